@@ -1,0 +1,42 @@
+# Everything a fresh machine needs: `make check` runs a real check,
+# `make test` runs lint, types and the test suite.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SCENARIO ?= dirops/rename-rmdir-link
+
+.PHONY: check test lint bench counterexamples setup system-packages clean
+
+check: setup
+	$(BIN)/vfsmc check $(SCENARIO)
+
+test: setup
+	$(BIN)/ruff check mc models tests bench
+	$(BIN)/ruff format --check mc models tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+bench: setup
+	@command -v spin >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq spin; }
+	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/scenarios.py
+
+counterexamples: setup
+	$(BIN)/python -m models.shipped
+
+setup: $(STAMP) system-packages
+
+system-packages:
+	@command -v dot >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq graphviz; }
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

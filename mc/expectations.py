@@ -1,0 +1,72 @@
+"""Recorded expectations: scenario x variants -> verdict (and the violated
+property), read from ``specs/expectations.toml``."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from mc.result import Verdict
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PATH = ROOT / "specs" / "expectations.toml"
+
+
+class ExpectationError(ValueError):
+    """A malformed expectations file."""
+
+
+@attrs.frozen
+class Expectation:
+    """One row: checking ``scenario`` under ``variants`` gives ``verdict``."""
+
+    scenario: str
+    variants: tuple[str, ...]
+    verdict: Verdict
+    violated: str | None = None
+    """The property a VIOLATED row expects to be violated."""
+
+    @property
+    def label(self) -> str:
+        return f"{self.scenario} [{', '.join(self.variants) or 'correct'}]"
+
+
+def _row(raw: Any, where: str) -> Expectation:
+    if not isinstance(raw, dict):
+        raise ExpectationError(f"{where}: must be a table")
+    unknown = set(raw) - {"scenario", "variants", "verdict", "property"}
+    if unknown:
+        raise ExpectationError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+    scenario = raw.get("scenario")
+    if not isinstance(scenario, str):
+        raise ExpectationError(f"{where}: field 'scenario' must be a string")
+    variants = raw.get("variants", [])
+    if not isinstance(variants, list) or not all(isinstance(v, str) for v in variants):
+        raise ExpectationError(f"{where}: field 'variants' must be a list of strings")
+    try:
+        verdict = Verdict(raw.get("verdict"))
+    except ValueError:
+        raise ExpectationError(f"{where}: field 'verdict' must be OK or VIOLATED") from None
+    prop = raw.get("property")
+    if verdict is Verdict.VIOLATED and not isinstance(prop, str):
+        raise ExpectationError(f"{where}: a VIOLATED row needs field 'property'")
+    if verdict is not Verdict.VIOLATED and prop is not None:
+        raise ExpectationError(f"{where}: only a VIOLATED row has a 'property'")
+    return Expectation(scenario, tuple(variants), verdict, prop)
+
+
+def load(path: Path = DEFAULT_PATH) -> list[Expectation]:
+    """Read and validate the expectations file."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as error:
+        raise ExpectationError(f"cannot read {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ExpectationError(f"{path}: {error}") from None
+    rows = data.get("expect", [])
+    if not isinstance(rows, list):
+        raise ExpectationError(f"{path}: 'expect' must be an array of tables")
+    return [_row(raw, f"{path}: expect[{i}]") for i, raw in enumerate(rows)]

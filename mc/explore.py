@@ -1,0 +1,277 @@
+"""Explicit-state search: breadth-first (shortest traces) or depth-first.
+
+States are stored once, keyed by themselves; each stored state records its
+parent and the index of the action that reached it, so a trace is rebuilt
+by re-executing those actions from the initial state.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from array import array
+from collections.abc import Callable, Hashable, Sequence
+from typing import Generic, TypeVar
+
+import attrs
+
+from mc.model import Model, PropertyKind
+from mc.result import Path, Result, Stats, Strategy, Verdict, Violation
+
+S = TypeVar("S", bound=Hashable)
+A = TypeVar("A")
+
+CHECK_EVERY = 1024
+PROGRESS_AFTER_SECONDS = 1.0
+PROGRESS_INTERVAL_SECONDS = 0.5
+
+ProgressSink = Callable[[int, int, int, float], None]
+
+
+@attrs.frozen
+class Options:
+    """How to search: order and bounds.  A bound that stops the search makes
+    the verdict INCOMPLETE, never OK."""
+
+    strategy: Strategy = Strategy.BFS
+    max_states: int | None = None
+    max_depth: int | None = None
+    time_limit: float | None = None
+    progress: ProgressSink | None = None
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("max_states", "max_depth"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1, not {value}")
+        if self.time_limit is not None and self.time_limit <= 0:
+            raise ValueError(f"time_limit must be positive, not {self.time_limit}")
+
+
+class _Stop(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class _Found(Exception):
+    def __init__(self, prop: str, message: str, sid: int) -> None:
+        self.prop = prop
+        self.message = message
+        self.sid = sid
+
+
+def _resident_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize()
+
+
+def _peak_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class Search(Generic[S, A]):
+    """One search of one model; ``run`` returns its result."""
+
+    def __init__(self, model: Model[S, A], options: Options | None = None) -> None:
+        self.model = model
+        self.options = options or Options()
+        self.index: dict[S, int] = {}
+        self.states: list[S] = []
+        self.parent = array("q")
+        self.move = array("I")
+        self.transitions = 0
+        self.max_depth = 0
+        properties = list(model.properties())
+        self.invariants = [p for p in properties if p.kind is PropertyKind.ALWAYS]
+        self.deadlock_checks = [p for p in properties if p.kind is PropertyKind.DEADLOCK_FREE]
+        self.goals = [p for p in properties if p.kind is PropertyKind.SOMETIMES]
+        self.property_names = [p.name for p in properties]
+        self.started = 0.0
+        self.last_progress = 0.0
+        self.depth_cut = False
+
+    def run(self) -> Result[S, A]:
+        """Search until a violation, exhaustion or a bound."""
+        baseline = _resident_bytes()
+        self.started = time.perf_counter()
+        self.last_progress = self.started
+        violation: Violation[S, A] | None = None
+        reason: str | None = None
+        try:
+            for position, state in enumerate(self.model.init_states()):
+                if state not in self.index:
+                    self._add(state, -1, position)
+            if self.options.strategy is Strategy.BFS:
+                self._bfs()
+            else:
+                self._dfs()
+        except _Found as found:
+            violation = Violation(found.prop, found.message, self.path_to(found.sid))
+        except _Stop as stop:
+            reason = stop.reason
+        seconds = time.perf_counter() - self.started
+        if violation is None and reason is None and self.depth_cut:
+            reason = f"max depth {self.options.max_depth} reached"
+        if violation is None and reason is None and self.goals:
+            unreached = self.goals[0]
+            violation = Violation(unreached.name, f"never reached: {unreached.description}", None)
+        stored = len(self.states)
+        growth = max(0, _resident_bytes() - baseline)
+        stats = Stats(
+            states=stored,
+            transitions=self.transitions,
+            max_depth=self.max_depth,
+            seconds=seconds,
+            peak_memory_bytes=_peak_bytes(),
+            bytes_per_state=growth / stored if stored else 0.0,
+        )
+        if violation is not None:
+            verdict = Verdict.VIOLATED
+        elif reason is not None:
+            verdict = Verdict.INCOMPLETE
+        else:
+            verdict = Verdict.OK
+        return Result(verdict, stats, violation, reason, tuple(self.property_names))
+
+    def _add(self, state: S, parent: int, move: int) -> int:
+        sid = len(self.states)
+        limit = self.options.max_states
+        if limit is not None and sid >= limit:
+            raise _Stop(f"max states {limit} reached")
+        self.index[state] = sid
+        self.states.append(state)
+        self.parent.append(parent)
+        self.move.append(move)
+        for prop in self.invariants:
+            message = prop.check(state)
+            if message is not None:
+                raise _Found(prop.name, message, sid)
+        if self.goals:
+            self.goals = [goal for goal in self.goals if goal.check(state) is None]
+        return sid
+
+    def _dead_end(self, state: S, sid: int) -> None:
+        for prop in self.deadlock_checks:
+            message = prop.check(state)
+            if message is not None:
+                raise _Found(prop.name, message, sid)
+
+    def _tick(self, depth: int) -> None:
+        now = time.perf_counter()
+        elapsed = now - self.started
+        limit = self.options.time_limit
+        if limit is not None and elapsed >= limit:
+            raise _Stop(f"time limit {limit:g} s reached")
+        sink = self.options.progress
+        if (
+            sink is not None
+            and elapsed >= PROGRESS_AFTER_SECONDS
+            and now - self.last_progress >= PROGRESS_INTERVAL_SECONDS
+        ):
+            self.last_progress = now
+            sink(len(self.states), self.transitions, depth, elapsed)
+
+    def _bfs(self) -> None:
+        successors = self.model.successors
+        index = self.index
+        states = self.states
+        add = self._add
+        max_depth = self.options.max_depth
+        prefer_fewer_switches = type(self.model).actor is not Model.actor
+        switches = array("I", bytes(4 * len(states)))
+        last_actor: list[Hashable | None] = [None] * len(states)
+        actor = self.model.actor
+        depth = 0
+        layer_end = len(states)
+        sid = 0
+        while sid < len(states):
+            if sid == layer_end:
+                depth += 1
+                layer_end = len(states)
+            if sid % CHECK_EVERY == 0:
+                self._tick(depth)
+            state = states[sid]
+            enabled = successors(state)
+            if not enabled:
+                self._dead_end(state, sid)
+            elif max_depth is not None and depth >= max_depth:
+                self.depth_cut = True
+            else:
+                self.transitions += len(enabled)
+                stored = len(states)
+                for move, (action, nxt) in enumerate(enabled):
+                    known = index.get(nxt)
+                    if prefer_fewer_switches:
+                        who = actor(action)
+                        cost = switches[sid] + (last_actor[sid] not in (None, who))
+                        if known is None:
+                            add(nxt, sid, move)
+                            switches.append(cost)
+                            last_actor.append(who)
+                        elif known >= layer_end and cost < switches[known]:
+                            self.parent[known] = sid
+                            self.move[known] = move
+                            switches[known] = cost
+                            last_actor[known] = who
+                    elif known is None:
+                        add(nxt, sid, move)
+                if len(states) > stored:
+                    self.max_depth = depth + 1
+            sid += 1
+
+    def _dfs(self) -> None:
+        successors = self.model.successors
+        index = self.index
+        states = self.states
+        add = self._add
+        max_depth = self.options.max_depth
+        stack = [(sid, 0) for sid in reversed(range(len(states)))]
+        expanded = 0
+        while stack:
+            sid, depth = stack.pop()
+            expanded += 1
+            if expanded % CHECK_EVERY == 0:
+                self._tick(depth)
+            state = states[sid]
+            enabled = successors(state)
+            if not enabled:
+                self._dead_end(state, sid)
+                continue
+            if max_depth is not None and depth >= max_depth:
+                self.depth_cut = True
+                continue
+            self.transitions += len(enabled)
+            fresh = []
+            for move, (_action, nxt) in enumerate(enabled):
+                if nxt not in index:
+                    fresh.append(add(nxt, sid, move))
+            if fresh:
+                self.max_depth = max(self.max_depth, depth + 1)
+            stack.extend((new, depth + 1) for new in reversed(fresh))
+
+    def path_to(self, sid: int) -> Path[S, A]:
+        """The stored path from an initial state to state ``sid``."""
+        chain = []
+        while sid >= 0:
+            chain.append(sid)
+            sid = self.parent[sid]
+        chain.reverse()
+        return replay_moves(self.model, self.move[chain[0]], [self.move[s] for s in chain[1:]])
+
+
+def replay_moves(model: Model[S, A], init: int, moves: Sequence[int]) -> Path[S, A]:
+    """Re-execute ``moves`` (indices into the enabled actions) from the
+    initial state at position ``init`` of ``init_states()``."""
+    state = model.init_states()[init]
+    states = [state]
+    actions = []
+    for move in moves:
+        action, state = model.successors(state)[move]
+        states.append(state)
+        actions.append(action)
+    return Path(init, tuple(states), tuple(actions), tuple(moves))
+
+
+def check(model: Model[S, A], options: Options | None = None) -> Result[S, A]:
+    """Search ``model`` with ``options`` and return the result."""
+    return Search(model, options).run()

@@ -1,0 +1,175 @@
+"""Expressions over a state: what steps read when they run.
+
+An expression is data (its text, for labels and traces) plus a builder that,
+given the world, returns a fast function of the state.  Models combine them
+with the helpers below and never see slot numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from mc.kernel.locks import Lock
+from mc.kernel.world import Inode, World
+
+State = tuple[Any, ...]
+Eval = Callable[[State], Any]
+
+
+@attrs.frozen
+class Expr:
+    """A value computed from the state."""
+
+    text: str
+    build: Callable[[World], Eval] = attrs.field(eq=False, repr=False)
+    local: bool = False
+    """True when the value depends only on the thread's own registers, so
+    evaluating it commutes with every other thread's steps."""
+
+    def compile(self, world: World) -> Eval:
+        return self.build(world)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def const(value: Any, text: str | None = None) -> Expr:
+    """A value that does not depend on the state."""
+    return Expr(text or repr(value), lambda _world: lambda _state: value, local=True)
+
+
+def slot_value(slot: int, text: str, local: bool = False) -> Expr:
+    """The value held in ``slot``; ``local`` when the slot is the thread's own."""
+    return Expr(text, lambda _world: lambda state: state[slot], local)
+
+
+@attrs.frozen
+class InodeExpr(Expr):
+    """An expression whose value is an inode number (or None)."""
+
+    @property
+    def i_rwsem(self) -> LockExpr:
+        return LockExpr(f"i_rwsem({self.text})", "i_rwsem", _lock_of_inode(self, "i_rwsem"))
+
+
+def inode_const(inode: Inode) -> InodeExpr:
+    """A fixed inode (one the thread's path walk already resolved)."""
+    return InodeExpr(inode.path, lambda _world: lambda _state: inode.ino, local=True)
+
+
+def inode_in_slot(slot: int, text: str, local: bool = False) -> InodeExpr:
+    """The inode number held in ``slot`` (a register when ``local``, a dentry)."""
+    return InodeExpr(text, lambda _world: lambda state: state[slot], local)
+
+
+@attrs.frozen
+class LockExpr:
+    """A lock, fixed or found through the state (``victim.i_rwsem``)."""
+
+    text: str
+    family: str
+    build: Callable[[World], Callable[[State], Lock | None]] = attrs.field(eq=False, repr=False)
+
+    def compile(self, world: World) -> Callable[[State], Lock | None]:
+        return self.build(world)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def lock_const(lock: Lock) -> LockExpr:
+    """A lock known when the program is built."""
+    return LockExpr(lock.name, lock.family, lambda _world: lambda _state: lock)
+
+
+def _lock_of_inode(inode: Expr, field: str) -> Callable[[World], Callable[[State], Lock | None]]:
+    def build(world: World) -> Callable[[State], Lock | None]:
+        value = inode.compile(world)
+        by_ino = [getattr(i, field) for i in world.inodes]
+
+        def lock(state: State) -> Lock | None:
+            ino = value(state)
+            return None if ino is None else by_ino[ino]
+
+        return lock
+
+    return build
+
+
+def _unary(text: str, expr: Expr, function: Callable[[World, Any], Any]) -> Expr:
+    def build(world: World) -> Eval:
+        value = expr.compile(world)
+        return lambda state: function(world, value(state))
+
+    return Expr(text, build, expr.local)
+
+
+def _binary(text: str, left: Expr, right: Expr, function: Callable[[Any, Any], Any]) -> Expr:
+    def build(world: World) -> Eval:
+        a, b = left.compile(world), right.compile(world)
+        return lambda state: function(a(state), b(state))
+
+    return Expr(text, build, left.local and right.local)
+
+
+def negative(expr: Expr) -> Expr:
+    """True when ``expr`` names no inode."""
+    return _unary(f"d_is_negative({expr})", expr, lambda _w, v: v is None)
+
+
+def positive(expr: Expr) -> Expr:
+    """True when ``expr`` names an inode."""
+    return _unary(f"d_is_positive({expr})", expr, lambda _w, v: v is not None)
+
+
+def is_dir(expr: InodeExpr) -> Expr:
+    """True when ``expr`` names a directory."""
+    return _unary(f"d_is_dir({expr})", expr, lambda w, v: v is not None and w.inodes[v].is_dir)
+
+
+def same(left: Expr, right: Expr) -> Expr:
+    """True when both expressions have the same value."""
+    return _binary(f"{left} == {right}", left, right, lambda a, b: a == b)
+
+
+def same_inode(left: Expr, right: Expr) -> Expr:
+    """True when both name the same inode (never when either names none)."""
+    return _binary(f"{left} == {right}", left, right, lambda a, b: a is not None and a == b)
+
+
+def differ(left: Expr, right: Expr) -> Expr:
+    """True when the expressions have different values."""
+    return _binary(f"{left} != {right}", left, right, lambda a, b: a != b)
+
+
+def below(left: Expr, right: Expr) -> Expr:
+    """True when ``left`` < ``right``: for inodes, the kernel's address order."""
+    return _binary(f"{left} < {right}", left, right, lambda a, b: a < b)
+
+
+def not_(cond: Expr) -> Expr:
+    """Logical negation."""
+    return _unary(f"!({cond})", cond, lambda _w, v: not v)
+
+
+def all_of(*conds: Expr) -> Expr:
+    """True when every condition holds."""
+
+    def build(world: World) -> Eval:
+        parts = [c.compile(world) for c in conds]
+        return lambda state: all(p(state) for p in parts)
+
+    return Expr(" && ".join(str(c) for c in conds), build, all(c.local for c in conds))
+
+
+def any_of(*conds: Expr) -> Expr:
+    """True when some condition holds."""
+
+    def build(world: World) -> Eval:
+        parts = [c.compile(world) for c in conds]
+        return lambda state: any(p(state) for p in parts)
+
+    return Expr(" || ".join(str(c) for c in conds), build, all(c.local for c in conds))

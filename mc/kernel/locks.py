@@ -1,0 +1,202 @@
+"""Lock kinds with the kernel's semantics, as pure functions on lock values.
+
+A lock's value lives in one slot of the state:
+
+- mutex and spinlock: ``None`` when free, else the holder's thread id;
+- rw_semaphore: ``None`` when free and nobody waits, else
+  ``(writer, readers, waiting_writers)``: a writer that cannot take the lock
+  at once queues, and a queued writer blocks new readers (so recursive
+  read-locking can deadlock, as lockdep warns);
+- seqlock: ``(sequence, writer)``; writers serialise like a spinlock and
+  bump the sequence, readers never block and retry when it moved.
+
+``acquire`` returns the new value, ``BLOCKED`` when the caller must wait
+without changing anything, or ``QUEUED`` alongside the value when the wait
+itself changes the lock (a writer joining the queue).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import attrs
+
+
+class Mode(enum.Enum):
+    """How a lock is taken."""
+
+    EXCL = "exclusive"
+    SHARED = "shared"
+
+
+EXCL = Mode.EXCL
+SHARED = Mode.SHARED
+
+
+class Kind(enum.Enum):
+    """A kind of kernel lock."""
+
+    MUTEX = "mutex"
+    RWSEM = "rw_semaphore"
+    SPINLOCK = "spinlock"
+    SEQLOCK = "seqlock"
+
+    @property
+    def sleeps(self) -> bool:
+        """Whether waiting for this lock sleeps (forbidden in atomic context)."""
+        return self in (Kind.MUTEX, Kind.RWSEM)
+
+    @property
+    def atomic(self) -> bool:
+        """Whether holding this lock puts the holder in atomic context."""
+        return self in (Kind.SPINLOCK, Kind.SEQLOCK)
+
+
+@attrs.frozen
+class Lock:
+    """One lock object of the world, stored in state slot ``slot``."""
+
+    name: str
+    kind: Kind
+    slot: int
+    family: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Outcome(enum.Enum):
+    BLOCKED = "blocked"
+    QUEUED = "queued"
+    TAKEN = "taken"
+    ALREADY_HELD = "already held"
+
+
+Value = Any
+RWSEM_UNLOCKED: tuple[int | None, tuple[int, ...], tuple[int, ...]] = (None, (), ())
+
+
+def holds(kind: Kind, value: Value, tid: int) -> bool:
+    """Whether thread ``tid`` holds the lock (in any mode)."""
+    if value is None:
+        return False
+    if kind is Kind.RWSEM:
+        writer, readers, _ = value
+        return bool(writer == tid or tid in readers)
+    if kind is Kind.SEQLOCK:
+        return bool(value[1] == tid)
+    return bool(value == tid)
+
+
+def holders(kind: Kind, value: Value) -> tuple[int, ...]:
+    """The threads that hold the lock."""
+    if value is None:
+        return ()
+    if kind is Kind.RWSEM:
+        writer, readers, _ = value
+        return readers if writer is None else (writer, *readers)
+    if kind is Kind.SEQLOCK:
+        return () if value[1] is None else (value[1],)
+    return (value,)
+
+
+def queued(kind: Kind, value: Value) -> tuple[int, ...]:
+    """The threads queued on the lock (writers waiting on an rw_semaphore)."""
+    if kind is Kind.RWSEM and value is not None:
+        return tuple(value[2])
+    return ()
+
+
+def blockers(kind: Kind, value: Value, tid: int, mode: Mode) -> tuple[int, ...]:
+    """The threads that must release or go first before ``tid`` can take
+    the lock in ``mode``: its holders and the writers queued ahead, but for
+    a reader only the writer holding it or queued writers (readers share)."""
+    holding = holders(kind, value)
+    queue = queued(kind, value)
+    if kind is Kind.RWSEM and mode is Mode.SHARED:
+        writer = value[0] if value is not None else None
+        waiting = (writer,) if writer is not None else queue
+    else:
+        ahead = queue[: queue.index(tid)] if tid in queue else queue
+        waiting = (*holding, *ahead)
+    return tuple(t for t in waiting if t != tid)
+
+
+def acquire(kind: Kind, value: Value, tid: int, mode: Mode) -> tuple[Outcome, Value]:
+    """Try to take the lock for ``tid``; see the module docstring."""
+    if holds(kind, value, tid):
+        return Outcome.ALREADY_HELD, value
+    if kind is Kind.RWSEM:
+        return _rwsem_acquire(value, tid, mode)
+    if kind is Kind.SEQLOCK:
+        sequence, writer = value
+        if writer is not None:
+            return Outcome.BLOCKED, value
+        return Outcome.TAKEN, (sequence + 1, tid)
+    if value is not None:
+        return Outcome.BLOCKED, value
+    return Outcome.TAKEN, tid
+
+
+def _rwsem_acquire(value: Value, tid: int, mode: Mode) -> tuple[Outcome, Value]:
+    writer, readers, waiting = value if value is not None else RWSEM_UNLOCKED
+    if mode is Mode.SHARED:
+        if writer is not None or waiting:
+            return Outcome.BLOCKED, value
+        return Outcome.TAKEN, (None, tuple(sorted((*readers, tid))), ())
+    free = writer is None and not readers
+    if tid in waiting:
+        if free and waiting[0] == tid:
+            return Outcome.TAKEN, (tid, (), waiting[1:])
+        return Outcome.BLOCKED, value
+    if free and not waiting:
+        return Outcome.TAKEN, (tid, (), ())
+    return Outcome.QUEUED, (writer, readers, (*waiting, tid))
+
+
+def release(kind: Kind, value: Value, tid: int) -> tuple[bool, Value]:
+    """``(True, new value)`` once ``tid`` releases the lock, or
+    ``(False, value)`` when ``tid`` does not hold it (a protocol error)."""
+    if not holds(kind, value, tid):
+        return False, value
+    if kind is Kind.RWSEM:
+        writer, readers, waiting = value
+        if writer == tid:
+            writer = None
+        else:
+            readers = tuple(r for r in readers if r != tid)
+        if writer is None and not readers and not waiting:
+            return True, None
+        return True, (writer, readers, waiting)
+    if kind is Kind.SEQLOCK:
+        return True, (value[0] + 1, None)
+    return True, None
+
+
+def initial(kind: Kind) -> Value:
+    """The value of a free lock."""
+    return (0, None) if kind is Kind.SEQLOCK else None
+
+
+def render(kind: Kind, value: Value, thread_names: tuple[str, ...]) -> str:
+    """A lock value as people read it: ``T1 excl``, ``T1,T3 shared``..."""
+
+    def names(tids: tuple[int, ...]) -> str:
+        return ",".join(thread_names[t] for t in tids)
+
+    if kind is Kind.RWSEM:
+        if value is None:
+            return "free"
+        writer, readers, waiting = value
+        held = f"{thread_names[writer]} excl" if writer is not None else ""
+        if readers:
+            held = f"{names(readers)} shared"
+        held = held or "free"
+        return f"{held}, {names(waiting)} waiting" if waiting else held
+    if kind is Kind.SEQLOCK:
+        sequence, writer = value
+        return f"seq {sequence}" + (
+            f", {thread_names[writer]} writing" if writer is not None else ""
+        )
+    return "free" if value is None else thread_names[value]

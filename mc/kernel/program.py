@@ -1,0 +1,159 @@
+"""Programs: an operation's steps as data, the transforms that variants and
+mutations apply to them, and linking into compiled form."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import attrs
+
+from mc.kernel.locks import Mode
+from mc.kernel.steps import DONE, Context, Fire, LockStep, Step, ThreadSlots, UnlockStep
+from mc.kernel.world import World
+
+
+@attrs.frozen
+class Label:
+    """A jump target in a program."""
+
+    name: str
+
+
+@attrs.frozen
+class Jump:
+    """An unconditional jump; not a step of its own."""
+
+    target: str
+
+
+Item = Step | Label | Jump
+
+
+class ProgramError(ValueError):
+    """A program that cannot be linked (unknown label, a loop without steps)."""
+
+
+@attrs.frozen
+class Program:
+    """The items of one thread's program, in order."""
+
+    items: tuple[Item, ...]
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        return tuple(item for item in self.items if isinstance(item, Step))
+
+    def replace_steps(self, change: Callable[[Step], Sequence[Step]]) -> Program:
+        """A program where each step ``s`` is replaced by ``change(s)``."""
+        items: list[Item] = []
+        for item in self.items:
+            items.extend(change(item) if isinstance(item, Step) else (item,))
+        return Program(tuple(items))
+
+    def drop(self, chosen: Callable[[Step], bool]) -> Program:
+        """Without the steps ``chosen`` picks."""
+        return self.replace_steps(lambda step: () if chosen(step) else (step,))
+
+    def drop_lock(self, text: str) -> Program:
+        """Without any acquisition or release of the lock spelt ``text``
+        (``s_vfs_rename_sem``, ``i_rwsem(victim)``) or of that lock family."""
+
+        def chosen(step: Step) -> bool:
+            return isinstance(step, LockStep | UnlockStep) and text in (
+                step.lock.text,
+                step.lock.family,
+            )
+
+        return self.drop(chosen)
+
+    def weaken(self, chosen: Callable[[Step], bool]) -> Program:
+        """Exclusive acquisitions ``chosen`` picks become shared."""
+
+        def change(step: Step) -> Sequence[Step]:
+            if isinstance(step, LockStep) and chosen(step):
+                return (attrs.evolve(step, mode=Mode.SHARED),)
+            return (step,)
+
+        return self.replace_steps(change)
+
+    def swap(self, first: Step, second: Step) -> Program:
+        """``first`` and ``second`` trade places."""
+        items = list(self.items)
+        i, j = _position(items, first), _position(items, second)
+        items[i], items[j] = second, first
+        return Program(tuple(items))
+
+    def move_before(self, moved: Sequence[Step], anchor: Step) -> Program:
+        """``moved`` (in order) taken out and put just before ``anchor``."""
+        rest = [item for item in self.items if not any(item is m for m in moved)]
+        at = _position(rest, anchor)
+        return Program((*rest[:at], *moved, *rest[at:]))
+
+    def tagged(self, tag: str) -> list[Step]:
+        """The steps carrying ``tag``."""
+        return [step for step in self.steps if tag in step.tags]
+
+    def link(self) -> list[tuple[Step, int, int | None]]:
+        """Each step with the index of the step after it and of its jump
+        target (``DONE`` for the end of the program)."""
+        labels = {item.name: i for i, item in enumerate(self.items) if isinstance(item, Label)}
+        step_index: dict[int, int] = {}
+        for i, item in enumerate(self.items):
+            if isinstance(item, Step):
+                step_index[i] = len(step_index)
+
+        def resolve(position: int, seen: frozenset[int] = frozenset()) -> int:
+            while position < len(self.items):
+                item = self.items[position]
+                if isinstance(item, Step):
+                    return step_index[position]
+                if isinstance(item, Jump):
+                    if position in seen:
+                        raise ProgramError(f"jump to {item.target} loops without a step")
+                    return resolve(label_position(item.target), seen | {position})
+                position += 1
+            return DONE
+
+        def label_position(name: str) -> int:
+            try:
+                return labels[name]
+            except KeyError:
+                raise ProgramError(f"jump to unknown label {name}") from None
+
+        linked = []
+        for i, item in enumerate(self.items):
+            if isinstance(item, Step):
+                target = item.jump_label
+                linked.append(
+                    (
+                        item,
+                        resolve(i + 1),
+                        None if target is None else resolve(label_position(target)),
+                    )
+                )
+        return linked
+
+
+def _position(items: Sequence[Item], wanted: Item) -> int:
+    for i, item in enumerate(items):
+        if item is wanted:
+            return i
+    raise ValueError(f"{wanted} is not in the program")
+
+
+@attrs.frozen
+class CompiledStep:
+    """A step compiled for one thread: its ``fire`` function and context."""
+
+    step: Step
+    fire: Fire
+    context: Context
+
+
+def compile_program(program: Program, world: World, thread: ThreadSlots) -> list[CompiledStep]:
+    """Compile every step of ``program`` for ``thread``."""
+    compiled = []
+    for step, next_pc, target in program.link():
+        context = Context(world, thread, next_pc, target)
+        compiled.append(CompiledStep(step, step.compile(context), context))
+    return compiled

@@ -1,0 +1,94 @@
+"""Re-executing a saved counterexample against today's models."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+from mc.counterexample import Counterexample, Step
+from mc.kernel.expr import State
+from mc.kernel.system import KernelModel
+from mc.model import PropertyKind
+
+
+@attrs.frozen
+class ReplayReport:
+    """How far a counterexample replays and whether it still violates its
+    property.  ``stopped_at`` is the 1-based number of the first step that
+    can no longer happen, with ``reason`` saying why."""
+
+    reproduced: bool
+    replayed: int
+    stopped_at: int | None
+    reason: str
+    final_state: State
+
+
+def _groups(steps: Sequence[Step]) -> list[list[tuple[int, Step]]]:
+    groups: list[list[tuple[int, Step]]] = []
+    for number, step in enumerate(steps, start=1):
+        if step.chained:
+            groups[-1].append((number, step))
+        else:
+            groups.append([(number, step)])
+    return groups
+
+
+def replay(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
+    """Replay ``counterexample`` on ``model`` step by step."""
+    names = {thread.name: tid for tid, thread in enumerate(model.threads)}
+    state = model.initial
+    replayed = 0
+
+    def stop(number: int, reason: str) -> ReplayReport:
+        return ReplayReport(False, replayed, number, reason, state)
+
+    for group in _groups(counterexample.steps):
+        number, head = group[0]
+        tid = names.get(head.thread)
+        if tid is None:
+            return stop(number, f"the scenario has no thread {head.thread}")
+        current = model.current_step(state, tid)
+        if current is None:
+            return stop(number, f"{head.thread} has already returned")
+        if current.step.label != head.label:
+            return stop(
+                number, f"{head.thread} is at '{current.step.label}' instead of '{head.label}'"
+            )
+        after = model.step(state, (tid, head.branch))
+        if after is None:
+            wait = current.step.waiting(current.context, state)
+            detail = f"waits for {wait.resource}" if wait is not None else "is blocked"
+            return stop(number, f"{head.thread} cannot run '{head.label}': it {detail}")
+        records = model.records(state, (tid, head.branch))
+        for (expected_number, expected), actual in zip(group, records, strict=False):
+            if (actual.label, actual.changed) != (expected.label, expected.changed):
+                return stop(
+                    expected_number,
+                    f"'{expected.label}' now does '{actual.label}' changing {actual.changed}, "
+                    f"not {expected.changed}",
+                )
+        if len(records) != len(group):
+            return stop(number, f"'{head.label}' now runs {len(records)} steps, not {len(group)}")
+        state = after
+        replayed += len(group)
+    message = violation_in(model, counterexample.property, state)
+    if message is None:
+        return ReplayReport(
+            False, replayed, None, f"every step replays but {counterexample.property} holds", state
+        )
+    return ReplayReport(True, replayed, None, message, state)
+
+
+def violation_in(model: KernelModel, name: str, state: State) -> str | None:
+    """The violation of property ``name`` in ``state``, if any."""
+    for prop in model.properties():
+        if prop.name != name:
+            continue
+        if prop.kind is PropertyKind.ALWAYS:
+            return prop.check(state)
+        if prop.kind is PropertyKind.DEADLOCK_FREE and not model.successors(state):
+            return prop.check(state)
+        return None
+    return None

@@ -1,0 +1,404 @@
+"""The atomic steps programs are made of, and how each is compiled.
+
+A step is data (a label in kernel terms, the model's source line, tags for
+variants to select it by) that compiles, for one thread of one world, into
+a ``fire`` function: the states the step can lead to, or none while it is
+blocked.  Protocol errors (unlock of a lock not held, sleeping in atomic
+context...) lead to an error state that ends the thread.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+
+from mc.counterexample import Event
+from mc.kernel import errno as errnos
+from mc.kernel import locks
+from mc.kernel.expr import Eval, Expr, LockExpr, State
+from mc.kernel.locks import Lock, Mode, Outcome
+from mc.kernel.world import ERROR_SLOT, World
+
+DONE = -1
+LOCK_PROTOCOL = "lock-protocol"
+
+Fire = Callable[[State], tuple[State, ...]]
+
+
+@attrs.frozen
+class Source:
+    """Where in a model a step was written."""
+
+    file: str
+    line: int
+    function: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@attrs.frozen
+class Wait:
+    """What a blocked thread waits for and who holds it."""
+
+    resource: str
+    holders: tuple[int, ...]
+
+
+@attrs.frozen
+class ThreadSlots:
+    """The slots one thread owns."""
+
+    tid: int
+    name: str
+    pc: int
+    ret: int
+
+
+class Context:
+    """What a step needs to compile: the world, its thread and where
+    control goes next."""
+
+    def __init__(self, world: World, thread: ThreadSlots, next_pc: int, target: int | None) -> None:
+        self.world = world
+        self.thread = thread
+        self.tid = thread.tid
+        self.next_pc = next_pc
+        self.target = target
+        self._atomic = world.atomic_locks
+        self._locks = world.locks
+
+    def advance(self, values: list[Any], pc: int) -> State:
+        """The state ``values`` with the thread moved to ``pc``; a thread that
+        ends holding a lock is an error."""
+        values[self.thread.pc] = pc
+        if pc == DONE:
+            held = self.held(values)
+            if held:
+                names = ", ".join(lock.name for lock in held)
+                return self.error(
+                    values, LOCK_PROTOCOL, f"{self.thread.name} returns holding {names}"
+                )
+        return tuple(values)
+
+    def error(self, state: Sequence[Any], prop: str, message: str) -> State:
+        """An error state: ``prop`` is violated, the thread stops."""
+        values = list(state)
+        values[ERROR_SLOT] = (prop, message)
+        values[self.thread.pc] = DONE
+        return tuple(values)
+
+    def held(self, state: Sequence[Any]) -> list[Lock]:
+        """The locks this thread holds in ``state``."""
+        tid = self.tid
+        return [lock for lock in self._locks if locks.holds(lock.kind, state[lock.slot], tid)]
+
+    def atomic_lock_held(self, state: State) -> Lock | None:
+        """A spinlock (or seqlock write side) this thread holds, if any."""
+        tid = self.tid
+        for lock in self._atomic:
+            if locks.holds(lock.kind, state[lock.slot], tid):
+                return lock
+        return None
+
+    def sleep_check(self, state: State, what: str) -> State | None:
+        """The error state if sleeping here is forbidden, else None."""
+        atomic = self.atomic_lock_held(state)
+        if atomic is None:
+            return None
+        return self.error(
+            state, LOCK_PROTOCOL, f"{self.thread.name} may sleep ({what}) holding {atomic.name}"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Step(ABC):
+    """One atomic step of a program."""
+
+    label: str
+    source: Source
+    tags: frozenset[str] = frozenset()
+
+    @abstractmethod
+    def compile(self, context: Context) -> Fire:
+        """The step's ``fire`` function for this thread and world."""
+
+    def event(self, context: Context, before: State, after: State) -> Event:
+        """What the step did between ``before`` and ``after``."""
+        return Event("effect", self.label)
+
+    def waiting(self, context: Context, state: State) -> Wait | None:
+        """When the step is blocked in ``state``: what it waits for."""
+        return None
+
+    @property
+    def may_sleep(self) -> bool:
+        return False
+
+    @property
+    def local(self) -> bool:
+        """Whether the step reads and writes only its thread's own slots and
+        has exactly one outcome; such steps run together with the step
+        before them, since they commute with every other thread's steps."""
+        return False
+
+    @property
+    def branches(self) -> bool:
+        """Whether the step has a jump target besides falling through."""
+        return False
+
+    def retarget(self, target: str) -> Step:
+        """The same step jumping to ``target`` (for steps that branch)."""
+        raise TypeError(f"{type(self).__name__} does not branch")
+
+    @property
+    def jump_label(self) -> str | None:
+        return None
+
+
+@attrs.frozen(kw_only=True)
+class LockStep(Step):
+    """Take ``lock`` in ``mode``, blocking while it cannot be taken."""
+
+    lock: LockExpr
+    mode: Mode = Mode.EXCL
+
+    @property
+    def may_sleep(self) -> bool:
+        return True
+
+    def compile(self, context: Context) -> Fire:
+        lock_of = self.lock.compile(context.world)
+        tid, mode, next_pc = context.tid, self.mode, context.next_pc
+        name = context.thread.name
+
+        def fire(state: State) -> tuple[State, ...]:
+            lock = lock_of(state)
+            if lock is None:
+                return (
+                    context.error(state, LOCK_PROTOCOL, f"{name} locks {self.lock} of nothing"),
+                )
+            if lock.kind.sleeps:
+                forbidden = context.sleep_check(state, f"taking {lock.name}")
+                if forbidden is not None:
+                    return (forbidden,)
+            outcome, value = locks.acquire(lock.kind, state[lock.slot], tid, mode)
+            if outcome is Outcome.BLOCKED:
+                return ()
+            if outcome is Outcome.ALREADY_HELD:
+                message = f"{name} takes {lock.name}, which it already holds"
+                return (context.error(state, LOCK_PROTOCOL, message),)
+            values = list(state)
+            values[lock.slot] = value
+            if outcome is Outcome.QUEUED:
+                return (tuple(values),)
+            return (context.advance(values, next_pc),)
+
+        return fire
+
+    def _mode_text(self, lock: Lock) -> str:
+        if lock.kind is locks.Kind.RWSEM:
+            return "excl" if self.mode is Mode.EXCL else "shared"
+        return ""
+
+    def event(self, context: Context, before: State, after: State) -> Event:
+        lock = self.lock.compile(context.world)(before)
+        if lock is None or after[ERROR_SLOT] is not None:
+            return Event("error", self.label)
+        mode = self._mode_text(lock)
+        if after[context.thread.pc] == before[context.thread.pc]:
+            holders = locks.holders(lock.kind, before[lock.slot])
+            held_by = ", ".join(context.world.thread_names[t] for t in holders)
+            return Event(
+                "wait", f"waits for {lock.name} {mode}, held by {held_by}", lock.name, mode
+            )
+        return Event("acquire", f"lock {lock.name} {mode}".rstrip(), lock.name, mode)
+
+    def waiting(self, context: Context, state: State) -> Wait | None:
+        lock = self.lock.compile(context.world)(state)
+        if lock is None:
+            return None
+        return Wait(lock.name, locks.blockers(lock.kind, state[lock.slot], context.tid, self.mode))
+
+
+@attrs.frozen(kw_only=True)
+class UnlockStep(Step):
+    """Release ``lock``."""
+
+    lock: LockExpr
+
+    def compile(self, context: Context) -> Fire:
+        lock_of = self.lock.compile(context.world)
+        tid, next_pc, name = context.tid, context.next_pc, context.thread.name
+
+        def fire(state: State) -> tuple[State, ...]:
+            lock = lock_of(state)
+            if lock is None:
+                return (
+                    context.error(state, LOCK_PROTOCOL, f"{name} unlocks {self.lock} of nothing"),
+                )
+            held, value = locks.release(lock.kind, state[lock.slot], tid)
+            if not held:
+                message = f"{name} unlocks {lock.name}, which it does not hold"
+                return (context.error(state, LOCK_PROTOCOL, message),)
+            values = list(state)
+            values[lock.slot] = value
+            return (context.advance(values, next_pc),)
+
+        return fire
+
+    def event(self, context: Context, before: State, after: State) -> Event:
+        lock = self.lock.compile(context.world)(before)
+        if lock is None or after[ERROR_SLOT] is not None:
+            return Event("error", self.label)
+        return Event("release", f"unlock {lock.name}", lock.name)
+
+
+@attrs.frozen(kw_only=True)
+class BranchStep(Step):
+    """Evaluate ``cond``; fall through when true, jump to ``target`` when
+    false (an ``if`` whose else part starts at ``target``)."""
+
+    cond: Expr
+    target: str
+
+    @property
+    def local(self) -> bool:
+        return self.cond.local
+
+    @property
+    def branches(self) -> bool:
+        return True
+
+    @property
+    def jump_label(self) -> str | None:
+        return self.target
+
+    def retarget(self, target: str) -> Step:
+        return attrs.evolve(self, target=target)
+
+    def compile(self, context: Context) -> Fire:
+        cond = self.cond.compile(context.world)
+        then_pc, else_pc = context.next_pc, context.target
+        assert else_pc is not None
+
+        def fire(state: State) -> tuple[State, ...]:
+            return (context.advance(list(state), then_pc if cond(state) else else_pc),)
+
+        return fire
+
+    def event(self, context: Context, before: State, after: State) -> Event:
+        taken = after[context.thread.pc] == context.next_pc
+        return Event("branch", "yes" if taken else "no")
+
+
+@attrs.frozen(kw_only=True)
+class FailStep(Step):
+    """``if (cond) { error = errno; goto target; }``"""
+
+    cond: Expr
+    errno: int
+    target: str
+
+    @property
+    def local(self) -> bool:
+        return self.cond.local
+
+    @property
+    def branches(self) -> bool:
+        return True
+
+    @property
+    def jump_label(self) -> str | None:
+        return self.target
+
+    def retarget(self, target: str) -> Step:
+        return attrs.evolve(self, target=target)
+
+    def compile(self, context: Context) -> Fire:
+        cond = self.cond.compile(context.world)
+        next_pc, fail_pc, ret, errno = (
+            context.next_pc,
+            context.target,
+            context.thread.ret,
+            self.errno,
+        )
+        assert fail_pc is not None
+
+        def fire(state: State) -> tuple[State, ...]:
+            values = list(state)
+            if cond(state):
+                values[ret] = errno
+                return (context.advance(values, fail_pc),)
+            return (context.advance(values, next_pc),)
+
+        return fire
+
+    def event(self, context: Context, before: State, after: State) -> Event:
+        failed = after[context.thread.pc] != context.next_pc
+        return Event("branch", f"yes: return {errnos.render(self.errno)}" if failed else "no")
+
+
+Effect = Callable[["Scratch", Sequence[Any]], Any]
+
+
+class Scratch:
+    """A state being changed by an effect, with the world to read it by."""
+
+    def __init__(self, world: World, state: State) -> None:
+        self.world = world
+        self.values = list(state)
+
+    def __getitem__(self, slot: int) -> Any:
+        return self.values[slot]
+
+    def __setitem__(self, slot: int, value: Any) -> None:
+        self.values[slot] = value
+
+
+@attrs.frozen(kw_only=True)
+class EffectStep(Step):
+    """Run ``effect`` on the evaluated ``args`` and store what it returns in
+    ``result`` (a slot, or None to drop it).  ``kind`` tells traces whether
+    this is a call into a filesystem method (``call``) or a plain change
+    (``effect``); ``sleeps`` whether it may block."""
+
+    effect: Effect = attrs.field(eq=False)
+    args: tuple[Expr, ...] = ()
+    result: int | None = None
+    kind: str = "effect"
+    sleeps: bool = False
+
+    @property
+    def may_sleep(self) -> bool:
+        return self.sleeps
+
+    @property
+    def local(self) -> bool:
+        return self.kind == "assign" and all(arg.local for arg in self.args)
+
+    def compile(self, context: Context) -> Fire:
+        args: list[Eval] = [a.compile(context.world) for a in self.args]
+        effect, result, next_pc, world = self.effect, self.result, context.next_pc, context.world
+        sleeps = self.sleeps
+
+        def fire(state: State) -> tuple[State, ...]:
+            if sleeps:
+                forbidden = context.sleep_check(state, self.label)
+                if forbidden is not None:
+                    return (forbidden,)
+            scratch = Scratch(world, state)
+            value = effect(scratch, [a(state) for a in args])
+            if result is not None:
+                scratch.values[result] = value
+            return (context.advance(scratch.values, next_pc),)
+
+        return fire
+
+    def event(self, context: Context, before: State, after: State) -> Event:
+        if after[ERROR_SLOT] is not None and before[ERROR_SLOT] is None:
+            return Event("error", self.label)
+        return Event(self.kind, self.label)

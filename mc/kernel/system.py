@@ -1,0 +1,288 @@
+"""A scenario built into a model the explorer can search: threads running
+compiled programs over one world, with the kernel's properties."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+
+import attrs
+
+from mc.counterexample import Edge
+from mc.counterexample import Step as TraceStep
+from mc.kernel import errno
+from mc.kernel.dsl import Invocation, Op
+from mc.kernel.expr import State
+from mc.kernel.program import CompiledStep, Program, compile_program
+from mc.kernel.steps import DONE, LOCK_PROTOCOL, ThreadSlots
+from mc.kernel.world import ERROR_SLOT, World
+from mc.model import Model, Property, always, deadlock_free, sometimes
+
+Action = tuple[int, int]
+
+
+@attrs.frozen
+class Thread:
+    """One thread of a built scenario."""
+
+    slots: ThreadSlots
+    invocation: Invocation
+    program: Program
+    steps: tuple[CompiledStep, ...]
+
+    @property
+    def name(self) -> str:
+        return self.slots.name
+
+
+PropertyMaker = Callable[["KernelModel"], Property[State]]
+
+
+class KernelModel(Model[State, Action]):
+    """Threads of kernel operations over one world.
+
+    An action is ``(thread, branch)``: the thread whose current step runs and
+    which of that step's outcomes is taken.
+    """
+
+    def __init__(
+        self,
+        world: World,
+        threads: Sequence[Thread],
+        property_makers: Sequence[PropertyMaker],
+    ) -> None:
+        self.world = world
+        self.threads = tuple(threads)
+        self._pcs = [thread.slots.pc for thread in self.threads]
+        self._fires = [[step.fire for step in thread.steps] for thread in self.threads]
+        self._local = [[step.step.local for step in thread.steps] for thread in self.threads]
+        initial = world.initial_state()
+        for tid in range(len(self.threads)):
+            initial = self._settle(initial, tid)
+        self.initial = initial
+        self._properties = [make(self) for make in property_makers]
+
+    def init_states(self) -> Sequence[State]:
+        return (self.initial,)
+
+    def successors(self, state: State) -> list[tuple[Action, State]]:
+        if state[ERROR_SLOT] is not None:
+            return []
+        found = []
+        for tid, fires in enumerate(self._fires):
+            pc_slot = self._pcs[tid]
+            pc = state[pc_slot]
+            if pc != DONE:
+                local = self._local[tid]
+                for branch, after in enumerate(fires[pc](state)):
+                    pc = after[pc_slot]
+                    while pc != DONE and local[pc] and after[ERROR_SLOT] is None:
+                        after = fires[pc](after)[0]
+                        pc = after[pc_slot]
+                    found.append(((tid, branch), after))
+        return found
+
+    def _settle(self, state: State, tid: int) -> State:
+        """Run thread ``tid``'s local steps from ``state`` on."""
+        return self._chain(state, tid)[-1]
+
+    def _chain(self, state: State, tid: int) -> list[State]:
+        """The states thread ``tid``'s local steps pass through from ``state``
+        (``state`` first)."""
+        pc_slot, fires, local = self._pcs[tid], self._fires[tid], self._local[tid]
+        states = [state]
+        pc = state[pc_slot]
+        while pc != DONE and local[pc] and state[ERROR_SLOT] is None:
+            state = fires[pc](state)[0]
+            states.append(state)
+            pc = state[pc_slot]
+        return states
+
+    def actions(self, state: State) -> list[Action]:
+        return [action for action, _ in self.successors(state)]
+
+    def next_state(self, state: State, action: Action) -> State:
+        for candidate, after in self.successors(state):
+            if candidate == action:
+                return after
+        raise ValueError(f"action {action} is not enabled")
+
+    def actor(self, action: Action) -> int:
+        return action[0]
+
+    def properties(self) -> Sequence[Property[State]]:
+        return self._properties
+
+    def describe_action(self, action: Action) -> str:
+        return self.threads[action[0]].name
+
+    # queries used by properties and traces -----------------------------------
+
+    def current_step(self, state: State, tid: int) -> CompiledStep | None:
+        """The step thread ``tid`` runs next, or None once it returned."""
+        pc = state[self._pcs[tid]]
+        return None if pc == DONE else self.threads[tid].steps[pc]
+
+    def finished(self, state: State) -> bool:
+        """Whether every thread has returned."""
+        return all(state[pc] == DONE for pc in self._pcs)
+
+    def waits_for(self, state: State) -> list[Edge]:
+        """Who waits for whom among the threads that cannot move."""
+        names = self.world.thread_names
+        edges = []
+        for tid in range(len(self.threads)):
+            current = self.current_step(state, tid)
+            if current is None:
+                continue
+            wait = current.step.waiting(current.context, state)
+            if wait is None:
+                edges.append(Edge(names[tid], "something that never happens", names[tid]))
+                continue
+            edges.extend(Edge(names[tid], wait.resource, names[h]) for h in wait.holders)
+        return edges
+
+    def deadlock_cycle(self, state: State) -> list[Edge]:
+        """A cycle of the waits-for graph, or every edge if there is none."""
+        edges = self.waits_for(state)
+        by_waiter: dict[str, list[Edge]] = {}
+        for edge in edges:
+            by_waiter.setdefault(edge.waiter, []).append(edge)
+        for start in by_waiter:
+            path: list[Edge] = []
+            seen: dict[str, int] = {}
+            node = start
+            while node in by_waiter and node not in seen:
+                seen[node] = len(path)
+                edge = by_waiter[node][0]
+                path.append(edge)
+                node = edge.holder
+            if node in seen:
+                return path[seen[node] :]
+        return edges
+
+    def explain_deadlock(self, state: State) -> str | None:
+        """None unless ``state`` is a deadlock, else the waits-for cycle."""
+        if state[ERROR_SLOT] is not None or self.finished(state):
+            return None
+        cycle = self.deadlock_cycle(state)
+        return "; ".join(f"{e.waiter} waits for {e.resource} held by {e.holder}" for e in cycle)
+
+    def records(self, before: State, action: Action) -> list[TraceStep]:
+        """Describe the steps ``action`` takes from ``before``: the step of the
+        thread it names, then the local steps run along with it."""
+        tid, branch = action
+        current = self.current_step(before, tid)
+        assert current is not None
+        first = current.fire(before)[branch]
+        chain = self._chain(first, tid)
+        records = [self._record(tid, branch, before, first, chained=False)]
+        records.extend(
+            self._record(tid, 0, a, b, chained=True) for a, b in itertools.pairwise(chain)
+        )
+        return records
+
+    def step(self, state: State, action: Action) -> State | None:
+        """The state ``action`` leads to (local steps included), or None
+        when the thread cannot take that outcome now."""
+        tid, branch = action
+        current = self.current_step(state, tid)
+        if current is None or state[ERROR_SLOT] is not None:
+            return None
+        outcomes = current.fire(state)
+        return self._settle(outcomes[branch], tid) if branch < len(outcomes) else None
+
+    def _record(
+        self, tid: int, branch: int, before: State, after: State, *, chained: bool
+    ) -> TraceStep:
+        thread = self.threads[tid]
+        current = self.current_step(before, tid)
+        assert current is not None
+        changed = {
+            slot.name: slot.render(after[i])
+            for i, slot in enumerate(self.world.slots)
+            if before[i] != after[i] and not slot.hidden
+        }
+        return TraceStep(
+            thread=thread.name,
+            branch=branch,
+            chained=chained,
+            operation=str(thread.invocation),
+            label=current.step.label,
+            event=current.step.event(current.context, before, after),
+            source=str(current.step.source),
+            function=current.step.source.function,
+            changed=changed,
+        )
+
+    def render_state(self, state: State) -> dict[str, str]:
+        """Every visible field of ``state``, rendered."""
+        return {
+            slot.name: slot.render(state[i])
+            for i, slot in enumerate(self.world.slots)
+            if not slot.hidden
+        }
+
+
+def lock_protocol(model: KernelModel) -> Property[State]:
+    """Locks are used as the kernel requires, at every step."""
+    return _error_property(
+        model,
+        LOCK_PROTOCOL,
+        "no unlock of a lock not held, no return with a lock held, no re-acquiring a held "
+        "lock, no sleeping in atomic context",
+    )
+
+
+def _error_property(model: KernelModel, name: str, description: str) -> Property[State]:
+    def check(state: State) -> str | None:
+        error = state[ERROR_SLOT]
+        return error[1] if error is not None and error[0] == name else None
+
+    return always(name, check, description)
+
+
+def deadlock(model: KernelModel) -> Property[State]:
+    """No state where some thread has not returned and none can move."""
+    return deadlock_free(
+        "deadlock", model.explain_deadlock, "some thread has not finished and no step is enabled"
+    )
+
+
+def completes(model: KernelModel) -> Property[State]:
+    """Some interleaving lets every thread return (the scenario is not vacuous)."""
+
+    def reached(state: State) -> str | None:
+        if state[ERROR_SLOT] is None and model.finished(state):
+            return "every thread returned"
+        return None
+
+    return sometimes("completes", reached, "every thread returns in some interleaving")
+
+
+def build_threads(
+    world: World,
+    invocations: Sequence[Invocation],
+    variants: frozenset[str],
+    transforms: Sequence[Callable[[Program, Invocation], Program]],
+) -> list[Thread]:
+    """Build, transform and compile each invocation's program."""
+    built = []
+    for tid, invocation in enumerate(invocations):
+        name = world.thread_names[tid]
+        slots = ThreadSlots(
+            tid,
+            name,
+            pc=world.add_slot(f"{name}.pc", 0, hidden=True),
+            ret=world.add_slot(f"{name}.ret", 0, errno.render),
+        )
+        op = Op(world, slots, variants)
+        invocation.operation.build(op, *invocation.args)
+        program = op.program()
+        for transform in transforms:
+            program = transform(program, invocation)
+        built.append((slots, invocation, program))
+    return [
+        Thread(slots, invocation, program, tuple(compile_program(program, world, slots)))
+        for slots, invocation, program in built
+    ]

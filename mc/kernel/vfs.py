@@ -1,0 +1,213 @@
+"""The dcache and inode vocabulary: questions about the tree that steps
+ask (is this an ancestor? is the directory empty? was it removed?) as plain
+functions of the state and as expressions for programs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from mc.kernel.expr import Eval, Expr, InodeExpr, State
+from mc.kernel.steps import Scratch
+from mc.kernel.world import Dentry, World
+
+Values = Sequence[Any]
+
+
+def parent_of(world: World, values: Values, ino: int) -> int | None:
+    """``d_parent`` of directory ``ino``: the root is its own parent, a
+    directory never linked has none."""
+    slot = world.inodes[ino].d_parent
+    return None if slot is None else values[slot]
+
+
+def ancestors(world: World, values: Values, ino: int) -> list[int]:
+    """``ino``'s proper ancestors, nearest first, up to the root of its tree
+    (stopping should the tree loop)."""
+    chain: list[int] = []
+    node: int | None = ino
+    while True:
+        parent = parent_of(world, values, node) if node is not None else None
+        if parent is None or parent in (node, ino) or parent in chain:
+            return chain
+        chain.append(parent)
+        node = parent
+
+
+def is_ancestor(world: World, values: Values, ancestor: int, descendant: int) -> bool:
+    """Whether ``ancestor`` is a proper ancestor of ``descendant``."""
+    return ancestor in ancestors(world, values, descendant)
+
+
+def child_toward(world: World, values: Values, ancestor: int, descendant: int) -> int | None:
+    """The child of ``ancestor`` on the path down to ``descendant`` (what
+    ``d_ancestor()`` returns), or None if ``ancestor`` is not above it."""
+    node = descendant
+    for parent in ancestors(world, values, descendant):
+        if parent == ancestor:
+            return node
+        node = parent
+    return None
+
+
+def tree_root(world: World, values: Values, ino: int) -> int:
+    """The top of ``ino``'s tree: the root, or a directory never linked."""
+    chain = ancestors(world, values, ino)
+    return chain[-1] if chain else ino
+
+
+def has_loop(world: World, values: Values, ino: int) -> bool:
+    """Whether following ``d_parent`` up from ``ino`` comes back to it."""
+    seen = {ino}
+    node = parent_of(world, values, ino)
+    while node is not None and node not in seen:
+        seen.add(node)
+        parent = parent_of(world, values, node)
+        if parent == node:
+            return False
+        node = parent
+    return node is not None and node in seen and node != world.root.ino
+
+
+def is_empty(world: World, values: Values, directory: int) -> bool:
+    """Whether no name in ``directory`` is positive (``simple_empty()``)."""
+    inode = world.inodes[directory]
+    return all(values[d.slot] is None for d in world.children(inode))
+
+
+def is_dead(world: World, values: Values, directory: int) -> bool:
+    """``IS_DEADDIR()``: the directory was removed."""
+    slot = world.inodes[directory].dead
+    return slot is not None and bool(values[slot])
+
+
+def _tree_expr(text: str, function: Callable[..., Any], *args: Expr) -> Expr:
+    def build(world: World) -> Eval:
+        parts = [a.compile(world) for a in args]
+
+        def evaluate(state: State) -> Any:
+            values = [p(state) for p in parts]
+            if any(v is None for v in values):
+                return None
+            return function(world, state, *values)
+
+        return evaluate
+
+    return Expr(text, build)
+
+
+P2_ABOVE = "p2 is an ancestor of p1"
+P1_ABOVE = "p1 is an ancestor of p2"
+UNRELATED = "unrelated"
+NO_COMMON_ANCESTOR = "no common ancestor"
+
+
+def rename_walk(world: World, values: Values, p1: int, p2: int) -> tuple[str, int | None]:
+    """The walk of lock_two_directories(): how ``p1`` and ``p2`` are
+    related, and the trap (the child of the ancestor on the path to the
+    other directory)."""
+    if is_ancestor(world, values, p2, p1):
+        return P2_ABOVE, child_toward(world, values, p2, p1)
+    if is_ancestor(world, values, p1, p2):
+        return P1_ABOVE, child_toward(world, values, p1, p2)
+    if tree_root(world, values, p1) == tree_root(world, values, p2):
+        return UNRELATED, None
+    return NO_COMMON_ANCESTOR, None
+
+
+def relation(p1: InodeExpr, p2: InodeExpr) -> Expr:
+    """The result of lock_two_directories()'s walk up from ``p1``."""
+    return _tree_expr(f"walk up from {p1} to {p2}", rename_walk, p1, p2)
+
+
+def render_walk(walk: tuple[str, int | None] | None, world: World) -> str:
+    """A walk result as people read it."""
+    if walk is None:
+        return "none"
+    kind, trap = walk
+    return kind if trap is None else f"{kind}, trap {world.inode_name(trap)}"
+
+
+def walk_is(walk: Expr, kind: str) -> Expr:
+    """The walk found relation ``kind``."""
+    return Expr(
+        f"{walk} == {kind}", lambda w: _project(walk, w, lambda v: v[0] == kind), walk.local
+    )
+
+
+def walk_trap(walk: Expr) -> InodeExpr:
+    """The trap the walk found (None when the parents are unrelated)."""
+    return InodeExpr("trap", lambda w: _project(walk, w, lambda v: v[1]), walk.local)
+
+
+def _project(walk: Expr, world: World, part: Callable[[Any], Any]) -> Eval:
+    value = walk.compile(world)
+    return lambda state: None if value(state) is None else part(value(state))
+
+
+def ancestor_of(ancestor: InodeExpr, descendant: InodeExpr) -> Expr:
+    """``ancestor`` is a proper ancestor of ``descendant``."""
+    return _tree_expr(
+        f"{ancestor} is an ancestor of {descendant}", is_ancestor, ancestor, descendant
+    )
+
+
+def trap_below(ancestor: InodeExpr, descendant: InodeExpr) -> InodeExpr:
+    """``d_ancestor(ancestor, descendant)``: the child of ``ancestor`` on the
+    path to ``descendant``."""
+    expr = _tree_expr(f"d_ancestor({ancestor}, {descendant})", child_toward, ancestor, descendant)
+    return InodeExpr(expr.text, expr.build)
+
+
+def common_ancestor(first: InodeExpr, second: InodeExpr) -> Expr:
+    """Both directories hang off the same root."""
+
+    def same_tree(world: World, values: Values, a: int, b: int) -> bool:
+        return tree_root(world, values, a) == tree_root(world, values, b)
+
+    return _tree_expr(f"{first} and {second} share an ancestor", same_tree, first, second)
+
+
+def unlinked(inode: InodeExpr) -> Expr:
+    """``inode->i_nlink == 0``."""
+
+    def no_links(world: World, values: Values, ino: int) -> bool:
+        return bool(values[world.inodes[ino].nlink] == 0)
+
+    return _tree_expr(f"{inode}->i_nlink == 0", no_links, inode)
+
+
+def dead_dir(directory: InodeExpr) -> Expr:
+    """``IS_DEADDIR(directory)``."""
+
+    return _tree_expr(f"IS_DEADDIR({directory})", is_dead, directory)
+
+
+def d_move(fs: Scratch, old: Dentry, new: Dentry) -> None:
+    """__d_move() of a rename: ``new``'s name now points to what ``old``
+    pointed to, ``old`` turns negative, a moved directory changes parent."""
+    inode = fs[old.slot]
+    fs[new.slot] = inode
+    fs[old.slot] = None
+    _reparent(fs, inode, new.parent.ino)
+
+
+def d_exchange(fs: Scratch, first: Dentry, second: Dentry) -> None:
+    """__d_move(..., exchange=true): the two names swap inodes."""
+    a, b = fs[first.slot], fs[second.slot]
+    fs[first.slot], fs[second.slot] = b, a
+    _reparent(fs, a, second.parent.ino)
+    _reparent(fs, b, first.parent.ino)
+
+
+def _reparent(fs: Scratch, ino: int | None, parent: int) -> None:
+    slot = None if ino is None else fs.world.inodes[ino].d_parent
+    if slot is not None:
+        fs[slot] = parent
+
+
+def mark_dead(fs: Scratch, ino: int) -> None:
+    """``inode->i_flags |= S_DEAD`` on a removed directory."""
+    slot = fs.world.inodes[ino].dead
+    if slot is not None:
+        fs[slot] = True

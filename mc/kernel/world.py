@@ -1,0 +1,201 @@
+"""The kernel objects of one scenario and the layout of its state vector.
+
+A state is a flat tuple; every field of every object (a lock, a dentry's
+inode, an inode's link count, a thread's program counter...) owns one slot
+of it.  The world names the slots, so a trace can print exactly the fields
+a step changed, and steps are compiled against fixed slot numbers.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import attrs
+
+from mc.kernel import locks
+from mc.kernel.locks import Kind, Lock
+
+Render = Callable[[Any], str]
+ERROR_SLOT = 0
+
+
+@attrs.frozen
+class Slot:
+    """One named field of the state vector."""
+
+    name: str
+    render: Render = attrs.field(eq=False)
+    hidden: bool = False
+
+
+@attrs.frozen
+class Inode:
+    """An inode of the scenario; ``ino`` doubles as its address, which is
+    what the kernel orders unrelated inodes by."""
+
+    ino: int
+    path: str
+    is_dir: bool
+    i_rwsem: Lock
+    nlink: int
+    dead: int | None
+    """Slot of the S_DEAD flag (directories only)."""
+    d_parent: int | None
+    """Slot of the parent of the directory's one dentry (directories only);
+    like the kernel's d_parent it is kept when the directory is removed."""
+
+    def __str__(self) -> str:
+        return self.path
+
+
+@attrs.frozen
+class Dentry:
+    """The name ``name`` in directory ``parent``; its slot holds the inode
+    number it points to, or None when negative."""
+
+    parent: Inode
+    name: str
+    slot: int
+
+    @property
+    def path(self) -> str:
+        return posixpath.join(self.parent.path, self.name)
+
+    def __str__(self) -> str:
+        return self.path
+
+
+@attrs.frozen
+class Superblock:
+    """The superblock shared by the scenario's files."""
+
+    s_vfs_rename_sem: Lock
+    s_umount: Lock
+
+
+class World:
+    """The objects of one scenario and the slots of its states.
+
+    Objects are created while the threads' programs are built; the layout is
+    final once ``initial_state`` has been called.
+    """
+
+    def __init__(self, thread_names: Iterable[str]) -> None:
+        self.thread_names = tuple(thread_names)
+        self.slots: list[Slot] = []
+        self.initial: list[Any] = []
+        self.locks: list[Lock] = []
+        self.inodes: list[Inode] = []
+        self.inode_by_path: dict[str, Inode] = {}
+        self.dentries: dict[tuple[int, str], Dentry] = {}
+        self.add_slot("error", None, _render_error)
+        self.superblock = Superblock(
+            self.add_lock("s_vfs_rename_sem", Kind.MUTEX),
+            self.add_lock("s_umount", Kind.RWSEM),
+        )
+        self.rename_lock = self.add_lock("rename_lock", Kind.SEQLOCK)
+        self.root = self.add_inode("/", is_dir=True, linked=True, parent=0)
+
+    def add_slot(self, name: str, initial: Any, render: Render = str, hidden: bool = False) -> int:
+        """A new slot holding ``initial`` in the initial state."""
+        self.slots.append(Slot(name, render, hidden))
+        self.initial.append(initial)
+        return len(self.slots) - 1
+
+    def add_lock(self, name: str, kind: Kind, family: str | None = None) -> Lock:
+        """A new lock; ``family`` names the field it is an instance of
+        (``i_rwsem`` for ``i_rwsem(/a)``)."""
+        slot = len(self.slots)
+        lock = Lock(name, kind, slot, family or name)
+        self.add_slot(name, locks.initial(kind), self._lock_renderer(kind))
+        self.locks.append(lock)
+        return lock
+
+    def _lock_renderer(self, kind: Kind) -> Render:
+        return lambda value: locks.render(kind, value, self.thread_names)
+
+    def add_inode(
+        self, path: str, *, is_dir: bool, linked: bool, parent: int | None = None
+    ) -> Inode:
+        """A new inode labelled ``path`` below directory ``parent``; unlinked
+        ones are not yet in the tree (an inode a create will allocate)."""
+        ino = len(self.inodes)
+        inode = Inode(
+            ino=ino,
+            path=path,
+            is_dir=is_dir,
+            i_rwsem=self.add_lock(f"i_rwsem({path})", Kind.RWSEM, "i_rwsem"),
+            nlink=self.add_slot(f"nlink({path})", (2 if is_dir else 1) if linked else 0),
+            dead=self.add_slot(f"S_DEAD({path})", False, _yes_no) if is_dir else None,
+            d_parent=(
+                self.add_slot(f"d_parent({path})", parent if linked else None, self.inode_name)
+                if is_dir
+                else None
+            ),
+        )
+        self.inodes.append(inode)
+        self.inode_by_path.setdefault(path, inode)
+        return inode
+
+    def dentry(self, parent: Inode, name: str) -> Dentry:
+        """The dentry ``name`` in ``parent``, negative unless the tree put an
+        inode there."""
+        key = (parent.ino, name)
+        if key not in self.dentries:
+            slot = self.add_slot(
+                f"dentry({posixpath.join(parent.path, name)})", None, self.inode_name
+            )
+            self.dentries[key] = Dentry(parent, name, slot)
+        return self.dentries[key]
+
+    def build_tree(self, paths: Iterable[str]) -> None:
+        """Create the initial tree: ``/a/`` is a directory, ``/a/x`` a file."""
+        for spec in paths:
+            path = spec.rstrip("/") or "/"
+            if path in self.inode_by_path:
+                raise ValueError(f"tree lists {path} twice")
+            parent = self.lookup_path(posixpath.dirname(path))
+            if not parent.is_dir:
+                raise ValueError(f"tree puts {path} below {parent.path}, which is not a directory")
+            inode = self.add_inode(path, is_dir=spec.endswith("/"), linked=True, parent=parent.ino)
+            dentry = self.dentry(parent, posixpath.basename(path))
+            self.initial[dentry.slot] = inode.ino
+            if inode.is_dir:
+                self.initial[parent.nlink] += 1
+
+    def lookup_path(self, path: str) -> Inode:
+        """The inode the initial tree has at ``path``."""
+        try:
+            inode = self.inode_by_path[path]
+        except KeyError:
+            raise ValueError(f"{path} is not in the scenario's tree") from None
+        if self.initial[inode.nlink] == 0:
+            raise ValueError(f"{path} is not in the scenario's tree")
+        return inode
+
+    def inode_name(self, ino: int | None) -> str:
+        """An inode number as people read it."""
+        return "negative" if ino is None else self.inodes[ino].path
+
+    def children(self, directory: Inode) -> Iterator[Dentry]:
+        """The dentries that can name a child of ``directory``."""
+        return (d for d in self.dentries.values() if d.parent is directory)
+
+    @property
+    def atomic_locks(self) -> tuple[Lock, ...]:
+        """The locks whose holders are in atomic context."""
+        return tuple(lock for lock in self.locks if lock.kind.atomic)
+
+    def initial_state(self) -> tuple[Any, ...]:
+        """The initial state; the layout is frozen from here on."""
+        return tuple(self.initial)
+
+
+def _yes_no(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _render_error(error: tuple[str, str] | None) -> str:
+    return "none" if error is None else f"{error[0]}: {error[1]}"

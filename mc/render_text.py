@@ -1,0 +1,41 @@
+"""Counterexamples as text, in the style TLC made familiar: numbered steps,
+only the fields each step changed, the waits-for cycle at the end."""
+
+from __future__ import annotations
+
+from mc.counterexample import Counterexample
+
+
+def headline(counterexample: Counterexample) -> str:
+    """``deadlock in dirops/x with variant v``."""
+    variants = counterexample.variants
+    suffix = ""
+    if variants:
+        suffix = f" with variant{'s' if len(variants) > 1 else ''} {', '.join(variants)}"
+    return f"{counterexample.property} in {counterexample.scenario}{suffix}"
+
+
+def render(counterexample: Counterexample, *, upto: int | None = None) -> str:
+    """The whole counterexample (or its first ``upto`` steps) as text."""
+    lines = [headline(counterexample), counterexample.message, ""]
+    if counterexample.witness:
+        witness = ", ".join(f"{k}={v}" for k, v in counterexample.witness.items())
+        lines += [f"witness: {witness}", ""]
+    lines.append("threads:")
+    lines += [f"  {name}  {operation}" for name, operation in counterexample.threads]
+    lines.append("")
+    label_width = max((len(s.label) for s in counterexample.steps), default=0)
+    label_width = min(label_width, 72)
+    steps = counterexample.steps if upto is None else counterexample.steps[:upto]
+    for number, step in enumerate(steps, start=1):
+        thread = "  " if step.chained else step.thread
+        lines.append(f"{number:>3}  {thread:<3} {step.label:<{label_width}}  {step.source}")
+        if step.event.kind == "branch":
+            lines.append(f"{'':>9}-> {step.event.text}")
+        elif step.event.text != step.label and step.event.kind != "assign":
+            lines.append(f"{'':>9}{step.event.text}")
+        lines += [f"{'':>9}{name} = {value}" for name, value in step.changed.items()]
+    if counterexample.cycle and upto is None:
+        chain = " -> ".join(f"{e.waiter} -> {e.resource}" for e in counterexample.cycle)
+        lines += ["", f"cycle: {chain} -> {counterexample.cycle[0].waiter}"]
+    return "\n".join(lines)

@@ -1,0 +1,110 @@
+"""What a search returns: a verdict, statistics and, on failure, a trace."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+S = TypeVar("S")
+A = TypeVar("A")
+
+
+class Verdict(enum.Enum):
+    """The outcome of a search."""
+
+    OK = "OK"
+    """The state space was exhausted and no property was violated."""
+    VIOLATED = "VIOLATED"
+    """A property was violated; the result carries the trace."""
+    INCOMPLETE = "INCOMPLETE"
+    """A bound stopped the search before it was exhaustive."""
+
+    @property
+    def exit_code(self) -> int:
+        """The process exit code conventionally used for this verdict."""
+        return {Verdict.OK: 0, Verdict.VIOLATED: 1, Verdict.INCOMPLETE: 3}[self]
+
+
+class Strategy(enum.Enum):
+    """Search order."""
+
+    BFS = "bfs"
+    DFS = "dfs"
+
+
+@attrs.frozen
+class Path(Generic[S, A]):
+    """A path through a model: ``states[0]`` is initial and
+    ``states[i + 1]`` is reached from ``states[i]`` by ``actions[i]``.
+    ``moves[i]`` is the index of that action among the enabled ones and
+    ``init`` the position of ``states[0]`` among the initial states."""
+
+    init: int
+    states: tuple[S, ...]
+    actions: tuple[A, ...]
+    moves: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+
+@attrs.frozen
+class Violation(Generic[S, A]):
+    """A violated property and the shortest path the search found to it
+    (None for a ``sometimes`` property that was never reached)."""
+
+    property: str
+    message: str
+    path: Path[S, A] | None
+
+
+@attrs.frozen
+class Stats:
+    """Search statistics."""
+
+    states: int
+    transitions: int
+    max_depth: int
+    seconds: float
+    peak_memory_bytes: int
+    bytes_per_state: float
+    extra: dict[str, int] = attrs.field(factory=dict)
+
+    @property
+    def states_per_second(self) -> float:
+        return self.states / self.seconds if self.seconds > 0 else float(self.states)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "states": self.states,
+            "transitions": self.transitions,
+            "max_depth": self.max_depth,
+            "seconds": round(self.seconds, 4),
+            "states_per_second": round(self.states_per_second),
+            "peak_memory_bytes": self.peak_memory_bytes,
+            "bytes_per_state": round(self.bytes_per_state, 1),
+            **self.extra,
+        }
+
+    def summary(self) -> str:
+        extra = "".join(f", {value} {name.replace('_', ' ')}" for name, value in self.extra.items())
+        return (
+            f"{self.states} states, {self.transitions} transitions, depth {self.max_depth}, "
+            f"{self.seconds:.3f} s, {self.states_per_second:,.0f} states/s, "
+            f"peak {self.peak_memory_bytes / 2**20:.1f} MiB, "
+            f"{self.bytes_per_state:.0f} B/state{extra}"
+        )
+
+
+@attrs.frozen
+class Result(Generic[S, A]):
+    """The verdict of a search with its statistics."""
+
+    verdict: Verdict
+    stats: Stats
+    violation: Violation[S, A] | None = None
+    incomplete_reason: str | None = None
+    properties: Sequence[str] = ()

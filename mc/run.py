@@ -1,0 +1,73 @@
+"""Checking a scenario end to end: build the model, search it, and turn a
+violation into a counterexample."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+from mc.counterexample import Counterexample
+from mc.explore import Options, check
+from mc.kernel.scenario import Registry, Scenario
+from mc.kernel.system import KernelModel
+from mc.result import Result, Violation
+
+
+@attrs.frozen
+class Outcome:
+    """A finished check."""
+
+    scenario: Scenario
+    variants: tuple[str, ...]
+    model: KernelModel
+    result: Result[tuple[object, ...], tuple[int, int]]
+    counterexample: Counterexample | None
+
+
+def check_scenario(
+    registry: Registry,
+    scenario: str,
+    variants: Sequence[str] = (),
+    properties: Sequence[str] | None = None,
+    options: Options | None = None,
+) -> Outcome:
+    """Check ``scenario`` under ``variants``; raises ``UnknownName`` for a
+    name the registry does not know."""
+    found = registry.scenario(scenario)
+    model = registry.build(found, variants, properties)
+    result = check(model, options)
+    counterexample = None
+    if result.violation is not None and result.violation.path is not None:
+        counterexample = counterexample_of(model, found, tuple(variants), result.violation)
+    return Outcome(found, tuple(variants), model, result, counterexample)
+
+
+def counterexample_of(
+    model: KernelModel,
+    scenario: Scenario,
+    variants: tuple[str, ...],
+    violation: Violation[tuple[object, ...], tuple[int, int]],
+) -> Counterexample:
+    """The counterexample of ``violation``'s path."""
+    path = violation.path
+    assert path is not None
+    steps = []
+    for before, action in zip(path.states, path.actions, strict=False):
+        steps.extend(model.records(before, action))
+    cycle = model.deadlock_cycle(path.states[-1]) if violation.property == "deadlock" else []
+    return Counterexample(
+        scenario=scenario.name,
+        variants=variants,
+        properties=tuple(p.name for p in model.properties()),
+        property=violation.property,
+        message=violation.message,
+        threads=tuple((t.name, str(t.invocation)) for t in model.threads),
+        steps=tuple(steps),
+        cycle=tuple(cycle),
+    )
+
+
+def file_stem(scenario: str, variants: Sequence[str]) -> str:
+    """The file name (without suffix) a counterexample is saved under."""
+    return "--".join([scenario.replace("/", "-"), *variants])

@@ -1,0 +1,7 @@
+"""The kernel operations vfsmc checks, written with mc.kernel's DSL, and the
+scenarios and protocol variants built from them.  Importing this package
+registers them all."""
+
+from models import dirops, dirops_scenarios
+
+__all__ = ["dirops", "dirops_scenarios"]

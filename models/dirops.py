@@ -1,0 +1,523 @@
+"""Directory operations of fs/namei.c (Linux 6.12), the locking rules of
+Documentation/filesystems/directory-locking.rst, over the ramfs/libfs
+filesystem of ``models.libfs``.
+
+Each thread's path walk (filename_parentat / filename_lookup) is taken as
+done before the thread starts: the directories it names are the inodes of
+the scenario's initial tree.  What happens after, under the locks, is
+modelled step by step.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from mc.kernel import errno as E
+from mc.kernel.dsl import Op, operation
+from mc.kernel.expr import (
+    InodeExpr,
+    all_of,
+    below,
+    const,
+    differ,
+    is_dir,
+    negative,
+    not_,
+    positive,
+    same,
+    same_inode,
+)
+from mc.kernel.locks import EXCL, SHARED
+from mc.kernel.vfs import (
+    NO_COMMON_ANCESTOR,
+    P2_ABOVE,
+    d_exchange,
+    d_move,
+    dead_dir,
+    mark_dead,
+    relation,
+    render_walk,
+    unlinked,
+    walk_is,
+    walk_trap,
+)
+from mc.kernel.world import Dentry
+from models import libfs
+
+RENAME_NOREPLACE = 1
+RENAME_EXCHANGE = 2
+
+OK = const(0, "0")
+
+
+def split(path: str) -> tuple[str, str]:
+    """``/a/b`` -> (``/a``, ``b``)."""
+    return posixpath.dirname(path), posixpath.basename(path)
+
+
+def lookup_one_qstr_excl(
+    op: Op, directory: InodeExpr, name: str, register: str, fail: str
+) -> InodeExpr:
+    """lookup_one_qstr_excl(): the parent is locked exclusive; a removed
+    parent gives -ENOENT, else the dentry (ramfs keeps every name cached)."""
+    op.fail_if(
+        dead_dir(directory), E.ENOENT, fail, f"lookup_one_qstr_excl({name}): IS_DEADDIR(dir)"
+    )
+    return op.lookup(
+        op.dentry(directory, name), register, f'{register} = lookup_one_qstr_excl("{name}")'
+    )
+
+
+# --- read and create (classes 1 and 2 of directory-locking.rst) -------------
+
+
+@operation(models="lookup_slow(), __lookup_slow() (fs/namei.c)", describe=lambda p: f"lookup({p})")
+def lookup(op: Op, path: str) -> None:
+    """A dcache miss in path walk: the parent's i_rwsem shared around
+    ->lookup()."""
+    parent, name = split(path)
+    directory = op.inode(parent)
+    op.lock(directory.i_rwsem, SHARED, "inode_lock_shared(dir)", tag="lock-parent")
+    op.fail_if(dead_dir(directory), E.ENOENT, "out", "if (unlikely(IS_DEADDIR(inode))) -ENOENT")
+    dentry = op.dentry(directory, name)
+    op.call(
+        "inode_operations.lookup",
+        libfs.lookup,
+        directory,
+        dentry,
+        label="old = inode->i_op->lookup(inode, dentry, flags)",
+    )
+    op.label("out")
+    op.unlock(directory.i_rwsem, "inode_unlock_shared(dir)")
+
+
+def filename_create(op: Op, path: str) -> tuple[InodeExpr, Dentry]:
+    """filename_create(): the parent locked I_MUTEX_PARENT, the name looked
+    up and required negative; returns with the parent still locked."""
+    parent, name = split(path)
+    directory = op.inode(parent)
+    op.lock(
+        directory.i_rwsem,
+        EXCL,
+        "inode_lock_nested(path->dentry->d_inode, I_MUTEX_PARENT)",
+        tag="lock-parent",
+    )
+    existing = lookup_one_qstr_excl(op, directory, name, "dentry", "unlock")
+    op.fail_if(
+        positive(existing), E.EEXIST, "unlock", "if (d_is_positive(dentry)) goto fail /* -EEXIST */"
+    )
+    return directory, op.dentry(directory, name)
+
+
+def done_path_create(op: Op, directory: InodeExpr) -> None:
+    """done_path_create(): unlock the parent."""
+    op.label("unlock")
+    op.unlock(directory.i_rwsem, "done_path_create(): inode_unlock(path->dentry->d_inode)")
+
+
+def _make_node(op: Op, path: str, *, is_dir: bool, method: str, call: str) -> None:
+    directory, dentry = filename_create(op, path)
+    inode = op.new_inode(path, is_dir=is_dir)
+    op.call(method, libfs.mknod, directory, dentry, inode, label=call)
+    done_path_create(op, directory)
+
+
+@operation(
+    models="do_mknodat(S_IFREG) -> vfs_create() (fs/namei.c)", describe=lambda p: f"create({p})"
+)
+def create(op: Op, path: str) -> None:
+    """Create a regular file: filename_create(), vfs_create(), done_path_create()."""
+    _make_node(
+        op,
+        path,
+        is_dir=False,
+        method="inode_operations.create",
+        call="error = dir->i_op->create(idmap, dir, dentry, mode, true)",
+    )
+
+
+@operation(models="do_mkdirat() -> vfs_mkdir() (fs/namei.c)", describe=lambda p: f"mkdir({p})")
+def mkdir(op: Op, path: str) -> None:
+    """Create a directory: filename_create(), vfs_mkdir(), done_path_create()."""
+    _make_node(
+        op,
+        path,
+        is_dir=True,
+        method="inode_operations.mkdir",
+        call="error = dir->i_op->mkdir(idmap, dir, dentry, mode)",
+    )
+
+
+@operation(
+    models="do_mknodat(S_IFCHR) -> vfs_mknod() (fs/namei.c)", describe=lambda p: f"mknod({p})"
+)
+def mknod(op: Op, path: str) -> None:
+    """Create a device node: filename_create(), vfs_mknod(), done_path_create()."""
+    _make_node(
+        op,
+        path,
+        is_dir=False,
+        method="inode_operations.mknod",
+        call="error = dir->i_op->mknod(idmap, dir, dentry, mode, dev)",
+    )
+
+
+@operation(
+    models="do_symlinkat() -> vfs_symlink() (fs/namei.c)", describe=lambda p: f"symlink({p})"
+)
+def symlink(op: Op, path: str) -> None:
+    """Create a symbolic link: filename_create(), vfs_symlink(), done_path_create()."""
+    _make_node(
+        op,
+        path,
+        is_dir=False,
+        method="inode_operations.symlink",
+        call="error = dir->i_op->symlink(idmap, dir, dentry, oldname)",
+    )
+
+
+# --- link (class 4) ------------------------------------------------------------
+
+
+@operation(
+    models="do_linkat() -> vfs_link() (fs/namei.c)", describe=lambda o, n: f"link({o} -> {n})"
+)
+def link(op: Op, old: str, new: str) -> None:
+    """Hard link: the new parent locked by filename_create(), then the
+    source inode in vfs_link(), which refuses directories and inodes whose
+    last link went meanwhile."""
+    source = op.inode(old)
+    directory, dentry = filename_create(op, new)
+    op.fail_if(is_dir(source), E.EPERM, "unlock", "if (S_ISDIR(inode->i_mode)) return -EPERM")
+    op.lock(source.i_rwsem, EXCL, "inode_lock(inode)", tag="lock-source")
+    op.fail_if(
+        unlinked(source),
+        E.ENOENT,
+        "unlock_source",
+        "if (inode->i_nlink == 0 && !(inode->i_state & I_LINKABLE)) error = -ENOENT",
+    )
+    op.call(
+        "inode_operations.link",
+        libfs.link,
+        source,
+        directory,
+        dentry,
+        label="error = dir->i_op->link(old_dentry, dir, new_dentry)",
+    )
+    op.label("unlock_source")
+    op.unlock(source.i_rwsem, "inode_unlock(inode)")
+    done_path_create(op, directory)
+
+
+# --- removal (class 3) --------------------------------------------------------
+
+
+def _remove(op: Op, path: str, *, directory_victim: bool) -> None:
+    """do_rmdir()/do_unlinkat() with vfs_rmdir()/vfs_unlink(): parent,
+    lookup, victim.  Under variant ``child-first`` the victim (as the path
+    walk found it) is locked before the parent."""
+    parent, name = split(path)
+    directory = op.inode(parent)
+    dentry = op.dentry(directory, name)
+    child_first = op.variant("child-first")
+    if child_first:
+        early = op.inode(path)
+        op.lock(early.i_rwsem, EXCL, "inode_lock(victim) /* child first */", tag="lock-victim")
+    op.lock(
+        directory.i_rwsem,
+        EXCL,
+        "inode_lock_nested(path.dentry->d_inode, I_MUTEX_PARENT)",
+        tag="lock-parent",
+    )
+    victim = lookup_one_qstr_excl(op, directory, name, "victim", "exit_parent")
+    op.fail_if(negative(victim), E.ENOENT, "exit_parent", "if (d_is_negative(dentry)) -ENOENT")
+    if directory_victim:
+        op.fail_if(
+            not_(is_dir(victim)), E.ENOTDIR, "exit_parent", "may_delete(dir, dentry, 1): -ENOTDIR"
+        )
+    else:
+        op.fail_if(is_dir(victim), E.EISDIR, "exit_parent", "may_delete(dir, dentry, 0): -EISDIR")
+    if child_first:
+        op.fail_if(
+            differ(victim, early), E.ESTALE, "exit_parent", "the name moved off the locked victim"
+        )
+    else:
+        op.lock(victim.i_rwsem, EXCL, "inode_lock(dentry->d_inode)", tag="lock-victim")
+    if directory_victim:
+        op.call(
+            "inode_operations.rmdir",
+            libfs.rmdir,
+            directory,
+            dentry,
+            label="error = dir->i_op->rmdir(dir, dentry)",
+        )
+        with op.when(same(op.ret, OK), "if (!error)"):
+            op.effect("dentry->d_inode->i_flags |= S_DEAD", mark_dead, victim)
+    else:
+        op.call(
+            "inode_operations.unlink",
+            libfs.unlink,
+            directory,
+            dentry,
+            label="error = dir->i_op->unlink(dir, dentry)",
+        )
+    if not child_first:
+        op.unlock(victim.i_rwsem, "inode_unlock(dentry->d_inode)")
+    op.label("exit_parent")
+    op.unlock(directory.i_rwsem, "inode_unlock(path.dentry->d_inode)")
+    if child_first:
+        op.unlock(early.i_rwsem, "inode_unlock(victim)")
+
+
+@operation(models="do_rmdir() -> vfs_rmdir() (fs/namei.c)", describe=lambda p: f"rmdir({p})")
+def rmdir(op: Op, path: str) -> None:
+    """Remove a directory: parent (I_MUTEX_PARENT), lookup, victim, ->rmdir
+    (-ENOTEMPTY from the filesystem), S_DEAD on success."""
+    _remove(op, path, directory_victim=True)
+
+
+@operation(models="do_unlinkat() -> vfs_unlink() (fs/namei.c)", describe=lambda p: f"unlink({p})")
+def unlink(op: Op, path: str) -> None:
+    """Remove a name: parent (I_MUTEX_PARENT), lookup, victim, ->unlink."""
+    _remove(op, path, directory_victim=False)
+
+
+# --- rename (classes 5 and 6) --------------------------------------------------
+
+
+def lock_two_directories(op: Op, p1: InodeExpr, p2: InodeExpr) -> InodeExpr:
+    """lock_two_directories(): with s_vfs_rename_mutex held, walk up from p1
+    to see how the parents are related; lock the ancestor first, unrelated
+    parents p1 first, and fail with -EXDEV when they share no ancestor.
+    Returns the trap: the child of the ancestor on the path to the other."""
+    walk = op.let(
+        "walk",
+        relation(p1, p2),
+        "p = p1; while ((r = p->d_parent) != p2 && r != p) p = r; ...",
+        render=lambda value: render_walk(value, op.world),
+    )
+    with op.when(walk_is(walk, P2_ABOVE), "if (r == p2) /* p2 is an ancestor of p1 */"):
+        op.lock(
+            p2.i_rwsem, EXCL, "inode_lock_nested(p2->d_inode, I_MUTEX_PARENT)", tag="lock-parent"
+        )
+        op.lock(
+            p1.i_rwsem, EXCL, "inode_lock_nested(p1->d_inode, I_MUTEX_PARENT2)", tag="lock-parent"
+        )
+    with op.otherwise():
+        with op.when(
+            walk_is(walk, NO_COMMON_ANCESTOR), "if (r != p1 && r != p) /* no common ancestor */"
+        ):
+            op.unlock(
+                op.world.superblock.s_vfs_rename_sem, "mutex_unlock(&p1->d_sb->s_vfs_rename_mutex)"
+            )
+            op.fail(E.EXDEV, "exit", "return ERR_PTR(-EXDEV)")
+        with op.otherwise():
+            op.lock(
+                p1.i_rwsem,
+                EXCL,
+                "inode_lock_nested(p1->d_inode, I_MUTEX_PARENT)",
+                tag="lock-parent",
+            )
+            op.lock(
+                p2.i_rwsem,
+                EXCL,
+                "inode_lock_nested(p2->d_inode, I_MUTEX_PARENT2)",
+                tag="lock-parent",
+            )
+    return walk_trap(walk)
+
+
+def lock_rename(op: Op, p1: InodeExpr, p2: InodeExpr) -> InodeExpr | None:
+    """lock_rename(): one parent locked alone; two parents under the
+    per-superblock rename mutex (s_vfs_rename_sem), via
+    lock_two_directories().  Returns the trap register, or None."""
+    if p1.text == p2.text:
+        op.lock(
+            p1.i_rwsem, EXCL, "inode_lock_nested(p1->d_inode, I_MUTEX_PARENT)", tag="lock-parent"
+        )
+        return None
+    op.lock(
+        op.world.superblock.s_vfs_rename_sem,
+        EXCL,
+        "mutex_lock(&p1->d_sb->s_vfs_rename_mutex)",
+        tag="rename-mutex",
+    )
+    return lock_two_directories(op, p1, p2)
+
+
+def unlock_rename(op: Op, p1: InodeExpr, p2: InodeExpr) -> None:
+    """unlock_rename(): both parents, then the rename mutex."""
+    op.unlock(p1.i_rwsem, "inode_unlock(p1->d_inode)")
+    if p1.text != p2.text:
+        op.unlock(p2.i_rwsem, "inode_unlock(p2->d_inode)")
+        op.unlock(
+            op.world.superblock.s_vfs_rename_sem, "mutex_unlock(&p1->d_sb->s_vfs_rename_mutex)"
+        )
+
+
+def lock_two_nondirectories(op: Op, source: InodeExpr, target: InodeExpr) -> None:
+    """lock_two_nondirectories() (fs/inode.c): in inode address order, a
+    missing target skipped."""
+    with op.when(negative(target), "if (!inode2)"):
+        op.lock(source.i_rwsem, EXCL, "inode_lock(inode1)", tag="lock-source")
+    with op.otherwise():
+        with op.when(below(source, target), "if (inode1 < inode2)"):
+            op.lock(source.i_rwsem, EXCL, "inode_lock(inode1)", tag="lock-source")
+            op.lock(
+                target.i_rwsem,
+                EXCL,
+                "inode_lock_nested(inode2, I_MUTEX_NONDIR2)",
+                tag="lock-target",
+            )
+        with op.otherwise():
+            op.lock(target.i_rwsem, EXCL, "inode_lock(inode1) /* swapped */", tag="lock-target")
+            op.lock(
+                source.i_rwsem,
+                EXCL,
+                "inode_lock_nested(inode2, I_MUTEX_NONDIR2)",
+                tag="lock-source",
+            )
+
+
+def vfs_rename(
+    op: Op,
+    old_dir: InodeExpr,
+    old: Dentry,
+    source: InodeExpr,
+    new_dir: InodeExpr,
+    new: Dentry,
+    target: InodeExpr,
+    exchange: bool,
+) -> None:
+    """vfs_rename(): with the parents locked, lock the children the rules
+    name (a subdirectory that changes parent, the victim, non-directories in
+    address order), call ->rename, then d_move()/d_exchange() under
+    rename_lock."""
+    op.fail_if(same_inode(source, target), 0, "exit_unlock", "if (source == target) return 0")
+    if not exchange:
+        op.fail_if(
+            all_of(positive(target), is_dir(source), not_(is_dir(target))),
+            E.ENOTDIR,
+            "exit_unlock",
+            "may_delete(new_dir, new_dentry, is_dir): -ENOTDIR",
+        )
+        op.fail_if(
+            all_of(positive(target), not_(is_dir(source)), is_dir(target)),
+            E.EISDIR,
+            "exit_unlock",
+            "may_delete(new_dir, new_dentry, is_dir): -EISDIR",
+        )
+    lock_old_subdir = old_dir.text != new_dir.text
+    lock_new_subdir = old_dir.text != new_dir.text or not exchange
+    locks_target = (
+        positive(target) if lock_new_subdir else all_of(positive(target), not_(is_dir(target)))
+    )
+    with op.when(is_dir(source), "if (is_dir)"):
+        if lock_old_subdir:
+            op.lock(
+                source.i_rwsem, EXCL, "inode_lock_nested(source, I_MUTEX_CHILD)", tag="lock-source"
+            )
+        with op.when(locks_target, "if (target && (!new_is_dir || lock_new_subdir))"):
+            op.lock(target.i_rwsem, EXCL, "inode_lock(target)", tag="lock-target")
+    with op.otherwise():
+        with op.when(is_dir(target), "else if (new_is_dir)"):
+            if lock_new_subdir:
+                op.lock(
+                    target.i_rwsem,
+                    EXCL,
+                    "inode_lock_nested(target, I_MUTEX_CHILD)",
+                    tag="lock-target",
+                )
+            op.lock(source.i_rwsem, EXCL, "inode_lock(source)", tag="lock-source")
+        with op.otherwise():
+            lock_two_nondirectories(op, source, target)
+    op.call(
+        "inode_operations.rename",
+        libfs.rename,
+        old_dir,
+        old,
+        new_dir,
+        new,
+        exchange,
+        label="error = old_dir->i_op->rename(idmap, old_dir, old_dentry, new_dir, new_dentry, ...)",
+    )
+    with op.when(same(op.ret, OK), "if (!error)"):
+        if not exchange:
+            with op.when(all_of(positive(target), is_dir(source)), "if (target && is_dir)"):
+                op.effect("target->i_flags |= S_DEAD", mark_dead, target)
+        op.lock(op.world.rename_lock, EXCL, "write_seqlock(&rename_lock)")
+        if exchange:
+            op.effect(
+                "__d_move(old_dentry, new_dentry, true) /* d_exchange */", d_exchange, old, new
+            )
+        else:
+            op.effect("__d_move(old_dentry, new_dentry, false) /* d_move */", d_move, old, new)
+        op.unlock(op.world.rename_lock, "write_sequnlock(&rename_lock)")
+    unlocks_source = not_(is_dir(source)) if not lock_old_subdir else const(True)
+    with op.when(unlocks_source, "if (!is_dir || lock_old_subdir)"):
+        op.unlock(source.i_rwsem, "inode_unlock(source)")
+    with op.when(locks_target, "if (target && (!new_is_dir || lock_new_subdir))"):
+        op.unlock(target.i_rwsem, "inode_unlock(target)")
+
+
+def _describe_rename(old: str, new: str, flags: int = 0) -> str:
+    arrow = "<->" if flags & RENAME_EXCHANGE else "->"
+    return f"rename({old} {arrow} {new})"
+
+
+@operation(
+    models="do_renameat2() -> lock_rename(), vfs_rename() (fs/namei.c)", describe=_describe_rename
+)
+def rename(op: Op, old: str, new: str, flags: int = 0) -> None:
+    """rename(2)/renameat2(2): lock_rename(new parent, old parent), look up
+    source and target, the trap checks (-EINVAL, -ENOTEMPTY), vfs_rename(),
+    unlock_rename().  ``flags`` may hold RENAME_NOREPLACE, RENAME_EXCHANGE."""
+    old_parent, old_name = split(old)
+    new_parent, new_name = split(new)
+    old_dir, new_dir = op.inode(old_parent), op.inode(new_parent)
+    exchange = bool(flags & RENAME_EXCHANGE)
+    trap = lock_rename(op, new_dir, old_dir)
+    source = lookup_one_qstr_excl(op, old_dir, old_name, "source", "exit_unlock")
+    op.fail_if(
+        negative(source), E.ENOENT, "exit_unlock", "if (d_is_negative(old_dentry)) goto exit4"
+    )
+    target = lookup_one_qstr_excl(op, new_dir, new_name, "target", "exit_unlock")
+    if flags & RENAME_NOREPLACE:
+        op.fail_if(
+            positive(target),
+            E.EEXIST,
+            "exit_unlock",
+            "if ((flags & RENAME_NOREPLACE) && d_is_positive(new_dentry))",
+        )
+    if exchange:
+        op.fail_if(
+            negative(target), E.ENOENT, "exit_unlock", "if (d_is_negative(new_dentry)) goto exit5"
+        )
+    if trap is not None:
+        op.fail_if(
+            same_inode(source, trap),
+            E.EINVAL,
+            "exit_unlock",
+            "if (old_dentry == trap) goto exit5 /* source is an ancestor of target */",
+            tag="trap-check",
+        )
+        op.fail_if(
+            same_inode(target, trap),
+            E.EINVAL if exchange else E.ENOTEMPTY,
+            "exit_unlock",
+            "if (new_dentry == trap) goto exit5 /* target is an ancestor of source */",
+            tag="trap-check",
+        )
+    vfs_rename(
+        op,
+        old_dir,
+        op.dentry(old_dir, old_name),
+        source,
+        new_dir,
+        op.dentry(new_dir, new_name),
+        target,
+        exchange,
+    )
+    op.label("exit_unlock")
+    unlock_rename(op, new_dir, old_dir)
+    op.label("exit")

@@ -1,0 +1,72 @@
+"""Directory-operation scenarios (``dirops/<name>``) and the protocol
+variants they catch."""
+
+from __future__ import annotations
+
+from mc.kernel import properties as _properties  # noqa: F401  (registers the invariants)
+from mc.kernel.dsl import Invocation
+from mc.kernel.program import Program
+from mc.kernel.scenario import BASE_PROPERTIES, flag_variant, scenario, variant
+from models.dirops import RENAME_EXCHANGE, link, rename, rmdir, unlink
+
+DIROPS_PROPERTIES = (*BASE_PROPERTIES, "namespace")
+
+
+@variant("no-rename-mutex", "cross-directory rename without s_vfs_rename_sem")
+def no_rename_mutex(program: Program, invocation: Invocation) -> Program:
+    if invocation.operation is not rename:
+        return program
+    return program.drop_lock("s_vfs_rename_sem")
+
+
+flag_variant("child-first", "rmdir and unlink lock the victim before its parent")
+
+
+@variant("rmdir-no-victim-lock", "vfs_rmdir() calls ->rmdir without locking the victim directory")
+def rmdir_no_victim_lock(program: Program, invocation: Invocation) -> Program:
+    if invocation.operation is not rmdir:
+        return program
+    return program.drop_lock("i_rwsem(victim)")
+
+
+@variant("no-trap-check", "do_renameat2() skips the old_dentry/new_dentry == trap checks")
+def no_trap_check(program: Program, invocation: Invocation) -> Program:
+    return program.drop(lambda step: "trap-check" in step.tags)
+
+
+scenario(
+    "dirops/opposite-renames",
+    "two cross-directory renames in opposite directions",
+    tree=["/a/", "/a/x", "/b/", "/b/z"],
+    threads=[rename("/a/x", "/b/y"), rename("/b/z", "/a/w")],
+    properties=DIROPS_PROPERTIES,
+)
+
+scenario(
+    "dirops/rename-rmdir-link",
+    "a cross-directory rename over an empty directory, its rmdir, and a link into it",
+    tree=["/a/", "/a/b/", "/c/", "/c/d/", "/c/e"],
+    threads=[rename("/c/d", "/a/b"), rmdir("/a/b"), link("/c/e", "/a/b/f")],
+    properties=DIROPS_PROPERTIES,
+)
+
+scenario(
+    "dirops/exchange",
+    "RENAME_EXCHANGE of a directory and a file across directories, racing an unlink of the "
+    "file and a rename inside the directory",
+    tree=["/a/", "/a/x/", "/a/x/f", "/b/", "/b/y"],
+    threads=[
+        rename("/a/x", "/b/y", RENAME_EXCHANGE),
+        unlink("/b/y"),
+        rename("/a/x/f", "/a/x/g"),
+    ],
+    properties=DIROPS_PROPERTIES,
+)
+
+scenario(
+    "dirops/rename-into-descendant",
+    "a directory renamed below its own child while the child moves away",
+    tree=["/a/", "/a/b/", "/c/"],
+    threads=[rename("/a", "/a/b/x"), rename("/a/b", "/c/y")],
+    properties=DIROPS_PROPERTIES,
+)

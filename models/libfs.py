@@ -1,0 +1,101 @@
+"""The filesystem under the VFS: ramfs with the libfs helpers
+(fs/libfs.c, fs/ramfs/inode.c).  Each function is what one
+inode_operations method does to the world, returning 0 or -errno; the VFS
+models call them through ``op.call`` with the locks the VFS holds."""
+
+from __future__ import annotations
+
+from mc.kernel import errno
+from mc.kernel.steps import Scratch
+from mc.kernel.vfs import is_empty
+from mc.kernel.world import Dentry
+
+
+def _inc_nlink(fs: Scratch, ino: int) -> None:
+    slot = fs.world.inodes[ino].nlink
+    fs[slot] = fs[slot] + 1
+
+
+def _drop_nlink(fs: Scratch, ino: int) -> None:
+    slot = fs.world.inodes[ino].nlink
+    fs[slot] = max(0, fs[slot] - 1)
+
+
+def lookup(fs: Scratch, directory: int, dentry: Dentry) -> int:
+    """simple_lookup(): ramfs keeps every name in the dcache, so a miss is a
+    negative dentry and nothing changes."""
+    return 0
+
+
+def mknod(fs: Scratch, directory: int, dentry: Dentry, inode: int) -> int:
+    """ramfs_mknod(): a new inode instantiated at ``dentry``
+    (d_instantiate); a directory also links ``..`` (inc_nlink(dir))."""
+    new = fs.world.inodes[inode]
+    fs[dentry.slot] = inode
+    fs[new.nlink] = 2 if new.is_dir else 1
+    if new.is_dir:
+        assert new.d_parent is not None
+        fs[new.d_parent] = directory
+        _inc_nlink(fs, directory)
+    return 0
+
+
+def link(fs: Scratch, source: int, directory: int, dentry: Dentry) -> int:
+    """simple_link(): inc_nlink(inode); d_instantiate(dentry, inode)."""
+    _inc_nlink(fs, source)
+    fs[dentry.slot] = source
+    return 0
+
+
+def unlink(fs: Scratch, directory: int, dentry: Dentry) -> int:
+    """simple_unlink(): drop_nlink(inode); the name goes (dput, and the
+    VFS's d_delete once the victim is unlocked, folded here)."""
+    victim = fs[dentry.slot]
+    _drop_nlink(fs, victim)
+    fs[dentry.slot] = None
+    return 0
+
+
+def rmdir(fs: Scratch, directory: int, dentry: Dentry) -> int:
+    """simple_rmdir(): -ENOTEMPTY unless empty; drop_nlink(inode);
+    simple_unlink(dir, dentry); drop_nlink(dir)."""
+    victim = fs[dentry.slot]
+    if not is_empty(fs.world, fs.values, victim):
+        return -errno.ENOTEMPTY
+    _drop_nlink(fs, victim)
+    unlink(fs, directory, dentry)
+    _drop_nlink(fs, directory)
+    return 0
+
+
+def rename(
+    fs: Scratch, old_dir: int, old: Dentry, new_dir: int, new: Dentry, exchange: bool
+) -> int:
+    """simple_rename(): RENAME_EXCHANGE moves the directories' link counts
+    (simple_rename_exchange); otherwise -ENOTEMPTY for a non-empty victim,
+    which is unlinked (simple_unlink), and the link counts follow a moved
+    directory.  The names themselves move in d_move()/d_exchange()."""
+    source, target = fs[old.slot], fs[new.slot]
+    source_is_dir = fs.world.inodes[source].is_dir
+    if exchange:
+        target_is_dir = fs.world.inodes[target].is_dir
+        if old_dir != new_dir and source_is_dir != target_is_dir:
+            _drop_nlink(fs, old_dir if source_is_dir else new_dir)
+            _inc_nlink(fs, new_dir if source_is_dir else old_dir)
+        return 0
+    if target is not None and not is_empty_or_file(fs, target):
+        return -errno.ENOTEMPTY
+    if target is not None:
+        _drop_nlink(fs, target)
+        if source_is_dir:
+            _drop_nlink(fs, target)
+            _drop_nlink(fs, old_dir)
+    elif source_is_dir:
+        _drop_nlink(fs, old_dir)
+        _inc_nlink(fs, new_dir)
+    return 0
+
+
+def is_empty_or_file(fs: Scratch, ino: int) -> bool:
+    """simple_empty() of a dentry: a file has no children."""
+    return not fs.world.inodes[ino].is_dir or is_empty(fs.world, fs.values, ino)

@@ -1,0 +1,32 @@
+"""Shared fixtures: the shipped registry and an in-process CLI runner."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from mc.cli import main, registry
+from mc.kernel.scenario import Registry
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def shipped() -> Registry:
+    """The registry with every shipped model."""
+    return registry()
+
+
+@pytest.fixture
+def vfsmc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+    """Run the vfsmc CLI in-process, in a fresh working directory."""
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def run(*args: str) -> Result:
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    return run

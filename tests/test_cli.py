@@ -1,0 +1,155 @@
+"""The command line: verdicts, exit codes, JSON, counterexample files,
+replay, graphs and one-line errors on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from click.testing import Result
+
+from mc import counterexample as cx_format
+
+Run = Callable[..., Result]
+
+
+def test_list_json_names_scenarios_variants_properties(vfsmc: Run) -> None:
+    result = vfsmc("list", "--json")
+    assert result.exit_code == 0
+    listing = json.loads(result.output)
+    assert "dirops/opposite-renames" in listing["scenarios"]
+    assert "no-rename-mutex" in listing["variants"]
+    assert {"deadlock", "lock-protocol", "namespace"} <= set(listing["properties"])
+
+
+def test_check_ok_exits_0_with_statistics(vfsmc: Run) -> None:
+    result = vfsmc("check", "dirops/rename-rmdir-link", "--json")
+    assert result.exit_code == 0
+    report = json.loads(result.output)
+    assert report["verdict"] == "OK"
+    assert report["property"] is None and report["counterexample"] is None
+    assert report["states"] > 100 and report["transitions"] >= report["states"] - 1
+    assert {"seconds", "states_per_second", "peak_memory_bytes", "max_depth"} <= set(report)
+
+
+def test_check_violation_exits_1_and_saves_trace_and_graph(vfsmc: Run, tmp_path: Path) -> None:
+    result = vfsmc("check", "dirops/opposite-renames", "--variant", "no-rename-mutex", "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert (report["verdict"], report["property"]) == ("VIOLATED", "deadlock")
+    saved = tmp_path / report["counterexample"]
+    assert saved.name == "dirops-opposite-renames--no-rename-mutex.json"
+    assert cx_format.load(saved).property == "deadlock"
+    assert (tmp_path / report["graph"]).read_text().lstrip().startswith("<?xml")
+
+
+def test_check_text_output_shows_the_cycle(vfsmc: Run) -> None:
+    result = vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutex", "--no-save")
+    assert result.exit_code == 1
+    assert "cycle: T1 -> i_rwsem(/a) -> T2 -> i_rwsem(/b) -> T1" in result.output
+    assert not Path("counterexamples").exists()
+
+
+def test_check_out_directory(vfsmc: Run, tmp_path: Path) -> None:
+    result = vfsmc(
+        "check", "dirops/opposite-renames", "-V", "no-rename-mutex", "--out", "elsewhere"
+    )
+    assert result.exit_code == 1
+    assert (tmp_path / "elsewhere" / "dirops-opposite-renames--no-rename-mutex.json").exists()
+
+
+def test_bounds_give_incomplete_exit_3(vfsmc: Run) -> None:
+    for bound in (["--max-states", "10"], ["--max-depth", "3"]):
+        result = vfsmc("check", "dirops/rename-rmdir-link", *bound, "--json")
+        assert result.exit_code == 3, result.output
+        assert json.loads(result.output)["verdict"] == "INCOMPLETE"
+
+
+def test_dfs_finds_the_deadlock_too(vfsmc: Run) -> None:
+    result = vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutex", "--dfs", "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.output)["property"] == "deadlock"
+
+
+def test_replay_reproduces_then_not_on_the_correct_protocol(vfsmc: Run) -> None:
+    vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutex")
+    path = "counterexamples/dirops-opposite-renames--no-rename-mutex.json"
+    replayed = vfsmc("replay", path)
+    assert replayed.exit_code == 1
+    assert "reproduces on variants no-rename-mutex: deadlock" in replayed.output
+    assert "inode_lock_nested(p1->d_inode, I_MUTEX_PARENT)" in replayed.output
+    correct = vfsmc("replay", path, "--correct", "--json")
+    assert correct.exit_code == 0
+    report = json.loads(correct.output)
+    assert report["reproduced"] is False
+    assert report["stopped_at"] == 1
+    assert "mutex_lock(&p1->d_sb->s_vfs_rename_mutex)" in report["reason"]
+
+
+def test_graph_writes_svg_png_and_dot(vfsmc: Run, tmp_path: Path) -> None:
+    vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutex")
+    path = "counterexamples/dirops-opposite-renames--no-rename-mutex.json"
+    for suffix, magic in ((".svg", b"<?xml"), (".png", b"\x89PNG"), (".dot", b"digraph")):
+        result = vfsmc("graph", path, "-o", f"chart{suffix}")
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / f"chart{suffix}").read_bytes().startswith(magic)
+
+
+def _one_line_error(result: Result, fragment: str) -> None:
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("vfsmc: error:") and fragment in lines[0]
+
+
+def test_unknown_scenario_and_variant_are_one_line_errors(vfsmc: Run) -> None:
+    _one_line_error(vfsmc("check", "dirops/nope"), "unknown scenario 'dirops/nope'")
+    _one_line_error(
+        vfsmc("check", "dirops/opposite-renames", "-V", "nope"), "unknown variant 'nope'"
+    )
+    _one_line_error(
+        vfsmc("check", "dirops/opposite-renames", "-p", "nope"), "unknown property 'nope'"
+    )
+
+
+def test_malformed_counterexamples_are_one_line_errors(vfsmc: Run, tmp_path: Path) -> None:
+    (tmp_path / "bad.json").write_text("{not json")
+    _one_line_error(vfsmc("replay", "bad.json"), "not JSON")
+    (tmp_path / "wrong.json").write_text(
+        json.dumps({"format": "vfsmc-counterexample", "version": 1})
+    )
+    _one_line_error(vfsmc("replay", "wrong.json"), "missing field 'threads'")
+    _one_line_error(vfsmc("replay", "missing.json"), "cannot read missing.json")
+    vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutex")
+    path = "counterexamples/dirops-opposite-renames--no-rename-mutex.json"
+    _one_line_error(vfsmc("graph", path, "-o", "chart.gif"), "unsupported graph format")
+
+
+def test_a_failed_save_leaves_no_partial_file(vfsmc: Run, tmp_path: Path) -> None:
+    vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutex")
+    path = tmp_path / "counterexamples/dirops-opposite-renames--no-rename-mutex.json"
+    before = path.read_bytes()
+    result = vfsmc("graph", str(path), "-o", str(path.with_suffix(".gif")))
+    assert result.exit_code == 2
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir() if p.name.startswith(".")) == []
+
+
+def test_python_dash_m_and_the_console_script(tmp_path: Path) -> None:
+    for command in ([sys.executable, "-m", "mc"], [str(Path(sys.executable).parent / "vfsmc")]):
+        done = subprocess.run(
+            [*command, "check", "dirops/opposite-renames", "--json"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["verdict"] == "OK"
+    usage = subprocess.run(
+        [sys.executable, "-m", "mc", "check"], capture_output=True, text=True, check=False
+    )
+    assert usage.returncode == 2

@@ -1,0 +1,93 @@
+"""The directory-operation models: every scenario x variant gets the
+verdict specs/expectations.toml records, and the traces are the kernel's."""
+
+from __future__ import annotations
+
+import pytest
+
+from mc import expectations
+from mc.kernel.scenario import Registry
+from mc.result import Verdict
+from mc.run import check_scenario
+
+ROWS = [row for row in expectations.load() if row.scenario.startswith("dirops/")]
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row.label for row in ROWS])
+def test_expected_verdict(shipped: Registry, row: expectations.Expectation) -> None:
+    outcome = check_scenario(shipped, row.scenario, row.variants)
+    result = outcome.result
+    assert result.verdict is row.verdict, result.violation
+    if row.violated is not None:
+        assert result.violation is not None and result.violation.property == row.violated
+        assert outcome.counterexample is not None
+
+
+def test_every_dirops_scenario_passes_on_the_correct_protocol(shipped: Registry) -> None:
+    names = [name for name in shipped.scenarios if name.startswith("dirops/")]
+    assert len(names) >= 3
+    for name in names:
+        result = check_scenario(shipped, name).result
+        assert result.verdict is Verdict.OK, (name, result.violation)
+
+
+def test_every_variant_is_caught_somewhere(shipped: Registry) -> None:
+    caught = {v for row in expectations.load() if row.violated for v in row.variants}
+    dirops_variants = {"no-rename-mutex", "child-first", "rmdir-no-victim-lock", "no-trap-check"}
+    assert dirops_variants <= caught
+
+
+def test_opposite_renames_deadlock_is_the_classic_abba(shipped: Registry) -> None:
+    outcome = check_scenario(shipped, "dirops/opposite-renames", ["no-rename-mutex"])
+    assert outcome.counterexample is not None
+    lock_events = [
+        (s.thread, s.event.kind, s.event.lock)
+        for s in outcome.counterexample.steps
+        if s.event.kind in ("acquire", "wait")
+    ]
+    assert lock_events == [
+        ("T1", "acquire", "i_rwsem(/b)"),
+        ("T2", "acquire", "i_rwsem(/a)"),
+        ("T2", "wait", "i_rwsem(/b)"),
+        ("T1", "wait", "i_rwsem(/a)"),
+    ]
+    cycle = [(e.waiter, e.resource, e.holder) for e in outcome.counterexample.cycle]
+    assert cycle == [("T1", "i_rwsem(/a)", "T2"), ("T2", "i_rwsem(/b)", "T1")]
+
+
+def test_cross_directory_rename_takes_the_mutex_then_parents_then_children(
+    shipped: Registry,
+) -> None:
+    """The lock order of a cross-directory rename of a directory over an
+    empty directory, read off the model: s_vfs_rename_sem, both parents
+    (new parent first, as do_renameat2 calls lock_rename), source, victim."""
+    model = shipped.build(shipped.scenario("dirops/rename-rmdir-link"))
+    state = model.initial
+    acquired = []
+    while model.current_step(state, 0) is not None:
+        for record in model.records(state, (0, 0)):
+            if record.event.kind == "acquire" and record.event.lock != "rename_lock":
+                acquired.append(record.event.lock)
+        next_state = model.step(state, (0, 0))
+        assert next_state is not None
+        state = next_state
+    assert acquired == [
+        "s_vfs_rename_sem",
+        "i_rwsem(/a)",
+        "i_rwsem(/c)",
+        "i_rwsem(/c/d)",
+        "i_rwsem(/a/b)",
+    ]
+
+
+def test_rename_into_own_descendant_fails_with_einval(shipped: Registry) -> None:
+    model = shipped.build(shipped.scenario("dirops/rename-into-descendant"))
+    state = model.initial
+    while model.current_step(state, 0) is not None:
+        next_state = model.step(state, (0, 0))
+        assert next_state is not None
+        state = next_state
+    assert (
+        model.world.slots[model.threads[0].slots.ret].render(state[model.threads[0].slots.ret])
+        == "-EINVAL"
+    )

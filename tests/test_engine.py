@@ -1,0 +1,177 @@
+"""The explorer on small models whose state spaces can be counted by hand."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Hashable, Sequence
+
+import pytest
+
+from mc.explore import Options, check
+from mc.model import Model, Property, always, deadlock_free, sometimes
+from mc.result import Strategy, Verdict
+
+
+class Chain(Model[int, str]):
+    """0 -> 1 -> ... -> length; the last state is a normal end."""
+
+    def __init__(self, length: int, props: Sequence[Property[int]] = ()) -> None:
+        self.length = length
+        self.props = props
+
+    def init_states(self) -> Sequence[int]:
+        return (0,)
+
+    def actions(self, state: int) -> Sequence[str]:
+        return ("step",) if state < self.length else ()
+
+    def next_state(self, state: int, action: str) -> int:
+        return state + 1
+
+    def properties(self) -> Sequence[Property[int]]:
+        return self.props
+
+
+class Grid(Model[tuple[int, int], str]):
+    """Two independent counters 0..size; actions 'a' and 'b' bump them."""
+
+    def __init__(self, size: int, props: Sequence[Property[tuple[int, int]]] = ()) -> None:
+        self.size = size
+        self.props = props
+
+    def init_states(self) -> Sequence[tuple[int, int]]:
+        return ((0, 0),)
+
+    def actions(self, state: tuple[int, int]) -> Sequence[str]:
+        a, b = state
+        return [name for name, value in (("a", a), ("b", b)) if value < self.size]
+
+    def next_state(self, state: tuple[int, int], action: str) -> tuple[int, int]:
+        a, b = state
+        return (a + 1, b) if action == "a" else (a, b + 1)
+
+    def properties(self) -> Sequence[Property[tuple[int, int]]]:
+        return self.props
+
+
+class Interleaving(Grid):
+    """Two threads of two steps each; where thread 'a' is ahead the 'b'
+    action comes first, so plain BFS would reach (2, 1) through a path
+    with more context switches first."""
+
+    def actions(self, state: tuple[int, int]) -> Sequence[str]:
+        enabled = list(super().actions(state))
+        return list(reversed(enabled)) if state[0] > state[1] else enabled
+
+    def actor(self, action: str) -> Hashable:
+        return action
+
+
+def test_chain_counts_every_state_once() -> None:
+    result = check(Chain(10))
+    assert result.verdict is Verdict.OK
+    assert (result.stats.states, result.stats.transitions, result.stats.max_depth) == (11, 10, 10)
+
+
+@pytest.mark.parametrize("strategy", list(Strategy))
+def test_grid_has_size_squared_states(strategy: Strategy) -> None:
+    result = check(Grid(2), Options(strategy=strategy))
+    assert result.verdict is Verdict.OK
+    assert result.stats.states == 9
+    assert result.stats.transitions == 12
+
+
+def test_bfs_returns_the_shortest_trace() -> None:
+    corner = always("not-corner", lambda s: "reached (2, 1)" if s == (2, 1) else None)
+    result = check(Grid(3, [corner]))
+    assert result.verdict is Verdict.VIOLATED
+    assert result.violation is not None and result.violation.path is not None
+    path = result.violation.path
+    assert len(path) == 3
+    assert path.states[0] == (0, 0) and path.states[-1] == (2, 1)
+    assert path.actions == ("a", "a", "b")
+
+
+def test_bfs_prefers_fewer_context_switches_among_shortest() -> None:
+    both_done = always("unfinished", lambda s: "both done" if s == (2, 2) else None)
+    result = check(Interleaving(2, [both_done]))
+    assert result.violation is not None and result.violation.path is not None
+    actions = result.violation.path.actions
+    switches = sum(1 for x, y in itertools.pairwise(actions) if x != y)
+    assert len(actions) == 4
+    assert switches == 1
+
+
+def test_dfs_finds_the_violation_too() -> None:
+    corner = always("not-corner", lambda s: "reached" if s == (2, 2) else None)
+    result = check(Grid(2, [corner]), Options(strategy=Strategy.DFS))
+    assert result.verdict is Verdict.VIOLATED
+    assert result.violation is not None and result.violation.path is not None
+    assert result.violation.path.states[-1] == (2, 2)
+
+
+def test_dead_end_that_is_not_final_is_a_deadlock() -> None:
+    stuck = deadlock_free("deadlock", lambda s: "stuck" if s != 3 else None)
+    for strategy in Strategy:
+        result = check(Chain(2, [stuck]), Options(strategy=strategy))
+        assert result.verdict is Verdict.VIOLATED
+        assert result.violation is not None and result.violation.message == "stuck"
+        assert result.violation.path is not None and result.violation.path.states == (0, 1, 2)
+    assert check(Chain(3, [stuck])).verdict is Verdict.OK
+
+
+def test_sometimes_never_reached_fails_without_a_trace() -> None:
+    goal = sometimes("reaches-5", lambda s: "5" if s == 5 else None, "state 5")
+    result = check(Chain(4, [goal]))
+    assert result.verdict is Verdict.VIOLATED
+    assert result.violation is not None and result.violation.path is None
+    assert check(Chain(5, [goal])).verdict is Verdict.OK
+
+
+def test_max_states_exactly_the_space_is_still_exhaustive() -> None:
+    assert check(Chain(9), Options(max_states=10)).verdict is Verdict.OK
+    result = check(Chain(9), Options(max_states=9))
+    assert result.verdict is Verdict.INCOMPLETE
+    assert result.incomplete_reason == "max states 9 reached"
+    assert result.stats.states == 9
+
+
+@pytest.mark.parametrize("strategy", list(Strategy))
+def test_max_depth_makes_the_verdict_incomplete(strategy: Strategy) -> None:
+    result = check(Chain(10), Options(strategy=strategy, max_depth=3))
+    assert result.verdict is Verdict.INCOMPLETE
+    assert result.stats.states == 4
+    assert check(Chain(3), Options(strategy=strategy, max_depth=3)).verdict is Verdict.OK
+
+
+def test_time_limit_makes_the_verdict_incomplete() -> None:
+    result = check(Grid(2000), Options(time_limit=0.05))
+    assert result.verdict is Verdict.INCOMPLETE
+    assert result.incomplete_reason is not None and "time limit" in result.incomplete_reason
+
+
+def test_a_violation_wins_over_a_bound_hit_later() -> None:
+    early = always("early", lambda s: "at 2" if s == 2 else None)
+    result = check(Chain(100, [early]), Options(max_states=50))
+    assert result.verdict is Verdict.VIOLATED
+
+
+def test_progress_is_reported_on_long_runs() -> None:
+    calls: list[tuple[int, int, int, float]] = []
+    import mc.explore as explore
+
+    saved = explore.PROGRESS_AFTER_SECONDS, explore.PROGRESS_INTERVAL_SECONDS
+    explore.PROGRESS_AFTER_SECONDS, explore.PROGRESS_INTERVAL_SECONDS = 0.0, 0.0
+    try:
+        check(Grid(200), Options(progress=lambda *values: calls.append(values)))
+    finally:
+        explore.PROGRESS_AFTER_SECONDS, explore.PROGRESS_INTERVAL_SECONDS = saved
+    assert calls
+    assert all(states > 0 for states, *_ in calls)
+
+
+def test_bad_bounds_are_rejected() -> None:
+    with pytest.raises(ValueError, match="max_states"):
+        Options(max_states=0)
+    with pytest.raises(ValueError, match="time_limit"):
+        Options(time_limit=-1)

@@ -1,0 +1,184 @@
+"""Lock semantics and every protocol error the kernel world detects."""
+
+from __future__ import annotations
+
+import pytest
+
+from mc.explore import check
+from mc.kernel import locks
+from mc.kernel.dsl import Op, operation
+from mc.kernel.locks import EXCL, SHARED, Kind, Outcome
+from mc.kernel.scenario import Registry, Scenario
+from mc.result import Verdict
+from mc.run import check_scenario
+
+TREE = ("/a/", "/b/")
+
+
+def test_mutex_is_taken_once_and_released_by_its_holder() -> None:
+    outcome, value = locks.acquire(Kind.MUTEX, None, 0, EXCL)
+    assert (outcome, value) == (Outcome.TAKEN, 0)
+    assert locks.acquire(Kind.MUTEX, value, 1, EXCL)[0] is Outcome.BLOCKED
+    assert locks.acquire(Kind.MUTEX, value, 0, EXCL)[0] is Outcome.ALREADY_HELD
+    assert locks.release(Kind.MUTEX, value, 1) == (False, value)
+    assert locks.release(Kind.MUTEX, value, 0) == (True, None)
+
+
+def test_rwsem_readers_share_and_a_queued_writer_blocks_new_readers() -> None:
+    _, value = locks.acquire(Kind.RWSEM, None, 0, SHARED)
+    outcome, value = locks.acquire(Kind.RWSEM, value, 1, SHARED)
+    assert outcome is Outcome.TAKEN and value == (None, (0, 1), ())
+    outcome, value = locks.acquire(Kind.RWSEM, value, 2, EXCL)
+    assert outcome is Outcome.QUEUED and value == (None, (0, 1), (2,))
+    assert locks.acquire(Kind.RWSEM, value, 3, SHARED)[0] is Outcome.BLOCKED
+    assert locks.holders(Kind.RWSEM, value) == (0, 1)
+    assert locks.queued(Kind.RWSEM, value) == (2,)
+    _, value = locks.release(Kind.RWSEM, value, 0)
+    assert locks.acquire(Kind.RWSEM, value, 2, EXCL)[0] is Outcome.BLOCKED
+    _, value = locks.release(Kind.RWSEM, value, 1)
+    outcome, value = locks.acquire(Kind.RWSEM, value, 2, EXCL)
+    assert outcome is Outcome.TAKEN and value == (2, (), ())
+    assert locks.release(Kind.RWSEM, value, 2) == (True, None)
+
+
+def test_rwsem_queued_writers_go_in_order() -> None:
+    _, value = locks.acquire(Kind.RWSEM, None, 0, EXCL)
+    _, value = locks.acquire(Kind.RWSEM, value, 1, EXCL)
+    _, value = locks.acquire(Kind.RWSEM, value, 2, EXCL)
+    assert value == (0, (), (1, 2))
+    _, value = locks.release(Kind.RWSEM, value, 0)
+    assert locks.acquire(Kind.RWSEM, value, 2, EXCL)[0] is Outcome.BLOCKED
+    assert locks.acquire(Kind.RWSEM, value, 1, EXCL) == (Outcome.TAKEN, (1, (), (2,)))
+
+
+def test_seqlock_writers_bump_the_sequence() -> None:
+    outcome, value = locks.acquire(Kind.SEQLOCK, (0, None), 0, EXCL)
+    assert (outcome, value) == (Outcome.TAKEN, (1, 0))
+    assert locks.acquire(Kind.SEQLOCK, value, 1, EXCL)[0] is Outcome.BLOCKED
+    assert locks.release(Kind.SEQLOCK, value, 0) == (True, (2, None))
+    assert Kind.SEQLOCK.atomic and Kind.SPINLOCK.atomic and not Kind.MUTEX.atomic
+    assert Kind.RWSEM.sleeps and not Kind.SPINLOCK.sleeps
+
+
+@operation(models="a thread taking a mutex twice")
+def take_twice(op: Op) -> None:
+    op.lock(op.world.superblock.s_vfs_rename_sem)
+    op.lock(op.world.superblock.s_vfs_rename_sem)
+
+
+@operation(models="a thread unlocking what it never locked")
+def unlock_unheld(op: Op) -> None:
+    op.unlock(op.inode("/a").i_rwsem)
+
+
+@operation(models="a thread returning with a lock held")
+def leak(op: Op) -> None:
+    op.lock(op.inode("/a").i_rwsem, SHARED)
+
+
+@operation(models="a thread sleeping under a spinning lock")
+def sleep_in_atomic(op: Op) -> None:
+    op.lock(op.world.rename_lock)
+    op.lock(op.inode("/a").i_rwsem)
+    op.unlock(op.inode("/a").i_rwsem)
+    op.unlock(op.world.rename_lock)
+
+
+@operation(models="a thread taking a spinning lock under another")
+def nest_spin(op: Op) -> None:
+    op.lock(op.inode("/a").i_rwsem)
+    op.lock(op.world.rename_lock)
+    op.unlock(op.world.rename_lock)
+    op.unlock(op.inode("/a").i_rwsem)
+
+
+@operation(models="read A then read B")
+def read_a_then_b(op: Op) -> None:
+    a, b = op.inode("/a"), op.inode("/b")
+    op.lock(a.i_rwsem, SHARED)
+    op.lock(b.i_rwsem, SHARED)
+    op.unlock(b.i_rwsem)
+    op.unlock(a.i_rwsem)
+
+
+@operation(models="read B then write A")
+def read_b_then_write_a(op: Op) -> None:
+    a, b = op.inode("/a"), op.inode("/b")
+    op.lock(b.i_rwsem, SHARED)
+    op.lock(a.i_rwsem, EXCL)
+    op.unlock(a.i_rwsem)
+    op.unlock(b.i_rwsem)
+
+
+@operation(models="write B")
+def write_b(op: Op) -> None:
+    b = op.inode("/b")
+    op.lock(b.i_rwsem, EXCL)
+    op.unlock(b.i_rwsem)
+
+
+def _registry(*threads: object) -> Registry:
+    registry = Registry()
+    registry.add_scenario(Scenario("test/s", "test", TREE, tuple(threads)))  # type: ignore[arg-type]
+    return registry
+
+
+@pytest.mark.parametrize(
+    ("thread", "message"),
+    [
+        (take_twice, "T1 takes s_vfs_rename_sem, which it already holds"),
+        (unlock_unheld, "T1 unlocks i_rwsem(/a), which it does not hold"),
+        (leak, "T1 returns holding i_rwsem(/a)"),
+        (sleep_in_atomic, "T1 may sleep (taking i_rwsem(/a)) holding rename_lock"),
+    ],
+)
+def test_protocol_errors_are_violations(thread: object, message: str) -> None:
+    outcome = check_scenario(_registry(thread()), "test/s")  # type: ignore[operator]
+    violation = outcome.result.violation
+    assert violation is not None
+    assert (violation.property, violation.message) == ("lock-protocol", message)
+    assert outcome.counterexample is not None
+    assert outcome.counterexample.steps[-1].event.kind == "error"
+
+
+def test_spinning_under_a_sleeping_lock_is_fine() -> None:
+    outcome = check_scenario(_registry(nest_spin()), "test/s")
+    assert outcome.result.verdict is Verdict.OK
+
+
+@operation(models="lock and unlock a mutex")
+def use_mutex(op: Op) -> None:
+    op.lock(op.world.superblock.s_vfs_rename_sem)
+    op.unlock(op.world.superblock.s_vfs_rename_sem)
+
+
+def test_two_threads_on_one_mutex_interleave_exactly() -> None:
+    """Free; T1 or T2 holds it (2); the holder done, the other before or
+    holding (2 + 2); both done: 8 states."""
+    registry = _registry(use_mutex(), use_mutex())
+    result = check(registry.build(registry.scenario("test/s")))
+    assert result.verdict is Verdict.OK
+    assert (result.stats.states, result.stats.transitions) == (8, 8)
+
+
+def test_two_writers_on_one_rwsem_queue_exactly() -> None:
+    """The 8 states of the mutex case, plus the second writer queued while
+    the first holds the lock (2) and after it released it (2): 12."""
+    registry = _registry(write_b(), write_b())
+    result = check(registry.build(registry.scenario("test/s")))
+    assert result.verdict is Verdict.OK
+    assert result.stats.states == 12
+
+
+def test_a_queued_writer_deadlocks_recursive_readers() -> None:
+    """T1 holds A shared and wants B shared; T3's queued write on B blocks
+    it though only T2 reads B, and T2 waits to write A: a cycle only the
+    writer-preferring rw_semaphore creates."""
+    registry = _registry(read_a_then_b(), read_b_then_write_a(), write_b())
+    outcome = check_scenario(registry, "test/s")
+    assert outcome.result.violation is not None
+    assert outcome.result.violation.property == "deadlock"
+    cycle = outcome.counterexample.cycle if outcome.counterexample else ()
+    edges = {(e.waiter, e.resource, e.holder) for e in cycle}
+    assert ("T1", "i_rwsem(/b)", "T3") in edges
+    assert ("T2", "i_rwsem(/a)", "T1") in edges
