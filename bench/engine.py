@@ -58,9 +58,9 @@ class MutexRounds(Model[State, int]):
                 continue
             if pc % 2 == 0:
                 if holder == -1:
-                    found.append((tid, (pcs[:tid] + (pc + 1,) + pcs[tid + 1 :], tid)))
+                    found.append((tid, ((*pcs[:tid], pc + 1, *pcs[tid + 1 :]), tid)))
             else:
-                found.append((tid, (pcs[:tid] + (pc + 1,) + pcs[tid + 1 :], -1)))
+                found.append((tid, ((*pcs[:tid], pc + 1, *pcs[tid + 1 :]), -1)))
         return found
 
 
@@ -79,9 +79,9 @@ def plain_bfs(threads: int, rounds: int) -> tuple[int, int]:
             if pc % 2 == 0:
                 if holder != -1:
                     continue
-                nxt = (pcs[:tid] + (pc + 1,) + pcs[tid + 1 :], tid)
+                nxt = ((*pcs[:tid], pc + 1, *pcs[tid + 1 :]), tid)
             else:
-                nxt = (pcs[:tid] + (pc + 1,) + pcs[tid + 1 :], -1)
+                nxt = ((*pcs[:tid], pc + 1, *pcs[tid + 1 :]), -1)
             transitions += 1
             if nxt not in seen:
                 seen.add(nxt)
@@ -108,7 +108,13 @@ def run_one(which: str, threads: int, rounds: int) -> dict[str, float]:
     started = time.perf_counter()
     states, transitions = plain_bfs(threads, rounds)
     seconds = time.perf_counter() - started
-    return {"states": states, "transitions": transitions, "seconds": seconds, "peak": _peak(), "bytes_per_state": 0}
+    return {
+        "states": states,
+        "transitions": transitions,
+        "seconds": seconds,
+        "peak": _peak(),
+        "bytes_per_state": 0,
+    }
 
 
 PROMELA = """
@@ -141,7 +147,9 @@ def run_spin(threads: int, rounds: int) -> dict[str, float] | None:
             capture_output=True,
         )
         compiled = time.perf_counter()
-        done = subprocess.run(["./pan", "-m1000000"], cwd=folder, check=True, capture_output=True, text=True)
+        done = subprocess.run(
+            ["./pan", "-m1000000"], cwd=folder, check=True, capture_output=True, text=True
+        )
         finished = time.perf_counter()
     stored = re.search(r"(\d+) states, stored", done.stdout)
     memory = re.search(r"([\d.]+)\s+total actual memory usage", done.stdout)
@@ -156,7 +164,16 @@ def run_spin(threads: int, rounds: int) -> dict[str, float] | None:
 def measure(which: str, threads: int, rounds: int) -> dict[str, float]:
     """Run one contender in a fresh process."""
     done = subprocess.run(
-        [sys.executable, __file__, "--one", which, "--threads", str(threads), "--rounds", str(rounds)],
+        [
+            sys.executable,
+            __file__,
+            "--one",
+            which,
+            "--threads",
+            str(threads),
+            "--rounds",
+            str(rounds),
+        ],
         check=True,
         capture_output=True,
         text=True,
@@ -166,7 +183,9 @@ def measure(which: str, threads: int, rounds: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=14)
     parser.add_argument("--one", choices=("engine", "plain"), help=argparse.SUPPRESS)
@@ -174,7 +193,10 @@ def main() -> None:
     if args.one:
         print(json.dumps(run_one(args.one, args.threads, args.rounds)))
         return
-    print(f"trivial lock model: {args.threads} threads x {args.rounds} rounds of lock/unlock on one mutex")
+    print(
+        f"trivial lock model: {args.threads} threads x {args.rounds} rounds "
+        "of lock/unlock on one mutex"
+    )
     rows = {"vfsmc engine": measure("engine", args.threads, args.rounds)}
     rows["plain Python BFS"] = measure("plain", args.threads, args.rounds)
     spin = run_spin(args.threads, args.rounds)
@@ -195,7 +217,10 @@ def main() -> None:
             ratio = engine_rate / (row["states"] / row["seconds"])
             print(f"engine states/s / {name}: {ratio:.2f}")
     if spin is not None:
-        print(f"SPIN compile (spin -a + gcc): {spin['compile_seconds']:.2f} s before its search starts")
+        print(
+            f"SPIN compile (spin -a + gcc): {spin['compile_seconds']:.2f} s "
+            "before its search starts"
+        )
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@ VFSMC = Path(sys.executable).parent / "vfsmc"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--filter", default="", help="only scenarios starting with this")
     args = parser.parse_args()
     header = f"{'scenario':<36} {'variants':<22} {'verdict':<9} {'states':>8} {'states/s':>9}"
@@ -44,7 +46,8 @@ def main() -> None:
         print(
             f"{row.scenario:<36} {','.join(row.variants) or '-':<22} {report['verdict']:<9} "
             f"{report['states']:>8,} {report['states_per_second']:>9,} "
-            f"{report['peak_memory_bytes'] / 2**20:>8.1f} {report['bytes_per_state']:>7.0f} {wall:>7.2f}"
+            f"{report['peak_memory_bytes'] / 2**20:>8.1f} {report['bytes_per_state']:>7.0f} "
+            f"{wall:>7.2f}"
         )
     print(f"slowest verdict from process start to exit: {slowest:.2f} s")
 
