@@ -86,6 +86,7 @@ def lookup(op: Op, path: str) -> None:
         directory,
         dentry,
         label="old = inode->i_op->lookup(inode, dentry, flags)",
+        roles={"dir": directory},
     )
     op.label("out")
     op.unlock(directory.i_rwsem, "inode_unlock_shared(dir)")
@@ -118,7 +119,7 @@ def done_path_create(op: Op, directory: InodeExpr) -> None:
 def _make_node(op: Op, path: str, *, is_dir: bool, method: str, call: str) -> None:
     directory, dentry = filename_create(op, path)
     inode = op.new_inode(path, is_dir=is_dir)
-    op.call(method, libfs.mknod, directory, dentry, inode, label=call)
+    op.call(method, libfs.mknod, directory, dentry, inode, label=call, roles={"dir": directory})
     done_path_create(op, directory)
 
 
@@ -203,6 +204,7 @@ def link(op: Op, old: str, new: str) -> None:
         directory,
         dentry,
         label="error = dir->i_op->link(old_dentry, dir, new_dentry)",
+        roles={"dir": directory, "source": source},
     )
     op.label("unlock_source")
     op.unlock(source.i_rwsem, "inode_unlock(inode)")
@@ -250,6 +252,7 @@ def _remove(op: Op, path: str, *, directory_victim: bool) -> None:
             directory,
             dentry,
             label="error = dir->i_op->rmdir(dir, dentry)",
+            roles={"dir": directory, "victim": victim},
         )
         with op.when(same(op.ret, OK), "if (!error)"):
             op.effect("dentry->d_inode->i_flags |= S_DEAD", mark_dead, victim)
@@ -260,6 +263,7 @@ def _remove(op: Op, path: str, *, directory_victim: bool) -> None:
             directory,
             dentry,
             label="error = dir->i_op->unlink(dir, dentry)",
+            roles={"dir": directory, "victim": victim},
         )
     if not child_first:
         op.unlock(victim.i_rwsem, "inode_unlock(dentry->d_inode)")
@@ -440,6 +444,7 @@ def vfs_rename(
         new,
         exchange,
         label="error = old_dir->i_op->rename(idmap, old_dir, old_dentry, new_dir, new_dentry, ...)",
+        roles={"old_dir": old_dir, "new_dir": new_dir, "source": source, "target": target},
     )
     with op.when(same(op.ret, OK), "if (!error)"):
         if not exchange:

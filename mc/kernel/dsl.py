@@ -14,7 +14,7 @@ import contextlib
 import itertools
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from mc.kernel.locks import Lock, Mode
 from mc.kernel.program import Item, Jump, Label, Program
 from mc.kernel.steps import (
     BranchStep,
+    CallStep,
     EffectStep,
     FailStep,
     LockStep,
@@ -328,20 +329,25 @@ class Op:
         *args: Any,
         label: str | None = None,
         tag: str | Sequence[str] | None = None,
+        roles: Mapping[str, Any] | None = None,
+        sleeps: bool = True,
     ) -> Step:
         """Call filesystem method ``method`` (``inode_operations.rename``);
         ``implementation(scratch, *values)`` is what the filesystem does and
-        returns 0 or -errno, stored as the operation's return value."""
+        returns 0 or -errno, stored as the operation's return value.
+        ``roles`` names the objects the locking rules speak of (``dir``,
+        ``victim``...); ``sleeps`` says whether the method may block."""
         return self.emit(
-            EffectStep(
+            CallStep(
                 label=label or f"{method}({', '.join(str(a) for a in args)})",
                 source=caller_source(),
                 tags=self._tags(tag) | {method},
                 effect=lambda scratch, values: implementation(scratch, *values),
                 args=tuple(as_expr(a) for a in args),
                 result=self.thread.ret,
-                kind="call",
-                sleeps=True,
+                method=method,
+                roles=tuple((name, as_expr(value)) for name, value in (roles or {}).items()),
+                sleeps=sleeps,
             )
         )
 

@@ -402,3 +402,16 @@ class EffectStep(Step):
         if after[ERROR_SLOT] is not None and before[ERROR_SLOT] is None:
             return Event("error", self.label)
         return Event(self.kind, self.label)
+
+
+@attrs.frozen(kw_only=True)
+class CallStep(EffectStep):
+    """A call from the VFS into filesystem method ``method``
+    (``inode_operations.rename``): the one dispatch point for every such
+    call.  ``roles`` names the objects the call is about (``dir``,
+    ``victim``, ``folio``...), which the locking rules refer to."""
+
+    method: str
+    roles: tuple[tuple[str, Expr], ...] = ()
+    kind: str = "call"
+    sleeps: bool = True
