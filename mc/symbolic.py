@@ -1,0 +1,308 @@
+"""Symbolic integers and path conditions, with z3 behind this one module.
+
+Scenario arguments such as a new file size or a fault offset may be
+symbolic: a named integer with a range.  Arithmetic on them builds terms;
+comparisons build conditions.  Terms and conditions are immutable and
+hashable, so a path condition (a canonically ordered tuple of conditions)
+can live in a state.  ``Solver`` decides which branches of a condition are
+feasible under a path condition, enumerates the values a term can take
+(page indices), and gives a concrete witness; z3 is imported only when a
+solver is created, so concrete scenarios never load it.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import attrs
+
+ARITHMETIC: dict[str, Callable[[int, int], int]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "//": operator.floordiv,
+    "%": operator.mod,
+}
+COMPARISONS: dict[str, Callable[[int, int], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+    ">=": operator.ge,
+    ">": operator.gt,
+}
+
+
+class _Arithmetic:
+    """Operators shared by terms; comparisons are the functions below, so
+    that ``==`` keeps meaning structural equality."""
+
+    def __add__(self, other: TermLike) -> Term:
+        return binary("+", self, other)  # type: ignore[arg-type]
+
+    def __radd__(self, other: TermLike) -> Term:
+        return binary("+", other, self)  # type: ignore[arg-type]
+
+    def __sub__(self, other: TermLike) -> Term:
+        return binary("-", self, other)  # type: ignore[arg-type]
+
+    def __rsub__(self, other: TermLike) -> Term:
+        return binary("-", other, self)  # type: ignore[arg-type]
+
+    def __mul__(self, other: TermLike) -> Term:
+        return binary("*", self, other)  # type: ignore[arg-type]
+
+    def __rmul__(self, other: TermLike) -> Term:
+        return binary("*", other, self)  # type: ignore[arg-type]
+
+    def __floordiv__(self, other: TermLike) -> Term:
+        return binary("//", self, other)  # type: ignore[arg-type]
+
+    def __mod__(self, other: TermLike) -> Term:
+        return binary("%", self, other)  # type: ignore[arg-type]
+
+
+@attrs.frozen
+class Var(_Arithmetic):
+    """A symbolic integer named ``name``."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@attrs.frozen
+class Const(_Arithmetic):
+    """An integer constant."""
+
+    value: int
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+@attrs.frozen
+class BinOp(_Arithmetic):
+    """``left op right`` for op in + - * // %."""
+
+    op: str
+    left: Term
+    right: Term
+
+    def __str__(self) -> str:
+        return f"({self.left} {self.op} {self.right})"
+
+
+Term = Var | Const | BinOp
+TermLike = Term | int
+
+
+@attrs.frozen
+class Compare:
+    """``left op right`` for op in < <= == != >= >."""
+
+    op: str
+    left: Term
+    right: Term
+
+    def __str__(self) -> str:
+        return f"{self.left} {self.op} {self.right}"
+
+
+@attrs.frozen
+class Not:
+    """The negation of a condition."""
+
+    cond: Cond
+
+    def __str__(self) -> str:
+        return f"!({self.cond})"
+
+
+Cond = Compare | Not
+PathCondition = tuple[Cond, ...]
+TRUE: PathCondition = ()
+
+
+def term(value: TermLike) -> Term:
+    """An integer as a constant term; terms pass through."""
+    return Const(value) if isinstance(value, int) else value
+
+
+def binary(op: str, left: TermLike, right: TermLike) -> Term:
+    """``left op right``, folded when both sides are constants."""
+    a, b = term(left), term(right)
+    if isinstance(a, Const) and isinstance(b, Const):
+        return Const(ARITHMETIC[op](a.value, b.value))
+    return BinOp(op, a, b)
+
+
+def compare(op: str, left: TermLike, right: TermLike) -> Cond:
+    """The condition ``left op right``."""
+    if op not in COMPARISONS:
+        raise ValueError(f"unknown comparison {op!r}")
+    return Compare(op, term(left), term(right))
+
+
+def lt(left: TermLike, right: TermLike) -> Cond:
+    return compare("<", left, right)
+
+
+def le(left: TermLike, right: TermLike) -> Cond:
+    return compare("<=", left, right)
+
+
+def eq(left: TermLike, right: TermLike) -> Cond:
+    return compare("==", left, right)
+
+
+def negate(cond: Cond) -> Cond:
+    """The negation of ``cond`` (double negations removed)."""
+    return cond.cond if isinstance(cond, Not) else Not(cond)
+
+
+def variables(item: Term | Cond) -> set[str]:
+    """The names of the symbolic integers ``item`` mentions."""
+    if isinstance(item, Var):
+        return {item.name}
+    if isinstance(item, Const):
+        return set()
+    if isinstance(item, Not):
+        return variables(item.cond)
+    return variables(item.left) | variables(item.right)
+
+
+def evaluate(item: Term | Cond, env: Mapping[str, int]) -> Any:
+    """The concrete value of a term (int) or condition (bool) under ``env``."""
+    if isinstance(item, Var):
+        return env[item.name]
+    if isinstance(item, Const):
+        return item.value
+    if isinstance(item, Not):
+        return not evaluate(item.cond, env)
+    if isinstance(item, Compare):
+        return COMPARISONS[item.op](evaluate(item.left, env), evaluate(item.right, env))
+    return ARITHMETIC[item.op](evaluate(item.left, env), evaluate(item.right, env))
+
+
+def conjoin(path: PathCondition, cond: Cond) -> PathCondition:
+    """``path`` and ``cond``, in canonical order (so equal sets of
+    constraints give equal states)."""
+    if cond in path:
+        return path
+    return tuple(sorted((*path, cond), key=str))
+
+
+def render(path: PathCondition) -> str:
+    """A path condition as people read it."""
+    return " && ".join(str(c) for c in path) or "true"
+
+
+@attrs.frozen
+class Symbol:
+    """A symbolic scenario argument: ``name`` ranges over ``low..high``."""
+
+    name: str
+    low: int
+    high: int
+
+    def __attrs_post_init__(self) -> None:
+        if self.low > self.high:
+            raise ValueError(f"symbol {self.name}: empty range {self.low}..{self.high}")
+
+    @property
+    def var(self) -> Var:
+        return Var(self.name)
+
+
+class Solver:
+    """Feasibility, value enumeration and witnesses for path conditions over
+    a fixed set of symbols; answers are cached and solver calls counted."""
+
+    def __init__(self, symbols: Iterable[Symbol]) -> None:
+        import z3
+
+        self._z3 = z3
+        self.symbols = {symbol.name: symbol for symbol in symbols}
+        self._vars = {name: z3.Int(name) for name in self.symbols}
+        self._domain = [
+            bound
+            for name, symbol in self.symbols.items()
+            for bound in (self._vars[name] >= symbol.low, self._vars[name] <= symbol.high)
+        ]
+        self.calls = 0
+        self._feasible: dict[frozenset[Cond], bool] = {}
+
+    def _encode(self, item: Term | Cond) -> Any:
+        z3 = self._z3
+        if isinstance(item, Var):
+            if item.name not in self._vars:
+                raise ValueError(f"unknown symbol {item.name!r}")
+            return self._vars[item.name]
+        if isinstance(item, Const):
+            return z3.IntVal(item.value)
+        if isinstance(item, Not):
+            return z3.Not(self._encode(item.cond))
+        left, right = self._encode(item.left), self._encode(item.right)
+        if isinstance(item, Compare):
+            return COMPARISONS[item.op](left, right)
+        if item.op == "//":
+            return left / right
+        return ARITHMETIC[item.op](left, right)
+
+    def _check(self, constraints: Iterable[Cond]) -> Any:
+        solver = self._z3.Solver()
+        solver.add(*self._domain, *(self._encode(c) for c in constraints))
+        self.calls += 1
+        return solver
+
+    def feasible(self, path: PathCondition) -> bool:
+        """Whether some values of the symbols satisfy ``path``."""
+        key = frozenset(path)
+        if key not in self._feasible:
+            self._feasible[key] = self._check(path).check() == self._z3.sat
+        return self._feasible[key]
+
+    def split(self, path: PathCondition, cond: Cond) -> list[tuple[bool, PathCondition]]:
+        """The feasible outcomes of ``cond`` under ``path``: (True, path and
+        cond) and/or (False, path and not cond).  A condition without
+        symbols is decided without the solver."""
+        if not variables(cond):
+            return [(bool(evaluate(cond, {})), path)]
+        outcomes = []
+        for taken, branch in ((True, cond), (False, negate(cond))):
+            extended = conjoin(path, branch)
+            if self.feasible(extended):
+                outcomes.append((taken, extended))
+        return outcomes
+
+    def values(self, path: PathCondition, item: TermLike, limit: int = 64) -> list[int]:
+        """Every value ``item`` can take under ``path`` (ascending), at most
+        ``limit`` of them."""
+        value = term(item)
+        if not variables(value):
+            return [evaluate(value, {})] if self.feasible(path) else []
+        solver = self._check(path)
+        encoded = self._encode(value)
+        found: list[int] = []
+        while len(found) < limit and solver.check() == self._z3.sat:
+            self.calls += 1
+            current = solver.model().eval(encoded, model_completion=True).as_long()
+            found.append(current)
+            solver.add(encoded != current)
+        return sorted(found)
+
+    def witness(self, path: PathCondition) -> dict[str, int]:
+        """Concrete values of every symbol satisfying ``path`` (the smallest
+        ones z3 finds first are not promised)."""
+        solver = self._check(path)
+        if solver.check() != self._z3.sat:
+            raise ValueError(f"path condition is infeasible: {render(path)}")
+        model = solver.model()
+        return {
+            name: model.eval(var, model_completion=True).as_long()
+            for name, var in self._vars.items()
+        }

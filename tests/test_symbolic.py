@@ -1,0 +1,96 @@
+"""Symbolic integers: terms, path conditions and the solver behind them."""
+
+from __future__ import annotations
+
+import pytest
+
+from mc.symbolic import (
+    TRUE,
+    Const,
+    Solver,
+    Symbol,
+    compare,
+    conjoin,
+    eq,
+    evaluate,
+    le,
+    lt,
+    negate,
+    render,
+    variables,
+)
+
+PAGE = 4096
+SIZE = Symbol("new_size", 0, 3 * PAGE)
+POS = Symbol("pos", 0, 4 * PAGE - 1)
+
+
+def test_terms_are_structural_and_fold_constants() -> None:
+    size = SIZE.var
+    assert size // PAGE == size // PAGE
+    assert hash(lt(size, POS.var)) == hash(lt(size, POS.var))
+    assert Const(2) + 3 == Const(5)
+    assert variables(lt(size // PAGE, POS.var % PAGE)) == {"new_size", "pos"}
+    assert evaluate(lt(size // PAGE, 2), {"new_size": 5000}) is True
+    assert negate(negate(eq(size, 1))) == eq(size, 1)
+
+
+def test_path_conditions_are_canonical() -> None:
+    a, b = lt(SIZE.var, 100), le(POS.var, 7)
+    assert conjoin(conjoin(TRUE, a), b) == conjoin(conjoin(TRUE, b), a)
+    assert conjoin((a,), a) == (a,)
+    assert render(TRUE) == "true"
+
+
+def test_split_keeps_only_feasible_branches() -> None:
+    solver = Solver([SIZE, POS])
+    beyond = lt(SIZE.var, POS.var)
+    both = solver.split(TRUE, beyond)
+    assert [taken for taken, _ in both] == [True, False]
+    path = both[0][1]
+    assert solver.split(path, beyond) == [(True, path)]
+    never = compare(">", SIZE.var, 3 * PAGE)
+    assert [taken for taken, _ in solver.split(TRUE, never)] == [False]
+
+
+def test_concrete_conditions_need_no_solver_call() -> None:
+    solver = Solver([SIZE])
+    assert solver.split(TRUE, lt(1, 2)) == [(True, TRUE)]
+    assert solver.calls == 0
+
+
+def test_values_enumerates_page_indices() -> None:
+    solver = Solver([SIZE, POS])
+    path = conjoin(TRUE, le(POS.var, SIZE.var))
+    assert solver.values(TRUE, POS.var // PAGE) == [0, 1, 2, 3]
+    assert solver.values(path, SIZE.var // PAGE) == [0, 1, 2, 3]
+    tail = conjoin(TRUE, eq(SIZE.var % PAGE, 0))
+    assert solver.values(tail, SIZE.var // PAGE) == [0, 1, 2, 3]
+    assert solver.values(TRUE, SIZE.var, limit=5) == sorted(solver.values(TRUE, SIZE.var, limit=5))
+    assert len(solver.values(TRUE, SIZE.var, limit=5)) == 5
+
+
+def test_witness_satisfies_the_path() -> None:
+    solver = Solver([SIZE, POS])
+    path = conjoin(conjoin(TRUE, lt(SIZE.var, POS.var)), eq(SIZE.var // PAGE, POS.var // PAGE))
+    witness = solver.witness(path)
+    assert all(evaluate(c, witness) for c in path)
+    assert SIZE.low <= witness["new_size"] <= SIZE.high
+    with pytest.raises(ValueError, match="infeasible"):
+        solver.witness(conjoin(path, negate(path[0])))
+
+
+def test_feasibility_answers_are_cached() -> None:
+    solver = Solver([SIZE])
+    path = conjoin(TRUE, lt(SIZE.var, 10))
+    solver.feasible(path)
+    calls = solver.calls
+    solver.feasible(path)
+    assert solver.calls == calls
+
+
+def test_bad_symbols_are_rejected() -> None:
+    with pytest.raises(ValueError, match="empty range"):
+        Symbol("x", 5, 1)
+    with pytest.raises(ValueError, match="unknown symbol"):
+        Solver([SIZE]).feasible(conjoin(TRUE, lt(POS.var, 1)))
