@@ -13,7 +13,7 @@ from __future__ import annotations
 import posixpath
 
 from mc.kernel import errno as E
-from mc.kernel.dsl import Op, operation
+from mc.kernel.dsl import Op, Operation, operation
 from mc.kernel.expr import (
     InodeExpr,
     all_of,
@@ -116,65 +116,46 @@ def done_path_create(op: Op, directory: InodeExpr) -> None:
     op.unlock(directory.i_rwsem, "done_path_create(): inode_unlock(path->dentry->d_inode)")
 
 
-def _make_node(op: Op, path: str, *, is_dir: bool, method: str, call: str) -> None:
-    directory, dentry = filename_create(op, path)
-    inode = op.new_inode(path, is_dir=is_dir)
-    op.call(method, libfs.mknod, directory, dentry, inode, label=call, roles={"dir": directory})
-    done_path_create(op, directory)
+def node_creator(name: str, models: str, *, is_dir: bool, call: str) -> Operation:
+    """An operation creating one node at its path: filename_create(), the
+    vfs_<name>() call of ->``name``, done_path_create()."""
+
+    def build(op: Op, path: str) -> None:
+        directory, dentry = filename_create(op, path)
+        inode = op.new_inode(path, is_dir=is_dir)
+        method = f"inode_operations.{name}"
+        op.call(method, libfs.mknod, directory, dentry, inode, label=call, roles={"dir": directory})
+        done_path_create(op, directory)
+
+    build.__name__ = name
+    build.__doc__ = f"{models}: filename_create(), ->{name}, done_path_create()."
+    return operation(models, describe=lambda path: f"{name}({path})")(build)
 
 
-@operation(
-    models="do_mknodat(S_IFREG) -> vfs_create() (fs/namei.c)", describe=lambda p: f"create({p})"
+create = node_creator(
+    "create",
+    "do_mknodat(S_IFREG) -> vfs_create() (fs/namei.c)",
+    is_dir=False,
+    call="error = dir->i_op->create(idmap, dir, dentry, mode, true)",
 )
-def create(op: Op, path: str) -> None:
-    """Create a regular file: filename_create(), vfs_create(), done_path_create()."""
-    _make_node(
-        op,
-        path,
-        is_dir=False,
-        method="inode_operations.create",
-        call="error = dir->i_op->create(idmap, dir, dentry, mode, true)",
-    )
-
-
-@operation(models="do_mkdirat() -> vfs_mkdir() (fs/namei.c)", describe=lambda p: f"mkdir({p})")
-def mkdir(op: Op, path: str) -> None:
-    """Create a directory: filename_create(), vfs_mkdir(), done_path_create()."""
-    _make_node(
-        op,
-        path,
-        is_dir=True,
-        method="inode_operations.mkdir",
-        call="error = dir->i_op->mkdir(idmap, dir, dentry, mode)",
-    )
-
-
-@operation(
-    models="do_mknodat(S_IFCHR) -> vfs_mknod() (fs/namei.c)", describe=lambda p: f"mknod({p})"
+mkdir = node_creator(
+    "mkdir",
+    "do_mkdirat() -> vfs_mkdir() (fs/namei.c)",
+    is_dir=True,
+    call="error = dir->i_op->mkdir(idmap, dir, dentry, mode)",
 )
-def mknod(op: Op, path: str) -> None:
-    """Create a device node: filename_create(), vfs_mknod(), done_path_create()."""
-    _make_node(
-        op,
-        path,
-        is_dir=False,
-        method="inode_operations.mknod",
-        call="error = dir->i_op->mknod(idmap, dir, dentry, mode, dev)",
-    )
-
-
-@operation(
-    models="do_symlinkat() -> vfs_symlink() (fs/namei.c)", describe=lambda p: f"symlink({p})"
+mknod = node_creator(
+    "mknod",
+    "do_mknodat(S_IFCHR) -> vfs_mknod() (fs/namei.c)",
+    is_dir=False,
+    call="error = dir->i_op->mknod(idmap, dir, dentry, mode, dev)",
 )
-def symlink(op: Op, path: str) -> None:
-    """Create a symbolic link: filename_create(), vfs_symlink(), done_path_create()."""
-    _make_node(
-        op,
-        path,
-        is_dir=False,
-        method="inode_operations.symlink",
-        call="error = dir->i_op->symlink(idmap, dir, dentry, oldname)",
-    )
+symlink = node_creator(
+    "symlink",
+    "do_symlinkat() -> vfs_symlink() (fs/namei.c)",
+    is_dir=False,
+    call="error = dir->i_op->symlink(idmap, dir, dentry, oldname)",
+)
 
 
 # --- link (class 4) ------------------------------------------------------------

@@ -266,20 +266,8 @@ class Op:
     ) -> InodeExpr:
         """Read the inode ``dentry`` points to (None when negative) into a
         register named ``name``."""
-        slot = self.register(name)
-        text = label or f"{name} = lookup({dentry})"
-        self.emit(
-            EffectStep(
-                label=text,
-                source=caller_source(),
-                tags=self._tags(tag),
-                effect=lambda _scratch, args: args[0],
-                args=(inode_in_slot(dentry.slot, dentry.path),),
-                result=slot,
-                kind="assign",
-            )
-        )
-        return inode_in_slot(slot, name, local=True)
+        value = inode_in_slot(dentry.slot, dentry.path)
+        return self.let(name, value, label or f"{name} = lookup({dentry})", tag=tag)
 
     def let(
         self,
@@ -287,6 +275,7 @@ class Op:
         value: Expr,
         label: str | None = None,
         render: Callable[[Any], str] | None = None,
+        tag: str | Sequence[str] | None = None,
     ) -> InodeExpr:
         """Store ``value`` into register ``name``."""
         slot = self.register(name, render)
@@ -294,6 +283,7 @@ class Op:
             EffectStep(
                 label=label or f"{name} = {value}",
                 source=caller_source(),
+                tags=self._tags(tag),
                 effect=lambda _scratch, args: args[0],
                 args=(value,),
                 result=slot,

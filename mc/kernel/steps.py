@@ -146,16 +146,8 @@ class Step(ABC):
         return False
 
     @property
-    def branches(self) -> bool:
-        """Whether the step has a jump target besides falling through."""
-        return False
-
-    def retarget(self, target: str) -> Step:
-        """The same step jumping to ``target`` (for steps that branch)."""
-        raise TypeError(f"{type(self).__name__} does not branch")
-
-    @property
     def jump_label(self) -> str | None:
+        """The label the step may jump to, if any."""
         return None
 
 
@@ -258,9 +250,8 @@ class UnlockStep(Step):
 
 
 @attrs.frozen(kw_only=True)
-class BranchStep(Step):
-    """Evaluate ``cond``; fall through when true, jump to ``target`` when
-    false (an ``if`` whose else part starts at ``target``)."""
+class ConditionalStep(Step):
+    """A step that tests ``cond`` and may jump to label ``target``."""
 
     cond: Expr
     target: str
@@ -270,15 +261,14 @@ class BranchStep(Step):
         return self.cond.local
 
     @property
-    def branches(self) -> bool:
-        return True
-
-    @property
     def jump_label(self) -> str | None:
         return self.target
 
-    def retarget(self, target: str) -> Step:
-        return attrs.evolve(self, target=target)
+
+@attrs.frozen(kw_only=True)
+class BranchStep(ConditionalStep):
+    """Evaluate ``cond``; fall through when true, jump to ``target`` when
+    false (an ``if`` whose else part starts at ``target``)."""
 
     def compile(self, context: Context) -> Fire:
         cond = self.cond.compile(context.world)
@@ -296,27 +286,10 @@ class BranchStep(Step):
 
 
 @attrs.frozen(kw_only=True)
-class FailStep(Step):
+class FailStep(ConditionalStep):
     """``if (cond) { error = errno; goto target; }``"""
 
-    cond: Expr
     errno: int
-    target: str
-
-    @property
-    def local(self) -> bool:
-        return self.cond.local
-
-    @property
-    def branches(self) -> bool:
-        return True
-
-    @property
-    def jump_label(self) -> str | None:
-        return self.target
-
-    def retarget(self, target: str) -> Step:
-        return attrs.evolve(self, target=target)
 
     def compile(self, context: Context) -> Fire:
         cond = self.cond.compile(context.world)
