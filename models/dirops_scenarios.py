@@ -7,7 +7,7 @@ from mc.kernel import properties as _properties  # noqa: F401  (registers the in
 from mc.kernel.dsl import Invocation
 from mc.kernel.program import Program
 from mc.kernel.scenario import BASE_PROPERTIES, flag_variant, scenario, variant
-from models.dirops import RENAME_EXCHANGE, link, rename, rmdir, unlink
+from models.dirops import RENAME_EXCHANGE, create, link, lookup, mkdir, rename, rmdir, unlink
 
 DIROPS_PROPERTIES = (*BASE_PROPERTIES, "namespace")
 
@@ -68,5 +68,13 @@ scenario(
     "a directory renamed below its own child while the child moves away",
     tree=["/a/", "/a/b/", "/c/"],
     threads=[rename("/a", "/a/b/x"), rename("/a/b", "/c/y")],
+    properties=DIROPS_PROPERTIES,
+)
+
+scenario(
+    "dirops/rmdir-vs-create",
+    "rmdir of a directory racing a create and a mkdir inside it, and a lookup",
+    tree=["/a/", "/a/b/"],
+    threads=[rmdir("/a/b"), create("/a/b/f"), mkdir("/a/b/d"), lookup("/a/b/f")],
     properties=DIROPS_PROPERTIES,
 )
