@@ -41,11 +41,14 @@ class Kind(enum.Enum):
     RWSEM = "rw_semaphore"
     SPINLOCK = "spinlock"
     SEQLOCK = "seqlock"
+    BIT_LOCK = "bit lock"
+    """A sleeping lock bit in an object's flags (PG_locked): taken like a
+    mutex, but the context it is handed to (I/O completion) may clear it."""
 
     @property
     def sleeps(self) -> bool:
         """Whether waiting for this lock sleeps (forbidden in atomic context)."""
-        return self in (Kind.MUTEX, Kind.RWSEM)
+        return self in (Kind.MUTEX, Kind.RWSEM, Kind.BIT_LOCK)
 
     @property
     def atomic(self) -> bool:

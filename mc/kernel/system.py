@@ -276,6 +276,7 @@ def build_threads(
             pc=world.add_slot(f"{name}.pc", 0, hidden=True),
             ret=world.add_slot(f"{name}.ret", 0, errno.render),
         )
+        world.pc_slots.append(slots.pc)
         op = Op(world, slots, variants)
         invocation.operation.build(op, *invocation.args)
         program = op.program()

@@ -90,6 +90,11 @@ class World:
         self.inodes: list[Inode] = []
         self.inode_by_path: dict[str, Inode] = {}
         self.dentries: dict[tuple[int, str], Dentry] = {}
+        self.parts: dict[str, Any] = {}
+        """Objects other kernel modules attach (the page cache, the block
+        device), by the name of the module that owns them."""
+        self.pc_slots: list[int] = []
+        """The program-counter slot of each thread, in thread order."""
         self.add_slot("error", None, _render_error)
         self.superblock = Superblock(
             self.add_lock("s_vfs_rename_sem", Kind.MUTEX),
