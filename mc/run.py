@@ -3,6 +3,7 @@ violation into a counterexample."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import attrs
@@ -70,4 +71,4 @@ def counterexample_of(
 
 def file_stem(scenario: str, variants: Sequence[str]) -> str:
     """The file name (without suffix) a counterexample is saved under."""
-    return "--".join([scenario.replace("/", "-"), *variants])
+    return "--".join(re.sub(r"[^\w.@+-]+", "-", part) for part in (scenario, *variants))

@@ -73,7 +73,15 @@ LockLike = Lock | LockExpr
 
 
 def as_lock(lock: LockLike) -> LockExpr:
-    return lock if isinstance(lock, LockExpr) else lock_const(lock)
+    """A lock of the world as an expression; anything else is a model error."""
+    if isinstance(lock, LockExpr):
+        return lock
+    if isinstance(lock, Lock):
+        return lock_const(lock)
+    raise ModelError(
+        f"not a lock: {lock!r} (take an object's lock, such as dir.i_rwsem or "
+        "op.world.superblock.s_vfs_rename_sem)"
+    )
 
 
 def as_inode(inode: Inode | InodeExpr) -> InodeExpr:

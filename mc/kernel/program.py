@@ -66,6 +66,31 @@ class Program:
 
         return self.drop(chosen)
 
+    def drop_acquisitions(self, chosen: Callable[[Step], bool]) -> Program:
+        """Without the lock acquisitions ``chosen`` picks; the releases of
+        those locks become releases-if-held, so a path that still takes the
+        lock elsewhere stays balanced and one that skipped it releases nothing."""
+        picked = [s for s in self.steps if isinstance(s, LockStep) and chosen(s)]
+        texts = {step.lock.text for step in picked}
+
+        def change(step: Step) -> Sequence[Step]:
+            if any(step is p for p in picked):
+                return ()
+            if isinstance(step, UnlockStep) and step.lock.text in texts:
+                return (attrs.evolve(step, if_held=True),)
+            return (step,)
+
+        return self.replace_steps(change)
+
+    def adjacent_acquisitions(self) -> list[tuple[LockStep, LockStep]]:
+        """Pairs of lock acquisitions that follow each other directly (no
+        other step, label or jump between them)."""
+        return [
+            (a, b)
+            for a, b in zip(self.items, self.items[1:], strict=False)
+            if isinstance(a, LockStep) and isinstance(b, LockStep)
+        ]
+
     def weaken(self, chosen: Callable[[Step], bool]) -> Program:
         """Exclusive acquisitions ``chosen`` picks become shared."""
 
@@ -154,6 +179,6 @@ def compile_program(program: Program, world: World, thread: ThreadSlots) -> list
     """Compile every step of ``program`` for ``thread``."""
     compiled = []
     for step, next_pc, target in program.link():
-        context = Context(world, thread, next_pc, target)
+        context = Context(world, thread, next_pc, target, step.source)
         compiled.append(CompiledStep(step, step.compile(context), context))
     return compiled

@@ -9,8 +9,9 @@ from typing import TypeVar
 import attrs
 
 from mc.kernel import system
-from mc.kernel.dsl import Invocation
+from mc.kernel.dsl import Invocation, caller_source
 from mc.kernel.program import Program
+from mc.kernel.steps import Source
 from mc.kernel.system import KernelModel, PropertyMaker, build_threads
 from mc.kernel.world import World
 
@@ -33,6 +34,8 @@ class Scenario:
     tree: tuple[str, ...]
     threads: tuple[Invocation, ...]
     properties: tuple[str, ...] = BASE_PROPERTIES
+    declared: Source | None = attrs.field(default=None, eq=False)
+    """The model line that declared the scenario."""
 
     @property
     def thread_names(self) -> tuple[str, ...]:
@@ -65,6 +68,9 @@ class Registry:
         self.scenarios: dict[str, Scenario] = {}
         self.variants: dict[str, Variant] = {}
         self.properties: dict[str, PropertyDef] = {}
+        self.variant_resolvers: list[Callable[[str], Variant | None]] = []
+        """Functions that make a variant from a name no model declares
+        (``mutant:...`` names a program mutation)."""
         for make in (system.lock_protocol, system.deadlock, system.completes):
             name = make.__name__.replace("_", "-")
             self.add_property(PropertyDef(name, (make.__doc__ or "").strip(), make))
@@ -91,6 +97,11 @@ class Registry:
         return _find(self.scenarios, name, "scenario")
 
     def variant(self, name: str) -> Variant:
+        if name not in self.variants:
+            for resolve in self.variant_resolvers:
+                made = resolve(name)
+                if made is not None:
+                    return made
         return _find(self.variants, name, "variant")
 
     def property(self, name: str) -> PropertyDef:
@@ -138,7 +149,7 @@ def scenario(
 ) -> Scenario:
     """Declare a scenario in the shared registry."""
     return REGISTRY.add_scenario(
-        Scenario(name, description, tuple(tree), tuple(threads), tuple(properties))
+        Scenario(name, description, tuple(tree), tuple(threads), tuple(properties), caller_source())
     )
 
 

@@ -62,9 +62,18 @@ class Context:
     """What a step needs to compile: the world, its thread and where
     control goes next."""
 
-    def __init__(self, world: World, thread: ThreadSlots, next_pc: int, target: int | None) -> None:
+    def __init__(
+        self,
+        world: World,
+        thread: ThreadSlots,
+        next_pc: int,
+        target: int | None,
+        source: Source | None = None,
+    ) -> None:
         self.world = world
         self.thread = thread
+        self.source = source
+        """The model line of the step being compiled (errors name it)."""
         self.tid = thread.tid
         self.next_pc = next_pc
         self.target = target
@@ -218,13 +227,17 @@ class LockStep(Step):
 
 @attrs.frozen(kw_only=True)
 class UnlockStep(Step):
-    """Release ``lock``."""
+    """Release ``lock``; when ``if_held``, a thread that does not hold it
+    just moves on (what is left of a release whose acquisition a mutation
+    dropped on some path)."""
 
     lock: LockExpr
+    if_held: bool = False
 
     def compile(self, context: Context) -> Fire:
         lock_of = self.lock.compile(context.world)
         tid, next_pc, name = context.tid, context.next_pc, context.thread.name
+        if_held = self.if_held
 
         def fire(state: State) -> tuple[State, ...]:
             lock = lock_of(state)
@@ -233,6 +246,8 @@ class UnlockStep(Step):
                     context.error(state, LOCK_PROTOCOL, f"{name} unlocks {self.lock} of nothing"),
                 )
             held, value = locks.release(lock.kind, state[lock.slot], tid)
+            if not held and if_held:
+                return (context.advance(list(state), next_pc),)
             if not held:
                 message = f"{name} unlocks {lock.name}, which it does not hold"
                 return (context.error(state, LOCK_PROTOCOL, message),)
@@ -246,6 +261,8 @@ class UnlockStep(Step):
         lock = self.lock.compile(context.world)(before)
         if lock is None or after[ERROR_SLOT] is not None:
             return Event("error", self.label)
+        if before[lock.slot] == after[lock.slot]:
+            return Event("effect", f"{lock.name} not held: nothing to release")
         return Event("release", f"unlock {lock.name}", lock.name)
 
 
