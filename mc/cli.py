@@ -16,12 +16,12 @@ from typing import Any, TypeVar
 import click
 
 from mc import counterexample as cx_format
-from mc import render_graph, render_text
+from mc import render_graph, render_text, usermodels
 from mc.explore import Options
 from mc.kernel.dsl import ModelError
 from mc.kernel.program import ProgramError
 from mc.kernel.replay import ReplayReport, replay
-from mc.kernel.scenario import REGISTRY, Registry, UnknownName
+from mc.kernel.scenario import Registry, UnknownName
 from mc.result import Strategy, Verdict
 from mc.run import Outcome, check_scenario, file_stem
 
@@ -40,9 +40,16 @@ INPUT_ERRORS = (
 
 def registry() -> Registry:
     """The registry with every shipped model loaded."""
-    import models  # noqa: F401  (registers scenarios, variants, properties)
+    return usermodels.registry()
 
-    return REGISTRY
+
+models_option: Callable[[F], F] = click.option(
+    "--models",
+    "models",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Load model files: a .py file or a directory of them (repeatable).",
+)
 
 
 def one_line_errors(command: F) -> F:
@@ -67,11 +74,12 @@ def main() -> None:
 
 
 @main.command("list")
+@models_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @one_line_errors
-def list_command(as_json: bool) -> None:
+def list_command(models: tuple[Path, ...], as_json: bool) -> None:
     """List scenarios, protocol variants and properties."""
-    reg = registry()
+    reg = usermodels.load_all(models)
     if as_json:
         click.echo(
             json.dumps(
@@ -158,6 +166,7 @@ def _progress(states: int, transitions: int, depth: int, seconds: float) -> None
     default=None,
     help="Progress line on stderr (default: when a terminal).",
 )
+@models_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @one_line_errors
 def check(
@@ -171,9 +180,12 @@ def check(
     out: Path,
     save: bool,
     progress: bool | None,
+    models: tuple[Path, ...],
     as_json: bool,
 ) -> None:
-    """Explore every interleaving of SCENARIO and check its properties."""
+    """Explore every interleaving of SCENARIO and check its properties.
+
+    SCENARIO may be FILE.py:NAME, a scenario declared in a model file."""
     show_progress = sys.stderr.isatty() if progress is None else progress
     options = Options(
         strategy=Strategy(strategy),
@@ -182,7 +194,10 @@ def check(
         time_limit=time_limit,
         progress=_progress if show_progress else None,
     )
-    outcome = check_scenario(registry(), scenario, variants, properties or None, options)
+    reg = usermodels.load_all(models)
+    name = usermodels.resolve(scenario)
+    with usermodels.reported():
+        outcome = check_scenario(reg, name, variants, properties or None, options)
     if show_progress and outcome.result.stats.seconds >= 1.0:
         click.echo("", err=True)
     saved: dict[str, Path] = {}
@@ -256,15 +271,18 @@ def _print_check(outcome: Outcome, saved: dict[str, Path]) -> None:
     is_flag=True,
     help="Replay on the correct protocol (without the recorded variants).",
 )
+@models_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @one_line_errors
-def replay_command(file: Path, correct: bool, as_json: bool) -> None:
+def replay_command(file: Path, correct: bool, models: tuple[Path, ...], as_json: bool) -> None:
     """Re-execute a saved counterexample on today's models."""
     counterexample = cx_format.load(file)
-    reg = registry()
+    reg = usermodels.load_all(models)
     variants = () if correct else counterexample.variants
-    model = reg.build(reg.scenario(counterexample.scenario), variants, counterexample.properties)
-    report = replay(model, counterexample)
+    with usermodels.reported():
+        scenario = reg.scenario(counterexample.scenario)
+        model = reg.build(scenario, variants, counterexample.properties)
+        report = replay(model, counterexample)
     if as_json:
         click.echo(json.dumps(_replay_json(counterexample, variants, report), indent=1))
     else:
@@ -328,3 +346,9 @@ def graph(file: Path, output: Path) -> None:
     counterexample = cx_format.load(file)
     render_graph.render(counterexample, output)
     click.echo(f"wrote {output}")
+
+
+from mc.cli_regress import mutate_command, regress_command  # noqa: E402
+
+main.add_command(regress_command)
+main.add_command(mutate_command)

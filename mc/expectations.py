@@ -1,5 +1,6 @@
 """Recorded expectations: scenario x variants -> verdict (and the violated
-property), read from ``specs/expectations.toml``."""
+property), with a baseline of distinct states, read from
+``specs/expectations.toml``."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ class Expectation:
     verdict: Verdict
     violated: str | None = None
     """The property a VIOLATED row expects to be violated."""
+    states: int | None = None
+    """The baseline: distinct states the check stored (None until recorded)."""
 
     @property
     def label(self) -> str:
@@ -37,7 +40,7 @@ class Expectation:
 def _row(raw: Any, where: str) -> Expectation:
     if not isinstance(raw, dict):
         raise ExpectationError(f"{where}: must be a table")
-    unknown = set(raw) - {"scenario", "variants", "verdict", "property"}
+    unknown = set(raw) - {"scenario", "variants", "verdict", "property", "states"}
     if unknown:
         raise ExpectationError(f"{where}: unknown field {sorted(unknown)[0]!r}")
     scenario = raw.get("scenario")
@@ -55,15 +58,27 @@ def _row(raw: Any, where: str) -> Expectation:
         raise ExpectationError(f"{where}: a VIOLATED row needs field 'property'")
     if verdict is not Verdict.VIOLATED and prop is not None:
         raise ExpectationError(f"{where}: only a VIOLATED row has a 'property'")
-    return Expectation(scenario, tuple(variants), verdict, prop)
+    states = raw.get("states")
+    if states is not None and (not isinstance(states, int) or isinstance(states, bool)):
+        raise ExpectationError(f"{where}: field 'states' must be an integer")
+    if states is not None and states < 1:
+        raise ExpectationError(f"{where}: field 'states' must be at least 1")
+    return Expectation(scenario, tuple(variants), verdict, prop, states)
 
 
 def load(path: Path = DEFAULT_PATH) -> list[Expectation]:
     """Read and validate the expectations file."""
     try:
-        data = tomllib.loads(path.read_text())
+        text = path.read_text()
     except OSError as error:
         raise ExpectationError(f"cannot read {path}: {error.strerror}") from None
+    return parse(text, path)
+
+
+def parse(text: str, path: Path = DEFAULT_PATH) -> list[Expectation]:
+    """Validate the text of an expectations file (``path`` names it in errors)."""
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ExpectationError(f"{path}: {error}") from None
     rows = data.get("expect", [])

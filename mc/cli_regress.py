@@ -1,0 +1,179 @@
+"""The ``vfsmc regress`` and ``vfsmc mutate`` commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from mc import expectations, mutate, regress, usermodels
+from mc.cli import models_option, one_line_errors
+from mc.explore import Options
+
+BAR_WIDTH = 28
+
+
+@click.command("regress")
+@models_option
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Record the state counts of the rows whose verdict held as their new baseline.",
+)
+@click.option("--filter", "prefix", default="", help="Only scenarios whose name starts with this.")
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Stop each check after this many seconds (the row then fails as INCOMPLETE).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@one_line_errors
+def regress_command(
+    models: tuple[Path, ...], update: bool, prefix: str, time_limit: float | None, as_json: bool
+) -> None:
+    """Check every expected verdict and replay every saved counterexample.
+
+    Without --models: specs/expectations.toml and counterexamples/.  With
+    --models DIR: the model files of DIR, its expectations.toml and its
+    counterexamples/.  Exit 1 when a verdict changed or a counterexample no
+    longer replays as recorded; state counts that changed are listed apart.
+    """
+    reg = usermodels.load_all(models)
+    directories = [path for path in models if Path(path).is_dir()]
+    suites = [regress.Suite.of_directory(Path(d)) for d in directories] or [regress.Suite.shipped()]
+    options = Options(time_limit=time_limit)
+    reports = []
+    for suite in suites:
+        if as_json:
+            reports.append(regress.run(reg, suite, prefix=prefix, options=options))
+            continue
+        rows = expectations.load(suite.expectations)
+        layout = regress.Layout.of([r for r in rows if r.scenario.startswith(prefix)])
+        click.echo(f"{usermodels.shown(str(suite.expectations))}:")
+        click.echo(layout.header())
+        report = regress.run(
+            reg,
+            suite,
+            prefix=prefix,
+            options=options,
+            on_row=_row_printer(layout),
+            on_replay=_replay_printer(suite),
+        )
+        click.echo("")
+        for line in regress.summary(report):
+            click.echo(line)
+        reports.append(report)
+    if update:
+        for report in reports:
+            changed = regress.update(report)
+            if not as_json:
+                where = usermodels.shown(str(report.suite.expectations))
+                click.echo(f"updated the state baseline of {changed} rows in {where}")
+    if as_json:
+        payload = [regress.to_json(r) for r in reports]
+        click.echo(json.dumps(payload[0] if len(payload) == 1 else payload, indent=1))
+    sys.exit(0 if all(r.passed for r in reports) else 1)
+
+
+def _row_printer(layout: regress.Layout) -> Callable[[regress.RowResult], None]:
+    return lambda result: click.echo(layout.row(result))
+
+
+def _replay_printer(suite: regress.Suite) -> Callable[[regress.ReplayResult], None]:
+    first = [True]
+
+    def show(result: regress.ReplayResult) -> None:
+        if first[0] and suite.counterexamples is not None:
+            click.echo(f"\n{usermodels.shown(str(suite.counterexamples))}/:")
+        first[0] = False
+        click.echo(regress.replay_line(result))
+
+    return show
+
+
+def _bar(done: int, total: int, what: str) -> None:
+    filled = BAR_WIDTH * done // max(total, 1)
+    text = f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total} {what}"
+    click.echo(f"\r{text[:110]:<110}", err=True, nl=False)
+
+
+@click.command("mutate")
+@click.argument("scenario")
+@click.option(
+    "--variant", "-V", "variants", multiple=True, help="Mutate the protocol with this variant."
+)
+@click.option(
+    "--property",
+    "-p",
+    "properties",
+    multiple=True,
+    help="Check only these properties (repeatable; default: each scenario's own).",
+)
+@models_option
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("mutations"),
+    show_default=True,
+    help="Directory for the mutants' counterexamples.",
+)
+@click.option("--save/--no-save", default=True, show_default=True, help="Save counterexamples.")
+@click.option(
+    "--max-states", type=click.IntRange(min=1), help="Bound each check to this many states."
+)
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Stop each check after this many seconds.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar on stderr (default: when a terminal).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@one_line_errors
+def mutate_command(
+    scenario: str,
+    variants: tuple[str, ...],
+    properties: tuple[str, ...],
+    models: tuple[Path, ...],
+    out: Path,
+    save: bool,
+    max_states: int | None,
+    time_limit: float | None,
+    progress: bool | None,
+    as_json: bool,
+) -> None:
+    """Check SCENARIO under every single-step mutation of its operations.
+
+    Each lock acquisition the scenario reaches is dropped (with its
+    releases), an exclusive rw_semaphore acquisition is weakened to shared,
+    and two acquisitions in a row are swapped.  The table gives each
+    mutation's verdict; the locks whose removal broke nothing in any
+    scenario that reaches them are listed at the end.  SCENARIO may be
+    FILE.py:NAME.  Each mutation is also a variant: vfsmc check -V NAME.
+    """
+    reg = usermodels.load_all(models)
+    name = usermodels.resolve(scenario)
+    show_progress = sys.stderr.isatty() if progress is None else progress
+    options = Options(max_states=max_states, time_limit=time_limit)
+    with usermodels.reported():
+        analysis = mutate.analyse(
+            reg,
+            name,
+            variants,
+            properties=properties or None,
+            out=out if save else None,
+            options=options,
+            progress=_bar if show_progress else None,
+        )
+    if show_progress:
+        click.echo(f"\r{'':<110}\r", err=True, nl=False)
+    if as_json:
+        click.echo(json.dumps(mutate.to_json(analysis), indent=1))
+    else:
+        click.echo(mutate.render(analysis))

@@ -1,0 +1,367 @@
+"""Regression runs over a suite: every row of an expectations file checked
+and compared with its recorded verdict and baseline of distinct states, and
+every saved counterexample of the suite replayed (it must reproduce under
+the variants it records and stop on the correct protocol).
+
+A suite is an expectations file with a directory of counterexamples: the
+shipped one is ``specs/expectations.toml`` with ``counterexamples/``; a
+directory of user model files holds its own ``expectations.toml`` and,
+optionally, ``counterexamples/``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from mc import baseline, expectations, usermodels
+from mc import counterexample as cx_format
+from mc.expectations import Expectation
+from mc.explore import Options
+from mc.kernel.dsl import ModelError
+from mc.kernel.replay import ReplayReport, replay
+from mc.kernel.scenario import Registry, UnknownName
+from mc.result import Verdict
+from mc.run import check_scenario
+
+SUITE_FILE = "expectations.toml"
+COUNTEREXAMPLES = "counterexamples"
+
+
+@attrs.frozen
+class Suite:
+    """An expectations file and the directory of its counterexamples."""
+
+    expectations: Path
+    counterexamples: Path | None
+
+    @classmethod
+    def shipped(cls) -> Suite:
+        """``specs/expectations.toml`` with ``counterexamples/``."""
+        return cls(expectations.DEFAULT_PATH, expectations.ROOT / COUNTEREXAMPLES)
+
+    @classmethod
+    def of_directory(cls, directory: Path) -> Suite:
+        """A model directory's ``expectations.toml`` and ``counterexamples/``."""
+        found = directory / COUNTEREXAMPLES
+        return cls(directory / SUITE_FILE, found if found.is_dir() else None)
+
+
+def _verdict_text(verdict: Verdict, violated: str | None) -> str:
+    return f"{verdict.value} {violated}" if violated else verdict.value
+
+
+@attrs.frozen
+class RowResult:
+    """One row checked."""
+
+    row: Expectation
+    verdict: Verdict
+    violated: str | None
+    message: str | None
+    states: int
+    seconds: float
+
+    @property
+    def matches(self) -> bool:
+        """The verdict (and violated property) is the recorded one."""
+        return (self.verdict, self.violated) == (self.row.verdict, self.row.violated)
+
+    @property
+    def states_changed(self) -> bool:
+        return self.row.states is not None and self.row.states != self.states
+
+    @property
+    def expected(self) -> str:
+        return _verdict_text(self.row.verdict, self.row.violated)
+
+    @property
+    def got(self) -> str:
+        return _verdict_text(self.verdict, self.violated)
+
+
+@attrs.frozen
+class ReplayResult:
+    """One counterexample replayed under its variants and, when it records
+    some, on the correct protocol."""
+
+    path: Path
+    counterexample: cx_format.Counterexample
+    recorded: ReplayReport
+    correct: ReplayReport | None
+
+    @property
+    def ok(self) -> bool:
+        return self.recorded.reproduced and not (self.correct and self.correct.reproduced)
+
+    @property
+    def with_variants(self) -> str:
+        if self.recorded.reproduced:
+            return f"reproduces ({self.counterexample.property})"
+        return f"LOST: {_stopped(self.recorded)}"
+
+    @property
+    def on_correct(self) -> str:
+        if self.correct is None:
+            return "-"
+        if self.correct.reproduced:
+            return f"REPRODUCES ({self.counterexample.property})"
+        return _stopped(self.correct)
+
+
+def _stopped(report: ReplayReport) -> str:
+    if report.stopped_at is None:
+        return "every step replays, property holds"
+    return f"stops at step {report.stopped_at}"
+
+
+@attrs.frozen
+class Report:
+    """A suite's run."""
+
+    suite: Suite
+    rows: tuple[RowResult, ...]
+    replays: tuple[ReplayResult, ...]
+
+    @property
+    def verdict_changes(self) -> list[RowResult]:
+        return [r for r in self.rows if not r.matches]
+
+    @property
+    def replay_failures(self) -> list[ReplayResult]:
+        return [r for r in self.replays if not r.ok]
+
+    @property
+    def state_changes(self) -> list[RowResult]:
+        return [r for r in self.rows if r.matches and r.states_changed]
+
+    @property
+    def missing_baselines(self) -> list[RowResult]:
+        return [r for r in self.rows if r.matches and r.row.states is None]
+
+    @property
+    def passed(self) -> bool:
+        """No verdict changed and every counterexample replays as recorded."""
+        return not self.verdict_changes and not self.replay_failures
+
+
+def _with_context(error: Exception, context: str) -> Exception:
+    made = type(error)(f"{context}: {error}")
+    made.__cause__ = error
+    return made
+
+
+def check_row(registry: Registry, row: Expectation, options: Options | None = None) -> RowResult:
+    """Check one row's scenario under its variants."""
+    started = time.perf_counter()
+    try:
+        with usermodels.reported():
+            outcome = check_scenario(registry, row.scenario, row.variants, options=options)
+    except (UnknownName, ModelError) as error:
+        raise _with_context(error, row.label) from error
+    result = outcome.result
+    violation = result.violation
+    return RowResult(
+        row=row,
+        verdict=result.verdict,
+        violated=violation.property if violation else None,
+        message=violation.message if violation else result.incomplete_reason,
+        states=result.stats.states,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def replay_file(
+    registry: Registry, path: Path, found: cx_format.Counterexample | None = None
+) -> ReplayResult:
+    """Replay the counterexample saved at ``path`` (``found``, when already
+    loaded) under its variants and without them."""
+    found = found or cx_format.load(path)
+    try:
+        with usermodels.reported():
+            scenario = registry.scenario(found.scenario)
+            broken = registry.build(scenario, found.variants, found.properties)
+            recorded = replay(broken, found)
+            correct = None
+            if found.variants:
+                correct = replay(registry.build(scenario, (), found.properties), found)
+    except (UnknownName, ModelError) as error:
+        raise _with_context(error, str(path)) from error
+    return ReplayResult(path, found, recorded, correct)
+
+
+def run(
+    registry: Registry,
+    suite: Suite,
+    *,
+    prefix: str = "",
+    options: Options | None = None,
+    on_row: Callable[[RowResult], None] | None = None,
+    on_replay: Callable[[ReplayResult], None] | None = None,
+) -> Report:
+    """Check every row of ``suite`` whose scenario starts with ``prefix``
+    and replay its counterexamples of those scenarios."""
+    rows = [r for r in expectations.load(suite.expectations) if r.scenario.startswith(prefix)]
+    results = []
+    for row in rows:
+        results.append(check_row(registry, row, options))
+        if on_row is not None:
+            on_row(results[-1])
+    replays = []
+    for path in counterexample_files(suite):
+        found = cx_format.load(path)
+        if not found.scenario.startswith(prefix):
+            continue
+        replayed = replay_file(registry, path, found)
+        replays.append(replayed)
+        if on_replay is not None:
+            on_replay(replayed)
+    return Report(suite, tuple(results), tuple(replays))
+
+
+def counterexample_files(suite: Suite) -> list[Path]:
+    """The suite's saved counterexamples, in name order."""
+    if suite.counterexamples is None:
+        return []
+    return sorted(suite.counterexamples.glob("*.json"))
+
+
+def update(report: Report) -> int:
+    """Record the state counts of the rows whose verdict matched as their
+    new baseline; returns how many rows changed."""
+    states = {baseline.key(r.row): r.states for r in report.rows if r.matches}
+    return baseline.rewrite_states(report.suite.expectations, states)
+
+
+# --- rendering -------------------------------------------------------------
+
+
+@attrs.frozen
+class Layout:
+    """Column widths of the rows table, known before any row has run."""
+
+    scenario: int
+    variants: int
+    verdict: int
+
+    @classmethod
+    def of(cls, rows: Sequence[Expectation]) -> Layout:
+        return cls(
+            scenario=max([len("scenario"), *(len(r.scenario) for r in rows)]),
+            variants=max([len("variants"), *(len(_variants(r.variants)) for r in rows)]),
+            verdict=max(
+                [len("INCOMPLETE"), *(len(_verdict_text(r.verdict, r.violated)) for r in rows)]
+            ),
+        )
+
+    def header(self) -> str:
+        return self._line("", "scenario", "variants", "expected", "got", "states", "time")
+
+    def row(self, result: RowResult) -> str:
+        status = "ok" if result.matches else "FAIL"
+        states = f"{result.states}{' *' if result.states_changed else ''}"
+        return self._line(
+            status,
+            result.row.scenario,
+            _variants(result.row.variants),
+            result.expected,
+            result.got,
+            states,
+            f"{result.seconds:.2f} s",
+        )
+
+    def _line(self, *cells: str) -> str:
+        status, scenario, variants, expected, got, states, seconds = cells
+        return (
+            f"{status:<4}  {scenario:<{self.scenario}}  {variants:<{self.variants}}  "
+            f"{expected:<{self.verdict}}  {got:<{self.verdict}}  {states:>9}  {seconds:>7}"
+        ).rstrip()
+
+
+def _variants(variants: Sequence[str]) -> str:
+    return ", ".join(variants) or "-"
+
+
+def replay_line(result: ReplayResult) -> str:
+    """One counterexample's replay, as a line."""
+    status = "ok" if result.ok else "FAIL"
+    return (
+        f"{status:<4}  {result.path.name}: with {_variants(result.counterexample.variants)}: "
+        f"{result.with_variants}; correct protocol: {result.on_correct}"
+    )
+
+
+def summary(report: Report) -> list[str]:
+    """The findings after the tables."""
+    lines = []
+    for r in report.verdict_changes:
+        because = f" ({r.message})" if r.message else ""
+        lines.append(f"verdict changed: {r.row.label}: expected {r.expected}, got {r.got}{because}")
+    for replayed in report.replay_failures:
+        if not replayed.recorded.reproduced:
+            why = f"no longer reproduces with its variants: {replayed.recorded.reason}"
+        else:
+            why = "reproduces on the correct protocol too"
+        lines.append(f"counterexample {replayed.path.name}: {why}")
+    if report.state_changes:
+        lines.append(
+            "state counts changed (verdicts unchanged; review, then vfsmc regress --update):"
+        )
+        for r in report.state_changes:
+            before = r.row.states or 0
+            change = (r.states - before) / before * 100 if before else 0.0
+            lines.append(f"  {r.row.label}: {before} -> {r.states} ({change:+.1f}%)")
+    if report.missing_baselines:
+        lines.append(
+            f"no state baseline yet for {len(report.missing_baselines)} rows "
+            "(record them with vfsmc regress --update)"
+        )
+    verdict = "passed" if report.passed else "FAILED"
+    lines.append(
+        f"regress {verdict}: {len(report.rows) - len(report.verdict_changes)}/{len(report.rows)} "
+        f"rows as expected, {len(report.replays) - len(report.replay_failures)}/"
+        f"{len(report.replays)} counterexamples replay as recorded, "
+        f"{len(report.state_changes)} state counts changed"
+    )
+    return lines
+
+
+def to_json(report: Report) -> dict[str, Any]:
+    """The run as one JSON object."""
+    return {
+        "expectations": str(report.suite.expectations),
+        "passed": report.passed,
+        "rows": [
+            {
+                "scenario": r.row.scenario,
+                "variants": list(r.row.variants),
+                "expected": r.row.verdict.value,
+                "expected_property": r.row.violated,
+                "verdict": r.verdict.value,
+                "property": r.violated,
+                "message": r.message,
+                "matches": r.matches,
+                "states": r.states,
+                "baseline_states": r.row.states,
+                "seconds": round(r.seconds, 4),
+            }
+            for r in report.rows
+        ],
+        "counterexamples": [
+            {
+                "file": str(r.path),
+                "variants": list(r.counterexample.variants),
+                "reproduces": r.recorded.reproduced,
+                "reproduces_on_correct": None if r.correct is None else r.correct.reproduced,
+                "ok": r.ok,
+            }
+            for r in report.replays
+        ],
+        "verdict_changes": len(report.verdict_changes),
+        "replay_failures": len(report.replay_failures),
+        "state_changes": len(report.state_changes),
+    }

@@ -1,0 +1,215 @@
+"""Model files written outside the repository, and errors in any model
+reported at the model's own line.
+
+A model file is plain Python that imports the DSL (``mc.kernel``) and the
+shipped models (``models``) and declares operations, variants, properties
+and scenarios; loading it registers them next to the shipped ones.
+``vfsmc check FILE.py:SCENARIO`` and ``--models FILE_OR_DIR`` load files.
+
+A mistake in a model (a syntax error, an unknown path or lock, a step that
+raises while the scenario is built or explored) becomes a ``ModelError``
+whose message starts with the model file and line, so the command line can
+print it as one line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import os
+import re
+import sys
+import traceback
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from mc import counterexample, expectations, render_graph
+from mc.kernel.dsl import ModelError
+from mc.kernel.scenario import REGISTRY, Registry, Scenario, UnknownName
+from mc.kernel.steps import Context, Source, Step
+
+SHIPPED_MODELS = expectations.ROOT / "models"
+SHOW_TRACEBACK = "VFSMC_TRACEBACK"
+"""Set this environment variable to get the Python traceback instead."""
+
+_loaded: dict[Path, set[str]] = {}
+_model_files: set[str] = set()
+INPUT_ERRORS = (
+    ModelError,
+    UnknownName,
+    counterexample.FormatError,
+    expectations.ExpectationError,
+    render_graph.GraphError,
+)
+
+
+def registry() -> Registry:
+    """The shared registry with every shipped model loaded, and program
+    mutations (``mutant:...``) usable as variants."""
+    import mc.mutate  # noqa: F401  (resolves mutant:... variant names)
+    import models  # noqa: F401  (registers scenarios, variants, properties)
+
+    return REGISTRY
+
+
+def load(path: Path) -> list[str]:
+    """Load a model file, or every ``*.py`` file of a directory (in name
+    order, skipping names that start with ``_`` or ``test_``); returns the
+    scenarios they declared.  A file is loaded once per process."""
+    path = Path(os.path.expanduser(path))
+    if path.is_dir():
+        files = sorted(p for p in path.glob("*.py") if not p.name.startswith(("_", "test_")))
+        if not files:
+            raise ModelError(f"{path}: no .py model files in this directory")
+    elif path.is_file() and path.suffix == ".py":
+        files = [path]
+    elif not path.exists():
+        raise ModelError(f"{path}: no such file or directory")
+    else:
+        raise ModelError(f"{path}: not a .py model file or a directory of them")
+    declared: list[str] = []
+    for file in files:
+        declared.extend(sorted(_load_file(file.resolve())))
+    return declared
+
+
+def load_all(paths: Iterable[Path]) -> Registry:
+    """The shared registry with the shipped models and ``paths`` loaded."""
+    reg = registry()
+    for path in paths:
+        load(path)
+    return reg
+
+
+def _load_file(file: Path) -> set[str]:
+    if file in _loaded:
+        return _loaded[file]
+    registry()
+    digest = hashlib.sha1(str(file).encode()).hexdigest()[:10]
+    stem = re.sub(r"\W", "_", file.stem)
+    name = f"vfsmc_models_{digest}_{stem}"
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        raise ModelError(f"{file}: cannot be loaded as Python")
+    module = importlib.util.module_from_spec(spec)
+    _model_files.add(str(file))
+    before = set(REGISTRY.scenarios)
+    sys.modules[name] = module
+    try:
+        with reported():
+            spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    _loaded[file] = set(REGISTRY.scenarios) - before
+    return _loaded[file]
+
+
+def resolve(spec: str) -> str:
+    """``FILE.py:SCENARIO`` loads FILE.py and names SCENARIO; any other
+    spelling is a scenario name as it stands."""
+    if ".py:" in spec:
+        file, name = spec.split(".py:", 1)
+    elif spec.endswith(".py"):
+        file, name = spec[:-3], ""
+    else:
+        return spec
+    declared = load(Path(file + ".py"))
+    if not name:
+        listed = ", ".join(declared) or "none"
+        raise ModelError(f"name a scenario after the file: {spec}:SCENARIO (it declares: {listed})")
+    return name
+
+
+def shown(path: str) -> str:
+    """``path`` relative to the working directory when it is below it, else
+    to the project (``models/dirops.py``), else absolute."""
+    absolute = os.path.abspath(path) if os.path.isabs(path) else path
+    for base in (os.getcwd(), str(expectations.ROOT)):
+        relative = os.path.relpath(absolute, base)
+        if not relative.startswith(".."):
+            return relative
+    return absolute
+
+
+def _is_model_file(filename: str) -> bool:
+    path = os.path.abspath(filename)
+    return path in _model_files or os.path.dirname(path) == str(SHIPPED_MODELS)
+
+
+def locate(error: BaseException) -> list[Source]:
+    """The model lines an error comes from, innermost first: frames in
+    model files, and the steps being compiled or run when it was raised."""
+    if isinstance(error, SyntaxError) and error.filename:
+        return [Source(error.filename, error.lineno or 0, "<module>")]
+    found: list[Source] = []
+    for frame, line in reversed(list(traceback.walk_tb(error.__traceback__))):
+        if _is_model_file(frame.f_code.co_filename):
+            found.append(Source(frame.f_code.co_filename, line, frame.f_code.co_name))
+        step = _step_source(frame.f_locals)
+        if step is not None and step not in found:
+            found.append(step)
+    return found
+
+
+def _step_source(names: dict[str, object]) -> Source | None:
+    context = names.get("context")
+    if isinstance(context, Context) and context.source is not None:
+        return context.source
+    for key in ("step", "self"):
+        step = names.get(key)
+        if isinstance(step, Step):
+            return step.source
+    scenario = names.get("scenario")
+    if isinstance(scenario, Scenario) and scenario.declared is not None:
+        return scenario.declared
+    return None
+
+
+def _at(source: Source) -> str:
+    where = source.function if source.function not in ("<module>", "?") else ""
+    return f"{shown(source.file)}:{source.line}" + (f": in {where}" if where else "")
+
+
+def describe(error: BaseException, sources: Sequence[Source]) -> str:
+    """One line: the innermost line of a user's model file (else of any
+    model), what went wrong, and where it was raised when elsewhere."""
+    if isinstance(error, SyntaxError):
+        what = f"SyntaxError: {error.msg}"
+    elif isinstance(error, ModelError):
+        what = str(error)
+    else:
+        what = f"{type(error).__name__}: {error}"
+    users = [s for s in sources if os.path.abspath(s.file) in _model_files]
+    lead = users[0] if users else sources[0]
+    raised = "" if lead == sources[0] else f" (raised at {_at(sources[0])})"
+    return f"{_at(lead)}: {what}{raised}"
+
+
+@contextlib.contextmanager
+def reported() -> Iterator[None]:
+    """Turn an exception raised by model code into a ``ModelError`` naming
+    the model file and line.  Errors of the tool's own input (unknown
+    names, malformed files) pass unchanged; so does an error no model line
+    can be found for (a bug in vfsmc itself), and every error when the
+    environment variable VFSMC_TRACEBACK is set."""
+    try:
+        yield
+    except (KeyboardInterrupt, SystemExit, MemoryError):
+        raise
+    except Exception as error:
+        if os.environ.get(SHOW_TRACEBACK):
+            raise
+        if isinstance(error, LocatedModelError) or (
+            isinstance(error, INPUT_ERRORS) and not isinstance(error, ModelError)
+        ):
+            raise
+        sources = locate(error)
+        if not sources:
+            raise
+        raise LocatedModelError(describe(error, sources)) from error
+
+
+class LocatedModelError(ModelError):
+    """A model error whose message starts with the model file and line."""

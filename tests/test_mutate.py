@@ -1,0 +1,172 @@
+"""Mutation analysis: the mutations are program transforms on the data, each
+is a variant a counterexample can be replayed under, and vfsmc mutate
+reports verdicts and the locks no scenario needs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from mc import mutate
+from mc.kernel.locks import Mode
+from mc.kernel.program import Program
+from mc.kernel.scenario import Registry
+from mc.kernel.steps import LockStep, UnlockStep
+from mc.result import Verdict
+
+Run = Callable[..., Result]
+SCENARIO = "dirops/rename-rmdir-link"
+SEMANTIC = ("lock-protocol", "deadlock", "namespace", "completes")
+"""The invariants of the tree and of the locks, without the locking table."""
+
+
+@pytest.fixture(scope="module")
+def analysis(shipped: Registry) -> mutate.Analysis:
+    return mutate.analyse(shipped, SCENARIO, properties=SEMANTIC)
+
+
+def _semantic() -> list[str]:
+    return [argument for name in SEMANTIC for argument in ("-p", name)]
+
+
+def _program(shipped: Registry, operation: str) -> Program:
+    model = shipped.build(shipped.scenario(SCENARIO))
+    [thread] = [t for t in model.threads if t.invocation.operation.name == operation]
+    return thread.program
+
+
+def _by(analysis: mutate.Analysis, kind: str, operation: str, label: str) -> mutate.MutantResult:
+    [found] = [
+        r
+        for r in analysis.results
+        if (r.mutation.kind.value, r.mutation.operation, r.mutation.label)
+        == (kind, operation, label)
+    ]
+    return found
+
+
+def test_dropping_an_acquisition_keeps_other_paths_balanced(shipped: Registry) -> None:
+    program = _program(shipped, "rename")
+    first_parent = next(
+        s for s in program.steps if s.label == "inode_lock_nested(p1->d_inode, I_MUTEX_PARENT)"
+    )
+    dropped = program.drop_acquisitions(lambda step: step is first_parent)
+    assert first_parent not in dropped.steps
+    other_site = [
+        s
+        for s in dropped.steps
+        if isinstance(s, LockStep) and s.lock.text == first_parent.lock.text
+    ]
+    assert other_site, "the other branch still takes the lock"
+    releases = [
+        s
+        for s in dropped.steps
+        if isinstance(s, UnlockStep) and s.lock.text == first_parent.lock.text
+    ]
+    assert releases and all(release.if_held for release in releases)
+
+
+def test_the_mutations_of_a_program(shipped: Registry) -> None:
+    model = shipped.build(shipped.scenario(SCENARIO))
+    found = mutate.mutations(model)
+    kinds = {(m.kind, m.operation) for m in found}
+    assert (mutate.Kind.DROP, "rmdir") in kinds
+    assert (mutate.Kind.WEAKEN, "link") in kinds
+    assert (mutate.Kind.SWAP, "rename") in kinds
+    assert not any(m.kind is mutate.Kind.WEAKEN and m.lock == "rename_lock" for m in found)
+    assert not any(m.kind is mutate.Kind.WEAKEN and m.lock == "s_vfs_rename_sem" for m in found)
+    swap = next(m for m in found if m.kind is mutate.Kind.SWAP)
+    program = _program(shipped, "rename")
+    swapped = swap.apply(program)
+    first, second = next(
+        (a, b)
+        for a, b in program.adjacent_acquisitions()
+        if (str(a.source), str(b.source)) == swap.sites
+    )
+    order = [s for s in swapped.steps if s in (first, second)]
+    assert order == [second, first]
+    weakened = next(m for m in found if m.kind is mutate.Kind.WEAKEN).apply(program)
+    assert any(isinstance(s, LockStep) and s.mode is Mode.SHARED for s in weakened.steps)
+
+
+def test_mutation_names_are_variants(shipped: Registry) -> None:
+    mutation = mutate.Mutation(mutate.Kind.SWAP, "rename", ("models/x.py:3", "models/x.py:4"))
+    assert mutate.parse(mutation.name) == mutation
+    assert mutation.source == "models/x.py:3+4"
+    assert shipped.variant(mutation.name).name == mutation.name
+    for bad in ("mutant:drop@rename", "mutant:nope@x:f.py:1", "mutant:swap@x:f.py:1"):
+        assert mutate.parse(bad) is None
+
+
+def test_the_victim_lock_of_rmdir_is_needed(analysis: mutate.Analysis) -> None:
+    victim = _by(analysis, "drop", "rmdir", "inode_lock(dentry->d_inode)")
+    assert (victim.verdict, victim.violated) == (Verdict.VIOLATED, "namespace")
+    parent = _by(
+        analysis, "drop", "link", "inode_lock_nested(path->dentry->d_inode, I_MUTEX_PARENT)"
+    )
+    assert parent.verdict is Verdict.VIOLATED
+
+
+def test_the_findings_are_checked_on_every_scenario(analysis: mutate.Analysis) -> None:
+    not_needed = {(e.mutation.operation, e.mutation.lock) for e in analysis.not_needed}
+    assert ("rename", "rename_lock") in not_needed
+    assert ("link", "i_rwsem(/c/e)") in not_needed
+    rename_lock = next(e for e in analysis.not_needed if e.mutation.lock == "rename_lock")
+    assert {SCENARIO, "dirops/opposite-renames", "dirops/exchange"} <= set(rename_lock.passed)
+    elsewhere = {
+        (e.mutation.lock, scenario, prop)
+        for e in analysis.needed_elsewhere
+        for scenario, prop in e.broke
+    }
+    assert ("s_vfs_rename_sem", "dirops/opposite-renames", "deadlock") in elsewhere
+    assert not any(e.mutation.lock == "s_vfs_rename_sem" for e in analysis.not_needed)
+    assert analysis.unreached, "the branches this scenario does not take are listed"
+
+
+def test_vfsmc_mutate_prints_the_table_and_saves_replayable_traces(vfsmc: Run) -> None:
+    result = vfsmc("mutate", SCENARIO, "--no-progress", *_semantic())
+    assert result.exit_code == 0, result.output
+    out = result.output
+    header = next(line for line in out.splitlines() if line.startswith("mutation "))
+    assert header.split() == [
+        "mutation",
+        "operation",
+        "step",
+        "lock",
+        "source",
+        "verdict",
+        "property",
+        "counterexample",
+    ]
+    assert "not needed within these bounds" in out
+    assert "write_seqlock(&rename_lock) [rename_lock]" in out
+    saved = sorted(Path("mutations").glob("*.json"))
+    assert saved
+    victim = next(p for p in saved if "rmdir" in p.name and "drop" in p.name)
+    replayed = vfsmc("replay", str(victim))
+    assert replayed.exit_code == 1, replayed.output
+    assert vfsmc("replay", str(victim), "--correct").exit_code == 0
+
+
+def test_vfsmc_mutate_json(vfsmc: Run) -> None:
+    result = vfsmc("mutate", SCENARIO, "--json", "--no-save", *_semantic())
+    assert result.exit_code == 0
+    report = json.loads(result.output)
+    assert report["scenario"] == SCENARIO
+    assert {m["kind"] for m in report["mutations"]} == {"drop", "weaken", "swap"}
+    assert all(m["counterexample"] is None for m in report["mutations"])
+    assert any(f["lock"] == "rename_lock" for f in report["not_needed"])
+    name = next(m["name"] for m in report["mutations"] if m["verdict"] == "VIOLATED")
+    checked = vfsmc("check", SCENARIO, "-V", name, "--no-save", "--json")
+    assert checked.exit_code == 1
+    assert json.loads(checked.output)["variants"] == [name]
+
+
+def test_a_scenario_that_fails_unmutated_is_refused(vfsmc: Run) -> None:
+    result = vfsmc("mutate", "dirops/opposite-renames", "-V", "no-rename-mutex")
+    assert result.exit_code == 2
+    assert "is VIOLATED (deadlock) before any mutation" in result.output

@@ -1,0 +1,215 @@
+"""vfsmc regress: every expected verdict and every shipped counterexample,
+on the real tree (passes) and on a copy with one model line changed
+(fails, naming the row); state baselines reported apart and updated."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from mc import expectations
+
+Run = Callable[..., Result]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_regress_passes_on_the_shipped_suite(vfsmc: Run) -> None:
+    result = vfsmc("regress")
+    assert result.exit_code == 0, result.output
+    assert "regress passed" in result.output
+    for row in expectations.load():
+        assert row.scenario in result.output
+    for path in (ROOT / "counterexamples").glob("*.json"):
+        assert f"ok    {path.name}" in result.output
+
+
+def test_regress_json_lists_rows_and_counterexamples(vfsmc: Run) -> None:
+    result = vfsmc("regress", "--json", "--filter", "dirops/opposite")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["passed"] is True
+    assert {(r["scenario"], r["verdict"]) for r in report["rows"]} == {
+        ("dirops/opposite-renames", "OK"),
+        ("dirops/opposite-renames", "VIOLATED"),
+    }
+    assert all(row["matches"] and row["states"] > 0 for row in report["rows"])
+    [replayed] = report["counterexamples"]
+    assert replayed["reproduces"] and replayed["reproduces_on_correct"] is False
+
+
+def _copy_of_the_tree(destination: Path) -> None:
+    for name in ("mc", "models", "specs", "counterexamples"):
+        shutil.copytree(
+            ROOT / name, destination / name, ignore=shutil.ignore_patterns("__pycache__")
+        )
+
+
+def _run_copy(tree: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    return subprocess.run(
+        [sys.executable, "-m", "mc", *args],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_one_changed_model_line_fails_naming_the_row(tmp_path: Path) -> None:
+    """On a copy of the models, rmdir and unlink always lock the victim
+    before the parent (one line): the correct-protocol rows that this
+    deadlocks fail, and so do the counterexamples that must not reproduce
+    on the correct protocol."""
+    _copy_of_the_tree(tmp_path)
+    dirops = tmp_path / "models" / "dirops.py"
+    text = dirops.read_text()
+    line = 'child_first = op.variant("child-first")'
+    assert text.count(line) == 1
+    dirops.write_text(text.replace(line, "child_first = True"))
+    done = _run_copy(tmp_path, "regress")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    out = done.stdout
+    failed = [line.split()[1:4] for line in out.splitlines() if line.startswith("FAIL ")]
+    assert ["dirops/rename-rmdir-link", "-", "OK"] in failed
+    assert (
+        "verdict changed: dirops/rename-rmdir-link [correct]: expected OK, got VIOLATED deadlock"
+        in out
+    )
+    assert "ok    dirops/opposite-renames" in out
+    assert "correct protocol: REPRODUCES (deadlock)" in out
+    assert "regress FAILED" in out
+
+
+def test_the_copy_is_what_runs(tmp_path: Path) -> None:
+    _copy_of_the_tree(tmp_path)
+    done = _run_copy(tmp_path, "regress", "--filter", "dirops/opposite", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["expectations"] == str(tmp_path / "specs" / "expectations.toml")
+
+
+SUITE = """\
+# expectations of a small suite
+[[expect]]
+scenario = "dirops/opposite-renames"
+verdict = "OK"
+states = 7   # wrong on purpose
+
+# the variant
+[[expect]]
+scenario = "dirops/opposite-renames"
+variants = ["no-rename-mutex"]
+verdict = "VIOLATED"
+property = "deadlock"
+"""
+
+
+def _suite(directory: Path, text: str = SUITE) -> Path:
+    directory.mkdir()
+    (directory / "empty.py").write_text('"""No models of its own."""\n')
+    (directory / "expectations.toml").write_text(text)
+    return directory / "expectations.toml"
+
+
+def test_state_changes_are_reported_apart_and_updated(vfsmc: Run, tmp_path: Path) -> None:
+    path = _suite(tmp_path / "suite")
+    result = vfsmc("regress", "--models", "suite")
+    assert result.exit_code == 0, result.output
+    assert "state counts changed" in result.output
+    assert "dirops/opposite-renames [correct]: 7 -> 68" in result.output
+    assert "no state baseline yet for 1 rows" in result.output
+    updated = vfsmc("regress", "--models", "suite", "--update")
+    assert updated.exit_code == 0
+    assert "updated the state baseline of 2 rows in suite/expectations.toml" in updated.output
+    text = path.read_text()
+    assert "states = 68   # wrong on purpose" in text
+    assert text.startswith("# expectations of a small suite\n")
+    assert "# the variant\n" in text
+    assert [row.states for row in expectations.load(path)] == [68, 33]
+    again = vfsmc("regress", "--models", "suite")
+    assert "state counts changed (" not in again.output
+    assert "no state baseline" not in again.output
+
+
+def test_a_changed_verdict_fails_and_is_not_recorded(vfsmc: Run, tmp_path: Path) -> None:
+    path = _suite(
+        tmp_path / "suite",
+        SUITE.replace('verdict = "OK"', 'verdict = "VIOLATED"\nproperty = "namespace"', 1),
+    )
+    before = path.read_text()
+    result = vfsmc("regress", "--models", "suite", "--update")
+    assert result.exit_code == 1
+    assert (
+        "verdict changed: dirops/opposite-renames [correct]: expected VIOLATED namespace, got OK"
+        in result.output
+    )
+    assert "FAIL  dirops/opposite-renames" in result.output
+    assert path.read_text() == before.replace(
+        'property = "deadlock"\n', 'property = "deadlock"\nstates = 33\n'
+    )
+
+
+def test_suite_counterexamples_are_replayed(vfsmc: Run, tmp_path: Path) -> None:
+    _suite(tmp_path / "suite")
+    (tmp_path / "suite" / "counterexamples").mkdir()
+    vfsmc(
+        "check",
+        "dirops/opposite-renames",
+        "-V",
+        "no-rename-mutex",
+        "--out",
+        "suite/counterexamples",
+    )
+    result = vfsmc("regress", "--models", "suite")
+    assert result.exit_code == 0, result.output
+    assert "suite/counterexamples/:" in result.output
+    assert "1/1 counterexamples replay as recorded" in result.output
+
+
+def test_bad_suites_are_one_line_errors(vfsmc: Run, tmp_path: Path) -> None:
+    (tmp_path / "nothing").mkdir()
+    (tmp_path / "nothing" / "m.py").write_text("")
+    result = vfsmc("regress", "--models", "nothing")
+    assert result.exit_code == 2
+    assert result.output.strip().startswith("vfsmc: error: cannot read nothing/expectations.toml")
+    _suite(tmp_path / "unknown", '[[expect]]\nscenario = "nope/x"\nverdict = "OK"\n')
+    result = vfsmc("regress", "--models", "unknown")
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert lines[-1].startswith("vfsmc: error: nope/x [correct]: unknown scenario 'nope/x'")
+    _suite(tmp_path / "malformed", '[[expect]]\nscenario = "x"\nverdict = "OK"\nstates = "many"\n')
+    result = vfsmc("regress", "--models", "malformed")
+    assert result.exit_code == 2
+    assert "field 'states' must be an integer" in result.output
+
+
+def test_the_baseline_rewrite_keeps_the_layout(tmp_path: Path) -> None:
+    from mc import baseline
+
+    path = tmp_path / "expectations.toml"
+    path.write_text(
+        '[[expect]]\nscenario = "a"\nvariants = [\n  "x",\n]\nverdict = "OK"\n\n'
+        '# next\n[[expect]]\nscenario = "b"\nverdict = "OK"\nstates = 1_000 # kept\n'
+    )
+    changed = baseline.rewrite_states(
+        path, {("a", ("x",), "OK", None): 5, ("b", (), "OK", None): 7}
+    )
+    assert changed == 2
+    assert path.read_text() == (
+        '[[expect]]\nscenario = "a"\nvariants = [\n  "x",\n]\nverdict = "OK"\nstates = 5\n\n'
+        '# next\n[[expect]]\nscenario = "b"\nverdict = "OK"\nstates = 7 # kept\n'
+    )
+    assert baseline.rewrite_states(path, {("b", (), "OK", None): 7}) == 0
+    inline = tmp_path / "inline.toml"
+    inline.write_text('expect = [{scenario = "a", verdict = "OK"}]\n')
+    with pytest.raises(expectations.ExpectationError, match="its own"):
+        baseline.rewrite_states(inline, {("a", (), "OK", None): 5})

@@ -1,0 +1,215 @@
+"""Model files outside the repository: a variant and a whole new operation
+checked with FILE.py:SCENARIO and --models, and every kind of mistake in a
+model reported as one line naming the file and line, exit 2."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+Run = Callable[..., Result]
+
+NEW_OPERATION = '''\
+"""A new operation: lock two directories in the order given."""
+
+from mc.kernel.dsl import Op, operation
+from mc.kernel.locks import EXCL
+from mc.kernel.scenario import scenario
+
+
+@operation(models="two inode_lock() calls", describe=lambda a, b: f"lock_both({a}, {b})")
+def lock_both(op: Op, first: str, second: str) -> None:
+    """Lock ``first`` then ``second``, then unlock both."""
+    a, b = op.inode(first), op.inode(second)
+    op.lock(a.i_rwsem, EXCL, "inode_lock(a)")
+    op.lock(b.i_rwsem, EXCL, "inode_lock(b)")
+    op.unlock(b.i_rwsem, "inode_unlock(b)")
+    op.unlock(a.i_rwsem, "inode_unlock(a)")
+
+
+scenario(
+    "{name}/same-order",
+    "both threads lock /a then /b",
+    tree=["/a/", "/b/"],
+    threads=[lock_both("/a", "/b"), lock_both("/a", "/b")],
+)
+scenario(
+    "{name}/opposite-order",
+    "the threads lock /a and /b in opposite orders",
+    tree=["/a/", "/b/"],
+    threads=[lock_both("/a", "/b"), lock_both("/b", "/a")],
+)
+'''
+
+
+def _write(directory: Path, name: str, text: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    path.write_text(text)
+    return path
+
+
+def test_a_new_operation_in_a_file_of_its_own(vfsmc: Run, tmp_path: Path) -> None:
+    _write(tmp_path / "mine", "order.py", NEW_OPERATION.replace("{name}", "newop"))
+    ok = vfsmc("check", "mine/order.py:newop/same-order", "--json")
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.output)["verdict"] == "OK"
+    bad = vfsmc("check", "mine/order.py:newop/opposite-order")
+    assert bad.exit_code == 1
+    assert "cycle: T1 -> i_rwsem(/b) -> T2 -> i_rwsem(/a) -> T1" in bad.output
+    assert "mine/order.py:" in bad.output
+    listed = vfsmc("list", "--models", "mine", "--json")
+    assert "newop/opposite-order" in json.loads(listed.output)["scenarios"]
+    replayed = vfsmc(
+        "replay",
+        "counterexamples/newop-opposite-order.json",
+        "--models",
+        "mine/order.py",
+    )
+    assert replayed.exit_code == 1, replayed.output
+
+
+def test_a_variant_of_a_shipped_operation_on_a_shipped_scenario(vfsmc: Run, tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        "victim.py",
+        "from mc.kernel.scenario import variant\n"
+        "from models.dirops import rmdir\n\n\n"
+        '@variant("mine-rmdir-unlocked-victim", "no victim lock in rmdir")\n'
+        "def unlocked(program, invocation):\n"
+        "    if invocation.operation is not rmdir:\n"
+        "        return program\n"
+        '    return program.drop_lock("i_rwsem(victim)")\n',
+    )
+    result = vfsmc(
+        "check",
+        "dirops/rename-rmdir-link",
+        "--models",
+        "victim.py",
+        "-V",
+        "mine-rmdir-unlocked-victim",
+        "-p",
+        "namespace",
+        "--json",
+    )
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.output)["property"] == "namespace"
+
+
+ERRORS = {
+    "syntax": ("x = (\n", "{file}:1: SyntaxError: "),
+    "unknown-path": (
+        "from mc.kernel.dsl import operation\n"
+        "from mc.kernel.scenario import scenario\n\n"
+        "@operation(models='test')\n"
+        "def walk(op):\n"
+        "    op.inode('/nope')\n\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=[walk()])\n",
+        "{file}:6: in walk: /nope is not in the scenario's tree",
+    ),
+    "not-a-lock": (
+        "from mc.kernel.dsl import operation\n"
+        "from mc.kernel.scenario import scenario\n\n"
+        "@operation(models='test')\n"
+        "def grab(op):\n"
+        "    op.lock('i_rwsem(/a)')\n\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=[grab()])\n",
+        "{file}:6: in grab: not a lock: 'i_rwsem(/a)'",
+    ),
+    "unknown-lock": (
+        "from mc.kernel.dsl import operation\n"
+        "from mc.kernel.scenario import scenario\n\n"
+        "@operation(models='test')\n"
+        "def grab(op):\n"
+        "    op.lock(op.world.superblock.s_nope)\n\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=[grab()])\n",
+        "{file}:6: in grab: AttributeError: 'Superblock' object has no attribute 's_nope'",
+    ),
+    "raises-at-run-time": (
+        "from mc.kernel.dsl import operation\n"
+        "from mc.kernel.scenario import scenario\n\n"
+        "def boom(fs, ino):\n"
+        "    return dict()[ino]\n\n"
+        "@operation(models='test')\n"
+        "def run(op):\n"
+        "    a = op.inode('/a')\n"
+        "    op.lock(a.i_rwsem)\n"
+        "    op.effect('boom', boom, a)\n"
+        "    op.unlock(a.i_rwsem)\n\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=[run()])\n",
+        "{file}:5: in boom: KeyError: 1",
+    ),
+    "bad-tree": (
+        "from mc.kernel.scenario import scenario\n\n"
+        "scenario('{name}', 'x', tree=['/a/x/y'], threads=[])\n",
+        "{file}:3: ValueError: /a/x is not in the scenario's tree",
+    ),
+    "declared-twice": (
+        "from mc.kernel.scenario import scenario\n"
+        "import models\n\n"
+        "scenario('dirops/opposite-renames', 'x', tree=[], threads=[])\n",
+        "{file}:4: ValueError: scenario dirops/opposite-renames is declared twice",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(ERRORS))
+def test_model_mistakes_are_one_line_with_file_and_line(
+    vfsmc: Run, tmp_path: Path, kind: str
+) -> None:
+    text, message = ERRORS[kind]
+    name = f"err-{kind}/{tmp_path.name}"
+    _write(tmp_path / "models-of-mine", f"{kind.replace('-', '_')}.py", text.format(name=name))
+    file = f"models-of-mine/{kind.replace('-', '_')}.py"
+    result = vfsmc("check", f"{file}:{name}")
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith(f"vfsmc: error: {message.format(file=file)}"), lines[0]
+
+
+def test_a_step_that_raises_inside_the_tool_names_the_model_step(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    _write(
+        tmp_path,
+        "wrong_arguments.py",
+        "from mc.kernel.dsl import operation\n"
+        "from mc.kernel.scenario import scenario\n"
+        "from models import libfs\n\n"
+        "@operation(models='test')\n"
+        "def unlink_nothing(op):\n"
+        "    a = op.inode('/a')\n"
+        "    op.call('inode_operations.unlink', libfs.unlink, a, None)\n\n"
+        f"scenario('raise/{tmp_path.name}', 'x', tree=['/a/'], threads=[unlink_nothing()])\n",
+    )
+    result = vfsmc("check", f"wrong_arguments.py:raise/{tmp_path.name}")
+    assert result.exit_code == 2
+    line = result.output.strip()
+    assert line.startswith("vfsmc: error: wrong_arguments.py:8: in unlink_nothing: "), line
+    assert "AttributeError" in line and "(raised at models/libfs.py:" in line
+
+
+def test_file_without_a_scenario_name_lists_what_it_declares(vfsmc: Run, tmp_path: Path) -> None:
+    _write(tmp_path, "order.py", NEW_OPERATION.replace("{name}", "listed"))
+    result = vfsmc("check", "order.py")
+    assert result.exit_code == 2
+    assert "order.py:SCENARIO (it declares: listed/opposite-order, listed/same-order)" in (
+        result.output
+    )
+    missing = vfsmc("check", "nowhere.py:x")
+    assert missing.exit_code == 2
+    assert "nowhere.py: no such file or directory" in missing.output
+
+
+def test_model_directories_skip_tests_and_private_files(vfsmc: Run, tmp_path: Path) -> None:
+    _write(tmp_path / "d", "order.py", NEW_OPERATION.replace("{name}", "skipping"))
+    _write(tmp_path / "d", "test_order.py", "raise SystemExit('a test file was loaded')\n")
+    _write(tmp_path / "d", "_helper.py", "raise SystemExit('a private file was loaded')\n")
+    result = vfsmc("list", "--models", "d")
+    assert result.exit_code == 0, result.output
+    assert "skipping/same-order" in result.output
