@@ -1,0 +1,108 @@
+"""vfsmc in a test suite: check a scenario and assert its verdict.
+
+::
+
+    import mc.testing
+
+    def test_rename_needs_the_rename_mutex():
+        mc.testing.check("dirops/opposite-renames")
+        mc.testing.check(
+            "dirops/opposite-renames", variants=["no-rename-mutex"], expect="deadlock"
+        )
+
+    def test_my_change():
+        mc.testing.check("my-change/link_order.py:my/link-vs-rename")
+
+A failed expectation raises ``CheckFailed`` (an ``AssertionError``), whose
+message is the counterexample as ``vfsmc check`` prints it.  Unknown names
+and broken model files raise the tool's own errors (``ValueError``
+subclasses), not assertion failures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from mc import render_text, usermodels
+from mc.explore import Options
+from mc.kernel.scenario import UnknownName
+from mc.result import Verdict
+from mc.run import Outcome, check_scenario
+
+__all__ = ["CheckFailed", "check", "load_models"]
+
+VERDICTS = {verdict.value: verdict for verdict in Verdict}
+
+
+class CheckFailed(AssertionError):
+    """A scenario did not get the expected verdict."""
+
+
+def load_models(*paths: str | Path) -> list[str]:
+    """Load model files (a ``.py`` file or a directory of them) into the
+    shared registry; returns the scenarios they declared."""
+    usermodels.registry()
+    declared: list[str] = []
+    for path in paths:
+        declared.extend(usermodels.load(Path(path)))
+    return declared
+
+
+def check(
+    scenario: str,
+    variants: Sequence[str] = (),
+    expect: str = "OK",
+    *,
+    properties: Sequence[str] | None = None,
+    models: Sequence[str | Path] = (),
+    max_states: int | None = None,
+    time_limit: float | None = None,
+) -> Outcome:
+    """Check ``scenario`` (a registered name, or ``FILE.py:NAME``) under
+    ``variants`` and assert the verdict: ``expect`` is ``"OK"``,
+    ``"VIOLATED"`` (any property) or the name of the property that must be
+    violated.  ``models`` are model files to load first.  Returns the
+    outcome (verdict, statistics, counterexample)."""
+    __tracebackhide__ = True
+    reg = usermodels.registry()
+    load_models(*models)
+    name = usermodels.resolve(scenario)
+    if expect not in VERDICTS and expect not in reg.properties:
+        known = ", ".join(["OK", "VIOLATED", *sorted(reg.properties)])
+        raise UnknownName(f"unknown expectation {expect!r} (known: {known})")
+    options = Options(max_states=max_states, time_limit=time_limit)
+    with usermodels.reported():
+        outcome = check_scenario(reg, name, tuple(variants), properties, options)
+    problem = _mismatch(outcome, expect)
+    if problem is not None:
+        raise CheckFailed(problem)
+    return outcome
+
+
+def _mismatch(outcome: Outcome, expect: str) -> str | None:
+    result = outcome.result
+    violation = result.violation
+    got = result.verdict.value + (f" ({violation.property})" if violation else "")
+    if expect == Verdict.OK.value:
+        wanted_ok = result.verdict is Verdict.OK
+    elif expect == Verdict.VIOLATED.value:
+        wanted_ok = result.verdict is Verdict.VIOLATED
+    elif expect == Verdict.INCOMPLETE.value:
+        wanted_ok = result.verdict is Verdict.INCOMPLETE
+    else:
+        wanted_ok = violation is not None and violation.property == expect
+    if wanted_ok:
+        return None
+    variants = f" with {', '.join(outcome.variants)}" if outcome.variants else ""
+    lines = [
+        f"{outcome.scenario.name}{variants}: expected {expect}, got {got}",
+        f"  {result.stats.summary()}",
+    ]
+    if result.incomplete_reason:
+        lines.append(f"  incomplete: {result.incomplete_reason}")
+    if outcome.counterexample is not None:
+        lines += ["", render_text.render(outcome.counterexample)]
+    elif violation is not None:
+        lines.append(f"  {violation.property}: {violation.message}")
+    return "\n".join(lines)

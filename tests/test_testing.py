@@ -1,0 +1,65 @@
+"""mc.testing: the verdict assertions a developer's own tests use, with the
+counterexample in the failure message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import mc.testing
+from mc.kernel.dsl import ModelError
+from mc.kernel.scenario import UnknownName
+from mc.result import Verdict
+
+
+def test_expected_verdicts_pass_and_return_the_outcome() -> None:
+    outcome = mc.testing.check("dirops/opposite-renames")
+    assert outcome.result.verdict is Verdict.OK
+    broken = mc.testing.check(
+        "dirops/opposite-renames", variants=["no-rename-mutex"], expect="deadlock"
+    )
+    assert broken.counterexample is not None
+    mc.testing.check("dirops/opposite-renames", ["no-rename-mutex"], "VIOLATED")
+    mc.testing.check("dirops/rename-rmdir-link", expect="INCOMPLETE", max_states=5)
+
+
+def test_a_failed_expectation_prints_the_counterexample() -> None:
+    with pytest.raises(mc.testing.CheckFailed) as failed:
+        mc.testing.check("dirops/opposite-renames", variants=["no-rename-mutex"])
+    message = str(failed.value)
+    assert isinstance(failed.value, AssertionError)
+    assert message.startswith(
+        "dirops/opposite-renames with no-rename-mutex: expected OK, got VIOLATED (deadlock)"
+    )
+    assert "deadlock in dirops/opposite-renames with variant no-rename-mutex" in message
+    assert "cycle: T1 -> i_rwsem(/a) -> T2 -> i_rwsem(/b) -> T1" in message
+    with pytest.raises(mc.testing.CheckFailed, match="expected namespace, got VIOLATED"):
+        mc.testing.check(
+            "dirops/opposite-renames", variants=["no-rename-mutex"], expect="namespace"
+        )
+    with pytest.raises(mc.testing.CheckFailed, match="expected deadlock, got OK"):
+        mc.testing.check("dirops/opposite-renames", expect="deadlock")
+
+
+def test_bad_arguments_are_not_assertion_failures(tmp_path: Path) -> None:
+    with pytest.raises(UnknownName, match="unknown scenario"):
+        mc.testing.check("dirops/nope")
+    with pytest.raises(UnknownName, match="unknown expectation 'deadlocks'"):
+        mc.testing.check("dirops/opposite-renames", expect="deadlocks")
+    with pytest.raises(ModelError, match="no such file"):
+        mc.testing.check(f"{tmp_path}/missing.py:x")
+
+
+def test_model_files_load_from_a_path(tmp_path: Path) -> None:
+    model = tmp_path / "mine.py"
+    model.write_text(
+        "from mc.kernel.scenario import scenario\n"
+        "from models.dirops import rename\n\n"
+        "scenario('testing-api/rename', 'one rename', tree=['/a/', '/a/x', '/b/'],\n"
+        "         threads=[rename('/a/x', '/b/y')])\n"
+    )
+    assert mc.testing.load_models(model) == ["testing-api/rename"]
+    assert mc.testing.load_models(model) == ["testing-api/rename"]
+    mc.testing.check(f"{model}:testing-api/rename")
+    mc.testing.check("testing-api/rename", models=[model])
