@@ -1,0 +1,120 @@
+"""The worked example of the README runs as written, from a fresh directory:
+its files are written where it says, its commands run in a shell, and
+their output is the README's (``...`` stands for left-out lines; numbers
+and runs of blanks may differ)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+FILE_MARK = re.compile(r"<!-- example-file: (\S+) -->\n```\w*\n(.*?)```", re.S)
+SESSION_MARK = re.compile(r"<!-- example-session -->\n```console\n(.*?)```", re.S)
+
+
+def example_files(text: str) -> dict[str, str]:
+    return dict(FILE_MARK.findall(text))
+
+
+def session(text: str) -> list[tuple[str, list[str]]]:
+    """The commands of the example session, each with its expected output."""
+    found = SESSION_MARK.search(text)
+    assert found, "the README has no example session"
+    commands: list[tuple[str, list[str]]] = []
+    for line in found.group(1).splitlines():
+        if line.startswith("$ "):
+            commands.append((line[2:], []))
+        else:
+            commands[-1][1].append(line)
+    return commands
+
+
+VARIABLE = re.compile(r"(\d+\.\d+|(?<=\.py:)\d+|(?<!\S)\d+(?!\S)|\s+)")
+
+
+def _pattern(line: str) -> re.Pattern[str]:
+    """Decimals, model line numbers and counts standing alone match any
+    number; a run of blanks matches any run of blanks."""
+    regex = "".join(
+        r"\s+"
+        if part.isspace()
+        else r"\d+\.\d+"
+        if re.fullmatch(r"\d+\.\d+", part)
+        else r"\d+"
+        if part.isdigit()
+        else re.escape(part)
+        for part in VARIABLE.split(line.strip())
+        if part
+    )
+    return re.compile(regex)
+
+
+def matches(expected: list[str], actual: list[str]) -> str | None:
+    """None when ``actual`` is ``expected`` with each ``...`` standing for
+    any lines, else what is missing."""
+    chunks: list[list[str]] = [[]]
+    for line in expected:
+        if line.strip() == "...":
+            chunks.append([])
+        else:
+            chunks[-1].append(line)
+    position = 0
+    for index, chunk in enumerate(chunks):
+        anchored = index == 0
+        last = index == len(chunks) - 1
+        found = None
+        for start in range(position, len(actual) - len(chunk) + 1):
+            window = actual[start : start + len(chunk)]
+            if all(_pattern(e).fullmatch(a.strip()) for e, a in zip(chunk, window, strict=True)):
+                if last and chunk and start + len(chunk) != len(actual):
+                    continue
+                found = start
+                break
+            if anchored:
+                break
+        if found is None:
+            return f"lines not found in order: {chunk}"
+        position = found + len(chunk)
+    return None
+
+
+def test_the_matcher_reads_dots_numbers_and_blanks() -> None:
+    assert matches(["a 1", "...", "c"], ["a   22", "b", "c"]) is None
+    assert matches(["T1 x.py:12 0.50s"], ["T1  x.py:9 1.25s"]) is None
+    assert matches(["T1 waits"], ["T2 waits"]) is not None
+    assert matches(["a", "c"], ["a", "b", "c"]) is not None
+    assert matches(["...", "b"], ["a", "b"]) is None
+    assert matches(["a", "..."], ["a", "b"]) is None
+    assert matches(["a"], ["a", "b"]) is not None
+
+
+def test_the_worked_example_runs_as_written(tmp_path: Path) -> None:
+    text = README.read_text()
+    files = example_files(text)
+    assert {"my-change/link_order.py", "my-change/expectations.toml"} <= set(files)
+    for name, content in files.items():
+        target = tmp_path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env.pop("VFSMC_TRACEBACK", None)
+    commands = session(text)
+    assert len(commands) >= 3
+    for command, expected in commands:
+        done = subprocess.run(
+            ["bash", "-c", command],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        output = (done.stdout + done.stderr).splitlines()
+        assert "Traceback" not in done.stderr, done.stderr
+        problem = matches(expected, output)
+        assert problem is None, f"$ {command}\n{problem}\n--- got:\n{done.stdout}{done.stderr}"
