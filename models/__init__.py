@@ -2,6 +2,6 @@
 scenarios and protocol variants built from them.  Importing this package
 registers them all."""
 
-from models import dirops, dirops_scenarios
+from models import dirops, dirops_scenarios, writeback, writeback_scenarios
 
-__all__ = ["dirops", "dirops_scenarios"]
+__all__ = ["dirops", "dirops_scenarios", "writeback", "writeback_scenarios"]

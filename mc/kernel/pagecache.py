@@ -1,0 +1,498 @@
+"""The page cache of a file: folios by index, the mapping's xarray marks,
+the data each folio holds, i_size and the block each page maps to.
+
+Each page index of a file owns a few slots of the state:
+
+- ``PG_locked(/f:0)``: the folio lock, a sleeping bit lock; a read hands
+  it to the I/O, whose completion clears it (``folio_end_read``);
+- ``folio(/f:0)``: ``None`` while no folio is cached at that index, else
+  ``(version, flags)``: the data version the folio holds (``None`` before
+  it is read or written) and its PG_uptodate, PG_dirty, PG_writeback and
+  PG_private (buffers attached) bits;
+- ``xa_marks(/f:0)``: the xarray marks of the index (DIRTY, WRITEBACK,
+  TOWRITE), changed only under ``xa_lock``;
+- ``i_block(/f:0)``: the device block the page maps to (``None``: a hole);
+- ``history(/f:0)`` (hidden): the data versions the page has held, oldest
+  first, so that properties can tell which of two versions is newer.
+
+A folio is named by its index: a reference that outlives its folio (the
+folio evicted and another one created at the index) names the new one.
+Data versions are small ints: ``0`` is the data the scenario starts with
+(zeroes in a hole), each write of the scenario has its own.  Pages are
+whole blocks (``blocksize == PAGE_SIZE``): one buffer head per folio, whose
+dirty, locked and mapped bits are folded into PG_dirty, the I/O in flight
+and ``i_block``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attrs
+
+from mc.kernel import device as dev
+from mc.kernel.device import Bio, Device, render_version
+from mc.kernel.expr import Eval, Expr, State
+from mc.kernel.locks import Kind, Lock
+from mc.kernel.moresteps import state_expr
+from mc.kernel.steps import DONE, Scratch
+from mc.kernel.world import World
+
+PAGE_SIZE = 4096
+
+PG_UPTODATE = 1
+PG_DIRTY = 2
+PG_WRITEBACK = 4
+PG_PRIVATE = 8
+FLAG_NAMES = ((PG_UPTODATE, "uptodate"), (PG_DIRTY, "dirty"), (PG_WRITEBACK, "writeback"))
+
+TAG_DIRTY = 1
+TAG_WRITEBACK = 2
+TAG_TOWRITE = 4
+TAG_NAMES = ((TAG_DIRTY, "DIRTY"), (TAG_WRITEBACK, "WRITEBACK"), (TAG_TOWRITE, "TOWRITE"))
+
+TRUNCATED = -1
+"""Marks in a page's history that the page was truncated."""
+
+Folio = tuple[int | None, int]
+
+
+def render_folio(folio: Folio | None) -> str:
+    """``v1 uptodate,dirty``, ``absent``..."""
+    if folio is None:
+        return "absent"
+    version, flags = folio
+    shown = [name for bit, name in FLAG_NAMES if flags & bit]
+    data = "no data" if version is None else render_version(version)
+    return f"{data} {','.join(shown)}" if shown else f"{data}, not uptodate"
+
+
+def render_marks(marks: int) -> str:
+    return "|".join(name for bit, name in TAG_NAMES if marks & bit) or "none"
+
+
+def render_block(block: int | None) -> str:
+    return "hole" if block is None else f"block {block}"
+
+
+def render_history(history: tuple[int, ...]) -> str:
+    return " < ".join("truncated" if v == TRUNCATED else render_version(v) for v in history)
+
+
+@attrs.frozen
+class File:
+    """A regular file of a scenario's tree with a page cache: ``pages``
+    pages of data (i_size ``pages * PAGE_SIZE``), each on its own block
+    except ``holes``, the indices in ``cached`` already in the page cache
+    (clean, uptodate, with buffers), and ``spare_blocks`` free blocks on
+    the device for allocation."""
+
+    path: str
+    pages: int = 2
+    cached: tuple[int, ...] = ()
+    holes: tuple[int, ...] = ()
+    spare_blocks: int = 1
+
+    def __str__(self) -> str:
+        return self.path
+
+
+@attrs.frozen
+class Page:
+    """The slots of one page index of a file."""
+
+    path: str
+    ino: int
+    index: int
+    lock: Lock
+    folio: int
+    marks: int
+    block: int
+    history: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.index}"
+
+
+@attrs.frozen
+class Mapping:
+    """A file's address_space: its xa_lock, invalidate_lock, i_size and pages."""
+
+    path: str
+    ino: int
+    xa_lock: Lock
+    invalidate_lock: Lock
+    i_size: int
+    pages: tuple[Page, ...]
+
+    def __str__(self) -> str:
+        return self.path
+
+
+@attrs.frozen
+class Write:
+    """A write of the scenario: the thread that makes it, the page it
+    writes and the data version it writes."""
+
+    version: int
+    thread: str
+    pc: int
+    page: Page
+
+
+@attrs.frozen
+class Sync:
+    """An fsync of the scenario: the thread, the mapping it syncs and the
+    register holding what it must make durable (set when it begins)."""
+
+    thread: str
+    pc: int
+    mapping: Mapping
+    promised: int
+
+
+class PageCache:
+    """The page-cache part of a world: the mappings, the device under them
+    and the scenario's writes and syncs (for the properties)."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.mappings: dict[int, Mapping] = {}
+        self.writes: list[Write] = []
+        self.syncs: list[Sync] = []
+        self.irq_thread: int | None = None
+        self.device: Device | None = None
+
+    def attach(self, spec: File) -> Mapping:
+        """The mapping of ``spec``'s file, laid out on first use."""
+        world = self.world
+        inode = world.lookup_path(spec.path)
+        if inode.is_dir:
+            raise ValueError(f"{spec.path} is a directory, not a file with a page cache")
+        found = self.mappings.get(inode.ino)
+        if found is not None:
+            return found
+        if self.mappings:
+            raise ValueError("a scenario has one file with a page cache")
+        on_disk = [i for i in range(spec.pages) if i not in spec.holes]
+        self.device = dev.attach(world, len(on_disk) + spec.spare_blocks)
+        pages = []
+        for index in range(spec.pages):
+            name = f"{spec.path}:{index}"
+            block = on_disk.index(index) if index in on_disk else None
+            cached: Folio | None = (0, PG_UPTODATE | PG_PRIVATE) if index in spec.cached else None
+            pages.append(
+                Page(
+                    path=spec.path,
+                    ino=inode.ino,
+                    index=index,
+                    lock=world.add_lock(f"PG_locked({name})", Kind.BIT_LOCK, "PG_locked"),
+                    folio=world.add_slot(f"folio({name})", cached, render_folio),
+                    marks=world.add_slot(f"xa_marks({name})", 0, render_marks),
+                    block=world.add_slot(f"i_block({name})", block, render_block),
+                    history=world.add_slot(f"history({name})", (0,), render_history, True),
+                )
+            )
+        for block in range(len(on_disk)):
+            world.initial[self.device.blocks[block]] = 0
+        world.initial[self.device.free] = tuple(range(len(on_disk), len(self.device.blocks)))
+        mapping = Mapping(
+            path=spec.path,
+            ino=inode.ino,
+            xa_lock=world.add_lock(f"xa_lock({spec.path})", Kind.SPINLOCK, "xa_lock"),
+            invalidate_lock=world.add_lock(
+                f"invalidate_lock({spec.path})", Kind.RWSEM, "invalidate_lock"
+            ),
+            i_size=world.add_slot(f"i_size({spec.path})", spec.pages * PAGE_SIZE),
+            pages=tuple(pages),
+        )
+        self.mappings[inode.ino] = mapping
+        return mapping
+
+    def add_write(self, thread: str, pc: int, page: Page) -> int:
+        """A new write of ``page`` by ``thread``: its data version."""
+        version = len(self.writes) + 1
+        self.writes.append(Write(version, thread, pc, page))
+        return version
+
+    def writer(self, version: int | None) -> str:
+        """``v1 (T1's write)``, ``v0 (the initial data)``."""
+        for write in self.writes:
+            if write.version == version:
+                return f"{render_version(version)} ({write.thread}'s write)"
+        return f"{render_version(version)} (the initial data)"
+
+    def page_of(self, bio: Bio) -> Page:
+        return self.mappings[bio.ino].pages[bio.index]
+
+    def on_device(self, state: Sequence[Any], page: Page) -> int | None:
+        """The data version the device holds for ``page`` (a hole reads as
+        the initial zeroes)."""
+        block = state[page.block]
+        if block is None:
+            return 0
+        assert self.device is not None
+        return state[self.device.blocks[block]]  # type: ignore[no-any-return]
+
+    def irq(self) -> int:
+        if self.irq_thread is None:
+            raise ValueError("the scenario has no thread completing I/O (io_completion)")
+        return self.irq_thread
+
+
+def pagecache(world: World) -> PageCache:
+    """The page-cache part of ``world``."""
+    part = world.parts.get("pagecache")
+    if not isinstance(part, PageCache):
+        part = PageCache(world)
+        world.parts["pagecache"] = part
+    return part
+
+
+# --- reading the state ---------------------------------------------------------
+
+
+def flags_of(state: Sequence[Any], page: Page) -> int:
+    folio = state[page.folio]
+    return 0 if folio is None else int(folio[1])
+
+
+def present(page: Page) -> Expr:
+    """A folio is cached at the index (``folio->mapping == mapping``)."""
+    slot = page.folio
+    return state_expr(f"folio({page}) in the page cache", lambda s: s[slot] is not None)
+
+
+def folio_test(page: Page, flag: int, name: str) -> Expr:
+    """``folio_test_<name>(folio)`` (false when no folio is cached)."""
+    slot = page.folio
+    return state_expr(
+        f"folio_test_{name}({page})", lambda s: s[slot] is not None and bool(s[slot][1] & flag)
+    )
+
+
+def marked(page: Page, tag: int, name: str) -> Expr:
+    """The index carries xarray mark ``name``."""
+    slot = page.marks
+    return state_expr(f"xa_marked({page}, {name})", lambda s: bool(s[slot] & tag))
+
+
+def mapped(page: Page) -> Expr:
+    """``buffer_mapped(bh)``: the page has a block."""
+    slot = page.block
+    return state_expr(f"buffer_mapped({page})", lambda s: s[slot] is not None)
+
+
+def beyond_eof(mapping: Mapping, page: Page) -> Expr:
+    """``folio_pos(folio) >= i_size_read(inode)``."""
+    slot, pos = mapping.i_size, page.index * PAGE_SIZE
+    return state_expr(f"folio_pos({page}) >= i_size_read(inode)", lambda s: pos >= s[slot])
+
+
+def holds(values: Expr, item: Any) -> Expr:
+    """``item`` is among the values a register holds."""
+
+    def build(world: World) -> Eval:
+        get = values.compile(world)
+        return lambda state: item in get(state)
+
+    return Expr(f"{item} in {values}", build, values.local)
+
+
+# --- changing the state (effects; ``fs`` is the state being changed) -----------
+
+
+def _set_folio(fs: Scratch, page: Page, version: int | None, flags: int) -> None:
+    fs[page.folio] = (version, flags)
+
+
+def change_flags(fs: Scratch, page: Page, on: int = 0, off: int = 0) -> int:
+    """Set bits ``on`` and clear bits ``off`` of the folio; the old flags."""
+    folio = fs[page.folio]
+    if folio is None:
+        return 0
+    version, flags = folio
+    _set_folio(fs, page, version, (flags | on) & ~off)
+    return int(flags)
+
+
+def change_marks(fs: Scratch, page: Page, on: int = 0, off: int = 0) -> None:
+    fs[page.marks] = (fs[page.marks] | on) & ~off
+
+
+def add_folio(fs: Scratch, page: Page) -> bool:
+    """``filemap_add_folio()``: a new folio, not uptodate, at the index;
+    false (``-EEXIST``) when one is there already."""
+    if fs[page.folio] is not None:
+        return False
+    _set_folio(fs, page, None, 0)
+    return True
+
+
+def remove_folio(fs: Scratch, page: Page) -> None:
+    """``page_cache_delete()``: the folio leaves the xarray with its marks."""
+    fs[page.folio] = None
+    fs[page.marks] = 0
+
+
+def store_data(fs: Scratch, page: Page, version: int) -> None:
+    """The folio's contents become data ``version`` (a whole-page copy)."""
+    folio = fs[page.folio]
+    assert folio is not None
+    _set_folio(fs, page, version, folio[1])
+    fs[page.history] = (*fs[page.history], version)
+
+
+def note_truncated(fs: Scratch, page: Page) -> None:
+    """The page was truncated: what it held need not reach the device."""
+    fs[page.history] = (*fs[page.history], TRUNCATED)
+
+
+def dirty_folio(fs: Scratch, page: Page) -> bool:
+    """``filemap_dirty_folio()`` / ``__folio_mark_dirty()``: PG_dirty, and
+    the DIRTY mark under xa_lock when the folio is still in the mapping;
+    true when the folio was clean."""
+    if fs[page.folio] is None:
+        return False
+    old = change_flags(fs, page, on=PG_DIRTY)
+    if old & PG_DIRTY:
+        return False
+    change_marks(fs, page, on=TAG_DIRTY)
+    return True
+
+
+def clear_dirty_for_io(fs: Scratch, page: Page) -> bool:
+    """``folio_clear_dirty_for_io()``: clear PG_dirty, leaving the DIRTY
+    mark for a concurrent data-integrity sync to find; true when it was set."""
+    return bool(change_flags(fs, page, off=PG_DIRTY) & PG_DIRTY)
+
+
+def start_writeback(fs: Scratch, page: Page, keep_write: bool = False) -> None:
+    """``__folio_start_writeback()``: PG_writeback and the WRITEBACK mark;
+    DIRTY cleared unless the folio was redirtied; TOWRITE cleared unless
+    ``keep_write``."""
+    change_flags(fs, page, on=PG_WRITEBACK)
+    off = TAG_TOWRITE if not keep_write else 0
+    if not flags_of(fs.values, page) & PG_DIRTY:
+        off |= TAG_DIRTY
+    change_marks(fs, page, on=TAG_WRITEBACK, off=off)
+
+
+def end_writeback(fs: Scratch, page: Page) -> None:
+    """``__folio_end_writeback()``: PG_writeback and the WRITEBACK mark go."""
+    change_flags(fs, page, off=PG_WRITEBACK)
+    if fs[page.folio] is not None:
+        change_marks(fs, page, off=TAG_WRITEBACK)
+
+
+def tag_for_writeback(fs: Scratch, mapping: Mapping) -> None:
+    """``tag_pages_for_writeback()``: every DIRTY index gets TOWRITE."""
+    for page in mapping.pages:
+        if fs[page.marks] & TAG_DIRTY:
+            change_marks(fs, page, on=TAG_TOWRITE)
+
+
+def tagged(fs: Scratch, mapping: Mapping, tag: int) -> tuple[int, ...]:
+    """``filemap_get_folios_tag()``: the indices carrying ``tag``."""
+    return tuple(page.index for page in mapping.pages if fs[page.marks] & tag)
+
+
+def get_block(fs: Scratch, page: Page) -> int:
+    """``get_block(inode, iblock, bh, 1)``: map the page to a newly
+    allocated block unless it has one; ``-ENOSPC`` when the device is full."""
+    if fs[page.block] is not None:
+        return 0
+    block = dev.allocate(fs.values, _device(fs))
+    if block is None:
+        return -28
+    fs[page.block] = block
+    return 0
+
+
+def submit_write(fs: Scratch, page: Page, end_io: str) -> None:
+    """``submit_bh()``/``submit_bio()`` of a write of the folio's data to
+    the page's block."""
+    folio = fs[page.folio]
+    block = fs[page.block]
+    assert folio is not None and block is not None
+    bio = Bio(dev.WRITE, block, page.ino, page.index, page.path, folio[0], end_io)
+    dev.submit(fs.values, _device(fs), bio)
+
+
+def submit_read(fs: Scratch, page: Page, end_io: str) -> None:
+    """Submit a read of the page's block into the locked folio; the folio
+    lock now belongs to the I/O, whose completion unlocks it.  A hole
+    needs no I/O: the folio is zeroed and unlocked at once."""
+    block = fs[page.block]
+    if block is None:
+        folio = fs[page.folio]
+        assert folio is not None
+        _set_folio(fs, page, 0, folio[1] | PG_UPTODATE)
+        fs[page.lock.slot] = None
+        return
+    bio = Bio(dev.READ, block, page.ino, page.index, page.path, None, end_io)
+    dev.submit(fs.values, _device(fs), bio)
+    fs[page.lock.slot] = pagecache(fs.world).irq()
+
+
+def complete(fs: Scratch, bio: Bio) -> None:
+    """The device finishes ``bio``; its handler ends the page-cache side:
+    ``folio_end_writeback()`` for a write, ``folio_end_read()`` (data,
+    PG_uptodate, unlock) for a read."""
+    dev.retire(fs.values, _device(fs), bio)
+    page = pagecache(fs.world).page_of(bio)
+    if bio.op == dev.WRITE:
+        end_writeback(fs, page)
+        return
+    folio = fs[page.folio]
+    if folio is not None:
+        data = fs[_device(fs).blocks[bio.block]]
+        _set_folio(fs, page, data, folio[1] | PG_UPTODATE)
+    fs[page.lock.slot] = None
+
+
+def _device(fs: Scratch) -> Device:
+    device = pagecache(fs.world).device
+    assert device is not None
+    return device
+
+
+def completions(irq: int) -> Expr:
+    """What the device can do next: complete any bio in flight, or (None)
+    stop once every other thread has returned and nothing is in flight."""
+
+    def build(world: World) -> Eval:
+        slot = dev.device_of(world).bios
+        others = [pc for tid, pc in enumerate(world.pc_slots) if tid != irq]
+
+        def values(state: State) -> Iterable[Bio | None]:
+            in_flight = state[slot]
+            if in_flight:
+                return tuple(in_flight)
+            if all(state[pc] == DONE for pc in others):
+                return (None,)
+            return ()
+
+        return values
+
+    return Expr("the bios in flight", build)
+
+
+def promise(fs: Scratch, mapping: Mapping) -> tuple[tuple[int, int], ...]:
+    """What an fsync beginning now must make durable: for each page, the
+    newest data version written by a write that has returned."""
+    part = pagecache(fs.world)
+    returned = {w.version for w in part.writes if fs[w.pc] == DONE and w.page.ino == mapping.ino}
+    promised = []
+    for page in mapping.pages:
+        done = [v for v in fs[page.history] if v in returned]
+        if done:
+            promised.append((page.index, done[-1]))
+    return tuple(promised)
+
+
+def render_promise(promised: tuple[tuple[int, int], ...] | None) -> str:
+    if not promised:
+        return "nothing"
+    return ", ".join(f"{render_version(v)} of page {i}" for i, v in promised)

@@ -1,0 +1,169 @@
+"""Invariants of the page cache, writeback and the block device.
+
+Each property has a pure check of one state (``*_violation``), which the
+tests call on hand-built states, and a maker the registry uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from mc.kernel.device import WRITE, Bio, device_of
+from mc.kernel.expr import State
+from mc.kernel.pagecache import (
+    PG_DIRTY,
+    PG_UPTODATE,
+    PG_WRITEBACK,
+    TAG_DIRTY,
+    TAG_WRITEBACK,
+    TRUNCATED,
+    Page,
+    PageCache,
+    flags_of,
+    pagecache,
+)
+from mc.kernel.scenario import property_def
+from mc.kernel.steps import DONE, LOCK_PROTOCOL
+from mc.kernel.system import KernelModel
+from mc.kernel.world import ERROR_SLOT
+from mc.model import Property, always
+
+WRITEBACK_PROTOCOL = "writeback-protocol"
+
+
+def _writes_in_flight(part: PageCache, state: Sequence[Any]) -> list[tuple[Bio, Page]]:
+    if part.device is None:
+        return []
+    return [(bio, part.page_of(bio)) for bio in state[part.device.bios] if bio.op == WRITE]
+
+
+def _block_text(part: PageCache, state: Sequence[Any], page: Page) -> str:
+    block = state[page.block]
+    if block is None:
+        return f"{page} is a hole"
+    return f"block {block} holds {part.writer(part.on_device(state, page))}"
+
+
+def writeback_protocol_violation(part: PageCache, state: Sequence[Any]) -> str | None:
+    """->writepage set PG_writeback before unlocking the folio (checked
+    where it unlocks: a folio left clean but tagged DIRTY is the
+    incoherency Documentation/filesystems/locking.rst warns of); a write
+    bio in flight always has its folio under writeback (end_page_writeback
+    only once the I/O completed); the I/O completion never sleeps."""
+    error = state[ERROR_SLOT]
+    if error is not None and error[0] == WRITEBACK_PROTOCOL:
+        return str(error[1])
+    if error is not None and error[0] == LOCK_PROTOCOL and part.irq_thread is not None:
+        irq = part.world.thread_names[part.irq_thread]
+        if str(error[1]).startswith(f"{irq} may sleep"):
+            return f"the I/O completion path sleeps: {error[1]}"
+    for bio, page in _writes_in_flight(part, state):
+        if state[page.folio] is not None and not flags_of(state, page) & PG_WRITEBACK:
+            return (
+                f"folio {page} is not under writeback while {bio} is in flight: "
+                f"end_page_writeback() before the I/O completed"
+            )
+    return None
+
+
+def dirty_coherent_violation(part: PageCache, state: Sequence[Any]) -> str | None:
+    """Outside xa_lock, PG_writeback and the WRITEBACK mark agree, and so do
+    PG_dirty and the DIRTY mark (folio_clear_dirty_for_io() leaves the mark
+    set on purpose while the folio stays locked, so a locked folio is
+    exempt); an unlocked, uptodate folio that is neither dirty nor under
+    writeback holds what the device holds; a folio under writeback is never
+    evicted."""
+    for mapping in part.mappings.values():
+        if state[mapping.xa_lock.slot] is not None:
+            continue
+        for page in mapping.pages:
+            folio = state[page.folio]
+            if folio is None:
+                continue
+            version, flags = folio
+            marks = state[page.marks]
+            if bool(flags & PG_WRITEBACK) != bool(marks & TAG_WRITEBACK):
+                return f"folio {page}: PG_writeback and the WRITEBACK mark disagree"
+            if state[page.lock.slot] is not None:
+                continue
+            idle = not flags & (PG_DIRTY | PG_WRITEBACK)
+            if idle and flags & PG_UPTODATE and version != part.on_device(state, page):
+                return (
+                    f"folio {page} holds {part.writer(version)} but is clean with no I/O in "
+                    f"flight, and {_block_text(part, state, page)}"
+                )
+            if bool(flags & PG_DIRTY) != bool(marks & TAG_DIRTY):
+                state_of = "dirty" if flags & PG_DIRTY else "clean"
+                return (
+                    f"folio {page} is unlocked and {state_of}, but its DIRTY mark says "
+                    f"otherwise ({part.writer(version)}; {_block_text(part, state, page)})"
+                )
+    for bio, page in _writes_in_flight(part, state):
+        if state[page.folio] is None:
+            return f"folio {page} was evicted while {bio} is in flight"
+    return None
+
+
+def no_lost_write_violation(part: PageCache, state: Sequence[Any]) -> str | None:
+    """When an fsync returns, the device holds, for every page, the data of
+    the newest write that had returned before the fsync began, or newer
+    data, unless the page was truncated since."""
+    for sync in part.syncs:
+        if state[sync.pc] != DONE or state[ERROR_SLOT] is not None:
+            continue
+        for index, version in state[sync.promised] or ():
+            page = sync.mapping.pages[index]
+            history = state[page.history]
+            start = history.index(version)
+            if TRUNCATED in history[start:]:
+                continue
+            held = part.on_device(state, page)
+            if held in history and history.index(held) >= start:
+                continue
+            return (
+                f"{sync.thread}'s fsync returned, but {_block_text(part, state, page)}: "
+                f"{part.writer(version)} to folio {page} had completed before the fsync "
+                f"began and is lost"
+            )
+    return None
+
+
+def _maker(name: str, check: Any, description: str) -> Any:
+    def make(model: KernelModel) -> Property[State]:
+        part = pagecache(model.world)
+        device_of(model.world)
+
+        def run(state: State) -> str | None:
+            return check(part, state)  # type: ignore[no-any-return]
+
+        return always(name, run, description)
+
+    return make
+
+
+WRITEBACK_PROTOCOL_TEXT = (
+    "->writepage sets PG_writeback before it unlocks the folio (or redirties it), "
+    "end_page_writeback only after the I/O completes, no sleeping in the I/O completion path"
+)
+DIRTY_COHERENT_TEXT = (
+    "outside xa_lock PG_dirty/PG_writeback agree with the DIRTY/WRITEBACK marks (except on a "
+    "locked folio being cleaned for I/O); no folio is clean yet newer than the device with no "
+    "I/O in flight; no folio under writeback is evicted"
+)
+NO_LOST_WRITE_TEXT = (
+    "when fsync returns, the device holds every write that completed before the fsync began "
+    "(unless truncated since)"
+)
+
+property_def(WRITEBACK_PROTOCOL, WRITEBACK_PROTOCOL_TEXT)(
+    _maker(WRITEBACK_PROTOCOL, writeback_protocol_violation, WRITEBACK_PROTOCOL_TEXT)
+)
+property_def("dirty-coherent", DIRTY_COHERENT_TEXT)(
+    _maker("dirty-coherent", dirty_coherent_violation, DIRTY_COHERENT_TEXT)
+)
+property_def("no-lost-write", NO_LOST_WRITE_TEXT)(
+    _maker("no-lost-write", no_lost_write_violation, NO_LOST_WRITE_TEXT)
+)
+
+PAGECACHE_PROPERTIES = (WRITEBACK_PROTOCOL, "dirty-coherent", "no-lost-write")

@@ -1,0 +1,297 @@
+"""A small block filesystem under the page cache, built as ext2 and minix
+are from the kernel's helpers (Linux 6.6): buffer heads of one block per
+page, blocks allocated by ``get_block(..., create=1)`` when a page is first
+written, I/O through ``submit_bh`` completed by ``bh->b_end_io`` (and, for
+readahead, ``mpage_readahead``'s bios).
+
+address_space_operations:
+
+- ``write_begin``: ``block_write_begin()`` (fs/buffer.c)
+- ``write_end``: ``simple_write_end()`` (fs/libfs.c): uptodate, i_size,
+  ``folio_mark_dirty()`` -> ``->dirty_folio``, unlock
+- ``dirty_folio``: ``block_dirty_folio()`` (fs/buffer.c)
+- ``writepages``: ``generic_writepages()`` -> ``write_cache_pages()`` with
+  ``->writepage`` (as ``def_blk_aops`` had it, fs/block_dev.c)
+- ``writepage``: from reclaim (``wbc->for_reclaim``) the filesystem does
+  not write: ``redirty_page_for_writepage()`` and ``AOP_WRITEPAGE_ACTIVATE``
+  (as ``shmem_writepage()`` and f2fs's ``redirty_out`` do); otherwise
+  ``block_write_full_page()`` (fs/buffer.c)
+- ``read_folio``: ``block_read_full_folio()``; ``readahead``:
+  ``mpage_readahead()`` (fs/mpage.c)
+- ``release_folio``: ``try_to_free_buffers()``; ``launder_folio``: a
+  synchronous ``->writepage`` under the folio lock, as
+  ``fuse_launder_folio()`` does; ``free_folio``: nothing to free.
+
+Each function here emits the callee's steps after the VFS's call, or is
+the atomic body of a method that cannot block.
+"""
+
+from __future__ import annotations
+
+from mc.kernel import errno as E
+from mc.kernel.dsl import Op
+from mc.kernel.expr import const, differ, not_
+from mc.kernel.moresteps import section, unlock_checked, wait_until
+from mc.kernel.pagecache import (
+    PAGE_SIZE,
+    PG_DIRTY,
+    PG_PRIVATE,
+    PG_UPTODATE,
+    PG_WRITEBACK,
+    TAG_DIRTY,
+    Mapping,
+    Page,
+    add_folio,
+    change_flags,
+    clear_dirty_for_io,
+    dirty_folio,
+    flags_of,
+    folio_test,
+    get_block,
+    pagecache,
+    start_writeback,
+    submit_read,
+    submit_write,
+)
+from mc.kernel.pagecache_properties import WRITEBACK_PROTOCOL
+from mc.kernel.steps import Scratch
+
+AOP_WRITEPAGE_ACTIVATE = 0x80000
+END_BUFFER_ASYNC_WRITE = "end_buffer_async_write"
+END_BUFFER_ASYNC_READ = "end_buffer_async_read"
+MPAGE_END_IO = "mpage_end_io"
+
+OK = const(0, "0")
+
+
+def grab_folio(op: Op, mapping: Mapping, page: Page, label: str) -> None:
+    """``__filemap_get_folio(mapping, index, FGP_LOCK | FGP_CREAT, gfp)``:
+    the folio at the index, locked; a new one (not uptodate) is added when
+    there is none.  Taking the index's lock first and adding under it is
+    what the kernel's lookup, -EEXIST retry and folio_lock() come to."""
+    op.lock(page.lock, label=f"{label}: folio_lock(folio)")
+    section(
+        op,
+        mapping.xa_lock,
+        "if (!folio) filemap_add_folio(mapping, folio, index, gfp): xas_store(&xas, folio)",
+        add_folio,
+        page,
+    )
+
+
+def _buffers_and_block(fs: Scratch, page: Page, ret: int) -> None:
+    change_flags(fs, page, on=PG_PRIVATE)
+    fs[ret] = get_block(fs, page)
+
+
+def write_begin(op: Op, mapping: Mapping, page: Page) -> None:
+    """``block_write_begin()``: ``grab_cache_page_write_begin()`` returns
+    the folio locked; ``__block_write_begin_int()`` attaches buffers and maps
+    an unmapped block with ``get_block(..., 1)``.  A whole-page write reads
+    nothing.  On error the folio is unlocked (goes to ``out`` unlocked)."""
+    grab_folio(op, mapping, page, "folio = grab_cache_page_write_begin(mapping, index)")
+    op.effect(
+        "__block_write_begin_int(): create_empty_buffers(); "
+        "if (!buffer_mapped(bh)) err = get_block(inode, block, bh, 1)",
+        _buffers_and_block,
+        page,
+        op.thread.ret,
+    )
+    op.fail_if(differ(op.ret, OK), E.ENOSPC, "write_begin_failed", "if (unlikely(err))")
+
+
+def write_end(op: Op, mapping: Mapping, page: Page) -> None:
+    """``simple_write_end()``: mark the folio uptodate, extend i_size (the
+    i_rwsem the caller holds keeps it stable), ``folio_mark_dirty()`` through
+    ``->dirty_folio``, unlock."""
+    op.effect(
+        "if (!folio_test_uptodate(folio)) folio_mark_uptodate(folio); "
+        "if (last_pos > inode->i_size) i_size_write(inode, last_pos)",
+        _uptodate_and_size,
+        mapping,
+        page,
+    )
+    op.call(
+        "address_space_operations.dirty_folio",
+        dirty_folio_method,
+        mapping,
+        page,
+        label="folio_mark_dirty(folio): mapping->a_ops->dirty_folio(mapping, folio)",
+        roles={"mapping": mapping, "folio": page},
+        sleeps=False,
+    )
+    op.unlock(page.lock, "folio_unlock(folio)")
+
+
+def _uptodate_and_size(fs: Scratch, mapping: Mapping, page: Page) -> None:
+    change_flags(fs, page, on=PG_UPTODATE)
+    end = (page.index + 1) * PAGE_SIZE
+    if end > fs[mapping.i_size]:
+        fs[mapping.i_size] = end
+
+
+def dirty_folio_method(fs: Scratch, mapping: Mapping, page: Page) -> int:
+    """``block_dirty_folio()``: under ``i_private_lock`` the buffers are
+    dirtied, then PG_dirty; a newly dirty folio gets the DIRTY mark
+    (``__folio_mark_dirty()``, under xa_lock) and the inode I_DIRTY_PAGES.
+    Returns whether the folio was newly dirtied."""
+    return int(dirty_folio(fs, page))
+
+
+def writepage(op: Op, mapping: Mapping, page: Page, *, for_reclaim: bool) -> None:
+    """The filesystem's ``->writepage``, entered with the folio locked and
+    cleaned for I/O.  From reclaim it declines: ``redirty_page_for_writepage()``
+    and ``return AOP_WRITEPAGE_ACTIVATE`` with the folio still locked; under
+    variant ``writepage-drops-page`` it unlocks and returns 0 instead,
+    neither redirtying nor starting writeback.  Otherwise it is
+    ``block_write_full_page()``."""
+    if for_reclaim:
+        if op.variant("writepage-drops-page"):
+            writepage_unlock(op, page, "folio_unlock(folio); return 0 /* nothing written */")
+            op.effect("return 0", _set_ret, op.thread.ret, 0)
+            return
+        op.effect(
+            "redirty_page_for_writepage(wbc, page): filemap_dirty_folio(mapping, folio)",
+            _redirty,
+            page,
+        )
+        op.effect("return AOP_WRITEPAGE_ACTIVATE", _set_ret, op.thread.ret, AOP_WRITEPAGE_ACTIVATE)
+        return
+    block_write_full_page(op, mapping, page)
+
+
+def _set_ret(fs: Scratch, ret: int, value: int) -> None:
+    fs[ret] = value
+
+
+def _redirty(fs: Scratch, page: Page) -> None:
+    dirty_folio(fs, page)
+
+
+def block_write_full_page(op: Op, mapping: Mapping, page: Page) -> None:
+    """``block_write_full_page()`` -> ``__block_write_full_folio()`` for a
+    page inside i_size whose one buffer is mapped (``block_write_begin()``
+    mapped it): ``test_clear_buffer_dirty()`` and
+    ``mark_buffer_async_write()``, ``folio_start_writeback()``, submit the
+    buffer, unlock the folio.  The write completes in
+    ``end_buffer_async_write()``."""
+    section(
+        op,
+        mapping.xa_lock,
+        "BUG_ON(folio_test_writeback(folio)); folio_start_writeback(folio): "
+        "xas_lock_irqsave(); folio_test_set_writeback(); xas_set_mark(WRITEBACK) ...",
+        start_writeback,
+        page,
+    )
+    op.effect(
+        "submit_bh_wbc(REQ_OP_WRITE | write_flags, bh, wbc) "
+        "/* b_end_io = end_buffer_async_write */",
+        submit_write,
+        page,
+        END_BUFFER_ASYNC_WRITE,
+    )
+    writepage_unlock(op, page, "folio_unlock(folio)")
+
+
+def writepage_unlock(op: Op, page: Page, label: str) -> None:
+    """The folio unlock of ``->writepage``: by then the folio must be under
+    writeback or redirtied (locking.rst: otherwise it is "marked clean but
+    ... tagged as dirty in the radix tree")."""
+    part = pagecache(op.world)
+
+    def check(state: tuple[object, ...]) -> str | None:
+        flags = flags_of(state, page)
+        if state[page.folio] is None or flags & PG_DIRTY:
+            return None
+        if not state[page.marks] & TAG_DIRTY:  # type: ignore[operator]
+            return None
+        folio = state[page.folio]
+        assert isinstance(folio, tuple)
+        return (
+            f"->writepage unlocks folio {page} clean but tagged DIRTY, neither under writeback "
+            f"nor redirtied: {part.writer(folio[0])} is written nowhere "
+            f"(block {state[page.block]} holds {part.writer(part.on_device(state, page))})"
+        )
+
+    unlock_checked(op, page.lock, label, check, WRITEBACK_PROTOCOL)
+
+
+def read_folio(op: Op, page: Page) -> None:
+    """``block_read_full_folio()``: the folio stays locked; its buffer is
+    read with ``b_end_io = end_buffer_async_read``, which marks it uptodate
+    and unlocks it (a hole is zeroed and unlocked at once)."""
+    op.effect(
+        "create_empty_buffers(); lock_buffer(bh); mark_buffer_async_read(bh); "
+        "submit_bh(REQ_OP_READ, bh)",
+        _read,
+        page,
+        END_BUFFER_ASYNC_READ,
+    )
+
+
+def readahead(op: Op, page: Page) -> None:
+    """``mpage_readahead()``: one bio reads the locked new folio;
+    ``mpage_end_io()`` -> ``folio_end_read()`` marks it uptodate and unlocks
+    it."""
+    op.effect(
+        "mpage_readahead(rac, get_block): do_mpage_readpage(); mpage_bio_submit_read(bio)",
+        _read_without_buffers,
+        page,
+        MPAGE_END_IO,
+    )
+
+
+def _read(fs: Scratch, page: Page, end_io: str) -> None:
+    change_flags(fs, page, on=PG_PRIVATE)
+    submit_read(fs, page, end_io)
+
+
+def _read_without_buffers(fs: Scratch, page: Page, end_io: str) -> None:
+    submit_read(fs, page, end_io)
+
+
+def release_folio_method(fs: Scratch, page: Page) -> int:
+    """``try_to_free_buffers()``: the buffers go unless one is dirty or
+    under I/O (``buffer_busy()``); returns whether the folio is free of them."""
+    flags = flags_of(fs.values, page)
+    if flags & PG_DIRTY:
+        return 0
+    change_flags(fs, page, off=PG_PRIVATE)
+    return 1
+
+
+def free_folio_method(fs: Scratch, page: Page) -> int:
+    """``->free_folio``: the filesystem keeps nothing of a folio."""
+    return 0
+
+
+def launder_folio(op: Op, mapping: Mapping, page: Page) -> None:
+    """``->launder_folio`` as ``fuse_launder_folio()``: if
+    ``folio_clear_dirty_for_io()``, write the folio synchronously
+    (``block_write_full_page()`` but keeping the folio locked) and wait for
+    the write."""
+    with op.when(folio_test(page, PG_DIRTY, "dirty"), "if (folio_clear_dirty_for_io(folio))"):
+        op.effect("folio_clear_dirty_for_io(folio)", _clear_dirty, page)
+        section(
+            op,
+            mapping.xa_lock,
+            "folio_start_writeback(folio)",
+            start_writeback,
+            page,
+        )
+        op.effect(
+            "submit_bh(REQ_OP_WRITE, bh) /* b_end_io = end_buffer_async_write */",
+            submit_write,
+            page,
+            END_BUFFER_ASYNC_WRITE,
+        )
+        wait_until(
+            op,
+            not_(folio_test(page, PG_WRITEBACK, "writeback")),
+            "folio_wait_writeback(folio)",
+            f"PG_writeback({page})",
+        )
+
+
+def _clear_dirty(fs: Scratch, page: Page) -> None:
+    clear_dirty_for_io(fs, page)

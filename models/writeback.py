@@ -1,0 +1,690 @@
+"""The data path of mm/filemap.c, mm/page-writeback.c, fs/fs-writeback.c,
+mm/vmscan.c and fs/libfs.c (Linux 6.6): buffered write and read, fsync,
+background writeback, reclaim of a page-cache folio, page-cache
+invalidation, and the block device completing I/O in interrupt context,
+over the filesystem of ``models.blockfs``.
+
+Every operation works on the one file of the scenario (a ``File``) and on
+whole pages.  The VFS calls the filesystem's methods through ``op.call``
+(``moresteps.enter`` when the method's body follows as steps).
+"""
+
+from __future__ import annotations
+
+from mc.kernel.device import Bio, render_version
+from mc.kernel.dsl import ModelError, Op, operation
+from mc.kernel.expr import Eval, Expr, any_of, const, not_, same
+from mc.kernel.locks import EXCL, SHARED, Kind
+from mc.kernel.moresteps import (
+    Holders,
+    choose,
+    compute,
+    enter,
+    section,
+    state_expr,
+    trylock,
+    wait_until,
+)
+from mc.kernel.pagecache import (
+    PG_DIRTY,
+    PG_PRIVATE,
+    PG_UPTODATE,
+    PG_WRITEBACK,
+    TAG_DIRTY,
+    TAG_TOWRITE,
+    TAG_WRITEBACK,
+    File,
+    Mapping,
+    Page,
+    Sync,
+    add_folio,
+    clear_dirty_for_io,
+    complete,
+    completions,
+    folio_test,
+    holds,
+    pagecache,
+    present,
+    promise,
+    remove_folio,
+    render_promise,
+    store_data,
+    tag_for_writeback,
+    tagged,
+)
+from mc.kernel.steps import Scratch
+from mc.kernel.world import World
+from models import blockfs
+
+OK = const(0, "0")
+ACTIVATE = const(blockfs.AOP_WRITEPAGE_ACTIVATE, "AOP_WRITEPAGE_ACTIVATE")
+
+
+def _mapping(op: Op, file: File) -> Mapping:
+    try:
+        return pagecache(op.world).attach(file)
+    except ValueError as error:
+        raise ModelError(str(error)) from None
+
+
+def _render_indices(indices: tuple[int, ...] | None) -> str:
+    if not indices:
+        return "none"
+    return ", ".join(f"page {i}" for i in indices)
+
+
+def locked_test(page: Page, flag: int, name: str) -> Expr:
+    """``folio_test_<name>(folio)`` read under the folio lock the thread
+    holds: no other thread changes the bit meanwhile, so the read commutes
+    with their steps."""
+    test = folio_test(page, flag, name)
+    return Expr(test.text, test.build, local=True)
+
+
+def mapped_here(page: Page) -> Expr:
+    """``folio->mapping == mapping`` under the folio lock."""
+    test = present(page)
+    return Expr(f"folio->mapping == mapping /* {page} */", test.build, local=True)
+
+
+# --- write ---------------------------------------------------------------------
+
+
+@operation(
+    models="generic_file_write_iter() -> generic_perform_write() (mm/filemap.c)",
+    describe=lambda f, i: f"write({f}, page {i})",
+)
+def write(op: Op, file: File, index: int) -> None:
+    """write(2) of page ``index``, whole: i_rwsem exclusive, then
+    ``->write_begin`` (returns the folio locked), the copy into the folio,
+    ``->write_end`` (dirties and unlocks it)."""
+    mapping = _mapping(op, file)
+    page = mapping.pages[index]
+    inode = op.inode(file.path)
+    version = pagecache(op.world).add_write(op.thread.name, op.thread.pc, page)
+    op.lock(inode.i_rwsem, EXCL, "generic_file_write_iter(): inode_lock(inode)")
+    enter(
+        op,
+        "address_space_operations.write_begin",
+        mapping,
+        page,
+        label="status = a_ops->write_begin(file, mapping, pos, bytes, &folio, &fsdata)",
+        roles={"mapping": mapping, "inode": inode},
+    )
+    blockfs.write_begin(op, mapping, page)
+    op.effect(
+        "copied = copy_folio_from_iter_atomic(folio, offset, bytes, i) "
+        f"/* {render_version(version)} */",
+        store_data,
+        page,
+        version,
+    )
+    enter(
+        op,
+        "address_space_operations.write_end",
+        mapping,
+        page,
+        label="status = a_ops->write_end(file, mapping, pos, bytes, copied, folio, fsdata)",
+        roles={"mapping": mapping, "inode": inode, "folio": page},
+    )
+    blockfs.write_end(op, mapping, page)
+    op.goto("out")
+    op.label("write_begin_failed")
+    op.unlock(page.lock, "folio_unlock(folio) /* block_write_begin() failed */")
+    op.label("out")
+    op.unlock(inode.i_rwsem, "inode_unlock(inode)")
+
+
+# --- writeback -----------------------------------------------------------------
+
+
+def write_cache_pages(op: Op, mapping: Mapping, *, sync_all: bool) -> None:
+    """``write_cache_pages()`` with ``->writepage`` as the callback
+    (``generic_writepages()``): WB_SYNC_ALL first tags every DIRTY folio
+    TOWRITE and writes those; WB_SYNC_NONE writes what is DIRTY.  Each folio
+    is locked, skipped if truncated or clean, waited on (WB_SYNC_ALL) or
+    skipped (WB_SYNC_NONE) if under writeback, cleaned for I/O with
+    ``folio_clear_dirty_for_io()`` and handed to ``->writepage``."""
+    if sync_all:
+        section(
+            op,
+            mapping.xa_lock,
+            "tag_pages_for_writeback(mapping, index, end): every DIRTY index gets TOWRITE",
+            tag_for_writeback,
+            mapping,
+        )
+    tag, tag_name = (TAG_TOWRITE, "TOWRITE") if sync_all else (TAG_DIRTY, "DIRTY")
+    batch = compute(
+        op,
+        "fbatch",
+        f"nr_folios = filemap_get_folios_tag(mapping, &index, end, PAGECACHE_TAG_{tag_name}, "
+        "&fbatch)",
+        tagged,
+        mapping,
+        tag,
+        render=_render_indices,
+    )
+    for page in mapping.pages:
+        with op.when(holds(batch, page.index), f"folio = fbatch.folios[i] /* {page} */"):
+            _write_one(op, mapping, page, sync_all=sync_all)
+
+
+def _write_one(op: Op, mapping: Mapping, page: Page, *, sync_all: bool) -> None:
+    skip = f"continue_unlock.{page.index}"
+    done = f"next.{page.index}"
+    unlocked_clear = not sync_all and op.variant("clear-dirty-unlocked")
+    if unlocked_clear:
+        with op.when(
+            folio_test(page, PG_DIRTY, "dirty"),
+            "if (folio_clear_dirty_for_io(folio)) /* without the folio lock */",
+        ):
+            op.effect("folio_clear_dirty_for_io(folio)", _clear_dirty, page)
+        with op.otherwise():
+            op.goto(done)
+    op.lock(page.lock, label="folio_lock(folio)", tag="lock-folio-for-io")
+    with op.when(
+        mapped_here(page), "if (unlikely(folio->mapping != mapping)) goto continue_unlock"
+    ):
+        pass
+    with op.otherwise():
+        op.goto(skip)
+    if not unlocked_clear:
+        with op.when(
+            locked_test(page, PG_DIRTY, "dirty"),
+            "if (!folio_test_dirty(folio)) goto continue_unlock /* someone wrote it for us */",
+        ):
+            pass
+        with op.otherwise():
+            op.goto(skip)
+    writeback = folio_test(page, PG_WRITEBACK, "writeback")
+    if sync_all and not op.variant("no-wait-writeback"):
+        wait_until(
+            op,
+            not_(writeback),
+            "if (folio_test_writeback(folio)) folio_wait_writeback(folio) /* WB_SYNC_ALL */",
+            f"PG_writeback({page})",
+            _io_thread(op),
+        )
+    else:
+        mode = "WB_SYNC_ALL, not waiting" if sync_all else "WB_SYNC_NONE"
+        with op.when(
+            writeback, f"if (folio_test_writeback(folio)) goto continue_unlock /* {mode} */"
+        ):
+            op.goto(skip)
+    if not unlocked_clear:
+        op.effect(
+            "if (!folio_clear_dirty_for_io(folio)) goto continue_unlock",
+            _clear_dirty,
+            page,
+            tag="clear-dirty-for-io",
+        )
+    enter(
+        op,
+        "address_space_operations.writepage",
+        page,
+        label="__writepage(): ret = mapping->a_ops->writepage(&folio->page, wbc)",
+        roles={
+            "folio": page,
+            "mapping": mapping,
+            "wbc": "WB_SYNC_ALL" if sync_all else "WB_SYNC_NONE",
+        },
+    )
+    blockfs.writepage(op, mapping, page, for_reclaim=False)
+    with op.when(same(op.ret, ACTIVATE), "if (error == AOP_WRITEPAGE_ACTIVATE)"):
+        op.unlock(page.lock, "folio_unlock(folio); error = 0")
+    op.goto(done)
+    op.label(skip)
+    op.unlock(page.lock, "continue_unlock: folio_unlock(folio)")
+    op.label(done)
+
+
+def _clear_dirty(fs: Scratch, page: Page) -> None:
+    clear_dirty_for_io(fs, page)
+
+
+def _io_thread(op: Op) -> Holders:
+    part = pagecache(op.world)
+    return lambda _state: () if part.irq_thread is None else (part.irq_thread,)
+
+
+def do_writepages(op: Op, mapping: Mapping, *, sync_all: bool) -> None:
+    """``do_writepages()``: the filesystem's ``->writepages``."""
+    mode = "WB_SYNC_ALL" if sync_all else "WB_SYNC_NONE"
+    enter(
+        op,
+        "address_space_operations.writepages",
+        mapping,
+        label=f"do_writepages(): ret = mapping->a_ops->writepages(mapping, wbc) /* {mode} */",
+        roles={"mapping": mapping, "wbc": mode},
+    )
+    write_cache_pages(op, mapping, sync_all=sync_all)
+
+
+def fdatawait(op: Op, mapping: Mapping) -> None:
+    """``__filemap_fdatawait_range()``: wait on every folio tagged WRITEBACK."""
+    batch = compute(
+        op,
+        "wait_batch",
+        "nr_folios = filemap_get_folios_tag(mapping, &index, end, PAGECACHE_TAG_WRITEBACK, "
+        "&fbatch)",
+        tagged,
+        mapping,
+        TAG_WRITEBACK,
+        render=_render_indices,
+    )
+    for page in mapping.pages:
+        with op.when(holds(batch, page.index), f"folio = fbatch.folios[i] /* {page} */"):
+            wait_until(
+                op,
+                not_(folio_test(page, PG_WRITEBACK, "writeback")),
+                "folio_wait_writeback(folio)",
+                f"PG_writeback({page})",
+                _io_thread(op),
+            )
+
+
+@operation(
+    models="vfs_fsync_range() -> generic_file_fsync() (fs/libfs.c)",
+    describe=lambda f: f"fsync({f})",
+)
+def fsync(op: Op, file: File) -> None:
+    """fsync(2): ``->fsync`` is ``generic_file_fsync()``:
+    ``file_write_and_wait_range()`` (WB_SYNC_ALL writeback, then wait on
+    every folio under writeback), then i_rwsem around the metadata sync
+    (the model has no inode metadata to write)."""
+    mapping = _mapping(op, file)
+    inode = op.inode(file.path)
+    part = pagecache(op.world)
+    promised = op.register("fsync promises", render_promise)
+    part.syncs.append(Sync(op.thread.name, op.thread.pc, mapping, promised))
+
+    def begin(fs: Scratch, mapping: Mapping) -> int:
+        fs[promised] = promise(fs, mapping)
+        return 0
+
+    op.call(
+        "file_operations.fsync",
+        begin,
+        mapping,
+        label="vfs_fsync_range(): return file->f_op->fsync(file, start, end, datasync)",
+        roles={"file": inode, "inode": inode},
+    )
+    do_writepages(op, mapping, sync_all=True)
+    fdatawait(op, mapping)
+    op.lock(inode.i_rwsem, EXCL, "__generic_file_fsync(): inode_lock(inode)")
+    op.unlock(inode.i_rwsem, "inode_unlock(inode)")
+
+
+@operation(
+    models="wb_workfn() -> wb_writeback() -> __writeback_single_inode() (fs/fs-writeback.c)",
+    describe=lambda f: f"flusher({f})",
+)
+def flusher(op: Op, file: File) -> None:
+    """The background flusher (one pass of the bdi's writeback work):
+    WB_SYNC_NONE writeback of the file's dirty folios."""
+    mapping = _mapping(op, file)
+    do_writepages(op, mapping, sync_all=False)
+
+
+# --- reclaim -------------------------------------------------------------------
+
+
+@operation(
+    models="shrink_folio_list() -> pageout() -> __remove_mapping() (mm/vmscan.c)",
+    describe=lambda f, i: f"reclaim({f}, page {i})",
+)
+def reclaim(op: Op, file: File, index: int) -> None:
+    """kswapd reclaiming the file's folio at ``index`` (isolated from the
+    LRU if it is cached): trylock; under writeback it is activated; dirty,
+    it is cleaned by ``pageout()`` through ``->writepage`` (for_reclaim);
+    clean, its buffers are released (``->release_folio``) and it is removed
+    from the mapping under xa_lock after a last PG_dirty check, then freed
+    (``->free_folio``)."""
+    mapping = _mapping(op, file)
+    page = mapping.pages[index]
+    dirty = locked_test(page, PG_DIRTY, "dirty")
+    op.fail_if(not_(present(page)), 0, "out", "isolate_lru_folios(): no folio to isolate")
+    trylock(op, page.lock, "out", "if (!folio_trylock(folio)) goto keep")
+    op.fail_if(not_(mapped_here(page)), 0, "keep_locked", "mapping = folio_mapping(folio)")
+    op.fail_if(
+        folio_test(page, PG_WRITEBACK, "writeback"),
+        0,
+        "keep_locked",
+        "if (folio_test_writeback(folio)) { folio_set_reclaim(folio); goto activate_locked; }",
+    )
+    with op.when(dirty, "if (folio_test_dirty(folio)) switch (pageout(folio, mapping, &plug))"):
+        pageout(op, mapping, page)
+    op.label("clean")
+    with op.when(
+        locked_test(page, PG_PRIVATE, "private"),
+        "if (folio_needs_release(folio)) filemap_release_folio(folio, sc->gfp_mask)",
+    ):
+        op.call(
+            "address_space_operations.release_folio",
+            blockfs.release_folio_method,
+            page,
+            label="return mapping->a_ops->release_folio(folio, gfp)",
+            roles={"folio": page},
+        )
+        op.fail_if(same(op.ret, OK), 0, "keep_locked", "if (!...) goto activate_locked")
+    section(
+        op,
+        mapping.xa_lock,
+        "__remove_mapping(): xa_lock_irq(&mapping->i_pages); folio_ref_freeze(); "
+        "if (folio_test_dirty(folio)) goto cannot_free; __filemap_remove_folio(folio, shadow)",
+        _remove_if_clean,
+        page,
+        result=op.thread.ret,
+    )
+    op.fail_if(
+        not_(same(op.ret, OK)), 0, "keep_locked", "if (!__remove_mapping(...)) goto keep_locked"
+    )
+    free_folio(op, page)
+    op.unlock(page.lock, "folio_unlock(folio) /* removed */")
+    op.goto("out")
+    op.label("keep_locked")
+    op.unlock(page.lock, "keep_locked: folio_unlock(folio)")
+    op.label("out")
+
+
+def free_folio(op: Op, page: Page) -> None:
+    """``filemap_free_folio()``: the filesystem's ``->free_folio`` on the
+    removed folio, still locked."""
+    op.call(
+        "address_space_operations.free_folio",
+        blockfs.free_folio_method,
+        page,
+        label="free_folio(folio) /* mapping->a_ops->free_folio */",
+        roles={"folio": page},
+        sleeps=False,
+    )
+
+
+def _remove_if_clean(fs: Scratch, page: Page) -> int:
+    folio = fs[page.folio]
+    if folio is None or folio[1] & (PG_DIRTY | PG_WRITEBACK):
+        return 1
+    remove_folio(fs, page)
+    return 0
+
+
+def pageout(op: Op, mapping: Mapping, page: Page) -> None:
+    """``pageout()``: clean the folio for I/O and call ``->writepage`` with
+    ``wbc->for_reclaim``; ACTIVATE keeps it (locked); otherwise the folio
+    was unlocked by ``->writepage`` and shrink_folio_list() frees it only if
+    a new trylock finds it clean and idle.  Jumps to ``clean`` to free it,
+    ``keep_locked`` or ``out`` to keep it."""
+    op.effect("if (folio_clear_dirty_for_io(folio)) /* pageout() */", _clear_dirty, page)
+    enter(
+        op,
+        "address_space_operations.writepage",
+        page,
+        label="folio_set_reclaim(folio); res = mapping->a_ops->writepage(&folio->page, &wbc)",
+        roles={"folio": page, "mapping": mapping, "wbc": "WB_SYNC_NONE, for_reclaim"},
+    )
+    blockfs.writepage(op, mapping, page, for_reclaim=True)
+    op.fail_if(
+        same(op.ret, ACTIVATE),
+        0,
+        "keep_locked",
+        "if (res == AOP_WRITEPAGE_ACTIVATE) { folio_clear_reclaim(folio); return PAGE_ACTIVATE; }",
+    )
+    op.fail_if(
+        _dirty_or_writeback(page),
+        0,
+        "out",
+        "case PAGE_SUCCESS: if (folio_test_writeback(folio) || folio_test_dirty(folio)) goto keep",
+    )
+    trylock(op, page.lock, "out", "if (!folio_trylock(folio)) goto keep")
+    op.fail_if(
+        _dirty_or_writeback(page),
+        0,
+        "keep_locked",
+        "if (folio_test_dirty(folio) || folio_test_writeback(folio)) goto keep_locked",
+    )
+    op.goto("clean")
+
+
+def _dirty_or_writeback(page: Page) -> Expr:
+    return any_of(folio_test(page, PG_DIRTY, "dirty"), folio_test(page, PG_WRITEBACK, "writeback"))
+
+
+# --- read ----------------------------------------------------------------------
+
+
+@operation(
+    models="filemap_read() -> filemap_get_pages() (mm/filemap.c)",
+    describe=lambda f, i: f"read({f}, page {i})",
+)
+def read(op: Op, file: File, index: int) -> None:
+    """read(2) of page ``index``: a cached uptodate folio is copied without
+    locks; a missing one is read ahead (``page_cache_sync_ra()`` ->
+    ``->readahead``) under invalidate_lock shared; one that is not uptodate
+    is read by ``filemap_update_page()`` -> ``->read_folio``, waiting for the
+    I/O to unlock it.  The data read goes to register ``data``."""
+    mapping = _mapping(op, file)
+    page = mapping.pages[index]
+    uptodate = folio_test(page, PG_UPTODATE, "uptodate")
+    op.label("retry")
+    with op.when(
+        not_(present(page)),
+        "if (!folio_batch_count(fbatch)) page_cache_sync_ra(&ractl, last_index - index)",
+    ):
+        op.lock(
+            mapping.invalidate_lock,
+            SHARED,
+            "page_cache_ra_unbounded(): filemap_invalidate_lock_shared(mapping)",
+        )
+        op.lock(page.lock, label="folio = filemap_alloc_folio(); __folio_set_locked(folio)")
+        added = compute(
+            op,
+            "added",
+            "filemap_add_folio(mapping, folio, index, gfp_mask) /* -EEXIST if raced */",
+            _add_for_read,
+            mapping,
+            page,
+        )
+        with op.when(same(added, const(True, "true")), "read_pages(ractl)"):
+            enter(
+                op,
+                "address_space_operations.readahead",
+                page,
+                label="aops->readahead(rac)",
+                roles={"mapping": mapping, "folio": page},
+            )
+            blockfs.readahead(op, page)
+        with op.otherwise():
+            op.unlock(page.lock, "folio_put(folio) /* -EEXIST: not ours */")
+        op.unlock(mapping.invalidate_lock, "filemap_invalidate_unlock_shared(mapping)")
+        op.goto("retry")
+    with op.when(not_(uptodate), "if (!folio_test_uptodate(folio))"):
+        op.lock(
+            mapping.invalidate_lock,
+            SHARED,
+            "filemap_update_page(): filemap_invalidate_lock_shared(mapping)",
+        )
+        trylock(op, page.lock, "busy", "if (!folio_trylock(folio))")
+        with op.when(mapped_here(page), "if (!folio->mapping) goto truncated"):
+            with op.when(
+                locked_test(page, PG_UPTODATE, "uptodate"), "if (filemap_range_uptodate(...))"
+            ):
+                op.unlock(page.lock, "folio_unlock(folio)")
+            with op.otherwise():
+                enter(
+                    op,
+                    "address_space_operations.read_folio",
+                    page,
+                    label="filemap_read_folio(): error = filler(file, folio) "
+                    "/* a_ops->read_folio */",
+                    roles={"folio": page, "mapping": mapping},
+                )
+                blockfs.read_folio(op, page)
+                wait_until(
+                    op,
+                    _unlocked(page),
+                    "folio_wait_locked_killable(folio)",
+                    f"PG_locked({page})",
+                    _io_thread(op),
+                )
+        with op.otherwise():
+            op.unlock(page.lock, "truncated: folio_unlock(folio)")
+        op.unlock(mapping.invalidate_lock, "filemap_invalidate_unlock_shared(mapping)")
+        op.goto("retry")
+        op.label("busy")
+        op.unlock(mapping.invalidate_lock, "filemap_invalidate_unlock_shared(mapping)")
+        wait_until(
+            op,
+            _unlocked(page),
+            "folio_put_wait_locked(folio, TASK_KILLABLE); return AOP_TRUNCATED_PAGE",
+            f"PG_locked({page})",
+        )
+        op.goto("retry")
+    compute(
+        op,
+        "data",
+        "copied = copy_folio_to_iter(folio, offset, bytes, iter)",
+        _data_of,
+        page,
+        render=render_version,
+    )
+
+
+def _unlocked(page: Page) -> Expr:
+    slot = page.lock.slot
+    return state_expr(f"!folio_test_locked({page})", lambda s: s[slot] is None)
+
+
+def _add_for_read(fs: Scratch, mapping: Mapping, page: Page) -> bool:
+    return add_folio(fs, page)
+
+
+def _data_of(fs: Scratch, page: Page) -> int | None:
+    folio = fs[page.folio]
+    return None if folio is None else folio[0]
+
+
+# --- invalidation --------------------------------------------------------------
+
+
+@operation(
+    models="invalidate_inode_pages2_range() -> folio_unmap_invalidate() (mm/truncate.c)",
+    describe=lambda f, i: f"invalidate({f}, page {i})",
+)
+def invalidate(op: Op, file: File, index: int) -> None:
+    """``invalidate_inode_pages2_range()`` on page ``index`` (what a direct
+    I/O write does to the cache): lock the folio, wait for writeback,
+    ``->launder_folio`` a dirty folio, ``->release_folio`` its buffers and
+    remove it unless it was redirtied meanwhile (-EBUSY)."""
+    mapping = _mapping(op, file)
+    page = mapping.pages[index]
+    op.fail_if(not_(present(page)), 0, "out", "folio = find_get_entries(...) /* none */")
+    op.lock(page.lock, label="folio_lock(folio)")
+    op.fail_if(not_(mapped_here(page)), 0, "unlock", "if (folio->mapping != mapping) continue")
+    wait_until(
+        op,
+        not_(folio_test(page, PG_WRITEBACK, "writeback")),
+        "folio_wait_writeback(folio)",
+        f"PG_writeback({page})",
+        _io_thread(op),
+    )
+    with op.when(
+        locked_test(page, PG_DIRTY, "dirty"),
+        "folio_launder(): if (folio_test_dirty(folio) && mapping->a_ops->launder_folio)",
+    ):
+        enter(
+            op,
+            "address_space_operations.launder_folio",
+            page,
+            label="return mapping->a_ops->launder_folio(folio)",
+            roles={"folio": page},
+        )
+        blockfs.launder_folio(op, mapping, page)
+    op.call(
+        "address_space_operations.release_folio",
+        blockfs.release_folio_method,
+        page,
+        label="if (!filemap_release_folio(folio, gfp)) return -EBUSY",
+        roles={"folio": page},
+    )
+    section(
+        op,
+        mapping.xa_lock,
+        "xa_lock_irq(&mapping->i_pages); if (folio_test_dirty(folio)) goto failed; "
+        "__filemap_remove_folio(folio, NULL)",
+        _remove_if_clean,
+        page,
+        result=op.thread.ret,
+    )
+    with op.when(same(op.ret, OK), "if (removed)"):
+        free_folio(op, page)
+    op.label("unlock")
+    op.unlock(page.lock, "folio_unlock(folio)")
+    op.label("out")
+
+
+# --- the device ----------------------------------------------------------------
+
+
+def _complete(fs: Scratch, bio: Bio) -> int:
+    complete(fs, bio)
+    return 0
+
+
+def _render_bio(bio: Bio | None) -> str:
+    return "none (every task returned)" if bio is None else str(bio)
+
+
+def _bio_is(bio: Expr, end_io: str) -> Expr:
+    def build(world: World) -> Eval:
+        get = bio.compile(world)
+        return lambda s: get(s) is not None and get(s).end_io == end_io
+
+    return Expr(f"{bio}->bi_end_io == {end_io}", build, bio.local)
+
+
+@operation(
+    models="bio_endio() -> bio->bi_end_io: end_bio_bh_io_sync() -> bh->b_end_io (block/bio.c, "
+    "fs/buffer.c)",
+    describe=lambda f: "io_completion()",
+)
+def io_completion(op: Op, file: File) -> None:
+    """The device's completion interrupt: it completes the bios in flight
+    in any order, running each one's handler in interrupt context (it holds
+    ``hardirq`` throughout, so sleeping there is a lock-protocol error),
+    and returns once every other thread has and nothing is in flight."""
+    _mapping(op, file)
+    part = pagecache(op.world)
+    part.irq_thread = op.thread.tid
+    hardirq = op.world.add_lock("hardirq", Kind.SPINLOCK)
+    op.world.initial[hardirq.slot] = op.thread.tid
+    op.label("next")
+    bio = choose(
+        op,
+        "bio",
+        completions(op.thread.tid),
+        "bio = the next bio the device completes",
+        _render_bio,
+        "a bio in flight",
+    )
+    with op.when(same(bio, const(None, "NULL")), "if (!bio) /* idle */"):
+        op.goto("out")
+    roles = {"bh": bio}
+    with op.when(_bio_is(bio, blockfs.MPAGE_END_IO), "if (bio->bi_end_io == mpage_end_io)"):
+        op.effect(
+            "bio_endio(bio): bio->bi_end_io(bio) /* mpage_end_io(): folio_end_read() */",
+            _complete,
+            bio,
+        )
+    with op.otherwise():
+        op.call(
+            "buffer_head.b_end_io",
+            _complete,
+            bio,
+            label="end_bio_bh_io_sync(bio): bh->b_end_io(bh, uptodate) "
+            "/* end_buffer_async_write/read(): folio_end_writeback() / folio_end_read() */",
+            roles=roles,
+            sleeps=False,
+        )
+    op.goto("next")
+    op.label("out")
+    op.unlock(hardirq, "irq_exit()")

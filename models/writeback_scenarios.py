@@ -1,0 +1,92 @@
+"""Page-cache and writeback scenarios (``writeback/<name>``) and the
+protocol variants they catch."""
+
+from __future__ import annotations
+
+from mc.kernel import pagecache_properties as _pagecache_properties  # noqa: F401  (registers)
+from mc.kernel.pagecache import File
+from mc.kernel.pagecache_properties import PAGECACHE_PROPERTIES
+from mc.kernel.scenario import BASE_PROPERTIES, flag_variant, scenario
+from models.writeback import flusher, fsync, invalidate, io_completion, read, reclaim, write
+
+WRITEBACK_PROPERTIES = (*BASE_PROPERTIES, *PAGECACHE_PROPERTIES)
+
+flag_variant(
+    "writepage-drops-page",
+    "->writepage declining to write from reclaim unlocks the folio without "
+    "redirty_page_for_writepage() or set_page_writeback()",
+)
+flag_variant(
+    "clear-dirty-unlocked",
+    "background writeback clears the dirty bit for I/O (folio_clear_dirty_for_io) before "
+    "taking the folio lock",
+)
+flag_variant(
+    "no-wait-writeback",
+    "WB_SYNC_ALL writeback skips a dirty folio already under writeback instead of waiting",
+)
+
+TWO_PAGES = File("/f", pages=2, cached=(0,), holes=(1,))
+ONE_PAGE = File("/f", pages=1, cached=(0,))
+
+scenario(
+    "writeback/two-writers-flusher",
+    "two writers, one per page of a two-page file (page 1 a hole), the background flusher "
+    "and an fsync",
+    tree=["/f"],
+    threads=[
+        write(TWO_PAGES, 0),
+        write(TWO_PAGES, 1),
+        flusher(TWO_PAGES),
+        fsync(TWO_PAGES),
+        io_completion(TWO_PAGES),
+    ],
+    properties=WRITEBACK_PROPERTIES,
+)
+
+scenario(
+    "writeback/write-fsync-reclaim",
+    "a write, an fsync of the file and kswapd reclaiming the written folio",
+    tree=["/f"],
+    threads=[write(ONE_PAGE, 0), fsync(ONE_PAGE), reclaim(ONE_PAGE, 0), io_completion(ONE_PAGE)],
+    properties=WRITEBACK_PROPERTIES,
+)
+
+scenario(
+    "writeback/write-vs-fsync",
+    "two writes of the same folio racing an fsync whose WB_SYNC_ALL writeback finds it "
+    "under writeback from the flusher",
+    tree=["/f"],
+    threads=[
+        write(ONE_PAGE, 0),
+        write(ONE_PAGE, 0),
+        fsync(ONE_PAGE),
+        flusher(ONE_PAGE),
+        io_completion(ONE_PAGE),
+    ],
+    properties=WRITEBACK_PROPERTIES,
+)
+
+COLD_PAGE = File("/f", pages=1)
+
+scenario(
+    "writeback/read-write-reclaim",
+    "a read that brings a page in through ->readahead, a write of that page and kswapd "
+    "reclaiming it",
+    tree=["/f"],
+    threads=[
+        read(COLD_PAGE, 0),
+        write(COLD_PAGE, 0),
+        reclaim(COLD_PAGE, 0),
+        io_completion(COLD_PAGE),
+    ],
+    properties=WRITEBACK_PROPERTIES,
+)
+
+scenario(
+    "writeback/write-invalidate-fsync",
+    "a write, page-cache invalidation (->launder_folio, ->release_folio) and an fsync",
+    tree=["/f"],
+    threads=[write(ONE_PAGE, 0), invalidate(ONE_PAGE, 0), fsync(ONE_PAGE), io_completion(ONE_PAGE)],
+    properties=WRITEBACK_PROPERTIES,
+)
