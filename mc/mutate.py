@@ -250,6 +250,21 @@ class Analysis:
         return [e for e in self.evidence if e.broke]
 
 
+@attrs.frozen
+class Baseline:
+    """A scenario's unmutated search: its verdict, the property violated
+    (if any), the states stored and the steps reached."""
+
+    verdict: Verdict
+    violated: str | None
+    states: int
+    reached: frozenset[tuple[str, str]]
+
+    def reaches(self, mutation: Mutation) -> bool:
+        """Whether some thread running the mutated operation reaches its step."""
+        return (mutation.operation, mutation.sites[0]) in self.reached
+
+
 class _Baselines:
     """Each scenario's unmutated search, computed once."""
 
@@ -264,17 +279,20 @@ class _Baselines:
         self.variants = variants
         self.properties = properties
         self.options = options
-        self.found: dict[str, tuple[Verdict, str | None, int, set[tuple[str, str]]]] = {}
+        self.found: dict[str, Baseline] = {}
 
-    def get(self, scenario: str) -> tuple[Verdict, str | None, int, set[tuple[str, str]]]:
+    def get(self, scenario: str) -> Baseline:
         if scenario not in self.found:
             found = self.registry.scenario(scenario)
             model = self.registry.build(found, self.variants, self.properties)
             search = Search(model, self.options)
             result = search.run()
-            violated = result.violation.property if result.violation else None
-            reached = coverage(model, search.states)
-            self.found[scenario] = (result.verdict, violated, len(search.states), reached)
+            self.found[scenario] = Baseline(
+                result.verdict,
+                result.violation.property if result.violation else None,
+                len(search.states),
+                frozenset(coverage(model, search.states)),
+            )
         return self.found[scenario]
 
 
@@ -297,16 +315,16 @@ def analyse(
     options = options or Options()
     wanted = None if properties is None else tuple(properties)
     baselines = _Baselines(registry, base_variants, wanted, options)
-    verdict, violated, states, reached = baselines.get(scenario)
-    if verdict is not Verdict.OK:
-        why = f" ({violated})" if violated else ""
+    baseline = baselines.get(scenario)
+    if baseline.verdict is not Verdict.OK:
+        why = f" ({baseline.violated})" if baseline.violated else ""
         raise MutationError(
-            f"{scenario} is {verdict.value}{why} before any mutation; "
+            f"{scenario} is {baseline.verdict.value}{why} before any mutation; "
             "mutation analysis needs a scenario that passes"
         )
     model = registry.build(registry.scenario(scenario), base_variants, wanted)
     every = mutations(model)
-    live = [m for m in every if (m.operation, m.sites[0]) in reached]
+    live = [m for m in every if baseline.reaches(m)]
     results = []
     for done, mutation in enumerate(live):
         if progress is not None:
@@ -334,7 +352,7 @@ def analyse(
         scenario=scenario,
         variants=base_variants,
         properties=tuple(p.name for p in model.properties()),
-        baseline_states=states,
+        baseline_states=baseline.states,
         results=tuple(results),
         unreached=tuple(m for m in every if m not in live),
         evidence=tuple(evidence),
@@ -390,8 +408,8 @@ def _elsewhere(
     passed = [scenario]
     broke = []
     for other in others:
-        verdict, _, _, reached = baselines.get(other)
-        if verdict is not Verdict.OK or (mutation.operation, mutation.sites[0]) not in reached:
+        baseline = baselines.get(other)
+        if baseline.verdict is not Verdict.OK or not baseline.reaches(mutation):
             continue
         try:
             with usermodels.reported():

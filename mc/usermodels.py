@@ -35,8 +35,7 @@ SHOW_TRACEBACK = "VFSMC_TRACEBACK"
 
 _loaded: dict[Path, set[str]] = {}
 _model_files: set[str] = set()
-INPUT_ERRORS = (
-    ModelError,
+PASSED_THROUGH = (
     UnknownName,
     counterexample.FormatError,
     expectations.ExpectationError,
@@ -123,14 +122,16 @@ def resolve(spec: str) -> str:
 
 
 def shown(path: str) -> str:
-    """``path`` relative to the working directory when it is below it, else
-    to the project (``models/dirops.py``), else absolute."""
-    absolute = os.path.abspath(path) if os.path.isabs(path) else path
+    """An absolute ``path`` relative to the working directory when it is
+    below it, else to the project (``models/dirops.py``, as traces name
+    model lines); a relative one as it is."""
+    if not os.path.isabs(path):
+        return path
     for base in (os.getcwd(), str(expectations.ROOT)):
-        relative = os.path.relpath(absolute, base)
+        relative = os.path.relpath(path, base)
         if not relative.startswith(".."):
             return relative
-    return absolute
+    return path
 
 
 def _is_model_file(filename: str) -> bool:
@@ -201,9 +202,7 @@ def reported() -> Iterator[None]:
     except Exception as error:
         if os.environ.get(SHOW_TRACEBACK):
             raise
-        if isinstance(error, LocatedModelError) or (
-            isinstance(error, INPUT_ERRORS) and not isinstance(error, ModelError)
-        ):
+        if isinstance(error, (LocatedModelError, *PASSED_THROUGH)):
             raise
         sources = locate(error)
         if not sources:

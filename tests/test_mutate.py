@@ -170,3 +170,44 @@ def test_a_scenario_that_fails_unmutated_is_refused(vfsmc: Run) -> None:
     result = vfsmc("mutate", "dirops/opposite-renames", "-V", "no-rename-mutex")
     assert result.exit_code == 2
     assert "is VIOLATED (deadlock) before any mutation" in result.output
+
+
+CRITICAL_SECTION = """\
+from mc.kernel.dsl import operation
+from mc.kernel.scenario import scenario
+
+
+def enter(fs, ino):
+    slot = fs.world.inodes[ino].nlink
+    if fs[slot] == 99:
+        raise RuntimeError("two threads inside")
+    fs[slot] = 99
+
+
+def leave(fs, ino):
+    fs[fs.world.inodes[ino].nlink] = 2
+
+
+@operation(models="a critical section under i_rwsem")
+def critical(op):
+    a = op.inode("/a")
+    op.lock(a.i_rwsem, label="inode_lock(a)")
+    op.effect("enter", enter, a)
+    op.effect("leave", leave, a)
+    op.unlock(a.i_rwsem, label="inode_unlock(a)")
+
+
+scenario("{name}", "two critical sections", tree=["/a/"], threads=[critical(), critical()])
+"""
+
+
+def test_a_step_that_raises_under_a_mutation_is_an_error_row(vfsmc: Run, tmp_path: Path) -> None:
+    name = f"mutate-raises/{tmp_path.name}"
+    (tmp_path / "critical.py").write_text(CRITICAL_SECTION.replace("{name}", name))
+    result = vfsmc("mutate", f"critical.py:{name}", "--json", "--no-save")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    drop = next(m for m in report["mutations"] if m["kind"] == "drop")
+    assert (drop["verdict"], drop["property"]) == ("ERROR", "step raised")
+    assert drop["message"].startswith("critical.py:8: in enter: RuntimeError: two threads inside")
+    assert report["not_needed"] == []
