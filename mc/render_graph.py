@@ -21,6 +21,7 @@ VIOLATION = "#d62728"
 FORMATS = ("dot", "svg", "png")
 LOCK_EVENTS = ("acquire", "wait", "release")
 SHOWN = (*LOCK_EVENTS, "call", "effect", "error")
+DETAILS = 4
 
 
 class GraphError(RuntimeError):
@@ -134,6 +135,8 @@ class _Chart:
         for lane in self.lanes:
             if step is not None and lane == step.thread and step.event.kind not in LOCK_EVENTS:
                 error = step.event.kind == "error"
+                text = _wrap(step.label if error else step.event.text)
+                details = self._details(step)
                 cells.append(
                     _node(
                         self.cell(lane, row),
@@ -142,7 +145,7 @@ class _Chart:
                         fillcolor="#ffdddd" if error else "white",
                         color=VIOLATION if error else self.color[lane],
                         fontsize=9,
-                        label=_wrap(step.label if error else step.event.text),
+                        label=text + "".join(f"\n{_wrap(line, 44)}" for line in details),
                     )
                 )
             else:
@@ -155,6 +158,17 @@ class _Chart:
                     )
                 )
         return ["  { rank=same;", *cells, "  }", f"  step_{row - 1} -> step_{row} [style=invis];"]
+
+    def _details(self, step: Step) -> list[str]:
+        """What a step changed besides locks (drawn as lanes) and return
+        values: the data a reader follows (a folio's version, a block's
+        contents, a bio)."""
+        shown = [
+            f"{name} = {value}"
+            for name, value in step.changed.items()
+            if name not in self.lane_id and not name.endswith(".ret")
+        ]
+        return shown[:DETAILS]
 
     def _lane_segments(self) -> Iterator[str]:
         holders: dict[str, list[str]] = {lane: [] for lane in self.lanes if lane not in self.color}

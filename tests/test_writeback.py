@@ -1,0 +1,204 @@
+"""The page-cache and writeback models: every scenario x variant gets the
+verdict specs/expectations.toml records, each variant's damage shows as a
+lost write when only no-lost-write is checked, and the invariants hold or
+fail on hand-built states as their definitions say."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mc import expectations
+from mc.kernel.device import WRITE, Bio
+from mc.kernel.pagecache import (
+    PG_DIRTY,
+    PG_PRIVATE,
+    PG_UPTODATE,
+    PG_WRITEBACK,
+    TAG_DIRTY,
+    TAG_WRITEBACK,
+    TRUNCATED,
+    PageCache,
+    pagecache,
+)
+from mc.kernel.pagecache_properties import (
+    dirty_coherent_violation,
+    no_lost_write_violation,
+    writeback_protocol_violation,
+)
+from mc.kernel.scenario import Registry
+from mc.kernel.steps import DONE, LOCK_PROTOCOL
+from mc.kernel.system import KernelModel
+from mc.kernel.world import ERROR_SLOT
+from mc.result import Verdict
+from mc.run import check_scenario
+
+ROWS = [row for row in expectations.load() if row.scenario.startswith("writeback/")]
+VARIANTS = ("writepage-drops-page", "clear-dirty-unlocked", "no-wait-writeback")
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row.label for row in ROWS])
+def test_expected_verdict(shipped: Registry, row: expectations.Expectation) -> None:
+    outcome = check_scenario(shipped, row.scenario, row.variants)
+    result = outcome.result
+    assert result.verdict is row.verdict, result.violation
+    if row.violated is not None:
+        assert result.violation is not None and result.violation.property == row.violated
+        assert outcome.counterexample is not None
+
+
+def test_every_scenario_and_variant_has_a_recorded_verdict(shipped: Registry) -> None:
+    names = sorted(name for name in shipped.scenarios if name.startswith("writeback/"))
+    assert len(names) >= 3
+    recorded = {(row.scenario, row.variants) for row in ROWS}
+    for name in names:
+        assert (name, ()) in recorded
+        for variant in VARIANTS:
+            assert (name, (variant,)) in recorded, (name, variant)
+
+
+def test_every_variant_is_caught_by_a_shipped_scenario() -> None:
+    caught = {v for row in ROWS if row.violated for v in row.variants}
+    assert set(VARIANTS) <= caught
+
+
+@pytest.mark.parametrize(
+    ("scenario", "variant"),
+    [
+        ("writeback/two-writers-flusher", "clear-dirty-unlocked"),
+        ("writeback/write-vs-fsync", "no-wait-writeback"),
+    ],
+)
+def test_each_variant_loses_a_write_that_fsync_promised(
+    shipped: Registry, scenario: str, variant: str
+) -> None:
+    outcome = check_scenario(shipped, scenario, [variant], ["no-lost-write", "deadlock"])
+    violation = outcome.result.violation
+    assert violation is not None and violation.property == "no-lost-write"
+    assert "is lost" in violation.message and "block 0" in violation.message
+    correct = check_scenario(shipped, scenario, [], ["no-lost-write", "deadlock"])
+    assert correct.result.verdict is Verdict.OK
+
+
+def test_a_dropped_page_is_caught_where_writepage_unlocks_it(shipped: Registry) -> None:
+    outcome = check_scenario(shipped, "writeback/write-fsync-reclaim", ["writepage-drops-page"])
+    found = outcome.counterexample
+    assert found is not None and found.property == "writeback-protocol"
+    assert found.steps[-1].label == "folio_unlock(folio); return 0 /* nothing written */"
+    assert "v1 (T1's write) is written nowhere" in found.message
+    assert "block 0 holds v0" in found.message
+
+
+def test_the_lost_write_names_the_write_the_folio_and_the_block(shipped: Registry) -> None:
+    outcome = check_scenario(shipped, "writeback/write-vs-fsync", ["no-wait-writeback"])
+    found = outcome.counterexample
+    assert found is not None
+    assert found.message == (
+        "T3's fsync returned, but block 0 holds v1 (T1's write): v2 (T2's write) to folio "
+        "/f:0 had completed before the fsync began and is lost"
+    )
+    waits = [s.label for s in found.steps if s.thread == "T3" and "writeback" in s.label]
+    assert any("not waiting" in label for label in waits)
+
+
+# --- the invariants on hand-built states -------------------------------------------
+
+
+def _model(shipped: Registry, name: str) -> tuple[KernelModel, PageCache]:
+    model = shipped.build(shipped.scenario(name))
+    return model, pagecache(model.world)
+
+
+def _set(model: KernelModel, state: tuple[Any, ...], **fields: Any) -> tuple[Any, ...]:
+    values = list(state)
+    names = {slot.name: i for i, slot in enumerate(model.world.slots)}
+    for name, value in fields.items():
+        values[names[name]] = value
+    return tuple(values)
+
+
+CLEAN = (0, PG_UPTODATE | PG_PRIVATE)
+
+
+def _ino(part: PageCache) -> int:
+    return next(iter(part.mappings.values())).ino
+
+
+def test_writeback_protocol(shipped: Registry) -> None:
+    model, part = _model(shipped, "writeback/write-vs-fsync")
+    good = model.initial
+    assert writeback_protocol_violation(part, good) is None
+    in_flight = Bio(WRITE, 0, _ino(part), 0, "/f", 1, "end_buffer_async_write")
+    under_writeback = _set(
+        model,
+        good,
+        **{
+            "bios in flight": (in_flight,),
+            "folio(/f:0)": (1, PG_UPTODATE | PG_WRITEBACK),
+            "xa_marks(/f:0)": TAG_WRITEBACK,
+        },
+    )
+    assert writeback_protocol_violation(part, under_writeback) is None
+    ended_early = _set(model, under_writeback, **{"folio(/f:0)": (1, PG_UPTODATE)})
+    message = writeback_protocol_violation(part, ended_early)
+    assert message is not None and "end_page_writeback() before the I/O completed" in message
+    values = list(good)
+    values[ERROR_SLOT] = ("writeback-protocol", "->writepage unlocks folio /f:0 clean")
+    assert writeback_protocol_violation(part, tuple(values)) is not None
+    values[ERROR_SLOT] = (LOCK_PROTOCOL, "T5 may sleep (folio_lock(folio)) holding hardirq")
+    message = writeback_protocol_violation(part, tuple(values))
+    assert message is not None and message.startswith("the I/O completion path sleeps")
+    values[ERROR_SLOT] = (LOCK_PROTOCOL, "T1 may sleep (folio_lock(folio)) holding xa_lock(/f)")
+    assert writeback_protocol_violation(part, tuple(values)) is None
+
+
+def test_dirty_coherent(shipped: Registry) -> None:
+    model, part = _model(shipped, "writeback/write-vs-fsync")
+    good = model.initial
+    assert dirty_coherent_violation(part, good) is None
+    dirty = _set(
+        model, good, **{"folio(/f:0)": (1, PG_UPTODATE | PG_DIRTY), "xa_marks(/f:0)": TAG_DIRTY}
+    )
+    assert dirty_coherent_violation(part, dirty) is None
+    untagged = _set(model, dirty, **{"xa_marks(/f:0)": 0})
+    assert "DIRTY mark" in (dirty_coherent_violation(part, untagged) or "")
+    cleaning = _set(
+        model,
+        dirty,
+        **{"folio(/f:0)": (1, PG_UPTODATE), "PG_locked(/f:0)": 3},
+    )
+    assert dirty_coherent_violation(part, cleaning) is None
+    dropped = _set(model, cleaning, **{"PG_locked(/f:0)": None})
+    message = dirty_coherent_violation(part, dropped)
+    assert message is not None and "clean with no I/O in flight" in message
+    assert "v1 (T1's write)" in message and "block 0 holds v0" in message
+    untagged_writeback = _set(model, good, **{"folio(/f:0)": (0, CLEAN[1] | PG_WRITEBACK)})
+    assert "WRITEBACK" in (dirty_coherent_violation(part, untagged_writeback) or "")
+    in_flight = Bio(WRITE, 0, _ino(part), 0, "/f", 0, "end_buffer_async_write")
+    evicted = _set(model, good, **{"folio(/f:0)": None, "bios in flight": (in_flight,)})
+    assert "evicted" in (dirty_coherent_violation(part, evicted) or "")
+
+
+def test_no_lost_write(shipped: Registry) -> None:
+    model, part = _model(shipped, "writeback/write-vs-fsync")
+    sync = part.syncs[0]
+    assert no_lost_write_violation(part, model.initial) is None
+    returned = list(model.initial)
+    returned[sync.pc] = DONE
+    returned[sync.promised] = ((0, 1),)
+    history = {"history(/f:0)": (0, 1)}
+    lost = _set(model, tuple(returned), **history)
+    message = no_lost_write_violation(part, lost)
+    assert message is not None and "v1 (T1's write)" in message and "is lost" in message
+    durable = _set(model, lost, **{"block 0": 1})
+    assert no_lost_write_violation(part, durable) is None
+    newer = _set(model, lost, **{"block 0": 2, "history(/f:0)": (0, 1, 2)})
+    assert no_lost_write_violation(part, newer) is None
+    older_than_promise = _set(model, lost, **{"block 0": 1, "history(/f:0)": (0, 2, 1)})
+    assert no_lost_write_violation(part, older_than_promise) is None
+    truncated = _set(model, lost, **{"history(/f:0)": (0, 1, TRUNCATED)})
+    assert no_lost_write_violation(part, truncated) is None
+    still_running = list(lost)
+    still_running[sync.pc] = 0
+    assert no_lost_write_violation(part, tuple(still_running)) is None
