@@ -23,6 +23,7 @@ bench: setup
 	@command -v spin >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq spin; }
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/scenarios.py
+	$(BIN)/python bench/writeback.py
 
 counterexamples: setup
 	$(BIN)/python -m models.shipped
