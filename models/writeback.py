@@ -668,7 +668,6 @@ def io_completion(op: Op, file: File) -> None:
     )
     with op.when(same(bio, const(None, "NULL")), "if (!bio) /* idle */"):
         op.goto("out")
-    roles = {"bh": bio}
     with op.when(_bio_is(bio, blockfs.MPAGE_END_IO), "if (bio->bi_end_io == mpage_end_io)"):
         op.effect(
             "bio_endio(bio): bio->bi_end_io(bio) /* mpage_end_io(): folio_end_read() */",
@@ -682,7 +681,7 @@ def io_completion(op: Op, file: File) -> None:
             bio,
             label="end_bio_bh_io_sync(bio): bh->b_end_io(bh, uptodate) "
             "/* end_buffer_async_write/read(): folio_end_writeback() / folio_end_read() */",
-            roles=roles,
+            roles={"bh": bio},
             sleeps=False,
         )
     op.goto("next")

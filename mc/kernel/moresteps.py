@@ -365,11 +365,6 @@ def compute(
     return slot_value(slot, name, local=True)
 
 
-def register_expr(op: Op, name: str, render: Callable[[Any], str] = str) -> Expr:
-    """Register ``name`` of the thread as an expression."""
-    return slot_value(op.register(name, render), name, local=True)
-
-
 def state_expr(text: str, function: Callable[[State], Any], local: bool = False) -> Expr:
     """An expression computed by ``function`` from the state."""
 

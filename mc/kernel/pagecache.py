@@ -278,18 +278,6 @@ def marked(page: Page, tag: int, name: str) -> Expr:
     return state_expr(f"xa_marked({page}, {name})", lambda s: bool(s[slot] & tag))
 
 
-def mapped(page: Page) -> Expr:
-    """``buffer_mapped(bh)``: the page has a block."""
-    slot = page.block
-    return state_expr(f"buffer_mapped({page})", lambda s: s[slot] is not None)
-
-
-def beyond_eof(mapping: Mapping, page: Page) -> Expr:
-    """``folio_pos(folio) >= i_size_read(inode)``."""
-    slot, pos = mapping.i_size, page.index * PAGE_SIZE
-    return state_expr(f"folio_pos({page}) >= i_size_read(inode)", lambda s: pos >= s[slot])
-
-
 def holds(values: Expr, item: Any) -> Expr:
     """``item`` is among the values a register holds."""
 
