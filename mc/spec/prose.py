@@ -1,0 +1,216 @@
+"""The rules a machine can check, recognised in the document's prose.
+
+Each recogniser matches one way the document states a rule ("->rmdir(),
+->unlink() and ->rename() have ->i_rwsem exclusive on victim.") and gives
+the rule in the document's own words; a sentence no recogniser matches is
+kept as text (and reported by the import when it speaks of locks)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from mc.spec.model import Rule
+
+METHOD = re.compile(r"->(\w+)\(\)")
+SENTENCE_END = re.compile(r"(?<=\.)\s+(?=\S)")
+ABBREVIATIONS = ("e.g.", "i.e.", "etc.")
+LOCK_WORDS = re.compile(r"\b(lock|locked|locks|held|hold|holds|mutex|sem|rwsem|rcu|block)\b", re.I)
+
+MODES = {
+    "exclusive": "exclusive",
+    "exclusively": "exclusive",
+    "for writing": "exclusive",
+    "write-locked": "exclusive",
+    "shared": "shared",
+    "for reading": "shared",
+    "at least shared": "shared",
+}
+
+Recogniser = Callable[[str, Sequence[str]], list[Rule] | None]
+
+
+def sentences(paragraph: str) -> list[str]:
+    """The sentences of a paragraph."""
+    parts: list[str] = []
+    for piece in SENTENCE_END.split(paragraph):
+        if parts and parts[-1].endswith(ABBREVIATIONS):
+            parts[-1] = f"{parts[-1]} {piece}"
+        else:
+            parts.append(piece)
+    return parts
+
+
+def _have_lock_on(sentence: str, methods: Sequence[str]) -> list[Rule] | None:
+    """->a(), ->b() and ->c() have ->LOCK MODE on OBJECT."""
+    match = re.match(
+        r"^(?:Additionally, )?(?P<methods>->\w+\(\)(?:(?:, | and )->\w+\(\))*) (?:have|has) "
+        r"->(?P<lock>\w+) (?P<mode>exclusive|shared) on (?P<object>[^.]+)\.$",
+        sentence,
+    )
+    if match is None:
+        return None
+    return [
+        Rule(
+            methods=tuple(METHOD.findall(match["methods"])),
+            text=sentence,
+            lock=match["lock"],
+            mode=MODES[match["mode"]],
+            object=match["object"],
+        )
+    ]
+
+
+def _conditional_lock(sentence: str, methods: Sequence[str]) -> list[Rule] | None:
+    """cross-directory ->rename() has (per-superblock) ->s_vfs_rename_sem."""
+    match = re.match(
+        r"^(?P<when>[\w-]+) ->(?P<method>\w+)\(\) has \((?P<object>[^)]+)\) ->(?P<lock>\w+)\.$",
+        sentence,
+    )
+    if match is None:
+        return None
+    return [
+        Rule(
+            methods=(match["method"],),
+            text=sentence,
+            lock=match["lock"],
+            mode="held",
+            object=match["object"],
+            when=match["when"],
+        )
+    ]
+
+
+def _has_lock_when(sentence: str, methods: Sequence[str]) -> list[Rule] | None:
+    """->statfs() has s_umount (shared) when called by ustat(2) ..."""
+    match = re.match(
+        r"^->(?P<method>\w+)\(\) has (?P<lock>\w+) \((?P<mode>shared|exclusive)\) "
+        r"when (?P<when>[^,;]+)",
+        sentence,
+    )
+    if match is None:
+        return None
+    return [
+        Rule(
+            methods=(match["method"],),
+            text=sentence,
+            lock=match["lock"],
+            mode=MODES[match["mode"]],
+            when=match["when"].strip(),
+        )
+    ]
+
+
+def _called_with(sentence: str, methods: Sequence[str]) -> list[Rule] | None:
+    """->m() is called with LOCK held for reading, and with the file LOCK2
+    held exclusively; ->m() is called with LOCK exclusive."""
+    mode = r"(?:held )?(?:for reading|for writing|exclusively|exclusive|at least shared|shared)"
+    match = re.match(
+        rf"^->(?P<method>\w+)\(\) is called with (?P<lock>\w+) (?P<mode>{mode})"
+        rf"(?:, and with the file (?P<lock2>\w+) (?P<mode2>{mode}))?\.?$",
+        sentence,
+    )
+    if match is None:
+        return None
+    rules = [
+        Rule(
+            methods=(match["method"],),
+            text=sentence,
+            lock=match["lock"],
+            mode=MODES[match["mode"].removeprefix("held ")],
+        )
+    ]
+    if match["lock2"]:
+        rules.append(
+            Rule(
+                methods=(match["method"],),
+                text=sentence,
+                lock=match["lock2"],
+                mode=MODES[match["mode2"].removeprefix("held ")],
+                object="the file",
+            )
+        )
+    return rules
+
+
+def _must_not_block(sentence: str, methods: Sequence[str]) -> list[Rule] | None:
+    """->map_pages() is called with the RCU lock held and must not block."""
+    match = re.match(
+        r"^->(?P<method>\w+)\(\) is called with (?P<what>.+?) (?:held|locked) and must not block",
+        sentence,
+    )
+    if match is None:
+        return None
+    rcu = "RCU" in match["what"]
+    return [
+        Rule(
+            methods=(match["method"],),
+            text=sentence,
+            context="rcu" if rcu else None,
+            may_block=False,
+        )
+    ]
+
+
+def _from_interrupts(sentence: str, methods: Sequence[str]) -> list[Rule] | None:
+    """called from interrupts. (buffer_head: the section's one method)"""
+    if not re.match(r"^called from interrupts\.", sentence, re.I) or len(methods) != 1:
+        return None
+    return [Rule(methods=(methods[0],), text=sentence, context="interrupt", may_block=False)]
+
+
+def _called_with_spinlock(sentence: str, methods: Sequence[str]) -> list[Rule] | None:
+    """m is called with LOCK and sometimes the page lock held."""
+    match = re.match(r"^(?P<method>\w+) is called with (?P<lock>\w+) and sometimes ", sentence)
+    if match is None or match["method"] not in methods:
+        return None
+    return [Rule(methods=(match["method"],), text=sentence, lock=match["lock"], mode="held")]
+
+
+def _takes_locked_superblock(sentence: str, methods: Sequence[str]) -> list[Rule] | None:
+    """->kill_sb() takes a write-locked superblock, ..."""
+    match = re.match(r"^->(?P<method>\w+)\(\) takes a write-locked superblock", sentence)
+    if match is None:
+        return None
+    return [
+        Rule(
+            methods=(match["method"],),
+            text=sentence,
+            lock="s_umount",
+            mode="exclusive",
+            object="superblock",
+        )
+    ]
+
+
+RECOGNISERS: tuple[Recogniser, ...] = (
+    _have_lock_on,
+    _conditional_lock,
+    _has_lock_when,
+    _called_with,
+    _must_not_block,
+    _from_interrupts,
+    _called_with_spinlock,
+    _takes_locked_superblock,
+)
+
+
+def rules_in(paragraph: str, methods: Sequence[str]) -> tuple[list[Rule], str]:
+    """The rules a paragraph states about ``methods`` (those of its table),
+    and what is left of it as text (empty when every sentence was a rule)."""
+    found: list[Rule] = []
+    left: list[str] = []
+    for sentence in sentences(paragraph):
+        for recognise in RECOGNISERS:
+            rules = recognise(sentence, methods)
+            if rules and all(m in methods for r in rules for m in r.methods):
+                found.extend(rules)
+                break
+        else:
+            left.append(sentence)
+    return found, " ".join(left)
+
+
+def speaks_of_locks(text: str) -> bool:
+    """Whether text kept as a note mentions locking at all."""
+    return LOCK_WORDS.search(text) is not None

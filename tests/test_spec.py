@@ -1,0 +1,222 @@
+"""The locking rules as data: importing the document (flattened and
+reStructuredText), the rules file and its schema, lint, show, diff and
+coverage, through the command line as a user runs them."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from mc.spec import document, importer, lint, load, toml_writer, vocabulary
+from mc.spec.diff import diff
+from mc.spec.load import SpecError
+from mc.spec.model import parse_cell
+
+Run = Callable[..., Result]
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+FLATTENED = ROOT.parent / "shared" / "locking.txt"
+EXCERPT = ROOT / "tests" / "fixtures" / "locking-excerpt.rst"
+TABLES = (
+    "dentry_operations",
+    "inode_operations",
+    "xattr_handler",
+    "super_operations",
+    "file_system_type",
+    "address_space_operations",
+    "file_lock_operations",
+    "lock_manager_operations",
+    "buffer_head",
+    "block_device_operations",
+    "file_operations",
+    "dquot_operations",
+    "vm_operations_struct",
+)
+METHODS_PER_TABLE = (13, 25, 3, 17, 2, 19, 2, 7, 1, 8, 29, 5, 8)
+
+needs_document = pytest.mark.skipif(
+    not FLATTENED.exists(), reason="the flattened locking.txt is not beside the project"
+)
+
+
+@pytest.fixture(scope="module")
+def known() -> vocabulary.Vocabulary:
+    return vocabulary.load()
+
+
+@pytest.fixture(scope="module")
+def shipped_spec() -> load.Spec:
+    return load.load()
+
+
+def test_a_cell_splits_into_value_see_below_and_footnotes() -> None:
+    cell = parse_cell("exclusive (both)(see below)")
+    assert (cell.value, cell.see_below, cell.footnotes) == ("exclusive (both)", True, ())
+    cell = parse_cell("maybe[1]_")
+    assert (cell.value, cell.see_below, cell.footnotes) == ("maybe", False, ("1",))
+
+
+def test_the_shipped_rules_hold_every_method_of_the_thirteen_tables(
+    shipped_spec: load.Spec,
+) -> None:
+    assert tuple(t.name for t in shipped_spec.tables) == TABLES
+    assert tuple(len(t.methods) for t in shipped_spec.tables) == METHODS_PER_TABLE
+    assert sum(METHODS_PER_TABLE) == 139
+    rename = shipped_spec.table("inode_operations").method("rename")  # type: ignore[union-attr]
+    assert rename is not None and rename.prototype is not None
+    assert rename.cell("i_rwsem(inode)").value == "exclusive (both parents, some children)"  # type: ignore[union-attr]
+
+
+@needs_document
+def test_importing_the_flattened_document_reproduces_specs_exactly(
+    known: vocabulary.Vocabulary,
+) -> None:
+    imported = importer.import_path(FLATTENED, known)
+    assert toml_writer.render(imported.spec) == (SPECS / "locking.toml").read_text()
+    counts = [len(t.methods) for t in imported.spec.tables]
+    assert [t.name for t in imported.spec.tables] == list(TABLES)
+    assert counts == list(METHODS_PER_TABLE)
+
+
+@needs_document
+def test_the_import_reports_what_it_could_not_take_as_written(
+    known: vocabulary.Vocabulary,
+) -> None:
+    imported = importer.import_path(FLATTENED, known)
+    placed = [f for f in imported.findings if "as recorded" in f.message]
+    assert {f.where for f in placed} == {
+        "address_space_operations.write_begin",
+        "address_space_operations.write_end",
+        "address_space_operations.invalidate_folio",
+    }
+    assert any("Everything else (statfs()" in str(f) for f in imported.kept_as_text)
+    without = importer.from_document(document.parse_flattened(FLATTENED.read_text(), "locking.txt"))
+    assert any("cannot tell which columns" in f.message for f in without.findings)
+
+
+def test_the_rules_file_reads_back_what_the_writer_wrote(shipped_spec: load.Spec) -> None:
+    text = toml_writer.render(shipped_spec)
+    assert load.from_data(tomllib.loads(text), "again") == shipped_spec
+
+
+def test_the_rst_excerpt_agrees_with_the_shipped_rules(
+    known: vocabulary.Vocabulary, shipped_spec: load.Spec
+) -> None:
+    """The aligned tables of the reStructuredText put every cell in the
+    column the flattened import put it in (the vocabulary's placements
+    included), with the same prototypes and prose rules."""
+    excerpt = importer.import_path(EXCERPT, known)
+    assert excerpt.findings == ()
+    compared = 0
+    for table in excerpt.spec.tables:
+        shipped = shipped_spec.table(table.name)
+        assert shipped is not None
+        assert table.columns == shipped.columns
+        for method in table.methods:
+            assert shipped.method(method.name) == method, f"{table.name}.{method.name}"
+            compared += 1
+            mine = [r for r in table.rules if method.name in r.methods]
+            theirs = [r for r in shipped.rules if method.name in r.methods]
+            assert mine == theirs, f"{table.name}.{method.name}"
+    assert compared == 20
+    placed = excerpt.spec.table("address_space_operations")
+    assert placed is not None and placed.method("write_begin") is not None
+    assert dict(placed.method("write_begin").cells or ())["i_rwsem"] == "exclusive"  # type: ignore[union-attr]
+
+
+def test_prose_rules_of_the_document(shipped_spec: load.Spec) -> None:
+    rules = {(r.lock, r.object, r.mode): r.methods for t in shipped_spec.tables for r in t.rules}
+    assert rules[("i_rwsem", "victim", "exclusive")] == ("rmdir", "unlink", "rename")
+    assert rules[("i_rwsem", "any subdirectory that changes parent", "exclusive")] == ("rename",)
+    assert rules[("s_umount", None, "shared")] == ("statfs",)
+    assert rules[("s_vfs_rename_sem", "per-superblock", "held")] == ("rename",)
+    contexts = {(r.context, r.methods) for t in shipped_spec.tables for r in t.rules if r.context}
+    assert ("interrupt", ("b_end_io",)) in contexts and ("rcu", ("map_pages",)) in contexts
+
+
+@needs_document
+def test_lint_lists_where_the_document_disagrees_with_itself(
+    known: vocabulary.Vocabulary,
+) -> None:
+    found = lint.lint(importer.read_document(FLATTENED, known), known)
+    seen = {(d.kind, d.where) for d in found}
+    assert ("no-prototype", "dentry_operations.d_prune") in seen
+    assert ("no-row", "inode_operations.truncate") in seen
+    assert ("footnote", "file_lock_operations.fl_release_private") in seen
+    assert ("prototype", "dentry_operations.d_dname") in seen
+    assert ("reference", "file_operations") in seen
+    assert not any(d.kind == "unknown-value" for d in found)
+
+
+def test_lint_names_an_unknown_value(known: vocabulary.Vocabulary) -> None:
+    text = EXCERPT.read_text().replace("put_super:\t\twrite", "put_super:\t\twrite-ish")
+    found = lint.lint(document.parse_rst(text, "changed.rst"), known)
+    unknown = [d for d in found if d.kind == "unknown-value"]
+    assert [d.where for d in unknown] == ["super_operations.put_super"]
+    assert "'write-ish'" in unknown[0].message
+
+
+def test_diff_names_methods_added_removed_and_lock_modes_changed(
+    known: vocabulary.Vocabulary, shipped_spec: load.Spec
+) -> None:
+    old = importer.import_path(EXCERPT, known).spec
+    text = (
+        EXCERPT.read_text()
+        .replace(
+            "exclusive (both parents, some children)\t(see below)", "exclusive (all)\t(see below)"
+        )
+        .replace("swap_activate:\t\tno\n", "")
+        .replace("d_prune:           no\t\tyes\t\tno\t\tno\n", "")
+    )
+    new = importer.from_document(document.parse_rst(text, "new.rst")).spec
+    changes = {(c.kind, c.where) for c in diff(old, new, known)}
+    assert ("lock-mode-changed", "inode_operations.rename i_rwsem(inode)") in changes
+    assert ("method-removed", "dentry_operations.d_prune") in changes
+    assert ("row-removed", "address_space_operations.swap_activate") in changes
+    assert diff(shipped_spec, shipped_spec, known) == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        (
+            ('cells = { "i_rwsem(inode)" = "exclusive" }', 'cells = { "i_rwsem(inode)" = 3 }'),
+            "table inode_operations, method create, field cells: must be a table of strings",
+        ),
+        (
+            (
+                "[[tables.inode_operations.rules]]\nmethods = [",
+                "[[tables.inode_operations.rules]]\nx = 1\nmethods = [",
+            ),
+            "table inode_operations, rule 1: unknown field 'x'",
+        ),
+        (("version = 1", 'version = "1"'), "unsupported version '1'"),
+    ],
+)
+def test_a_malformed_rules_file_names_file_table_method_and_field(
+    tmp_path: Path, edit: tuple[str, str], fragment: str
+) -> None:
+    text = (SPECS / "locking.toml").read_text()
+    assert edit[0] in text
+    path = tmp_path / "locking.toml"
+    path.write_text(text.replace(edit[0], edit[1], 1))
+    with pytest.raises(SpecError) as raised:
+        load.load(path)
+    assert str(raised.value) == f"{path}: {fragment}" or str(raised.value).startswith(
+        f"{path}: {fragment}"
+    )
+    assert "\n" not in str(raised.value)
+
+
+def test_a_malformed_vocabulary_names_the_place(tmp_path: Path) -> None:
+    bad = tmp_path / "vocabulary.toml"
+    bad.write_text('[tables.x.columns.y]\nkind = "lock"\nvalues = { no = "sometimes" }\n')
+    with pytest.raises(SpecError, match="table x, column y, value 'no': unknown meaning"):
+        vocabulary.load(bad)
+    bad.write_text("[tables.x.placement]\nrow = ['nowhere']\n")
+    with pytest.raises(SpecError, match="placement row: 'nowhere' is not a column"):
+        vocabulary.load(bad)
