@@ -2,6 +2,18 @@
 scenarios and protocol variants built from them.  Importing this package
 registers them all."""
 
-from models import dirops, dirops_scenarios, writeback, writeback_scenarios
+from models import (
+    conformance_scenarios,
+    dirops,
+    dirops_scenarios,
+    writeback,
+    writeback_scenarios,
+)
 
-__all__ = ["dirops", "dirops_scenarios", "writeback", "writeback_scenarios"]
+__all__ = [
+    "conformance_scenarios",
+    "dirops",
+    "dirops_scenarios",
+    "writeback",
+    "writeback_scenarios",
+]

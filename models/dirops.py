@@ -425,7 +425,13 @@ def vfs_rename(
         new,
         exchange,
         label="error = old_dir->i_op->rename(idmap, old_dir, old_dentry, new_dir, new_dentry, ...)",
-        roles={"old_dir": old_dir, "new_dir": new_dir, "source": source, "target": target},
+        roles={
+            "old_dir": old_dir,
+            "new_dir": new_dir,
+            "source": source,
+            "target": target,
+            "flags": RENAME_EXCHANGE if exchange else 0,
+        },
     )
     with op.when(same(op.ret, OK), "if (!error)"):
         if not exchange:

@@ -8,7 +8,9 @@ A lock's value lives in one slot of the state:
   at once queues, and a queued writer blocks new readers (so recursive
   read-locking can deadlock, as lockdep warns);
 - seqlock: ``(sequence, writer)``; writers serialise like a spinlock and
-  bump the sequence, readers never block and retry when it moved.
+  bump the sequence, readers never block and retry when it moved;
+- rcu (``rcu_read_lock``): ``None`` or the sorted tuple of the threads in a
+  read-side critical section; never blocks, and its holders may not sleep.
 
 ``acquire`` returns the new value, ``BLOCKED`` when the caller must wait
 without changing anything, or ``QUEUED`` alongside the value when the wait
@@ -41,6 +43,7 @@ class Kind(enum.Enum):
     RWSEM = "rw_semaphore"
     SPINLOCK = "spinlock"
     SEQLOCK = "seqlock"
+    RCU = "rcu"
     BIT_LOCK = "bit lock"
     """A sleeping lock bit in an object's flags (PG_locked): taken like a
     mutex, but the context it is handed to (I/O completion) may clear it."""
@@ -53,7 +56,7 @@ class Kind(enum.Enum):
     @property
     def atomic(self) -> bool:
         """Whether holding this lock puts the holder in atomic context."""
-        return self in (Kind.SPINLOCK, Kind.SEQLOCK)
+        return self in (Kind.SPINLOCK, Kind.SEQLOCK, Kind.RCU)
 
 
 @attrs.frozen
@@ -89,6 +92,8 @@ def holds(kind: Kind, value: Value, tid: int) -> bool:
         return bool(writer == tid or tid in readers)
     if kind is Kind.SEQLOCK:
         return bool(value[1] == tid)
+    if kind is Kind.RCU:
+        return tid in value
     return bool(value == tid)
 
 
@@ -101,6 +106,8 @@ def holders(kind: Kind, value: Value) -> tuple[int, ...]:
         return readers if writer is None else (writer, *readers)
     if kind is Kind.SEQLOCK:
         return () if value[1] is None else (value[1],)
+    if kind is Kind.RCU:
+        return tuple(value)
     return (value,)
 
 
@@ -137,6 +144,8 @@ def acquire(kind: Kind, value: Value, tid: int, mode: Mode) -> tuple[Outcome, Va
         if writer is not None:
             return Outcome.BLOCKED, value
         return Outcome.TAKEN, (sequence + 1, tid)
+    if kind is Kind.RCU:
+        return Outcome.TAKEN, tuple(sorted((*(value or ()), tid)))
     if value is not None:
         return Outcome.BLOCKED, value
     return Outcome.TAKEN, tid
@@ -174,6 +183,9 @@ def release(kind: Kind, value: Value, tid: int) -> tuple[bool, Value]:
         return True, (writer, readers, waiting)
     if kind is Kind.SEQLOCK:
         return True, (value[0] + 1, None)
+    if kind is Kind.RCU:
+        readers = tuple(t for t in value if t != tid)
+        return True, readers or None
     return True, None
 
 
@@ -202,4 +214,6 @@ def render(kind: Kind, value: Value, thread_names: tuple[str, ...]) -> str:
         return f"seq {sequence}" + (
             f", {thread_names[writer]} writing" if writer is not None else ""
         )
+    if kind is Kind.RCU:
+        return "free" if value is None else names(value)
     return "free" if value is None else thread_names[value]

@@ -14,11 +14,12 @@ from mc.kernel.program import Program
 from mc.kernel.steps import Source
 from mc.kernel.system import KernelModel, PropertyMaker, build_threads
 from mc.kernel.world import World
+from mc.spec import conformance
 
 T = TypeVar("T")
 Transform = Callable[[Program, Invocation], Program]
 
-BASE_PROPERTIES = ("lock-protocol", "deadlock", "completes")
+BASE_PROPERTIES = ("lock-protocol", "spec-conformance", "deadlock", "completes")
 
 
 class UnknownName(ValueError):
@@ -59,6 +60,9 @@ class PropertyDef:
     name: str
     description: str
     make: PropertyMaker = attrs.field(eq=False)
+    prepare: Callable[[World, frozenset[str]], None] | None = attrs.field(eq=False, default=None)
+    """Called with the world and the variants' names before the threads are
+    built, for a property checked as steps compile (spec-conformance)."""
 
 
 class Registry:
@@ -74,6 +78,14 @@ class Registry:
         for make in (system.lock_protocol, system.deadlock, system.completes):
             name = make.__name__.replace("_", "-")
             self.add_property(PropertyDef(name, (make.__doc__ or "").strip(), make))
+        self.add_property(
+            PropertyDef(
+                conformance.SPEC_CONFORMANCE,
+                conformance.DESCRIPTION,
+                conformance.spec_conformance,
+                conformance.prepare,
+            )
+        )
 
     def add_scenario(self, scenario: Scenario) -> Scenario:
         if scenario.name in self.scenarios:
@@ -120,6 +132,10 @@ class Registry:
         makers = [self.property(name).make for name in wanted]
         world = World(scenario.thread_names)
         world.build_tree(scenario.tree)
+        for name in wanted:
+            prepare = self.property(name).prepare
+            if prepare is not None:
+                prepare(world, frozenset(v.name for v in chosen))
         threads = build_threads(
             world,
             scenario.threads,

@@ -405,3 +405,22 @@ class CallStep(EffectStep):
     roles: tuple[tuple[str, Expr], ...] = ()
     kind: str = "call"
     sleeps: bool = True
+
+    def compile(self, context: Context) -> Fire:
+        fire = super().compile(context)
+        guards = [
+            guard
+            for make in context.world.call_guards
+            if (guard := make(self, context)) is not None
+        ]
+        if not guards:
+            return fire
+
+        def guarded(state: State) -> tuple[State, ...]:
+            for guard in guards:
+                breach = guard(state)
+                if breach is not None:
+                    return (breach,)
+            return fire(state)
+
+        return guarded

@@ -101,6 +101,11 @@ class World:
             self.add_lock("s_umount", Kind.RWSEM),
         )
         self.rename_lock = self.add_lock("rename_lock", Kind.SEQLOCK)
+        self.rcu_read_lock = self.add_lock("rcu_read_lock", Kind.RCU)
+        self.call_guards: list[Callable[..., Any]] = []
+        """Checks of the calls into filesystem methods, made when each call
+        step compiles (``guard(step, context)`` gives a function of the
+        state returning an error state or None); spec-conformance adds one."""
         self.root = self.add_inode("/", is_dir=True, linked=True, parent=0)
 
     def add_slot(self, name: str, initial: Any, render: Render = str, hidden: bool = False) -> int:

@@ -1,0 +1,275 @@
+"""What the rules require of a call, in terms the models speak.
+
+The rules file says, in the document's words, which lock a method's caller
+holds ("i_rwsem(inode): exclusive (both)").  ``specs/vocabulary.toml`` says
+what each value requires (held exclusive), and ``specs/conformance.toml``
+which objects of a call the column or the prose names: the call's *roles*
+(``dir``, ``victim``... named after the prototype's parameters), each with
+the lock *family* (the object's field, ``i_rwsem``).  Together they give,
+for every method, its ``Requirements``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from mc.spec.load import SPECS, SpecError, read_toml
+from mc.spec.model import Method, Spec, Table
+from mc.spec.vocabulary import Vocabulary
+
+DEFAULT_PATH = SPECS / "conformance.toml"
+SCOPES = ("sb", "world")
+"""Roles that are not objects of the call: the superblock, the whole world."""
+CONDITIONS = ("directory", "non-directory", "cross-directory", "exchange", "not exchange")
+RULE_NEEDS = {"exclusive": "exclusive", "shared": "held", "held": "held"}
+ALL_MAY_BLOCK = re.compile(r"^all(?: except (?P<except>.+?))? may block", re.IGNORECASE)
+
+
+@attrs.frozen
+class Need:
+    """The caller holds (or not) lock ``lock`` of ``role`` as ``need``
+    says, when every condition holds."""
+
+    lock: str
+    need: str
+    role: str
+    conditions: tuple[str, ...]
+    source: str
+    """Where the rules say so: the column and value, or the prose."""
+
+    @property
+    def id(self) -> str:
+        """``i_rwsem(victim)``, or the lock alone for the superblock's and
+        the world's locks; variants waive needs by this name."""
+        return self.lock if self.role in SCOPES else f"{self.lock}({self.role})"
+
+
+@attrs.frozen
+class Requirements:
+    """Everything the rules require of a call of one method."""
+
+    table: str
+    method: str
+    needs: tuple[Need, ...]
+    unmapped: tuple[str, ...]
+    """Rules whose objects specs/conformance.toml does not name."""
+    blocking: str
+    """may-block, never-blocks, blocks-only-in-ref-walk or unknown."""
+    blocking_source: str
+    rcu_walk: str | None
+    """rcu-walk-ok or no-rcu-walk for tables with an rcu-walk column."""
+    context: str | None
+    """interrupt or rcu when the prose says the method is called there."""
+
+    @property
+    def name(self) -> str:
+        return f"{self.table}.{self.method}"
+
+
+@attrs.frozen
+class RoleMap:
+    """``specs/conformance.toml``: the objects each column and each prose
+    object names, the scope of locks that are not per object, and the rules
+    each protocol variant knowingly departs from."""
+
+    columns: Mapping[tuple[str, str], tuple[str, tuple[str, ...], Mapping[str, tuple[str, ...]]]]
+    objects: Mapping[tuple[str, str], Mapping[str, tuple[str, ...]]]
+    scopes: Mapping[str, str]
+    waivers: Mapping[str, tuple[str, ...]]
+
+    def column_roles(self, table: str, column: str, method: str) -> tuple[str, ...] | None:
+        entry = self.columns.get((table, column))
+        if entry is None:
+            return None
+        _, roles, by_method = entry
+        return by_method.get(method, roles)
+
+    def column_lock(self, table: str, column: str) -> str | None:
+        entry = self.columns.get((table, column))
+        return None if entry is None else entry[0]
+
+    def waived(self, variants: frozenset[str]) -> frozenset[str]:
+        """The needs (``table.method id``) the variants waive."""
+        return frozenset(w for v in variants for w in self.waivers.get(v, ()))
+
+
+def parse_role(entry: str) -> tuple[str, tuple[str, ...]]:
+    """``target if directory and cross-directory`` -> role and conditions."""
+    role, _, rest = entry.partition(" if ")
+    conditions = tuple(c.strip() for c in rest.split(" and ")) if rest else ()
+    return role.strip(), conditions
+
+
+def _roles(raw: Any, fail: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(r, str) for r in raw):
+        raise fail("must be a list of roles")
+    for entry in raw:
+        for condition in parse_role(entry)[1]:
+            if condition not in CONDITIONS:
+                raise fail(f"unknown condition {condition!r} (known: {', '.join(CONDITIONS)})")
+    return tuple(raw)
+
+
+def role_map_from_data(data: Mapping[str, Any], path: Path | str) -> RoleMap:
+    """Validate parsed TOML as the conformance map."""
+    unknown = set(data) - {"columns", "objects", "scopes", "waivers"}
+    if unknown:
+        raise SpecError(f"{path}: unknown field {sorted(unknown)[0]!r}")
+    columns: dict[tuple[str, str], tuple[str, tuple[str, ...], Mapping[str, tuple[str, ...]]]] = {}
+    for table, raw_columns in data.get("columns", {}).items():
+        for column, raw in raw_columns.items():
+            place = f"{path}: table {table}, column {column}"
+
+            def fail(problem: str, field: str = "", place: str = place) -> SpecError:
+                return SpecError(f"{place}{', field ' + field if field else ''}: {problem}")
+
+            if not isinstance(raw, dict) or set(raw) - {"lock", "roles", "methods"}:
+                raise fail("holds only lock, roles and methods")
+            lock = raw.get("lock")
+            if not isinstance(lock, str):
+                raise fail("must be a string", "lock")
+            roles = _roles(raw.get("roles", []), lambda p, f=fail: f(p, "roles"))
+            methods = raw.get("methods", {})
+            if not isinstance(methods, dict):
+                raise fail("must be a table", "methods")
+            by_method = {
+                m: _roles(r, lambda p, f=fail, m=m: f(p, f"methods.{m}"))
+                for m, r in methods.items()
+            }
+            columns[(table, column)] = (lock, roles, by_method)
+    objects: dict[tuple[str, str], Mapping[str, tuple[str, ...]]] = {}
+    for table, raw_objects in data.get("objects", {}).items():
+        for phrase, raw in raw_objects.items():
+            place = f"{path}: table {table}, object {phrase!r}"
+            if not isinstance(raw, dict):
+                raise SpecError(f"{place}: must be a table of methods")
+            objects[(table, phrase)] = {
+                m: _roles(r, lambda p, m=m, place=place: SpecError(f"{place}, method {m}: {p}"))
+                for m, r in raw.items()
+            }
+    scopes = data.get("scopes", {})
+    if not isinstance(scopes, dict) or not all(v in SCOPES for v in scopes.values()):
+        raise SpecError(f"{path}: field scopes: each lock's scope is one of {', '.join(SCOPES)}")
+    waivers = {}
+    for variant, raw in data.get("waivers", {}).items():
+        if not isinstance(raw, list) or not all(isinstance(w, str) for w in raw):
+            raise SpecError(f"{path}: waivers, variant {variant}: must be a list of strings")
+        for waiver in raw:
+            if len(waiver.split()) != 2 or waiver.split()[0].count(".") != 1:
+                raise SpecError(
+                    f"{path}: waivers, variant {variant}: {waiver!r} is not "
+                    "'table.method lock(role)'"
+                )
+        waivers[variant] = tuple(raw)
+    return RoleMap(columns, objects, dict(scopes), waivers)
+
+
+def load_role_map(path: Path = DEFAULT_PATH) -> RoleMap:
+    """Read and validate ``specs/conformance.toml``."""
+    return role_map_from_data(read_toml(path), path)
+
+
+def _table_blocking(table: Table, method: str) -> tuple[str, str] | None:
+    if table.blocking is None:
+        return None
+    match = ALL_MAY_BLOCK.match(table.blocking)
+    if match is None:
+        return None
+    excepted = re.findall(r"\w+", match["except"] or "")
+    if method in excepted:
+        return "never-blocks", table.blocking
+    return "may-block", table.blocking
+
+
+def requirements(
+    spec: Spec, vocabulary: Vocabulary, roles: RoleMap, table: Table, method: Method
+) -> Requirements:
+    """What the rules require of a call of ``method``."""
+    needs: list[Need] = []
+    unmapped: list[str] = []
+    blocking: tuple[str, str] | None = _table_blocking(table, method.name)
+    rcu_walk = None
+    context = None
+    for column in table.columns:
+        known = vocabulary.column(table.name, column)
+        cell = method.cell(column)
+        if known is None or cell is None or not cell.value:
+            continue
+        meaning = known.meaning(cell.value)
+        if meaning is None:
+            unmapped.append(f"{column} = {cell.value} (not in the vocabulary)")
+            continue
+        source = f"{column}: {cell.value}"
+        for token in meaning:
+            if known.kind == "rcu-walk":
+                rcu_walk = token
+            elif token in ("may-block", "never-blocks", "blocks-only-in-ref-walk", "unknown"):
+                blocking = (token, source)
+            elif token in RULE_NEEDS.values() or token.startswith("not-"):
+                lock = roles.column_lock(table.name, column)
+                columns = roles.column_roles(table.name, column, method.name)
+                if lock is None or columns is None:
+                    unmapped.append(f"{source} (column not in specs/conformance.toml)")
+                    continue
+                scope = roles.scopes.get(lock)
+                for entry in (scope,) if scope else columns:
+                    role, conditions = parse_role(entry)
+                    needs.append(Need(lock, token, role, conditions, source))
+    for rule in table.rules:
+        if method.name not in rule.methods:
+            continue
+        if rule.may_block is False:
+            blocking = ("never-blocks", rule.text)
+        if rule.context is not None:
+            context = rule.context
+        if rule.lock is None or rule.mode is None:
+            continue
+        when = (rule.when,) if rule.when else ()
+        scope = roles.scopes.get(rule.lock)
+        if scope is not None:
+            placed: tuple[str, ...] | None = (scope,)
+        else:
+            placed = roles.objects.get((table.name, rule.object or ""), {}).get(method.name)
+        if placed is None:
+            unmapped.append(f"{rule.text} (object {rule.object!r} not in specs/conformance.toml)")
+            continue
+        for entry in placed:
+            role, conditions = parse_role(entry)
+            needs.append(Need(rule.lock, RULE_NEEDS[rule.mode], role, conditions + when, rule.text))
+    decided = blocking or ("unknown", "the document does not say")
+    return Requirements(
+        table.name,
+        method.name,
+        tuple(needs),
+        tuple(unmapped),
+        decided[0],
+        decided[1],
+        rcu_walk,
+        context,
+    )
+
+
+@attrs.frozen
+class Rules:
+    """The requirements of every method, found by ``table.method``."""
+
+    spec: Spec
+    by_name: Mapping[str, Requirements]
+    roles: RoleMap
+
+    def get(self, name: str) -> Requirements | None:
+        return self.by_name.get(name)
+
+
+def compile_rules(spec: Spec, vocabulary: Vocabulary, roles: RoleMap) -> Rules:
+    """The requirements of every method of ``spec``."""
+    by_name = {
+        f"{table.name}.{method.name}": requirements(spec, vocabulary, roles, table, method)
+        for table, method in spec.methods()
+    }
+    return Rules(spec, by_name, roles)
