@@ -24,6 +24,7 @@ from mc.kernel.replay import ReplayReport, replay
 from mc.kernel.scenario import Registry, UnknownName
 from mc.result import Strategy, Verdict
 from mc.run import Outcome, check_scenario, file_stem
+from mc.spec.cli import spec as spec_group
 
 EXIT_USAGE = 2
 F = TypeVar("F", bound=Callable[..., Any])
@@ -352,3 +353,4 @@ from mc.cli_regress import mutate_command, regress_command  # noqa: E402
 
 main.add_command(regress_command)
 main.add_command(mutate_command)
+main.add_command(spec_group)

@@ -1,0 +1,424 @@
+"""``vfsmc spec``: the locking rules as data.
+
+    vfsmc spec import PATH [-o FILE]    the rules of a locking.rst (or its flattened text)
+    vfsmc spec lint PATH                where the document disagrees with itself
+    vfsmc spec show [TABLE[.METHOD]]    the rules, and what they require of a call
+    vfsmc spec diff OLD NEW             what changed between two versions of the rules
+    vfsmc spec coverage                 which methods the models call, why not the others
+
+Exit codes: 0 fine, 1 something found (dubious places, differences, methods
+neither modelled nor explained), 2 bad input (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from mc.atomic import write_atomically
+from mc.kernel.dsl import ModelError
+from mc.kernel.program import ProgramError
+from mc.kernel.scenario import UnknownName
+from mc.spec import conformance, coverage, diff, importer, lint, toml_writer, vocabulary
+from mc.spec import load as spec_load
+from mc.spec.load import SPECS, SpecError
+from mc.spec.model import Spec
+from mc.spec.semantics import Requirements, Rules
+
+F = TypeVar("F", bound=Callable[..., Any])
+EXIT_USAGE = 2
+
+PATH = click.Path(dir_okay=False, path_type=Path)
+SPECS_OPTION = click.option(
+    "--specs",
+    "specs",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=SPECS,
+    show_default=True,
+    help="Directory of locking.toml, vocabulary.toml, conformance.toml, coverage.toml.",
+)
+VOCABULARY_OPTION = click.option(
+    "--vocabulary",
+    type=PATH,
+    default=SPECS / "vocabulary.toml",
+    show_default=True,
+    help="What the columns' values mean.",
+)
+
+
+def one_line_errors(command: F) -> F:
+    """Bad input: one line on stderr, exit 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (SpecError, UnknownName, ModelError, ProgramError, ValueError, OSError) as error:
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            click.echo(f"vfsmc: error: {message}", err=True)
+            sys.exit(EXIT_USAGE)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group("spec")
+def spec() -> None:
+    """The locking rules as data: import, lint, show, diff, coverage."""
+
+
+def _count_line(imported: importer.Imported) -> str:
+    spec_ = imported.spec
+    methods = [m for t in spec_.tables for m in t.methods]
+    rows = sum(1 for m in methods if m.cells is not None)
+    prototypes = sum(1 for m in methods if m.prototype is not None)
+    rules = sum(len(t.rules) for t in spec_.tables)
+    notes = sum(len(t.notes) for t in spec_.tables)
+    return (
+        f"imported {spec_.source}: {len(spec_.tables)} tables, {len(methods)} methods "
+        f"({prototypes} with a prototype, {rows} with a row), {rules} rules from the prose, "
+        f"{notes} paragraphs kept as text"
+    )
+
+
+@spec.command("import")
+@click.argument("path", type=PATH)
+@click.option("-o", "--output", type=PATH, help="Write the rules here (default: stdout).")
+@VOCABULARY_OPTION
+@click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
+@one_line_errors
+def import_command(path: Path, output: Path | None, vocabulary: Path, as_json: bool) -> None:
+    """Build the rules file from PATH: the kernel's locking.rst, or its
+    flattened text.  Whatever is not taken exactly as written is reported."""
+    imported = importer.import_path(path, vocabulary_load(vocabulary))
+    text = toml_writer.render(imported.spec)
+    if output is not None:
+        write_atomically(output, text)
+    report = {
+        "source": imported.spec.source,
+        "tables": len(imported.spec.tables),
+        "methods": sum(len(t.methods) for t in imported.spec.tables),
+        "rules": sum(len(t.rules) for t in imported.spec.tables),
+        "findings": [str(f) for f in imported.findings],
+        "kept_as_text": [str(f) for f in imported.kept_as_text],
+        "output": None if output is None else str(output),
+    }
+    if as_json:
+        if output is None:
+            report["toml"] = text
+        click.echo(json.dumps(report, indent=1))
+        return
+    if output is None:
+        click.echo(text, nl=False)
+    to_stderr = output is None
+    click.echo(_count_line(imported), err=to_stderr)
+    if imported.findings:
+        click.echo(f"not taken exactly as written ({len(imported.findings)}):", err=to_stderr)
+        for finding in imported.findings:
+            click.echo(f"  {finding}", err=to_stderr)
+    if imported.kept_as_text:
+        count = len(imported.kept_as_text)
+        click.echo(f"prose about locking kept as text ({count}):", err=to_stderr)
+        for finding in imported.kept_as_text:
+            click.echo(f"  {finding}", err=to_stderr)
+    if output is not None:
+        click.echo(f"wrote {output}")
+
+
+def vocabulary_load(path: Path) -> vocabulary.Vocabulary:
+    return vocabulary.load(path)
+
+
+@spec.command("lint")
+@click.argument("path", type=PATH)
+@VOCABULARY_OPTION
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@one_line_errors
+def lint_command(path: Path, vocabulary: Path, as_json: bool) -> None:
+    """Report where the document at PATH disagrees with itself."""
+    known = vocabulary_load(vocabulary)
+    found = lint.lint(importer.read_document(path, known), known)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "source": path.name,
+                    "dubious": [
+                        {"kind": d.kind, "line": d.line, "where": d.where, "message": d.message}
+                        for d in found
+                    ],
+                },
+                indent=1,
+            )
+        )
+    else:
+        click.echo(f"Dubious stuff in {path.name}:")
+        for dubious in found:
+            click.echo(f"  {dubious}")
+        kinds: dict[str, int] = {}
+        for dubious in found:
+            kinds[dubious.kind] = kinds.get(dubious.kind, 0) + 1
+        detail = ", ".join(f"{n} {k}" for k, n in kinds.items())
+        click.echo(f"{len(found)} dubious places" + (f" ({detail})" if detail else ""))
+    sys.exit(1 if found else 0)
+
+
+def _requirements_json(r: Requirements) -> dict[str, Any]:
+    return {
+        "needs": [
+            {
+                "id": n.id,
+                "lock": n.lock,
+                "need": n.need,
+                "role": n.role,
+                "conditions": list(n.conditions),
+                "source": n.source,
+            }
+            for n in r.needs
+        ],
+        "unmapped": list(r.unmapped),
+        "blocking": r.blocking,
+        "blocking_source": r.blocking_source,
+        "rcu_walk": r.rcu_walk,
+        "context": r.context,
+    }
+
+
+def _show_method(rules: Rules, table_name: str, method_name: str, as_json: bool) -> None:
+    table = rules.spec.table(table_name)
+    assert table is not None
+    method = table.method(method_name)
+    if method is None:
+        known = ", ".join(m.name for m in table.methods)
+        raise UnknownName(f"{table_name} has no method {method_name!r} (known: {known})")
+    requirements = rules.get(f"{table_name}.{method_name}")
+    assert requirements is not None
+    prose = [r.text for r in table.rules if method_name in r.methods]
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "table": table_name,
+                    "method": method_name,
+                    "prototype": method.prototype,
+                    "cells": None if method.cells is None else dict(method.cells),
+                    "rules": prose,
+                    **_requirements_json(requirements),
+                },
+                indent=1,
+            )
+        )
+        return
+    click.echo(f"{table_name}.{method_name}")
+    click.echo(f"  prototype: {method.prototype or '(none in the document)'}")
+    if method.cells is None:
+        click.echo("  row: (none in the table)")
+    else:
+        cells = "; ".join(f"{c}: {v}" for c, v in method.cells) or "(empty)"
+        click.echo(f"  row: {cells}")
+    for text in prose:
+        click.echo(f"  prose: {text}")
+    click.echo("what a call requires:")
+    click.echo(f"  blocking: {requirements.blocking} ({requirements.blocking_source})")
+    if requirements.rcu_walk:
+        click.echo(f"  in rcu-walk: {requirements.rcu_walk}")
+    if requirements.context:
+        click.echo(f"  called in: {requirements.context}")
+    for need in requirements.needs:
+        when = f" if {' and '.join(need.conditions)}" if need.conditions else ""
+        click.echo(f"  {need.id}: {need.need}{when}  [{need.source}]")
+    if not requirements.needs:
+        click.echo("  no lock held or not held")
+    for text in requirements.unmapped:
+        click.echo(f"  not placed on the call's objects: {text}")
+
+
+def _show_table(spec_: Spec, name: str, as_json: bool) -> None:
+    table = spec_.table(name)
+    if table is None:
+        known = ", ".join(t.name for t in spec_.tables)
+        raise UnknownName(f"unknown table {name!r} (known: {known})")
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "table": table.name,
+                    "columns": list(table.columns),
+                    "blocking": table.blocking,
+                    "methods": {
+                        m.name: {
+                            "prototype": m.prototype,
+                            "cells": None if m.cells is None else dict(m.cells),
+                        }
+                        for m in table.methods
+                    },
+                    "rules": [r.text for r in table.rules],
+                },
+                indent=1,
+            )
+        )
+        return
+    click.echo(f"{table.name}: {', '.join(table.columns) or 'no table'}")
+    if table.blocking:
+        click.echo(f"  {table.blocking}")
+    width = max(len(m.name) for m in table.methods)
+    for method in table.methods:
+        if method.cells is None:
+            cells = "(no row)"
+        else:
+            cells = "; ".join(f"{c}: {v}" for c, v in method.cells) or "(empty row)"
+        missing = "" if method.prototype else "  (no prototype)"
+        click.echo(f"  {method.name:<{width}}  {cells}{missing}")
+    for rule in table.rules:
+        click.echo(f"  rule: {rule.text}")
+
+
+@spec.command("show")
+@click.argument("name", required=False)
+@SPECS_OPTION
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@one_line_errors
+def show_command(name: str | None, specs: Path, as_json: bool) -> None:
+    """Show the rules: the tables, one TABLE, or TABLE.METHOD with what it
+    requires of a call."""
+    rules = conformance.rules_at(specs)
+    spec_ = rules.spec
+    if name is None:
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        t.name: {"columns": list(t.columns), "methods": len(t.methods)}
+                        for t in spec_.tables
+                    },
+                    indent=1,
+                )
+            )
+            return
+        click.echo(f"{spec_.source}: {sum(len(t.methods) for t in spec_.tables)} methods")
+        width = max(len(t.name) for t in spec_.tables)
+        for table in spec_.tables:
+            columns = ", ".join(table.columns) or "no table"
+            click.echo(
+                f"  {table.name:<{width}}  {len(table.methods):>3} methods, "
+                f"{len(table.rules)} rules  ({columns})"
+            )
+        return
+    table_name, _, method_name = name.partition(".")
+    if spec_.table(table_name) is None or not method_name:
+        _show_table(spec_, table_name, as_json)
+        return
+    _show_method(rules, table_name, method_name, as_json)
+
+
+def _load_any(path: Path, known: vocabulary.Vocabulary) -> Spec:
+    if path.suffix == ".toml":
+        return spec_load.load(path)
+    return importer.import_path(path, known).spec
+
+
+@spec.command("diff")
+@click.argument("old", type=PATH)
+@click.argument("new", type=PATH)
+@VOCABULARY_OPTION
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@one_line_errors
+def diff_command(old: Path, new: Path, vocabulary: Path, as_json: bool) -> None:
+    """What changed from OLD to NEW: each a rules file (.toml) or a document."""
+    known = vocabulary_load(vocabulary)
+    changes = diff.diff(_load_any(old, known), _load_any(new, known), known)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "old": str(old),
+                    "new": str(new),
+                    "changes": [
+                        {"kind": c.kind, "where": c.where, "before": c.before, "after": c.after}
+                        for c in changes
+                    ],
+                    "summary": diff.summary(changes),
+                },
+                indent=1,
+            )
+        )
+    else:
+        for change in changes:
+            click.echo(str(change))
+        click.echo(diff.summary(changes))
+    sys.exit(1 if changes else 0)
+
+
+@spec.command("coverage")
+@SPECS_OPTION
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@one_line_errors
+def coverage_command(specs: Path, as_json: bool) -> None:
+    """For every method of every table: the scenarios calling it and what
+    their calls check, or why no model calls it."""
+    from mc.cli import registry
+
+    rules = conformance.rules_at(specs)
+    reasons = coverage.load_reasons(rules.spec, specs / "coverage.toml")
+    found = coverage.coverage(registry(), rules, reasons)
+    total = len(found.methods)
+    modelled, explained = found.count("modelled"), found.count("explained")
+    unexplained = found.count("unexplained")
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "methods": [
+                        {
+                            "table": m.table,
+                            "method": m.method,
+                            "status": m.status,
+                            "scenarios": list(m.scenarios),
+                            "checked": list(m.checked),
+                            "unchecked": [
+                                {"need": n, "kind": k, "reason": r} for n, k, r in m.unchecked
+                            ],
+                            "reason": m.reason,
+                        }
+                        for m in found.methods
+                    ],
+                    "total": total,
+                    "modelled": modelled,
+                    "explained": explained,
+                    "unexplained": unexplained,
+                    "percent_modelled": round(found.percent_modelled, 1),
+                    "percent_covered": round(found.percent_covered, 1),
+                },
+                indent=1,
+            )
+        )
+    else:
+        table = None
+        for m in found.methods:
+            if m.table != table:
+                table = m.table
+                click.echo(table)
+            if m.modelled:
+                checks = ", ".join(m.checked) or "no lock rule"
+                count = len(m.scenarios)
+                click.echo(
+                    f"  {m.method:<22} modelled in {count} scenario{'s' * (count != 1)}; "
+                    f"checks {checks}"
+                )
+                for need, kind, reason in m.unchecked:
+                    click.echo(f"  {'':<22} not checked: {need} ({kind}: {reason})")
+            elif m.reason:
+                click.echo(f"  {m.method:<22} not modelled: {m.reason}")
+            else:
+                click.echo(f"  {m.method:<22} NOT MODELLED AND NOT EXPLAINED")
+        click.echo(
+            f"{total} methods: {modelled} modelled ({found.percent_modelled:.1f}%), "
+            f"{explained} explained, {unexplained} neither; "
+            f"{found.percent_covered:.1f}% modelled or explained"
+        )
+    sys.exit(1 if unexplained else 0)

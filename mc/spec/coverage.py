@@ -1,0 +1,139 @@
+"""Coverage of the rules by the models: for every method of every table,
+the scenarios whose threads call it and what the call checks, or, for a
+method no model calls, the reason ``specs/coverage.toml`` records."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import attrs
+
+from mc.kernel.scenario import Registry
+from mc.kernel.steps import CallStep
+from mc.spec import conformance
+from mc.spec.load import SPECS, SpecError, read_toml
+from mc.spec.model import Spec
+from mc.spec.semantics import Rules
+
+DEFAULT_PATH = SPECS / "coverage.toml"
+
+
+@attrs.frozen
+class Reasons:
+    """Why methods are not modelled: per table, and per method."""
+
+    tables: Mapping[str, str]
+    methods: Mapping[str, str]
+
+    def reason(self, table: str, method: str) -> str | None:
+        return self.methods.get(f"{table}.{method}", self.tables.get(table))
+
+
+def load_reasons(spec: Spec, path: Path = DEFAULT_PATH) -> Reasons:
+    """Read ``specs/coverage.toml``; every table and method it names must be
+    one of ``spec``'s."""
+    data = read_toml(path)
+    if set(data) - {"tables"}:
+        raise SpecError(f"{path}: unknown field {sorted(set(data) - {'tables'})[0]!r}")
+    tables: dict[str, str] = {}
+    methods: dict[str, str] = {}
+    for name, raw in data.get("tables", {}).items():
+        table = spec.table(name)
+        if table is None:
+            raise SpecError(f"{path}: table {name}: not a table of the rules")
+        if not isinstance(raw, dict) or set(raw) - {"reason", "methods"}:
+            raise SpecError(f"{path}: table {name}: holds only reason and methods")
+        if "reason" in raw:
+            if not isinstance(raw["reason"], str):
+                raise SpecError(f"{path}: table {name}, field reason: must be a string")
+            tables[name] = raw["reason"]
+        for method, reason in raw.get("methods", {}).items():
+            if table.method(method) is None:
+                raise SpecError(f"{path}: table {name}, method {method}: not a method of the table")
+            if not isinstance(reason, str):
+                raise SpecError(f"{path}: table {name}, method {method}: must be a string")
+            methods[f"{name}.{method}"] = reason
+    return Reasons(tables, methods)
+
+
+@attrs.frozen
+class MethodCoverage:
+    """One method: the scenarios calling it, what those calls check, or why
+    no model calls it."""
+
+    table: str
+    method: str
+    scenarios: tuple[str, ...]
+    checked: tuple[str, ...]
+    unchecked: tuple[tuple[str, str, str], ...]
+    """(need, kind, reason) for what the calls cannot check."""
+    reason: str | None
+
+    @property
+    def modelled(self) -> bool:
+        return bool(self.scenarios)
+
+    @property
+    def status(self) -> str:
+        if self.modelled:
+            return "modelled"
+        return "explained" if self.reason else "unexplained"
+
+
+@attrs.frozen
+class Coverage:
+    methods: tuple[MethodCoverage, ...]
+
+    def count(self, status: str) -> int:
+        return sum(1 for m in self.methods if m.status == status)
+
+    @property
+    def percent_modelled(self) -> float:
+        return 100.0 * self.count("modelled") / len(self.methods) if self.methods else 100.0
+
+    @property
+    def percent_covered(self) -> float:
+        done = self.count("modelled") + self.count("explained")
+        return 100.0 * done / len(self.methods) if self.methods else 100.0
+
+
+def calls_by_scenario(registry: Registry) -> dict[str, dict[str, list[CallStep]]]:
+    """For each method called, the scenarios calling it and their call steps."""
+    found: dict[str, dict[str, list[CallStep]]] = {}
+    for name in sorted(registry.scenarios):
+        model = registry.build(registry.scenario(name), properties=())
+        for thread in model.threads:
+            for compiled in thread.steps:
+                step = compiled.step
+                if isinstance(step, CallStep):
+                    found.setdefault(step.method, {}).setdefault(name, []).append(step)
+    return found
+
+
+def coverage(registry: Registry, rules: Rules, reasons: Reasons) -> Coverage:
+    """The coverage of every method of ``rules.spec`` by ``registry``'s scenarios."""
+    calls = calls_by_scenario(registry)
+    methods = []
+    for table, method in rules.spec.methods():
+        name = f"{table.name}.{method.name}"
+        by_scenario = calls.get(name, {})
+        checked: dict[str, None] = {}
+        unchecked: dict[tuple[str, str, str], None] = {}
+        for scenario, steps in by_scenario.items():
+            model = registry.build(registry.scenario(scenario), properties=())
+            for step in steps:
+                plan = conformance.plan(step, model.world, rules)
+                checked.update(dict.fromkeys(c.need.id for c in plan.checked))
+                unchecked.update(dict.fromkeys((u.need, u.kind, u.reason) for u in plan.unchecked))
+        methods.append(
+            MethodCoverage(
+                table.name,
+                method.name,
+                tuple(by_scenario),
+                tuple(checked),
+                tuple(u for u in unchecked if u[0] not in checked),
+                reasons.reason(table.name, method.name),
+            )
+        )
+    return Coverage(tuple(methods))

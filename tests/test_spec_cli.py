@@ -1,0 +1,151 @@
+"""``vfsmc spec``: import, lint, show, diff and coverage as a user runs
+them, exit codes, JSON, and one-line errors on bad input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from mc.spec import load
+from mc.spec.load import SpecError
+
+Run = Callable[..., Result]
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+FLATTENED = ROOT.parent / "shared" / "locking.txt"
+EXCERPT = ROOT / "tests" / "fixtures" / "locking-excerpt.rst"
+
+needs_document = pytest.mark.skipif(
+    not FLATTENED.exists(), reason="the flattened locking.txt is not beside the project"
+)
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        (
+            ('cells = { "i_rwsem(inode)" = "exclusive" }', 'cells = { "i_rwsem(inode)" = 3 }'),
+            "table inode_operations, method create, field cells: must be a table of strings",
+        ),
+        (
+            (
+                '[tables.inode_operations.methods.rename]\nprototype = "int (*rename)',
+                '[tables.inode_operations.methods.rename]\nprototype = "int (*renam)',
+            ),
+            "table inode_operations, method rename, field prototype: does not declare (*rename)",
+        ),
+        (
+            ('mode = "exclusive"\nobject = "victim"', 'mode = "sideways"\nobject = "victim"'),
+            "table inode_operations, rule 1, field mode: must be one of",
+        ),
+        (("version = 1", "version = 7"), "unsupported version 7"),
+    ],
+)
+def test_a_malformed_rules_file_is_one_line_naming_the_place(
+    vfsmc: Run, tmp_path: Path, edit: tuple[str, str], fragment: str
+) -> None:
+    text = (SPECS / "locking.toml").read_text()
+    assert edit[0] in text
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    for name in ("vocabulary.toml", "conformance.toml", "coverage.toml"):
+        (specs / name).write_text((SPECS / name).read_text())
+    (specs / "locking.toml").write_text(text.replace(edit[0], edit[1], 1))
+    with pytest.raises(SpecError) as raised:
+        load.load(specs / "locking.toml")
+    assert fragment in str(raised.value)
+    result = vfsmc("spec", "show", "--specs", str(specs))
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vfsmc: error: ") and fragment in lines[0]
+    assert str(specs / "locking.toml") in lines[0]
+
+
+def test_cli_import_writes_the_rules_and_reports(vfsmc: Run, tmp_path: Path) -> None:
+    result = vfsmc("spec", "import", str(EXCERPT), "-o", "rules.toml")
+    assert result.exit_code == 0, result.output
+    assert "imported locking-excerpt.rst: 5 tables, 20 methods" in result.output
+    rules = load.load(tmp_path / "rules.toml")
+    assert rules.table("file_lock_operations").footnotes[0][0] == "1"  # type: ignore[union-attr]
+    report = json.loads(vfsmc("spec", "import", str(EXCERPT), "--json").output)
+    assert report["methods"] == 20 and report["toml"].startswith("# The locking rules")
+
+
+def test_cli_import_of_something_else_is_a_one_line_error(vfsmc: Run, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("nothing about locking here\n")
+    for path in ("notes.txt", "missing.rst"):
+        result = vfsmc("spec", "import", path)
+        assert result.exit_code == 2
+        assert len(result.output.strip().splitlines()) == 1
+
+
+@needs_document
+def test_cli_lint_exits_1_with_the_dubious_list(vfsmc: Run) -> None:
+    result = vfsmc("spec", "lint", str(FLATTENED))
+    assert result.exit_code == 1
+    assert "dentry_operations.d_prune: a row but no prototype" in result.output
+    report = json.loads(vfsmc("spec", "lint", str(FLATTENED), "--json").output)
+    assert any(d["where"] == "inode_operations.truncate" for d in report["dubious"])
+
+
+def test_cli_show_tables_a_table_and_a_method(vfsmc: Run) -> None:
+    listing = vfsmc("spec", "show")
+    assert listing.exit_code == 0 and "139 methods" in listing.output
+    table = vfsmc("spec", "show", "super_operations")
+    assert "statfs" in table.output and "maybe(read)" in table.output
+    method = json.loads(vfsmc("spec", "show", "inode_operations.rename", "--json").output)
+    ids = {(n["id"], tuple(n["conditions"])) for n in method["needs"]}
+    assert ("i_rwsem(target)", ("not exchange",)) in ids
+    assert ("s_vfs_rename_sem", ("cross-directory",)) in ids
+    unknown = vfsmc("spec", "show", "inode_operations.frobnicate")
+    assert unknown.exit_code == 2 and "has no method 'frobnicate'" in unknown.output
+
+
+def test_cli_diff_of_a_file_with_itself_and_with_the_excerpt(vfsmc: Run) -> None:
+    same = vfsmc("spec", "diff", str(SPECS / "locking.toml"), str(SPECS / "locking.toml"))
+    assert same.exit_code == 0 and "no changes" in same.output
+    changed = vfsmc("spec", "diff", str(SPECS / "locking.toml"), str(EXCERPT), "--json")
+    assert changed.exit_code == 1
+    report = json.loads(changed.output)
+    removed = {c["where"] for c in report["changes"] if c["kind"] == "method-removed"}
+    assert "inode_operations.create" in removed and "xattr_handler" not in removed
+
+
+def test_cli_coverage_explains_every_method_not_modelled(vfsmc: Run) -> None:
+    result = vfsmc("spec", "coverage", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["total"] == 139 and report["unexplained"] == 0
+    assert report["percent_covered"] == 100.0
+    by_name = {f"{m['table']}.{m['method']}": m for m in report["methods"]}
+    setattr_ = by_name["inode_operations.setattr"]
+    assert setattr_["status"] == "modelled" and "i_rwsem(inode)" in setattr_["checked"]
+    assert by_name["inode_operations.truncate"]["status"] == "explained"
+    assert len(by_name["inode_operations.rename"]["scenarios"]) >= 4
+    text = vfsmc("spec", "coverage").output
+    assert "100.0% modelled or explained" in text.splitlines()[-1]
+
+
+def test_coverage_reports_a_method_neither_modelled_nor_explained(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    for name in ("locking.toml", "vocabulary.toml", "conformance.toml"):
+        (specs / name).write_text((SPECS / name).read_text())
+    reasons = (SPECS / "coverage.toml").read_text()
+    (specs / "coverage.toml").write_text(
+        reasons.replace('[tables.xattr_handler]\nreason = "', '[tables.xattr_handler]\nx = "')
+    )
+    bad = vfsmc("spec", "coverage", "--specs", str(specs))
+    assert bad.exit_code == 2 and "table xattr_handler: holds only reason and methods" in bad.output
+    (specs / "coverage.toml").write_text(
+        reasons.replace('[tables.xattr_handler]\nreason = "extended', "[tables.xattr_handler]\n#")
+    )
+    result = vfsmc("spec", "coverage", "--specs", str(specs))
+    assert result.exit_code == 1
+    assert "set                    NOT MODELLED AND NOT EXPLAINED" in result.output
