@@ -100,10 +100,10 @@ def diff(old: Spec, new: Spec, vocabulary: Vocabulary) -> list[Change]:
 
 
 def summary(changes: list[Change]) -> str:
-    """``3 methods added, 1 removed, 2 lock modes changed, ...``"""
+    """``method-added: 3, lock-mode-changed: 2, ...``"""
     counts: dict[str, int] = {}
     for change in changes:
         counts[change.kind] = counts.get(change.kind, 0) + 1
     if not counts:
         return "no changes"
-    return ", ".join(f"{n} {kind.replace('-', ' ')}" for kind, n in counts.items())
+    return ", ".join(f"{kind}: {n}" for kind, n in counts.items())
