@@ -241,6 +241,7 @@ def _check_json(outcome: Outcome, saved: dict[str, Path]) -> dict[str, Any]:
         **result.stats.as_dict(),
         "counterexample": str(saved["counterexample"]) if "counterexample" in saved else None,
         "graph": str(saved["svg"]) if "svg" in saved else None,
+        "unchecked_errors": outcome.unchecked_errors,
     }
 
 
@@ -254,6 +255,11 @@ def _print_check(outcome: Outcome, saved: dict[str, Path]) -> None:
     if result.verdict is Verdict.INCOMPLETE:
         click.echo(
             f"  incomplete: {result.incomplete_reason}; no verdict beyond the states explored"
+        )
+    for name, count in sorted(outcome.unchecked_errors.items()):
+        click.echo(
+            f"  note: {count} state(s) end in a {name} violation, which this run does not check "
+            f"and explores no further (add --property {name})"
         )
     if result.violation is not None:
         click.echo("")

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 import attrs
 
 from mc.counterexample import Counterexample
-from mc.explore import Options, check
+from mc.explore import Options, Search
 from mc.kernel.scenario import Registry, Scenario
-from mc.kernel.system import KernelModel
+from mc.kernel.system import KernelModel, unchecked_errors
 from mc.result import Result, Violation
 
 
@@ -24,6 +24,9 @@ class Outcome:
     model: KernelModel
     result: Result[tuple[object, ...], tuple[int, int]]
     counterexample: Counterexample | None
+    unchecked_errors: dict[str, int] = attrs.field(factory=dict)
+    """States that ended in an error against a property this run does not
+    check (so nothing was explored beyond them), by property."""
 
 
 def check_scenario(
@@ -37,11 +40,13 @@ def check_scenario(
     name the registry does not know."""
     found = registry.scenario(scenario)
     model = registry.build(found, variants, properties)
-    result = check(model, options)
+    search = Search(model, options)
+    result = search.run()
     counterexample = None
     if result.violation is not None and result.violation.path is not None:
         counterexample = counterexample_of(model, found, tuple(variants), result.violation)
-    return Outcome(found, tuple(variants), model, result, counterexample)
+    unchecked = unchecked_errors(search.states, result.properties)
+    return Outcome(found, tuple(variants), model, result, counterexample, unchecked)
 
 
 def counterexample_of(
@@ -65,6 +70,7 @@ def counterexample_of(
         message=violation.message,
         threads=tuple((t.name, str(t.invocation)) for t in model.threads),
         steps=tuple(steps),
+        witness=model.witness(path.states[-1]),
         cycle=tuple(cycle),
     )
 

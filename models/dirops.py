@@ -232,6 +232,7 @@ def _remove(op: Op, path: str, *, directory_victim: bool) -> None:
             libfs.rmdir,
             directory,
             dentry,
+            victim,
             label="error = dir->i_op->rmdir(dir, dentry)",
             roles={"dir": directory, "victim": victim},
         )
@@ -243,6 +244,7 @@ def _remove(op: Op, path: str, *, directory_victim: bool) -> None:
             libfs.unlink,
             directory,
             dentry,
+            victim,
             label="error = dir->i_op->unlink(dir, dentry)",
             roles={"dir": directory, "victim": victim},
         )

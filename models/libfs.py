@@ -8,16 +8,31 @@ from __future__ import annotations
 from mc.kernel import errno
 from mc.kernel.steps import Scratch
 from mc.kernel.vfs import is_empty
-from mc.kernel.world import Dentry
+from mc.kernel.world import ERROR_SLOT, Dentry
+
+NAMESPACE = "namespace"
+
+
+def _warn(fs: Scratch, message: str) -> None:
+    """A kernel WARN_ON on the namespace's link counts: a violation of the
+    ``namespace`` property."""
+    if fs[ERROR_SLOT] is None:
+        fs[ERROR_SLOT] = (NAMESPACE, message)
 
 
 def _inc_nlink(fs: Scratch, ino: int) -> None:
+    """inc_nlink(): WARN_ON(inode->i_nlink == 0 && !(inode->i_state & I_LINKABLE))."""
     slot = fs.world.inodes[ino].nlink
+    if fs[slot] == 0:
+        _warn(fs, f"inc_nlink() brings {fs.world.inode_name(ino)} back from a link count of 0")
     fs[slot] = fs[slot] + 1
 
 
 def _drop_nlink(fs: Scratch, ino: int) -> None:
+    """drop_nlink(): WARN_ON(inode->i_nlink == 0)."""
     slot = fs.world.inodes[ino].nlink
+    if fs[slot] == 0:
+        _warn(fs, f"drop_nlink() of {fs.world.inode_name(ino)}, whose link count is already 0")
     fs[slot] = max(0, fs[slot] - 1)
 
 
@@ -47,23 +62,24 @@ def link(fs: Scratch, source: int, directory: int, dentry: Dentry) -> int:
     return 0
 
 
-def unlink(fs: Scratch, directory: int, dentry: Dentry) -> int:
-    """simple_unlink(): drop_nlink(inode); the name goes (dput, and the
-    VFS's d_delete once the victim is unlocked, folded here)."""
-    victim = fs[dentry.slot]
+def unlink(fs: Scratch, directory: int, dentry: Dentry, victim: int) -> int:
+    """simple_unlink(): drop_nlink(inode) of ``victim``, the inode the
+    caller's dentry refers to; the name goes (dput, and the VFS's d_delete
+    once the victim is unlocked, folded here) unless a rename has moved
+    another inode onto it meanwhile (the kernel's dentry would have moved)."""
     _drop_nlink(fs, victim)
-    fs[dentry.slot] = None
+    if fs[dentry.slot] == victim:
+        fs[dentry.slot] = None
     return 0
 
 
-def rmdir(fs: Scratch, directory: int, dentry: Dentry) -> int:
+def rmdir(fs: Scratch, directory: int, dentry: Dentry, victim: int) -> int:
     """simple_rmdir(): -ENOTEMPTY unless empty; drop_nlink(inode);
     simple_unlink(dir, dentry); drop_nlink(dir)."""
-    victim = fs[dentry.slot]
     if not is_empty(fs.world, fs.values, victim):
         return -errno.ENOTEMPTY
     _drop_nlink(fs, victim)
-    unlink(fs, directory, dentry)
+    unlink(fs, directory, dentry, victim)
     _drop_nlink(fs, directory)
     return 0
 

@@ -91,3 +91,30 @@ def test_rename_into_own_descendant_fails_with_einval(shipped: Registry) -> None
         model.world.slots[model.threads[0].slots.ret].render(state[model.threads[0].slots.ret])
         == "-EINVAL"
     )
+
+
+RMDIR_WITHOUT_PARENT = "mutant:drop@rmdir:models/dirops.py:209"
+
+
+def test_rmdir_without_its_parent_lock_trips_drop_nlink(shipped: Registry) -> None:
+    """Without the parent's lock, rmdir can look its victim up before a
+    rename replaces it and call ->rmdir on the directory the rename already
+    unlinked: drop_nlink() warns about a link count already at 0."""
+    source = shipped.build(shipped.scenario("dirops/rename-rmdir-link")).threads[1]
+    assert str(source.program.steps[0].source) == "models/dirops.py:209"
+    properties = ["lock-protocol", "deadlock", "namespace"]
+    outcome = check_scenario(
+        shipped, "dirops/rename-rmdir-link", [RMDIR_WITHOUT_PARENT], properties=properties
+    )
+    violation = outcome.result.violation
+    assert violation is not None and violation.property == "namespace"
+    assert violation.message == "drop_nlink() of /a/b, whose link count is already 0"
+
+
+def test_errors_of_unchecked_properties_are_counted(shipped: Registry) -> None:
+    outcome = check_scenario(
+        shipped, "dirops/rename-rmdir-link", [RMDIR_WITHOUT_PARENT], properties=["deadlock"]
+    )
+    assert outcome.result.verdict is Verdict.OK
+    assert outcome.unchecked_errors["namespace"] > 0
+    assert check_scenario(shipped, "dirops/rename-rmdir-link").unchecked_errors == {}

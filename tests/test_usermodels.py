@@ -184,7 +184,7 @@ def test_a_step_that_raises_inside_the_tool_names_the_model_step(
         "@operation(models='test')\n"
         "def unlink_nothing(op):\n"
         "    a = op.inode('/a')\n"
-        "    op.call('inode_operations.unlink', libfs.unlink, a, None)\n\n"
+        "    op.call('inode_operations.unlink', libfs.unlink, a, None, a)\n\n"
         f"scenario('raise/{tmp_path.name}', 'x', tree=['/a/'], threads=[unlink_nothing()])\n",
     )
     result = vfsmc("check", f"wrong_arguments.py:raise/{tmp_path.name}")

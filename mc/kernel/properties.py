@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mc.kernel.expr import State
 from mc.kernel.scenario import property_def
-from mc.kernel.system import KernelModel
+from mc.kernel.system import KernelModel, reported_error
 from mc.kernel.vfs import has_loop
 from mc.model import Property, always
 
@@ -12,7 +12,7 @@ from mc.model import Property, always
 @property_def(
     "namespace",
     "the tree stays a tree: no directory is its own ancestor, no directory has two names, "
-    "no name lives in a removed directory",
+    "no name lives in a removed directory, no link count goes below 0 or comes back from 0",
 )
 def namespace(model: KernelModel) -> Property[State]:
     """The dentry tree is well formed in every state."""
@@ -21,6 +21,9 @@ def namespace(model: KernelModel) -> Property[State]:
     dentries = list(world.dentries.values())
 
     def check(state: State) -> str | None:
+        warned = reported_error(state, "namespace")
+        if warned is not None:
+            return warned
         names: dict[int, str] = {}
         for dentry in dentries:
             ino = state[dentry.slot]

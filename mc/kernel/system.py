@@ -4,7 +4,7 @@ compiled programs over one world, with the kernel's properties."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import attrs
 
@@ -215,6 +215,26 @@ class KernelModel(Model[State, Action]):
             changed=changed,
         )
 
+    def statistics(self, states: Sequence[State]) -> dict[str, int]:
+        """Symbolic states and solver calls, when the scenario has symbols."""
+        part = self.world.parts.get("symbolic")
+        return {} if part is None else dict(part.statistics(states))
+
+    def witness(self, state: State) -> dict[str, int]:
+        """Concrete values of the scenario's symbolic arguments under which
+        ``state`` is reached (empty when it has none)."""
+        part = self.world.parts.get("symbolic")
+        return {} if part is None else dict(part.witness(state))
+
+    def check_witness(self, state: State, witness: dict[str, object]) -> str | None:
+        """None when ``witness`` satisfies the path condition of ``state``,
+        else what does not hold."""
+        part = self.world.parts.get("symbolic")
+        if part is None:
+            return "the scenario has no symbolic arguments" if witness else None
+        message = part.check_witness(state, witness)
+        return None if message is None else str(message)
+
     def render_state(self, state: State) -> dict[str, str]:
         """Every visible field of ``state``, rendered."""
         return {
@@ -234,12 +254,28 @@ def lock_protocol(model: KernelModel) -> Property[State]:
     )
 
 
-def _error_property(model: KernelModel, name: str, description: str) -> Property[State]:
-    def check(state: State) -> str | None:
-        error = state[ERROR_SLOT]
-        return error[1] if error is not None and error[0] == name else None
+def reported_error(state: State, name: str) -> str | None:
+    """The message of the error a step recorded against property ``name``
+    in ``state``, if any."""
+    error = state[ERROR_SLOT]
+    return str(error[1]) if error is not None and error[0] == name else None
 
-    return always(name, check, description)
+
+def _error_property(model: KernelModel, name: str, description: str) -> Property[State]:
+    return always(name, lambda state: reported_error(state, name), description)
+
+
+def unchecked_errors(states: Iterable[State], checked: Iterable[str]) -> dict[str, int]:
+    """How many of ``states`` end in an error against a property outside
+    ``checked``: such states have no successors, so a run that does not
+    check that property must say so."""
+    names = set(checked)
+    counts: dict[str, int] = {}
+    for state in states:
+        error = state[ERROR_SLOT]
+        if error is not None and error[0] not in names:
+            counts[error[0]] = counts.get(error[0], 0) + 1
+    return counts
 
 
 def deadlock(model: KernelModel) -> Property[State]:

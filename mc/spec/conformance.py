@@ -25,8 +25,8 @@ from mc.kernel.dsl import ModelError
 from mc.kernel.expr import Expr, LockExpr, State
 from mc.kernel.locks import Lock, Mode
 from mc.kernel.steps import CallStep, Context
-from mc.kernel.system import KernelModel
-from mc.kernel.world import ERROR_SLOT, World
+from mc.kernel.system import KernelModel, reported_error
+from mc.kernel.world import World
 from mc.model import Property, always
 from mc.spec import load, semantics, vocabulary
 from mc.spec.semantics import SCOPES, Need, Requirements, Rules
@@ -289,8 +289,6 @@ def prepare(world: World, variants: frozenset[str]) -> None:
 def spec_conformance(model: KernelModel) -> Property[State]:
     """Every call into a filesystem method is made as the locking rules say."""
 
-    def check(state: State) -> str | None:
-        error = state[ERROR_SLOT]
-        return error[1] if error is not None and error[0] == SPEC_CONFORMANCE else None
-
-    return always(SPEC_CONFORMANCE, check, DESCRIPTION)
+    return always(
+        SPEC_CONFORMANCE, lambda state: reported_error(state, SPEC_CONFORMANCE), DESCRIPTION
+    )
