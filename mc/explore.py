@@ -124,6 +124,7 @@ class Search(Generic[S, A]):
             seconds=seconds,
             peak_memory_bytes=_peak_bytes(),
             bytes_per_state=growth / stored if stored else 0.0,
+            extra=dict(self.model.statistics(self.states)),
         )
         if violation is not None:
             verdict = Verdict.VIOLATED

@@ -103,3 +103,8 @@ class Model(ABC, Generic[S, A]):
     def describe_action(self, action: A) -> str:
         """A short human-readable name for ``action``."""
         return str(action)
+
+    def statistics(self, states: Sequence[S]) -> dict[str, int]:
+        """Figures of the model's own about a finished search over the
+        stored ``states`` (reported next to the explorer's)."""
+        return {}

@@ -235,6 +235,8 @@ class Solver:
         ]
         self.calls = 0
         self._feasible: dict[frozenset[Cond], bool] = {}
+        self._incremental = z3.Solver()
+        self._incremental.add(*self._domain)
 
     def _encode(self, item: Term | Cond) -> Any:
         z3 = self._z3
@@ -294,6 +296,27 @@ class Solver:
             found.append(current)
             solver.add(encoded != current)
         return sorted(found)
+
+    def model(self, path: PathCondition) -> dict[str, int] | None:
+        """Values of every symbol satisfying ``path``, or None when it is
+        infeasible: one incremental solver call, whose answer also settles
+        ``feasible(path)``."""
+        solver = self._incremental
+        solver.push()
+        try:
+            solver.add(*(self._encode(c) for c in path))
+            self.calls += 1
+            found = solver.check() == self._z3.sat
+            self._feasible[frozenset(path)] = found
+            if not found:
+                return None
+            model = solver.model()
+            return {
+                name: model.eval(var, model_completion=True).as_long()
+                for name, var in self._vars.items()
+            }
+        finally:
+            solver.pop()
 
     def witness(self, path: PathCondition) -> dict[str, int]:
         """Concrete values of every symbol satisfying ``path`` (the smallest

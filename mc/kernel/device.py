@@ -45,10 +45,37 @@ class Bio:
         return f"read block {self.block} into {self.page}"
 
 
+ZEROES = -2
+"""The data of a hole or of a zeroed range: zero bytes."""
+
+
+def _bare(text: str) -> str:
+    """``text`` without one pair of parentheses around all of it."""
+    if not (text.startswith("(") and text.endswith(")")):
+        return text
+    depth = 0
+    for position, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and position < len(text) - 1:
+            return text
+    return text[1:-1]
+
+
 def render_version(version: int | None) -> str:
     """A data version as traces print it: ``v0`` is the data the scenario
-    starts with, ``v1``... the data of its writes."""
-    return "unwritten" if version is None else f"v{version}"
+    starts with, ``v1``... the data of its writes, ``zeroes`` zero bytes; a
+    page holding different data in different byte ranges (a tuple of
+    ``(start, version)`` runs) reads ``v0, zeroes from 904``."""
+    if version is None:
+        return "unwritten"
+    if isinstance(version, tuple):
+        first, *rest = version
+        shown = [render_version(first[1])]
+        shown += [f"{render_version(v)} from {_bare(str(start))}" for start, v in rest]
+        return ", ".join(shown)
+    if version == ZEROES:
+        return "zeroes"
+    return f"v{version}"
 
 
 def _render_bios(bios: tuple[Bio, ...]) -> str:
@@ -108,6 +135,11 @@ def retire(values: Any, device: Device, bio: Bio) -> None:
     values[device.bios] = tuple(b for b in values[device.bios] if b != bio)
     if bio.op == WRITE:
         values[device.blocks[bio.block]] = bio.version
+
+
+def release(values: Any, device: Device, block: int) -> None:
+    """Return ``block`` to the free map (its contents stay on the device)."""
+    values[device.free] = tuple(sorted((*values[device.free], block)))
 
 
 def allocate(values: Any, device: Device) -> int | None:

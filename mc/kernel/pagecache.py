@@ -17,8 +17,8 @@ Each page index of a file owns a few slots of the state:
 
 A folio is named by its index: a reference that outlives its folio (the
 folio evicted and another one created at the index) names the new one.
-Data versions are small ints: ``0`` is the data the scenario starts with
-(zeroes in a hole), each write of the scenario has its own.  Pages are
+Data versions are small ints: ``0`` is the data the scenario starts with,
+each write of the scenario has its own, and a hole reads as ``ZEROES``.  Pages are
 whole blocks (``blocksize == PAGE_SIZE``): one buffer head per folio, whose
 dirty, locked and mapped bits are folded into PG_dirty, the I/O in flight
 and ``i_block``.
@@ -32,7 +32,7 @@ from typing import Any
 import attrs
 
 from mc.kernel import device as dev
-from mc.kernel.device import Bio, Device, render_version
+from mc.kernel.device import ZEROES, Bio, Device, render_version
 from mc.kernel.expr import Eval, Expr, State
 from mc.kernel.locks import Kind, Lock
 from mc.kernel.moresteps import state_expr
@@ -85,14 +85,15 @@ class File:
     """A regular file of a scenario's tree with a page cache: ``pages``
     pages of data (i_size ``pages * PAGE_SIZE``), each on its own block
     except ``holes``, the indices in ``cached`` already in the page cache
-    (clean, uptodate, with buffers), and ``spare_blocks`` free blocks on
-    the device for allocation."""
+    (clean, uptodate, with buffers; those in ``dirty`` dirty too), and
+    ``spare_blocks`` free blocks on the device for allocation."""
 
     path: str
     pages: int = 2
     cached: tuple[int, ...] = ()
     holes: tuple[int, ...] = ()
     spare_blocks: int = 1
+    dirty: tuple[int, ...] = ()
 
     def __str__(self) -> str:
         return self.path
@@ -133,12 +134,12 @@ class Mapping:
 @attrs.frozen
 class Write:
     """A write of the scenario: the thread that makes it, the page it
-    writes and the data version it writes."""
+    writes (None when only known at run time) and the data version it writes."""
 
     version: int
     thread: str
     pc: int
-    page: Page
+    page: Page | None
 
 
 @attrs.frozen
@@ -181,7 +182,10 @@ class PageCache:
         for index in range(spec.pages):
             name = f"{spec.path}:{index}"
             block = on_disk.index(index) if index in on_disk else None
-            cached: Folio | None = (0, PG_UPTODATE | PG_PRIVATE) if index in spec.cached else None
+            dirty = PG_DIRTY if index in spec.dirty else 0
+            cached: Folio | None = (
+                (0, PG_UPTODATE | PG_PRIVATE | dirty) if index in spec.cached else None
+            )
             pages.append(
                 Page(
                     path=spec.path,
@@ -189,7 +193,9 @@ class PageCache:
                     index=index,
                     lock=world.add_lock(f"PG_locked({name})", Kind.BIT_LOCK, "PG_locked"),
                     folio=world.add_slot(f"folio({name})", cached, render_folio),
-                    marks=world.add_slot(f"xa_marks({name})", 0, render_marks),
+                    marks=world.add_slot(
+                        f"xa_marks({name})", TAG_DIRTY if dirty and cached else 0, render_marks
+                    ),
                     block=world.add_slot(f"i_block({name})", block, render_block),
                     history=world.add_slot(f"history({name})", (0,), render_history, True),
                 )
@@ -210,8 +216,9 @@ class PageCache:
         self.mappings[inode.ino] = mapping
         return mapping
 
-    def add_write(self, thread: str, pc: int, page: Page) -> int:
-        """A new write of ``page`` by ``thread``: its data version."""
+    def add_write(self, thread: str, pc: int, page: Page | None) -> int:
+        """A new write of ``page`` by ``thread``: its data version (``page``
+        is None for a store whose page is known only when it runs)."""
         version = len(self.writes) + 1
         self.writes.append(Write(version, thread, pc, page))
         return version
@@ -228,10 +235,10 @@ class PageCache:
 
     def on_device(self, state: Sequence[Any], page: Page) -> int | None:
         """The data version the device holds for ``page`` (a hole reads as
-        the initial zeroes)."""
+        zeroes)."""
         block = state[page.block]
         if block is None:
-            return 0
+            return ZEROES
         assert self.device is not None
         return state[self.device.blocks[block]]  # type: ignore[no-any-return]
 
@@ -416,7 +423,7 @@ def submit_read(fs: Scratch, page: Page, end_io: str) -> None:
     if block is None:
         folio = fs[page.folio]
         assert folio is not None
-        _set_folio(fs, page, 0, folio[1] | PG_UPTODATE)
+        _set_folio(fs, page, ZEROES, folio[1] | PG_UPTODATE)
         fs[page.lock.slot] = None
         return
     bio = Bio(dev.READ, block, page.ino, page.index, page.path, None, end_io)
@@ -471,7 +478,11 @@ def promise(fs: Scratch, mapping: Mapping) -> tuple[tuple[int, int], ...]:
     """What an fsync beginning now must make durable: for each page, the
     newest data version written by a write that has returned."""
     part = pagecache(fs.world)
-    returned = {w.version for w in part.writes if fs[w.pc] == DONE and w.page.ino == mapping.ino}
+    returned = {
+        w.version
+        for w in part.writes
+        if fs[w.pc] == DONE and w.page is not None and w.page.ino == mapping.ino
+    }
     promised = []
     for page in mapping.pages:
         done = [v for v in fs[page.history] if v in returned]

@@ -78,6 +78,12 @@ def replay(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
         return ReplayReport(
             False, replayed, None, f"every step replays but {counterexample.property} holds", state
         )
+    if counterexample.witness or model.witness(state):
+        wrong = model.check_witness(state, counterexample.witness)
+        if wrong is not None:
+            return ReplayReport(False, replayed, None, f"every step replays but {wrong}", state)
+        shown = ", ".join(f"{k}={v}" for k, v in counterexample.witness.items())
+        message = f"{message} (witness {shown} satisfies the path condition)"
     return ReplayReport(True, replayed, None, message, state)
 
 

@@ -1,0 +1,95 @@
+"""The bytes of one page when they are not all of one data version: runs
+of bytes whose boundaries may be symbolic offsets.
+
+The contents of a folio (and of a block) are a data version (``0``, ``v1``,
+``ZEROES``) when every byte of the page holds the same, or a tuple of runs
+``((0, v0), (new_size % 4096, ZEROES))``: run ``k`` holds its version from
+its start up to the start of the next run (the last one up to
+``PAGE_SIZE``).  Starts are ints or terms of ``mc.symbolic``; writing and
+reading a byte range decides how its ends compare with the starts
+(``pathcond.decide``), so these functions run inside forking steps and
+every run they leave is non-empty under the path condition.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mc.kernel.device import ZEROES, render_version
+from mc.kernel.pagecache import PAGE_SIZE
+from mc.kernel.pathcond import Value, decide, larger, less
+from mc.kernel.steps import Scratch
+
+Runs = tuple[tuple[Value, int], ...]
+Content = Any
+"""A data version (int), runs (``Runs``) or None (never read)."""
+
+
+def runs_of(content: Content) -> list[tuple[Value, int]]:
+    """The runs of ``content`` (one run for a whole-page version)."""
+    if isinstance(content, tuple):
+        return list(content)
+    return [(0, content)]
+
+
+def normal(runs: list[tuple[Value, int]]) -> Content:
+    """Adjacent runs of the same version merged; a single run is its version."""
+    merged: list[tuple[Value, int]] = []
+    for start, version in runs:
+        if merged and merged[-1][1] == version:
+            continue
+        merged.append((start, version))
+    if len(merged) == 1:
+        return merged[0][1]
+    first = merged[0]
+    return ((0, first[1]), *merged[1:])
+
+
+def _ends(runs: list[tuple[Value, int]]) -> list[Value]:
+    return [start for start, _ in runs[1:]] + [PAGE_SIZE]
+
+
+def fill(fs: Scratch, content: Content, start: Value, end: Value, version: int) -> Content:
+    """``content`` with bytes ``[start, end)`` holding ``version`` (the
+    caller keeps ``0 <= start`` and ``end <= PAGE_SIZE``)."""
+    if content is None:
+        raise ValueError("writing into a page that holds no data yet")
+    if not decide(fs, less(start, end)):
+        return content
+    runs = runs_of(content)
+    ends = _ends(runs)
+    before = [(s, v) for s, v in runs if decide(fs, less(s, start))]
+    after = [
+        (larger(fs, s, end), v)
+        for (s, v), e in zip(runs, ends, strict=True)
+        if decide(fs, less(end, e))
+    ]
+    return normal([*before, (start, version), *after])
+
+
+def zero(fs: Scratch, content: Content, start: Value, end: Value = PAGE_SIZE) -> Content:
+    """``folio_zero_range()`` / ``folio_zero_segment()``: bytes ``[start,
+    end)`` become zeroes."""
+    return fill(fs, content, start, end, ZEROES)
+
+
+def versions_in(fs: Scratch, content: Content, start: Value, end: Value) -> frozenset[int]:
+    """The data versions of bytes ``[start, end)`` (none when the range is
+    empty)."""
+    if content is None or not decide(fs, less(start, end)):
+        return frozenset()
+    runs = runs_of(content)
+    return frozenset(
+        v
+        for (s, v), e in zip(runs, _ends(runs), strict=True)
+        if decide(fs, less(s, end)) and decide(fs, less(start, e))
+    )
+
+
+def render_versions(versions: frozenset[int] | None) -> str:
+    """What a read returned: ``zeroes``, ``v0, v1``..."""
+    if versions is None:
+        return "nothing yet"
+    if not versions:
+        return "no bytes"
+    return ", ".join(render_version(v) for v in sorted(versions))

@@ -1,0 +1,558 @@
+"""Symbolic scenario arguments in the kernel world: byte sizes and offsets
+that range over an interval instead of taking one value.
+
+A scenario passes a ``Symbol`` (``Symbol("new_size", 0, 8192)``) where an
+operation expects a size or an offset; the operation turns it into a term
+with ``argument``.  Arithmetic on terms and ints (``div``, ``mod``, ``add``
+...) stays symbolic, comparisons (``less``, ``at_least`` ...) give a
+condition, and a step decides a condition with ``decide``: the exploration
+forks into the outcomes z3 finds feasible under the path condition so far.
+The path condition is a slot of the state, so two orders that reach the
+same locks and data under different constraints stay distinct.  ``pick``
+enumerates the values of a term with few of them (a page index), so that
+code can index pages by it while the offset within the page stays
+symbolic.
+
+Only steps built with ``fork_effect`` (or the ``fork_when`` and
+``fork_pick`` helpers) may decide; they run their effect once per feasible
+combination of outcomes.  Without a symbol the world has no path condition,
+every comparison is a plain bool and z3 is never imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from mc.kernel.dsl import ModelError, Op, as_expr, caller_source
+from mc.kernel.expr import Expr, State, slot_value
+from mc.kernel.scenario import Scenario
+from mc.kernel.steps import Context, EffectStep, Fire, Scratch
+from mc.kernel.world import World
+from mc.symbolic import (
+    TRUE,
+    Compare,
+    Cond,
+    Const,
+    Not,
+    PathCondition,
+    Solver,
+    Symbol,
+    Term,
+    binary,
+    compare,
+    conjoin,
+    eq,
+    evaluate,
+    negate,
+    render,
+    variables,
+)
+
+SYMBOLIC = "symbolic"
+VALUES_LIMIT = 64
+"""The most values ``pick`` enumerates: a term with more (a byte offset
+rather than a page index) is a model error."""
+
+Value = int | Term
+Decision = bool | Cond
+
+
+class Symbolic:
+    """The symbolic part of a world: the scenario's symbols, the path
+    condition slot and the solver (created on first need, so that z3 is
+    loaded only by scenarios that have symbols)."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.symbols: dict[str, Symbol] = {}
+        self.path = world.add_slot("path condition", TRUE, render_path)
+        self._solver: Solver | None = None
+        self._splits: dict[tuple[PathCondition, Cond], list[tuple[bool, PathCondition]]] = {}
+        self._values: dict[tuple[PathCondition, Term], list[int]] = {}
+        self._models: dict[PathCondition, dict[str, int]] = {}
+        """A satisfying assignment of each feasible path condition met."""
+
+    def declare(self, symbol: Symbol) -> Term:
+        """Register ``symbol`` (the same name must keep the same range)."""
+        known = self.symbols.get(symbol.name)
+        if known is not None and known != symbol:
+            raise ModelError(
+                f"symbol {symbol.name} is declared as {known.low}..{known.high} and as "
+                f"{symbol.low}..{symbol.high}"
+            )
+        if self._solver is not None and known is None:
+            raise ModelError(f"symbol {symbol.name} is declared after the exploration began")
+        self.symbols[symbol.name] = symbol
+        return symbol.var
+
+    @property
+    def solver(self) -> Solver:
+        if self._solver is None:
+            self._solver = Solver(self.symbols.values())
+        return self._solver
+
+    @property
+    def calls(self) -> int:
+        """Solver calls so far."""
+        return 0 if self._solver is None else self._solver.calls
+
+    def _model_of(self, path: PathCondition) -> dict[str, int]:
+        known = self._models.get(path)
+        if known is None:
+            known = self.solver.model(path)
+            if known is None:
+                raise ModelError(f"the path condition {render(path)} is infeasible")
+            self._models[path] = known
+        return known
+
+    def split(self, path: PathCondition, cond: Cond) -> list[tuple[bool, PathCondition]]:
+        """The feasible outcomes of ``cond`` under ``path``, true first
+        (cached).  A known assignment of ``path`` settles one outcome
+        without the solver; an outcome ``path`` implies leaves it as it is,
+        so equal sets of assignments keep equal path conditions wherever the
+        order of decisions allows."""
+        key = (path, cond)
+        found = self._splits.get(key)
+        if found is not None:
+            return found
+        known = self._model_of(path)
+        holds = bool(evaluate(cond, known))
+        other = conjoin(path, negate(cond) if holds else cond)
+        other_model = self.solver.model(other)
+        if other_model is None:
+            found = [(holds, path)]
+        else:
+            this = conjoin(path, cond if holds else negate(cond))
+            self._models.setdefault(this, known)
+            self._models.setdefault(other, other_model)
+            found = [(True, this), (False, other)] if holds else [(True, other), (False, this)]
+        self._splits[key] = found
+        return found
+
+    def values(self, path: PathCondition, value: Term) -> list[int]:
+        """Every value ``value`` takes under ``path``, ascending (cached)."""
+        key = (path, value)
+        found = self._values.get(key)
+        if found is None:
+            found = self.solver.values(path, value, VALUES_LIMIT + 1)
+            if len(found) > VALUES_LIMIT:
+                raise ModelError(
+                    f"{value} takes more than {VALUES_LIMIT} values: enumerate page indices, "
+                    "keep offsets symbolic"
+                )
+            self._values[key] = found
+        return found
+
+    def implies(self, path: PathCondition, cond: Decision) -> bool:
+        """Whether every assignment satisfying ``path`` satisfies ``cond``."""
+        if isinstance(cond, bool):
+            return cond
+        if not variables(cond):
+            return bool(evaluate(cond, {}))
+        return [taken for taken, _ in self.split(path, cond)] == [True]
+
+    def witness(self, state: State) -> dict[str, int]:
+        """Concrete values of the symbols that satisfy the path condition of
+        ``state`` (z3's model, symbols in declaration order)."""
+        if not self.symbols:
+            return {}
+        found = self.solver.witness(state[self.path])
+        return {name: found[name] for name in self.symbols}
+
+    def check_witness(self, state: State, witness: dict[str, Any]) -> str | None:
+        """None when ``witness`` gives every symbol a value in its range
+        that satisfies the path condition of ``state``, else what fails."""
+        for name, symbol in self.symbols.items():
+            value = witness.get(name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                return f"the witness gives {name} no integer value"
+            if not symbol.low <= value <= symbol.high:
+                return f"witness {name}={value} is outside {symbol.low}..{symbol.high}"
+        env = {name: witness[name] for name in self.symbols}
+        for cond in state[self.path]:
+            if not evaluate(cond, env):
+                shown = ", ".join(f"{k}={v}" for k, v in env.items())
+                return f"the witness {shown} does not satisfy {cond}"
+        return None
+
+    def statistics(self, states: Sequence[State]) -> dict[str, int]:
+        """Symbolic states (stored states under a path condition other than
+        true) and solver calls."""
+        if not self.symbols:
+            return {}
+        slot = self.path
+        return {
+            "symbolic_states": sum(1 for state in states if state[slot]),
+            "solver_calls": self.calls,
+        }
+
+
+FLIPPED = {"<": ">=", "<=": ">", "==": "!=", "!=": "==", ">=": "<", ">": "<="}
+
+
+def readable(cond: Cond) -> Cond:
+    """``cond`` with a negated comparison written as the opposite one."""
+    if isinstance(cond, Not) and isinstance(cond.cond, Compare):
+        inner = cond.cond
+        return Compare(FLIPPED[inner.op], inner.left, inner.right)
+    return cond
+
+
+def render_path(path: PathCondition) -> str:
+    """A path condition as people read it: ``new_size >= 4096 && ...``."""
+    return render(tuple(readable(cond) for cond in path))
+
+
+def symbolic_part(world: World) -> Symbolic | None:
+    """The symbolic part of ``world``, if a symbol was declared."""
+    part = world.parts.get(SYMBOLIC)
+    return part if isinstance(part, Symbolic) else None
+
+
+def argument(op: Op, value: int | Symbol) -> Value:
+    """A scenario argument as an operation uses it: an int stays an int, a
+    ``Symbol`` becomes a term (and the world gets its path condition)."""
+    if isinstance(value, bool) or not isinstance(value, int | Symbol):
+        raise ModelError(f"{value!r} is neither an integer nor a Symbol")
+    if isinstance(value, int):
+        return value
+    part = symbolic_part(op.world)
+    if part is None:
+        part = Symbolic(op.world)
+        op.world.parts[SYMBOLIC] = part
+    return part.declare(value)
+
+
+def describe(value: int | Symbol) -> str:
+    """A scenario argument as a trace names it: ``5000`` or ``new_size``."""
+    return value.name if isinstance(value, Symbol) else str(value)
+
+
+def scenario_symbols(scenario: Scenario) -> list[Symbol]:
+    """The symbols a scenario's threads take as arguments, in order."""
+    found: list[Symbol] = []
+    for invocation in scenario.threads:
+        for value in invocation.args:
+            if isinstance(value, Symbol) and value not in found:
+                found.append(value)
+    return found
+
+
+def substitute(scenario: Scenario, values: Mapping[str, int | Symbol]) -> Scenario:
+    """``scenario`` with the symbols ``values`` names replaced: by an int
+    (inside the symbol's range), or by another range."""
+    known = {symbol.name: symbol for symbol in scenario_symbols(scenario)}
+    for name, value in values.items():
+        symbol = known.get(name)
+        if symbol is None:
+            raise ValueError(f"{scenario.name} has no symbolic argument {name!r}")
+        if isinstance(value, int) and not symbol.low <= value <= symbol.high:
+            raise ValueError(f"{name}={value} is outside {symbol.low}..{symbol.high}")
+
+    def replaced(value: Any) -> Any:
+        if isinstance(value, Symbol) and value.name in values:
+            return values[value.name]
+        return value
+
+    threads = tuple(
+        attrs.evolve(invocation, args=tuple(replaced(a) for a in invocation.args))
+        for invocation in scenario.threads
+    )
+    return attrs.evolve(scenario, threads=threads)
+
+
+# --- arithmetic and comparisons on ints and terms ------------------------------
+
+
+def _plain(value: Value) -> Value:
+    return value.value if isinstance(value, Const) else value
+
+
+def _arith(op: str, left: Value, right: Value) -> Value:
+    if isinstance(left, int) and isinstance(right, int):
+        return evaluate(binary(op, left, right), {})  # type: ignore[no-any-return]
+    return _plain(binary(op, left, right))
+
+
+def add(left: Value, right: Value) -> Value:
+    return _arith("+", left, right)
+
+
+def sub(left: Value, right: Value) -> Value:
+    return _arith("-", left, right)
+
+
+def mul(left: Value, right: Value) -> Value:
+    return _arith("*", left, right)
+
+
+def div(left: Value, right: Value) -> Value:
+    """Floor division (page index of a byte offset)."""
+    return _arith("//", left, right)
+
+
+def mod(left: Value, right: Value) -> Value:
+    return _arith("%", left, right)
+
+
+def _compare(op: str, left: Value, right: Value) -> Decision:
+    if isinstance(left, int) and isinstance(right, int):
+        return bool(evaluate(compare(op, left, right), {}))
+    return compare(op, left, right)
+
+
+def less(left: Value, right: Value) -> Decision:
+    return _compare("<", left, right)
+
+
+def at_most(left: Value, right: Value) -> Decision:
+    return _compare("<=", left, right)
+
+
+def at_least(left: Value, right: Value) -> Decision:
+    return _compare(">=", left, right)
+
+
+def equal(left: Value, right: Value) -> Decision:
+    return _compare("==", left, right)
+
+
+def differ(left: Value, right: Value) -> Decision:
+    return _compare("!=", left, right)
+
+
+# --- deciding inside a step ----------------------------------------------------
+
+
+class ForkScratch(Scratch):
+    """A state being changed by a forking effect: each decision that has
+    two feasible outcomes records the other one for a later run."""
+
+    def __init__(
+        self, world: World, state: State, part: Symbolic | None, forced: tuple[int, ...]
+    ) -> None:
+        super().__init__(world, state)
+        self.part = part
+        self.forced = forced
+        self.taken: list[int] = []
+        self.branches: list[tuple[int, ...]] = []
+
+    def choose(self, options: Sequence[tuple[Any, PathCondition]]) -> Any:
+        """Take one of ``options`` (a value with the path condition it
+        implies): the first, or the one this run is forced to take."""
+        assert self.part is not None
+        position = len(self.taken)
+        if position < len(self.forced):
+            index = self.forced[position]
+        else:
+            index = 0
+            self.branches.extend((*self.taken, other) for other in range(1, len(options)))
+        self.taken.append(index)
+        value, path = options[index]
+        self[self.part.path] = path
+        return value
+
+
+def _forking(fs: Scratch, what: object) -> ForkScratch:
+    if not isinstance(fs, ForkScratch) or fs.part is None:
+        raise ModelError(f"{what} depends on a symbolic value in a step that cannot fork")
+    return fs
+
+
+def decide(fs: Scratch, cond: Decision) -> bool:
+    """The outcome of ``cond`` in this run of a forking step."""
+    if isinstance(cond, bool):
+        return cond
+    if not variables(cond):
+        return bool(evaluate(cond, {}))
+    scratch = _forking(fs, cond)
+    assert scratch.part is not None
+    return bool(scratch.choose(scratch.part.split(scratch[scratch.part.path], cond)))
+
+
+def pick(fs: Scratch, value: Value) -> int:
+    """The value of ``value`` in this run of a forking step: one run per
+    value it can take."""
+    if isinstance(value, int):
+        return value
+    if not variables(value):
+        return int(evaluate(value, {}))
+    scratch = _forking(fs, value)
+    part = scratch.part
+    assert part is not None
+    path = scratch[part.path]
+    options = [(found, conjoin(path, eq(value, found))) for found in part.values(path, value)]
+    return int(scratch.choose(options))
+
+
+def smaller(fs: Scratch, left: Value, right: Value) -> Value:
+    """``min(left, right)``."""
+    return left if decide(fs, at_most(left, right)) else right
+
+
+def larger(fs: Scratch, left: Value, right: Value) -> Value:
+    """``max(left, right)``."""
+    return left if decide(fs, at_least(left, right)) else right
+
+
+def holds_in(part: Symbolic | None, state: State, cond: Decision) -> bool:
+    """Whether ``cond`` holds in every concrete state ``state`` stands for."""
+    if isinstance(cond, bool):
+        return cond
+    if part is None:
+        return bool(evaluate(cond, {}))
+    return part.implies(state[part.path], cond)
+
+
+def negated(cond: Decision) -> Decision:
+    return (not cond) if isinstance(cond, bool) else negate(cond)
+
+
+# --- steps ---------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class ForkStep(EffectStep):
+    """An effect that may ``decide`` and ``pick``: one outcome per feasible
+    combination of decisions, in a fixed order (first outcomes first)."""
+
+    def compile(self, context: Context) -> Fire:
+        world = context.world
+        args = [a.compile(world) for a in self.args]
+        effect, result, next_pc, sleeps = self.effect, self.result, context.next_pc, self.sleeps
+
+        def fire(state: State) -> tuple[State, ...]:
+            if sleeps:
+                forbidden = context.sleep_check(state, self.label)
+                if forbidden is not None:
+                    return (forbidden,)
+            part = symbolic_part(world)
+            values = [a(state) for a in args]
+            outcomes = []
+            queue: list[tuple[int, ...]] = [()]
+            while queue:
+                scratch = ForkScratch(world, state, part, queue.pop(0))
+                value = effect(scratch, values)
+                if result is not None:
+                    scratch.values[result] = value
+                queue.extend(scratch.branches)
+                outcomes.append(context.advance(scratch.values, next_pc))
+            return tuple(outcomes)
+
+        return fire
+
+
+def fork_effect(
+    op: Op,
+    label: str,
+    effect: Callable[..., Any],
+    *args: Any,
+    result: int | None = None,
+    sleeps: bool = False,
+    tag: str | Sequence[str] | None = None,
+) -> ForkStep:
+    """An atomic change ``effect(scratch, *values)`` that may decide on
+    symbolic values; its value goes to register slot ``result`` if given."""
+    step = ForkStep(
+        label=label,
+        source=caller_source(),
+        tags=frozenset(() if tag is None else (tag,) if isinstance(tag, str) else tag),
+        effect=lambda scratch, values: effect(scratch, *values),
+        args=tuple(as_expr(a) for a in args),
+        result=result,
+        sleeps=sleeps,
+    )
+    op.emit(step)
+    return step
+
+
+def fork_compute(
+    op: Op,
+    name: str,
+    label: str,
+    effect: Callable[..., Any],
+    *args: Any,
+    render: Callable[[Any], str] = str,
+    tag: str | Sequence[str] | None = None,
+) -> Expr:
+    """Register ``name`` = ``effect(scratch, *values)``, which may decide."""
+    slot = op.register(name, render)
+    fork_effect(op, label, effect, *args, result=slot, tag=tag)
+    return slot_value(slot, name, local=True)
+
+
+@contextlib.contextmanager
+def fork_when(
+    op: Op,
+    name: str,
+    label: str,
+    cond: Callable[..., Decision],
+    *args: Any,
+    tag: str | Sequence[str] | None = None,
+) -> Iterator[None]:
+    """``if (cond)`` where ``cond(scratch, *values)`` may be symbolic: the
+    steps in the block run on the outcomes where it holds."""
+    test = fork_compute(
+        op, name, label, lambda fs, *values: decide(fs, cond(fs, *values)), *args, tag=tag
+    )
+    with op.when(is_true(test), f"{name}?"):
+        yield
+
+
+def is_true(value: Expr) -> Expr:
+    """A register holding a bool, as a condition."""
+
+    def build(world: World) -> Callable[[State], Any]:
+        get = value.compile(world)
+        return lambda state: get(state) is True
+
+    return Expr(value.text, build, value.local)
+
+
+def equals(value: Expr, wanted: Any) -> Expr:
+    """A register's value is ``wanted``."""
+
+    def build(world: World) -> Callable[[State], Any]:
+        get = value.compile(world)
+        return lambda state: get(state) == wanted
+
+    return Expr(f"{value} == {wanted}", build, value.local)
+
+
+__all__ = [
+    "TRUE",
+    "Decision",
+    "ForkScratch",
+    "ForkStep",
+    "Symbol",
+    "Symbolic",
+    "Value",
+    "add",
+    "argument",
+    "at_least",
+    "at_most",
+    "decide",
+    "describe",
+    "differ",
+    "div",
+    "equal",
+    "equals",
+    "fork_compute",
+    "fork_effect",
+    "fork_when",
+    "holds_in",
+    "is_true",
+    "larger",
+    "less",
+    "mod",
+    "mul",
+    "negated",
+    "pick",
+    "smaller",
+    "sub",
+    "symbolic_part",
+]
