@@ -6,6 +6,8 @@ from models import (
     conformance_scenarios,
     dirops,
     dirops_scenarios,
+    truncate,
+    truncate_scenarios,
     writeback,
     writeback_scenarios,
 )
@@ -14,6 +16,8 @@ __all__ = [
     "conformance_scenarios",
     "dirops",
     "dirops_scenarios",
+    "truncate",
+    "truncate_scenarios",
     "writeback",
     "writeback_scenarios",
 ]

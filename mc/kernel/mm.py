@@ -1,0 +1,115 @@
+"""The memory side of a scenario: a process's mm with its ``mmap_lock``,
+one shared writable VMA mapping the scenario's file from offset 0, and a
+page-table entry per page of the file.
+
+A pte slot holds ``None`` (``pte_none``) or the bits of a present entry:
+``PTE_WRITE`` (the mapping may be written without a fault) and
+``PTE_DIRTY`` (the CPU wrote through it).  The VMA is ``VM_SHARED`` with a
+``->page_mkwrite``, so ptes are installed write-protected by read faults
+(``vma_wants_writenotify()``) and a first write goes through
+``->page_mkwrite``.  A present pte always names the folio cached at its
+index; one left after its folio was removed names a folio no longer in the
+page cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+from mc.kernel.expr import Expr, const
+from mc.kernel.locks import Kind, Lock
+from mc.kernel.pagecache import Mapping
+from mc.kernel.steps import Scratch
+from mc.kernel.world import World
+
+PTE_WRITE = 1
+PTE_DIRTY = 2
+MM = "mm"
+
+VM_FAULT_SIGBUS = 0x2
+VM_FAULT_NOPAGE = 0x100
+VM_FAULT_LOCKED = 0x200
+VM_FAULT_NAMES = {
+    VM_FAULT_SIGBUS: "VM_FAULT_SIGBUS",
+    VM_FAULT_NOPAGE: "VM_FAULT_NOPAGE",
+    VM_FAULT_LOCKED: "VM_FAULT_LOCKED",
+}
+
+
+def render_vm_fault(code: int | None) -> str:
+    """A fault handler's return value: ``VM_FAULT_LOCKED``, ``0``..."""
+    if code is None:
+        return "none"
+    return VM_FAULT_NAMES.get(code, str(code))
+
+
+def vm_fault(code: int) -> Expr:
+    """A ``vm_fault_t`` value as an expression."""
+    return const(code, render_vm_fault(code))
+
+
+def render_pte(pte: int | None) -> str:
+    """``none``, ``present``, ``present,writable,dirty``..."""
+    if pte is None:
+        return "none"
+    bits = ["present"]
+    if pte & PTE_WRITE:
+        bits.append("writable")
+    if pte & PTE_DIRTY:
+        bits.append("dirty")
+    return ",".join(bits)
+
+
+@attrs.frozen
+class Mm:
+    """The mm of the scenario's process and the ptes of its one VMA."""
+
+    mmap_lock: Lock
+    mapping: Mapping
+    ptes: tuple[int, ...]
+
+    def __str__(self) -> str:
+        return f"mm (VMA over {self.mapping})"
+
+
+def mm_of(world: World, mapping: Mapping, mapped: Sequence[int] = ()) -> Mm:
+    """The mm of ``world``, laid out on first use with the pages in
+    ``mapped`` already mapped read-only."""
+    found = world.parts.get(MM)
+    if isinstance(found, Mm):
+        if found.mapping is not mapping:
+            raise ValueError("a scenario maps one file")
+        return found
+    ptes = tuple(
+        world.add_slot(f"pte({page})", 0 if page.index in mapped else None, render_pte)
+        for page in mapping.pages
+    )
+    mm = Mm(world.add_lock("mmap_lock", Kind.RWSEM, "mmap_lock"), mapping, ptes)
+    world.parts[MM] = mm
+    return mm
+
+
+def set_pte(fs: Scratch, mm: Mm, index: int, *, write: bool) -> bool:
+    """``set_pte_range()`` unless the pte changed since the fault began
+    (``vmf_pte_changed()``): false when it is no longer none."""
+    if fs[mm.ptes[index]] is not None:
+        return False
+    fs[mm.ptes[index]] = PTE_WRITE | PTE_DIRTY if write else 0
+    return True
+
+
+def zap(fs: Scratch, mm: Mm, indices: Sequence[int]) -> tuple[int, ...]:
+    """``zap_pte_range()`` over ``indices``: every present pte is cleared;
+    returns the indices whose pte was dirty (their folios must be marked
+    dirty)."""
+    dirty = []
+    for index in indices:
+        pte = fs[mm.ptes[index]]
+        if pte is None:
+            continue
+        if pte & PTE_DIRTY:
+            dirty.append(index)
+        fs[mm.ptes[index]] = None
+    return tuple(dirty)

@@ -1,0 +1,274 @@
+"""What truncate and hole punch must guarantee, as invariants of one state,
+and the bookkeeping the models keep for them.
+
+- ``no-stale-data``: no folio stays in the page cache for a page whose
+  block was freed while the folio was there (a read or a fault would
+  return, and writeback would write, data of a block the filesystem may
+  already have given to another file);
+- ``no-map-beyond-eof``: once a truncate has returned, no pte maps a page
+  at or beyond EOF;
+- ``no-write-to-freed-block``: no write bio is in flight to a free block;
+- ``no-post-eof-exposure``: a read the scenario makes of bytes past an old
+  EOF after extending the file returns zeroes.
+
+Each check is a pure function of a state (``*_violation``) that the tests
+call on hand-built states.  Comparisons with a symbolic i_size are decided
+by the path condition (the operations decide every such comparison at
+their branch points).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from mc.kernel.device import READ, WRITE, ZEROES, device_of, release, render_version
+from mc.kernel.expr import State
+from mc.kernel.mm import MM, Mm
+from mc.kernel.pagecache import PAGE_SIZE, Mapping, Page, PageCache, pagecache
+from mc.kernel.pathcond import Symbolic, at_least, holds_in, mul, symbolic_part
+from mc.kernel.scenario import property_def
+from mc.kernel.steps import Scratch
+from mc.kernel.system import KernelModel
+from mc.kernel.world import ERROR_SLOT, World
+from mc.model import Property, always
+
+TRUNCATION = "truncation"
+NO_STALE_DATA = "no-stale-data"
+NO_MAP_BEYOND_EOF = "no-map-beyond-eof"
+NO_WRITE_TO_FREED_BLOCK = "no-write-to-freed-block"
+NO_POST_EOF_EXPOSURE = "no-post-eof-exposure"
+TRUNCATE_PROPERTIES = (
+    NO_STALE_DATA,
+    NO_MAP_BEYOND_EOF,
+    NO_WRITE_TO_FREED_BLOCK,
+    NO_POST_EOF_EXPOSURE,
+)
+
+
+def _render_stale(block: int | None) -> str:
+    return "no" if block is None else f"block {block} was freed under the folio"
+
+
+@attrs.frozen
+class SizeChange:
+    """A truncate of the scenario: its thread and the hidden slot that
+    turns true when it returns."""
+
+    thread: str
+    returned: int
+
+
+@attrs.frozen
+class ZeroRead:
+    """A read the scenario makes of bytes that must read as zeroes: its
+    thread, what it reads and the register holding what it returned."""
+
+    thread: str
+    what: str
+    data: int
+
+
+class Truncation:
+    """The bookkeeping of one world: per page, the block freed under a
+    cached folio (``stale(/f:1)``); the truncates; the zero reads."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.stale: dict[tuple[int, int], int] = {}
+        self.sizes: list[SizeChange] = []
+        self.zero_reads: list[ZeroRead] = []
+
+    def stale_slot(self, page: Page) -> int:
+        key = (page.ino, page.index)
+        if key not in self.stale:
+            self.stale[key] = self.world.add_slot(f"stale({page})", None, _render_stale)
+        return self.stale[key]
+
+    def attach(self, mapping: Mapping) -> None:
+        """Lay out the slots of ``mapping``'s pages."""
+        for page in mapping.pages:
+            self.stale_slot(page)
+
+
+def truncation(world: World) -> Truncation:
+    """The truncation bookkeeping of ``world``."""
+    part = world.parts.get(TRUNCATION)
+    if not isinstance(part, Truncation):
+        part = Truncation(world)
+        world.parts[TRUNCATION] = part
+    return part
+
+
+def free_blocks(fs: Scratch, mapping: Mapping, indices: Sequence[int]) -> tuple[int, ...]:
+    """The filesystem frees the blocks of pages ``indices``: they become
+    holes and the blocks go back to the free map; a folio still cached for
+    such a page that holds the block's data, or is being read from it, is
+    now stale (one with no data yet will read the hole).  Returns the blocks
+    freed."""
+    part = truncation(fs.world)
+    device = device_of(fs.world)
+    freed = []
+    for index in indices:
+        page = mapping.pages[index]
+        block = fs[page.block]
+        if block is None:
+            continue
+        fs[page.block] = None
+        release(fs.values, device, block)
+        freed.append(block)
+        folio = fs[page.folio]
+        reading = any(
+            bio.op == READ and bio.ino == page.ino and bio.index == page.index
+            for bio in fs[device.bios]
+        )
+        if folio is not None and (folio[0] is not None or reading):
+            fs[part.stale_slot(page)] = block
+    return tuple(freed)
+
+
+def forget_folio(fs: Scratch, page: Page) -> None:
+    """The folio at ``page`` left the page cache: it is stale no more."""
+    slot = truncation(fs.world).stale.get((page.ino, page.index))
+    if slot is not None:
+        fs[slot] = None
+
+
+# --- the checks -------------------------------------------------------------------
+
+
+def stale_data_violation(part: Truncation, cache: PageCache, state: Sequence[Any]) -> str | None:
+    """A folio cached for a page whose block was freed while the folio held
+    its data or was being read from it."""
+    for mapping in cache.mappings.values():
+        for page in mapping.pages:
+            slot = part.stale.get((page.ino, page.index))
+            if slot is None or state[slot] is None or state[page.folio] is None:
+                continue
+            version, _ = state[page.folio]
+            block = state[slot]
+            if version is None:
+                held = f"its read of block {block} still in flight"
+            else:
+                held = f"holding {render_version(version)}"
+            return (
+                f"folio {page} stays in the page cache, {held}, after block {block} under it "
+                f"was freed: {page} is a hole now"
+            )
+    return None
+
+
+def beyond_eof(symbolic: Symbolic | None, state: State, mapping: Mapping, index: int) -> bool:
+    """Whether page ``index`` starts at or beyond i_size in every concrete
+    state ``state`` stands for."""
+    return holds_in(symbolic, state, at_least(mul(index, PAGE_SIZE), state[mapping.i_size]))
+
+
+def map_beyond_eof_violation(
+    part: Truncation, mm: Mm | None, symbolic: Symbolic | None, state: State
+) -> str | None:
+    """A pte mapping a page at or beyond EOF once a truncate returned."""
+    if mm is None:
+        return None
+    returned = [size.thread for size in part.sizes if state[size.returned]]
+    if not returned:
+        return None
+    mapping = mm.mapping
+    for page in mapping.pages:
+        if state[mm.ptes[page.index]] is None:
+            continue
+        if beyond_eof(symbolic, state, mapping, page.index):
+            return (
+                f"pte({page}) maps page {page.index} (bytes from {page.index * PAGE_SIZE}) "
+                f"beyond EOF (i_size {state[mapping.i_size]}) after {returned[0]}'s truncate "
+                "returned"
+            )
+    return None
+
+
+def write_to_freed_block_violation(cache: PageCache, state: Sequence[Any]) -> str | None:
+    """A write bio in flight to a block on the free map."""
+    if cache.device is None:
+        return None
+    free = state[cache.device.free]
+    for bio in state[cache.device.bios]:
+        if bio.op == WRITE and bio.block in free:
+            return f"{bio} is in flight, but block {bio.block} was freed"
+    return None
+
+
+def post_eof_exposure_violation(
+    part: Truncation, cache: PageCache, state: Sequence[Any]
+) -> str | None:
+    """A read of bytes past an old EOF that returned data."""
+    for read in part.zero_reads:
+        found = state[read.data]
+        if found is None:
+            continue
+        exposed = sorted(v for v in found if v != ZEROES)
+        if exposed:
+            shown = ", ".join(cache.writer(v) for v in exposed)
+            return f"{read.thread}'s {read.what} returns {shown}, not zeroes"
+    return None
+
+
+def _error_free(check: Any) -> Any:
+    def run(state: State) -> str | None:
+        if state[ERROR_SLOT] is not None:
+            return None
+        return check(state)  # type: ignore[no-any-return]
+
+    return run
+
+
+@property_def(
+    NO_STALE_DATA,
+    "no folio stays cached for a page whose block was freed under it (reads, faults and "
+    "writeback would see data of a freed block)",
+)
+def no_stale_data(model: KernelModel) -> Property[State]:
+    part, cache = truncation(model.world), pagecache(model.world)
+    return always(
+        NO_STALE_DATA,
+        _error_free(lambda state: stale_data_violation(part, cache, state)),
+        "no folio stays cached for a page whose block was freed under it",
+    )
+
+
+@property_def(NO_MAP_BEYOND_EOF, "after a truncate returns, no pte maps a page beyond EOF")
+def no_map_beyond_eof(model: KernelModel) -> Property[State]:
+    part = truncation(model.world)
+    found = model.world.parts.get(MM)
+    mm = found if isinstance(found, Mm) else None
+    symbolic = symbolic_part(model.world)
+    return always(
+        NO_MAP_BEYOND_EOF,
+        _error_free(lambda state: map_beyond_eof_violation(part, mm, symbolic, state)),
+        "after a truncate returns, no pte maps a page beyond EOF",
+    )
+
+
+@property_def(NO_WRITE_TO_FREED_BLOCK, "writeback never writes to a freed block")
+def no_write_to_freed_block(model: KernelModel) -> Property[State]:
+    cache = pagecache(model.world)
+    return always(
+        NO_WRITE_TO_FREED_BLOCK,
+        _error_free(lambda state: write_to_freed_block_violation(cache, state)),
+        "writeback never writes to a freed block",
+    )
+
+
+@property_def(
+    NO_POST_EOF_EXPOSURE,
+    "after a truncate to an unaligned size and a truncate up, the bytes past the old EOF "
+    "read as zeroes",
+)
+def no_post_eof_exposure(model: KernelModel) -> Property[State]:
+    part, cache = truncation(model.world), pagecache(model.world)
+    return always(
+        NO_POST_EOF_EXPOSURE,
+        _error_free(lambda state: post_eof_exposure_violation(part, cache, state)),
+        "bytes past an old EOF read as zeroes after the file is extended",
+    )

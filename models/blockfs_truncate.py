@@ -1,0 +1,467 @@
+"""The methods of the filesystem of ``models.blockfs`` that change a file's
+size or block map and serve its shared mappings, shaped as ext4's
+(fs/ext4/inode.c, fs/ext4/extents.c of Linux 6.6 with the tail zeroing of
+c7fc0366c656, "ext4: partial zero eof block on unaligned inode size
+extension"), without the journal, extents or delayed allocation:
+
+- ``->setattr`` with ATTR_SIZE: ``ext4_setattr()``: invalidate_lock
+  exclusive; on extension the tail of the old EOF block zeroed
+  (``ext4_block_truncate_page(oldsize)``); ``i_size_write()``;
+  ``truncate_pagecache()``; on truncation the tail of the new EOF block
+  zeroed and the blocks past it freed (``ext4_truncate()``);
+- ``->fallocate(FALLOC_FL_PUNCH_HOLE)``: ``ext4_fallocate()`` ->
+  ``ext4_punch_hole()``: i_rwsem and invalidate_lock exclusive,
+  ``truncate_pagecache_range()``, ``ext4_zero_partial_blocks()``, the
+  blocks of the whole pages freed;
+- ``->page_mkwrite``: ``ext4_page_mkwrite()``: invalidate_lock shared
+  around ``block_page_mkwrite()``, which locks the folio, rechecks that it
+  was not truncated (``folio->mapping``, ``folio_pos() < i_size``), maps
+  its block (``get_block(..., 1)``) and dirties it.
+
+Blocks are pages (``blocksize == PAGE_SIZE``), so the EOF block is the EOF
+page and ``pagecache_isize_extended()`` has nothing to do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mc.kernel import errno as E
+from mc.kernel.dsl import Op
+from mc.kernel.expr import Expr, const, not_
+from mc.kernel.locks import EXCL, SHARED
+from mc.kernel.mm import VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_SIGBUS, Mm, vm_fault
+from mc.kernel.moresteps import compute, section, state_expr
+from mc.kernel.pagecache import (
+    PAGE_SIZE,
+    PG_PRIVATE,
+    PG_UPTODATE,
+    Mapping,
+    Page,
+    add_folio,
+    change_flags,
+    dirty_folio,
+    get_block,
+    pagecache,
+)
+from mc.kernel.pagedata import zero
+from mc.kernel.pathcond import (
+    Value,
+    add,
+    at_least,
+    at_most,
+    decide,
+    differ,
+    div,
+    equal,
+    equals,
+    fork_compute,
+    fork_effect,
+    is_true,
+    larger,
+    less,
+    mod,
+    mul,
+    pick,
+    smaller,
+    sub,
+)
+from mc.kernel.steps import Scratch
+from mc.kernel.truncate_properties import free_blocks
+from models import blockfs
+from models.truncate_mm import (
+    Partial,
+    render_indices,
+    render_partials,
+    truncate_pagecache_pages,
+    unmap_mapping_range,
+)
+from models.writeback import locked_test
+
+SHRINK = "shrink"
+EXTEND = "extend"
+SAME = "same size"
+MKWRITE_NO_TRUNCATE_CHECK = "mkwrite-no-truncate-check"
+NO_TAIL_ZEROING = "no-tail-zeroing"
+
+
+# --- zeroing the tail of a block in the page cache ---------------------------------
+
+
+def _tail_page(fs: Scratch, start: Value) -> int | None:
+    if not decide(fs, differ(mod(start, PAGE_SIZE), 0)):
+        return None
+    return pick(fs, div(start, PAGE_SIZE))
+
+
+def _hole(page: Page) -> Expr:
+    slot = page.block
+    return state_expr(f"!buffer_mapped(bh) /* {page} is a hole */", lambda s: s[slot] is None)
+
+
+def _read_block(fs: Scratch, page: Page) -> None:
+    """``bh_read(bh, 0)``: a synchronous read of the block into the locked
+    folio (``submit_bh()`` and ``wait_on_buffer()``)."""
+    flags = fs[page.folio][1]
+    data = pagecache(fs.world).on_device(fs.values, page)
+    fs[page.folio] = (data, flags | PG_UPTODATE | PG_PRIVATE)
+
+
+def _zero_from(fs: Scratch, page: Page, start: Value, end: Value | None) -> None:
+    version, flags = fs[page.folio]
+    low = mod(start, PAGE_SIZE) if end is None else start
+    high = PAGE_SIZE if end is None else end
+    fs[page.folio] = (zero(fs, version, low, high), flags)
+
+
+def zero_block_range(
+    op: Op, mapping: Mapping, page: Page, start: Any, end: Any, label: str, tag: str
+) -> None:
+    """``__block_zero_page_range()`` / ``block_truncate_page()`` on a page:
+    ``filemap_grab_folio()`` (the folio locked, created if not cached); a
+    hole needs no zeroing; a folio not uptodate is read first
+    (``bh_read()``); bytes ``[start, end)`` of the page (``end`` None: from
+    ``start % PAGE_SIZE`` to the end) are zeroed and the buffer dirtied."""
+    op.lock(page.lock, label="folio = filemap_grab_folio(mapping, index): folio_lock(folio)")
+    section(
+        op,
+        mapping.xa_lock,
+        "if (!folio) filemap_add_folio(mapping, folio, index, gfp)",
+        add_folio,
+        page,
+    )
+    with op.when(not_(_hole(page)), "if (!buffer_mapped(bh)) goto unlock /* hole */"):
+        with op.when(
+            not_(locked_test(page, PG_UPTODATE, "uptodate")),
+            "if (!folio_test_uptodate(folio) && !buffer_uptodate(bh))",
+        ):
+            op.effect("bh_read(bh, 0) /* submit_bh() and wait_on_buffer() */", _read_block, page)
+        fork_effect(op, label, _zero_from, page, start, end, tag=tag)
+        op.effect("mark_buffer_dirty(bh)", _mark_dirty, page)
+    op.unlock(page.lock, "unlock: folio_unlock(folio)")
+
+
+def _mark_dirty(fs: Scratch, page: Page) -> None:
+    dirty_folio(fs, page)
+
+
+def block_truncate_page(op: Op, mapping: Mapping, start: Expr, at: str, why: str) -> None:
+    """``ext4_block_truncate_page(handle, mapping, from)``: zero the block
+    holding byte ``from`` from there to its end, unless ``from`` is aligned."""
+    tail = fork_compute(
+        op,
+        f"tail_page{at}",
+        f"{why}: length = from & (blocksize - 1); if (!length) return 0; "
+        "index = from >> PAGE_SHIFT",
+        _tail_page,
+        start,
+    )
+    for page in mapping.pages:
+        with op.when(equals(tail, page.index), f"/* from is in {page} */"):
+            zero_block_range(
+                op,
+                mapping,
+                page,
+                start,
+                None,
+                "folio_zero_range(folio, offset, length) /* from offset to the block's end */",
+                "tail-zeroing",
+            )
+
+
+# --- ->setattr ---------------------------------------------------------------------
+
+
+def _size_change(fs: Scratch, mapping: Mapping, size: Value, oldsize: int) -> str:
+    old = fs[mapping.i_size]
+    fs[oldsize] = old
+    if decide(fs, less(size, old)):
+        return SHRINK
+    if decide(fs, equal(size, old)):
+        return SAME
+    return EXTEND
+
+
+def pages_from(
+    fs: Scratch, mapping: Mapping, size: Value
+) -> tuple[tuple[int, ...], tuple[Partial, ...]]:
+    """The pages wholly at or past byte ``size`` and the page ``size`` falls
+    inside of, with the bytes to zero there (``[size % PAGE_SIZE,
+    PAGE_SIZE)``)."""
+    beyond: list[int] = []
+    partial: list[Partial] = []
+    for page in mapping.pages:
+        start = mul(page.index, PAGE_SIZE)
+        if decide(fs, at_least(start, size)):
+            beyond.append(page.index)
+        elif decide(fs, less(size, add(start, PAGE_SIZE))):
+            partial.append((page.index, mod(size, PAGE_SIZE), PAGE_SIZE))
+    return tuple(beyond), tuple(partial)
+
+
+def _write_size(fs: Scratch, mapping: Mapping, size: Value, beyond: int, partial: int) -> None:
+    fs[mapping.i_size] = size
+    fs[beyond], fs[partial] = pages_from(fs, mapping, size)
+
+
+def setattr_size(op: Op, mm: Mm, mapping: Mapping, size: Value, at: str = "") -> None:
+    """``ext4_setattr()`` with ATTR_SIZE (the body of ``->setattr``, entered
+    with i_rwsem held exclusive by ``do_truncate()``)."""
+    oldsize = op.register(f"oldsize{at}", str)
+    change = fork_compute(
+        op,
+        f"shrink{at}",
+        "shrink = (attr->ia_size < inode->i_size) /* i_rwsem keeps i_size stable */",
+        _size_change,
+        mapping,
+        size,
+        oldsize,
+    )
+    op.lock(
+        mapping.invalidate_lock,
+        EXCL,
+        "filemap_invalidate_lock(inode->i_mapping)",
+        tag="invalidate-lock",
+    )
+    if not op.variant(NO_TAIL_ZEROING):
+        with op.when(equals(change, EXTEND), "if (!shrink)"):
+            block_truncate_page(
+                op,
+                mapping,
+                Expr("oldsize", lambda _w: lambda s: s[oldsize], local=True),
+                f"{at}.old",
+                "if (oldsize & (blocksize - 1)) ext4_block_truncate_page(handle, mapping, oldsize)",
+            )
+    beyond = op.register(f"beyond_eof{at}", render_indices)
+    partial = op.register(f"eof_page{at}", render_partials)
+    fork_effect(
+        op,
+        "i_size_write(inode, attr->ia_size); truncate_pagecache(inode, inode->i_size): "
+        "holebegin = round_up(newsize, PAGE_SIZE)",
+        _write_size,
+        mapping,
+        size,
+        beyond,
+        partial,
+    )
+    beyond_pages = Expr(f"beyond_eof{at}", lambda _w: lambda s: s[beyond], local=True)
+    partial_pages = Expr(f"eof_page{at}", lambda _w: lambda s: s[partial], local=True)
+    unmap_mapping_range(op, mm, beyond_pages, "holebegin, 0, 1", f"{at}.1")
+    truncate_pagecache_pages(op, mm, mapping, beyond_pages, partial_pages)
+    unmap_mapping_range(op, mm, beyond_pages, "holebegin, 0, 1", f"{at}.2")
+    with op.when(
+        not_(equals(change, EXTEND)), "if (attr->ia_size <= oldsize) ext4_truncate(inode)"
+    ):
+        block_truncate_page(
+            op,
+            mapping,
+            const(size, str(size)),
+            f"{at}.new",
+            "if (inode->i_size & (blocksize - 1)) ext4_block_truncate_page(handle, mapping, "
+            "inode->i_size)",
+        )
+        compute(
+            op,
+            f"freed{at}",
+            "ext4_ext_truncate(): ext4_ext_remove_space(inode, last_block, EXT_MAX_BLOCKS - 1)",
+            free_blocks,
+            mapping,
+            beyond_pages,
+            render=_render_blocks,
+        )
+    op.unlock(
+        mapping.invalidate_lock,
+        "filemap_invalidate_unlock(inode->i_mapping)",
+        tag="invalidate-lock",
+    )
+
+
+def _render_blocks(blocks: tuple[int, ...] | None) -> str:
+    if not blocks:
+        return "none"
+    return ", ".join(f"block {b}" for b in blocks)
+
+
+# --- ->fallocate(FALLOC_FL_PUNCH_HOLE) ---------------------------------------------
+
+
+def punch_plan(
+    fs: Scratch, mapping: Mapping, offset: Value, length: Value
+) -> tuple[tuple[int, ...], tuple[Partial, ...]]:
+    """``ext4_punch_hole()``'s range: nothing when ``offset >= i_size``;
+    else up to ``end = min(offset + length, round_up(i_size, PAGE_SIZE))``,
+    the pages wholly inside (their blocks are freed) and those inside in
+    part, with the bytes to zero."""
+    isize = fs[mapping.i_size]
+    if decide(fs, at_least(offset, isize)):
+        return (), ()
+    rounded = mul(div(add(isize, PAGE_SIZE - 1), PAGE_SIZE), PAGE_SIZE)
+    end = smaller(fs, add(offset, length), rounded)
+    full: list[int] = []
+    partial: list[Partial] = []
+    for page in mapping.pages:
+        low = mul(page.index, PAGE_SIZE)
+        high = add(low, PAGE_SIZE)
+        if not (decide(fs, less(offset, high)) and decide(fs, less(low, end))):
+            continue
+        if decide(fs, at_most(offset, low)) and decide(fs, at_most(high, end)):
+            full.append(page.index)
+            continue
+        start = sub(larger(fs, offset, low), low)
+        stop = sub(smaller(fs, end, high), low)
+        partial.append((page.index, start, stop))
+    return tuple(full), tuple(partial)
+
+
+def _plan(fs: Scratch, mapping: Mapping, offset: Value, length: Value, partial: int) -> Any:
+    full, fs[partial] = punch_plan(fs, mapping, offset, length)
+    return full
+
+
+def punch_hole(op: Op, mm: Mm, mapping: Mapping, inode: Any, offset: Value, length: Value) -> None:
+    """``ext4_fallocate()`` with FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+    (the body of ``->fallocate``)."""
+    op.lock(inode.i_rwsem, EXCL, "ext4_fallocate(): inode_lock(inode)")
+    op.lock(
+        mapping.invalidate_lock,
+        EXCL,
+        "filemap_invalidate_lock(mapping) /* no page faults may reinstantiate pages */",
+        tag="invalidate-lock",
+    )
+    partial = op.register("punch_partial", render_partials)
+    full = fork_compute(
+        op,
+        "punch_full",
+        "ext4_punch_hole(): if (offset >= inode->i_size) return 0; "
+        "end = min(offset + length, round_up(inode->i_size, PAGE_SIZE))",
+        _plan,
+        mapping,
+        offset,
+        length,
+        partial,
+        render=render_indices,
+    )
+    partials = Expr("punch_partial", lambda _w: lambda s: s[partial], local=True)
+    unmap_mapping_range(op, mm, full, "unmap_start, 1 + unmap_end - unmap_start, 0", ".punch")
+    truncate_pagecache_pages(op, mm, mapping, full, partials)
+    for page in mapping.pages:
+        with op.when(_partial_page(partials, page.index), f"/* {page} in part in the hole */"):
+            zero_block_range(
+                op,
+                mapping,
+                page,
+                _partial_field(partials, page.index, 1),
+                _partial_field(partials, page.index, 2),
+                "ext4_zero_partial_blocks(): folio_zero_range(folio, offset, length)",
+                "zero-partial-block",
+            )
+    compute(
+        op,
+        "punch_freed",
+        "ext4_ext_remove_space(inode, first_block, stop_block - 1)",
+        free_blocks,
+        mapping,
+        full,
+        render=_render_blocks,
+    )
+    op.unlock(mapping.invalidate_lock, "filemap_invalidate_unlock(mapping)", tag="invalidate-lock")
+    op.unlock(inode.i_rwsem, "inode_unlock(inode)")
+
+
+def _partial_page(partials: Expr, index: int) -> Expr:
+    def build(world: Any) -> Any:
+        get = partials.compile(world)
+        return lambda state: any(p[0] == index for p in get(state) or ())
+
+    return Expr(f"page {index} in {partials}", build, partials.local)
+
+
+def _partial_field(partials: Expr, index: int, field: int) -> Expr:
+    def build(world: Any) -> Any:
+        get = partials.compile(world)
+        return lambda state: next(p[field] for p in get(state) if p[0] == index)
+
+    return Expr(f"{partials}[{index}][{field}]", build, partials.local)
+
+
+# --- ->page_mkwrite ----------------------------------------------------------------
+
+
+def _truncated(fs: Scratch, mapping: Mapping, page: Page) -> bool:
+    if fs[page.folio] is None:
+        return True
+    return decide(fs, at_least(mul(page.index, PAGE_SIZE), fs[mapping.i_size]))
+
+
+def _map_block(fs: Scratch, page: Page) -> int:
+    change_flags(fs, page, on=PG_PRIVATE)
+    return get_block(fs, page)
+
+
+def page_mkwrite(op: Op, mapping: Mapping, page: Page, result: str, at: str) -> None:
+    """``ext4_page_mkwrite()`` -> ``block_page_mkwrite()`` on the folio at
+    ``page`` (the body of ``->page_mkwrite``): returns ``VM_FAULT_LOCKED``
+    with the folio locked and dirty, or ``VM_FAULT_NOPAGE`` when the folio
+    was truncated meanwhile (``-EFAULT``: the fault is retried).  Under
+    variant ``mkwrite-no-truncate-check`` it does not recheck."""
+    out = f"mkwrite_out{at}"
+    op.lock(
+        mapping.invalidate_lock,
+        SHARED,
+        "ext4_page_mkwrite(): filemap_invalidate_lock_shared(mapping)",
+        tag="invalidate-lock",
+    )
+    op.lock(page.lock, label="block_page_mkwrite(): folio_lock(folio)")
+    if not op.variant(MKWRITE_NO_TRUNCATE_CHECK):
+        truncated = fork_compute(
+            op,
+            f"truncated{at}",
+            "size = i_size_read(inode); "
+            "if ((folio->mapping != inode->i_mapping) || (folio_pos(folio) >= size))",
+            _truncated,
+            mapping,
+            page,
+        )
+        with op.when(is_true(truncated), "ret = -EFAULT /* page got truncated */"):
+            op.unlock(page.lock, "out_unlock: folio_unlock(folio)")
+            op.let(result, vm_fault(VM_FAULT_NOPAGE), "return block_page_mkwrite_return(-EFAULT)")
+            op.goto(out)
+    mapped = compute(
+        op,
+        f"get_block{at}",
+        "ret = __block_write_begin_int(folio, 0, end, get_block, NULL): get_block(inode, "
+        "iblock, bh, 1)",
+        _map_block,
+        page,
+        render=E.render,
+    )
+    with op.when(differ_expr(mapped), "if (unlikely(ret < 0)) goto out_unlock"):
+        op.unlock(page.lock, "out_unlock: folio_unlock(folio)")
+        op.let(result, vm_fault(VM_FAULT_SIGBUS), "return block_page_mkwrite_return(ret)")
+        op.goto(out)
+    op.call(
+        "address_space_operations.dirty_folio",
+        blockfs.dirty_folio_method,
+        mapping,
+        page,
+        label="block_commit_write(); folio_mark_dirty(folio): mapping->a_ops->dirty_folio()",
+        roles={"mapping": mapping, "folio": page},
+        sleeps=False,
+    )
+    op.let(result, vm_fault(VM_FAULT_LOCKED), "folio_wait_stable(folio); return VM_FAULT_LOCKED")
+    op.label(out)
+    op.unlock(
+        mapping.invalidate_lock,
+        "filemap_invalidate_unlock_shared(mapping)",
+        tag="invalidate-lock",
+    )
+
+
+def differ_expr(value: Expr) -> Expr:
+    """A register holding a return value is not 0."""
+
+    def build(world: Any) -> Any:
+        get = value.compile(world)
+        return lambda state: get(state) != 0
+
+    return Expr(f"{value} != 0", build, value.local)

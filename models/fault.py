@@ -1,0 +1,456 @@
+"""Page faults on a shared writable file mapping (Linux 6.6): a load or
+store the CPU makes at a byte of the mapping, and the fault it takes when
+the pte does not allow it, through mm/memory.c (``handle_mm_fault()`` ->
+``do_read_fault()``, ``do_shared_fault()``, ``wp_page_shared()``, with
+``do_page_mkwrite()``, ``finish_fault()`` and
+``fault_dirty_shared_page()``) into the filesystem's vm_operations:
+``->map_pages`` and ``->fault`` are mm/filemap.c's
+``filemap_map_pages()`` and ``filemap_fault()``, ``->page_mkwrite`` is
+``models.blockfs_truncate.page_mkwrite``.
+
+Every function emits the steps for one page of the file (the page index
+of a symbolic position is enumerated first); ``at`` keeps the labels and
+registers of one access apart from another's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mc.kernel.dsl import Op
+from mc.kernel.expr import Eval, Expr, const, not_
+from mc.kernel.locks import SHARED
+from mc.kernel.mm import (
+    PTE_DIRTY,
+    PTE_WRITE,
+    VM_FAULT_LOCKED,
+    VM_FAULT_SIGBUS,
+    Mm,
+    render_pte,
+    render_vm_fault,
+    set_pte,
+    vm_fault,
+)
+from mc.kernel.moresteps import compute, enter, section, state_expr, wait_until
+from mc.kernel.pagecache import (
+    PAGE_SIZE,
+    PG_UPTODATE,
+    Mapping,
+    Page,
+    add_folio,
+)
+from mc.kernel.pagedata import fill, render_versions, versions_in
+from mc.kernel.pathcond import (
+    Value,
+    add,
+    at_least,
+    decide,
+    fork_compute,
+    is_true,
+    mul,
+)
+from mc.kernel.steps import Scratch
+from mc.kernel.world import World
+from models import blockfs, blockfs_truncate
+from models.writeback import locked_test, mapped_here
+
+
+def _unlocked(page: Page) -> Expr:
+    slot = page.lock.slot
+    return state_expr(f"!folio_test_locked({page})", lambda s: s[slot] is None)
+
+
+def _beyond_eof(fs: Scratch, mapping: Mapping, page: Page) -> bool:
+    return decide(fs, at_least(mul(page.index, PAGE_SIZE), fs[mapping.i_size]))
+
+
+def _cached_uptodate(fs: Scratch, page: Page) -> bool:
+    folio = fs[page.folio]
+    return folio is not None and bool(folio[1] & PG_UPTODATE)
+
+
+def vm_fault_is(register: Expr, code: int) -> Expr:
+    """The fault register holds ``code``."""
+
+    def build(world: World) -> Eval:
+        get = register.compile(world)
+        return lambda state: get(state) == code
+
+    return Expr(f"{register} == {render_vm_fault(code)}", build, register.local)
+
+
+def filemap_fault(op: Op, mapping: Mapping, page: Page, result: str, at: str) -> None:
+    """``filemap_fault()``: SIGBUS past EOF; a cached uptodate folio is
+    locked without invalidate_lock; otherwise, under invalidate_lock
+    shared, the folio is found or created (``__filemap_get_folio(FGP_CREAT)``)
+    and read in (``->read_folio``) until uptodate; i_size is rechecked under
+    the folio lock; returns ``VM_FAULT_LOCKED`` with the folio locked."""
+    slow, retry, checked, out = (f"{name}{at}" for name in ("slow", "retry_find", "checked", "out"))
+    beyond = fork_compute(
+        op,
+        f"beyond_eof{at}",
+        "max_idx = DIV_ROUND_UP(i_size_read(inode), PAGE_SIZE); "
+        "if (unlikely(index >= max_idx)) return VM_FAULT_SIGBUS",
+        _beyond_eof,
+        mapping,
+        page,
+    )
+    with op.when(is_true(beyond), "if (index >= max_idx)"):
+        op.let(result, vm_fault(VM_FAULT_SIGBUS), "return VM_FAULT_SIGBUS")
+        op.goto(out)
+    cached = compute(
+        op,
+        f"found{at}",
+        "folio = filemap_get_folio(mapping, index) /* cached and uptodate? */",
+        _cached_uptodate,
+        page,
+    )
+    with op.when(not_(is_true(cached)), "if (!folio || !folio_test_uptodate(folio))"):
+        op.goto(slow)
+    op.lock(page.lock, label="lock_folio_maybe_drop_mmap(vmf, folio, &fpin)")
+    with op.when(mapped_here(page), "if (folio->mapping == mapping) /* not truncated */"):
+        op.goto(checked)
+    op.unlock(page.lock, "folio_unlock(folio); folio_put(folio); goto retry_find /* truncated */")
+    op.label(slow)
+    op.lock(
+        mapping.invalidate_lock,
+        SHARED,
+        "filemap_invalidate_lock_shared(mapping); mapping_locked = true",
+        tag="invalidate-lock",
+    )
+    op.label(retry)
+    op.lock(
+        page.lock,
+        label="retry_find: folio = __filemap_get_folio(mapping, index, FGP_CREAT|FGP_FOR_MMAP); "
+        "lock_folio_maybe_drop_mmap()",
+    )
+    section(
+        op,
+        mapping.xa_lock,
+        "if (!folio) filemap_add_folio(mapping, folio, index, gfp)",
+        add_folio,
+        page,
+    )
+    with op.when(
+        not_(locked_test(page, PG_UPTODATE, "uptodate")),
+        "if (unlikely(!folio_test_uptodate(folio))) goto page_not_uptodate",
+    ):
+        enter(
+            op,
+            "address_space_operations.read_folio",
+            page,
+            label="page_not_uptodate: error = filemap_read_folio(file, "
+            "mapping->a_ops->read_folio, folio)",
+            roles={"folio": page, "mapping": mapping},
+        )
+        blockfs.read_folio(op, page)
+        wait_until(op, _unlocked(page), "folio_wait_locked_killable(folio)", f"PG_locked({page})")
+        op.goto(retry)
+    op.unlock(
+        mapping.invalidate_lock,
+        "if (mapping_locked) filemap_invalidate_unlock_shared(mapping)",
+        tag="invalidate-lock",
+    )
+    op.label(checked)
+    again = fork_compute(
+        op,
+        f"beyond_eof_locked{at}",
+        "max_idx = DIV_ROUND_UP(i_size_read(inode), PAGE_SIZE); "
+        "if (unlikely(index >= max_idx)) /* recheck i_size under the folio lock */",
+        _beyond_eof,
+        mapping,
+        page,
+    )
+    with op.when(is_true(again), "if (index >= max_idx)"):
+        op.unlock(page.lock, "folio_unlock(folio); folio_put(folio)")
+        op.let(result, vm_fault(VM_FAULT_SIGBUS), "return VM_FAULT_SIGBUS")
+        op.goto(out)
+    op.let(result, vm_fault(VM_FAULT_LOCKED), "return ret | VM_FAULT_LOCKED")
+    op.label(out)
+
+
+def _map_pages(fs: Scratch, mm: Mm, mapping: Mapping, page: Page) -> bool:
+    folio = fs[page.folio]
+    if folio is None or not folio[1] & PG_UPTODATE or fs[page.lock.slot] is not None:
+        return False
+    if decide(fs, at_least(mul(page.index, PAGE_SIZE), fs[mapping.i_size])):
+        return False
+    return set_pte(fs, mm, page.index, write=False)
+
+
+def map_pages(op: Op, mm: Mm, mapping: Mapping, page: Page, at: str) -> Expr:
+    """``do_fault_around()`` -> ``->map_pages`` = ``filemap_map_pages()``
+    over the faulting page (the fault-around window here): a cached,
+    uptodate folio it can trylock, inside EOF, is mapped read-only; it never
+    blocks.  Returns the register saying whether it mapped it."""
+    rcu = op.world.rcu_read_lock
+    op.lock(rcu, label="do_fault_around(): rcu_read_lock()")
+    enter(
+        op,
+        "vm_operations_struct.map_pages",
+        label="ret = vmf->vma->vm_ops->map_pages(vmf, start_pgoff, end_pgoff)",
+        roles={"mm": mm},
+        sleeps=False,
+    )
+    mapped = fork_compute(
+        op,
+        f"mapped{at}",
+        "filemap_map_pages(): next_uptodate_folio(): folio_trylock(); "
+        "if (xa_index >= DIV_ROUND_UP(i_size_read(mapping->host), PAGE_SIZE)) skip; "
+        "set_pte_range(); folio_unlock()",
+        _map_pages,
+        mm,
+        mapping,
+        page,
+    )
+    op.unlock(rcu, "rcu_read_unlock()")
+    return mapped
+
+
+def _finish_fault(fs: Scratch, mm: Mm, page: Page, write: bool) -> bool:
+    return set_pte(fs, mm, page.index, write=write)
+
+
+def finish_fault(op: Op, mm: Mm, page: Page, write: bool, at: str) -> Expr:
+    """``finish_fault()``: install the pte under the page-table lock unless
+    it changed since the fault began; the register says whether it did."""
+    return compute(
+        op,
+        f"installed{at}",
+        "finish_fault(): vmf->pte = pte_offset_map_lock(); if (vmf_pte_changed(vmf)) "
+        "ret = VM_FAULT_NOPAGE; else set_pte_range(vmf, folio, page, 1, vmf->address)",
+        _finish_fault,
+        mm,
+        page,
+        write,
+    )
+
+
+def dirty_and_unlock(op: Op, mapping: Mapping, page: Page) -> None:
+    """``fault_dirty_shared_page()``: ``folio_mark_dirty()`` under the folio
+    lock, then ``folio_unlock()``."""
+    op.call(
+        "address_space_operations.dirty_folio",
+        blockfs.dirty_folio_method,
+        mapping,
+        page,
+        label="fault_dirty_shared_page(): dirtied = folio_mark_dirty(folio)",
+        roles={"mapping": mapping, "folio": page},
+        sleeps=False,
+    )
+    op.unlock(page.lock, "folio_unlock(folio)")
+
+
+def do_page_mkwrite(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at: str) -> None:
+    """``do_page_mkwrite()``: ``->page_mkwrite`` with FAULT_FLAG_MKWRITE."""
+    enter(
+        op,
+        "vm_operations_struct.page_mkwrite",
+        label="do_page_mkwrite(): ret = vmf->vma->vm_ops->page_mkwrite(vmf)",
+        roles={"mm": mm, "folio": page},
+    )
+    blockfs_truncate.page_mkwrite(op, mapping, page, result, at)
+
+
+def call_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at: str) -> None:
+    """``__do_fault()``: ``->fault``, returning the folio locked."""
+    enter(
+        op,
+        "vm_operations_struct.fault",
+        label="__do_fault(): ret = vma->vm_ops->fault(vmf)",
+        roles={"mm": mm},
+    )
+    filemap_fault(op, mapping, page, result, at)
+
+
+def do_read_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at: str) -> None:
+    """``do_read_fault()``: fault-around first; else ``->fault`` and a
+    read-only pte."""
+    done = f"read_fault_done{at}"
+    mapped = map_pages(op, mm, mapping, page, at)
+    with op.when(is_true(mapped), "if (ret) return ret /* fault-around mapped it */"):
+        op.goto(done)
+    call_fault(op, mm, mapping, page, result, at)
+    with op.when(
+        not_(vm_fault_is(op.reg(result), VM_FAULT_LOCKED)),
+        "if (unlikely(ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY))) return ret",
+    ):
+        op.goto(done)
+    finish_fault(op, mm, page, False, at)
+    op.unlock(page.lock, "folio_unlock(folio)")
+    op.label(done)
+
+
+def do_shared_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at: str) -> None:
+    """``do_shared_fault()``: ``->fault``, then (the folio unlocked)
+    ``->page_mkwrite``, a writable dirty pte and the folio dirtied."""
+    done = f"shared_fault_done{at}"
+    call_fault(op, mm, mapping, page, result, at)
+    with op.when(
+        not_(vm_fault_is(op.reg(result), VM_FAULT_LOCKED)),
+        "if (unlikely(ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY))) return ret",
+    ):
+        op.goto(done)
+    op.unlock(
+        page.lock,
+        "if (vma->vm_ops->page_mkwrite) { folio_unlock(folio); tmp = do_page_mkwrite(vmf, folio)",
+    )
+    do_page_mkwrite(op, mm, mapping, page, result, f"{at}.mkwrite")
+    with op.when(
+        not_(vm_fault_is(op.reg(result), VM_FAULT_LOCKED)),
+        "if (unlikely(!tmp || (tmp & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)))) return tmp",
+    ):
+        op.goto(done)
+    installed = finish_fault(op, mm, page, True, at)
+    with op.when(not_(is_true(installed)), "if (ret & VM_FAULT_NOPAGE)"):
+        op.unlock(page.lock, "folio_unlock(folio); folio_put(folio); return ret")
+        op.goto(done)
+    dirty_and_unlock(op, mapping, page)
+    op.label(done)
+
+
+def _reuse(fs: Scratch, mm: Mm, page: Page, orig: Any) -> bool:
+    slot = mm.ptes[page.index]
+    if fs[slot] != orig:
+        return False
+    fs[slot] = PTE_WRITE | PTE_DIRTY
+    return True
+
+
+def wp_page_shared(
+    op: Op, mm: Mm, mapping: Mapping, page: Page, orig: Expr, result: str, at: str
+) -> None:
+    """``do_wp_page()`` -> ``wp_page_shared()``: a store to a read-only pte:
+    ``->page_mkwrite`` (the page-table lock dropped), then
+    ``finish_mkwrite_fault()`` makes the pte writable and dirty unless it
+    changed meanwhile, and the folio is dirtied."""
+    done = f"wp_done{at}"
+    do_page_mkwrite(op, mm, mapping, page, result, f"{at}.mkwrite")
+    with op.when(
+        not_(vm_fault_is(op.reg(result), VM_FAULT_LOCKED)),
+        "if (unlikely(!tmp || (tmp & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)))) return tmp",
+    ):
+        op.goto(done)
+    reused = compute(
+        op,
+        f"reused{at}",
+        "finish_mkwrite_fault(): vmf->pte = pte_offset_map_lock(); "
+        "if (!pte_same(ptep_get(vmf->pte), vmf->orig_pte)) return VM_FAULT_NOPAGE; "
+        "wp_page_reuse(vmf)",
+        _reuse,
+        mm,
+        page,
+        orig,
+    )
+    with op.when(not_(is_true(reused)), "if (tmp & VM_FAULT_NOPAGE)"):
+        op.unlock(page.lock, "folio_unlock(folio); folio_put(folio); return tmp")
+        op.goto(done)
+    dirty_and_unlock(op, mapping, page)
+    op.label(done)
+
+
+def _access(
+    fs: Scratch,
+    mm: Mm,
+    page: Page,
+    offset: Value,
+    write: bool,
+    version: int,
+    data: int,
+) -> bool:
+    slot = mm.ptes[page.index]
+    pte = fs[slot]
+    if pte is None or (write and not pte & PTE_WRITE):
+        return False
+    folio = fs[page.folio]
+    if write:
+        fs[slot] = pte | PTE_DIRTY
+        if folio is not None and folio[0] is not None:
+            fs[page.folio] = (fill(fs, folio[0], offset, add(offset, 1), version), folio[1])
+            fs[page.history] = (*fs[page.history], version)
+        return True
+    content = None if folio is None else folio[0]
+    fs[data] = versions_in(fs, content, offset, add(offset, 1))
+    return True
+
+
+def _pte_none(orig: Expr) -> Expr:
+    def build(world: World) -> Eval:
+        get = orig.compile(world)
+        return lambda state: get(state) is None
+
+    return Expr("pte_none(vmf->orig_pte)", build, orig.local)
+
+
+def _pte_read_only(orig: Expr) -> Expr:
+    def build(world: World) -> Eval:
+        get = orig.compile(world)
+        return lambda state: get(state) is not None and not get(state) & PTE_WRITE
+
+    return Expr("!pte_write(entry)", build, orig.local)
+
+
+def access_page(
+    op: Op, mm: Mm, page: Page, offset: Value, *, write: bool, version: int, at: str
+) -> None:
+    """A load or store at byte ``offset`` of ``page`` through the mapping:
+    the CPU makes it through the pte when it allows it; otherwise a fault
+    under ``mmap_lock`` shared, after which the access is retried (or the
+    task gets SIGBUS).  A store writes one byte of data ``version`` and
+    dirties the pte; a load reads one byte into register ``data``."""
+    mapping = mm.mapping
+    retry, done, out = f"access{at}", f"fault_done{at}", f"access_out{at}"
+    result = f"vm_fault{at}"
+    op.register(result, render_vm_fault)
+    data = op.register(f"loaded{at}", render_versions)
+    kind = "store" if write else "load"
+    op.label(retry)
+    hit = fork_compute(
+        op,
+        f"{kind}_done{at}",
+        f"*(char *)addr = x /* v{version}: the CPU's store through the pte */"
+        if write
+        else "x = *(char *)addr /* the CPU's load through the pte */",
+        _access,
+        mm,
+        page,
+        const(offset, str(offset)),
+        write,
+        version,
+        data,
+    )
+    with op.when(is_true(hit), "if (the pte allows the access)"):
+        op.goto(out)
+    op.lock(
+        mm.mmap_lock, SHARED, "do_user_addr_fault(): lock_mm_and_find_vma(): mmap_read_lock(mm)"
+    )
+    op.let(result, vm_fault(0), "vm_fault_t ret = 0")
+    orig = compute(
+        op,
+        f"orig_pte{at}",
+        "handle_pte_fault(): vmf->orig_pte = ptep_get_lockless(vmf->pte)",
+        lambda fs, slot: fs[slot],
+        mm.ptes[page.index],
+        render=render_pte,
+    )
+    with op.when(_pte_none(orig), "if (pte_none(vmf->orig_pte)) return do_fault(vmf)"):
+        if write:
+            do_shared_fault(op, mm, mapping, page, result, at)
+        else:
+            do_read_fault(op, mm, mapping, page, result, at)
+        op.goto(done)
+    if write:
+        with op.when(
+            _pte_read_only(orig),
+            "if (vmf->flags & FAULT_FLAG_WRITE && !pte_write(entry)) return do_wp_page(vmf)",
+        ):
+            wp_page_shared(op, mm, mapping, page, orig, result, at)
+    op.label(done)
+    op.unlock(mm.mmap_lock, "mmap_read_unlock(mm)")
+    with op.when(
+        vm_fault_is(op.reg(result), VM_FAULT_SIGBUS),
+        "if (fault & VM_FAULT_SIGBUS) force_sig_fault(SIGBUS, BUS_ADRERR, addr)",
+    ):
+        op.goto(out)
+    op.goto(retry)
+    op.label(out)

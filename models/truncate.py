@@ -1,0 +1,435 @@
+"""Truncate and hole punch racing page faults, reads and readahead (Linux
+6.6, with ext4's shape for the filesystem): the system calls and user
+accesses of the ``truncate/`` scenarios.
+
+- ``truncate``: ``do_sys_ftruncate()`` -> ``do_truncate()`` (i_rwsem
+  exclusive) -> ``notify_change()`` -> ``->setattr``;
+- ``punch_hole``: ``vfs_fallocate()`` -> ``->fallocate(PUNCH_HOLE)``;
+- ``mmap_load`` / ``mmap_store``: a byte loaded from or stored to the
+  process's shared mapping of the file, faulting as ``models.fault`` says;
+- ``munmap``: ``__vm_munmap()`` (mmap_lock exclusive): the ptes zapped;
+- ``readahead``: ``ksys_readahead()`` -> ``generic_fadvise(WILLNEED)`` ->
+  ``page_cache_ra_unbounded()``: folios added under invalidate_lock shared
+  and read through ``->readahead`` from the current block map;
+- ``shrink_store_extend``: a program that truncates the file to ``size``,
+  stores a byte at ``pos`` through the mapping, truncates the file up to
+  ``new_size`` and reads back the bytes past the old EOF with pread(2),
+  which must be zeroes (the reproducer of c7fc0366c656).
+
+Sizes, offsets and positions may be ``Symbol``s (``mc.kernel.pathcond``):
+each operation enumerates the page index of a position and keeps the
+offset inside the page symbolic.
+"""
+
+from __future__ import annotations
+
+from mc.kernel.dsl import ModelError, Op, caller_source, operation
+from mc.kernel.expr import Eval, Expr, InodeExpr, not_
+from mc.kernel.locks import EXCL, SHARED
+from mc.kernel.mm import Mm, mm_of
+from mc.kernel.moresteps import compute, enter, state_expr, trylock, wait_until
+from mc.kernel.pagecache import (
+    PAGE_SIZE,
+    PG_UPTODATE,
+    File,
+    Mapping,
+    Page,
+    folio_test,
+    pagecache,
+    present,
+)
+from mc.kernel.pagedata import render_versions, versions_in
+from mc.kernel.pathcond import (
+    Value,
+    add,
+    argument,
+    at_least,
+    decide,
+    describe,
+    div,
+    equals,
+    fork_compute,
+    fork_effect,
+    is_true,
+    larger,
+    less,
+    mod,
+    mul,
+    pick,
+    smaller,
+    sub,
+)
+from mc.kernel.steps import EffectStep, Scratch
+from mc.kernel.truncate_properties import SizeChange, ZeroRead, truncation
+from mc.kernel.world import World
+from mc.symbolic import Symbol
+from models import blockfs, blockfs_truncate
+from models.fault import access_page
+from models.truncate_mm import zap_ptes
+from models.writeback import _add_for_read, locked_test, mapped_here
+
+Arg = int | Symbol
+
+
+def file_parts(op: Op, file: File) -> tuple[Mapping, Mm, InodeExpr]:
+    """The mapping of ``file``, the mm mapping it and its inode."""
+    try:
+        mapping = pagecache(op.world).attach(file)
+        mm = mm_of(op.world, mapping)
+    except ValueError as error:
+        raise ModelError(str(error)) from None
+    truncation(op.world).attach(mapping)
+    return mapping, mm, op.inode(file.path)
+
+
+def _position(op: Op, mapping: Mapping, pos: Arg) -> Value:
+    if isinstance(pos, Symbol) and pos.high >= len(mapping.pages) * PAGE_SIZE:
+        raise ModelError(f"{pos.name} may fall past the mapping of {mapping}")
+    return argument(op, pos)
+
+
+def page_dispatch(op: Op, name: str, label: str, position: Value) -> Expr:
+    """Register ``name`` = the page index of byte ``position``, one outcome
+    per page it can fall in."""
+    return fork_compute(op, name, label, lambda fs: pick(fs, div(position, PAGE_SIZE)))
+
+
+# --- truncate and punch hole ---------------------------------------------------------
+
+
+def truncate_file(op: Op, file: File, size: Arg, at: str = "") -> None:
+    """``do_truncate()``: i_rwsem exclusive around ``notify_change()`` ->
+    ``->setattr`` (``models.blockfs_truncate.setattr_size``)."""
+    mapping, mm, inode = file_parts(op, file)
+    value = argument(op, size)
+    op.lock(inode.i_rwsem, EXCL, "do_truncate(): inode_lock(dentry->d_inode)")
+    enter(
+        op,
+        "inode_operations.setattr",
+        label="notify_change(): error = inode->i_op->setattr(idmap, dentry, attr) "
+        f"/* ATTR_SIZE, ia_size = {value} */",
+        roles={"inode": inode},
+    )
+    blockfs_truncate.setattr_size(op, mm, mapping, value, at)
+    op.unlock(inode.i_rwsem, "inode_unlock(dentry->d_inode)")
+    returned = op.world.add_slot(f"{op.thread.name}.truncated{at}", False, hidden=True)
+    truncation(op.world).sizes.append(SizeChange(op.thread.name, returned))
+    op.emit(_returned_step(returned))
+
+
+def _returned_step(slot: int) -> EffectStep:
+    return EffectStep(
+        label="return error /* the truncate returned */",
+        source=caller_source(),
+        effect=lambda _scratch, _values: True,
+        result=slot,
+        kind="assign",
+    )
+
+
+@operation(
+    models="do_sys_ftruncate() -> do_truncate() -> notify_change() -> ->setattr (fs/open.c)",
+    describe=lambda f, size: f"ftruncate({f}, {describe(size)})",
+)
+def truncate(op: Op, file: File, size: Arg) -> None:
+    """ftruncate(2) to ``size`` bytes."""
+    truncate_file(op, file, size)
+
+
+@operation(
+    models="vfs_fallocate() -> ->fallocate(FALLOC_FL_PUNCH_HOLE) (fs/open.c)",
+    describe=lambda f, off, length: (
+        f"fallocate({f}, PUNCH_HOLE, {describe(off)}, {describe(length)})"
+    ),
+)
+def punch_hole(op: Op, file: File, offset: Arg, length: Arg) -> None:
+    """fallocate(2) with FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE over
+    ``[offset, offset + length)``."""
+    mapping, mm, inode = file_parts(op, file)
+    start, size = argument(op, offset), argument(op, length)
+    enter(
+        op,
+        "file_operations.fallocate",
+        label="ret = file->f_op->fallocate(file, mode, offset, len)",
+        roles={"file": inode, "inode": inode},
+    )
+    blockfs_truncate.punch_hole(op, mm, mapping, inode, start, size)
+
+
+# --- the mapping ----------------------------------------------------------------------
+
+
+def access(op: Op, file: File, pos: Arg, *, write: bool, at: str = "") -> None:
+    """A load or store at byte ``pos`` of the mapping."""
+    mapping, mm, _ = file_parts(op, file)
+    position = _position(op, mapping, pos)
+    version = pagecache(op.world).add_write(op.thread.name, op.thread.pc, None) if write else 0
+    index = page_dispatch(
+        op,
+        f"index{at}",
+        "vmf->pgoff = linear_page_index(vma, addr) /* pos >> PAGE_SHIFT */",
+        position,
+    )
+    offset = mod(position, PAGE_SIZE)
+    for page in mapping.pages:
+        with op.when(equals(index, page.index), f"/* {page} */"):
+            access_page(op, mm, page, offset, write=write, version=version, at=f"{at}.{page.index}")
+
+
+@operation(
+    models="a load through a shared file mapping: handle_mm_fault() (mm/memory.c)",
+    describe=lambda f, pos: f"load from mmap({f}) at {describe(pos)}",
+)
+def mmap_load(op: Op, file: File, pos: Arg) -> None:
+    """``x = p[pos]`` on a MAP_SHARED mapping of the file."""
+    access(op, file, pos, write=False)
+
+
+@operation(
+    models="a store through a shared file mapping: handle_mm_fault() (mm/memory.c)",
+    describe=lambda f, pos: f"store to mmap({f}) at {describe(pos)}",
+)
+def mmap_store(op: Op, file: File, pos: Arg) -> None:
+    """``p[pos] = x`` on a MAP_SHARED mapping of the file."""
+    access(op, file, pos, write=True)
+
+
+@operation(
+    models="__vm_munmap() -> unmap_region() -> zap_pte_range() (mm/mmap.c, mm/memory.c)",
+    describe=lambda f: f"munmap({f})",
+)
+def munmap(op: Op, file: File) -> None:
+    """munmap(2) of the whole mapping: mmap_lock exclusive, every pte
+    zapped (a dirty one dirties its folio)."""
+    mapping, mm, _ = file_parts(op, file)
+    op.lock(mm.mmap_lock, EXCL, "__vm_munmap(): mmap_write_lock_killable(mm)")
+    everything = tuple(page.index for page in mapping.pages)
+    zap_ptes(
+        op,
+        mm,
+        Expr(str(everything), lambda _w: lambda _s: everything, local=True),
+        "do_vmi_munmap(): unmap_region(): unmap_vmas(): zap_pte_range()",
+        "munmapped",
+    )
+    op.unlock(mm.mmap_lock, "mmap_write_unlock(mm)")
+
+
+# --- readahead and read ----------------------------------------------------------------
+
+
+def _past_eof(fs: Scratch, mapping: Mapping, page: Page) -> bool:
+    return decide(fs, at_least(mul(page.index, PAGE_SIZE), fs[mapping.i_size]))
+
+
+def readahead_page(op: Op, mapping: Mapping, page: Page, at: str) -> None:
+    """``page_cache_ra_unbounded()`` for one page: under invalidate_lock
+    shared, a folio that is not cached is added locked and read through
+    ``->readahead`` (the read unlocks it when it completes)."""
+    op.lock(
+        mapping.invalidate_lock,
+        SHARED,
+        "page_cache_ra_unbounded(): filemap_invalidate_lock_shared(mapping)",
+        tag="invalidate-lock",
+    )
+    with op.when(
+        not_(present(page)),
+        "folio = xa_load(&mapping->i_pages, index + i); if (folio) { read_pages(); continue; }",
+    ):
+        op.lock(page.lock, label="folio = filemap_alloc_folio(gfp_mask, 0); __folio_set_locked()")
+        added = compute(
+            op,
+            f"added{at}",
+            "if (filemap_add_folio(mapping, folio, index + i, gfp_mask) < 0) "
+            "{ folio_put(folio); continue; }",
+            _add_for_read,
+            mapping,
+            page,
+        )
+        with op.when(is_true(added), "read_pages(ractl)"):
+            enter(
+                op,
+                "address_space_operations.readahead",
+                page,
+                label="read_pages(): aops->readahead(rac)",
+                roles={"mapping": mapping, "folio": page},
+            )
+            blockfs.readahead(op, page)
+        with op.otherwise():
+            op.unlock(page.lock, "folio_put(folio) /* -EEXIST: raced */")
+    op.unlock(
+        mapping.invalidate_lock,
+        "filemap_invalidate_unlock_shared(mapping)",
+        tag="invalidate-lock",
+    )
+
+
+@operation(
+    models="ksys_readahead() -> generic_fadvise(POSIX_FADV_WILLNEED) -> "
+    "force_page_cache_ra() -> page_cache_ra_unbounded() (mm/readahead.c)",
+    describe=lambda f, pos: f"readahead({f}, {describe(pos)}, 1 page)",
+)
+def readahead(op: Op, file: File, pos: Arg) -> None:
+    """readahead(2) of the page holding byte ``pos``: nothing past EOF
+    (``do_page_cache_ra()``), else ``page_cache_ra_unbounded()``."""
+    mapping, _, _ = file_parts(op, file)
+    position = _position(op, mapping, pos)
+    index = page_dispatch(op, "index", "index = offset >> PAGE_SHIFT", position)
+    for page in mapping.pages:
+        with op.when(equals(index, page.index), f"/* {page} */"):
+            past = fork_compute(
+                op,
+                f"past_eof.{page.index}",
+                "do_page_cache_ra(): isize = i_size_read(inode); end_index = (isize - 1) >> "
+                "PAGE_SHIFT; if (!isize || index > end_index) return",
+                _past_eof,
+                mapping,
+                page,
+            )
+            with op.when(not_(is_true(past)), "if (index <= end_index)"):
+                readahead_page(op, mapping, page, f".{page.index}")
+
+
+def get_uptodate(op: Op, mapping: Mapping, page: Page, at: str) -> None:
+    """``filemap_get_pages()`` for one page until its folio is uptodate, as
+    ``models.writeback.read`` does: a missing folio is read ahead
+    (``page_cache_sync_ra()``), one not uptodate is read by
+    ``filemap_update_page()`` -> ``->read_folio``, both under
+    invalidate_lock shared."""
+    retry, busy = f"retry{at}", f"busy{at}"
+    op.label(retry)
+    with op.when(
+        not_(present(page)),
+        "if (!folio_batch_count(fbatch)) page_cache_sync_ra(&ractl, last_index - index)",
+    ):
+        readahead_page(op, mapping, page, at)
+        op.goto(retry)
+    with op.when(
+        not_(folio_test(page, PG_UPTODATE, "uptodate")), "if (!folio_test_uptodate(folio))"
+    ):
+        op.lock(
+            mapping.invalidate_lock,
+            SHARED,
+            "filemap_update_page(): filemap_invalidate_lock_shared(mapping)",
+            tag="invalidate-lock",
+        )
+        trylock(op, page.lock, busy, "if (!folio_trylock(folio))")
+        with op.when(mapped_here(page), "if (!folio->mapping) goto truncated"):
+            with op.when(
+                locked_test(page, PG_UPTODATE, "uptodate"), "if (filemap_range_uptodate(...))"
+            ):
+                op.unlock(page.lock, "folio_unlock(folio)")
+            with op.otherwise():
+                enter(
+                    op,
+                    "address_space_operations.read_folio",
+                    page,
+                    label="filemap_read_folio(): error = filler(file, folio)",
+                    roles={"folio": page, "mapping": mapping},
+                )
+                blockfs.read_folio(op, page)
+                wait_until(
+                    op, _unlocked(page), "folio_wait_locked_killable(folio)", f"PG_locked({page})"
+                )
+        with op.otherwise():
+            op.unlock(page.lock, "truncated: folio_unlock(folio)")
+        op.unlock(
+            mapping.invalidate_lock,
+            "filemap_invalidate_unlock_shared(mapping)",
+            tag="invalidate-lock",
+        )
+        op.goto(retry)
+        op.label(busy)
+        op.unlock(
+            mapping.invalidate_lock,
+            "filemap_invalidate_unlock_shared(mapping)",
+            tag="invalidate-lock",
+        )
+        wait_until(
+            op,
+            _unlocked(page),
+            "folio_put_wait_locked(folio, TASK_KILLABLE); return AOP_TRUNCATED_PAGE",
+            f"PG_locked({page})",
+        )
+        op.goto(retry)
+
+
+def _unlocked(page: Page) -> Expr:
+    slot = page.lock.slot
+    return state_expr(f"!folio_test_locked({page})", lambda s: s[slot] is None)
+
+
+def _bytes_of(fs: Scratch, mapping: Mapping, page: Page, start: Value, end: Value) -> bool:
+    """Whether ``[start, end)`` reaches into ``page`` below EOF."""
+    low = mul(page.index, PAGE_SIZE)
+    stop = smaller(fs, end, fs[mapping.i_size])
+    return decide(fs, less(start, add(low, PAGE_SIZE))) and decide(fs, less(low, stop))
+
+
+def _copy(fs: Scratch, mapping: Mapping, page: Page, start: Value, end: Value, data: int) -> None:
+    low = mul(page.index, PAGE_SIZE)
+    stop = smaller(fs, end, fs[mapping.i_size])
+    first = sub(larger(fs, start, low), low)
+    last = sub(smaller(fs, stop, add(low, PAGE_SIZE)), low)
+    folio = fs[page.folio]
+    found = versions_in(fs, None if folio is None else folio[0], first, last)
+    fs[data] = (fs[data] or frozenset()) | found
+
+
+def pread_expecting_zeroes(op: Op, file: File, start: Arg, end: Arg, at: str = "") -> None:
+    """pread(2) of bytes ``[start, end)`` (``filemap_read()``: page by page,
+    up to i_size, each folio made uptodate and copied); the data it
+    returns must be zeroes (property no-post-eof-exposure)."""
+    mapping, _, _ = file_parts(op, file)
+    low, high = argument(op, start), argument(op, end)
+    data = op.register(f"read{at}", render_versions)
+    truncation(op.world).zero_reads.append(
+        ZeroRead(op.thread.name, f"pread of bytes [{low}, {high})", data)
+    )
+    for page in mapping.pages:
+        inside = fork_compute(
+            op,
+            f"reads_page{at}.{page.index}",
+            f"filemap_read(): if (iocb->ki_pos >= i_size_read(inode)) break /* {page} */",
+            _bytes_of,
+            mapping,
+            page,
+            low,
+            high,
+        )
+        with op.when(is_true(inside), f"/* the read covers {page} */"):
+            get_uptodate(op, mapping, page, f"{at}.{page.index}")
+            fork_effect(
+                op,
+                "copied = copy_folio_to_iter(folio, offset, bytes, iter)",
+                _copy,
+                mapping,
+                page,
+                low,
+                high,
+                data,
+            )
+    op.let(f"read{at}", _versions_or_empty(data), "return already_read")
+
+
+def _versions_or_empty(slot: int) -> Expr:
+    def build(_world: World) -> Eval:
+        return lambda state: state[slot] or frozenset()
+
+    return Expr("already_read", build, local=True)
+
+
+@operation(
+    models="ftruncate(2); a store through the mapping; ftruncate(2); pread(2)",
+    describe=lambda f, size, pos, new_size: (
+        f"ftruncate({f}, {describe(size)}); p[{describe(pos)}] = x; "
+        f"ftruncate({f}, {describe(new_size)}); pread({describe(size)}..{describe(new_size)})"
+    ),
+)
+def shrink_store_extend(op: Op, file: File, size: Arg, pos: Arg, new_size: Arg) -> None:
+    """A program: truncate the file down to ``size``, store a byte at
+    ``pos`` through its shared mapping, truncate it up to ``new_size`` and
+    read back ``[size, new_size)``, which must be zeroes."""
+    truncate_file(op, file, size, ".down")
+    access(op, file, pos, write=True, at=".store")
+    truncate_file(op, file, new_size, ".up")
+    pread_expecting_zeroes(op, file, size, new_size, ".back")

@@ -1,0 +1,242 @@
+"""Dropping page-cache pages and their mappings: mm/truncate.c and the
+unmapping of mm/memory.c (Linux 6.6), as helpers the filesystem's
+->setattr and ->fallocate call.
+
+``truncate_pagecache()`` unmaps the pages past the new size, truncates
+their folios (lock, wait for writeback, unmap, ``->invalidate_folio``,
+cancel dirty, remove) and zeroes the part of the folio past a new,
+unaligned EOF; ``truncate_pagecache_range()`` does the same for a hole.
+The pages to drop are worked out by the caller (a register holding their
+indices, with the partial pages and the byte ranges to zero in them), so
+that the decisions on symbolic sizes happen where the kernel computes the
+range.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mc.kernel.dsl import Op
+from mc.kernel.expr import Eval, Expr, const, not_
+from mc.kernel.mm import Mm, zap
+from mc.kernel.moresteps import compute, section, wait_until
+from mc.kernel.pagecache import (
+    PAGE_SIZE,
+    PG_DIRTY,
+    PG_PRIVATE,
+    PG_WRITEBACK,
+    Mapping,
+    Page,
+    change_flags,
+    folio_test,
+    holds,
+    note_truncated,
+    present,
+    remove_folio,
+)
+from mc.kernel.pagedata import zero
+from mc.kernel.pathcond import fork_effect
+from mc.kernel.steps import Scratch
+from mc.kernel.truncate_properties import forget_folio
+from mc.kernel.world import World
+from models import blockfs
+from models.writeback import locked_test, mapped_here
+
+Partial = tuple[int, Any, Any]
+"""A page to zero in part: its index and the byte range ``[start, end)``
+within it (ints or terms)."""
+
+TRUNCATE_SKIPS_WRITEBACK = "truncate-skips-writeback"
+
+
+def render_indices(indices: tuple[int, ...] | None) -> str:
+    if not indices:
+        return "none"
+    return ", ".join(f"page {i}" for i in indices)
+
+
+def render_partials(partials: tuple[Partial, ...] | None) -> str:
+    if not partials:
+        return "none"
+    return "; ".join(f"page {i} bytes [{start}, {end})" for i, start, end in partials)
+
+
+def _dirty_method(fs: Scratch, mapping: Mapping, page: Page) -> int:
+    return blockfs.dirty_folio_method(fs, mapping, page)
+
+
+def zap_ptes(op: Op, mm: Mm, indices: Expr, label: str, name: str) -> None:
+    """``zap_pte_range()`` over the pages in register ``indices``: clear
+    their ptes; a dirty one marks its folio dirty (``folio_mark_dirty()``
+    -> ``->dirty_folio``, under the page-table lock in the kernel)."""
+    dirty = compute(op, name, label, zap, mm, indices, render=render_indices)
+    for page in mm.mapping.pages:
+        with op.when(holds(dirty, page.index), f"if (pte_dirty(ptent)) /* {page} */"):
+            op.call(
+                "address_space_operations.dirty_folio",
+                _dirty_method,
+                mm.mapping,
+                page,
+                label="folio_mark_dirty(folio): mapping->a_ops->dirty_folio(mapping, folio)",
+                roles={"mapping": mm.mapping, "folio": page},
+                sleeps=False,
+            )
+
+
+def unmap_mapping_range(op: Op, mm: Mm, indices: Expr, what: str, at: str) -> None:
+    """``unmap_mapping_range()``: ``i_mmap_lock_read()``, then
+    ``zap_page_range_single()`` on every VMA over the range (here the one
+    VMA, one page-table lock for the range)."""
+    zap_ptes(
+        op,
+        mm,
+        indices,
+        f"unmap_mapping_range(mapping, {what}): i_mmap_lock_read(mapping); "
+        "zap_page_range_single(): ptep_get_and_clear_full()",
+        f"zapped{at}",
+    )
+
+
+def invalidate_folio_method(fs: Scratch, page: Page, start: Any, length: Any) -> int:
+    """``block_invalidate_folio()``: the one buffer of the folio is discarded
+    (``discard_buffer()``: unmapped, clean) when the whole folio is
+    invalidated, and the folio's buffers released; a partial range leaves
+    the buffer, which holds bytes outside it."""
+    if isinstance(start, int) and start == 0 and isinstance(length, int) and length == PAGE_SIZE:
+        change_flags(fs, page, off=PG_PRIVATE)
+    return 0
+
+
+def truncate_folio(op: Op, mm: Mm, mapping: Mapping, page: Page) -> None:
+    """``truncate_inode_pages_range()``'s second pass on a folio wholly in
+    the range: ``folio_lock()``, ``folio_wait_writeback()``, then
+    ``truncate_inode_folio()``: ``truncate_cleanup_folio()`` (unmap it if
+    mapped, ``->invalidate_folio`` if it has buffers, cancel its dirty bit)
+    and ``filemap_remove_folio()``."""
+    with op.when(present(page), f"folio = fbatch.folios[i] /* {page} */"):
+        op.lock(page.lock, label="folio_lock(folio)")
+        with op.when(mapped_here(page), "if (folio->mapping == mapping)"):
+            if not op.variant(TRUNCATE_SKIPS_WRITEBACK):
+                wait_until(
+                    op,
+                    not_(folio_test(page, PG_WRITEBACK, "writeback")),
+                    "folio_wait_writeback(folio)",
+                    f"PG_writeback({page})",
+                )
+            zap_ptes(
+                op,
+                mm,
+                _fixed((page.index,)),
+                "truncate_cleanup_folio(): if (folio_mapped(folio)) unmap_mapping_folio(folio)",
+                f"unmapped.{page.index}",
+            )
+            with op.when(
+                locked_test(page, PG_PRIVATE, "private"),
+                "if (folio_needs_release(folio)) folio_invalidate(folio, 0, folio_size(folio))",
+            ):
+                op.call(
+                    "address_space_operations.invalidate_folio",
+                    invalidate_folio_method,
+                    page,
+                    0,
+                    PAGE_SIZE,
+                    label="folio->mapping->a_ops->invalidate_folio(folio, 0, folio_size(folio))",
+                    roles={"folio": page, "mapping": mapping},
+                )
+            section(
+                op,
+                mapping.xa_lock,
+                "folio_cancel_dirty(folio); filemap_remove_folio(folio): "
+                "xa_lock_irq(&mapping->i_pages); page_cache_delete()",
+                _cancel_and_remove,
+                page,
+            )
+        op.unlock(page.lock, "folio_unlock(folio)")
+
+
+def _cancel_and_remove(fs: Scratch, page: Page) -> None:
+    change_flags(fs, page, off=PG_DIRTY)
+    remove_folio(fs, page)
+    note_truncated(fs, page)
+    forget_folio(fs, page)
+
+
+def _fixed(indices: tuple[int, ...]) -> Expr:
+    return const(indices, render_indices(indices))
+
+
+def truncate_partial_folio(op: Op, mapping: Mapping, page: Page, partials: Expr) -> None:
+    """``truncate_inode_partial_folio()`` on a cached folio the range covers
+    in part (``__filemap_get_folio(FGP_LOCK)``): wait for writeback, zero
+    the bytes in the range (``folio_zero_range()``) and
+    ``->invalidate_folio`` them."""
+    with op.when(present(page), f"folio = __filemap_get_folio(mapping, {page.index}, FGP_LOCK)"):
+        op.lock(page.lock, label="folio_lock(folio)")
+        with op.when(mapped_here(page), "if (folio->mapping == mapping)"):
+            wait_until(
+                op,
+                not_(folio_test(page, PG_WRITEBACK, "writeback")),
+                "folio_wait_writeback(folio)",
+                f"PG_writeback({page})",
+            )
+            fork_effect(
+                op,
+                "truncate_inode_partial_folio(): folio_zero_range(folio, offset, length)",
+                _zero_partial,
+                page,
+                partials,
+            )
+            with op.when(
+                locked_test(page, PG_PRIVATE, "private"),
+                "if (folio_needs_release(folio)) folio_invalidate(folio, offset, length)",
+            ):
+                op.call(
+                    "address_space_operations.invalidate_folio",
+                    _invalidate_partial,
+                    page,
+                    partials,
+                    label="folio->mapping->a_ops->invalidate_folio(folio, offset, length)",
+                    roles={"folio": page, "mapping": mapping},
+                )
+        op.unlock(page.lock, "folio_unlock(folio)")
+
+
+def _range_of(partials: tuple[Partial, ...], page: Page) -> tuple[Any, Any]:
+    for index, start, end in partials:
+        if index == page.index:
+            return start, end
+    raise ValueError(f"no partial range for {page}")
+
+
+def _zero_partial(fs: Scratch, page: Page, partials: tuple[Partial, ...]) -> None:
+    start, end = _range_of(partials, page)
+    version, flags = fs[page.folio]
+    if version is not None:
+        fs[page.folio] = (zero(fs, version, start, end), flags)
+
+
+def _invalidate_partial(fs: Scratch, page: Page, partials: tuple[Partial, ...]) -> int:
+    start, end = _range_of(partials, page)
+    return invalidate_folio_method(fs, page, start, end - start)
+
+
+def truncate_pagecache_pages(op: Op, mm: Mm, mapping: Mapping, full: Expr, partials: Expr) -> None:
+    """``truncate_inode_pages_range()``: the folios wholly in the range
+    (register ``full``), then those covered in part (register ``partials``,
+    with the byte range to zero in each)."""
+    for page in mapping.pages:
+        with op.when(holds(full, page.index), f"truncate page {page.index}: {page} in range"):
+            truncate_folio(op, mm, mapping, page)
+    for page in mapping.pages:
+        with op.when(
+            _covers(partials, page.index), f"partial page {page.index}: {page} in part in range"
+        ):
+            truncate_partial_folio(op, mapping, page, partials)
+
+
+def _covers(partials: Expr, index: int) -> Expr:
+    def build(world: World) -> Eval:
+        get = partials.compile(world)
+        return lambda state: any(p[0] == index for p in get(state) or ())
+
+    return Expr(f"page {index} in {partials}", build, partials.local)

@@ -1,0 +1,108 @@
+"""Truncate and hole-punch scenarios (``truncate/<name>``) over symbolic
+sizes and offsets, and the protocol variants they catch."""
+
+from __future__ import annotations
+
+from mc.kernel import truncate_properties as _truncate_properties  # noqa: F401  (registers)
+from mc.kernel.dsl import Invocation
+from mc.kernel.pagecache import PAGE_SIZE, File
+from mc.kernel.program import Program
+from mc.kernel.scenario import BASE_PROPERTIES, flag_variant, scenario, variant
+from mc.kernel.truncate_properties import TRUNCATE_PROPERTIES
+from mc.symbolic import Symbol
+from models.blockfs_truncate import MKWRITE_NO_TRUNCATE_CHECK, NO_TAIL_ZEROING
+from models.truncate import (
+    mmap_load,
+    mmap_store,
+    punch_hole,
+    readahead,
+    shrink_store_extend,
+    truncate,
+)
+from models.truncate_mm import TRUNCATE_SKIPS_WRITEBACK
+from models.writeback import flusher, io_completion
+
+TRUNCATE_SCENARIO_PROPERTIES = (*BASE_PROPERTIES, *TRUNCATE_PROPERTIES)
+TWO_PAGES = 2 * PAGE_SIZE
+PRE_INVALIDATE_LOCK = "pre-invalidate-lock"
+
+
+@variant(
+    PRE_INVALIDATE_LOCK,
+    "the protocol before mapping->invalidate_lock (5.15): faults, reads and readahead add "
+    "folios under no lock that truncate and hole punch exclude",
+)
+def pre_invalidate_lock(program: Program, _invocation: Invocation) -> Program:
+    """Every acquisition and release of invalidate_lock goes."""
+    return program.drop_lock("invalidate_lock")
+
+
+flag_variant(
+    NO_TAIL_ZEROING,
+    "truncate up does not tail-zero the old EOF folio past the old, unaligned size "
+    "(ext4_block_truncate_page(oldsize), before 6.12's c7fc0366c656)",
+)
+flag_variant(
+    MKWRITE_NO_TRUNCATE_CHECK,
+    "->page_mkwrite does not recheck folio->mapping and i_size under the folio lock",
+)
+flag_variant(
+    TRUNCATE_SKIPS_WRITEBACK,
+    "truncate_inode_pages_range() removes a folio without waiting for its writeback",
+)
+
+COLD = File("/f", pages=2)
+CACHED = File("/f", pages=2, cached=(0, 1))
+DIRTY = File("/f", pages=2, cached=(0, 1), dirty=(1,))
+NEW_SIZE = Symbol("new_size", 0, TWO_PAGES)
+POS = Symbol("pos", 0, TWO_PAGES - 1)
+
+scenario(
+    "truncate/punch-vs-fault",
+    "a hole punched over one page at a symbolic offset while a load through the mapping "
+    "at a symbolic position faults the page in",
+    tree=["/f"],
+    threads=[
+        punch_hole(COLD, Symbol("offset", 0, PAGE_SIZE), PAGE_SIZE),
+        mmap_load(COLD, POS),
+        io_completion(COLD),
+    ],
+    properties=TRUNCATE_SCENARIO_PROPERTIES,
+)
+
+scenario(
+    "truncate/truncate-vs-readahead",
+    "a truncate to a symbolic size while readahead(2) of a symbolic offset brings the page in",
+    tree=["/f"],
+    threads=[truncate(COLD, NEW_SIZE), readahead(COLD, POS), io_completion(COLD)],
+    properties=TRUNCATE_SCENARIO_PROPERTIES,
+)
+
+scenario(
+    "truncate/truncate-vs-write-fault",
+    "a truncate to a symbolic size while a store through the mapping at a symbolic "
+    "position write-faults (->page_mkwrite)",
+    tree=["/f"],
+    threads=[truncate(CACHED, NEW_SIZE), mmap_store(CACHED, POS), io_completion(CACHED)],
+    properties=TRUNCATE_SCENARIO_PROPERTIES,
+)
+
+scenario(
+    "truncate/shrink-store-extend",
+    "truncate down to a symbolic size, store through the mapping at a symbolic position "
+    "(into the partial EOF page, or past it), truncate up, read back past the old EOF",
+    tree=["/f"],
+    threads=[
+        shrink_store_extend(CACHED, Symbol("size", 0, TWO_PAGES), POS, TWO_PAGES),
+        io_completion(CACHED),
+    ],
+    properties=TRUNCATE_SCENARIO_PROPERTIES,
+)
+
+scenario(
+    "truncate/truncate-vs-writeback",
+    "a truncate to a symbolic size while the flusher writes back the dirty second page",
+    tree=["/f"],
+    threads=[truncate(DIRTY, NEW_SIZE), flusher(DIRTY), io_completion(DIRTY)],
+    properties=TRUNCATE_SCENARIO_PROPERTIES,
+)
