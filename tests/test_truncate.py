@@ -1,0 +1,347 @@
+"""Truncate and hole punch over symbolic sizes and offsets: every row's
+verdict, the symbolic run agreeing with an exhaustive concrete one, the
+witnesses of the shipped counterexamples, the invariants on hand-built
+states, and the correct protocol reaching the racy windows it must handle."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from mc import counterexample as cx_format
+from mc import expectations
+from mc.explore import Search, check
+from mc.kernel.device import READ, WRITE, ZEROES, Bio
+from mc.kernel.pathcond import scenario_symbols, substitute, symbolic_part
+from mc.kernel.replay import replay
+from mc.kernel.scenario import Registry
+from mc.kernel.system import KernelModel
+from mc.kernel.truncate_properties import (
+    TRUNCATE_PROPERTIES,
+    map_beyond_eof_violation,
+    post_eof_exposure_violation,
+    stale_data_violation,
+    truncation,
+    write_to_freed_block_violation,
+)
+from mc.result import Verdict
+from mc.run import check_scenario
+from mc.symbolic import TRUE, Symbol, conjoin, evaluate, le, lt
+
+ROOT = Path(__file__).resolve().parent.parent
+ROWS = [row for row in expectations.load() if row.scenario.startswith("truncate/")]
+VARIANTS = (
+    "pre-invalidate-lock",
+    "no-tail-zeroing",
+    "mkwrite-no-truncate-check",
+    "truncate-skips-writeback",
+)
+SHIPPED = sorted((ROOT / "counterexamples").glob("truncate-*.json"))
+STEM_MKWRITE = "truncate-truncate-vs-write-fault--mkwrite-no-truncate-check"
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row.label for row in ROWS])
+def test_expected_verdict(shipped: Registry, row: expectations.Expectation) -> None:
+    outcome = check_scenario(shipped, row.scenario, row.variants)
+    result = outcome.result
+    assert result.verdict is row.verdict, result.violation
+    if row.violated is not None:
+        assert result.violation is not None and result.violation.property == row.violated
+        assert outcome.counterexample is not None
+        assert outcome.counterexample.witness
+
+
+def test_every_scenario_and_variant_has_a_recorded_verdict(shipped: Registry) -> None:
+    names = sorted(name for name in shipped.scenarios if name.startswith("truncate/"))
+    assert len(names) >= 4
+    recorded = {(row.scenario, row.variants) for row in ROWS}
+    for name in names:
+        assert scenario_symbols(shipped.scenario(name)), f"{name} has no symbolic argument"
+        assert (name, ()) in recorded
+        for variant in VARIANTS:
+            assert (name, (variant,)) in recorded, (name, variant)
+
+
+def test_every_variant_and_every_invariant_is_caught() -> None:
+    caught = {v for row in ROWS if row.violated for v in row.variants}
+    assert set(VARIANTS) <= caught
+    assert set(TRUNCATE_PROPERTIES) <= {row.violated for row in ROWS}
+
+
+# --- the symbolic run against the concrete enumeration -----------------------------
+
+AGREEMENT = [
+    (
+        "truncate/shrink-store-extend",
+        "no-tail-zeroing",
+        "no-post-eof-exposure",
+        {"size": (4094, 4099), "pos": (4094, 4100)},
+    ),
+    (
+        "truncate/truncate-vs-write-fault",
+        "mkwrite-no-truncate-check",
+        "no-map-beyond-eof",
+        {"new_size": (4094, 4098), "pos": (4094, 4099)},
+    ),
+    (
+        "truncate/punch-vs-fault",
+        "pre-invalidate-lock",
+        "no-stale-data",
+        {"offset": (4092, 4096), "pos": (4094, 4099)},
+    ),
+    (
+        "truncate/truncate-vs-readahead",
+        "pre-invalidate-lock",
+        "no-stale-data",
+        {"new_size": (4094, 4098), "pos": (4094, 4099)},
+    ),
+    (
+        "truncate/truncate-vs-writeback",
+        "truncate-skips-writeback",
+        "no-write-to-freed-block",
+        {"new_size": (4094, 4098)},
+    ),
+]
+
+
+def _every_value(ranges: dict[str, tuple[int, int]]) -> list[dict[str, int]]:
+    names = list(ranges)
+    spans = [range(low, high + 1) for low, high in ranges.values()]
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*spans)]
+
+
+def _concrete_failures(
+    shipped: Registry, name: str, variants: list[str], prop: str, values: list[dict[str, int]]
+) -> list[dict[str, int]]:
+    scenario = shipped.scenario(name)
+    failing = []
+    for env in values:
+        model = shipped.build(substitute(scenario, env), variants, [prop])
+        result = check(model)
+        assert "z3" not in json.dumps(result.stats.extra)
+        if result.verdict is Verdict.VIOLATED:
+            failing.append(env)
+    return failing
+
+
+@pytest.mark.parametrize(("name", "variant", "prop", "ranges"), AGREEMENT)
+def test_symbolic_run_agrees_with_every_concrete_value(
+    shipped: Registry,
+    name: str,
+    variant: str,
+    prop: str,
+    ranges: dict[str, tuple[int, int]],
+) -> None:
+    scenario = shipped.scenario(name)
+    narrow = substitute(scenario, {n: Symbol(n, low, high) for n, (low, high) in ranges.items()})
+    values = _every_value(ranges)
+    failing = _concrete_failures(shipped, name, [variant], prop, values)
+    assert failing, "the range must hold failing values"
+
+    first = check(shipped.build(narrow, [variant], [prop]))
+    assert first.verdict is Verdict.VIOLATED
+    assert first.violation is not None and first.violation.path is not None
+    model = shipped.build(narrow, [variant], [prop])
+    witness = model.witness(first.violation.path.states[-1])
+    assert witness in failing
+
+    whole = shipped.build(narrow, [variant], [])
+    search = Search(whole)
+    assert search.run().verdict is Verdict.OK
+    invariant = shipped.build(narrow, [variant], [prop]).properties()[0]
+    part = symbolic_part(whole.world)
+    assert part is not None
+    violating = {s[part.path] for s in search.states if invariant.check(s) is not None}
+    witness_path = first.violation.path.states[-1][symbolic_part(model.world).path]  # type: ignore[union-attr]
+    assert all(evaluate(cond, witness) for cond in witness_path)
+    covered = [env for env in values if any(all(evaluate(c, env) for c in p) for p in violating)]
+    assert covered == failing
+
+
+@pytest.mark.parametrize(("name", "variant", "prop", "ranges"), AGREEMENT)
+def test_the_correct_protocol_passes_both_ways(
+    shipped: Registry,
+    name: str,
+    variant: str,
+    prop: str,
+    ranges: dict[str, tuple[int, int]],
+) -> None:
+    scenario = shipped.scenario(name)
+    narrow = substitute(scenario, {n: Symbol(n, low, high) for n, (low, high) in ranges.items()})
+    assert check(shipped.build(narrow, [], [prop])).verdict is Verdict.OK
+    assert _concrete_failures(shipped, name, [], prop, _every_value(ranges)) == []
+
+
+def test_symbolic_states_and_solver_calls_are_reported(shipped: Registry) -> None:
+    outcome = check_scenario(shipped, "truncate/truncate-vs-readahead")
+    extra = outcome.result.stats.extra
+    assert 0 < extra["symbolic_states"] <= outcome.result.stats.states
+    assert extra["solver_calls"] > 0
+    assert "symbolic states" in outcome.result.stats.summary()
+    concrete = check_scenario(shipped, "writeback/write-fsync-reclaim")
+    assert concrete.result.stats.extra == {}
+
+
+def test_a_concrete_scenario_never_loads_z3() -> None:
+    program = (
+        "import sys\n"
+        "from mc.cli import registry\n"
+        "from mc.explore import check\n"
+        "from mc.kernel.pathcond import substitute\n"
+        "reg = registry()\n"
+        "scenario = substitute(reg.scenario('truncate/shrink-store-extend'), "
+        "{'size': 5000, 'pos': 6000})\n"
+        "result = check(reg.build(scenario, ['no-tail-zeroing']))\n"
+        "print(result.verdict.value, 'z3' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.split() == ["VIOLATED", "False"]
+
+
+# --- witnesses ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_a_witness_is_concrete_and_replays(shipped: Registry, path: Path) -> None:
+    counterexample = cx_format.load(path)
+    scenario = shipped.scenario(counterexample.scenario)
+    symbols = {symbol.name: symbol for symbol in scenario_symbols(scenario)}
+    assert set(counterexample.witness) == set(symbols)
+    for name, value in counterexample.witness.items():
+        assert isinstance(value, int) and symbols[name].low <= value <= symbols[name].high
+    model = shipped.build(scenario, counterexample.variants, counterexample.properties)
+    report = replay(model, counterexample)
+    assert report.reproduced and "satisfies the path condition" in report.reason
+    concrete = shipped.build(
+        substitute(scenario, counterexample.witness),
+        counterexample.variants,
+        [counterexample.property],
+    )
+    assert check(concrete).verdict is Verdict.VIOLATED
+
+
+def test_a_witness_outside_the_path_condition_does_not_replay(shipped: Registry) -> None:
+    path = ROOT / "counterexamples" / "truncate-shrink-store-extend--no-tail-zeroing.json"
+    counterexample = cx_format.load(path)
+    wrong = dict(counterexample.witness, pos=counterexample.witness["size"] - 1)
+    edited = attrs.evolve(counterexample, witness=wrong)
+    scenario = shipped.scenario(edited.scenario)
+    report = replay(shipped.build(scenario, edited.variants, edited.properties), edited)
+    assert not report.reproduced
+    assert "does not satisfy" in report.reason
+
+
+def test_the_witness_is_printed_and_drawn(vfsmc: Any) -> None:
+    path = ROOT / "counterexamples" / f"{STEM_MKWRITE}.json"
+    result = vfsmc("replay", str(path))
+    assert result.exit_code == 1
+    assert "witness: new_size=" in result.output
+    assert "satisfies the path condition" in result.output
+    assert "witness: new_size=" in path.with_suffix(".dot").read_text()
+
+
+# --- the invariants on hand-built states ------------------------------------------------
+
+
+def _model(shipped: Registry, name: str) -> KernelModel:
+    return shipped.build(shipped.scenario(name))
+
+
+def _set(model: KernelModel, state: tuple[Any, ...], **fields: Any) -> tuple[Any, ...]:
+    values = list(state)
+    names = {slot.name: i for i, slot in enumerate(model.world.slots)}
+    for name, value in fields.items():
+        values[names[name]] = value
+    return tuple(values)
+
+
+def test_no_stale_data_on_hand_built_states(shipped: Registry) -> None:
+    model = _model(shipped, "truncate/punch-vs-fault")
+    part, cache = truncation(model.world), model.world.parts["pagecache"]
+    start = model.initial
+    assert stale_data_violation(part, cache, start) is None
+    stale = _set(model, start, **{"stale(/f:0)": 0, "folio(/f:0)": (0, 1)})
+    message = stale_data_violation(part, cache, stale)
+    assert message is not None and "holding v0" in message and "block 0" in message
+    reading = _set(model, start, **{"stale(/f:0)": 0, "folio(/f:0)": (None, 0)})
+    assert "read of block 0 still in flight" in (stale_data_violation(part, cache, reading) or "")
+    removed = _set(model, start, **{"stale(/f:0)": 0, "folio(/f:0)": None})
+    assert stale_data_violation(part, cache, removed) is None
+
+
+def test_no_map_beyond_eof_on_hand_built_states(shipped: Registry) -> None:
+    model = _model(shipped, "truncate/truncate-vs-write-fault")
+    part, mm = truncation(model.world), model.world.parts["mm"]
+    symbolic = symbolic_part(model.world)
+    size = Symbol("new_size", 0, 8192).var
+    mapped = _set(model, model.initial, **{"pte(/f:1)": 0, "i_size(/f)": 4096})
+    assert map_beyond_eof_violation(part, mm, symbolic, mapped) is None  # truncate running
+    done = _set(model, mapped, **{"T1.truncated": True})
+    message = map_beyond_eof_violation(part, mm, symbolic, done)
+    assert message is not None and "pte(/f:1)" in message and "T1's truncate" in message
+    inside = _set(model, done, **{"i_size(/f)": 4097})
+    assert map_beyond_eof_violation(part, mm, symbolic, inside) is None
+    below = conjoin(TRUE, le(size, 4096))
+    symbolic_state = _set(model, done, **{"i_size(/f)": size, "path condition": below})
+    assert map_beyond_eof_violation(part, mm, symbolic, symbolic_state) is not None
+    above = conjoin(TRUE, lt(4096, size))
+    fine = _set(model, symbolic_state, **{"path condition": above})
+    assert map_beyond_eof_violation(part, mm, symbolic, fine) is None
+
+
+def test_no_write_to_freed_block_on_hand_built_states(shipped: Registry) -> None:
+    model = _model(shipped, "truncate/truncate-vs-writeback")
+    cache = model.world.parts["pagecache"]
+    write = Bio(WRITE, 1, 1, 1, "/f", 0, "end_buffer_async_write")
+    in_flight = _set(model, model.initial, **{"bios in flight": (write,)})
+    assert write_to_freed_block_violation(cache, in_flight) is None
+    freed = _set(model, in_flight, **{"free blocks": (1, 2)})
+    message = write_to_freed_block_violation(cache, freed)
+    assert message is not None and "block 1 was freed" in message
+    read = Bio(READ, 1, 1, 1, "/f", None, "mpage_end_io")
+    reading = _set(model, freed, **{"bios in flight": (read,)})
+    assert write_to_freed_block_violation(cache, reading) is None
+
+
+def test_no_post_eof_exposure_on_hand_built_states(shipped: Registry) -> None:
+    model = _model(shipped, "truncate/shrink-store-extend")
+    part, cache = truncation(model.world), model.world.parts["pagecache"]
+    assert post_eof_exposure_violation(part, cache, model.initial) is None
+    zeroes = _set(model, model.initial, **{"T1.read.back": frozenset({ZEROES})})
+    assert post_eof_exposure_violation(part, cache, zeroes) is None
+    exposed = _set(model, model.initial, **{"T1.read.back": frozenset({ZEROES, 1})})
+    message = post_eof_exposure_violation(part, cache, exposed)
+    assert message is not None and "v1 (T1's write)" in message and "not zeroes" in message
+
+
+# --- the correct protocol meets the races it must handle -------------------------------
+
+
+def _reached(shipped: Registry, name: str, field: str, wanted: Any) -> bool:
+    model = _model(shipped, name)
+    slot = next(i for i, s in enumerate(model.world.slots) if s.name == field)
+    search = Search(model)
+    assert search.run().verdict is Verdict.OK
+    return any(state[slot] == wanted for state in search.states)
+
+
+def test_page_mkwrite_sees_the_truncation_and_the_fault_retries(shipped: Registry) -> None:
+    assert _reached(shipped, "truncate/truncate-vs-write-fault", "T2.truncated.1.mkwrite", True)
+    assert _reached(shipped, "truncate/truncate-vs-write-fault", "T2.beyond_eof_locked.1", True)
+
+
+def test_a_fault_after_the_punch_reads_the_hole(shipped: Registry) -> None:
+    assert _reached(shipped, "truncate/punch-vs-fault", "T2.loaded.0", frozenset({ZEROES}))
+
+
+def test_readahead_after_the_truncate_reads_the_hole(shipped: Registry) -> None:
+    assert _reached(shipped, "truncate/truncate-vs-readahead", "folio(/f:1)", (ZEROES, 1))
