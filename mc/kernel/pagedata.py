@@ -7,8 +7,9 @@ The contents of a folio (and of a block) are a data version (``0``, ``v1``,
 its start up to the start of the next run (the last one up to
 ``PAGE_SIZE``).  Starts are ints or terms of ``mc.symbolic``; writing and
 reading a byte range decides how its ends compare with the starts
-(``pathcond.decide``), so these functions run inside forking steps and
-every run they leave is non-empty under the path condition.
+(``pathcond.decide``), so these functions run inside forking steps.  A run
+may be empty (a write at offset 0 of a page of one version leaves the run
+before it empty): reading decides which runs hold bytes.
 """
 
 from __future__ import annotations
@@ -51,9 +52,14 @@ def _ends(runs: list[tuple[Value, int]]) -> list[Value]:
 
 def fill(fs: Scratch, content: Content, start: Value, end: Value, version: int) -> Content:
     """``content`` with bytes ``[start, end)`` holding ``version`` (the
-    caller keeps ``0 <= start`` and ``end <= PAGE_SIZE``)."""
+    caller keeps ``0 <= start`` and ``end <= PAGE_SIZE``).  Writing into a
+    page of one version decides nothing: its runs may be empty."""
     if content is None:
         raise ValueError("writing into a page that holds no data yet")
+    if not isinstance(content, tuple):
+        at_end = isinstance(end, int) and end >= PAGE_SIZE
+        tail = [] if at_end else [(end, content)]
+        return normal([(0, content), (start, version), *tail])
     if not decide(fs, less(start, end)):
         return content
     runs = runs_of(content)
@@ -82,7 +88,7 @@ def versions_in(fs: Scratch, content: Content, start: Value, end: Value) -> froz
     return frozenset(
         v
         for (s, v), e in zip(runs, _ends(runs), strict=True)
-        if decide(fs, less(s, end)) and decide(fs, less(start, e))
+        if decide(fs, less(s, e)) and decide(fs, less(s, end)) and decide(fs, less(start, e))
     )
 
 
