@@ -24,6 +24,7 @@ bench: setup
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/scenarios.py
 	$(BIN)/python bench/writeback.py
+	$(BIN)/python bench/truncate.py
 
 counterexamples: setup
 	$(BIN)/python -m models.shipped
