@@ -200,7 +200,8 @@ def mmap_store(op: Op, file: File, pos: Arg) -> None:
 )
 def munmap(op: Op, file: File) -> None:
     """munmap(2) of the whole mapping: mmap_lock exclusive, every pte
-    zapped (a dirty one dirties its folio)."""
+    zapped (a dirty one dirties its folio).  The VMA itself stays: an access
+    after it faults the page in again, as after ``madvise(MADV_DONTNEED)``."""
     mapping, mm, _ = file_parts(op, file)
     op.lock(mm.mmap_lock, EXCL, "__vm_munmap(): mmap_write_lock_killable(mm)")
     everything = tuple(page.index for page in mapping.pages)

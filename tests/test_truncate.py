@@ -19,9 +19,10 @@ from mc import counterexample as cx_format
 from mc import expectations
 from mc.explore import Search, check
 from mc.kernel.device import READ, WRITE, ZEROES, Bio
+from mc.kernel.pagecache import PG_DIRTY, File
 from mc.kernel.pathcond import scenario_symbols, substitute, symbolic_part
 from mc.kernel.replay import replay
-from mc.kernel.scenario import Registry
+from mc.kernel.scenario import Registry, Scenario
 from mc.kernel.system import KernelModel
 from mc.kernel.truncate_properties import (
     TRUNCATE_PROPERTIES,
@@ -34,6 +35,7 @@ from mc.kernel.truncate_properties import (
 from mc.result import Verdict
 from mc.run import check_scenario
 from mc.symbolic import TRUE, Symbol, conjoin, evaluate, le, lt
+from models.truncate import mmap_store, munmap
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = [row for row in expectations.load() if row.scenario.startswith("truncate/")]
@@ -159,7 +161,9 @@ def test_symbolic_run_agrees_with_every_concrete_value(
     part = symbolic_part(whole.world)
     assert part is not None
     violating = {s[part.path] for s in search.states if invariant.check(s) is not None}
-    witness_path = first.violation.path.states[-1][symbolic_part(model.world).path]  # type: ignore[union-attr]
+    witness_part = symbolic_part(model.world)
+    assert witness_part is not None
+    witness_path = first.violation.path.states[-1][witness_part.path]
     assert all(evaluate(cond, witness) for cond in witness_path)
     covered = [env for env in values if any(all(evaluate(c, env) for c in p) for p in violating)]
     assert covered == failing
@@ -345,3 +349,26 @@ def test_a_fault_after_the_punch_reads_the_hole(shipped: Registry) -> None:
 
 def test_readahead_after_the_truncate_reads_the_hole(shipped: Registry) -> None:
     assert _reached(shipped, "truncate/truncate-vs-readahead", "folio(/f:1)", (ZEROES, 1))
+
+
+def test_munmap_hands_a_dirty_pte_to_its_folio(shipped: Registry) -> None:
+    file = File("/f", pages=2, cached=(0, 1))
+    scenario = Scenario(
+        "test/store-vs-munmap",
+        "",
+        ("/f",),
+        (mmap_store(file, 100), munmap(file)),
+        ("lock-protocol", "spec-conformance", "deadlock", "completes"),
+    )
+    model = shipped.build(scenario)
+    search = Search(model)
+    assert search.run().verdict is Verdict.OK
+    names = {slot.name: i for i, slot in enumerate(model.world.slots)}
+    finished = [s for s in search.states if model.finished(s)]
+    assert finished
+    for state in finished:
+        version, flags = state[names["folio(/f:0)"]]
+        assert isinstance(version, tuple) and 1 in dict(version).values()
+        assert flags & PG_DIRTY
+    zapped_dirty = [s for s in finished if s[names["T2.munmapped"]] == (0,)]
+    assert zapped_dirty, "munmap never found the pte dirty"
