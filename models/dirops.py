@@ -422,9 +422,9 @@ def vfs_rename(
         "inode_operations.rename",
         libfs.rename,
         old_dir,
-        old,
         new_dir,
-        new,
+        source,
+        target,
         exchange,
         label="error = old_dir->i_op->rename(idmap, old_dir, old_dentry, new_dir, new_dentry, ...)",
         roles={

@@ -85,15 +85,16 @@ def rmdir(fs: Scratch, directory: int, dentry: Dentry, victim: int) -> int:
 
 
 def rename(
-    fs: Scratch, old_dir: int, old: Dentry, new_dir: int, new: Dentry, exchange: bool
+    fs: Scratch, old_dir: int, new_dir: int, source: int, target: int | None, exchange: bool
 ) -> int:
-    """simple_rename(): RENAME_EXCHANGE moves the directories' link counts
-    (simple_rename_exchange); otherwise -ENOTEMPTY for a non-empty victim,
-    which is unlinked (simple_unlink), and the link counts follow a moved
-    directory.  The names themselves move in d_move()/d_exchange()."""
-    source, target = fs[old.slot], fs[new.slot]
+    """simple_rename() of ``source`` (the old dentry's inode) onto the new
+    name, whose inode ``target`` may be None: RENAME_EXCHANGE moves the
+    directories' link counts (simple_rename_exchange); otherwise -ENOTEMPTY
+    for a non-empty victim, which is unlinked (simple_unlink), and the link
+    counts follow a moved directory.  The names themselves move in
+    d_move()/d_exchange()."""
     source_is_dir = fs.world.inodes[source].is_dir
-    if exchange:
+    if exchange and target is not None:
         target_is_dir = fs.world.inodes[target].is_dir
         if old_dir != new_dir and source_is_dir != target_is_dir:
             _drop_nlink(fs, old_dir if source_is_dir else new_dir)
