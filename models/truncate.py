@@ -27,7 +27,7 @@ from mc.kernel.dsl import ModelError, Op, caller_source, operation
 from mc.kernel.expr import Eval, Expr, InodeExpr, not_
 from mc.kernel.locks import EXCL, SHARED
 from mc.kernel.mm import Mm, mm_of
-from mc.kernel.moresteps import compute, enter, state_expr, trylock, wait_until
+from mc.kernel.moresteps import enter, state_expr, trylock, wait_until
 from mc.kernel.pagecache import (
     PAGE_SIZE,
     PG_UPTODATE,
@@ -66,7 +66,7 @@ from mc.symbolic import Symbol
 from models import blockfs, blockfs_truncate
 from models.fault import access_page
 from models.truncate_mm import zap_ptes
-from models.writeback import _add_for_read, locked_test, mapped_here
+from models.writeback import locked_test, mapped_here, readahead_page
 
 Arg = int | Symbol
 
@@ -220,48 +220,6 @@ def munmap(op: Op, file: File) -> None:
 
 def _past_eof(fs: Scratch, mapping: Mapping, page: Page) -> bool:
     return decide(fs, at_least(mul(page.index, PAGE_SIZE), fs[mapping.i_size]))
-
-
-def readahead_page(op: Op, mapping: Mapping, page: Page, at: str) -> None:
-    """``page_cache_ra_unbounded()`` for one page: under invalidate_lock
-    shared, a folio that is not cached is added locked and read through
-    ``->readahead`` (the read unlocks it when it completes)."""
-    op.lock(
-        mapping.invalidate_lock,
-        SHARED,
-        "page_cache_ra_unbounded(): filemap_invalidate_lock_shared(mapping)",
-        tag="invalidate-lock",
-    )
-    with op.when(
-        not_(present(page)),
-        "folio = xa_load(&mapping->i_pages, index + i); if (folio) { read_pages(); continue; }",
-    ):
-        op.lock(page.lock, label="folio = filemap_alloc_folio(gfp_mask, 0); __folio_set_locked()")
-        added = compute(
-            op,
-            f"added{at}",
-            "if (filemap_add_folio(mapping, folio, index + i, gfp_mask) < 0) "
-            "{ folio_put(folio); continue; }",
-            _add_for_read,
-            mapping,
-            page,
-        )
-        with op.when(is_true(added), "read_pages(ractl)"):
-            enter(
-                op,
-                "address_space_operations.readahead",
-                page,
-                label="read_pages(): aops->readahead(rac)",
-                roles={"mapping": mapping, "folio": page},
-            )
-            blockfs.readahead(op, page)
-        with op.otherwise():
-            op.unlock(page.lock, "folio_put(folio) /* -EEXIST: raced */")
-    op.unlock(
-        mapping.invalidate_lock,
-        "filemap_invalidate_unlock_shared(mapping)",
-        tag="invalidate-lock",
-    )
 
 
 @operation(

@@ -52,6 +52,7 @@ from mc.kernel.pagecache import (
     tag_for_writeback,
     tagged,
 )
+from mc.kernel.pathcond import is_true
 from mc.kernel.steps import Scratch
 from mc.kernel.world import World
 from models import blockfs
@@ -452,6 +453,48 @@ def _dirty_or_writeback(page: Page) -> Expr:
 # --- read ----------------------------------------------------------------------
 
 
+def readahead_page(op: Op, mapping: Mapping, page: Page, at: str) -> None:
+    """``page_cache_ra_unbounded()`` for one page: under invalidate_lock
+    shared, a folio that is not cached is added locked and read through
+    ``->readahead`` (the read unlocks it when it completes)."""
+    op.lock(
+        mapping.invalidate_lock,
+        SHARED,
+        "page_cache_ra_unbounded(): filemap_invalidate_lock_shared(mapping)",
+        tag="invalidate-lock",
+    )
+    with op.when(
+        not_(present(page)),
+        "folio = xa_load(&mapping->i_pages, index + i); if (folio) { read_pages(); continue; }",
+    ):
+        op.lock(page.lock, label="folio = filemap_alloc_folio(gfp_mask, 0); __folio_set_locked()")
+        added = compute(
+            op,
+            f"added{at}",
+            "if (filemap_add_folio(mapping, folio, index + i, gfp_mask) < 0) "
+            "{ folio_put(folio); continue; }",
+            add_for_read,
+            mapping,
+            page,
+        )
+        with op.when(is_true(added), "read_pages(ractl)"):
+            enter(
+                op,
+                "address_space_operations.readahead",
+                page,
+                label="read_pages(): aops->readahead(rac)",
+                roles={"mapping": mapping, "folio": page},
+            )
+            blockfs.readahead(op, page)
+        with op.otherwise():
+            op.unlock(page.lock, "folio_put(folio) /* -EEXIST: raced */")
+    op.unlock(
+        mapping.invalidate_lock,
+        "filemap_invalidate_unlock_shared(mapping)",
+        tag="invalidate-lock",
+    )
+
+
 @operation(
     models="filemap_read() -> filemap_get_pages() (mm/filemap.c)",
     describe=lambda f, i: f"read({f}, page {i})",
@@ -470,32 +513,7 @@ def read(op: Op, file: File, index: int) -> None:
         not_(present(page)),
         "if (!folio_batch_count(fbatch)) page_cache_sync_ra(&ractl, last_index - index)",
     ):
-        op.lock(
-            mapping.invalidate_lock,
-            SHARED,
-            "page_cache_ra_unbounded(): filemap_invalidate_lock_shared(mapping)",
-        )
-        op.lock(page.lock, label="folio = filemap_alloc_folio(); __folio_set_locked(folio)")
-        added = compute(
-            op,
-            "added",
-            "filemap_add_folio(mapping, folio, index, gfp_mask) /* -EEXIST if raced */",
-            _add_for_read,
-            mapping,
-            page,
-        )
-        with op.when(same(added, const(True, "true")), "read_pages(ractl)"):
-            enter(
-                op,
-                "address_space_operations.readahead",
-                page,
-                label="aops->readahead(rac)",
-                roles={"mapping": mapping, "folio": page},
-            )
-            blockfs.readahead(op, page)
-        with op.otherwise():
-            op.unlock(page.lock, "folio_put(folio) /* -EEXIST: not ours */")
-        op.unlock(mapping.invalidate_lock, "filemap_invalidate_unlock_shared(mapping)")
+        readahead_page(op, mapping, page, "")
         op.goto("retry")
     with op.when(not_(uptodate), "if (!folio_test_uptodate(folio))"):
         op.lock(
@@ -554,7 +572,7 @@ def _unlocked(page: Page) -> Expr:
     return state_expr(f"!folio_test_locked({page})", lambda s: s[slot] is None)
 
 
-def _add_for_read(fs: Scratch, mapping: Mapping, page: Page) -> bool:
+def add_for_read(fs: Scratch, mapping: Mapping, page: Page) -> bool:
     return add_folio(fs, page)
 
 
