@@ -3,38 +3,9 @@ verdict specs/expectations.toml records, and the traces are the kernel's."""
 
 from __future__ import annotations
 
-import pytest
-
-from mc import expectations
 from mc.kernel.scenario import Registry
 from mc.result import Verdict
 from mc.run import check_scenario
-
-ROWS = [row for row in expectations.load() if row.scenario.startswith("dirops/")]
-
-
-@pytest.mark.parametrize("row", ROWS, ids=[row.label for row in ROWS])
-def test_expected_verdict(shipped: Registry, row: expectations.Expectation) -> None:
-    outcome = check_scenario(shipped, row.scenario, row.variants)
-    result = outcome.result
-    assert result.verdict is row.verdict, result.violation
-    if row.violated is not None:
-        assert result.violation is not None and result.violation.property == row.violated
-        assert outcome.counterexample is not None
-
-
-def test_every_dirops_scenario_passes_on_the_correct_protocol(shipped: Registry) -> None:
-    names = [name for name in shipped.scenarios if name.startswith("dirops/")]
-    assert len(names) >= 3
-    for name in names:
-        result = check_scenario(shipped, name).result
-        assert result.verdict is Verdict.OK, (name, result.violation)
-
-
-def test_every_variant_is_caught_somewhere(shipped: Registry) -> None:
-    caught = {v for row in expectations.load() if row.violated for v in row.variants}
-    dirops_variants = {"no-rename-mutex", "child-first", "rmdir-no-victim-lock", "no-trap-check"}
-    assert dirops_variants <= caught
 
 
 def test_opposite_renames_deadlock_is_the_classic_abba(shipped: Registry) -> None:

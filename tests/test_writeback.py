@@ -38,16 +38,6 @@ ROWS = [row for row in expectations.load() if row.scenario.startswith("writeback
 VARIANTS = ("writepage-drops-page", "clear-dirty-unlocked", "no-wait-writeback")
 
 
-@pytest.mark.parametrize("row", ROWS, ids=[row.label for row in ROWS])
-def test_expected_verdict(shipped: Registry, row: expectations.Expectation) -> None:
-    outcome = check_scenario(shipped, row.scenario, row.variants)
-    result = outcome.result
-    assert result.verdict is row.verdict, result.violation
-    if row.violated is not None:
-        assert result.violation is not None and result.violation.property == row.violated
-        assert outcome.counterexample is not None
-
-
 def test_every_scenario_and_variant_has_a_recorded_verdict(shipped: Registry) -> None:
     names = sorted(name for name in shipped.scenarios if name.startswith("writeback/"))
     assert len(names) >= 3
@@ -56,11 +46,6 @@ def test_every_scenario_and_variant_has_a_recorded_verdict(shipped: Registry) ->
         assert (name, ()) in recorded
         for variant in VARIANTS:
             assert (name, (variant,)) in recorded, (name, variant)
-
-
-def test_every_variant_is_caught_by_a_shipped_scenario() -> None:
-    caught = {v for row in ROWS if row.violated for v in row.variants}
-    assert set(VARIANTS) <= caught
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,36 @@
+"""specs/expectations.toml against the models: every row's verdict, a
+row for every shipped scenario on the correct protocol, every variant caught
+somewhere."""
+
+from __future__ import annotations
+
+import pytest
+
+from mc import expectations
+from mc.kernel.scenario import Registry
+from mc.result import Verdict
+from mc.run import check_scenario
+
+ROWS = expectations.load()
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row.label for row in ROWS])
+def test_expected_verdict(shipped: Registry, row: expectations.Expectation) -> None:
+    outcome = check_scenario(shipped, row.scenario, row.variants)
+    result = outcome.result
+    assert result.verdict is row.verdict, result.violation
+    if row.violated is not None:
+        assert result.violation is not None and result.violation.property == row.violated
+        assert outcome.counterexample is not None
+        symbolic = "symbolic" in outcome.model.world.parts
+        assert bool(outcome.counterexample.witness) == symbolic
+
+
+def test_every_shipped_scenario_passes_on_the_correct_protocol(shipped: Registry) -> None:
+    correct = {row.scenario for row in ROWS if not row.variants and row.verdict is Verdict.OK}
+    assert set(shipped.scenarios) <= correct
+
+
+def test_every_variant_is_caught_by_some_scenario(shipped: Registry) -> None:
+    caught = {variant for row in ROWS if row.violated for variant in row.variants}
+    assert set(shipped.variants) <= caught
