@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -72,6 +73,7 @@ def one_line_errors(command: F) -> F:
 @click.version_option(package_name="vfsmc")
 def main() -> None:
     """vfsmc: a model checker for the Linux VFS locking protocol."""
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 
 @main.command("list")
