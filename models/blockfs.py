@@ -29,9 +29,9 @@ the atomic body of a method that cannot block.
 from __future__ import annotations
 
 from mc.kernel import errno as E
+from mc.kernel.datapath_steps import section, unlock_checked, wait_until
 from mc.kernel.dsl import Op
 from mc.kernel.expr import const, differ, not_
-from mc.kernel.moresteps import section, unlock_checked, wait_until
 from mc.kernel.pagecache import (
     PAGE_SIZE,
     PG_DIRTY,

@@ -27,11 +27,11 @@ from __future__ import annotations
 from typing import Any
 
 from mc.kernel import errno as E
+from mc.kernel.datapath_steps import compute, section, state_expr
 from mc.kernel.dsl import Op
 from mc.kernel.expr import Expr, const, not_
 from mc.kernel.locks import EXCL, SHARED
 from mc.kernel.mm import VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_SIGBUS, Mm, vm_fault
-from mc.kernel.moresteps import compute, section, state_expr
 from mc.kernel.pagecache import (
     PAGE_SIZE,
     PG_PRIVATE,

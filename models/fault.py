@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mc.kernel.datapath_steps import compute, enter, section, state_expr, wait_until
 from mc.kernel.dsl import Op
 from mc.kernel.expr import Eval, Expr, const, not_
 from mc.kernel.locks import SHARED
@@ -31,7 +32,6 @@ from mc.kernel.mm import (
     set_pte,
     vm_fault,
 )
-from mc.kernel.moresteps import compute, enter, section, state_expr, wait_until
 from mc.kernel.pagecache import (
     PAGE_SIZE,
     PG_UPTODATE,

@@ -23,11 +23,11 @@ offset inside the page symbolic.
 
 from __future__ import annotations
 
+from mc.kernel.datapath_steps import enter, state_expr, trylock, wait_until
 from mc.kernel.dsl import ModelError, Op, caller_source, operation
 from mc.kernel.expr import Eval, Expr, InodeExpr, not_
 from mc.kernel.locks import EXCL, SHARED
 from mc.kernel.mm import Mm, mm_of
-from mc.kernel.moresteps import enter, state_expr, trylock, wait_until
 from mc.kernel.pagecache import (
     PAGE_SIZE,
     PG_UPTODATE,

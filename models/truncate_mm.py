@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from mc.kernel.datapath_steps import compute, section, wait_until
 from mc.kernel.dsl import Op
 from mc.kernel.expr import Eval, Expr, const, not_
 from mc.kernel.mm import Mm, zap
-from mc.kernel.moresteps import compute, section, wait_until
 from mc.kernel.pagecache import (
     PAGE_SIZE,
     PG_DIRTY,

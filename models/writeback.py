@@ -6,16 +6,12 @@ over the filesystem of ``models.blockfs``.
 
 Every operation works on the one file of the scenario (a ``File``) and on
 whole pages.  The VFS calls the filesystem's methods through ``op.call``
-(``moresteps.enter`` when the method's body follows as steps).
+(``datapath_steps.enter`` when the method's body follows as steps).
 """
 
 from __future__ import annotations
 
-from mc.kernel.device import Bio, render_version
-from mc.kernel.dsl import ModelError, Op, operation
-from mc.kernel.expr import Eval, Expr, any_of, const, not_, same
-from mc.kernel.locks import EXCL, SHARED, Kind
-from mc.kernel.moresteps import (
+from mc.kernel.datapath_steps import (
     Holders,
     choose,
     compute,
@@ -25,6 +21,10 @@ from mc.kernel.moresteps import (
     trylock,
     wait_until,
 )
+from mc.kernel.device import Bio, render_version
+from mc.kernel.dsl import ModelError, Op, operation
+from mc.kernel.expr import Eval, Expr, any_of, const, not_, same
+from mc.kernel.locks import EXCL, SHARED, Kind
 from mc.kernel.pagecache import (
     PG_DIRTY,
     PG_PRIVATE,

@@ -1,4 +1,4 @@
-"""More steps for programs that wait on conditions rather than locks:
+"""Steps of the data path, for programs that wait on conditions rather than locks:
 waiting for a bit to clear (``folio_wait_writeback``), picking one of
 several things that may happen next (which bio the device completes),
 short spinlock sections, ``trylock`` and the entry into a filesystem
