@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mc.kernel.datapath_steps import compute, enter, section, state_expr, wait_until
+from mc.kernel.datapath_steps import compute, enter, section, wait_until
 from mc.kernel.dsl import Op
 from mc.kernel.expr import Eval, Expr, const, not_
 from mc.kernel.locks import SHARED
@@ -38,6 +38,7 @@ from mc.kernel.pagecache import (
     Mapping,
     Page,
     add_folio,
+    folio_unlocked,
 )
 from mc.kernel.pagedata import fill, render_versions, versions_in
 from mc.kernel.pathcond import (
@@ -53,11 +54,6 @@ from mc.kernel.steps import Scratch
 from mc.kernel.world import World
 from models import blockfs, blockfs_truncate
 from models.writeback import locked_test, mapped_here
-
-
-def _unlocked(page: Page) -> Expr:
-    slot = page.lock.slot
-    return state_expr(f"!folio_test_locked({page})", lambda s: s[slot] is None)
 
 
 def _beyond_eof(fs: Scratch, mapping: Mapping, page: Page) -> bool:
@@ -144,7 +140,9 @@ def filemap_fault(op: Op, mapping: Mapping, page: Page, result: str, at: str) ->
             roles={"folio": page, "mapping": mapping},
         )
         blockfs.read_folio(op, page)
-        wait_until(op, _unlocked(page), "folio_wait_locked_killable(folio)", f"PG_locked({page})")
+        wait_until(
+            op, folio_unlocked(page), "folio_wait_locked_killable(folio)", f"PG_locked({page})"
+        )
         op.goto(retry)
     op.unlock(
         mapping.invalidate_lock,

@@ -23,20 +23,17 @@ offset inside the page symbolic.
 
 from __future__ import annotations
 
-from mc.kernel.datapath_steps import enter, state_expr, trylock, wait_until
+from mc.kernel.datapath_steps import enter
 from mc.kernel.dsl import ModelError, Op, caller_source, operation
 from mc.kernel.expr import Eval, Expr, InodeExpr, not_
-from mc.kernel.locks import EXCL, SHARED
+from mc.kernel.locks import EXCL
 from mc.kernel.mm import Mm, mm_of
 from mc.kernel.pagecache import (
     PAGE_SIZE,
-    PG_UPTODATE,
     File,
     Mapping,
     Page,
-    folio_test,
     pagecache,
-    present,
 )
 from mc.kernel.pagedata import render_versions, versions_in
 from mc.kernel.pathcond import (
@@ -63,10 +60,10 @@ from mc.kernel.steps import EffectStep, Scratch
 from mc.kernel.truncate_properties import SizeChange, ZeroRead, truncation
 from mc.kernel.world import World
 from mc.symbolic import Symbol
-from models import blockfs, blockfs_truncate
+from models import blockfs_truncate
 from models.fault import access_page
 from models.truncate_mm import zap_ptes
-from models.writeback import locked_test, mapped_here, readahead_page
+from models.writeback import filemap_get_pages, readahead_page
 
 Arg = int | Symbol
 
@@ -248,75 +245,6 @@ def readahead(op: Op, file: File, pos: Arg) -> None:
                 readahead_page(op, mapping, page, f".{page.index}")
 
 
-def get_uptodate(op: Op, mapping: Mapping, page: Page, at: str) -> None:
-    """``filemap_get_pages()`` for one page until its folio is uptodate, as
-    ``models.writeback.read`` does: a missing folio is read ahead
-    (``page_cache_sync_ra()``), one not uptodate is read by
-    ``filemap_update_page()`` -> ``->read_folio``, both under
-    invalidate_lock shared."""
-    retry, busy = f"retry{at}", f"busy{at}"
-    op.label(retry)
-    with op.when(
-        not_(present(page)),
-        "if (!folio_batch_count(fbatch)) page_cache_sync_ra(&ractl, last_index - index)",
-    ):
-        readahead_page(op, mapping, page, at)
-        op.goto(retry)
-    with op.when(
-        not_(folio_test(page, PG_UPTODATE, "uptodate")), "if (!folio_test_uptodate(folio))"
-    ):
-        op.lock(
-            mapping.invalidate_lock,
-            SHARED,
-            "filemap_update_page(): filemap_invalidate_lock_shared(mapping)",
-            tag="invalidate-lock",
-        )
-        trylock(op, page.lock, busy, "if (!folio_trylock(folio))")
-        with op.when(mapped_here(page), "if (!folio->mapping) goto truncated"):
-            with op.when(
-                locked_test(page, PG_UPTODATE, "uptodate"), "if (filemap_range_uptodate(...))"
-            ):
-                op.unlock(page.lock, "folio_unlock(folio)")
-            with op.otherwise():
-                enter(
-                    op,
-                    "address_space_operations.read_folio",
-                    page,
-                    label="filemap_read_folio(): error = filler(file, folio)",
-                    roles={"folio": page, "mapping": mapping},
-                )
-                blockfs.read_folio(op, page)
-                wait_until(
-                    op, _unlocked(page), "folio_wait_locked_killable(folio)", f"PG_locked({page})"
-                )
-        with op.otherwise():
-            op.unlock(page.lock, "truncated: folio_unlock(folio)")
-        op.unlock(
-            mapping.invalidate_lock,
-            "filemap_invalidate_unlock_shared(mapping)",
-            tag="invalidate-lock",
-        )
-        op.goto(retry)
-        op.label(busy)
-        op.unlock(
-            mapping.invalidate_lock,
-            "filemap_invalidate_unlock_shared(mapping)",
-            tag="invalidate-lock",
-        )
-        wait_until(
-            op,
-            _unlocked(page),
-            "folio_put_wait_locked(folio, TASK_KILLABLE); return AOP_TRUNCATED_PAGE",
-            f"PG_locked({page})",
-        )
-        op.goto(retry)
-
-
-def _unlocked(page: Page) -> Expr:
-    slot = page.lock.slot
-    return state_expr(f"!folio_test_locked({page})", lambda s: s[slot] is None)
-
-
 def _bytes_of(fs: Scratch, mapping: Mapping, page: Page, start: Value, end: Value) -> bool:
     """Whether ``[start, end)`` reaches into ``page`` below EOF."""
     low = mul(page.index, PAGE_SIZE)
@@ -356,7 +284,7 @@ def pread_expecting_zeroes(op: Op, file: File, start: Arg, end: Arg, at: str = "
             high,
         )
         with op.when(is_true(inside), f"/* the read covers {page} */"):
-            get_uptodate(op, mapping, page, f"{at}.{page.index}")
+            filemap_get_pages(op, mapping, page, f"{at}.{page.index}")
             fork_effect(
                 op,
                 "copied = copy_folio_to_iter(folio, offset, bytes, iter)",

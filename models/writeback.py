@@ -17,7 +17,6 @@ from mc.kernel.datapath_steps import (
     compute,
     enter,
     section,
-    state_expr,
     trylock,
     wait_until,
 )
@@ -42,6 +41,7 @@ from mc.kernel.pagecache import (
     complete,
     completions,
     folio_test,
+    folio_unlocked,
     holds,
     pagecache,
     present,
@@ -495,33 +495,32 @@ def readahead_page(op: Op, mapping: Mapping, page: Page, at: str) -> None:
     )
 
 
-@operation(
-    models="filemap_read() -> filemap_get_pages() (mm/filemap.c)",
-    describe=lambda f, i: f"read({f}, page {i})",
-)
-def read(op: Op, file: File, index: int) -> None:
-    """read(2) of page ``index``: a cached uptodate folio is copied without
-    locks; a missing one is read ahead (``page_cache_sync_ra()`` ->
-    ``->readahead``) under invalidate_lock shared; one that is not uptodate
-    is read by ``filemap_update_page()`` -> ``->read_folio``, waiting for the
-    I/O to unlock it.  The data read goes to register ``data``."""
-    mapping = _mapping(op, file)
-    page = mapping.pages[index]
-    uptodate = folio_test(page, PG_UPTODATE, "uptodate")
-    op.label("retry")
+def filemap_get_pages(op: Op, mapping: Mapping, page: Page, at: str) -> None:
+    """``filemap_get_pages()`` for one page, until its folio is uptodate: a
+    missing folio is read ahead (``page_cache_sync_ra()``), one not uptodate
+    is read by ``filemap_update_page()`` -> ``->read_folio``, both under
+    invalidate_lock shared, waiting for the I/O to unlock it; a folio locked
+    by someone else is waited for and the lookup retried
+    (``AOP_TRUNCATED_PAGE``).  ``at`` tells apart the labels and registers
+    of several calls in one program."""
+    retry, busy = f"retry{at}", f"busy{at}"
+    op.label(retry)
     with op.when(
         not_(present(page)),
         "if (!folio_batch_count(fbatch)) page_cache_sync_ra(&ractl, last_index - index)",
     ):
-        readahead_page(op, mapping, page, "")
-        op.goto("retry")
-    with op.when(not_(uptodate), "if (!folio_test_uptodate(folio))"):
+        readahead_page(op, mapping, page, at)
+        op.goto(retry)
+    with op.when(
+        not_(folio_test(page, PG_UPTODATE, "uptodate")), "if (!folio_test_uptodate(folio))"
+    ):
         op.lock(
             mapping.invalidate_lock,
             SHARED,
             "filemap_update_page(): filemap_invalidate_lock_shared(mapping)",
+            tag="invalidate-lock",
         )
-        trylock(op, page.lock, "busy", "if (!folio_trylock(folio))")
+        trylock(op, page.lock, busy, "if (!folio_trylock(folio))")
         with op.when(mapped_here(page), "if (!folio->mapping) goto truncated"):
             with op.when(
                 locked_test(page, PG_UPTODATE, "uptodate"), "if (filemap_range_uptodate(...))"
@@ -539,24 +538,47 @@ def read(op: Op, file: File, index: int) -> None:
                 blockfs.read_folio(op, page)
                 wait_until(
                     op,
-                    _unlocked(page),
+                    folio_unlocked(page),
                     "folio_wait_locked_killable(folio)",
                     f"PG_locked({page})",
                     _io_thread(op),
                 )
         with op.otherwise():
             op.unlock(page.lock, "truncated: folio_unlock(folio)")
-        op.unlock(mapping.invalidate_lock, "filemap_invalidate_unlock_shared(mapping)")
-        op.goto("retry")
-        op.label("busy")
-        op.unlock(mapping.invalidate_lock, "filemap_invalidate_unlock_shared(mapping)")
+        op.unlock(
+            mapping.invalidate_lock,
+            "filemap_invalidate_unlock_shared(mapping)",
+            tag="invalidate-lock",
+        )
+        op.goto(retry)
+        op.label(busy)
+        op.unlock(
+            mapping.invalidate_lock,
+            "filemap_invalidate_unlock_shared(mapping)",
+            tag="invalidate-lock",
+        )
         wait_until(
             op,
-            _unlocked(page),
+            folio_unlocked(page),
             "folio_put_wait_locked(folio, TASK_KILLABLE); return AOP_TRUNCATED_PAGE",
             f"PG_locked({page})",
         )
-        op.goto("retry")
+        op.goto(retry)
+
+
+@operation(
+    models="filemap_read() -> filemap_get_pages() (mm/filemap.c)",
+    describe=lambda f, i: f"read({f}, page {i})",
+)
+def read(op: Op, file: File, index: int) -> None:
+    """read(2) of page ``index``: a cached uptodate folio is copied without
+    locks; a missing one is read ahead (``page_cache_sync_ra()`` ->
+    ``->readahead``) under invalidate_lock shared; one that is not uptodate
+    is read by ``filemap_update_page()`` -> ``->read_folio``, waiting for the
+    I/O to unlock it.  The data read goes to register ``data``."""
+    mapping = _mapping(op, file)
+    page = mapping.pages[index]
+    filemap_get_pages(op, mapping, page, "")
     compute(
         op,
         "data",
@@ -565,11 +587,6 @@ def read(op: Op, file: File, index: int) -> None:
         page,
         render=render_version,
     )
-
-
-def _unlocked(page: Page) -> Expr:
-    slot = page.lock.slot
-    return state_expr(f"!folio_test_locked({page})", lambda s: s[slot] is None)
 
 
 def add_for_read(fs: Scratch, mapping: Mapping, page: Page) -> bool:

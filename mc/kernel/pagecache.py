@@ -271,6 +271,13 @@ def present(page: Page) -> Expr:
     return state_expr(f"folio({page}) in the page cache", lambda s: s[slot] is not None)
 
 
+def folio_unlocked(page: Page) -> Expr:
+    """``!folio_test_locked(folio)``: what a thread waiting on the folio
+    lock (``folio_wait_locked()``) waits for."""
+    slot = page.lock.slot
+    return state_expr(f"!folio_test_locked({page})", lambda s: s[slot] is None)
+
+
 def folio_test(page: Page, flag: int, name: str) -> Expr:
     """``folio_test_<name>(folio)`` (false when no folio is cached)."""
     slot = page.folio
