@@ -6,38 +6,24 @@ still reproduces), 2 bad input or usage, 3 incomplete (a bound was hit).
 
 from __future__ import annotations
 
-import functools
 import json
 import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from mc import counterexample as cx_format
 from mc import render_graph, render_text, usermodels
+from mc.cli_errors import F, one_line_errors
 from mc.explore import Options
-from mc.kernel.dsl import ModelError
-from mc.kernel.program import ProgramError
 from mc.kernel.replay import ReplayReport, replay
-from mc.kernel.scenario import Registry, UnknownName
+from mc.kernel.scenario import Registry
 from mc.result import Strategy, Verdict
 from mc.run import Outcome, check_scenario, file_stem
 from mc.spec.cli import spec as spec_group
-
-EXIT_USAGE = 2
-F = TypeVar("F", bound=Callable[..., Any])
-INPUT_ERRORS = (
-    UnknownName,
-    cx_format.FormatError,
-    render_graph.GraphError,
-    ModelError,
-    ProgramError,
-    ValueError,
-    OSError,
-)
 
 
 def registry() -> Registry:
@@ -52,21 +38,6 @@ models_option: Callable[[F], F] = click.option(
     type=click.Path(path_type=Path),
     help="Load model files: a .py file or a directory of them (repeatable).",
 )
-
-
-def one_line_errors(command: F) -> F:
-    """Report bad input as one line on stderr with exit code 2."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except INPUT_ERRORS as error:
-            message = str(error).splitlines()[0] if str(error) else type(error).__name__
-            click.echo(f"vfsmc: error: {message}", err=True)
-            sys.exit(EXIT_USAGE)
-
-    return wrapper  # type: ignore[return-value]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

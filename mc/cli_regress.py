@@ -10,7 +10,8 @@ from pathlib import Path
 import click
 
 from mc import expectations, mutate, regress, usermodels
-from mc.cli import models_option, one_line_errors
+from mc.cli import models_option
+from mc.cli_errors import one_line_errors
 from mc.explore import Options
 
 BAR_WIDTH = 28

@@ -12,27 +12,21 @@ neither modelled nor explained), 2 bad input (one line on stderr).
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from mc.atomic import write_atomically
-from mc.kernel.dsl import ModelError
-from mc.kernel.program import ProgramError
+from mc.cli_errors import one_line_errors
 from mc.kernel.scenario import UnknownName
 from mc.spec import conformance, coverage, diff, importer, lint, toml_writer, vocabulary
 from mc.spec import load as spec_load
-from mc.spec.load import SPECS, SpecError
+from mc.spec.load import SPECS
 from mc.spec.model import Spec
 from mc.spec.semantics import Requirements, Rules
-
-F = TypeVar("F", bound=Callable[..., Any])
-EXIT_USAGE = 2
 
 PATH = click.Path(dir_okay=False, path_type=Path)
 SPECS_OPTION = click.option(
@@ -50,21 +44,6 @@ VOCABULARY_OPTION = click.option(
     show_default=True,
     help="What the columns' values mean.",
 )
-
-
-def one_line_errors(command: F) -> F:
-    """Bad input: one line on stderr, exit 2."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except (SpecError, UnknownName, ModelError, ProgramError, ValueError, OSError) as error:
-            message = str(error).splitlines()[0] if str(error) else type(error).__name__
-            click.echo(f"vfsmc: error: {message}", err=True)
-            sys.exit(EXIT_USAGE)
-
-    return wrapper  # type: ignore[return-value]
 
 
 @click.group("spec")
