@@ -293,7 +293,7 @@ def do_shared_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, a
         page.lock,
         "if (vma->vm_ops->page_mkwrite) { folio_unlock(folio); tmp = do_page_mkwrite(vmf, folio)",
     )
-    do_page_mkwrite(op, mm, mapping, page, result, f"{at}.mkwrite")
+    do_page_mkwrite(op, mm, mapping, page, result, f"{at}.shared_mkwrite")
     with op.when(
         not_(vm_fault_is(op.reg(result), VM_FAULT_LOCKED)),
         "if (unlikely(!tmp || (tmp & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)))) return tmp",
@@ -323,7 +323,7 @@ def wp_page_shared(
     ``finish_mkwrite_fault()`` makes the pte writable and dirty unless it
     changed meanwhile, and the folio is dirtied."""
     done = f"wp_done{at}"
-    do_page_mkwrite(op, mm, mapping, page, result, f"{at}.mkwrite")
+    do_page_mkwrite(op, mm, mapping, page, result, f"{at}.wp_mkwrite")
     with op.when(
         not_(vm_fault_is(op.reg(result), VM_FAULT_LOCKED)),
         "if (unlikely(!tmp || (tmp & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)))) return tmp",

@@ -215,7 +215,9 @@ class Op:
         self._pending_else = None
 
     def label(self, name: str) -> None:
-        """Mark a place ``goto``/``fail_if`` can jump to."""
+        """Mark a place ``goto``/``fail_if`` can jump to (once per program)."""
+        if any(isinstance(item, Label) and item.name == name for item in self.items):
+            raise ModelError(f"label {name!r} is placed twice ({caller_source()})")
         self.items.append(Label(name))
         self._pending_else = None
 
