@@ -328,7 +328,9 @@ def _reached(shipped: Registry, name: str, field: str, wanted: Any) -> bool:
 
 
 def test_page_mkwrite_sees_the_truncation_and_the_fault_retries(shipped: Registry) -> None:
-    assert _reached(shipped, "truncate/truncate-vs-write-fault", "T2.truncated.1.shared_mkwrite", True)
+    assert _reached(
+        shipped, "truncate/truncate-vs-write-fault", "T2.truncated.1.shared_mkwrite", True
+    )
     assert _reached(shipped, "truncate/truncate-vs-write-fault", "T2.beyond_eof_locked.1", True)
 
 
