@@ -77,7 +77,7 @@ class Registry:
         (``mutant:...`` names a program mutation)."""
         for make in (system.lock_protocol, system.deadlock, system.completes):
             name = make.__name__.replace("_", "-")
-            self.add_property(PropertyDef(name, (make.__doc__ or "").strip(), make))
+            self.add_property(PropertyDef(name, " ".join((make.__doc__ or "").split()), make))
         self.add_property(
             PropertyDef(
                 conformance.SPEC_CONFORMANCE,

@@ -245,7 +245,8 @@ class KernelModel(Model[State, Action]):
 
 
 def lock_protocol(model: KernelModel) -> Property[State]:
-    """Locks are used as the kernel requires, at every step."""
+    """no unlock of a lock not held, no return with a lock held, no re-acquiring a held
+    lock, no sleeping while holding a spinlock or in interrupt context"""
     return _error_property(
         model,
         LOCK_PROTOCOL,
@@ -279,14 +280,15 @@ def unchecked_errors(states: Iterable[State], checked: Iterable[str]) -> dict[st
 
 
 def deadlock(model: KernelModel) -> Property[State]:
-    """No state where some thread has not returned and none can move."""
+    """no state where some thread has not returned and none can move (reported with the
+    waits-for cycle)"""
     return deadlock_free(
         "deadlock", model.explain_deadlock, "some thread has not finished and no step is enabled"
     )
 
 
 def completes(model: KernelModel) -> Property[State]:
-    """Some interleaving lets every thread return (the scenario is not vacuous)."""
+    """some interleaving lets every thread return (the scenario is not vacuous)"""
 
     def reached(state: State) -> str | None:
         if state[ERROR_SLOT] is None and model.finished(state):
