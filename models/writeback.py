@@ -11,6 +11,8 @@ whole pages.  The VFS calls the filesystem's methods through ``op.call``
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from mc.kernel.datapath_steps import (
     Holders,
     choose,
@@ -155,11 +157,19 @@ def write_cache_pages(op: Op, mapping: Mapping, *, sync_all: bool) -> None:
             mapping,
         )
     tag, tag_name = (TAG_TOWRITE, "TOWRITE") if sync_all else (TAG_DIRTY, "DIRTY")
+    for page in folios_tagged(op, mapping, "fbatch", tag, tag_name):
+        _write_one(op, mapping, page, sync_all=sync_all)
+
+
+def folios_tagged(op: Op, mapping: Mapping, register: str, tag: int, name: str) -> Iterator[Page]:
+    """``filemap_get_folios_tag()`` into register ``register``, then the
+    loop over the batch: each page is yielded inside a ``when`` that holds
+    for the pages the batch found, so the caller's steps for it run only
+    then."""
     batch = compute(
         op,
-        "fbatch",
-        f"nr_folios = filemap_get_folios_tag(mapping, &index, end, PAGECACHE_TAG_{tag_name}, "
-        "&fbatch)",
+        register,
+        f"nr_folios = filemap_get_folios_tag(mapping, &index, end, PAGECACHE_TAG_{name}, &fbatch)",
         tagged,
         mapping,
         tag,
@@ -167,7 +177,7 @@ def write_cache_pages(op: Op, mapping: Mapping, *, sync_all: bool) -> None:
     )
     for page in mapping.pages:
         with op.when(holds(batch, page.index), f"folio = fbatch.folios[i] /* {page} */"):
-            _write_one(op, mapping, page, sync_all=sync_all)
+            yield page
 
 
 def _write_one(op: Op, mapping: Mapping, page: Page, *, sync_all: bool) -> None:
@@ -263,25 +273,14 @@ def do_writepages(op: Op, mapping: Mapping, *, sync_all: bool) -> None:
 
 def fdatawait(op: Op, mapping: Mapping) -> None:
     """``__filemap_fdatawait_range()``: wait on every folio tagged WRITEBACK."""
-    batch = compute(
-        op,
-        "wait_batch",
-        "nr_folios = filemap_get_folios_tag(mapping, &index, end, PAGECACHE_TAG_WRITEBACK, "
-        "&fbatch)",
-        tagged,
-        mapping,
-        TAG_WRITEBACK,
-        render=_render_indices,
-    )
-    for page in mapping.pages:
-        with op.when(holds(batch, page.index), f"folio = fbatch.folios[i] /* {page} */"):
-            wait_until(
-                op,
-                not_(folio_test(page, PG_WRITEBACK, "writeback")),
-                "folio_wait_writeback(folio)",
-                f"PG_writeback({page})",
-                _io_thread(op),
-            )
+    for page in folios_tagged(op, mapping, "wait_batch", TAG_WRITEBACK, "WRITEBACK"):
+        wait_until(
+            op,
+            not_(folio_test(page, PG_WRITEBACK, "writeback")),
+            "folio_wait_writeback(folio)",
+            f"PG_writeback({page})",
+            _io_thread(op),
+        )
 
 
 @operation(
