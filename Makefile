@@ -27,7 +27,7 @@ bench: setup
 	$(BIN)/python bench/truncate.py
 
 counterexamples: setup
-	$(BIN)/python -m models.shipped
+	$(BIN)/python -m mc.cli.shipped
 
 setup: $(STAMP) system-packages
 

@@ -27,8 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mc.explore import check  # noqa: E402
-from mc.model import Model  # noqa: E402
+from mc.engine.explore import check  # noqa: E402
+from mc.engine.model import Model  # noqa: E402
 
 State = tuple[tuple[int, ...], int]
 

@@ -25,14 +25,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mc.cli import registry  # noqa: E402
-from mc.explore import check  # noqa: E402
+from mc.cli.options import registry  # noqa: E402
+from mc.dsl.scenario import BASE_PROPERTIES, Scenario  # noqa: E402
+from mc.engine.explore import check  # noqa: E402
+from mc.engine.symbolic import Symbol  # noqa: E402
 from mc.kernel.pagecache import PAGE_SIZE, File  # noqa: E402
-from mc.kernel.scenario import BASE_PROPERTIES, Scenario  # noqa: E402
 from mc.kernel.truncate_properties import TRUNCATE_PROPERTIES  # noqa: E402
-from mc.symbolic import Symbol  # noqa: E402
-from models.truncate import readahead, truncate  # noqa: E402
-from models.writeback import io_completion  # noqa: E402
+from mc.models.truncate import readahead, truncate  # noqa: E402
+from mc.models.writeback import io_completion  # noqa: E402
 
 PROPERTIES = (*BASE_PROPERTIES, *TRUNCATE_PROPERTIES)
 

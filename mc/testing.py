@@ -24,11 +24,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from mc import render_text, usermodels
-from mc.explore import Options
-from mc.kernel.scenario import UnknownName
-from mc.result import Verdict
-from mc.run import Outcome, check_scenario
+from mc.check import usermodels
+from mc.check.checker import Outcome, check_scenario
+from mc.dsl.scenario import UnknownName
+from mc.engine.explore import Options
+from mc.engine.result import Verdict
+from mc.trace import text as render_text
 
 __all__ = ["CheckFailed", "check", "load_models"]
 

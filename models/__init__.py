@@ -2,7 +2,7 @@
 scenarios and protocol variants built from them.  Importing this package
 registers them all."""
 
-from models import (
+from mc.models import (
     conformance_scenarios,
     dirops,
     dirops_scenarios,

@@ -1,13 +1,13 @@
 """Changing an inode's attributes: chmod(2) through notify_change() into
 the filesystem's ->setattr (fs/open.c, fs/attr.c and fs/libfs.c of
-Linux 6.12), over the ramfs/libfs filesystem of ``models.libfs``."""
+Linux 6.12), over the ramfs/libfs filesystem of ``mc.models.libfs``."""
 
 from __future__ import annotations
 
-from mc.kernel.dsl import Op, operation
+from mc.dsl.operation import Op, operation
+from mc.dsl.steps import Scratch
 from mc.kernel.expr import InodeExpr
 from mc.kernel.locks import EXCL
-from mc.kernel.steps import Scratch
 from mc.kernel.world import World
 
 S_IALLUGO = 0o7777

@@ -1,4 +1,4 @@
-"""The methods of the filesystem of ``models.blockfs`` that change a file's
+"""The methods of the filesystem of ``mc.models.blockfs`` that change a file's
 size or block map and serve its shared mappings, shaped as ext4's
 (fs/ext4/inode.c, fs/ext4/extents.c of Linux 6.6 with the tail zeroing of
 c7fc0366c656, "ext4: partial zero eof block on unaligned inode size
@@ -26,9 +26,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from mc.dsl.operation import Op
+from mc.dsl.steps import Scratch
+from mc.dsl.waits import compute, section, state_expr
 from mc.kernel import errno as E
-from mc.kernel.datapath_steps import compute, section, state_expr
-from mc.kernel.dsl import Op
 from mc.kernel.expr import Expr, const, not_
 from mc.kernel.locks import EXCL, SHARED
 from mc.kernel.mm import VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_SIGBUS, Mm, vm_fault
@@ -66,17 +67,16 @@ from mc.kernel.pathcond import (
     smaller,
     sub,
 )
-from mc.kernel.steps import Scratch
 from mc.kernel.truncate_properties import free_blocks
-from models import blockfs
-from models.truncate_mm import (
+from mc.models import blockfs
+from mc.models.truncate_mm import (
     Partial,
     render_indices,
     render_partials,
     truncate_pagecache_pages,
     unmap_mapping_range,
 )
-from models.writeback import locked_test
+from mc.models.writeback import locked_test
 
 SHRINK = "shrink"
 EXTEND = "extend"

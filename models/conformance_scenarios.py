@@ -4,12 +4,12 @@ protocol variants that break those rules, which spec-conformance catches."""
 
 from __future__ import annotations
 
-from mc.kernel.dsl import Invocation
-from mc.kernel.program import Program
-from mc.kernel.scenario import BASE_PROPERTIES, flag_variant, scenario, variant
-from models.attr import chmod
-from models.dirops import create, link, mknod, symlink, unlink
-from models.namei import stat
+from mc.dsl.operation import Invocation
+from mc.dsl.program import Program
+from mc.dsl.scenario import BASE_PROPERTIES, flag_variant, scenario, variant
+from mc.models.attr import chmod
+from mc.models.dirops import create, link, mknod, symlink, unlink
+from mc.models.namei import stat
 
 PROPERTIES = (*BASE_PROPERTIES, "namespace")
 

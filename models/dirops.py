@@ -1,6 +1,6 @@
 """Directory operations of fs/namei.c (Linux 6.12), the locking rules of
 Documentation/filesystems/directory-locking.rst, over the ramfs/libfs
-filesystem of ``models.libfs``.
+filesystem of ``mc.models.libfs``.
 
 Each thread's path walk (filename_parentat / filename_lookup) is taken as
 done before the thread starts: the directories it names are the inodes of
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import posixpath
 
+from mc.dsl.operation import Op, Operation, operation
 from mc.kernel import errno as E
-from mc.kernel.dsl import Op, Operation, operation
 from mc.kernel.expr import (
     InodeExpr,
     all_of,
@@ -42,7 +42,7 @@ from mc.kernel.vfs import (
     walk_trap,
 )
 from mc.kernel.world import Dentry
-from models import libfs
+from mc.models import libfs
 
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2

@@ -3,11 +3,11 @@ variants they catch."""
 
 from __future__ import annotations
 
+from mc.dsl.operation import Invocation
+from mc.dsl.program import Program
+from mc.dsl.scenario import BASE_PROPERTIES, flag_variant, scenario, variant
 from mc.kernel import properties as _properties  # noqa: F401  (registers the invariants)
-from mc.kernel.dsl import Invocation
-from mc.kernel.program import Program
-from mc.kernel.scenario import BASE_PROPERTIES, flag_variant, scenario, variant
-from models.dirops import RENAME_EXCHANGE, create, link, lookup, mkdir, rename, rmdir, unlink
+from mc.models.dirops import RENAME_EXCHANGE, create, link, lookup, mkdir, rename, rmdir, unlink
 
 DIROPS_PROPERTIES = (*BASE_PROPERTIES, "namespace")
 

@@ -6,7 +6,7 @@ the pte does not allow it, through mm/memory.c (``handle_mm_fault()`` ->
 ``fault_dirty_shared_page()``) into the filesystem's vm_operations:
 ``->map_pages`` and ``->fault`` are mm/filemap.c's
 ``filemap_map_pages()`` and ``filemap_fault()``, ``->page_mkwrite`` is
-``models.blockfs_truncate.page_mkwrite``.
+``mc.models.blockfs_truncate.page_mkwrite``.
 
 Every function emits the steps for one page of the file (the page index
 of a symbolic position is enumerated first); ``at`` keeps the labels and
@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mc.kernel.datapath_steps import compute, enter, section, wait_until
-from mc.kernel.dsl import Op
+from mc.dsl.operation import Op
+from mc.dsl.steps import Scratch
+from mc.dsl.waits import compute, enter, section, wait_until
 from mc.kernel.expr import Eval, Expr, const, not_
 from mc.kernel.locks import SHARED
 from mc.kernel.mm import (
@@ -50,10 +51,9 @@ from mc.kernel.pathcond import (
     is_true,
     mul,
 )
-from mc.kernel.steps import Scratch
 from mc.kernel.world import World
-from models import blockfs, blockfs_truncate
-from models.writeback import locked_test, mapped_here
+from mc.models import blockfs, blockfs_truncate
+from mc.models.writeback import locked_test, mapped_here
 
 
 def _beyond_eof(fs: Scratch, mapping: Mapping, page: Page) -> bool:

@@ -9,18 +9,18 @@ passed: fuse_dentry_revalidate() (fs/fuse/dir.c) must then ask its server,
 which may block, so under LOOKUP_RCU it returns -ECHILD and the VFS redoes
 the revalidation in ref-walk; a negative dentry is always invalid.  The
 server answers from the scenario's tree.  Names are created and removed by
-the ramfs/libfs stand-ins of ``models.libfs``."""
+the ramfs/libfs stand-ins of ``mc.models.libfs``."""
 
 from __future__ import annotations
 
+from mc.dsl.operation import Op, operation
+from mc.dsl.steps import Scratch
 from mc.kernel import errno as E
-from mc.kernel.dsl import Op, operation
 from mc.kernel.expr import InodeExpr, const, differ, inode_in_slot, negative, same
 from mc.kernel.locks import SHARED
-from mc.kernel.steps import Scratch
 from mc.kernel.world import Dentry
-from models import libfs
-from models.dirops import split
+from mc.models import libfs
+from mc.models.dirops import split
 
 LOOKUP_RCU = 0x0040
 ECHILD = -E.ECHILD

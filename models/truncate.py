@@ -6,7 +6,7 @@ accesses of the ``truncate/`` scenarios.
   exclusive) -> ``notify_change()`` -> ``->setattr``;
 - ``punch_hole``: ``vfs_fallocate()`` -> ``->fallocate(PUNCH_HOLE)``;
 - ``mmap_load`` / ``mmap_store``: a byte loaded from or stored to the
-  process's shared mapping of the file, faulting as ``models.fault`` says;
+  process's shared mapping of the file, faulting as ``mc.models.fault`` says;
 - ``munmap``: ``__vm_munmap()`` (mmap_lock exclusive): the ptes zapped;
 - ``readahead``: ``ksys_readahead()`` -> ``generic_fadvise(WILLNEED)`` ->
   ``page_cache_ra_unbounded()``: folios added under invalidate_lock shared
@@ -23,8 +23,10 @@ offset inside the page symbolic.
 
 from __future__ import annotations
 
-from mc.kernel.datapath_steps import enter
-from mc.kernel.dsl import ModelError, Op, caller_source, operation
+from mc.dsl.operation import ModelError, Op, caller_source, operation
+from mc.dsl.steps import EffectStep, Scratch
+from mc.dsl.waits import enter
+from mc.engine.symbolic import Symbol
 from mc.kernel.expr import Eval, Expr, InodeExpr, not_
 from mc.kernel.locks import EXCL
 from mc.kernel.mm import Mm, mm_of
@@ -56,14 +58,12 @@ from mc.kernel.pathcond import (
     smaller,
     sub,
 )
-from mc.kernel.steps import EffectStep, Scratch
 from mc.kernel.truncate_properties import SizeChange, ZeroRead, truncation
 from mc.kernel.world import World
-from mc.symbolic import Symbol
-from models import blockfs_truncate
-from models.fault import access_page
-from models.truncate_mm import zap_ptes
-from models.writeback import filemap_get_pages, readahead_page
+from mc.models import blockfs_truncate
+from mc.models.fault import access_page
+from mc.models.truncate_mm import zap_ptes
+from mc.models.writeback import filemap_get_pages, readahead_page
 
 Arg = int | Symbol
 
@@ -96,7 +96,7 @@ def page_dispatch(op: Op, name: str, label: str, position: Value) -> Expr:
 
 def truncate_file(op: Op, file: File, size: Arg, at: str = "") -> None:
     """``do_truncate()``: i_rwsem exclusive around ``notify_change()`` ->
-    ``->setattr`` (``models.blockfs_truncate.setattr_size``)."""
+    ``->setattr`` (``mc.models.blockfs_truncate.setattr_size``)."""
     mapping, mm, inode = file_parts(op, file)
     value = argument(op, size)
     op.lock(inode.i_rwsem, EXCL, "do_truncate(): inode_lock(dentry->d_inode)")

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mc.kernel.datapath_steps import compute, section, wait_until
-from mc.kernel.dsl import Op
+from mc.dsl.operation import Op
+from mc.dsl.steps import Scratch
+from mc.dsl.waits import compute, section, wait_until
 from mc.kernel.expr import Eval, Expr, const, not_
 from mc.kernel.mm import Mm, zap
 from mc.kernel.pagecache import (
@@ -36,11 +37,10 @@ from mc.kernel.pagecache import (
 )
 from mc.kernel.pagedata import zero
 from mc.kernel.pathcond import fork_effect
-from mc.kernel.steps import Scratch
 from mc.kernel.truncate_properties import forget_folio
 from mc.kernel.world import World
-from models import blockfs
-from models.writeback import locked_test, mapped_here
+from mc.models import blockfs
+from mc.models.writeback import locked_test, mapped_here
 
 Partial = tuple[int, Any, Any]
 """A page to zero in part: its index and the byte range ``[start, end)``

@@ -3,15 +3,15 @@ sizes and offsets, and the protocol variants they catch."""
 
 from __future__ import annotations
 
+from mc.dsl.operation import Invocation
+from mc.dsl.program import Program
+from mc.dsl.scenario import BASE_PROPERTIES, flag_variant, scenario, variant
+from mc.engine.symbolic import Symbol
 from mc.kernel import truncate_properties as _truncate_properties  # noqa: F401  (registers)
-from mc.kernel.dsl import Invocation
 from mc.kernel.pagecache import PAGE_SIZE, File
-from mc.kernel.program import Program
-from mc.kernel.scenario import BASE_PROPERTIES, flag_variant, scenario, variant
 from mc.kernel.truncate_properties import TRUNCATE_PROPERTIES
-from mc.symbolic import Symbol
-from models.blockfs_truncate import MKWRITE_NO_TRUNCATE_CHECK, NO_TAIL_ZEROING
-from models.truncate import (
+from mc.models.blockfs_truncate import MKWRITE_NO_TRUNCATE_CHECK, NO_TAIL_ZEROING
+from mc.models.truncate import (
     mmap_load,
     mmap_store,
     punch_hole,
@@ -19,8 +19,8 @@ from models.truncate import (
     shrink_store_extend,
     truncate,
 )
-from models.truncate_mm import TRUNCATE_SKIPS_WRITEBACK
-from models.writeback import flusher, io_completion
+from mc.models.truncate_mm import TRUNCATE_SKIPS_WRITEBACK
+from mc.models.writeback import flusher, io_completion
 
 TRUNCATE_SCENARIO_PROPERTIES = (*BASE_PROPERTIES, *TRUNCATE_PROPERTIES)
 TWO_PAGES = 2 * PAGE_SIZE

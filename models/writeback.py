@@ -2,7 +2,7 @@
 mm/vmscan.c and fs/libfs.c (Linux 6.6): buffered write and read, fsync,
 background writeback, reclaim of a page-cache folio, page-cache
 invalidation, and the block device completing I/O in interrupt context,
-over the filesystem of ``models.blockfs``.
+over the filesystem of ``mc.models.blockfs``.
 
 Every operation works on the one file of the scenario (a ``File``) and on
 whole pages.  The VFS calls the filesystem's methods through ``op.call``
@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mc.kernel.datapath_steps import (
+from mc.dsl.operation import ModelError, Op, operation
+from mc.dsl.steps import Scratch
+from mc.dsl.waits import (
     Holders,
     choose,
     compute,
@@ -23,7 +25,6 @@ from mc.kernel.datapath_steps import (
     wait_until,
 )
 from mc.kernel.device import Bio, render_version
-from mc.kernel.dsl import ModelError, Op, operation
 from mc.kernel.expr import Eval, Expr, any_of, const, not_, same
 from mc.kernel.locks import EXCL, SHARED, Kind
 from mc.kernel.pagecache import (
@@ -55,9 +56,8 @@ from mc.kernel.pagecache import (
     tagged,
 )
 from mc.kernel.pathcond import is_true
-from mc.kernel.steps import Scratch
 from mc.kernel.world import World
-from models import blockfs
+from mc.models import blockfs
 
 OK = const(0, "0")
 ACTIVATE = const(blockfs.AOP_WRITEPAGE_ACTIVATE, "AOP_WRITEPAGE_ACTIVATE")

@@ -3,11 +3,11 @@ protocol variants they catch."""
 
 from __future__ import annotations
 
+from mc.dsl.scenario import BASE_PROPERTIES, flag_variant, scenario
 from mc.kernel import pagecache_properties as _pagecache_properties  # noqa: F401  (registers)
 from mc.kernel.pagecache import File
 from mc.kernel.pagecache_properties import PAGECACHE_PROPERTIES
-from mc.kernel.scenario import BASE_PROPERTIES, flag_variant, scenario
-from models.writeback import flusher, fsync, invalidate, io_completion, read, reclaim, write
+from mc.models.writeback import flusher, fsync, invalidate, io_completion, read, reclaim, write
 
 WRITEBACK_PROPERTIES = (*BASE_PROPERTIES, *PAGECACHE_PROPERTIES)
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from mc.cli import main, registry
-from mc.kernel.scenario import Registry
+from mc.cli.main import main
+from mc.cli.options import registry
+from mc.dsl.scenario import Registry
 
 ROOT = Path(__file__).resolve().parent.parent
 

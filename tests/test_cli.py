@@ -11,7 +11,7 @@ from pathlib import Path
 
 from click.testing import Result
 
-from mc import counterexample as cx_format
+from mc.trace import format as cx_format
 
 Run = Callable[..., Result]
 

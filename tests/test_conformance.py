@@ -10,15 +10,15 @@ from pathlib import Path
 import attrs
 import pytest
 
-from mc import expectations
-from mc.explore import check
+from mc.check import expectations
+from mc.check.checker import check_scenario
+from mc.dsl.operation import ModelError, Op, operation
+from mc.dsl.scenario import BASE_PROPERTIES, Registry, Scenario
+from mc.dsl.steps import CallStep, Scratch
+from mc.engine.explore import check
+from mc.engine.result import Verdict
 from mc.kernel import locks
-from mc.kernel.dsl import ModelError, Op, operation
 from mc.kernel.locks import EXCL, SHARED, Kind
-from mc.kernel.scenario import BASE_PROPERTIES, Registry, Scenario
-from mc.kernel.steps import CallStep, Scratch
-from mc.result import Verdict
-from mc.run import check_scenario
 from mc.spec import conformance, semantics
 from mc.spec.load import SpecError
 

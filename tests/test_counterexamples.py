@@ -8,12 +8,12 @@ from pathlib import Path
 import attrs
 import pytest
 
-from mc import counterexample as cx_format
-from mc import expectations
-from mc.kernel.replay import replay
-from mc.kernel.scenario import Registry
-from mc.render_graph import to_dot
-from mc.run import file_stem
+from mc.check import expectations
+from mc.check.checker import file_stem
+from mc.dsl.replay import replay
+from mc.dsl.scenario import Registry
+from mc.trace import format as cx_format
+from mc.trace.graph import to_dot
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((ROOT / "counterexamples").glob("*.json"))

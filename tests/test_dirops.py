@@ -3,9 +3,9 @@ verdict specs/expectations.toml records, and the traces are the kernel's."""
 
 from __future__ import annotations
 
-from mc.kernel.scenario import Registry
-from mc.result import Verdict
-from mc.run import check_scenario
+from mc.check.checker import check_scenario
+from mc.dsl.scenario import Registry
+from mc.engine.result import Verdict
 
 
 def test_opposite_renames_deadlock_is_the_classic_abba(shipped: Registry) -> None:

@@ -7,9 +7,9 @@ from collections.abc import Hashable, Sequence
 
 import pytest
 
-from mc.explore import Options, check
-from mc.model import Model, Property, always, deadlock_free, sometimes
-from mc.result import Strategy, Verdict
+from mc.engine.explore import Options, check
+from mc.engine.model import Model, Property, always, deadlock_free, sometimes
+from mc.engine.result import Strategy, Verdict
 
 
 class Chain(Model[int, str]):
@@ -158,7 +158,7 @@ def test_a_violation_wins_over_a_bound_hit_later() -> None:
 
 def test_progress_is_reported_on_long_runs() -> None:
     calls: list[tuple[int, int, int, float]] = []
-    import mc.explore as explore
+    import mc.engine.explore as explore
 
     saved = explore.PROGRESS_AFTER_SECONDS, explore.PROGRESS_INTERVAL_SECONDS
     explore.PROGRESS_AFTER_SECONDS, explore.PROGRESS_INTERVAL_SECONDS = 0.0, 0.0

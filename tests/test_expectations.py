@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from mc import expectations
-from mc.kernel.scenario import Registry
-from mc.result import Verdict
-from mc.run import check_scenario
+from mc.check import expectations
+from mc.check.checker import check_scenario
+from mc.dsl.scenario import Registry
+from mc.engine.result import Verdict
 
 ROWS = expectations.load()
 

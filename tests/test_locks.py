@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from mc.explore import check
+from mc.check.checker import check_scenario
+from mc.dsl.operation import Op, operation
+from mc.dsl.scenario import Registry, Scenario
+from mc.engine.explore import check
+from mc.engine.result import Verdict
 from mc.kernel import locks
-from mc.kernel.dsl import Op, operation
 from mc.kernel.locks import EXCL, SHARED, Kind, Outcome
-from mc.kernel.scenario import Registry, Scenario
-from mc.result import Verdict
-from mc.run import check_scenario
 
 TREE = ("/a/", "/b/")
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from mc import mutate
+from mc.check import mutate
+from mc.dsl.program import Program
+from mc.dsl.scenario import Registry
+from mc.dsl.steps import LockStep, UnlockStep
+from mc.engine.result import Verdict
 from mc.kernel.locks import Mode
-from mc.kernel.program import Program
-from mc.kernel.scenario import Registry
-from mc.kernel.steps import LockStep, UnlockStep
-from mc.result import Verdict
 
 Run = Callable[..., Result]
 SCENARIO = "dirops/rename-rmdir-link"
@@ -173,8 +173,8 @@ def test_a_scenario_that_fails_unmutated_is_refused(vfsmc: Run) -> None:
 
 
 CRITICAL_SECTION = """\
-from mc.kernel.dsl import operation
-from mc.kernel.scenario import scenario
+from mc.dsl.operation import operation
+from mc.dsl.scenario import scenario
 
 
 def enter(fs, ino):

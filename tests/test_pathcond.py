@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from mc.dsl.steps import DONE, Context, Scratch, Source, ThreadSlots
+from mc.engine.symbolic import TRUE, Symbol, conjoin, evaluate, lt
 from mc.kernel.device import ZEROES
 from mc.kernel.pagedata import fill, versions_in, zero
 from mc.kernel.pathcond import (
@@ -19,9 +21,7 @@ from mc.kernel.pathcond import (
     pick,
     render_path,
 )
-from mc.kernel.steps import DONE, Context, Scratch, Source, ThreadSlots
 from mc.kernel.world import World
-from mc.symbolic import TRUE, Symbol, conjoin, evaluate, lt
 
 PAGE = 4096
 SIZE = Symbol("size", 0, 2 * PAGE)

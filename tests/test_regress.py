@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from mc import expectations
+from mc.check import expectations
 
 Run = Callable[..., Result]
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +48,10 @@ def test_regress_json_lists_rows_and_counterexamples(vfsmc: Run) -> None:
 def _copy_of_the_tree(destination: Path) -> None:
     for name in ("mc", "models", "specs", "counterexamples"):
         shutil.copytree(
-            ROOT / name, destination / name, ignore=shutil.ignore_patterns("__pycache__")
+            ROOT / name,
+            destination / name,
+            symlinks=True,
+            ignore=shutil.ignore_patterns("__pycache__"),
         )
 
 
@@ -193,7 +196,7 @@ def test_bad_suites_are_one_line_errors(vfsmc: Run, tmp_path: Path) -> None:
 
 
 def test_the_baseline_rewrite_keeps_the_layout(tmp_path: Path) -> None:
-    from mc import baseline
+    from mc.check import baseline
 
     path = tmp_path / "expectations.toml"
     path.write_text(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mc.symbolic import (
+from mc.engine.symbolic import (
     TRUE,
     Const,
     Solver,

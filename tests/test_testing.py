@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import mc.testing
-from mc.kernel.dsl import ModelError
-from mc.kernel.scenario import UnknownName
-from mc.result import Verdict
+from mc.dsl.operation import ModelError
+from mc.dsl.scenario import UnknownName
+from mc.engine.result import Verdict
 
 
 def test_expected_verdicts_pass_and_return_the_outcome() -> None:
@@ -54,8 +54,8 @@ def test_bad_arguments_are_not_assertion_failures(tmp_path: Path) -> None:
 def test_model_files_load_from_a_path(tmp_path: Path) -> None:
     model = tmp_path / "mine.py"
     model.write_text(
-        "from mc.kernel.scenario import scenario\n"
-        "from models.dirops import rename\n\n"
+        "from mc.dsl.scenario import scenario\n"
+        "from mc.models.dirops import rename\n\n"
         "scenario('testing-api/rename', 'one rename', tree=['/a/', '/a/x', '/b/'],\n"
         "         threads=[rename('/a/x', '/b/y')])\n"
     )

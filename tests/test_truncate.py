@@ -15,15 +15,17 @@ from typing import Any
 import attrs
 import pytest
 
-from mc import counterexample as cx_format
-from mc import expectations
-from mc.explore import Search, check
+from mc.check import expectations
+from mc.check.checker import check_scenario
+from mc.dsl.kernel_model import KernelModel
+from mc.dsl.replay import replay
+from mc.dsl.scenario import Registry, Scenario
+from mc.engine.explore import Search, check
+from mc.engine.result import Verdict
+from mc.engine.symbolic import TRUE, Symbol, conjoin, evaluate, le, lt
 from mc.kernel.device import READ, WRITE, ZEROES, Bio
 from mc.kernel.pagecache import PG_DIRTY, File
 from mc.kernel.pathcond import scenario_symbols, substitute, symbolic_part
-from mc.kernel.replay import replay
-from mc.kernel.scenario import Registry, Scenario
-from mc.kernel.system import KernelModel
 from mc.kernel.truncate_properties import (
     TRUNCATE_PROPERTIES,
     map_beyond_eof_violation,
@@ -32,10 +34,8 @@ from mc.kernel.truncate_properties import (
     truncation,
     write_to_freed_block_violation,
 )
-from mc.result import Verdict
-from mc.run import check_scenario
-from mc.symbolic import TRUE, Symbol, conjoin, evaluate, le, lt
-from models.truncate import mmap_store, munmap
+from mc.models.truncate import mmap_store, munmap
+from mc.trace import format as cx_format
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = [row for row in expectations.load() if row.scenario.startswith("truncate/")]
@@ -185,8 +185,8 @@ def test_symbolic_states_and_solver_calls_are_reported(shipped: Registry) -> Non
 def test_a_concrete_scenario_never_loads_z3() -> None:
     program = (
         "import sys\n"
-        "from mc.cli import registry\n"
-        "from mc.explore import check\n"
+        "from mc.cli.options import registry\n"
+        "from mc.engine.explore import check\n"
         "from mc.kernel.pathcond import substitute\n"
         "reg = registry()\n"
         "scenario = substitute(reg.scenario('truncate/shrink-store-extend'), "

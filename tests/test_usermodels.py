@@ -16,9 +16,9 @@ Run = Callable[..., Result]
 NEW_OPERATION = '''\
 """A new operation: lock two directories in the order given."""
 
-from mc.kernel.dsl import Op, operation
+from mc.dsl.operation import Op, operation
 from mc.kernel.locks import EXCL
-from mc.kernel.scenario import scenario
+from mc.dsl.scenario import scenario
 
 
 @operation(models="two inode_lock() calls", describe=lambda a, b: f"lock_both({a}, {b})")
@@ -77,8 +77,8 @@ def test_a_variant_of_a_shipped_operation_on_a_shipped_scenario(vfsmc: Run, tmp_
     _write(
         tmp_path,
         "victim.py",
-        "from mc.kernel.scenario import variant\n"
-        "from models.dirops import rmdir\n\n\n"
+        "from mc.dsl.scenario import variant\n"
+        "from mc.models.dirops import rmdir\n\n\n"
         '@variant("mine-rmdir-unlocked-victim", "no victim lock in rmdir")\n'
         "def unlocked(program, invocation):\n"
         "    if invocation.operation is not rmdir:\n"
@@ -103,8 +103,8 @@ def test_a_variant_of_a_shipped_operation_on_a_shipped_scenario(vfsmc: Run, tmp_
 ERRORS = {
     "syntax": ("x = (\n", "{file}:1: SyntaxError: "),
     "unknown-path": (
-        "from mc.kernel.dsl import operation\n"
-        "from mc.kernel.scenario import scenario\n\n"
+        "from mc.dsl.operation import operation\n"
+        "from mc.dsl.scenario import scenario\n\n"
         "@operation(models='test')\n"
         "def walk(op):\n"
         "    op.inode('/nope')\n\n"
@@ -112,8 +112,8 @@ ERRORS = {
         "{file}:6: in walk: /nope is not in the scenario's tree",
     ),
     "not-a-lock": (
-        "from mc.kernel.dsl import operation\n"
-        "from mc.kernel.scenario import scenario\n\n"
+        "from mc.dsl.operation import operation\n"
+        "from mc.dsl.scenario import scenario\n\n"
         "@operation(models='test')\n"
         "def grab(op):\n"
         "    op.lock('i_rwsem(/a)')\n\n"
@@ -121,8 +121,8 @@ ERRORS = {
         "{file}:6: in grab: not a lock: 'i_rwsem(/a)'",
     ),
     "unknown-lock": (
-        "from mc.kernel.dsl import operation\n"
-        "from mc.kernel.scenario import scenario\n\n"
+        "from mc.dsl.operation import operation\n"
+        "from mc.dsl.scenario import scenario\n\n"
         "@operation(models='test')\n"
         "def grab(op):\n"
         "    op.lock(op.world.superblock.s_nope)\n\n"
@@ -130,8 +130,8 @@ ERRORS = {
         "{file}:6: in grab: AttributeError: 'Superblock' object has no attribute 's_nope'",
     ),
     "raises-at-run-time": (
-        "from mc.kernel.dsl import operation\n"
-        "from mc.kernel.scenario import scenario\n\n"
+        "from mc.dsl.operation import operation\n"
+        "from mc.dsl.scenario import scenario\n\n"
         "def boom(fs, ino):\n"
         "    return dict()[ino]\n\n"
         "@operation(models='test')\n"
@@ -144,13 +144,13 @@ ERRORS = {
         "{file}:5: in boom: KeyError: 1",
     ),
     "bad-tree": (
-        "from mc.kernel.scenario import scenario\n\n"
+        "from mc.dsl.scenario import scenario\n\n"
         "scenario('{name}', 'x', tree=['/a/x/y'], threads=[])\n",
         "{file}:3: ValueError: /a/x is not in the scenario's tree",
     ),
     "declared-twice": (
-        "from mc.kernel.scenario import scenario\n"
-        "import models\n\n"
+        "from mc.dsl.scenario import scenario\n"
+        "import mc.models\n\n"
         "scenario('dirops/opposite-renames', 'x', tree=[], threads=[])\n",
         "{file}:4: ValueError: scenario dirops/opposite-renames is declared twice",
     ),
@@ -178,9 +178,9 @@ def test_a_step_that_raises_inside_the_tool_names_the_model_step(
     _write(
         tmp_path,
         "wrong_arguments.py",
-        "from mc.kernel.dsl import operation\n"
-        "from mc.kernel.scenario import scenario\n"
-        "from models import libfs\n\n"
+        "from mc.dsl.operation import operation\n"
+        "from mc.dsl.scenario import scenario\n"
+        "from mc.models import libfs\n\n"
         "@operation(models='test')\n"
         "def unlink_nothing(op):\n"
         "    a = op.inode('/a')\n"

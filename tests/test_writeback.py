@@ -9,7 +9,12 @@ from typing import Any
 
 import pytest
 
-from mc import expectations
+from mc.check import expectations
+from mc.check.checker import check_scenario
+from mc.dsl.kernel_model import KernelModel
+from mc.dsl.scenario import Registry
+from mc.dsl.steps import DONE, LOCK_PROTOCOL
+from mc.engine.result import Verdict
 from mc.kernel.device import WRITE, Bio
 from mc.kernel.pagecache import (
     PG_DIRTY,
@@ -27,12 +32,7 @@ from mc.kernel.pagecache_properties import (
     no_lost_write_violation,
     writeback_protocol_violation,
 )
-from mc.kernel.scenario import Registry
-from mc.kernel.steps import DONE, LOCK_PROTOCOL
-from mc.kernel.system import KernelModel
 from mc.kernel.world import ERROR_SLOT
-from mc.result import Verdict
-from mc.run import check_scenario
 
 ROWS = [row for row in expectations.load() if row.scenario.startswith("writeback/")]
 VARIANTS = ("writepage-drops-page", "clear-dirty-unlocked", "no-wait-writeback")

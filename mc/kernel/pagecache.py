@@ -31,12 +31,12 @@ from typing import Any
 
 import attrs
 
+from mc.dsl.steps import DONE, Scratch
+from mc.dsl.waits import state_expr
 from mc.kernel import device as dev
-from mc.kernel.datapath_steps import state_expr
 from mc.kernel.device import ZEROES, Bio, Device, render_version
 from mc.kernel.expr import Eval, Expr, State
 from mc.kernel.locks import Kind, Lock
-from mc.kernel.steps import DONE, Scratch
 from mc.kernel.world import World
 
 PAGE_SIZE = 4096

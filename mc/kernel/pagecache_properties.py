@@ -9,6 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from mc.dsl.kernel_model import KernelModel
+from mc.dsl.scenario import property_def
+from mc.dsl.steps import DONE, LOCK_PROTOCOL
+from mc.engine.model import Property, always
 from mc.kernel.device import WRITE, Bio, device_of
 from mc.kernel.expr import State
 from mc.kernel.pagecache import (
@@ -23,11 +27,7 @@ from mc.kernel.pagecache import (
     flags_of,
     pagecache,
 )
-from mc.kernel.scenario import property_def
-from mc.kernel.steps import DONE, LOCK_PROTOCOL
-from mc.kernel.system import KernelModel
 from mc.kernel.world import ERROR_SLOT
-from mc.model import Property, always
 
 WRITEBACK_PROTOCOL = "writeback-protocol"
 

@@ -5,7 +5,7 @@ The contents of a folio (and of a block) are a data version (``0``, ``v1``,
 ``ZEROES``) when every byte of the page holds the same, or a tuple of runs
 ``((0, v0), (new_size % 4096, ZEROES))``: run ``k`` holds its version from
 its start up to the start of the next run (the last one up to
-``PAGE_SIZE``).  Starts are ints or terms of ``mc.symbolic``; writing and
+``PAGE_SIZE``).  Starts are ints or terms of ``mc.engine.symbolic``; writing and
 reading a byte range decides how its ends compare with the starts
 (``pathcond.decide``), so these functions run inside forking steps.  A run
 may be empty (a write at offset 0 of a page of one version leaves the run
@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from mc.dsl.steps import Scratch
 from mc.kernel.device import ZEROES, render_version
 from mc.kernel.pagecache import PAGE_SIZE
 from mc.kernel.pathcond import Value, decide, larger, less
-from mc.kernel.steps import Scratch
 
 Runs = tuple[tuple[Value, int], ...]
 Content = Any

@@ -27,12 +27,10 @@ from typing import Any
 
 import attrs
 
-from mc.kernel.dsl import ModelError, Op, as_expr, caller_source
-from mc.kernel.expr import Expr, State, slot_value
-from mc.kernel.scenario import Scenario
-from mc.kernel.steps import Context, EffectStep, Fire, Scratch
-from mc.kernel.world import World
-from mc.symbolic import (
+from mc.dsl.operation import ModelError, Op, as_expr, caller_source
+from mc.dsl.scenario import Scenario
+from mc.dsl.steps import Context, EffectStep, Fire, Scratch
+from mc.engine.symbolic import (
     TRUE,
     Compare,
     Cond,
@@ -51,6 +49,8 @@ from mc.symbolic import (
     render,
     variables,
 )
+from mc.kernel.expr import Expr, State, slot_value
+from mc.kernel.world import World
 
 SYMBOLIC = "symbolic"
 VALUES_LIMIT = 64

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from mc.dsl.kernel_model import KernelModel, reported_error
+from mc.dsl.scenario import property_def
+from mc.engine.model import Property, always
 from mc.kernel.expr import State
-from mc.kernel.scenario import property_def
-from mc.kernel.system import KernelModel, reported_error
 from mc.kernel.vfs import has_loop
-from mc.model import Property, always
 
 
 @property_def(

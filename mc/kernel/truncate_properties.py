@@ -24,16 +24,16 @@ from typing import Any
 
 import attrs
 
+from mc.dsl.kernel_model import KernelModel
+from mc.dsl.scenario import property_def
+from mc.dsl.steps import Scratch
+from mc.engine.model import Property, always
 from mc.kernel.device import READ, WRITE, ZEROES, device_of, release, render_version
 from mc.kernel.expr import State
 from mc.kernel.mm import MM, Mm
 from mc.kernel.pagecache import PAGE_SIZE, Mapping, Page, PageCache, pagecache
 from mc.kernel.pathcond import Symbolic, at_least, holds_in, mul, symbolic_part
-from mc.kernel.scenario import property_def
-from mc.kernel.steps import Scratch
-from mc.kernel.system import KernelModel
 from mc.kernel.world import ERROR_SLOT, World
-from mc.model import Property, always
 
 TRUNCATION = "truncation"
 NO_STALE_DATA = "no-stale-data"

@@ -20,14 +20,15 @@ from typing import Any
 
 import attrs
 
+from mc.dsl.kernel_model import KernelModel, reported_error
+from mc.dsl.operation import ModelError
+from mc.dsl.steps import CallStep, Context
+from mc.engine.model import Property, always
 from mc.kernel import locks
-from mc.kernel.dsl import ModelError
 from mc.kernel.expr import Expr, LockExpr, State
 from mc.kernel.locks import Lock, Mode
-from mc.kernel.steps import CallStep, Context
-from mc.kernel.system import KernelModel, reported_error
 from mc.kernel.world import World
-from mc.model import Property, always
+from mc.project import SPECS
 from mc.spec import load, semantics, vocabulary
 from mc.spec.semantics import SCOPES, Need, Requirements, Rules
 
@@ -51,7 +52,7 @@ Condition = Callable[[State, Any], bool]
 
 
 @functools.cache
-def rules_at(specs: Path = load.SPECS) -> Rules:
+def rules_at(specs: Path = SPECS) -> Rules:
     """The compiled rules of the files in ``specs`` (read once a process)."""
     return semantics.compile_rules(
         load.load(specs / "locking.toml"),

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import attrs
 
-from mc.kernel.scenario import Registry
-from mc.kernel.steps import CallStep
+from mc.dsl.scenario import Registry
+from mc.dsl.steps import CallStep
+from mc.project import SPECS
 from mc.spec import conformance
-from mc.spec.load import SPECS, SpecError, read_toml
+from mc.spec.load import SpecError, read_toml
 from mc.spec.model import Spec
 from mc.spec.semantics import Rules
 

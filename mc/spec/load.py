@@ -9,10 +9,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mc.project import SPECS
 from mc.spec.model import FORMAT, VERSION, Method, Rule, Spec, Table
 
-ROOT = Path(__file__).resolve().parents[2]
-SPECS = ROOT / "specs"
 DEFAULT_PATH = SPECS / "locking.toml"
 
 TABLE_FIELDS = {"title", "columns", "blocking", "notes", "footnotes", "rules", "methods"}

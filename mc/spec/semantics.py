@@ -18,7 +18,8 @@ from typing import Any
 
 import attrs
 
-from mc.spec.load import SPECS, SpecError, read_toml
+from mc.project import SPECS
+from mc.spec.load import SpecError, read_toml
 from mc.spec.model import Method, Spec, Table
 from mc.spec.vocabulary import Vocabulary
 

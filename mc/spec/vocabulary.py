@@ -10,7 +10,8 @@ from typing import Any
 
 import attrs
 
-from mc.spec.load import SPECS, SpecError, read_toml
+from mc.project import SPECS
+from mc.spec.load import SpecError, read_toml
 from mc.spec.model import parse_cell
 
 DEFAULT_PATH = SPECS / "vocabulary.toml"

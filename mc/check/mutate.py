@@ -29,17 +29,17 @@ from typing import Any
 
 import attrs
 
-from mc import usermodels
-from mc.explore import Options, Search
-from mc.kernel.dsl import Invocation, ModelError
+from mc.check import usermodels
+from mc.check.checker import check_scenario, file_stem
+from mc.dsl.kernel_model import KernelModel
+from mc.dsl.operation import Invocation, ModelError
+from mc.dsl.program import Program
+from mc.dsl.scenario import REGISTRY, Registry, Variant
+from mc.dsl.steps import DONE, LockStep, Step
+from mc.engine.explore import Options, Search
+from mc.engine.result import Verdict
 from mc.kernel.locks import Kind as LockKind
 from mc.kernel.locks import Mode
-from mc.kernel.program import Program
-from mc.kernel.scenario import REGISTRY, Registry, Variant
-from mc.kernel.steps import DONE, LockStep, Step
-from mc.kernel.system import KernelModel
-from mc.result import Verdict
-from mc.run import check_scenario, file_stem
 
 PREFIX = "mutant:"
 Progress = Callable[[int, int, str], None]

@@ -19,12 +19,12 @@ from typing import Any
 
 import click
 
-from mc.atomic import write_atomically
-from mc.cli_errors import one_line_errors
-from mc.kernel.scenario import UnknownName
+from mc.atomic_write import write_atomically
+from mc.cli.errors import one_line_errors
+from mc.dsl.scenario import UnknownName
+from mc.project import SPECS
 from mc.spec import conformance, coverage, diff, importer, lint, toml_writer, vocabulary
 from mc.spec import load as spec_load
-from mc.spec.load import SPECS
 from mc.spec.model import Spec
 from mc.spec.semantics import Requirements, Rules
 
@@ -340,7 +340,7 @@ def diff_command(old: Path, new: Path, vocabulary: Path, as_json: bool) -> None:
 def coverage_command(specs: Path, as_json: bool) -> None:
     """For every method of every table: the scenarios calling it and what
     their calls check, or why no model calls it."""
-    from mc.cli import registry
+    from mc.cli.options import registry
 
     rules = conformance.rules_at(specs)
     reasons = coverage.load_reasons(rules.spec, specs / "coverage.toml")

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 import attrs
 
-from mc.counterexample import Counterexample, Step
+from mc.dsl.kernel_model import KernelModel
+from mc.engine.model import PropertyKind
 from mc.kernel.expr import State
-from mc.kernel.system import KernelModel
-from mc.model import PropertyKind
+from mc.trace.format import Counterexample, Step
 
 
 @attrs.frozen

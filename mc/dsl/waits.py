@@ -5,7 +5,7 @@ short spinlock sections, ``trylock`` and the entry into a filesystem
 method whose body follows as the callee's own steps.
 
 Each comes as a step class and a function that emits it into an ``Op``,
-like the methods of ``mc.kernel.dsl.Op``.
+like the methods of ``mc.dsl.operation.Op``.
 """
 
 from __future__ import annotations
@@ -15,12 +15,8 @@ from typing import Any
 
 import attrs
 
-from mc.counterexample import Event
-from mc.kernel import locks
-from mc.kernel.dsl import LockLike, Op, as_expr, as_lock, caller_source
-from mc.kernel.expr import Eval, Expr, LockExpr, State, slot_value
-from mc.kernel.locks import Mode, Outcome
-from mc.kernel.steps import (
+from mc.dsl.operation import LockLike, Op, as_expr, as_lock, caller_source
+from mc.dsl.steps import (
     LOCK_PROTOCOL,
     CallStep,
     Context,
@@ -30,6 +26,10 @@ from mc.kernel.steps import (
     UnlockStep,
     Wait,
 )
+from mc.kernel import locks
+from mc.kernel.expr import Eval, Expr, LockExpr, State, slot_value
+from mc.kernel.locks import Mode, Outcome
+from mc.trace.format import Event
 
 Holders = Callable[[State], tuple[int, ...]]
 

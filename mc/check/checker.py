@@ -8,11 +8,11 @@ from collections.abc import Sequence
 
 import attrs
 
-from mc.counterexample import Counterexample
-from mc.explore import Options, Search
-from mc.kernel.scenario import Registry, Scenario
-from mc.kernel.system import KernelModel, unchecked_errors
-from mc.result import Result, Violation
+from mc.dsl.kernel_model import KernelModel, unchecked_errors
+from mc.dsl.scenario import Registry, Scenario
+from mc.engine.explore import Options, Search
+from mc.engine.result import Result, Violation
+from mc.trace.format import Counterexample
 
 
 @attrs.frozen

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import click
 
-from mc import expectations, mutate, regress, usermodels
-from mc.cli import models_option
-from mc.cli_errors import one_line_errors
-from mc.explore import Options
+from mc.check import expectations, mutate, regress, usermodels
+from mc.cli.errors import one_line_errors
+from mc.cli.options import models_option
+from mc.engine.explore import Options
 
 BAR_WIDTH = 28
 

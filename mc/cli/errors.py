@@ -9,11 +9,11 @@ from typing import Any, TypeVar
 
 import click
 
-from mc import counterexample as cx_format
-from mc import render_graph
-from mc.kernel.dsl import ModelError
-from mc.kernel.program import ProgramError
-from mc.kernel.scenario import UnknownName
+from mc.dsl.operation import ModelError
+from mc.dsl.program import ProgramError
+from mc.dsl.scenario import UnknownName
+from mc.trace import format as cx_format
+from mc.trace import graph as render_graph
 
 EXIT_USAGE = 2
 F = TypeVar("F", bound=Callable[..., Any])

@@ -18,15 +18,16 @@ from typing import Any
 
 import attrs
 
-from mc import baseline, expectations, usermodels
-from mc import counterexample as cx_format
-from mc.expectations import Expectation
-from mc.explore import Options
-from mc.kernel.dsl import ModelError
-from mc.kernel.replay import ReplayReport, replay
-from mc.kernel.scenario import Registry, UnknownName
-from mc.result import Verdict
-from mc.run import check_scenario
+from mc.check import baseline, expectations, usermodels
+from mc.check.checker import check_scenario
+from mc.check.expectations import Expectation
+from mc.dsl.operation import ModelError
+from mc.dsl.replay import ReplayReport, replay
+from mc.dsl.scenario import Registry, UnknownName
+from mc.engine.explore import Options
+from mc.engine.result import Verdict
+from mc.project import ROOT
+from mc.trace import format as cx_format
 
 SUITE_FILE = "expectations.toml"
 COUNTEREXAMPLES = "counterexamples"
@@ -42,7 +43,7 @@ class Suite:
     @classmethod
     def shipped(cls) -> Suite:
         """``specs/expectations.toml`` with ``counterexamples/``."""
-        return cls(expectations.DEFAULT_PATH, expectations.ROOT / COUNTEREXAMPLES)
+        return cls(expectations.DEFAULT_PATH, ROOT / COUNTEREXAMPLES)
 
     @classmethod
     def of_directory(cls, directory: Path) -> Suite:

@@ -8,11 +8,11 @@ from typing import TypeVar
 
 import attrs
 
-from mc.kernel import system
-from mc.kernel.dsl import Invocation, caller_source
-from mc.kernel.program import Program
-from mc.kernel.steps import Source
-from mc.kernel.system import KernelModel, PropertyMaker, build_threads
+from mc.dsl import kernel_model as system
+from mc.dsl.kernel_model import KernelModel, PropertyMaker, build_threads
+from mc.dsl.operation import Invocation, caller_source
+from mc.dsl.program import Program
+from mc.dsl.steps import Source
 from mc.kernel.world import World
 from mc.spec import conformance
 

@@ -20,11 +20,8 @@ from typing import Any
 
 import attrs
 
-from mc.kernel import errno as errnos
-from mc.kernel.expr import Expr, InodeExpr, LockExpr, const, inode_const, inode_in_slot, lock_const
-from mc.kernel.locks import Lock, Mode
-from mc.kernel.program import Item, Jump, Label, Program
-from mc.kernel.steps import (
+from mc.dsl.program import Item, Jump, Label, Program
+from mc.dsl.steps import (
     BranchStep,
     CallStep,
     EffectStep,
@@ -35,10 +32,16 @@ from mc.kernel.steps import (
     ThreadSlots,
     UnlockStep,
 )
+from mc.kernel import errno as errnos
+from mc.kernel.expr import Expr, InodeExpr, LockExpr, const, inode_const, inode_in_slot, lock_const
+from mc.kernel.locks import Lock, Mode
 from mc.kernel.world import Dentry, Inode, World
+from mc.project import ROOT
 
-KERNEL_DIR = str(Path(__file__).resolve().parent)
-ROOT = Path(__file__).resolve().parents[2]
+TOOL_DIRS = {
+    str(Path(__file__).resolve().parent),
+    str(Path(__file__).resolve().parents[1] / "kernel"),
+}
 
 
 class ModelError(Exception):
@@ -51,11 +54,11 @@ SKIPPED_FILES = {os.path.abspath(contextlib.__file__)}
 
 def _inside_dsl(filename: str) -> bool:
     path = os.path.abspath(filename)
-    return os.path.dirname(path) == KERNEL_DIR or path in SKIPPED_FILES
+    return os.path.dirname(path) in TOOL_DIRS or path in SKIPPED_FILES
 
 
 def caller_source() -> Source:
-    """The first frame outside mc.kernel: the model line being built."""
+    """The first frame outside mc.dsl and mc.kernel: the model line being built."""
     frame = sys._getframe(1)
     while frame is not None and _inside_dsl(frame.f_code.co_filename):
         frame = frame.f_back  # type: ignore[assignment]

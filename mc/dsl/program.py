@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
+from mc.dsl.steps import DONE, Context, Fire, LockStep, Step, ThreadSlots, UnlockStep
 from mc.kernel.locks import Mode
-from mc.kernel.steps import DONE, Context, Fire, LockStep, Step, ThreadSlots, UnlockStep
 from mc.kernel.world import World
 
 

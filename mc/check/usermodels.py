@@ -24,12 +24,14 @@ import traceback
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from mc import counterexample, expectations, render_graph
-from mc.kernel.dsl import ModelError
-from mc.kernel.scenario import REGISTRY, Registry, Scenario, UnknownName
-from mc.kernel.steps import Context, Source, Step
+from mc.check import expectations
+from mc.dsl.operation import ModelError
+from mc.dsl.scenario import REGISTRY, Registry, Scenario, UnknownName
+from mc.dsl.steps import Context, Source, Step
+from mc.project import ROOT, SHIPPED_MODELS
+from mc.trace import format as counterexample
+from mc.trace import graph as render_graph
 
-SHIPPED_MODELS = expectations.ROOT / "models"
 SHOW_TRACEBACK = "VFSMC_TRACEBACK"
 """Set this environment variable to get the Python traceback instead."""
 
@@ -46,8 +48,8 @@ PASSED_THROUGH = (
 def registry() -> Registry:
     """The shared registry with every shipped model loaded, and program
     mutations (``mutant:...``) usable as variants."""
-    import mc.mutate  # noqa: F401  (resolves mutant:... variant names)
-    import models  # noqa: F401  (registers scenarios, variants, properties)
+    import mc.check.mutate
+    import mc.models  # noqa: F401  (registers scenarios, variants, properties)
 
     return REGISTRY
 
@@ -127,7 +129,7 @@ def shown(path: str) -> str:
     model lines); a relative one as it is."""
     if not os.path.isabs(path):
         return path
-    for base in (os.getcwd(), str(expectations.ROOT)):
+    for base in (os.getcwd(), str(ROOT)):
         relative = os.path.relpath(path, base)
         if not relative.startswith(".."):
             return relative
@@ -135,7 +137,7 @@ def shown(path: str) -> str:
 
 
 def _is_model_file(filename: str) -> bool:
-    path = os.path.abspath(filename)
+    path = os.path.realpath(filename)
     return path in _model_files or os.path.dirname(path) == str(SHIPPED_MODELS)
 
 
@@ -147,7 +149,9 @@ def locate(error: BaseException) -> list[Source]:
     found: list[Source] = []
     for frame, line in reversed(list(traceback.walk_tb(error.__traceback__))):
         if _is_model_file(frame.f_code.co_filename):
-            found.append(Source(frame.f_code.co_filename, line, frame.f_code.co_name))
+            found.append(
+                Source(os.path.realpath(frame.f_code.co_filename), line, frame.f_code.co_name)
+            )
         step = _step_source(frame.f_locals)
         if step is not None and step not in found:
             found.append(step)

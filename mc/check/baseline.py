@@ -15,9 +15,9 @@ from pathlib import Path
 
 import attrs
 
-from mc import expectations
-from mc.atomic import write_atomically
-from mc.expectations import Expectation, ExpectationError
+from mc.atomic_write import write_atomically
+from mc.check import expectations
+from mc.check.expectations import Expectation, ExpectationError
 
 Key = tuple[str, tuple[str, ...], str, str | None]
 

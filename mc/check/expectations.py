@@ -10,10 +10,10 @@ from typing import Any
 
 import attrs
 
-from mc.result import Verdict
+from mc.engine.result import Verdict
+from mc.project import SPECS
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PATH = ROOT / "specs" / "expectations.toml"
+DEFAULT_PATH = SPECS / "expectations.toml"
 
 
 class ExpectationError(ValueError):

@@ -6,11 +6,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from mc import expectations, render_graph
-from mc.cli import registry
-from mc.run import check_scenario, file_stem
+from mc.check import expectations
+from mc.check.checker import check_scenario, file_stem
+from mc.cli.options import registry
+from mc.project import COUNTEREXAMPLES
+from mc.trace import graph as render_graph
 
-OUT = expectations.ROOT / "counterexamples"
+OUT = COUNTEREXAMPLES
 
 
 def main(out: Path = OUT) -> int:

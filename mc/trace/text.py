@@ -3,7 +3,7 @@ only the fields each step changed, the waits-for cycle at the end."""
 
 from __future__ import annotations
 
-from mc.counterexample import Counterexample
+from mc.trace.format import Counterexample
 
 
 def headline(counterexample: Counterexample) -> str:

@@ -8,15 +8,15 @@ from collections.abc import Callable, Iterable, Sequence
 
 import attrs
 
-from mc.counterexample import Edge
-from mc.counterexample import Step as TraceStep
+from mc.dsl.operation import Invocation, Op
+from mc.dsl.program import CompiledStep, Program, compile_program
+from mc.dsl.steps import DONE, LOCK_PROTOCOL, ThreadSlots
+from mc.engine.model import Model, Property, always, deadlock_free, sometimes
 from mc.kernel import errno
-from mc.kernel.dsl import Invocation, Op
 from mc.kernel.expr import State
-from mc.kernel.program import CompiledStep, Program, compile_program
-from mc.kernel.steps import DONE, LOCK_PROTOCOL, ThreadSlots
 from mc.kernel.world import ERROR_SLOT, World
-from mc.model import Model, Property, always, deadlock_free, sometimes
+from mc.trace.format import Edge
+from mc.trace.format import Step as TraceStep
 
 Action = tuple[int, int]
 

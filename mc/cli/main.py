@@ -9,35 +9,23 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from mc import counterexample as cx_format
-from mc import render_graph, render_text, usermodels
-from mc.cli_errors import F, one_line_errors
-from mc.explore import Options
-from mc.kernel.replay import ReplayReport, replay
-from mc.kernel.scenario import Registry
-from mc.result import Strategy, Verdict
-from mc.run import Outcome, check_scenario, file_stem
-from mc.spec.cli import spec as spec_group
-
-
-def registry() -> Registry:
-    """The registry with every shipped model loaded."""
-    return usermodels.registry()
-
-
-models_option: Callable[[F], F] = click.option(
-    "--models",
-    "models",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Load model files: a .py file or a directory of them (repeatable).",
-)
+from mc.check import usermodels
+from mc.check.checker import Outcome, check_scenario, file_stem
+from mc.cli.errors import one_line_errors
+from mc.cli.options import models_option
+from mc.cli.regress import mutate_command, regress_command
+from mc.cli.spec import spec as spec_group
+from mc.dsl.replay import ReplayReport, replay
+from mc.engine.explore import Options
+from mc.engine.result import Strategy, Verdict
+from mc.trace import format as cx_format
+from mc.trace import graph as render_graph
+from mc.trace import text as render_text
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -327,8 +315,6 @@ def graph(file: Path, output: Path) -> None:
     render_graph.render(counterexample, output)
     click.echo(f"wrote {output}")
 
-
-from mc.cli_regress import mutate_command, regress_command  # noqa: E402
 
 main.add_command(regress_command)
 main.add_command(mutate_command)

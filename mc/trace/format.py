@@ -42,7 +42,7 @@ from typing import Any
 
 import attrs
 
-from mc.atomic import write_atomically
+from mc.atomic_write import write_atomically
 
 FORMAT = "vfsmc-counterexample"
 VERSION = 1

@@ -15,8 +15,8 @@ from typing import Generic, TypeVar
 
 import attrs
 
-from mc.model import Model, PropertyKind
-from mc.result import Path, Result, Stats, Strategy, Verdict, Violation
+from mc.engine.model import Model, PropertyKind
+from mc.engine.result import Path, Result, Stats, Strategy, Verdict, Violation
 
 S = TypeVar("S", bound=Hashable)
 A = TypeVar("A")

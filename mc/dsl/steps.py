@@ -15,12 +15,12 @@ from typing import Any
 
 import attrs
 
-from mc.counterexample import Event
 from mc.kernel import errno as errnos
 from mc.kernel import locks
 from mc.kernel.expr import Eval, Expr, LockExpr, State
 from mc.kernel.locks import Lock, Mode, Outcome
 from mc.kernel.world import ERROR_SLOT, World
+from mc.trace.format import Event
 
 DONE = -1
 LOCK_PROTOCOL = "lock-protocol"

@@ -1,0 +1,1 @@
+"""Checking scenarios, suites of expectations, mutations and user model files."""

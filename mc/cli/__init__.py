@@ -1,0 +1,1 @@
+"""The ``vfsmc`` command line."""

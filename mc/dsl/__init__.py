@@ -1,0 +1,1 @@
+"""The language kernel operations are written in."""

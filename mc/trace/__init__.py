@@ -1,0 +1,1 @@
+"""Counterexamples: the event types, the JSON format, text and graph rendering."""
