@@ -26,6 +26,7 @@ from pathlib import Path
 
 from mc.check import usermodels
 from mc.check.checker import Outcome, check_scenario
+from mc.check.registry import shipped, with_files
 from mc.dsl.scenario import UnknownName
 from mc.engine.explore import Options
 from mc.engine.result import Verdict
@@ -41,13 +42,15 @@ class CheckFailed(AssertionError):
 
 
 def load_models(*paths: str | Path) -> list[str]:
-    """Load model files (a ``.py`` file or a directory of them) into the
-    shared registry; returns the scenarios they declared."""
-    usermodels.registry()
-    declared: list[str] = []
-    for path in paths:
-        declared.extend(usermodels.load(Path(path)))
-    return declared
+    """The scenarios that model files (a ``.py`` file or a directory of
+    them) declare.  ``check(..., models=paths)`` checks with them."""
+    registry = shipped()
+    return [
+        name
+        for path in paths
+        for module in usermodels.load(Path(path))
+        for name in usermodels.add(registry, module)
+    ]
 
 
 def check(
@@ -66,9 +69,8 @@ def check(
     violated.  ``models`` are model files to load first.  Returns the
     outcome (verdict, statistics, counterexample)."""
     __tracebackhide__ = True
-    reg = usermodels.registry()
-    load_models(*models)
-    name = usermodels.resolve(scenario)
+    reg = with_files(Path(path) for path in models)
+    name = usermodels.resolve(scenario, reg)
     if expect not in VERDICTS and expect not in reg.properties:
         known = ", ".join(["OK", "VIOLATED", *sorted(reg.properties)])
         raise UnknownName(f"unknown expectation {expect!r} (known: {known})")

@@ -5,10 +5,9 @@ Linux 6.12), over the ramfs/libfs filesystem of ``mc.models.libfs``."""
 from __future__ import annotations
 
 from mc.dsl.operation import Op, operation
-from mc.dsl.steps import Scratch
 from mc.kernel.expr import InodeExpr
 from mc.kernel.locks import EXCL
-from mc.kernel.world import World
+from mc.kernel.world import Scratch, World
 
 S_IALLUGO = 0o7777
 

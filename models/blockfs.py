@@ -29,7 +29,6 @@ the atomic body of a method that cannot block.
 from __future__ import annotations
 
 from mc.dsl.operation import Op
-from mc.dsl.steps import Scratch
 from mc.dsl.waits import section, unlock_checked, wait_until
 from mc.kernel import errno as E
 from mc.kernel.expr import const, differ, not_
@@ -55,6 +54,7 @@ from mc.kernel.pagecache import (
     submit_write,
 )
 from mc.kernel.pagecache_properties import WRITEBACK_PROTOCOL
+from mc.kernel.world import Scratch
 
 AOP_WRITEPAGE_ACTIVATE = 0x80000
 END_BUFFER_ASYNC_WRITE = "end_buffer_async_write"

@@ -27,10 +27,10 @@ from __future__ import annotations
 from typing import Any
 
 from mc.dsl.operation import Op
-from mc.dsl.steps import Scratch
-from mc.dsl.waits import compute, section, state_expr
+from mc.dsl.symbolic_steps import fork_compute, fork_effect
+from mc.dsl.waits import compute, section
 from mc.kernel import errno as E
-from mc.kernel.expr import Expr, const, not_
+from mc.kernel.expr import Expr, const, not_, state_expr
 from mc.kernel.locks import EXCL, SHARED
 from mc.kernel.mm import VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_SIGBUS, Mm, vm_fault
 from mc.kernel.pagecache import (
@@ -56,8 +56,6 @@ from mc.kernel.pathcond import (
     div,
     equal,
     equals,
-    fork_compute,
-    fork_effect,
     is_true,
     larger,
     less,
@@ -68,6 +66,7 @@ from mc.kernel.pathcond import (
     sub,
 )
 from mc.kernel.truncate_properties import free_blocks
+from mc.kernel.world import Scratch
 from mc.models import blockfs
 from mc.models.truncate_mm import (
     Partial,

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from mc.dsl.operation import Op
-from mc.dsl.steps import Scratch
+from mc.dsl.symbolic_steps import fork_compute
 from mc.dsl.waits import compute, enter, section, wait_until
 from mc.kernel.expr import Eval, Expr, const, not_
 from mc.kernel.locks import SHARED
@@ -42,16 +42,8 @@ from mc.kernel.pagecache import (
     folio_unlocked,
 )
 from mc.kernel.pagedata import fill, render_versions, versions_in
-from mc.kernel.pathcond import (
-    Value,
-    add,
-    at_least,
-    decide,
-    fork_compute,
-    is_true,
-    mul,
-)
-from mc.kernel.world import World
+from mc.kernel.pathcond import Value, add, at_least, decide, is_true, mul
+from mc.kernel.world import Scratch, World
 from mc.models import blockfs, blockfs_truncate
 from mc.models.writeback import locked_test, mapped_here
 

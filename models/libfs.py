@@ -5,10 +5,9 @@ models call them through ``op.call`` with the locks the VFS holds."""
 
 from __future__ import annotations
 
-from mc.dsl.steps import Scratch
 from mc.kernel import errno
 from mc.kernel.vfs import is_empty
-from mc.kernel.world import ERROR_SLOT, Dentry
+from mc.kernel.world import ERROR_SLOT, Dentry, Scratch
 
 NAMESPACE = "namespace"
 

@@ -14,11 +14,10 @@ the ramfs/libfs stand-ins of ``mc.models.libfs``."""
 from __future__ import annotations
 
 from mc.dsl.operation import Op, operation
-from mc.dsl.steps import Scratch
 from mc.kernel import errno as E
 from mc.kernel.expr import InodeExpr, const, differ, inode_in_slot, negative, same
 from mc.kernel.locks import SHARED
-from mc.kernel.world import Dentry
+from mc.kernel.world import Dentry, Scratch
 from mc.models import libfs
 from mc.models.dirops import split
 

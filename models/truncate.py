@@ -23,8 +23,9 @@ offset inside the page symbolic.
 
 from __future__ import annotations
 
-from mc.dsl.operation import ModelError, Op, caller_source, operation
-from mc.dsl.steps import EffectStep, Scratch
+from mc.dsl.operation import Op, caller_source, operation
+from mc.dsl.steps import EffectStep
+from mc.dsl.symbolic_steps import argument, fork_compute, fork_effect
 from mc.dsl.waits import enter
 from mc.engine.symbolic import Symbol
 from mc.kernel.expr import Eval, Expr, InodeExpr, not_
@@ -41,14 +42,11 @@ from mc.kernel.pagedata import render_versions, versions_in
 from mc.kernel.pathcond import (
     Value,
     add,
-    argument,
     at_least,
     decide,
     describe,
     div,
     equals,
-    fork_compute,
-    fork_effect,
     is_true,
     larger,
     less,
@@ -59,7 +57,7 @@ from mc.kernel.pathcond import (
     sub,
 )
 from mc.kernel.truncate_properties import SizeChange, ZeroRead, truncation
-from mc.kernel.world import World
+from mc.kernel.world import ModelError, Scratch, World
 from mc.models import blockfs_truncate
 from mc.models.fault import access_page
 from mc.models.truncate_mm import zap_ptes

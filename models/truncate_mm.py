@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from mc.dsl.operation import Op
-from mc.dsl.steps import Scratch
+from mc.dsl.symbolic_steps import fork_effect
 from mc.dsl.waits import compute, section, wait_until
 from mc.kernel.expr import Eval, Expr, const, not_
 from mc.kernel.mm import Mm, zap
@@ -36,9 +36,8 @@ from mc.kernel.pagecache import (
     remove_folio,
 )
 from mc.kernel.pagedata import zero
-from mc.kernel.pathcond import fork_effect
 from mc.kernel.truncate_properties import forget_folio
-from mc.kernel.world import World
+from mc.kernel.world import Scratch, World
 from mc.models import blockfs
 from mc.models.writeback import locked_test, mapped_here
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mc.dsl.operation import ModelError, Op, operation
-from mc.dsl.steps import Scratch
+from mc.dsl.operation import Op, operation
 from mc.dsl.waits import (
     Holders,
     choose,
@@ -56,7 +55,7 @@ from mc.kernel.pagecache import (
     tagged,
 )
 from mc.kernel.pathcond import is_true
-from mc.kernel.world import World
+from mc.kernel.world import ModelError, Scratch, World
 from mc.models import blockfs
 
 OK = const(0, "0")

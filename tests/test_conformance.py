@@ -7,18 +7,19 @@ from __future__ import annotations
 from collections import deque
 from pathlib import Path
 
-import attrs
 import pytest
 
 from mc.check import expectations
 from mc.check.checker import check_scenario
-from mc.dsl.operation import ModelError, Op, operation
+from mc.check.registry import base
+from mc.dsl.operation import Op, operation
 from mc.dsl.scenario import BASE_PROPERTIES, Registry, Scenario
-from mc.dsl.steps import CallStep, Scratch
+from mc.dsl.steps import CallStep
 from mc.engine.explore import check
 from mc.engine.result import Verdict
 from mc.kernel import locks
 from mc.kernel.locks import EXCL, SHARED, Kind
+from mc.kernel.world import ModelError, Scratch
 from mc.spec import conformance, semantics
 from mc.spec.load import SpecError
 
@@ -94,14 +95,12 @@ def test_waived_rules_let_a_variant_show_its_consequence(shipped: Registry) -> N
     strict = Registry()
     strict.scenarios = shipped.scenarios
     strict.variants = shipped.variants
-    for name, prop in shipped.properties.items():
-        strict.properties[name] = prop
-    strict.properties["spec-conformance"] = attrs.evolve(
-        shipped.properties["spec-conformance"],
-        prepare=lambda world, variants: world.call_guards.append(
+    strict.properties = shipped.properties
+    strict.preparers = {
+        "spec-conformance": lambda world, variants: world.call_guards.append(
             conformance.make_guard(conformance.rules_at(), frozenset())
-        ),
-    )
+        )
+    }
     unwaived = check(
         strict.build(strict.scenario("dirops/rename-rmdir-link"), ["rmdir-no-victim-lock"])
     )
@@ -178,7 +177,7 @@ def unknown_method(op: Op) -> None:
 
 
 def _registry(*threads: object) -> Registry:
-    registry = Registry()
+    registry = base()
     registry.add_scenario(Scenario("test/s", "test", TREE, tuple(threads)))  # type: ignore[arg-type]
     return registry
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mc.check.checker import check_scenario
+from mc.check.registry import base
 from mc.dsl.operation import Op, operation
 from mc.dsl.scenario import Registry, Scenario
 from mc.engine.explore import check
@@ -118,7 +119,7 @@ def write_b(op: Op) -> None:
 
 
 def _registry(*threads: object) -> Registry:
-    registry = Registry()
+    registry = base()
     registry.add_scenario(Scenario("test/s", "test", TREE, tuple(threads)))  # type: ignore[arg-type]
     return registry
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mc.dsl.steps import DONE, Context, Scratch, Source, ThreadSlots
+from mc.dsl.steps import Context, Source, ThreadSlots
+from mc.dsl.symbolic_steps import ForkStep
 from mc.engine.symbolic import TRUE, Symbol, conjoin, evaluate, lt
 from mc.kernel.device import ZEROES
 from mc.kernel.pagedata import fill, versions_in, zero
 from mc.kernel.pathcond import (
     SYMBOLIC,
-    ForkStep,
     Symbolic,
     at_least,
     decide,
@@ -21,7 +21,7 @@ from mc.kernel.pathcond import (
     pick,
     render_path,
 )
-from mc.kernel.world import World
+from mc.kernel.world import DONE, Scratch, World
 
 PAGE = 4096
 SIZE = Symbol("size", 0, 2 * PAGE)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import mc.testing
-from mc.dsl.operation import ModelError
 from mc.dsl.scenario import UnknownName
 from mc.engine.result import Verdict
+from mc.kernel.world import ModelError
 
 
 def test_expected_verdicts_pass_and_return_the_outcome() -> None:

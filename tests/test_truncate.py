@@ -20,12 +20,13 @@ from mc.check.checker import check_scenario
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.replay import replay
 from mc.dsl.scenario import Registry, Scenario
+from mc.dsl.symbolic_steps import scenario_symbols, substitute
 from mc.engine.explore import Search, check
 from mc.engine.result import Verdict
 from mc.engine.symbolic import TRUE, Symbol, conjoin, evaluate, le, lt
 from mc.kernel.device import READ, WRITE, ZEROES, Bio
 from mc.kernel.pagecache import PG_DIRTY, File
-from mc.kernel.pathcond import scenario_symbols, substitute, symbolic_part
+from mc.kernel.pathcond import symbolic_part
 from mc.kernel.truncate_properties import (
     TRUNCATE_PROPERTIES,
     map_beyond_eof_violation,
@@ -187,7 +188,7 @@ def test_a_concrete_scenario_never_loads_z3() -> None:
         "import sys\n"
         "from mc.cli.options import registry\n"
         "from mc.engine.explore import check\n"
-        "from mc.kernel.pathcond import substitute\n"
+        "from mc.dsl.symbolic_steps import substitute\n"
         "reg = registry()\n"
         "scenario = substitute(reg.scenario('truncate/shrink-store-extend'), "
         "{'size': 5000, 'pos': 6000})\n"

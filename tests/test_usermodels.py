@@ -152,7 +152,7 @@ ERRORS = {
         "from mc.dsl.scenario import scenario\n"
         "import mc.models\n\n"
         "scenario('dirops/opposite-renames', 'x', tree=[], threads=[])\n",
-        "{file}:4: ValueError: scenario dirops/opposite-renames is declared twice",
+        "{file}:4: scenario dirops/opposite-renames is declared twice",
     ),
 }
 

@@ -13,7 +13,6 @@ from mc.check import expectations
 from mc.check.checker import check_scenario
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry
-from mc.dsl.steps import DONE, LOCK_PROTOCOL
 from mc.engine.result import Verdict
 from mc.kernel.device import WRITE, Bio
 from mc.kernel.pagecache import (
@@ -32,7 +31,7 @@ from mc.kernel.pagecache_properties import (
     no_lost_write_violation,
     writeback_protocol_violation,
 )
-from mc.kernel.world import ERROR_SLOT
+from mc.kernel.world import DONE, ERROR_SLOT, LOCK_PROTOCOL
 
 ROWS = [row for row in expectations.load() if row.scenario.startswith("writeback/")]
 VARIANTS = ("writepage-drops-page", "clear-dirty-unlocked", "no-wait-writeback")

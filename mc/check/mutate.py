@@ -32,14 +32,15 @@ import attrs
 from mc.check import usermodels
 from mc.check.checker import check_scenario, file_stem
 from mc.dsl.kernel_model import KernelModel
-from mc.dsl.operation import Invocation, ModelError
+from mc.dsl.operation import Invocation
 from mc.dsl.program import Program
-from mc.dsl.scenario import REGISTRY, Registry, Variant
-from mc.dsl.steps import DONE, LockStep, Step
+from mc.dsl.scenario import Registry, Variant
+from mc.dsl.steps import LockStep, Step
 from mc.engine.explore import Options, Search
 from mc.engine.result import Verdict
 from mc.kernel.locks import Kind as LockKind
 from mc.kernel.locks import Mode
+from mc.kernel.world import DONE, ModelError
 
 PREFIX = "mutant:"
 Progress = Callable[[int, int, str], None]
@@ -132,13 +133,10 @@ def parse(name: str) -> Mutation | None:
     return Mutation(kind, operation, sites)
 
 
-def _resolve(name: str) -> Variant | None:
+def resolve(_registry: Registry, name: str) -> Variant | None:
+    """The variant a ``mutant:...`` name stands for (None for other names)."""
     mutation = parse(name)
     return None if mutation is None else mutation.variant()
-
-
-if _resolve not in REGISTRY.variant_resolvers:
-    REGISTRY.variant_resolvers.append(_resolve)
 
 
 def mutations(model: KernelModel) -> list[Mutation]:

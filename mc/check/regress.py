@@ -21,11 +21,11 @@ import attrs
 from mc.check import baseline, expectations, usermodels
 from mc.check.checker import check_scenario
 from mc.check.expectations import Expectation
-from mc.dsl.operation import ModelError
 from mc.dsl.replay import ReplayReport, replay
 from mc.dsl.scenario import Registry, UnknownName
 from mc.engine.explore import Options
 from mc.engine.result import Verdict
+from mc.kernel.world import ModelError
 from mc.project import ROOT
 from mc.trace import format as cx_format
 

@@ -21,13 +21,14 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import ModuleType
 
 from mc.check import expectations
-from mc.dsl.operation import ModelError
-from mc.dsl.scenario import REGISTRY, Registry, Scenario, UnknownName
+from mc.dsl.scenario import DeclaredTwice, Registry, Scenario, UnknownName
 from mc.dsl.steps import Context, Source, Step
+from mc.kernel.world import ModelError
 from mc.project import ROOT, SHIPPED_MODELS
 from mc.trace import format as counterexample
 from mc.trace import graph as render_graph
@@ -35,7 +36,7 @@ from mc.trace import graph as render_graph
 SHOW_TRACEBACK = "VFSMC_TRACEBACK"
 """Set this environment variable to get the Python traceback instead."""
 
-_loaded: dict[Path, set[str]] = {}
+_loaded: dict[Path, ModuleType] = {}
 _model_files: set[str] = set()
 PASSED_THROUGH = (
     UnknownName,
@@ -45,19 +46,10 @@ PASSED_THROUGH = (
 )
 
 
-def registry() -> Registry:
-    """The shared registry with every shipped model loaded, and program
-    mutations (``mutant:...``) usable as variants."""
-    import mc.check.mutate
-    import mc.models  # noqa: F401  (registers scenarios, variants, properties)
-
-    return REGISTRY
-
-
-def load(path: Path) -> list[str]:
+def load(path: Path) -> list[ModuleType]:
     """Load a model file, or every ``*.py`` file of a directory (in name
-    order, skipping names that start with ``_`` or ``test_``); returns the
-    scenarios they declared.  A file is loaded once per process."""
+    order, skipping names that start with ``_`` or ``test_``).  A file is
+    run once per process; its declarations stay in its module."""
     path = Path(os.path.expanduser(path))
     if path.is_dir():
         files = sorted(p for p in path.glob("*.py") if not p.name.startswith(("_", "test_")))
@@ -69,24 +61,24 @@ def load(path: Path) -> list[str]:
         raise ModelError(f"{path}: no such file or directory")
     else:
         raise ModelError(f"{path}: not a .py model file or a directory of them")
-    declared: list[str] = []
-    for file in files:
-        declared.extend(sorted(_load_file(file.resolve())))
-    return declared
+    return [_load_file(file.resolve()) for file in files]
 
 
-def load_all(paths: Iterable[Path]) -> Registry:
-    """The shared registry with the shipped models and ``paths`` loaded."""
-    reg = registry()
-    for path in paths:
-        load(path)
-    return reg
+def add(registry: Registry, module: ModuleType) -> list[str]:
+    """Add what ``module`` declares to ``registry``; returns the names of
+    the scenarios it declares."""
+    try:
+        declared = registry.add_module(module)
+    except DeclaredTwice as error:
+        if error.declared is None:
+            raise
+        raise LocatedModelError(f"{_at(error.declared)}: {error}") from None
+    return sorted(item.name for item in declared if isinstance(item, Scenario))
 
 
-def _load_file(file: Path) -> set[str]:
+def _load_file(file: Path) -> ModuleType:
     if file in _loaded:
         return _loaded[file]
-    registry()
     digest = hashlib.sha1(str(file).encode()).hexdigest()[:10]
     stem = re.sub(r"\W", "_", file.stem)
     name = f"vfsmc_models_{digest}_{stem}"
@@ -95,7 +87,6 @@ def _load_file(file: Path) -> set[str]:
         raise ModelError(f"{file}: cannot be loaded as Python")
     module = importlib.util.module_from_spec(spec)
     _model_files.add(str(file))
-    before = set(REGISTRY.scenarios)
     sys.modules[name] = module
     try:
         with reported():
@@ -103,20 +94,20 @@ def _load_file(file: Path) -> set[str]:
     except BaseException:
         del sys.modules[name]
         raise
-    _loaded[file] = set(REGISTRY.scenarios) - before
-    return _loaded[file]
+    _loaded[file] = module
+    return module
 
 
-def resolve(spec: str) -> str:
-    """``FILE.py:SCENARIO`` loads FILE.py and names SCENARIO; any other
-    spelling is a scenario name as it stands."""
+def resolve(spec: str, registry: Registry) -> str:
+    """``FILE.py:SCENARIO`` loads FILE.py into ``registry`` and names
+    SCENARIO; any other spelling is a scenario name as it stands."""
     if ".py:" in spec:
         file, name = spec.split(".py:", 1)
     elif spec.endswith(".py"):
         file, name = spec[:-3], ""
     else:
         return spec
-    declared = load(Path(file + ".py"))
+    declared = [s for module in load(Path(file + ".py")) for s in add(registry, module)]
     if not name:
         listed = ", ".join(declared) or "none"
         raise ModelError(f"name a scenario after the file: {spec}:SCENARIO (it declares: {listed})")

@@ -9,9 +9,9 @@ from typing import Any, TypeVar
 
 import click
 
-from mc.dsl.operation import ModelError
 from mc.dsl.program import ProgramError
 from mc.dsl.scenario import UnknownName
+from mc.kernel.world import ModelError
 from mc.trace import format as cx_format
 from mc.trace import graph as render_graph
 

@@ -16,6 +16,7 @@ import click
 
 from mc.check import usermodels
 from mc.check.checker import Outcome, check_scenario, file_stem
+from mc.check.registry import with_files
 from mc.cli.errors import one_line_errors
 from mc.cli.options import models_option
 from mc.cli.regress import mutate_command, regress_command
@@ -41,7 +42,7 @@ def main() -> None:
 @one_line_errors
 def list_command(models: tuple[Path, ...], as_json: bool) -> None:
     """List scenarios, protocol variants and properties."""
-    reg = usermodels.load_all(models)
+    reg = with_files(models)
     if as_json:
         click.echo(
             json.dumps(
@@ -156,8 +157,8 @@ def check(
         time_limit=time_limit,
         progress=_progress if show_progress else None,
     )
-    reg = usermodels.load_all(models)
-    name = usermodels.resolve(scenario)
+    reg = with_files(models)
+    name = usermodels.resolve(scenario, reg)
     with usermodels.reported():
         outcome = check_scenario(reg, name, variants, properties or None, options)
     if show_progress and outcome.result.stats.seconds >= 1.0:
@@ -245,7 +246,7 @@ def _print_check(outcome: Outcome, saved: dict[str, Path]) -> None:
 def replay_command(file: Path, correct: bool, models: tuple[Path, ...], as_json: bool) -> None:
     """Re-execute a saved counterexample on today's models."""
     counterexample = cx_format.load(file)
-    reg = usermodels.load_all(models)
+    reg = with_files(models)
     variants = () if correct else counterexample.variants
     with usermodels.reported():
         scenario = reg.scenario(counterexample.scenario)

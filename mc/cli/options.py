@@ -7,14 +7,14 @@ from pathlib import Path
 
 import click
 
-from mc.check import usermodels
+from mc.check.registry import shipped
 from mc.cli.errors import F
 from mc.dsl.scenario import Registry
 
 
 def registry() -> Registry:
     """The registry with every shipped model loaded."""
-    return usermodels.registry()
+    return shipped()
 
 
 models_option: Callable[[F], F] = click.option(

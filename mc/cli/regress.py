@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from mc.check import expectations, mutate, regress, usermodels
+from mc.check.registry import with_files
 from mc.cli.errors import one_line_errors
 from mc.cli.options import models_option
 from mc.engine.explore import Options
@@ -42,7 +43,7 @@ def regress_command(
     counterexamples/.  Exit 1 when a verdict changed or a counterexample no
     longer replays as recorded; state counts that changed are listed apart.
     """
-    reg = usermodels.load_all(models)
+    reg = with_files(models)
     directories = [path for path in models if Path(path).is_dir()]
     suites = [regress.Suite.of_directory(Path(d)) for d in directories] or [regress.Suite.shipped()]
     options = Options(time_limit=time_limit)
@@ -158,8 +159,8 @@ def mutate_command(
     scenario that reaches them are listed at the end.  SCENARIO may be
     FILE.py:NAME.  Each mutation is also a variant: vfsmc check -V NAME.
     """
-    reg = usermodels.load_all(models)
-    name = usermodels.resolve(scenario)
+    reg = with_files(models)
+    name = usermodels.resolve(scenario, reg)
     show_progress = sys.stderr.isatty() if progress is None else progress
     options = Options(max_states=max_states, time_limit=time_limit)
     with usermodels.reported():

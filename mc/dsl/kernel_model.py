@@ -10,13 +10,14 @@ import attrs
 
 from mc.dsl.operation import Invocation, Op
 from mc.dsl.program import CompiledStep, Program, compile_program
-from mc.dsl.steps import DONE, LOCK_PROTOCOL, ThreadSlots
-from mc.engine.model import Model, Property, always, deadlock_free, sometimes
+from mc.dsl.steps import ThreadSlots
+from mc.engine.model import Check, Model, Property, PropertyKind, declare
+from mc.engine.model import PropertyDef as EnginePropertyDef
 from mc.kernel import errno
 from mc.kernel.expr import State
-from mc.kernel.world import ERROR_SLOT, World
-from mc.trace.format import Edge
-from mc.trace.format import Step as TraceStep
+from mc.kernel.world import DONE, ERROR_SLOT, LOCK_PROTOCOL, World, reported_error
+from mc.trace.events import Edge
+from mc.trace.events import Step as TraceStep
 
 Action = tuple[int, int]
 
@@ -35,7 +36,8 @@ class Thread:
         return self.slots.name
 
 
-PropertyMaker = Callable[["KernelModel"], Property[State]]
+PropertyDef = EnginePropertyDef[State, "KernelModel"]
+"""A property of kernel models: its check is made from the built model."""
 
 
 class KernelModel(Model[State, Action]):
@@ -49,7 +51,7 @@ class KernelModel(Model[State, Action]):
         self,
         world: World,
         threads: Sequence[Thread],
-        property_makers: Sequence[PropertyMaker],
+        properties: Sequence[PropertyDef],
     ) -> None:
         self.world = world
         self.threads = tuple(threads)
@@ -60,7 +62,7 @@ class KernelModel(Model[State, Action]):
         for tid in range(len(self.threads)):
             initial = self._settle(initial, tid)
         self.initial = initial
-        self._properties = [make(self) for make in property_makers]
+        self._properties: list[Property[State]] = [prop.make(self) for prop in properties]
 
     def init_states(self) -> Sequence[State]:
         return (self.initial,)
@@ -244,26 +246,13 @@ class KernelModel(Model[State, Action]):
         }
 
 
-def lock_protocol(model: KernelModel) -> Property[State]:
-    """no unlock of a lock not held, no return with a lock held, no re-acquiring a held
-    lock, no sleeping while holding a spinlock or in interrupt context"""
-    return _error_property(
-        model,
-        LOCK_PROTOCOL,
-        "no unlock of a lock not held, no return with a lock held, no re-acquiring a held "
-        "lock, no sleeping in atomic context",
-    )
-
-
-def reported_error(state: State, name: str) -> str | None:
-    """The message of the error a step recorded against property ``name``
-    in ``state``, if any."""
-    error = state[ERROR_SLOT]
-    return str(error[1]) if error is not None and error[0] == name else None
-
-
-def _error_property(model: KernelModel, name: str, description: str) -> Property[State]:
-    return always(name, lambda state: reported_error(state, name), description)
+@declare(
+    LOCK_PROTOCOL,
+    "no unlock of a lock not held, no return with a lock held, no re-acquiring a held lock, "
+    "no sleeping while holding a spinlock or in interrupt context",
+)
+def lock_protocol(model: KernelModel) -> Check[State]:
+    return lambda state: reported_error(state, LOCK_PROTOCOL)
 
 
 def unchecked_errors(states: Iterable[State], checked: Iterable[str]) -> dict[str, int]:
@@ -279,23 +268,32 @@ def unchecked_errors(states: Iterable[State], checked: Iterable[str]) -> dict[st
     return counts
 
 
-def deadlock(model: KernelModel) -> Property[State]:
-    """no state where some thread has not returned and none can move (reported with the
-    waits-for cycle)"""
-    return deadlock_free(
-        "deadlock", model.explain_deadlock, "some thread has not finished and no step is enabled"
-    )
+@declare(
+    "deadlock",
+    "no state where some thread has not returned and none can move (reported with the "
+    "waits-for cycle)",
+    PropertyKind.DEADLOCK_FREE,
+)
+def deadlock(model: KernelModel) -> Check[State]:
+    return model.explain_deadlock
 
 
-def completes(model: KernelModel) -> Property[State]:
-    """some interleaving lets every thread return (the scenario is not vacuous)"""
-
+@declare(
+    "completes",
+    "some interleaving lets every thread return (the scenario is not vacuous)",
+    PropertyKind.SOMETIMES,
+)
+def completes(model: KernelModel) -> Check[State]:
     def reached(state: State) -> str | None:
         if state[ERROR_SLOT] is None and model.finished(state):
             return "every thread returned"
         return None
 
-    return sometimes("completes", reached, "every thread returns in some interleaving")
+    return reached
+
+
+BASE = (lock_protocol, deadlock, completes)
+"""The properties every kernel model can check, spec-conformance aside."""
 
 
 def build_threads(

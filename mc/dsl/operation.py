@@ -35,18 +35,13 @@ from mc.dsl.steps import (
 from mc.kernel import errno as errnos
 from mc.kernel.expr import Expr, InodeExpr, LockExpr, const, inode_const, inode_in_slot, lock_const
 from mc.kernel.locks import Lock, Mode
-from mc.kernel.world import Dentry, Inode, World
+from mc.kernel.world import Dentry, Inode, ModelError, World
 from mc.project import ROOT
 
 TOOL_DIRS = {
     str(Path(__file__).resolve().parent),
     str(Path(__file__).resolve().parents[1] / "kernel"),
 }
-
-
-class ModelError(Exception):
-    """A mistake in a model (an unknown path, a misplaced ``otherwise``),
-    reported with the model's source line."""
 
 
 SKIPPED_FILES = {os.path.abspath(contextlib.__file__)}

@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from mc.dsl.steps import DONE, Context, Fire, LockStep, Step, ThreadSlots, UnlockStep
+from mc.dsl.steps import Context, Fire, LockStep, Step, ThreadSlots, UnlockStep
 from mc.kernel.locks import Mode
-from mc.kernel.world import World
+from mc.kernel.world import DONE, World
 
 
 @attrs.frozen

@@ -9,7 +9,8 @@ import attrs
 from mc.dsl.kernel_model import KernelModel
 from mc.engine.model import PropertyKind
 from mc.kernel.expr import State
-from mc.trace.format import Counterexample, Step
+from mc.trace.events import Step
+from mc.trace.format import Counterexample
 
 
 @attrs.frozen

@@ -1,29 +1,49 @@
-"""Scenarios, protocol variants and named properties, and the registry
-that the command line, tests and user model files share."""
+"""Scenarios, protocol variants and named properties as model files
+declare them, and the registry a run is built from.
+
+A model file declares with ``scenario``, ``variant``, ``flag_variant`` and
+``invariant``; each declaration is kept in the module that makes it (never
+in a shared table), and ``Registry.add_module`` collects a module's
+declarations.  The registry of a run is built explicitly from the shipped
+models and the user's files (``mc.check.registry``) and passed down.
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TypeVar
+from types import ModuleType
+from typing import Any, TypeVar
 
 import attrs
 
-from mc.dsl import kernel_model as system
-from mc.dsl.kernel_model import KernelModel, PropertyMaker, build_threads
+from mc.dsl.kernel_model import KernelModel, PropertyDef, build_threads
 from mc.dsl.operation import Invocation, caller_source
 from mc.dsl.program import Program
 from mc.dsl.steps import Source
-from mc.kernel.world import World
-from mc.spec import conformance
+from mc.engine.model import Check, PropertyKind
+from mc.kernel.expr import State
+from mc.kernel.world import ModelError, World
 
 T = TypeVar("T")
 Transform = Callable[[Program, Invocation], Program]
+Prepare = Callable[[World, frozenset[str]], None]
 
 BASE_PROPERTIES = ("lock-protocol", "spec-conformance", "deadlock", "completes")
+DECLARATIONS = "__vfsmc_declarations__"
+"""The module attribute that lists what a model file declared, in order."""
 
 
 class UnknownName(ValueError):
     """An unknown scenario, variant or property was asked for."""
+
+
+class DeclaredTwice(ModelError):
+    """Two declarations of one name; ``declared`` is the second one's line."""
+
+    def __init__(self, message: str, declared: Source | None) -> None:
+        super().__init__(message)
+        self.declared = declared
 
 
 @attrs.frozen
@@ -46,63 +66,65 @@ class Scenario:
 @attrs.frozen
 class Variant:
     """A named protocol change.  ``transform`` rewrites each thread's
-    program; operations may also ask ``op.variant(name)`` while building."""
+    program; operations may also ask ``op.variant(name)`` while building.
+    ``waives`` names the locking rules the change knowingly breaks
+    (``table.method`` or ``table.method:column``), which spec-conformance
+    then does not report."""
 
     name: str
     description: str
     transform: Transform | None = attrs.field(default=None, eq=False)
+    waives: tuple[str, ...] = ()
+    declared: Source | None = attrs.field(default=None, eq=False)
 
 
-@attrs.frozen
-class PropertyDef:
-    """A property any scenario may check, by name."""
-
-    name: str
-    description: str
-    make: PropertyMaker = attrs.field(eq=False)
-    prepare: Callable[[World, frozenset[str]], None] | None = attrs.field(eq=False, default=None)
-    """Called with the world and the variants' names before the threads are
-    built, for a property checked as steps compile (spec-conformance)."""
+Declaration = Scenario | Variant | PropertyDef
 
 
 class Registry:
-    """Everything a model file declares."""
+    """The scenarios, variants and properties a run can name."""
 
     def __init__(self) -> None:
         self.scenarios: dict[str, Scenario] = {}
         self.variants: dict[str, Variant] = {}
         self.properties: dict[str, PropertyDef] = {}
-        self.variant_resolvers: list[Callable[[str], Variant | None]] = []
+        self.preparers: dict[str, Prepare] = {}
+        """Called with the world and the variants' names before the threads
+        are built, for a property checked as steps compile (spec-conformance)."""
+        self.variant_resolvers: list[Callable[[Registry, str], Variant | None]] = []
         """Functions that make a variant from a name no model declares
         (``mutant:...`` names a program mutation)."""
-        for make in (system.lock_protocol, system.deadlock, system.completes):
-            name = make.__name__.replace("_", "-")
-            self.add_property(PropertyDef(name, " ".join((make.__doc__ or "").split()), make))
-        self.add_property(
-            PropertyDef(
-                conformance.SPEC_CONFORMANCE,
-                conformance.DESCRIPTION,
-                conformance.spec_conformance,
-                conformance.prepare,
-            )
-        )
+
+    def add_module(self, module: ModuleType) -> list[Declaration]:
+        """Add everything ``module`` declared; returns it."""
+        found = list(getattr(module, DECLARATIONS, ()))
+        for item in found:
+            self.add(item)
+        return found
+
+    def add(self, item: Declaration) -> None:
+        if isinstance(item, Scenario):
+            self.add_scenario(item)
+        elif isinstance(item, Variant):
+            self.add_variant(item)
+        else:
+            self.add_property(item)
 
     def add_scenario(self, scenario: Scenario) -> Scenario:
-        if scenario.name in self.scenarios:
-            raise ValueError(f"scenario {scenario.name} is declared twice")
+        _unique(self.scenarios, scenario, "scenario", scenario.declared)
         self.scenarios[scenario.name] = scenario
         return scenario
 
     def add_variant(self, variant: Variant) -> Variant:
-        if variant.name in self.variants:
-            raise ValueError(f"variant {variant.name} is declared twice")
+        _unique(self.variants, variant, "variant", variant.declared)
         self.variants[variant.name] = variant
         return variant
 
-    def add_property(self, prop: PropertyDef) -> PropertyDef:
-        if prop.name in self.properties:
-            raise ValueError(f"property {prop.name} is declared twice")
+    def add_property(self, prop: PropertyDef, prepare: Prepare | None = None) -> PropertyDef:
+        _unique(self.properties, prop, "property", None)
         self.properties[prop.name] = prop
+        if prepare is not None:
+            self.preparers[prop.name] = prepare
         return prop
 
     def scenario(self, name: str) -> Scenario:
@@ -111,7 +133,7 @@ class Registry:
     def variant(self, name: str) -> Variant:
         if name not in self.variants:
             for resolve in self.variant_resolvers:
-                made = resolve(name)
+                made = resolve(self, name)
                 if made is not None:
                     return made
         return _find(self.variants, name, "variant")
@@ -129,20 +151,29 @@ class Registry:
         ``properties`` (default: the scenario's own list)."""
         chosen = [self.variant(name) for name in variants]
         wanted = scenario.properties if properties is None else tuple(properties)
-        makers = [self.property(name).make for name in wanted]
+        defs = [self.property(name) for name in wanted]
         world = World(scenario.thread_names)
         world.build_tree(scenario.tree)
+        names = frozenset(v.name for v in chosen)
+        world.waivers = frozenset(w for v in chosen for w in v.waives)
         for name in wanted:
-            prepare = self.property(name).prepare
+            prepare = self.preparers.get(name)
             if prepare is not None:
-                prepare(world, frozenset(v.name for v in chosen))
+                prepare(world, names)
         threads = build_threads(
             world,
             scenario.threads,
-            frozenset(v.name for v in chosen),
+            names,
             [v.transform for v in chosen if v.transform is not None],
         )
-        return KernelModel(world, threads, makers)
+        return KernelModel(world, threads, defs)
+
+
+def _unique(table: Mapping[str, Any], item: Any, what: str, declared: Source | None) -> None:
+    known = table.get(item.name)
+    if known is None or known is item:
+        return
+    raise DeclaredTwice(f"{what} {item.name} is declared twice", declared)
 
 
 def _find(table: Mapping[str, T], name: str, what: str) -> T:
@@ -153,7 +184,12 @@ def _find(table: Mapping[str, T], name: str, what: str) -> T:
         raise UnknownName(f"unknown {what} {name!r} (known: {known})") from None
 
 
-REGISTRY = Registry()
+def _declare(item: T) -> T:
+    """Record ``item`` in the module whose top level (or function) called
+    the declaring function."""
+    frame = sys._getframe(2)
+    frame.f_globals.setdefault(DECLARATIONS, []).append(item)
+    return item
 
 
 def scenario(
@@ -163,30 +199,37 @@ def scenario(
     threads: Sequence[Invocation],
     properties: Sequence[str] = BASE_PROPERTIES,
 ) -> Scenario:
-    """Declare a scenario in the shared registry."""
-    return REGISTRY.add_scenario(
+    """Declare a scenario: a tree (``/a/`` a directory, ``/a/x`` a file),
+    one invocation per thread, and the properties it checks by default."""
+    return _declare(
         Scenario(name, description, tuple(tree), tuple(threads), tuple(properties), caller_source())
     )
 
 
-def variant(name: str, description: str) -> Callable[[Transform], Variant]:
-    """Declare a variant whose transform is the decorated function."""
+def variant(
+    name: str, description: str, waives: Sequence[str] = ()
+) -> Callable[[Transform], Variant]:
+    """Declare a variant whose transform is the decorated function
+    ``f(program, invocation) -> program``."""
 
     def wrap(transform: Transform) -> Variant:
-        return REGISTRY.add_variant(Variant(name, description, transform))
+        return _declare(Variant(name, description, transform, tuple(waives), caller_source()))
 
     return wrap
 
 
-def flag_variant(name: str, description: str) -> Variant:
+def flag_variant(name: str, description: str, waives: Sequence[str] = ()) -> Variant:
     """Declare a variant that operations consult with ``op.variant(name)``."""
-    return REGISTRY.add_variant(Variant(name, description))
+    return _declare(Variant(name, description, None, tuple(waives), caller_source()))
 
 
-def property_def(name: str, description: str) -> Callable[[PropertyMaker], PropertyDef]:
-    """Declare a named property; the decorated function makes it for a model."""
+def invariant(
+    name: str, description: str
+) -> Callable[[Callable[[KernelModel], Check[State]]], PropertyDef]:
+    """Declare an invariant: the decorated ``f(model)`` returns the check of
+    one state (None when it holds, else what is wrong)."""
 
-    def wrap(make: PropertyMaker) -> PropertyDef:
-        return REGISTRY.add_property(PropertyDef(name, description, make))
+    def wrap(checker: Callable[[KernelModel], Check[State]]) -> PropertyDef:
+        return _declare(PropertyDef(name, description, PropertyKind.ALWAYS, checker))
 
     return wrap

@@ -19,11 +19,8 @@ from mc.kernel import errno as errnos
 from mc.kernel import locks
 from mc.kernel.expr import Eval, Expr, LockExpr, State
 from mc.kernel.locks import Lock, Mode, Outcome
-from mc.kernel.world import ERROR_SLOT, World
-from mc.trace.format import Event
-
-DONE = -1
-LOCK_PROTOCOL = "lock-protocol"
+from mc.kernel.world import DONE, ERROR_SLOT, LOCK_PROTOCOL, Scratch, World
+from mc.trace.events import Event
 
 Fire = Callable[[State], tuple[State, ...]]
 
@@ -333,20 +330,6 @@ class FailStep(ConditionalStep):
 
 
 Effect = Callable[["Scratch", Sequence[Any]], Any]
-
-
-class Scratch:
-    """A state being changed by an effect, with the world to read it by."""
-
-    def __init__(self, world: World, state: State) -> None:
-        self.world = world
-        self.values = list(state)
-
-    def __getitem__(self, slot: int) -> Any:
-        return self.values[slot]
-
-    def __setitem__(self, slot: int, value: Any) -> None:
-        self.values[slot] = value
 
 
 @attrs.frozen(kw_only=True)

@@ -16,20 +16,12 @@ from typing import Any
 import attrs
 
 from mc.dsl.operation import LockLike, Op, as_expr, as_lock, caller_source
-from mc.dsl.steps import (
-    LOCK_PROTOCOL,
-    CallStep,
-    Context,
-    EffectStep,
-    Fire,
-    Step,
-    UnlockStep,
-    Wait,
-)
+from mc.dsl.steps import CallStep, Context, EffectStep, Fire, Step, UnlockStep, Wait
 from mc.kernel import locks
-from mc.kernel.expr import Eval, Expr, LockExpr, State, slot_value
+from mc.kernel.expr import Expr, LockExpr, State, slot_value
 from mc.kernel.locks import Mode, Outcome
-from mc.trace.format import Event
+from mc.kernel.world import LOCK_PROTOCOL
+from mc.trace.events import Event
 
 Holders = Callable[[State], tuple[int, ...]]
 
@@ -363,15 +355,6 @@ def compute(
         )
     )
     return slot_value(slot, name, local=True)
-
-
-def state_expr(text: str, function: Callable[[State], Any], local: bool = False) -> Expr:
-    """An expression computed by ``function`` from the state."""
-
-    def build(_world: object) -> Eval:
-        return function
-
-    return Expr(text, build, local)
 
 
 def _entered(_scratch: object, *_args: object) -> int:

@@ -17,6 +17,8 @@ import attrs
 
 S = TypeVar("S", bound=Hashable)
 A = TypeVar("A")
+M = TypeVar("M", contravariant=True)
+N = TypeVar("N")
 
 
 class PropertyKind(enum.Enum):
@@ -63,6 +65,34 @@ def sometimes(name: str, reached: Check[S], description: str = "") -> Property[S
     """Some reachable state satisfies ``reached`` (which returns a message
     naming what was reached, or None)."""
     return Property(name, PropertyKind.SOMETIMES, reached, description)
+
+
+@attrs.frozen
+class PropertyDef(Generic[S, M]):
+    """A property as scenarios name it: its name, what it checks and how it
+    is evaluated, with ``checker``, which makes the check of one built model
+    (``checker(model)`` returns a ``Check``)."""
+
+    name: str
+    description: str
+    kind: PropertyKind
+    checker: Callable[[M], Check[S]] = attrs.field(eq=False)
+
+    def make(self, model: M) -> Property[S]:
+        """The property of ``model``."""
+        return Property(self.name, self.kind, self.checker(model), self.description)
+
+
+def declare(
+    name: str, description: str, kind: PropertyKind = PropertyKind.ALWAYS
+) -> Callable[[Callable[[N], Check[S]]], PropertyDef[S, N]]:
+    """Declare a property on the function that makes its check for a
+    model: ``@declare("mutex", "at most one thread in the section")``."""
+
+    def wrap(checker: Callable[[N], Check[S]]) -> PropertyDef[S, N]:
+        return PropertyDef(name, description, kind, checker)
+
+    return wrap
 
 
 class Model(ABC, Generic[S, A]):

@@ -173,3 +173,12 @@ def any_of(*conds: Expr) -> Expr:
         return lambda state: any(p(state) for p in parts)
 
     return Expr(" || ".join(str(c) for c in conds), build, all(c.local for c in conds))
+
+
+def state_expr(text: str, function: Callable[[State], Any], local: bool = False) -> Expr:
+    """An expression computed by ``function`` from the state."""
+
+    def build(_world: object) -> Eval:
+        return function
+
+    return Expr(text, build, local)

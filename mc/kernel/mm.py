@@ -18,11 +18,10 @@ from collections.abc import Sequence
 
 import attrs
 
-from mc.dsl.steps import Scratch
 from mc.kernel.expr import Expr, const
 from mc.kernel.locks import Kind, Lock
 from mc.kernel.pagecache import Mapping
-from mc.kernel.world import World
+from mc.kernel.world import Scratch, World
 
 PTE_WRITE = 1
 PTE_DIRTY = 2

@@ -31,13 +31,11 @@ from typing import Any
 
 import attrs
 
-from mc.dsl.steps import DONE, Scratch
-from mc.dsl.waits import state_expr
 from mc.kernel import device as dev
 from mc.kernel.device import ZEROES, Bio, Device, render_version
-from mc.kernel.expr import Eval, Expr, State
+from mc.kernel.expr import Eval, Expr, State, state_expr
 from mc.kernel.locks import Kind, Lock
-from mc.kernel.world import World
+from mc.kernel.world import DONE, Scratch, World
 
 PAGE_SIZE = 4096
 

@@ -6,13 +6,10 @@ tests call on hand-built states, and a maker the registry uses.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from mc.dsl.kernel_model import KernelModel
-from mc.dsl.scenario import property_def
-from mc.dsl.steps import DONE, LOCK_PROTOCOL
-from mc.engine.model import Property, always
+from mc.engine.model import Check, declare
 from mc.kernel.device import WRITE, Bio, device_of
 from mc.kernel.expr import State
 from mc.kernel.pagecache import (
@@ -27,7 +24,7 @@ from mc.kernel.pagecache import (
     flags_of,
     pagecache,
 )
-from mc.kernel.world import ERROR_SLOT
+from mc.kernel.world import DONE, ERROR_SLOT, LOCK_PROTOCOL, Built
 
 WRITEBACK_PROTOCOL = "writeback-protocol"
 
@@ -129,41 +126,32 @@ def no_lost_write_violation(part: PageCache, state: Sequence[Any]) -> str | None
     return None
 
 
-def _maker(name: str, check: Any, description: str) -> Any:
-    def make(model: KernelModel) -> Property[State]:
+def _checker(check: Callable[[PageCache, State], str | None]) -> Callable[[Built], Check[State]]:
+    def make(model: Built) -> Check[State]:
         part = pagecache(model.world)
         device_of(model.world)
-
-        def run(state: State) -> str | None:
-            return check(part, state)  # type: ignore[no-any-return]
-
-        return always(name, run, description)
+        return lambda state: check(part, state)
 
     return make
 
 
-WRITEBACK_PROTOCOL_TEXT = (
+writeback_protocol = declare(
+    WRITEBACK_PROTOCOL,
     "->writepage sets PG_writeback before it unlocks the folio (or redirties it), "
-    "end_page_writeback only after the I/O completes, no sleeping in the I/O completion path"
-)
-DIRTY_COHERENT_TEXT = (
+    "end_page_writeback only after the I/O completes, no sleeping in the I/O completion path",
+)(_checker(writeback_protocol_violation))
+dirty_coherent = declare(
+    "dirty-coherent",
     "outside xa_lock PG_dirty/PG_writeback agree with the DIRTY/WRITEBACK marks (except on a "
     "locked folio being cleaned for I/O); no folio is clean yet newer than the device with no "
-    "I/O in flight; no folio under writeback is evicted"
-)
-NO_LOST_WRITE_TEXT = (
+    "I/O in flight; no folio under writeback is evicted",
+)(_checker(dirty_coherent_violation))
+no_lost_write = declare(
+    "no-lost-write",
     "when fsync returns, the device holds every write that completed before the fsync began "
-    "(unless truncated since)"
-)
+    "(unless truncated since)",
+)(_checker(no_lost_write_violation))
 
-property_def(WRITEBACK_PROTOCOL, WRITEBACK_PROTOCOL_TEXT)(
-    _maker(WRITEBACK_PROTOCOL, writeback_protocol_violation, WRITEBACK_PROTOCOL_TEXT)
-)
-property_def("dirty-coherent", DIRTY_COHERENT_TEXT)(
-    _maker("dirty-coherent", dirty_coherent_violation, DIRTY_COHERENT_TEXT)
-)
-property_def("no-lost-write", NO_LOST_WRITE_TEXT)(
-    _maker("no-lost-write", no_lost_write_violation, NO_LOST_WRITE_TEXT)
-)
-
-PAGECACHE_PROPERTIES = (WRITEBACK_PROTOCOL, "dirty-coherent", "no-lost-write")
+DEFINITIONS = (writeback_protocol, dirty_coherent, no_lost_write)
+"""The page-cache properties, for the registry."""
+PAGECACHE_PROPERTIES = tuple(prop.name for prop in DEFINITIONS)

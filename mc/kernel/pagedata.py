@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from mc.dsl.steps import Scratch
 from mc.kernel.device import ZEROES, render_version
 from mc.kernel.pagecache import PAGE_SIZE
 from mc.kernel.pathcond import Value, decide, larger, less
+from mc.kernel.world import Scratch
 
 Runs = tuple[tuple[Value, int], ...]
 Content = Any

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from mc.dsl.kernel_model import KernelModel, reported_error
-from mc.dsl.scenario import property_def
-from mc.engine.model import Property, always
+from mc.engine.model import Check, declare
 from mc.kernel.expr import State
 from mc.kernel.vfs import has_loop
+from mc.kernel.world import Built, reported_error
 
 
-@property_def(
+@declare(
     "namespace",
     "the tree stays a tree: no directory is its own ancestor, no directory has two names, "
     "no name lives in a removed directory, no link count goes below 0 or comes back from 0",
 )
-def namespace(model: KernelModel) -> Property[State]:
-    """The dentry tree is well formed in every state."""
+def namespace(model: Built) -> Check[State]:
     world = model.world
     directories = [inode for inode in world.inodes if inode.is_dir]
     dentries = list(world.dentries.values())
@@ -42,4 +40,8 @@ def namespace(model: KernelModel) -> Property[State]:
                 return f"directory {directory} is its own ancestor"
         return None
 
-    return always("namespace", check, namespace.__doc__ or "")
+    return check
+
+
+DEFINITIONS = (namespace,)
+"""The invariants of the tree, for the registry."""

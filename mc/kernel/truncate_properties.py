@@ -19,21 +19,18 @@ their branch points).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 
-from mc.dsl.kernel_model import KernelModel
-from mc.dsl.scenario import property_def
-from mc.dsl.steps import Scratch
-from mc.engine.model import Property, always
+from mc.engine.model import Check, declare
 from mc.kernel.device import READ, WRITE, ZEROES, device_of, release, render_version
 from mc.kernel.expr import State
 from mc.kernel.mm import MM, Mm
 from mc.kernel.pagecache import PAGE_SIZE, Mapping, Page, PageCache, pagecache
 from mc.kernel.pathcond import Symbolic, at_least, holds_in, mul, symbolic_part
-from mc.kernel.world import ERROR_SLOT, World
+from mc.kernel.world import ERROR_SLOT, Built, Scratch, World
 
 TRUNCATION = "truncation"
 NO_STALE_DATA = "no-stale-data"
@@ -214,61 +211,49 @@ def post_eof_exposure_violation(
     return None
 
 
-def _error_free(check: Any) -> Any:
+def _error_free(check: Callable[[State], str | None]) -> Check[State]:
     def run(state: State) -> str | None:
         if state[ERROR_SLOT] is not None:
             return None
-        return check(state)  # type: ignore[no-any-return]
+        return check(state)
 
     return run
 
 
-@property_def(
+@declare(
     NO_STALE_DATA,
     "no folio stays cached for a page whose block was freed under it (reads, faults and "
     "writeback would see data of a freed block)",
 )
-def no_stale_data(model: KernelModel) -> Property[State]:
+def no_stale_data(model: Built) -> Check[State]:
     part, cache = truncation(model.world), pagecache(model.world)
-    return always(
-        NO_STALE_DATA,
-        _error_free(lambda state: stale_data_violation(part, cache, state)),
-        "no folio stays cached for a page whose block was freed under it",
-    )
+    return _error_free(lambda state: stale_data_violation(part, cache, state))
 
 
-@property_def(NO_MAP_BEYOND_EOF, "after a truncate returns, no pte maps a page beyond EOF")
-def no_map_beyond_eof(model: KernelModel) -> Property[State]:
+@declare(NO_MAP_BEYOND_EOF, "after a truncate returns, no pte maps a page beyond EOF")
+def no_map_beyond_eof(model: Built) -> Check[State]:
     part = truncation(model.world)
     found = model.world.parts.get(MM)
     mm = found if isinstance(found, Mm) else None
     symbolic = symbolic_part(model.world)
-    return always(
-        NO_MAP_BEYOND_EOF,
-        _error_free(lambda state: map_beyond_eof_violation(part, mm, symbolic, state)),
-        "after a truncate returns, no pte maps a page beyond EOF",
-    )
+    return _error_free(lambda state: map_beyond_eof_violation(part, mm, symbolic, state))
 
 
-@property_def(NO_WRITE_TO_FREED_BLOCK, "writeback never writes to a freed block")
-def no_write_to_freed_block(model: KernelModel) -> Property[State]:
+@declare(NO_WRITE_TO_FREED_BLOCK, "writeback never writes to a freed block")
+def no_write_to_freed_block(model: Built) -> Check[State]:
     cache = pagecache(model.world)
-    return always(
-        NO_WRITE_TO_FREED_BLOCK,
-        _error_free(lambda state: write_to_freed_block_violation(cache, state)),
-        "writeback never writes to a freed block",
-    )
+    return _error_free(lambda state: write_to_freed_block_violation(cache, state))
 
 
-@property_def(
+@declare(
     NO_POST_EOF_EXPOSURE,
     "after a truncate to an unaligned size and a truncate up, the bytes past the old EOF "
     "read as zeroes",
 )
-def no_post_eof_exposure(model: KernelModel) -> Property[State]:
+def no_post_eof_exposure(model: Built) -> Check[State]:
     part, cache = truncation(model.world), pagecache(model.world)
-    return always(
-        NO_POST_EOF_EXPOSURE,
-        _error_free(lambda state: post_eof_exposure_violation(part, cache, state)),
-        "bytes past an old EOF read as zeroes after the file is extended",
-    )
+    return _error_free(lambda state: post_eof_exposure_violation(part, cache, state))
+
+
+DEFINITIONS = (no_stale_data, no_map_beyond_eof, no_write_to_freed_block, no_post_eof_exposure)
+"""The truncate properties, for the registry."""

@@ -7,9 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mc.dsl.steps import Scratch
 from mc.kernel.expr import Eval, Expr, InodeExpr, State
-from mc.kernel.world import Dentry, World
+from mc.kernel.world import Dentry, Scratch, World
 
 Values = Sequence[Any]
 

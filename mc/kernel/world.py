@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -19,6 +19,35 @@ from mc.kernel.locks import Kind, Lock
 
 Render = Callable[[Any], str]
 ERROR_SLOT = 0
+DONE = -1
+"""The program counter of a thread that has returned."""
+LOCK_PROTOCOL = "lock-protocol"
+
+
+def reported_error(state: tuple[Any, ...], name: str) -> str | None:
+    """The message of the error a step recorded against property ``name``
+    in ``state``, if any."""
+    error = state[ERROR_SLOT]
+    return str(error[1]) if error is not None and error[0] == name else None
+
+
+class ModelError(Exception):
+    """A mistake in a model (an unknown path, a misplaced ``otherwise``),
+    reported with the model's source line."""
+
+
+class Scratch:
+    """A state being changed by an effect, with the world to read it by."""
+
+    def __init__(self, world: World, state: tuple[Any, ...]) -> None:
+        self.world = world
+        self.values = list(state)
+
+    def __getitem__(self, slot: int) -> Any:
+        return self.values[slot]
+
+    def __setitem__(self, slot: int, value: Any) -> None:
+        self.values[slot] = value
 
 
 @attrs.frozen
@@ -103,6 +132,8 @@ class World:
         self.rename_lock = self.add_lock("rename_lock", Kind.SEQLOCK)
         self.rcu_read_lock = self.add_lock("rcu_read_lock", Kind.RCU)
         self.call_guards: list[Callable[..., Any]] = []
+        self.waivers: frozenset[str] = frozenset()
+        """The locking rules the scenario's variants knowingly break."""
         """Checks of the calls into filesystem methods, made when each call
         step compiles (``guard(step, context)`` gives a function of the
         state returning an error state or None); spec-conformance adds one."""
@@ -209,3 +240,10 @@ def _yes_no(flag: bool) -> str:
 
 def _render_error(error: tuple[str, str] | None) -> str:
     return "none" if error is None else f"{error[0]}: {error[1]}"
+
+
+class Built(Protocol):
+    """A scenario built into a model, as the kernel's properties read it."""
+
+    @property
+    def world(self) -> World: ...

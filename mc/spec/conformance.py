@@ -20,14 +20,13 @@ from typing import Any
 
 import attrs
 
-from mc.dsl.kernel_model import KernelModel, reported_error
-from mc.dsl.operation import ModelError
+from mc.dsl.kernel_model import KernelModel
 from mc.dsl.steps import CallStep, Context
-from mc.engine.model import Property, always
+from mc.engine.model import Check, declare
 from mc.kernel import locks
 from mc.kernel.expr import Expr, LockExpr, State
 from mc.kernel.locks import Lock, Mode
-from mc.kernel.world import World
+from mc.kernel.world import ModelError, World, reported_error
 from mc.project import SPECS
 from mc.spec import load, semantics, vocabulary
 from mc.spec.semantics import SCOPES, Need, Requirements, Rules
@@ -282,14 +281,11 @@ def make_guard(
 
 def prepare(world: World, variants: frozenset[str]) -> None:
     """Make every call step of ``world`` check the rules (waiving those the
-    variants name in specs/conformance.toml)."""
+    variants name in specs/conformance.toml or declare themselves)."""
     rules = rules_at()
-    world.call_guards.append(make_guard(rules, rules.roles.waived(variants)))
+    world.call_guards.append(make_guard(rules, rules.roles.waived(variants) | world.waivers))
 
 
-def spec_conformance(model: KernelModel) -> Property[State]:
-    """Every call into a filesystem method is made as the locking rules say."""
-
-    return always(
-        SPEC_CONFORMANCE, lambda state: reported_error(state, SPEC_CONFORMANCE), DESCRIPTION
-    )
+@declare(SPEC_CONFORMANCE, DESCRIPTION)
+def spec_conformance(model: KernelModel) -> Check[State]:
+    return lambda state: reported_error(state, SPEC_CONFORMANCE)

@@ -43,6 +43,7 @@ from typing import Any
 import attrs
 
 from mc.atomic_write import write_atomically
+from mc.trace.events import Edge, Event, Step
 
 FORMAT = "vfsmc-counterexample"
 VERSION = 1
@@ -50,40 +51,6 @@ VERSION = 1
 
 class FormatError(ValueError):
     """A counterexample file that is not of this format."""
-
-
-@attrs.frozen
-class Event:
-    """What a step did: acquire, wait, release, branch, assign, call, effect, error."""
-
-    kind: str
-    text: str
-    lock: str | None = None
-    mode: str | None = None
-
-
-@attrs.frozen
-class Step:
-    """One step of a counterexample."""
-
-    thread: str
-    branch: int
-    chained: bool
-    operation: str
-    label: str
-    event: Event
-    source: str
-    function: str
-    changed: dict[str, str]
-
-
-@attrs.frozen
-class Edge:
-    """``waiter`` waits for ``resource``, held by ``holder``."""
-
-    waiter: str
-    resource: str
-    holder: str
 
 
 @attrs.frozen

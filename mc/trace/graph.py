@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mc.atomic_write import write_atomically
-from mc.trace.format import Counterexample, Step
+from mc.trace.events import Step
+from mc.trace.format import Counterexample
 from mc.trace.text import headline
 
 PALETTE = ("#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
