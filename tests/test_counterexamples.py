@@ -10,7 +10,7 @@ import pytest
 
 from mc.check import expectations
 from mc.check.checker import file_stem
-from mc.dsl.replay import replay
+from mc.check.replay import replay
 from mc.dsl.scenario import Registry
 from mc.trace import format as cx_format
 from mc.trace.graph import to_dot

@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import attrs
 import pytest
 from click.testing import Result
 
@@ -82,10 +83,11 @@ def test_the_mutations_of_a_program(shipped: Registry) -> None:
     swap = next(m for m in found if m.kind is mutate.Kind.SWAP)
     program = _program(shipped, "rename")
     swapped = swap.apply(program)
+    names = mutate.site_names(program)
     first, second = next(
         (a, b)
         for a, b in program.adjacent_acquisitions()
-        if (str(a.source), str(b.source)) == swap.sites
+        if (names[str(a.source)], names[str(b.source)]) == swap.sites
     )
     order = [s for s in swapped.steps if s in (first, second)]
     assert order == [second, first]
@@ -94,12 +96,33 @@ def test_the_mutations_of_a_program(shipped: Registry) -> None:
 
 
 def test_mutation_names_are_variants(shipped: Registry) -> None:
-    mutation = mutate.Mutation(mutate.Kind.SWAP, "rename", ("models/x.py:3", "models/x.py:4"))
+    mutation = mutate.Mutation(
+        mutate.Kind.SWAP, "rename", ("lock_rename:mutex_lock(a)", "lock_rename:lock(b)")
+    )
+    assert mutation.name == "mutant:swap@rename:lock_rename:mutex_lock(a) + lock_rename:lock(b)"
     assert mutate.parse(mutation.name) == mutation
-    assert mutation.source == "models/x.py:3+4"
     assert shipped.variant(mutation.name).name == mutation.name
-    for bad in ("mutant:drop@rename", "mutant:nope@x:f.py:1", "mutant:swap@x:f.py:1"):
+    for bad in ("mutant:drop@rename", "mutant:nope@x:f:1", "mutant:swap@x:f:lock(a)"):
         assert mutate.parse(bad) is None
+
+
+def test_mutation_names_survive_edits_that_move_lines(shipped: Registry) -> None:
+    """A site is named by the function and the kernel code of the step,
+    never by its file and line."""
+    program = _program(shipped, "rmdir")
+    names = mutate.site_names(program)
+    assert "_remove:inode_lock_nested(path.dentry->d_inode, I_MUTEX_PARENT)" in names.values()
+    assert not any(name.startswith("models/") for name in names.values())
+    moved = attrs.evolve(
+        program,
+        items=tuple(
+            attrs.evolve(item, source=attrs.evolve(item.source, line=item.source.line + 7))
+            if isinstance(item, LockStep)
+            else item
+            for item in program.items
+        ),
+    )
+    assert sorted(mutate.site_names(moved).values()) == sorted(names.values())
 
 
 def test_the_victim_lock_of_rmdir_is_needed(analysis: mutate.Analysis) -> None:

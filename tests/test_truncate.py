@@ -17,8 +17,8 @@ import pytest
 
 from mc.check import expectations
 from mc.check.checker import check_scenario
+from mc.check.replay import replay
 from mc.dsl.kernel_model import KernelModel
-from mc.dsl.replay import replay
 from mc.dsl.scenario import Registry, Scenario
 from mc.dsl.symbolic_steps import scenario_symbols, substitute
 from mc.engine.explore import Search, check

@@ -43,6 +43,8 @@ from mc.kernel.locks import Mode
 from mc.kernel.world import DONE, ModelError
 
 PREFIX = "mutant:"
+SWAPPED = " + "
+"""Joins the two sites of a swap."""
 Progress = Callable[[int, int, str], None]
 
 
@@ -60,8 +62,8 @@ class Kind(enum.Enum):
 
 @attrs.frozen
 class Mutation:
-    """One mutation of ``operation``: ``sites`` are the model lines
-    (``file:line``) of the step(s) it changes."""
+    """One mutation of ``operation``: ``sites`` name the step(s) it changes
+    as ``site_names`` does, so the name survives edits that move lines."""
 
     kind: Kind
     operation: str
@@ -74,16 +76,10 @@ class Mutation:
     @property
     def name(self) -> str:
         """The variant name of this mutation."""
-        return f"{PREFIX}{self.kind.value}@{self.operation}:{'+'.join(self.sites)}"
+        return f"{PREFIX}{self.kind.value}@{self.operation}:{SWAPPED.join(self.sites)}"
 
-    @property
-    def source(self) -> str:
-        """The model line(s), ``file:line`` or ``file:line+line``."""
-        files = {site.rpartition(":")[0] for site in self.sites}
-        if len(files) == 1 and len(self.sites) > 1:
-            lines = "+".join(site.rpartition(":")[2] for site in self.sites)
-            return f"{files.pop()}:{lines}"
-        return "+".join(self.sites)
+    source: str = attrs.field(default="", eq=False)
+    """The model line(s) today, ``file:line`` or ``file:line+line``, for people."""
 
     def describe(self) -> str:
         """``drop rename 'mutex_lock(...)' (models/dirops.py:318)``."""
@@ -91,12 +87,17 @@ class Mutation:
 
     def apply(self, program: Program) -> Program:
         """The mutated program."""
+        names = site_names(program)
+
+        def at(step: Step, site: str) -> bool:
+            return isinstance(step, LockStep) and names.get(str(step.source)) == site
+
         if self.kind is Kind.DROP:
-            return program.drop_acquisitions(lambda step: _at(step, self.sites[0]))
+            return program.drop_acquisitions(lambda step: at(step, self.sites[0]))
         if self.kind is Kind.WEAKEN:
-            return program.weaken(lambda step: _at(step, self.sites[0]))
+            return program.weaken(lambda step: at(step, self.sites[0]))
         for first, second in program.adjacent_acquisitions():
-            if (str(first.source), str(second.source)) == self.sites:
+            if (names.get(str(first.source)), names.get(str(second.source))) == self.sites:
                 program = program.swap(first, second)
         return program
 
@@ -111,8 +112,20 @@ class Mutation:
         return Variant(self.name, f"{self.describe()}", self.transform)
 
 
-def _at(step: Step, site: str) -> bool:
-    return isinstance(step, LockStep) and str(step.source) == site
+def site_names(program: Program) -> dict[str, str]:
+    """The name of each lock acquisition's model line (``file:line``) in
+    ``program``: the function that takes the lock and its kernel code
+    (``lock_rename:inode_lock_nested(p1->d_inode, I_MUTEX_PARENT)``),
+    numbered ``#2``, ``#3``... when two lines share both."""
+    names: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    for item in program.items:
+        if not isinstance(item, LockStep) or str(item.source) in names:
+            continue
+        base = f"{item.source.function}:{item.label}"
+        seen[base] = seen.get(base, 0) + 1
+        names[str(item.source)] = base if seen[base] == 1 else f"{base}#{seen[base]}"
+    return names
 
 
 def parse(name: str) -> Mutation | None:
@@ -125,10 +138,8 @@ def parse(name: str) -> Mutation | None:
         kind = Kind(kind_text)
     except ValueError:
         return None
-    sites = tuple(where.split("+")) if where else ()
-    if not operation or len(sites) != (2 if kind is Kind.SWAP else 1):
-        return None
-    if not all(site.rpartition(":")[2].isdigit() for site in sites):
+    sites = tuple(where.split(SWAPPED)) if kind is Kind.SWAP else (where,)
+    if not operation or not all(sites) or len(sites) != (2 if kind is Kind.SWAP else 1):
         return None
     return Mutation(kind, operation, sites)
 
@@ -147,22 +158,26 @@ def mutations(model: KernelModel) -> list[Mutation]:
     for thread in model.threads:
         operation = thread.invocation.operation.name
         items = thread.program.items
+        names = site_names(thread.program)
         for position, item in enumerate(items):
             if not isinstance(item, LockStep):
                 continue
-            site, lock = str(item.source), item.lock.text
-            candidates = [Mutation(Kind.DROP, operation, (site,), item.label, lock)]
+            site, lock, line = names[str(item.source)], item.lock.text, str(item.source)
+            candidates = [Mutation(Kind.DROP, operation, (site,), item.label, lock, line)]
             if item.mode is Mode.EXCL and kinds.get(item.lock.family) is LockKind.RWSEM:
-                candidates.append(Mutation(Kind.WEAKEN, operation, (site,), item.label, lock))
+                candidates.append(Mutation(Kind.WEAKEN, operation, (site,), item.label, lock, line))
             after = items[position + 1] if position + 1 < len(items) else None
             if isinstance(after, LockStep):
                 candidates.append(
                     Mutation(
                         Kind.SWAP,
                         operation,
-                        (site, str(after.source)),
+                        (site, names[str(after.source)]),
                         f"{item.label}; {after.label}",
                         f"{lock}, {after.lock.text}",
+                        f"{line}+{after.source.line}"
+                        if after.source.file == item.source.file
+                        else f"{line}+{after.source}",
                     )
                 )
             for mutation in candidates:
@@ -171,14 +186,18 @@ def mutations(model: KernelModel) -> list[Mutation]:
 
 
 def coverage(model: KernelModel, states: Sequence[tuple[Any, ...]]) -> set[tuple[str, str]]:
-    """The (operation, model line) of every step some thread is about to run
-    in one of ``states``."""
+    """The (operation, site) of every lock acquisition some thread is about
+    to run in one of ``states``."""
     reached: set[tuple[str, str]] = set()
     for thread in model.threads:
         pc_slot = thread.slots.pc
         operation = thread.invocation.operation.name
+        names = site_names(thread.program)
         pcs = {state[pc_slot] for state in states} - {DONE}
-        reached.update((operation, str(thread.steps[pc].step.source)) for pc in pcs)
+        for pc in pcs:
+            site = names.get(str(thread.steps[pc].step.source))
+            if site is not None:
+                reached.add((operation, site))
     return reached
 
 

@@ -21,7 +21,7 @@ import attrs
 from mc.check import baseline, expectations, usermodels
 from mc.check.checker import check_scenario
 from mc.check.expectations import Expectation
-from mc.dsl.replay import ReplayReport, replay
+from mc.check.replay import ReplayReport, replay
 from mc.dsl.scenario import Registry, UnknownName
 from mc.engine.explore import Options
 from mc.engine.result import Verdict

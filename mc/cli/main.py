@@ -17,11 +17,11 @@ import click
 from mc.check import usermodels
 from mc.check.checker import Outcome, check_scenario, file_stem
 from mc.check.registry import with_files
+from mc.check.replay import ReplayReport, replay
 from mc.cli.errors import one_line_errors
 from mc.cli.options import models_option
 from mc.cli.regress import mutate_command, regress_command
 from mc.cli.spec import spec as spec_group
-from mc.dsl.replay import ReplayReport, replay
 from mc.engine.explore import Options
 from mc.engine.result import Strategy, Verdict
 from mc.trace import format as cx_format
