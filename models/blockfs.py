@@ -29,7 +29,6 @@ the atomic body of a method that cannot block.
 from __future__ import annotations
 
 from mc.dsl.operation import Op
-from mc.dsl.waits import section, unlock_checked, wait_until
 from mc.kernel import errno as E
 from mc.kernel.expr import const, differ, not_
 from mc.kernel.pagecache import (
@@ -70,8 +69,7 @@ def grab_folio(op: Op, mapping: Mapping, page: Page, label: str) -> None:
     there is none.  Taking the index's lock first and adding under it is
     what the kernel's lookup, -EEXIST retry and folio_lock() come to."""
     op.lock(page.lock, label=f"{label}: folio_lock(folio)")
-    section(
-        op,
+    op.section(
         mapping.xa_lock,
         "if (!folio) filemap_add_folio(mapping, folio, index, gfp): xas_store(&xas, folio)",
         add_folio,
@@ -175,8 +173,7 @@ def block_write_full_page(op: Op, mapping: Mapping, page: Page) -> None:
     ``mark_buffer_async_write()``, ``folio_start_writeback()``, submit the
     buffer, unlock the folio.  The write completes in
     ``end_buffer_async_write()``."""
-    section(
-        op,
+    op.section(
         mapping.xa_lock,
         "BUG_ON(folio_test_writeback(folio)); folio_start_writeback(folio): "
         "xas_lock_irqsave(); folio_test_set_writeback(); xas_set_mark(WRITEBACK) ...",
@@ -213,7 +210,7 @@ def writepage_unlock(op: Op, page: Page, label: str) -> None:
             f"(block {state[page.block]} holds {part.writer(part.on_device(state, page))})"
         )
 
-    unlock_checked(op, page.lock, label, check, WRITEBACK_PROTOCOL)
+    op.unlock_checked(page.lock, label, check, WRITEBACK_PROTOCOL)
 
 
 def read_folio(op: Op, page: Page) -> None:
@@ -272,8 +269,7 @@ def launder_folio(op: Op, mapping: Mapping, page: Page) -> None:
     the write."""
     with op.when(folio_test(page, PG_DIRTY, "dirty"), "if (folio_clear_dirty_for_io(folio))"):
         op.effect("folio_clear_dirty_for_io(folio)", _clear_dirty, page)
-        section(
-            op,
+        op.section(
             mapping.xa_lock,
             "folio_start_writeback(folio)",
             start_writeback,
@@ -285,8 +281,7 @@ def launder_folio(op: Op, mapping: Mapping, page: Page) -> None:
             page,
             END_BUFFER_ASYNC_WRITE,
         )
-        wait_until(
-            op,
+        op.wait_until(
             not_(folio_test(page, PG_WRITEBACK, "writeback")),
             "folio_wait_writeback(folio)",
             f"PG_writeback({page})",

@@ -28,7 +28,6 @@ from typing import Any
 
 from mc.dsl.operation import Op
 from mc.dsl.symbolic_steps import fork_compute, fork_effect
-from mc.dsl.waits import compute, section
 from mc.kernel import errno as E
 from mc.kernel.expr import Expr, const, not_, state_expr
 from mc.kernel.locks import EXCL, SHARED
@@ -122,8 +121,7 @@ def zero_block_range(
     (``bh_read()``); bytes ``[start, end)`` of the page (``end`` None: from
     ``start % PAGE_SIZE`` to the end) are zeroed and the buffer dirtied."""
     op.lock(page.lock, label="folio = filemap_grab_folio(mapping, index): folio_lock(folio)")
-    section(
-        op,
+    op.section(
         mapping.xa_lock,
         "if (!folio) filemap_add_folio(mapping, folio, index, gfp)",
         add_folio,
@@ -259,8 +257,7 @@ def setattr_size(op: Op, mm: Mm, mapping: Mapping, size: Value, at: str = "") ->
             "if (inode->i_size & (blocksize - 1)) ext4_block_truncate_page(handle, mapping, "
             "inode->i_size)",
         )
-        compute(
-            op,
+        op.compute(
             f"freed{at}",
             "ext4_ext_truncate(): ext4_ext_remove_space(inode, last_block, EXT_MAX_BLOCKS - 1)",
             free_blocks,
@@ -354,8 +351,7 @@ def punch_hole(op: Op, mm: Mm, mapping: Mapping, inode: Any, offset: Value, leng
                 "ext4_zero_partial_blocks(): folio_zero_range(folio, offset, length)",
                 "zero-partial-block",
             )
-    compute(
-        op,
+    op.compute(
         "punch_freed",
         "ext4_ext_remove_space(inode, first_block, stop_block - 1)",
         free_blocks,
@@ -425,8 +421,7 @@ def page_mkwrite(op: Op, mapping: Mapping, page: Page, result: str, at: str) -> 
             op.unlock(page.lock, "out_unlock: folio_unlock(folio)")
             op.let(result, vm_fault(VM_FAULT_NOPAGE), "return block_page_mkwrite_return(-EFAULT)")
             op.goto(out)
-    mapped = compute(
-        op,
+    mapped = op.compute(
         f"get_block{at}",
         "ret = __block_write_begin_int(folio, 0, end, get_block, NULL): get_block(inode, "
         "iblock, bh, 1)",

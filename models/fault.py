@@ -19,7 +19,6 @@ from typing import Any
 
 from mc.dsl.operation import Op
 from mc.dsl.symbolic_steps import fork_compute
-from mc.dsl.waits import compute, enter, section, wait_until
 from mc.kernel.expr import Eval, Expr, const, not_
 from mc.kernel.locks import SHARED
 from mc.kernel.mm import (
@@ -86,8 +85,7 @@ def filemap_fault(op: Op, mapping: Mapping, page: Page, result: str, at: str) ->
     with op.when(is_true(beyond), "if (index >= max_idx)"):
         op.let(result, vm_fault(VM_FAULT_SIGBUS), "return VM_FAULT_SIGBUS")
         op.goto(out)
-    cached = compute(
-        op,
+    cached = op.compute(
         f"found{at}",
         "folio = filemap_get_folio(mapping, index) /* cached and uptodate? */",
         _cached_uptodate,
@@ -112,8 +110,7 @@ def filemap_fault(op: Op, mapping: Mapping, page: Page, result: str, at: str) ->
         label="retry_find: folio = __filemap_get_folio(mapping, index, FGP_CREAT|FGP_FOR_MMAP); "
         "lock_folio_maybe_drop_mmap()",
     )
-    section(
-        op,
+    op.section(
         mapping.xa_lock,
         "if (!folio) filemap_add_folio(mapping, folio, index, gfp)",
         add_folio,
@@ -123,8 +120,7 @@ def filemap_fault(op: Op, mapping: Mapping, page: Page, result: str, at: str) ->
         not_(locked_test(page, PG_UPTODATE, "uptodate")),
         "if (unlikely(!folio_test_uptodate(folio))) goto page_not_uptodate",
     ):
-        enter(
-            op,
+        op.enter(
             "address_space_operations.read_folio",
             page,
             label="page_not_uptodate: error = filemap_read_folio(file, "
@@ -132,8 +128,8 @@ def filemap_fault(op: Op, mapping: Mapping, page: Page, result: str, at: str) ->
             roles={"folio": page, "mapping": mapping},
         )
         blockfs.read_folio(op, page)
-        wait_until(
-            op, folio_unlocked(page), "folio_wait_locked_killable(folio)", f"PG_locked({page})"
+        op.wait_until(
+            folio_unlocked(page), "folio_wait_locked_killable(folio)", f"PG_locked({page})"
         )
         op.goto(retry)
     op.unlock(
@@ -175,8 +171,7 @@ def map_pages(op: Op, mm: Mm, mapping: Mapping, page: Page, at: str) -> Expr:
     blocks.  Returns the register saying whether it mapped it."""
     rcu = op.world.rcu_read_lock
     op.lock(rcu, label="do_fault_around(): rcu_read_lock()")
-    enter(
-        op,
+    op.enter(
         "vm_operations_struct.map_pages",
         label="ret = vmf->vma->vm_ops->map_pages(vmf, start_pgoff, end_pgoff)",
         roles={"mm": mm},
@@ -204,8 +199,7 @@ def _finish_fault(fs: Scratch, mm: Mm, page: Page, write: bool) -> bool:
 def finish_fault(op: Op, mm: Mm, page: Page, write: bool, at: str) -> Expr:
     """``finish_fault()``: install the pte under the page-table lock unless
     it changed since the fault began; the register says whether it did."""
-    return compute(
-        op,
+    return op.compute(
         f"installed{at}",
         "finish_fault(): vmf->pte = pte_offset_map_lock(); if (vmf_pte_changed(vmf)) "
         "ret = VM_FAULT_NOPAGE; else set_pte_range(vmf, folio, page, 1, vmf->address)",
@@ -233,8 +227,7 @@ def dirty_and_unlock(op: Op, mapping: Mapping, page: Page) -> None:
 
 def do_page_mkwrite(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at: str) -> None:
     """``do_page_mkwrite()``: ``->page_mkwrite`` with FAULT_FLAG_MKWRITE."""
-    enter(
-        op,
+    op.enter(
         "vm_operations_struct.page_mkwrite",
         label="do_page_mkwrite(): ret = vmf->vma->vm_ops->page_mkwrite(vmf)",
         roles={"mm": mm, "folio": page},
@@ -244,8 +237,7 @@ def do_page_mkwrite(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, a
 
 def call_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at: str) -> None:
     """``__do_fault()``: ``->fault``, returning the folio locked."""
-    enter(
-        op,
+    op.enter(
         "vm_operations_struct.fault",
         label="__do_fault(): ret = vma->vm_ops->fault(vmf)",
         roles={"mm": mm},
@@ -321,8 +313,7 @@ def wp_page_shared(
         "if (unlikely(!tmp || (tmp & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)))) return tmp",
     ):
         op.goto(done)
-    reused = compute(
-        op,
+    reused = op.compute(
         f"reused{at}",
         "finish_mkwrite_fault(): vmf->pte = pte_offset_map_lock(); "
         "if (!pte_same(ptep_get(vmf->pte), vmf->orig_pte)) return VM_FAULT_NOPAGE; "
@@ -415,8 +406,7 @@ def access_page(
         mm.mmap_lock, SHARED, "do_user_addr_fault(): lock_mm_and_find_vma(): mmap_read_lock(mm)"
     )
     op.let(result, vm_fault(0), "vm_fault_t ret = 0")
-    orig = compute(
-        op,
+    orig = op.compute(
         f"orig_pte{at}",
         "handle_pte_fault(): vmf->orig_pte = ptep_get_lockless(vmf->pte)",
         lambda fs, slot: fs[slot],

@@ -26,7 +26,6 @@ from __future__ import annotations
 from mc.dsl.operation import Op, caller_source, operation
 from mc.dsl.steps import EffectStep
 from mc.dsl.symbolic_steps import argument, fork_compute, fork_effect
-from mc.dsl.waits import enter
 from mc.engine.symbolic import Symbol
 from mc.kernel.expr import Eval, Expr, InodeExpr, not_
 from mc.kernel.locks import EXCL
@@ -98,8 +97,7 @@ def truncate_file(op: Op, file: File, size: Arg, at: str = "") -> None:
     mapping, mm, inode = file_parts(op, file)
     value = argument(op, size)
     op.lock(inode.i_rwsem, EXCL, "do_truncate(): inode_lock(dentry->d_inode)")
-    enter(
-        op,
+    op.enter(
         "inode_operations.setattr",
         label="notify_change(): error = inode->i_op->setattr(idmap, dentry, attr) "
         f"/* ATTR_SIZE, ia_size = {value} */",
@@ -142,8 +140,7 @@ def punch_hole(op: Op, file: File, offset: Arg, length: Arg) -> None:
     ``[offset, offset + length)``."""
     mapping, mm, inode = file_parts(op, file)
     start, size = argument(op, offset), argument(op, length)
-    enter(
-        op,
+    op.enter(
         "file_operations.fallocate",
         label="ret = file->f_op->fallocate(file, mode, offset, len)",
         roles={"file": inode, "inode": inode},

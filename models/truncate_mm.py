@@ -18,7 +18,6 @@ from typing import Any
 
 from mc.dsl.operation import Op
 from mc.dsl.symbolic_steps import fork_effect
-from mc.dsl.waits import compute, section, wait_until
 from mc.kernel.expr import Eval, Expr, const, not_
 from mc.kernel.mm import Mm, zap
 from mc.kernel.pagecache import (
@@ -68,7 +67,7 @@ def zap_ptes(op: Op, mm: Mm, indices: Expr, label: str, name: str) -> None:
     """``zap_pte_range()`` over the pages in register ``indices``: clear
     their ptes; a dirty one marks its folio dirty (``folio_mark_dirty()``
     -> ``->dirty_folio``, under the page-table lock in the kernel)."""
-    dirty = compute(op, name, label, zap, mm, indices, render=render_indices)
+    dirty = op.compute(name, label, zap, mm, indices, render=render_indices)
     for page in mm.mapping.pages:
         with op.when(holds(dirty, page.index), f"if (pte_dirty(ptent)) /* {page} */"):
             op.call(
@@ -116,8 +115,7 @@ def truncate_folio(op: Op, mm: Mm, mapping: Mapping, page: Page) -> None:
         op.lock(page.lock, label="folio_lock(folio)")
         with op.when(mapped_here(page), "if (folio->mapping == mapping)"):
             if not op.variant(TRUNCATE_SKIPS_WRITEBACK):
-                wait_until(
-                    op,
+                op.wait_until(
                     not_(folio_test(page, PG_WRITEBACK, "writeback")),
                     "folio_wait_writeback(folio)",
                     f"PG_writeback({page})",
@@ -142,8 +140,7 @@ def truncate_folio(op: Op, mm: Mm, mapping: Mapping, page: Page) -> None:
                     label="folio->mapping->a_ops->invalidate_folio(folio, 0, folio_size(folio))",
                     roles={"folio": page, "mapping": mapping},
                 )
-            section(
-                op,
+            op.section(
                 mapping.xa_lock,
                 "folio_cancel_dirty(folio); filemap_remove_folio(folio): "
                 "xa_lock_irq(&mapping->i_pages); page_cache_delete()",
@@ -172,8 +169,7 @@ def truncate_partial_folio(op: Op, mapping: Mapping, page: Page, partials: Expr)
     with op.when(present(page), f"folio = __filemap_get_folio(mapping, {page.index}, FGP_LOCK)"):
         op.lock(page.lock, label="folio_lock(folio)")
         with op.when(mapped_here(page), "if (folio->mapping == mapping)"):
-            wait_until(
-                op,
+            op.wait_until(
                 not_(folio_test(page, PG_WRITEBACK, "writeback")),
                 "folio_wait_writeback(folio)",
                 f"PG_writeback({page})",

@@ -13,16 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mc.dsl.operation import Op, operation
-from mc.dsl.waits import (
-    Holders,
-    choose,
-    compute,
-    enter,
-    section,
-    trylock,
-    wait_until,
-)
+from mc.dsl.operation import Holders, Op, operation
 from mc.kernel.device import Bio, render_version
 from mc.kernel.expr import Eval, Expr, any_of, const, not_, same
 from mc.kernel.locks import EXCL, SHARED, Kind
@@ -105,8 +96,7 @@ def write(op: Op, file: File, index: int) -> None:
     inode = op.inode(file.path)
     version = pagecache(op.world).add_write(op.thread.name, op.thread.pc, page)
     op.lock(inode.i_rwsem, EXCL, "generic_file_write_iter(): inode_lock(inode)")
-    enter(
-        op,
+    op.enter(
         "address_space_operations.write_begin",
         mapping,
         page,
@@ -121,8 +111,7 @@ def write(op: Op, file: File, index: int) -> None:
         page,
         version,
     )
-    enter(
-        op,
+    op.enter(
         "address_space_operations.write_end",
         mapping,
         page,
@@ -148,8 +137,7 @@ def write_cache_pages(op: Op, mapping: Mapping, *, sync_all: bool) -> None:
     skipped (WB_SYNC_NONE) if under writeback, cleaned for I/O with
     ``folio_clear_dirty_for_io()`` and handed to ``->writepage``."""
     if sync_all:
-        section(
-            op,
+        op.section(
             mapping.xa_lock,
             "tag_pages_for_writeback(mapping, index, end): every DIRTY index gets TOWRITE",
             tag_for_writeback,
@@ -165,8 +153,7 @@ def folios_tagged(op: Op, mapping: Mapping, register: str, tag: int, name: str) 
     loop over the batch: each page is yielded inside a ``when`` that holds
     for the pages the batch found, so the caller's steps for it run only
     then."""
-    batch = compute(
-        op,
+    batch = op.compute(
         register,
         f"nr_folios = filemap_get_folios_tag(mapping, &index, end, PAGECACHE_TAG_{name}, &fbatch)",
         tagged,
@@ -208,8 +195,7 @@ def _write_one(op: Op, mapping: Mapping, page: Page, *, sync_all: bool) -> None:
             op.goto(skip)
     writeback = folio_test(page, PG_WRITEBACK, "writeback")
     if sync_all and not op.variant("no-wait-writeback"):
-        wait_until(
-            op,
+        op.wait_until(
             not_(writeback),
             "if (folio_test_writeback(folio)) folio_wait_writeback(folio) /* WB_SYNC_ALL */",
             f"PG_writeback({page})",
@@ -228,8 +214,7 @@ def _write_one(op: Op, mapping: Mapping, page: Page, *, sync_all: bool) -> None:
             page,
             tag="clear-dirty-for-io",
         )
-    enter(
-        op,
+    op.enter(
         "address_space_operations.writepage",
         page,
         label="__writepage(): ret = mapping->a_ops->writepage(&folio->page, wbc)",
@@ -260,8 +245,7 @@ def _io_thread(op: Op) -> Holders:
 def do_writepages(op: Op, mapping: Mapping, *, sync_all: bool) -> None:
     """``do_writepages()``: the filesystem's ``->writepages``."""
     mode = "WB_SYNC_ALL" if sync_all else "WB_SYNC_NONE"
-    enter(
-        op,
+    op.enter(
         "address_space_operations.writepages",
         mapping,
         label=f"do_writepages(): ret = mapping->a_ops->writepages(mapping, wbc) /* {mode} */",
@@ -273,8 +257,7 @@ def do_writepages(op: Op, mapping: Mapping, *, sync_all: bool) -> None:
 def fdatawait(op: Op, mapping: Mapping) -> None:
     """``__filemap_fdatawait_range()``: wait on every folio tagged WRITEBACK."""
     for page in folios_tagged(op, mapping, "wait_batch", TAG_WRITEBACK, "WRITEBACK"):
-        wait_until(
-            op,
+        op.wait_until(
             not_(folio_test(page, PG_WRITEBACK, "writeback")),
             "folio_wait_writeback(folio)",
             f"PG_writeback({page})",
@@ -343,7 +326,7 @@ def reclaim(op: Op, file: File, index: int) -> None:
     page = mapping.pages[index]
     dirty = locked_test(page, PG_DIRTY, "dirty")
     op.fail_if(not_(present(page)), 0, "out", "isolate_lru_folios(): no folio to isolate")
-    trylock(op, page.lock, "out", "if (!folio_trylock(folio)) goto keep")
+    op.trylock(page.lock, "out", "if (!folio_trylock(folio)) goto keep")
     op.fail_if(not_(mapped_here(page)), 0, "keep_locked", "mapping = folio_mapping(folio)")
     op.fail_if(
         folio_test(page, PG_WRITEBACK, "writeback"),
@@ -366,8 +349,7 @@ def reclaim(op: Op, file: File, index: int) -> None:
             roles={"folio": page},
         )
         op.fail_if(same(op.ret, OK), 0, "keep_locked", "if (!...) goto activate_locked")
-    section(
-        op,
+    op.section(
         mapping.xa_lock,
         "__remove_mapping(): xa_lock_irq(&mapping->i_pages); folio_ref_freeze(); "
         "if (folio_test_dirty(folio)) goto cannot_free; __filemap_remove_folio(folio, shadow)",
@@ -414,8 +396,7 @@ def pageout(op: Op, mapping: Mapping, page: Page) -> None:
     a new trylock finds it clean and idle.  Jumps to ``clean`` to free it,
     ``keep_locked`` or ``out`` to keep it."""
     op.effect("if (folio_clear_dirty_for_io(folio)) /* pageout() */", _clear_dirty, page)
-    enter(
-        op,
+    op.enter(
         "address_space_operations.writepage",
         page,
         label="folio_set_reclaim(folio); res = mapping->a_ops->writepage(&folio->page, &wbc)",
@@ -434,7 +415,7 @@ def pageout(op: Op, mapping: Mapping, page: Page) -> None:
         "out",
         "case PAGE_SUCCESS: if (folio_test_writeback(folio) || folio_test_dirty(folio)) goto keep",
     )
-    trylock(op, page.lock, "out", "if (!folio_trylock(folio)) goto keep")
+    op.trylock(page.lock, "out", "if (!folio_trylock(folio)) goto keep")
     op.fail_if(
         _dirty_or_writeback(page),
         0,
@@ -466,8 +447,7 @@ def readahead_page(op: Op, mapping: Mapping, page: Page, at: str) -> None:
         "folio = xa_load(&mapping->i_pages, index + i); if (folio) { read_pages(); continue; }",
     ):
         op.lock(page.lock, label="folio = filemap_alloc_folio(gfp_mask, 0); __folio_set_locked()")
-        added = compute(
-            op,
+        added = op.compute(
             f"added{at}",
             "if (filemap_add_folio(mapping, folio, index + i, gfp_mask) < 0) "
             "{ folio_put(folio); continue; }",
@@ -476,8 +456,7 @@ def readahead_page(op: Op, mapping: Mapping, page: Page, at: str) -> None:
             page,
         )
         with op.when(is_true(added), "read_pages(ractl)"):
-            enter(
-                op,
+            op.enter(
                 "address_space_operations.readahead",
                 page,
                 label="read_pages(): aops->readahead(rac)",
@@ -518,15 +497,14 @@ def filemap_get_pages(op: Op, mapping: Mapping, page: Page, at: str) -> None:
             "filemap_update_page(): filemap_invalidate_lock_shared(mapping)",
             tag="invalidate-lock",
         )
-        trylock(op, page.lock, busy, "if (!folio_trylock(folio))")
+        op.trylock(page.lock, busy, "if (!folio_trylock(folio))")
         with op.when(mapped_here(page), "if (!folio->mapping) goto truncated"):
             with op.when(
                 locked_test(page, PG_UPTODATE, "uptodate"), "if (filemap_range_uptodate(...))"
             ):
                 op.unlock(page.lock, "folio_unlock(folio)")
             with op.otherwise():
-                enter(
-                    op,
+                op.enter(
                     "address_space_operations.read_folio",
                     page,
                     label="filemap_read_folio(): error = filler(file, folio) "
@@ -534,8 +512,7 @@ def filemap_get_pages(op: Op, mapping: Mapping, page: Page, at: str) -> None:
                     roles={"folio": page, "mapping": mapping},
                 )
                 blockfs.read_folio(op, page)
-                wait_until(
-                    op,
+                op.wait_until(
                     folio_unlocked(page),
                     "folio_wait_locked_killable(folio)",
                     f"PG_locked({page})",
@@ -555,8 +532,7 @@ def filemap_get_pages(op: Op, mapping: Mapping, page: Page, at: str) -> None:
             "filemap_invalidate_unlock_shared(mapping)",
             tag="invalidate-lock",
         )
-        wait_until(
-            op,
+        op.wait_until(
             folio_unlocked(page),
             "folio_put_wait_locked(folio, TASK_KILLABLE); return AOP_TRUNCATED_PAGE",
             f"PG_locked({page})",
@@ -577,8 +553,7 @@ def read(op: Op, file: File, index: int) -> None:
     mapping = _mapping(op, file)
     page = mapping.pages[index]
     filemap_get_pages(op, mapping, page, "")
-    compute(
-        op,
+    op.compute(
         "data",
         "copied = copy_folio_to_iter(folio, offset, bytes, iter)",
         _data_of,
@@ -613,8 +588,7 @@ def invalidate(op: Op, file: File, index: int) -> None:
     op.fail_if(not_(present(page)), 0, "out", "folio = find_get_entries(...) /* none */")
     op.lock(page.lock, label="folio_lock(folio)")
     op.fail_if(not_(mapped_here(page)), 0, "unlock", "if (folio->mapping != mapping) continue")
-    wait_until(
-        op,
+    op.wait_until(
         not_(folio_test(page, PG_WRITEBACK, "writeback")),
         "folio_wait_writeback(folio)",
         f"PG_writeback({page})",
@@ -624,8 +598,7 @@ def invalidate(op: Op, file: File, index: int) -> None:
         locked_test(page, PG_DIRTY, "dirty"),
         "folio_launder(): if (folio_test_dirty(folio) && mapping->a_ops->launder_folio)",
     ):
-        enter(
-            op,
+        op.enter(
             "address_space_operations.launder_folio",
             page,
             label="return mapping->a_ops->launder_folio(folio)",
@@ -639,8 +612,7 @@ def invalidate(op: Op, file: File, index: int) -> None:
         label="if (!filemap_release_folio(folio, gfp)) return -EBUSY",
         roles={"folio": page},
     )
-    section(
-        op,
+    op.section(
         mapping.xa_lock,
         "xa_lock_irq(&mapping->i_pages); if (folio_test_dirty(folio)) goto failed; "
         "__filemap_remove_folio(folio, NULL)",
@@ -691,8 +663,7 @@ def io_completion(op: Op, file: File) -> None:
     hardirq = op.world.add_lock("hardirq", Kind.SPINLOCK)
     op.world.initial[hardirq.slot] = op.thread.tid
     op.label("next")
-    bio = choose(
-        op,
+    bio = op.choose(
         "bio",
         completions(op.thread.tid),
         "bio = the next bio the device completes",

@@ -1,4 +1,4 @@
-"""The worked example of the README runs as written, from a fresh directory:
+"""The worked examples of the README run as written, from a fresh directory:
 its files are written where it says, its commands run in a shell, and
 their output is the README's (``...`` stands for left-out lines; numbers
 and runs of blanks may differ)."""
@@ -22,15 +22,17 @@ def example_files(text: str) -> dict[str, str]:
 
 
 def session(text: str) -> list[tuple[str, list[str]]]:
-    """The commands of the example session, each with its expected output."""
-    found = SESSION_MARK.search(text)
+    """The commands of the example sessions, in order, each with its
+    expected output."""
+    found = SESSION_MARK.findall(text)
     assert found, "the README has no example session"
     commands: list[tuple[str, list[str]]] = []
-    for line in found.group(1).splitlines():
-        if line.startswith("$ "):
-            commands.append((line[2:], []))
-        else:
-            commands[-1][1].append(line)
+    for block in found:
+        for line in block.splitlines():
+            if line.startswith("$ "):
+                commands.append((line[2:], []))
+            else:
+                commands[-1][1].append(line)
     return commands
 
 
@@ -97,6 +99,7 @@ def test_the_worked_example_runs_as_written(tmp_path: Path) -> None:
     text = README.read_text()
     files = example_files(text)
     assert {"my-change/link_order.py", "my-change/expectations.toml"} <= set(files)
+    assert len(files["my-mirror/mirror.py"].splitlines()) <= 60
     for name, content in files.items():
         target = tmp_path / name
         target.parent.mkdir(parents=True, exist_ok=True)

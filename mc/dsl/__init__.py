@@ -1,1 +1,97 @@
-"""The language kernel operations are written in."""
+"""The language kernel operations are written in: one import gives a model
+file everything it needs.
+
+::
+
+    from mc.dsl import EXCL, Op, operation, scenario, variant
+
+- operations: ``operation``, ``Op`` (its methods emit the steps), ``Invocation``;
+- declarations: ``scenario``, ``variant``, ``flag_variant``, ``invariant``;
+- programs, for variants: ``Program`` and its steps (``Step``, ``LockStep``);
+- lock modes and kinds: ``EXCL``, ``SHARED``, ``LockKind``;
+- conditions: ``negative``, ``positive``, ``is_dir``, ``same``, ``same_inode``,
+  ``differ``, ``below``, ``is_error``, ``not_``, ``all_of``, ``any_of``, ``const``,
+  ``state_expr``, and of the tree ``dead_dir``, ``unlinked``, ``ancestor_of``,
+  ``is_empty``;
+- errors: ``E`` (the errno numbers), ``ModelError``;
+- the state, for invariants and effects: ``State``, ``Scratch``, ``World``.
+"""
+
+from mc.dsl.operation import Holders, Invocation, Op, Operation, operation
+from mc.dsl.program import Program
+from mc.dsl.scenario import (
+    BASE_PROPERTIES,
+    Scenario,
+    Variant,
+    flag_variant,
+    invariant,
+    scenario,
+    variant,
+)
+from mc.dsl.steps import LockStep, Step
+from mc.kernel import errno as E
+from mc.kernel.expr import (
+    Expr,
+    State,
+    all_of,
+    any_of,
+    below,
+    const,
+    differ,
+    is_dir,
+    is_error,
+    negative,
+    not_,
+    positive,
+    same,
+    same_inode,
+    state_expr,
+)
+from mc.kernel.locks import EXCL, SHARED
+from mc.kernel.locks import Kind as LockKind
+from mc.kernel.vfs import ancestor_of, dead_dir, is_empty, unlinked
+from mc.kernel.world import ModelError, Scratch, World
+
+__all__ = [
+    "BASE_PROPERTIES",
+    "EXCL",
+    "SHARED",
+    "E",
+    "Expr",
+    "Holders",
+    "Invocation",
+    "LockKind",
+    "LockStep",
+    "ModelError",
+    "Op",
+    "Operation",
+    "Program",
+    "Scenario",
+    "Scratch",
+    "State",
+    "Step",
+    "Variant",
+    "World",
+    "all_of",
+    "ancestor_of",
+    "any_of",
+    "below",
+    "const",
+    "dead_dir",
+    "differ",
+    "flag_variant",
+    "invariant",
+    "is_dir",
+    "is_empty",
+    "is_error",
+    "negative",
+    "not_",
+    "operation",
+    "positive",
+    "same",
+    "same_inode",
+    "scenario",
+    "state_expr",
+    "unlinked",
+    "variant",
+]

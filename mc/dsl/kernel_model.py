@@ -319,7 +319,11 @@ def build_threads(
         for transform in transforms:
             program = transform(program, invocation)
         built.append((slots, invocation, program))
-    return [
+    threads = [
         Thread(slots, invocation, program, tuple(compile_program(program, world, slots)))
         for slots, invocation, program in built
     ]
+    for thread in threads:
+        if not thread.steps:
+            world.initial[thread.slots.pc] = DONE
+    return threads

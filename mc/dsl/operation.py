@@ -26,14 +26,33 @@ from mc.dsl.steps import (
     CallStep,
     EffectStep,
     FailStep,
+    JumpStep,
     LockStep,
     Source,
     Step,
     ThreadSlots,
     UnlockStep,
 )
+from mc.dsl.wait_steps import (
+    CheckedUnlockStep,
+    ChooseStep,
+    EntryCallStep,
+    SectionStep,
+    TryLockStep,
+    WaitStep,
+)
 from mc.kernel import errno as errnos
-from mc.kernel.expr import Expr, InodeExpr, LockExpr, const, inode_const, inode_in_slot, lock_const
+from mc.kernel.expr import (
+    Expr,
+    InodeExpr,
+    LockExpr,
+    State,
+    const,
+    inode_const,
+    inode_in_slot,
+    lock_const,
+    slot_value,
+)
 from mc.kernel.locks import Lock, Mode
 from mc.kernel.world import Dentry, Inode, ModelError, World
 from mc.project import ROOT
@@ -68,6 +87,11 @@ def caller_source() -> Source:
 
 
 LockLike = Lock | LockExpr
+Holders = Callable[[State], tuple[int, ...]]
+
+
+def _entered(_scratch: object, *_args: object) -> int:
+    return 0
 
 
 def as_lock(lock: LockLike) -> LockExpr:
@@ -103,6 +127,8 @@ class Op:
         self._labels = itertools.count(1)
         self._pending_else: tuple[Jump, Label, Label] | None = None
         self._registers: dict[str, int] = {}
+        self._scope = ""
+        self._runs = itertools.count(1)
 
     @property
     def ret(self) -> Expr:
@@ -213,7 +239,9 @@ class Op:
         self._pending_else = None
 
     def label(self, name: str) -> None:
-        """Mark a place ``goto``/``fail_if`` can jump to (once per program)."""
+        """Mark a place ``goto``/``fail_if`` can jump to (once per body: a
+        body run with ``op.run`` has labels of its own)."""
+        name = self._scope + name
         if any(isinstance(item, Label) and item.name == name for item in self.items):
             raise ModelError(f"label {name!r} is placed twice ({caller_source()})")
         self.items.append(Label(name))
@@ -221,8 +249,52 @@ class Op:
 
     def goto(self, name: str) -> None:
         """Continue at label ``name`` (not a step of its own)."""
-        self.items.append(Jump(name))
+        self.items.append(Jump(self._scope + name))
         self._pending_else = None
+
+    def goto_if(self, cond: Expr, name: str, label: str | None = None) -> Step:
+        """``if (cond) goto name;``, one step."""
+        return self.emit(
+            JumpStep(
+                label=label or f"if ({cond}) goto {name}",
+                source=caller_source(),
+                cond=cond,
+                target=self._scope + name,
+            )
+        )
+
+    def run(self, body: Operation | Callable[..., None], *args: Any) -> None:
+        """Run another operation's body, or a helper ``f(op, *args)``, here
+        in this thread, as a call would: its labels and registers are its
+        own, so the same body may run any number of times in one program.
+        Its return value is ``op.ret`` afterwards."""
+        build = body.build if isinstance(body, Operation) else body
+        name = body.name if isinstance(body, Operation) else build.__name__
+        outer = self._scope
+        self._scope = f"{outer}{name}#{next(self._runs)}/"
+        try:
+            build(self, *args)
+        finally:
+            self._scope = outer
+            self._pending_else = None
+
+    def publish(self, name: str, value: Any) -> None:
+        """Give a value decided while this thread is built (a new inode, a
+        lock of its own) to the threads built after it, by ``name``."""
+        if name in self.world.published:
+            raise ModelError(f"{name!r} is published twice ({caller_source()})")
+        self.world.published[name] = value
+
+    def published(self, name: str) -> Any:
+        """The value an earlier thread published as ``name`` (threads are
+        built in order, T1 first)."""
+        if name not in self.world.published:
+            known = ", ".join(sorted(self.world.published)) or "none"
+            raise ModelError(
+                f"nothing is published as {name!r} before {self.thread.name} is built "
+                f"(published: {known})"
+            )
+        return self.world.published[name]
 
     def fail_if(
         self,
@@ -241,7 +313,7 @@ class Op:
                 tags=self._tags(tag),
                 cond=cond,
                 errno=-errno,
-                target=goto,
+                target=self._scope + goto,
             )
         )
 
@@ -250,7 +322,11 @@ class Op:
         text = label or f"return -{errnos.NAMES.get(errno, errno)}"
         return self.emit(
             FailStep(
-                label=text, source=caller_source(), cond=const(True), errno=-errno, target=goto
+                label=text,
+                source=caller_source(),
+                cond=const(True),
+                errno=-errno,
+                target=self._scope + goto,
             )
         )
 
@@ -259,6 +335,7 @@ class Op:
     def register(self, name: str, render: Callable[[Any], str] | None = None) -> int:
         """The slot of this thread's register ``name`` (created on first use;
         ``render`` prints its values, inode names by default)."""
+        name = self._scope + name
         if name not in self._registers:
             self._registers[name] = self.world.add_slot(
                 f"{self.thread.name}.{name}", None, render or self.world.inode_name
@@ -348,6 +425,139 @@ class Op:
                 sleeps=sleeps,
             )
         )
+
+    # waiting, sections, trylock, entry into a method ------------------------
+
+    def wait_until(
+        self,
+        cond: Expr,
+        label: str,
+        resource: str,
+        holders: Holders | None = None,
+        tag: str | Sequence[str] | None = None,
+    ) -> Step:
+        """Sleep until ``cond`` holds; ``resource`` names what is awaited."""
+        return self.emit(
+            WaitStep(
+                label=label,
+                source=caller_source(),
+                tags=self._tags(tag),
+                cond=cond,
+                resource=resource,
+                holders=holders,
+            )
+        )
+
+    def choose(
+        self,
+        name: str,
+        values: Expr,
+        label: str,
+        render: Callable[[Any], str] = str,
+        resource: str = "something to happen",
+    ) -> Expr:
+        """Register ``name`` takes each of the values ``values`` yields, one
+        outcome each; the step waits while there is none."""
+        slot = self.register(name, render)
+        self.emit(
+            ChooseStep(
+                label=label, source=caller_source(), values=values, result=slot, resource=resource
+            )
+        )
+        return slot_value(slot, name, local=True)
+
+    def section(
+        self,
+        lock: LockLike,
+        label: str,
+        effect: Callable[..., Any],
+        *args: Any,
+        result: int | None = None,
+        tag: str | Sequence[str] | None = None,
+    ) -> Step:
+        """A spinlock section: ``effect(scratch, *values)`` under ``lock``, as
+        one step; its value goes to register slot ``result`` if given."""
+        return self.emit(
+            SectionStep(
+                label=label,
+                source=caller_source(),
+                tags=self._tags(tag),
+                effect=lambda scratch, values: effect(scratch, *values),
+                args=tuple(as_expr(a) for a in args),
+                result=result,
+                lock=as_lock(lock),
+            )
+        )
+
+    def trylock(
+        self,
+        lock: LockLike,
+        fail: str,
+        label: str,
+        mode: Mode = Mode.EXCL,
+        tag: str | Sequence[str] | None = None,
+    ) -> Step:
+        """``if (!trylock(lock)) goto fail``."""
+        return self.emit(
+            TryLockStep(
+                label=label,
+                source=caller_source(),
+                tags=self._tags(tag),
+                lock=as_lock(lock),
+                target=self._scope + fail,
+                mode=mode,
+            )
+        )
+
+    def enter(
+        self,
+        method: str,
+        *args: Any,
+        label: str,
+        roles: dict[str, Any],
+        sleeps: bool = True,
+        tag: str | Sequence[str] | None = None,
+    ) -> Step:
+        """Call filesystem method ``method`` whose body the caller emits next
+        (the callee's steps); the call itself is ``self.call``'s dispatch point."""
+        self.call(method, _entered, *args, label=label, roles=roles, sleeps=sleeps, tag=tag)
+        called = self.items.pop()
+        assert isinstance(called, CallStep)
+        fields = {field.name: getattr(called, field.name) for field in attrs.fields(CallStep)}
+        return self.emit(EntryCallStep(**fields))
+
+    def unlock_checked(
+        self, lock: LockLike, label: str, check: Callable[[State], str | None], prop: str
+    ) -> Step:
+        """Release ``lock``; ``check`` names what is wrong with releasing it
+        now (a violation of ``prop``), or returns None."""
+        return self.emit(
+            CheckedUnlockStep(
+                label=label, source=caller_source(), lock=as_lock(lock), check=check, prop=prop
+            )
+        )
+
+    def compute(
+        self,
+        name: str,
+        label: str,
+        effect: Callable[..., Any],
+        *args: Any,
+        render: Callable[[Any], str] = str,
+    ) -> Expr:
+        """Register ``name`` = ``effect(scratch, *values)``, a read of shared
+        state (a lockless lookup)."""
+        slot = self.register(name, render)
+        self.emit(
+            EffectStep(
+                label=label,
+                source=caller_source(),
+                effect=lambda scratch, values: effect(scratch, *values),
+                args=tuple(as_expr(a) for a in args),
+                result=slot,
+            )
+        )
+        return slot_value(slot, name, local=True)
 
 
 @attrs.frozen

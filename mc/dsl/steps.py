@@ -300,6 +300,25 @@ class BranchStep(ConditionalStep):
 
 
 @attrs.frozen(kw_only=True)
+class JumpStep(ConditionalStep):
+    """``if (cond) goto target``: jump when ``cond`` holds, else fall through."""
+
+    def compile(self, context: Context) -> Fire:
+        cond = self.cond.compile(context.world)
+        next_pc, jump_pc = context.next_pc, context.target
+        assert jump_pc is not None
+
+        def fire(state: State) -> tuple[State, ...]:
+            return (context.advance(list(state), jump_pc if cond(state) else next_pc),)
+
+        return fire
+
+    def event(self, context: Context, before: State, after: State) -> Event:
+        taken = after[context.thread.pc] != context.next_pc
+        return Event("branch", "taken" if taken else "not taken")
+
+
+@attrs.frozen(kw_only=True)
 class FailStep(ConditionalStep):
     """``if (cond) { error = errno; goto target; }``"""
 

@@ -120,6 +120,11 @@ def negative(expr: Expr) -> Expr:
     return _unary(f"d_is_negative({expr})", expr, lambda _w, v: v is None)
 
 
+def is_error(expr: Expr) -> Expr:
+    """True when ``expr``, a return value, is a negative errno."""
+    return _unary(f"IS_ERR_VALUE({expr})", expr, lambda _w, v: isinstance(v, int) and v < 0)
+
+
 def positive(expr: Expr) -> Expr:
     """True when ``expr`` names an inode."""
     return _unary(f"d_is_positive({expr})", expr, lambda _w, v: v is not None)

@@ -133,6 +133,8 @@ class World:
         self.rcu_read_lock = self.add_lock("rcu_read_lock", Kind.RCU)
         self.call_guards: list[Callable[..., Any]] = []
         self.waivers: frozenset[str] = frozenset()
+        self.published: dict[str, Any] = {}
+        """Values threads give the threads built after them (``op.publish``)."""
         """The locking rules the scenario's variants knowingly break."""
         """Checks of the calls into filesystem methods, made when each call
         step compiles (``guard(step, context)`` gives a function of the

@@ -1,24 +1,20 @@
-"""Steps of the data path, for programs that wait on conditions rather than locks:
-waiting for a bit to clear (``folio_wait_writeback``), picking one of
-several things that may happen next (which bio the device completes),
-short spinlock sections, ``trylock`` and the entry into a filesystem
-method whose body follows as the callee's own steps.
-
-Each comes as a step class and a function that emits it into an ``Op``,
-like the methods of ``mc.dsl.operation.Op``.
-"""
+"""Steps that wait on conditions rather than locks: waiting for a bit to
+clear (``folio_wait_writeback``), picking one of several things that may
+happen next (which bio the device completes), short spinlock sections,
+``trylock``, a checked release, and the entry into a filesystem method
+whose body follows as the callee's own steps.  ``Op`` emits them
+(``op.wait_until``, ``op.choose``, ``op.section``, ``op.trylock``,
+``op.unlock_checked``, ``op.enter``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable
 
 import attrs
 
-from mc.dsl.operation import LockLike, Op, as_expr, as_lock, caller_source
 from mc.dsl.steps import CallStep, Context, EffectStep, Fire, Step, UnlockStep, Wait
 from mc.kernel import locks
-from mc.kernel.expr import Expr, LockExpr, State, slot_value
+from mc.kernel.expr import Expr, LockExpr, State
 from mc.kernel.locks import Mode, Outcome
 from mc.kernel.world import LOCK_PROTOCOL
 from mc.trace.events import Event
@@ -217,151 +213,3 @@ class EntryCallStep(CallStep):
     @property
     def local(self) -> bool:
         return True
-
-
-def wait_until(
-    op: Op,
-    cond: Expr,
-    label: str,
-    resource: str,
-    holders: Holders | None = None,
-    tag: str | Sequence[str] | None = None,
-) -> Step:
-    """Sleep until ``cond`` holds; ``resource`` names what is awaited."""
-    return op.emit(
-        WaitStep(
-            label=label,
-            source=caller_source(),
-            tags=_tags(tag),
-            cond=cond,
-            resource=resource,
-            holders=holders,
-        )
-    )
-
-
-def choose(
-    op: Op,
-    name: str,
-    values: Expr,
-    label: str,
-    render: Callable[[Any], str] = str,
-    resource: str = "something to happen",
-) -> Expr:
-    """Register ``name`` takes each of the values ``values`` yields, one
-    outcome each; the step waits while there is none."""
-    slot = op.register(name, render)
-    op.emit(
-        ChooseStep(
-            label=label, source=caller_source(), values=values, result=slot, resource=resource
-        )
-    )
-    return slot_value(slot, name, local=True)
-
-
-def section(
-    op: Op,
-    lock: LockLike,
-    label: str,
-    effect: Callable[..., Any],
-    *args: Any,
-    result: int | None = None,
-    tag: str | Sequence[str] | None = None,
-) -> Step:
-    """A spinlock section: ``effect(scratch, *values)`` under ``lock``, as
-    one step; its value goes to register slot ``result`` if given."""
-    return op.emit(
-        SectionStep(
-            label=label,
-            source=caller_source(),
-            tags=_tags(tag),
-            effect=lambda scratch, values: effect(scratch, *values),
-            args=tuple(as_expr(a) for a in args),
-            result=result,
-            lock=as_lock(lock),
-        )
-    )
-
-
-def trylock(
-    op: Op,
-    lock: LockLike,
-    fail: str,
-    label: str,
-    mode: Mode = Mode.EXCL,
-    tag: str | Sequence[str] | None = None,
-) -> Step:
-    """``if (!trylock(lock)) goto fail``."""
-    return op.emit(
-        TryLockStep(
-            label=label,
-            source=caller_source(),
-            tags=_tags(tag),
-            lock=as_lock(lock),
-            target=fail,
-            mode=mode,
-        )
-    )
-
-
-def enter(
-    op: Op,
-    method: str,
-    *args: Any,
-    label: str,
-    roles: dict[str, Any],
-    sleeps: bool = True,
-    tag: str | Sequence[str] | None = None,
-) -> Step:
-    """Call filesystem method ``method`` whose body the caller emits next
-    (the callee's steps); the call itself is ``op.call``'s dispatch point."""
-    op.call(method, _entered, *args, label=label, roles=roles, sleeps=sleeps, tag=tag)
-    called = op.items.pop()
-    assert isinstance(called, CallStep)
-    fields = {field.name: getattr(called, field.name) for field in attrs.fields(CallStep)}
-    return op.emit(EntryCallStep(**fields))
-
-
-def unlock_checked(
-    op: Op, lock: LockLike, label: str, check: Callable[[State], str | None], prop: str
-) -> Step:
-    """Release ``lock``; ``check`` names what is wrong with releasing it
-    now (a violation of ``prop``), or returns None."""
-    return op.emit(
-        CheckedUnlockStep(
-            label=label, source=caller_source(), lock=as_lock(lock), check=check, prop=prop
-        )
-    )
-
-
-def compute(
-    op: Op,
-    name: str,
-    label: str,
-    effect: Callable[..., Any],
-    *args: Any,
-    render: Callable[[Any], str] = str,
-) -> Expr:
-    """Register ``name`` = ``effect(scratch, *values)``, a read of shared
-    state (a lockless lookup)."""
-    slot = op.register(name, render)
-    op.emit(
-        EffectStep(
-            label=label,
-            source=caller_source(),
-            effect=lambda scratch, values: effect(scratch, *values),
-            args=tuple(as_expr(a) for a in args),
-            result=slot,
-        )
-    )
-    return slot_value(slot, name, local=True)
-
-
-def _entered(_scratch: object, *_args: object) -> int:
-    return 0
-
-
-def _tags(tag: str | Sequence[str] | None) -> frozenset[str]:
-    if tag is None:
-        return frozenset()
-    return frozenset((tag,) if isinstance(tag, str) else tag)
