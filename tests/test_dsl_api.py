@@ -6,7 +6,19 @@ from __future__ import annotations
 import pytest
 
 from mc.check.registry import base
-from mc.dsl import EXCL, E, ModelError, Op, Scenario, const, is_error, operation
+from mc.dsl import (
+    EXCL,
+    SHARED,
+    E,
+    LockKind,
+    ModelError,
+    Op,
+    Scenario,
+    const,
+    handed_off,
+    is_error,
+    operation,
+)
 from mc.dsl.scenario import Registry
 from mc.dsl.steps import JumpStep
 from mc.engine.explore import check
@@ -97,3 +109,51 @@ def test_values_pass_between_threads_in_build_order() -> None:
     assert check(model).verdict is Verdict.OK
     with pytest.raises(ModelError, match="nothing is published as 'dir' before T1"):
         _model(consumer(), publisher())
+
+
+@operation(models="freeze_super(): sb_writers held until thaw")
+def freeze(op: Op) -> None:
+    sb_writers = op.world.shared_lock("sb_writers", LockKind.PERCPU_RWSEM)
+    op.lock(sb_writers, EXCL, "percpu_down_write(sb_writers)")
+    op.hand_off(sb_writers, "percpu_rwsem_release(sb_writers)")
+
+
+@operation(models="thaw_super(), once the freeze is done (as an administrator would)")
+def thaw(op: Op) -> None:
+    sb_writers = op.world.shared_lock("sb_writers", LockKind.PERCPU_RWSEM)
+    op.wait_until(handed_off(sb_writers), "wait for fsfreeze -f to return", "the freeze")
+    op.take_over(sb_writers, "percpu_rwsem_acquire(sb_writers)")
+    op.unlock(sb_writers, "percpu_up_write(sb_writers)")
+
+
+@operation(models="sb_start_write() ... sb_end_write()")
+def writer(op: Op) -> None:
+    sb_writers = op.world.shared_lock("sb_writers", LockKind.PERCPU_RWSEM)
+    op.lock(sb_writers, SHARED, "sb_start_write(sb)")
+    op.unlock(sb_writers, "sb_end_write(sb)")
+
+
+def test_a_freeze_holds_its_lock_until_another_thread_thaws() -> None:
+    """freeze returns holding sb_writers (no lock-protocol error), a writer
+    waits for the thaw, and the thaw in another thread releases it."""
+    properties = ("lock-protocol", "deadlock", "completes")
+    assert check(_model(freeze(), writer(), thaw(), properties=properties)).verdict is Verdict.OK
+
+
+def test_a_freeze_nobody_thaws_blocks_writers_for_good() -> None:
+    result = check(_model(freeze(), writer()))
+    assert result.violation is not None and result.violation.property == "deadlock"
+    assert "T2 waits for sb_writers held by handed off" in result.violation.message
+
+
+@operation(models="a thaw that forgets to check that the superblock is frozen")
+def careless_thaw(op: Op) -> None:
+    sb_writers = op.world.shared_lock("sb_writers", LockKind.PERCPU_RWSEM)
+    op.take_over(sb_writers, "percpu_rwsem_acquire(sb_writers)")
+    op.unlock(sb_writers, "percpu_up_write(sb_writers)")
+
+
+def test_taking_over_a_lock_nobody_handed_off_is_a_protocol_error() -> None:
+    result = check(_model(careless_thaw()))
+    assert result.violation is not None and result.violation.property == "lock-protocol"
+    assert result.violation.message == "T1 takes over sb_writers, which nobody handed off"

@@ -38,7 +38,6 @@ from mc.dsl.scenario import Registry, Variant
 from mc.dsl.steps import LockStep, Step
 from mc.engine.explore import Options, Search
 from mc.engine.result import Verdict
-from mc.kernel.locks import Kind as LockKind
 from mc.kernel.locks import Mode
 from mc.kernel.world import DONE, ModelError
 
@@ -164,7 +163,8 @@ def mutations(model: KernelModel) -> list[Mutation]:
                 continue
             site, lock, line = names[str(item.source)], item.lock.text, str(item.source)
             candidates = [Mutation(Kind.DROP, operation, (site,), item.label, lock, line)]
-            if item.mode is Mode.EXCL and kinds.get(item.lock.family) is LockKind.RWSEM:
+            kind = kinds.get(item.lock.family)
+            if item.mode is Mode.EXCL and kind is not None and kind.shared_mode:
                 candidates.append(Mutation(Kind.WEAKEN, operation, (site,), item.label, lock, line))
             after = items[position + 1] if position + 1 < len(items) else None
             if isinstance(after, LockStep):

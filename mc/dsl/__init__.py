@@ -11,7 +11,7 @@ file everything it needs.
 - lock modes and kinds: ``EXCL``, ``SHARED``, ``LockKind``;
 - conditions: ``negative``, ``positive``, ``is_dir``, ``same``, ``same_inode``,
   ``differ``, ``below``, ``is_error``, ``not_``, ``all_of``, ``any_of``, ``const``,
-  ``state_expr``, and of the tree ``dead_dir``, ``unlinked``, ``ancestor_of``,
+  ``state_expr``, ``handed_off``, and of the tree ``dead_dir``, ``unlinked``, ``ancestor_of``,
   ``is_empty``;
 - errors: ``E`` (the errno numbers), ``ModelError``;
 - the state, for invariants and effects: ``State``, ``Scratch``, ``World``.
@@ -38,6 +38,7 @@ from mc.kernel.expr import (
     below,
     const,
     differ,
+    handed_off,
     is_dir,
     is_error,
     negative,
@@ -80,6 +81,7 @@ __all__ = [
     "dead_dir",
     "differ",
     "flag_variant",
+    "handed_off",
     "invariant",
     "is_dir",
     "is_empty",

@@ -13,7 +13,7 @@ from mc.dsl.program import CompiledStep, Program, compile_program
 from mc.dsl.steps import ThreadSlots
 from mc.engine.model import Check, Model, Property, PropertyKind, declare
 from mc.engine.model import PropertyDef as EnginePropertyDef
-from mc.kernel import errno
+from mc.kernel import errno, locks
 from mc.kernel.expr import State
 from mc.kernel.world import DONE, ERROR_SLOT, LOCK_PROTOCOL, World, reported_error
 from mc.trace.events import Edge
@@ -141,7 +141,9 @@ class KernelModel(Model[State, Action]):
             if wait is None:
                 edges.append(Edge(names[tid], "something that never happens", names[tid]))
                 continue
-            edges.extend(Edge(names[tid], wait.resource, names[h]) for h in wait.holders)
+            edges.extend(
+                Edge(names[tid], wait.resource, locks.thread_name(names, h)) for h in wait.holders
+            )
         return edges
 
     def deadlock_cycle(self, state: State) -> list[Edge]:

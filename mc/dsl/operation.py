@@ -37,6 +37,7 @@ from mc.dsl.wait_steps import (
     CheckedUnlockStep,
     ChooseStep,
     EntryCallStep,
+    HandOffStep,
     SectionStep,
     TryLockStep,
     WaitStep,
@@ -525,6 +526,18 @@ class Op:
         assert isinstance(called, CallStep)
         fields = {field.name: getattr(called, field.name) for field in attrs.fields(CallStep)}
         return self.emit(EntryCallStep(**fields))
+
+    def hand_off(self, lock: LockLike, label: str) -> Step:
+        """Return, or go on, with ``lock`` still held but by no thread (a
+        freeze that holds ``sb_writers`` until thaw); ``take_over`` in any
+        thread makes it the holder."""
+        return self.emit(HandOffStep(label=label, source=caller_source(), lock=as_lock(lock)))
+
+    def take_over(self, lock: LockLike, label: str) -> Step:
+        """Become the holder of a lock another thread handed off."""
+        return self.emit(
+            HandOffStep(label=label, source=caller_source(), lock=as_lock(lock), take=True)
+        )
 
     def unlock_checked(
         self, lock: LockLike, label: str, check: Callable[[State], str | None], prop: str

@@ -198,7 +198,7 @@ class LockStep(Step):
         return fire
 
     def _mode_text(self, lock: Lock) -> str:
-        if lock.kind is locks.Kind.RWSEM:
+        if lock.kind.shared_mode:
             return "excl" if self.mode is Mode.EXCL else "shared"
         return ""
 
@@ -209,7 +209,7 @@ class LockStep(Step):
         mode = self._mode_text(lock)
         if after[context.thread.pc] == before[context.thread.pc]:
             holders = locks.holders(lock.kind, before[lock.slot])
-            held_by = ", ".join(context.world.thread_names[t] for t in holders)
+            held_by = ", ".join(locks.thread_name(context.world.thread_names, t) for t in holders)
             return Event(
                 "wait", f"waits for {lock.name} {mode}, held by {held_by}", lock.name, mode
             )

@@ -213,3 +213,48 @@ class EntryCallStep(CallStep):
     @property
     def local(self) -> bool:
         return True
+
+
+@attrs.frozen(kw_only=True)
+class HandOffStep(Step):
+    """Keep ``lock`` held after this thread lets go of it (``take_over``
+    makes another thread its holder), or give a handed-off lock to this
+    thread: ``freeze_super()`` returns with ``sb_writers`` held, and
+    ``thaw_super()`` releases it, as lockdep is told with
+    ``percpu_rwsem_release()`` and ``percpu_rwsem_acquire()``."""
+
+    lock: LockExpr
+    take: bool = False
+    """Take the handed-off lock over instead of handing it off."""
+
+    def compile(self, context: Context) -> Fire:
+        lock_of = self.lock.compile(context.world)
+        tid, next_pc, name = context.tid, context.next_pc, context.thread.name
+        move = locks.take_over if self.take else locks.hand_off
+        complaint = "which nobody handed off" if self.take else "which it does not hold"
+        verb = "takes over" if self.take else "hands off"
+
+        def fire(state: State) -> tuple[State, ...]:
+            lock = lock_of(state)
+            if lock is None:
+                return (
+                    context.error(state, LOCK_PROTOCOL, f"{name} {verb} {self.lock} of nothing"),
+                )
+            done, value = move(lock.kind, state[lock.slot], tid)
+            if not done:
+                return (
+                    context.error(state, LOCK_PROTOCOL, f"{name} {verb} {lock.name}, {complaint}"),
+                )
+            values = list(state)
+            values[lock.slot] = value
+            return (context.advance(values, next_pc),)
+
+        return fire
+
+    def event(self, context: Context, before: State, after: State) -> Event:
+        lock = self.lock.compile(context.world)(before)
+        if lock is None or after[0] is not None:
+            return Event("error", self.label)
+        if self.take:
+            return Event("acquire", f"take over {lock.name}", lock.name, "")
+        return Event("release", f"hand off {lock.name} (held on)", lock.name)

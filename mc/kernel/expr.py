@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 
+from mc.kernel import locks
 from mc.kernel.locks import Lock
 from mc.kernel.world import Inode, World
 
@@ -118,6 +119,25 @@ def _binary(text: str, left: Expr, right: Expr, function: Callable[[Any, Any], A
 def negative(expr: Expr) -> Expr:
     """True when ``expr`` names no inode."""
     return _unary(f"d_is_negative({expr})", expr, lambda _w, v: v is None)
+
+
+def handed_off(lock: Lock | LockExpr) -> Expr:
+    """True while ``lock`` is held by no thread, handed off (a frozen
+    superblock's ``sb_writers``)."""
+    found = lock if isinstance(lock, LockExpr) else lock_const(lock)
+
+    def build(world: World) -> Eval:
+        lock_of = found.compile(world)
+
+        def check(state: State) -> bool:
+            current = lock_of(state)
+            return current is not None and locks.holds(
+                current.kind, state[current.slot], locks.HANDED_OFF
+            )
+
+        return check
+
+    return Expr(f"handed_off({found})", build)
 
 
 def is_error(expr: Expr) -> Expr:

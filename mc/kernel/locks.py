@@ -3,14 +3,22 @@
 A lock's value lives in one slot of the state:
 
 - mutex and spinlock: ``None`` when free, else the holder's thread id;
-- rw_semaphore: ``None`` when free and nobody waits, else
-  ``(writer, readers, waiting_writers)``: a writer that cannot take the lock
-  at once queues, and a queued writer blocks new readers (so recursive
-  read-locking can deadlock, as lockdep warns);
+- rw_semaphore and percpu_rw_semaphore: ``None`` when free and nobody
+  waits, else ``(writer, readers, waiting_writers)``: a writer that cannot
+  take the lock at once queues, and a queued writer blocks new readers (so
+  recursive read-locking can deadlock, as lockdep warns).  A percpu
+  rw_semaphore (``sb_writers``) behaves the same: ``percpu_down_write()``
+  makes new readers wait (``rcu_sync_enter``) and then waits for the
+  readers inside to leave;
 - seqlock: ``(sequence, writer)``; writers serialise like a spinlock and
   bump the sequence, readers never block and retry when it moved;
 - rcu (``rcu_read_lock``): ``None`` or the sorted tuple of the threads in a
   read-side critical section; never blocks, and its holders may not sleep.
+
+A lock may be handed off: the thread that holds it gives it up to no
+thread (``HANDED_OFF`` holds it, as ``freeze_super()`` keeps
+``sb_writers`` held after it returns) until a thread takes it over
+(``thaw_super()``) and releases it.
 
 ``acquire`` returns the new value, ``BLOCKED`` when the caller must wait
 without changing anything, or ``QUEUED`` alongside the value when the wait
@@ -41,6 +49,7 @@ class Kind(enum.Enum):
 
     MUTEX = "mutex"
     RWSEM = "rw_semaphore"
+    PERCPU_RWSEM = "percpu_rw_semaphore"
     SPINLOCK = "spinlock"
     SEQLOCK = "seqlock"
     RCU = "rcu"
@@ -52,6 +61,11 @@ class Kind(enum.Enum):
     def sleeps(self) -> bool:
         """Whether waiting for this lock sleeps (forbidden in atomic context)."""
         return self in (Kind.MUTEX, Kind.RWSEM, Kind.BIT_LOCK)
+
+    @property
+    def shared_mode(self) -> bool:
+        """Whether the lock can be taken shared (a reader-writer lock)."""
+        return self in (Kind.RWSEM, Kind.PERCPU_RWSEM)
 
     @property
     def atomic(self) -> bool:
@@ -80,6 +94,8 @@ class Outcome(enum.Enum):
 
 
 Value = Any
+HANDED_OFF = -2
+"""The holder of a lock its thread handed off: held, by no thread."""
 RWSEM_UNLOCKED: tuple[int | None, tuple[int, ...], tuple[int, ...]] = (None, (), ())
 
 
@@ -87,7 +103,7 @@ def holds(kind: Kind, value: Value, tid: int) -> bool:
     """Whether thread ``tid`` holds the lock (in any mode)."""
     if value is None:
         return False
-    if kind is Kind.RWSEM:
+    if kind.shared_mode:
         writer, readers, _ = value
         return bool(writer == tid or tid in readers)
     if kind is Kind.SEQLOCK:
@@ -101,7 +117,7 @@ def holders(kind: Kind, value: Value) -> tuple[int, ...]:
     """The threads that hold the lock."""
     if value is None:
         return ()
-    if kind is Kind.RWSEM:
+    if kind.shared_mode:
         writer, readers, _ = value
         return readers if writer is None else (writer, *readers)
     if kind is Kind.SEQLOCK:
@@ -113,7 +129,7 @@ def holders(kind: Kind, value: Value) -> tuple[int, ...]:
 
 def queued(kind: Kind, value: Value) -> tuple[int, ...]:
     """The threads queued on the lock (writers waiting on an rw_semaphore)."""
-    if kind is Kind.RWSEM and value is not None:
+    if kind.shared_mode and value is not None:
         return tuple(value[2])
     return ()
 
@@ -124,7 +140,7 @@ def blockers(kind: Kind, value: Value, tid: int, mode: Mode) -> tuple[int, ...]:
     a reader only the writer holding it or queued writers (readers share)."""
     holding = holders(kind, value)
     queue = queued(kind, value)
-    if kind is Kind.RWSEM and mode is Mode.SHARED:
+    if kind.shared_mode and mode is Mode.SHARED:
         writer = value[0] if value is not None else None
         waiting = (writer,) if writer is not None else queue
     else:
@@ -137,7 +153,7 @@ def acquire(kind: Kind, value: Value, tid: int, mode: Mode) -> tuple[Outcome, Va
     """Try to take the lock for ``tid``; see the module docstring."""
     if holds(kind, value, tid):
         return Outcome.ALREADY_HELD, value
-    if kind is Kind.RWSEM:
+    if kind.shared_mode:
         return _rwsem_acquire(value, tid, mode)
     if kind is Kind.SEQLOCK:
         sequence, writer = value
@@ -172,7 +188,7 @@ def release(kind: Kind, value: Value, tid: int) -> tuple[bool, Value]:
     ``(False, value)`` when ``tid`` does not hold it (a protocol error)."""
     if not holds(kind, value, tid):
         return False, value
-    if kind is Kind.RWSEM:
+    if kind.shared_mode:
         writer, readers, waiting = value
         if writer == tid:
             writer = None
@@ -189,22 +205,54 @@ def release(kind: Kind, value: Value, tid: int) -> tuple[bool, Value]:
     return True, None
 
 
+def _replace_holder(kind: Kind, value: Value, old: int, new: int) -> Value:
+    if kind.shared_mode:
+        writer, readers, waiting = value
+        if writer == old:
+            return (new, readers, waiting)
+        return (writer, tuple(sorted(new if r == old else r for r in readers)), waiting)
+    if kind is Kind.SEQLOCK:
+        return (value[0], new)
+    return new
+
+
+def hand_off(kind: Kind, value: Value, tid: int) -> tuple[bool, Value]:
+    """``(True, new value)`` once ``tid`` hands its hold of the lock off to
+    no thread, or ``(False, value)`` when it does not hold it."""
+    if kind is Kind.RCU or not holds(kind, value, tid):
+        return False, value
+    return True, _replace_holder(kind, value, tid, HANDED_OFF)
+
+
+def take_over(kind: Kind, value: Value, tid: int) -> tuple[bool, Value]:
+    """``(True, new value)`` once ``tid`` holds a handed-off lock, or
+    ``(False, value)`` when nobody handed it off."""
+    if kind is Kind.RCU or not holds(kind, value, HANDED_OFF):
+        return False, value
+    return True, _replace_holder(kind, value, HANDED_OFF, tid)
+
+
 def initial(kind: Kind) -> Value:
     """The value of a free lock."""
     return (0, None) if kind is Kind.SEQLOCK else None
+
+
+def thread_name(thread_names: tuple[str, ...], tid: int) -> str:
+    """The name of holder ``tid``: a thread's, or that of a handed-off hold."""
+    return "handed off" if tid == HANDED_OFF else thread_names[tid]
 
 
 def render(kind: Kind, value: Value, thread_names: tuple[str, ...]) -> str:
     """A lock value as people read it: ``T1 excl``, ``T1,T3 shared``..."""
 
     def names(tids: tuple[int, ...]) -> str:
-        return ",".join(thread_names[t] for t in tids)
+        return ",".join(thread_name(thread_names, t) for t in tids)
 
-    if kind is Kind.RWSEM:
+    if kind.shared_mode:
         if value is None:
             return "free"
         writer, readers, waiting = value
-        held = f"{thread_names[writer]} excl" if writer is not None else ""
+        held = f"{thread_name(thread_names, writer)} excl" if writer is not None else ""
         if readers:
             held = f"{names(readers)} shared"
         held = held or "free"
@@ -216,4 +264,4 @@ def render(kind: Kind, value: Value, thread_names: tuple[str, ...]) -> str:
         )
     if kind is Kind.RCU:
         return "free" if value is None else names(value)
-    return "free" if value is None else thread_names[value]
+    return "free" if value is None else thread_name(thread_names, value)

@@ -156,6 +156,23 @@ class World:
         self.locks.append(lock)
         return lock
 
+    def shared_lock(self, name: str, kind: Kind) -> Lock:
+        """The lock ``name`` of the world, made on first use: every thread
+        that asks for it by name gets the same lock."""
+        for lock in self.locks:
+            if lock.name == name:
+                if lock.kind is not kind:
+                    raise ModelError(f"lock {name} is a {lock.kind.value}, not a {kind.value}")
+                return lock
+        return self.add_lock(name, kind)
+
+    def shared_slot(self, name: str, initial: Any, render: Render = str) -> int:
+        """The slot ``name`` of the world, made on first use with ``initial``."""
+        for index, slot in enumerate(self.slots):
+            if slot.name == name:
+                return index
+        return self.add_slot(name, initial, render)
+
     def _lock_renderer(self, kind: Kind) -> Render:
         return lambda value: locks.render(kind, value, self.thread_names)
 

@@ -64,7 +64,7 @@ def held_mode(lock: Lock, value: Any, tid: int) -> Mode | None:
     """How thread ``tid`` holds ``lock``: exclusive, shared, or not at all."""
     if not locks.holds(lock.kind, value, tid):
         return None
-    if lock.kind is locks.Kind.RWSEM:
+    if lock.kind.shared_mode:
         return Mode.EXCL if value[0] == tid else Mode.SHARED
     if lock.kind is locks.Kind.RCU:
         return Mode.SHARED
