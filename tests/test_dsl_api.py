@@ -3,9 +3,11 @@ labels and registers, and values passed between threads at build time."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from mc.check.registry import base
+from mc.check.registry import base, with_files
 from mc.dsl import (
     EXCL,
     SHARED,
@@ -157,3 +159,28 @@ def test_taking_over_a_lock_nobody_handed_off_is_a_protocol_error() -> None:
     result = check(_model(careless_thaw()))
     assert result.violation is not None and result.violation.property == "lock-protocol"
     assert result.violation.message == "T1 takes over sb_writers, which nobody handed off"
+
+
+def test_a_variant_replaces_a_body_wherever_it_runs(tmp_path: Path) -> None:
+    """A replacement body runs in the threads of the operation and where
+    another body runs it; it may run the shipped body itself."""
+    model_file = tmp_path / "replaced.py"
+    model_file.write_text(
+        "from mc.dsl import EXCL, Op, replaces, scenario\n"
+        "from mc.models.dirops import create\n\n\n"
+        "@replaces(create, 'create-holds-root', 'create(2) under the root directory lock')\n"
+        "def create_holding_root(op: Op, path: str) -> None:\n"
+        "    root = op.inode('/')\n"
+        "    op.lock(root.i_rwsem, EXCL, 'inode_lock(root)')\n"
+        "    op.run(create.build, path)\n"
+        "    op.unlock(root.i_rwsem, 'inode_unlock(root)')\n\n\n"
+        "scenario('api/create', 'one create', tree=['/a/'], threads=[create('/a/x')])\n"
+    )
+    registry = with_files([model_file])
+    scenario = registry.scenario("api/create")
+    plain = registry.build(scenario).threads[0].program.steps
+    replaced = registry.build(scenario, ["create-holds-root"]).threads[0].program.steps
+    assert replaced[0].label == "inode_lock(root)"
+    assert replaced[0].source.file == str(model_file)
+    assert [s.label for s in replaced[1:-1]] == [s.label for s in plain]
+    assert check(registry.build(scenario, ["create-holds-root"])).verdict is Verdict.OK

@@ -16,7 +16,7 @@ ROWS = expectations.load()
 
 @pytest.mark.parametrize("row", ROWS, ids=[row.label for row in ROWS])
 def test_expected_verdict(shipped: Registry, row: expectations.Expectation) -> None:
-    outcome = check_scenario(shipped, row.scenario, row.variants)
+    outcome = check_scenario(shipped, row.scenario, row.variants, row.properties)
     result = outcome.result
     assert result.verdict is row.verdict, result.violation
     if row.violated is not None:

@@ -216,3 +216,27 @@ def test_the_baseline_rewrite_keeps_the_layout(tmp_path: Path) -> None:
     inline.write_text('expect = [{scenario = "a", verdict = "OK"}]\n')
     with pytest.raises(expectations.ExpectationError, match="its own"):
         baseline.rewrite_states(inline, {("a", (), "OK", None): 5})
+
+
+def test_a_row_may_narrow_the_properties_it_checks(vfsmc: Run, tmp_path: Path) -> None:
+    """Without namespace, dropping rmdir's victim lock breaks nothing the
+    row checks (the tree breaks, but the row does not look at it)."""
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "nothing.py").write_text('"""No declarations: the shipped scenarios only."""\n')
+    (suite / "expectations.toml").write_text(
+        '[[expect]]\nscenario = "dirops/rmdir-vs-create"\nvariants = ["rmdir-no-victim-lock"]\n'
+        'verdict = "OK"\nproperties = ["lock-protocol", "deadlock"]\n\n'
+        '[[expect]]\nscenario = "dirops/rmdir-vs-create"\nvariants = ["rmdir-no-victim-lock"]\n'
+        'verdict = "VIOLATED"\nproperty = "namespace"\n'
+    )
+    result = vfsmc("regress", "--models", str(suite))
+    assert result.exit_code == 0, result.output
+    assert "2/2 rows as expected" in result.output
+    (suite / "expectations.toml").write_text(
+        '[[expect]]\nscenario = "dirops/rmdir-vs-create"\nverdict = "VIOLATED"\n'
+        'property = "namespace"\nproperties = ["deadlock"]\n'
+    )
+    result = vfsmc("regress", "--models", str(suite))
+    assert result.exit_code == 2
+    assert "property 'namespace' is not among the 'properties' checked" in result.output

@@ -19,7 +19,7 @@ from mc.atomic_write import write_atomically
 from mc.check import expectations
 from mc.check.expectations import Expectation, ExpectationError
 
-Key = tuple[str, tuple[str, ...], str, str | None]
+Key = tuple[str, tuple[str, ...], str, str | None, tuple[str, ...] | None]
 
 HEADER = re.compile(r"^\s*\[\[\s*expect\s*\]\]\s*(#.*)?$")
 OTHER_TABLE = re.compile(r"^\s*\[")
@@ -29,7 +29,7 @@ FIELD = re.compile(r"^\s*[^#\s]")
 
 def key(row: Expectation) -> Key:
     """What identifies a row across edits of the file."""
-    return (row.scenario, row.variants, row.verdict.value, row.violated)
+    return (row.scenario, row.variants, row.verdict.value, row.violated, row.properties)
 
 
 def rewrite_states(path: Path, states: Mapping[Key, int]) -> int:

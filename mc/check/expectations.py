@@ -31,16 +31,19 @@ class Expectation:
     """The property a VIOLATED row expects to be violated."""
     states: int | None = None
     """The baseline: distinct states the check stored (None until recorded)."""
+    properties: tuple[str, ...] | None = None
+    """The properties checked (None: the scenario's own)."""
 
     @property
     def label(self) -> str:
-        return f"{self.scenario} [{', '.join(self.variants) or 'correct'}]"
+        checked = f" ({', '.join(self.properties)})" if self.properties is not None else ""
+        return f"{self.scenario} [{', '.join(self.variants) or 'correct'}]{checked}"
 
 
 def _row(raw: Any, where: str) -> Expectation:
     if not isinstance(raw, dict):
         raise ExpectationError(f"{where}: must be a table")
-    unknown = set(raw) - {"scenario", "variants", "verdict", "property", "states"}
+    unknown = set(raw) - {"scenario", "variants", "verdict", "property", "states", "properties"}
     if unknown:
         raise ExpectationError(f"{where}: unknown field {sorted(unknown)[0]!r}")
     scenario = raw.get("scenario")
@@ -63,7 +66,17 @@ def _row(raw: Any, where: str) -> Expectation:
         raise ExpectationError(f"{where}: field 'states' must be an integer")
     if states is not None and states < 1:
         raise ExpectationError(f"{where}: field 'states' must be at least 1")
-    return Expectation(scenario, tuple(variants), verdict, prop, states)
+    properties = raw.get("properties")
+    if properties is not None and (
+        not isinstance(properties, list)
+        or not properties
+        or not all(isinstance(p, str) for p in properties)
+    ):
+        raise ExpectationError(f"{where}: field 'properties' must be a non-empty list of strings")
+    if properties is not None and prop is not None and prop not in properties:
+        raise ExpectationError(f"{where}: property {prop!r} is not among the 'properties' checked")
+    chosen = None if properties is None else tuple(properties)
+    return Expectation(scenario, tuple(variants), verdict, prop, states, chosen)
 
 
 def load(path: Path = DEFAULT_PATH) -> list[Expectation]:

@@ -161,7 +161,9 @@ def check_row(registry: Registry, row: Expectation, options: Options | None = No
     started = time.perf_counter()
     try:
         with usermodels.reported():
-            outcome = check_scenario(registry, row.scenario, row.variants, options=options)
+            outcome = check_scenario(
+                registry, row.scenario, row.variants, row.properties, options=options
+            )
     except (UnknownName, ModelError) as error:
         raise _with_context(error, row.label) from error
     result = outcome.result

@@ -6,7 +6,7 @@ file everything it needs.
     from mc.dsl import EXCL, Op, operation, scenario, variant
 
 - operations: ``operation``, ``Op`` (its methods emit the steps), ``Invocation``;
-- declarations: ``scenario``, ``variant``, ``flag_variant``, ``invariant``;
+- declarations: ``scenario``, ``variant``, ``flag_variant``, ``replaces``, ``invariant``;
 - programs, for variants: ``Program`` and its steps (``Step``, ``LockStep``);
 - lock modes and kinds: ``EXCL``, ``SHARED``, ``LockKind``;
 - conditions: ``negative``, ``positive``, ``is_dir``, ``same``, ``same_inode``,
@@ -25,6 +25,7 @@ from mc.dsl.scenario import (
     Variant,
     flag_variant,
     invariant,
+    replaces,
     scenario,
     variant,
 )
@@ -90,6 +91,7 @@ __all__ = [
     "not_",
     "operation",
     "positive",
+    "replaces",
     "same",
     "same_inode",
     "scenario",

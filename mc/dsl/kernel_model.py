@@ -4,11 +4,11 @@ compiled programs over one world, with the kernel's properties."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import attrs
 
-from mc.dsl.operation import Invocation, Op
+from mc.dsl.operation import Invocation, Op, Operation
 from mc.dsl.program import CompiledStep, Program, compile_program
 from mc.dsl.steps import ThreadSlots
 from mc.engine.model import Check, Model, Property, PropertyKind, declare
@@ -303,8 +303,10 @@ def build_threads(
     invocations: Sequence[Invocation],
     variants: frozenset[str],
     transforms: Sequence[Callable[[Program, Invocation], Program]],
+    bodies: Mapping[Operation, Callable[..., None]] | None = None,
 ) -> list[Thread]:
-    """Build, transform and compile each invocation's program."""
+    """Build, transform and compile each invocation's program; ``bodies``
+    replace the bodies of operations wherever they run."""
     built = []
     for tid, invocation in enumerate(invocations):
         name = world.thread_names[tid]
@@ -315,8 +317,8 @@ def build_threads(
             ret=world.add_slot(f"{name}.ret", 0, errno.render),
         )
         world.pc_slots.append(slots.pc)
-        op = Op(world, slots, variants)
-        invocation.operation.build(op, *invocation.args)
+        op = Op(world, slots, variants, bodies or {})
+        op.run_body(invocation.operation, *invocation.args)
         program = op.program()
         for transform in transforms:
             program = transform(program, invocation)

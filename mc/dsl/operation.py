@@ -120,10 +120,18 @@ def as_expr(value: Any) -> Expr:
 class Op:
     """Builds one thread's program; see the module docstring."""
 
-    def __init__(self, world: World, thread: ThreadSlots, variants: frozenset[str]) -> None:
+    def __init__(
+        self,
+        world: World,
+        thread: ThreadSlots,
+        variants: frozenset[str],
+        bodies: Mapping[Operation, Callable[..., None]] | None = None,
+    ) -> None:
         self.world = world
         self.thread = thread
         self.variants = variants
+        self.bodies = dict(bodies or {})
+        """Operation bodies a variant replaced (``replaces``)."""
         self.items: list[Item] = []
         self._labels = itertools.count(1)
         self._pending_else: tuple[Jump, Label, Label] | None = None
@@ -268,16 +276,25 @@ class Op:
         """Run another operation's body, or a helper ``f(op, *args)``, here
         in this thread, as a call would: its labels and registers are its
         own, so the same body may run any number of times in one program.
-        Its return value is ``op.ret`` afterwards."""
-        build = body.build if isinstance(body, Operation) else body
-        name = body.name if isinstance(body, Operation) else build.__name__
+        Its return value is ``op.ret`` afterwards.  An operation runs the
+        body a variant put in its place; ``op.run(rename.build, ...)`` runs
+        the shipped body itself."""
+        name = body.name if isinstance(body, Operation) else body.__name__
         outer = self._scope
         self._scope = f"{outer}{name}#{next(self._runs)}/"
         try:
-            build(self, *args)
+            self.run_body(body, *args)
         finally:
             self._scope = outer
             self._pending_else = None
+
+    def run_body(self, body: Operation | Callable[..., None], *args: Any) -> None:
+        """Emit ``body``'s steps here, in this body's scope: an operation's
+        (or the body a variant put in its place), or a helper's."""
+        if isinstance(body, Operation):
+            self.bodies.get(body, body.build)(self, *args)
+        else:
+            body(self, *args)
 
     def publish(self, name: str, value: Any) -> None:
         """Give a value decided while this thread is built (a new inode, a

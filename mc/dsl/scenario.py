@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import attrs
 
 from mc.dsl.kernel_model import KernelModel, PropertyDef, build_threads
-from mc.dsl.operation import Invocation, caller_source
+from mc.dsl.operation import Invocation, Operation, caller_source
 from mc.dsl.program import Program
 from mc.dsl.steps import Source
 from mc.engine.model import Check, PropertyKind
@@ -76,6 +76,8 @@ class Variant:
     transform: Transform | None = attrs.field(default=None, eq=False)
     waives: tuple[str, ...] = ()
     declared: Source | None = attrs.field(default=None, eq=False)
+    bodies: tuple[tuple[Operation, Callable[..., None]], ...] = attrs.field(default=(), eq=False)
+    """Operations whose body the variant replaces, wherever they run."""
 
 
 Declaration = Scenario | Variant | PropertyDef
@@ -165,6 +167,7 @@ class Registry:
             scenario.threads,
             names,
             [v.transform for v in chosen if v.transform is not None],
+            {operation: body for v in chosen for operation, body in v.bodies},
         )
         return KernelModel(world, threads, defs)
 
@@ -221,6 +224,22 @@ def variant(
 def flag_variant(name: str, description: str, waives: Sequence[str] = ()) -> Variant:
     """Declare a variant that operations consult with ``op.variant(name)``."""
     return _declare(Variant(name, description, None, tuple(waives), caller_source()))
+
+
+def replaces(
+    operation: Operation, name: str, description: str, waives: Sequence[str] = ()
+) -> Callable[[Callable[..., None]], Variant]:
+    """Declare a variant that replaces ``operation``'s body with the
+    decorated ``f(op, *args)`` wherever it runs (``op.run(operation.build,
+    ...)`` inside it runs the shipped body)."""
+
+    def wrap(body: Callable[..., None]) -> Variant:
+        variant = Variant(
+            name, description, None, tuple(waives), caller_source(), ((operation, body),)
+        )
+        return _declare(variant)
+
+    return wrap
 
 
 def invariant(
