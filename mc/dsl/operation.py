@@ -55,7 +55,7 @@ from mc.kernel.expr import (
     slot_value,
 )
 from mc.kernel.locks import Lock, Mode
-from mc.kernel.world import Dentry, Inode, ModelError, World
+from mc.kernel.world import Dentry, ModelError, World
 from mc.project import ROOT
 
 TOOL_DIRS = {
@@ -105,10 +105,6 @@ def as_lock(lock: LockLike) -> LockExpr:
         f"not a lock: {lock!r} (take an object's lock, such as dir.i_rwsem or "
         "op.world.superblock.s_vfs_rename_sem)"
     )
-
-
-def as_inode(inode: Inode | InodeExpr) -> InodeExpr:
-    return inode if isinstance(inode, InodeExpr) else inode_const(inode)
 
 
 def as_expr(value: Any) -> Expr:

@@ -141,10 +141,6 @@ class Step(ABC):
         return None
 
     @property
-    def may_sleep(self) -> bool:
-        return False
-
-    @property
     def local(self) -> bool:
         """Whether the step reads and writes only its thread's own slots and
         has exactly one outcome; such steps run together with the step
@@ -163,10 +159,6 @@ class LockStep(Step):
 
     lock: LockExpr
     mode: Mode = Mode.EXCL
-
-    @property
-    def may_sleep(self) -> bool:
-        return True
 
     def compile(self, context: Context) -> Fire:
         lock_of = self.lock.compile(context.world)
@@ -363,10 +355,6 @@ class EffectStep(Step):
     result: int | None = None
     kind: str = "effect"
     sleeps: bool = False
-
-    @property
-    def may_sleep(self) -> bool:
-        return self.sleeps
 
     @property
     def local(self) -> bool:

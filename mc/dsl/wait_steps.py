@@ -33,10 +33,6 @@ class WaitStep(Step):
     holders: Holders | None = attrs.field(default=None, eq=False)
     """Who must act before the condition can hold (for waits-for graphs)."""
 
-    @property
-    def may_sleep(self) -> bool:
-        return True
-
     def compile(self, context: Context) -> Fire:
         cond = self.cond.compile(context.world)
         next_pc = context.next_pc
@@ -146,9 +142,6 @@ class TryLockStep(Step):
     @property
     def jump_label(self) -> str | None:
         return self.target
-
-    def retarget(self, target: str) -> Step:
-        return attrs.evolve(self, target=target)
 
     def compile(self, context: Context) -> Fire:
         lock_of = self.lock.compile(context.world)

@@ -95,9 +95,6 @@ class Device:
     free: int
     bios: int
 
-    def block_slot(self, block: int) -> int:
-        return self.blocks[block]
-
 
 def attach(world: World, nr_blocks: int) -> Device:
     """The device of ``world``, created with ``nr_blocks`` blocks, all free

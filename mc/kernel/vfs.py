@@ -151,22 +151,6 @@ def ancestor_of(ancestor: InodeExpr, descendant: InodeExpr) -> Expr:
     )
 
 
-def trap_below(ancestor: InodeExpr, descendant: InodeExpr) -> InodeExpr:
-    """``d_ancestor(ancestor, descendant)``: the child of ``ancestor`` on the
-    path to ``descendant``."""
-    expr = _tree_expr(f"d_ancestor({ancestor}, {descendant})", child_toward, ancestor, descendant)
-    return InodeExpr(expr.text, expr.build)
-
-
-def common_ancestor(first: InodeExpr, second: InodeExpr) -> Expr:
-    """Both directories hang off the same root."""
-
-    def same_tree(world: World, values: Values, a: int, b: int) -> bool:
-        return tree_root(world, values, a) == tree_root(world, values, b)
-
-    return _tree_expr(f"{first} and {second} share an ancestor", same_tree, first, second)
-
-
 def unlinked(inode: InodeExpr) -> Expr:
     """``inode->i_nlink == 0``."""
 
