@@ -204,18 +204,18 @@ def test_the_baseline_rewrite_keeps_the_layout(tmp_path: Path) -> None:
         '# next\n[[expect]]\nscenario = "b"\nverdict = "OK"\nstates = 1_000 # kept\n'
     )
     changed = baseline.rewrite_states(
-        path, {("a", ("x",), "OK", None): 5, ("b", (), "OK", None): 7}
+        path, {("a", ("x",), "OK", None, None): 5, ("b", (), "OK", None, None): 7}
     )
     assert changed == 2
     assert path.read_text() == (
         '[[expect]]\nscenario = "a"\nvariants = [\n  "x",\n]\nverdict = "OK"\nstates = 5\n\n'
         '# next\n[[expect]]\nscenario = "b"\nverdict = "OK"\nstates = 7 # kept\n'
     )
-    assert baseline.rewrite_states(path, {("b", (), "OK", None): 7}) == 0
+    assert baseline.rewrite_states(path, {("b", (), "OK", None, None): 7}) == 0
     inline = tmp_path / "inline.toml"
     inline.write_text('expect = [{scenario = "a", verdict = "OK"}]\n')
     with pytest.raises(expectations.ExpectationError, match="its own"):
-        baseline.rewrite_states(inline, {("a", (), "OK", None): 5})
+        baseline.rewrite_states(inline, {("a", (), "OK", None, None): 5})
 
 
 def test_a_row_may_narrow_the_properties_it_checks(vfsmc: Run, tmp_path: Path) -> None:
