@@ -1,6 +1,9 @@
 """vfsmc: a model checker for the Linux VFS locking protocol.
 
-The engine (``mc.engine.model``, ``mc.engine.explore``, ``mc.engine.result``) knows nothing about
-kernels; ``mc.kernel`` provides the kernel world and the DSL operations are
-written in; ``models`` holds the operations, scenarios and variants.
+Layers, from the bottom: ``mc.engine`` (models, search, results, symbolic
+values; nothing of kernels), ``mc.trace.events``, ``mc.kernel`` (the kernel
+world), ``mc.dsl`` (the language operations are written in), ``mc.models``
+(the shipped operations and scenarios), ``mc.spec`` (the locking rules),
+``mc.trace`` (counterexamples), ``mc.check`` (checking, replay, regress,
+mutate) and ``mc.cli``.
 """
