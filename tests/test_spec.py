@@ -160,7 +160,7 @@ def test_lint_names_an_unknown_value(known: vocabulary.Vocabulary) -> None:
     assert "'write-ish'" in unknown[0].message
 
 
-def test_diff_names_methods_added_removed_and_lock_modes_changed(
+def test_diff_names_methods_added_removed_and_cells_changed(
     known: vocabulary.Vocabulary, shipped_spec: load.Spec
 ) -> None:
     old = importer.import_path(EXCERPT, known).spec
@@ -173,8 +173,9 @@ def test_diff_names_methods_added_removed_and_lock_modes_changed(
         .replace("d_prune:           no\t\tyes\t\tno\t\tno\n", "")
     )
     new = importer.from_document(document.parse_rst(text, "new.rst")).spec
-    changes = {(c.kind, c.where) for c in diff(old, new, known)}
-    assert ("lock-mode-changed", "inode_operations.rename i_rwsem(inode)") in changes
+    found = diff(old, new, known)
+    changes = {(c.kind, c.where) for c in found}
+    assert ("cell-changed", "inode_operations.rename i_rwsem(inode)") in changes
     assert ("method-removed", "dentry_operations.d_prune") in changes
     assert ("row-removed", "address_space_operations.swap_activate") in changes
     assert diff(shipped_spec, shipped_spec, known) == []
@@ -220,3 +221,87 @@ def test_a_malformed_vocabulary_names_the_place(tmp_path: Path) -> None:
     bad.write_text("[tables.x.placement]\nrow = ['nowhere']\n")
     with pytest.raises(SpecError, match="placement row: 'nowhere' is not a column"):
         vocabulary.load(bad)
+
+
+def _edited(*edits: tuple[str, str]) -> str:
+    text = EXCERPT.read_text()
+    for before, after in edits:
+        assert before in text, before
+        text = text.replace(before, after)
+    return text
+
+
+def test_diff_reports_a_renamed_column_once_then_the_real_change(
+    known: vocabulary.Vocabulary,
+) -> None:
+    """lock_manager's ``inode->i_lock`` became ``flc_lock`` (and one cell
+    under it changed): one column-renamed and one cell-changed."""
+    old = importer.from_document(document.parse(_edited(), "old.rst")).spec
+    new_text = _edited(
+        ("ops\t\t\tinode->i_lock\tmay block", "ops\t\t\tflc_lock\tmay block"),
+        ("fl_copy_lock:\t\tyes\t\tno", "fl_copy_lock:\t\tno\t\tno"),
+    )
+    new = importer.from_document(document.parse(new_text, "new.rst")).spec
+    found = [str(c) for c in diff(old, new, known)]
+    assert found == [
+        "~ file_lock_operations: inode->i_lock -> flc_lock [column-renamed]",
+        "~ file_lock_operations.fl_copy_lock flc_lock: yes -> no [cell-changed]",
+    ]
+
+
+def test_diff_pairs_renamed_methods_and_ignores_whitespace(known: vocabulary.Vocabulary) -> None:
+    old_text = _edited(
+        (
+            "int (*read_folio)(struct file *, struct folio *);",
+            "int (*readpage)(struct file *, struct page *);",
+        ),
+        ("read_folio:\t\tyes, unlocks", "readpage:\t\tyes, unlocks"),
+    )
+    new_text = _edited(
+        (
+            "void (*invalidate_folio) (struct folio *, size_t start, size_t len);",
+            "void (*invalidate_folio)(struct folio *,\n\t\t\tsize_t start, size_t len);",
+        ),
+    )
+    old = importer.from_document(document.parse(old_text, "old.rst")).spec
+    new = importer.from_document(document.parse(new_text, "new.rst")).spec
+    found = [(c.kind, c.where) for c in diff(old, new, known)]
+    assert ("method-renamed", "address_space_operations.readpage") in found
+    assert not any(kind in ("method-added", "method-removed") for kind, _ in found)
+    assert ("prototype-changed", "address_space_operations.read_folio") in found
+    assert ("prototype-changed", "address_space_operations.invalidate_folio") not in found
+
+
+def test_diff_pairs_prose_rules_and_prose_by_the_methods_they_name(
+    known: vocabulary.Vocabulary,
+) -> None:
+    note = "->invalidate_folio() is called when the filesystem must drop {} buffers.\n\n"
+    anchor = "file_lock_operations\n===================="
+    old_text = _edited((anchor, note.format("some") + anchor))
+    new_text = _edited(
+        (anchor, note.format("some or all of the") + anchor),
+        ("dev_t given us by userland", "dev_t handed to us by userland"),
+        ("->statfs() has s_umount (shared)", "->statfs() has s_umount (exclusive)"),
+    )
+    old = importer.from_document(document.parse(old_text, "old.rst")).spec
+    new = importer.from_document(document.parse(new_text, "new.rst")).spec
+    found = {(c.kind, c.where): c for c in diff(old, new, known)}
+    assert set(found) == {
+        ("rule-changed", "super_operations.statfs"),
+        ("prose-changed", "address_space_operations.invalidate_folio"),
+    }
+    changed = found[("rule-changed", "super_operations.statfs")]
+    assert (changed.before, changed.after) == (
+        "s_umount shared called by ustat(2) (native or compat)",
+        "s_umount exclusive called by ustat(2) (native or compat)",
+    )
+    reworded = _edited(("dev_t given us by userland", "dev_t handed to us by userland"))
+    again = importer.from_document(document.parse(reworded, "new.rst")).spec
+    [change] = diff(importer.from_document(document.parse(_edited(), "o.rst")).spec, again, known)
+    assert (change.kind, change.detail) == ("prose-changed", "rule reworded")
+
+
+def test_a_byte_order_mark_makes_no_table(known: vocabulary.Vocabulary) -> None:
+    plain = importer.from_document(document.parse(_edited(), "plain.rst")).spec
+    marked = importer.from_document(document.parse("\ufeff" + _edited(), "marked.rst")).spec
+    assert diff(plain, marked, known) == []

@@ -4,6 +4,7 @@ them, exit codes, JSON, and one-line errors on bad input."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -149,3 +150,42 @@ def test_coverage_reports_a_method_neither_modelled_nor_explained(
     result = vfsmc("spec", "coverage", "--specs", str(specs))
     assert result.exit_code == 1
     assert "set                    NOT MODELLED AND NOT EXPLAINED" in result.output
+
+
+def test_spec_check_lists_what_the_models_do_that_new_rules_forbid(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A document in which ->create must be called without the directory's
+    i_rwsem, and ->set of xattr_handler needs it no more: the directory
+    scenario that creates breaks the first, no model exercises the second."""
+    text = FLATTENED.read_text()
+    assert text.count("create:\n\nexclusive") == 1
+    new = tmp_path / "locking.txt"
+    new.write_text(text.replace("create:\n\nexclusive", "create:\n\nno"))
+    result = vfsmc("spec", "check", str(new), "--filter", "dirops/rmdir-vs")
+    assert result.exit_code == 1, result.output
+    assert (
+        "dirops/rmdir-vs-create: T2 calls inode_operations.create holding i_rwsem(/a/b) "
+        "exclusive (rules: i_rwsem(inode): no)"
+    ) in result.output
+    assert "1 scenarios: 1 break the rules" in result.output
+    same = vfsmc("spec", "check", str(FLATTENED), "--filter", "dirops/rmdir-vs")
+    assert same.exit_code == 0, same.output
+    assert "dirops/rmdir-vs-create: conforms" in same.output
+
+
+def test_coverage_of_another_version_warns_about_what_it_lacks(vfsmc: Run, tmp_path: Path) -> None:
+    specs = tmp_path / "specs"
+    shutil.copytree(SPECS, specs)
+    coverage = specs / "coverage.toml"
+    text = coverage.read_text()
+    assert text.count("[tables.inode_operations.methods]\n") == 1
+    coverage.write_text(
+        text.replace(
+            "[tables.inode_operations.methods]\n",
+            '[tables.inode_operations.methods]\nfrobnicate = "gone in this version"\n',
+        )
+    )
+    result = vfsmc("spec", "coverage", "--specs", str(specs))
+    assert result.exit_code in (0, 1), result.output
+    assert "explains inode_operations.frobnicate, which these rules do not have" in result.output

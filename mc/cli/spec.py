@@ -4,6 +4,7 @@
     vfsmc spec lint PATH                where the document disagrees with itself
     vfsmc spec show [TABLE[.METHOD]]    the rules, and what they require of a call
     vfsmc spec diff OLD NEW             what changed between two versions of the rules
+    vfsmc spec check NEW                the shipped models against another version's rules
     vfsmc spec coverage                 which methods the models call, why not the others
 
 Exit codes: 0 fine, 1 something found (dubious places, differences, methods
@@ -344,6 +345,12 @@ def coverage_command(specs: Path, as_json: bool) -> None:
 
     rules = conformance.rules_at(specs)
     reasons = coverage.load_reasons(rules.spec, specs / "coverage.toml")
+    for name in reasons.stale:
+        click.echo(
+            f"vfsmc: warning: {specs / 'coverage.toml'} explains {name}, which these rules "
+            "do not have (ignored)",
+            err=True,
+        )
     found = coverage.coverage(registry(), rules, reasons)
     total = len(found.methods)
     modelled, explained = found.count("modelled"), found.count("explained")
@@ -401,3 +408,47 @@ def coverage_command(specs: Path, as_json: bool) -> None:
             f"{found.percent_covered:.1f}% modelled or explained"
         )
     sys.exit(1 if unexplained else 0)
+
+
+@spec.command("check")
+@click.argument("new", type=PATH)
+@VOCABULARY_OPTION
+@click.option("--filter", "prefix", default="", help="Only scenarios whose name starts so.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@one_line_errors
+def check_command(new: Path, vocabulary: Path, prefix: str, as_json: bool) -> None:
+    """Every shipped scenario against the rules of NEW (another version of
+    the document, or a rules file): what the models do that NEW forbids,
+    and the changed rules no model exercises."""
+    from mc.check.rules_check import check_rules
+    from mc.cli.options import registry
+
+    known = vocabulary_load(vocabulary)
+    shipped = registry()
+    chosen = sorted(name for name in shipped.scenarios if name.startswith(prefix))
+    if not chosen:
+        raise click.UsageError(f"no scenario starts with {prefix!r}")
+    found = check_rules(shipped, _load_any(new, known), known, chosen)
+    if as_json:
+        report = {
+            "rules": str(new),
+            "scenarios": [
+                {"scenario": s.scenario, "breach": s.breach, "verdict": s.verdict.value}
+                for s in found.scenarios
+            ],
+            "unexercised": [
+                {"kind": c.kind, "where": c.where, "before": c.before, "after": c.after}
+                for c in found.unexercised
+            ],
+        }
+        click.echo(json.dumps(report, indent=1))
+    else:
+        for s in found.scenarios:
+            click.echo(f"{s.scenario}: {s.breach or 'conforms'}")
+        for change in found.unexercised:
+            click.echo(f"no model exercises: {change}")
+        click.echo(
+            f"{len(found.scenarios)} scenarios: {len(found.breaches)} break the rules of {new}; "
+            f"{len(found.unexercised)} changed rules no model exercises"
+        )
+    sys.exit(1 if found.breaches else 0)

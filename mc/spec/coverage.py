@@ -26,23 +26,28 @@ class Reasons:
 
     tables: Mapping[str, str]
     methods: Mapping[str, str]
+    stale: tuple[str, ...] = ()
+    """Tables and methods the file explains that these rules do not have
+    (the rules of another version of the document)."""
 
     def reason(self, table: str, method: str) -> str | None:
         return self.methods.get(f"{table}.{method}", self.tables.get(table))
 
 
 def load_reasons(spec: Spec, path: Path = DEFAULT_PATH) -> Reasons:
-    """Read ``specs/coverage.toml``; every table and method it names must be
-    one of ``spec``'s."""
+    """Read ``specs/coverage.toml``; a table or method it names that
+    ``spec`` lacks is listed in ``stale`` (rules of another version)."""
     data = read_toml(path)
     if set(data) - {"tables"}:
         raise SpecError(f"{path}: unknown field {sorted(set(data) - {'tables'})[0]!r}")
     tables: dict[str, str] = {}
     methods: dict[str, str] = {}
+    stale: list[str] = []
     for name, raw in data.get("tables", {}).items():
         table = spec.table(name)
         if table is None:
-            raise SpecError(f"{path}: table {name}: not a table of the rules")
+            stale.append(name)
+            continue
         if not isinstance(raw, dict) or set(raw) - {"reason", "methods"}:
             raise SpecError(f"{path}: table {name}: holds only reason and methods")
         if "reason" in raw:
@@ -51,11 +56,12 @@ def load_reasons(spec: Spec, path: Path = DEFAULT_PATH) -> Reasons:
             tables[name] = raw["reason"]
         for method, reason in raw.get("methods", {}).items():
             if table.method(method) is None:
-                raise SpecError(f"{path}: table {name}, method {method}: not a method of the table")
+                stale.append(f"{name}.{method}")
+                continue
             if not isinstance(reason, str):
                 raise SpecError(f"{path}: table {name}, method {method}: must be a string")
             methods[f"{name}.{method}"] = reason
-    return Reasons(tables, methods)
+    return Reasons(tables, methods, tuple(stale))
 
 
 @attrs.frozen

@@ -527,7 +527,9 @@ def _rst_table(
 
 def parse(text: str, source: str, vocabulary: Vocabulary = EMPTY) -> Document:
     """Read either form: reStructuredText when it has simple tables or
-    underlined headings, else the flattened text."""
+    underlined headings, else the flattened text (a byte-order mark is
+    not part of the text)."""
+    text = text.removeprefix("\ufeff")
     lines = text.splitlines()
     rst = any(RST_BORDER.match(line.expandtabs(8)) for line in lines) or any(
         line.strip() and RST_UNDERLINE.match(lines[i + 1].strip()) and not RST_UNDERLINE.match(line)

@@ -1,0 +1,91 @@
+"""The shipped models against another version of the locking rules: every
+scenario's calls checked by that version's rules (what the models do that
+the new rules forbid), and the rules that changed which no model calls
+(what the suite cannot tell about the change)."""
+
+from __future__ import annotations
+
+import attrs
+
+from mc.check.checker import check_scenario
+from mc.dsl.scenario import Registry
+from mc.engine.result import Verdict
+from mc.kernel.world import World
+from mc.spec import conformance, coverage, diff, semantics
+from mc.spec.model import Spec
+from mc.spec.semantics import Rules
+from mc.spec.vocabulary import Vocabulary
+
+CHANGED_RULES = ("method-added", "method-renamed", "cell-changed", "rule-added", "rule-changed")
+
+
+@attrs.frozen
+class ScenarioCheck:
+    """One scenario on the correct protocol under the other rules: the
+    first call they forbid (None when every call conforms)."""
+
+    scenario: str
+    breach: str | None
+    verdict: Verdict
+
+
+@attrs.frozen
+class RulesCheck:
+    scenarios: tuple[ScenarioCheck, ...]
+    unexercised: tuple[diff.Change, ...]
+    """Changes of the rules for methods no shipped scenario calls."""
+
+    @property
+    def breaches(self) -> list[ScenarioCheck]:
+        return [s for s in self.scenarios if s.breach is not None]
+
+
+def _with_rules(registry: Registry, rules: Rules) -> Registry:
+    other = Registry()
+    other.scenarios = registry.scenarios
+    other.variants = registry.variants
+    other.properties = registry.properties
+    other.variant_resolvers = registry.variant_resolvers
+
+    def prepare(world: World, variants: frozenset[str]) -> None:
+        waived = rules.roles.waived(variants) | world.waivers
+        world.call_guards.append(conformance.make_guard(rules, waived))
+
+    other.preparers = {**registry.preparers, conformance.SPEC_CONFORMANCE: prepare}
+    return other
+
+
+def check_rules(
+    registry: Registry, new: Spec, vocabulary: Vocabulary, scenarios: list[str]
+) -> RulesCheck:
+    """Check ``scenarios`` of ``registry`` against the rules of ``new``."""
+    current = conformance.rules_at()
+    rules = semantics.compile_rules(new, vocabulary, current.roles)
+    other = _with_rules(registry, rules)
+    results = []
+    for name in scenarios:
+        outcome = check_scenario(other, name, (), (conformance.SPEC_CONFORMANCE,))
+        violation = outcome.result.violation
+        results.append(
+            ScenarioCheck(name, violation.message if violation else None, outcome.result.verdict)
+        )
+    reasons = coverage.Reasons({}, {})
+    called = {
+        f"{m.table}.{m.method}"
+        for m in coverage.coverage(registry, current, reasons).methods
+        if m.modelled
+    }
+    unexercised = tuple(
+        change
+        for change in diff.diff(current.spec, new, vocabulary)
+        if change.kind in CHANGED_RULES and not _touches(change, called)
+    )
+    return RulesCheck(tuple(results), unexercised)
+
+
+def _touches(change: diff.Change, called: set[str]) -> bool:
+    names = [part.split(" ", 1)[0] for part in change.where.split(", ")]
+    if change.kind == "method-renamed" and change.before is not None:
+        table = names[0].rsplit(".", 1)[0]
+        names.append(f"{table}.{change.before}")
+    return any(name in called for name in names)
