@@ -1,13 +1,13 @@
 """The ``vfsmc`` command line.
 
 Exit codes: 0 OK (replay: no longer reproduces), 1 violation found (replay:
-still reproduces), 2 bad input or usage, 3 incomplete (a bound was hit).
+still reproduces), 2 bad input or usage, 3 incomplete (a bound or Ctrl-C
+stopped the search), 4 internal error, 130 interrupted (see ``mc.cli.errors``).
 """
 
 from __future__ import annotations
 
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ import click
 
 from mc.check import usermodels
 from mc.check.checker import Outcome, check_scenario, file_stem
-from mc.cli.errors import one_line_errors
+from mc.cli.errors import Group, one_line_errors
 from mc.cli.options import models_option
 from mc.cli.regress import mutate_command, regress_command
 from mc.cli.spec import spec as spec_group
@@ -28,11 +28,10 @@ from mc.trace import graph as render_graph
 from mc.trace import text as render_text
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="vfsmc")
 def main() -> None:
     """vfsmc: a model checker for the Linux VFS locking protocol."""
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 
 @main.command("list")
@@ -155,6 +154,7 @@ def check(
         max_depth=max_depth,
         time_limit=time_limit,
         progress=_progress if show_progress else None,
+        interruptible=True,
     )
     reg = usermodels.load_all(models)
     name = usermodels.resolve(scenario)

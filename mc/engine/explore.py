@@ -25,6 +25,8 @@ CHECK_EVERY = 1024
 PROGRESS_AFTER_SECONDS = 1.0
 PROGRESS_INTERVAL_SECONDS = 0.5
 
+INTERRUPTED = "interrupted (Ctrl-C)"
+
 ProgressSink = Callable[[int, int, int, float], None]
 
 
@@ -38,6 +40,9 @@ class Options:
     max_depth: int | None = None
     time_limit: float | None = None
     progress: ProgressSink | None = None
+    interruptible: bool = False
+    """Ctrl-C ends the search as INCOMPLETE (with its statistics) instead of
+    raising KeyboardInterrupt."""
 
     def __attrs_post_init__(self) -> None:
         for name in ("max_states", "max_depth"):
@@ -109,6 +114,10 @@ class Search(Generic[S, A]):
             violation = Violation(found.prop, found.message, self.path_to(found.sid))
         except _Stop as stop:
             reason = stop.reason
+        except KeyboardInterrupt:
+            if not self.options.interruptible:
+                raise
+            reason = INTERRUPTED
         seconds = time.perf_counter() - self.started
         if violation is None and reason is None and self.depth_cut:
             reason = f"max depth {self.options.max_depth} reached"
