@@ -16,7 +16,7 @@ import click
 
 from mc.check import usermodels
 from mc.check.checker import Outcome, check_scenario, file_stem
-from mc.cli.errors import Group, one_line_errors
+from mc.cli.errors import Group, message_of, one_line_errors, say
 from mc.cli.options import models_option
 from mc.cli.regress import mutate_command, regress_command
 from mc.cli.spec import spec as spec_group
@@ -162,29 +162,35 @@ def check(
         outcome = check_scenario(reg, name, variants, properties or None, options)
     if show_progress and outcome.result.stats.seconds >= 1.0:
         click.echo("", err=True)
-    saved: dict[str, Path] = {}
-    if outcome.counterexample is not None and save:
-        saved = _save(outcome, out)
     if as_json:
+        saved = _save(outcome, out, properties) if save else {}
         click.echo(json.dumps(_check_json(outcome, saved), indent=1))
     else:
-        _print_check(outcome, saved)
+        _print_check(outcome)
+        if save:
+            for kind, path in _save(outcome, out, properties).items():
+                click.echo(f"{kind}: {path}")
     sys.exit(outcome.result.verdict.exit_code)
 
 
-def _save(outcome: Outcome, out: Path) -> dict[str, Path]:
-    assert outcome.counterexample is not None
-    stem = out / file_stem(outcome.scenario.name, outcome.variants)
-    files = {"counterexample": stem.with_suffix(".json")}
-    outcome.counterexample.save(files["counterexample"])
-    for fmt in ("dot", "svg"):
-        path = stem.with_suffix(f".{fmt}")
+def _save(outcome: Outcome, out: Path, properties: tuple[str, ...]) -> dict[str, Path]:
+    """Save the counterexample and its charts; a file that cannot be written
+    is a warning, never a change of the verdict or its exit code."""
+    if outcome.counterexample is None:
+        return {}
+    stem = file_stem(outcome.scenario.name, outcome.variants, properties or None)
+    files: dict[str, Path] = {}
+    for kind, suffix in (("counterexample", "json"), ("dot", "dot"), ("svg", "svg")):
+        path = out / f"{stem}.{suffix}"
         try:
-            render_graph.render(outcome.counterexample, path)
-        except render_graph.GraphError as error:
-            click.echo(f"vfsmc: warning: no {fmt} graph: {error}", err=True)
+            if kind == "counterexample":
+                outcome.counterexample.save(path)
+            else:
+                render_graph.render(outcome.counterexample, path)
+        except (OSError, render_graph.GraphError) as error:
+            say("warning", f"{path} not saved: {message_of(error)}")
             continue
-        files[fmt] = path
+        files[kind] = path
     return files
 
 
@@ -206,7 +212,7 @@ def _check_json(outcome: Outcome, saved: dict[str, Path]) -> dict[str, Any]:
     }
 
 
-def _print_check(outcome: Outcome, saved: dict[str, Path]) -> None:
+def _print_check(outcome: Outcome) -> None:
     result = outcome.result
     variants = f" with {', '.join(outcome.variants)}" if outcome.variants else ""
     click.echo(f"{outcome.scenario.name}{variants}: {result.verdict.value}")
@@ -228,8 +234,6 @@ def _print_check(outcome: Outcome, saved: dict[str, Path]) -> None:
             click.echo(render_text.render(outcome.counterexample))
         else:
             click.echo(f"{result.violation.property}: {result.violation.message}")
-        for kind, path in saved.items():
-            click.echo(f"{kind}: {path}")
 
 
 @main.command("replay")

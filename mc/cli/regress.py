@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from mc.check import expectations, mutate, regress, usermodels
-from mc.cli.errors import one_line_errors
+from mc.check import mutate, regress, usermodels
+from mc.cli.errors import EXIT_USAGE, one_line_errors
 from mc.cli.options import models_option
 from mc.engine.explore import Options
 
@@ -46,13 +46,13 @@ def regress_command(
     directories = [path for path in models if Path(path).is_dir()]
     suites = [regress.Suite.of_directory(Path(d)) for d in directories] or [regress.Suite.shipped()]
     options = Options(time_limit=time_limit)
+    selected = {suite: regress.select(suite, prefix) for suite in suites}
     reports = []
     for suite in suites:
         if as_json:
             reports.append(regress.run(reg, suite, prefix=prefix, options=options))
             continue
-        rows = expectations.load(suite.expectations)
-        layout = regress.Layout.of([r for r in rows if r.scenario.startswith(prefix)])
+        layout = regress.Layout.of(selected[suite])
         click.echo(f"{usermodels.shown(str(suite.expectations))}:")
         click.echo(layout.header())
         report = regress.run(
@@ -76,6 +76,8 @@ def regress_command(
     if as_json:
         payload = [regress.to_json(r) for r in reports]
         click.echo(json.dumps(payload[0] if len(payload) == 1 else payload, indent=1))
+    if any(r.ineffective for r in reports):
+        sys.exit(EXIT_USAGE)
     sys.exit(0 if all(r.passed for r in reports) else 1)
 
 

@@ -193,12 +193,22 @@ class Op:
         return f"{what}.{next(self._labels)}"
 
     @contextlib.contextmanager
-    def when(self, cond: Expr, label: str | None = None) -> Iterator[None]:
-        """Steps in the block run only when ``cond`` holds at this point."""
+    def when(
+        self, cond: Expr, label: str | None = None, *, label_negates: bool = False
+    ) -> Iterator[None]:
+        """Steps in the block run only when ``cond`` holds at this point.
+        ``label_negates`` says that the kernel condition on ``label`` is the
+        negation of ``cond`` (``if (!folio->mapping) goto truncated`` around
+        the block the model runs when the folio is mapped), so that traces
+        print whether the condition as written holds."""
         orelse, end = self._fresh("else"), self._fresh("end")
         self.emit(
             BranchStep(
-                label=label or f"if ({cond})", source=caller_source(), cond=cond, target=orelse
+                label=label or f"if ({cond})",
+                source=caller_source(),
+                cond=cond,
+                target=orelse,
+                label_negates=label_negates,
             )
         )
         yield

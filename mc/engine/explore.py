@@ -53,6 +53,28 @@ class Options:
             raise ValueError(f"time_limit must be positive, not {self.time_limit}")
 
 
+class NotDeterministic(Exception):
+    """Re-executing a stored path reached a state other than the one stored:
+    the model's steps are not functions of the state.  ``position`` is the
+    index of the state in the path (0: the initial state), ``previous`` the
+    state the step ran from and ``action`` the step (None for position 0)."""
+
+    def __init__(
+        self,
+        position: int,
+        stored: Hashable,
+        replayed: Hashable | None,
+        previous: Hashable | None = None,
+        action: object = None,
+    ) -> None:
+        super().__init__(f"re-executing step {position} of a path reached another state")
+        self.position = position
+        self.stored = stored
+        self.replayed = replayed
+        self.previous = previous
+        self.action = action
+
+
 class _Stop(Exception):
     def __init__(self, reason: str) -> None:
         self.reason = reason
@@ -266,17 +288,33 @@ class Search(Generic[S, A]):
             chain.append(sid)
             sid = self.parent[sid]
         chain.reverse()
-        return replay_moves(self.model, self.move[chain[0]], [self.move[s] for s in chain[1:]])
+        moves = [self.move[s] for s in chain[1:]]
+        stored = [self.states[s] for s in chain]
+        return replay_moves(self.model, self.move[chain[0]], moves, stored)
 
 
-def replay_moves(model: Model[S, A], init: int, moves: Sequence[int]) -> Path[S, A]:
+def replay_moves(
+    model: Model[S, A], init: int, moves: Sequence[int], expected: Sequence[S] | None = None
+) -> Path[S, A]:
     """Re-execute ``moves`` (indices into the enabled actions) from the
-    initial state at position ``init`` of ``init_states()``."""
+    initial state at position ``init`` of ``init_states()``; with
+    ``expected`` (the states the path is known to pass through), raise
+    ``NotDeterministic`` where re-execution reaches another state."""
     state = model.init_states()[init]
+    if expected is not None and state != expected[0]:
+        raise NotDeterministic(0, expected[0], state)
     states = [state]
     actions = []
-    for move in moves:
-        action, state = model.successors(state)[move]
+    for position, move in enumerate(moves, start=1):
+        previous = state
+        enabled = model.successors(state)
+        if move >= len(enabled):
+            if expected is None:
+                raise IndexError(f"step {position}: action {move} is not enabled")
+            raise NotDeterministic(position, expected[position], None, previous)
+        action, state = enabled[move]
+        if expected is not None and state != expected[position]:
+            raise NotDeterministic(position, expected[position], state, previous, action)
         states.append(state)
         actions.append(action)
     return Path(init, tuple(states), tuple(actions), tuple(moves))

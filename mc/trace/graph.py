@@ -279,6 +279,10 @@ def render(counterexample: Counterexample, path: Path) -> None:
 
     try:
         data = graphviz.Source(source).pipe(format=fmt, quiet=True)
-    except (graphviz.ExecutableNotFound, graphviz.CalledProcessError) as error:
-        raise GraphError(f"dot failed: {error}") from None
+    except graphviz.CalledProcessError as error:
+        said = (error.stderr or b"").decode(errors="replace").strip().splitlines()
+        reason = said[0] if said else f"exit status {error.returncode}"
+        raise GraphError(f"{path}: dot failed: {reason}") from None
+    except (graphviz.ExecutableNotFound, OSError) as error:
+        raise GraphError(f"{path}: dot failed: {error}") from None
     write_atomically(path, data)
