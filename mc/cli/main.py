@@ -188,7 +188,7 @@ def _save(outcome: Outcome, out: Path, properties: tuple[str, ...]) -> dict[str,
             else:
                 render_graph.render(outcome.counterexample, path)
         except (OSError, render_graph.GraphError) as error:
-            say("warning", f"{path} not saved: {message_of(error)}")
+            say("warning", f"not saved: {message_of(error)}")
             continue
         files[kind] = path
     return files

@@ -28,7 +28,13 @@ class GraphError(RuntimeError):
     """The graph cannot be rendered (e.g. graphviz is not installed)."""
 
 
+LONGEST_TEXT = 2000
+"""Longer texts are cut (``dot`` rejects a quoted string over 16 kB)."""
+
+
 def _quote(text: str) -> str:
+    if len(text) > LONGEST_TEXT:
+        text = text[: LONGEST_TEXT - 3] + "..."
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
@@ -274,7 +280,9 @@ def render(counterexample: Counterexample, path: Path) -> None:
         write_atomically(path, source)
         return
     if shutil.which("dot") is None:
-        raise GraphError("graphviz's 'dot' program is not installed (apt-get install graphviz)")
+        raise GraphError(
+            f"{path}: graphviz's 'dot' program is not installed (apt-get install graphviz)"
+        )
     import graphviz
 
     try:
