@@ -27,6 +27,7 @@ from mc.dsl.scenario import Registry, UnknownName
 from mc.engine.explore import Options
 from mc.engine.result import Verdict
 from mc.project import ROOT
+from mc.text import printable
 from mc.trace import format as cx_format
 
 SUITE_FILE = "expectations.toml"
@@ -316,7 +317,7 @@ def _variants(variants: Sequence[str]) -> str:
 def replay_line(result: ReplayResult) -> str:
     """One counterexample's replay, as a line."""
     status = "ok" if result.ok else "FAIL"
-    return (
+    return printable(
         f"{status:<4}  {result.path.name}: with {_variants(result.counterexample.variants)}: "
         f"{result.with_variants}; correct protocol: {result.on_correct}"
     )

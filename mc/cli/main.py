@@ -17,12 +17,14 @@ import click
 from mc.check import usermodels
 from mc.check.checker import Outcome, check_scenario, file_stem
 from mc.cli.errors import Group, message_of, one_line_errors, say
-from mc.cli.options import models_option
+from mc.cli.options import MemorySize, models_option, time_limit_option
 from mc.cli.regress import mutate_command, regress_command
 from mc.cli.spec import spec as spec_group
 from mc.dsl.replay import ReplayReport, replay
+from mc.dsl.scenario import UnknownName
 from mc.engine.explore import Options
 from mc.engine.result import Strategy, Verdict
+from mc.text import printable
 from mc.trace import format as cx_format
 from mc.trace import graph as render_graph
 from mc.trace import text as render_text
@@ -104,10 +106,12 @@ def _progress(states: int, transitions: int, depth: int, seconds: float) -> None
     "--max-states", type=click.IntRange(min=1), help="Stop after storing this many states."
 )
 @click.option("--max-depth", type=click.IntRange(min=1), help="Do not explore beyond this depth.")
+@time_limit_option("Stop after this many seconds.")
 @click.option(
-    "--time-limit",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Stop after this many seconds.",
+    "--max-memory",
+    type=MemorySize(),
+    help="Stop (INCOMPLETE) when vfsmc holds this much memory (512M, 2G; default: what it "
+    "holds at the start plus 90% of the memory available).",
 )
 @click.option(
     "--out",
@@ -138,6 +142,7 @@ def check(
     max_states: int | None,
     max_depth: int | None,
     time_limit: float | None,
+    max_memory: int | None,
     out: Path,
     save: bool,
     progress: bool | None,
@@ -153,6 +158,7 @@ def check(
         max_states=max_states,
         max_depth=max_depth,
         time_limit=time_limit,
+        max_memory=max_memory,
         progress=_progress if show_progress else None,
         interruptible=True,
     )
@@ -251,10 +257,20 @@ def replay_command(file: Path, correct: bool, models: tuple[Path, ...], as_json:
     counterexample = cx_format.load(file)
     reg = usermodels.load_all(models)
     variants = () if correct else counterexample.variants
-    with usermodels.reported():
-        scenario = reg.scenario(counterexample.scenario)
-        model = reg.build(scenario, variants, counterexample.properties)
-        report = replay(model, counterexample)
+    if counterexample.scenario not in reg.scenarios:
+        hint = (
+            "none of the model files given declares it"
+            if models
+            else "if a model file of yours declares it, pass the file with --models FILE"
+        )
+        raise UnknownName(f"{file}: unknown scenario {counterexample.scenario!r}: {hint}")
+    try:
+        with usermodels.reported():
+            scenario = reg.scenario(counterexample.scenario)
+            model = reg.build(scenario, variants, counterexample.properties)
+            report = replay(model, counterexample)
+    except UnknownName as error:
+        raise UnknownName(f"{file}: {error}") from None
     if as_json:
         click.echo(json.dumps(_replay_json(counterexample, variants, report), indent=1))
     else:
@@ -289,18 +305,23 @@ def _print_replay(
     if report.reproduced:
         click.echo(render_text.render(counterexample))
         click.echo("")
-        click.echo(f"reproduces on {protocol}: {counterexample.property}: {report.reason}")
+        click.echo(
+            printable(f"reproduces on {protocol}: {counterexample.property}: {report.reason}")
+        )
         return
     click.echo(render_text.render(counterexample, upto=report.stopped_at))
     click.echo("")
     if report.stopped_at is not None:
         step = counterexample.steps[report.stopped_at - 1]
         click.echo(
-            f"does not reproduce on {protocol}: step {report.stopped_at} "
-            f"({step.thread} '{step.label}', {step.source}) can no longer happen: {report.reason}"
+            printable(
+                f"does not reproduce on {protocol}: step {report.stopped_at} "
+                f"({step.thread} '{step.label}', {step.source}) can no longer happen: "
+                f"{report.reason}"
+            )
         )
     else:
-        click.echo(f"does not reproduce on {protocol}: {report.reason}")
+        click.echo(printable(f"does not reproduce on {protocol}: {report.reason}"))
 
 
 @main.command()

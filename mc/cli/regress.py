@@ -11,7 +11,7 @@ import click
 
 from mc.check import mutate, regress, usermodels
 from mc.cli.errors import EXIT_USAGE, one_line_errors
-from mc.cli.options import models_option
+from mc.cli.options import models_option, time_limit_option
 from mc.engine.explore import Options
 
 BAR_WIDTH = 28
@@ -25,11 +25,7 @@ BAR_WIDTH = 28
     help="Record the state counts of the rows whose verdict held as their new baseline.",
 )
 @click.option("--filter", "prefix", default="", help="Only scenarios whose name starts with this.")
-@click.option(
-    "--time-limit",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Stop each check after this many seconds (the row then fails as INCOMPLETE).",
-)
+@time_limit_option("Stop each check after this many seconds (the row then fails as INCOMPLETE).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @one_line_errors
 def regress_command(
@@ -127,11 +123,7 @@ def _bar(done: int, total: int, what: str) -> None:
 @click.option(
     "--max-states", type=click.IntRange(min=1), help="Bound each check to this many states."
 )
-@click.option(
-    "--time-limit",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Stop each check after this many seconds.",
-)
+@time_limit_option("Stop each check after this many seconds.")
 @click.option(
     "--progress/--no-progress",
     default=None,
