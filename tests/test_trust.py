@@ -149,7 +149,7 @@ def test_names_that_differ_after_a_dot_save_to_different_files(vfsmc: Run) -> No
 NAME = st.text(alphabet="ab-/.:_~", min_size=1, max_size=6)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True)
 @given(
     st.tuples(NAME, st.lists(NAME, max_size=2), st.none() | st.lists(NAME, max_size=2)),
     st.tuples(NAME, st.lists(NAME, max_size=2), st.none() | st.lists(NAME, max_size=2)),
