@@ -1,5 +1,5 @@
 """``python -m mc``: the vfsmc command line."""
 
-from mc.cli.main import main
+from mc.cli.launch import run
 
-main()
+run()

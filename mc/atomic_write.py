@@ -1,24 +1,98 @@
-"""Writing files so that a crash or an error never leaves half a file."""
+"""Writing files so that a crash or an error never leaves half a file.
+
+A file is written to a temporary ``.NAME.PID.XXXXXXXX`` in the same
+directory and renamed over ``NAME`` once complete, with the permissions an
+ordinary ``open()`` would give it (the umask's, or the mode of the file it
+replaces).  An error or SIGTERM removes the temporary file; one left by a
+process that was killed outright (SIGKILL, a power cut) is removed by the
+next save of the same name, once the process that made it is gone.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import os
+import re
+import stat
 import tempfile
 from pathlib import Path
+
+_TEMPORARY = re.compile(r"(\d+)\.[A-Za-z0-9_]{8}")
+
+
+class WriteError(OSError):
+    """A file that could not be written; the message names it."""
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"
 
 
 def write_atomically(path: Path, data: bytes | str) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same
     directory, renamed over ``path`` once complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode() if isinstance(data, str) else data
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", dir=path.parent)
+    except (FileExistsError, NotADirectoryError) as error:
+        blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        reason = f"{blocking} is not a directory" if blocking else error.strerror
+        raise WriteError(error.errno, reason, str(path)) from None
+    except OSError as error:
+        raise WriteError(error.errno, error.strerror, str(path)) from None
     try:
         with os.fdopen(handle, "wb") as out:
+            os.fchmod(out.fileno(), _mode_for(path))
             out.write(payload)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError) and not isinstance(error, WriteError):
+            raise WriteError(error.errno, error.strerror, str(path)) from None
         raise
+    sweep(path)
+
+
+def _mode_for(path: Path) -> int:
+    with contextlib.suppress(OSError):
+        return stat.S_IMODE(path.stat().st_mode)
+    return 0o666 & ~current_umask()
+
+
+def current_umask() -> int:
+    """The process's umask."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def sweep(path: Path) -> list[Path]:
+    """Remove the temporary files of ``path`` left by processes that no
+    longer run; returns them."""
+    removed = []
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.*"):
+        found = _TEMPORARY.fullmatch(leftover.name[len(path.name) + 2 :])
+        if found and not _running(int(found.group(1))):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+                removed.append(leftover)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

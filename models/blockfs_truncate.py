@@ -127,7 +127,9 @@ def zero_block_range(
         add_folio,
         page,
     )
-    with op.when(not_(_hole(page)), "if (!buffer_mapped(bh)) goto unlock /* hole */"):
+    with op.when(
+        not_(_hole(page)), "if (!buffer_mapped(bh)) goto unlock /* hole */", label_negates=True
+    ):
         with op.when(
             not_(locked_test(page, PG_UPTODATE, "uptodate")),
             "if (!folio_test_uptodate(folio) && !buffer_uptodate(bh))",

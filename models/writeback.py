@@ -180,7 +180,9 @@ def _write_one(op: Op, mapping: Mapping, page: Page, *, sync_all: bool) -> None:
             op.goto(done)
     op.lock(page.lock, label="folio_lock(folio)", tag="lock-folio-for-io")
     with op.when(
-        mapped_here(page), "if (unlikely(folio->mapping != mapping)) goto continue_unlock"
+        mapped_here(page),
+        "if (unlikely(folio->mapping != mapping)) goto continue_unlock",
+        label_negates=True,
     ):
         pass
     with op.otherwise():
@@ -189,6 +191,7 @@ def _write_one(op: Op, mapping: Mapping, page: Page, *, sync_all: bool) -> None:
         with op.when(
             locked_test(page, PG_DIRTY, "dirty"),
             "if (!folio_test_dirty(folio)) goto continue_unlock /* someone wrote it for us */",
+            label_negates=True,
         ):
             pass
         with op.otherwise():
@@ -445,6 +448,7 @@ def readahead_page(op: Op, mapping: Mapping, page: Page, at: str) -> None:
     with op.when(
         not_(present(page)),
         "folio = xa_load(&mapping->i_pages, index + i); if (folio) { read_pages(); continue; }",
+        label_negates=True,
     ):
         op.lock(page.lock, label="folio = filemap_alloc_folio(gfp_mask, 0); __folio_set_locked()")
         added = op.compute(
@@ -498,7 +502,7 @@ def filemap_get_pages(op: Op, mapping: Mapping, page: Page, at: str) -> None:
             tag="invalidate-lock",
         )
         op.trylock(page.lock, busy, "if (!folio_trylock(folio))")
-        with op.when(mapped_here(page), "if (!folio->mapping) goto truncated"):
+        with op.when(mapped_here(page), "if (!folio->mapping) goto truncated", label_negates=True):
             with op.when(
                 locked_test(page, PG_UPTODATE, "uptodate"), "if (filemap_range_uptodate(...))"
             ):

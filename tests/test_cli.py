@@ -121,7 +121,7 @@ def test_malformed_counterexamples_are_one_line_errors(vfsmc: Run, tmp_path: Pat
     (tmp_path / "wrong.json").write_text(
         json.dumps({"format": "vfsmc-counterexample", "version": 1})
     )
-    _one_line_error(vfsmc("replay", "wrong.json"), "missing field 'threads'")
+    _one_line_error(vfsmc("replay", "wrong.json"), "missing field 'scenario'")
     _one_line_error(vfsmc("replay", "missing.json"), "cannot read missing.json")
     vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutex")
     path = "counterexamples/dirops-opposite-renames--no-rename-mutex.json"

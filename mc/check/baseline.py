@@ -4,13 +4,17 @@ Only the ``states = N`` line of each ``[[expect]]`` table changes (or is
 added after the table's last field); comments, blank lines, field order and
 every other row stay as they are.  The file is read afresh, the result is
 parsed again and compared with the original before it replaces the file
-atomically, so rows someone added meanwhile survive.
+atomically, so rows someone added meanwhile survive; the directory is
+locked meanwhile, so two updates at once both land.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import attrs
@@ -34,7 +38,29 @@ def key(row: Expectation) -> Key:
 
 def rewrite_states(path: Path, states: Mapping[Key, int]) -> int:
     """Set ``states`` on the rows of ``path`` that ``states`` names; returns
-    how many rows changed."""
+    how many rows changed.  The file's directory is locked from reading to
+    replacing, so two updates at once both land."""
+    with locked(path.parent):
+        return _rewrite_states(path, states)
+
+
+@contextlib.contextmanager
+def locked(directory: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``directory`` (every update of a file in it
+    takes the same lock; the file itself is replaced, so it cannot be the
+    lock)."""
+    try:
+        handle = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as error:
+        raise ExpectationError(f"cannot lock {directory}: {error.strerror}") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)
+
+
+def _rewrite_states(path: Path, states: Mapping[Key, int]) -> int:
     try:
         text = path.read_text()
     except OSError as error:

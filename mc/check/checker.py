@@ -1,18 +1,27 @@
 """Checking a scenario end to end: build the model, search it, and turn a
-violation into a counterexample."""
+violation into a counterexample that is re-executed before anyone sees it."""
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import attrs
 
+from mc.check.replay import replay
+from mc.check.usermodels import shown
 from mc.dsl.kernel_model import KernelModel, unchecked_errors
-from mc.dsl.scenario import Registry, Scenario
-from mc.engine.explore import Options, Search
+from mc.dsl.scenario import Registry, Scenario, UnknownName
+from mc.engine.explore import NotDeterministic, Options, Search
 from mc.engine.result import Result, Violation
+from mc.kernel.world import ModelError
 from mc.trace.format import Counterexample
+
+
+class IneffectiveVariant(UnknownName):
+    """A variant that changes no step of a scenario's programs: checking it
+    would report the correct protocol's verdict under the variant's name."""
 
 
 @attrs.frozen
@@ -29,6 +38,49 @@ class Outcome:
     check (so nothing was explored beyond them), by property."""
 
 
+def build(
+    registry: Registry,
+    scenario: Scenario,
+    variants: Sequence[str] = (),
+    properties: Sequence[str] | None = None,
+) -> KernelModel:
+    """The model of ``scenario`` under ``variants``; a scenario without
+    threads is a ``ModelError`` and a variant that changes nothing an
+    ``IneffectiveVariant``."""
+    model = registry.build(scenario, variants, properties)
+    if not scenario.threads:
+        raise ModelError(f"scenario {scenario.name} has no threads: there is nothing to check")
+    for name in variants:
+        if not changes_something(registry, model, name):
+            raise IneffectiveVariant(f"variant {name} changes nothing in {scenario.name}")
+    return model
+
+
+def changes_something(registry: Registry, model: KernelModel, name: str) -> bool:
+    """Whether variant ``name`` changed some thread's program of ``model``
+    (its transform changed a step, an operation asked about it, or a thread
+    ran a body it replaced)."""
+    variant = registry.variant(name)
+    transform = variant.transform
+    replaced = {operation.name for operation, _body in variant.bodies}
+    for thread in model.threads:
+        if name in thread.asked or replaced & thread.replaced:
+            return True
+        if transform is not None and any(_same(transform, t) for t in thread.changed_by):
+            return True
+    return False
+
+
+def _same(first: object, second: object) -> bool:
+    """Whether two transforms are one function (bound methods of equal
+    objects count as one: each lookup of a ``mutant:`` name makes anew)."""
+    if hasattr(first, "__func__") and hasattr(second, "__func__"):
+        return bool(
+            first.__func__ is second.__func__ and first.__self__ == second.__self__  # type: ignore[attr-defined]
+        )
+    return first is second
+
+
 def check_scenario(
     registry: Registry,
     scenario: str,
@@ -37,16 +89,69 @@ def check_scenario(
     options: Options | None = None,
 ) -> Outcome:
     """Check ``scenario`` under ``variants``; raises ``UnknownName`` for a
-    name the registry does not know."""
+    name the registry does not know, ``IneffectiveVariant`` for a variant
+    that changes nothing and ``ModelError`` for a model that is not
+    deterministic (its trace does not re-execute to the states it reached)."""
     found = registry.scenario(scenario)
-    model = registry.build(found, variants, properties)
+    model = build(registry, found, variants, properties)
     search = Search(model, options)
-    result = search.run()
+    try:
+        result = search.run()
+    except NotDeterministic as error:
+        raise ModelError(not_deterministic(model, error)) from None
     counterexample = None
     if result.violation is not None and result.violation.path is not None:
         counterexample = counterexample_of(model, found, tuple(variants), result.violation)
+        report = replay(model, counterexample)
+        if not report.reproduced:
+            where = f"step {report.stopped_at}: " if report.stopped_at else ""
+            raise ModelError(
+                f"the model of {found.name} is not deterministic: its counterexample does not "
+                f"re-execute ({where}{report.reason}); models must be functions of the state"
+            )
     unchecked = unchecked_errors(search.states, result.properties)
     return Outcome(found, tuple(variants), model, result, counterexample, unchecked)
+
+
+def not_deterministic(model: KernelModel, error: NotDeterministic) -> str:
+    """Where re-executing a path first reached another state, in words."""
+    if error.position == 0:
+        where = "the initial state"
+    else:
+        where = f"step {error.position}"
+        if isinstance(error.action, tuple) and error.previous is not None:
+            tid = int(error.action[0])
+            current = model.current_step(error.previous, tid)  # type: ignore[arg-type]
+            if current is not None:
+                thread, step = model.threads[tid].name, current.step
+                where += f" ({thread} '{step.label}', {shown(str(step.source))})"
+    if error.replayed is None:
+        what = "the step it took is no longer enabled"
+    else:
+        what = first_difference(model, error.stored, error.replayed)
+    return (
+        f"the model is not deterministic: re-executing the path to the violation, {where} "
+        f"reached another state: {what}; models must be functions of the state"
+    )
+
+
+def first_difference(model: KernelModel, stored: Hashable, replayed: Hashable) -> str:
+    """The first field of two states that differs, with both values."""
+    assert isinstance(stored, tuple) and isinstance(replayed, tuple)
+    for index, slot in enumerate(model.world.slots):
+        if index < len(stored) and index < len(replayed) and stored[index] != replayed[index]:
+            return (
+                f"{slot.name} is {_shown(slot.render, replayed[index])}, "
+                f"was {_shown(slot.render, stored[index])}"
+            )
+    return "the states differ"
+
+
+def _shown(render: object, value: object) -> str:
+    try:
+        return str(render(value))  # type: ignore[operator]
+    except Exception:
+        return repr(value)
 
 
 def counterexample_of(
@@ -75,6 +180,34 @@ def counterexample_of(
     )
 
 
-def file_stem(scenario: str, variants: Sequence[str]) -> str:
-    """The file name (without suffix) a counterexample is saved under."""
-    return "--".join(re.sub(r"[^\w.@+-]+", "-", part) for part in (scenario, *variants))
+_KEPT = re.compile(r"[A-Za-z0-9_.@+]")
+_PART = re.compile(r"[A-Za-z0-9_.@+]+(-[A-Za-z0-9_.@+]+)*")
+
+
+def file_stem(
+    scenario: str, variants: Sequence[str], properties: Sequence[str] | None = None
+) -> str:
+    """The file name (without suffix) a counterexample is saved under: the
+    scenario and the variants joined by ``--`` (``/`` and other characters
+    written ``-``), and the property set when a run narrowed it.  When that
+    readable name does not spell the run back exactly (a variant with a
+    ``/`` or ``:``, a narrowed property set), a hash of the exact names is
+    appended, so two different runs never share a file."""
+    parts = [scenario, *variants]
+    readable = "--".join(re.sub(r"[^A-Za-z0-9_.@+-]", "-", part) for part in parts)
+    if properties is not None:
+        readable += "--only-" + "+".join(re.sub(r"[^A-Za-z0-9_.@+-]", "-", p) for p in properties)
+    if properties is None and _spells(readable, parts):
+        return readable
+    exact = "\0".join([*parts, "\0", *(properties or ())])
+    return f"{readable}~{hashlib.sha256(exact.encode()).hexdigest()[:12]}"
+
+
+def _spells(readable: str, parts: Sequence[str]) -> bool:
+    """Whether ``readable`` reads back as exactly ``parts``: the scenario's
+    first ``/`` is the first ``-`` and nothing else was replaced."""
+    scenario, *variants = parts
+    category, slash, rest = scenario.partition("/")
+    if not slash or not all(_PART.fullmatch(p) for p in (category, rest, *variants)):
+        return False
+    return "-" not in category and readable == "--".join([f"{category}-{rest}", *variants])

@@ -85,6 +85,8 @@ def load(path: Path = DEFAULT_PATH) -> list[Expectation]:
         text = path.read_text()
     except OSError as error:
         raise ExpectationError(f"cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise ExpectationError(f"{path}: not UTF-8 text (byte {error.start})") from None
     return parse(text, path)
 
 
@@ -94,6 +96,8 @@ def parse(text: str, path: Path = DEFAULT_PATH) -> list[Expectation]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ExpectationError(f"{path}: {error}") from None
+    except RecursionError:
+        raise ExpectationError(f"{path}: not TOML vfsmc can read: nested too deeply") from None
     rows = data.get("expect", [])
     if not isinstance(rows, list):
         raise ExpectationError(f"{path}: 'expect' must be an array of tables")

@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 
 from mc.check import baseline, expectations, usermodels
-from mc.check.checker import check_scenario
+from mc.check.checker import IneffectiveVariant, check_scenario
 from mc.check.expectations import Expectation
 from mc.check.replay import ReplayReport, replay
 from mc.dsl.scenario import Registry, UnknownName
@@ -27,6 +27,7 @@ from mc.engine.explore import Options
 from mc.engine.result import Verdict
 from mc.kernel.world import ModelError
 from mc.project import ROOT
+from mc.text import printable
 from mc.trace import format as cx_format
 
 SUITE_FILE = "expectations.toml"
@@ -66,10 +67,15 @@ class RowResult:
     message: str | None
     states: int
     seconds: float
+    ineffective: str | None = None
+    """Why the row was not checked: one of its variants changes nothing in
+    the scenario (so its verdict would be the correct protocol's)."""
 
     @property
     def matches(self) -> bool:
         """The verdict (and violated property) is the recorded one."""
+        if self.ineffective is not None:
+            return False
         return (self.verdict, self.violated) == (self.row.verdict, self.row.violated)
 
     @property
@@ -82,6 +88,8 @@ class RowResult:
 
     @property
     def got(self) -> str:
+        if self.ineffective is not None:
+            return "NO CHANGE"
         return _verdict_text(self.verdict, self.violated)
 
 
@@ -130,7 +138,12 @@ class Report:
 
     @property
     def verdict_changes(self) -> list[RowResult]:
-        return [r for r in self.rows if not r.matches]
+        return [r for r in self.rows if not r.matches and r.ineffective is None]
+
+    @property
+    def ineffective(self) -> list[RowResult]:
+        """Rows not checked because a variant of theirs changes nothing."""
+        return [r for r in self.rows if r.ineffective is not None]
 
     @property
     def replay_failures(self) -> list[ReplayResult]:
@@ -147,7 +160,7 @@ class Report:
     @property
     def passed(self) -> bool:
         """No verdict changed and every counterexample replays as recorded."""
-        return not self.verdict_changes and not self.replay_failures
+        return not self.verdict_changes and not self.replay_failures and not self.ineffective
 
 
 def _with_context(error: Exception, context: str) -> Exception:
@@ -164,6 +177,9 @@ def check_row(registry: Registry, row: Expectation, options: Options | None = No
             outcome = check_scenario(
                 registry, row.scenario, row.variants, row.properties, options=options
             )
+    except IneffectiveVariant as error:
+        seconds = time.perf_counter() - started
+        return RowResult(row, row.verdict, None, str(error), 0, seconds, str(error))
     except (UnknownName, ModelError) as error:
         raise _with_context(error, row.label) from error
     result = outcome.result
@@ -208,7 +224,7 @@ def run(
 ) -> Report:
     """Check every row of ``suite`` whose scenario starts with ``prefix``
     and replay its counterexamples of those scenarios."""
-    rows = [r for r in expectations.load(suite.expectations) if r.scenario.startswith(prefix)]
+    rows = select(suite, prefix)
     results = []
     for row in rows:
         results.append(check_row(registry, row, options))
@@ -224,6 +240,17 @@ def run(
         if on_replay is not None:
             on_replay(replayed)
     return Report(suite, tuple(results), tuple(replays))
+
+
+def select(suite: Suite, prefix: str = "") -> list[Expectation]:
+    """The rows of ``suite`` whose scenario starts with ``prefix``; none is
+    an error (a run that checks nothing must not pass)."""
+    rows = expectations.load(suite.expectations)
+    chosen = [r for r in rows if r.scenario.startswith(prefix)]
+    if not chosen:
+        what = f"no row for a scenario starting with {prefix!r}" if prefix else "no rows"
+        raise expectations.ExpectationError(f"{usermodels.shown(str(suite.expectations))}: {what}")
+    return chosen
 
 
 def counterexample_files(suite: Suite) -> list[Path]:
@@ -292,7 +319,7 @@ def _variants(variants: Sequence[str]) -> str:
 def replay_line(result: ReplayResult) -> str:
     """One counterexample's replay, as a line."""
     status = "ok" if result.ok else "FAIL"
-    return (
+    return printable(
         f"{status:<4}  {result.path.name}: with {_variants(result.counterexample.variants)}: "
         f"{result.with_variants}; correct protocol: {result.on_correct}"
     )
@@ -301,6 +328,8 @@ def replay_line(result: ReplayResult) -> str:
 def summary(report: Report) -> list[str]:
     """The findings after the tables."""
     lines = []
+    for r in report.ineffective:
+        lines.append(f"not checked: {r.row.label}: {r.ineffective}")
     for r in report.verdict_changes:
         because = f" ({r.message})" if r.message else ""
         lines.append(f"verdict changed: {r.row.label}: expected {r.expected}, got {r.got}{because}")
@@ -348,6 +377,7 @@ def to_json(report: Report) -> dict[str, Any]:
                 "property": r.violated,
                 "message": r.message,
                 "matches": r.matches,
+                "ineffective": r.ineffective,
                 "states": r.states,
                 "baseline_states": r.row.states,
                 "seconds": round(r.seconds, 4),
@@ -365,6 +395,7 @@ def to_json(report: Report) -> dict[str, Any]:
             for r in report.replays
         ],
         "verdict_changes": len(report.verdict_changes),
+        "ineffective_rows": len(report.ineffective),
         "replay_failures": len(report.replay_failures),
         "state_changes": len(report.state_changes),
     }

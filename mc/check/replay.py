@@ -62,6 +62,12 @@ def replay(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
             wait = current.step.waiting(current.context, state)
             detail = f"waits for {wait.resource}" if wait is not None else "is blocked"
             return stop(number, f"{head.thread} cannot run '{head.label}': it {detail}")
+        if model.step(state, (tid, head.branch)) != after:
+            return stop(
+                number,
+                f"the model is not deterministic: '{head.label}' run twice from one state "
+                "reaches two states",
+            )
         records = model.records(state, (tid, head.branch))
         for (expected_number, expected), actual in zip(group, records, strict=False):
             if (actual.label, actual.changed) != (expected.label, expected.changed):

@@ -1,21 +1,34 @@
-"""How every vfsmc command reports bad input: one line on stderr, exit 2."""
+"""How every vfsmc command ends: its exit code, and one line on stderr for
+bad input, an interruption or an error in vfsmc itself.
+
+Exit codes: 0 OK, 1 violation found, 2 bad input or usage, 3 incomplete
+(a bound or Ctrl-C stopped the search), 4 an internal error (a bug in
+vfsmc; the traceback with ``VFSMC_TRACEBACK=1``), 130 interrupted outside a
+search, 141 standard output closed early (``vfsmc ... | head``), 143
+terminated (SIGTERM).
+"""
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, TypeVar
 
 import click
 
+from mc.check.usermodels import SHOW_TRACEBACK
+from mc.cli.exit_codes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from mc.dsl.program import ProgramError
 from mc.dsl.scenario import UnknownName
 from mc.kernel.world import ModelError
+from mc.text import printable
 from mc.trace import format as cx_format
 from mc.trace import graph as render_graph
 
-EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 141
+__all__ = ["EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_TERMINATED", "EXIT_USAGE"]
 F = TypeVar("F", bound=Callable[..., Any])
 INPUT_ERRORS = (
     UnknownName,
@@ -28,6 +41,37 @@ INPUT_ERRORS = (
 )
 
 
+def say(kind: str, message: str) -> None:
+    """``vfsmc: KIND: MESSAGE`` as one line on stderr, control characters
+    escaped."""
+    click.echo(f"vfsmc: {kind}: {printable(message)}", err=True)
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """End the command with one error line."""
+    say("error", message)
+    sys.exit(code)
+
+
+def message_of(error: BaseException) -> str:
+    """What an exception says (an operating system error: the file and the
+    reason), or its type when it says nothing."""
+    if isinstance(error, OSError) and error.strerror:
+        files = [str(f) for f in (error.filename, error.filename2) if f is not None]
+        return ": ".join([*files, error.strerror]) if files else error.strerror
+    return str(error) or type(error).__name__
+
+
+def _silence_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    finally:
+        os.close(devnull)
+
+
 def one_line_errors(command: F) -> F:
     """Report bad input as one line on stderr with exit code 2."""
 
@@ -35,9 +79,56 @@ def one_line_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except BrokenPipeError:
+            _silence_stdout()
+            sys.exit(EXIT_BROKEN_PIPE)
         except INPUT_ERRORS as error:
-            message = str(error).splitlines()[0] if str(error) else type(error).__name__
-            click.echo(f"vfsmc: error: {message}", err=True)
-            sys.exit(EXIT_USAGE)
+            fail(message_of(error))
 
     return wrapper  # type: ignore[return-value]
+
+
+class Group(click.Group):
+    """A click group whose usage errors are one line, whose Ctrl-C exits
+    130 and whose internal errors exit 4 with one line (the traceback when
+    ``VFSMC_TRACEBACK`` is set)."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            value = super().main(
+                args, prog_name or "vfsmc", complete_var, standalone_mode=False, **extra
+            )
+        except click.exceptions.NoArgsIsHelpError as error:
+            click.echo(error.ctx.get_help() if error.ctx is not None else "", err=True)
+            sys.exit(EXIT_USAGE)
+        except click.UsageError as error:
+            hint = ""
+            if error.ctx is not None:
+                hint = f" (see {error.ctx.command_path} --help)"
+            fail(f"{error.format_message()}{hint}".replace("\n", " "))
+        except click.ClickException as error:
+            fail(error.format_message(), error.exit_code)
+        except (click.Abort, KeyboardInterrupt):
+            say("error", "interrupted")
+            sys.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            _silence_stdout()
+            sys.exit(EXIT_BROKEN_PIPE)
+        except Exception as error:
+            if os.environ.get(SHOW_TRACEBACK):
+                raise
+            fail(
+                f"internal error: {type(error).__name__}: {message_of(error)} "
+                f"(a bug in vfsmc; set {SHOW_TRACEBACK}=1 for the traceback)",
+                EXIT_INTERNAL,
+            )
+        if not standalone_mode:
+            return value
+        sys.exit(value if isinstance(value, int) else 0)

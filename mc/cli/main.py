@@ -1,13 +1,13 @@
 """The ``vfsmc`` command line.
 
 Exit codes: 0 OK (replay: no longer reproduces), 1 violation found (replay:
-still reproduces), 2 bad input or usage, 3 incomplete (a bound was hit).
+still reproduces), 2 bad input or usage, 3 incomplete (a bound or Ctrl-C
+stopped the search), 4 internal error, 130 interrupted (see ``mc.cli.errors``).
 """
 
 from __future__ import annotations
 
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,22 +18,23 @@ from mc.check import usermodels
 from mc.check.checker import Outcome, check_scenario, file_stem
 from mc.check.registry import with_files
 from mc.check.replay import ReplayReport, replay
-from mc.cli.errors import one_line_errors
-from mc.cli.options import models_option
+from mc.cli.errors import Group, message_of, one_line_errors, say
+from mc.cli.options import MemorySize, models_option, time_limit_option
 from mc.cli.regress import mutate_command, regress_command
 from mc.cli.spec import spec as spec_group
+from mc.dsl.scenario import UnknownName
 from mc.engine.explore import Options
 from mc.engine.result import Strategy, Verdict
+from mc.text import printable
 from mc.trace import format as cx_format
 from mc.trace import graph as render_graph
 from mc.trace import text as render_text
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="vfsmc")
 def main() -> None:
     """vfsmc: a model checker for the Linux VFS locking protocol."""
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 
 @main.command("list")
@@ -106,10 +107,12 @@ def _progress(states: int, transitions: int, depth: int, seconds: float) -> None
     "--max-states", type=click.IntRange(min=1), help="Stop after storing this many states."
 )
 @click.option("--max-depth", type=click.IntRange(min=1), help="Do not explore beyond this depth.")
+@time_limit_option("Stop after this many seconds.")
 @click.option(
-    "--time-limit",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Stop after this many seconds.",
+    "--max-memory",
+    type=MemorySize(),
+    help="Stop (INCOMPLETE) when vfsmc holds this much memory (512M, 2G; default: what it "
+    "holds at the start plus 90% of the memory available).",
 )
 @click.option(
     "--out",
@@ -140,6 +143,7 @@ def check(
     max_states: int | None,
     max_depth: int | None,
     time_limit: float | None,
+    max_memory: int | None,
     out: Path,
     save: bool,
     progress: bool | None,
@@ -155,7 +159,9 @@ def check(
         max_states=max_states,
         max_depth=max_depth,
         time_limit=time_limit,
+        max_memory=max_memory,
         progress=_progress if show_progress else None,
+        interruptible=True,
     )
     reg = with_files(models)
     name = usermodels.resolve(scenario, reg)
@@ -163,29 +169,35 @@ def check(
         outcome = check_scenario(reg, name, variants, properties or None, options)
     if show_progress and outcome.result.stats.seconds >= 1.0:
         click.echo("", err=True)
-    saved: dict[str, Path] = {}
-    if outcome.counterexample is not None and save:
-        saved = _save(outcome, out)
     if as_json:
+        saved = _save(outcome, out, properties) if save else {}
         click.echo(json.dumps(_check_json(outcome, saved), indent=1))
     else:
-        _print_check(outcome, saved)
+        _print_check(outcome)
+        if save:
+            for kind, path in _save(outcome, out, properties).items():
+                click.echo(f"{kind}: {path}")
     sys.exit(outcome.result.verdict.exit_code)
 
 
-def _save(outcome: Outcome, out: Path) -> dict[str, Path]:
-    assert outcome.counterexample is not None
-    stem = out / file_stem(outcome.scenario.name, outcome.variants)
-    files = {"counterexample": stem.with_suffix(".json")}
-    outcome.counterexample.save(files["counterexample"])
-    for fmt in ("dot", "svg"):
-        path = stem.with_suffix(f".{fmt}")
+def _save(outcome: Outcome, out: Path, properties: tuple[str, ...]) -> dict[str, Path]:
+    """Save the counterexample and its charts; a file that cannot be written
+    is a warning, never a change of the verdict or its exit code."""
+    if outcome.counterexample is None:
+        return {}
+    stem = file_stem(outcome.scenario.name, outcome.variants, properties or None)
+    files: dict[str, Path] = {}
+    for kind, suffix in (("counterexample", "json"), ("dot", "dot"), ("svg", "svg")):
+        path = out / f"{stem}.{suffix}"
         try:
-            render_graph.render(outcome.counterexample, path)
-        except render_graph.GraphError as error:
-            click.echo(f"vfsmc: warning: no {fmt} graph: {error}", err=True)
+            if kind == "counterexample":
+                outcome.counterexample.save(path)
+            else:
+                render_graph.render(outcome.counterexample, path)
+        except (OSError, render_graph.GraphError) as error:
+            say("warning", f"not saved: {message_of(error)}")
             continue
-        files[fmt] = path
+        files[kind] = path
     return files
 
 
@@ -207,7 +219,7 @@ def _check_json(outcome: Outcome, saved: dict[str, Path]) -> dict[str, Any]:
     }
 
 
-def _print_check(outcome: Outcome, saved: dict[str, Path]) -> None:
+def _print_check(outcome: Outcome) -> None:
     result = outcome.result
     variants = f" with {', '.join(outcome.variants)}" if outcome.variants else ""
     click.echo(f"{outcome.scenario.name}{variants}: {result.verdict.value}")
@@ -229,8 +241,6 @@ def _print_check(outcome: Outcome, saved: dict[str, Path]) -> None:
             click.echo(render_text.render(outcome.counterexample))
         else:
             click.echo(f"{result.violation.property}: {result.violation.message}")
-        for kind, path in saved.items():
-            click.echo(f"{kind}: {path}")
 
 
 @main.command("replay")
@@ -248,10 +258,20 @@ def replay_command(file: Path, correct: bool, models: tuple[Path, ...], as_json:
     counterexample = cx_format.load(file)
     reg = with_files(models)
     variants = () if correct else counterexample.variants
-    with usermodels.reported():
-        scenario = reg.scenario(counterexample.scenario)
-        model = reg.build(scenario, variants, counterexample.properties)
-        report = replay(model, counterexample)
+    if counterexample.scenario not in reg.scenarios:
+        hint = (
+            "none of the model files given declares it"
+            if models
+            else "if a model file of yours declares it, pass the file with --models FILE"
+        )
+        raise UnknownName(f"{file}: unknown scenario {counterexample.scenario!r}: {hint}")
+    try:
+        with usermodels.reported():
+            scenario = reg.scenario(counterexample.scenario)
+            model = reg.build(scenario, variants, counterexample.properties)
+            report = replay(model, counterexample)
+    except UnknownName as error:
+        raise UnknownName(f"{file}: {error}") from None
     if as_json:
         click.echo(json.dumps(_replay_json(counterexample, variants, report), indent=1))
     else:
@@ -286,18 +306,23 @@ def _print_replay(
     if report.reproduced:
         click.echo(render_text.render(counterexample))
         click.echo("")
-        click.echo(f"reproduces on {protocol}: {counterexample.property}: {report.reason}")
+        click.echo(
+            printable(f"reproduces on {protocol}: {counterexample.property}: {report.reason}")
+        )
         return
     click.echo(render_text.render(counterexample, upto=report.stopped_at))
     click.echo("")
     if report.stopped_at is not None:
         step = counterexample.steps[report.stopped_at - 1]
         click.echo(
-            f"does not reproduce on {protocol}: step {report.stopped_at} "
-            f"({step.thread} '{step.label}', {step.source}) can no longer happen: {report.reason}"
+            printable(
+                f"does not reproduce on {protocol}: step {report.stopped_at} "
+                f"({step.thread} '{step.label}', {step.source}) can no longer happen: "
+                f"{report.reason}"
+            )
         )
     else:
-        click.echo(f"does not reproduce on {protocol}: {report.reason}")
+        click.echo(printable(f"does not reproduce on {protocol}: {report.reason}"))
 
 
 @main.command()

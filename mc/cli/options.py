@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -24,3 +27,43 @@ models_option: Callable[[F], F] = click.option(
     type=click.Path(path_type=Path),
     help="Load model files: a .py file or a directory of them (repeatable).",
 )
+
+
+class Seconds(click.ParamType[float]):
+    """A positive, finite number of seconds (``nan`` and ``inf`` are not)."""
+
+    name = "seconds"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(seconds) or seconds <= 0:
+            self.fail(f"{value!r} is not a positive, finite number of seconds", param, ctx)
+        return seconds
+
+
+UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+
+class MemorySize(click.ParamType[int]):
+    """Bytes, or a number with a unit: ``512M``, ``2G``, ``1.5g``."""
+
+    name = "size"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", str(value))
+        if found is None or len(found.group(1)) > 30:
+            self.fail(f"{value!r} is not a size (bytes, or a number with K, M, G or T)", param, ctx)
+        size = int(float(found.group(1)) * UNITS[found.group(2).lower()])
+        if size < 1:
+            self.fail(f"{value!r} is less than one byte", param, ctx)
+        return size
+
+
+def time_limit_option(help_text: str) -> Callable[[F], F]:
+    """``--time-limit SECONDS``."""
+    return click.option("--time-limit", type=Seconds(), help=help_text)

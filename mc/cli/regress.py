@@ -9,10 +9,10 @@ from pathlib import Path
 
 import click
 
-from mc.check import expectations, mutate, regress, usermodels
+from mc.check import mutate, regress, usermodels
 from mc.check.registry import with_files
-from mc.cli.errors import one_line_errors
-from mc.cli.options import models_option
+from mc.cli.errors import EXIT_USAGE, one_line_errors
+from mc.cli.options import models_option, time_limit_option
 from mc.engine.explore import Options
 
 BAR_WIDTH = 28
@@ -26,11 +26,7 @@ BAR_WIDTH = 28
     help="Record the state counts of the rows whose verdict held as their new baseline.",
 )
 @click.option("--filter", "prefix", default="", help="Only scenarios whose name starts with this.")
-@click.option(
-    "--time-limit",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Stop each check after this many seconds (the row then fails as INCOMPLETE).",
-)
+@time_limit_option("Stop each check after this many seconds (the row then fails as INCOMPLETE).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @one_line_errors
 def regress_command(
@@ -47,13 +43,13 @@ def regress_command(
     directories = [path for path in models if Path(path).is_dir()]
     suites = [regress.Suite.of_directory(Path(d)) for d in directories] or [regress.Suite.shipped()]
     options = Options(time_limit=time_limit)
+    selected = {suite: regress.select(suite, prefix) for suite in suites}
     reports = []
     for suite in suites:
         if as_json:
             reports.append(regress.run(reg, suite, prefix=prefix, options=options))
             continue
-        rows = expectations.load(suite.expectations)
-        layout = regress.Layout.of([r for r in rows if r.scenario.startswith(prefix)])
+        layout = regress.Layout.of(selected[suite])
         click.echo(f"{usermodels.shown(str(suite.expectations))}:")
         click.echo(layout.header())
         report = regress.run(
@@ -77,6 +73,8 @@ def regress_command(
     if as_json:
         payload = [regress.to_json(r) for r in reports]
         click.echo(json.dumps(payload[0] if len(payload) == 1 else payload, indent=1))
+    if any(r.ineffective for r in reports):
+        sys.exit(EXIT_USAGE)
     sys.exit(0 if all(r.passed for r in reports) else 1)
 
 
@@ -126,11 +124,7 @@ def _bar(done: int, total: int, what: str) -> None:
 @click.option(
     "--max-states", type=click.IntRange(min=1), help="Bound each check to this many states."
 )
-@click.option(
-    "--time-limit",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Stop each check after this many seconds.",
-)
+@time_limit_option("Stop each check after this many seconds.")
 @click.option(
     "--progress/--no-progress",
     default=None,

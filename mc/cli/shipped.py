@@ -26,9 +26,9 @@ def main(out: Path = OUT) -> int:
             print(f"{row.label}: expected {row.violated}, got {outcome.result.verdict.value}")
             return 1
         stem = out / file_stem(row.scenario, row.variants)
-        found.save(stem.with_suffix(".json"))
-        for suffix in (".dot", ".svg"):
-            render_graph.render(found, stem.with_suffix(suffix))
+        found.save(stem.parent / f"{stem.name}.json")
+        for suffix in ("dot", "svg"):
+            render_graph.render(found, stem.parent / f"{stem.name}.{suffix}")
         print(f"{row.label}: {found.property}, {len(found.steps)} steps -> {stem}.json")
     return 0
 

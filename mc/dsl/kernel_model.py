@@ -30,6 +30,14 @@ class Thread:
     invocation: Invocation
     program: Program
     steps: tuple[CompiledStep, ...]
+    changed_by: tuple[Callable[[Program, Invocation], Program], ...] = attrs.field(
+        default=(), eq=False
+    )
+    """The variant transforms that changed this thread's program."""
+    asked: frozenset[str] = frozenset()
+    """The variant names the operation asked about (``op.variant``) while building."""
+    replaced: frozenset[str] = frozenset()
+    """The operations whose body a variant replaced and this thread ran."""
 
     @property
     def name(self) -> str:
@@ -317,17 +325,54 @@ def build_threads(
             ret=world.add_slot(f"{name}.ret", 0, errno.render),
         )
         world.pc_slots.append(slots.pc)
-        op = Op(world, slots, variants, bodies or {})
+        asked: set[str] = set()
+        op = Op(world, slots, _Asked(variants, asked), bodies or {})
         op.run_body(invocation.operation, *invocation.args)
         program = op.program()
+        changed_by = []
         for transform in transforms:
-            program = transform(program, invocation)
-        built.append((slots, invocation, program))
+            before, program = program, transform(program, invocation)
+            if _differ(before, program):
+                changed_by.append(transform)
+        replaced = frozenset(operation.name for operation in op.replaced)
+        built.append((slots, invocation, program, tuple(changed_by), frozenset(asked), replaced))
     threads = [
-        Thread(slots, invocation, program, tuple(compile_program(program, world, slots)))
-        for slots, invocation, program in built
+        Thread(
+            slots,
+            invocation,
+            program,
+            tuple(compile_program(program, world, slots)),
+            changed_by,
+            asked,
+            replaced,
+        )
+        for slots, invocation, program, changed_by, asked, replaced in built
     ]
     for thread in threads:
         if not thread.steps:
             world.initial[thread.slots.pc] = DONE
     return threads
+
+
+class _Asked(frozenset[str]):
+    """The variant names of a build, noting each name asked about."""
+
+    asked: set[str]
+
+    def __new__(cls, names: frozenset[str], asked: set[str]) -> _Asked:
+        made = super().__new__(cls, names)
+        made.asked = asked
+        return made
+
+    def __contains__(self, name: object) -> bool:
+        if isinstance(name, str):
+            self.asked.add(name)
+        return super().__contains__(name)
+
+
+def _differ(before: Program, after: Program) -> bool:
+    """Whether a transform changed a program: any item added, removed or
+    replaced (unchanged items are the same objects)."""
+    return len(before.items) != len(after.items) or any(
+        a is not b for a, b in zip(before.items, after.items, strict=True)
+    )

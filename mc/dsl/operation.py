@@ -128,6 +128,8 @@ class Op:
         self.variants = variants
         self.bodies = dict(bodies or {})
         """Operation bodies a variant replaced (``replaces``)."""
+        self.replaced: set[Operation] = set()
+        """The operations whose replaced body this thread ran."""
         self.items: list[Item] = []
         self._labels = itertools.count(1)
         self._pending_else: tuple[Jump, Label, Label] | None = None
@@ -219,12 +221,22 @@ class Op:
         return f"{what}.{next(self._labels)}"
 
     @contextlib.contextmanager
-    def when(self, cond: Expr, label: str | None = None) -> Iterator[None]:
-        """Steps in the block run only when ``cond`` holds at this point."""
+    def when(
+        self, cond: Expr, label: str | None = None, *, label_negates: bool = False
+    ) -> Iterator[None]:
+        """Steps in the block run only when ``cond`` holds at this point.
+        ``label_negates`` says that the kernel condition on ``label`` is the
+        negation of ``cond`` (``if (!folio->mapping) goto truncated`` around
+        the block the model runs when the folio is mapped), so that traces
+        print whether the condition as written holds."""
         orelse, end = self._fresh("else"), self._fresh("end")
         self.emit(
             BranchStep(
-                label=label or f"if ({cond})", source=caller_source(), cond=cond, target=orelse
+                label=label or f"if ({cond})",
+                source=caller_source(),
+                cond=cond,
+                target=orelse,
+                label_negates=label_negates,
             )
         )
         yield
@@ -288,6 +300,8 @@ class Op:
         """Emit ``body``'s steps here, in this body's scope: an operation's
         (or the body a variant put in its place), or a helper's."""
         if isinstance(body, Operation):
+            if body in self.bodies:
+                self.replaced.add(body)
             self.bodies.get(body, body.build)(self, *args)
         else:
             body(self, *args)

@@ -274,7 +274,11 @@ class ConditionalStep(Step):
 @attrs.frozen(kw_only=True)
 class BranchStep(ConditionalStep):
     """Evaluate ``cond``; fall through when true, jump to ``target`` when
-    false (an ``if`` whose else part starts at ``target``)."""
+    false (an ``if`` whose else part starts at ``target``).  When
+    ``label_negates``, the condition the label shows is ``!cond``; traces
+    print whether the label's condition holds ("yes") or not ("no")."""
+
+    label_negates: bool = False
 
     def compile(self, context: Context) -> Fire:
         cond = self.cond.compile(context.world)
@@ -288,7 +292,7 @@ class BranchStep(ConditionalStep):
 
     def event(self, context: Context, before: State, after: State) -> Event:
         taken = after[context.thread.pc] == context.next_pc
-        return Event("branch", "yes" if taken else "no")
+        return Event("branch", "yes" if taken != self.label_negates else "no")
 
 
 @attrs.frozen(kw_only=True)

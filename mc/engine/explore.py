@@ -21,9 +21,16 @@ from mc.engine.result import Path, Result, Stats, Strategy, Verdict, Violation
 S = TypeVar("S", bound=Hashable)
 A = TypeVar("A")
 
-CHECK_EVERY = 1024
+TICK_SECONDS = 0.05
+"""How often the bounds (time, memory) and the progress line are looked at:
+on the clock, before each state is expanded, whatever a state costs."""
+MEMORY_HEADROOM = 0.9
+"""The default memory limit: what the process holds when the search starts
+plus this share of the memory the machine has available."""
 PROGRESS_AFTER_SECONDS = 1.0
 PROGRESS_INTERVAL_SECONDS = 0.5
+
+INTERRUPTED = "interrupted (Ctrl-C)"
 
 ProgressSink = Callable[[int, int, int, float], None]
 
@@ -38,14 +45,44 @@ class Options:
     max_depth: int | None = None
     time_limit: float | None = None
     progress: ProgressSink | None = None
+    max_memory: int | None = None
+    """Resident bytes at which the search stops (INCOMPLETE); by default
+    ``default_memory_limit()`` when the search starts."""
+    interruptible: bool = False
+    """Ctrl-C ends the search as INCOMPLETE (with its statistics) instead of
+    raising KeyboardInterrupt."""
 
     def __attrs_post_init__(self) -> None:
         for name in ("max_states", "max_depth"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1, not {value}")
-        if self.time_limit is not None and self.time_limit <= 0:
-            raise ValueError(f"time_limit must be positive, not {self.time_limit}")
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise ValueError(f"time_limit must be a positive number, not {self.time_limit}")
+        if self.max_memory is not None and self.max_memory < 1:
+            raise ValueError(f"max_memory must be at least 1 byte, not {self.max_memory}")
+
+
+class NotDeterministic(Exception):
+    """Re-executing a stored path reached a state other than the one stored:
+    the model's steps are not functions of the state.  ``position`` is the
+    index of the state in the path (0: the initial state), ``previous`` the
+    state the step ran from and ``action`` the step (None for position 0)."""
+
+    def __init__(
+        self,
+        position: int,
+        stored: Hashable,
+        replayed: Hashable | None,
+        previous: Hashable | None = None,
+        action: object = None,
+    ) -> None:
+        super().__init__(f"re-executing step {position} of a path reached another state")
+        self.position = position
+        self.stored = stored
+        self.replayed = replayed
+        self.previous = previous
+        self.action = action
 
 
 class _Stop(Exception):
@@ -63,6 +100,21 @@ class _Found(Exception):
 def _resident_bytes() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * resource.getpagesize()
+
+
+def default_memory_limit() -> int | None:
+    """The resident bytes a search may reach by default: what the process
+    holds now plus ``MEMORY_HEADROOM`` of the memory available to it (None
+    when the system does not say)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+                    return _resident_bytes() + int(available * MEMORY_HEADROOM)
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def _peak_bytes() -> int:
@@ -88,13 +140,17 @@ class Search(Generic[S, A]):
         self.property_names = [p.name for p in properties]
         self.started = 0.0
         self.last_progress = 0.0
+        self.next_tick = 0.0
+        self.memory_limit: int | None = None
         self.depth_cut = False
 
     def run(self) -> Result[S, A]:
         """Search until a violation, exhaustion or a bound."""
         baseline = _resident_bytes()
+        self.memory_limit = self.options.max_memory or default_memory_limit()
         self.started = time.perf_counter()
         self.last_progress = self.started
+        self.next_tick = self.started
         violation: Violation[S, A] | None = None
         reason: str | None = None
         try:
@@ -109,6 +165,12 @@ class Search(Generic[S, A]):
             violation = Violation(found.prop, found.message, self.path_to(found.sid))
         except _Stop as stop:
             reason = stop.reason
+        except KeyboardInterrupt:
+            if not self.options.interruptible:
+                raise
+            reason = INTERRUPTED
+        except MemoryError:
+            reason = "out of memory"
         seconds = time.perf_counter() - self.started
         if violation is None and reason is None and self.depth_cut:
             reason = f"max depth {self.options.max_depth} reached"
@@ -159,10 +221,13 @@ class Search(Generic[S, A]):
 
     def _tick(self, depth: int) -> None:
         now = time.perf_counter()
+        self.next_tick = now + TICK_SECONDS
         elapsed = now - self.started
         limit = self.options.time_limit
         if limit is not None and elapsed >= limit:
             raise _Stop(f"time limit {limit:g} s reached")
+        if self.memory_limit is not None and _resident_bytes() >= self.memory_limit:
+            raise _Stop(f"memory limit {self.memory_limit / 2**20:,.0f} MiB reached")
         sink = self.options.progress
         if (
             sink is not None
@@ -178,6 +243,7 @@ class Search(Generic[S, A]):
         states = self.states
         add = self._add
         max_depth = self.options.max_depth
+        clock = time.perf_counter
         prefer_fewer_switches = type(self.model).actor is not Model.actor
         switches = array("I", bytes(4 * len(states)))
         last_actor: list[Hashable | None] = [None] * len(states)
@@ -189,7 +255,7 @@ class Search(Generic[S, A]):
             if sid == layer_end:
                 depth += 1
                 layer_end = len(states)
-            if sid % CHECK_EVERY == 0:
+            if clock() >= self.next_tick:
                 self._tick(depth)
             state = states[sid]
             enabled = successors(state)
@@ -226,12 +292,11 @@ class Search(Generic[S, A]):
         states = self.states
         add = self._add
         max_depth = self.options.max_depth
+        clock = time.perf_counter
         stack = [(sid, 0) for sid in reversed(range(len(states)))]
-        expanded = 0
         while stack:
             sid, depth = stack.pop()
-            expanded += 1
-            if expanded % CHECK_EVERY == 0:
+            if clock() >= self.next_tick:
                 self._tick(depth)
             state = states[sid]
             enabled = successors(state)
@@ -257,17 +322,33 @@ class Search(Generic[S, A]):
             chain.append(sid)
             sid = self.parent[sid]
         chain.reverse()
-        return replay_moves(self.model, self.move[chain[0]], [self.move[s] for s in chain[1:]])
+        moves = [self.move[s] for s in chain[1:]]
+        stored = [self.states[s] for s in chain]
+        return replay_moves(self.model, self.move[chain[0]], moves, stored)
 
 
-def replay_moves(model: Model[S, A], init: int, moves: Sequence[int]) -> Path[S, A]:
+def replay_moves(
+    model: Model[S, A], init: int, moves: Sequence[int], expected: Sequence[S] | None = None
+) -> Path[S, A]:
     """Re-execute ``moves`` (indices into the enabled actions) from the
-    initial state at position ``init`` of ``init_states()``."""
+    initial state at position ``init`` of ``init_states()``; with
+    ``expected`` (the states the path is known to pass through), raise
+    ``NotDeterministic`` where re-execution reaches another state."""
     state = model.init_states()[init]
+    if expected is not None and state != expected[0]:
+        raise NotDeterministic(0, expected[0], state)
     states = [state]
     actions = []
-    for move in moves:
-        action, state = model.successors(state)[move]
+    for position, move in enumerate(moves, start=1):
+        previous = state
+        enabled = model.successors(state)
+        if move >= len(enabled):
+            if expected is None:
+                raise IndexError(f"step {position}: action {move} is not enabled")
+            raise NotDeterministic(position, expected[position], None, previous)
+        action, state = enabled[move]
+        if expected is not None and state != expected[position]:
+            raise NotDeterministic(position, expected[position], state, previous, action)
         states.append(state)
         actions.append(action)
     return Path(init, tuple(states), tuple(actions), tuple(moves))

@@ -13,7 +13,6 @@ Whatever cannot be read exactly is a ``Finding``: reported, never dropped.
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Sequence
 
@@ -141,6 +140,10 @@ class _Placer:
     ) -> tuple[tuple[str, str], ...]:
         where = f"{table}.{row}"
         n, k = len(columns), len(cells)
+        if n == 0:
+            if k:
+                self.findings.append(Finding(line, where, f"{k} cells in a table without columns"))
+            return ()
         if k > n:
             self.findings.append(
                 Finding(
@@ -154,19 +157,23 @@ class _Placer:
             k = n
         if k == n or k == 0:
             return tuple(zip(columns, cells, strict=False))
-        scored = []
-        for combo in itertools.combinations(range(n), k):
-            score = sum(
-                self.vocabulary.fit(table, columns[c], cell)
-                for c, cell in zip(combo, cells, strict=True)
-            )
-            scored.append((score, combo))
-        best = max(score for score, _ in scored)
-        winners = [combo for score, combo in scored if score == best]
+        fit = [[self.vocabulary.fit(table, column, cell) for cell in cells] for column in columns]
+        best, winners = best_placements(fit, k)
         hint = self.vocabulary.placement(table, row)
+        missing = [column for column in hint or () if column not in columns]
+        if missing:
+            self.findings.append(
+                Finding(
+                    line,
+                    where,
+                    f"the placement recorded in the vocabulary names column {missing[0]!r}, "
+                    "which the table does not have; ignored",
+                )
+            )
+            hint = None
         if hint is not None and len(hint) == k:
             combo = tuple(columns.index(c) for c in hint)
-            if combo not in winners:
+            if sum(fit[c][i] for i, c in enumerate(combo)) < best:
                 self.findings.append(
                     Finding(line, where, f"recorded placement {list(hint)} fits the values worse")
                 )
@@ -175,7 +182,7 @@ class _Placer:
                     line,
                     where,
                     f"cells {cells} could be in columns "
-                    f"{' or '.join(str([columns[c] for c in w]) for w in winners)}; placed in "
+                    f"{_options(columns, winners)}; placed in "
                     f"{list(hint)} as recorded in the vocabulary",
                 )
                 if len(winners) > 1
@@ -186,7 +193,7 @@ class _Placer:
             chosen = winners[0]
         else:
             chosen = winners[0]
-            options = " or ".join(str([columns[c] for c in w]) for w in winners)
+            options = _options(columns, winners)
             self.findings.append(
                 Finding(
                     line,
@@ -206,6 +213,50 @@ class _Placer:
                     Finding(line, where, f"cells {odd} fit no column's known values")
                 )
         return tuple((columns[c], cell) for c, cell in zip(chosen, cells, strict=True))
+
+
+SHOWN_OPTIONS = 4
+"""How many of the equally good placements a finding lists."""
+
+
+def _options(columns: tuple[str, ...], winners: list[tuple[int, ...]]) -> str:
+    shown = " or ".join(str([columns[c] for c in w]) for w in winners[:SHOWN_OPTIONS])
+    return shown + (" or ..." if len(winners) > SHOWN_OPTIONS else "")
+
+
+def best_placements(fit: list[list[int]], k: int) -> tuple[int, list[tuple[int, ...]]]:
+    """Place ``k`` cells, in order, in ``k`` of the columns (in order) so
+    that the sum of ``fit[column][cell]`` is greatest: the best sum and the
+    first placements (column indices, lexicographic order) that reach it,
+    at most ``SHOWN_OPTIONS + 1`` of them.  Dynamic programming over
+    (cell, column): polynomial in the number of columns and cells, where
+    trying every combination grows without bound."""
+    n = len(fit)
+    lowest = -(10**9)
+    # best[i][c]: the greatest sum for cells i.. in columns c.. (lowest if impossible)
+    best = [[lowest] * (n + 1) for _ in range(k + 1)]
+    for c in range(n + 1):
+        best[k][c] = 0
+    for i in range(k - 1, -1, -1):
+        for c in range(n - 1, -1, -1):
+            if n - c < k - i:
+                continue
+            take = fit[c][i] + best[i + 1][c + 1]
+            best[i][c] = max(take, best[i][c + 1])
+    found: list[tuple[int, ...]] = []
+
+    def walk(i: int, c: int, chosen: tuple[int, ...]) -> None:
+        if len(found) > SHOWN_OPTIONS:
+            return
+        if i == k:
+            found.append(chosen)
+            return
+        for column in range(c, n - (k - i) + 1):
+            if fit[column][i] + best[i + 1][column + 1] == best[i][c]:
+                walk(i + 1, column + 1, (*chosen, column))
+
+    walk(0, 0, ())
+    return best[0][0], found
 
 
 # --- the flattened text ------------------------------------------------------
@@ -518,8 +569,11 @@ def _rst_table(
             name = label.rstrip(":")
         else:
             name = match.group(1)
+        if len(cells) != len(columns):
+            what = "a table without column names" if not columns else f"{len(columns)} columns"
+            findings.append(Finding(number, table, f"{len(cells)} cells in {what}"))
         placed = tuple(
-            (column, normalise(cell)) for column, cell in zip(columns, cells, strict=True) if cell
+            (column, normalise(cell)) for column, cell in zip(columns, cells, strict=False) if cell
         )
         rows.append(Row(name, label, placed, number))
     return columns, rows, position

@@ -77,10 +77,14 @@ def read_toml(path: Path) -> dict[str, Any]:
         text = path.read_text()
     except OSError as error:
         raise SpecError(f"cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise SpecError(f"{path}: not UTF-8 text (byte {error.start})") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise SpecError(f"{path}: not TOML: {error}") from None
+    except RecursionError:
+        raise SpecError(f"{path}: not TOML vfsmc can read: nested too deeply") from None
 
 
 def _rule(check: _Checker, raw: Any, table: str, index: int, methods: set[str]) -> Rule:

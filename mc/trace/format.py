@@ -91,15 +91,63 @@ class Counterexample:
         write_atomically(path, self.dumps())
 
 
+EVENT_KINDS = ("acquire", "wait", "release", "branch", "assign", "call", "effect", "error")
+TOP_FIELDS = {
+    "format": True,
+    "version": True,
+    "scenario": True,
+    "variants": False,
+    "properties": True,
+    "property": True,
+    "message": True,
+    "witness": False,
+    "threads": True,
+    "steps": True,
+    "cycle": False,
+}
+"""The fields of a counterexample object and whether each is required."""
+STEP_FIELDS = (
+    "thread",
+    "branch",
+    "chained",
+    "operation",
+    "label",
+    "event",
+    "source",
+    "function",
+    "changed",
+)
+
+
+def _object(value: Any, where: str, fields: Mapping[str, bool]) -> Mapping[str, Any]:
+    """``value`` as an object with exactly the known ``fields`` (those
+    mapped to True are required)."""
+    if not isinstance(value, dict):
+        raise FormatError(f"{where} must be an object")
+    for name in value:
+        if name not in fields:
+            raise FormatError(f"{where}: unknown field {name!r}")
+    for name, required in fields.items():
+        if required and name not in value:
+            raise FormatError(f"{where}: missing field {name!r}")
+    return value
+
+
 def _field(obj: Mapping[str, Any], name: str, kind: type | tuple[type, ...], where: str) -> Any:
     if name not in obj:
         raise FormatError(f"{where}: missing field {name!r}")
     value = obj[name]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        expected = (
-            kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        )
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        expected = " or ".join(k.__name__ for k in kinds)
         raise FormatError(f"{where}: field {name!r} must be {expected}")
+    return value
+
+
+def _optional(obj: Mapping[str, Any], name: str, where: str) -> str | None:
+    value = obj.get(name)
+    if value is not None and not isinstance(value, str):
+        raise FormatError(f"{where}: field {name!r} must be a string or null")
     return value
 
 
@@ -109,87 +157,130 @@ def _strings(values: Any, where: str) -> tuple[str, ...]:
     return tuple(values)
 
 
+def _threads(raw: list[Any]) -> tuple[tuple[str, str], ...]:
+    if not raw:
+        raise FormatError("field 'threads' must name at least one thread")
+    threads: list[tuple[str, str]] = []
+    for i, thread in enumerate(raw):
+        where = f"threads[{i}]"
+        _object(thread, where, {"name": True, "operation": True})
+        name = _field(thread, "name", str, where)
+        if not name or any(name == known for known, _ in threads):
+            raise FormatError(f"{where}: field 'name' must be a new, non-empty name")
+        threads.append((name, _field(thread, "operation", str, where)))
+    return tuple(threads)
+
+
+def _step(raw: Any, where: str, threads: set[str]) -> Step:
+    _object(raw, where, dict.fromkeys(STEP_FIELDS, True))
+    thread = _field(raw, "thread", str, where)
+    if thread not in threads:
+        raise FormatError(f"{where}: field 'thread' names no thread of field 'threads'")
+    branch = _field(raw, "branch", int, where)
+    if branch < 0:
+        raise FormatError(f"{where}: field 'branch' must be at least 0")
+    event = _object(
+        raw["event"], f"{where}.event", {"kind": True, "text": True, "lock": False, "mode": False}
+    )
+    kind = _field(event, "kind", str, f"{where}.event")
+    if kind not in EVENT_KINDS:
+        raise FormatError(f"{where}.event: field 'kind' must be one of {', '.join(EVENT_KINDS)}")
+    changed = _field(raw, "changed", dict, where)
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in changed.items()):
+        raise FormatError(f"{where}: field 'changed' must map names to strings")
+    return Step(
+        thread=thread,
+        branch=branch,
+        chained=_field(raw, "chained", bool, where),
+        operation=_field(raw, "operation", str, where),
+        label=_field(raw, "label", str, where),
+        event=Event(
+            kind,
+            _field(event, "text", str, f"{where}.event"),
+            _optional(event, "lock", f"{where}.event"),
+            _optional(event, "mode", f"{where}.event"),
+        ),
+        source=_field(raw, "source", str, where),
+        function=_field(raw, "function", str, where),
+        changed=dict(changed),
+    )
+
+
 def from_json(data: Any) -> Counterexample:
-    """Parse and validate a counterexample object."""
+    """Parse and validate a counterexample object against the format: every
+    field of the right type, no unknown field, every step and cycle edge
+    naming a thread of ``threads``, the violated property among
+    ``properties``."""
     if not isinstance(data, dict):
         raise FormatError("not a JSON object")
     if data.get("format") != FORMAT:
         raise FormatError(f"field 'format' must be {FORMAT!r}")
-    if data.get("version") != VERSION:
-        raise FormatError(
-            f"unsupported version {data.get('version')!r} (this vfsmc reads {VERSION})"
-        )
-    threads = []
-    for i, thread in enumerate(_field(data, "threads", list, "counterexample")):
-        where = f"threads[{i}]"
-        if not isinstance(thread, dict):
-            raise FormatError(f"{where} must be an object")
-        threads.append(
-            (_field(thread, "name", str, where), _field(thread, "operation", str, where))
-        )
-    steps = []
-    for i, raw in enumerate(_field(data, "steps", list, "counterexample")):
-        where = f"steps[{i}]"
-        if not isinstance(raw, dict):
-            raise FormatError(f"{where} must be an object")
-        event = _field(raw, "event", dict, where)
-        changed = _field(raw, "changed", dict, where)
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in changed.items()):
-            raise FormatError(f"{where}: 'changed' must map names to strings")
-        steps.append(
-            Step(
-                thread=_field(raw, "thread", str, where),
-                branch=_field(raw, "branch", int, where),
-                chained=_field(raw, "chained", bool, where),
-                operation=_field(raw, "operation", str, where),
-                label=_field(raw, "label", str, where),
-                event=Event(
-                    _field(event, "kind", str, f"{where}.event"),
-                    _field(event, "text", str, f"{where}.event"),
-                    event.get("lock"),
-                    event.get("mode"),
-                ),
-                source=_field(raw, "source", str, where),
-                function=_field(raw, "function", str, where),
-                changed=dict(changed),
-            )
-        )
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version != VERSION:
+        shown = repr(version) if len(repr(version)) < 40 else f"{repr(version)[:37]}..."
+        raise FormatError(f"field 'version': unsupported version {shown} (this vfsmc reads 1)")
+    _object(data, "counterexample", TOP_FIELDS)
+    threads = _threads(_field(data, "threads", list, "counterexample"))
+    names = {name for name, _ in threads}
+    steps = tuple(
+        _step(raw, f"steps[{i}]", names)
+        for i, raw in enumerate(_field(data, "steps", list, "counterexample"))
+    )
     if steps and steps[0].chained:
-        raise FormatError("steps[0] cannot be chained")
+        raise FormatError("steps[0]: field 'chained' cannot be true on the first step")
     cycle = []
-    for i, edge in enumerate(data.get("cycle", [])):
+    for i, edge in enumerate(
+        _field(data, "cycle", list, "counterexample") if "cycle" in data else []
+    ):
         where = f"cycle[{i}]"
-        if not isinstance(edge, dict):
-            raise FormatError(f"{where} must be an object")
-        cycle.append(Edge(*(_field(edge, k, str, where) for k in ("waiter", "resource", "holder"))))
-    witness = data.get("witness", {})
-    if not isinstance(witness, dict):
-        raise FormatError("field 'witness' must be an object")
+        _object(edge, where, {"waiter": True, "resource": True, "holder": True})
+        found = Edge(*(_field(edge, k, str, where) for k in ("waiter", "resource", "holder")))
+        if found.waiter not in names or found.holder not in names:
+            raise FormatError(f"{where}: fields 'waiter' and 'holder' must name threads")
+        cycle.append(found)
+    witness = _field(data, "witness", dict, "counterexample") if "witness" in data else {}
+    for name, value in witness.items():
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise FormatError(f"witness: field {name!r} must be an integer")
+    scenario = _field(data, "scenario", str, "counterexample")
+    if not scenario:
+        raise FormatError("field 'scenario' must not be empty")
+    properties = _strings(_field(data, "properties", list, "counterexample"), "field 'properties'")
+    prop = _field(data, "property", str, "counterexample")
+    if prop not in properties:
+        raise FormatError(f"field 'property': {prop!r} is not among field 'properties'")
     return Counterexample(
-        scenario=_field(data, "scenario", str, "counterexample"),
+        scenario=scenario,
         variants=_strings(data.get("variants", []), "field 'variants'"),
-        properties=_strings(
-            _field(data, "properties", list, "counterexample"), "field 'properties'"
-        ),
-        property=_field(data, "property", str, "counterexample"),
+        properties=properties,
+        property=prop,
         message=_field(data, "message", str, "counterexample"),
-        threads=tuple(threads),
-        steps=tuple(steps),
-        witness=witness,
+        threads=threads,
+        steps=steps,
+        witness=dict(witness),
         cycle=tuple(cycle),
     )
 
 
 def load(path: Path) -> Counterexample:
-    """Read a counterexample file; ``FormatError`` names what is wrong."""
+    """Read a counterexample file; ``FormatError`` names the file and what
+    is wrong with it, in one line."""
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as error:
         raise FormatError(f"cannot read {path}: {error.strerror}") from None
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError as error:
+        raise FormatError(f"{path}: not UTF-8 text (byte {error.start})") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise FormatError(f"{path}: not JSON ({error.msg} at line {error.lineno})") from None
+    except RecursionError:
+        raise FormatError(f"{path}: not a counterexample (nested too deeply)") from None
+    except ValueError as error:
+        raise FormatError(f"{path}: not JSON ({str(error).split(':')[0]})") from None
     try:
         return from_json(data)
     except FormatError as error:

@@ -29,7 +29,13 @@ class GraphError(RuntimeError):
     """The graph cannot be rendered (e.g. graphviz is not installed)."""
 
 
+LONGEST_TEXT = 2000
+"""Longer texts are cut (``dot`` rejects a quoted string over 16 kB)."""
+
+
 def _quote(text: str) -> str:
+    if len(text) > LONGEST_TEXT:
+        text = text[: LONGEST_TEXT - 3] + "..."
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
@@ -275,11 +281,17 @@ def render(counterexample: Counterexample, path: Path) -> None:
         write_atomically(path, source)
         return
     if shutil.which("dot") is None:
-        raise GraphError("graphviz's 'dot' program is not installed (apt-get install graphviz)")
+        raise GraphError(
+            f"{path}: graphviz's 'dot' program is not installed (apt-get install graphviz)"
+        )
     import graphviz
 
     try:
         data = graphviz.Source(source).pipe(format=fmt, quiet=True)
-    except (graphviz.ExecutableNotFound, graphviz.CalledProcessError) as error:
-        raise GraphError(f"dot failed: {error}") from None
+    except graphviz.CalledProcessError as error:
+        said = (error.stderr or b"").decode(errors="replace").strip().splitlines()
+        reason = said[0] if said else f"exit status {error.returncode}"
+        raise GraphError(f"{path}: dot failed: {reason}") from None
+    except (graphviz.ExecutableNotFound, OSError) as error:
+        raise GraphError(f"{path}: dot failed: {error}") from None
     write_atomically(path, data)

@@ -3,6 +3,7 @@ only the fields each step changed, the waits-for cycle at the end."""
 
 from __future__ import annotations
 
+from mc.text import printable
 from mc.trace.format import Counterexample
 
 
@@ -16,7 +17,9 @@ def headline(counterexample: Counterexample) -> str:
 
 
 def render(counterexample: Counterexample, *, upto: int | None = None) -> str:
-    """The whole counterexample (or its first ``upto`` steps) as text."""
+    """The whole counterexample (or its first ``upto`` steps) as text; what
+    came from the file (labels, messages, names) has its control characters
+    escaped, so each line prints as one line."""
     lines = [headline(counterexample), counterexample.message, ""]
     if counterexample.witness:
         witness = ", ".join(f"{k}={v}" for k, v in counterexample.witness.items())
@@ -38,4 +41,4 @@ def render(counterexample: Counterexample, *, upto: int | None = None) -> str:
     if counterexample.cycle and upto is None:
         chain = " -> ".join(f"{e.waiter} -> {e.resource}" for e in counterexample.cycle)
         lines += ["", f"cycle: {chain} -> {counterexample.cycle[0].waiter}"]
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)

@@ -1,0 +1,11 @@
+"""How the vfsmc program ends, beyond a verdict's 0 (OK), 1 (violated)
+and 3 (incomplete)."""
+
+EXIT_USAGE = 2
+"""Bad input or usage: one line on stderr."""
+EXIT_INTERNAL = 4
+"""An error in vfsmc itself."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C outside a search."""
+EXIT_TERMINATED = 143
+"""SIGTERM."""

@@ -1,0 +1,24 @@
+"""Text from outside vfsmc (a counterexample file, a model's labels) made
+safe to print on a terminal."""
+
+from __future__ import annotations
+
+_SHOWN = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """``text`` with control and format characters (escape sequences, line
+    breaks, bidirectional overrides) written as escapes, so that it prints
+    as what it is and on one line."""
+    if text.isprintable():
+        return text
+    return "".join(_escape(char) for char in text)
+
+
+def _escape(char: str) -> str:
+    if char in _SHOWN:
+        return _SHOWN[char]
+    if char.isprintable():
+        return char
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

@@ -1,0 +1,256 @@
+"""Malformed counterexamples, specs and expectations, unmeetable bounds and
+untrusted text: one line naming the file and the field, exit 2, never a
+traceback; bounds that end a search as INCOMPLETE with statistics."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+
+from mc.dsl.kernel_model import KernelModel
+from mc.engine import explore
+from mc.engine.explore import Options, default_memory_limit
+from mc.spec.document import parse
+from mc.text import printable
+
+Run = Callable[..., Result]
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "counterexamples" / "dirops-opposite-renames--no-rename-mutex.json"
+
+
+def one_line(result: Result, *fragments: str, code: int = 2) -> str:
+    assert result.exit_code == code, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("vfsmc: error: "), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def _base() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(SHIPPED.read_text())
+    return data
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        target: Any = data
+        for part in parents:
+            target = target[int(part)] if part.isdigit() else target[part]
+        target[int(last) if last.isdigit() else last] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (_set("cycle", None), "field 'cycle' must be list"),
+        (_set("threads", []), "field 'threads' must name at least one thread"),
+        (_set("steps.0.branch", -1), "steps[0]: field 'branch' must be at least 0"),
+        (_set("steps.0.branch", True), "steps[0]: field 'branch' must be int"),
+        (_set("version", True), "field 'version': unsupported version True"),
+        (_set("steps.0.thread", "T9"), "steps[0]: field 'thread' names no thread"),
+        (_set("property", "nosuch"), "field 'property': 'nosuch' is not among"),
+        (_set("extra", 1), "unknown field 'extra'"),
+        (_set("steps.0.event.kind", "teleport"), "steps[0].event: field 'kind' must be one of"),
+        (_set("steps.0.event.lock", 3), "steps[0].event: field 'lock' must be a string or null"),
+        (_set("witness", {"size": "big"}), "witness: field 'size' must be an integer"),
+        (_set("cycle.0.holder", "T7"), "cycle[0]: fields 'waiter' and 'holder' must name"),
+    ],
+)
+def test_a_malformed_counterexample_names_the_file_and_the_field(
+    vfsmc: Run, tmp_path: Path, change: Callable[[dict[str, Any]], None], fragment: str
+) -> None:
+    data = copy.deepcopy(_base())
+    change(data)
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    for command in ("replay", "graph"):
+        args = ["bad.json"] if command == "replay" else ["bad.json", "-o", "x.svg"]
+        one_line(vfsmc(command, *args), "bad.json: ", fragment)
+
+
+def test_unreadable_counterexamples(vfsmc: Run, tmp_path: Path) -> None:
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    one_line(vfsmc("replay", "deep.json"), "deep.json: not a counterexample (nested too deeply)")
+    (tmp_path / "latin1.json").write_bytes(b'{"format": "caf\xe9"}')
+    one_line(vfsmc("replay", "latin1.json"), "latin1.json: not UTF-8 text (byte 15)")
+    (tmp_path / "long.json").write_text('{"version": ' + "1" * 5000 + "}")
+    one_line(vfsmc("replay", "long.json"), "long.json: not JSON (Exceeds the limit")
+
+
+def test_replay_of_a_user_scenario_without_its_model_says_to_pass_it(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    data = _base()
+    data["scenario"] = "mine/not-shipped"
+    (tmp_path / "mine.json").write_text(json.dumps(data))
+    one_line(
+        vfsmc("replay", "mine.json"),
+        "mine.json: unknown scenario 'mine/not-shipped'",
+        "pass the file with --models FILE",
+    )
+    data = _base()
+    data["variants"] = ["nosuch"]
+    (tmp_path / "variant.json").write_text(json.dumps(data))
+    one_line(vfsmc("replay", "variant.json"), "variant.json: unknown variant 'nosuch'")
+
+
+def test_control_characters_from_a_file_are_escaped(vfsmc: Run, tmp_path: Path) -> None:
+    data = _base()
+    data["message"] = "owned\x1b]0;title\x07"
+    data["steps"][0]["label"] = "\x1b[31mred\x1b[0m\nsecond line"
+    (tmp_path / "ctrl.json").write_text(json.dumps(data))
+    result = vfsmc("replay", "ctrl.json")
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "owned\\x1b]0;title\\x07" in result.output
+    assert "\\x1b[31mred\\x1b[0m\\nsecond line" in result.output
+    assert printable("a\u202eb\tc") == "a\\u202eb\\tc"
+    assert printable("plain (text) -> ok") == "plain (text) -> ok"
+
+
+def test_graph_into_a_path_below_a_file_names_it(vfsmc: Run, tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("a file")
+    (tmp_path / "cx.json").write_text(SHIPPED.read_text())
+    one_line(vfsmc("graph", "cx.json", "-o", "README.md/x.svg"), "README.md is not a directory")
+
+
+def _document(columns: int, cells: int) -> str:
+    heads = "\n\n".join(f"c{i}" for i in range(columns))
+    values = "\n\n".join("yes" for _ in range(cells))
+    return (
+        "T\n\nt_operations\n\nprototypes:\n\nint (*m)(void);\n\nlocking rules:\n\n"
+        f"ops\n\n{heads}\n\nm:\n\n{values}\n"
+    )
+
+
+def test_cell_placement_is_polynomial(vfsmc: Run, tmp_path: Path) -> None:
+    text = _document(40, 20)
+    assert len(text.encode()) < 400
+    (tmp_path / "wide.txt").write_text(text)
+    result = vfsmc("spec", "lint", "wide.txt", "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert any("cannot tell which columns" in f["message"] for f in report["dubious"])
+
+
+def test_malformed_tables_are_findings_not_crashes() -> None:
+    no_columns = (
+        "T\n\nt_operations\n\nprototypes:\n\nint (*m)(void);\n\nlocking rules:\n\n"
+        "ops\n\nm:\n\nyes (ref-walk)\n"
+    )
+    messages = [f.message for f in parse(no_columns, "doc").findings]
+    assert "table without columns after 'ops'" in messages
+    assert "1 cells in a table without columns" in messages
+    rst = (
+        "T\n=\n\nt_operations\n============\n\nprototypes::\n\n\tint (*m)(void);\n\n"
+        "locking rules:\n\n===== =====\n===== =====\nm:    yes\n===== =====\n"
+    )
+    document = parse(rst, "doc")
+    assert any("cells in a table without column names" in f.message for f in document.findings)
+
+
+def test_a_renamed_column_with_a_recorded_placement_is_a_finding(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    text = Path("/work/shared/locking.txt")
+    source = text.read_text() if text.exists() else None
+    if source is None:
+        pytest.skip("the flattened locking.rst is not on this machine")
+    lines = source.splitlines()
+    index = next(
+        i
+        for i in range(len(lines))
+        if lines[i].strip() == "invalidate_lock"
+        and any(line.strip() == "ops" for line in lines[max(0, i - 8) : i])
+    )
+    lines[index] = "invalidation_lock"
+    (tmp_path / "renamed.txt").write_text("\n".join(lines))
+    result = vfsmc("spec", "lint", "renamed.txt")
+    assert result.exit_code == 1
+    assert "names column 'invalidate_lock', which the table does not have" in result.output
+
+
+def test_deep_toml_nesting(vfsmc: Run, tmp_path: Path) -> None:
+    nested = "a = " + "[" * 3000 + "]" * 3000 + "\n"
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "locking.toml").write_text(nested)
+    one_line(vfsmc("spec", "show", "--specs", "specs"), "locking.toml: not TOML vfsmc can read")
+    (tmp_path / "suite").mkdir()
+    (tmp_path / "suite" / "m.py").write_text('"""Nothing."""\n')
+    (tmp_path / "suite" / "expectations.toml").write_text(nested)
+    one_line(vfsmc("regress", "--models", "suite"), "expectations.toml: not TOML vfsmc can read")
+
+
+def test_bounds_that_are_usage_errors(vfsmc: Run) -> None:
+    for value in ("nan", "inf", "-1", "0", "soon"):
+        one_line(
+            vfsmc("check", "dirops/opposite-renames", "--time-limit", value),
+            "Invalid value for '--time-limit'",
+        )
+    one_line(
+        vfsmc("check", "dirops/opposite-renames", "--max-memory", "lots"),
+        "Invalid value for '--max-memory'",
+    )
+    with pytest.raises(ValueError, match="positive number"):
+        Options(time_limit=float("nan"))
+
+
+def test_the_memory_limit_ends_the_search_as_incomplete(vfsmc: Run) -> None:
+    result = vfsmc("check", "dirops/opposite-renames", "--max-memory", "1M", "--json")
+    assert result.exit_code == 3
+    report = json.loads(result.output)
+    assert report["verdict"] == "INCOMPLETE" and report["states"] >= 1
+    assert report["incomplete_reason"] == "memory limit 1 MiB reached"
+    limit = default_memory_limit()
+    assert limit is None or limit > 0
+
+
+def test_running_out_of_memory_is_incomplete(vfsmc: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = KernelModel.successors
+    calls = [0]
+
+    def successors(self: KernelModel, state: tuple[object, ...]) -> object:
+        calls[0] += 1
+        if calls[0] == 10:
+            raise MemoryError
+        return original(self, state)
+
+    monkeypatch.setattr(KernelModel, "successors", successors)
+    result = vfsmc("check", "dirops/rename-rmdir-link", "--json")
+    assert result.exit_code == 3
+    assert json.loads(result.output)["incomplete_reason"] == "out of memory"
+
+
+@pytest.fixture
+def slow_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A clock that moves one second each time the search looks at it."""
+    now = [0.0]
+
+    def tick() -> float:
+        now[0] += 1.0
+        return now[0]
+
+    monkeypatch.setattr(explore.time, "perf_counter", tick)
+    yield
+
+
+@pytest.mark.parametrize("strategy", ["--bfs", "--dfs"])
+def test_the_time_limit_is_checked_on_the_clock(
+    vfsmc: Run, slow_clock: None, strategy: str
+) -> None:
+    result = vfsmc(
+        "check", "writeback/two-writers-flusher", strategy, "--time-limit", "5", "--json"
+    )
+    assert result.exit_code == 3
+    report = json.loads(result.output)
+    assert report["incomplete_reason"] == "time limit 5 s reached"
+    assert report["states"] < 50, "stopped within a few states, not after 1024"

@@ -1,0 +1,128 @@
+"""Branch results in traces are the truth of the kernel condition written on
+the line: every shipped ``when`` label is listed here with its polarity, as
+reviewed against the model condition it labels."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from mc.check.checker import check_scenario
+from mc.dsl.scenario import Registry
+from mc.dsl.steps import BranchStep
+
+LABEL_NEGATES = {
+    "folio = xa_load(&mapping->i_pages, index + i); if (folio) { read_pages(); continue; }",
+    "if (!buffer_mapped(bh)) goto unlock /* hole */",
+    "if (!folio->mapping) goto truncated",
+    "if (!folio_test_dirty(folio)) goto continue_unlock /* someone wrote it for us */",
+    "if (unlikely(folio->mapping != mapping)) goto continue_unlock",
+}
+"""Labels whose condition is the negation of the model's (``label_negates``)."""
+
+LABEL_AS_MODELLED = {
+    "if (unlikely(!tmp || (tmp & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)))) return tmp",
+    "if (unlikely(ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY))) return ret",
+    "/* /f:N */",
+    "/* /f:N in part in the hole */",
+    "/* from is in /f:N */",
+    "/* the read covers /f:N */",
+    "else if (new_is_dir)",
+    "folio = __filemap_get_folio(mapping, N, FGP_LOCK)",
+    "folio = fbatch.folios[i] /* /f:N */",
+    "folio_launder(): if (folio_test_dirty(folio) && mapping->a_ops->launder_folio)",
+    "if (!bio) /* idle */",
+    "if (!error)",
+    "if (!folio || !folio_test_uptodate(folio))",
+    "if (!folio_batch_count(fbatch)) page_cache_sync_ra(&ractl, last_index - index)",
+    "if (!folio_test_uptodate(folio) && !buffer_uptodate(bh))",
+    "if (!folio_test_uptodate(folio))",
+    "if (!inodeN)",
+    "if (!is_dir || lock_old_subdir)",
+    "if (!shrink)",
+    "if (!status) d_invalidate(dentry) /* -> lookup_slow() */",
+    "if (attr->ia_size <= oldsize) extN_truncate(inode)",
+    "if (bio->bi_end_io == mpage_end_io)",
+    "if (error == AOP_WRITEPAGE_ACTIVATE)",
+    "if (fault & VM_FAULT_SIGBUS) force_sig_fault(SIGBUS, BUS_ADRERR, addr)",
+    "if (filemap_range_uptodate(...))",
+    "if (folio->mapping == mapping)",
+    "if (folio->mapping == mapping) /* not truncated */",
+    "if (folio_clear_dirty_for_io(folio))",
+    "if (folio_clear_dirty_for_io(folio)) /* without the folio lock */",
+    "if (folio_needs_release(folio)) filemap_release_folio(folio, sc->gfp_mask)",
+    "if (folio_needs_release(folio)) folio_invalidate(folio, N, folio_size(folio))",
+    "if (folio_needs_release(folio)) folio_invalidate(folio, offset, length)",
+    "if (folio_test_dirty(folio)) switch (pageout(folio, mapping, &plug))",
+    "if (folio_test_writeback(folio)) goto continue_unlock /* WB_SYNC_ALL, not waiting */",
+    "if (folio_test_writeback(folio)) goto continue_unlock /* WB_SYNC_NONE */",
+    "if (index <= end_index)",
+    "if (index >= max_idx)",
+    "if (inodeN < inodeN)",
+    "if (is_dir)",
+    "if (pte_dirty(ptent)) /* /f:N */",
+    "if (pte_none(vmf->orig_pte)) return do_fault(vmf)",
+    "if (r != pN && r != p) /* no common ancestor */",
+    "if (r == pN) /* pN is an ancestor of pN */",
+    "if (removed)",
+    "if (ret & VM_FAULT_NOPAGE)",
+    "if (ret) return ret /* fault-around mapped it */",
+    "if (status == -ECHILD) /* redo in non-rcu mode */",
+    "if (target && (!new_is_dir || lock_new_subdir))",
+    "if (target && is_dir)",
+    "if (the pte allows the access)",
+    "if (tmp & VM_FAULT_NOPAGE)",
+    "if (unlikely(!folio_test_uptodate(folio))) goto page_not_uptodate",
+    "if (unlikely(ret < N)) goto out_unlock",
+    "if (vmf->flags & FAULT_FLAG_WRITE && !pte_write(entry)) return do_wp_page(vmf)",
+    "partial page N: /f:N in part in range",
+    "read_pages(ractl)",
+    "ret = -EFAULT /* page got truncated */",
+    "truncate page N: /f:N in range",
+}
+"""Labels whose condition is the model's own (or that name the case the block
+handles, such as ``/* /f:N */``)."""
+
+
+def _shape(label: str) -> str:
+    return re.sub(r"\d+", "N", label)
+
+
+def test_every_shipped_branch_label_has_a_reviewed_polarity(shipped: Registry) -> None:
+    seen: dict[str, bool] = {}
+    for scenario in shipped.scenarios.values():
+        for variants in [(), *((name,) for name in shipped.variants)]:
+            try:
+                model = shipped.build(scenario, variants)
+            except Exception:  # a variant that cannot apply to this scenario
+                continue
+            for thread in model.threads:
+                for step in thread.program.steps:
+                    if isinstance(step, BranchStep):
+                        seen[_shape(step.label)] = step.label_negates
+    assert LABEL_NEGATES.isdisjoint(LABEL_AS_MODELLED)
+    unreviewed = set(seen) - LABEL_NEGATES - LABEL_AS_MODELLED
+    assert not unreviewed, f"review the polarity of these labels and list them here: {unreviewed}"
+    wrong = {label for label, negates in seen.items() if negates != (label in LABEL_NEGATES)}
+    assert not wrong, f"label_negates disagrees with the reviewed polarity: {wrong}"
+    assert set(seen) >= LABEL_NEGATES
+
+
+@pytest.mark.parametrize(
+    ("variants", "label", "holds"),
+    [
+        (
+            ("no-wait-writeback",),
+            "if (unlikely(folio->mapping != mapping)) goto continue_unlock",
+            "no",
+        ),
+    ],
+)
+def test_a_trace_prints_the_truth_of_the_kernel_condition(
+    shipped: Registry, variants: tuple[str, ...], label: str, holds: str
+) -> None:
+    outcome = check_scenario(shipped, "writeback/write-vs-fsync", variants)
+    assert outcome.counterexample is not None
+    shown = [s.event.text for s in outcome.counterexample.steps if s.label == label]
+    assert shown and set(shown) == {holds}

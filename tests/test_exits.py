@@ -1,0 +1,150 @@
+"""How every command ends: one line and a documented exit code for usage
+errors, internal errors, Ctrl-C and SIGTERM, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from mc.cli import main as cli_main
+from mc.dsl.kernel_model import KernelModel
+
+Run = Callable[..., Result]
+ROOT = Path(__file__).resolve().parent.parent
+MANY_THREADS = """\
+from mc.dsl.scenario import scenario
+from mc.models.dirops import lookup
+
+scenario("many/lookups", "twelve lookups of one name", tree=["/a/", "/a/x"],
+         threads=[lookup("/a/x") for _ in range(12)])
+"""
+
+
+def one_line(result: Result, code: int, fragment: str) -> str:
+    assert result.exit_code == code, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("vfsmc: error:") and fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def test_usage_errors_are_one_line(vfsmc: Run) -> None:
+    one_line(vfsmc("check", "--max-states", "x", "s"), 2, "'x' is not a valid integer range")
+    one_line(vfsmc("check"), 2, "Missing argument 'SCENARIO'")
+    one_line(vfsmc("nosuch"), 2, "No such command 'nosuch'")
+    one_line(vfsmc("check", "s", "--nosuch"), 2, "No such option '--nosuch'")
+
+
+def test_an_internal_error_exits_4_in_one_line(vfsmc: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the engine broke")
+
+    monkeypatch.setattr(cli_main, "check_scenario", broken)
+    monkeypatch.delenv("VFSMC_TRACEBACK", raising=False)
+    line = one_line(vfsmc("check", "dirops/opposite-renames"), 4, "internal error")
+    assert "RuntimeError: the engine broke" in line and "VFSMC_TRACEBACK=1" in line
+    monkeypatch.setenv("VFSMC_TRACEBACK", "1")
+    with pytest.raises(RuntimeError, match="the engine broke"):
+        vfsmc("check", "dirops/opposite-renames")
+
+
+def _interrupt_after(monkeypatch: pytest.MonkeyPatch, calls: int) -> None:
+    original = KernelModel.successors
+    count = [0]
+
+    def successors(self: KernelModel, state: tuple[object, ...]) -> object:
+        count[0] += 1
+        if count[0] == calls:
+            raise KeyboardInterrupt
+        return original(self, state)
+
+    monkeypatch.setattr(KernelModel, "successors", successors)
+
+
+def test_ctrl_c_during_a_check_gives_incomplete_with_statistics(
+    vfsmc: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _interrupt_after(monkeypatch, 20)
+    result = vfsmc("check", "dirops/rename-rmdir-link", "--json")
+    assert result.exit_code == 3, result.output
+    report = json.loads(result.output)
+    assert report["verdict"] == "INCOMPLETE"
+    assert report["incomplete_reason"] == "interrupted (Ctrl-C)"
+    assert report["states"] >= 20
+    _interrupt_after(monkeypatch, 20)
+    text = vfsmc("check", "dirops/rename-rmdir-link")
+    assert text.exit_code == 3
+    assert "dirops/rename-rmdir-link: INCOMPLETE" in text.output
+    assert "incomplete: interrupted (Ctrl-C)" in text.output
+
+
+def test_ctrl_c_outside_a_single_check_exits_130(
+    vfsmc: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _interrupt_after(monkeypatch, 20)
+    result = vfsmc("regress", "--filter", "dirops/opposite-renames", "--json")
+    assert result.exit_code == 130
+    assert result.output.strip().splitlines()[-1] == "vfsmc: error: interrupted"
+    assert "Traceback" not in result.output
+
+
+def _child(*args: str, cwd: Path, **kwargs: object) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mc", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,  # type: ignore[call-overload]
+    )
+
+
+def _signal_once_searching(child: subprocess.Popen[str], signum: int) -> tuple[str, str]:
+    assert child.stderr is not None
+    child.stderr.read(1)  # the progress line starts once the search runs for a second
+    child.send_signal(signum)
+    out, err = child.communicate(timeout=120)
+    return out, err
+
+
+def test_real_sigint_and_sigterm_during_a_search(tmp_path: Path) -> None:
+    (tmp_path / "many.py").write_text(MANY_THREADS)
+    args = ("check", "many.py:many/lookups", "--progress", "--json")
+    out, err = _signal_once_searching(_child(*args, cwd=tmp_path), signal.SIGINT)
+    report = json.loads(out)
+    assert report["verdict"] == "INCOMPLETE" and report["states"] > 0
+    assert "Traceback" not in err
+    child = _child(*args, cwd=tmp_path)
+    out, err = _signal_once_searching(child, signal.SIGTERM)
+    assert child.returncode == 143 and "Traceback" not in err
+
+
+def test_ctrl_c_while_importing_exits_130_without_a_traceback(tmp_path: Path) -> None:
+    program = (
+        "import sys\n"
+        "class Interrupt:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'mc.check':\n"
+        "            raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        "from mc.cli.launch import run\n"
+        "run()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program, "list"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 130
+    assert done.stderr == "vfsmc: error: interrupted\n"

@@ -1,0 +1,176 @@
+"""Results that are never lost: the verdict comes before any file, a file
+that cannot be written is a warning, two updates at once both land, files
+get the umask's permissions, and temporary files never stay behind."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from mc import atomic_write
+from mc.atomic_write import sweep, write_atomically
+from mc.check import baseline, expectations
+from mc.check.checker import file_stem
+from mc.trace import graph as render_graph
+
+Run = Callable[..., Result]
+SCENARIO, VARIANT = "dirops/opposite-renames", "no-rename-mutex"
+STEM = file_stem(SCENARIO, [VARIANT])
+
+
+def test_an_unwritable_out_directory_is_a_warning_after_the_verdict(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    (tmp_path / "blocker").write_text("a file, not a directory")
+    result = vfsmc("check", SCENARIO, "-V", VARIANT, "--out", "blocker/sub")
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[0] == f"{SCENARIO} with {VARIANT}: VIOLATED"
+    warnings = [line for line in lines if line.startswith("vfsmc: warning: not saved: ")]
+    assert len(warnings) == 3 and all("blocker is not a directory" in w for w in warnings)
+    report = vfsmc("check", SCENARIO, "-V", VARIANT, "--out", "blocker/sub", "--json")
+    assert report.exit_code == 1
+    printed = report.output[report.output.index("{") :]
+    assert json.loads(printed)["counterexample"] is None
+
+
+def test_dot_missing_is_a_warning(vfsmc: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(render_graph.shutil, "which", lambda name: None)
+    result = vfsmc("check", SCENARIO, "-V", VARIANT)
+    assert result.exit_code == 1
+    assert f"counterexample: counterexamples/{STEM}.json" in result.output
+    assert "vfsmc: warning: not saved: counterexamples/" in result.output
+    assert "'dot' program is not installed" in result.output
+
+
+def test_a_dot_that_dies_is_one_line_never_a_killed_vfsmc(tmp_path: Path) -> None:
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "dot").write_text("#!/bin/sh\nexit 1\n")
+    (fake / "dot").chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "mc", *args]
+        return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+
+    checked = run("check", "writeback/write-vs-fsync", "-V", "no-wait-writeback")
+    assert checked.returncode == 1, checked.stderr
+    assert "VIOLATED" in checked.stdout and "vfsmc: warning: not saved:" in checked.stderr
+    saved = tmp_path / "counterexamples" / "writeback-write-vs-fsync--no-wait-writeback.json"
+    data = json.loads(saved.read_text())
+    data["steps"] = data["steps"] * 20  # far more than a pipe holds
+    (tmp_path / "long.json").write_text(json.dumps(data))
+    drawn = run("graph", "long.json", "-o", "long.svg")
+    assert drawn.returncode == 2
+    assert drawn.stderr.startswith("vfsmc: error: long.svg: dot failed")
+    assert len(drawn.stderr.splitlines()) == 1
+
+
+def test_a_label_longer_than_dot_accepts_is_cut(vfsmc: Run, tmp_path: Path) -> None:
+    vfsmc("check", SCENARIO, "-V", VARIANT)
+    data = json.loads((tmp_path / "counterexamples" / f"{STEM}.json").read_text())
+    data["message"] = "x" * 20000
+    (tmp_path / "huge.json").write_text(json.dumps(data))
+    result = vfsmc("graph", "huge.json", "-o", "huge.svg")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "huge.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_mutate_and_check_share_one_naming_rule(vfsmc: Run) -> None:
+    result = vfsmc("mutate", "dirops/rename-rmdir-link", "--json", "--no-progress")
+    assert result.exit_code == 0
+    report = json.loads(result.output)
+    saved = {m["name"]: m["counterexample"] for m in report["mutations"] if m["counterexample"]}
+    assert len(saved) > 3 and len(set(saved.values())) == len(saved)
+    name, path = next(iter(saved.items()))
+    assert Path(path).name == f"{file_stem('dirops/rename-rmdir-link', [name])}.json"
+    checked = vfsmc("check", "dirops/rename-rmdir-link", "-V", name, "--out", "by-hand", "--json")
+    assert Path(json.loads(checked.output)["counterexample"]).name == Path(path).name
+
+
+@pytest.fixture
+def umask() -> Iterator[Callable[[int], None]]:
+    previous = os.umask(0o022)
+    os.umask(previous)
+    yield lambda mask: os.umask(mask) and None
+    os.umask(previous)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_written_files_respect_the_umask_and_keep_their_mode(
+    tmp_path: Path, umask: Callable[[int], None]
+) -> None:
+    umask(0o027)
+    write_atomically(tmp_path / "new.json", "{}")
+    assert _mode(tmp_path / "new.json") == 0o640
+    umask(0o022)
+    write_atomically(tmp_path / "new.json", "{}")
+    assert _mode(tmp_path / "new.json") == 0o640, "a replaced file keeps its mode"
+    write_atomically(tmp_path / "other.json", "{}")
+    assert _mode(tmp_path / "other.json") == 0o644
+
+
+def test_sigterm_while_writing_removes_the_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "x.json"
+    target.write_text("old")
+
+    def terminated(fd: int) -> None:
+        raise SystemExit(143)  # what the SIGTERM handler of mc.cli.launch raises
+
+    monkeypatch.setattr(atomic_write.os, "fsync", terminated)
+    with pytest.raises(SystemExit):
+        write_atomically(target, "new")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_leftovers_of_killed_processes_are_swept_on_the_next_save(tmp_path: Path) -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = tmp_path / f".x.json.{gone.pid}.abcd1234"
+    alive = tmp_path / f".x.json.{os.getppid()}.abcd1234"
+    other = tmp_path / f".x.json.5.{gone.pid}.abcd1234"  # a file named x.json.5
+    for leftover in (dead, alive, other):
+        leftover.write_text("half")
+    write_atomically(tmp_path / "x.json", "{}")
+    assert not dead.exists() and alive.exists() and other.exists()
+    assert sweep(tmp_path / "x.json") == []
+
+
+ROWS = "".join(
+    f'[[expect]]\nscenario = "s/{name}"\nverdict = "OK"\nstates = 1\n\n' for name in "ab"
+)
+
+
+def _update_many(path: str, name: str, rounds: int) -> None:
+    for count in range(2, rounds + 2):
+        baseline.rewrite_states(Path(path), {(f"s/{name}", (), "OK", None, None): count})
+
+
+def test_two_updates_at_once_both_land(tmp_path: Path) -> None:
+    path = tmp_path / "expectations.toml"
+    path.write_text(ROWS)
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_update_many, args=(str(path), name, 40)) for name in "ab"]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+        assert worker.exitcode == 0
+    states = {row.scenario: row.states for row in expectations.load(path)}
+    assert states == {"s/a": 41, "s/b": 41}

@@ -1,0 +1,160 @@
+"""Verdicts that can be trusted: traces are re-executed before they are
+shown, a run that checks nothing is an error, a variant that changes
+nothing is reported, and a hand-run check never overwrites a shipped
+counterexample."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mc.check.checker import file_stem
+from mc.check.registry import with_files
+from mc.check.replay import replay
+from mc.trace import format as cx_format
+
+Run = Callable[..., Result]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def one_line(result: Result, fragment: str, code: int = 2) -> str:
+    assert result.exit_code == code, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def flaky() -> Path:
+    """A model file (loaded once per process, so always from one place)."""
+    return FIXTURES / "flaky" / "flaky.py"
+
+
+def test_a_model_that_is_not_deterministic_is_reported_not_given_a_verdict(
+    vfsmc: Run, flaky: Path
+) -> None:
+    line = one_line(vfsmc("check", f"{flaky}:flaky/count"), "the model is not deterministic")
+    assert "re-executing the path to the violation, step" in line
+    assert "'n = next(calls)'" in line and ".n is " in line and ", was " in line
+    assert not Path("counterexamples").exists()
+
+
+def test_replay_notices_a_step_that_is_not_deterministic(flaky: Path) -> None:
+    registry = with_files([flaky])
+    model = registry.build(registry.scenario("flaky/count"), (), ["small"])
+    steps = tuple(
+        cx_format.Step(
+            "T1",
+            0,
+            False,
+            "count()",
+            "n = next(calls)",
+            cx_format.Event("effect", "x"),
+            "flaky.py:18",
+            "count",
+            {"T1.n": "0"},
+        )
+        for _ in range(1)
+    )
+    counterexample = cx_format.Counterexample(
+        "flaky/count", (), ("small",), "small", "n = 5",
+        (("T1", "count()"), ("T2", "count()")), steps,
+    )  # fmt: skip
+    report = replay(model, counterexample)
+    assert not report.reproduced and report.stopped_at == 1
+    assert "not deterministic" in report.reason
+
+
+def test_a_scenario_without_threads_is_a_model_error(vfsmc: Run, flaky: Path) -> None:
+    one_line(vfsmc("check", f"{flaky}:flaky/nobody"), "scenario flaky/nobody has no threads")
+
+
+def test_an_empty_regress_selection_is_an_error(vfsmc: Run) -> None:
+    one_line(vfsmc("regress", "--filter", "nosuch/"), "no row for a scenario starting with")
+    one_line(vfsmc("regress", "--filter", "nosuch/", "--json"), "nosuch/")
+
+
+@pytest.mark.parametrize(
+    ("scenario", "variant"),
+    [
+        ("dirops/opposite-renames", "no-wait-writeback"),
+        ("dirops/opposite-renames", "mutant:drop@rename:models/dirops.py:1"),
+        ("dirops/opposite-renames", "mutant:drop@rmdir:models/dirops.py:209"),
+        ("writeback/write-vs-fsync", "writepage-drops-page"),
+    ],
+)
+def test_a_variant_that_changes_nothing_is_an_error(
+    vfsmc: Run, scenario: str, variant: str
+) -> None:
+    one_line(vfsmc("check", scenario, "-V", variant), f"variant {variant} changes nothing in")
+
+
+def test_a_regress_row_whose_variant_changes_nothing_is_an_error(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "nothing.py").write_text('"""No declarations."""\n')
+    (suite / "expectations.toml").write_text(
+        '[[expect]]\nscenario = "dirops/opposite-renames"\n'
+        'variants = ["no-wait-writeback"]\nverdict = "OK"\n'
+    )
+    result = vfsmc("regress", "--models", str(suite))
+    assert result.exit_code == 2
+    assert (
+        "not checked: dirops/opposite-renames [no-wait-writeback]: "
+        "variant no-wait-writeback changes nothing in dirops/opposite-renames"
+    ) in result.output.splitlines()
+    assert "NO CHANGE" in result.output
+    report = json.loads(vfsmc("regress", "--models", str(suite), "--json").output)
+    assert report["ineffective_rows"] == 1 and not report["passed"]
+
+
+def test_a_check_narrowed_by_property_saves_under_its_own_name(vfsmc: Run) -> None:
+    scenario, variant = "dirops/opposite-renames", "no-rename-mutex"
+    full = json.loads(vfsmc("check", scenario, "-V", variant, "--json").output)
+    narrowed = json.loads(
+        vfsmc("check", scenario, "-V", variant, "-p", "deadlock", "--json").output
+    )
+    assert Path(full["counterexample"]).name == f"{file_stem(scenario, [variant])}.json"
+    assert Path(narrowed["counterexample"]).name != Path(full["counterexample"]).name
+    assert cx_format.load(Path(full["counterexample"])).properties == tuple(full["properties"])
+    assert cx_format.load(Path(narrowed["counterexample"])).properties == ("deadlock",)
+
+
+def test_names_that_differ_after_a_dot_save_to_different_files(vfsmc: Run) -> None:
+    stems = {
+        file_stem("dirops/rename-rmdir-link", ["mutant:drop@rmdir:models/dirops.py:209"]),
+        file_stem("dirops/rename-rmdir-link", ["mutant:drop@rmdir:models/dirops.py:228"]),
+        file_stem("dirops/x", ["rename-6.5"]),
+        file_stem("dirops/x", ["rename-6.5-children"]),
+        file_stem("dirops/x", ["rename-6", "5"]),
+        file_stem("dirops-x", ["rename-6.5"]),
+        file_stem("dirops/x", ["rename-6.5"], ["deadlock"]),
+    }
+    assert len(stems) == 7
+    assert file_stem("dirops/opposite-renames", ["no-rename-mutex"]) == (
+        "dirops-opposite-renames--no-rename-mutex"
+    )
+
+
+NAME = st.text(alphabet="ab-/.:_~", min_size=1, max_size=6)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    st.tuples(NAME, st.lists(NAME, max_size=2), st.none() | st.lists(NAME, max_size=2)),
+    st.tuples(NAME, st.lists(NAME, max_size=2), st.none() | st.lists(NAME, max_size=2)),
+)
+def test_the_file_naming_rule_is_injective(
+    first: tuple[str, list[str], list[str] | None], second: tuple[str, list[str], list[str] | None]
+) -> None:
+    if first != second:
+        assert file_stem(*first) != file_stem(*second)
