@@ -14,7 +14,7 @@ import mc.models
 from mc.check import mutate, usermodels
 from mc.dsl import kernel_model
 from mc.dsl.scenario import Registry
-from mc.kernel import pagecache_properties, properties, truncate_properties
+from mc.kernel import pagecache_properties, properties, superblock, truncate_properties
 from mc.spec import conformance
 
 
@@ -35,6 +35,7 @@ def base() -> Registry:
         *properties.DEFINITIONS,
         *pagecache_properties.DEFINITIONS,
         *truncate_properties.DEFINITIONS,
+        *superblock.DEFINITIONS,
     ):
         registry.add_property(prop)
     registry.add_property(conformance.spec_conformance, prepare=conformance.prepare)
