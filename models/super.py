@@ -33,6 +33,7 @@ from typing import Any
 
 from mc.dsl import EXCL, SHARED, E, Op, Scratch, flag_variant, not_, operation
 from mc.kernel.expr import Expr
+from mc.kernel.locks import Mode
 from mc.kernel.pagecache import File, Mapping, pagecache
 from mc.kernel.superblock import (
     SB_FREEZE_COMPLETE,
@@ -96,6 +97,38 @@ def _no_op(_fs: Scratch, *_args: object) -> int:
     return 0
 
 
+def flag_slot(world: World, name: str, initial: bool = True) -> int:
+    """The slot of superblock flag ``name`` (SB_BORN, SB_DYING), made on
+    first use while the threads are built."""
+    return world.shared_slot(name, initial, lambda v: "yes" if v else "no")
+
+
+def flag(slot: int, text: str) -> Expr:
+    """The superblock flag held in ``slot`` is set."""
+    return Expr(text, lambda _world: lambda state: bool(state[slot]))
+
+
+def super_lock(op: Op, mode: Mode, label: str, skip: str) -> None:
+    """``super_lock()``: wait until the superblock is SB_BORN or SB_DYING
+    (``wait_var_event()``), skip a dying one, take s_umount, and skip it
+    (s_umount dropped) if it died meanwhile."""
+    born, dying = flag_slot(op.world, "SB_BORN"), flag_slot(op.world, "SB_DYING", False)
+    s_umount = op.world.superblock.s_umount
+    op.wait_until(
+        Expr(
+            "super_flags(sb, SB_BORN | SB_DYING)",
+            lambda _world: lambda state: bool(state[born] or state[dying]),
+        ),
+        "super_lock(): wait_var_event(&sb->s_flags, super_flags(sb, SB_BORN | SB_DYING))",
+        "the superblock to be born",
+    )
+    op.goto_if(flag(dying, "SB_DYING"), skip, "if (super_flags(sb, SB_DYING)) return false")
+    op.lock(s_umount, mode, label)
+    with op.when(flag(dying, "SB_DYING"), "if (sb->s_flags & SB_DYING) /* died meanwhile */"):
+        op.unlock(s_umount, "super_unlock(sb, excl); return false")
+        op.goto(skip)
+
+
 # --- sync ------------------------------------------------------------------------------
 
 
@@ -141,17 +174,20 @@ def sync(op: Op, file: File) -> None:
     wake-up and ``sync_bdevs()`` are left out."""
     mapping = _mapping(op, file)
     s_umount = op.world.superblock.s_umount
-    op.lock(s_umount, SHARED, "iterate_supers(sync_inodes_one_sb): super_lock_shared(sb)")
-    sync_inodes_sb(op, mapping)
-    op.unlock(s_umount, "super_unlock_shared(sb)")
-    for wait in (0, 1):
-        op.lock(
-            s_umount,
-            SHARED,
-            f"iterate_supers(sync_fs_one_sb, &{('nowait', 'wait')[wait]}): super_lock_shared(sb)",
-        )
-        call_sync_fs(op, wait)
+    passes = (
+        ("sync_inodes_one_sb", None),
+        ("sync_fs_one_sb, &nowait", 0),
+        ("sync_fs_one_sb, &wait", 1),
+    )
+    for number, (what, wait) in enumerate(passes):
+        skip = f"put_super.{number}"
+        super_lock(op, SHARED, f"iterate_supers({what}): super_lock_shared(sb)", skip)
+        if wait is None:
+            sync_inodes_sb(op, mapping)
+        else:
+            call_sync_fs(op, wait)
         op.unlock(s_umount, "super_unlock_shared(sb)")
+        op.label(skip)
 
 
 @operation(

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from mc.dsl import Invocation, Program, variant
 from mc.dsl.scenario import BASE_PROPERTIES, scenario
+from mc.kernel.inode_life import INODE_PROPERTIES
 from mc.kernel.pagecache import File
 from mc.kernel.pagecache_properties import PAGECACHE_PROPERTIES
 from mc.kernel.superblock import SUPER_PROPERTIES
+from mc.models.inode import iget, inode_flusher, iput_last
+from mc.models.mount import mount, remount, show_mounts, statfs, write_touch_umount
 from mc.models.super import freeze, fs_transaction, sync, thaw
 from mc.models.truncate import mmap_store
 from mc.models.writeback import io_completion, write
@@ -85,4 +88,37 @@ scenario(
         io_completion(ONE_PAGE),
     ],
     properties=FREEZE_PROPERTIES,
+)
+
+INODE_FILE = File("/f", pages=1, cached=(0,))
+
+scenario(
+    "super/evict-vs-lookup",
+    "the last iput() of an unlinked file evicting its inode while an iget() of its inode "
+    "number finds it and the flusher writes the dirty inode back",
+    tree=["/f"],
+    threads=[iput_last(INODE_FILE), iget(INODE_FILE), inode_flusher(INODE_FILE, False)],
+    properties=(*BASE_PROPERTIES, *INODE_PROPERTIES),
+)
+
+scenario(
+    "super/umount-vs-writeback",
+    "a program writing a page and the inode's metadata, then unmounting with MNT_FORCE, while "
+    "the flusher writes the inode and its page back",
+    tree=["/f"],
+    threads=[
+        write_touch_umount(INODE_FILE),
+        inode_flusher(INODE_FILE, True),
+        io_completion(INODE_FILE),
+    ],
+    properties=(*FREEZE_PROPERTIES, *INODE_PROPERTIES),
+)
+
+COLD = File("/f", pages=1)
+
+scenario(
+    "super/mount-remount-sync",
+    "mount(2) racing sync(2), then a remount, statfs(2) and a read of /proc/mounts",
+    tree=["/f"],
+    threads=[mount(COLD), sync(COLD), remount(COLD), statfs(COLD), show_mounts(COLD)],
 )

@@ -1,6 +1,7 @@
-"""The superblock models: freezing, sync(2) and internal transactions get
-the verdicts specs/expectations.toml records, the freeze property holds or
-fails on hand-built states as its definition says, writeback write-protects
+"""The superblock models: freezing, sync(2), internal transactions, the
+inode's life, unmount and mount get the verdicts specs/expectations.toml
+records, the properties hold or fail on hand-built states as their
+definitions say, writeback write-protects
 a mapped folio, and uncontended percpu read sides, run together with the
 step before them, change no verdict."""
 
@@ -16,6 +17,13 @@ from mc.dsl.scenario import Registry
 from mc.dsl.uncontended import read_only_families
 from mc.engine.result import Verdict
 from mc.kernel.device import WRITE, Bio
+from mc.kernel.inode_life import (
+    EVICTED,
+    InodeLife,
+    clean_unmount_violation,
+    no_use_after_evict_violation,
+    touch,
+)
 from mc.kernel.locks import HANDED_OFF
 from mc.kernel.mm import PTE_DIRTY, PTE_WRITE, mm_of
 from mc.kernel.pagecache import PG_DIRTY, PG_UPTODATE, clear_dirty_for_io, pagecache
@@ -153,3 +161,30 @@ def test_running_read_sides_with_the_step_before_changes_no_verdict(
         assert reduced.result.violation is not None
         assert reduced.result.violation.property == full.result.violation.property
     assert reduced.result.stats.states < full.result.stats.states
+
+
+def test_use_after_evict_and_clean_unmount_on_hand_built_states(shipped: Registry) -> None:
+    model = shipped.build(shipped.scenario("super/umount-vs-writeback"))
+    part = model.world.parts["inode_life"]
+    assert isinstance(part, InodeLife)
+    state = list(model.initial)
+    assert no_use_after_evict_violation(part, tuple(state)) is None
+    assert clean_unmount_violation(part, tuple(state)) is None
+    scratch = Scratch(model.world, tuple(state))
+    touch(scratch, part.inode, "->write_inode")
+    assert no_use_after_evict_violation(part, tuple(scratch.values)) is None
+    scratch[part.inode.stage] = EVICTED
+    touch(scratch, part.inode, "->write_inode")
+    message = no_use_after_evict_violation(part, tuple(scratch.values))
+    assert message == "->write_inode on /f after ->evict_inode done"
+    state[part.killed] = True
+    message = clean_unmount_violation(part, tuple(state))
+    assert message is not None and "I_DIRTY_SYNC" in message
+    state[part.inode.i_state] = 0
+    message = clean_unmount_violation(part, tuple(state))
+    assert message is not None and "referenced" in message
+    state[part.inode.i_count] = 0
+    message = clean_unmount_violation(part, tuple(state))
+    assert message is not None and "metadata" in message
+    state[part.inode.on_disk] = state[part.inode.change]
+    assert clean_unmount_violation(part, tuple(state)) is None
