@@ -9,6 +9,10 @@ cleared under ``inode->i_lock``, ``->write_inode``), ``iput()`` ->
 ``truncate_inode_pages_final()``, ``remove_inode_hash()``,
 ``destroy_inode()`` -> ``->destroy_inode``, then ``->free_inode`` from the
 RCU callback ``i_callback()``).  The state is ``mc.kernel.inode_life``'s.
+The stored torvalds/linux fs/inode.c read is newer (``inode_state_read()``,
+``inode_wake_up_bit()``, ``inode_wait_for_lru_isolating()``); its
+``evict()``, ``evict_inodes()`` and ``find_inode_fast()`` keep 6.6's
+order, which the model follows.
 
 Left out: the LRU and the inode shrinker, the wb's dirty lists beyond the
 flags that guard them (a dirty inode the flusher may pick is one with

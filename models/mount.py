@@ -6,6 +6,10 @@ calls that read it, from Linux 6.6: fs/namespace.c (``do_new_mount()``,
 ``generic_shutdown_super()``, ``kill_block_super()``, ``super_wake()``),
 fs/inode.c (``evict_inodes()``), fs/statfs.c (``vfs_statfs()``) and
 fs/proc_namespace.c.  The inode's state is ``mc.kernel.inode_life``'s.
+``generic_shutdown_super()``, ``deactivate_locked_super()``,
+``alloc_super()`` and ``sget_fc()`` were read in the stored torvalds/linux
+fs/super.c (a 5.x tree); 6.6 adds ``super_wake(sb, SB_DYING)`` and
+``super_lock()``'s wait for SB_BORN, which the model follows.
 
 Left out: the mount tree (``namespace_sem`` and ``mount_lock`` are locks of
 their own, the umount_tree() of one mount), reference counts of the
@@ -34,7 +38,7 @@ from mc.kernel.inode_life import (
 from mc.kernel.pagecache import File, Mapping, pagecache
 from mc.kernel.world import ModelError
 from mc.models.inode import evict, iput, mark_inode_dirty, part_of, writeback_single_inode
-from mc.models.super import call_sync_fs, flag, flag_slot
+from mc.models.super import call_sync_fs, flag, flag_slot, syncfs
 from mc.models.writeback import write
 
 UMOUNT_SKIPS_SYNC = "umount-skips-sync"
@@ -301,3 +305,15 @@ def write_touch_umount(op: Op, file: File) -> None:
     part = part_of(op, file)
     op.run(mark_inode_dirty, part)
     op.run(umount, file)
+
+
+@operation(
+    models="syncfs(2); statfs(2); read(/proc/mounts)",
+    describe=lambda f: f"syncfs({f}); statfs({f}); cat /proc/mounts",
+)
+def syncfs_statfs_mounts(op: Op, file: File) -> None:
+    """A program on the mounted filesystem: syncfs(2), statfs(2), then a
+    read of /proc/mounts."""
+    op.run(syncfs, file)
+    op.run(statfs, file)
+    op.run(show_mounts, file)

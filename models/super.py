@@ -195,10 +195,16 @@ def sync(op: Op, file: File) -> None:
     describe=lambda f: f"syncfs({f})",
 )
 def syncfs(op: Op, file: File) -> None:
-    """syncfs(2): ``down_read(&sb->s_umount)``, ``sync_filesystem()``,
+    """syncfs(2) on an open file of the filesystem (so, once it is
+    mounted): ``down_read(&sb->s_umount)``, ``sync_filesystem()``,
     ``up_read()``."""
     mapping = _mapping(op, file)
     s_umount = op.world.superblock.s_umount
+    op.wait_until(
+        flag(flag_slot(op.world, "SB_BORN"), "the mount returned"),
+        "/* user space: an open file on the filesystem, once mount(2) returned */",
+        "mount(2) to return",
+    )
     op.lock(s_umount, SHARED, "syncfs(): down_read(&sb->s_umount)")
     op.run(sync_filesystem, mapping)
     op.unlock(s_umount, "up_read(&sb->s_umount)")

@@ -10,7 +10,7 @@ from mc.kernel.pagecache import File
 from mc.kernel.pagecache_properties import PAGECACHE_PROPERTIES
 from mc.kernel.superblock import SUPER_PROPERTIES
 from mc.models.inode import iget, inode_flusher, iput_last
-from mc.models.mount import mount, remount, show_mounts, statfs, write_touch_umount
+from mc.models.mount import mount, remount, syncfs_statfs_mounts, write_touch_umount
 from mc.models.super import freeze, fs_transaction, sync, thaw
 from mc.models.truncate import mmap_store
 from mc.models.writeback import io_completion, write
@@ -118,7 +118,8 @@ COLD = File("/f", pages=1)
 
 scenario(
     "super/mount-remount-sync",
-    "mount(2) racing sync(2), then a remount, statfs(2) and a read of /proc/mounts",
+    "mount(2) racing sync(2), then a remount racing a program running syncfs(2), statfs(2) "
+    "and a read of /proc/mounts",
     tree=["/f"],
-    threads=[mount(COLD), sync(COLD), remount(COLD), statfs(COLD), show_mounts(COLD)],
+    threads=[mount(COLD), sync(COLD), remount(COLD), syncfs_statfs_mounts(COLD)],
 )
