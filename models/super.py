@@ -260,7 +260,7 @@ def freeze(op: Op, file: File) -> None:
     op.lock(
         levels[0],
         EXCL,
-        "sb_wait_write(sb, SB_FREEZE_WRITE): percpu_down_write(sb->s_writers.rw_sem + 0)",
+        "sb_wait_write(sb, SB_FREEZE_WRITE): percpu_down_write(&sb->s_writers.rw_sem[0])",
         tag="freeze-level",
     )
     op.lock(s_umount, EXCL, "super_lock_excl(sb)")
@@ -269,7 +269,7 @@ def freeze(op: Op, file: File) -> None:
         op.lock(
             levels[1],
             EXCL,
-            "sb_wait_write(sb, SB_FREEZE_PAGEFAULT): percpu_down_write(sb->s_writers.rw_sem + 1)",
+            "sb_wait_write(sb, SB_FREEZE_PAGEFAULT): percpu_down_write(&sb->s_writers.rw_sem[1])",
             tag="freeze-level",
         )
     op.run(sync_filesystem, mapping)
@@ -277,7 +277,7 @@ def freeze(op: Op, file: File) -> None:
     op.lock(
         levels[2],
         EXCL,
-        "sb_wait_write(sb, SB_FREEZE_FS): percpu_down_write(sb->s_writers.rw_sem + 2)",
+        "sb_wait_write(sb, SB_FREEZE_FS): percpu_down_write(&sb->s_writers.rw_sem[2])",
         tag="freeze-level",
     )
     op.call(
@@ -298,7 +298,7 @@ def freeze(op: Op, file: File) -> None:
             continue
         op.hand_off(
             level,
-            f"lockdep_sb_freeze_release(sb): percpu_rwsem_release(sb->s_writers.rw_sem + {index})",
+            f"lockdep_sb_freeze_release(sb): percpu_rwsem_release(&sb->s_writers.rw_sem[{index}])",
         )
     op.label("unlock")
     op.unlock(s_umount, "super_unlock_excl(sb)")
@@ -340,7 +340,7 @@ def thaw(op: Op, file: File) -> None:
             continue
         op.take_over(
             level,
-            f"lockdep_sb_freeze_acquire(sb): percpu_rwsem_acquire(sb->s_writers.rw_sem + {index})",
+            f"lockdep_sb_freeze_acquire(sb): percpu_rwsem_acquire(&sb->s_writers.rw_sem[{index}])",
         )
     op.call(
         "super_operations.unfreeze_fs",
@@ -359,7 +359,7 @@ def thaw(op: Op, file: File) -> None:
             continue
         op.unlock(
             levels[index],
-            f"sb_freeze_unlock(sb, SB_FREEZE_FS): percpu_up_write(sb->s_writers.rw_sem + {index})",
+            f"sb_freeze_unlock(sb, SB_FREEZE_FS): percpu_up_write(&sb->s_writers.rw_sem[{index}])",
         )
     op.label("out_unlock")
     op.unlock(s_umount, "deactivate_locked_super(sb) / super_unlock_excl(sb)")

@@ -188,3 +188,11 @@ def test_use_after_evict_and_clean_unmount_on_hand_built_states(shipped: Registr
     assert message is not None and "metadata" in message
     state[part.inode.on_disk] = state[part.inode.change]
     assert clean_unmount_violation(part, tuple(state)) is None
+
+
+def test_no_step_label_holds_the_mutant_name_separator(shipped: Registry) -> None:
+    for name in sorted(n for n in shipped.scenarios if n.startswith("super/")):
+        model = shipped.build(shipped.scenario(name))
+        for thread in model.threads:
+            for step in thread.steps:
+                assert " + " not in step.step.label, (name, step.step.label)
