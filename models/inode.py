@@ -14,7 +14,9 @@ The stored torvalds/linux fs/inode.c read is newer (``inode_state_read()``,
 ``evict()``, ``evict_inodes()`` and ``find_inode_fast()`` keep 6.6's
 order, which the model follows.
 
-Left out: the LRU and the inode shrinker, the wb's dirty lists beyond the
+Left out: the LRU and the inode shrinker, the wb's dirty lists and
+``wb->list_lock`` (the flusher's choice is one section under the inode's
+i_lock; ``inode_io_list_del()`` in ``evict()`` is not a step), beyond the
 flags that guard them (a dirty inode the flusher may pick is one with
 I_DIRTY_SYNC that is not I_NEW, I_FREEING or I_WILL_FREE), I_WILL_FREE's
 ``write_inode_now()`` (``->drop_inode`` here decides at once), the RCU

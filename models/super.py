@@ -137,7 +137,10 @@ def sync_inodes_sb(op: Op, mapping: Mapping) -> None:
     (``__writeback_single_inode()`` -> ``do_writepages()``), then
     ``wait_sb_inodes()``: ``filemap_fdatawait_keep_errors()`` on each inode
     with pages under writeback.  Called with s_umount held
-    (``WARN_ON(!rwsem_is_locked(&sb->s_umount))``)."""
+    (``WARN_ON(!rwsem_is_locked(&sb->s_umount))``).  The inode's own
+    I_SYNC and ``->write_inode`` are left out here (the freeze scenarios'
+    metadata is the filesystem's, committed by ``->sync_fs``);
+    ``mc.models.mount.sync_filesystem_with_inode`` has them."""
     do_writepages(op, mapping, sync_all=True)
     fdatawait(op, mapping)
 
