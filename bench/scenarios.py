@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mc import expectations  # noqa: E402
+from mc.check import expectations  # noqa: E402
 
 VFSMC = Path(sys.executable).parent / "vfsmc"
 
@@ -50,6 +50,9 @@ def main() -> None:
             f"{wall:>7.2f}"
         )
     print(f"slowest verdict from process start to exit: {slowest:.2f} s")
+    started = time.perf_counter()
+    subprocess.run([str(VFSMC), "list"], capture_output=True, check=False, cwd=ROOT)
+    print(f"startup alone (vfsmc list): {time.perf_counter() - started:.2f} s")
 
 
 if __name__ == "__main__":

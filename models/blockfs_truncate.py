@@ -13,7 +13,8 @@ extension"), without the journal, extents or delayed allocation:
   ``ext4_punch_hole()``: i_rwsem and invalidate_lock exclusive,
   ``truncate_pagecache_range()``, ``ext4_zero_partial_blocks()``, the
   blocks of the whole pages freed;
-- ``->page_mkwrite``: ``ext4_page_mkwrite()``: invalidate_lock shared
+- ``->page_mkwrite``: ``ext4_page_mkwrite()``: ``sb_start_pagefault()``
+  (the SB_FREEZE_PAGEFAULT level shared), invalidate_lock shared
   around ``block_page_mkwrite()``, which locks the folio, rechecks that it
   was not truncated (``folio->mapping``, ``folio_pos() < i_size``), maps
   its block (``get_block(..., 1)``) and dirties it.
@@ -64,6 +65,7 @@ from mc.kernel.pathcond import (
     smaller,
     sub,
 )
+from mc.kernel.superblock import SB_FREEZE_PAGEFAULT, sb_writers
 from mc.kernel.truncate_properties import free_blocks
 from mc.kernel.world import Scratch
 from mc.models import blockfs
@@ -402,6 +404,13 @@ def page_mkwrite(op: Op, mapping: Mapping, page: Page, result: str, at: str) -> 
     was truncated meanwhile (``-EFAULT``: the fault is retried).  Under
     variant ``mkwrite-no-truncate-check`` it does not recheck."""
     out = f"mkwrite_out{at}"
+    pagefaults = sb_writers(op.world, SB_FREEZE_PAGEFAULT)
+    op.lock(
+        pagefaults,
+        SHARED,
+        "ext4_page_mkwrite(): sb_start_pagefault(inode->i_sb)",
+        tag="sb-start-pagefault",
+    )
     op.lock(
         mapping.invalidate_lock,
         SHARED,
@@ -451,6 +460,7 @@ def page_mkwrite(op: Op, mapping: Mapping, page: Page, result: str, at: str) -> 
         "filemap_invalidate_unlock_shared(mapping)",
         tag="invalidate-lock",
     )
+    op.unlock(pagefaults, "sb_end_pagefault(inode->i_sb)", tag="sb-start-pagefault")
 
 
 def differ_expr(value: Expr) -> Expr:

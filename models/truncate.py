@@ -28,7 +28,7 @@ from mc.dsl.steps import EffectStep
 from mc.dsl.symbolic_steps import argument, fork_compute, fork_effect
 from mc.engine.symbolic import Symbol
 from mc.kernel.expr import Eval, Expr, InodeExpr, not_
-from mc.kernel.locks import EXCL
+from mc.kernel.locks import EXCL, SHARED
 from mc.kernel.mm import Mm, mm_of
 from mc.kernel.pagecache import (
     PAGE_SIZE,
@@ -55,6 +55,7 @@ from mc.kernel.pathcond import (
     smaller,
     sub,
 )
+from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
 from mc.kernel.truncate_properties import SizeChange, ZeroRead, truncation
 from mc.kernel.world import ModelError, Scratch, World
 from mc.models import blockfs_truncate
@@ -92,10 +93,16 @@ def page_dispatch(op: Op, name: str, label: str, position: Value) -> Expr:
 
 
 def truncate_file(op: Op, file: File, size: Arg, at: str = "") -> None:
-    """``do_truncate()``: i_rwsem exclusive around ``notify_change()`` ->
-    ``->setattr`` (``mc.models.blockfs_truncate.setattr_size``)."""
+    """``do_sys_ftruncate()``: ``sb_start_write()`` (SB_FREEZE_WRITE
+    shared) around ``do_truncate()``: i_rwsem exclusive around
+    ``notify_change()`` -> ``->setattr``
+    (``mc.models.blockfs_truncate.setattr_size``)."""
     mapping, mm, inode = file_parts(op, file)
     value = argument(op, size)
+    writers = sb_writers(op.world, SB_FREEZE_WRITE)
+    op.lock(
+        writers, SHARED, "do_sys_ftruncate(): sb_start_write(inode->i_sb)", tag="sb-start-write"
+    )
     op.lock(inode.i_rwsem, EXCL, "do_truncate(): inode_lock(dentry->d_inode)")
     op.enter(
         "inode_operations.setattr",
@@ -105,6 +112,7 @@ def truncate_file(op: Op, file: File, size: Arg, at: str = "") -> None:
     )
     blockfs_truncate.setattr_size(op, mm, mapping, value, at)
     op.unlock(inode.i_rwsem, "inode_unlock(dentry->d_inode)")
+    op.unlock(writers, "sb_end_write(inode->i_sb)", tag="sb-start-write")
     returned = op.world.add_slot(f"{op.thread.name}.truncated{at}", False, hidden=True)
     truncation(op.world).sizes.append(SizeChange(op.thread.name, returned))
     op.emit(_returned_step(returned))
@@ -137,15 +145,19 @@ def truncate(op: Op, file: File, size: Arg) -> None:
 )
 def punch_hole(op: Op, file: File, offset: Arg, length: Arg) -> None:
     """fallocate(2) with FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE over
-    ``[offset, offset + length)``."""
+    ``[offset, offset + length)``, inside ``file_start_write()``
+    (``sb_start_write()``, fs/open.c)."""
     mapping, mm, inode = file_parts(op, file)
     start, size = argument(op, offset), argument(op, length)
+    writers = sb_writers(op.world, SB_FREEZE_WRITE)
+    op.lock(writers, SHARED, "vfs_fallocate(): file_start_write(file)", tag="sb-start-write")
     op.enter(
         "file_operations.fallocate",
         label="ret = file->f_op->fallocate(file, mode, offset, len)",
         roles={"file": inode, "inode": inode},
     )
     blockfs_truncate.punch_hole(op, mm, mapping, inode, start, size)
+    op.unlock(writers, "file_end_write(file)", tag="sb-start-write")
 
 
 # --- the mapping ----------------------------------------------------------------------

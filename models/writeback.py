@@ -46,6 +46,7 @@ from mc.kernel.pagecache import (
     tagged,
 )
 from mc.kernel.pathcond import is_true
+from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
 from mc.kernel.world import ModelError, Scratch, World
 from mc.models import blockfs
 
@@ -88,13 +89,22 @@ def mapped_here(page: Page) -> Expr:
     describe=lambda f, i: f"write({f}, page {i})",
 )
 def write(op: Op, file: File, index: int) -> None:
-    """write(2) of page ``index``, whole: i_rwsem exclusive, then
-    ``->write_begin`` (returns the folio locked), the copy into the folio,
-    ``->write_end`` (dirties and unlocks it)."""
+    """write(2) of page ``index``, whole: ``vfs_write()`` ->
+    ``file_start_write()`` (``sb_start_write()``: the SB_FREEZE_WRITE level
+    shared, fs/read_write.c), i_rwsem exclusive, then ``->write_begin``
+    (returns the folio locked), the copy into the folio, ``->write_end``
+    (dirties and unlocks it), ``file_end_write()``."""
     mapping = _mapping(op, file)
     page = mapping.pages[index]
     inode = op.inode(file.path)
     version = pagecache(op.world).add_write(op.thread.name, op.thread.pc, page)
+    writers = sb_writers(op.world, SB_FREEZE_WRITE)
+    op.lock(
+        writers,
+        SHARED,
+        "vfs_write(): file_start_write(file): sb_start_write(inode->i_sb)",
+        tag="sb-start-write",
+    )
     op.lock(inode.i_rwsem, EXCL, "generic_file_write_iter(): inode_lock(inode)")
     op.enter(
         "address_space_operations.write_begin",
@@ -124,6 +134,7 @@ def write(op: Op, file: File, index: int) -> None:
     op.unlock(page.lock, "folio_unlock(folio) /* block_write_begin() failed */")
     op.label("out")
     op.unlock(inode.i_rwsem, "inode_unlock(inode)")
+    op.unlock(writers, "file_end_write(file): sb_end_write(inode->i_sb)", tag="sb-start-write")
 
 
 # --- writeback -----------------------------------------------------------------

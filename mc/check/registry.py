@@ -14,7 +14,13 @@ import mc.models
 from mc.check import mutate, usermodels
 from mc.dsl import kernel_model
 from mc.dsl.scenario import Registry
-from mc.kernel import pagecache_properties, properties, truncate_properties
+from mc.kernel import (
+    inode_life,
+    pagecache_properties,
+    properties,
+    superblock,
+    truncate_properties,
+)
 from mc.spec import conformance
 
 
@@ -35,6 +41,8 @@ def base() -> Registry:
         *properties.DEFINITIONS,
         *pagecache_properties.DEFINITIONS,
         *truncate_properties.DEFINITIONS,
+        *superblock.DEFINITIONS,
+        *inode_life.DEFINITIONS,
     ):
         registry.add_property(prop)
     registry.add_property(conformance.spec_conformance, prepare=conformance.prepare)

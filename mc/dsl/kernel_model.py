@@ -11,6 +11,7 @@ import attrs
 from mc.dsl.operation import Invocation, Op, Operation
 from mc.dsl.program import CompiledStep, Program, compile_program
 from mc.dsl.steps import ThreadSlots
+from mc.dsl.uncontended import read_only_families, uncontended
 from mc.engine.model import Check, Model, Property, PropertyKind, declare
 from mc.engine.model import PropertyDef as EnginePropertyDef
 from mc.kernel import errno, locks
@@ -65,7 +66,13 @@ class KernelModel(Model[State, Action]):
         self.threads = tuple(threads)
         self._pcs = [thread.slots.pc for thread in self.threads]
         self._fires = [[step.fire for step in thread.steps] for thread in self.threads]
-        self._local = [[step.step.local for step in thread.steps] for thread in self.threads]
+        read_only = read_only_families(
+            world, ([step.step for step in thread.steps] for thread in self.threads)
+        )
+        self._local = [
+            [step.step.local or uncontended(step.step, read_only) for step in thread.steps]
+            for thread in self.threads
+        ]
         initial = world.initial_state()
         for tid in range(len(self.threads)):
             initial = self._settle(initial, tid)

@@ -363,9 +363,24 @@ def dirty_folio(fs: Scratch, page: Page) -> bool:
 
 
 def clear_dirty_for_io(fs: Scratch, page: Page) -> bool:
-    """``folio_clear_dirty_for_io()``: clear PG_dirty, leaving the DIRTY
-    mark for a concurrent data-integrity sync to find; true when it was set."""
+    """``folio_clear_dirty_for_io()``: ``folio_mkclean()`` first (a pte
+    mapping the folio is write-protected and cleaned, so the next store
+    through it faults and goes through ``->page_mkwrite`` again; its dirty
+    bit moves to the folio, which is dirty already), then clear PG_dirty,
+    leaving the DIRTY mark for a concurrent data-integrity sync to find;
+    true when it was set."""
+    _mkclean(fs, page)
     return bool(change_flags(fs, page, off=PG_DIRTY) & PG_DIRTY)
+
+
+def _mkclean(fs: Scratch, page: Page) -> None:
+    mm = fs.world.parts.get("mm")
+    mapping = getattr(mm, "mapping", None)
+    if mapping is None or mapping.ino != page.ino:
+        return
+    slot = mm.ptes[page.index]  # type: ignore[union-attr]
+    if fs[slot] is not None:
+        fs[slot] = 0
 
 
 def start_writeback(fs: Scratch, page: Page, keep_write: bool = False) -> None:

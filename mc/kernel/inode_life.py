@@ -1,0 +1,229 @@
+"""The in-core inode's life (fs/inode.c, fs/fs-writeback.c, Linux 6.6):
+its ``i_state`` bits, ``i_count``, ``inode->i_lock``, its place in the
+inode hash, how far its teardown has come, the version of its metadata in
+memory and on disk, and the superblock's end.  Two properties read them:
+
+- ``no-use-after-evict``: no operation touches an inode (a method call on
+  it, a reference taken, its metadata written) once ``->evict_inode`` has
+  run on it;
+- ``clean-unmount``: when ``->kill_sb`` returns, no inode of the superblock
+  is dirty, referenced or under writeback, its metadata and every write to
+  its pages are on the device, and no I/O is in flight.
+
+An inode object of the models is one allocation: ``iget()`` of an inode
+number being freed allocates another object (``inode'``) once the first is
+gone from the hash.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from mc.engine.model import Check, declare
+from mc.kernel.expr import Expr, State
+from mc.kernel.locks import Kind, Lock
+from mc.kernel.pagecache import PG_DIRTY, PG_WRITEBACK, TRUNCATED, PageCache
+from mc.kernel.world import Built, Scratch, World, reported_error
+
+I_NEW = 1 << 0
+I_DIRTY_SYNC = 1 << 1
+I_SYNC = 1 << 2
+I_FREEING = 1 << 3
+I_WILL_FREE = 1 << 4
+I_CLEAR = 1 << 5
+FLAG_NAMES = (
+    (I_NEW, "I_NEW"),
+    (I_DIRTY_SYNC, "I_DIRTY_SYNC"),
+    (I_SYNC, "I_SYNC"),
+    (I_FREEING, "I_FREEING"),
+    (I_WILL_FREE, "I_WILL_FREE"),
+    (I_CLEAR, "I_CLEAR"),
+)
+LIVE, EVICTED, DESTROYED, FREED = 0, 1, 2, 3
+STAGES = ("live", "->evict_inode done", "->destroy_inode done", "->free_inode done")
+NO_USE_AFTER_EVICT = "no-use-after-evict"
+CLEAN_UNMOUNT = "clean-unmount"
+
+
+def render_state(flags: int | None) -> str:
+    """``I_FREEING|I_CLEAR``, ``0``; ``not allocated``."""
+    if flags is None:
+        return "not allocated"
+    names = [name for bit, name in FLAG_NAMES if flags & bit]
+    return "|".join(names) or "0"
+
+
+@attrs.frozen
+class InodeObject:
+    """One in-core inode: its slots and ``i_lock``."""
+
+    name: str
+    i_state: int
+    i_count: int
+    stage: int
+    i_lock: Lock
+    change: int
+    """The version of its metadata in memory (bumped by mark_inode_dirty)."""
+    on_disk: int
+    """The version ``->write_inode`` last wrote."""
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class InodeLife:
+    """The inode part of a world: the scenario file's in-core inode, the
+    one ``iget()`` may allocate in its place, the hash slot of their inode
+    number, the use-after-evict report and the superblock's end."""
+
+    def __init__(self, world: World, path: str, *, cached: bool, dirty: bool) -> None:
+        self.world = world
+        self.path = path
+        self.inode = self._object(path, cached=cached, dirty=dirty)
+        self.new = self._object(f"{path}'", cached=False, dirty=False)
+        self.hash = world.add_slot(
+            f"inode_hashtable[ino of {path}]",
+            self.inode.name if cached else None,
+            lambda v: "empty" if v is None else str(v),
+        )
+        self.misuse = world.add_slot(
+            "use after evict", None, lambda v: "none" if v is None else str(v)
+        )
+        self.killed = world.add_slot("->kill_sb returned", False, lambda v: "yes" if v else "no")
+        self.sb_dying = world.add_slot("SB_DYING", False, lambda v: "yes" if v else "no")
+
+    def _object(self, name: str, *, cached: bool, dirty: bool) -> InodeObject:
+        world = self.world
+        return InodeObject(
+            name=name,
+            i_state=world.add_slot(
+                f"i_state({name})", (I_DIRTY_SYNC if dirty else 0) if cached else None, render_state
+            ),
+            i_count=world.add_slot(f"i_count({name})", 1 if cached else 0),
+            stage=world.add_slot(f"stage({name})", LIVE, lambda v: STAGES[v]),
+            i_lock=world.add_lock(f"i_lock({name})", Kind.SPINLOCK, "i_lock"),
+            change=world.add_slot(f"i_version({name})", 1 if dirty else 0, hidden=True),
+            on_disk=world.add_slot(f"on-disk inode({name})", 0),
+        )
+
+    @property
+    def objects(self) -> tuple[InodeObject, InodeObject]:
+        return (self.inode, self.new)
+
+
+def inode_life(world: World, path: str, *, cached: bool = True, dirty: bool = False) -> InodeLife:
+    """The inode part of ``world`` for the file at ``path``, made on first
+    use (the scenario's one file: cached with one reference, its metadata
+    dirty when ``dirty``)."""
+    part = world.parts.get("inode_life")
+    if isinstance(part, InodeLife):
+        if part.path != path:
+            raise ValueError("the inode models follow one file per scenario")
+        return part
+    part = InodeLife(world, path, cached=cached, dirty=dirty)
+    world.parts["inode_life"] = part
+    return part
+
+
+# --- reading and changing the state ---------------------------------------------------
+
+
+def state_has(inode: InodeObject, bits: int, text: str) -> Expr:
+    """``inode->i_state & bits``."""
+    return Expr(text, lambda _w: lambda state: bool((state[inode.i_state] or 0) & bits))
+
+
+def set_bits(fs: Scratch, inode: InodeObject, on: int = 0, off: int = 0) -> None:
+    """``inode->i_state |= on; inode->i_state &= ~off``."""
+    fs[inode.i_state] = ((fs[inode.i_state] or 0) | on) & ~off
+
+
+def touch(fs: Scratch, inode: InodeObject, what: str) -> None:
+    """Record ``what`` as a use of ``inode``: one after ``->evict_inode``
+    is a use after evict."""
+    if fs[inode.stage] != LIVE and fs[fs.world.parts["inode_life"].misuse] is None:
+        fs[fs.world.parts["inode_life"].misuse] = (
+            f"{what} on {inode} after {STAGES[fs[inode.stage]]}"
+        )
+
+
+def hashed_as(part: InodeLife, value: str | None, text: str) -> Expr:
+    """The inode hash holds ``value`` for the file's inode number."""
+    return Expr(text, lambda _w: lambda state: state[part.hash] == value)
+
+
+# --- properties -----------------------------------------------------------------------
+
+
+def no_use_after_evict_violation(part: InodeLife, state: State) -> str | None:
+    """The first use of an inode after ``->evict_inode`` ran on it."""
+    misuse = state[part.misuse]
+    return None if misuse is None else str(misuse)
+
+
+def clean_unmount_violation(part: InodeLife, state: State) -> str | None:
+    """Once ``->kill_sb`` returned: no inode dirty, under writeback or
+    referenced; every inode's metadata on disk; every page's newest data on
+    the device and nothing in flight."""
+    if not state[part.killed]:
+        return None
+    for inode in part.objects:
+        flags = state[inode.i_state]
+        if flags is not None and state[inode.stage] == LIVE:
+            if flags & (I_DIRTY_SYNC | I_SYNC):
+                return f"{inode} is {render_state(flags)} after ->kill_sb returned"
+            if state[inode.i_count]:
+                return f"{inode} is still referenced (busy) after ->kill_sb returned"
+        if state[inode.change] != state[inode.on_disk]:
+            return f"{inode}'s last metadata change never reached the disk"
+    pages = part.world.parts.get("pagecache")
+    if isinstance(pages, PageCache):
+        if pages.device is not None and state[pages.device.bios]:
+            return "I/O is still in flight after ->kill_sb returned"
+        for mapping in pages.mappings.values():
+            for page in mapping.pages:
+                folio = state[page.folio]
+                if folio is not None and folio[1] & (PG_DIRTY | PG_WRITEBACK):
+                    return f"folio {page} is dirty or under writeback after ->kill_sb returned"
+                newest = state[page.history][-1]
+                if newest != TRUNCATED and pages.on_device(state, page) != newest:
+                    return (
+                        f"{pages.writer(newest)} to {page} never reached the device: "
+                        f"it holds {pages.writer(pages.on_device(state, page))}"
+                    )
+    return None
+
+
+def _maker(name: str, check: Any) -> Any:
+    def make(model: Built) -> Check[State]:
+        part = model.world.parts.get("inode_life")
+
+        def run(state: State) -> str | None:
+            reported = reported_error(state, name)
+            if reported is not None:
+                return reported
+            if not isinstance(part, InodeLife):
+                return None
+            return check(part, state)  # type: ignore[no-any-return]
+
+        return run
+
+    return make
+
+
+no_use_after_evict = declare(
+    NO_USE_AFTER_EVICT,
+    "no operation touches an inode (a method called on it, a reference taken, its metadata "
+    "written) after ->evict_inode ran on it",
+)(_maker(NO_USE_AFTER_EVICT, no_use_after_evict_violation))
+clean_unmount = declare(
+    CLEAN_UNMOUNT,
+    "when ->kill_sb returns no inode is dirty, busy or under writeback, every inode's "
+    "metadata and every completed write are on the device and no I/O is in flight",
+)(_maker(CLEAN_UNMOUNT, clean_unmount_violation))
+
+DEFINITIONS = (no_use_after_evict, clean_unmount)
+"""The inode-life properties, for the registry."""
+INODE_PROPERTIES = tuple(prop.name for prop in DEFINITIONS)

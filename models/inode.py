@@ -1,0 +1,509 @@
+"""The in-core inode's life, from fs/inode.c and fs/fs-writeback.c of Linux
+6.6: ``iget_locked()`` (``find_inode_fast()``, ``__wait_on_freeing_inode()``,
+``alloc_inode()`` -> ``->alloc_inode``, I_NEW until ``unlock_new_inode()``),
+``__mark_inode_dirty()`` (``->dirty_inode``), the flusher's
+``writeback_sb_inodes()`` -> ``__writeback_single_inode()`` (I_SYNC set and
+cleared under ``inode->i_lock``, ``->write_inode``), ``iput()`` ->
+``iput_final()`` (``->drop_inode`` under i_lock, I_FREEING) -> ``evict()``
+(``inode_wait_for_writeback()``, ``->evict_inode`` with
+``truncate_inode_pages_final()``, ``remove_inode_hash()``,
+``destroy_inode()`` -> ``->destroy_inode``, then ``->free_inode`` from the
+RCU callback ``i_callback()``).  The state is ``mc.kernel.inode_life``'s.
+The stored torvalds/linux fs/inode.c read is newer (``inode_state_read()``,
+``inode_wake_up_bit()``, ``inode_wait_for_lru_isolating()``); its
+``evict()``, ``evict_inodes()`` and ``find_inode_fast()`` keep 6.6's
+order, which the model follows.
+
+Left out: the LRU and the inode shrinker, the wb's dirty lists and
+``wb->list_lock`` (the flusher's choice is one section under the inode's
+i_lock; ``inode_io_list_del()`` in ``evict()`` is not a step), beyond the
+flags that guard them (a dirty inode the flusher may pick is one with
+I_DIRTY_SYNC that is not I_NEW, I_FREEING or I_WILL_FREE), I_WILL_FREE's
+``write_inode_now()`` (``->drop_inode`` here decides at once), the RCU
+grace period before ``->free_inode`` (it runs right after
+``->destroy_inode``), ``I_DIRTY_TIME`` and ``I_DIRTY_PAGES``, inode hash
+chains with other inode numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mc.dsl import EXCL, SHARED, Op, Scratch, flag_variant, not_, operation, same
+from mc.dsl.operation import Holders
+from mc.kernel.expr import Expr, const
+from mc.kernel.inode_life import (
+    DESTROYED,
+    EVICTED,
+    FREED,
+    I_CLEAR,
+    I_DIRTY_SYNC,
+    I_FREEING,
+    I_NEW,
+    I_SYNC,
+    I_WILL_FREE,
+    InodeLife,
+    InodeObject,
+    hashed_as,
+    inode_life,
+    set_bits,
+    state_has,
+    touch,
+)
+from mc.kernel.locks import Kind
+from mc.kernel.pagecache import PG_WRITEBACK, TAG_DIRTY, File, Mapping, pagecache, remove_folio
+from mc.kernel.world import ModelError, World
+from mc.models.writeback import do_writepages, fdatawait
+
+EVICT_NO_WAIT = "evict-skips-writeback-wait"
+IGET_IGNORES_FREEING = "iget-ignores-freeing"
+
+flag_variant(
+    EVICT_NO_WAIT,
+    "evict() does not wait for the flusher to finish with the inode "
+    "(no inode_wait_for_writeback()) before ->evict_inode",
+)
+flag_variant(
+    IGET_IGNORES_FREEING,
+    "find_inode_fast() takes a reference to an inode it finds I_FREEING instead of waiting "
+    "for it to go (__wait_on_freeing_inode())",
+)
+
+
+def part_of(op: Op, file: File) -> InodeLife:
+    """The inode part of the scenario's file: cached, one reference (its
+    dentry's), its metadata dirty (a change not yet written)."""
+    try:
+        return inode_life(op.world, file.path, dirty=True)
+    except ValueError as error:
+        raise ModelError(str(error)) from None
+
+
+def _name(inode: InodeObject) -> Expr:
+    return const(inode.name, inode.name)
+
+
+def _irq_holders(op: Op) -> Holders:
+    part = pagecache(op.world)
+    return lambda _state: () if part.irq_thread is None else (part.irq_thread,)
+
+
+# --- dirtying and writing the inode ---------------------------------------------------------
+
+
+def _dirty_inode(fs: Scratch, inode: InodeObject) -> int:
+    touch(fs, inode, "->dirty_inode")
+    fs[inode.change] = fs[inode.change] + 1
+    return 0
+
+
+def _mark_dirty(fs: Scratch, inode: InodeObject) -> None:
+    set_bits(fs, inode, on=I_DIRTY_SYNC)
+
+
+def mark_inode_dirty(op: Op, part: InodeLife) -> None:
+    """``__mark_inode_dirty(inode, I_DIRTY_SYNC)``: ``->dirty_inode`` first,
+    without i_lock, then I_DIRTY_SYNC under i_lock (the wb list move left
+    out).  The caller holds a reference."""
+    inode = part.inode
+    op.call(
+        "super_operations.dirty_inode",
+        _dirty_inode,
+        inode,
+        label="sb->s_op->dirty_inode(inode, flags & (I_DIRTY_INODE | I_DIRTY_TIME))",
+        roles={"inode": _name(inode)},
+    )
+    op.section(
+        inode.i_lock,
+        "spin_lock(&inode->i_lock); inode->i_state |= flags; spin_unlock(&inode->i_lock)",
+        _mark_dirty,
+        inode,
+    )
+
+
+def _pick(fs: Scratch, inode: InodeObject, mapping: Mapping | None) -> bool:
+    flags = fs[inode.i_state]
+    if flags is None or flags & (I_NEW | I_FREEING | I_WILL_FREE | I_SYNC):
+        return False
+    pages_dirty = mapping is not None and any(fs[p.marks] & TAG_DIRTY for p in mapping.pages)
+    if not flags & I_DIRTY_SYNC and not pages_dirty:
+        return False
+    set_bits(fs, inode, on=I_SYNC)
+    return True
+
+
+def _take_dirty(fs: Scratch, inode: InodeObject) -> int:
+    flags = fs[inode.i_state]
+    set_bits(fs, inode, off=I_DIRTY_SYNC)
+    return int(bool(flags & I_DIRTY_SYNC))
+
+
+def _write_inode(fs: Scratch, inode: InodeObject, version_slot: int) -> int:
+    touch(fs, inode, "->write_inode")
+    fs[inode.on_disk] = fs[version_slot]
+    return 0
+
+
+def _sync_complete(fs: Scratch, inode: InodeObject) -> None:
+    set_bits(fs, inode, off=I_SYNC)
+
+
+def writeback_single_inode(
+    op: Op, part: InodeLife, mapping: Mapping | None, sync_all: bool
+) -> None:
+    """``writeback_sb_inodes()`` for the one inode: under i_lock it is
+    skipped when I_NEW, I_FREEING or I_WILL_FREE, or already under I_SYNC,
+    or clean; else I_SYNC is set and i_lock dropped;
+    ``__writeback_single_inode()``: ``do_writepages()`` of its pages, its
+    I_DIRTY bits taken under i_lock, ``->write_inode`` if the inode itself
+    was dirty; then ``inode_sync_complete()`` clears I_SYNC under i_lock
+    (and wakes ``inode_wait_for_writeback()``)."""
+    inode = part.inode
+    picked = op.register("picked", str)
+    op.section(
+        inode.i_lock,
+        "spin_lock(&inode->i_lock); if (inode->i_state & (I_NEW | I_FREEING | I_WILL_FREE)) "
+        "continue; if (inode->i_state & I_SYNC) continue; inode->i_state |= I_SYNC; "
+        "spin_unlock(&inode->i_lock)",
+        _pick,
+        inode,
+        mapping,
+        result=picked,
+    )
+    op.goto_if(Expr("!picked", lambda _w: lambda state: not state[picked], local=True), "skip")
+    if mapping is not None:
+        do_writepages(op, mapping, sync_all=sync_all)
+        if sync_all:
+            fdatawait(op, mapping)
+    dirty = op.register("dirty", str)
+    version = op.register("version", str)
+    op.section(
+        inode.i_lock,
+        "spin_lock(&inode->i_lock); dirty = inode->i_state & I_DIRTY; inode->i_state &= ~dirty; "
+        "spin_unlock(&inode->i_lock)",
+        _take_dirty,
+        inode,
+        result=dirty,
+    )
+    op.compute("version", "/* the inode's metadata as written */", lambda fs: fs[inode.change])
+    with op.when(
+        Expr("dirty & ~I_DIRTY_PAGES", lambda _w: lambda state: bool(state[dirty]), local=True),
+        "if (dirty & ~I_DIRTY_PAGES)",
+    ):
+        op.call(
+            "super_operations.write_inode",
+            _write_inode,
+            inode,
+            version,
+            label="write_inode(inode, wbc): inode->i_sb->s_op->write_inode(inode, wbc)",
+            roles={"inode": _name(inode)},
+        )
+    op.section(
+        inode.i_lock,
+        "spin_lock(&inode->i_lock); inode_sync_complete(inode): inode->i_state &= ~I_SYNC; "
+        "wake_up_bit(&inode->i_state, __I_SYNC); spin_unlock(&inode->i_lock)",
+        _sync_complete,
+        inode,
+    )
+    op.label("skip")
+
+
+@operation(
+    models="wb_workfn() -> wb_writeback() -> __writeback_inodes_wb() -> writeback_sb_inodes() "
+    "(fs/fs-writeback.c)",
+    describe=lambda f, data: "flusher(inode)",
+)
+def inode_flusher(op: Op, file: File, data: bool) -> None:
+    """The background flusher writing back the inode: ``__writeback_inodes_wb()``
+    pins the superblock with ``trylock_super()`` (s_umount shared, trylock;
+    a superblock being unmounted is skipped), then
+    ``writeback_sb_inodes()`` (WB_SYNC_NONE) on the inode and its pages
+    (when ``data``)."""
+    part = part_of(op, file)
+    mapping = pagecache(op.world).attach(file) if data else None
+    s_umount = op.world.superblock.s_umount
+    op.trylock(s_umount, "out", "if (!trylock_super(sb)) { redirty_tail(); continue; }", SHARED)
+    writeback_single_inode(op, part, mapping, sync_all=False)
+    op.unlock(s_umount, "up_read(&sb->s_umount)")
+    op.label("out")
+
+
+# --- eviction --------------------------------------------------------------------------------
+
+
+def _drop(result: int) -> Callable[..., int]:
+    def drop_inode(_fs: Scratch, *_args: object) -> int:
+        return result
+
+    return drop_inode
+
+
+def _stage(stage: int, off: int = 0, on: int = 0) -> Callable[..., int]:
+    def change(fs: Scratch, inode: InodeObject) -> int:
+        fs[inode.stage] = stage
+        if on or off:
+            set_bits(fs, inode, on=on, off=off)
+        return 0
+
+    return change
+
+
+def _truncate_final(fs: Scratch, mapping: Mapping, inode: InodeObject) -> None:
+    touch(fs, inode, "truncate_inode_pages_final()")
+    for page in mapping.pages:
+        if fs[page.folio] is not None:
+            remove_folio(fs, page)
+
+
+def _no_writeback(mapping: Mapping) -> Expr:
+    def build(_world: World) -> Callable[[tuple[object, ...]], bool]:
+        return lambda state: all(
+            state[page.folio] is None or not state[page.folio][1] & PG_WRITEBACK  # type: ignore[index]
+            for page in mapping.pages
+        )
+
+    return Expr("no folio under writeback", build)
+
+
+def _unhash(fs: Scratch, part: InodeLife) -> None:
+    fs[part.hash] = None
+
+
+def evict(op: Op, part: InodeLife, mapping: Mapping | None) -> None:
+    """``evict()`` of an I_FREEING inode: ``inode_wait_for_writeback()``
+    (sleeps while I_SYNC), ``->evict_inode`` (ext4's shape:
+    ``truncate_inode_pages_final()``, waiting for writeback of each folio,
+    then ``clear_inode()``: I_CLEAR), ``remove_inode_hash()`` and the wake-up
+    of ``__wait_on_freeing_inode()``, ``destroy_inode()`` ->
+    ``->destroy_inode`` and ``->free_inode``."""
+    inode = part.inode
+    if not op.variant(EVICT_NO_WAIT):
+        op.wait_until(
+            not_(state_has(inode, I_SYNC, "inode->i_state & I_SYNC")),
+            "inode_wait_for_writeback(inode): while (inode->i_state & I_SYNC) "
+            "__wait_on_bit(wq, &wq_entry, bit_wait, TASK_UNINTERRUPTIBLE)",
+            f"I_SYNC({inode})",
+        )
+    op.enter(
+        "super_operations.evict_inode",
+        _name(inode),
+        label="op->evict_inode(inode)",
+        roles={"inode": _name(inode)},
+    )
+    if mapping is not None:
+        op.wait_until(
+            _no_writeback(mapping),
+            "truncate_inode_pages_final(&inode->i_data): folio_wait_writeback(folio)",
+            "PG_writeback",
+            _irq_holders(op),
+        )
+        op.effect(
+            "truncate_inode_pages_final(&inode->i_data): every folio removed",
+            _truncate_final,
+            mapping,
+            inode,
+        )
+    op.effect(
+        "clear_inode(inode): inode->i_state = I_FREEING | I_CLEAR",
+        _stage(EVICTED, on=I_CLEAR),
+        inode,
+    )
+    op.section(
+        op.world.shared_lock("inode_hash_lock", Kind.SPINLOCK),
+        "remove_inode_hash(inode): spin_lock(&inode_hash_lock); hlist_del_init_rcu(&inode->i_hash)",
+        _unhash,
+        part,
+    )
+    op.section(
+        inode.i_lock,
+        "spin_lock(&inode->i_lock); wake_up_bit(&inode->i_state, __I_NEW); "
+        "spin_unlock(&inode->i_lock)",
+        lambda _fs: None,
+    )
+    op.call(
+        "super_operations.destroy_inode",
+        _stage(DESTROYED),
+        inode,
+        label="destroy_inode(inode): ops->destroy_inode(inode)",
+        roles={"inode": _name(inode)},
+    )
+    op.call(
+        "super_operations.free_inode",
+        _stage(FREED),
+        inode,
+        label="call_rcu(&inode->i_rcu, i_callback): i_callback(): inode->free_inode(inode)",
+        roles={"inode": _name(inode)},
+        sleeps=False,
+    )
+
+
+def _put(fs: Scratch, inode: InodeObject, count: int) -> None:
+    fs[inode.i_count] = fs[inode.i_count] - 1
+    fs[count] = fs[inode.i_count]
+
+
+def _set_freeing(fs: Scratch, inode: InodeObject) -> None:
+    set_bits(fs, inode, on=I_FREEING)
+
+
+def iput(op: Op, part: InodeLife, mapping: Mapping | None, *, drops: bool) -> None:
+    """``iput()``: ``atomic_dec_and_lock(&inode->i_count, &inode->i_lock)``;
+    on the last reference ``iput_final()``: ``->drop_inode`` under i_lock
+    (``drops``: ``generic_drop_inode()`` of an unlinked inode, 1; of a
+    linked one, 0: it stays cached while SB_ACTIVE), then I_FREEING and
+    ``evict()``."""
+    inode = part.inode
+    i_lock = inode.i_lock
+    count = op.register("count", str)
+    op.lock(i_lock, EXCL, "iput(): atomic_dec_and_lock(&inode->i_count, &inode->i_lock)")
+    op.effect("/* --inode->i_count */", _put, inode, count)
+    with op.when(
+        Expr("i_count == 0", lambda _w: lambda state: state[count] == 0, local=True),
+        "if (the last reference) iput_final(inode)",
+    ):
+        op.call(
+            "super_operations.drop_inode",
+            _drop(1 if drops else 0),
+            _name(inode),
+            label="iput_final(): drop = op->drop_inode(inode) /* generic_drop_inode() */",
+            roles={"inode": _name(inode)},
+            sleeps=False,
+        )
+        with op.when(
+            same(op.ret, const(0, "0")),
+            "if (!drop && (sb->s_flags & SB_ACTIVE)) { __inode_add_lru(inode, true); "
+            "spin_unlock(&inode->i_lock); return; }",
+        ):
+            op.unlock(i_lock, "spin_unlock(&inode->i_lock)")
+            op.goto("out")
+        op.effect(
+            "inode->i_state |= I_FREEING; inode_lru_list_del(inode)",
+            _set_freeing,
+            inode,
+        )
+        op.unlock(i_lock, "spin_unlock(&inode->i_lock)")
+        evict(op, part, mapping)
+        op.goto("out")
+    op.unlock(i_lock, "spin_unlock(&inode->i_lock) /* not the last reference */")
+    op.label("out")
+
+
+@operation(
+    models="close(2) of an unlinked file: dput() -> iput() -> iput_final() -> evict() (fs/inode.c)",
+    describe=lambda f: f"iput({f}, last reference)",
+)
+def iput_last(op: Op, file: File) -> None:
+    """The last reference to the file's inode dropped after it was
+    unlinked: ``->drop_inode`` says drop, so it is evicted."""
+    part = part_of(op, file)
+    iput(op, part, None, drops=True)
+
+
+# --- lookup ------------------------------------------------------------------------------------
+
+
+def _find(fs: Scratch, part: InodeLife) -> object:
+    return fs[part.hash]
+
+
+def _iget_ref(fs: Scratch, inode: InodeObject) -> None:
+    touch(fs, inode, "__iget()")
+    fs[inode.i_count] = fs[inode.i_count] + 1
+
+
+def _alloc(fs: Scratch, inode: InodeObject) -> int:
+    fs[inode.i_state] = 0
+    fs[inode.i_count] = 1
+    return 0
+
+
+def _hash_new(fs: Scratch, part: InodeLife) -> None:
+    assert fs[part.hash] is None
+    fs[part.new.i_state] = I_NEW
+    fs[part.hash] = part.new.name
+
+
+@operation(
+    models="open_by_handle_at(2) -> ext4_iget() -> iget_locked() (fs/inode.c)",
+    describe=lambda f: f"iget(ino of {f})",
+)
+def iget(op: Op, file: File) -> None:
+    """``iget_locked()`` of the file's inode number (a file handle that
+    names it): ``find_inode_fast()`` under inode_hash_lock finds the cached
+    inode and, under its i_lock, waits for one being freed
+    (``__wait_on_freeing_inode()``: both locks dropped, sleeping until
+    ``evict()`` unhashes it, then the lookup again) or takes a reference
+    (``__iget()``); an inode number not cached gets a new inode from
+    ``alloc_inode()`` -> ``->alloc_inode``, hashed I_NEW, filled and
+    ``unlock_new_inode()``.  The caller then uses the inode it got."""
+    part = part_of(op, file)
+    old, new = part.inode, part.new
+    hash_lock = op.world.shared_lock("inode_hash_lock", Kind.SPINLOCK)
+    found = op.register("found", str)
+    op.label("again")
+    op.section(
+        hash_lock,
+        "spin_lock(&inode_hash_lock); inode = find_inode_fast(sb, head, ino)",
+        _find,
+        part,
+        result=found,
+    )
+    with op.when(
+        Expr(f"inode == {old}", lambda _w: lambda state: state[found] == old.name, local=True),
+        f"if (inode) /* {old} */",
+    ):
+        op.lock(old.i_lock, EXCL, "find_inode_fast(): spin_lock(&inode->i_lock)")
+        if not op.variant(IGET_IGNORES_FREEING):
+            with op.when(
+                state_has(old, I_FREEING | I_WILL_FREE, "inode->i_state & (I_FREEING|I_WILL_FREE)"),
+                "if (inode->i_state & (I_FREEING|I_WILL_FREE))",
+            ):
+                op.unlock(
+                    old.i_lock,
+                    "__wait_on_freeing_inode(inode): spin_unlock(&inode->i_lock); "
+                    "spin_unlock(&inode_hash_lock)",
+                )
+                op.wait_until(
+                    not_(hashed_as(part, old.name, f"inode_hashtable holds {old}")),
+                    "schedule() /* until evict(): remove_inode_hash(); wake_up_bit(__I_NEW) */",
+                    f"{old} to be freed",
+                )
+                op.goto("again")
+        op.effect("__iget(inode)", _iget_ref, old)
+        op.unlock(old.i_lock, "spin_unlock(&inode->i_lock); spin_unlock(&inode_hash_lock)")
+        op.effect(
+            "/* the caller uses the inode */", lambda fs: touch(fs, old, "the iget() caller's use")
+        )
+        op.goto("out")
+    op.call(
+        "super_operations.alloc_inode",
+        _alloc,
+        new,
+        label="alloc_inode(sb): inode = ops->alloc_inode(sb)",
+        roles={},
+    )
+    op.section(
+        hash_lock,
+        "spin_lock(&inode_hash_lock); old = find_inode_fast(); inode->i_state = I_NEW; "
+        "hlist_add_head_rcu(&inode->i_hash, head); spin_unlock(&inode_hash_lock)",
+        _hash_new,
+        part,
+    )
+    op.section(
+        new.i_lock,
+        "/* the inode read from disk */ unlock_new_inode(inode): inode->i_state &= ~I_NEW; "
+        "wake_up_bit(&inode->i_state, __I_NEW)",
+        lambda fs: set_bits(fs, new, off=I_NEW),
+    )
+    op.label("out")
+
+
+@operation(
+    models="utimensat(2) -> notify_change() -> mark_inode_dirty() (fs/fs-writeback.c)",
+    describe=lambda f: f"touch({f})",
+)
+def touch_inode(op: Op, file: File) -> None:
+    """A change of the inode's metadata by a task holding a reference
+    (its open file): ``__mark_inode_dirty()``."""
+    part = part_of(op, file)
+    mark_inode_dirty(op, part)

@@ -1,0 +1,319 @@
+"""Mounting, reconfiguring and unmounting the scenario's superblock, and the
+calls that read it, from Linux 6.6: fs/namespace.c (``do_new_mount()``,
+``do_umount()``, ``show_vfsmnt()``), fs/super.c (``vfs_get_tree()``,
+``sget_fc()``/``alloc_super()``, ``reconfigure_super()``,
+``deactivate_super()``, ``deactivate_locked_super()``,
+``generic_shutdown_super()``, ``kill_block_super()``, ``super_wake()``),
+fs/inode.c (``evict_inodes()``), fs/statfs.c (``vfs_statfs()``) and
+fs/proc_namespace.c.  The inode's state is ``mc.kernel.inode_life``'s.
+``generic_shutdown_super()``, ``deactivate_locked_super()``,
+``alloc_super()`` and ``sget_fc()`` were read in the stored torvalds/linux
+fs/super.c (a 5.x tree); 6.6 adds ``super_wake(sb, SB_DYING)`` and
+``super_lock()``'s wait for SB_BORN, which the model follows.
+
+Left out: the mount tree (``namespace_sem`` and ``mount_lock`` are locks of
+their own, the umount_tree() of one mount), reference counts of the
+superblock (``s_active``: the unmount drops the last one), the dcache
+(``shrink_dcache_for_umount()`` is the iput of the root's one cached inode),
+the block device (``kill_block_super()``'s ``sync_blockdev()``), a
+read-only remount's extra checks (``sb_prepare_remount_readonly()``) and
+the legacy/``fs_context`` split (``->mount`` stands for ``->get_tree``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mc.dsl import EXCL, SHARED, LockKind, Op, Scratch, flag_variant, operation
+from mc.kernel.expr import Expr, const
+from mc.kernel.inode_life import (
+    I_FREEING,
+    I_NEW,
+    I_SYNC,
+    I_WILL_FREE,
+    InodeObject,
+    inode_life,
+    set_bits,
+)
+from mc.kernel.pagecache import File, Mapping, pagecache
+from mc.kernel.world import ModelError
+from mc.models.inode import evict, iput, mark_inode_dirty, part_of, writeback_single_inode
+from mc.models.super import call_sync_fs, flag, flag_slot, syncfs
+from mc.models.writeback import write
+
+UMOUNT_SKIPS_SYNC = "umount-skips-sync"
+REMOUNT_S_UMOUNT_SHARED = "remount-s_umount-shared"
+
+flag_variant(
+    UMOUNT_SKIPS_SYNC,
+    "generic_shutdown_super() evicts the inodes without sync_filesystem() first",
+)
+flag_variant(
+    REMOUNT_S_UMOUNT_SHARED,
+    "reconfigure_super() is called with s_umount shared instead of exclusive",
+)
+
+
+def _mapping(op: Op, file: File) -> Mapping:
+    try:
+        return pagecache(op.world).attach(file)
+    except ValueError as error:
+        raise ModelError(str(error)) from None
+
+
+def _assign(fs: Scratch, slot: int, value: Any) -> None:
+    fs[slot] = value
+
+
+def _zero(_fs: Scratch, *_args: object) -> int:
+    return 0
+
+
+def _sb() -> Expr:
+    return const("sb", "sb")
+
+
+# --- mount ---------------------------------------------------------------------------------
+
+
+@operation(
+    models="do_new_mount() -> vfs_get_tree() -> ->mount / ->get_tree -> sget_fc() "
+    "(fs/namespace.c, fs/super.c)",
+    describe=lambda f: "mount()",
+)
+def mount(op: Op, file: File) -> None:
+    """mount(2) of the filesystem, which starts unborn: ``->mount`` (for
+    ``get_tree``) runs ``sget_fc()``: ``alloc_super()`` returns the new
+    superblock with s_umount held for write (``down_write_nested()``), it
+    is published on the superblock lists, ``fill_super()`` reads the root
+    inode and sets SB_ACTIVE; ``vfs_get_tree()`` marks it SB_BORN
+    (``super_wake()``, which wakes ``super_lock()`` waiters) and
+    ``do_new_mount_fc()`` drops s_umount."""
+    _mapping(op, file)
+    born = flag_slot(op.world, "SB_BORN")
+    op.world.initial[born] = False
+    s_umount = op.world.superblock.s_umount
+    op.enter(
+        "file_system_type.mount",
+        label="vfs_get_tree(fc): error = fc->ops->get_tree(fc) /* ->mount */",
+        roles={},
+    )
+    op.lock(
+        s_umount,
+        EXCL,
+        "sget_fc(): s = alloc_super(): down_write_nested(&s->s_umount, SINGLE_DEPTH_NESTING)",
+    )
+    op.effect(
+        "fill_super(s): the root inode read; s->s_flags |= SB_ACTIVE /* sb stays locked */",
+        lambda _fs: None,
+    )
+    op.effect(
+        "vfs_get_tree(): super_wake(sb, SB_BORN)",
+        _assign,
+        born,
+        True,
+    )
+    op.unlock(s_umount, "do_new_mount_fc(): up_write(&sb->s_umount)")
+
+
+def wait_mounted(op: Op) -> None:
+    """User space: the calls below need a mounted filesystem (a path on
+    it), so they start once mount(2) returned."""
+    op.wait_until(
+        flag(flag_slot(op.world, "SB_BORN"), "the mount returned"),
+        "/* user space: a path on the filesystem, once mount(2) returned */",
+        "mount(2) to return",
+    )
+
+
+# --- reconfigure, statfs, /proc/mounts ----------------------------------------------------
+
+
+@operation(
+    models="mount(2) MS_REMOUNT -> do_remount() -> reconfigure_super() "
+    "(fs/namespace.c, fs/super.c)",
+    describe=lambda f: "mount -o remount",
+)
+def remount(op: Op, file: File) -> None:
+    """``do_remount()``: ``down_write(&sb->s_umount)``,
+    ``reconfigure_super()`` -> ``->remount_fs`` (the legacy
+    ``->reconfigure``), ``up_write()``."""
+    _mapping(op, file)
+    wait_mounted(op)
+    s_umount = op.world.superblock.s_umount
+    mode = SHARED if op.variant(REMOUNT_S_UMOUNT_SHARED) else EXCL
+    op.lock(s_umount, mode, "do_remount(): down_write(&sb->s_umount)")
+    op.call(
+        "super_operations.remount_fs",
+        _zero,
+        label="reconfigure_super(fc): legacy_reconfigure(): sb->s_op->remount_fs(sb, &flags, data)",
+        roles={},
+    )
+    op.unlock(s_umount, "up_write(&sb->s_umount)")
+
+
+@operation(
+    models="statfs(2) -> user_statfs() -> vfs_statfs() -> statfs_by_dentry() (fs/statfs.c)",
+    describe=lambda f: f"statfs({f})",
+)
+def statfs(op: Op, file: File) -> None:
+    """statfs(2): the path pins the superblock, ``->statfs`` is called
+    without s_umount."""
+    _mapping(op, file)
+    wait_mounted(op)
+    op.call(
+        "super_operations.statfs",
+        _zero,
+        label="statfs_by_dentry(): dentry->d_sb->s_op->statfs(dentry->d_sb->s_root, buf)",
+        roles={},
+    )
+
+
+@operation(
+    models="read(/proc/mounts) -> m_start() -> show_vfsmnt() (fs/proc_namespace.c)",
+    describe=lambda f: "cat /proc/mounts",
+)
+def show_mounts(op: Op, file: File) -> None:
+    """Reading /proc/mounts: ``m_start()`` takes namespace_sem shared;
+    ``show_vfsmnt()`` -> ``show_sb_opts()`` and ``->show_options``, without
+    s_umount; ``m_stop()`` drops namespace_sem."""
+    _mapping(op, file)
+    wait_mounted(op)
+    namespace_sem = op.world.shared_lock("namespace_sem", LockKind.RWSEM)
+    op.lock(namespace_sem, SHARED, "m_start(): down_read(&namespace_sem)")
+    op.call(
+        "super_operations.show_options",
+        _zero,
+        label="show_vfsmnt(): err = sb->s_op->show_options(m, mnt->mnt_root)",
+        roles={},
+    )
+    op.unlock(namespace_sem, "m_stop(): up_read(&namespace_sem)")
+
+
+# --- unmount ---------------------------------------------------------------------------------
+
+
+def _evictable(fs: Scratch, inode: InodeObject) -> bool:
+    flags = fs[inode.i_state]
+    if flags is None or fs[inode.i_count] or flags & (I_NEW | I_FREEING | I_WILL_FREE):
+        return False
+    set_bits(fs, inode, on=I_FREEING)
+    return True
+
+
+def sync_filesystem_with_inode(op: Op, mapping: Mapping) -> None:
+    """``sync_filesystem()`` with the inode: ``->sync_fs(sb, 0)``,
+    ``sync_inodes_sb()`` (the WB_SYNC_ALL writeback of the inode and its
+    pages, waiting first for a flusher that holds I_SYNC:
+    ``inode_sleep_on_writeback()``), ``->sync_fs(sb, 1)``."""
+    part = inode_life(op.world, mapping.path)
+    call_sync_fs(op, 0)
+    op.wait_until(
+        Expr(
+            "!(inode->i_state & I_SYNC)",
+            lambda _w: lambda state: not (state[part.inode.i_state] or 0) & I_SYNC,
+        ),
+        "writeback_sb_inodes(): if (inode->i_state & I_SYNC) inode_sleep_on_writeback(inode)",
+        f"I_SYNC({part.inode})",
+    )
+    writeback_single_inode(op, part, mapping, sync_all=True)
+    call_sync_fs(op, 1)
+
+
+def generic_shutdown_super(op: Op, file: File, mapping: Mapping) -> None:
+    """``generic_shutdown_super()``, s_umount held for write:
+    ``shrink_dcache_for_umount()`` (the root's iput: the inode stays
+    cached, SB_ACTIVE), ``sync_filesystem()``, SB_ACTIVE cleared,
+    ``evict_inodes()`` (each unreferenced inode I_FREEING under its i_lock,
+    then ``evict()``), ``->put_super``, SB_DYING (``super_wake()``) and
+    ``super_unlock_excl()``."""
+    part = part_of(op, file)
+    inode = part.inode
+    iput(op, part, mapping, drops=False)
+    if not op.variant(UMOUNT_SKIPS_SYNC):
+        op.run(sync_filesystem_with_inode, mapping)
+    op.effect("sb->s_flags &= ~SB_ACTIVE", lambda _fs: None)
+    evicting = op.register("evicting", str)
+    op.section(
+        inode.i_lock,
+        "evict_inodes(): spin_lock(&inode->i_lock); if (i_count || i_state & (I_NEW | "
+        "I_FREEING | I_WILL_FREE)) continue; inode->i_state |= I_FREEING; "
+        "spin_unlock(&inode->i_lock)",
+        _evictable,
+        inode,
+        result=evicting,
+    )
+    with op.when(
+        Expr("evicting", lambda _w: lambda state: bool(state[evicting]), local=True),
+        "dispose_list(&dispose): evict(inode)",
+    ):
+        evict(op, part, mapping)
+    op.call(
+        "super_operations.put_super",
+        _zero,
+        label="if (sop->put_super) sop->put_super(sb)",
+        roles={},
+    )
+    op.effect("super_wake(sb, SB_DYING)", _assign, flag_slot(op.world, "SB_DYING", False), True)
+    op.unlock(op.world.superblock.s_umount, "super_unlock_excl(sb)")
+
+
+@operation(
+    models="umount2(MNT_FORCE) -> do_umount() -> deactivate_super() -> deactivate_locked_super() "
+    "-> ->kill_sb (fs/namespace.c, fs/super.c)",
+    describe=lambda f: "umount -f",
+)
+def umount(op: Op, file: File) -> None:
+    """umount2(2) with MNT_FORCE of the last mount: ``->umount_begin``
+    without s_umount (``do_umount()``), the mount torn down, then
+    ``deactivate_super()``: s_umount for write and, the last active
+    reference gone, ``->kill_sb`` (``kill_block_super()`` ->
+    ``generic_shutdown_super()``, which unlocks)."""
+    mapping = _mapping(op, file)
+    part_of(op, file)
+    op.call(
+        "super_operations.umount_begin",
+        _zero,
+        label="do_umount(): if (flags & MNT_FORCE && sb->s_op->umount_begin) "
+        "sb->s_op->umount_begin(sb)",
+        roles={},
+    )
+    op.lock(
+        op.world.superblock.s_umount,
+        EXCL,
+        "deactivate_super(): __super_lock_excl(s); deactivate_locked_super(s)",
+    )
+    op.enter(
+        "file_system_type.kill_sb",
+        _sb(),
+        label="if (atomic_dec_and_test(&s->s_active)) fs->kill_sb(s)",
+        roles={},
+    )
+    generic_shutdown_super(op, file, mapping)
+    killed = inode_life(op.world, file.path).killed
+    op.effect("/* ->kill_sb returned */", _assign, killed, True)
+
+
+@operation(
+    models="write(2); utimensat(2); umount2(MNT_FORCE)",
+    describe=lambda f: "write(/f, page 0); touch(/f); close; umount -f",
+)
+def write_touch_umount(op: Op, file: File) -> None:
+    """A program: write page 0 of the file, change its metadata
+    (``mark_inode_dirty()``), close it and unmount the filesystem."""
+    op.run(write, file, 0)
+    part = part_of(op, file)
+    op.run(mark_inode_dirty, part)
+    op.run(umount, file)
+
+
+@operation(
+    models="syncfs(2); statfs(2); read(/proc/mounts)",
+    describe=lambda f: f"syncfs({f}); statfs({f}); cat /proc/mounts",
+)
+def syncfs_statfs_mounts(op: Op, file: File) -> None:
+    """A program on the mounted filesystem: syncfs(2), statfs(2), then a
+    read of /proc/mounts."""
+    op.run(syncfs, file)
+    op.run(statfs, file)
+    op.run(show_mounts, file)

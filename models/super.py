@@ -1,0 +1,394 @@
+"""The superblock's life: freezing and thawing, sync(2) and syncfs(2), and a
+filesystem's internal transaction, over the one file of the page-cache
+models.
+
+Written from Linux 6.6: fs/super.c (``freeze_super()``,
+``thaw_super()``/``thaw_super_locked()``, ``sb_wait_write()``,
+``sb_freeze_unlock()``, ``lockdep_sb_freeze_release()``/``_acquire()``,
+``iterate_supers()``), fs/sync.c (``ksys_sync()``, ``sync_filesystem()``,
+``sync_inodes_one_sb()``, ``sync_fs_one_sb()``, ``syncfs(2)``),
+fs/fs-writeback.c (``sync_inodes_sb()``, ``wait_sb_inodes()``),
+fs/ioctl.c (``ioctl_fsfreeze()``/``ioctl_fsthaw()``) and
+include/linux/fs.h (``sb_start_write()`` and the other freeze-level
+helpers); the stored torvalds/linux fs/super.c (5.x, ``sb_writers_name[]``)
+and the 6.6 ``freeze_super()`` with ``freeze_holders`` and
+``wake_up_var()`` were read.  The freeze levels and ``s_writers.frozen``
+are ``mc.kernel.superblock``'s.
+
+What the models leave out: the superblock's reference counts
+(``s_active``, ``s_count``: the scenarios' superblock stays mounted), a
+second freeze holder (the kernel's ``FREEZE_HOLDER_KERNEL`` sharing a
+freeze; a second user-space freeze gets -EBUSY), a read-only superblock,
+failures of ``sync_filesystem()``, ``->freeze_fs`` and ``->unfreeze_fs``,
+``sync_filesystem()``'s first, non-waiting pass (``writeback_inodes_sb()``
+and ``sync_blockdev_nowait()``: the waiting pass that follows writes and
+waits for everything it would have started), the flusher work items
+``sync_inodes_sb()`` queues (the caller runs the writeback itself) and the
+block device's own cache (``sync_blockdev()``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mc.dsl import EXCL, SHARED, E, Op, Scratch, flag_variant, not_, operation
+from mc.kernel.expr import Expr
+from mc.kernel.locks import Mode
+from mc.kernel.pagecache import File, Mapping, pagecache
+from mc.kernel.superblock import (
+    SB_FREEZE_COMPLETE,
+    SB_FREEZE_FS,
+    SB_FREEZE_PAGEFAULT,
+    SB_FREEZE_WRITE,
+    SB_UNFROZEN,
+    frozen_in,
+    frozen_is,
+    frozen_slot,
+    metadata_slot,
+    sb_writers,
+)
+from mc.kernel.world import ModelError, World
+from mc.models.writeback import do_writepages, fdatawait
+
+FREEZE_SKIPS_PAGEFAULTS = "freeze-skips-pagefaults"
+THAW_S_UMOUNT_SHARED = "thaw-s_umount-shared"
+LEVELS = (SB_FREEZE_WRITE, SB_FREEZE_PAGEFAULT, SB_FREEZE_FS)
+
+flag_variant(
+    FREEZE_SKIPS_PAGEFAULTS,
+    "freeze_super() does not wait for the SB_FREEZE_PAGEFAULT level (no "
+    "sb_wait_write(sb, SB_FREEZE_PAGEFAULT)): page faults keep dirtying folios after the sync",
+)
+flag_variant(
+    THAW_S_UMOUNT_SHARED,
+    "thaw_super() takes s_umount shared instead of exclusive around ->unfreeze_fs",
+)
+
+
+def _mapping(op: Op, file: File) -> Mapping:
+    try:
+        return pagecache(op.world).attach(file)
+    except ValueError as error:
+        raise ModelError(str(error)) from None
+
+
+def _assign(fs: Scratch, slot: int, value: Any) -> None:
+    fs[slot] = value
+
+
+def _returned_slot(world: World) -> int:
+    return world.shared_slot("FIFREEZE returned", False, lambda v: "yes" if v else "no")
+
+
+def _freeze_returned() -> Expr:
+    def build(world: World) -> Any:
+        slot = _returned_slot(world)
+        return lambda state: bool(state[slot])
+
+    return Expr("the FIFREEZE ioctl returned", build)
+
+
+def _commit_metadata(fs: Scratch, slot: int) -> int:
+    fs[slot] = False
+    return 0
+
+
+def _no_op(_fs: Scratch, *_args: object) -> int:
+    return 0
+
+
+def flag_slot(world: World, name: str, initial: bool = True) -> int:
+    """The slot of superblock flag ``name`` (SB_BORN, SB_DYING), made on
+    first use while the threads are built."""
+    return world.shared_slot(name, initial, lambda v: "yes" if v else "no")
+
+
+def flag(slot: int, text: str) -> Expr:
+    """The superblock flag held in ``slot`` is set."""
+    return Expr(text, lambda _world: lambda state: bool(state[slot]))
+
+
+def super_lock(op: Op, mode: Mode, label: str, skip: str) -> None:
+    """``super_lock()``: wait until the superblock is SB_BORN or SB_DYING
+    (``wait_var_event()``), skip a dying one, take s_umount, and skip it
+    (s_umount dropped) if it died meanwhile."""
+    born, dying = flag_slot(op.world, "SB_BORN"), flag_slot(op.world, "SB_DYING", False)
+    s_umount = op.world.superblock.s_umount
+    op.wait_until(
+        Expr(
+            "super_flags(sb, SB_BORN | SB_DYING)",
+            lambda _world: lambda state: bool(state[born] or state[dying]),
+        ),
+        "super_lock(): wait_var_event(&sb->s_flags, super_flags(sb, SB_BORN | SB_DYING))",
+        "the superblock to be born",
+    )
+    op.goto_if(flag(dying, "SB_DYING"), skip, "if (super_flags(sb, SB_DYING)) return false")
+    op.lock(s_umount, mode, label)
+    with op.when(flag(dying, "SB_DYING"), "if (sb->s_flags & SB_DYING) /* died meanwhile */"):
+        op.unlock(s_umount, "super_unlock(sb, excl); return false")
+        op.goto(skip)
+
+
+# --- sync ------------------------------------------------------------------------------
+
+
+def sync_inodes_sb(op: Op, mapping: Mapping) -> None:
+    """``sync_inodes_sb()``: WB_SYNC_ALL writeback of every dirty inode
+    (``__writeback_single_inode()`` -> ``do_writepages()``), then
+    ``wait_sb_inodes()``: ``filemap_fdatawait_keep_errors()`` on each inode
+    with pages under writeback.  Called with s_umount held
+    (``WARN_ON(!rwsem_is_locked(&sb->s_umount))``).  The inode's own
+    I_SYNC and ``->write_inode`` are left out here (the freeze scenarios'
+    metadata is the filesystem's, committed by ``->sync_fs``);
+    ``mc.models.mount.sync_filesystem_with_inode`` has them."""
+    do_writepages(op, mapping, sync_all=True)
+    fdatawait(op, mapping)
+
+
+def call_sync_fs(op: Op, wait: int) -> None:
+    """``sb->s_op->sync_fs(sb, wait)``: with ``wait`` the filesystem commits
+    its metadata (a journal commit, ``xfs_log_force(XFS_LOG_SYNC)``)."""
+    op.call(
+        "super_operations.sync_fs",
+        _commit_metadata if wait else _no_op,
+        metadata_slot(op.world),
+        label=f"sb->s_op->sync_fs(sb, {wait})",
+        roles={"wait": wait},
+    )
+
+
+def sync_filesystem(op: Op, mapping: Mapping) -> None:
+    """``sync_filesystem()`` (fs/sync.c), s_umount held: ``->sync_fs(sb,
+    0)``, ``sync_inodes_sb()``, ``->sync_fs(sb, 1)``."""
+    call_sync_fs(op, 0)
+    sync_inodes_sb(op, mapping)
+    call_sync_fs(op, 1)
+
+
+@operation(
+    models="ksys_sync() -> iterate_supers(sync_inodes_one_sb / sync_fs_one_sb) (fs/sync.c)",
+    describe=lambda f: "sync()",
+)
+def sync(op: Op, file: File) -> None:
+    """sync(2): ``iterate_supers()`` three times over the one superblock,
+    each time under s_umount shared (``super_lock_shared()``, which also
+    checks the superblock is born and not dying): ``sync_inodes_one_sb()``,
+    then ``sync_fs_one_sb()`` with wait 0 and with wait 1.  The flusher
+    wake-up and ``sync_bdevs()`` are left out."""
+    mapping = _mapping(op, file)
+    s_umount = op.world.superblock.s_umount
+    passes = (
+        ("sync_inodes_one_sb", None),
+        ("sync_fs_one_sb, &nowait", 0),
+        ("sync_fs_one_sb, &wait", 1),
+    )
+    for number, (what, wait) in enumerate(passes):
+        skip = f"put_super.{number}"
+        super_lock(op, SHARED, f"iterate_supers({what}): super_lock_shared(sb)", skip)
+        if wait is None:
+            sync_inodes_sb(op, mapping)
+        else:
+            call_sync_fs(op, wait)
+        op.unlock(s_umount, "super_unlock_shared(sb)")
+        op.label(skip)
+
+
+@operation(
+    models="syncfs(2) -> sync_filesystem() (fs/sync.c)",
+    describe=lambda f: f"syncfs({f})",
+)
+def syncfs(op: Op, file: File) -> None:
+    """syncfs(2) on an open file of the filesystem (so, once it is
+    mounted): ``down_read(&sb->s_umount)``, ``sync_filesystem()``,
+    ``up_read()``."""
+    mapping = _mapping(op, file)
+    s_umount = op.world.superblock.s_umount
+    op.wait_until(
+        flag(flag_slot(op.world, "SB_BORN"), "the mount returned"),
+        "/* user space: an open file on the filesystem, once mount(2) returned */",
+        "mount(2) to return",
+    )
+    op.lock(s_umount, SHARED, "syncfs(): down_read(&sb->s_umount)")
+    op.run(sync_filesystem, mapping)
+    op.unlock(s_umount, "up_read(&sb->s_umount)")
+
+
+# --- freeze and thaw ---------------------------------------------------------------------
+
+
+@operation(
+    models="ioctl(FIFREEZE) -> freeze_super(sb, FREEZE_HOLDER_USERSPACE) (fs/ioctl.c, fs/super.c)",
+    describe=lambda f: "ioctl(FIFREEZE)",
+)
+def freeze(op: Op, file: File) -> None:
+    """``freeze_super()``: s_umount exclusive; a superblock already frozen
+    gives -EBUSY (one user-space holder), one being frozen or thawed is
+    waited for (``wait_for_partially_frozen()``, s_umount dropped); then
+    each level in turn: ``frozen = SB_FREEZE_WRITE`` and, s_umount dropped
+    "to preserve sb_start_write -> s_umount ordering",
+    ``sb_wait_write(SB_FREEZE_WRITE)`` (``percpu_down_write()``: new
+    writers wait, then the writers inside drain); ``SB_FREEZE_PAGEFAULT``
+    under s_umount; ``sync_filesystem()``; ``SB_FREEZE_FS``;
+    ``->freeze_fs``; ``frozen = SB_FREEZE_COMPLETE`` and the three
+    rw_semaphores handed off (``lockdep_sb_freeze_release()``): they stay
+    held after the ioctl returns, until ``thaw_super()``."""
+    mapping = _mapping(op, file)
+    s_umount = op.world.superblock.s_umount
+    frozen = frozen_slot(op.world)
+    returned = _returned_slot(op.world)
+    levels = [sb_writers(op.world, level) for level in LEVELS]
+    op.lock(s_umount, EXCL, "freeze_super(): atomic_inc(&sb->s_active); super_lock_excl(sb)")
+    op.label("retry")
+    op.fail_if(
+        frozen_is(SB_FREEZE_COMPLETE),
+        E.EBUSY,
+        "unlock",
+        "if (sb->s_writers.frozen == SB_FREEZE_COMPLETE) return -EBUSY "
+        "/* sb->s_writers.freeze_holders & who */",
+    )
+    with op.when(not_(frozen_is(SB_UNFROZEN)), "if (sb->s_writers.frozen != SB_UNFROZEN)"):
+        op.unlock(s_umount, "wait_for_partially_frozen(sb): super_unlock_excl(sb)")
+        op.wait_until(
+            frozen_in(
+                (SB_UNFROZEN, SB_FREEZE_COMPLETE),
+                "sb->s_writers.frozen == SB_UNFROZEN || frozen == SB_FREEZE_COMPLETE",
+            ),
+            "wait_var_event_killable(&sb->s_writers.frozen, ...)",
+            "a freeze or thaw in progress",
+        )
+        op.lock(s_umount, EXCL, "super_lock_excl(sb); goto retry")
+        op.goto("retry")
+    op.effect("sb->s_writers.frozen = SB_FREEZE_WRITE", _assign, frozen, SB_FREEZE_WRITE)
+    op.unlock(s_umount, "super_unlock_excl(sb) /* preserve sb_start_write -> s_umount ordering */")
+    op.lock(
+        levels[0],
+        EXCL,
+        "sb_wait_write(sb, SB_FREEZE_WRITE): percpu_down_write(&sb->s_writers.rw_sem[0])",
+        tag="freeze-level",
+    )
+    op.lock(s_umount, EXCL, "super_lock_excl(sb)")
+    op.effect("sb->s_writers.frozen = SB_FREEZE_PAGEFAULT", _assign, frozen, SB_FREEZE_PAGEFAULT)
+    if not op.variant(FREEZE_SKIPS_PAGEFAULTS):
+        op.lock(
+            levels[1],
+            EXCL,
+            "sb_wait_write(sb, SB_FREEZE_PAGEFAULT): percpu_down_write(&sb->s_writers.rw_sem[1])",
+            tag="freeze-level",
+        )
+    op.run(sync_filesystem, mapping)
+    op.effect("sb->s_writers.frozen = SB_FREEZE_FS", _assign, frozen, SB_FREEZE_FS)
+    op.lock(
+        levels[2],
+        EXCL,
+        "sb_wait_write(sb, SB_FREEZE_FS): percpu_down_write(&sb->s_writers.rw_sem[2])",
+        tag="freeze-level",
+    )
+    op.call(
+        "super_operations.freeze_fs",
+        _commit_metadata,
+        metadata_slot(op.world),
+        label="ret = sb->s_op->freeze_fs(sb) /* the journal flushed and locked */",
+    )
+    op.effect(
+        "sb->s_writers.freeze_holders |= who; sb->s_writers.frozen = SB_FREEZE_COMPLETE; "
+        "wake_up_var(&sb->s_writers.frozen)",
+        _assign,
+        frozen,
+        SB_FREEZE_COMPLETE,
+    )
+    for index, level in enumerate(levels):
+        if index == 1 and op.variant(FREEZE_SKIPS_PAGEFAULTS):
+            continue
+        op.hand_off(
+            level,
+            f"lockdep_sb_freeze_release(sb): percpu_rwsem_release(&sb->s_writers.rw_sem[{index}])",
+        )
+    op.label("unlock")
+    op.unlock(s_umount, "super_unlock_excl(sb)")
+    op.effect("return ret /* the ioctl returns */", _assign, returned, True)
+
+
+@operation(
+    models="ioctl(FITHAW) -> thaw_super(sb, FREEZE_HOLDER_USERSPACE) (fs/ioctl.c, fs/super.c)",
+    describe=lambda f: "ioctl(FITHAW)",
+)
+def thaw(op: Op, file: File) -> None:
+    """``thaw_super()`` -> ``thaw_super_locked()``, issued by a process
+    once the FIFREEZE ioctl has returned (``fsfreeze -u`` after ``fsfreeze
+    -f``): s_umount exclusive; -EINVAL unless frozen; the levels taken over
+    from the freezer (``lockdep_sb_freeze_acquire()``); ``->unfreeze_fs``;
+    ``frozen = SB_UNFROZEN``; ``sb_freeze_unlock(sb, SB_FREEZE_FS)``
+    releases the levels from the innermost; ``deactivate_locked_super()``
+    drops the freeze's active reference and s_umount."""
+    _mapping(op, file)
+    s_umount = op.world.superblock.s_umount
+    frozen = frozen_slot(op.world)
+    levels = [sb_writers(op.world, level) for level in LEVELS]
+    skips = op.variant(FREEZE_SKIPS_PAGEFAULTS)
+    op.wait_until(
+        _freeze_returned(),
+        "/* user space: FITHAW once FIFREEZE has returned */",
+        "the FIFREEZE ioctl to return",
+    )
+    mode = SHARED if op.variant(THAW_S_UMOUNT_SHARED) else EXCL
+    op.lock(s_umount, mode, "thaw_super(): super_lock_excl(sb)")
+    op.fail_if(
+        not_(frozen_is(SB_FREEZE_COMPLETE)),
+        E.EINVAL,
+        "out_unlock",
+        "if (sb->s_writers.frozen != SB_FREEZE_COMPLETE) goto out_unlock",
+    )
+    for index, level in enumerate(levels):
+        if index == 1 and skips:
+            continue
+        op.take_over(
+            level,
+            f"lockdep_sb_freeze_acquire(sb): percpu_rwsem_acquire(&sb->s_writers.rw_sem[{index}])",
+        )
+    op.call(
+        "super_operations.unfreeze_fs",
+        _no_op,
+        label="error = sb->s_op->unfreeze_fs(sb)",
+    )
+    op.effect(
+        "sb->s_writers.freeze_holders &= ~who; sb->s_writers.frozen = SB_UNFROZEN; "
+        "wake_up_var(&sb->s_writers.frozen)",
+        _assign,
+        frozen,
+        SB_UNFROZEN,
+    )
+    for index in (2, 1, 0):
+        if index == 1 and skips:
+            continue
+        op.unlock(
+            levels[index],
+            f"sb_freeze_unlock(sb, SB_FREEZE_FS): percpu_up_write(&sb->s_writers.rw_sem[{index}])",
+        )
+    op.label("out_unlock")
+    op.unlock(s_umount, "deactivate_locked_super(sb) / super_unlock_excl(sb)")
+
+
+# --- an internal transaction ---------------------------------------------------------------
+
+
+@operation(
+    models="xfs_trans_alloc() ... xfs_trans_commit() (fs/xfs/xfs_trans.c), sb_start_intwrite()",
+    describe=lambda f: "fs transaction",
+)
+def fs_transaction(op: Op, file: File) -> None:
+    """A filesystem's internal transaction, with XFS's shape:
+    ``xfs_trans_alloc()`` takes ``sb_start_intwrite()`` (the SB_FREEZE_FS
+    level; ``XFS_TRANS_NO_WRITECOUNT`` left out), the commit adds the change
+    to the in-memory log (the metadata is dirty until a log force,
+    ``->sync_fs(sb, 1)`` or ``->freeze_fs``, writes it), and
+    ``xfs_trans_free()`` ends the internal write."""
+    _mapping(op, file)
+    internal = sb_writers(op.world, SB_FREEZE_FS)
+    meta = metadata_slot(op.world)
+    op.lock(
+        internal, SHARED, "xfs_trans_alloc(): sb_start_intwrite(mp->m_super)", tag="sb-intwrite"
+    )
+    op.effect("xfs_trans_commit(tp): the change joins the in-memory log", _assign, meta, True)
+    op.unlock(
+        internal, "xfs_trans_free(tp): sb_end_intwrite(tp->t_mountp->m_super)", tag="sb-intwrite"
+    )

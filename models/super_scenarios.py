@@ -1,0 +1,125 @@
+"""Scenarios of the superblock's life (``super/<name>``) and the protocol
+variants they catch."""
+
+from __future__ import annotations
+
+from mc.dsl import Invocation, Program, variant
+from mc.dsl.scenario import BASE_PROPERTIES, scenario
+from mc.kernel.inode_life import INODE_PROPERTIES
+from mc.kernel.pagecache import File
+from mc.kernel.pagecache_properties import PAGECACHE_PROPERTIES
+from mc.kernel.superblock import SUPER_PROPERTIES
+from mc.models.inode import iget, inode_flusher, iput_last
+from mc.models.mount import mount, remount, syncfs_statfs_mounts, write_touch_umount
+from mc.models.super import freeze, fs_transaction, sync, thaw
+from mc.models.truncate import mmap_store
+from mc.models.writeback import io_completion, write
+
+FREEZE_PROPERTIES = (*BASE_PROPERTIES, *PAGECACHE_PROPERTIES, *SUPER_PROPERTIES)
+WRITE_IGNORES_FREEZE = "write-ignores-freeze"
+MKWRITE_IGNORES_FREEZE = "mkwrite-ignores-freeze"
+TRANSACTION_IGNORES_FREEZE = "transaction-ignores-freeze"
+
+
+def _without_level(program: Program, tag: str) -> Program:
+    """Without the steps tagged ``tag``: a writer's acquisition and release
+    of its freeze level (the freezer's steps stay)."""
+    return program.drop(lambda step: tag in step.tags)
+
+
+@variant(
+    WRITE_IGNORES_FREEZE,
+    "write(2) does not take the SB_FREEZE_WRITE level (no file_start_write()): it does not "
+    "check the frozen state",
+)
+def write_ignores_freeze(program: Program, invocation: Invocation) -> Program:
+    if invocation.operation is not write:
+        return program
+    return _without_level(program, "sb-start-write")
+
+
+@variant(
+    MKWRITE_IGNORES_FREEZE,
+    "->page_mkwrite does not take the SB_FREEZE_PAGEFAULT level (no sb_start_pagefault())",
+)
+def mkwrite_ignores_freeze(program: Program, _invocation: Invocation) -> Program:
+    return _without_level(program, "sb-start-pagefault")
+
+
+@variant(
+    TRANSACTION_IGNORES_FREEZE,
+    "an internal transaction does not take the SB_FREEZE_FS level (no sb_start_intwrite())",
+)
+def transaction_ignores_freeze(program: Program, invocation: Invocation) -> Program:
+    if invocation.operation is not fs_transaction:
+        return program
+    return _without_level(program, "sb-intwrite")
+
+
+ONE_PAGE = File("/f", pages=1, cached=(0,))
+
+scenario(
+    "super/freeze-vs-writer",
+    "FIFREEZE racing a write(2) of a cached page, FITHAW once the freeze returned",
+    tree=["/f"],
+    threads=[write(ONE_PAGE, 0), freeze(ONE_PAGE), thaw(ONE_PAGE), io_completion(ONE_PAGE)],
+    properties=FREEZE_PROPERTIES,
+)
+
+scenario(
+    "super/freeze-vs-fault",
+    "FIFREEZE racing a store through a shared mapping that write-faults (->page_mkwrite), "
+    "FITHAW once the freeze returned",
+    tree=["/f"],
+    threads=[mmap_store(ONE_PAGE, 0), freeze(ONE_PAGE), thaw(ONE_PAGE), io_completion(ONE_PAGE)],
+    properties=FREEZE_PROPERTIES,
+)
+
+scenario(
+    "super/freeze-vs-sync",
+    "sync(2) and an internal filesystem transaction racing FIFREEZE, FITHAW once the freeze "
+    "returned",
+    tree=["/f"],
+    threads=[
+        sync(ONE_PAGE),
+        fs_transaction(ONE_PAGE),
+        freeze(ONE_PAGE),
+        thaw(ONE_PAGE),
+        io_completion(ONE_PAGE),
+    ],
+    properties=FREEZE_PROPERTIES,
+)
+
+INODE_FILE = File("/f", pages=1, cached=(0,))
+
+scenario(
+    "super/evict-vs-lookup",
+    "the last iput() of an unlinked file evicting its inode while an iget() of its inode "
+    "number finds it and the flusher writes the dirty inode back",
+    tree=["/f"],
+    threads=[iput_last(INODE_FILE), iget(INODE_FILE), inode_flusher(INODE_FILE, False)],
+    properties=(*BASE_PROPERTIES, *INODE_PROPERTIES),
+)
+
+scenario(
+    "super/umount-vs-writeback",
+    "a program writing a page and the inode's metadata, then unmounting with MNT_FORCE, while "
+    "the flusher writes the inode and its page back",
+    tree=["/f"],
+    threads=[
+        write_touch_umount(INODE_FILE),
+        inode_flusher(INODE_FILE, True),
+        io_completion(INODE_FILE),
+    ],
+    properties=(*FREEZE_PROPERTIES, *INODE_PROPERTIES),
+)
+
+COLD = File("/f", pages=1)
+
+scenario(
+    "super/mount-remount-sync",
+    "mount(2) racing sync(2), then a remount racing a program running syncfs(2), statfs(2) "
+    "and a read of /proc/mounts",
+    tree=["/f"],
+    threads=[mount(COLD), sync(COLD), remount(COLD), syncfs_statfs_mounts(COLD)],
+)

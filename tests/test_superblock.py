@@ -1,0 +1,198 @@
+"""The superblock models: freezing, sync(2), internal transactions, the
+inode's life, unmount and mount get the verdicts specs/expectations.toml
+records, the properties hold or fail on hand-built states as their
+definitions say, writeback write-protects
+a mapped folio, and uncontended percpu read sides, run together with the
+step before them, change no verdict."""
+
+from __future__ import annotations
+
+import pytest
+
+from mc.check import expectations
+from mc.check.checker import check_scenario
+from mc.dsl import kernel_model
+from mc.dsl.kernel_model import KernelModel
+from mc.dsl.scenario import Registry
+from mc.dsl.uncontended import read_only_families
+from mc.engine.result import Verdict
+from mc.kernel.device import WRITE, Bio
+from mc.kernel.inode_life import (
+    EVICTED,
+    InodeLife,
+    clean_unmount_violation,
+    no_use_after_evict_violation,
+    touch,
+)
+from mc.kernel.locks import HANDED_OFF
+from mc.kernel.mm import PTE_DIRTY, PTE_WRITE, mm_of
+from mc.kernel.pagecache import PG_DIRTY, PG_UPTODATE, clear_dirty_for_io, pagecache
+from mc.kernel.superblock import (
+    SB_FREEZE_COMPLETE,
+    SB_FREEZE_FS,
+    find_slot,
+    no_write_while_frozen_violation,
+)
+from mc.kernel.world import DONE, Scratch
+
+ROWS = [row for row in expectations.load() if row.scenario.startswith("super/")]
+
+
+@pytest.mark.parametrize("row", ROWS, ids=lambda row: row.label)
+def test_each_row_gets_its_recorded_verdict(shipped: Registry, row: expectations.Row) -> None:
+    outcome = check_scenario(shipped, row.scenario, row.variants)
+    assert outcome.result.verdict is row.verdict
+    violation = outcome.result.violation
+    assert (violation.property if violation is not None else None) == row.violated
+
+
+def test_four_variants_each_caught_and_the_protocol_passes_every_scenario() -> None:
+    caught = {row.variants for row in ROWS if row.violated is not None}
+    assert len(caught) >= 4
+    correct = {row.scenario for row in ROWS if not row.variants and row.verdict is Verdict.OK}
+    assert correct == {row.scenario for row in ROWS}
+
+
+def _frozen_state(shipped: Registry) -> tuple[KernelModel, list[object]]:
+    model = shipped.build(shipped.scenario("super/freeze-vs-writer"))
+    state = list(model.initial)
+    frozen = find_slot(model.world, "s_writers.frozen")
+    assert frozen is not None
+    state[frozen] = SB_FREEZE_COMPLETE
+    return model, state
+
+
+def test_a_frozen_filesystem_with_nothing_dirty_holds(shipped: Registry) -> None:
+    model, state = _frozen_state(shipped)
+    assert no_write_while_frozen_violation(model.world, tuple(state)) is None
+
+
+def test_a_dirty_folio_while_frozen_is_a_violation(shipped: Registry) -> None:
+    model, state = _frozen_state(shipped)
+    world = model.world
+    page = pagecache(world).mappings[world.lookup_path("/f").ino].pages[0]
+    state[page.folio] = (1, PG_UPTODATE | PG_DIRTY)
+    message = no_write_while_frozen_violation(world, tuple(state))
+    assert message is not None and "folio /f:0 is dirty" in message
+    frozen = find_slot(world, "s_writers.frozen")
+    assert frozen is not None
+    state[frozen] = SB_FREEZE_FS
+    assert no_write_while_frozen_violation(world, tuple(state)) is None
+
+
+def test_a_write_in_flight_or_dirty_metadata_while_frozen_is_a_violation(
+    shipped: Registry,
+) -> None:
+    model = shipped.build(shipped.scenario("super/freeze-vs-sync"))
+    world = model.world
+    state = list(model.initial)
+    frozen, meta = find_slot(world, "s_writers.frozen"), find_slot(world, "metadata")
+    assert frozen is not None and meta is not None
+    state[frozen] = SB_FREEZE_COMPLETE
+    state[meta] = True
+    message = no_write_while_frozen_violation(world, tuple(state))
+    assert message is not None and "metadata" in message
+    state[meta] = False
+    device = pagecache(world).device
+    assert device is not None
+    state[device.bios] = (Bio(WRITE, 0, 1, 0, "/f", 1, "end_buffer_async_write"),)
+    message = no_write_while_frozen_violation(world, tuple(state))
+    assert message is not None and "in flight" in message
+
+
+def test_folio_clear_dirty_for_io_write_protects_the_pte(shipped: Registry) -> None:
+    model = shipped.build(shipped.scenario("super/freeze-vs-fault"))
+    world = model.world
+    mapping = pagecache(world).mappings[world.lookup_path("/f").ino]
+    mm = mm_of(world, mapping)
+    page = mapping.pages[0]
+    scratch = Scratch(world, model.initial)
+    scratch[mm.ptes[0]] = PTE_WRITE | PTE_DIRTY
+    scratch[page.folio] = (1, PG_UPTODATE | PG_DIRTY)
+    assert clear_dirty_for_io(scratch, page)
+    assert scratch[mm.ptes[0]] == 0
+
+
+def test_the_freeze_returns_with_every_level_handed_off(shipped: Registry) -> None:
+    outcome = check_scenario(shipped, "super/freeze-vs-writer", ["write-ignores-freeze"])
+    violation = outcome.result.violation
+    assert violation is not None and violation.path is not None
+    model = outcome.model
+    final = violation.path.states[-1]
+    freezer = model.threads[1]
+    while final[freezer.slots.pc] != DONE:
+        final = next(after for (tid, _), after in model.successors(final) if tid == 1)
+    world = model.world
+    levels = [lock for lock in world.locks if lock.name.startswith("sb_")]
+    assert {lock.name for lock in levels} == {"sb_writers", "sb_pagefaults", "sb_internal"}
+    for lock in levels:
+        assert final[lock.slot] == (HANDED_OFF, (), ())
+
+
+def test_read_sides_are_uncontended_only_without_a_freezer(shipped: Registry) -> None:
+    plain = shipped.build(shipped.scenario("writeback/write-vs-fsync"))
+    steps = [[step.step for step in thread.steps] for thread in plain.threads]
+    assert read_only_families(plain.world, steps) == {"sb_writers"}
+    frozen = shipped.build(shipped.scenario("super/freeze-vs-writer"))
+    steps = [[step.step for step in thread.steps] for thread in frozen.threads]
+    assert read_only_families(frozen.world, steps) == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("scenario", "variants"),
+    [
+        ("writeback/write-vs-fsync", ()),
+        ("writeback/write-vs-fsync", ("no-wait-writeback",)),
+        ("writeback/write-fsync-reclaim", ("writepage-drops-page",)),
+    ],
+)
+def test_running_read_sides_with_the_step_before_changes_no_verdict(
+    shipped: Registry,
+    monkeypatch: pytest.MonkeyPatch,
+    scenario: str,
+    variants: tuple[str, ...],
+) -> None:
+    reduced = check_scenario(shipped, scenario, variants)
+    monkeypatch.setattr(kernel_model, "uncontended", lambda _step, _families: False)
+    full = check_scenario(shipped, scenario, variants)
+    assert reduced.result.verdict is full.result.verdict
+    assert reduced.result.verdict in (Verdict.OK, Verdict.VIOLATED)
+    if full.result.violation is not None:
+        assert reduced.result.violation is not None
+        assert reduced.result.violation.property == full.result.violation.property
+    assert reduced.result.stats.states < full.result.stats.states
+
+
+def test_use_after_evict_and_clean_unmount_on_hand_built_states(shipped: Registry) -> None:
+    model = shipped.build(shipped.scenario("super/umount-vs-writeback"))
+    part = model.world.parts["inode_life"]
+    assert isinstance(part, InodeLife)
+    state = list(model.initial)
+    assert no_use_after_evict_violation(part, tuple(state)) is None
+    assert clean_unmount_violation(part, tuple(state)) is None
+    scratch = Scratch(model.world, tuple(state))
+    touch(scratch, part.inode, "->write_inode")
+    assert no_use_after_evict_violation(part, tuple(scratch.values)) is None
+    scratch[part.inode.stage] = EVICTED
+    touch(scratch, part.inode, "->write_inode")
+    message = no_use_after_evict_violation(part, tuple(scratch.values))
+    assert message == "->write_inode on /f after ->evict_inode done"
+    state[part.killed] = True
+    message = clean_unmount_violation(part, tuple(state))
+    assert message is not None and "I_DIRTY_SYNC" in message
+    state[part.inode.i_state] = 0
+    message = clean_unmount_violation(part, tuple(state))
+    assert message is not None and "referenced" in message
+    state[part.inode.i_count] = 0
+    message = clean_unmount_violation(part, tuple(state))
+    assert message is not None and "metadata" in message
+    state[part.inode.on_disk] = state[part.inode.change]
+    assert clean_unmount_violation(part, tuple(state)) is None
+
+
+def test_no_step_label_holds_the_mutant_name_separator(shipped: Registry) -> None:
+    for name in sorted(n for n in shipped.scenarios if n.startswith("super/")):
+        model = shipped.build(shipped.scenario(name))
+        for thread in model.threads:
+            for step in thread.steps:
+                assert " + " not in step.step.label, (name, step.step.label)
