@@ -22,6 +22,14 @@ LABEL_NEGATES = {
 """Labels whose condition is the negation of the model's (``label_negates``)."""
 
 LABEL_AS_MODELLED = {
+    "dispose_list(&dispose): evict(inode)",
+    "if (!drop && (sb->s_flags & SB_ACTIVE)) { __inode_add_lru(inode, true); spin_unlock(&inode->i_lock); return; }",
+    "if (dirty & ~I_DIRTY_PAGES)",
+    "if (inode) /* /f */",
+    "if (inode->i_state & (I_FREEING|I_WILL_FREE))",
+    "if (sb->s_flags & SB_DYING) /* died meanwhile */",
+    "if (sb->s_writers.frozen != SB_UNFROZEN)",
+    "if (the last reference) iput_final(inode)",
     "if (unlikely(!tmp || (tmp & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)))) return tmp",
     "if (unlikely(ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY))) return ret",
     "/* /f:N */",
