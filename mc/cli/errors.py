@@ -19,7 +19,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from mc.check.usermodels import SHOW_TRACEBACK
-from mc.cli.launch import EXIT_INTERRUPTED, EXIT_TERMINATED
+from mc.cli.launch import EXIT_INTERRUPTED
 from mc.dsl.operation import ModelError
 from mc.dsl.program import ProgramError
 from mc.dsl.scenario import UnknownName
@@ -30,7 +30,6 @@ from mc.trace import graph as render_graph
 EXIT_USAGE = 2
 EXIT_INTERNAL = 4
 EXIT_BROKEN_PIPE = 141
-__all__ = ["EXIT_INTERRUPTED", "EXIT_TERMINATED"]
 F = TypeVar("F", bound=Callable[..., Any])
 INPUT_ERRORS = (
     UnknownName,
