@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
+from mc.check import usermodels
 from mc.cli.main import main
 from mc.cli.options import registry
 from mc.dsl.scenario import Registry
@@ -31,3 +32,19 @@ def vfsmc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Resu
         return runner.invoke(main, list(args), catch_exceptions=False)
 
     return run
+
+
+@pytest.fixture(scope="module")
+def own_models() -> Iterator[None]:
+    """Forget the model files a test module loads once it is done, so that
+    the shipped registry other modules see stays the shipped one."""
+    reg = registry()
+    tables = (reg.scenarios, reg.variants, reg.properties)
+    saved = [dict(table) for table in tables]
+    loaded = dict(usermodels._loaded)
+    yield
+    for table, before in zip(tables, saved, strict=True):
+        table.clear()
+        table.update(before)
+    usermodels._loaded.clear()
+    usermodels._loaded.update(loaded)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from click.testing import Result
 
+from mc import atomic_write
 from mc.dsl.kernel_model import KernelModel
 from mc.engine import explore
 from mc.engine.explore import Options, default_memory_limit
@@ -254,3 +255,30 @@ def test_the_time_limit_is_checked_on_the_clock(
     report = json.loads(result.output)
     assert report["incomplete_reason"] == "time limit 5 s reached"
     assert report["states"] < 50, "stopped within a few states, not after 1024"
+
+
+def test_an_integer_too_long_to_read_names_the_file(vfsmc: Run, tmp_path: Path) -> None:
+    row = '[[expect]]\nscenario = "a/b"\nverdict = "OK"\nstates = ' + "1" * 5000 + "\n"
+    (tmp_path / "suite").mkdir()
+    (tmp_path / "suite" / "m.py").write_text('"""Nothing."""\n')
+    (tmp_path / "suite" / "expectations.toml").write_text(row)
+    one_line(
+        vfsmc("regress", "--models", "suite"),
+        "suite/expectations.toml: not TOML vfsmc can read: Exceeds the limit",
+    )
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "locking.toml").write_text(row)
+    one_line(vfsmc("spec", "show", "--specs", "specs"), "specs/locking.toml: not TOML")
+
+
+def test_a_full_disk_names_the_file(
+    vfsmc: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "cx.json").write_text(SHIPPED.read_text())
+
+    def full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atomic_write.os, "fsync", full)
+    one_line(vfsmc("graph", "cx.json", "-o", "chart.dot"), "chart.dot: No space left on device")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cx.json"]

@@ -23,7 +23,8 @@ LABEL_NEGATES = {
 
 LABEL_AS_MODELLED = {
     "dispose_list(&dispose): evict(inode)",
-    "if (!drop && (sb->s_flags & SB_ACTIVE)) { __inode_add_lru(inode, true); spin_unlock(&inode->i_lock); return; }",
+    "if (!drop && (sb->s_flags & SB_ACTIVE)) { __inode_add_lru(inode, true); "
+    "spin_unlock(&inode->i_lock); return; }",
     "if (dirty & ~I_DIRTY_PAGES)",
     "if (inode) /* /f */",
     "if (inode->i_state & (I_FREEING|I_WILL_FREE))",

@@ -27,6 +27,7 @@ from mc.engine.model import Model, Property, always, deadlock_free, sometimes
 from mc.engine.result import Strategy, Verdict
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.usefixtures("own_models")
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 HANG = timedelta(seconds=20)
 FUZZ = settings(

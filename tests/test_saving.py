@@ -174,3 +174,20 @@ def test_two_updates_at_once_both_land(tmp_path: Path) -> None:
         assert worker.exitcode == 0
     states = {row.scenario: row.states for row in expectations.load(path)}
     assert states == {"s/a": 41, "s/b": 41}
+
+
+def test_a_failing_chart_writer_never_costs_the_json_verdict(
+    vfsmc: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> str:
+        raise RuntimeError("chart bug")
+
+    monkeypatch.setattr(render_graph, "to_dot", broken)
+    result = vfsmc("check", SCENARIO, "-V", VARIANT, "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "VIOLATED" and report["counterexample"].endswith(".json")
+    assert report["graph"] is None
+    assert "not saved: counterexamples/" in result.stderr and "RuntimeError: chart bug" in (
+        result.stderr
+    )

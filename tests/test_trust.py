@@ -20,6 +20,7 @@ from mc.check.replay import replay
 from mc.trace import format as cx_format
 
 Run = Callable[..., Result]
+pytestmark = pytest.mark.usefixtures("own_models")
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 

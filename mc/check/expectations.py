@@ -98,6 +98,9 @@ def parse(text: str, path: Path = DEFAULT_PATH) -> list[Expectation]:
         raise ExpectationError(f"{path}: {error}") from None
     except RecursionError:
         raise ExpectationError(f"{path}: not TOML vfsmc can read: nested too deeply") from None
+    except ValueError as error:
+        reason = str(error).split(":")[0]
+        raise ExpectationError(f"{path}: not TOML vfsmc can read: {reason}") from None
     rows = data.get("expect", [])
     if not isinstance(rows, list):
         raise ExpectationError(f"{path}: 'expect' must be an array of tables")

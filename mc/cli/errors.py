@@ -19,7 +19,13 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from mc.check.usermodels import SHOW_TRACEBACK
-from mc.cli.exit_codes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
+from mc.cli.exit_codes import (
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+)
 from mc.dsl.program import ProgramError
 from mc.dsl.scenario import UnknownName
 from mc.kernel.world import ModelError
@@ -27,7 +33,6 @@ from mc.text import printable
 from mc.trace import format as cx_format
 from mc.trace import graph as render_graph
 
-EXIT_BROKEN_PIPE = 141
 __all__ = ["EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_TERMINATED", "EXIT_USAGE"]
 F = TypeVar("F", bound=Callable[..., Any])
 INPUT_ERRORS = (

@@ -7,5 +7,7 @@ EXIT_INTERNAL = 4
 """An error in vfsmc itself."""
 EXIT_INTERRUPTED = 130
 """Ctrl-C outside a search."""
+EXIT_BROKEN_PIPE = 141
+"""The output was closed early (``vfsmc ... | head``)."""
 EXIT_TERMINATED = 143
 """SIGTERM."""

@@ -19,7 +19,7 @@ from mc.check.checker import Outcome, check_scenario, file_stem
 from mc.check.registry import with_files
 from mc.check.replay import ReplayReport, replay
 from mc.cli.errors import Group, message_of, one_line_errors, say
-from mc.cli.options import MemorySize, models_option, time_limit_option
+from mc.cli.options import max_memory_option, models_option, time_limit_option
 from mc.cli.regress import mutate_command, regress_command
 from mc.cli.spec import spec as spec_group
 from mc.dsl.scenario import UnknownName
@@ -108,12 +108,7 @@ def _progress(states: int, transitions: int, depth: int, seconds: float) -> None
 )
 @click.option("--max-depth", type=click.IntRange(min=1), help="Do not explore beyond this depth.")
 @time_limit_option("Stop after this many seconds.")
-@click.option(
-    "--max-memory",
-    type=MemorySize(),
-    help="Stop (INCOMPLETE) when vfsmc holds this much memory (512M, 2G; default: what it "
-    "holds at the start plus 90% of the memory available).",
-)
+@max_memory_option
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -196,6 +191,9 @@ def _save(outcome: Outcome, out: Path, properties: tuple[str, ...]) -> dict[str,
                 render_graph.render(outcome.counterexample, path)
         except (OSError, render_graph.GraphError) as error:
             say("warning", f"not saved: {message_of(error)}")
+            continue
+        except Exception as error:  # a bug in a writer must not cost the verdict
+            say("warning", f"not saved: {path}: {type(error).__name__}: {message_of(error)}")
             continue
         files[kind] = path
     return files

@@ -67,3 +67,11 @@ class MemorySize(click.ParamType[int]):
 def time_limit_option(help_text: str) -> Callable[[F], F]:
     """``--time-limit SECONDS``."""
     return click.option("--time-limit", type=Seconds(), help=help_text)
+
+
+max_memory_option: Callable[[F], F] = click.option(
+    "--max-memory",
+    type=MemorySize(),
+    help="Stop a search (INCOMPLETE) when vfsmc holds this much memory (512M, 2G; default: "
+    "what it holds at the start plus 90% of the memory available).",
+)

@@ -12,7 +12,7 @@ import click
 from mc.check import mutate, regress, usermodels
 from mc.check.registry import with_files
 from mc.cli.errors import EXIT_USAGE, one_line_errors
-from mc.cli.options import models_option, time_limit_option
+from mc.cli.options import max_memory_option, models_option, time_limit_option
 from mc.engine.explore import Options
 
 BAR_WIDTH = 28
@@ -27,10 +27,16 @@ BAR_WIDTH = 28
 )
 @click.option("--filter", "prefix", default="", help="Only scenarios whose name starts with this.")
 @time_limit_option("Stop each check after this many seconds (the row then fails as INCOMPLETE).")
+@max_memory_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @one_line_errors
 def regress_command(
-    models: tuple[Path, ...], update: bool, prefix: str, time_limit: float | None, as_json: bool
+    models: tuple[Path, ...],
+    update: bool,
+    prefix: str,
+    time_limit: float | None,
+    max_memory: int | None,
+    as_json: bool,
 ) -> None:
     """Check every expected verdict and replay every saved counterexample.
 
@@ -42,7 +48,7 @@ def regress_command(
     reg = with_files(models)
     directories = [path for path in models if Path(path).is_dir()]
     suites = [regress.Suite.of_directory(Path(d)) for d in directories] or [regress.Suite.shipped()]
-    options = Options(time_limit=time_limit)
+    options = Options(time_limit=time_limit, max_memory=max_memory)
     selected = {suite: regress.select(suite, prefix) for suite in suites}
     reports = []
     for suite in suites:
@@ -125,6 +131,7 @@ def _bar(done: int, total: int, what: str) -> None:
     "--max-states", type=click.IntRange(min=1), help="Bound each check to this many states."
 )
 @time_limit_option("Stop each check after this many seconds.")
+@max_memory_option
 @click.option(
     "--progress/--no-progress",
     default=None,
@@ -141,6 +148,7 @@ def mutate_command(
     save: bool,
     max_states: int | None,
     time_limit: float | None,
+    max_memory: int | None,
     progress: bool | None,
     as_json: bool,
 ) -> None:
@@ -156,7 +164,7 @@ def mutate_command(
     reg = with_files(models)
     name = usermodels.resolve(scenario, reg)
     show_progress = sys.stderr.isatty() if progress is None else progress
-    options = Options(max_states=max_states, time_limit=time_limit)
+    options = Options(max_states=max_states, time_limit=time_limit, max_memory=max_memory)
     with usermodels.reported():
         analysis = mutate.analyse(
             reg,

@@ -85,6 +85,9 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise SpecError(f"{path}: not TOML: {error}") from None
     except RecursionError:
         raise SpecError(f"{path}: not TOML vfsmc can read: nested too deeply") from None
+    except ValueError as error:
+        reason = str(error).split(":")[0]
+        raise SpecError(f"{path}: not TOML vfsmc can read: {reason}") from None
 
 
 def _rule(check: _Checker, raw: Any, table: str, index: int, methods: set[str]) -> Rule:
