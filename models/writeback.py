@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mc.dsl.operation import Holders, Op, operation
+from mc.dsl.operation import Cite, Holders, Op, operation
 from mc.kernel.device import Bio, render_version
 from mc.kernel.expr import Eval, Expr, any_of, const, not_, same
 from mc.kernel.locks import EXCL, SHARED, Kind
@@ -86,6 +86,23 @@ def mapped_here(page: Page) -> Expr:
 @operation(
     models="generic_file_write_iter() -> generic_perform_write() (mm/filemap.c)",
     describe=lambda f, i: f"write({f}, page {i})",
+    cites=(
+        Cite("mm/filemap.c", "generic_file_write_iter", "6.6"),
+        Cite("mm/filemap.c", "__generic_file_write_iter", "6.6"),
+        Cite("mm/filemap.c", "generic_perform_write", "6.6"),
+        Cite(
+            "fs/buffer.c", "block_write_begin", "6.6", method="address_space_operations.write_begin"
+        ),
+        Cite(
+            "mm/filemap.c",
+            "__filemap_get_folio",
+            "6.6",
+            leaves_out=("__folio_set_locked", "folio_trylock"),
+            because="a new folio is locked by folio_lock() before it is added; no FGP_NOWAIT",
+        ),
+        Cite("fs/libfs.c", "simple_write_end", "6.6", method="address_space_operations.write_end"),
+        Cite("mm/page-writeback.c", "folio_mark_dirty", "6.6"),
+    ),
 )
 def write(op: Op, file: File, index: int) -> None:
     """write(2) of page ``index``, whole: i_rwsem exclusive, then
@@ -268,6 +285,15 @@ def fdatawait(op: Op, mapping: Mapping) -> None:
 @operation(
     models="vfs_fsync_range() -> generic_file_fsync() (fs/libfs.c)",
     describe=lambda f: f"fsync({f})",
+    cites=(
+        Cite("fs/sync.c", "vfs_fsync_range", "6.6"),
+        Cite("fs/libfs.c", "generic_file_fsync", "6.6", method="file_operations.fsync"),
+        Cite("fs/libfs.c", "__generic_file_fsync", "6.6"),
+        Cite("mm/filemap.c", "file_write_and_wait_range", "6.6"),
+        Cite("mm/page-writeback.c", "do_writepages", "6.6"),
+        Cite("mm/page-writeback.c", "write_cache_pages", "6.6"),
+        Cite("mm/filemap.c", "__filemap_fdatawait_range", "6.6"),
+    ),
 )
 def fsync(op: Op, file: File) -> None:
     """fsync(2): ``->fsync`` is ``generic_file_fsync()``:
@@ -300,6 +326,13 @@ def fsync(op: Op, file: File) -> None:
 @operation(
     models="wb_workfn() -> wb_writeback() -> __writeback_single_inode() (fs/fs-writeback.c)",
     describe=lambda f: f"flusher({f})",
+    cites=(
+        Cite("fs/fs-writeback.c", "wb_workfn", "6.6"),
+        Cite("fs/fs-writeback.c", "wb_writeback", "6.6"),
+        Cite("fs/fs-writeback.c", "__writeback_single_inode", "6.6"),
+        Cite("mm/page-writeback.c", "do_writepages", "6.6"),
+        Cite("mm/page-writeback.c", "write_cache_pages", "6.6"),
+    ),
 )
 def flusher(op: Op, file: File) -> None:
     """The background flusher (one pass of the bdi's writeback work):
@@ -314,6 +347,12 @@ def flusher(op: Op, file: File) -> None:
 @operation(
     models="shrink_folio_list() -> pageout() -> __remove_mapping() (mm/vmscan.c)",
     describe=lambda f, i: f"reclaim({f}, page {i})",
+    cites=(
+        Cite("mm/vmscan.c", "shrink_folio_list", "6.6"),
+        Cite("mm/vmscan.c", "pageout", "6.6"),
+        Cite("mm/vmscan.c", "__remove_mapping", "6.6"),
+        Cite("mm/filemap.c", "filemap_release_folio", "6.6"),
+    ),
 )
 def reclaim(op: Op, file: File, index: int) -> None:
     """kswapd reclaiming the file's folio at ``index`` (isolated from the
@@ -543,6 +582,14 @@ def filemap_get_pages(op: Op, mapping: Mapping, page: Page, at: str) -> None:
 @operation(
     models="filemap_read() -> filemap_get_pages() (mm/filemap.c)",
     describe=lambda f, i: f"read({f}, page {i})",
+    cites=(
+        Cite("mm/filemap.c", "filemap_read", "6.6"),
+        Cite("mm/filemap.c", "filemap_get_pages", "6.6"),
+        Cite("mm/filemap.c", "filemap_update_page", "6.6"),
+        Cite("mm/filemap.c", "filemap_read_folio", "6.6"),
+        Cite("mm/readahead.c", "page_cache_sync_ra", "6.6"),
+        Cite("mm/readahead.c", "page_cache_ra_unbounded", "6.6"),
+    ),
 )
 def read(op: Op, file: File, index: int) -> None:
     """read(2) of page ``index``: a cached uptodate folio is copied without
@@ -577,6 +624,11 @@ def _data_of(fs: Scratch, page: Page) -> int | None:
 @operation(
     models="invalidate_inode_pages2_range() -> folio_unmap_invalidate() (mm/truncate.c)",
     describe=lambda f, i: f"invalidate({f}, page {i})",
+    cites=(
+        Cite("mm/truncate.c", "invalidate_inode_pages2_range", "6.6"),
+        Cite("mm/truncate.c", "folio_unmap_invalidate", "6.6"),
+        Cite("mm/filemap.c", "filemap_release_folio", "6.6"),
+    ),
 )
 def invalidate(op: Op, file: File, index: int) -> None:
     """``invalidate_inode_pages2_range()`` on page ``index`` (what a direct
@@ -651,6 +703,10 @@ def _bio_is(bio: Expr, end_io: str) -> Expr:
     models="bio_endio() -> bio->bi_end_io: end_bio_bh_io_sync() -> bh->b_end_io (block/bio.c, "
     "fs/buffer.c)",
     describe=lambda f: "io_completion()",
+    cites=(
+        Cite("block/bio.c", "bio_endio", "6.6"),
+        Cite("fs/buffer.c", "end_bio_bh_io_sync", "6.6"),
+    ),
 )
 def io_completion(op: Op, file: File) -> None:
     """The device's completion interrupt: it completes the bios in flight

@@ -18,6 +18,7 @@ from mc.check import usermodels
 from mc.check.checker import Outcome, check_scenario, file_stem
 from mc.check.registry import with_files
 from mc.check.replay import ReplayReport, replay
+from mc.cli.drift import drift_command
 from mc.cli.errors import one_line_errors
 from mc.cli.options import models_option
 from mc.cli.regress import mutate_command, regress_command
@@ -320,3 +321,4 @@ def graph(file: Path, output: Path) -> None:
 main.add_command(regress_command)
 main.add_command(mutate_command)
 main.add_command(spec_group)
+main.add_command(drift_command)
