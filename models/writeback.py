@@ -93,6 +93,8 @@ def mapped_here(page: Page) -> Expr:
         Cite(
             "fs/buffer.c", "block_write_begin", "6.6", method="address_space_operations.write_begin"
         ),
+        Cite("mm/folio-compat.c", "grab_cache_page_write_begin", "6.6"),
+        Cite("mm/folio-compat.c", "pagecache_get_page", "6.6"),
         Cite(
             "mm/filemap.c",
             "__filemap_get_folio",

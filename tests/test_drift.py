@@ -250,3 +250,13 @@ def test_a_model_step_names_its_kernel_call() -> None:
         )
     ]
     assert list(drift.label_calls("copied = copy_folio_from_iter_atomic(folio)")) == []
+
+
+def test_the_readme_shows_the_fixture_runs_as_they_are(vfsmc: Callable[..., Result]) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for tree in ("in-step", "drifted"):
+        command = f"$ vfsmc drift --kernel tests/fixtures/kernel/{tree} rename write\n"
+        assert command in readme
+        shown = readme.split(command, 1)[1].split("$ ", 1)[0].split("```", 1)[0]
+        result = vfsmc("drift", "--kernel", str(KERNEL / tree), "rename", "write")
+        assert result.output == shown

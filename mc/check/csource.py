@@ -1,10 +1,13 @@
 """The lock calls and filesystem-method calls of kernel C functions, read
 with tree-sitter's C grammar.
 
-A function's calls are listed in source order (both arms of a branch, the
-order a reader follows the paths), with the calls of the static helpers
-of its file it calls inlined one level down, and the functions named in
-``expand`` inlined at their call sites wherever they are.
+A ``Reading`` of a set of cited functions lists their calls in source
+order (``calls``) and the acquisitions along each path (``orders``: both
+arms of a branch, a loop body once or not at all, ``goto`` and ``return``
+ending a path).  A call of another cited function is read as that
+function's calls, a call of a static helper of the caller's file as the
+helper's own calls (one level down), and a method call a cited function
+implements (``Cite.method``) as that function's calls too.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import attrs
 import tree_sitter_c
@@ -186,8 +190,7 @@ def _method(callee: Node) -> str | None:
     return f"{table}.{_text(field)}" if table else None
 
 
-@attrs.frozen(order=True)
-class Acquisition:
+class Acquisition(NamedTuple):
     """One acquisition on a path: the call as written (name and arguments,
     spaces removed), its key, and where it is (``file:line``)."""
 
@@ -206,6 +209,8 @@ MAX_PATHS = 2048
 def then(first: Orders, second: Orders) -> Orders:
     """Each path of ``first`` followed by each of ``second`` (at most
     ``MAX_PATHS``)."""
+    if len(first) * len(second) <= MAX_PATHS:
+        return frozenset(a + b for a in first for b in second)
     joined: set[tuple[Acquisition, ...]] = set()
     for a in sorted(first):
         for b in sorted(second):

@@ -2,15 +2,15 @@
 
 Each operation cites the kernel functions it follows (``Cite``).  In the
 user's kernel tree the lock calls and filesystem-method calls of those
-functions are read (``mc.check.csource``: cited functions inlined where
-they call each other, static helpers one level down) and compared with
-what the operation's model does in the shipped scenarios that run it:
-its lock acquisitions and releases (the kernel call each step's label
-names) and its method calls.  A finding is a cited function or file that
-is gone, a lock call the kernel makes and the model lacks (``lock-added``)
-or the model makes and the kernel no longer does (``lock-removed``), two
-acquisitions taken in the other order (``lock-reordered``), and a method
-call on one side only (``method-missing``, ``method-removed``).
+functions are read (``mc.check.csource``) and compared with what the
+operation's model does in the shipped scenarios that run it: the kernel
+call each lock step's label names, and the method each call step calls.
+First anywhere (a lock call or method on one side only), then path by
+path: every path of the model must take its locks as some path of the
+kernel does, and a kernel path that extends a model path with locks no
+model path takes has them added.  A finding is a cited file or function
+gone (or renamed: read in its place), a lock call added, removed or
+reordered, a method call on one side only.
 """
 
 from __future__ import annotations
@@ -131,19 +131,18 @@ def step_calls(step: Step) -> Iterator[ModelCall]:
             yield ModelCall(kind, key, step.source, step.label, call)
 
 
-def programs_of(registry: Registry, operation: Operation) -> list[Program]:
-    """The programs the operation builds in the scenarios that run it
-    (the shipped protocol: no variant)."""
-    found: list[Program] = []
+def programs_of(registry: Registry, names: Iterable[str]) -> dict[str, list[Program]]:
+    """The programs each named operation builds in the scenarios that run
+    it (the shipped protocol: no variant), each scenario built once."""
+    wanted = set(names)
+    found: dict[str, list[Program]] = {name: [] for name in wanted}
     for scenario in registry.scenarios.values():
-        if not any(inv.operation.name == operation.name for inv in scenario.threads):
+        if not any(inv.operation.name in wanted for inv in scenario.threads):
             continue
         model = registry.build(scenario, properties=())
-        found.extend(
-            thread.program
-            for thread in model.threads
-            if thread.invocation.operation.name == operation.name
-        )
+        for thread in model.threads:
+            if thread.invocation.operation.name in wanted:
+                found[thread.invocation.operation.name].append(thread.program)
     return found
 
 
@@ -170,10 +169,18 @@ def kernel_tree(path: Path) -> Extractor:
 class Comparison:
     """Compares one operation with a kernel tree."""
 
-    def __init__(self, tree: Extractor, operation: Operation, programs: Sequence[Program]):
+    def __init__(
+        self,
+        tree: Extractor,
+        operation: Operation,
+        programs: Sequence[Program],
+        cited_anywhere: frozenset[str] = frozenset(),
+    ):
         self.tree = tree
         self.operation = operation
         self.programs = programs
+        self.cited_anywhere = cited_anywhere
+        """Functions some operation cites: never taken for a renamed one."""
         self.model_line = declared_at(operation)
         self.findings: list[Finding] = []
         self.files_found = 0
@@ -185,9 +192,11 @@ class Comparison:
 
     def finding(self, kind: str, kernel: str, message: str, model: str | None = None) -> None:
         """Record a finding, unless one of its kind names the same kernel
-        and model lines."""
+        and model lines (seen on another path)."""
         found = Finding(self.operation.name, kind, kernel, message, model or self.model_line)
-        if (kind, kernel, found.model) not in {(f.kind, f.kernel, f.model) for f in self.findings}:
+        if kind.startswith("function-") or (kind, kernel, found.model) not in {
+            (f.kind, f.kernel, f.model) for f in self.findings
+        }:
             self.findings.append(found)
 
     def cited_functions(self) -> dict[str, Function]:
@@ -196,14 +205,17 @@ class Comparison:
         a function of the same file that is not cited is taken as renamed
         to it and read in its place."""
         found: dict[str, Function] = {}
-        cited = {cite.function for cite in self.operation.cites}
+        cited = {cite.function for cite in self.operation.cites} | self.cited_anywhere
+        missing: set[str] = set()
         for cite in self.operation.cites:
             try:
                 source = self.tree.file(cite.file)
             except (CSourceError, OSError) as error:
                 raise DriftInputError(f"{self.tree.root / cite.file}: {error}") from None
             if source is None:
-                self.finding("function-gone", cite.file, f"no such file (read {cite})")
+                if cite.file not in missing:
+                    missing.add(cite.file)
+                    self.finding("function-gone", cite.file, f"no such file (read {cite})")
                 continue
             self.files_found += 1
             self.first_file = self.first_file or cite.file
@@ -260,7 +272,7 @@ class Comparison:
         self.presence(kernel, model, functions)
         kernel_orders = frozenset(o for entry in entries for o in reading.orders(entry))
         model_orders = frozenset(o for p in self.programs for o in program_orders(p))
-        if functions:
+        if functions and not any(f.kind == "function-gone" for f in self.findings):
             self.paths(kernel_orders, model_orders)
         return Report(
             self.operation.name,
@@ -318,7 +330,13 @@ class Comparison:
             if names in kernel_paths or not kernel_paths:
                 continue
             nearest = min(
-                kernel_paths, key=lambda k: (sorted(k) != sorted(names), _distance(k, names), k)
+                kernel_paths,
+                key=lambda k: (
+                    sorted(k) != sorted(names),
+                    _distance(k, names),
+                    -_common_prefix(k, names),
+                    k,
+                ),
             )
             self.explain(kernel_paths[nearest], nearest, order, names)
         taken = {name for names in model_paths for name in names}
@@ -398,6 +416,12 @@ class Comparison:
                 f"{model[j].call} after {before(model_names, j)}: no kernel path takes it there",
                 model[j].where,
             )
+
+
+def _common_prefix(a: tuple[str, ...], b: tuple[str, ...]) -> int:
+    return next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
 
 
 def _distance(a: tuple[str, ...], b: tuple[str, ...]) -> int:
@@ -490,15 +514,18 @@ def drift(
     tree = kernel_tree(kernel)
     reports = []
     cited_files = 0
-    for operation in select(registry, names, modules):
+    operations = select(registry, names, modules)
+    everything = select(registry, (), modules)
+    cited_anywhere = frozenset(c.function for operation in everything for c in operation.cites)
+    programs = programs_of(registry, (operation.name for operation in operations))
+    for operation in operations:
         if not operation.cites:
             reports.append(Report(operation.name, (), 0, 0, (), "cites no kernel function"))
             continue
-        programs = programs_of(registry, operation)
-        if not programs:
+        if not programs[operation.name]:
             reports.append(Report(operation.name, (), 0, 0, (), "no scenario runs it"))
             continue
-        comparison = Comparison(tree, operation, programs)
+        comparison = Comparison(tree, operation, programs[operation.name], cited_anywhere)
         reports.append(comparison.compare())
         cited_files += comparison.files_found
     if cited_files == 0:
