@@ -329,15 +329,7 @@ class Comparison:
         for names, order in model_paths.items():
             if names in kernel_paths or not kernel_paths:
                 continue
-            nearest = min(
-                kernel_paths,
-                key=lambda k: (
-                    sorted(k) != sorted(names),
-                    _distance(k, names),
-                    -_common_prefix(k, names),
-                    k,
-                ),
-            )
+            nearest = _nearest(kernel_paths, names)
             self.explain(kernel_paths[nearest], nearest, order, names)
         taken = {name for names in model_paths for name in names}
         for names, order in kernel_paths.items():
@@ -416,6 +408,25 @@ class Comparison:
                 f"{model[j].call} after {before(model_names, j)}: no kernel path takes it there",
                 model[j].where,
             )
+
+
+def _nearest(paths: Iterable[tuple[str, ...]], names: tuple[str, ...]) -> tuple[str, ...]:
+    """The path nearest ``names``: the same calls in another order first,
+    then the fewest edits, then the longest common start."""
+    best: tuple[tuple[bool, int, int, tuple[str, ...]], tuple[str, ...]] | None = None
+    for path in sorted(paths, key=lambda p: (abs(len(p) - len(names)), p)):
+        if best is not None and abs(len(path) - len(names)) > best[0][1]:
+            break
+        key = (
+            sorted(path) != sorted(names),
+            _distance(path, names),
+            -_common_prefix(path, names),
+            path,
+        )
+        if best is None or key < best[0]:
+            best = (key, path)
+    assert best is not None
+    return best[1]
 
 
 def _common_prefix(a: tuple[str, ...], b: tuple[str, ...]) -> int:
