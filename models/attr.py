@@ -4,7 +4,7 @@ Linux 6.12), over the ramfs/libfs filesystem of ``mc.models.libfs``."""
 
 from __future__ import annotations
 
-from mc.dsl.operation import Op, operation
+from mc.dsl.operation import Cite, Op, operation
 from mc.kernel.expr import InodeExpr
 from mc.kernel.locks import EXCL
 from mc.kernel.world import Scratch, World
@@ -49,6 +49,7 @@ def notify_change(op: Op, inode: InodeExpr, mode: int) -> None:
 @operation(
     models="chmod_common() (fs/open.c) -> notify_change() (fs/attr.c)",
     describe=lambda path, mode: f"chmod({path}, {mode:o})",
+    cites=(Cite("fs/open.c", "chmod_common", "6.12"), Cite("fs/attr.c", "notify_change", "6.12")),
 )
 def chmod(op: Op, path: str, mode: int) -> None:
     """chmod(2) after the path walk: chmod_common() takes the inode's

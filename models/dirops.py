@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import posixpath
 
-from mc.dsl.operation import Op, Operation, operation
+from mc.dsl.operation import Cite, Op, Operation, operation
 from mc.kernel import errno as E
 from mc.kernel.expr import (
     InodeExpr,
@@ -71,7 +71,11 @@ def lookup_one_qstr_excl(
 # --- read and create (classes 1 and 2 of directory-locking.rst) -------------
 
 
-@operation(models="lookup_slow(), __lookup_slow() (fs/namei.c)", describe=lambda p: f"lookup({p})")
+@operation(
+    models="lookup_slow(), __lookup_slow() (fs/namei.c)",
+    describe=lambda p: f"lookup({p})",
+    cites=(Cite("fs/namei.c", "lookup_slow", "6.12"), Cite("fs/namei.c", "__lookup_slow", "6.12")),
+)
 def lookup(op: Op, path: str) -> None:
     """A dcache miss in path walk: the parent's i_rwsem shared around
     ->lookup()."""
@@ -116,7 +120,9 @@ def done_path_create(op: Op, directory: InodeExpr) -> None:
     op.unlock(directory.i_rwsem, "done_path_create(): inode_unlock(path->dentry->d_inode)")
 
 
-def node_creator(name: str, models: str, *, is_dir: bool, call: str) -> Operation:
+def node_creator(
+    name: str, models: str, *, is_dir: bool, call: str, cites: tuple[Cite, ...] = ()
+) -> Operation:
     """An operation creating one node at its path: filename_create(), the
     vfs_<name>() call of ->``name``, done_path_create()."""
 
@@ -129,7 +135,14 @@ def node_creator(name: str, models: str, *, is_dir: bool, call: str) -> Operatio
 
     build.__name__ = name
     build.__doc__ = f"{models}: filename_create(), ->{name}, done_path_create()."
-    return operation(models, describe=lambda path: f"{name}({path})")(build)
+    return operation(models, describe=lambda path: f"{name}({path})", cites=cites)(build)
+
+
+def _creation(syscall: str, vfs: str) -> tuple[Cite, ...]:
+    return tuple(
+        Cite("fs/namei.c", function, "6.12")
+        for function in (syscall, "filename_create", vfs, "done_path_create")
+    )
 
 
 create = node_creator(
@@ -137,24 +150,28 @@ create = node_creator(
     "do_mknodat(S_IFREG) -> vfs_create() (fs/namei.c)",
     is_dir=False,
     call="error = dir->i_op->create(idmap, dir, dentry, mode, true)",
+    cites=_creation("do_mknodat", "vfs_create"),
 )
 mkdir = node_creator(
     "mkdir",
     "do_mkdirat() -> vfs_mkdir() (fs/namei.c)",
     is_dir=True,
     call="error = dir->i_op->mkdir(idmap, dir, dentry, mode)",
+    cites=_creation("do_mkdirat", "vfs_mkdir"),
 )
 mknod = node_creator(
     "mknod",
     "do_mknodat(S_IFCHR) -> vfs_mknod() (fs/namei.c)",
     is_dir=False,
     call="error = dir->i_op->mknod(idmap, dir, dentry, mode, dev)",
+    cites=_creation("do_mknodat", "vfs_mknod"),
 )
 symlink = node_creator(
     "symlink",
     "do_symlinkat() -> vfs_symlink() (fs/namei.c)",
     is_dir=False,
     call="error = dir->i_op->symlink(idmap, dir, dentry, oldname)",
+    cites=_creation("do_symlinkat", "vfs_symlink"),
 )
 
 
@@ -162,7 +179,20 @@ symlink = node_creator(
 
 
 @operation(
-    models="do_linkat() -> vfs_link() (fs/namei.c)", describe=lambda o, n: f"link({o} -> {n})"
+    models="do_linkat() -> vfs_link() (fs/namei.c)",
+    describe=lambda o, n: f"link({o} -> {n})",
+    cites=(
+        Cite("fs/namei.c", "do_linkat", "6.12"),
+        Cite("fs/namei.c", "filename_create", "6.12"),
+        Cite(
+            "fs/namei.c",
+            "vfs_link",
+            "6.12",
+            leaves_out=("spin_lock", "spin_unlock"),
+            because="I_LINKABLE (cleared under i_lock) is not modelled",
+        ),
+        Cite("fs/namei.c", "done_path_create", "6.12"),
+    ),
 )
 def link(op: Op, old: str, new: str) -> None:
     """Hard link: the new parent locked by filename_create(), then the
@@ -256,14 +286,22 @@ def _remove(op: Op, path: str, *, directory_victim: bool) -> None:
         op.unlock(early.i_rwsem, "inode_unlock(victim)")
 
 
-@operation(models="do_rmdir() -> vfs_rmdir() (fs/namei.c)", describe=lambda p: f"rmdir({p})")
+@operation(
+    models="do_rmdir() -> vfs_rmdir() (fs/namei.c)",
+    describe=lambda p: f"rmdir({p})",
+    cites=(Cite("fs/namei.c", "do_rmdir", "6.12"), Cite("fs/namei.c", "vfs_rmdir", "6.12")),
+)
 def rmdir(op: Op, path: str) -> None:
     """Remove a directory: parent (I_MUTEX_PARENT), lookup, victim, ->rmdir
     (-ENOTEMPTY from the filesystem), S_DEAD on success."""
     _remove(op, path, directory_victim=True)
 
 
-@operation(models="do_unlinkat() -> vfs_unlink() (fs/namei.c)", describe=lambda p: f"unlink({p})")
+@operation(
+    models="do_unlinkat() -> vfs_unlink() (fs/namei.c)",
+    describe=lambda p: f"unlink({p})",
+    cites=(Cite("fs/namei.c", "do_unlinkat", "6.12"), Cite("fs/namei.c", "vfs_unlink", "6.12")),
+)
 def unlink(op: Op, path: str) -> None:
     """Remove a name: parent (I_MUTEX_PARENT), lookup, victim, ->unlink."""
     _remove(op, path, directory_victim=False)
@@ -460,7 +498,26 @@ def _describe_rename(old: str, new: str, flags: int = 0) -> str:
 
 
 @operation(
-    models="do_renameat2() -> lock_rename(), vfs_rename() (fs/namei.c)", describe=_describe_rename
+    models="do_renameat2() -> lock_rename(), vfs_rename() (fs/namei.c)",
+    describe=_describe_rename,
+    cites=(
+        Cite("fs/namei.c", "do_renameat2", "6.12"),
+        Cite("fs/namei.c", "lock_rename", "6.12"),
+        Cite("fs/namei.c", "lock_two_directories", "6.12"),
+        Cite("fs/namei.c", "vfs_rename", "6.12"),
+        Cite("fs/inode.c", "lock_two_nondirectories", "6.12"),
+        Cite("fs/namei.c", "unlock_rename", "6.12"),
+        *(
+            Cite(
+                "fs/dcache.c",
+                function,
+                "6.12",
+                leaves_out=("spin_lock", "spin_lock_nested", "spin_unlock"),
+                because="the d_lock of the dentries and parents __d_move() takes is not modelled",
+            )
+            for function in ("d_move", "d_exchange")
+        ),
+    ),
 )
 def rename(op: Op, old: str, new: str, flags: int = 0) -> None:
     """rename(2)/renameat2(2): lock_rename(new parent, old parent), look up

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mc.dsl import EXCL, SHARED, Op, Scratch, flag_variant, not_, operation, same
+from mc.dsl import EXCL, SHARED, Cite, Op, Scratch, flag_variant, not_, operation, same
 from mc.dsl.operation import Holders
 from mc.kernel.expr import Expr, const
 from mc.kernel.inode_life import (
@@ -212,6 +212,12 @@ def writeback_single_inode(
     models="wb_workfn() -> wb_writeback() -> __writeback_inodes_wb() -> writeback_sb_inodes() "
     "(fs/fs-writeback.c)",
     describe=lambda f, data: "flusher(inode)",
+    cites=(
+        Cite("fs/fs-writeback.c", "wb_writeback", "6.6"),
+        Cite("fs/fs-writeback.c", "__writeback_inodes_wb", "6.6"),
+        Cite("fs/fs-writeback.c", "writeback_sb_inodes", "6.6"),
+        Cite("fs/fs-writeback.c", "__writeback_single_inode", "6.6"),
+    ),
 )
 def inode_flusher(op: Op, file: File, data: bool) -> None:
     """The background flusher writing back the inode: ``__writeback_inodes_wb()``
@@ -391,6 +397,11 @@ def iput(op: Op, part: InodeLife, mapping: Mapping | None, *, drops: bool) -> No
 @operation(
     models="close(2) of an unlinked file: dput() -> iput() -> iput_final() -> evict() (fs/inode.c)",
     describe=lambda f: f"iput({f}, last reference)",
+    cites=(
+        Cite("fs/inode.c", "iput", "6.6"),
+        Cite("fs/inode.c", "iput_final", "6.6"),
+        Cite("fs/inode.c", "evict", "6.6"),
+    ),
 )
 def iput_last(op: Op, file: File) -> None:
     """The last reference to the file's inode dropped after it was
@@ -426,6 +437,11 @@ def _hash_new(fs: Scratch, part: InodeLife) -> None:
 @operation(
     models="open_by_handle_at(2) -> ext4_iget() -> iget_locked() (fs/inode.c)",
     describe=lambda f: f"iget(ino of {f})",
+    cites=(
+        Cite("fs/inode.c", "iget_locked", "6.6"),
+        Cite("fs/inode.c", "find_inode_fast", "6.6"),
+        Cite("fs/inode.c", "unlock_new_inode", "6.6"),
+    ),
 )
 def iget(op: Op, file: File) -> None:
     """``iget_locked()`` of the file's inode number (a file handle that
@@ -501,6 +517,7 @@ def iget(op: Op, file: File) -> None:
 @operation(
     models="utimensat(2) -> notify_change() -> mark_inode_dirty() (fs/fs-writeback.c)",
     describe=lambda f: f"touch({f})",
+    cites=(Cite("fs/fs-writeback.c", "__mark_inode_dirty", "6.6"),),
 )
 def touch_inode(op: Op, file: File) -> None:
     """A change of the inode's metadata by a task holding a reference

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mc.dsl import EXCL, SHARED, LockKind, Op, Scratch, flag_variant, operation
+from mc.dsl import EXCL, SHARED, Cite, LockKind, Op, Scratch, flag_variant, operation
 from mc.kernel.expr import Expr, const
 from mc.kernel.inode_life import (
     I_FREEING,
@@ -80,6 +80,11 @@ def _sb() -> Expr:
     models="do_new_mount() -> vfs_get_tree() -> ->mount / ->get_tree -> sget_fc() "
     "(fs/namespace.c, fs/super.c)",
     describe=lambda f: "mount()",
+    cites=(
+        Cite("fs/namespace.c", "do_new_mount", "6.6"),
+        Cite("fs/super.c", "vfs_get_tree", "6.6"),
+        Cite("fs/super.c", "sget_fc", "6.6"),
+    ),
 )
 def mount(op: Op, file: File) -> None:
     """mount(2) of the filesystem, which starts unborn: ``->mount`` (for
@@ -133,6 +138,10 @@ def wait_mounted(op: Op) -> None:
     models="mount(2) MS_REMOUNT -> do_remount() -> reconfigure_super() "
     "(fs/namespace.c, fs/super.c)",
     describe=lambda f: "mount -o remount",
+    cites=(
+        Cite("fs/namespace.c", "do_remount", "6.6"),
+        Cite("fs/super.c", "reconfigure_super", "6.6"),
+    ),
 )
 def remount(op: Op, file: File) -> None:
     """``do_remount()``: ``down_write(&sb->s_umount)``,
@@ -155,6 +164,11 @@ def remount(op: Op, file: File) -> None:
 @operation(
     models="statfs(2) -> user_statfs() -> vfs_statfs() -> statfs_by_dentry() (fs/statfs.c)",
     describe=lambda f: f"statfs({f})",
+    cites=(
+        Cite("fs/statfs.c", "user_statfs", "6.6"),
+        Cite("fs/statfs.c", "vfs_statfs", "6.6"),
+        Cite("fs/statfs.c", "statfs_by_dentry", "6.6"),
+    ),
 )
 def statfs(op: Op, file: File) -> None:
     """statfs(2): the path pins the superblock, ``->statfs`` is called
@@ -172,6 +186,10 @@ def statfs(op: Op, file: File) -> None:
 @operation(
     models="read(/proc/mounts) -> m_start() -> show_vfsmnt() (fs/proc_namespace.c)",
     describe=lambda f: "cat /proc/mounts",
+    cites=(
+        Cite("fs/namespace.c", "m_start", "6.6"),
+        Cite("fs/proc_namespace.c", "show_vfsmnt", "6.6"),
+    ),
 )
 def show_mounts(op: Op, file: File) -> None:
     """Reading /proc/mounts: ``m_start()`` takes namespace_sem shared;
@@ -262,6 +280,12 @@ def generic_shutdown_super(op: Op, file: File, mapping: Mapping) -> None:
     models="umount2(MNT_FORCE) -> do_umount() -> deactivate_super() -> deactivate_locked_super() "
     "-> ->kill_sb (fs/namespace.c, fs/super.c)",
     describe=lambda f: "umount -f",
+    cites=(
+        Cite("fs/namespace.c", "do_umount", "6.6"),
+        Cite("fs/super.c", "deactivate_super", "6.6"),
+        Cite("fs/super.c", "deactivate_locked_super", "6.6"),
+        Cite("fs/super.c", "generic_shutdown_super", "6.6"),
+    ),
 )
 def umount(op: Op, file: File) -> None:
     """umount2(2) with MNT_FORCE of the last mount: ``->umount_begin``
@@ -297,6 +321,7 @@ def umount(op: Op, file: File) -> None:
 @operation(
     models="write(2); utimensat(2); umount2(MNT_FORCE)",
     describe=lambda f: "write(/f, page 0); touch(/f); close; umount -f",
+    cites=(*write.cites, Cite("fs/fs-writeback.c", "__mark_inode_dirty", "6.6"), *umount.cites),
 )
 def write_touch_umount(op: Op, file: File) -> None:
     """A program: write page 0 of the file, change its metadata
@@ -310,6 +335,7 @@ def write_touch_umount(op: Op, file: File) -> None:
 @operation(
     models="syncfs(2); statfs(2); read(/proc/mounts)",
     describe=lambda f: f"syncfs({f}); statfs({f}); cat /proc/mounts",
+    cites=(*syncfs.cites, *statfs.cites, *show_mounts.cites),
 )
 def syncfs_statfs_mounts(op: Op, file: File) -> None:
     """A program on the mounted filesystem: syncfs(2), statfs(2), then a

@@ -13,7 +13,7 @@ the ramfs/libfs stand-ins of ``mc.models.libfs``."""
 
 from __future__ import annotations
 
-from mc.dsl.operation import Op, operation
+from mc.dsl.operation import Cite, Op, operation
 from mc.kernel import errno as E
 from mc.kernel.expr import InodeExpr, const, differ, inode_in_slot, negative, same
 from mc.kernel.locks import SHARED
@@ -82,6 +82,16 @@ def lookup_slow(op: Op, directory: InodeExpr, dentry: Dentry) -> InodeExpr:
     models="vfs_statx() -> filename_lookup() -> path_lookupat(), lookup_fast() (fs/namei.c); "
     "vfs_getattr() (fs/stat.c)",
     describe=lambda path: f"stat({path})",
+    cites=(
+        Cite("fs/stat.c", "vfs_statx", "6.12"),
+        Cite("fs/namei.c", "filename_lookup", "6.12"),
+        Cite("fs/namei.c", "path_lookupat", "6.12"),
+        Cite("fs/namei.c", "lookup_fast", "6.12"),
+        Cite("fs/namei.c", "lookup_slow", "6.12"),
+        Cite("fs/namei.c", "__lookup_slow", "6.12"),
+        Cite("fs/stat.c", "vfs_getattr", "6.12"),
+        Cite("fs/stat.c", "vfs_getattr_nosec", "6.12"),
+    ),
 )
 def stat(op: Op, path: str) -> None:
     """stat(2): path_lookupat() with LOOKUP_RCU under rcu_read_lock();

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mc.dsl import EXCL, SHARED, E, Op, Scratch, flag_variant, not_, operation
+from mc.dsl import EXCL, SHARED, Cite, E, Op, Scratch, flag_variant, not_, operation
 from mc.kernel.expr import Expr
 from mc.kernel.locks import Mode
 from mc.kernel.pagecache import File, Mapping, pagecache
@@ -168,6 +168,13 @@ def sync_filesystem(op: Op, mapping: Mapping) -> None:
 @operation(
     models="ksys_sync() -> iterate_supers(sync_inodes_one_sb / sync_fs_one_sb) (fs/sync.c)",
     describe=lambda f: "sync()",
+    cites=(
+        Cite("fs/sync.c", "ksys_sync", "6.6"),
+        Cite("fs/super.c", "iterate_supers", "6.6"),
+        Cite("fs/super.c", "super_lock", "6.6"),
+        Cite("fs/sync.c", "sync_inodes_one_sb", "6.6"),
+        Cite("fs/sync.c", "sync_fs_one_sb", "6.6"),
+    ),
 )
 def sync(op: Op, file: File) -> None:
     """sync(2): ``iterate_supers()`` three times over the one superblock,
@@ -196,6 +203,7 @@ def sync(op: Op, file: File) -> None:
 @operation(
     models="syncfs(2) -> sync_filesystem() (fs/sync.c)",
     describe=lambda f: f"syncfs({f})",
+    cites=(Cite("fs/sync.c", "sync_filesystem", "6.6"),),
 )
 def syncfs(op: Op, file: File) -> None:
     """syncfs(2) on an open file of the filesystem (so, once it is
@@ -219,6 +227,11 @@ def syncfs(op: Op, file: File) -> None:
 @operation(
     models="ioctl(FIFREEZE) -> freeze_super(sb, FREEZE_HOLDER_USERSPACE) (fs/ioctl.c, fs/super.c)",
     describe=lambda f: "ioctl(FIFREEZE)",
+    cites=(
+        Cite("fs/ioctl.c", "ioctl_fsfreeze", "6.6"),
+        Cite("fs/super.c", "freeze_super", "6.6"),
+        Cite("fs/super.c", "sb_wait_write", "6.6"),
+    ),
 )
 def freeze(op: Op, file: File) -> None:
     """``freeze_super()``: s_umount exclusive; a superblock already frozen
@@ -311,6 +324,12 @@ def freeze(op: Op, file: File) -> None:
 @operation(
     models="ioctl(FITHAW) -> thaw_super(sb, FREEZE_HOLDER_USERSPACE) (fs/ioctl.c, fs/super.c)",
     describe=lambda f: "ioctl(FITHAW)",
+    cites=(
+        Cite("fs/ioctl.c", "ioctl_fsthaw", "6.6"),
+        Cite("fs/super.c", "thaw_super", "6.6"),
+        Cite("fs/super.c", "thaw_super_locked", "6.6"),
+        Cite("fs/super.c", "sb_freeze_unlock", "6.6"),
+    ),
 )
 def thaw(op: Op, file: File) -> None:
     """``thaw_super()`` -> ``thaw_super_locked()``, issued by a process
@@ -374,6 +393,10 @@ def thaw(op: Op, file: File) -> None:
 @operation(
     models="xfs_trans_alloc() ... xfs_trans_commit() (fs/xfs/xfs_trans.c), sb_start_intwrite()",
     describe=lambda f: "fs transaction",
+    cites=(
+        Cite("fs/xfs/xfs_trans.c", "xfs_trans_alloc", "6.6"),
+        Cite("fs/xfs/xfs_trans.c", "xfs_trans_free", "6.6"),
+    ),
 )
 def fs_transaction(op: Op, file: File) -> None:
     """A filesystem's internal transaction, with XFS's shape:

@@ -23,7 +23,7 @@ offset inside the page symbolic.
 
 from __future__ import annotations
 
-from mc.dsl.operation import Op, caller_source, operation
+from mc.dsl.operation import Cite, Op, caller_source, operation
 from mc.dsl.steps import EffectStep
 from mc.dsl.symbolic_steps import argument, fork_compute, fork_effect
 from mc.engine.symbolic import Symbol
@@ -131,6 +131,16 @@ def _returned_step(slot: int) -> EffectStep:
 @operation(
     models="do_sys_ftruncate() -> do_truncate() -> notify_change() -> ->setattr (fs/open.c)",
     describe=lambda f, size: f"ftruncate({f}, {describe(size)})",
+    cites=(
+        Cite("fs/open.c", "do_sys_ftruncate", "6.6"),
+        Cite("fs/open.c", "do_truncate", "6.6"),
+        Cite("fs/attr.c", "notify_change", "6.6"),
+        Cite("fs/ext4/inode.c", "ext4_setattr", "6.6", method="inode_operations.setattr"),
+        Cite("mm/truncate.c", "truncate_pagecache", "6.6"),
+        Cite("mm/truncate.c", "truncate_inode_pages_range", "6.6"),
+        Cite("mm/truncate.c", "truncate_inode_folio", "6.6"),
+        Cite("mm/truncate.c", "truncate_inode_partial_folio", "6.6"),
+    ),
 )
 def truncate(op: Op, file: File, size: Arg) -> None:
     """ftruncate(2) to ``size`` bytes."""
@@ -141,6 +151,15 @@ def truncate(op: Op, file: File, size: Arg) -> None:
     models="vfs_fallocate() -> ->fallocate(FALLOC_FL_PUNCH_HOLE) (fs/open.c)",
     describe=lambda f, off, length: (
         f"fallocate({f}, PUNCH_HOLE, {describe(off)}, {describe(length)})"
+    ),
+    cites=(
+        Cite("fs/open.c", "vfs_fallocate", "6.6"),
+        Cite("fs/ext4/extents.c", "ext4_fallocate", "6.6", method="file_operations.fallocate"),
+        Cite("fs/ext4/inode.c", "ext4_punch_hole", "6.6"),
+        Cite("mm/truncate.c", "truncate_pagecache_range", "6.6"),
+        Cite("mm/truncate.c", "truncate_inode_pages_range", "6.6"),
+        Cite("mm/truncate.c", "truncate_inode_folio", "6.6"),
+        Cite("mm/truncate.c", "truncate_inode_partial_folio", "6.6"),
     ),
 )
 def punch_hole(op: Op, file: File, offset: Arg, length: Arg) -> None:
@@ -183,6 +202,17 @@ def access(op: Op, file: File, pos: Arg, *, write: bool, at: str = "") -> None:
 @operation(
     models="a load through a shared file mapping: handle_mm_fault() (mm/memory.c)",
     describe=lambda f, pos: f"load from mmap({f}) at {describe(pos)}",
+    cites=(
+        Cite("mm/memory.c", "handle_mm_fault", "6.6"),
+        Cite("mm/memory.c", "lock_mm_and_find_vma", "6.6"),
+        Cite("mm/memory.c", "do_read_fault", "6.6"),
+        Cite("mm/memory.c", "do_shared_fault", "6.6"),
+        Cite("mm/memory.c", "wp_page_shared", "6.6"),
+        Cite("mm/memory.c", "finish_fault", "6.6"),
+        Cite("mm/memory.c", "fault_dirty_shared_page", "6.6"),
+        Cite("mm/filemap.c", "filemap_fault", "6.6", method="vm_operations_struct.fault"),
+        Cite("mm/filemap.c", "filemap_map_pages", "6.6", method="vm_operations_struct.map_pages"),
+    ),
 )
 def mmap_load(op: Op, file: File, pos: Arg) -> None:
     """``x = p[pos]`` on a MAP_SHARED mapping of the file."""
@@ -192,6 +222,17 @@ def mmap_load(op: Op, file: File, pos: Arg) -> None:
 @operation(
     models="a store through a shared file mapping: handle_mm_fault() (mm/memory.c)",
     describe=lambda f, pos: f"store to mmap({f}) at {describe(pos)}",
+    cites=(
+        *mmap_load.cites,
+        Cite("mm/memory.c", "do_page_mkwrite", "6.6"),
+        Cite(
+            "fs/ext4/inode.c",
+            "ext4_page_mkwrite",
+            "6.6",
+            method="vm_operations_struct.page_mkwrite",
+        ),
+        Cite("fs/buffer.c", "block_page_mkwrite", "6.6"),
+    ),
 )
 def mmap_store(op: Op, file: File, pos: Arg) -> None:
     """``p[pos] = x`` on a MAP_SHARED mapping of the file."""
@@ -201,6 +242,11 @@ def mmap_store(op: Op, file: File, pos: Arg) -> None:
 @operation(
     models="__vm_munmap() -> unmap_region() -> zap_pte_range() (mm/mmap.c, mm/memory.c)",
     describe=lambda f: f"munmap({f})",
+    cites=(
+        Cite("mm/mmap.c", "__vm_munmap", "6.6"),
+        Cite("mm/mmap.c", "unmap_region", "6.6"),
+        Cite("mm/memory.c", "zap_pte_range", "6.6"),
+    ),
 )
 def munmap(op: Op, file: File) -> None:
     """munmap(2) of the whole mapping: mmap_lock exclusive, every pte
@@ -230,6 +276,12 @@ def _past_eof(fs: Scratch, mapping: Mapping, page: Page) -> bool:
     models="ksys_readahead() -> generic_fadvise(POSIX_FADV_WILLNEED) -> "
     "force_page_cache_ra() -> page_cache_ra_unbounded() (mm/readahead.c)",
     describe=lambda f, pos: f"readahead({f}, {describe(pos)}, 1 page)",
+    cites=(
+        Cite("mm/readahead.c", "ksys_readahead", "6.6"),
+        Cite("mm/fadvise.c", "generic_fadvise", "6.6"),
+        Cite("mm/readahead.c", "force_page_cache_ra", "6.6"),
+        Cite("mm/readahead.c", "page_cache_ra_unbounded", "6.6"),
+    ),
 )
 def readahead(op: Op, file: File, pos: Arg) -> None:
     """readahead(2) of the page holding byte ``pos``: nothing past EOF
@@ -317,6 +369,15 @@ def _versions_or_empty(slot: int) -> Expr:
     describe=lambda f, size, pos, new_size: (
         f"ftruncate({f}, {describe(size)}); p[{describe(pos)}] = x; "
         f"ftruncate({f}, {describe(new_size)}); pread({describe(size)}..{describe(new_size)})"
+    ),
+    cites=(
+        *truncate.cites,
+        *mmap_store.cites,
+        Cite("mm/filemap.c", "filemap_read", "6.6"),
+        Cite("mm/filemap.c", "filemap_get_pages", "6.6"),
+        Cite("mm/filemap.c", "filemap_update_page", "6.6"),
+        Cite("mm/filemap.c", "filemap_read_folio", "6.6"),
+        Cite("mm/readahead.c", "page_cache_sync_ra", "6.6"),
     ),
 )
 def shrink_store_extend(op: Op, file: File, size: Arg, pos: Arg, new_size: Arg) -> None:

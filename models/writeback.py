@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mc.dsl.operation import Holders, Op, operation
+from mc.dsl.operation import Cite, Holders, Op, operation
 from mc.kernel.device import Bio, render_version
 from mc.kernel.expr import Eval, Expr, any_of, const, not_, same
 from mc.kernel.locks import EXCL, SHARED, Kind
@@ -87,6 +87,37 @@ def mapped_here(page: Page) -> Expr:
 @operation(
     models="generic_file_write_iter() -> generic_perform_write() (mm/filemap.c)",
     describe=lambda f, i: f"write({f}, page {i})",
+    cites=(
+        Cite(
+            "fs/read_write.c",
+            "vfs_write",
+            "6.6",
+            leaves_out=("file_operations.write_iter",),
+            because="the call of ->write_iter is no step of its own: its body follows",
+        ),
+        Cite(
+            "mm/filemap.c",
+            "generic_file_write_iter",
+            "6.6",
+            method="file_operations.write_iter",
+        ),
+        Cite("mm/filemap.c", "__generic_file_write_iter", "6.6"),
+        Cite("mm/filemap.c", "generic_perform_write", "6.6"),
+        Cite(
+            "fs/buffer.c", "block_write_begin", "6.6", method="address_space_operations.write_begin"
+        ),
+        Cite("mm/folio-compat.c", "grab_cache_page_write_begin", "6.6"),
+        Cite("mm/folio-compat.c", "pagecache_get_page", "6.6"),
+        Cite(
+            "mm/filemap.c",
+            "__filemap_get_folio",
+            "6.6",
+            leaves_out=("__folio_set_locked", "folio_trylock"),
+            because="a new folio is locked by folio_lock() before it is added; no FGP_NOWAIT",
+        ),
+        Cite("fs/libfs.c", "simple_write_end", "6.6", method="address_space_operations.write_end"),
+        Cite("mm/page-writeback.c", "folio_mark_dirty", "6.6"),
+    ),
 )
 def write(op: Op, file: File, index: int) -> None:
     """write(2) of page ``index``, whole: ``vfs_write()`` ->
@@ -102,7 +133,7 @@ def write(op: Op, file: File, index: int) -> None:
     op.lock(
         writers,
         SHARED,
-        "vfs_write(): file_start_write(file): sb_start_write(inode->i_sb)",
+        "vfs_write(): file_start_write(file): sb_start_write(file_inode(file)->i_sb)",
         tag="sb-start-write",
     )
     op.lock(inode.i_rwsem, EXCL, "generic_file_write_iter(): inode_lock(inode)")
@@ -134,7 +165,9 @@ def write(op: Op, file: File, index: int) -> None:
     op.unlock(page.lock, "folio_unlock(folio) /* block_write_begin() failed */")
     op.label("out")
     op.unlock(inode.i_rwsem, "inode_unlock(inode)")
-    op.unlock(writers, "file_end_write(file): sb_end_write(inode->i_sb)", tag="sb-start-write")
+    op.unlock(
+        writers, "file_end_write(file): sb_end_write(file_inode(file)->i_sb)", tag="sb-start-write"
+    )
 
 
 # --- writeback -----------------------------------------------------------------
@@ -282,6 +315,15 @@ def fdatawait(op: Op, mapping: Mapping) -> None:
 @operation(
     models="vfs_fsync_range() -> generic_file_fsync() (fs/libfs.c)",
     describe=lambda f: f"fsync({f})",
+    cites=(
+        Cite("fs/sync.c", "vfs_fsync_range", "6.6"),
+        Cite("fs/libfs.c", "generic_file_fsync", "6.6", method="file_operations.fsync"),
+        Cite("fs/libfs.c", "__generic_file_fsync", "6.6"),
+        Cite("mm/filemap.c", "file_write_and_wait_range", "6.6"),
+        Cite("mm/page-writeback.c", "do_writepages", "6.6"),
+        Cite("mm/page-writeback.c", "write_cache_pages", "6.6"),
+        Cite("mm/filemap.c", "__filemap_fdatawait_range", "6.6"),
+    ),
 )
 def fsync(op: Op, file: File) -> None:
     """fsync(2): ``->fsync`` is ``generic_file_fsync()``:
@@ -314,6 +356,13 @@ def fsync(op: Op, file: File) -> None:
 @operation(
     models="wb_workfn() -> wb_writeback() -> __writeback_single_inode() (fs/fs-writeback.c)",
     describe=lambda f: f"flusher({f})",
+    cites=(
+        Cite("fs/fs-writeback.c", "wb_workfn", "6.6"),
+        Cite("fs/fs-writeback.c", "wb_writeback", "6.6"),
+        Cite("fs/fs-writeback.c", "__writeback_single_inode", "6.6"),
+        Cite("mm/page-writeback.c", "do_writepages", "6.6"),
+        Cite("mm/page-writeback.c", "write_cache_pages", "6.6"),
+    ),
 )
 def flusher(op: Op, file: File) -> None:
     """The background flusher (one pass of the bdi's writeback work):
@@ -328,6 +377,12 @@ def flusher(op: Op, file: File) -> None:
 @operation(
     models="shrink_folio_list() -> pageout() -> __remove_mapping() (mm/vmscan.c)",
     describe=lambda f, i: f"reclaim({f}, page {i})",
+    cites=(
+        Cite("mm/vmscan.c", "shrink_folio_list", "6.6"),
+        Cite("mm/vmscan.c", "pageout", "6.6"),
+        Cite("mm/vmscan.c", "__remove_mapping", "6.6"),
+        Cite("mm/filemap.c", "filemap_release_folio", "6.6"),
+    ),
 )
 def reclaim(op: Op, file: File, index: int) -> None:
     """kswapd reclaiming the file's folio at ``index`` (isolated from the
@@ -558,6 +613,14 @@ def filemap_get_pages(op: Op, mapping: Mapping, page: Page, at: str) -> None:
 @operation(
     models="filemap_read() -> filemap_get_pages() (mm/filemap.c)",
     describe=lambda f, i: f"read({f}, page {i})",
+    cites=(
+        Cite("mm/filemap.c", "filemap_read", "6.6"),
+        Cite("mm/filemap.c", "filemap_get_pages", "6.6"),
+        Cite("mm/filemap.c", "filemap_update_page", "6.6"),
+        Cite("mm/filemap.c", "filemap_read_folio", "6.6"),
+        Cite("mm/readahead.c", "page_cache_sync_ra", "6.6"),
+        Cite("mm/readahead.c", "page_cache_ra_unbounded", "6.6"),
+    ),
 )
 def read(op: Op, file: File, index: int) -> None:
     """read(2) of page ``index``: a cached uptodate folio is copied without
@@ -592,6 +655,11 @@ def _data_of(fs: Scratch, page: Page) -> int | None:
 @operation(
     models="invalidate_inode_pages2_range() -> folio_unmap_invalidate() (mm/truncate.c)",
     describe=lambda f, i: f"invalidate({f}, page {i})",
+    cites=(
+        Cite("mm/truncate.c", "invalidate_inode_pages2_range", "6.6"),
+        Cite("mm/truncate.c", "folio_unmap_invalidate", "6.6"),
+        Cite("mm/filemap.c", "filemap_release_folio", "6.6"),
+    ),
 )
 def invalidate(op: Op, file: File, index: int) -> None:
     """``invalidate_inode_pages2_range()`` on page ``index`` (what a direct
@@ -666,6 +734,10 @@ def _bio_is(bio: Expr, end_io: str) -> Expr:
     models="bio_endio() -> bio->bi_end_io: end_bio_bh_io_sync() -> bh->b_end_io (block/bio.c, "
     "fs/buffer.c)",
     describe=lambda f: "io_completion()",
+    cites=(
+        Cite("block/bio.c", "bio_endio", "6.6"),
+        Cite("fs/buffer.c", "end_bio_bh_io_sync", "6.6"),
+    ),
 )
 def io_completion(op: Op, file: File) -> None:
     """The device's completion interrupt: it completes the bios in flight

@@ -18,6 +18,7 @@ from mc.check import usermodels
 from mc.check.checker import Outcome, check_scenario, file_stem
 from mc.check.registry import with_files
 from mc.check.replay import ReplayReport, replay
+from mc.cli.drift import drift_command
 from mc.cli.errors import Group, message_of, one_line_errors, say
 from mc.cli.options import max_memory_option, models_option, time_limit_option
 from mc.cli.regress import mutate_command, regress_command
@@ -343,3 +344,4 @@ def graph(file: Path, output: Path) -> None:
 main.add_command(regress_command)
 main.add_command(mutate_command)
 main.add_command(spec_group)
+main.add_command(drift_command)

@@ -5,7 +5,8 @@ file everything it needs.
 
     from mc.dsl import EXCL, Op, operation, scenario, variant
 
-- operations: ``operation``, ``Op`` (its methods emit the steps), ``Invocation``;
+- operations: ``operation`` (``Cite`` names its kernel functions), ``Op`` (its
+  methods emit the steps), ``Invocation``;
 - declarations: ``scenario``, ``variant``, ``flag_variant``, ``replaces``, ``invariant``;
 - programs, for variants: ``Program`` and its steps (``Step``, ``LockStep``);
 - lock modes and kinds: ``EXCL``, ``SHARED``, ``LockKind``;
@@ -17,7 +18,7 @@ file everything it needs.
 - the state, for invariants and effects: ``State``, ``Scratch``, ``World``.
 """
 
-from mc.dsl.operation import Holders, Invocation, Op, Operation, operation
+from mc.dsl.operation import Cite, Holders, Invocation, Op, Operation, operation
 from mc.dsl.program import Program
 from mc.dsl.scenario import (
     BASE_PROPERTIES,
@@ -58,6 +59,7 @@ __all__ = [
     "BASE_PROPERTIES",
     "EXCL",
     "SHARED",
+    "Cite",
     "E",
     "Expr",
     "Holders",

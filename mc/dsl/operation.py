@@ -601,15 +601,40 @@ class Op:
 
 
 @attrs.frozen
+class Cite:
+    """A kernel function an operation follows: the ``file`` of the kernel
+    tree that defines ``function``, and the kernel ``version`` read.
+    ``leaves_out`` names the lock and method calls of that function (and
+    of the static helpers it calls) the model knowingly does without
+    (``spin_lock``, ``address_space_operations.readahead``), which
+    ``vfsmc drift`` does not report; ``because`` says why.  ``method``
+    names the filesystem method the function is the model's implementation
+    of (``address_space_operations.write_begin``), read where the kernel
+    calls that method."""
+
+    file: str
+    function: str
+    version: str
+    leaves_out: tuple[str, ...] = ()
+    because: str = ""
+    method: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.function}() ({self.file}, {self.version})"
+
+
+@attrs.frozen
 class Operation:
     """A kernel operation written with the DSL.  Calling it with arguments
-    gives an ``Invocation`` a scenario runs in one thread."""
+    gives an ``Invocation`` a scenario runs in one thread.  ``cites`` are
+    the kernel functions it follows, as data (``vfsmc drift`` reads them)."""
 
     name: str
     models: str
     build: Callable[..., None] = attrs.field(eq=False)
     describe: Callable[..., str] | None = attrs.field(eq=False, default=None)
     doc: str = ""
+    cites: tuple[Cite, ...] = ()
 
     def __call__(self, *args: Any) -> Invocation:
         return Invocation(self, args)
@@ -629,12 +654,14 @@ class Invocation:
 
 
 def operation(
-    models: str, describe: Callable[..., str] | None = None
+    models: str, describe: Callable[..., str] | None = None, cites: Sequence[Cite] = ()
 ) -> Callable[[Callable[..., None]], Operation]:
     """Declare an operation; ``models`` names the kernel functions it
-    follows (``vfs_rename (fs/namei.c)``)."""
+    follows (``vfs_rename (fs/namei.c)``), ``cites`` the same as data
+    (``Cite("fs/namei.c", "vfs_rename", "6.12")``), the entry point first."""
 
     def wrap(build: Callable[..., None]) -> Operation:
-        return Operation(build.__name__, models, build, describe, (build.__doc__ or "").strip())
+        doc = (build.__doc__ or "").strip()
+        return Operation(build.__name__, models, build, describe, doc, tuple(cites))
 
     return wrap

@@ -1,0 +1,465 @@
+"""The lock calls and filesystem-method calls of kernel C functions, read
+with tree-sitter's C grammar.
+
+A ``Reading`` of a set of cited functions lists their calls in source
+order (``calls``) and the acquisitions along each path (``orders``: both
+arms of a branch, a loop body once or not at all, ``goto`` and ``return``
+ending a path).  A call of another cited function is read as that
+function's calls, a call of a static helper of the caller's file as the
+helper's own calls (one level down), and a method call a cited function
+implements (``Cite.method``) as that function's calls too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import attrs
+import tree_sitter_c
+from tree_sitter import Language, Node, Parser
+
+C = Language(tree_sitter_c.language())
+
+LOCK_CALL = re.compile(
+    r"""^(?:
+        inode_(?:un)?lock\w* | (?:un)?lock_rename\w* | (?:un)?lock_two_\w+
+      | filemap_invalidate_(?:un)?lock\w* | folio_(?:un|try)?lock\w* | __folio_set_locked
+      | (?:un)?lock_page | trylock_page
+      | mmap_\w*(?:un|try)?lock\w* | i_mmap_(?:un)?lock\w*
+      | down(?:_\w+)? | up(?:_\w+)? | percpu_(?:down|up)_\w+
+      | mutex_(?:un|try)?lock\w* | spin_(?:un|try)?lock\w* | raw_spin_(?:un|try)?lock\w*
+      | read_(?:un)?lock(?:_\w+)? | write_(?:un)?lock(?:_\w+)?
+      | write_seq(?:un)?lock\w* | read_seq(?:un)?lock\w*
+      | xa_(?:un)?lock\w* | xas_(?:un)?lock\w*
+      | sb_start_\w+ | sb_end_\w+
+    )$""",
+    re.VERBOSE,
+)
+"""The calls that take or release a lock."""
+
+RELEASE = re.compile(r"unlock|^up$|^up_|percpu_up_|^sb_end_")
+
+OPERATIONS_FIELDS = {
+    "i_op": "inode_operations",
+    "a_ops": "address_space_operations",
+    "f_op": "file_operations",
+    "vm_ops": "vm_operations_struct",
+    "s_op": "super_operations",
+    "d_op": "dentry_operations",
+    "fops": "file_operations",
+}
+"""The pointers to a table of filesystem methods, and the table's type."""
+
+POINTER_FIELDS = {"b_end_io": "buffer_head", "bi_end_io": "bio"}
+"""Methods that are a function pointer of their own, and the struct's type."""
+
+LOCK_CLASS = re.compile(r"\b(?:I_MUTEX_\w+|SINGLE_DEPTH_NESTING|[A-Z][A-Z0-9]*_NESTING)\b")
+
+
+class CSourceError(ValueError):
+    """A file that is not C source."""
+
+
+@attrs.frozen
+class KernelCall:
+    """A lock call or a filesystem-method call found in kernel code."""
+
+    kind: str
+    """``lock``, ``unlock`` or ``method``."""
+    key: str
+    """What the model is compared on: ``inode_lock_nested(I_MUTEX_PARENT)``,
+    ``inode_operations.rename``."""
+    file: str
+    line: int
+    function: str
+    """The function whose body holds the call."""
+    text: str
+    cited: str
+    """The cited function whose reading found the call (the caller of the
+    static helper ``function``, when it is one)."""
+    call: str = ""
+    """The call as written, spaces removed (``inode_lock(source)``)."""
+
+    @property
+    def name(self) -> str:
+        """The called function (``inode_lock_nested``) or method."""
+        return self.key.split("(")[0]
+
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+def lock_key(name: str, arguments: str) -> str:
+    """The call's name, with the lockdep class its arguments name if any."""
+    classes = LOCK_CLASS.findall(arguments)
+    return f"{name}({', '.join(classes)})" if classes else name
+
+
+def lock_kind(name: str) -> str:
+    """``unlock`` for a release, else ``lock``."""
+    return "unlock" if RELEASE.search(name) else "lock"
+
+
+@attrs.frozen
+class Function:
+    """A function definition of a file."""
+
+    name: str
+    file: str
+    line: int
+    static: bool
+    body: Node = attrs.field(eq=False, repr=False)
+
+
+class SourceFile:
+    """One parsed C file of a kernel tree (``path`` relative to the tree)."""
+
+    def __init__(self, path: str, source: bytes) -> None:
+        if b"\0" in source:
+            raise CSourceError(f"{path} is not a text file")
+        self.path = path
+        self.tree = Parser(C).parse(source)
+        self.functions: dict[str, Function] = {}
+        for node in _definitions(self.tree.root_node):
+            function = _function(node, path)
+            if function is not None:
+                self.functions.setdefault(function.name, function)
+        if source.strip() and not self.functions and self.tree.root_node.has_error:
+            raise CSourceError(f"{path} does not parse as C")
+
+
+def _definitions(node: Node) -> Iterator[Node]:
+    for child in node.children:
+        if child.type == "function_definition":
+            yield child
+        elif child.type in ("preproc_if", "preproc_ifdef", "preproc_else", "preproc_elif"):
+            yield from _definitions(child)
+
+
+def _function(node: Node, path: str) -> Function | None:
+    declarator = node.child_by_field_name("declarator")
+    body = node.child_by_field_name("body")
+    while declarator is not None and declarator.type != "function_declarator":
+        declarator = declarator.child_by_field_name("declarator")
+    if declarator is None or body is None:
+        return None
+    name = declarator.child_by_field_name("declarator")
+    if name is None or name.type != "identifier":
+        return None
+    static = any(
+        child.type == "storage_class_specifier" and _text(child) == "static"
+        for child in node.children
+    )
+    return Function(_text(name), path, node.start_point[0] + 1, static, body)
+
+
+def _text(node: Node) -> str:
+    return (node.text or b"").decode("utf-8", "replace")
+
+
+def _calls(node: Node) -> Iterator[Node]:
+    """The call expressions under ``node``, in source order (a call's
+    arguments before the call itself, as they are evaluated)."""
+    for child in node.children:
+        yield from _calls(child)
+    if node.type == "call_expression":
+        yield node
+
+
+def _method(callee: Node) -> str | None:
+    """``table.method`` when ``callee`` is ``...->i_op->rename`` or
+    ``a_ops->write_begin``."""
+    if callee.type == "parenthesized_expression" and callee.named_child_count == 1:
+        callee = callee.named_children[0]
+    if callee.type != "field_expression":
+        return None
+    field = callee.child_by_field_name("field")
+    holder = callee.child_by_field_name("argument")
+    if field is None or holder is None:
+        return None
+    if _text(field) in POINTER_FIELDS:
+        return f"{POINTER_FIELDS[_text(field)]}.{_text(field)}"
+    if holder.type == "field_expression":
+        holder = holder.child_by_field_name("field")
+    if holder is None or holder.type not in ("identifier", "field_identifier"):
+        return None
+    table = OPERATIONS_FIELDS.get(_text(holder))
+    return f"{table}.{_text(field)}" if table else None
+
+
+class Acquisition(NamedTuple):
+    """One acquisition on a path: the call as written (name and arguments,
+    spaces removed), its key, and where it is (``file:line``)."""
+
+    call: str
+    key: str
+    where: str
+
+
+Orders = frozenset[tuple[Acquisition, ...]]
+"""The acquisitions along each path of a function, in order."""
+
+MAX_PATHS = 2048
+"""Paths kept per statement; a function with more is read in part."""
+
+
+def then(first: Orders, second: Orders) -> Orders:
+    """Each path of ``first`` followed by each of ``second`` (at most
+    ``MAX_PATHS``)."""
+    if len(first) * len(second) <= MAX_PATHS:
+        return frozenset(a + b for a in first for b in second)
+    joined: set[tuple[Acquisition, ...]] = set()
+    for a in sorted(first):
+        for b in sorted(second):
+            joined.add(a + b)
+            if len(joined) >= MAX_PATHS:
+                return frozenset(joined)
+    return frozenset(joined)
+
+
+def call_text(name: str, arguments: str) -> str:
+    """``name(arguments)`` without spaces or comments."""
+    arguments = re.sub(r"/\*.*?\*/", "", arguments)
+    return name + re.sub(r"\s+", "", arguments)
+
+
+EMPTY: Orders = frozenset({()})
+NONE: Orders = frozenset()
+
+
+class Extractor:
+    """The kernel tree at ``root``, its files parsed as they are needed."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._files: dict[str, SourceFile | None] = {}
+
+    def file(self, path: str) -> SourceFile | None:
+        """The parsed file, or None when the tree has no such file."""
+        if path not in self._files:
+            full = self.root / path
+            self._files[path] = SourceFile(path, full.read_bytes()) if full.is_file() else None
+        return self._files[path]
+
+
+class Reading:
+    """The calls of a set of cited functions of one tree: a call of a cited
+    function is read as that function's calls, a call of a static helper
+    of the caller's file as the helper's own calls (not its helpers');
+    ``leaves_out`` maps a cited function to the call names or keys
+    dropped from it and its helpers (a dropped method call is still read
+    as the cited function that implements it)."""
+
+    def __init__(
+        self,
+        tree: Extractor,
+        cited: dict[str, Function],
+        leaves_out: dict[str, frozenset[str]] | None = None,
+        methods: dict[str, str] | None = None,
+    ) -> None:
+        self.tree = tree
+        self.cited = cited
+        self.leaves_out = leaves_out or {}
+        self.methods = {method: name for method, name in (methods or {}).items() if name in cited}
+        """A method (``address_space_operations.write_begin``) and the cited
+        function read where the kernel calls it."""
+        self._orders: dict[tuple[str, str, bool], Orders] = {}
+        self._stack: set[str] = set()
+
+    def _resolve(self, function: Function, name: str, *, helpers: bool) -> Function | None:
+        """The function a call of ``name`` in ``function`` is read as."""
+        if name in self.cited:
+            return self.cited[name]
+        source = self.tree.file(function.file)
+        local = source.functions.get(name) if source is not None else None
+        if helpers and local is not None and local.static:
+            return local
+        return None
+
+    def _dropped(self, cited: str, call: KernelCall) -> bool:
+        left = self.leaves_out.get(cited, frozenset())
+        return call.key in left or call.name in left
+
+    def _call(self, function: Function, cited: str, node: Node) -> KernelCall | None:
+        callee = node.child_by_field_name("function")
+        if callee is None:
+            return None
+        line = node.start_point[0] + 1
+        text = " ".join(_text(node).split())
+        method = _method(callee)
+        found: KernelCall | None = None
+        if method is not None:
+            found = KernelCall("method", method, function.file, line, function.name, text, cited)
+        elif callee.type == "identifier" and LOCK_CALL.match(_text(callee)):
+            name = _text(callee)
+            arguments = node.child_by_field_name("arguments")
+            args = _text(arguments) if arguments is not None else ""
+            found = KernelCall(
+                lock_kind(name),
+                lock_key(name, args),
+                function.file,
+                line,
+                function.name,
+                text,
+                cited,
+                call_text(name, args),
+            )
+        return found
+
+    def calls(self, function: Function) -> tuple[list[KernelCall], set[str]]:
+        """The lock and method calls of ``function`` in source order (both
+        arms of each branch), each cited function read once; with the
+        cited functions read."""
+        read: set[str] = {function.name}
+        return list(self._walk(function, function.name, read, helpers=True)), read
+
+    def _walk(
+        self, function: Function, cited: str, read: set[str], *, helpers: bool
+    ) -> Iterator[KernelCall]:
+        for node in _calls(function.body):
+            callee = node.child_by_field_name("function")
+            name = _text(callee) if callee is not None and callee.type == "identifier" else ""
+            target = self._resolve(function, name, helpers=helpers) if name else None
+            if target is None:
+                call = self._call(function, cited, node)
+                if call is not None:
+                    if not self._dropped(cited, call):
+                        yield call
+                    implementation = self.methods.get(call.key, "")
+                    if call.kind == "method" and implementation and implementation not in read:
+                        read.add(implementation)
+                        yield from self._walk(
+                            self.cited[implementation], implementation, read, helpers=True
+                        )
+            elif name in self.cited:
+                if name not in read:
+                    read.add(name)
+                    yield from self._walk(target, name, read, helpers=True)
+            elif target.name not in read:
+                yield from self._walk(target, cited, read | {target.name}, helpers=False)
+
+    def orders(self, function: Function) -> Orders:
+        """The acquisitions along each path through ``function`` (a loop
+        body taken once or not at all, a ``goto`` ending the path)."""
+        return self._function_orders(function, function.name, helpers=True)
+
+    def _function_orders(self, function: Function, cited: str, *, helpers: bool) -> Orders:
+        memo = (function.name, cited, helpers)
+        if memo in self._orders:
+            return self._orders[memo]
+        if function.name in self._stack:
+            return EMPTY
+        self._stack.add(function.name)
+        try:
+            flow = self._statement(function.body, function, cited, helpers)
+        finally:
+            self._stack.discard(function.name)
+        self._orders[memo] = flow.opened | flow.closed | flow.broken
+        return self._orders[memo]
+
+    def _expression(self, node: Node, function: Function, cited: str, helpers: bool) -> Orders:
+        paths = EMPTY
+        for call in _calls(node):
+            callee = call.child_by_field_name("function")
+            name = _text(callee) if callee is not None and callee.type == "identifier" else ""
+            target = self._resolve(function, name, helpers=helpers) if name else None
+            if target is not None:
+                owner = name if name in self.cited else cited
+                deeper = name in self.cited
+                paths = then(paths, self._function_orders(target, owner, helpers=deeper))
+                continue
+            found = self._call(function, cited, call)
+            if found is not None and found.kind == "lock" and not self._dropped(cited, found):
+                step = Acquisition(found.call, found.key, found.where())
+                paths = then(paths, frozenset({(step,)}))
+            elif found is not None and found.key in self.methods:
+                name = self.methods[found.key]
+                paths = then(paths, self._function_orders(self.cited[name], name, helpers=True))
+        return paths
+
+    def _statement(self, node: Node, function: Function, cited: str, helpers: bool) -> Flow:
+        """The paths through ``node``: those that go on after it, those that
+        end in it (``return``, ``goto``) and those that leave the loop or
+        switch around it (``break``; ``continue`` is taken as a break)."""
+        kind = node.type
+
+        def statement(child: Node | None) -> Flow:
+            if child is None:
+                return Flow(EMPTY)
+            return self._statement(child, function, cited, helpers)
+
+        def expression(child: Node | None) -> Orders:
+            return EMPTY if child is None else self._expression(child, function, cited, helpers)
+
+        def sequence(children: list[Node]) -> Flow:
+            flow = Flow(EMPTY)
+            for child in children:
+                if child.type not in ("comment", "preproc_arg"):
+                    flow = flow.then(statement(child))
+            return flow
+
+        if kind in ("compound_statement", "preproc_if", "preproc_ifdef", "preproc_else"):
+            return sequence(node.named_children)
+        if kind == "if_statement":
+            test = Flow(expression(node.child_by_field_name("condition")))
+            other = node.child_by_field_name("alternative")
+            if other is not None and other.type == "else_clause" and other.named_children:
+                other = other.named_children[-1]
+            arms = statement(node.child_by_field_name("consequence")) | statement(other)
+            return test.then(arms)
+        if kind in ("while_statement", "for_statement", "do_statement"):
+            test = Flow(expression(node.child_by_field_name("condition")))
+            body = statement(node.child_by_field_name("body"))
+            once = body.then(test) if kind == "do_statement" else test.then(body)
+            skipped = NONE if kind == "do_statement" else test.opened
+            return Flow(once.opened | once.broken | skipped, once.closed)
+        if kind == "switch_statement":
+            test = Flow(expression(node.child_by_field_name("condition")))
+            block = node.child_by_field_name("body")
+            cases = Flow(EMPTY)
+            for case in block.named_children if block is not None else ():
+                value = case.child_by_field_name("value")
+                children = [
+                    child
+                    for child in (case.named_children if case.type == "case_statement" else [])
+                    if value is None or child.id != value.id
+                ]
+                cases = cases | sequence(children)
+            flow = test.then(cases)
+            return Flow(flow.opened | flow.broken, flow.closed)
+        if kind == "return_statement":
+            return Flow(NONE, expression(node))
+        if kind == "goto_statement":
+            return Flow(NONE, EMPTY)
+        if kind in ("break_statement", "continue_statement"):
+            return Flow(NONE, NONE, EMPTY)
+        if kind == "labeled_statement":
+            inner = [child for child in node.named_children if child.type != "statement_identifier"]
+            return statement(inner[-1]) if inner else Flow(EMPTY)
+        return Flow(expression(node))
+
+
+@attrs.frozen
+class Flow:
+    """Paths through a statement: ``opened`` go on after it, ``closed``
+    end in it, ``broken`` leave the enclosing loop or switch."""
+
+    opened: Orders
+    closed: Orders = NONE
+    broken: Orders = NONE
+
+    def then(self, after: Flow) -> Flow:
+        """This statement followed by ``after``."""
+        return Flow(
+            then(self.opened, after.opened),
+            self.closed | then(self.opened, after.closed),
+            self.broken | then(self.opened, after.broken),
+        )
+
+    def __or__(self, other: Flow) -> Flow:
+        return Flow(
+            self.opened | other.opened, self.closed | other.closed, self.broken | other.broken
+        )

@@ -1,0 +1,52 @@
+"""``vfsmc drift --kernel PATH [OPERATION ...]``: whether the models are in
+step with a kernel tree.
+
+Exit codes: 0 in step, 1 drift found (one line per finding), 2 bad input
+(no such directory, a file that is not C, an unknown operation).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from mc.check import drift as drifts
+from mc.check.registry import shipped_modules, with_files
+from mc.cli.errors import one_line_errors
+from mc.cli.options import models_option
+
+
+@click.command("drift")
+@click.option(
+    "--kernel",
+    "kernel",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The root of a kernel source tree.",
+)
+@models_option
+@click.argument("operations", nargs=-1)
+@one_line_errors
+def drift_command(kernel: Path, models: tuple[Path, ...], operations: tuple[str, ...]) -> None:
+    """Compare the kernel functions each OPERATION cites (all operations by
+    default) with what its model does: one line per finding, exit 1 on drift."""
+    registry = with_files(models)
+    reports = drifts.drift(registry, kernel, operations, shipped_modules())
+    found = 0
+    for report in reports:
+        if report.note:
+            click.echo(f"{report.operation}: not compared: {report.note}")
+            continue
+        for finding in report.findings:
+            click.echo(str(finding))
+        found += len(report.findings)
+        if not report.findings:
+            functions = ", ".join(f"{name}()" for name in report.functions)
+            click.echo(
+                f"{report.operation}: in step: {report.kernel_calls} kernel calls in "
+                f"{functions}; {report.model_calls} model steps"
+            )
+    click.echo(f"{found} finding{'s' if found != 1 else ''} in {len(reports)} operations")
+    sys.exit(1 if found else 0)

@@ -1,0 +1,266 @@
+"""``vfsmc drift``: the models against a kernel tree.  The trees are the
+project's own small C files in the kernel's shapes (tests/fixtures/kernel):
+``in-step`` follows what the rename and write models do, ``drifted`` has
+five planted changes, and single changes are planted here in a copy."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from mc.check import csource, drift
+from mc.check.registry import shipped_modules
+from mc.dsl.operation import Operation
+from mc.dsl.scenario import Registry
+
+KERNEL = Path(__file__).resolve().parent / "fixtures" / "kernel"
+IN_STEP = KERNEL / "in-step"
+DRIFTED = KERNEL / "drifted"
+
+
+def findings(result: Result) -> set[tuple[str, str, str]]:
+    """(operation, kind, kernel location) of each finding line."""
+    found = set()
+    for line in result.output.splitlines():
+        parts = line.split(": ", 3)
+        if len(parts) == 4 and parts[1] not in ("in step", "not compared"):
+            found.add((parts[0], parts[1], parts[2]))
+    return found
+
+
+def test_the_in_step_tree_is_in_step(vfsmc: Callable[..., Result]) -> None:
+    result = vfsmc("drift", "--kernel", str(IN_STEP), "rename", "write")
+    assert result.exit_code == 0, result.output
+    assert findings(result) == set()
+    assert "rename: in step: 23 kernel calls in do_renameat2()" in result.output
+    assert (
+        "write: in step: 20 kernel calls in vfs_write(), generic_file_write_iter()" in result.output
+    )
+    assert result.output.endswith("0 findings in 2 operations\n")
+
+
+def test_each_planted_change_is_found_and_nothing_else(vfsmc: Callable[..., Result]) -> None:
+    result = vfsmc("drift", "--kernel", str(DRIFTED), "rename", "write")
+    assert result.exit_code == 1, result.output
+    assert findings(result) == {
+        ("rename", "function-renamed", "fs/inode.c:3"),
+        ("rename", "lock-removed", "fs/namei.c:64"),
+        ("rename", "lock-reordered", "fs/namei.c:61"),
+        ("write", "lock-added", "mm/filemap.c:56"),
+        ("write", "method-missing", "mm/filemap.c:43"),
+    }
+    lines = result.output.splitlines()
+    assert any(
+        "lock_two_nondirectories() (read in 6.12) is gone; read lock_two_nondirs()" in line
+        for line in lines
+    )
+    assert any(
+        line.startswith("rename: lock-removed") and "inode_lock(source) after" in line
+        for line in lines
+    )
+    assert any(
+        line.startswith("write: lock-added: mm/filemap.c:56: sb_start_write(inode->i_sb) after")
+        for line in lines
+    )
+    assert any("inode->i_op->update_time(" in line for line in lines)
+
+
+PLANTS = {
+    "removed lock": (
+        "fs/namei.c",
+        "\t\tinode_lock_nested(target, I_MUTEX_CHILD);\n\t\tinode_lock(source);\n",
+        "\t\tinode_lock_nested(target, I_MUTEX_CHILD);\n",
+        {("rename", "lock-removed")},
+    ),
+    "added lock": (
+        "fs/dcache.c",
+        "\twrite_seqlock(&rename_lock);\n\t__d_move(dentry, target, false);",
+        "\twrite_seqlock(&rename_lock);\n\tinode_lock(target->d_inode);\n"
+        "\t__d_move(dentry, target, false);",
+        {("rename", "lock-added")},
+    ),
+    "reordering": (
+        "fs/inode.c",
+        "\tif (inode1)\n\t\tinode_lock(inode1);\n"
+        "\tif (inode2 && inode2 != inode1)\n\t\tinode_lock_nested(inode2, I_MUTEX_NONDIR2);\n",
+        "\tif (inode2 && inode2 != inode1)\n\t\tinode_lock_nested(inode2, I_MUTEX_NONDIR2);\n"
+        "\tif (inode1)\n\t\tinode_lock(inode1);\n",
+        {("rename", "lock-reordered")},
+    ),
+    "renamed function": (
+        "mm/filemap.c",
+        "generic_perform_write(",
+        "generic_perform_buffered_write(",
+        {("write", "function-renamed")},
+    ),
+    "gone function": (
+        "fs/libfs.c",
+        "int simple_write_end(",
+        "int libfs_commit_write(",
+        {("write", "function-gone")},
+    ),
+    "missing method call": (
+        "mm/filemap.c",
+        "\tinode_lock(inode);\n",
+        "\tinode_lock(inode);\n\tinode->i_op->update_time(inode, S_MTIME);\n",
+        {("write", "method-missing")},
+    ),
+    "prefault under the folio lock": (
+        "mm/filemap.c",
+        "\t\tif (unlikely(status < 0))\n\t\t\tbreak;\n\t\tcopied =",
+        "\t\tif (unlikely(status < 0))\n\t\t\tbreak;\n"
+        "\t\tmmap_read_lock(current->mm);\n\t\tcopied =",
+        {("write", "lock-added")},
+    ),
+}
+
+
+@pytest.mark.parametrize("plant", sorted(PLANTS))
+def test_one_planted_change_one_kind_of_finding(
+    plant: str, tmp_path: Path, vfsmc: Callable[..., Result]
+) -> None:
+    path, old, new, expected = PLANTS[plant]
+    tree = tmp_path / "tree"
+    shutil.copytree(IN_STEP, tree)
+    text = (tree / path).read_text()
+    assert old in text
+    (tree / path).write_text(text.replace(old, new))
+    result = vfsmc("drift", "--kernel", str(tree), "rename", "write")
+    assert result.exit_code == 1, result.output
+    assert {(op, kind) for op, kind, _ in findings(result)} == expected, result.output
+    assert len(findings(result)) == 1, result.output
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, vfsmc: Callable[..., Result]) -> None:
+    missing = vfsmc("drift", "--kernel", str(tmp_path / "nowhere"), "rename")
+    assert missing.exit_code == 2
+    assert missing.output == f"vfsmc: error: {tmp_path / 'nowhere'}: no such directory\n"
+    empty = vfsmc("drift", "--kernel", str(tmp_path), "rename")
+    assert empty.exit_code == 2
+    assert "holds none of the cited files" in empty.output
+    unknown = vfsmc("drift", "--kernel", str(IN_STEP), "renamex")
+    assert unknown.exit_code == 2
+    assert "unknown operation 'renamex'" in unknown.output
+    (tmp_path / "fs").mkdir()
+    (tmp_path / "fs" / "namei.c").write_bytes(b"\x7fELF\0\0binary")
+    binary = vfsmc("drift", "--kernel", str(tmp_path), "rename")
+    assert binary.exit_code == 2
+    assert binary.output.count("\n") == 1
+    assert "fs/namei.c" in binary.output and "not a text file" in binary.output
+
+
+def test_every_shipped_operation_cites_its_kernel_functions(shipped: Registry) -> None:
+    operations = drift.select(shipped, (), shipped_modules())
+    assert len(operations) > 20
+    for operation in operations:
+        assert isinstance(operation, Operation)
+        assert operation.cites, f"{operation.name} cites no kernel function"
+        for cite in operation.cites:
+            assert cite.file.endswith(".c") and "/" in cite.file, cite
+            assert cite.function.isidentifier(), cite
+            assert cite.version[0].isdigit(), cite
+
+
+def _reading(
+    tmp_path: Path, source: str, cited: tuple[str, ...] = ("f",)
+) -> tuple[csource.Reading, csource.SourceFile]:
+    (tmp_path / "a.c").write_text(source)
+    tree = csource.Extractor(tmp_path)
+    parsed = tree.file("a.c")
+    assert parsed is not None
+    return csource.Reading(tree, {name: parsed.functions[name] for name in cited}), parsed
+
+
+def test_static_helpers_are_followed_one_level_down(tmp_path: Path) -> None:
+    reading, parsed = _reading(
+        tmp_path,
+        """
+static void deeper(struct inode *i) { spin_lock(&i->i_lock); }
+static void helper(struct inode *i) { mutex_lock(&i->m); deeper(i); }
+void exported(struct inode *i) { down_write(&i->s); }
+void f(struct inode *i)
+{
+	inode_lock(i);
+	helper(i);
+	exported(i);
+	i->i_op->rename(i);
+	mapping->a_ops->write_begin(i);
+	inode_unlock(i);
+}
+""",
+    )
+    calls, _ = reading.calls(parsed.functions["f"])
+    assert [(c.kind, c.key, c.function) for c in calls] == [
+        ("lock", "inode_lock", "f"),
+        ("lock", "mutex_lock", "helper"),
+        ("method", "inode_operations.rename", "f"),
+        ("method", "address_space_operations.write_begin", "f"),
+        ("unlock", "inode_unlock", "f"),
+    ]
+
+
+def test_paths_keep_branches_apart(tmp_path: Path) -> None:
+    reading, parsed = _reading(
+        tmp_path,
+        """
+void f(struct inode *a, struct inode *b)
+{
+	if (a < b) {
+		inode_lock(a);
+		inode_lock_nested(b, I_MUTEX_NONDIR2);
+	} else {
+		inode_lock(b);
+		inode_lock_nested(a, I_MUTEX_NONDIR2);
+	}
+	if (!a)
+		return;
+	down_read(&a->sem);
+}
+""",
+    )
+    orders = {tuple(step.call for step in path) for path in reading.orders(parsed.functions["f"])}
+    assert orders == {
+        ("inode_lock(a)", "inode_lock_nested(b,I_MUTEX_NONDIR2)"),
+        ("inode_lock(b)", "inode_lock_nested(a,I_MUTEX_NONDIR2)"),
+        ("inode_lock(a)", "inode_lock_nested(b,I_MUTEX_NONDIR2)", "down_read(&a->sem)"),
+        ("inode_lock(b)", "inode_lock_nested(a,I_MUTEX_NONDIR2)", "down_read(&a->sem)"),
+    }
+
+
+def test_what_a_cite_leaves_out_is_not_read(tmp_path: Path) -> None:
+    (tmp_path / "a.c").write_text("void f(void) { spin_lock(&l); inode_lock(i); spin_unlock(&l); }")
+    tree = csource.Extractor(tmp_path)
+    parsed = tree.file("a.c")
+    assert parsed is not None
+    reading = csource.Reading(
+        tree, {"f": parsed.functions["f"]}, {"f": frozenset({"spin_lock", "spin_unlock"})}
+    )
+    assert [c.key for c in reading.calls(parsed.functions["f"])[0]] == ["inode_lock"]
+
+
+def test_a_model_step_names_its_kernel_call() -> None:
+    assert list(drift.label_calls("done_path_create(): inode_unlock(path->dentry->d_inode)")) == [
+        ("unlock", "inode_unlock", "inode_unlock(path->dentry->d_inode)")
+    ]
+    assert list(drift.label_calls("inode_lock_nested(p1->d_inode, I_MUTEX_PARENT) /* x */")) == [
+        (
+            "lock",
+            "inode_lock_nested(I_MUTEX_PARENT)",
+            "inode_lock_nested(p1->d_inode,I_MUTEX_PARENT)",
+        )
+    ]
+    assert list(drift.label_calls("copied = copy_folio_from_iter_atomic(folio)")) == []
+
+
+def test_the_readme_shows_the_fixture_runs_as_they_are(vfsmc: Callable[..., Result]) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for tree in ("in-step", "drifted"):
+        command = f"$ vfsmc drift --kernel tests/fixtures/kernel/{tree} rename write\n"
+        assert command in readme
+        shown = readme.split(command, 1)[1].split("$ ", 1)[0].split("```", 1)[0]
+        result = vfsmc("drift", "--kernel", str(KERNEL / tree), "rename", "write")
+        assert result.output == shown
