@@ -44,7 +44,6 @@ from mc.kernel.pagecache import (
     Page,
     add_folio,
     change_flags,
-    clear_dirty_for_io,
     dirty_folio,
     flags_of,
     folio_test,
@@ -55,6 +54,7 @@ from mc.kernel.pagecache import (
     submit_write,
 )
 from mc.kernel.pagecache_properties import WRITEBACK_PROTOCOL
+from mc.kernel.rmap import NO_MKCLEAN, folio_clear_dirty_for_io
 
 AOP_WRITEPAGE_ACTIVATE = 0x80000
 END_BUFFER_ASYNC_WRITE = "end_buffer_async_write"
@@ -271,7 +271,7 @@ def launder_folio(op: Op, mapping: Mapping, page: Page) -> None:
     (``block_write_full_page()`` but keeping the folio locked) and wait for
     the write."""
     with op.when(folio_test(page, PG_DIRTY, "dirty"), "if (folio_clear_dirty_for_io(folio))"):
-        op.effect("folio_clear_dirty_for_io(folio)", _clear_dirty, page)
+        op.effect("folio_clear_dirty_for_io(folio)", _clear_dirty, page, not op.variant(NO_MKCLEAN))
         section(
             op,
             mapping.xa_lock,
@@ -293,5 +293,5 @@ def launder_folio(op: Op, mapping: Mapping, page: Page) -> None:
         )
 
 
-def _clear_dirty(fs: Scratch, page: Page) -> None:
-    clear_dirty_for_io(fs, page)
+def _clear_dirty(fs: Scratch, page: Page, mkclean: bool) -> None:
+    folio_clear_dirty_for_io(fs, page, mkclean)

@@ -192,6 +192,20 @@ def mmap_store(op: Op, file: File, pos: Arg) -> None:
 
 
 @operation(
+    models="stores through a shared file mapping, one after the other: handle_mm_fault() "
+    "(mm/memory.c)",
+    describe=lambda f, *positions: (
+        "; ".join(f"p[{describe(pos)}] = x" for pos in positions) + f" /* mmap({f}) */"
+    ),
+)
+def mmap_stores(op: Op, file: File, *positions: Arg) -> None:
+    """``p[pos] = x`` for each of ``positions`` in turn, on a MAP_SHARED
+    mapping of the file."""
+    for number, pos in enumerate(positions):
+        access(op, file, pos, write=True, at=f".{number + 1}")
+
+
+@operation(
     models="__vm_munmap() -> unmap_region() -> zap_pte_range() (mm/mmap.c, mm/memory.c)",
     describe=lambda f: f"munmap({f})",
 )

@@ -47,6 +47,7 @@ Partial = tuple[int, Any, Any]
 within it (ints or terms)."""
 
 TRUNCATE_SKIPS_WRITEBACK = "truncate-skips-writeback"
+PARTIAL_ZERO_FROM_FOLIO_START = "partial-zero-from-folio-start"
 
 
 def render_indices(indices: tuple[int, ...] | None) -> str:
@@ -169,7 +170,9 @@ def truncate_partial_folio(op: Op, mapping: Mapping, page: Page, partials: Expr)
     """``truncate_inode_partial_folio()`` on a cached folio the range covers
     in part (``__filemap_get_folio(FGP_LOCK)``): wait for writeback, zero
     the bytes in the range (``folio_zero_range()``) and
-    ``->invalidate_folio`` them."""
+    ``->invalidate_folio`` them.  Under variant
+    ``partial-zero-from-folio-start`` the zeroing starts at the folio's
+    first byte instead of the range's (an offset computed as 0)."""
     with op.when(present(page), f"folio = __filemap_get_folio(mapping, {page.index}, FGP_LOCK)"):
         op.lock(page.lock, label="folio_lock(folio)")
         with op.when(mapped_here(page), "if (folio->mapping == mapping)"):
@@ -185,6 +188,7 @@ def truncate_partial_folio(op: Op, mapping: Mapping, page: Page, partials: Expr)
                 _zero_partial,
                 page,
                 partials,
+                op.variant(PARTIAL_ZERO_FROM_FOLIO_START),
             )
             with op.when(
                 locked_test(page, PG_PRIVATE, "private"),
@@ -208,8 +212,12 @@ def _range_of(partials: tuple[Partial, ...], page: Page) -> tuple[Any, Any]:
     raise ValueError(f"no partial range for {page}")
 
 
-def _zero_partial(fs: Scratch, page: Page, partials: tuple[Partial, ...]) -> None:
+def _zero_partial(
+    fs: Scratch, page: Page, partials: tuple[Partial, ...], from_folio_start: bool
+) -> None:
     start, end = _range_of(partials, page)
+    if from_folio_start:
+        start = 0
     version, flags = fs[page.folio]
     if version is not None:
         fs[page.folio] = (zero(fs, version, start, end), flags)

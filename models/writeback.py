@@ -40,7 +40,6 @@ from mc.kernel.pagecache import (
     Page,
     Sync,
     add_folio,
-    clear_dirty_for_io,
     complete,
     completions,
     folio_test,
@@ -56,6 +55,7 @@ from mc.kernel.pagecache import (
     tagged,
 )
 from mc.kernel.pathcond import is_true
+from mc.kernel.rmap import NO_MKCLEAN, folio_clear_dirty_for_io
 from mc.kernel.world import World
 from mc.models import blockfs
 
@@ -189,7 +189,7 @@ def _write_one(op: Op, mapping: Mapping, page: Page, *, sync_all: bool) -> None:
             folio_test(page, PG_DIRTY, "dirty"),
             "if (folio_clear_dirty_for_io(folio)) /* without the folio lock */",
         ):
-            op.effect("folio_clear_dirty_for_io(folio)", _clear_dirty, page)
+            op.effect("folio_clear_dirty_for_io(folio)", _clear_dirty, page, _mkclean(op))
         with op.otherwise():
             op.goto(done)
     op.lock(page.lock, label="folio_lock(folio)", tag="lock-folio-for-io")
@@ -227,6 +227,7 @@ def _write_one(op: Op, mapping: Mapping, page: Page, *, sync_all: bool) -> None:
             "if (!folio_clear_dirty_for_io(folio)) goto continue_unlock",
             _clear_dirty,
             page,
+            _mkclean(op),
             tag="clear-dirty-for-io",
         )
     enter(
@@ -249,8 +250,14 @@ def _write_one(op: Op, mapping: Mapping, page: Page, *, sync_all: bool) -> None:
     op.label(done)
 
 
-def _clear_dirty(fs: Scratch, page: Page) -> None:
-    clear_dirty_for_io(fs, page)
+def _clear_dirty(fs: Scratch, page: Page, mkclean: bool) -> None:
+    folio_clear_dirty_for_io(fs, page, mkclean)
+
+
+def _mkclean(op: Op) -> bool:
+    """Whether ``folio_clear_dirty_for_io()`` write-protects the ptes
+    (not under variant ``no-mkclean``)."""
+    return not op.variant(NO_MKCLEAN)
 
 
 def _io_thread(op: Op) -> Holders:
@@ -414,7 +421,9 @@ def pageout(op: Op, mapping: Mapping, page: Page) -> None:
     was unlocked by ``->writepage`` and shrink_folio_list() frees it only if
     a new trylock finds it clean and idle.  Jumps to ``clean`` to free it,
     ``keep_locked`` or ``out`` to keep it."""
-    op.effect("if (folio_clear_dirty_for_io(folio)) /* pageout() */", _clear_dirty, page)
+    op.effect(
+        "if (folio_clear_dirty_for_io(folio)) /* pageout() */", _clear_dirty, page, _mkclean(op)
+    )
     enter(
         op,
         "address_space_operations.writepage",

@@ -7,6 +7,8 @@ from mc.dsl.scenario import BASE_PROPERTIES, flag_variant, scenario
 from mc.kernel import pagecache_properties as _pagecache_properties  # noqa: F401  (registers)
 from mc.kernel.pagecache import File
 from mc.kernel.pagecache_properties import PAGECACHE_PROPERTIES
+from mc.kernel.rmap import NO_MKCLEAN
+from mc.models.truncate import mmap_stores
 from mc.models.writeback import flusher, fsync, invalidate, io_completion, read, reclaim, write
 
 WRITEBACK_PROPERTIES = (*BASE_PROPERTIES, *PAGECACHE_PROPERTIES)
@@ -24,6 +26,12 @@ flag_variant(
 flag_variant(
     "no-wait-writeback",
     "WB_SYNC_ALL writeback skips a dirty folio already under writeback instead of waiting",
+)
+
+flag_variant(
+    NO_MKCLEAN,
+    "folio_clear_dirty_for_io() does not call folio_mkclean(): a pte stays writable and dirty "
+    "across writeback, so a later store through the mapping neither faults nor redirties",
 )
 
 TWO_PAGES = File("/f", pages=2, cached=(0,), holes=(1,))
@@ -88,5 +96,20 @@ scenario(
     "a write, page-cache invalidation (->launder_folio, ->release_folio) and an fsync",
     tree=["/f"],
     threads=[write(ONE_PAGE, 0), invalidate(ONE_PAGE, 0), fsync(ONE_PAGE), io_completion(ONE_PAGE)],
+    properties=WRITEBACK_PROPERTIES,
+)
+
+scenario(
+    "writeback/mmap-store-flusher",
+    "two stores, one after the other, through a shared mapping of a one-page file, the "
+    "background flusher and an fsync: writeback write-protects the pte (folio_mkclean()), "
+    "so the second store faults through ->page_mkwrite and redirties the folio",
+    tree=["/f"],
+    threads=[
+        mmap_stores(ONE_PAGE, 0, 1),
+        flusher(ONE_PAGE),
+        fsync(ONE_PAGE),
+        io_completion(ONE_PAGE),
+    ],
     properties=WRITEBACK_PROPERTIES,
 )

@@ -13,9 +13,10 @@ from mc.check import expectations
 from mc.check.checker import check_scenario
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry
-from mc.dsl.steps import DONE, LOCK_PROTOCOL
+from mc.dsl.steps import DONE, LOCK_PROTOCOL, Scratch
 from mc.engine.result import Verdict
-from mc.kernel.device import WRITE, Bio
+from mc.kernel.device import WRITE, ZEROES, Bio
+from mc.kernel.mm import PTE_DIRTY, PTE_WRITE
 from mc.kernel.pagecache import (
     PG_DIRTY,
     PG_PRIVATE,
@@ -32,6 +33,7 @@ from mc.kernel.pagecache_properties import (
     no_lost_write_violation,
     writeback_protocol_violation,
 )
+from mc.kernel.rmap import folio_clear_dirty_for_io
 from mc.kernel.world import ERROR_SLOT
 
 ROWS = [row for row in expectations.load() if row.scenario.startswith("writeback/")]
@@ -187,3 +189,49 @@ def test_no_lost_write(shipped: Registry) -> None:
     still_running = list(lost)
     still_running[sync.pc] = 0
     assert no_lost_write_violation(part, tuple(still_running)) is None
+
+
+# --- writenotify and bytes past EOF ------------------------------------------------
+
+
+def test_clear_dirty_for_io_write_protects_the_pte(shipped: Registry) -> None:
+    model, part = _model(shipped, "writeback/mmap-store-flusher")
+    page = next(iter(part.mappings.values())).pages[0]
+    stored = _set(
+        model,
+        model.initial,
+        **{"pte(/f:0)": PTE_WRITE | PTE_DIRTY, "folio(/f:0)": (1, PG_UPTODATE)},
+    )
+    scratch = Scratch(model.world, stored)
+    assert folio_clear_dirty_for_io(scratch, page)
+    after = _set(model, tuple(scratch.values))
+    names = {slot.name: i for i, slot in enumerate(model.world.slots)}
+    assert after[names["pte(/f:0)"]] == 0
+    assert after[names["folio(/f:0)"]] == (1, PG_UPTODATE)
+    assert after[names["xa_marks(/f:0)"]] & TAG_DIRTY
+    unprotected = Scratch(model.world, stored)
+    assert not folio_clear_dirty_for_io(unprotected, page, mkclean=False)
+    assert unprotected.values[names["pte(/f:0)"]] == PTE_WRITE | PTE_DIRTY
+
+
+def test_the_second_store_faults_and_redirties(shipped: Registry) -> None:
+    correct = check_scenario(shipped, "writeback/mmap-store-flusher", [])
+    assert correct.result.verdict is Verdict.OK
+    broken = check_scenario(shipped, "writeback/mmap-store-flusher", ["no-mkclean"])
+    found = broken.counterexample
+    assert found is not None and found.property == "dirty-coherent"
+    assert "clean with no I/O in flight" in found.message
+
+
+def test_dirty_coherent_compares_bytes_below_eof(shipped: Registry) -> None:
+    model, part = _model(shipped, "writeback/write-vs-fsync")
+    tail_zeroed = _set(
+        model,
+        model.initial,
+        **{"folio(/f:0)": (((0, 0), (100, ZEROES)), CLEAN[1]), "i_size(/f)": 100},
+    )
+    assert dirty_coherent_violation(part, tail_zeroed) is None
+    whole_page = _set(model, tail_zeroed, **{"i_size(/f)": 4096})
+    assert "below EOF" in (dirty_coherent_violation(part, whole_page) or "")
+    below = _set(model, tail_zeroed, **{"i_size(/f)": 101})
+    assert "below EOF" in (dirty_coherent_violation(part, below) or "")

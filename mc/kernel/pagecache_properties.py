@@ -16,6 +16,7 @@ from mc.engine.model import Property, always
 from mc.kernel.device import WRITE, Bio, device_of
 from mc.kernel.expr import State
 from mc.kernel.pagecache import (
+    PAGE_SIZE,
     PG_DIRTY,
     PG_UPTODATE,
     PG_WRITEBACK,
@@ -27,6 +28,8 @@ from mc.kernel.pagecache import (
     flags_of,
     pagecache,
 )
+from mc.kernel.pagedata import agree_below
+from mc.kernel.pathcond import at_least, holds_in, sub, symbolic_part
 from mc.kernel.world import ERROR_SLOT
 
 WRITEBACK_PROTOCOL = "writeback-protocol"
@@ -67,13 +70,32 @@ def writeback_protocol_violation(part: PageCache, state: Sequence[Any]) -> str |
     return None
 
 
+def _agrees_below_eof(part: PageCache, state: Sequence[Any], page: Page) -> bool:
+    """Whether the folio at ``page`` and its block hold the same bytes below
+    EOF: the bytes past EOF of the EOF folio are the kernel's to zero
+    (``truncate_inode_partial_folio()``, ``folio_zero_segment()`` in
+    writeback) without dirtying the folio."""
+    mapping = next(m for m in part.mappings.values() if m.ino == page.ino)
+    symbolic = symbolic_part(part.world)
+    state = tuple(state)
+    limit = sub(state[mapping.i_size], page.index * PAGE_SIZE)
+    if holds_in(symbolic, state, at_least(limit, PAGE_SIZE)):
+        limit = PAGE_SIZE
+    return agree_below(
+        state[page.folio][0],
+        part.on_device(state, page),
+        limit,
+        lambda cond: holds_in(symbolic, state, cond),
+    )
+
+
 def dirty_coherent_violation(part: PageCache, state: Sequence[Any]) -> str | None:
     """Outside xa_lock, PG_writeback and the WRITEBACK mark agree, and so do
     PG_dirty and the DIRTY mark (folio_clear_dirty_for_io() leaves the mark
     set on purpose while the folio stays locked, so a locked folio is
     exempt); an unlocked, uptodate folio that is neither dirty nor under
-    writeback holds what the device holds; a folio under writeback is never
-    evicted."""
+    writeback holds what the device holds in every byte below EOF; a folio
+    under writeback is never evicted."""
     for mapping in part.mappings.values():
         if state[mapping.xa_lock.slot] is not None:
             continue
@@ -88,10 +110,11 @@ def dirty_coherent_violation(part: PageCache, state: Sequence[Any]) -> str | Non
             if state[page.lock.slot] is not None:
                 continue
             idle = not flags & (PG_DIRTY | PG_WRITEBACK)
-            if idle and flags & PG_UPTODATE and version != part.on_device(state, page):
+            if idle and flags & PG_UPTODATE and not _agrees_below_eof(part, state, page):
                 return (
-                    f"folio {page} holds {part.writer(version)} but is clean with no I/O in "
-                    f"flight, and {_block_text(part, state, page)}"
+                    f"folio {page} holds {part.writer(version)} below EOF (i_size "
+                    f"{state[mapping.i_size]}) but is clean with no I/O in flight, and "
+                    f"{_block_text(part, state, page)}"
                 )
             if bool(flags & PG_DIRTY) != bool(marks & TAG_DIRTY):
                 state_of = "dirty" if flags & PG_DIRTY else "clean"
@@ -148,8 +171,8 @@ WRITEBACK_PROTOCOL_TEXT = (
 )
 DIRTY_COHERENT_TEXT = (
     "outside xa_lock PG_dirty/PG_writeback agree with the DIRTY/WRITEBACK marks (except on a "
-    "locked folio being cleaned for I/O); no folio is clean yet newer than the device with no "
-    "I/O in flight; no folio under writeback is evicted"
+    "locked folio being cleaned for I/O); no folio is clean yet differs from the device below "
+    "EOF with no I/O in flight; no folio under writeback is evicted"
 )
 NO_LOST_WRITE_TEXT = (
     "when fsync returns, the device holds every write that completed before the fsync began "
