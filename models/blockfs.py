@@ -33,6 +33,7 @@ from mc.dsl.steps import Scratch
 from mc.dsl.waits import section, unlock_checked, wait_until
 from mc.kernel import errno as E
 from mc.kernel.expr import const, differ, not_
+from mc.kernel.folio import FolioRef, find_folio, folio_ref, new_folio, repeat_label
 from mc.kernel.pagecache import (
     PAGE_SIZE,
     PG_DIRTY,
@@ -42,7 +43,6 @@ from mc.kernel.pagecache import (
     TAG_DIRTY,
     Mapping,
     Page,
-    add_folio,
     change_flags,
     dirty_folio,
     flags_of,
@@ -64,19 +64,36 @@ MPAGE_END_IO = "mpage_end_io"
 OK = const(0, "0")
 
 
-def grab_folio(op: Op, mapping: Mapping, page: Page, label: str) -> None:
-    """``__filemap_get_folio(mapping, index, FGP_LOCK | FGP_CREAT, gfp)``:
-    the folio at the index, locked; a new one (not uptodate) is added when
-    there is none.  Taking the index's lock first and adding under it is
-    what the kernel's lookup, -EEXIST retry and folio_lock() come to."""
-    op.lock(page.lock, label=f"{label}: folio_lock(folio)")
-    section(
+def grab_folio(op: Op, mapping: Mapping, page: Page, label: str) -> FolioRef:
+    """``__filemap_get_folio(mapping, index, FGP_LOCK | FGP_CREAT, gfp)``
+    (mm/filemap.c, Linux 6.6): the folio cached at the index is locked and
+    rechecked (``folio->mapping != mapping``: truncated meanwhile, so unlock,
+    put and look again); with none cached a new folio, locked at birth, is
+    added (-EEXIST: another thread added one first, look again).  Returns
+    the thread's reference, locked."""
+    repeat, create, done = (repeat_label(op, what) for what in ("repeat", "create", "grabbed"))
+    op.label(repeat)
+    ref = find_folio(op, page, f"{label}: repeat: folio = filemap_get_entry(mapping, index)")
+    with op.when(not_(ref.found), "if (!folio) goto no_page"):
+        op.goto(create)
+    op.lock(ref.lock, label="folio_lock(folio)")
+    with op.when(ref.mapped, "if (unlikely(folio->mapping != mapping)) /* truncated */"):
+        op.goto(done)
+    op.unlock(ref.lock, "folio_unlock(folio); folio_put(folio); goto repeat")
+    op.goto(repeat)
+    op.label(create)
+    _, added = new_folio(
         op,
-        mapping.xa_lock,
-        "if (!folio) filemap_add_folio(mapping, folio, index, gfp): xas_store(&xas, folio)",
-        add_folio,
+        mapping,
         page,
+        "no_page: folio = filemap_alloc_folio(gfp, 0); __folio_set_locked(folio); "
+        "err = filemap_add_folio(mapping, folio, index, gfp)",
     )
+    with op.when(added, "if (err == -EEXIST) goto repeat"):
+        op.goto(done)
+    op.goto(repeat)
+    op.label(done)
+    return ref
 
 
 def _buffers_and_block(fs: Scratch, page: Page, ret: int) -> None:
@@ -117,10 +134,10 @@ def write_end(op: Op, mapping: Mapping, page: Page) -> None:
         mapping,
         page,
         label="folio_mark_dirty(folio): mapping->a_ops->dirty_folio(mapping, folio)",
-        roles={"mapping": mapping, "folio": page},
+        roles={"mapping": mapping, "folio": folio_ref(op, page)},
         sleeps=False,
     )
-    op.unlock(page.lock, "folio_unlock(folio)")
+    op.unlock(folio_ref(op, page).lock, "folio_unlock(folio)")
 
 
 def _uptodate_and_size(fs: Scratch, mapping: Mapping, page: Page) -> None:
@@ -213,7 +230,7 @@ def writepage_unlock(op: Op, page: Page, label: str) -> None:
             f"(block {state[page.block]} holds {part.writer(part.on_device(state, page))})"
         )
 
-    unlock_checked(op, page.lock, label, check, WRITEBACK_PROTOCOL)
+    unlock_checked(op, folio_ref(op, page).lock, label, check, WRITEBACK_PROTOCOL)
 
 
 def read_folio(op: Op, page: Page) -> None:

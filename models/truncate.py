@@ -28,6 +28,7 @@ from mc.dsl.steps import EffectStep, Scratch
 from mc.dsl.waits import enter
 from mc.engine.symbolic import Symbol
 from mc.kernel.expr import Eval, Expr, InodeExpr, not_
+from mc.kernel.folio import folio_ref, put_folio
 from mc.kernel.locks import EXCL
 from mc.kernel.mm import Mm, mm_of
 from mc.kernel.pagecache import (
@@ -309,6 +310,7 @@ def pread_expecting_zeroes(op: Op, file: File, start: Arg, end: Arg, at: str = "
                 high,
                 data,
             )
+            put_folio(op, folio_ref(op, page))
     op.let(f"read{at}", _versions_or_empty(data), "return already_read")
 
 

@@ -20,6 +20,7 @@ from mc.dsl.operation import Op
 from mc.dsl.steps import Scratch
 from mc.dsl.waits import compute, section, wait_until
 from mc.kernel.expr import Eval, Expr, const, not_
+from mc.kernel.folio import find_folio, put_folio
 from mc.kernel.mm import Mm, zap
 from mc.kernel.pagecache import (
     PAGE_SIZE,
@@ -32,7 +33,6 @@ from mc.kernel.pagecache import (
     folio_test,
     holds,
     note_truncated,
-    present,
     remove_folio,
 )
 from mc.kernel.pagedata import zero
@@ -40,7 +40,7 @@ from mc.kernel.pathcond import fork_effect
 from mc.kernel.truncate_properties import forget_folio
 from mc.kernel.world import World
 from mc.models import blockfs
-from mc.models.writeback import locked_test, mapped_here
+from mc.models.writeback import locked_test
 
 Partial = tuple[int, Any, Any]
 """A page to zero in part: its index and the byte range ``[start, end)``
@@ -114,9 +114,10 @@ def truncate_folio(op: Op, mm: Mm, mapping: Mapping, page: Page) -> None:
     ``truncate_inode_folio()``: ``truncate_cleanup_folio()`` (unmap it if
     mapped, ``->invalidate_folio`` if it has buffers, cancel its dirty bit)
     and ``filemap_remove_folio()``."""
-    with op.when(present(page), f"folio = fbatch.folios[i] /* {page} */"):
-        op.lock(page.lock, label="folio_lock(folio)")
-        with op.when(mapped_here(page), "if (folio->mapping == mapping)"):
+    ref = find_folio(op, page, f"folio = fbatch.folios[i] /* {page}: find_lock_entries() */")
+    with op.when(ref.found, "if (folio)"):
+        op.lock(ref.lock, label="folio_lock(folio)")
+        with op.when(ref.mapped, "if (folio->mapping == mapping)"):
             if not op.variant(TRUNCATE_SKIPS_WRITEBACK):
                 wait_until(
                     op,
@@ -142,7 +143,7 @@ def truncate_folio(op: Op, mm: Mm, mapping: Mapping, page: Page) -> None:
                     0,
                     PAGE_SIZE,
                     label="folio->mapping->a_ops->invalidate_folio(folio, 0, folio_size(folio))",
-                    roles={"folio": page, "mapping": mapping},
+                    roles={"folio": ref, "mapping": mapping},
                 )
             section(
                 op,
@@ -152,7 +153,8 @@ def truncate_folio(op: Op, mm: Mm, mapping: Mapping, page: Page) -> None:
                 _cancel_and_remove,
                 page,
             )
-        op.unlock(page.lock, "folio_unlock(folio)")
+        op.unlock(ref.lock, "folio_unlock(folio)")
+        put_folio(op, ref)
 
 
 def _cancel_and_remove(fs: Scratch, page: Page) -> None:
@@ -173,9 +175,10 @@ def truncate_partial_folio(op: Op, mapping: Mapping, page: Page, partials: Expr)
     ``->invalidate_folio`` them.  Under variant
     ``partial-zero-from-folio-start`` the zeroing starts at the folio's
     first byte instead of the range's (an offset computed as 0)."""
-    with op.when(present(page), f"folio = __filemap_get_folio(mapping, {page.index}, FGP_LOCK)"):
-        op.lock(page.lock, label="folio_lock(folio)")
-        with op.when(mapped_here(page), "if (folio->mapping == mapping)"):
+    ref = find_folio(op, page, f"folio = __filemap_get_folio(mapping, {page.index}, FGP_LOCK)")
+    with op.when(ref.found, "if (!IS_ERR(folio))"):
+        op.lock(ref.lock, label="folio_lock(folio)")
+        with op.when(ref.mapped, "if (folio->mapping == mapping)"):
             wait_until(
                 op,
                 not_(folio_test(page, PG_WRITEBACK, "writeback")),
@@ -200,9 +203,10 @@ def truncate_partial_folio(op: Op, mapping: Mapping, page: Page, partials: Expr)
                     page,
                     partials,
                     label="folio->mapping->a_ops->invalidate_folio(folio, offset, length)",
-                    roles={"folio": page, "mapping": mapping},
+                    roles={"folio": ref, "mapping": mapping},
                 )
-        op.unlock(page.lock, "folio_unlock(folio)")
+        op.unlock(ref.lock, "folio_unlock(folio)")
+        put_folio(op, ref)
 
 
 def _range_of(partials: tuple[Partial, ...], page: Page) -> tuple[Any, Any]:

@@ -26,6 +26,7 @@ from mc.dsl.waits import (
 )
 from mc.kernel.device import Bio, render_version
 from mc.kernel.expr import Eval, Expr, any_of, const, not_, same
+from mc.kernel.folio import find_folio, folio_ref, hold_folio, new_folio, put_folio
 from mc.kernel.locks import EXCL, SHARED, Kind
 from mc.kernel.pagecache import (
     PG_DIRTY,
@@ -39,12 +40,9 @@ from mc.kernel.pagecache import (
     Mapping,
     Page,
     Sync,
-    add_folio,
     complete,
     completions,
     folio_test,
-    folio_unlocked,
-    holds,
     pagecache,
     present,
     promise,
@@ -54,7 +52,6 @@ from mc.kernel.pagecache import (
     tag_for_writeback,
     tagged,
 )
-from mc.kernel.pathcond import is_true
 from mc.kernel.rmap import NO_MKCLEAN, folio_clear_dirty_for_io
 from mc.kernel.world import World
 from mc.models import blockfs
@@ -70,10 +67,10 @@ def _mapping(op: Op, file: File) -> Mapping:
         raise ModelError(str(error)) from None
 
 
-def _render_indices(indices: tuple[int, ...] | None) -> str:
-    if not indices:
+def _render_batch(batch: tuple[tuple[int, int], ...] | None) -> str:
+    if not batch:
         return "none"
-    return ", ".join(f"page {i}" for i in indices)
+    return ", ".join(f"page {i} (folio #{ident})" for i, ident in batch)
 
 
 def locked_test(page: Page, flag: int, name: str) -> Expr:
@@ -82,12 +79,6 @@ def locked_test(page: Page, flag: int, name: str) -> Expr:
     with their steps."""
     test = folio_test(page, flag, name)
     return Expr(test.text, test.build, local=True)
-
-
-def mapped_here(page: Page) -> Expr:
-    """``folio->mapping == mapping`` under the folio lock."""
-    test = present(page)
-    return Expr(f"folio->mapping == mapping /* {page} */", test.build, local=True)
 
 
 # --- write ---------------------------------------------------------------------
@@ -128,12 +119,12 @@ def write(op: Op, file: File, index: int) -> None:
         mapping,
         page,
         label="status = a_ops->write_end(file, mapping, pos, bytes, copied, folio, fsdata)",
-        roles={"mapping": mapping, "inode": inode, "folio": page},
+        roles={"mapping": mapping, "inode": inode, "folio": folio_ref(op, page)},
     )
     blockfs.write_end(op, mapping, page)
     op.goto("out")
     op.label("write_begin_failed")
-    op.unlock(page.lock, "folio_unlock(folio) /* block_write_begin() failed */")
+    op.unlock(folio_ref(op, page).lock, "folio_unlock(folio) /* block_write_begin() failed */")
     op.label("out")
     op.unlock(inode.i_rwsem, "inode_unlock(inode)")
 
@@ -173,14 +164,33 @@ def folios_tagged(op: Op, mapping: Mapping, register: str, tag: int, name: str) 
         tagged,
         mapping,
         tag,
-        render=_render_indices,
+        render=_render_batch,
     )
     for page in mapping.pages:
-        with op.when(holds(batch, page.index), f"folio = fbatch.folios[i] /* {page} */"):
+        with op.when(_in_batch(batch, page), f"if (folio_batch has {page})"):
+            hold_folio(op, page, _batch_folio(batch, page), "folio = fbatch.folios[i]")
             yield page
+            put_folio(op, folio_ref(op, page), "folio_batch_release(&fbatch)")
+
+
+def _in_batch(batch: Expr, page: Page) -> Expr:
+    def build(world: World) -> Eval:
+        get = batch.compile(world)
+        return lambda state: page.index in dict(get(state) or ())
+
+    return Expr(f"{page.index} in {batch}", build, batch.local)
+
+
+def _batch_folio(batch: Expr, page: Page) -> Expr:
+    def build(world: World) -> Eval:
+        get = batch.compile(world)
+        return lambda state: dict(get(state))[page.index]
+
+    return Expr(f"{batch}[{page.index}]", build, batch.local)
 
 
 def _write_one(op: Op, mapping: Mapping, page: Page, *, sync_all: bool) -> None:
+    ref = folio_ref(op, page)
     skip = f"continue_unlock.{page.index}"
     done = f"next.{page.index}"
     unlocked_clear = not sync_all and op.variant("clear-dirty-unlocked")
@@ -192,10 +202,8 @@ def _write_one(op: Op, mapping: Mapping, page: Page, *, sync_all: bool) -> None:
             op.effect("folio_clear_dirty_for_io(folio)", _clear_dirty, page, _mkclean(op))
         with op.otherwise():
             op.goto(done)
-    op.lock(page.lock, label="folio_lock(folio)", tag="lock-folio-for-io")
-    with op.when(
-        mapped_here(page), "if (unlikely(folio->mapping != mapping)) goto continue_unlock"
-    ):
+    op.lock(ref.lock, label="folio_lock(folio)", tag="lock-folio-for-io")
+    with op.when(ref.mapped, "if (unlikely(folio->mapping != mapping)) goto continue_unlock"):
         pass
     with op.otherwise():
         op.goto(skip)
@@ -236,17 +244,17 @@ def _write_one(op: Op, mapping: Mapping, page: Page, *, sync_all: bool) -> None:
         page,
         label="__writepage(): ret = mapping->a_ops->writepage(&folio->page, wbc)",
         roles={
-            "folio": page,
+            "folio": ref,
             "mapping": mapping,
             "wbc": "WB_SYNC_ALL" if sync_all else "WB_SYNC_NONE",
         },
     )
     blockfs.writepage(op, mapping, page, for_reclaim=False)
     with op.when(same(op.ret, ACTIVATE), "if (error == AOP_WRITEPAGE_ACTIVATE)"):
-        op.unlock(page.lock, "folio_unlock(folio); error = 0")
+        op.unlock(ref.lock, "folio_unlock(folio); error = 0")
     op.goto(done)
     op.label(skip)
-    op.unlock(page.lock, "continue_unlock: folio_unlock(folio)")
+    op.unlock(ref.lock, "continue_unlock: folio_unlock(folio)")
     op.label(done)
 
 
@@ -350,9 +358,10 @@ def reclaim(op: Op, file: File, index: int) -> None:
     mapping = _mapping(op, file)
     page = mapping.pages[index]
     dirty = locked_test(page, PG_DIRTY, "dirty")
-    op.fail_if(not_(present(page)), 0, "out", "isolate_lru_folios(): no folio to isolate")
-    trylock(op, page.lock, "out", "if (!folio_trylock(folio)) goto keep")
-    op.fail_if(not_(mapped_here(page)), 0, "keep_locked", "mapping = folio_mapping(folio)")
+    ref = find_folio(op, page, "isolate_lru_folios(): folio = lru_to_folio(src)")
+    op.fail_if(not_(ref.found), 0, "out", "if (!folio) /* no folio to isolate */")
+    trylock(op, ref.lock, "out", "if (!folio_trylock(folio)) goto keep")
+    op.fail_if(not_(ref.mapped), 0, "keep_locked", "mapping = folio_mapping(folio)")
     op.fail_if(
         folio_test(page, PG_WRITEBACK, "writeback"),
         0,
@@ -371,7 +380,7 @@ def reclaim(op: Op, file: File, index: int) -> None:
             blockfs.release_folio_method,
             page,
             label="return mapping->a_ops->release_folio(folio, gfp)",
-            roles={"folio": page},
+            roles={"folio": folio_ref(op, page)},
         )
         op.fail_if(same(op.ret, OK), 0, "keep_locked", "if (!...) goto activate_locked")
     section(
@@ -387,11 +396,12 @@ def reclaim(op: Op, file: File, index: int) -> None:
         not_(same(op.ret, OK)), 0, "keep_locked", "if (!__remove_mapping(...)) goto keep_locked"
     )
     free_folio(op, page)
-    op.unlock(page.lock, "folio_unlock(folio) /* removed */")
+    op.unlock(ref.lock, "folio_unlock(folio) /* removed */")
     op.goto("out")
     op.label("keep_locked")
-    op.unlock(page.lock, "keep_locked: folio_unlock(folio)")
+    op.unlock(ref.lock, "keep_locked: folio_unlock(folio)")
     op.label("out")
+    put_folio(op, ref)
 
 
 def free_folio(op: Op, page: Page) -> None:
@@ -402,7 +412,7 @@ def free_folio(op: Op, page: Page) -> None:
         blockfs.free_folio_method,
         page,
         label="free_folio(folio) /* mapping->a_ops->free_folio */",
-        roles={"folio": page},
+        roles={"folio": folio_ref(op, page)},
         sleeps=False,
     )
 
@@ -429,7 +439,11 @@ def pageout(op: Op, mapping: Mapping, page: Page) -> None:
         "address_space_operations.writepage",
         page,
         label="folio_set_reclaim(folio); res = mapping->a_ops->writepage(&folio->page, &wbc)",
-        roles={"folio": page, "mapping": mapping, "wbc": "WB_SYNC_NONE, for_reclaim"},
+        roles={
+            "folio": folio_ref(op, page),
+            "mapping": mapping,
+            "wbc": "WB_SYNC_NONE, for_reclaim",
+        },
     )
     blockfs.writepage(op, mapping, page, for_reclaim=True)
     op.fail_if(
@@ -444,7 +458,7 @@ def pageout(op: Op, mapping: Mapping, page: Page) -> None:
         "out",
         "case PAGE_SUCCESS: if (folio_test_writeback(folio) || folio_test_dirty(folio)) goto keep",
     )
-    trylock(op, page.lock, "out", "if (!folio_trylock(folio)) goto keep")
+    trylock(op, folio_ref(op, page).lock, "out", "if (!folio_trylock(folio)) goto keep")
     op.fail_if(
         _dirty_or_writeback(page),
         0,
@@ -475,27 +489,24 @@ def readahead_page(op: Op, mapping: Mapping, page: Page, at: str) -> None:
         not_(present(page)),
         "folio = xa_load(&mapping->i_pages, index + i); if (folio) { read_pages(); continue; }",
     ):
-        op.lock(page.lock, label="folio = filemap_alloc_folio(gfp_mask, 0); __folio_set_locked()")
-        added = compute(
+        ref, added = new_folio(
             op,
-            f"added{at}",
-            "if (filemap_add_folio(mapping, folio, index + i, gfp_mask) < 0) "
-            "{ folio_put(folio); continue; }",
-            add_for_read,
             mapping,
             page,
+            "folio = filemap_alloc_folio(gfp_mask, 0); __folio_set_locked(folio); "
+            "if (filemap_add_folio(mapping, folio, index + i, gfp_mask) < 0) "
+            "{ folio_put(folio); continue; }",
         )
-        with op.when(is_true(added), "read_pages(ractl)"):
+        with op.when(added, "read_pages(ractl)"):
             enter(
                 op,
                 "address_space_operations.readahead",
                 page,
                 label="read_pages(): aops->readahead(rac)",
-                roles={"mapping": mapping, "folio": page},
+                roles={"mapping": mapping, "folio": ref},
             )
             blockfs.readahead(op, page)
-        with op.otherwise():
-            op.unlock(page.lock, "folio_put(folio) /* -EEXIST: raced */")
+        put_folio(op, ref, "folio_put(folio) /* the read holds it; -EEXIST: never seen */")
     op.unlock(
         mapping.invalidate_lock,
         "filemap_invalidate_unlock_shared(mapping)",
@@ -513,8 +524,9 @@ def filemap_get_pages(op: Op, mapping: Mapping, page: Page, at: str) -> None:
     of several calls in one program."""
     retry, busy = f"retry{at}", f"busy{at}"
     op.label(retry)
+    ref = find_folio(op, page, "filemap_get_read_batch(mapping, index, last_index - 1, fbatch)")
     with op.when(
-        not_(present(page)),
+        not_(ref.found),
         "if (!folio_batch_count(fbatch)) page_cache_sync_ra(&ractl, last_index - index)",
     ):
         readahead_page(op, mapping, page, at)
@@ -528,12 +540,12 @@ def filemap_get_pages(op: Op, mapping: Mapping, page: Page, at: str) -> None:
             "filemap_update_page(): filemap_invalidate_lock_shared(mapping)",
             tag="invalidate-lock",
         )
-        trylock(op, page.lock, busy, "if (!folio_trylock(folio))")
-        with op.when(mapped_here(page), "if (!folio->mapping) goto truncated"):
+        trylock(op, ref.lock, busy, "if (!folio_trylock(folio))")
+        with op.when(ref.mapped, "if (!folio->mapping) goto truncated"):
             with op.when(
                 locked_test(page, PG_UPTODATE, "uptodate"), "if (filemap_range_uptodate(...))"
             ):
-                op.unlock(page.lock, "folio_unlock(folio)")
+                op.unlock(ref.lock, "folio_unlock(folio)")
             with op.otherwise():
                 enter(
                     op,
@@ -541,18 +553,18 @@ def filemap_get_pages(op: Op, mapping: Mapping, page: Page, at: str) -> None:
                     page,
                     label="filemap_read_folio(): error = filler(file, folio) "
                     "/* a_ops->read_folio */",
-                    roles={"folio": page, "mapping": mapping},
+                    roles={"folio": ref, "mapping": mapping},
                 )
                 blockfs.read_folio(op, page)
                 wait_until(
                     op,
-                    folio_unlocked(page),
+                    ref.unlocked,
                     "folio_wait_locked_killable(folio)",
                     f"PG_locked({page})",
                     _io_thread(op),
                 )
         with op.otherwise():
-            op.unlock(page.lock, "truncated: folio_unlock(folio)")
+            op.unlock(ref.lock, "truncated: folio_unlock(folio)")
         op.unlock(
             mapping.invalidate_lock,
             "filemap_invalidate_unlock_shared(mapping)",
@@ -567,7 +579,7 @@ def filemap_get_pages(op: Op, mapping: Mapping, page: Page, at: str) -> None:
         )
         wait_until(
             op,
-            folio_unlocked(page),
+            ref.unlocked,
             "folio_put_wait_locked(folio, TASK_KILLABLE); return AOP_TRUNCATED_PAGE",
             f"PG_locked({page})",
         )
@@ -595,10 +607,7 @@ def read(op: Op, file: File, index: int) -> None:
         page,
         render=render_version,
     )
-
-
-def add_for_read(fs: Scratch, mapping: Mapping, page: Page) -> bool:
-    return add_folio(fs, page)
+    put_folio(op, folio_ref(op, page))
 
 
 def _data_of(fs: Scratch, page: Page) -> int | None:
@@ -620,9 +629,10 @@ def invalidate(op: Op, file: File, index: int) -> None:
     remove it unless it was redirtied meanwhile (-EBUSY)."""
     mapping = _mapping(op, file)
     page = mapping.pages[index]
-    op.fail_if(not_(present(page)), 0, "out", "folio = find_get_entries(...) /* none */")
-    op.lock(page.lock, label="folio_lock(folio)")
-    op.fail_if(not_(mapped_here(page)), 0, "unlock", "if (folio->mapping != mapping) continue")
+    ref = find_folio(op, page, "find_get_entries(mapping, &index, end, &fbatch, indices)")
+    op.fail_if(not_(ref.found), 0, "out", "if (!folio) /* none */")
+    op.lock(ref.lock, label="folio_lock(folio)")
+    op.fail_if(not_(ref.mapped), 0, "unlock", "if (folio->mapping != mapping) continue")
     wait_until(
         op,
         not_(folio_test(page, PG_WRITEBACK, "writeback")),
@@ -639,7 +649,7 @@ def invalidate(op: Op, file: File, index: int) -> None:
             "address_space_operations.launder_folio",
             page,
             label="return mapping->a_ops->launder_folio(folio)",
-            roles={"folio": page},
+            roles={"folio": folio_ref(op, page)},
         )
         blockfs.launder_folio(op, mapping, page)
     op.call(
@@ -647,7 +657,7 @@ def invalidate(op: Op, file: File, index: int) -> None:
         blockfs.release_folio_method,
         page,
         label="if (!filemap_release_folio(folio, gfp)) return -EBUSY",
-        roles={"folio": page},
+        roles={"folio": folio_ref(op, page)},
     )
     section(
         op,
@@ -661,8 +671,9 @@ def invalidate(op: Op, file: File, index: int) -> None:
     with op.when(same(op.ret, OK), "if (removed)"):
         free_folio(op, page)
     op.label("unlock")
-    op.unlock(page.lock, "folio_unlock(folio)")
+    op.unlock(ref.lock, "folio_unlock(folio)")
     op.label("out")
+    put_folio(op, ref)
 
 
 # --- the device ----------------------------------------------------------------

@@ -153,10 +153,10 @@ def test_dirty_coherent(shipped: Registry) -> None:
     cleaning = _set(
         model,
         dirty,
-        **{"folio(/f:0)": (1, PG_UPTODATE), "PG_locked(/f:0)": 3},
+        **{"folio(/f:0)": (1, PG_UPTODATE), "PG_locked(/f:0#0)": 3},
     )
     assert dirty_coherent_violation(part, cleaning) is None
-    dropped = _set(model, cleaning, **{"PG_locked(/f:0)": None})
+    dropped = _set(model, cleaning, **{"PG_locked(/f:0#0)": None})
     message = dirty_coherent_violation(part, dropped)
     assert message is not None and "clean with no I/O in flight" in message
     assert "v1 (T1's write)" in message and "block 0 holds v0" in message

@@ -25,6 +25,7 @@ from mc.kernel.pagecache import (
     TRUNCATED,
     Page,
     PageCache,
+    cached_unlocked,
     flags_of,
     pagecache,
 )
@@ -107,7 +108,7 @@ def dirty_coherent_violation(part: PageCache, state: Sequence[Any]) -> str | Non
             marks = state[page.marks]
             if bool(flags & PG_WRITEBACK) != bool(marks & TAG_WRITEBACK):
                 return f"folio {page}: PG_writeback and the WRITEBACK mark disagree"
-            if state[page.lock.slot] is not None:
+            if not cached_unlocked(state, page):
                 continue
             idle = not flags & (PG_DIRTY | PG_WRITEBACK)
             if idle and flags & PG_UPTODATE and not _agrees_below_eof(part, state, page):

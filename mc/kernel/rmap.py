@@ -21,7 +21,7 @@ takes, and the TLB flush.
 from __future__ import annotations
 
 from mc.dsl.steps import Scratch
-from mc.kernel.mm import MM, PTE_DIRTY, PTE_WRITE, Mm
+from mc.kernel.mm import MM, PTE_DIRTY, PTE_WRITE, Mm, make_pte, maps_cached, pte_folio
 from mc.kernel.pagecache import Page, clear_dirty_for_io, dirty_folio
 
 NO_MKCLEAN = "no-mkclean"
@@ -31,15 +31,16 @@ NO_MKCLEAN = "no-mkclean"
 
 def folio_mkclean(fs: Scratch, page: Page) -> bool:
     """``folio_mkclean()``: write-protect and clean every pte mapping the
-    folio at ``page``; whether one was writable or dirty."""
+    folio cached at ``page`` (the caller holds its lock); whether one was
+    writable or dirty."""
     mm = fs.world.parts.get(MM)
     if not isinstance(mm, Mm) or mm.mapping.ino != page.ino:
         return False
     slot = mm.ptes[page.index]
     pte = fs[slot]
-    if pte is None or not pte & (PTE_WRITE | PTE_DIRTY):
+    if not maps_cached(fs, mm, page.index) or not pte & (PTE_WRITE | PTE_DIRTY):
         return False
-    fs[slot] = 0
+    fs[slot] = make_pte(pte_folio(pte), 0)
     return True
 
 
