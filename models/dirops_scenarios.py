@@ -29,6 +29,17 @@ def rmdir_no_victim_lock(program: Program, invocation: Invocation) -> Program:
     return program.drop_lock("i_rwsem(victim)")
 
 
+@variant(
+    "create-no-parent-lock",
+    "filename_create() looks the name up and vfs_create() calls ->create without the parent's "
+    "i_rwsem",
+)
+def create_no_parent_lock(program: Program, invocation: Invocation) -> Program:
+    if invocation.operation is not create:
+        return program
+    return program.drop_acquisitions(lambda step: "lock-parent" in step.tags)
+
+
 @variant("no-trap-check", "do_renameat2() skips the old_dentry/new_dentry == trap checks")
 def no_trap_check(program: Program, invocation: Invocation) -> Program:
     return program.drop(lambda step: "trap-check" in step.tags)
@@ -76,5 +87,13 @@ scenario(
     "rmdir of a directory racing a create and a mkdir inside it, and a lookup",
     tree=["/a/", "/a/b/"],
     threads=[rmdir("/a/b"), create("/a/b/f"), mkdir("/a/b/d"), lookup("/a/b/f")],
+    properties=DIROPS_PROPERTIES,
+)
+
+scenario(
+    "dirops/two-creates",
+    "two creates of one name in one directory: one makes the file, the other finds it (-EEXIST)",
+    tree=["/a/"],
+    threads=[create("/a/f"), create("/a/f")],
     properties=DIROPS_PROPERTIES,
 )

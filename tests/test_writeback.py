@@ -27,6 +27,7 @@ from mc.kernel.pagecache import (
     TRUNCATED,
     PageCache,
     pagecache,
+    promise,
 )
 from mc.kernel.pagecache_properties import (
     dirty_coherent_violation,
@@ -235,3 +236,19 @@ def test_dirty_coherent_compares_bytes_below_eof(shipped: Registry) -> None:
     assert "below EOF" in (dirty_coherent_violation(part, whole_page) or "")
     below = _set(model, tail_zeroed, **{"i_size(/f)": 101})
     assert "below EOF" in (dirty_coherent_violation(part, below) or "")
+
+
+def test_no_lost_write_covers_stores_through_the_mapping(shipped: Registry) -> None:
+    model, part = _model(shipped, "writeback/mmap-store-flusher")
+    sync = part.syncs[0]
+    stored = _set(model, model.initial, **{"history(/f:0)": (0, 1)})
+    scratch = Scratch(model.world, stored)
+    assert promise(scratch, next(iter(part.mappings.values()))) == ((0, 1),)
+    returned = list(stored)
+    returned[sync.pc] = DONE
+    returned[sync.promised] = ((0, 1),)
+    lost = tuple(returned)
+    message = no_lost_write_violation(part, lost)
+    assert message is not None and "is lost" in message
+    durable = _set(model, lost, **{"block 0": ((0, 1), (1, 0))})
+    assert no_lost_write_violation(part, durable) is None

@@ -546,12 +546,14 @@ def completions(irq: int) -> Expr:
 
 def promise(fs: Scratch, mapping: Mapping) -> tuple[tuple[int, int], ...]:
     """What an fsync beginning now must make durable: for each page, the
-    newest data version written by a write that has returned."""
+    newest data version written by a write that has returned or stored
+    through the mapping (a store is done once its byte is in the folio,
+    where it enters the page's history)."""
     part = pagecache(fs.world)
     returned = {
         w.version
         for w in part.writes
-        if fs[w.pc] == DONE and w.page is not None and w.page.ino == mapping.ino
+        if w.page is None or (fs[w.pc] == DONE and w.page.ino == mapping.ino)
     }
     promised = []
     for page in mapping.pages:

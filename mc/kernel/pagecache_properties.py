@@ -29,7 +29,7 @@ from mc.kernel.pagecache import (
     flags_of,
     pagecache,
 )
-from mc.kernel.pagedata import agree_below
+from mc.kernel.pagedata import agree_below, runs_of
 from mc.kernel.pathcond import at_least, holds_in, sub, symbolic_part
 from mc.kernel.world import ERROR_SLOT
 
@@ -131,8 +131,10 @@ def dirty_coherent_violation(part: PageCache, state: Sequence[Any]) -> str | Non
 
 def no_lost_write_violation(part: PageCache, state: Sequence[Any]) -> str | None:
     """When an fsync returns, the device holds, for every page, the data of
-    the newest write that had returned before the fsync began, or newer
-    data, unless the page was truncated since."""
+    the newest write that had returned (or store through the mapping that
+    had landed) before the fsync began, or newer data, unless the page was
+    truncated since.  A store writes one byte, so the block holds it when
+    that version, or a newer one, is among the runs of its bytes."""
     for sync in part.syncs:
         if state[sync.pc] != DONE or state[ERROR_SLOT] is not None:
             continue
@@ -142,8 +144,8 @@ def no_lost_write_violation(part: PageCache, state: Sequence[Any]) -> str | None
             start = history.index(version)
             if TRUNCATED in history[start:]:
                 continue
-            held = part.on_device(state, page)
-            if held in history and history.index(held) >= start:
+            held = {version for _, version in runs_of(part.on_device(state, page))}
+            if any(newer in held for newer in history[start:]):
                 continue
             return (
                 f"{sync.thread}'s fsync returned, but {_block_text(part, state, page)}: "
@@ -176,8 +178,8 @@ DIRTY_COHERENT_TEXT = (
     "EOF with no I/O in flight; no folio under writeback is evicted"
 )
 NO_LOST_WRITE_TEXT = (
-    "when fsync returns, the device holds every write that completed before the fsync began "
-    "(unless truncated since)"
+    "when fsync returns, the device holds every write that completed, and every store through "
+    "a mapping made, before the fsync began (unless truncated since)"
 )
 
 property_def(WRITEBACK_PROTOCOL, WRITEBACK_PROTOCOL_TEXT)(

@@ -2,17 +2,80 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
 from mc.dsl.kernel_model import KernelModel, reported_error
 from mc.dsl.scenario import property_def
+from mc.dsl.steps import DONE
 from mc.engine.model import Property, always
 from mc.kernel.expr import State
 from mc.kernel.vfs import has_loop
+from mc.kernel.world import World
+
+
+@attrs.frozen
+class Creator:
+    """The thread that may allocate a new inode, and its slots."""
+
+    thread: str
+    pc: int
+    ret: int
+
+
+def creators_of(world: World) -> dict[int, Creator]:
+    """The inodes threads may allocate (``Op.new_inode``), with their creators."""
+    return {ino: Creator(*made) for ino, made in world.creators.items()}
+
+
+def created_violation(world: World, state: Sequence[Any]) -> str | None:
+    """What is wrong with the names and link counts of non-directories: each
+    one's link count is the number of names it has (an inode made for a
+    name another create then took keeps a link and no name: two inodes were
+    made for one name, and a create returned success for a name it does
+    not own); no name points at an inode whose create failed."""
+    names: dict[int, list[str]] = {}
+    for dentry in world.dentries.values():
+        ino = state[dentry.slot]
+        if ino is not None:
+            names.setdefault(ino, []).append(dentry.path)
+    creators = creators_of(world)
+    for inode in world.inodes:
+        if inode.is_dir:
+            continue
+        named = names.get(inode.ino, [])
+        nlink = state[inode.nlink]
+        creator = creators.get(inode.ino)
+        if creator is not None and named and state[creator.pc] == DONE and state[creator.ret]:
+            return (
+                f"{', '.join(named)} names the inode {creator.thread}'s create made, but that "
+                "create returned an error"
+            )
+        if nlink == len(named):
+            continue
+        if creator is not None and nlink > 0 and not named:
+            rivals = [
+                other
+                for other in world.inodes
+                if other is not inode and other.path == inode.path and other.ino in names
+            ]
+            owner = f"; {inode.path} names another inode" if rivals else ""
+            return (
+                f"two inodes were made for one name: {creator.thread}'s create of {inode.path} "
+                f"made one with {nlink} link(s) and no name{owner}"
+            )
+        return f"{inode.path} has {nlink} link(s) but {len(named)} name(s)"
+    return None
 
 
 @property_def(
     "namespace",
     "the tree stays a tree: no directory is its own ancestor, no directory has two names, "
-    "no name lives in a removed directory, no link count goes below 0 or comes back from 0",
+    "no name lives in a removed directory, no link count goes below 0 or comes back from 0; "
+    "every non-directory has as many links as names (no create's inode is lost to another "
+    "create of the same name) and no name points at an inode whose create failed",
 )
 def namespace(model: KernelModel) -> Property[State]:
     """The dentry tree is well formed in every state."""
@@ -40,6 +103,6 @@ def namespace(model: KernelModel) -> Property[State]:
         for directory in directories:
             if directory.ino in names and has_loop(world, state, directory.ino):
                 return f"directory {directory} is its own ancestor"
-        return None
+        return created_violation(world, state)
 
     return always("namespace", check, namespace.__doc__ or "")
