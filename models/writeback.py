@@ -11,7 +11,7 @@ whole pages.  The VFS calls the filesystem's methods through ``op.call``
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from mc.dsl.operation import ModelError, Op, operation
 from mc.dsl.steps import Scratch
@@ -25,7 +25,7 @@ from mc.dsl.waits import (
     wait_until,
 )
 from mc.kernel.device import Bio, render_version
-from mc.kernel.expr import Eval, Expr, any_of, const, not_, same
+from mc.kernel.expr import Eval, Expr, InodeExpr, any_of, const, not_, same
 from mc.kernel.folio import find_folio, folio_ref, hold_folio, new_folio, put_folio
 from mc.kernel.locks import EXCL, SHARED, Kind
 from mc.kernel.pagecache import (
@@ -94,9 +94,45 @@ def write(op: Op, file: File, index: int) -> None:
     ``->write_end`` (dirties and unlocks it)."""
     mapping = _mapping(op, file)
     page = mapping.pages[index]
-    inode = op.inode(file.path)
     version = pagecache(op.world).add_write(op.thread.name, op.thread.pc, page)
+    perform_write(op, mapping, page, op.inode(file.path), version)
+
+
+def _copy_plain(version: int) -> Callable[[Op, Page], None]:
+    def copy(op: Op, page: Page) -> None:
+        op.effect(
+            "copied = copy_folio_from_iter_atomic(folio, offset, bytes, i) "
+            f"/* {render_version(version)} */",
+            store_data,
+            page,
+            version,
+        )
+
+    return copy
+
+
+def perform_write(
+    op: Op,
+    mapping: Mapping,
+    page: Page,
+    inode: InodeExpr,
+    version: int,
+    *,
+    prefault: Callable[[Op], None] | None = None,
+    copy: Callable[[Op, Page], None] | None = None,
+) -> None:
+    """``generic_file_write_iter()`` -> ``generic_perform_write()`` for one
+    whole page (mm/filemap.c, Linux 6.6): under i_rwsem exclusive,
+    ``fault_in_iov_iter_readable()`` (``prefault``, when the source is user
+    memory the model maps), ``->write_begin``, the copy (``copy``, by
+    default a copy from memory that cannot fault) and ``->write_end``.  A
+    copy that comes up short jumps to ``short_copy``: ``->write_end`` with
+    ``copied == 0`` commits nothing and unlocks the folio, and the loop
+    goes ``again``, faulting the source in first."""
     op.lock(inode.i_rwsem, EXCL, "generic_file_write_iter(): inode_lock(inode)")
+    op.label("again")
+    if prefault is not None:
+        prefault(op)
     enter(
         op,
         "address_space_operations.write_begin",
@@ -106,13 +142,7 @@ def write(op: Op, file: File, index: int) -> None:
         roles={"mapping": mapping, "inode": inode},
     )
     blockfs.write_begin(op, mapping, page)
-    op.effect(
-        "copied = copy_folio_from_iter_atomic(folio, offset, bytes, i) "
-        f"/* {render_version(version)} */",
-        store_data,
-        page,
-        version,
-    )
+    (copy or _copy_plain(version))(op, page)
     enter(
         op,
         "address_space_operations.write_end",
@@ -123,9 +153,21 @@ def write(op: Op, file: File, index: int) -> None:
     )
     blockfs.write_end(op, mapping, page)
     op.goto("out")
+    if copy is not None:
+        op.label("short_copy")
+        op.unlock(
+            folio_ref(op, page).lock,
+            "status = a_ops->write_end(file, mapping, pos, bytes, 0, folio, fsdata) "
+            "/* a short copy commits nothing */: folio_unlock(folio)",
+        )
+        put_folio(
+            op, folio_ref(op, page), "folio_put(folio); if (unlikely(status == 0)) goto again"
+        )
+        op.goto("again")
     op.label("write_begin_failed")
     op.unlock(folio_ref(op, page).lock, "folio_unlock(folio) /* block_write_begin() failed */")
     op.label("out")
+    put_folio(op, folio_ref(op, page))
     op.unlock(inode.i_rwsem, "inode_unlock(inode)")
 
 
