@@ -33,7 +33,7 @@ from mc.dsl.steps import Scratch
 from mc.dsl.waits import section, unlock_checked, wait_until
 from mc.kernel import errno as E
 from mc.kernel.expr import const, differ, not_
-from mc.kernel.folio import FolioRef, find_folio, folio_ref, new_folio, repeat_label
+from mc.kernel.folio import FolioRef, find_folio, folio_ref, io_completer, new_folio, repeat_label
 from mc.kernel.pagecache import (
     PAGE_SIZE,
     PG_DIRTY,
@@ -307,6 +307,7 @@ def launder_folio(op: Op, mapping: Mapping, page: Page) -> None:
             not_(folio_test(page, PG_WRITEBACK, "writeback")),
             "folio_wait_writeback(folio)",
             f"PG_writeback({page})",
+            io_completer(op),
         )
 
 

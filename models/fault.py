@@ -144,7 +144,13 @@ def filemap_fault(op: Op, mapping: Mapping, page: Page, result: str, at: str) ->
             roles={"folio": ref, "mapping": mapping},
         )
         blockfs.read_folio(op, page)
-        wait_until(op, ref.unlocked, "folio_wait_locked_killable(folio)", f"PG_locked({page})")
+        wait_until(
+            op,
+            ref.unlocked,
+            "folio_wait_locked_killable(folio)",
+            f"PG_locked({page})",
+            ref.holders,
+        )
         op.goto(retry)
     op.unlock(
         mapping.invalidate_lock,

@@ -20,7 +20,7 @@ from mc.dsl.operation import Op
 from mc.dsl.steps import Scratch
 from mc.dsl.waits import compute, section, wait_until
 from mc.kernel.expr import Eval, Expr, const, not_
-from mc.kernel.folio import find_folio, put_folio
+from mc.kernel.folio import find_folio, io_completer, put_folio
 from mc.kernel.mm import Mm, zap
 from mc.kernel.pagecache import (
     PAGE_SIZE,
@@ -124,6 +124,7 @@ def truncate_folio(op: Op, mm: Mm, mapping: Mapping, page: Page) -> None:
                     not_(folio_test(page, PG_WRITEBACK, "writeback")),
                     "folio_wait_writeback(folio)",
                     f"PG_writeback({page})",
+                    io_completer(op),
                 )
             zap_ptes(
                 op,
@@ -184,6 +185,7 @@ def truncate_partial_folio(op: Op, mapping: Mapping, page: Page, partials: Expr)
                 not_(folio_test(page, PG_WRITEBACK, "writeback")),
                 "folio_wait_writeback(folio)",
                 f"PG_writeback({page})",
+                io_completer(op),
             )
             fork_effect(
                 op,

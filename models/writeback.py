@@ -624,6 +624,7 @@ def filemap_get_pages(op: Op, mapping: Mapping, page: Page, at: str) -> None:
             ref.unlocked,
             "folio_put_wait_locked(folio, TASK_KILLABLE); return AOP_TRUNCATED_PAGE",
             f"PG_locked({page})",
+            ref.holders,
         )
         op.goto(retry)
 

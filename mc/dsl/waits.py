@@ -17,6 +17,7 @@ import attrs
 
 from mc.dsl.operation import LockLike, Op, as_expr, as_lock, caller_source
 from mc.dsl.steps import (
+    DONE,
     LOCK_PROTOCOL,
     CallStep,
     Context,
@@ -101,7 +102,13 @@ class ChooseStep(Step):
         return Event("assign", f"{slot.name} = {slot.render(after[self.result])}")
 
     def waiting(self, context: Context, state: State) -> Wait | None:
-        return Wait(self.resource, ())
+        """Any thread still running could make something happen."""
+        running = tuple(
+            tid
+            for tid, pc in enumerate(context.world.pc_slots)
+            if tid != context.tid and state[pc] != DONE
+        )
+        return Wait(self.resource, running)
 
 
 @attrs.frozen(kw_only=True)

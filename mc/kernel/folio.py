@@ -14,6 +14,7 @@ mapping`` (the folio held is still the one cached at the index).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -71,6 +72,13 @@ class FolioRef(Expr):
             local=True,
         )
 
+    def holders(self, state: State) -> tuple[int, ...]:
+        """Who holds the folio's lock (who could end a wait for it): a
+        thread, or the I/O completion a read handed it to."""
+        ident = state[self.slot]
+        holder = None if ident is None else state[self.page.locks[ident].slot]
+        return () if holder is None else (holder,)
+
     @property
     def unlocked(self) -> Expr:
         """``!folio_test_locked(folio)``: what ``folio_wait_locked()`` waits for."""
@@ -80,6 +88,13 @@ class FolioRef(Expr):
             return lambda s: s[slot] is None or s[page.locks[s[slot]].slot] is None
 
         return Expr(f"!folio_test_locked(folio /* {page} */)", build)
+
+
+def io_completer(op: Op) -> Callable[[State], tuple[int, ...]]:
+    """Who could end a wait for I/O (PG_writeback, a read in flight): the
+    thread completing bios, once the scenario has one."""
+    part = pagecache(op.world)
+    return lambda _state: () if part.irq_thread is None else (part.irq_thread,)
 
 
 def folio_ref(op: Op, page: Page) -> FolioRef:

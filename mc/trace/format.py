@@ -99,6 +99,9 @@ class Counterexample:
     steps: tuple[Step, ...]
     witness: dict[str, Any] = attrs.field(factory=dict)
     cycle: tuple[Edge, ...] = ()
+    blocked: tuple[Step, ...] = ()
+    """The step each thread still running at the end would take next but
+    cannot (it waits), for the reader; replay does not run them."""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of this counterexample."""
@@ -114,6 +117,7 @@ class Counterexample:
             "threads": [{"name": name, "operation": op} for name, op in self.threads],
             "steps": [attrs.asdict(step) for step in self.steps],
             "cycle": [attrs.asdict(edge) for edge in self.cycle],
+            "blocked": [attrs.asdict(step) for step in self.blocked],
         }
 
     def dumps(self) -> str:
@@ -160,9 +164,41 @@ def from_json(data: Any) -> Counterexample:
         threads.append(
             (_field(thread, "name", str, where), _field(thread, "operation", str, where))
         )
+    steps = _steps(_field(data, "steps", list, "counterexample"), "steps")
+    blocked = _steps(data.get("blocked", []), "blocked")
+    if steps and steps[0].chained:
+        raise FormatError("steps[0] cannot be chained")
+    cycle = []
+    for i, edge in enumerate(data.get("cycle", [])):
+        where = f"cycle[{i}]"
+        if not isinstance(edge, dict):
+            raise FormatError(f"{where} must be an object")
+        cycle.append(Edge(*(_field(edge, k, str, where) for k in ("waiter", "resource", "holder"))))
+    witness = data.get("witness", {})
+    if not isinstance(witness, dict):
+        raise FormatError("field 'witness' must be an object")
+    return Counterexample(
+        scenario=_field(data, "scenario", str, "counterexample"),
+        variants=_strings(data.get("variants", []), "field 'variants'"),
+        properties=_strings(
+            _field(data, "properties", list, "counterexample"), "field 'properties'"
+        ),
+        property=_field(data, "property", str, "counterexample"),
+        message=_field(data, "message", str, "counterexample"),
+        threads=tuple(threads),
+        steps=tuple(steps),
+        witness=witness,
+        cycle=tuple(cycle),
+        blocked=tuple(blocked),
+    )
+
+
+def _steps(raws: Any, name: str) -> list[Step]:
+    if not isinstance(raws, list):
+        raise FormatError(f"field {name!r} must be a list")
     steps = []
-    for i, raw in enumerate(_field(data, "steps", list, "counterexample")):
-        where = f"steps[{i}]"
+    for i, raw in enumerate(raws):
+        where = f"{name}[{i}]"
         if not isinstance(raw, dict):
             raise FormatError(f"{where} must be an object")
         event = _field(raw, "event", dict, where)
@@ -187,30 +223,7 @@ def from_json(data: Any) -> Counterexample:
                 changed=dict(changed),
             )
         )
-    if steps and steps[0].chained:
-        raise FormatError("steps[0] cannot be chained")
-    cycle = []
-    for i, edge in enumerate(data.get("cycle", [])):
-        where = f"cycle[{i}]"
-        if not isinstance(edge, dict):
-            raise FormatError(f"{where} must be an object")
-        cycle.append(Edge(*(_field(edge, k, str, where) for k in ("waiter", "resource", "holder"))))
-    witness = data.get("witness", {})
-    if not isinstance(witness, dict):
-        raise FormatError("field 'witness' must be an object")
-    return Counterexample(
-        scenario=_field(data, "scenario", str, "counterexample"),
-        variants=_strings(data.get("variants", []), "field 'variants'"),
-        properties=_strings(
-            _field(data, "properties", list, "counterexample"), "field 'properties'"
-        ),
-        property=_field(data, "property", str, "counterexample"),
-        message=_field(data, "message", str, "counterexample"),
-        threads=tuple(threads),
-        steps=tuple(steps),
-        witness=witness,
-        cycle=tuple(cycle),
-    )
+    return steps
 
 
 def load(path: Path) -> Counterexample:
