@@ -17,6 +17,7 @@ import click
 from mc.check import usermodels
 from mc.check.checker import Outcome, check_scenario, file_stem
 from mc.cli.errors import one_line_errors
+from mc.cli.lockorder import lockorder_command
 from mc.cli.options import models_option
 from mc.cli.regress import mutate_command, regress_command
 from mc.cli.spec import spec as spec_group
@@ -318,4 +319,5 @@ def graph(file: Path, output: Path) -> None:
 
 main.add_command(regress_command)
 main.add_command(mutate_command)
+main.add_command(lockorder_command)
 main.add_command(spec_group)
