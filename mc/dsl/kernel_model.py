@@ -263,9 +263,14 @@ class KernelModel(Model[State, Action]):
         )
 
     def statistics(self, states: Sequence[State]) -> dict[str, int]:
-        """Symbolic states and solver calls, when the scenario has symbols."""
-        part = self.world.parts.get("symbolic")
-        return {} if part is None else dict(part.statistics(states))
+        """Symbolic states and solver calls, when the scenario has symbols;
+        the address orders explored, when it compares addresses."""
+        found: dict[str, int] = {}
+        for name in ("symbolic", "addresses"):
+            part = self.world.parts.get(name)
+            if part is not None:
+                found.update(part.statistics(states))
+        return found
 
     def witness(self, state: State) -> dict[str, int]:
         """Concrete values of the scenario's symbolic arguments under which
@@ -281,6 +286,14 @@ class KernelModel(Model[State, Action]):
             return "the scenario has no symbolic arguments" if witness else None
         message = part.check_witness(state, witness)
         return None if message is None else str(message)
+
+    def addresses(self, state: State) -> str:
+        """The address order ``state`` holds (empty when the scenario
+        compares no addresses or has not yet)."""
+        part = self.world.parts.get("addresses")
+        if part is None or not state[part.slot]:
+            return ""
+        return str(part.render(state[part.slot]))
 
     def render_state(self, state: State) -> dict[str, str]:
         """Every visible field of ``state``, rendered."""

@@ -32,10 +32,12 @@ def creators_of(world: World) -> dict[int, Creator]:
 
 def created_violation(world: World, state: Sequence[Any]) -> str | None:
     """What is wrong with the names and link counts of non-directories: each
-    one's link count is the number of names it has (an inode made for a
-    name another create then took keeps a link and no name: two inodes were
-    made for one name, and a create returned success for a name it does
-    not own); no name points at an inode whose create failed."""
+    one's link count is the number of names it has, unless its i_rwsem is
+    held (->rename drops the victim's link before d_move() moves the name,
+    both under that lock); an inode made for a name another create then
+    took keeps a link and no name: two inodes were made for one name, and a
+    create returned success for a name it does not own.  No name points at
+    an inode whose create failed."""
     names: dict[int, list[str]] = {}
     for dentry in world.dentries.values():
         ino = state[dentry.slot]
@@ -53,7 +55,7 @@ def created_violation(world: World, state: Sequence[Any]) -> str | None:
                 f"{', '.join(named)} names the inode {creator.thread}'s create made, but that "
                 "create returned an error"
             )
-        if nlink == len(named):
+        if nlink == len(named) or state[inode.i_rwsem.slot] is not None:
             continue
         if creator is not None and nlink > 0 and not named:
             rivals = [

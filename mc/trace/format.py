@@ -102,6 +102,8 @@ class Counterexample:
     blocked: tuple[Step, ...] = ()
     """The step each thread still running at the end would take next but
     cannot (it waits), for the reader; replay does not run them."""
+    addresses: str = ""
+    """The address order the run needed (``/x/a < /c < /x``), if any."""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of this counterexample."""
@@ -118,6 +120,7 @@ class Counterexample:
             "steps": [attrs.asdict(step) for step in self.steps],
             "cycle": [attrs.asdict(edge) for edge in self.cycle],
             "blocked": [attrs.asdict(step) for step in self.blocked],
+            "addresses": self.addresses,
         }
 
     def dumps(self) -> str:
@@ -190,7 +193,14 @@ def from_json(data: Any) -> Counterexample:
         witness=witness,
         cycle=tuple(cycle),
         blocked=tuple(blocked),
+        addresses=_addresses(data.get("addresses", "")),
     )
+
+
+def _addresses(value: Any) -> str:
+    if not isinstance(value, str):
+        raise FormatError("field 'addresses' must be a string")
+    return value
 
 
 def _steps(raws: Any, name: str) -> list[Step]:

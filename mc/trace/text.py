@@ -18,6 +18,8 @@ def headline(counterexample: Counterexample) -> str:
 def render(counterexample: Counterexample, *, upto: int | None = None) -> str:
     """The whole counterexample (or its first ``upto`` steps) as text."""
     lines = [headline(counterexample), counterexample.message, ""]
+    if counterexample.addresses:
+        lines += [f"addresses: {counterexample.addresses}", ""]
     if counterexample.witness:
         witness = ", ".join(f"{k}={v}" for k, v in counterexample.witness.items())
         lines += [f"witness: {witness}", ""]
