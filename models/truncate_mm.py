@@ -21,6 +21,7 @@ from mc.dsl.steps import Scratch
 from mc.dsl.waits import compute, section, wait_until
 from mc.kernel.expr import Eval, Expr, const, not_
 from mc.kernel.folio import find_folio, io_completer, put_folio
+from mc.kernel.locks import SHARED
 from mc.kernel.mm import Mm, zap
 from mc.kernel.pagecache import (
     PAGE_SIZE,
@@ -85,17 +86,23 @@ def zap_ptes(op: Op, mm: Mm, indices: Expr, label: str, name: str) -> None:
 
 
 def unmap_mapping_range(op: Op, mm: Mm, indices: Expr, what: str, at: str) -> None:
-    """``unmap_mapping_range()``: ``i_mmap_lock_read()``, then
-    ``zap_page_range_single()`` on every VMA over the range (here the one
-    VMA, one page-table lock for the range)."""
+    """``unmap_mapping_range()`` (mm/memory.c, Linux 6.6):
+    ``i_mmap_lock_read()``, then ``zap_page_range_single()`` on every VMA
+    over the range (here the one VMA, one page-table lock for the range),
+    then ``i_mmap_unlock_read()``."""
+    op.lock(
+        mm.mapping.i_mmap_rwsem,
+        SHARED,
+        f"unmap_mapping_range(mapping, {what}): i_mmap_lock_read(mapping)",
+    )
     zap_ptes(
         op,
         mm,
         indices,
-        f"unmap_mapping_range(mapping, {what}): i_mmap_lock_read(mapping); "
-        "zap_page_range_single(): ptep_get_and_clear_full()",
+        "unmap_mapping_range_tree(): zap_page_range_single(): ptep_get_and_clear_full()",
         f"zapped{at}",
     )
+    op.unlock(mm.mapping.i_mmap_rwsem, "i_mmap_unlock_read(mapping)")
 
 
 def invalidate_folio_method(fs: Scratch, page: Page, start: Any, length: Any) -> int:
@@ -126,13 +133,20 @@ def truncate_folio(op: Op, mm: Mm, mapping: Mapping, page: Page) -> None:
                     f"PG_writeback({page})",
                     io_completer(op),
                 )
+            op.lock(
+                mapping.i_mmap_rwsem,
+                SHARED,
+                "truncate_cleanup_folio(): if (folio_mapped(folio)) unmap_mapping_folio(folio): "
+                "i_mmap_lock_read(mapping)",
+            )
             zap_ptes(
                 op,
                 mm,
                 _fixed((page.index,)),
-                "truncate_cleanup_folio(): if (folio_mapped(folio)) unmap_mapping_folio(folio)",
+                "unmap_mapping_range_tree(): zap_page_range_single()",
                 f"unmapped.{page.index}",
             )
+            op.unlock(mapping.i_mmap_rwsem, "i_mmap_unlock_read(mapping)")
             with op.when(
                 locked_test(page, PG_PRIVATE, "private"),
                 "if (folio_needs_release(folio)) folio_invalidate(folio, 0, folio_size(folio))",

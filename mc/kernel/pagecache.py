@@ -145,12 +145,15 @@ def render_ident(ident: int | None) -> str:
 
 @attrs.frozen
 class Mapping:
-    """A file's address_space: its xa_lock, invalidate_lock, i_size and pages."""
+    """A file's address_space: its xa_lock, invalidate_lock, i_mmap_rwsem
+    (which unmapping takes to walk the VMAs mapping the file), i_size and
+    pages."""
 
     path: str
     ino: int
     xa_lock: Lock
     invalidate_lock: Lock
+    i_mmap_rwsem: Lock
     i_size: int
     pages: tuple[Page, ...]
 
@@ -248,6 +251,7 @@ class PageCache:
             invalidate_lock=world.add_lock(
                 f"invalidate_lock({spec.path})", Kind.RWSEM, "invalidate_lock"
             ),
+            i_mmap_rwsem=world.add_lock(f"i_mmap_rwsem({spec.path})", Kind.RWSEM, "i_mmap_rwsem"),
             i_size=world.add_slot(f"i_size({spec.path})", spec.pages * PAGE_SIZE),
             pages=tuple(pages),
         )
