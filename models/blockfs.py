@@ -28,6 +28,7 @@ the atomic body of a method that cannot block.
 
 from __future__ import annotations
 
+from mc.dsl.folio import FolioRef, find_folio, folio_ref, io_completer, new_folio, repeat_label
 from mc.dsl.operation import Op
 from mc.kernel import errno as E
 from mc.kernel.expr import const, differ, not_
@@ -40,9 +41,7 @@ from mc.kernel.pagecache import (
     TAG_DIRTY,
     Mapping,
     Page,
-    add_folio,
     change_flags,
-    clear_dirty_for_io,
     dirty_folio,
     flags_of,
     folio_test,
@@ -53,6 +52,7 @@ from mc.kernel.pagecache import (
     submit_write,
 )
 from mc.kernel.pagecache_properties import WRITEBACK_PROTOCOL
+from mc.kernel.rmap import NO_MKCLEAN, folio_clear_dirty_for_io
 from mc.kernel.world import Scratch
 
 AOP_WRITEPAGE_ACTIVATE = 0x80000
@@ -63,18 +63,38 @@ MPAGE_END_IO = "mpage_end_io"
 OK = const(0, "0")
 
 
-def grab_folio(op: Op, mapping: Mapping, page: Page, label: str) -> None:
-    """``__filemap_get_folio(mapping, index, FGP_LOCK | FGP_CREAT, gfp)``:
-    the folio at the index, locked; a new one (not uptodate) is added when
-    there is none.  Taking the index's lock first and adding under it is
-    what the kernel's lookup, -EEXIST retry and folio_lock() come to."""
-    op.lock(page.lock, label=f"{label}: folio_lock(folio)")
-    op.section(
-        mapping.xa_lock,
-        "if (!folio) filemap_add_folio(mapping, folio, index, gfp): xas_store(&xas, folio)",
-        add_folio,
+def grab_folio(op: Op, mapping: Mapping, page: Page, label: str) -> FolioRef:
+    """``__filemap_get_folio(mapping, index, FGP_LOCK | FGP_CREAT, gfp)``
+    (mm/filemap.c, Linux 6.6): the folio cached at the index is locked and
+    rechecked (``folio->mapping != mapping``: truncated meanwhile, so unlock,
+    put and look again); with none cached a new folio, locked at birth, is
+    added (-EEXIST: another thread added one first, look again).  Returns
+    the thread's reference, locked."""
+    repeat, create, done = (repeat_label(op, what) for what in ("repeat", "create", "grabbed"))
+    op.label(repeat)
+    ref = find_folio(op, page, f"{label}: repeat: folio = filemap_get_entry(mapping, index)")
+    with op.when(not_(ref.found), "if (!folio) goto no_page"):
+        op.goto(create)
+    op.lock(ref.lock, label="folio_lock(folio)")
+    with op.when(
+        ref.mapped, "if (unlikely(folio->mapping != mapping)) /* truncated */", label_negates=True
+    ):
+        op.goto(done)
+    op.unlock(ref.lock, "folio_unlock(folio); folio_put(folio); goto repeat")
+    op.goto(repeat)
+    op.label(create)
+    _, added = new_folio(
+        op,
+        mapping,
         page,
+        "no_page: folio = filemap_alloc_folio(gfp, 0); __folio_set_locked(folio); "
+        "err = filemap_add_folio(mapping, folio, index, gfp)",
     )
+    with op.when(added, "if (err == -EEXIST) goto repeat", label_negates=True):
+        op.goto(done)
+    op.goto(repeat)
+    op.label(done)
+    return ref
 
 
 def _buffers_and_block(fs: Scratch, page: Page, ret: int) -> None:
@@ -115,10 +135,10 @@ def write_end(op: Op, mapping: Mapping, page: Page) -> None:
         mapping,
         page,
         label="folio_mark_dirty(folio): mapping->a_ops->dirty_folio(mapping, folio)",
-        roles={"mapping": mapping, "folio": page},
+        roles={"mapping": mapping, "folio": folio_ref(op, page)},
         sleeps=False,
     )
-    op.unlock(page.lock, "folio_unlock(folio)")
+    op.unlock(folio_ref(op, page).lock, "folio_unlock(folio)")
 
 
 def _uptodate_and_size(fs: Scratch, mapping: Mapping, page: Page) -> None:
@@ -210,7 +230,7 @@ def writepage_unlock(op: Op, page: Page, label: str) -> None:
             f"(block {state[page.block]} holds {part.writer(part.on_device(state, page))})"
         )
 
-    op.unlock_checked(page.lock, label, check, WRITEBACK_PROTOCOL)
+    op.unlock_checked(folio_ref(op, page).lock, label, check, WRITEBACK_PROTOCOL)
 
 
 def read_folio(op: Op, page: Page) -> None:
@@ -268,7 +288,7 @@ def launder_folio(op: Op, mapping: Mapping, page: Page) -> None:
     (``block_write_full_page()`` but keeping the folio locked) and wait for
     the write."""
     with op.when(folio_test(page, PG_DIRTY, "dirty"), "if (folio_clear_dirty_for_io(folio))"):
-        op.effect("folio_clear_dirty_for_io(folio)", _clear_dirty, page)
+        op.effect("folio_clear_dirty_for_io(folio)", _clear_dirty, page, not op.variant(NO_MKCLEAN))
         op.section(
             mapping.xa_lock,
             "folio_start_writeback(folio)",
@@ -285,8 +305,9 @@ def launder_folio(op: Op, mapping: Mapping, page: Page) -> None:
             not_(folio_test(page, PG_WRITEBACK, "writeback")),
             "folio_wait_writeback(folio)",
             f"PG_writeback({page})",
+            io_completer(op),
         )
 
 
-def _clear_dirty(fs: Scratch, page: Page) -> None:
-    clear_dirty_for_io(fs, page)
+def _clear_dirty(fs: Scratch, page: Page, mkclean: bool) -> None:
+    folio_clear_dirty_for_io(fs, page, mkclean)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mc.dsl.folio import folio_ref, put_folio
 from mc.dsl.operation import Op
 from mc.dsl.symbolic_steps import fork_compute, fork_effect
 from mc.kernel import errno as E
@@ -39,7 +40,6 @@ from mc.kernel.pagecache import (
     PG_UPTODATE,
     Mapping,
     Page,
-    add_folio,
     change_flags,
     dirty_folio,
     get_block,
@@ -122,13 +122,7 @@ def zero_block_range(
     hole needs no zeroing; a folio not uptodate is read first
     (``bh_read()``); bytes ``[start, end)`` of the page (``end`` None: from
     ``start % PAGE_SIZE`` to the end) are zeroed and the buffer dirtied."""
-    op.lock(page.lock, label="folio = filemap_grab_folio(mapping, index): folio_lock(folio)")
-    op.section(
-        mapping.xa_lock,
-        "if (!folio) filemap_add_folio(mapping, folio, index, gfp)",
-        add_folio,
-        page,
-    )
+    ref = blockfs.grab_folio(op, mapping, page, "folio = filemap_grab_folio(mapping, index)")
     with op.when(
         not_(_hole(page)), "if (!buffer_mapped(bh)) goto unlock /* hole */", label_negates=True
     ):
@@ -139,7 +133,8 @@ def zero_block_range(
             op.effect("bh_read(bh, 0) /* submit_bh() and wait_on_buffer() */", _read_block, page)
         fork_effect(op, label, _zero_from, page, start, end, tag=tag)
         op.effect("mark_buffer_dirty(bh)", _mark_dirty, page)
-    op.unlock(page.lock, "unlock: folio_unlock(folio)")
+    op.unlock(ref.lock, "unlock: folio_unlock(folio)")
+    put_folio(op, ref)
 
 
 def _mark_dirty(fs: Scratch, page: Page) -> None:
@@ -386,8 +381,8 @@ def _partial_field(partials: Expr, index: int, field: int) -> Expr:
 # --- ->page_mkwrite ----------------------------------------------------------------
 
 
-def _truncated(fs: Scratch, mapping: Mapping, page: Page) -> bool:
-    if fs[page.folio] is None:
+def _truncated(fs: Scratch, mapping: Mapping, page: Page, ident: int | None) -> bool:
+    if ident is None or fs[page.ident] != ident:
         return True
     return decide(fs, at_least(mul(page.index, PAGE_SIZE), fs[mapping.i_size]))
 
@@ -417,7 +412,8 @@ def page_mkwrite(op: Op, mapping: Mapping, page: Page, result: str, at: str) -> 
         "ext4_page_mkwrite(): filemap_invalidate_lock_shared(mapping)",
         tag="invalidate-lock",
     )
-    op.lock(page.lock, label="block_page_mkwrite(): folio_lock(folio)")
+    ref = folio_ref(op, page)
+    op.lock(ref.lock, label="block_page_mkwrite(): folio_lock(folio)")
     if not op.variant(MKWRITE_NO_TRUNCATE_CHECK):
         truncated = fork_compute(
             op,
@@ -427,9 +423,10 @@ def page_mkwrite(op: Op, mapping: Mapping, page: Page, result: str, at: str) -> 
             _truncated,
             mapping,
             page,
+            ref,
         )
         with op.when(is_true(truncated), "ret = -EFAULT /* page got truncated */"):
-            op.unlock(page.lock, "out_unlock: folio_unlock(folio)")
+            op.unlock(ref.lock, "out_unlock: folio_unlock(folio)")
             op.let(result, vm_fault(VM_FAULT_NOPAGE), "return block_page_mkwrite_return(-EFAULT)")
             op.goto(out)
     mapped = op.compute(
@@ -441,7 +438,7 @@ def page_mkwrite(op: Op, mapping: Mapping, page: Page, result: str, at: str) -> 
         render=E.render,
     )
     with op.when(differ_expr(mapped), "if (unlikely(ret < 0)) goto out_unlock"):
-        op.unlock(page.lock, "out_unlock: folio_unlock(folio)")
+        op.unlock(ref.lock, "out_unlock: folio_unlock(folio)")
         op.let(result, vm_fault(VM_FAULT_SIGBUS), "return block_page_mkwrite_return(ret)")
         op.goto(out)
     op.call(
@@ -450,7 +447,7 @@ def page_mkwrite(op: Op, mapping: Mapping, page: Page, result: str, at: str) -> 
         mapping,
         page,
         label="block_commit_write(); folio_mark_dirty(folio): mapping->a_ops->dirty_folio()",
-        roles={"mapping": mapping, "folio": page},
+        roles={"mapping": mapping, "folio": ref},
         sleeps=False,
     )
     op.let(result, vm_fault(VM_FAULT_LOCKED), "folio_wait_stable(folio); return VM_FAULT_LOCKED")

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import posixpath
 
+from mc.dsl.addresses import address_below
 from mc.dsl.operation import Cite, Op, Operation, operation
 from mc.kernel import errno as E
 from mc.kernel.expr import (
     InodeExpr,
     all_of,
-    below,
     const,
     differ,
     is_dir,
@@ -328,6 +328,14 @@ def lock_two_directories(op: Op, p1: InodeExpr, p2: InodeExpr) -> InodeExpr:
         op.lock(
             p1.i_rwsem, EXCL, "inode_lock_nested(p1->d_inode, I_MUTEX_PARENT2)", tag="lock-parent"
         )
+    if op.variant(PARENTS_BY_ADDRESS):
+        with op.when(walk_is(walk, NO_COMMON_ANCESTOR), "if (r != p1 && r != p)"):
+            op.unlock(
+                op.world.superblock.s_vfs_rename_sem, "mutex_unlock(&p1->d_sb->s_vfs_rename_mutex)"
+            )
+            op.fail(E.EXDEV, "exit", "return ERR_PTR(-EXDEV)")
+        lock_by_address(op, p1, p2)
+        return walk_trap(walk)
     with op.otherwise():
         with op.when(
             walk_is(walk, NO_COMMON_ANCESTOR), "if (r != p1 && r != p) /* no common ancestor */"
@@ -370,6 +378,21 @@ def lock_rename(op: Op, p1: InodeExpr, p2: InodeExpr) -> InodeExpr | None:
     return lock_two_directories(op, p1, p2)
 
 
+PARENTS_BY_ADDRESS = "parents-by-address"
+
+
+def lock_by_address(op: Op, p1: InodeExpr, p2: InodeExpr) -> None:
+    """Variant ``parents-by-address``: the two parents in address order,
+    whatever their ancestry."""
+    first = address_below(op, "p1_first", "if (p1 > p2) swap(p1, p2) /* by address */", p1, p2)
+    with op.when(same(first, const(True)), "if (p1 < p2)"):
+        op.lock(p1.i_rwsem, EXCL, "inode_lock_nested(p1, I_MUTEX_PARENT)", tag="lock-parent")
+        op.lock(p2.i_rwsem, EXCL, "inode_lock_nested(p2, I_MUTEX_PARENT2)", tag="lock-parent")
+    with op.otherwise():
+        op.lock(p2.i_rwsem, EXCL, "inode_lock_nested(p2, I_MUTEX_PARENT)", tag="lock-parent")
+        op.lock(p1.i_rwsem, EXCL, "inode_lock_nested(p1, I_MUTEX_PARENT2)", tag="lock-parent")
+
+
 def unlock_rename(op: Op, p1: InodeExpr, p2: InodeExpr) -> None:
     """unlock_rename(): both parents, then the rename mutex."""
     op.unlock(p1.i_rwsem, "inode_unlock(p1->d_inode)")
@@ -381,12 +404,16 @@ def unlock_rename(op: Op, p1: InodeExpr, p2: InodeExpr) -> None:
 
 
 def lock_two_nondirectories(op: Op, source: InodeExpr, target: InodeExpr) -> None:
-    """lock_two_nondirectories() (fs/inode.c): in inode address order, a
-    missing target skipped."""
+    """lock_two_nondirectories() -> lock_two_inodes() (fs/inode.c, Linux
+    6.6): in inode address order (every order the scenario can observe,
+    ``mc.dsl.addresses``), a missing target skipped."""
     with op.when(negative(target), "if (!inode2)"):
         op.lock(source.i_rwsem, EXCL, "inode_lock(inode1)", tag="lock-source")
     with op.otherwise():
-        with op.when(below(source, target), "if (inode1 < inode2)"):
+        first = address_below(
+            op, "inode1_first", "if (inode1 > inode2) swap(inode1, inode2)", source, target
+        )
+        with op.when(same(first, const(True)), "if (inode1 < inode2) /* by address */"):
             op.lock(source.i_rwsem, EXCL, "inode_lock(inode1)", tag="lock-source")
             op.lock(
                 target.i_rwsem,

@@ -3,11 +3,22 @@ variants they catch."""
 
 from __future__ import annotations
 
+from mc.dsl.addresses import FIXED_ADDRESSES
 from mc.dsl.operation import Invocation
 from mc.dsl.program import Program
 from mc.dsl.scenario import BASE_PROPERTIES, flag_variant, scenario, variant
 from mc.kernel import properties as _properties  # noqa: F401  (registers the invariants)
-from mc.models.dirops import RENAME_EXCHANGE, create, link, lookup, mkdir, rename, rmdir, unlink
+from mc.models.dirops import (
+    PARENTS_BY_ADDRESS,
+    RENAME_EXCHANGE,
+    create,
+    link,
+    lookup,
+    mkdir,
+    rename,
+    rmdir,
+    unlink,
+)
 
 DIROPS_PROPERTIES = (*BASE_PROPERTIES, "namespace")
 
@@ -27,6 +38,29 @@ def rmdir_no_victim_lock(program: Program, invocation: Invocation) -> Program:
     if invocation.operation is not rmdir:
         return program
     return program.drop_lock("i_rwsem(victim)")
+
+
+@variant(
+    "create-no-parent-lock",
+    "filename_create() looks the name up and vfs_create() calls ->create without the parent's "
+    "i_rwsem",
+)
+def create_no_parent_lock(program: Program, invocation: Invocation) -> Program:
+    if invocation.operation is not create:
+        return program
+    return program.drop_acquisitions(lambda step: "lock-parent" in step.tags)
+
+
+flag_variant(
+    PARENTS_BY_ADDRESS,
+    "lock_two_directories() locks the two parents in address order even when one is an "
+    "ancestor of the other",
+)
+flag_variant(
+    FIXED_ADDRESSES,
+    "addresses are the inode numbers given out in tree order: one address order, not every "
+    "order the scenario can observe",
+)
 
 
 @variant("no-trap-check", "do_renameat2() skips the old_dentry/new_dentry == trap checks")
@@ -76,5 +110,31 @@ scenario(
     "rmdir of a directory racing a create and a mkdir inside it, and a lookup",
     tree=["/a/", "/a/b/"],
     threads=[rmdir("/a/b"), create("/a/b/f"), mkdir("/a/b/d"), lookup("/a/b/f")],
+    properties=DIROPS_PROPERTIES,
+)
+
+scenario(
+    "dirops/two-creates",
+    "two creates of one name in one directory: one makes the file, the other finds it (-EEXIST)",
+    tree=["/a/"],
+    threads=[create("/a/f"), create("/a/f")],
+    properties=DIROPS_PROPERTIES,
+)
+
+scenario(
+    "dirops/rename-up-vs-rmdir",
+    "a rename of a file from a directory into its parent, racing an rmdir of that "
+    "directory (parent, then child)",
+    tree=["/a/", "/a/b/", "/a/b/x"],
+    threads=[rename("/a/b/x", "/a/y"), rmdir("/a/b")],
+    properties=DIROPS_PROPERTIES,
+)
+
+scenario(
+    "dirops/rename-over-file-vs-link",
+    "a rename of a file over another in one directory (both locked in address order, every "
+    "order explored), racing a hard link of the target into another directory",
+    tree=["/a/", "/a/x", "/a/y", "/b/"],
+    threads=[rename("/a/x", "/a/y"), link("/a/y", "/b/z")],
     properties=DIROPS_PROPERTIES,
 )

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mc.dsl.operation import Op
+from mc.dsl.folio import folio_ref, hold_folio, put_folio
+from mc.dsl.operation import Op, caller_source
+from mc.dsl.steps import EffectStep
 from mc.dsl.symbolic_steps import fork_compute
 from mc.kernel.expr import Eval, Expr, const, not_
 from mc.kernel.locks import SHARED
@@ -27,6 +29,9 @@ from mc.kernel.mm import (
     VM_FAULT_LOCKED,
     VM_FAULT_SIGBUS,
     Mm,
+    make_pte,
+    maps_cached,
+    pte_folio,
     render_pte,
     render_vm_fault,
     set_pte,
@@ -37,23 +42,25 @@ from mc.kernel.pagecache import (
     PG_UPTODATE,
     Mapping,
     Page,
-    add_folio,
-    folio_unlocked,
+    cached_unlocked,
 )
 from mc.kernel.pagedata import fill, render_versions, versions_in
 from mc.kernel.pathcond import Value, add, at_least, decide, is_true, mul
 from mc.kernel.world import Scratch, World
 from mc.models import blockfs, blockfs_truncate
-from mc.models.writeback import locked_test, mapped_here
+from mc.models.blockfs import grab_folio
+from mc.models.writeback import locked_test
 
 
 def _beyond_eof(fs: Scratch, mapping: Mapping, page: Page) -> bool:
     return decide(fs, at_least(mul(page.index, PAGE_SIZE), fs[mapping.i_size]))
 
 
-def _cached_uptodate(fs: Scratch, page: Page) -> bool:
+def _cached_uptodate(fs: Scratch, page: Page) -> int | None:
     folio = fs[page.folio]
-    return folio is not None and bool(folio[1] & PG_UPTODATE)
+    if folio is None or not folio[1] & PG_UPTODATE:
+        return None
+    return fs[page.ident]  # type: ignore[no-any-return]
 
 
 def vm_fault_is(register: Expr, code: int) -> Expr:
@@ -85,18 +92,22 @@ def filemap_fault(op: Op, mapping: Mapping, page: Page, result: str, at: str) ->
     with op.when(is_true(beyond), "if (index >= max_idx)"):
         op.let(result, vm_fault(VM_FAULT_SIGBUS), "return VM_FAULT_SIGBUS")
         op.goto(out)
-    cached = op.compute(
-        f"found{at}",
-        "folio = filemap_get_folio(mapping, index) /* cached and uptodate? */",
-        _cached_uptodate,
-        page,
+    ref = folio_ref(op, page)
+    op.emit(
+        EffectStep(
+            label="folio = filemap_get_folio(mapping, index) /* cached and uptodate? */",
+            source=caller_source(),
+            effect=lambda scratch, values: _cached_uptodate(scratch, *values),
+            args=(const(page, str(page)),),
+            result=ref.slot,
+        )
     )
-    with op.when(not_(is_true(cached)), "if (!folio || !folio_test_uptodate(folio))"):
+    with op.when(not_(ref.found), "if (!folio || !folio_test_uptodate(folio))"):
         op.goto(slow)
-    op.lock(page.lock, label="lock_folio_maybe_drop_mmap(vmf, folio, &fpin)")
-    with op.when(mapped_here(page), "if (folio->mapping == mapping) /* not truncated */"):
+    op.lock(ref.lock, label="lock_folio_maybe_drop_mmap(vmf, folio, &fpin)")
+    with op.when(ref.mapped, "if (folio->mapping == mapping) /* not truncated */"):
         op.goto(checked)
-    op.unlock(page.lock, "folio_unlock(folio); folio_put(folio); goto retry_find /* truncated */")
+    op.unlock(ref.lock, "folio_unlock(folio); folio_put(folio); goto retry_find /* truncated */")
     op.label(slow)
     op.lock(
         mapping.invalidate_lock,
@@ -105,16 +116,12 @@ def filemap_fault(op: Op, mapping: Mapping, page: Page, result: str, at: str) ->
         tag="invalidate-lock",
     )
     op.label(retry)
-    op.lock(
-        page.lock,
-        label="retry_find: folio = __filemap_get_folio(mapping, index, FGP_CREAT|FGP_FOR_MMAP); "
-        "lock_folio_maybe_drop_mmap()",
-    )
-    op.section(
-        mapping.xa_lock,
-        "if (!folio) filemap_add_folio(mapping, folio, index, gfp)",
-        add_folio,
+    grab_folio(
+        op,
+        mapping,
         page,
+        "retry_find: folio = __filemap_get_folio(mapping, index, FGP_CREAT|FGP_FOR_MMAP); "
+        "lock_folio_maybe_drop_mmap()",
     )
     with op.when(
         not_(locked_test(page, PG_UPTODATE, "uptodate")),
@@ -125,11 +132,14 @@ def filemap_fault(op: Op, mapping: Mapping, page: Page, result: str, at: str) ->
             page,
             label="page_not_uptodate: error = filemap_read_folio(file, "
             "mapping->a_ops->read_folio, folio)",
-            roles={"folio": page, "mapping": mapping},
+            roles={"folio": ref, "mapping": mapping},
         )
         blockfs.read_folio(op, page)
         op.wait_until(
-            folio_unlocked(page), "folio_wait_locked_killable(folio)", f"PG_locked({page})"
+            ref.unlocked,
+            "folio_wait_locked_killable(folio)",
+            f"PG_locked({page})",
+            ref.holders,
         )
         op.goto(retry)
     op.unlock(
@@ -148,7 +158,7 @@ def filemap_fault(op: Op, mapping: Mapping, page: Page, result: str, at: str) ->
         page,
     )
     with op.when(is_true(again), "if (index >= max_idx)"):
-        op.unlock(page.lock, "folio_unlock(folio); folio_put(folio)")
+        op.unlock(ref.lock, "folio_unlock(folio); folio_put(folio)")
         op.let(result, vm_fault(VM_FAULT_SIGBUS), "return VM_FAULT_SIGBUS")
         op.goto(out)
     op.let(result, vm_fault(VM_FAULT_LOCKED), "return ret | VM_FAULT_LOCKED")
@@ -157,11 +167,11 @@ def filemap_fault(op: Op, mapping: Mapping, page: Page, result: str, at: str) ->
 
 def _map_pages(fs: Scratch, mm: Mm, mapping: Mapping, page: Page) -> bool:
     folio = fs[page.folio]
-    if folio is None or not folio[1] & PG_UPTODATE or fs[page.lock.slot] is not None:
+    if folio is None or not folio[1] & PG_UPTODATE or not cached_unlocked(fs.values, page):
         return False
     if decide(fs, at_least(mul(page.index, PAGE_SIZE), fs[mapping.i_size])):
         return False
-    return set_pte(fs, mm, page.index, write=False)
+    return set_pte(fs, mm, page.index, write=False, ident=fs[page.ident])
 
 
 def map_pages(op: Op, mm: Mm, mapping: Mapping, page: Page, at: str) -> Expr:
@@ -192,8 +202,8 @@ def map_pages(op: Op, mm: Mm, mapping: Mapping, page: Page, at: str) -> Expr:
     return mapped
 
 
-def _finish_fault(fs: Scratch, mm: Mm, page: Page, write: bool) -> bool:
-    return set_pte(fs, mm, page.index, write=write)
+def _finish_fault(fs: Scratch, mm: Mm, page: Page, write: bool, ident: int) -> bool:
+    return set_pte(fs, mm, page.index, write=write, ident=ident)
 
 
 def finish_fault(op: Op, mm: Mm, page: Page, write: bool, at: str) -> Expr:
@@ -207,6 +217,7 @@ def finish_fault(op: Op, mm: Mm, page: Page, write: bool, at: str) -> Expr:
         mm,
         page,
         write,
+        folio_ref(op, page),
     )
 
 
@@ -219,10 +230,10 @@ def dirty_and_unlock(op: Op, mapping: Mapping, page: Page) -> None:
         mapping,
         page,
         label="fault_dirty_shared_page(): dirtied = folio_mark_dirty(folio)",
-        roles={"mapping": mapping, "folio": page},
+        roles={"mapping": mapping, "folio": folio_ref(op, page)},
         sleeps=False,
     )
-    op.unlock(page.lock, "folio_unlock(folio)")
+    op.unlock(folio_ref(op, page).lock, "folio_unlock(folio)")
 
 
 def do_page_mkwrite(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at: str) -> None:
@@ -230,7 +241,7 @@ def do_page_mkwrite(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, a
     op.enter(
         "vm_operations_struct.page_mkwrite",
         label="do_page_mkwrite(): ret = vmf->vma->vm_ops->page_mkwrite(vmf)",
-        roles={"mm": mm, "folio": page},
+        roles={"mm": mm, "folio": folio_ref(op, page)},
     )
     blockfs_truncate.page_mkwrite(op, mapping, page, result, at)
 
@@ -259,7 +270,7 @@ def do_read_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at:
     ):
         op.goto(done)
     finish_fault(op, mm, page, False, at)
-    op.unlock(page.lock, "folio_unlock(folio)")
+    op.unlock(folio_ref(op, page).lock, "folio_unlock(folio)")
     op.label(done)
 
 
@@ -274,7 +285,7 @@ def do_shared_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, a
     ):
         op.goto(done)
     op.unlock(
-        page.lock,
+        folio_ref(op, page).lock,
         "if (vma->vm_ops->page_mkwrite) { folio_unlock(folio); tmp = do_page_mkwrite(vmf, folio)",
     )
     do_page_mkwrite(op, mm, mapping, page, result, f"{at}.shared_mkwrite")
@@ -285,7 +296,7 @@ def do_shared_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, a
         op.goto(done)
     installed = finish_fault(op, mm, page, True, at)
     with op.when(not_(is_true(installed)), "if (ret & VM_FAULT_NOPAGE)"):
-        op.unlock(page.lock, "folio_unlock(folio); folio_put(folio); return ret")
+        op.unlock(folio_ref(op, page).lock, "folio_unlock(folio); folio_put(folio); return ret")
         op.goto(done)
     dirty_and_unlock(op, mapping, page)
     op.label(done)
@@ -295,7 +306,7 @@ def _reuse(fs: Scratch, mm: Mm, page: Page, orig: Any) -> bool:
     slot = mm.ptes[page.index]
     if fs[slot] != orig:
         return False
-    fs[slot] = PTE_WRITE | PTE_DIRTY
+    fs[slot] = make_pte(pte_folio(orig), PTE_WRITE | PTE_DIRTY)
     return True
 
 
@@ -307,6 +318,7 @@ def wp_page_shared(
     ``finish_mkwrite_fault()`` makes the pte writable and dirty unless it
     changed meanwhile, and the folio is dirtied."""
     done = f"wp_done{at}"
+    hold_folio(op, page, _folio_of_pte(orig), "vmf->page = vm_normal_page(vma, addr, orig_pte)")
     do_page_mkwrite(op, mm, mapping, page, result, f"{at}.wp_mkwrite")
     with op.when(
         not_(vm_fault_is(op.reg(result), VM_FAULT_LOCKED)),
@@ -324,7 +336,7 @@ def wp_page_shared(
         orig,
     )
     with op.when(not_(is_true(reused)), "if (tmp & VM_FAULT_NOPAGE)"):
-        op.unlock(page.lock, "folio_unlock(folio); folio_put(folio); return tmp")
+        op.unlock(folio_ref(op, page).lock, "folio_unlock(folio); folio_put(folio); return tmp")
         op.goto(done)
     dirty_and_unlock(op, mapping, page)
     op.label(done)
@@ -346,13 +358,21 @@ def _access(
     folio = fs[page.folio]
     if write:
         fs[slot] = pte | PTE_DIRTY
-        if folio is not None and folio[0] is not None:
+        if folio is not None and folio[0] is not None and maps_cached(fs, mm, page.index):
             fs[page.folio] = (fill(fs, folio[0], offset, add(offset, 1), version), folio[1])
             fs[page.history] = (*fs[page.history], version)
         return True
     content = None if folio is None else folio[0]
     fs[data] = versions_in(fs, content, offset, add(offset, 1))
     return True
+
+
+def _folio_of_pte(orig: Expr) -> Expr:
+    def build(world: World) -> Eval:
+        get = orig.compile(world)
+        return lambda state: pte_folio(get(state))
+
+    return Expr(f"pte_folio({orig})", build, orig.local)
 
 
 def _pte_none(orig: Expr) -> Expr:
@@ -426,6 +446,7 @@ def access_page(
         ):
             wp_page_shared(op, mm, mapping, page, orig, result, at)
     op.label(done)
+    put_folio(op, folio_ref(op, page), "folio_put(folio) /* the fault is over */")
     op.unlock(mm.mmap_lock, "mmap_read_unlock(mm)")
     with op.when(
         vm_fault_is(op.reg(result), VM_FAULT_SIGBUS),

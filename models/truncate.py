@@ -23,6 +23,7 @@ offset inside the page symbolic.
 
 from __future__ import annotations
 
+from mc.dsl.folio import folio_ref, put_folio
 from mc.dsl.operation import Cite, Op, caller_source, operation
 from mc.dsl.steps import EffectStep
 from mc.dsl.symbolic_steps import argument, fork_compute, fork_effect
@@ -240,6 +241,31 @@ def mmap_store(op: Op, file: File, pos: Arg) -> None:
 
 
 @operation(
+    models="stores through a shared file mapping, one after the other: handle_mm_fault() "
+    "(mm/memory.c)",
+    describe=lambda f, *positions: (
+        "; ".join(f"p[{describe(pos)}] = x" for pos in positions) + f" /* mmap({f}) */"
+    ),
+    cites=(
+        Cite("mm/memory.c", "handle_mm_fault", "6.6"),
+        Cite("mm/memory.c", "lock_mm_and_find_vma", "6.6"),
+        Cite("mm/memory.c", "do_read_fault", "6.6"),
+        Cite("mm/memory.c", "do_shared_fault", "6.6"),
+        Cite("mm/memory.c", "wp_page_shared", "6.6"),
+        Cite("mm/memory.c", "finish_fault", "6.6"),
+        Cite("mm/memory.c", "fault_dirty_shared_page", "6.6"),
+        Cite("mm/filemap.c", "filemap_fault", "6.6", method="vm_operations_struct.fault"),
+        Cite("mm/filemap.c", "filemap_map_pages", "6.6", method="vm_operations_struct.map_pages"),
+    ),
+)
+def mmap_stores(op: Op, file: File, *positions: Arg) -> None:
+    """``p[pos] = x`` for each of ``positions`` in turn, on a MAP_SHARED
+    mapping of the file."""
+    for number, pos in enumerate(positions):
+        access(op, file, pos, write=True, at=f".{number + 1}")
+
+
+@operation(
     models="__vm_munmap() -> unmap_region() -> zap_pte_range() (mm/mmap.c, mm/memory.c)",
     describe=lambda f: f"munmap({f})",
     cites=(
@@ -354,6 +380,7 @@ def pread_expecting_zeroes(op: Op, file: File, start: Arg, end: Arg, at: str = "
                 high,
                 data,
             )
+            put_folio(op, folio_ref(op, page))
     op.let(f"read{at}", _versions_or_empty(data), "return already_read")
 
 

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from mc.dsl.folio import find_folio, io_completer, put_folio
 from mc.dsl.operation import Op
 from mc.dsl.symbolic_steps import fork_effect
 from mc.kernel.expr import Eval, Expr, const, not_
+from mc.kernel.locks import SHARED
 from mc.kernel.mm import Mm, zap
 from mc.kernel.pagecache import (
     PAGE_SIZE,
@@ -31,20 +33,20 @@ from mc.kernel.pagecache import (
     folio_test,
     holds,
     note_truncated,
-    present,
     remove_folio,
 )
 from mc.kernel.pagedata import zero
 from mc.kernel.truncate_properties import forget_folio
 from mc.kernel.world import Scratch, World
 from mc.models import blockfs
-from mc.models.writeback import locked_test, mapped_here
+from mc.models.writeback import locked_test
 
 Partial = tuple[int, Any, Any]
 """A page to zero in part: its index and the byte range ``[start, end)``
 within it (ints or terms)."""
 
 TRUNCATE_SKIPS_WRITEBACK = "truncate-skips-writeback"
+PARTIAL_ZERO_FROM_FOLIO_START = "partial-zero-from-folio-start"
 
 
 def render_indices(indices: tuple[int, ...] | None) -> str:
@@ -82,17 +84,23 @@ def zap_ptes(op: Op, mm: Mm, indices: Expr, label: str, name: str) -> None:
 
 
 def unmap_mapping_range(op: Op, mm: Mm, indices: Expr, what: str, at: str) -> None:
-    """``unmap_mapping_range()``: ``i_mmap_lock_read()``, then
-    ``zap_page_range_single()`` on every VMA over the range (here the one
-    VMA, one page-table lock for the range)."""
+    """``unmap_mapping_range()`` (mm/memory.c, Linux 6.6):
+    ``i_mmap_lock_read()``, then ``zap_page_range_single()`` on every VMA
+    over the range (here the one VMA, one page-table lock for the range),
+    then ``i_mmap_unlock_read()``."""
+    op.lock(
+        mm.mapping.i_mmap_rwsem,
+        SHARED,
+        f"unmap_mapping_range(mapping, {what}): i_mmap_lock_read(mapping)",
+    )
     zap_ptes(
         op,
         mm,
         indices,
-        f"unmap_mapping_range(mapping, {what}): i_mmap_lock_read(mapping); "
-        "zap_page_range_single(): ptep_get_and_clear_full()",
+        "unmap_mapping_range_tree(): zap_page_range_single(): ptep_get_and_clear_full()",
         f"zapped{at}",
     )
+    op.unlock(mm.mapping.i_mmap_rwsem, "i_mmap_unlock_read(mapping)")
 
 
 def invalidate_folio_method(fs: Scratch, page: Page, start: Any, length: Any) -> int:
@@ -111,22 +119,31 @@ def truncate_folio(op: Op, mm: Mm, mapping: Mapping, page: Page) -> None:
     ``truncate_inode_folio()``: ``truncate_cleanup_folio()`` (unmap it if
     mapped, ``->invalidate_folio`` if it has buffers, cancel its dirty bit)
     and ``filemap_remove_folio()``."""
-    with op.when(present(page), f"folio = fbatch.folios[i] /* {page} */"):
-        op.lock(page.lock, label="folio_lock(folio)")
-        with op.when(mapped_here(page), "if (folio->mapping == mapping)"):
+    ref = find_folio(op, page, f"folio = fbatch.folios[i] /* {page}: find_lock_entries() */")
+    with op.when(ref.found, "if (folio)"):
+        op.lock(ref.lock, label="folio_lock(folio)")
+        with op.when(ref.mapped, "if (folio->mapping == mapping)"):
             if not op.variant(TRUNCATE_SKIPS_WRITEBACK):
                 op.wait_until(
                     not_(folio_test(page, PG_WRITEBACK, "writeback")),
                     "folio_wait_writeback(folio)",
                     f"PG_writeback({page})",
+                    io_completer(op),
                 )
+            op.lock(
+                mapping.i_mmap_rwsem,
+                SHARED,
+                "truncate_cleanup_folio(): if (folio_mapped(folio)) unmap_mapping_folio(folio): "
+                "i_mmap_lock_read(mapping)",
+            )
             zap_ptes(
                 op,
                 mm,
                 _fixed((page.index,)),
-                "truncate_cleanup_folio(): if (folio_mapped(folio)) unmap_mapping_folio(folio)",
+                "unmap_mapping_range_tree(): zap_page_range_single()",
                 f"unmapped.{page.index}",
             )
+            op.unlock(mapping.i_mmap_rwsem, "i_mmap_unlock_read(mapping)")
             with op.when(
                 locked_test(page, PG_PRIVATE, "private"),
                 "if (folio_needs_release(folio)) folio_invalidate(folio, 0, folio_size(folio))",
@@ -138,7 +155,7 @@ def truncate_folio(op: Op, mm: Mm, mapping: Mapping, page: Page) -> None:
                     0,
                     PAGE_SIZE,
                     label="folio->mapping->a_ops->invalidate_folio(folio, 0, folio_size(folio))",
-                    roles={"folio": page, "mapping": mapping},
+                    roles={"folio": ref, "mapping": mapping},
                 )
             op.section(
                 mapping.xa_lock,
@@ -147,7 +164,8 @@ def truncate_folio(op: Op, mm: Mm, mapping: Mapping, page: Page) -> None:
                 _cancel_and_remove,
                 page,
             )
-        op.unlock(page.lock, "folio_unlock(folio)")
+        op.unlock(ref.lock, "folio_unlock(folio)")
+        put_folio(op, ref)
 
 
 def _cancel_and_remove(fs: Scratch, page: Page) -> None:
@@ -165,14 +183,18 @@ def truncate_partial_folio(op: Op, mapping: Mapping, page: Page, partials: Expr)
     """``truncate_inode_partial_folio()`` on a cached folio the range covers
     in part (``__filemap_get_folio(FGP_LOCK)``): wait for writeback, zero
     the bytes in the range (``folio_zero_range()``) and
-    ``->invalidate_folio`` them."""
-    with op.when(present(page), f"folio = __filemap_get_folio(mapping, {page.index}, FGP_LOCK)"):
-        op.lock(page.lock, label="folio_lock(folio)")
-        with op.when(mapped_here(page), "if (folio->mapping == mapping)"):
+    ``->invalidate_folio`` them.  Under variant
+    ``partial-zero-from-folio-start`` the zeroing starts at the folio's
+    first byte instead of the range's (an offset computed as 0)."""
+    ref = find_folio(op, page, f"folio = __filemap_get_folio(mapping, {page.index}, FGP_LOCK)")
+    with op.when(ref.found, "if (!IS_ERR(folio))"):
+        op.lock(ref.lock, label="folio_lock(folio)")
+        with op.when(ref.mapped, "if (folio->mapping == mapping)"):
             op.wait_until(
                 not_(folio_test(page, PG_WRITEBACK, "writeback")),
                 "folio_wait_writeback(folio)",
                 f"PG_writeback({page})",
+                io_completer(op),
             )
             fork_effect(
                 op,
@@ -180,6 +202,7 @@ def truncate_partial_folio(op: Op, mapping: Mapping, page: Page, partials: Expr)
                 _zero_partial,
                 page,
                 partials,
+                op.variant(PARTIAL_ZERO_FROM_FOLIO_START),
             )
             with op.when(
                 locked_test(page, PG_PRIVATE, "private"),
@@ -191,9 +214,10 @@ def truncate_partial_folio(op: Op, mapping: Mapping, page: Page, partials: Expr)
                     page,
                     partials,
                     label="folio->mapping->a_ops->invalidate_folio(folio, offset, length)",
-                    roles={"folio": page, "mapping": mapping},
+                    roles={"folio": ref, "mapping": mapping},
                 )
-        op.unlock(page.lock, "folio_unlock(folio)")
+        op.unlock(ref.lock, "folio_unlock(folio)")
+        put_folio(op, ref)
 
 
 def _range_of(partials: tuple[Partial, ...], page: Page) -> tuple[Any, Any]:
@@ -203,8 +227,12 @@ def _range_of(partials: tuple[Partial, ...], page: Page) -> tuple[Any, Any]:
     raise ValueError(f"no partial range for {page}")
 
 
-def _zero_partial(fs: Scratch, page: Page, partials: tuple[Partial, ...]) -> None:
+def _zero_partial(
+    fs: Scratch, page: Page, partials: tuple[Partial, ...], from_folio_start: bool
+) -> None:
     start, end = _range_of(partials, page)
+    if from_folio_start:
+        start = 0
     version, flags = fs[page.folio]
     if version is not None:
         fs[page.folio] = (zero(fs, version, start, end), flags)

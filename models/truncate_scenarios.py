@@ -9,6 +9,7 @@ from mc.dsl.scenario import BASE_PROPERTIES, flag_variant, scenario, variant
 from mc.engine.symbolic import Symbol
 from mc.kernel import truncate_properties as _truncate_properties  # noqa: F401  (registers)
 from mc.kernel.pagecache import PAGE_SIZE, File
+from mc.kernel.pagecache_properties import PAGECACHE_PROPERTIES
 from mc.kernel.truncate_properties import TRUNCATE_PROPERTIES
 from mc.models.blockfs_truncate import MKWRITE_NO_TRUNCATE_CHECK, NO_TAIL_ZEROING
 from mc.models.truncate import (
@@ -19,7 +20,7 @@ from mc.models.truncate import (
     shrink_store_extend,
     truncate,
 )
-from mc.models.truncate_mm import TRUNCATE_SKIPS_WRITEBACK
+from mc.models.truncate_mm import PARTIAL_ZERO_FROM_FOLIO_START, TRUNCATE_SKIPS_WRITEBACK
 from mc.models.writeback import flusher, io_completion
 
 TRUNCATE_SCENARIO_PROPERTIES = (*BASE_PROPERTIES, *TRUNCATE_PROPERTIES)
@@ -49,6 +50,11 @@ flag_variant(
 flag_variant(
     TRUNCATE_SKIPS_WRITEBACK,
     "truncate_inode_pages_range() removes a folio without waiting for its writeback",
+)
+flag_variant(
+    PARTIAL_ZERO_FROM_FOLIO_START,
+    "truncate_inode_partial_folio() zeroes the EOF folio from its first byte, not from the "
+    "new EOF: bytes below EOF of a clean folio change",
 )
 
 COLD = File("/f", pages=2)
@@ -105,4 +111,15 @@ scenario(
     tree=["/f"],
     threads=[truncate(DIRTY, NEW_SIZE), flusher(DIRTY), io_completion(DIRTY)],
     properties=TRUNCATE_SCENARIO_PROPERTIES,
+)
+
+ONE_CLEAN_PAGE = File("/f", pages=1, cached=(0,))
+
+scenario(
+    "truncate/unaligned-clean",
+    "one ftruncate(f, 100) of a file whose one page is cached and clean: truncate zeroes the "
+    "folio past the new EOF, which the device still holds, a legal state",
+    tree=["/f"],
+    threads=[truncate(ONE_CLEAN_PAGE, 100), io_completion(ONE_CLEAN_PAGE)],
+    properties=(*TRUNCATE_SCENARIO_PROPERTIES, *PAGECACHE_PROPERTIES),
 )

@@ -11,11 +11,12 @@ whole pages.  The VFS calls the filesystem's methods through ``op.call``
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+from mc.dsl.folio import find_folio, folio_ref, hold_folio, new_folio, put_folio
 from mc.dsl.operation import Cite, Holders, Op, operation
 from mc.kernel.device import Bio, render_version
-from mc.kernel.expr import Eval, Expr, any_of, const, not_, same
+from mc.kernel.expr import Eval, Expr, InodeExpr, any_of, const, not_, same
 from mc.kernel.locks import EXCL, SHARED, Kind
 from mc.kernel.pagecache import (
     PG_DIRTY,
@@ -29,13 +30,9 @@ from mc.kernel.pagecache import (
     Mapping,
     Page,
     Sync,
-    add_folio,
-    clear_dirty_for_io,
     complete,
     completions,
     folio_test,
-    folio_unlocked,
-    holds,
     pagecache,
     present,
     promise,
@@ -45,7 +42,7 @@ from mc.kernel.pagecache import (
     tag_for_writeback,
     tagged,
 )
-from mc.kernel.pathcond import is_true
+from mc.kernel.rmap import NO_MKCLEAN, folio_clear_dirty_for_io
 from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
 from mc.kernel.world import ModelError, Scratch, World
 from mc.models import blockfs
@@ -61,10 +58,10 @@ def _mapping(op: Op, file: File) -> Mapping:
         raise ModelError(str(error)) from None
 
 
-def _render_indices(indices: tuple[int, ...] | None) -> str:
-    if not indices:
+def _render_batch(batch: tuple[tuple[int, int], ...] | None) -> str:
+    if not batch:
         return "none"
-    return ", ".join(f"page {i}" for i in indices)
+    return ", ".join(f"page {i} (folio #{ident})" for i, ident in batch)
 
 
 def locked_test(page: Page, flag: int, name: str) -> Expr:
@@ -73,12 +70,6 @@ def locked_test(page: Page, flag: int, name: str) -> Expr:
     with their steps."""
     test = folio_test(page, flag, name)
     return Expr(test.text, test.build, local=True)
-
-
-def mapped_here(page: Page) -> Expr:
-    """``folio->mapping == mapping`` under the folio lock."""
-    test = present(page)
-    return Expr(f"folio->mapping == mapping /* {page} */", test.build, local=True)
 
 
 # --- write ---------------------------------------------------------------------
@@ -112,8 +103,8 @@ def mapped_here(page: Page) -> Expr:
             "mm/filemap.c",
             "__filemap_get_folio",
             "6.6",
-            leaves_out=("__folio_set_locked", "folio_trylock"),
-            because="a new folio is locked by folio_lock() before it is added; no FGP_NOWAIT",
+            leaves_out=("folio_trylock",),
+            because="no FGP_NOWAIT",
         ),
         Cite("fs/libfs.c", "simple_write_end", "6.6", method="address_space_operations.write_end"),
         Cite("mm/page-writeback.c", "folio_mark_dirty", "6.6"),
@@ -127,8 +118,43 @@ def write(op: Op, file: File, index: int) -> None:
     (dirties and unlocks it), ``file_end_write()``."""
     mapping = _mapping(op, file)
     page = mapping.pages[index]
-    inode = op.inode(file.path)
     version = pagecache(op.world).add_write(op.thread.name, op.thread.pc, page)
+    perform_write(op, mapping, page, op.inode(file.path), version)
+
+
+def _copy_plain(version: int) -> Callable[[Op, Page], None]:
+    def copy(op: Op, page: Page) -> None:
+        op.effect(
+            "copied = copy_folio_from_iter_atomic(folio, offset, bytes, i) "
+            f"/* {render_version(version)} */",
+            store_data,
+            page,
+            version,
+        )
+
+    return copy
+
+
+def perform_write(
+    op: Op,
+    mapping: Mapping,
+    page: Page,
+    inode: InodeExpr,
+    version: int,
+    *,
+    prefault: Callable[[Op], None] | None = None,
+    copy: Callable[[Op, Page], None] | None = None,
+) -> None:
+    """``generic_file_write_iter()`` -> ``generic_perform_write()`` for one
+    whole page (mm/filemap.c, Linux 6.6): under i_rwsem exclusive,
+    ``fault_in_iov_iter_readable()`` (``prefault``, when the source is user
+    memory the model maps), ``->write_begin``, the copy (``copy``, by
+    default a copy from memory that cannot fault) and ``->write_end``.  A
+    copy that comes up short jumps to ``short_copy``: ``->write_end`` with
+    ``copied == 0`` commits nothing and unlocks the folio, and the loop
+    goes ``again``, faulting the source in first.  Around it, ``vfs_write()``'s
+    ``file_start_write()``/``file_end_write()`` (``sb_start_write()``: the
+    SB_FREEZE_WRITE level shared, fs/read_write.c)."""
     writers = sb_writers(op.world, SB_FREEZE_WRITE)
     op.lock(
         writers,
@@ -137,6 +163,9 @@ def write(op: Op, file: File, index: int) -> None:
         tag="sb-start-write",
     )
     op.lock(inode.i_rwsem, EXCL, "generic_file_write_iter(): inode_lock(inode)")
+    op.label("again")
+    if prefault is not None:
+        prefault(op)
     op.enter(
         "address_space_operations.write_begin",
         mapping,
@@ -145,25 +174,31 @@ def write(op: Op, file: File, index: int) -> None:
         roles={"mapping": mapping, "inode": inode},
     )
     blockfs.write_begin(op, mapping, page)
-    op.effect(
-        "copied = copy_folio_from_iter_atomic(folio, offset, bytes, i) "
-        f"/* {render_version(version)} */",
-        store_data,
-        page,
-        version,
-    )
+    (copy or _copy_plain(version))(op, page)
     op.enter(
         "address_space_operations.write_end",
         mapping,
         page,
         label="status = a_ops->write_end(file, mapping, pos, bytes, copied, folio, fsdata)",
-        roles={"mapping": mapping, "inode": inode, "folio": page},
+        roles={"mapping": mapping, "inode": inode, "folio": folio_ref(op, page)},
     )
     blockfs.write_end(op, mapping, page)
     op.goto("out")
+    if copy is not None:
+        op.label("short_copy")
+        op.unlock(
+            folio_ref(op, page).lock,
+            "status = a_ops->write_end(file, mapping, pos, bytes, 0, folio, fsdata) "
+            "/* a short copy commits nothing */: folio_unlock(folio)",
+        )
+        put_folio(
+            op, folio_ref(op, page), "folio_put(folio); if (unlikely(status == 0)) goto again"
+        )
+        op.goto("again")
     op.label("write_begin_failed")
-    op.unlock(page.lock, "folio_unlock(folio) /* block_write_begin() failed */")
+    op.unlock(folio_ref(op, page).lock, "folio_unlock(folio) /* block_write_begin() failed */")
     op.label("out")
+    put_folio(op, folio_ref(op, page))
     op.unlock(inode.i_rwsem, "inode_unlock(inode)")
     op.unlock(
         writers, "file_end_write(file): sb_end_write(file_inode(file)->i_sb)", tag="sb-start-write"
@@ -203,14 +238,33 @@ def folios_tagged(op: Op, mapping: Mapping, register: str, tag: int, name: str) 
         tagged,
         mapping,
         tag,
-        render=_render_indices,
+        render=_render_batch,
     )
     for page in mapping.pages:
-        with op.when(holds(batch, page.index), f"folio = fbatch.folios[i] /* {page} */"):
+        with op.when(_in_batch(batch, page), f"if (folio_batch has {page})"):
+            hold_folio(op, page, _batch_folio(batch, page), "folio = fbatch.folios[i]")
             yield page
+            put_folio(op, folio_ref(op, page), "folio_batch_release(&fbatch)")
+
+
+def _in_batch(batch: Expr, page: Page) -> Expr:
+    def build(world: World) -> Eval:
+        get = batch.compile(world)
+        return lambda state: page.index in dict(get(state) or ())
+
+    return Expr(f"{page.index} in {batch}", build, batch.local)
+
+
+def _batch_folio(batch: Expr, page: Page) -> Expr:
+    def build(world: World) -> Eval:
+        get = batch.compile(world)
+        return lambda state: dict(get(state))[page.index]
+
+    return Expr(f"{batch}[{page.index}]", build, batch.local)
 
 
 def _write_one(op: Op, mapping: Mapping, page: Page, *, sync_all: bool) -> None:
+    ref = folio_ref(op, page)
     skip = f"continue_unlock.{page.index}"
     done = f"next.{page.index}"
     unlocked_clear = not sync_all and op.variant("clear-dirty-unlocked")
@@ -219,12 +273,12 @@ def _write_one(op: Op, mapping: Mapping, page: Page, *, sync_all: bool) -> None:
             folio_test(page, PG_DIRTY, "dirty"),
             "if (folio_clear_dirty_for_io(folio)) /* without the folio lock */",
         ):
-            op.effect("folio_clear_dirty_for_io(folio)", _clear_dirty, page)
+            op.effect("folio_clear_dirty_for_io(folio)", _clear_dirty, page, _mkclean(op))
         with op.otherwise():
             op.goto(done)
-    op.lock(page.lock, label="folio_lock(folio)", tag="lock-folio-for-io")
+    op.lock(ref.lock, label="folio_lock(folio)", tag="lock-folio-for-io")
     with op.when(
-        mapped_here(page),
+        ref.mapped,
         "if (unlikely(folio->mapping != mapping)) goto continue_unlock",
         label_negates=True,
     ):
@@ -259,6 +313,7 @@ def _write_one(op: Op, mapping: Mapping, page: Page, *, sync_all: bool) -> None:
             "if (!folio_clear_dirty_for_io(folio)) goto continue_unlock",
             _clear_dirty,
             page,
+            _mkclean(op),
             tag="clear-dirty-for-io",
         )
     op.enter(
@@ -266,22 +321,28 @@ def _write_one(op: Op, mapping: Mapping, page: Page, *, sync_all: bool) -> None:
         page,
         label="__writepage(): ret = mapping->a_ops->writepage(&folio->page, wbc)",
         roles={
-            "folio": page,
+            "folio": ref,
             "mapping": mapping,
             "wbc": "WB_SYNC_ALL" if sync_all else "WB_SYNC_NONE",
         },
     )
     blockfs.writepage(op, mapping, page, for_reclaim=False)
     with op.when(same(op.ret, ACTIVATE), "if (error == AOP_WRITEPAGE_ACTIVATE)"):
-        op.unlock(page.lock, "folio_unlock(folio); error = 0")
+        op.unlock(ref.lock, "folio_unlock(folio); error = 0")
     op.goto(done)
     op.label(skip)
-    op.unlock(page.lock, "continue_unlock: folio_unlock(folio)")
+    op.unlock(ref.lock, "continue_unlock: folio_unlock(folio)")
     op.label(done)
 
 
-def _clear_dirty(fs: Scratch, page: Page) -> None:
-    clear_dirty_for_io(fs, page)
+def _clear_dirty(fs: Scratch, page: Page, mkclean: bool) -> None:
+    folio_clear_dirty_for_io(fs, page, mkclean)
+
+
+def _mkclean(op: Op) -> bool:
+    """Whether ``folio_clear_dirty_for_io()`` write-protects the ptes
+    (not under variant ``no-mkclean``)."""
+    return not op.variant(NO_MKCLEAN)
 
 
 def _io_thread(op: Op) -> Holders:
@@ -394,9 +455,10 @@ def reclaim(op: Op, file: File, index: int) -> None:
     mapping = _mapping(op, file)
     page = mapping.pages[index]
     dirty = locked_test(page, PG_DIRTY, "dirty")
-    op.fail_if(not_(present(page)), 0, "out", "isolate_lru_folios(): no folio to isolate")
-    op.trylock(page.lock, "out", "if (!folio_trylock(folio)) goto keep")
-    op.fail_if(not_(mapped_here(page)), 0, "keep_locked", "mapping = folio_mapping(folio)")
+    ref = find_folio(op, page, "isolate_lru_folios(): folio = lru_to_folio(src)")
+    op.fail_if(not_(ref.found), 0, "out", "if (!folio) /* no folio to isolate */")
+    op.trylock(ref.lock, "out", "if (!folio_trylock(folio)) goto keep")
+    op.fail_if(not_(ref.mapped), 0, "keep_locked", "mapping = folio_mapping(folio)")
     op.fail_if(
         folio_test(page, PG_WRITEBACK, "writeback"),
         0,
@@ -415,7 +477,7 @@ def reclaim(op: Op, file: File, index: int) -> None:
             blockfs.release_folio_method,
             page,
             label="return mapping->a_ops->release_folio(folio, gfp)",
-            roles={"folio": page},
+            roles={"folio": folio_ref(op, page)},
         )
         op.fail_if(same(op.ret, OK), 0, "keep_locked", "if (!...) goto activate_locked")
     op.section(
@@ -430,11 +492,12 @@ def reclaim(op: Op, file: File, index: int) -> None:
         not_(same(op.ret, OK)), 0, "keep_locked", "if (!__remove_mapping(...)) goto keep_locked"
     )
     free_folio(op, page)
-    op.unlock(page.lock, "folio_unlock(folio) /* removed */")
+    op.unlock(ref.lock, "folio_unlock(folio) /* removed */")
     op.goto("out")
     op.label("keep_locked")
-    op.unlock(page.lock, "keep_locked: folio_unlock(folio)")
+    op.unlock(ref.lock, "keep_locked: folio_unlock(folio)")
     op.label("out")
+    put_folio(op, ref)
 
 
 def free_folio(op: Op, page: Page) -> None:
@@ -445,7 +508,7 @@ def free_folio(op: Op, page: Page) -> None:
         blockfs.free_folio_method,
         page,
         label="free_folio(folio) /* mapping->a_ops->free_folio */",
-        roles={"folio": page},
+        roles={"folio": folio_ref(op, page)},
         sleeps=False,
     )
 
@@ -464,12 +527,18 @@ def pageout(op: Op, mapping: Mapping, page: Page) -> None:
     was unlocked by ``->writepage`` and shrink_folio_list() frees it only if
     a new trylock finds it clean and idle.  Jumps to ``clean`` to free it,
     ``keep_locked`` or ``out`` to keep it."""
-    op.effect("if (folio_clear_dirty_for_io(folio)) /* pageout() */", _clear_dirty, page)
+    op.effect(
+        "if (folio_clear_dirty_for_io(folio)) /* pageout() */", _clear_dirty, page, _mkclean(op)
+    )
     op.enter(
         "address_space_operations.writepage",
         page,
         label="folio_set_reclaim(folio); res = mapping->a_ops->writepage(&folio->page, &wbc)",
-        roles={"folio": page, "mapping": mapping, "wbc": "WB_SYNC_NONE, for_reclaim"},
+        roles={
+            "folio": folio_ref(op, page),
+            "mapping": mapping,
+            "wbc": "WB_SYNC_NONE, for_reclaim",
+        },
     )
     blockfs.writepage(op, mapping, page, for_reclaim=True)
     op.fail_if(
@@ -484,7 +553,7 @@ def pageout(op: Op, mapping: Mapping, page: Page) -> None:
         "out",
         "case PAGE_SUCCESS: if (folio_test_writeback(folio) || folio_test_dirty(folio)) goto keep",
     )
-    op.trylock(page.lock, "out", "if (!folio_trylock(folio)) goto keep")
+    op.trylock(folio_ref(op, page).lock, "out", "if (!folio_trylock(folio)) goto keep")
     op.fail_if(
         _dirty_or_writeback(page),
         0,
@@ -516,25 +585,23 @@ def readahead_page(op: Op, mapping: Mapping, page: Page, at: str) -> None:
         "folio = xa_load(&mapping->i_pages, index + i); if (folio) { read_pages(); continue; }",
         label_negates=True,
     ):
-        op.lock(page.lock, label="folio = filemap_alloc_folio(gfp_mask, 0); __folio_set_locked()")
-        added = op.compute(
-            f"added{at}",
-            "if (filemap_add_folio(mapping, folio, index + i, gfp_mask) < 0) "
-            "{ folio_put(folio); continue; }",
-            add_for_read,
+        ref, added = new_folio(
+            op,
             mapping,
             page,
+            "folio = filemap_alloc_folio(gfp_mask, 0); __folio_set_locked(folio); "
+            "if (filemap_add_folio(mapping, folio, index + i, gfp_mask) < 0) "
+            "{ folio_put(folio); continue; }",
         )
-        with op.when(is_true(added), "read_pages(ractl)"):
+        with op.when(added, "read_pages(ractl)"):
             op.enter(
                 "address_space_operations.readahead",
                 page,
                 label="read_pages(): aops->readahead(rac)",
-                roles={"mapping": mapping, "folio": page},
+                roles={"mapping": mapping, "folio": ref},
             )
             blockfs.readahead(op, page)
-        with op.otherwise():
-            op.unlock(page.lock, "folio_put(folio) /* -EEXIST: raced */")
+        put_folio(op, ref, "folio_put(folio) /* the read holds it; -EEXIST: never seen */")
     op.unlock(
         mapping.invalidate_lock,
         "filemap_invalidate_unlock_shared(mapping)",
@@ -552,8 +619,9 @@ def filemap_get_pages(op: Op, mapping: Mapping, page: Page, at: str) -> None:
     of several calls in one program."""
     retry, busy = f"retry{at}", f"busy{at}"
     op.label(retry)
+    ref = find_folio(op, page, "filemap_get_read_batch(mapping, index, last_index - 1, fbatch)")
     with op.when(
-        not_(present(page)),
+        not_(ref.found),
         "if (!folio_batch_count(fbatch)) page_cache_sync_ra(&ractl, last_index - index)",
     ):
         readahead_page(op, mapping, page, at)
@@ -567,29 +635,29 @@ def filemap_get_pages(op: Op, mapping: Mapping, page: Page, at: str) -> None:
             "filemap_update_page(): filemap_invalidate_lock_shared(mapping)",
             tag="invalidate-lock",
         )
-        op.trylock(page.lock, busy, "if (!folio_trylock(folio))")
-        with op.when(mapped_here(page), "if (!folio->mapping) goto truncated", label_negates=True):
+        op.trylock(ref.lock, busy, "if (!folio_trylock(folio))")
+        with op.when(ref.mapped, "if (!folio->mapping) goto truncated", label_negates=True):
             with op.when(
                 locked_test(page, PG_UPTODATE, "uptodate"), "if (filemap_range_uptodate(...))"
             ):
-                op.unlock(page.lock, "folio_unlock(folio)")
+                op.unlock(ref.lock, "folio_unlock(folio)")
             with op.otherwise():
                 op.enter(
                     "address_space_operations.read_folio",
                     page,
                     label="filemap_read_folio(): error = filler(file, folio) "
                     "/* a_ops->read_folio */",
-                    roles={"folio": page, "mapping": mapping},
+                    roles={"folio": ref, "mapping": mapping},
                 )
                 blockfs.read_folio(op, page)
                 op.wait_until(
-                    folio_unlocked(page),
+                    ref.unlocked,
                     "folio_wait_locked_killable(folio)",
                     f"PG_locked({page})",
                     _io_thread(op),
                 )
         with op.otherwise():
-            op.unlock(page.lock, "truncated: folio_unlock(folio)")
+            op.unlock(ref.lock, "truncated: folio_unlock(folio)")
         op.unlock(
             mapping.invalidate_lock,
             "filemap_invalidate_unlock_shared(mapping)",
@@ -603,9 +671,10 @@ def filemap_get_pages(op: Op, mapping: Mapping, page: Page, at: str) -> None:
             tag="invalidate-lock",
         )
         op.wait_until(
-            folio_unlocked(page),
+            ref.unlocked,
             "folio_put_wait_locked(folio, TASK_KILLABLE); return AOP_TRUNCATED_PAGE",
             f"PG_locked({page})",
+            ref.holders,
         )
         op.goto(retry)
 
@@ -638,10 +707,7 @@ def read(op: Op, file: File, index: int) -> None:
         page,
         render=render_version,
     )
-
-
-def add_for_read(fs: Scratch, mapping: Mapping, page: Page) -> bool:
-    return add_folio(fs, page)
+    put_folio(op, folio_ref(op, page))
 
 
 def _data_of(fs: Scratch, page: Page) -> int | None:
@@ -668,9 +734,10 @@ def invalidate(op: Op, file: File, index: int) -> None:
     remove it unless it was redirtied meanwhile (-EBUSY)."""
     mapping = _mapping(op, file)
     page = mapping.pages[index]
-    op.fail_if(not_(present(page)), 0, "out", "folio = find_get_entries(...) /* none */")
-    op.lock(page.lock, label="folio_lock(folio)")
-    op.fail_if(not_(mapped_here(page)), 0, "unlock", "if (folio->mapping != mapping) continue")
+    ref = find_folio(op, page, "find_get_entries(mapping, &index, end, &fbatch, indices)")
+    op.fail_if(not_(ref.found), 0, "out", "if (!folio) /* none */")
+    op.lock(ref.lock, label="folio_lock(folio)")
+    op.fail_if(not_(ref.mapped), 0, "unlock", "if (folio->mapping != mapping) continue")
     op.wait_until(
         not_(folio_test(page, PG_WRITEBACK, "writeback")),
         "folio_wait_writeback(folio)",
@@ -685,7 +752,7 @@ def invalidate(op: Op, file: File, index: int) -> None:
             "address_space_operations.launder_folio",
             page,
             label="return mapping->a_ops->launder_folio(folio)",
-            roles={"folio": page},
+            roles={"folio": folio_ref(op, page)},
         )
         blockfs.launder_folio(op, mapping, page)
     op.call(
@@ -693,7 +760,7 @@ def invalidate(op: Op, file: File, index: int) -> None:
         blockfs.release_folio_method,
         page,
         label="if (!filemap_release_folio(folio, gfp)) return -EBUSY",
-        roles={"folio": page},
+        roles={"folio": folio_ref(op, page)},
     )
     op.section(
         mapping.xa_lock,
@@ -706,8 +773,9 @@ def invalidate(op: Op, file: File, index: int) -> None:
     with op.when(same(op.ret, OK), "if (removed)"):
         free_folio(op, page)
     op.label("unlock")
-    op.unlock(page.lock, "folio_unlock(folio)")
+    op.unlock(ref.lock, "folio_unlock(folio)")
     op.label("out")
+    put_folio(op, ref)
 
 
 # --- the device ----------------------------------------------------------------

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from mc.dsl.scenario import BASE_PROPERTIES, flag_variant, scenario
 from mc.kernel import pagecache_properties as _pagecache_properties  # noqa: F401  (registers)
-from mc.kernel.pagecache import File
+from mc.kernel.pagecache import PAGE_SIZE, File
 from mc.kernel.pagecache_properties import PAGECACHE_PROPERTIES
+from mc.kernel.rmap import NO_MKCLEAN
+from mc.models.truncate import mmap_stores, munmap
+from mc.models.usercopy import COPY_FAULTS_UNDER_FOLIO_LOCK, read_to_mapping, write_from_mapping
 from mc.models.writeback import flusher, fsync, invalidate, io_completion, read, reclaim, write
 
 WRITEBACK_PROPERTIES = (*BASE_PROPERTIES, *PAGECACHE_PROPERTIES)
@@ -24,6 +27,18 @@ flag_variant(
 flag_variant(
     "no-wait-writeback",
     "WB_SYNC_ALL writeback skips a dirty folio already under writeback instead of waiting",
+)
+
+flag_variant(
+    NO_MKCLEAN,
+    "folio_clear_dirty_for_io() does not call folio_mkclean(): a pte stays writable and dirty "
+    "across writeback, so a later store through the mapping neither faults nor redirties",
+)
+
+flag_variant(
+    COPY_FAULTS_UNDER_FOLIO_LOCK,
+    "write(2) copies from user memory with page faults enabled while it holds the "
+    "destination folio locked, without faulting the source in first",
 )
 
 TWO_PAGES = File("/f", pages=2, cached=(0,), holes=(1,))
@@ -68,6 +83,7 @@ scenario(
 )
 
 COLD_PAGE = File("/f", pages=1)
+TWO_CACHED = File("/f", pages=2, cached=(0, 1))
 
 scenario(
     "writeback/read-write-reclaim",
@@ -88,5 +104,43 @@ scenario(
     "a write, page-cache invalidation (->launder_folio, ->release_folio) and an fsync",
     tree=["/f"],
     threads=[write(ONE_PAGE, 0), invalidate(ONE_PAGE, 0), fsync(ONE_PAGE), io_completion(ONE_PAGE)],
+    properties=WRITEBACK_PROPERTIES,
+)
+
+scenario(
+    "writeback/mmap-store-flusher",
+    "two stores, one after the other, through a shared mapping of a one-page file, the "
+    "background flusher and an fsync: writeback write-protects the pte (folio_mkclean()), "
+    "so the second store faults through ->page_mkwrite and redirties the folio",
+    tree=["/f"],
+    threads=[
+        mmap_stores(ONE_PAGE, 0, 1),
+        flusher(ONE_PAGE),
+        fsync(ONE_PAGE),
+        io_completion(ONE_PAGE),
+    ],
+    properties=WRITEBACK_PROPERTIES,
+)
+
+scenario(
+    "writeback/write-from-own-mapping",
+    "write(2) of a page from a buffer mapped from that same page of the file (not yet "
+    "cached), while munmap(2) zaps the mapping: the copy is atomic, comes up short when the "
+    "pte is gone, and the loop faults the source in again",
+    tree=["/f"],
+    threads=[write_from_mapping(COLD_PAGE, 0, 0), munmap(COLD_PAGE), io_completion(COLD_PAGE)],
+    properties=WRITEBACK_PROPERTIES,
+)
+
+scenario(
+    "writeback/read-into-mapping",
+    "read(2) of a page into a buffer mapped from the other page of the file, while a "
+    "write(2) writes that other page: the copy to user memory faults through ->page_mkwrite",
+    tree=["/f"],
+    threads=[
+        read_to_mapping(TWO_CACHED, 0, PAGE_SIZE),
+        write(TWO_CACHED, 1),
+        io_completion(TWO_CACHED),
+    ],
     properties=WRITEBACK_PROPERTIES,
 )

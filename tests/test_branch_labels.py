@@ -13,6 +13,8 @@ from mc.dsl.scenario import Registry
 from mc.dsl.steps import BranchStep
 
 LABEL_NEGATES = {
+    "if (err == -EEXIST) goto repeat",
+    "if (unlikely(folio->mapping != mapping)) /* truncated */",
     "folio = xa_load(&mapping->i_pages, index + i); if (folio) { read_pages(); continue; }",
     "if (!buffer_mapped(bh)) goto unlock /* hole */",
     "if (!folio->mapping) goto truncated",
@@ -22,6 +24,14 @@ LABEL_NEGATES = {
 """Labels whose condition is the negation of the model's (``label_negates``)."""
 
 LABEL_AS_MODELLED = {
+    "if (folio)",
+    "if (!IS_ERR(folio))",
+    "if (pN < pN)",
+    "if (r != pN && r != p)",
+    "if (inodeN < inodeN) /* by address */",
+    "if (unlikely(copied == N)) /* the source faulted */",
+    "if (!folio) goto no_page",
+    "if (folio_batch has /f:N)",
     "dispose_list(&dispose): evict(inode)",
     "if (!drop && (sb->s_flags & SB_ACTIVE)) { __inode_add_lru(inode, true); "
     "spin_unlock(&inode->i_lock); return; }",

@@ -6,6 +6,8 @@ from __future__ import annotations
 from mc.check.checker import check_scenario
 from mc.dsl.scenario import Registry
 from mc.engine.result import Verdict
+from mc.kernel.properties import created_violation
+from mc.kernel.world import DONE
 
 
 def test_opposite_renames_deadlock_is_the_classic_abba(shipped: Registry) -> None:
@@ -93,3 +95,38 @@ def test_errors_of_unchecked_properties_are_counted(shipped: Registry) -> None:
     assert outcome.result.verdict is Verdict.OK
     assert outcome.unchecked_errors["namespace"] > 0
     assert check_scenario(shipped, "dirops/rename-rmdir-link").unchecked_errors == {}
+
+
+def test_namespace_sees_a_lost_or_duplicated_create(shipped: Registry) -> None:
+    model = shipped.build(shipped.scenario("dirops/two-creates"))
+    world = model.world
+    first, second = (inode for inode in world.inodes if inode.path == "/a/f")
+    dentry = next(d for d in world.dentries.values() if d.path == "/a/f")
+    t1, t2 = (thread.slots for thread in model.threads)
+    assert created_violation(world, model.initial) is None
+    values = list(model.initial)
+    values[first.nlink] = 1
+    values[dentry.slot] = first.ino
+    assert created_violation(world, values) is None
+    values[second.nlink] = 1
+    values[dentry.slot] = second.ino
+    message = created_violation(world, values)
+    assert message is not None and "two inodes were made for one name" in message
+    assert "T1's create of /a/f" in message
+    values[second.nlink] = 0
+    values[t2.pc] = DONE
+    values[t2.ret] = -17
+    values[first.nlink] = 0
+    failed = created_violation(world, values)
+    assert failed is not None and "T2's create" in failed and "returned an error" in failed
+    values[t2.ret] = 0
+    values[second.nlink] = 2
+    assert created_violation(world, values) == "/a/f has 2 link(s) but 1 name(s)"
+    assert t1.name == "T1"
+
+
+def test_dropping_creates_parent_lock_is_caught(shipped: Registry) -> None:
+    assert check_scenario(shipped, "dirops/two-creates").result.verdict is Verdict.OK
+    outcome = check_scenario(shipped, "dirops/two-creates", ["create-no-parent-lock"])
+    violation = outcome.result.violation
+    assert violation is not None and violation.property == "namespace"

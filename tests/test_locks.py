@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from mc.check.checker import check_scenario
@@ -12,6 +14,8 @@ from mc.engine.explore import check
 from mc.engine.result import Verdict
 from mc.kernel import locks
 from mc.kernel.locks import EXCL, SHARED, Kind, Outcome
+from mc.trace import format as cx_format
+from mc.trace import text
 
 TREE = ("/a/", "/b/")
 
@@ -127,7 +131,11 @@ def _registry(*threads: object) -> Registry:
 @pytest.mark.parametrize(
     ("thread", "message"),
     [
-        (take_twice, "T1 takes s_vfs_rename_sem, which it already holds"),
+        (
+            take_twice,
+            "T1 takes s_vfs_rename_sem, which it already holds: it waits for itself forever "
+            "(a deadlock)",
+        ),
         (unlock_unheld, "T1 unlocks i_rwsem(/a), which it does not hold"),
         (leak, "T1 returns holding i_rwsem(/a)"),
         (sleep_in_atomic, "T1 may sleep (taking i_rwsem(/a)) holding rename_lock"),
@@ -183,3 +191,48 @@ def test_a_queued_writer_deadlocks_recursive_readers() -> None:
     edges = {(e.waiter, e.resource, e.holder) for e in cycle}
     assert ("T1", "i_rwsem(/b)", "T3") in edges
     assert ("T2", "i_rwsem(/a)", "T1") in edges
+
+
+def test_taking_a_held_sleeping_lock_is_a_one_thread_deadlock() -> None:
+    outcome = check_scenario(_registry(take_twice()), "test/s", properties=["deadlock"])
+    violation = outcome.result.violation
+    assert violation is not None and violation.property == "deadlock"
+    assert "T1 waits for s_vfs_rename_sem held by T1" in violation.message
+    assert "lock-protocol" in violation.message
+    found = outcome.counterexample
+    assert found is not None
+    assert [(e.waiter, e.resource, e.holder) for e in found.cycle] == [
+        ("T1", "s_vfs_rename_sem", "T1")
+    ]
+    assert "cycle: T1 -> s_vfs_rename_sem -> T1" in text.render(found)
+
+
+@operation(models="a thread taking a mutex, then waiting for an i_rwsem")
+def mutex_then_rwsem(op: Op) -> None:
+    op.lock(op.world.superblock.s_vfs_rename_sem)
+    op.lock(op.inode("/a").i_rwsem)
+    op.unlock(op.inode("/a").i_rwsem)
+    op.unlock(op.world.superblock.s_vfs_rename_sem)
+
+
+@operation(models="a thread taking an i_rwsem, then waiting for a mutex")
+def rwsem_then_mutex(op: Op) -> None:
+    op.lock(op.inode("/a").i_rwsem)
+    op.lock(op.world.superblock.s_vfs_rename_sem)
+    op.unlock(op.world.superblock.s_vfs_rename_sem)
+    op.unlock(op.inode("/a").i_rwsem)
+
+
+def test_every_blocked_thread_shows_its_blocked_step() -> None:
+    registry = _registry(mutex_then_rwsem(), rwsem_then_mutex())
+    outcome = check_scenario(registry, "test/s")
+    found = outcome.counterexample
+    assert found is not None and found.property == "deadlock"
+    blocked = {step.thread: step for step in found.blocked}
+    assert set(blocked) == {"T1", "T2"}
+    assert blocked["T2"].label == "lock s_vfs_rename_sem exclusive"
+    assert "which T1 could end" in blocked["T2"].event.text
+    rendered = text.render(found)
+    assert "blocked: waits for s_vfs_rename_sem, which T1 could end" in rendered
+    again = cx_format.from_json(json.loads(found.dumps()))
+    assert again.blocked == found.blocked

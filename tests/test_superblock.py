@@ -25,8 +25,7 @@ from mc.kernel.inode_life import (
     touch,
 )
 from mc.kernel.locks import HANDED_OFF
-from mc.kernel.mm import PTE_DIRTY, PTE_WRITE, mm_of
-from mc.kernel.pagecache import PG_DIRTY, PG_UPTODATE, clear_dirty_for_io, pagecache
+from mc.kernel.pagecache import PG_DIRTY, PG_UPTODATE, pagecache
 from mc.kernel.superblock import (
     SB_FREEZE_COMPLETE,
     SB_FREEZE_FS,
@@ -98,19 +97,6 @@ def test_a_write_in_flight_or_dirty_metadata_while_frozen_is_a_violation(
     state[device.bios] = (Bio(WRITE, 0, 1, 0, "/f", 1, "end_buffer_async_write"),)
     message = no_write_while_frozen_violation(world, tuple(state))
     assert message is not None and "in flight" in message
-
-
-def test_folio_clear_dirty_for_io_write_protects_the_pte(shipped: Registry) -> None:
-    model = shipped.build(shipped.scenario("super/freeze-vs-fault"))
-    world = model.world
-    mapping = pagecache(world).mappings[world.lookup_path("/f").ino]
-    mm = mm_of(world, mapping)
-    page = mapping.pages[0]
-    scratch = Scratch(world, model.initial)
-    scratch[mm.ptes[0]] = PTE_WRITE | PTE_DIRTY
-    scratch[page.folio] = (1, PG_UPTODATE | PG_DIRTY)
-    assert clear_dirty_for_io(scratch, page)
-    assert scratch[mm.ptes[0]] == 0
 
 
 def test_the_freeze_returns_with_every_level_handed_off(shipped: Registry) -> None:

@@ -46,7 +46,13 @@ VARIANTS = (
     "mkwrite-no-truncate-check",
     "truncate-skips-writeback",
 )
-SHIPPED = sorted((ROOT / "counterexamples").glob("truncate-*.json"))
+CONCRETE = {"truncate/unaligned-clean"}
+"""Scenarios whose arguments are concrete on purpose (one exact size)."""
+SHIPPED = [
+    path
+    for path in sorted((ROOT / "counterexamples").glob("truncate-*.json"))
+    if not any(path.stem.startswith(name.replace("/", "-") + "--") for name in CONCRETE)
+]
 STEM_MKWRITE = "truncate-truncate-vs-write-fault--mkwrite-no-truncate-check"
 
 
@@ -57,7 +63,8 @@ def test_every_scenario_and_variant_that_changes_it_has_a_recorded_verdict(
     assert len(names) >= 4
     recorded = {(row.scenario, row.variants) for row in ROWS}
     for name in names:
-        assert scenario_symbols(shipped.scenario(name)), f"{name} has no symbolic argument"
+        if name not in CONCRETE:
+            assert scenario_symbols(shipped.scenario(name)), f"{name} has no symbolic argument"
         assert (name, ()) in recorded
         for variant in VARIANTS:
             changes = changes_something(

@@ -14,7 +14,8 @@ from mc.check.checker import changes_something, check_scenario
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry
 from mc.engine.result import Verdict
-from mc.kernel.device import WRITE, Bio
+from mc.kernel.device import WRITE, ZEROES, Bio
+from mc.kernel.mm import PTE_DIRTY, PTE_WRITE
 from mc.kernel.pagecache import (
     PG_DIRTY,
     PG_PRIVATE,
@@ -25,13 +26,15 @@ from mc.kernel.pagecache import (
     TRUNCATED,
     PageCache,
     pagecache,
+    promise,
 )
 from mc.kernel.pagecache_properties import (
     dirty_coherent_violation,
     no_lost_write_violation,
     writeback_protocol_violation,
 )
-from mc.kernel.world import DONE, ERROR_SLOT, LOCK_PROTOCOL
+from mc.kernel.rmap import folio_clear_dirty_for_io
+from mc.kernel.world import DONE, ERROR_SLOT, LOCK_PROTOCOL, Scratch
 
 ROWS = [row for row in expectations.load() if row.scenario.startswith("writeback/")]
 VARIANTS = ("writepage-drops-page", "clear-dirty-unlocked", "no-wait-writeback")
@@ -155,10 +158,10 @@ def test_dirty_coherent(shipped: Registry) -> None:
     cleaning = _set(
         model,
         dirty,
-        **{"folio(/f:0)": (1, PG_UPTODATE), "PG_locked(/f:0)": 3},
+        **{"folio(/f:0)": (1, PG_UPTODATE), "PG_locked(/f:0#0)": 3},
     )
     assert dirty_coherent_violation(part, cleaning) is None
-    dropped = _set(model, cleaning, **{"PG_locked(/f:0)": None})
+    dropped = _set(model, cleaning, **{"PG_locked(/f:0#0)": None})
     message = dirty_coherent_violation(part, dropped)
     assert message is not None and "clean with no I/O in flight" in message
     assert "v1 (T1's write)" in message and "block 0 holds v0" in message
@@ -191,3 +194,65 @@ def test_no_lost_write(shipped: Registry) -> None:
     still_running = list(lost)
     still_running[sync.pc] = 0
     assert no_lost_write_violation(part, tuple(still_running)) is None
+
+
+# --- writenotify and bytes past EOF ------------------------------------------------
+
+
+def test_clear_dirty_for_io_write_protects_the_pte(shipped: Registry) -> None:
+    model, part = _model(shipped, "writeback/mmap-store-flusher")
+    page = next(iter(part.mappings.values())).pages[0]
+    stored = _set(
+        model,
+        model.initial,
+        **{"pte(/f:0)": PTE_WRITE | PTE_DIRTY, "folio(/f:0)": (1, PG_UPTODATE)},
+    )
+    scratch = Scratch(model.world, stored)
+    assert folio_clear_dirty_for_io(scratch, page)
+    after = _set(model, tuple(scratch.values))
+    names = {slot.name: i for i, slot in enumerate(model.world.slots)}
+    assert after[names["pte(/f:0)"]] == 0
+    assert after[names["folio(/f:0)"]] == (1, PG_UPTODATE)
+    assert after[names["xa_marks(/f:0)"]] & TAG_DIRTY
+    unprotected = Scratch(model.world, stored)
+    assert not folio_clear_dirty_for_io(unprotected, page, mkclean=False)
+    assert unprotected.values[names["pte(/f:0)"]] == PTE_WRITE | PTE_DIRTY
+
+
+def test_the_second_store_faults_and_redirties(shipped: Registry) -> None:
+    correct = check_scenario(shipped, "writeback/mmap-store-flusher", [])
+    assert correct.result.verdict is Verdict.OK
+    broken = check_scenario(shipped, "writeback/mmap-store-flusher", ["no-mkclean"])
+    found = broken.counterexample
+    assert found is not None and found.property == "dirty-coherent"
+    assert "clean with no I/O in flight" in found.message
+
+
+def test_dirty_coherent_compares_bytes_below_eof(shipped: Registry) -> None:
+    model, part = _model(shipped, "writeback/write-vs-fsync")
+    tail_zeroed = _set(
+        model,
+        model.initial,
+        **{"folio(/f:0)": (((0, 0), (100, ZEROES)), CLEAN[1]), "i_size(/f)": 100},
+    )
+    assert dirty_coherent_violation(part, tail_zeroed) is None
+    whole_page = _set(model, tail_zeroed, **{"i_size(/f)": 4096})
+    assert "below EOF" in (dirty_coherent_violation(part, whole_page) or "")
+    below = _set(model, tail_zeroed, **{"i_size(/f)": 101})
+    assert "below EOF" in (dirty_coherent_violation(part, below) or "")
+
+
+def test_no_lost_write_covers_stores_through_the_mapping(shipped: Registry) -> None:
+    model, part = _model(shipped, "writeback/mmap-store-flusher")
+    sync = part.syncs[0]
+    stored = _set(model, model.initial, **{"history(/f:0)": (0, 1)})
+    scratch = Scratch(model.world, stored)
+    assert promise(scratch, next(iter(part.mappings.values()))) == ((0, 1),)
+    returned = list(stored)
+    returned[sync.pc] = DONE
+    returned[sync.promised] = ((0, 1),)
+    lost = tuple(returned)
+    message = no_lost_write_violation(part, lost)
+    assert message is not None and "is lost" in message
+    durable = _set(model, lost, **{"block 0": ((0, 1), (1, 0))})
+    assert no_lost_write_violation(part, durable) is None

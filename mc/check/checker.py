@@ -177,6 +177,8 @@ def counterexample_of(
         steps=tuple(steps),
         witness=model.witness(path.states[-1]),
         cycle=tuple(cycle),
+        blocked=tuple(model.blocked_steps(path.states[-1])),
+        addresses=model.addresses(path.states[-1]),
     )
 
 

@@ -80,6 +80,15 @@ def replay(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
             return stop(number, f"'{head.label}' now runs {len(records)} steps, not {len(group)}")
         state = after
         replayed += len(group)
+    if model.addresses(state) != counterexample.addresses:
+        return ReplayReport(
+            False,
+            replayed,
+            None,
+            f"every step replays but the address order is {model.addresses(state) or 'none'}, "
+            f"not {counterexample.addresses or 'none'}",
+            state,
+        )
     message = violation_in(model, counterexample.property, state)
     if message is None:
         return ReplayReport(

@@ -20,6 +20,7 @@ from mc.check.registry import with_files
 from mc.check.replay import ReplayReport, replay
 from mc.cli.drift import drift_command
 from mc.cli.errors import Group, message_of, one_line_errors, say
+from mc.cli.lockorder import lockorder_command
 from mc.cli.options import max_memory_option, models_option, time_limit_option
 from mc.cli.regress import mutate_command, regress_command
 from mc.cli.spec import spec as spec_group
@@ -343,5 +344,6 @@ def graph(file: Path, output: Path) -> None:
 
 main.add_command(regress_command)
 main.add_command(mutate_command)
+main.add_command(lockorder_command)
 main.add_command(spec_group)
 main.add_command(drift_command)

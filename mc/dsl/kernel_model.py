@@ -17,7 +17,7 @@ from mc.engine.model import PropertyDef as EnginePropertyDef
 from mc.kernel import errno, locks
 from mc.kernel.expr import State
 from mc.kernel.world import DONE, ERROR_SLOT, LOCK_PROTOCOL, World, reported_error
-from mc.trace.events import Edge
+from mc.trace.events import Edge, Event
 from mc.trace.events import Step as TraceStep
 
 Action = tuple[int, int]
@@ -162,7 +162,12 @@ class KernelModel(Model[State, Action]):
         return edges
 
     def deadlock_cycle(self, state: State) -> list[Edge]:
-        """A cycle of the waits-for graph, or every edge if there is none."""
+        """A cycle of the waits-for graph, or every edge if there is none;
+        a thread that took a sleeping lock it holds is a cycle of its own."""
+        error = state[ERROR_SLOT]
+        if error is not None and len(error) == 4:
+            _prop, _message, thread, lock = error
+            return [Edge(thread, lock, thread)]
         edges = self.waits_for(state)
         by_waiter: dict[str, list[Edge]] = {}
         for edge in edges:
@@ -181,11 +186,53 @@ class KernelModel(Model[State, Action]):
         return edges
 
     def explain_deadlock(self, state: State) -> str | None:
-        """None unless ``state`` is a deadlock, else the waits-for cycle."""
-        if state[ERROR_SLOT] is not None or self.finished(state):
+        """None unless ``state`` is a deadlock, else the waits-for cycle (a
+        thread that took a sleeping lock it holds waits for itself; that is
+        a lock-protocol error too)."""
+        error = state[ERROR_SLOT]
+        if error is not None and len(error) == 4:
+            _prop, _message, thread, lock = error
+            return (
+                f"{thread} waits for {lock} held by {thread}: it took a lock it holds "
+                "(also a lock-protocol error)"
+            )
+        if error is not None or self.finished(state):
             return None
         cycle = self.deadlock_cycle(state)
         return "; ".join(f"{e.waiter} waits for {e.resource} held by {e.holder}" for e in cycle)
+
+    def blocked_steps(self, state: State) -> list[TraceStep]:
+        """The step each thread that has not returned would take next in
+        ``state`` but cannot, with what it waits for and who could end the
+        wait."""
+        if state[ERROR_SLOT] is not None:
+            return []
+        found = []
+        names = self.world.thread_names
+        for tid, thread in enumerate(self.threads):
+            current = self.current_step(state, tid)
+            if current is None or current.fire(state):
+                continue
+            wait = current.step.waiting(current.context, state)
+            if wait is None:
+                text = "waits for something that never happens"
+            else:
+                who = ", ".join(names[h] for h in wait.holders) or "nobody"
+                text = f"waits for {wait.resource}, which {who} could end"
+            found.append(
+                TraceStep(
+                    thread=thread.name,
+                    branch=0,
+                    chained=False,
+                    operation=str(thread.invocation),
+                    label=current.step.label,
+                    event=Event("wait", text, wait.resource if wait else None),
+                    source=str(current.step.source),
+                    function=current.step.source.function,
+                    changed={},
+                )
+            )
+        return found
 
     def records(self, before: State, action: Action) -> list[TraceStep]:
         """Describe the steps ``action`` takes from ``before``: the step of the
@@ -235,9 +282,14 @@ class KernelModel(Model[State, Action]):
         )
 
     def statistics(self, states: Sequence[State]) -> dict[str, int]:
-        """Symbolic states and solver calls, when the scenario has symbols."""
-        part = self.world.parts.get("symbolic")
-        return {} if part is None else dict(part.statistics(states))
+        """Symbolic states and solver calls, when the scenario has symbols;
+        the address orders explored, when it compares addresses."""
+        found: dict[str, int] = {}
+        for name in ("symbolic", "addresses"):
+            part = self.world.parts.get(name)
+            if part is not None:
+                found.update(part.statistics(states))
+        return found
 
     def witness(self, state: State) -> dict[str, int]:
         """Concrete values of the scenario's symbolic arguments under which
@@ -253,6 +305,14 @@ class KernelModel(Model[State, Action]):
             return "the scenario has no symbolic arguments" if witness else None
         message = part.check_witness(state, witness)
         return None if message is None else str(message)
+
+    def addresses(self, state: State) -> str:
+        """The address order ``state`` holds (empty when the scenario
+        compares no addresses or has not yet)."""
+        part = self.world.parts.get("addresses")
+        if part is None or not state[part.slot]:
+            return ""
+        return str(part.render(state[part.slot]))
 
     def render_state(self, state: State) -> dict[str, str]:
         """Every visible field of ``state``, rendered."""

@@ -181,7 +181,9 @@ class Op:
 
     def new_inode(self, path: str, *, is_dir: bool) -> InodeExpr:
         """An inode this thread may allocate, labelled ``path``."""
-        return inode_const(self.world.add_inode(path, is_dir=is_dir, linked=False))
+        inode = self.world.add_inode(path, is_dir=is_dir, linked=False)
+        self.world.creators[inode.ino] = (self.thread.name, self.thread.pc, self.thread.ret)
+        return inode_const(inode)
 
     # locks -----------------------------------------------------------------
 

@@ -90,10 +90,16 @@ class Context:
                 )
         return tuple(values)
 
-    def error(self, state: Sequence[Any], prop: str, message: str) -> State:
-        """An error state: ``prop`` is violated, the thread stops."""
+    def error(
+        self, state: Sequence[Any], prop: str, message: str, waits_for: str | None = None
+    ) -> State:
+        """An error state: ``prop`` is violated, the thread stops.
+        ``waits_for`` names a lock the thread would wait for forever (it
+        holds it itself): the state is a one-thread deadlock too."""
         values = list(state)
-        values[ERROR_SLOT] = (prop, message)
+        values[ERROR_SLOT] = (
+            (prop, message) if waits_for is None else (prop, message, self.thread.name, waits_for)
+        )
         values[self.thread.pc] = DONE
         return tuple(values)
 
@@ -179,8 +185,7 @@ class LockStep(Step):
             if outcome is Outcome.BLOCKED:
                 return ()
             if outcome is Outcome.ALREADY_HELD:
-                message = f"{name} takes {lock.name}, which it already holds"
-                return (context.error(state, LOCK_PROTOCOL, message),)
+                return (self_deadlock(context, state, lock, mode),)
             values = list(state)
             values[lock.slot] = value
             if outcome is Outcome.QUEUED:
@@ -212,6 +217,24 @@ class LockStep(Step):
         if lock is None:
             return None
         return Wait(lock.name, locks.blockers(lock.kind, state[lock.slot], context.tid, self.mode))
+
+
+def self_deadlock(context: Context, state: State, lock: Lock, mode: Mode) -> State:
+    """Taking ``lock`` that the thread already holds: a lock-protocol error
+    and, for a sleeping lock it would have to wait for (all but a second
+    shared hold of an rw_semaphore), a deadlock of one thread."""
+    name = context.thread.name
+    shared_again = (
+        lock.kind is locks.Kind.RWSEM and mode is Mode.SHARED and state[lock.slot][0] != context.tid
+    )
+    if not lock.kind.sleeps or shared_again:
+        message = f"{name} takes {lock.name}, which it already holds"
+        return context.error(state, LOCK_PROTOCOL, message)
+    message = (
+        f"{name} takes {lock.name}, which it already holds: it waits for itself forever "
+        "(a deadlock)"
+    )
+    return context.error(state, LOCK_PROTOCOL, message, waits_for=lock.name)
 
 
 @attrs.frozen(kw_only=True)

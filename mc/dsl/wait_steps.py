@@ -16,7 +16,7 @@ from mc.dsl.steps import CallStep, Context, EffectStep, Fire, Step, UnlockStep, 
 from mc.kernel import locks
 from mc.kernel.expr import Expr, LockExpr, State
 from mc.kernel.locks import Mode, Outcome
-from mc.kernel.world import LOCK_PROTOCOL
+from mc.kernel.world import DONE, LOCK_PROTOCOL
 from mc.trace.events import Event
 
 Holders = Callable[[State], tuple[int, ...]]
@@ -85,7 +85,13 @@ class ChooseStep(Step):
         return Event("assign", f"{slot.name} = {slot.render(after[self.result])}")
 
     def waiting(self, context: Context, state: State) -> Wait | None:
-        return Wait(self.resource, ())
+        """Any thread still running could make something happen."""
+        running = tuple(
+            tid
+            for tid, pc in enumerate(context.world.pc_slots)
+            if tid != context.tid and state[pc] != DONE
+        )
+        return Wait(self.resource, running)
 
 
 @attrs.frozen(kw_only=True)

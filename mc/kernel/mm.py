@@ -2,29 +2,33 @@
 one shared writable VMA mapping the scenario's file from offset 0, and a
 page-table entry per page of the file.
 
-A pte slot holds ``None`` (``pte_none``) or the bits of a present entry:
-``PTE_WRITE`` (the mapping may be written without a fault) and
-``PTE_DIRTY`` (the CPU wrote through it).  The VMA is ``VM_SHARED`` with a
-``->page_mkwrite``, so ptes are installed write-protected by read faults
-(``vma_wants_writenotify()``) and a first write goes through
+A pte slot holds ``None`` (``pte_none``) or a present entry: the
+identity of the folio it maps (``pte_folio()``, shifted by
+``PTE_FOLIO_SHIFT``) and the bits ``PTE_WRITE`` (the mapping may be
+written without a fault) and ``PTE_DIRTY`` (the CPU wrote through it).
+The VMA is ``VM_SHARED`` with a ``->page_mkwrite``, so ptes are installed
+write-protected by read faults (``vma_wants_writenotify()``) and a first write goes through
 ``->page_mkwrite``.  A present pte always names the folio cached at its
-index; one left after its folio was removed names a folio no longer in the
-page cache.
+index when it is installed; one left after its folio was removed maps
+that folio, no longer in the page cache (its dirt does not reach the
+folio cached there now).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import attrs
 
 from mc.kernel.expr import Expr, const
 from mc.kernel.locks import Kind, Lock
-from mc.kernel.pagecache import Mapping
+from mc.kernel.pagecache import Mapping, Page, pagecache
 from mc.kernel.world import Scratch, World
 
 PTE_WRITE = 1
 PTE_DIRTY = 2
+PTE_FOLIO_SHIFT = 2
 MM = "mm"
 
 VM_FAULT_SIGBUS = 0x2
@@ -49,11 +53,21 @@ def vm_fault(code: int) -> Expr:
     return const(code, render_vm_fault(code))
 
 
+def pte_folio(pte: int) -> int:
+    """The identity of the folio a present pte maps."""
+    return pte >> PTE_FOLIO_SHIFT
+
+
+def make_pte(ident: int, bits: int) -> int:
+    """A present pte mapping folio ``ident`` with ``bits``."""
+    return (ident << PTE_FOLIO_SHIFT) | bits
+
+
 def render_pte(pte: int | None) -> str:
-    """``none``, ``present``, ``present,writable,dirty``..."""
+    """``none``, ``present #0``, ``present #0,writable,dirty``..."""
     if pte is None:
         return "none"
-    bits = ["present"]
+    bits = [f"present #{pte_folio(pte)}"]
     if pte & PTE_WRITE:
         bits.append("writable")
     if pte & PTE_DIRTY:
@@ -87,28 +101,44 @@ def mm_of(world: World, mapping: Mapping, mapped: Sequence[int] = ()) -> Mm:
     )
     mm = Mm(world.add_lock("mmap_lock", Kind.RWSEM, "mmap_lock"), mapping, ptes)
     world.parts[MM] = mm
+    pagecache(world).pte_refs.append(lambda state, page: _mapped_folios(mm, state, page))
     return mm
 
 
-def set_pte(fs: Scratch, mm: Mm, index: int, *, write: bool) -> bool:
-    """``set_pte_range()`` unless the pte changed since the fault began
-    (``vmf_pte_changed()``): false when it is no longer none."""
+def _mapped_folios(mm: Mm, state: Sequence[Any], page: Page) -> tuple[int, ...]:
+    if page.ino != mm.mapping.ino:
+        return ()
+    pte = state[mm.ptes[page.index]]
+    return () if pte is None else (pte_folio(pte),)
+
+
+def maps_cached(fs: Scratch | Sequence[Any], mm: Mm, index: int) -> bool:
+    """The pte at ``index`` is present and maps the folio cached there."""
+    values = fs.values if isinstance(fs, Scratch) else fs
+    pte = values[mm.ptes[index]]
+    return pte is not None and pte_folio(pte) == values[mm.mapping.pages[index].ident]
+
+
+def set_pte(fs: Scratch, mm: Mm, index: int, *, write: bool, ident: int) -> bool:
+    """``set_pte_range()`` of folio ``ident`` unless the pte changed since
+    the fault began (``vmf_pte_changed()``): false when it is no longer none."""
     if fs[mm.ptes[index]] is not None:
         return False
-    fs[mm.ptes[index]] = PTE_WRITE | PTE_DIRTY if write else 0
+    fs[mm.ptes[index]] = make_pte(ident, PTE_WRITE | PTE_DIRTY if write else 0)
     return True
 
 
 def zap(fs: Scratch, mm: Mm, indices: Sequence[int]) -> tuple[int, ...]:
     """``zap_pte_range()`` over ``indices``: every present pte is cleared;
-    returns the indices whose pte was dirty (their folios must be marked
-    dirty)."""
+    returns the indices whose pte was dirty and mapped the folio cached
+    there (that folio must be marked dirty; the dirt of a pte that outlived
+    its folio goes with the folio, out of the page cache)."""
     dirty = []
     for index in indices:
         pte = fs[mm.ptes[index]]
         if pte is None:
             continue
-        if pte & PTE_DIRTY:
+        if pte & PTE_DIRTY and maps_cached(fs, mm, index):
             dirty.append(index)
         fs[mm.ptes[index]] = None
     return tuple(dirty)

@@ -3,20 +3,33 @@ the data each folio holds, i_size and the block each page maps to.
 
 Each page index of a file owns a few slots of the state:
 
-- ``PG_locked(/f:0)``: the folio lock, a sleeping bit lock; a read hands
-  it to the I/O, whose completion clears it (``folio_end_read``);
+- ``xa(/f:0)``: the identity of the folio cached at the index (``#0``,
+  ``#1``...) or ``None``: folios are objects, each with its own lock
+  ``PG_locked(/f:0#1)`` (a sleeping bit lock; a read hands it to the I/O,
+  whose completion clears it, ``folio_end_read``).  A folio removed from
+  the cache keeps its identity and its lock while a thread still holds a
+  reference (a register, a pte); a new folio at the index is another
+  object, locked at birth (``__folio_set_locked()``), so a thread holding
+  the old one's lock never blocks a thread allocating the new one;
 - ``folio(/f:0)``: ``None`` while no folio is cached at that index, else
-  ``(version, flags)``: the data version the folio holds (``None`` before
-  it is read or written) and its PG_uptodate, PG_dirty, PG_writeback and
-  PG_private (buffers attached) bits;
+  ``(version, flags)`` of the cached folio: the data version it holds
+  (``None`` before it is read or written) and its PG_uptodate, PG_dirty,
+  PG_writeback and PG_private (buffers attached) bits;
 - ``xa_marks(/f:0)``: the xarray marks of the index (DIRTY, WRITEBACK,
   TOWRITE), changed only under ``xa_lock``;
 - ``i_block(/f:0)``: the device block the page maps to (``None``: a hole);
 - ``history(/f:0)`` (hidden): the data versions the page has held, oldest
   first, so that properties can tell which of two versions is newer.
 
-A folio is named by its index: a reference that outlives its folio (the
-folio evicted and another one created at the index) names the new one.
+A thread finds a folio (``find_folio``: ``filemap_get_folio()``) or
+allocates and adds one (``new_folio``: ``filemap_alloc_folio()`` +
+``filemap_add_folio()``, which fails with -EEXIST when the index is taken)
+into its register ``folio.<index>``, locks and unlocks that folio's lock
+and checks ``folio->mapping`` by comparing the identities.  The data and
+flags of a folio after it left the cache are not kept: the kernel's
+holders of such a folio only unlock and drop it.  Identities are reused
+once nothing refers to one (the smallest free one is taken), so that
+states do not differ by allocation count.
 Data versions are small ints: ``0`` is the data the scenario starts with,
 each write of the scenario has its own, and a hole reads as ``ZEROES``.  Pages are
 whole blocks (``blocksize == PAGE_SIZE``): one buffer head per folio, whose
@@ -26,7 +39,7 @@ and ``i_block``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -99,12 +112,16 @@ class File:
 
 @attrs.frozen
 class Page:
-    """The slots of one page index of a file."""
+    """The slots of one page index of a file, and the locks of the folio
+    objects that can live there (``locks[k]`` is folio ``#k``'s)."""
 
     path: str
     ino: int
     index: int
-    lock: Lock
+    locks: tuple[Lock, ...]
+    ident: int
+    """Slot of the identity of the folio cached at the index (the xarray
+    entry), or None."""
     folio: int
     marks: int
     block: int
@@ -113,15 +130,28 @@ class Page:
     def __str__(self) -> str:
         return f"{self.path}:{self.index}"
 
+    def cached_lock(self, state: Sequence[Any]) -> Lock | None:
+        """The lock of the folio cached at the index, if any."""
+        ident = state[self.ident]
+        return None if ident is None else self.locks[ident]
+
+
+def render_ident(ident: int | None) -> str:
+    """A folio's identity: ``#1``, or ``NULL``."""
+    return "NULL" if ident is None else f"#{ident}"
+
 
 @attrs.frozen
 class Mapping:
-    """A file's address_space: its xa_lock, invalidate_lock, i_size and pages."""
+    """A file's address_space: its xa_lock, invalidate_lock, i_mmap_rwsem
+    (which unmapping takes to walk the VMAs mapping the file), i_size and
+    pages."""
 
     path: str
     ino: int
     xa_lock: Lock
     invalidate_lock: Lock
+    i_mmap_rwsem: Lock
     i_size: int
     pages: tuple[Page, ...]
 
@@ -162,6 +192,10 @@ class PageCache:
         self.syncs: list[Sync] = []
         self.irq_thread: int | None = None
         self.device: Device | None = None
+        self.refs: dict[tuple[int, int], list[int]] = {}
+        """The register slots in which threads hold folios of each page."""
+        self.pte_refs: list[Callable[[Sequence[Any], Page], Iterable[int]]] = []
+        """Functions giving the folio identities ptes map at a page."""
 
     def attach(self, spec: File) -> Mapping:
         """The mapping of ``spec``'s file, laid out on first use."""
@@ -184,12 +218,19 @@ class PageCache:
             cached: Folio | None = (
                 (0, PG_UPTODATE | PG_PRIVATE | dirty) if index in spec.cached else None
             )
+            pool = len(world.thread_names) + 2
             pages.append(
                 Page(
                     path=spec.path,
                     ino=inode.ino,
                     index=index,
-                    lock=world.add_lock(f"PG_locked({name})", Kind.BIT_LOCK, "PG_locked"),
+                    locks=tuple(
+                        world.add_lock(f"PG_locked({name}#{k})", Kind.BIT_LOCK, "PG_locked")
+                        for k in range(pool)
+                    ),
+                    ident=world.add_slot(
+                        f"xa({name})", 0 if cached is not None else None, render_ident
+                    ),
                     folio=world.add_slot(f"folio({name})", cached, render_folio),
                     marks=world.add_slot(
                         f"xa_marks({name})", TAG_DIRTY if dirty and cached else 0, render_marks
@@ -208,6 +249,7 @@ class PageCache:
             invalidate_lock=world.add_lock(
                 f"invalidate_lock({spec.path})", Kind.RWSEM, "invalidate_lock"
             ),
+            i_mmap_rwsem=world.add_lock(f"i_mmap_rwsem({spec.path})", Kind.RWSEM, "i_mmap_rwsem"),
             i_size=world.add_slot(f"i_size({spec.path})", spec.pages * PAGE_SIZE),
             pages=tuple(pages),
         )
@@ -269,11 +311,10 @@ def present(page: Page) -> Expr:
     return state_expr(f"folio({page}) in the page cache", lambda s: s[slot] is not None)
 
 
-def folio_unlocked(page: Page) -> Expr:
-    """``!folio_test_locked(folio)``: what a thread waiting on the folio
-    lock (``folio_wait_locked()``) waits for."""
-    slot = page.lock.slot
-    return state_expr(f"!folio_test_locked({page})", lambda s: s[slot] is None)
+def cached_unlocked(state: Sequence[Any], page: Page) -> bool:
+    """No folio is cached at ``page``, or the cached one is unlocked."""
+    lock = page.cached_lock(state)
+    return lock is None or state[lock.slot] is None
 
 
 def folio_test(page: Page, flag: int, name: str) -> Expr:
@@ -321,17 +362,38 @@ def change_marks(fs: Scratch, page: Page, on: int = 0, off: int = 0) -> None:
     fs[page.marks] = (fs[page.marks] | on) & ~off
 
 
-def add_folio(fs: Scratch, page: Page) -> bool:
-    """``filemap_add_folio()``: a new folio, not uptodate, at the index;
-    false (``-EEXIST``) when one is there already."""
-    if fs[page.folio] is not None:
+def free_identity(fs: Scratch, page: Page) -> int:
+    """The smallest identity of a folio object at ``page`` nothing refers
+    to: not cached, not locked, held in no thread's register, mapped by no
+    pte."""
+    part = pagecache(fs.world)
+    busy = {fs[page.ident], *(fs[slot] for slot in part.refs.get((page.ino, page.index), ()))}
+    for source in part.pte_refs:
+        busy.update(source(fs.values, page))
+    for ident, lock in enumerate(page.locks):
+        if ident not in busy and fs[lock.slot] is None:
+            return ident
+    raise ValueError(f"more live folios at {page} than the model provides ({len(page.locks)})")
+
+
+def add_folio(fs: Scratch, page: Page, tid: int, ref: int) -> bool:
+    """``filemap_alloc_folio()``, ``__folio_set_locked()`` and
+    ``filemap_add_folio()``: a new folio object, locked by thread ``tid``
+    and not uptodate, cached at the index, held in register slot ``ref``;
+    false (``-EEXIST``, the new folio put) when one is there already."""
+    if fs[page.ident] is not None:
         return False
+    ident = free_identity(fs, page)
+    fs[page.locks[ident].slot] = tid
+    fs[page.ident] = ident
+    fs[ref] = ident
     _set_folio(fs, page, None, 0)
     return True
 
 
 def remove_folio(fs: Scratch, page: Page) -> None:
     """``page_cache_delete()``: the folio leaves the xarray with its marks."""
+    fs[page.ident] = None
     fs[page.folio] = None
     fs[page.marks] = 0
 
@@ -363,24 +425,10 @@ def dirty_folio(fs: Scratch, page: Page) -> bool:
 
 
 def clear_dirty_for_io(fs: Scratch, page: Page) -> bool:
-    """``folio_clear_dirty_for_io()``: ``folio_mkclean()`` first (a pte
-    mapping the folio is write-protected and cleaned, so the next store
-    through it faults and goes through ``->page_mkwrite`` again; its dirty
-    bit moves to the folio, which is dirty already), then clear PG_dirty,
-    leaving the DIRTY mark for a concurrent data-integrity sync to find;
-    true when it was set."""
-    _mkclean(fs, page)
+    """``folio_clear_dirty_for_io()``'s last part (``mc.kernel.rmap`` does
+    the ``folio_mkclean()`` before it): clear PG_dirty, leaving the DIRTY
+    mark for a concurrent data-integrity sync to find; true when it was set."""
     return bool(change_flags(fs, page, off=PG_DIRTY) & PG_DIRTY)
-
-
-def _mkclean(fs: Scratch, page: Page) -> None:
-    mm = fs.world.parts.get("mm")
-    mapping = getattr(mm, "mapping", None)
-    if mapping is None or mapping.ino != page.ino:
-        return
-    slot = mm.ptes[page.index]  # type: ignore[union-attr]
-    if fs[slot] is not None:
-        fs[slot] = 0
 
 
 def start_writeback(fs: Scratch, page: Page, keep_write: bool = False) -> None:
@@ -408,9 +456,10 @@ def tag_for_writeback(fs: Scratch, mapping: Mapping) -> None:
             change_marks(fs, page, on=TAG_TOWRITE)
 
 
-def tagged(fs: Scratch, mapping: Mapping, tag: int) -> tuple[int, ...]:
-    """``filemap_get_folios_tag()``: the indices carrying ``tag``."""
-    return tuple(page.index for page in mapping.pages if fs[page.marks] & tag)
+def tagged(fs: Scratch, mapping: Mapping, tag: int) -> tuple[tuple[int, int], ...]:
+    """``filemap_get_folios_tag()``: the indices carrying ``tag``, each with
+    the folio cached there (the batch holds references to them)."""
+    return tuple((page.index, fs[page.ident]) for page in mapping.pages if fs[page.marks] & tag)
 
 
 def get_block(fs: Scratch, page: Page) -> int:
@@ -440,15 +489,17 @@ def submit_read(fs: Scratch, page: Page, end_io: str) -> None:
     lock now belongs to the I/O, whose completion unlocks it.  A hole
     needs no I/O: the folio is zeroed and unlocked at once."""
     block = fs[page.block]
+    lock = page.cached_lock(fs.values)
+    assert lock is not None
     if block is None:
         folio = fs[page.folio]
         assert folio is not None
         _set_folio(fs, page, ZEROES, folio[1] | PG_UPTODATE)
-        fs[page.lock.slot] = None
+        fs[lock.slot] = None
         return
     bio = Bio(dev.READ, block, page.ino, page.index, page.path, None, end_io)
     dev.submit(fs.values, _device(fs), bio)
-    fs[page.lock.slot] = pagecache(fs.world).irq()
+    fs[lock.slot] = pagecache(fs.world).irq()
 
 
 def complete(fs: Scratch, bio: Bio) -> None:
@@ -460,11 +511,13 @@ def complete(fs: Scratch, bio: Bio) -> None:
     if bio.op == dev.WRITE:
         end_writeback(fs, page)
         return
+    irq = pagecache(fs.world).irq()
+    read_into = next(k for k, lock in enumerate(page.locks) if fs[lock.slot] == irq)
     folio = fs[page.folio]
-    if folio is not None:
+    if folio is not None and fs[page.ident] == read_into:
         data = fs[_device(fs).blocks[bio.block]]
         _set_folio(fs, page, data, folio[1] | PG_UPTODATE)
-    fs[page.lock.slot] = None
+    fs[page.locks[read_into].slot] = None
 
 
 def _device(fs: Scratch) -> Device:
@@ -496,12 +549,14 @@ def completions(irq: int) -> Expr:
 
 def promise(fs: Scratch, mapping: Mapping) -> tuple[tuple[int, int], ...]:
     """What an fsync beginning now must make durable: for each page, the
-    newest data version written by a write that has returned."""
+    newest data version written by a write that has returned or stored
+    through the mapping (a store is done once its byte is in the folio,
+    where it enters the page's history)."""
     part = pagecache(fs.world)
     returned = {
         w.version
         for w in part.writes
-        if fs[w.pc] == DONE and w.page is not None and w.page.ino == mapping.ino
+        if w.page is None or (fs[w.pc] == DONE and w.page.ino == mapping.ino)
     }
     promised = []
     for page in mapping.pages:

@@ -13,6 +13,7 @@ from mc.engine.model import Check, declare
 from mc.kernel.device import WRITE, Bio, device_of
 from mc.kernel.expr import State
 from mc.kernel.pagecache import (
+    PAGE_SIZE,
     PG_DIRTY,
     PG_UPTODATE,
     PG_WRITEBACK,
@@ -21,9 +22,12 @@ from mc.kernel.pagecache import (
     TRUNCATED,
     Page,
     PageCache,
+    cached_unlocked,
     flags_of,
     pagecache,
 )
+from mc.kernel.pagedata import agree_below, runs_of
+from mc.kernel.pathcond import at_least, holds_in, sub, symbolic_part
 from mc.kernel.world import DONE, ERROR_SLOT, LOCK_PROTOCOL, Built
 
 WRITEBACK_PROTOCOL = "writeback-protocol"
@@ -64,13 +68,32 @@ def writeback_protocol_violation(part: PageCache, state: Sequence[Any]) -> str |
     return None
 
 
+def _agrees_below_eof(part: PageCache, state: Sequence[Any], page: Page) -> bool:
+    """Whether the folio at ``page`` and its block hold the same bytes below
+    EOF: the bytes past EOF of the EOF folio are the kernel's to zero
+    (``truncate_inode_partial_folio()``, ``folio_zero_segment()`` in
+    writeback) without dirtying the folio."""
+    mapping = next(m for m in part.mappings.values() if m.ino == page.ino)
+    symbolic = symbolic_part(part.world)
+    state = tuple(state)
+    limit = sub(state[mapping.i_size], page.index * PAGE_SIZE)
+    if holds_in(symbolic, state, at_least(limit, PAGE_SIZE)):
+        limit = PAGE_SIZE
+    return agree_below(
+        state[page.folio][0],
+        part.on_device(state, page),
+        limit,
+        lambda cond: holds_in(symbolic, state, cond),
+    )
+
+
 def dirty_coherent_violation(part: PageCache, state: Sequence[Any]) -> str | None:
     """Outside xa_lock, PG_writeback and the WRITEBACK mark agree, and so do
     PG_dirty and the DIRTY mark (folio_clear_dirty_for_io() leaves the mark
     set on purpose while the folio stays locked, so a locked folio is
     exempt); an unlocked, uptodate folio that is neither dirty nor under
-    writeback holds what the device holds; a folio under writeback is never
-    evicted."""
+    writeback holds what the device holds in every byte below EOF; a folio
+    under writeback is never evicted."""
     for mapping in part.mappings.values():
         if state[mapping.xa_lock.slot] is not None:
             continue
@@ -82,13 +105,14 @@ def dirty_coherent_violation(part: PageCache, state: Sequence[Any]) -> str | Non
             marks = state[page.marks]
             if bool(flags & PG_WRITEBACK) != bool(marks & TAG_WRITEBACK):
                 return f"folio {page}: PG_writeback and the WRITEBACK mark disagree"
-            if state[page.lock.slot] is not None:
+            if not cached_unlocked(state, page):
                 continue
             idle = not flags & (PG_DIRTY | PG_WRITEBACK)
-            if idle and flags & PG_UPTODATE and version != part.on_device(state, page):
+            if idle and flags & PG_UPTODATE and not _agrees_below_eof(part, state, page):
                 return (
-                    f"folio {page} holds {part.writer(version)} but is clean with no I/O in "
-                    f"flight, and {_block_text(part, state, page)}"
+                    f"folio {page} holds {part.writer(version)} below EOF (i_size "
+                    f"{state[mapping.i_size]}) but is clean with no I/O in flight, and "
+                    f"{_block_text(part, state, page)}"
                 )
             if bool(flags & PG_DIRTY) != bool(marks & TAG_DIRTY):
                 state_of = "dirty" if flags & PG_DIRTY else "clean"
@@ -104,8 +128,10 @@ def dirty_coherent_violation(part: PageCache, state: Sequence[Any]) -> str | Non
 
 def no_lost_write_violation(part: PageCache, state: Sequence[Any]) -> str | None:
     """When an fsync returns, the device holds, for every page, the data of
-    the newest write that had returned before the fsync began, or newer
-    data, unless the page was truncated since."""
+    the newest write that had returned (or store through the mapping that
+    had landed) before the fsync began, or newer data, unless the page was
+    truncated since.  A store writes one byte, so the block holds it when
+    that version, or a newer one, is among the runs of its bytes."""
     for sync in part.syncs:
         if state[sync.pc] != DONE or state[ERROR_SLOT] is not None:
             continue
@@ -115,8 +141,8 @@ def no_lost_write_violation(part: PageCache, state: Sequence[Any]) -> str | None
             start = history.index(version)
             if TRUNCATED in history[start:]:
                 continue
-            held = part.on_device(state, page)
-            if held in history and history.index(held) >= start:
+            held = {version for _, version in runs_of(part.on_device(state, page))}
+            if any(newer in held for newer in history[start:]):
                 continue
             return (
                 f"{sync.thread}'s fsync returned, but {_block_text(part, state, page)}: "
@@ -143,13 +169,13 @@ writeback_protocol = declare(
 dirty_coherent = declare(
     "dirty-coherent",
     "outside xa_lock PG_dirty/PG_writeback agree with the DIRTY/WRITEBACK marks (except on a "
-    "locked folio being cleaned for I/O); no folio is clean yet newer than the device with no "
-    "I/O in flight; no folio under writeback is evicted",
+    "locked folio being cleaned for I/O); no folio is clean yet differs from the device below "
+    "EOF with no I/O in flight; no folio under writeback is evicted",
 )(_checker(dirty_coherent_violation))
 no_lost_write = declare(
     "no-lost-write",
-    "when fsync returns, the device holds every write that completed before the fsync began "
-    "(unless truncated since)",
+    "when fsync returns, the device holds every write that completed, and every store through "
+    "a mapping made, before the fsync began (unless truncated since)",
 )(_checker(no_lost_write_violation))
 
 DEFINITIONS = (writeback_protocol, dirty_coherent, no_lost_write)

@@ -14,11 +14,12 @@ before it empty): reading decides which runs hold bytes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mc.kernel.device import ZEROES, render_version
 from mc.kernel.pagecache import PAGE_SIZE
-from mc.kernel.pathcond import Value, decide, larger, less
+from mc.kernel.pathcond import Decision, Value, at_least, decide, larger, less
 from mc.kernel.world import Scratch
 
 Runs = tuple[tuple[Value, int], ...]
@@ -99,3 +100,24 @@ def render_versions(versions: frozenset[int] | None) -> str:
     if not versions:
         return "no bytes"
     return ", ".join(render_version(v) for v in sorted(versions))
+
+
+def _below(content: Content, limit: Value, proves: Callable[[Decision], bool]) -> Content:
+    """``content`` cut to bytes ``[0, limit)``: the runs that start below
+    ``limit`` (a run is dropped only when ``proves`` shows it starts at or
+    past it)."""
+    kept = [(s, v) for s, v in runs_of(content) if not proves(at_least(s, limit))]
+    return normal(kept) if kept else ()
+
+
+def agree_below(a: Content, b: Content, limit: Value, proves: Callable[[Decision], bool]) -> bool:
+    """Whether contents ``a`` and ``b`` hold the same data versions in bytes
+    ``[0, limit)`` (``limit`` within the page; ``proves(cond)`` says whether a
+    comparison holds in the state at hand).  A run whose start cannot be
+    placed against ``limit`` counts as below it, so a difference that may
+    lie below ``limit`` is never missed."""
+    if a == b:
+        return True
+    if proves(at_least(0, limit)):
+        return True
+    return bool(_below(a, limit, proves) == _below(b, limit, proves))

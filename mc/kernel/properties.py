@@ -2,16 +2,79 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
 from mc.engine.model import Check, declare
 from mc.kernel.expr import State
 from mc.kernel.vfs import has_loop
-from mc.kernel.world import Built, reported_error
+from mc.kernel.world import DONE, Built, World, reported_error
+
+
+@attrs.frozen
+class Creator:
+    """The thread that may allocate a new inode, and its slots."""
+
+    thread: str
+    pc: int
+    ret: int
+
+
+def creators_of(world: World) -> dict[int, Creator]:
+    """The inodes threads may allocate (``Op.new_inode``), with their creators."""
+    return {ino: Creator(*made) for ino, made in world.creators.items()}
+
+
+def created_violation(world: World, state: Sequence[Any]) -> str | None:
+    """What is wrong with the names and link counts of non-directories: each
+    one's link count is the number of names it has, unless its i_rwsem is
+    held (->rename drops the victim's link before d_move() moves the name,
+    both under that lock); an inode made for a name another create then
+    took keeps a link and no name: two inodes were made for one name, and a
+    create returned success for a name it does not own.  No name points at
+    an inode whose create failed."""
+    names: dict[int, list[str]] = {}
+    for dentry in world.dentries.values():
+        ino = state[dentry.slot]
+        if ino is not None:
+            names.setdefault(ino, []).append(dentry.path)
+    creators = creators_of(world)
+    for inode in world.inodes:
+        if inode.is_dir:
+            continue
+        named = names.get(inode.ino, [])
+        nlink = state[inode.nlink]
+        creator = creators.get(inode.ino)
+        if creator is not None and named and state[creator.pc] == DONE and state[creator.ret]:
+            return (
+                f"{', '.join(named)} names the inode {creator.thread}'s create made, but that "
+                "create returned an error"
+            )
+        if nlink == len(named) or state[inode.i_rwsem.slot] is not None:
+            continue
+        if creator is not None and nlink > 0 and not named:
+            rivals = [
+                other
+                for other in world.inodes
+                if other is not inode and other.path == inode.path and other.ino in names
+            ]
+            owner = f"; {inode.path} names another inode" if rivals else ""
+            return (
+                f"two inodes were made for one name: {creator.thread}'s create of {inode.path} "
+                f"made one with {nlink} link(s) and no name{owner}"
+            )
+        return f"{inode.path} has {nlink} link(s) but {len(named)} name(s)"
+    return None
 
 
 @declare(
     "namespace",
     "the tree stays a tree: no directory is its own ancestor, no directory has two names, "
-    "no name lives in a removed directory, no link count goes below 0 or comes back from 0",
+    "no name lives in a removed directory, no link count goes below 0 or comes back from 0; "
+    "every non-directory has as many links as names (no create's inode is lost to another "
+    "create of the same name) and no name points at an inode whose create failed",
 )
 def namespace(model: Built) -> Check[State]:
     world = model.world
@@ -38,7 +101,7 @@ def namespace(model: Built) -> Check[State]:
         for directory in directories:
             if directory.ino in names and has_loop(world, state, directory.ino):
                 return f"directory {directory} is its own ancestor"
-        return None
+        return created_violation(world, state)
 
     return check
 

@@ -122,6 +122,9 @@ class World:
         self.parts: dict[str, Any] = {}
         """Objects other kernel modules attach (the page cache, the block
         device), by the name of the module that owns them."""
+        self.creators: dict[int, tuple[str, int, int]] = {}
+        """The inodes threads may allocate: each one's thread name, and
+        that thread's program-counter and return-value slots."""
         self.pc_slots: list[int] = []
         """The program-counter slot of each thread, in thread order."""
         self.add_slot("error", None, _render_error)

@@ -66,6 +66,11 @@ class Counterexample:
     steps: tuple[Step, ...]
     witness: dict[str, Any] = attrs.field(factory=dict)
     cycle: tuple[Edge, ...] = ()
+    blocked: tuple[Step, ...] = ()
+    """The step each thread still running at the end would take next but
+    cannot (it waits), for the reader; replay does not run them."""
+    addresses: str = ""
+    """The address order the run needed (``/x/a < /c < /x``), if any."""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of this counterexample."""
@@ -81,6 +86,8 @@ class Counterexample:
             "threads": [{"name": name, "operation": op} for name, op in self.threads],
             "steps": [attrs.asdict(step) for step in self.steps],
             "cycle": [attrs.asdict(edge) for edge in self.cycle],
+            "blocked": [attrs.asdict(step) for step in self.blocked],
+            "addresses": self.addresses,
         }
 
     def dumps(self) -> str:
@@ -104,6 +111,8 @@ TOP_FIELDS = {
     "threads": True,
     "steps": True,
     "cycle": False,
+    "blocked": False,
+    "addresses": False,
 }
 """The fields of a counterexample object and whether each is required."""
 STEP_FIELDS = (
@@ -228,6 +237,15 @@ def from_json(data: Any) -> Counterexample:
     )
     if steps and steps[0].chained:
         raise FormatError("steps[0]: field 'chained' cannot be true on the first step")
+    blocked = (
+        tuple(
+            _step(raw, f"blocked[{i}]", names)
+            for i, raw in enumerate(_field(data, "blocked", list, "counterexample"))
+        )
+        if "blocked" in data
+        else ()
+    )
+    addresses = _field(data, "addresses", str, "counterexample") if "addresses" in data else ""
     cycle = []
     for i, edge in enumerate(
         _field(data, "cycle", list, "counterexample") if "cycle" in data else []
@@ -259,6 +277,8 @@ def from_json(data: Any) -> Counterexample:
         steps=steps,
         witness=dict(witness),
         cycle=tuple(cycle),
+        blocked=blocked,
+        addresses=addresses,
     )
 
 

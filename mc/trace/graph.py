@@ -92,6 +92,8 @@ class _Chart:
 
     def dot(self) -> str:
         title = headline(self.cx) + "\n" + self.cx.message
+        if self.cx.addresses:
+            title += "\naddresses: " + self.cx.addresses
         if self.cx.witness:
             title += "\nwitness: " + ", ".join(f"{k}={v}" for k, v in self.cx.witness.items())
         lines = [

@@ -21,6 +21,8 @@ def render(counterexample: Counterexample, *, upto: int | None = None) -> str:
     came from the file (labels, messages, names) has its control characters
     escaped, so each line prints as one line."""
     lines = [headline(counterexample), counterexample.message, ""]
+    if counterexample.addresses:
+        lines += [f"addresses: {counterexample.addresses}", ""]
     if counterexample.witness:
         witness = ", ".join(f"{k}={v}" for k, v in counterexample.witness.items())
         lines += [f"witness: {witness}", ""]
@@ -38,6 +40,10 @@ def render(counterexample: Counterexample, *, upto: int | None = None) -> str:
         elif step.event.text != step.label and step.event.kind != "assign":
             lines.append(f"{'':>9}{step.event.text}")
         lines += [f"{'':>9}{name} = {value}" for name, value in step.changed.items()]
+    if upto is None:
+        for step in counterexample.blocked:
+            lines.append(f"{'':>3}  {step.thread:<3} {step.label:<{label_width}}  {step.source}")
+            lines.append(f"{'':>9}blocked: {step.event.text}")
     if counterexample.cycle and upto is None:
         chain = " -> ".join(f"{e.waiter} -> {e.resource}" for e in counterexample.cycle)
         lines += ["", f"cycle: {chain} -> {counterexample.cycle[0].waiter}"]

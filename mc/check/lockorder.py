@@ -1,0 +1,304 @@
+"""The lock order the models take, merged across scenarios as lockdep
+merges what it sees across a whole boot, against the order the kernel
+documents (``specs/lockorder.toml``).
+
+An exploration observes an edge ``A -> B`` between lock classes (a lock's
+family: ``i_rwsem`` for ``i_rwsem(/a)``) in every reachable state where a
+thread holding a lock of class A is about to take one of class B (a
+blocking acquisition or a spinlock section; a trylock cannot deadlock and
+adds none).  Merging the edges of every scenario gives a graph in which a
+cycle is a deadlock no single scenario needs to show, and an edge the
+documented order does not allow is a protocol change to look at.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from mc.dsl.kernel_model import KernelModel
+from mc.dsl.scenario import Registry
+from mc.dsl.steps import LockStep
+from mc.dsl.wait_steps import SectionStep
+from mc.engine.explore import Options, Search
+from mc.kernel.locks import Lock
+from mc.kernel.world import ERROR_SLOT
+from mc.project import SPECS
+
+LOCKORDER = SPECS / "lockorder.toml"
+Edge = tuple[str, str]
+
+
+@attrs.frozen
+class Documented:
+    """The documented order: chains of classes (outermost first), classes
+    nested in their own class by a rule, and innermost classes."""
+
+    chains: tuple[tuple[str, tuple[str, ...]], ...]
+    nested: dict[str, str]
+    innermost: dict[str, str]
+
+    @property
+    def after(self) -> dict[str, set[str]]:
+        """For each class, the classes the order lets it hold while taking."""
+        below: dict[str, set[str]] = {}
+        for _source, order in self.chains:
+            for i, outer in enumerate(order):
+                below.setdefault(outer, set()).update(order[i + 1 :])
+        changed = True
+        while changed:
+            changed = False
+            for inner in below.values():
+                reach = set().union(*(below.get(c, set()) for c in inner)) - inner
+                if reach:
+                    inner |= reach
+                    changed = True
+        return below
+
+    def allows(self, held: str, taken: str) -> bool:
+        """Whether taking ``taken`` while holding ``held`` is in order."""
+        if held == taken:
+            return held in self.nested
+        if taken in self.innermost:
+            return True
+        return taken in self.after.get(held, set())
+
+    def why(self, held: str, taken: str) -> str:
+        """The chain that orders ``held`` before ``taken``, or why none does."""
+        for source, order in self.chains:
+            if held in order and taken in order and order.index(held) < order.index(taken):
+                return source
+        if taken in self.innermost:
+            return self.innermost[taken]
+        return "no documented chain orders them"
+
+
+def load_documented(path: Path = LOCKORDER) -> Documented:
+    """Read ``specs/lockorder.toml``; a malformed file is a ``ValueError``."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{path}: {error}") from None
+    chains = []
+    for i, chain in enumerate(data.get("chain", [])):
+        order, source = chain.get("order"), chain.get("source")
+        if not isinstance(source, str) or not isinstance(order, list) or len(order) < 2:
+            raise ValueError(f"{path}: chain {i + 1} needs a source and an order of 2+ classes")
+        if not all(isinstance(c, str) for c in order):
+            raise ValueError(f"{path}: chain {i + 1}: the order lists class names")
+        chains.append((source, tuple(order)))
+    tables = {}
+    for name in ("nested", "innermost"):
+        table = data.get(name, {})
+        if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+            raise ValueError(f"{path}: [{name}] maps class names to the rule's source")
+        tables[name] = dict(table)
+    return Documented(tuple(chains), tables["nested"], tables["innermost"])
+
+
+@attrs.frozen
+class Witness:
+    """Where an edge was seen: the scenario, the thread about to take the
+    second lock, its step, and the thread's lock operations on the way
+    there."""
+
+    scenario: str
+    thread: str
+    label: str
+    source: str
+    trace: tuple[str, ...]
+
+
+def _acquired(step: Any) -> Callable[[Any], Callable[[Any], Lock | None]] | None:
+    if isinstance(step, LockStep | SectionStep):
+        return step.lock.compile
+    return None
+
+
+def observed_edges(
+    scenario: str, model: KernelModel, search: Search[Any, Any]
+) -> dict[Edge, Witness]:
+    """The lock-class edges the explored states of ``search`` show, each
+    with the first state (in search order) that shows it."""
+    found: dict[Edge, tuple[int, int, str, str]] = {}
+    compiled: dict[int, Callable[[Any], Lock | None]] = {}
+    for sid, state in enumerate(search.states):
+        if state[ERROR_SLOT] is not None:
+            continue
+        for tid in range(len(model.threads)):
+            current = model.current_step(state, tid)
+            if current is None:
+                continue
+            compile_lock = _acquired(current.step)
+            if compile_lock is None:
+                continue
+            key = id(current)
+            if key not in compiled:
+                compiled[key] = compile_lock(model.world)
+            taken = compiled[key](state)
+            if taken is None:
+                continue
+            for held in current.context.held(state):
+                if held is taken:
+                    continue
+                edge = (held.family, taken.family)
+                if edge not in found:
+                    found[edge] = (sid, tid, held.name, taken.name)
+    return {
+        edge: _witness(scenario, model, search, *where) for edge, where in sorted(found.items())
+    }
+
+
+def _witness(
+    scenario: str,
+    model: KernelModel,
+    search: Search[Any, Any],
+    sid: int,
+    tid: int,
+    held: str,
+    taken: str,
+) -> Witness:
+    path = search.path_to(sid)
+    thread = model.threads[tid]
+    trace = []
+    for before, action in zip(path.states, path.actions, strict=False):
+        for record in model.records(before, action):
+            if record.thread == thread.name and record.event.kind in ("acquire", "release"):
+                trace.append(f"{record.event.text}  ({record.source})")
+    current = model.current_step(path.states[-1], tid)
+    assert current is not None
+    trace.append(f"holding {held}, takes {taken}: {current.step.label}  ({current.step.source})")
+    return Witness(
+        scenario,
+        thread.name,
+        current.step.label,
+        str(current.step.source),
+        tuple(trace),
+    )
+
+
+@attrs.frozen
+class Report:
+    """The merged graph: every edge with the first witness found, the
+    scenarios explored, the cycles and the edges out of order."""
+
+    edges: dict[Edge, Witness]
+    scenarios: tuple[str, ...]
+    cycles: tuple[tuple[Edge, ...], ...]
+    undocumented: tuple[Edge, ...]
+    documented: Documented
+
+    @property
+    def clean(self) -> bool:
+        return not self.cycles and not self.undocumented
+
+
+def merge(explored: Iterable[tuple[str, dict[Edge, Witness]]], documented: Documented) -> Report:
+    """Merge the edges of several explorations (the first witness of each
+    edge is kept) and report cycles and edges the order does not allow."""
+    edges: dict[Edge, Witness] = {}
+    names = []
+    for name, found in explored:
+        names.append(name)
+        for edge, witness in found.items():
+            edges.setdefault(edge, witness)
+    undocumented = tuple(sorted(e for e in edges if not documented.allows(*e)))
+    return Report(edges, tuple(names), find_cycles(list(edges)), undocumented, documented)
+
+
+def find_cycles(edges: Sequence[Edge]) -> tuple[tuple[Edge, ...], ...]:
+    """One cycle through each strongly connected set of two or more
+    classes (self-edges are nesting, not cycles between classes)."""
+    graph: dict[str, list[str]] = {}
+    for a, b in edges:
+        if a != b:
+            graph.setdefault(a, []).append(b)
+            graph.setdefault(b, [])
+    cycles = []
+    covered: set[str] = set()
+    for start in sorted(graph):
+        if start in covered:
+            continue
+        path = _cycle_from(graph, start)
+        if path is None:
+            continue
+        covered.update(a for a, _ in path)
+        cycles.append(tuple(path))
+    return tuple(cycles)
+
+
+def _cycle_from(graph: dict[str, list[str]], start: str) -> list[Edge] | None:
+    stack: list[tuple[str, list[Edge]]] = [(start, [])]
+    seen = {start}
+    while stack:
+        node, path = stack.pop()
+        for nxt in sorted(graph[node]):
+            if nxt == start:
+                return [*path, (node, nxt)]
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, [*path, (node, nxt)]))
+    return None
+
+
+def explore(
+    registry: Registry, names: Sequence[str], options: Options | None = None
+) -> list[tuple[str, dict[Edge, Witness]]]:
+    """Explore each scenario on the correct protocol and collect its edges."""
+    found = []
+    for name in names:
+        scenario = registry.scenario(name)
+        model = registry.build(scenario)
+        search = Search(model, options)
+        search.run()
+        found.append((name, observed_edges(name, model, search)))
+    return found
+
+
+def render(report: Report) -> list[str]:
+    """The report as text: the merged edges, then cycles and edges out of
+    order, each with the scenario and the trace that shows it."""
+    lines = [f"{len(report.edges)} lock-class edges observed in {len(report.scenarios)} scenarios:"]
+    for (a, b), witness in sorted(report.edges.items()):
+        mark = "" if report.documented.allows(a, b) else "   NOT IN THE DOCUMENTED ORDER"
+        lines.append(f"  {a} -> {b}  ({witness.scenario}, {witness.thread}){mark}")
+    lines.append("")
+    if report.cycles:
+        for number, cycle in enumerate(report.cycles, start=1):
+            chain = " -> ".join([cycle[0][0], *(b for _, b in cycle)])
+            lines.append(f"cycle {number}: {chain}")
+            for edge in cycle:
+                lines += _shown(edge, report.edges[edge])
+    else:
+        lines.append("no cycle in the merged lock-class graph")
+    lines.append("")
+    if report.undocumented:
+        lines.append("edges the documented order (specs/lockorder.toml) does not allow:")
+        for edge in report.undocumented:
+            lines += _shown(edge, report.edges[edge])
+    else:
+        lines.append("every observed edge is in the documented order")
+    return lines
+
+
+def _shown(edge: Edge, witness: Witness) -> list[str]:
+    head = f"  {edge[0]} -> {edge[1]}: {witness.scenario}, {witness.thread} at {witness.source}"
+    return [head, *(f"      {line}" for line in witness.trace)]
+
+
+def to_json(report: Report) -> dict[str, Any]:
+    """The report as one JSON object."""
+
+    def edge(e: Edge) -> dict[str, Any]:
+        return {"held": e[0], "taken": e[1], **attrs.asdict(report.edges[e])}
+
+    return {
+        "scenarios": list(report.scenarios),
+        "edges": [edge(e) for e in sorted(report.edges)],
+        "cycles": [[edge(e) for e in cycle] for cycle in report.cycles],
+        "undocumented": [edge(e) for e in report.undocumented],
+    }

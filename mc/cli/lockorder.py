@@ -1,0 +1,51 @@
+"""The ``vfsmc lockorder`` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from mc.check import lockorder
+from mc.check.registry import with_files
+from mc.cli.errors import one_line_errors
+from mc.cli.options import models_option
+from mc.engine.explore import Options
+
+
+@click.command("lockorder")
+@models_option
+@click.option("--filter", "prefix", default="", help="Only scenarios whose name starts with this.")
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Stop each scenario's exploration after this many seconds.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@one_line_errors
+def lockorder_command(
+    models: tuple[Path, ...], prefix: str, time_limit: float | None, as_json: bool
+) -> None:
+    """Merge the lock-class edges of every scenario and check them.
+
+    Each scenario is explored on the correct protocol; every state where a
+    thread holding a lock of class A is about to take one of class B adds
+    the edge A -> B.  Reported: cycles in the merged graph (each edge with
+    the scenario and trace that shows it) and edges that
+    specs/lockorder.toml does not allow.  Exit 1 when there is either.
+    """
+    reg = with_files(models)
+    documented = lockorder.load_documented()
+    names = sorted(name for name in reg.scenarios if name.startswith(prefix))
+    if not names:
+        raise ValueError(f"no scenario starts with {prefix!r}")
+    explored = lockorder.explore(reg, names, Options(time_limit=time_limit))
+    report = lockorder.merge(explored, documented)
+    if as_json:
+        click.echo(json.dumps(lockorder.to_json(report), indent=1))
+    else:
+        for line in lockorder.render(report):
+            click.echo(line)
+    sys.exit(0 if report.clean else 1)

@@ -1,0 +1,175 @@
+"""A thread's reference to a folio object (``struct folio *folio`` in the
+kernel's code), held in a register of the thread, and the steps that find,
+allocate and drop one.
+
+A folio is an object with its own identity and lock (``mc.kernel.pagecache``):
+``find_folio`` is ``filemap_get_folio()`` (the folio cached at the index
+now, or NULL), ``new_folio`` is ``filemap_alloc_folio()`` +
+``__folio_set_locked()`` + ``filemap_add_folio()`` (a fresh object, locked
+by its creator without waiting, added unless the index is taken:
+-EEXIST), ``put_folio`` is ``folio_put()``.  ``ref.lock`` is the lock of
+the folio the register holds, ``ref.mapped`` is ``folio->mapping ==
+mapping`` (the folio held is still the one cached at the index).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from mc.dsl.operation import Op, caller_source
+from mc.dsl.steps import EffectStep
+from mc.kernel.expr import Eval, Expr, LockExpr, State, const
+from mc.kernel.locks import Lock
+from mc.kernel.pagecache import Mapping, Page, add_folio, pagecache, render_ident
+from mc.kernel.world import Scratch, World
+
+
+@attrs.frozen
+class FolioRef(Expr):
+    """The folio a thread's register holds (its value is the identity);
+    ``lock`` (also ``PG_locked``, the name the locking rules use) is that
+    folio's lock."""
+
+    page: Page = attrs.field(kw_only=True, default=None)
+    slot: int = attrs.field(kw_only=True, default=-1)
+
+    @property
+    def lock(self) -> LockExpr:
+        page, slot = self.page, self.slot
+
+        def build(_world: World) -> Any:
+            def lock(state: State) -> Lock | None:
+                ident = state[slot]
+                return None if ident is None else page.locks[ident]
+
+            return lock
+
+        return LockExpr(f"PG_locked(folio /* {page} */)", "PG_locked", build)
+
+    @property
+    def PG_locked(self) -> LockExpr:
+        return self.lock
+
+    @property
+    def found(self) -> Expr:
+        """The register holds a folio (the lookup found one)."""
+        slot = self.slot
+        return Expr("folio", lambda _w: lambda s: s[slot] is not None, local=True)
+
+    @property
+    def mapped(self) -> Expr:
+        """``folio->mapping == mapping``: the folio held is the one cached at
+        the index; read under the folio lock, which keeps it stable, so the
+        read commutes with the other threads' steps."""
+        slot, ident = self.slot, self.page.ident
+        return Expr(
+            f"folio->mapping == mapping /* {self.page} */",
+            lambda _w: lambda s: s[slot] is not None and s[slot] == s[ident],
+            local=True,
+        )
+
+    def holders(self, state: State) -> tuple[int, ...]:
+        """Who holds the folio's lock (who could end a wait for it): a
+        thread, or the I/O completion a read handed it to."""
+        ident = state[self.slot]
+        holder = None if ident is None else state[self.page.locks[ident].slot]
+        return () if holder is None else (holder,)
+
+    @property
+    def unlocked(self) -> Expr:
+        """``!folio_test_locked(folio)``: what ``folio_wait_locked()`` waits for."""
+        page, slot = self.page, self.slot
+
+        def build(_world: World) -> Eval:
+            return lambda s: s[slot] is None or s[page.locks[s[slot]].slot] is None
+
+        return Expr(f"!folio_test_locked(folio /* {page} */)", build)
+
+
+def io_completer(op: Op) -> Callable[[State], tuple[int, ...]]:
+    """Who could end a wait for I/O (PG_writeback, a read in flight): the
+    thread completing bios, once the scenario has one."""
+    part = pagecache(op.world)
+    return lambda _state: () if part.irq_thread is None else (part.irq_thread,)
+
+
+def folio_ref(op: Op, page: Page) -> FolioRef:
+    """The thread's register for a folio of ``page`` (one per page and
+    thread, as the kernel's functions hold one folio of an index at a time)."""
+    slot = op.register(f"folio.{page.index}", render_ident)
+    refs = pagecache(op.world).refs.setdefault((page.ino, page.index), [])
+    if slot not in refs:
+        refs.append(slot)
+    return FolioRef(
+        f"folio /* {page} */",
+        lambda _w: lambda s: s[slot],
+        local=True,
+        page=page,
+        slot=slot,
+    )
+
+
+def _cached(fs: Scratch, page: Page) -> Any:
+    return fs[page.ident]
+
+
+def find_folio(op: Op, page: Page, label: str) -> FolioRef:
+    """``folio = filemap_get_folio(mapping, index)``: a reference to the
+    folio cached at the index, or NULL."""
+    ref = folio_ref(op, page)
+    op.emit(
+        EffectStep(
+            label=label,
+            source=caller_source(),
+            effect=lambda scratch, values: _cached(scratch, *values),
+            args=(const(page, str(page)),),
+            result=ref.slot,
+        )
+    )
+    return ref
+
+
+def new_folio(op: Op, mapping: Mapping, page: Page, label: str) -> tuple[FolioRef, Expr]:
+    """Allocate a folio locked at birth and add it at the index under
+    xa_lock; the expression says whether it was added (false: -EEXIST, the
+    new folio was put and the register holds NULL)."""
+    ref = folio_ref(op, page)
+    name = f"added.{page.index}"
+    result = op.register(name, str)
+    op.section(
+        mapping.xa_lock,
+        label,
+        _add,
+        page,
+        op.thread.tid,
+        ref.slot,
+        result=result,
+    )
+    return ref, Expr(name, lambda _w: lambda s: bool(s[result]), local=True)
+
+
+def _add(fs: Scratch, page: Page, tid: int, slot: int) -> bool:
+    fs[slot] = None
+    return add_folio(fs, page, tid, slot)
+
+
+def hold_folio(op: Op, page: Page, ident: Expr, label: str) -> FolioRef:
+    """The thread's register takes the folio ``ident`` names (a folio of a
+    batch, the folio a pte maps): a step of its own registers."""
+    ref = folio_ref(op, page)
+    op.let(f"folio.{page.index}", ident, label, render=render_ident)
+    return ref
+
+
+def repeat_label(op: Op, what: str) -> str:
+    """A label name no other place of the program uses."""
+    return f"{what}.{len(op.items)}"
+
+
+def put_folio(op: Op, ref: FolioRef, label: str = "folio_put(folio)") -> None:
+    """``folio_put()``: the thread drops its reference (a step of its own
+    registers only, run together with the step before it)."""
+    op.let(f"folio.{ref.page.index}", const(None, "NULL"), label, render=render_ident)

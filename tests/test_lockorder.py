@@ -1,0 +1,105 @@
+"""The lock order as data: the documented order, the edges explorations
+observe, and the merged graph's cycles and out-of-order edges."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mc.check import lockorder
+from mc.dsl.operation import Op, operation
+from mc.dsl.scenario import BASE_PROPERTIES, Registry, Scenario
+from mc.kernel.locks import EXCL, SHARED
+from mc.kernel.pagecache import File
+from mc.models.truncate import file_parts
+
+SOURCE = "writeback/write-from-own-mapping"
+COLD = File("/f", pages=1)
+
+
+@operation(models="a path taking i_rwsem inside mmap_lock, the reverse of write(2)'s prefault")
+def inverted(op: Op, file: File) -> None:
+    _mapping, mm, inode = file_parts(op, file)
+    op.lock(mm.mmap_lock, SHARED, "mmap_read_lock(mm)")
+    op.lock(inode.i_rwsem, EXCL, "inode_lock(inode) /* under mmap_lock */")
+    op.unlock(inode.i_rwsem, "inode_unlock(inode)")
+    op.unlock(mm.mmap_lock, "mmap_read_unlock(mm)")
+
+
+def _registry(shipped: Registry, *scenarios: Scenario) -> Registry:
+    reg = Registry()
+    for name, prop in shipped.properties.items():
+        if name not in reg.properties:
+            reg.add_property(prop)
+    for scenario in scenarios:
+        reg.add_scenario(scenario)
+    return reg
+
+
+def test_the_documented_order_is_transitive() -> None:
+    documented = lockorder.load_documented()
+    assert documented.allows("i_rwsem", "mmap_lock")
+    assert documented.allows("i_rwsem", "PG_locked")
+    assert documented.allows("mmap_lock", "xa_lock")
+    assert documented.allows("i_rwsem", "i_rwsem")
+    assert documented.allows("PG_locked", "rcu_read_lock")
+    assert not documented.allows("mmap_lock", "i_rwsem")
+    assert not documented.allows("PG_locked", "invalidate_lock")
+    assert not documented.allows("mmap_lock", "mmap_lock")
+    assert "mm/rmap.c" in documented.why("i_rwsem", "mmap_lock")
+
+
+def test_a_malformed_order_is_one_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "lockorder.toml"
+    bad.write_text('[[chain]]\nsource = "x"\norder = ["a"]\n')
+    with pytest.raises(ValueError, match="needs a source and an order of 2"):
+        lockorder.load_documented(bad)
+
+
+def test_the_write_prefault_takes_mmap_lock_under_i_rwsem(shipped: Registry) -> None:
+    ((name, edges),) = lockorder.explore(shipped, [SOURCE])
+    assert name == SOURCE
+    witness = edges[("i_rwsem", "mmap_lock")]
+    assert witness.thread == "T1" and "mmap_read_lock" in witness.label
+    assert witness.trace[0].startswith("lock i_rwsem(/f)")
+    assert ("mmap_lock", "PG_locked") in edges or ("mmap_lock", "rcu_read_lock") in edges
+
+
+def test_an_inverted_edge_makes_a_cycle_and_leaves_the_documented_order(
+    shipped: Registry,
+) -> None:
+    planted = Scenario("planted/inverted", "the inversion alone", ("/f",), (inverted(COLD),))
+    reg = _registry(shipped, shipped.scenario(SOURCE), planted)
+    alone = lockorder.merge(lockorder.explore(reg, [SOURCE]), lockorder.load_documented())
+    assert alone.clean
+    report = lockorder.merge(
+        lockorder.explore(reg, [SOURCE, "planted/inverted"]), lockorder.load_documented()
+    )
+    assert report.undocumented == (("mmap_lock", "i_rwsem"),)
+    ((first, second),) = [c for c in report.cycles if len(c) == 2]
+    assert {first, second} == {("i_rwsem", "mmap_lock"), ("mmap_lock", "i_rwsem")}
+    text = "\n".join(lockorder.render(report))
+    assert "cycle 1: " in text and "planted/inverted, T1" in text and f"{SOURCE}, T1" in text
+    assert "NOT IN THE DOCUMENTED ORDER" in text
+    assert "holding mmap_lock, takes i_rwsem(/f)" in text
+    assert planted.properties == BASE_PROPERTIES
+
+
+def test_the_command_reports_the_shipped_models(vfsmc: Callable[..., Any]) -> None:
+    result = vfsmc("lockorder", "--filter", SOURCE)
+    assert result.exit_code == 0, result.output
+    assert "i_rwsem -> mmap_lock  (writeback/write-from-own-mapping, T1)" in result.output
+    assert "every observed edge is in the documented order" in result.output
+    bad = vfsmc("lockorder", "--filter", "nothing/")
+    assert bad.exit_code == 2
+
+
+def test_every_shipped_scenario_respects_the_documented_order(shipped: Registry) -> None:
+    names = sorted(shipped.scenarios)
+    report = lockorder.merge(lockorder.explore(shipped, names), lockorder.load_documented())
+    assert report.clean, "\n".join(lockorder.render(report))
+    assert ("i_rwsem", "mmap_lock") in report.edges
+    assert ("mmap_lock", "PG_locked") in report.edges
