@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import attrs
 
+from mc.check import inventory
 from mc.dsl.kernel_model import KernelModel, unchecked_errors
 from mc.dsl.scenario import Registry, Scenario
 from mc.engine.explore import Options, Search
@@ -28,6 +29,20 @@ class Outcome:
     """States that ended in an error against a property this run does not
     check (so nothing was explored beyond them), by property."""
 
+    @property
+    def verdict(self) -> str:
+        """``OK``, ``VIOLATED`` or ``INCOMPLETE``."""
+        return self.result.verdict.value
+
+    @property
+    def message(self) -> str | None:
+        """What is violated (the property's message), why the run is
+        incomplete, or None when it is OK."""
+        violation = self.result.violation
+        if violation is not None:
+            return f"{violation.property}: {violation.message}"
+        return self.result.incomplete_reason
+
 
 def check_scenario(
     registry: Registry,
@@ -37,8 +52,11 @@ def check_scenario(
     options: Options | None = None,
 ) -> Outcome:
     """Check ``scenario`` under ``variants``; raises ``UnknownName`` for a
-    name the registry does not know."""
+    name the registry does not know and ``NotApplicable`` for a property
+    the scenario gives nothing to check."""
     found = registry.scenario(scenario)
+    if properties is not None:
+        inventory.check_applicable(registry, found, properties)
     model = registry.build(found, variants, properties)
     search = Search(model, options)
     result = search.run()

@@ -22,7 +22,8 @@ A counterexample is a JSON object::
          "changed": {"i_rwsem(/b)": "T1 excl"}},
         ...
       ],
-      "cycle": [{"waiter": "T1", "resource": "i_rwsem(/a)", "holder": "T2"}, ...]
+      "cycle": [{"waiter": "T1", "resource": "i_rwsem(/a)", "holder": "T2"}, ...],
+      "models": ["../link_order.py"]         # optional: model files outside vfsmc
     }
 
 Each step is one atomic step of a model.  A step with ``"chained": false``
@@ -30,7 +31,9 @@ is a scheduling choice: thread ``thread`` runs outcome ``branch`` of its
 current step; the ``"chained": true`` steps after it are local steps of the
 same thread that run along with it.  ``changed`` holds only the state fields
 the step changed, rendered as text.  ``cycle`` is empty unless the property
-is ``deadlock``.
+is ``deadlock``.  ``models`` (optional, absent when only shipped models
+were used) names the model files the scenario or a variant came from,
+relative to the counterexample file's directory, so replay loads them.
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ class Counterexample:
     steps: tuple[Step, ...]
     witness: dict[str, Any] = attrs.field(factory=dict)
     cycle: tuple[Edge, ...] = ()
+    models: tuple[str, ...] = ()
+    """Model files outside vfsmc it needs, relative to the file's directory."""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of this counterexample."""
@@ -81,6 +86,7 @@ class Counterexample:
             "threads": [{"name": name, "operation": op} for name, op in self.threads],
             "steps": [attrs.asdict(step) for step in self.steps],
             "cycle": [attrs.asdict(edge) for edge in self.cycle],
+            **({"models": list(self.models)} if self.models else {}),
         }
 
     def dumps(self) -> str:
@@ -177,6 +183,7 @@ def from_json(data: Any) -> Counterexample:
         steps=tuple(steps),
         witness=witness,
         cycle=tuple(cycle),
+        models=_strings(data.get("models", []), "field 'models'"),
     )
 
 
