@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mc import expectations  # noqa: E402
+from mc.check import expectations  # noqa: E402
 
 VFSMC = Path(sys.executable).parent / "vfsmc"
 
