@@ -222,6 +222,7 @@ function select(n) {
   for (const g of document.querySelectorAll('#chart g.current')) g.classList.remove('current');
   const node = document.getElementById('chart-step-' + current);
   if (node) { node.classList.add('current'); node.scrollIntoView({block: 'nearest'}); }
+  else if (current === 0) document.getElementById('chart').scrollTop = 0;
   showState(current);
   document.getElementById('position').textContent = current + ' / ' + data.steps.length;
 }
