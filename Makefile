@@ -33,6 +33,9 @@ setup: $(STAMP) system-packages
 
 system-packages:
 	@command -v dot >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq graphviz; }
+	@{ command -v chromium >/dev/null && command -v chromedriver >/dev/null; } || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver; } || \
+	  echo "make: chromium could not be installed; the browser test of vfsmc report will be skipped"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

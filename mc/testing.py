@@ -11,7 +11,12 @@
         )
 
     def test_my_change():
-        mc.testing.check("my-change/link_order.py:my/link-vs-rename")
+        outcome = mc.testing.check("link_order.py:my/link-vs-rename")
+        assert outcome.verdict == "OK" and outcome.message is None
+
+A relative ``FILE.py`` (in ``FILE.py:NAME`` and in ``models``) is found
+beside the test file that calls ``check``, so pytest runs from any
+directory; a path that is not there is taken from the working directory.
 
 A failed expectation raises ``CheckFailed`` (an ``AssertionError``), whose
 message is the counterexample as ``vfsmc check`` prints it.  Unknown names
@@ -21,6 +26,7 @@ subclasses), not assertion failures.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -67,9 +73,15 @@ def check(
     ``variants`` and assert the verdict: ``expect`` is ``"OK"``,
     ``"VIOLATED"`` (any property) or the name of the property that must be
     violated.  ``models`` are model files to load first.  Returns the
-    outcome (verdict, statistics, counterexample)."""
+    outcome: ``verdict`` (``"OK"``, ``"VIOLATED"``, ``"INCOMPLETE"``),
+    ``message`` (what was violated, or None), ``result`` (statistics) and
+    ``counterexample``."""
     __tracebackhide__ = True
-    reg = with_files(Path(path) for path in models)
+    caller = Path(sys._getframe(1).f_code.co_filename).parent
+    reg = with_files(_beside(caller, str(path)) for path in models)
+    if ".py:" in scenario:
+        file, name = scenario.split(".py:", 1)
+        scenario = f"{_beside(caller, file + '.py')}:{name}"
     name = usermodels.resolve(scenario, reg)
     if expect not in VERDICTS and expect not in reg.properties:
         known = ", ".join(["OK", "VIOLATED", *sorted(reg.properties)])
@@ -81,6 +93,16 @@ def check(
     if problem is not None:
         raise CheckFailed(problem)
     return outcome
+
+
+def _beside(caller: Path, path: str) -> Path:
+    """``path`` relative to the calling test's directory when it is there,
+    else as given (relative to the working directory)."""
+    given = Path(path)
+    if given.is_absolute():
+        return given
+    near = caller / given
+    return near if near.exists() else given
 
 
 def _mismatch(outcome: Outcome, expect: str) -> str | None:

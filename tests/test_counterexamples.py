@@ -10,6 +10,7 @@ import pytest
 
 from mc.check import expectations
 from mc.check.checker import file_stem
+from mc.check.marks import variant_marks
 from mc.check.replay import replay
 from mc.dsl.scenario import Registry
 from mc.trace import format as cx_format
@@ -41,9 +42,10 @@ def test_replays_with_its_variants_and_not_without(shipped: Registry, path: Path
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
-def test_shipped_graph_matches_the_trace(path: Path) -> None:
+def test_shipped_graph_matches_the_trace(shipped: Registry, path: Path) -> None:
     counterexample = cx_format.load(path)
-    assert path.with_suffix(".dot").read_text() == to_dot(counterexample)
+    marks = variant_marks(shipped, counterexample)
+    assert path.with_suffix(".dot").read_text() == to_dot(counterexample, marks)
     assert path.with_suffix(".svg").exists()
 
 

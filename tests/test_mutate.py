@@ -234,3 +234,59 @@ def test_a_step_that_raises_under_a_mutation_is_an_error_row(vfsmc: Run, tmp_pat
     assert (drop["verdict"], drop["property"]) == ("ERROR", "step raised")
     assert drop["message"].startswith("critical.py:8: in enter: RuntimeError: two threads inside")
     assert report["not_needed"] == []
+
+
+def test_every_mutation_is_in_exactly_one_summary_section(analysis: mutate.Analysis) -> None:
+    sections = mutate.summary(analysis)
+    total = len(analysis.results) + len(analysis.unreached)
+    assert sum(count for _title, count, _lines in sections) == total
+    unreached = next(s for s in sections if s[0].startswith("not reached"))
+    assert unreached[1] == len(analysis.unreached) == len(unreached[2])
+    text = mutate.render(analysis)
+    for mutation in [r.mutation for r in analysis.results] + list(analysis.unreached):
+        described = mutation.describe()
+        shown = [line for line in text.split("summary:")[1].splitlines() if described in line]
+        located = f"{mutation.operation}: {mutation.label} [{mutation.lock}] {mutation.source}"
+        found = [line for line in text.split("summary:")[1].splitlines() if located in line]
+        assert len(shown) + len(found) >= 1, described
+
+
+def test_an_undecided_finding_names_the_missing_scenario(analysis: mutate.Analysis) -> None:
+    rename_lock = next(e for e in analysis.not_needed if e.mutation.lock == "rename_lock")
+    missing = analysis.hints[rename_lock.mutation.name].missing
+    assert "no shipped operation other than rename takes rename_lock" in missing
+    weakened = next(
+        e
+        for e in analysis.shared_suffices
+        if e.mutation.operation == "link" and e.mutation.label == "inode_lock(inode)"
+    )
+    hint = analysis.hints[weakened.mutation.name]
+    assert "no checked scenario runs link beside a thread that takes i_rwsem shared" in hint.missing
+    assert hint.offer is not None and "threads=[link('/c/e', '/a/b/f'), lookup(" in hint.offer
+
+
+def test_the_offered_scenario_loads_and_passes(
+    analysis: mutate.Analysis, vfsmc: Run, tmp_path: Path
+) -> None:
+    offers = [h.offer for h in analysis.hints.values() if h.offer is not None]
+    assert offers
+    (tmp_path / "offered.py").write_text(offers[0] + "\n")
+    name = offers[0].split('scenario("', 1)[1].split('"', 1)[0]
+    result = vfsmc("check", f"offered.py:{name}", "--no-save")
+    assert result.exit_code == 0, result.output
+
+
+def test_no_property_leaves_one_out_of_every_scenario(vfsmc: Run) -> None:
+    result = vfsmc(
+        "mutate",
+        "dirops/opposite-renames",
+        "--no-property",
+        "spec-conformance",
+        "--no-save",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["properties"] == ["lock-protocol", "deadlock", "completes", "namespace"]
+    assert data["undecided"], "the analysis says what it could not decide"
+    assert vfsmc("mutate", "dirops/opposite-renames", "--no-property", "nope").exit_code == 2

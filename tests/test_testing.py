@@ -63,3 +63,39 @@ def test_model_files_load_from_a_path(tmp_path: Path) -> None:
     assert mc.testing.load_models(model) == ["testing-api/rename"]
     mc.testing.check(f"{model}:testing-api/rename")
     mc.testing.check("testing-api/rename", models=[model])
+
+
+def test_the_outcome_has_verdict_and_message() -> None:
+    ok = mc.testing.check("dirops/opposite-renames")
+    assert (ok.verdict, ok.message) == ("OK", None)
+    broken = mc.testing.check("dirops/opposite-renames", ["no-rename-mutex"], "deadlock")
+    assert broken.verdict == "VIOLATED"
+    assert broken.message is not None and broken.message.startswith("deadlock: T1 waits for")
+    bounded = mc.testing.check("dirops/rename-rmdir-link", expect="INCOMPLETE", max_states=5)
+    assert bounded.verdict == "INCOMPLETE" and bounded.message
+
+
+def test_a_model_file_is_found_beside_the_calling_test(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "mine.py").write_text(
+        "from mc.dsl import scenario\n"
+        "from mc.models.dirops import rename\n"
+        'scenario("beside/r", "a rename", tree=["/a/", "/a/x", "/b/"],\n'
+        '         threads=[rename("/a/x", "/b/y")])\n'
+    )
+    (suite / "test_mine.py").write_text(
+        'import mc.testing\n\ndef run():\n    return mc.testing.check("mine.py:beside/r")\n'
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    namespace: dict[str, object] = {}
+    test_file = suite / "test_mine.py"
+    exec(compile(test_file.read_text(), str(test_file), "exec"), namespace)
+    outcome = namespace["run"]()  # type: ignore[operator]
+    assert outcome.verdict == "OK"
+    with pytest.raises(ModelError):
+        mc.testing.check("mine.py:beside/r")

@@ -64,13 +64,12 @@ def test_a_new_operation_in_a_file_of_its_own(vfsmc: Run, tmp_path: Path) -> Non
     assert "mine/order.py:" in bad.output
     listed = vfsmc("list", "--models", "mine", "--json")
     assert "newop/opposite-order" in json.loads(listed.output)["scenarios"]
-    replayed = vfsmc(
-        "replay",
-        "counterexamples/newop-opposite-order.json",
-        "--models",
-        "mine/order.py",
-    )
+    saved = Path("mine/counterexamples/newop-opposite-order.json")
+    assert json.loads(saved.read_text())["models"] == ["../order.py"]
+    replayed = vfsmc("replay", str(saved))
     assert replayed.exit_code == 1, replayed.output
+    Path("mine").rename("moved")
+    assert vfsmc("replay", "moved/counterexamples/newop-opposite-order.json").exit_code == 1
 
 
 def test_a_variant_of_a_shipped_operation_on_a_shipped_scenario(vfsmc: Run, tmp_path: Path) -> None:

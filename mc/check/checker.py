@@ -9,6 +9,7 @@ from collections.abc import Hashable, Sequence
 
 import attrs
 
+from mc.check import inventory
 from mc.check.replay import replay
 from mc.check.usermodels import shown
 from mc.dsl.kernel_model import KernelModel, unchecked_errors
@@ -36,6 +37,20 @@ class Outcome:
     unchecked_errors: dict[str, int] = attrs.field(factory=dict)
     """States that ended in an error against a property this run does not
     check (so nothing was explored beyond them), by property."""
+
+    @property
+    def verdict(self) -> str:
+        """``OK``, ``VIOLATED`` or ``INCOMPLETE``."""
+        return self.result.verdict.value
+
+    @property
+    def message(self) -> str | None:
+        """What is violated (the property's message), why the run is
+        incomplete, or None when it is OK."""
+        violation = self.result.violation
+        if violation is not None:
+            return f"{violation.property}: {violation.message}"
+        return self.result.incomplete_reason
 
 
 def build(
@@ -90,9 +105,12 @@ def check_scenario(
 ) -> Outcome:
     """Check ``scenario`` under ``variants``; raises ``UnknownName`` for a
     name the registry does not know, ``IneffectiveVariant`` for a variant
-    that changes nothing and ``ModelError`` for a model that is not
+    that changes nothing, ``NotApplicable`` for a property the scenario
+    gives nothing to check and ``ModelError`` for a model that is not
     deterministic (its trace does not re-execute to the states it reached)."""
     found = registry.scenario(scenario)
+    if properties is not None:
+        inventory.check_applicable(registry, found, properties)
     model = build(registry, found, variants, properties)
     search = Search(model, options)
     try:

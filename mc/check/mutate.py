@@ -29,8 +29,10 @@ from typing import Any
 
 import attrs
 
-from mc.check import usermodels
+from mc.check import mutate_hints, usermodels
 from mc.check.checker import check_scenario, file_stem
+from mc.check.inventory import NotApplicable, check_applicable
+from mc.check.mutate_hints import Hint
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.operation import Invocation
 from mc.dsl.program import Program
@@ -247,6 +249,9 @@ class Analysis:
     unreached: tuple[Mutation, ...]
     evidence: tuple[Evidence, ...]
     seconds: float
+    hints: dict[str, Hint] = attrs.field(factory=dict)
+    """For each finding that no scenario decided (a drop or weakening that
+    broke nothing anywhere), by mutation name: the kind of scenario missing."""
 
     def _unbroken(self, kind: Kind) -> list[Evidence]:
         return [e for e in self.evidence if e.mutation.kind is kind and not e.broke]
@@ -291,17 +296,32 @@ class _Baselines:
         variants: tuple[str, ...],
         properties: tuple[str, ...] | None,
         options: Options,
+        excluded: tuple[str, ...] = (),
     ) -> None:
         self.registry = registry
         self.variants = variants
         self.properties = properties
         self.options = options
+        self.excluded = excluded
         self.found: dict[str, Baseline] = {}
+
+    def properties_of(self, scenario: str) -> tuple[str, ...] | None:
+        """The properties checked in ``scenario``: the ones asked for, or
+        its own, less the excluded ones."""
+        if self.properties is not None:
+            return self.properties
+        if not self.excluded:
+            return None
+        own = self.registry.scenario(scenario).properties
+        return tuple(name for name in own if name not in self.excluded)
 
     def get(self, scenario: str) -> Baseline:
         if scenario not in self.found:
             found = self.registry.scenario(scenario)
-            model = self.registry.build(found, self.variants, self.properties)
+            wanted = self.properties_of(scenario)
+            if wanted is not None:
+                check_applicable(self.registry, found, wanted)
+            model = self.registry.build(found, self.variants, wanted)
             search = Search(model, self.options)
             result = search.run()
             self.found[scenario] = Baseline(
@@ -319,19 +339,20 @@ def analyse(
     variants: Sequence[str] = (),
     *,
     properties: Sequence[str] | None = None,
+    excluded: Sequence[str] = (),
     out: Path | None = None,
     options: Options | None = None,
     progress: Progress | None = None,
 ) -> Analysis:
     """Check ``scenario`` (under ``variants``, for ``properties``, by default
-    each scenario's own) with each mutation of the steps it reaches, saving
+    each scenario's own less ``excluded``) with each mutation of the steps it reaches, saving
     counterexamples under ``out``; then check the harmless drops and
     weakenings on the other scenarios."""
     started = time.perf_counter()
     base_variants = tuple(variants)
     options = options or Options()
     wanted = None if properties is None else tuple(properties)
-    baselines = _Baselines(registry, base_variants, wanted, options)
+    baselines = _Baselines(registry, base_variants, wanted, options, tuple(excluded))
     baseline = baselines.get(scenario)
     if baseline.verdict is not Verdict.OK:
         why = f" ({baseline.violated})" if baseline.violated else ""
@@ -339,7 +360,9 @@ def analyse(
             f"{scenario} is {baseline.verdict.value}{why} before any mutation; "
             "mutation analysis needs a scenario that passes"
         )
-    model = registry.build(registry.scenario(scenario), base_variants, wanted)
+    model = registry.build(
+        registry.scenario(scenario), base_variants, baselines.properties_of(scenario)
+    )
     every = mutations(model)
     live = [m for m in every if baseline.reaches(m)]
     results = []
@@ -365,6 +388,19 @@ def analyse(
         evidence.append(_elsewhere(registry, scenario, others, mutation, baselines))
     if progress is not None:
         progress(1, 1, "")
+    undecided = [e for e in evidence if not e.broke and e.mutation.kind is not Kind.SWAP]
+    all_takers = mutate_hints.takers(registry) if undecided else []
+    hints = {
+        e.mutation.name: mutate_hints.hint(
+            registry,
+            all_takers,
+            e.mutation.operation,
+            e.mutation.lock,
+            e.mutation.kind is Kind.WEAKEN,
+            e.passed,
+        )
+        for e in undecided
+    }
     return Analysis(
         scenario=scenario,
         variants=base_variants,
@@ -374,6 +410,7 @@ def analyse(
         unreached=tuple(m for m in every if m not in live),
         evidence=tuple(evidence),
         seconds=time.perf_counter() - started,
+        hints=hints,
     )
 
 
@@ -392,7 +429,7 @@ def _check(
                 registry,
                 scenario,
                 (*variants, mutation.name),
-                baselines.properties,
+                baselines.properties_of(scenario),
                 baselines.options,
             )
     except ModelError as error:
@@ -425,7 +462,10 @@ def _elsewhere(
     passed = [scenario]
     broke = []
     for other in others:
-        baseline = baselines.get(other)
+        try:
+            baseline = baselines.get(other)
+        except NotApplicable:
+            continue
         if baseline.verdict is not Verdict.OK or not baseline.reaches(mutation):
             continue
         try:
@@ -434,9 +474,11 @@ def _elsewhere(
                     registry,
                     other,
                     (*baselines.variants, mutation.name),
-                    baselines.properties,
+                    baselines.properties_of(other),
                     baselines.options,
                 )
+        except NotApplicable:
+            continue
         except ModelError:
             broke.append((other, STEP_RAISED))
             continue
@@ -470,10 +512,12 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def render(analysis: Analysis) -> str:
-    """The analysis as a table and the findings under it."""
+    """The analysis as a table and a summary in which every mutation
+    appears in exactly one section."""
     variants = f" with {', '.join(analysis.variants)}" if analysis.variants else ""
+    total = len(analysis.results) + len(analysis.unreached)
     lines = [
-        f"mutations of {analysis.scenario}{variants}: {len(analysis.results)} reached"
+        f"mutations of {analysis.scenario}{variants}: {total}, {len(analysis.results)} reached"
         f" ({len(analysis.unreached)} not reached), unmutated OK with"
         f" {analysis.baseline_states} states, {analysis.seconds:.2f} s",
         f"properties: {', '.join(analysis.properties)}",
@@ -494,41 +538,78 @@ def render(analysis: Analysis) -> str:
     ]
     header = ["mutation", "operation", "step", "lock", "source", "verdict", "property"]
     lines += _table([*header, "counterexample"], rows)
-    if analysis.unreached:
-        lines += ["", f"not reached in this scenario, so unchecked: {len(analysis.unreached)}"]
-        lines += _unreached_sites(analysis.unreached)
-    lines += ["", "not needed within these bounds (dropping the lock broke nothing anywhere):"]
-    lines += _findings(analysis.not_needed) or ["  none"]
-    if analysis.shared_suffices:
-        lines += ["", "shared would do within these bounds (weakening broke nothing anywhere):"]
-        lines += _findings(analysis.shared_suffices)
-    if analysis.needed_elsewhere:
-        lines += ["", "harmless here, needed in another scenario:"]
-        for e in analysis.needed_elsewhere:
-            broke = ", ".join(f"{name} ({prop})" for name, prop in e.broke)
-            lines.append(f"  {e.mutation.describe()}: breaks {broke}")
+    lines += ["", "summary:"]
+    for title, count, members in summary(analysis):
+        lines += ["", f"{title} ({count}):"]
+        lines += [f"  {line}" for line in members] or ["  none"]
     return "\n".join(lines)
 
 
-def _unreached_sites(unreached: Sequence[Mutation]) -> list[str]:
-    sites: dict[tuple[str, str], list[str]] = {}
-    for mutation in unreached:
-        for site in mutation.sites:
-            file, _, line = site.rpartition(":")
-            lines = sites.setdefault((mutation.operation, file), [])
-            if line not in lines:
-                lines.append(line)
+def summary(analysis: Analysis) -> list[tuple[str, int, list[str]]]:
+    """The sections of the summary: title, how many mutations, and one line
+    per mutation (under a finding no scenario decided, the scenario missing)."""
+    evidence = {e.mutation: e for e in analysis.evidence}
+    broke_here = [
+        f"{r.mutation.describe()}: {r.shown_verdict} {r.violated or ''}".rstrip()
+        for r in analysis.results
+        if r.verdict is not Verdict.OK
+    ]
+    elsewhere = [
+        f"{e.mutation.describe()}: breaks "
+        + ", ".join(f"{name} ({prop})" for name, prop in e.broke)
+        for e in analysis.needed_elsewhere
+    ]
+    swaps = [
+        r.mutation.describe()
+        for r in analysis.results
+        if r.verdict is Verdict.OK and r.mutation not in evidence
+    ]
+    offered: dict[str, str] = {}
     return [
-        f"  {operation}: {file}:{', '.join(lines)}" for (operation, file), lines in sites.items()
+        (f"broke {analysis.scenario}", len(broke_here), broke_here),
+        ("harmless here, needed in another scenario", len(elsewhere), elsewhere),
+        (
+            "not needed within these bounds (dropping the lock broke nothing anywhere)",
+            len(analysis.not_needed),
+            _findings(analysis, analysis.not_needed, offered),
+        ),
+        (
+            "shared would do within these bounds (weakening broke nothing anywhere)",
+            len(analysis.shared_suffices),
+            _findings(analysis, analysis.shared_suffices, offered),
+        ),
+        ("order harmless here (swapped, checked in this scenario only)", len(swaps), swaps),
+        (
+            "not reached in this scenario, so unchecked",
+            len(analysis.unreached),
+            [m.describe() for m in analysis.unreached],
+        ),
     ]
 
 
-def _findings(evidence: Sequence[Evidence]) -> list[str]:
-    return [
-        f"  {e.mutation.operation}: {e.mutation.label} [{e.mutation.lock}] "
-        f"{e.mutation.source}; checked in {', '.join(e.passed)}"
-        for e in evidence
-    ]
+def _findings(
+    analysis: Analysis, evidence: Sequence[Evidence], offered: dict[str, str]
+) -> list[str]:
+    lines = []
+    for e in evidence:
+        lines.append(
+            f"{e.mutation.operation}: {e.mutation.label} [{e.mutation.lock}] "
+            f"{e.mutation.source}; checked in {', '.join(e.passed)}"
+        )
+        found = analysis.hints.get(e.mutation.name)
+        if found is None:
+            continue
+        lines.append(f"  undecided: {found.missing}")
+        if found.offer is None:
+            continue
+        if found.offer in offered:
+            lines.append(f"  a scenario of that kind to try: {offered[found.offer]}, above")
+            continue
+        offered[found.offer] = found.offer.split('scenario("', 1)[1].split('"', 1)[0]
+        lines.append("  a scenario of that kind to try (in a model file, then")
+        lines.append("  vfsmc mutate FILE.py:NAME):")
+        lines += [f"    {line}" for line in found.offer.splitlines()]
+    return lines
 
 
 def _mutation_json(mutation: Mutation) -> dict[str, Any]:
@@ -569,6 +650,9 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
         ],
         "unreached": [_mutation_json(m) for m in analysis.unreached],
         "not_needed": [evidence(e) for e in analysis.not_needed],
+        "undecided": {
+            name: {"missing": h.missing, "offer": h.offer} for name, h in analysis.hints.items()
+        },
         "shared_suffices": [evidence(e) for e in analysis.shared_suffices],
         "needed_elsewhere": [evidence(e) for e in analysis.needed_elsewhere],
     }

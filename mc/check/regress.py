@@ -21,6 +21,7 @@ import attrs
 from mc.check import baseline, expectations, usermodels
 from mc.check.checker import IneffectiveVariant, check_scenario
 from mc.check.expectations import Expectation
+from mc.check.recorded import load_recorded
 from mc.check.replay import ReplayReport, replay
 from mc.dsl.scenario import Registry, UnknownName
 from mc.engine.explore import Options
@@ -202,6 +203,7 @@ def replay_file(
     found = found or cx_format.load(path)
     try:
         with usermodels.reported():
+            load_recorded(registry, path, found)
             scenario = registry.scenario(found.scenario)
             broken = registry.build(scenario, found.variants, found.properties)
             recorded = replay(broken, found)

@@ -14,19 +14,31 @@ from typing import Any
 
 import click
 
-from mc.check import usermodels
+from mc.check import inventory, recorded, usermodels
 from mc.check.checker import Outcome, check_scenario, file_stem
+from mc.check.marks import variant_marks
+from mc.check.recorded import default_out, load_recorded
 from mc.check.registry import with_files
 from mc.check.replay import ReplayReport, replay
+from mc.cli.completion import complete_property, complete_scenario, complete_variant
 from mc.cli.drift import drift_command
 from mc.cli.errors import Group, message_of, one_line_errors, say
 from mc.cli.lockorder import lockorder_command
-from mc.cli.options import max_memory_option, models_option, time_limit_option
+from mc.cli.options import (
+    max_memory_option,
+    models_option,
+    no_property_option,
+    time_limit_option,
+    without,
+)
 from mc.cli.regress import mutate_command, regress_command
+from mc.cli.report import report_command
+from mc.cli.show import explain_command, ops_command, show_command
 from mc.cli.spec import spec as spec_group
-from mc.dsl.scenario import UnknownName
+from mc.dsl.scenario import Registry, Scenario, UnknownName
 from mc.engine.explore import Options
 from mc.engine.result import Strategy, Verdict
+from mc.kernel.world import ModelError
 from mc.text import printable
 from mc.trace import format as cx_format
 from mc.trace import graph as render_graph
@@ -46,11 +58,17 @@ def main() -> None:
 def list_command(models: tuple[Path, ...], as_json: bool) -> None:
     """List scenarios, protocol variants and properties."""
     reg = with_files(models)
+    with usermodels.reported():
+        applies = {
+            name: list(inventory.applicable_variants(reg, found))
+            for name, found in reg.scenarios.items()
+        }
     if as_json:
         click.echo(
             json.dumps(
                 {
                     "scenarios": sorted(reg.scenarios),
+                    "applicable_variants": dict(sorted(applies.items())),
                     "variants": sorted(reg.variants),
                     "properties": sorted(reg.properties),
                     "details": {
@@ -73,6 +91,8 @@ def list_command(models: tuple[Path, ...], as_json: bool) -> None:
         width = max(len(name) for name in table)
         for name, description in sorted(table.items()):
             click.echo(f"  {name:<{width}}  {description}")
+            if title == "scenarios":
+                click.echo(f"  {'':<{width}}  variants: {', '.join(applies[name]) or 'none'}")
 
 
 def _progress(states: int, transitions: int, depth: int, seconds: float) -> None:
@@ -86,17 +106,24 @@ def _progress(states: int, transitions: int, depth: int, seconds: float) -> None
 
 
 @main.command()
-@click.argument("scenario")
+@click.argument("scenario", shell_complete=complete_scenario)
 @click.option(
-    "--variant", "-V", "variants", multiple=True, help="Apply a protocol variant (repeatable)."
+    "--variant",
+    "-V",
+    "variants",
+    multiple=True,
+    shell_complete=complete_variant,
+    help="Apply a protocol variant (repeatable).",
 )
 @click.option(
     "--property",
     "-p",
     "properties",
     multiple=True,
+    shell_complete=complete_property,
     help="Check only these properties (repeatable).",
 )
+@no_property_option
 @click.option(
     "--bfs",
     "strategy",
@@ -114,9 +141,9 @@ def _progress(states: int, transitions: int, depth: int, seconds: float) -> None
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("counterexamples"),
-    show_default=True,
-    help="Directory for counterexample files.",
+    default=None,
+    help="Directory for counterexample files [default: counterexamples, or for "
+    "FILE.py:NAME the counterexamples directory beside FILE.py].",
 )
 @click.option(
     "--save/--no-save",
@@ -136,12 +163,13 @@ def check(
     scenario: str,
     variants: tuple[str, ...],
     properties: tuple[str, ...],
+    excluded: tuple[str, ...],
     strategy: str,
     max_states: int | None,
     max_depth: int | None,
     time_limit: float | None,
     max_memory: int | None,
-    out: Path,
+    out: Path | None,
     save: bool,
     progress: bool | None,
     models: tuple[Path, ...],
@@ -162,35 +190,57 @@ def check(
     )
     reg = with_files(models)
     name = usermodels.resolve(scenario, reg)
+    chosen = without(reg, name, properties, excluded)
     with usermodels.reported():
-        outcome = check_scenario(reg, name, variants, properties or None, options)
+        outcome = check_scenario(reg, name, variants, chosen, options)
+        omitted = _omitted(reg, outcome.scenario) if chosen is None else []
     if show_progress and outcome.result.stats.seconds >= 1.0:
         click.echo("", err=True)
+    target = out or default_out(scenario)
     if as_json:
-        saved = _save(outcome, out, properties) if save else {}
-        click.echo(json.dumps(_check_json(outcome, saved), indent=1))
+        saved = _save(reg, outcome, target, chosen) if save else {}
+        click.echo(json.dumps({**_check_json(outcome, saved), "omitted": omitted}, indent=1))
     else:
         _print_check(outcome)
         if save:
-            for kind, path in _save(outcome, out, properties).items():
+            for kind, path in _save(reg, outcome, target, chosen).items():
                 click.echo(f"{kind}: {path}")
+    if omitted and not as_json:
+        click.echo(
+            f"note: the operations of {name} also make {', '.join(omitted)} checkable; "
+            "add them to the scenario's properties=[...] (or pass -p)",
+            err=True,
+        )
     sys.exit(outcome.result.verdict.exit_code)
 
 
-def _save(outcome: Outcome, out: Path, properties: tuple[str, ...]) -> dict[str, Path]:
-    """Save the counterexample and its charts; a file that cannot be written
-    is a warning, never a change of the verdict or its exit code."""
+def _omitted(reg: Registry, scenario: Scenario) -> list[str]:
+    """For a scenario of the user's own: the properties its operations
+    make available that its declaration leaves out."""
+    if not inventory.user_declared(scenario):
+        return []
+    return inventory.omitted_properties(reg, scenario)
+
+
+def _save(
+    reg: Registry, outcome: Outcome, out: Path, properties: tuple[str, ...] | None
+) -> dict[str, Path]:
+    """Save the counterexample (with the model files it needs) and its
+    charts; a file that cannot be written is a warning, never a change of
+    the verdict or its exit code."""
     if outcome.counterexample is None:
         return {}
     stem = file_stem(outcome.scenario.name, outcome.variants, properties or None)
+    sources = recorded.model_files(reg, outcome.scenario, outcome.variants)
+    marks = variant_marks(reg, outcome.counterexample)
     files: dict[str, Path] = {}
     for kind, suffix in (("counterexample", "json"), ("dot", "dot"), ("svg", "svg")):
         path = out / f"{stem}.{suffix}"
         try:
             if kind == "counterexample":
-                outcome.counterexample.save(path)
+                recorded.recording(outcome.counterexample, sources, out).save(path)
             else:
-                render_graph.render(outcome.counterexample, path)
+                render_graph.render(outcome.counterexample, path, marks)
         except (OSError, render_graph.GraphError) as error:
             say("warning", f"not saved: {message_of(error)}")
             continue
@@ -257,6 +307,7 @@ def replay_command(file: Path, correct: bool, models: tuple[Path, ...], as_json:
     """Re-execute a saved counterexample on today's models."""
     counterexample = cx_format.load(file)
     reg = with_files(models)
+    recorded.load_recorded(reg, file, counterexample)
     variants = () if correct else counterexample.variants
     if counterexample.scenario not in reg.scenarios:
         hint = (
@@ -334,11 +385,21 @@ def _print_replay(
     required=True,
     help="Output file: .svg, .png or .dot.",
 )
+@models_option
 @one_line_errors
-def graph(file: Path, output: Path) -> None:
-    """Draw a saved counterexample as a message-sequence chart."""
+def graph(file: Path, output: Path, models: tuple[Path, ...]) -> None:
+    """Draw a saved counterexample as a message-sequence chart (the steps
+    its variants changed marked, when today's models can tell)."""
     counterexample = cx_format.load(file)
-    render_graph.render(counterexample, output)
+    reg = with_files(models)
+    try:
+        with usermodels.reported():
+            load_recorded(reg, file, counterexample)
+            marks = variant_marks(reg, counterexample)
+    except (UnknownName, ModelError) as error:
+        click.echo(f"vfsmc: warning: steps the variants changed are not marked: {error}", err=True)
+        marks = None
+    render_graph.render(counterexample, output, marks)
     click.echo(f"wrote {output}")
 
 
@@ -347,3 +408,7 @@ main.add_command(mutate_command)
 main.add_command(lockorder_command)
 main.add_command(spec_group)
 main.add_command(drift_command)
+main.add_command(show_command)
+main.add_command(ops_command)
+main.add_command(explain_command)
+main.add_command(report_command)

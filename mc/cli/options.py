@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
 from mc.check.registry import shipped
+from mc.cli.completion import complete_property
 from mc.cli.errors import F
 from mc.dsl.scenario import Registry
 
@@ -75,3 +76,28 @@ max_memory_option: Callable[[F], F] = click.option(
     help="Stop a search (INCOMPLETE) when vfsmc holds this much memory (512M, 2G; default: "
     "what it holds at the start plus 90% of the memory available).",
 )
+
+
+no_property_option: Callable[[F], F] = click.option(
+    "--no-property",
+    "excluded",
+    multiple=True,
+    shell_complete=complete_property,
+    help="Leave this property out of the ones checked (repeatable).",
+)
+
+
+def without(
+    reg: Registry, scenario: str, properties: Sequence[str], excluded: Sequence[str]
+) -> tuple[str, ...] | None:
+    """The properties to check: ``properties`` (default: the scenario's
+    own, None for each scenario's own when ``scenario`` is empty) less
+    ``excluded``; an unknown excluded name is an error."""
+    for name in excluded:
+        reg.property(name)
+    if not excluded:
+        return tuple(properties) or None
+    base = tuple(properties) or (reg.scenario(scenario).properties if scenario else ())
+    if not base:
+        return None
+    return tuple(name for name in base if name not in excluded)

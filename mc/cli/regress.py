@@ -12,7 +12,7 @@ import click
 from mc.check import mutate, regress, usermodels
 from mc.check.registry import with_files
 from mc.cli.errors import EXIT_USAGE, one_line_errors
-from mc.cli.options import max_memory_option, models_option, time_limit_option
+from mc.cli.options import max_memory_option, models_option, no_property_option, time_limit_option
 from mc.engine.explore import Options
 
 BAR_WIDTH = 28
@@ -118,6 +118,7 @@ def _bar(done: int, total: int, what: str) -> None:
     multiple=True,
     help="Check only these properties (repeatable; default: each scenario's own).",
 )
+@no_property_option
 @models_option
 @click.option(
     "--out",
@@ -143,6 +144,7 @@ def mutate_command(
     scenario: str,
     variants: tuple[str, ...],
     properties: tuple[str, ...],
+    excluded: tuple[str, ...],
     models: tuple[Path, ...],
     out: Path,
     save: bool,
@@ -163,6 +165,8 @@ def mutate_command(
     """
     reg = with_files(models)
     name = usermodels.resolve(scenario, reg)
+    for excluded_name in excluded:
+        reg.property(excluded_name)
     show_progress = sys.stderr.isatty() if progress is None else progress
     options = Options(max_states=max_states, time_limit=time_limit, max_memory=max_memory)
     with usermodels.reported():
@@ -171,6 +175,7 @@ def mutate_command(
             name,
             variants,
             properties=properties or None,
+            excluded=excluded,
             out=out if save else None,
             options=options,
             progress=_bar if show_progress else None,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from mc.check import expectations
 from mc.check.checker import check_scenario, file_stem
+from mc.check.marks import variant_marks
 from mc.cli.options import registry
 from mc.project import COUNTEREXAMPLES
 from mc.trace import graph as render_graph
@@ -27,8 +28,9 @@ def main(out: Path = OUT) -> int:
             return 1
         stem = out / file_stem(row.scenario, row.variants)
         found.save(stem.parent / f"{stem.name}.json")
+        marks = variant_marks(reg, found)
         for suffix in ("dot", "svg"):
-            render_graph.render(found, stem.parent / f"{stem.name}.{suffix}")
+            render_graph.render(found, stem.parent / f"{stem.name}.{suffix}", marks)
         print(f"{row.label}: {found.property}, {len(found.steps)} steps -> {stem}.json")
     return 0
 

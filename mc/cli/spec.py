@@ -204,7 +204,8 @@ def _show_method(rules: Rules, table_name: str, method_name: str, as_json: bool)
     for text in prose:
         click.echo(f"  prose: {text}")
     click.echo("what a call requires:")
-    click.echo(f"  blocking: {requirements.blocking} ({requirements.blocking_source})")
+    source = f" ({requirements.blocking_source})" if requirements.blocking_source else ""
+    click.echo(f"  blocking: {requirements.blocking or 'not stated'}{source}")
     if requirements.rcu_walk:
         click.echo(f"  in rcu-walk: {requirements.rcu_walk}")
     if requirements.context:
@@ -290,10 +291,29 @@ def show_command(name: str | None, specs: Path, as_json: bool) -> None:
             )
         return
     table_name, _, method_name = name.partition(".")
+    if spec_.table(table_name) is None and not method_name:
+        table_name, method_name = _method_named(spec_, name)
+        if not as_json:
+            click.echo(f"({name} is {table_name}.{method_name})", err=True)
     if spec_.table(table_name) is None or not method_name:
         _show_table(spec_, table_name, as_json)
         return
     _show_method(rules, table_name, method_name, as_json)
+
+
+def _method_named(spec_: Spec, name: str) -> tuple[str, str]:
+    """The one table that has a method ``name``; an unknown or ambiguous
+    name is an error naming the candidates."""
+    tables = [t.name for t in spec_.tables if t.method(name) is not None]
+    if len(tables) == 1:
+        return tables[0], name
+    if tables:
+        listed = ", ".join(f"{t}.{name}" for t in tables)
+        raise UnknownName(f"{name!r} is a method of {len(tables)} tables: {listed}")
+    close = [f"{t.name}.{m.name}" for t in spec_.tables for m in t.methods if name in m.name]
+    hint = f"; methods like it: {', '.join(close[:8])}" if close else ""
+    known = ", ".join(t.name for t in spec_.tables)
+    raise UnknownName(f"no table or method named {name!r} (tables: {known}){hint}")
 
 
 def _load_any(path: Path, known: vocabulary.Vocabulary) -> Spec:

@@ -11,6 +11,7 @@ model's source line and function, so traces name it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import sys
@@ -67,9 +68,19 @@ TOOL_DIRS = {
 SKIPPED_FILES = {os.path.abspath(contextlib.__file__)}
 
 
+@functools.cache
 def _inside_dsl(filename: str) -> bool:
     path = os.path.abspath(filename)
     return os.path.dirname(path) in TOOL_DIRS or path in SKIPPED_FILES
+
+
+@functools.cache
+def _shown_path(filename: str) -> str:
+    path = Path(filename).resolve()
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 def caller_source() -> Source:
@@ -79,12 +90,7 @@ def caller_source() -> Source:
         frame = frame.f_back  # type: ignore[assignment]
     if frame is None:
         return Source("?", 0, "?")
-    path = Path(frame.f_code.co_filename).resolve()
-    try:
-        shown = str(path.relative_to(ROOT))
-    except ValueError:
-        shown = str(path)
-    return Source(shown, frame.f_lineno, frame.f_code.co_name)
+    return Source(_shown_path(frame.f_code.co_filename), frame.f_lineno, frame.f_code.co_name)
 
 
 LockLike = Lock | LockExpr

@@ -25,6 +25,17 @@ from mc.trace.events import Event
 Fire = Callable[[State], tuple[State, ...]]
 
 
+def of_nothing(thread: str, verb: str, lock: LockExpr) -> str:
+    """The error of a lock step whose lock names no object yet: a register
+    the step reads is not set, because the step that sets it comes later in
+    the program (steps run in the order the operation emitted them)."""
+    return (
+        f"{thread} {verb} {lock} of nothing: {lock} names no object yet (steps run in "
+        "program order, so the step that sets it, such as the op.lookup under the parent's "
+        "lock, has not run; did a variant move this lock above it?)"
+    )
+
+
 @attrs.frozen
 class Source:
     """Where in a model a step was written."""
@@ -174,9 +185,7 @@ class LockStep(Step):
         def fire(state: State) -> tuple[State, ...]:
             lock = lock_of(state)
             if lock is None:
-                return (
-                    context.error(state, LOCK_PROTOCOL, f"{name} locks {self.lock} of nothing"),
-                )
+                return (context.error(state, LOCK_PROTOCOL, of_nothing(name, "locks", self.lock)),)
             if lock.kind.sleeps:
                 forbidden = context.sleep_check(state, f"taking {lock.name}")
                 if forbidden is not None:
@@ -255,7 +264,7 @@ class UnlockStep(Step):
             lock = lock_of(state)
             if lock is None:
                 return (
-                    context.error(state, LOCK_PROTOCOL, f"{name} unlocks {self.lock} of nothing"),
+                    context.error(state, LOCK_PROTOCOL, of_nothing(name, "unlocks", self.lock)),
                 )
             held, value = locks.release(lock.kind, state[lock.slot], tid)
             if not held and if_held:

@@ -12,7 +12,16 @@ from collections.abc import Callable
 
 import attrs
 
-from mc.dsl.steps import CallStep, Context, EffectStep, Fire, Step, UnlockStep, Wait
+from mc.dsl.steps import (
+    CallStep,
+    Context,
+    EffectStep,
+    Fire,
+    Step,
+    UnlockStep,
+    Wait,
+    of_nothing,
+)
 from mc.kernel import locks
 from mc.kernel.expr import Expr, LockExpr, State
 from mc.kernel.locks import Mode, Outcome
@@ -112,9 +121,7 @@ class SectionStep(EffectStep):
         def fire(state: State) -> tuple[State, ...]:
             lock = lock_of(state)
             if lock is None:
-                return (
-                    context.error(state, LOCK_PROTOCOL, f"{name} locks {self.lock} of nothing"),
-                )
+                return (context.error(state, LOCK_PROTOCOL, of_nothing(name, "locks", self.lock)),)
             value = state[lock.slot]
             if locks.holds(lock.kind, value, tid):
                 message = f"{name} takes {lock.name}, which it already holds"
@@ -158,9 +165,7 @@ class TryLockStep(Step):
         def fire(state: State) -> tuple[State, ...]:
             lock = lock_of(state)
             if lock is None:
-                return (
-                    context.error(state, LOCK_PROTOCOL, f"{name} locks {self.lock} of nothing"),
-                )
+                return (context.error(state, LOCK_PROTOCOL, of_nothing(name, "locks", self.lock)),)
             outcome, value = locks.acquire(lock.kind, state[lock.slot], tid, mode)
             if outcome is Outcome.ALREADY_HELD:
                 message = f"{name} takes {lock.name}, which it already holds"
@@ -236,9 +241,7 @@ class HandOffStep(Step):
         def fire(state: State) -> tuple[State, ...]:
             lock = lock_of(state)
             if lock is None:
-                return (
-                    context.error(state, LOCK_PROTOCOL, f"{name} {verb} {self.lock} of nothing"),
-                )
+                return (context.error(state, LOCK_PROTOCOL, of_nothing(name, verb, self.lock)),)
             done, value = move(lock.kind, state[lock.slot], tid)
             if not done:
                 return (

@@ -22,7 +22,8 @@ A counterexample is a JSON object::
          "changed": {"i_rwsem(/b)": "T1 excl"}},
         ...
       ],
-      "cycle": [{"waiter": "T1", "resource": "i_rwsem(/a)", "holder": "T2"}, ...]
+      "cycle": [{"waiter": "T1", "resource": "i_rwsem(/a)", "holder": "T2"}, ...],
+      "models": ["../link_order.py"]         # optional: model files outside vfsmc
     }
 
 Each step is one atomic step of a model.  A step with ``"chained": false``
@@ -30,7 +31,9 @@ is a scheduling choice: thread ``thread`` runs outcome ``branch`` of its
 current step; the ``"chained": true`` steps after it are local steps of the
 same thread that run along with it.  ``changed`` holds only the state fields
 the step changed, rendered as text.  ``cycle`` is empty unless the property
-is ``deadlock``.
+is ``deadlock``.  ``models`` (optional, absent when only shipped models
+were used) names the model files the scenario or a variant came from,
+relative to the counterexample file's directory, so replay loads them.
 """
 
 from __future__ import annotations
@@ -71,6 +74,8 @@ class Counterexample:
     cannot (it waits), for the reader; replay does not run them."""
     addresses: str = ""
     """The address order the run needed (``/x/a < /c < /x``), if any."""
+    models: tuple[str, ...] = ()
+    """Model files outside vfsmc it needs, relative to the file's directory."""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object of this counterexample."""
@@ -88,6 +93,7 @@ class Counterexample:
             "cycle": [attrs.asdict(edge) for edge in self.cycle],
             "blocked": [attrs.asdict(step) for step in self.blocked],
             "addresses": self.addresses,
+            **({"models": list(self.models)} if self.models else {}),
         }
 
     def dumps(self) -> str:
@@ -113,6 +119,7 @@ TOP_FIELDS = {
     "cycle": False,
     "blocked": False,
     "addresses": False,
+    "models": False,
 }
 """The fields of a counterexample object and whether each is required."""
 STEP_FIELDS = (
@@ -246,6 +253,11 @@ def from_json(data: Any) -> Counterexample:
         else ()
     )
     addresses = _field(data, "addresses", str, "counterexample") if "addresses" in data else ""
+    models = (
+        _strings(_field(data, "models", list, "counterexample"), "field 'models'")
+        if "models" in data
+        else ()
+    )
     cycle = []
     for i, edge in enumerate(
         _field(data, "cycle", list, "counterexample") if "cycle" in data else []
@@ -279,6 +291,7 @@ def from_json(data: Any) -> Counterexample:
         cycle=tuple(cycle),
         blocked=blocked,
         addresses=addresses,
+        models=models,
     )
 
 

@@ -4,13 +4,21 @@ One lane per thread and one per lock; each row is a step.  Acquisitions,
 waits and releases are edges from a thread's lane to the lock's, a lock's
 lane is drawn thick in the colour of the thread holding it, and the
 violation is highlighted in red: for a deadlock, the waits of the cycle.
+Each step's box in its thread's lane gives the kernel code and what it did
+(so arrows carry no labels); branches are drawn with the way they went;
+steps a variant changed are yellow, with what it removed in the title; a
+long chart folds runs of one thread's steps that touch no lock into one
+box; where a page-cache property is violated, the final block, bio, folio
+and pte state is drawn under the violation.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+
+import attrs
 
 from mc.atomic_write import write_atomically
 from mc.trace.events import Step
@@ -21,8 +29,42 @@ PALETTE = ("#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#1
 VIOLATION = "#d62728"
 FORMATS = ("dot", "svg", "png")
 LOCK_EVENTS = ("acquire", "wait", "release")
-SHOWN = (*LOCK_EVENTS, "call", "effect", "error")
+SHOWN = (*LOCK_EVENTS, "branch", "call", "effect", "error")
 DETAILS = 4
+MARKED = "#fff2b3"
+MARKED_BORDER = "#d9b300"
+FOLD_AFTER = 40
+"""Charts with more rows than this fold runs of one thread's steps."""
+FOLD_RUN = 3
+REMOVED_SHOWN = 4
+DATA_STATE = ("block ", "free blocks", "bios in flight", "folio(", "pte(", "xa_marks(", "i_size(")
+"""The state drawn under a violated page-cache property."""
+
+
+@attrs.frozen
+class VariantMarks:
+    """The steps a counterexample's variants changed (by step number, with
+    a note) and the steps they removed, as text."""
+
+    changed: Mapping[int, str] = attrs.field(factory=dict)
+    removed: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class _Row:
+    """One row of the chart: a step, or a folded run of one thread's steps."""
+
+    numbers: tuple[int, ...]
+    steps: tuple[Step, ...]
+
+    @property
+    def step(self) -> Step:
+        return self.steps[0]
+
+    @property
+    def title(self) -> str:
+        first, last = self.numbers[0], self.numbers[-1]
+        return str(first) if first == last else f"{first}-{last}"
 
 
 class GraphError(RuntimeError):
@@ -66,17 +108,19 @@ def _wrap(text: str, width: int = 38) -> str:
 class _Chart:
     """The lanes and rows of one counterexample's chart."""
 
-    def __init__(self, counterexample: Counterexample) -> None:
+    def __init__(self, counterexample: Counterexample, marks: VariantMarks | None = None) -> None:
         self.cx = counterexample
+        self.marks = marks or VariantMarks()
         self.threads = [name for name, _ in counterexample.threads]
         self.color = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(self.threads)}
-        self.rows = [
-            (number, step)
+        shown = [
+            _Row((number,), (step,))
             for number, step in enumerate(counterexample.steps, start=1)
             if step.event.kind in SHOWN
         ]
+        self.rows = self._fold(shown) if len(shown) > FOLD_AFTER else shown
         locks: list[str] = []
-        lock_names = [step.event.lock for _, step in self.rows] + [
+        lock_names = [row.step.event.lock for row in self.rows] + [
             e.resource for e in counterexample.cycle
         ]
         for lock in lock_names:
@@ -87,6 +131,42 @@ class _Chart:
         self.last = len(self.rows) + 1
         self.in_cycle = {(e.waiter, e.resource) for e in counterexample.cycle}
 
+    def _fold(self, rows: Sequence[_Row]) -> list[_Row]:
+        """Runs of ``FOLD_RUN`` or more rows of one thread that take no lock
+        and are not marked or an error become one row."""
+        folded: list[_Row] = []
+        run: list[_Row] = []
+
+        def foldable(row: _Row) -> bool:
+            return (
+                row.step.event.kind not in (*LOCK_EVENTS, "error")
+                and row.numbers[0] not in self.marks.changed
+            )
+
+        def flush() -> None:
+            if len(run) >= FOLD_RUN:
+                folded.append(
+                    _Row(
+                        tuple(n for r in run for n in r.numbers),
+                        tuple(s for r in run for s in r.steps),
+                    )
+                )
+            else:
+                folded.extend(run)
+            run.clear()
+
+        for row in rows:
+            if foldable(row) and (not run or run[-1].step.thread == row.step.thread):
+                run.append(row)
+                continue
+            flush()
+            if foldable(row):
+                run.append(row)
+            else:
+                folded.append(row)
+        flush()
+        return folded
+
     def cell(self, lane: str, row: int) -> str:
         return f"{self.lane_id[lane]}_{row}"
 
@@ -96,6 +176,12 @@ class _Chart:
             title += "\naddresses: " + self.cx.addresses
         if self.cx.witness:
             title += "\nwitness: " + ", ".join(f"{k}={v}" for k, v in self.cx.witness.items())
+        if self.marks.changed:
+            title += "\nyellow: steps the variant added or changed"
+        for removed in self.marks.removed[:REMOVED_SHOWN]:
+            title += f"\nthe variant removed: {removed}"
+        if len(self.marks.removed) > REMOVED_SHOWN:
+            title += f"\nand {len(self.marks.removed) - REMOVED_SHOWN} more steps it removed"
         lines = [
             "digraph counterexample {",
             f"  label={_quote(title)};",
@@ -104,9 +190,9 @@ class _Chart:
             '  node [fontname="Helvetica", fontsize=10]; edge [fontname="Helvetica", fontsize=9];',
         ]
         lines += self._header()
-        for row, (number, step) in enumerate(self.rows, start=1):
-            lines += self._row(row, str(number), step)
-        lines += self._row(self.last, "", None)
+        for index, row in enumerate(self.rows, start=1):
+            lines += self._row(index, row)
+        lines += self._row(self.last, None)
         lines += list(self._lane_segments())
         lines += list(self._lock_edges())
         lines += list(self._violation())
@@ -141,34 +227,58 @@ class _Chart:
         order = " -> ".join(["step_0", *(self.cell(lane, 0) for lane in self.lanes)])
         return ["  { rank=same;", *cells, "  }", f"  {order} [style=invis];"]
 
-    def _row(self, row: int, number: str, step: Step | None) -> list[str]:
-        cells = [_node(f"step_{row}", shape="plaintext", label=number)]
+    def _row(self, index: int, row: _Row | None) -> list[str]:
+        marked = row is not None and any(n in self.marks.changed for n in row.numbers)
+        number: dict[str, object] = {"shape": "plaintext", "label": row.title if row else ""}
+        if row is not None:
+            number["id"] = f"chart-step-{row.numbers[0]}"
+        if marked:
+            number.update(shape="box", style="filled", fillcolor=MARKED, color=MARKED_BORDER)
+        cells = [_node(f"step_{index}", **number)]
         for lane in self.lanes:
-            if step is not None and lane == step.thread and step.event.kind not in LOCK_EVENTS:
-                error = step.event.kind == "error"
-                text = _wrap(step.label if error else step.event.text)
-                details = self._details(step)
-                cells.append(
-                    _node(
-                        self.cell(lane, row),
-                        shape="box",
-                        style="filled",
-                        fillcolor="#ffdddd" if error else "white",
-                        color=VIOLATION if error else self.color[lane],
-                        fontsize=9,
-                        label=text + "".join(f"\n{_wrap(line, 44)}" for line in details),
-                    )
-                )
+            if row is not None and lane == row.step.thread:
+                cells.append(self._box(self.cell(lane, index), row, marked))
             else:
                 cells.append(
                     _node(
-                        self.cell(lane, row),
+                        self.cell(lane, index),
                         shape="point",
                         width=0.06,
                         color=self.color.get(lane, "#888888"),
                     )
                 )
-        return ["  { rank=same;", *cells, "  }", f"  step_{row - 1} -> step_{row} [style=invis];"]
+        return [
+            "  { rank=same;",
+            *cells,
+            "  }",
+            f"  step_{index - 1} -> step_{index} [style=invis];",
+        ]
+
+    def _box(self, name: str, row: _Row, marked: bool) -> str:
+        """The thread's cell of ``row``: the kernel code and what it did."""
+        step = row.step
+        error = step.event.kind == "error"
+        if len(row.steps) > 1:
+            text = "\n".join(_clip(s.label, 44) for s in row.steps)
+        elif step.event.kind == "branch":
+            text = _wrap(step.label, 44) + f"\n{step.event.text}"
+        elif error:
+            text = _wrap(step.label, 44) + "\n" + _wrap(step.event.text, 44)
+        else:
+            text = _wrap(step.label, 44)
+            if step.event.text != step.label:
+                text += "\n" + _wrap(step.event.text, 44)
+            text += "".join(f"\n{_wrap(line, 44)}" for line in self._details(step))
+        fill = "#ffdddd" if error else MARKED if marked else "white"
+        return _node(
+            name,
+            shape="box",
+            style="filled,rounded" if step.event.kind in LOCK_EVENTS else "filled",
+            fillcolor=fill,
+            color=VIOLATION if error else self.color[step.thread],
+            fontsize=9,
+            label=text,
+        )
 
     def _details(self, step: Step) -> list[str]:
         """What a step changed besides locks (drawn as lanes) and return
@@ -181,11 +291,23 @@ class _Chart:
         ]
         return shown[:DETAILS]
 
+    def _final_data(self) -> list[str]:
+        """The block, bio, folio and pte fields the trace changed, with
+        their last values, when the violated property is about data."""
+        if self.cx.property in ("deadlock", "lock-protocol", "namespace", "spec-conformance"):
+            return []
+        last: dict[str, str] = {}
+        for step in self.cx.steps:
+            for name, value in step.changed.items():
+                if name.startswith(DATA_STATE):
+                    last[name] = value
+        return [_clip(f"{name} = {value}", 70) for name, value in sorted(last.items())]
+
     def _lane_segments(self) -> Iterator[str]:
         holders: dict[str, list[str]] = {lane: [] for lane in self.lanes if lane not in self.color}
         for row in range(self.last):
             if row >= 1:
-                step = self.rows[row - 1][1]
+                step = self.rows[row - 1].step
                 held = holders.get(step.event.lock or "")
                 if held is not None and step.event.kind == "acquire":
                     held.append(step.thread)
@@ -203,42 +325,27 @@ class _Chart:
                     yield _edge(*ends, arrowhead="none", color="#bbbbbb", style="dotted")
 
     def _lock_edges(self) -> Iterator[str]:
-        for row, (_, step) in enumerate(self.rows, start=1):
+        for index, row in enumerate(self.rows, start=1):
+            step = row.step
             kind, lock = step.event.kind, step.event.lock
             if lock is None or kind not in LOCK_EVENTS:
                 continue
-            ends = (self.cell(step.thread, row), self.cell(lock, row))
-            mode = step.event.mode or ""
+            ends = (self.cell(step.thread, index), self.cell(lock, index))
             thread_color = self.color[step.thread]
             if kind == "acquire":
-                yield _edge(
-                    *ends, color=thread_color, label=f"lock {mode}".strip(), constraint="false"
-                )
+                yield _edge(*ends, color=thread_color, constraint="false")
             elif kind == "release":
-                yield _edge(
-                    *ends, color=thread_color, style="dashed", label="unlock", constraint="false"
-                )
+                yield _edge(*ends, color=thread_color, style="dashed", constraint="false")
             elif (step.thread, lock) in self.in_cycle:
-                yield _edge(
-                    *ends,
-                    color=VIOLATION,
-                    fontcolor=VIOLATION,
-                    penwidth=2.5,
-                    label=f"waits {mode}",
-                    constraint="false",
-                )
+                yield _edge(*ends, color=VIOLATION, penwidth=2.5, constraint="false")
             else:
-                yield _edge(
-                    *ends,
-                    color=VIOLATION,
-                    style="dashed",
-                    label=f"waits {mode}",
-                    constraint="false",
-                )
+                yield _edge(*ends, color=VIOLATION, style="dashed", constraint="false")
 
     def _violation(self) -> Iterator[str]:
         if self.cx.cycle:
-            recorded = {(s.thread, s.event.lock) for _, s in self.rows if s.event.kind == "wait"}
+            recorded = {
+                (r.step.thread, r.step.event.lock) for r in self.rows if r.step.event.kind == "wait"
+            }
             for edge in self.cx.cycle:
                 if (edge.waiter, edge.resource) not in recorded:
                     yield _edge(
@@ -247,7 +354,6 @@ class _Chart:
                         color=VIOLATION,
                         fontcolor=VIOLATION,
                         penwidth=2.5,
-                        label="waits",
                         constraint="false",
                     )
             chain = " -> ".join(f"{e.waiter} -> {e.resource}" for e in self.cx.cycle)
@@ -256,32 +362,33 @@ class _Chart:
         else:
             text = f"{self.cx.property}: {self.cx.message}"
             anchor = next((s.thread for s in reversed(self.cx.steps)), self.lanes[0])
+        label = _wrap(text, 70)
+        data = self._final_data()
+        if data:
+            label += "\n\nat the end:\n" + "\n".join(data)
         yield _node(
             "violation",
             shape="box",
             style="filled",
             fillcolor="#ffdddd",
             color=VIOLATION,
-            label=_wrap(text, 70),
+            label=label,
         )
         yield _edge(self.cell(anchor, self.last), "violation", color=VIOLATION, penwidth=2)
 
 
-def to_dot(counterexample: Counterexample) -> str:
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def to_dot(counterexample: Counterexample, marks: VariantMarks | None = None) -> str:
     """The chart as DOT source."""
-    return _Chart(counterexample).dot()
+    return _Chart(counterexample, marks).dot()
 
 
-def render(counterexample: Counterexample, path: Path) -> None:
-    """Write the chart to ``path``; the suffix (.dot, .svg, .png) picks the
-    format.  The file is written atomically."""
-    fmt = path.suffix.lstrip(".").lower()
-    if fmt not in FORMATS:
-        raise GraphError(f"unsupported graph format {path.suffix!r}: use .dot, .svg or .png")
-    source = to_dot(counterexample)
-    if fmt == "dot":
-        write_atomically(path, source)
-        return
+def pipe(source: str, fmt: str, path: Path | str = "chart") -> bytes:
+    """DOT ``source`` rendered by graphviz in format ``fmt`` (``path``
+    names the file in errors)."""
     if shutil.which("dot") is None:
         raise GraphError(
             f"{path}: graphviz's 'dot' program is not installed (apt-get install graphviz)"
@@ -289,11 +396,24 @@ def render(counterexample: Counterexample, path: Path) -> None:
     import graphviz
 
     try:
-        data = graphviz.Source(source).pipe(format=fmt, quiet=True)
+        data: bytes = graphviz.Source(source).pipe(format=fmt, quiet=True)
     except graphviz.CalledProcessError as error:
         said = (error.stderr or b"").decode(errors="replace").strip().splitlines()
         reason = said[0] if said else f"exit status {error.returncode}"
         raise GraphError(f"{path}: dot failed: {reason}") from None
     except (graphviz.ExecutableNotFound, OSError) as error:
         raise GraphError(f"{path}: dot failed: {error}") from None
-    write_atomically(path, data)
+    return data
+
+
+def render(counterexample: Counterexample, path: Path, marks: VariantMarks | None = None) -> None:
+    """Write the chart to ``path``; the suffix (.dot, .svg, .png) picks the
+    format.  The file is written atomically."""
+    fmt = path.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise GraphError(f"unsupported graph format {path.suffix!r}: use .dot, .svg or .png")
+    source = to_dot(counterexample, marks)
+    if fmt == "dot":
+        write_atomically(path, source)
+        return
+    write_atomically(path, pipe(source, fmt, path))

@@ -1,0 +1,206 @@
+"""What a registry holds, as a user asks about it: the steps of a
+scenario's threads, which variants change which of them, which properties
+a scenario's operations make checkable, and the shipped operations with
+the tags their acquisitions carry."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+import mc.models
+from mc.dsl.kernel_model import KernelModel
+from mc.dsl.operation import Operation
+from mc.dsl.scenario import Registry, Scenario, UnknownName
+from mc.dsl.steps import LockStep, Step
+from mc.kernel import pagecache_properties, truncate_properties
+from mc.kernel.mm import MM
+from mc.project import ROOT
+
+NEEDS: dict[str, tuple[str, str]] = {
+    **{name: ("device", "a block device") for name in pagecache_properties.PAGECACHE_PROPERTIES},
+    truncate_properties.NO_WRITE_TO_FREED_BLOCK: ("device", "a block device"),
+    truncate_properties.NO_STALE_DATA: ("pagecache", "a page cache"),
+    truncate_properties.NO_POST_EOF_EXPOSURE: ("pagecache", "a page cache"),
+    truncate_properties.NO_MAP_BEYOND_EOF: (MM, "a mapping (an mm with ptes)"),
+    "namespace": ("tree", "a directory below /"),
+}
+"""What a property needs of a scenario's world to check anything: the
+world part its operations must create, in words."""
+
+
+class NotApplicable(UnknownName):
+    """A property asked of a scenario that has nothing for it to check (an
+    unknown name as far as that scenario goes: bad input, exit code 2)."""
+
+
+@attrs.frozen
+class Change:
+    """One step a variant changed in one thread: ``kind`` is ``removed``,
+    ``added`` or ``changed`` (``step`` is the variant's, ``was`` the
+    correct protocol's)."""
+
+    thread: str
+    kind: str
+    step: Step
+    was: Step | None = None
+
+
+def built(registry: Registry, scenario: Scenario, variants: Sequence[str] = ()) -> KernelModel:
+    """``scenario`` built under ``variants`` with no property (nothing explored)."""
+    return registry.build(scenario, variants, ())
+
+
+def world_parts(model: KernelModel) -> set[str]:
+    """The parts of the world the scenario's operations created."""
+    parts = set(model.world.parts)
+    if any(inode.is_dir for inode in model.world.inodes[1:]):
+        parts.add("tree")
+    return parts
+
+
+def available_properties(registry: Registry, scenario: Scenario) -> list[str]:
+    """The properties that have something to check in ``scenario``."""
+    parts = world_parts(built(registry, scenario))
+    return [
+        name for name in sorted(registry.properties) if name not in NEEDS or NEEDS[name][0] in parts
+    ]
+
+
+def check_applicable(registry: Registry, scenario: Scenario, properties: Iterable[str]) -> None:
+    """Raise ``NotApplicable`` for the first of ``properties`` that
+    ``scenario`` gives nothing to check."""
+    wanted = [name for name in properties if name in NEEDS]
+    if not wanted:
+        return
+    parts = world_parts(built(registry, scenario))
+    for name in wanted:
+        part, words = NEEDS[name]
+        if part not in parts:
+            raise NotApplicable(
+                f"{name} needs {words}; {scenario.name} has none "
+                f"(properties it can check: {', '.join(available_properties(registry, scenario))})"
+            )
+
+
+def omitted_properties(registry: Registry, scenario: Scenario) -> list[str]:
+    """Properties of the kernel world that ``scenario``'s operations make
+    available but its declaration does not check."""
+    available = available_properties(registry, scenario)
+    return [name for name in available if name in NEEDS and name not in scenario.properties]
+
+
+def user_declared(scenario: Scenario) -> bool:
+    """Whether ``scenario`` comes from a model file outside the shipped models."""
+    return scenario.declared is not None and not scenario.declared.file.startswith("models/")
+
+
+def step_key(step: Step) -> tuple[object, ...]:
+    mode = step.mode.value if isinstance(step, LockStep) else None
+    return (type(step).__name__, step.label, str(step.source), mode)
+
+
+def variant_changes(
+    registry: Registry, scenario: Scenario, variant: str, correct: KernelModel | None = None
+) -> list[Change]:
+    """The steps ``variant`` changes in ``scenario``'s threads (empty when
+    it does not apply); ``correct`` is the scenario built without it."""
+    correct = correct or built(registry, scenario)
+    changed = built(registry, scenario, (variant,))
+    found: list[Change] = []
+    for before, after in zip(correct.threads, changed.threads, strict=True):
+        old, new = before.program.steps, after.program.steps
+        matcher = difflib.SequenceMatcher(
+            a=[step_key(s) for s in old], b=[step_key(s) for s in new], autojunk=False
+        )
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+            if tag == "equal":
+                continue
+            if tag == "replace" and all(
+                old[i].source == new[j].source
+                for i, j in zip(range(i1, i2), range(j1, j2), strict=False)
+            ):
+                paired = min(i2 - i1, j2 - j1)
+                found += [
+                    Change(before.name, "changed", new[j1 + k], old[i1 + k]) for k in range(paired)
+                ]
+                i1, j1 = i1 + paired, j1 + paired
+            found += [Change(before.name, "removed", old[i]) for i in range(i1, i2)]
+            found += [Change(before.name, "added", new[j]) for j in range(j1, j2)]
+    return found
+
+
+def applicable_variants(registry: Registry, scenario: Scenario) -> dict[str, list[Change]]:
+    """Each declared variant that changes a step of ``scenario``, with its changes."""
+    result = {}
+    correct = built(registry, scenario)
+    for name in sorted(registry.variants):
+        changes = variant_changes(registry, scenario, name, correct)
+        if changes:
+            result[name] = changes
+    return result
+
+
+@attrs.frozen
+class OperationInfo:
+    """A shipped operation as ``vfsmc ops`` lists it."""
+
+    operation: Operation
+    module: str
+    signature: str
+    tags: dict[str, list[str]]
+    """Each tag its steps carry, with the labels of the tagged steps, as
+    the scenarios that run it build it."""
+    scenarios: list[str]
+
+
+def shipped_operations(registry: Registry, modules: Iterable[object]) -> list[OperationInfo]:
+    """Every ``Operation`` the ``modules`` define, with the tags its steps
+    carry in the scenarios of ``registry`` that run it."""
+    seen: dict[int, tuple[Operation, str]] = {}
+    for module in modules:
+        for value in vars(module).values():
+            if isinstance(value, Operation) and id(value) not in seen:
+                defined = getattr(module, "__name__", "?")
+                seen[id(value)] = (value, defined)
+    owners = _defining_modules(seen.values())
+    tags: dict[int, dict[str, list[str]]] = {key: {} for key in seen}
+    users: dict[int, list[str]] = {key: [] for key in seen}
+    for scenario in sorted(registry.scenarios.values(), key=lambda s: s.name):
+        ops = {id(inv.operation) for inv in scenario.threads}
+        if not ops & set(seen):
+            continue
+        model = built(registry, scenario)
+        for thread in model.threads:
+            key = id(thread.invocation.operation)
+            if key not in seen:
+                continue
+            if scenario.name not in users[key]:
+                users[key].append(scenario.name)
+            for step in thread.program.steps:
+                for tag in sorted(step.tags):
+                    labels = tags[key].setdefault(tag, [])
+                    if step.label not in labels:
+                        labels.append(step.label)
+    infos = []
+    for key, (op, _module) in seen.items():
+        parameters = list(inspect.signature(op.build).parameters.values())[1:]
+        signature = f"{op.name}({', '.join(p.name for p in parameters)})"
+        infos.append(OperationInfo(op, owners[key], signature, tags[key], users[key]))
+    return sorted(infos, key=lambda info: (info.module, info.operation.name))
+
+
+def _defining_modules(found: Iterable[tuple[Operation, str]]) -> dict[int, str]:
+    owners = {}
+    for op, module in found:
+        defined = getattr(op.build, "__module__", None) or module
+        owners[id(op)] = defined.removeprefix(f"{mc.models.__name__}.")
+    return owners
+
+
+def model_file(module: str) -> str:
+    """The path of a shipped model module, relative to the repository."""
+    return f"models/{module}.py" if (ROOT / "models" / f"{module}.py").exists() else module

@@ -1,0 +1,172 @@
+"""What mutation analysis cannot see: for a lock that is "not needed
+within these bounds" or where "shared would do", the kind of scenario that
+would decide it, and a scenario of that kind to paste into a model file.
+
+A dropped acquisition of lock family F in operation O can only matter when
+some thread runs beside O and takes F too (or a second thread runs O); a
+weakened one only when some thread takes F shared beside it (or a second
+thread runs O, now also shared).  The scenarios that checked the mutation
+are searched for such a pair; when none has one, the takers of F that the
+shipped scenarios run are offered as a new pairing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+from mc.check import inventory
+from mc.dsl.operation import Invocation
+from mc.dsl.scenario import Registry
+from mc.dsl.steps import LockStep
+from mc.kernel.locks import Mode
+
+
+@attrs.frozen
+class Taker:
+    """A thread of a shipped scenario that takes a lock family."""
+
+    scenario: str
+    invocation: Invocation
+    family: str
+    mode: Mode
+
+
+@attrs.frozen
+class Hint:
+    """Why a finding is undecided, and a scenario that could decide it."""
+
+    missing: str
+    offer: str | None = None
+
+
+def takers(registry: Registry) -> list[Taker]:
+    """Every (scenario, thread, lock family, mode) the registry's scenarios build."""
+    found: list[Taker] = []
+    for name, scenario in sorted(registry.scenarios.items()):
+        model = inventory.built(registry, scenario)
+        for thread in model.threads:
+            seen: set[tuple[str, Mode]] = set()
+            for step in thread.program.steps:
+                if isinstance(step, LockStep) and (step.lock.family, step.mode) not in seen:
+                    seen.add((step.lock.family, step.mode))
+                    found.append(Taker(name, thread.invocation, step.lock.family, step.mode))
+    return found
+
+
+def _family_of(lock: str) -> str:
+    return lock.split("(", 1)[0]
+
+
+def hint(
+    registry: Registry,
+    all_takers: Sequence[Taker],
+    operation: str,
+    lock: str,
+    weakened: bool,
+    checked_in: Iterable[str],
+) -> Hint:
+    """What kind of scenario would decide whether ``operation`` needs its
+    acquisition of ``lock`` (exclusive, when ``weakened``)."""
+    family = _family_of(lock)
+    checked = set(checked_in)
+    of_family = [t for t in all_takers if t.family == family]
+    own = [t for t in of_family if t.invocation.operation.name == operation]
+    others = [
+        t
+        for t in of_family
+        if t.invocation.operation.name != operation and (not weakened or t.mode is Mode.SHARED)
+    ]
+    rival_words = f"takes {family} shared" if weakened else f"takes {family}"
+    twice = [
+        name
+        for name in sorted(checked)
+        if sum(inv.operation.name == operation for inv in registry.scenario(name).threads) > 1
+    ]
+    if not others:
+        ran = f" (two threads of {operation} ran in {', '.join(twice)})" if twice else ""
+        missing = (
+            f"no shipped operation other than {operation} {rival_words}: whatever {family} "
+            f"keeps out of {operation} is not modelled{ran}; a model of it, run beside "
+            f"{operation}, would decide"
+        )
+        if twice or not own:
+            return Hint(missing)
+        return Hint(
+            missing + f"; meanwhile two threads of {operation}", _offer(registry, own[:1] * 2)
+        )
+    beside = sorted(
+        {
+            t.scenario
+            for t in others
+            if t.scenario in checked
+            and any(
+                inv.operation.name == operation for inv in registry.scenario(t.scenario).threads
+            )
+        }
+    )
+    other_ops = sorted({t.invocation.operation.name for t in others})
+    if beside:
+        return Hint(
+            f"{', '.join(beside)} run {operation} beside a thread that {rival_words} and nothing "
+            f"broke: the race may need another tree or larger bounds"
+        )
+    missing = (
+        f"no checked scenario runs {operation} beside a thread that {rival_words} "
+        f"({', '.join(other_ops)} {'does' if len(other_ops) == 1 else 'do'})"
+    )
+    analysed = next(iter(checked_in), None)
+    mine = next(
+        (t for t in own if t.scenario == analysed),
+        next((t for t in own if t.scenario in checked), own[0] if own else None),
+    )
+    if mine is None:
+        return Hint(missing)
+    tree = registry.scenario(mine.scenario).tree
+    rival = max(others, key=lambda t: _overlap(t.invocation, tree))
+    return Hint(missing, _offer(registry, [mine, rival]))
+
+
+def _overlap(invocation: Invocation, tree: Sequence[str]) -> int:
+    """How many of ``invocation``'s path arguments, or their directories,
+    ``tree`` has: a rival that works on the same objects contends."""
+    names = {path.rstrip("/") for path in tree}
+    paths = [arg for arg in invocation.args if isinstance(arg, str) and arg.startswith("/")]
+    return sum((path in names) + (path.rsplit("/", 1)[0] in names) for path in paths)
+
+
+def _offer(registry: Registry, pair: Sequence[Taker]) -> str | None:
+    """A scenario declaration running ``pair``'s invocations over the union
+    of their scenarios' trees (None when the trees disagree)."""
+    tree: list[str] = []
+    for taker in pair:
+        for path in registry.scenario(taker.scenario).tree:
+            if path not in tree:
+                tree.append(path)
+    if len({path.rstrip("/") for path in tree}) != len(tree):
+        return None
+    invocations = [t.invocation for t in pair]
+    ops = [inv.operation for inv in invocations]
+    imports: dict[str, list[str]] = {}
+    for op in ops:
+        module = op.build.__module__
+        if op.name not in imports.setdefault(module, []):
+            imports[module].append(op.name)
+    calls = ", ".join(
+        f"{inv.operation.name}({', '.join(repr(a) for a in inv.args)})" for inv in invocations
+    )
+    title = "-vs-".join(op.name for op in ops)
+    lines = ["from mc.dsl import scenario"]
+    lines += [f"from {module} import {', '.join(found)}" for module, found in imports.items()]
+    properties = list(registry.scenario(pair[0].scenario).properties)
+    for taker in pair[1:]:
+        properties += [
+            p for p in registry.scenario(taker.scenario).properties if p not in properties
+        ]
+    lines += [
+        f'scenario("my/{title}", "{" beside ".join(str(i) for i in invocations)}",',
+        f"         tree={tree!r},",
+        f"         threads=[{calls}],",
+        f"         properties={properties!r})",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,68 @@
+"""The model files a counterexample came from: recorded when it is saved
+(relative to the file, so a suite can move), loaded when it is replayed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import attrs
+
+from mc.check import usermodels
+from mc.dsl.scenario import Registry, Scenario
+from mc.kernel.world import ModelError
+from mc.project import ROOT
+from mc.trace.format import Counterexample
+
+
+def _user_file(declared_file: str) -> Path | None:
+    if declared_file.startswith("models/") or declared_file == "?":
+        return None
+    path = Path(declared_file)
+    return path if path.is_absolute() else ROOT / path
+
+
+def model_files(registry: Registry, scenario: Scenario, variants: Sequence[str]) -> list[Path]:
+    """The model files outside the shipped models that declared ``scenario``
+    or one of ``variants``."""
+    declared = [scenario.declared] + [
+        registry.variants[name].declared for name in variants if name in registry.variants
+    ]
+    found: list[Path] = []
+    for source in declared:
+        path = None if source is None else _user_file(source.file)
+        if path is not None and path not in found:
+            found.append(path)
+    return found
+
+
+def recording(
+    counterexample: Counterexample, files: Sequence[Path], saved_in: Path
+) -> Counterexample:
+    """``counterexample`` naming ``files`` relative to the directory it is saved in."""
+    if not files:
+        return counterexample
+    base = saved_in.resolve()
+    return attrs.evolve(counterexample, models=tuple(os.path.relpath(path, base) for path in files))
+
+
+def load_recorded(registry: Registry, path: Path, counterexample: Counterexample) -> None:
+    """Add the model files ``counterexample`` (saved at ``path``) records to ``registry``."""
+    for name in counterexample.models:
+        file = (path.parent / name).resolve()
+        if not file.exists():
+            raise ModelError(
+                f"{path}: records model file {name}, which is not at {file} (pass --models)"
+            )
+        for module in usermodels.load(file):
+            usermodels.add(registry, module)
+
+
+def default_out(scenario: str) -> Path:
+    """Where ``vfsmc check`` saves counterexamples: beside the model file
+    for ``FILE.py:NAME`` (its suite's ``counterexamples/``, which
+    ``regress --models`` replays), else ``counterexamples``."""
+    if ".py:" in scenario:
+        return Path(scenario.split(".py:", 1)[0] + ".py").parent / "counterexamples"
+    return Path("counterexamples")

@@ -1,0 +1,68 @@
+"""``vfsmc report FILE.json -o report.html``: a counterexample as one
+self-contained HTML page to step through in a browser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mc.atomic_write import write_atomically
+from mc.check import usermodels
+from mc.check.marks import variant_marks
+from mc.check.recorded import load_recorded
+from mc.check.registry import with_files
+from mc.cli.errors import one_line_errors
+from mc.cli.options import models_option
+from mc.dsl.scenario import UnknownName
+from mc.kernel.world import ModelError
+from mc.trace import format as cx_format
+from mc.trace import graph as render_graph
+from mc.trace import report as render_report
+from mc.trace.graph import VariantMarks
+
+
+@click.command("report")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The HTML file to write.",
+)
+@models_option
+@one_line_errors
+def report_command(file: Path, output: Path, models: tuple[Path, ...]) -> None:
+    """Write FILE (a saved counterexample) as one HTML page: the chart, the
+    numbered steps, and the whole state after the step clicked or reached
+    with the arrow keys, with what it changed highlighted."""
+    counterexample = cx_format.load(file)
+    reg = with_files(models)
+    initial: dict[str, str] | None = None
+    locks: set[str] = set()
+    marks = VariantMarks()
+    note = ""
+    try:
+        with usermodels.reported():
+            load_recorded(reg, file, counterexample)
+            scenario = reg.scenario(counterexample.scenario)
+            model = reg.build(scenario, counterexample.variants, counterexample.properties)
+            initial = model.render_state(model.initial)
+            locks = {lock.name for lock in model.world.locks}
+            marks = variant_marks(reg, counterexample)
+    except (UnknownName, ModelError) as error:
+        note = (
+            f"the scenario could not be built ({error}); the state shows only the fields "
+            "the steps changed"
+        )
+    try:
+        svg: str | None = render_graph.pipe(
+            render_graph.to_dot(counterexample, marks), "svg"
+        ).decode()
+    except render_graph.GraphError as error:
+        click.echo(f"vfsmc: warning: no chart: {error}", err=True)
+        svg = None
+    data = render_report.report_data(counterexample, initial, locks, marks.changed, note)
+    write_atomically(output, render_report.render_html(data, svg))
+    click.echo(f"wrote {output}")

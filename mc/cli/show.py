@@ -1,0 +1,167 @@
+"""``vfsmc show``, ``vfsmc ops`` and ``vfsmc explain``: what a scenario
+runs, which operations exist, what a property checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mc.check import expectations, inventory, usermodels
+from mc.check.registry import shipped_modules, with_files
+from mc.cli.completion import complete_property, complete_scenario
+from mc.cli.errors import one_line_errors
+from mc.cli.options import models_option
+from mc.dsl.steps import LockStep, Step
+
+
+def _step_text(step: Step) -> str:
+    mode = f" [{step.mode.value}]" if isinstance(step, LockStep) else ""
+    return f"{step.label}{mode}  ({step.source})"
+
+
+@click.command("show")
+@click.argument("scenario", shell_complete=complete_scenario)
+@models_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@one_line_errors
+def show_command(scenario: str, models: tuple[Path, ...], as_json: bool) -> None:
+    """Show SCENARIO: its tree, threads, properties, and the variants that
+    change its steps."""
+    reg = with_files(models)
+    found = reg.scenario(usermodels.resolve(scenario, reg))
+    with usermodels.reported():
+        model = inventory.built(reg, found)
+        variants = inventory.applicable_variants(reg, found)
+        available = inventory.available_properties(reg, found)
+    threads = [
+        {
+            "name": thread.name,
+            "operation": str(thread.invocation),
+            "follows": thread.invocation.operation.models,
+            "steps": len(thread.program.steps),
+        }
+        for thread in model.threads
+    ]
+    if as_json:
+        data: dict[str, Any] = {
+            "scenario": found.name,
+            "description": found.description,
+            "declared": None if found.declared is None else str(found.declared),
+            "tree": list(found.tree),
+            "threads": threads,
+            "properties": list(found.properties),
+            "available_properties": available,
+            "variants": {
+                name: [
+                    {
+                        "thread": c.thread,
+                        "kind": c.kind,
+                        "label": c.step.label,
+                        "source": str(c.step.source),
+                    }
+                    for c in changes
+                ]
+                for name, changes in variants.items()
+            },
+        }
+        click.echo(json.dumps(data, indent=1))
+        return
+    click.echo(f"{found.name}: {found.description}")
+    if found.declared is not None:
+        click.echo(f"  declared at {found.declared}")
+    click.echo(f"tree: {' '.join(found.tree)}")
+    click.echo("threads:")
+    for thread in threads:
+        click.echo(f"  {thread['name']}  {thread['operation']}")
+        click.echo(f"      follows {thread['follows']}; {thread['steps']} steps")
+    click.echo(f"properties (default): {', '.join(found.properties)}")
+    others = [name for name in available if name not in found.properties]
+    if others:
+        click.echo(f"also checkable here (-p): {', '.join(others)}")
+    if not variants:
+        click.echo("variants: none changes a step of this scenario")
+        return
+    click.echo("variants that change its steps:")
+    for name, changes in variants.items():
+        click.echo(f"  {name}: {reg.variants[name].description}")
+        for change in changes:
+            if change.kind == "changed" and change.was is not None:
+                click.echo(f"      {change.thread} changed  {_step_text(change.was)}")
+                click.echo(f"                 now  {_step_text(change.step)}")
+            else:
+                click.echo(f"      {change.thread} {change.kind:<7}  {_step_text(change.step)}")
+
+
+@click.command("ops")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--markdown", is_flag=True, help="Print the README's table.")
+@one_line_errors
+def ops_command(as_json: bool, markdown: bool) -> None:
+    """List every shipped operation: signature, the kernel functions it
+    follows, and the tags its steps carry for variants to select."""
+    reg = with_files(())
+    infos = inventory.shipped_operations(reg, shipped_modules())
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "operation": info.signature,
+                        "module": f"mc.models.{info.module}",
+                        "follows": info.operation.models,
+                        "tags": info.tags,
+                        "scenarios": info.scenarios,
+                    }
+                    for info in infos
+                ],
+                indent=1,
+            )
+        )
+        return
+    if markdown:
+        click.echo("| operation | module | follows | tags |")
+        click.echo("|---|---|---|---|")
+        for info in infos:
+            tags = ", ".join(f"`{tag}`" for tag in info.tags) or "-"
+            click.echo(
+                f"| `{info.signature}` | `mc.models.{info.module}` | "
+                f"{info.operation.models} | {tags} |"
+            )
+        return
+    for info in infos:
+        click.echo(f"{info.signature}  (mc.models.{info.module})")
+        click.echo(f"    follows {info.operation.models}")
+        if info.tags:
+            for tag, labels in info.tags.items():
+                click.echo(f"    tag {tag}: {'; '.join(labels)}")
+        elif info.scenarios:
+            click.echo("    no tagged steps")
+        else:
+            click.echo("    tags: not known (no shipped scenario runs it)")
+
+
+@click.command("explain")
+@click.argument("prop", metavar="PROPERTY", shell_complete=complete_property)
+@models_option
+@one_line_errors
+def explain_command(prop: str, models: tuple[Path, ...]) -> None:
+    """Say what PROPERTY checks, which scenarios check it, and which shipped
+    variants violate it."""
+    reg = with_files(models)
+    definition = reg.property(prop)
+    click.echo(f"{definition.name} ({definition.kind.name.lower().replace('_', '-')})")
+    click.echo(f"  {definition.description}")
+    if prop in inventory.NEEDS:
+        click.echo(f"  needs {inventory.NEEDS[prop][1]} in the scenario")
+    default = sorted(n for n, s in reg.scenarios.items() if prop in s.properties)
+    click.echo(f"  checked by default in: {', '.join(default) or 'no scenario'}")
+    rows = [
+        row for row in expectations.load() if row.violated == prop and row.scenario in reg.scenarios
+    ]
+    if rows:
+        click.echo("  violated by:")
+        for row in rows:
+            click.echo(f"    {row.scenario} with {', '.join(row.variants)}")

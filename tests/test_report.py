@@ -1,0 +1,171 @@
+"""vfsmc report: one self-contained HTML page per counterexample, stepped
+through in a real browser (headless Chromium from the system's packages,
+driven by Selenium), and the chart's marks, branches and folds."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from mc.check.marks import variant_marks
+from mc.dsl.scenario import Registry
+from mc.trace import format as cx_format
+from mc.trace.graph import FOLD_AFTER, to_dot
+
+Run = Callable[..., Result]
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "counterexamples"
+CHILD_FIRST = SHIPPED / "dirops-rename-rmdir-link--child-first.json"
+PUNCH = SHIPPED / "truncate-punch-vs-fault--pre-invalidate-lock.json"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+def _page(vfsmc: Run, source: Path) -> tuple[Path, dict[str, object]]:
+    out = Path("report.html")
+    result = vfsmc("report", str(source), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    found = re.search(
+        r'<script type="application/json" id="report-data">(.*?)</script>', text, re.S
+    )
+    assert found is not None
+    return out.resolve(), json.loads(found.group(1).replace("<\\/", "</"))
+
+
+def test_the_page_is_self_contained(vfsmc: Run) -> None:
+    page, _ = _page(vfsmc, CHILD_FIRST)
+    text = page.read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)
+    assert "@import" not in text and "url(" not in text
+    assert "<svg" in text, "the chart is inline"
+
+
+def test_the_state_is_whole_and_grouped(vfsmc: Run) -> None:
+    _, data = _page(vfsmc, PUNCH)
+    states = data["states"]
+    assert isinstance(states, list) and len(states) == len(data["steps"]) + 1  # type: ignore[arg-type]
+    sections = data["sections"]
+    assert isinstance(sections, dict)
+    assert sections["pte(/f:0)"] == "mappings"
+    assert sections["block 0"] == "device" and sections["bios in flight"] == "device"
+    assert sections["folio(/f:0)"] == "page cache"
+    assert sections["path condition"] == "path condition"
+    assert sections["invalidate_lock(/f)"] == "locks"
+    assert states[0]["folio(/f:0)"] == "absent"  # type: ignore[index]
+
+
+def test_variant_steps_are_marked(shipped: Registry) -> None:
+    counterexample = cx_format.load(CHILD_FIRST)
+    marks = variant_marks(shipped, counterexample)
+    assert marks.changed == {20: "added by child-first"}
+    assert counterexample.steps[19].label == "inode_lock(victim) /* child first */"
+    assert any("inode_lock(dentry->d_inode)" in text for text in marks.removed)
+    dot = to_dot(counterexample, marks)
+    assert 'id="chart-step-20"' in dot and 'fillcolor="#fff2b3"' in dot
+    assert "the variant removed: T2 inode_lock(dentry->d_inode)" in dot
+
+
+def test_branches_are_drawn_and_arrows_carry_no_labels() -> None:
+    counterexample = cx_format.load(CHILD_FIRST)
+    dot = to_dot(counterexample)
+    assert 'label="if (is_dir)\\nyes"' in dot, "the branch and the way it went"
+    edge = re.compile(r"^\s+\w+ -> \w+ \[.*\blabel=")
+    edges = [line for line in dot.splitlines() if edge.match(line)]
+    assert edges == [], edges
+
+
+def test_a_long_chart_folds_runs_of_one_thread() -> None:
+    longest = max(
+        (cx_format.load(path) for path in SHIPPED.glob("*.json")), key=lambda c: len(c.steps)
+    )
+    assert len(longest.steps) > FOLD_AFTER
+    dot = to_dot(longest)
+    folded = re.findall(r'step_\d+ \[shape="plaintext", label="(\d+)-(\d+)"', dot)
+    assert folded, "runs of steps folded into one row"
+    rows = len(re.findall(r"step_\d+ \[", dot))
+    assert rows < len(longest.steps)
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    if CHROMIUM is None or CHROMEDRIVER is None:
+        pytest.skip(
+            "headless Chromium is not installed "
+            "(make setup installs it: apt-get install chromium chromium-driver)"
+        )
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    options.add_argument("--window-size=1400,1000")
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_stepping_through_a_deadlock_in_the_browser(
+    vfsmc: Run, browser: object, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.remote.webdriver import WebDriver
+
+    assert isinstance(browser, WebDriver)
+    page, _ = _page(vfsmc, CHILD_FIRST)
+    browser.get(page.as_uri())
+    assert browser.title == "deadlock in dirops/rename-rmdir-link with variant child-first"
+    assert browser.find_element(By.ID, "position").text == "23 / 23"
+
+    def shown() -> tuple[str, dict[str, str]]:
+        title = browser.find_element(By.ID, "state-title").text
+        changed = {
+            row.find_element(By.CSS_SELECTOR, "td.name").text: row.find_element(
+                By.CSS_SELECTOR, "td.value"
+            ).text
+            for row in browser.find_elements(By.CSS_SELECTOR, "#state tr.changed")
+        }
+        return title, changed
+
+    title, changed = shown()
+    assert title.startswith("after step 23: T3 inode_lock_nested(")
+    assert changed == {"i_rwsem(/a/b)": "T2 excl, T1,T3 waiting"}
+    browser.find_element(By.CSS_SELECTOR, '#step-rows tr[data-step="1"]').click()
+    title, changed = shown()
+    assert title == "after step 1: T1 mutex_lock(&p1->d_sb->s_vfs_rename_mutex)"
+    assert changed == {"s_vfs_rename_sem": "T1"}
+    was = browser.find_element(By.CSS_SELECTOR, "#state tr.changed td.was").text
+    assert was == "was free"
+    assert "current" in (browser.find_element(By.ID, "chart-step-1").get_attribute("class") or "")
+    body = browser.find_element(By.TAG_NAME, "body")
+    for _ in range(19):
+        body.send_keys(Keys.ARROW_DOWN)
+    title, changed = shown()
+    assert title == "after step 20: T2 inode_lock(victim) /* child first */"
+    assert changed == {"i_rwsem(/a/b)": "T2 excl"}
+    selected = browser.find_element(By.CSS_SELECTOR, "#step-rows tr.selected")
+    assert selected.get_attribute("data-step") == "20"
+    assert selected.find_element(By.CSS_SELECTOR, ".variant").text == "variant"
+    locks = browser.find_element(By.CSS_SELECTOR, 'table[data-section="locks"]').text
+    assert "i_rwsem(/a/b) T2 excl" in locks and "i_rwsem(/c/d) T1 excl" in locks
+    body.send_keys(Keys.ARROW_UP)
+    assert shown()[0].startswith("after step 19: T1 if (target")
+    body.send_keys(Keys.HOME)
+    title, changed = shown()
+    assert (title, changed) == ("initial state", {})
+    tree = browser.find_element(By.CSS_SELECTOR, 'table[data-section="tree"]').text
+    assert "dentry(/a/b) /a/b" in tree
+    assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
+    browser.save_screenshot(str(tmp_path / "report.png"))
+    assert (tmp_path / "report.png").stat().st_size > 10_000

@@ -1,0 +1,150 @@
+"""Knowing what exists: show, list's applicable variants, ops, explain,
+properties a scenario cannot check, spec show by method name, completion."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from click.testing import Result
+
+from mc.check import inventory
+from mc.dsl.scenario import Registry
+
+Run = Callable[..., Result]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_show_names_threads_properties_and_what_variants_change(vfsmc: Run) -> None:
+    result = vfsmc("show", "dirops/rename-rmdir-link")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "tree: /a/ /a/b/ /c/ /c/d/ /c/e" in out
+    assert "T2  rmdir(/a/b)" in out and "follows do_rmdir() -> vfs_rmdir()" in out
+    assert "properties (default): lock-protocol, spec-conformance, deadlock" in out
+    rmdir_part = out.split("rmdir-no-victim-lock:")[1]
+    assert "T2 removed  inode_lock(dentry->d_inode) [exclusive]  (models/dirops.py:" in rmdir_part
+    assert "no-rename-mutex:" in out and "setattr-unlocked" not in out
+
+
+def test_show_json_lists_the_changes_per_variant(vfsmc: Run) -> None:
+    data = json.loads(vfsmc("show", "dirops/opposite-renames", "--json").output)
+    assert [t["operation"].split("(")[0] for t in data["threads"]] == ["rename", "rename"]
+    removed = data["variants"]["no-rename-mutex"]
+    assert {c["kind"] for c in removed} == {"removed"}
+    assert any("s_vfs_rename_mutex" in c["label"] for c in removed)
+    assert "no-lost-write" not in data["available_properties"]
+
+
+def test_a_variant_that_changes_nothing_is_not_listed(shipped: Registry) -> None:
+    scenario = shipped.scenario("writeback/write-vs-fsync")
+    assert inventory.variant_changes(shipped, scenario, "no-rename-mutex") == []
+    assert "no-wait-writeback" in inventory.applicable_variants(shipped, scenario)
+
+
+def test_list_says_which_variants_apply(vfsmc: Run) -> None:
+    listing = json.loads(vfsmc("list", "--json").output)
+    applies = listing["applicable_variants"]
+    assert "no-rename-mutex" in applies["dirops/opposite-renames"]
+    assert "no-wait-writeback" not in applies["dirops/opposite-renames"]
+    assert applies["attr/chmod-link-unlink"].count("setattr-unlocked") == 1
+    text = vfsmc("list").output
+    assert "variants: no-rename-mutex, no-trap-check" in text
+
+
+def test_ops_lists_signatures_kernel_functions_and_tags(vfsmc: Run) -> None:
+    ops = {o["operation"]: o for o in json.loads(vfsmc("ops", "--json").output)}
+    rmdir = ops["rmdir(path)"]
+    assert rmdir["follows"].startswith("do_rmdir()")
+    assert rmdir["tags"]["lock-victim"] == ["inode_lock(dentry->d_inode)"]
+    assert "rename-mutex" in ops["rename(old, new, flags)"]["tags"]
+    assert len(ops) >= 15
+
+
+def test_the_readme_table_of_operations_is_current(vfsmc: Run) -> None:
+    table = vfsmc("ops", "--markdown").output.strip()
+    assert table in (ROOT / "README.md").read_text(), "regenerate with: vfsmc ops --markdown"
+
+
+def test_explain_says_what_checks_and_what_violates(vfsmc: Run) -> None:
+    result = vfsmc("explain", "no-lost-write")
+    assert result.exit_code == 0
+    assert "needs a block device" in result.output
+    assert "writeback/write-vs-fsync with no-wait-writeback" in result.output
+    assert vfsmc("explain", "nope").exit_code == 2
+
+
+def test_a_property_with_nothing_to_check_is_one_line_exit_2(vfsmc: Run) -> None:
+    for prop, needs in (("no-lost-write", "a block device"), ("no-stale-data", "a page cache")):
+        result = vfsmc("check", "dirops/opposite-renames", "-p", prop)
+        assert result.exit_code == 2
+        assert result.output.startswith(
+            f"vfsmc: error: {prop} needs {needs}; dirops/opposite-renames has none"
+        )
+        assert len(result.output.splitlines()) == 1
+
+
+def test_no_property_leaves_one_out(vfsmc: Run) -> None:
+    data = json.loads(
+        vfsmc(
+            "check", "dirops/opposite-renames", "--no-property", "spec-conformance", "--json"
+        ).output
+    )
+    assert data["properties"] == ["lock-protocol", "deadlock", "completes", "namespace"]
+    assert vfsmc("check", "dirops/opposite-renames", "--no-property", "nope").exit_code == 2
+
+
+def test_a_user_scenario_is_told_what_it_leaves_out(vfsmc: Run, tmp_path: Path) -> None:
+    (tmp_path / "mine.py").write_text(
+        "from mc.dsl import scenario\n"
+        "from mc.models.dirops import rename\n"
+        'scenario("my/r", "two renames", tree=["/a/", "/a/x", "/b/"],\n'
+        '         threads=[rename("/a/x", "/b/y"), rename("/b/y", "/a/x")],\n'
+        '         properties=["deadlock"])\n'
+    )
+    result = vfsmc("check", "mine.py:my/r", "--no-save")
+    assert result.exit_code == 0
+    assert "also make namespace checkable" in result.output
+    shipped = vfsmc("check", "writeback/write-vs-fsync", "--no-save").output
+    assert "checkable" not in shipped
+
+
+def test_spec_show_finds_a_method_by_name(vfsmc: Run) -> None:
+    result = vfsmc("spec", "show", "rename")
+    assert result.exit_code == 0
+    assert result.output.startswith("(rename is inode_operations.rename)")
+    assert "s_vfs_rename_sem: held if cross-directory" in result.output
+    wrong = vfsmc("spec", "show", "renam")
+    assert wrong.exit_code == 2 and "methods like it: inode_operations.rename" in wrong.output
+
+
+def test_spec_show_never_prints_none(vfsmc: Run) -> None:
+    tables = json.loads(vfsmc("spec", "show", "--json").output)
+    for table in tables:
+        assert "None" not in vfsmc("spec", "show", table).output
+        methods = json.loads(vfsmc("spec", "show", table, "--json").output)["methods"]
+        for method in methods:
+            assert "None" not in vfsmc("spec", "show", f"{table}.{method}").output, method
+
+
+def test_shell_completion_names_scenarios_variants_properties() -> None:
+    def complete(words: str) -> list[str]:
+        env = dict(os.environ, _VFSMC_COMPLETE="bash_complete", COMP_WORDS=words)
+        env["COMP_CWORD"] = str(len(words.split()) - (0 if words.endswith(" ") else 1))
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "vfsmc")],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return [line.split(",", 1)[1] for line in done.stdout.splitlines()]
+
+    assert "dirops/opposite-renames" in complete("vfsmc check dirops/opp")
+    assert complete("vfsmc check dirops/x -V no-re") == ["no-rename-mutex"]
+    assert "no-lost-write" in complete("vfsmc check dirops/x --no-property no-")
+    assert complete("vfsmc explain dead") == ["deadlock"]
