@@ -16,7 +16,7 @@ from mc.dsl.kernel_model import KernelModel
 from mc.dsl.operation import Operation
 from mc.dsl.scenario import Registry, Scenario, UnknownName
 from mc.dsl.steps import LockStep, Step
-from mc.kernel import pagecache_properties, truncate_properties
+from mc.kernel import inode_life, pagecache_properties, superblock, truncate_properties
 from mc.kernel.mm import MM
 from mc.project import ROOT
 
@@ -27,6 +27,9 @@ NEEDS: dict[str, tuple[str, str]] = {
     truncate_properties.NO_POST_EOF_EXPOSURE: ("pagecache", "a page cache"),
     truncate_properties.NO_MAP_BEYOND_EOF: (MM, "a mapping (an mm with ptes)"),
     "namespace": ("tree", "a directory below /"),
+    superblock.NO_WRITE_WHILE_FROZEN: ("freezing", "a freeze of the superblock"),
+    inode_life.NO_USE_AFTER_EVICT: ("inode_life", "an inode's life (iget, iput, eviction)"),
+    inode_life.CLEAN_UNMOUNT: ("inode_life", "an inode's life (iget, iput, eviction)"),
 }
 """What a property needs of a scenario's world to check anything: the
 world part its operations must create, in words."""
@@ -59,6 +62,8 @@ def world_parts(model: KernelModel) -> set[str]:
     parts = set(model.world.parts)
     if any(inode.is_dir for inode in model.world.inodes[1:]):
         parts.add("tree")
+    if any(slot.name == superblock.FROZEN_SLOT for slot in model.world.slots):
+        parts.add("freezing")
     return parts
 
 

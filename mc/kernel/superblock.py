@@ -41,6 +41,9 @@ LEVEL_NAMES = ("sb_writers", "sb_pagefaults", "sb_internal")
 names them (level ``SB_FREEZE_WRITE`` is index 0)."""
 
 NO_WRITE_WHILE_FROZEN = "no-write-while-frozen"
+FROZEN_SLOT = "s_writers.frozen"
+"""The slot of ``sb->s_writers.frozen``, made by the first operation that
+freezes or checks the frozen state."""
 
 
 def _render_frozen(value: int) -> str:
@@ -59,7 +62,7 @@ def sb_writers(world: World, level: int) -> Lock:
 
 def frozen_slot(world: World) -> int:
     """The slot of ``sb->s_writers.frozen``."""
-    return world.shared_slot("s_writers.frozen", SB_UNFROZEN, _render_frozen)
+    return world.shared_slot(FROZEN_SLOT, SB_UNFROZEN, _render_frozen)
 
 
 def metadata_slot(world: World) -> int:
