@@ -43,12 +43,6 @@ class MutexRounds(Model[State, int]):
     def init_states(self) -> Sequence[State]:
         return (((0,) * self.threads, -1),)
 
-    def actions(self, state: State) -> Sequence[int]:
-        return [action for action, _ in self.successors(state)]
-
-    def next_state(self, state: State, action: int) -> State:
-        return dict(self.successors(state))[action]
-
     def successors(self, state: State) -> list[tuple[int, State]]:
         pcs, holder = state
         end = self.end

@@ -22,12 +22,12 @@ def mode_slot(world: World, inode: InodeExpr) -> int:
     return world.add_slot(name, initial, lambda mode: f"{mode:o}")
 
 
-def simple_setattr(fs: Scratch, inode: int, slot: int, mode: int) -> int:
+def simple_setattr(scratch: Scratch, inode: int, slot: int, mode: int) -> int:
     """simple_setattr() with ATTR_MODE: setattr_prepare(), then
     setattr_copy() sets ``inode->i_mode`` (the caller computed
     ``(mode & S_IALLUGO) | (inode->i_mode & ~S_IALLUGO)``), and
     mark_inode_dirty()."""
-    fs[slot] = (fs[slot] & ~S_IALLUGO) | (mode & S_IALLUGO)
+    scratch[slot] = (scratch[slot] & ~S_IALLUGO) | (mode & S_IALLUGO)
     return 0
 
 

@@ -97,9 +97,9 @@ def grab_folio(op: Op, mapping: Mapping, page: Page, label: str) -> FolioRef:
     return ref
 
 
-def _buffers_and_block(fs: Scratch, page: Page, ret: int) -> None:
-    change_flags(fs, page, on=PG_PRIVATE)
-    fs[ret] = get_block(fs, page)
+def _buffers_and_block(scratch: Scratch, page: Page, ret: int) -> None:
+    change_flags(scratch, page, on=PG_PRIVATE)
+    scratch[ret] = get_block(scratch, page)
 
 
 def write_begin(op: Op, mapping: Mapping, page: Page) -> None:
@@ -141,19 +141,19 @@ def write_end(op: Op, mapping: Mapping, page: Page) -> None:
     op.unlock(folio_ref(op, page).lock, "folio_unlock(folio)")
 
 
-def _uptodate_and_size(fs: Scratch, mapping: Mapping, page: Page) -> None:
-    change_flags(fs, page, on=PG_UPTODATE)
+def _uptodate_and_size(scratch: Scratch, mapping: Mapping, page: Page) -> None:
+    change_flags(scratch, page, on=PG_UPTODATE)
     end = (page.index + 1) * PAGE_SIZE
-    if end > fs[mapping.i_size]:
-        fs[mapping.i_size] = end
+    if end > scratch[mapping.i_size]:
+        scratch[mapping.i_size] = end
 
 
-def dirty_folio_method(fs: Scratch, mapping: Mapping, page: Page) -> int:
+def dirty_folio_method(scratch: Scratch, mapping: Mapping, page: Page) -> int:
     """``block_dirty_folio()``: under ``i_private_lock`` the buffers are
     dirtied, then PG_dirty; a newly dirty folio gets the DIRTY mark
     (``__folio_mark_dirty()``, under xa_lock) and the inode I_DIRTY_PAGES.
     Returns whether the folio was newly dirtied."""
-    return int(dirty_folio(fs, page))
+    return int(dirty_folio(scratch, page))
 
 
 def writepage(op: Op, mapping: Mapping, page: Page, *, for_reclaim: bool) -> None:
@@ -178,12 +178,12 @@ def writepage(op: Op, mapping: Mapping, page: Page, *, for_reclaim: bool) -> Non
     block_write_full_page(op, mapping, page)
 
 
-def _set_ret(fs: Scratch, ret: int, value: int) -> None:
-    fs[ret] = value
+def _set_ret(scratch: Scratch, ret: int, value: int) -> None:
+    scratch[ret] = value
 
 
-def _redirty(fs: Scratch, page: Page) -> None:
-    dirty_folio(fs, page)
+def _redirty(scratch: Scratch, page: Page) -> None:
+    dirty_folio(scratch, page)
 
 
 def block_write_full_page(op: Op, mapping: Mapping, page: Page) -> None:
@@ -258,26 +258,26 @@ def readahead(op: Op, page: Page) -> None:
     )
 
 
-def _read(fs: Scratch, page: Page, end_io: str) -> None:
-    change_flags(fs, page, on=PG_PRIVATE)
-    submit_read(fs, page, end_io)
+def _read(scratch: Scratch, page: Page, end_io: str) -> None:
+    change_flags(scratch, page, on=PG_PRIVATE)
+    submit_read(scratch, page, end_io)
 
 
-def _read_without_buffers(fs: Scratch, page: Page, end_io: str) -> None:
-    submit_read(fs, page, end_io)
+def _read_without_buffers(scratch: Scratch, page: Page, end_io: str) -> None:
+    submit_read(scratch, page, end_io)
 
 
-def release_folio_method(fs: Scratch, page: Page) -> int:
+def release_folio_method(scratch: Scratch, page: Page) -> int:
     """``try_to_free_buffers()``: the buffers go unless one is dirty or
     under I/O (``buffer_busy()``); returns whether the folio is free of them."""
-    flags = flags_of(fs.values, page)
+    flags = flags_of(scratch.values, page)
     if flags & PG_DIRTY:
         return 0
-    change_flags(fs, page, off=PG_PRIVATE)
+    change_flags(scratch, page, off=PG_PRIVATE)
     return 1
 
 
-def free_folio_method(fs: Scratch, page: Page) -> int:
+def free_folio_method(scratch: Scratch, page: Page) -> int:
     """``->free_folio``: the filesystem keeps nothing of a folio."""
     return 0
 
@@ -309,5 +309,5 @@ def launder_folio(op: Op, mapping: Mapping, page: Page) -> None:
         )
 
 
-def _clear_dirty(fs: Scratch, page: Page, mkclean: bool) -> None:
-    folio_clear_dirty_for_io(fs, page, mkclean)
+def _clear_dirty(scratch: Scratch, page: Page, mkclean: bool) -> None:
+    folio_clear_dirty_for_io(scratch, page, mkclean)

@@ -88,10 +88,10 @@ NO_TAIL_ZEROING = "no-tail-zeroing"
 # --- zeroing the tail of a block in the page cache ---------------------------------
 
 
-def _tail_page(fs: Scratch, start: Value) -> int | None:
-    if not decide(fs, differ(mod(start, PAGE_SIZE), 0)):
+def _tail_page(scratch: Scratch, start: Value) -> int | None:
+    if not decide(scratch, differ(mod(start, PAGE_SIZE), 0)):
         return None
-    return pick(fs, div(start, PAGE_SIZE))
+    return pick(scratch, div(start, PAGE_SIZE))
 
 
 def _hole(page: Page) -> Expr:
@@ -99,19 +99,19 @@ def _hole(page: Page) -> Expr:
     return state_expr(f"!buffer_mapped(bh) /* {page} is a hole */", lambda s: s[slot] is None)
 
 
-def _read_block(fs: Scratch, page: Page) -> None:
+def _read_block(scratch: Scratch, page: Page) -> None:
     """``bh_read(bh, 0)``: a synchronous read of the block into the locked
     folio (``submit_bh()`` and ``wait_on_buffer()``)."""
-    flags = fs[page.folio][1]
-    data = pagecache(fs.world).on_device(fs.values, page)
-    fs[page.folio] = (data, flags | PG_UPTODATE | PG_PRIVATE)
+    flags = scratch[page.folio][1]
+    data = pagecache(scratch.world).on_device(scratch.values, page)
+    scratch[page.folio] = (data, flags | PG_UPTODATE | PG_PRIVATE)
 
 
-def _zero_from(fs: Scratch, page: Page, start: Value, end: Value | None) -> None:
-    version, flags = fs[page.folio]
+def _zero_from(scratch: Scratch, page: Page, start: Value, end: Value | None) -> None:
+    version, flags = scratch[page.folio]
     low = mod(start, PAGE_SIZE) if end is None else start
     high = PAGE_SIZE if end is None else end
-    fs[page.folio] = (zero(fs, version, low, high), flags)
+    scratch[page.folio] = (zero(scratch, version, low, high), flags)
 
 
 def zero_block_range(
@@ -137,8 +137,8 @@ def zero_block_range(
     put_folio(op, ref)
 
 
-def _mark_dirty(fs: Scratch, page: Page) -> None:
-    dirty_folio(fs, page)
+def _mark_dirty(scratch: Scratch, page: Page) -> None:
+    dirty_folio(scratch, page)
 
 
 def block_truncate_page(op: Op, mapping: Mapping, start: Expr, at: str, why: str) -> None:
@@ -168,18 +168,18 @@ def block_truncate_page(op: Op, mapping: Mapping, start: Expr, at: str, why: str
 # --- ->setattr ---------------------------------------------------------------------
 
 
-def _size_change(fs: Scratch, mapping: Mapping, size: Value, oldsize: int) -> str:
-    old = fs[mapping.i_size]
-    fs[oldsize] = old
-    if decide(fs, less(size, old)):
+def _size_change(scratch: Scratch, mapping: Mapping, size: Value, oldsize: int) -> str:
+    old = scratch[mapping.i_size]
+    scratch[oldsize] = old
+    if decide(scratch, less(size, old)):
         return SHRINK
-    if decide(fs, equal(size, old)):
+    if decide(scratch, equal(size, old)):
         return SAME
     return EXTEND
 
 
 def pages_from(
-    fs: Scratch, mapping: Mapping, size: Value
+    scratch: Scratch, mapping: Mapping, size: Value
 ) -> tuple[tuple[int, ...], tuple[Partial, ...]]:
     """The pages wholly at or past byte ``size`` and the page ``size`` falls
     inside of, with the bytes to zero there (``[size % PAGE_SIZE,
@@ -188,16 +188,16 @@ def pages_from(
     partial: list[Partial] = []
     for page in mapping.pages:
         start = mul(page.index, PAGE_SIZE)
-        if decide(fs, at_least(start, size)):
+        if decide(scratch, at_least(start, size)):
             beyond.append(page.index)
-        elif decide(fs, less(size, add(start, PAGE_SIZE))):
+        elif decide(scratch, less(size, add(start, PAGE_SIZE))):
             partial.append((page.index, mod(size, PAGE_SIZE), PAGE_SIZE))
     return tuple(beyond), tuple(partial)
 
 
-def _write_size(fs: Scratch, mapping: Mapping, size: Value, beyond: int, partial: int) -> None:
-    fs[mapping.i_size] = size
-    fs[beyond], fs[partial] = pages_from(fs, mapping, size)
+def _write_size(scratch: Scratch, mapping: Mapping, size: Value, beyond: int, partial: int) -> None:
+    scratch[mapping.i_size] = size
+    scratch[beyond], scratch[partial] = pages_from(scratch, mapping, size)
 
 
 def setattr_size(op: Op, mm: Mm, mapping: Mapping, size: Value, at: str = "") -> None:
@@ -281,35 +281,35 @@ def _render_blocks(blocks: tuple[int, ...] | None) -> str:
 
 
 def punch_plan(
-    fs: Scratch, mapping: Mapping, offset: Value, length: Value
+    scratch: Scratch, mapping: Mapping, offset: Value, length: Value
 ) -> tuple[tuple[int, ...], tuple[Partial, ...]]:
     """``ext4_punch_hole()``'s range: nothing when ``offset >= i_size``;
     else up to ``end = min(offset + length, round_up(i_size, PAGE_SIZE))``,
     the pages wholly inside (their blocks are freed) and those inside in
     part, with the bytes to zero."""
-    isize = fs[mapping.i_size]
-    if decide(fs, at_least(offset, isize)):
+    isize = scratch[mapping.i_size]
+    if decide(scratch, at_least(offset, isize)):
         return (), ()
     rounded = mul(div(add(isize, PAGE_SIZE - 1), PAGE_SIZE), PAGE_SIZE)
-    end = smaller(fs, add(offset, length), rounded)
+    end = smaller(scratch, add(offset, length), rounded)
     full: list[int] = []
     partial: list[Partial] = []
     for page in mapping.pages:
         low = mul(page.index, PAGE_SIZE)
         high = add(low, PAGE_SIZE)
-        if not (decide(fs, less(offset, high)) and decide(fs, less(low, end))):
+        if not (decide(scratch, less(offset, high)) and decide(scratch, less(low, end))):
             continue
-        if decide(fs, at_most(offset, low)) and decide(fs, at_most(high, end)):
+        if decide(scratch, at_most(offset, low)) and decide(scratch, at_most(high, end)):
             full.append(page.index)
             continue
-        start = sub(larger(fs, offset, low), low)
-        stop = sub(smaller(fs, end, high), low)
+        start = sub(larger(scratch, offset, low), low)
+        stop = sub(smaller(scratch, end, high), low)
         partial.append((page.index, start, stop))
     return tuple(full), tuple(partial)
 
 
-def _plan(fs: Scratch, mapping: Mapping, offset: Value, length: Value, partial: int) -> Any:
-    full, fs[partial] = punch_plan(fs, mapping, offset, length)
+def _plan(scratch: Scratch, mapping: Mapping, offset: Value, length: Value, partial: int) -> Any:
+    full, scratch[partial] = punch_plan(scratch, mapping, offset, length)
     return full
 
 
@@ -381,15 +381,15 @@ def _partial_field(partials: Expr, index: int, field: int) -> Expr:
 # --- ->page_mkwrite ----------------------------------------------------------------
 
 
-def _truncated(fs: Scratch, mapping: Mapping, page: Page, ident: int | None) -> bool:
-    if ident is None or fs[page.ident] != ident:
+def _truncated(scratch: Scratch, mapping: Mapping, page: Page, ident: int | None) -> bool:
+    if ident is None or scratch[page.ident] != ident:
         return True
-    return decide(fs, at_least(mul(page.index, PAGE_SIZE), fs[mapping.i_size]))
+    return decide(scratch, at_least(mul(page.index, PAGE_SIZE), scratch[mapping.i_size]))
 
 
-def _map_block(fs: Scratch, page: Page) -> int:
-    change_flags(fs, page, on=PG_PRIVATE)
-    return get_block(fs, page)
+def _map_block(scratch: Scratch, page: Page) -> int:
+    change_flags(scratch, page, on=PG_PRIVATE)
+    return get_block(scratch, page)
 
 
 def page_mkwrite(op: Op, mapping: Mapping, page: Page, result: str, at: str) -> None:

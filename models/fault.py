@@ -52,15 +52,15 @@ from mc.models.blockfs import grab_folio
 from mc.models.writeback import locked_test
 
 
-def _beyond_eof(fs: Scratch, mapping: Mapping, page: Page) -> bool:
-    return decide(fs, at_least(mul(page.index, PAGE_SIZE), fs[mapping.i_size]))
+def _beyond_eof(scratch: Scratch, mapping: Mapping, page: Page) -> bool:
+    return decide(scratch, at_least(mul(page.index, PAGE_SIZE), scratch[mapping.i_size]))
 
 
-def _cached_uptodate(fs: Scratch, page: Page) -> int | None:
-    folio = fs[page.folio]
+def _cached_uptodate(scratch: Scratch, page: Page) -> int | None:
+    folio = scratch[page.folio]
     if folio is None or not folio[1] & PG_UPTODATE:
         return None
-    return fs[page.ident]  # type: ignore[no-any-return]
+    return scratch[page.ident]  # type: ignore[no-any-return]
 
 
 def vm_fault_is(register: Expr, code: int) -> Expr:
@@ -165,13 +165,13 @@ def filemap_fault(op: Op, mapping: Mapping, page: Page, result: str, at: str) ->
     op.label(out)
 
 
-def _map_pages(fs: Scratch, mm: Mm, mapping: Mapping, page: Page) -> bool:
-    folio = fs[page.folio]
-    if folio is None or not folio[1] & PG_UPTODATE or not cached_unlocked(fs.values, page):
+def _map_pages(scratch: Scratch, mm: Mm, mapping: Mapping, page: Page) -> bool:
+    folio = scratch[page.folio]
+    if folio is None or not folio[1] & PG_UPTODATE or not cached_unlocked(scratch.values, page):
         return False
-    if decide(fs, at_least(mul(page.index, PAGE_SIZE), fs[mapping.i_size])):
+    if decide(scratch, at_least(mul(page.index, PAGE_SIZE), scratch[mapping.i_size])):
         return False
-    return set_pte(fs, mm, page.index, write=False, ident=fs[page.ident])
+    return set_pte(scratch, mm, page.index, write=False, ident=scratch[page.ident])
 
 
 def map_pages(op: Op, mm: Mm, mapping: Mapping, page: Page, at: str) -> Expr:
@@ -202,8 +202,8 @@ def map_pages(op: Op, mm: Mm, mapping: Mapping, page: Page, at: str) -> Expr:
     return mapped
 
 
-def _finish_fault(fs: Scratch, mm: Mm, page: Page, write: bool, ident: int) -> bool:
-    return set_pte(fs, mm, page.index, write=write, ident=ident)
+def _finish_fault(scratch: Scratch, mm: Mm, page: Page, write: bool, ident: int) -> bool:
+    return set_pte(scratch, mm, page.index, write=write, ident=ident)
 
 
 def finish_fault(op: Op, mm: Mm, page: Page, write: bool, at: str) -> Expr:
@@ -302,11 +302,11 @@ def do_shared_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, a
     op.label(done)
 
 
-def _reuse(fs: Scratch, mm: Mm, page: Page, orig: Any) -> bool:
+def _reuse(scratch: Scratch, mm: Mm, page: Page, orig: Any) -> bool:
     slot = mm.ptes[page.index]
-    if fs[slot] != orig:
+    if scratch[slot] != orig:
         return False
-    fs[slot] = make_pte(pte_folio(orig), PTE_WRITE | PTE_DIRTY)
+    scratch[slot] = make_pte(pte_folio(orig), PTE_WRITE | PTE_DIRTY)
     return True
 
 
@@ -343,7 +343,7 @@ def wp_page_shared(
 
 
 def _access(
-    fs: Scratch,
+    scratch: Scratch,
     mm: Mm,
     page: Page,
     offset: Value,
@@ -352,18 +352,21 @@ def _access(
     data: int,
 ) -> bool:
     slot = mm.ptes[page.index]
-    pte = fs[slot]
+    pte = scratch[slot]
     if pte is None or (write and not pte & PTE_WRITE):
         return False
-    folio = fs[page.folio]
+    folio = scratch[page.folio]
     if write:
-        fs[slot] = pte | PTE_DIRTY
-        if folio is not None and folio[0] is not None and maps_cached(fs, mm, page.index):
-            fs[page.folio] = (fill(fs, folio[0], offset, add(offset, 1), version), folio[1])
-            fs[page.history] = (*fs[page.history], version)
+        scratch[slot] = pte | PTE_DIRTY
+        if folio is not None and folio[0] is not None and maps_cached(scratch, mm, page.index):
+            scratch[page.folio] = (
+                fill(scratch, folio[0], offset, add(offset, 1), version),
+                folio[1],
+            )
+            scratch[page.history] = (*scratch[page.history], version)
         return True
     content = None if folio is None else folio[0]
-    fs[data] = versions_in(fs, content, offset, add(offset, 1))
+    scratch[data] = versions_in(scratch, content, offset, add(offset, 1))
     return True
 
 
@@ -429,7 +432,7 @@ def access_page(
     orig = op.compute(
         f"orig_pte{at}",
         "handle_pte_fault(): vmf->orig_pte = ptep_get_lockless(vmf->pte)",
-        lambda fs, slot: fs[slot],
+        lambda scratch, slot: scratch[slot],
         mm.ptes[page.index],
         render=render_pte,
     )

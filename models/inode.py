@@ -91,14 +91,14 @@ def _irq_holders(op: Op) -> Holders:
 # --- dirtying and writing the inode ---------------------------------------------------------
 
 
-def _dirty_inode(fs: Scratch, inode: InodeObject) -> int:
-    touch(fs, inode, "->dirty_inode")
-    fs[inode.change] = fs[inode.change] + 1
+def _dirty_inode(scratch: Scratch, inode: InodeObject) -> int:
+    touch(scratch, inode, "->dirty_inode")
+    scratch[inode.change] = scratch[inode.change] + 1
     return 0
 
 
-def _mark_dirty(fs: Scratch, inode: InodeObject) -> None:
-    set_bits(fs, inode, on=I_DIRTY_SYNC)
+def _mark_dirty(scratch: Scratch, inode: InodeObject) -> None:
+    set_bits(scratch, inode, on=I_DIRTY_SYNC)
 
 
 def mark_inode_dirty(op: Op, part: InodeLife) -> None:
@@ -121,31 +121,31 @@ def mark_inode_dirty(op: Op, part: InodeLife) -> None:
     )
 
 
-def _pick(fs: Scratch, inode: InodeObject, mapping: Mapping | None) -> bool:
-    flags = fs[inode.i_state]
+def _pick(scratch: Scratch, inode: InodeObject, mapping: Mapping | None) -> bool:
+    flags = scratch[inode.i_state]
     if flags is None or flags & (I_NEW | I_FREEING | I_WILL_FREE | I_SYNC):
         return False
-    pages_dirty = mapping is not None and any(fs[p.marks] & TAG_DIRTY for p in mapping.pages)
+    pages_dirty = mapping is not None and any(scratch[p.marks] & TAG_DIRTY for p in mapping.pages)
     if not flags & I_DIRTY_SYNC and not pages_dirty:
         return False
-    set_bits(fs, inode, on=I_SYNC)
+    set_bits(scratch, inode, on=I_SYNC)
     return True
 
 
-def _take_dirty(fs: Scratch, inode: InodeObject) -> int:
-    flags = fs[inode.i_state]
-    set_bits(fs, inode, off=I_DIRTY_SYNC)
+def _take_dirty(scratch: Scratch, inode: InodeObject) -> int:
+    flags = scratch[inode.i_state]
+    set_bits(scratch, inode, off=I_DIRTY_SYNC)
     return int(bool(flags & I_DIRTY_SYNC))
 
 
-def _write_inode(fs: Scratch, inode: InodeObject, version_slot: int) -> int:
-    touch(fs, inode, "->write_inode")
-    fs[inode.on_disk] = fs[version_slot]
+def _write_inode(scratch: Scratch, inode: InodeObject, version_slot: int) -> int:
+    touch(scratch, inode, "->write_inode")
+    scratch[inode.on_disk] = scratch[version_slot]
     return 0
 
 
-def _sync_complete(fs: Scratch, inode: InodeObject) -> None:
-    set_bits(fs, inode, off=I_SYNC)
+def _sync_complete(scratch: Scratch, inode: InodeObject) -> None:
+    set_bits(scratch, inode, off=I_SYNC)
 
 
 def writeback_single_inode(
@@ -185,7 +185,9 @@ def writeback_single_inode(
         inode,
         result=dirty,
     )
-    op.compute("version", "/* the inode's metadata as written */", lambda fs: fs[inode.change])
+    op.compute(
+        "version", "/* the inode's metadata as written */", lambda scratch: scratch[inode.change]
+    )
     with op.when(
         Expr("dirty & ~I_DIRTY_PAGES", lambda _w: lambda state: bool(state[dirty]), local=True),
         "if (dirty & ~I_DIRTY_PAGES)",
@@ -245,20 +247,20 @@ def _drop(result: int) -> Callable[..., int]:
 
 
 def _stage(stage: int, off: int = 0, on: int = 0) -> Callable[..., int]:
-    def change(fs: Scratch, inode: InodeObject) -> int:
-        fs[inode.stage] = stage
+    def change(scratch: Scratch, inode: InodeObject) -> int:
+        scratch[inode.stage] = stage
         if on or off:
-            set_bits(fs, inode, on=on, off=off)
+            set_bits(scratch, inode, on=on, off=off)
         return 0
 
     return change
 
 
-def _truncate_final(fs: Scratch, mapping: Mapping, inode: InodeObject) -> None:
-    touch(fs, inode, "truncate_inode_pages_final()")
+def _truncate_final(scratch: Scratch, mapping: Mapping, inode: InodeObject) -> None:
+    touch(scratch, inode, "truncate_inode_pages_final()")
     for page in mapping.pages:
-        if fs[page.folio] is not None:
-            remove_folio(fs, page)
+        if scratch[page.folio] is not None:
+            remove_folio(scratch, page)
 
 
 def _no_writeback(mapping: Mapping) -> Expr:
@@ -271,8 +273,8 @@ def _no_writeback(mapping: Mapping) -> Expr:
     return Expr("no folio under writeback", build)
 
 
-def _unhash(fs: Scratch, part: InodeLife) -> None:
-    fs[part.hash] = None
+def _unhash(scratch: Scratch, part: InodeLife) -> None:
+    scratch[part.hash] = None
 
 
 def evict(op: Op, part: InodeLife, mapping: Mapping | None) -> None:
@@ -343,13 +345,13 @@ def evict(op: Op, part: InodeLife, mapping: Mapping | None) -> None:
     )
 
 
-def _put(fs: Scratch, inode: InodeObject, count: int) -> None:
-    fs[inode.i_count] = fs[inode.i_count] - 1
-    fs[count] = fs[inode.i_count]
+def _put(scratch: Scratch, inode: InodeObject, count: int) -> None:
+    scratch[inode.i_count] = scratch[inode.i_count] - 1
+    scratch[count] = scratch[inode.i_count]
 
 
-def _set_freeing(fs: Scratch, inode: InodeObject) -> None:
-    set_bits(fs, inode, on=I_FREEING)
+def _set_freeing(scratch: Scratch, inode: InodeObject) -> None:
+    set_bits(scratch, inode, on=I_FREEING)
 
 
 def iput(op: Op, part: InodeLife, mapping: Mapping | None, *, drops: bool) -> None:
@@ -413,25 +415,25 @@ def iput_last(op: Op, file: File) -> None:
 # --- lookup ------------------------------------------------------------------------------------
 
 
-def _find(fs: Scratch, part: InodeLife) -> object:
-    return fs[part.hash]
+def _find(scratch: Scratch, part: InodeLife) -> object:
+    return scratch[part.hash]
 
 
-def _iget_ref(fs: Scratch, inode: InodeObject) -> None:
-    touch(fs, inode, "__iget()")
-    fs[inode.i_count] = fs[inode.i_count] + 1
+def _iget_ref(scratch: Scratch, inode: InodeObject) -> None:
+    touch(scratch, inode, "__iget()")
+    scratch[inode.i_count] = scratch[inode.i_count] + 1
 
 
-def _alloc(fs: Scratch, inode: InodeObject) -> int:
-    fs[inode.i_state] = 0
-    fs[inode.i_count] = 1
+def _alloc(scratch: Scratch, inode: InodeObject) -> int:
+    scratch[inode.i_state] = 0
+    scratch[inode.i_count] = 1
     return 0
 
 
-def _hash_new(fs: Scratch, part: InodeLife) -> None:
-    assert fs[part.hash] is None
-    fs[part.new.i_state] = I_NEW
-    fs[part.hash] = part.new.name
+def _hash_new(scratch: Scratch, part: InodeLife) -> None:
+    assert scratch[part.hash] is None
+    scratch[part.new.i_state] = I_NEW
+    scratch[part.hash] = part.new.name
 
 
 @operation(
@@ -488,7 +490,8 @@ def iget(op: Op, file: File) -> None:
         op.effect("__iget(inode)", _iget_ref, old)
         op.unlock(old.i_lock, "spin_unlock(&inode->i_lock); spin_unlock(&inode_hash_lock)")
         op.effect(
-            "/* the caller uses the inode */", lambda fs: touch(fs, old, "the iget() caller's use")
+            "/* the caller uses the inode */",
+            lambda scratch: touch(scratch, old, "the iget() caller's use"),
         )
         op.goto("out")
     op.call(
@@ -509,7 +512,7 @@ def iget(op: Op, file: File) -> None:
         new.i_lock,
         "/* the inode read from disk */ unlock_new_inode(inode): inode->i_state &= ~I_NEW; "
         "wake_up_bit(&inode->i_state, __I_NEW)",
-        lambda fs: set_bits(fs, new, off=I_NEW),
+        lambda scratch: set_bits(scratch, new, off=I_NEW),
     )
     op.label("out")
 

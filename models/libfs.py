@@ -12,79 +12,85 @@ from mc.kernel.world import ERROR_SLOT, Dentry, Scratch
 NAMESPACE = "namespace"
 
 
-def _warn(fs: Scratch, message: str) -> None:
+def _warn(scratch: Scratch, message: str) -> None:
     """A kernel WARN_ON on the namespace's link counts: a violation of the
     ``namespace`` property."""
-    if fs[ERROR_SLOT] is None:
-        fs[ERROR_SLOT] = (NAMESPACE, message)
+    if scratch[ERROR_SLOT] is None:
+        scratch[ERROR_SLOT] = (NAMESPACE, message)
 
 
-def _inc_nlink(fs: Scratch, ino: int) -> None:
+def _inc_nlink(scratch: Scratch, ino: int) -> None:
     """inc_nlink(): WARN_ON(inode->i_nlink == 0 && !(inode->i_state & I_LINKABLE))."""
-    slot = fs.world.inodes[ino].nlink
-    if fs[slot] == 0:
-        _warn(fs, f"inc_nlink() brings {fs.world.inode_name(ino)} back from a link count of 0")
-    fs[slot] = fs[slot] + 1
+    slot = scratch.world.inodes[ino].nlink
+    if scratch[slot] == 0:
+        _warn(
+            scratch,
+            f"inc_nlink() brings {scratch.world.inode_name(ino)} back from a link count of 0",
+        )
+    scratch[slot] = scratch[slot] + 1
 
 
-def _drop_nlink(fs: Scratch, ino: int) -> None:
+def _drop_nlink(scratch: Scratch, ino: int) -> None:
     """drop_nlink(): WARN_ON(inode->i_nlink == 0)."""
-    slot = fs.world.inodes[ino].nlink
-    if fs[slot] == 0:
-        _warn(fs, f"drop_nlink() of {fs.world.inode_name(ino)}, whose link count is already 0")
-    fs[slot] = max(0, fs[slot] - 1)
+    slot = scratch.world.inodes[ino].nlink
+    if scratch[slot] == 0:
+        _warn(
+            scratch,
+            f"drop_nlink() of {scratch.world.inode_name(ino)}, whose link count is already 0",
+        )
+    scratch[slot] = max(0, scratch[slot] - 1)
 
 
-def lookup(fs: Scratch, directory: int, dentry: Dentry) -> int:
+def lookup(scratch: Scratch, directory: int, dentry: Dentry) -> int:
     """simple_lookup(): ramfs keeps every name in the dcache, so a miss is a
     negative dentry and nothing changes."""
     return 0
 
 
-def mknod(fs: Scratch, directory: int, dentry: Dentry, inode: int) -> int:
+def mknod(scratch: Scratch, directory: int, dentry: Dentry, inode: int) -> int:
     """ramfs_mknod(): a new inode instantiated at ``dentry``
     (d_instantiate); a directory also links ``..`` (inc_nlink(dir))."""
-    new = fs.world.inodes[inode]
-    fs[dentry.slot] = inode
-    fs[new.nlink] = 2 if new.is_dir else 1
+    new = scratch.world.inodes[inode]
+    scratch[dentry.slot] = inode
+    scratch[new.nlink] = 2 if new.is_dir else 1
     if new.is_dir:
         assert new.d_parent is not None
-        fs[new.d_parent] = directory
-        _inc_nlink(fs, directory)
+        scratch[new.d_parent] = directory
+        _inc_nlink(scratch, directory)
     return 0
 
 
-def link(fs: Scratch, source: int, directory: int, dentry: Dentry) -> int:
+def link(scratch: Scratch, source: int, directory: int, dentry: Dentry) -> int:
     """simple_link(): inc_nlink(inode); d_instantiate(dentry, inode)."""
-    _inc_nlink(fs, source)
-    fs[dentry.slot] = source
+    _inc_nlink(scratch, source)
+    scratch[dentry.slot] = source
     return 0
 
 
-def unlink(fs: Scratch, directory: int, dentry: Dentry, victim: int) -> int:
+def unlink(scratch: Scratch, directory: int, dentry: Dentry, victim: int) -> int:
     """simple_unlink(): drop_nlink(inode) of ``victim``, the inode the
     caller's dentry refers to; the name goes (dput, and the VFS's d_delete
     once the victim is unlocked, folded here) unless a rename has moved
     another inode onto it meanwhile (the kernel's dentry would have moved)."""
-    _drop_nlink(fs, victim)
-    if fs[dentry.slot] == victim:
-        fs[dentry.slot] = None
+    _drop_nlink(scratch, victim)
+    if scratch[dentry.slot] == victim:
+        scratch[dentry.slot] = None
     return 0
 
 
-def rmdir(fs: Scratch, directory: int, dentry: Dentry, victim: int) -> int:
+def rmdir(scratch: Scratch, directory: int, dentry: Dentry, victim: int) -> int:
     """simple_rmdir(): -ENOTEMPTY unless empty; drop_nlink(inode);
     simple_unlink(dir, dentry); drop_nlink(dir)."""
-    if not is_empty(fs.world, fs.values, victim):
+    if not is_empty(scratch.world, scratch.values, victim):
         return -errno.ENOTEMPTY
-    _drop_nlink(fs, victim)
-    unlink(fs, directory, dentry, victim)
-    _drop_nlink(fs, directory)
+    _drop_nlink(scratch, victim)
+    unlink(scratch, directory, dentry, victim)
+    _drop_nlink(scratch, directory)
     return 0
 
 
 def rename(
-    fs: Scratch, old_dir: int, new_dir: int, source: int, target: int | None, exchange: bool
+    scratch: Scratch, old_dir: int, new_dir: int, source: int, target: int | None, exchange: bool
 ) -> int:
     """simple_rename() of ``source`` (the old dentry's inode) onto the new
     name, whose inode ``target`` may be None: RENAME_EXCHANGE moves the
@@ -92,26 +98,26 @@ def rename(
     for a non-empty victim, which is unlinked (simple_unlink), and the link
     counts follow a moved directory.  The names themselves move in
     d_move()/d_exchange()."""
-    source_is_dir = fs.world.inodes[source].is_dir
+    source_is_dir = scratch.world.inodes[source].is_dir
     if exchange and target is not None:
-        target_is_dir = fs.world.inodes[target].is_dir
+        target_is_dir = scratch.world.inodes[target].is_dir
         if old_dir != new_dir and source_is_dir != target_is_dir:
-            _drop_nlink(fs, old_dir if source_is_dir else new_dir)
-            _inc_nlink(fs, new_dir if source_is_dir else old_dir)
+            _drop_nlink(scratch, old_dir if source_is_dir else new_dir)
+            _inc_nlink(scratch, new_dir if source_is_dir else old_dir)
         return 0
-    if target is not None and not is_empty_or_file(fs, target):
+    if target is not None and not is_empty_or_file(scratch, target):
         return -errno.ENOTEMPTY
     if target is not None:
-        _drop_nlink(fs, target)
+        _drop_nlink(scratch, target)
         if source_is_dir:
-            _drop_nlink(fs, target)
-            _drop_nlink(fs, old_dir)
+            _drop_nlink(scratch, target)
+            _drop_nlink(scratch, old_dir)
     elif source_is_dir:
-        _drop_nlink(fs, old_dir)
-        _inc_nlink(fs, new_dir)
+        _drop_nlink(scratch, old_dir)
+        _inc_nlink(scratch, new_dir)
     return 0
 
 
-def is_empty_or_file(fs: Scratch, ino: int) -> bool:
+def is_empty_or_file(scratch: Scratch, ino: int) -> bool:
     """simple_empty() of a dentry: a file has no children."""
-    return not fs.world.inodes[ino].is_dir or is_empty(fs.world, fs.values, ino)
+    return not scratch.world.inodes[ino].is_dir or is_empty(scratch.world, scratch.values, ino)

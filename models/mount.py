@@ -61,8 +61,8 @@ def _mapping(op: Op, file: File) -> Mapping:
         raise ModelError(str(error)) from None
 
 
-def _assign(fs: Scratch, slot: int, value: Any) -> None:
-    fs[slot] = value
+def _assign(scratch: Scratch, slot: int, value: Any) -> None:
+    scratch[slot] = value
 
 
 def _zero(_fs: Scratch, *_args: object) -> int:
@@ -211,11 +211,11 @@ def show_mounts(op: Op, file: File) -> None:
 # --- unmount ---------------------------------------------------------------------------------
 
 
-def _evictable(fs: Scratch, inode: InodeObject) -> bool:
-    flags = fs[inode.i_state]
-    if flags is None or fs[inode.i_count] or flags & (I_NEW | I_FREEING | I_WILL_FREE):
+def _evictable(scratch: Scratch, inode: InodeObject) -> bool:
+    flags = scratch[inode.i_state]
+    if flags is None or scratch[inode.i_count] or flags & (I_NEW | I_FREEING | I_WILL_FREE):
         return False
-    set_bits(fs, inode, on=I_FREEING)
+    set_bits(scratch, inode, on=I_FREEING)
     return True
 
 

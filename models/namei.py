@@ -25,23 +25,23 @@ LOOKUP_RCU = 0x0040
 ECHILD = -E.ECHILD
 
 
-def fuse_revalidate_rcu(fs: Scratch, dentry: Dentry, inode: int | None) -> int:
+def fuse_revalidate_rcu(scratch: Scratch, dentry: Dentry, inode: int | None) -> int:
     """fuse_dentry_revalidate() under LOOKUP_RCU once the entry timed out:
     ``if (!inode) goto invalid``; ``ret = -ECHILD; if (flags & LOOKUP_RCU)
     goto out``."""
     return 0 if inode is None else ECHILD
 
 
-def fuse_revalidate(fs: Scratch, dentry: Dentry, inode: int | None) -> int:
+def fuse_revalidate(scratch: Scratch, dentry: Dentry, inode: int | None) -> int:
     """fuse_dentry_revalidate() in ref-walk: FUSE_LOOKUP to the server
     (fuse_simple_request(), which sleeps); a different node id or none
     means ``goto invalid`` (0), else the entry is valid (1)."""
     if inode is None:
         return 0
-    return 1 if fs[dentry.slot] == inode else 0
+    return 1 if scratch[dentry.slot] == inode else 0
 
 
-def fuse_getattr(fs: Scratch, inode: int) -> int:
+def fuse_getattr(scratch: Scratch, inode: int) -> int:
     """fuse_getattr(): refresh the attributes if stale, fill the kstat."""
     return 0
 

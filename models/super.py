@@ -72,8 +72,8 @@ def _mapping(op: Op, file: File) -> Mapping:
         raise ModelError(str(error)) from None
 
 
-def _assign(fs: Scratch, slot: int, value: Any) -> None:
-    fs[slot] = value
+def _assign(scratch: Scratch, slot: int, value: Any) -> None:
+    scratch[slot] = value
 
 
 def _returned_slot(world: World) -> int:
@@ -88,8 +88,8 @@ def _freeze_returned() -> Expr:
     return Expr("the FIFREEZE ioctl returned", build)
 
 
-def _commit_metadata(fs: Scratch, slot: int) -> int:
-    fs[slot] = False
+def _commit_metadata(scratch: Scratch, slot: int) -> int:
+    scratch[slot] = False
     return 0
 
 

@@ -87,7 +87,7 @@ def _position(op: Op, mapping: Mapping, pos: Arg) -> Value:
 def page_dispatch(op: Op, name: str, label: str, position: Value) -> Expr:
     """Register ``name`` = the page index of byte ``position``, one outcome
     per page it can fall in."""
-    return fork_compute(op, name, label, lambda fs: pick(fs, div(position, PAGE_SIZE)))
+    return fork_compute(op, name, label, lambda scratch: pick(scratch, div(position, PAGE_SIZE)))
 
 
 # --- truncate and punch hole ---------------------------------------------------------
@@ -294,8 +294,8 @@ def munmap(op: Op, file: File) -> None:
 # --- readahead and read ----------------------------------------------------------------
 
 
-def _past_eof(fs: Scratch, mapping: Mapping, page: Page) -> bool:
-    return decide(fs, at_least(mul(page.index, PAGE_SIZE), fs[mapping.i_size]))
+def _past_eof(scratch: Scratch, mapping: Mapping, page: Page) -> bool:
+    return decide(scratch, at_least(mul(page.index, PAGE_SIZE), scratch[mapping.i_size]))
 
 
 @operation(
@@ -330,21 +330,23 @@ def readahead(op: Op, file: File, pos: Arg) -> None:
                 readahead_page(op, mapping, page, f".{page.index}")
 
 
-def _bytes_of(fs: Scratch, mapping: Mapping, page: Page, start: Value, end: Value) -> bool:
+def _bytes_of(scratch: Scratch, mapping: Mapping, page: Page, start: Value, end: Value) -> bool:
     """Whether ``[start, end)`` reaches into ``page`` below EOF."""
     low = mul(page.index, PAGE_SIZE)
-    stop = smaller(fs, end, fs[mapping.i_size])
-    return decide(fs, less(start, add(low, PAGE_SIZE))) and decide(fs, less(low, stop))
+    stop = smaller(scratch, end, scratch[mapping.i_size])
+    return decide(scratch, less(start, add(low, PAGE_SIZE))) and decide(scratch, less(low, stop))
 
 
-def _copy(fs: Scratch, mapping: Mapping, page: Page, start: Value, end: Value, data: int) -> None:
+def _copy(
+    scratch: Scratch, mapping: Mapping, page: Page, start: Value, end: Value, data: int
+) -> None:
     low = mul(page.index, PAGE_SIZE)
-    stop = smaller(fs, end, fs[mapping.i_size])
-    first = sub(larger(fs, start, low), low)
-    last = sub(smaller(fs, stop, add(low, PAGE_SIZE)), low)
-    folio = fs[page.folio]
-    found = versions_in(fs, None if folio is None else folio[0], first, last)
-    fs[data] = (fs[data] or frozenset()) | found
+    stop = smaller(scratch, end, scratch[mapping.i_size])
+    first = sub(larger(scratch, start, low), low)
+    last = sub(smaller(scratch, stop, add(low, PAGE_SIZE)), low)
+    folio = scratch[page.folio]
+    found = versions_in(scratch, None if folio is None else folio[0], first, last)
+    scratch[data] = (scratch[data] or frozenset()) | found
 
 
 def pread_expecting_zeroes(op: Op, file: File, start: Arg, end: Arg, at: str = "") -> None:

@@ -61,8 +61,8 @@ def render_partials(partials: tuple[Partial, ...] | None) -> str:
     return "; ".join(f"page {i} bytes [{start}, {end})" for i, start, end in partials)
 
 
-def _dirty_method(fs: Scratch, mapping: Mapping, page: Page) -> int:
-    return blockfs.dirty_folio_method(fs, mapping, page)
+def _dirty_method(scratch: Scratch, mapping: Mapping, page: Page) -> int:
+    return blockfs.dirty_folio_method(scratch, mapping, page)
 
 
 def zap_ptes(op: Op, mm: Mm, indices: Expr, label: str, name: str) -> None:
@@ -103,13 +103,13 @@ def unmap_mapping_range(op: Op, mm: Mm, indices: Expr, what: str, at: str) -> No
     op.unlock(mm.mapping.i_mmap_rwsem, "i_mmap_unlock_read(mapping)")
 
 
-def invalidate_folio_method(fs: Scratch, page: Page, start: Any, length: Any) -> int:
+def invalidate_folio_method(scratch: Scratch, page: Page, start: Any, length: Any) -> int:
     """``block_invalidate_folio()``: the one buffer of the folio is discarded
     (``discard_buffer()``: unmapped, clean) when the whole folio is
     invalidated, and the folio's buffers released; a partial range leaves
     the buffer, which holds bytes outside it."""
     if isinstance(start, int) and start == 0 and isinstance(length, int) and length == PAGE_SIZE:
-        change_flags(fs, page, off=PG_PRIVATE)
+        change_flags(scratch, page, off=PG_PRIVATE)
     return 0
 
 
@@ -168,11 +168,11 @@ def truncate_folio(op: Op, mm: Mm, mapping: Mapping, page: Page) -> None:
         put_folio(op, ref)
 
 
-def _cancel_and_remove(fs: Scratch, page: Page) -> None:
-    change_flags(fs, page, off=PG_DIRTY)
-    remove_folio(fs, page)
-    note_truncated(fs, page)
-    forget_folio(fs, page)
+def _cancel_and_remove(scratch: Scratch, page: Page) -> None:
+    change_flags(scratch, page, off=PG_DIRTY)
+    remove_folio(scratch, page)
+    note_truncated(scratch, page)
+    forget_folio(scratch, page)
 
 
 def _fixed(indices: tuple[int, ...]) -> Expr:
@@ -228,19 +228,19 @@ def _range_of(partials: tuple[Partial, ...], page: Page) -> tuple[Any, Any]:
 
 
 def _zero_partial(
-    fs: Scratch, page: Page, partials: tuple[Partial, ...], from_folio_start: bool
+    scratch: Scratch, page: Page, partials: tuple[Partial, ...], from_folio_start: bool
 ) -> None:
     start, end = _range_of(partials, page)
     if from_folio_start:
         start = 0
-    version, flags = fs[page.folio]
+    version, flags = scratch[page.folio]
     if version is not None:
-        fs[page.folio] = (zero(fs, version, start, end), flags)
+        scratch[page.folio] = (zero(scratch, version, start, end), flags)
 
 
-def _invalidate_partial(fs: Scratch, page: Page, partials: tuple[Partial, ...]) -> int:
+def _invalidate_partial(scratch: Scratch, page: Page, partials: tuple[Partial, ...]) -> int:
     start, end = _range_of(partials, page)
-    return invalidate_folio_method(fs, page, start, end - start)
+    return invalidate_folio_method(scratch, page, start, end - start)
 
 
 def truncate_pagecache_pages(op: Op, mm: Mm, mapping: Mapping, full: Expr, partials: Expr) -> None:

@@ -43,12 +43,12 @@ from mc.models.writeback import filemap_get_pages, perform_write, write
 COPY_FAULTS_UNDER_FOLIO_LOCK = "copy-faults-under-folio-lock"
 
 
-def _copy_atomic(fs: Scratch, mm: Mm, source: Page, page: Page, version: int) -> bool:
+def _copy_atomic(scratch: Scratch, mm: Mm, source: Page, page: Page, version: int) -> bool:
     """``copy_folio_from_iter_atomic()`` with page faults disabled: the whole
     page when the source's pte is present, else nothing."""
-    if fs[mm.ptes[source.index]] is None:
+    if scratch[mm.ptes[source.index]] is None:
         return False
-    store_data(fs, page, version)
+    store_data(scratch, page, version)
     return True
 
 

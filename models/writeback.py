@@ -335,8 +335,8 @@ def _write_one(op: Op, mapping: Mapping, page: Page, *, sync_all: bool) -> None:
     op.label(done)
 
 
-def _clear_dirty(fs: Scratch, page: Page, mkclean: bool) -> None:
-    folio_clear_dirty_for_io(fs, page, mkclean)
+def _clear_dirty(scratch: Scratch, page: Page, mkclean: bool) -> None:
+    folio_clear_dirty_for_io(scratch, page, mkclean)
 
 
 def _mkclean(op: Op) -> bool:
@@ -397,8 +397,8 @@ def fsync(op: Op, file: File) -> None:
     promised = op.register("fsync promises", render_promise)
     part.syncs.append(Sync(op.thread.name, op.thread.pc, mapping, promised))
 
-    def begin(fs: Scratch, mapping: Mapping) -> int:
-        fs[promised] = promise(fs, mapping)
+    def begin(scratch: Scratch, mapping: Mapping) -> int:
+        scratch[promised] = promise(scratch, mapping)
         return 0
 
     op.call(
@@ -513,11 +513,11 @@ def free_folio(op: Op, page: Page) -> None:
     )
 
 
-def _remove_if_clean(fs: Scratch, page: Page) -> int:
-    folio = fs[page.folio]
+def _remove_if_clean(scratch: Scratch, page: Page) -> int:
+    folio = scratch[page.folio]
     if folio is None or folio[1] & (PG_DIRTY | PG_WRITEBACK):
         return 1
-    remove_folio(fs, page)
+    remove_folio(scratch, page)
     return 0
 
 
@@ -710,8 +710,8 @@ def read(op: Op, file: File, index: int) -> None:
     put_folio(op, folio_ref(op, page))
 
 
-def _data_of(fs: Scratch, page: Page) -> int | None:
-    folio = fs[page.folio]
+def _data_of(scratch: Scratch, page: Page) -> int | None:
+    folio = scratch[page.folio]
     return None if folio is None else folio[0]
 
 
@@ -781,8 +781,8 @@ def invalidate(op: Op, file: File, index: int) -> None:
 # --- the device ----------------------------------------------------------------
 
 
-def _complete(fs: Scratch, bio: Bio) -> int:
-    complete(fs, bio)
+def _complete(scratch: Scratch, bio: Bio) -> int:
+    complete(scratch, bio)
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Hashable, Sequence
+from typing import Any
 
 import pytest
 
@@ -28,6 +29,9 @@ class Chain(Model[int, str]):
     def next_state(self, state: int, action: str) -> int:
         return state + 1
 
+    def successors(self, state: int) -> list[tuple[Any, int]]:
+        return [(action, self.next_state(state, action)) for action in self.actions(state)]
+
     def properties(self) -> Sequence[Property[int]]:
         return self.props
 
@@ -49,6 +53,9 @@ class Grid(Model[tuple[int, int], str]):
     def next_state(self, state: tuple[int, int], action: str) -> tuple[int, int]:
         a, b = state
         return (a + 1, b) if action == "a" else (a, b + 1)
+
+    def successors(self, state: tuple[int, int]) -> list[tuple[Any, tuple[int, int]]]:
+        return [(action, self.next_state(state, action)) for action in self.actions(state)]
 
     def properties(self) -> Sequence[Property[tuple[int, int]]]:
         return self.props

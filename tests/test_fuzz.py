@@ -233,6 +233,9 @@ class RandomModel(Model[int, int]):
     def next_state(self, state: int, action: int) -> int:
         return self.edges[state][action]
 
+    def successors(self, state: int) -> list[tuple[Any, int]]:
+        return [(action, self.next_state(state, action)) for action in self.actions(state)]
+
     def properties(self) -> list[Property[int]]:
         return [
             always("safe", lambda s: "bad" if s in self.bad else None),

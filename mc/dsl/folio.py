@@ -112,8 +112,8 @@ def folio_ref(op: Op, page: Page) -> FolioRef:
     )
 
 
-def _cached(fs: Scratch, page: Page) -> Any:
-    return fs[page.ident]
+def _cached(scratch: Scratch, page: Page) -> Any:
+    return scratch[page.ident]
 
 
 def find_folio(op: Op, page: Page, label: str) -> FolioRef:
@@ -151,9 +151,9 @@ def new_folio(op: Op, mapping: Mapping, page: Page, label: str) -> tuple[FolioRe
     return ref, Expr(name, lambda _w: lambda s: bool(s[result]), local=True)
 
 
-def _add(fs: Scratch, page: Page, tid: int, slot: int) -> bool:
-    fs[slot] = None
-    return add_folio(fs, page, tid, slot)
+def _add(scratch: Scratch, page: Page, tid: int, slot: int) -> bool:
+    scratch[slot] = None
+    return add_folio(scratch, page, tid, slot)
 
 
 def hold_folio(op: Op, page: Page, ident: Expr, label: str) -> FolioRef:

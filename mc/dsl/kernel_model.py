@@ -115,15 +115,6 @@ class KernelModel(Model[State, Action]):
             pc = state[pc_slot]
         return states
 
-    def actions(self, state: State) -> list[Action]:
-        return [action for action, _ in self.successors(state)]
-
-    def next_state(self, state: State, action: Action) -> State:
-        for candidate, after in self.successors(state):
-            if candidate == action:
-                return after
-        raise ValueError(f"action {action} is not enabled")
-
     def actor(self, action: Action) -> int:
         return action[0]
 

@@ -157,7 +157,12 @@ def fork_when(
     """``if (cond)`` where ``cond(scratch, *values)`` may be symbolic: the
     steps in the block run on the outcomes where it holds."""
     test = fork_compute(
-        op, name, label, lambda fs, *values: decide(fs, cond(fs, *values)), *args, tag=tag
+        op,
+        name,
+        label,
+        lambda scratch, *values: decide(scratch, cond(scratch, *values)),
+        *args,
+        tag=tag,
     )
     with op.when(is_true(test), f"{name}?"):
         yield

@@ -98,10 +98,9 @@ def declare(
 class Model(ABC, Generic[S, A]):
     """A finite transition system the explorer can search.
 
-    Subclasses give ``init_states``, ``actions`` and ``next_state``; they may
-    override ``successors`` when computing actions and their results together
-    is cheaper, and ``actor`` to let breadth-first search prefer traces with
-    fewer context switches among those of equal length.
+    Subclasses give ``init_states`` and ``successors``, what the explorer
+    calls; they may override ``actor`` to let breadth-first search prefer
+    traces with fewer context switches among those of equal length.
     """
 
     @abstractmethod
@@ -109,17 +108,9 @@ class Model(ABC, Generic[S, A]):
         """The initial states, in a deterministic order."""
 
     @abstractmethod
-    def actions(self, state: S) -> Sequence[A]:
-        """The actions enabled in ``state``, in a deterministic order."""
-
-    @abstractmethod
-    def next_state(self, state: S, action: A) -> S:
-        """The state ``action`` leads to from ``state``."""
-
     def successors(self, state: S) -> Sequence[tuple[A, S]]:
-        """Each enabled action with the state it leads to, in the order of
-        ``actions``."""
-        return [(action, self.next_state(state, action)) for action in self.actions(state)]
+        """Each action enabled in ``state`` with the state it leads to, in a
+        deterministic order."""
 
     def properties(self) -> Sequence[Property[S]]:
         """The properties to check."""

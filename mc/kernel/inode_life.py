@@ -135,17 +135,17 @@ def state_has(inode: InodeObject, bits: int, text: str) -> Expr:
     return Expr(text, lambda _w: lambda state: bool((state[inode.i_state] or 0) & bits))
 
 
-def set_bits(fs: Scratch, inode: InodeObject, on: int = 0, off: int = 0) -> None:
+def set_bits(scratch: Scratch, inode: InodeObject, on: int = 0, off: int = 0) -> None:
     """``inode->i_state |= on; inode->i_state &= ~off``."""
-    fs[inode.i_state] = ((fs[inode.i_state] or 0) | on) & ~off
+    scratch[inode.i_state] = ((scratch[inode.i_state] or 0) | on) & ~off
 
 
-def touch(fs: Scratch, inode: InodeObject, what: str) -> None:
+def touch(scratch: Scratch, inode: InodeObject, what: str) -> None:
     """Record ``what`` as a use of ``inode``: one after ``->evict_inode``
     is a use after evict."""
-    if fs[inode.stage] != LIVE and fs[fs.world.parts["inode_life"].misuse] is None:
-        fs[fs.world.parts["inode_life"].misuse] = (
-            f"{what} on {inode} after {STAGES[fs[inode.stage]]}"
+    if scratch[inode.stage] != LIVE and scratch[scratch.world.parts["inode_life"].misuse] is None:
+        scratch[scratch.world.parts["inode_life"].misuse] = (
+            f"{what} on {inode} after {STAGES[scratch[inode.stage]]}"
         )
 
 

@@ -112,33 +112,33 @@ def _mapped_folios(mm: Mm, state: Sequence[Any], page: Page) -> tuple[int, ...]:
     return () if pte is None else (pte_folio(pte),)
 
 
-def maps_cached(fs: Scratch | Sequence[Any], mm: Mm, index: int) -> bool:
+def maps_cached(scratch: Scratch | Sequence[Any], mm: Mm, index: int) -> bool:
     """The pte at ``index`` is present and maps the folio cached there."""
-    values = fs.values if isinstance(fs, Scratch) else fs
+    values = scratch.values if isinstance(scratch, Scratch) else scratch
     pte = values[mm.ptes[index]]
     return pte is not None and pte_folio(pte) == values[mm.mapping.pages[index].ident]
 
 
-def set_pte(fs: Scratch, mm: Mm, index: int, *, write: bool, ident: int) -> bool:
+def set_pte(scratch: Scratch, mm: Mm, index: int, *, write: bool, ident: int) -> bool:
     """``set_pte_range()`` of folio ``ident`` unless the pte changed since
     the fault began (``vmf_pte_changed()``): false when it is no longer none."""
-    if fs[mm.ptes[index]] is not None:
+    if scratch[mm.ptes[index]] is not None:
         return False
-    fs[mm.ptes[index]] = make_pte(ident, PTE_WRITE | PTE_DIRTY if write else 0)
+    scratch[mm.ptes[index]] = make_pte(ident, PTE_WRITE | PTE_DIRTY if write else 0)
     return True
 
 
-def zap(fs: Scratch, mm: Mm, indices: Sequence[int]) -> tuple[int, ...]:
+def zap(scratch: Scratch, mm: Mm, indices: Sequence[int]) -> tuple[int, ...]:
     """``zap_pte_range()`` over ``indices``: every present pte is cleared;
     returns the indices whose pte was dirty and mapped the folio cached
     there (that folio must be marked dirty; the dirt of a pte that outlived
     its folio goes with the folio, out of the page cache)."""
     dirty = []
     for index in indices:
-        pte = fs[mm.ptes[index]]
+        pte = scratch[mm.ptes[index]]
         if pte is None:
             continue
-        if pte & PTE_DIRTY and maps_cached(fs, mm, index):
+        if pte & PTE_DIRTY and maps_cached(scratch, mm, index):
             dirty.append(index)
-        fs[mm.ptes[index]] = None
+        scratch[mm.ptes[index]] = None
     return tuple(dirty)

@@ -341,187 +341,192 @@ def holds(values: Expr, item: Any) -> Expr:
     return Expr(f"{item} in {values}", build, values.local)
 
 
-# --- changing the state (effects; ``fs`` is the state being changed) -----------
+# --- changing the state (effects; ``scratch`` is the state being changed) ------
 
 
-def _set_folio(fs: Scratch, page: Page, version: int | None, flags: int) -> None:
-    fs[page.folio] = (version, flags)
+def _set_folio(scratch: Scratch, page: Page, version: int | None, flags: int) -> None:
+    scratch[page.folio] = (version, flags)
 
 
-def change_flags(fs: Scratch, page: Page, on: int = 0, off: int = 0) -> int:
+def change_flags(scratch: Scratch, page: Page, on: int = 0, off: int = 0) -> int:
     """Set bits ``on`` and clear bits ``off`` of the folio; the old flags."""
-    folio = fs[page.folio]
+    folio = scratch[page.folio]
     if folio is None:
         return 0
     version, flags = folio
-    _set_folio(fs, page, version, (flags | on) & ~off)
+    _set_folio(scratch, page, version, (flags | on) & ~off)
     return int(flags)
 
 
-def change_marks(fs: Scratch, page: Page, on: int = 0, off: int = 0) -> None:
-    fs[page.marks] = (fs[page.marks] | on) & ~off
+def change_marks(scratch: Scratch, page: Page, on: int = 0, off: int = 0) -> None:
+    scratch[page.marks] = (scratch[page.marks] | on) & ~off
 
 
-def free_identity(fs: Scratch, page: Page) -> int:
+def free_identity(scratch: Scratch, page: Page) -> int:
     """The smallest identity of a folio object at ``page`` nothing refers
     to: not cached, not locked, held in no thread's register, mapped by no
     pte."""
-    part = pagecache(fs.world)
-    busy = {fs[page.ident], *(fs[slot] for slot in part.refs.get((page.ino, page.index), ()))}
+    part = pagecache(scratch.world)
+    busy = {
+        scratch[page.ident],
+        *(scratch[slot] for slot in part.refs.get((page.ino, page.index), ())),
+    }
     for source in part.pte_refs:
-        busy.update(source(fs.values, page))
+        busy.update(source(scratch.values, page))
     for ident, lock in enumerate(page.locks):
-        if ident not in busy and fs[lock.slot] is None:
+        if ident not in busy and scratch[lock.slot] is None:
             return ident
     raise ValueError(f"more live folios at {page} than the model provides ({len(page.locks)})")
 
 
-def add_folio(fs: Scratch, page: Page, tid: int, ref: int) -> bool:
+def add_folio(scratch: Scratch, page: Page, tid: int, ref: int) -> bool:
     """``filemap_alloc_folio()``, ``__folio_set_locked()`` and
     ``filemap_add_folio()``: a new folio object, locked by thread ``tid``
     and not uptodate, cached at the index, held in register slot ``ref``;
     false (``-EEXIST``, the new folio put) when one is there already."""
-    if fs[page.ident] is not None:
+    if scratch[page.ident] is not None:
         return False
-    ident = free_identity(fs, page)
-    fs[page.locks[ident].slot] = tid
-    fs[page.ident] = ident
-    fs[ref] = ident
-    _set_folio(fs, page, None, 0)
+    ident = free_identity(scratch, page)
+    scratch[page.locks[ident].slot] = tid
+    scratch[page.ident] = ident
+    scratch[ref] = ident
+    _set_folio(scratch, page, None, 0)
     return True
 
 
-def remove_folio(fs: Scratch, page: Page) -> None:
+def remove_folio(scratch: Scratch, page: Page) -> None:
     """``page_cache_delete()``: the folio leaves the xarray with its marks."""
-    fs[page.ident] = None
-    fs[page.folio] = None
-    fs[page.marks] = 0
+    scratch[page.ident] = None
+    scratch[page.folio] = None
+    scratch[page.marks] = 0
 
 
-def store_data(fs: Scratch, page: Page, version: int) -> None:
+def store_data(scratch: Scratch, page: Page, version: int) -> None:
     """The folio's contents become data ``version`` (a whole-page copy)."""
-    folio = fs[page.folio]
+    folio = scratch[page.folio]
     assert folio is not None
-    _set_folio(fs, page, version, folio[1])
-    fs[page.history] = (*fs[page.history], version)
+    _set_folio(scratch, page, version, folio[1])
+    scratch[page.history] = (*scratch[page.history], version)
 
 
-def note_truncated(fs: Scratch, page: Page) -> None:
+def note_truncated(scratch: Scratch, page: Page) -> None:
     """The page was truncated: what it held need not reach the device."""
-    fs[page.history] = (*fs[page.history], TRUNCATED)
+    scratch[page.history] = (*scratch[page.history], TRUNCATED)
 
 
-def dirty_folio(fs: Scratch, page: Page) -> bool:
+def dirty_folio(scratch: Scratch, page: Page) -> bool:
     """``filemap_dirty_folio()`` / ``__folio_mark_dirty()``: PG_dirty, and
     the DIRTY mark under xa_lock when the folio is still in the mapping;
     true when the folio was clean."""
-    if fs[page.folio] is None:
+    if scratch[page.folio] is None:
         return False
-    old = change_flags(fs, page, on=PG_DIRTY)
+    old = change_flags(scratch, page, on=PG_DIRTY)
     if old & PG_DIRTY:
         return False
-    change_marks(fs, page, on=TAG_DIRTY)
+    change_marks(scratch, page, on=TAG_DIRTY)
     return True
 
 
-def clear_dirty_for_io(fs: Scratch, page: Page) -> bool:
+def clear_dirty_for_io(scratch: Scratch, page: Page) -> bool:
     """``folio_clear_dirty_for_io()``'s last part (``mc.kernel.rmap`` does
     the ``folio_mkclean()`` before it): clear PG_dirty, leaving the DIRTY
     mark for a concurrent data-integrity sync to find; true when it was set."""
-    return bool(change_flags(fs, page, off=PG_DIRTY) & PG_DIRTY)
+    return bool(change_flags(scratch, page, off=PG_DIRTY) & PG_DIRTY)
 
 
-def start_writeback(fs: Scratch, page: Page, keep_write: bool = False) -> None:
+def start_writeback(scratch: Scratch, page: Page, keep_write: bool = False) -> None:
     """``__folio_start_writeback()``: PG_writeback and the WRITEBACK mark;
     DIRTY cleared unless the folio was redirtied; TOWRITE cleared unless
     ``keep_write``."""
-    change_flags(fs, page, on=PG_WRITEBACK)
+    change_flags(scratch, page, on=PG_WRITEBACK)
     off = TAG_TOWRITE if not keep_write else 0
-    if not flags_of(fs.values, page) & PG_DIRTY:
+    if not flags_of(scratch.values, page) & PG_DIRTY:
         off |= TAG_DIRTY
-    change_marks(fs, page, on=TAG_WRITEBACK, off=off)
+    change_marks(scratch, page, on=TAG_WRITEBACK, off=off)
 
 
-def end_writeback(fs: Scratch, page: Page) -> None:
+def end_writeback(scratch: Scratch, page: Page) -> None:
     """``__folio_end_writeback()``: PG_writeback and the WRITEBACK mark go."""
-    change_flags(fs, page, off=PG_WRITEBACK)
-    if fs[page.folio] is not None:
-        change_marks(fs, page, off=TAG_WRITEBACK)
+    change_flags(scratch, page, off=PG_WRITEBACK)
+    if scratch[page.folio] is not None:
+        change_marks(scratch, page, off=TAG_WRITEBACK)
 
 
-def tag_for_writeback(fs: Scratch, mapping: Mapping) -> None:
+def tag_for_writeback(scratch: Scratch, mapping: Mapping) -> None:
     """``tag_pages_for_writeback()``: every DIRTY index gets TOWRITE."""
     for page in mapping.pages:
-        if fs[page.marks] & TAG_DIRTY:
-            change_marks(fs, page, on=TAG_TOWRITE)
+        if scratch[page.marks] & TAG_DIRTY:
+            change_marks(scratch, page, on=TAG_TOWRITE)
 
 
-def tagged(fs: Scratch, mapping: Mapping, tag: int) -> tuple[tuple[int, int], ...]:
+def tagged(scratch: Scratch, mapping: Mapping, tag: int) -> tuple[tuple[int, int], ...]:
     """``filemap_get_folios_tag()``: the indices carrying ``tag``, each with
     the folio cached there (the batch holds references to them)."""
-    return tuple((page.index, fs[page.ident]) for page in mapping.pages if fs[page.marks] & tag)
+    return tuple(
+        (page.index, scratch[page.ident]) for page in mapping.pages if scratch[page.marks] & tag
+    )
 
 
-def get_block(fs: Scratch, page: Page) -> int:
+def get_block(scratch: Scratch, page: Page) -> int:
     """``get_block(inode, iblock, bh, 1)``: map the page to a newly
     allocated block unless it has one; ``-ENOSPC`` when the device is full."""
-    if fs[page.block] is not None:
+    if scratch[page.block] is not None:
         return 0
-    block = dev.allocate(fs.values, _device(fs))
+    block = dev.allocate(scratch.values, _device(scratch))
     if block is None:
         return -28
-    fs[page.block] = block
+    scratch[page.block] = block
     return 0
 
 
-def submit_write(fs: Scratch, page: Page, end_io: str) -> None:
+def submit_write(scratch: Scratch, page: Page, end_io: str) -> None:
     """``submit_bh()``/``submit_bio()`` of a write of the folio's data to
     the page's block."""
-    folio = fs[page.folio]
-    block = fs[page.block]
+    folio = scratch[page.folio]
+    block = scratch[page.block]
     assert folio is not None and block is not None
     bio = Bio(dev.WRITE, block, page.ino, page.index, page.path, folio[0], end_io)
-    dev.submit(fs.values, _device(fs), bio)
+    dev.submit(scratch.values, _device(scratch), bio)
 
 
-def submit_read(fs: Scratch, page: Page, end_io: str) -> None:
+def submit_read(scratch: Scratch, page: Page, end_io: str) -> None:
     """Submit a read of the page's block into the locked folio; the folio
     lock now belongs to the I/O, whose completion unlocks it.  A hole
     needs no I/O: the folio is zeroed and unlocked at once."""
-    block = fs[page.block]
-    lock = page.cached_lock(fs.values)
+    block = scratch[page.block]
+    lock = page.cached_lock(scratch.values)
     assert lock is not None
     if block is None:
-        folio = fs[page.folio]
+        folio = scratch[page.folio]
         assert folio is not None
-        _set_folio(fs, page, ZEROES, folio[1] | PG_UPTODATE)
-        fs[lock.slot] = None
+        _set_folio(scratch, page, ZEROES, folio[1] | PG_UPTODATE)
+        scratch[lock.slot] = None
         return
     bio = Bio(dev.READ, block, page.ino, page.index, page.path, None, end_io)
-    dev.submit(fs.values, _device(fs), bio)
-    fs[lock.slot] = pagecache(fs.world).irq()
+    dev.submit(scratch.values, _device(scratch), bio)
+    scratch[lock.slot] = pagecache(scratch.world).irq()
 
 
-def complete(fs: Scratch, bio: Bio) -> None:
+def complete(scratch: Scratch, bio: Bio) -> None:
     """The device finishes ``bio``; its handler ends the page-cache side:
     ``folio_end_writeback()`` for a write, ``folio_end_read()`` (data,
     PG_uptodate, unlock) for a read."""
-    dev.retire(fs.values, _device(fs), bio)
-    page = pagecache(fs.world).page_of(bio)
+    dev.retire(scratch.values, _device(scratch), bio)
+    page = pagecache(scratch.world).page_of(bio)
     if bio.op == dev.WRITE:
-        end_writeback(fs, page)
+        end_writeback(scratch, page)
         return
-    irq = pagecache(fs.world).irq()
-    read_into = next(k for k, lock in enumerate(page.locks) if fs[lock.slot] == irq)
-    folio = fs[page.folio]
-    if folio is not None and fs[page.ident] == read_into:
-        data = fs[_device(fs).blocks[bio.block]]
-        _set_folio(fs, page, data, folio[1] | PG_UPTODATE)
-    fs[page.locks[read_into].slot] = None
+    irq = pagecache(scratch.world).irq()
+    read_into = next(k for k, lock in enumerate(page.locks) if scratch[lock.slot] == irq)
+    folio = scratch[page.folio]
+    if folio is not None and scratch[page.ident] == read_into:
+        data = scratch[_device(scratch).blocks[bio.block]]
+        _set_folio(scratch, page, data, folio[1] | PG_UPTODATE)
+    scratch[page.locks[read_into].slot] = None
 
 
-def _device(fs: Scratch) -> Device:
-    device = pagecache(fs.world).device
+def _device(scratch: Scratch) -> Device:
+    device = pagecache(scratch.world).device
     assert device is not None
     return device
 
@@ -547,20 +552,20 @@ def completions(irq: int) -> Expr:
     return Expr("the bios in flight", build)
 
 
-def promise(fs: Scratch, mapping: Mapping) -> tuple[tuple[int, int], ...]:
+def promise(scratch: Scratch, mapping: Mapping) -> tuple[tuple[int, int], ...]:
     """What an fsync beginning now must make durable: for each page, the
     newest data version written by a write that has returned or stored
     through the mapping (a store is done once its byte is in the folio,
     where it enters the page's history)."""
-    part = pagecache(fs.world)
+    part = pagecache(scratch.world)
     returned = {
         w.version
         for w in part.writes
-        if w.page is None or (fs[w.pc] == DONE and w.page.ino == mapping.ino)
+        if w.page is None or (scratch[w.pc] == DONE and w.page.ino == mapping.ino)
     }
     promised = []
     for page in mapping.pages:
-        done = [v for v in fs[page.history] if v in returned]
+        done = [v for v in scratch[page.history] if v in returned]
         if done:
             promised.append((page.index, done[-1]))
     return tuple(promised)

@@ -51,7 +51,7 @@ def _ends(runs: list[tuple[Value, int]]) -> list[Value]:
     return [start for start, _ in runs[1:]] + [PAGE_SIZE]
 
 
-def fill(fs: Scratch, content: Content, start: Value, end: Value, version: int) -> Content:
+def fill(scratch: Scratch, content: Content, start: Value, end: Value, version: int) -> Content:
     """``content`` with bytes ``[start, end)`` holding ``version`` (the
     caller keeps ``0 <= start`` and ``end <= PAGE_SIZE``).  Writing into a
     page of one version decides nothing: its runs may be empty."""
@@ -61,35 +61,37 @@ def fill(fs: Scratch, content: Content, start: Value, end: Value, version: int) 
         at_end = isinstance(end, int) and end >= PAGE_SIZE
         tail = [] if at_end else [(end, content)]
         return normal([(0, content), (start, version), *tail])
-    if not decide(fs, less(start, end)):
+    if not decide(scratch, less(start, end)):
         return content
     runs = runs_of(content)
     ends = _ends(runs)
-    before = [(s, v) for s, v in runs if decide(fs, less(s, start))]
+    before = [(s, v) for s, v in runs if decide(scratch, less(s, start))]
     after = [
-        (larger(fs, s, end), v)
+        (larger(scratch, s, end), v)
         for (s, v), e in zip(runs, ends, strict=True)
-        if decide(fs, less(end, e))
+        if decide(scratch, less(end, e))
     ]
     return normal([*before, (start, version), *after])
 
 
-def zero(fs: Scratch, content: Content, start: Value, end: Value = PAGE_SIZE) -> Content:
+def zero(scratch: Scratch, content: Content, start: Value, end: Value = PAGE_SIZE) -> Content:
     """``folio_zero_range()`` / ``folio_zero_segment()``: bytes ``[start,
     end)`` become zeroes."""
-    return fill(fs, content, start, end, ZEROES)
+    return fill(scratch, content, start, end, ZEROES)
 
 
-def versions_in(fs: Scratch, content: Content, start: Value, end: Value) -> frozenset[int]:
+def versions_in(scratch: Scratch, content: Content, start: Value, end: Value) -> frozenset[int]:
     """The data versions of bytes ``[start, end)`` (none when the range is
     empty)."""
-    if content is None or not decide(fs, less(start, end)):
+    if content is None or not decide(scratch, less(start, end)):
         return frozenset()
     runs = runs_of(content)
     return frozenset(
         v
         for (s, v), e in zip(runs, _ends(runs), strict=True)
-        if decide(fs, less(s, e)) and decide(fs, less(s, end)) and decide(fs, less(start, e))
+        if decide(scratch, less(s, e))
+        and decide(scratch, less(s, end))
+        and decide(scratch, less(start, e))
     )
 
 

@@ -304,31 +304,31 @@ class ForkScratch(Scratch):
         return value
 
 
-def _forking(fs: Scratch, what: object) -> ForkScratch:
-    if not isinstance(fs, ForkScratch) or fs.part is None:
+def _forking(scratch: Scratch, what: object) -> ForkScratch:
+    if not isinstance(scratch, ForkScratch) or scratch.part is None:
         raise ModelError(f"{what} depends on a symbolic value in a step that cannot fork")
-    return fs
+    return scratch
 
 
-def decide(fs: Scratch, cond: Decision) -> bool:
+def decide(scratch: Scratch, cond: Decision) -> bool:
     """The outcome of ``cond`` in this run of a forking step."""
     if isinstance(cond, bool):
         return cond
     if not variables(cond):
         return bool(evaluate(cond, {}))
-    scratch = _forking(fs, cond)
+    scratch = _forking(scratch, cond)
     assert scratch.part is not None
     return bool(scratch.choose(scratch.part.split(scratch[scratch.part.path], cond)))
 
 
-def pick(fs: Scratch, value: Value) -> int:
+def pick(scratch: Scratch, value: Value) -> int:
     """The value of ``value`` in this run of a forking step: one run per
     value it can take."""
     if isinstance(value, int):
         return value
     if not variables(value):
         return int(evaluate(value, {}))
-    scratch = _forking(fs, value)
+    scratch = _forking(scratch, value)
     part = scratch.part
     assert part is not None
     path = scratch[part.path]
@@ -336,14 +336,14 @@ def pick(fs: Scratch, value: Value) -> int:
     return int(scratch.choose(options))
 
 
-def smaller(fs: Scratch, left: Value, right: Value) -> Value:
+def smaller(scratch: Scratch, left: Value, right: Value) -> Value:
     """``min(left, right)``."""
-    return left if decide(fs, at_most(left, right)) else right
+    return left if decide(scratch, at_most(left, right)) else right
 
 
-def larger(fs: Scratch, left: Value, right: Value) -> Value:
+def larger(scratch: Scratch, left: Value, right: Value) -> Value:
     """``max(left, right)``."""
-    return left if decide(fs, at_least(left, right)) else right
+    return left if decide(scratch, at_least(left, right)) else right
 
 
 def holds_in(part: Symbolic | None, state: State, cond: Decision) -> bool:

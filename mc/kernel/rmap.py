@@ -29,26 +29,26 @@ NO_MKCLEAN = "no-mkclean"
 ``folio_mkclean()`` (a pte stays writable and dirty across writeback)."""
 
 
-def folio_mkclean(fs: Scratch, page: Page) -> bool:
+def folio_mkclean(scratch: Scratch, page: Page) -> bool:
     """``folio_mkclean()``: write-protect and clean every pte mapping the
     folio cached at ``page`` (the caller holds its lock); whether one was
     writable or dirty."""
-    mm = fs.world.parts.get(MM)
+    mm = scratch.world.parts.get(MM)
     if not isinstance(mm, Mm) or mm.mapping.ino != page.ino:
         return False
     slot = mm.ptes[page.index]
-    pte = fs[slot]
-    if not maps_cached(fs, mm, page.index) or not pte & (PTE_WRITE | PTE_DIRTY):
+    pte = scratch[slot]
+    if not maps_cached(scratch, mm, page.index) or not pte & (PTE_WRITE | PTE_DIRTY):
         return False
-    fs[slot] = make_pte(pte_folio(pte), 0)
+    scratch[slot] = make_pte(pte_folio(pte), 0)
     return True
 
 
-def folio_clear_dirty_for_io(fs: Scratch, page: Page, mkclean: bool = True) -> bool:
+def folio_clear_dirty_for_io(scratch: Scratch, page: Page, mkclean: bool = True) -> bool:
     """``folio_clear_dirty_for_io()``: ``if (folio_mkclean(folio))
     folio_mark_dirty(folio)``, then clear PG_dirty (the DIRTY mark stays);
     true when the folio was dirty.  ``mkclean`` false leaves the ptes alone
     (variant ``no-mkclean``)."""
-    if mkclean and folio_mkclean(fs, page):
-        dirty_folio(fs, page)
-    return clear_dirty_for_io(fs, page)
+    if mkclean and folio_mkclean(scratch, page):
+        dirty_folio(scratch, page)
+    return clear_dirty_for_io(scratch, page)

@@ -99,38 +99,38 @@ def truncation(world: World) -> Truncation:
     return part
 
 
-def free_blocks(fs: Scratch, mapping: Mapping, indices: Sequence[int]) -> tuple[int, ...]:
+def free_blocks(scratch: Scratch, mapping: Mapping, indices: Sequence[int]) -> tuple[int, ...]:
     """The filesystem frees the blocks of pages ``indices``: they become
     holes and the blocks go back to the free map; a folio still cached for
     such a page that holds the block's data, or is being read from it, is
     now stale (one with no data yet will read the hole).  Returns the blocks
     freed."""
-    part = truncation(fs.world)
-    device = device_of(fs.world)
+    part = truncation(scratch.world)
+    device = device_of(scratch.world)
     freed = []
     for index in indices:
         page = mapping.pages[index]
-        block = fs[page.block]
+        block = scratch[page.block]
         if block is None:
             continue
-        fs[page.block] = None
-        release(fs.values, device, block)
+        scratch[page.block] = None
+        release(scratch.values, device, block)
         freed.append(block)
-        folio = fs[page.folio]
+        folio = scratch[page.folio]
         reading = any(
             bio.op == READ and bio.ino == page.ino and bio.index == page.index
-            for bio in fs[device.bios]
+            for bio in scratch[device.bios]
         )
         if folio is not None and (folio[0] is not None or reading):
-            fs[part.stale_slot(page)] = block
+            scratch[part.stale_slot(page)] = block
     return tuple(freed)
 
 
-def forget_folio(fs: Scratch, page: Page) -> None:
+def forget_folio(scratch: Scratch, page: Page) -> None:
     """The folio at ``page`` left the page cache: it is stale no more."""
-    slot = truncation(fs.world).stale.get((page.ino, page.index))
+    slot = truncation(scratch.world).stale.get((page.ino, page.index))
     if slot is not None:
-        fs[slot] = None
+        scratch[slot] = None
 
 
 # --- the checks -------------------------------------------------------------------

@@ -166,31 +166,31 @@ def dead_dir(directory: InodeExpr) -> Expr:
     return _tree_expr(f"IS_DEADDIR({directory})", is_dead, directory)
 
 
-def d_move(fs: Scratch, old: Dentry, new: Dentry) -> None:
+def d_move(scratch: Scratch, old: Dentry, new: Dentry) -> None:
     """__d_move() of a rename: ``new``'s name now points to what ``old``
     pointed to, ``old`` turns negative, a moved directory changes parent."""
-    inode = fs[old.slot]
-    fs[new.slot] = inode
-    fs[old.slot] = None
-    _reparent(fs, inode, new.parent.ino)
+    inode = scratch[old.slot]
+    scratch[new.slot] = inode
+    scratch[old.slot] = None
+    _reparent(scratch, inode, new.parent.ino)
 
 
-def d_exchange(fs: Scratch, first: Dentry, second: Dentry) -> None:
+def d_exchange(scratch: Scratch, first: Dentry, second: Dentry) -> None:
     """__d_move(..., exchange=true): the two names swap inodes."""
-    a, b = fs[first.slot], fs[second.slot]
-    fs[first.slot], fs[second.slot] = b, a
-    _reparent(fs, a, second.parent.ino)
-    _reparent(fs, b, first.parent.ino)
+    a, b = scratch[first.slot], scratch[second.slot]
+    scratch[first.slot], scratch[second.slot] = b, a
+    _reparent(scratch, a, second.parent.ino)
+    _reparent(scratch, b, first.parent.ino)
 
 
-def _reparent(fs: Scratch, ino: int | None, parent: int) -> None:
-    slot = None if ino is None else fs.world.inodes[ino].d_parent
+def _reparent(scratch: Scratch, ino: int | None, parent: int) -> None:
+    slot = None if ino is None else scratch.world.inodes[ino].d_parent
     if slot is not None:
-        fs[slot] = parent
+        scratch[slot] = parent
 
 
-def mark_dead(fs: Scratch, ino: int) -> None:
+def mark_dead(scratch: Scratch, ino: int) -> None:
     """``inode->i_flags |= S_DEAD`` on a removed directory."""
-    slot = fs.world.inodes[ino].dead
+    slot = scratch.world.inodes[ino].dead
     if slot is not None:
-        fs[slot] = True
+        scratch[slot] = True
