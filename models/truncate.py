@@ -246,17 +246,7 @@ def mmap_store(op: Op, file: File, pos: Arg) -> None:
     describe=lambda f, *positions: (
         "; ".join(f"p[{describe(pos)}] = x" for pos in positions) + f" /* mmap({f}) */"
     ),
-    cites=(
-        Cite("mm/memory.c", "handle_mm_fault", "6.6"),
-        Cite("mm/memory.c", "lock_mm_and_find_vma", "6.6"),
-        Cite("mm/memory.c", "do_read_fault", "6.6"),
-        Cite("mm/memory.c", "do_shared_fault", "6.6"),
-        Cite("mm/memory.c", "wp_page_shared", "6.6"),
-        Cite("mm/memory.c", "finish_fault", "6.6"),
-        Cite("mm/memory.c", "fault_dirty_shared_page", "6.6"),
-        Cite("mm/filemap.c", "filemap_fault", "6.6", method="vm_operations_struct.fault"),
-        Cite("mm/filemap.c", "filemap_map_pages", "6.6", method="vm_operations_struct.map_pages"),
-    ),
+    cites=mmap_store.cites,
 )
 def mmap_stores(op: Op, file: File, *positions: Arg) -> None:
     """``p[pos] = x`` for each of ``positions`` in turn, on a MAP_SHARED

@@ -37,8 +37,8 @@ from mc.kernel.pagecache import PAGE_SIZE, File, Page, pagecache, store_data
 from mc.kernel.pathcond import is_true
 from mc.kernel.world import Scratch
 from mc.models.fault import access_page
-from mc.models.truncate import access, file_parts
-from mc.models.writeback import filemap_get_pages, perform_write, write
+from mc.models.truncate import access, file_parts, mmap_store
+from mc.models.writeback import filemap_get_pages, perform_write, read, write
 
 COPY_FAULTS_UNDER_FOLIO_LOCK = "copy-faults-under-folio-lock"
 
@@ -107,10 +107,7 @@ def write_from_mapping(op: Op, file: File, index: int, source: int) -> None:
 @operation(
     models="filemap_read() -> copy_folio_to_iter() (mm/filemap.c, lib/iov_iter.c)",
     describe=lambda f, i, dest: f"read({f}, page {i}) into mmap({f}) at {dest}",
-    cites=(
-        Cite("mm/filemap.c", "filemap_read", "6.6"),
-        Cite("mm/filemap.c", "filemap_get_pages", "6.6"),
-    ),
+    cites=(*read.cites, *mmap_store.cites),
 )
 def read_to_mapping(op: Op, file: File, index: int, dest: int) -> None:
     """read(2) of page ``index`` of ``file`` into the process's shared
