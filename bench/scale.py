@@ -4,15 +4,23 @@ writers) checked as a user would, ``vfsmc check FILE:SCENARIO --json`` in a
 fresh process per configuration, printing states, transitions, seconds,
 states/s, bytes per stored state and peak memory.
 
-    python bench/scale.py [--filter TEXT] [--config NAME ...] [--time-limit S]
+    python bench/scale.py [--filter TEXT] [--config NAME ...] [--time-limit S] [--no-spin]
+
+Then the seven-operation directory scenario side by side with SPIN: its lock
+skeleton (bench/spin/dirops7.pml) through ``spin -a``, ``gcc -O2`` and ``pan``
+(default partial-order reduction), end to end, against ``vfsmc check`` of
+the scenario, both asking whether any interleaving deadlocks.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,7 +36,9 @@ SCENARIOS = (
 )
 
 CONFIGS: dict[str, list[str]] = {
-    "default": [],
+    "unreduced": ["--no-por", "--exact"],
+    "por": ["--exact"],
+    "por+fingerprints": [],
 }
 """Each configuration: the ``vfsmc check`` options it adds."""
 
@@ -46,6 +56,37 @@ def run(scenario: str, options: list[str], time_limit: float) -> tuple[dict[str,
     return report, wall
 
 
+SPIN_MODEL = ROOT / "bench" / "spin" / "dirops7.pml"
+SPIN_QUESTION = "bench/scale/dirops.py:scale/dirops-7"
+
+
+def spin_side_by_side(time_limit: float) -> None:
+    """SPIN's end-to-end time on the lock skeleton against vfsmc's on the
+    scenario (default options), and their ratio."""
+    if shutil.which("spin") is None or shutil.which("gcc") is None:
+        print("spin or gcc not installed (make bench installs spin): no comparison")
+        return
+    with tempfile.TemporaryDirectory() as work:
+        shutil.copy(SPIN_MODEL, work)
+        started = time.perf_counter()
+        for command in (["spin", "-a", SPIN_MODEL.name], ["gcc", "-O2", "-o", "pan", "pan.c"]):
+            subprocess.run(command, cwd=work, check=True, capture_output=True)
+        pan = subprocess.run(["./pan"], cwd=work, check=True, capture_output=True, text=True)
+        spin_seconds = time.perf_counter() - started
+    stored = re.search(r"(\d+) states, stored", pan.stdout)
+    errors = re.search(r"errors: (\d+)", pan.stdout)
+    report, wall = run(SPIN_QUESTION, [], time_limit)
+    print(
+        f"SPIN (spin -a, gcc, pan) on the lock skeleton: {stored.group(1) if stored else '?'} "
+        f"states, {errors.group(1) if errors else '?'} errors, {spin_seconds:.2f} s end to end"
+    )
+    print(
+        f"vfsmc check {SPIN_QUESTION}: {report['verdict']}, {report['states']:,} states, "
+        f"{wall:.2f} s end to end"
+    )
+    print(f"ratio vfsmc / SPIN: {wall / spin_seconds:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -55,6 +96,7 @@ def main() -> None:
         "--config", action="append", choices=sorted(CONFIGS), help="configurations to run"
     )
     parser.add_argument("--time-limit", type=float, default=300.0, help="per check, seconds")
+    parser.add_argument("--no-spin", action="store_true", help="skip the comparison with SPIN")
     args = parser.parse_args()
     configs = args.config or list(CONFIGS)
     print(
@@ -74,6 +116,8 @@ def main() -> None:
                 f"{report['bytes_per_state']:>8.0f} {peak:>9.1f} {wall:>7.2f}",
                 flush=True,
             )
+    if not args.no_spin:
+        spin_side_by_side(args.time_limit)
 
 
 if __name__ == "__main__":

@@ -3,14 +3,18 @@ violation into a counterexample."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 import attrs
 
 from mc.dsl.kernel_model import KernelModel, unchecked_errors
 from mc.dsl.scenario import Registry, Scenario
 from mc.engine.explore import Options, Search
+from mc.engine.parallel import ParallelSearch
+from mc.engine.ray_pool import RayPool
 from mc.engine.result import Result, Violation
 from mc.trace.format import Counterexample
 
@@ -29,23 +33,67 @@ class Outcome:
     check (so nothing was explored beyond them), by property."""
 
 
+@attrs.frozen
+class Spread:
+    """A search spread over ``workers`` processes: forked from this one, or
+    Ray actors (``ray``) on the cluster at ``address``, which build the
+    model themselves after loading the model files ``sources``."""
+
+    workers: int
+    ray: bool = False
+    address: str | None = None
+    sources: tuple[Path, ...] = ()
+
+
+def build_model(
+    sources: Sequence[Path],
+    scenario: str,
+    variants: Sequence[str],
+    properties: Sequence[str] | None,
+) -> KernelModel:
+    """The model of ``scenario``, built in a fresh process after loading
+    the model files ``sources`` (what a Ray actor runs)."""
+    from mc.check import usermodels
+
+    registry = usermodels.load_all(sources)
+    return registry.build(registry.scenario(scenario), variants, properties)
+
+
 def check_scenario(
     registry: Registry,
     scenario: str,
     variants: Sequence[str] = (),
     properties: Sequence[str] | None = None,
     options: Options | None = None,
+    spread: Spread | None = None,
 ) -> Outcome:
     """Check ``scenario`` under ``variants``; raises ``UnknownName`` for a
-    name the registry does not know."""
+    name the registry does not know.  Symbolic scenarios keep their states
+    in full (their statistics count them).  A ``spread`` search is
+    breadth-first over several processes, without partial-order reduction
+    and without the count of unchecked errors."""
     found = registry.scenario(scenario)
     model = registry.build(found, variants, properties)
-    search = Search(model, options)
-    result = search.run()
+    options = options or Options()
+    if not options.exact and "symbolic" in model.world.parts:
+        options = attrs.evolve(options, exact=True)
+    if spread is not None:
+        pool = None
+        if spread.ray:
+            factory = functools.partial(
+                build_model, spread.sources, scenario, tuple(variants), properties
+            )
+            pool = RayPool(factory, spread.workers, options.exact, spread.address)
+        result = ParallelSearch(model, options, spread.workers).run(pool)
+        halted: Sequence[tuple[object, ...]] = ()
+    else:
+        search = Search(model, options)
+        result = search.run()
+        halted = search.halted_states
     counterexample = None
     if result.violation is not None and result.violation.path is not None:
         counterexample = counterexample_of(model, found, tuple(variants), result.violation)
-    unchecked = unchecked_errors(search.states, result.properties)
+    unchecked = unchecked_errors(halted, result.properties)
     return Outcome(found, tuple(variants), model, result, counterexample, unchecked)
 
 

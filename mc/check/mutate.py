@@ -285,13 +285,14 @@ class _Baselines:
         if scenario not in self.found:
             found = self.registry.scenario(scenario)
             model = self.registry.build(found, self.variants, self.properties)
-            search = Search(model, self.options)
+            search = Search(model, attrs.evolve(self.options, exact=True, reduce=False))
             result = search.run()
+            states = search.store.kept()
             self.found[scenario] = Baseline(
                 result.verdict,
                 result.violation.property if result.violation else None,
-                len(search.states),
-                frozenset(coverage(model, search.states)),
+                len(states),
+                frozenset(coverage(model, states)),
             )
         return self.found[scenario]
 

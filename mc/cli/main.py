@@ -15,9 +15,9 @@ from typing import Any
 import click
 
 from mc.check import usermodels
-from mc.check.checker import Outcome, check_scenario, file_stem
+from mc.check.checker import Outcome, Spread, check_scenario, file_stem
 from mc.cli.errors import one_line_errors
-from mc.cli.options import models_option
+from mc.cli.options import models_option, por_option
 from mc.cli.regress import mutate_command, regress_command
 from mc.cli.spec import spec as spec_group
 from mc.dsl.replay import ReplayReport, replay
@@ -128,6 +128,30 @@ def _progress(states: int, transitions: int, depth: int, seconds: float) -> None
     default=None,
     help="Progress line on stderr (default: when a terminal).",
 )
+@por_option
+@click.option(
+    "--exact",
+    is_flag=True,
+    help="Keep every state in full instead of 64-bit fingerprints.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Breadth-first search over this many worker processes (no reduction).",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where the workers run: processes forked here, or Ray actors.",
+)
+@click.option(
+    "--address",
+    help="The Ray cluster to join (default: start a local Ray instance; 'auto': this node's).",
+)
 @models_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @one_line_errors
@@ -142,6 +166,11 @@ def check(
     out: Path,
     save: bool,
     progress: bool | None,
+    reduce: bool,
+    exact: bool,
+    workers: int,
+    backend: str,
+    address: str | None,
     models: tuple[Path, ...],
     as_json: bool,
 ) -> None:
@@ -155,11 +184,23 @@ def check(
         max_depth=max_depth,
         time_limit=time_limit,
         progress=_progress if show_progress else None,
+        reduce=reduce,
+        exact=exact,
     )
+    if address is not None and backend != "ray":
+        raise ValueError("--address needs --backend ray")
     reg = usermodels.load_all(models)
     name = usermodels.resolve(scenario)
+    spread = None
+    if backend == "ray" or workers > 1:
+        if strategy != "bfs":
+            raise ValueError("--workers and --backend ray search breadth-first (no --dfs)")
+        sources = [Path(path).resolve() for path in models]
+        if ".py:" in scenario:
+            sources.append(Path(scenario.split(".py:", 1)[0] + ".py").resolve())
+        spread = Spread(workers, backend == "ray", address, tuple(sources))
     with usermodels.reported():
-        outcome = check_scenario(reg, name, variants, properties or None, options)
+        outcome = check_scenario(reg, name, variants, properties or None, options, spread)
     if show_progress and outcome.result.stats.seconds >= 1.0:
         click.echo("", err=True)
     saved: dict[str, Path] = {}

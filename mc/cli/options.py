@@ -24,3 +24,11 @@ models_option: Callable[[F], F] = click.option(
     type=click.Path(path_type=Path),
     help="Load model files: a .py file or a directory of them (repeatable).",
 )
+
+por_option: Callable[[F], F] = click.option(
+    "--por/--no-por",
+    "reduce",
+    default=True,
+    show_default=True,
+    help="Partial-order reduction: explore one order of steps that commute.",
+)

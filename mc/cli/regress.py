@@ -11,7 +11,7 @@ import click
 
 from mc.check import expectations, mutate, regress, usermodels
 from mc.cli.errors import one_line_errors
-from mc.cli.options import models_option
+from mc.cli.options import models_option, por_option
 from mc.engine.explore import Options
 
 BAR_WIDTH = 28
@@ -30,10 +30,16 @@ BAR_WIDTH = 28
     type=click.FloatRange(min=0, min_open=True),
     help="Stop each check after this many seconds (the row then fails as INCOMPLETE).",
 )
+@por_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @one_line_errors
 def regress_command(
-    models: tuple[Path, ...], update: bool, prefix: str, time_limit: float | None, as_json: bool
+    models: tuple[Path, ...],
+    update: bool,
+    prefix: str,
+    time_limit: float | None,
+    reduce: bool,
+    as_json: bool,
 ) -> None:
     """Check every expected verdict and replay every saved counterexample.
 
@@ -45,7 +51,7 @@ def regress_command(
     reg = usermodels.load_all(models)
     directories = [path for path in models if Path(path).is_dir()]
     suites = [regress.Suite.of_directory(Path(d)) for d in directories] or [regress.Suite.shipped()]
-    options = Options(time_limit=time_limit)
+    options = Options(time_limit=time_limit, reduce=reduce)
     reports = []
     for suite in suites:
         if as_json:

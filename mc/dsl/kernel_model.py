@@ -10,10 +10,19 @@ import attrs
 
 from mc.dsl.operation import Invocation, Op
 from mc.dsl.program import CompiledStep, Program, compile_program
-from mc.dsl.steps import DONE, LOCK_PROTOCOL, ThreadSlots
-from mc.engine.model import Model, Property, always, deadlock_free, sometimes
+from mc.dsl.steps import DONE, LOCK_PROTOCOL, Regions, ThreadSlots
+from mc.engine.model import (
+    Footprint,
+    Model,
+    Pending,
+    Property,
+    always,
+    deadlock_free,
+    sometimes,
+)
 from mc.kernel import errno
 from mc.kernel.expr import State
+from mc.kernel.locks import Kind
 from mc.kernel.world import ERROR_SLOT, World
 from mc.trace.format import Edge
 from mc.trace.format import Step as TraceStep
@@ -29,6 +38,7 @@ class Thread:
     invocation: Invocation
     program: Program
     steps: tuple[CompiledStep, ...]
+    registers: frozenset[int] = frozenset()
 
     @property
     def name(self) -> str:
@@ -61,9 +71,77 @@ class KernelModel(Model[State, Action]):
             initial = self._settle(initial, tid)
         self.initial = initial
         self._properties = [make(self) for make in property_makers]
+        self._pending = self._footprints()
 
     def init_states(self) -> Sequence[State]:
         return (self.initial,)
+
+    def regions(self, tid: int) -> Regions:
+        """The slot regions of the world as thread ``tid`` sees them."""
+        private = [frozenset((t.slots.pc, t.slots.ret)) | t.registers for t in self.threads]
+        everything = (1 << len(self.world.slots)) - 1
+        owned = 0
+        for slots in private:
+            owned |= _mask(slots)
+        shared = everything & ~owned & ~(1 << ERROR_SLOT)
+        families: dict[str, int] = {}
+        bit_locks = 0
+        lock_only = 0
+        for lock in self.world.locks:
+            families[lock.family] = families.get(lock.family, 0) | 1 << lock.slot
+            if lock.kind is Kind.BIT_LOCK:
+                bit_locks |= 1 << lock.slot
+            else:
+                lock_only |= 1 << lock.slot
+        return Regions(_mask(private[tid]), shared, shared & ~lock_only, families, bit_locks)
+
+    def _footprints(self) -> list[list[Pending]]:
+        """For each thread and program counter, what the thread may do next
+        (its step there with the local steps chained to it) and from there
+        on; a step that may end the thread also reads its bit locks (the
+        check that it returns holding none)."""
+        table = []
+        for tid, thread in enumerate(self.threads):
+            regions = self.regions(tid)
+            steps = thread.steps
+            own: list[Footprint] = []
+            after: list[tuple[int, ...]] = []
+            for compiled in steps:
+                context = compiled.context
+                targets = tuple(pc for pc in (context.next_pc, context.target) if pc is not None)
+                footprint = compiled.step.footprint(regions)
+                if DONE in targets:
+                    footprint = footprint | Footprint(regions.bit_locks, 0)
+                own.append(footprint)
+                after.append(tuple(pc for pc in targets if pc != DONE))
+            local = self._local[tid]
+            table.append(
+                [
+                    Pending(
+                        tid,
+                        _reach(pc, own, after, local.__getitem__),
+                        _reach(pc, own, after, lambda _at: True),
+                    )
+                    for pc in range(len(steps))
+                ]
+            )
+        return table
+
+    def halted(self, state: State) -> bool:
+        """An error state: a step recorded a protocol error and the run ends."""
+        return state[ERROR_SLOT] is not None
+
+    def pending(self, state: State) -> list[Pending]:
+        """What each thread that has not returned may still do.
+
+        The footprints leave out the error slot: a step that records an
+        error stops the whole run, and whether it does is decided by what
+        the step reads, so a protocol error is an assertion of the thread
+        that takes the step, which the reduction preserves (see
+        ``mc.engine.reduction``).  Properties read the error slot only
+        to report those errors."""
+        table = self._pending
+        return [table[tid][state[pc]] for tid, pc in enumerate(self._pcs) if state[pc] != DONE]
 
     def successors(self, state: State) -> list[tuple[Action, State]]:
         if state[ERROR_SLOT] is not None:
@@ -263,7 +341,7 @@ def reported_error(state: State, name: str) -> str | None:
 
 
 def _error_property(model: KernelModel, name: str, description: str) -> Property[State]:
-    return always(name, lambda state: reported_error(state, name), description)
+    return always(name, lambda state: reported_error(state, name), description, reads=0)
 
 
 def unchecked_errors(states: Iterable[State], checked: Iterable[str]) -> dict[str, int]:
@@ -295,7 +373,36 @@ def completes(model: KernelModel) -> Property[State]:
             return "every thread returned"
         return None
 
-    return sometimes("completes", reached, "every thread returns in some interleaving")
+    return sometimes(
+        "completes", reached, "every thread returns in some interleaving", terminal=True
+    )
+
+
+def _reach(
+    start: int,
+    own: Sequence[Footprint],
+    after: Sequence[tuple[int, ...]],
+    through: Callable[[int], bool],
+) -> Footprint:
+    """The footprint of step ``start`` and of every step reached from it
+    through steps ``through`` accepts."""
+    seen = {start}
+    todo = [start]
+    total = own[start]
+    while todo:
+        for pc in after[todo.pop()]:
+            if pc not in seen and through(pc):
+                seen.add(pc)
+                todo.append(pc)
+                total = total | own[pc]
+    return total
+
+
+def _mask(slots: Iterable[int]) -> int:
+    mask = 0
+    for slot in slots:
+        mask |= 1 << slot
+    return mask
 
 
 def build_threads(
@@ -320,8 +427,8 @@ def build_threads(
         program = op.program()
         for transform in transforms:
             program = transform(program, invocation)
-        built.append((slots, invocation, program))
+        built.append((slots, invocation, program, op.register_slots))
     return [
-        Thread(slots, invocation, program, tuple(compile_program(program, world, slots)))
-        for slots, invocation, program in built
+        Thread(slots, invocation, program, tuple(compile_program(program, world, slots)), registers)
+        for slots, invocation, program, registers in built
     ]

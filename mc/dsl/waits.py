@@ -22,10 +22,12 @@ from mc.dsl.steps import (
     Context,
     EffectStep,
     Fire,
+    Regions,
     Step,
     UnlockStep,
     Wait,
 )
+from mc.engine.model import Footprint
 from mc.kernel import locks
 from mc.kernel.expr import Eval, Expr, LockExpr, State, slot_value
 from mc.kernel.locks import Mode, Outcome
@@ -68,6 +70,9 @@ class WaitStep(Step):
             return Event("error", self.label)
         return Event("effect", self.label)
 
+    def footprint(self, regions: Regions) -> Footprint:
+        return Footprint(regions.read(self.cond), regions.own)
+
     def waiting(self, context: Context, state: State) -> Wait | None:
         holders = self.holders(state) if self.holders is not None else ()
         return Wait(self.resource, tuple(t for t in holders if t != context.tid))
@@ -96,6 +101,9 @@ class ChooseStep(Step):
 
         return fire
 
+    def footprint(self, regions: Regions) -> Footprint:
+        return Footprint(regions.read(self.values), regions.own | 1 << self.result)
+
     def event(self, context: Context, before: State, after: State) -> Event:
         slot = context.world.slots[self.result]
         return Event("assign", f"{slot.name} = {slot.render(after[self.result])}")
@@ -113,6 +121,9 @@ class SectionStep(EffectStep):
     it is the self-deadlock lockdep reports."""
 
     lock: LockExpr
+
+    def footprint(self, regions: Regions) -> Footprint:
+        return super().footprint(regions) | regions.lock(self.lock)
 
     def compile(self, context: Context) -> Fire:
         run = super().compile(context)
@@ -162,6 +173,9 @@ class TryLockStep(Step):
     def retarget(self, target: str) -> Step:
         return attrs.evolve(self, target=target)
 
+    def footprint(self, regions: Regions) -> Footprint:
+        return regions.lock(self.lock)
+
     def compile(self, context: Context) -> Fire:
         lock_of = self.lock.compile(context.world)
         tid, mode, next_pc, fail_pc = context.tid, self.mode, context.next_pc, context.target
@@ -203,6 +217,9 @@ class CheckedUnlockStep(UnlockStep):
     check: Callable[[State], str | None] = attrs.field(eq=False)
     prop: str
 
+    def footprint(self, regions: Regions) -> Footprint:
+        return super().footprint(regions) | Footprint(regions.shared, 0)
+
     def compile(self, context: Context) -> Fire:
         release = super().compile(context)
         check, prop = self.check, self.prop
@@ -225,6 +242,10 @@ class EntryCallStep(CallStep):
     @property
     def local(self) -> bool:
         return True
+
+    def footprint(self, regions: Regions) -> Footprint:
+        result = 0 if self.result is None else 1 << self.result
+        return Footprint(regions.data, regions.own | result)
 
 
 def wait_until(

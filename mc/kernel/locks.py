@@ -20,6 +20,7 @@ itself changes the lock (a writer joining the queue).
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -97,6 +98,18 @@ def holds(kind: Kind, value: Value, tid: int) -> bool:
     return bool(value == tid)
 
 
+def holds_test(kind: Kind, tid: int) -> Callable[[Value], bool]:
+    """``holds(kind, value, tid)`` as a function of the value alone, for
+    steps compiled for thread ``tid``."""
+    if kind is Kind.RWSEM:
+        return lambda value: value is not None and (value[0] == tid or tid in value[1])
+    if kind is Kind.SEQLOCK:
+        return lambda value: value[1] == tid
+    if kind is Kind.RCU:
+        return lambda value: value is not None and tid in value
+    return lambda value: value == tid
+
+
 def holders(kind: Kind, value: Value) -> tuple[int, ...]:
     """The threads that hold the lock."""
     if value is None:
@@ -149,6 +162,33 @@ def acquire(kind: Kind, value: Value, tid: int, mode: Mode) -> tuple[Outcome, Va
     if value is not None:
         return Outcome.BLOCKED, value
     return Outcome.TAKEN, tid
+
+
+Acquire = Callable[[Value], tuple[Outcome, Value]]
+
+
+def acquire_for(kind: Kind, tid: int, mode: Mode) -> Acquire:
+    """``acquire(kind, value, tid, mode)`` as a function of the value alone."""
+    held = holds_test(kind, tid)
+    if kind is Kind.RWSEM:
+
+        def take_rwsem(value: Value) -> tuple[Outcome, Value]:
+            if held(value):
+                return Outcome.ALREADY_HELD, value
+            return _rwsem_acquire(value, tid, mode)
+
+        return take_rwsem
+    if kind is Kind.SEQLOCK or kind is Kind.RCU:
+        return lambda value: acquire(kind, value, tid, mode)
+
+    def take(value: Value) -> tuple[Outcome, Value]:
+        if value is None:
+            return Outcome.TAKEN, tid
+        if value == tid:
+            return Outcome.ALREADY_HELD, value
+        return Outcome.BLOCKED, value
+
+    return take
 
 
 def _rwsem_acquire(value: Value, tid: int, mode: Mode) -> tuple[Outcome, Value]:
