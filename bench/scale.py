@@ -39,6 +39,8 @@ CONFIGS: dict[str, list[str]] = {
     "unreduced": ["--no-por", "--exact"],
     "por": ["--exact"],
     "por+fingerprints": [],
+    "2 workers": ["--workers", "2"],
+    "ray, 2 workers": ["--workers", "2", "--backend", "ray"],
 }
 """Each configuration: the ``vfsmc check`` options it adds."""
 
