@@ -203,8 +203,9 @@ class Search(Generic[S, A]):
         max_depth = self.options.max_depth
         prefer_fewer_switches = type(self.model).actor is not Model.actor
         reduce = self.reduction is not None and self.reduction.active
-        switches = array("I", bytes(4 * self.stored))
-        last_actor: list[Hashable | None] = [None] * self.stored
+        switches = array("H", bytes(2 * self.stored))
+        last_actor = array("h", [-1] * self.stored)
+        codes: dict[Hashable, int] = {}
         actor = self.model.actor
         depth = 0
         layer_end = self.stored
@@ -230,8 +231,9 @@ class Search(Generic[S, A]):
                     move = position if moves is None else moves[position]
                     known = find(nxt)
                     if prefer_fewer_switches:
-                        who = actor(action)
-                        cost = switches[sid] + (last_actor[sid] not in (None, who))
+                        name = actor(action)
+                        who = -1 if name is None else codes.setdefault(name, len(codes))
+                        cost = switches[sid] + (last_actor[sid] not in (-1, who))
                         if known is None:
                             add(nxt, sid, move)
                             switches.append(cost)
