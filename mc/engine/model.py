@@ -35,7 +35,7 @@ class PropertyKind(enum.Enum):
 Check = Callable[[S], "str | None"]
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Footprint:
     """The locations a step may read and write, as bit masks over location
     numbers of the model's choosing (a model numbers, say, the fields of its
@@ -53,7 +53,7 @@ class Footprint:
         return Footprint(self.reads | other.reads, self.writes | other.writes)
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Pending:
     """What one actor may still do from a state, for partial-order
     reduction: ``next`` covers every action it has enabled now, ``rest``

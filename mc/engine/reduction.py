@@ -73,6 +73,8 @@ class Reduction:
         self.active = not everything
         """False when some property does not say what it reads: then every
         action is visible and nothing is reduced."""
+        self.independent: dict[tuple[Pending, ...], list[Hashable]] = {}
+        """The actors passing C1 and C2, by what every actor may still do."""
 
     def candidates(self, state: Any, actors: Sequence[Hashable]) -> Iterator[list[int]]:
         """Ample sets for ``state`` whose enabled actions are performed by
@@ -84,14 +86,29 @@ class Reduction:
         pending: Sequence[Pending] | None = self.model.pending(state)
         if pending is None:
             return
+        key = tuple(pending)
+        independent = self.independent.get(key)
+        if independent is None:
+            independent = self.independent[key] = self._independent(pending)
+        if not independent:
+            return
+        groups: dict[Hashable, list[int]] = {}
+        for move, who in enumerate(actors):
+            groups.setdefault(who, []).append(move)
+        if len(groups) < 2:
+            return
+        for actor in independent:
+            moves = groups.get(actor)
+            if moves:
+                yield moves
+
+    def _independent(self, pending: Sequence[Pending]) -> list[Hashable]:
+        """The actors whose next step is invisible and conflicts with
+        nothing the others may still do (C1 and C2), in order."""
         visible = self.visible
-        for p in pending:
-            if p.next.writes & visible:
-                continue
-            moves = [move for move, who in enumerate(actors) if who == p.actor]
-            if not moves or len(moves) == len(actors):
-                continue
-            step = p.next
-            if any(step.conflicts(q.rest) for q in pending if q is not p):
-                continue
-            yield moves
+        return [
+            p.actor
+            for p in pending
+            if not p.next.writes & visible
+            and not any(p.next.conflicts(q.rest) for q in pending if q is not p)
+        ]
