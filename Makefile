@@ -25,6 +25,7 @@ bench: setup
 	$(BIN)/python bench/scenarios.py
 	$(BIN)/python bench/writeback.py
 	$(BIN)/python bench/truncate.py
+	$(BIN)/python bench/scale.py
 
 counterexamples: setup
 	$(BIN)/python -m mc.cli.shipped

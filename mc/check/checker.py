@@ -3,9 +3,10 @@ violation into a counterexample that is re-executed before anyone sees it."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 import attrs
 
@@ -15,6 +16,8 @@ from mc.check.usermodels import shown
 from mc.dsl.kernel_model import KernelModel, unchecked_errors
 from mc.dsl.scenario import Registry, Scenario, UnknownName
 from mc.engine.explore import NotDeterministic, Options, Search
+from mc.engine.parallel import ParallelSearch
+from mc.engine.ray_pool import RayPool
 from mc.engine.result import Result, Violation
 from mc.kernel.world import ModelError
 from mc.trace.format import Counterexample
@@ -96,25 +99,60 @@ def _same(first: object, second: object) -> bool:
     return first is second
 
 
+@attrs.frozen
+class Spread:
+    """A search spread over ``workers`` processes: forked from this one, or
+    Ray actors (``ray``) on the cluster at ``address``, which build the
+    model themselves after loading the model files ``sources``."""
+
+    workers: int
+    ray: bool = False
+    address: str | None = None
+    build: Callable[[str, tuple[str, ...], Sequence[str] | None], KernelModel] | None = attrs.field(
+        default=None, eq=False
+    )
+    """How a Ray actor builds the model itself in a fresh process
+    (``mc.check.registry.build_model`` with the model files to load)."""
+
+
 def check_scenario(
     registry: Registry,
     scenario: str,
     variants: Sequence[str] = (),
     properties: Sequence[str] | None = None,
     options: Options | None = None,
+    spread: Spread | None = None,
 ) -> Outcome:
     """Check ``scenario`` under ``variants``; raises ``UnknownName`` for a
     name the registry does not know, ``IneffectiveVariant`` for a variant
     that changes nothing, ``NotApplicable`` for a property the scenario
     gives nothing to check and ``ModelError`` for a model that is not
-    deterministic (its trace does not re-execute to the states it reached)."""
+    deterministic (its trace does not re-execute to the states it reached).
+    Symbolic scenarios keep their states in full (their statistics count
+    them).  A ``spread`` search is breadth-first over several processes,
+    without partial-order reduction and without the count of unchecked
+    errors."""
     found = registry.scenario(scenario)
     if properties is not None:
         inventory.check_applicable(registry, found, properties)
     model = build(registry, found, variants, properties)
-    search = Search(model, options)
+    options = options or Options()
+    if not options.exact and "symbolic" in model.world.parts:
+        options = attrs.evolve(options, exact=True)
+    halted: Sequence[tuple[object, ...]] = ()
     try:
-        result = search.run()
+        if spread is not None:
+            pool = None
+            if spread.ray:
+                if spread.build is None:
+                    raise ValueError("a search on Ray needs the way its actors build the model")
+                factory = functools.partial(spread.build, scenario, tuple(variants), properties)
+                pool = RayPool(factory, spread.workers, options.exact, spread.address)
+            result = ParallelSearch(model, options, spread.workers).run(pool)
+        else:
+            search = Search(model, options)
+            result = search.run()
+            halted = search.halted_states
     except NotDeterministic as error:
         raise ModelError(not_deterministic(model, error)) from None
     counterexample = None
@@ -127,7 +165,7 @@ def check_scenario(
                 f"the model of {found.name} is not deterministic: its counterexample does not "
                 f"re-execute ({where}{report.reason}); models must be functions of the state"
             )
-    unchecked = unchecked_errors(search.states, result.properties)
+    unchecked = unchecked_errors(halted, result.properties)
     return Outcome(found, tuple(variants), model, result, counterexample, unchecked)
 
 

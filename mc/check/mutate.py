@@ -322,13 +322,14 @@ class _Baselines:
             if wanted is not None:
                 check_applicable(self.registry, found, wanted)
             model = self.registry.build(found, self.variants, wanted)
-            search = Search(model, self.options)
+            search = Search(model, attrs.evolve(self.options, exact=True, reduce=False))
             result = search.run()
+            states = search.store.kept()
             self.found[scenario] = Baseline(
                 result.verdict,
                 result.violation.property if result.violation else None,
-                len(search.states),
-                frozenset(coverage(model, search.states)),
+                len(states),
+                frozenset(coverage(model, states)),
             )
         return self.found[scenario]
 

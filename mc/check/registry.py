@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
 
 import mc.models
 from mc.check import mutate, usermodels
 from mc.dsl import kernel_model
+from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry
 from mc.kernel import (
     inode_life,
@@ -66,3 +67,15 @@ def with_files(paths: Iterable[Path]) -> Registry:
         for module in usermodels.load(path):
             usermodels.add(registry, module)
     return registry
+
+
+def build_model(
+    sources: Sequence[Path],
+    scenario: str,
+    variants: Sequence[str],
+    properties: Sequence[str] | None,
+) -> KernelModel:
+    """The model of ``scenario``, built in a fresh process after loading
+    the model files ``sources`` (what a Ray actor runs)."""
+    registry = with_files(sources)
+    return registry.build(registry.scenario(scenario), variants, properties)

@@ -7,6 +7,7 @@ stopped the search), 4 internal error, 130 interrupted (see ``mc.cli.errors``).
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -15,10 +16,10 @@ from typing import Any
 import click
 
 from mc.check import inventory, recorded, usermodels
-from mc.check.checker import Outcome, check_scenario, file_stem
+from mc.check.checker import Outcome, Spread, check_scenario, file_stem
 from mc.check.marks import variant_marks
 from mc.check.recorded import default_out, load_recorded
-from mc.check.registry import with_files
+from mc.check.registry import build_model, with_files
 from mc.check.replay import ReplayReport, replay
 from mc.cli.completion import complete_property, complete_scenario, complete_variant
 from mc.cli.drift import drift_command
@@ -28,6 +29,7 @@ from mc.cli.options import (
     max_memory_option,
     models_option,
     no_property_option,
+    por_option,
     time_limit_option,
     without,
 )
@@ -156,6 +158,30 @@ def _progress(states: int, transitions: int, depth: int, seconds: float) -> None
     default=None,
     help="Progress line on stderr (default: when a terminal).",
 )
+@por_option
+@click.option(
+    "--exact",
+    is_flag=True,
+    help="Keep every state in full instead of 64-bit fingerprints.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Breadth-first search over this many worker processes (no reduction).",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where the workers run: processes forked here, or Ray actors.",
+)
+@click.option(
+    "--address",
+    help="The Ray cluster to join (default: start a local Ray instance; 'auto': this node's).",
+)
 @models_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @one_line_errors
@@ -172,6 +198,11 @@ def check(
     out: Path | None,
     save: bool,
     progress: bool | None,
+    reduce: bool,
+    exact: bool,
+    workers: int,
+    backend: str,
+    address: str | None,
     models: tuple[Path, ...],
     as_json: bool,
 ) -> None:
@@ -187,12 +218,26 @@ def check(
         max_memory=max_memory,
         progress=_progress if show_progress else None,
         interruptible=True,
+        reduce=reduce,
+        exact=exact,
     )
+    if address is not None and backend != "ray":
+        raise click.UsageError("--address needs --backend ray")
     reg = with_files(models)
     name = usermodels.resolve(scenario, reg)
     chosen = without(reg, name, properties, excluded)
+    spread = None
+    if backend == "ray" or workers > 1:
+        if strategy != "bfs":
+            raise click.UsageError("--workers and --backend ray search breadth-first (no --dfs)")
+        sources = [Path(path).resolve() for path in models]
+        if ".py:" in scenario:
+            sources.append(Path(scenario.split(".py:", 1)[0] + ".py").resolve())
+        spread = Spread(
+            workers, backend == "ray", address, functools.partial(build_model, tuple(sources))
+        )
     with usermodels.reported():
-        outcome = check_scenario(reg, name, variants, chosen, options)
+        outcome = check_scenario(reg, name, variants, chosen, options, spread)
         omitted = _omitted(reg, outcome.scenario) if chosen is None else []
     if show_progress and outcome.result.stats.seconds >= 1.0:
         click.echo("", err=True)

@@ -101,3 +101,12 @@ def without(
     if not base:
         return None
     return tuple(name for name in base if name not in excluded)
+
+
+por_option: Callable[[F], F] = click.option(
+    "--por/--no-por",
+    "reduce",
+    default=True,
+    show_default=True,
+    help="Partial-order reduction: explore one order of steps that commute.",
+)

@@ -12,7 +12,13 @@ import click
 from mc.check import mutate, regress, usermodels
 from mc.check.registry import with_files
 from mc.cli.errors import EXIT_USAGE, one_line_errors
-from mc.cli.options import max_memory_option, models_option, no_property_option, time_limit_option
+from mc.cli.options import (
+    max_memory_option,
+    models_option,
+    no_property_option,
+    por_option,
+    time_limit_option,
+)
 from mc.engine.explore import Options
 
 BAR_WIDTH = 28
@@ -28,6 +34,7 @@ BAR_WIDTH = 28
 @click.option("--filter", "prefix", default="", help="Only scenarios whose name starts with this.")
 @time_limit_option("Stop each check after this many seconds (the row then fails as INCOMPLETE).")
 @max_memory_option
+@por_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @one_line_errors
 def regress_command(
@@ -36,6 +43,7 @@ def regress_command(
     prefix: str,
     time_limit: float | None,
     max_memory: int | None,
+    reduce: bool,
     as_json: bool,
 ) -> None:
     """Check every expected verdict and replay every saved counterexample.
@@ -48,7 +56,7 @@ def regress_command(
     reg = with_files(models)
     directories = [path for path in models if Path(path).is_dir()]
     suites = [regress.Suite.of_directory(Path(d)) for d in directories] or [regress.Suite.shipped()]
-    options = Options(time_limit=time_limit, max_memory=max_memory)
+    options = Options(time_limit=time_limit, max_memory=max_memory, reduce=reduce)
     selected = {suite: regress.select(suite, prefix) for suite in suites}
     reports = []
     for suite in suites:

@@ -10,12 +10,13 @@ import attrs
 
 from mc.dsl.operation import Invocation, Op, Operation
 from mc.dsl.program import CompiledStep, Program, compile_program
-from mc.dsl.steps import ThreadSlots
+from mc.dsl.steps import Regions, ThreadSlots
 from mc.dsl.uncontended import read_only_families, uncontended
-from mc.engine.model import Check, Model, Property, PropertyKind, declare
+from mc.engine.model import Check, Footprint, Model, Pending, Property, PropertyKind, declare
 from mc.engine.model import PropertyDef as EnginePropertyDef
 from mc.kernel import errno, locks
 from mc.kernel.expr import State
+from mc.kernel.locks import Kind
 from mc.kernel.world import DONE, ERROR_SLOT, LOCK_PROTOCOL, World, reported_error
 from mc.trace.events import Edge, Event
 from mc.trace.events import Step as TraceStep
@@ -39,6 +40,8 @@ class Thread:
     """The variant names the operation asked about (``op.variant``) while building."""
     replaced: frozenset[str] = frozenset()
     """The operations whose body a variant replaced and this thread ran."""
+    registers: frozenset[int] = frozenset()
+    """The slots of the thread's own registers."""
 
     @property
     def name(self) -> str:
@@ -78,9 +81,77 @@ class KernelModel(Model[State, Action]):
             initial = self._settle(initial, tid)
         self.initial = initial
         self._properties: list[Property[State]] = [prop.make(self) for prop in properties]
+        self._pending = self._footprints()
 
     def init_states(self) -> Sequence[State]:
         return (self.initial,)
+
+    def regions(self, tid: int) -> Regions:
+        """The slot regions of the world as thread ``tid`` sees them."""
+        private = [frozenset((t.slots.pc, t.slots.ret)) | t.registers for t in self.threads]
+        everything = (1 << len(self.world.slots)) - 1
+        owned = 0
+        for slots in private:
+            owned |= _mask(slots)
+        shared = everything & ~owned & ~(1 << ERROR_SLOT)
+        families: dict[str, int] = {}
+        bit_locks = 0
+        lock_only = 0
+        for lock in self.world.locks:
+            families[lock.family] = families.get(lock.family, 0) | 1 << lock.slot
+            if lock.kind is Kind.BIT_LOCK:
+                bit_locks |= 1 << lock.slot
+            else:
+                lock_only |= 1 << lock.slot
+        return Regions(_mask(private[tid]), shared, shared & ~lock_only, families, bit_locks)
+
+    def _footprints(self) -> list[list[Pending]]:
+        """For each thread and program counter, what the thread may do next
+        (its step there with the local steps chained to it) and from there
+        on; a step that may end the thread also reads its bit locks (the
+        check that it returns holding none)."""
+        table = []
+        for tid, thread in enumerate(self.threads):
+            regions = self.regions(tid)
+            steps = thread.steps
+            own: list[Footprint] = []
+            after: list[tuple[int, ...]] = []
+            for compiled in steps:
+                context = compiled.context
+                targets = tuple(pc for pc in (context.next_pc, context.target) if pc is not None)
+                footprint = compiled.step.footprint(regions)
+                if DONE in targets:
+                    footprint = footprint | Footprint(regions.bit_locks, 0)
+                own.append(footprint)
+                after.append(tuple(pc for pc in targets if pc != DONE))
+            local = self._local[tid]
+            table.append(
+                [
+                    Pending(
+                        tid,
+                        _reach(pc, own, after, local.__getitem__),
+                        _reach(pc, own, after, lambda _at: True),
+                    )
+                    for pc in range(len(steps))
+                ]
+            )
+        return table
+
+    def halted(self, state: State) -> bool:
+        """An error state: a step recorded a protocol error and the run ends."""
+        return state[ERROR_SLOT] is not None
+
+    def pending(self, state: State) -> list[Pending]:
+        """What each thread that has not returned may still do.
+
+        The footprints leave out the error slot: a step that records an
+        error stops the whole run, and whether it does is decided by what
+        the step reads, so a protocol error is an assertion of the thread
+        that takes the step, which the reduction preserves (see
+        ``mc.engine.reduction``).  Properties read the error slot only
+        to report those errors."""
+        table = self._pending
+        return [table[tid][state[pc]] for tid, pc in enumerate(self._pcs) if state[pc] != DONE]
 
     def successors(self, state: State) -> list[tuple[Action, State]]:
         if state[ERROR_SLOT] is not None:
@@ -364,6 +435,33 @@ BASE = (lock_protocol, deadlock, completes)
 """The properties every kernel model can check, spec-conformance aside."""
 
 
+def _reach(
+    start: int,
+    own: Sequence[Footprint],
+    after: Sequence[tuple[int, ...]],
+    through: Callable[[int], bool],
+) -> Footprint:
+    """The footprint of step ``start`` and of every step reached from it
+    through steps ``through`` accepts."""
+    seen = {start}
+    todo = [start]
+    total = own[start]
+    while todo:
+        for pc in after[todo.pop()]:
+            if pc not in seen and through(pc):
+                seen.add(pc)
+                todo.append(pc)
+                total = total | own[pc]
+    return total
+
+
+def _mask(slots: Iterable[int]) -> int:
+    mask = 0
+    for slot in slots:
+        mask |= 1 << slot
+    return mask
+
+
 def build_threads(
     world: World,
     invocations: Sequence[Invocation],
@@ -393,7 +491,17 @@ def build_threads(
             if _differ(before, program):
                 changed_by.append(transform)
         replaced = frozenset(operation.name for operation in op.replaced)
-        built.append((slots, invocation, program, tuple(changed_by), frozenset(asked), replaced))
+        built.append(
+            (
+                slots,
+                invocation,
+                program,
+                tuple(changed_by),
+                frozenset(asked),
+                replaced,
+                op.register_slots,
+            )
+        )
     threads = [
         Thread(
             slots,
@@ -403,8 +511,9 @@ def build_threads(
             changed_by,
             asked,
             replaced,
+            registers,
         )
-        for slots, invocation, program, changed_by, asked, replaced in built
+        for slots, invocation, program, changed_by, asked, replaced, registers in built
     ]
     for thread in threads:
         if not thread.steps:

@@ -378,6 +378,11 @@ class Op:
             )
         return self._registers[name]
 
+    @property
+    def register_slots(self) -> frozenset[int]:
+        """The slots of this thread's registers."""
+        return frozenset(self._registers.values())
+
     def reg(self, name: str) -> InodeExpr:
         """Register ``name`` as an expression."""
         return inode_in_slot(self.register(name), name, local=True)

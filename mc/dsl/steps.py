@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from mc.engine.model import Footprint
 from mc.kernel import errno as errnos
 from mc.kernel import locks
 from mc.kernel.expr import Eval, Expr, LockExpr, State
@@ -66,6 +67,44 @@ class ThreadSlots:
     ret: int
 
 
+@attrs.frozen
+class Regions:
+    """The slots of a world as partial-order reduction sees them, for one
+    thread, as bit masks: ``own`` the thread's private slots (its program
+    counter, return value and registers), which no other step reads or
+    writes; ``shared`` every slot another thread's steps may touch (all but
+    the error slot and the threads' private slots); ``data`` the shared
+    slots an effect, a call or an expression may touch: all but the lock
+    slots only lock steps change (a mutex, rw_semaphore, spinlock, seqlock
+    or RCU slot; bit locks are data, since I/O completion clears them);
+    ``families`` the slots of each lock family; ``bit_locks`` the bit
+    locks' slots.
+
+    The error slot is in no region: a step that records an error ends the
+    run (the model's assertions, see ``KernelModel.pending``).  Steps read
+    the other lock slots only to ask what their own thread holds, which
+    no other thread's step changes."""
+
+    own: int
+    shared: int
+    data: int
+    families: dict[str, int]
+    bit_locks: int
+
+    def lock(self, lock: LockExpr) -> Footprint:
+        """Taking or releasing ``lock``: its slot, or every slot of its
+        family when it is found through the state, and what finding it reads."""
+        if lock.fixed is not None:
+            slots = 1 << lock.fixed.slot
+        else:
+            slots = self.families.get(lock.family, self.shared)
+        return Footprint(slots | (0 if lock.local else self.data), slots | self.own)
+
+    def read(self, expr: Expr) -> int:
+        """What evaluating ``expr`` reads of the shared slots."""
+        return 0 if expr.local else self.data
+
+
 class Context:
     """What a step needs to compile: the world, its thread and where
     control goes next."""
@@ -77,21 +116,25 @@ class Context:
         next_pc: int,
         target: int | None,
         source: Source | None = None,
+        regions: Regions | None = None,
     ) -> None:
         self.world = world
+        self.regions = regions
+        """The slot regions, for footprints (None when not computed)."""
         self.thread = thread
         self.source = source
         """The model line of the step being compiled (errors name it)."""
         self.tid = thread.tid
         self.next_pc = next_pc
         self.target = target
-        self._atomic = world.atomic_locks
-        self._locks = world.locks
+        self._locks = [(lock, locks.holds_test(lock.kind, self.tid)) for lock in world.locks]
+        self._atomic = [(lock, held) for lock, held in self._locks if lock.kind.atomic]
+        self._pc = thread.pc
 
     def advance(self, values: list[Any], pc: int) -> State:
         """The state ``values`` with the thread moved to ``pc``; a thread that
         ends holding a lock is an error."""
-        values[self.thread.pc] = pc
+        values[self._pc] = pc
         if pc == DONE:
             held = self.held(values)
             if held:
@@ -116,14 +159,12 @@ class Context:
 
     def held(self, state: Sequence[Any]) -> list[Lock]:
         """The locks this thread holds in ``state``."""
-        tid = self.tid
-        return [lock for lock in self._locks if locks.holds(lock.kind, state[lock.slot], tid)]
+        return [lock for lock, held in self._locks if held(state[lock.slot])]
 
     def atomic_lock_held(self, state: State) -> Lock | None:
         """A spinlock (or seqlock write side) this thread holds, if any."""
-        tid = self.tid
-        for lock in self._atomic:
-            if locks.holds(lock.kind, state[lock.slot], tid):
+        for lock, held in self._atomic:
+            if held(state[lock.slot]):
                 return lock
         return None
 
@@ -153,6 +194,13 @@ class Step(ABC):
         """What the step did between ``before`` and ``after``."""
         return Event("effect", self.label)
 
+    def footprint(self, regions: Regions) -> Footprint:
+        """The slots the step may read and write when it runs (the error
+        slot aside), for partial-order reduction; a step class that does
+        not say may touch every shared slot."""
+        everything = regions.shared | regions.own
+        return Footprint(everything, everything)
+
     def waiting(self, context: Context, state: State) -> Wait | None:
         """When the step is blocked in ``state``: what it waits for."""
         return None
@@ -179,29 +227,45 @@ class LockStep(Step):
 
     def compile(self, context: Context) -> Fire:
         lock_of = self.lock.compile(context.world)
-        tid, mode, next_pc = context.tid, self.mode, context.next_pc
+        tid, mode, next_pc, pc_slot = context.tid, self.mode, context.next_pc, context.thread.pc
         name = context.thread.name
+        take = {
+            lock.slot: (lock.kind.sleeps, locks.acquire_for(lock.kind, tid, mode))
+            for lock in context.world.locks
+        }
+        blocked, queued, already = Outcome.BLOCKED, Outcome.QUEUED, Outcome.ALREADY_HELD
 
         def fire(state: State) -> tuple[State, ...]:
             lock = lock_of(state)
             if lock is None:
                 return (context.error(state, LOCK_PROTOCOL, of_nothing(name, "locks", self.lock)),)
-            if lock.kind.sleeps:
+            slot = lock.slot
+            sleeps, acquire = take.get(slot) or (
+                lock.kind.sleeps,
+                locks.acquire_for(lock.kind, tid, mode),
+            )
+            if sleeps:
                 forbidden = context.sleep_check(state, f"taking {lock.name}")
                 if forbidden is not None:
                     return (forbidden,)
-            outcome, value = locks.acquire(lock.kind, state[lock.slot], tid, mode)
-            if outcome is Outcome.BLOCKED:
+            outcome, value = acquire(state[slot])
+            if outcome is blocked:
                 return ()
-            if outcome is Outcome.ALREADY_HELD:
+            if outcome is already:
                 return (self_deadlock(context, state, lock, mode),)
             values = list(state)
-            values[lock.slot] = value
-            if outcome is Outcome.QUEUED:
+            values[slot] = value
+            if outcome is queued:
                 return (tuple(values),)
-            return (context.advance(values, next_pc),)
+            if next_pc == DONE:
+                return (context.advance(values, next_pc),)
+            values[pc_slot] = next_pc
+            return (tuple(values),)
 
         return fire
+
+    def footprint(self, regions: Regions) -> Footprint:
+        return regions.lock(self.lock)
 
     def _mode_text(self, lock: Lock) -> str:
         if lock.kind.shared_mode:
@@ -234,7 +298,7 @@ def self_deadlock(context: Context, state: State, lock: Lock, mode: Mode) -> Sta
     shared hold of an rw_semaphore), a deadlock of one thread."""
     name = context.thread.name
     shared_again = (
-        lock.kind is locks.Kind.RWSEM and mode is Mode.SHARED and state[lock.slot][0] != context.tid
+        lock.kind.shared_mode and mode is Mode.SHARED and state[lock.slot][0] != context.tid
     )
     if not lock.kind.sleeps or shared_again:
         message = f"{name} takes {lock.name}, which it already holds"
@@ -278,6 +342,9 @@ class UnlockStep(Step):
 
         return fire
 
+    def footprint(self, regions: Regions) -> Footprint:
+        return regions.lock(self.lock)
+
     def event(self, context: Context, before: State, after: State) -> Event:
         lock = self.lock.compile(context.world)(before)
         if lock is None or after[ERROR_SLOT] is not None:
@@ -301,6 +368,9 @@ class ConditionalStep(Step):
     @property
     def jump_label(self) -> str | None:
         return self.target
+
+    def footprint(self, regions: Regions) -> Footprint:
+        return Footprint(regions.read(self.cond), regions.own)
 
 
 @attrs.frozen(kw_only=True)
@@ -395,6 +465,15 @@ class EffectStep(Step):
     @property
     def local(self) -> bool:
         return self.kind == "assign" and all(arg.local for arg in self.args)
+
+    def footprint(self, regions: Regions) -> Footprint:
+        result = 0 if self.result is None else 1 << self.result
+        reads = 0
+        for arg in self.args:
+            reads |= regions.read(arg)
+        if self.kind == "assign":
+            return Footprint(reads, regions.own | result)
+        return Footprint(regions.data, regions.data | regions.own | result)
 
     def compile(self, context: Context) -> Fire:
         args: list[Eval] = [a.compile(context.world) for a in self.args]

@@ -17,11 +17,13 @@ from mc.dsl.steps import (
     Context,
     EffectStep,
     Fire,
+    Regions,
     Step,
     UnlockStep,
     Wait,
     of_nothing,
 )
+from mc.engine.model import Footprint
 from mc.kernel import locks
 from mc.kernel.expr import Expr, LockExpr, State
 from mc.kernel.locks import Mode, Outcome
@@ -61,6 +63,9 @@ class WaitStep(Step):
             return Event("error", self.label)
         return Event("effect", self.label)
 
+    def footprint(self, regions: Regions) -> Footprint:
+        return Footprint(regions.read(self.cond), regions.own)
+
     def waiting(self, context: Context, state: State) -> Wait | None:
         holders = self.holders(state) if self.holders is not None else ()
         return Wait(self.resource, tuple(t for t in holders if t != context.tid))
@@ -89,6 +94,9 @@ class ChooseStep(Step):
 
         return fire
 
+    def footprint(self, regions: Regions) -> Footprint:
+        return Footprint(regions.read(self.values), regions.own | 1 << self.result)
+
     def event(self, context: Context, before: State, after: State) -> Event:
         slot = context.world.slots[self.result]
         return Event("assign", f"{slot.name} = {slot.render(after[self.result])}")
@@ -112,6 +120,9 @@ class SectionStep(EffectStep):
     it is the self-deadlock lockdep reports."""
 
     lock: LockExpr
+
+    def footprint(self, regions: Regions) -> Footprint:
+        return super().footprint(regions) | regions.lock(self.lock)
 
     def compile(self, context: Context) -> Fire:
         run = super().compile(context)
@@ -156,6 +167,9 @@ class TryLockStep(Step):
     def jump_label(self) -> str | None:
         return self.target
 
+    def footprint(self, regions: Regions) -> Footprint:
+        return regions.lock(self.lock)
+
     def compile(self, context: Context) -> Fire:
         lock_of = self.lock.compile(context.world)
         tid, mode, next_pc, fail_pc = context.tid, self.mode, context.next_pc, context.target
@@ -195,6 +209,9 @@ class CheckedUnlockStep(UnlockStep):
     check: Callable[[State], str | None] = attrs.field(eq=False)
     prop: str
 
+    def footprint(self, regions: Regions) -> Footprint:
+        return super().footprint(regions) | Footprint(regions.shared, 0)
+
     def compile(self, context: Context) -> Fire:
         release = super().compile(context)
         check, prop = self.check, self.prop
@@ -217,6 +234,10 @@ class EntryCallStep(CallStep):
     @property
     def local(self) -> bool:
         return True
+
+    def footprint(self, regions: Regions) -> Footprint:
+        result = 0 if self.result is None else 1 << self.result
+        return Footprint(regions.data, regions.own | result)
 
 
 @attrs.frozen(kw_only=True)

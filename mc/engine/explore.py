@@ -16,7 +16,9 @@ from typing import Generic, TypeVar
 import attrs
 
 from mc.engine.model import Model, PropertyKind
+from mc.engine.reduction import Reduction
 from mc.engine.result import Path, Result, Stats, Strategy, Verdict, Violation
+from mc.engine.store import ExactStore, FingerprintStore, Store, omission_probability
 
 S = TypeVar("S", bound=Hashable)
 A = TypeVar("A")
@@ -51,6 +53,10 @@ class Options:
     interruptible: bool = False
     """Ctrl-C ends the search as INCOMPLETE (with its statistics) instead of
     raising KeyboardInterrupt."""
+    reduce: bool = True
+    """Partial-order reduction, for models that declare footprints."""
+    exact: bool = True
+    """Keep every state in full; else 64-bit fingerprints (see ``store``)."""
 
     def __attrs_post_init__(self) -> None:
         for name in ("max_states", "max_depth"):
@@ -127,10 +133,12 @@ class Search(Generic[S, A]):
     def __init__(self, model: Model[S, A], options: Options | None = None) -> None:
         self.model = model
         self.options = options or Options()
-        self.index: dict[S, int] = {}
-        self.states: list[S] = []
-        self.parent = array("q")
-        self.move = array("I")
+        self.store: Store[S] = ExactStore() if self.options.exact else FingerprintStore()
+        self.stored = 0
+        self.halted_states: list[S] = []
+        """The stored states where the model halts (see ``Model.halted``)."""
+        self.parent = array("i")
+        self.move = array("H")
         self.transitions = 0
         self.max_depth = 0
         properties = list(model.properties())
@@ -138,11 +146,18 @@ class Search(Generic[S, A]):
         self.deadlock_checks = [p for p in properties if p.kind is PropertyKind.DEADLOCK_FREE]
         self.goals = [p for p in properties if p.kind is PropertyKind.SOMETIMES]
         self.property_names = [p.name for p in properties]
+        self.reduction = Reduction(model, properties) if self.options.reduce else None
         self.started = 0.0
         self.last_progress = 0.0
         self.next_tick = 0.0
         self.memory_limit: int | None = None
         self.depth_cut = False
+        self.reduced = 0
+
+    @property
+    def states(self) -> Sequence[S]:
+        """Every stored state, in the order stored (empty with fingerprints)."""
+        return self.store.kept()
 
     def run(self) -> Result[S, A]:
         """Search until a violation, exhaustion or a bound."""
@@ -155,7 +170,7 @@ class Search(Generic[S, A]):
         reason: str | None = None
         try:
             for position, state in enumerate(self.model.init_states()):
-                if state not in self.index:
+                if self.store.find(state) is None:
                     self._add(state, -1, position)
             if self.options.strategy is Strategy.BFS:
                 self._bfs()
@@ -177,8 +192,13 @@ class Search(Generic[S, A]):
         if violation is None and reason is None and self.goals:
             unreached = self.goals[0]
             violation = Violation(unreached.name, f"never reached: {unreached.description}", None)
-        stored = len(self.states)
+        stored = self.stored
         growth = max(0, _resident_bytes() - baseline)
+        extra = dict(self.model.statistics(self.store.kept()))
+        if self.reduction is not None and self.reduction.active:
+            extra["reduced_states"] = self.reduced
+        if not self.store.exact:
+            extra["fingerprint_bits"] = 64
         stats = Stats(
             states=stored,
             transitions=self.transitions,
@@ -186,7 +206,8 @@ class Search(Generic[S, A]):
             seconds=seconds,
             peak_memory_bytes=_peak_bytes(),
             bytes_per_state=growth / stored if stored else 0.0,
-            extra=dict(self.model.statistics(self.states)),
+            extra=extra,
+            omission_probability=None if self.store.exact else omission_probability(stored),
         )
         if violation is not None:
             verdict = Verdict.VIOLATED
@@ -197,14 +218,16 @@ class Search(Generic[S, A]):
         return Result(verdict, stats, violation, reason, tuple(self.property_names))
 
     def _add(self, state: S, parent: int, move: int) -> int:
-        sid = len(self.states)
+        sid = self.stored
         limit = self.options.max_states
         if limit is not None and sid >= limit:
             raise _Stop(f"max states {limit} reached")
-        self.index[state] = sid
-        self.states.append(state)
+        self.store.add(state, sid)
+        self.stored += 1
         self.parent.append(parent)
         self.move.append(move)
+        if self.model.halted(state):
+            self.halted_states.append(state)
         for prop in self.invariants:
             message = prop.check(state)
             if message is not None:
@@ -235,42 +258,48 @@ class Search(Generic[S, A]):
             and now - self.last_progress >= PROGRESS_INTERVAL_SECONDS
         ):
             self.last_progress = now
-            sink(len(self.states), self.transitions, depth, elapsed)
+            sink(self.stored, self.transitions, depth, elapsed)
 
     def _bfs(self) -> None:
         successors = self.model.successors
-        index = self.index
-        states = self.states
+        store = self.store
+        find = store.find
         add = self._add
         max_depth = self.options.max_depth
         clock = time.perf_counter
         prefer_fewer_switches = type(self.model).actor is not Model.actor
-        switches = array("I", bytes(4 * len(states)))
-        last_actor: list[Hashable | None] = [None] * len(states)
+        reduce = self.reduction is not None and self.reduction.active
+        switches = array("H", bytes(2 * self.stored))
+        last_actor = array("h", [-1] * self.stored)
+        codes: dict[Hashable, int] = {}
         actor = self.model.actor
         depth = 0
-        layer_end = len(states)
+        layer_end = self.stored
         sid = 0
-        while sid < len(states):
+        while sid < self.stored:
             if sid == layer_end:
                 depth += 1
-                layer_end = len(states)
+                layer_end = self.stored
             if clock() >= self.next_tick:
                 self._tick(depth)
-            state = states[sid]
+            state = store.state(sid)
             enabled = successors(state)
             if not enabled:
                 self._dead_end(state, sid)
             elif max_depth is not None and depth >= max_depth:
                 self.depth_cut = True
             else:
-                self.transitions += len(enabled)
-                stored = len(states)
-                for move, (action, nxt) in enumerate(enabled):
-                    known = index.get(nxt)
+                moves = self._ample(state, enabled, sid) if reduce else None
+                chosen = enabled if moves is None else [enabled[m] for m in moves]
+                self.transitions += len(chosen)
+                stored = self.stored
+                for position, (action, nxt) in enumerate(chosen):
+                    move = position if moves is None else moves[position]
+                    known = find(nxt)
                     if prefer_fewer_switches:
-                        who = actor(action)
-                        cost = switches[sid] + (last_actor[sid] not in (None, who))
+                        name = actor(action)
+                        who = -1 if name is None else codes.setdefault(name, len(codes))
+                        cost = switches[sid] + (last_actor[sid] not in (-1, who))
                         if known is None:
                             add(nxt, sid, move)
                             switches.append(cost)
@@ -282,23 +311,26 @@ class Search(Generic[S, A]):
                             last_actor[known] = who
                     elif known is None:
                         add(nxt, sid, move)
-                if len(states) > stored:
+                if self.stored > stored:
                     self.max_depth = depth + 1
+            store.release(sid)
             sid += 1
 
     def _dfs(self) -> None:
         successors = self.model.successors
-        index = self.index
-        states = self.states
+        store = self.store
+        find = store.find
         add = self._add
         max_depth = self.options.max_depth
         clock = time.perf_counter
-        stack = [(sid, 0) for sid in reversed(range(len(states)))]
+        stack = [(sid, 0) for sid in reversed(range(self.stored))]
+        reduce = self.reduction is not None and self.reduction.active
         while stack:
             sid, depth = stack.pop()
             if clock() >= self.next_tick:
                 self._tick(depth)
-            state = states[sid]
+            state = store.state(sid)
+            store.release(sid)
             enabled = successors(state)
             if not enabled:
                 self._dead_end(state, sid)
@@ -306,14 +338,37 @@ class Search(Generic[S, A]):
             if max_depth is not None and depth >= max_depth:
                 self.depth_cut = True
                 continue
-            self.transitions += len(enabled)
+            moves = self._ample(state, enabled, None) if reduce else None
+            chosen = range(len(enabled)) if moves is None else moves
+            self.transitions += len(chosen)
             fresh = []
-            for move, (_action, nxt) in enumerate(enabled):
-                if nxt not in index:
+            for move in chosen:
+                nxt = enabled[move][1]
+                if find(nxt) is None:
                     fresh.append(add(nxt, sid, move))
             if fresh:
                 self.max_depth = max(self.max_depth, depth + 1)
             stack.extend((new, depth + 1) for new in reversed(fresh))
+
+    def _ample(self, state: S, enabled: Sequence[tuple[A, S]], sid: int | None) -> list[int] | None:
+        """The moves of an ample set of ``state`` that meets the cycle
+        proviso and halts nothing, or None to expand it fully.  A successor
+        passes the proviso when it is new or, in breadth-first order (``sid``
+        given), stored after ``state``."""
+        assert self.reduction is not None
+        actor = self.model.actor
+        halted = self.model.halted
+        find = self.store.find
+        for moves in self.reduction.candidates(state, [actor(a) for a, _ in enabled]):
+            for move in moves:
+                nxt = enabled[move][1]
+                known = find(nxt)
+                if (known is not None and (sid is None or known <= sid)) or halted(nxt):
+                    break
+            else:
+                self.reduced += 1
+                return moves
+        return None
 
     def path_to(self, sid: int) -> Path[S, A]:
         """The stored path from an initial state to state ``sid``."""
@@ -323,7 +378,8 @@ class Search(Generic[S, A]):
             sid = self.parent[sid]
         chain.reverse()
         moves = [self.move[s] for s in chain[1:]]
-        stored = [self.states[s] for s in chain]
+        kept = self.states
+        stored = [kept[s] for s in chain] if kept else None
         return replay_moves(self.model, self.move[chain[0]], moves, stored)
 
 

@@ -37,34 +37,79 @@ class PropertyKind(enum.Enum):
 Check = Callable[[S], "str | None"]
 
 
+@attrs.frozen(cache_hash=True)
+class Footprint:
+    """The locations a step may read and write, as bit masks over location
+    numbers of the model's choosing (a model numbers, say, the fields of its
+    state vector).  Two steps whose footprints do not conflict commute and
+    neither enables nor disables the other."""
+
+    reads: int = 0
+    writes: int = 0
+
+    def conflicts(self, other: Footprint) -> bool:
+        """Whether one writes what the other reads or writes."""
+        return bool(self.writes & (other.reads | other.writes) or other.writes & self.reads)
+
+    def __or__(self, other: Footprint) -> Footprint:
+        return Footprint(self.reads | other.reads, self.writes | other.writes)
+
+
+@attrs.frozen(cache_hash=True)
+class Pending:
+    """What one actor may still do from a state, for partial-order
+    reduction: ``next`` covers every action it has enabled now, ``rest``
+    everything it may do from now on (``next`` included), enabled or not."""
+
+    actor: Hashable
+    next: Footprint
+    rest: Footprint
+
+
 @attrs.frozen
 class Property(Generic[S]):
     """A named property: ``check(state)`` returns None when the state is
     fine, else a one-line description of what is wrong (for ``ALWAYS`` and
     ``DEADLOCK_FREE``) or of what was reached (for ``SOMETIMES``, where a
-    non-None answer means the goal is reached)."""
+    non-None answer means the goal is reached).
+
+    ``reads`` is the mask of the locations ``check`` depends on (None when
+    not declared: then every action is visible to it and partial-order
+    reduction keeps every interleaving).  ``terminal`` says the check can
+    hold only on states without enabled actions, which the reduction
+    preserves, so it makes no action visible."""
 
     name: str
     kind: PropertyKind
     check: Check[S] = attrs.field(eq=False)
     description: str = ""
+    reads: int | None = None
+    terminal: bool = False
 
 
-def always(name: str, check: Check[S], description: str = "") -> Property[S]:
+def always(
+    name: str, check: Check[S], description: str = "", reads: int | None = None
+) -> Property[S]:
     """An invariant: ``check`` returns a message on a state that breaks it."""
-    return Property(name, PropertyKind.ALWAYS, check, description)
+    return Property(name, PropertyKind.ALWAYS, check, description, reads)
 
 
 def deadlock_free(name: str, explain: Check[S], description: str = "") -> Property[S]:
     """No reachable state without enabled actions is a deadlock: ``explain``
     is called on such states and returns a message when it is one."""
-    return Property(name, PropertyKind.DEADLOCK_FREE, explain, description)
+    return Property(name, PropertyKind.DEADLOCK_FREE, explain, description, 0, True)
 
 
-def sometimes(name: str, reached: Check[S], description: str = "") -> Property[S]:
+def sometimes(
+    name: str,
+    reached: Check[S],
+    description: str = "",
+    reads: int | None = None,
+    terminal: bool = False,
+) -> Property[S]:
     """Some reachable state satisfies ``reached`` (which returns a message
     naming what was reached, or None)."""
-    return Property(name, PropertyKind.SOMETIMES, reached, description)
+    return Property(name, PropertyKind.SOMETIMES, reached, description, reads, terminal)
 
 
 @attrs.frozen
@@ -124,6 +169,22 @@ class Model(ABC, Generic[S, A]):
     def describe_action(self, action: A) -> str:
         """A short human-readable name for ``action``."""
         return str(action)
+
+    def pending(self, state: S) -> Sequence[Pending] | None:
+        """For partial-order reduction: the footprints of every actor that
+        may still act from ``state`` (``actor`` naming it as ``actor()``
+        names the actions), or None when the model declares none (then
+        every interleaving is explored).  Footprints must over-approximate:
+        an action may touch only what its actor's ``next`` lists, and no
+        actor missing from the list may act again."""
+        return None
+
+    def halted(self, state: S) -> bool:
+        """Whether ``state`` stops every actor at once (a model that ends
+        the run on an error it records); an action that leads to such a
+        state disables every other actor, so the reduction never explores
+        it alone."""
+        return False
 
     def statistics(self, states: Sequence[S]) -> dict[str, int]:
         """Figures of the model's own about a finished search over the

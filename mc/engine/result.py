@@ -72,6 +72,8 @@ class Stats:
     peak_memory_bytes: int
     bytes_per_state: float
     extra: dict[str, int] = attrs.field(factory=dict)
+    omission_probability: float | None = None
+    """With fingerprints: the probability that a state was missed."""
 
     @property
     def states_per_second(self) -> float:
@@ -87,6 +89,11 @@ class Stats:
             "peak_memory_bytes": self.peak_memory_bytes,
             "bytes_per_state": round(self.bytes_per_state, 1),
             **self.extra,
+            **(
+                {}
+                if self.omission_probability is None
+                else {"omission_probability": self.omission_probability}
+            ),
         }
 
     def summary(self) -> str:
@@ -96,6 +103,11 @@ class Stats:
             f"{self.seconds:.3f} s, {self.states_per_second:,.0f} states/s, "
             f"peak {self.peak_memory_bytes / 2**20:.1f} MiB, "
             f"{self.bytes_per_state:.0f} B/state{extra}"
+            + (
+                ""
+                if self.omission_probability is None
+                else f"; probability of a missed state {self.omission_probability:.1e}"
+            )
         )
 
 

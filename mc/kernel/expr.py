@@ -51,14 +51,20 @@ def slot_value(slot: int, text: str, local: bool = False) -> Expr:
 class InodeExpr(Expr):
     """An expression whose value is an inode number (or None)."""
 
+    inode: Inode | None = attrs.field(default=None, eq=False, repr=False)
+    """The inode, when it is known before the program runs."""
+
     @property
     def i_rwsem(self) -> LockExpr:
-        return LockExpr(f"i_rwsem({self.text})", "i_rwsem", _lock_of_inode(self, "i_rwsem"))
+        text = f"i_rwsem({self.text})"
+        if self.inode is not None:
+            return lock_const(self.inode.i_rwsem, text)
+        return LockExpr(text, "i_rwsem", _lock_of_inode(self, "i_rwsem"), local=self.local)
 
 
 def inode_const(inode: Inode) -> InodeExpr:
     """A fixed inode (one the thread's path walk already resolved)."""
-    return InodeExpr(inode.path, lambda _world: lambda _state: inode.ino, local=True)
+    return InodeExpr(inode.path, lambda _world: lambda _state: inode.ino, local=True, inode=inode)
 
 
 def inode_in_slot(slot: int, text: str, local: bool = False) -> InodeExpr:
@@ -73,6 +79,10 @@ class LockExpr:
     text: str
     family: str
     build: Callable[[World], Callable[[State], Lock | None]] = attrs.field(eq=False, repr=False)
+    fixed: Lock | None = attrs.field(default=None, eq=False, repr=False)
+    """The lock, when it is known before the program runs."""
+    local: bool = attrs.field(default=False, eq=False, repr=False)
+    """True when which lock it is depends only on the thread's own registers."""
 
     def compile(self, world: World) -> Callable[[State], Lock | None]:
         return self.build(world)
@@ -81,9 +91,10 @@ class LockExpr:
         return self.text
 
 
-def lock_const(lock: Lock) -> LockExpr:
-    """A lock known when the program is built."""
-    return LockExpr(lock.name, lock.family, lambda _world: lambda _state: lock)
+def lock_const(lock: Lock, text: str | None = None) -> LockExpr:
+    """A lock known when the program is built (``text`` spells it as the
+    program does, its name by default)."""
+    return LockExpr(text or lock.name, lock.family, lambda _world: lambda _state: lock, lock, True)
 
 
 def _lock_of_inode(inode: Expr, field: str) -> Callable[[World], Callable[[State], Lock | None]]:

@@ -28,6 +28,7 @@ itself changes the lock (a writer joining the queue).
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -60,7 +61,7 @@ class Kind(enum.Enum):
     @property
     def sleeps(self) -> bool:
         """Whether waiting for this lock sleeps (forbidden in atomic context)."""
-        return self in (Kind.MUTEX, Kind.RWSEM, Kind.BIT_LOCK)
+        return self in (Kind.MUTEX, Kind.RWSEM, Kind.PERCPU_RWSEM, Kind.BIT_LOCK)
 
     @property
     def shared_mode(self) -> bool:
@@ -111,6 +112,18 @@ def holds(kind: Kind, value: Value, tid: int) -> bool:
     if kind is Kind.RCU:
         return tid in value
     return bool(value == tid)
+
+
+def holds_test(kind: Kind, tid: int) -> Callable[[Value], bool]:
+    """``holds(kind, value, tid)`` as a function of the value alone, for
+    steps compiled for thread ``tid``."""
+    if kind.shared_mode:
+        return lambda value: value is not None and (value[0] == tid or tid in value[1])
+    if kind is Kind.SEQLOCK:
+        return lambda value: value[1] == tid
+    if kind is Kind.RCU:
+        return lambda value: value is not None and tid in value
+    return lambda value: value == tid
 
 
 def holders(kind: Kind, value: Value) -> tuple[int, ...]:
@@ -165,6 +178,33 @@ def acquire(kind: Kind, value: Value, tid: int, mode: Mode) -> tuple[Outcome, Va
     if value is not None:
         return Outcome.BLOCKED, value
     return Outcome.TAKEN, tid
+
+
+Acquire = Callable[[Value], tuple[Outcome, Value]]
+
+
+def acquire_for(kind: Kind, tid: int, mode: Mode) -> Acquire:
+    """``acquire(kind, value, tid, mode)`` as a function of the value alone."""
+    held = holds_test(kind, tid)
+    if kind.shared_mode:
+
+        def take_rwsem(value: Value) -> tuple[Outcome, Value]:
+            if held(value):
+                return Outcome.ALREADY_HELD, value
+            return _rwsem_acquire(value, tid, mode)
+
+        return take_rwsem
+    if kind is Kind.SEQLOCK or kind is Kind.RCU:
+        return lambda value: acquire(kind, value, tid, mode)
+
+    def take(value: Value) -> tuple[Outcome, Value]:
+        if value is None:
+            return Outcome.TAKEN, tid
+        if value == tid:
+            return Outcome.ALREADY_HELD, value
+        return Outcome.BLOCKED, value
+
+    return take
 
 
 def _rwsem_acquire(value: Value, tid: int, mode: Mode) -> tuple[Outcome, Value]:

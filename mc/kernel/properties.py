@@ -10,7 +10,7 @@ import attrs
 from mc.engine.model import Check, declare
 from mc.kernel.expr import State
 from mc.kernel.vfs import has_loop
-from mc.kernel.world import DONE, Built, World, reported_error
+from mc.kernel.world import DONE, Built, Dentry, World, reported_error
 
 
 @attrs.frozen
@@ -79,25 +79,27 @@ def created_violation(world: World, state: Sequence[Any]) -> str | None:
 def namespace(model: Built) -> Check[State]:
     world = model.world
     directories = [inode for inode in world.inodes if inode.is_dir]
-    dentries = list(world.dentries.values())
+    is_dir = [inode.is_dir for inode in world.inodes]
+    layout = [(d.slot, d.parent.dead, d) for d in world.dentries.values()]
 
     def check(state: State) -> str | None:
         warned = reported_error(state, "namespace")
         if warned is not None:
             return warned
-        names: dict[int, str] = {}
-        for dentry in dentries:
-            ino = state[dentry.slot]
+        names: dict[int, Dentry] = {}
+        for slot, dead, dentry in layout:
+            ino = state[slot]
             if ino is None:
                 continue
-            if dentry.parent.dead is not None and state[dentry.parent.dead]:
+            if dead is not None and state[dead]:
                 name = world.inode_name(ino)
                 return f"{dentry.path} names {name} inside removed directory {dentry.parent}"
-            if world.inodes[ino].is_dir:
+            if is_dir[ino]:
                 if ino in names:
                     name = world.inode_name(ino)
-                    return f"directory {name} has two names: {names[ino]} and {dentry.path}"
-                names[ino] = dentry.path
+                    first = names[ino].path
+                    return f"directory {name} has two names: {first} and {dentry.path}"
+                names[ino] = dentry
         for directory in directories:
             if directory.ino in names and has_loop(world, state, directory.ino):
                 return f"directory {directory} is its own ancestor"

@@ -1,0 +1,126 @@
+"""How far the checker scales: the scenarios of bench/scale/ (directory
+operations growing from six to eight threads, writeback with three and four
+writers) checked as a user would, ``vfsmc check FILE:SCENARIO --json`` in a
+fresh process per configuration, printing states, transitions, seconds,
+states/s, bytes per stored state and peak memory.
+
+    python bench/scale.py [--filter TEXT] [--config NAME ...] [--time-limit S] [--no-spin]
+
+Then the seven-operation directory scenario side by side with SPIN: its lock
+skeleton (bench/spin/dirops7.pml) through ``spin -a``, ``gcc -O2`` and ``pan``
+(default partial-order reduction), end to end, against ``vfsmc check`` of
+the scenario, both asking whether any interleaving deadlocks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VFSMC = Path(sys.executable).parent / "vfsmc"
+
+SCENARIOS = (
+    "bench/scale/dirops.py:scale/dirops-6",
+    "bench/scale/dirops.py:scale/dirops-7",
+    "bench/scale/dirops.py:scale/dirops-8",
+    "bench/scale/writeback.py:scale/writeback-3",
+    "bench/scale/writeback.py:scale/writeback-4",
+)
+
+CONFIGS: dict[str, list[str]] = {
+    "unreduced": ["--no-por", "--exact"],
+    "por": ["--exact"],
+    "por+fingerprints": [],
+    "2 workers": ["--workers", "2"],
+    "ray, 2 workers": ["--workers", "2", "--backend", "ray"],
+}
+"""Each configuration: the ``vfsmc check`` options it adds."""
+
+
+def run(scenario: str, options: list[str], time_limit: float) -> tuple[dict[str, object], float]:
+    """One check in a fresh process: its JSON report and wall time."""
+    command = [str(VFSMC), "check", scenario, "--json", "--no-save", "--no-progress"]
+    command += ["--time-limit", str(time_limit), *options]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    wall = time.perf_counter() - started
+    if done.returncode not in (0, 1, 3):
+        raise SystemExit(f"{' '.join(command)} failed: {done.stderr.strip()}")
+    report: dict[str, object] = json.loads(done.stdout)
+    return report, wall
+
+
+SPIN_MODEL = ROOT / "bench" / "spin" / "dirops7.pml"
+SPIN_QUESTION = "bench/scale/dirops.py:scale/dirops-7"
+
+
+def spin_side_by_side(time_limit: float) -> None:
+    """SPIN's end-to-end time on the lock skeleton against vfsmc's on the
+    scenario (default options), and their ratio."""
+    if shutil.which("spin") is None or shutil.which("gcc") is None:
+        print("spin or gcc not installed (make bench installs spin): no comparison")
+        return
+    with tempfile.TemporaryDirectory() as work:
+        shutil.copy(SPIN_MODEL, work)
+        started = time.perf_counter()
+        for command in (["spin", "-a", SPIN_MODEL.name], ["gcc", "-O2", "-o", "pan", "pan.c"]):
+            subprocess.run(command, cwd=work, check=True, capture_output=True)
+        pan = subprocess.run(["./pan"], cwd=work, check=True, capture_output=True, text=True)
+        spin_seconds = time.perf_counter() - started
+    stored = re.search(r"(\d+) states, stored", pan.stdout)
+    errors = re.search(r"errors: (\d+)", pan.stdout)
+    report, wall = run(SPIN_QUESTION, [], time_limit)
+    print(
+        f"SPIN (spin -a, gcc, pan) on the lock skeleton: {stored.group(1) if stored else '?'} "
+        f"states, {errors.group(1) if errors else '?'} errors, {spin_seconds:.2f} s end to end"
+    )
+    print(
+        f"vfsmc check {SPIN_QUESTION}: {report['verdict']}, {report['states']:,} states, "
+        f"{wall:.2f} s end to end"
+    )
+    print(f"ratio vfsmc / SPIN: {wall / spin_seconds:.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--filter", default="", help="only scenarios whose name contains this")
+    parser.add_argument(
+        "--config", action="append", choices=sorted(CONFIGS), help="configurations to run"
+    )
+    parser.add_argument("--time-limit", type=float, default=300.0, help="per check, seconds")
+    parser.add_argument("--no-spin", action="store_true", help="skip the comparison with SPIN")
+    args = parser.parse_args()
+    configs = args.config or list(CONFIGS)
+    print(
+        f"{'scenario':<20} {'config':<16} {'verdict':<10} {'states':>10} {'transitions':>12} "
+        f"{'seconds':>8} {'states/s':>9} {'B/state':>8} {'peak MiB':>9} {'wall s':>7}"
+    )
+    for scenario in SCENARIOS:
+        if args.filter not in scenario:
+            continue
+        for config in configs:
+            report, wall = run(scenario, CONFIGS[config], args.time_limit)
+            peak = int(str(report["peak_memory_bytes"])) / 2**20
+            print(
+                f"{scenario.split(':')[1]:<20} {config:<16} {report['verdict']!s:<10} "
+                f"{report['states']:>10,} {report['transitions']:>12,} "
+                f"{report['seconds']:>8.2f} {report['states_per_second']:>9,} "
+                f"{report['bytes_per_state']:>8.0f} {peak:>9.1f} {wall:>7.2f}",
+                flush=True,
+            )
+    if not args.no_spin:
+        spin_side_by_side(args.time_limit)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,323 @@
+"""Breadth-first search over several worker processes.
+
+Each worker owns the states whose fingerprint falls in its partition
+(fingerprint modulo the number of workers): it stores them, checks the
+invariants on them and expands them.  The search goes level by level: every
+worker expands its share of the current level and routes each successor to
+the worker that owns it; once all have, each owner admits the successors it
+did not know (in the order of the senders, so the run is deterministic) and
+they form the next level.  Levels are those of the sequential search, so the
+verdict, the number of states of an exhaustive search and the length of a
+shortest counterexample are the same; a state is numbered ``local * workers
++ worker``, and a trace is rebuilt from the workers' parent links by
+re-executing the moves, as in the sequential search.
+
+Workers are forked from the process that built the model, so they share it
+(properties are closures, which need not be pickled); successors travel
+pickled through the coordinator.  Partial-order reduction is not applied
+here: its cycle proviso needs the order the sequential search gives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import multiprocessing
+import pickle
+import time
+from array import array
+from collections.abc import Callable, Hashable, Sequence
+from multiprocessing.connection import Connection
+from typing import Any, Generic, Protocol, TypeVar
+
+from mc.engine.explore import Options, _peak_bytes, _resident_bytes, replay_moves
+from mc.engine.model import Model, PropertyKind
+from mc.engine.result import Result, Stats, Strategy, Verdict, Violation
+from mc.engine.store import ExactStore, FingerprintStore, Store, fingerprint, omission_probability
+
+S = TypeVar("S", bound=Hashable)
+A = TypeVar("A")
+
+Found = tuple[str, str, int]
+"""A violation a worker found: property, message, state number."""
+
+
+class _Worker(Generic[S, A]):
+    """One partition of the search, in its own process."""
+
+    def __init__(
+        self,
+        model: Model[S, A],
+        index: int,
+        workers: int,
+        exact: bool,
+        partition: Callable[[Hashable], int] = fingerprint,
+    ) -> None:
+        self.model = model
+        self.partition = partition
+        self.index = index
+        self.workers = workers
+        self.store: Store[S] = ExactStore() if exact else FingerprintStore()
+        self.stored = 0
+        self.parent = array("q")
+        self.move = array("i")
+        self.level: list[int] = []
+        self.baseline = _resident_bytes()
+        properties = list(model.properties())
+        self.invariants = [p for p in properties if p.kind is PropertyKind.ALWAYS]
+        self.deadlock_checks = [p for p in properties if p.kind is PropertyKind.DEADLOCK_FREE]
+        self.goals = [p for p in properties if p.kind is PropertyKind.SOMETIMES]
+
+    def gid(self, sid: int) -> int:
+        return sid * self.workers + self.index
+
+    def admit(self, batches: list[bytes]) -> tuple[int, Found | None, list[str]]:
+        """Store the successors sent to this worker that it did not know;
+        they form its share of the next level."""
+        found: Found | None = None
+        fresh: list[int] = []
+        for blob in batches:
+            for state, parent, move in pickle.loads(blob):
+                if self.store.find(state) is not None:
+                    continue
+                sid = self.stored
+                self.store.add(state, sid)
+                self.stored += 1
+                self.parent.append(parent)
+                self.move.append(move)
+                fresh.append(sid)
+                if found is None:
+                    for prop in self.invariants:
+                        message = prop.check(state)
+                        if message is not None:
+                            found = (prop.name, message, self.gid(sid))
+                            break
+                if self.goals:
+                    self.goals = [goal for goal in self.goals if goal.check(state) is None]
+        self.level = fresh
+        return len(fresh), found, [goal.name for goal in self.goals]
+
+    def expand(self, cut: bool) -> tuple[list[bytes], int, Found | None, bool]:
+        """Expand this worker's share of the current level (or only look
+        for dead ends when ``cut`` by the depth bound): the successors by
+        owner, the transitions taken, a deadlock found, and whether the
+        depth bound cut anything."""
+        outgoing: list[dict[int, tuple[S, int, int]]] = [{} for _ in range(self.workers)]
+        transitions = 0
+        found: Found | None = None
+        depth_cut = False
+        for sid in self.level:
+            state = self.store.state(sid)
+            self.store.release(sid)
+            enabled = self.model.successors(state)
+            if not enabled:
+                for prop in self.deadlock_checks:
+                    message = prop.check(state)
+                    if message is not None and found is None:
+                        found = (prop.name, message, self.gid(sid))
+                continue
+            if cut:
+                depth_cut = True
+                continue
+            transitions += len(enabled)
+            parent = self.gid(sid)
+            for move, (_action, nxt) in enumerate(enabled):
+                key = self.partition(nxt)
+                box = outgoing[key % self.workers]
+                if key not in box:
+                    box[key] = (nxt, parent, move)
+        blobs = [pickle.dumps(list(box.values()), pickle.HIGHEST_PROTOCOL) for box in outgoing]
+        return blobs, transitions, found, depth_cut
+
+    def handle(self, request: tuple[Any, ...]) -> Any:
+        """Answer one request of the coordinator."""
+        if request[0] == "admit":
+            return self.admit(request[1])
+        if request[0] == "expand":
+            return self.expand(request[1])
+        if request[0] == "memory":
+            return (_resident_bytes() - self.baseline, _peak_bytes())
+        if request[0] == "links":
+            return (self.parent.tobytes(), self.move.tobytes())
+        raise ValueError(f"unknown request {request[0]!r}")
+
+
+def stable_fingerprint(state: Hashable) -> int:
+    """A fingerprint every process computes alike (Python's hash of None
+    and of strings differs between processes that were not forked): the
+    first 8 bytes of BLAKE2b over the pickled state."""
+    digest = hashlib.blake2b(pickle.dumps(state, 4), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+class Pool(Protocol):
+    """The workers of one search: ``ask`` sends each its request and
+    returns the answers in worker order."""
+
+    def partition(self, state: Hashable) -> int:
+        """The fingerprint the workers partition states by."""
+        ...
+
+    def ask(self, requests: Sequence[tuple[Any, ...]]) -> list[Any]: ...
+
+    def close(self) -> None: ...
+
+
+def _serve(worker: _Worker[Any, Any], conn: Connection) -> None:
+    with contextlib.suppress(EOFError, KeyboardInterrupt):
+        while True:
+            request = conn.recv()
+            if request[0] == "stop":
+                conn.close()
+                return
+            conn.send(worker.handle(request))
+
+
+class ForkPool:
+    """Workers forked from this process, each behind a pipe; they share the
+    model this process built."""
+
+    def __init__(self, model: Model[Any, Any], workers: int, exact: bool) -> None:
+        context = multiprocessing.get_context("fork")
+        self.conns: list[Connection] = []
+        self.processes: list[Any] = []
+        for index in range(workers):
+            ours, theirs = context.Pipe()
+            worker = _Worker(model, index, workers, exact, fingerprint)
+            process = context.Process(target=_serve, args=(worker, theirs), daemon=True)
+            process.start()
+            theirs.close()
+            self.conns.append(ours)
+            self.processes.append(process)
+
+    def partition(self, state: Hashable) -> int:
+        return fingerprint(state)
+
+    def ask(self, requests: Sequence[tuple[Any, ...]]) -> list[Any]:
+        for conn, request in zip(self.conns, requests, strict=True):
+            conn.send(request)
+        return [conn.recv() for conn in self.conns]
+
+    def close(self) -> None:
+        for conn in self.conns:
+            with contextlib.suppress(BrokenPipeError, OSError):
+                conn.send(("stop",))
+        for process in self.processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.terminate()
+
+
+class ParallelSearch(Generic[S, A]):
+    """A breadth-first search of ``model`` over ``workers`` processes."""
+
+    def __init__(self, model: Model[S, A], options: Options, workers: int) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, not {workers}")
+        if options.strategy is not Strategy.BFS:
+            raise ValueError("the parallel search is breadth-first")
+        self.model = model
+        self.options = options
+        self.workers = workers
+
+    def run(self, pool: Pool | None = None) -> Result[S, A]:
+        """Search until a violation, exhaustion or a bound, on ``pool``
+        (by default workers forked from this process); the pool is closed."""
+        started = time.perf_counter()
+        chosen: Pool = pool or ForkPool(self.model, self.workers, self.options.exact)
+        try:
+            return self._search(chosen, started)
+        finally:
+            chosen.close()
+
+    def _ask(self, pool: Pool, request: tuple[Any, ...]) -> list[Any]:
+        return pool.ask([request] * self.workers)
+
+    def _search(self, pool: Pool, started: float) -> Result[S, A]:
+        model, options, workers = self.model, self.options, self.workers
+        names = [p.name for p in model.properties()]
+        goals = [p for p in model.properties() if p.kind is PropertyKind.SOMETIMES]
+        inits: list[list[tuple[S, int, int]]] = [[] for _ in range(workers)]
+        for position, state in enumerate(model.init_states()):
+            inits[pool.partition(state) % workers].append((state, -1, position))
+        replies = pool.ask([("admit", [pickle.dumps(share)]) for share in inits])
+        states = transitions = depth = max_depth = 0
+        reason: str | None = None
+        found: Found | None = None
+        unreached = {goal.name for goal in goals}
+        depth_cut = False
+        while True:
+            new = sum(reply[0] for reply in replies)
+            states += new
+            if new:
+                max_depth = depth
+            unreached &= set.intersection(*(set(reply[2]) for reply in replies))
+            found = next((reply[1] for reply in replies if reply[1] is not None), None)
+            if found is not None or not new:
+                break
+            if options.max_states is not None and states >= options.max_states:
+                reason = f"max states {options.max_states} reached"
+                break
+            elapsed = time.perf_counter() - started
+            if options.time_limit is not None and elapsed >= options.time_limit:
+                reason = f"time limit {options.time_limit:g} s reached"
+                break
+            cut = options.max_depth is not None and depth >= options.max_depth
+            expanded = self._ask(pool, ("expand", cut))
+            transitions += sum(reply[1] for reply in expanded)
+            depth_cut = depth_cut or any(reply[3] for reply in expanded)
+            found = next((reply[2] for reply in expanded if reply[2] is not None), None)
+            if found is not None or cut:
+                break
+            depth += 1
+            replies = pool.ask(
+                [("admit", [reply[0][target] for reply in expanded]) for target in range(workers)]
+            )
+        memory = self._ask(pool, ("memory",))
+        peak = sum(reply[1] for reply in memory)
+        growth = sum(max(0, reply[0]) for reply in memory)
+        violation: Violation[S, A] | None = None
+        if found is not None:
+            violation = Violation(found[0], found[1], self._path(pool, found[2]))
+        elif reason is None and depth_cut:
+            reason = f"max depth {options.max_depth} reached"
+        elif reason is None and unreached:
+            goal = next(g for g in goals if g.name in unreached)
+            violation = Violation(goal.name, f"never reached: {goal.description}", None)
+        seconds = time.perf_counter() - started
+        stats = Stats(
+            states=states,
+            transitions=transitions,
+            max_depth=max_depth,
+            seconds=seconds,
+            peak_memory_bytes=peak,
+            bytes_per_state=growth / states if states else 0.0,
+            extra={"workers": workers},
+            omission_probability=None if options.exact else omission_probability(states),
+        )
+        if violation is not None:
+            verdict = Verdict.VIOLATED
+        elif reason is not None:
+            verdict = Verdict.INCOMPLETE
+        else:
+            verdict = Verdict.OK
+        return Result(verdict, stats, violation, reason, tuple(names))
+
+    def _path(self, pool: Pool, gid: int) -> Any:
+        links = self._ask(pool, ("links",))
+        parents = []
+        moves = []
+        for parent_bytes, move_bytes in links:
+            parent, move = array("q"), array("i")
+            parent.frombytes(parent_bytes)
+            move.frombytes(move_bytes)
+            parents.append(parent)
+            moves.append(move)
+        chain = []
+        while gid >= 0:
+            owner, sid = gid % self.workers, gid // self.workers
+            chain.append((owner, sid))
+            gid = parents[owner][sid]
+        chain.reverse()
+        init = moves[chain[0][0]][chain[0][1]]
+        return replay_moves(self.model, init, [moves[o][s] for o, s in chain[1:]])

@@ -1,0 +1,90 @@
+"""The breadth-first search over several workers: the verdict, the number of
+states of an exhaustive search and the length of the shortest trace are
+those of the sequential search, and its traces replay.  The Ray backend's
+tests start a local Ray instance (marked ``ray``: ``pytest -m ray``)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+
+import pytest
+from click.testing import Result
+
+from mc.check.checker import Spread, check_scenario
+from mc.check.registry import build_model
+from mc.check.replay import replay
+from mc.dsl.scenario import Registry
+from mc.engine.explore import Options
+from mc.engine.result import Verdict
+
+Run = Callable[..., Result]
+UNREDUCED = Options(reduce=False)
+ROWS = [
+    ("dirops/rename-rmdir-link", ()),
+    ("dirops/rename-rmdir-link", ("child-first",)),
+    ("dirops/opposite-renames", ("no-rename-mutex",)),
+    ("writeback/write-fsync-reclaim", ("writepage-drops-page",)),
+    ("namei/stat-unlink-create", ()),
+]
+
+
+def _agree(shipped: Registry, scenario: str, variants: tuple[str, ...], spread: Spread) -> None:
+    alone = check_scenario(shipped, scenario, variants, options=UNREDUCED)
+    spread_out = check_scenario(shipped, scenario, variants, options=UNREDUCED, spread=spread)
+    assert spread_out.result.verdict is alone.result.verdict
+    assert spread_out.result.stats.extra["workers"] == spread.workers
+    if alone.result.verdict is Verdict.OK:
+        assert spread_out.result.stats.states == alone.result.stats.states
+        assert spread_out.result.stats.transitions == alone.result.stats.transitions
+        assert spread_out.result.stats.max_depth == alone.result.stats.max_depth
+        return
+    first, second = alone.result.violation, spread_out.result.violation
+    assert first is not None and second is not None
+    assert second.property == first.property
+    assert first.path is not None and second.path is not None
+    assert len(second.path) == len(first.path)
+    assert spread_out.counterexample is not None
+    model = shipped.build(shipped.scenario(scenario), variants)
+    assert replay(model, spread_out.counterexample).reproduced
+
+
+@pytest.mark.parametrize(("scenario", "variants"), ROWS)
+def test_two_workers_agree_with_one(
+    shipped: Registry, scenario: str, variants: tuple[str, ...]
+) -> None:
+    _agree(shipped, scenario, variants, Spread(2))
+
+
+def test_three_workers_over_full_states(shipped: Registry) -> None:
+    options = Options(reduce=False, exact=True)
+    alone = check_scenario(shipped, "dirops/exchange", options=options)
+    spread = check_scenario(shipped, "dirops/exchange", options=options, spread=Spread(3))
+    assert spread.result.stats.states == alone.result.stats.states
+    assert spread.result.stats.omission_probability is None
+
+
+def test_workers_from_the_command_line(vfsmc: Run) -> None:
+    done = vfsmc("check", "dirops/rename-rmdir-link", "--workers", "2", "--json", "--no-save")
+    alone = vfsmc("check", "dirops/rename-rmdir-link", "--no-por", "--json", "--no-save")
+    assert done.exit_code == alone.exit_code == 0
+    assert json.loads(done.output)["states"] == json.loads(alone.output)["states"]
+
+
+def test_bad_combinations_are_one_line_errors(vfsmc: Run) -> None:
+    for args in (("--workers", "2", "--dfs"), ("--address", "auto")):
+        done = vfsmc("check", "dirops/rename-rmdir-link", *args)
+        assert done.exit_code == 2
+        assert done.output.count("\n") == 1 and done.output.startswith("vfsmc: error:")
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize(("scenario", "variants"), ROWS[:3])
+def test_ray_workers_agree_with_one(
+    shipped: Registry, scenario: str, variants: tuple[str, ...]
+) -> None:
+    ray = pytest.importorskip("ray")
+    ray.init(include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    on_ray = Spread(2, ray=True, build=functools.partial(build_model, ()))
+    _agree(shipped, scenario, variants, on_ray)
