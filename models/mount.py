@@ -22,8 +22,6 @@ the legacy/``fs_context`` split (``->mount`` stands for ``->get_tree``).
 
 from __future__ import annotations
 
-from typing import Any
-
 from mc.dsl import EXCL, SHARED, Cite, LockKind, Op, Scratch, flag_variant, operation
 from mc.kernel.expr import Expr, const
 from mc.kernel.inode_life import (
@@ -35,10 +33,9 @@ from mc.kernel.inode_life import (
     inode_life,
     set_bits,
 )
-from mc.kernel.pagecache import File, Mapping, pagecache
-from mc.kernel.world import ModelError
+from mc.kernel.pagecache import File, Mapping
 from mc.models.inode import evict, iput, mark_inode_dirty, part_of, writeback_single_inode
-from mc.models.super import call_sync_fs, flag, flag_slot, syncfs
+from mc.models.super import assign, attached_mapping, call_sync_fs, flag, flag_slot, syncfs
 from mc.models.writeback import write
 
 UMOUNT_SKIPS_SYNC = "umount-skips-sync"
@@ -52,17 +49,6 @@ flag_variant(
     REMOUNT_S_UMOUNT_SHARED,
     "reconfigure_super() is called with s_umount shared instead of exclusive",
 )
-
-
-def _mapping(op: Op, file: File) -> Mapping:
-    try:
-        return pagecache(op.world).attach(file)
-    except ValueError as error:
-        raise ModelError(str(error)) from None
-
-
-def _assign(scratch: Scratch, slot: int, value: Any) -> None:
-    scratch[slot] = value
 
 
 def _zero(_fs: Scratch, *_args: object) -> int:
@@ -94,7 +80,7 @@ def mount(op: Op, file: File) -> None:
     inode and sets SB_ACTIVE; ``vfs_get_tree()`` marks it SB_BORN
     (``super_wake()``, which wakes ``super_lock()`` waiters) and
     ``do_new_mount_fc()`` drops s_umount."""
-    _mapping(op, file)
+    attached_mapping(op, file)
     born = flag_slot(op.world, "SB_BORN")
     op.world.initial[born] = False
     s_umount = op.world.superblock.s_umount
@@ -114,7 +100,7 @@ def mount(op: Op, file: File) -> None:
     )
     op.effect(
         "vfs_get_tree(): super_wake(sb, SB_BORN)",
-        _assign,
+        assign,
         born,
         True,
     )
@@ -147,7 +133,7 @@ def remount(op: Op, file: File) -> None:
     """``do_remount()``: ``down_write(&sb->s_umount)``,
     ``reconfigure_super()`` -> ``->remount_fs`` (the legacy
     ``->reconfigure``), ``up_write()``."""
-    _mapping(op, file)
+    attached_mapping(op, file)
     wait_mounted(op)
     s_umount = op.world.superblock.s_umount
     mode = SHARED if op.variant(REMOUNT_S_UMOUNT_SHARED) else EXCL
@@ -173,7 +159,7 @@ def remount(op: Op, file: File) -> None:
 def statfs(op: Op, file: File) -> None:
     """statfs(2): the path pins the superblock, ``->statfs`` is called
     without s_umount."""
-    _mapping(op, file)
+    attached_mapping(op, file)
     wait_mounted(op)
     op.call(
         "super_operations.statfs",
@@ -195,7 +181,7 @@ def show_mounts(op: Op, file: File) -> None:
     """Reading /proc/mounts: ``m_start()`` takes namespace_sem shared;
     ``show_vfsmnt()`` -> ``show_sb_opts()`` and ``->show_options``, without
     s_umount; ``m_stop()`` drops namespace_sem."""
-    _mapping(op, file)
+    attached_mapping(op, file)
     wait_mounted(op)
     namespace_sem = op.world.shared_lock("namespace_sem", LockKind.RWSEM)
     op.lock(namespace_sem, SHARED, "m_start(): down_read(&namespace_sem)")
@@ -272,7 +258,7 @@ def generic_shutdown_super(op: Op, file: File, mapping: Mapping) -> None:
         label="if (sop->put_super) sop->put_super(sb)",
         roles={},
     )
-    op.effect("super_wake(sb, SB_DYING)", _assign, flag_slot(op.world, "SB_DYING", False), True)
+    op.effect("super_wake(sb, SB_DYING)", assign, flag_slot(op.world, "SB_DYING", False), True)
     op.unlock(op.world.superblock.s_umount, "super_unlock_excl(sb)")
 
 
@@ -293,7 +279,7 @@ def umount(op: Op, file: File) -> None:
     ``deactivate_super()``: s_umount for write and, the last active
     reference gone, ``->kill_sb`` (``kill_block_super()`` ->
     ``generic_shutdown_super()``, which unlocks)."""
-    mapping = _mapping(op, file)
+    mapping = attached_mapping(op, file)
     part_of(op, file)
     op.call(
         "super_operations.umount_begin",
@@ -315,7 +301,7 @@ def umount(op: Op, file: File) -> None:
     )
     generic_shutdown_super(op, file, mapping)
     killed = inode_life(op.world, file.path).killed
-    op.effect("/* ->kill_sb returned */", _assign, killed, True)
+    op.effect("/* ->kill_sb returned */", assign, killed, True)
 
 
 @operation(

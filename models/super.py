@@ -65,14 +65,16 @@ flag_variant(
 )
 
 
-def _mapping(op: Op, file: File) -> Mapping:
+def attached_mapping(op: Op, file: File) -> Mapping:
+    """The page cache of ``file``, made when first asked for."""
     try:
         return pagecache(op.world).attach(file)
     except ValueError as error:
         raise ModelError(str(error)) from None
 
 
-def _assign(scratch: Scratch, slot: int, value: Any) -> None:
+def assign(scratch: Scratch, slot: int, value: Any) -> None:
+    """An effect that stores ``value`` in ``slot``."""
     scratch[slot] = value
 
 
@@ -182,7 +184,7 @@ def sync(op: Op, file: File) -> None:
     checks the superblock is born and not dying): ``sync_inodes_one_sb()``,
     then ``sync_fs_one_sb()`` with wait 0 and with wait 1.  The flusher
     wake-up and ``sync_bdevs()`` are left out."""
-    mapping = _mapping(op, file)
+    mapping = attached_mapping(op, file)
     s_umount = op.world.superblock.s_umount
     passes = (
         ("sync_inodes_one_sb", None),
@@ -209,7 +211,7 @@ def syncfs(op: Op, file: File) -> None:
     """syncfs(2) on an open file of the filesystem (so, once it is
     mounted): ``down_read(&sb->s_umount)``, ``sync_filesystem()``,
     ``up_read()``."""
-    mapping = _mapping(op, file)
+    mapping = attached_mapping(op, file)
     s_umount = op.world.superblock.s_umount
     op.wait_until(
         flag(flag_slot(op.world, "SB_BORN"), "the mount returned"),
@@ -245,7 +247,7 @@ def freeze(op: Op, file: File) -> None:
     ``->freeze_fs``; ``frozen = SB_FREEZE_COMPLETE`` and the three
     rw_semaphores handed off (``lockdep_sb_freeze_release()``): they stay
     held after the ioctl returns, until ``thaw_super()``."""
-    mapping = _mapping(op, file)
+    mapping = attached_mapping(op, file)
     s_umount = op.world.superblock.s_umount
     frozen = frozen_slot(op.world)
     returned = _returned_slot(op.world)
@@ -271,7 +273,7 @@ def freeze(op: Op, file: File) -> None:
         )
         op.lock(s_umount, EXCL, "super_lock_excl(sb); goto retry")
         op.goto("retry")
-    op.effect("sb->s_writers.frozen = SB_FREEZE_WRITE", _assign, frozen, SB_FREEZE_WRITE)
+    op.effect("sb->s_writers.frozen = SB_FREEZE_WRITE", assign, frozen, SB_FREEZE_WRITE)
     op.unlock(s_umount, "super_unlock_excl(sb) /* preserve sb_start_write -> s_umount ordering */")
     op.lock(
         levels[0],
@@ -280,7 +282,7 @@ def freeze(op: Op, file: File) -> None:
         tag="freeze-level",
     )
     op.lock(s_umount, EXCL, "super_lock_excl(sb)")
-    op.effect("sb->s_writers.frozen = SB_FREEZE_PAGEFAULT", _assign, frozen, SB_FREEZE_PAGEFAULT)
+    op.effect("sb->s_writers.frozen = SB_FREEZE_PAGEFAULT", assign, frozen, SB_FREEZE_PAGEFAULT)
     if not op.variant(FREEZE_SKIPS_PAGEFAULTS):
         op.lock(
             levels[1],
@@ -289,7 +291,7 @@ def freeze(op: Op, file: File) -> None:
             tag="freeze-level",
         )
     op.run(sync_filesystem, mapping)
-    op.effect("sb->s_writers.frozen = SB_FREEZE_FS", _assign, frozen, SB_FREEZE_FS)
+    op.effect("sb->s_writers.frozen = SB_FREEZE_FS", assign, frozen, SB_FREEZE_FS)
     op.lock(
         levels[2],
         EXCL,
@@ -305,7 +307,7 @@ def freeze(op: Op, file: File) -> None:
     op.effect(
         "sb->s_writers.freeze_holders |= who; sb->s_writers.frozen = SB_FREEZE_COMPLETE; "
         "wake_up_var(&sb->s_writers.frozen)",
-        _assign,
+        assign,
         frozen,
         SB_FREEZE_COMPLETE,
     )
@@ -318,7 +320,7 @@ def freeze(op: Op, file: File) -> None:
         )
     op.label("unlock")
     op.unlock(s_umount, "super_unlock_excl(sb)")
-    op.effect("return ret /* the ioctl returns */", _assign, returned, True)
+    op.effect("return ret /* the ioctl returns */", assign, returned, True)
 
 
 @operation(
@@ -339,7 +341,7 @@ def thaw(op: Op, file: File) -> None:
     ``frozen = SB_UNFROZEN``; ``sb_freeze_unlock(sb, SB_FREEZE_FS)``
     releases the levels from the innermost; ``deactivate_locked_super()``
     drops the freeze's active reference and s_umount."""
-    _mapping(op, file)
+    attached_mapping(op, file)
     s_umount = op.world.superblock.s_umount
     frozen = frozen_slot(op.world)
     levels = [sb_writers(op.world, level) for level in LEVELS]
@@ -372,7 +374,7 @@ def thaw(op: Op, file: File) -> None:
     op.effect(
         "sb->s_writers.freeze_holders &= ~who; sb->s_writers.frozen = SB_UNFROZEN; "
         "wake_up_var(&sb->s_writers.frozen)",
-        _assign,
+        assign,
         frozen,
         SB_UNFROZEN,
     )
@@ -405,13 +407,13 @@ def fs_transaction(op: Op, file: File) -> None:
     to the in-memory log (the metadata is dirty until a log force,
     ``->sync_fs(sb, 1)`` or ``->freeze_fs``, writes it), and
     ``xfs_trans_free()`` ends the internal write."""
-    _mapping(op, file)
+    attached_mapping(op, file)
     internal = sb_writers(op.world, SB_FREEZE_FS)
     meta = metadata_slot(op.world)
     op.lock(
         internal, SHARED, "xfs_trans_alloc(): sb_start_intwrite(mp->m_super)", tag="sb-intwrite"
     )
-    op.effect("xfs_trans_commit(tp): the change joins the in-memory log", _assign, meta, True)
+    op.effect("xfs_trans_commit(tp): the change joins the in-memory log", assign, meta, True)
     op.unlock(
         internal, "xfs_trans_free(tp): sb_end_intwrite(tp->t_mountp->m_super)", tag="sb-intwrite"
     )
