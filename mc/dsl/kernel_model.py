@@ -81,7 +81,8 @@ class KernelModel(Model[State, Action]):
             initial = self._settle(initial, tid)
         self.initial = initial
         self._properties: list[Property[State]] = [prop.make(self) for prop in properties]
-        self._pending = self._footprints()
+        self._pending: list[list[Pending]] | None = None
+        """The footprints partial-order reduction reads, made on first use."""
 
     def init_states(self) -> Sequence[State]:
         return (self.initial,)
@@ -150,6 +151,8 @@ class KernelModel(Model[State, Action]):
         that takes the step, which the reduction preserves (see
         ``mc.engine.reduction``).  Properties read the error slot only
         to report those errors."""
+        if self._pending is None:
+            self._pending = self._footprints()
         table = self._pending
         return [table[tid][state[pc]] for tid, pc in enumerate(self._pcs) if state[pc] != DONE]
 
