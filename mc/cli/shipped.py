@@ -1,5 +1,8 @@
 """Regenerate the shipped counterexamples: one per expected violation in
-specs/expectations.toml, saved (with its graphs) under counterexamples/."""
+specs/expectations.toml, saved (with its graphs) under counterexamples/.
+
+``python -m mc.cli.shipped [PREFIX ...]`` regenerates only the rows whose
+scenario starts with one of the prefixes (``writeback/``)."""
 
 from __future__ import annotations
 
@@ -16,10 +19,10 @@ from mc.trace import graph as render_graph
 OUT = COUNTEREXAMPLES
 
 
-def main(out: Path = OUT) -> int:
+def main(out: Path = OUT, prefixes: tuple[str, ...] = ()) -> int:
     reg = registry()
     for row in expectations.load():
-        if row.violated is None:
+        if row.violated is None or not row.scenario.startswith(prefixes or ("",)):
             continue
         outcome = check_scenario(reg, row.scenario, row.variants)
         found = outcome.counterexample
@@ -36,4 +39,4 @@ def main(out: Path = OUT) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(prefixes=tuple(sys.argv[1:])))
