@@ -12,9 +12,9 @@ from collections.abc import Iterable, Sequence
 import attrs
 
 import mc.models
-from mc.dsl.kernel_model import KernelModel
+from mc.dsl.kernel_model import KernelModel, differ
 from mc.dsl.operation import Operation
-from mc.dsl.scenario import Registry, Scenario, UnknownName
+from mc.dsl.scenario import Registry, Scenario, UnknownName, Variant
 from mc.dsl.steps import LockStep, Step
 from mc.kernel import inode_life, pagecache_properties, superblock, truncate_properties
 from mc.kernel.mm import MM
@@ -143,10 +143,30 @@ def applicable_variants(registry: Registry, scenario: Scenario) -> dict[str, lis
     result = {}
     correct = built(registry, scenario)
     for name in sorted(registry.variants):
+        if not could_change(registry.variants[name], correct):
+            continue
         changes = variant_changes(registry, scenario, name, correct)
         if changes:
             result[name] = changes
     return result
+
+
+def could_change(variant: Variant, correct: KernelModel) -> bool:
+    """Whether ``variant`` may change a thread of ``correct`` (the scenario
+    built without it): a flag the build asked about, a replaced body the
+    build ran, or a transform that rewrites a thread's program.  False
+    means the variant certainly changes nothing."""
+    if variant.transform is not None:
+        transform = variant.transform
+        if any(
+            differ(thread.program, transform(thread.program, thread.invocation))
+            for thread in correct.threads
+        ):
+            return True
+    ran = {operation for thread in correct.threads for operation in thread.ran}
+    return any(operation in ran for operation, _body in variant.bodies) or any(
+        variant.name in thread.asked for thread in correct.threads
+    )
 
 
 @attrs.frozen

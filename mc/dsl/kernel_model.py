@@ -42,6 +42,8 @@ class Thread:
     """The operations whose body a variant replaced and this thread ran."""
     registers: frozenset[int] = frozenset()
     """The slots of the thread's own registers."""
+    ran: frozenset[Operation] = attrs.field(default=frozenset(), eq=False)
+    """Every operation whose body this thread ran (nested ones included)."""
 
     @property
     def name(self) -> str:
@@ -491,7 +493,7 @@ def build_threads(
         changed_by = []
         for transform in transforms:
             before, program = program, transform(program, invocation)
-            if _differ(before, program):
+            if differ(before, program):
                 changed_by.append(transform)
         replaced = frozenset(operation.name for operation in op.replaced)
         built.append(
@@ -503,6 +505,7 @@ def build_threads(
                 frozenset(asked),
                 replaced,
                 op.register_slots,
+                frozenset(op.ran),
             )
         )
     threads = [
@@ -515,8 +518,9 @@ def build_threads(
             asked,
             replaced,
             registers,
+            ran,
         )
-        for slots, invocation, program, changed_by, asked, replaced, registers in built
+        for slots, invocation, program, changed_by, asked, replaced, registers, ran in built
     ]
     for thread in threads:
         if not thread.steps:
@@ -540,7 +544,7 @@ class _Asked(frozenset[str]):
         return super().__contains__(name)
 
 
-def _differ(before: Program, after: Program) -> bool:
+def differ(before: Program, after: Program) -> bool:
     """Whether a transform changed a program: any item added, removed or
     replaced (unchanged items are the same objects)."""
     return len(before.items) != len(after.items) or any(

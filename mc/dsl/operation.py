@@ -136,7 +136,10 @@ class Op:
         """Operation bodies a variant replaced (``replaces``)."""
         self.replaced: set[Operation] = set()
         """The operations whose replaced body this thread ran."""
+        self.ran: set[Operation] = set()
+        """Every operation whose body (or replacement) this thread ran."""
         self.items: list[Item] = []
+        self._placed: set[str] = set()
         self._labels = itertools.count(1)
         self._pending_else: tuple[Jump, Label, Label] | None = None
         self._registers: dict[str, int] = {}
@@ -267,8 +270,9 @@ class Op:
         """Mark a place ``goto``/``fail_if`` can jump to (once per body: a
         body run with ``op.run`` has labels of its own)."""
         name = self._scope + name
-        if any(isinstance(item, Label) and item.name == name for item in self.items):
+        if name in self._placed:
             raise ModelError(f"label {name!r} is placed twice ({caller_source()})")
+        self._placed.add(name)
         self.items.append(Label(name))
         self._pending_else = None
 
@@ -308,6 +312,7 @@ class Op:
         """Emit ``body``'s steps here, in this body's scope: an operation's
         (or the body a variant put in its place), or a helper's."""
         if isinstance(body, Operation):
+            self.ran.add(body)
             if body in self.bodies:
                 self.replaced.add(body)
             self.bodies.get(body, body.build)(self, *args)

@@ -9,6 +9,7 @@ context...) lead to an error state that ends the thread.
 
 from __future__ import annotations
 
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -105,6 +106,40 @@ class Regions:
         return 0 if expr.local else self.data
 
 
+HeldTests = list[tuple[Lock, Callable[[Any], bool]]]
+_HELD_TESTS: weakref.WeakKeyDictionary[World, dict[tuple[int, int], tuple[HeldTests, HeldTests]]]
+_HELD_TESTS = weakref.WeakKeyDictionary()
+
+
+def _held_tests(world: World, tid: int) -> tuple[HeldTests, HeldTests]:
+    """For each lock of ``world`` (and each atomic one), whether ``tid``
+    holds it, as a test of the lock's value; made once per thread."""
+    made = _HELD_TESTS.setdefault(world, {})
+    key = (tid, len(world.locks))
+    if key not in made:
+        every = [(lock, locks.holds_test(lock.kind, tid)) for lock in world.locks]
+        made[key] = (every, [(lock, held) for lock, held in every if lock.kind.atomic])
+    return made[key]
+
+
+Acquirers = dict[int, tuple[bool, locks.Acquire]]
+_ACQUIRERS: weakref.WeakKeyDictionary[World, dict[tuple[int, Mode, int], Acquirers]]
+_ACQUIRERS = weakref.WeakKeyDictionary()
+
+
+def _acquirers(world: World, tid: int, mode: Mode) -> Acquirers:
+    """For each lock slot of ``world``: whether waiting for it sleeps, and
+    how ``tid`` takes it in ``mode``; made once per thread and mode."""
+    made = _ACQUIRERS.setdefault(world, {})
+    key = (tid, mode, len(world.locks))
+    if key not in made:
+        made[key] = {
+            lock.slot: (lock.kind.sleeps, locks.acquire_for(lock.kind, tid, mode))
+            for lock in world.locks
+        }
+    return made[key]
+
+
 class Context:
     """What a step needs to compile: the world, its thread and where
     control goes next."""
@@ -127,8 +162,7 @@ class Context:
         self.tid = thread.tid
         self.next_pc = next_pc
         self.target = target
-        self._locks = [(lock, locks.holds_test(lock.kind, self.tid)) for lock in world.locks]
-        self._atomic = [(lock, held) for lock, held in self._locks if lock.kind.atomic]
+        self._locks, self._atomic = _held_tests(world, self.tid)
         self._pc = thread.pc
 
     def advance(self, values: list[Any], pc: int) -> State:
@@ -229,10 +263,7 @@ class LockStep(Step):
         lock_of = self.lock.compile(context.world)
         tid, mode, next_pc, pc_slot = context.tid, self.mode, context.next_pc, context.thread.pc
         name = context.thread.name
-        take = {
-            lock.slot: (lock.kind.sleeps, locks.acquire_for(lock.kind, tid, mode))
-            for lock in context.world.locks
-        }
+        take = _acquirers(context.world, tid, mode)
         blocked, queued, already = Outcome.BLOCKED, Outcome.QUEUED, Outcome.ALREADY_HELD
 
         def fire(state: State) -> tuple[State, ...]:

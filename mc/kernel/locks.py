@@ -61,17 +61,22 @@ class Kind(enum.Enum):
     @property
     def sleeps(self) -> bool:
         """Whether waiting for this lock sleeps (forbidden in atomic context)."""
-        return self in (Kind.MUTEX, Kind.RWSEM, Kind.PERCPU_RWSEM, Kind.BIT_LOCK)
+        return (
+            self is Kind.MUTEX
+            or self is Kind.RWSEM
+            or self is Kind.PERCPU_RWSEM
+            or self is Kind.BIT_LOCK
+        )
 
     @property
     def shared_mode(self) -> bool:
         """Whether the lock can be taken shared (a reader-writer lock)."""
-        return self in (Kind.RWSEM, Kind.PERCPU_RWSEM)
+        return self is Kind.RWSEM or self is Kind.PERCPU_RWSEM
 
     @property
     def atomic(self) -> bool:
         """Whether holding this lock puts the holder in atomic context."""
-        return self in (Kind.SPINLOCK, Kind.SEQLOCK, Kind.RCU)
+        return self is Kind.SPINLOCK or self is Kind.SEQLOCK or self is Kind.RCU
 
 
 @attrs.frozen
