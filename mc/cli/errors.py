@@ -11,6 +11,7 @@ terminated (SIGTERM).
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -96,7 +97,27 @@ def one_line_errors(command: F) -> F:
 class Group(click.Group):
     """A click group whose usage errors are one line, whose Ctrl-C exits
     130 and whose internal errors exit 4 with one line (the traceback when
-    ``VFSMC_TRACEBACK`` is set)."""
+    ``VFSMC_TRACEBACK`` is set).  Commands added with ``add_lazy`` are
+    imported only when they run or help lists them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy: dict[str, str] = {}
+
+    def add_lazy(self, name: str, where: str) -> None:
+        """Add command ``name``, the object ``module:attribute`` names."""
+        self.lazy[name] = where
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            module, attribute = self.lazy[cmd_name].split(":")
+            command = getattr(importlib.import_module(module), attribute)
+            assert isinstance(command, click.Command)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def main(
         self,

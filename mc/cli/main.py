@@ -22,9 +22,7 @@ from mc.check.recorded import default_out, load_recorded
 from mc.check.registry import build_model, with_files
 from mc.check.replay import ReplayReport, replay
 from mc.cli.completion import complete_property, complete_scenario, complete_variant
-from mc.cli.drift import drift_command
 from mc.cli.errors import Group, message_of, one_line_errors, say
-from mc.cli.lockorder import lockorder_command
 from mc.cli.options import (
     max_memory_option,
     models_option,
@@ -33,10 +31,6 @@ from mc.cli.options import (
     time_limit_option,
     without,
 )
-from mc.cli.regress import mutate_command, regress_command
-from mc.cli.report import report_command
-from mc.cli.show import explain_command, ops_command, show_command
-from mc.cli.spec import spec as spec_group
 from mc.dsl.scenario import Registry, Scenario, UnknownName
 from mc.engine.explore import Options
 from mc.engine.result import Strategy, Verdict
@@ -448,12 +442,12 @@ def graph(file: Path, output: Path, models: tuple[Path, ...]) -> None:
     click.echo(f"wrote {output}")
 
 
-main.add_command(regress_command)
-main.add_command(mutate_command)
-main.add_command(lockorder_command)
-main.add_command(spec_group)
-main.add_command(drift_command)
-main.add_command(show_command)
-main.add_command(ops_command)
-main.add_command(explain_command)
-main.add_command(report_command)
+main.add_lazy("regress", "mc.cli.regress:regress_command")
+main.add_lazy("mutate", "mc.cli.regress:mutate_command")
+main.add_lazy("lockorder", "mc.cli.lockorder:lockorder_command")
+main.add_lazy("spec", "mc.cli.spec:spec")
+main.add_lazy("drift", "mc.cli.drift:drift_command")
+main.add_lazy("show", "mc.cli.show:show_command")
+main.add_lazy("ops", "mc.cli.show:ops_command")
+main.add_lazy("explain", "mc.cli.show:explain_command")
+main.add_lazy("report", "mc.cli.report:report_command")
