@@ -9,7 +9,6 @@ context...) lead to an error state that ends the thread.
 
 from __future__ import annotations
 
-import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -107,37 +106,33 @@ class Regions:
 
 
 HeldTests = list[tuple[Lock, Callable[[Any], bool]]]
-_HELD_TESTS: weakref.WeakKeyDictionary[World, dict[tuple[int, int], tuple[HeldTests, HeldTests]]]
-_HELD_TESTS = weakref.WeakKeyDictionary()
 
 
 def _held_tests(world: World, tid: int) -> tuple[HeldTests, HeldTests]:
     """For each lock of ``world`` (and each atomic one), whether ``tid``
     holds it, as a test of the lock's value; made once per thread."""
-    made = _HELD_TESTS.setdefault(world, {})
-    key = (tid, len(world.locks))
-    if key not in made:
+    key = ("held", tid, len(world.locks))
+    made: tuple[HeldTests, HeldTests] | None = world.compiled.get(key)
+    if made is None:
         every = [(lock, locks.holds_test(lock.kind, tid)) for lock in world.locks]
-        made[key] = (every, [(lock, held) for lock, held in every if lock.kind.atomic])
-    return made[key]
+        made = world.compiled[key] = (every, [(lock, h) for lock, h in every if lock.kind.atomic])
+    return made
 
 
 Acquirers = dict[int, tuple[bool, locks.Acquire]]
-_ACQUIRERS: weakref.WeakKeyDictionary[World, dict[tuple[int, Mode, int], Acquirers]]
-_ACQUIRERS = weakref.WeakKeyDictionary()
 
 
 def _acquirers(world: World, tid: int, mode: Mode) -> Acquirers:
     """For each lock slot of ``world``: whether waiting for it sleeps, and
     how ``tid`` takes it in ``mode``; made once per thread and mode."""
-    made = _ACQUIRERS.setdefault(world, {})
-    key = (tid, mode, len(world.locks))
-    if key not in made:
-        made[key] = {
+    key = ("acquire", tid, mode, len(world.locks))
+    made: Acquirers | None = world.compiled.get(key)
+    if made is None:
+        made = world.compiled[key] = {
             lock.slot: (lock.kind.sleeps, locks.acquire_for(lock.kind, tid, mode))
             for lock in world.locks
         }
-    return made[key]
+    return made
 
 
 class Context:

@@ -119,6 +119,9 @@ class World:
         self.inodes: list[Inode] = []
         self.inode_by_path: dict[str, Inode] = {}
         self.dentries: dict[tuple[int, str], Dentry] = {}
+        self.compiled: dict[object, Any] = {}
+        """Functions made once per world while steps compile (each thread's
+        lock tests), by whatever key their maker chooses."""
         self.parts: dict[str, Any] = {}
         """Objects other kernel modules attach (the page cache, the block
         device), by the name of the module that owns them."""

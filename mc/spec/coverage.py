@@ -9,6 +9,7 @@ from pathlib import Path
 
 import attrs
 
+from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry
 from mc.dsl.steps import CallStep
 from mc.project import SPECS
@@ -105,11 +106,16 @@ class Coverage:
         return 100.0 * done / len(self.methods) if self.methods else 100.0
 
 
-def calls_by_scenario(registry: Registry) -> dict[str, dict[str, list[CallStep]]]:
-    """For each method called, the scenarios calling it and their call steps."""
+def calls_by_scenario(
+    registry: Registry, models: dict[str, KernelModel] | None = None
+) -> dict[str, dict[str, list[CallStep]]]:
+    """For each method called, the scenarios calling it and their call steps
+    (``models`` receives each scenario's built model)."""
     found: dict[str, dict[str, list[CallStep]]] = {}
     for name in sorted(registry.scenarios):
         model = registry.build(registry.scenario(name), properties=())
+        if models is not None:
+            models[name] = model
         for thread in model.threads:
             for compiled in thread.steps:
                 step = compiled.step
@@ -120,7 +126,8 @@ def calls_by_scenario(registry: Registry) -> dict[str, dict[str, list[CallStep]]
 
 def coverage(registry: Registry, rules: Rules, reasons: Reasons) -> Coverage:
     """The coverage of every method of ``rules.spec`` by ``registry``'s scenarios."""
-    calls = calls_by_scenario(registry)
+    models: dict[str, KernelModel] = {}
+    calls = calls_by_scenario(registry, models)
     methods = []
     for table, method in rules.spec.methods():
         name = f"{table.name}.{method.name}"
@@ -128,9 +135,8 @@ def coverage(registry: Registry, rules: Rules, reasons: Reasons) -> Coverage:
         checked: dict[str, None] = {}
         unchecked: dict[tuple[str, str, str], None] = {}
         for scenario, steps in by_scenario.items():
-            model = registry.build(registry.scenario(scenario), properties=())
             for step in steps:
-                plan = conformance.plan(step, model.world, rules)
+                plan = conformance.plan(step, models[scenario].world, rules)
                 checked.update(dict.fromkeys(c.need.id for c in plan.checked))
                 unchecked.update(dict.fromkeys((u.need, u.kind, u.reason) for u in plan.unchecked))
         methods.append(
