@@ -16,9 +16,14 @@ ROWS = expectations.load()
 
 @pytest.mark.parametrize("row", ROWS, ids=[row.label for row in ROWS])
 def test_expected_verdict(shipped: Registry, row: expectations.Expectation) -> None:
+    """What ``vfsmc regress`` checks of each row: the verdict, the property
+    and the baseline of states."""
     outcome = check_scenario(shipped, row.scenario, row.variants, row.properties)
     result = outcome.result
     assert result.verdict is row.verdict, result.violation
+    assert row.states is None or result.stats.states == row.states, (
+        f"{result.stats.states} states, baseline {row.states}: review, then vfsmc regress --update"
+    )
     if row.violated is not None:
         assert result.violation is not None and result.violation.property == row.violated
         assert outcome.counterexample is not None
