@@ -51,8 +51,9 @@ def main() -> None:
         )
     print(f"slowest verdict from process start to exit: {slowest:.2f} s")
     started = time.perf_counter()
-    subprocess.run([str(VFSMC), "list"], capture_output=True, check=False, cwd=ROOT)
-    print(f"startup alone (vfsmc list): {time.perf_counter() - started:.2f} s")
+    subprocess.run([str(VFSMC), "--version"], capture_output=True, check=False, cwd=ROOT)
+    startup = time.perf_counter() - started
+    print(f"startup alone (vfsmc --version: imports and the shipped models): {startup:.2f} s")
 
 
 if __name__ == "__main__":
