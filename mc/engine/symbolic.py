@@ -64,7 +64,7 @@ class _Arithmetic:
         return binary("%", self, other)  # type: ignore[arg-type]
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Var(_Arithmetic):
     """A symbolic integer named ``name``."""
 
@@ -74,7 +74,7 @@ class Var(_Arithmetic):
         return self.name
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Const(_Arithmetic):
     """An integer constant."""
 
@@ -84,7 +84,7 @@ class Const(_Arithmetic):
         return str(self.value)
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class BinOp(_Arithmetic):
     """``left op right`` for op in + - * // %."""
 
@@ -100,7 +100,7 @@ Term = Var | Const | BinOp
 TermLike = Term | int
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Compare:
     """``left op right`` for op in < <= == != >= >."""
 
@@ -112,7 +112,7 @@ class Compare:
         return f"{self.left} {self.op} {self.right}"
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Not:
     """The negation of a condition."""
 
@@ -235,10 +235,18 @@ class Solver:
         ]
         self.calls = 0
         self._feasible: dict[frozenset[Cond], bool] = {}
+        self._values: dict[tuple[frozenset[Cond], Term, int], list[int]] = {}
+        self._encoded: dict[Term | Cond, Any] = {}
         self._incremental = z3.Solver()
         self._incremental.add(*self._domain)
 
     def _encode(self, item: Term | Cond) -> Any:
+        encoded = self._encoded.get(item)
+        if encoded is None:
+            encoded = self._encoded[item] = self._encode_new(item)
+        return encoded
+
+    def _encode_new(self, item: Term | Cond) -> Any:
         z3 = self._z3
         if isinstance(item, Var):
             if item.name not in self._vars:
@@ -287,6 +295,12 @@ class Solver:
         value = term(item)
         if not variables(value):
             return [evaluate(value, {})] if self.feasible(path) else []
+        key = (frozenset(path), value, limit)
+        if key not in self._values:
+            self._values[key] = self._enumerate(path, value, limit)
+        return list(self._values[key])
+
+    def _enumerate(self, path: PathCondition, value: Term, limit: int) -> list[int]:
         solver = self._check(path)
         encoded = self._encode(value)
         found: list[int] = []
