@@ -412,14 +412,16 @@ class Comparison:
 
 def _nearest(paths: Iterable[tuple[str, ...]], names: tuple[str, ...]) -> tuple[str, ...]:
     """The path nearest ``names``: the same calls in another order first,
-    then the fewest edits, then the longest common start."""
-    best: tuple[tuple[bool, int, int, tuple[str, ...]], tuple[str, ...]] | None = None
+    then the fewest edits, then the most of ``names`` kept in order (a lock
+    added rather than one replaced), then the longest common start."""
+    best: tuple[tuple[bool, int, int, int, tuple[str, ...]], tuple[str, ...]] | None = None
     for path in sorted(paths, key=lambda p: (abs(len(p) - len(names)), p)):
         if best is not None and abs(len(path) - len(names)) > best[0][1]:
             break
         key = (
             sorted(path) != sorted(names),
             _distance(path, names),
+            -_common_subsequence(path, names),
             -_common_prefix(path, names),
             path,
         )
@@ -433,6 +435,17 @@ def _common_prefix(a: tuple[str, ...], b: tuple[str, ...]) -> int:
     return next(
         (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
     )
+
+
+def _common_subsequence(a: tuple[str, ...], b: tuple[str, ...]) -> int:
+    """The length of the longest common subsequence of two paths."""
+    previous = [0] * (len(b) + 1)
+    for x in a:
+        current = [0]
+        for j, y in enumerate(b, 1):
+            current.append(previous[j - 1] + 1 if x == y else max(previous[j], current[j - 1]))
+        previous = current
+    return previous[-1]
 
 
 def _distance(a: tuple[str, ...], b: tuple[str, ...]) -> int:
