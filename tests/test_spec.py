@@ -305,3 +305,52 @@ def test_a_byte_order_mark_makes_no_table(known: vocabulary.Vocabulary) -> None:
     plain = importer.from_document(document.parse(_edited(), "plain.rst")).spec
     marked = importer.from_document(document.parse("\ufeff" + _edited(), "marked.rst")).spec
     assert diff(plain, marked, known) == []
+
+
+def test_both_forms_read_alike_where_the_rendering_changes_the_text() -> None:
+    """The documentation site renders a path to another document as a link
+    named by its title, and a cell that is only ``-`` as an empty bullet:
+    the reStructuredText is read as the flattened text of the same
+    document reads."""
+    rst = """dquot_operations
+================
+
+prototypes::
+
+\tint (*mark_dirty) (struct dquot *);
+
+==============\t============\t=========================
+ops\t\tFS recursion\tHeld locks when called
+==============\t============\t=========================
+mark_dirty:\tno\t\t-
+==============\t============\t=========================
+
+See Documentation/filesystems/directory-locking.rst for more detailed discussion.
+"""
+    flat = """dquot_operations
+
+prototypes:
+
+int (*mark_dirty) (struct dquot *);
+
+ops
+
+FS recursion
+
+Held locks when called
+
+mark_dirty:
+
+no
+
+See Directory Locking for more detailed discussion.
+"""
+    [from_rst] = document.parse(rst, "a.rst").sections
+    [from_text] = document.parse(flat, "a.txt").sections
+    assert from_rst.rows is not None and from_text.rows is not None
+    assert [row.cells for row in from_rst.rows] == [(("FS recursion", "no"),)]
+    assert [row.cells for row in from_text.rows] == [(("FS recursion", "no"),)]
+    assert [p.text for p in from_rst.paragraphs] == [p.text for p in from_text.paragraphs]
+    assert [p.text for p in from_rst.paragraphs] == [
+        "See Directory Locking for more detailed discussion."
+    ]
