@@ -312,7 +312,9 @@ class Comparison:
         of the kernel, in its order: for one that does not, the nearest
         kernel path says what was added, removed or reordered.  And a kernel
         path that is a model path (or the start of one) with acquisitions
-        no model path makes has those added.  Calls are compared as written
+        no model path makes has those added.  A run of one acquisition
+        repeated (the rounds of a loop, which the kernel side reads once and
+        a model may take for each page) counts once.  Calls are compared as written
         (``inode_lock(source)``), except that a call each side writes in its
         own way compares by name and lockdep class."""
         model_calls = {a.call for order in model_orders for a in order}
@@ -324,8 +326,10 @@ class Comparison:
         def name(step: Acquisition) -> str:
             return step.key if step.key in paraphrased else step.call
 
-        kernel_paths = {tuple(map(name, order)): order for order in sorted(kernel_orders)}
-        model_paths = {tuple(map(name, order)): order for order in sorted(model_orders)}
+        kernel_once = sorted({once(order, name) for order in kernel_orders})
+        model_once = sorted({once(order, name) for order in model_orders})
+        kernel_paths = {tuple(map(name, order)): order for order in kernel_once}
+        model_paths = {tuple(map(name, order)): order for order in model_once}
         for names, order in model_paths.items():
             if names in kernel_paths or not kernel_paths:
                 continue
@@ -408,6 +412,17 @@ class Comparison:
                 f"{model[j].call} after {before(model_names, j)}: no kernel path takes it there",
                 model[j].where,
             )
+
+
+def once(
+    order: tuple[Acquisition, ...], name: Callable[[Acquisition], str]
+) -> tuple[Acquisition, ...]:
+    """``order`` with each run of one acquisition (by ``name``) kept once."""
+    kept: list[Acquisition] = []
+    for step in order:
+        if not kept or name(kept[-1]) != name(step):
+            kept.append(step)
+    return tuple(kept)
 
 
 def _nearest(paths: Iterable[tuple[str, ...]], names: tuple[str, ...]) -> tuple[str, ...]:
