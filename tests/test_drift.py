@@ -408,3 +408,46 @@ next:
         ("folio_trylock(folio)", "mutex_lock(&mapping->i_mmap_rwsem)"),
         ("folio_trylock(folio)", "folio_lock(folio)", "mutex_lock(&mapping->i_mmap_rwsem)"),
     }
+
+
+def test_a_local_pointer_to_the_address_space_operations_is_a_method_table(
+    tmp_path: Path,
+) -> None:
+    reading, parsed = _reading(
+        tmp_path,
+        """
+void f(struct folio *folio, size_t offset, size_t length)
+{
+	const struct address_space_operations *aops = folio->mapping->a_ops;
+
+	if (aops->invalidate_folio)
+		aops->invalidate_folio(folio, offset, length);
+}
+""",
+    )
+    calls, _ = reading.calls(parsed.functions["f"])
+    assert [(c.kind, c.key) for c in calls] == [
+        ("method", "address_space_operations.invalidate_folio")
+    ]
+
+
+def test_the_rounds_of_a_loop_count_once() -> None:
+    def step(call: str) -> csource.Acquisition:
+        return csource.Acquisition(call, call.split("(")[0], "a.c:1")
+
+    order = tuple(
+        map(
+            step, ["inode_lock(i)", "folio_lock(f)", "folio_lock(f)", "xa_lock(x)", "folio_lock(f)"]
+        )
+    )
+    kept = drift.once(order, lambda a: a.call)
+    assert [a.call for a in kept] == [
+        "inode_lock(i)",
+        "folio_lock(f)",
+        "xa_lock(x)",
+        "folio_lock(f)",
+    ]
+    assert drift.once((step("inode_lock(a)"), step("inode_lock(b)")), lambda a: a.call) == (
+        step("inode_lock(a)"),
+        step("inode_lock(b)"),
+    )

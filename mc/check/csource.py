@@ -47,6 +47,7 @@ RELEASE = re.compile(r"unlock|^up$|^up_|percpu_up_|^sb_end_")
 OPERATIONS_FIELDS = {
     "i_op": "inode_operations",
     "a_ops": "address_space_operations",
+    "aops": "address_space_operations",
     "f_op": "file_operations",
     "vm_ops": "vm_operations_struct",
     "s_op": "super_operations",
