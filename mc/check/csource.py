@@ -281,9 +281,10 @@ class Reading:
     """The calls of a set of cited functions of one tree: a call of a cited
     function is read as that function's calls, a call of a static helper
     of the caller's file as the helper's own calls (not its helpers');
-    ``leaves_out`` maps a cited function to the call names or keys
-    dropped from it and its helpers (a dropped method call is still read
-    as the cited function that implements it)."""
+    ``leaves_out`` maps a cited function to the call names, keys or calls
+    as written (``spin_lock(&wb->list_lock)``) dropped from it and its
+    helpers (a dropped method call is still read as the cited function
+    that implements it)."""
 
     def __init__(
         self,
@@ -313,7 +314,7 @@ class Reading:
 
     def _dropped(self, cited: str, call: KernelCall) -> bool:
         left = self.leaves_out.get(cited, frozenset())
-        return call.key in left or call.name in left
+        return call.key in left or call.name in left or (bool(call.call) and call.call in left)
 
     def _call(self, function: Function, cited: str, node: Node) -> KernelCall | None:
         callee = node.child_by_field_name("function")
