@@ -243,7 +243,15 @@ def access(op: Op, file: File, pos: Arg, *, write: bool, at: str = "") -> None:
         Cite("mm/memory.c", "wp_page_shared", "6.6"),
         Cite("mm/memory.c", "finish_fault", "6.6"),
         Cite("mm/memory.c", "fault_dirty_shared_page", "6.6"),
-        Cite("mm/filemap.c", "filemap_fault", "6.6", method="vm_operations_struct.fault"),
+        Cite(
+            "mm/filemap.c",
+            "filemap_fault",
+            "6.6",
+            method="vm_operations_struct.fault",
+            leaves_out=("folio_trylock", "spin_lock", "spin_unlock"),
+            because="lock_folio_maybe_drop_mmap()'s trylock before it sleeps on the folio lock, "
+            "and the page-table lock of an mlocked mapping's recheck, are not modelled",
+        ),
         Cite("mm/filemap.c", "filemap_map_pages", "6.6", method="vm_operations_struct.map_pages"),
     ),
 )

@@ -451,3 +451,46 @@ def test_the_rounds_of_a_loop_count_once() -> None:
         step("inode_lock(a)"),
         step("inode_lock(b)"),
     )
+
+
+def test_a_cite_may_leave_out_one_call_as_written(tmp_path: Path) -> None:
+    (tmp_path / "a.c").write_text(
+        "void f(void) { spin_lock(&wb->list_lock); spin_lock(&inode->i_lock); }"
+    )
+    tree = csource.Extractor(tmp_path)
+    parsed = tree.file("a.c")
+    assert parsed is not None
+    reading = csource.Reading(
+        tree, {"f": parsed.functions["f"]}, {"f": frozenset({"spin_lock(&wb->list_lock)"})}
+    )
+    assert [c.call for c in reading.calls(parsed.functions["f"])[0]] == [
+        "spin_lock(&inode->i_lock)"
+    ]
+    assert {tuple(a.call for a in o) for o in reading.orders(parsed.functions["f"])} == {
+        ("spin_lock(&inode->i_lock)",)
+    }
+
+
+def test_the_sleeping_half_of_folio_lock_is_read_as_folio_lock(tmp_path: Path) -> None:
+    reading, parsed = _reading(
+        tmp_path,
+        """
+int f(struct vm_fault *vmf, struct folio *folio)
+{
+	if (folio_trylock(folio))
+		return 1;
+	if (vmf->flags & FAULT_FLAG_KILLABLE) {
+		if (__folio_lock_killable(folio))
+			return 0;
+	} else
+		__folio_lock(folio);
+	return 1;
+}
+""",
+    )
+    calls, _ = reading.calls(parsed.functions["f"])
+    assert [(c.key, c.call) for c in calls] == [
+        ("folio_trylock", "folio_trylock(folio)"),
+        ("folio_lock", "__folio_lock_killable(folio)"),
+        ("folio_lock", "__folio_lock(folio)"),
+    ]

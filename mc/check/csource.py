@@ -28,7 +28,7 @@ C = Language(tree_sitter_c.language())
 LOCK_CALL = re.compile(
     r"""^(?:
         inode_(?:un)?lock\w* | (?:un)?lock_rename\w* | (?:un)?lock_two_\w+
-      | filemap_invalidate_(?:un)?lock\w* | folio_(?:un|try)?lock\w* | __folio_set_locked
+      | filemap_invalidate_(?:un)?lock\w* | (?:__)?folio_(?:un|try)?lock\w* | __folio_set_locked
       | (?:un)?lock_page | trylock_page
       | mmap_\w*(?:un|try)?lock\w* | i_mmap_(?:un)?lock\w*
       | down(?:_\w+)? | up(?:_\w+)? | percpu_(?:down|up)_\w+
@@ -95,8 +95,15 @@ class KernelCall:
         return f"{self.file}:{self.line}"
 
 
+SLOW_PATHS = {"__folio_lock": "folio_lock", "__folio_lock_killable": "folio_lock"}
+"""Calls that are the sleeping half of an inline lock call (killable or
+not: the same lock), compared as it."""
+
+
 def lock_key(name: str, arguments: str) -> str:
-    """The call's name, with the lockdep class its arguments name if any."""
+    """The call's name (an inline lock call's, for its sleeping half), with
+    the lockdep class its arguments name if any."""
+    name = SLOW_PATHS.get(name, name)
     classes = LOCK_CLASS.findall(arguments)
     return f"{name}({', '.join(classes)})" if classes else name
 
