@@ -230,3 +230,19 @@ def test_spec_check_against_a_newer_kernel_document(vfsmc: Run) -> None:
         "error_remove_page -> error_remove_folio [method-renamed]",
         f"1 scenarios: 1 break the rules of {VFS_EXCERPT}; 1 changed rules no model exercises",
     ]
+
+
+def test_spec_check_names_the_rules_it_cannot_read(vfsmc: Run, tmp_path: Path) -> None:
+    """A value the vocabulary does not know, in a row a model calls, is
+    listed as not checked rather than passed over."""
+    text = VFS_EXCERPT.read_text()
+    row = "write_begin:\t\tlocks the folio\t\t exclusive\n"
+    assert text.count(row) == 1
+    new = tmp_path / "locking.rst"
+    new.write_text(text.replace(row, "write_begin:\t\tlocks the folio\t\t exclusiv\n"))
+    result = vfsmc("spec", "check", str(new), "--filter", "writeback/write-vs-fsync")
+    assert (
+        "not checked: address_space_operations.write_begin: "
+        "i_rwsem = exclusiv (not in the vocabulary)"
+    ) in result.output.splitlines(), result.output
+    assert result.output.endswith("; 1 rules not checked\n")

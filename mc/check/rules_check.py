@@ -38,6 +38,10 @@ class RulesCheck:
     scenarios: tuple[ScenarioCheck, ...]
     unexercised: tuple[diff.Change, ...]
     """Changes of the rules for methods no shipped scenario calls."""
+    unchecked: tuple[tuple[str, str], ...] = ()
+    """(method, rule) of the methods the scenarios call whose rule in the
+    other version the vocabulary cannot read (a value it does not know),
+    and the shipped rules can: what the check did not check."""
 
     @property
     def breaches(self) -> list[ScenarioCheck]:
@@ -117,7 +121,16 @@ def check_rules(
         for change in changes
         if change.kind in CHANGED_RULES and not _touches(change, called)
     )
-    return RulesCheck(tuple(results), unexercised)
+    unchecked: list[tuple[str, str]] = []
+    for name in sorted(called):
+        now, before = rules.get(name), current.get(name)
+        known = set(before.unmapped) if before is not None else set()
+        unchecked.extend(
+            (name, text)
+            for text in (now.unmapped if now is not None else ())
+            if text.endswith("(not in the vocabulary)") and text not in known
+        )
+    return RulesCheck(tuple(results), unexercised, tuple(unchecked))
 
 
 def _touches(change: diff.Change, called: set[str]) -> bool:
