@@ -354,3 +354,29 @@ See Directory Locking for more detailed discussion.
     assert [p.text for p in from_rst.paragraphs] == [
         "See Directory Locking for more detailed discussion."
     ]
+
+
+def test_a_rule_gone_from_a_sentence_of_two_rules_says_which(
+    known: vocabulary.Vocabulary,
+) -> None:
+    """Newer documents say ->iterate_shared() holds i_rwsem shared and the
+    file's f_pos_lock exclusive in one sentence; older ones only the first.
+    The removed rule is the f_pos_lock one, and it says so."""
+
+    def spec(sentence: str) -> load.Spec:
+        text = (
+            "file_operations\n===============\n\nprototypes::\n\n"
+            "\tint (*iterate_shared) (struct file *, struct dir_context *);\n\n"
+            f"locking rules:\n\tAll may block.\n\n{sentence}\n"
+        )
+        return importer.from_document(document.parse(text, "a.rst")).spec
+
+    newer = spec(
+        "->iterate_shared() is called with i_rwsem held for reading, and with the\n"
+        "file f_pos_lock held exclusively"
+    )
+    older = spec("->iterate_shared() is called with i_rwsem at least shared.")
+    removed = [c for c in diff(newer, older, known) if c.kind == "rule-removed"]
+    assert [(c.where, (c.before or "").split(": ")[0]) for c in removed] == [
+        ("file_operations.iterate_shared", "f_pos_lock exclusive the file")
+    ]
