@@ -148,6 +148,14 @@ def _sync_complete(scratch: Scratch, inode: InodeObject) -> None:
     set_bits(scratch, inode, off=I_SYNC)
 
 
+WB_LISTS = (
+    "spin_lock(&wb->list_lock)",
+    "spin_unlock(&wb->list_lock)",
+    "spin_unlock(&tmp_wb->list_lock)",
+)
+"""The calls on the wb's list_lock, which the inode models leave out."""
+
+
 def writeback_single_inode(
     op: Op, part: InodeLife, mapping: Mapping | None, sync_all: bool
 ) -> None:
@@ -215,10 +223,23 @@ def writeback_single_inode(
     "(fs/fs-writeback.c)",
     describe=lambda f, data: "flusher(inode)",
     cites=(
-        Cite("fs/fs-writeback.c", "wb_writeback", "6.6"),
+        Cite(
+            "fs/fs-writeback.c",
+            "wb_writeback",
+            "6.6",
+            leaves_out=WB_LISTS,
+            because="the wb's dirty lists and wb->list_lock are left out",
+        ),
         Cite("fs/fs-writeback.c", "__writeback_inodes_wb", "6.6"),
-        Cite("fs/fs-writeback.c", "writeback_sb_inodes", "6.6"),
+        Cite(
+            "fs/fs-writeback.c",
+            "writeback_sb_inodes",
+            "6.6",
+            leaves_out=WB_LISTS,
+            because="the wb's dirty lists and wb->list_lock are left out",
+        ),
         Cite("fs/fs-writeback.c", "__writeback_single_inode", "6.6"),
+        Cite("mm/page-writeback.c", "do_writepages", "6.6"),
     ),
 )
 def inode_flusher(op: Op, file: File, data: bool) -> None:

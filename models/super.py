@@ -172,7 +172,13 @@ def sync_filesystem(op: Op, mapping: Mapping) -> None:
     describe=lambda f: "sync()",
     cites=(
         Cite("fs/sync.c", "ksys_sync", "6.6"),
-        Cite("fs/super.c", "iterate_supers", "6.6"),
+        Cite(
+            "fs/super.c",
+            "iterate_supers",
+            "6.6",
+            leaves_out=("spin_lock", "spin_unlock"),
+            because="sb_lock guards the list of superblocks; the model has one superblock",
+        ),
         Cite("fs/super.c", "super_lock", "6.6"),
         Cite("fs/sync.c", "sync_inodes_one_sb", "6.6"),
         Cite("fs/sync.c", "sync_fs_one_sb", "6.6"),
@@ -230,9 +236,22 @@ def syncfs(op: Op, file: File) -> None:
     models="ioctl(FIFREEZE) -> freeze_super(sb, FREEZE_HOLDER_USERSPACE) (fs/ioctl.c, fs/super.c)",
     describe=lambda f: "ioctl(FIFREEZE)",
     cites=(
-        Cite("fs/ioctl.c", "ioctl_fsfreeze", "6.6"),
-        Cite("fs/super.c", "freeze_super", "6.6"),
+        Cite(
+            "fs/ioctl.c",
+            "ioctl_fsfreeze",
+            "6.6",
+            leaves_out=("super_operations.freeze_super",),
+            because="a filesystem's own ->freeze_super is not modelled: the generic freeze is",
+        ),
+        Cite(
+            "fs/super.c",
+            "freeze_super",
+            "6.6",
+            leaves_out=("percpu_up_write",),
+            because="the error paths (sync_filesystem() or ->freeze_fs failing) are not modelled",
+        ),
         Cite("fs/super.c", "sb_wait_write", "6.6"),
+        Cite("fs/sync.c", "sync_filesystem", "6.6"),
     ),
 )
 def freeze(op: Op, file: File) -> None:
@@ -262,7 +281,7 @@ def freeze(op: Op, file: File) -> None:
         "/* sb->s_writers.freeze_holders & who */",
     )
     with op.when(not_(frozen_is(SB_UNFROZEN)), "if (sb->s_writers.frozen != SB_UNFROZEN)"):
-        op.unlock(s_umount, "wait_for_partially_frozen(sb): super_unlock_excl(sb)")
+        op.unlock(s_umount, "wait_for_partially_frozen(sb): up_write(&sb->s_umount)")
         op.wait_until(
             frozen_in(
                 (SB_UNFROZEN, SB_FREEZE_COMPLETE),
@@ -271,7 +290,7 @@ def freeze(op: Op, file: File) -> None:
             "wait_var_event_killable(&sb->s_writers.frozen, ...)",
             "a freeze or thaw in progress",
         )
-        op.lock(s_umount, EXCL, "super_lock_excl(sb); goto retry")
+        op.lock(s_umount, EXCL, "down_write(&sb->s_umount); goto retry")
         op.goto("retry")
     op.effect("sb->s_writers.frozen = SB_FREEZE_WRITE", assign, frozen, SB_FREEZE_WRITE)
     op.unlock(s_umount, "super_unlock_excl(sb) /* preserve sb_start_write -> s_umount ordering */")
@@ -327,7 +346,13 @@ def freeze(op: Op, file: File) -> None:
     models="ioctl(FITHAW) -> thaw_super(sb, FREEZE_HOLDER_USERSPACE) (fs/ioctl.c, fs/super.c)",
     describe=lambda f: "ioctl(FITHAW)",
     cites=(
-        Cite("fs/ioctl.c", "ioctl_fsthaw", "6.6"),
+        Cite(
+            "fs/ioctl.c",
+            "ioctl_fsthaw",
+            "6.6",
+            leaves_out=("super_operations.thaw_super",),
+            because="a filesystem's own ->thaw_super is not modelled: the generic thaw is",
+        ),
         Cite("fs/super.c", "thaw_super", "6.6"),
         Cite("fs/super.c", "thaw_super_locked", "6.6"),
         Cite("fs/super.c", "sb_freeze_unlock", "6.6"),

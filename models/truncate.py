@@ -119,6 +119,27 @@ def truncate_file(op: Op, file: File, size: Arg, at: str = "") -> None:
     op.emit(_returned_step(returned))
 
 
+TRUNCATE_PAGES = (
+    Cite(
+        "mm/truncate.c",
+        "truncate_inode_pages_range",
+        "6.6",
+        leaves_out=("spin_lock", "spin_unlock", "xas_lock_irq", "xas_unlock_irq"),
+        because="shadow and DAX entries (truncate_folio_batch_exceptionals()) are not modelled",
+    ),
+    Cite("mm/truncate.c", "truncate_inode_folio", "6.6"),
+    Cite(
+        "mm/truncate.c",
+        "truncate_inode_partial_folio",
+        "6.6",
+        leaves_out=("folio_trylock",),
+        because="large folios, split at both ends of the range, are not modelled",
+    ),
+    Cite("mm/truncate.c", "folio_invalidate", "6.6"),
+)
+"""What truncate and hole punch cite of mm/truncate.c."""
+
+
 def _returned_step(slot: int) -> EffectStep:
     return EffectStep(
         label="return error /* the truncate returned */",
@@ -136,11 +157,24 @@ def _returned_step(slot: int) -> EffectStep:
         Cite("fs/open.c", "do_sys_ftruncate", "6.6"),
         Cite("fs/open.c", "do_truncate", "6.6"),
         Cite("fs/attr.c", "notify_change", "6.6"),
-        Cite("fs/ext4/inode.c", "ext4_setattr", "6.6", method="inode_operations.setattr"),
+        Cite(
+            "fs/ext4/inode.c",
+            "ext4_setattr",
+            "6.6",
+            method="inode_operations.setattr",
+            leaves_out=(
+                "down_read",
+                "up_read",
+                "down_write",
+                "up_write",
+                "read_lock",
+                "read_unlock",
+            ),
+            because="ext4's own locks are not modelled: xattr_sem for a quota transfer, "
+            "i_data_sem around i_disksize, the journal's j_state_lock in data=journal mode",
+        ),
         Cite("mm/truncate.c", "truncate_pagecache", "6.6"),
-        Cite("mm/truncate.c", "truncate_inode_pages_range", "6.6"),
-        Cite("mm/truncate.c", "truncate_inode_folio", "6.6"),
-        Cite("mm/truncate.c", "truncate_inode_partial_folio", "6.6"),
+        *TRUNCATE_PAGES,
     ),
 )
 def truncate(op: Op, file: File, size: Arg) -> None:
@@ -158,9 +192,7 @@ def truncate(op: Op, file: File, size: Arg) -> None:
         Cite("fs/ext4/extents.c", "ext4_fallocate", "6.6", method="file_operations.fallocate"),
         Cite("fs/ext4/inode.c", "ext4_punch_hole", "6.6"),
         Cite("mm/truncate.c", "truncate_pagecache_range", "6.6"),
-        Cite("mm/truncate.c", "truncate_inode_pages_range", "6.6"),
-        Cite("mm/truncate.c", "truncate_inode_folio", "6.6"),
-        Cite("mm/truncate.c", "truncate_inode_partial_folio", "6.6"),
+        *TRUNCATE_PAGES,
     ),
 )
 def punch_hole(op: Op, file: File, offset: Arg, length: Arg) -> None:
@@ -211,7 +243,15 @@ def access(op: Op, file: File, pos: Arg, *, write: bool, at: str = "") -> None:
         Cite("mm/memory.c", "wp_page_shared", "6.6"),
         Cite("mm/memory.c", "finish_fault", "6.6"),
         Cite("mm/memory.c", "fault_dirty_shared_page", "6.6"),
-        Cite("mm/filemap.c", "filemap_fault", "6.6", method="vm_operations_struct.fault"),
+        Cite(
+            "mm/filemap.c",
+            "filemap_fault",
+            "6.6",
+            method="vm_operations_struct.fault",
+            leaves_out=("folio_trylock", "spin_lock", "spin_unlock"),
+            because="lock_folio_maybe_drop_mmap()'s trylock before it sleeps on the folio lock, "
+            "and the page-table lock of an mlocked mapping's recheck, are not modelled",
+        ),
         Cite("mm/filemap.c", "filemap_map_pages", "6.6", method="vm_operations_struct.map_pages"),
     ),
 )

@@ -419,8 +419,23 @@ def fsync(op: Op, file: File) -> None:
     describe=lambda f: f"flusher({f})",
     cites=(
         Cite("fs/fs-writeback.c", "wb_workfn", "6.6"),
-        Cite("fs/fs-writeback.c", "wb_writeback", "6.6"),
-        Cite("fs/fs-writeback.c", "__writeback_single_inode", "6.6"),
+        Cite(
+            "fs/fs-writeback.c",
+            "wb_writeback",
+            "6.6",
+            leaves_out=("spin_lock", "spin_unlock", "up_read"),
+            because="the page flusher leaves out the writeback lists (wb->list_lock), the "
+            "inode's i_state under i_lock and the superblock's s_umount (super_trylock_shared()): "
+            "the inode flusher (models/inode.py) has the last two",
+        ),
+        Cite(
+            "fs/fs-writeback.c",
+            "__writeback_single_inode",
+            "6.6",
+            leaves_out=("spin_lock", "spin_unlock", "super_operations.write_inode"),
+            because="the inode's i_state under i_lock and ->write_inode are the inode "
+            "flusher's (models/inode.py)",
+        ),
         Cite("mm/page-writeback.c", "do_writepages", "6.6"),
         Cite("mm/page-writeback.c", "write_cache_pages", "6.6"),
     ),

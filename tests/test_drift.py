@@ -116,6 +116,13 @@ PLANTS = {
         "\t\tmmap_read_lock(current->mm);\n\t\tcopied =",
         {("write", "lock-added")},
     ),
+    "a second inode lock where only a goto goes": (
+        "mm/filemap.c",
+        "\t\tfolio_mark_accessed(folio);\n\nno_page:\n",
+        "\t\tfolio_mark_accessed(folio);\n\treturn folio;\n\nno_page:\n"
+        "\tinode_lock(mapping->host);\n",
+        {("write", "lock-added")},
+    ),
 }
 
 
@@ -133,6 +140,18 @@ def test_one_planted_change_one_kind_of_finding(
     assert result.exit_code == 1, result.output
     assert {(op, kind) for op, kind, _ in findings(result)} == expected, result.output
     assert len(findings(result)) == 1, result.output
+
+
+def test_code_only_a_goto_reaches_is_read(tmp_path: Path, vfsmc: Callable[..., Result]) -> None:
+    tree = tmp_path / "tree"
+    shutil.copytree(IN_STEP, tree)
+    path = tree / "mm" / "filemap.c"
+    old = "\t\tfolio_mark_accessed(folio);\n\nno_page:\n"
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, old.replace("\n\n", "\n\treturn folio;\n\n")))
+    result = vfsmc("drift", "--kernel", str(tree), "write")
+    assert result.exit_code == 0, result.output
+    assert result.output.endswith("0 findings in 1 operations\n")
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, vfsmc: Callable[..., Result]) -> None:
@@ -264,3 +283,214 @@ def test_the_readme_shows_the_fixture_runs_as_they_are(vfsmc: Callable[..., Resu
         shown = readme.split(command, 1)[1].split("$ ", 1)[0].split("```", 1)[0]
         result = vfsmc("drift", "--kernel", str(KERNEL / tree), "rename", "write")
         assert result.output == shown
+
+
+def _paths(tmp_path: Path, source: str) -> set[tuple[str, ...]]:
+    reading, parsed = _reading(tmp_path, source)
+    return {tuple(step.call for step in path) for path in reading.orders(parsed.functions["f"])}
+
+
+def test_a_goto_goes_on_at_its_label(tmp_path: Path) -> None:
+    assert _paths(
+        tmp_path,
+        """
+int f(struct inode *dir, struct inode *inode)
+{
+	int err;
+
+	inode_lock(dir);
+	err = may_create(dir);
+	if (err)
+		goto out_unlock;
+	inode_lock_nested(inode, I_MUTEX_CHILD);
+	err = do_it(inode);
+	if (err)
+		goto out_undo;
+	inode_unlock(inode);
+	inode_unlock(dir);
+	return 0;
+
+out_undo:
+	spin_lock(&inode->i_lock);
+	inode->i_state |= I_DIRTY;
+	spin_unlock(&inode->i_lock);
+	inode_unlock(inode);
+out_unlock:
+	inode_unlock(dir);
+	return err;
+}
+""",
+    ) == {
+        ("inode_lock(dir)",),
+        ("inode_lock(dir)", "inode_lock_nested(inode,I_MUTEX_CHILD)"),
+        ("inode_lock(dir)", "inode_lock_nested(inode,I_MUTEX_CHILD)", "spin_lock(&inode->i_lock)"),
+    }
+
+
+def test_a_jump_back_is_taken_once_per_path(tmp_path: Path) -> None:
+    assert _paths(
+        tmp_path,
+        """
+struct folio *f(struct address_space *mapping, pgoff_t index)
+{
+	struct folio *folio;
+
+repeat:
+	folio = filemap_get_entry(mapping, index);
+	folio_lock(folio);
+	if (unlikely(folio->mapping != mapping)) {
+		folio_unlock(folio);
+		folio_put(folio);
+		goto repeat;
+	}
+	return folio;
+}
+""",
+    ) == {("folio_lock(folio)",), ("folio_lock(folio)", "folio_lock(folio)")}
+
+
+def test_labels_that_jump_to_each_other_end(tmp_path: Path) -> None:
+    assert _paths(
+        tmp_path,
+        """
+void f(struct super_block *sb)
+{
+again:
+	spin_lock(&sb_lock);
+	if (busy(sb)) {
+		spin_unlock(&sb_lock);
+		goto retry;
+	}
+	spin_unlock(&sb_lock);
+retry:
+	down_read(&sb->s_umount);
+	if (dying(sb)) {
+		up_read(&sb->s_umount);
+		goto again;
+	}
+	up_read(&sb->s_umount);
+}
+""",
+    ) == {
+        ("spin_lock(&sb_lock)", "down_read(&sb->s_umount)"),
+        ("spin_lock(&sb_lock)", "down_read(&sb->s_umount)", "spin_lock(&sb_lock)"),
+        (
+            "spin_lock(&sb_lock)",
+            "down_read(&sb->s_umount)",
+            "spin_lock(&sb_lock)",
+            "down_read(&sb->s_umount)",
+        ),
+    }
+
+
+def test_a_label_in_a_loop_goes_on_after_the_loop(tmp_path: Path) -> None:
+    assert _paths(
+        tmp_path,
+        """
+void f(struct folio_batch *fbatch, struct address_space *mapping)
+{
+	int i;
+
+	for (i = 0; i < folio_batch_count(fbatch); i++) {
+		struct folio *folio = fbatch->folios[i];
+
+		if (!folio_trylock(folio))
+			goto next;
+		folio_lock(folio);
+next:
+		folio_put(folio);
+	}
+	mutex_lock(&mapping->i_mmap_rwsem);
+}
+""",
+    ) == {
+        ("mutex_lock(&mapping->i_mmap_rwsem)",),
+        ("folio_trylock(folio)", "mutex_lock(&mapping->i_mmap_rwsem)"),
+        ("folio_trylock(folio)", "folio_lock(folio)", "mutex_lock(&mapping->i_mmap_rwsem)"),
+    }
+
+
+def test_a_local_pointer_to_the_address_space_operations_is_a_method_table(
+    tmp_path: Path,
+) -> None:
+    reading, parsed = _reading(
+        tmp_path,
+        """
+void f(struct folio *folio, size_t offset, size_t length)
+{
+	const struct address_space_operations *aops = folio->mapping->a_ops;
+
+	if (aops->invalidate_folio)
+		aops->invalidate_folio(folio, offset, length);
+}
+""",
+    )
+    calls, _ = reading.calls(parsed.functions["f"])
+    assert [(c.kind, c.key) for c in calls] == [
+        ("method", "address_space_operations.invalidate_folio")
+    ]
+
+
+def test_the_rounds_of_a_loop_count_once() -> None:
+    def step(call: str) -> csource.Acquisition:
+        return csource.Acquisition(call, call.split("(")[0], "a.c:1")
+
+    order = tuple(
+        map(
+            step, ["inode_lock(i)", "folio_lock(f)", "folio_lock(f)", "xa_lock(x)", "folio_lock(f)"]
+        )
+    )
+    kept = drift.once(order, lambda a: a.call)
+    assert [a.call for a in kept] == [
+        "inode_lock(i)",
+        "folio_lock(f)",
+        "xa_lock(x)",
+        "folio_lock(f)",
+    ]
+    assert drift.once((step("inode_lock(a)"), step("inode_lock(b)")), lambda a: a.call) == (
+        step("inode_lock(a)"),
+        step("inode_lock(b)"),
+    )
+
+
+def test_a_cite_may_leave_out_one_call_as_written(tmp_path: Path) -> None:
+    (tmp_path / "a.c").write_text(
+        "void f(void) { spin_lock(&wb->list_lock); spin_lock(&inode->i_lock); }"
+    )
+    tree = csource.Extractor(tmp_path)
+    parsed = tree.file("a.c")
+    assert parsed is not None
+    reading = csource.Reading(
+        tree, {"f": parsed.functions["f"]}, {"f": frozenset({"spin_lock(&wb->list_lock)"})}
+    )
+    assert [c.call for c in reading.calls(parsed.functions["f"])[0]] == [
+        "spin_lock(&inode->i_lock)"
+    ]
+    assert {tuple(a.call for a in o) for o in reading.orders(parsed.functions["f"])} == {
+        ("spin_lock(&inode->i_lock)",)
+    }
+
+
+def test_the_sleeping_half_of_folio_lock_is_read_as_folio_lock(tmp_path: Path) -> None:
+    reading, parsed = _reading(
+        tmp_path,
+        """
+int f(struct vm_fault *vmf, struct folio *folio)
+{
+	if (folio_trylock(folio))
+		return 1;
+	if (vmf->flags & FAULT_FLAG_KILLABLE) {
+		if (__folio_lock_killable(folio))
+			return 0;
+	} else
+		__folio_lock(folio);
+	return 1;
+}
+""",
+    )
+    calls, _ = reading.calls(parsed.functions["f"])
+    assert [(c.key, c.call) for c in calls] == [
+        ("folio_trylock", "folio_trylock(folio)"),
+        ("folio_lock", "__folio_lock_killable(folio)"),
+        ("folio_lock", "__folio_lock(folio)"),
+    ]

@@ -305,3 +305,78 @@ def test_a_byte_order_mark_makes_no_table(known: vocabulary.Vocabulary) -> None:
     plain = importer.from_document(document.parse(_edited(), "plain.rst")).spec
     marked = importer.from_document(document.parse("\ufeff" + _edited(), "marked.rst")).spec
     assert diff(plain, marked, known) == []
+
+
+def test_both_forms_read_alike_where_the_rendering_changes_the_text() -> None:
+    """The documentation site renders a path to another document as a link
+    named by its title, and a cell that is only ``-`` as an empty bullet:
+    the reStructuredText is read as the flattened text of the same
+    document reads."""
+    rst = """dquot_operations
+================
+
+prototypes::
+
+\tint (*mark_dirty) (struct dquot *);
+
+==============\t============\t=========================
+ops\t\tFS recursion\tHeld locks when called
+==============\t============\t=========================
+mark_dirty:\tno\t\t-
+==============\t============\t=========================
+
+See Documentation/filesystems/directory-locking.rst for more detailed discussion.
+"""
+    flat = """dquot_operations
+
+prototypes:
+
+int (*mark_dirty) (struct dquot *);
+
+ops
+
+FS recursion
+
+Held locks when called
+
+mark_dirty:
+
+no
+
+See Directory Locking for more detailed discussion.
+"""
+    [from_rst] = document.parse(rst, "a.rst").sections
+    [from_text] = document.parse(flat, "a.txt").sections
+    assert from_rst.rows is not None and from_text.rows is not None
+    assert [row.cells for row in from_rst.rows] == [(("FS recursion", "no"),)]
+    assert [row.cells for row in from_text.rows] == [(("FS recursion", "no"),)]
+    assert [p.text for p in from_rst.paragraphs] == [p.text for p in from_text.paragraphs]
+    assert [p.text for p in from_rst.paragraphs] == [
+        "See Directory Locking for more detailed discussion."
+    ]
+
+
+def test_a_rule_gone_from_a_sentence_of_two_rules_says_which(
+    known: vocabulary.Vocabulary,
+) -> None:
+    """Newer documents say ->iterate_shared() holds i_rwsem shared and the
+    file's f_pos_lock exclusive in one sentence; older ones only the first.
+    The removed rule is the f_pos_lock one, and it says so."""
+
+    def spec(sentence: str) -> load.Spec:
+        text = (
+            "file_operations\n===============\n\nprototypes::\n\n"
+            "\tint (*iterate_shared) (struct file *, struct dir_context *);\n\n"
+            f"locking rules:\n\tAll may block.\n\n{sentence}\n"
+        )
+        return importer.from_document(document.parse(text, "a.rst")).spec
+
+    newer = spec(
+        "->iterate_shared() is called with i_rwsem held for reading, and with the\n"
+        "file f_pos_lock held exclusively"
+    )
+    older = spec("->iterate_shared() is called with i_rwsem at least shared.")
+    removed = [c for c in diff(newer, older, known) if c.kind == "rule-removed"]
+    assert [(c.where, (c.before or "").split(": ")[0]) for c in removed] == [
+        ("file_operations.iterate_shared", "f_pos_lock exclusive the file")
+    ]

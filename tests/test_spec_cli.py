@@ -189,3 +189,60 @@ def test_coverage_of_another_version_warns_about_what_it_lacks(vfsmc: Run, tmp_p
     result = vfsmc("spec", "coverage", "--specs", str(specs))
     assert result.exit_code in (0, 1), result.output
     assert "explains inode_operations.frobnicate, which these rules do not have" in result.output
+
+
+VFS_EXCERPT = ROOT / "tests" / "fixtures" / "spec" / "locking-vfs-excerpt.rst"
+
+
+def test_spec_diff_against_a_newer_kernel_document(vfsmc: Run) -> None:
+    """Sections of the vfs tree's locking.rst after 6.18 against the
+    shipped rules: ->writepage, ->mount and ->remount_fs are gone,
+    ->error_remove_page is ->error_remove_folio; dquot's ``-`` cell is the
+    empty cell the rendered text has."""
+    result = vfsmc("spec", "diff", str(SPECS / "locking.toml"), str(VFS_EXCERPT))
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    for line in (
+        "- super_operations.remount_fs: s_umount = write [method-removed]",
+        "- file_system_type.mount: may block = yes [method-removed]",
+        "- address_space_operations.writepage: folio locked = yes, unlocks (see below) "
+        "[method-removed]",
+        "~ address_space_operations.error_remove_page: error_remove_page -> "
+        "error_remove_folio [method-renamed]",
+        "~ address_space_operations.write_begin folio locked: locks the page -> "
+        "locks the folio [cell-changed]",
+        "~ dquot_operations (prose): More details about quota locking can be found in "
+        "fs/dquot.c. -> More details about quota locking can be found in fs/quota/dquot.c. "
+        "[prose-changed]",
+    ):
+        assert line in lines
+    assert not any(line.startswith("~ dquot_operations.mark_dirty") for line in lines)
+    assert not any("super_operations.statfs" in line for line in lines)
+
+
+def test_spec_check_against_a_newer_kernel_document(vfsmc: Run) -> None:
+    result = vfsmc("spec", "check", str(VFS_EXCERPT), "--filter", "writeback/write-vs-fsync")
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines() == [
+        "writeback/write-vs-fsync: T4 calls address_space_operations.writepage, "
+        "which these rules lack (method-removed)",
+        "no model exercises: ~ address_space_operations.error_remove_page: "
+        "error_remove_page -> error_remove_folio [method-renamed]",
+        f"1 scenarios: 1 break the rules of {VFS_EXCERPT}; 1 changed rules no model exercises",
+    ]
+
+
+def test_spec_check_names_the_rules_it_cannot_read(vfsmc: Run, tmp_path: Path) -> None:
+    """A value the vocabulary does not know, in a row a model calls, is
+    listed as not checked rather than passed over."""
+    text = VFS_EXCERPT.read_text()
+    row = "write_begin:\t\tlocks the folio\t\t exclusive\n"
+    assert text.count(row) == 1
+    new = tmp_path / "locking.rst"
+    new.write_text(text.replace(row, "write_begin:\t\tlocks the folio\t\t exclusiv\n"))
+    result = vfsmc("spec", "check", str(new), "--filter", "writeback/write-vs-fsync")
+    assert (
+        "not checked: address_space_operations.write_begin: "
+        "i_rwsem = exclusiv (not in the vocabulary)"
+    ) in result.output.splitlines(), result.output
+    assert result.output.endswith("; 1 rules not checked\n")

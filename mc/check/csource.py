@@ -3,8 +3,10 @@ with tree-sitter's C grammar.
 
 A ``Reading`` of a set of cited functions lists their calls in source
 order (``calls``) and the acquisitions along each path (``orders``: both
-arms of a branch, a loop body once or not at all, ``goto`` and ``return``
-ending a path).  A call of another cited function is read as that
+arms of a branch, a loop body once or not at all, ``return`` ending a
+path, and a ``goto`` going on at its label, each label entered by a
+``goto`` once per path: a jump back to a label the path already jumped to
+ends it).  A call of another cited function is read as that
 function's calls, a call of a static helper of the caller's file as the
 helper's own calls (one level down), and a method call a cited function
 implements (``Cite.method``) as that function's calls too.
@@ -13,7 +15,7 @@ implements (``Cite.method``) as that function's calls too.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -26,7 +28,7 @@ C = Language(tree_sitter_c.language())
 LOCK_CALL = re.compile(
     r"""^(?:
         inode_(?:un)?lock\w* | (?:un)?lock_rename\w* | (?:un)?lock_two_\w+
-      | filemap_invalidate_(?:un)?lock\w* | folio_(?:un|try)?lock\w* | __folio_set_locked
+      | filemap_invalidate_(?:un)?lock\w* | (?:__)?folio_(?:un|try)?lock\w* | __folio_set_locked
       | (?:un)?lock_page | trylock_page
       | mmap_\w*(?:un|try)?lock\w* | i_mmap_(?:un)?lock\w*
       | down(?:_\w+)? | up(?:_\w+)? | percpu_(?:down|up)_\w+
@@ -45,6 +47,7 @@ RELEASE = re.compile(r"unlock|^up$|^up_|percpu_up_|^sb_end_")
 OPERATIONS_FIELDS = {
     "i_op": "inode_operations",
     "a_ops": "address_space_operations",
+    "aops": "address_space_operations",
     "f_op": "file_operations",
     "vm_ops": "vm_operations_struct",
     "s_op": "super_operations",
@@ -92,8 +95,15 @@ class KernelCall:
         return f"{self.file}:{self.line}"
 
 
+SLOW_PATHS = {"__folio_lock": "folio_lock", "__folio_lock_killable": "folio_lock"}
+"""Calls that are the sleeping half of an inline lock call (killable or
+not: the same lock), compared as it."""
+
+
 def lock_key(name: str, arguments: str) -> str:
-    """The call's name, with the lockdep class its arguments name if any."""
+    """The call's name (an inline lock call's, for its sleeping half), with
+    the lockdep class its arguments name if any."""
+    name = SLOW_PATHS.get(name, name)
     classes = LOCK_CLASS.findall(arguments)
     return f"{name}({', '.join(classes)})" if classes else name
 
@@ -202,6 +212,9 @@ class Acquisition(NamedTuple):
 Orders = frozenset[tuple[Acquisition, ...]]
 """The acquisitions along each path of a function, in order."""
 
+Jumps = frozenset[tuple[str, tuple[Acquisition, ...]]]
+"""Paths that end in ``goto LABEL``: the label and the acquisitions before."""
+
 MAX_PATHS = 2048
 """Paths kept per statement; a function with more is read in part."""
 
@@ -226,8 +239,34 @@ def call_text(name: str, arguments: str) -> str:
     return name + re.sub(r"\s+", "", arguments)
 
 
+def jumped(first: Orders, jumps: Jumps) -> Jumps:
+    """Each path of ``first`` followed by each jump of ``jumps`` (at most
+    ``MAX_PATHS``)."""
+    joined: set[tuple[str, tuple[Acquisition, ...]]] = set()
+    for label, path in sorted(jumps):
+        for start in then(first, frozenset({path})):
+            joined.add((label, start))
+            if len(joined) >= MAX_PATHS:
+                return frozenset(joined)
+    return frozenset(joined)
+
+
 EMPTY: Orders = frozenset({()})
 NONE: Orders = frozenset()
+NO_JUMPS: Jumps = frozenset()
+BLOCKS = frozenset(
+    {
+        "compound_statement",
+        "preproc_if",
+        "preproc_ifdef",
+        "preproc_else",
+        "preproc_elif",
+        "case_statement",
+    }
+)
+"""Statements that hold a sequence of statements."""
+LEFT = frozenset({"while_statement", "for_statement", "do_statement", "switch_statement"})
+"""Statements a ``break`` leaves."""
 
 
 class Extractor:
@@ -249,9 +288,10 @@ class Reading:
     """The calls of a set of cited functions of one tree: a call of a cited
     function is read as that function's calls, a call of a static helper
     of the caller's file as the helper's own calls (not its helpers');
-    ``leaves_out`` maps a cited function to the call names or keys
-    dropped from it and its helpers (a dropped method call is still read
-    as the cited function that implements it)."""
+    ``leaves_out`` maps a cited function to the call names, keys or calls
+    as written (``spin_lock(&wb->list_lock)``) dropped from it and its
+    helpers (a dropped method call is still read as the cited function
+    that implements it)."""
 
     def __init__(
         self,
@@ -281,7 +321,7 @@ class Reading:
 
     def _dropped(self, cited: str, call: KernelCall) -> bool:
         left = self.leaves_out.get(cited, frozenset())
-        return call.key in left or call.name in left
+        return call.key in left or call.name in left or (bool(call.call) and call.call in left)
 
     def _call(self, function: Function, cited: str, node: Node) -> KernelCall | None:
         callee = node.child_by_field_name("function")
@@ -343,7 +383,8 @@ class Reading:
 
     def orders(self, function: Function) -> Orders:
         """The acquisitions along each path through ``function`` (a loop
-        body taken once or not at all, a ``goto`` ending the path)."""
+        body taken once or not at all, a ``goto`` going on at its label,
+        once per path)."""
         return self._function_orders(function, function.name, helpers=True)
 
     def _function_orders(self, function: Function, cited: str, *, helpers: bool) -> Orders:
@@ -355,9 +396,10 @@ class Reading:
         self._stack.add(function.name)
         try:
             flow = self._statement(function.body, function, cited, helpers)
+            labels = Labels(self, function, cited, helpers)
+            self._orders[memo] = flow.opened | flow.closed | flow.broken | labels.go(flow.jumps)
         finally:
             self._stack.discard(function.name)
-        self._orders[memo] = flow.opened | flow.closed | flow.broken
         return self._orders[memo]
 
     def _expression(self, node: Node, function: Function, cited: str, helpers: bool) -> Orders:
@@ -380,10 +422,20 @@ class Reading:
                 paths = then(paths, self._function_orders(self.cited[name], name, helpers=True))
         return paths
 
+    def _sequence(
+        self, children: Iterable[Node], function: Function, cited: str, helpers: bool
+    ) -> Flow:
+        flow = Flow(EMPTY)
+        for child in children:
+            if child.type not in ("comment", "preproc_arg"):
+                flow = flow.then(self._statement(child, function, cited, helpers))
+        return flow
+
     def _statement(self, node: Node, function: Function, cited: str, helpers: bool) -> Flow:
         """The paths through ``node``: those that go on after it, those that
-        end in it (``return``, ``goto``) and those that leave the loop or
-        switch around it (``break``; ``continue`` is taken as a break)."""
+        end in it (``return``), those that leave the loop or switch around
+        it (``break``; ``continue`` is taken as a break) and those that jump
+        to a label (``goto``)."""
         kind = node.type
 
         def statement(child: Node | None) -> Flow:
@@ -394,15 +446,8 @@ class Reading:
         def expression(child: Node | None) -> Orders:
             return EMPTY if child is None else self._expression(child, function, cited, helpers)
 
-        def sequence(children: list[Node]) -> Flow:
-            flow = Flow(EMPTY)
-            for child in children:
-                if child.type not in ("comment", "preproc_arg"):
-                    flow = flow.then(statement(child))
-            return flow
-
-        if kind in ("compound_statement", "preproc_if", "preproc_ifdef", "preproc_else"):
-            return sequence(node.named_children)
+        if kind in BLOCKS:
+            return self._sequence(_statements(node), function, cited, helpers)
         if kind == "if_statement":
             test = Flow(expression(node.child_by_field_name("condition")))
             other = node.child_by_field_name("alternative")
@@ -415,25 +460,20 @@ class Reading:
             body = statement(node.child_by_field_name("body"))
             once = body.then(test) if kind == "do_statement" else test.then(body)
             skipped = NONE if kind == "do_statement" else test.opened
-            return Flow(once.opened | once.broken | skipped, once.closed)
+            return once.left() | Flow(skipped)
         if kind == "switch_statement":
             test = Flow(expression(node.child_by_field_name("condition")))
             block = node.child_by_field_name("body")
             cases = Flow(EMPTY)
             for case in block.named_children if block is not None else ():
-                value = case.child_by_field_name("value")
-                children = [
-                    child
-                    for child in (case.named_children if case.type == "case_statement" else [])
-                    if value is None or child.id != value.id
-                ]
-                cases = cases | sequence(children)
-            flow = test.then(cases)
-            return Flow(flow.opened | flow.broken, flow.closed)
+                if case.type == "case_statement":
+                    cases = cases | statement(case)
+            return test.then(cases).left()
         if kind == "return_statement":
             return Flow(NONE, expression(node))
         if kind == "goto_statement":
-            return Flow(NONE, EMPTY)
+            label = node.child_by_field_name("label")
+            return Flow(NONE, jumps=frozenset({(_text(label) if label else "", ())}))
         if kind in ("break_statement", "continue_statement"):
             return Flow(NONE, NONE, EMPTY)
         if kind == "labeled_statement":
@@ -442,14 +482,84 @@ class Reading:
         return Flow(expression(node))
 
 
+def _statements(node: Node) -> list[Node]:
+    """The statements of a block (a case's, without its value)."""
+    value = node.child_by_field_name("value") if node.type == "case_statement" else None
+    return [child for child in node.named_children if value is None or child.id != value.id]
+
+
+class Labels:
+    """Where a ``goto`` goes on in one function: the statement its label
+    names and every statement after it, out of the blocks around it to the
+    end of the function (out of a loop or switch, past it)."""
+
+    def __init__(self, reading: Reading, function: Function, cited: str, helpers: bool) -> None:
+        self.reading = reading
+        self.function = function
+        self.cited = cited
+        self.helpers = helpers
+        self.labels: dict[str, Node] = {}
+        for node in _labeled(function.body):
+            label = node.child_by_field_name("label")
+            if label is not None:
+                self.labels.setdefault(_text(label), node)
+        self._from: dict[tuple[str, frozenset[str]], Orders] = {}
+
+    def go(self, jumps: Jumps, entered: frozenset[str] = frozenset()) -> Orders:
+        """Each jump followed on from its label: a label entered already on
+        the path (or one the function lacks) ends it."""
+        paths: set[tuple[Acquisition, ...]] = set()
+        for label in sorted({label for label, _ in jumps}):
+            before = frozenset(path for name, path in jumps if name == label)
+            if label in entered or label not in self.labels:
+                paths |= before
+            else:
+                paths |= then(before, self.onwards(label, entered | {label}))
+        return frozenset(paths)
+
+    def onwards(self, label: str, entered: frozenset[str]) -> Orders:
+        """The paths from ``label`` to the end of the function."""
+        memo = (label, entered)
+        if memo not in self._from:
+            node = self.labels[label]
+            flow = self.reading._statement(node, self.function, self.cited, self.helpers)
+            while node.parent is not None and node.id != self.function.body.id:
+                parent = node.parent
+                if parent.type in BLOCKS:
+                    after = [
+                        child
+                        for child in _statements(parent)
+                        if child.start_byte > node.end_byte - 1
+                    ]
+                    flow = flow.then(
+                        self.reading._sequence(after, self.function, self.cited, self.helpers)
+                    )
+                elif parent.type in LEFT:
+                    flow = flow.left()
+                node = parent
+            self._from[memo] = (
+                flow.opened | flow.closed | flow.broken | self.go(flow.jumps, entered)
+            )
+        return self._from[memo]
+
+
+def _labeled(node: Node) -> Iterator[Node]:
+    for child in node.named_children:
+        if child.type == "labeled_statement":
+            yield child
+        yield from _labeled(child)
+
+
 @attrs.frozen
 class Flow:
     """Paths through a statement: ``opened`` go on after it, ``closed``
-    end in it, ``broken`` leave the enclosing loop or switch."""
+    end in it, ``broken`` leave the enclosing loop or switch, ``jumps`` go
+    to a label."""
 
     opened: Orders
     closed: Orders = NONE
     broken: Orders = NONE
+    jumps: Jumps = NO_JUMPS
 
     def then(self, after: Flow) -> Flow:
         """This statement followed by ``after``."""
@@ -457,9 +567,18 @@ class Flow:
             then(self.opened, after.opened),
             self.closed | then(self.opened, after.closed),
             self.broken | then(self.opened, after.broken),
+            self.jumps | jumped(self.opened, after.jumps),
         )
+
+    def left(self) -> Flow:
+        """The paths out of the loop or switch this is the body of: a
+        ``break`` goes on after it."""
+        return Flow(self.opened | self.broken, self.closed, NONE, self.jumps)
 
     def __or__(self, other: Flow) -> Flow:
         return Flow(
-            self.opened | other.opened, self.closed | other.closed, self.broken | other.broken
+            self.opened | other.opened,
+            self.closed | other.closed,
+            self.broken | other.broken,
+            self.jumps | other.jumps,
         )

@@ -312,7 +312,9 @@ class Comparison:
         of the kernel, in its order: for one that does not, the nearest
         kernel path says what was added, removed or reordered.  And a kernel
         path that is a model path (or the start of one) with acquisitions
-        no model path makes has those added.  Calls are compared as written
+        no model path makes has those added.  A run of one acquisition
+        repeated (the rounds of a loop, which the kernel side reads once and
+        a model may take for each page) counts once.  Calls are compared as written
         (``inode_lock(source)``), except that a call each side writes in its
         own way compares by name and lockdep class."""
         model_calls = {a.call for order in model_orders for a in order}
@@ -324,8 +326,10 @@ class Comparison:
         def name(step: Acquisition) -> str:
             return step.key if step.key in paraphrased else step.call
 
-        kernel_paths = {tuple(map(name, order)): order for order in sorted(kernel_orders)}
-        model_paths = {tuple(map(name, order)): order for order in sorted(model_orders)}
+        kernel_once = sorted({once(order, name) for order in kernel_orders})
+        model_once = sorted({once(order, name) for order in model_orders})
+        kernel_paths = {tuple(map(name, order)): order for order in kernel_once}
+        model_paths = {tuple(map(name, order)): order for order in model_once}
         for names, order in model_paths.items():
             if names in kernel_paths or not kernel_paths:
                 continue
@@ -410,16 +414,29 @@ class Comparison:
             )
 
 
+def once(
+    order: tuple[Acquisition, ...], name: Callable[[Acquisition], str]
+) -> tuple[Acquisition, ...]:
+    """``order`` with each run of one acquisition (by ``name``) kept once."""
+    kept: list[Acquisition] = []
+    for step in order:
+        if not kept or name(kept[-1]) != name(step):
+            kept.append(step)
+    return tuple(kept)
+
+
 def _nearest(paths: Iterable[tuple[str, ...]], names: tuple[str, ...]) -> tuple[str, ...]:
     """The path nearest ``names``: the same calls in another order first,
-    then the fewest edits, then the longest common start."""
-    best: tuple[tuple[bool, int, int, tuple[str, ...]], tuple[str, ...]] | None = None
+    then the fewest edits, then the most of ``names`` kept in order (a lock
+    added rather than one replaced), then the longest common start."""
+    best: tuple[tuple[bool, int, int, int, tuple[str, ...]], tuple[str, ...]] | None = None
     for path in sorted(paths, key=lambda p: (abs(len(p) - len(names)), p)):
         if best is not None and abs(len(path) - len(names)) > best[0][1]:
             break
         key = (
             sorted(path) != sorted(names),
             _distance(path, names),
+            -_common_subsequence(path, names),
             -_common_prefix(path, names),
             path,
         )
@@ -433,6 +450,17 @@ def _common_prefix(a: tuple[str, ...], b: tuple[str, ...]) -> int:
     return next(
         (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
     )
+
+
+def _common_subsequence(a: tuple[str, ...], b: tuple[str, ...]) -> int:
+    """The length of the longest common subsequence of two paths."""
+    previous = [0] * (len(b) + 1)
+    for x in a:
+        current = [0]
+        for j, y in enumerate(b, 1):
+            current.append(previous[j - 1] + 1 if x == y else max(previous[j], current[j - 1]))
+        previous = current
+    return previous[-1]
 
 
 def _distance(a: tuple[str, ...], b: tuple[str, ...]) -> int:

@@ -5,11 +5,15 @@ the new rules forbid), and the rules that changed which no model calls
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
 
 from mc.check.checker import check_scenario
 from mc.dsl.scenario import Registry
+from mc.dsl.steps import CallStep, Context
 from mc.engine.result import Verdict
+from mc.kernel.expr import State
 from mc.kernel.world import World
 from mc.spec import conformance, coverage, diff, semantics
 from mc.spec.model import Spec
@@ -34,13 +38,43 @@ class RulesCheck:
     scenarios: tuple[ScenarioCheck, ...]
     unexercised: tuple[diff.Change, ...]
     """Changes of the rules for methods no shipped scenario calls."""
+    unchecked: tuple[tuple[str, str], ...] = ()
+    """(method, rule) of the methods the scenarios call whose rule in the
+    other version the vocabulary cannot read (a value it does not know),
+    and the shipped rules can: what the check did not check."""
 
     @property
     def breaches(self) -> list[ScenarioCheck]:
         return [s for s in self.scenarios if s.breach is not None]
 
 
-def _with_rules(registry: Registry, rules: Rules) -> Registry:
+def _lacking(
+    rules: Rules, changes: tuple[diff.Change, ...]
+) -> Callable[[CallStep, Context], Callable[[State], State | None] | None]:
+    """A call guard for the methods ``rules`` lack: the call is a breach
+    that names the change (``method-removed``, or ``method-renamed`` with
+    the new name)."""
+    why: dict[str, str] = {}
+    for change in changes:
+        if change.kind == "method-removed":
+            why[change.where.split(" ", 1)[0]] = "method-removed"
+        elif change.kind == "method-renamed" and change.before and change.after:
+            table = change.where.split(" ", 1)[0].rsplit(".", 1)[0]
+            why[f"{table}.{change.before}"] = f"method-renamed to {change.after}"
+
+    def guard(step: CallStep, context: Context) -> Callable[[State], State | None] | None:
+        if rules.get(step.method) is not None:
+            return None
+        message = (
+            f"{context.thread.name} calls {step.method}, which these rules lack "
+            f"({why.get(step.method, 'not a method of them')})"
+        )
+        return lambda state: context.error(state, conformance.SPEC_CONFORMANCE, message)
+
+    return guard
+
+
+def _with_rules(registry: Registry, rules: Rules, changes: tuple[diff.Change, ...]) -> Registry:
     other = Registry()
     other.scenarios = registry.scenarios
     other.variants = registry.variants
@@ -49,7 +83,13 @@ def _with_rules(registry: Registry, rules: Rules) -> Registry:
 
     def prepare(world: World, variants: frozenset[str]) -> None:
         waived = rules.roles.waived(variants) | world.waivers
-        world.call_guards.append(conformance.make_guard(rules, waived))
+        lacking = _lacking(rules, changes)
+        known = conformance.make_guard(rules, waived)
+
+        def guard(step: CallStep, context: Context) -> Callable[[State], State | None] | None:
+            return lacking(step, context) or known(step, context)
+
+        world.call_guards.append(guard)
 
     other.preparers = {**registry.preparers, conformance.SPEC_CONFORMANCE: prepare}
     return other
@@ -61,7 +101,8 @@ def check_rules(
     """Check ``scenarios`` of ``registry`` against the rules of ``new``."""
     current = conformance.rules_at()
     rules = semantics.compile_rules(new, vocabulary, current.roles)
-    other = _with_rules(registry, rules)
+    changes = tuple(diff.diff(current.spec, new, vocabulary))
+    other = _with_rules(registry, rules, changes)
     results = []
     for name in scenarios:
         outcome = check_scenario(other, name, (), (conformance.SPEC_CONFORMANCE,))
@@ -77,10 +118,19 @@ def check_rules(
     }
     unexercised = tuple(
         change
-        for change in diff.diff(current.spec, new, vocabulary)
+        for change in changes
         if change.kind in CHANGED_RULES and not _touches(change, called)
     )
-    return RulesCheck(tuple(results), unexercised)
+    unchecked: list[tuple[str, str]] = []
+    for name in sorted(called):
+        now, before = rules.get(name), current.get(name)
+        known = set(before.unmapped) if before is not None else set()
+        unchecked.extend(
+            (name, text)
+            for text in (now.unmapped if now is not None else ())
+            if text.endswith("(not in the vocabulary)") and text not in known
+        )
+    return RulesCheck(tuple(results), unexercised, tuple(unchecked))
 
 
 def _touches(change: diff.Change, called: set[str]) -> bool:

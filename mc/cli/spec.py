@@ -460,6 +460,7 @@ def check_command(new: Path, vocabulary: Path, prefix: str, as_json: bool) -> No
                 {"kind": c.kind, "where": c.where, "before": c.before, "after": c.after}
                 for c in found.unexercised
             ],
+            "unchecked": [{"method": m, "rule": r} for m, r in found.unchecked],
         }
         click.echo(json.dumps(report, indent=1))
     else:
@@ -467,8 +468,11 @@ def check_command(new: Path, vocabulary: Path, prefix: str, as_json: bool) -> No
             click.echo(f"{s.scenario}: {s.breach or 'conforms'}")
         for change in found.unexercised:
             click.echo(f"no model exercises: {change}")
+        for method, rule in found.unchecked:
+            click.echo(f"not checked: {method}: {rule}")
         click.echo(
             f"{len(found.scenarios)} scenarios: {len(found.breaches)} break the rules of {new}; "
             f"{len(found.unexercised)} changed rules no model exercises"
+            + (f"; {len(found.unchecked)} rules not checked" if found.unchecked else "")
         )
     sys.exit(1 if found.breaches else 0)

@@ -224,12 +224,24 @@ def _rules(old: Table, new: Table, renamed: Mapping[str, str]) -> list[Change]:
     name: what they require changed, only their wording, or they came or went."""
     before = {_rule_key(r, renamed): r for r in old.rules}
     after = {_rule_key(r, {}): r for r in new.rules}
+    shared = {
+        " ".join(text.split())
+        for rules in (old.rules, new.rules)
+        for text in {r.text for r in rules if sum(o.text == r.text for o in rules) > 1}
+    }
+
+    def said(rule: Rule) -> str:
+        """The rule's text, with what it requires first when its sentence
+        states other rules too."""
+        text = " ".join(rule.text.split())
+        return f"{_rule_text(rule)}: {rule.text}" if text in shared else rule.text
+
     changes = []
     for key, rule in before.items():
         now = after.get(key)
         where = ", ".join(f"{new.name}.{name}" for name in rule.methods) or new.name
         if now is None:
-            changes.append(Change("rule-removed", where, rule.text))
+            changes.append(Change("rule-removed", where, said(rule)))
         elif (rule.mode, rule.when, rule.may_block) != (now.mode, now.when, now.may_block):
             changes.append(Change("rule-changed", where, _rule_text(rule), _rule_text(now)))
         elif " ".join(rule.text.split()) != " ".join(now.text.split()):
@@ -237,7 +249,7 @@ def _rules(old: Table, new: Table, renamed: Mapping[str, str]) -> list[Change]:
     for key, rule in after.items():
         if key not in before:
             where = ", ".join(f"{new.name}.{name}" for name in rule.methods) or new.name
-            changes.append(Change("rule-added", where, after=rule.text))
+            changes.append(Change("rule-added", where, after=said(rule)))
     return changes
 
 

@@ -28,6 +28,13 @@ RST_FOOTNOTE = re.compile(r"^\.\.\s+\[(\w+)\]:?\s*(.*)$")
 METHOD_REFERENCE = re.compile(r"->(\w+)\(\)")
 BLOCKING_NOTE = re.compile(r"\bmay block\b", re.IGNORECASE)
 DUBIOUS = "dubious stuff"
+DOCUMENT_LINK = re.compile(r"\bDocumentation/(?:[\w-]+/)*([\w-]+)\.rst\b")
+"""A path to another document, which the documentation site renders as a
+link named by that document's title (``directory-locking.rst``: Directory
+Locking): the file name stands for the title."""
+RST_EMPTY_CELLS = frozenset({"-", "*", "+"})
+"""Cells that are an empty bullet list in reStructuredText (``mark_dirty``'s
+``-``): rendered as nothing, so the flattened text has no cell there."""
 
 
 @attrs.frozen
@@ -425,6 +432,10 @@ def parse_rst(text: str, source: str) -> Document:
     return Document(source, title, preamble, tuple(sections), dubious, tuple(findings))
 
 
+def _link_title(match: re.Match[str]) -> str:
+    return match.group(1).replace("-", " ").replace("_", " ").title()
+
+
 def _rst_paragraphs(lines: Sequence[tuple[int, str]]) -> list[Paragraph]:
     paragraphs: list[Paragraph] = []
     current: list[tuple[int, str]] = []
@@ -433,7 +444,8 @@ def _rst_paragraphs(lines: Sequence[tuple[int, str]]) -> list[Paragraph]:
             current.append((number, line))
             continue
         if current:
-            paragraphs.append(Paragraph(current[0][0], normalise(" ".join(t for _, t in current))))
+            text = DOCUMENT_LINK.sub(_link_title, " ".join(t for _, t in current))
+            paragraphs.append(Paragraph(current[0][0], normalise(text)))
             current = []
     return paragraphs
 
@@ -573,7 +585,9 @@ def _rst_table(
             what = "a table without column names" if not columns else f"{len(columns)} columns"
             findings.append(Finding(number, table, f"{len(cells)} cells in {what}"))
         placed = tuple(
-            (column, normalise(cell)) for column, cell in zip(columns, cells, strict=False) if cell
+            (column, normalise(cell))
+            for column, cell in zip(columns, cells, strict=False)
+            if cell and cell not in RST_EMPTY_CELLS
         )
         rows.append(Row(name, label, placed, number))
     return columns, rows, position
