@@ -140,6 +140,9 @@ class FileLockContext:
     client's locks are released by the laundromat)."""
     lockd: set[str] = attrs.field(eq=False, hash=False, factory=set)
     """The owners whose requests lockd made (their lock manager has ->lm_notify)."""
+    delegations: set[str] = attrs.field(eq=False, hash=False, factory=set)
+    """The files whose leases are nfsd's delegations (``nfsd_lease_mng_ops``:
+    ->lm_breaker_owns_lease, ->lm_break, ->lm_change)."""
 
     def __str__(self) -> str:
         return f"flctx({self.path})"
@@ -690,7 +693,8 @@ def _drop_flock(scratch: Scratch, ctx: FileLockContext, file: str) -> None:
 
 
 def _flock_conflict(scratch: Scratch, ctx: FileLockContext, file: str, kind: str) -> str | None:
-    for other, held in scratch[ctx.flock]:
+    pairs: tuple[tuple[str, str], ...] = scratch[ctx.flock]
+    for other, held in pairs:
         if other != file and EXCL_FLOCK in (held, kind):
             return other
     return None
@@ -910,6 +914,53 @@ def generic_delete_lease(op: Op, ctx: FileLockContext, file: str) -> None:
     op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
 
 
+def _writers(state: State, ctx: FileLockContext, file: str) -> bool:
+    return any(f != file and m == "W" for f, m, _p in state[ctx.opens])
+
+
+def nfsd_set_delegation(op: Op, ctx: FileLockContext, file: str) -> None:
+    """``nfs4_set_delegation()`` of a read delegation: ``vfs_setlease()``
+    with FL_DELEG, where ``generic_add_lease()`` takes the inode's i_rwsem
+    by ``inode_trylock()`` and leaves ``check_conflicting_open()`` to
+    nfsd (``flags & FL_DELEG: return 0``); then
+    ``nfsd4_check_conflicting_opens()``: a writer of the file other than
+    nfsd's own opens makes nfsd remove the delegation (F_UNLCK,
+    ->lm_change) and not hand it out."""
+    flc = ctx.flc_lock
+    inode = op.inode(ctx.path)
+    op.trylock(inode.i_rwsem, "busy", "if (is_deleg && !inode_trylock(inode)) return -EAGAIN")
+    op.lock(flc, EXCL, "spin_lock(&ctx->flc_lock)")
+    op.fail_if(
+        Expr(
+            "another lease in the way",
+            lambda _w: lambda state: _other_lease(state, ctx, file, READ),
+        ),
+        E.EAGAIN,
+        "out",
+        "list_for_each_entry(fl, &ctx->flc_lease, fl_list) if (fl->fl_flags & "
+        "FL_UNLOCK_PENDING) goto out",
+    )
+    op.effect("locks_insert_lock_ctx(lease, &ctx->flc_lease)", _insert_lease, ctx, file, READ)
+    op.label("out")
+    op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
+    op.unlock(inode.i_rwsem, "if (is_deleg) inode_unlock(inode)")
+    op.goto_if(register_is(op.thread.ret, "error", lambda v: v is not None and v < 0), "done")
+    with op.when(
+        Expr(
+            "nfsd4_check_conflicting_opens(clp, fp)",
+            lambda _w: lambda state: _writers(state, ctx, file),
+        ),
+        "status = nfsd4_check_conflicting_opens(clp, fp); if (status)",
+    ):
+        op.run(generic_delete_lease, ctx, file)
+        op.fail(E.EAGAIN, "done", "vfs_setlease(fp->fi_deleg_file, F_UNLCK, NULL, (void **)&dp)")
+    op.effect("/* the delegation is handed to the client */", _grant_lease, ctx, file)
+    op.goto("done")
+    op.label("busy")
+    op.fail(E.EAGAIN, "done", "return -EAGAIN")
+    op.label("done")
+
+
 @operation(
     models="fcntl(F_SETLEASE) on a file open for reading, later F_SETLEASE F_UNLCK (fs/locks.c)",
     describe=lambda path, kind: f"F_SETLEASE {kind} on {path}, later F_UNLCK",
@@ -928,6 +979,31 @@ def take_lease(op: Op, path: str, kind: str) -> None:
     file = op.thread.name
     op.world.initial[ctx.opens] = tuple(sorted({*op.world.initial[ctx.opens], (file, "R", True)}))
     op.run(generic_add_lease, ctx, file, kind)
+    op.goto_if(register_is(op.thread.ret, "error", lambda v: v is not None and v < 0), "done")
+    op.run(generic_delete_lease, ctx, file)
+    op.label("done")
+
+
+@operation(
+    models="nfsd handing out a read delegation of a file (OPEN), the client later returning "
+    "it (DELEGRETURN) (fs/nfsd/nfs4state.c, fs/locks.c)",
+    describe=lambda path: f"nfsd read delegation of {path}, DELEGRETURN",
+    cites=(
+        Cite("fs/nfsd/nfs4state.c", "nfs4_set_delegation", FILELOCK_VERSION),
+        Cite("fs/nfsd/nfs4state.c", "nfsd4_check_conflicting_opens", FILELOCK_VERSION),
+        Cite("fs/locks.c", "generic_add_lease", FILELOCK_VERSION),
+        Cite("fs/locks.c", "generic_delete_lease", FILELOCK_VERSION),
+    ),
+)
+def delegate(op: Op, path: str) -> None:
+    """nfsd, holding the file open for reading for a client, hands out a
+    read delegation; if it did, the client returns it later (as it would
+    on a recall)."""
+    ctx = context(op.world, path)
+    file = op.thread.name
+    ctx.delegations.add(file)
+    op.world.initial[ctx.opens] = tuple(sorted({*op.world.initial[ctx.opens], (file, "R", True)}))
+    op.run(nfsd_set_delegation, ctx, file)
     op.goto_if(register_is(op.thread.ret, "error", lambda v: v is not None and v < 0), "done")
     op.run(generic_delete_lease, ctx, file)
     op.label("done")
@@ -960,6 +1036,12 @@ def _unblock(scratch: Scratch, ctx: FileLockContext, kind: str, owner: str) -> N
     )
 
 
+def _breaker_owns_lease(_scratch: Scratch) -> int:
+    """nfsd_breaker_owns_lease(): the breaker is no nfsd thread (``if
+    (!i_am_nfsd()) return false``)."""
+    return 0
+
+
 def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool) -> None:
     """``break_lease(inode, mode)``: the lockless ``list_empty_careful(&ctx->flc_lease)``
     check, then ``__break_lease()``: under flc_lock, for each conflicting
@@ -978,6 +1060,22 @@ def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool) -> None:
         "any_leases_conflict(inode, new_fl)",
         lambda _w: lambda state: _any_conflict(state, ctx, file, write),
     )
+    with op.when(
+        shared_is(
+            ctx.leases,
+            "lease->fl_lmops->lm_breaker_owns_lease",
+            lambda v: any(le[0] in ctx.delegations for le in v),
+        ),
+        "if (lease->fl_lmops->lm_breaker_owns_lease)",
+    ):
+        op.call(
+            "lock_manager_operations.lm_breaker_owns_lease",
+            _breaker_owns_lease,
+            label="leases_conflict(): lease->fl_lmops->lm_breaker_owns_lease(lease) "
+            "/* nfsd_breaker_owns_lease() */",
+            roles={"flctx": ctx},
+            sleeps=False,
+        )
     op.goto_if(not_expr(conflicting), "out", "if (!any_leases_conflict(inode, new_fl)) goto out")
     op.call(
         "lock_manager_operations.lm_break",

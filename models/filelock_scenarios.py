@@ -9,6 +9,7 @@ from mc.dsl.kernel_model import KernelModel
 from mc.engine.model import Check
 from mc.models.filelock import (
     READ,
+    delegate,
     exclusion_violation,
     find_context,
     flock_upgrade,
@@ -89,6 +90,14 @@ scenario(
     "the file for writing",
     tree=["/f"],
     threads=[take_lease("/f", READ), open_for_write("/f")],
+    properties=(*BASE_PROPERTIES, LEASE_VS_OPEN),
+)
+
+scenario(
+    "filelock/delegation-vs-open",
+    "nfsd hands out a read delegation of a file while a local process opens it for writing",
+    tree=["/f"],
+    threads=[delegate("/f"), open_for_write("/f")],
     properties=(*BASE_PROPERTIES, LEASE_VS_OPEN),
 )
 
