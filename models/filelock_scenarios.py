@@ -73,6 +73,14 @@ scenario(
     "two processes write-lock two byte ranges of one file in opposite orders (F_SETLKW)",
     tree=["/f"],
     threads=[lock_two_ranges("/f", (0, 9), (10, 19)), lock_two_ranges("/f", (10, 19), (0, 9))],
+    properties=FILELOCK_PROPERTIES,
+)
+
+scenario(
+    "filelock/posix-abba-edeadlk",
+    "filelock/posix-abba, checking each -EDEADLK decision against the waits-for graph",
+    tree=["/f"],
+    threads=[lock_two_ranges("/f", (0, 9), (10, 19)), lock_two_ranges("/f", (10, 19), (0, 9))],
     properties=(*FILELOCK_PROPERTIES, EDEADLK_EXACT),
 )
 
