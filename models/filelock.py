@@ -62,6 +62,8 @@ from mc.dsl import (
     operation,
 )
 from mc.kernel.locks import Lock
+from mc.kernel.pagecache import File
+from mc.models.truncate import truncate
 
 READ, WRITE, UNLOCK = "F_RDLCK", "F_WRLCK", "F_UNLCK"
 SHARED_FLOCK, EXCL_FLOCK = "LOCK_SH", "LOCK_EX"
@@ -1278,8 +1280,33 @@ def lease_violation(state: State, ctx: FileLockContext) -> str | None:
             continue
         for holder, kind, _pending, granted in state[ctx.leases]:
             if holder != file and granted and (mode == "W" or kind == WRITE):
+                what = "writing" if mode == "W" else "reading"
                 return (
-                    f"{file}'s open for {mode} went past break_lease() while {holder}'s "
+                    f"{file} went past break_lease() for {what} while {holder}'s "
                     f"{kind} lease is granted"
                 )
     return None
+
+
+@operation(
+    models="truncate(2): vfs_truncate(): get_write_access(), break_lease(inode, O_WRONLY), "
+    "then the shipped do_truncate() body (fs/open.c)",
+    describe=lambda file, size: f"truncate({file.path}, {size})",
+    cites=(
+        Cite("fs/open.c", "vfs_truncate", FILELOCK_VERSION),
+        Cite("fs/locks.c", "__break_lease", FILELOCK_VERSION),
+    ),
+)
+def truncate_breaking_lease(op: Op, file: File, size: int) -> None:
+    """truncate(2) by path: ``get_write_access(inode)`` ("protects against
+    the truncate racing with a lease-granting setlease()"),
+    ``break_lease(inode, O_WRONLY)``, then the truncate itself
+    (``mc.models.truncate.truncate``: ``mnt_want_write()``'s
+    ``sb_start_write()``, i_rwsem, ->setattr), ``put_write_access()``."""
+    ctx = context(op.world, file.path)
+    me = op.thread.name
+    op.effect("get_write_access(inode)", _open_as, ctx, me, "W")
+    op.run(break_lease, ctx, me, True)
+    op.effect("/* the truncate goes on past break_lease() */", _past_break, ctx, me)
+    op.run(truncate, file, size)
+    op.effect("put_write_access(inode)", _close, ctx, me)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from mc.dsl import BASE_PROPERTIES, State, invariant, scenario
 from mc.dsl.kernel_model import KernelModel
 from mc.engine.model import Check
+from mc.kernel.pagecache import File
 from mc.models.filelock import (
     READ,
     delegate,
@@ -22,6 +23,7 @@ from mc.models.filelock import (
     open_for_write,
     plock_callback,
     take_lease,
+    truncate_breaking_lease,
 )
 
 FILELOCK_EXCLUSION = "filelock-exclusion"
@@ -98,6 +100,15 @@ scenario(
     "the file for writing",
     tree=["/f"],
     threads=[take_lease("/f", READ), open_for_write("/f")],
+    properties=(*BASE_PROPERTIES, LEASE_VS_OPEN),
+)
+
+scenario(
+    "filelock/lease-vs-truncate",
+    "a process takes a read lease on a file it has open for reading while another "
+    "truncates the file by name (truncate(2))",
+    tree=["/f"],
+    threads=[take_lease("/f", READ), truncate_breaking_lease(File("/f", pages=1), 0)],
     properties=(*BASE_PROPERTIES, LEASE_VS_OPEN),
 )
 
