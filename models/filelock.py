@@ -73,6 +73,7 @@ FILELOCK_VERSION = "5.16"
 COURTESY_VERSION = "6.9"
 
 SKIP_DEADLOCK_CHECK = "posix-skips-deadlock-check"
+DEADLOCK_ANY_WAITER = "deadlock-check-any-waiter"
 LEASE_SKIPS_OPEN_CHECK = "lease-skips-open-check"
 LM_BREAK_SLEEPS = "lm_break-sleeps"
 FLOCK_UPGRADE_IN_PLACE = "flock-upgrade-in-place"
@@ -82,6 +83,11 @@ flag_variant(
     SKIP_DEADLOCK_CHECK,
     "posix_lock_inode() puts a conflicting F_SETLKW request to sleep without "
     "posix_locks_deadlock(): no -EDEADLK",
+)
+flag_variant(
+    DEADLOCK_ANY_WAITER,
+    "posix_locks_deadlock() returns -EDEADLK when the blocker's owner waits for any lock, "
+    "without following the chain back to the caller (no posix_same_owner(caller_fl, block_fl))",
 )
 flag_variant(
     LEASE_SKIPS_OPEN_CHECK,
@@ -285,14 +291,18 @@ def _waits_for_cycle(
 
 
 def _posix_locks_deadlock(
-    scratch: Scratch, ctx: FileLockContext, request: Posix, conflict: Posix, skip: bool
+    scratch: Scratch, ctx: FileLockContext, request: Posix, conflict: Posix, check: str
 ) -> bool:
     """``posix_locks_deadlock(request, fl)`` under blocked_lock_lock:
     follow ``what_owner_is_waiting_for()`` from the blocker's owner; also
-    records a decision that disagrees with the waits-for graph."""
+    records a decision that disagrees with the waits-for graph.  ``check``
+    is ``kernel``, ``skip`` (no check) or ``any-waiter`` (-EDEADLK when
+    the blocker's owner waits at all)."""
     blocked = scratch[ctx.blocked]
     deadlock = False
-    if not skip:
+    if check == "any-waiter":
+        deadlock = any(w[0] == "posix" and w[1] == conflict[0] for w in blocked)
+    elif check == "kernel":
         owner, iterations = conflict[0], 0
         while True:
             waiting = next((w for w in blocked if w[0] == "posix" and w[1] == owner), None)
@@ -400,6 +410,7 @@ def posix_lock_attempt(op: Op, ctx: FileLockContext, request: Posix, lockd: bool
                 op.goto("retry")
         op.lock(blocked_lock_lock, EXCL, "spin_lock(&blocked_lock_lock)")
         skip = op.variant(SKIP_DEADLOCK_CHECK)
+        check = "skip" if skip else "any-waiter" if op.variant(DEADLOCK_ANY_WAITER) else "kernel"
         dead = op.register("deadlock", lambda v: "yes" if v else "no")
         op.compute(
             "deadlock",
@@ -408,7 +419,7 @@ def posix_lock_attempt(op: Op, ctx: FileLockContext, request: Posix, lockd: bool
             ctx,
             request,
             conflict,
-            skip,
+            check,
             render=lambda v: "yes" if v else "no",
         )
         no_deadlock = register_is(dead, "!deadlock", lambda v: not v)

@@ -87,6 +87,18 @@ scenario(
 )
 
 scenario(
+    "filelock/posix-chain",
+    "three processes lock ranges in a chain that closes no cycle: A then B, B then C, C",
+    tree=["/f"],
+    threads=[
+        lock_two_ranges("/f", (0, 9), (10, 19)),
+        lock_two_ranges("/f", (10, 19), (20, 29)),
+        lock_range("/f", (20, 29)),
+    ],
+    properties=(*FILELOCK_PROPERTIES, EDEADLK_EXACT),
+)
+
+scenario(
     "filelock/flock-upgrade",
     "two processes take a shared flock of one file and both upgrade it to exclusive",
     tree=["/f"],
