@@ -162,7 +162,7 @@ def context(world: World, path: str) -> FileLockContext:
     if path not in parts:
         parts[path] = FileLockContext(
             path=path,
-            flc_lock=world.shared_lock(f"flc_lock({path})", LockKind.SPINLOCK),
+            flc_lock=world.add_lock(f"flc_lock({path})", LockKind.SPINLOCK, "flc_lock"),
             blocked_lock_lock=world.shared_lock("blocked_lock_lock", LockKind.SPINLOCK),
             posix=world.shared_slot(f"flc_posix({path})", (), _render_posix),
             flock=world.shared_slot(f"flc_flock({path})", (), _render_pairs),
