@@ -4,8 +4,9 @@ open for write, lockd's blocked locks woken through ->lm_notify, a
 cluster filesystem's deferred grant through ->lm_grant, and nfsd's
 courtesy locks expired through ->lm_lock_expirable/->lm_expire_lock.
 
-Written from fs/locks.c of Linux 5.16 (torvalds/linux at 90f7d7a0 as
-stored: ``posix_lock_inode()``, ``posix_lock_inode_wait()``,
+Written from fs/locks.c of a Linux 5.15-5.17 tree (torvalds/linux at
+90f7d7a0 as stored: LOCK_MAND removed, no courtesy locks yet;
+``posix_lock_inode()``, ``posix_lock_inode_wait()``,
 ``posix_locks_deadlock()``, ``what_owner_is_waiting_for()``,
 ``__locks_insert_block()``, ``locks_wake_up_blocks()``,
 ``__locks_wake_up_blocks()``, ``locks_copy_lock()``,
@@ -69,7 +70,7 @@ READ, WRITE, UNLOCK = "F_RDLCK", "F_WRLCK", "F_UNLCK"
 SHARED_FLOCK, EXCL_FLOCK = "LOCK_SH", "LOCK_EX"
 COURTESY_CLIENT = "nfsd-client"
 MAX_DEADLK_ITERATIONS = 10
-FILELOCK_VERSION = "5.16"
+FILELOCK_VERSION = "5.15-5.17 (90f7d7a0)"
 COURTESY_VERSION = "6.9"
 
 SKIP_DEADLOCK_CHECK = "posix-skips-deadlock-check"
