@@ -100,6 +100,18 @@ LABEL_AS_MODELLED = {
     "read_pages(ractl)",
     "ret = -EFAULT /* page got truncated */",
     "truncate page N: /f:N in range",
+    # file locks and leases (models/filelock.py)
+    "if (conflicting fl)",
+    "if (fl->fl_lmops && fl->fl_lmops->lm_lock_expirable)",
+    "if ((*fl->fl_lmops->lm_lock_expirable)(fl))",
+    "if (likely(!posix_locks_deadlock(request, fl)))",
+    "if (!list_empty(&blocker->fl_blocked_requests))",
+    "if (waiter->fl_lmops && waiter->fl_lmops->lm_notify)",
+    "if (!list_empty(dispose))",
+    "if (found)",
+    "smp_mb(); error = check_conflicting_open(filp, arg, lease->fl_flags); if (error)",
+    "status = nfsdN_check_conflicting_opens(clp, fp); if (status)",
+    "if (lease->fl_lmops->lm_breaker_owns_lease)",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""

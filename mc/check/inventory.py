@@ -18,8 +18,10 @@ from mc.dsl.scenario import Registry, Scenario, UnknownName, Variant
 from mc.dsl.steps import LockStep, Step
 from mc.kernel import inode_life, pagecache_properties, superblock, truncate_properties
 from mc.kernel.mm import MM
+from mc.models.filelock_scenarios import EDEADLK_EXACT, FILELOCK_EXCLUSION, LEASE_VS_OPEN
 from mc.project import ROOT
 
+FILELOCK_NEEDS = (FILELOCK_EXCLUSION, LEASE_VS_OPEN, EDEADLK_EXACT)
 NEEDS: dict[str, tuple[str, str]] = {
     **{name: ("device", "a block device") for name in pagecache_properties.PAGECACHE_PROPERTIES},
     truncate_properties.NO_WRITE_TO_FREED_BLOCK: ("device", "a block device"),
@@ -30,6 +32,7 @@ NEEDS: dict[str, tuple[str, str]] = {
     superblock.NO_WRITE_WHILE_FROZEN: ("freezing", "a freeze of the superblock"),
     inode_life.NO_USE_AFTER_EVICT: ("inode_life", "an inode's life (iget, iput, eviction)"),
     inode_life.CLEAN_UNMOUNT: ("inode_life", "an inode's life (iget, iput, eviction)"),
+    **{name: ("filelock", "a file's locks or leases (fs/locks.c)") for name in FILELOCK_NEEDS},
 }
 """What a property needs of a scenario's world to check anything: the
 world part its operations must create, in words."""

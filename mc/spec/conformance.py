@@ -129,6 +129,8 @@ def _resolve_lock(
     if need.role in SCOPES:
         owner: Any = world.superblock if need.role == "sb" else world
         fixed = getattr(owner, need.lock, None)
+        if fixed is None and need.role == "world":
+            fixed = next((lock for lock in world.locks if lock.name == need.lock), None)
         if not isinstance(fixed, Lock):
             reason = f"the {'superblock' if need.role == 'sb' else 'world'} has no {need.lock}"
             return None, None, Unchecked(need.id, reason, "lock-not-modelled")

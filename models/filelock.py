@@ -1,0 +1,1324 @@
+"""File locks and leases on one file: POSIX record locks (fcntl F_SETLKW
+with -EDEADLK detection), flock(2) with its upgrade, leases broken by an
+open for write, lockd's blocked locks woken through ->lm_notify, a
+cluster filesystem's deferred grant through ->lm_grant, and nfsd's
+courtesy locks expired through ->lm_lock_expirable/->lm_expire_lock.
+
+Written from fs/locks.c of a Linux 5.15-5.17 tree (torvalds/linux at
+90f7d7a0 as stored: LOCK_MAND removed, no courtesy locks yet;
+``posix_lock_inode()``, ``posix_lock_inode_wait()``,
+``posix_locks_deadlock()``, ``what_owner_is_waiting_for()``,
+``__locks_insert_block()``, ``locks_wake_up_blocks()``,
+``__locks_wake_up_blocks()``, ``locks_copy_lock()``,
+``locks_release_private()``, ``flock_lock_inode()``,
+``flock_lock_inode_wait()``, ``generic_add_lease()``,
+``check_conflicting_open()``, ``generic_delete_lease()``,
+``lease_modify()``, ``__break_lease()``, ``leases_conflict()``) and of
+Linux 6.9 for the courtesy-lock retry that 5.18 added to
+``posix_lock_inode()`` (``lm_lock_expirable``, then ``spin_unlock(&ctx->flc_lock);
+percpu_up_read(&file_rwsem); (*func)(); goto retry``), read in a tree
+merging 6.9's fs/locks.c.  The file's ``struct file_lock_context`` is a
+:class:`FileLockContext`: its ``flc_lock`` spinlock and its POSIX, flock
+and lease lists; ``blocked_lock_lock`` is the world's spinlock guarding
+the blocked requests (the ``blocked_hash`` and each request's
+``fl_blocker``), which the model keeps as one list of waiters naming the
+applied lock each waits for.
+
+What the models leave out: ``file_rwsem`` (taken shared around each
+``flc_lock`` section; only /proc/locks takes it exclusively), the
+allocation of ``new_fl``/``new_fl2`` and their failures, merging and
+splitting of a process's own adjacent locks (each owner's requests are
+disjoint ranges), a waiter inserted beneath another waiter that conflicts
+with it (every waiter waits for an applied lock), OFD locks, signals
+(``wait_event_interruptible()`` is never interrupted), lease timeouts
+(``time_out_leases()``, ``lease_break_time``: a lease holder always gives
+its lease up), ``->lm_setup``/``->lm_get_owner``/``->lm_put_owner`` (no row
+in the document's table; ``->lm_setup`` is a step without a call), lockd's
+and nfsd's own locks (``nlm_blocked_lock``, ``client_lock``) and RPCs.
+The requests carry ``fl_ops`` as an NFS client's do (``nfs4_fl_lock_ops``),
+so ``locks_copy_lock()`` calls ``->fl_copy_lock`` and disposing of a lock
+calls ``->fl_release_private``.  The document's ``inode->i_lock`` column of
+``file_lock_operations`` names the lock that ``ctx->flc_lock`` replaced in
+Linux 3.20 (specs/conformance.toml maps it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import attrs
+
+from mc.dsl import (
+    EXCL,
+    Cite,
+    E,
+    Expr,
+    LockKind,
+    Op,
+    Scratch,
+    State,
+    World,
+    flag_variant,
+    operation,
+)
+from mc.kernel.locks import Lock
+from mc.kernel.pagecache import File
+from mc.models.truncate import truncate
+
+READ, WRITE, UNLOCK = "F_RDLCK", "F_WRLCK", "F_UNLCK"
+SHARED_FLOCK, EXCL_FLOCK = "LOCK_SH", "LOCK_EX"
+COURTESY_CLIENT = "nfsd-client"
+MAX_DEADLK_ITERATIONS = 10
+FILELOCK_VERSION = "5.15-5.17 (90f7d7a0)"
+COURTESY_VERSION = "6.9"
+
+SKIP_DEADLOCK_CHECK = "posix-skips-deadlock-check"
+DEADLOCK_ANY_WAITER = "deadlock-check-any-waiter"
+LEASE_SKIPS_OPEN_CHECK = "lease-skips-open-check"
+LM_BREAK_SLEEPS = "lm_break-sleeps"
+FLOCK_UPGRADE_IN_PLACE = "flock-upgrade-in-place"
+EXPIRE_UNDER_FLC_LOCK = "expire-lock-under-flc_lock"
+
+flag_variant(
+    SKIP_DEADLOCK_CHECK,
+    "posix_lock_inode() puts a conflicting F_SETLKW request to sleep without "
+    "posix_locks_deadlock(): no -EDEADLK",
+)
+flag_variant(
+    DEADLOCK_ANY_WAITER,
+    "posix_locks_deadlock() returns -EDEADLK when the blocker's owner waits for any lock, "
+    "without following the chain back to the caller (no posix_same_owner(caller_fl, block_fl))",
+)
+flag_variant(
+    LEASE_SKIPS_OPEN_CHECK,
+    "generic_add_lease() grants a lease without check_conflicting_open(), before or after "
+    "inserting it",
+)
+flag_variant(
+    LM_BREAK_SLEEPS,
+    "the lease's ->lm_break sleeps (as if it waited for the holder to answer) while "
+    "__break_lease() holds flc_lock",
+)
+flag_variant(
+    FLOCK_UPGRADE_IN_PLACE,
+    "flock_lock_inode() keeps the file's shared flock while it waits to upgrade it to "
+    "exclusive, instead of removing it first",
+)
+flag_variant(
+    EXPIRE_UNDER_FLC_LOCK,
+    "posix_lock_inode() calls ->lm_expire_lock with flc_lock still held",
+)
+
+Posix = tuple[str, int, int, str]
+"""An applied POSIX lock, or a request: owner, first byte, last byte, type."""
+Waiter = tuple[str, str, int, int, str, str]
+"""A blocked request: kind (posix, flock, lease), owner, range, type, and
+the owner of the applied lock it waits for."""
+
+
+@attrs.frozen
+class FileLockContext:
+    """``inode->i_flctx`` of the scenario's file: ``flc_lock``, the lists
+    it protects, and the state of the lock managers of the scenario."""
+
+    path: str
+    flc_lock: Lock
+    blocked_lock_lock: Lock
+    posix: int
+    """The applied POSIX locks (``flc_posix``): a sorted tuple of ``Posix``."""
+    flock: int
+    """The applied flock locks (``flc_flock``): (file, LOCK_SH or LOCK_EX)."""
+    leases: int
+    """The leases (``flc_lease``): (file, type, pending break, granted)."""
+    blocked: int
+    """The blocked requests (``blocked_hash`` and ``fl_blocked_requests``)."""
+    opens: int
+    """The opens of the file: (file, mode, past break_lease)."""
+    notified: int
+    """The blocked lockd requests ->lm_notify or ->lm_grant reported."""
+    expirable: int
+    """nfsd: whether the courtesy client is marked EXPIRABLE, and expired."""
+    verdicts: int
+    """A -EDEADLK decision that disagrees with the waits-for graph, if any."""
+    queued: int
+    """A lockd request a cluster filesystem deferred (FILE_LOCK_DEFERRED)."""
+    threads: tuple[str, ...]
+    agents: dict[str, str] = attrs.field(eq=False, hash=False, factory=dict)
+    """The thread acting for an owner that is not a thread (the courtesy
+    client's locks are released by the laundromat)."""
+    lockd: set[str] = attrs.field(eq=False, hash=False, factory=set)
+    """The owners whose requests lockd made (their lock manager has ->lm_notify)."""
+    delegations: set[str] = attrs.field(eq=False, hash=False, factory=set)
+    """The files whose leases are nfsd's delegations (``nfsd_lease_mng_ops``:
+    ->lm_breaker_owns_lease, ->lm_break, ->lm_change)."""
+
+    def __str__(self) -> str:
+        return f"flctx({self.path})"
+
+
+def context(world: World, path: str) -> FileLockContext:
+    """The lock context of ``path``, made on first use."""
+    parts = world.parts.setdefault("filelock", {})
+    if path not in parts:
+        parts[path] = FileLockContext(
+            path=path,
+            flc_lock=world.add_lock(f"flc_lock({path})", LockKind.SPINLOCK, "flc_lock"),
+            blocked_lock_lock=world.shared_lock("blocked_lock_lock", LockKind.SPINLOCK),
+            posix=world.shared_slot(f"flc_posix({path})", (), _render_posix),
+            flock=world.shared_slot(f"flc_flock({path})", (), _render_pairs),
+            leases=world.shared_slot(f"flc_lease({path})", (), _render_leases),
+            blocked=world.shared_slot("blocked requests", (), _render_blocked),
+            opens=world.shared_slot(f"opens({path})", (), _render_opens),
+            notified=world.shared_slot("lockd notified", (), _render_names),
+            expirable=world.shared_slot("courtesy client", "courtesy"),
+            verdicts=world.shared_slot("posix deadlock verdicts", None, _render_verdict),
+            queued=world.shared_slot("dlm request queued", False),
+            threads=world.thread_names,
+        )
+    ctx: FileLockContext = parts[path]
+    return ctx
+
+
+def find_context(world: World) -> FileLockContext | None:
+    """The scenario's lock context, if a thread made one."""
+    parts = world.parts.get("filelock", {})
+    return next(iter(parts.values()), None) if parts else None
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+def _render_posix(locks: tuple[Posix, ...]) -> str:
+    return ", ".join(f"{o}:{s}-{e} {t}" for o, s, e, t in locks) or "none"
+
+
+def _render_pairs(pairs: tuple[tuple[str, str], ...]) -> str:
+    return ", ".join(f"{a} {b}" for a, b in pairs) or "none"
+
+
+def _render_leases(leases: tuple[tuple[str, str, str, bool], ...]) -> str:
+    shown = [
+        f"{f} {t}{' ' + p if p else ''}{'' if g else ' (not granted yet)'}" for f, t, p, g in leases
+    ]
+    return ", ".join(shown) or "none"
+
+
+def _render_blocked(waiters: tuple[Waiter, ...]) -> str:
+    shown = [f"{k} {o}:{s}-{e} {t} waits for {b}" for k, o, s, e, t, b in waiters]
+    return ", ".join(shown) or "none"
+
+
+def _render_opens(opens: tuple[tuple[str, str, bool], ...]) -> str:
+    shown = [f"{f} {m}{' past break_lease' if p else ''}" for f, m, p in opens]
+    return ", ".join(shown) or "none"
+
+
+def _render_names(names: tuple[str, ...]) -> str:
+    return ", ".join(names) or "none"
+
+
+def _render_verdict(verdict: str | None) -> str:
+    return verdict or "none"
+
+
+# --- conditions ------------------------------------------------------------------------------
+
+
+def register_is(slot: int, text: str, test: Callable[[Any], bool]) -> Expr:
+    """A condition on a register of the thread."""
+    return Expr(text, lambda _world: lambda state: test(state[slot]), local=True)
+
+
+def shared_is(slot: int, text: str, test: Callable[[Any], bool]) -> Expr:
+    """A condition on a slot every thread may change."""
+    return Expr(text, lambda _world: lambda state: test(state[slot]))
+
+
+def _holders(
+    ctx: FileLockContext, owners: Callable[[State], Iterable[str]]
+) -> Callable[[State], tuple[int, ...]]:
+    """The threads that could end a wait for the locks of ``owners``."""
+
+    def holders(state: State) -> tuple[int, ...]:
+        names = [ctx.agents.get(owner, owner) for owner in owners(state)]
+        return tuple(sorted({ctx.threads.index(n) for n in names if n in ctx.threads}))
+
+    return holders
+
+
+# --- POSIX locks -----------------------------------------------------------------------------
+
+
+def overlap(a: Posix, b: Posix) -> bool:
+    """``locks_overlap()``."""
+    return a[2] >= b[1] and b[2] >= a[1]
+
+
+def posix_conflict(request: Posix, held: Posix) -> bool:
+    """``posix_locks_conflict()``: another owner, overlapping, a write."""
+    if request[0] == held[0] or not overlap(request, held):
+        return False
+    return WRITE in (request[3], held[3])
+
+
+def _first_conflict(scratch: Scratch, ctx: FileLockContext, request: Posix) -> Posix | None:
+    return next((fl for fl in scratch[ctx.posix] if posix_conflict(request, fl)), None)
+
+
+def _waits_for_cycle(
+    posix: tuple[Posix, ...], blocked: tuple[Waiter, ...], caller: str, blocker: str
+) -> bool:
+    """Whether ``caller`` waiting for ``blocker`` closes a cycle of the
+    waits-for graph of the POSIX owners: each blocked request waits for
+    every owner holding a lock that conflicts with it."""
+    edges: dict[str, set[str]] = {}
+    for kind, owner, start, end, kind_of, _blocker in blocked:
+        if kind != "posix":
+            continue
+        request = (owner, start, end, kind_of)
+        edges.setdefault(owner, set()).update(
+            held[0] for held in posix if posix_conflict(request, held)
+        )
+    seen, todo = set(), [blocker]
+    while todo:
+        owner = todo.pop()
+        if owner == caller:
+            return True
+        if owner not in seen:
+            seen.add(owner)
+            todo.extend(edges.get(owner, ()))
+    return False
+
+
+def _posix_locks_deadlock(
+    scratch: Scratch, ctx: FileLockContext, request: Posix, conflict: Posix, check: str
+) -> bool:
+    """``posix_locks_deadlock(request, fl)`` under blocked_lock_lock:
+    follow ``what_owner_is_waiting_for()`` from the blocker's owner; also
+    records a decision that disagrees with the waits-for graph.  ``check``
+    is ``kernel``, ``skip`` (no check) or ``any-waiter`` (-EDEADLK when
+    the blocker's owner waits at all)."""
+    blocked = scratch[ctx.blocked]
+    deadlock = False
+    if check == "any-waiter":
+        deadlock = any(w[0] == "posix" and w[1] == conflict[0] for w in blocked)
+    elif check == "kernel":
+        owner, iterations = conflict[0], 0
+        while True:
+            waiting = next((w for w in blocked if w[0] == "posix" and w[1] == owner), None)
+            if waiting is None:
+                break
+            iterations += 1
+            if iterations > MAX_DEADLK_ITERATIONS:
+                break
+            owner = waiting[5]
+            if owner == request[0]:
+                deadlock = True
+                break
+    cycle = _waits_for_cycle(scratch[ctx.posix], blocked, request[0], conflict[0])
+    if deadlock and not cycle:
+        scratch[ctx.verdicts] = (
+            f"{request[0]} got -EDEADLK waiting for {conflict[0]}, which closes no cycle"
+        )
+    elif cycle and not deadlock:
+        scratch[ctx.verdicts] = (
+            f"{request[0]} sleeps waiting for {conflict[0]}, which closes a cycle: -EDEADLK was due"
+        )
+    return deadlock
+
+
+def _insert_block(
+    scratch: Scratch, ctx: FileLockContext, kind: str, request: Posix, blocker: str
+) -> None:
+    waiter: Waiter = (kind, request[0], request[1], request[2], request[3], blocker)
+    scratch[ctx.blocked] = tuple(sorted({*scratch[ctx.blocked], waiter}))
+
+
+def _is_blocked(ctx: FileLockContext, kind: str, owner: str) -> Callable[[State], bool]:
+    return lambda state: any(w[0] == kind and w[1] == owner for w in state[ctx.blocked])
+
+
+def _blockers(ctx: FileLockContext, kind: str, owner: str) -> Callable[[State], list[str]]:
+    return lambda state: [w[5] for w in state[ctx.blocked] if w[0] == kind and w[1] == owner]
+
+
+def _copy_lock(_scratch: Scratch, _request: Posix) -> int:
+    return 0
+
+
+def _insert_posix(scratch: Scratch, ctx: FileLockContext, request: Posix) -> None:
+    scratch[ctx.posix] = tuple(sorted({*scratch[ctx.posix], request}))
+
+
+def posix_lock_attempt(op: Op, ctx: FileLockContext, request: Posix, lockd: bool) -> None:
+    """One ``posix_lock_inode(inode, request, NULL)`` of an F_SETLKW
+    request: under flc_lock the first conflicting lock; an nfsd courtesy
+    lock is expired (->lm_lock_expirable, flc_lock dropped,
+    ->lm_expire_lock, retry); else under blocked_lock_lock
+    ``posix_locks_deadlock()`` and -EDEADLK, or the request is blocked
+    (FILE_LOCK_DEFERRED) and ``posix_lock_inode_wait()`` sleeps until
+    ``__locks_wake_up_blocks()`` unblocks it, and retries.  ``lockd``:
+    lockd does not sleep; it waits for ->lm_notify to wake it and retries
+    (``nlmsvc_retry_blocked()``).  No conflict: ``locks_copy_lock()``
+    (->fl_copy_lock) and the lock is inserted."""
+    flc, blocked_lock_lock = ctx.flc_lock, ctx.blocked_lock_lock
+    op.label("retry")
+    op.lock(flc, EXCL, "spin_lock(&ctx->flc_lock)")
+    slot = op.register("fl", lambda v: "none" if v is None else _render_posix((v,)))
+    op.compute(
+        "fl",
+        "list_for_each_entry(fl, &ctx->flc_posix, fl_list) if (posix_locks_conflict(request, fl))",
+        _first_conflict,
+        ctx,
+        request,
+        render=lambda v: "none" if v is None else _render_posix((v,)),
+    )
+    conflict = Expr("fl", lambda _world: lambda state: state[slot], local=True)
+    with op.when(register_is(slot, "fl", lambda v: v is not None), "if (conflicting fl)"):
+        with op.when(
+            register_is(slot, "fl->fl_lmops", lambda v: v[0] == COURTESY_CLIENT),
+            "if (fl->fl_lmops && fl->fl_lmops->lm_lock_expirable)",
+        ):
+            op.call(
+                "lock_manager_operations.lm_lock_expirable",
+                _lock_expirable,
+                ctx,
+                label="(*fl->fl_lmops->lm_lock_expirable)(fl) /* nfsd4_lm_lock_expirable() */",
+                roles={"flctx": ctx},
+                sleeps=False,
+            )
+            with op.when(
+                register_is(op.thread.ret, "expirable", lambda v: v == 1),
+                "if ((*fl->fl_lmops->lm_lock_expirable)(fl))",
+            ):
+                under_lock = op.variant(EXPIRE_UNDER_FLC_LOCK)
+                if not under_lock:
+                    op.unlock(flc, "spin_unlock(&ctx->flc_lock); percpu_up_read(&file_rwsem)")
+                op.enter(
+                    "lock_manager_operations.lm_expire_lock",
+                    label="(*func)() /* nfsd4_lm_expire_lock(): flush_workqueue(laundry_wq) */",
+                    roles={"flctx": ctx},
+                )
+                op.wait_until(
+                    shared_is(ctx.expirable, "laundromat done", lambda v: v == "expired"),
+                    "flush_workqueue(laundry_wq)",
+                    "the laundromat",
+                    holders=_holders(ctx, lambda _s: [COURTESY_CLIENT]),
+                )
+                if under_lock:
+                    op.unlock(flc, "spin_unlock(&ctx->flc_lock); percpu_up_read(&file_rwsem)")
+                op.goto("retry")
+        op.lock(blocked_lock_lock, EXCL, "spin_lock(&blocked_lock_lock)")
+        skip = op.variant(SKIP_DEADLOCK_CHECK)
+        check = "skip" if skip else "any-waiter" if op.variant(DEADLOCK_ANY_WAITER) else "kernel"
+        dead = op.register("deadlock", lambda v: "yes" if v else "no")
+        op.compute(
+            "deadlock",
+            "posix_locks_deadlock(request, fl)" if not skip else "/* no posix_locks_deadlock() */",
+            _posix_locks_deadlock,
+            ctx,
+            request,
+            conflict,
+            check,
+            render=lambda v: "yes" if v else "no",
+        )
+        no_deadlock = register_is(dead, "!deadlock", lambda v: not v)
+        with op.when(no_deadlock, "if (likely(!posix_locks_deadlock(request, fl)))"):
+            op.effect(
+                "__locks_insert_block(fl, request, posix_locks_conflict)",
+                _insert_blocked_posix,
+                ctx,
+                request,
+                conflict,
+            )
+        op.unlock(blocked_lock_lock, "spin_unlock(&blocked_lock_lock)")
+        op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
+        op.fail_if(
+            register_is(dead, "deadlock", bool),
+            E.EDEADLK,
+            "out",
+            "if (error == -EDEADLK) return error",
+        )
+        if lockd:
+            op.wait_until(
+                shared_is(ctx.notified, "notified", lambda v: request[0] in v),
+                "nlmsvc_lock(): return nlm_lck_blocked; svc_recv() until nlmsvc_notify_blocked()",
+                f"a POSIX lock on {request[1]}-{request[2]}",
+                holders=_holders(ctx, _blockers(ctx, "posix", request[0])),
+            )
+            op.effect(
+                "nlmsvc_retry_blocked(): nlmsvc_grant_blocked(block)", _unnotify, ctx, request
+            )
+        else:
+            op.wait_until(
+                Expr(
+                    "list_empty(&fl->fl_blocked_member)",
+                    lambda _w: lambda state: not _is_blocked(ctx, "posix", request[0])(state),
+                ),
+                "wait_event_interruptible(fl->fl_wait, list_empty(&fl->fl_blocked_member))",
+                f"a POSIX lock on {request[1]}-{request[2]}",
+                holders=_holders(ctx, _blockers(ctx, "posix", request[0])),
+            )
+        op.goto("retry")
+    op.call(
+        "file_lock_operations.fl_copy_lock",
+        _copy_lock,
+        request,
+        label="locks_copy_lock(new_fl, request): fl->fl_ops->fl_copy_lock(new, fl)",
+        roles={"flctx": ctx},
+        sleeps=False,
+    )
+    op.effect("locks_insert_lock_ctx(new_fl, &fl->fl_list)", _insert_posix, ctx, request)
+    op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
+    op.label("out")
+
+
+def _insert_blocked_posix(
+    scratch: Scratch, ctx: FileLockContext, request: Posix, conflict: Posix
+) -> None:
+    _insert_block(scratch, ctx, "posix", request, conflict[0])
+
+
+def _unnotify(scratch: Scratch, ctx: FileLockContext, request: Posix) -> None:
+    scratch[ctx.notified] = tuple(n for n in scratch[ctx.notified] if n != request[0])
+
+
+def _lock_expirable(scratch: Scratch, ctx: FileLockContext) -> int:
+    """nfsd4_lm_lock_expirable(): ``if (try_to_expire_client(clp)) {
+    mod_delayed_work(laundry_wq, &nn->laundromat_work, 0); return true; }``."""
+    if scratch[ctx.expirable] == "courtesy":
+        scratch[ctx.expirable] = "expirable"
+    return 1 if scratch[ctx.expirable] != "active" else 0
+
+
+def _remove_posix(scratch: Scratch, ctx: FileLockContext, owner: str) -> tuple[Posix, ...]:
+    mine = tuple(fl for fl in scratch[ctx.posix] if fl[0] == owner)
+    scratch[ctx.posix] = tuple(fl for fl in scratch[ctx.posix] if fl[0] != owner)
+    return mine
+
+
+def _woken(kind: str, owner: str) -> Callable[[Scratch, FileLockContext], tuple[Waiter, ...]]:
+    def woken(scratch: Scratch, ctx: FileLockContext) -> tuple[Waiter, ...]:
+        return tuple(w for w in scratch[ctx.blocked] if w[0] == kind and w[5] == owner)
+
+    return woken
+
+
+def _wake(scratch: Scratch, ctx: FileLockContext, waiters: tuple[Waiter, ...]) -> None:
+    scratch[ctx.blocked] = tuple(w for w in scratch[ctx.blocked] if w not in waiters)
+
+
+def _notify(scratch: Scratch, ctx: FileLockContext, waiters: tuple[Waiter, ...]) -> int:
+    """nlmsvc_notify_blocked(): the block goes to the head of the retry
+    list and lockd is woken (svc_wake_up())."""
+    lockd = {w[1] for w in waiters if w[1] in ctx.lockd}
+    scratch[ctx.notified] = tuple(sorted({*scratch[ctx.notified], *lockd}))
+    return 0
+
+
+def wake_up_blocks(op: Op, ctx: FileLockContext, kind: str, owner: str) -> None:
+    """``locks_wake_up_blocks(fl)`` for the locks of ``owner`` being
+    removed, with flc_lock held: if requests wait for them, under
+    blocked_lock_lock ``__locks_wake_up_blocks()``: each waiter is taken
+    off the lists, then ->lm_notify if its lock manager has one (lockd),
+    else ``wake_up(&waiter->fl_wait)``."""
+    woken = op.register(f"woken-{kind}", _render_blocked)
+    op.compute(
+        f"woken-{kind}",
+        "waiters = fl->fl_blocked_requests",
+        _woken(kind, owner),
+        ctx,
+        render=_render_blocked,
+    )
+    with op.when(
+        register_is(woken, "waiters", bool), "if (!list_empty(&blocker->fl_blocked_requests))"
+    ):
+        woken_expr = Expr("waiters", lambda _w: lambda state: state[woken], local=True)
+        op.lock(ctx.blocked_lock_lock, EXCL, "spin_lock(&blocked_lock_lock)")
+        op.effect("__locks_delete_block(waiter); wake_up(&waiter->fl_wait)", _wake, ctx, woken_expr)
+        if kind == "posix":
+            with op.when(
+                register_is(woken, "waiter->fl_lmops", lambda v: any(w[1] in ctx.lockd for w in v)),
+                "if (waiter->fl_lmops && waiter->fl_lmops->lm_notify)",
+            ):
+                op.call(
+                    "lock_manager_operations.lm_notify",
+                    _notify,
+                    ctx,
+                    woken_expr,
+                    label="waiter->fl_lmops->lm_notify(waiter) /* nlmsvc_notify_blocked() */",
+                    roles={"flctx": ctx},
+                    sleeps=False,
+                )
+        op.unlock(ctx.blocked_lock_lock, "spin_unlock(&blocked_lock_lock)")
+
+
+def _release_private(_scratch: Scratch, _freed: Any) -> int:
+    return 0
+
+
+def posix_unlock(op: Op, ctx: FileLockContext, owner: str) -> None:
+    """F_UNLCK over the whole file (``locks_remove_posix()`` at close):
+    under flc_lock the owner's locks are deleted (``locks_delete_lock_ctx()``
+    wakes their waiters); after flc_lock is dropped ``locks_dispose_list()``
+    frees them: ``locks_release_private()`` calls ->fl_release_private."""
+    flc = ctx.flc_lock
+    op.lock(flc, EXCL, "spin_lock(&ctx->flc_lock)")
+    freed = op.register("freed", _render_posix)
+    op.compute(
+        "freed",
+        "list_for_each_entry_safe(fl, tmp, &ctx->flc_posix, fl_list) "
+        "locks_delete_lock_ctx(fl, &dispose)",
+        _remove_posix,
+        ctx,
+        owner,
+        render=_render_posix,
+    )
+    wake_up_blocks(op, ctx, "posix", owner)
+    op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
+    with op.when(register_is(freed, "dispose", bool), "if (!list_empty(dispose))"):
+        op.call(
+            "file_lock_operations.fl_release_private",
+            _release_private,
+            Expr("dispose", lambda _w: lambda state: state[freed], local=True),
+            label="locks_dispose_list(&dispose): locks_release_private(fl): "
+            "fl->fl_ops->fl_release_private(fl)",
+            roles={"flctx": ctx},
+            sleeps=False,
+        )
+
+
+POSIX_CITES = (
+    Cite("fs/locks.c", "posix_lock_inode", FILELOCK_VERSION),
+    Cite("fs/locks.c", "posix_lock_inode_wait", FILELOCK_VERSION),
+    Cite("fs/locks.c", "posix_locks_deadlock", FILELOCK_VERSION),
+    Cite("fs/locks.c", "__locks_insert_block", FILELOCK_VERSION),
+    Cite("fs/locks.c", "__locks_wake_up_blocks", FILELOCK_VERSION),
+    Cite("fs/locks.c", "locks_copy_lock", FILELOCK_VERSION),
+    Cite("fs/locks.c", "locks_release_private", FILELOCK_VERSION),
+)
+
+
+def _register_thread(op: Op, ctx: FileLockContext, *, lockd: bool = False) -> None:
+    if lockd:
+        ctx.lockd.add(op.thread.name)
+
+
+@operation(
+    models="fcntl(F_SETLKW) of two byte ranges one after the other, then close(2) (fs/locks.c)",
+    describe=lambda path, first, second: f"F_SETLKW {path} {first} then {second}, close",
+    cites=POSIX_CITES,
+)
+def lock_two_ranges(op: Op, path: str, first: tuple[int, int], second: tuple[int, int]) -> None:
+    """A process write-locks ``first`` then ``second`` (F_SETLKW each,
+    ``posix_lock_inode_wait()``), then closes the file, which releases
+    its locks; on -EDEADLK it closes at once."""
+    ctx = context(op.world, path)
+    _register_thread(op, ctx)
+    owner = op.thread.name
+    op.run(posix_lock_attempt, ctx, (owner, first[0], first[1], WRITE), False)
+    op.goto_if(register_is(op.thread.ret, "error", lambda v: v is not None and v < 0), "close")
+    op.run(posix_lock_attempt, ctx, (owner, second[0], second[1], WRITE), False)
+    op.label("close")
+    op.run(posix_unlock, ctx, owner)
+
+
+@operation(
+    models="fcntl(F_SETLKW) of one byte range, then close(2) (fs/locks.c)",
+    describe=lambda path, first: f"F_SETLKW {path} {first}, close",
+    cites=POSIX_CITES,
+)
+def lock_range(op: Op, path: str, first: tuple[int, int]) -> None:
+    """A process write-locks ``first`` (F_SETLKW), then closes the file."""
+    ctx = context(op.world, path)
+    _register_thread(op, ctx)
+    owner = op.thread.name
+    op.run(posix_lock_attempt, ctx, (owner, first[0], first[1], WRITE), False)
+    op.run(posix_unlock, ctx, owner)
+
+
+@operation(
+    models="lockd serving a blocking NLM_LOCK: nlmsvc_lock() -> vfs_lock_file() with "
+    "FL_SLEEP and lockd's lock manager, woken by ->lm_notify (fs/lockd/svclock.c)",
+    describe=lambda path, first: f"lockd NLM_LOCK {path} {first}, NLM_UNLOCK",
+    cites=(
+        *POSIX_CITES,
+        Cite("fs/lockd/svclock.c", "nlmsvc_lock", FILELOCK_VERSION),
+        Cite("fs/lockd/svclock.c", "nlmsvc_notify_blocked", FILELOCK_VERSION),
+    ),
+)
+def lockd_lock(op: Op, path: str, first: tuple[int, int]) -> None:
+    """lockd locks ``first`` for a client: a conflict blocks the request
+    without sleeping (NLM_LCK_BLOCKED); ->lm_notify wakes lockd, which
+    retries; then the client unlocks."""
+    ctx = context(op.world, path)
+    _register_thread(op, ctx, lockd=True)
+    owner = op.thread.name
+    op.run(posix_lock_attempt, ctx, (owner, first[0], first[1], WRITE), True)
+    op.run(posix_unlock, ctx, owner)
+
+
+# --- courtesy locks (nfsd) -------------------------------------------------------------------
+
+
+def _expire_client(scratch: Scratch, ctx: FileLockContext) -> None:
+    scratch[ctx.expirable] = "expired"
+
+
+@operation(
+    models="nfsd's laundromat expiring a courtesy client marked EXPIRABLE: its locks "
+    "released (fs/nfsd/nfs4state.c nfs4_laundromat(), 6.9)",
+    describe=lambda path: f"nfsd laundromat expiring the courtesy client of {path}",
+    cites=(
+        Cite("fs/nfsd/nfs4state.c", "nfs4_laundromat", COURTESY_VERSION),
+        Cite("fs/locks.c", "locks_remove_posix", FILELOCK_VERSION),
+    ),
+)
+def laundromat(op: Op, path: str) -> None:
+    """The laundromat work, queued by ->lm_lock_expirable: it expires the
+    courtesy client, whose POSIX locks are removed as at close (waking
+    their waiters), then the work is done (``flush_workqueue()`` returns)."""
+    ctx = context(op.world, path)
+    _register_thread(op, ctx)
+    ctx.agents[COURTESY_CLIENT] = op.thread.name
+    op.world.initial[ctx.posix] = tuple(
+        sorted({*op.world.initial[ctx.posix], (COURTESY_CLIENT, 0, 9, WRITE)})
+    )
+    op.wait_until(
+        shared_is(ctx.expirable, "client EXPIRABLE", lambda v: v == "expirable"),
+        "laundromat_main(): mod_delayed_work() queued it",
+        "a lock request to mark the client EXPIRABLE",
+    )
+    op.run(posix_unlock, ctx, COURTESY_CLIENT)
+    op.effect("expire_client(clp); /* the work item returns */", _expire_client, ctx)
+
+
+# --- flock -----------------------------------------------------------------------------------
+
+
+def _own_flock(scratch: Scratch, ctx: FileLockContext, file: str) -> str | None:
+    pairs: tuple[tuple[str, str], ...] = scratch[ctx.flock]
+    return next((t for f, t in pairs if f == file), None)
+
+
+def _drop_flock(scratch: Scratch, ctx: FileLockContext, file: str) -> None:
+    scratch[ctx.flock] = tuple(p for p in scratch[ctx.flock] if p[0] != file)
+
+
+def _flock_conflict(scratch: Scratch, ctx: FileLockContext, file: str, kind: str) -> str | None:
+    pairs: tuple[tuple[str, str], ...] = scratch[ctx.flock]
+    for other, held in pairs:
+        if other != file and EXCL_FLOCK in (held, kind):
+            return other
+    return None
+
+
+def _insert_flock(scratch: Scratch, ctx: FileLockContext, file: str, kind: str) -> None:
+    scratch[ctx.flock] = tuple(
+        sorted({*(p for p in scratch[ctx.flock] if p[0] != file), (file, kind)})
+    )
+
+
+def _block_flock(scratch: Scratch, ctx: FileLockContext, file: str, kind: str, on: str) -> None:
+    _insert_block(scratch, ctx, "flock", (file, 0, 0, kind), on)
+
+
+def flock_lock_inode_wait(op: Op, ctx: FileLockContext, file: str, kind: str) -> None:
+    """``flock_lock_inode_wait()``: ``flock_lock_inode()`` under flc_lock:
+    the file's own lock of the other type is deleted first (waking its
+    waiters), a conflicting lock of another file blocks the request
+    (``locks_insert_block()``) and the caller sleeps and retries; else the
+    lock is inserted.  ``kind`` is LOCK_SH, LOCK_EX or F_UNLCK."""
+    flc = ctx.flc_lock
+    op.label("retry")
+    op.lock(flc, EXCL, "spin_lock(&ctx->flc_lock)")
+    own = op.register("own", str)
+    op.compute("own", "fl = the file's lock in ctx->flc_flock", _own_flock, ctx, file)
+    op.goto_if(
+        register_is(own, "fl->fl_type == request->fl_type", lambda v: v == kind),
+        "out",
+        "if (request->fl_type == fl->fl_type) goto out",
+    )
+    in_place = op.variant(FLOCK_UPGRADE_IN_PLACE) and kind != UNLOCK
+    if not in_place:
+        with op.when(register_is(own, "found", lambda v: v is not None), "if (found)"):
+            op.effect("locks_delete_lock_ctx(fl, &dispose)", _drop_flock, ctx, file)
+            wake_up_blocks(op, ctx, "flock", file)
+    if kind == UNLOCK:
+        op.goto("out")
+    else:
+        other = op.register("conflict", str)
+        op.compute(
+            "conflict",
+            "list_for_each_entry(fl, &ctx->flc_flock, fl_list) "
+            "if (flock_locks_conflict(request, fl))",
+            _flock_conflict,
+            ctx,
+            file,
+            kind,
+        )
+        with op.when(register_is(other, "fl", lambda v: v is not None), "if (conflicting fl)"):
+            op.lock(ctx.blocked_lock_lock, EXCL, "spin_lock(&blocked_lock_lock)")
+            op.effect(
+                "__locks_insert_block(fl, request, flock_locks_conflict)",
+                _block_flock,
+                ctx,
+                file,
+                kind,
+                Expr("fl", lambda _w: lambda state: state[other], local=True),
+            )
+            op.unlock(ctx.blocked_lock_lock, "spin_unlock(&blocked_lock_lock)")
+            op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
+            op.wait_until(
+                Expr(
+                    "list_empty(&fl->fl_blocked_member)",
+                    lambda _w: lambda state: not _is_blocked(ctx, "flock", file)(state),
+                ),
+                "wait_event_interruptible(fl->fl_wait, list_empty(&fl->fl_blocked_member))",
+                "the flock of another file",
+                holders=_holders(ctx, _blockers(ctx, "flock", file)),
+            )
+            op.goto("retry")
+        op.effect("locks_insert_lock_ctx(new_fl, &ctx->flc_flock)", _insert_flock, ctx, file, kind)
+    op.label("out")
+    op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
+
+
+@operation(
+    models="flock(LOCK_SH), flock(LOCK_EX) (an upgrade), flock(LOCK_UN) (fs/locks.c)",
+    describe=lambda path: f"flock {path} LOCK_SH, LOCK_EX, LOCK_UN",
+    cites=(
+        Cite("fs/locks.c", "flock_lock_inode", FILELOCK_VERSION),
+        Cite("fs/locks.c", "flock_lock_inode_wait", FILELOCK_VERSION),
+        Cite("fs/locks.c", "locks_wake_up_blocks", FILELOCK_VERSION),
+    ),
+)
+def flock_upgrade(op: Op, path: str) -> None:
+    """A process takes a shared flock on its open file, upgrades it to
+    exclusive, then unlocks."""
+    ctx = context(op.world, path)
+    _register_thread(op, ctx)
+    file = op.thread.name
+    op.run(flock_lock_inode_wait, ctx, file, SHARED_FLOCK)
+    op.run(flock_lock_inode_wait, ctx, file, EXCL_FLOCK)
+    op.run(flock_lock_inode_wait, ctx, file, UNLOCK)
+
+
+# --- leases ----------------------------------------------------------------------------------
+
+
+def _conflicting_open(scratch: Any, ctx: FileLockContext, file: str, kind: str) -> bool:
+    """``check_conflicting_open()``: a read lease needs no writer; a write
+    lease no open but the lease holder's own."""
+    others = [(f, m) for f, m, _past in scratch[ctx.opens] if f != file]
+    if kind == READ:
+        return any(m == "W" for _f, m in others)
+    return bool(others)
+
+
+def _other_lease(scratch: Any, ctx: FileLockContext, file: str, kind: str) -> bool:
+    for other, _t, pending, _granted in scratch[ctx.leases]:
+        if other == file:
+            continue
+        if kind == WRITE or pending == "unlock":
+            return True
+    return False
+
+
+def _insert_lease(scratch: Scratch, ctx: FileLockContext, file: str, kind: str) -> None:
+    scratch[ctx.leases] = tuple(sorted({*scratch[ctx.leases], (file, kind, "", False)}))
+
+
+def _unlink_lease(scratch: Scratch, ctx: FileLockContext, file: str) -> None:
+    scratch[ctx.leases] = tuple(le for le in scratch[ctx.leases] if le[0] != file)
+
+
+def _grant_lease(scratch: Scratch, ctx: FileLockContext, file: str) -> None:
+    scratch[ctx.leases] = tuple(
+        (f, t, p, True) if f == file else (f, t, p, g) for f, t, p, g in scratch[ctx.leases]
+    )
+
+
+def _open_as(scratch: Scratch, ctx: FileLockContext, file: str, mode: str) -> None:
+    scratch[ctx.opens] = tuple(sorted({*scratch[ctx.opens], (file, mode, False)}))
+
+
+def generic_add_lease(op: Op, ctx: FileLockContext, file: str, kind: str) -> None:
+    """``generic_add_lease()`` (F_SETLEASE through ``generic_setlease()``):
+    under flc_lock ``check_conflicting_open()``, no other lease in the
+    way, the lease inserted, ``smp_mb()`` and ``check_conflicting_open()``
+    again (an open may have raced past the lockless ``break_lease()``
+    check), ->lm_setup; -EAGAIN otherwise."""
+    flc = ctx.flc_lock
+    skip = op.variant(LEASE_SKIPS_OPEN_CHECK)
+    op.lock(flc, EXCL, "spin_lock(&ctx->flc_lock)")
+    if not skip:
+        op.fail_if(
+            Expr(
+                "check_conflicting_open(filp, arg, lease->fl_flags)",
+                lambda _w: lambda state: _conflicting_open(state, ctx, file, kind),
+            ),
+            E.EAGAIN,
+            "out",
+            "error = check_conflicting_open(filp, arg, lease->fl_flags); if (error) goto out",
+        )
+    op.fail_if(
+        Expr(
+            "another lease in the way",
+            lambda _w: lambda state: _other_lease(state, ctx, file, kind),
+        ),
+        E.EAGAIN,
+        "out",
+        "list_for_each_entry(fl, &ctx->flc_lease, fl_list) if (arg == F_WRLCK || "
+        "fl->fl_flags & FL_UNLOCK_PENDING) goto out",
+    )
+    op.effect("locks_insert_lock_ctx(lease, &ctx->flc_lease)", _insert_lease, ctx, file, kind)
+    if not skip:
+        with op.when(
+            Expr(
+                "check_conflicting_open(filp, arg, lease->fl_flags)",
+                lambda _w: lambda state: _conflicting_open(state, ctx, file, kind),
+            ),
+            "smp_mb(); error = check_conflicting_open(filp, arg, lease->fl_flags); if (error)",
+        ):
+            op.effect("locks_unlink_lock_ctx(lease)", _unlink_lease, ctx, file)
+            op.fail(E.EAGAIN, "out", "goto out")
+    op.effect(
+        "if (lease->fl_lmops->lm_setup) lease->fl_lmops->lm_setup(lease, priv) /* lease_setup() */",
+        _grant_lease,
+        ctx,
+        file,
+    )
+    op.label("out")
+    op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
+
+
+def _lease_modify(scratch: Scratch, ctx: FileLockContext, file: str) -> tuple[Waiter, ...]:
+    woken = tuple(w for w in scratch[ctx.blocked] if w[0] == "lease" and w[5] == file)
+    scratch[ctx.blocked] = tuple(w for w in scratch[ctx.blocked] if w not in woken)
+    _unlink_lease(scratch, ctx, file)
+    return woken
+
+
+def generic_delete_lease(op: Op, ctx: FileLockContext, file: str) -> None:
+    """``generic_delete_lease()`` (F_SETLEASE F_UNLCK): under flc_lock the
+    file's lease is found and ->lm_change(victim, F_UNLCK) called:
+    ``lease_modify()`` clears the pending break, wakes the openers blocked
+    on it (``locks_wake_up_blocks()``, under blocked_lock_lock) and deletes
+    it."""
+    flc = ctx.flc_lock
+    op.lock(flc, EXCL, "spin_lock(&ctx->flc_lock)")
+    op.enter(
+        "lock_manager_operations.lm_change",
+        ctx,
+        label="error = fl->fl_lmops->lm_change(victim, F_UNLCK, &dispose) /* lease_modify() */",
+        roles={"flctx": ctx},
+        sleeps=False,
+    )
+    op.lock(
+        ctx.blocked_lock_lock,
+        EXCL,
+        "lease_modify(): locks_wake_up_blocks(fl): spin_lock(&blocked_lock_lock)",
+    )
+    op.effect(
+        "__locks_wake_up_blocks(fl); locks_delete_lock_ctx(fl, dispose)", _lease_modify, ctx, file
+    )
+    op.unlock(ctx.blocked_lock_lock, "spin_unlock(&blocked_lock_lock)")
+    op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
+
+
+def _writers(state: State, ctx: FileLockContext, file: str) -> bool:
+    return any(f != file and m == "W" for f, m, _p in state[ctx.opens])
+
+
+def nfsd_set_delegation(op: Op, ctx: FileLockContext, file: str) -> None:
+    """``nfs4_set_delegation()`` of a read delegation: ``vfs_setlease()``
+    with FL_DELEG, where ``generic_add_lease()`` takes the inode's i_rwsem
+    by ``inode_trylock()`` and leaves ``check_conflicting_open()`` to
+    nfsd (``flags & FL_DELEG: return 0``); then
+    ``nfsd4_check_conflicting_opens()``: a writer of the file other than
+    nfsd's own opens makes nfsd remove the delegation (F_UNLCK,
+    ->lm_change) and not hand it out."""
+    flc = ctx.flc_lock
+    inode = op.inode(ctx.path)
+    op.trylock(inode.i_rwsem, "busy", "if (is_deleg && !inode_trylock(inode)) return -EAGAIN")
+    op.lock(flc, EXCL, "spin_lock(&ctx->flc_lock)")
+    op.fail_if(
+        Expr(
+            "another lease in the way",
+            lambda _w: lambda state: _other_lease(state, ctx, file, READ),
+        ),
+        E.EAGAIN,
+        "out",
+        "list_for_each_entry(fl, &ctx->flc_lease, fl_list) if (fl->fl_flags & "
+        "FL_UNLOCK_PENDING) goto out",
+    )
+    op.effect("locks_insert_lock_ctx(lease, &ctx->flc_lease)", _insert_lease, ctx, file, READ)
+    op.label("out")
+    op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
+    op.unlock(inode.i_rwsem, "if (is_deleg) inode_unlock(inode)")
+    op.goto_if(register_is(op.thread.ret, "error", lambda v: v is not None and v < 0), "done")
+    with op.when(
+        Expr(
+            "nfsd4_check_conflicting_opens(clp, fp)",
+            lambda _w: lambda state: _writers(state, ctx, file),
+        ),
+        "status = nfsd4_check_conflicting_opens(clp, fp); if (status)",
+    ):
+        op.run(generic_delete_lease, ctx, file)
+        op.fail(E.EAGAIN, "done", "vfs_setlease(fp->fi_deleg_file, F_UNLCK, NULL, (void **)&dp)")
+    op.effect("/* the delegation is handed to the client */", _grant_lease, ctx, file)
+    op.goto("done")
+    op.label("busy")
+    op.fail(E.EAGAIN, "done", "return -EAGAIN")
+    op.label("done")
+
+
+@operation(
+    models="fcntl(F_SETLEASE) on a file open for reading, later F_SETLEASE F_UNLCK (fs/locks.c)",
+    describe=lambda path, kind: f"F_SETLEASE {kind} on {path}, later F_UNLCK",
+    cites=(
+        Cite("fs/locks.c", "generic_add_lease", FILELOCK_VERSION),
+        Cite("fs/locks.c", "check_conflicting_open", FILELOCK_VERSION),
+        Cite("fs/locks.c", "generic_delete_lease", FILELOCK_VERSION),
+        Cite("fs/locks.c", "lease_modify", FILELOCK_VERSION),
+    ),
+)
+def take_lease(op: Op, path: str, kind: str) -> None:
+    """A process holding ``path`` open for reading takes a lease of type
+    ``kind``; if it got it, it gives it up later (as it would on SIGIO)."""
+    ctx = context(op.world, path)
+    _register_thread(op, ctx)
+    file = op.thread.name
+    op.world.initial[ctx.opens] = tuple(sorted({*op.world.initial[ctx.opens], (file, "R", True)}))
+    op.run(generic_add_lease, ctx, file, kind)
+    op.goto_if(register_is(op.thread.ret, "error", lambda v: v is not None and v < 0), "done")
+    op.run(generic_delete_lease, ctx, file)
+    op.label("done")
+
+
+@operation(
+    models="nfsd handing out a read delegation of a file (OPEN), the client later returning "
+    "it (DELEGRETURN) (fs/nfsd/nfs4state.c, fs/locks.c)",
+    describe=lambda path: f"nfsd read delegation of {path}, DELEGRETURN",
+    cites=(
+        Cite("fs/nfsd/nfs4state.c", "nfs4_set_delegation", FILELOCK_VERSION),
+        Cite("fs/nfsd/nfs4state.c", "nfsd4_check_conflicting_opens", FILELOCK_VERSION),
+        Cite("fs/locks.c", "generic_add_lease", FILELOCK_VERSION),
+        Cite("fs/locks.c", "generic_delete_lease", FILELOCK_VERSION),
+    ),
+)
+def delegate(op: Op, path: str) -> None:
+    """nfsd, holding the file open for reading for a client, hands out a
+    read delegation; if it did, the client returns it later (as it would
+    on a recall)."""
+    ctx = context(op.world, path)
+    file = op.thread.name
+    ctx.delegations.add(file)
+    op.world.initial[ctx.opens] = tuple(sorted({*op.world.initial[ctx.opens], (file, "R", True)}))
+    op.run(nfsd_set_delegation, ctx, file)
+    op.goto_if(register_is(op.thread.ret, "error", lambda v: v is not None and v < 0), "done")
+    op.run(generic_delete_lease, ctx, file)
+    op.label("done")
+
+
+def _any_conflict(state: State, ctx: FileLockContext, file: str, write: bool) -> bool:
+    return any(f != file and (write or t == WRITE) for f, t, _p, _g in state[ctx.leases])
+
+
+def _lm_break(scratch: Scratch, ctx: FileLockContext, file: str, write: bool) -> int:
+    """lease_break_callback(): ``kill_fasync(&fl->fl_fasync, SIGIO,
+    POLL_MSG); return false``, after ``__break_lease()`` marked the
+    conflicting leases FL_UNLOCK_PENDING (or FL_DOWNGRADE_PENDING)."""
+    pending = "unlock" if write else "downgrade"
+    scratch[ctx.leases] = tuple(
+        (f, t, p or pending, g) if f != file and (write or t == WRITE) else (f, t, p, g)
+        for f, t, p, g in scratch[ctx.leases]
+    )
+    return 0
+
+
+def _block_on_lease(scratch: Scratch, ctx: FileLockContext, file: str, write: bool) -> None:
+    holder = next(f for f, t, _p, _g in scratch[ctx.leases] if f != file and (write or t == WRITE))
+    _insert_block(scratch, ctx, "lease", (file, 0, 0, WRITE if write else READ), holder)
+
+
+def _unblock(scratch: Scratch, ctx: FileLockContext, kind: str, owner: str) -> None:
+    scratch[ctx.blocked] = tuple(
+        w for w in scratch[ctx.blocked] if not (w[0] == kind and w[1] == owner)
+    )
+
+
+def _breaker_owns_lease(_scratch: Scratch) -> int:
+    """nfsd_breaker_owns_lease(): the breaker is no nfsd thread (``if
+    (!i_am_nfsd()) return false``)."""
+    return 0
+
+
+def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool) -> None:
+    """``break_lease(inode, mode)``: the lockless ``list_empty_careful(&ctx->flc_lease)``
+    check, then ``__break_lease()``: under flc_lock, for each conflicting
+    lease ``leases_conflict()``, the break marked and ->lm_break called;
+    while a conflicting lease remains the opener blocks on it
+    (``locks_insert_block()``), drops flc_lock, sleeps until
+    ``lease_modify()`` wakes it, and checks again."""
+    flc = ctx.flc_lock
+    op.goto_if(
+        shared_is(ctx.leases, "list_empty_careful(&ctx->flc_lease)", lambda v: not v),
+        "done",
+        "if (!ctx || list_empty_careful(&ctx->flc_lease)) return 0",
+    )
+    op.lock(flc, EXCL, "__break_lease(): spin_lock(&ctx->flc_lock)")
+    conflicting = Expr(
+        "any_leases_conflict(inode, new_fl)",
+        lambda _w: lambda state: _any_conflict(state, ctx, file, write),
+    )
+    with op.when(
+        shared_is(
+            ctx.leases,
+            "lease->fl_lmops->lm_breaker_owns_lease",
+            lambda v: any(le[0] in ctx.delegations for le in v),
+        ),
+        "if (lease->fl_lmops->lm_breaker_owns_lease)",
+    ):
+        op.call(
+            "lock_manager_operations.lm_breaker_owns_lease",
+            _breaker_owns_lease,
+            label="leases_conflict(): lease->fl_lmops->lm_breaker_owns_lease(lease) "
+            "/* nfsd_breaker_owns_lease() */",
+            roles={"flctx": ctx},
+            sleeps=False,
+        )
+    op.goto_if(not_expr(conflicting), "out", "if (!any_leases_conflict(inode, new_fl)) goto out")
+    op.call(
+        "lock_manager_operations.lm_break",
+        _lm_break,
+        ctx,
+        file,
+        write,
+        label="fl->fl_flags |= FL_UNLOCK_PENDING; fl->fl_lmops->lm_break(fl) "
+        "/* lease_break_callback() */",
+        roles={"flctx": ctx},
+        sleeps=op.variant(LM_BREAK_SLEEPS),
+    )
+    op.label("restart")
+    op.lock(
+        ctx.blocked_lock_lock,
+        EXCL,
+        "locks_insert_block(fl, new_fl, leases_conflict): spin_lock(&blocked_lock_lock)",
+    )
+    op.effect(
+        "__locks_insert_block(fl, new_fl, leases_conflict)", _block_on_lease, ctx, file, write
+    )
+    op.unlock(ctx.blocked_lock_lock, "spin_unlock(&blocked_lock_lock)")
+    op.unlock(flc, "spin_unlock(&ctx->flc_lock); percpu_up_read(&file_rwsem)")
+    op.wait_until(
+        Expr(
+            "list_empty(&new_fl->fl_blocked_member)",
+            lambda _w: lambda state: not _is_blocked(ctx, "lease", file)(state),
+        ),
+        "wait_event_interruptible_timeout(new_fl->fl_wait, "
+        "list_empty(&new_fl->fl_blocked_member), break_time)",
+        "the lease being broken",
+        holders=_holders(ctx, _blockers(ctx, "lease", file)),
+    )
+    op.lock(flc, EXCL, "spin_lock(&ctx->flc_lock)")
+    op.effect("locks_delete_block(new_fl)", _unblock, ctx, "lease", file)
+    op.goto_if(conflicting, "restart", "if (any_leases_conflict(inode, new_fl)) goto restart")
+    op.label("out")
+    op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
+    op.label("done")
+
+
+def not_expr(expr: Expr) -> Expr:
+    """The negation of a shared condition."""
+    return Expr(
+        f"!{expr}", lambda world: (lambda f: lambda state: not f(state))(expr.compile(world))
+    )
+
+
+def _past_break(scratch: Scratch, ctx: FileLockContext, file: str) -> None:
+    scratch[ctx.opens] = tuple(
+        (f, m, True) if f == file else (f, m, p) for f, m, p in scratch[ctx.opens]
+    )
+
+
+def _close(scratch: Scratch, ctx: FileLockContext, file: str) -> None:
+    scratch[ctx.opens] = tuple(o for o in scratch[ctx.opens] if o[0] != file)
+
+
+@operation(
+    models="open(2) for writing: do_dentry_open()'s get_write_access() and break_lease(), "
+    "then close(2) (fs/open.c, fs/locks.c)",
+    describe=lambda path: f"open({path}, O_WRONLY), close",
+    cites=(
+        Cite("fs/open.c", "do_dentry_open", FILELOCK_VERSION),
+        Cite("fs/locks.c", "__break_lease", FILELOCK_VERSION),
+        Cite("fs/locks.c", "leases_conflict", FILELOCK_VERSION),
+    ),
+)
+def open_for_write(op: Op, path: str) -> None:
+    """The file is opened for writing: ``get_write_access(inode)``
+    (``i_writecount``), ``break_lease(file_inode(f), f->f_flags)``, the
+    rest of the open (the filesystem's ->open is left out), then close(2)
+    (``put_write_access()`` in ``__fput()``)."""
+    ctx = context(op.world, path)
+    _register_thread(op, ctx)
+    file = op.thread.name
+    op.effect("get_write_access(inode)", _open_as, ctx, file, "W")
+    op.run(break_lease, ctx, file, True)
+    op.effect("/* the open goes on past break_lease() */", _past_break, ctx, file)
+    op.effect("fput(file): __fput(): put_write_access(inode)", _close, ctx, file)
+
+
+# --- lockd and a cluster filesystem's deferred grant -----------------------------------------
+
+
+def _defer(scratch: Scratch, ctx: FileLockContext, owner: str) -> None:
+    scratch[ctx.queued] = True
+
+
+def _lm_grant(scratch: Scratch, ctx: FileLockContext, owner: str) -> int:
+    """nlmsvc_grant_deferred(): the block is marked B_GOT_CALLBACK and
+    lockd is woken to send the grant."""
+    scratch[ctx.notified] = tuple(sorted({*scratch[ctx.notified], owner}))
+    return 0
+
+
+@operation(
+    models="lockd serving NLM_LOCK on a cluster filesystem with its own ->lock "
+    "(dlm_posix_lock()), which defers the request and grants it later through ->lm_grant "
+    "(fs/lockd/svclock.c, fs/dlm/plock.c)",
+    describe=lambda path, first: f"lockd NLM_LOCK {path} {first} deferred by the filesystem",
+    cites=(
+        Cite("fs/lockd/svclock.c", "nlmsvc_lock", FILELOCK_VERSION),
+        Cite("fs/lockd/svclock.c", "nlmsvc_grant_deferred", FILELOCK_VERSION),
+    ),
+)
+def lockd_deferred(op: Op, path: str, first: tuple[int, int]) -> None:
+    """lockd asks the filesystem's ->lock, which queues the request to the
+    cluster's lock manager and returns FILE_LOCK_DEFERRED; lockd answers
+    NLM_LCK_BLOCKED and waits for ->lm_grant."""
+    ctx = context(op.world, path)
+    _register_thread(op, ctx)
+    owner = op.thread.name
+    op.effect(
+        "vfs_lock_file(): filp->f_op->lock(filp, F_SETLK, fl) /* dlm_posix_lock(): queued, "
+        "FILE_LOCK_DEFERRED */",
+        _defer,
+        ctx,
+        owner,
+    )
+    op.wait_until(
+        shared_is(ctx.notified, "B_GOT_CALLBACK", lambda v: owner in v),
+        "nlmsvc_lock(): return nlm_lck_blocked; svc_recv() until nlmsvc_grant_deferred()",
+        "the cluster's grant",
+    )
+    op.effect(
+        "nlmsvc_retry_blocked(): nlmsvc_grant_blocked(block)",
+        _unnotify,
+        ctx,
+        (owner, first[0], first[1], WRITE),
+    )
+
+
+@operation(
+    models="a cluster filesystem's completion of a deferred lock: dlm_plock_callback() "
+    "records the lock with posix_lock_file() and calls ->lm_grant (fs/dlm/plock.c)",
+    describe=lambda path, owner, first: f"dlm_plock_callback({path} {first} for {owner})",
+    cites=(
+        Cite("fs/dlm/plock.c", "dlm_plock_callback", FILELOCK_VERSION),
+        Cite("fs/locks.c", "posix_lock_inode", FILELOCK_VERSION),
+    ),
+)
+def plock_callback(op: Op, path: str, owner: str, first: tuple[int, int]) -> None:
+    """Once the cluster granted the lock lockd's ``owner`` asked for: the
+    lock is recorded locally under flc_lock (``posix_lock_file()``, no
+    conflict: the cluster arbitrated), then ->lm_grant with no lock held."""
+    ctx = context(op.world, path)
+    _register_thread(op, ctx)
+    op.wait_until(
+        shared_is(ctx.queued, "request queued", bool),
+        "dev_write(): the cluster's answer to the queued request",
+        "lockd's request",
+    )
+    request = (owner, first[0], first[1], WRITE)
+    op.lock(ctx.flc_lock, EXCL, "posix_lock_file(file, flc, NULL): spin_lock(&ctx->flc_lock)")
+    op.call(
+        "file_lock_operations.fl_copy_lock",
+        _copy_lock,
+        request,
+        label="locks_copy_lock(new_fl, request): fl->fl_ops->fl_copy_lock(new, fl)",
+        roles={"flctx": ctx},
+        sleeps=False,
+    )
+    op.effect("locks_insert_lock_ctx(new_fl, &fl->fl_list)", _insert_posix, ctx, request)
+    op.unlock(ctx.flc_lock, "spin_unlock(&ctx->flc_lock)")
+    op.call(
+        "lock_manager_operations.lm_grant",
+        _lm_grant,
+        ctx,
+        owner,
+        label="rv = notify(fl, 0) /* fl->fl_lmops->lm_grant: nlmsvc_grant_deferred() */",
+        roles={"flctx": ctx},
+        sleeps=False,
+    )
+
+
+# --- what each lock protects -----------------------------------------------------------------
+
+
+def exclusion_violation(state: State, ctx: FileLockContext) -> str | None:
+    """Two conflicting POSIX locks, or flocks, held at once."""
+    posix = state[ctx.posix]
+    for i, a in enumerate(posix):
+        for b in posix[i + 1 :]:
+            if posix_conflict(a, b):
+                return f"{_render_posix((a,))} and {_render_posix((b,))} are both held"
+    flocks = state[ctx.flock]
+    for i, (fa, ta) in enumerate(flocks):
+        for fb, tb in flocks[i + 1 :]:
+            if fa != fb and EXCL_FLOCK in (ta, tb):
+                return f"flock {fa} {ta} and {fb} {tb} are both held"
+    return None
+
+
+def lease_violation(state: State, ctx: FileLockContext) -> str | None:
+    """An open past break_lease() while a conflicting lease of another
+    file is granted."""
+    for file, mode, past in state[ctx.opens]:
+        if not past:
+            continue
+        for holder, kind, _pending, granted in state[ctx.leases]:
+            if holder != file and granted and (mode == "W" or kind == WRITE):
+                what = "writing" if mode == "W" else "reading"
+                return (
+                    f"{file} went past break_lease() for {what} while {holder}'s "
+                    f"{kind} lease is granted"
+                )
+    return None
+
+
+@operation(
+    models="truncate(2): vfs_truncate(): get_write_access(), break_lease(inode, O_WRONLY), "
+    "then the shipped do_truncate() body (fs/open.c)",
+    describe=lambda file, size: f"truncate({file.path}, {size})",
+    cites=(
+        Cite("fs/open.c", "vfs_truncate", FILELOCK_VERSION),
+        Cite("fs/locks.c", "__break_lease", FILELOCK_VERSION),
+    ),
+)
+def truncate_breaking_lease(op: Op, file: File, size: int) -> None:
+    """truncate(2) by path: ``get_write_access(inode)`` ("protects against
+    the truncate racing with a lease-granting setlease()"),
+    ``break_lease(inode, O_WRONLY)``, then the truncate itself
+    (``mc.models.truncate.truncate``: ``mnt_want_write()``'s
+    ``sb_start_write()``, i_rwsem, ->setattr), ``put_write_access()``."""
+    ctx = context(op.world, file.path)
+    me = op.thread.name
+    op.effect("get_write_access(inode)", _open_as, ctx, me, "W")
+    op.run(break_lease, ctx, me, True)
+    op.effect("/* the truncate goes on past break_lease() */", _past_break, ctx, me)
+    op.run(truncate, file, size)
+    op.effect("put_write_access(inode)", _close, ctx, me)

@@ -1,0 +1,158 @@
+"""Scenarios of file locks and leases (``filelock/<name>``), the
+invariants that say what ``flc_lock`` and ``blocked_lock_lock`` protect,
+and the protocol variants they catch (``mc.models.filelock``)."""
+
+from __future__ import annotations
+
+from mc.dsl import BASE_PROPERTIES, State, invariant, scenario
+from mc.dsl.kernel_model import KernelModel
+from mc.engine.model import Check
+from mc.kernel.pagecache import File
+from mc.models.filelock import (
+    READ,
+    delegate,
+    exclusion_violation,
+    find_context,
+    flock_upgrade,
+    laundromat,
+    lease_violation,
+    lock_range,
+    lock_two_ranges,
+    lockd_deferred,
+    lockd_lock,
+    open_for_write,
+    plock_callback,
+    take_lease,
+    truncate_breaking_lease,
+)
+
+FILELOCK_EXCLUSION = "filelock-exclusion"
+LEASE_VS_OPEN = "lease-vs-open"
+EDEADLK_EXACT = "edeadlk-exact"
+
+
+@invariant(
+    FILELOCK_EXCLUSION,
+    "no two conflicting POSIX locks (other owners, overlapping, one a write lock) and no "
+    "two conflicting flocks (other files, one exclusive) are held at once",
+)
+def filelock_exclusion(model: KernelModel) -> Check[State]:
+    ctx = find_context(model.world)
+    if ctx is None:
+        return lambda _state: None
+    return lambda state: exclusion_violation(state, ctx)
+
+
+@invariant(
+    LEASE_VS_OPEN,
+    "no open goes past break_lease() while a conflicting lease of another file is granted, "
+    "so no lease is granted while a conflicting open is in progress",
+)
+def lease_vs_open(model: KernelModel) -> Check[State]:
+    ctx = find_context(model.world)
+    if ctx is None:
+        return lambda _state: None
+    return lambda state: lease_violation(state, ctx)
+
+
+@invariant(
+    EDEADLK_EXACT,
+    "an F_SETLKW request gets -EDEADLK exactly when waiting would close a cycle of the "
+    "POSIX owners' waits-for graph: no false -EDEADLK, no sleep that closes a cycle",
+)
+def edeadlk_exact(model: KernelModel) -> Check[State]:
+    ctx = find_context(model.world)
+    if ctx is None:
+        return lambda _state: None
+    slot = ctx.verdicts
+    return lambda state: state[slot]
+
+
+FILELOCK_PROPERTIES = (*BASE_PROPERTIES, FILELOCK_EXCLUSION)
+
+scenario(
+    "filelock/posix-abba",
+    "two processes write-lock two byte ranges of one file in opposite orders (F_SETLKW)",
+    tree=["/f"],
+    threads=[lock_two_ranges("/f", (0, 9), (10, 19)), lock_two_ranges("/f", (10, 19), (0, 9))],
+    properties=FILELOCK_PROPERTIES,
+)
+
+scenario(
+    "filelock/posix-abba-edeadlk",
+    "filelock/posix-abba, checking each -EDEADLK decision against the waits-for graph",
+    tree=["/f"],
+    threads=[lock_two_ranges("/f", (0, 9), (10, 19)), lock_two_ranges("/f", (10, 19), (0, 9))],
+    properties=(*FILELOCK_PROPERTIES, EDEADLK_EXACT),
+)
+
+scenario(
+    "filelock/posix-chain",
+    "three processes lock ranges in a chain that closes no cycle: A then B, B then C, C",
+    tree=["/f"],
+    threads=[
+        lock_two_ranges("/f", (0, 9), (10, 19)),
+        lock_two_ranges("/f", (10, 19), (20, 29)),
+        lock_range("/f", (20, 29)),
+    ],
+    properties=(*FILELOCK_PROPERTIES, EDEADLK_EXACT),
+)
+
+scenario(
+    "filelock/flock-upgrade",
+    "two processes take a shared flock of one file and both upgrade it to exclusive",
+    tree=["/f"],
+    threads=[flock_upgrade("/f"), flock_upgrade("/f")],
+    properties=FILELOCK_PROPERTIES,
+)
+
+scenario(
+    "filelock/lease-vs-open",
+    "a process takes a read lease on a file it has open for reading while another opens "
+    "the file for writing",
+    tree=["/f"],
+    threads=[take_lease("/f", READ), open_for_write("/f")],
+    properties=(*BASE_PROPERTIES, LEASE_VS_OPEN),
+)
+
+scenario(
+    "filelock/lease-vs-truncate",
+    "a process takes a read lease on a file it has open for reading while another "
+    "truncates the file by name (truncate(2))",
+    tree=["/f"],
+    threads=[take_lease("/f", READ), truncate_breaking_lease(File("/f", pages=1), 0)],
+    properties=(*BASE_PROPERTIES, LEASE_VS_OPEN),
+)
+
+scenario(
+    "filelock/delegation-vs-open",
+    "nfsd hands out a read delegation of a file while a local process opens it for writing",
+    tree=["/f"],
+    threads=[delegate("/f"), open_for_write("/f")],
+    properties=(*BASE_PROPERTIES, LEASE_VS_OPEN),
+)
+
+scenario(
+    "filelock/lockd-notify",
+    "lockd's blocking NLM_LOCK of a range a local process holds, woken by ->lm_notify",
+    tree=["/f"],
+    threads=[lock_range("/f", (0, 9)), lockd_lock("/f", (0, 9))],
+    properties=(*FILELOCK_PROPERTIES, EDEADLK_EXACT),
+)
+
+scenario(
+    "filelock/lockd-deferred-grant",
+    "lockd's NLM_LOCK on a cluster filesystem, deferred and granted through ->lm_grant",
+    tree=["/f"],
+    threads=[lockd_deferred("/f", (0, 9)), plock_callback("/f", "T1", (0, 9))],
+    properties=FILELOCK_PROPERTIES,
+)
+
+scenario(
+    "filelock/courtesy-lock",
+    "a process write-locks a range an nfsd courtesy client still holds: "
+    "->lm_lock_expirable, ->lm_expire_lock and the laundromat",
+    tree=["/f"],
+    threads=[lock_range("/f", (0, 9)), laundromat("/f")],
+    properties=FILELOCK_PROPERTIES,
+)
