@@ -20,6 +20,10 @@ LABEL_NEGATES = {
     "if (!folio->mapping) goto truncated",
     "if (!folio_test_dirty(folio)) goto continue_unlock /* someone wrote it for us */",
     "if (unlikely(folio->mapping != mapping)) goto continue_unlock",
+    # quota
+    "if (dquots[cnt]) continue; /* dqinit_needed() */",
+    "we_slept: spin_lock(&dq_list_lock); if (atomic_read(&dquot->dq_count) > N) "
+    "{ atomic_dec(); return; }",
 }
 """Labels whose condition is the negation of the model's (``label_negates``)."""
 
@@ -99,6 +103,17 @@ LABEL_AS_MODELLED = {
     "read_pages(ractl)",
     "ret = -EFAULT /* page got truncated */",
     "truncate page N: /f:N in range",
+    # quota
+    "if (!test_bit(DQ_ACTIVE_B, &dquot->dq_flags))",
+    "if (info_dirty(&dqopt->info[dquot->dq_id.type]))",
+    "if (dquot_dirty(dquot))",
+    "if (test_bit(DQ_ACTIVE_B, &dquot->dq_flags))",
+    "if (sb_has_quota_active(sb, cnt) && info_dirty(&dqopt->info[cnt]))",
+    "if (dquot) /* dquots[cnt] is alice's dquot */",
+    "if (dquot) /* dquots[cnt] is bob's dquot */",
+    "mark_all_dquot_dirty(dquots) /* alice */",
+    "mark_all_dquot_dirty(dquots) /* bob */",
+    "list_replace_init(&dqopt->info[cnt].dqi_dirty_list, &dirty) /* alice */",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""
