@@ -114,6 +114,9 @@ LABEL_AS_MODELLED = {
     "mark_all_dquot_dirty(dquots) /* alice */",
     "mark_all_dquot_dirty(dquots) /* bob */",
     "list_replace_init(&dqopt->info[cnt].dqi_dirty_list, &dirty) /* alice */",
+    # block devices
+    "if (whole->bd_claiming) /* another claim in progress */",
+    "if (test_bit(GD_NEED_PART_SCAN, &disk->state))",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""
