@@ -39,10 +39,13 @@ from mc.dsl import (
     Op,
     Scratch,
     World,
+    const,
     flag_variant,
+    negative,
     operation,
+    same,
 )
-from mc.kernel.expr import Expr, state_expr
+from mc.kernel.expr import state_expr
 from mc.kernel.locks import Lock
 
 CLAIM_WITHOUT_BD_CLAIMING = "claim-without-bd_claiming"
@@ -165,8 +168,10 @@ def prepare_to_claim(op: Op, d: Disk, holder: str, fail: str) -> None:
         skip,
         result=op.thread.ret,
     )
-    op.fail_if(_negative(op), E.EBUSY, fail, "if (ret) goto put_blkdev /* -EBUSY */")
-    with op.when(_is_one(op), "if (whole->bd_claiming) /* another claim in progress */"):
+    op.fail_if(negative(op.ret), E.EBUSY, fail, "if (ret) goto put_blkdev /* -EBUSY */")
+    with op.when(
+        same(op.ret, const(1, "1")), "if (whole->bd_claiming) /* another claim in progress */"
+    ):
         op.wait_until(
             state_expr(f"bd_claiming({d}) == NULL", lambda s: s[d.claiming] is None),
             "prepare_to_wait(wq, &wait, TASK_UNINTERRUPTIBLE); spin_unlock(&bdev_lock); "
@@ -174,16 +179,6 @@ def prepare_to_claim(op: Op, d: Disk, holder: str, fail: str) -> None:
             f"bd_claiming({d})",
         )
         op.goto(retry)
-
-
-def _negative(op: Op) -> Expr:
-    ret = op.ret
-    return Expr("ret < 0", lambda w: lambda s, g=ret.compile(w): (g(s) or 0) < 0, ret.local)
-
-
-def _is_one(op: Op) -> Expr:
-    ret = op.ret
-    return Expr("ret == 1", lambda w: lambda s, g=ret.compile(w): g(s) == 1, ret.local)
 
 
 def _finish(scratch: Scratch, d: Disk, holder: str) -> int:
