@@ -41,7 +41,7 @@ from mc.dsl import (
     World,
     const,
     flag_variant,
-    negative,
+    is_error,
     operation,
     same,
 )
@@ -168,7 +168,7 @@ def prepare_to_claim(op: Op, d: Disk, holder: str, fail: str) -> None:
         skip,
         result=op.thread.ret,
     )
-    op.fail_if(negative(op.ret), E.EBUSY, fail, "if (ret) goto put_blkdev /* -EBUSY */")
+    op.fail_if(is_error(op.ret), E.EBUSY, fail, "if (ret) goto put_blkdev /* -EBUSY */")
     with op.when(
         same(op.ret, const(1, "1")), "if (whole->bd_claiming) /* another claim in progress */"
     ):
