@@ -463,12 +463,14 @@ def _no_op(_scratch: Scratch, *_args: object) -> int:
 class SwapFile:
     """The swap state of a file: S_SWAPFILE, the extents swapon recorded
     (None while not active), whether I/O goes through ``->swap_rw``
-    (SWP_FS_OPS), and the lock of the swap-cache folio a swap-in reads."""
+    (SWP_FS_OPS), the lock of the swap-cache folio a swap-in reads and of
+    the header folio swapon read (``read_mapping_folio()``, unlocked)."""
 
     swapfile: int
     extents: int
     fs_ops: int
     swapcache_lock: Lock
+    header_lock: Lock
 
 
 def swap_file(op: Op, mapping: Mapping) -> SwapFile:
@@ -482,6 +484,7 @@ def swap_file(op: Op, mapping: Mapping) -> SwapFile:
         world.shared_slot(f"swap extents({mapping})", None),
         world.shared_slot("SWP_FS_OPS", False, lambda v: "yes" if v else "no"),
         world.add_lock("PG_locked(swapcache folio)", LockKind.BIT_LOCK, "PG_locked"),
+        world.add_lock("PG_locked(swap header folio)", LockKind.BIT_LOCK, "PG_locked"),
     )
     world.parts["swapfile"] = made
     return made
@@ -583,7 +586,7 @@ def swap_cycle(op: Op, file: File) -> None:
         "address_space_operations.swap_activate",
         mapping,
         label="setup_swap_extents(): ret = mapping->a_ops->swap_activate(sis, swap_file, span)",
-        roles={"mapping": mapping},
+        roles={"mapping": mapping, "folio": SwapFolio(swap.header_lock)},
     )
     op.call(
         "address_space_operations.bmap",

@@ -117,6 +117,10 @@ LABEL_AS_MODELLED = {
     # block devices
     "if (whole->bd_claiming) /* another claim in progress */",
     "if (test_bit(GD_NEED_PART_SCAN, &disk->state))",
+    # address_space_operations
+    "if (!err) /* added */",
+    "if (rc == MIGRATEPAGE_SUCCESS)",
+    "identify_page_state(): me_pagecache_dirty() /* folio dirty */",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""
