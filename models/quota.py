@@ -648,7 +648,12 @@ def alloc_block(op: Op, quotas: Quotas, path: str) -> None:
     block to the inode's dquot.  The folio itself is left out."""
     inode = qinode(op.world, quotas, path)
     owner = quotas.file(path).owner
-    invalidate_lock = op.world.shared_lock(f"invalidate_lock({path})", LockKind.RWSEM)
+    name = f"invalidate_lock({path})"
+    invalidate_lock = (
+        _lock(op.world, name)
+        if _has_lock(op.world, name)
+        else op.world.add_lock(name, LockKind.RWSEM, "invalidate_lock")
+    )
     op.lock(invalidate_lock, SHARED, "ext4_page_mkwrite(): filemap_invalidate_lock_shared(mapping)")
     op.lock(journal(op.world), SHARED, "ext4_map_blocks(): handle = ext4_journal_start()")
     dquot_initialize(op, quotas, inode, owner)
