@@ -408,6 +408,13 @@ def read_block(op: Op, file: File, index: int) -> None:
         if locked:
             op.unlock(ref.lock, "folio_unlock(folio)")
         op.unlock(mapping.invalidate_lock, "filemap_invalidate_unlock_shared(mapping)")
+        op.fail_if(
+            same(op.ret, const(0, "false")),
+            0,
+            "out",
+            "if (!filemap_range_uptodate(...)) error = filemap_read_folio(...) "
+            "/* the read of the whole folio: mc.models.writeback.read */",
+        )
     op.compute("data", "copied = copy_folio_to_iter(folio, offset, bytes, iter)", _data_of, page)
     op.label("out")
     put_folio(op, ref)

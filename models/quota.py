@@ -150,12 +150,8 @@ def dquot(world: World, quotas: Quotas, owner: str) -> Dquot:
     usage = quotas.usage(owner)
     return Dquot(
         owner,
-        world.add_lock(f"dq_lock({owner})", LockKind.MUTEX, "dq_lock")
-        if not _has_lock(world, f"dq_lock({owner})")
-        else _lock(world, f"dq_lock({owner})"),
-        world.add_lock(f"dq_dqb_lock({owner})", LockKind.SPINLOCK, "dq_dqb_lock")
-        if not _has_lock(world, f"dq_dqb_lock({owner})")
-        else _lock(world, f"dq_dqb_lock({owner})"),
+        named_lock(world, f"dq_lock({owner})", LockKind.MUTEX, "dq_lock"),
+        named_lock(world, f"dq_dqb_lock({owner})", LockKind.SPINLOCK, "dq_dqb_lock"),
         world.shared_slot(f"dqb_curspace({owner})", usage),
         world.shared_slot(f"DQ_ACTIVE_B({owner})", active, _yes),
         world.shared_slot(f"DQ_MOD_B({owner})", False, _yes),
@@ -168,12 +164,7 @@ def qinode(world: World, quotas: Quotas, path: str) -> QInode:
     """The quota state of the file at ``path``, made on first use."""
     attach(world, quotas)
     file = quotas.file(path)
-    name = f"i_lock({path})"
-    i_lock = (
-        _lock(world, name)
-        if _has_lock(world, name)
-        else world.add_lock(name, LockKind.SPINLOCK, "i_lock")
-    )
+    i_lock = named_lock(world, f"i_lock({path})", LockKind.SPINLOCK, "i_lock")
     return QInode(
         path,
         i_lock,
@@ -182,12 +173,12 @@ def qinode(world: World, quotas: Quotas, path: str) -> QInode:
     )
 
 
-def _has_lock(world: World, name: str) -> bool:
-    return any(lock.name == name for lock in world.locks)
-
-
-def _lock(world: World, name: str) -> Lock:
-    return next(lock for lock in world.locks if lock.name == name)
+def named_lock(world: World, name: str, kind: LockKind, family: str) -> Lock:
+    """The lock ``name`` of class ``family``, made on first use."""
+    for lock in world.locks:
+        if lock.name == name:
+            return lock
+    return world.add_lock(name, kind, family)
 
 
 def dqio_sem(world: World) -> Lock:
@@ -648,11 +639,8 @@ def alloc_block(op: Op, quotas: Quotas, path: str) -> None:
     block to the inode's dquot.  The folio itself is left out."""
     inode = qinode(op.world, quotas, path)
     owner = quotas.file(path).owner
-    name = f"invalidate_lock({path})"
-    invalidate_lock = (
-        _lock(op.world, name)
-        if _has_lock(op.world, name)
-        else op.world.add_lock(name, LockKind.RWSEM, "invalidate_lock")
+    invalidate_lock = named_lock(
+        op.world, f"invalidate_lock({path})", LockKind.RWSEM, "invalidate_lock"
     )
     op.lock(invalidate_lock, SHARED, "ext4_page_mkwrite(): filemap_invalidate_lock_shared(mapping)")
     op.lock(journal(op.world), SHARED, "ext4_map_blocks(): handle = ext4_journal_start()")
