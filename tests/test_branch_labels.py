@@ -21,6 +21,10 @@ LABEL_NEGATES = {
     "if (!folio->mapping) goto truncated",
     "if (!folio_test_dirty(folio)) goto continue_unlock /* someone wrote it for us */",
     "if (unlikely(folio->mapping != mapping)) goto continue_unlock",
+    # quota
+    "if (dquots[cnt]) continue; /* dqinit_needed() */",
+    "we_slept: spin_lock(&dq_list_lock); if (atomic_read(&dquot->dq_count) > N) "
+    "{ atomic_dec(); return; }",
 }
 """Labels whose condition is the negation of the model's (``label_negates``)."""
 
@@ -112,6 +116,24 @@ LABEL_AS_MODELLED = {
     "smp_mb(); error = check_conflicting_open(filp, arg, lease->fl_flags); if (error)",
     "status = nfsdN_check_conflicting_opens(clp, fp); if (status)",
     "if (lease->fl_lmops->lm_breaker_owns_lease)",
+    # quota
+    "if (!test_bit(DQ_ACTIVE_B, &dquot->dq_flags))",
+    "if (info_dirty(&dqopt->info[dquot->dq_id.type]))",
+    "if (dquot_dirty(dquot))",
+    "if (test_bit(DQ_ACTIVE_B, &dquot->dq_flags))",
+    "if (sb_has_quota_active(sb, cnt) && info_dirty(&dqopt->info[cnt]))",
+    "if (dquot) /* dquots[cnt] is alice's dquot */",
+    "if (dquot) /* dquots[cnt] is bob's dquot */",
+    "mark_all_dquot_dirty(dquots) /* alice */",
+    "mark_all_dquot_dirty(dquots) /* bob */",
+    "list_replace_init(&dqopt->info[cnt].dqi_dirty_list, &dirty) /* alice */",
+    # block devices
+    "if (whole->bd_claiming) /* another claim in progress */",
+    "if (test_bit(GD_NEED_PART_SCAN, &disk->state))",
+    # address_space_operations
+    "if (!err) /* added */",
+    "if (rc == MIGRATEPAGE_SUCCESS)",
+    "identify_page_state(): me_pagecache_dirty() /* folio dirty */",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""

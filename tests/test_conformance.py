@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import deque
 from pathlib import Path
 
+import attrs
 import pytest
 
 from mc.check import expectations
@@ -250,3 +251,49 @@ def test_a_malformed_conformance_map_names_the_place(tmp_path: Path) -> None:
     bad.write_text('[waivers]\nsome-variant = ["rename without anything"]\n')
     with pytest.raises(SpecError, match="waivers, variant some-variant"):
         semantics.load_role_map(bad)
+
+
+def test_a_malformed_departure_names_the_place(tmp_path: Path) -> None:
+    bad = tmp_path / "conformance.toml"
+    bad.write_text('[departures]\n"quota_write s_umount" = "the kernel holds it"\n')
+    with pytest.raises(SpecError, match="departures: 'quota_write s_umount'"):
+        semantics.load_role_map(bad)
+    bad.write_text('[departures]\n"super_operations.quota_write s_umount" = ""\n')
+    with pytest.raises(SpecError, match="must say what the kernel does"):
+        semantics.load_role_map(bad)
+
+
+def test_a_rule_the_kernel_departs_from_is_not_checked_and_says_why(shipped: Registry) -> None:
+    """->quota_write under s_umount (Q_SYNC) passes because the kernel makes
+    that call: the plan lists the rule as kernel-departs, with the kernel
+    code; the other rules of the same calls are still checked, and without
+    the departure the same call is a violation."""
+    rules = conformance.rules_at()
+    model = shipped.build(shipped.scenario("quota/alloc-vs-sync"), properties=())
+    plans = [
+        conformance.plan(compiled.step, model.world, rules)
+        for thread in model.threads
+        for compiled in thread.steps
+        if isinstance(compiled.step, CallStep)
+        and compiled.step.method == "super_operations.quota_write"
+    ]
+    assert plans
+    for plan in plans:
+        departs = [u for u in plan.unchecked if u.kind == "kernel-departs"]
+        assert [u.need for u in departs] == ["s_umount"]
+        assert "dquot_writeback_dquots()" in departs[0].reason
+    assert check_scenario(shipped, "quota/alloc-vs-sync", []).result.violation is None
+    strict_roles = attrs.evolve(rules.roles, departures={})
+    strict = Registry()
+    strict.scenarios = shipped.scenarios
+    strict.variants = shipped.variants
+    strict.properties = shipped.properties
+    strict.preparers = {
+        "spec-conformance": lambda world, variants: world.call_guards.append(
+            conformance.make_guard(attrs.evolve(rules, roles=strict_roles), frozenset())
+        )
+    }
+    unwaived = check(strict.build(strict.scenario("quota/alloc-vs-sync"), []))
+    assert unwaived.violation is not None
+    assert unwaived.violation.property == "spec-conformance"
+    assert "super_operations.quota_write holding s_umount shared" in unwaived.violation.message

@@ -33,6 +33,11 @@ NEEDS: dict[str, tuple[str, str]] = {
     inode_life.NO_USE_AFTER_EVICT: ("inode_life", "an inode's life (iget, iput, eviction)"),
     inode_life.CLEAN_UNMOUNT: ("inode_life", "an inode's life (iget, iput, eviction)"),
     **{name: ("filelock", "a file's locks or leases (fs/locks.c)") for name in FILELOCK_NEEDS},
+    "quota-usage-exact": ("quota", "disk quotas (a dquot charged or moved)"),
+    "quota-record-current": ("quota", "disk quotas (a dquot charged or moved)"),
+    "bdev-exclusive": ("disk:sda", "a block device opened or controlled"),
+    "folio-data-current": ("pagecache", "a page cache"),
+    "swap-extents-valid": ("swapfile", "a swap file"),
 }
 """What a property needs of a scenario's world to check anything: the
 world part its operations must create, in words."""

@@ -89,7 +89,8 @@ class Unchecked:
     reason: str
     kind: str
     """missing-role (the call does not name the object), lock-not-modelled,
-    condition-not-modelled, unmapped or waived."""
+    condition-not-modelled, unmapped, waived or kernel-departs (the kernel
+    calls the method otherwise than the rule says)."""
 
 
 @attrs.frozen
@@ -191,6 +192,10 @@ def plan(step: CallStep, world: World, rules: Rules, waived: frozenset[str] = fr
     ]
     for need in requirements.needs:
         if need.need not in NEEDS:
+            continue
+        departure = rules.roles.departures.get(f"{requirements.name} {need.id}")
+        if departure is not None:
+            unchecked.append(Unchecked(need.id, departure, "kernel-departs"))
             continue
         if f"{requirements.name} {need.id}" in waived:
             unchecked.append(Unchecked(need.id, "waived by the variant", "waived"))

@@ -82,6 +82,10 @@ class RoleMap:
     objects: Mapping[tuple[str, str], Mapping[str, tuple[str, ...]]]
     scopes: Mapping[str, str]
     waivers: Mapping[str, tuple[str, ...]]
+    departures: Mapping[str, str] = attrs.field(factory=dict)
+    """Rules the kernel itself does not follow (``table.method lock(role)``
+    -> the kernel code that calls the method otherwise): not checked, and
+    `vfsmc spec coverage` says why."""
 
     def column_roles(self, table: str, column: str, method: str) -> tuple[str, ...] | None:
         entry = self.columns.get((table, column))
@@ -118,7 +122,7 @@ def _roles(raw: Any, fail: Any) -> tuple[str, ...]:
 
 def role_map_from_data(data: Mapping[str, Any], path: Path | str) -> RoleMap:
     """Validate parsed TOML as the conformance map."""
-    unknown = set(data) - {"columns", "objects", "scopes", "waivers"}
+    unknown = set(data) - {"columns", "objects", "scopes", "waivers", "departures"}
     if unknown:
         raise SpecError(f"{path}: unknown field {sorted(unknown)[0]!r}")
     columns: dict[tuple[str, str], tuple[str, tuple[str, ...], Mapping[str, tuple[str, ...]]]] = {}
@@ -167,7 +171,13 @@ def role_map_from_data(data: Mapping[str, Any], path: Path | str) -> RoleMap:
                     "'table.method lock(role)'"
                 )
         waivers[variant] = tuple(raw)
-    return RoleMap(columns, objects, dict(scopes), waivers)
+    departures = data.get("departures", {})
+    for rule, evidence in departures.items():
+        if len(rule.split()) != 2 or rule.split()[0].count(".") != 1:
+            raise SpecError(f"{path}: departures: {rule!r} is not 'table.method lock(role)'")
+        if not isinstance(evidence, str) or not evidence:
+            raise SpecError(f"{path}: departures, {rule}: must say what the kernel does")
+    return RoleMap(columns, objects, dict(scopes), waivers, dict(departures))
 
 
 def load_role_map(path: Path = DEFAULT_PATH) -> RoleMap:

@@ -1,0 +1,731 @@
+"""The address_space_operations the page-cache models did not call yet:
+page migration (``->migrate_folio``), memory failure
+(``->error_remove_page``), a read of a block of a folio that is only partly
+uptodate (``->is_partially_uptodate``), FIBMAP (``->bmap``), a direct I/O
+write (``->direct_IO``) and a swap file (``->swap_activate``,
+``->swap_rw``, ``->swap_deactivate``), over the one file of
+``mc.kernel.pagecache``.
+
+Written from the stored torvalds/linux tree of the 6.4 cycle:
+mm/migrate.c (``migrate_pages()``, ``migrate_folio_unmap()``,
+``move_to_new_folio()``, ``folio_migrate_mapping()``,
+``filemap_migrate_folio()``, ``folio_migrate_flags()``),
+mm/memory-failure.c (``memory_failure()``, ``me_pagecache_clean()``,
+``me_pagecache_dirty()``, ``truncate_error_page()``), mm/truncate.c
+(``generic_error_remove_page()``), mm/filemap.c (``filemap_update_page()``,
+``filemap_range_uptodate()``, ``generic_file_direct_write()``), fs/ioctl.c
+(``ioctl_fibmap()``), fs/inode.c (``bmap()``), mm/swapfile.c (``swapon``:
+``claim_swapfile()``, ``setup_swap_extents()``; ``swapoff``:
+``destroy_swap_extents()``), mm/page_io.c (``swap_read_folio()``,
+``swap_readpage_fs()``, ``swap_read_unplug()``) and fs/attr.c
+(``inode_newsize_ok()``: "truncation of in-use swapfiles is disallowed").
+In 6.8 ``->error_remove_page`` became ``->error_remove_folio``.
+
+What the models leave out: the ptes of a mapped folio (``try_to_migrate()``,
+``remove_migration_ptes()``: the scenarios' folios are not mapped), the
+LRU isolation and the retries of ``migrate_pages()``, the buffer heads of
+``buffer_migrate_folio()``, the poisoned page's own state and the process
+kill of memory failure, ``->invalidate_folio`` of the buffers of a folio
+memory failure truncates, sub-page blocks beyond one uptodate bit per folio,
+the data a direct write puts on the device, and the swap map, swap cache
+and header of a swap file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from mc.dsl import EXCL, SHARED, Cite, E, LockKind, Op, Scratch, World, flag_variant, operation
+from mc.dsl.folio import FolioRef, find_folio, folio_ref, new_folio, put_folio
+from mc.kernel.expr import const, is_error, not_, same, state_expr
+from mc.kernel.locks import Lock
+from mc.kernel.pagecache import (
+    PG_DIRTY,
+    PG_PRIVATE,
+    PG_UPTODATE,
+    PG_WRITEBACK,
+    TRUNCATED,
+    File,
+    Mapping,
+    Page,
+    dirty_folio,
+    folio_test,
+    free_identity,
+    pagecache,
+    remove_folio,
+    render_folio,
+    render_ident,
+)
+from mc.kernel.world import ModelError
+from mc.models import writeback
+
+MIGRATE_DST_UNLOCKED = "migrate-dst-unlocked"
+MIGRATE_LOSES_DIRTY = "migrate-loses-dirty"
+PARTIAL_READ_UNLOCKED = "partially-uptodate-unlocked"
+MEMORY_FAILURE_UNLOCKED = "memory-failure-unlocked"
+SWAPON_WITHOUT_INODE_LOCK = "swapon-without-inode-lock"
+
+flag_variant(
+    MIGRATE_DST_UNLOCKED,
+    "migrate_folio_unmap() does not lock the new folio: once ->migrate_folio put it in the "
+    "mapping, a writer locks it before the data is copied",
+    waives=["address_space_operations.migrate_folio PG_locked(dst)"],
+)
+flag_variant(
+    MIGRATE_LOSES_DIRTY,
+    "folio_migrate_mapping() does not move PG_dirty to the new folio",
+)
+flag_variant(
+    PARTIAL_READ_UNLOCKED,
+    "filemap_update_page() calls ->is_partially_uptodate without the folio lock",
+)
+flag_variant(
+    MEMORY_FAILURE_UNLOCKED,
+    "memory_failure() truncates the poisoned folio (->error_remove_page) without its lock",
+)
+flag_variant(
+    SWAPON_WITHOUT_INODE_LOCK,
+    "swapon(2) activates the swap file without inode_lock (claim_swapfile() does not take it)",
+)
+
+
+def _mapping(op: Op, file: File) -> Mapping:
+    try:
+        return pagecache(op.world).attach(file)
+    except ValueError as error:
+        raise ModelError(str(error)) from None
+
+
+def _assign(scratch: Scratch, slot: int, value: Any) -> int:
+    scratch[slot] = value
+    return 0
+
+
+# --- migration ---------------------------------------------------------------------------
+
+
+def dst_ref(op: Op, page: Page) -> FolioRef:
+    """The thread's register for the new folio of a migration."""
+    slot = op.register(f"dst.{page.index}", render_ident)
+    refs = pagecache(op.world).refs.setdefault((page.ino, page.index), [])
+    if slot not in refs:
+        refs.append(slot)
+    return FolioRef(
+        f"dst /* {page} */", lambda _w: lambda s: s[slot], local=True, page=page, slot=slot
+    )
+
+
+def _alloc_dst(scratch: Scratch, page: Page, tid: int, slot: int, lock: bool) -> int:
+    ident = free_identity(scratch, page)
+    if lock:
+        scratch[page.locks[ident].slot] = tid
+    scratch[slot] = ident
+    return 0
+
+
+def _migrate_mapping(
+    scratch: Scratch, page: Page, src: int, dst: int, saved: int, move_dirty: bool
+) -> int:
+    """``folio_migrate_mapping()`` under xa_lock: -EAGAIN unless only the
+    migration holds the source (``folio_ref_freeze()``); else the xarray
+    entry becomes the new folio, which takes PG_dirty (and the buffers)."""
+    part = pagecache(scratch.world)
+    holders = [slot for slot in part.refs.get((page.ino, page.index), ()) if scratch[slot] == src]
+    if scratch[page.ident] != src or len(holders) > 1:
+        return -E.EAGAIN
+    folio = scratch[page.folio]
+    assert folio is not None
+    scratch[saved] = folio
+    kept = folio[1] & PG_PRIVATE
+    if move_dirty:
+        kept |= folio[1] & PG_DIRTY
+    scratch[page.ident] = dst
+    scratch[page.folio] = (None, kept)
+    return 0
+
+
+def _copy(scratch: Scratch, page: Page, saved: int) -> int:
+    """``folio_migrate_copy()``: the data and ``folio_migrate_flags()``
+    (PG_uptodate...) of the source, on top of what the mapping moved."""
+    version, flags = scratch[saved]
+    current = scratch[page.folio]
+    assert current is not None
+    moved = current[1] & (PG_DIRTY | PG_PRIVATE)
+    scratch[page.folio] = (version, moved | (flags & PG_UPTODATE))
+    return 0
+
+
+@operation(
+    models="kcompactd -> migrate_pages() -> move_to_new_folio() -> a_ops->migrate_folio "
+    "(mm/migrate.c)",
+    describe=lambda f, i: f"migrate({f}, page {i})",
+    cites=(
+        Cite("mm/migrate.c", "migrate_pages", "6.4"),
+        Cite("mm/migrate.c", "migrate_folio_unmap", "6.4"),
+        Cite("mm/migrate.c", "move_to_new_folio", "6.4"),
+        Cite("mm/migrate.c", "folio_migrate_mapping", "6.4"),
+        Cite("mm/migrate.c", "filemap_migrate_folio", "6.4"),
+    ),
+)
+def migrate(op: Op, file: File, index: int) -> None:
+    """Compaction moving the page-cache folio at ``index`` (MIGRATE_SYNC_LIGHT):
+    the source is locked (``folio_lock()``), a folio under writeback is
+    skipped (-EBUSY), the new folio is allocated and locked before anyone
+    can find it; ``->migrate_folio`` (``filemap_migrate_folio()``) swaps
+    the xarray entry under xa_lock, moving PG_dirty, then copies the data
+    and flags; both folios are unlocked."""
+    mapping = _mapping(op, file)
+    page = mapping.pages[index]
+    src = find_folio(op, page, "folio_isolate_lru(folio): a reference to the LRU folio")
+    op.fail_if(not_(src.found), 0, "out", "if (!folio) /* nothing to migrate */")
+    op.lock(src.lock, label="migrate_folio_unmap(): if (!folio_trylock(src)) folio_lock(src)")
+    op.fail_if(not_(src.mapped), 0, "unlock_src", "if (!src->mapping) /* truncated */")
+    op.fail_if(
+        folio_test(page, PG_WRITEBACK, "writeback"),
+        E.EBUSY,
+        "unlock_src",
+        "if (folio_test_writeback(src)) { if (mode != MIGRATE_SYNC) rc = -EBUSY; goto out; }",
+    )
+    dst = dst_ref(op, page)
+    locks_dst = not op.variant(MIGRATE_DST_UNLOCKED)
+    op.effect(
+        "dst = get_new_folio(src, private); if (unlikely(!folio_trylock(dst))) goto out",
+        _alloc_dst,
+        page,
+        op.thread.tid,
+        dst.slot,
+        locks_dst,
+    )
+    op.enter(
+        "address_space_operations.migrate_folio",
+        page,
+        label="move_to_new_folio(): rc = mapping->a_ops->migrate_folio(mapping, dst, src, mode)",
+        roles={"mapping": mapping, "dst": dst, "src": src},
+    )
+    saved = op.register(f"src_folio.{index}", render_folio)
+    op.section(
+        mapping.xa_lock,
+        "filemap_migrate_folio(): folio_migrate_mapping(): xas_lock_irq(&xas); "
+        "if (!folio_ref_freeze(src, expected_count)) return -EAGAIN; xas_store(&xas, dst); "
+        "if (dirty) { folio_clear_dirty(src); folio_set_dirty(dst); } xas_unlock_irq(&xas)",
+        _migrate_mapping,
+        page,
+        src,
+        dst,
+        saved,
+        not op.variant(MIGRATE_LOSES_DIRTY),
+        result=op.thread.ret,
+    )
+    with op.when(same(op.ret, const(0, "MIGRATEPAGE_SUCCESS")), "if (rc == MIGRATEPAGE_SUCCESS)"):
+        op.effect(
+            "folio_attach_private(dst, folio_detach_private(src)); folio_migrate_copy(dst, src)",
+            _copy,
+            page,
+            saved,
+        )
+    if locks_dst:
+        op.unlock(dst.lock, "folio_unlock(dst) /* moved, or -EAGAIN: freed */")
+    op.let(f"dst.{index}", const(None, "NULL"), "folio_put(dst)", render=render_ident)
+    op.label("unlock_src")
+    op.unlock(src.lock, "folio_unlock(src)")
+    op.label("out")
+    put_folio(op, src, "folio_put(src) /* putback or free */")
+
+
+# --- memory failure -----------------------------------------------------------------------
+
+
+def _error_remove(scratch: Scratch, page: Page) -> int:
+    """``generic_error_remove_page()`` -> ``truncate_inode_folio()``: the
+    folio leaves the mapping (``filemap_remove_folio()``)."""
+    if scratch[page.folio] is not None:
+        remove_folio(scratch, page)
+    return 0
+
+
+def _set_error(scratch: Scratch, slot: int) -> int:
+    scratch[slot] = True
+    return 0
+
+
+@operation(
+    models="memory_failure() -> me_pagecache_clean()/me_pagecache_dirty() -> "
+    "truncate_error_page() (mm/memory-failure.c)",
+    describe=lambda f, i: f"memory_failure({f}, page {i})",
+    cites=(
+        Cite("mm/memory-failure.c", "memory_failure", "6.4"),
+        Cite("mm/memory-failure.c", "me_pagecache_dirty", "6.4"),
+        Cite("mm/memory-failure.c", "truncate_error_page", "6.4"),
+        Cite("mm/truncate.c", "generic_error_remove_page", "6.4"),
+    ),
+)
+def memory_failure(op: Op, file: File, index: int) -> None:
+    """A hardware memory error in the page-cache folio at ``index``: the
+    folio is locked and its writeback waited for; a dirty one's data is lost
+    and reported on the mapping (``mapping_set_error(mapping, -EIO)``);
+    ``truncate_error_page()`` calls ``->error_remove_page`` to take it out of
+    the mapping, then ``->free_folio``; the folio is unlocked."""
+    mapping = _mapping(op, file)
+    page = mapping.pages[index]
+    ref = find_folio(op, page, "p = pfn_to_online_page(pfn); get_hwpoison_page(p)")
+    op.fail_if(not_(ref.found), 0, "out", "if (!folio) /* not a page-cache page */")
+    locked = not op.variant(MEMORY_FAILURE_UNLOCKED)
+    if locked:
+        op.lock(ref.lock, label="folio_lock(folio)")
+    op.fail_if(not_(ref.mapped), 0, "unlock", "if (!folio_mapping(folio)) /* truncated */")
+    op.wait_until(
+        not_(folio_test(page, PG_WRITEBACK, "writeback")),
+        "folio_wait_writeback(folio)",
+        f"PG_writeback({page})",
+    )
+    error = op.world.shared_slot(f"wb_err({file.path})", False, lambda v: "EIO" if v else "0")
+    with op.when(
+        folio_test(page, PG_DIRTY, "dirty"),
+        "identify_page_state(): me_pagecache_dirty() /* folio dirty */",
+    ):
+        op.effect("mapping_set_error(mapping, -EIO)", _set_error, error)
+    op.call(
+        "address_space_operations.error_remove_page",
+        _error_remove,
+        page,
+        label="truncate_error_page(): err = mapping->a_ops->error_remove_page(mapping, p)",
+        roles={"mapping": mapping, "folio": folio_ref(op, page)},
+    )
+    writeback.free_folio(op, page)
+    op.label("unlock")
+    if locked:
+        op.unlock(ref.lock, "folio_unlock(folio)")
+    op.label("out")
+    put_folio(op, ref)
+
+
+# --- a block of a partly uptodate folio ---------------------------------------------------
+
+
+def _buffer_slot(world: World, page: Page) -> int:
+    return world.shared_slot(f"buffer 0 uptodate({page})", False, lambda v: "yes" if v else "no")
+
+
+def _write_block(scratch: Scratch, page: Page, version: int, buffer: int) -> int:
+    folio = scratch[page.folio]
+    assert folio is not None
+    scratch[page.folio] = (version, folio[1] | PG_PRIVATE)
+    scratch[page.history] = (*scratch[page.history], version)
+    dirty_folio(scratch, page)
+    scratch[buffer] = True
+    return 0
+
+
+@operation(
+    models="generic_perform_write() of the first block of a new folio: block_write_begin(), "
+    "block_write_end() (fs/buffer.c)",
+    describe=lambda f, i: f"write block 0({f}, page {i})",
+    cites=(
+        Cite("fs/buffer.c", "block_write_begin", "6.4"),
+        Cite("fs/buffer.c", "__block_commit_write", "6.4"),
+    ),
+)
+def write_block(op: Op, file: File, index: int) -> None:
+    """A write of the first block of page ``index`` on a filesystem whose
+    blocks are smaller than a page, into a folio not in the cache: the new
+    folio (locked) gets that block's data and its buffer is uptodate, but
+    the folio is not (``__block_commit_write()`` sets PG_uptodate only when
+    every buffer is); the folio is dirtied and unlocked."""
+    mapping = _mapping(op, file)
+    page = mapping.pages[index]
+    ref, added = new_folio(
+        op,
+        mapping,
+        page,
+        "grab_cache_page_write_begin(): folio = filemap_alloc_folio(); __folio_set_locked(folio); "
+        "filemap_add_folio()",
+    )
+    with op.when(added, "if (!err) /* added */"):
+        version = pagecache(op.world).add_write(op.thread.name, len(op.items), page)
+        op.effect(
+            "copy_page_from_iter_atomic(); block_write_end(): mark_buffer_dirty(bh); "
+            "set_buffer_uptodate(bh) /* partial: no folio_mark_uptodate() */",
+            _write_block,
+            page,
+            version,
+            _buffer_slot(op.world, page),
+        )
+        op.unlock(ref.lock, "folio_unlock(folio)")
+    put_folio(op, ref)
+
+
+def _partially_uptodate(scratch: Scratch, buffer: int) -> int:
+    return 1 if scratch[buffer] else 0
+
+
+def _data_of(scratch: Scratch, page: Page) -> int | None:
+    folio = scratch[page.folio]
+    return None if folio is None else folio[0]
+
+
+@operation(
+    models="filemap_read() -> filemap_update_page() -> filemap_range_uptodate() -> "
+    "a_ops->is_partially_uptodate (mm/filemap.c)",
+    describe=lambda f, i: f"read block 0({f}, page {i})",
+    cites=(
+        Cite("mm/filemap.c", "filemap_update_page", "6.4"),
+        Cite("mm/filemap.c", "filemap_range_uptodate", "6.4"),
+        Cite("fs/buffer.c", "block_is_partially_uptodate", "6.4"),
+    ),
+)
+def read_block(op: Op, file: File, index: int) -> None:
+    """read(2) of the first block of page ``index``: a cached folio that is
+    not uptodate is locked (invalidate_lock shared) and asked
+    ``->is_partially_uptodate`` for the range; if the block is, it is
+    copied without I/O (the data to register ``data``).  The rest of the
+    read path (``->read_folio``) is ``mc.models.writeback.read``'s."""
+    mapping = _mapping(op, file)
+    page = mapping.pages[index]
+    ref = find_folio(op, page, "filemap_get_read_batch(mapping, index, last_index - 1, fbatch)")
+    op.fail_if(not_(ref.found), 0, "out", "if (!folio_batch_count(fbatch)) /* not cached */")
+    with op.when(
+        not_(folio_test(page, PG_UPTODATE, "uptodate")), "if (!folio_test_uptodate(folio))"
+    ):
+        op.lock(
+            mapping.invalidate_lock,
+            SHARED,
+            "filemap_update_page(): filemap_invalidate_lock_shared(mapping)",
+        )
+        locked = not op.variant(PARTIAL_READ_UNLOCKED)
+        if locked:
+            op.lock(ref.lock, label="if (!folio_trylock(folio)) folio_lock_killable(folio)")
+        op.call(
+            "address_space_operations.is_partially_uptodate",
+            _partially_uptodate,
+            _buffer_slot(op.world, page),
+            label="filemap_range_uptodate(): return "
+            "mapping->a_ops->is_partially_uptodate(folio, pos, count)",
+            roles={"folio": ref, "mapping": mapping},
+            sleeps=False,
+        )
+        if locked:
+            op.unlock(ref.lock, "folio_unlock(folio)")
+        op.unlock(mapping.invalidate_lock, "filemap_invalidate_unlock_shared(mapping)")
+        op.fail_if(
+            same(op.ret, const(0, "false")),
+            0,
+            "out",
+            "if (!filemap_range_uptodate(...)) error = filemap_read_folio(...) "
+            "/* the read of the whole folio: mc.models.writeback.read */",
+        )
+    op.compute("data", "copied = copy_folio_to_iter(folio, offset, bytes, iter)", _data_of, page)
+    op.label("out")
+    put_folio(op, ref)
+
+
+# --- direct I/O ---------------------------------------------------------------------------
+
+
+@operation(
+    models="generic_file_write_iter(IOCB_DIRECT) -> generic_file_direct_write() -> "
+    "a_ops->direct_IO (mm/filemap.c)",
+    describe=lambda f, i: f"O_DIRECT write({f}, page {i})",
+    cites=(
+        Cite("mm/filemap.c", "generic_file_write_iter", "6.4"),
+        Cite("mm/filemap.c", "generic_file_direct_write", "6.4"),
+        Cite("mm/truncate.c", "invalidate_inode_pages2_range", "6.4"),
+    ),
+)
+def direct_write(op: Op, file: File, index: int) -> None:
+    """An O_DIRECT write of page ``index`` under i_rwsem: the range is
+    written back and waited for (``filemap_write_and_wait_range()``), its
+    cache invalidated (``invalidate_inode_pages2_range()``), then
+    ``->direct_IO``."""
+    mapping = _mapping(op, file)
+    i_rwsem = op.inode(file.path).i_rwsem
+    op.lock(i_rwsem, EXCL, "generic_file_write_iter(): inode_lock(inode)")
+    op.run(write_and_wait, mapping)
+    op.run(writeback.invalidate, file, index)
+    op.call(
+        "address_space_operations.direct_IO",
+        _no_op,
+        label="written = mapping->a_ops->direct_IO(iocb, from)",
+        roles={"mapping": mapping, "inode": op.inode(file.path)},
+    )
+    op.unlock(i_rwsem, "inode_unlock(inode)")
+
+
+def write_and_wait(op: Op, mapping: Mapping) -> None:
+    """``filemap_write_and_wait_range()``: WB_SYNC_ALL writeback, then wait
+    on every folio under writeback."""
+    writeback.do_writepages(op, mapping, sync_all=True)
+    writeback.fdatawait(op, mapping)
+
+
+def _no_op(_scratch: Scratch, *_args: object) -> int:
+    return 0
+
+
+# --- FIBMAP and a swap file ----------------------------------------------------------------
+
+
+@attrs.frozen
+class SwapFile:
+    """The swap state of a file: S_SWAPFILE, the extents swapon recorded
+    (None while not active), whether I/O goes through ``->swap_rw``
+    (SWP_FS_OPS), the lock of the swap-cache folio a swap-in reads and of
+    the header folio swapon read (``read_mapping_folio()``, unlocked)."""
+
+    swapfile: int
+    extents: int
+    fs_ops: int
+    swapcache_lock: Lock
+    header_lock: Lock
+
+
+def swap_file(op: Op, mapping: Mapping) -> SwapFile:
+    """The swap state of ``mapping``'s file, made on first use."""
+    world = op.world
+    part = world.parts.get("swapfile")
+    if isinstance(part, SwapFile):
+        return part
+    made = SwapFile(
+        world.shared_slot(f"S_SWAPFILE({mapping})", False, lambda v: "yes" if v else "no"),
+        world.shared_slot(f"swap extents({mapping})", None),
+        world.shared_slot("SWP_FS_OPS", False, lambda v: "yes" if v else "no"),
+        world.add_lock("PG_locked(swapcache folio)", LockKind.BIT_LOCK, "PG_locked"),
+        world.add_lock("PG_locked(swap header folio)", LockKind.BIT_LOCK, "PG_locked"),
+    )
+    world.parts["swapfile"] = made
+    return made
+
+
+@attrs.frozen
+class SwapFolio:
+    """The anonymous folio a swap-in reads (its PG_locked)."""
+
+    PG_locked: Lock
+
+    def __str__(self) -> str:
+        return "swapcache folio"
+
+
+def _blocks(scratch: Scratch, mapping: Mapping) -> tuple[int | None, ...]:
+    return tuple(scratch[page.block] for page in mapping.pages)
+
+
+def _activate(scratch: Scratch, mapping: Mapping, swap: SwapFile) -> int:
+    """``->swap_activate`` (``iomap_swapfile_activate()`` /
+    ``nfs_swap_activate()`` shape): a file with a hole is refused; else
+    the extents are added and SWP_FS_OPS set."""
+    blocks = _blocks(scratch, mapping)
+    if None in blocks:
+        return -E.EINVAL
+    scratch[swap.extents] = blocks
+    scratch[swap.fs_ops] = True
+    return len(blocks)
+
+
+def _deactivate(scratch: Scratch, swap: SwapFile) -> int:
+    scratch[swap.extents] = None
+    scratch[swap.fs_ops] = False
+    return 0
+
+
+def _bmap(scratch: Scratch, page: Page) -> int:
+    block = scratch[page.block]
+    return 0 if block is None else int(block)
+
+
+@operation(
+    models="ioctl(FIBMAP) -> ioctl_fibmap() -> bmap() -> a_ops->bmap (fs/ioctl.c, fs/inode.c)",
+    describe=lambda f, i: f"ioctl(FIBMAP, {f}, block {i})",
+    cites=(Cite("fs/ioctl.c", "ioctl_fibmap", "6.4"), Cite("fs/inode.c", "bmap", "6.4")),
+)
+def fibmap(op: Op, file: File, index: int) -> None:
+    """FIBMAP of block ``index``: ``bmap()`` calls
+    ``inode->i_mapping->a_ops->bmap(mapping, block)`` with no lock of the
+    VFS held (the block number goes to register ``ret``)."""
+    mapping = _mapping(op, file)
+    op.call(
+        "address_space_operations.bmap",
+        _bmap,
+        mapping.pages[index],
+        label="bmap(inode, &block): *block = inode->i_mapping->a_ops->bmap(inode->i_mapping, "
+        "*block)",
+        roles={"mapping": mapping},
+    )
+
+
+def _read_swapped(_scratch: Scratch) -> int:
+    return 0
+
+
+@operation(
+    models="swapon(2), a swap-in through a_ops->swap_rw, swapoff(2) (mm/swapfile.c, mm/page_io.c)",
+    describe=lambda f: f"swapon/swapin/swapoff({f})",
+    cites=(
+        Cite("mm/swapfile.c", "claim_swapfile", "6.4"),
+        Cite("mm/swapfile.c", "setup_swap_extents", "6.4"),
+        Cite("mm/swapfile.c", "destroy_swap_extents", "6.4"),
+        Cite("mm/page_io.c", "swap_read_folio", "6.4"),
+        Cite("mm/page_io.c", "swap_read_unplug", "6.4"),
+    ),
+)
+def swap_cycle(op: Op, file: File) -> None:
+    """``swapon(2)`` of the file: ``claim_swapfile()`` takes inode_lock
+    (-EBUSY if already a swap file), ``setup_swap_extents()`` ->
+    ``->swap_activate``, S_SWAPFILE set, inode_unlock; a swap-in of one
+    page reads through ``->swap_rw`` with the new swap-cache folio locked
+    (the read's completion unlocks it); ``swapoff(2)``:
+    ``destroy_swap_extents()`` -> ``->swap_deactivate``, then S_SWAPFILE
+    cleared under inode_lock."""
+    mapping = _mapping(op, file)
+    swap = swap_file(op, mapping)
+    i_rwsem = op.inode(file.path).i_rwsem
+    locked = not op.variant(SWAPON_WITHOUT_INODE_LOCK)
+    if locked:
+        op.lock(i_rwsem, EXCL, "claim_swapfile(): inode_lock(inode)")
+    op.fail_if(
+        state_expr("IS_SWAPFILE(inode)", lambda s: bool(s[swap.swapfile])),
+        E.EBUSY,
+        "bad_swap",
+        "if (IS_SWAPFILE(inode)) return -EBUSY",
+    )
+    op.enter(
+        "address_space_operations.swap_activate",
+        mapping,
+        label="setup_swap_extents(): ret = mapping->a_ops->swap_activate(sis, swap_file, span)",
+        roles={"mapping": mapping, "folio": SwapFolio(swap.header_lock)},
+    )
+    op.call(
+        "address_space_operations.bmap",
+        _bmap,
+        mapping.pages[0],
+        label="the filesystem maps the file's blocks (generic_swapfile_activate(): "
+        "bmap(inode, &first_block))",
+        roles={"mapping": mapping},
+    )
+    extents = op.compute(
+        "nr_extents", "add_swap_extent(sis, page_no, 1, first_block)", _activate, mapping, swap
+    )
+    op.fail_if(
+        is_error(extents),
+        E.EINVAL,
+        "bad_swap",
+        "if (nr_extents < 0) goto bad_swap /* a hole */",
+    )
+    op.effect(
+        "inode->i_flags |= S_SWAPFILE; inode_drain_writes(inode)", _assign, swap.swapfile, True
+    )
+    if locked:
+        op.unlock(i_rwsem, "inode_unlock(inode)")
+    folio = SwapFolio(swap.swapcache_lock)
+    op.lock(
+        swap.swapcache_lock,
+        label="read_swap_cache_async(): __folio_set_locked(folio); add_to_swap_cache()",
+    )
+    op.call(
+        "address_space_operations.swap_rw",
+        _read_swapped,
+        label="swap_read_folio(): swap_readpage_fs() ... swap_read_unplug(): "
+        "ret = mapping->a_ops->swap_rw(&sio->iocb, &to)",
+        roles={"folio": folio, "mapping": mapping},
+    )
+    op.unlock(
+        swap.swapcache_lock, "sio_read_complete(): folio_mark_uptodate(folio); folio_unlock(folio)"
+    )
+    op.call(
+        "address_space_operations.swap_deactivate",
+        _deactivate,
+        swap,
+        label="swapoff(): destroy_swap_extents(): if (p->flags & SWP_ACTIVATED) "
+        "mapping->a_ops->swap_deactivate(swap_file)",
+        roles={"mapping": mapping},
+    )
+    op.lock(i_rwsem, EXCL, "swapoff(): inode_lock(inode)")
+    op.effect("inode->i_flags &= ~S_SWAPFILE", _assign, swap.swapfile, False)
+    op.unlock(i_rwsem, "inode_unlock(inode)")
+    op.goto("out")
+    op.label("bad_swap")
+    if locked:
+        op.unlock(i_rwsem, "bad_swap_unlock_inode: inode_unlock(inode)")
+    op.label("out")
+
+
+def _free_blocks(scratch: Scratch, mapping: Mapping) -> int:
+    for page in mapping.pages:
+        scratch[page.block] = None
+        scratch[page.history] = (*scratch[page.history], TRUNCATED)
+    return 0
+
+
+@operation(
+    models="truncate(2) -> do_truncate() -> notify_change() -> setattr_prepare() -> "
+    "inode_newsize_ok() (fs/open.c, fs/attr.c)",
+    describe=lambda f: f"truncate({f}, 0)",
+    cites=(
+        Cite("fs/open.c", "do_truncate", "6.4"),
+        Cite("fs/attr.c", "inode_newsize_ok", "6.4"),
+    ),
+)
+def truncate_swapfile(op: Op, file: File) -> None:
+    """truncate(2) of the file to 0 under i_rwsem: ``inode_newsize_ok()``
+    refuses to shrink a swap file in use (-ETXTBSY: "truncation of in-use
+    swapfiles is disallowed - it would cause subsequent swapout to scribble
+    on the now-freed blocks"); else the blocks are freed.  The page cache
+    is left out (the swap file's pages are not cached)."""
+    mapping = _mapping(op, file)
+    swap = swap_file(op, mapping)
+    i_rwsem = op.inode(file.path).i_rwsem
+    op.lock(i_rwsem, EXCL, "do_truncate(): inode_lock(dentry->d_inode)")
+    op.fail_if(
+        state_expr("IS_SWAPFILE(inode)", lambda s: bool(s[swap.swapfile])),
+        E.ETXTBSY,
+        "unlock",
+        "inode_newsize_ok(): if (IS_SWAPFILE(inode)) return -ETXTBSY",
+    )
+    op.effect("truncate_setsize(); the filesystem frees the blocks", _free_blocks, mapping)
+    op.label("unlock")
+    op.unlock(i_rwsem, "inode_unlock(dentry->d_inode)")
+
+
+def swap_extents_violation(world: World, state: Any) -> str | None:
+    """The swap file's recorded extents differ from its blocks, or None."""
+    part = world.parts.get("swapfile")
+    cache = world.parts.get("pagecache")
+    if not isinstance(part, SwapFile) or cache is None:
+        return None
+    extents = state[part.extents]
+    if extents is None:
+        return None
+    for mapping in cache.mappings.values():
+        blocks = tuple(state[page.block] for page in mapping.pages)
+        if blocks != extents:
+            return (
+                f"{mapping} is an active swap file mapped to blocks {extents}, but its blocks "
+                f"are now {blocks}: swap-out would scribble on freed blocks"
+            )
+    return None
+
+
+def folio_data_violation(world: World, state: Any) -> str | None:
+    """An unlocked, uptodate folio of the page cache holds other data than
+    the newest written to its page, or None."""
+    cache = world.parts.get("pagecache")
+    if cache is None:
+        return None
+    for mapping in cache.mappings.values():
+        for page in mapping.pages:
+            folio = state[page.folio]
+            ident = state[page.ident]
+            if folio is None or ident is None or not folio[1] & PG_UPTODATE:
+                continue
+            if state[page.locks[ident].slot] is not None:
+                continue
+            history = state[page.history]
+            if TRUNCATED in history:
+                continue
+            if folio[0] != history[-1]:
+                return (
+                    f"folio {page} holds {cache.writer(folio[0])}, not the newest data "
+                    f"written to it ({cache.writer(history[-1])})"
+                )
+    return None

@@ -1,0 +1,548 @@
+"""Block devices: opening and releasing a disk with a holder (exclusive
+claims), the block ioctls that reach the driver, a partition rescan, and a
+swap slot freed on a swap device.
+
+Written from the stored torvalds/linux tree of the 6.4 cycle: block/bdev.c
+(``bd_may_claim()``, ``bd_prepare_to_claim()``, ``bd_finish_claiming()``,
+``bd_abort_claiming()``, ``blkdev_get_whole()``, ``blkdev_put_whole()``,
+``blkdev_get_by_dev()``, ``blkdev_put()``), block/genhd.c
+(``disk_scan_partitions()``), block/partitions/core.c
+(``bdev_disk_changed()``, ``blk_add_partition()``,
+``disk_unlock_native_capacity()``), block/ioctl.c (``blkdev_ioctl()``,
+``blkdev_getgeo()``, ``compat_blkdev_ioctl()``) and mm/swapfile.c
+(``swapcache_free_entries()``, ``swap_entry_free()``, ``swap_range_free()``).
+
+State: the whole device's ``bd_holder``, ``bd_holders`` and ``bd_claiming``
+(under the ``bdev_lock`` spinlock), ``bd_openers`` and the driver's own
+count of opens (under ``disk->open_mutex``), GD_NEED_PART_SCAN, the
+holders that hold the device exclusively (what the invariant reads) and
+the swap map's slots.
+
+What the models leave out: partitions (the whole device only), the
+holder's ``blk_holder_ops``, media events (``disk_block_events()``), the
+device's page cache (``sync_blockdev()``, ``kill_bdev()``), the module and
+device references, read-only checks, and the partition table itself (the
+one rescan finds a partition beyond the end of the device).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from mc.dsl import (
+    EXCL,
+    Cite,
+    E,
+    LockKind,
+    Op,
+    Scratch,
+    World,
+    const,
+    flag_variant,
+    is_error,
+    operation,
+    same,
+)
+from mc.kernel.expr import state_expr
+from mc.kernel.locks import Lock
+
+CLAIM_WITHOUT_BD_CLAIMING = "claim-without-bd_claiming"
+RESCAN_WITHOUT_CLAIM = "rescan-without-claim"
+OPEN_WITHOUT_OPEN_MUTEX = "open-without-open_mutex"
+SLOT_FREE_WITHOUT_SI_LOCK = "slot-free-without-si-lock"
+
+flag_variant(
+    CLAIM_WITHOUT_BD_CLAIMING,
+    "bd_prepare_to_claim() neither waits for nor sets whole->bd_claiming: two exclusive opens "
+    "both find the device unclaimed and both finish claiming it",
+)
+flag_variant(
+    RESCAN_WITHOUT_CLAIM,
+    "disk_scan_partitions() rescans without bd_prepare_to_claim(): the partitions change under "
+    "an exclusive holder",
+)
+flag_variant(
+    OPEN_WITHOUT_OPEN_MUTEX,
+    "blkdev_get_by_dev() and blkdev_put() call the driver's ->open and ->release without "
+    "disk->open_mutex",
+)
+flag_variant(
+    SLOT_FREE_WITHOUT_SI_LOCK,
+    "swapcache_free_entries() frees a slot without si->lock: ->swap_slot_free_notify runs "
+    "without the swap device's lock",
+)
+
+
+def _render_holder(value: Any) -> str:
+    return "NULL" if value is None else str(value)
+
+
+@attrs.frozen
+class Disk:
+    """A gendisk and its whole block device: ``disk->open_mutex`` and the
+    slots of the claim and open state."""
+
+    name: str
+    open_mutex: Lock
+    bdev_lock: Lock
+    holder: int
+    holders: int
+    claiming: int
+    openers: int
+    driver_opens: int
+    need_part_scan: int
+    exclusive: int
+    rescanning: int
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def disk(world: World, name: str = "sda") -> Disk:
+    """The disk ``name``, made on first use."""
+    part = world.parts.get(f"disk:{name}")
+    if isinstance(part, Disk):
+        return part
+    made = Disk(
+        name,
+        world.add_lock(f"open_mutex({name})", LockKind.MUTEX, "open_mutex"),
+        world.shared_lock("bdev_lock", LockKind.SPINLOCK),
+        world.shared_slot(f"bd_holder({name})", None, _render_holder),
+        world.shared_slot(f"bd_holders({name})", 0),
+        world.shared_slot(f"bd_claiming({name})", None, _render_holder),
+        world.shared_slot(f"bd_openers({name})", 0),
+        world.shared_slot(f"driver opens({name})", 0),
+        world.shared_slot(f"GD_NEED_PART_SCAN({name})", False),
+        world.shared_slot(f"exclusive holders({name})", frozenset(), _render_set),
+        world.shared_slot(f"rescanning({name})", None, _render_holder),
+    )
+    world.parts[f"disk:{name}"] = made
+    return made
+
+
+def disks(world: World) -> list[Disk]:
+    """Every disk of the scenario."""
+    return [part for part in world.parts.values() if isinstance(part, Disk)]
+
+
+def _render_set(value: frozenset[str]) -> str:
+    return "{" + ", ".join(sorted(value)) + "}" if value else "none"
+
+
+# --- claiming -------------------------------------------------------------------------
+
+
+def _may_claim(state: Any, d: Disk, holder: str) -> bool:
+    return state[d.holder] in (None, holder)
+
+
+def _prepare(scratch: Scratch, d: Disk, holder: str, skip_claiming: bool) -> int:
+    """``bd_prepare_to_claim()`` under bdev_lock: -EBUSY if another holder
+    has the device, 1 while another claim is in progress, else claim."""
+    if not _may_claim(scratch, d, holder):
+        return -E.EBUSY
+    if skip_claiming:
+        return 0
+    if scratch[d.claiming] is not None:
+        return 1
+    scratch[d.claiming] = holder
+    return 0
+
+
+def prepare_to_claim(op: Op, d: Disk, holder: str, fail: str) -> None:
+    """``bd_prepare_to_claim()``: -EBUSY (to ``fail``) if held by someone
+    else; waits while another claim is in progress; then ``bd_claiming``."""
+    skip = op.variant(CLAIM_WITHOUT_BD_CLAIMING)
+    retry = f"claim_retry.{holder}"
+    op.label(retry)
+    op.section(
+        d.bdev_lock,
+        "bd_prepare_to_claim(): spin_lock(&bdev_lock); if (!bd_may_claim(bdev, whole, holder)) "
+        "return -EBUSY; if (whole->bd_claiming) wait; whole->bd_claiming = holder; "
+        "spin_unlock(&bdev_lock)",
+        _prepare,
+        d,
+        holder,
+        skip,
+        result=op.thread.ret,
+    )
+    op.fail_if(is_error(op.ret), E.EBUSY, fail, "if (ret) goto put_blkdev /* -EBUSY */")
+    with op.when(
+        same(op.ret, const(1, "1")), "if (whole->bd_claiming) /* another claim in progress */"
+    ):
+        op.wait_until(
+            state_expr(f"bd_claiming({d}) == NULL", lambda s: s[d.claiming] is None),
+            "prepare_to_wait(wq, &wait, TASK_UNINTERRUPTIBLE); spin_unlock(&bdev_lock); "
+            "schedule(); goto retry",
+            f"bd_claiming({d})",
+        )
+        op.goto(retry)
+
+
+def _finish(scratch: Scratch, d: Disk, holder: str) -> int:
+    scratch[d.holders] += 1
+    scratch[d.holder] = holder
+    if scratch[d.claiming] == holder:
+        scratch[d.claiming] = None
+    scratch[d.exclusive] = scratch[d.exclusive] | {holder}
+    return 0
+
+
+def _abort(scratch: Scratch, d: Disk, holder: str) -> int:
+    if scratch[d.claiming] == holder:
+        scratch[d.claiming] = None
+    return 0
+
+
+def _unclaim(scratch: Scratch, d: Disk, holder: str) -> int:
+    scratch[d.holders] -= 1
+    if scratch[d.holders] == 0:
+        scratch[d.holder] = None
+    scratch[d.exclusive] = scratch[d.exclusive] - {holder}
+    return 0
+
+
+# --- open and release -------------------------------------------------------------------
+
+
+def _driver_open(scratch: Scratch, d: Disk) -> int:
+    scratch[d.driver_opens] += 1
+    return 0
+
+
+def _driver_release(scratch: Scratch, d: Disk) -> int:
+    scratch[d.driver_opens] -= 1
+    return 0
+
+
+def _add(scratch: Scratch, slot: int, number: int) -> int:
+    scratch[slot] += number
+    return 0
+
+
+def _assign(scratch: Scratch, slot: int, value: Any) -> int:
+    scratch[slot] = value
+    return 0
+
+
+def _capacity(_scratch: Scratch, _d: Disk) -> int:
+    return 0
+
+
+def bdev_disk_changed(op: Op, d: Disk, scanner: str) -> None:
+    """``bdev_disk_changed()`` (open_mutex held): drop and re-add the
+    partitions; a partition found beyond the end of the device makes
+    ``blk_add_partition()`` call ``disk_unlock_native_capacity()`` ->
+    ``->unlock_native_capacity`` once (GD_NATIVE_CAPACITY) and rescan."""
+    op.effect(
+        "bdev_disk_changed(): lockdep_assert_held(&disk->open_mutex); "
+        "blk_drop_partitions(disk); clear_bit(GD_NEED_PART_SCAN, &disk->state)",
+        _rescan_start,
+        d,
+        scanner,
+    )
+    op.call(
+        "block_device_operations.unlock_native_capacity",
+        _capacity,
+        d,
+        label="blk_add_partitions() -> blk_add_partition(): if (from >= get_capacity(disk)) "
+        "disk_unlock_native_capacity(disk) -> disk->fops->unlock_native_capacity(disk)",
+        roles={"disk": d},
+    )
+    op.effect("blk_add_partitions(disk) /* rescan: partitions added */", _rescan_end, d)
+
+
+def _rescan_start(scratch: Scratch, d: Disk, scanner: str) -> int:
+    scratch[d.need_part_scan] = False
+    scratch[d.rescanning] = scanner
+    return 0
+
+
+def _rescan_end(scratch: Scratch, d: Disk) -> int:
+    scratch[d.rescanning] = None
+    return 0
+
+
+def blkdev_get(op: Op, d: Disk, holder: str | None, fail: str) -> None:
+    """``blkdev_get_by_dev()``: an exclusive open (``holder``) claims the
+    device first; under open_mutex ``blkdev_get_whole()`` calls the
+    driver's ``->open`` and, with GD_NEED_PART_SCAN set, rescans; the
+    claim is finished before open_mutex is dropped."""
+    if holder is not None:
+        prepare_to_claim(op, d, holder, fail)
+    unlocked = op.variant(OPEN_WITHOUT_OPEN_MUTEX)
+    if not unlocked:
+        op.lock(d.open_mutex, EXCL, "disk_block_events(disk); mutex_lock(&disk->open_mutex)")
+    op.call(
+        "block_device_operations.open",
+        _driver_open,
+        d,
+        label="blkdev_get_whole(): ret = disk->fops->open(bdev, mode)",
+        roles={"disk": d},
+    )
+    with op.when(
+        state_expr(f"GD_NEED_PART_SCAN({d})", lambda s: bool(s[d.need_part_scan])),
+        "if (test_bit(GD_NEED_PART_SCAN, &disk->state))",
+    ):
+        bdev_disk_changed(op, d, holder or "disk_scan_partitions")
+    op.effect("bdev->bd_openers++", _add, d.openers, 1)
+    if holder is not None:
+        op.section(
+            d.bdev_lock,
+            "bd_finish_claiming(): spin_lock(&bdev_lock); whole->bd_holders++; "
+            "bdev->bd_holder = holder; bd_clear_claiming(whole, holder); spin_unlock(&bdev_lock)",
+            _finish,
+            d,
+            holder,
+        )
+    if not unlocked:
+        op.unlock(d.open_mutex, "mutex_unlock(&disk->open_mutex)")
+
+
+def blkdev_put(op: Op, d: Disk, holder: str | None) -> None:
+    """``blkdev_put()``: under open_mutex, an exclusive holder's claim is
+    dropped (under bdev_lock); ``blkdev_put_whole()`` drops
+    ``bd_openers`` and calls the driver's ``->release``."""
+    unlocked = op.variant(OPEN_WITHOUT_OPEN_MUTEX)
+    if not unlocked:
+        op.lock(d.open_mutex, EXCL, "blkdev_put(): mutex_lock(&disk->open_mutex)")
+    if holder is not None:
+        op.section(
+            d.bdev_lock,
+            "spin_lock(&bdev_lock); --bdev->bd_holders; if (!bdev->bd_holders) "
+            "bdev->bd_holder = NULL; spin_unlock(&bdev_lock)",
+            _unclaim,
+            d,
+            holder,
+        )
+    op.effect(
+        "blkdev_put_whole(): if (!--bdev->bd_openers) blkdev_flush_mapping(bdev)",
+        _add,
+        d.openers,
+        -1,
+    )
+    op.call(
+        "block_device_operations.release",
+        _driver_release,
+        d,
+        label="bdev->bd_disk->fops->release(bdev->bd_disk, mode)",
+        roles={"disk": d},
+    )
+    if not unlocked:
+        op.unlock(d.open_mutex, "mutex_unlock(&disk->open_mutex)")
+
+
+# --- ioctls -------------------------------------------------------------------------------
+
+
+def _ok(_scratch: Scratch, *_args: object) -> int:
+    return 0
+
+
+def getgeo(op: Op, d: Disk) -> None:
+    """``blkdev_ioctl(HDIO_GETGEO)`` -> ``blkdev_getgeo()`` -> ``->getgeo``."""
+    op.call(
+        "block_device_operations.getgeo",
+        _ok,
+        d,
+        label="blkdev_ioctl(HDIO_GETGEO): blkdev_getgeo(): ret = disk->fops->getgeo(bdev, &geo)",
+        roles={"disk": d},
+    )
+
+
+def driver_ioctl(op: Op, d: Disk, compat: bool) -> None:
+    """A command ``blkdev_common_ioctl()`` does not know goes to the
+    driver: ``->ioctl``, or ``->compat_ioctl`` from a 32-bit task
+    (``compat_blkdev_ioctl()``)."""
+    if compat:
+        op.call(
+            "block_device_operations.compat_ioctl",
+            _ok,
+            d,
+            label="compat_blkdev_ioctl(): if (disk->fops->compat_ioctl) "
+            "ret = disk->fops->compat_ioctl(bdev, mode, cmd, arg)",
+            roles={"disk": d},
+        )
+    else:
+        op.call(
+            "block_device_operations.ioctl",
+            _ok,
+            d,
+            label="blkdev_ioctl(): return bdev->bd_disk->fops->ioctl(bdev, mode, cmd, arg)",
+            roles={"disk": d},
+        )
+
+
+BDEV_CITES = (
+    Cite("block/bdev.c", "blkdev_get_by_dev", "6.4"),
+    Cite("block/bdev.c", "bd_prepare_to_claim", "6.4"),
+    Cite("block/bdev.c", "bd_finish_claiming", "6.4"),
+    Cite("block/bdev.c", "blkdev_get_whole", "6.4"),
+    Cite("block/bdev.c", "blkdev_put", "6.4"),
+    Cite("block/bdev.c", "blkdev_put_whole", "6.4"),
+)
+
+
+@operation(
+    models="blkdev_get_by_dev(FMODE_EXCL, holder), the ioctls, blkdev_put() (block/bdev.c)",
+    describe=lambda holder, compat=False: f"open exclusive({holder})",
+    cites=(
+        *BDEV_CITES,
+        Cite("block/ioctl.c", "blkdev_ioctl", "6.4"),
+        Cite("block/ioctl.c", "blkdev_getgeo", "6.4"),
+        Cite("block/ioctl.c", "compat_blkdev_ioctl", "6.4"),
+    ),
+)
+def open_exclusive(op: Op, holder: str, compat: bool = False) -> None:
+    """A holder (a filesystem's mount, md) opening the disk exclusively,
+    asking its geometry and sending a driver ioctl (a 32-bit task's with
+    ``compat``), then releasing it; -EBUSY if another holder has it."""
+    d = disk(op.world)
+    blkdev_get(op, d, holder, "out")
+    getgeo(op, d)
+    driver_ioctl(op, d, compat)
+    blkdev_put(op, d, holder)
+    op.label("out")
+
+
+def _set_scan(scratch: Scratch, d: Disk) -> int:
+    scratch[d.need_part_scan] = True
+    return 0
+
+
+@operation(
+    models="ioctl(BLKRRPART) -> disk_scan_partitions() (block/ioctl.c, block/genhd.c)",
+    describe=lambda: "ioctl(BLKRRPART)",
+    cites=(
+        *BDEV_CITES,
+        Cite("block/genhd.c", "disk_scan_partitions", "6.4"),
+        Cite("block/partitions/core.c", "bdev_disk_changed", "6.4"),
+        Cite("block/partitions/core.c", "disk_unlock_native_capacity", "6.4"),
+    ),
+)
+def rescan_partitions(op: Op) -> None:
+    """``disk_scan_partitions()`` from a file opened without FMODE_EXCL:
+    ``bd_prepare_to_claim(disk->part0, disk_scan_partitions)`` keeps
+    exclusive openers out (-EBUSY if one holds the disk), GD_NEED_PART_SCAN
+    is set and a non-exclusive ``blkdev_get_by_dev()`` rescans under
+    open_mutex (``->unlock_native_capacity``); ``blkdev_put()``; the
+    claim is aborted."""
+    d = disk(op.world)
+    claims = not op.variant(RESCAN_WITHOUT_CLAIM)
+    if claims:
+        prepare_to_claim(op, d, "disk_scan_partitions", "out")
+    op.effect("set_bit(GD_NEED_PART_SCAN, &disk->state)", _set_scan, d)
+    blkdev_get(op, d, None, "abort")
+    blkdev_put(op, d, None)
+    op.label("abort")
+    op.effect("clear_bit(GD_NEED_PART_SCAN, &disk->state)", _assign, d.need_part_scan, False)
+    if claims:
+        op.section(
+            d.bdev_lock,
+            "bd_abort_claiming(disk->part0, disk_scan_partitions)",
+            _abort,
+            d,
+            "disk_scan_partitions",
+        )
+    op.label("out")
+
+
+# --- a swap device ------------------------------------------------------------------------
+
+
+@attrs.frozen
+class SwapInfo:
+    """A swap device's ``swap_info_struct``: its ``si->lock`` (the table's
+    swap_lock) and swap map."""
+
+    lock: Lock
+    swap_map: int
+    notified: int
+
+    def __str__(self) -> str:
+        return "si"
+
+
+def swap_info(world: World) -> SwapInfo:
+    """The swap area on the disk, made on first use."""
+    part = world.parts.get("swap_info")
+    if isinstance(part, SwapInfo):
+        return part
+    made = SwapInfo(
+        world.add_lock("si->lock", LockKind.SPINLOCK, "swap_lock"),
+        world.shared_slot("swap_map", (1, 1)),
+        world.shared_slot("slots the driver freed", ()),
+    )
+    world.parts["swap_info"] = made
+    return made
+
+
+def _drop_entry(scratch: Scratch, si: SwapInfo, offset: int) -> int:
+    swap_map = list(scratch[si.swap_map])
+    swap_map[offset] -= 1
+    scratch[si.swap_map] = tuple(swap_map)
+    return 0
+
+
+def _notify(scratch: Scratch, si: SwapInfo, offset: int) -> int:
+    scratch[si.notified] = (*scratch[si.notified], offset)
+    return 0
+
+
+@operation(
+    models="free_swap_slot() -> swapcache_free_entries() -> swap_entry_free() (mm/swapfile.c)",
+    describe=lambda offset: f"free swap slot({offset})",
+    cites=(
+        Cite("mm/swapfile.c", "swapcache_free_entries", "6.4"),
+        Cite("mm/swapfile.c", "swap_entry_free", "6.4"),
+        Cite("mm/swapfile.c", "swap_range_free", "6.4"),
+    ),
+)
+def free_swap_slot(op: Op, offset: int) -> None:
+    """A swap slot of a device swap area (zram) freed:
+    ``swapcache_free_entries()`` takes si->lock (``swap_info_get_cont()``),
+    ``swap_entry_free()`` clears the map entry and ``swap_range_free()``
+    tells the driver, si->lock still held:
+    ``si->bdev->bd_disk->fops->swap_slot_free_notify(si->bdev, offset)``."""
+    si = swap_info(op.world)
+    d = disk(op.world)
+    locked = not op.variant(SLOT_FREE_WITHOUT_SI_LOCK)
+    if locked:
+        op.lock(
+            si.lock, EXCL, "swapcache_free_entries(): swap_info_get_cont(): spin_lock(&p->lock)"
+        )
+    op.effect(
+        "swap_entry_free(): p->swap_map[offset] = 0; dec_cluster_info_page()",
+        _drop_entry,
+        si,
+        offset,
+    )
+    op.call(
+        "block_device_operations.swap_slot_free_notify",
+        _notify,
+        si,
+        offset,
+        label="swap_range_free(): if (si->flags & SWP_BLKDEV) "
+        "swap_slot_free_notify(si->bdev, offset)",
+        roles={"si": si, "disk": d},
+        sleeps=False,
+    )
+    if locked:
+        op.unlock(si.lock, "spin_unlock(&p->lock)")
+
+
+def exclusive_violation(d: Disk, state: Any) -> str | None:
+    """Two holders hold the disk exclusively, or a rescan changes its
+    partitions under a holder, or None."""
+    holders = state[d.exclusive]
+    if len(holders) > 1:
+        return f"{d} is held exclusively by {_render_set(holders)} at once"
+    scanner = state[d.rescanning]
+    if scanner is not None and holders - {scanner}:
+        return (
+            f"{d}'s partitions are rescanned by {scanner} while "
+            f"{_render_set(holders)} holds it exclusively"
+        )
+    return None

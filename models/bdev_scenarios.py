@@ -1,0 +1,66 @@
+"""Scenarios of block devices (``bdev/<name>``) and the invariant that says
+what the claim (``bd_claiming``, ``bd_holder`` under bdev_lock) protects."""
+
+from __future__ import annotations
+
+from mc.dsl import BASE_PROPERTIES, invariant, scenario
+from mc.dsl.kernel_model import KernelModel
+from mc.engine.model import Check
+from mc.kernel.expr import State
+from mc.models.bdev import (
+    disks,
+    exclusive_violation,
+    free_swap_slot,
+    open_exclusive,
+    rescan_partitions,
+)
+
+EXCLUSIVE = "bdev-exclusive"
+
+
+@invariant(
+    EXCLUSIVE,
+    "a block device opened exclusively by one holder is not opened exclusively by another, and "
+    "no partition rescan runs under a holder other than the scanner",
+)
+def bdev_exclusive(model: KernelModel) -> Check[State]:
+    found = disks(model.world)
+
+    def check(state: State) -> str | None:
+        for d in found:
+            problem = exclusive_violation(d, state)
+            if problem is not None:
+                return problem
+        return None
+
+    return check
+
+
+PROPERTIES = (*BASE_PROPERTIES, EXCLUSIVE)
+
+scenario(
+    "bdev/exclusive-opens",
+    "two holders (a mount and md) opening the disk exclusively at once, each asking its "
+    "geometry and sending a driver ioctl (md from a 32-bit task) before releasing it",
+    tree=[],
+    threads=[open_exclusive("fs"), open_exclusive("md", True)],
+    properties=PROPERTIES,
+)
+
+scenario(
+    "bdev/rescan-vs-open",
+    "ioctl(BLKRRPART) rescanning the partitions (a partition beyond the end of the disk: "
+    "->unlock_native_capacity) while a filesystem opens the disk exclusively",
+    tree=[],
+    threads=[rescan_partitions(), open_exclusive("fs")],
+    properties=PROPERTIES,
+)
+
+scenario(
+    "bdev/swap-slot-free",
+    "two tasks freeing slots of a swap area on a block device (zram): the driver is told of "
+    "each freed slot under the swap device's lock",
+    tree=[],
+    threads=[free_swap_slot(0), free_swap_slot(1)],
+    properties=PROPERTIES,
+)

@@ -1,0 +1,771 @@
+"""Disk quotas: charging a block to an inode's dquot, moving an inode to
+another owner's dquot (chown), and writing dquots back to the quota file.
+
+Written from fs/quota/dquot.c of the stored torvalds/linux tree (commit
+1ac731c5, the 6.4 cycle): ``dqget()``, ``dqput()``, ``dquot_acquire()``,
+``dquot_commit()``, ``dquot_release()``, ``dquot_mark_dquot_dirty()``,
+``__dquot_initialize()``, ``__dquot_alloc_space()``, ``__dquot_transfer()``,
+``dquot_writeback_dquots()``, and the locking comment at its top: "inode->i_lock
+protects inode->i_blocks, i_bytes and also guards consistency of
+dquot->dq_dqb with inode->i_blocks, i_bytes so that dquot_transfer() can
+stabilize amount it transfers", "dquot->dq_dqb_lock protects data from
+dq_dqb", and the order "s_umount > i_mutex > journal_lock > dquot->dq_lock >
+dqio_sem".  The quota format's methods (fs/quota/quota_v2.c ``v2_read_dquot()``,
+``v2_write_dquot()``, ``v2_release_dquot()``, ``v2_write_file_info()``) take
+``dqio_sem`` around the filesystem's ``->quota_read``/``->quota_write``; the
+``dquot_operations`` are ext4's shape (fs/ext4/super.c ``ext4_acquire_dquot()``,
+``ext4_write_dquot()``, ``ext4_release_dquot()``, ``ext4_write_info()``:
+a journal handle, then the generic function).
+
+State: per inode ``i_blocks`` and its user-quota pointer ``i_dquot``; per
+dquot ``dqb_curspace``, DQ_ACTIVE_B, DQ_MOD_B, its reference count and the
+usage its record in the quota file holds; the quota info's DQF_INFO_DIRTY.
+
+What the models leave out: group and project quotas (one quota type), limits
+and warnings (no allocation fails), reserved space (delayed allocation), the
+dquot hash and free lists and the shrinker, ``dquot_srcu`` (the pointers the
+models read stay valid: no quotaoff), ``dq_data_lock`` around setting the
+pointers (one step), the journalled-quota variant of ``->mark_dirty``, and
+the quota tree's blocks (a record is one value).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from mc.dsl import (
+    EXCL,
+    SHARED,
+    Cite,
+    LockKind,
+    ModelError,
+    Op,
+    Scratch,
+    World,
+    flag_variant,
+    operation,
+)
+from mc.kernel.expr import Expr, state_expr
+from mc.kernel.locks import Lock
+
+ALLOC_WITHOUT_I_LOCK = "alloc-without-i_lock"
+ADD_SPACE_WITHOUT_DQB_LOCK = "add-space-without-dq_dqb_lock"
+COMMIT_CLEARS_DIRTY_LATE = "commit-clears-dirty-late"
+
+flag_variant(
+    ALLOC_WITHOUT_I_LOCK,
+    "__dquot_alloc_space() reads the inode's dquot pointer, charges it and adds to i_blocks "
+    "without inode->i_lock: a dquot_transfer() in between moves the old usage away",
+)
+flag_variant(
+    ADD_SPACE_WITHOUT_DQB_LOCK,
+    "dquot_add_space() updates dq_dqb.dqb_curspace without dquot->dq_dqb_lock (a read, then a "
+    "write): two inodes charging one dquot lose an update",
+)
+flag_variant(
+    COMMIT_CLEARS_DIRTY_LATE,
+    "dquot_commit() clears DQ_MOD_B after ->commit_dqblk copied the usage instead of before: "
+    "a charge between the copy and the clear leaves a clean dquot whose record is stale",
+)
+
+
+@attrs.frozen
+class QuotaFile:
+    """A file of the scenario's filesystem with quotas on: its owner and
+    the blocks it has; ``initialized`` says whether its dquot pointer is set
+    (``dquot_initialize()`` ran at an earlier open)."""
+
+    path: str
+    owner: str
+    blocks: int = 0
+    initialized: bool = True
+
+
+@attrs.frozen
+class Quotas:
+    """The filesystem's files and the owners whose dquots exist; an owner
+    with no file is not yet read into memory (its dquot is not active)."""
+
+    files: tuple[QuotaFile, ...]
+    owners: tuple[str, ...] = ("alice", "bob")
+
+    def file(self, path: str) -> QuotaFile:
+        return next(f for f in self.files if f.path == path)
+
+    def usage(self, owner: str) -> int:
+        return sum(f.blocks for f in self.files if f.owner == owner and f.initialized)
+
+    def references(self, owner: str) -> int:
+        return sum(1 for f in self.files if f.owner == owner and f.initialized)
+
+
+@attrs.frozen
+class Dquot:
+    """A dquot's locks and slots."""
+
+    owner: str
+    dq_lock: Lock
+    dq_dqb_lock: Lock
+    curspace: int
+    active: int
+    dirty: int
+    count: int
+    record: int
+
+
+@attrs.frozen
+class QInode:
+    """A file's quota state: ``inode->i_lock``, i_blocks, ``i_dquot[USRQUOTA]``."""
+
+    path: str
+    i_lock: Lock
+    blocks: int
+    dquot: int
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def attach(world: World, quotas: Quotas) -> None:
+    """Record the scenario's quota setup in the world, for the invariants."""
+    part = world.parts.setdefault("quota", quotas)
+    if part != quotas:
+        raise ModelError("one scenario has one quota setup")
+
+
+def quotas_of(world: World) -> Quotas | None:
+    """The scenario's quota setup, if its threads use quotas."""
+    part = world.parts.get("quota")
+    return part if isinstance(part, Quotas) else None
+
+
+def dquot(world: World, quotas: Quotas, owner: str) -> Dquot:
+    """The dquot of ``owner``, made on first use."""
+    attach(world, quotas)
+    active = quotas.references(owner) > 0
+    usage = quotas.usage(owner)
+    return Dquot(
+        owner,
+        named_lock(world, f"dq_lock({owner})", LockKind.MUTEX, "dq_lock"),
+        named_lock(world, f"dq_dqb_lock({owner})", LockKind.SPINLOCK, "dq_dqb_lock"),
+        world.shared_slot(f"dqb_curspace({owner})", usage),
+        world.shared_slot(f"DQ_ACTIVE_B({owner})", active, _yes),
+        world.shared_slot(f"DQ_MOD_B({owner})", False, _yes),
+        world.shared_slot(f"dq_count({owner})", quotas.references(owner)),
+        world.shared_slot(f"quota file record({owner})", usage if active else None),
+    )
+
+
+def qinode(world: World, quotas: Quotas, path: str) -> QInode:
+    """The quota state of the file at ``path``, made on first use."""
+    attach(world, quotas)
+    file = quotas.file(path)
+    i_lock = named_lock(world, f"i_lock({path})", LockKind.SPINLOCK, "i_lock")
+    return QInode(
+        path,
+        i_lock,
+        world.shared_slot(f"i_blocks({path})", file.blocks),
+        world.shared_slot(f"i_dquot({path})", file.owner if file.initialized else None),
+    )
+
+
+def named_lock(world: World, name: str, kind: LockKind, family: str) -> Lock:
+    """The lock ``name`` of class ``family``, made on first use."""
+    for lock in world.locks:
+        if lock.name == name:
+            return lock
+    return world.add_lock(name, kind, family)
+
+
+def dqio_sem(world: World) -> Lock:
+    """``sb_dqopt(sb)->dqio_sem``: serialises the quota file's I/O."""
+    return world.shared_lock("dqio_sem", LockKind.RWSEM)
+
+
+def info_dirty(world: World) -> int:
+    """DQF_INFO_DIRTY of the quota type's ``mem_dqinfo``."""
+    return world.shared_slot("DQF_INFO_DIRTY", False, _yes)
+
+
+def journal(world: World) -> Lock:
+    """A journal handle (jbd2's ``start_this_handle()`` as lockdep sees it:
+    a read acquisition of the journal)."""
+    return world.shared_lock("jbd2_handle", LockKind.RWSEM)
+
+
+def _flag(slot: int, text: str) -> Expr:
+    return state_expr(text, lambda state: bool(state[slot]))
+
+
+def _assign(scratch: Scratch, slot: int, value: Any) -> int:
+    scratch[slot] = value
+    return 0
+
+
+def _add(scratch: Scratch, slot: int, number: int) -> int:
+    scratch[slot] += number
+    return 0
+
+
+def _read(scratch: Scratch, slot: int) -> Any:
+    return scratch[slot]
+
+
+# --- the filesystem's quota file I/O (super_operations) -----------------------------------
+
+
+def _quota_read(_scratch: Scratch, *_args: object) -> int:
+    return 0
+
+
+def _write_record(scratch: Scratch, record: int, value: int) -> int:
+    scratch[record] = value
+    return 0
+
+
+def _write_info(scratch: Scratch, info: int) -> int:
+    scratch[info] = False
+    return 0
+
+
+def _release_record(scratch: Scratch, record: int) -> int:
+    scratch[record] = None
+    return 0
+
+
+def quota_write(op: Op, implementation: Any, *args: Any, label: str) -> None:
+    """``sb->s_op->quota_write()`` from the quota format, under dqio_sem."""
+    op.call("super_operations.quota_write", implementation, *args, label=label, roles={})
+
+
+# --- dquot_operations bodies (ext4's, over the generic functions) -----------------------
+
+
+def commit_dqblk(op: Op, dq: Dquot) -> None:
+    """``v2_write_dquot()``: down_write(dqio_sem); ``qtree_write_dquot()``
+    copies the usage under dq_dqb_lock and writes the record through
+    ``->quota_write``; up_write."""
+    sem = dqio_sem(op.world)
+    op.lock(sem, EXCL, "v2_write_dquot(): down_write(&dqopt->dqio_sem)")
+    copied = op.compute(
+        f"ddquot.{dq.owner}",
+        "qtree_write_dquot(): spin_lock(&dquot->dq_dqb_lock); "
+        "info->dqi_ops->mem2disk_dqblk(ddquot, dquot); spin_unlock(&dquot->dq_dqb_lock)",
+        _read,
+        dq.curspace,
+    )
+    quota_write(
+        op,
+        _write_record,
+        dq.record,
+        copied,
+        label="ret = sb->s_op->quota_write(sb, type, ddquot, info->dqi_entry_size, dquot->dq_off)",
+    )
+    op.unlock(sem, "up_write(&dqopt->dqio_sem)")
+
+
+def write_file_info(op: Op) -> None:
+    """``v2_write_file_info()``: down_write(dqio_sem); the header through
+    ``->quota_write``, DQF_INFO_DIRTY cleared; up_write."""
+    sem = dqio_sem(op.world)
+    op.lock(sem, EXCL, "v2_write_file_info(): down_write(&dqopt->dqio_sem)")
+    quota_write(
+        op,
+        _write_info,
+        info_dirty(op.world),
+        label="spin_lock(&dq_data_lock); info->dqi_flags &= ~DQF_INFO_DIRTY; ...; "
+        "size = sb->s_op->quota_write(sb, type, (char *)&dinfo, sizeof(dinfo), V2_DQINFOOFF)",
+    )
+    op.unlock(sem, "up_write(&dqopt->dqio_sem)")
+
+
+def write_dquot(op: Op, dq: Dquot, in_handle: bool) -> None:
+    """``ext4_write_dquot()`` -> ``dquot_commit()``: dq_lock; clear
+    DQ_MOD_B (nothing to do if it was clean); ``->commit_dqblk``."""
+    if not in_handle:
+        op.lock(journal(op.world), SHARED, "ext4_write_dquot(): handle = ext4_journal_start()")
+    op.lock(dq.dq_lock, EXCL, "dquot_commit(): mutex_lock(&dquot->dq_lock)")
+    late = op.variant(COMMIT_CLEARS_DIRTY_LATE)
+    skip = f"commit_out.{dq.owner}.{len(op.items)}"
+    op.goto_if(
+        state_expr(f"!test_bit(DQ_MOD_B, {dq.owner})", lambda s: not s[dq.dirty]),
+        skip,
+        "if (!clear_dquot_dirty(dquot)) goto out_lock",
+    )
+    if not late:
+        op.effect(
+            "clear_dquot_dirty(): spin_lock(&dq_list_lock); test_and_clear_bit(DQ_MOD_B); "
+            "list_del_init(&dquot->dq_dirty)",
+            _assign,
+            dq.dirty,
+            False,
+        )
+    commit_dqblk(op, dq)
+    if late:
+        op.effect("clear_bit(DQ_MOD_B, &dquot->dq_flags)", _assign, dq.dirty, False)
+    op.label(skip)
+    op.unlock(dq.dq_lock, "out_lock: mutex_unlock(&dquot->dq_lock)")
+    if not in_handle:
+        op.unlock(journal(op.world), "ext4_journal_stop(handle)")
+
+
+def acquire_dquot(op: Op, quotas: Quotas, dq: Dquot) -> None:
+    """``ext4_acquire_dquot()`` -> ``dquot_acquire()`` (inside the
+    caller's journal handle, which ext4 nests): dq_lock; ``->read_dqblk``
+    (``v2_read_dquot()``: dqio_sem shared around ``->quota_read``); an id
+    with no record is instantiated (``->commit_dqblk``, which allocates a
+    record and dirties the info: ``->write_file_info``); DQ_ACTIVE_B."""
+    sem = dqio_sem(op.world)
+    op.lock(dq.dq_lock, EXCL, "dquot_acquire(): mutex_lock(&dquot->dq_lock)")
+    op.lock(sem, SHARED, "v2_read_dquot(): down_read(&dqopt->dqio_sem)")
+    op.call(
+        "super_operations.quota_read",
+        _quota_read,
+        label="qtree_read_dquot(): ret = sb->s_op->quota_read(sb, type, ddquot, "
+        "info->dqi_entry_size, dquot->dq_off)",
+        roles={},
+    )
+    op.unlock(sem, "up_read(&dqopt->dqio_sem)")
+    op.effect(
+        "if (!test_bit(DQ_ACTIVE_B) && !dquot->dq_off) /* a new id: allocate its record */",
+        _assign,
+        info_dirty(op.world),
+        True,
+    )
+    commit_dqblk(op, dq)
+    with op.when(
+        _flag(info_dirty(op.world), "info_dirty(&dqopt->info[type])"),
+        "if (info_dirty(&dqopt->info[dquot->dq_id.type]))",
+    ):
+        write_file_info(op)
+    op.effect("set_bit(DQ_ACTIVE_B, &dquot->dq_flags)", _assign, dq.active, True)
+    op.unlock(dq.dq_lock, "mutex_unlock(&dquot->dq_lock)")
+
+
+def release_dquot(op: Op, dq: Dquot) -> None:
+    """``ext4_release_dquot()`` -> ``dquot_release()``: journal handle;
+    dq_lock; unless a ``dqget()`` raced (``dquot_is_busy()``), the record is
+    released (``v2_release_dquot()`` under dqio_sem: ``->quota_write``) and
+    DQ_ACTIVE_B cleared."""
+    sem = dqio_sem(op.world)
+    op.lock(journal(op.world), SHARED, "ext4_release_dquot(): handle = ext4_journal_start()")
+    op.lock(dq.dq_lock, EXCL, "dquot_release(): mutex_lock(&dquot->dq_lock)")
+    busy = f"release_out.{dq.owner}"
+    op.goto_if(
+        state_expr(f"dquot_is_busy({dq.owner})", lambda s: s[dq.count] > 1),
+        busy,
+        "if (dquot_is_busy(dquot)) goto out_dqlock",
+    )
+    op.lock(sem, EXCL, "v2_release_dquot(): down_write(&dqopt->dqio_sem)")
+    quota_write(
+        op,
+        _release_record,
+        dq.record,
+        label="qtree_release_dquot() -> free_dqentry(): sb->s_op->quota_write(sb, type, buf, ...)",
+    )
+    op.unlock(sem, "up_write(&dqopt->dqio_sem)")
+    op.effect("clear_bit(DQ_ACTIVE_B, &dquot->dq_flags)", _assign, dq.active, False)
+    op.label(busy)
+    op.unlock(dq.dq_lock, "out_dqlock: mutex_unlock(&dquot->dq_lock)")
+    op.unlock(journal(op.world), "ext4_journal_stop(handle)")
+
+
+def _mark_dirty(scratch: Scratch, active: int, dirty: int) -> int:
+    if not scratch[active]:
+        return 0
+    was = scratch[dirty]
+    scratch[dirty] = True
+    return 1 if was else 0
+
+
+def mark_dquot_dirty(op: Op, dq: Dquot) -> None:
+    """``mark_dquot_dirty()``: ``dquot->dq_sb->dq_op->mark_dirty(dquot)``,
+    ext4's without journalled quota being ``dquot_mark_dquot_dirty()``:
+    set DQ_MOD_B (and put the dquot on the dirty list) under dq_list_lock."""
+    op.call(
+        "dquot_operations.mark_dirty",
+        _mark_dirty,
+        dq.active,
+        dq.dirty,
+        label="mark_dquot_dirty(dquot): dquot->dq_sb->dq_op->mark_dirty(dquot) "
+        "/* dquot_mark_dquot_dirty(): test_and_set_bit(DQ_MOD_B) under dq_list_lock */",
+        roles={"dquot": dq.owner},
+    )
+
+
+def dqget(op: Op, quotas: Quotas, dq: Dquot) -> None:
+    """``dqget()``: a reference (``dq_count``) under dq_list_lock, then
+    ``wait_on_dquot()`` (dq_lock taken and dropped: a release in progress
+    finishes) and, for a dquot not active, ``->acquire_dquot``."""
+    op.effect(
+        "spin_lock(&dq_list_lock); dquot = find_dquot(...); atomic_inc(&dquot->dq_count); "
+        "spin_unlock(&dq_list_lock)",
+        _add,
+        dq.count,
+        1,
+    )
+    op.lock(dq.dq_lock, EXCL, "wait_on_dquot(dquot): mutex_lock(&dquot->dq_lock)")
+    op.unlock(dq.dq_lock, "mutex_unlock(&dquot->dq_lock)")
+    with op.when(
+        state_expr(f"!test_bit(DQ_ACTIVE_B, {dq.owner})", lambda s: not s[dq.active]),
+        "if (!test_bit(DQ_ACTIVE_B, &dquot->dq_flags))",
+    ):
+        op.enter(
+            "dquot_operations.acquire_dquot",
+            dq.owner,
+            label="err = sb->dq_op->acquire_dquot(dquot)",
+            roles={"dquot": dq.owner},
+        )
+        acquire_dquot(op, quotas, dq)
+
+
+def dqput(op: Op, dq: Dquot) -> None:
+    """``dqput()`` of a reference that may be the last: a dirty dquot is
+    written (``->write_dquot``), an active one released
+    (``->release_dquot``), each followed by a new look (``goto we_slept``)
+    -- here once each, then the count drops."""
+    last = state_expr(f"atomic_read(&{dq.owner}->dq_count) == 1", lambda s: s[dq.count] == 1)
+    with op.when(
+        last,
+        "we_slept: spin_lock(&dq_list_lock); if (atomic_read(&dquot->dq_count) "
+        "> 1) { atomic_dec(); return; }",
+        label_negates=True,
+    ):
+        with op.when(_flag(dq.dirty, f"dquot_dirty({dq.owner})"), "if (dquot_dirty(dquot))"):
+            op.enter(
+                "dquot_operations.write_dquot",
+                dq.owner,
+                label="spin_unlock(&dq_list_lock); ret = dquot->dq_sb->dq_op->write_dquot(dquot)",
+                roles={"dquot": dq.owner},
+            )
+            write_dquot(op, dq, in_handle=False)
+        with op.when(
+            _flag(dq.active, f"DQ_ACTIVE_B({dq.owner})"),
+            "if (test_bit(DQ_ACTIVE_B, &dquot->dq_flags))",
+        ):
+            op.enter(
+                "dquot_operations.release_dquot",
+                dq.owner,
+                label="spin_unlock(&dq_list_lock); dquot->dq_sb->dq_op->release_dquot(dquot)",
+                roles={"dquot": dq.owner},
+            )
+            release_dquot(op, dq)
+    op.effect("atomic_dec(&dquot->dq_count); put_dquot_last(dquot)", _add, dq.count, -1)
+
+
+# --- charging and transferring ----------------------------------------------------------
+
+
+def _charge(scratch: Scratch, curspace: int, number: int) -> int:
+    scratch[curspace] += number
+    return 0
+
+
+def dquot_alloc_space(op: Op, quotas: Quotas, inode: QInode, number: int) -> None:
+    """``__dquot_alloc_space()``: under inode->i_lock, each dquot the inode
+    points to is charged under its dq_dqb_lock (``dquot_add_space()``) and
+    i_blocks grows (``__inode_add_bytes()``); then ``mark_all_dquot_dirty()``
+    -> ``->mark_dirty``."""
+    dquots = {owner: dquot(op.world, quotas, owner) for owner in quotas.owners}
+    unlocked = op.variant(ALLOC_WITHOUT_I_LOCK)
+    if not unlocked:
+        op.lock(
+            inode.i_lock, EXCL, "index = srcu_read_lock(&dquot_srcu); spin_lock(&inode->i_lock)"
+        )
+    pointer = op.compute(
+        "dquot",
+        "dquot = srcu_dereference(dquots[cnt], &dquot_srcu)",
+        _read,
+        inode.dquot,
+    )
+    for owner, dq in dquots.items():
+        with op.when(
+            _names(pointer, owner),
+            f"if (dquot) /* dquots[cnt] is {owner}'s dquot */",
+        ):
+            _add_space(op, dq, number)
+    op.effect("__inode_add_bytes(inode, number)", _add, inode.blocks, number)
+    if not unlocked:
+        op.unlock(inode.i_lock, "spin_unlock(&inode->i_lock)")
+    for owner, dq in dquots.items():
+        with op.when(
+            _names(pointer, owner),
+            f"mark_all_dquot_dirty(dquots) /* {owner} */",
+        ):
+            mark_dquot_dirty(op, dq)
+
+
+def _names(pointer: Expr, owner: str) -> Expr:
+    """The dquot pointer read into a register is ``owner``'s."""
+
+    def build(world: World) -> Any:
+        get = pointer.compile(world)
+        return lambda state: get(state) == owner
+
+    return Expr(f"dquot == {owner}", build, pointer.local)
+
+
+def _add_space(op: Op, dq: Dquot, number: int) -> None:
+    """``dquot_add_space()``: ``dqb_curspace += number`` under dq_dqb_lock
+    (a read and a write without it, in the variant that drops it)."""
+    if op.variant(ADD_SPACE_WITHOUT_DQB_LOCK):
+        old = op.compute(
+            f"curspace.{dq.owner}", "space = dquot->dq_dqb.dqb_curspace", _read, dq.curspace
+        )
+        op.effect(
+            "dquot->dq_dqb.dqb_curspace = space + number", _assign_sum, dq.curspace, old, number
+        )
+        return
+    op.section(
+        dq.dq_dqb_lock,
+        "dquot_add_space(): spin_lock(&dquot->dq_dqb_lock); "
+        "dquot_incr_space(dquot, space); spin_unlock(&dquot->dq_dqb_lock)",
+        _charge,
+        dq.curspace,
+        number,
+    )
+
+
+def _assign_sum(scratch: Scratch, slot: int, old: int, number: int) -> int:
+    scratch[slot] = old + number
+    return 0
+
+
+def _transfer(scratch: Scratch, blocks: int, source: int, target: int) -> int:
+    scratch[source] -= scratch[blocks]
+    scratch[target] += scratch[blocks]
+    return 0
+
+
+def dquot_transfer(op: Op, quotas: Quotas, inode: QInode, source: Dquot, target: Dquot) -> None:
+    """``__dquot_transfer()``: under inode->i_lock, the inode's space is
+    added to the new dquot and taken from the old one, each under its
+    dq_dqb_lock, and the pointer switched; then both are marked dirty."""
+    op.lock(inode.i_lock, EXCL, "__dquot_transfer(): spin_lock(&inode->i_lock)")
+    space = op.compute("cur_space", "cur_space = __inode_get_bytes(inode)", _read, inode.blocks)
+    op.section(
+        target.dq_dqb_lock,
+        "dquot_add_space(transfer_to[cnt], cur_space, rsv_space, 0, &warn_to[cnt]) "
+        "/* under transfer_to[cnt]->dq_dqb_lock */",
+        _charge_value,
+        target.curspace,
+        space,
+    )
+    op.section(
+        source.dq_dqb_lock,
+        "spin_lock(&transfer_from[cnt]->dq_dqb_lock); dquot_decr_space(transfer_from[cnt], "
+        "cur_space); spin_unlock(&transfer_from[cnt]->dq_dqb_lock)",
+        _charge_value,
+        source.curspace,
+        _negated(space),
+    )
+    op.effect(
+        "rcu_assign_pointer(dquots[cnt], transfer_to[cnt])", _assign, inode.dquot, target.owner
+    )
+    op.unlock(inode.i_lock, "spin_unlock(&inode->i_lock)")
+    mark_dquot_dirty(op, source)
+    mark_dquot_dirty(op, target)
+
+
+def _negated(value: Expr) -> Expr:
+    def build(world: World) -> Any:
+        get = value.compile(world)
+        return lambda state: -get(state)
+
+    return Expr(f"-{value}", build, value.local)
+
+
+def _charge_value(scratch: Scratch, slot: int, number: int) -> int:
+    scratch[slot] += number
+    return 0
+
+
+def dquot_initialize(op: Op, quotas: Quotas, inode: QInode, owner: str) -> None:
+    """``__dquot_initialize()`` for the user quota: an inode with no dquot
+    pointer gets a reference (``dqget()``) and, under dq_data_lock, the
+    pointer unless another initializer set it first (its reference is then
+    dropped)."""
+    dq = dquot(op.world, quotas, owner)
+    with op.when(
+        state_expr(f"!i_dquot({inode.path})", lambda s: s[inode.dquot] is None),
+        "if (dquots[cnt]) continue; /* dqinit_needed() */",
+        label_negates=True,
+    ):
+        dqget(op, quotas, dq)
+        op.section(
+            op.world.shared_lock("dq_data_lock", LockKind.SPINLOCK),
+            "spin_lock(&dq_data_lock); if (!dquots[cnt]) { rcu_assign_pointer(dquots[cnt], "
+            "got[cnt]); got[cnt] = NULL; } spin_unlock(&dq_data_lock)",
+            _set_pointer,
+            inode.dquot,
+            owner,
+            dq.count,
+        )
+
+
+def _set_pointer(scratch: Scratch, pointer: int, owner: str, count: int) -> int:
+    if scratch[pointer] is None:
+        scratch[pointer] = owner
+    else:
+        scratch[count] -= 1
+    return 0
+
+
+# --- operations ---------------------------------------------------------------------------
+
+DQUOT_CITES = (
+    Cite("fs/quota/dquot.c", "__dquot_initialize", "6.4"),
+    Cite("fs/quota/dquot.c", "__dquot_alloc_space", "6.4"),
+    Cite("fs/quota/dquot.c", "dqget", "6.4"),
+    Cite("fs/quota/dquot.c", "dquot_acquire", "6.4"),
+    Cite("fs/quota/dquot.c", "dquot_mark_dquot_dirty", "6.4"),
+)
+
+
+@operation(
+    models="ext4_page_mkwrite() -> ext4_map_blocks() -> dquot_alloc_block() (fs/quota/dquot.c)",
+    describe=lambda q, path: f"store allocating a block({path})",
+    cites=(*DQUOT_CITES, Cite("fs/ext4/inode.c", "ext4_page_mkwrite", "6.4")),
+)
+def alloc_block(op: Op, quotas: Quotas, path: str) -> None:
+    """A store through a shared mapping that write-faults on a hole of the
+    file at ``path``: ``ext4_page_mkwrite()`` allocates the block without
+    i_rwsem (under invalidate_lock shared and a journal handle):
+    ``dquot_initialize()`` then ``dquot_alloc_block()``, which charges the
+    block to the inode's dquot.  The folio itself is left out."""
+    inode = qinode(op.world, quotas, path)
+    owner = quotas.file(path).owner
+    invalidate_lock = named_lock(
+        op.world, f"invalidate_lock({path})", LockKind.RWSEM, "invalidate_lock"
+    )
+    op.lock(invalidate_lock, SHARED, "ext4_page_mkwrite(): filemap_invalidate_lock_shared(mapping)")
+    op.lock(journal(op.world), SHARED, "ext4_map_blocks(): handle = ext4_journal_start()")
+    dquot_initialize(op, quotas, inode, owner)
+    dquot_alloc_space(op, quotas, inode, 1)
+    op.unlock(journal(op.world), "ext4_journal_stop(handle)")
+    op.unlock(invalidate_lock, "filemap_invalidate_unlock_shared(mapping)")
+
+
+@operation(
+    models="chown(2) -> notify_change() -> ext4_setattr() -> dquot_transfer() (fs/quota/dquot.c)",
+    describe=lambda q, path, owner: f"chown({path}, {owner})",
+    cites=(
+        Cite("fs/quota/dquot.c", "dquot_transfer", "6.4"),
+        Cite("fs/quota/dquot.c", "__dquot_transfer", "6.4"),
+        Cite("fs/quota/dquot.c", "dqput", "6.4"),
+        Cite("fs/quota/dquot.c", "dquot_release", "6.4"),
+        Cite("fs/quota/dquot.c", "dquot_commit", "6.4"),
+        Cite("fs/ext4/inode.c", "ext4_setattr", "6.4"),
+    ),
+)
+def chown(op: Op, quotas: Quotas, path: str, owner: str) -> None:
+    """chown(2) of the file at ``path`` to ``owner``: ``chown_common()``
+    takes i_rwsem; ``ext4_setattr()`` starts a handle and calls
+    ``dquot_transfer()``: ``dqget()`` of the new owner's dquot (acquired
+    from the quota file if not active), ``__dquot_transfer()``, and
+    ``dqput()`` of the old dquot -- the last reference writes it
+    (``->write_dquot``) and releases it (``->release_dquot``) once the
+    handle is stopped."""
+    inode = qinode(op.world, quotas, path)
+    source = dquot(op.world, quotas, quotas.file(path).owner)
+    target = dquot(op.world, quotas, owner)
+    i_rwsem = op.inode(path).i_rwsem
+    op.lock(i_rwsem, EXCL, "chown_common(): inode_lock(inode)")
+    op.lock(journal(op.world), SHARED, "ext4_setattr(): handle = ext4_journal_start()")
+    dqget(op, quotas, target)
+    dquot_transfer(op, quotas, inode, source, target)
+    op.unlock(journal(op.world), "ext4_journal_stop(handle)")
+    dqput(op, source)
+    op.unlock(i_rwsem, "inode_unlock(inode)")
+
+
+@operation(
+    models="quotactl(Q_SYNC) -> dquot_quota_sync() -> dquot_writeback_dquots() (fs/quota/dquot.c)",
+    describe=lambda q: "quotactl(Q_SYNC)",
+    cites=(
+        Cite("fs/quota/dquot.c", "dquot_writeback_dquots", "6.4"),
+        Cite("fs/quota/dquot.c", "dquot_commit", "6.4"),
+        Cite("fs/quota/quota_v2.c", "v2_write_dquot", "6.4"),
+        Cite("fs/quota/quota_v2.c", "v2_write_file_info", "6.4"),
+    ),
+)
+def quota_sync(op: Op, quotas: Quotas) -> None:
+    """``quotactl(Q_SYNC)`` under s_umount shared: for every dirty dquot
+    (taken off the dirty list under dq_list_lock), ``->write_dquot``; then,
+    if the info is dirty, ``->write_info``."""
+    s_umount = op.world.superblock.s_umount
+    op.lock(s_umount, SHARED, "quotactl(): quotactl_block() -> down_read(&sb->s_umount)")
+    for owner in quotas.owners:
+        dq = dquot(op.world, quotas, owner)
+        with op.when(
+            _flag(dq.dirty, f"dquot_dirty({owner})"),
+            f"list_replace_init(&dqopt->info[cnt].dqi_dirty_list, &dirty) /* {owner} */",
+        ):
+            op.enter(
+                "dquot_operations.write_dquot",
+                owner,
+                label="dqgrab(dquot); spin_unlock(&dq_list_lock); "
+                "err = sb->dq_op->write_dquot(dquot)",
+                roles={"dquot": owner},
+            )
+            write_dquot(op, dq, in_handle=False)
+    with op.when(
+        _flag(info_dirty(op.world), "info_dirty(&dqopt->info[cnt])"),
+        "if (sb_has_quota_active(sb, cnt) && info_dirty(&dqopt->info[cnt]))",
+    ):
+        op.enter(
+            "dquot_operations.write_info",
+            label="sb->dq_op->write_info(sb, cnt)",
+            roles={"sb": "sb"},
+        )
+        op.lock(journal(op.world), SHARED, "ext4_write_info(): handle = ext4_journal_start()")
+        write_file_info(op)
+        op.unlock(journal(op.world), "ext4_journal_stop(handle)")
+    op.unlock(s_umount, "up_read(&sb->s_umount)")
+
+
+def usage_consistent(world: World, quotas: Quotas, state: Sequence[Any]) -> str | None:
+    """Each dquot's ``dqb_curspace`` equals the blocks of the inodes whose
+    pointer names it, or what is wrong."""
+    slots = {s.name: i for i, s in enumerate(world.slots)}
+    for owner in quotas.owners:
+        name = f"dqb_curspace({owner})"
+        if name not in slots:
+            continue
+        charged = state[slots[name]]
+        allocated = 0
+        for file in quotas.files:
+            pointer = slots.get(f"i_dquot({file.path})")
+            blocks = slots.get(f"i_blocks({file.path})")
+            if pointer is None or blocks is None:
+                allocated += file.blocks if file.owner == owner and file.initialized else 0
+            elif state[pointer] == owner:
+                allocated += state[blocks]
+        if charged != allocated:
+            return (
+                f"{owner}'s dquot is charged {charged} block(s) but the inodes pointing to it "
+                f"have {allocated}"
+            )
+    return None
+
+
+def record_current(world: World, quotas: Quotas, state: Sequence[Any]) -> str | None:
+    """Every active dquot that is not dirty has its usage in its record of
+    the quota file, or what is wrong."""
+    slots = {s.name: i for i, s in enumerate(world.slots)}
+    for owner in quotas.owners:
+        names = [f"{what}({owner})" for what in ("DQ_ACTIVE_B", "DQ_MOD_B", "dqb_curspace")]
+        record = slots.get(f"quota file record({owner})")
+        if record is None or any(name not in slots for name in names):
+            continue
+        active, dirty, usage = (state[slots[name]] for name in names)
+        if active and not dirty and state[record] != usage:
+            return (
+                f"{owner}'s dquot is clean but the quota file records {state[record]} "
+                f"block(s) for it, not {usage}"
+            )
+    return None

@@ -1,0 +1,88 @@
+"""Scenarios of disk quotas (``quota/<name>``) and the invariants that say
+what inode->i_lock, dquot->dq_dqb_lock and the dirty bit protect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mc.dsl import BASE_PROPERTIES, invariant, scenario
+from mc.dsl.kernel_model import KernelModel
+from mc.engine.model import Check
+from mc.kernel.expr import State
+from mc.models.quota import (
+    QuotaFile,
+    Quotas,
+    alloc_block,
+    chown,
+    quota_sync,
+    quotas_of,
+    record_current,
+    usage_consistent,
+)
+
+USAGE = "quota-usage-exact"
+RECORD = "quota-record-current"
+CHOWN_FS = Quotas((QuotaFile("/a", "alice", blocks=1),))
+SHARED_FS = Quotas(
+    (QuotaFile("/a", "alice", blocks=1), QuotaFile("/b", "alice", blocks=0, initialized=False)),
+    owners=("alice",),
+)
+
+
+@invariant(
+    USAGE,
+    "once every thread has returned, each dquot's charged space equals the blocks of the inodes "
+    "whose quota pointer names it: no usage lost or counted twice",
+)
+def usage_exact(model: KernelModel) -> Check[State]:
+    quotas = quotas_of(model.world) or Quotas(())
+
+    def check(state: State) -> str | None:
+        if not model.finished(state):
+            return None
+        return usage_consistent(model.world, quotas, state)
+
+    return check
+
+
+@invariant(
+    RECORD,
+    "once every thread has returned, every active dquot that is not dirty has its usage "
+    "recorded in the quota file",
+)
+def record_is_current(model: KernelModel) -> Check[State]:
+    quotas = quotas_of(model.world) or Quotas(())
+
+    def check(state: State) -> str | None:
+        if not model.finished(state):
+            return None
+        return record_current(model.world, quotas, state)
+
+    return check
+
+
+def _scenario(name: str, description: str, quotas: Quotas, threads: list[Any]) -> None:
+    scenario(
+        name,
+        description,
+        tree=[f.path for f in quotas.files],
+        threads=threads,
+        properties=(*BASE_PROPERTIES, USAGE, RECORD),
+    )
+
+
+_scenario(
+    "quota/alloc-vs-chown",
+    "a write allocating a block of alice's file while chown(2) gives the file to bob (whose "
+    "dquot is read from the quota file) and drops alice's last reference (written, released)",
+    CHOWN_FS,
+    [alloc_block(CHOWN_FS, "/a"), chown(CHOWN_FS, "/a", "bob")],
+)
+
+_scenario(
+    "quota/alloc-vs-sync",
+    "two writes allocating blocks of two files charged to alice's dquot (the second file's "
+    "dquot pointer set by dquot_initialize()) while quotactl(Q_SYNC) writes dirty dquots back",
+    SHARED_FS,
+    [alloc_block(SHARED_FS, "/a"), alloc_block(SHARED_FS, "/b"), quota_sync(SHARED_FS)],
+)

@@ -1,0 +1,72 @@
+"""Disk quotas, block devices and the remaining address-space methods: the
+correct protocol passes and each protocol variant breaks the property that
+says what the lock it drops protects, with a message naming what went wrong."""
+
+from __future__ import annotations
+
+import pytest
+
+from mc.check.checker import check_scenario
+from mc.dsl.scenario import Registry
+
+BROKEN = [
+    ("quota/alloc-vs-chown", "alloc-without-i_lock", "quota-usage-exact", "alice's dquot"),
+    (
+        "quota/alloc-vs-sync",
+        "add-space-without-dq_dqb_lock",
+        "quota-usage-exact",
+        "charged 2 block(s)",
+    ),
+    ("quota/alloc-vs-sync", "commit-clears-dirty-late", "quota-record-current", "is clean"),
+    ("bdev/exclusive-opens", "claim-without-bd_claiming", "bdev-exclusive", "{fs, md}"),
+    ("bdev/rescan-vs-open", "rescan-without-claim", "bdev-exclusive", "rescanned"),
+    ("bdev/exclusive-opens", "open-without-open_mutex", "spec-conformance", "without open_mutex"),
+    ("bdev/swap-slot-free", "slot-free-without-si-lock", "spec-conformance", "si->lock"),
+    ("aops/migrate-vs-write", "migrate-dst-unlocked", "folio-data-current", "newest data"),
+    ("aops/migrate-vs-write", "migrate-loses-dirty", "dirty-coherent", "clean"),
+    ("aops/swapon-vs-truncate", "swapon-without-inode-lock", "swap-extents-valid", "freed"),
+    (
+        "aops/memory-failure-vs-read",
+        "memory-failure-unlocked",
+        "spec-conformance",
+        "error_remove_page without PG_locked",
+    ),
+    (
+        "aops/partial-block-read",
+        "partially-uptodate-unlocked",
+        "spec-conformance",
+        "is_partially_uptodate without PG_locked",
+    ),
+]
+
+
+@pytest.mark.parametrize(("scenario", "variant", "prop", "words"), BROKEN)
+def test_each_variant_breaks_what_the_lock_protects(
+    shipped: Registry, scenario: str, variant: str, prop: str, words: str
+) -> None:
+    assert check_scenario(shipped, scenario, []).result.violation is None
+    found = check_scenario(shipped, scenario, [variant]).result.violation
+    assert found is not None
+    assert found.property == prop
+    assert words in found.message
+
+
+def test_a_chown_moves_the_usage_and_releases_the_old_dquot(shipped: Registry) -> None:
+    """The last reference to alice's dquot is dropped by chown: every end
+    state has it released (not active, its record freed) and bob's dquot
+    charged with both blocks."""
+    model = shipped.build(shipped.scenario("quota/alloc-vs-chown"), properties=())
+    slots = {slot.name: index for index, slot in enumerate(model.world.slots)}
+    seen, frontier = set(model.init_states()), list(model.init_states())
+    while frontier:
+        for _action, after in model.successors(frontier.pop()):
+            if after not in seen:
+                seen.add(after)
+                frontier.append(after)
+    ends = [state for state in seen if model.finished(state)]
+    assert ends
+    for state in ends:
+        assert state[slots["DQ_ACTIVE_B(alice)"]] is False
+        assert state[slots["quota file record(alice)"]] is None
+        assert state[slots["dqb_curspace(bob)"]] == 2
+        assert state[slots["i_blocks(/a)"]] == 2
