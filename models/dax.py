@@ -34,16 +34,25 @@ truncate (``dax_layout_busy_page()``), MAP_SYNC.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from mc.dsl import SHARED, Cite, Op, flag_variant, operation
 from mc.dsl.symbolic_steps import fork_compute
-from mc.kernel.device import ZEROES, device_of
-from mc.kernel.expr import Eval, Expr, not_
-from mc.kernel.mm import VM_FAULT_NOPAGE, VM_FAULT_SIGBUS, render_vm_fault, vm_fault
 from mc.kernel.dax import EMPTY, PG_PMD_COLOUR, ZERO_PAGE, Dax, dax_of
-from mc.kernel.pagecache import PAGE_SIZE, File, Mapping, Page, Sync, pagecache, promise
-from mc.kernel.pagecache import render_promise
+from mc.kernel.device import ZEROES, device_of
+from mc.kernel.expr import Eval, Expr
+from mc.kernel.mm import VM_FAULT_NOPAGE, VM_FAULT_SIGBUS, render_vm_fault, vm_fault
+from mc.kernel.pagecache import (
+    PAGE_SIZE,
+    File,
+    Mapping,
+    Page,
+    Sync,
+    pagecache,
+    promise,
+    render_promise,
+)
 from mc.kernel.pagedata import render_versions
 from mc.kernel.pathcond import add, at_least, decide, div, is_true, mul
 from mc.kernel.world import ModelError, Scratch, World
@@ -143,9 +152,7 @@ def _iomap_begin(scratch: Scratch, page: Page, write: bool) -> Any:
     return block
 
 
-def _insert(
-    scratch: Scratch, part: Dax, index: int, seen: int, target: int, write: bool
-) -> int:
+def _insert(scratch: Scratch, part: Dax, index: int, seen: int, target: int, write: bool) -> int:
     """``dax_insert_entry()`` then ``insert_pfn()``: a zero-page pte goes
     (``unmap_mapping_pages()``) when a block replaces the zero page; the
     entry is stored when the one seen was empty or the zero page (the DIRTY
@@ -234,7 +241,9 @@ def dax_pte_fault(op: Op, part: Dax, page: Page, write: bool, result: str, at: s
     op.label(f"inserted{at}")
     op.effect("unlock_entry: dax_unlock_entry(&xas, entry)", _unlock, part, page.index)
     if not op.variant(NO_ENTRY_LOCK):
-        op.unlock(part.locks[page.index], "dax_unlock_entry(): dax_wake_entry(xas, entry, WAKE_NEXT)")
+        op.unlock(
+            part.locks[page.index], "dax_unlock_entry(): dax_wake_entry(xas, entry, WAKE_NEXT)"
+        )
     op.let(result, vm_fault(VM_FAULT_NOPAGE), "return VM_FAULT_NOPAGE")
     op.label(f"fault_out{at}")
     op.unlock(
@@ -287,9 +296,7 @@ def huge_fault(op: Op, part: Dax, write: bool, at: str) -> None:
 # --- the CPU's access -------------------------------------------------------------------
 
 
-def _access(
-    scratch: Scratch, part: Dax, page: Page, write: bool, version: int, data: int
-) -> bool:
+def _access(scratch: Scratch, part: Dax, page: Page, write: bool, version: int, data: int) -> bool:
     pte = scratch[part.ptes[page.index]]
     if pte is None or (write and not pte[1]):
         return False
@@ -334,9 +341,7 @@ def access(op: Op, file: File, index: int, write: bool, at: str) -> None:
     op.label(retry)
     hit = op.compute(
         f"{'store' if write else 'load'}_done{at}",
-        f"*(char *)addr = x /* v{version}: into the CPU cache */"
-        if write
-        else "x = *(char *)addr",
+        f"*(char *)addr = x /* v{version}: into the CPU cache */" if write else "x = *(char *)addr",
         _access,
         part,
         page,
@@ -351,7 +356,9 @@ def access(op: Op, file: File, index: int, write: bool, at: str) -> None:
     pmd_none = Expr("pmd_none(*vmf.pmd)", lambda _w: lambda s: s[part.pmd] is False)
     with op.when(pmd_none, "if (pmd_none(*vmf.pmd) && thp_vma_allowable_order(..., PMD_ORDER))"):
         huge_fault(op, part, write, at)
-    with op.when(_pte_state(part, index, "none"), "if (pte_none(vmf->orig_pte)) return do_fault(vmf)"):
+    with op.when(
+        _pte_state(part, index, "none"), "if (pte_none(vmf->orig_pte)) return do_fault(vmf)"
+    ):
         op.enter(
             "vm_operations_struct.fault",
             label="__do_fault(): ret = vma->vm_ops->fault(vmf) /* ext4_dax_fault */",
@@ -394,7 +401,9 @@ _FAULT_CITES = (
     Cite("fs/dax.c", "dax_fault_iter", "6.6"),
     Cite("fs/dax.c", "dax_load_hole", "6.6"),
     Cite("fs/dax.c", "dax_insert_entry", "6.6"),
-    Cite("fs/dax.c", "dax_iomap_direct_access", "6.6", method="block_device_operations.direct_access"),
+    Cite(
+        "fs/dax.c", "dax_iomap_direct_access", "6.6", method="block_device_operations.direct_access"
+    ),
     Cite("fs/ext4/inode.c", "ext4_iomap_begin", "6.6"),
     Cite("mm/memory.c", "insert_pfn", "6.6"),
 )
@@ -431,9 +440,14 @@ def dax_store(op: Op, file: File, index: int, count: int) -> None:
 # --- fsync -------------------------------------------------------------------------------
 
 
-def _tagged(scratch: Scratch, part: Dax, index: int) -> bool:
-    entry = scratch[part.entries[index]]
+def _tagged(values: Sequence[Any], part: Dax, index: int) -> bool:
+    entry = values[part.entries[index]]
     return entry is not None and bool(entry[1])
+
+
+def _towrite(part: Dax, page: Page) -> Expr:
+    index = page.index
+    return Expr(f"TOWRITE({page})", lambda _w: lambda state: _tagged(state, part, index))
 
 
 def _mkclean(scratch: Scratch, part: Dax, index: int) -> None:
@@ -458,8 +472,8 @@ def writeback_one(op: Op, part: Dax, page: Page, at: str) -> None:
     index = page.index
     op.lock(
         part.locks[index],
-        label="dax_writeback_one(): entry = get_unlocked_entry(xas, 0); dax_lock_entry(xas, entry); "
-        "xas_clear_mark(xas, PAGECACHE_TAG_TOWRITE)",
+        label="dax_writeback_one(): entry = get_unlocked_entry(xas, 0); "
+        "dax_lock_entry(xas, entry); xas_clear_mark(xas, PAGECACHE_TAG_TOWRITE)",
     )
     if not op.variant(NO_MKCLEAN):
         op.lock(
@@ -527,14 +541,10 @@ def fsync_file(op: Op, file: File, count: int, at: str = "") -> None:
         )
         for page in mapping.pages:
             with op.when(
-                Expr(
-                    f"TOWRITE({page})",
-                    lambda _w, i=page.index: lambda s: _tagged(s, part, i),
-                ),
+                _towrite(part, page),
                 f"xas_for_each_marked(&xas, entry, end_index, PAGECACHE_TAG_TOWRITE) /* {page} */",
             ):
                 writeback_one(op, part, page, f"{at}.{number + 1}.{page.index}")
-
 
 
 @operation(

@@ -33,8 +33,8 @@ from __future__ import annotations
 from typing import Any
 
 from mc.dsl import EXCL, SHARED, Cite, Op, flag_variant, invariant, operation
-from mc.dsl.symbolic_steps import fork_compute
 from mc.dsl.folio import folio_ref, put_folio
+from mc.dsl.symbolic_steps import fork_compute
 from mc.kernel.device import DIO_END_IO, WRITE, Bio, device_of, render_version, submit
 from mc.kernel.dio import (
     COMPLETED,
@@ -97,8 +97,8 @@ def _done(write: DirectWrite) -> Expr:
 
     def build(world: World) -> Eval:
         bios = device_of(world).bios
-        return lambda state: state[write.stage] in (QUEUED, WAITED) and not bio_in_flight(
-            state, bios, write
+        return lambda state: (
+            state[write.stage] in (QUEUED, WAITED) and not bio_in_flight(state, bios, write)
         )
 
     return Expr(f"dio->ref == 0 /* bio of {write.page} done */", build)
@@ -269,8 +269,8 @@ def _queued_or_completed(write: DirectWrite) -> Expr:
 
     def build(world: World) -> Eval:
         bio_done = done.compile(world)
-        return lambda state: state[write.stage] == COMPLETED or (
-            state[write.stage] == QUEUED and bio_done(state)
+        return lambda state: (
+            state[write.stage] == COMPLETED or (state[write.stage] == QUEUED and bio_done(state))
         )
 
     return Expr(f"bio of {write.page} done", build)

@@ -50,7 +50,6 @@ from mc.kernel.expr import Eval, Expr, State, not_
 from mc.kernel.mm import PTE_WRITE
 from mc.kernel.pagecache import PAGE_SIZE, File, pagecache
 from mc.kernel.vma import (
-    CHILD,
     TASK,
     VM_PFNMAP,
     VM_WRITE,
@@ -272,7 +271,7 @@ def unmap_vma_range(op: Op, part: Vmas, process: Process, start: int, end: int) 
     with op.when(_test(number, "vma == NULL", lambda n: n is None), "if (!vma) return 0"):
         op.goto("unmapped")
     with op.when(
-        _test(vma, f"start > vma->vm_start", lambda v: v is not None and v[0] < start),
+        _test(vma, "start > vma->vm_start", lambda v: v is not None and v[0] < start),
         "if (start > vma->vm_start) error = __split_vma(vmi, vma, start, 1)",
     ):
         _split_vma(op, part, process, number, start, below=True)
@@ -475,7 +474,7 @@ def madvise_remove(op: Op, mapped: MappedFile, start: int, end: int) -> None:
     VMA: ``madvise_remove()`` drops mmap_lock (the filesystem's fallocate
     takes i_rwsem) and punches the file's hole through ``vfs_fallocate()``,
     then retakes it; -EACCES on a VMA that is not shared and writable."""
-    part, process, _ = _parts(op, mapped)
+    _, process, _ = _parts(op, mapped)
     op.lock(process.mmap_lock, SHARED, "do_madvise(): mmap_read_lock(mm)")
     number = op.compute(
         "vma",
@@ -509,6 +508,10 @@ def madvise_remove(op: Op, mapped: MappedFile, start: int, end: int) -> None:
 # --- fork(2) and the child's exit ----------------------------------------------------------
 
 
+def _slot_used(slot: int, text: str) -> Expr:
+    return Expr(text, lambda _w: lambda state: state[slot] is not None)
+
+
 def _copy(scratch: Scratch, parent: Process, child: Process, number: int) -> None:
     scratch[child.vmas[number]] = scratch[parent.vmas[number]]
 
@@ -538,11 +541,7 @@ def fork_exit(op: Op, mapped: MappedFile) -> None:
     op.lock(parent.mmap_lock, EXCL, "dup_mmap(): mmap_write_lock_killable(oldmm)")
     op.lock(child.mmap_lock, EXCL, "mmap_write_lock_nested(mm, SINGLE_DEPTH_NESTING)")
     for number, slot in enumerate(parent.vmas):
-        present = _test(
-            Expr(f"vma({TASK}.{number})", lambda _w, s=slot: lambda state: state[s]),
-            f"mpnt {number}",
-            lambda v: v is not None,
-        )
+        present = _slot_used(slot, f"mpnt {number}")
         with op.when(present, f"for_each_vma(old_vmi, mpnt) /* VMA slot {number} */"):
             op.lock(
                 mapping.i_mmap_rwsem, EXCL, "tmp = vm_area_dup(mpnt); i_mmap_lock_write(mapping)"
@@ -565,11 +564,7 @@ def fork_exit(op: Op, mapped: MappedFile) -> None:
         child.mmap_lock, EXCL, "do_exit(): exit_mm(): mmput(): exit_mmap(): mmap_write_lock(mm)"
     )
     for number, slot in enumerate(child.vmas):
-        present = _test(
-            Expr(f"vma({CHILD}.{number})", lambda _w, s=slot: lambda state: state[s]),
-            f"vma {number}",
-            lambda v: v is not None,
-        )
+        present = _slot_used(slot, f"vma {number}")
         with op.when(present, f"do {{ vma = remove_vma(vma, true); }} /* VMA slot {number} */"):
             op.lock(
                 mapping.i_mmap_rwsem,

@@ -1,9 +1,10 @@
-"""Direct I/O in flight on a file (Linux, fs/inode.c and
+"""Direct I/O in flight on a file (Linux 6.6, fs/inode.c and
 fs/iomap/direct-io.c): ``inode->i_dio_count`` (``inode_dio_begin()`` /
 ``inode_dio_end()``, awaited by ``inode_dio_wait()``) and the scenario's
 direct writes, each with the slot of its progress: ``queued`` (its bio
-submitted; ``waited`` when the submitter waits for it), ``completed`` (``iomap_dio_complete()`` returned, the caller
-told), for the ``dio-coherent`` property.
+submitted, the completion left to the dio workqueue), ``waited`` (its
+submitter waits for it), ``completed`` (``iomap_dio_complete()`` returned,
+the caller told), for the ``dio-coherent`` property.
 """
 
 from __future__ import annotations
@@ -90,13 +91,9 @@ def dio_count(world: World, mapping: Mapping) -> int:
 def no_dio(world: World, mapping: Mapping) -> Expr:
     """``atomic_read(&inode->i_dio_count) == 0``."""
     slot = dio_count(world, mapping)
-    return Expr(
-        f"!atomic_read(&{mapping}->i_dio_count)", lambda _w: lambda state: state[slot] == 0
-    )
+    return Expr(f"!atomic_read(&{mapping}->i_dio_count)", lambda _w: lambda state: state[slot] == 0)
 
 
 def bio_in_flight(values: Sequence[Any], bios: int, write: DirectWrite) -> bool:
     """The direct write's bio is still in flight."""
-    return any(
-        bio.end_io == DIO_END_IO and bio.version == write.version for bio in values[bios]
-    )
+    return any(bio.end_io == DIO_END_IO and bio.version == write.version for bio in values[bios])
