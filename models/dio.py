@@ -203,11 +203,10 @@ def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
         stage,
         _waits(extends) if aio else True,
     )
-    synchronous = "synchronous" if not aio else "extending"
     with op.when(
         is_true(extends) if aio else _always(),
-        f"if (!atomic_dec_and_test(&dio->ref)) {{ if (!wait_for_completion) return "
-        f"-EIOCBQUEUED; ... }} /* {synchronous}: wait */",
+        "if (wait_for_completion) /* is_sync_kiocb(iocb) || IOMAP_DIO_FORCE_WAIT: wait for the "
+        "bio, then iomap_dio_complete() */",
     ):
         op.wait_until(
             _done(write),
