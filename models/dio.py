@@ -40,6 +40,7 @@ from mc.kernel.dio import (
     COMPLETED,
     QUEUED,
     WAITED,
+    DirectIo,
     DirectWrite,
     ReadAfter,
     bio_in_flight,
@@ -335,7 +336,9 @@ def dio_coherent_violation(world: World, state: State) -> str | None:
     """After a direct write completed: no uptodate folio unlocked in the
     page cache holds older data for its page, and a read begun after the
     completion returned the new data (or newer)."""
-    part = direct_io(world)
+    part = world.parts.get("dio")
+    if not isinstance(part, DirectIo):
+        return None
     cache = pagecache(world)
     for write in part.writes:
         if state[write.stage] != COMPLETED:

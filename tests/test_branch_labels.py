@@ -114,8 +114,7 @@ LABEL_AS_MODELLED = {
     "if (!vma) return N",
     "xas_for_each_marked(&xas, entry, end_index, PAGECACHE_TAG_TOWRITE) /* /f:N */",
     "if (bio->bi_end_io == iomap_dio_bio_end_io)",
-    "if (!vma || (vma->vm_flags & (VM_SHARED|VM_WRITE)) != (VM_SHARED|VM_WRITE)) "
-    "return -EACCES",
+    "if (!vma || (vma->vm_flags & (VM_SHARED|VM_WRITE)) != (VM_SHARED|VM_WRITE)) return -EACCES",
     "if (!write && (iomap->type == IOMAP_UNWRITTEN || iomap->type == IOMAP_HOLE)) "
     "return dax_load_hole(xas, vmf, iter, entry)",
     "if (start > vma->vm_start) error = __split_vma(vmi, vma, start, N)",

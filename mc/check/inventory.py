@@ -30,6 +30,9 @@ NEEDS: dict[str, tuple[str, str]] = {
     superblock.NO_WRITE_WHILE_FROZEN: ("freezing", "a freeze of the superblock"),
     inode_life.NO_USE_AFTER_EVICT: ("inode_life", "an inode's life (iget, iput, eviction)"),
     inode_life.CLEAN_UNMOUNT: ("inode_life", "an inode's life (iget, iput, eviction)"),
+    "vma-open-close": ("vmas", "VMAs that come and go (mmap, munmap, fork)"),
+    "ptes-within-vmas": ("vmas", "VMAs that come and go (mmap, munmap, fork)"),
+    "dio-coherent": ("dio", "a direct write"),
 }
 """What a property needs of a scenario's world to check anything: the
 world part its operations must create, in words."""

@@ -59,7 +59,6 @@ class DirectIo:
     """The direct I/O part of a world."""
 
     def __init__(self) -> None:
-        self.counts: dict[int, int] = {}
         self.writes: list[DirectWrite] = []
         self.reads: list[ReadAfter] = []
 
@@ -80,12 +79,26 @@ def direct_io(world: World) -> DirectIo:
     return part
 
 
+def has_direct_io(world: World) -> bool:
+    """Some thread of ``world`` writes directly."""
+    part = world.parts.get("dio")
+    return isinstance(part, DirectIo) and bool(part.writes)
+
+
+class DioCounts(dict[int, int]):
+    """The slots of ``i_dio_count``, by inode number."""
+
+
 def dio_count(world: World, mapping: Mapping) -> int:
-    """The slot of ``inode->i_dio_count`` of ``mapping``'s inode."""
-    part = direct_io(world)
-    if mapping.ino not in part.counts:
-        part.counts[mapping.ino] = world.add_slot(f"i_dio_count({mapping})", 0)
-    return part.counts[mapping.ino]
+    """The slot of ``inode->i_dio_count`` of ``mapping``'s inode (laid out
+    by the first truncate, hole punch or direct write of the file)."""
+    counts = world.parts.get("i_dio_count")
+    if not isinstance(counts, DioCounts):
+        counts = DioCounts()
+        world.parts["i_dio_count"] = counts
+    if mapping.ino not in counts:
+        counts[mapping.ino] = world.add_slot(f"i_dio_count({mapping})", 0)
+    return counts[mapping.ino]
 
 
 def no_dio(world: World, mapping: Mapping) -> Expr:
