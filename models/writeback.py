@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from mc.dsl.folio import find_folio, folio_ref, hold_folio, new_folio, put_folio
 from mc.dsl.operation import Cite, Holders, Op, operation
 from mc.kernel.device import DIO_END_IO, Bio, render_version
-from mc.kernel.dio import has_direct_io
 from mc.kernel.expr import Eval, Expr, InodeExpr, any_of, const, not_, same
 from mc.kernel.locks import EXCL, SHARED, Kind
 from mc.kernel.pagecache import (
@@ -828,7 +827,7 @@ def io_completion(op: Op, file: File) -> None:
     )
     with op.when(same(bio, const(None, "NULL")), "if (!bio) /* idle */"):
         op.goto("out")
-    if has_direct_io(op.world):
+    if "dio" in op.world.parts:
         with op.when(_bio_is(bio, DIO_END_IO), "if (bio->bi_end_io == iomap_dio_bio_end_io)"):
             op.effect(
                 "bio_endio(bio): iomap_dio_bio_end_io(bio): if (atomic_dec_and_test(&dio->ref)) "
