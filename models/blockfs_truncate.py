@@ -31,6 +31,7 @@ from mc.dsl.folio import folio_ref, put_folio
 from mc.dsl.operation import Op
 from mc.dsl.symbolic_steps import fork_compute, fork_effect
 from mc.kernel import errno as E
+from mc.kernel.dio import no_dio
 from mc.kernel.expr import Expr, const, not_, state_expr
 from mc.kernel.locks import EXCL, SHARED
 from mc.kernel.mm import VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_SIGBUS, Mm, vm_fault
@@ -78,6 +79,7 @@ from mc.models.truncate_mm import (
 )
 from mc.models.writeback import locked_test
 
+NO_DIO_WAIT = "no-dio-wait"
 SHRINK = "shrink"
 EXTEND = "extend"
 SAME = "same size"
@@ -168,6 +170,19 @@ def block_truncate_page(op: Op, mapping: Mapping, start: Expr, at: str, why: str
 # --- ->setattr ---------------------------------------------------------------------
 
 
+def inode_dio_wait(op: Op, mapping: Mapping, why: str) -> None:
+    """``inode_dio_wait()`` (fs/inode.c): sleep until ``i_dio_count`` is
+    zero (with i_rwsem held no new direct I/O begins).  Under variant
+    ``no-dio-wait`` the filesystem does not wait."""
+    if op.variant(NO_DIO_WAIT):
+        return
+    op.wait_until(
+        no_dio(op.world, mapping),
+        f"inode_dio_wait(inode) {why}",
+        f"i_dio_count({mapping})",
+    )
+
+
 def _size_change(scratch: Scratch, mapping: Mapping, size: Value, oldsize: int) -> str:
     old = scratch[mapping.i_size]
     scratch[oldsize] = old
@@ -213,6 +228,8 @@ def setattr_size(op: Op, mm: Mm, mapping: Mapping, size: Value, at: str = "") ->
         size,
         oldsize,
     )
+    with op.when(equals(change, SHRINK), "if (shrink)"):
+        inode_dio_wait(op, mapping, "/* blocks are going to be removed from the inode */")
     op.lock(
         mapping.invalidate_lock,
         EXCL,
@@ -317,6 +334,7 @@ def punch_hole(op: Op, mm: Mm, mapping: Mapping, inode: Any, offset: Value, leng
     """``ext4_fallocate()`` with FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
     (the body of ``->fallocate``)."""
     op.lock(inode.i_rwsem, EXCL, "ext4_fallocate(): inode_lock(inode)")
+    inode_dio_wait(op, mapping, "/* every dio in flight; newcomers block on i_rwsem */")
     op.lock(
         mapping.invalidate_lock,
         EXCL,

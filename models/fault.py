@@ -15,6 +15,7 @@ registers of one access apart from another's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mc.dsl.folio import folio_ref, hold_folio, put_folio
@@ -395,13 +396,24 @@ def _pte_read_only(orig: Expr) -> Expr:
 
 
 def access_page(
-    op: Op, mm: Mm, page: Page, offset: Value, *, write: bool, version: int, at: str
+    op: Op,
+    mm: Mm,
+    page: Page,
+    offset: Value,
+    *,
+    write: bool,
+    version: int,
+    at: str,
+    vma_check: Callable[[Op, str], Expr] | None = None,
 ) -> None:
     """A load or store at byte ``offset`` of ``page`` through the mapping:
     the CPU makes it through the pte when it allows it; otherwise a fault
     under ``mmap_lock`` shared, after which the access is retried (or the
     task gets SIGBUS).  A store writes one byte of data ``version`` and
-    dirties the pte; a load reads one byte into register ``data``."""
+    dirties the pte; a load reads one byte into register ``data``.
+    ``vma_check`` (when the scenario's VMAs come and go) emits the VMA
+    lookup under ``mmap_lock`` and returns whether the access may fault
+    there; when it may not, the task gets SIGSEGV."""
     mapping = mm.mapping
     retry, done, out = f"access{at}", f"fault_done{at}", f"access_out{at}"
     result = f"vm_fault{at}"
@@ -428,6 +440,14 @@ def access_page(
     op.lock(
         mm.mmap_lock, SHARED, "do_user_addr_fault(): lock_mm_and_find_vma(): mmap_read_lock(mm)"
     )
+    if vma_check is not None:
+        allowed = vma_check(op, at)
+        with op.when(
+            not_(allowed),
+            "if (!vma || access_error(error_code, vma)) bad_area_access_error() /* SIGSEGV */",
+        ):
+            op.unlock(mm.mmap_lock, "bad_area(): mmap_read_unlock(mm); force_sig_fault(SIGSEGV)")
+            op.goto(out)
     op.let(result, vm_fault(0), "vm_fault_t ret = 0")
     orig = op.compute(
         f"orig_pte{at}",

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 
 from mc.dsl.folio import find_folio, folio_ref, hold_folio, new_folio, put_folio
 from mc.dsl.operation import Cite, Holders, Op, operation
-from mc.kernel.device import Bio, render_version
+from mc.kernel.device import DIO_END_IO, Bio, render_version
 from mc.kernel.expr import Eval, Expr, InodeExpr, any_of, const, not_, same
 from mc.kernel.locks import EXCL, SHARED, Kind
 from mc.kernel.pagecache import (
@@ -842,6 +842,15 @@ def io_completion(op: Op, file: File) -> None:
     )
     with op.when(same(bio, const(None, "NULL")), "if (!bio) /* idle */"):
         op.goto("out")
+    if "dio" in op.world.parts:
+        with op.when(_bio_is(bio, DIO_END_IO), "if (bio->bi_end_io == iomap_dio_bio_end_io)"):
+            op.effect(
+                "bio_endio(bio): iomap_dio_bio_end_io(bio): if (atomic_dec_and_test(&dio->ref)) "
+                "queue_work(inode->i_sb->s_dio_done_wq, &dio->aio.work)",
+                _complete,
+                bio,
+            )
+            op.goto("next")
     with op.when(_bio_is(bio, blockfs.MPAGE_END_IO), "if (bio->bi_end_io == mpage_end_io)"):
         op.effect(
             "bio_endio(bio): bio->bi_end_io(bio) /* mpage_end_io(): folio_end_read() */",

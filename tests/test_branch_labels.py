@@ -134,6 +134,33 @@ LABEL_AS_MODELLED = {
     "if (!err) /* added */",
     "if (rc == MIGRATEPAGE_SUCCESS)",
     "identify_page_state(): me_pagecache_dirty() /* folio dirty */",
+    # mappings, direct I/O and DAX
+    "if (!vma || access_error(error_code, vma)) bad_area_access_error() /* SIGSEGV */",
+    "if (extend) extN_handle_inode_extension(inode, ...)",
+    "if (pmd_none(*vmf.pmd) && thp_vma_allowable_order(..., PMD_ORDER))",
+    "for_each_vma(old_vmi, mpnt) /* VMA slot N */",
+    "if (wait_for_completion) /* is_sync_kiocb(iocb) || IOMAP_DIO_FORCE_WAIT: wait for the "
+    "bio, then iomap_dio_complete() */",
+    "if (!(vma->vm_flags & VM_PFNMAP)) /* a file VMA */",
+    "if (!pte_write(entry)) return do_wp_page(vmf): wp_pfn_shared(vmf)",
+    "do { vma = remove_vma(vma, true); } /* VMA slot N */",
+    "if (!vma)",
+    "if (pos >= i_size_read(iter.inode))",
+    "if (!vma) return N",
+    "xas_for_each_marked(&xas, entry, end_index, PAGECACHE_TAG_TOWRITE) /* /f:N */",
+    "if (bio->bi_end_io == iomap_dio_bio_end_io)",
+    "if (!vma || (vma->vm_flags & (VM_SHARED|VM_WRITE)) != (VM_SHARED|VM_WRITE)) return -EACCES",
+    "if (!write && (iomap->type == IOMAP_UNWRITTEN || iomap->type == IOMAP_HOLE)) "
+    "return dax_load_hole(xas, vmf, iter, entry)",
+    "if (start > vma->vm_start) error = __split_vma(vmi, vma, start, N)",
+    "if (vma && madvise_dontneed_free_valid_vma(vma))",
+    "if (!vma) goto out /* -ENOMEM */",
+    "if (dio->wait_for_completion) /* no work */",
+    "if (*ilock_shared && *extend) { inode_unlock_shared(inode); *ilock_shared = false; "
+    "inode_lock(inode); goto restart; }",
+    "if (vma && vma->vm_ops && vma->vm_ops->access)",
+    "if (next->vm_end > end) error = __split_vma(vmi, next, end, N)",
+    "if (shrink)",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""

@@ -38,6 +38,9 @@ NEEDS: dict[str, tuple[str, str]] = {
     "bdev-exclusive": ("disk:sda", "a block device opened or controlled"),
     "folio-data-current": ("pagecache", "a page cache"),
     "swap-extents-valid": ("swapfile", "a swap file"),
+    "vma-open-close": ("vmas", "VMAs that come and go (mmap, munmap, fork)"),
+    "ptes-within-vmas": ("vmas", "VMAs that come and go (mmap, munmap, fork)"),
+    "dio-coherent": ("dio", "a direct write"),
 }
 """What a property needs of a scenario's world to check anything: the
 world part its operations must create, in words."""

@@ -45,6 +45,9 @@ class Bio:
         return f"read block {self.block} into {self.page}"
 
 
+DIO_END_IO = "iomap_dio_bio_end_io"
+"""The ``bi_end_io`` of a direct I/O bio: its completion ends no page-cache I/O."""
+
 ZEROES = -2
 """The data of a hole or of a zeroed range: zero bytes."""
 

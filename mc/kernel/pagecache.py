@@ -510,9 +510,13 @@ def submit_read(scratch: Scratch, page: Page, end_io: str) -> None:
 def complete(scratch: Scratch, bio: Bio) -> None:
     """The device finishes ``bio``; its handler ends the page-cache side:
     ``folio_end_writeback()`` for a write, ``folio_end_read()`` (data,
-    PG_uptodate, unlock) for a read."""
+    PG_uptodate, unlock) for a read; a direct write's data enters the
+    page's history (``iomap_dio_bio_end_io()`` drops the dio's reference)."""
     dev.retire(scratch.values, _device(scratch), bio)
     page = pagecache(scratch.world).page_of(bio)
+    if bio.end_io == dev.DIO_END_IO:
+        scratch[page.history] = (*scratch[page.history], bio.version)
+        return
     if bio.op == dev.WRITE:
         end_writeback(scratch, page)
         return

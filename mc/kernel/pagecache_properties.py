@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from mc.engine.model import Check, declare
-from mc.kernel.device import WRITE, Bio, device_of
+from mc.kernel.device import DIO_END_IO, WRITE, Bio, device_of
 from mc.kernel.expr import State
 from mc.kernel.pagecache import (
     PAGE_SIZE,
@@ -36,7 +36,11 @@ WRITEBACK_PROTOCOL = "writeback-protocol"
 def _writes_in_flight(part: PageCache, state: Sequence[Any]) -> list[tuple[Bio, Page]]:
     if part.device is None:
         return []
-    return [(bio, part.page_of(bio)) for bio in state[part.device.bios] if bio.op == WRITE]
+    return [
+        (bio, part.page_of(bio))
+        for bio in state[part.device.bios]
+        if bio.op == WRITE and bio.end_io != DIO_END_IO
+    ]
 
 
 def _block_text(part: PageCache, state: Sequence[Any], page: Page) -> str:

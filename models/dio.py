@@ -1,0 +1,375 @@
+"""Direct I/O writes in the iomap shape, with ext4's locking (Linux 6.6:
+fs/ext4/file.c ``ext4_dio_write_iter()``, ``ext4_dio_write_checks()``;
+fs/iomap/direct-io.c ``__iomap_dio_rw()``, ``iomap_dio_bio_end_io()``,
+``iomap_dio_complete_work()``, ``iomap_dio_complete()``, read again in the
+torvalds/linux tree as stored, commit 001397f5; mm/filemap.c
+``kiocb_invalidate_pages()``, ``kiocb_invalidate_post_direct_write()``;
+fs/inode.c ``inode_dio_wait()``, include/linux/fs.h ``inode_dio_begin()`` /
+``inode_dio_end()``):
+
+- ``dio_write``: O_DIRECT write(2) of one whole page: i_rwsem shared
+  (exclusive when the write extends the file: ``ext4_extending_io()``),
+  ``kiocb_invalidate_pages()`` (``filemap_write_and_wait_range()`` then
+  ``invalidate_inode_pages2_range()``), ``inode_dio_begin()``, the block
+  mapped (``ext4_iomap_begin()`` allocates one for a hole) and the bio
+  submitted; an AIO (``io_submit``) returns -EIOCBQUEUED and unlocks, and
+  ``dio_worker`` completes it; a synchronous or extending write waits and
+  completes it itself;
+- ``dio_worker``: the ``s_dio_done_wq`` work ``iomap_dio_complete_work()``
+  that ``iomap_dio_bio_end_io()`` queues once the bio is done:
+  ``iomap_dio_complete()``: ``->end_io``, then
+  ``kiocb_invalidate_post_direct_write()`` and ``inode_dio_end()``;
+- ``read_after_dio``: a buffered read(2) of the page begun once the direct
+  write has completed.
+
+The writeback and invalidation before the I/O cover the whole file (the
+model's write is one page of a two-page file); an invalidation that fails
+(a folio redirtied, ``-ENOTBLK``: fall back to a buffered write) is not
+modelled, nor unwritten extents and their conversion at ``->end_io``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mc.dsl import EXCL, SHARED, Cite, Op, flag_variant, invariant, operation
+from mc.dsl.folio import folio_ref, put_folio
+from mc.dsl.symbolic_steps import fork_compute
+from mc.kernel.device import DIO_END_IO, WRITE, Bio, device_of, render_version, submit
+from mc.kernel.dio import (
+    COMPLETED,
+    QUEUED,
+    WAITED,
+    DirectIo,
+    DirectWrite,
+    ReadAfter,
+    bio_in_flight,
+    dio_count,
+    direct_io,
+    render_stage,
+)
+from mc.kernel.expr import Eval, Expr, State
+from mc.kernel.pagecache import PAGE_SIZE, PG_UPTODATE, File, Mapping, Page, get_block, pagecache
+from mc.kernel.pathcond import decide, is_true, larger, less, mul
+from mc.kernel.world import ModelError, Scratch, World
+from mc.models.writeback import do_writepages, fdatawait, filemap_get_pages, invalidate, read
+
+NO_POST_INVALIDATE = "dio-no-post-invalidate"
+
+flag_variant(
+    NO_POST_INVALIDATE,
+    "iomap_dio_complete() does not invalidate the page cache over the written range after "
+    "the I/O (no kiocb_invalidate_post_direct_write()): a folio read in while the bio was in "
+    "flight keeps the old data",
+)
+
+
+def _mapping(op: Op, file: File) -> Mapping:
+    try:
+        return pagecache(op.world).attach(file)
+    except ValueError as error:
+        raise ModelError(str(error)) from None
+
+
+def _extends(scratch: Scratch, mapping: Mapping, page: Page) -> bool:
+    return decide(scratch, less(scratch[mapping.i_size], mul(page.index + 1, PAGE_SIZE)))
+
+
+def _begin(scratch: Scratch, slot: int) -> None:
+    scratch[slot] = scratch[slot] + 1
+
+
+def _end(scratch: Scratch, slot: int) -> None:
+    scratch[slot] = scratch[slot] - 1
+
+
+def _submit(scratch: Scratch, page: Page, version: int, stage: int, waits: bool) -> int:
+    """``iomap_dio_bio_iter()``: one bio of the page's block; the dio
+    records whether its submitter waits for it (``dio->wait_for_completion``)."""
+    device = device_of(scratch.world)
+    bio = Bio(WRITE, scratch[page.block], page.ino, page.index, page.path, version, DIO_END_IO)
+    submit(scratch.values, device, bio)
+    scratch[stage] = WAITED if waits else QUEUED
+    return 0
+
+
+def _done(write: DirectWrite) -> Expr:
+    """The dio's last reference is gone: its bio completed."""
+
+    def build(world: World) -> Eval:
+        bios = device_of(world).bios
+        return lambda state: (
+            state[write.stage] in (QUEUED, WAITED) and not bio_in_flight(state, bios, write)
+        )
+
+    return Expr(f"dio->ref == 0 /* bio of {write.page} done */", build)
+
+
+def _extend(scratch: Scratch, mapping: Mapping, page: Page) -> None:
+    scratch[mapping.i_size] = larger(scratch, scratch[mapping.i_size], (page.index + 1) * PAGE_SIZE)
+
+
+def dio_complete(op: Op, file: File, write: DirectWrite, mapping: Mapping) -> None:
+    """``iomap_dio_complete()``: ``->end_io`` (``ext4_dio_write_end_io()``),
+    ``kiocb_invalidate_post_direct_write()`` over the range, then
+    ``inode_dio_end()``; the caller is told (``ki_complete``)."""
+    if not op.variant(NO_POST_INVALIDATE):
+        op.run(invalidate, file, write.page.index)
+    op.effect(
+        "inode_dio_end(file_inode(iocb->ki_filp)): atomic_dec_and_test(&inode->i_dio_count); "
+        "wake_up_var(&inode->i_dio_count)",
+        _end,
+        dio_count(op.world, mapping),
+    )
+    op.effect(
+        "iocb->ki_complete(iocb, ret) /* the direct write completed */",
+        lambda scratch, slot: scratch.__setitem__(slot, COMPLETED),
+        write.stage,
+    )
+
+
+@operation(
+    models="ext4_dio_write_iter() -> iomap_dio_rw() -> __iomap_dio_rw() (fs/ext4/file.c, "
+    "fs/iomap/direct-io.c)",
+    describe=lambda f, index, aio: (
+        f"{'io_submit' if aio else 'pwrite'}(O_DIRECT {f}, page {index})"
+    ),
+    cites=(
+        Cite("fs/read_write.c", "vfs_write", "6.6"),
+        Cite("fs/ext4/file.c", "ext4_file_write_iter", "6.6", method="file_operations.write_iter"),
+        Cite("fs/ext4/file.c", "ext4_dio_write_iter", "6.6"),
+        Cite("fs/ext4/file.c", "ext4_dio_write_checks", "6.6"),
+        Cite("fs/iomap/direct-io.c", "__iomap_dio_rw", "001397f5"),
+        Cite("mm/filemap.c", "kiocb_invalidate_pages", "6.6"),
+        Cite("mm/filemap.c", "filemap_write_and_wait_range", "6.6"),
+        Cite("mm/truncate.c", "invalidate_inode_pages2_range", "6.6"),
+        Cite("fs/ext4/inode.c", "ext4_iomap_begin", "6.6"),
+        Cite("fs/iomap/direct-io.c", "iomap_dio_bio_iter", "001397f5"),
+        Cite("fs/iomap/direct-io.c", "iomap_dio_complete", "001397f5"),
+    ),
+)
+def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
+    """An O_DIRECT write of page ``index``, whole and aligned; ``aio``: an
+    io_submit(2) whose completion ``dio_worker`` runs."""
+    mapping = _mapping(op, file)
+    page = mapping.pages[index]
+    inode = op.inode(file.path)
+    part = direct_io(op.world)
+    version = pagecache(op.world).add_write(op.thread.name, op.thread.pc, None)
+    stage = op.world.add_slot(f"dio({op.thread.name})", None, render_stage)
+    write = DirectWrite(op.thread.name, page, version, stage)
+    part.writes.append(write)
+    count = dio_count(op.world, mapping)
+    op.lock(inode.i_rwsem, SHARED, "ext4_dio_write_iter(): inode_lock_shared(inode)")
+    extends = fork_compute(
+        op,
+        "extend",
+        "ext4_dio_write_checks(): if (ext4_extending_io(inode, offset, count)) *extend = true",
+        _extends,
+        mapping,
+        page,
+    )
+    with op.when(
+        is_true(extends),
+        "if (*ilock_shared && *extend) { inode_unlock_shared(inode); *ilock_shared = false; "
+        "inode_lock(inode); goto restart; }",
+    ):
+        op.unlock(inode.i_rwsem, "inode_unlock_shared(inode)")
+        op.lock(inode.i_rwsem, EXCL, "inode_lock(inode) /* restart: an extending write */")
+    op.enter(
+        "file_operations.write_iter",
+        label="vfs_write(): file->f_op->write_iter(&kiocb, &iter) /* IOCB_DIRECT */",
+        roles={"file": inode, "inode": inode},
+    )
+    do_writepages(op, mapping, sync_all=True)
+    fdatawait(op, mapping)
+    op.run(invalidate, file, index)
+    op.effect(
+        "inode_dio_begin(inode): atomic_inc(&inode->i_dio_count)",
+        _begin,
+        count,
+    )
+    op.effect(
+        "ext4_iomap_begin(): ext4_map_blocks(handle, inode, &map, EXT4_GET_BLOCKS_CREATE_ZERO...) "
+        "/* a hole gets a block */",
+        lambda scratch, p: get_block(scratch, p),
+        page,
+    )
+    op.effect(
+        f"iomap_dio_bio_iter(): bio = iomap_dio_alloc_bio(); submit_bio(bio) /* v{version} */; "
+        "dio->wait_for_completion = wait_for_completion",
+        _submit,
+        page,
+        version,
+        stage,
+        _waits(extends) if aio else True,
+    )
+    with op.when(
+        is_true(extends) if aio else _always(),
+        "if (wait_for_completion) /* is_sync_kiocb(iocb) || IOMAP_DIO_FORCE_WAIT: wait for the "
+        "bio, then iomap_dio_complete() */",
+    ):
+        op.wait_until(
+            _done(write),
+            "for (;;) { if (!READ_ONCE(dio->submit.waiter)) break; blk_io_schedule(); }",
+            f"the direct write of {page}",
+        )
+        dio_complete(op, file, write, mapping)
+        with op.when(is_true(extends), "if (extend) ext4_handle_inode_extension(inode, ...)"):
+            op.effect("i_size_write(inode, offset + written)", _extend, mapping, page)
+    op.unlock(inode.i_rwsem, "ext4_dio_write_iter(): inode_unlock(inode) /* shared or not */")
+
+
+def _waits(extends: Expr) -> Expr:
+    def build(world: World) -> Eval:
+        get = extends.compile(world)
+        return lambda state: get(state) is True
+
+    return Expr("is_sync_kiocb(iocb) || (dio_flags & IOMAP_DIO_FORCE_WAIT)", build, extends.local)
+
+
+def _always() -> Expr:
+    return Expr("wait_for_completion", lambda _w: lambda _s: True, True)
+
+
+@operation(
+    models="iomap_dio_bio_end_io() -> queue_work(s_dio_done_wq) -> iomap_dio_complete_work() "
+    "(fs/iomap/direct-io.c)",
+    describe=lambda f, index: f"dio_done_wq({f}, page {index})",
+    cites=(
+        Cite("fs/iomap/direct-io.c", "iomap_dio_bio_end_io", "001397f5"),
+        Cite("fs/iomap/direct-io.c", "iomap_dio_complete_work", "001397f5"),
+        Cite("fs/iomap/direct-io.c", "iomap_dio_complete", "001397f5"),
+        Cite("mm/filemap.c", "kiocb_invalidate_post_direct_write", "6.6"),
+    ),
+)
+def dio_worker(op: Op, file: File, index: int) -> None:
+    """The worker of ``s_dio_done_wq`` completing the AIO direct write of
+    page ``index`` a thread before this one submits (if that write turns
+    out synchronous, there is nothing to do)."""
+    mapping = _mapping(op, file)
+    try:
+        write = direct_io(op.world).write_of(mapping.pages[index])
+    except ValueError as error:
+        raise ModelError(str(error)) from None
+    op.wait_until(
+        _queued_or_completed(write),
+        "iomap_dio_bio_end_io(): if (atomic_dec_and_test(&dio->ref)) queue_work(...) "
+        "/* the work runs */",
+        f"the bio of {write.page}",
+    )
+    with op.when(_stage_is(write, COMPLETED), "if (dio->wait_for_completion) /* no work */"):
+        op.goto("out")
+    dio_complete(op, file, write, mapping)
+    op.label("out")
+
+
+def _queued_or_completed(write: DirectWrite) -> Expr:
+    done = _done(write)
+
+    def build(world: World) -> Eval:
+        bio_done = done.compile(world)
+        return lambda state: (
+            state[write.stage] == COMPLETED or (state[write.stage] == QUEUED and bio_done(state))
+        )
+
+    return Expr(f"bio of {write.page} done", build)
+
+
+def _stage_is(write: DirectWrite, stage: int) -> Expr:
+    return Expr(
+        f"dio({write.thread}) {render_stage(stage)}",
+        lambda _w: lambda state: state[write.stage] == stage,
+    )
+
+
+@operation(
+    models="read(2) begun after a direct write completed: filemap_read() (mm/filemap.c)",
+    describe=lambda f, index: f"read({f}, page {index}) once the direct write completed",
+    cites=read.cites,
+)
+def read_after_dio(op: Op, file: File, index: int) -> None:
+    """A buffered read of page ``index`` that begins once the direct write
+    of that page (by a thread before this one) has completed; what it
+    returns must be that write's data or newer (property dio-coherent)."""
+    mapping = _mapping(op, file)
+    try:
+        write = direct_io(op.world).write_of(mapping.pages[index])
+    except ValueError as error:
+        raise ModelError(str(error)) from None
+    op.wait_until(
+        _stage_is(write, COMPLETED),
+        "/* the program reads after io_getevents() reported the direct write */",
+        f"the direct write of {write.page}",
+    )
+    page = mapping.pages[index]
+    filemap_get_pages(op, mapping, page, "")
+    data = op.register("returned", render_version)
+    op.compute(
+        "returned",
+        "copied = copy_folio_to_iter(folio, offset, bytes, iter)",
+        _folio_data,
+        page,
+        render=render_version,
+    )
+    put_folio(op, folio_ref(op, page))
+    direct_io(op.world).reads.append(ReadAfter(op.thread.name, write, data))
+
+
+def _folio_data(scratch: Scratch, page: Page) -> Any:
+    folio = scratch[page.folio]
+    return None if folio is None else folio[0]
+
+
+# --- dio-coherent ---------------------------------------------------------------------
+
+
+def _older(history: tuple[Any, ...], held: Any, version: int) -> bool:
+    """``held`` is data the page had before ``version`` was written."""
+    if version not in history:
+        return False
+    start = history.index(version)
+    return held not in history[start:]
+
+
+def dio_coherent_violation(world: World, state: State) -> str | None:
+    """After a direct write completed: no uptodate folio unlocked in the
+    page cache holds older data for its page, and a read begun after the
+    completion returned the new data (or newer)."""
+    part = world.parts.get("dio")
+    if not isinstance(part, DirectIo):
+        return None
+    cache = pagecache(world)
+    for write in part.writes:
+        if state[write.stage] != COMPLETED:
+            continue
+        page = write.page
+        history = state[page.history]
+        folio = state[page.folio]
+        if folio is not None and folio[1] & PG_UPTODATE and state[page.ident] is not None:
+            lock = page.locks[state[page.ident]]
+            if state[lock.slot] is None and _older(history, folio[0], write.version):
+                return (
+                    f"{write.thread}'s direct write of {cache.writer(write.version)} to {page} "
+                    f"completed, but folio {page} still caches {cache.writer(folio[0])}"
+                )
+    for reading in part.reads:
+        got = state[reading.data]
+        if got is not None and _older(
+            state[reading.write.page.history], got, reading.write.version
+        ):
+            return (
+                f"{reading.thread}'s read after {reading.write.thread}'s direct write completed "
+                f"returned {cache.writer(got)}, not {cache.writer(reading.write.version)}"
+            )
+    return None
+
+
+@invariant(
+    "dio-coherent",
+    "after a direct write completes, no cached folio holds older data for its range, and a "
+    "buffered read begun after the completion returns the new data",
+)
+def dio_coherent(model: Any) -> Any:
+    world = model.world
+    return lambda state: dio_coherent_violation(world, state)

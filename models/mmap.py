@@ -1,0 +1,793 @@
+"""Mappings that come and go (Linux 6.6, mm/mmap.c, mm/madvise.c,
+mm/mprotect.c, kernel/fork.c, mm/memory.c), over AFS's file
+``vm_operations_struct`` (fs/afs/file.c, 6.6: ``afs_vm_ops`` = ``.open``
+``afs_vm_open``, ``.close`` ``afs_vm_close``, ``.fault`` ``filemap_fault``,
+``.page_mkwrite``; ``afs_file_mmap`` and both methods keep
+``vnode->cb_nr_mmap``, the count of the file's VMAs) and ``/dev/mem``'s
+``mmap_mem_ops`` (drivers/char/mem.c: ``.access`` = ``generic_access_phys``)
+for a ``VM_IO | VM_PFNMAP`` mapping:
+
+- ``mmap_file``: ``vm_mmap_pgoff()`` (mmap_lock exclusive) ->
+  ``mmap_region()`` -> ``call_mmap()`` (``->mmap``) and the VMA linked
+  into the file's ``i_mmap`` tree under ``i_mmap_lock_write()``;
+- ``munmap_range``: ``__vm_munmap()`` -> ``do_vmi_align_munmap()``: the VMA
+  split at each end of the range (``__split_vma()``: ``->open`` of the new
+  VMA, then ``vma_prepare()``'s ``i_mmap_lock_write()``), the range's ptes
+  zapped (``unmap_region()``), the VMA unlinked (``unlink_file_vma()``) and
+  ``remove_vma()`` -> ``->close``;
+- ``mprotect_readonly``: ``do_mprotect_pkey()`` -> ``mprotect_fixup()`` ->
+  ``change_protection()`` on a whole VMA (the ptes lose their write bit);
+- ``madvise_dontneed`` / ``madvise_remove``: ``do_madvise()`` under
+  mmap_lock shared: ``zap_page_range_single()``, or ``madvise_remove()``,
+  which drops mmap_lock around ``vfs_fallocate(PUNCH_HOLE)`` (the shipped
+  ``punch_hole``);
+- ``fork_exit``: ``dup_mmap()`` (both mms' mmap_lock exclusive: each VMA
+  copied into the child and linked into ``i_mmap``, then ``->open``; a shared
+  file mapping's ptes are not copied, ``vma_needs_copy()``), then the child's
+  ``exit_mmap()``: ``remove_vma()`` -> ``->close`` under its mmap_lock;
+- ``vma_load`` / ``vma_store``: a load or store through the mapping,
+  faulting as ``mc.models.fault`` says after the VMA lookup of
+  ``lock_mm_and_find_vma()`` (SIGSEGV when no VMA, or a store to a
+  read-only one: ``access_error()``);
+- ``ptrace_peek``: ``access_process_vm()`` -> ``__access_remote_vm()``:
+  under mmap_lock shared, ``get_user_pages_remote()`` fails on a
+  ``VM_PFNMAP`` VMA and ``->access`` (``generic_access_phys()``) reads it.
+
+Left out: mmap_lock's downgrade in munmap (the model keeps it exclusive),
+VMA merging, mprotect of part of a VMA, MAP_FIXED over an existing VMA,
+per-VMA locks, page tables freed, and the device memory ``->access`` reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from mc.dsl import EXCL, SHARED, Cite, Op, flag_variant, invariant, operation
+from mc.kernel.expr import Eval, Expr, State, not_
+from mc.kernel.mm import PTE_WRITE
+from mc.kernel.pagecache import PAGE_SIZE, File, pagecache
+from mc.kernel.vma import (
+    TASK,
+    VM_PFNMAP,
+    VM_WRITE,
+    Process,
+    Vma,
+    Vmas,
+    child_of,
+    find_vma,
+    free_slot,
+    render_vma,
+    vmas_of,
+)
+from mc.kernel.world import ModelError, Scratch, World
+from mc.models.fault import access_page
+from mc.models.truncate import file_parts, punch_hole
+from mc.models.truncate_mm import render_indices, zap_ptes
+
+SPLIT_WITHOUT_OPEN = "split-without-open"
+MPROTECT_KEEPS_WRITE = "mprotect-keeps-write"
+ACCESS_WITHOUT_MMAP_LOCK = "access-without-mmap-lock"
+
+flag_variant(
+    SPLIT_WITHOUT_OPEN,
+    "__split_vma() does not call ->open on the new VMA: munmap of the middle of a VMA leaves "
+    "two VMAs the filesystem counted as one, and each is ->closed",
+)
+flag_variant(
+    MPROTECT_KEEPS_WRITE,
+    "mprotect(PROT_READ) changes vm_flags but not the ptes (no change_protection()): a pte "
+    "stays writable in a read-only VMA",
+)
+flag_variant(
+    ACCESS_WITHOUT_MMAP_LOCK,
+    "access_process_vm() looks the VMA up and calls ->access without mmap_read_lock()",
+)
+
+
+@attrs.frozen
+class MappedFile:
+    """A file of the scenario and the VMAs of the task when it starts
+    (``(start, end, flags)``; ``VM_PFNMAP`` ones map ``/dev/mem`` above
+    the file's pages)."""
+
+    file: File
+    vmas: tuple[Vma, ...] = ()
+
+    def __str__(self) -> str:
+        return str(self.file)
+
+
+def _parts(op: Op, mapped: MappedFile) -> tuple[Vmas, Process, Any]:
+    mapping, _mm, inode = file_parts(op, mapped.file)
+    for start, end, flags in mapped.vmas:
+        if not flags & VM_PFNMAP and end > len(mapping.pages):
+            raise ModelError(f"VMA [{start}, {end}) maps past the pages of {mapped.file}")
+    try:
+        part = vmas_of(op.world, mapping, mapped.vmas)
+    except ValueError as error:
+        raise ModelError(str(error)) from None
+    return part, part.processes[TASK], inode
+
+
+def _test(register: Expr, text: str, predicate: Any) -> Expr:
+    def build(world: World) -> Eval:
+        get = register.compile(world)
+        return lambda state: bool(predicate(get(state)))
+
+    return Expr(text, build, register.local)
+
+
+def _vma_in(process: Process, number: Expr) -> Expr:
+    """The VMA in the slot whose number register ``number`` holds."""
+
+    def build(world: World) -> Eval:
+        get = number.compile(world)
+        return lambda state: None if get(state) is None else state[process.vmas[get(state)]]
+
+    return Expr(f"vma[{number}]", build, False)
+
+
+def _count(scratch: Scratch, slot: int, delta: int) -> int:
+    scratch[slot] = scratch[slot] + delta
+    return 0
+
+
+def afs_vm_open(op: Op, part: Vmas, process: Process, label: str) -> None:
+    """``->open`` = ``afs_vm_open()`` -> ``afs_add_open_mmap()``:
+    ``atomic_inc_return(&vnode->cb_nr_mmap)``."""
+    op.call(
+        "vm_operations_struct.open",
+        _count,
+        part.opened,
+        1,
+        label=label,
+        roles={"mm": process},
+    )
+
+
+def afs_vm_close(op: Op, part: Vmas, process: Process, label: str) -> None:
+    """``->close`` = ``afs_vm_close()`` -> ``afs_drop_open_mmap()``:
+    ``atomic_dec_and_test(&vnode->cb_nr_mmap)``."""
+    op.call(
+        "vm_operations_struct.close",
+        _count,
+        part.opened,
+        -1,
+        label=label,
+        roles={"mm": process},
+    )
+
+
+# --- mmap(2) ----------------------------------------------------------------------------
+
+
+def _place(scratch: Scratch, process: Process, start: int, end: int) -> int | None:
+    if any(find_vma(scratch, process, page) is not None for page in range(start, end)):
+        return None
+    return free_slot(scratch, process)
+
+
+def _link(scratch: Scratch, process: Process, number: int, vma: Vma) -> None:
+    scratch[process.vmas[number]] = vma
+
+
+@operation(
+    models="vm_mmap_pgoff() -> do_mmap() -> mmap_region() -> call_mmap() (mm/util.c, mm/mmap.c)",
+    describe=lambda m, start, end, writable: (
+        f"mmap({m}, pages [{start}, {end}), {'PROT_READ|PROT_WRITE' if writable else 'PROT_READ'},"
+        " MAP_SHARED)"
+    ),
+    cites=(
+        Cite("mm/util.c", "vm_mmap_pgoff", "6.6"),
+        Cite("mm/mmap.c", "do_mmap", "6.6"),
+        Cite("mm/mmap.c", "mmap_region", "6.6"),
+        Cite("fs/afs/file.c", "afs_file_mmap", "6.6", method="file_operations.mmap"),
+        Cite("mm/filemap.c", "generic_file_mmap", "6.6"),
+        Cite("mm/mmap.c", "vma_link_file", "6.6"),
+    ),
+)
+def mmap_file(op: Op, mapped: MappedFile, start: int, end: int, writable: bool) -> None:
+    """mmap(2) of file pages ``[start, end)`` at the same virtual pages
+    (the hint honoured), MAP_SHARED: -ENOMEM when the range is taken or the
+    process has no VMA slot left."""
+    part, process, inode = _parts(op, mapped)
+    op.lock(process.mmap_lock, EXCL, "vm_mmap_pgoff(): mmap_write_lock_killable(mm)")
+    number = op.compute(
+        "vma",
+        "do_mmap(): addr = get_unmapped_area(file, addr, len, pgoff, flags); "
+        "mmap_region(): vma = vm_area_alloc(mm)",
+        _place,
+        process,
+        start,
+        end,
+    )
+    with op.when(_test(number, "if (!vma) /* -ENOMEM */", lambda n: n is None), "if (!vma)"):
+        op.unlock(process.mmap_lock, "mmap_write_unlock(mm); return -ENOMEM")
+        op.goto("out")
+    op.enter(
+        "file_operations.mmap",
+        label="mmap_region(): error = call_mmap(file, vma): file->f_op->mmap(file, vma)",
+        roles={"file": inode, "inode": inode, "mm": process},
+    )
+    op.effect(
+        "afs_file_mmap(): afs_add_open_mmap(vnode): atomic_inc_return(&vnode->cb_nr_mmap); "
+        "generic_file_mmap(): vma->vm_ops = &afs_vm_ops",
+        _count,
+        part.opened,
+        1,
+    )
+    flags = VM_WRITE if writable else 0
+    op.lock(part.mapping.i_mmap_rwsem, EXCL, "vma_link_file(vma): i_mmap_lock_write(mapping)")
+    op.effect(
+        "__vma_link_file(vma, mapping); vma_iter_store(&vmi, vma) "
+        f"/* {render_vma((start, end, flags))} */",
+        _link,
+        process,
+        number,
+        (start, end, flags),
+    )
+    op.unlock(part.mapping.i_mmap_rwsem, "i_mmap_unlock_write(mapping)")
+    op.unlock(process.mmap_lock, "mmap_write_unlock(mm)")
+    op.label("out")
+
+
+# --- munmap(2) --------------------------------------------------------------------------
+
+
+def _split(scratch: Scratch, process: Process, number: int, at: int, below: bool) -> None:
+    start, end, flags = scratch[process.vmas[number]]
+    new = free_slot(scratch, process)
+    if new is None:
+        raise ModelError(f"{process} has no VMA slot left for a split")
+    if below:
+        scratch[process.vmas[new]] = (start, at, flags)
+        scratch[process.vmas[number]] = (at, end, flags)
+    else:
+        scratch[process.vmas[new]] = (at, end, flags)
+        scratch[process.vmas[number]] = (start, at, flags)
+
+
+def _unlink(scratch: Scratch, process: Process, number: int) -> None:
+    scratch[process.vmas[number]] = None
+
+
+def _file_pages(part: Vmas, start: int, end: int) -> Expr:
+    pages = tuple(i for i in range(start, end) if i < len(part.mapping.pages))
+    return Expr(render_indices(pages), lambda _w: lambda _s: pages, local=True)
+
+
+def unmap_vma_range(op: Op, part: Vmas, process: Process, start: int, end: int) -> None:
+    """``do_vmi_align_munmap()`` of ``[start, end)`` inside the VMA found
+    there, the caller holding mmap_lock exclusive."""
+    number = op.compute(
+        "vma",
+        f"do_vmi_munmap(): vma = vma_find(vmi, end) /* the VMA over page {start} */",
+        lambda scratch: find_vma(scratch, process, start),
+    )
+    vma = _vma_in(process, number)
+    with op.when(_test(number, "vma == NULL", lambda n: n is None), "if (!vma) return 0"):
+        op.goto("unmapped")
+    with op.when(
+        _test(vma, "start > vma->vm_start", lambda v: v is not None and v[0] < start),
+        "if (start > vma->vm_start) error = __split_vma(vmi, vma, start, 1)",
+    ):
+        _split_vma(op, part, process, number, start, below=True)
+    with op.when(
+        _test(vma, "end < vma->vm_end", lambda v: v is not None and end < v[1]),
+        "if (next->vm_end > end) error = __split_vma(vmi, next, end, 0)",
+    ):
+        _split_vma(op, part, process, number, end, below=False)
+    pfnmap = _test(
+        vma, "vma->vm_flags & VM_PFNMAP", lambda v: v is not None and bool(v[2] & VM_PFNMAP)
+    )
+    with op.when(not_(pfnmap), "if (!(vma->vm_flags & VM_PFNMAP)) /* a file VMA */"):
+        zap_ptes(
+            op,
+            part.mm,
+            _file_pages(part, start, end),
+            "unmap_region(): unmap_vmas(): zap_pte_range()",
+            "munmapped",
+        )
+        op.lock(
+            part.mapping.i_mmap_rwsem,
+            EXCL,
+            "free_pgtables(): unlink_file_vma(vma): i_mmap_lock_write(mapping)",
+        )
+        op.effect("__remove_shared_vm_struct(vma, file, mapping)", _unlink, process, number)
+        op.unlock(part.mapping.i_mmap_rwsem, "i_mmap_unlock_write(mapping)")
+        afs_vm_close(
+            op,
+            part,
+            process,
+            "remove_mt(): remove_vma(vma): if (vma->vm_ops && vma->vm_ops->close) "
+            "vma->vm_ops->close(vma)",
+        )
+        op.goto("unmapped")
+    op.effect(
+        "unmap_region(); remove_vma(vma) /* mmap_mem_ops has no ->close */",
+        _unlink,
+        process,
+        number,
+    )
+    op.label("unmapped")
+
+
+def _split_vma(op: Op, part: Vmas, process: Process, number: Expr, at: int, *, below: bool) -> None:
+    """``__split_vma()``: the new VMA (``vm_area_dup()``) is ``->open``ed,
+    then inserted under ``vma_prepare()``'s ``i_mmap_lock_write()``."""
+    if not op.variant(SPLIT_WITHOUT_OPEN):
+        afs_vm_open(
+            op,
+            part,
+            process,
+            "__split_vma(): if (new->vm_ops && new->vm_ops->open) new->vm_ops->open(new)",
+        )
+    op.lock(part.mapping.i_mmap_rwsem, EXCL, "vma_prepare(&vp): i_mmap_lock_write(vp->mapping)")
+    op.effect(
+        f"vma->vm_{'start' if below else 'end'} = addr /* page {at} */; "
+        "vma_complete(): vma_iter_store(vmi, vp->insert)",
+        _split,
+        process,
+        number,
+        at,
+        below,
+    )
+    op.unlock(part.mapping.i_mmap_rwsem, "vma_complete(): i_mmap_unlock_write(vp->mapping)")
+
+
+@operation(
+    models="__vm_munmap() -> do_vmi_munmap() -> do_vmi_align_munmap() (mm/mmap.c)",
+    describe=lambda m, start, end: f"munmap({m}, pages [{start}, {end}))",
+    cites=(
+        Cite("mm/mmap.c", "__vm_munmap", "6.6"),
+        Cite("mm/mmap.c", "do_vmi_align_munmap", "6.6"),
+        Cite("mm/mmap.c", "__split_vma", "6.6"),
+        Cite("fs/afs/file.c", "afs_vm_open", "6.6", method="vm_operations_struct.open"),
+        Cite("mm/mmap.c", "unmap_region", "6.6"),
+        Cite("mm/mmap.c", "unlink_file_vma", "6.6"),
+        Cite("mm/mmap.c", "remove_vma", "6.6"),
+        Cite("fs/afs/file.c", "afs_vm_close", "6.6", method="vm_operations_struct.close"),
+    ),
+)
+def munmap_range(op: Op, mapped: MappedFile, start: int, end: int) -> None:
+    """munmap(2) of virtual pages ``[start, end)``, which lie inside one
+    VMA (or none)."""
+    part, process, _ = _parts(op, mapped)
+    op.lock(process.mmap_lock, EXCL, "__vm_munmap(): mmap_write_lock_killable(mm)")
+    unmap_vma_range(op, part, process, start, end)
+    op.unlock(process.mmap_lock, "mmap_write_unlock(mm)")
+
+
+# --- mprotect(2) -------------------------------------------------------------------------
+
+
+def _protect(scratch: Scratch, process: Process, number: int) -> None:
+    start, end, flags = scratch[process.vmas[number]]
+    scratch[process.vmas[number]] = (start, end, flags & ~VM_WRITE)
+
+
+def _write_protect(scratch: Scratch, part: Vmas, pages: Sequence[int]) -> None:
+    for index in pages:
+        pte = scratch[part.mm.ptes[index]]
+        if pte is not None:
+            scratch[part.mm.ptes[index]] = pte & ~PTE_WRITE
+
+
+@operation(
+    models="do_mprotect_pkey() -> mprotect_fixup() -> change_protection() (mm/mprotect.c)",
+    describe=lambda m, start, end: f"mprotect({m}, pages [{start}, {end}), PROT_READ)",
+    cites=(
+        Cite("mm/mprotect.c", "do_mprotect_pkey", "6.6"),
+        Cite("mm/mprotect.c", "mprotect_fixup", "6.6"),
+        Cite("mm/mprotect.c", "change_protection", "6.6"),
+        Cite("mm/mprotect.c", "change_pte_range", "6.6"),
+    ),
+)
+def mprotect_readonly(op: Op, mapped: MappedFile, start: int, end: int) -> None:
+    """mprotect(2) to PROT_READ of the VMA over page ``start`` (the range is
+    the whole VMA: no split): ``vm_flags`` lose VM_WRITE and
+    ``change_protection()`` write-protects the ptes (their dirty bit stays)."""
+    part, process, _ = _parts(op, mapped)
+    op.lock(process.mmap_lock, EXCL, "do_mprotect_pkey(): mmap_write_lock_killable(current->mm)")
+    number = op.compute(
+        "vma",
+        "vma = vma_find(&vmi, end)",
+        lambda scratch: find_vma(scratch, process, start),
+    )
+    with op.when(
+        _test(number, "vma == NULL", lambda n: n is None), "if (!vma) goto out /* -ENOMEM */"
+    ):
+        op.goto("out")
+    op.effect(
+        "mprotect_fixup(): vm_flags_reset(vma, newflags); vma_set_page_prot(vma)",
+        _protect,
+        process,
+        number,
+    )
+    if not op.variant(MPROTECT_KEEPS_WRITE):
+        op.effect(
+            "change_protection(tlb, vma, start, end, mm_cp_flags): change_pte_range(): "
+            "ptent = pte_modify(oldpte, newprot) /* !pte_write */",
+            _write_protect,
+            part,
+            tuple(i for i in range(start, end) if i < len(part.mapping.pages)),
+        )
+    op.label("out")
+    op.unlock(process.mmap_lock, "mmap_write_unlock(current->mm)")
+
+
+# --- madvise(2) --------------------------------------------------------------------------
+
+
+@operation(
+    models="do_madvise(MADV_DONTNEED) -> madvise_dontneed_single_vma() -> "
+    "zap_page_range_single() (mm/madvise.c)",
+    describe=lambda m, start, end: f"madvise({m}, pages [{start}, {end}), MADV_DONTNEED)",
+    cites=(
+        Cite("mm/madvise.c", "do_madvise", "6.6"),
+        Cite("mm/madvise.c", "madvise_dontneed_free", "6.6"),
+        Cite("mm/madvise.c", "madvise_dontneed_single_vma", "6.6"),
+        Cite("mm/memory.c", "zap_page_range_single", "6.6"),
+    ),
+)
+def madvise_dontneed(op: Op, mapped: MappedFile, start: int, end: int) -> None:
+    """madvise(MADV_DONTNEED) of ``[start, end)`` inside one VMA: under
+    mmap_lock shared the ptes are zapped (a dirty one dirties its folio);
+    -ENOMEM without a VMA there, -EINVAL on a VM_PFNMAP one."""
+    part, process, _ = _parts(op, mapped)
+    op.lock(process.mmap_lock, SHARED, "do_madvise(): mmap_read_lock(mm)")
+    number = op.compute(
+        "vma",
+        "madvise_walk_vmas(): vma = find_vma_prev(mm, start, &prev)",
+        lambda scratch: find_vma(scratch, process, start),
+    )
+    vma = _vma_in(process, number)
+    usable = _test(
+        vma, "vma && can_madv_lru_vma(vma)", lambda v: v is not None and not v[2] & VM_PFNMAP
+    )
+    with op.when(usable, "if (vma && madvise_dontneed_free_valid_vma(vma))"):
+        zap_ptes(
+            op,
+            part.mm,
+            _file_pages(part, start, end),
+            "madvise_dontneed_single_vma(): zap_page_range_single(vma, start, end - start, NULL)",
+            "dontneed",
+        )
+    op.unlock(process.mmap_lock, "mmap_read_unlock(mm)")
+
+
+@operation(
+    models="do_madvise(MADV_REMOVE) -> madvise_remove() -> vfs_fallocate(PUNCH_HOLE) "
+    "(mm/madvise.c)",
+    describe=lambda m, start, end: f"madvise({m}, pages [{start}, {end}), MADV_REMOVE)",
+    cites=(
+        Cite("mm/madvise.c", "do_madvise", "6.6"),
+        Cite("mm/madvise.c", "madvise_remove", "6.6"),
+        *punch_hole.cites,
+    ),
+)
+def madvise_remove(op: Op, mapped: MappedFile, start: int, end: int) -> None:
+    """madvise(MADV_REMOVE) of ``[start, end)`` inside one shared writable
+    VMA: ``madvise_remove()`` drops mmap_lock (the filesystem's fallocate
+    takes i_rwsem) and punches the file's hole through ``vfs_fallocate()``,
+    then retakes it; -EACCES on a VMA that is not shared and writable."""
+    _, process, _ = _parts(op, mapped)
+    op.lock(process.mmap_lock, SHARED, "do_madvise(): mmap_read_lock(mm)")
+    number = op.compute(
+        "vma",
+        "madvise_walk_vmas(): vma = find_vma_prev(mm, start, &prev)",
+        lambda scratch: find_vma(scratch, process, start),
+    )
+    vma = _vma_in(process, number)
+    shared_writable = _test(
+        vma,
+        "(vma->vm_flags & (VM_SHARED|VM_WRITE)) == (VM_SHARED|VM_WRITE)",
+        lambda v: v is not None and v[2] == VM_WRITE,
+    )
+    with op.when(
+        not_(shared_writable),
+        "if (!vma || (vma->vm_flags & (VM_SHARED|VM_WRITE)) != (VM_SHARED|VM_WRITE)) "
+        "return -EACCES",
+    ):
+        op.unlock(process.mmap_lock, "mmap_read_unlock(mm)")
+        op.goto("out")
+    op.unlock(
+        process.mmap_lock,
+        "madvise_remove(): get_file(f); if (userfaultfd_remove(vma, start, end)) "
+        "mmap_read_unlock(mm)",
+    )
+    op.run(punch_hole, mapped.file, start * PAGE_SIZE, (end - start) * PAGE_SIZE)
+    op.lock(process.mmap_lock, SHARED, "fput(f); mmap_read_lock(mm)")
+    op.unlock(process.mmap_lock, "do_madvise(): mmap_read_unlock(mm)")
+    op.label("out")
+
+
+# --- fork(2) and the child's exit ----------------------------------------------------------
+
+
+def _slot_used(slot: int, text: str) -> Expr:
+    return Expr(text, lambda _w: lambda state: state[slot] is not None)
+
+
+def _copy(scratch: Scratch, parent: Process, child: Process, number: int) -> None:
+    scratch[child.vmas[number]] = scratch[parent.vmas[number]]
+
+
+@operation(
+    models="copy_process() -> dup_mm() -> dup_mmap() (kernel/fork.c); the child's "
+    "exit_mmap() (mm/mmap.c)",
+    describe=lambda m: f"fork(); the child exits /* {m} */",
+    cites=(
+        Cite("kernel/fork.c", "dup_mmap", "6.6"),
+        Cite("kernel/fork.c", "vm_area_dup", "6.6"),
+        Cite("fs/afs/file.c", "afs_vm_open", "6.6", method="vm_operations_struct.open"),
+        Cite("mm/mmap.c", "exit_mmap", "6.6"),
+        Cite("mm/mmap.c", "remove_vma", "6.6"),
+        Cite("fs/afs/file.c", "afs_vm_close", "6.6", method="vm_operations_struct.close"),
+    ),
+)
+def fork_exit(op: Op, mapped: MappedFile) -> None:
+    """fork(2), whose child exits at once: ``dup_mmap()`` copies every VMA
+    under both mms' mmap_lock (the child's nested), links each copy into
+    ``i_mmap`` and calls its ``->open``; the child's ``exit_mmap()`` (its
+    mmap_lock exclusive for the teardown, 6.6) unlinks each VMA and calls
+    ``->close``."""
+    part, parent, _ = _parts(op, mapped)
+    child = child_of(op.world, part)
+    mapping = part.mapping
+    op.lock(parent.mmap_lock, EXCL, "dup_mmap(): mmap_write_lock_killable(oldmm)")
+    op.lock(child.mmap_lock, EXCL, "mmap_write_lock_nested(mm, SINGLE_DEPTH_NESTING)")
+    for number, slot in enumerate(parent.vmas):
+        present = _slot_used(slot, f"mpnt {number}")
+        with op.when(present, f"for_each_vma(old_vmi, mpnt) /* VMA slot {number} */"):
+            op.lock(
+                mapping.i_mmap_rwsem, EXCL, "tmp = vm_area_dup(mpnt); i_mmap_lock_write(mapping)"
+            )
+            op.effect(
+                "vma_interval_tree_insert_after(tmp, mpnt, &mapping->i_mmap); "
+                "vma_iter_bulk_store(&vmi, tmp)",
+                _copy,
+                parent,
+                child,
+                number,
+            )
+            op.unlock(mapping.i_mmap_rwsem, "i_mmap_unlock_write(mapping)")
+            afs_vm_open(
+                op, part, child, "if (tmp->vm_ops && tmp->vm_ops->open) tmp->vm_ops->open(tmp)"
+            )
+    op.unlock(child.mmap_lock, "mmap_write_unlock(mm)")
+    op.unlock(parent.mmap_lock, "mmap_write_unlock(oldmm)")
+    op.lock(
+        child.mmap_lock, EXCL, "do_exit(): exit_mm(): mmput(): exit_mmap(): mmap_write_lock(mm)"
+    )
+    for number, slot in enumerate(child.vmas):
+        present = _slot_used(slot, f"vma {number}")
+        with op.when(present, f"do {{ vma = remove_vma(vma, true); }} /* VMA slot {number} */"):
+            op.lock(
+                mapping.i_mmap_rwsem,
+                EXCL,
+                "free_pgtables(): unlink_file_vma(): i_mmap_lock_write(mapping)",
+            )
+            op.effect("__remove_shared_vm_struct(vma, file, mapping)", _unlink, child, number)
+            op.unlock(mapping.i_mmap_rwsem, "i_mmap_unlock_write(mapping)")
+            afs_vm_close(
+                op,
+                part,
+                child,
+                "remove_vma(): if (vma->vm_ops && vma->vm_ops->close) vma->vm_ops->close(vma)",
+            )
+    op.unlock(child.mmap_lock, "mmap_write_unlock(mm)")
+
+
+# --- accesses ------------------------------------------------------------------------------
+
+
+def _allowed(scratch: Scratch, process: Process, page: int, write: bool) -> bool:
+    number = find_vma(scratch, process, page)
+    if number is None:
+        return False
+    flags = scratch[process.vmas[number]][2]
+    return not flags & VM_PFNMAP and (not write or bool(flags & VM_WRITE))
+
+
+def _vma_check(process: Process, page: int, write: bool) -> Any:
+    def check(op: Op, at: str) -> Expr:
+        return op.compute(
+            f"vma_ok{at}",
+            "vma = lock_mm_and_find_vma(mm, address, regs); "
+            + ("if (unlikely(access_error(error_code, vma)))" if write else "/* a load */"),
+            _allowed,
+            process,
+            page,
+            write,
+        )
+
+    return check
+
+
+def _access(op: Op, mapped: MappedFile, page: int, write: bool) -> None:
+    part, process, _ = _parts(op, mapped)
+    if page >= len(part.mapping.pages):
+        raise ModelError(f"page {page} is past the pages of {mapped.file}")
+    version = pagecache(op.world).add_write(op.thread.name, op.thread.pc, None) if write else 0
+    access_page(
+        op,
+        part.mm,
+        part.mapping.pages[page],
+        0,
+        write=write,
+        version=version,
+        at=f".{page}",
+        vma_check=_vma_check(process, page, write),
+    )
+
+
+_ACCESS_CITES = (
+    Cite("arch/x86/mm/fault.c", "do_user_addr_fault", "6.6"),
+    Cite("mm/memory.c", "lock_mm_and_find_vma", "6.6"),
+    Cite("mm/memory.c", "handle_mm_fault", "6.6"),
+    Cite("mm/memory.c", "do_read_fault", "6.6"),
+    Cite("mm/memory.c", "do_shared_fault", "6.6"),
+    Cite("mm/memory.c", "wp_page_shared", "6.6"),
+    Cite("mm/memory.c", "finish_fault", "6.6"),
+    Cite("mm/filemap.c", "filemap_fault", "6.6", method="vm_operations_struct.fault"),
+    Cite("mm/filemap.c", "filemap_map_pages", "6.6", method="vm_operations_struct.map_pages"),
+)
+
+
+@operation(
+    models="a load through the task's VMAs: do_user_addr_fault() -> handle_mm_fault()",
+    describe=lambda m, page: f"x = p[page {page}] /* {m} */",
+    cites=_ACCESS_CITES,
+)
+def vma_load(op: Op, mapped: MappedFile, page: int) -> None:
+    """A load from the first byte of virtual page ``page``."""
+    _access(op, mapped, page, False)
+
+
+@operation(
+    models="a store through the task's VMAs: do_user_addr_fault() -> handle_mm_fault()",
+    describe=lambda m, page: f"p[page {page}] = x /* {m} */",
+    cites=(
+        *_ACCESS_CITES,
+        Cite("mm/memory.c", "do_page_mkwrite", "6.6"),
+        Cite(
+            "fs/ext4/inode.c",
+            "ext4_page_mkwrite",
+            "6.6",
+            method="vm_operations_struct.page_mkwrite",
+        ),
+    ),
+)
+def vma_store(op: Op, mapped: MappedFile, page: int) -> None:
+    """A store to the first byte of virtual page ``page`` (the
+    ``->page_mkwrite`` is the shipped block filesystem's, as in
+    ``mc.models.fault``)."""
+    _access(op, mapped, page, True)
+
+
+def generic_access_phys(scratch: Scratch, process: Process, number: int | None) -> int:
+    """``generic_access_phys()``: ``follow_pte()`` of the VMA's pfn, ioremap
+    and copy; -EINVAL once the VMA is gone (no pte to follow)."""
+    if number is None or scratch[process.vmas[number]] is None:
+        return -22
+    return 0
+
+
+@operation(
+    models="access_process_vm() -> __access_remote_vm() -> vma->vm_ops->access (mm/memory.c)",
+    describe=lambda m, page: f"ptrace(PTRACE_PEEKDATA, page {page}) /* {m} */",
+    cites=(
+        Cite("mm/memory.c", "access_process_vm", "6.6"),
+        Cite("mm/memory.c", "__access_remote_vm", "6.6"),
+        Cite("mm/gup.c", "check_vma_flags", "6.6"),
+        Cite(
+            "mm/memory.c",
+            "generic_access_phys",
+            "6.6",
+            method="vm_operations_struct.access",
+        ),
+    ),
+)
+def ptrace_peek(op: Op, mapped: MappedFile, page: int) -> None:
+    """A debugger reads the task's virtual page ``page``: under mmap_lock
+    shared, ``get_user_pages_remote()`` fails on a VM_IO | VM_PFNMAP VMA
+    (``check_vma_flags()``: -EFAULT), so ``__access_remote_vm()`` looks the
+    VMA up and calls its ``->access``."""
+    _, process, _ = _parts(op, mapped)
+    locked = not op.variant(ACCESS_WITHOUT_MMAP_LOCK)
+    if locked:
+        op.lock(process.mmap_lock, SHARED, "__access_remote_vm(): mmap_read_lock_killable(mm)")
+    number = op.compute(
+        "vma",
+        "get_user_pages_remote() /* -EFAULT: VM_PFNMAP */; vma = vma_lookup(mm, addr)",
+        lambda scratch: find_vma(scratch, process, page),
+    )
+    vma = _vma_in(process, number)
+    with op.when(
+        _test(vma, "vma->vm_ops->access", lambda v: v is not None and v[2] & VM_PFNMAP),
+        "if (vma && vma->vm_ops && vma->vm_ops->access)",
+    ):
+        op.call(
+            "vm_operations_struct.access",
+            generic_access_phys,
+            process,
+            number,
+            label="bytes = vma->vm_ops->access(vma, addr, buf, bytes, gup_flags)",
+            roles={"mm": process},
+        )
+    if locked:
+        op.unlock(process.mmap_lock, "mmap_read_unlock(mm)")
+
+
+# --- properties ------------------------------------------------------------------------------
+
+
+def _any_mmap_lock_held(part: Vmas, state: State) -> bool:
+    return any(state[p.mmap_lock.slot] is not None for p in part.processes.values())
+
+
+def open_close_violation(part: Vmas, state: State) -> str | None:
+    """Outside every mmap_lock, the file's count of opened VMAs equals the
+    VMAs that map it; it never drops below zero."""
+    opened = state[part.opened]
+    if opened < 0:
+        return f"cb_nr_mmap({part.mapping}) is {opened}: a VMA was ->closed that was never opened"
+    if _any_mmap_lock_held(part, state):
+        return None
+    live = part.file_vmas(state)
+    if opened != live:
+        return (
+            f"cb_nr_mmap({part.mapping}) is {opened} but {live} VMA(s) map the file: "
+            "->mmap/->open and ->close do not pair"
+        )
+    return None
+
+
+def ptes_within_vmas_violation(part: Vmas, state: State) -> str | None:
+    """Outside the task's mmap_lock, every present pte lies in a VMA of the
+    task, and a writable one in a VM_WRITE VMA."""
+    process = part.processes[TASK]
+    if state[process.mmap_lock.slot] is not None:
+        return None
+    for index, slot in enumerate(part.mm.ptes):
+        pte = state[slot]
+        if pte is None:
+            continue
+        number = find_vma(state, process, index)
+        if number is None:
+            return f"pte({part.mapping.pages[index]}) is present but no VMA maps page {index}"
+        if pte & PTE_WRITE and not state[process.vmas[number]][2] & VM_WRITE:
+            return (
+                f"pte({part.mapping.pages[index]}) is writable in a read-only VMA "
+                f"({render_vma(state[process.vmas[number]])})"
+            )
+    return None
+
+
+def _vmas(model: Any) -> Vmas | None:
+    found = model.world.parts.get("vmas")
+    return found if isinstance(found, Vmas) else None
+
+
+@invariant(
+    "vma-open-close",
+    "every VMA of a file is opened once (->mmap, ->open on a split or fork copy) and closed "
+    "once (->close): outside mmap_lock the filesystem's count equals the VMAs mapping the file",
+)
+def vma_open_close(model: Any) -> Any:
+    part = _vmas(model)
+    return lambda state: None if part is None else open_close_violation(part, state)
+
+
+@invariant(
+    "ptes-within-vmas",
+    "outside mmap_lock every present pte lies in a VMA of the process, and a writable pte in "
+    "a writable VMA (munmap zaps, mprotect write-protects)",
+)
+def ptes_within_vmas(model: Any) -> Any:
+    part = _vmas(model)
+    return lambda state: None if part is None else ptes_within_vmas_violation(part, state)
