@@ -36,11 +36,10 @@ itself (a slot: mounted or not) and namespace_sem's other users.
 
 from __future__ import annotations
 
-import attrs
-
 from mc.dsl import EXCL, SHARED, Cite, Op, Scratch, World, const, operation, same
 from mc.kernel.expr import Expr, differ, state_expr
 from mc.kernel.locks import Kind, Lock, holders
+from mc.models.dentry import DentryObject, dentry_object
 from mc.models.dirops import rename, split
 from mc.models.namei import ECHILD, lookup_slow
 
@@ -53,24 +52,6 @@ AUTOMOUNT_NO_RECHECK = "automount-no-recheck"
 D_MANAGE_BLOCKS_IN_RCU = "d-manage-blocks-in-rcu"
 RCU_WALKERS = "dcache-rcu-walkers"
 CI_LOOKUPS = "dcache-ci-lookups"
-
-
-@attrs.frozen
-class DentryObject:
-    """A dentry as the locking rules see it: its path and its d_lock."""
-
-    path: str
-    d_lock: Lock
-
-    def __str__(self) -> str:
-        return self.path
-
-
-def dentry_object(world: World, path: str) -> DentryObject:
-    """The dentry at ``path`` with its d_lock (made on first use)."""
-    name = f"d_lock({path})"
-    lock = next((lock for lock in world.locks if lock.name == name), None)
-    return DentryObject(path, lock or world.add_lock(name, Kind.SPINLOCK, "d_lock"))
 
 
 def life_slot(world: World, path: str) -> int:
@@ -586,12 +567,15 @@ def walk_automount(op: Op, path: str) -> None:
 
 
 @operation(
-    models="d_real_inode() -> d_real() -> ->d_real (include/linux/dcache.h)",
+    models="bpf_uprobe_multi_link_attach() (kernel/trace/bpf_trace.c) -> d_real_inode() -> "
+    "d_real() (include/linux/dcache.h)",
     describe=lambda path: f"d_real_inode({path})",
-    cites=(Cite("include/linux/dcache.h", "d_real_inode", "6.12"),),
+    cites=(Cite("kernel/trace/bpf_trace.c", "bpf_uprobe_multi_link_attach", "6.12"),),
 )
 def real_inode(op: Op, path: str) -> None:
-    """d_real_inode() of an overlayfs dentry (uprobes do it):
+    """d_real_inode() of an overlayfs dentry (a BPF uprobe attaching to
+    a binary does it; d_real_inode() and d_real() are inline in
+    include/linux/dcache.h):
     ``dentry->d_op->d_real(dentry, D_REAL_DATA)``; ovl_d_real() may copy
     up metadata and sleep."""
     dentry = dentry_object(op.world, path)

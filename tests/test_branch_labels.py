@@ -99,6 +99,10 @@ LABEL_AS_MODELLED = {
     "read_pages(ractl)",
     "ret = -EFAULT /* page got truncated */",
     "truncate page N: /f:N in range",
+    "if (err == -ECHILD) /* try_to_unlazy(nd), inode_permission() again */",
+    "if (lockref_get_not_dead(&dentry->d_lockref))",
+    "if (!d_compare(...)) return dentry /* Foo */",
+    "if (res == ERR_PTR(-ECHILD) && try_to_unlazy(nd))",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""
