@@ -1,6 +1,8 @@
 """Extended attributes and POSIX ACLs, from fs/xattr.c, fs/posix_acl.c and
-fs/namei.c of Linux 6.12, over a FUSE-like filesystem (fs/fuse/xattr.c,
-fs/fuse/acl.c, fs/fuse/dir.c).
+fs/namei.c of Linux 6.12.  The attributes are stored as ext4 stores them
+(fs/ext4/xattr.c); ``->get``, ``->listxattr``, ``->permission`` and the
+ACLs are FUSE's (fs/fuse/xattr.c, fs/fuse/acl.c, fs/fuse/dir.c), which ask
+their server.
 
 ``vfs_setxattr()`` and ``vfs_removexattr()`` take the inode's i_rwsem,
 break an NFS delegation (``try_break_deleg()``: -EWOULDBLOCK with the lock
@@ -101,7 +103,11 @@ def handler_set(op: Op, inode: InodeExpr, name: str, remove: bool) -> None:
     )
     stored, made = xattr_slots(op.world, inode)
     seen = op.compute(
-        "xattrs", "ext4_xattr_ibody_find(): read the inode's attributes", read_xattrs, stored
+        "xattrs",
+        "ext4_xattr_ibody_find(): read the inode's attributes",
+        read_xattrs,
+        stored,
+        render=_names,
     )
     op.effect(
         f"ext4_xattr_set_entry(): write them back with {name} " + ("removed" if remove else "set"),
