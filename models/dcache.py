@@ -52,6 +52,7 @@ AUTOMOUNT_NO_RECHECK = "automount-no-recheck"
 D_MANAGE_BLOCKS_IN_RCU = "d-manage-blocks-in-rcu"
 RCU_WALKERS = "dcache-rcu-walkers"
 CI_LOOKUPS = "dcache-ci-lookups"
+AUTOMOUNTS = "automount-points"
 
 
 def life_slot(world: World, path: str) -> int:
@@ -467,6 +468,7 @@ def lookup_splice(op: Op, path: str) -> None:
 
 def mount_slot(world: World, path: str) -> int:
     """How many filesystems are mounted on ``path`` (an autofs trigger)."""
+    world.parts[AUTOMOUNTS] = True
     return world.shared_slot(f"mounted({path})", 0)
 
 

@@ -33,6 +33,9 @@ from mc.models.dcache import (
 )
 
 Check = Callable[[State], str | None]
+DENTRY_FREED_UNDER_RCU = "dentry-freed-under-rcu"
+CI_LOOKUP = "ci-lookup"
+ONE_AUTOMOUNT = "one-automount"
 
 
 def _slot(model: KernelModel, name: str) -> int:
@@ -40,7 +43,7 @@ def _slot(model: KernelModel, name: str) -> int:
 
 
 @invariant(
-    "dentry-freed-under-rcu",
+    DENTRY_FREED_UNDER_RCU,
     "no dentry is freed while an rcu-walk that found it is still in its rcu_read_lock() section "
     "(dentry_free() frees through call_rcu())",
 )
@@ -65,7 +68,7 @@ def dentry_freed_under_rcu(model: KernelModel) -> Check:
 
 
 @invariant(
-    "ci-lookup",
+    CI_LOOKUP,
     "a lookup in a casefolded directory returns the inode of the name that matches it "
     "case-insensitively, and no other name's inode (->d_hash and ->d_compare)",
 )
@@ -95,7 +98,7 @@ def ci_lookup_finds(model: KernelModel) -> Check:
 
 
 @invariant(
-    "one-automount",
+    ONE_AUTOMOUNT,
     "an automount point gets one mount however many walks trigger it (finish_automount() "
     "rechecks under namespace_sem)",
 )
@@ -138,7 +141,7 @@ flag_variant(
     "autofs_d_manage() waits for the daemon (and sleeps) in rcu-walk instead of returning -ECHILD",
 )
 
-DCACHE_PROPERTIES = (*BASE_PROPERTIES, "dentry-freed-under-rcu")
+DCACHE_PROPERTIES = (*BASE_PROPERTIES, "namespace", DENTRY_FREED_UNDER_RCU)
 
 scenario(
     "dcache/dput-vs-rcu-walk",
@@ -162,7 +165,7 @@ scenario(
     "two lookups in a casefolded directory of names that differ from the stored one in case",
     tree=["/d/", "/d/Foo"],
     threads=[ci_lookup("/d/foo"), ci_lookup("/d/FOO")],
-    properties=(*BASE_PROPERTIES, "ci-lookup"),
+    properties=(*BASE_PROPERTIES, "namespace", CI_LOOKUP),
 )
 
 scenario(
@@ -180,5 +183,5 @@ scenario(
     "d_path() of a pipe",
     tree=["/auto/"],
     threads=[walk_automount("/auto"), walk_automount("/auto"), real_inode("/ovl/f"), pipe_d_path()],
-    properties=(*BASE_PROPERTIES, "one-automount"),
+    properties=(*BASE_PROPERTIES, "namespace", ONE_AUTOMOUNT),
 )

@@ -41,6 +41,8 @@ from mc.models.namei import ECHILD
 
 EWOULDBLOCK = -E.EAGAIN
 GRANTED, RECALLED = "granted", "recalled"
+XATTRS = "xattrs"
+"""The world part of the inodes' extended attributes."""
 PERMISSION_BLOCKS_IN_RCU = "permission-blocks-in-rcu"
 GET_INODE_ACL_BLOCKS_IN_RCU = "get-inode-acl-blocks-in-rcu"
 

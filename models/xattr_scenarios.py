@@ -53,7 +53,7 @@ def xattr_lost(model: KernelModel) -> Callable[[State], str | None]:
     return check
 
 
-XATTR_PROPERTIES = (*BASE_PROPERTIES, XATTR_LOST)
+XATTR_PROPERTIES = (*BASE_PROPERTIES, "namespace", XATTR_LOST)
 
 
 @protocol_variant(
@@ -115,4 +115,5 @@ scenario(
     "racing a setfacl and a getfacl of that directory",
     tree=["/a/", "/a/f"],
     threads=[walk("/a/f"), setfacl("/a"), getfacl("/a")],
+    properties=(*BASE_PROPERTIES, "namespace"),
 )
