@@ -11,6 +11,7 @@ from mc.dsl.scenario import Registry
 from mc.dsl.steps import CallStep
 from mc.kernel import errno
 from mc.kernel.world import DONE
+from mc.spec import conformance
 
 
 def _states(shipped: Registry, name: str) -> Iterator[tuple[Any, ...]]:
@@ -72,3 +73,16 @@ def test_two_sets_keep_both_names(shipped: Registry) -> None:
         if all(state[thread.slots.pc] == DONE for thread in model.threads)
     ]
     assert finals and all(names == {"user.a", "user.b"} for names in finals)
+
+
+def test_every_call_of_these_models_checks_every_rule_it_has(shipped: Registry) -> None:
+    rules = conformance.rules_at()
+    for name in shipped.scenarios:
+        if not name.startswith(("xattr/", "dcache/", "inode/", "namei/")):
+            continue
+        model = shipped.build(shipped.scenario(name), (), ())
+        for thread in model.threads:
+            for compiled in thread.steps:
+                if isinstance(compiled.step, CallStep):
+                    plan = conformance.plan(compiled.step, model.world, rules)
+                    assert not plan.unchecked, (name, compiled.step.method, plan.unchecked)
