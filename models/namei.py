@@ -19,6 +19,7 @@ from mc.kernel.expr import InodeExpr, const, differ, inode_in_slot, negative, sa
 from mc.kernel.locks import SHARED
 from mc.kernel.world import Dentry, Scratch
 from mc.models import libfs
+from mc.models.dentry import dentry_object
 from mc.models.dirops import split
 
 LOOKUP_RCU = 0x0040
@@ -55,7 +56,11 @@ def _revalidate(op: Op, directory: InodeExpr, dentry: Dentry, seen: InodeExpr, r
         dentry,
         seen,
         label=f"status = d_revalidate(dentry, nd->flags) /* {mode} */",
-        roles={"dir": directory, "dentry": dentry, "flags": LOOKUP_RCU if rcu else 0},
+        roles={
+            "dir": directory,
+            "dentry": dentry_object(op.world, dentry.path),
+            "flags": LOOKUP_RCU if rcu else 0,
+        },
         sleeps=blocks,
     )
 

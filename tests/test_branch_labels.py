@@ -161,6 +161,10 @@ LABEL_AS_MODELLED = {
     "if (vma && vma->vm_ops && vma->vm_ops->access)",
     "if (next->vm_end > end) error = __split_vma(vmi, next, end, N)",
     "if (shrink)",
+    "if (err == -ECHILD) /* try_to_unlazy(nd), inode_permission() again */",
+    "if (lockref_get_not_dead(&dentry->d_lockref))",
+    "if (!d_compare(...)) return dentry /* Foo */",
+    "if (res == ERR_PTR(-ECHILD) && try_to_unlazy(nd))",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""

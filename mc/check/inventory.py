@@ -18,6 +18,7 @@ from mc.dsl.scenario import Registry, Scenario, UnknownName, Variant
 from mc.dsl.steps import LockStep, Step
 from mc.kernel import inode_life, pagecache_properties, superblock, truncate_properties
 from mc.kernel.mm import MM
+from mc.models import dcache, dcache_scenarios, xattr, xattr_scenarios
 from mc.models.filelock_scenarios import EDEADLK_EXACT, FILELOCK_EXCLUSION, LEASE_VS_OPEN
 from mc.project import ROOT
 
@@ -41,6 +42,10 @@ NEEDS: dict[str, tuple[str, str]] = {
     "vma-open-close": ("vmas", "VMAs that come and go (mmap, munmap, fork)"),
     "ptes-within-vmas": ("vmas", "VMAs that come and go (mmap, munmap, fork)"),
     "dio-coherent": ("dio", "a direct write"),
+    xattr_scenarios.XATTR_LOST: (xattr.XATTRS, "an inode's extended attributes"),
+    dcache_scenarios.DENTRY_FREED_UNDER_RCU: (dcache.RCU_WALKERS, "an rcu-walk holding a dentry"),
+    dcache_scenarios.CI_LOOKUP: (dcache.CI_LOOKUPS, "a lookup in a casefolded directory"),
+    dcache_scenarios.ONE_AUTOMOUNT: (dcache.AUTOMOUNTS, "an automount point"),
 }
 """What a property needs of a scenario's world to check anything: the
 world part its operations must create, in words."""

@@ -86,6 +86,10 @@ class RoleMap:
     """Rules the kernel itself does not follow (``table.method lock(role)``
     -> the kernel code that calls the method otherwise): not checked, and
     `vfsmc spec coverage` says why."""
+    rcu_walk: Mapping[str, str] = attrs.field(factory=dict)
+    """Methods (``table.method``) the kernel also calls in rcu-walk, with an
+    argument that says so, although their table has no rcu-walk column: why
+    (they may block only in ref-walk)."""
 
     def column_roles(self, table: str, column: str, method: str) -> tuple[str, ...] | None:
         entry = self.columns.get((table, column))
@@ -122,7 +126,7 @@ def _roles(raw: Any, fail: Any) -> tuple[str, ...]:
 
 def role_map_from_data(data: Mapping[str, Any], path: Path | str) -> RoleMap:
     """Validate parsed TOML as the conformance map."""
-    unknown = set(data) - {"columns", "objects", "scopes", "waivers", "departures"}
+    unknown = set(data) - {"columns", "objects", "scopes", "waivers", "departures", "rcu_walk"}
     if unknown:
         raise SpecError(f"{path}: unknown field {sorted(unknown)[0]!r}")
     columns: dict[tuple[str, str], tuple[str, tuple[str, ...], Mapping[str, tuple[str, ...]]]] = {}
@@ -177,7 +181,12 @@ def role_map_from_data(data: Mapping[str, Any], path: Path | str) -> RoleMap:
             raise SpecError(f"{path}: departures: {rule!r} is not 'table.method lock(role)'")
         if not isinstance(evidence, str) or not evidence:
             raise SpecError(f"{path}: departures, {rule}: must say what the kernel does")
-    return RoleMap(columns, objects, dict(scopes), waivers, dict(departures))
+    rcu_walk = data.get("rcu_walk", {})
+    if not isinstance(rcu_walk, dict) or not all(
+        isinstance(k, str) and k.count(".") == 1 and isinstance(v, str) for k, v in rcu_walk.items()
+    ):
+        raise SpecError(f"{path}: field rcu_walk: maps 'table.method' to the reason, a string")
+    return RoleMap(columns, objects, dict(scopes), waivers, dict(departures), dict(rcu_walk))
 
 
 def load_role_map(path: Path = DEFAULT_PATH) -> RoleMap:
@@ -252,6 +261,10 @@ def requirements(
         for entry in placed:
             role, conditions = parse_role(entry)
             needs.append(Need(rule.lock, RULE_NEEDS[rule.mode], role, conditions + when, rule.text))
+    called_in_rcu_walk = roles.rcu_walk.get(f"{table.name}.{method.name}")
+    if called_in_rcu_walk is not None:
+        rcu_walk = "rcu-walk-ok"
+        blocking = ("blocks-only-in-ref-walk", f"specs/conformance.toml: {called_in_rcu_walk}")
     decided = blocking or ("unknown", "the document does not say")
     return Requirements(
         table.name,

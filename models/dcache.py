@@ -1,0 +1,610 @@
+"""The dentry cache, from fs/dcache.c and fs/namei.c of Linux 6.12: the
+last ``dput()`` and the shrinker killing a dentry (``->d_delete`` under
+``d_lock``, ``__dentry_kill()``: ``->d_prune``, ``->d_iput``,
+``->d_release``, the RCU-delayed free), the rcu-walk that may hold a
+pointer to the dentry meanwhile, ``__d_alloc()`` (``->d_init``), a
+case-insensitive filesystem's ``->d_hash``/``->d_compare`` in
+``__d_lookup_rcu()``, a disconnected directory (``d_obtain_alias()``) that
+a rename meets in ``lock_two_directories()`` and a lookup reconnects
+(``d_splice_alias()``), mount traversal (``->d_manage`` in rcu-walk and
+ref-walk, ``->d_automount``) with ``complete_walk()``'s
+``->d_weak_revalidate``, ``d_real_inode()`` (``->d_real``) and
+``d_path()`` of a pipe (``->d_dname``).
+
+The filesystem sets every dentry method: ``->d_delete`` is
+``always_delete_dentry()`` (an unused dentry is killed, not kept on the
+LRU), ``->d_prune``, ``->d_init`` and ``->d_release`` do what ceph's do to
+their own state (nothing the VFS reads), ``->d_iput`` is configfs's (iput).
+The case-insensitive one is ext4 with casefolding (generic_ci_d_hash(),
+generic_ci_d_compare()); the automounter is autofs (autofs_d_manage(),
+autofs_d_automount()) mounting NFS (nfs_weak_revalidate()); ``->d_real``
+is overlayfs's; ``->d_dname`` pipefs's.
+
+A dentry's life is one slot: hashed, dead (lockref_mark_dead()), unhashed
+(__d_drop()), freed; its reference count another.  An RCU grace period is
+a wait until no thread is in an RCU read-side section.  dput()'s
+rcu_read_lock() is a read-side section of its own
+(``rcu_read_lock(dput)``), not the path walk's rcu-walk that the locking
+rules' rcu-walk column means.
+
+Left out: the LRU lists and DCACHE_SHRINK_LIST (the shrinker kills an
+unused dentry it locks; ``dentry_lru_isolate()``'s trylock is not a step),
+the inode's i_lock and the parent's d_lock in ``lock_for_kill()`` and
+``dentry_unlist()``, the kill walking up to the parent, d_seq; the mount
+itself (a slot: mounted or not) and namespace_sem's other users.
+"""
+
+from __future__ import annotations
+
+from mc.dsl import EXCL, SHARED, Cite, Op, Scratch, World, const, operation, same
+from mc.kernel.expr import Expr, differ, state_expr
+from mc.kernel.locks import Kind, Lock, holders
+from mc.models.dentry import DentryObject, dentry_object
+from mc.models.dirops import rename, split
+from mc.models.namei import ECHILD, lookup_slow
+
+HASHED, DEAD, UNHASHED, FREED = "hashed", "dead", "unhashed", "freed"
+DENTRY_FREE_WITHOUT_RCU = "dentry-free-without-rcu"
+D_DELETE_UNLOCKED = "d-delete-unlocked"
+D_IPUT_UNDER_D_LOCK = "d-iput-under-d-lock"
+CI_COMPARE_EXACT = "ci-compare-exact"
+AUTOMOUNT_NO_RECHECK = "automount-no-recheck"
+D_MANAGE_BLOCKS_IN_RCU = "d-manage-blocks-in-rcu"
+RCU_WALKERS = "dcache-rcu-walkers"
+CI_LOOKUPS = "dcache-ci-lookups"
+AUTOMOUNTS = "automount-points"
+
+
+def life_slot(world: World, path: str) -> int:
+    """The dentry's life: hashed, dead, unhashed, freed."""
+    return world.shared_slot(f"d_life({path})", HASHED)
+
+
+def count_slot(world: World, path: str) -> int:
+    """The dentry's reference count (``d_lockref.count``)."""
+    return world.shared_slot(f"d_count({path})", 0)
+
+
+def dput_rcu(world: World) -> Lock:
+    """dput()'s RCU read-side section (not a path walk)."""
+    return world.shared_lock("rcu_read_lock(dput)", Kind.RCU)
+
+
+def no_reader(world: World) -> Expr:
+    """A grace period has passed: no thread is in an RCU read-side section."""
+    sections = (world.rcu_read_lock, dput_rcu(world))
+    return state_expr(
+        "no rcu_read_lock() section in progress",
+        lambda state: not any(holders(lock.kind, state[lock.slot]) for lock in sections),
+    )
+
+
+def _nothing(scratch: Scratch, *_args: object) -> int:
+    return 0
+
+
+def always_delete_dentry(scratch: Scratch, dentry: str) -> int:
+    """always_delete_dentry(): 1, do not keep the unused dentry."""
+    return 1
+
+
+def put_ref(scratch: Scratch, count: int) -> int:
+    """lockref_put_return(): the count after the decrement."""
+    scratch[count] = scratch[count] - 1
+    return int(scratch[count])
+
+
+def set_life(scratch: Scratch, life: int, value: str) -> None:
+    scratch[life] = value
+
+
+def dentry_kill(op: Op, dentry: DentryObject) -> None:
+    """__dentry_kill(), entered with ``dentry->d_lock`` held:
+    lockref_mark_dead(), ``->d_prune`` (under d_lock), __d_drop(), then
+    dentry_unlink_inode() drops d_lock and calls ``->d_iput``;
+    ``->d_release``; dentry_free(): ``call_rcu(&dentry->d_u.d_rcu,
+    __d_free)``."""
+    life = life_slot(op.world, dentry.path)
+    op.effect("lockref_mark_dead(&dentry->d_lockref)", set_life, life, DEAD)
+    op.call(
+        "dentry_operations.d_prune",
+        _nothing,
+        dentry,
+        label="if (dentry->d_flags & DCACHE_OP_PRUNE) dentry->d_op->d_prune(dentry)",
+        roles={"dentry": dentry},
+        sleeps=False,
+    )
+    op.effect("__d_drop(dentry) /* unhashed */", set_life, life, UNHASHED)
+    late = op.variant(D_IPUT_UNDER_D_LOCK)
+    if not late:
+        op.unlock(dentry.d_lock, "dentry_unlink_inode(): spin_unlock(&dentry->d_lock)")
+    op.call(
+        "dentry_operations.d_iput",
+        _nothing,
+        dentry,
+        label="dentry->d_op->d_iput(dentry, inode) /* configfs_d_iput(): iput(inode) */",
+        roles={"dentry": dentry},
+    )
+    if late:
+        op.unlock(dentry.d_lock, "spin_unlock(&dentry->d_lock)")
+    op.call(
+        "dentry_operations.d_release",
+        _nothing,
+        dentry,
+        label="if (dentry->d_op && dentry->d_op->d_release) dentry->d_op->d_release(dentry)",
+        roles={"dentry": dentry},
+    )
+    if not op.variant(DENTRY_FREE_WITHOUT_RCU):
+        op.wait_until(
+            no_reader(op.world),
+            "dentry_free(): call_rcu(&dentry->d_u.d_rcu, __d_free) /* after a grace period */",
+            "a grace period",
+        )
+    op.effect("__d_free(): kmem_cache_free(dentry_cache, dentry)", set_life, life, FREED)
+
+
+def _dput(op: Op, path: str) -> None:
+    """dput() of a reference the thread holds (6.12's fast_dput() and the
+    loop over lock_for_kill()/__dentry_kill())."""
+    dentry = dentry_object(op.world, path)
+    count, life = count_slot(op.world, path), life_slot(op.world, path)
+    rcu = dput_rcu(op.world)
+    op.lock(rcu, SHARED, "dput(): rcu_read_lock()")
+    left = op.compute("ret", "ret = lockref_put_return(&dentry->d_lockref)", put_ref, count)
+    op.goto_if(differ(left, const(0)), "keep", "if (ret) return true /* not the last */")
+    unlocked = op.variant(D_DELETE_UNLOCKED)
+    if unlocked:
+        op.call(
+            "dentry_operations.d_delete",
+            always_delete_dentry,
+            dentry,
+            label="retain_dentry(dentry, false): if (dentry->d_op->d_delete(dentry)) return false",
+            roles={"dentry": dentry},
+            sleeps=False,
+        )
+    op.lock(dentry.d_lock, EXCL, "spin_lock(&dentry->d_lock)")
+    busy = state_expr(
+        f"{path}->d_lockref.count || d_unhashed({path})",
+        lambda state: state[count] > 0 or state[life] != HASHED,
+    )
+    op.goto_if(busy, "keep_locked", "if (dentry->d_lockref.count) /* retain */")
+    if not unlocked:
+        op.call(
+            "dentry_operations.d_delete",
+            always_delete_dentry,
+            dentry,
+            label="retain_dentry(dentry, true): if (dentry->d_op->d_delete(dentry)) return false",
+            roles={"dentry": dentry},
+            sleeps=False,
+        )
+        op.goto_if(same(op.ret, const(0)), "keep_locked", "if (!ret) /* retain */")
+    op.unlock(rcu, "while (lock_for_kill(dentry)) { rcu_read_unlock();")
+    dentry_kill(op, dentry)
+    op.goto("out")
+    op.label("keep_locked")
+    op.unlock(dentry.d_lock, "spin_unlock(&dentry->d_lock)")
+    op.label("keep")
+    op.unlock(rcu, "rcu_read_unlock()")
+    op.label("out")
+
+
+@operation(
+    models="dput() (fs/dcache.c)",
+    describe=lambda path: f"dput({path})",
+    cites=(
+        Cite("fs/dcache.c", "dput", "6.12"),
+        Cite("fs/dcache.c", "fast_dput", "6.12"),
+        Cite("fs/dcache.c", "retain_dentry", "6.12"),
+        Cite("fs/dcache.c", "__dentry_kill", "6.12"),
+        Cite("fs/dcache.c", "dentry_unlink_inode", "6.12"),
+        Cite("fs/dcache.c", "dentry_free", "6.12"),
+    ),
+)
+def dput(op: Op, path: str) -> None:
+    """The last dput() of the reference this thread took before it
+    started: lockref_put_return() under rcu_read_lock(); at zero,
+    ``spin_lock(&dentry->d_lock)``, retain_dentry() asks ``->d_delete``
+    under it, and the dentry is killed."""
+    count = count_slot(op.world, path)
+    op.world.initial[count] += 1
+    op.run(_dput, path)
+
+
+@operation(
+    models="prune_dcache_sb() -> shrink_dentry_list() (fs/dcache.c)",
+    describe=lambda path: f"shrink_dcache({path})",
+    cites=(
+        Cite("fs/dcache.c", "prune_dcache_sb", "6.12"),
+        Cite("fs/dcache.c", "shrink_dentry_list", "6.12"),
+        Cite("fs/dcache.c", "lock_for_kill", "6.12"),
+        Cite("fs/dcache.c", "__dentry_kill", "6.12"),
+    ),
+)
+def shrink_dcache(op: Op, path: str) -> None:
+    """The shrinker on the unused dentry: ``spin_lock(&dentry->d_lock)``;
+    lock_for_kill() gives up on a dentry someone took a reference to (or
+    killed); else __dentry_kill()."""
+    dentry = dentry_object(op.world, path)
+    count, life = count_slot(op.world, path), life_slot(op.world, path)
+    op.lock(dentry.d_lock, EXCL, "shrink_dentry_list(): spin_lock(&dentry->d_lock)")
+    busy = state_expr(
+        f"{path}->d_lockref.count || dead",
+        lambda state: state[count] > 0 or state[life] != HASHED,
+    )
+    op.goto_if(busy, "skip", "if (!lock_for_kill(dentry)) /* in use, or killed */")
+    dentry_kill(op, dentry)
+    op.goto("out")
+    op.label("skip")
+    op.unlock(dentry.d_lock, "spin_unlock(&dentry->d_lock)")
+    op.label("out")
+
+
+def find_hashed(scratch: Scratch, life: int) -> bool:
+    """__d_lookup_rcu(): the dentry is found while it is hashed."""
+    return bool(scratch[life] in (HASHED, DEAD))
+
+
+def get_not_dead(scratch: Scratch, life: int, count: int) -> bool:
+    """lockref_get_not_dead(): a reference unless the dentry is dead."""
+    if scratch[life] != HASHED:
+        return False
+    scratch[count] = scratch[count] + 1
+    return True
+
+
+@operation(
+    models="path_lookupat() -> lookup_fast() in rcu-walk -> try_to_unlazy_next() (fs/namei.c)",
+    describe=lambda path: f"rcu_walk({path})",
+    cites=(
+        Cite("fs/namei.c", "lookup_fast", "6.12"),
+        Cite("fs/dcache.c", "__d_lookup_rcu", "6.12"),
+        Cite("fs/namei.c", "try_to_unlazy_next", "6.12"),
+        Cite("fs/namei.c", "terminate_walk", "6.12"),
+    ),
+)
+def rcu_walk(op: Op, path: str) -> None:
+    """rcu-walk finds the dentry with __d_lookup_rcu() (no reference: RCU
+    keeps its memory), then try_to_unlazy_next() takes a reference with
+    lockref_get_not_dead(); the walk ends with dput()."""
+    life, count = life_slot(op.world, path), count_slot(op.world, path)
+    rcu = op.world.rcu_read_lock
+    op.lock(rcu, SHARED, "path_init(): rcu_read_lock() /* LOOKUP_RCU */", tag="rcu")
+    found = op.compute(
+        "found", "dentry = __d_lookup_rcu(parent, &nd->last, &nd->next_seq)", find_hashed, life
+    )
+    op.world.parts.setdefault(RCU_WALKERS, []).append(
+        (op.world.thread_names.index(op.thread.name), op.register("found"), path)
+    )
+    op.goto_if(same(found, const(False)), "miss", "if (unlikely(!dentry)) /* not hashed */")
+    got = op.compute(
+        "got",
+        "try_to_unlazy_next(): lockref_get_not_dead(&dentry->d_lockref)",
+        get_not_dead,
+        life,
+        count,
+    )
+    op.unlock(rcu, "leave_rcu(nd): rcu_read_unlock()", tag="rcu")
+    with op.when(same(got, const(True)), "if (lockref_get_not_dead(&dentry->d_lockref))"):
+        op.run(_dput, path)
+    op.goto("out")
+    op.label("miss")
+    op.unlock(rcu, "leave_rcu(nd): rcu_read_unlock()", tag="rcu")
+    op.label("out")
+
+
+# --- a case-insensitive filesystem ---------------------------------------------
+
+
+def generic_ci_d_hash(scratch: Scratch, parent: str, name: str) -> int:
+    """generic_ci_d_hash(): the hash of utf8_casefold() of the name."""
+    return 0
+
+
+def ci_compare(scratch: Scratch, dentry: str, name: str, exact: bool) -> int:
+    """generic_ci_d_compare(): 0 when the names match case-insensitively
+    (utf8_strncasecmp()); with ``exact``, memcmp() of the bytes."""
+    stored = dentry.rsplit("/", 1)[1]
+    same_name = stored == name if exact else stored.casefold() == name.casefold()
+    return 0 if same_name else 1
+
+
+def ext4_d_init(scratch: Scratch, dentry: str) -> int:
+    """The filesystem's ``->d_init`` (ceph_d_init(): its per-dentry info)."""
+    return 0
+
+
+@operation(
+    models="lookup_fast() in rcu-walk -> __d_lookup_rcu_op_compare() (fs/dcache.c, fs/namei.c) "
+    "on a casefolded directory; d_alloc_parallel() -> __d_alloc() on a miss",
+    describe=lambda path: f"ci_lookup({path})",
+    cites=(
+        Cite("fs/namei.c", "lookup_fast", "6.12"),
+        Cite("fs/namei.c", "hash_name", "6.12"),
+        Cite("fs/dcache.c", "__d_lookup_rcu_op_compare", "6.12"),
+        Cite("fs/dcache.c", "__d_alloc", "6.12"),
+        Cite("fs/libfs.c", "generic_ci_d_hash", "6.12"),
+        Cite("fs/libfs.c", "generic_ci_d_compare", "6.12"),
+    ),
+)
+def ci_lookup(op: Op, path: str) -> None:
+    """A lookup of ``path`` in a casefolded directory: in rcu-walk
+    ``->d_hash`` of the parent (link_path_walk()'s hash of the name), then
+    ``->d_compare`` on each dentry of the hash chain under the parent; the
+    inode of the first that matches.  A miss leaves rcu-walk and
+    lookup_slow() allocates the dentry (``->d_init``) and asks
+    ``->lookup``."""
+    parent, name = split(path)
+    directory = op.inode(parent)
+    parent_dentry = dentry_object(op.world, parent)
+    rcu = op.world.rcu_read_lock
+    exact = op.variant(CI_COMPARE_EXACT)
+    op.lock(rcu, SHARED, "path_init(): rcu_read_lock() /* LOOKUP_RCU */", tag="rcu")
+    op.call(
+        "dentry_operations.d_hash",
+        generic_ci_d_hash,
+        parent_dentry,
+        name,
+        label="hash_name(): err = parent->d_op->d_hash(parent, &this)",
+        roles={"dentry": parent_dentry},
+        sleeps=False,
+    )
+    result = op.register("result")
+    in_tree = [
+        dentry
+        for dentry in op.world.children(op.world.lookup_path(parent))
+        if op.world.initial[dentry.slot] is not None
+    ]
+    for candidate in in_tree:
+        other = dentry_object(op.world, candidate.path)
+        op.call(
+            "dentry_operations.d_compare",
+            ci_compare,
+            candidate.path,
+            name,
+            exact,
+            label=f"__d_lookup_rcu_op_compare(): parent->d_op->d_compare(dentry, tlen, tname, "
+            f"name) /* {candidate.name} */",
+            roles={"dentry": other},
+            sleeps=False,
+        )
+        with op.when(
+            same(op.ret, const(0)), f"if (!d_compare(...)) return dentry /* {candidate.name} */"
+        ):
+            op.lookup(candidate, "result", f"inode = d_inode({candidate.name})")
+            op.unlock(rcu, "leave_rcu(nd): rcu_read_unlock()", tag="rcu")
+            op.goto("out")
+    op.unlock(rcu, "try_to_unlazy(nd): rcu_read_unlock() /* not in the dcache */", tag="rcu")
+    fresh = op.dentry(directory, name)
+    new = dentry_object(op.world, fresh.path)
+    op.call(
+        "dentry_operations.d_init",
+        ext4_d_init,
+        new.path,
+        label="d_alloc_parallel() -> __d_alloc(): err = dentry->d_op->d_init(dentry)",
+        roles={"dentry": new},
+    )
+    found = lookup_slow(op, directory, fresh)
+    op.let("result", found, "dentry = lookup_slow(&nd->last, nd->path.dentry, nd->flags)")
+    op.label("out")
+    op.world.parts.setdefault(CI_LOOKUPS, []).append((op.thread.pc, result, directory.text, name))
+
+
+# --- disconnected directories: d_obtain_alias(), d_splice_alias() ------------
+
+
+def disconnect(scratch: Scratch, directory: int) -> None:
+    """d_obtain_alias(): the directory's only dentry is a disconnected one
+    (IS_ROOT, DCACHE_DISCONNECTED): its d_parent is itself, which the
+    world's d_parent slot spells "none", the top of a tree of its own."""
+    slot = scratch.world.inodes[directory].d_parent
+    assert slot is not None
+    scratch[slot] = None
+
+
+def reconnect(scratch: Scratch, directory: int, parent: int) -> None:
+    """__d_move(new, dentry): the disconnected alias takes the looked-up
+    name, and its parent."""
+    slot = scratch.world.inodes[directory].d_parent
+    assert slot is not None
+    scratch[slot] = parent
+
+
+@operation(
+    models="nfsd4_rename() -> nfsd_rename() (fs/nfsd/vfs.c) with a parent decoded from a file "
+    "handle: exportfs_decode_fh() -> d_obtain_alias() (fs/dcache.c); lock_rename() (fs/namei.c)",
+    describe=lambda old, new: f"nfsd_rename({old}, {new})",
+    cites=(
+        Cite("fs/dcache.c", "d_obtain_alias", "6.12"),
+        Cite("fs/nfsd/vfs.c", "nfsd_rename", "6.12"),
+        Cite("fs/namei.c", "lock_rename", "6.12"),
+    ),
+)
+def nfsd_rename(op: Op, old: str, new: str) -> None:
+    """An NFS rename whose source directory comes from a file handle after
+    its dentry left the dcache: d_obtain_alias() gives a disconnected
+    dentry, so lock_two_directories() finds no common ancestor of the two
+    parents (-EXDEV) unless a lookup reconnected it meanwhile; then the
+    rename of ``rename()``."""
+    directory = op.inode(split(old)[0])
+    op.effect(
+        "exportfs_decode_fh() -> d_obtain_alias(inode) /* IS_ROOT, DCACHE_DISCONNECTED */",
+        disconnect,
+        directory,
+    )
+    op.run(rename, old, new)
+
+
+@operation(
+    models="lookup_slow() -> ->lookup -> d_splice_alias() (fs/namei.c, fs/dcache.c)",
+    describe=lambda path: f"lookup_splice({path})",
+    cites=(
+        Cite("fs/namei.c", "__lookup_slow", "6.12"),
+        Cite("fs/dcache.c", "d_splice_alias", "6.12"),
+        Cite("fs/dcache.c", "__d_move", "6.12"),
+    ),
+)
+def lookup_splice(op: Op, path: str) -> None:
+    """A lookup of the directory ``path`` that is not in the dcache under
+    its name: ``->lookup`` under the parent's i_rwsem (shared) finds the
+    inode and d_splice_alias() finds its disconnected alias, which
+    ``__d_move()`` moves to the name under ``write_seqlock(&rename_lock)``."""
+    parent, _ = split(path)
+    directory, child = op.inode(parent), op.inode(path)
+    op.lock(directory.i_rwsem, SHARED, "inode_lock_shared(dir)")
+    op.enter(
+        "inode_operations.lookup",
+        directory,
+        label="old = inode->i_op->lookup(inode, dentry, flags)",
+        roles={"dir": directory},
+    )
+    op.lock(op.world.rename_lock, EXCL, "d_splice_alias(): write_seqlock(&rename_lock)")
+    op.effect("__d_move(new, dentry, false) /* IS_ROOT(new) */", reconnect, child, directory)
+    op.unlock(op.world.rename_lock, "write_sequnlock(&rename_lock)")
+    op.unlock(directory.i_rwsem, "inode_unlock_shared(dir)")
+
+
+# --- mount traversal, complete_walk(), d_real, d_dname --------------------------
+
+
+def mount_slot(world: World, path: str) -> int:
+    """How many filesystems are mounted on ``path`` (an autofs trigger)."""
+    world.parts[AUTOMOUNTS] = True
+    return world.shared_slot(f"mounted({path})", 0)
+
+
+def autofs_d_manage_rcu(scratch: Scratch, dentry: str) -> int:
+    """autofs_d_manage(path, rcu_walk=true): the daemon may be mounting:
+    ``if (rcu_walk) return -ECHILD``."""
+    return ECHILD
+
+
+def autofs_d_manage(scratch: Scratch, dentry: str) -> int:
+    """autofs_d_manage(path, false): autofs_mount_wait() for the daemon
+    (sleeps); 0: go on to the automount."""
+    return 0
+
+
+def mounted_already(scratch: Scratch, mounted: int) -> bool:
+    """lock_mount(): is something mounted on the point now?"""
+    return bool(scratch[mounted])
+
+
+def add_mount(scratch: Scratch, mounted: int) -> None:
+    """do_add_mount() -> graft_tree(): the new NFS mount is attached."""
+    scratch[mounted] = scratch[mounted] + 1
+
+
+@operation(
+    models="path_lookupat() -> step_into() -> handle_mounts() -> __follow_mount_rcu(), "
+    "traverse_mounts() -> follow_automount() -> finish_automount(); complete_walk() "
+    "(fs/namei.c, fs/namespace.c)",
+    describe=lambda path: f"walk_automount({path})",
+    cites=(
+        Cite("fs/namei.c", "__follow_mount_rcu", "6.12"),
+        Cite("fs/namei.c", "__traverse_mounts", "6.12"),
+        Cite("fs/namei.c", "follow_automount", "6.12"),
+        Cite("fs/namespace.c", "finish_automount", "6.12"),
+        Cite("fs/namei.c", "complete_walk", "6.12"),
+    ),
+)
+def walk_automount(op: Op, path: str) -> None:
+    """A walk to an autofs trigger: in rcu-walk ``->d_manage(path, true)``,
+    -ECHILD; in ref-walk ``->d_manage(path, false)`` waits for the daemon,
+    then, nothing being mounted, ``->d_automount`` mounts NFS and
+    finish_automount() grafts it under namespace_sem unless something was
+    mounted meanwhile; complete_walk() then revalidates the jumped-to root
+    with ``->d_weak_revalidate``."""
+    point = dentry_object(op.world, path)
+    mounted = mount_slot(op.world, path)
+    namespace_sem = op.world.shared_lock("namespace_sem", Kind.RWSEM)
+    rcu = op.world.rcu_read_lock
+    blocks = op.variant(D_MANAGE_BLOCKS_IN_RCU)
+    op.lock(rcu, SHARED, "path_init(): rcu_read_lock() /* LOOKUP_RCU */", tag="rcu")
+    op.call(
+        "dentry_operations.d_manage",
+        autofs_d_manage if blocks else autofs_d_manage_rcu,
+        point,
+        label="__follow_mount_rcu(): ret = dentry->d_op->d_manage(path, true)",
+        roles={"dentry": point},
+        sleeps=blocks,
+    )
+    op.unlock(rcu, "try_to_unlazy(nd): leave_rcu(nd) /* -ECHILD */", tag="rcu")
+    op.call(
+        "dentry_operations.d_manage",
+        autofs_d_manage,
+        point,
+        label="__traverse_mounts(): ret = path->dentry->d_op->d_manage(path, false)",
+        roles={"dentry": point},
+    )
+    op.goto_if(
+        state_expr(f"d_mountpoint({path})", lambda state: state[mounted] > 0),
+        "jumped",
+        "if (flags & DCACHE_MOUNTED) /* mounted: follow it */",
+    )
+    op.call(
+        "dentry_operations.d_automount",
+        _nothing,
+        point,
+        label="follow_automount(): mnt = path->dentry->d_op->d_automount(path)",
+        roles={"dentry": point},
+    )
+    op.lock(namespace_sem, EXCL, "finish_automount() -> lock_mount(): down_write(&namespace_sem)")
+    if not op.variant(AUTOMOUNT_NO_RECHECK):
+        again = op.compute(
+            "busy", "lock_mount(): the point is mounted on now?", mounted_already, mounted
+        )
+        op.goto_if(same(again, const(True)), "discard", "if (m->mnt_root == dentry) goto discard")
+    op.effect("do_add_mount(): graft_tree(mnt, ...)", add_mount, mounted)
+    op.label("discard")
+    op.unlock(namespace_sem, "unlock_mount(): up_write(&namespace_sem)")
+    op.label("jumped")
+    root = dentry_object(op.world, f"{path}:nfs-root")
+    op.call(
+        "dentry_operations.d_weak_revalidate",
+        _nothing,
+        root,
+        label="complete_walk(): status = dentry->d_op->d_weak_revalidate(dentry, nd->flags)",
+        roles={"dentry": root},
+    )
+
+
+@operation(
+    models="bpf_uprobe_multi_link_attach() (kernel/trace/bpf_trace.c) -> d_real_inode() -> "
+    "d_real() (include/linux/dcache.h)",
+    describe=lambda path: f"d_real_inode({path})",
+    cites=(Cite("kernel/trace/bpf_trace.c", "bpf_uprobe_multi_link_attach", "6.12"),),
+)
+def real_inode(op: Op, path: str) -> None:
+    """d_real_inode() of an overlayfs dentry (a BPF uprobe attaching to
+    a binary does it; d_real_inode() and d_real() are inline in
+    include/linux/dcache.h):
+    ``dentry->d_op->d_real(dentry, D_REAL_DATA)``; ovl_d_real() may copy
+    up metadata and sleep."""
+    dentry = dentry_object(op.world, path)
+    op.call(
+        "dentry_operations.d_real",
+        _nothing,
+        dentry,
+        label="d_real(): return dentry->d_op->d_real(dentry, type)",
+        roles={"dentry": dentry},
+    )
+
+
+@operation(
+    models="readlink(/proc/self/fd/N) -> proc_fd_link(); do_proc_readlink() -> d_path() "
+    "(fs/proc/base.c, fs/d_path.c)",
+    describe=lambda: "readlink(/proc/self/fd/0) of a pipe",
+    cites=(Cite("fs/d_path.c", "d_path", "6.12"), Cite("fs/pipe.c", "pipefs_dname", "6.12")),
+)
+def pipe_d_path(op: Op) -> None:
+    """d_path() of a pipe's dentry: ``d_op->d_dname`` (pipefs_dname()
+    makes up ``pipe:[ino]``) before any rcu_read_lock()."""
+    dentry = dentry_object(op.world, "pipe:[1]")
+    op.call(
+        "dentry_operations.d_dname",
+        _nothing,
+        dentry,
+        label="return path->dentry->d_op->d_dname(path->dentry, buf, buflen)",
+        roles={"dentry": dentry},
+        sleeps=False,
+    )

@@ -1,0 +1,326 @@
+"""The remaining inode methods, from fs/namei.c, fs/stat.c, fs/inode.c,
+fs/ioctl.c, fs/read_write.c and fs/libfs.c of Linux 6.12: following a
+symbolic link (``pick_link()``: ``->get_link`` in rcu-walk with a NULL
+dentry, -ECHILD, again in ref-walk),
+readlink(2) (``->readlink``, with ``touch_atime()`` -> ``->update_time``),
+open(2) with O_CREAT on a filesystem with ``->atomic_open``
+(``lookup_open()``), O_TMPFILE (``vfs_tmpfile()`` -> ``->tmpfile``), the
+FIEMAP ioctl (``->fiemap``), FS_IOC_GETFLAGS/FS_IOC_SETFLAGS
+(``vfs_fileattr_get()``/``vfs_fileattr_set()``: ``->fileattr_get``,
+``->fileattr_set``) and lseek(2) on a directory whose readdir offsets
+libfs keeps (``offset_dir_llseek()`` -> ``->get_offset_ctx``).
+
+The filesystem is FUSE-like where the walk is concerned (its ``->get_link``
+asks the server, so in rcu-walk it returns -ECHILD) and creates names as the
+ramfs/libfs stand-ins of ``mc.models.libfs`` do.
+
+Left out: the symlink body and where it leads (the walk ends at the link),
+the atime policy (every touch updates), sb_start_write_trylock() and
+mnt_get_write_access() in touch_atime(), O_EXCL and the open of the file
+after ->atomic_open, linking the O_TMPFILE inode, the flags' values and
+fileattr_set_prepare()'s checks, the offset map itself.
+"""
+
+from __future__ import annotations
+
+from mc.dsl import EXCL, SHARED, Cite, Op, Scratch, const, operation, positive, same
+from mc.kernel.expr import InodeExpr
+from mc.kernel.locks import Kind
+from mc.models import libfs
+from mc.models.dirops import split
+from mc.models.namei import ECHILD
+
+GET_LINK_BLOCKS_IN_RCU = "get-link-blocks-in-rcu"
+ATOMIC_OPEN_SHARED = "atomic-open-shared"
+
+
+def _zero(scratch: Scratch, *_args: object) -> int:
+    return 0
+
+
+def fuse_get_link_rcu(scratch: Scratch, inode: int) -> int:
+    """fuse_get_link(NULL, inode, ...): ``if (!dentry) goto out_err``
+    with -ECHILD: reading the link asks the server."""
+    return ECHILD
+
+
+def fuse_get_link(scratch: Scratch, inode: int) -> int:
+    """fuse_get_link(dentry, ...) -> fuse_readlink_page(): FUSE_READLINK."""
+    return 0
+
+
+def _get_link(op: Op, link: InodeExpr, rcu: bool) -> None:
+    blocks = not rcu or op.variant(GET_LINK_BLOCKS_IN_RCU)
+    op.call(
+        "inode_operations.get_link",
+        fuse_get_link if blocks else fuse_get_link_rcu,
+        link,
+        label="res = get(NULL, inode, &last->done) /* LOOKUP_RCU */"
+        if rcu
+        else "res = get(link->dentry, inode, &last->done)",
+        roles={"inode": link},
+        sleeps=blocks,
+    )
+
+
+@operation(
+    models="path_lookupat() -> walk_component() -> step_into() -> pick_link() (fs/namei.c)",
+    describe=lambda path: f"follow({path})",
+    cites=(
+        Cite("fs/namei.c", "path_lookupat", "6.12"),
+        Cite("fs/namei.c", "step_into", "6.12"),
+        Cite("fs/namei.c", "pick_link", "6.12"),
+        Cite("fs/namei.c", "try_to_unlazy", "6.12"),
+    ),
+)
+def follow(op: Op, path: str) -> None:
+    """A walk that meets the symbolic link ``path``: under rcu_read_lock
+    pick_link() reads ``inode->i_link`` (none: the filesystem keeps it) and
+    calls ``get(NULL, inode, ...)``; on -ECHILD, try_to_unlazy() leaves
+    rcu-walk and ``get(link->dentry, inode, ...)`` asks again."""
+    parent, name = split(path)
+    link = op.inode(path)
+    rcu = op.world.rcu_read_lock
+    op.lock(rcu, SHARED, "path_init(): rcu_read_lock() /* LOOKUP_RCU */", tag="rcu")
+    op.lookup(
+        op.dentry(op.inode(parent), name), "dentry", "dentry = __d_lookup_rcu(parent, &nd->last)"
+    )
+    _get_link(op, link, rcu=True)
+    with op.when(
+        same(op.ret, const(ECHILD)),
+        "if (res == ERR_PTR(-ECHILD) && try_to_unlazy(nd))",
+    ):
+        op.unlock(rcu, "try_to_unlazy(nd): leave_rcu(nd)", tag="rcu")
+        _get_link(op, link, rcu=False)
+    with op.otherwise():
+        op.unlock(rcu, "complete_walk(nd): leave_rcu(nd)", tag="rcu")
+
+
+def atime_slot(op: Op, inode: InodeExpr) -> int:
+    """The slot of ``inode->i_atime`` (a count of updates)."""
+    return op.world.shared_slot(f"i_atime({inode})", 0)
+
+
+def generic_update_time(scratch: Scratch, inode: int, atime: int) -> int:
+    """The filesystem's ``->update_time`` (generic_update_time()):
+    inode_update_timestamps(), __mark_inode_dirty()."""
+    scratch[atime] = scratch[atime] + 1
+    return 0
+
+
+def touch_atime(op: Op, inode: InodeExpr) -> None:
+    """touch_atime() -> atime_needs_update() -> inode_update_time(inode,
+    S_ATIME) -> ``inode->i_op->update_time(inode, flags)``, without
+    i_rwsem."""
+    op.call(
+        "inode_operations.update_time",
+        generic_update_time,
+        inode,
+        atime_slot(op, inode),
+        label="inode_update_time(): return inode->i_op->update_time(inode, flags)",
+        roles={"inode": inode},
+    )
+
+
+@operation(
+    models="readlinkat(2) -> do_readlinkat() -> vfs_readlink() (fs/stat.c, fs/namei.c)",
+    describe=lambda path: f"readlink({path})",
+    cites=(
+        Cite("fs/stat.c", "do_readlinkat", "6.12"),
+        Cite("fs/namei.c", "vfs_readlink", "6.12"),
+        Cite("fs/inode.c", "touch_atime", "6.12"),
+        Cite("fs/inode.c", "inode_update_time", "6.12"),
+    ),
+)
+def readlink(op: Op, path: str) -> None:
+    """do_readlinkat(): touch_atime(&path), then vfs_readlink(): the
+    filesystem's ``->readlink`` (as proc's namespace links have), without
+    i_rwsem."""
+    link = op.inode(path)
+    touch_atime(op, link)
+    op.call(
+        "inode_operations.readlink",
+        _zero,
+        link,
+        label="return inode->i_op->readlink(dentry, buffer, buflen)",
+        roles={"inode": link},
+    )
+
+
+@operation(
+    models="open(2) with O_CREAT -> path_openat() -> open_last_lookups() -> lookup_open() -> "
+    "atomic_open() (fs/namei.c)",
+    describe=lambda path: f"open({path}, O_CREAT)",
+    cites=(
+        Cite("fs/namei.c", "open_last_lookups", "6.12"),
+        Cite("fs/namei.c", "lookup_open", "6.12"),
+        Cite("fs/namei.c", "atomic_open", "6.12"),
+    ),
+)
+def open_creat(op: Op, path: str) -> None:
+    """open_last_lookups(): ``inode_lock(dir->d_inode)`` for O_CREAT
+    (``inode_lock_shared()`` otherwise); lookup_open() opens a cached
+    positive dentry through f_op->open, and calls ``dir->i_op->atomic_open``
+    on a negative one, which creates the file (fuse_create_open():
+    FUSE_CREATE, d_instantiate())."""
+    parent, name = split(path)
+    directory = op.inode(parent)
+    dentry = op.dentry(directory, name)
+    shared = op.variant(ATOMIC_OPEN_SHARED)
+    op.lock(
+        directory.i_rwsem,
+        SHARED if shared else EXCL,
+        "inode_lock_shared(dir->d_inode)" if shared else "inode_lock(dir->d_inode) /* O_CREAT */",
+    )
+    seen = op.lookup(dentry, "dentry", "dentry = d_lookup(dir, &nd->last)")
+    op.goto_if(positive(seen), "opened", "if (dentry->d_inode) return dentry /* cached positive */")
+    new = op.new_inode(path, is_dir=False)
+    op.call(
+        "inode_operations.atomic_open",
+        libfs.mknod,
+        directory,
+        dentry,
+        new,
+        label="error = dir->i_op->atomic_open(dir, dentry, file, open_to_namei_flags(open_flag), "
+        "mode)",
+        roles={"dir": directory},
+    )
+    op.label("opened")
+    op.unlock(
+        directory.i_rwsem,
+        "inode_unlock_shared(dir->d_inode)" if shared else "inode_unlock(dir->d_inode)",
+    )
+
+
+def shmem_tmpfile(scratch: Scratch, directory: int, inode: int) -> int:
+    """shmem_tmpfile(): a new inode, d_tmpfile(): no name, no link."""
+    return 0
+
+
+@operation(
+    models="open(2) with O_TMPFILE -> do_o_path()/do_tmpfile() -> vfs_tmpfile() (fs/namei.c)",
+    describe=lambda path: f"open({path}, O_TMPFILE)",
+    cites=(Cite("fs/namei.c", "do_tmpfile", "6.12"), Cite("fs/namei.c", "vfs_tmpfile", "6.12")),
+)
+def tmpfile(op: Op, path: str) -> None:
+    """vfs_tmpfile(): d_alloc() of a child with no name, then
+    ``dir->i_op->tmpfile(idmap, dir, file, mode)`` without the directory's
+    i_rwsem; the inode gets I_LINKABLE under its i_lock."""
+    directory = op.inode(path)
+    new = op.new_inode(f"{path.rstrip('/')}/#tmpfile", is_dir=False)
+    op.call(
+        "inode_operations.tmpfile",
+        shmem_tmpfile,
+        directory,
+        new,
+        label="error = dir->i_op->tmpfile(idmap, dir, file, mode)",
+        roles={"dir": directory},
+    )
+
+
+@operation(
+    models="ioctl(FS_IOC_FIEMAP) -> ioctl_fiemap() (fs/ioctl.c)",
+    describe=lambda path: f"fiemap({path})",
+    cites=(Cite("fs/ioctl.c", "ioctl_fiemap", "6.12"),),
+)
+def fiemap(op: Op, path: str) -> None:
+    """ioctl_fiemap(): ``inode->i_op->fiemap(inode, &fieinfo, start, len)``
+    without i_rwsem (the filesystem locks what it maps)."""
+    inode = op.inode(path)
+    op.call(
+        "inode_operations.fiemap",
+        _zero,
+        inode,
+        label="error = inode->i_op->fiemap(inode, &fieinfo, fiemap.fm_start, fiemap.fm_length)",
+        roles={"inode": inode},
+    )
+
+
+def flags_slot(op: Op, inode: InodeExpr) -> int:
+    """The slot of the inode's flags (FS_*_FL), a count of changes."""
+    return op.world.shared_slot(f"i_flags({inode})", 0)
+
+
+def fileattr_set(scratch: Scratch, inode: int, flags: int) -> int:
+    """ext4_fileattr_set(): the new flags written."""
+    scratch[flags] = scratch[flags] + 1
+    return 0
+
+
+def _fileattr_get(op: Op, inode: InodeExpr, label: str) -> None:
+    op.call(
+        "inode_operations.fileattr_get",
+        _zero,
+        inode,
+        flags_slot(op, inode),
+        label=label,
+        roles={"inode": inode},
+    )
+
+
+@operation(
+    models="ioctl(FS_IOC_GETFLAGS) -> ioctl_getflags() -> vfs_fileattr_get() (fs/ioctl.c)",
+    describe=lambda path: f"getflags({path})",
+    cites=(
+        Cite("fs/ioctl.c", "ioctl_getflags", "6.12"),
+        Cite("fs/ioctl.c", "vfs_fileattr_get", "6.12"),
+    ),
+)
+def getflags(op: Op, path: str) -> None:
+    """vfs_fileattr_get(): ``inode->i_op->fileattr_get(dentry, fa)``
+    without i_rwsem."""
+    _fileattr_get(op, op.inode(path), "return inode->i_op->fileattr_get(dentry, fa)")
+
+
+@operation(
+    models="ioctl(FS_IOC_SETFLAGS) -> ioctl_setflags() -> vfs_fileattr_set() (fs/ioctl.c)",
+    describe=lambda path: f"setflags({path})",
+    cites=(
+        Cite("fs/ioctl.c", "ioctl_setflags", "6.12"),
+        Cite("fs/ioctl.c", "vfs_fileattr_set", "6.12"),
+    ),
+)
+def setflags(op: Op, path: str) -> None:
+    """vfs_fileattr_set(): ``inode_lock(inode)``; vfs_fileattr_get() for
+    the old flags (``->fileattr_get`` under i_rwsem exclusive),
+    fileattr_set_prepare(), ``inode->i_op->fileattr_set(idmap, dentry,
+    fa)``; ``inode_unlock(inode)``."""
+    inode = op.inode(path)
+    op.lock(inode.i_rwsem, EXCL, "inode_lock(inode)", tag="fileattr-lock")
+    _fileattr_get(op, inode, "err = vfs_fileattr_get(dentry, &old_ma) /* ->fileattr_get */")
+    op.call(
+        "inode_operations.fileattr_set",
+        fileattr_set,
+        inode,
+        flags_slot(op, inode),
+        label="err = inode->i_op->fileattr_set(idmap, dentry, fa)",
+        roles={"inode": inode},
+    )
+    op.unlock(inode.i_rwsem, "inode_unlock(inode)", tag="fileattr-lock")
+
+
+@operation(
+    models="lseek(2) of a directory -> ksys_lseek() -> offset_dir_llseek() (fs/read_write.c, "
+    "fs/libfs.c)",
+    describe=lambda path: f"lseek({path}, 0, SEEK_SET)",
+    cites=(
+        Cite("fs/read_write.c", "ksys_lseek", "6.12"),
+        Cite("fs/libfs.c", "offset_dir_llseek", "6.12"),
+    ),
+)
+def lseek_dir(op: Op, path: str) -> None:
+    """ksys_lseek(): fdget_pos() takes the file's f_pos_lock (a directory
+    has FMODE_ATOMIC_POS); offset_dir_llseek() asks
+    ``inode->i_op->get_offset_ctx(inode)`` (shmem_get_offset_ctx()) and,
+    seeking to 0, reads ``ctx->next_offset``; no i_rwsem."""
+    directory = op.inode(path)
+    f_pos_lock = op.world.shared_lock(f"f_pos_lock({path})", Kind.MUTEX)
+    op.lock(f_pos_lock, EXCL, "fdget_pos(fd): mutex_lock(&file->f_pos_lock)")
+    op.call(
+        "inode_operations.get_offset_ctx",
+        _zero,
+        directory,
+        label="struct offset_ctx *ctx = inode->i_op->get_offset_ctx(inode)",
+        roles={"inode": directory},
+    )
+    op.unlock(f_pos_lock, "fdput_pos(f): mutex_unlock(&file->f_pos_lock)")

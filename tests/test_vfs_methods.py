@@ -1,0 +1,88 @@
+"""The xattr/, dcache/ and inode/ models reach the kernel paths they are
+there for: the rename branch for parents with no common ancestor, both
+modes of the rcu-walk methods, the dentry's death and RCU-delayed free."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from mc.dsl.scenario import Registry
+from mc.dsl.steps import CallStep
+from mc.kernel import errno
+from mc.kernel.world import DONE
+from mc.spec import conformance
+
+
+def _states(shipped: Registry, name: str) -> Iterator[tuple[Any, ...]]:
+    model = shipped.build(shipped.scenario(name), (), ())
+    seen = {model.initial}
+    order = [model.initial]
+    for state in order:
+        yield state
+        for _action, after in model.successors(state):
+            if after not in seen:
+                seen.add(after)
+                order.append(after)
+
+
+def _slot(shipped: Registry, scenario: str, name: str) -> int:
+    model = shipped.build(shipped.scenario(scenario), (), ())
+    return next(n for n, slot in enumerate(model.world.slots) if slot.name == name)
+
+
+def test_a_disconnected_parent_has_no_common_ancestor_unless_reconnected(
+    shipped: Registry,
+) -> None:
+    scenario = "dcache/disconnected-rename"
+    model = shipped.build(shipped.scenario(scenario), (), ())
+    pc, ret = model.threads[0].slots.pc, model.threads[0].slots.ret
+    outcomes = {state[ret] for state in _states(shipped, scenario) if state[pc] == DONE}
+    assert outcomes == {0, -errno.EXDEV}
+
+
+def test_the_rcu_walk_methods_are_called_in_both_modes(shipped: Registry) -> None:
+    for scenario, method, count in (
+        ("inode/symlink", "inode_operations.get_link", 2),
+        ("xattr/acl-walk", "inode_operations.get_inode_acl", 2),
+        ("xattr/acl-walk", "inode_operations.permission", 2),
+        ("dcache/automount", "dentry_operations.d_manage", 2),
+    ):
+        model = shipped.build(shipped.scenario(scenario), (), ())
+        labels = [
+            compiled.step.label
+            for compiled in model.threads[0].steps
+            if isinstance(compiled.step, CallStep) and compiled.step.method == method
+        ]
+        assert len(labels) == count, (scenario, labels)
+
+
+def test_the_dentry_dies_and_is_freed_in_some_interleaving(shipped: Registry) -> None:
+    scenario = "dcache/dput-vs-rcu-walk"
+    life = _slot(shipped, scenario, "d_life(/a/x)")
+    assert "freed" in {state[life] for state in _states(shipped, scenario)}
+
+
+def test_two_sets_keep_both_names(shipped: Registry) -> None:
+    scenario = "xattr/two-sets"
+    stored = _slot(shipped, scenario, "xattrs(/a/f)")
+    model = shipped.build(shipped.scenario(scenario), (), ())
+    finals = [
+        state[stored]
+        for state in _states(shipped, scenario)
+        if all(state[thread.slots.pc] == DONE for thread in model.threads)
+    ]
+    assert finals and all(names == {"user.a", "user.b"} for names in finals)
+
+
+def test_every_call_of_these_models_checks_every_rule_it_has(shipped: Registry) -> None:
+    rules = conformance.rules_at()
+    for name in shipped.scenarios:
+        if not name.startswith(("xattr/", "dcache/", "inode/", "namei/")):
+            continue
+        model = shipped.build(shipped.scenario(name), (), ())
+        for thread in model.threads:
+            for compiled in thread.steps:
+                if isinstance(compiled.step, CallStep):
+                    plan = conformance.plan(compiled.step, model.world, rules)
+                    assert not plan.unchecked, (name, compiled.step.method, plan.unchecked)
