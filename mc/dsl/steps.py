@@ -101,8 +101,16 @@ class Regions:
         return Footprint(slots | (0 if lock.local else self.data), slots | self.own)
 
     def read(self, expr: Expr) -> int:
-        """What evaluating ``expr`` reads of the shared slots."""
-        return 0 if expr.local else self.data
+        """What evaluating ``expr`` reads of the shared slots: the slots it
+        names when it says, else every data slot."""
+        if expr.local:
+            return 0
+        if expr.reads is None:
+            return self.data
+        mask = 0
+        for slot in expr.reads:
+            mask |= 1 << slot
+        return mask
 
 
 class Context:
