@@ -152,7 +152,11 @@ class KernelModel(Model[State, Action]):
                 bit_locks |= 1 << lock.slot
             else:
                 lock_only |= 1 << lock.slot
-        return Regions(_mask(private[tid]), shared, shared & ~lock_only, families, bit_locks)
+        names = _mask(d.slot for d in self.world.dentries.values())
+        data = shared & ~lock_only
+        order = self.world.parts.get("addresses")
+        addresses = 0 if order is None else 1 << order.slot
+        return Regions(_mask(private[tid]), shared, data, families, bit_locks, names, addresses)
 
     def _footprints(self) -> list[list[Pending]]:
         """For each thread and program counter, what the thread may do next

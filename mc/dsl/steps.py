@@ -78,7 +78,7 @@ class Regions:
     slots only lock steps change (a mutex, rw_semaphore, spinlock, seqlock
     or RCU slot; bit locks are data, since I/O completion clears them);
     ``families`` the slots of each lock family; ``bit_locks`` the bit
-    locks' slots.
+    locks' slots; ``names`` the dentry slots.
 
     The error slot is in no region: a step that records an error ends the
     run (the model's assertions, see ``KernelModel.pending``).  Steps read
@@ -90,6 +90,10 @@ class Regions:
     data: int
     families: dict[str, int]
     bit_locks: int
+    names: int = 0
+    """The dentry slots."""
+    addresses: int = 0
+    """The slot of the address order observed so far (``mc.dsl.addresses``)."""
 
     def lock(self, lock: LockExpr) -> Footprint:
         """Taking or releasing ``lock``: its slot, or every slot of its
@@ -469,6 +473,9 @@ class EffectStep(Step):
     result: int | None = None
     kind: str = "effect"
     sleeps: bool = False
+    names: frozenset[int] | None = None
+    """The only dentry slots the effect writes (None: it may write any);
+    see ``given_names_only``."""
 
     @property
     def local(self) -> bool:
@@ -481,7 +488,12 @@ class EffectStep(Step):
             reads |= regions.read(arg)
         if self.kind == "assign":
             return Footprint(reads, regions.own | result)
-        return Footprint(regions.data, regions.data | regions.own | result)
+        writes = regions.data
+        if self.names is not None:
+            writes &= ~regions.names
+            for slot in self.names:
+                writes |= 1 << slot
+        return Footprint(regions.data, writes | regions.own | result)
 
     def compile(self, context: Context) -> Fire:
         args: list[Eval] = [a.compile(context.world) for a in self.args]

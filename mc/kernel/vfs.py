@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from mc.kernel.expr import Eval, Expr, InodeExpr, State, joint_reads
-from mc.kernel.world import Dentry, Scratch, World
+from mc.kernel.world import Dentry, Scratch, World, given_names_only
 
 Values = Sequence[Any]
 
@@ -175,6 +175,7 @@ def dead_dir(directory: InodeExpr) -> Expr:
     return _tree_expr(f"IS_DEADDIR({directory})", is_dead, directory, reads=reads)
 
 
+@given_names_only
 def d_move(scratch: Scratch, old: Dentry, new: Dentry) -> None:
     """__d_move() of a rename: ``new``'s name now points to what ``old``
     pointed to, ``old`` turns negative, a moved directory changes parent."""
@@ -184,6 +185,7 @@ def d_move(scratch: Scratch, old: Dentry, new: Dentry) -> None:
     _reparent(scratch, inode, new.parent.ino)
 
 
+@given_names_only
 def d_exchange(scratch: Scratch, first: Dentry, second: Dentry) -> None:
     """__d_move(..., exchange=true): the two names swap inodes."""
     a, b = scratch[first.slot], scratch[second.slot]
@@ -198,6 +200,7 @@ def _reparent(scratch: Scratch, ino: int | None, parent: int) -> None:
         scratch[slot] = parent
 
 
+@given_names_only
 def mark_dead(scratch: Scratch, ino: int) -> None:
     """``inode->i_flags |= S_DEAD`` on a removed directory."""
     slot = scratch.world.inodes[ino].dead
