@@ -21,7 +21,16 @@ actor ``p`` when:
 - C2 (invisibility): ``next(p)`` writes nothing a checked property reads,
   so properties see the same sequence of values on the reduced paths;
   properties that only hold on terminal states (deadlock, completion)
-  need no visibility, since C0 and C1 preserve terminal states.
+  need no visibility, since C0 and C1 preserve terminal states.  What a
+  property reads is its own declaration (``Property.reads``, from
+  ``declare(..., reads=...)``); a property without one makes every action
+  visible, so nothing is reduced (Peled, *All from one, one for all: on
+  model checking using representatives*, CAV 1993: the visible actions are
+  those that may change a proposition the specification mentions, and
+  over-approximating them is always sound).  A property declared
+  ``terminal`` is evaluated by the explorers only on states without
+  enabled actions, so the declaration cannot be wrong in a way that
+  matters here.
 - C3 (cycle proviso): no cycle of the reduced graph is closed by reduced
   states only.  The search reduces ``s`` only when every state ``A`` leads
   to is new, or (breadth-first) stored after ``s``: states are expanded in
@@ -34,6 +43,17 @@ error it records) disables every other actor: a candidate with such an
 action is never taken, so an erring step is explored only with all its
 alternatives, while the errors of the other actors' steps, which commute
 with the candidate's, are still reached after it.
+
+The footprints are the model's (``Model.pending``), and the finer they
+are, the more actors pass C1.  A thread-local step (a register computation,
+a branch on the thread's own registers) reads and writes only the thread's
+own locations: it is invisible and independent of every other actor's
+steps, and a kernel model runs it together with the step before it, so it
+is never an interleaving point at all.  A lock step touches its own lock
+(per lock object, not a global lock table) when the lock is known when the
+program is built, and every lock of its family when it is found through a
+register; two steps on one lock are dependent (one may disable the other),
+as in Godefroid's treatment of semaphores (chapter 3).
 
 With C0-C3 the reduced graph is stuttering-equivalent to the full one for
 the visible properties (Clarke, Grumberg and Peled, chapter 10), so an
