@@ -105,8 +105,11 @@ class Reduction:
         self.active = not everything
         """False when some property does not say what it reads: then every
         action is visible and nothing is reduced."""
-        self.closures: dict[tuple[Pending, ...], list[Closure]] = {}
-        """The closed sets of actors (C1), by what every actor may still do."""
+        self.closures: dict[tuple[Pending, ...], tuple[Closure, ...]] = {}
+        """The closed sets of actors (C1), by what every actor may still do;
+        equal answers are one object (``interned``), so the table costs a
+        few pointers per distinct combination of what the actors do next."""
+        self.interned: dict[tuple[Closure, ...], tuple[Closure, ...]] = {}
 
     def candidates(self, state: Any, actors: Sequence[Hashable]) -> Iterator[list[int]]:
         """Ample sets for ``state`` whose enabled actions are performed by
@@ -121,7 +124,8 @@ class Reduction:
         key = tuple(pending)
         closures = self.closures.get(key)
         if closures is None:
-            closures = self.closures[key] = self._closures(pending)
+            made = self._closures(pending)
+            closures = self.closures[key] = self.interned.setdefault(made, made)
         for members, visible in closures:
             moves = [move for move, who in enumerate(actors) if who in members]
             if not moves or len(moves) == len(actors):
@@ -130,7 +134,7 @@ class Reduction:
                 continue
             yield moves
 
-    def _closures(self, pending: Sequence[Pending]) -> list[Closure]:
+    def _closures(self, pending: Sequence[Pending]) -> tuple[Closure, ...]:
         """For each actor, the least set holding it and every actor whose
         future conflicts with the next step of an actor in the set (C1),
         with the actors of the set whose next step is visible (C2); sets
@@ -157,4 +161,4 @@ class Reduction:
                 frozenset(pending[i].actor for i in members),
                 frozenset(pending[i].actor for i in members if pending[i].next.writes & visible),
             )
-        return sorted(found.values(), key=lambda closure: len(closure[0]))
+        return tuple(sorted(found.values(), key=lambda closure: len(closure[0])))
