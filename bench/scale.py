@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,7 @@ SCENARIOS = (
 
 CONFIGS: dict[str, list[str]] = {
     "unreduced": ["--no-por", "--exact"],
+    "unreduced+fingerprints": ["--no-por"],
     "por": ["--exact"],
     "por+fingerprints": [],
     "2 workers": ["--workers", "2"],
@@ -45,17 +47,28 @@ CONFIGS: dict[str, list[str]] = {
 """Each configuration: the ``vfsmc check`` options it adds."""
 
 
-def run(scenario: str, options: list[str], time_limit: float) -> tuple[dict[str, object], float]:
-    """One check in a fresh process: its JSON report and wall time."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(
+    scenario: str, options: list[str], time_limit: float
+) -> tuple[dict[str, object], float, float]:
+    """One check in a fresh process: its JSON report, wall time and CPU
+    time (of the process and its workers: on a shared machine the CPU time
+    is what the check cost, the wall time also what others took)."""
     command = [str(VFSMC), "check", scenario, "--json", "--no-save", "--no-progress"]
     command += ["--time-limit", str(time_limit), *options]
     started = time.perf_counter()
+    cpu = _children_cpu()
     done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    cpu = _children_cpu() - cpu
     wall = time.perf_counter() - started
     if done.returncode not in (0, 1, 3):
         raise SystemExit(f"{' '.join(command)} failed: {done.stderr.strip()}")
     report: dict[str, object] = json.loads(done.stdout)
-    return report, wall
+    return report, wall, cpu
 
 
 SPIN_MODEL = ROOT / "bench" / "spin" / "dirops7.pml"
@@ -71,22 +84,25 @@ def spin_side_by_side(time_limit: float) -> None:
     with tempfile.TemporaryDirectory() as work:
         shutil.copy(SPIN_MODEL, work)
         started = time.perf_counter()
+        spin_cpu = _children_cpu()
         for command in (["spin", "-a", SPIN_MODEL.name], ["gcc", "-O2", "-o", "pan", "pan.c"]):
             subprocess.run(command, cwd=work, check=True, capture_output=True)
         pan = subprocess.run(["./pan"], cwd=work, check=True, capture_output=True, text=True)
         spin_seconds = time.perf_counter() - started
+        spin_cpu = _children_cpu() - spin_cpu
     stored = re.search(r"(\d+) states, stored", pan.stdout)
     errors = re.search(r"errors: (\d+)", pan.stdout)
-    report, wall = run(SPIN_QUESTION, [], time_limit)
+    report, wall, cpu = run(SPIN_QUESTION, [], time_limit)
     print(
         f"SPIN (spin -a, gcc, pan) on the lock skeleton: {stored.group(1) if stored else '?'} "
-        f"states, {errors.group(1) if errors else '?'} errors, {spin_seconds:.2f} s end to end"
+        f"states, {errors.group(1) if errors else '?'} errors, {spin_seconds:.2f} s end to end "
+        f"({spin_cpu:.2f} s CPU)"
     )
     print(
         f"vfsmc check {SPIN_QUESTION}: {report['verdict']}, {report['states']:,} states, "
-        f"{wall:.2f} s end to end"
+        f"{wall:.2f} s end to end ({cpu:.2f} s CPU)"
     )
-    print(f"ratio vfsmc / SPIN: {wall / spin_seconds:.1f}")
+    print(f"ratio vfsmc / SPIN: {wall / spin_seconds:.1f} (wall), {cpu / spin_cpu:.1f} (CPU)")
 
 
 def main() -> None:
@@ -103,19 +119,24 @@ def main() -> None:
     configs = args.config or list(CONFIGS)
     print(
         f"{'scenario':<20} {'config':<16} {'verdict':<10} {'states':>10} {'transitions':>12} "
-        f"{'seconds':>8} {'states/s':>9} {'B/state':>8} {'peak MiB':>9} {'wall s':>7}"
+        f"{'seconds':>8} {'states/s':>9} {'B/state':>8} {'peak MiB':>9} {'wall s':>7} "
+        f"{'CPU s':>7} {'states/CPU s':>12}"
     )
+    with open("/proc/loadavg") as load:
+        print(f"load average at the start: {' '.join(load.read().split()[:3])}")
     for scenario in SCENARIOS:
         if args.filter not in scenario:
             continue
         for config in configs:
-            report, wall = run(scenario, CONFIGS[config], args.time_limit)
+            report, wall, cpu = run(scenario, CONFIGS[config], args.time_limit)
             peak = int(str(report["peak_memory_bytes"])) / 2**20
+            per_cpu = int(str(report["states"])) / cpu if cpu else 0.0
             print(
                 f"{scenario.split(':')[1]:<20} {config:<16} {report['verdict']!s:<10} "
                 f"{report['states']:>10,} {report['transitions']:>12,} "
                 f"{report['seconds']:>8.2f} {report['states_per_second']:>9,} "
-                f"{report['bytes_per_state']:>8.0f} {peak:>9.1f} {wall:>7.2f}",
+                f"{report['bytes_per_state']:>8.0f} {peak:>9.1f} {wall:>7.2f} "
+                f"{cpu:>7.2f} {per_cpu:>12,.0f}",
                 flush=True,
             )
     if not args.no_spin:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from mc.kernel import errno
 from mc.kernel.vfs import is_empty
-from mc.kernel.world import ERROR_SLOT, Dentry, Scratch
+from mc.kernel.world import ERROR_SLOT, Dentry, Scratch, given_names_only
 
 NAMESPACE = "namespace"
 
@@ -47,6 +47,7 @@ def lookup(scratch: Scratch, directory: int, dentry: Dentry) -> int:
     return 0
 
 
+@given_names_only
 def mknod(scratch: Scratch, directory: int, dentry: Dentry, inode: int) -> int:
     """ramfs_mknod(): a new inode instantiated at ``dentry``
     (d_instantiate); a directory also links ``..`` (inc_nlink(dir))."""
@@ -60,6 +61,7 @@ def mknod(scratch: Scratch, directory: int, dentry: Dentry, inode: int) -> int:
     return 0
 
 
+@given_names_only
 def link(scratch: Scratch, source: int, directory: int, dentry: Dentry) -> int:
     """simple_link(): inc_nlink(inode); d_instantiate(dentry, inode)."""
     _inc_nlink(scratch, source)
@@ -67,6 +69,7 @@ def link(scratch: Scratch, source: int, directory: int, dentry: Dentry) -> int:
     return 0
 
 
+@given_names_only
 def unlink(scratch: Scratch, directory: int, dentry: Dentry, victim: int) -> int:
     """simple_unlink(): drop_nlink(inode) of ``victim``, the inode the
     caller's dentry refers to; the name goes (dput, and the VFS's d_delete
@@ -78,6 +81,7 @@ def unlink(scratch: Scratch, directory: int, dentry: Dentry, victim: int) -> int
     return 0
 
 
+@given_names_only
 def rmdir(scratch: Scratch, directory: int, dentry: Dentry, victim: int) -> int:
     """simple_rmdir(): -ENOTEMPTY unless empty; drop_nlink(inode);
     simple_unlink(dir, dentry); drop_nlink(dir)."""
@@ -89,6 +93,7 @@ def rmdir(scratch: Scratch, directory: int, dentry: Dentry, victim: int) -> int:
     return 0
 
 
+@given_names_only
 def rename(
     scratch: Scratch, old_dir: int, new_dir: int, source: int, target: int | None, exchange: bool
 ) -> int:

@@ -59,8 +59,8 @@ def test_two_workers_agree_with_one(
 
 def test_three_workers_over_full_states(shipped: Registry) -> None:
     options = Options(reduce=False, exact=True)
-    alone = check_scenario(shipped, "dirops/exchange", options=options)
-    spread = check_scenario(shipped, "dirops/exchange", options=options, spread=Spread(3))
+    alone = check_scenario(shipped, "dirops/two-creates", options=options)
+    spread = check_scenario(shipped, "dirops/two-creates", options=options, spread=Spread(3))
     assert spread.result.stats.states == alone.result.stats.states
     assert spread.result.stats.omission_probability is None
 

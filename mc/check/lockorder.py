@@ -248,12 +248,15 @@ def _cycle_from(graph: dict[str, list[str]], start: str) -> list[Edge] | None:
 def explore(
     registry: Registry, names: Sequence[str], options: Options | None = None
 ) -> list[tuple[str, dict[Edge, Witness]]]:
-    """Explore each scenario on the correct protocol and collect its edges."""
+    """Explore each scenario on the correct protocol and collect its edges
+    (from every interleaving: the edges are read off the stored states, so
+    partial-order reduction is off)."""
+    full = attrs.evolve(options or Options(), reduce=False)
     found = []
     for name in names:
         scenario = registry.scenario(name)
         model = registry.build(scenario)
-        search = Search(model, options)
+        search = Search(model, full)
         search.run()
         found.append((name, observed_edges(name, model, search)))
     return found

@@ -22,7 +22,8 @@ from typing import Any
 import attrs
 
 from mc.dsl.operation import Op, as_expr, caller_source
-from mc.dsl.steps import Context, EffectStep, Fire
+from mc.dsl.steps import Context, EffectStep, Fire, Regions
+from mc.engine.model import Footprint
 from mc.kernel.expr import Expr, InodeExpr, State, slot_value
 from mc.kernel.world import World
 
@@ -96,6 +97,15 @@ class AddressCompareStep(EffectStep):
     right first), each recorded in the order."""
 
     fixed: bool = False
+
+    def footprint(self, regions: Regions) -> Footprint:
+        if not regions.addresses:
+            return super().footprint(regions)
+        reads = regions.addresses
+        for arg in self.args:
+            reads |= regions.read(arg)
+        result = 0 if self.result is None else 1 << self.result
+        return Footprint(reads, regions.addresses | regions.own | result)
 
     def compile(self, context: Context) -> Fire:
         left, right = (a.compile(context.world) for a in self.args)

@@ -3,6 +3,7 @@ compiled programs over one world, with the kernel's properties."""
 
 from __future__ import annotations
 
+import fnmatch
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
@@ -82,12 +83,59 @@ class KernelModel(Model[State, Action]):
         for tid in range(len(self.threads)):
             initial = self._settle(initial, tid)
         self.initial = initial
-        self._properties: list[Property[State]] = [prop.make(self) for prop in properties]
+        self._properties: list[Property[State]] = [
+            prop.make(self, self.locations) for prop in properties
+        ]
         self._pending: list[list[Pending]] | None = None
         """The footprints partial-order reduction reads, made on first use."""
 
     def init_states(self) -> Sequence[State]:
         return (self.initial,)
+
+    def locations(self, names: Sequence[str]) -> int:
+        """The mask of what a property declares it reads (``reads=``): slot
+        families by name or shell pattern (``dentry`` is every ``dentry(...)``
+        slot, a slot without a ``(`` is a family of its own, ``block *``
+        every block), ``returned`` for whether each thread has returned and,
+        once it has, its return value and registers, ``error`` for the
+        protocol errors steps record (no location: a step that records one
+        halts the run, see ``pending``).  A name no slot of the world has
+        reads nothing of it."""
+        families: dict[str, int] = {}
+        private = {t.slots.pc for t in self.threads} | {t.slots.ret for t in self.threads}
+        for thread in self.threads:
+            private |= thread.registers
+        for index, slot in enumerate(self.world.slots):
+            if index != ERROR_SLOT and index not in private:
+                family = slot.name.split("(", 1)[0]
+                families[family] = families.get(family, 0) | 1 << index
+        mask = 0
+        for name in names:
+            if name == "returned":
+                mask |= self._returned_bits
+            elif name != "error":
+                for family in fnmatch.filter(families, name):
+                    mask |= families[family]
+        return mask
+
+    @property
+    def _returned_bits(self) -> int:
+        """One location past the slots per thread: whether it has returned."""
+        return ((1 << len(self.threads)) - 1) << len(self.world.slots)
+
+    def project(self, state: State, initial: State, reads: int) -> State:
+        """``state`` with every slot ``reads`` leaves out reset to its value in
+        ``initial``; the error slot is kept, and the private slots of a
+        thread that has returned when ``reads`` has its ``returned``
+        location."""
+        values = [state[i] if reads >> i & 1 else initial[i] for i in range(len(state))]
+        values[ERROR_SLOT] = state[ERROR_SLOT]
+        base = len(self.world.slots)
+        for tid, thread in enumerate(self.threads):
+            if reads >> (base + tid) & 1 and state[thread.slots.pc] == DONE:
+                for slot in (thread.slots.pc, thread.slots.ret, *thread.registers):
+                    values[slot] = state[slot]
+        return tuple(values)
 
     def regions(self, tid: int) -> Regions:
         """The slot regions of the world as thread ``tid`` sees them."""
@@ -96,7 +144,7 @@ class KernelModel(Model[State, Action]):
         owned = 0
         for slots in private:
             owned |= _mask(slots)
-        shared = everything & ~owned & ~(1 << ERROR_SLOT)
+        shared = everything & ~owned & ~(1 << ERROR_SLOT) | self._returned_bits
         families: dict[str, int] = {}
         bit_locks = 0
         lock_only = 0
@@ -106,14 +154,20 @@ class KernelModel(Model[State, Action]):
                 bit_locks |= 1 << lock.slot
             else:
                 lock_only |= 1 << lock.slot
-        return Regions(_mask(private[tid]), shared, shared & ~lock_only, families, bit_locks)
+        names = _mask(d.slot for d in self.world.dentries.values())
+        data = shared & ~lock_only
+        order = self.world.parts.get("addresses")
+        addresses = 0 if order is None else 1 << order.slot
+        return Regions(_mask(private[tid]), shared, data, families, bit_locks, names, addresses)
 
     def _footprints(self) -> list[list[Pending]]:
         """For each thread and program counter, what the thread may do next
         (its step there with the local steps chained to it) and from there
         on; a step that may end the thread also reads its bit locks (the
-        check that it returns holding none)."""
+        check that it returns holding none) and writes its ``returned``
+        location (see ``locations``)."""
         table = []
+        base = len(self.world.slots)
         for tid, thread in enumerate(self.threads):
             regions = self.regions(tid)
             steps = thread.steps
@@ -124,7 +178,7 @@ class KernelModel(Model[State, Action]):
                 targets = tuple(pc for pc in (context.next_pc, context.target) if pc is not None)
                 footprint = compiled.step.footprint(regions)
                 if DONE in targets:
-                    footprint = footprint | Footprint(regions.bit_locks, 0)
+                    footprint = footprint | Footprint(regions.bit_locks, 1 << (base + tid))
                 own.append(footprint)
                 after.append(tuple(pc for pc in targets if pc != DONE))
             local = self._local[tid]
@@ -394,6 +448,7 @@ class KernelModel(Model[State, Action]):
     LOCK_PROTOCOL,
     "no unlock of a lock not held, no return with a lock held, no re-acquiring a held lock, "
     "no sleeping while holding a spinlock or in interrupt context",
+    reads=["error"],
 )
 def lock_protocol(model: KernelModel) -> Check[State]:
     return lambda state: reported_error(state, LOCK_PROTOCOL)
@@ -417,6 +472,7 @@ def unchecked_errors(states: Iterable[State], checked: Iterable[str]) -> dict[st
     "no state where some thread has not returned and none can move (reported with the "
     "waits-for cycle)",
     PropertyKind.DEADLOCK_FREE,
+    reads=[],
 )
 def deadlock(model: KernelModel) -> Check[State]:
     return model.explain_deadlock
@@ -426,6 +482,8 @@ def deadlock(model: KernelModel) -> Check[State]:
     "completes",
     "some interleaving lets every thread return (the scenario is not vacuous)",
     PropertyKind.SOMETIMES,
+    reads=[],
+    terminal=True,
 )
 def completes(model: KernelModel) -> Check[State]:
     def reached(state: State) -> str | None:

@@ -56,7 +56,7 @@ from mc.kernel.expr import (
     slot_value,
 )
 from mc.kernel.locks import Lock, Mode
-from mc.kernel.world import Dentry, ModelError, World
+from mc.kernel.world import Dentry, ModelError, World, given_names
 from mc.project import ROOT
 
 TOOL_DIRS = {
@@ -117,6 +117,12 @@ def as_expr(value: Any) -> Expr:
     """Expressions pass through; anything else (a dentry, a flag) is a
     constant."""
     return value if isinstance(value, Expr) else const(value, str(value))
+
+
+def _maybe_dentry(value: Any) -> bool:
+    """Whether an argument is computed at run time and may be a dentry
+    (an inode expression names an inode)."""
+    return isinstance(value, Expr) and not isinstance(value, InodeExpr)
 
 
 class Op:
@@ -440,6 +446,7 @@ class Op:
                 effect=lambda scratch, values: effect(scratch, *values),
                 args=tuple(as_expr(a) for a in args),
                 sleeps=sleeps,
+                names=given_names(effect, args, _maybe_dentry),
             )
         )
 
@@ -469,6 +476,7 @@ class Op:
                 method=method,
                 roles=tuple((name, as_expr(value)) for name, value in (roles or {}).items()),
                 sleeps=sleeps,
+                names=given_names(implementation, args, _maybe_dentry),
             )
         )
 

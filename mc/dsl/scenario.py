@@ -243,12 +243,23 @@ def replaces(
 
 
 def invariant(
-    name: str, description: str
+    name: str,
+    description: str,
+    *,
+    reads: Sequence[str] | None = None,
+    terminal: bool = False,
 ) -> Callable[[Callable[[KernelModel], Check[State]]], PropertyDef]:
     """Declare an invariant: the decorated ``f(model)`` returns the check of
-    one state (None when it holds, else what is wrong)."""
+    one state (None when it holds, else what is wrong).  ``reads`` names
+    the slot families the check reads (``["dentry", "nlink"]``; see
+    ``KernelModel.locations``); without it partial-order reduction is off
+    in every run that checks the invariant.  ``terminal`` checks it only
+    on states where no thread can move (every thread returned, or a
+    deadlock)."""
 
     def wrap(checker: Callable[[KernelModel], Check[State]]) -> PropertyDef:
-        return _declare(PropertyDef(name, description, PropertyKind.ALWAYS, checker))
+        declared = None if reads is None else tuple(reads)
+        prop = PropertyDef(name, description, PropertyKind.ALWAYS, checker, declared, terminal)
+        return _declare(prop)
 
     return wrap

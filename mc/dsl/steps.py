@@ -78,7 +78,7 @@ class Regions:
     slots only lock steps change (a mutex, rw_semaphore, spinlock, seqlock
     or RCU slot; bit locks are data, since I/O completion clears them);
     ``families`` the slots of each lock family; ``bit_locks`` the bit
-    locks' slots.
+    locks' slots; ``names`` the dentry slots.
 
     The error slot is in no region: a step that records an error ends the
     run (the model's assertions, see ``KernelModel.pending``).  Steps read
@@ -90,6 +90,10 @@ class Regions:
     data: int
     families: dict[str, int]
     bit_locks: int
+    names: int = 0
+    """The dentry slots."""
+    addresses: int = 0
+    """The slot of the address order observed so far (``mc.dsl.addresses``)."""
 
     def lock(self, lock: LockExpr) -> Footprint:
         """Taking or releasing ``lock``: its slot, or every slot of its
@@ -101,8 +105,16 @@ class Regions:
         return Footprint(slots | (0 if lock.local else self.data), slots | self.own)
 
     def read(self, expr: Expr) -> int:
-        """What evaluating ``expr`` reads of the shared slots."""
-        return 0 if expr.local else self.data
+        """What evaluating ``expr`` reads of the shared slots: the slots it
+        names when it says, else every data slot."""
+        if expr.local:
+            return 0
+        if expr.reads is None:
+            return self.data
+        mask = 0
+        for slot in expr.reads:
+            mask |= 1 << slot
+        return mask
 
 
 HeldTests = list[tuple[Lock, Callable[[Any], bool]]]
@@ -487,6 +499,9 @@ class EffectStep(Step):
     result: int | None = None
     kind: str = "effect"
     sleeps: bool = False
+    names: frozenset[int] | None = None
+    """The only dentry slots the effect writes (None: it may write any);
+    see ``given_names_only``."""
 
     @property
     def local(self) -> bool:
@@ -499,7 +514,12 @@ class EffectStep(Step):
             reads |= regions.read(arg)
         if self.kind == "assign":
             return Footprint(reads, regions.own | result)
-        return Footprint(regions.data, regions.data | regions.own | result)
+        writes = regions.data
+        if self.names is not None:
+            writes &= ~regions.names
+            for slot in self.names:
+                writes |= 1 << slot
+        return Footprint(regions.data, writes | regions.own | result)
 
     def compile(self, context: Context) -> Fire:
         args: list[Eval] = [a.compile(context.world) for a in self.args]

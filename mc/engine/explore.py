@@ -1,4 +1,6 @@
-"""Explicit-state search: breadth-first (shortest traces) or depth-first.
+"""Explicit-state search: what every strategy shares (the store of
+states, the checks of properties, the bounds, traces); the strategies are
+``mc.engine.bfs`` (breadth-first, shortest traces) and ``mc.engine.dfs``.
 
 States are stored once, keyed by themselves; each stored state records its
 parent and the index of the action that reached it, so a trace is rebuilt
@@ -15,6 +17,8 @@ from typing import Generic, TypeVar
 
 import attrs
 
+from mc.engine.bfs import breadth_first
+from mc.engine.dfs import depth_first
 from mc.engine.model import Model, PropertyKind
 from mc.engine.reduction import Reduction
 from mc.engine.result import Path, Result, Stats, Strategy, Verdict, Violation
@@ -57,6 +61,11 @@ class Options:
     """Partial-order reduction, for models that declare footprints."""
     exact: bool = True
     """Keep every state in full; else 64-bit fingerprints (see ``store``)."""
+    audit_reads: bool = False
+    """Check on every stored state that each property with declared reads
+    gives the same answer when every location it does not declare holds
+    its initial value (``UndeclaredRead`` when not): a test of the
+    declarations partial-order reduction relies on."""
 
     def __attrs_post_init__(self) -> None:
         for name in ("max_states", "max_depth"):
@@ -89,6 +98,20 @@ class NotDeterministic(Exception):
         self.replayed = replayed
         self.previous = previous
         self.action = action
+
+
+class UndeclaredRead(Exception):
+    """A property's answer on a state depends on a location its ``reads``
+    leave out: the declaration is wrong, and partial-order reduction would
+    not be sound with it."""
+
+    def __init__(self, prop: str, state: Hashable) -> None:
+        super().__init__(
+            f"property {prop} reads a location its reads= declaration leaves out "
+            "(its answer changes when the undeclared locations are reset)"
+        )
+        self.prop = prop
+        self.state = state
 
 
 class _Stop(Exception):
@@ -142,9 +165,15 @@ class Search(Generic[S, A]):
         self.transitions = 0
         self.max_depth = 0
         properties = list(model.properties())
-        self.invariants = [p for p in properties if p.kind is PropertyKind.ALWAYS]
-        self.deadlock_checks = [p for p in properties if p.kind is PropertyKind.DEADLOCK_FREE]
+        self.invariants = [
+            p for p in properties if p.kind is PropertyKind.ALWAYS and not p.terminal
+        ]
+        self.deadlock_checks = [p for p in properties if p.failed_at_dead_ends]
         self.goals = [p for p in properties if p.kind is PropertyKind.SOMETIMES]
+        audit = self.options.audit_reads
+        self.audited = [p for p in properties if p.reads is not None and not p.terminal]
+        if not audit:
+            self.audited = []
         self.property_names = [p.name for p in properties]
         self.reduction = Reduction(model, properties) if self.options.reduce else None
         self.started = 0.0
@@ -171,11 +200,11 @@ class Search(Generic[S, A]):
         try:
             for position, state in enumerate(self.model.init_states()):
                 if self.store.find(state) is None:
-                    self._add(state, -1, position)
+                    self.add(state, -1, position)
             if self.options.strategy is Strategy.BFS:
-                self._bfs()
+                breadth_first(self)
             else:
-                self._dfs()
+                depth_first(self)
         except _Found as found:
             violation = Violation(found.prop, found.message, self.path_to(found.sid))
         except _Stop as stop:
@@ -217,7 +246,9 @@ class Search(Generic[S, A]):
             verdict = Verdict.OK
         return Result(verdict, stats, violation, reason, tuple(self.property_names))
 
-    def _add(self, state: S, parent: int, move: int) -> int:
+    def add(self, state: S, parent: int, move: int) -> int:
+        """Store ``state``, reached from ``parent`` by ``move``, and check the
+        invariants on it; its number."""
         sid = self.stored
         limit = self.options.max_states
         if limit is not None and sid >= limit:
@@ -228,21 +259,34 @@ class Search(Generic[S, A]):
         self.move.append(move)
         if self.model.halted(state):
             self.halted_states.append(state)
+        if self.audited:
+            self._audit(state)
         for prop in self.invariants:
             message = prop.check(state)
             if message is not None:
                 raise _Found(prop.name, message, sid)
         if self.goals:
-            self.goals = [goal for goal in self.goals if goal.check(state) is None]
+            self.goals = [goal for goal in self.goals if goal.terminal or goal.check(state) is None]
         return sid
 
-    def _dead_end(self, state: S, sid: int) -> None:
+    def _audit(self, state: S) -> None:
+        initial = self.model.init_states()[0]
+        for prop in self.audited:
+            projected = self.model.project(state, initial, prop.reads or 0)
+            if projected is not None and prop.check(projected) != prop.check(state):
+                raise UndeclaredRead(prop.name, state)
+
+    def dead_end(self, state: S, sid: int) -> None:
+        """Check a state without enabled actions."""
         for prop in self.deadlock_checks:
             message = prop.check(state)
             if message is not None:
                 raise _Found(prop.name, message, sid)
+        if self.goals:
+            self.goals = [g for g in self.goals if not g.terminal or g.check(state) is None]
 
-    def _tick(self, depth: int) -> None:
+    def tick(self, depth: int) -> None:
+        """Look at the bounds and report progress (the clock said so)."""
         now = time.perf_counter()
         self.next_tick = now + TICK_SECONDS
         elapsed = now - self.started
@@ -260,97 +304,7 @@ class Search(Generic[S, A]):
             self.last_progress = now
             sink(self.stored, self.transitions, depth, elapsed)
 
-    def _bfs(self) -> None:
-        successors = self.model.successors
-        store = self.store
-        find = store.find
-        add = self._add
-        max_depth = self.options.max_depth
-        clock = time.perf_counter
-        prefer_fewer_switches = type(self.model).actor is not Model.actor
-        reduce = self.reduction is not None and self.reduction.active
-        switches = array("H", bytes(2 * self.stored))
-        last_actor = array("h", [-1] * self.stored)
-        codes: dict[Hashable, int] = {}
-        actor = self.model.actor
-        depth = 0
-        layer_end = self.stored
-        sid = 0
-        while sid < self.stored:
-            if sid == layer_end:
-                depth += 1
-                layer_end = self.stored
-            if clock() >= self.next_tick:
-                self._tick(depth)
-            state = store.state(sid)
-            enabled = successors(state)
-            if not enabled:
-                self._dead_end(state, sid)
-            elif max_depth is not None and depth >= max_depth:
-                self.depth_cut = True
-            else:
-                moves = self._ample(state, enabled, sid) if reduce else None
-                chosen = enabled if moves is None else [enabled[m] for m in moves]
-                self.transitions += len(chosen)
-                stored = self.stored
-                for position, (action, nxt) in enumerate(chosen):
-                    move = position if moves is None else moves[position]
-                    known = find(nxt)
-                    if prefer_fewer_switches:
-                        name = actor(action)
-                        who = -1 if name is None else codes.setdefault(name, len(codes))
-                        cost = switches[sid] + (last_actor[sid] not in (-1, who))
-                        if known is None:
-                            add(nxt, sid, move)
-                            switches.append(cost)
-                            last_actor.append(who)
-                        elif known >= layer_end and cost < switches[known]:
-                            self.parent[known] = sid
-                            self.move[known] = move
-                            switches[known] = cost
-                            last_actor[known] = who
-                    elif known is None:
-                        add(nxt, sid, move)
-                if self.stored > stored:
-                    self.max_depth = depth + 1
-            store.release(sid)
-            sid += 1
-
-    def _dfs(self) -> None:
-        successors = self.model.successors
-        store = self.store
-        find = store.find
-        add = self._add
-        max_depth = self.options.max_depth
-        clock = time.perf_counter
-        stack = [(sid, 0) for sid in reversed(range(self.stored))]
-        reduce = self.reduction is not None and self.reduction.active
-        while stack:
-            sid, depth = stack.pop()
-            if clock() >= self.next_tick:
-                self._tick(depth)
-            state = store.state(sid)
-            store.release(sid)
-            enabled = successors(state)
-            if not enabled:
-                self._dead_end(state, sid)
-                continue
-            if max_depth is not None and depth >= max_depth:
-                self.depth_cut = True
-                continue
-            moves = self._ample(state, enabled, None) if reduce else None
-            chosen = range(len(enabled)) if moves is None else moves
-            self.transitions += len(chosen)
-            fresh = []
-            for move in chosen:
-                nxt = enabled[move][1]
-                if find(nxt) is None:
-                    fresh.append(add(nxt, sid, move))
-            if fresh:
-                self.max_depth = max(self.max_depth, depth + 1)
-            stack.extend((new, depth + 1) for new in reversed(fresh))
-
-    def _ample(self, state: S, enabled: Sequence[tuple[A, S]], sid: int | None) -> list[int] | None:
+    def ample(self, state: S, enabled: Sequence[tuple[A, S]], sid: int | None) -> list[int] | None:
         """The moves of an ample set of ``state`` that meets the cycle
         proviso and halts nothing, or None to expand it fully.  A successor
         passes the proviso when it is new or, in breadth-first order (``sid``

@@ -75,9 +75,10 @@ class Property(Generic[S]):
 
     ``reads`` is the mask of the locations ``check`` depends on (None when
     not declared: then every action is visible to it and partial-order
-    reduction keeps every interleaving).  ``terminal`` says the check can
-    hold only on states without enabled actions, which the reduction
-    preserves, so it makes no action visible."""
+    reduction keeps every interleaving).  ``terminal`` says the check is
+    evaluated only on states without enabled actions (an end or a
+    deadlock): the explorers call it nowhere else, and the reduction
+    reaches every such state, so it makes no action visible."""
 
     name: str
     kind: PropertyKind
@@ -85,6 +86,14 @@ class Property(Generic[S]):
     description: str = ""
     reads: int | None = None
     terminal: bool = False
+
+    @property
+    def failed_at_dead_ends(self) -> bool:
+        """Whether a message of the check on a state without enabled actions
+        is a violation, and the check is evaluated nowhere else."""
+        return self.kind is PropertyKind.DEADLOCK_FREE or (
+            self.kind is PropertyKind.ALWAYS and self.terminal
+        )
 
 
 def always(
@@ -112,30 +121,58 @@ def sometimes(
     return Property(name, PropertyKind.SOMETIMES, reached, description, reads, terminal)
 
 
+Locate = Callable[[Sequence[str]], int]
+"""How a model turns the names of what a property reads into a mask of its
+locations (raising ``ValueError`` on a name it does not know)."""
+
+
 @attrs.frozen
 class PropertyDef(Generic[S, M]):
     """A property as scenarios name it: its name, what it checks and how it
     is evaluated, with ``checker``, which makes the check of one built model
-    (``checker(model)`` returns a ``Check``)."""
+    (``checker(model)`` returns a ``Check``).
+
+    ``reads`` names what the check reads, in the terms of the models it is
+    made for (a kernel model names slot families: ``("dentry", "nlink")``);
+    None when not declared, which turns partial-order reduction off for
+    every run that checks the property.  ``terminal``: the check is
+    evaluated only on states without enabled actions."""
 
     name: str
     description: str
     kind: PropertyKind
     checker: Callable[[M], Check[S]] = attrs.field(eq=False)
+    reads: tuple[str, ...] | None = None
+    terminal: bool = False
 
-    def make(self, model: M) -> Property[S]:
-        """The property of ``model``."""
-        return Property(self.name, self.kind, self.checker(model), self.description)
+    def make(self, model: M, locate: Locate | None = None) -> Property[S]:
+        """The property of ``model``; ``locate`` resolves ``reads`` (without
+        it the reads are undeclared)."""
+        reads = None if self.reads is None or locate is None else locate(self.reads)
+        terminal = self.terminal or self.kind is PropertyKind.DEADLOCK_FREE
+        return Property(
+            self.name, self.kind, self.checker(model), self.description, reads, terminal
+        )
 
 
 def declare(
-    name: str, description: str, kind: PropertyKind = PropertyKind.ALWAYS
+    name: str,
+    description: str,
+    kind: PropertyKind = PropertyKind.ALWAYS,
+    *,
+    reads: Sequence[str] | None = None,
+    terminal: bool = False,
 ) -> Callable[[Callable[[N], Check[S]]], PropertyDef[S, N]]:
     """Declare a property on the function that makes its check for a
-    model: ``@declare("mutex", "at most one thread in the section")``."""
+    model: ``@declare("mutex", "at most one thread in the section",
+    reads=["section"])``.  ``reads`` names what the check reads (see
+    ``PropertyDef``); ``terminal`` evaluates it only where no action is
+    enabled."""
 
     def wrap(checker: Callable[[N], Check[S]]) -> PropertyDef[S, N]:
-        return PropertyDef(name, description, kind, checker)
+        return PropertyDef(
+            name, description, kind, checker, None if reads is None else tuple(reads), terminal
+        )
 
     return wrap
 
@@ -177,6 +214,12 @@ class Model(ABC, Generic[S, A]):
         every interleaving is explored).  Footprints must over-approximate:
         an action may touch only what its actor's ``next`` lists, and no
         actor missing from the list may act again."""
+        return None
+
+    def project(self, state: S, initial: S, reads: int) -> S | None:
+        """``state`` with every location outside the mask ``reads`` set to
+        its value in ``initial`` (to audit what properties declare they
+        read), or None when the model has no locations."""
         return None
 
     def halted(self, state: S) -> bool:

@@ -64,8 +64,10 @@ class _Worker(Generic[S, A]):
         self.level: list[int] = []
         self.baseline = _resident_bytes()
         properties = list(model.properties())
-        self.invariants = [p for p in properties if p.kind is PropertyKind.ALWAYS]
-        self.deadlock_checks = [p for p in properties if p.kind is PropertyKind.DEADLOCK_FREE]
+        self.invariants = [
+            p for p in properties if p.kind is PropertyKind.ALWAYS and not p.terminal
+        ]
+        self.deadlock_checks = [p for p in properties if p.failed_at_dead_ends]
         self.goals = [p for p in properties if p.kind is PropertyKind.SOMETIMES]
 
     def gid(self, sid: int) -> int:
@@ -93,7 +95,7 @@ class _Worker(Generic[S, A]):
                             found = (prop.name, message, self.gid(sid))
                             break
                 if self.goals:
-                    self.goals = [goal for goal in self.goals if goal.check(state) is None]
+                    self.goals = [g for g in self.goals if g.terminal or g.check(state) is None]
         self.level = fresh
         return len(fresh), found, [goal.name for goal in self.goals]
 
@@ -115,6 +117,8 @@ class _Worker(Generic[S, A]):
                     message = prop.check(state)
                     if message is not None and found is None:
                         found = (prop.name, message, self.gid(sid))
+                if self.goals:
+                    self.goals = [g for g in self.goals if not g.terminal or g.check(state) is None]
                 continue
             if cut:
                 depth_cut = True

@@ -1,27 +1,44 @@
 """Partial-order reduction: which of a state's enabled actions to explore.
 
-The reduction is the persistent-set (ample-set) method with one actor's
-actions as the candidate set, after Godefroid (*Partial-Order Methods for
-the Verification of Concurrent Systems*, LNCS 1032, 1996) and Clarke,
-Grumberg and Peled (*Model Checking*, 1999, chapter 10: conditions C0-C3).
-From a state ``s`` the search may explore only the actions ``A`` of one
-actor ``p`` when:
+The reduction is the persistent-set (ample-set) method with the actions of
+a set of actors closed under conflicts as the candidate set, after
+Godefroid (*Partial-Order Methods for the Verification of Concurrent
+Systems*, LNCS 1032, 1996, chapter 4: persistent sets computed from
+conflicting transitions, a disabled transition bringing in the actors that
+may enable it) and Clarke, Grumberg and Peled (*Model Checking*, 1999,
+chapter 10: conditions C0-C3).  From a state ``s`` the search may explore
+only the enabled actions ``A`` of a set ``P`` of actors when:
 
-- C0: ``A`` is not empty (``p`` has an enabled action), so a state without
-  enabled actions is never reduced and every deadlock and every terminal
-  state of the full graph is reached (Godefroid, theorem on persistent sets
-  and deadlocks).
-- C1 (persistence): ``A`` is every action ``p`` has enabled in ``s``, and
-  ``p``'s next step conflicts with nothing any other actor may still do:
-  ``next(p)`` writes nothing in ``rest(q)`` and reads nothing ``rest(q)``
-  writes, for every other ``q``.  Then no action of another actor, on any
-  path from ``s``, is dependent on ``A`` (disjoint footprints commute and
-  cannot enable or disable each other), and ``p`` itself can only move by
-  one of ``A``.  ``rest(q)`` covers ``q``'s disabled steps too.
-- C2 (invisibility): ``next(p)`` writes nothing a checked property reads,
+- C0: ``A`` is not empty (some actor of ``P`` has an enabled action), so a
+  state without enabled actions is never reduced and every deadlock and
+  every terminal state of the full graph is reached (Godefroid, theorem on
+  persistent sets and deadlocks).
+- C1 (persistence): ``A`` is every action the actors of ``P`` have enabled
+  in ``s``, and ``P`` is closed: for every ``p`` in ``P`` and every ``q``
+  outside it, ``next(p)`` writes nothing in ``rest(q)`` and reads nothing
+  ``rest(q)`` writes.  Along a path from ``s`` that takes no action of
+  ``A``, the actors of ``P`` do not move (their only ways on are in ``A``),
+  so every action taken is a step of some ``q`` outside ``P``, from
+  ``rest(q)``, independent of every action of ``A`` (disjoint footprints
+  commute and cannot enable or disable each other).  ``next(p)`` of an
+  actor whose step is disabled counts too: the actors that may enable it
+  write what it reads, so they are in ``P`` (Godefroid's necessary
+  enabling transitions).  ``rest(q)`` covers ``q``'s disabled steps.  The
+  least closed set holding each actor is tried, smallest first; one actor
+  whose next step conflicts with nobody's future is the singleton case.
+- C2 (invisibility): no action of ``A`` writes anything a checked property reads,
   so properties see the same sequence of values on the reduced paths;
   properties that only hold on terminal states (deadlock, completion)
-  need no visibility, since C0 and C1 preserve terminal states.
+  need no visibility, since C0 and C1 preserve terminal states.  What a
+  property reads is its own declaration (``Property.reads``, from
+  ``declare(..., reads=...)``); a property without one makes every action
+  visible, so nothing is reduced (Peled, *All from one, one for all: on
+  model checking using representatives*, CAV 1993: the visible actions are
+  those that may change a proposition the specification mentions, and
+  over-approximating them is always sound).  A property declared
+  ``terminal`` is evaluated by the explorers only on states without
+  enabled actions, so the declaration cannot be wrong in a way that
+  matters here.
 - C3 (cycle proviso): no cycle of the reduced graph is closed by reduced
   states only.  The search reduces ``s`` only when every state ``A`` leads
   to is new, or (breadth-first) stored after ``s``: states are expanded in
@@ -34,6 +51,17 @@ error it records) disables every other actor: a candidate with such an
 action is never taken, so an erring step is explored only with all its
 alternatives, while the errors of the other actors' steps, which commute
 with the candidate's, are still reached after it.
+
+The footprints are the model's (``Model.pending``), and the finer they
+are, the more actors pass C1.  A thread-local step (a register computation,
+a branch on the thread's own registers) reads and writes only the thread's
+own locations: it is invisible and independent of every other actor's
+steps, and a kernel model runs it together with the step before it, so it
+is never an interleaving point at all.  A lock step touches its own lock
+(per lock object, not a global lock table) when the lock is known when the
+program is built, and every lock of its family when it is found through a
+register; two steps on one lock are dependent (one may disable the other),
+as in Godefroid's treatment of semaphores (chapter 3).
 
 With C0-C3 the reduced graph is stuttering-equivalent to the full one for
 the visible properties (Clarke, Grumberg and Peled, chapter 10), so an
@@ -54,6 +82,10 @@ from typing import Any
 
 from mc.engine.model import Model, Pending, Property, PropertyKind
 
+Closure = tuple[frozenset[Hashable], frozenset[Hashable]]
+"""A set of actors closed under conflicts, and those of its actors whose
+next step is visible."""
+
 
 class Reduction:
     """The ample-set choice for one model and its checked properties."""
@@ -73,12 +105,15 @@ class Reduction:
         self.active = not everything
         """False when some property does not say what it reads: then every
         action is visible and nothing is reduced."""
-        self.independent: dict[tuple[Pending, ...], list[Hashable]] = {}
-        """The actors passing C1 and C2, by what every actor may still do."""
+        self.closures: dict[tuple[Pending, ...], tuple[Closure, ...]] = {}
+        """The closed sets of actors (C1), by what every actor may still do;
+        equal answers are one object (``interned``), so the table costs a
+        few pointers per distinct combination of what the actors do next."""
+        self.interned: dict[tuple[Closure, ...], tuple[Closure, ...]] = {}
 
     def candidates(self, state: Any, actors: Sequence[Hashable]) -> Iterator[list[int]]:
         """Ample sets for ``state`` whose enabled actions are performed by
-        ``actors`` (in order), as positions among them, best first; none
+        ``actors`` (in order), as positions among them, smallest first; none
         when the state must be fully expanded.  The cycle proviso is the
         caller's."""
         if not self.active or len(actors) < 2:
@@ -87,28 +122,43 @@ class Reduction:
         if pending is None:
             return
         key = tuple(pending)
-        independent = self.independent.get(key)
-        if independent is None:
-            independent = self.independent[key] = self._independent(pending)
-        if not independent:
-            return
-        groups: dict[Hashable, list[int]] = {}
-        for move, who in enumerate(actors):
-            groups.setdefault(who, []).append(move)
-        if len(groups) < 2:
-            return
-        for actor in independent:
-            moves = groups.get(actor)
-            if moves:
-                yield moves
+        closures = self.closures.get(key)
+        if closures is None:
+            made = self._closures(pending)
+            closures = self.closures[key] = self.interned.setdefault(made, made)
+        for members, visible in closures:
+            moves = [move for move, who in enumerate(actors) if who in members]
+            if not moves or len(moves) == len(actors):
+                continue
+            if visible and any(actors[move] in visible for move in moves):
+                continue
+            yield moves
 
-    def _independent(self, pending: Sequence[Pending]) -> list[Hashable]:
-        """The actors whose next step is invisible and conflicts with
-        nothing the others may still do (C1 and C2), in order."""
-        visible = self.visible
-        return [
-            p.actor
-            for p in pending
-            if not p.next.writes & visible
-            and not any(p.next.conflicts(q.rest) for q in pending if q is not p)
+    def _closures(self, pending: Sequence[Pending]) -> tuple[Closure, ...]:
+        """For each actor, the least set holding it and every actor whose
+        future conflicts with the next step of an actor in the set (C1),
+        with the actors of the set whose next step is visible (C2); sets
+        of every actor left out, smallest first."""
+        count = len(pending)
+        conflicts = [
+            [j for j in range(count) if j != i and pending[i].next.conflicts(pending[j].rest)]
+            for i in range(count)
         ]
+        found: dict[frozenset[int], Closure] = {}
+        visible = self.visible
+        for start in range(count):
+            members = {start}
+            todo = [start]
+            while todo:
+                for other in conflicts[todo.pop()]:
+                    if other not in members:
+                        members.add(other)
+                        todo.append(other)
+            key = frozenset(members)
+            if len(members) == count or key in found:
+                continue
+            found[key] = (
+                frozenset(pending[i].actor for i in members),
+                frozenset(pending[i].actor for i in members if pending[i].next.writes & visible),
+            )
+        return tuple(sorted(found.values(), key=lambda closure: len(closure[0])))

@@ -29,6 +29,9 @@ class Expr:
     local: bool = False
     """True when the value depends only on the thread's own registers, so
     evaluating it commutes with every other thread's steps."""
+    reads: frozenset[int] | None = attrs.field(default=None, eq=False, repr=False)
+    """The shared slots the value depends on, when known before the program
+    runs (None: any shared slot); partial-order reduction reads it."""
 
     def compile(self, world: World) -> Eval:
         return self.build(world)
@@ -39,12 +42,28 @@ class Expr:
 
 def const(value: Any, text: str | None = None) -> Expr:
     """A value that does not depend on the state."""
-    return Expr(text or repr(value), lambda _world: lambda _state: value, local=True)
+    return Expr(
+        text or repr(value), lambda _world: lambda _state: value, local=True, reads=frozenset()
+    )
 
 
 def slot_value(slot: int, text: str, local: bool = False) -> Expr:
     """The value held in ``slot``; ``local`` when the slot is the thread's own."""
-    return Expr(text, lambda _world: lambda state: state[slot], local)
+    return Expr(text, lambda _world: lambda state: state[slot], local, _slot_reads(slot, local))
+
+
+def _slot_reads(slot: int, local: bool) -> frozenset[int]:
+    return frozenset() if local else frozenset((slot,))
+
+
+def joint_reads(*exprs: Expr) -> frozenset[int] | None:
+    """What the expressions read together (None when one does not say)."""
+    found: frozenset[int] = frozenset()
+    for expr in exprs:
+        if expr.reads is None:
+            return None
+        found |= expr.reads
+    return found
 
 
 @attrs.frozen
@@ -64,12 +83,20 @@ class InodeExpr(Expr):
 
 def inode_const(inode: Inode) -> InodeExpr:
     """A fixed inode (one the thread's path walk already resolved)."""
-    return InodeExpr(inode.path, lambda _world: lambda _state: inode.ino, local=True, inode=inode)
+    return InodeExpr(
+        inode.path,
+        lambda _world: lambda _state: inode.ino,
+        local=True,
+        reads=frozenset(),
+        inode=inode,
+    )
 
 
 def inode_in_slot(slot: int, text: str, local: bool = False) -> InodeExpr:
     """The inode number held in ``slot`` (a register when ``local``, a dentry)."""
-    return InodeExpr(text, lambda _world: lambda state: state[slot], local)
+    return InodeExpr(
+        text, lambda _world: lambda state: state[slot], local, _slot_reads(slot, local)
+    )
 
 
 @attrs.frozen
@@ -116,7 +143,7 @@ def _unary(text: str, expr: Expr, function: Callable[[World, Any], Any]) -> Expr
         value = expr.compile(world)
         return lambda state: function(world, value(state))
 
-    return Expr(text, build, expr.local)
+    return Expr(text, build, expr.local, expr.reads)
 
 
 def _binary(text: str, left: Expr, right: Expr, function: Callable[[Any, Any], Any]) -> Expr:
@@ -124,7 +151,7 @@ def _binary(text: str, left: Expr, right: Expr, function: Callable[[Any, Any], A
         a, b = left.compile(world), right.compile(world)
         return lambda state: function(a(state), b(state))
 
-    return Expr(text, build, left.local and right.local)
+    return Expr(text, build, left.local and right.local, joint_reads(left, right))
 
 
 def negative(expr: Expr) -> Expr:
@@ -198,7 +225,9 @@ def all_of(*conds: Expr) -> Expr:
         parts = [c.compile(world) for c in conds]
         return lambda state: all(p(state) for p in parts)
 
-    return Expr(" && ".join(str(c) for c in conds), build, all(c.local for c in conds))
+    return Expr(
+        " && ".join(str(c) for c in conds), build, all(c.local for c in conds), joint_reads(*conds)
+    )
 
 
 def any_of(*conds: Expr) -> Expr:
@@ -208,7 +237,9 @@ def any_of(*conds: Expr) -> Expr:
         parts = [c.compile(world) for c in conds]
         return lambda state: any(p(state) for p in parts)
 
-    return Expr(" || ".join(str(c) for c in conds), build, all(c.local for c in conds))
+    return Expr(
+        " || ".join(str(c) for c in conds), build, all(c.local for c in conds), joint_reads(*conds)
+    )
 
 
 def state_expr(text: str, function: Callable[[State], Any], local: bool = False) -> Expr:

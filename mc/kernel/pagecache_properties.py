@@ -165,21 +165,43 @@ def _checker(check: Callable[[PageCache, State], str | None]) -> Callable[[Built
     return make
 
 
+PAGE_CACHE_READS = (
+    "error",
+    "PG_locked",
+    "xa",
+    "folio",
+    "xa_marks",
+    "i_block",
+    "history",
+    "block *",
+    "free blocks",
+    "bios in flight",
+    "i_size",
+    "path condition",
+    "returned",
+)
+"""What the page-cache properties read: the folios, their flags and marks,
+the blocks and bios of the device, the sizes and the path condition, and
+the threads that returned (an fsync that returned, with what it promised)."""
+
 writeback_protocol = declare(
     WRITEBACK_PROTOCOL,
     "->writepage sets PG_writeback before it unlocks the folio (or redirties it), "
     "end_page_writeback only after the I/O completes, no sleeping in the I/O completion path",
+    reads=PAGE_CACHE_READS,
 )(_checker(writeback_protocol_violation))
 dirty_coherent = declare(
     "dirty-coherent",
     "outside xa_lock PG_dirty/PG_writeback agree with the DIRTY/WRITEBACK marks (except on a "
     "locked folio being cleaned for I/O); no folio is clean yet differs from the device below "
     "EOF with no I/O in flight; no folio under writeback is evicted",
+    reads=PAGE_CACHE_READS,
 )(_checker(dirty_coherent_violation))
 no_lost_write = declare(
     "no-lost-write",
     "when fsync returns, the device holds every write that completed, and every store through "
     "a mapping made, before the fsync began (unless truncated since)",
+    reads=PAGE_CACHE_READS,
 )(_checker(no_lost_write_violation))
 
 DEFINITIONS = (writeback_protocol, dirty_coherent, no_lost_write)

@@ -10,7 +10,7 @@ import attrs
 from mc.engine.model import Check, declare
 from mc.kernel.expr import State
 from mc.kernel.vfs import has_loop
-from mc.kernel.world import DONE, Built, Dentry, World, reported_error
+from mc.kernel.world import DONE, Built, Dentry, Inode, World, reported_error
 
 
 @attrs.frozen
@@ -27,7 +27,26 @@ def creators_of(world: World) -> dict[int, Creator]:
     return {ino: Creator(*made) for ino, made in world.creators.items()}
 
 
-def created_violation(world: World, state: Sequence[Any]) -> str | None:
+@attrs.frozen
+class _Files:
+    """What the check of non-directories reads of one world, made once: the
+    dentry slots with their paths, and each non-directory with its creator."""
+
+    dentries: tuple[tuple[int, str], ...]
+    files: tuple[tuple[Inode, Creator | None], ...]
+
+
+def _files(world: World) -> _Files:
+    creators = creators_of(world)
+    return _Files(
+        tuple((d.slot, d.path) for d in world.dentries.values()),
+        tuple((i, creators.get(i.ino)) for i in world.inodes if not i.is_dir),
+    )
+
+
+def created_violation(
+    world: World, state: Sequence[Any], files: _Files | None = None
+) -> str | None:
     """What is wrong with the names and link counts of non-directories: each
     one's link count is the number of names it has, unless its i_rwsem is
     held (->rename drops the victim's link before d_move() moves the name,
@@ -35,18 +54,15 @@ def created_violation(world: World, state: Sequence[Any]) -> str | None:
     took keeps a link and no name: two inodes were made for one name, and a
     create returned success for a name it does not own.  No name points at
     an inode whose create failed."""
+    layout = files or _files(world)
     names: dict[int, list[str]] = {}
-    for dentry in world.dentries.values():
-        ino = state[dentry.slot]
+    for slot, path in layout.dentries:
+        ino = state[slot]
         if ino is not None:
-            names.setdefault(ino, []).append(dentry.path)
-    creators = creators_of(world)
-    for inode in world.inodes:
-        if inode.is_dir:
-            continue
+            names.setdefault(ino, []).append(path)
+    for inode, creator in layout.files:
         named = names.get(inode.ino, [])
         nlink = state[inode.nlink]
-        creator = creators.get(inode.ino)
         if creator is not None and named and state[creator.pc] == DONE and state[creator.ret]:
             return (
                 f"{', '.join(named)} names the inode {creator.thread}'s create made, but that "
@@ -75,12 +91,14 @@ def created_violation(world: World, state: Sequence[Any]) -> str | None:
     "no name lives in a removed directory, no link count goes below 0 or comes back from 0; "
     "every non-directory has as many links as names (no create's inode is lost to another "
     "create of the same name) and no name points at an inode whose create failed",
+    reads=["error", "dentry", "S_DEAD", "d_parent", "nlink", "i_rwsem", "returned"],
 )
 def namespace(model: Built) -> Check[State]:
     world = model.world
     directories = [inode for inode in world.inodes if inode.is_dir]
     is_dir = [inode.is_dir for inode in world.inodes]
     layout = [(d.slot, d.parent.dead, d) for d in world.dentries.values()]
+    files = _files(world)
 
     def check(state: State) -> str | None:
         warned = reported_error(state, "namespace")
@@ -103,7 +121,7 @@ def namespace(model: Built) -> Check[State]:
         for directory in directories:
             if directory.ino in names and has_loop(world, state, directory.ino):
                 return f"directory {directory} is its own ancestor"
-        return created_violation(world, state)
+        return created_violation(world, state, files)
 
     return check
 

@@ -147,6 +147,7 @@ def _frozen_check(world: World) -> Check[State]:
     NO_WRITE_WHILE_FROZEN,
     "between freeze_super() returning and thaw_super() no folio of the filesystem is dirty, "
     "no write bio is in flight and no metadata change is left uncommitted",
+    reads=["*", "error", "returned"],
 )
 def no_write_while_frozen(model: Built) -> Check[State]:
     frozen = _frozen_check(model.world)

@@ -29,6 +29,7 @@ from mc.kernel.device import READ, WRITE, ZEROES, device_of, release, render_ver
 from mc.kernel.expr import State
 from mc.kernel.mm import MM, Mm
 from mc.kernel.pagecache import PAGE_SIZE, Mapping, Page, PageCache, pagecache
+from mc.kernel.pagecache_properties import PAGE_CACHE_READS
 from mc.kernel.pathcond import Symbolic, at_least, holds_in, mul, symbolic_part
 from mc.kernel.world import ERROR_SLOT, Built, Scratch, World
 
@@ -220,17 +221,27 @@ def _error_free(check: Callable[[State], str | None]) -> Check[State]:
     return run
 
 
+TRUNCATE_READS = (*PAGE_CACHE_READS, "stale", "pte", "T*.truncated*")
+"""What the truncate properties read: the page cache's slots, the blocks
+freed under cached folios, the ptes and when each truncate returned."""
+
+
 @declare(
     NO_STALE_DATA,
     "no folio stays cached for a page whose block was freed under it (reads, faults and "
     "writeback would see data of a freed block)",
+    reads=TRUNCATE_READS,
 )
 def no_stale_data(model: Built) -> Check[State]:
     part, cache = truncation(model.world), pagecache(model.world)
     return _error_free(lambda state: stale_data_violation(part, cache, state))
 
 
-@declare(NO_MAP_BEYOND_EOF, "after a truncate returns, no pte maps a page beyond EOF")
+@declare(
+    NO_MAP_BEYOND_EOF,
+    "after a truncate returns, no pte maps a page beyond EOF",
+    reads=TRUNCATE_READS,
+)
 def no_map_beyond_eof(model: Built) -> Check[State]:
     part = truncation(model.world)
     found = model.world.parts.get(MM)
@@ -239,7 +250,7 @@ def no_map_beyond_eof(model: Built) -> Check[State]:
     return _error_free(lambda state: map_beyond_eof_violation(part, mm, symbolic, state))
 
 
-@declare(NO_WRITE_TO_FREED_BLOCK, "writeback never writes to a freed block")
+@declare(NO_WRITE_TO_FREED_BLOCK, "writeback never writes to a freed block", reads=TRUNCATE_READS)
 def no_write_to_freed_block(model: Built) -> Check[State]:
     cache = pagecache(model.world)
     return _error_free(lambda state: write_to_freed_block_violation(cache, state))
@@ -249,6 +260,7 @@ def no_write_to_freed_block(model: Built) -> Check[State]:
     NO_POST_EOF_EXPOSURE,
     "after a truncate to an unaligned size and a truncate up, the bytes past the old EOF "
     "read as zeroes",
+    reads=TRUNCATE_READS,
 )
 def no_post_eof_exposure(model: Built) -> Check[State]:
     part, cache = truncation(model.world), pagecache(model.world)

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mc.kernel.expr import Eval, Expr, InodeExpr, State
-from mc.kernel.world import Dentry, Scratch, World
+from mc.kernel.expr import Eval, Expr, InodeExpr, State, joint_reads
+from mc.kernel.world import Dentry, Scratch, World, given_names_only
 
 Values = Sequence[Any]
 
@@ -80,7 +80,9 @@ def is_dead(world: World, values: Values, directory: int) -> bool:
     return slot is not None and bool(values[slot])
 
 
-def _tree_expr(text: str, function: Callable[..., Any], *args: Expr) -> Expr:
+def _tree_expr(
+    text: str, function: Callable[..., Any], *args: Expr, reads: frozenset[int] | None = None
+) -> Expr:
     def build(world: World) -> Eval:
         parts = [a.compile(world) for a in args]
 
@@ -92,7 +94,7 @@ def _tree_expr(text: str, function: Callable[..., Any], *args: Expr) -> Expr:
 
         return evaluate
 
-    return Expr(text, build)
+    return Expr(text, build, reads=reads)
 
 
 P2_ABOVE = "p2 is an ancestor of p1"
@@ -157,15 +159,23 @@ def unlinked(inode: InodeExpr) -> Expr:
     def no_links(world: World, values: Values, ino: int) -> bool:
         return bool(values[world.inodes[ino].nlink] == 0)
 
-    return _tree_expr(f"{inode}->i_nlink == 0", no_links, inode)
+    known = None if inode.inode is None else joint_reads(inode)
+    reads = None if known is None or inode.inode is None else known | {inode.inode.nlink}
+    return _tree_expr(f"{inode}->i_nlink == 0", no_links, inode, reads=reads)
 
 
 def dead_dir(directory: InodeExpr) -> Expr:
     """``IS_DEADDIR(directory)``."""
 
-    return _tree_expr(f"IS_DEADDIR({directory})", is_dead, directory)
+    fixed = directory.inode
+    known = joint_reads(directory)
+    reads = None
+    if fixed is not None and known is not None:
+        reads = known if fixed.dead is None else known | {fixed.dead}
+    return _tree_expr(f"IS_DEADDIR({directory})", is_dead, directory, reads=reads)
 
 
+@given_names_only
 def d_move(scratch: Scratch, old: Dentry, new: Dentry) -> None:
     """__d_move() of a rename: ``new``'s name now points to what ``old``
     pointed to, ``old`` turns negative, a moved directory changes parent."""
@@ -175,6 +185,7 @@ def d_move(scratch: Scratch, old: Dentry, new: Dentry) -> None:
     _reparent(scratch, inode, new.parent.ino)
 
 
+@given_names_only
 def d_exchange(scratch: Scratch, first: Dentry, second: Dentry) -> None:
     """__d_move(..., exchange=true): the two names swap inodes."""
     a, b = scratch[first.slot], scratch[second.slot]
@@ -189,6 +200,7 @@ def _reparent(scratch: Scratch, ino: int | None, parent: int) -> None:
         scratch[slot] = parent
 
 
+@given_names_only
 def mark_dead(scratch: Scratch, ino: int) -> None:
     """``inode->i_flags |= S_DEAD`` on a removed directory."""
     slot = scratch.world.inodes[ino].dead

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
@@ -29,6 +29,33 @@ def reported_error(state: tuple[Any, ...], name: str) -> str | None:
     in ``state``, if any."""
     error = state[ERROR_SLOT]
     return str(error[1]) if error is not None and error[0] == name else None
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+GIVEN_NAMES_ONLY = "_writes_given_names_only"
+
+
+def given_names_only(effect: F) -> F:
+    """Mark an effect or filesystem method implementation that writes no
+    name (dentry slot) but those of the dentries passed to it: partial-order
+    reduction then lets steps reading other names commute with it."""
+    setattr(effect, GIVEN_NAMES_ONLY, True)
+    return effect
+
+
+def given_names(
+    effect: Callable[..., Any], args: Iterable[Any], opaque: Callable[[Any], bool]
+) -> frozenset[int] | None:
+    """The dentry slots among ``args`` when ``effect`` writes only those
+    names, else None (also when an argument is ``opaque``: a value computed
+    at run time that may be a dentry)."""
+    if not getattr(effect, GIVEN_NAMES_ONLY, False):
+        return None
+    given = tuple(args)
+    if any(opaque(arg) for arg in given):
+        return None
+    return frozenset(arg.slot for arg in given if isinstance(arg, Dentry))
 
 
 class ModelError(Exception):

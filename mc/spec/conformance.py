@@ -293,6 +293,6 @@ def prepare(world: World, variants: frozenset[str]) -> None:
     world.call_guards.append(make_guard(rules, rules.roles.waived(variants) | world.waivers))
 
 
-@declare(SPEC_CONFORMANCE, DESCRIPTION)
+@declare(SPEC_CONFORMANCE, DESCRIPTION, reads=["error"])
 def spec_conformance(model: KernelModel) -> Check[State]:
     return lambda state: reported_error(state, SPEC_CONFORMANCE)

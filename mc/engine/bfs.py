@@ -1,0 +1,74 @@
+"""Breadth-first search: shortest traces, fewest context switches among them."""
+
+from __future__ import annotations
+
+import time
+from array import array
+from collections.abc import Hashable
+from typing import TypeVar
+
+from mc.engine.model import Model
+from mc.engine.strategy import Expansion
+
+S = TypeVar("S", bound=Hashable)
+A = TypeVar("A")
+
+
+def breadth_first(search: Expansion[S, A]) -> None:
+    """Expand the stored states in the order stored: level by level, so
+    every state is first reached by a shortest path; among those, the one
+    with fewest context switches is kept when the model names actors."""
+    successors = search.model.successors
+    store = search.store
+    find = store.find
+    add = search.add
+    max_depth = search.options.max_depth
+    clock = time.perf_counter
+    prefer_fewer_switches = type(search.model).actor is not Model.actor
+    reduce = search.reduction is not None and search.reduction.active
+    switches = array("H", bytes(2 * search.stored))
+    last_actor = array("h", [-1] * search.stored)
+    codes: dict[Hashable, int] = {}
+    actor = search.model.actor
+    depth = 0
+    layer_end = search.stored
+    sid = 0
+    while sid < search.stored:
+        if sid == layer_end:
+            depth += 1
+            layer_end = search.stored
+        if clock() >= search.next_tick:
+            search.tick(depth)
+        state = store.state(sid)
+        enabled = successors(state)
+        if not enabled:
+            search.dead_end(state, sid)
+        elif max_depth is not None and depth >= max_depth:
+            search.depth_cut = True
+        else:
+            moves = search.ample(state, enabled, sid) if reduce else None
+            chosen = enabled if moves is None else [enabled[m] for m in moves]
+            search.transitions += len(chosen)
+            stored = search.stored
+            for position, (action, nxt) in enumerate(chosen):
+                move = position if moves is None else moves[position]
+                known = find(nxt)
+                if prefer_fewer_switches:
+                    name = actor(action)
+                    who = -1 if name is None else codes.setdefault(name, len(codes))
+                    cost = switches[sid] + (last_actor[sid] not in (-1, who))
+                    if known is None:
+                        add(nxt, sid, move)
+                        switches.append(cost)
+                        last_actor.append(who)
+                    elif known >= layer_end and cost < switches[known]:
+                        search.parent[known] = sid
+                        search.move[known] = move
+                        switches[known] = cost
+                        last_actor[known] = who
+                elif known is None:
+                    add(nxt, sid, move)
+            if search.stored > stored:
+                search.max_depth = depth + 1
+        store.release(sid)
+        sid += 1

@@ -1,0 +1,48 @@
+"""Depth-first search: the newest state first."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Hashable
+from typing import TypeVar
+
+from mc.engine.strategy import Expansion
+
+S = TypeVar("S", bound=Hashable)
+A = TypeVar("A")
+
+
+def depth_first(search: Expansion[S, A]) -> None:
+    """Expand the newest state first."""
+    successors = search.model.successors
+    store = search.store
+    find = store.find
+    add = search.add
+    max_depth = search.options.max_depth
+    clock = time.perf_counter
+    stack = [(sid, 0) for sid in reversed(range(search.stored))]
+    reduce = search.reduction is not None and search.reduction.active
+    while stack:
+        sid, depth = stack.pop()
+        if clock() >= search.next_tick:
+            search.tick(depth)
+        state = store.state(sid)
+        store.release(sid)
+        enabled = successors(state)
+        if not enabled:
+            search.dead_end(state, sid)
+            continue
+        if max_depth is not None and depth >= max_depth:
+            search.depth_cut = True
+            continue
+        moves = search.ample(state, enabled, None) if reduce else None
+        chosen = range(len(enabled)) if moves is None else moves
+        search.transitions += len(chosen)
+        fresh = []
+        for move in chosen:
+            nxt = enabled[move][1]
+            if find(nxt) is None:
+                fresh.append(add(nxt, sid, move))
+        if fresh:
+            search.max_depth = max(search.max_depth, depth + 1)
+        stack.extend((new, depth + 1) for new in reversed(fresh))

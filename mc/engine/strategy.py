@@ -1,0 +1,47 @@
+"""What a search strategy (``mc.engine.bfs``, ``mc.engine.dfs``) sees of the
+search it drives: the stored states, the bounds and the checks, which
+``mc.engine.explore.Search`` keeps."""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Hashable, Sequence
+from typing import Any, Protocol, TypeVar
+
+from mc.engine.model import Model
+from mc.engine.reduction import Reduction
+from mc.engine.store import Store
+
+S = TypeVar("S", bound=Hashable)
+A = TypeVar("A")
+
+
+class Expansion(Protocol[S, A]):
+    """A search in progress, as a strategy drives it."""
+
+    model: Model[S, A]
+    store: Store[S]
+    reduction: Reduction | None
+    stored: int
+    transitions: int
+    max_depth: int
+    depth_cut: bool
+    next_tick: float
+    parent: array[int]
+    move: array[int]
+
+    @property
+    def options(self) -> Any:
+        """The search's options (``mc.engine.explore.Options``)."""
+
+    def add(self, state: S, parent: int, move: int) -> int:
+        """Store a new state and check it; its number."""
+
+    def tick(self, depth: int) -> None:
+        """Look at the bounds and report progress."""
+
+    def dead_end(self, state: S, sid: int) -> None:
+        """Check a state without enabled actions."""
+
+    def ample(self, state: S, enabled: Sequence[tuple[A, S]], sid: int | None) -> list[int] | None:
+        """The moves of an ample set of ``state``, or None to expand it fully."""
