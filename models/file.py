@@ -14,14 +14,18 @@ of ``mc.models.writeback`` (``op.run``): read(2) and write(2) add
 scenario has one file with a page cache): their data is one version per
 file that the copy moves.
 
-Read: the stored torvalds/linux tree of the search index (fs/read_write.c
-of 4.15, the sys_read/sys_write/do_readv/do_preadv bodies that 6.6 keeps
-as ksys_read/ksys_write; fs/remap_range.c of 6.6 with mnt_idmap, whose
+Read: the stored torvalds/linux trees of the search index: fs/read_write.c
+of 4.15 (the sys_read/sys_write/do_readv/do_preadv bodies that 6.6 keeps
+as ksys_read()/ksys_write()); fs/remap_range.c of 6.6 (mnt_idmap), whose
 vfs_clone_file_range() takes file_start_write(file_out) around
 do_clone_file_range() -> ->remap_file_range; fs/file.c's fdget_pos() and
-file_needs_f_pos_lock(); XFS's xfs_iolock_two_inodes_and_break_layout()
-and xfs_ilock2_io_mmap() with filemap_invalidate_lock_two()); the other
-functions are cited as 6.6.
+file_needs_f_pos_lock() (and the 6.6 __fdget_pos() they replaced); fs/splice.c's
+do_splice(), which takes file_start_write(out) before do_splice_from();
+XFS's xfs_iolock_two_inodes_and_break_layout() and xfs_ilock2_io_mmap()
+with filemap_invalidate_lock_two().  The functions are cited as 6.6; the
+ones not read there (splice_file_to_pipe(), iterate_dir(), setfl(),
+__fput(), the file-lock entries) are cited from 6.6 as the model follows
+them, and a drift run against a 6.6 tree checks them.
 
 Left out: file descriptors themselves (a thread's ``fd`` is the struct
 file it names; fdget()'s reference counting and file_count() > 1 are
@@ -50,7 +54,13 @@ from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
 from mc.kernel.vfs import dead_dir
 from mc.kernel.world import ModelError, Scratch, World
 from mc.models.dirops import lock_two_nondirectories
-from mc.models.writeback import filemap_get_pages, read, readahead_page, write
+from mc.models.writeback import (
+    filemap_get_pages,
+    perform_write,
+    read,
+    readahead_page,
+    write,
+)
 
 NO_FDGET_POS = "no-fdget-pos"
 REMAP_ARGUMENT_ORDER = "remap-argument-order"
@@ -323,7 +333,7 @@ _READ_WRITE_CITES = (
     Cite("fs/read_write.c", "ksys_write", "6.6"),
     Cite("fs/read_write.c", "vfs_read", "6.6", method="file_operations.read_iter"),
     Cite("fs/read_write.c", "vfs_write", "6.6", method="file_operations.write_iter"),
-    Cite("fs/file.c", "fdget_pos", "6.6"),
+    Cite("fs/file.c", "__fdget_pos", "6.6"),
     Cite("fs/file.c", "file_needs_f_pos_lock", "6.6"),
 )
 
@@ -373,7 +383,7 @@ def write_fd(op: Op, spec: OpenFile) -> None:
         Cite("fs/read_write.c", "vfs_writev", "6.6"),
         Cite("fs/read_write.c", "do_iter_readv_writev", "6.6", method="file_operations.read_iter"),
         Cite("fs/read_write.c", "do_loop_readv_writev", "6.6", method="file_operations.read"),
-        Cite("fs/file.c", "fdget_pos", "6.6"),
+        Cite("fs/file.c", "__fdget_pos", "6.6"),
     ),
 )
 def readv_writev(op: Op, spec: OpenFile, writing: bool) -> None:
@@ -515,10 +525,10 @@ def _dir_pos(scratch: Scratch, filp: Filp) -> None:
     models="getdents64(2) -> fdget_pos() -> iterate_dir() -> ->iterate_shared (fs/readdir.c)",
     describe=lambda f: f"getdents64({f})",
     cites=(
-        Cite("fs/readdir.c", "ksys_getdents64", "6.6"),
+        Cite("fs/readdir.c", "__do_sys_getdents64", "6.6"),
         Cite("fs/readdir.c", "iterate_dir", "6.6"),
         Cite("fs/libfs.c", "dcache_readdir", "6.6", method="file_operations.iterate_shared"),
-        Cite("fs/file.c", "fdget_pos", "6.6"),
+        Cite("fs/file.c", "__fdget_pos", "6.6"),
     ),
 )
 def getdents(op: Op, spec: OpenFile) -> None:
@@ -653,10 +663,12 @@ def splice_read(op: Op, spec: OpenFile, pipe_spec: Pipe, index: int) -> None:
 )
 def splice_write(op: Op, pipe_spec: Pipe, spec: OpenFile, index: int) -> None:
     """splice(2) of one pipe buffer into page ``index`` of a file,
-    SPLICE_F_NONBLOCK: ``->splice_write`` is ``iter_file_splice_write()``:
+    SPLICE_F_NONBLOCK: ``do_splice()`` takes ``file_start_write(out)``
+    first; ``->splice_write`` is ``iter_file_splice_write()``:
     ``pipe_lock()``, -EAGAIN when the pipe is empty
     (``splice_from_pipe_next()``), ``vfs_iter_write()`` -> ``->write_iter``
-    (the shipped write body: i_rwsem exclusive inside the pipe mutex), the
+    (the shipped ``generic_perform_write()`` body without its own
+    ``file_start_write()``: i_rwsem exclusive inside the pipe mutex), the
     buffer consumed, ``pipe_unlock()``.  Variant
     ``splice-write-inode-first`` takes i_rwsem before the pipe mutex (to
     strip the file's privileges first) and drops it once the pipe is
@@ -664,7 +676,11 @@ def splice_write(op: Op, pipe_spec: Pipe, spec: OpenFile, index: int) -> None:
     filp = _filp(op, spec)
     pipe = files(op.world).pipe(pipe_spec)
     inode = op.inode(spec.path)
-    cache = _cache(spec)
+    mapping = pagecache(op.world).attach(_cache(spec))
+    page = mapping.pages[index]
+    version = pagecache(op.world).add_write(op.thread.name, op.thread.pc, page)
+    writers = sb_writers(op.world, SB_FREEZE_WRITE)
+    op.lock(writers, SHARED, "do_splice(): file_start_write(out)", tag="sb-start-write")
     op.enter(
         "file_operations.splice_write",
         label="do_splice_from(): return out->f_op->splice_write(pipe, out, ppos, len, flags)",
@@ -688,10 +704,11 @@ def splice_write(op: Op, pipe_spec: Pipe, spec: OpenFile, index: int) -> None:
         label="ret = vfs_iter_write(out, &from, &sd.pos, 0): call_write_iter(file, &kiocb, iter)",
         roles={"file": filp, "inode": inode},
     )
-    op.run(write, cache, index)
+    perform_write(op, mapping, page, inode, version, start_write=False)
     op.effect("pipe_buf_release(pipe, buf) /* the buffer consumed */", _pipe_add, pipe, -1)
     op.label("unlock")
     op.unlock(pipe.mutex, "pipe_unlock(pipe)", tag="pipe-lock")
+    op.unlock(writers, "file_end_write(out)", tag="sb-start-write")
 
 
 # --- copy_file_range and remap ---------------------------------------------------------
@@ -919,7 +936,7 @@ def _fasync_set(filp: Filp) -> Expr:
     describe=lambda f, compat: f"ioctl({f}){' from a 32-bit task' if compat else ''}",
     cites=(
         Cite("fs/ioctl.c", "vfs_ioctl", "6.6", method="file_operations.unlocked_ioctl"),
-        Cite("fs/ioctl.c", "compat_sys_ioctl", "6.6", method="file_operations.compat_ioctl"),
+        Cite("fs/ioctl.c", "__do_compat_sys_ioctl", "6.6", method="file_operations.compat_ioctl"),
     ),
 )
 def ioctl(op: Op, spec: OpenFile, compat: bool) -> None:
@@ -950,8 +967,8 @@ def ioctl(op: Op, spec: OpenFile, compat: bool) -> None:
     models="poll(2) -> do_sys_poll() -> do_pollfd() -> vfs_poll() -> ->poll (fs/select.c)",
     describe=lambda f: f"poll({f})",
     cites=(
-        Cite("fs/select.c", "do_pollfd", "6.6"),
-        Cite("include/linux/poll.h", "vfs_poll", "6.6", method="file_operations.poll"),
+        Cite("fs/select.c", "do_pollfd", "6.6", method="file_operations.poll"),
+        Cite("fs/select.c", "do_sys_poll", "6.6"),
     ),
 )
 def poll(op: Op, spec: OpenFile) -> None:
@@ -971,7 +988,7 @@ def poll(op: Op, spec: OpenFile) -> None:
     "fcntl(F_SETLEASE) -> vfs_setlease() -> ->setlease (fs/locks.c)",
     describe=lambda f: f"flock({f}); fcntl(F_SETLK); fcntl(F_SETLEASE)",
     cites=(
-        Cite("fs/locks.c", "SYSCALL_DEFINE2(flock)", "6.6", method="file_operations.flock"),
+        Cite("fs/locks.c", "__do_sys_flock", "6.6", method="file_operations.flock"),
         Cite("fs/locks.c", "vfs_lock_file", "6.6", method="file_operations.lock"),
         Cite("fs/locks.c", "vfs_setlease", "6.6", method="file_operations.setlease"),
     ),

@@ -99,6 +99,9 @@ LABEL_AS_MODELLED = {
     "read_pages(ractl)",
     "ret = -EFAULT /* page got truncated */",
     "truncate page N: /f:N in range",
+    "__fput(): if (unlikely(file->f_flags & FASYNC))",
+    "if (pos == N * PAGE_SIZE)",
+    "if (src < dest) /* by address */",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""
