@@ -62,6 +62,7 @@ from mc.models.writeback import (
     write,
 )
 
+NO_LOST_F_POS = "no-lost-f-pos"
 NO_FDGET_POS = "no-fdget-pos"
 REMAP_ARGUMENT_ORDER = "remap-argument-order"
 SPLICE_WRITE_INODE_FIRST = "splice-write-inode-first"

@@ -14,6 +14,7 @@ from mc.models.dirops import create, unlink
 from mc.models.file import (
     FDGET_POS_TAG,
     NO_FDGET_POS,
+    NO_LOST_F_POS,
     READDIR_UNLOCKED,
     REMAP_ARGUMENT_ORDER,
     SEEK_CUR,
@@ -38,8 +39,6 @@ from mc.models.file import (
     splice_write,
 )
 from mc.models.writeback import io_completion
-
-NO_LOST_F_POS = "no-lost-f-pos"
 
 
 @invariant(

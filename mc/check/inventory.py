@@ -18,6 +18,7 @@ from mc.dsl.scenario import Registry, Scenario, UnknownName
 from mc.dsl.steps import LockStep, Step
 from mc.kernel import inode_life, pagecache_properties, superblock, truncate_properties
 from mc.kernel.mm import MM
+from mc.models import file
 from mc.project import ROOT
 
 NEEDS: dict[str, tuple[str, str]] = {
@@ -30,6 +31,7 @@ NEEDS: dict[str, tuple[str, str]] = {
     superblock.NO_WRITE_WHILE_FROZEN: ("freezing", "a freeze of the superblock"),
     inode_life.NO_USE_AFTER_EVICT: ("inode_life", "an inode's life (iget, iput, eviction)"),
     inode_life.CLEAN_UNMOUNT: ("inode_life", "an inode's life (iget, iput, eviction)"),
+    file.NO_LOST_F_POS: (file.FILES, "an open file (a struct file of models/file.py)"),
 }
 """What a property needs of a scenario's world to check anything: the
 world part its operations must create, in words."""
