@@ -49,11 +49,12 @@ from mc.dsl.operation import Cite, Op, operation
 from mc.kernel import errno
 from mc.kernel.expr import Expr, const, same, state_expr
 from mc.kernel.locks import EXCL, SHARED, Kind, Lock
-from mc.kernel.pagecache import File, pagecache
+from mc.kernel.pagecache import PAGE_SIZE, File, pagecache
 from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
 from mc.kernel.vfs import dead_dir
 from mc.kernel.world import ModelError, Scratch, World
 from mc.models.dirops import lock_two_nondirectories
+from mc.models.truncate import punch_hole
 from mc.models.writeback import (
     filemap_get_pages,
     perform_write,
@@ -835,6 +836,63 @@ def remap(op: Op, source_spec: OpenFile, target_spec: OpenFile) -> None:
     op.unlock(src.i_rwsem, "inode_unlock(VFS_I(ip1))")
     op.unlock(dst.i_rwsem, "inode_unlock(VFS_I(ip2))")
     op.unlock(writers, "file_end_write(file_out)")
+
+
+# --- fallocate ------------------------------------------------------------------------
+
+FALLOC_FL_KEEP_SIZE = "FALLOC_FL_KEEP_SIZE"
+FALLOC_FL_PUNCH_HOLE = "FALLOC_FL_PUNCH_HOLE"
+FALLOC_ALLOCATE = "0"
+FALLOCATE_MODES = (FALLOC_ALLOCATE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE)
+
+
+@operation(
+    models="fallocate(2) -> vfs_fallocate() -> ->fallocate = ext4_fallocate() (fs/open.c, "
+    "fs/ext4/extents.c)",
+    describe=lambda f, mode, i: f"fallocate({f}, {mode}, page {i})",
+    cites=(
+        Cite("fs/open.c", "ksys_fallocate", "6.6"),
+        Cite("fs/open.c", "vfs_fallocate", "6.6"),
+        Cite("fs/ext4/extents.c", "ext4_fallocate", "6.6", method="file_operations.fallocate"),
+        Cite("fs/ext4/extents.c", "ext4_do_fallocate", "6.6"),
+        Cite("fs/ext4/extents.c", "ext4_alloc_file_blocks", "6.6"),
+    ),
+)
+def fallocate(op: Op, spec: OpenFile, mode: str, index: int) -> None:
+    """fallocate(2) of page ``index`` through a struct file: with
+    FALLOC_FL_PUNCH_HOLE (| KEEP_SIZE) the shipped ``punch_hole`` (invalidate_lock
+    exclusive, the page cache truncated); with mode 0 or FALLOC_FL_KEEP_SIZE
+    ``vfs_fallocate()``'s ``file_start_write()``, then ext4's
+    ``ext4_do_fallocate()``: i_rwsem exclusive, ``inode_dio_wait()`` and
+    ``ext4_alloc_file_blocks()`` over a range already allocated, which maps
+    nothing new (allocating a hole, an unwritten extent, is not modelled: a
+    model error)."""
+    if mode not in FALLOCATE_MODES:
+        raise ModelError(f"fallocate mode {mode!r} is not modelled (modes: {FALLOCATE_MODES})")
+    cache = _cache(spec)
+    if mode == FALLOC_FL_PUNCH_HOLE:
+        op.run(punch_hole, cache, index * PAGE_SIZE, PAGE_SIZE)
+        return
+    if index in cache.holes or index >= cache.pages:
+        raise ModelError(f"fallocate of page {index} of {spec.path}: allocating is not modelled")
+    filp = _filp(op, spec)
+    inode = op.inode(spec.path)
+    writers = sb_writers(op.world, SB_FREEZE_WRITE)
+    op.lock(writers, SHARED, "vfs_fallocate(): file_start_write(file)", tag="sb-start-write")
+    op.enter(
+        "file_operations.fallocate",
+        label=f"ret = file->f_op->fallocate(file, {mode}, offset, len)",
+        roles={"file": filp, "inode": inode},
+    )
+    op.lock(inode.i_rwsem, EXCL, "ext4_do_fallocate(): inode_lock(inode)")
+    op.effect("inode_dio_wait(inode) /* no direct I/O in flight */", _nothing)
+    op.effect(
+        "ret = ext4_alloc_file_blocks(file, lblk, len_lblk, new_size, flags) "
+        "/* the range is allocated: nothing new to map */",
+        _nothing,
+    )
+    op.unlock(inode.i_rwsem, "inode_unlock(inode)")
+    op.unlock(writers, "file_end_write(file)", tag="sb-start-write")
 
 
 # --- open, fcntl, close ----------------------------------------------------------------

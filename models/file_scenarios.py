@@ -10,8 +10,11 @@ from mc.dsl import Invocation, Program, flag_variant, invariant, variant
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import BASE_PROPERTIES, scenario
 from mc.kernel.pagecache import File
+from mc.kernel.truncate_properties import NO_STALE_DATA
 from mc.models.dirops import create, unlink
 from mc.models.file import (
+    FALLOC_FL_KEEP_SIZE,
+    FALLOC_FL_PUNCH_HOLE,
     FDGET_POS_TAG,
     NO_FDGET_POS,
     NO_LOST_F_POS,
@@ -23,6 +26,7 @@ from mc.models.file import (
     Pipe,
     copy_file_range,
     fadvise,
+    fallocate,
     file_locks,
     files,
     getdents,
@@ -37,6 +41,7 @@ from mc.models.file import (
     show_fdinfo,
     splice_read,
     splice_write,
+    write_fd,
 )
 from mc.models.writeback import io_completion
 
@@ -206,4 +211,20 @@ scenario(
         ioctl(UNCACHED_F, False),
         io_completion(UNCACHED),
     ],
+)
+
+FALLOC_FILE = File("/f", pages=2, cached=(0, 1))
+FALLOC_F = OpenFile("/f", cache=FALLOC_FILE, name="filp")
+
+scenario(
+    "file/fallocate-modes",
+    "fallocate(2) KEEP_SIZE of page 0 and PUNCH_HOLE of page 1 through one struct file, "
+    "racing a write(2) at the file position",
+    tree=["/f"],
+    threads=[
+        fallocate(FALLOC_F, FALLOC_FL_KEEP_SIZE, 0),
+        fallocate(FALLOC_F, FALLOC_FL_PUNCH_HOLE, 1),
+        write_fd(FALLOC_F),
+    ],
+    properties=(*FILE_PROPERTIES, NO_STALE_DATA),
 )
