@@ -554,7 +554,7 @@ def getdents(op: Op, spec: OpenFile) -> None:
         dead_dir(directory),
         errno.ENOENT,
         "unlock",
-        "res = -ENOENT; if (!IS_DEADDIR(inode))",
+        "res = -ENOENT; if (IS_DEADDIR(inode)) /* the body runs if (!IS_DEADDIR(inode)) */",
     )
     op.enter(
         "file_operations.iterate_shared",
