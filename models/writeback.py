@@ -144,24 +144,24 @@ def perform_write(
     *,
     prefault: Callable[[Op], None] | None = None,
     copy: Callable[[Op, Page], None] | None = None,
+    start_write: bool = True,
 ) -> None:
-    """``generic_file_write_iter()`` -> ``generic_perform_write()`` for one
-    whole page (mm/filemap.c, Linux 6.6): under i_rwsem exclusive,
-    ``fault_in_iov_iter_readable()`` (``prefault``, when the source is user
-    memory the model maps), ``->write_begin``, the copy (``copy``, by
-    default a copy from memory that cannot fault) and ``->write_end``.  A
-    copy that comes up short jumps to ``short_copy``: ``->write_end`` with
-    ``copied == 0`` commits nothing and unlocks the folio, and the loop
-    goes ``again``, faulting the source in first.  Around it, ``vfs_write()``'s
-    ``file_start_write()``/``file_end_write()`` (``sb_start_write()``: the
-    SB_FREEZE_WRITE level shared, fs/read_write.c)."""
+    """``generic_file_write_iter()`` -> ``generic_perform_write()`` for one whole page
+    (mm/filemap.c, Linux 6.6): under i_rwsem exclusive, ``fault_in_iov_iter_readable()``
+    (``prefault``, when the source is user memory the model maps), ``->write_begin``, the copy
+    (``copy``, by default a copy from memory that cannot fault) and ``->write_end``.  A copy
+    that comes up short jumps to ``short_copy``: ``->write_end`` with ``copied == 0`` commits
+    nothing and unlocks the folio, and the loop goes ``again``, faulting the source in first.
+    Around it, ``vfs_write()``'s ``file_start_write()``/``file_end_write()`` (the SB_FREEZE_WRITE
+    level shared, fs/read_write.c), unless ``start_write`` is false (splice(2) took it)."""
     writers = sb_writers(op.world, SB_FREEZE_WRITE)
-    op.lock(
-        writers,
-        SHARED,
-        "vfs_write(): file_start_write(file): sb_start_write(file_inode(file)->i_sb)",
-        tag="sb-start-write",
-    )
+    if start_write:
+        op.lock(
+            writers,
+            SHARED,
+            "vfs_write(): file_start_write(file): sb_start_write(file_inode(file)->i_sb)",
+            tag="sb-start-write",
+        )
     op.lock(inode.i_rwsem, EXCL, "generic_file_write_iter(): inode_lock(inode)")
     op.label("again")
     if prefault is not None:
@@ -200,9 +200,12 @@ def perform_write(
     op.label("out")
     put_folio(op, folio_ref(op, page))
     op.unlock(inode.i_rwsem, "inode_unlock(inode)")
-    op.unlock(
-        writers, "file_end_write(file): sb_end_write(file_inode(file)->i_sb)", tag="sb-start-write"
-    )
+    if start_write:
+        op.unlock(
+            writers,
+            "file_end_write(file): sb_end_write(file_inode(file)->i_sb)",
+            tag="sb-start-write",
+        )
 
 
 # --- writeback -----------------------------------------------------------------

@@ -165,6 +165,9 @@ LABEL_AS_MODELLED = {
     "if (lockref_get_not_dead(&dentry->d_lockref))",
     "if (!d_compare(...)) return dentry /* Foo */",
     "if (res == ERR_PTR(-ECHILD) && try_to_unlazy(nd))",
+    "__fput(): if (unlikely(file->f_flags & FASYNC))",
+    "if (pos == N * PAGE_SIZE)",
+    "if (src < dest) /* by address */",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""

@@ -18,7 +18,7 @@ from mc.dsl.scenario import Registry, Scenario, UnknownName, Variant
 from mc.dsl.steps import LockStep, Step
 from mc.kernel import inode_life, pagecache_properties, superblock, truncate_properties
 from mc.kernel.mm import MM
-from mc.models import dcache, dcache_scenarios, xattr, xattr_scenarios
+from mc.models import dcache, dcache_scenarios, file, xattr, xattr_scenarios
 from mc.models.filelock_scenarios import EDEADLK_EXACT, FILELOCK_EXCLUSION, LEASE_VS_OPEN
 from mc.project import ROOT
 
@@ -46,6 +46,7 @@ NEEDS: dict[str, tuple[str, str]] = {
     dcache_scenarios.DENTRY_FREED_UNDER_RCU: (dcache.RCU_WALKERS, "an rcu-walk holding a dentry"),
     dcache_scenarios.CI_LOOKUP: (dcache.CI_LOOKUPS, "a lookup in a casefolded directory"),
     dcache_scenarios.ONE_AUTOMOUNT: (dcache.AUTOMOUNTS, "an automount point"),
+    file.NO_LOST_F_POS: (file.FILES, "an open file (a struct file of models/file.py)"),
 }
 """What a property needs of a scenario's world to check anything: the
 world part its operations must create, in words."""

@@ -1,0 +1,230 @@
+"""Scenarios of the file operations from their system calls (``file/<name>``),
+the protocol variants they catch and ``no-lost-f-pos``, what ``f_pos_lock``
+protects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mc.dsl import Invocation, Program, flag_variant, invariant, variant
+from mc.dsl.kernel_model import KernelModel
+from mc.dsl.scenario import BASE_PROPERTIES, scenario
+from mc.kernel.pagecache import File
+from mc.kernel.truncate_properties import NO_STALE_DATA
+from mc.models.dirops import create, unlink
+from mc.models.file import (
+    FALLOC_FL_KEEP_SIZE,
+    FALLOC_FL_PUNCH_HOLE,
+    FDGET_POS_TAG,
+    NO_FDGET_POS,
+    NO_LOST_F_POS,
+    READDIR_UNLOCKED,
+    REMAP_ARGUMENT_ORDER,
+    SEEK_CUR,
+    SPLICE_WRITE_INODE_FIRST,
+    OpenFile,
+    Pipe,
+    copy_file_range,
+    fadvise,
+    fallocate,
+    file_locks,
+    files,
+    getdents,
+    ioctl,
+    lseek,
+    open_setfl_close,
+    poll,
+    pread_pwrite,
+    read_fd,
+    readv_writev,
+    remap,
+    show_fdinfo,
+    splice_read,
+    splice_write,
+    write_fd,
+)
+from mc.models.writeback import io_completion
+
+
+@invariant(
+    NO_LOST_F_POS,
+    "read(2), write(2) and lseek(2) SEEK_CUR through one struct file each start where the "
+    "previous one left f_pos: the file position is the sum of the moves they made (no update "
+    "lost to a call that read the old position)",
+)
+def no_lost_f_pos(model: KernelModel) -> Callable[[tuple[object, ...]], str | None]:
+    filps = tuple(files(model.world).filps.values())
+
+    def check(state: tuple[object, ...]) -> str | None:
+        for filp in filps:
+            pos, moved = state[filp.f_pos], state[filp.moved]
+            if pos != moved:
+                return (
+                    f"f_pos({filp}) is page {pos} after read(2)/write(2)/lseek(2) calls that "
+                    f"moved it {moved} pages in all: an update of f_pos was lost"
+                )
+        return None
+
+    return check
+
+
+@variant(
+    NO_FDGET_POS,
+    "read(2), write(2), readv(2), writev(2), lseek(2) and getdents64(2) use fdget() where they "
+    "use fdget_pos(): the file position is read and written without f_pos_lock",
+    waives=["file_operations.iterate_shared f_pos_lock(file)"],
+)
+def no_fdget_pos(program: Program, _invocation: Invocation) -> Program:
+    return program.drop(lambda step: FDGET_POS_TAG in step.tags)
+
+
+flag_variant(
+    REMAP_ARGUMENT_ORDER,
+    "->remap_file_range locks the two inodes (and their invalidate_locks) in argument order, "
+    "source first, instead of by address",
+)
+flag_variant(
+    SPLICE_WRITE_INODE_FIRST,
+    "->splice_write takes the target's i_rwsem before the pipe mutex (to strip the file's "
+    "privileges) and drops it once the pipe is locked",
+)
+flag_variant(
+    READDIR_UNLOCKED,
+    "iterate_dir() calls ->iterate_shared without taking the directory's i_rwsem",
+    waives=[],
+)
+
+FILE_PROPERTIES = (*BASE_PROPERTIES, NO_LOST_F_POS)
+
+TWO_PAGES = File("/f", pages=2, cached=(0, 1))
+ONE_PAGE = File("/f", pages=1, cached=(0,))
+SHARED_F = OpenFile("/f", cache=TWO_PAGES, name="filp")
+
+scenario(
+    "file/two-reads-shared-file",
+    "two threads read(2) one page each through one struct file of a two-page file: each "
+    "must read its own page and move f_pos past it",
+    tree=["/f"],
+    threads=[read_fd(SHARED_F), read_fd(SHARED_F)],
+    properties=FILE_PROPERTIES,
+)
+
+scenario(
+    "file/readv-writev-shared-file",
+    "readv(2) and writev(2) of one page each through one struct file, and a pwrite(2) of "
+    "page 1 that does not move f_pos",
+    tree=["/f"],
+    threads=[
+        readv_writev(SHARED_F, False),
+        readv_writev(SHARED_F, True),
+        pread_pwrite(SHARED_F, 1, True, False),
+    ],
+    properties=FILE_PROPERTIES,
+)
+
+LEGACY = OpenFile("/c", name="chr", legacy=True)
+
+scenario(
+    "file/legacy-read-write",
+    "read(2) and writev(2) of a file whose operations have ->read and ->write but no "
+    "->read_iter (a character device), through one struct file",
+    tree=["/c"],
+    threads=[read_fd(LEGACY), readv_writev(LEGACY, True)],
+    properties=FILE_PROPERTIES,
+)
+
+SEEK_F = OpenFile("/f", cache=TWO_PAGES, name="filp")
+
+scenario(
+    "file/seek-read-fdinfo",
+    "lseek(2) SEEK_CUR, a pread(2) and a read(2) of one struct file, and its fdinfo read "
+    "from /proc",
+    tree=["/f"],
+    threads=[
+        lseek(SEEK_F, SEEK_CUR, 1),
+        read_fd(SEEK_F),
+        pread_pwrite(SEEK_F, 0, False, True),
+        show_fdinfo(SEEK_F),
+    ],
+    properties=FILE_PROPERTIES,
+)
+
+A = OpenFile("/a", name="fa")
+B = OpenFile("/b", name="fb")
+
+scenario(
+    "file/opposite-remaps",
+    "FICLONE of /a onto /b racing FICLONE of /b onto /a: each locks both inodes and both "
+    "invalidate_locks",
+    tree=["/a", "/b"],
+    threads=[remap(A, B), remap(B, A)],
+)
+
+scenario(
+    "file/opposite-copies",
+    "copy_file_range(2) of /a into /b racing one of /b into /a (lock_two_nondirectories())",
+    tree=["/a", "/b"],
+    threads=[copy_file_range(A, B), copy_file_range(B, A)],
+)
+
+SPLICED = OpenFile("/f", cache=ONE_PAGE, name="filp")
+PIPE = Pipe("pipe", buffers=1, size=2)
+
+scenario(
+    "file/splice-both-ways",
+    "splice(2) of a pipe buffer into /f racing splice(2) of /f into the same pipe (XFS's "
+    "->splice_read takes i_rwsem shared under the pipe mutex)",
+    tree=["/f"],
+    threads=[splice_write(PIPE, SPLICED, 0), splice_read(SPLICED, PIPE, 0)],
+)
+
+DIR = OpenFile("/d", name="dirfile")
+
+scenario(
+    "file/readdir-vs-create-unlink",
+    "getdents64(2) of /d racing a create of /d/y and an unlink of /d/x",
+    tree=["/d/", "/d/x"],
+    threads=[getdents(DIR), create("/d/y"), unlink("/d/x")],
+    properties=(*BASE_PROPERTIES, "namespace"),
+)
+
+F_ONLY = OpenFile("/f", cache=ONE_PAGE, name="filp")
+UNCACHED = File("/f", pages=1)
+UNCACHED_F = OpenFile("/f", cache=UNCACHED, name="filp")
+
+scenario(
+    "file/open-ioctl-locks",
+    "a file's open(2), fcntl(F_SETFL, O_ASYNC) and close(2), an ioctl(2) from a 32-bit task "
+    "and the file-lock system calls, on one file",
+    tree=["/f"],
+    threads=[open_setfl_close(F_ONLY), ioctl(F_ONLY, True), file_locks(F_ONLY)],
+)
+
+scenario(
+    "file/fadvise-poll-ioctl",
+    "posix_fadvise(WILLNEED) of a page not cached (XFS's ->fadvise: i_rwsem shared around "
+    "the readahead), a poll(2) and an ioctl(2) of the file, and the device completing the read",
+    tree=["/f"],
+    threads=[
+        fadvise(UNCACHED_F, 0),
+        poll(UNCACHED_F),
+        ioctl(UNCACHED_F, False),
+        io_completion(UNCACHED),
+    ],
+)
+
+FALLOC_FILE = File("/f", pages=2, cached=(0, 1))
+FALLOC_F = OpenFile("/f", cache=FALLOC_FILE, name="filp")
+
+scenario(
+    "file/fallocate-modes",
+    "fallocate(2) KEEP_SIZE of page 0 and PUNCH_HOLE of page 1 through one struct file, "
+    "racing a write(2) at the file position",
+    tree=["/f"],
+    threads=[
+        fallocate(FALLOC_F, FALLOC_FL_KEEP_SIZE, 0),
+        fallocate(FALLOC_F, FALLOC_FL_PUNCH_HOLE, 1),
+        write_fd(FALLOC_F),
+    ],
+    properties=(*FILE_PROPERTIES, NO_STALE_DATA),
+)

@@ -1,0 +1,58 @@
+"""The file operations from their system calls: f_pos_lock around read(2)
+and not around pread(2), the file_operations the scenarios reach, and
+what no-lost-f-pos reports."""
+
+from __future__ import annotations
+
+from mc.check.checker import check_scenario
+from mc.dsl.scenario import Registry
+from mc.dsl.steps import CallStep, LockStep
+from mc.engine.result import Verdict
+from mc.models.file import FDGET_POS_TAG, NO_LOST_F_POS, files
+from mc.spec import conformance
+from mc.spec.coverage import coverage, load_reasons
+
+
+def _steps(shipped: Registry, scenario: str, thread: int) -> list[object]:
+    model = shipped.build(shipped.scenario(scenario), (), ())
+    return [compiled.step for compiled in model.threads[thread].steps]
+
+
+def test_read_takes_f_pos_lock_and_pread_does_not(shipped: Registry) -> None:
+    steps = _steps(shipped, "file/seek-read-fdinfo", 1)
+    locks = [s for s in steps if isinstance(s, LockStep) and FDGET_POS_TAG in s.tags]
+    assert locks and "f_pos_lock" in locks[0].label
+    pread = _steps(shipped, "file/seek-read-fdinfo", 2)
+    assert not [s for s in pread if FDGET_POS_TAG in getattr(s, "tags", ())]
+    assert any(isinstance(s, CallStep) and s.method == "file_operations.read_iter" for s in pread)
+
+
+def test_every_file_operation_is_modelled_or_explained(shipped: Registry) -> None:
+    rules = conformance.rules_at()
+    report = coverage(shipped, rules, load_reasons(rules.spec))
+    table = {m.method: m for m in report.methods if m.table == "file_operations"}
+    assert len(table) == 29
+    modelled = {name for name, m in table.items() if m.modelled}
+    assert {"iterate_shared", "splice_read", "remap_file_range", "open", "release"} <= modelled
+    explained = {name for name, m in table.items() if not m.modelled}
+    assert explained == {"iopoll", "mmap", "get_unmapped_area", "mmap_capabilities"}
+    assert all(table[name].reason for name in explained)
+    assert set(table["iterate_shared"].checked) == {"i_rwsem(inode)", "f_pos_lock(file)"}
+
+
+def test_no_lost_f_pos_names_the_file_and_the_moves(shipped: Registry) -> None:
+    model = shipped.build(shipped.scenario("file/two-reads-shared-file"))
+    (check,) = [p.check for p in model.properties() if p.name == NO_LOST_F_POS]
+    (filp,) = files(model.world).filps.values()
+    state = list(model.initial)
+    assert check(tuple(state)) is None
+    state[filp.f_pos], state[filp.moved] = 1, 2
+    message = check(tuple(state))
+    assert message is not None and "f_pos(filp) is page 1" in message and "2 pages" in message
+
+
+def test_opposite_remaps_pass_in_every_address_order(shipped: Registry) -> None:
+    outcome = check_scenario(shipped, "file/opposite-remaps")
+    assert outcome.result.verdict is Verdict.OK
+    broken = check_scenario(shipped, "file/opposite-remaps", ["remap-argument-order"])
+    assert broken.counterexample is not None and broken.counterexample.property == "deadlock"
