@@ -33,6 +33,7 @@ SWAP_EXTENTS = "swap-extents-valid"
     FOLIO_DATA,
     "an unlocked, uptodate folio in the page cache holds the newest data written to its page "
     "(a migrated folio keeps its data)",
+    needs=("pagecache", "a page cache"),
 )
 def folio_data_current(model: KernelModel) -> Check[State]:
     world = model.world
@@ -42,6 +43,7 @@ def folio_data_current(model: KernelModel) -> Check[State]:
 @invariant(
     SWAP_EXTENTS,
     "while a swap file is active, its blocks are the extents swapon recorded",
+    needs=("swapfile", "a swap file"),
 )
 def swap_extents_valid(model: KernelModel) -> Check[State]:
     world = model.world

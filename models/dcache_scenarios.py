@@ -13,6 +13,7 @@ from mc.kernel.locks import holds
 from mc.kernel.world import DONE
 from mc.models.dcache import (
     AUTOMOUNT_NO_RECHECK,
+    AUTOMOUNTS,
     CI_COMPARE_EXACT,
     CI_LOOKUPS,
     D_DELETE_UNLOCKED,
@@ -46,6 +47,7 @@ def _slot(model: KernelModel, name: str) -> int:
     DENTRY_FREED_UNDER_RCU,
     "no dentry is freed while an rcu-walk that found it is still in its rcu_read_lock() section "
     "(dentry_free() frees through call_rcu())",
+    needs=(RCU_WALKERS, "an rcu-walk holding a dentry"),
 )
 def dentry_freed_under_rcu(model: KernelModel) -> Check:
     world = model.world
@@ -71,6 +73,7 @@ def dentry_freed_under_rcu(model: KernelModel) -> Check:
     CI_LOOKUP,
     "a lookup in a casefolded directory returns the inode of the name that matches it "
     "case-insensitively, and no other name's inode (->d_hash and ->d_compare)",
+    needs=(CI_LOOKUPS, "a lookup in a casefolded directory"),
 )
 def ci_lookup_finds(model: KernelModel) -> Check:
     world = model.world
@@ -101,6 +104,7 @@ def ci_lookup_finds(model: KernelModel) -> Check:
     ONE_AUTOMOUNT,
     "an automount point gets one mount however many walks trigger it (finish_automount() "
     "rechecks under namespace_sem)",
+    needs=(AUTOMOUNTS, "an automount point"),
 )
 def one_automount(model: KernelModel) -> Check:
     points = [

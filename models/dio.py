@@ -369,6 +369,7 @@ def dio_coherent_violation(world: World, state: State) -> str | None:
     "dio-coherent",
     "after a direct write completes, no cached folio holds older data for its range, and a "
     "buffered read begun after the completion returns the new data",
+    needs=("dio", "a direct write"),
 )
 def dio_coherent(model: Any) -> Any:
     world = model.world

@@ -16,6 +16,7 @@ from mc.models.file import (
     FALLOC_FL_KEEP_SIZE,
     FALLOC_FL_PUNCH_HOLE,
     FDGET_POS_TAG,
+    FILES,
     NO_FDGET_POS,
     NO_LOST_F_POS,
     READDIR_UNLOCKED,
@@ -51,6 +52,7 @@ from mc.models.writeback import io_completion
     "read(2), write(2) and lseek(2) SEEK_CUR through one struct file each start where the "
     "previous one left f_pos: the file position is the sum of the moves they made (no update "
     "lost to a call that read the old position)",
+    needs=(FILES, "an open file (a struct file of models/file.py)"),
 )
 def no_lost_f_pos(model: KernelModel) -> Callable[[tuple[object, ...]], str | None]:
     filps = tuple(files(model.world).filps.values())

@@ -35,6 +35,7 @@ EDEADLK_EXACT = "edeadlk-exact"
     FILELOCK_EXCLUSION,
     "no two conflicting POSIX locks (other owners, overlapping, one a write lock) and no "
     "two conflicting flocks (other files, one exclusive) are held at once",
+    needs=("filelock", "a file's locks or leases (fs/locks.c)"),
 )
 def filelock_exclusion(model: KernelModel) -> Check[State]:
     ctx = find_context(model.world)
@@ -47,6 +48,7 @@ def filelock_exclusion(model: KernelModel) -> Check[State]:
     LEASE_VS_OPEN,
     "no open goes past break_lease() while a conflicting lease of another file is granted, "
     "so no lease is granted while a conflicting open is in progress",
+    needs=("filelock", "a file's locks or leases (fs/locks.c)"),
 )
 def lease_vs_open(model: KernelModel) -> Check[State]:
     ctx = find_context(model.world)
@@ -59,6 +61,7 @@ def lease_vs_open(model: KernelModel) -> Check[State]:
     EDEADLK_EXACT,
     "an F_SETLKW request gets -EDEADLK exactly when waiting would close a cycle of the "
     "POSIX owners' waits-for graph: no false -EDEADLK, no sleep that closes a cycle",
+    needs=("filelock", "a file's locks or leases (fs/locks.c)"),
 )
 def edeadlk_exact(model: KernelModel) -> Check[State]:
     ctx = find_context(model.world)

@@ -777,6 +777,7 @@ def _vmas(model: Any) -> Vmas | None:
     "vma-open-close",
     "every VMA of a file is opened once (->mmap, ->open on a split or fork copy) and closed "
     "once (->close): outside mmap_lock the filesystem's count equals the VMAs mapping the file",
+    needs=("vmas", "VMAs that come and go (mmap, munmap, fork)"),
 )
 def vma_open_close(model: Any) -> Any:
     part = _vmas(model)
@@ -787,6 +788,7 @@ def vma_open_close(model: Any) -> Any:
     "ptes-within-vmas",
     "outside mmap_lock every present pte lies in a VMA of the process, and a writable pte in "
     "a writable VMA (munmap zaps, mprotect write-protects)",
+    needs=("vmas", "VMAs that come and go (mmap, munmap, fork)"),
 )
 def ptes_within_vmas(model: Any) -> Any:
     part = _vmas(model)

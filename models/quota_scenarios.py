@@ -33,6 +33,7 @@ SHARED_FS = Quotas(
     USAGE,
     "once every thread has returned, each dquot's charged space equals the blocks of the inodes "
     "whose quota pointer names it: no usage lost or counted twice",
+    needs=("quota", "disk quotas (a dquot charged or moved)"),
 )
 def usage_exact(model: KernelModel) -> Check[State]:
     quotas = quotas_of(model.world) or Quotas(())
@@ -49,6 +50,7 @@ def usage_exact(model: KernelModel) -> Check[State]:
     RECORD,
     "once every thread has returned, every active dquot that is not dirty has its usage "
     "recorded in the quota file",
+    needs=("quota", "disk quotas (a dquot charged or moved)"),
 )
 def record_is_current(model: KernelModel) -> Check[State]:
     quotas = quotas_of(model.world) or Quotas(())

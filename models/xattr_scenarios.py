@@ -12,6 +12,7 @@ from mc.dsl.kernel_model import KernelModel
 from mc.models.xattr import (
     GET_INODE_ACL_BLOCKS_IN_RCU,
     PERMISSION_BLOCKS_IN_RCU,
+    XATTRS,
     delegation,
     getfacl,
     getxattr,
@@ -29,6 +30,7 @@ XATTR_LOST = "xattr-lost"
     XATTR_LOST,
     "an inode's stored extended attributes are those its sets and removals made, in the order "
     "they wrote: no set is lost to a concurrent set (the inode's i_rwsem)",
+    needs=(XATTRS, "an inode's extended attributes"),
 )
 def xattr_lost(model: KernelModel) -> Callable[[State], str | None]:
     slots = model.world.slots

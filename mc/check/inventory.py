@@ -16,40 +16,8 @@ from mc.dsl.kernel_model import KernelModel, differ
 from mc.dsl.operation import Operation
 from mc.dsl.scenario import Registry, Scenario, UnknownName, Variant
 from mc.dsl.steps import LockStep, Step
-from mc.kernel import inode_life, pagecache_properties, superblock, truncate_properties
-from mc.kernel.mm import MM
-from mc.models import dcache, dcache_scenarios, file, xattr, xattr_scenarios
-from mc.models.filelock_scenarios import EDEADLK_EXACT, FILELOCK_EXCLUSION, LEASE_VS_OPEN
+from mc.kernel import superblock
 from mc.project import ROOT
-
-FILELOCK_NEEDS = (FILELOCK_EXCLUSION, LEASE_VS_OPEN, EDEADLK_EXACT)
-NEEDS: dict[str, tuple[str, str]] = {
-    **{name: ("device", "a block device") for name in pagecache_properties.PAGECACHE_PROPERTIES},
-    truncate_properties.NO_WRITE_TO_FREED_BLOCK: ("device", "a block device"),
-    truncate_properties.NO_STALE_DATA: ("pagecache", "a page cache"),
-    truncate_properties.NO_POST_EOF_EXPOSURE: ("pagecache", "a page cache"),
-    truncate_properties.NO_MAP_BEYOND_EOF: (MM, "a mapping (an mm with ptes)"),
-    "namespace": ("tree", "a directory below /"),
-    superblock.NO_WRITE_WHILE_FROZEN: ("freezing", "a freeze of the superblock"),
-    inode_life.NO_USE_AFTER_EVICT: ("inode_life", "an inode's life (iget, iput, eviction)"),
-    inode_life.CLEAN_UNMOUNT: ("inode_life", "an inode's life (iget, iput, eviction)"),
-    **{name: ("filelock", "a file's locks or leases (fs/locks.c)") for name in FILELOCK_NEEDS},
-    "quota-usage-exact": ("quota", "disk quotas (a dquot charged or moved)"),
-    "quota-record-current": ("quota", "disk quotas (a dquot charged or moved)"),
-    "bdev-exclusive": ("disk:sda", "a block device opened or controlled"),
-    "folio-data-current": ("pagecache", "a page cache"),
-    "swap-extents-valid": ("swapfile", "a swap file"),
-    "vma-open-close": ("vmas", "VMAs that come and go (mmap, munmap, fork)"),
-    "ptes-within-vmas": ("vmas", "VMAs that come and go (mmap, munmap, fork)"),
-    "dio-coherent": ("dio", "a direct write"),
-    xattr_scenarios.XATTR_LOST: (xattr.XATTRS, "an inode's extended attributes"),
-    dcache_scenarios.DENTRY_FREED_UNDER_RCU: (dcache.RCU_WALKERS, "an rcu-walk holding a dentry"),
-    dcache_scenarios.CI_LOOKUP: (dcache.CI_LOOKUPS, "a lookup in a casefolded directory"),
-    dcache_scenarios.ONE_AUTOMOUNT: (dcache.AUTOMOUNTS, "an automount point"),
-    file.NO_LOST_F_POS: (file.FILES, "an open file (a struct file of models/file.py)"),
-}
-"""What a property needs of a scenario's world to check anything: the
-world part its operations must create, in words."""
 
 
 class NotApplicable(UnknownName):
@@ -87,20 +55,21 @@ def world_parts(model: KernelModel) -> set[str]:
 def available_properties(registry: Registry, scenario: Scenario) -> list[str]:
     """The properties that have something to check in ``scenario``."""
     parts = world_parts(built(registry, scenario))
-    return [
-        name for name in sorted(registry.properties) if name not in NEEDS or NEEDS[name][0] in parts
-    ]
+    return [name for name, prop in sorted(registry.properties.items()) if _has(prop.needs, parts)]
+
+
+def _has(needs: tuple[str, str] | None, parts: set[str]) -> bool:
+    return needs is None or needs[0] in parts
 
 
 def check_applicable(registry: Registry, scenario: Scenario, properties: Iterable[str]) -> None:
     """Raise ``NotApplicable`` for the first of ``properties`` that
     ``scenario`` gives nothing to check."""
-    wanted = [name for name in properties if name in NEEDS]
+    wanted = [(name, needs) for name in properties if (needs := registry.property(name).needs)]
     if not wanted:
         return
     parts = world_parts(built(registry, scenario))
-    for name in wanted:
-        part, words = NEEDS[name]
+    for name, (part, words) in wanted:
         if part not in parts:
             raise NotApplicable(
                 f"{name} needs {words}; {scenario.name} has none "
@@ -112,7 +81,11 @@ def omitted_properties(registry: Registry, scenario: Scenario) -> list[str]:
     """Properties of the kernel world that ``scenario``'s operations make
     available but its declaration does not check."""
     available = available_properties(registry, scenario)
-    return [name for name in available if name in NEEDS and name not in scenario.properties]
+    return [
+        name
+        for name in available
+        if registry.properties[name].needs is not None and name not in scenario.properties
+    ]
 
 
 def user_declared(scenario: Scenario) -> bool:

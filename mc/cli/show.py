@@ -154,8 +154,8 @@ def explain_command(prop: str, models: tuple[Path, ...]) -> None:
     definition = reg.property(prop)
     click.echo(f"{definition.name} ({definition.kind.name.lower().replace('_', '-')})")
     click.echo(f"  {definition.description}")
-    if prop in inventory.NEEDS:
-        click.echo(f"  needs {inventory.NEEDS[prop][1]} in the scenario")
+    if definition.needs is not None:
+        click.echo(f"  needs {definition.needs[1]} in the scenario")
     default = sorted(n for n, s in reg.scenarios.items() if prop in s.properties)
     click.echo(f"  checked by default in: {', '.join(default) or 'no scenario'}")
     rows = [

@@ -248,6 +248,7 @@ def invariant(
     *,
     reads: Sequence[str] | None = None,
     terminal: bool = False,
+    needs: tuple[str, str] | None = None,
 ) -> Callable[[Callable[[KernelModel], Check[State]]], PropertyDef]:
     """Declare an invariant: the decorated ``f(model)`` returns the check of
     one state (None when it holds, else what is wrong).  ``reads`` names
@@ -255,11 +256,16 @@ def invariant(
     ``KernelModel.locations``); without it partial-order reduction is off
     in every run that checks the invariant.  ``terminal`` checks it only
     on states where no thread can move (every thread returned, or a
-    deadlock)."""
+    deadlock).  ``needs`` is the world part a scenario's operations must
+    create for the check to see anything, and the same in words
+    (``("xattrs", "an inode's extended attributes")``): a scenario without
+    it cannot be asked for the invariant (exit 2, naming what it lacks)."""
 
     def wrap(checker: Callable[[KernelModel], Check[State]]) -> PropertyDef:
         declared = None if reads is None else tuple(reads)
-        prop = PropertyDef(name, description, PropertyKind.ALWAYS, checker, declared, terminal)
+        prop = PropertyDef(
+            name, description, PropertyKind.ALWAYS, checker, declared, terminal, needs
+        )
         return _declare(prop)
 
     return wrap

@@ -136,7 +136,10 @@ class PropertyDef(Generic[S, M]):
     made for (a kernel model names slot families: ``("dentry", "nlink")``);
     None when not declared, which turns partial-order reduction off for
     every run that checks the property.  ``terminal``: the check is
-    evaluated only on states without enabled actions."""
+    evaluated only on states without enabled actions.  ``needs`` says what
+    a model must have for the check to see anything: the name of a part of
+    the model and the same in words (``("device", "a block device")``);
+    None when any model will do."""
 
     name: str
     description: str
@@ -144,6 +147,7 @@ class PropertyDef(Generic[S, M]):
     checker: Callable[[M], Check[S]] = attrs.field(eq=False)
     reads: tuple[str, ...] | None = None
     terminal: bool = False
+    needs: tuple[str, str] | None = None
 
     def make(self, model: M, locate: Locate | None = None) -> Property[S]:
         """The property of ``model``; ``locate`` resolves ``reads`` (without
@@ -162,17 +166,17 @@ def declare(
     *,
     reads: Sequence[str] | None = None,
     terminal: bool = False,
+    needs: tuple[str, str] | None = None,
 ) -> Callable[[Callable[[N], Check[S]]], PropertyDef[S, N]]:
     """Declare a property on the function that makes its check for a
     model: ``@declare("mutex", "at most one thread in the section",
     reads=["section"])``.  ``reads`` names what the check reads (see
     ``PropertyDef``); ``terminal`` evaluates it only where no action is
-    enabled."""
+    enabled; ``needs`` is what a model must have for it (see ``PropertyDef``)."""
 
     def wrap(checker: Callable[[N], Check[S]]) -> PropertyDef[S, N]:
-        return PropertyDef(
-            name, description, kind, checker, None if reads is None else tuple(reads), terminal
-        )
+        declared = None if reads is None else tuple(reads)
+        return PropertyDef(name, description, kind, checker, declared, terminal, needs)
 
     return wrap
 

@@ -218,12 +218,14 @@ no_use_after_evict = declare(
     "no operation touches an inode (a method called on it, a reference taken, its metadata "
     "written) after ->evict_inode ran on it",
     reads=["*", "error", "returned"],
+    needs=("inode_life", "an inode's life (iget, iput, eviction)"),
 )(_maker(NO_USE_AFTER_EVICT, no_use_after_evict_violation))
 clean_unmount = declare(
     CLEAN_UNMOUNT,
     "when ->kill_sb returns no inode is dirty, busy or under writeback, every inode's "
     "metadata and every completed write are on the device and no I/O is in flight",
     reads=["*", "error", "returned"],
+    needs=("inode_life", "an inode's life (iget, iput, eviction)"),
 )(_maker(CLEAN_UNMOUNT, clean_unmount_violation))
 
 DEFINITIONS = (no_use_after_evict, clean_unmount)

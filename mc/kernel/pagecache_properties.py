@@ -189,6 +189,7 @@ writeback_protocol = declare(
     "->writepage sets PG_writeback before it unlocks the folio (or redirties it), "
     "end_page_writeback only after the I/O completes, no sleeping in the I/O completion path",
     reads=PAGE_CACHE_READS,
+    needs=("device", "a block device"),
 )(_checker(writeback_protocol_violation))
 dirty_coherent = declare(
     "dirty-coherent",
@@ -196,12 +197,14 @@ dirty_coherent = declare(
     "locked folio being cleaned for I/O); no folio is clean yet differs from the device below "
     "EOF with no I/O in flight; no folio under writeback is evicted",
     reads=PAGE_CACHE_READS,
+    needs=("device", "a block device"),
 )(_checker(dirty_coherent_violation))
 no_lost_write = declare(
     "no-lost-write",
     "when fsync returns, the device holds every write that completed, and every store through "
     "a mapping made, before the fsync began (unless truncated since)",
     reads=PAGE_CACHE_READS,
+    needs=("device", "a block device"),
 )(_checker(no_lost_write_violation))
 
 DEFINITIONS = (writeback_protocol, dirty_coherent, no_lost_write)

@@ -92,6 +92,7 @@ def created_violation(
     "every non-directory has as many links as names (no create's inode is lost to another "
     "create of the same name) and no name points at an inode whose create failed",
     reads=["error", "dentry", "S_DEAD", "d_parent", "nlink", "i_rwsem", "returned"],
+    needs=("tree", "a directory below /"),
 )
 def namespace(model: Built) -> Check[State]:
     world = model.world

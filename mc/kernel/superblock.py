@@ -148,6 +148,7 @@ def _frozen_check(world: World) -> Check[State]:
     "between freeze_super() returning and thaw_super() no folio of the filesystem is dirty, "
     "no write bio is in flight and no metadata change is left uncommitted",
     reads=["*", "error", "returned"],
+    needs=("freezing", "a freeze of the superblock"),
 )
 def no_write_while_frozen(model: Built) -> Check[State]:
     frozen = _frozen_check(model.world)

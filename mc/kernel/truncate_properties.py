@@ -231,6 +231,7 @@ freed under cached folios, the ptes and when each truncate returned."""
     "no folio stays cached for a page whose block was freed under it (reads, faults and "
     "writeback would see data of a freed block)",
     reads=TRUNCATE_READS,
+    needs=("pagecache", "a page cache"),
 )
 def no_stale_data(model: Built) -> Check[State]:
     part, cache = truncation(model.world), pagecache(model.world)
@@ -241,6 +242,7 @@ def no_stale_data(model: Built) -> Check[State]:
     NO_MAP_BEYOND_EOF,
     "after a truncate returns, no pte maps a page beyond EOF",
     reads=TRUNCATE_READS,
+    needs=(MM, "a mapping (an mm with ptes)"),
 )
 def no_map_beyond_eof(model: Built) -> Check[State]:
     part = truncation(model.world)
@@ -250,7 +252,12 @@ def no_map_beyond_eof(model: Built) -> Check[State]:
     return _error_free(lambda state: map_beyond_eof_violation(part, mm, symbolic, state))
 
 
-@declare(NO_WRITE_TO_FREED_BLOCK, "writeback never writes to a freed block", reads=TRUNCATE_READS)
+@declare(
+    NO_WRITE_TO_FREED_BLOCK,
+    "writeback never writes to a freed block",
+    reads=TRUNCATE_READS,
+    needs=("device", "a block device"),
+)
 def no_write_to_freed_block(model: Built) -> Check[State]:
     cache = pagecache(model.world)
     return _error_free(lambda state: write_to_freed_block_violation(cache, state))
@@ -261,6 +268,7 @@ def no_write_to_freed_block(model: Built) -> Check[State]:
     "after a truncate to an unaligned size and a truncate up, the bytes past the old EOF "
     "read as zeroes",
     reads=TRUNCATE_READS,
+    needs=("pagecache", "a page cache"),
 )
 def no_post_eof_exposure(model: Built) -> Check[State]:
     part, cache = truncation(model.world), pagecache(model.world)
