@@ -9,6 +9,7 @@ from mc.kernel.inode_life import INODE_PROPERTIES
 from mc.kernel.pagecache import File
 from mc.kernel.pagecache_properties import PAGECACHE_PROPERTIES
 from mc.kernel.superblock import SUPER_PROPERTIES
+from mc.models import mnt_write
 from mc.models.inode import iget, inode_flusher, iput_last
 from mc.models.mount import mount, remount, syncfs_statfs_mounts, write_touch_umount
 from mc.models.super import freeze, fs_transaction, sync, thaw
@@ -122,4 +123,43 @@ scenario(
     "and a read of /proc/mounts",
     tree=["/f"],
     threads=[mount(COLD), sync(COLD), remount(COLD), syncfs_statfs_mounts(COLD)],
+)
+
+
+# --- directory operations and chmod(2) under a freeze ------------------------------------
+
+DIROP_IGNORES_FREEZE = "dirop-ignores-freeze"
+WANTS_WRITE = (
+    mnt_write.create_want_write,
+    mnt_write.unlink_want_write,
+    mnt_write.rmdir_want_write,
+    mnt_write.rename_want_write,
+    mnt_write.link_want_write,
+    mnt_write.chmod_want_write,
+)
+
+
+@variant(
+    DIROP_IGNORES_FREEZE,
+    "the directory operations and chmod(2) do not call mnt_want_write() (no sb_start_write()): "
+    "they change the filesystem's metadata whatever its frozen state",
+)
+def dirop_ignores_freeze(program: Program, invocation: Invocation) -> Program:
+    if invocation.operation not in WANTS_WRITE:
+        return program
+    return _without_level(program, mnt_write.WANT_WRITE_TAG)
+
+
+scenario(
+    "super/freeze-vs-rename",
+    "FIFREEZE racing a rename(2) between two directories and a chmod(2), FITHAW once the "
+    "freeze returned",
+    tree=["/f", "/a/", "/a/x", "/b/"],
+    threads=[
+        mnt_write.rename_want_write("/a/x", "/b/y"),
+        mnt_write.chmod_want_write("/f", 0o600),
+        freeze(ONE_PAGE),
+        thaw(ONE_PAGE),
+    ],
+    properties=FREEZE_PROPERTIES,
 )
