@@ -12,7 +12,7 @@ from mc.kernel.superblock import SUPER_PROPERTIES
 from mc.models import mnt_write
 from mc.models.inode import iget, inode_flusher, iput_last
 from mc.models.mount import mount, remount, syncfs_statfs_mounts, write_touch_umount
-from mc.models.super import freeze, fs_transaction, sync, thaw
+from mc.models.super import freeze, fs_transaction, kernel_freeze, sync, thaw
 from mc.models.truncate import mmap_store
 from mc.models.writeback import io_completion, write
 
@@ -160,6 +160,40 @@ scenario(
         mnt_write.chmod_want_write("/f", 0o600),
         freeze(ONE_PAGE),
         thaw(ONE_PAGE),
+    ],
+    properties=FREEZE_PROPERTIES,
+)
+
+
+# --- two freeze holders, a failing ->freeze_fs --------------------------------------------
+
+scenario(
+    "super/two-freezers",
+    "a write(2) racing FIFREEZE and a kernel freeze (FREEZE_HOLDER_KERNEL, XFS scrub) that thaws "
+    "its own hold, FITHAW once FIFREEZE returned: the filesystem stays frozen until both holders "
+    "have thawed",
+    tree=["/f"],
+    threads=[
+        write(ONE_PAGE, 0),
+        freeze(ONE_PAGE),
+        thaw(ONE_PAGE),
+        kernel_freeze(ONE_PAGE),
+        io_completion(ONE_PAGE),
+    ],
+    properties=FREEZE_PROPERTIES,
+)
+
+scenario(
+    "super/freeze-fs-fails",
+    "FIFREEZE whose ->freeze_fs fails (the levels released innermost first) racing a write(2) "
+    "and an internal transaction, then FITHAW (-EINVAL)",
+    tree=["/f"],
+    threads=[
+        write(ONE_PAGE, 0),
+        fs_transaction(ONE_PAGE),
+        freeze(ONE_PAGE, True),
+        thaw(ONE_PAGE),
+        io_completion(ONE_PAGE),
     ],
     properties=FREEZE_PROPERTIES,
 )

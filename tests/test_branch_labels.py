@@ -99,6 +99,11 @@ LABEL_AS_MODELLED = {
     "read_pages(ractl)",
     "ret = -EFAULT /* page got truncated */",
     "truncate page N: /f:N in range",
+    # freeze holders and ->freeze_fs failure (models/super.py)
+    "if (sb->s_writers.frozen == SB_FREEZE_COMPLETE)",
+    "if (ret) /* VFS:Filesystem freeze failed */",
+    "if (sb->s_writers.freeze_holders & ~who) /* shared with someone else */",
+    "if (error) return error /* not frozen */",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""
