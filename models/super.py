@@ -15,11 +15,23 @@ and the 6.6 ``freeze_super()`` with ``freeze_holders`` and
 ``wake_up_var()`` were read.  The freeze levels and ``s_writers.frozen``
 are ``mc.kernel.superblock``'s.
 
+The sync models were checked against the stored torvalds/linux fs/sync.c
+(an older tree: ``__sync_filesystem(sb, wait)`` twice, ``iterate_bdevs()``)
+and a 6.x ``sync_filesystem()``/``sync_fs_one_sb()`` (with
+``SB_I_SKIP_SYNC`` and ``->sync_fs``'s error returned): 6.6's order is
+``writeback_inodes_sb()``, ``->sync_fs(sb, 0)``, ``sync_blockdev_nowait()``,
+``sync_inodes_sb()``, ``->sync_fs(sb, 1)``, ``sync_blockdev()``, and
+``ksys_sync()`` runs ``sync_inodes_one_sb``, ``sync_fs_one_sb(0)`` and
+``sync_fs_one_sb(1)`` through ``iterate_supers()``, then ``sync_bdevs()``,
+as modelled.  6.6's ``super_lock()`` waits for SB_BORN or SB_DYING before
+taking s_umount and rechecks SB_DYING under it, as ``super_lock`` here.
+
 What the models leave out: the superblock's reference counts
 (``s_active``, ``s_count``: the scenarios' superblock stays mounted), a
-second freeze holder (the kernel's ``FREEZE_HOLDER_KERNEL`` sharing a
-freeze; a second user-space freeze gets -EBUSY), a read-only superblock,
-failures of ``sync_filesystem()``, ``->freeze_fs`` and ``->unfreeze_fs``,
+read-only superblock and ``SB_I_SKIP_SYNC`` (``sync_inodes_one_sb()`` and
+``sync_fs_one_sb()`` skip them), failures of ``sync_filesystem()``
+(``->sync_fs`` returning an error stops it) and ``->unfreeze_fs``,
+syncfs(2)'s report of writeback errors (``errseq_check_and_advance()``),
 ``sync_filesystem()``'s first, non-waiting pass (``writeback_inodes_sb()``
 and ``sync_blockdev_nowait()``: the waiting pass that follows writes and
 waits for everything it would have started), the flusher work items

@@ -197,3 +197,12 @@ scenario(
     ],
     properties=FREEZE_PROPERTIES,
 )
+
+scenario(
+    "super/freeze-vs-remount",
+    "a remount racing FIFREEZE and FITHAW: reconfigure_super() refuses a superblock being frozen "
+    "or frozen (-EBUSY) under s_umount",
+    tree=["/f"],
+    threads=[remount(ONE_PAGE), freeze(ONE_PAGE), thaw(ONE_PAGE)],
+    properties=FREEZE_PROPERTIES,
+)

@@ -104,6 +104,7 @@ LABEL_AS_MODELLED = {
     "if (ret) /* VFS:Filesystem freeze failed */",
     "if (sb->s_writers.freeze_holders & ~who) /* shared with someone else */",
     "if (error) return error /* not frozen */",
+    "if (!was_dirty)",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""
