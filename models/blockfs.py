@@ -28,7 +28,14 @@ the atomic body of a method that cannot block.
 
 from __future__ import annotations
 
-from mc.dsl.folio import FolioRef, find_folio, folio_ref, io_completer, new_folio, repeat_label
+from mc.dsl.folio import (
+    FolioRef,
+    find_folio,
+    folio_ref,
+    new_folio,
+    repeat_label,
+    wait_writeback,
+)
 from mc.dsl.operation import Op
 from mc.kernel import errno as E
 from mc.kernel.expr import const, differ, not_
@@ -37,7 +44,6 @@ from mc.kernel.pagecache import (
     PG_DIRTY,
     PG_PRIVATE,
     PG_UPTODATE,
-    PG_WRITEBACK,
     TAG_DIRTY,
     Mapping,
     Page,
@@ -301,12 +307,7 @@ def launder_folio(op: Op, mapping: Mapping, page: Page) -> None:
             page,
             END_BUFFER_ASYNC_WRITE,
         )
-        op.wait_until(
-            not_(folio_test(page, PG_WRITEBACK, "writeback")),
-            "folio_wait_writeback(folio)",
-            f"PG_writeback({page})",
-            io_completer(op),
-        )
+        op.run(wait_writeback, page)
 
 
 def _clear_dirty(scratch: Scratch, page: Page, mkclean: bool) -> None:

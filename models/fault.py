@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mc.dsl.folio import folio_ref, hold_folio, put_folio
+from mc.dsl.folio import folio_ref, hold_folio, put_folio, wait_locked
 from mc.dsl.operation import Op, caller_source
 from mc.dsl.steps import EffectStep
 from mc.dsl.symbolic_steps import fork_compute
@@ -135,12 +135,7 @@ def filemap_fault(op: Op, mapping: Mapping, page: Page, result: str, at: str) ->
             roles={"folio": ref, "mapping": mapping},
         )
         blockfs.read_folio(op, page)
-        op.wait_until(
-            ref.unlocked,
-            "folio_wait_locked_killable(folio)",
-            f"PG_locked({page})",
-            ref.holders,
-        )
+        op.run(wait_locked, ref)
         op.goto(retry)
     op.unlock(
         mapping.invalidate_lock,

@@ -16,21 +16,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from mc.dsl.folio import find_folio, io_completer, put_folio
+from mc.dsl.folio import find_folio, put_folio, wait_writeback
 from mc.dsl.operation import Op
 from mc.dsl.symbolic_steps import fork_effect
-from mc.kernel.expr import Eval, Expr, const, not_
+from mc.kernel.expr import Eval, Expr, const
 from mc.kernel.locks import SHARED
 from mc.kernel.mm import Mm, zap
 from mc.kernel.pagecache import (
     PAGE_SIZE,
     PG_DIRTY,
     PG_PRIVATE,
-    PG_WRITEBACK,
     Mapping,
     Page,
     change_flags,
-    folio_test,
     holds,
     note_truncated,
     remove_folio,
@@ -124,12 +122,7 @@ def truncate_folio(op: Op, mm: Mm, mapping: Mapping, page: Page) -> None:
         op.lock(ref.lock, label="folio_lock(folio)")
         with op.when(ref.mapped, "if (folio->mapping == mapping)"):
             if not op.variant(TRUNCATE_SKIPS_WRITEBACK):
-                op.wait_until(
-                    not_(folio_test(page, PG_WRITEBACK, "writeback")),
-                    "folio_wait_writeback(folio)",
-                    f"PG_writeback({page})",
-                    io_completer(op),
-                )
+                op.run(wait_writeback, page)
             op.lock(
                 mapping.i_mmap_rwsem,
                 SHARED,
@@ -190,12 +183,7 @@ def truncate_partial_folio(op: Op, mapping: Mapping, page: Page, partials: Expr)
     with op.when(ref.found, "if (!IS_ERR(folio))"):
         op.lock(ref.lock, label="folio_lock(folio)")
         with op.when(ref.mapped, "if (folio->mapping == mapping)"):
-            op.wait_until(
-                not_(folio_test(page, PG_WRITEBACK, "writeback")),
-                "folio_wait_writeback(folio)",
-                f"PG_writeback({page})",
-                io_completer(op),
-            )
+            op.run(wait_writeback, page)
             fork_effect(
                 op,
                 "truncate_inode_partial_folio(): folio_zero_range(folio, offset, length)",

@@ -13,8 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from mc.dsl.folio import find_folio, folio_ref, hold_folio, new_folio, put_folio
-from mc.dsl.operation import Cite, Holders, Op, operation
+from mc.dsl.folio import (
+    find_folio,
+    folio_ref,
+    hold_folio,
+    new_folio,
+    put_folio,
+    wait_locked,
+    wait_writeback,
+)
+from mc.dsl.operation import Cite, Op, operation
 from mc.kernel.device import Bio, render_version
 from mc.kernel.expr import Eval, Expr, InodeExpr, any_of, const, not_, same
 from mc.kernel.locks import EXCL, SHARED, Kind
@@ -296,11 +304,10 @@ def _write_one(op: Op, mapping: Mapping, page: Page, *, sync_all: bool) -> None:
             op.goto(skip)
     writeback = folio_test(page, PG_WRITEBACK, "writeback")
     if sync_all and not op.variant("no-wait-writeback"):
-        op.wait_until(
-            not_(writeback),
+        op.run(
+            wait_writeback,
+            page,
             "if (folio_test_writeback(folio)) folio_wait_writeback(folio) /* WB_SYNC_ALL */",
-            f"PG_writeback({page})",
-            _io_thread(op),
         )
     else:
         mode = "WB_SYNC_ALL, not waiting" if sync_all else "WB_SYNC_NONE"
@@ -345,11 +352,6 @@ def _mkclean(op: Op) -> bool:
     return not op.variant(NO_MKCLEAN)
 
 
-def _io_thread(op: Op) -> Holders:
-    part = pagecache(op.world)
-    return lambda _state: () if part.irq_thread is None else (part.irq_thread,)
-
-
 def do_writepages(op: Op, mapping: Mapping, *, sync_all: bool) -> None:
     """``do_writepages()``: the filesystem's ``->writepages``."""
     mode = "WB_SYNC_ALL" if sync_all else "WB_SYNC_NONE"
@@ -365,12 +367,7 @@ def do_writepages(op: Op, mapping: Mapping, *, sync_all: bool) -> None:
 def fdatawait(op: Op, mapping: Mapping) -> None:
     """``__filemap_fdatawait_range()``: wait on every folio tagged WRITEBACK."""
     for page in folios_tagged(op, mapping, "wait_batch", TAG_WRITEBACK, "WRITEBACK"):
-        op.wait_until(
-            not_(folio_test(page, PG_WRITEBACK, "writeback")),
-            "folio_wait_writeback(folio)",
-            f"PG_writeback({page})",
-            _io_thread(op),
-        )
+        op.run(wait_writeback, page)
 
 
 @operation(
@@ -650,12 +647,7 @@ def filemap_get_pages(op: Op, mapping: Mapping, page: Page, at: str) -> None:
                     roles={"folio": ref, "mapping": mapping},
                 )
                 blockfs.read_folio(op, page)
-                op.wait_until(
-                    ref.unlocked,
-                    "folio_wait_locked_killable(folio)",
-                    f"PG_locked({page})",
-                    _io_thread(op),
-                )
+                op.run(wait_locked, ref)
         with op.otherwise():
             op.unlock(ref.lock, "truncated: folio_unlock(folio)")
         op.unlock(
@@ -738,12 +730,7 @@ def invalidate(op: Op, file: File, index: int) -> None:
     op.fail_if(not_(ref.found), 0, "out", "if (!folio) /* none */")
     op.lock(ref.lock, label="folio_lock(folio)")
     op.fail_if(not_(ref.mapped), 0, "unlock", "if (folio->mapping != mapping) continue")
-    op.wait_until(
-        not_(folio_test(page, PG_WRITEBACK, "writeback")),
-        "folio_wait_writeback(folio)",
-        f"PG_writeback({page})",
-        _io_thread(op),
-    )
+    op.run(wait_writeback, page)
     with op.when(
         locked_test(page, PG_DIRTY, "dirty"),
         "folio_launder(): if (folio_test_dirty(folio) && mapping->a_ops->launder_folio)",

@@ -21,9 +21,17 @@ import attrs
 
 from mc.dsl.operation import Op, caller_source
 from mc.dsl.steps import EffectStep
-from mc.kernel.expr import Eval, Expr, LockExpr, State, const
+from mc.kernel.expr import Eval, Expr, LockExpr, State, const, not_
 from mc.kernel.locks import Lock
-from mc.kernel.pagecache import Mapping, Page, add_folio, pagecache, render_ident
+from mc.kernel.pagecache import (
+    PG_WRITEBACK,
+    Mapping,
+    Page,
+    add_folio,
+    folio_test,
+    pagecache,
+    render_ident,
+)
 from mc.kernel.world import Scratch, World
 
 
@@ -173,3 +181,23 @@ def put_folio(op: Op, ref: FolioRef, label: str = "folio_put(folio)") -> None:
     """``folio_put()``: the thread drops its reference (a step of its own
     registers only, run together with the step before it)."""
     op.let(f"folio.{ref.page.index}", const(None, "NULL"), label, render=render_ident)
+
+
+def wait_writeback(op: Op, page: Page, label: str = "folio_wait_writeback(folio)") -> None:
+    """``folio_wait_writeback()`` (mm/page-writeback.c): sleep until
+    PG_writeback of ``page``'s folio is clear; the thread completing bios
+    is who could end the wait.  A body for ``op.run(wait_writeback, page)``."""
+    op.wait_until(
+        not_(folio_test(page, PG_WRITEBACK, "writeback")),
+        label,
+        f"PG_writeback({page})",
+        io_completer(op),
+    )
+
+
+def wait_locked(op: Op, ref: FolioRef, label: str = "folio_wait_locked_killable(folio)") -> None:
+    """``folio_wait_locked()``: sleep until the folio ``ref`` names is
+    unlocked; whoever holds its lock (a thread, or the I/O completion a
+    read handed it to) could end the wait.  A body for
+    ``op.run(wait_locked, ref)``."""
+    op.wait_until(ref.unlocked, label, f"PG_locked({ref.page})", ref.holders)
