@@ -144,3 +144,17 @@ scenario(
     ],
     properties=WRITEBACK_PROPERTIES,
 )
+
+# --- two files --------------------------------------------------------------------------
+
+FILE_F = File("/f", pages=1, cached=(0,))
+FILE_G = File("/g", pages=1, cached=(0,))
+
+scenario(
+    "writeback/two-files",
+    "write(2) to each of two files while fsync(2) of one of them runs: two page caches, two "
+    "inodes' folios on one device; fsync writes only its own file's folios",
+    tree=["/f", "/g"],
+    threads=[write(FILE_F, 0), write(FILE_G, 0), fsync(FILE_F), io_completion(FILE_F)],
+    properties=WRITEBACK_PROPERTIES,
+)
