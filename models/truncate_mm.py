@@ -232,17 +232,43 @@ def _invalidate_partial(scratch: Scratch, page: Page, partials: tuple[Partial, .
 
 
 def truncate_pagecache_pages(op: Op, mm: Mm, mapping: Mapping, full: Expr, partials: Expr) -> None:
-    """``truncate_inode_pages_range()``: the folios wholly in the range
-    (register ``full``), then those covered in part (register ``partials``,
-    with the byte range to zero in each)."""
+    """``truncate_inode_pages_range()`` (mm/truncate.c, Linux 6.6): the
+    folios wholly in the range (register ``full``), then those covered in
+    part (register ``partials``, with the byte range to zero in each).  The
+    pass over the whole folios is the function's second loop, which locks
+    each folio and waits for its writeback, and restarts from the start of
+    the range until a ``find_get_entries()`` from there finds nothing (a
+    folio added meanwhile is removed too).  The first, non-blocking pass
+    (``find_lock_entries()``, which skips locked folios and folios under
+    writeback) is left out: the second pass removes whatever it would have."""
+    restart = op._fresh("truncate_restart")
+    op.label(restart)
     for page in mapping.pages:
         with op.when(holds(full, page.index), f"truncate page {page.index}: {page} in range"):
             truncate_folio(op, mm, mapping, page)
+    op.goto_if(
+        _any_cached(mapping, full),
+        restart,
+        "if (find_get_entries(mapping, &start, end - 1, &fbatch, indices)) "
+        "/* a folio is left in the range: restart from start */",
+    )
     for page in mapping.pages:
         with op.when(
             _covers(partials, page.index), f"partial page {page.index}: {page} in part in range"
         ):
             truncate_partial_folio(op, mapping, page, partials)
+
+
+def _any_cached(mapping: Mapping, full: Expr) -> Expr:
+    """A folio of the pages register ``full`` names is still in the cache."""
+
+    def build(world: World) -> Eval:
+        get = full.compile(world)
+        return lambda state: any(
+            state[page.folio] is not None for page in mapping.pages if page.index in get(state)
+        )
+
+    return Expr(f"a folio of {full} cached", build)
 
 
 def _covers(partials: Expr, index: int) -> Expr:

@@ -105,6 +105,12 @@ LABEL_AS_MODELLED = {
     "if (sb->s_writers.freeze_holders & ~who) /* shared with someone else */",
     "if (error) return error /* not frozen */",
     "if (!was_dirty)",
+    # punch hole's write-back and the truncate restart loop (models/blockfs_truncate.py,
+    # models/truncate_mm.py)
+    "if (mapping_tagged(mapping, PAGECACHE_TAG_DIRTY)) "
+    "filemap_write_and_wait_range(mapping, offset, offset + length - N)",
+    "if (find_get_entries(mapping, &start, end - N, &fbatch, indices)) "
+    "/* a folio is left in the range: restart from start */",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""
