@@ -111,6 +111,9 @@ LABEL_AS_MODELLED = {
     "filemap_write_and_wait_range(mapping, offset, offset + length - N)",
     "if (find_get_entries(mapping, &start, end - N, &fbatch, indices)) "
     "/* a folio is left in the range: restart from start */",
+    # block_write_full_page() and i_size (models/blockfs.py)
+    "if (page->index >= end_index + N || !offset) /* truncate in progress */",
+    "if (the page straddles i_size)",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""
