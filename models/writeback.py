@@ -26,6 +26,7 @@ from mc.dsl.operation import Cite, Op, operation
 from mc.kernel.device import Bio, render_version
 from mc.kernel.expr import Eval, Expr, InodeExpr, any_of, const, not_, same
 from mc.kernel.locks import EXCL, SHARED, Kind
+from mc.kernel.mm import MM, Mm, maps_cached, zap
 from mc.kernel.pagecache import (
     PG_DIRTY,
     PG_PRIVATE,
@@ -40,6 +41,7 @@ from mc.kernel.pagecache import (
     Sync,
     complete,
     completions,
+    dirty_folio,
     folio_test,
     pagecache,
     present,
@@ -432,11 +434,40 @@ def flusher(op: Op, file: File) -> None:
 # --- reclaim -------------------------------------------------------------------
 
 
+def _folio_mapped(page: Page) -> Expr:
+    """``folio_mapped(folio)``: a pte of the scenario's process maps the
+    folio cached at ``page``."""
+
+    def build(world: World) -> Eval:
+        mm = world.parts.get(MM)
+        if not isinstance(mm, Mm) or mm.mapping.ino != page.ino:
+            return lambda _state: False
+        return lambda state: maps_cached(state, mm, page.index)
+
+    return Expr(f"folio_mapped({page})", build)
+
+
+def try_to_unmap(scratch: Scratch, page: Page) -> None:
+    """``try_to_unmap()`` (mm/rmap.c, Linux 6.6) on the folio cached at
+    ``page``, the caller holding its lock and ``i_mmap_rwsem`` shared for the
+    walk: ``try_to_unmap_one()`` clears the pte of every VMA mapping it
+    (``ptep_clear_flush()``) and moves a dirty pte's dirt to the folio
+    (``folio_mark_dirty()``)."""
+    mm = scratch.world.parts.get(MM)
+    if not isinstance(mm, Mm) or mm.mapping.ino != page.ino:
+        return
+    if zap(scratch, mm, (page.index,)):
+        dirty_folio(scratch, page)
+
+
 @operation(
     models="shrink_folio_list() -> pageout() -> __remove_mapping() (mm/vmscan.c)",
     describe=lambda f, i: f"reclaim({f}, page {i})",
     cites=(
         Cite("mm/vmscan.c", "shrink_folio_list", "6.6"),
+        Cite("mm/rmap.c", "try_to_unmap", "6.6"),
+        Cite("mm/rmap.c", "rmap_walk_file", "6.6"),
+        Cite("mm/rmap.c", "try_to_unmap_one", "6.6"),
         Cite("mm/vmscan.c", "pageout", "6.6"),
         Cite("mm/vmscan.c", "__remove_mapping", "6.6"),
         Cite("mm/filemap.c", "filemap_release_folio", "6.6"),
@@ -444,7 +475,9 @@ def flusher(op: Op, file: File) -> None:
 )
 def reclaim(op: Op, file: File, index: int) -> None:
     """kswapd reclaiming the file's folio at ``index`` (isolated from the
-    LRU if it is cached): trylock; under writeback it is activated; dirty,
+    LRU if it is cached): trylock; under writeback it is activated; mapped,
+    it is unmapped (``try_to_unmap()``: the rmap walk under
+    ``i_mmap_rwsem`` shared, a dirty pte dirtying the folio); dirty,
     it is cleaned by ``pageout()`` through ``->writepage`` (for_reclaim);
     clean, its buffers are released (``->release_folio``) and it is removed
     from the mapping under xa_lock after a last PG_dirty check, then freed
@@ -462,6 +495,19 @@ def reclaim(op: Op, file: File, index: int) -> None:
         "keep_locked",
         "if (folio_test_writeback(folio)) { folio_set_reclaim(folio); goto activate_locked; }",
     )
+    with op.when(_folio_mapped(page), "if (folio_mapped(folio)) try_to_unmap(folio, flags)"):
+        op.lock(
+            mapping.i_mmap_rwsem,
+            SHARED,
+            "try_to_unmap() -> rmap_walk() -> rmap_walk_file(): i_mmap_lock_read(mapping)",
+        )
+        op.effect(
+            "try_to_unmap_one(): pteval = ptep_clear_flush(vma, address, pvmw.pte); "
+            "if (pte_dirty(pteval)) folio_mark_dirty(folio)",
+            try_to_unmap,
+            page,
+        )
+        op.unlock(mapping.i_mmap_rwsem, "i_mmap_unlock_read(mapping)")
     with op.when(dirty, "if (folio_test_dirty(folio)) switch (pageout(folio, mapping, &plug))"):
         pageout(op, mapping, page)
     op.label("clean")

@@ -114,6 +114,7 @@ LABEL_AS_MODELLED = {
     # block_write_full_page() and i_size (models/blockfs.py)
     "if (page->index >= end_index + N || !offset) /* truncate in progress */",
     "if (the page straddles i_size)",
+    "if (folio_mapped(folio)) try_to_unmap(folio, flags)",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""
