@@ -115,6 +115,8 @@ LABEL_AS_MODELLED = {
     "if (page->index >= end_index + N || !offset) /* truncate in progress */",
     "if (the page straddles i_size)",
     "if (folio_mapped(folio)) try_to_unmap(folio, flags)",
+    "if (unlikely(fault & VM_FAULT_RETRY)) { flags |= FAULT_FLAG_TRIED; goto retry; } "
+    "/* mmap_lock already released */",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""
