@@ -32,6 +32,7 @@ from typing import Any
 
 from mc.dsl.folio import (
     FolioRef,
+    clear_dirty_for_io,
     find_folio,
     folio_ref,
     new_folio,
@@ -63,7 +64,7 @@ from mc.kernel.pagecache import (
 from mc.kernel.pagecache_properties import WRITEBACK_PROTOCOL
 from mc.kernel.pagedata import zero
 from mc.kernel.pathcond import at_least, decide, mod, mul
-from mc.kernel.rmap import NO_MKCLEAN, folio_clear_dirty_for_io
+from mc.kernel.rmap import NO_MKCLEAN
 from mc.kernel.world import Scratch
 
 AOP_WRITEPAGE_ACTIVATE = 0x80000
@@ -357,7 +358,9 @@ def launder_folio(op: Op, mapping: Mapping, page: Page) -> None:
     (``block_write_full_page()`` but keeping the folio locked) and wait for
     the write."""
     with op.when(folio_test(page, PG_DIRTY, "dirty"), "if (folio_clear_dirty_for_io(folio))"):
-        op.effect("folio_clear_dirty_for_io(folio)", _clear_dirty, page, not op.variant(NO_MKCLEAN))
+        clear_dirty_for_io(
+            op, mapping, page, "folio_clear_dirty_for_io(folio)", not op.variant(NO_MKCLEAN)
+        )
         op.section(
             mapping.xa_lock,
             "folio_start_writeback(folio)",
@@ -371,7 +374,3 @@ def launder_folio(op: Op, mapping: Mapping, page: Page) -> None:
             END_BUFFER_ASYNC_WRITE,
         )
         op.run(wait_writeback, page)
-
-
-def _clear_dirty(scratch: Scratch, page: Page, mkclean: bool) -> None:
-    folio_clear_dirty_for_io(scratch, page, mkclean)

@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from mc.dsl.folio import (
+    clear_dirty_for_io,
     find_folio,
+    folio_mapped,
     folio_ref,
     hold_folio,
     new_folio,
@@ -26,7 +28,7 @@ from mc.dsl.operation import Cite, Op, operation
 from mc.kernel.device import Bio, render_version
 from mc.kernel.expr import Eval, Expr, InodeExpr, any_of, const, not_, same
 from mc.kernel.locks import EXCL, SHARED, Kind
-from mc.kernel.mm import MM, Mm, maps_cached, zap
+from mc.kernel.mm import MM, Mm, zap
 from mc.kernel.pagecache import (
     PG_DIRTY,
     PG_PRIVATE,
@@ -318,10 +320,11 @@ def _write_one(op: Op, mapping: Mapping, page: Page, *, sync_all: bool) -> None:
         ):
             op.goto(skip)
     if not unlocked_clear:
-        op.effect(
-            "if (!folio_clear_dirty_for_io(folio)) goto continue_unlock",
-            _clear_dirty,
+        clear_dirty_for_io(
+            op,
+            mapping,
             page,
+            "if (!folio_clear_dirty_for_io(folio)) goto continue_unlock",
             _mkclean(op),
             tag="clear-dirty-for-io",
         )
@@ -434,19 +437,6 @@ def flusher(op: Op, file: File) -> None:
 # --- reclaim -------------------------------------------------------------------
 
 
-def _folio_mapped(page: Page) -> Expr:
-    """``folio_mapped(folio)``: a pte of the scenario's process maps the
-    folio cached at ``page``."""
-
-    def build(world: World) -> Eval:
-        mm = world.parts.get(MM)
-        if not isinstance(mm, Mm) or mm.mapping.ino != page.ino:
-            return lambda _state: False
-        return lambda state: maps_cached(state, mm, page.index)
-
-    return Expr(f"folio_mapped({page})", build)
-
-
 def try_to_unmap(scratch: Scratch, page: Page) -> None:
     """``try_to_unmap()`` (mm/rmap.c, Linux 6.6) on the folio cached at
     ``page``, the caller holding its lock and ``i_mmap_rwsem`` shared for the
@@ -495,7 +485,7 @@ def reclaim(op: Op, file: File, index: int) -> None:
         "keep_locked",
         "if (folio_test_writeback(folio)) { folio_set_reclaim(folio); goto activate_locked; }",
     )
-    with op.when(_folio_mapped(page), "if (folio_mapped(folio)) try_to_unmap(folio, flags)"):
+    with op.when(folio_mapped(page), "if (folio_mapped(folio)) try_to_unmap(folio, flags)"):
         op.lock(
             mapping.i_mmap_rwsem,
             SHARED,
@@ -570,8 +560,8 @@ def pageout(op: Op, mapping: Mapping, page: Page) -> None:
     was unlocked by ``->writepage`` and shrink_folio_list() frees it only if
     a new trylock finds it clean and idle.  Jumps to ``clean`` to free it,
     ``keep_locked`` or ``out`` to keep it."""
-    op.effect(
-        "if (folio_clear_dirty_for_io(folio)) /* pageout() */", _clear_dirty, page, _mkclean(op)
+    clear_dirty_for_io(
+        op, mapping, page, "if (folio_clear_dirty_for_io(folio)) /* pageout() */", _mkclean(op)
     )
     op.enter(
         "address_space_operations.writepage",

@@ -117,6 +117,7 @@ LABEL_AS_MODELLED = {
     "if (folio_mapped(folio)) try_to_unmap(folio, flags)",
     "if (unlikely(fault & VM_FAULT_RETRY)) { flags |= FAULT_FLAG_TRIED; goto retry; } "
     "/* mmap_lock already released */",
+    "if (folio_mapped(folio)) rmap_walk(folio, &rwc)",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""

@@ -22,7 +22,8 @@ import attrs
 from mc.dsl.operation import Op, caller_source
 from mc.dsl.steps import EffectStep
 from mc.kernel.expr import Eval, Expr, LockExpr, State, const, not_
-from mc.kernel.locks import Lock
+from mc.kernel.locks import SHARED, Lock
+from mc.kernel.mm import MM, Mm, maps_cached
 from mc.kernel.pagecache import (
     PG_WRITEBACK,
     Mapping,
@@ -32,6 +33,7 @@ from mc.kernel.pagecache import (
     pagecache,
     render_ident,
 )
+from mc.kernel.rmap import folio_clear_dirty_for_io
 from mc.kernel.world import Scratch, World
 
 
@@ -201,3 +203,48 @@ def wait_locked(op: Op, ref: FolioRef, label: str = "folio_wait_locked_killable(
     read handed it to) could end the wait.  A body for
     ``op.run(wait_locked, ref)``."""
     op.wait_until(ref.unlocked, label, f"PG_locked({ref.page})", ref.holders)
+
+
+def folio_mapped(page: Page) -> Expr:
+    """``folio_mapped(folio)``: a pte of the scenario's process maps the
+    folio cached at ``page``."""
+
+    def build(world: World) -> Eval:
+        mm = world.parts.get(MM)
+        if not isinstance(mm, Mm) or mm.mapping.ino != page.ino:
+            return lambda _state: False
+        return lambda state: maps_cached(state, mm, page.index)
+
+    return Expr(f"folio_mapped({page})", build)
+
+
+def _clear_dirty(scratch: Scratch, page: Page, mkclean: bool) -> None:
+    folio_clear_dirty_for_io(scratch, page, mkclean)
+
+
+def clear_dirty_for_io(
+    op: Op,
+    mapping: Mapping,
+    page: Page,
+    label: str,
+    mkclean: bool,
+    tag: str | None = None,
+) -> None:
+    """``folio_clear_dirty_for_io()`` on the locked folio at ``page``
+    (``mc.kernel.rmap``): when the folio is mapped, ``folio_mkclean()``'s
+    ``rmap_walk()`` -> ``rmap_walk_file()`` holds ``i_mmap_rwsem`` shared
+    around the walk (mm/rmap.c, Linux 6.6; an unmapped folio returns
+    before the walk).  ``mkclean`` false is variant ``no-mkclean``: no walk."""
+    if not mkclean:
+        op.effect(label, _clear_dirty, page, mkclean, tag=tag)
+        return
+    with op.when(folio_mapped(page), "if (folio_mapped(folio)) rmap_walk(folio, &rwc)"):
+        op.lock(
+            mapping.i_mmap_rwsem,
+            SHARED,
+            "folio_mkclean(): rmap_walk_file(): i_mmap_lock_read(mapping)",
+        )
+        op.effect(label, _clear_dirty, page, mkclean, tag=tag)
+        op.unlock(mapping.i_mmap_rwsem, "i_mmap_unlock_read(mapping)")
+    with op.otherwise():
+        op.effect(label, _clear_dirty, page, mkclean, tag=tag)
