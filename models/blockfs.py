@@ -250,7 +250,7 @@ def block_write_full_page(op: Op, mapping: Mapping, page: Page) -> None:
     done = op._fresh("block_write_full_page_done")
     with op.when(
         _eof_is(case, EOF_OUTSIDE),
-        "if (page->index >= end_index + 1 || !offset) /* truncate in progress */",
+        "if (page->index >= end_index+1 || !offset) /* truncate in progress */",
     ):
         op.unlock(folio_ref(op, page).lock, "folio_unlock(folio); return 0 /* don't care */")
         op.goto(done)

@@ -325,7 +325,7 @@ def punch_hole(op: Op, mm: Mm, mapping: Mapping, inode: Any, offset: Value, leng
     with op.when(
         _mapping_tagged(mapping, TAG_DIRTY),
         "if (mapping_tagged(mapping, PAGECACHE_TAG_DIRTY)) "
-        "filemap_write_and_wait_range(mapping, offset, offset + length - 1)",
+        "filemap_write_and_wait_range(mapping, offset, offset+length-1)",
     ):
         do_writepages(op, mapping, sync_all=True)
         fdatawait(op, mapping)

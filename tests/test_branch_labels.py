@@ -108,11 +108,11 @@ LABEL_AS_MODELLED = {
     # punch hole's write-back and the truncate restart loop (models/blockfs_truncate.py,
     # models/truncate_mm.py)
     "if (mapping_tagged(mapping, PAGECACHE_TAG_DIRTY)) "
-    "filemap_write_and_wait_range(mapping, offset, offset + length - N)",
+    "filemap_write_and_wait_range(mapping, offset, offset+length-N)",
     "if (find_get_entries(mapping, &start, end - N, &fbatch, indices)) "
     "/* a folio is left in the range: restart from start */",
     # block_write_full_page() and i_size (models/blockfs.py)
-    "if (page->index >= end_index + N || !offset) /* truncate in progress */",
+    "if (page->index >= end_index+N || !offset) /* truncate in progress */",
     "if (the page straddles i_size)",
     "if (folio_mapped(folio)) try_to_unmap(folio, flags)",
     "if (unlikely(fault & VM_FAULT_RETRY)) { flags |= FAULT_FLAG_TRIED; goto retry; } "
