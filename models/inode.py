@@ -138,7 +138,14 @@ def mark_inode_dirty(op: Op, part: InodeLife) -> None:
         label="sb->s_op->dirty_inode(inode, flags & (I_DIRTY_INODE | I_DIRTY_TIME))",
         roles={"inode": _name(inode)},
     )
-    op.lock(inode.i_lock, EXCL, "spin_lock(&inode->i_lock)")
+    inside = op.variant(LIST_LOCK_INSIDE_I_LOCK)
+    op.lock(
+        inode.i_lock,
+        EXCL,
+        "spin_lock(&inode->i_lock) /* wb->list_lock taken inside it */"
+        if inside
+        else "spin_lock(&inode->i_lock)",
+    )
     was_dirty = op.compute(
         "was_dirty",
         "was_dirty = inode->i_state & I_DIRTY; inode->i_state |= flags",
@@ -147,7 +154,7 @@ def mark_inode_dirty(op: Op, part: InodeLife) -> None:
     )
     with op.when(same(was_dirty, const(0, "0")), "if (!was_dirty)"):
         wb_lock = list_lock(op)
-        if op.variant(LIST_LOCK_INSIDE_I_LOCK):
+        if inside:
             op.lock(wb_lock, EXCL, "spin_lock(&wb->list_lock) /* i_lock held */")
         else:
             op.unlock(
