@@ -28,16 +28,26 @@ the atomic body of a method that cannot block.
 
 from __future__ import annotations
 
-from mc.dsl.folio import FolioRef, find_folio, folio_ref, io_completer, new_folio, repeat_label
+from typing import Any
+
+from mc.dsl.folio import (
+    FolioRef,
+    clear_dirty_for_io,
+    find_folio,
+    folio_ref,
+    new_folio,
+    repeat_label,
+    wait_writeback,
+)
 from mc.dsl.operation import Op
+from mc.dsl.symbolic_steps import fork_compute, fork_effect
 from mc.kernel import errno as E
-from mc.kernel.expr import const, differ, not_
+from mc.kernel.expr import Expr, const, differ, not_
 from mc.kernel.pagecache import (
     PAGE_SIZE,
     PG_DIRTY,
     PG_PRIVATE,
     PG_UPTODATE,
-    PG_WRITEBACK,
     TAG_DIRTY,
     Mapping,
     Page,
@@ -52,7 +62,9 @@ from mc.kernel.pagecache import (
     submit_write,
 )
 from mc.kernel.pagecache_properties import WRITEBACK_PROTOCOL
-from mc.kernel.rmap import NO_MKCLEAN, folio_clear_dirty_for_io
+from mc.kernel.pagedata import zero
+from mc.kernel.pathcond import at_least, decide, mod, mul
+from mc.kernel.rmap import NO_MKCLEAN
 from mc.kernel.world import Scratch
 
 AOP_WRITEPAGE_ACTIVATE = 0x80000
@@ -186,13 +198,70 @@ def _redirty(scratch: Scratch, page: Page) -> None:
     dirty_folio(scratch, page)
 
 
+EOF_INSIDE, EOF_OUTSIDE, EOF_STRADDLES = 0, 1, 2
+EOF_NAMES = ("inside i_size", "outside i_size", "straddles i_size")
+
+
+def _eof_case(scratch: Scratch, mapping: Mapping, page: Page) -> int:
+    size = scratch[mapping.i_size]
+    if decide(scratch, at_least(size, mul(page.index + 1, PAGE_SIZE))):
+        return EOF_INSIDE
+    if decide(scratch, at_least(mul(page.index, PAGE_SIZE), size)):
+        return EOF_OUTSIDE
+    return EOF_STRADDLES
+
+
+def _zero_tail(scratch: Scratch, mapping: Mapping, page: Page) -> None:
+    folio = scratch[page.folio]
+    if folio is not None:
+        offset = mod(scratch[mapping.i_size], PAGE_SIZE)
+        scratch[page.folio] = (zero(scratch, folio[0], offset, PAGE_SIZE), folio[1])
+
+
+def _eof_is(case: Expr, value: int) -> Expr:
+    def build(world: Any) -> Any:
+        get = case.compile(world)
+        return lambda state: get(state) == value
+
+    return Expr(f"{case} == {EOF_NAMES[value]}", build, case.local)
+
+
 def block_write_full_page(op: Op, mapping: Mapping, page: Page) -> None:
-    """``block_write_full_page()`` -> ``__block_write_full_folio()`` for a
-    page inside i_size whose one buffer is mapped (``block_write_begin()``
-    mapped it): ``test_clear_buffer_dirty()`` and
+    """``block_write_full_page()`` (fs/buffer.c, Linux 6.6): a page wholly
+    past i_size (a truncate in progress, which will remove it) is unlocked
+    unwritten; one that straddles i_size has its bytes past i_size zeroed
+    (``zero_user_segment(page, offset, PAGE_SIZE)``: "it may be mmapped"
+    and stores past EOF must not reach the file) on every writepage; then
+    ``__block_write_full_folio()`` for its one mapped buffer
+    (``block_write_begin()`` mapped it): ``test_clear_buffer_dirty()`` and
     ``mark_buffer_async_write()``, ``folio_start_writeback()``, submit the
     buffer, unlock the folio.  The write completes in
     ``end_buffer_async_write()``."""
+    case = fork_compute(
+        op,
+        f"eof_case.{page.index}",
+        "i_size = i_size_read(inode); end_index = i_size >> PAGE_SHIFT; "
+        "offset = i_size & (PAGE_SIZE - 1)",
+        _eof_case,
+        mapping,
+        page,
+        render=lambda value: EOF_NAMES[value],
+    )
+    done = op._fresh("block_write_full_page_done")
+    with op.when(
+        _eof_is(case, EOF_OUTSIDE),
+        "if (page->index >= end_index+1 || !offset) /* truncate in progress */",
+    ):
+        op.unlock(folio_ref(op, page).lock, "folio_unlock(folio); return 0 /* don't care */")
+        op.goto(done)
+    with op.when(_eof_is(case, EOF_STRADDLES), "if (the page straddles i_size)"):
+        fork_effect(
+            op,
+            "zero_user_segment(page, offset, PAGE_SIZE) /* it may be mmapped */",
+            _zero_tail,
+            mapping,
+            page,
+        )
     op.section(
         mapping.xa_lock,
         "BUG_ON(folio_test_writeback(folio)); folio_start_writeback(folio): "
@@ -208,6 +277,7 @@ def block_write_full_page(op: Op, mapping: Mapping, page: Page) -> None:
         END_BUFFER_ASYNC_WRITE,
     )
     writepage_unlock(op, page, "folio_unlock(folio)")
+    op.label(done)
 
 
 def writepage_unlock(op: Op, page: Page, label: str) -> None:
@@ -288,7 +358,9 @@ def launder_folio(op: Op, mapping: Mapping, page: Page) -> None:
     (``block_write_full_page()`` but keeping the folio locked) and wait for
     the write."""
     with op.when(folio_test(page, PG_DIRTY, "dirty"), "if (folio_clear_dirty_for_io(folio))"):
-        op.effect("folio_clear_dirty_for_io(folio)", _clear_dirty, page, not op.variant(NO_MKCLEAN))
+        clear_dirty_for_io(
+            op, mapping, page, "folio_clear_dirty_for_io(folio)", not op.variant(NO_MKCLEAN)
+        )
         op.section(
             mapping.xa_lock,
             "folio_start_writeback(folio)",
@@ -301,13 +373,4 @@ def launder_folio(op: Op, mapping: Mapping, page: Page) -> None:
             page,
             END_BUFFER_ASYNC_WRITE,
         )
-        op.wait_until(
-            not_(folio_test(page, PG_WRITEBACK, "writeback")),
-            "folio_wait_writeback(folio)",
-            f"PG_writeback({page})",
-            io_completer(op),
-        )
-
-
-def _clear_dirty(scratch: Scratch, page: Page, mkclean: bool) -> None:
-    folio_clear_dirty_for_io(scratch, page, mkclean)
+        op.run(wait_writeback, page)

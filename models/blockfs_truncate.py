@@ -39,6 +39,7 @@ from mc.kernel.pagecache import (
     PAGE_SIZE,
     PG_PRIVATE,
     PG_UPTODATE,
+    TAG_DIRTY,
     Mapping,
     Page,
     change_flags,
@@ -77,7 +78,7 @@ from mc.models.truncate_mm import (
     truncate_pagecache_pages,
     unmap_mapping_range,
 )
-from mc.models.writeback import locked_test
+from mc.models.writeback import do_writepages, fdatawait, locked_test
 
 NO_DIO_WAIT = "no-dio-wait"
 SHRINK = "shrink"
@@ -332,8 +333,20 @@ def _plan(scratch: Scratch, mapping: Mapping, offset: Value, length: Value, part
 
 def punch_hole(op: Op, mm: Mm, mapping: Mapping, inode: Any, offset: Value, length: Value) -> None:
     """``ext4_fallocate()`` with FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
-    (the body of ``->fallocate``)."""
-    op.lock(inode.i_rwsem, EXCL, "ext4_fallocate(): inode_lock(inode)")
+    (the body of ``->fallocate``) -> ``ext4_punch_hole()`` (Linux 6.6):
+    first, without any lock, a mapping tagged DIRTY is written back and
+    waited on (``filemap_write_and_wait_range()``: WB_SYNC_ALL
+    ``do_writepages()``, then ``__filemap_fdatawait_range()``; the model
+    writes and waits on the whole file, not only the hole's range), then
+    i_rwsem, invalidate_lock, the page cache and the blocks of the hole."""
+    with op.when(
+        _mapping_tagged(mapping, TAG_DIRTY),
+        "if (mapping_tagged(mapping, PAGECACHE_TAG_DIRTY)) "
+        "filemap_write_and_wait_range(mapping, offset, offset+length-1)",
+    ):
+        do_writepages(op, mapping, sync_all=True)
+        fdatawait(op, mapping)
+    op.lock(inode.i_rwsem, EXCL, "ext4_punch_hole(): inode_lock(inode)")
     inode_dio_wait(op, mapping, "/* every dio in flight; newcomers block on i_rwsem */")
     op.lock(
         mapping.invalidate_lock,
@@ -378,6 +391,15 @@ def punch_hole(op: Op, mm: Mm, mapping: Mapping, inode: Any, offset: Value, leng
     )
     op.unlock(mapping.invalidate_lock, "filemap_invalidate_unlock(mapping)", tag="invalidate-lock")
     op.unlock(inode.i_rwsem, "inode_unlock(inode)")
+
+
+def _mapping_tagged(mapping: Mapping, tag: int) -> Expr:
+    """``mapping_tagged(mapping, tag)``: some page of the mapping carries ``tag``."""
+
+    def build(_world: Any) -> Any:
+        return lambda state: any(state[page.marks] & tag for page in mapping.pages)
+
+    return Expr(f"mapping_tagged({mapping.path})", build)
 
 
 def _partial_page(partials: Expr, index: int) -> Expr:

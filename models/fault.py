@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mc.dsl.folio import folio_ref, hold_folio, put_folio
+from mc.dsl.folio import folio_ref, hold_folio, put_folio, wait_locked
 from mc.dsl.operation import Op, caller_source
 from mc.dsl.steps import EffectStep
 from mc.dsl.symbolic_steps import fork_compute
@@ -28,6 +28,7 @@ from mc.kernel.mm import (
     PTE_DIRTY,
     PTE_WRITE,
     VM_FAULT_LOCKED,
+    VM_FAULT_RETRY,
     VM_FAULT_SIGBUS,
     Mm,
     make_pte,
@@ -74,13 +75,20 @@ def vm_fault_is(register: Expr, code: int) -> Expr:
     return Expr(f"{register} == {render_vm_fault(code)}", build, register.local)
 
 
-def filemap_fault(op: Op, mapping: Mapping, page: Page, result: str, at: str) -> None:
-    """``filemap_fault()``: SIGBUS past EOF; a cached uptodate folio is
-    locked without invalidate_lock; otherwise, under invalidate_lock
-    shared, the folio is found or created (``__filemap_get_folio(FGP_CREAT)``)
-    and read in (``->read_folio``) until uptodate; i_size is rechecked under
-    the folio lock; returns ``VM_FAULT_LOCKED`` with the folio locked."""
-    slow, retry, checked, out = (f"{name}{at}" for name in ("slow", "retry_find", "checked", "out"))
+def filemap_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at: str) -> None:
+    """``filemap_fault()`` (mm/filemap.c, Linux 6.6): SIGBUS past EOF; a cached uptodate folio is
+    locked without invalidate_lock by ``lock_folio_maybe_drop_mmap()``: a trylock, and when the
+    folio is locked by another, mmap_lock is released first (``maybe_unlock_mmap_for_io()``),
+    the folio waited for and locked, then unlocked again and ``VM_FAULT_RETRY`` returned, so the
+    fault is retried from ``lock_mm_and_find_vma()`` (the arch handler's ``goto retry``,
+    FAULT_FLAG_TRIED); the lock in the not-cached path, under invalidate_lock, waits holding
+    mmap_lock (its drop is left out); otherwise, under invalidate_lock shared, the folio is
+    found or created (``__filemap_get_folio(FGP_CREAT)``) and read in (``->read_folio``) until
+    uptodate; i_size is rechecked under the folio lock; returns ``VM_FAULT_LOCKED`` with the
+    folio locked."""
+    slow, retry, checked, out, drop = (
+        f"{name}{at}" for name in ("slow", "retry_find", "checked", "out", "drop_mmap")
+    )
     beyond = fork_compute(
         op,
         f"beyond_eof{at}",
@@ -105,7 +113,9 @@ def filemap_fault(op: Op, mapping: Mapping, page: Page, result: str, at: str) ->
     )
     with op.when(not_(ref.found), "if (!folio || !folio_test_uptodate(folio))"):
         op.goto(slow)
-    op.lock(ref.lock, label="lock_folio_maybe_drop_mmap(vmf, folio, &fpin)")
+    op.trylock(
+        ref.lock, drop, "lock_folio_maybe_drop_mmap(vmf, folio, &fpin): if (folio_trylock(folio))"
+    )
     with op.when(ref.mapped, "if (folio->mapping == mapping) /* not truncated */"):
         op.goto(checked)
     op.unlock(ref.lock, "folio_unlock(folio); folio_put(folio); goto retry_find /* truncated */")
@@ -136,12 +146,7 @@ def filemap_fault(op: Op, mapping: Mapping, page: Page, result: str, at: str) ->
             roles={"folio": ref, "mapping": mapping},
         )
         blockfs.read_folio(op, page)
-        op.wait_until(
-            ref.unlocked,
-            "folio_wait_locked_killable(folio)",
-            f"PG_locked({page})",
-            ref.holders,
-        )
+        op.run(wait_locked, ref)
         op.goto(retry)
     op.unlock(
         mapping.invalidate_lock,
@@ -163,6 +168,19 @@ def filemap_fault(op: Op, mapping: Mapping, page: Page, result: str, at: str) ->
         op.let(result, vm_fault(VM_FAULT_SIGBUS), "return VM_FAULT_SIGBUS")
         op.goto(out)
     op.let(result, vm_fault(VM_FAULT_LOCKED), "return ret | VM_FAULT_LOCKED")
+    op.goto(out)
+    op.label(drop)
+    op.unlock(
+        mm.mmap_lock,
+        "maybe_unlock_mmap_for_io(): fpin = get_file(vmf->vma->vm_file); release_fault_lock(vmf)",
+    )
+    op.lock(ref.lock, label="__folio_lock_killable(folio) /* mmap_lock not held */")
+    op.unlock(ref.lock, "if (fpin) { folio_unlock(folio); goto out_retry; }")
+    op.let(
+        result,
+        vm_fault(VM_FAULT_RETRY),
+        "out_retry: folio_put(folio); fput(fpin); return ret | VM_FAULT_RETRY",
+    )
     op.label(out)
 
 
@@ -254,7 +272,7 @@ def call_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at: st
         label="__do_fault(): ret = vma->vm_ops->fault(vmf)",
         roles={"mm": mm},
     )
-    filemap_fault(op, mapping, page, result, at)
+    filemap_fault(op, mm, mapping, page, result, at)
 
 
 def do_read_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at: str) -> None:
@@ -470,6 +488,12 @@ def access_page(
             wp_page_shared(op, mm, mapping, page, orig, result, at)
     op.label(done)
     put_folio(op, folio_ref(op, page), "folio_put(folio) /* the fault is over */")
+    with op.when(
+        vm_fault_is(op.reg(result), VM_FAULT_RETRY),
+        "if (unlikely(fault & VM_FAULT_RETRY)) { flags |= FAULT_FLAG_TRIED; goto retry; } "
+        "/* mmap_lock already released */",
+    ):
+        op.goto(retry)
     op.unlock(mm.mmap_lock, "mmap_read_unlock(mm)")
     with op.when(
         vm_fault_is(op.reg(result), VM_FAULT_SIGBUS),

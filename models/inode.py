@@ -14,15 +14,17 @@ The stored torvalds/linux fs/inode.c read is newer (``inode_state_read()``,
 ``evict()``, ``evict_inodes()`` and ``find_inode_fast()`` keep 6.6's
 order, which the model follows.
 
-Left out: the LRU and the inode shrinker, the wb's dirty lists and
-``wb->list_lock`` (the flusher's choice is one section under the inode's
-i_lock; ``inode_io_list_del()`` in ``evict()`` is not a step), beyond the
-flags that guard them (a dirty inode the flusher may pick is one with
-I_DIRTY_SYNC that is not I_NEW, I_FREEING or I_WILL_FREE), I_WILL_FREE's
-``write_inode_now()`` (``->drop_inode`` here decides at once), the RCU
-grace period before ``->free_inode`` (it runs right after
-``->destroy_inode``), ``I_DIRTY_TIME`` and ``I_DIRTY_PAGES``, inode hash
-chains with other inode numbers.
+``wb->list_lock`` is taken where ``__mark_inode_dirty()`` and
+``writeback_sb_inodes()`` take it, outside i_lock. Left out: the LRU and
+the inode shrinker, the contents of the wb's dirty lists (the flusher's
+choice is one section under the inode's i_lock; ``inode_io_list_del()``
+in ``evict()`` is not a step), beyond the flags that guard them (a dirty
+inode the flusher may pick is one with I_DIRTY_SYNC that is not I_NEW,
+I_FREEING or I_WILL_FREE), I_WILL_FREE's ``write_inode_now()``
+(``->drop_inode`` here decides at once), the RCU grace period before
+``->free_inode`` (it runs right after ``->destroy_inode``),
+``I_DIRTY_TIME`` and ``I_DIRTY_PAGES``, inode hash chains with other
+inode numbers.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from mc.kernel.inode_life import (
     state_has,
     touch,
 )
-from mc.kernel.locks import Kind
+from mc.kernel.locks import Kind, Lock
 from mc.kernel.pagecache import PG_WRITEBACK, TAG_DIRTY, File, Mapping, pagecache, remove_folio
 from mc.kernel.world import ModelError, World
 from mc.models.writeback import do_writepages, fdatawait
@@ -62,6 +64,13 @@ flag_variant(
     EVICT_NO_WAIT,
     "evict() does not wait for the flusher to finish with the inode "
     "(no inode_wait_for_writeback()) before ->evict_inode",
+)
+LIST_LOCK_INSIDE_I_LOCK = "list-lock-inside-i_lock"
+flag_variant(
+    LIST_LOCK_INSIDE_I_LOCK,
+    "__mark_inode_dirty() takes wb->list_lock with inode->i_lock still held (no "
+    "locked_inode_to_wb_and_lock_list() dropping i_lock first): i_lock -> wb->list_lock, the "
+    "reverse of the flusher's order",
 )
 flag_variant(
     IGET_IGNORES_FREEING,
@@ -97,14 +106,30 @@ def _dirty_inode(scratch: Scratch, inode: InodeObject) -> int:
     return 0
 
 
-def _mark_dirty(scratch: Scratch, inode: InodeObject) -> None:
+def _mark_dirty(scratch: Scratch, inode: InodeObject) -> int:
+    was_dirty = bool(scratch[inode.i_state] & I_DIRTY_SYNC)
     set_bits(scratch, inode, on=I_DIRTY_SYNC)
+    return int(was_dirty)
+
+
+def list_lock(op: Op) -> Lock:
+    """``wb->list_lock`` of the superblock's one bdi_writeback: it guards
+    the wb's dirty and I/O lists (``b_dirty``, ``b_io``, ``b_more_io``) and
+    nests outside ``inode->i_lock`` (fs/inode.c's lock ordering:
+    ``bdi->wb.list_lock`` -> ``inode->i_lock``)."""
+    return op.world.shared_lock("wb->list_lock", Kind.SPINLOCK)
 
 
 def mark_inode_dirty(op: Op, part: InodeLife) -> None:
-    """``__mark_inode_dirty(inode, I_DIRTY_SYNC)``: ``->dirty_inode`` first,
-    without i_lock, then I_DIRTY_SYNC under i_lock (the wb list move left
-    out).  The caller holds a reference."""
+    """``__mark_inode_dirty(inode, I_DIRTY_SYNC)`` (fs/fs-writeback.c,
+    Linux 6.6): ``->dirty_inode`` first, without i_lock, then I_DIRTY_SYNC
+    under i_lock; an inode that was clean goes on the wb's dirty list:
+    ``locked_inode_to_wb_and_lock_list()`` drops i_lock and takes
+    ``wb->list_lock``, i_lock is taken again inside it, and
+    ``inode_io_list_move_locked()`` moves the inode with both held.  The
+    caller holds a reference.  ``I_SYNC_QUEUED`` and the unhashed and
+    I_FREEING checks before the move are left out (the move changes no
+    modelled state)."""
     inode = part.inode
     op.call(
         "super_operations.dirty_inode",
@@ -113,12 +138,35 @@ def mark_inode_dirty(op: Op, part: InodeLife) -> None:
         label="sb->s_op->dirty_inode(inode, flags & (I_DIRTY_INODE | I_DIRTY_TIME))",
         roles={"inode": _name(inode)},
     )
-    op.section(
+    inside = op.variant(LIST_LOCK_INSIDE_I_LOCK)
+    op.lock(
         inode.i_lock,
-        "spin_lock(&inode->i_lock); inode->i_state |= flags; spin_unlock(&inode->i_lock)",
+        EXCL,
+        "spin_lock(&inode->i_lock) /* wb->list_lock taken inside it */"
+        if inside
+        else "spin_lock(&inode->i_lock)",
+    )
+    was_dirty = op.compute(
+        "was_dirty",
+        "was_dirty = inode->i_state & I_DIRTY; inode->i_state |= flags",
         _mark_dirty,
         inode,
     )
+    with op.when(same(was_dirty, const(0, "0")), "if (!was_dirty)"):
+        wb_lock = list_lock(op)
+        if inside:
+            op.lock(wb_lock, EXCL, "spin_lock(&wb->list_lock) /* i_lock held */")
+        else:
+            op.unlock(
+                inode.i_lock, "locked_inode_to_wb_and_lock_list(): spin_unlock(&inode->i_lock)"
+            )
+            op.lock(wb_lock, EXCL, "spin_lock(&wb->list_lock)")
+            op.lock(inode.i_lock, EXCL, "spin_lock(&inode->i_lock)")
+        op.unlock(
+            wb_lock,
+            "inode_io_list_move_locked(inode, wb, &wb->b_dirty); spin_unlock(&wb->list_lock)",
+        )
+    op.unlock(inode.i_lock, "spin_unlock(&inode->i_lock)")
 
 
 def _pick(scratch: Scratch, inode: InodeObject, mapping: Mapping | None) -> bool:
@@ -159,15 +207,22 @@ WB_LISTS = (
 def writeback_single_inode(
     op: Op, part: InodeLife, mapping: Mapping | None, sync_all: bool
 ) -> None:
-    """``writeback_sb_inodes()`` for the one inode: under i_lock it is
-    skipped when I_NEW, I_FREEING or I_WILL_FREE, or already under I_SYNC,
-    or clean; else I_SYNC is set and i_lock dropped;
+    """``wb_writeback()`` -> ``writeback_sb_inodes()`` (fs/fs-writeback.c,
+    Linux 6.6) for the one inode: with ``wb->list_lock`` held
+    (``queue_io()`` moved it to ``b_io``), under i_lock it is skipped when
+    I_NEW, I_FREEING or I_WILL_FREE, or already under I_SYNC, or clean; else
+    I_SYNC is set, ``wb->list_lock`` and i_lock dropped;
     ``__writeback_single_inode()``: ``do_writepages()`` of its pages, its
     I_DIRTY bits taken under i_lock, ``->write_inode`` if the inode itself
-    was dirty; then ``inode_sync_complete()`` clears I_SYNC under i_lock
-    (and wakes ``inode_wait_for_writeback()``)."""
+    was dirty; then ``inode_to_wb_and_lock_list()`` takes ``wb->list_lock``
+    again and, i_lock inside it, ``requeue_inode()`` and
+    ``inode_sync_complete()`` clear I_SYNC (and wake
+    ``inode_wait_for_writeback()``); ``wb_writeback()`` drops the list lock.
+    The list moves themselves change no modelled state."""
     inode = part.inode
+    wb_lock = list_lock(op)
     picked = op.register("picked", str)
+    op.lock(wb_lock, EXCL, "wb_writeback(): spin_lock(&wb->list_lock); queue_io(wb, work, ...)")
     op.section(
         inode.i_lock,
         "spin_lock(&inode->i_lock); if (inode->i_state & (I_NEW | I_FREEING | I_WILL_FREE)) "
@@ -178,7 +233,8 @@ def writeback_single_inode(
         mapping,
         result=picked,
     )
-    op.goto_if(Expr("!picked", lambda _w: lambda state: not state[picked], local=True), "skip")
+    op.goto_if(Expr("!picked", lambda _w: lambda state: not state[picked], local=True), "done")
+    op.unlock(wb_lock, "writeback_sb_inodes(): spin_unlock(&wb->list_lock)")
     if mapping is not None:
         do_writepages(op, mapping, sync_all=sync_all)
         if sync_all:
@@ -208,14 +264,17 @@ def writeback_single_inode(
             label="write_inode(inode, wbc): inode->i_sb->s_op->write_inode(inode, wbc)",
             roles={"inode": _name(inode)},
         )
+    op.lock(wb_lock, EXCL, "tmp_wb = inode_to_wb_and_lock_list(inode): spin_lock(&wb->list_lock)")
     op.section(
         inode.i_lock,
-        "spin_lock(&inode->i_lock); inode_sync_complete(inode): inode->i_state &= ~I_SYNC; "
+        "spin_lock(&inode->i_lock); requeue_inode(inode, tmp_wb, &wbc); "
+        "inode_sync_complete(inode): inode->i_state &= ~I_SYNC; "
         "wake_up_bit(&inode->i_state, __I_SYNC); spin_unlock(&inode->i_lock)",
         _sync_complete,
         inode,
     )
-    op.label("skip")
+    op.label("done")
+    op.unlock(wb_lock, "wb_writeback(): spin_unlock(&wb->list_lock)")
 
 
 @operation(

@@ -11,6 +11,14 @@ fs/proc_namespace.c.  The inode's state is ``mc.kernel.inode_life``'s.
 fs/super.c (a 5.x tree); 6.6 adds ``super_wake(sb, SB_DYING)`` and
 ``super_lock()``'s wait for SB_BORN, which the model follows.
 
+Checked against fs/namespace.c and fs/super.c as stored (5.x and 6.x
+copies): ``do_umount()`` calls ``->umount_begin`` for MNT_FORCE before
+``namespace_lock()``, and the superblock's last active reference goes in
+``deactivate_super()`` from ``cleanup_mnt()``, task work after
+``namespace_unlock()``, as modelled; ``do_remount()`` holds s_umount for
+write around ``reconfigure_super()``, which returns -EBUSY on a frozen
+superblock (a check the model had left out and now makes).
+
 Left out: the mount tree (``namespace_sem`` and ``mount_lock`` are locks of
 their own, the umount_tree() of one mount), reference counts of the
 superblock (``s_active``: the unmount drops the last one), the dcache
@@ -22,7 +30,18 @@ the legacy/``fs_context`` split (``->mount`` stands for ``->get_tree``).
 
 from __future__ import annotations
 
-from mc.dsl import EXCL, SHARED, Cite, LockKind, Op, Scratch, flag_variant, operation
+from mc.dsl import (
+    EXCL,
+    SHARED,
+    Cite,
+    E,
+    LockKind,
+    Op,
+    Scratch,
+    flag_variant,
+    not_,
+    operation,
+)
 from mc.kernel.expr import Expr, const
 from mc.kernel.inode_life import (
     I_FREEING,
@@ -34,6 +53,7 @@ from mc.kernel.inode_life import (
     set_bits,
 )
 from mc.kernel.pagecache import File, Mapping
+from mc.kernel.superblock import SB_UNFROZEN, frozen_is
 from mc.models.inode import evict, iput, mark_inode_dirty, part_of, writeback_single_inode
 from mc.models.super import assign, attached_mapping, call_sync_fs, flag, flag_slot, syncfs
 from mc.models.writeback import write
@@ -131,19 +151,27 @@ def wait_mounted(op: Op) -> None:
 )
 def remount(op: Op, file: File) -> None:
     """``do_remount()``: ``down_write(&sb->s_umount)``,
-    ``reconfigure_super()`` -> ``->remount_fs`` (the legacy
-    ``->reconfigure``), ``up_write()``."""
+    ``reconfigure_super()``, which refuses a frozen superblock (-EBUSY:
+    ``sb->s_writers.frozen != SB_UNFROZEN``, read under s_umount) and calls
+    ``->remount_fs`` (the legacy ``->reconfigure``), ``up_write()``."""
     attached_mapping(op, file)
     wait_mounted(op)
     s_umount = op.world.superblock.s_umount
     mode = SHARED if op.variant(REMOUNT_S_UMOUNT_SHARED) else EXCL
     op.lock(s_umount, mode, "do_remount(): down_write(&sb->s_umount)")
+    op.fail_if(
+        not_(frozen_is(SB_UNFROZEN)),
+        E.EBUSY,
+        "unlock",
+        "reconfigure_super(): if (sb->s_writers.frozen != SB_UNFROZEN) return -EBUSY",
+    )
     op.call(
         "super_operations.remount_fs",
         _zero,
         label="reconfigure_super(fc): legacy_reconfigure(): sb->s_op->remount_fs(sb, &flags, data)",
         roles={},
     )
+    op.label("unlock")
     op.unlock(s_umount, "up_write(&sb->s_umount)")
 
 

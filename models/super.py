@@ -15,11 +15,23 @@ and the 6.6 ``freeze_super()`` with ``freeze_holders`` and
 ``wake_up_var()`` were read.  The freeze levels and ``s_writers.frozen``
 are ``mc.kernel.superblock``'s.
 
+The sync models were checked against the stored torvalds/linux fs/sync.c
+(an older tree: ``__sync_filesystem(sb, wait)`` twice, ``iterate_bdevs()``)
+and a 6.x ``sync_filesystem()``/``sync_fs_one_sb()`` (with
+``SB_I_SKIP_SYNC`` and ``->sync_fs``'s error returned): 6.6's order is
+``writeback_inodes_sb()``, ``->sync_fs(sb, 0)``, ``sync_blockdev_nowait()``,
+``sync_inodes_sb()``, ``->sync_fs(sb, 1)``, ``sync_blockdev()``, and
+``ksys_sync()`` runs ``sync_inodes_one_sb``, ``sync_fs_one_sb(0)`` and
+``sync_fs_one_sb(1)`` through ``iterate_supers()``, then ``sync_bdevs()``,
+as modelled.  6.6's ``super_lock()`` waits for SB_BORN or SB_DYING before
+taking s_umount and rechecks SB_DYING under it, as ``super_lock`` here.
+
 What the models leave out: the superblock's reference counts
 (``s_active``, ``s_count``: the scenarios' superblock stays mounted), a
-second freeze holder (the kernel's ``FREEZE_HOLDER_KERNEL`` sharing a
-freeze; a second user-space freeze gets -EBUSY), a read-only superblock,
-failures of ``sync_filesystem()``, ``->freeze_fs`` and ``->unfreeze_fs``,
+read-only superblock and ``SB_I_SKIP_SYNC`` (``sync_inodes_one_sb()`` and
+``sync_fs_one_sb()`` skip them), failures of ``sync_filesystem()``
+(``->sync_fs`` returning an error stops it) and ``->unfreeze_fs``,
+syncfs(2)'s report of writeback errors (``errseq_check_and_advance()``),
 ``sync_filesystem()``'s first, non-waiting pass (``writeback_inodes_sb()``
 and ``sync_blockdev_nowait()``: the waiting pass that follows writes and
 waits for everything it would have started), the flusher work items
@@ -31,11 +43,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from mc.dsl import EXCL, SHARED, Cite, E, Op, Scratch, flag_variant, not_, operation
+from mc.dsl import EXCL, SHARED, Cite, E, Op, Scratch, flag_variant, is_error, not_, operation
 from mc.kernel.expr import Expr
 from mc.kernel.locks import Mode
 from mc.kernel.pagecache import File, Mapping, pagecache
 from mc.kernel.superblock import (
+    FREEZE_HOLDER_KERNEL,
+    FREEZE_HOLDER_USERSPACE,
+    FROZEN_NAMES,
+    HOLDER_NAMES,
     SB_FREEZE_COMPLETE,
     SB_FREEZE_FS,
     SB_FREEZE_PAGEFAULT,
@@ -44,6 +60,8 @@ from mc.kernel.superblock import (
     frozen_in,
     frozen_is,
     frozen_slot,
+    holders_have,
+    holders_slot,
     metadata_slot,
     sb_writers,
 )
@@ -231,55 +249,113 @@ def syncfs(op: Op, file: File) -> None:
 
 # --- freeze and thaw ---------------------------------------------------------------------
 
-
-@operation(
-    models="ioctl(FIFREEZE) -> freeze_super(sb, FREEZE_HOLDER_USERSPACE) (fs/ioctl.c, fs/super.c)",
-    describe=lambda f: "ioctl(FIFREEZE)",
-    cites=(
-        Cite(
-            "fs/ioctl.c",
-            "ioctl_fsfreeze",
-            "6.6",
-            leaves_out=("super_operations.freeze_super",),
-            because="a filesystem's own ->freeze_super is not modelled: the generic freeze is",
-        ),
-        Cite(
-            "fs/super.c",
-            "freeze_super",
-            "6.6",
-            leaves_out=("percpu_up_write",),
-            because="the error paths (sync_filesystem() or ->freeze_fs failing) are not modelled",
-        ),
-        Cite("fs/super.c", "sb_wait_write", "6.6"),
-        Cite("fs/sync.c", "sync_filesystem", "6.6"),
-    ),
+THAW_IGNORES_OTHER_HOLDER = "thaw-ignores-other-holder"
+flag_variant(
+    THAW_IGNORES_OTHER_HOLDER,
+    "thaw_super() unfreezes the filesystem although another holder still holds the freeze (no "
+    "early return on sb->s_writers.freeze_holders & ~who)",
 )
-def freeze(op: Op, file: File) -> None:
-    """``freeze_super()``: s_umount exclusive; a superblock already frozen
-    gives -EBUSY (one user-space holder), one being frozen or thawed is
-    waited for (``wait_for_partially_frozen()``, s_umount dropped); then
-    each level in turn: ``frozen = SB_FREEZE_WRITE`` and, s_umount dropped
-    "to preserve sb_start_write -> s_umount ordering",
-    ``sb_wait_write(SB_FREEZE_WRITE)`` (``percpu_down_write()``: new
-    writers wait, then the writers inside drain); ``SB_FREEZE_PAGEFAULT``
-    under s_umount; ``sync_filesystem()``; ``SB_FREEZE_FS``;
-    ``->freeze_fs``; ``frozen = SB_FREEZE_COMPLETE`` and the three
+
+
+FREEZE_FAILURE_KEEPS_LEVELS = "freeze-failure-keeps-levels"
+flag_variant(
+    FREEZE_FAILURE_KEEPS_LEVELS,
+    "freeze_super() returns the error of a failed ->freeze_fs without sb_freeze_unlock(sb, "
+    "SB_FREEZE_FS): the levels stay held and every writer waits for ever",
+)
+
+
+def _add_holder(scratch: Scratch, slot: int, who: int) -> None:
+    scratch[slot] |= who
+
+
+def _drop_holder(scratch: Scratch, slot: int, who: int) -> None:
+    scratch[slot] &= ~who
+
+
+def _complete(scratch: Scratch, frozen: int, holders: int, who: int) -> None:
+    scratch[holders] |= who
+    scratch[frozen] = SB_FREEZE_COMPLETE
+
+
+def _unfrozen(scratch: Scratch, frozen: int, holders: int, who: int) -> None:
+    scratch[holders] &= ~who
+    scratch[frozen] = SB_UNFROZEN
+
+
+def _freeze_fs(fails: bool) -> Any:
+    def freeze_fs(scratch: Scratch, slot: int) -> int:
+        if fails:
+            return -E.EIO
+        return _commit_metadata(scratch, slot)
+
+    freeze_fs.__name__ = "freeze_fs_failing" if fails else "freeze_fs"
+    return freeze_fs
+
+
+def _levels(op: Op) -> list[tuple[int, Any]]:
+    """The freeze levels the freezer takes, with their index in
+    ``sb->s_writers.rw_sem[]``."""
+    skips = op.variant(FREEZE_SKIPS_PAGEFAULTS)
+    return [
+        (index, sb_writers(op.world, level))
+        for index, level in enumerate(LEVELS)
+        if not (index == 1 and skips)
+    ]
+
+
+def sb_freeze_unlock(op: Op, level: int) -> None:
+    """``sb_freeze_unlock(sb, level)``: ``percpu_up_write()`` of the levels
+    from ``level`` down to SB_FREEZE_WRITE, the innermost first."""
+    for index, lock in reversed(_levels(op)):
+        if index < level:
+            op.unlock(
+                lock,
+                f"sb_freeze_unlock(sb, {FROZEN_NAMES[level]}): "
+                f"percpu_up_write(&sb->s_writers.rw_sem[{index}])",
+            )
+
+
+def freeze_super(op: Op, mapping: Mapping, who: int, fails: bool = False) -> None:
+    """``freeze_super(sb, who)`` (fs/super.c, Linux 6.6): s_umount
+    exclusive; on a frozen superblock a holder that already holds the
+    freeze gets -EBUSY and another shares it (``freeze_holders |= who``,
+    return 0); one being frozen or thawed is waited for
+    (``wait_for_partially_frozen()``, s_umount dropped); then each level in
+    turn: ``frozen = SB_FREEZE_WRITE`` and, s_umount dropped "to preserve
+    sb_start_write -> s_umount ordering", ``sb_wait_write(SB_FREEZE_WRITE)``
+    (``percpu_down_write()``: new writers wait, then the writers inside
+    drain); ``SB_FREEZE_PAGEFAULT`` under s_umount; ``sync_filesystem()``;
+    ``SB_FREEZE_FS``; ``->freeze_fs``, whose failure unwinds
+    (``frozen = SB_UNFROZEN``, ``sb_freeze_unlock(sb, SB_FREEZE_FS)``: the
+    three levels released innermost first, ``wake_up_var()``); else
+    ``freeze_holders |= who``, ``frozen = SB_FREEZE_COMPLETE`` and the three
     rw_semaphores handed off (``lockdep_sb_freeze_release()``): they stay
-    held after the ioctl returns, until ``thaw_super()``."""
-    mapping = attached_mapping(op, file)
+    held after the call returns, until the last holder's ``thaw_super()``.
+    ``fails``: the filesystem's ``->freeze_fs`` returns -EIO (ext4's
+    ``ext4_freeze()`` when ``jbd2_journal_flush()`` fails on an aborted
+    journal)."""
     s_umount = op.world.superblock.s_umount
     frozen = frozen_slot(op.world)
-    returned = _returned_slot(op.world)
-    levels = [sb_writers(op.world, level) for level in LEVELS]
+    holders = holders_slot(op.world)
+    levels = _levels(op)
+    holder = HOLDER_NAMES[who]
     op.lock(s_umount, EXCL, "freeze_super(): atomic_inc(&sb->s_active); super_lock_excl(sb)")
     op.label("retry")
-    op.fail_if(
-        frozen_is(SB_FREEZE_COMPLETE),
-        E.EBUSY,
-        "unlock",
-        "if (sb->s_writers.frozen == SB_FREEZE_COMPLETE) return -EBUSY "
-        "/* sb->s_writers.freeze_holders & who */",
-    )
+    with op.when(frozen_is(SB_FREEZE_COMPLETE), "if (sb->s_writers.frozen == SB_FREEZE_COMPLETE)"):
+        op.fail_if(
+            holders_have(who, f"sb->s_writers.freeze_holders & {holder}"),
+            E.EBUSY,
+            "unlock",
+            "if (sb->s_writers.freeze_holders & who) return -EBUSY",
+        )
+        op.effect(
+            "sb->s_writers.freeze_holders |= who /* share the freeze */",
+            _add_holder,
+            holders,
+            who,
+        )
+        op.goto("unlock")
     with op.when(not_(frozen_is(SB_UNFROZEN)), "if (sb->s_writers.frozen != SB_UNFROZEN)"):
         op.unlock(s_umount, "wait_for_partially_frozen(sb): up_write(&sb->s_umount)")
         op.wait_until(
@@ -295,7 +371,7 @@ def freeze(op: Op, file: File) -> None:
     op.effect("sb->s_writers.frozen = SB_FREEZE_WRITE", assign, frozen, SB_FREEZE_WRITE)
     op.unlock(s_umount, "super_unlock_excl(sb) /* preserve sb_start_write -> s_umount ordering */")
     op.lock(
-        levels[0],
+        sb_writers(op.world, SB_FREEZE_WRITE),
         EXCL,
         "sb_wait_write(sb, SB_FREEZE_WRITE): percpu_down_write(&sb->s_writers.rw_sem[0])",
         tag="freeze-level",
@@ -304,7 +380,7 @@ def freeze(op: Op, file: File) -> None:
     op.effect("sb->s_writers.frozen = SB_FREEZE_PAGEFAULT", assign, frozen, SB_FREEZE_PAGEFAULT)
     if not op.variant(FREEZE_SKIPS_PAGEFAULTS):
         op.lock(
-            levels[1],
+            sb_writers(op.world, SB_FREEZE_PAGEFAULT),
             EXCL,
             "sb_wait_write(sb, SB_FREEZE_PAGEFAULT): percpu_down_write(&sb->s_writers.rw_sem[1])",
             tag="freeze-level",
@@ -312,34 +388,126 @@ def freeze(op: Op, file: File) -> None:
     op.run(sync_filesystem, mapping)
     op.effect("sb->s_writers.frozen = SB_FREEZE_FS", assign, frozen, SB_FREEZE_FS)
     op.lock(
-        levels[2],
+        sb_writers(op.world, SB_FREEZE_FS),
         EXCL,
         "sb_wait_write(sb, SB_FREEZE_FS): percpu_down_write(&sb->s_writers.rw_sem[2])",
         tag="freeze-level",
     )
     op.call(
         "super_operations.freeze_fs",
-        _commit_metadata,
+        _freeze_fs(fails),
         metadata_slot(op.world),
         label="ret = sb->s_op->freeze_fs(sb) /* the journal flushed and locked */",
     )
+    with op.when(is_error(op.ret), "if (ret) /* VFS:Filesystem freeze failed */"):
+        op.effect("sb->s_writers.frozen = SB_UNFROZEN", assign, frozen, SB_UNFROZEN)
+        if not op.variant(FREEZE_FAILURE_KEEPS_LEVELS):
+            sb_freeze_unlock(op, SB_FREEZE_FS)
+        op.goto("unlock")
     op.effect(
         "sb->s_writers.freeze_holders |= who; sb->s_writers.frozen = SB_FREEZE_COMPLETE; "
         "wake_up_var(&sb->s_writers.frozen)",
-        assign,
+        _complete,
         frozen,
-        SB_FREEZE_COMPLETE,
+        holders,
+        who,
     )
-    for index, level in enumerate(levels):
-        if index == 1 and op.variant(FREEZE_SKIPS_PAGEFAULTS):
-            continue
+    for index, lock in levels:
         op.hand_off(
-            level,
+            lock,
             f"lockdep_sb_freeze_release(sb): percpu_rwsem_release(&sb->s_writers.rw_sem[{index}])",
         )
     op.label("unlock")
-    op.unlock(s_umount, "super_unlock_excl(sb)")
-    op.effect("return ret /* the ioctl returns */", assign, returned, True)
+    op.unlock(s_umount, "super_unlock_excl(sb) / deactivate_locked_super(sb)")
+
+
+def thaw_super(op: Op, who: int) -> None:
+    """``thaw_super(sb, who)`` -> ``thaw_super_locked()`` (fs/super.c,
+    Linux 6.6): s_umount exclusive; -EINVAL unless frozen and held by
+    ``who``; a freeze another holder shares loses ``who`` and stays
+    (``freeze_holders &= ~who``, return 0); else the levels taken over from
+    the freezer (``lockdep_sb_freeze_acquire()``), ``->unfreeze_fs``,
+    ``frozen = SB_UNFROZEN``, ``sb_freeze_unlock(sb, SB_FREEZE_FS)``
+    releases the levels from the innermost, ``wake_up_var()``, and
+    ``deactivate_locked_super()`` drops the freeze's active reference and
+    s_umount."""
+    s_umount = op.world.superblock.s_umount
+    frozen = frozen_slot(op.world)
+    holders = holders_slot(op.world)
+    holder = HOLDER_NAMES[who]
+    mode = SHARED if op.variant(THAW_S_UMOUNT_SHARED) else EXCL
+    op.lock(s_umount, mode, "thaw_super(): super_lock_excl(sb)")
+    op.fail_if(
+        not_(frozen_is(SB_FREEZE_COMPLETE)),
+        E.EINVAL,
+        "out_unlock",
+        "if (sb->s_writers.frozen != SB_FREEZE_COMPLETE) goto out_unlock /* -EINVAL */",
+    )
+    op.fail_if(
+        not_(holders_have(who, f"sb->s_writers.freeze_holders & {holder}")),
+        E.EINVAL,
+        "out_unlock",
+        "if (!(sb->s_writers.freeze_holders & who)) goto out_unlock /* -EINVAL */",
+    )
+    if not op.variant(THAW_IGNORES_OTHER_HOLDER):
+        other = FREEZE_HOLDER_KERNEL | FREEZE_HOLDER_USERSPACE
+        with op.when(
+            holders_have(other & ~who, f"sb->s_writers.freeze_holders & ~{holder}"),
+            "if (sb->s_writers.freeze_holders & ~who) /* shared with someone else */",
+        ):
+            op.effect(
+                "sb->s_writers.freeze_holders &= ~who; goto out_deactivate",
+                _drop_holder,
+                holders,
+                who,
+            )
+            op.goto("out_unlock")
+    for index, lock in _levels(op):
+        op.take_over(
+            lock,
+            f"lockdep_sb_freeze_acquire(sb): percpu_rwsem_acquire(&sb->s_writers.rw_sem[{index}])",
+        )
+    op.call(
+        "super_operations.unfreeze_fs",
+        _no_op,
+        label="error = sb->s_op->unfreeze_fs(sb)",
+    )
+    op.effect(
+        "sb->s_writers.freeze_holders &= ~who; sb->s_writers.frozen = SB_UNFROZEN; "
+        "wake_up_var(&sb->s_writers.frozen)",
+        _unfrozen,
+        frozen,
+        holders,
+        who,
+    )
+    sb_freeze_unlock(op, SB_FREEZE_FS)
+    op.label("out_unlock")
+    op.unlock(s_umount, "deactivate_locked_super(sb) / super_unlock_excl(sb)")
+
+
+@operation(
+    models="ioctl(FIFREEZE) -> freeze_super(sb, FREEZE_HOLDER_USERSPACE) (fs/ioctl.c, fs/super.c)",
+    describe=lambda f, fails=False: "ioctl(FIFREEZE)" + (" [->freeze_fs fails]" if fails else ""),
+    cites=(
+        Cite(
+            "fs/ioctl.c",
+            "ioctl_fsfreeze",
+            "6.6",
+            leaves_out=("super_operations.freeze_super",),
+            because="a filesystem's own ->freeze_super is not modelled: the generic freeze is",
+        ),
+        Cite("fs/super.c", "freeze_super", "6.6"),
+        Cite("fs/super.c", "sb_wait_write", "6.6"),
+        Cite("fs/super.c", "sb_freeze_unlock", "6.6"),
+        Cite("fs/sync.c", "sync_filesystem", "6.6"),
+    ),
+)
+def freeze(op: Op, file: File, fails: bool = False) -> None:
+    """FIFREEZE: ``freeze_super(sb, FREEZE_HOLDER_USERSPACE)``, then the
+    ioctl returns (a thaw issued by user space waits for that)."""
+    mapping = attached_mapping(op, file)
+    op.run(freeze_super, mapping, FREEZE_HOLDER_USERSPACE, fails)
+    op.effect("return ret /* the ioctl returns */", assign, _returned_slot(op.world), True)
 
 
 @operation(
@@ -359,59 +527,38 @@ def freeze(op: Op, file: File) -> None:
     ),
 )
 def thaw(op: Op, file: File) -> None:
-    """``thaw_super()`` -> ``thaw_super_locked()``, issued by a process
-    once the FIFREEZE ioctl has returned (``fsfreeze -u`` after ``fsfreeze
-    -f``): s_umount exclusive; -EINVAL unless frozen; the levels taken over
-    from the freezer (``lockdep_sb_freeze_acquire()``); ``->unfreeze_fs``;
-    ``frozen = SB_UNFROZEN``; ``sb_freeze_unlock(sb, SB_FREEZE_FS)``
-    releases the levels from the innermost; ``deactivate_locked_super()``
-    drops the freeze's active reference and s_umount."""
+    """FITHAW, issued by a process once the FIFREEZE ioctl has returned
+    (``fsfreeze -u`` after ``fsfreeze -f``): ``thaw_super(sb,
+    FREEZE_HOLDER_USERSPACE)``."""
     attached_mapping(op, file)
-    s_umount = op.world.superblock.s_umount
-    frozen = frozen_slot(op.world)
-    levels = [sb_writers(op.world, level) for level in LEVELS]
-    skips = op.variant(FREEZE_SKIPS_PAGEFAULTS)
     op.wait_until(
         _freeze_returned(),
         "/* user space: FITHAW once FIFREEZE has returned */",
         "the FIFREEZE ioctl to return",
     )
-    mode = SHARED if op.variant(THAW_S_UMOUNT_SHARED) else EXCL
-    op.lock(s_umount, mode, "thaw_super(): super_lock_excl(sb)")
-    op.fail_if(
-        not_(frozen_is(SB_FREEZE_COMPLETE)),
-        E.EINVAL,
-        "out_unlock",
-        "if (sb->s_writers.frozen != SB_FREEZE_COMPLETE) goto out_unlock",
-    )
-    for index, level in enumerate(levels):
-        if index == 1 and skips:
-            continue
-        op.take_over(
-            level,
-            f"lockdep_sb_freeze_acquire(sb): percpu_rwsem_acquire(&sb->s_writers.rw_sem[{index}])",
-        )
-    op.call(
-        "super_operations.unfreeze_fs",
-        _no_op,
-        label="error = sb->s_op->unfreeze_fs(sb)",
-    )
-    op.effect(
-        "sb->s_writers.freeze_holders &= ~who; sb->s_writers.frozen = SB_UNFROZEN; "
-        "wake_up_var(&sb->s_writers.frozen)",
-        assign,
-        frozen,
-        SB_UNFROZEN,
-    )
-    for index in (2, 1, 0):
-        if index == 1 and skips:
-            continue
-        op.unlock(
-            levels[index],
-            f"sb_freeze_unlock(sb, SB_FREEZE_FS): percpu_up_write(&sb->s_writers.rw_sem[{index}])",
-        )
-    op.label("out_unlock")
-    op.unlock(s_umount, "deactivate_locked_super(sb) / super_unlock_excl(sb)")
+    op.run(thaw_super, FREEZE_HOLDER_USERSPACE)
+
+
+@operation(
+    models="xchk_fscounters_freeze() / xchk_fscounters_cleanup(): freeze_super(sb, "
+    "FREEZE_HOLDER_KERNEL), thaw_super(sb, FREEZE_HOLDER_KERNEL) (fs/xfs/scrub/fscounters.c)",
+    describe=lambda f: "kernel freeze+thaw",
+    cites=(
+        Cite("fs/xfs/scrub/fscounters.c", "xchk_fscounters_freeze", "6.6"),
+        Cite("fs/xfs/scrub/fscounters.c", "xchk_fscounters_cleanup", "6.6"),
+        Cite("fs/super.c", "freeze_super", "6.6"),
+        Cite("fs/super.c", "thaw_super", "6.6"),
+    ),
+)
+def kernel_freeze(op: Op, file: File) -> None:
+    """A freeze the kernel holds: XFS online scrub's summary-counter check
+    freezes the filesystem with ``FREEZE_HOLDER_KERNEL``, checks, and thaws
+    with the same holder (the thaw only if its freeze succeeded)."""
+    mapping = attached_mapping(op, file)
+    op.run(freeze_super, mapping, FREEZE_HOLDER_KERNEL)
+    op.goto_if(is_error(op.ret), "done", "if (error) return error /* not frozen */")
+    op.run(thaw_super, FREEZE_HOLDER_KERNEL)
+    op.label("done")
 
 
 # --- an internal transaction ---------------------------------------------------------------

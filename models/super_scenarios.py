@@ -9,9 +9,10 @@ from mc.kernel.inode_life import INODE_PROPERTIES
 from mc.kernel.pagecache import File
 from mc.kernel.pagecache_properties import PAGECACHE_PROPERTIES
 from mc.kernel.superblock import SUPER_PROPERTIES
+from mc.models import mnt_write
 from mc.models.inode import iget, inode_flusher, iput_last
 from mc.models.mount import mount, remount, syncfs_statfs_mounts, write_touch_umount
-from mc.models.super import freeze, fs_transaction, sync, thaw
+from mc.models.super import freeze, fs_transaction, kernel_freeze, sync, thaw
 from mc.models.truncate import mmap_store
 from mc.models.writeback import io_completion, write
 
@@ -122,4 +123,86 @@ scenario(
     "and a read of /proc/mounts",
     tree=["/f"],
     threads=[mount(COLD), sync(COLD), remount(COLD), syncfs_statfs_mounts(COLD)],
+)
+
+
+# --- directory operations and chmod(2) under a freeze ------------------------------------
+
+DIROP_IGNORES_FREEZE = "dirop-ignores-freeze"
+WANTS_WRITE = (
+    mnt_write.create_want_write,
+    mnt_write.unlink_want_write,
+    mnt_write.rmdir_want_write,
+    mnt_write.rename_want_write,
+    mnt_write.link_want_write,
+    mnt_write.chmod_want_write,
+)
+
+
+@variant(
+    DIROP_IGNORES_FREEZE,
+    "the directory operations and chmod(2) do not call mnt_want_write() (no sb_start_write()): "
+    "they change the filesystem's metadata whatever its frozen state",
+)
+def dirop_ignores_freeze(program: Program, invocation: Invocation) -> Program:
+    if invocation.operation not in WANTS_WRITE:
+        return program
+    return _without_level(program, mnt_write.WANT_WRITE_TAG)
+
+
+scenario(
+    "super/freeze-vs-rename",
+    "FIFREEZE racing a rename(2) between two directories and a chmod(2), FITHAW once the "
+    "freeze returned",
+    tree=["/f", "/a/", "/a/x", "/b/"],
+    threads=[
+        mnt_write.rename_want_write("/a/x", "/b/y"),
+        mnt_write.chmod_want_write("/f", 0o600),
+        freeze(ONE_PAGE),
+        thaw(ONE_PAGE),
+    ],
+    properties=FREEZE_PROPERTIES,
+)
+
+
+# --- two freeze holders, a failing ->freeze_fs --------------------------------------------
+
+scenario(
+    "super/two-freezers",
+    "a write(2) racing FIFREEZE and a kernel freeze (FREEZE_HOLDER_KERNEL, XFS scrub) that thaws "
+    "its own hold, FITHAW once FIFREEZE returned: the filesystem stays frozen until both holders "
+    "have thawed",
+    tree=["/f"],
+    threads=[
+        write(ONE_PAGE, 0),
+        freeze(ONE_PAGE),
+        thaw(ONE_PAGE),
+        kernel_freeze(ONE_PAGE),
+        io_completion(ONE_PAGE),
+    ],
+    properties=FREEZE_PROPERTIES,
+)
+
+scenario(
+    "super/freeze-fs-fails",
+    "FIFREEZE whose ->freeze_fs fails (the levels released innermost first) racing a write(2) "
+    "and an internal transaction, then FITHAW (-EINVAL)",
+    tree=["/f"],
+    threads=[
+        write(ONE_PAGE, 0),
+        fs_transaction(ONE_PAGE),
+        freeze(ONE_PAGE, True),
+        thaw(ONE_PAGE),
+        io_completion(ONE_PAGE),
+    ],
+    properties=FREEZE_PROPERTIES,
+)
+
+scenario(
+    "super/freeze-vs-remount",
+    "a remount racing FIFREEZE and FITHAW: reconfigure_super() refuses a superblock being frozen "
+    "or frozen (-EBUSY) under s_umount",
+    tree=["/f"],
+    threads=[remount(ONE_PAGE), freeze(ONE_PAGE), thaw(ONE_PAGE)],
+    properties=FREEZE_PROPERTIES,
 )

@@ -16,21 +16,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from mc.dsl.folio import find_folio, io_completer, put_folio
+from mc.dsl.folio import find_folio, put_folio, wait_writeback
 from mc.dsl.operation import Op
 from mc.dsl.symbolic_steps import fork_effect
-from mc.kernel.expr import Eval, Expr, const, not_
+from mc.kernel.expr import Eval, Expr, const
 from mc.kernel.locks import SHARED
 from mc.kernel.mm import Mm, zap
 from mc.kernel.pagecache import (
     PAGE_SIZE,
     PG_DIRTY,
     PG_PRIVATE,
-    PG_WRITEBACK,
     Mapping,
     Page,
     change_flags,
-    folio_test,
     holds,
     note_truncated,
     remove_folio,
@@ -124,12 +122,7 @@ def truncate_folio(op: Op, mm: Mm, mapping: Mapping, page: Page) -> None:
         op.lock(ref.lock, label="folio_lock(folio)")
         with op.when(ref.mapped, "if (folio->mapping == mapping)"):
             if not op.variant(TRUNCATE_SKIPS_WRITEBACK):
-                op.wait_until(
-                    not_(folio_test(page, PG_WRITEBACK, "writeback")),
-                    "folio_wait_writeback(folio)",
-                    f"PG_writeback({page})",
-                    io_completer(op),
-                )
+                op.run(wait_writeback, page)
             op.lock(
                 mapping.i_mmap_rwsem,
                 SHARED,
@@ -190,12 +183,7 @@ def truncate_partial_folio(op: Op, mapping: Mapping, page: Page, partials: Expr)
     with op.when(ref.found, "if (!IS_ERR(folio))"):
         op.lock(ref.lock, label="folio_lock(folio)")
         with op.when(ref.mapped, "if (folio->mapping == mapping)"):
-            op.wait_until(
-                not_(folio_test(page, PG_WRITEBACK, "writeback")),
-                "folio_wait_writeback(folio)",
-                f"PG_writeback({page})",
-                io_completer(op),
-            )
+            op.run(wait_writeback, page)
             fork_effect(
                 op,
                 "truncate_inode_partial_folio(): folio_zero_range(folio, offset, length)",
@@ -244,17 +232,43 @@ def _invalidate_partial(scratch: Scratch, page: Page, partials: tuple[Partial, .
 
 
 def truncate_pagecache_pages(op: Op, mm: Mm, mapping: Mapping, full: Expr, partials: Expr) -> None:
-    """``truncate_inode_pages_range()``: the folios wholly in the range
-    (register ``full``), then those covered in part (register ``partials``,
-    with the byte range to zero in each)."""
+    """``truncate_inode_pages_range()`` (mm/truncate.c, Linux 6.6): the
+    folios wholly in the range (register ``full``), then those covered in
+    part (register ``partials``, with the byte range to zero in each).  The
+    pass over the whole folios is the function's second loop, which locks
+    each folio and waits for its writeback, and restarts from the start of
+    the range until a ``find_get_entries()`` from there finds nothing (a
+    folio added meanwhile is removed too).  The first, non-blocking pass
+    (``find_lock_entries()``, which skips locked folios and folios under
+    writeback) is left out: the second pass removes whatever it would have."""
+    restart = op._fresh("truncate_restart")
+    op.label(restart)
     for page in mapping.pages:
         with op.when(holds(full, page.index), f"truncate page {page.index}: {page} in range"):
             truncate_folio(op, mm, mapping, page)
+    op.goto_if(
+        _any_cached(mapping, full),
+        restart,
+        "if (find_get_entries(mapping, &start, end - 1, &fbatch, indices)) "
+        "/* a folio is left in the range: restart from start */",
+    )
     for page in mapping.pages:
         with op.when(
             _covers(partials, page.index), f"partial page {page.index}: {page} in part in range"
         ):
             truncate_partial_folio(op, mapping, page, partials)
+
+
+def _any_cached(mapping: Mapping, full: Expr) -> Expr:
+    """A folio of the pages register ``full`` names is still in the cache."""
+
+    def build(world: World) -> Eval:
+        get = full.compile(world)
+        return lambda state: any(
+            state[page.folio] is not None for page in mapping.pages if page.index in get(state)
+        )
+
+    return Expr(f"a folio of {full} cached", build)
 
 
 def _covers(partials: Expr, index: int) -> Expr:

@@ -13,11 +13,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from mc.dsl.folio import find_folio, folio_ref, hold_folio, new_folio, put_folio
-from mc.dsl.operation import Cite, Holders, Op, operation
+from mc.dsl.folio import (
+    clear_dirty_for_io,
+    find_folio,
+    folio_mapped,
+    folio_ref,
+    hold_folio,
+    new_folio,
+    put_folio,
+    wait_locked,
+    wait_writeback,
+)
+from mc.dsl.operation import Cite, Op, operation
 from mc.kernel.device import DIO_END_IO, Bio, render_version
 from mc.kernel.expr import Eval, Expr, InodeExpr, any_of, const, not_, same
 from mc.kernel.locks import EXCL, SHARED, Kind
+from mc.kernel.mm import MM, Mm, zap
 from mc.kernel.pagecache import (
     PG_DIRTY,
     PG_PRIVATE,
@@ -32,6 +43,7 @@ from mc.kernel.pagecache import (
     Sync,
     complete,
     completions,
+    dirty_folio,
     folio_test,
     pagecache,
     present,
@@ -299,11 +311,10 @@ def _write_one(op: Op, mapping: Mapping, page: Page, *, sync_all: bool) -> None:
             op.goto(skip)
     writeback = folio_test(page, PG_WRITEBACK, "writeback")
     if sync_all and not op.variant("no-wait-writeback"):
-        op.wait_until(
-            not_(writeback),
+        op.run(
+            wait_writeback,
+            page,
             "if (folio_test_writeback(folio)) folio_wait_writeback(folio) /* WB_SYNC_ALL */",
-            f"PG_writeback({page})",
-            _io_thread(op),
         )
     else:
         mode = "WB_SYNC_ALL, not waiting" if sync_all else "WB_SYNC_NONE"
@@ -312,10 +323,11 @@ def _write_one(op: Op, mapping: Mapping, page: Page, *, sync_all: bool) -> None:
         ):
             op.goto(skip)
     if not unlocked_clear:
-        op.effect(
-            "if (!folio_clear_dirty_for_io(folio)) goto continue_unlock",
-            _clear_dirty,
+        clear_dirty_for_io(
+            op,
+            mapping,
             page,
+            "if (!folio_clear_dirty_for_io(folio)) goto continue_unlock",
             _mkclean(op),
             tag="clear-dirty-for-io",
         )
@@ -348,11 +360,6 @@ def _mkclean(op: Op) -> bool:
     return not op.variant(NO_MKCLEAN)
 
 
-def _io_thread(op: Op) -> Holders:
-    part = pagecache(op.world)
-    return lambda _state: () if part.irq_thread is None else (part.irq_thread,)
-
-
 def do_writepages(op: Op, mapping: Mapping, *, sync_all: bool) -> None:
     """``do_writepages()``: the filesystem's ``->writepages``."""
     mode = "WB_SYNC_ALL" if sync_all else "WB_SYNC_NONE"
@@ -368,12 +375,7 @@ def do_writepages(op: Op, mapping: Mapping, *, sync_all: bool) -> None:
 def fdatawait(op: Op, mapping: Mapping) -> None:
     """``__filemap_fdatawait_range()``: wait on every folio tagged WRITEBACK."""
     for page in folios_tagged(op, mapping, "wait_batch", TAG_WRITEBACK, "WRITEBACK"):
-        op.wait_until(
-            not_(folio_test(page, PG_WRITEBACK, "writeback")),
-            "folio_wait_writeback(folio)",
-            f"PG_writeback({page})",
-            _io_thread(op),
-        )
+        op.run(wait_writeback, page)
 
 
 @operation(
@@ -453,11 +455,27 @@ def flusher(op: Op, file: File) -> None:
 # --- reclaim -------------------------------------------------------------------
 
 
+def try_to_unmap(scratch: Scratch, page: Page) -> None:
+    """``try_to_unmap()`` (mm/rmap.c, Linux 6.6) on the folio cached at
+    ``page``, the caller holding its lock and ``i_mmap_rwsem`` shared for the
+    walk: ``try_to_unmap_one()`` clears the pte of every VMA mapping it
+    (``ptep_clear_flush()``) and moves a dirty pte's dirt to the folio
+    (``folio_mark_dirty()``)."""
+    mm = scratch.world.parts.get(MM)
+    if not isinstance(mm, Mm) or mm.mapping.ino != page.ino:
+        return
+    if zap(scratch, mm, (page.index,)):
+        dirty_folio(scratch, page)
+
+
 @operation(
     models="shrink_folio_list() -> pageout() -> __remove_mapping() (mm/vmscan.c)",
     describe=lambda f, i: f"reclaim({f}, page {i})",
     cites=(
         Cite("mm/vmscan.c", "shrink_folio_list", "6.6"),
+        Cite("mm/rmap.c", "try_to_unmap", "6.6"),
+        Cite("mm/rmap.c", "rmap_walk_file", "6.6"),
+        Cite("mm/rmap.c", "try_to_unmap_one", "6.6"),
         Cite("mm/vmscan.c", "pageout", "6.6"),
         Cite("mm/vmscan.c", "__remove_mapping", "6.6"),
         Cite("mm/filemap.c", "filemap_release_folio", "6.6"),
@@ -465,7 +483,9 @@ def flusher(op: Op, file: File) -> None:
 )
 def reclaim(op: Op, file: File, index: int) -> None:
     """kswapd reclaiming the file's folio at ``index`` (isolated from the
-    LRU if it is cached): trylock; under writeback it is activated; dirty,
+    LRU if it is cached): trylock; under writeback it is activated; mapped,
+    it is unmapped (``try_to_unmap()``: the rmap walk under
+    ``i_mmap_rwsem`` shared, a dirty pte dirtying the folio); dirty,
     it is cleaned by ``pageout()`` through ``->writepage`` (for_reclaim);
     clean, its buffers are released (``->release_folio``) and it is removed
     from the mapping under xa_lock after a last PG_dirty check, then freed
@@ -483,6 +503,19 @@ def reclaim(op: Op, file: File, index: int) -> None:
         "keep_locked",
         "if (folio_test_writeback(folio)) { folio_set_reclaim(folio); goto activate_locked; }",
     )
+    with op.when(folio_mapped(page), "if (folio_mapped(folio)) try_to_unmap(folio, flags)"):
+        op.lock(
+            mapping.i_mmap_rwsem,
+            SHARED,
+            "try_to_unmap() -> rmap_walk() -> rmap_walk_file(): i_mmap_lock_read(mapping)",
+        )
+        op.effect(
+            "try_to_unmap_one(): pteval = ptep_clear_flush(vma, address, pvmw.pte); "
+            "if (pte_dirty(pteval)) folio_mark_dirty(folio)",
+            try_to_unmap,
+            page,
+        )
+        op.unlock(mapping.i_mmap_rwsem, "i_mmap_unlock_read(mapping)")
     with op.when(dirty, "if (folio_test_dirty(folio)) switch (pageout(folio, mapping, &plug))"):
         pageout(op, mapping, page)
     op.label("clean")
@@ -545,8 +578,8 @@ def pageout(op: Op, mapping: Mapping, page: Page) -> None:
     was unlocked by ``->writepage`` and shrink_folio_list() frees it only if
     a new trylock finds it clean and idle.  Jumps to ``clean`` to free it,
     ``keep_locked`` or ``out`` to keep it."""
-    op.effect(
-        "if (folio_clear_dirty_for_io(folio)) /* pageout() */", _clear_dirty, page, _mkclean(op)
+    clear_dirty_for_io(
+        op, mapping, page, "if (folio_clear_dirty_for_io(folio)) /* pageout() */", _mkclean(op)
     )
     op.enter(
         "address_space_operations.writepage",
@@ -668,12 +701,7 @@ def filemap_get_pages(op: Op, mapping: Mapping, page: Page, at: str) -> None:
                     roles={"folio": ref, "mapping": mapping},
                 )
                 blockfs.read_folio(op, page)
-                op.wait_until(
-                    ref.unlocked,
-                    "folio_wait_locked_killable(folio)",
-                    f"PG_locked({page})",
-                    _io_thread(op),
-                )
+                op.run(wait_locked, ref)
         with op.otherwise():
             op.unlock(ref.lock, "truncated: folio_unlock(folio)")
         op.unlock(
@@ -756,12 +784,7 @@ def invalidate(op: Op, file: File, index: int) -> None:
     op.fail_if(not_(ref.found), 0, "out", "if (!folio) /* none */")
     op.lock(ref.lock, label="folio_lock(folio)")
     op.fail_if(not_(ref.mapped), 0, "unlock", "if (folio->mapping != mapping) continue")
-    op.wait_until(
-        not_(folio_test(page, PG_WRITEBACK, "writeback")),
-        "folio_wait_writeback(folio)",
-        f"PG_writeback({page})",
-        _io_thread(op),
-    )
+    op.run(wait_writeback, page)
     with op.when(
         locked_test(page, PG_DIRTY, "dirty"),
         "folio_launder(): if (folio_test_dirty(folio) && mapping->a_ops->launder_folio)",

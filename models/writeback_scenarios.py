@@ -10,7 +10,15 @@ from mc.kernel.pagecache_properties import PAGECACHE_PROPERTIES
 from mc.kernel.rmap import NO_MKCLEAN
 from mc.models.truncate import mmap_stores, munmap
 from mc.models.usercopy import COPY_FAULTS_UNDER_FOLIO_LOCK, read_to_mapping, write_from_mapping
-from mc.models.writeback import flusher, fsync, invalidate, io_completion, read, reclaim, write
+from mc.models.writeback import (
+    flusher,
+    fsync,
+    invalidate,
+    io_completion,
+    read,
+    reclaim,
+    write,
+)
 
 WRITEBACK_PROPERTIES = (*BASE_PROPERTIES, *PAGECACHE_PROPERTIES)
 
@@ -142,5 +150,31 @@ scenario(
         write(TWO_CACHED, 1),
         io_completion(TWO_CACHED),
     ],
+    properties=WRITEBACK_PROPERTIES,
+)
+
+# --- two files --------------------------------------------------------------------------
+
+FILE_F = File("/f", pages=1, cached=(0,))
+FILE_G = File("/g", pages=1, cached=(0,))
+
+scenario(
+    "writeback/two-files",
+    "write(2) to each of two files while fsync(2) of one of them runs: two page caches, two "
+    "inodes' folios on one device; fsync writes only its own file's folios",
+    tree=["/f", "/g"],
+    threads=[write(FILE_F, 0), write(FILE_G, 0), fsync(FILE_F), io_completion(FILE_F)],
+    properties=WRITEBACK_PROPERTIES,
+)
+
+# --- reclaim of a mapped folio ------------------------------------------------------------
+
+scenario(
+    "writeback/mmap-store-reclaim",
+    "a store through a shared mapping of a cached page racing its reclaim: try_to_unmap() "
+    "under i_mmap_rwsem (the folio locked) moves the pte's dirt to the folio, which pageout() "
+    "leaves dirty (->writepage declines from reclaim)",
+    tree=["/f"],
+    threads=[mmap_stores(ONE_PAGE, 0), reclaim(ONE_PAGE, 0), io_completion(ONE_PAGE)],
     properties=WRITEBACK_PROPERTIES,
 )

@@ -168,6 +168,25 @@ LABEL_AS_MODELLED = {
     "__fput(): if (unlikely(file->f_flags & FASYNC))",
     "if (pos == N * PAGE_SIZE)",
     "if (src < dest) /* by address */",
+    # freeze holders and ->freeze_fs failure (models/super.py)
+    "if (sb->s_writers.frozen == SB_FREEZE_COMPLETE)",
+    "if (ret) /* VFS:Filesystem freeze failed */",
+    "if (sb->s_writers.freeze_holders & ~who) /* shared with someone else */",
+    "if (error) return error /* not frozen */",
+    "if (!was_dirty)",
+    # punch hole's write-back and the truncate restart loop (models/blockfs_truncate.py,
+    # models/truncate_mm.py)
+    "if (mapping_tagged(mapping, PAGECACHE_TAG_DIRTY)) "
+    "filemap_write_and_wait_range(mapping, offset, offset+length-N)",
+    "if (find_get_entries(mapping, &start, end - N, &fbatch, indices)) "
+    "/* a folio is left in the range: restart from start */",
+    # block_write_full_page() and i_size (models/blockfs.py)
+    "if (page->index >= end_index+N || !offset) /* truncate in progress */",
+    "if (the page straddles i_size)",
+    "if (folio_mapped(folio)) try_to_unmap(folio, flags)",
+    "if (unlikely(fault & VM_FAULT_RETRY)) { flags |= FAULT_FLAG_TRIED; goto retry; } "
+    "/* mmap_lock already released */",
+    "if (folio_mapped(folio)) rmap_walk(folio, &rwc)",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""

@@ -21,9 +21,19 @@ import attrs
 
 from mc.dsl.operation import Op, caller_source
 from mc.dsl.steps import EffectStep
-from mc.kernel.expr import Eval, Expr, LockExpr, State, const
-from mc.kernel.locks import Lock
-from mc.kernel.pagecache import Mapping, Page, add_folio, pagecache, render_ident
+from mc.kernel.expr import Eval, Expr, LockExpr, State, const, not_
+from mc.kernel.locks import SHARED, Lock
+from mc.kernel.mm import MM, Mm, maps_cached
+from mc.kernel.pagecache import (
+    PG_WRITEBACK,
+    Mapping,
+    Page,
+    add_folio,
+    folio_test,
+    pagecache,
+    render_ident,
+)
+from mc.kernel.rmap import folio_clear_dirty_for_io
 from mc.kernel.world import Scratch, World
 
 
@@ -173,3 +183,68 @@ def put_folio(op: Op, ref: FolioRef, label: str = "folio_put(folio)") -> None:
     """``folio_put()``: the thread drops its reference (a step of its own
     registers only, run together with the step before it)."""
     op.let(f"folio.{ref.page.index}", const(None, "NULL"), label, render=render_ident)
+
+
+def wait_writeback(op: Op, page: Page, label: str = "folio_wait_writeback(folio)") -> None:
+    """``folio_wait_writeback()`` (mm/page-writeback.c): sleep until
+    PG_writeback of ``page``'s folio is clear; the thread completing bios
+    is who could end the wait.  A body for ``op.run(wait_writeback, page)``."""
+    op.wait_until(
+        not_(folio_test(page, PG_WRITEBACK, "writeback")),
+        label,
+        f"PG_writeback({page})",
+        io_completer(op),
+    )
+
+
+def wait_locked(op: Op, ref: FolioRef, label: str = "folio_wait_locked_killable(folio)") -> None:
+    """``folio_wait_locked()``: sleep until the folio ``ref`` names is
+    unlocked; whoever holds its lock (a thread, or the I/O completion a
+    read handed it to) could end the wait.  A body for
+    ``op.run(wait_locked, ref)``."""
+    op.wait_until(ref.unlocked, label, f"PG_locked({ref.page})", ref.holders)
+
+
+def folio_mapped(page: Page) -> Expr:
+    """``folio_mapped(folio)``: a pte of the scenario's process maps the
+    folio cached at ``page``."""
+
+    def build(world: World) -> Eval:
+        mm = world.parts.get(MM)
+        if not isinstance(mm, Mm) or mm.mapping.ino != page.ino:
+            return lambda _state: False
+        return lambda state: maps_cached(state, mm, page.index)
+
+    return Expr(f"folio_mapped({page})", build)
+
+
+def _clear_dirty(scratch: Scratch, page: Page, mkclean: bool) -> None:
+    folio_clear_dirty_for_io(scratch, page, mkclean)
+
+
+def clear_dirty_for_io(
+    op: Op,
+    mapping: Mapping,
+    page: Page,
+    label: str,
+    mkclean: bool,
+    tag: str | None = None,
+) -> None:
+    """``folio_clear_dirty_for_io()`` on the locked folio at ``page``
+    (``mc.kernel.rmap``): when the folio is mapped, ``folio_mkclean()``'s
+    ``rmap_walk()`` -> ``rmap_walk_file()`` holds ``i_mmap_rwsem`` shared
+    around the walk (mm/rmap.c, Linux 6.6; an unmapped folio returns
+    before the walk).  ``mkclean`` false is variant ``no-mkclean``: no walk."""
+    if not mkclean:
+        op.effect(label, _clear_dirty, page, mkclean, tag=tag)
+        return
+    with op.when(folio_mapped(page), "if (folio_mapped(folio)) rmap_walk(folio, &rwc)"):
+        op.lock(
+            mapping.i_mmap_rwsem,
+            SHARED,
+            "folio_mkclean(): rmap_walk_file(): i_mmap_lock_read(mapping)",
+        )
+        op.effect(label, _clear_dirty, page, mkclean, tag=tag)
+        op.unlock(mapping.i_mmap_rwsem, "i_mmap_unlock_read(mapping)")
+    with op.otherwise():
+        op.effect(label, _clear_dirty, page, mkclean, tag=tag)

@@ -117,6 +117,20 @@ def attach(world: World, nr_blocks: int) -> Device:
     return device
 
 
+def grow(world: World, nr_blocks: int) -> Device:
+    """The device of ``world`` with ``nr_blocks`` more blocks, unwritten,
+    after the blocks it had (a second file's blocks); the caller says which
+    are free."""
+    found = device_of(world)
+    start = len(found.blocks)
+    blocks = tuple(
+        world.add_slot(f"block {n}", None, render_version) for n in range(start, start + nr_blocks)
+    )
+    device = Device(blocks=(*found.blocks, *blocks), free=found.free, bios=found.bios)
+    world.parts["device"] = device
+    return device
+
+
 def device_of(world: World) -> Device:
     """The device the scenario attached."""
     device = world.parts.get("device")

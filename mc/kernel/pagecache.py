@@ -206,14 +206,17 @@ class PageCache:
         found = self.mappings.get(inode.ino)
         if found is not None:
             return found
-        if self.mappings:
-            raise ValueError("a scenario has one file with a page cache")
         on_disk = [i for i in range(spec.pages) if i not in spec.holes]
-        self.device = dev.attach(world, len(on_disk) + spec.spare_blocks)
+        if self.device is None:
+            base, free = 0, ()
+            self.device = dev.attach(world, len(on_disk) + spec.spare_blocks)
+        else:
+            base, free = len(self.device.blocks), world.initial[self.device.free]
+            self.device = dev.grow(world, len(on_disk) + spec.spare_blocks)
         pages = []
         for index in range(spec.pages):
             name = f"{spec.path}:{index}"
-            block = on_disk.index(index) if index in on_disk else None
+            block = base + on_disk.index(index) if index in on_disk else None
             dirty = PG_DIRTY if index in spec.dirty else 0
             cached: Folio | None = (
                 (0, PG_UPTODATE | PG_PRIVATE | dirty) if index in spec.cached else None
@@ -239,9 +242,12 @@ class PageCache:
                     history=world.add_slot(f"history({name})", (0,), render_history, True),
                 )
             )
-        for block in range(len(on_disk)):
+        for block in range(base, base + len(on_disk)):
             world.initial[self.device.blocks[block]] = 0
-        world.initial[self.device.free] = tuple(range(len(on_disk), len(self.device.blocks)))
+        world.initial[self.device.free] = (
+            *free,
+            *range(base + len(on_disk), len(self.device.blocks)),
+        )
         mapping = Mapping(
             path=spec.path,
             ino=inode.ino,

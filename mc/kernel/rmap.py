@@ -14,8 +14,9 @@ store through the mapping faults (``do_wp_page()`` -> ``wp_page_shared()``
 writeback began is never left in a clean folio.
 
 The walk is one atomic step of the caller here (the scenario's process has
-one VMA); the model leaves out the i_mmap_rwsem and page-table lock it
-takes, and the TLB flush.
+one VMA), taken with ``i_mmap_rwsem`` held shared when the folio is mapped
+(``mc.dsl.folio.clear_dirty_for_io``); the model leaves out the
+page-table lock it takes and the TLB flush.
 """
 
 from __future__ import annotations

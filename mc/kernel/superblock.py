@@ -40,6 +40,13 @@ LEVEL_NAMES = ("sb_writers", "sb_pagefaults", "sb_internal")
 """The lock of each freeze level, as fs/super.c's ``sb_writers_name[]``
 names them (level ``SB_FREEZE_WRITE`` is index 0)."""
 
+FREEZE_HOLDER_KERNEL = 1
+FREEZE_HOLDER_USERSPACE = 2
+"""``enum freeze_holder`` (include/linux/fs.h, Linux 6.6): who holds a
+freeze, bits of ``sb->s_writers.freeze_holders``."""
+HOLDER_NAMES = {FREEZE_HOLDER_KERNEL: "kernel", FREEZE_HOLDER_USERSPACE: "userspace"}
+HOLDERS_SLOT = "s_writers.freeze_holders"
+
 NO_WRITE_WHILE_FROZEN = "no-write-while-frozen"
 FROZEN_SLOT = "s_writers.frozen"
 """The slot of ``sb->s_writers.frozen``, made by the first operation that
@@ -63,6 +70,27 @@ def sb_writers(world: World, level: int) -> Lock:
 def frozen_slot(world: World) -> int:
     """The slot of ``sb->s_writers.frozen``."""
     return world.shared_slot(FROZEN_SLOT, SB_UNFROZEN, _render_frozen)
+
+
+def _render_holders(value: int) -> str:
+    names = [name for bit, name in HOLDER_NAMES.items() if value & bit]
+    return " | ".join(names) if names else "none"
+
+
+def holders_slot(world: World) -> int:
+    """The slot of ``sb->s_writers.freeze_holders``: which of user space
+    and the kernel hold the freeze."""
+    return world.shared_slot(HOLDERS_SLOT, 0, _render_holders)
+
+
+def holders_have(mask: int, text: str) -> Expr:
+    """``sb->s_writers.freeze_holders & mask``."""
+
+    def build(world: World) -> Any:
+        slot = holders_slot(world)
+        return lambda state: bool(state[slot] & mask)
+
+    return Expr(text, build)
 
 
 def metadata_slot(world: World) -> int:
@@ -108,12 +136,15 @@ def no_write_while_frozen_violation(world: World, state: State) -> str | None:
     ``freeze_super()`` returning to ``thaw_super()`` unfreezing), no folio of
     the filesystem is dirty, no write bio is in flight and no metadata
     change is uncommitted: ``freeze_super()`` synced everything, and every
-    writer waits at its freeze level."""
+    writer waits at its freeze level.  And while a holder (user space, the
+    kernel) still holds its freeze, the filesystem stays frozen: a thaw by
+    one holder does not end another's freeze."""
     return _frozen_check(world)(state)
 
 
 def _frozen_check(world: World) -> Check[State]:
     frozen = find_slot(world, "s_writers.frozen")
+    holders = find_slot(world, HOLDERS_SLOT)
     meta = find_slot(world, "metadata")
     part = world.parts.get("pagecache")
     pages = (
@@ -124,7 +155,15 @@ def _frozen_check(world: World) -> Check[State]:
     bios = part.device.bios if isinstance(part, PageCache) and part.device is not None else None
 
     def check(state: State) -> str | None:
-        if frozen is None or state[frozen] != SB_FREEZE_COMPLETE:
+        if frozen is None:
+            return None
+        held = 0 if holders is None else state[holders]
+        if held and state[frozen] != SB_FREEZE_COMPLETE:
+            return (
+                f"the filesystem is {FROZEN_NAMES[state[frozen]]} while the freeze of "
+                f"{_render_holders(held)} still holds it"
+            )
+        if state[frozen] != SB_FREEZE_COMPLETE:
             return None
         assert isinstance(part, PageCache) or not pages
         for page in pages:
@@ -146,7 +185,8 @@ def _frozen_check(world: World) -> Check[State]:
 @declare(
     NO_WRITE_WHILE_FROZEN,
     "between freeze_super() returning and thaw_super() no folio of the filesystem is dirty, "
-    "no write bio is in flight and no metadata change is left uncommitted",
+    "no write bio is in flight and no metadata change is left uncommitted; the filesystem stays "
+    "frozen while any holder (user space, the kernel) holds its freeze",
     reads=["*", "error", "returned"],
     needs=("freezing", "a freeze of the superblock"),
 )
