@@ -221,12 +221,13 @@ FALLOC_F = OpenFile("/f", cache=FALLOC_FILE, name="filp")
 scenario(
     "file/fallocate-modes",
     "fallocate(2) KEEP_SIZE of page 0 and PUNCH_HOLE of page 1 through one struct file, "
-    "racing a write(2) at the file position",
+    "racing a write(2) at the file position; the device completes the hole punch's write-back",
     tree=["/f"],
     threads=[
         fallocate(FALLOC_F, FALLOC_FL_KEEP_SIZE, 0),
         fallocate(FALLOC_F, FALLOC_FL_PUNCH_HOLE, 1),
         write_fd(FALLOC_F),
+        io_completion(FALLOC_FILE),
     ],
     properties=(*FILE_PROPERTIES, NO_STALE_DATA),
 )
