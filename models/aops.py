@@ -53,6 +53,7 @@ from mc.kernel.pagecache import (
     dirty_folio,
     folio_test,
     free_identity,
+    note_truncated,
     pagecache,
     remove_folio,
     render_folio,
@@ -653,7 +654,7 @@ def swap_cycle(op: Op, file: File) -> None:
 def _free_blocks(scratch: Scratch, mapping: Mapping) -> int:
     for page in mapping.pages:
         scratch[page.block] = None
-        scratch[page.history] = (*scratch[page.history], TRUNCATED)
+        note_truncated(scratch, page)
     return 0
 
 

@@ -245,7 +245,7 @@ def block_write_full_page(op: Op, mapping: Mapping, page: Page) -> None:
         _eof_case,
         mapping,
         page,
-        render=lambda value: EOF_NAMES[value],
+        render=lambda value: "-" if value is None else EOF_NAMES[value],
     )
     done = op._fresh("block_write_full_page_done")
     with op.when(

@@ -416,8 +416,12 @@ def store_data(scratch: Scratch, page: Page, version: int) -> None:
 
 
 def note_truncated(scratch: Scratch, page: Page) -> None:
-    """The page was truncated: what it held need not reach the device."""
-    scratch[page.history] = (*scratch[page.history], TRUNCATED)
+    """The page was truncated: what it held need not reach the device (a
+    truncation right after another adds nothing, so a truncate that loops
+    against faults re-adding the folio reaches no new state)."""
+    history = scratch[page.history]
+    if history[-1] != TRUNCATED:
+        scratch[page.history] = (*history, TRUNCATED)
 
 
 def dirty_folio(scratch: Scratch, page: Page) -> bool:
