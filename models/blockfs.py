@@ -247,7 +247,7 @@ def block_write_full_page(op: Op, mapping: Mapping, page: Page) -> None:
         page,
         render=lambda value: "-" if value is None else EOF_NAMES[value],
     )
-    done = op._fresh("block_write_full_page_done")
+    done = op.fresh_label("block_write_full_page_done")
     with op.when(
         _eof_is(case, EOF_OUTSIDE),
         "if (page->index >= end_index+1 || !offset) /* truncate in progress */",

@@ -241,7 +241,7 @@ def truncate_pagecache_pages(op: Op, mm: Mm, mapping: Mapping, full: Expr, parti
     folio added meanwhile is removed too).  The first, non-blocking pass
     (``find_lock_entries()``, which skips locked folios and folios under
     writeback) is left out: the second pass removes whatever it would have."""
-    restart = op._fresh("truncate_restart")
+    restart = op.fresh_label("truncate_restart")
     op.label(restart)
     for page in mapping.pages:
         with op.when(holds(full, page.index), f"truncate page {page.index}: {page} in range"):

@@ -234,7 +234,10 @@ class Op:
 
     # control flow ----------------------------------------------------------
 
-    def _fresh(self, what: str) -> str:
+    def fresh_label(self, what: str) -> str:
+        """A label name no other place of this thread uses (``what.N``), for
+        a helper that places a label and may run more than once in one
+        body without ``op.run``."""
         return f"{what}.{next(self._labels)}"
 
     @contextlib.contextmanager
@@ -246,7 +249,7 @@ class Op:
         negation of ``cond`` (``if (!folio->mapping) goto truncated`` around
         the block the model runs when the folio is mapped), so that traces
         print whether the condition as written holds."""
-        orelse, end = self._fresh("else"), self._fresh("end")
+        orelse, end = self.fresh_label("else"), self.fresh_label("end")
         self.emit(
             BranchStep(
                 label=label or f"if ({cond})",
