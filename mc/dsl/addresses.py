@@ -45,7 +45,10 @@ class AddressOrder:
 
     def statistics(self, states: Sequence[State]) -> dict[str, int]:
         """How many address orders the run explored: the distinct orders
-        the explored states hold."""
+        the explored states hold (nothing when the run kept no states, as
+        with fingerprint storage)."""
+        if not states:
+            return {}
         return {"address_orders": len({state[self.slot] for state in states})}
 
 
