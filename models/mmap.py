@@ -95,6 +95,10 @@ class MappedFile:
 
     file: File
     vmas: tuple[Vma, ...] = ()
+    thp_area: bool = False
+    """The filesystem's file_operations has ``->get_unmapped_area`` (ext4's
+    and XFS's ``thp_get_unmapped_area()``), which mmap(2) asks for the
+    address; else the mm's own ``arch_get_unmapped_area()`` places it."""
 
     def __str__(self) -> str:
         return str(self.file)
@@ -187,6 +191,13 @@ def _link(scratch: Scratch, process: Process, number: int, vma: Vma) -> None:
         Cite("fs/afs/file.c", "afs_file_mmap", "6.6", method="file_operations.mmap"),
         Cite("mm/filemap.c", "generic_file_mmap", "6.6"),
         Cite("mm/mmap.c", "vma_link_file", "6.6"),
+        Cite("mm/mmap.c", "get_unmapped_area", "6.6"),
+        Cite(
+            "mm/huge_memory.c",
+            "thp_get_unmapped_area",
+            "6.6",
+            method="file_operations.get_unmapped_area",
+        ),
     ),
 )
 def mmap_file(op: Op, mapped: MappedFile, start: int, end: int, writable: bool) -> None:
@@ -195,6 +206,14 @@ def mmap_file(op: Op, mapped: MappedFile, start: int, end: int, writable: bool) 
     process has no VMA slot left."""
     part, process, inode = _parts(op, mapped)
     op.lock(process.mmap_lock, EXCL, "vm_mmap_pgoff(): mmap_write_lock_killable(mm)")
+    if mapped.thp_area:
+        op.enter(
+            "file_operations.get_unmapped_area",
+            label="do_mmap(): get_unmapped_area(): if (file && file->f_op->get_unmapped_area) "
+            "get_area = file->f_op->get_unmapped_area: thp_get_unmapped_area(file, addr, len, "
+            "pgoff, flags)",
+            roles={"file": inode, "inode": inode, "mm": process},
+        )
     number = op.compute(
         "vma",
         "do_mmap(): addr = get_unmapped_area(file, addr, len, pgoff, flags); "

@@ -28,6 +28,7 @@ MMAP_PROPERTIES = (*BASE_PROPERTIES, "vma-open-close", "ptes-within-vmas")
 THREE = MappedFile(File("/f", pages=3, cached=(0, 1, 2)), vmas=((0, 3, VM_WRITE),))
 TWO = MappedFile(File("/f", pages=2, cached=(0, 1)), vmas=((0, 2, VM_WRITE),))
 UNMAPPED = MappedFile(File("/f", pages=2, cached=(0, 1)))
+THP_AREA = MappedFile(File("/f", pages=2, cached=(0, 1)), thp_area=True)
 WITH_DEVICE = MappedFile(
     File("/f", pages=2, cached=(0, 1)), vmas=((0, 2, VM_WRITE), (8, 9, VM_PFNMAP))
 )
@@ -87,5 +88,15 @@ scenario(
     "while the task unmaps it; the task's file mapping stays",
     tree=["/f"],
     threads=[ptrace_peek(WITH_DEVICE, 8), munmap_range(WITH_DEVICE, 8, 9)],
+    properties=MMAP_PROPERTIES,
+)
+
+scenario(
+    "mmap/thp-area-vs-store",
+    "mmap(2) of a file whose filesystem places the mapping itself (->get_unmapped_area under "
+    "mmap_lock held for writing, as ext4's thp_get_unmapped_area()) while the task stores to "
+    "the pages it maps",
+    tree=["/f"],
+    threads=[mmap_file(THP_AREA, 0, 2, True), vma_store(THP_AREA, 1), io_completion(THP_AREA.file)],
     properties=MMAP_PROPERTIES,
 )
