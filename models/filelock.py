@@ -347,6 +347,20 @@ def _copy_lock(_scratch: Scratch, _request: Posix) -> int:
     return 0
 
 
+def _insert_copy(op: Op, ctx: FileLockContext, request: Posix) -> None:
+    """Under flc_lock: ``locks_copy_lock()`` (``->fl_copy_lock``) of the
+    granted request, inserted into the file's POSIX list."""
+    op.call(
+        "file_lock_operations.fl_copy_lock",
+        _copy_lock,
+        request,
+        label="locks_copy_lock(new_fl, request): fl->fl_ops->fl_copy_lock(new, fl)",
+        roles={"flctx": ctx},
+        sleeps=False,
+    )
+    op.effect("locks_insert_lock_ctx(new_fl, &fl->fl_list)", _insert_posix, ctx, request)
+
+
 def _insert_posix(scratch: Scratch, ctx: FileLockContext, request: Posix) -> None:
     scratch[ctx.posix] = tuple(sorted({*scratch[ctx.posix], request}))
 
@@ -461,15 +475,7 @@ def posix_lock_attempt(op: Op, ctx: FileLockContext, request: Posix, lockd: bool
                 holders=_holders(ctx, _blockers(ctx, "posix", request[0])),
             )
         op.goto("retry")
-    op.call(
-        "file_lock_operations.fl_copy_lock",
-        _copy_lock,
-        request,
-        label="locks_copy_lock(new_fl, request): fl->fl_ops->fl_copy_lock(new, fl)",
-        roles={"flctx": ctx},
-        sleeps=False,
-    )
-    op.effect("locks_insert_lock_ctx(new_fl, &fl->fl_list)", _insert_posix, ctx, request)
+    _insert_copy(op, ctx, request)
     op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
     op.label("out")
 
@@ -1245,15 +1251,7 @@ def plock_callback(op: Op, path: str, owner: str, first: tuple[int, int]) -> Non
     )
     request = (owner, first[0], first[1], WRITE)
     op.lock(ctx.flc_lock, EXCL, "posix_lock_file(file, flc, NULL): spin_lock(&ctx->flc_lock)")
-    op.call(
-        "file_lock_operations.fl_copy_lock",
-        _copy_lock,
-        request,
-        label="locks_copy_lock(new_fl, request): fl->fl_ops->fl_copy_lock(new, fl)",
-        roles={"flctx": ctx},
-        sleeps=False,
-    )
-    op.effect("locks_insert_lock_ctx(new_fl, &fl->fl_list)", _insert_posix, ctx, request)
+    _insert_copy(op, ctx, request)
     op.unlock(ctx.flc_lock, "spin_unlock(&ctx->flc_lock)")
     op.call(
         "lock_manager_operations.lm_grant",
