@@ -124,6 +124,13 @@ def _test(register: Expr, text: str, predicate: Any) -> Expr:
     return Expr(text, build, register.local)
 
 
+def _look_up_vma(op: Op, process: Process, page: int, label: str) -> tuple[Expr, Expr]:
+    """Find the VMA over ``page`` into register ``vma``: the register (its
+    slot number, None when no VMA is there) and the VMA it names."""
+    number = op.compute("vma", label, lambda scratch: find_vma(scratch, process, page))
+    return number, _vma_in(process, number)
+
+
 def _vma_in(process: Process, number: Expr) -> Expr:
     """The VMA in the slot whose number register ``number`` holds."""
 
@@ -281,12 +288,12 @@ def _file_pages(part: Vmas, start: int, end: int) -> Expr:
 def unmap_vma_range(op: Op, part: Vmas, process: Process, start: int, end: int) -> None:
     """``do_vmi_align_munmap()`` of ``[start, end)`` inside the VMA found
     there, the caller holding mmap_lock exclusive."""
-    number = op.compute(
-        "vma",
+    number, vma = _look_up_vma(
+        op,
+        process,
+        start,
         f"do_vmi_munmap(): vma = vma_find(vmi, end) /* the VMA over page {start} */",
-        lambda scratch: find_vma(scratch, process, start),
     )
-    vma = _vma_in(process, number)
     with op.when(_test(number, "vma == NULL", lambda n: n is None), "if (!vma) return 0"):
         op.goto("unmapped")
     with op.when(
@@ -411,11 +418,7 @@ def mprotect_readonly(op: Op, mapped: MappedFile, start: int, end: int) -> None:
     ``change_protection()`` write-protects the ptes (their dirty bit stays)."""
     part, process, _ = _parts(op, mapped)
     op.lock(process.mmap_lock, EXCL, "do_mprotect_pkey(): mmap_write_lock_killable(current->mm)")
-    number = op.compute(
-        "vma",
-        "vma = vma_find(&vmi, end)",
-        lambda scratch: find_vma(scratch, process, start),
-    )
+    number, _ = _look_up_vma(op, process, start, "vma = vma_find(&vmi, end)")
     with op.when(
         _test(number, "vma == NULL", lambda n: n is None), "if (!vma) goto out /* -ENOMEM */"
     ):
@@ -458,12 +461,9 @@ def madvise_dontneed(op: Op, mapped: MappedFile, start: int, end: int) -> None:
     -ENOMEM without a VMA there, -EINVAL on a VM_PFNMAP one."""
     part, process, _ = _parts(op, mapped)
     op.lock(process.mmap_lock, SHARED, "do_madvise(): mmap_read_lock(mm)")
-    number = op.compute(
-        "vma",
-        "madvise_walk_vmas(): vma = find_vma_prev(mm, start, &prev)",
-        lambda scratch: find_vma(scratch, process, start),
+    _, vma = _look_up_vma(
+        op, process, start, "madvise_walk_vmas(): vma = find_vma_prev(mm, start, &prev)"
     )
-    vma = _vma_in(process, number)
     usable = _test(
         vma, "vma && can_madv_lru_vma(vma)", lambda v: v is not None and not v[2] & VM_PFNMAP
     )
@@ -495,12 +495,9 @@ def madvise_remove(op: Op, mapped: MappedFile, start: int, end: int) -> None:
     then retakes it; -EACCES on a VMA that is not shared and writable."""
     _, process, _ = _parts(op, mapped)
     op.lock(process.mmap_lock, SHARED, "do_madvise(): mmap_read_lock(mm)")
-    number = op.compute(
-        "vma",
-        "madvise_walk_vmas(): vma = find_vma_prev(mm, start, &prev)",
-        lambda scratch: find_vma(scratch, process, start),
+    _, vma = _look_up_vma(
+        op, process, start, "madvise_walk_vmas(): vma = find_vma_prev(mm, start, &prev)"
     )
-    vma = _vma_in(process, number)
     shared_writable = _test(
         vma,
         "(vma->vm_flags & (VM_SHARED|VM_WRITE)) == (VM_SHARED|VM_WRITE)",
@@ -720,12 +717,12 @@ def ptrace_peek(op: Op, mapped: MappedFile, page: int) -> None:
     locked = not op.variant(ACCESS_WITHOUT_MMAP_LOCK)
     if locked:
         op.lock(process.mmap_lock, SHARED, "__access_remote_vm(): mmap_read_lock_killable(mm)")
-    number = op.compute(
-        "vma",
+    number, vma = _look_up_vma(
+        op,
+        process,
+        page,
         "get_user_pages_remote() /* -EFAULT: VM_PFNMAP */; vma = vma_lookup(mm, addr)",
-        lambda scratch: find_vma(scratch, process, page),
     )
-    vma = _vma_in(process, number)
     with op.when(
         _test(vma, "vma->vm_ops->access", lambda v: v is not None and v[2] & VM_PFNMAP),
         "if (vma && vma->vm_ops && vma->vm_ops->access)",
