@@ -4,12 +4,15 @@ and the protocol variants they catch (``mc.models.filelock``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from mc.dsl import BASE_PROPERTIES, State, invariant, scenario
 from mc.dsl.kernel_model import KernelModel
 from mc.engine.model import Check
 from mc.kernel.pagecache import File
 from mc.models.filelock import (
     READ,
+    FileLockContext,
     delegate,
     exclusion_violation,
     find_context,
@@ -31,44 +34,52 @@ LEASE_VS_OPEN = "lease-vs-open"
 EDEADLK_EXACT = "edeadlk-exact"
 
 
+NEEDS = ("filelock", "a file's locks or leases (fs/locks.c)")
+
+
+def _of_context(
+    violation: Callable[[State, FileLockContext], str | None],
+) -> Callable[[KernelModel], Check[State]]:
+    """The check ``violation(state, ctx)`` of the file's lock context (none
+    to make when the scenario's file has no locks or leases)."""
+
+    def make(model: KernelModel) -> Check[State]:
+        ctx = find_context(model.world)
+        if ctx is None:
+            return lambda _state: None
+        return lambda state: violation(state, ctx)
+
+    return make
+
+
 @invariant(
     FILELOCK_EXCLUSION,
     "no two conflicting POSIX locks (other owners, overlapping, one a write lock) and no "
     "two conflicting flocks (other files, one exclusive) are held at once",
-    needs=("filelock", "a file's locks or leases (fs/locks.c)"),
+    needs=NEEDS,
 )
 def filelock_exclusion(model: KernelModel) -> Check[State]:
-    ctx = find_context(model.world)
-    if ctx is None:
-        return lambda _state: None
-    return lambda state: exclusion_violation(state, ctx)
+    return _of_context(exclusion_violation)(model)
 
 
 @invariant(
     LEASE_VS_OPEN,
     "no open goes past break_lease() while a conflicting lease of another file is granted, "
     "so no lease is granted while a conflicting open is in progress",
-    needs=("filelock", "a file's locks or leases (fs/locks.c)"),
+    needs=NEEDS,
 )
 def lease_vs_open(model: KernelModel) -> Check[State]:
-    ctx = find_context(model.world)
-    if ctx is None:
-        return lambda _state: None
-    return lambda state: lease_violation(state, ctx)
+    return _of_context(lease_violation)(model)
 
 
 @invariant(
     EDEADLK_EXACT,
     "an F_SETLKW request gets -EDEADLK exactly when waiting would close a cycle of the "
     "POSIX owners' waits-for graph: no false -EDEADLK, no sleep that closes a cycle",
-    needs=("filelock", "a file's locks or leases (fs/locks.c)"),
+    needs=NEEDS,
 )
 def edeadlk_exact(model: KernelModel) -> Check[State]:
-    ctx = find_context(model.world)
-    if ctx is None:
-        return lambda _state: None
-    slot = ctx.verdicts
-    return lambda state: state[slot]
+    return _of_context(lambda state, ctx: state[ctx.verdicts])(model)
 
 
 FILELOCK_PROPERTIES = (*BASE_PROPERTIES, FILELOCK_EXCLUSION)
