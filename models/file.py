@@ -47,15 +47,32 @@ from mc.dsl.addresses import address_below
 from mc.dsl.folio import folio_ref, put_folio
 from mc.dsl.operation import Cite, Op, operation
 from mc.kernel import errno
+from mc.kernel.device import render_version
 from mc.kernel.expr import Expr, const, same, state_expr
 from mc.kernel.locks import EXCL, SHARED, Kind, Lock
-from mc.kernel.pagecache import PAGE_SIZE, File, pagecache
+from mc.kernel.pagecache import (
+    PAGE_SIZE,
+    PG_UPTODATE,
+    File,
+    Mapping,
+    Page,
+    get_block,
+    pagecache,
+    promise,
+    render_promise,
+    store_data,
+)
+from mc.kernel.pagedata import runs_of
 from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
 from mc.kernel.vfs import dead_dir
-from mc.kernel.world import ModelError, Scratch, World
+from mc.kernel.world import DONE, ERROR_SLOT, ModelError, Scratch, World
+from mc.models.blockfs_truncate import inode_dio_wait
 from mc.models.dirops import lock_two_nondirectories
-from mc.models.truncate import punch_hole
+from mc.models.truncate import file_parts, punch_hole
+from mc.models.truncate_mm import truncate_folio
 from mc.models.writeback import (
+    do_writepages,
+    fdatawait,
     filemap_get_pages,
     perform_write,
     read,
@@ -69,6 +86,10 @@ REMAP_ARGUMENT_ORDER = "remap-argument-order"
 SPLICE_WRITE_INODE_FIRST = "splice-write-inode-first"
 READDIR_UNLOCKED = "readdir-unlocked"
 FDGET_POS_TAG = "fdget-pos"
+REMAP_SKIPS_WRITEBACK = "remap-skips-writeback"
+REMAP_SKIPS_DEST_INVALIDATE = "remap-skips-dest-invalidate"
+COPY_COHERENT = "copy-coherent"
+COPIES = "copies"
 
 
 @attrs.frozen
@@ -721,6 +742,101 @@ def _copy_data(scratch: Scratch, source: Filp, target: Filp) -> int:
     return 0
 
 
+@attrs.frozen
+class Copy:
+    """A copy_file_range(2) or FICLONE of the scenario between two files
+    with a page cache: the thread, its program counter (the call returned
+    when it is DONE), the register of what it must copy (the newest data
+    of each source page written by a write that had returned when it
+    began) and the two mappings."""
+
+    thread: str
+    pc: int
+    promised: int
+    source: Mapping
+    target: Mapping
+    call: str
+
+
+class Copies(list[Copy]):
+    """The world part listing the scenario's copies between page caches."""
+
+
+def copies(world: World) -> Copies:
+    """The copies of ``world`` between files with a page cache."""
+    part = world.parts.get(COPIES)
+    if not isinstance(part, Copies):
+        part = Copies()
+        world.parts[COPIES] = part
+    return part
+
+
+def _caches(source_spec: OpenFile, target_spec: OpenFile) -> tuple[File, File] | None:
+    """Both files' page caches, or None when neither has one (the data is
+    then one version per file); one without the other is a model error."""
+    if source_spec.cache is None and target_spec.cache is None:
+        return None
+    if source_spec.cache is None or target_spec.cache is None:
+        raise ModelError(
+            f"{source_spec.label} and {target_spec.label}: give both files a page cache or neither"
+        )
+    if source_spec.cache.pages != target_spec.cache.pages or (
+        source_spec.cache.holes or target_spec.cache.holes
+    ):
+        raise ModelError(
+            f"{source_spec.label} -> {target_spec.label}: the copy is of whole files of the same "
+            "size without holes"
+        )
+    return source_spec.cache, target_spec.cache
+
+
+def _begin_copy(op: Op, source: Mapping, target: Mapping, call: str) -> None:
+    """Record the copy for ``copy-coherent``: what the source holds from
+    the writes that returned before the call (a step of no kernel code)."""
+    promised = op.register("copy promises", render_promise)
+    copies(op.world).append(Copy(op.thread.name, op.thread.pc, promised, source, target, call))
+    op.compute(
+        "copy promises",
+        f"/* {call} begins: the source's data is what it must copy */",
+        promise,
+        source,
+        render=render_promise,
+    )
+
+
+def copy_coherent_check(world: World) -> Callable[[Any], str | None]:
+    """The check of ``copy-coherent``: once a copy_file_range(2) or FICLONE
+    between page caches returned, a buffered read of each destination page
+    returns the source's data the call had to copy (the newest write to
+    the source page that returned before the call began) or newer source
+    data: its cached folio holds it, or, with none cached, its block."""
+    part = copies(world)
+    cache = pagecache(world)
+
+    def check(state: Any) -> str | None:
+        for copy in part:
+            if state[copy.pc] != DONE or state[ERROR_SLOT] is not None:
+                continue
+            for index, version in state[copy.promised] or ():
+                source, target = copy.source.pages[index], copy.target.pages[index]
+                history = state[source.history]
+                newer = history[history.index(version) :]
+                folio = state[target.folio]
+                if folio is not None and folio[1] & PG_UPTODATE:
+                    got, where = folio[0], f"its cached folio {target} holds"
+                else:
+                    got, where = cache.on_device(state, target), f"the block of {target} holds"
+                if {held for _, held in runs_of(got)} & set(newer):
+                    continue
+                return (
+                    f"{copy.thread}'s {copy.call} returned, but {where} {cache.writer(got)}: "
+                    f"{cache.writer(version)} to {source} had returned before the call began"
+                )
+        return None
+
+    return check
+
+
 @operation(
     models="copy_file_range(2) -> vfs_copy_file_range() -> ->copy_file_range (fs/read_write.c)",
     describe=lambda i, o: f"copy_file_range({i} -> {o})",
@@ -762,6 +878,77 @@ def copy_file_range(op: Op, source_spec: OpenFile, target_spec: OpenFile) -> Non
     op.unlock(src.i_rwsem, "unlock_two_nondirectories(src_inode, target_inode): inode_unlock(src)")
     op.unlock(dst.i_rwsem, "inode_unlock(target)")
     op.unlock(writers, "file_end_write(file_out)")
+
+
+def _mapping_of(op: Op, cache: File) -> Mapping:
+    try:
+        return pagecache(op.world).attach(cache)
+    except ValueError as error:
+        raise ModelError(str(error)) from None
+
+
+def _write_and_wait(op: Op, mapping: Mapping, why: str) -> None:
+    """``filemap_write_and_wait_range()`` over the whole file: WB_SYNC_ALL
+    writeback of its dirty folios, then the wait for their I/O."""
+    op.effect(f"filemap_write_and_wait_range({why}->i_mapping, pos, pos + *len - 1)", _nothing)
+    op.run(_writeback_and_wait, mapping)
+
+
+def _writeback_and_wait(op: Op, mapping: Mapping) -> None:
+    do_writepages(op, mapping, sync_all=True)
+    fdatawait(op, mapping)
+
+
+def _remap_blocks(scratch: Scratch, source: Mapping, target: Mapping) -> None:
+    """``xfs_reflink_remap_blocks()``: each destination page maps the
+    source page's block; the model gives the destination's block the data
+    the source's block holds (sharing the block itself, and copy-on-write
+    of a later write, are left out)."""
+    cache = pagecache(scratch.world)
+    device = cache.device
+    assert device is not None
+    for source_page, target_page in zip(source.pages, target.pages, strict=True):
+        data = cache.on_device(scratch.values, source_page)
+        get_block(scratch, target_page)
+        scratch[device.blocks[scratch[target_page.block]]] = data
+        scratch[target_page.history] = (*scratch[target_page.history], data)
+
+
+def _remap_through_caches(op: Op, source_cache: File, target_cache: File) -> None:
+    """The page-cache half of XFS's ``xfs_reflink_remap_prep()`` and the
+    remap, with both i_rwsem and both invalidate_locks held (so no folio
+    enters either cache meanwhile): ``generic_remap_file_range_prep()``
+    waits for direct I/O on both files (``inode_dio_wait()``) and writes
+    back and waits on both ranges (``filemap_write_and_wait_range()``);
+    ``xfs_flush_unmap_range()`` drops the destination's range from its
+    page cache (``truncate_pagecache_range()``; its own
+    ``filemap_write_and_wait_range()`` finds the range clean, both locks
+    held since the first, and is that one); then the blocks are remapped.
+    Variant ``remap-skips-writeback`` leaves the source's dirty folios
+    unwritten (the clone takes what the blocks held before them); variant
+    ``remap-skips-dest-invalidate`` leaves the destination's folios cached
+    over the blocks the clone replaces."""
+    source = _mapping_of(op, source_cache)
+    target, mm, _inode = file_parts(op, target_cache)
+    inode_dio_wait(op, source, "/* generic_remap_file_range_prep(): inode_in */")
+    inode_dio_wait(op, target, "/* if (!same_inode) inode_dio_wait(inode_out) */")
+    if not op.variant(REMAP_SKIPS_WRITEBACK):
+        _write_and_wait(op, source, "inode_in")
+    _write_and_wait(op, target, "inode_out")
+    if not op.variant(REMAP_SKIPS_DEST_INVALIDATE):
+        op.effect(
+            "xfs_flush_unmap_range(dest, pos_out, *len): "
+            "truncate_pagecache_range(inode, start, end)",
+            _nothing,
+        )
+        for page in target.pages:
+            truncate_folio(op, mm, target, page)
+    op.effect(
+        "xfs_reflink_remap_blocks(src, pos_in, dest, pos_out, remap_len, &remapped)",
+        _remap_blocks,
+        source,
+        target,
+    )
 
 
 def _lock_two(op: Op, io1: Any, io2: Any, inval1: Any, inval2: Any, *, order: str) -> None:
@@ -806,6 +993,9 @@ def remap(op: Op, source_spec: OpenFile, target_spec: OpenFile) -> None:
     source, target = _filp(op, source_spec), _filp(op, target_spec)
     src, dst = op.inode(source_spec.path), op.inode(target_spec.path)
     part = files(op.world)
+    caches = _caches(source_spec, target_spec)
+    if caches is not None:
+        _begin_copy(op, _mapping_of(op, caches[0]), _mapping_of(op, caches[1]), "FICLONE")
     src_invalidate = part.invalidate_lock(source_spec.path)
     dst_invalidate = part.invalidate_lock(target_spec.path)
     writers = sb_writers(op.world, SB_FREEZE_WRITE)
@@ -825,16 +1015,125 @@ def remap(op: Op, source_spec: OpenFile, target_spec: OpenFile) -> None:
             _lock_two(op, *forward, order="")
         with op.otherwise():
             _lock_two(op, *swapped, order="/* swapped */")
-    op.effect(
-        "generic_remap_file_range_prep(); xfs_reflink_remap_blocks(src, pos_in, dest, pos_out)",
-        _copy_data,
-        source,
-        target,
-    )
+    if caches is None:
+        op.effect(
+            "generic_remap_file_range_prep(); xfs_reflink_remap_blocks(src, pos_in, dest, pos_out)",
+            _copy_data,
+            source,
+            target,
+        )
+    else:
+        _remap_through_caches(op, *caches)
     op.unlock(src_invalidate, "xfs_iunlock2_io_mmap(): filemap_invalidate_unlock_two()")
     op.unlock(dst_invalidate, "filemap_invalidate_unlock_two() /* the other */")
     op.unlock(src.i_rwsem, "inode_unlock(VFS_I(ip1))")
     op.unlock(dst.i_rwsem, "inode_unlock(VFS_I(ip2))")
+    op.unlock(writers, "file_end_write(file_out)")
+
+
+def _spliced(scratch: Scratch, page: Page) -> Any:
+    folio = scratch[page.folio]
+    return None if folio is None else folio[0]
+
+
+def _store_spliced(scratch: Scratch, page: Page, slot: int) -> None:
+    store_data(scratch, page, scratch[slot])
+
+
+def _copy_spliced(slot: int) -> Callable[[Op, Page], None]:
+    def copy(op: Op, page: Page) -> None:
+        op.effect(
+            "copied = copy_page_from_iter(buf->page, ...) /* the data spliced from file_in */",
+            _store_spliced,
+            page,
+            slot,
+        )
+
+    return copy
+
+
+@operation(
+    models="copy_file_range(2) without ->copy_file_range or ->remap_file_range: "
+    "vfs_copy_file_range() -> generic_copy_file_range() -> do_splice_direct() "
+    "(fs/read_write.c, fs/splice.c)",
+    describe=lambda i, o: f"copy_file_range({i} -> {o}) /* splice */",
+    cites=(
+        Cite("fs/read_write.c", "vfs_copy_file_range", "6.6"),
+        Cite("fs/read_write.c", "generic_copy_file_range", "6.6"),
+        Cite("fs/splice.c", "do_splice_direct", "6.6"),
+        Cite("fs/splice.c", "splice_direct_to_actor", "6.6"),
+        Cite("fs/splice.c", "direct_splice_actor", "6.6"),
+        Cite("fs/splice.c", "do_splice_read", "6.6"),
+        Cite("fs/splice.c", "do_splice_from", "6.6"),
+        Cite(
+            "fs/ext4/file.c", "ext4_file_splice_read", "6.6", method="file_operations.splice_read"
+        ),
+        Cite("mm/filemap.c", "filemap_splice_read", "6.6"),
+        Cite("fs/splice.c", "iter_file_splice_write", "6.6", method="file_operations.splice_write"),
+        Cite("fs/read_write.c", "vfs_iter_write", "6.6", method="file_operations.write_iter"),
+        Cite("mm/filemap.c", "generic_perform_write", "6.6"),
+    ),
+)
+def copy_file_range_splice(op: Op, source_spec: OpenFile, target_spec: OpenFile) -> None:
+    """copy_file_range(2) between two files with a page cache on a
+    filesystem without ``->copy_file_range`` and ``->remap_file_range``
+    (ext4's shape): ``vfs_copy_file_range()`` takes
+    ``file_start_write(file_out)`` and falls back to
+    ``generic_copy_file_range()`` -> ``do_splice_direct()``: for each page,
+    ``splice_direct_to_actor()`` reads the source's folio into the task's
+    own pipe (``->splice_read`` = ``filemap_splice_read()``, no inode lock:
+    the folio is got uptodate as read(2) gets it), then
+    ``direct_splice_actor()`` -> ``do_splice_from()`` -> ``->splice_write``
+    = ``iter_file_splice_write()``: ``pipe_lock()`` of that pipe, then
+    ``vfs_iter_write()`` -> ``->write_iter`` (the shipped
+    ``generic_perform_write()`` body, i_rwsem exclusive) copies the spliced
+    data into the destination's folio.  Left out: the pipe's buffers
+    (one page moves at a time), short copies, ``->splice_eof``."""
+    caches = _caches(source_spec, target_spec)
+    if caches is None:
+        raise ModelError("copy_file_range through splice needs two files with a page cache")
+    source_filp, target_filp = _filp(op, source_spec), _filp(op, target_spec)
+    source, target = _mapping_of(op, caches[0]), _mapping_of(op, caches[1])
+    src, dst = op.inode(source_spec.path), op.inode(target_spec.path)
+    pipe = files(op.world).pipe(Pipe(f"splice_pipe({op.thread.name})", buffers=0, size=1))
+    _begin_copy(op, source, target, "copy_file_range(2)")
+    spliced = op.register("spliced", render_version)
+    writers = sb_writers(op.world, SB_FREEZE_WRITE)
+    op.lock(writers, SHARED, "vfs_copy_file_range(): file_start_write(file_out)")
+    for source_page, target_page in zip(source.pages, target.pages, strict=True):
+        at = f".copy{source_page.index}"
+        op.enter(
+            "file_operations.splice_read",
+            label="splice_direct_to_actor(): ret = do_splice_read(in, &pos, pipe, len, flags): "
+            "in->f_op->splice_read(in, ppos, pipe, len, flags)",
+            roles={"file": source_filp, "inode": src, "pipe": pipe},
+        )
+        filemap_get_pages(op, source, source_page, at)
+        op.compute(
+            "spliced",
+            "filemap_splice_read(): splice_folio_into_pipe(pipe, folio, *ppos, len)",
+            _spliced,
+            source_page,
+            render=render_version,
+        )
+        put_folio(op, folio_ref(op, source_page))
+        op.enter(
+            "file_operations.splice_write",
+            label="direct_splice_actor(): do_splice_from(pipe, file, sd->opos, sd->total_len, "
+            "sd->flags): out->f_op->splice_write(pipe, out, ppos, len, flags)",
+            roles={"file": target_filp, "inode": dst, "pipe": pipe},
+        )
+        op.lock(pipe.mutex, EXCL, "iter_file_splice_write(): pipe_lock(pipe)", tag="pipe-lock")
+        op.enter(
+            "file_operations.write_iter",
+            label="ret = vfs_iter_write(out, &from, &sd.pos, 0): call_write_iter(file, &kiocb, "
+            "iter)",
+            roles={"file": target_filp, "inode": dst},
+        )
+        perform_write(
+            op, target, target_page, dst, 0, start_write=False, copy=_copy_spliced(spliced)
+        )
+        op.unlock(pipe.mutex, "pipe_unlock(pipe)", tag="pipe-lock")
     op.unlock(writers, "file_end_write(file_out)")
 
 

@@ -10,9 +10,12 @@ from mc.dsl import Invocation, Program, flag_variant, invariant, variant
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import BASE_PROPERTIES, scenario
 from mc.kernel.pagecache import File
+from mc.kernel.pagecache_properties import PAGE_CACHE_READS, PAGECACHE_PROPERTIES
 from mc.kernel.truncate_properties import NO_STALE_DATA
 from mc.models.dirops import create, unlink
 from mc.models.file import (
+    COPIES,
+    COPY_COHERENT,
     FALLOC_FL_KEEP_SIZE,
     FALLOC_FL_PUNCH_HOLE,
     FDGET_POS_TAG,
@@ -21,11 +24,15 @@ from mc.models.file import (
     NO_LOST_F_POS,
     READDIR_UNLOCKED,
     REMAP_ARGUMENT_ORDER,
+    REMAP_SKIPS_DEST_INVALIDATE,
+    REMAP_SKIPS_WRITEBACK,
     SEEK_CUR,
     SPLICE_WRITE_INODE_FIRST,
     OpenFile,
     Pipe,
+    copy_coherent_check,
     copy_file_range,
+    copy_file_range_splice,
     fadvise,
     fallocate,
     file_locks,
@@ -44,7 +51,7 @@ from mc.models.file import (
     splice_write,
     write_fd,
 )
-from mc.models.writeback import io_completion
+from mc.models.writeback import io_completion, write
 
 
 @invariant(
@@ -230,4 +237,61 @@ scenario(
         io_completion(FALLOC_FILE),
     ],
     properties=(*FILE_PROPERTIES, NO_STALE_DATA),
+)
+
+
+# --- copies and clones between two page caches ------------------------------------------
+
+
+@invariant(
+    COPY_COHERENT,
+    "once copy_file_range(2) or FICLONE between two files with a page cache returned, a "
+    "buffered read of the destination returns the source's data the call had to copy (every "
+    "write to the source that returned before the call began, or newer): no cached "
+    "destination folio holds older data, nor, with none cached, the destination's block",
+    reads=PAGE_CACHE_READS,
+    needs=(COPIES, "a copy_file_range(2) or FICLONE between files with a page cache"),
+)
+def copy_coherent(model: KernelModel) -> Callable[[tuple[object, ...]], str | None]:
+    return copy_coherent_check(model.world)
+
+
+flag_variant(
+    REMAP_SKIPS_WRITEBACK,
+    "generic_remap_file_range_prep() does not write back the source's range before the "
+    "remap: the clone shares blocks that do not yet hold the source's dirty data",
+)
+flag_variant(
+    REMAP_SKIPS_DEST_INVALIDATE,
+    "->remap_file_range does not drop the destination's range from its page cache "
+    "(xfs_flush_unmap_range()'s truncate_pagecache_range()): folios cached before the clone "
+    "keep the old data over the remapped blocks",
+)
+
+COPY_PROPERTIES = (*BASE_PROPERTIES, *PAGECACHE_PROPERTIES, COPY_COHERENT)
+SOURCE = File("/a", pages=1)
+TARGET = File("/b", pages=1, cached=(0,))
+CLONE_SOURCE = OpenFile("/a", cache=SOURCE, name="fa")
+CLONE_TARGET = OpenFile("/b", cache=TARGET, name="fb")
+
+scenario(
+    "file/clone-vs-write",
+    "FICLONE of /a onto /b (each with a page cache; /b's page cached) racing a buffered "
+    "write(2) to /a; the device completes the clone's write-back",
+    tree=["/a", "/b"],
+    threads=[write(SOURCE, 0), remap(CLONE_SOURCE, CLONE_TARGET), io_completion(SOURCE)],
+    properties=COPY_PROPERTIES,
+)
+
+COPY_SOURCE_FILE = File("/a", pages=1, cached=(0,))
+COPY_SOURCE = OpenFile("/a", cache=COPY_SOURCE_FILE, name="fa")
+
+scenario(
+    "file/copy-splice-vs-write",
+    "copy_file_range(2) of /a into /b on a filesystem without ->copy_file_range or "
+    "->remap_file_range (each file with a page cache: the copy splices /a's folio into /b's "
+    "through ->splice_read and ->write_iter) racing a buffered write(2) to /a",
+    tree=["/a", "/b"],
+    threads=[write(COPY_SOURCE_FILE, 0), copy_file_range_splice(COPY_SOURCE, CLONE_TARGET)],
+    properties=COPY_PROPERTIES,
 )

@@ -187,6 +187,10 @@ LABEL_AS_MODELLED = {
     "if (unlikely(fault & VM_FAULT_RETRY)) { flags |= FAULT_FLAG_TRIED; goto retry; } "
     "/* mmap_lock already released */",
     "if (folio_mapped(folio)) rmap_walk(folio, &rwc)",
+    # file/clone-vs-write, file/copy-splice-vs-write: the writeback and truncation of /a and /b
+    "if (folio_batch has /a:N)",
+    "if (folio_batch has /b:N)",
+    "if (pte_dirty(ptent)) /* /b:N */",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""
