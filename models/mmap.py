@@ -8,8 +8,10 @@ mm/mprotect.c, kernel/fork.c, mm/memory.c), over AFS's file
 for a ``VM_IO | VM_PFNMAP`` mapping:
 
 - ``mmap_file``: ``vm_mmap_pgoff()`` (mmap_lock exclusive) ->
-  ``mmap_region()`` -> ``call_mmap()`` (``->mmap``) and the VMA linked
-  into the file's ``i_mmap`` tree under ``i_mmap_lock_write()``;
+  ``mmap_region()`` -> ``call_mmap()`` (``->mmap``), then, in
+  ``mmap_region()`` itself (6.6 has no ``vma_link_file()``: that helper
+  came with mm/vma.c), the VMA stored and linked into the file's
+  ``i_mmap`` tree under ``i_mmap_lock_write()``;
 - ``munmap_range``: ``__vm_munmap()`` -> ``do_vmi_align_munmap()``: the VMA
   split at each end of the range (``__split_vma()``: ``->open`` of the new
   VMA, then ``vma_prepare()``'s ``i_mmap_lock_write()``), the range's ptes
@@ -22,9 +24,12 @@ for a ``VM_IO | VM_PFNMAP`` mapping:
   which drops mmap_lock around ``vfs_fallocate(PUNCH_HOLE)`` (the shipped
   ``punch_hole``);
 - ``fork_exit``: ``dup_mmap()`` (both mms' mmap_lock exclusive: each VMA
-  copied into the child and linked into ``i_mmap``, then ``->open``; a shared
-  file mapping's ptes are not copied, ``vma_needs_copy()``), then the child's
-  ``exit_mmap()``: ``remove_vma()`` -> ``->close`` under its mmap_lock;
+  copied into the child and linked into ``i_mmap``, then ``->open``, the 6.6
+  order; later kernels call ``->open`` before the ``i_mmap`` insert; a
+  shared file mapping's ptes are not copied, ``vma_needs_copy()``), then
+  the child's ``exit_mmap()``: ``unmap_vmas()`` under mmap_lock shared,
+  then mmap_lock exclusive: ``free_pgtables()`` unlinks every VMA from
+  ``i_mmap``, then ``remove_vma()`` -> ``->close`` of each;
 - ``vma_load`` / ``vma_store``: a load or store through the mapping,
   faulting as ``mc.models.fault`` says after the VMA lookup of
   ``lock_mm_and_find_vma()`` (SIGSEGV when no VMA, or a store to a
@@ -33,7 +38,18 @@ for a ``VM_IO | VM_PFNMAP`` mapping:
   under mmap_lock shared, ``get_user_pages_remote()`` fails on a
   ``VM_PFNMAP`` VMA and ``->access`` (``generic_access_phys()``) reads it.
 
-Left out: mmap_lock's downgrade in munmap (the model keeps it exclusive),
+Read (mm/mmap.c): a comment-stripped copy of 6.7/6.8 in the search index
+(``remove_vma(vma, unreachable)``, ``unmap_region()`` with ``tree_end``,
+``do_vmi_align_munmap()`` walking back with ``vma_iter_prev_range()``),
+whose ``mmap_region()``, ``__split_vma()``, ``do_vmi_align_munmap()``,
+``__vm_munmap()``, ``get_unmapped_area()`` and ``exit_mmap()`` take the
+locks in 6.6's order; kernel/fork.c ``dup_mmap()`` as the 6.6 stable tree
+shows it in the patch that moved ``->open`` (and the 6.18 function).
+
+Left out: mmap_lock's downgrade in munmap (``do_vmi_align_munmap(...,
+unlock)`` downgrades to shared before ``unmap_region()`` and ``->close``
+and ends with ``mmap_read_unlock()``; the model keeps it exclusive: the
+detached VMAs are out of the tree, so a fault cannot reach them either way),
 VMA merging, mprotect of part of a VMA, MAP_FIXED over an existing VMA,
 per-VMA locks, page tables freed, and the device memory ``->access`` reads.
 """
@@ -197,7 +213,6 @@ def _link(scratch: Scratch, process: Process, number: int, vma: Vma) -> None:
         Cite("mm/mmap.c", "mmap_region", "6.6"),
         Cite("fs/afs/file.c", "afs_file_mmap", "6.6", method="file_operations.mmap"),
         Cite("mm/filemap.c", "generic_file_mmap", "6.6"),
-        Cite("mm/mmap.c", "vma_link_file", "6.6"),
         Cite("mm/mmap.c", "get_unmapped_area", "6.6"),
         Cite(
             "mm/huge_memory.c",
@@ -246,17 +261,21 @@ def mmap_file(op: Op, mapped: MappedFile, start: int, end: int, writable: bool) 
         1,
     )
     flags = VM_WRITE if writable else 0
-    op.lock(part.mapping.i_mmap_rwsem, EXCL, "vma_link_file(vma): i_mmap_lock_write(mapping)")
+    op.lock(
+        part.mapping.i_mmap_rwsem,
+        EXCL,
+        "mmap_region(): vma_iter_store(&vmi, vma); i_mmap_lock_write(vma->vm_file->f_mapping)",
+    )
     op.effect(
-        "__vma_link_file(vma, mapping); vma_iter_store(&vmi, vma) "
+        "vma_interval_tree_insert(vma, &vma->vm_file->f_mapping->i_mmap) "
         f"/* {render_vma((start, end, flags))} */",
         _link,
         process,
         number,
         (start, end, flags),
     )
-    op.unlock(part.mapping.i_mmap_rwsem, "i_mmap_unlock_write(mapping)")
-    op.unlock(process.mmap_lock, "mmap_write_unlock(mm)")
+    op.unlock(part.mapping.i_mmap_rwsem, "i_mmap_unlock_write(vma->vm_file->f_mapping)")
+    op.unlock(process.mmap_lock, "vm_mmap_pgoff(): mmap_write_unlock(mm)")
     op.label("out")
 
 
@@ -278,6 +297,11 @@ def _split(scratch: Scratch, process: Process, number: int, at: int, below: bool
 
 def _unlink(scratch: Scratch, process: Process, number: int) -> None:
     scratch[process.vmas[number]] = None
+
+
+def _unlink_kept(_scratch: Scratch, _number: int) -> None:
+    """The VMA leaves the file's ``i_mmap`` tree; the model's VMA slot
+    stands for the mm's tree, which keeps it until ``remove_vma()``."""
 
 
 def _file_pages(part: Vmas, start: int, end: int) -> Expr:
@@ -577,24 +601,34 @@ def fork_exit(op: Op, mapped: MappedFile) -> None:
     op.unlock(child.mmap_lock, "mmap_write_unlock(mm)")
     op.unlock(parent.mmap_lock, "mmap_write_unlock(oldmm)")
     op.lock(
-        child.mmap_lock, EXCL, "do_exit(): exit_mm(): mmput(): exit_mmap(): mmap_write_lock(mm)"
+        child.mmap_lock, SHARED, "do_exit(): exit_mm(): mmput(): exit_mmap(): mmap_read_lock(mm)"
     )
+    op.unlock(
+        child.mmap_lock,
+        "unmap_vmas(&tlb, &mas, vma, 0, ULONG_MAX, ULONG_MAX, false) /* no ptes: a shared "
+        "file mapping's are not copied */; mmap_read_unlock(mm)",
+    )
+    op.lock(child.mmap_lock, EXCL, "set_bit(MMF_OOM_SKIP, &mm->flags); mmap_write_lock(mm)")
     for number, slot in enumerate(child.vmas):
         present = _slot_used(slot, f"vma {number}")
-        with op.when(present, f"do {{ vma = remove_vma(vma, true); }} /* VMA slot {number} */"):
+        with op.when(present, f"free_pgtables(): for each vma /* VMA slot {number} */"):
             op.lock(
                 mapping.i_mmap_rwsem,
                 EXCL,
-                "free_pgtables(): unlink_file_vma(): i_mmap_lock_write(mapping)",
+                "free_pgtables(): unlink_file_vma(vma): i_mmap_lock_write(mapping)",
             )
-            op.effect("__remove_shared_vm_struct(vma, file, mapping)", _unlink, child, number)
+            op.effect("__remove_shared_vm_struct(vma, file, mapping)", _unlink_kept, number)
             op.unlock(mapping.i_mmap_rwsem, "i_mmap_unlock_write(mapping)")
+    for number, slot in enumerate(child.vmas):
+        present = _slot_used(slot, f"vma {number}")
+        with op.when(present, f"do {{ remove_vma(vma, true); }} /* VMA slot {number} */"):
             afs_vm_close(
                 op,
                 part,
                 child,
                 "remove_vma(): if (vma->vm_ops && vma->vm_ops->close) vma->vm_ops->close(vma)",
             )
+            op.effect("__mt_destroy(&mm->mm_mt) /* the VMA is gone */", _unlink, child, number)
     op.unlock(child.mmap_lock, "mmap_write_unlock(mm)")
 
 
