@@ -7,7 +7,10 @@ torvalds/linux tree as stored, commit 001397f5; mm/filemap.c
 fs/inode.c ``inode_dio_wait()``, include/linux/fs.h ``inode_dio_begin()`` /
 ``inode_dio_end()``):
 
-- ``dio_write``: O_DIRECT write(2) of one whole page: i_rwsem shared
+- ``dio_write``: O_DIRECT write(2) of one whole page: ``vfs_write()``'s
+  ``file_start_write()`` (an io_submit(2): ``aio_write()``'s
+  ``kiocb_start_write()``, whose freeze protection the completion ends in
+  ``aio_complete_rw()`` -> ``kiocb_end_write()``), ``->write_iter``, i_rwsem shared
   (exclusive when the write extends the file: ``ext4_extending_io()``),
   ``kiocb_invalidate_pages()`` (``filemap_write_and_wait_range()`` then
   ``invalidate_inode_pages2_range()``), ``inode_dio_begin()``, the block
@@ -21,6 +24,16 @@ fs/inode.c ``inode_dio_wait()``, include/linux/fs.h ``inode_dio_begin()`` /
   ``kiocb_invalidate_post_direct_write()`` and ``inode_dio_end()``;
 - ``read_after_dio``: a buffered read(2) of the page begun once the direct
   write has completed.
+
+Read: fs/iomap/direct-io.c of torvalds/linux as stored (commit 001397f5,
+after 6.18): ``__iomap_dio_rw()`` writes back and invalidates
+(``kiocb_invalidate_pages()``) before ``inode_dio_begin()``, and
+``iomap_dio_complete()`` runs ``->end_io``, then
+``kiocb_invalidate_post_direct_write()``, then ``inode_dio_end()``, as 6.6
+does (6.6 has no ``IOMAP_DIO_NO_INVALIDATE``, no ``iomap_dio_done()``: its
+``iomap_dio_bio_end_io()`` queues the work itself).  ``vfs_write()`` and
+``aio_write()`` (6.6) take the freeze protection before ``->write_iter``:
+the model had none.
 
 The writeback and invalidation before the I/O cover the whole file (the
 model's write is one page of a two-page file); an invalidation that fails
@@ -51,6 +64,7 @@ from mc.kernel.dio import (
 from mc.kernel.expr import Eval, Expr, State
 from mc.kernel.pagecache import PAGE_SIZE, PG_UPTODATE, File, Mapping, Page, get_block, pagecache
 from mc.kernel.pathcond import decide, is_true, larger, less, mul
+from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
 from mc.kernel.world import ModelError, Scratch, World
 from mc.models.writeback import do_writepages, fdatawait, filemap_get_pages, invalidate, read
 
@@ -128,6 +142,19 @@ def dio_complete(op: Op, file: File, write: DirectWrite, mapping: Mapping) -> No
     )
 
 
+def aio_end_write(op: Op) -> None:
+    """``aio_complete_rw()`` -> ``kiocb_end_write()``: the freeze
+    protection ``kiocb_start_write()`` took at submission (and handed to the
+    completion with ``__sb_writers_release()``) is taken over and ended."""
+    writers = sb_writers(op.world, SB_FREEZE_WRITE)
+    op.take_over(
+        writers,
+        "aio_complete_rw(): kiocb_end_write(iocb): __sb_writers_acquired(inode->i_sb, "
+        "SB_FREEZE_WRITE)",
+    )
+    op.unlock(writers, "sb_end_write(inode->i_sb)")
+
+
 @operation(
     models="ext4_dio_write_iter() -> iomap_dio_rw() -> __iomap_dio_rw() (fs/ext4/file.c, "
     "fs/iomap/direct-io.c)",
@@ -136,6 +163,7 @@ def dio_complete(op: Op, file: File, write: DirectWrite, mapping: Mapping) -> No
     ),
     cites=(
         Cite("fs/read_write.c", "vfs_write", "6.6"),
+        Cite("fs/aio.c", "aio_write", "6.6"),
         Cite("fs/ext4/file.c", "ext4_file_write_iter", "6.6", method="file_operations.write_iter"),
         Cite("fs/ext4/file.c", "ext4_dio_write_iter", "6.6"),
         Cite("fs/ext4/file.c", "ext4_dio_write_checks", "6.6"),
@@ -160,6 +188,25 @@ def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
     write = DirectWrite(op.thread.name, page, version, stage)
     part.writes.append(write)
     count = dio_count(op.world, mapping)
+    writers = sb_writers(op.world, SB_FREEZE_WRITE)
+    if aio:
+        op.lock(writers, SHARED, "aio_write(): kiocb_start_write(req): sb_start_write(inode->i_sb)")
+        op.hand_off(
+            writers,
+            "__sb_writers_release(inode->i_sb, SB_FREEZE_WRITE) /* held until the completion */",
+        )
+    else:
+        op.lock(writers, SHARED, "vfs_write(): file_start_write(file): sb_start_write(inode->i_sb)")
+    op.enter(
+        "file_operations.write_iter",
+        label=(
+            "aio_write(): call_write_iter(file, req, &iter)"
+            if aio
+            else "vfs_write(): ret = new_sync_write(): call_write_iter(file, &kiocb, &iter)"
+        )
+        + " /* ->write_iter = ext4_file_write_iter(): IOCB_DIRECT */",
+        roles={"file": inode, "inode": inode},
+    )
     op.lock(inode.i_rwsem, SHARED, "ext4_dio_write_iter(): inode_lock_shared(inode)")
     extends = fork_compute(
         op,
@@ -176,11 +223,6 @@ def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
     ):
         op.unlock(inode.i_rwsem, "inode_unlock_shared(inode)")
         op.lock(inode.i_rwsem, EXCL, "inode_lock(inode) /* restart: an extending write */")
-    op.enter(
-        "file_operations.write_iter",
-        label="vfs_write(): file->f_op->write_iter(&kiocb, &iter) /* IOCB_DIRECT */",
-        roles={"file": inode, "inode": inode},
-    )
     do_writepages(op, mapping, sync_all=True)
     fdatawait(op, mapping)
     op.run(invalidate, file, index)
@@ -218,6 +260,14 @@ def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
         with op.when(is_true(extends), "if (extend) ext4_handle_inode_extension(inode, ...)"):
             op.effect("i_size_write(inode, offset + written)", _extend, mapping, page)
     op.unlock(inode.i_rwsem, "ext4_dio_write_iter(): inode_unlock(inode) /* shared or not */")
+    if not aio:
+        op.unlock(writers, "vfs_write(): file_end_write(file): sb_end_write(inode->i_sb)")
+        return
+    with op.when(
+        is_true(extends),
+        "aio_rw_done(req, ret): if (ret != -EIOCBQUEUED) req->ki_complete(req, ret)",
+    ):
+        aio_end_write(op)
 
 
 def _waits(extends: Expr) -> Expr:
@@ -241,6 +291,7 @@ def _always() -> Expr:
         Cite("fs/iomap/direct-io.c", "iomap_dio_complete_work", "001397f5"),
         Cite("fs/iomap/direct-io.c", "iomap_dio_complete", "001397f5"),
         Cite("mm/filemap.c", "kiocb_invalidate_post_direct_write", "6.6"),
+        Cite("fs/aio.c", "aio_complete_rw", "6.6"),
     ),
 )
 def dio_worker(op: Op, file: File, index: int) -> None:
@@ -261,6 +312,7 @@ def dio_worker(op: Op, file: File, index: int) -> None:
     with op.when(_stage_is(write, COMPLETED), "if (dio->wait_for_completion) /* no work */"):
         op.goto("out")
     dio_complete(op, file, write, mapping)
+    aio_end_write(op)
     op.label("out")
 
 
