@@ -46,12 +46,39 @@ whose ``mmap_region()``, ``__split_vma()``, ``do_vmi_align_munmap()``,
 locks in 6.6's order; kernel/fork.c ``dup_mmap()`` as the 6.6 stable tree
 shows it in the patch that moved ``->open`` (and the 6.18 function).
 
+Read (mm/madvise.c): a whole 6.5-to-6.9-era copy in the search index
+(``madvise_walk_vmas()`` re-finding the VMA after ``prev->vm_end``,
+``PGWALK_RDLOCK``): ``do_madvise()`` takes mmap_lock shared for
+MADV_DONTNEED and MADV_REMOVE (``madvise_need_mmap_write()``),
+``madvise_dontneed_free()`` refuses a VM_PFNMAP VMA
+(``madvise_dontneed_free_valid_vma()``, -EINVAL; no VMA: -ENOMEM from the
+walk) and zaps, and ``madvise_remove()`` pins the file, drops mmap_lock
+(``userfaultfd_remove()`` true without userfaultfd), calls
+``vfs_fallocate(PUNCH_HOLE|KEEP_SIZE)`` and retakes it; the model's labels
+said ``can_madv_lru_vma()`` (MADV_COLD's check) and folded the missing VMA
+into -EACCES: fixed.  mm/mprotect.c: ``mprotect_fixup()`` as the 6.5 patch
+that added ``vma_start_write()`` before ``vm_flags_reset()`` shows it, then
+``vma_set_page_prot()`` and ``change_protection()``.  mm/memory.c
+``__access_remote_vm()`` as the 6.5 stable patch that untags the address
+shows it: ``if (!vma_lookup(mm, addr) && !expand_stack(mm, addr)) return
+0``, and mm/mmap.c's ``expand_stack()`` (6.5 on): with no VMA it drops
+mmap_lock, takes it exclusive, finds nothing to grow and unlocks; the
+model had the read return under mmap_lock shared: it now takes that path.
+kernel/fork.c ``dup_mmap()``: the 6.7 ``__mt_dup()`` patch's context
+(``vma_start_write(mpnt)``, the file VMA linked under
+``i_mmap_lock_write()``, ``vma_iter_bulk_store()``, ``copy_page_range()``,
+then ``->open``; ``mmap_write_unlock(mm)`` before ``mmap_write_unlock(oldmm)``).
+
 Left out: mmap_lock's downgrade in munmap (``do_vmi_align_munmap(...,
 unlock)`` downgrades to shared before ``unmap_region()`` and ``->close``
 and ends with ``mmap_read_unlock()``; the model keeps it exclusive: the
 detached VMAs are out of the tree, so a fault cannot reach them either way),
 VMA merging, mprotect of part of a VMA, MAP_FIXED over an existing VMA,
-per-VMA locks, page tables freed, and the device memory ``->access`` reads.
+per-VMA locks (``vma_start_write()`` in ``mprotect_fixup()`` and
+``dup_mmap()``), the page-table lock ``change_pte_range()`` and the zaps take,
+userfaultfd, MADV_DONTNEED_LOCKED and hugetlb VMAs, stack VMAs that
+``expand_stack()`` grows, page tables freed, and the device memory
+``->access`` reads.
 """
 
 from __future__ import annotations
@@ -489,9 +516,15 @@ def madvise_dontneed(op: Op, mapped: MappedFile, start: int, end: int) -> None:
         op, process, start, "madvise_walk_vmas(): vma = find_vma_prev(mm, start, &prev)"
     )
     usable = _test(
-        vma, "vma && can_madv_lru_vma(vma)", lambda v: v is not None and not v[2] & VM_PFNMAP
+        vma,
+        "vma && !(vma->vm_flags & VM_PFNMAP)",
+        lambda v: v is not None and not v[2] & VM_PFNMAP,
     )
-    with op.when(usable, "if (vma && madvise_dontneed_free_valid_vma(vma))"):
+    with op.when(
+        usable,
+        "if (!vma) return -ENOMEM; madvise_dontneed_free(): "
+        "if (!madvise_dontneed_free_valid_vma(vma, start, &end, behavior)) return -EINVAL",
+    ):
         zap_ptes(
             op,
             part.mm,
@@ -529,8 +562,8 @@ def madvise_remove(op: Op, mapped: MappedFile, start: int, end: int) -> None:
     )
     with op.when(
         not_(shared_writable),
-        "if (!vma || (vma->vm_flags & (VM_SHARED|VM_WRITE)) != (VM_SHARED|VM_WRITE)) "
-        "return -EACCES",
+        "if (!vma) return -ENOMEM; madvise_remove(): "
+        "if ((vma->vm_flags & (VM_SHARED|VM_WRITE)) != (VM_SHARED|VM_WRITE)) return -EACCES",
     ):
         op.unlock(process.mmap_lock, "mmap_read_unlock(mm)")
         op.goto("out")
@@ -733,6 +766,7 @@ def generic_access_phys(scratch: Scratch, process: Process, number: int | None) 
     cites=(
         Cite("mm/memory.c", "access_process_vm", "6.6"),
         Cite("mm/memory.c", "__access_remote_vm", "6.6"),
+        Cite("mm/mmap.c", "expand_stack", "6.6"),
         Cite("mm/gup.c", "check_vma_flags", "6.6"),
         Cite(
             "mm/memory.c",
@@ -744,9 +778,11 @@ def generic_access_phys(scratch: Scratch, process: Process, number: int | None) 
 )
 def ptrace_peek(op: Op, mapped: MappedFile, page: int) -> None:
     """A debugger reads the task's virtual page ``page``: under mmap_lock
-    shared, ``get_user_pages_remote()`` fails on a VM_IO | VM_PFNMAP VMA
+    shared, ``get_user_page_vma_remote()`` fails on a VM_IO | VM_PFNMAP VMA
     (``check_vma_flags()``: -EFAULT), so ``__access_remote_vm()`` looks the
-    VMA up and calls its ``->access``."""
+    VMA up and calls its ``->access``.  With no VMA at the address,
+    ``expand_stack()`` drops mmap_lock, takes it exclusive, finds no stack
+    to grow and returns with it dropped: the read returns 0."""
     _, process, _ = _parts(op, mapped)
     locked = not op.variant(ACCESS_WITHOUT_MMAP_LOCK)
     if locked:
@@ -755,8 +791,22 @@ def ptrace_peek(op: Op, mapped: MappedFile, page: int) -> None:
         op,
         process,
         page,
-        "get_user_pages_remote() /* -EFAULT: VM_PFNMAP */; vma = vma_lookup(mm, addr)",
+        "vma_lookup(mm, addr); get_user_page_vma_remote() /* -EFAULT: VM_PFNMAP */; "
+        "vma = vma_lookup(mm, addr)",
     )
+    with op.when(
+        _test(number, "vma == NULL", lambda n: n is None),
+        "if (!vma_lookup(mm, addr) && !expand_stack(mm, addr)) return 0",
+    ):
+        if locked:
+            op.unlock(process.mmap_lock, "expand_stack(): mmap_read_unlock(mm)")
+            op.lock(process.mmap_lock, EXCL, "if (mmap_write_lock_killable(mm)) return NULL")
+            op.unlock(
+                process.mmap_lock,
+                "vma = find_vma_prev(mm, addr, &prev) /* none to expand */; "
+                "mmap_write_unlock(mm); return NULL",
+            )
+        op.goto("out")
     with op.when(
         _test(vma, "vma->vm_ops->access", lambda v: v is not None and v[2] & VM_PFNMAP),
         "if (vma && vma->vm_ops && vma->vm_ops->access)",
@@ -771,6 +821,7 @@ def ptrace_peek(op: Op, mapped: MappedFile, page: int) -> None:
         )
     if locked:
         op.unlock(process.mmap_lock, "mmap_read_unlock(mm)")
+    op.label("out")
 
 
 # --- properties ------------------------------------------------------------------------------

@@ -150,11 +150,13 @@ LABEL_AS_MODELLED = {
     "if (!vma) return N",
     "xas_for_each_marked(&xas, entry, end_index, PAGECACHE_TAG_TOWRITE) /* /f:N */",
     "if (bio->bi_end_io == iomap_dio_bio_end_io)",
-    "if (!vma || (vma->vm_flags & (VM_SHARED|VM_WRITE)) != (VM_SHARED|VM_WRITE)) return -EACCES",
+    "if (!vma) return -ENOMEM; madvise_remove(): "
+    "if ((vma->vm_flags & (VM_SHARED|VM_WRITE)) != (VM_SHARED|VM_WRITE)) return -EACCES",
     "if (!write && (iomap->type == IOMAP_UNWRITTEN || iomap->type == IOMAP_HOLE)) "
     "return dax_load_hole(xas, vmf, iter, entry)",
     "if (start > vma->vm_start) error = __split_vma(vmi, vma, start, N)",
-    "if (vma && madvise_dontneed_free_valid_vma(vma))",
+    "if (!vma) return -ENOMEM; madvise_dontneed_free(): "
+    "if (!madvise_dontneed_free_valid_vma(vma, start, &end, behavior)) return -EINVAL",
     "if (!vma) goto out /* -ENOMEM */",
     "if (dio->wait_for_completion) /* no work */",
     "if (*ilock_shared && *extend) { inode_unlock_shared(inode); *ilock_shared = false; "
@@ -192,6 +194,10 @@ LABEL_AS_MODELLED = {
     "if (folio_batch has /a:N)",
     "if (folio_batch has /b:N)",
     "if (pte_dirty(ptent)) /* /b:N */",
+    # ptrace of an unmapped address, an AIO write that turned synchronous (models/mmap.py,
+    # models/dio.py)
+    "if (!vma_lookup(mm, addr) && !expand_stack(mm, addr)) return N",
+    "aio_rw_done(req, ret): if (ret != -EIOCBQUEUED) req->ki_complete(req, ret)",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""
