@@ -10,30 +10,48 @@ open file description shared by the threads that name it, as after
 page cache (``cache=File(...)``) is read and written by the shipped bodies
 of ``mc.models.writeback`` (``op.run``): read(2) and write(2) add
 ``fdget_pos()`` and the file position around them.  The files of
-``copy_file_range`` and ``remap`` have no page cache in the model (a
-scenario has one file with a page cache): their data is one version per
-file that the copy moves.
+``copy_file_range`` and ``remap`` may have a page cache each
+(``OpenFile(cache=...)``: FICLONE writes back and invalidates through them,
+the splice fallback copies folio to folio); without one, their data is one
+version per file that the copy moves.
 
-Read: the stored torvalds/linux trees of the search index: fs/read_write.c
-of 4.15 (the sys_read/sys_write/do_readv/do_preadv bodies that 6.6 keeps
-as ksys_read()/ksys_write()); fs/remap_range.c of 6.6 (mnt_idmap), whose
-vfs_clone_file_range() takes file_start_write(file_out) around
-do_clone_file_range() -> ->remap_file_range; fs/file.c's fdget_pos() and
-file_needs_f_pos_lock() (and the 6.6 __fdget_pos() they replaced); fs/splice.c's
-do_splice(), which takes file_start_write(out) before do_splice_from();
-XFS's xfs_iolock_two_inodes_and_break_layout() and xfs_ilock2_io_mmap()
-with filemap_invalidate_lock_two().  The functions are cited as 6.6; the
-ones not read there (splice_file_to_pipe(), iterate_dir(), setfl(),
-__fput(), the file-lock entries) are cited from 6.6 as the model follows
-them, and a drift run against a 6.6 tree checks them.
+Read: fs/read_write.c as the patches against 6.6 show it (the 6.7 series
+that moved ``file_start_write()`` into ``vfs_iter_write()`` and replaced
+``generic_copy_file_range()`` with ``splice_copy_file_range()``; the
+COPY_FILE_SPLICE patch): ``ksys_read()``/``ksys_write()`` take
+``fdget_pos()``, copy ``f_pos`` through ``file_ppos()`` and store it back
+``if (ret >= 0 && ppos)`` (the model's labels named 4.15's
+``file_pos_read()``/``file_pos_write()``: fixed); ``vfs_write()`` takes
+``file_start_write()`` (a no-op for a file that is not S_ISREG, such as the
+character device of ``file/legacy-read-write``) before ``->write`` or
+``->write_iter``; ``vfs_copy_file_range()`` takes ``file_start_write(file_out)``
+and tries ``->copy_file_range``, then ``->remap_file_range`` (same
+superblock), then ``generic_copy_file_range()`` -> ``do_splice_direct()``;
+in 6.6 ``vfs_iter_write()`` takes no freeze protection (its callers do).
+fs/remap_range.c of 6.6 (mnt_idmap): ``vfs_clone_file_range()`` takes
+``file_start_write(file_out)`` around ``do_clone_file_range()`` ->
+``->remap_file_range``, and ``generic_remap_file_range_prep()`` waits for
+direct I/O on both inodes, then writes back and waits on both ranges.
+fs/splice.c: ``do_splice()`` takes ``file_start_write(out)`` before
+``do_splice_from()``, and ``iter_file_splice_write()`` takes
+``pipe_lock()`` before ``vfs_iter_write()`` -> ``->write_iter`` (i_rwsem
+inside the pipe mutex).  fs/file.c's ``__fdget_pos()`` and
+``file_needs_f_pos_lock()`` (6.6); XFS's
+``xfs_iolock_two_inodes_and_break_layout()`` and ``xfs_ilock2_io_mmap()``
+with ``filemap_invalidate_lock_two()``.  The ones not read
+(``splice_file_to_pipe()``, ``iterate_dir()``, ``setfl()``, ``__fput()``,
+the file-lock entries) are cited from 6.6 as the model follows them.
 
 Left out: file descriptors themselves (a thread's ``fd`` is the struct
 file it names; fdget()'s reference counting and file_count() > 1 are
 taken as given: every scenario shares its files between threads), the
 iov_iter and its partial copies, fsnotify, security hooks, the lease
 breaking of break_layout(), the pipe's buffers beyond a count, the wait
-for pipe space or data (the splices are SPLICE_F_NONBLOCK), and file
-locks themselves (only the entry into ->lock, ->flock and ->setlease).
+for pipe space or data (the splices are SPLICE_F_NONBLOCK), file
+locks themselves (only the entry into ->lock, ->flock and ->setlease), and
+``file_modified()`` (privileges and times) in the remap prep; the
+``->write_iter`` entry of read(2)/write(2) is labelled before the shipped
+write body, whose first step is ``vfs_write()``'s ``file_start_write()``.
 """
 
 from __future__ import annotations
@@ -291,8 +309,8 @@ def _io_at(
     ``vfs`` names which) of the page at ``pos``: ``->read_iter`` /
     ``->write_iter`` running the shipped body, or ``->read``/``->write`` of a
     legacy file; nothing past EOF.  ``pos`` is a register (read(2)) or the
-    page the caller names (pread(2)).  With ``advance``, ``file_pos_write()``
-    after it."""
+    page the caller names (pread(2)).  With ``advance``, ``f_pos`` is stored
+    after it (``if (ret >= 0 && ppos) f.file->f_pos = pos``)."""
     inode = op.inode(spec.path)
     roles = {"file": filp, "inode": inode}
     if spec.legacy:
@@ -306,7 +324,7 @@ def _io_at(
         def legacy(index: int) -> None:
             op.call(method, _legacy_io, filp, writing, label=f"{vfs}: ret = {call}", roles=roles)
             if advance:
-                op.effect("if (ret >= 0) file_pos_write(f.file, pos)", _advance, filp, index)
+                op.effect("if (ret >= 0 && ppos) f.file->f_pos = pos", _advance, filp, index)
 
         _at_page(op, pos, 1, legacy)
         return
@@ -324,7 +342,7 @@ def _io_at(
         )
         op.run(write if writing else read, cache, index)
         if advance:
-            op.effect("if (ret >= 0) file_pos_write(f.file, pos)", _advance, filp, index)
+            op.effect("if (ret >= 0 && ppos) f.file->f_pos = pos", _advance, filp, index)
 
     _at_page(op, pos, cache.pages, through_iter)
 
@@ -364,7 +382,12 @@ _READ_WRITE_CITES = (
 def _syscall(op: Op, spec: OpenFile, *, writing: bool) -> None:
     filp = _filp(op, spec)
     fdget_pos(op, spec, filp)
-    pos = op.compute("pos", "loff_t pos = file_pos_read(f.file) /* file->f_pos */", _read_pos, filp)
+    pos = op.compute(
+        "pos",
+        "loff_t pos, *ppos = file_ppos(f.file); pos = *ppos /* file->f_pos */",
+        _read_pos,
+        filp,
+    )
     vfs = "vfs_write(f.file, buf, count, &pos)" if writing else "vfs_read(f.file, buf, count, &pos)"
     _io_at(op, spec, filp, pos, writing=writing, vfs=vfs, advance=True)
     fdput_pos(op, spec, filp)
@@ -417,7 +440,7 @@ def readv_writev(op: Op, spec: OpenFile, writing: bool) -> None:
     without them."""
     filp = _filp(op, spec)
     fdget_pos(op, spec, filp)
-    pos = op.compute("pos", "loff_t pos = file_pos_read(f.file)", _read_pos, filp)
+    pos = op.compute("pos", "loff_t pos, *ppos = file_ppos(f.file); pos = *ppos", _read_pos, filp)
     vfs = (
         "vfs_writev(f.file, vec, vlen, &pos, flags)"
         if writing
