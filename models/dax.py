@@ -23,13 +23,31 @@ mm/memory.c ``__handle_mm_fault()``, ``create_huge_pmd()``,
   the pte installed or made writable, the entry unlocked;
 - ``dax_fsync``: fsync(2) -> ``ext4_sync_file()`` ->
   ``ext4_dax_writepages()`` -> ``dax_writeback_mapping_range()``: each
-  entry tagged DIRTY locked, its ptes write-protected
-  (``dax_entry_mkclean()``), its block flushed from the CPU cache
+  entry tagged DIRTY locked, its ptes write-protected (under
+  ``i_mmap_lock_read()``, ``pfn_mkclean_range()`` on each VMA), its block flushed from the CPU cache
   (``dax_flush()``), its DIRTY mark cleared.
 
-Left out: sb_start_pagefault() and the journal handle around a write
-fault, PMD mappings themselves (every huge fault here falls back), DAX
-truncate (``dax_layout_busy_page()``), MAP_SYNC.
+Read: fs/dax.c as a 5.19-to-6.x copy in the search index shows it and
+the 5.19 patch that removed ``dax_entry_mkclean()``: ``dax_writeback_one()``
+itself takes ``i_mmap_lock_read()`` and calls ``pfn_mkclean_range()`` on
+each VMA of the index (the model cited the removed function: fixed);
+``dax_insert_entry()`` replacing the zero page with a block calls
+``unmap_mapping_pages()``, which takes ``i_mmap_lock_read()`` (the model
+cleared the pte without it: fixed); ``dax_iomap_pte_fault()`` checks
+i_size, locks the entry (``grab_mapping_entry()``), iterates the iomap
+(``dax_fault_iter()``: ``dax_load_hole()`` for a read of a hole, else
+``dax_iomap_direct_access()``, ``dax_insert_entry()``,
+``vmf_insert_mixed[_mkwrite]()``) and unlocks the entry, as modelled.
+fs/ext4/file.c ``ext4_dax_huge_fault()`` (6.6): a write fault to a shared
+mapping takes ``sb_start_pagefault()`` before the invalidate_lock (the
+model had none: fixed) and starts a journal handle.
+
+Left out: the journal handle and ``file_update_time()`` of a write fault,
+ext4's ``s_writepages_rwsem`` in ``ext4_dax_writepages()``, the i_pages
+xa_lock under which the entry is looked up, locked and marked (the model's
+entry lock is the DAX_LOCKED bit), ``__mark_inode_dirty()``, PMD mappings
+themselves (every huge fault here falls back), DAX truncate
+(``dax_layout_busy_page()``), MAP_SYNC.
 """
 
 from __future__ import annotations
@@ -55,6 +73,7 @@ from mc.kernel.pagecache import (
 )
 from mc.kernel.pagedata import render_versions
 from mc.kernel.pathcond import add, at_least, decide, div, is_true, mul
+from mc.kernel.superblock import SB_FREEZE_PAGEFAULT, sb_writers
 from mc.kernel.world import ModelError, Scratch, World
 from mc.models.fault import vm_fault_is
 
@@ -69,8 +88,8 @@ flag_variant(
 flag_variant(
     NO_MKCLEAN,
     "dax_writeback_one() flushes and clears the DIRTY mark without write-protecting the ptes "
-    "(no dax_entry_mkclean()): a later store goes through a writable pte, ->pfn_mkwrite never "
-    "redirties the entry, and the next fsync flushes nothing",
+    "(no pfn_mkclean_range() over the i_mmap tree): a later store goes through a writable "
+    "pte, ->pfn_mkwrite never redirties the entry, and the next fsync flushes nothing",
 )
 
 
@@ -153,18 +172,14 @@ def _iomap_begin(scratch: Scratch, page: Page, write: bool) -> Any:
 
 
 def _insert(scratch: Scratch, part: Dax, index: int, seen: int, target: int, write: bool) -> int:
-    """``dax_insert_entry()`` then ``insert_pfn()``: a zero-page pte goes
-    (``unmap_mapping_pages()``) when a block replaces the zero page; the
+    """``dax_insert_entry()`` then ``insert_pfn()`` (the zero page's pte
+    is gone already: ``unmap_zero_page()``); the
     entry is stored when the one seen was empty or the zero page (the DIRTY
     mark stays on the index); the pte is installed if none, made writable
     for a store to the same pfn.  Returns VM_FAULT_NOPAGE."""
     slot, pte_slot = part.entries[index], part.ptes[index]
     entry = scratch[slot]
     dirty = entry[1] if entry is not None else False
-    if seen == ZERO_PAGE and target != ZERO_PAGE:
-        pte = scratch[pte_slot]
-        if pte is not None and pte[0] == ZERO_PAGE:
-            scratch[pte_slot] = None
     if seen in (EMPTY, ZERO_PAGE):
         scratch[slot] = (target, dirty or write)
     elif write and entry is not None:
@@ -178,10 +193,42 @@ def _insert(scratch: Scratch, part: Dax, index: int, seen: int, target: int, wri
     return VM_FAULT_NOPAGE
 
 
+def _is_zero(register: Expr, world: World) -> Eval:
+    get = register.compile(world)
+    return lambda state: get(state) == ZERO_PAGE
+
+
+def _zap_zero_pte(scratch: Scratch, part: Dax, index: int) -> None:
+    pte = scratch[part.ptes[index]]
+    if pte is not None and pte[0] == ZERO_PAGE:
+        scratch[part.ptes[index]] = None
+
+
+def unmap_zero_page(op: Op, part: Dax, page: Page) -> None:
+    """``dax_insert_entry()`` replacing the zero page with a block:
+    ``unmap_mapping_pages(mapping, index, 1, false)`` zaps the zero page's
+    pte under ``i_mmap_lock_read()``."""
+    mapping = part.mapping
+    op.lock(
+        mapping.i_mmap_rwsem,
+        SHARED,
+        "dax_insert_entry(): unmap_mapping_pages(mapping, index, 1, false): "
+        "i_mmap_lock_read(mapping)",
+    )
+    op.effect(
+        "unmap_mapping_range_tree(): zap_page_range_single() /* the zero page's pte */",
+        _zap_zero_pte,
+        part,
+        page.index,
+    )
+    op.unlock(mapping.i_mmap_rwsem, "i_mmap_unlock_read(mapping)")
+
+
 def dax_pte_fault(op: Op, part: Dax, page: Page, write: bool, result: str, at: str) -> None:
     """``ext4_dax_huge_fault(vmf, 0)`` -> ``dax_iomap_fault()`` ->
     ``dax_iomap_pte_fault()``."""
     mapping = part.mapping
+    _start_fault(op, write)
     op.lock(
         mapping.invalidate_lock,
         SHARED,
@@ -223,6 +270,16 @@ def dax_pte_fault(op: Op, part: Dax, page: Page, write: bool, result: str, at: s
                 seen,
             )
             op.goto(f"inserted{at}")
+    with op.when(
+        Expr(
+            "dax_is_zero_entry(entry)",
+            lambda w: _is_zero(seen, w),
+            seen.local,
+        ),
+        "if (shared || (dax_is_zero_entry(entry) && !(flags & DAX_ZERO_PAGE))) "
+        "/* we are replacing a zero page with block mapping */",
+    ):
+        unmap_zero_page(op, part, page)
     op.call(
         "block_device_operations.direct_access",
         lambda _scratch: 0,
@@ -251,6 +308,7 @@ def dax_pte_fault(op: Op, part: Dax, page: Page, write: bool, result: str, at: s
         "filemap_invalidate_unlock_shared(mapping)",
         tag="invalidate-lock",
     )
+    _end_fault(op, write)
 
 
 def _none(register: Expr, world: World) -> Eval:
@@ -269,6 +327,7 @@ def huge_fault(op: Op, part: Dax, write: bool, at: str) -> None:
         roles={"mm": part},
     )
     mapping = part.mapping
+    _start_fault(op, write)
     op.lock(
         mapping.invalidate_lock,
         SHARED,
@@ -291,6 +350,25 @@ def huge_fault(op: Op, part: Dax, write: bool, at: str) -> None:
         "fallback: filemap_invalidate_unlock_shared(mapping); return VM_FAULT_FALLBACK",
         tag="invalidate-lock",
     )
+    _end_fault(op, write)
+
+
+def _start_fault(op: Op, write: bool) -> None:
+    """``ext4_dax_huge_fault()`` of a write to a shared mapping:
+    ``sb_start_pagefault()`` (the SB_FREEZE_PAGEFAULT level shared) before
+    the invalidate_lock; the journal handle it starts is left out."""
+    if write:
+        op.lock(
+            sb_writers(op.world, SB_FREEZE_PAGEFAULT),
+            SHARED,
+            "ext4_dax_huge_fault(): if (write) { sb_start_pagefault(sb); "
+            "file_update_time(vmf->vma->vm_file); }",
+        )
+
+
+def _end_fault(op: Op, write: bool) -> None:
+    if write:
+        op.unlock(sb_writers(op.world, SB_FREEZE_PAGEFAULT), "sb_end_pagefault(sb)")
 
 
 # --- the CPU's access -------------------------------------------------------------------
@@ -479,11 +557,11 @@ def writeback_one(op: Op, part: Dax, page: Page, at: str) -> None:
         op.lock(
             part.mapping.i_mmap_rwsem,
             SHARED,
-            "dax_entry_mkclean(mapping, index, pfn): i_mmap_lock_read(mapping)",
+            "dax_writeback_one(): i_mmap_lock_read(mapping) /* write-protect every mapping */",
         )
         op.effect(
-            "vma_interval_tree_foreach(): pte = ptep_clear_flush(); pte_wrprotect(pte); "
-            "pte_mkclean(pte); set_pte_at()",
+            "vma_interval_tree_foreach(vma, &mapping->i_mmap, index, end) "
+            "pfn_mkclean_range(pfn, count, index, vma)",
             _mkclean,
             part,
             index,
@@ -508,7 +586,7 @@ def writeback_one(op: Op, part: Dax, page: Page, at: str) -> None:
         Cite("fs/ext4/inode.c", "ext4_dax_writepages", "6.6"),
         Cite("fs/dax.c", "dax_writeback_mapping_range", "6.6"),
         Cite("fs/dax.c", "dax_writeback_one", "6.6"),
-        Cite("fs/dax.c", "dax_entry_mkclean", "6.6"),
+        Cite("mm/rmap.c", "pfn_mkclean_range", "6.6"),
     ),
 )
 def dax_fsync(op: Op, file: File, count: int) -> None:

@@ -198,6 +198,9 @@ LABEL_AS_MODELLED = {
     # models/dio.py)
     "if (!vma_lookup(mm, addr) && !expand_stack(mm, addr)) return N",
     "aio_rw_done(req, ret): if (ret != -EIOCBQUEUED) req->ki_complete(req, ret)",
+    # a DAX block replacing the zero page (models/dax.py)
+    "if (shared || (dax_is_zero_entry(entry) && !(flags & DAX_ZERO_PAGE))) "
+    "/* we are replacing a zero page with block mapping */",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""
