@@ -32,8 +32,10 @@ after 6.18): ``__iomap_dio_rw()`` writes back and invalidates
 ``kiocb_invalidate_post_direct_write()``, then ``inode_dio_end()``, as 6.6
 does (6.6 has no ``IOMAP_DIO_NO_INVALIDATE``, no ``iomap_dio_done()``: its
 ``iomap_dio_bio_end_io()`` queues the work itself).  ``vfs_write()`` and
-``aio_write()`` (6.6) take the freeze protection before ``->write_iter``:
-the model had none.
+``aio_write()`` (fs/aio.c, a 6.6-era copy in the search index) take the
+freeze protection before ``->write_iter`` (``file_start_write()``,
+``kiocb_start_write()``) and ``aio_complete_rw()`` ends it
+(``kiocb_end_write()``): the model had none.
 
 The writeback and invalidation before the I/O cover the whole file (the
 model's write is one page of a two-page file); an invalidation that fails
@@ -291,6 +293,7 @@ def _always() -> Expr:
         Cite("fs/iomap/direct-io.c", "iomap_dio_complete_work", "001397f5"),
         Cite("fs/iomap/direct-io.c", "iomap_dio_complete", "001397f5"),
         Cite("mm/filemap.c", "kiocb_invalidate_post_direct_write", "6.6"),
+        Cite("mm/truncate.c", "invalidate_inode_pages2_range", "6.6"),
         Cite("fs/aio.c", "aio_complete_rw", "6.6"),
     ),
 )

@@ -369,13 +369,19 @@ def _legacy_io(scratch: Scratch, filp: Filp, writing: bool) -> int:
     return 0
 
 
-_READ_WRITE_CITES = (
-    Cite("fs/read_write.c", "ksys_read", "6.6"),
-    Cite("fs/read_write.c", "ksys_write", "6.6"),
-    Cite("fs/read_write.c", "vfs_read", "6.6", method="file_operations.read_iter"),
-    Cite("fs/read_write.c", "vfs_write", "6.6", method="file_operations.write_iter"),
+_FDGET_POS_CITES = (
     Cite("fs/file.c", "__fdget_pos", "6.6"),
     Cite("fs/file.c", "file_needs_f_pos_lock", "6.6"),
+)
+_READ_CITES = (
+    Cite("fs/read_write.c", "ksys_read", "6.6"),
+    Cite("fs/read_write.c", "vfs_read", "6.6", method="file_operations.read_iter"),
+    *_FDGET_POS_CITES,
+)
+_WRITE_CITES = (
+    Cite("fs/read_write.c", "ksys_write", "6.6"),
+    Cite("fs/read_write.c", "vfs_write", "6.6", method="file_operations.write_iter"),
+    *_FDGET_POS_CITES,
 )
 
 
@@ -396,7 +402,7 @@ def _syscall(op: Op, spec: OpenFile, *, writing: bool) -> None:
 @operation(
     models="ksys_read() -> fdget_pos() -> vfs_read() -> ->read_iter (fs/read_write.c, fs/file.c)",
     describe=lambda f: f"read({f}, 1 page)",
-    cites=(*_READ_WRITE_CITES, *read.cites),
+    cites=(*_READ_CITES, *read.cites),
 )
 def read_fd(op: Op, spec: OpenFile) -> None:
     """read(2) of one page at the file position: ``fdget_pos()``, ``pos =
@@ -409,7 +415,7 @@ def read_fd(op: Op, spec: OpenFile) -> None:
 @operation(
     models="ksys_write() -> fdget_pos() -> vfs_write() -> ->write_iter (fs/read_write.c)",
     describe=lambda f: f"write({f}, 1 page)",
-    cites=(*_READ_WRITE_CITES, *write.cites),
+    cites=(*_WRITE_CITES, *write.cites),
 )
 def write_fd(op: Op, spec: OpenFile) -> None:
     """write(2) of one page at the file position: as ``read_fd``, through
