@@ -466,6 +466,12 @@ def access(op: Op, file: File, index: int, write: bool, at: str) -> None:
     op.label(out)
 
 
+_XA_LOCK = ("xas_lock_irq", "xas_unlock_irq")
+_XA_LOCK_BECAUSE = (
+    "the i_pages xa_lock held while an entry is looked up, locked and marked: the model's "
+    "entry lock is the DAX_LOCKED bit, taken and dropped atomically"
+)
+
 _FAULT_CITES = (
     Cite("mm/memory.c", "__handle_mm_fault", "6.6"),
     Cite("mm/memory.c", "create_huge_pmd", "6.6"),
@@ -474,11 +480,18 @@ _FAULT_CITES = (
     Cite("fs/dax.c", "dax_fault_check_fallback", "6.6"),
     Cite("fs/ext4/file.c", "ext4_dax_fault", "6.6", method="vm_operations_struct.fault"),
     Cite("fs/dax.c", "dax_iomap_fault", "6.6"),
-    Cite("fs/dax.c", "dax_iomap_pte_fault", "6.6"),
-    Cite("fs/dax.c", "grab_mapping_entry", "6.6"),
+    Cite("fs/dax.c", "dax_iomap_pte_fault", "6.6", leaves_out=_XA_LOCK, because=_XA_LOCK_BECAUSE),
+    Cite(
+        "fs/dax.c",
+        "grab_mapping_entry",
+        "6.6",
+        leaves_out=_XA_LOCK,
+        because=_XA_LOCK_BECAUSE,
+    ),
     Cite("fs/dax.c", "dax_fault_iter", "6.6"),
     Cite("fs/dax.c", "dax_load_hole", "6.6"),
-    Cite("fs/dax.c", "dax_insert_entry", "6.6"),
+    Cite("fs/dax.c", "dax_insert_entry", "6.6", leaves_out=_XA_LOCK, because=_XA_LOCK_BECAUSE),
+    Cite("mm/memory.c", "unmap_mapping_pages", "6.6"),
     Cite(
         "fs/dax.c", "dax_iomap_direct_access", "6.6", method="block_device_operations.direct_access"
     ),
@@ -584,8 +597,14 @@ def writeback_one(op: Op, part: Dax, page: Page, at: str) -> None:
     cites=(
         Cite("fs/ext4/fsync.c", "ext4_sync_file", "6.6", method="file_operations.fsync"),
         Cite("fs/ext4/inode.c", "ext4_dax_writepages", "6.6"),
-        Cite("fs/dax.c", "dax_writeback_mapping_range", "6.6"),
-        Cite("fs/dax.c", "dax_writeback_one", "6.6"),
+        Cite(
+            "fs/dax.c",
+            "dax_writeback_mapping_range",
+            "6.6",
+            leaves_out=_XA_LOCK,
+            because=_XA_LOCK_BECAUSE,
+        ),
+        Cite("fs/dax.c", "dax_writeback_one", "6.6", leaves_out=_XA_LOCK, because=_XA_LOCK_BECAUSE),
         Cite("mm/rmap.c", "pfn_mkclean_range", "6.6"),
     ),
 )

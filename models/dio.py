@@ -63,7 +63,7 @@ from mc.kernel.dio import (
     direct_io,
     render_stage,
 )
-from mc.kernel.expr import Eval, Expr, State
+from mc.kernel.expr import Eval, Expr, State, all_of, not_
 from mc.kernel.pagecache import PAGE_SIZE, PG_UPTODATE, File, Mapping, Page, get_block, pagecache
 from mc.kernel.pathcond import decide, is_true, larger, less, mul
 from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
@@ -126,9 +126,17 @@ def _extend(scratch: Scratch, mapping: Mapping, page: Page) -> None:
 
 
 def dio_complete(op: Op, file: File, write: DirectWrite, mapping: Mapping) -> None:
-    """``iomap_dio_complete()``: ``->end_io`` (``ext4_dio_write_end_io()``),
+    """``iomap_dio_complete()``: ``->end_io`` (``ext4_dio_write_end_io()``:
+    an extending write's new i_size, before the invalidation),
     ``kiocb_invalidate_post_direct_write()`` over the range, then
     ``inode_dio_end()``; the caller is told (``ki_complete``)."""
+    op.effect(
+        "dops->end_io(iocb, dio->size, ret, dio->flags) = ext4_dio_write_end_io(): pos += size; "
+        "if (pos > i_size_read(inode)) i_size_write(inode, pos)",
+        _extend,
+        mapping,
+        write.page,
+    )
     if not op.variant(NO_POST_INVALIDATE):
         op.run(invalidate, file, write.page.index)
     op.effect(
@@ -209,17 +217,29 @@ def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
         + " /* ->write_iter = ext4_file_write_iter(): IOCB_DIRECT */",
         roles={"file": inode, "inode": inode},
     )
-    op.lock(inode.i_rwsem, SHARED, "ext4_dio_write_iter(): inode_lock_shared(inode)")
+    hint = fork_compute(
+        op,
+        "extend_hint",
+        "ext4_dio_write_iter(): if (offset + count > i_size_read(inode)) ilock_shared = false "
+        "/* a quick check without i_rwsem */",
+        _extends,
+        mapping,
+        page,
+    )
+    with op.when(is_true(hint), "if (!ilock_shared) inode_lock(inode)"):
+        op.lock(inode.i_rwsem, EXCL, "ext4_dio_write_iter(): inode_lock(inode)")
+    with op.otherwise():
+        op.lock(inode.i_rwsem, SHARED, "ext4_dio_write_iter(): inode_lock_shared(inode)")
     extends = fork_compute(
         op,
         "extend",
-        "ext4_dio_write_checks(): if (ext4_extending_io(inode, offset, count)) *extend = true",
+        "ext4_dio_write_checks(): *extend = ext4_extending_io(inode, offset, count)",
         _extends,
         mapping,
         page,
     )
     with op.when(
-        is_true(extends),
+        all_of(not_(is_true(hint)), is_true(extends)),
         "if (*ilock_shared && *extend) { inode_unlock_shared(inode); *ilock_shared = false; "
         "inode_lock(inode); goto restart; }",
     ):
@@ -259,8 +279,6 @@ def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
             f"the direct write of {page}",
         )
         dio_complete(op, file, write, mapping)
-        with op.when(is_true(extends), "if (extend) ext4_handle_inode_extension(inode, ...)"):
-            op.effect("i_size_write(inode, offset + written)", _extend, mapping, page)
     op.unlock(inode.i_rwsem, "ext4_dio_write_iter(): inode_unlock(inode) /* shared or not */")
     if not aio:
         op.unlock(writers, "vfs_write(): file_end_write(file): sb_end_write(inode->i_sb)")

@@ -198,6 +198,7 @@ LABEL_AS_MODELLED = {
     # models/dio.py)
     "if (!vma_lookup(mm, addr) && !expand_stack(mm, addr)) return N",
     "aio_rw_done(req, ret): if (ret != -EIOCBQUEUED) req->ki_complete(req, ret)",
+    "if (!ilock_shared) inode_lock(inode)",
     # a DAX block replacing the zero page (models/dax.py)
     "if (shared || (dax_is_zero_entry(entry) && !(flags & DAX_ZERO_PAGE))) "
     "/* we are replacing a zero page with block mapping */",
