@@ -429,7 +429,11 @@ def access(op: Op, file: File, index: int, write: bool, at: str) -> None:
     )
     with op.when(is_true(hit), "if (the pte allows the access)"):
         op.goto(out)
-    op.lock(part.mmap_lock, SHARED, "lock_mm_and_find_vma(): mmap_read_lock(mm)")
+    op.lock(
+        part.mmap_lock,
+        SHARED,
+        "lock_mm_and_find_vma(): get_mmap_lock_carefully(): mmap_read_lock_killable(mm)",
+    )
     op.let(result, vm_fault(0), "vm_fault_t ret = 0")
     pmd_none = Expr("pmd_none(*vmf.pmd)", lambda _w: lambda s: s[part.pmd] is False)
     with op.when(pmd_none, "if (pmd_none(*vmf.pmd) && thp_vma_allowable_order(..., PMD_ORDER))"):
@@ -473,10 +477,19 @@ _XA_LOCK_BECAUSE = (
 )
 
 _FAULT_CITES = (
+    Cite("arch/x86/mm/fault.c", "do_user_addr_fault", "6.6"),
+    Cite(
+        "mm/memory.c",
+        "lock_mm_and_find_vma",
+        "6.6",
+        leaves_out=("mmap_read_trylock", "mmap_write_lock_killable", "mmap_write_unlock"),
+        because="the trylock that takes the same mmap_lock shared without sleeping, and the "
+        "VM_GROWSDOWN stack growth under mmap_lock exclusive (the mapping is not a stack)",
+    ),
     Cite("mm/memory.c", "__handle_mm_fault", "6.6"),
     Cite("mm/memory.c", "create_huge_pmd", "6.6"),
     Cite("fs/ext4/file.c", "ext4_dax_huge_fault", "6.6", method="vm_operations_struct.huge_fault"),
-    Cite("fs/dax.c", "dax_iomap_pmd_fault", "6.6"),
+    Cite("fs/dax.c", "dax_iomap_pmd_fault", "6.6", leaves_out=_XA_LOCK, because=_XA_LOCK_BECAUSE),
     Cite("fs/dax.c", "dax_fault_check_fallback", "6.6"),
     Cite("fs/ext4/file.c", "ext4_dax_fault", "6.6", method="vm_operations_struct.fault"),
     Cite("fs/dax.c", "dax_iomap_fault", "6.6"),

@@ -500,7 +500,14 @@ def mprotect_readonly(op: Op, mapped: MappedFile, start: int, end: int) -> None:
     "zap_page_range_single() (mm/madvise.c)",
     describe=lambda m, start, end: f"madvise({m}, pages [{start}, {end}), MADV_DONTNEED)",
     cites=(
-        Cite("mm/madvise.c", "do_madvise", "6.6"),
+        Cite(
+            "mm/madvise.c",
+            "do_madvise",
+            "6.6",
+            leaves_out=("mmap_write_lock_killable", "mmap_write_unlock"),
+            because="madvise_need_mmap_write() is false for MADV_DONTNEED and MADV_REMOVE: "
+            "the exclusive branch is other behaviours'",
+        ),
         Cite("mm/madvise.c", "madvise_dontneed_free", "6.6"),
         Cite("mm/madvise.c", "madvise_dontneed_single_vma", "6.6"),
         Cite("mm/memory.c", "zap_page_range_single", "6.6"),
@@ -540,7 +547,14 @@ def madvise_dontneed(op: Op, mapped: MappedFile, start: int, end: int) -> None:
     "(mm/madvise.c)",
     describe=lambda m, start, end: f"madvise({m}, pages [{start}, {end}), MADV_REMOVE)",
     cites=(
-        Cite("mm/madvise.c", "do_madvise", "6.6"),
+        Cite(
+            "mm/madvise.c",
+            "do_madvise",
+            "6.6",
+            leaves_out=("mmap_write_lock_killable", "mmap_write_unlock"),
+            because="madvise_need_mmap_write() is false for MADV_DONTNEED and MADV_REMOVE: "
+            "the exclusive branch is other behaviours'",
+        ),
         Cite("mm/madvise.c", "madvise_remove", "6.6"),
         *punch_hole.cites,
     ),
