@@ -1008,6 +1008,7 @@ def _lock_two(op: Op, io1: Any, io2: Any, inval1: Any, inval2: Any, *, order: st
         Cite("fs/xfs/xfs_inode.c", "xfs_iolock_two_inodes_and_break_layout", "6.6"),
         Cite("mm/filemap.c", "filemap_invalidate_lock_two", "6.6"),
         Cite("fs/remap_range.c", "generic_remap_file_range_prep", "6.6"),
+        Cite("fs/remap_range.c", "__generic_remap_file_range_prep", "6.6"),
     ),
 )
 def remap(op: Op, source_spec: OpenFile, target_spec: OpenFile) -> None:
