@@ -10,8 +10,10 @@ fs/inode.c ``inode_dio_wait()``, include/linux/fs.h ``inode_dio_begin()`` /
 - ``dio_write``: O_DIRECT write(2) of one whole page: ``vfs_write()``'s
   ``file_start_write()`` (an io_submit(2): ``aio_write()``'s
   ``kiocb_start_write()``, whose freeze protection the completion ends in
-  ``aio_complete_rw()`` -> ``kiocb_end_write()``), ``->write_iter``, i_rwsem shared
-  (exclusive when the write extends the file: ``ext4_extending_io()``),
+  ``aio_complete_rw()`` -> ``kiocb_end_write()``), ``->write_iter``, i_rwsem
+  exclusive when an unlocked look at i_size says the write extends the file,
+  else shared, upgraded (``goto restart``) when ``ext4_extending_io()`` under
+  the lock says it extends after all,
   ``kiocb_invalidate_pages()`` (``filemap_write_and_wait_range()`` then
   ``invalidate_inode_pages2_range()``), ``inode_dio_begin()``, the block
   mapped (``ext4_iomap_begin()`` allocates one for a hole) and the bio
@@ -35,7 +37,11 @@ does (6.6 has no ``IOMAP_DIO_NO_INVALIDATE``, no ``iomap_dio_done()``: its
 ``aio_write()`` (fs/aio.c, a 6.6-era copy in the search index) take the
 freeze protection before ``->write_iter`` (``file_start_write()``,
 ``kiocb_start_write()``) and ``aio_complete_rw()`` ends it
-(``kiocb_end_write()``): the model had none.
+(``kiocb_end_write()``): the model had none.  fs/ext4/file.c (a 6.6-era copy in the search index):
+``ext4_dio_write_iter()`` decides shared or exclusive from ``offset + count >
+i_size_read(inode)`` before taking i_rwsem (the model always took it shared
+first), and ``ext4_dio_write_end_io()`` raises i_size in ``->end_io``, before
+the post-write invalidation (the model did it after ``inode_dio_end()``).
 
 The writeback and invalidation before the I/O cover the whole file (the
 model's write is one page of a two-page file); an invalidation that fails

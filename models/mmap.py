@@ -724,7 +724,13 @@ def _access(op: Op, mapped: MappedFile, page: int, write: bool) -> None:
 
 _ACCESS_CITES = (
     Cite("arch/x86/mm/fault.c", "do_user_addr_fault", "6.6"),
-    Cite("mm/memory.c", "lock_mm_and_find_vma", "6.6"),
+    Cite(
+        "mm/memory.c",
+        "lock_mm_and_find_vma",
+        "6.6",
+        leaves_out=("mmap_write_lock_killable", "mmap_write_unlock"),
+        because="the VM_GROWSDOWN stack growth under mmap_lock exclusive (no VMA here is a stack)",
+    ),
     Cite("mm/memory.c", "handle_mm_fault", "6.6"),
     Cite("mm/memory.c", "do_read_fault", "6.6"),
     Cite("mm/memory.c", "do_shared_fault", "6.6"),
