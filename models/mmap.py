@@ -56,9 +56,12 @@ walk) and zaps, and ``madvise_remove()`` pins the file, drops mmap_lock
 (``userfaultfd_remove()`` true without userfaultfd), calls
 ``vfs_fallocate(PUNCH_HOLE|KEEP_SIZE)`` and retakes it; the model's labels
 said ``can_madv_lru_vma()`` (MADV_COLD's check) and folded the missing VMA
-into -EACCES: fixed.  mm/mprotect.c: ``mprotect_fixup()`` as the 6.5 patch
-that added ``vma_start_write()`` before ``vm_flags_reset()`` shows it, then
-``vma_set_page_prot()`` and ``change_protection()``.  mm/memory.c
+into -EACCES: fixed.  mm/mprotect.c (a comment-stripped 6.6 copy in the
+search index): ``do_mprotect_pkey()`` takes mmap_lock exclusive, calls
+``vm_ops->mprotect`` if there is one (AFS has none), then
+``mprotect_fixup()``: ``vma_start_write()``, ``vm_flags_reset()``,
+``vma_set_page_prot()`` and ``change_protection()``, whose
+``change_pte_range()`` rewrites each pte under the page-table lock.  mm/memory.c
 ``__access_remote_vm()`` as the 6.5 stable patch that untags the address
 shows it: ``if (!vma_lookup(mm, addr) && !expand_stack(mm, addr)) return
 0``, and mm/mmap.c's ``expand_stack()`` (6.5 on): with no VMA it drops
@@ -457,7 +460,13 @@ def _write_protect(scratch: Scratch, part: Vmas, pages: Sequence[int]) -> None:
     models="do_mprotect_pkey() -> mprotect_fixup() -> change_protection() (mm/mprotect.c)",
     describe=lambda m, start, end: f"mprotect({m}, pages [{start}, {end}), PROT_READ)",
     cites=(
-        Cite("mm/mprotect.c", "do_mprotect_pkey", "6.6"),
+        Cite(
+            "mm/mprotect.c",
+            "do_mprotect_pkey",
+            "6.6",
+            leaves_out=("vm_operations_struct.mprotect",),
+            because="AFS's afs_vm_ops has no ->mprotect",
+        ),
         Cite("mm/mprotect.c", "mprotect_fixup", "6.6"),
         Cite("mm/mprotect.c", "change_protection", "6.6"),
         Cite("mm/mprotect.c", "change_pte_range", "6.6"),
