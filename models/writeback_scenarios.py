@@ -3,7 +3,9 @@ protocol variants they catch."""
 
 from __future__ import annotations
 
-from mc.dsl.scenario import BASE_PROPERTIES, flag_variant, scenario
+from mc.dsl.operation import Invocation
+from mc.dsl.program import Program
+from mc.dsl.scenario import BASE_PROPERTIES, flag_variant, scenario, variant
 from mc.kernel import pagecache_properties as _pagecache_properties  # noqa: F401  (registers)
 from mc.kernel.pagecache import PAGE_SIZE, File
 from mc.kernel.pagecache_properties import PAGECACHE_PROPERTIES
@@ -176,5 +178,32 @@ scenario(
     "leaves dirty (->writepage declines from reclaim)",
     tree=["/f"],
     threads=[mmap_stores(ONE_PAGE, 0), reclaim(ONE_PAGE, 0), io_completion(ONE_PAGE)],
+    properties=WRITEBACK_PROPERTIES,
+)
+
+# --- I/O completion in interrupt context ---------------------------------------------------
+
+
+@variant(
+    "start-writeback-irqs-on",
+    "__folio_start_writeback() takes the mapping's i_pages lock with xas_lock(), leaving "
+    "interrupts on, while I/O completion takes it in interrupt context (folio_end_writeback())",
+)
+def start_writeback_irqs_on(program: Program, invocation: Invocation) -> Program:
+    return program.irqs_on(
+        lambda step: "folio_start_writeback(folio)" in step.label,
+        lambda label: label.replace("xas_lock_irqsave()", "xas_lock() /* interrupts on */"),
+    )
+
+
+TWO_DIRTY = File("/f", pages=2, cached=(0, 1), dirty=(0, 1))
+
+scenario(
+    "writeback/completion-irq",
+    "fsync(2) of two dirty pages while the device completes the first page's write in "
+    "interrupt context: folio_end_writeback() takes the mapping's i_pages lock, which "
+    "__folio_start_writeback() of the second page holds with interrupts off",
+    tree=["/f"],
+    threads=[fsync(TWO_DIRTY), io_completion(TWO_DIRTY)],
     properties=WRITEBACK_PROPERTIES,
 )
