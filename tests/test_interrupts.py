@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mc.check import lockorder
 from mc.check.checker import check_scenario
 from mc.check.registry import base
 from mc.dsl.interrupts import IDLE_CPU, interrupts_of
@@ -197,3 +198,32 @@ def test_the_completion_interrupt_lands_on_the_thread_holding_xa_lock(shipped: R
     ]
     taken = [step for step in found.steps if step.event.kind == "acquire" and step.thread == "T1"]
     assert taken[-1].label == "spin_lock(xa_lock(/f)) /* interrupts stay on */"
+
+
+def _planted(*scenarios: tuple[str, tuple[Any, ...]]) -> Registry:
+    registry = base()
+    for name, threads in scenarios:
+        registry.add_scenario(Scenario(name, "test", TREE, threads))
+    return registry
+
+
+def test_lockorder_reports_a_class_taken_in_irq_and_with_irqs_on_across_scenarios() -> None:
+    registry = _planted(
+        ("planted/handler", (handler(),)),
+        ("planted/irqs-on", (holder(False),)),
+        ("planted/irqs-off", (holder(True),)),
+    )
+    documented = lockorder.load_documented()
+    safe = lockorder.merge(
+        lockorder.explore(registry, ["planted/handler", "planted/irqs-off"]), documented
+    )
+    assert safe.irq_unsafe == () and safe.clean
+    assert ("dev_lock", lockorder.IN_IRQ) in safe.usage
+    report = lockorder.merge(
+        lockorder.explore(registry, ["planted/handler", "planted/irqs-on"]), documented
+    )
+    assert report.irq_unsafe == ("dev_lock",) and not report.clean
+    shown = "\n".join(lockorder.render(report))
+    assert "dev_lock taken in interrupt context: planted/handler, T1" in shown
+    assert "dev_lock taken with interrupts on: planted/irqs-on, T1" in shown
+    assert lockorder.to_json(report)["irq_unsafe"][0]["class"] == "dev_lock"
