@@ -95,15 +95,6 @@ class Interrupts:
             if tid not in self.landing and tid not in self.irqs_off:
                 self.irqs_off[tid] = self.world.add_slot(f"{names[tid]}.irqs_off", 0, hidden=True)
 
-    def interrupted(self, state: State) -> dict[int, int]:
-        """Each interrupted thread with the handler running on its CPU."""
-        found = {}
-        for handler, slot in self.landing.items():
-            cpu = state[slot]
-            if cpu is not None and cpu != IDLE_CPU:
-                found[cpu] = handler
-        return found
-
     def landing_mask(self) -> int:
         """The mask of the handlers' landing slots."""
         mask = 0
