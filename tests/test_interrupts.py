@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from mc.check import lockorder
 from mc.check.checker import check_scenario
 from mc.check.registry import base
@@ -227,3 +229,18 @@ def test_lockorder_reports_a_class_taken_in_irq_and_with_irqs_on_across_scenario
     assert "dev_lock taken in interrupt context: planted/handler, T1" in shown
     assert "dev_lock taken with interrupts on: planted/irqs-on, T1" in shown
     assert lockorder.to_json(report)["irq_unsafe"][0]["class"] == "dev_lock"
+
+
+@pytest.mark.parametrize(
+    "variants",
+    [(), ("mark-dirty-irqs-on",), ("start-writeback-irqs-on",)],
+)
+def test_the_reduction_keeps_the_verdicts_of_an_interrupt_scenario(
+    shipped: Registry, variants: tuple[str, ...]
+) -> None:
+    name = "writeback/write-during-completion"
+    reduced = check_scenario(shipped, name, variants, options=Options(audit_reads=True))
+    full = check_scenario(shipped, name, variants, options=Options(reduce=False))
+    assert reduced.result.verdict is full.result.verdict
+    found = [o.result.violation.property for o in (reduced, full) if o.result.violation]
+    assert found == ([] if not variants else ["deadlock", "deadlock"])

@@ -31,7 +31,10 @@ too): every such cycle ends at a thread that held a spinning lock when the
 handler landed, which is why the other threads are not offered.  It
 over-approximates: the CPUs are unbounded (a machine with fewer CPUs than
 threads has fewer interleavings, never more) and interrupt affinity is
-ignored.  Left out: nested interrupts (handlers run with interrupts off, as
+ignored.  A handler should choose what to handle (``op.choose``) before
+``op.interrupt``, as ``io_completion()`` does: a choice that waits is no
+sleeping wait, and inside a handler it would hold its CPU while it waits.
+Left out: nested interrupts (handlers run with interrupts off, as
 Linux runs hard interrupt handlers), softirq as a context of its own (a
 completion run from the block softirq interrupts process context the same
 way), and ``local_irq_disable()`` without a lock.
