@@ -25,9 +25,9 @@ from mc.dsl.folio import (
     wait_writeback,
 )
 from mc.dsl.operation import Cite, Op, operation
-from mc.kernel.device import DIO_END_IO, Bio, render_version
-from mc.kernel.expr import Eval, Expr, InodeExpr, any_of, const, not_, same
-from mc.kernel.locks import EXCL, SHARED, Kind
+from mc.kernel.device import DIO_END_IO, WRITE, Bio, render_version
+from mc.kernel.expr import Eval, Expr, InodeExpr, LockExpr, State, any_of, const, not_, same
+from mc.kernel.locks import EXCL, SHARED, Kind, Lock
 from mc.kernel.mm import MM, Mm, zap
 from mc.kernel.pagecache import (
     PG_DIRTY,
@@ -839,6 +839,30 @@ def _bio_is(bio: Expr, end_io: str) -> Expr:
     return Expr(f"{bio}->bi_end_io == {end_io}", build, bio.local)
 
 
+def _bio_is_write(bio: Expr) -> Expr:
+    def build(world: World) -> Eval:
+        get = bio.compile(world)
+        return lambda s: get(s) is not None and get(s).op == WRITE
+
+    return Expr(f"bio_op({bio}) == REQ_OP_WRITE", build, bio.local)
+
+
+def _bio_mapping_lock(bio: Expr) -> LockExpr:
+    """The ``i_pages`` lock of the mapping a page-cache bio writes."""
+
+    def build(world: World) -> Callable[[State], Lock | None]:
+        get = bio.compile(world)
+        part = pagecache(world)
+
+        def lock(state: State) -> Lock | None:
+            value = get(state)
+            return None if value is None else part.mappings[value.ino].xa_lock
+
+        return lock
+
+    return LockExpr(f"{bio}->mapping->i_pages", "xa_lock", build, local=bio.local)
+
+
 @operation(
     models="bio_endio() -> bio->bi_end_io: end_bio_bh_io_sync() -> bh->b_end_io (block/bio.c, "
     "fs/buffer.c)",
@@ -846,13 +870,25 @@ def _bio_is(bio: Expr, end_io: str) -> Expr:
     cites=(
         Cite("block/bio.c", "bio_endio", "6.6"),
         Cite("fs/buffer.c", "end_bio_bh_io_sync", "6.6"),
+        Cite("fs/buffer.c", "end_buffer_async_write", "6.6"),
+        Cite("mm/filemap.c", "folio_end_writeback", "6.6"),
+        Cite("mm/page-writeback.c", "__folio_end_writeback", "6.6"),
     ),
 )
 def io_completion(op: Op, file: File) -> None:
     """The device's completion interrupt: it completes the bios in flight
-    in any order, running each one's handler in interrupt context (it holds
-    ``hardirq`` throughout, so sleeping there is a lock-protocol error),
-    and returns once every other thread has and nothing is in flight."""
+    in any order, running each one's handler in interrupt context
+    (``op.interrupt``: on an idle CPU or on the CPU of a thread that has
+    interrupts enabled, which waits until it returns), and returns once
+    every other thread has and nothing is in flight.  It holds ``hardirq``
+    throughout, so sleeping there is a lock-protocol error.
+
+    A write's handler ends writeback as ``__folio_end_writeback()`` does
+    (Linux 6.6, mm/page-writeback.c): under ``xa_lock_irqsave(&mapping->
+    i_pages)`` it clears PG_writeback and the WRITEBACK mark.  Left out:
+    the writeback accounting and ``sb_clear_inode_writeback()`` under that
+    lock, and the wake-up of ``folio_end_writeback()`` (waiters poll
+    PG_writeback); a bio's handlers run back to back in one interrupt."""
     _mapping(op, file)
     part = pagecache(op.world)
     part.irq_thread = op.thread.tid
@@ -868,6 +904,7 @@ def io_completion(op: Op, file: File) -> None:
     )
     with op.when(same(bio, const(None, "NULL")), "if (!bio) /* idle */"):
         op.goto("out")
+    op.interrupt("the device raises its completion interrupt: irq_enter()")
     if "dio" in op.world.parts:
         with op.when(_bio_is(bio, DIO_END_IO), "if (bio->bi_end_io == iomap_dio_bio_end_io)"):
             op.effect(
@@ -876,12 +913,25 @@ def io_completion(op: Op, file: File) -> None:
                 _complete,
                 bio,
             )
-            op.goto("next")
+            op.goto("handled")
     with op.when(_bio_is(bio, blockfs.MPAGE_END_IO), "if (bio->bi_end_io == mpage_end_io)"):
         op.effect(
             "bio_endio(bio): bio->bi_end_io(bio) /* mpage_end_io(): folio_end_read() */",
             _complete,
             bio,
+        )
+        op.goto("handled")
+    with op.when(_bio_is_write(bio), "if (op_is_write(bio_op(bio)))"):
+        op.section(
+            _bio_mapping_lock(bio),
+            "end_bio_bh_io_sync(bio): bh->b_end_io(bh, uptodate) /* end_buffer_async_write() */: "
+            "folio_end_writeback(folio): __folio_end_writeback(folio): "
+            "xa_lock_irqsave(&mapping->i_pages, flags); folio_test_clear_writeback(folio); "
+            "__xa_clear_mark(&mapping->i_pages, index, PAGECACHE_TAG_WRITEBACK); "
+            "xa_unlock_irqrestore(&mapping->i_pages, flags)",
+            _complete,
+            bio,
+            irq=True,
         )
     with op.otherwise():
         op.call(
@@ -889,10 +939,12 @@ def io_completion(op: Op, file: File) -> None:
             _complete,
             bio,
             label="end_bio_bh_io_sync(bio): bh->b_end_io(bh, uptodate) "
-            "/* end_buffer_async_write/read(): folio_end_writeback() / folio_end_read() */",
+            "/* end_buffer_async_read(): folio_end_read() */",
             roles={"bh": bio},
             sleeps=False,
         )
+    op.label("handled")
+    op.interrupt_return("irq_exit()")
     op.goto("next")
     op.label("out")
-    op.unlock(hardirq, "irq_exit()")
+    op.unlock(hardirq, "local_irq_enable() /* the device is done */")

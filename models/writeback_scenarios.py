@@ -3,11 +3,20 @@ protocol variants they catch."""
 
 from __future__ import annotations
 
-from mc.dsl.scenario import BASE_PROPERTIES, flag_variant, scenario
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from mc.dsl.operation import Invocation
+from mc.dsl.program import Program
+from mc.dsl.scenario import BASE_PROPERTIES, flag_variant, scenario, variant
+from mc.dsl.steps import CallStep, LockStep, Step, UnlockStep
 from mc.kernel import pagecache_properties as _pagecache_properties  # noqa: F401  (registers)
+from mc.kernel.expr import LockExpr, State
+from mc.kernel.locks import Lock
 from mc.kernel.pagecache import PAGE_SIZE, File
 from mc.kernel.pagecache_properties import PAGECACHE_PROPERTIES
 from mc.kernel.rmap import NO_MKCLEAN
+from mc.kernel.world import World
 from mc.models.truncate import mmap_stores, munmap
 from mc.models.usercopy import COPY_FAULTS_UNDER_FOLIO_LOCK, read_to_mapping, write_from_mapping
 from mc.models.writeback import (
@@ -176,5 +185,76 @@ scenario(
     "leaves dirty (->writepage declines from reclaim)",
     tree=["/f"],
     threads=[mmap_stores(ONE_PAGE, 0), reclaim(ONE_PAGE, 0), io_completion(ONE_PAGE)],
+    properties=WRITEBACK_PROPERTIES,
+)
+
+# --- I/O completion in interrupt context ---------------------------------------------------
+
+
+@variant(
+    "start-writeback-irqs-on",
+    "__folio_start_writeback() takes the mapping's i_pages lock with xas_lock(), leaving "
+    "interrupts on, while I/O completion takes it in interrupt context (folio_end_writeback())",
+)
+def start_writeback_irqs_on(program: Program, invocation: Invocation) -> Program:
+    return program.irqs_on(
+        lambda step: "folio_start_writeback(folio)" in step.label,
+        lambda label: label.replace("xas_lock_irqsave()", "xas_lock() /* interrupts on */"),
+    )
+
+
+@variant(
+    "mark-dirty-irqs-on",
+    "__folio_mark_dirty() takes the mapping's i_pages lock with xa_lock(), leaving interrupts "
+    "on, while I/O completion takes it in interrupt context (folio_end_writeback())",
+)
+def mark_dirty_irqs_on(program: Program, invocation: Invocation) -> Program:
+    return program.replace_steps(_dirty_under_plain_xa_lock)
+
+
+def _dirty_under_plain_xa_lock(step: Step) -> Sequence[Step]:
+    if not isinstance(step, CallStep) or step.method != "address_space_operations.dirty_folio":
+        return (step,)
+    mapping = dict(step.roles)["mapping"]
+
+    def build(world: World) -> Callable[[State], Lock | None]:
+        get = mapping.compile(world)
+        return lambda state: get(state).xa_lock
+
+    lock = LockExpr(f"xa_lock({mapping})", "xa_lock", build, local=mapping.local)
+    common: dict[str, Any] = {"source": step.source, "tags": step.tags}
+    return (
+        LockStep(
+            label="__folio_mark_dirty(): xa_lock(&mapping->i_pages) /* interrupts on */",
+            lock=lock,
+            irq=False,
+            **common,
+        ),
+        step,
+        UnlockStep(label="xa_unlock(&mapping->i_pages)", lock=lock, irq=False, **common),
+    )
+
+
+TWO_DIRTY = File("/f", pages=2, cached=(0, 1), dirty=(0, 1))
+
+scenario(
+    "writeback/completion-irq",
+    "fsync(2) of two dirty pages while the device completes the first page's write in "
+    "interrupt context: folio_end_writeback() takes the mapping's i_pages lock, which "
+    "__folio_start_writeback() of the second page holds with interrupts off",
+    tree=["/f"],
+    threads=[fsync(TWO_DIRTY), io_completion(TWO_DIRTY)],
+    properties=WRITEBACK_PROPERTIES,
+)
+
+FIRST_DIRTY = File("/f", pages=2, cached=(0, 1), dirty=(0,))
+
+scenario(
+    "writeback/write-during-completion",
+    "write(2) of a file's second page while the flusher's write of the first completes in "
+    "interrupt context: ->dirty_folio's __folio_mark_dirty() and folio_end_writeback() both "
+    "take the mapping's i_pages lock",
+    tree=["/f"],
+    threads=[flusher(FIRST_DIRTY), write(FIRST_DIRTY, 1), io_completion(FIRST_DIRTY)],
     properties=WRITEBACK_PROPERTIES,
 )

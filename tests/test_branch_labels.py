@@ -202,6 +202,8 @@ LABEL_AS_MODELLED = {
     # a DAX block replacing the zero page (models/dax.py)
     "if (shared || (dax_is_zero_entry(entry) && !(flags & DAX_ZERO_PAGE))) "
     "/* we are replacing a zero page with block mapping */",
+    # the I/O completion interrupt (models/writeback.py)
+    "if (op_is_write(bio_op(bio)))",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""

@@ -9,17 +9,26 @@ blocking acquisition or a spinlock section; a trylock cannot deadlock and
 adds none).  Merging the edges of every scenario gives a graph in which a
 cycle is a deadlock no single scenario needs to show, and an edge the
 documented order does not allow is a protocol change to look at.
+
+Lockdep's interrupt check is made the same way: a class some scenario
+takes in interrupt context (``op.interrupt``) and some scenario takes with
+interrupts on in process context (a spinning lock taken without
+``irq=True`` while the thread holds nothing that disabled them) is
+reported: an interrupt landing on the CPU of a thread holding it spins
+forever ("inconsistent {IN-HARDIRQ-W} -> {HARDIRQ-ON-W} usage"), though no
+scenario needs to show the two together.
 """
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from mc.dsl.interrupts import SPINNING, interrupts_of
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry
 from mc.dsl.steps import LockStep
@@ -31,6 +40,10 @@ from mc.project import SPECS
 
 LOCKORDER = SPECS / "lockorder.toml"
 Edge = tuple[str, str]
+IN_IRQ = "in interrupt context"
+IRQS_ON = "with interrupts on"
+Usage = tuple[str, str]
+"""A lock class and how it is taken: ``IN_IRQ`` or ``IRQS_ON``."""
 
 
 @attrs.frozen
@@ -153,6 +166,50 @@ def observed_edges(
     }
 
 
+def observed_usage(
+    scenario: str, model: KernelModel, search: Search[Any, Any]
+) -> dict[Usage, Witness]:
+    """The lock classes the explored states show taken in interrupt context
+    (by a handler that has landed) or, for spinning locks, with interrupts
+    on in process context, each with the first state that shows it."""
+    part = interrupts_of(model.world)
+    landing = {} if part is None else part.landing
+    counted = {} if part is None else part.irqs_off
+    found: dict[Usage, tuple[int, int, str, str]] = {}
+    compiled: dict[int, Callable[[Any], Lock | None]] = {}
+    for sid, state in enumerate(search.states):
+        if state[ERROR_SLOT] is not None:
+            continue
+        for tid in range(len(model.threads)):
+            current = model.current_step(state, tid)
+            if current is None or not isinstance(current.step, LockStep | SectionStep):
+                continue
+            key = id(current)
+            if key not in compiled:
+                compiled[key] = current.step.lock.compile(model.world)
+            taken = compiled[key](state)
+            if taken is None:
+                continue
+            if tid in landing:
+                how = IN_IRQ if state[landing[tid]] is not None else None
+            elif taken.kind in SPINNING and not _irqs_off(current.step.irq, taken):
+                held = current.context.held(state)
+                off = state[counted[tid]] > 0 if tid in counted else any(h.irqs_off for h in held)
+                how = None if off else IRQS_ON
+            else:
+                how = None
+            if how is not None and (taken.family, how) not in found:
+                found[(taken.family, how)] = (sid, tid, how, taken.name)
+    return {
+        usage: _witness(scenario, model, search, *where, taking=True)
+        for usage, where in sorted(found.items())
+    }
+
+
+def _irqs_off(irq: bool | None, lock: Lock) -> bool:
+    return lock.irqs_off if irq is None else irq
+
+
 def _witness(
     scenario: str,
     model: KernelModel,
@@ -161,6 +218,8 @@ def _witness(
     tid: int,
     held: str,
     taken: str,
+    *,
+    taking: bool = False,
 ) -> Witness:
     path = search.path_to(sid)
     thread = model.threads[tid]
@@ -171,7 +230,8 @@ def _witness(
                 trace.append(f"{record.event.text}  ({record.source})")
     current = model.current_step(path.states[-1], tid)
     assert current is not None
-    trace.append(f"holding {held}, takes {taken}: {current.step.label}  ({current.step.source})")
+    what = f"takes {taken} {held}" if taking else f"holding {held}, takes {taken}"
+    trace.append(f"{what}: {current.step.label}  ({current.step.source})")
     return Witness(
         scenario,
         thread.name,
@@ -191,23 +251,50 @@ class Report:
     cycles: tuple[tuple[Edge, ...], ...]
     undocumented: tuple[Edge, ...]
     documented: Documented
+    usage: dict[Usage, Witness] = attrs.field(factory=dict)
+    """How each class is taken with respect to interrupts (``observed_usage``)."""
+
+    @property
+    def irq_unsafe(self) -> tuple[str, ...]:
+        """The classes taken in interrupt context and with interrupts on."""
+        return tuple(
+            sorted(c for c, how in self.usage if how == IN_IRQ and (c, IRQS_ON) in self.usage)
+        )
 
     @property
     def clean(self) -> bool:
-        return not self.cycles and not self.undocumented
+        return not self.cycles and not self.undocumented and not self.irq_unsafe
 
 
-def merge(explored: Iterable[tuple[str, dict[Edge, Witness]]], documented: Documented) -> Report:
-    """Merge the edges of several explorations (the first witness of each
-    edge is kept) and report cycles and edges the order does not allow."""
+@attrs.frozen
+class Explored:
+    """One scenario's exploration: its edges and its interrupt usage;
+    unpacks as ``(name, edges)``."""
+
+    name: str
+    edges: dict[Edge, Witness]
+    usage: dict[Usage, Witness] = attrs.field(factory=dict)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.name, self.edges))
+
+
+def merge(explored: Iterable[Explored], documented: Documented) -> Report:
+    """Merge the edges and interrupt usage of several explorations (the
+    first witness of each is kept) and report cycles, edges the order does
+    not allow and classes taken both in interrupt context and with
+    interrupts on."""
     edges: dict[Edge, Witness] = {}
+    usage: dict[Usage, Witness] = {}
     names = []
-    for name, found in explored:
-        names.append(name)
-        for edge, witness in found.items():
+    for one in explored:
+        names.append(one.name)
+        for edge, witness in one.edges.items():
             edges.setdefault(edge, witness)
+        for how, witness in one.usage.items():
+            usage.setdefault(how, witness)
     undocumented = tuple(sorted(e for e in edges if not documented.allows(*e)))
-    return Report(edges, tuple(names), find_cycles(list(edges)), undocumented, documented)
+    return Report(edges, tuple(names), find_cycles(list(edges)), undocumented, documented, usage)
 
 
 def find_cycles(edges: Sequence[Edge]) -> tuple[tuple[Edge, ...], ...]:
@@ -247,7 +334,7 @@ def _cycle_from(graph: dict[str, list[str]], start: str) -> list[Edge] | None:
 
 def explore(
     registry: Registry, names: Sequence[str], options: Options | None = None
-) -> list[tuple[str, dict[Edge, Witness]]]:
+) -> list[Explored]:
     """Explore each scenario on the correct protocol and collect its edges
     (from every interleaving: the edges are read off the stored states, so
     partial-order reduction is off)."""
@@ -258,7 +345,9 @@ def explore(
         model = registry.build(scenario)
         search = Search(model, full)
         search.run()
-        found.append((name, observed_edges(name, model, search)))
+        found.append(
+            Explored(name, observed_edges(name, model, search), observed_usage(name, model, search))
+        )
     return found
 
 
@@ -285,6 +374,22 @@ def render(report: Report) -> list[str]:
             lines += _shown(edge, report.edges[edge])
     else:
         lines.append("every observed edge is in the documented order")
+    lines.append("")
+    if report.irq_unsafe:
+        lines.append(
+            "lock classes taken in interrupt context and with interrupts on (an interrupt "
+            "landing on the holder's CPU spins forever):"
+        )
+        for name in report.irq_unsafe:
+            for how in (IN_IRQ, IRQS_ON):
+                witness = report.usage[(name, how)]
+                lines.append(
+                    f"  {name} taken {how}: {witness.scenario}, {witness.thread} "
+                    f"at {witness.source}"
+                )
+                lines += [f"      {line}" for line in witness.trace]
+    else:
+        lines.append("no lock class is taken both in interrupt context and with interrupts on")
     return lines
 
 
@@ -304,4 +409,12 @@ def to_json(report: Report) -> dict[str, Any]:
         "edges": [edge(e) for e in sorted(report.edges)],
         "cycles": [[edge(e) for e in cycle] for cycle in report.cycles],
         "undocumented": [edge(e) for e in report.undocumented],
+        "irq_unsafe": [
+            {
+                "class": name,
+                "in_irq": attrs.asdict(report.usage[(name, IN_IRQ)]),
+                "irqs_on": attrs.asdict(report.usage[(name, IRQS_ON)]),
+            }
+            for name in report.irq_unsafe
+        ],
     }

@@ -33,8 +33,10 @@ def lockorder_command(
     Each scenario is explored on the correct protocol; every state where a
     thread holding a lock of class A is about to take one of class B adds
     the edge A -> B.  Reported: cycles in the merged graph (each edge with
-    the scenario and trace that shows it) and edges that
-    specs/lockorder.toml does not allow.  Exit 1 when there is either.
+    the scenario and trace that shows it), edges that
+    specs/lockorder.toml does not allow, and lock classes some scenario
+    takes in interrupt context and some scenario takes with interrupts on
+    (lockdep's inconsistent irq usage).  Exit 1 when there is any.
     """
     reg = with_files(models)
     documented = lockorder.load_documented()

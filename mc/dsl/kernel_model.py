@@ -9,9 +9,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import attrs
 
+from mc.dsl.interrupts import handler_families, interrupts_of, split_unsafe_sections
 from mc.dsl.operation import Invocation, Op, Operation
 from mc.dsl.program import CompiledStep, Program, compile_program
-from mc.dsl.steps import Regions, ThreadSlots
+from mc.dsl.steps import Regions, ThreadSlots, Wait
 from mc.dsl.uncontended import read_only_families, uncontended
 from mc.engine.model import Check, Footprint, Model, Pending, Property, PropertyKind, declare
 from mc.engine.model import PropertyDef as EnginePropertyDef
@@ -71,6 +72,8 @@ class KernelModel(Model[State, Action]):
         self.world = world
         self.threads = tuple(threads)
         self._pcs = [thread.slots.pc for thread in self.threads]
+        self._interrupts = interrupts_of(world)
+        self._landing = [] if self._interrupts is None else sorted(self._interrupts.landing.items())
         self._fires = [[step.fire for step in thread.steps] for thread in self.threads]
         read_only = read_only_families(
             world, ([step.step for step in thread.steps] for thread in self.threads)
@@ -158,25 +161,44 @@ class KernelModel(Model[State, Action]):
         data = shared & ~lock_only
         order = self.world.parts.get("addresses")
         addresses = 0 if order is None else 1 << order.slot
-        return Regions(_mask(private[tid]), shared, data, families, bit_locks, names, addresses)
+        part = self._interrupts
+        landing = 0 if part is None else part.landing_mask()
+        irqs_off = 0 if part is None or tid not in part.irqs_off else 1 << part.irqs_off[tid]
+        return Regions(
+            _mask(private[tid]),
+            shared,
+            data,
+            families,
+            bit_locks,
+            names,
+            addresses,
+            landing,
+            irqs_off,
+        )
 
     def _footprints(self) -> list[list[Pending]]:
         """For each thread and program counter, what the thread may do next
         (its step there with the local steps chained to it) and from there
         on; a step that may end the thread also reads its bit locks (the
         check that it returns holding none) and writes its ``returned``
-        location (see ``locations``)."""
+        location (see ``locations``).  Every step of a thread an interrupt
+        handler may land on reads where the handlers run (it is disabled
+        while one runs on its CPU)."""
         table = []
         base = len(self.world.slots)
+        part = self._interrupts
         for tid, thread in enumerate(self.threads):
             regions = self.regions(tid)
+            frozen = Footprint(
+                regions.interrupts if part is not None and tid in part.irqs_off else 0, 0
+            )
             steps = thread.steps
             own: list[Footprint] = []
             after: list[tuple[int, ...]] = []
             for compiled in steps:
                 context = compiled.context
                 targets = tuple(pc for pc in (context.next_pc, context.target) if pc is not None)
-                footprint = compiled.step.footprint(regions)
+                footprint = compiled.step.footprint(regions) | frozen
                 if DONE in targets:
                     footprint = footprint | Footprint(regions.bit_locks, 1 << (base + tid))
                 own.append(footprint)
@@ -216,10 +238,11 @@ class KernelModel(Model[State, Action]):
         if state[ERROR_SLOT] is not None:
             return []
         found = []
+        interrupted = self.interrupted(state)
         for tid, fires in enumerate(self._fires):
             pc_slot = self._pcs[tid]
             pc = state[pc_slot]
-            if pc != DONE:
+            if pc != DONE and tid not in interrupted:
                 local = self._local[tid]
                 for branch, after in enumerate(fires[pc](state)):
                     pc = after[pc_slot]
@@ -227,6 +250,18 @@ class KernelModel(Model[State, Action]):
                         after = fires[pc](after)[0]
                         pc = after[pc_slot]
                     found.append(((tid, branch), after))
+        return found
+
+    def interrupted(self, state: State) -> dict[int, int]:
+        """Each thread an interrupt handler runs over in ``state``, with the
+        handler (it makes no progress until the handler returns)."""
+        if not self._landing:
+            return {}
+        found = {}
+        for handler, slot in self._landing:
+            cpu = state[slot]
+            if cpu is not None and cpu >= 0:
+                found[cpu] = handler
         return found
 
     def _settle(self, state: State, tid: int) -> State:
@@ -269,9 +304,14 @@ class KernelModel(Model[State, Action]):
         """Who waits for whom among the threads that cannot move."""
         names = self.world.thread_names
         edges = []
+        interrupted = self.interrupted(state)
         for tid in range(len(self.threads)):
             current = self.current_step(state, tid)
             if current is None:
+                continue
+            if tid in interrupted:
+                handler = names[interrupted[tid]]
+                edges.append(Edge(names[tid], f"its CPU, where {handler} interrupted it", handler))
                 continue
             wait = current.step.waiting(current.context, state)
             if wait is None:
@@ -330,12 +370,17 @@ class KernelModel(Model[State, Action]):
             return []
         found = []
         names = self.world.thread_names
+        interrupted = self.interrupted(state)
         for tid, thread in enumerate(self.threads):
             current = self.current_step(state, tid)
-            if current is None or current.fire(state):
+            if current is None or (tid not in interrupted and current.fire(state)):
                 continue
             wait = current.step.waiting(current.context, state)
-            if wait is None:
+            if tid in interrupted:
+                handler = names[interrupted[tid]]
+                text = f"is interrupted: waits for {handler}'s handler to return on its CPU"
+                wait = Wait(f"its CPU, where {handler} interrupted it", (interrupted[tid],))
+            elif wait is None:
                 text = "waits for something that never happens"
             else:
                 who = ", ".join(names[h] for h in wait.holders) or "nobody"
@@ -374,7 +419,7 @@ class KernelModel(Model[State, Action]):
         when the thread cannot take that outcome now."""
         tid, branch = action
         current = self.current_step(state, tid)
-        if current is None or state[ERROR_SLOT] is not None:
+        if current is None or state[ERROR_SLOT] is not None or tid in self.interrupted(state):
             return None
         outcomes = current.fire(state)
         return self._settle(outcomes[branch], tid) if branch < len(outcomes) else None
@@ -566,6 +611,27 @@ def build_threads(
                 frozenset(op.ran),
             )
         )
+    part = interrupts_of(world)
+    if part is not None:
+        handlers = set(part.landing)
+        families: set[str] = set()
+        for entry in built:
+            if entry[0].tid in handlers:
+                families |= handler_families(entry[2].steps)
+        part.add_threads(entry[0].tid for entry in built)
+        built = [
+            (
+                entry[0],
+                entry[1],
+                entry[2]
+                if entry[0].tid in handlers
+                else entry[2].replace_steps(
+                    lambda step: split_unsafe_sections(step, families, world)
+                ),
+                *entry[3:],
+            )
+            for entry in built
+        ]
     threads = [
         Thread(
             slots,

@@ -21,6 +21,7 @@ from typing import Any
 
 import attrs
 
+from mc.dsl.interrupts import InterruptReturnStep, InterruptStep, interrupts
 from mc.dsl.program import Item, Jump, Label, Program
 from mc.dsl.steps import (
     BranchStep,
@@ -208,20 +209,34 @@ class Op:
         mode: Mode = Mode.EXCL,
         label: str | None = None,
         tag: str | Sequence[str] | None = None,
+        *,
+        irq: bool | None = None,
     ) -> Step:
-        """Take ``lock`` (blocking)."""
+        """Take ``lock`` (blocking); ``irq=True`` with interrupts disabled
+        until its release (``spin_lock_irq``), ``irq=False`` with them on,
+        None as the lock is declared (see ``op.interrupt``)."""
         lock_expr = as_lock(lock)
         text = label or f"lock {lock_expr} {mode.value}"
         return self.emit(
             LockStep(
-                label=text, source=caller_source(), tags=self._tags(tag), lock=lock_expr, mode=mode
+                label=text,
+                source=caller_source(),
+                tags=self._tags(tag),
+                lock=lock_expr,
+                mode=mode,
+                irq=irq,
             )
         )
 
     def unlock(
-        self, lock: LockLike, label: str | None = None, tag: str | Sequence[str] | None = None
+        self,
+        lock: LockLike,
+        label: str | None = None,
+        tag: str | Sequence[str] | None = None,
+        *,
+        irq: bool | None = None,
     ) -> Step:
-        """Release ``lock``."""
+        """Release ``lock``; ``irq`` as its acquisition said."""
         lock_expr = as_lock(lock)
         return self.emit(
             UnlockStep(
@@ -229,8 +244,22 @@ class Op:
                 source=caller_source(),
                 tags=self._tags(tag),
                 lock=lock_expr,
+                irq=irq,
             )
         )
+
+    def interrupt(self, label: str = "irq_enter()") -> Step:
+        """The thread's next steps, up to ``interrupt_return``, are an
+        interrupt handler: it lands on an idle CPU or on the CPU of a thread
+        that has interrupts enabled, which then waits until the handler
+        returns (``mc.dsl.interrupts``)."""
+        interrupts(self.world).add_handler(self.thread.tid)
+        return self.emit(InterruptStep(label=label, source=caller_source()))
+
+    def interrupt_return(self, label: str = "irq_exit()") -> Step:
+        """The interrupt handler returns; the thread it interrupted runs on."""
+        interrupts(self.world).add_handler(self.thread.tid)
+        return self.emit(InterruptReturnStep(label=label, source=caller_source()))
 
     # control flow ----------------------------------------------------------
 
@@ -531,9 +560,12 @@ class Op:
         *args: Any,
         result: int | None = None,
         tag: str | Sequence[str] | None = None,
+        irq: bool | None = None,
     ) -> Step:
         """A spinlock section: ``effect(scratch, *values)`` under ``lock``, as
-        one step; its value goes to register slot ``result`` if given."""
+        one step; its value goes to register slot ``result`` if given.
+        ``irq``: taken with interrupts off or not; None as the lock is
+        declared (see ``op.interrupt``)."""
         return self.emit(
             SectionStep(
                 label=label,
@@ -543,6 +575,7 @@ class Op:
                 args=tuple(as_expr(a) for a in args),
                 result=result,
                 lock=as_lock(lock),
+                irq=irq,
             )
         )
 

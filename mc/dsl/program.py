@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 import attrs
 
 from mc.dsl.steps import Context, Fire, LockStep, Step, ThreadSlots, UnlockStep
+from mc.dsl.wait_steps import SectionStep
 from mc.kernel.locks import Mode
 from mc.kernel.world import DONE, World
 
@@ -97,6 +98,20 @@ class Program:
         def change(step: Step) -> Sequence[Step]:
             if isinstance(step, LockStep) and chosen(step):
                 return (attrs.evolve(step, mode=Mode.SHARED),)
+            return (step,)
+
+        return self.replace_steps(change)
+
+    def irqs_on(
+        self, chosen: Callable[[Step], bool], relabel: Callable[[str], str] = str
+    ) -> Program:
+        """The lock acquisitions, releases and spinlock sections ``chosen``
+        picks take their lock with interrupts left on (``spin_lock``
+        instead of ``spin_lock_irq``), their labels rewritten by ``relabel``."""
+
+        def change(step: Step) -> Sequence[Step]:
+            if isinstance(step, LockStep | UnlockStep | SectionStep) and chosen(step):
+                return (attrs.evolve(step, irq=False, label=relabel(step.label)),)
             return (step,)
 
         return self.replace_steps(change)

@@ -94,6 +94,11 @@ class Regions:
     """The dentry slots."""
     addresses: int = 0
     """The slot of the address order observed so far (``mc.dsl.addresses``)."""
+    interrupts: int = 0
+    """The slots saying where each interrupt handler runs (``mc.dsl.interrupts``)."""
+    irqs_off: int = 0
+    """The thread's count of locks held with interrupts off (when it can be
+    interrupted)."""
 
     def lock(self, lock: LockExpr) -> Footprint:
         """Taking or releasing ``lock``: its slot, or every slot of its
@@ -171,6 +176,13 @@ class Context:
         self.target = target
         self._locks, self._atomic = _held_tests(world, self.tid)
         self._pc = thread.pc
+        part = world.parts.get("interrupts")
+        self.irqs_off: int | None = None if part is None else part.irqs_off.get(self.tid)
+        """The slot counting the locks the thread holds with interrupts off
+        (None when no handler can interrupt it; ``mc.dsl.interrupts``)."""
+        self.landing: int | None = None if part is None else part.landing.get(self.tid)
+        """The slot saying where the thread runs as an interrupt handler
+        (None when it is no handler)."""
 
     def advance(self, values: list[Any], pc: int) -> State:
         """The state ``values`` with the thread moved to ``pc``; a thread that
@@ -213,6 +225,9 @@ class Context:
         """The error state if sleeping here is forbidden, else None."""
         atomic = self.atomic_lock_held(state)
         if atomic is None:
+            if self.landing is not None and state[self.landing] is not None:
+                message = f"{self.thread.name} may sleep ({what}) in interrupt context"
+                return self.error(state, LOCK_PROTOCOL, message)
             return None
         return self.error(
             state, LOCK_PROTOCOL, f"{self.thread.name} may sleep ({what}) holding {atomic.name}"
@@ -261,14 +276,19 @@ class Step(ABC):
 
 @attrs.frozen(kw_only=True)
 class LockStep(Step):
-    """Take ``lock`` in ``mode``, blocking while it cannot be taken."""
+    """Take ``lock`` in ``mode``, blocking while it cannot be taken;
+    ``irq``: with interrupts disabled until the release (``spin_lock_irq``,
+    ``spin_lock_irqsave``), or not (``spin_lock``); None: as the lock is
+    declared (``Lock.irqs_off``)."""
 
     lock: LockExpr
     mode: Mode = Mode.EXCL
+    irq: bool | None = None
 
     def compile(self, context: Context) -> Fire:
         lock_of = self.lock.compile(context.world)
         tid, mode, next_pc, pc_slot = context.tid, self.mode, context.next_pc, context.thread.pc
+        irqs_off, irq = context.irqs_off, self.irq
         name = context.thread.name
         take = _acquirers(context.world, tid, mode)
         blocked, queued, already = Outcome.BLOCKED, Outcome.QUEUED, Outcome.ALREADY_HELD
@@ -295,6 +315,8 @@ class LockStep(Step):
             values[slot] = value
             if outcome is queued:
                 return (tuple(values),)
+            if irqs_off is not None and disables_irqs(irq, lock):
+                values[irqs_off] += 1
             if next_pc == DONE:
                 return (context.advance(values, next_pc),)
             values[pc_slot] = next_pc
@@ -303,7 +325,7 @@ class LockStep(Step):
         return fire
 
     def footprint(self, regions: Regions) -> Footprint:
-        return regions.lock(self.lock)
+        return regions.lock(self.lock) | Footprint(0, regions.irqs_off)
 
     def _mode_text(self, lock: Lock) -> str:
         if lock.kind.shared_mode:
@@ -321,7 +343,10 @@ class LockStep(Step):
             return Event(
                 "wait", f"waits for {lock.name} {mode}, held by {held_by}", lock.name, mode
             )
-        return Event("acquire", f"lock {lock.name} {mode}".rstrip(), lock.name, mode)
+        text = f"lock {lock.name} {mode}".rstrip()
+        if context.irqs_off is not None and disables_irqs(self.irq, lock):
+            text += ", interrupts off"
+        return Event("acquire", text, lock.name, mode)
 
     def waiting(self, context: Context, state: State) -> Wait | None:
         lock = self.lock.compile(context.world)(state)
@@ -352,15 +377,19 @@ def self_deadlock(context: Context, state: State, lock: Lock, mode: Mode) -> Sta
 class UnlockStep(Step):
     """Release ``lock``; when ``if_held``, a thread that does not hold it
     just moves on (what is left of a release whose acquisition a mutation
-    dropped on some path)."""
+    dropped on some path).  ``irq`` as the acquisition's: a release of a
+    lock taken with interrupts off enables them again once the thread
+    holds no other such lock."""
 
     lock: LockExpr
     if_held: bool = False
+    irq: bool | None = None
 
     def compile(self, context: Context) -> Fire:
         lock_of = self.lock.compile(context.world)
         tid, next_pc, name = context.tid, context.next_pc, context.thread.name
         if_held = self.if_held
+        irqs_off, irq = context.irqs_off, self.irq
 
         def fire(state: State) -> tuple[State, ...]:
             lock = lock_of(state)
@@ -376,12 +405,14 @@ class UnlockStep(Step):
                 return (context.error(state, LOCK_PROTOCOL, message),)
             values = list(state)
             values[lock.slot] = value
+            if irqs_off is not None and disables_irqs(irq, lock):
+                values[irqs_off] = max(0, values[irqs_off] - 1)
             return (context.advance(values, next_pc),)
 
         return fire
 
     def footprint(self, regions: Regions) -> Footprint:
-        return regions.lock(self.lock)
+        return regions.lock(self.lock) | Footprint(0, regions.irqs_off)
 
     def event(self, context: Context, before: State, after: State) -> Event:
         lock = self.lock.compile(context.world)(before)
@@ -389,7 +420,17 @@ class UnlockStep(Step):
             return Event("error", self.label)
         if before[lock.slot] == after[lock.slot]:
             return Event("effect", f"{lock.name} not held: nothing to release")
-        return Event("release", f"unlock {lock.name}", lock.name)
+        text = f"unlock {lock.name}"
+        slot = context.irqs_off
+        if slot is not None and disables_irqs(self.irq, lock) and after[slot] == 0:
+            text += ", interrupts on"
+        return Event("release", text, lock.name)
+
+
+def disables_irqs(irq: bool | None, lock: Lock) -> bool:
+    """Whether taking ``lock`` by a step that says ``irq`` disables
+    interrupts: the step's word, else the lock's declaration."""
+    return lock.irqs_off if irq is None else irq
 
 
 @attrs.frozen(kw_only=True)

@@ -117,9 +117,14 @@ class SectionStep(EffectStep):
     spinlock section whose body neither sleeps nor blocks can be observed
     midway only by lockless readers, which see its result either way.
     Disabled while another thread holds ``lock``; taking it while holding
-    it is the self-deadlock lockdep reports."""
+    it is the self-deadlock lockdep reports.  ``irq``: the section runs
+    with interrupts off (``spin_lock_irq``), or not; None: as the lock is
+    declared.  Nothing lands inside one step; in a scenario whose interrupt
+    handler takes a lock of the family, a section with interrupts on runs
+    as three steps (``mc.dsl.interrupts.split_unsafe_sections``)."""
 
     lock: LockExpr
+    irq: bool | None = None
 
     def footprint(self, regions: Regions) -> Footprint:
         return super().footprint(regions) | regions.lock(self.lock)

@@ -87,6 +87,12 @@ class Lock:
     kind: Kind
     slot: int
     family: str
+    irqs_off: bool = False
+    """Process context takes this lock with interrupts disabled wherever
+    the kernel takes it (``spin_lock_irq``/``spin_lock_irqsave``, as every
+    taker of a mapping's ``i_pages`` lock does); a lock step may say
+    otherwise (``irq=False``).  Matters only in a scenario with an
+    interrupt handler (``mc.dsl.interrupts``)."""
 
     def __str__(self) -> str:
         return self.name

@@ -145,7 +145,12 @@ def render_ident(ident: int | None) -> str:
 class Mapping:
     """A file's address_space: its xa_lock, invalidate_lock, i_mmap_rwsem
     (which unmapping takes to walk the VMAs mapping the file), i_size and
-    pages."""
+    pages.  The xa_lock (the ``i_pages`` lock) is taken with interrupts
+    disabled in process context (``xa_lock_irq``/``xa_lock_irqsave`` in
+    ``__filemap_add_folio()``, ``filemap_remove_folio()``,
+    ``__folio_mark_dirty()``, ``__folio_start_writeback()``, Linux 6.6)
+    because I/O completion takes it in interrupt context
+    (``__folio_end_writeback()``)."""
 
     path: str
     ino: int
@@ -251,7 +256,9 @@ class PageCache:
         mapping = Mapping(
             path=spec.path,
             ino=inode.ino,
-            xa_lock=world.add_lock(f"xa_lock({spec.path})", Kind.SPINLOCK, "xa_lock"),
+            xa_lock=world.add_lock(
+                f"xa_lock({spec.path})", Kind.SPINLOCK, "xa_lock", irqs_off=True
+            ),
             invalidate_lock=world.add_lock(
                 f"invalidate_lock({spec.path})", Kind.RWSEM, "invalidate_lock"
             ),

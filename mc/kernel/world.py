@@ -180,11 +180,14 @@ class World:
         self.initial.append(initial)
         return len(self.slots) - 1
 
-    def add_lock(self, name: str, kind: Kind, family: str | None = None) -> Lock:
+    def add_lock(
+        self, name: str, kind: Kind, family: str | None = None, *, irqs_off: bool = False
+    ) -> Lock:
         """A new lock; ``family`` names the field it is an instance of
-        (``i_rwsem`` for ``i_rwsem(/a)``)."""
+        (``i_rwsem`` for ``i_rwsem(/a)``); ``irqs_off``: process context
+        takes it with interrupts disabled (see ``Lock.irqs_off``)."""
         slot = len(self.slots)
-        lock = Lock(name, kind, slot, family or name)
+        lock = Lock(name, kind, slot, family or name, irqs_off)
         self.add_slot(name, locks.initial(kind), self._lock_renderer(kind))
         self.locks.append(lock)
         return lock
