@@ -187,6 +187,8 @@ LABEL_AS_MODELLED = {
     "if (unlikely(fault & VM_FAULT_RETRY)) { flags |= FAULT_FLAG_TRIED; goto retry; } "
     "/* mmap_lock already released */",
     "if (folio_mapped(folio)) rmap_walk(folio, &rwc)",
+    # unlink's delegation break (models/filelock.py)
+    "any_leases_conflict(inode, new_fl) /* a delegation */",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""
