@@ -94,6 +94,7 @@ COURTESY_CLIENT = "nfsd-client"
 MAX_DEADLK_ITERATIONS = 10
 FILELOCK_VERSION = "5.15-5.17 (90f7d7a0)"
 COURTESY_VERSION = "6.9"
+DELEG_VERSION = "6.17-rc3 (Kingxukai/linux 0291023e)"
 
 SKIP_DEADLOCK_CHECK = "posix-skips-deadlock-check"
 DEADLOCK_ANY_WAITER = "deadlock-check-any-waiter"
@@ -144,6 +145,45 @@ flag_variant(
     EXPIRE_UNDER_FLC_LOCK,
     "posix_lock_inode() calls ->lm_expire_lock with flc_lock still held",
 )
+
+FILE_RWSEM = ("percpu_down_read", "percpu_up_read")
+
+
+def locks_cite(
+    function: str, version: str, leaves_out: tuple[str, ...] = (), because: str = ""
+) -> Cite:
+    """A function of fs/locks.c, whose ``file_rwsem`` (taken shared around
+    each ``flc_lock`` section, exclusively only by /proc/locks) the model
+    leaves out, with what else it leaves out of it."""
+    return Cite(
+        "fs/locks.c",
+        function,
+        version,
+        leaves_out=FILE_RWSEM + leaves_out,
+        because="file_rwsem is taken shared around each flc_lock section; only the "
+        "/proc/locks iterator takes it exclusively, and no scenario reads /proc/locks"
+        + (f"; {because}" if because else ""),
+    )
+
+
+def setlease_cite(version: str) -> Cite:
+    """``generic_add_lease()`` of an F_SETLEASE, which is no delegation."""
+    return locks_cite(
+        "generic_add_lease",
+        version,
+        leaves_out=("inode_unlock(inode)",),
+        because="is_deleg is false for F_SETLEASE: the inode_trylock()/inode_unlock() pair "
+        "is nfsd's (nfsd_set_delegation())",
+    )
+
+
+CLOSE_CITE = locks_cite(
+    "locks_remove_posix",
+    DELEG_VERSION,
+    leaves_out=("file_operations.lock",),
+    because="the file's filesystem has no ->lock: vfs_lock_file() calls posix_lock_file()",
+)
+
 
 Posix = tuple[str, int, int, str]
 """An applied POSIX lock, or a request: owner, first byte, last byte, type."""
@@ -456,7 +496,7 @@ def posix_lock_attempt(
             ):
                 under_lock = op.variant(EXPIRE_UNDER_FLC_LOCK)
                 if not under_lock:
-                    op.unlock(flc, "spin_unlock(&ctx->flc_lock); percpu_up_read(&file_rwsem)")
+                    op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
                 op.enter(
                     "lock_manager_operations.lm_expire_lock",
                     label="(*func)() /* nfsd4_lm_expire_lock(): flush_workqueue(laundry_wq) */",
@@ -469,7 +509,7 @@ def posix_lock_attempt(
                     holders=_holders(ctx, lambda _s: [COURTESY_CLIENT]),
                 )
                 if under_lock:
-                    op.unlock(flc, "spin_unlock(&ctx->flc_lock); percpu_up_read(&file_rwsem)")
+                    op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
                 op.goto("retry")
         op.lock(blocked_lock_lock, EXCL, "spin_lock(&blocked_lock_lock)")
         skip = op.variant(SKIP_DEADLOCK_CHECK)
@@ -654,13 +694,14 @@ def posix_unlock(op: Op, ctx: FileLockContext, owner: str) -> None:
 
 
 POSIX_CITES = (
-    Cite("fs/locks.c", "posix_lock_inode", FILELOCK_VERSION),
-    Cite("fs/locks.c", "posix_lock_inode_wait", FILELOCK_VERSION),
-    Cite("fs/locks.c", "posix_locks_deadlock", FILELOCK_VERSION),
-    Cite("fs/locks.c", "__locks_insert_block", FILELOCK_VERSION),
-    Cite("fs/locks.c", "__locks_wake_up_blocks", FILELOCK_VERSION),
-    Cite("fs/locks.c", "locks_copy_lock", FILELOCK_VERSION),
-    Cite("fs/locks.c", "locks_release_private", FILELOCK_VERSION),
+    locks_cite("posix_lock_inode", FILELOCK_VERSION),
+    locks_cite("posix_lock_inode_wait", FILELOCK_VERSION),
+    locks_cite("posix_locks_deadlock", FILELOCK_VERSION),
+    locks_cite("__locks_insert_block", FILELOCK_VERSION),
+    locks_cite("__locks_wake_up_blocks", FILELOCK_VERSION),
+    locks_cite("locks_copy_lock", FILELOCK_VERSION),
+    locks_cite("locks_release_private", FILELOCK_VERSION),
+    CLOSE_CITE,
 )
 
 
@@ -736,7 +777,7 @@ def _expire_client(scratch: Scratch, ctx: FileLockContext) -> None:
     describe=lambda path: f"nfsd laundromat expiring the courtesy client of {path}",
     cites=(
         Cite("fs/nfsd/nfs4state.c", "nfs4_laundromat", COURTESY_VERSION),
-        Cite("fs/locks.c", "locks_remove_posix", FILELOCK_VERSION),
+        locks_cite("locks_remove_posix", FILELOCK_VERSION),
     ),
 )
 def laundromat(op: Op, path: str) -> None:
@@ -853,9 +894,9 @@ def flock_lock_inode_wait(op: Op, ctx: FileLockContext, file: str, kind: str) ->
     models="flock(LOCK_SH), flock(LOCK_EX) (an upgrade), flock(LOCK_UN) (fs/locks.c)",
     describe=lambda path: f"flock {path} LOCK_SH, LOCK_EX, LOCK_UN",
     cites=(
-        Cite("fs/locks.c", "flock_lock_inode", FILELOCK_VERSION),
-        Cite("fs/locks.c", "flock_lock_inode_wait", FILELOCK_VERSION),
-        Cite("fs/locks.c", "locks_wake_up_blocks", FILELOCK_VERSION),
+        locks_cite("flock_lock_inode", FILELOCK_VERSION),
+        locks_cite("flock_lock_inode_wait", FILELOCK_VERSION),
+        locks_cite("locks_wake_up_blocks", FILELOCK_VERSION),
     ),
 )
 def flock_upgrade(op: Op, path: str) -> None:
@@ -1043,10 +1084,10 @@ def nfsd_set_delegation(op: Op, ctx: FileLockContext, file: str) -> None:
     models="fcntl(F_SETLEASE) on a file open for reading, later F_SETLEASE F_UNLCK (fs/locks.c)",
     describe=lambda path, kind: f"F_SETLEASE {kind} on {path}, later F_UNLCK",
     cites=(
-        Cite("fs/locks.c", "generic_add_lease", FILELOCK_VERSION),
-        Cite("fs/locks.c", "check_conflicting_open", FILELOCK_VERSION),
-        Cite("fs/locks.c", "generic_delete_lease", FILELOCK_VERSION),
-        Cite("fs/locks.c", "lease_modify", FILELOCK_VERSION),
+        setlease_cite(FILELOCK_VERSION),
+        locks_cite("check_conflicting_open", FILELOCK_VERSION),
+        locks_cite("generic_delete_lease", FILELOCK_VERSION),
+        locks_cite("lease_modify", FILELOCK_VERSION),
     ),
 )
 def take_lease(op: Op, path: str, kind: str) -> None:
@@ -1069,8 +1110,8 @@ def take_lease(op: Op, path: str, kind: str) -> None:
     cites=(
         Cite("fs/nfsd/nfs4state.c", "nfs4_set_delegation", FILELOCK_VERSION),
         Cite("fs/nfsd/nfs4state.c", "nfsd4_check_conflicting_opens", FILELOCK_VERSION),
-        Cite("fs/locks.c", "generic_add_lease", FILELOCK_VERSION),
-        Cite("fs/locks.c", "generic_delete_lease", FILELOCK_VERSION),
+        locks_cite("generic_add_lease", FILELOCK_VERSION),
+        locks_cite("generic_delete_lease", FILELOCK_VERSION),
     ),
 )
 def delegate(op: Op, path: str) -> None:
@@ -1184,7 +1225,7 @@ def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool) -> None:
         "__locks_insert_block(fl, new_fl, leases_conflict)", _block_on_lease, ctx, file, write
     )
     op.unlock(ctx.blocked_lock_lock, "spin_unlock(&blocked_lock_lock)")
-    op.unlock(flc, "spin_unlock(&ctx->flc_lock); percpu_up_read(&file_rwsem)")
+    op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
     if timeouts:
         op.wait_until(
             Expr(
@@ -1257,8 +1298,8 @@ def _close(scratch: Scratch, ctx: FileLockContext, file: str) -> None:
     describe=lambda path: f"open({path}, O_WRONLY), close",
     cites=(
         Cite("fs/open.c", "do_dentry_open", FILELOCK_VERSION),
-        Cite("fs/locks.c", "__break_lease", FILELOCK_VERSION),
-        Cite("fs/locks.c", "leases_conflict", FILELOCK_VERSION),
+        locks_cite("__break_lease", FILELOCK_VERSION),
+        locks_cite("leases_conflict", FILELOCK_VERSION),
     ),
 )
 def open_for_write(op: Op, path: str) -> None:
@@ -1332,7 +1373,7 @@ def lockd_deferred(op: Op, path: str, first: tuple[int, int]) -> None:
     describe=lambda path, owner, first: f"dlm_plock_callback({path} {first} for {owner})",
     cites=(
         Cite("fs/dlm/plock.c", "dlm_plock_callback", FILELOCK_VERSION),
-        Cite("fs/locks.c", "posix_lock_inode", FILELOCK_VERSION),
+        locks_cite("posix_lock_inode", FILELOCK_VERSION),
     ),
 )
 def plock_callback(op: Op, path: str, owner: str, first: tuple[int, int]) -> None:
@@ -1401,7 +1442,7 @@ def lease_violation(state: State, ctx: FileLockContext) -> str | None:
     describe=lambda file, size: f"truncate({file.path}, {size})",
     cites=(
         Cite("fs/open.c", "vfs_truncate", FILELOCK_VERSION),
-        Cite("fs/locks.c", "__break_lease", FILELOCK_VERSION),
+        locks_cite("__break_lease", FILELOCK_VERSION),
     ),
 )
 def truncate_breaking_lease(op: Op, file: File, size: int) -> None:
@@ -1421,7 +1462,6 @@ def truncate_breaking_lease(op: Op, file: File, size: int) -> None:
 
 # --- unlink(2) and nfsd's delegations (6.17) -------------------------------------------------
 
-DELEG_VERSION = "6.17-rc3 (Kingxukai/linux 0291023e)"
 DELEG_WAIT_UNDER_I_RWSEM = "deleg-wait-under-i_rwsem"
 UNLINK_SKIPS_DELEG_BREAK = "unlink-skips-deleg-break"
 MAX_DELEG_ROUNDS = 2
@@ -1531,7 +1571,7 @@ def unlink_violation(state: State, ctx: FileLockContext) -> str | None:
     cites=(
         Cite("fs/namei.c", "do_unlinkat", DELEG_VERSION),
         Cite("fs/namei.c", "vfs_unlink", DELEG_VERSION),
-        Cite("fs/locks.c", "__break_lease", DELEG_VERSION),
+        locks_cite("__break_lease", DELEG_VERSION),
     ),
 )
 def unlink_breaking_delegation(op: Op, path: str) -> None:
@@ -1571,9 +1611,12 @@ def unlink_breaking_delegation(op: Op, path: str) -> None:
         )
         victim = lookup_one_qstr_excl(op, directory, name, "victim", f"exit_parent{round_}")
         op.fail_if(
-            negative(victim), E.ENOENT, f"exit_parent{round_}", "if (d_is_negative(dentry)) -ENOENT"
+            negative(victim),
+            E.ENOENT,
+            f"exit_parent{round_}",
+            "lookup_one_qstr_excl(): -ENOENT for a negative dentry",
         )
-        op.lock(victim.i_rwsem, EXCL, "vfs_unlink(): inode_lock(target)", tag="lock-victim")
+        op.lock(victim.i_rwsem, EXCL, "inode_lock(target)", tag="lock-victim")
         if wait_under_lock:
             op.run(break_lease, ctx, me, True)
         elif not skip:
@@ -1595,7 +1638,7 @@ def unlink_breaking_delegation(op: Op, path: str) -> None:
         op.effect("/* the name is gone, the victim still locked */", _unlinked, ctx, me)
         op.effect("dont_mount(dentry); detach_mounts(dentry)", _close, ctx, me)
         op.label(f"unlock_victim{round_}")
-        op.unlock(victim.i_rwsem, "out: inode_unlock(target)")
+        op.unlock(victim.i_rwsem, "inode_unlock(target)")
         op.label(f"exit_parent{round_}")
         op.unlock(directory.i_rwsem, "inode_unlock(path.dentry->d_inode)")
         if wait_under_lock or skip:
@@ -1628,9 +1671,9 @@ def _clear_delegated(scratch: Scratch, slot: int) -> None:
     describe=lambda path: f"nfsd delegation of {path}, SETATTR, DELEGRETURN",
     cites=(
         Cite("fs/nfsd/nfs4state.c", "nfs4_set_delegation", FILELOCK_VERSION),
-        Cite("fs/locks.c", "generic_add_lease", DELEG_VERSION),
+        locks_cite("generic_add_lease", DELEG_VERSION),
         Cite("fs/nfsd/vfs.c", "nfsd_setattr", DELEG_VERSION),
-        Cite("fs/locks.c", "generic_delete_lease", DELEG_VERSION),
+        locks_cite("generic_delete_lease", DELEG_VERSION),
     ),
 )
 def delegate_then_setattr(op: Op, path: str) -> None:
@@ -1664,9 +1707,9 @@ def _ignore_breaks(scratch: Scratch, ctx: FileLockContext, file: str) -> None:
     "(fs/locks.c time_out_leases())",
     describe=lambda path, kind: f"F_SETLEASE {kind} on {path}, never answering a break",
     cites=(
-        Cite("fs/locks.c", "generic_add_lease", DELEG_VERSION),
-        Cite("fs/locks.c", "check_conflicting_open", DELEG_VERSION),
-        Cite("fs/locks.c", "time_out_leases", DELEG_VERSION),
+        setlease_cite(DELEG_VERSION),
+        locks_cite("check_conflicting_open", DELEG_VERSION),
+        locks_cite("time_out_leases", DELEG_VERSION),
     ),
 )
 def lease_never_answered(op: Op, path: str, kind: str) -> None:
@@ -1721,11 +1764,21 @@ def ofd_violation(state: State, ctx: FileLockContext) -> str | None:
         f"open({path}), F_OFD_SETLKW {first} in process {process}, close"
     ),
     cites=(
-        Cite("fs/locks.c", "fcntl_setlk", DELEG_VERSION),
-        Cite("fs/locks.c", "posix_lock_inode", DELEG_VERSION),
-        Cite("fs/locks.c", "posix_locks_deadlock", DELEG_VERSION),
-        Cite("fs/locks.c", "__locks_insert_block", DELEG_VERSION),
-        Cite("fs/locks.c", "locks_remove_file", DELEG_VERSION),
+        locks_cite(
+            "fcntl_setlk",
+            DELEG_VERSION,
+            leaves_out=("spin_lock(&files->file_lock)", "spin_unlock(&files->file_lock)"),
+            because="the close/fcntl race check runs for POSIX locks only, not FL_OFDLCK",
+        ),
+        locks_cite("posix_lock_inode", DELEG_VERSION),
+        locks_cite("posix_locks_deadlock", DELEG_VERSION),
+        locks_cite("__locks_insert_block", DELEG_VERSION),
+        locks_cite(
+            "locks_remove_file",
+            DELEG_VERSION,
+            leaves_out=("file_operations.flock", "file_operations.lock"),
+            because="the filesystem has neither ->flock nor ->lock",
+        ),
     ),
 )
 def ofd_lock_range(op: Op, path: str, process: str, first: tuple[int, int]) -> None:
