@@ -23,9 +23,10 @@ fileattr_set_prepare()'s checks, the offset map itself.
 
 from __future__ import annotations
 
-from mc.dsl import EXCL, SHARED, Cite, Op, Scratch, const, operation, positive, same
+from mc.dsl import EXCL, SHARED, Cite, Op, Scratch, World, const, operation, positive, same
 from mc.kernel.expr import InodeExpr
 from mc.kernel.locks import Kind
+from mc.kernel.world import Dentry
 from mc.models import libfs
 from mc.models.dirops import split
 from mc.models.namei import ECHILD
@@ -192,9 +193,28 @@ def open_creat(op: Op, path: str) -> None:
     )
 
 
-def shmem_tmpfile(scratch: Scratch, directory: int, inode: int) -> int:
+TMPFILE_NAMES_ITS_DENTRY = "tmpfile-names-its-dentry"
+TMPFILE_NAME = "#tmpfile"
+
+
+def shmem_tmpfile(scratch: Scratch, directory: int, dentry: Dentry, inode: int) -> int:
     """shmem_tmpfile(): a new inode, d_tmpfile(): no name, no link."""
     return 0
+
+
+def tmpfile_named(scratch: Scratch, directory: int, dentry: Dentry, inode: int) -> int:
+    """A ->tmpfile that gives the new inode a name in the directory, as a
+    create does (``inc_nlink()``, ``d_instantiate()`` of a hashed dentry),
+    with no i_rwsem."""
+    scratch[scratch.world.inodes[inode].nlink] = 1
+    scratch[dentry.slot] = inode
+    return 0
+
+
+def tmpfile_inodes(world: World) -> set[int]:
+    """The inodes ->tmpfile made in the scenario's threads."""
+    made: set[int] = world.parts.setdefault("tmpfile", {}).setdefault("inodes", set())
+    return made
 
 
 @operation(
@@ -205,13 +225,18 @@ def shmem_tmpfile(scratch: Scratch, directory: int, inode: int) -> int:
 def tmpfile(op: Op, path: str) -> None:
     """vfs_tmpfile(): d_alloc() of a child with no name, then
     ``dir->i_op->tmpfile(idmap, dir, file, mode)`` without the directory's
-    i_rwsem; the inode gets I_LINKABLE under its i_lock."""
+    i_rwsem; the inode gets I_LINKABLE under its i_lock.  No directory
+    lock is needed because ->tmpfile makes no name: ``d_tmpfile()`` leaves
+    the child unhashed (the ``tmpfile-unnamed`` invariant); the model's
+    dentry ``#tmpfile`` stands for the name a ->tmpfile must not give."""
     directory = op.inode(path)
-    new = op.new_inode(f"{path.rstrip('/')}/#tmpfile", is_dir=False)
+    new = op.new_inode(f"{path.rstrip('/')}/{TMPFILE_NAME}", is_dir=False)
+    tmpfile_inodes(op.world).add(op.world.inodes[-1].ino)
     op.call(
         "inode_operations.tmpfile",
-        shmem_tmpfile,
+        tmpfile_named if op.variant(TMPFILE_NAMES_ITS_DENTRY) else shmem_tmpfile,
         directory,
+        op.dentry(directory, TMPFILE_NAME),
         new,
         label="error = dir->i_op->tmpfile(idmap, dir, file, mode)",
         roles={"dir": directory},
