@@ -147,6 +147,7 @@ flag_variant(
 )
 
 FILE_RWSEM = ("percpu_down_read", "percpu_up_read")
+THP_DROP = ("filemap_invalidate_lock", "filemap_invalidate_unlock")
 
 
 def locks_cite(
@@ -1297,7 +1298,14 @@ def _close(scratch: Scratch, ctx: FileLockContext, file: str) -> None:
     "then close(2) (fs/open.c, fs/locks.c)",
     describe=lambda path: f"open({path}, O_WRONLY), close",
     cites=(
-        Cite("fs/open.c", "do_dentry_open", FILELOCK_VERSION),
+        Cite(
+            "fs/open.c",
+            "do_dentry_open",
+            "6.17-rc3 (Kingxukai/linux 9b44fff6)",
+            leaves_out=THP_DROP,
+            because="the file's page cache holds no large folios (filemap_nr_thps() is 0): "
+            "the drop of the page cache an open for writing does then is not taken",
+        ),
         locks_cite("__break_lease", FILELOCK_VERSION),
         locks_cite("leases_conflict", FILELOCK_VERSION),
     ),
@@ -1306,7 +1314,12 @@ def open_for_write(op: Op, path: str) -> None:
     """The file is opened for writing: ``get_write_access(inode)``
     (``i_writecount``), ``break_lease(file_inode(f), f->f_flags)``, the
     rest of the open (the filesystem's ->open is left out), then close(2)
-    (``put_write_access()`` in ``__fput()``)."""
+    (``put_write_access()`` in ``__fput()``).  In 6.17-rc3's
+    ``do_dentry_open()`` (read in Kingxukai/linux at 9b44fff6) the order is
+    the same: ``file_get_write_access()`` (``get_write_access()``,
+    ``mnt_get_write_access()``), ``security_file_open()``, fsnotify's
+    permission hook, ``break_lease()``, then ``->open`` through the local
+    ``open`` pointer."""
     ctx = context(op.world, path)
     _register_thread(op, ctx)
     file = op.thread.name
