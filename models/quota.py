@@ -27,9 +27,11 @@ whose ``quota_release_workfn()`` waits for ``synchronize_srcu(&dquot_srcu)``
 and then calls ``->write_dquot`` and ``->release_dquot``;
 ``dquot_writeback_dquots()`` flushes that work first, skips a releasing
 dquot and no longer takes ``dqonoff_mutex`` (it asserts ``s_umount``).
-The models keep the 6.4 shape (``->write_dquot``/``->release_dquot`` from
-the ``dqput()`` of the thread that drops the last reference): the locks
-each method is called with are the same, only the thread differs.  (The
+The models keep the 6.4 shape: ``->write_dquot``/``->release_dquot`` run
+in the thread that drops the last reference, under what it holds (a
+chown's i_rwsem); in 6.6 and later they run in the worker, which holds
+none of the caller's locks, so the 6.4 shape is the stricter test of the
+lock order (drift since 6.6, not modelled).  (The
 stored torvalds/linux copy, 0110c350, is older still: ``dqio_mutex`` and
 ``dqonoff_mutex``.)
 
