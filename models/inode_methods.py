@@ -220,7 +220,17 @@ def tmpfile_inodes(world: World) -> set[int]:
 @operation(
     models="open(2) with O_TMPFILE -> do_o_path()/do_tmpfile() -> vfs_tmpfile() (fs/namei.c)",
     describe=lambda path: f"open({path}, O_TMPFILE)",
-    cites=(Cite("fs/namei.c", "do_tmpfile", "6.12"), Cite("fs/namei.c", "vfs_tmpfile", "6.12")),
+    cites=(
+        Cite("fs/namei.c", "do_tmpfile", "6.17-rc3 (Kingxukai/linux 0291023e)"),
+        Cite(
+            "fs/namei.c",
+            "vfs_tmpfile",
+            "6.17-rc3 (Kingxukai/linux 0291023e)",
+            leaves_out=("spin_lock(&inode->i_lock)", "spin_unlock(&inode->i_lock)"),
+            because="I_LINKABLE is set under the new inode's i_lock, which no other thread "
+            "can reach before linkat()",
+        ),
+    ),
 )
 def tmpfile(op: Op, path: str) -> None:
     """vfs_tmpfile(): d_alloc() of a child with no name, then
