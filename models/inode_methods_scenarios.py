@@ -87,6 +87,7 @@ TMPFILE_UNNAMED = "tmpfile-unnamed"
     "no name refers to an inode ->tmpfile made (before linkat(), which no scenario does): "
     "vfs_tmpfile() calls ->tmpfile without the directory's i_rwsem because it adds no name",
     reads=["dentry"],
+    needs=("tmpfile", "an O_TMPFILE open (->tmpfile)"),
 )
 def tmpfile_unnamed(model: KernelModel) -> Check[State]:
     world = model.world
