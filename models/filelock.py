@@ -33,14 +33,20 @@ with it (every waiter waits for an applied lock), signals
 (``wait_event_interruptible()`` is never interrupted), jiffies (a lease's
 break time passes only for a holder that never answers:
 :func:`lease_never_answered`), ``->lm_setup``/``->lm_get_owner``/``->lm_put_owner``
-(no row in the document's table; ``->lm_setup`` is a step without a call;
-in 6.17-rc3 ``locks_copy_conflock()`` calls ``->lm_get_owner`` of the
-conflicting lock's manager with flc_lock held, only when
-``posix_lock_inode()`` or ``posix_test_lock()`` is given a conflock, which
-F_SETLKW and close never do, and ``locks_release_private()`` calls
-``->lm_put_owner`` from ``locks_free_lock()``, after flc_lock is dropped
-(``locks_dispose_list()``), where the model calls ->fl_release_private),
-lockd's and nfsd's own locks (``nlm_blocked_lock``, ``client_lock``) and RPCs.
+as method calls (no row in the document's table; ``->lm_setup`` is a step
+without a call; for lockd's requests, whose ``nlmsvc_lock_operations``
+(fs/lockd/svclock.c, 6.17-rc3) have both, ``->lm_get_owner`` and
+``->lm_put_owner`` are steps without a call too: 6.17-rc3's
+``locks_copy_conflock()``, called by ``locks_copy_lock()`` when the granted
+request is copied into the list, and for a conflock by ``posix_lock_inode()``
+and ``posix_test_lock()``, calls ``->lm_get_owner`` with flc_lock held;
+``locks_release_private()`` calls ``->lm_put_owner`` from
+``locks_free_lock()``, after flc_lock is dropped (``locks_dispose_list()``),
+after ->fl_release_private; ``nlmsvc_put_owner()`` may take the host's
+``h_lock`` spinlock), lockd's and nfsd's own locks (``nlm_blocked_lock``,
+which ``nlmsvc_notify_blocked()`` and ``nlmsvc_grant_deferred()`` take
+under ``blocked_lock_lock``, ``file->f_mutex`` around lockd's
+``vfs_lock_file()``, ``client_lock``) and RPCs.
 
 Read again in 6.17-rc3 (Kingxukai/linux at 0291023e, ``struct
 file_lock_core``/``struct file_lease`` split): the unlink delegation
@@ -95,6 +101,7 @@ MAX_DEADLK_ITERATIONS = 10
 FILELOCK_VERSION = "5.15-5.17 (90f7d7a0)"
 COURTESY_VERSION = "6.9"
 DELEG_VERSION = "6.17-rc3 (Kingxukai/linux 0291023e)"
+SVCLOCK_VERSION = "6.17-rc3 (Kingxukai/linux 9b44fff6)"
 
 SKIP_DEADLOCK_CHECK = "posix-skips-deadlock-check"
 DEADLOCK_ANY_WAITER = "deadlock-check-any-waiter"
@@ -436,7 +443,17 @@ def _copy_lock(_scratch: Scratch, _request: Posix) -> int:
 
 def _insert_copy(op: Op, ctx: FileLockContext, request: Posix) -> None:
     """Under flc_lock: ``locks_copy_lock()`` (``->fl_copy_lock``) of the
-    granted request, inserted into the file's POSIX list."""
+    granted request, inserted into the file's POSIX list.  A lockd
+    request's lock manager (``nlmsvc_lock_operations``) has
+    ``->lm_get_owner``, which ``locks_copy_conflock()`` calls first, with
+    flc_lock held (a step without a method call: the document has no row
+    for it)."""
+    if request[0] in ctx.lockd:
+        op.effect(
+            "locks_copy_conflock(new, fl): fl->fl_lmops->lm_get_owner(fl->c.flc_owner) "
+            "/* nlmsvc_get_owner(): a reference to the lockowner */",
+            _owner_reference,
+        )
     op.call(
         "file_lock_operations.fl_copy_lock",
         _copy_lock,
@@ -446,6 +463,11 @@ def _insert_copy(op: Op, ctx: FileLockContext, request: Posix) -> None:
         sleeps=False,
     )
     op.effect("locks_insert_lock_ctx(new_fl, &fl->fl_list)", _insert_posix, ctx, request)
+
+
+def _owner_reference(_scratch: Scratch) -> None:
+    """``->lm_get_owner``/``->lm_put_owner``: a reference to the lock
+    owner, which the models do not count."""
 
 
 def _insert_posix(scratch: Scratch, ctx: FileLockContext, request: Posix) -> None:
@@ -692,6 +714,13 @@ def posix_unlock(op: Op, ctx: FileLockContext, owner: str) -> None:
             roles={"flctx": ctx},
             sleeps=False,
         )
+        if owner in ctx.lockd:
+            op.effect(
+                "locks_release_private(fl): fl->fl_lmops->lm_put_owner(flc->flc_owner) "
+                "/* nlmsvc_put_owner(): refcount_dec_and_lock(&lockowner->count, "
+                "&host->h_lock) */",
+                _owner_reference,
+            )
 
 
 POSIX_CITES = (
@@ -750,8 +779,8 @@ def lock_range(op: Op, path: str, first: tuple[int, int]) -> None:
     describe=lambda path, first: f"lockd NLM_LOCK {path} {first}, NLM_UNLOCK",
     cites=(
         *POSIX_CITES,
-        Cite("fs/lockd/svclock.c", "nlmsvc_lock", FILELOCK_VERSION),
-        Cite("fs/lockd/svclock.c", "nlmsvc_notify_blocked", FILELOCK_VERSION),
+        Cite("fs/lockd/svclock.c", "nlmsvc_lock", SVCLOCK_VERSION),
+        Cite("fs/lockd/svclock.c", "nlmsvc_notify_blocked", SVCLOCK_VERSION),
     ),
 )
 def lockd_lock(op: Op, path: str, first: tuple[int, int]) -> None:
@@ -1349,8 +1378,8 @@ def _lm_grant(scratch: Scratch, ctx: FileLockContext, owner: str) -> int:
     "(fs/lockd/svclock.c, fs/dlm/plock.c)",
     describe=lambda path, first: f"lockd NLM_LOCK {path} {first} deferred by the filesystem",
     cites=(
-        Cite("fs/lockd/svclock.c", "nlmsvc_lock", FILELOCK_VERSION),
-        Cite("fs/lockd/svclock.c", "nlmsvc_grant_deferred", FILELOCK_VERSION),
+        Cite("fs/lockd/svclock.c", "nlmsvc_lock", SVCLOCK_VERSION),
+        Cite("fs/lockd/svclock.c", "nlmsvc_grant_deferred", SVCLOCK_VERSION),
     ),
 )
 def lockd_deferred(op: Op, path: str, first: tuple[int, int]) -> None:
