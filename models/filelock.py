@@ -174,6 +174,28 @@ def locks_cite(
     )
 
 
+LOCKD_LOCKS = (
+    "mutex_lock(&file->f_mutex)",
+    "mutex_unlock(&file->f_mutex)",
+    "spin_lock(&nlm_blocked_lock)",
+    "spin_unlock(&nlm_blocked_lock)",
+)
+
+
+def svclock_cite(function: str) -> Cite:
+    """A function of fs/lockd/svclock.c, whose own locks the model leaves
+    out."""
+    return Cite(
+        "fs/lockd/svclock.c",
+        function,
+        SVCLOCK_VERSION,
+        leaves_out=LOCKD_LOCKS,
+        because="lockd's own locks: file->f_mutex serialises lockd's requests on one file, "
+        "nlm_blocked_lock guards its list of blocks (taken inside blocked_lock_lock by "
+        "->lm_notify and ->lm_grant, a spinlock as the table allows)",
+    )
+
+
 def setlease_cite(version: str) -> Cite:
     """``generic_add_lease()`` of an F_SETLEASE, which is no delegation."""
     return locks_cite(
@@ -779,8 +801,8 @@ def lock_range(op: Op, path: str, first: tuple[int, int]) -> None:
     describe=lambda path, first: f"lockd NLM_LOCK {path} {first}, NLM_UNLOCK",
     cites=(
         *POSIX_CITES,
-        Cite("fs/lockd/svclock.c", "nlmsvc_lock", SVCLOCK_VERSION),
-        Cite("fs/lockd/svclock.c", "nlmsvc_notify_blocked", SVCLOCK_VERSION),
+        svclock_cite("nlmsvc_lock"),
+        svclock_cite("nlmsvc_notify_blocked"),
     ),
 )
 def lockd_lock(op: Op, path: str, first: tuple[int, int]) -> None:
@@ -1378,8 +1400,8 @@ def _lm_grant(scratch: Scratch, ctx: FileLockContext, owner: str) -> int:
     "(fs/lockd/svclock.c, fs/dlm/plock.c)",
     describe=lambda path, first: f"lockd NLM_LOCK {path} {first} deferred by the filesystem",
     cites=(
-        Cite("fs/lockd/svclock.c", "nlmsvc_lock", SVCLOCK_VERSION),
-        Cite("fs/lockd/svclock.c", "nlmsvc_grant_deferred", SVCLOCK_VERSION),
+        svclock_cite("nlmsvc_lock"),
+        svclock_cite("nlmsvc_grant_deferred"),
     ),
 )
 def lockd_deferred(op: Op, path: str, first: tuple[int, int]) -> None:
