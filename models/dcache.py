@@ -548,8 +548,12 @@ def add_mount(scratch: Scratch, mounted: int) -> None:
     ),
 )
 def walk_automount(op: Op, path: str) -> None:
-    """A walk to an autofs trigger: in rcu-walk ``->d_manage(path, true)``,
-    -ECHILD; in ref-walk ``->d_manage(path, false)`` waits for the daemon,
+    """A walk to an autofs trigger (``__follow_mount_rcu()``,
+    ``handle_mounts()``, ``__traverse_mounts()``, ``follow_automount()``
+    read again in 6.17-rc3, Kingxukai/linux fs/namei.c at 0291023e: as
+    modelled): in rcu-walk ``->d_manage(path, true)``, -ECHILD, and
+    ``handle_mounts()`` leaves rcu-walk with ``try_to_unlazy_next()``; in
+    ref-walk ``->d_manage(path, false)`` waits for the daemon,
     then, nothing being mounted, ``->d_automount`` mounts NFS and
     finish_automount() grafts it under namespace_sem unless something was
     mounted meanwhile; complete_walk() then revalidates the jumped-to root
@@ -568,7 +572,11 @@ def walk_automount(op: Op, path: str) -> None:
         roles={"dentry": point},
         sleeps=blocks,
     )
-    op.unlock(rcu, "try_to_unlazy(nd): leave_rcu(nd) /* -ECHILD */", tag="rcu")
+    op.unlock(
+        rcu,
+        "handle_mounts(): if (!try_to_unlazy_next(nd, dentry)) /* leave_rcu(nd) */",
+        tag="rcu",
+    )
     op.call(
         "dentry_operations.d_manage",
         autofs_d_manage,
