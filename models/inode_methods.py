@@ -10,6 +10,15 @@ FIEMAP ioctl (``->fiemap``), FS_IOC_GETFLAGS/FS_IOC_SETFLAGS
 ``->fileattr_set``) and lseek(2) on a directory whose readdir offsets
 libfs keeps (``offset_dir_llseek()`` -> ``->get_offset_ctx``).
 
+``pick_link()``, ``open_last_lookups()``, ``vfs_tmpfile()`` and
+``do_tmpfile()`` were read again in a 6.17-rc3 tree (Kingxukai/linux,
+fs/namei.c at 0291023e): ``->get_link(NULL, inode)`` in rcu-walk, then on
+-ECHILD ``try_to_unlazy()`` and ``->get_link(dentry, inode)``; the
+directory's i_rwsem exclusive for O_CREAT, shared otherwise, around
+``lookup_open()``; ``->tmpfile`` with no directory lock: as modelled.
+``pick_link()`` also calls ``touch_atime()`` on the link (leaving rcu-walk
+first) when its atime needs an update, which ``follow`` leaves out.
+
 The filesystem is FUSE-like where the walk is concerned (its ``->get_link``
 asks the server, so in rcu-walk it returns -ECHILD) and creates names as the
 ramfs/libfs stand-ins of ``mc.models.libfs`` do.
