@@ -1090,7 +1090,12 @@ def _writers(state: State, ctx: FileLockContext, file: str) -> bool:
 
 
 def nfsd_set_delegation(op: Op, ctx: FileLockContext, file: str) -> None:
-    """``nfs4_set_delegation()`` of a read delegation: ``vfs_setlease()``
+    """``nfs4_set_delegation()`` of a read delegation (5.15's shape; newer
+    trees, seen in patch excerpts through find_string and not modelled,
+    take the parent directory's i_rwsem shared around ``vfs_setlease()``
+    and ``nfsd4_vet_deleg_dentry()``, which refuses the delegation when the
+    name no longer leads to the file, and refuse it too when a break came
+    meanwhile: ``if (status || fp->fi_had_conflict)``): ``vfs_setlease()``
     with FL_DELEG, where ``generic_add_lease()`` takes the inode's i_rwsem
     by ``inode_trylock()`` and leaves ``check_conflicting_open()`` to
     nfsd (``flags & FL_DELEG: return 0``); then
