@@ -25,7 +25,11 @@ the later form in which the movable-page branch moved out): it asserts that
 both the source and the destination folio are locked and calls the
 mapping's ``->migrate_folio`` (``fallback_migrate_folio()`` without one;
 later trees return -EOPNOTSUPP first for a ``mapping_inaccessible()``
-mapping), as modelled.
+mapping), as modelled.  ``truncate_error_folio()`` (the 6.8 name, seen
+through find_string) calls ``->error_remove_folio`` then
+``filemap_release_folio()`` with the folio locked by ``memory_failure()``
+and no i_rwsem ("Open: to take i_rwsem or not for this? Right now we
+don't."), as modelled under the 6.4 names.
 
 What the models leave out: the ptes of a mapped folio (``try_to_migrate()``,
 ``remove_migration_ptes()``: the scenarios' folios are not mapped), the
