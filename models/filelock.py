@@ -84,9 +84,11 @@ from mc.dsl import (
     Scratch,
     State,
     World,
+    const,
     flag_variant,
     negative,
     operation,
+    same,
 )
 from mc.kernel.locks import Lock
 from mc.kernel.pagecache import File
@@ -1085,8 +1087,20 @@ def generic_delete_lease(op: Op, ctx: FileLockContext, file: str) -> None:
     op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
 
 
-def _writers(state: State, ctx: FileLockContext, file: str) -> bool:
+def _writers(state: Any, ctx: FileLockContext, file: str) -> bool:
     return any(f != file and m == "W" for f, m, _p in state[ctx.opens])
+
+
+def _hash_delegation(scratch: Scratch, ctx: FileLockContext, file: str) -> bool:
+    """``nfsd4_check_conflicting_opens()``, then under ``fp->fi_lock``: a
+    writer, or a break that already met the delegation (``fi_had_conflict``,
+    set by ``nfsd_break_deleg_cb()``), refuses it; else it is hashed and
+    handed to the client.  True when refused."""
+    pending = any(f == file and p for f, _t, p, _g in scratch[ctx.leases])
+    if _writers(scratch, ctx, file) or pending:
+        return True
+    _grant_lease(scratch, ctx, file)
+    return False
 
 
 def nfsd_set_delegation(op: Op, ctx: FileLockContext, file: str) -> None:
@@ -1094,13 +1108,14 @@ def nfsd_set_delegation(op: Op, ctx: FileLockContext, file: str) -> None:
     trees, seen in patch excerpts through find_string and not modelled,
     take the parent directory's i_rwsem shared around ``vfs_setlease()``
     and ``nfsd4_vet_deleg_dentry()``, which refuses the delegation when the
-    name no longer leads to the file, and refuse it too when a break came
-    meanwhile: ``if (status || fp->fi_had_conflict)``): ``vfs_setlease()``
+    name no longer leads to the file): ``vfs_setlease()``
     with FL_DELEG, where ``generic_add_lease()`` takes the inode's i_rwsem
     by ``inode_trylock()`` and leaves ``check_conflicting_open()`` to
     nfsd (``flags & FL_DELEG: return 0``); then
     ``nfsd4_check_conflicting_opens()``: a writer of the file other than
-    nfsd's own opens makes nfsd remove the delegation (F_UNLCK,
+    nfsd's own opens, or a break that met the delegation meanwhile
+    (``fp->fi_had_conflict``, checked under ``fp->fi_lock`` with the
+    hashing, as 5.15 does too), makes nfsd remove the delegation (F_UNLCK,
     ->lm_change) and not hand it out."""
     flc = ctx.flc_lock
     inode = op.inode(ctx.path)
@@ -1121,16 +1136,23 @@ def nfsd_set_delegation(op: Op, ctx: FileLockContext, file: str) -> None:
     op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
     op.unlock(inode.i_rwsem, "if (is_deleg) inode_unlock(inode)")
     op.goto_if(register_is(op.thread.ret, "error", lambda v: v is not None and v < 0), "done")
-    with op.when(
-        Expr(
-            "nfsd4_check_conflicting_opens(clp, fp)",
-            lambda _w: lambda state: _writers(state, ctx, file),
-        ),
-        "status = nfsd4_check_conflicting_opens(clp, fp); if (status)",
-    ):
+    refused = op.compute(
+        "refused",
+        "status = nfsd4_check_conflicting_opens(clp, fp); spin_lock(&state_lock); "
+        "spin_lock(&fp->fi_lock); if (status || fp->fi_had_conflict) status = -EAGAIN; "
+        "else status = hash_delegation_locked(dp, fp) /* handed to the client */",
+        _hash_delegation,
+        ctx,
+        file,
+        render=lambda v: "-EAGAIN" if v else "hashed",
+    )
+    with op.when(same(refused, const(True)), "if (status) goto out_unlock"):
         op.run(generic_delete_lease, ctx, file)
-        op.fail(E.EAGAIN, "done", "vfs_setlease(fp->fi_deleg_file, F_UNLCK, NULL, (void **)&dp)")
-    op.effect("/* the delegation is handed to the client */", _grant_lease, ctx, file)
+        op.fail(
+            E.EAGAIN,
+            "done",
+            "out_unlock: vfs_setlease(fp->fi_deleg_file, F_UNLCK, NULL, (void **)&dp)",
+        )
     op.goto("done")
     op.label("busy")
     op.fail(E.EAGAIN, "done", "return -EAGAIN")

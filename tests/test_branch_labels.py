@@ -189,6 +189,7 @@ LABEL_AS_MODELLED = {
     "if (folio_mapped(folio)) rmap_walk(folio, &rwc)",
     # unlink's delegation break (models/filelock.py)
     "any_leases_conflict(inode, new_fl) /* a delegation */",
+    "if (status) goto out_unlock",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""
