@@ -20,6 +20,16 @@ mm/memory-failure.c (``memory_failure()``, ``me_pagecache_clean()``,
 ``swap_readpage_fs()``, ``swap_read_unplug()``) and fs/attr.c
 (``inode_newsize_ok()``: "truncation of in-use swapfiles is disallowed").
 In 6.8 ``->error_remove_page`` became ``->error_remove_folio``.
+``move_to_new_folio()`` was read again (a 6.x tree through find_string, and
+the later form in which the movable-page branch moved out): it asserts that
+both the source and the destination folio are locked and calls the
+mapping's ``->migrate_folio`` (``fallback_migrate_folio()`` without one;
+later trees return -EOPNOTSUPP first for a ``mapping_inaccessible()``
+mapping), as modelled.  ``truncate_error_folio()`` (the 6.8 name, seen
+through find_string) calls ``->error_remove_folio`` then
+``filemap_release_folio()`` with the folio locked by ``memory_failure()``
+and no i_rwsem ("Open: to take i_rwsem or not for this? Right now we
+don't."), as modelled under the 6.4 names.
 
 What the models leave out: the ptes of a mapped folio (``try_to_migrate()``,
 ``remove_migration_ptes()``: the scenarios' folios are not mapped), the

@@ -18,6 +18,19 @@ count of opens (under ``disk->open_mutex``), GD_NEED_PART_SCAN, the
 holders that hold the device exclusively (what the invariant reads) and
 the swap map's slots.
 
+Read again for the open and release: block/bdev.c of torvalds/linux at
+025a3865 (the 6.4 cycle: ``fmode_t``, FMODE_EXCL): ``blkdev_get_by_dev()``
+claims before ``disk_block_events()`` and ``open_mutex``, calls
+``->open`` in ``blkdev_get_whole()``, rescans on GD_NEED_PART_SCAN, counts
+``bd_openers`` and finishes the claim under ``bdev_lock`` before dropping
+``open_mutex``; ``blkdev_put()`` syncs first (left out), drops the claim
+under ``bdev_lock`` inside ``open_mutex`` and calls ``->release`` from
+``blkdev_put_whole()``: as modelled.  block/ioctl.c as stored is of the
+6.5 cycle (01e198f0, ``blk_mode_t``): ``->getgeo``, ``->ioctl`` and
+``->compat_ioctl`` are called with no lock, as modelled.  Newer trees (not read
+here) open through ``bdev_open()`` with a ``blk_mode_t`` and
+``blk_holder_ops``, returning a ``struct file``.
+
 What the models leave out: partitions (the whole device only), the
 holder's ``blk_holder_ops``, media events (``disk_block_events()``), the
 device's page cache (``sync_blockdev()``, ``kill_bdev()``), the module and

@@ -30,8 +30,23 @@ rules' rcu-walk column means.
 Left out: the LRU lists and DCACHE_SHRINK_LIST (the shrinker kills an
 unused dentry it locks; ``dentry_lru_isolate()``'s trylock is not a step),
 the inode's i_lock and the parent's d_lock in ``lock_for_kill()`` and
-``dentry_unlist()``, the kill walking up to the parent, d_seq; the mount
-itself (a slot: mounted or not) and namespace_sem's other users.
+``dentry_unlist()`` (with the dentry's own d_lock taken again,
+``spin_lock_nested()``, around it), the kill walking up to the parent,
+``fast_dput()``'s path for a lockref held by another CPU
+(``lockref_put_return()`` < 0), d_seq; the mount itself (a slot: mounted
+or not) and namespace_sem's other users.
+
+``dput()``, ``fast_dput()``, ``retain_dentry()``, ``lock_for_kill()``,
+``__dentry_kill()``, ``dentry_unlink_inode()``, ``dentry_free()`` and
+``shrink_dentry_list()`` were read again in a 6.17-rc3 tree
+(Kingxukai/linux, fs/dcache.c at 9b44fff6): the same as 6.12 where the
+model goes.  ``retain_dentry(dentry, false)``, the lockless first try,
+returns false for a dentry with ``DCACHE_OP_DELETE`` without calling
+``->d_delete`` ("that requires ->d_lock"), so ``->d_delete`` is called
+only by ``retain_dentry(dentry, true)`` under ``d_lock``; ``->d_prune`` is
+called by ``__dentry_kill()`` under ``d_lock`` before ``__d_drop()``;
+``->d_iput`` by ``dentry_unlink_inode()`` after it dropped ``d_lock`` and
+the inode's ``i_lock``; ``->d_release`` with no lock.
 """
 
 from __future__ import annotations
@@ -44,6 +59,17 @@ from mc.models.dirops import rename, split
 from mc.models.namei import ECHILD, lookup_slow
 
 HASHED, DEAD, UNHASHED, FREED = "hashed", "dead", "unhashed", "freed"
+DCACHE_READ = "6.17-rc3 (Kingxukai/linux 9b44fff6)"
+INODE_I_LOCK = (
+    "spin_trylock(&inode->i_lock)",
+    "spin_lock(&inode->i_lock)",
+    "spin_unlock(&inode->i_lock)",
+)
+UNLIST_LOCKS = (
+    "spin_lock(&parent->d_lock)",
+    "spin_unlock(&parent->d_lock)",
+    "spin_lock_nested(&dentry->d_lock,DENTRY_D_LOCK_NESTED)",
+)
 DENTRY_FREE_WITHOUT_RCU = "dentry-free-without-rcu"
 D_DELETE_UNLOCKED = "d-delete-unlocked"
 D_IPUT_UNDER_D_LOCK = "d-iput-under-d-lock"
@@ -192,12 +218,26 @@ def _dput(op: Op, path: str) -> None:
     models="dput() (fs/dcache.c)",
     describe=lambda path: f"dput({path})",
     cites=(
-        Cite("fs/dcache.c", "dput", "6.12"),
-        Cite("fs/dcache.c", "fast_dput", "6.12"),
-        Cite("fs/dcache.c", "retain_dentry", "6.12"),
-        Cite("fs/dcache.c", "__dentry_kill", "6.12"),
-        Cite("fs/dcache.c", "dentry_unlink_inode", "6.12"),
-        Cite("fs/dcache.c", "dentry_free", "6.12"),
+        Cite(
+            "fs/dcache.c",
+            "dput",
+            DCACHE_READ,
+            leaves_out=INODE_I_LOCK,
+            because="lock_for_kill() takes the inode's i_lock (trylock, else in order "
+            "after dropping d_lock); the model has no i_lock",
+        ),
+        Cite("fs/dcache.c", "fast_dput", DCACHE_READ),
+        Cite("fs/dcache.c", "retain_dentry", DCACHE_READ),
+        Cite(
+            "fs/dcache.c",
+            "__dentry_kill",
+            DCACHE_READ,
+            leaves_out=UNLIST_LOCKS,
+            because="dentry_unlist() runs under the parent's d_lock and the dentry's, "
+            "taken again; the model has no parent and no child list",
+        ),
+        Cite("fs/dcache.c", "dentry_unlink_inode", DCACHE_READ),
+        Cite("fs/dcache.c", "dentry_free", DCACHE_READ),
     ),
 )
 def dput(op: Op, path: str) -> None:
@@ -508,8 +548,12 @@ def add_mount(scratch: Scratch, mounted: int) -> None:
     ),
 )
 def walk_automount(op: Op, path: str) -> None:
-    """A walk to an autofs trigger: in rcu-walk ``->d_manage(path, true)``,
-    -ECHILD; in ref-walk ``->d_manage(path, false)`` waits for the daemon,
+    """A walk to an autofs trigger (``__follow_mount_rcu()``,
+    ``handle_mounts()``, ``__traverse_mounts()``, ``follow_automount()``
+    read again in 6.17-rc3, Kingxukai/linux fs/namei.c at 0291023e: as
+    modelled): in rcu-walk ``->d_manage(path, true)``, -ECHILD, and
+    ``handle_mounts()`` leaves rcu-walk with ``try_to_unlazy_next()``; in
+    ref-walk ``->d_manage(path, false)`` waits for the daemon,
     then, nothing being mounted, ``->d_automount`` mounts NFS and
     finish_automount() grafts it under namespace_sem unless something was
     mounted meanwhile; complete_walk() then revalidates the jumped-to root
@@ -528,7 +572,11 @@ def walk_automount(op: Op, path: str) -> None:
         roles={"dentry": point},
         sleeps=blocks,
     )
-    op.unlock(rcu, "try_to_unlazy(nd): leave_rcu(nd) /* -ECHILD */", tag="rcu")
+    op.unlock(
+        rcu,
+        "handle_mounts(): if (!try_to_unlazy_next(nd, dentry)) /* leave_rcu(nd) */",
+        tag="rcu",
+    )
     op.call(
         "dentry_operations.d_manage",
         autofs_d_manage,

@@ -1242,10 +1242,26 @@ def _ok(_scratch: Scratch, *_args: object) -> int:
     "->release (fs/open.c, fs/fcntl.c, fs/file_table.c)",
     describe=lambda f: f"open({f}); fcntl(F_SETFL, O_ASYNC); close()",
     cites=(
-        Cite("fs/open.c", "do_dentry_open", "6.6", method="file_operations.open"),
+        Cite(
+            "fs/open.c",
+            "do_dentry_open",
+            "6.17-rc3 (Kingxukai/linux 9b44fff6)",
+            method="file_operations.open",
+            leaves_out=("filemap_invalidate_lock", "filemap_invalidate_unlock"),
+            because="no large folios in the file's page cache (filemap_nr_thps() is 0), so "
+            "an open for writing drops no page cache",
+        ),
         Cite("fs/fcntl.c", "setfl", "6.6", method="file_operations.check_flags"),
         Cite("fs/fcntl.c", "fasync_helper", "6.6", method="file_operations.fasync"),
-        Cite("fs/open.c", "filp_close", "6.6", method="file_operations.flush"),
+        Cite(
+            "fs/open.c",
+            "filp_close",
+            "6.17-rc3 (Kingxukai/linux 9b44fff6)",
+            method="file_operations.flush",
+            leaves_out=("file_operations.lock",),
+            because="filp_flush()'s locks_remove_posix() asks ->lock only of a filesystem "
+            "that has one",
+        ),
         Cite("fs/file_table.c", "__fput", "6.6", method="file_operations.release"),
     ),
 )
@@ -1256,7 +1272,20 @@ def open_setfl_close(op: Op, spec: OpenFile) -> None:
     change, then ``f_flags`` under ``file->f_lock``), close(2)
     (``filp_close()``: ``->flush``) and the last ``fput()``'s
     ``__fput()``: ``->fasync(-1, file, 0)`` for a FASYNC file, ``->release``.
-    None of them is called with a VFS lock held."""
+    None of them is called with a VFS lock held.
+
+    ``do_dentry_open()`` and ``filp_close()`` were read again in 6.17-rc3
+    (Kingxukai/linux, fs/open.c at 9b44fff6): ``->open`` is called through
+    the local ``open`` pointer (``open = f->f_op->open``) after
+    ``file_get_write_access()``, ``security_file_open()``, fsnotify's
+    permission hook and ``break_lease()``; an open for writing of a file
+    with large folios in its page cache then drops them under
+    ``filemap_invalidate_lock()`` (left out: the model's files have none);
+    ``filp_close()`` calls ->flush through ``filp_flush()``, which also
+    removes the process's POSIX locks (``locks_remove_posix()``), and
+    close(2) calls ``filp_flush()`` itself.  Left out: the leases
+    ``break_lease()`` breaks (the file has none here: ``filelock/`` models
+    them), the ``fsnotify`` hooks, O_PATH and O_DIRECT checks."""
     filp = _filp(op, spec)
     inode = op.inode(spec.path)
     roles = {"file": filp, "inode": inode}

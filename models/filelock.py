@@ -29,12 +29,37 @@ What the models leave out: ``file_rwsem`` (taken shared around each
 allocation of ``new_fl``/``new_fl2`` and their failures, merging and
 splitting of a process's own adjacent locks (each owner's requests are
 disjoint ranges), a waiter inserted beneath another waiter that conflicts
-with it (every waiter waits for an applied lock), OFD locks, signals
-(``wait_event_interruptible()`` is never interrupted), lease timeouts
-(``time_out_leases()``, ``lease_break_time``: a lease holder always gives
-its lease up), ``->lm_setup``/``->lm_get_owner``/``->lm_put_owner`` (no row
-in the document's table; ``->lm_setup`` is a step without a call), lockd's
-and nfsd's own locks (``nlm_blocked_lock``, ``client_lock``) and RPCs.
+with it (every waiter waits for an applied lock), signals
+(``wait_event_interruptible()`` is never interrupted), jiffies (a lease's
+break time passes only for a holder that never answers:
+:func:`lease_never_answered`), ``->lm_setup``/``->lm_get_owner``/``->lm_put_owner``
+as method calls (no row in the document's table; ``->lm_setup`` is a step
+without a call; for lockd's requests, whose ``nlmsvc_lock_operations``
+(fs/lockd/svclock.c, 6.17-rc3) have both, ``->lm_get_owner`` and
+``->lm_put_owner`` are steps without a call too: 6.17-rc3's
+``locks_copy_conflock()``, called by ``locks_copy_lock()`` when the granted
+request is copied into the list, and for a conflock by ``posix_lock_inode()``
+and ``posix_test_lock()``, calls ``->lm_get_owner`` with flc_lock held;
+``locks_release_private()`` calls ``->lm_put_owner`` from
+``locks_free_lock()``, after flc_lock is dropped (``locks_dispose_list()``),
+after ->fl_release_private; ``nlmsvc_put_owner()`` may take the host's
+``h_lock`` spinlock), lockd's and nfsd's own locks (``nlm_blocked_lock``,
+which ``nlmsvc_notify_blocked()`` and ``nlmsvc_grant_deferred()`` take
+under ``blocked_lock_lock``, ``file->f_mutex`` around lockd's
+``vfs_lock_file()``, ``client_lock``) and RPCs.
+
+Read again in 6.17-rc3 (Kingxukai/linux at 0291023e, ``struct
+file_lock_core``/``struct file_lease`` split): the unlink delegation
+break (:func:`unlink_breaking_delegation`), OFD locks
+(:func:`ofd_lock_range`), lease timeouts (``time_out_leases()`` at the
+start of ``__break_lease()`` and after a timed-out wait) follow that tree.
+What differs there from the 5.15 code the rest follows: ``file_rwsem``
+and ``trace_*`` as before; ``__break_lease()`` skips a lease already
+FL_UNLOCK_PENDING instead of calling its ->lm_break again (the model calls
+it again, with no effect on the state), deletes a lease whose ->lm_break
+returns true, and returns -EWOULDBLOCK for O_NONBLOCK;
+``__locks_insert_block()`` puts a waiter in ``blocked_hash`` only when its
+blocker is a POSIX lock that is not an OFD lock.
 The requests carry ``fl_ops`` as an NFS client's do (``nfs4_fl_lock_ops``),
 so ``locks_copy_lock()`` calls ``->fl_copy_lock`` and disposing of a lock
 calls ``->fl_release_private``.  The document's ``inode->i_lock`` column of
@@ -59,11 +84,16 @@ from mc.dsl import (
     Scratch,
     State,
     World,
+    const,
     flag_variant,
+    negative,
     operation,
+    same,
 )
 from mc.kernel.locks import Lock
 from mc.kernel.pagecache import File
+from mc.models import libfs
+from mc.models.dirops import lookup_one_qstr_excl, split
 from mc.models.truncate import truncate
 
 READ, WRITE, UNLOCK = "F_RDLCK", "F_WRLCK", "F_UNLCK"
@@ -72,13 +102,17 @@ COURTESY_CLIENT = "nfsd-client"
 MAX_DEADLK_ITERATIONS = 10
 FILELOCK_VERSION = "5.15-5.17 (90f7d7a0)"
 COURTESY_VERSION = "6.9"
+DELEG_VERSION = "6.17-rc3 (Kingxukai/linux 0291023e)"
+SVCLOCK_VERSION = "6.17-rc3 (Kingxukai/linux 9b44fff6)"
 
 SKIP_DEADLOCK_CHECK = "posix-skips-deadlock-check"
 DEADLOCK_ANY_WAITER = "deadlock-check-any-waiter"
 LEASE_SKIPS_OPEN_CHECK = "lease-skips-open-check"
 LM_BREAK_SLEEPS = "lm_break-sleeps"
+LEASE_BREAK_NO_TIMEOUT = "lease-break-without-timeout"
 FLOCK_UPGRADE_IN_PLACE = "flock-upgrade-in-place"
 EXPIRE_UNDER_FLC_LOCK = "expire-lock-under-flc_lock"
+OFD_OWNER_IS_FILES = "ofd-owner-is-files"
 
 flag_variant(
     SKIP_DEADLOCK_CHECK,
@@ -101,14 +135,87 @@ flag_variant(
     "__break_lease() holds flc_lock",
 )
 flag_variant(
+    LEASE_BREAK_NO_TIMEOUT,
+    "__break_lease() sleeps with wait_event_interruptible() (no break_time) and never calls "
+    "time_out_leases(): a lease holder that never answers keeps the opener waiting for ever",
+)
+flag_variant(
     FLOCK_UPGRADE_IN_PLACE,
     "flock_lock_inode() keeps the file's shared flock while it waits to upgrade it to "
     "exclusive, instead of removing it first",
 )
 flag_variant(
+    OFD_OWNER_IS_FILES,
+    "fcntl_setlk() leaves an F_OFD_SETLKW request owned by current->files, as for "
+    "F_SETLKW, instead of setting FL_OFDLCK and fl_owner = filp: two threads of one "
+    "process, each with its own open file, both get the OFD lock",
+)
+flag_variant(
     EXPIRE_UNDER_FLC_LOCK,
     "posix_lock_inode() calls ->lm_expire_lock with flc_lock still held",
 )
+
+FILE_RWSEM = ("percpu_down_read", "percpu_up_read")
+THP_DROP = ("filemap_invalidate_lock", "filemap_invalidate_unlock")
+
+
+def locks_cite(
+    function: str, version: str, leaves_out: tuple[str, ...] = (), because: str = ""
+) -> Cite:
+    """A function of fs/locks.c, whose ``file_rwsem`` (taken shared around
+    each ``flc_lock`` section, exclusively only by /proc/locks) the model
+    leaves out, with what else it leaves out of it."""
+    return Cite(
+        "fs/locks.c",
+        function,
+        version,
+        leaves_out=FILE_RWSEM + leaves_out,
+        because="file_rwsem is taken shared around each flc_lock section; only the "
+        "/proc/locks iterator takes it exclusively, and no scenario reads /proc/locks"
+        + (f"; {because}" if because else ""),
+    )
+
+
+LOCKD_LOCKS = (
+    "mutex_lock(&file->f_mutex)",
+    "mutex_unlock(&file->f_mutex)",
+    "spin_lock(&nlm_blocked_lock)",
+    "spin_unlock(&nlm_blocked_lock)",
+)
+
+
+def svclock_cite(function: str) -> Cite:
+    """A function of fs/lockd/svclock.c, whose own locks the model leaves
+    out."""
+    return Cite(
+        "fs/lockd/svclock.c",
+        function,
+        SVCLOCK_VERSION,
+        leaves_out=LOCKD_LOCKS,
+        because="lockd's own locks: file->f_mutex serialises lockd's requests on one file, "
+        "nlm_blocked_lock guards its list of blocks (taken inside blocked_lock_lock by "
+        "->lm_notify and ->lm_grant, a spinlock as the table allows)",
+    )
+
+
+def setlease_cite(version: str) -> Cite:
+    """``generic_add_lease()`` of an F_SETLEASE, which is no delegation."""
+    return locks_cite(
+        "generic_add_lease",
+        version,
+        leaves_out=("inode_unlock(inode)",),
+        because="is_deleg is false for F_SETLEASE: the inode_trylock()/inode_unlock() pair "
+        "is nfsd's (nfsd_set_delegation())",
+    )
+
+
+CLOSE_CITE = locks_cite(
+    "locks_remove_posix",
+    DELEG_VERSION,
+    leaves_out=("file_operations.lock",),
+    because="the file's filesystem has no ->lock: vfs_lock_file() calls posix_lock_file()",
+)
+
 
 Posix = tuple[str, int, int, str]
 """An applied POSIX lock, or a request: owner, first byte, last byte, type."""
@@ -143,6 +250,11 @@ class FileLockContext:
     """A -EDEADLK decision that disagrees with the waits-for graph, if any."""
     queued: int
     """A lockd request a cluster filesystem deferred (FILE_LOCK_DEFERRED)."""
+    ofd_held: int
+    """The OFD locks user space was granted: (open file, first, last byte)."""
+    timed_out: int
+    """The leases whose holders never answer a break: once a break is
+    pending, its ``fl_break_time`` passes (``past_time()``)."""
     threads: tuple[str, ...]
     agents: dict[str, str] = attrs.field(eq=False, hash=False, factory=dict)
     """The thread acting for an owner that is not a thread (the courtesy
@@ -174,6 +286,8 @@ def context(world: World, path: str) -> FileLockContext:
             expirable=world.shared_slot("courtesy client", "courtesy"),
             verdicts=world.shared_slot("posix deadlock verdicts", None, _render_verdict),
             queued=world.shared_slot("dlm request queued", False),
+            ofd_held=world.shared_slot("OFD locks granted", (), _render_ofd),
+            timed_out=world.shared_slot(f"unanswered leases({path})", (), _render_names),
             threads=world.thread_names,
         )
     ctx: FileLockContext = parts[path]
@@ -216,6 +330,10 @@ def _render_opens(opens: tuple[tuple[str, str, bool], ...]) -> str:
 
 def _render_names(names: tuple[str, ...]) -> str:
     return ", ".join(names) or "none"
+
+
+def _render_ofd(held: tuple[tuple[str, int, int], ...]) -> str:
+    return ", ".join(f"{f} {a}-{b}" for f, a, b in held) or "none"
 
 
 def _render_verdict(verdict: str | None) -> str:
@@ -349,7 +467,17 @@ def _copy_lock(_scratch: Scratch, _request: Posix) -> int:
 
 def _insert_copy(op: Op, ctx: FileLockContext, request: Posix) -> None:
     """Under flc_lock: ``locks_copy_lock()`` (``->fl_copy_lock``) of the
-    granted request, inserted into the file's POSIX list."""
+    granted request, inserted into the file's POSIX list.  A lockd
+    request's lock manager (``nlmsvc_lock_operations``) has
+    ``->lm_get_owner``, which ``locks_copy_conflock()`` calls first, with
+    flc_lock held (a step without a method call: the document has no row
+    for it)."""
+    if request[0] in ctx.lockd:
+        op.effect(
+            "locks_copy_conflock(new, fl): fl->fl_lmops->lm_get_owner(fl->c.flc_owner) "
+            "/* nlmsvc_get_owner(): a reference to the lockowner */",
+            _owner_reference,
+        )
     op.call(
         "file_lock_operations.fl_copy_lock",
         _copy_lock,
@@ -361,11 +489,18 @@ def _insert_copy(op: Op, ctx: FileLockContext, request: Posix) -> None:
     op.effect("locks_insert_lock_ctx(new_fl, &fl->fl_list)", _insert_posix, ctx, request)
 
 
+def _owner_reference(_scratch: Scratch) -> None:
+    """``->lm_get_owner``/``->lm_put_owner``: a reference to the lock
+    owner, which the models do not count."""
+
+
 def _insert_posix(scratch: Scratch, ctx: FileLockContext, request: Posix) -> None:
     scratch[ctx.posix] = tuple(sorted({*scratch[ctx.posix], request}))
 
 
-def posix_lock_attempt(op: Op, ctx: FileLockContext, request: Posix, lockd: bool) -> None:
+def posix_lock_attempt(
+    op: Op, ctx: FileLockContext, request: Posix, lockd: bool, ofd: bool = False
+) -> None:
     """One ``posix_lock_inode(inode, request, NULL)`` of an F_SETLKW
     request: under flc_lock the first conflicting lock; an nfsd courtesy
     lock is expired (->lm_lock_expirable, flc_lock dropped,
@@ -408,7 +543,7 @@ def posix_lock_attempt(op: Op, ctx: FileLockContext, request: Posix, lockd: bool
             ):
                 under_lock = op.variant(EXPIRE_UNDER_FLC_LOCK)
                 if not under_lock:
-                    op.unlock(flc, "spin_unlock(&ctx->flc_lock); percpu_up_read(&file_rwsem)")
+                    op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
                 op.enter(
                     "lock_manager_operations.lm_expire_lock",
                     label="(*func)() /* nfsd4_lm_expire_lock(): flush_workqueue(laundry_wq) */",
@@ -421,15 +556,25 @@ def posix_lock_attempt(op: Op, ctx: FileLockContext, request: Posix, lockd: bool
                     holders=_holders(ctx, lambda _s: [COURTESY_CLIENT]),
                 )
                 if under_lock:
-                    op.unlock(flc, "spin_unlock(&ctx->flc_lock); percpu_up_read(&file_rwsem)")
+                    op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
                 op.goto("retry")
         op.lock(blocked_lock_lock, EXCL, "spin_lock(&blocked_lock_lock)")
         skip = op.variant(SKIP_DEADLOCK_CHECK)
-        check = "skip" if skip else "any-waiter" if op.variant(DEADLOCK_ANY_WAITER) else "kernel"
+        check = (
+            "skip" if skip or ofd else "any-waiter" if op.variant(DEADLOCK_ANY_WAITER) else "kernel"
+        )
         dead = op.register("deadlock", lambda v: "yes" if v else "no")
+        deadlock_label = (
+            "/* no posix_locks_deadlock() */"
+            if skip
+            else "posix_locks_deadlock(request, fl): if (caller->flc_flags & FL_OFDLCK) "
+            "return false"
+            if ofd
+            else "posix_locks_deadlock(request, fl)"
+        )
         op.compute(
             "deadlock",
-            "posix_locks_deadlock(request, fl)" if not skip else "/* no posix_locks_deadlock() */",
+            deadlock_label,
             _posix_locks_deadlock,
             ctx,
             request,
@@ -593,16 +738,24 @@ def posix_unlock(op: Op, ctx: FileLockContext, owner: str) -> None:
             roles={"flctx": ctx},
             sleeps=False,
         )
+        if owner in ctx.lockd:
+            op.effect(
+                "locks_release_private(fl): fl->fl_lmops->lm_put_owner(flc->flc_owner) "
+                "/* nlmsvc_put_owner(): refcount_dec_and_lock(&lockowner->count, "
+                "&host->h_lock) */",
+                _owner_reference,
+            )
 
 
 POSIX_CITES = (
-    Cite("fs/locks.c", "posix_lock_inode", FILELOCK_VERSION),
-    Cite("fs/locks.c", "posix_lock_inode_wait", FILELOCK_VERSION),
-    Cite("fs/locks.c", "posix_locks_deadlock", FILELOCK_VERSION),
-    Cite("fs/locks.c", "__locks_insert_block", FILELOCK_VERSION),
-    Cite("fs/locks.c", "__locks_wake_up_blocks", FILELOCK_VERSION),
-    Cite("fs/locks.c", "locks_copy_lock", FILELOCK_VERSION),
-    Cite("fs/locks.c", "locks_release_private", FILELOCK_VERSION),
+    locks_cite("posix_lock_inode", FILELOCK_VERSION),
+    locks_cite("posix_lock_inode_wait", FILELOCK_VERSION),
+    locks_cite("posix_locks_deadlock", FILELOCK_VERSION),
+    locks_cite("__locks_insert_block", FILELOCK_VERSION),
+    locks_cite("__locks_wake_up_blocks", FILELOCK_VERSION),
+    locks_cite("locks_copy_lock", FILELOCK_VERSION),
+    locks_cite("locks_release_private", FILELOCK_VERSION),
+    CLOSE_CITE,
 )
 
 
@@ -650,8 +803,8 @@ def lock_range(op: Op, path: str, first: tuple[int, int]) -> None:
     describe=lambda path, first: f"lockd NLM_LOCK {path} {first}, NLM_UNLOCK",
     cites=(
         *POSIX_CITES,
-        Cite("fs/lockd/svclock.c", "nlmsvc_lock", FILELOCK_VERSION),
-        Cite("fs/lockd/svclock.c", "nlmsvc_notify_blocked", FILELOCK_VERSION),
+        svclock_cite("nlmsvc_lock"),
+        svclock_cite("nlmsvc_notify_blocked"),
     ),
 )
 def lockd_lock(op: Op, path: str, first: tuple[int, int]) -> None:
@@ -678,7 +831,7 @@ def _expire_client(scratch: Scratch, ctx: FileLockContext) -> None:
     describe=lambda path: f"nfsd laundromat expiring the courtesy client of {path}",
     cites=(
         Cite("fs/nfsd/nfs4state.c", "nfs4_laundromat", COURTESY_VERSION),
-        Cite("fs/locks.c", "locks_remove_posix", FILELOCK_VERSION),
+        locks_cite("locks_remove_posix", FILELOCK_VERSION),
     ),
 )
 def laundromat(op: Op, path: str) -> None:
@@ -795,9 +948,9 @@ def flock_lock_inode_wait(op: Op, ctx: FileLockContext, file: str, kind: str) ->
     models="flock(LOCK_SH), flock(LOCK_EX) (an upgrade), flock(LOCK_UN) (fs/locks.c)",
     describe=lambda path: f"flock {path} LOCK_SH, LOCK_EX, LOCK_UN",
     cites=(
-        Cite("fs/locks.c", "flock_lock_inode", FILELOCK_VERSION),
-        Cite("fs/locks.c", "flock_lock_inode_wait", FILELOCK_VERSION),
-        Cite("fs/locks.c", "locks_wake_up_blocks", FILELOCK_VERSION),
+        locks_cite("flock_lock_inode", FILELOCK_VERSION),
+        locks_cite("flock_lock_inode_wait", FILELOCK_VERSION),
+        locks_cite("locks_wake_up_blocks", FILELOCK_VERSION),
     ),
 )
 def flock_upgrade(op: Op, path: str) -> None:
@@ -934,17 +1087,35 @@ def generic_delete_lease(op: Op, ctx: FileLockContext, file: str) -> None:
     op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
 
 
-def _writers(state: State, ctx: FileLockContext, file: str) -> bool:
+def _writers(state: Any, ctx: FileLockContext, file: str) -> bool:
     return any(f != file and m == "W" for f, m, _p in state[ctx.opens])
 
 
+def _hash_delegation(scratch: Scratch, ctx: FileLockContext, file: str) -> bool:
+    """``nfsd4_check_conflicting_opens()``, then under ``fp->fi_lock``: a
+    writer, or a break that already met the delegation (``fi_had_conflict``,
+    set by ``nfsd_break_deleg_cb()``), refuses it; else it is hashed and
+    handed to the client.  True when refused."""
+    pending = any(f == file and p for f, _t, p, _g in scratch[ctx.leases])
+    if _writers(scratch, ctx, file) or pending:
+        return True
+    _grant_lease(scratch, ctx, file)
+    return False
+
+
 def nfsd_set_delegation(op: Op, ctx: FileLockContext, file: str) -> None:
-    """``nfs4_set_delegation()`` of a read delegation: ``vfs_setlease()``
+    """``nfs4_set_delegation()`` of a read delegation (5.15's shape; newer
+    trees, seen in patch excerpts through find_string and not modelled,
+    take the parent directory's i_rwsem shared around ``vfs_setlease()``
+    and ``nfsd4_vet_deleg_dentry()``, which refuses the delegation when the
+    name no longer leads to the file): ``vfs_setlease()``
     with FL_DELEG, where ``generic_add_lease()`` takes the inode's i_rwsem
     by ``inode_trylock()`` and leaves ``check_conflicting_open()`` to
     nfsd (``flags & FL_DELEG: return 0``); then
     ``nfsd4_check_conflicting_opens()``: a writer of the file other than
-    nfsd's own opens makes nfsd remove the delegation (F_UNLCK,
+    nfsd's own opens, or a break that met the delegation meanwhile
+    (``fp->fi_had_conflict``, checked under ``fp->fi_lock`` with the
+    hashing, as 5.15 does too), makes nfsd remove the delegation (F_UNLCK,
     ->lm_change) and not hand it out."""
     flc = ctx.flc_lock
     inode = op.inode(ctx.path)
@@ -965,16 +1136,23 @@ def nfsd_set_delegation(op: Op, ctx: FileLockContext, file: str) -> None:
     op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
     op.unlock(inode.i_rwsem, "if (is_deleg) inode_unlock(inode)")
     op.goto_if(register_is(op.thread.ret, "error", lambda v: v is not None and v < 0), "done")
-    with op.when(
-        Expr(
-            "nfsd4_check_conflicting_opens(clp, fp)",
-            lambda _w: lambda state: _writers(state, ctx, file),
-        ),
-        "status = nfsd4_check_conflicting_opens(clp, fp); if (status)",
-    ):
+    refused = op.compute(
+        "refused",
+        "status = nfsd4_check_conflicting_opens(clp, fp); spin_lock(&state_lock); "
+        "spin_lock(&fp->fi_lock); if (status || fp->fi_had_conflict) status = -EAGAIN; "
+        "else status = hash_delegation_locked(dp, fp) /* handed to the client */",
+        _hash_delegation,
+        ctx,
+        file,
+        render=lambda v: "-EAGAIN" if v else "hashed",
+    )
+    with op.when(same(refused, const(True)), "if (status) goto out_unlock"):
         op.run(generic_delete_lease, ctx, file)
-        op.fail(E.EAGAIN, "done", "vfs_setlease(fp->fi_deleg_file, F_UNLCK, NULL, (void **)&dp)")
-    op.effect("/* the delegation is handed to the client */", _grant_lease, ctx, file)
+        op.fail(
+            E.EAGAIN,
+            "done",
+            "out_unlock: vfs_setlease(fp->fi_deleg_file, F_UNLCK, NULL, (void **)&dp)",
+        )
     op.goto("done")
     op.label("busy")
     op.fail(E.EAGAIN, "done", "return -EAGAIN")
@@ -985,10 +1163,10 @@ def nfsd_set_delegation(op: Op, ctx: FileLockContext, file: str) -> None:
     models="fcntl(F_SETLEASE) on a file open for reading, later F_SETLEASE F_UNLCK (fs/locks.c)",
     describe=lambda path, kind: f"F_SETLEASE {kind} on {path}, later F_UNLCK",
     cites=(
-        Cite("fs/locks.c", "generic_add_lease", FILELOCK_VERSION),
-        Cite("fs/locks.c", "check_conflicting_open", FILELOCK_VERSION),
-        Cite("fs/locks.c", "generic_delete_lease", FILELOCK_VERSION),
-        Cite("fs/locks.c", "lease_modify", FILELOCK_VERSION),
+        setlease_cite(FILELOCK_VERSION),
+        locks_cite("check_conflicting_open", FILELOCK_VERSION),
+        locks_cite("generic_delete_lease", FILELOCK_VERSION),
+        locks_cite("lease_modify", FILELOCK_VERSION),
     ),
 )
 def take_lease(op: Op, path: str, kind: str) -> None:
@@ -1011,8 +1189,8 @@ def take_lease(op: Op, path: str, kind: str) -> None:
     cites=(
         Cite("fs/nfsd/nfs4state.c", "nfs4_set_delegation", FILELOCK_VERSION),
         Cite("fs/nfsd/nfs4state.c", "nfsd4_check_conflicting_opens", FILELOCK_VERSION),
-        Cite("fs/locks.c", "generic_add_lease", FILELOCK_VERSION),
-        Cite("fs/locks.c", "generic_delete_lease", FILELOCK_VERSION),
+        locks_cite("generic_add_lease", FILELOCK_VERSION),
+        locks_cite("generic_delete_lease", FILELOCK_VERSION),
     ),
 )
 def delegate(op: Op, path: str) -> None:
@@ -1068,7 +1246,12 @@ def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool) -> None:
     lease ``leases_conflict()``, the break marked and ->lm_break called;
     while a conflicting lease remains the opener blocks on it
     (``locks_insert_block()``), drops flc_lock, sleeps until
-    ``lease_modify()`` wakes it, and checks again."""
+    ``lease_modify()`` wakes it or the lease's break time passes
+    (``wait_event_interruptible_timeout()``), and checks again.  Under
+    flc_lock ``time_out_leases()`` first removes the leases whose break
+    time has passed (read in 6.17-rc3: Kingxukai/linux 0291023e); the break
+    time is whether the scenario's holder let it pass
+    (:func:`lease_never_answered`), not a count of jiffies."""
     flc = ctx.flc_lock
     op.goto_if(
         shared_is(ctx.leases, "list_empty_careful(&ctx->flc_lease)", lambda v: not v),
@@ -1076,6 +1259,9 @@ def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool) -> None:
         "if (!ctx || list_empty_careful(&ctx->flc_lease)) return 0",
     )
     op.lock(flc, EXCL, "__break_lease(): spin_lock(&ctx->flc_lock)")
+    timeouts = not op.variant(LEASE_BREAK_NO_TIMEOUT)
+    if timeouts:
+        op.effect("time_out_leases(inode, &dispose)", time_out_leases, ctx)
     conflicting = Expr(
         "any_leases_conflict(inode, new_fl)",
         lambda _w: lambda state: _any_conflict(state, ctx, file, write),
@@ -1118,23 +1304,54 @@ def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool) -> None:
         "__locks_insert_block(fl, new_fl, leases_conflict)", _block_on_lease, ctx, file, write
     )
     op.unlock(ctx.blocked_lock_lock, "spin_unlock(&blocked_lock_lock)")
-    op.unlock(flc, "spin_unlock(&ctx->flc_lock); percpu_up_read(&file_rwsem)")
-    op.wait_until(
-        Expr(
-            "list_empty(&new_fl->fl_blocked_member)",
-            lambda _w: lambda state: not _is_blocked(ctx, "lease", file)(state),
-        ),
-        "wait_event_interruptible_timeout(new_fl->fl_wait, "
-        "list_empty(&new_fl->fl_blocked_member), break_time)",
-        "the lease being broken",
-        holders=_holders(ctx, _blockers(ctx, "lease", file)),
-    )
+    op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
+    if timeouts:
+        op.wait_until(
+            Expr(
+                "list_empty(&new_fl->c.flc_blocked_member) || past_time(fl->fl_break_time)",
+                lambda _w: lambda state: _woken_or_timed_out(state, ctx, file),
+            ),
+            "error = wait_event_interruptible_timeout(new_fl->c.flc_wait, "
+            "list_empty(&new_fl->c.flc_blocked_member), break_time)",
+            "the lease being broken",
+            holders=_holders(ctx, _blockers(ctx, "lease", file)),
+        )
+    else:
+        op.wait_until(
+            Expr(
+                "list_empty(&new_fl->c.flc_blocked_member)",
+                lambda _w: lambda state: not _is_blocked(ctx, "lease", file)(state),
+            ),
+            "wait_event_interruptible(new_fl->c.flc_wait, "
+            "list_empty(&new_fl->c.flc_blocked_member)) /* no break_time */",
+            "the lease being broken",
+            holders=_holders(ctx, _blockers(ctx, "lease", file)),
+        )
     op.lock(flc, EXCL, "spin_lock(&ctx->flc_lock)")
-    op.effect("locks_delete_block(new_fl)", _unblock, ctx, "lease", file)
+    op.effect("__locks_delete_block(&new_fl->c)", _unblock, ctx, "lease", file)
+    if timeouts:
+        op.effect("if (error == 0) time_out_leases(inode, &dispose)", time_out_leases, ctx)
     op.goto_if(conflicting, "restart", "if (any_leases_conflict(inode, new_fl)) goto restart")
     op.label("out")
     op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
     op.label("done")
+
+
+def _woken_or_timed_out(state: State, ctx: FileLockContext, file: str) -> bool:
+    """Woken, or the break time of the lease waited for passes (its holder
+    never answers)."""
+    blockers = _blockers(ctx, "lease", file)(state)
+    return not blockers or any(b in state[ctx.timed_out] for b in blockers)
+
+
+def time_out_leases(scratch: Scratch, ctx: FileLockContext) -> None:
+    """``time_out_leases()`` under flc_lock: each lease whose break time has
+    passed (``past_time(fl->fl_break_time)``: a break is pending and its
+    holder does not answer) goes, ``lease_modify(fl, F_UNLCK, dispose)``,
+    waking the breakers blocked on it."""
+    for file, _t, pending, _g in scratch[ctx.leases]:
+        if pending and file in scratch[ctx.timed_out]:
+            _lease_modify(scratch, ctx, file)
 
 
 def not_expr(expr: Expr) -> Expr:
@@ -1159,16 +1376,28 @@ def _close(scratch: Scratch, ctx: FileLockContext, file: str) -> None:
     "then close(2) (fs/open.c, fs/locks.c)",
     describe=lambda path: f"open({path}, O_WRONLY), close",
     cites=(
-        Cite("fs/open.c", "do_dentry_open", FILELOCK_VERSION),
-        Cite("fs/locks.c", "__break_lease", FILELOCK_VERSION),
-        Cite("fs/locks.c", "leases_conflict", FILELOCK_VERSION),
+        Cite(
+            "fs/open.c",
+            "do_dentry_open",
+            "6.17-rc3 (Kingxukai/linux 9b44fff6)",
+            leaves_out=THP_DROP,
+            because="the file's page cache holds no large folios (filemap_nr_thps() is 0): "
+            "the drop of the page cache an open for writing does then is not taken",
+        ),
+        locks_cite("__break_lease", FILELOCK_VERSION),
+        locks_cite("leases_conflict", FILELOCK_VERSION),
     ),
 )
 def open_for_write(op: Op, path: str) -> None:
     """The file is opened for writing: ``get_write_access(inode)``
     (``i_writecount``), ``break_lease(file_inode(f), f->f_flags)``, the
     rest of the open (the filesystem's ->open is left out), then close(2)
-    (``put_write_access()`` in ``__fput()``)."""
+    (``put_write_access()`` in ``__fput()``).  In 6.17-rc3's
+    ``do_dentry_open()`` (read in Kingxukai/linux at 9b44fff6) the order is
+    the same: ``file_get_write_access()`` (``get_write_access()``,
+    ``mnt_get_write_access()``), ``security_file_open()``, fsnotify's
+    permission hook, ``break_lease()``, then ``->open`` through the local
+    ``open`` pointer."""
     ctx = context(op.world, path)
     _register_thread(op, ctx)
     file = op.thread.name
@@ -1198,8 +1427,8 @@ def _lm_grant(scratch: Scratch, ctx: FileLockContext, owner: str) -> int:
     "(fs/lockd/svclock.c, fs/dlm/plock.c)",
     describe=lambda path, first: f"lockd NLM_LOCK {path} {first} deferred by the filesystem",
     cites=(
-        Cite("fs/lockd/svclock.c", "nlmsvc_lock", FILELOCK_VERSION),
-        Cite("fs/lockd/svclock.c", "nlmsvc_grant_deferred", FILELOCK_VERSION),
+        svclock_cite("nlmsvc_lock"),
+        svclock_cite("nlmsvc_grant_deferred"),
     ),
 )
 def lockd_deferred(op: Op, path: str, first: tuple[int, int]) -> None:
@@ -1235,7 +1464,7 @@ def lockd_deferred(op: Op, path: str, first: tuple[int, int]) -> None:
     describe=lambda path, owner, first: f"dlm_plock_callback({path} {first} for {owner})",
     cites=(
         Cite("fs/dlm/plock.c", "dlm_plock_callback", FILELOCK_VERSION),
-        Cite("fs/locks.c", "posix_lock_inode", FILELOCK_VERSION),
+        locks_cite("posix_lock_inode", FILELOCK_VERSION),
     ),
 )
 def plock_callback(op: Op, path: str, owner: str, first: tuple[int, int]) -> None:
@@ -1304,7 +1533,7 @@ def lease_violation(state: State, ctx: FileLockContext) -> str | None:
     describe=lambda file, size: f"truncate({file.path}, {size})",
     cites=(
         Cite("fs/open.c", "vfs_truncate", FILELOCK_VERSION),
-        Cite("fs/locks.c", "__break_lease", FILELOCK_VERSION),
+        locks_cite("__break_lease", FILELOCK_VERSION),
     ),
 )
 def truncate_breaking_lease(op: Op, file: File, size: int) -> None:
@@ -1320,3 +1549,353 @@ def truncate_breaking_lease(op: Op, file: File, size: int) -> None:
     op.effect("/* the truncate goes on past break_lease() */", _past_break, ctx, me)
     op.run(truncate, file, size)
     op.effect("put_write_access(inode)", _close, ctx, me)
+
+
+# --- unlink(2) and nfsd's delegations (6.17) -------------------------------------------------
+
+DELEG_WAIT_UNDER_I_RWSEM = "deleg-wait-under-i_rwsem"
+UNLINK_SKIPS_DELEG_BREAK = "unlink-skips-deleg-break"
+MAX_DELEG_ROUNDS = 2
+
+flag_variant(
+    DELEG_WAIT_UNDER_I_RWSEM,
+    "vfs_unlink() waits for the delegation break (break_deleg(inode, O_WRONLY), blocking) "
+    "with the parent's and the victim's i_rwsem held, instead of returning -EWOULDBLOCK "
+    "for do_unlinkat() to drop them and wait in break_deleg_wait()",
+)
+flag_variant(
+    UNLINK_SKIPS_DELEG_BREAK,
+    "vfs_unlink() calls ->unlink without try_break_deleg(): the name goes while a client "
+    "holds a delegation of the file",
+)
+
+
+def _delegation_conflict(scratch: Scratch, ctx: FileLockContext, file: str) -> bool:
+    """``any_leases_conflict()`` for a breaker with FL_DELEG: only another
+    file's delegations conflict (``leases_conflict()``: FL_DELEG breaker,
+    FL_LEASE lease -> no conflict)."""
+    return any(f != file and f in ctx.delegations for f, _t, _p, _g in scratch[ctx.leases])
+
+
+def _lm_break_deleg(scratch: Scratch, ctx: FileLockContext, file: str) -> int:
+    """nfsd_break_deleg_cb(): the delegation, marked FL_UNLOCK_PENDING by
+    ``__break_lease()``, is queued for a recall; returns false (the lease
+    stays until DELEGRETURN)."""
+    scratch[ctx.leases] = tuple(
+        (f, t, p or "unlock", g) if f != file and f in ctx.delegations else (f, t, p, g)
+        for f, t, p, g in scratch[ctx.leases]
+    )
+    return 0
+
+
+def try_break_deleg(op: Op, ctx: FileLockContext, file: str, delegated: int, round_: int) -> None:
+    """``try_break_deleg(target, delegated_inode)``: ``break_deleg(inode,
+    O_WRONLY|O_NONBLOCK)``, the lockless ``list_empty_careful()`` check,
+    then ``__break_lease(inode, mode, FL_DELEG)``: under flc_lock
+    ``time_out_leases()`` (no break time passes here), each conflicting
+    delegation marked FL_UNLOCK_PENDING and its ->lm_break
+    (``nfsd_break_deleg_cb()``) called; a lease left on the list gives
+    ``-EWOULDBLOCK`` (``mode & O_NONBLOCK``) and the delegated inode is
+    handed back (``*delegated_inode = inode; ihold(inode)``)."""
+    flc = ctx.flc_lock
+    op.goto_if(
+        shared_is(ctx.leases, "list_empty_careful(&ctx->flc_lease)", lambda v: not v),
+        f"no_lease{round_}",
+        "break_deleg(): if (!inode->i_flctx || list_empty_careful(&inode->i_flctx->flc_lease)) "
+        "return 0",
+    )
+    op.lock(flc, EXCL, "__break_lease(): spin_lock(&ctx->flc_lock)")
+    op.compute(
+        "delegated_inode",
+        "if (!any_leases_conflict(inode, new_fl)) goto out",
+        _delegation_conflict,
+        ctx,
+        file,
+        render=lambda v: "inode" if v else "NULL",
+    )
+    with op.when(
+        register_is(delegated, "any_leases_conflict", bool),
+        "any_leases_conflict(inode, new_fl) /* a delegation */",
+    ):
+        op.call(
+            "lock_manager_operations.lm_break",
+            _lm_break_deleg,
+            ctx,
+            file,
+            label="fl->c.flc_flags |= FL_UNLOCK_PENDING; fl->fl_lmops->lm_break(fl) "
+            "/* nfsd_break_deleg_cb() */",
+            roles={"flctx": ctx},
+            sleeps=False,
+        )
+        op.fail(
+            E.EAGAIN,
+            f"out{round_}",
+            "if (mode & O_NONBLOCK) error = -EWOULDBLOCK; goto out; "
+            "*delegated_inode = inode; ihold(inode)",
+        )
+    op.label(f"out{round_}")
+    op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
+    op.label(f"no_lease{round_}")
+
+
+def _unlinked(scratch: Scratch, ctx: FileLockContext, me: str) -> None:
+    scratch[ctx.opens] = tuple(sorted({*scratch[ctx.opens], (me, "unlink", True)}))
+
+
+def unlink_violation(state: State, ctx: FileLockContext) -> str | None:
+    """A name removed (->unlink done, the victim still locked) while a
+    delegation of another client is granted."""
+    for me, mode, _past in state[ctx.opens]:
+        if mode != "unlink":
+            continue
+        for holder, _kind, _pending, granted in state[ctx.leases]:
+            if holder != me and granted and holder in ctx.delegations:
+                return f"{me} removed the name while {holder}'s delegation is granted"
+    return None
+
+
+@operation(
+    models="unlink(2) of a file nfsd may have delegated: do_unlinkat() -> vfs_unlink() -> "
+    "try_break_deleg(), on -EWOULDBLOCK the locks dropped, break_deleg_wait() and a retry "
+    "(fs/namei.c, include/linux/filelock.h, fs/locks.c)",
+    describe=lambda path: f"unlink({path}) breaking delegations",
+    cites=(
+        Cite("fs/namei.c", "do_unlinkat", DELEG_VERSION),
+        Cite("fs/namei.c", "vfs_unlink", DELEG_VERSION),
+        locks_cite("__break_lease", DELEG_VERSION),
+    ),
+)
+def unlink_breaking_delegation(op: Op, path: str) -> None:
+    """``do_unlinkat()``: at ``retry_deleg:`` the parent's i_rwsem
+    (I_MUTEX_PARENT), ``lookup_one_qstr_excl()``; ``vfs_unlink()``: the
+    victim's i_rwsem, ``try_break_deleg()``, ->unlink unless it failed, the
+    victim unlocked; the parent unlocked; with a delegated inode,
+    ``break_deleg_wait()`` (``break_deleg(inode, O_WRONLY)``: the blocking
+    ``__break_lease()``, here :func:`break_lease`) and ``goto retry_deleg``.
+
+    The retry is unrolled ``MAX_DELEG_ROUNDS`` times (a client that is
+    handed a new delegation between the rounds is not in the scenarios);
+    a round left with a delegation still in the way returns its error.
+    ``try_break_deleg()``, ``break_deleg()`` and ``break_deleg_wait()`` are
+    static inlines of include/linux/filelock.h (6.17-rc3), not cited (drift
+    reads .c files); their steps are labelled with their code.
+    What the model leaves out: ``mnt_want_write()``, ``may_delete()``,
+    ``security_*()``, ``is_local_mountpoint()``, the swap-file check,
+    ``fsnotify``/``d_delete_notify()``, the ``iput()`` of the victim after
+    the parent is unlocked, ``retry_estale()``, and ``lease_break_time``:
+    no break time passes in these scenarios."""
+    ctx = context(op.world, path)
+    me = op.thread.name
+    parent, name = split(path)
+    directory = op.inode(parent)
+    delegated = op.register("delegated_inode", lambda v: "inode" if v else "NULL")
+    wait_under_lock = op.variant(DELEG_WAIT_UNDER_I_RWSEM)
+    skip = op.variant(UNLINK_SKIPS_DELEG_BREAK)
+    for round_ in range(MAX_DELEG_ROUNDS):
+        last = round_ == MAX_DELEG_ROUNDS - 1
+        op.label(f"retry_deleg{round_}")
+        op.lock(
+            directory.i_rwsem,
+            EXCL,
+            "inode_lock_nested(path.dentry->d_inode, I_MUTEX_PARENT)",
+            tag="lock-parent",
+        )
+        victim = lookup_one_qstr_excl(op, directory, name, "victim", f"exit_parent{round_}")
+        op.fail_if(
+            negative(victim),
+            E.ENOENT,
+            f"exit_parent{round_}",
+            "lookup_one_qstr_excl(): -ENOENT for a negative dentry",
+        )
+        op.lock(victim.i_rwsem, EXCL, "inode_lock(target)", tag="lock-victim")
+        if wait_under_lock:
+            op.run(break_lease, ctx, me, True)
+        elif not skip:
+            try_break_deleg(op, ctx, me, delegated, round_)
+            op.goto_if(
+                register_is(delegated, "delegated_inode", bool),
+                f"unlock_victim{round_}",
+                "error = try_break_deleg(target, delegated_inode); if (error) goto out",
+            )
+        op.call(
+            "inode_operations.unlink",
+            libfs.unlink,
+            directory,
+            op.dentry(directory, name),
+            victim,
+            label="error = dir->i_op->unlink(dir, dentry)",
+            roles={"dir": directory, "victim": victim},
+        )
+        op.effect("/* the name is gone, the victim still locked */", _unlinked, ctx, me)
+        op.effect("dont_mount(dentry); detach_mounts(dentry)", _close, ctx, me)
+        op.label(f"unlock_victim{round_}")
+        op.unlock(victim.i_rwsem, "inode_unlock(target)")
+        op.label(f"exit_parent{round_}")
+        op.unlock(directory.i_rwsem, "inode_unlock(path.dentry->d_inode)")
+        if wait_under_lock or skip:
+            break
+        op.goto_if(
+            register_is(delegated, "!delegated_inode", lambda v: not v),
+            "done",
+            "if (delegated_inode)",
+        )
+        if last:
+            break
+        op.run(break_lease, ctx, me, True)
+        op.effect(
+            "error = break_deleg_wait(&delegated_inode): iput(*delegated_inode); "
+            "*delegated_inode = NULL; if (!error) goto retry_deleg",
+            _clear_delegated,
+            delegated,
+        )
+    op.label("done")
+
+
+def _clear_delegated(scratch: Scratch, slot: int) -> None:
+    scratch[slot] = None
+
+
+@operation(
+    models="nfsd handing out a delegation of a file (OPEN); before returning it (DELEGRETURN) "
+    "the client sends a SETATTR of what it cached: nfsd_setattr() takes the file's i_rwsem "
+    "(fs/nfsd/nfs4state.c, fs/nfsd/vfs.c, fs/locks.c)",
+    describe=lambda path: f"nfsd delegation of {path}, SETATTR, DELEGRETURN",
+    cites=(
+        Cite("fs/nfsd/nfs4state.c", "nfs4_set_delegation", FILELOCK_VERSION),
+        locks_cite("generic_add_lease", DELEG_VERSION),
+        Cite("fs/nfsd/vfs.c", "nfsd_setattr", DELEG_VERSION),
+        locks_cite("generic_delete_lease", DELEG_VERSION),
+    ),
+)
+def delegate_then_setattr(op: Op, path: str) -> None:
+    """nfsd, holding the file open for a client, hands out a delegation
+    (:func:`nfsd_set_delegation`: ``inode_trylock()`` of the file); the
+    client, before it returns the delegation (on a recall or at close),
+    writes back the attributes it cached: ``nfsd_setattr()`` takes
+    ``inode_lock(inode)`` around ``__nfsd_setattr()`` (->setattr is left
+    out, and so is its ``nfsd_wait_for_delegreturn()`` retry); then
+    DELEGRETURN removes the lease (->lm_change, waking the breakers)."""
+    ctx = context(op.world, path)
+    file = op.thread.name
+    ctx.delegations.add(file)
+    op.world.initial[ctx.opens] = tuple(sorted({*op.world.initial[ctx.opens], (file, "R", True)}))
+    inode = op.inode(ctx.path)
+    op.run(nfsd_set_delegation, ctx, file)
+    op.goto_if(register_is(op.thread.ret, "error", lambda v: v is not None and v < 0), "done")
+    op.lock(inode.i_rwsem, EXCL, "nfsd_setattr(): inode_lock(inode)")
+    op.unlock(inode.i_rwsem, "__nfsd_setattr(dentry, &attrs); inode_unlock(inode)")
+    op.run(generic_delete_lease, ctx, file)
+    op.label("done")
+
+
+def _ignore_breaks(scratch: Scratch, ctx: FileLockContext, file: str) -> None:
+    scratch[ctx.timed_out] = tuple(sorted({*scratch[ctx.timed_out], file}))
+
+
+@operation(
+    models="fcntl(F_SETLEASE) by a process that then ignores the SIGIO of a lease break "
+    "and never gives the lease up: its lease is timed out after lease_break_time "
+    "(fs/locks.c time_out_leases())",
+    describe=lambda path, kind: f"F_SETLEASE {kind} on {path}, never answering a break",
+    cites=(
+        setlease_cite(DELEG_VERSION),
+        locks_cite("check_conflicting_open", DELEG_VERSION),
+        locks_cite("time_out_leases", DELEG_VERSION),
+    ),
+)
+def lease_never_answered(op: Op, path: str, kind: str) -> None:
+    """A process holding ``path`` open for reading takes a lease of type
+    ``kind`` and from then on ignores the SIGIO of ``lease_break_callback()``:
+    it never calls F_SETLEASE F_UNLCK.  A break of its lease is then
+    answered by time only: the breaker's ``wait_event_interruptible_timeout()``
+    returns 0 once ``lease_break_time`` passes (the model has no jiffies: a
+    pending break of such a lease may time out at any moment), and
+    ``time_out_leases()`` finds ``past_time(fl->fl_break_time)`` and removes
+    the lease."""
+    ctx = context(op.world, path)
+    _register_thread(op, ctx)
+    file = op.thread.name
+    op.world.initial[ctx.opens] = tuple(sorted({*op.world.initial[ctx.opens], (file, "R", True)}))
+    op.run(generic_add_lease, ctx, file, kind)
+    op.goto_if(register_is(op.thread.ret, "error", lambda v: v is not None and v < 0), "done")
+    op.effect(
+        "/* SIGIO ignored: no F_SETLEASE F_UNLCK */",
+        _ignore_breaks,
+        ctx,
+        file,
+    )
+    op.label("done")
+
+
+# --- open file description locks (F_OFD_SETLKW) ----------------------------------------------
+
+
+def _ofd_granted(scratch: Scratch, ctx: FileLockContext, held: tuple[str, int, int]) -> None:
+    scratch[ctx.ofd_held] = tuple(sorted({*scratch[ctx.ofd_held], held}))
+
+
+def _ofd_released(scratch: Scratch, ctx: FileLockContext, file: str) -> None:
+    scratch[ctx.ofd_held] = tuple(h for h in scratch[ctx.ofd_held] if h[0] != file)
+
+
+def ofd_violation(state: State, ctx: FileLockContext) -> str | None:
+    """Two open files granted overlapping OFD write locks at once."""
+    held = state[ctx.ofd_held]
+    for i, (fa, sa, ea) in enumerate(held):
+        for fb, sb, eb in held[i + 1 :]:
+            if fa != fb and ea >= sb and eb >= sa:
+                return f"OFD write locks of {fa} {sa}-{ea} and {fb} {sb}-{eb} are both granted"
+    return None
+
+
+@operation(
+    models="a thread of a process opens the file, takes an open file description lock "
+    "(fcntl(F_OFD_SETLKW)), then closes it (fs/locks.c)",
+    describe=lambda path, process, first: (
+        f"open({path}), F_OFD_SETLKW {first} in process {process}, close"
+    ),
+    cites=(
+        locks_cite(
+            "fcntl_setlk",
+            DELEG_VERSION,
+            leaves_out=("spin_lock(&files->file_lock)", "spin_unlock(&files->file_lock)"),
+            because="the close/fcntl race check runs for POSIX locks only, not FL_OFDLCK",
+        ),
+        locks_cite("posix_lock_inode", DELEG_VERSION),
+        locks_cite("posix_locks_deadlock", DELEG_VERSION),
+        locks_cite("__locks_insert_block", DELEG_VERSION),
+        locks_cite(
+            "locks_remove_file",
+            DELEG_VERSION,
+            leaves_out=("file_operations.flock", "file_operations.lock"),
+            because="the filesystem has neither ->flock nor ->lock",
+        ),
+    ),
+)
+def ofd_lock_range(op: Op, path: str, process: str, first: tuple[int, int]) -> None:
+    """A thread of ``process`` with its own open file write-locks ``first``
+    with F_OFD_SETLKW: ``fcntl_setlk()`` sets FL_OFDLCK and makes the open
+    file the owner (``fl->c.flc_owner = filp``), so two open files of one
+    process conflict as two processes' POSIX locks do; the request goes
+    through ``posix_lock_inode()`` like F_SETLKW, except that
+    ``posix_locks_deadlock()`` returns false for it at once (no -EDEADLK:
+    the owner is no thread of execution) and ``__locks_insert_block()``
+    keeps it out of ``blocked_hash`` when the blocker is an OFD lock.
+    Close (``locks_remove_file()``) releases the file's OFD locks.
+    What the model leaves out: the F_OFD_SETLK/F_OFD_GETLK forms,
+    ``l_pid`` checks, and ``blocked_hash`` itself (the model follows the
+    waiters' blockers directly)."""
+    ctx = context(op.world, path)
+    _register_thread(op, ctx)
+    file = f"{op.thread.name}:fd"
+    owner = process if op.variant(OFD_OWNER_IS_FILES) else file
+    label = (
+        "fl->c.flc_owner = current->files /* F_SETLKW's owner */"
+        if owner == process
+        else "case F_OFD_SETLKW: fl->c.flc_flags |= FL_OFDLCK; fl->c.flc_owner = filp"
+    )
+    op.effect(label, lambda _scratch: None)
+    op.run(posix_lock_attempt, ctx, (owner, first[0], first[1], WRITE), False, owner == file)
+    op.effect("fcntl(F_OFD_SETLKW) returns 0", _ofd_granted, ctx, (file, first[0], first[1]))
+    op.effect("close(fd): locks_remove_file(filp)", _ofd_released, ctx, file)
+    op.run(posix_unlock, ctx, owner)

@@ -14,19 +14,25 @@ from mc.models.filelock import (
     READ,
     FileLockContext,
     delegate,
+    delegate_then_setattr,
     exclusion_violation,
     find_context,
     flock_upgrade,
     laundromat,
+    lease_never_answered,
     lease_violation,
     lock_range,
     lock_two_ranges,
     lockd_deferred,
     lockd_lock,
+    ofd_lock_range,
+    ofd_violation,
     open_for_write,
     plock_callback,
     take_lease,
     truncate_breaking_lease,
+    unlink_breaking_delegation,
+    unlink_violation,
 )
 
 FILELOCK_EXCLUSION = "filelock-exclusion"
@@ -169,4 +175,58 @@ scenario(
     tree=["/f"],
     threads=[lock_range("/f", (0, 9)), laundromat("/f")],
     properties=FILELOCK_PROPERTIES,
+)
+
+DELEG_VS_UNLINK = "deleg-vs-unlink"
+
+
+@invariant(
+    DELEG_VS_UNLINK,
+    "no unlink(2) removes a name while another client's delegation of the file is granted "
+    "(vfs_unlink() breaks delegations under the victim's i_rwsem, which nfsd's "
+    "generic_add_lease() trylocks)",
+    needs=NEEDS,
+)
+def deleg_vs_unlink(model: KernelModel) -> Check[State]:
+    return _of_context(unlink_violation)(model)
+
+
+scenario(
+    "filelock/unlink-vs-delegation",
+    "a local unlink(2) of a file nfsd delegates to a client, which sends a SETATTR "
+    "(i_rwsem) before it returns the delegation",
+    tree=["/f"],
+    threads=[delegate_then_setattr("/f"), unlink_breaking_delegation("/f")],
+    properties=(*BASE_PROPERTIES, DELEG_VS_UNLINK),
+)
+
+scenario(
+    "filelock/lease-timeout",
+    "a process takes a read lease and never answers its break while another opens the file "
+    "for writing: the opener waits lease_break_time, then time_out_leases() removes the lease",
+    tree=["/f"],
+    threads=[lease_never_answered("/f", READ), open_for_write("/f")],
+    properties=(*BASE_PROPERTIES, LEASE_VS_OPEN),
+)
+
+OFD_EXCLUSION = "ofd-exclusion"
+
+
+@invariant(
+    OFD_EXCLUSION,
+    "no two open files are granted overlapping OFD write locks at once, even when one "
+    "process opened both (the owner of an OFD lock is the open file)",
+    needs=NEEDS,
+)
+def ofd_exclusion(model: KernelModel) -> Check[State]:
+    return _of_context(ofd_violation)(model)
+
+
+scenario(
+    "filelock/ofd-threads",
+    "two threads of one process, each with its own open file of /f, write-lock the same "
+    "range with F_OFD_SETLKW",
+    tree=["/f"],
+    threads=[ofd_lock_range("/f", "P1", (0, 9)), ofd_lock_range("/f", "P1", (0, 9))],
+    properties=(*FILELOCK_PROPERTIES, OFD_EXCLUSION),
 )

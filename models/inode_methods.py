@@ -10,6 +10,15 @@ FIEMAP ioctl (``->fiemap``), FS_IOC_GETFLAGS/FS_IOC_SETFLAGS
 ``->fileattr_set``) and lseek(2) on a directory whose readdir offsets
 libfs keeps (``offset_dir_llseek()`` -> ``->get_offset_ctx``).
 
+``pick_link()``, ``open_last_lookups()``, ``vfs_tmpfile()`` and
+``do_tmpfile()`` were read again in a 6.17-rc3 tree (Kingxukai/linux,
+fs/namei.c at 0291023e): ``->get_link(NULL, inode)`` in rcu-walk, then on
+-ECHILD ``try_to_unlazy()`` and ``->get_link(dentry, inode)``; the
+directory's i_rwsem exclusive for O_CREAT, shared otherwise, around
+``lookup_open()``; ``->tmpfile`` with no directory lock: as modelled.
+``pick_link()`` also calls ``touch_atime()`` on the link (leaving rcu-walk
+first) when its atime needs an update, which ``follow`` leaves out.
+
 The filesystem is FUSE-like where the walk is concerned (its ``->get_link``
 asks the server, so in rcu-walk it returns -ECHILD) and creates names as the
 ramfs/libfs stand-ins of ``mc.models.libfs`` do.
@@ -23,9 +32,10 @@ fileattr_set_prepare()'s checks, the offset map itself.
 
 from __future__ import annotations
 
-from mc.dsl import EXCL, SHARED, Cite, Op, Scratch, const, operation, positive, same
+from mc.dsl import EXCL, SHARED, Cite, Op, Scratch, World, const, operation, positive, same
 from mc.kernel.expr import InodeExpr
 from mc.kernel.locks import Kind
+from mc.kernel.world import Dentry
 from mc.models import libfs
 from mc.models.dirops import split
 from mc.models.namei import ECHILD
@@ -192,26 +202,60 @@ def open_creat(op: Op, path: str) -> None:
     )
 
 
-def shmem_tmpfile(scratch: Scratch, directory: int, inode: int) -> int:
+TMPFILE_NAMES_ITS_DENTRY = "tmpfile-names-its-dentry"
+TMPFILE_NAME = "#tmpfile"
+
+
+def shmem_tmpfile(scratch: Scratch, directory: int, dentry: Dentry, inode: int) -> int:
     """shmem_tmpfile(): a new inode, d_tmpfile(): no name, no link."""
     return 0
+
+
+def tmpfile_named(scratch: Scratch, directory: int, dentry: Dentry, inode: int) -> int:
+    """A ->tmpfile that gives the new inode a name in the directory, as a
+    create does (``inc_nlink()``, ``d_instantiate()`` of a hashed dentry),
+    with no i_rwsem."""
+    scratch[scratch.world.inodes[inode].nlink] = 1
+    scratch[dentry.slot] = inode
+    return 0
+
+
+def tmpfile_inodes(world: World) -> set[int]:
+    """The inodes ->tmpfile made in the scenario's threads."""
+    made: set[int] = world.parts.setdefault("tmpfile", {}).setdefault("inodes", set())
+    return made
 
 
 @operation(
     models="open(2) with O_TMPFILE -> do_o_path()/do_tmpfile() -> vfs_tmpfile() (fs/namei.c)",
     describe=lambda path: f"open({path}, O_TMPFILE)",
-    cites=(Cite("fs/namei.c", "do_tmpfile", "6.12"), Cite("fs/namei.c", "vfs_tmpfile", "6.12")),
+    cites=(
+        Cite("fs/namei.c", "do_tmpfile", "6.17-rc3 (Kingxukai/linux 0291023e)"),
+        Cite(
+            "fs/namei.c",
+            "vfs_tmpfile",
+            "6.17-rc3 (Kingxukai/linux 0291023e)",
+            leaves_out=("spin_lock(&inode->i_lock)", "spin_unlock(&inode->i_lock)"),
+            because="I_LINKABLE is set under the new inode's i_lock, which no other thread "
+            "can reach before linkat()",
+        ),
+    ),
 )
 def tmpfile(op: Op, path: str) -> None:
     """vfs_tmpfile(): d_alloc() of a child with no name, then
     ``dir->i_op->tmpfile(idmap, dir, file, mode)`` without the directory's
-    i_rwsem; the inode gets I_LINKABLE under its i_lock."""
+    i_rwsem; the inode gets I_LINKABLE under its i_lock.  No directory
+    lock is needed because ->tmpfile makes no name: ``d_tmpfile()`` leaves
+    the child unhashed (the ``tmpfile-unnamed`` invariant); the model's
+    dentry ``#tmpfile`` stands for the name a ->tmpfile must not give."""
     directory = op.inode(path)
-    new = op.new_inode(f"{path.rstrip('/')}/#tmpfile", is_dir=False)
+    new = op.new_inode(f"{path.rstrip('/')}/{TMPFILE_NAME}", is_dir=False)
+    tmpfile_inodes(op.world).add(op.world.inodes[-1].ino)
     op.call(
         "inode_operations.tmpfile",
-        shmem_tmpfile,
+        tmpfile_named if op.variant(TMPFILE_NAMES_ITS_DENTRY) else shmem_tmpfile,
         directory,
+        op.dentry(directory, TMPFILE_NAME),
         new,
         label="error = dir->i_op->tmpfile(idmap, dir, file, mode)",
         roles={"dir": directory},

@@ -3,13 +3,16 @@ variants they catch."""
 
 from __future__ import annotations
 
-from mc.dsl import BASE_PROPERTIES, Invocation, Program, flag_variant, scenario
+from mc.dsl import BASE_PROPERTIES, Invocation, Program, State, flag_variant, invariant, scenario
 from mc.dsl import variant as protocol_variant
+from mc.dsl.kernel_model import KernelModel
+from mc.engine.model import Check
 from mc.kernel import properties as _properties  # noqa: F401  (registers the invariants)
 from mc.models.dirops import unlink
 from mc.models.inode_methods import (
     ATOMIC_OPEN_SHARED,
     GET_LINK_BLOCKS_IN_RCU,
+    TMPFILE_NAMES_ITS_DENTRY,
     fiemap,
     follow,
     getflags,
@@ -18,6 +21,7 @@ from mc.models.inode_methods import (
     readlink,
     setflags,
     tmpfile,
+    tmpfile_inodes,
 )
 
 PROPERTIES = (*BASE_PROPERTIES, "namespace")
@@ -67,4 +71,42 @@ scenario(
     tree=["/a/", "/a/f"],
     threads=[setflags("/a/f"), getflags("/a/f"), lseek_dir("/a")],
     properties=PROPERTIES,
+)
+
+flag_variant(
+    TMPFILE_NAMES_ITS_DENTRY,
+    "the filesystem's ->tmpfile gives the new inode a name in the directory (d_instantiate() "
+    "of a hashed dentry, as a create does) instead of d_tmpfile(), with no i_rwsem held",
+)
+
+TMPFILE_UNNAMED = "tmpfile-unnamed"
+
+
+@invariant(
+    TMPFILE_UNNAMED,
+    "no name refers to an inode ->tmpfile made (before linkat(), which no scenario does): "
+    "vfs_tmpfile() calls ->tmpfile without the directory's i_rwsem because it adds no name",
+    reads=["dentry"],
+    needs=("tmpfile", "an O_TMPFILE open (->tmpfile)"),
+)
+def tmpfile_unnamed(model: KernelModel) -> Check[State]:
+    world = model.world
+    made = tmpfile_inodes(world)
+    named = [(d.path, d.slot) for d in world.dentries.values()]
+
+    def check(state: State) -> str | None:
+        for path, slot in named:
+            if state[slot] in made:
+                return f"{path} names the O_TMPFILE inode {world.inode_name(state[slot])}"
+        return None
+
+    return check
+
+
+scenario(
+    "inode/tmpfile-vs-create",
+    "an O_TMPFILE open in a directory racing an open(O_CREAT) of a name in it",
+    tree=["/a/"],
+    threads=[tmpfile("/a"), open_creat("/a/f")],
+    properties=(*PROPERTIES, TMPFILE_UNNAMED),
 )

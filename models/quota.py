@@ -17,6 +17,24 @@ dqio_sem".  The quota format's methods (fs/quota/quota_v2.c ``v2_read_dquot()``,
 ``ext4_write_dquot()``, ``ext4_release_dquot()``, ``ext4_write_info()``:
 a journal handle, then the generic function).
 
+Read again in a 6.17-rc3 tree (Kingxukai/linux, fs/quota/dquot.c at
+9b44fff6): ``dquot_acquire()``, ``dquot_commit()`` and ``dquot_release()``
+take ``dq_lock`` as modelled (with ``memalloc_nofs_save()``), and
+``dqget()`` is unchanged; but since Linux 6.6 the last ``dqput()`` no
+longer writes or releases the dquot in the caller: it puts the dquot on
+``releasing_dquots`` (DQ_RELEASING_B) and queues ``quota_release_work``,
+whose ``quota_release_workfn()`` waits for ``synchronize_srcu(&dquot_srcu)``
+and then calls ``->write_dquot`` and ``->release_dquot``;
+``dquot_writeback_dquots()`` flushes that work first, skips a releasing
+dquot and no longer takes ``dqonoff_mutex`` (it asserts ``s_umount``).
+The models keep the 6.4 shape: ``->write_dquot``/``->release_dquot`` run
+in the thread that drops the last reference, under what it holds (a
+chown's i_rwsem); in 6.6 and later they run in the worker, which holds
+none of the caller's locks, so the 6.4 shape is the stricter test of the
+lock order (drift since 6.6, not modelled).  (The
+stored torvalds/linux copy, 0110c350, is older still: ``dqio_mutex`` and
+``dqonoff_mutex``.)
+
 State: per inode ``i_blocks`` and its user-quota pointer ``i_dquot``; per
 dquot ``dqb_curspace``, DQ_ACTIVE_B, DQ_MOD_B, its reference count and the
 usage its record in the quota file holds; the quota info's DQF_INFO_DIRTY.

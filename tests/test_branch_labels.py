@@ -204,6 +204,9 @@ LABEL_AS_MODELLED = {
     "/* we are replacing a zero page with block mapping */",
     # the I/O completion interrupt (models/writeback.py)
     "if (op_is_write(bio_op(bio)))",
+    # unlink's delegation break (models/filelock.py)
+    "any_leases_conflict(inode, new_fl) /* a delegation */",
+    "if (status) goto out_unlock",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""

@@ -431,6 +431,28 @@ void f(struct folio *folio, size_t offset, size_t length)
     ]
 
 
+def test_a_disks_fops_are_its_block_device_operations(tmp_path: Path) -> None:
+    reading, parsed = _reading(
+        tmp_path,
+        """
+int f(struct block_device *bdev, struct cdev *cdev, struct file *file)
+{
+	struct gendisk *disk = bdev->bd_disk;
+
+	disk->fops->open(disk, 0);
+	bdev->bd_disk->fops->release(disk);
+	return cdev->fops->open(NULL, file);
+}
+""",
+    )
+    calls, _ = reading.calls(parsed.functions["f"])
+    assert [(c.kind, c.key) for c in calls] == [
+        ("method", "block_device_operations.open"),
+        ("method", "block_device_operations.release"),
+        ("method", "file_operations.open"),
+    ]
+
+
 def test_the_rounds_of_a_loop_count_once() -> None:
     def step(call: str) -> csource.Acquisition:
         return csource.Acquisition(call, call.split("(")[0], "a.c:1")

@@ -56,6 +56,11 @@ OPERATIONS_FIELDS = {
 }
 """The pointers to a table of filesystem methods, and the table's type."""
 
+GENDISK_NAMES = frozenset({"disk", "bd_disk"})
+"""The names of a ``struct gendisk``, whose ``fops`` are its
+``block_device_operations`` (a character device's ``fops`` are
+``file_operations``)."""
+
 POINTER_FIELDS = {"b_end_io": "buffer_head", "bi_end_io": "bio"}
 """Methods that are a function pointer of their own, and the struct's type."""
 
@@ -192,12 +197,24 @@ def _method(callee: Node) -> str | None:
         return None
     if _text(field) in POINTER_FIELDS:
         return f"{POINTER_FIELDS[_text(field)]}.{_text(field)}"
+    owner = None
     if holder.type == "field_expression":
+        owner = holder.child_by_field_name("argument")
         holder = holder.child_by_field_name("field")
     if holder is None or holder.type not in ("identifier", "field_identifier"):
         return None
     table = OPERATIONS_FIELDS.get(_text(holder))
+    if _text(holder) == "fops" and owner is not None and _last_name(owner) in GENDISK_NAMES:
+        table = "block_device_operations"
     return f"{table}.{_text(field)}" if table else None
+
+
+def _last_name(node: Node) -> str:
+    """The identifier or the last field of ``disk`` or ``bdev->bd_disk``."""
+    if node.type == "field_expression":
+        field = node.child_by_field_name("field")
+        return _text(field) if field is not None else ""
+    return _text(node)
 
 
 class Acquisition(NamedTuple):

@@ -52,7 +52,11 @@ from mc.project import ROOT
 T = TypeVar("T")
 LOCK_STEPS = (LockStep, UnlockStep, TryLockStep, SectionStep, HandOffStep)
 CALL_IN_LABEL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
-KNOWN_TABLES = frozenset(OPERATIONS_FIELDS.values()) | frozenset(POINTER_FIELDS.values())
+KNOWN_TABLES = (
+    frozenset(OPERATIONS_FIELDS.values())
+    | frozenset(POINTER_FIELDS.values())
+    | {"block_device_operations"}
+)
 
 
 class DriftInputError(ValueError):
