@@ -212,6 +212,32 @@ def punch_hole(op: Op, file: File, offset: Arg, length: Arg) -> None:
     op.unlock(writers, "file_end_write(file)", tag="sb-start-write")
 
 
+FAULT_CITES = (
+    Cite("mm/memory.c", "handle_mm_fault", "6.6"),
+    Cite("mm/memory.c", "lock_mm_and_find_vma", "6.6"),
+    Cite("mm/memory.c", "finish_fault", "6.6"),
+    Cite(
+        "mm/filemap.c",
+        "filemap_fault",
+        "6.6",
+        method="vm_operations_struct.fault",
+        leaves_out=("spin_lock", "spin_unlock"),
+        because="the page-table lock of an mlocked mapping's recheck is not modelled",
+    ),
+    Cite(
+        "mm/filemap.c",
+        "__filemap_get_folio",
+        "6.6",
+        leaves_out=("folio_trylock",),
+        because="no FGP_NOWAIT",
+    ),
+)
+"""What a load and a store through the mapping cite alike: the fault's entry,
+``->fault`` and the folio lookup it makes; a load then takes the read-fault
+path (fault-around, ``do_read_fault()``), a store the shared-fault and
+write-protect paths (``->page_mkwrite``)."""
+
+
 # --- the mapping ----------------------------------------------------------------------
 
 
@@ -236,22 +262,8 @@ def access(op: Op, file: File, pos: Arg, *, write: bool, at: str = "") -> None:
     models="a load through a shared file mapping: handle_mm_fault() (mm/memory.c)",
     describe=lambda f, pos: f"load from mmap({f}) at {describe(pos)}",
     cites=(
-        Cite("mm/memory.c", "handle_mm_fault", "6.6"),
-        Cite("mm/memory.c", "lock_mm_and_find_vma", "6.6"),
+        *FAULT_CITES,
         Cite("mm/memory.c", "do_read_fault", "6.6"),
-        Cite("mm/memory.c", "do_shared_fault", "6.6"),
-        Cite("mm/memory.c", "wp_page_shared", "6.6"),
-        Cite("mm/memory.c", "finish_fault", "6.6"),
-        Cite("mm/memory.c", "fault_dirty_shared_page", "6.6"),
-        Cite(
-            "mm/filemap.c",
-            "filemap_fault",
-            "6.6",
-            method="vm_operations_struct.fault",
-            leaves_out=("folio_trylock", "spin_lock", "spin_unlock"),
-            because="lock_folio_maybe_drop_mmap()'s trylock before it sleeps on the folio lock, "
-            "and the page-table lock of an mlocked mapping's recheck, are not modelled",
-        ),
         Cite("mm/filemap.c", "filemap_map_pages", "6.6", method="vm_operations_struct.map_pages"),
     ),
 )
@@ -264,8 +276,11 @@ def mmap_load(op: Op, file: File, pos: Arg) -> None:
     models="a store through a shared file mapping: handle_mm_fault() (mm/memory.c)",
     describe=lambda f, pos: f"store to mmap({f}) at {describe(pos)}",
     cites=(
-        *mmap_load.cites,
+        *FAULT_CITES,
+        Cite("mm/memory.c", "do_shared_fault", "6.6"),
+        Cite("mm/memory.c", "wp_page_shared", "6.6"),
         Cite("mm/memory.c", "do_page_mkwrite", "6.6"),
+        Cite("mm/memory.c", "fault_dirty_shared_page", "6.6"),
         Cite(
             "fs/ext4/inode.c",
             "ext4_page_mkwrite",
@@ -273,6 +288,7 @@ def mmap_load(op: Op, file: File, pos: Arg) -> None:
             method="vm_operations_struct.page_mkwrite",
         ),
         Cite("fs/buffer.c", "block_page_mkwrite", "6.6"),
+        Cite("mm/page-writeback.c", "folio_mark_dirty", "6.6"),
     ),
 )
 def mmap_store(op: Op, file: File, pos: Arg) -> None:
