@@ -494,3 +494,34 @@ int f(struct vm_fault *vmf, struct folio *folio)
         ("folio_lock", "__folio_lock_killable(folio)"),
         ("folio_lock", "__folio_lock(folio)"),
     ]
+
+
+def test_the_summary_gives_each_operation_one_status(vfsmc: Callable[..., Result]) -> None:
+    drifted = vfsmc("drift", "--summary", "--kernel", str(DRIFTED), "rename", "write")
+    assert drifted.exit_code == 1, drifted.output
+    assert drifted.output.splitlines() == [
+        "rename: cited function missing (3 findings): "
+        "lock_two_nondirectories() -> lock_two_nondirs()",
+        "write: drifted (2 findings)",
+        "0 in step, 1 drifted, 1 cited function missing, 0 not compared",
+    ]
+    in_step = vfsmc("drift", "--summary", "--kernel", str(IN_STEP), "rename", "write")
+    assert in_step.exit_code == 0, in_step.output
+    assert in_step.output.splitlines() == [
+        "rename: in step",
+        "write: in step",
+        "2 in step, 0 drifted, 0 cited function missing, 0 not compared",
+    ]
+
+
+def test_a_cited_file_the_tree_lacks_is_missing(
+    tmp_path: Path, vfsmc: Callable[..., Result]
+) -> None:
+    tree = tmp_path / "linux"
+    shutil.copytree(IN_STEP, tree)
+    (tree / "fs" / "inode.c").unlink()
+    result = vfsmc("drift", "--summary", "--kernel", str(tree), "rename")
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(
+        "rename: cited function missing (3 findings): lock_two_nondirectories() (no fs/inode.c)"
+    )

@@ -96,6 +96,20 @@ class Report:
     model_calls: int
     functions: tuple[str, ...]
     note: str = ""
+    missing: tuple[str, ...] = ()
+    """The cited functions the tree lacks under their cited names: gone
+    (``f()``, ``f() (no fs/x.c)``) or renamed (``f() -> g()``)."""
+
+    @property
+    def status(self) -> str:
+        """``in step``, ``drifted``, ``cited function missing`` (a cited
+        function or file is not in the tree under its name: the model is
+        stale whatever else it finds) or ``not compared``."""
+        if self.note:
+            return "not compared"
+        if self.missing:
+            return "cited function missing"
+        return "drifted" if self.findings else "in step"
 
 
 def _arguments(label: str, start: int) -> str:
@@ -187,6 +201,7 @@ class Comparison:
         self.reported: set[str] = set()
         self.first_file = ""
         self.actual: dict[str, str] = {}
+        self.missing: list[str] = []
         """A cited function's name in the tree (another when renamed)."""
         """Keys a presence finding already names."""
 
@@ -216,6 +231,7 @@ class Comparison:
                 if cite.file not in missing:
                     missing.add(cite.file)
                     self.finding("function-gone", cite.file, f"no such file (read {cite})")
+                self.missing.append(f"{cite.function}() (no {cite.file})")
                 continue
             self.files_found += 1
             self.first_file = self.first_file or cite.file
@@ -225,6 +241,7 @@ class Comparison:
                 close = difflib.get_close_matches(cite.function, others, n=1, cutoff=0.8)
                 if close:
                     function = source.functions[close[0]]
+                    self.missing.append(f"{cite.function}() -> {function.name}()")
                     self.finding(
                         "function-renamed",
                         f"{cite.file}:{function.line}",
@@ -237,6 +254,7 @@ class Comparison:
                         cite.file,
                         f"{cite.function}() (read in {cite.version}) is not defined",
                     )
+                    self.missing.append(f"{cite.function}()")
                     continue
             self.actual[cite.function] = function.name
             found[function.name] = function
@@ -280,6 +298,7 @@ class Comparison:
             len(kernel),
             len(_unique(model, lambda c: (c.key, c.source))),
             tuple(functions),
+            missing=tuple(dict.fromkeys(self.missing)),
         )
 
     def presence(
