@@ -136,8 +136,12 @@ TRUNCATE_PAGES = (
         because="large folios, split at both ends of the range, are not modelled",
     ),
     Cite("mm/truncate.c", "folio_invalidate", "6.6"),
+    Cite("mm/memory.c", "unmap_mapping_range", "6.6"),
+    Cite("mm/memory.c", "unmap_mapping_pages", "6.6"),
+    Cite("mm/memory.c", "unmap_mapping_folio", "6.6"),
 )
-"""What truncate and hole punch cite of mm/truncate.c."""
+"""What truncate and hole punch cite of mm/truncate.c, and the unmapping of
+mm/memory.c it calls (``i_mmap_rwsem`` shared over the rmap walk)."""
 
 
 def _returned_step(slot: int) -> EffectStep:
@@ -190,7 +194,16 @@ def truncate(op: Op, file: File, size: Arg) -> None:
     cites=(
         Cite("fs/open.c", "vfs_fallocate", "6.6"),
         Cite("fs/ext4/extents.c", "ext4_fallocate", "6.6", method="file_operations.fallocate"),
-        Cite("fs/ext4/inode.c", "ext4_punch_hole", "6.6"),
+        Cite(
+            "fs/ext4/inode.c",
+            "ext4_punch_hole",
+            "6.6",
+            leaves_out=("down_write", "up_write"),
+            because="ext4's own i_data_sem around the extent tree is not modelled",
+        ),
+        Cite("mm/page-writeback.c", "do_writepages", "6.6"),
+        Cite("mm/page-writeback.c", "write_cache_pages", "6.6"),
+        Cite("mm/filemap.c", "__filemap_fdatawait_range", "6.6"),
         Cite("mm/truncate.c", "truncate_pagecache_range", "6.6"),
         *TRUNCATE_PAGES,
     ),
