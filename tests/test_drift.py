@@ -525,3 +525,45 @@ def test_a_cited_file_the_tree_lacks_is_missing(
     assert result.output.startswith(
         "rename: cited function missing (3 findings): lock_two_nondirectories() (no fs/inode.c)"
     )
+
+
+def test_a_header_wrapper_is_read_as_the_call_it_wraps(tmp_path: Path) -> None:
+    """``file_start_write()`` is an inline of include/linux/fs.h: where the
+    tree defines no function of that name it is read as
+    ``sb_start_write()``; a static helper of that name is followed."""
+    reading, parsed = _reading(
+        tmp_path,
+        """
+long f(struct file *file)
+{
+	file_start_write(file);
+	ret = file->f_op->fallocate(file, mode, offset, len);
+	file_end_write(file);
+	return ret;
+}
+""",
+    )
+    calls, _ = reading.calls(parsed.functions["f"])
+    assert [(c.kind, c.key, c.call) for c in calls] == [
+        ("lock", "sb_start_write", "file_start_write(file)"),
+        ("method", "file_operations.fallocate", ""),
+        ("unlock", "sb_end_write", "file_end_write(file)"),
+    ]
+    reading, parsed = _reading(
+        tmp_path,
+        """
+static void file_start_write(struct file *file) { down_read(&file->f_lock); }
+long f(struct file *file) { file_start_write(file); return 0; }
+""",
+    )
+    assert [c.key for c in reading.calls(parsed.functions["f"])[0]] == ["down_read"]
+
+
+def test_a_label_naming_a_wrapper_and_its_call_counts_once() -> None:
+    label = "vfs_write(): file_start_write(file): sb_start_write(file_inode(file)->i_sb)"
+    assert list(drift.label_calls(label)) == [
+        ("lock", "sb_start_write", "sb_start_write(file_inode(file)->i_sb)")
+    ]
+    assert list(drift.label_calls("file_end_write(file)")) == [
+        ("unlock", "sb_end_write", "file_end_write(file)")
+    ]

@@ -36,13 +36,13 @@ LOCK_CALL = re.compile(
       | read_(?:un)?lock(?:_\w+)? | write_(?:un)?lock(?:_\w+)?
       | write_seq(?:un)?lock\w* | read_seq(?:un)?lock\w*
       | xa_(?:un)?lock\w* | xas_(?:un)?lock\w*
-      | sb_start_\w+ | sb_end_\w+
+      | sb_start_\w+ | sb_end_\w+ | file_(?:start|end)_write
     )$""",
     re.VERBOSE,
 )
 """The calls that take or release a lock."""
 
-RELEASE = re.compile(r"unlock|^up$|^up_|percpu_up_|^sb_end_")
+RELEASE = re.compile(r"unlock|^up$|^up_|percpu_up_|^sb_end_|^file_end_")
 
 OPERATIONS_FIELDS = {
     "i_op": "inode_operations",
@@ -100,10 +100,17 @@ SLOW_PATHS = {"__folio_lock": "folio_lock", "__folio_lock_killable": "folio_lock
 not: the same lock), compared as it."""
 
 
+WRAPPERS = {"file_start_write": "sb_start_write", "file_end_write": "sb_end_write"}
+"""Inline wrappers of include/linux/fs.h around a lock call (the freeze
+protection of a regular file's superblock), compared as the call they
+wrap where no definition of theirs is read."""
+
+
 def lock_key(name: str, arguments: str) -> str:
-    """The call's name (an inline lock call's, for its sleeping half), with
-    the lockdep class its arguments name if any."""
-    name = SLOW_PATHS.get(name, name)
+    """The call's name (an inline lock call's, for its sleeping half; a
+    header wrapper's, for the call it wraps), with the lockdep class its
+    arguments name if any."""
+    name = SLOW_PATHS.get(name, WRAPPERS.get(name, name))
     classes = LOCK_CLASS.findall(arguments)
     return f"{name}({', '.join(classes)})" if classes else name
 

@@ -30,6 +30,7 @@ from mc.check.csource import (
     LOCK_CALL,
     OPERATIONS_FIELDS,
     POINTER_FIELDS,
+    WRAPPERS,
     Acquisition,
     CSourceError,
     Extractor,
@@ -126,12 +127,20 @@ def _arguments(label: str, start: int) -> str:
 
 def label_calls(label: str) -> Iterator[tuple[str, str, str]]:
     """The lock calls a step's label names: (kind, key, the call as
-    written) each."""
+    written) each; a header wrapper named with the call it wraps
+    (``file_start_write(file): sb_start_write(sb)``) counts once."""
+    found = []
     for match in CALL_IN_LABEL.finditer(label):
         name = match.group(1)
         if LOCK_CALL.match(name):
             arguments = _arguments(label, match.end() - 1)
-            yield lock_kind(name), lock_key(name, arguments), call_text(name, arguments)
+            found.append(
+                (name, lock_kind(name), lock_key(name, arguments), call_text(name, arguments))
+            )
+    wrapped = {key for name, _, key, _ in found if name not in WRAPPERS}
+    for name, kind, key, call in found:
+        if name not in WRAPPERS or key not in wrapped:
+            yield kind, key, call
 
 
 def step_calls(step: Step) -> Iterator[ModelCall]:
