@@ -95,8 +95,8 @@ def locked_test(page: Page, flag: int, name: str) -> Expr:
             "fs/read_write.c",
             "vfs_write",
             "6.6",
-            leaves_out=("file_operations.write_iter",),
-            because="the call of ->write_iter is no step of its own: its body follows",
+            leaves_out=("file_operations.write_iter", "file_operations.write"),
+            because="->write_iter is no step of its own (its body follows); no ->write is set",
         ),
         Cite(
             "mm/filemap.c",
