@@ -314,8 +314,11 @@ class Comparison:
         self, kernel: list[KernelCall], model: list[ModelCall], functions: dict[str, Function]
     ) -> None:
         """Lock calls (by name and lockdep class) and methods one side
-        makes somewhere and the other nowhere."""
+        makes somewhere and the other nowhere.  A model step is taken as
+        removed only when every cited function was found: one that is gone
+        may be where the kernel makes it."""
         kernel_keys = {call.key for call in kernel}
+        complete = bool(functions) and not any(f.kind == "function-gone" for f in self.findings)
         model_keys = {call.key for call in model}
         for call in _unique(kernel, lambda c: c.key):
             if call.key in model_keys:
@@ -323,7 +326,7 @@ class Comparison:
             what = "method-missing" if call.kind == "method" else "lock-added"
             self.finding(what, call.where(), f"{call.text} in {call.function}() has no model step")
         for step in _unique(model, lambda c: c.key):
-            if step.key in kernel_keys or not functions:
+            if step.key in kernel_keys or not complete:
                 continue
             what = "method-removed" if step.kind == "method" else "lock-removed"
             cited = ", ".join(f"{name}()" for name in functions)
