@@ -374,3 +374,10 @@ def launder_folio(op: Op, mapping: Mapping, page: Page) -> None:
             END_BUFFER_ASYNC_WRITE,
         )
         op.run(wait_writeback, page)
+
+
+INODE_LRU = ("spin_lock", "spin_unlock")
+"""The calls a cite of the page cache's removal of a clean folio leaves out
+(``invalidate_complete_folio2()``, Linux 6.6): the inode's ``i_lock`` held
+around it for the inode LRU update (``inode_add_lru()``), which is not
+modelled."""

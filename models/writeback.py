@@ -765,11 +765,11 @@ def _data_of(scratch: Scratch, page: Page) -> int | None:
 
 
 @operation(
-    models="invalidate_inode_pages2_range() -> folio_unmap_invalidate() (mm/truncate.c)",
+    models="invalidate_inode_pages2_range() -> invalidate_complete_folio2() (mm/truncate.c)",
     describe=lambda f, i: f"invalidate({f}, page {i})",
     cites=(
         Cite("mm/truncate.c", "invalidate_inode_pages2_range", "6.6"),
-        Cite("mm/truncate.c", "folio_unmap_invalidate", "6.6"),
+        Cite("mm/truncate.c", "invalidate_complete_folio2", "6.6", leaves_out=blockfs.INODE_LRU),
         Cite("mm/filemap.c", "filemap_release_folio", "6.6"),
     ),
 )
