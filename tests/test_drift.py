@@ -572,3 +572,12 @@ def test_a_label_naming_a_wrapper_and_its_call_counts_once() -> None:
     assert list(drift.label_calls("file_end_write(file)")) == [
         ("unlock", "sb_end_write", "file_end_write(file)")
     ]
+
+
+def test_the_readme_shows_the_summary_as_it_is(vfsmc: Callable[..., Result]) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    command = "$ vfsmc drift --summary --kernel tests/fixtures/kernel/drifted rename write\n"
+    assert command in readme
+    shown = readme.split(command, 1)[1].split("```", 1)[0]
+    result = vfsmc("drift", "--summary", "--kernel", str(DRIFTED), "rename", "write")
+    assert result.output == shown
