@@ -534,21 +534,15 @@ def test_a_cited_file_the_tree_lacks_is_missing(
 
 def test_a_header_wrapper_is_read_as_the_call_it_wraps(tmp_path: Path) -> None:
     """``file_start_write()`` is an inline of include/linux/fs.h: where the
-    tree defines no function of that name it is read as
-    ``sb_start_write()``; a static helper of that name is followed."""
-    reading, parsed = _reading(
-        tmp_path,
-        """
-long f(struct file *file)
-{
-	file_start_write(file);
-	ret = file->f_op->fallocate(file, mode, offset, len);
-	file_end_write(file);
-	return ret;
-}
-""",
-    )
-    calls, _ = reading.calls(parsed.functions["f"])
+    tree defines no function of that name (``wrappers/``, in the shape of
+    ``vfs_fallocate()``) it is read as ``sb_start_write()``; a static helper
+    of that name (``in-step/``'s ``vfs_write()``) is followed."""
+    tree = csource.Extractor(KERNEL / "wrappers")
+    parsed = tree.file("fs/open.c")
+    assert parsed is not None
+    function = parsed.functions["vfs_fallocate"]
+    reading = csource.Reading(tree, {"vfs_fallocate": function})
+    calls, _ = reading.calls(function)
     assert [(c.kind, c.key, c.call) for c in calls] == [
         ("lock", "sb_start_write", "file_start_write(file)"),
         ("method", "file_operations.fallocate", ""),
