@@ -575,3 +575,25 @@ def test_the_readme_shows_the_summary_as_it_is(vfsmc: Callable[..., Result]) -> 
     shown = readme.split(command, 1)[1].split("```", 1)[0]
     result = vfsmc("drift", "--summary", "--kernel", str(DRIFTED), "rename", "write")
     assert result.output == shown
+
+
+def test_a_local_pointer_to_a_method_table_is_read_as_the_table() -> None:
+    """``sop->put_super()``, ``sop`` a local ``const struct
+    super_operations *`` (``tables/``, in the shape of
+    ``generic_shutdown_super()``), or a parameter of that type, is the
+    method call ``super_operations.put_super``."""
+    tree = csource.Extractor(KERNEL / "tables")
+    parsed = tree.file("fs/super.c")
+    assert parsed is not None
+    cited = {
+        name: parsed.functions[name] for name in ("generic_shutdown_super", "alloc_inode_with")
+    }
+    reading = csource.Reading(tree, cited)
+    shutdown, _ = reading.calls(cited["generic_shutdown_super"])
+    assert [(c.kind, c.key) for c in shutdown] == [
+        ("method", "super_operations.put_super"),
+        ("lock", "spin_lock"),
+        ("unlock", "spin_unlock"),
+    ]
+    alloc, _ = reading.calls(cited["alloc_inode_with"])
+    assert [(c.kind, c.key) for c in alloc] == [("method", "super_operations.alloc_inode")]

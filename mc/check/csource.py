@@ -186,9 +186,46 @@ def _calls(node: Node) -> Iterator[Node]:
         yield node
 
 
-def _method(callee: Node) -> str | None:
-    """``table.method`` when ``callee`` is ``...->i_op->rename`` or
-    ``a_ops->write_begin``."""
+TABLES = frozenset(OPERATIONS_FIELDS.values())
+"""The types of the tables of filesystem methods."""
+
+
+def _declared_name(declarator: Node | None) -> str:
+    """The identifier a (pointer, init) declarator declares."""
+    while declarator is not None and declarator.type != "identifier":
+        declarator = declarator.child_by_field_name("declarator")
+    return _text(declarator) if declarator is not None else ""
+
+
+def local_tables(function: Function) -> dict[str, str]:
+    """The local variables and parameters of ``function`` declared as
+    pointers to a table of methods (``const struct super_operations *sop =
+    sb->s_op``), and the table's type."""
+    found: dict[str, str] = {}
+    definition = function.body.parent
+    stack = [definition if definition is not None else function.body]
+    while stack:
+        node = stack.pop()
+        if node.type in ("declaration", "parameter_declaration"):
+            kind = node.child_by_field_name("type")
+            name = kind.child_by_field_name("name") if kind is not None else None
+            if (
+                kind is not None
+                and kind.type == "struct_specifier"
+                and name is not None
+                and _text(name) in TABLES
+            ):
+                for declarator in node.children_by_field_name("declarator"):
+                    if variable := _declared_name(declarator):
+                        found[variable] = _text(name)
+        stack.extend(node.children)
+    return found
+
+
+def _method(callee: Node, tables: dict[str, str] | None = None) -> str | None:
+    """``table.method`` when ``callee`` is ``...->i_op->rename``,
+    ``a_ops->write_begin`` or ``sop->put_super`` where ``sop`` is declared a
+    pointer to the table (``tables``: variable to table)."""
     if callee.type == "parenthesized_expression" and callee.named_child_count == 1:
         callee = callee.named_children[0]
     if callee.type != "field_expression":
@@ -199,6 +236,8 @@ def _method(callee: Node) -> str | None:
         return None
     if _text(field) in POINTER_FIELDS:
         return f"{POINTER_FIELDS[_text(field)]}.{_text(field)}"
+    if holder.type == "identifier" and tables and _text(holder) in tables:
+        return f"{tables[_text(holder)]}.{_text(field)}"
     if holder.type == "field_expression":
         holder = holder.child_by_field_name("field")
     if holder is None or holder.type not in ("identifier", "field_identifier"):
@@ -314,6 +353,7 @@ class Reading:
         """A method (``address_space_operations.write_begin``) and the cited
         function read where the kernel calls it."""
         self._orders: dict[tuple[str, str, bool], Orders] = {}
+        self._local_tables: dict[tuple[str, str], dict[str, str]] = {}
         self._stack: set[str] = set()
 
     def _resolve(self, function: Function, name: str, *, helpers: bool) -> Function | None:
@@ -326,6 +366,12 @@ class Reading:
             return local
         return None
 
+    def _tables(self, function: Function) -> dict[str, str]:
+        key = (function.file, function.name)
+        if key not in self._local_tables:
+            self._local_tables[key] = local_tables(function)
+        return self._local_tables[key]
+
     def _dropped(self, cited: str, call: KernelCall) -> bool:
         left = self.leaves_out.get(cited, frozenset())
         return call.key in left or call.name in left or (bool(call.call) and call.call in left)
@@ -336,7 +382,7 @@ class Reading:
             return None
         line = node.start_point[0] + 1
         text = " ".join(_text(node).split())
-        method = _method(callee)
+        method = _method(callee, self._tables(function))
         found: KernelCall | None = None
         if method is not None:
             found = KernelCall("method", method, function.file, line, function.name, text, cited)
