@@ -365,7 +365,14 @@ def _past_eof(scratch: Scratch, mapping: Mapping, page: Page) -> bool:
         Cite("mm/readahead.c", "ksys_readahead", "6.6"),
         Cite("mm/fadvise.c", "generic_fadvise", "6.6"),
         Cite("mm/readahead.c", "force_page_cache_ra", "6.6"),
-        Cite("mm/readahead.c", "page_cache_ra_unbounded", "6.6"),
+        Cite(
+            "mm/readahead.c",
+            "page_cache_ra_unbounded",
+            "6.6",
+            leaves_out=("address_space_operations.read_folio", "folio_unlock"),
+            because="read_pages() on a filesystem without ->readahead, and the folios "
+            "->readahead leaves unread, are not modelled",
+        ),
     ),
 )
 def readahead(op: Op, file: File, pos: Arg) -> None:
