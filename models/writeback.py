@@ -844,8 +844,8 @@ def _bio_is(bio: Expr, end_io: str) -> Expr:
     "fs/buffer.c)",
     describe=lambda f: "io_completion()",
     cites=(
-        Cite("block/bio.c", "bio_endio", "6.6"),
-        Cite("fs/buffer.c", "end_bio_bh_io_sync", "6.6"),
+        Cite("block/bio.c", "bio_endio", "6.6", leaves_out=("bio.bi_end_io",)),
+        Cite("fs/buffer.c", "end_bio_bh_io_sync", "6.6", method="bio.bi_end_io"),
     ),
 )
 def io_completion(op: Op, file: File) -> None:
