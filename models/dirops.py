@@ -74,17 +74,7 @@ def lookup_one_qstr_excl(
 @operation(
     models="lookup_slow(), __lookup_slow() (fs/namei.c)",
     describe=lambda p: f"lookup({p})",
-    cites=(
-        Cite("fs/namei.c", "lookup_slow", "6.12"),
-        Cite(
-            "fs/namei.c",
-            "__lookup_slow",
-            "6.12",
-            leaves_out=("dentry_operations.d_revalidate",),
-            because="the dentry d_alloc_parallel() finds already looked up is not modelled"
-            " (ramfs has no ->d_revalidate)",
-        ),
-    ),
+    cites=(Cite("fs/namei.c", "lookup_slow", "6.12"), Cite("fs/namei.c", "__lookup_slow", "6.12")),
 )
 def lookup(op: Op, path: str) -> None:
     """A dcache miss in path walk: the parent's i_rwsem shared around
