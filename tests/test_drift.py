@@ -597,3 +597,22 @@ def test_a_local_pointer_to_a_method_table_is_read_as_the_table() -> None:
     ]
     alloc, _ = reading.calls(cited["alloc_inode_with"])
     assert [(c.kind, c.key) for c in alloc] == [("method", "super_operations.alloc_inode")]
+
+
+def test_a_spinlock_section_stands_for_the_release_of_its_lock(shipped: Registry) -> None:
+    """A section step (lock, effect, unlock as one step) whose label names
+    ``xa_lock_irq(&mapping->i_pages)`` is also the ``xa_unlock_irq()`` the
+    kernel makes after the effect (``__remove_mapping()`` in reclaim)."""
+    assert drift.release_of("xa_lock_irq") == "xa_unlock_irq"
+    assert drift.release_of("spin_lock_irqsave") == "spin_unlock_irqrestore"
+    assert drift.release_of("spin_lock_nested") == "spin_unlock"
+    assert drift.release_of("write_seqlock") == "write_sequnlock"
+    assert drift.release_of("down_read") == "up_read"
+    (program, *_) = drift.programs_of(shipped, ["reclaim"])["reclaim"]
+    calls = [
+        (call.kind, call.key)
+        for step in program.steps
+        if "__remove_mapping(): xa_lock_irq" in step.label
+        for call in drift.step_calls(step)
+    ]
+    assert calls == [("lock", "xa_lock_irq"), ("unlock", "xa_unlock_irq")]

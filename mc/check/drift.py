@@ -69,6 +69,8 @@ class ModelCall:
     source: Source
     label: str
     call: str = ""
+    implied: bool = False
+    """The release a spinlock section makes without naming it."""
 
 
 @attrs.frozen
@@ -143,15 +145,32 @@ def label_calls(label: str) -> Iterator[tuple[str, str, str]]:
             yield kind, key, call
 
 
+def release_of(name: str) -> str:
+    """The call that releases what lock call ``name`` takes
+    (``xa_lock_irq`` -> ``xa_unlock_irq``, ``spin_lock_irqsave`` ->
+    ``spin_unlock_irqrestore``, ``down_read`` -> ``up_read``)."""
+    name = name.replace("_nested", "").replace("irqsave", "irqrestore")
+    if name.startswith("down_"):
+        return "up_" + name.removeprefix("down_")
+    return re.sub(r"(?<!un)lock", "unlock", name, count=1)
+
+
 def step_calls(step: Step) -> Iterator[ModelCall]:
     """What ``step`` stands for in the kernel's terms: the lock calls its
-    label names (for a step on a lock), or the filesystem method it calls."""
+    label names (for a step on a lock), or the filesystem method it calls.
+    A spinlock section (one step: lock, effect, unlock) stands for the
+    release of each lock its label names too."""
     if isinstance(step, CallStep):
         if step.method.split(".")[0] in KNOWN_TABLES:
             yield ModelCall("method", step.method, step.source, step.label)
     elif isinstance(step, LOCK_STEPS):
         for kind, key, call in label_calls(step.label):
             yield ModelCall(kind, key, step.source, step.label, call)
+            release = release_of(call.split("(")[0])
+            if isinstance(step, SectionStep) and kind == "lock" and LOCK_CALL.match(release):
+                yield ModelCall(
+                    "unlock", lock_key(release, ""), step.source, step.label, release, implied=True
+                )
 
 
 def programs_of(registry: Registry, names: Iterable[str]) -> dict[str, list[Program]]:
@@ -305,7 +324,7 @@ class Comparison:
             self.operation.name,
             tuple(_unique(self.findings, lambda f: f)),
             len(kernel),
-            len(_unique(model, lambda c: (c.key, c.source))),
+            len(_unique([c for c in model if not c.implied], lambda c: (c.key, c.source))),
             tuple(functions),
             missing=tuple(dict.fromkeys(self.missing)),
         )
