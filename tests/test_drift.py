@@ -616,3 +616,23 @@ def test_a_spinlock_section_stands_for_the_release_of_its_lock(shipped: Registry
         for call in drift.step_calls(step)
     ]
     assert calls == [("lock", "xa_lock_irq"), ("unlock", "xa_unlock_irq")]
+
+
+def test_a_local_function_pointer_to_a_method_is_read_as_the_method() -> None:
+    """``release(folio)``, ``release`` a local function pointer given
+    ``mapping->a_ops->free_folio`` (``tables/mm/vmscan.c``, in the shape
+    of ``__remove_mapping()``), or declared with ``inode->i_op->get_link``
+    as its initializer, is the method call."""
+    tree = csource.Extractor(KERNEL / "tables")
+    parsed = tree.file("mm/vmscan.c")
+    assert parsed is not None
+    cited = {name: parsed.functions[name] for name in ("drop_folio", "link_body")}
+    reading = csource.Reading(tree, cited)
+    dropped, _ = reading.calls(cited["drop_folio"])
+    assert [(c.kind, c.key) for c in dropped] == [
+        ("lock", "xa_lock_irq"),
+        ("unlock", "xa_unlock_irq"),
+        ("method", "address_space_operations.free_folio"),
+    ]
+    body, _ = reading.calls(cited["link_body"])
+    assert [(c.kind, c.key) for c in body] == [("method", "inode_operations.get_link")]

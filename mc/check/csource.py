@@ -191,9 +191,13 @@ TABLES = frozenset(OPERATIONS_FIELDS.values())
 
 
 def _declared_name(declarator: Node | None) -> str:
-    """The identifier a (pointer, init) declarator declares."""
+    """The identifier a (pointer, init, function pointer) declarator
+    declares."""
     while declarator is not None and declarator.type != "identifier":
-        declarator = declarator.child_by_field_name("declarator")
+        if declarator.type == "parenthesized_declarator" and declarator.named_child_count:
+            declarator = declarator.named_children[0]
+        else:
+            declarator = declarator.child_by_field_name("declarator")
     return _text(declarator) if declarator is not None else ""
 
 
@@ -218,6 +222,29 @@ def local_tables(function: Function) -> dict[str, str]:
                 for declarator in node.children_by_field_name("declarator"):
                     if variable := _declared_name(declarator):
                         found[variable] = _text(name)
+        stack.extend(node.children)
+    return found
+
+
+def local_methods(function: Function, tables: dict[str, str]) -> dict[str, str]:
+    """The local function pointers of ``function`` given a method of a
+    table (``free_folio = mapping->a_ops->free_folio``, or as the
+    initializer of their declaration), and the method (``table.method``)."""
+    found: dict[str, str] = {}
+    stack = [function.body]
+    while stack:
+        node = stack.pop()
+        target = value = None
+        if node.type == "assignment_expression":
+            target, value = node.child_by_field_name("left"), node.child_by_field_name("right")
+        elif node.type == "init_declarator":
+            target = node.child_by_field_name("declarator")
+            value = node.child_by_field_name("value")
+        if target is not None and value is not None:
+            variable = _text(target) if target.type == "identifier" else _declared_name(target)
+            method = _method(value, tables)
+            if variable and method is not None:
+                found[variable] = method
         stack.extend(node.children)
     return found
 
@@ -354,6 +381,7 @@ class Reading:
         function read where the kernel calls it."""
         self._orders: dict[tuple[str, str, bool], Orders] = {}
         self._local_tables: dict[tuple[str, str], dict[str, str]] = {}
+        self._local_methods: dict[tuple[str, str], dict[str, str]] = {}
         self._stack: set[str] = set()
 
     def _resolve(self, function: Function, name: str, *, helpers: bool) -> Function | None:
@@ -372,6 +400,12 @@ class Reading:
             self._local_tables[key] = local_tables(function)
         return self._local_tables[key]
 
+    def _methods(self, function: Function) -> dict[str, str]:
+        key = (function.file, function.name)
+        if key not in self._local_methods:
+            self._local_methods[key] = local_methods(function, self._tables(function))
+        return self._local_methods[key]
+
     def _dropped(self, cited: str, call: KernelCall) -> bool:
         left = self.leaves_out.get(cited, frozenset())
         return call.key in left or call.name in left or (bool(call.call) and call.call in left)
@@ -383,6 +417,8 @@ class Reading:
         line = node.start_point[0] + 1
         text = " ".join(_text(node).split())
         method = _method(callee, self._tables(function))
+        if method is None and callee.type == "identifier":
+            method = self._methods(function).get(_text(callee))
         found: KernelCall | None = None
         if method is not None:
             found = KernelCall("method", method, function.file, line, function.name, text, cited)
@@ -415,6 +451,8 @@ class Reading:
         for node in _calls(function.body):
             callee = node.child_by_field_name("function")
             name = _text(callee) if callee is not None and callee.type == "identifier" else ""
+            if name in self._methods(function):
+                name = ""
             target = self._resolve(function, name, helpers=helpers) if name else None
             if target is None:
                 call = self._call(function, cited, node)
