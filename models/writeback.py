@@ -472,12 +472,12 @@ def try_to_unmap(scratch: Scratch, page: Page) -> None:
     models="shrink_folio_list() -> pageout() -> __remove_mapping() (mm/vmscan.c)",
     describe=lambda f, i: f"reclaim({f}, page {i})",
     cites=(
-        Cite("mm/vmscan.c", "shrink_folio_list", "6.6"),
+        Cite("mm/vmscan.c", "shrink_folio_list", "6.6", leaves_out=blockfs.DIRTY_WRITEBACK),
         Cite("mm/rmap.c", "try_to_unmap", "6.6"),
         Cite("mm/rmap.c", "rmap_walk_file", "6.6"),
-        Cite("mm/rmap.c", "try_to_unmap_one", "6.6"),
+        Cite("mm/rmap.c", "try_to_unmap_one", "6.6", leaves_out=blockfs.SWAP_MMLIST),
         Cite("mm/vmscan.c", "pageout", "6.6"),
-        Cite("mm/vmscan.c", "__remove_mapping", "6.6"),
+        Cite("mm/vmscan.c", "__remove_mapping", "6.6", leaves_out=blockfs.INODE_LRU),
         Cite("mm/filemap.c", "filemap_release_folio", "6.6"),
     ),
 )
