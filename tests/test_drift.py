@@ -636,3 +636,21 @@ def test_a_local_function_pointer_to_a_method_is_read_as_the_method() -> None:
     ]
     body, _ = reading.calls(cited["link_body"])
     assert [(c.kind, c.key) for c in body] == [("method", "inode_operations.get_link")]
+
+
+def test_initializers_and_flag_changes_are_not_lock_calls() -> None:
+    """``spin_lock_init()`` initializes a lock and
+    ``sb_start_ro_state_change()`` flags a remount (``notlocks/``, in the
+    shapes of ``alloc_super()`` and ``reconfigure_super()``): neither is a
+    lock call; ``down_write_nested()`` beside them is."""
+    tree = csource.Extractor(KERNEL / "notlocks")
+    parsed = tree.file("fs/super.c")
+    assert parsed is not None
+    cited = {name: parsed.functions[name] for name in ("new_super", "change_ro")}
+    reading = csource.Reading(tree, cited)
+    made, _ = reading.calls(cited["new_super"])
+    assert [(c.kind, c.key) for c in made] == [("lock", "down_write_nested(SINGLE_DEPTH_NESTING)")]
+    changed, _ = reading.calls(cited["change_ro"])
+    assert changed == []
+    assert not csource.LOCK_CALL.match("mmap_assert_locked")
+    assert csource.LOCK_CALL.match("sb_start_write_trylock")

@@ -26,7 +26,7 @@ from tree_sitter import Language, Node, Parser
 C = Language(tree_sitter_c.language())
 
 LOCK_CALL = re.compile(
-    r"""^(?:
+    r"""^(?!\w*_init$)(?!\w*assert)(?:
         inode_(?:un)?lock\w* | (?:un)?lock_rename\w* | (?:un)?lock_two_\w+
       | filemap_invalidate_(?:un)?lock\w* | (?:__)?folio_(?:un|try)?lock\w* | __folio_set_locked
       | (?:un)?lock_page | trylock_page
@@ -36,11 +36,14 @@ LOCK_CALL = re.compile(
       | read_(?:un)?lock(?:_\w+)? | write_(?:un)?lock(?:_\w+)?
       | write_seq(?:un)?lock\w* | read_seq(?:un)?lock\w*
       | xa_(?:un)?lock\w* | xas_(?:un)?lock\w*
-      | sb_start_\w+ | sb_end_\w+ | file_(?:start|end)_write
+      | sb_start_(?:write|pagefault|intwrite)\w* | sb_end_(?:write|pagefault|intwrite)
+      | file_(?:start|end)_write
     )$""",
     re.VERBOSE,
 )
-"""The calls that take or release a lock."""
+"""The calls that take or release a lock (not an initializer such as
+``spin_lock_init()``, an assertion such as ``mmap_assert_locked()``, nor
+``sb_start_ro_state_change()``, which flags a remount and takes no lock)."""
 
 RELEASE = re.compile(r"unlock|^up$|^up_|percpu_up_|^sb_end_|^file_end_")
 
