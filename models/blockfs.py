@@ -374,3 +374,23 @@ def launder_folio(op: Op, mapping: Mapping, page: Page) -> None:
             END_BUFFER_ASYNC_WRITE,
         )
         op.run(wait_writeback, page)
+
+
+INODE_LRU = ("spin_lock", "spin_unlock")
+"""The calls a cite of the page cache's removal of a clean folio leaves out
+(``invalidate_complete_folio2()``, reclaim's ``__remove_mapping()``, Linux
+6.6): the inode's ``i_lock`` held around it for the inode LRU update
+(``inode_add_lru()``), which is not modelled."""
+
+
+DIRTY_WRITEBACK = ("address_space_operations.is_dirty_writeback",)
+"""The method a cite of reclaim's scan (``shrink_folio_list()``, Linux 6.6)
+leaves out: ``folio_check_dirty_writeback()`` asks a filesystem that has it
+whether a folio with private data is dirty or under writeback, for the
+reclaim statistics only; the modelled filesystem has none."""
+
+
+SWAP_MMLIST = ("spin_lock", "spin_unlock")
+"""The calls a cite of the unmapping of a mapped folio (``try_to_unmap_one()``,
+Linux 6.6) leaves out: an anonymous folio given a swap entry puts its mm on
+the swapoff list under ``mmlist_lock``; the models map file folios only."""

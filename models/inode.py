@@ -483,6 +483,7 @@ def iput(op: Op, part: InodeLife, mapping: Mapping | None, *, drops: bool) -> No
         Cite("fs/inode.c", "iput", "6.6"),
         Cite("fs/inode.c", "iput_final", "6.6"),
         Cite("fs/inode.c", "evict", "6.6"),
+        Cite("fs/inode.c", "__remove_inode_hash", "6.6"),
     ),
 )
 def iput_last(op: Op, file: File) -> None:
@@ -520,7 +521,20 @@ def _hash_new(scratch: Scratch, part: InodeLife) -> None:
     models="open_by_handle_at(2) -> ext4_iget() -> iget_locked() (fs/inode.c)",
     describe=lambda f: f"iget(ino of {f})",
     cites=(
-        Cite("fs/inode.c", "iget_locked", "6.6"),
+        Cite(
+            "fs/inode.c",
+            "iget_locked",
+            "6.6",
+            leaves_out=("super_operations.destroy_inode",),
+            because="a new inode that loses the race to be hashed is not modelled",
+        ),
+        Cite(
+            "fs/inode.c",
+            "alloc_inode",
+            "6.6",
+            leaves_out=("super_operations.destroy_inode",),
+            because="inode_init_always() failing is not modelled",
+        ),
         Cite("fs/inode.c", "find_inode_fast", "6.6"),
         Cite("fs/inode.c", "unlock_new_inode", "6.6"),
     ),

@@ -87,41 +87,41 @@ create_want_write = _wrapped(
     dirops.create,
     _namei("filename_create"),
     "do_mknodat() -> filename_create()",
-    "filename_create(): err2 = mnt_want_write(path->mnt)",
-    "done_path_create(): mnt_drop_write(path->mnt)",
+    "filename_create(): err2 = mnt_want_write(path->mnt): sb_start_write(m->mnt_sb)",
+    "done_path_create(): mnt_drop_write(path->mnt): sb_end_write(mnt->mnt_sb)",
 )
 unlink_want_write = _wrapped(
     dirops.unlink,
     _namei("do_unlinkat"),
     "do_unlinkat()",
-    "do_unlinkat(): error = mnt_want_write(path.mnt)",
-    "exit3: mnt_drop_write(path.mnt)",
+    "do_unlinkat(): error = mnt_want_write(path.mnt): sb_start_write(m->mnt_sb)",
+    "exit3: mnt_drop_write(path.mnt): sb_end_write(mnt->mnt_sb)",
 )
 rmdir_want_write = _wrapped(
     dirops.rmdir,
     _namei("do_rmdir"),
     "do_rmdir()",
-    "do_rmdir(): error = mnt_want_write(path.mnt)",
-    "exit3: mnt_drop_write(path.mnt)",
+    "do_rmdir(): error = mnt_want_write(path.mnt): sb_start_write(m->mnt_sb)",
+    "exit3: mnt_drop_write(path.mnt): sb_end_write(mnt->mnt_sb)",
 )
 rename_want_write = _wrapped(
     dirops.rename,
     _namei("do_renameat2"),
     "do_renameat2()",
-    "do_renameat2(): error = mnt_want_write(old_path.mnt)",
-    "exit2: mnt_drop_write(old_path.mnt)",
+    "do_renameat2(): error = mnt_want_write(old_path.mnt): sb_start_write(m->mnt_sb)",
+    "exit2: mnt_drop_write(old_path.mnt): sb_end_write(mnt->mnt_sb)",
 )
 link_want_write = _wrapped(
     dirops.link,
     _namei("filename_create"),
     "do_linkat() -> filename_create()",
-    "filename_create(): err2 = mnt_want_write(path->mnt)",
-    "done_path_create(): mnt_drop_write(path->mnt)",
+    "filename_create(): err2 = mnt_want_write(path->mnt): sb_start_write(m->mnt_sb)",
+    "done_path_create(): mnt_drop_write(path->mnt): sb_end_write(mnt->mnt_sb)",
 )
 chmod_want_write = _wrapped(
     attr.chmod,
     Cite("fs/open.c", "chmod_common", "6.12"),
     "chmod_common()",
-    "chmod_common(): error = mnt_want_write(path->mnt)",
-    "mnt_drop_write(path->mnt)",
+    "chmod_common(): error = mnt_want_write(path->mnt): sb_start_write(m->mnt_sb)",
+    "mnt_drop_write(path->mnt): sb_end_write(mnt->mnt_sb)",
 )

@@ -136,8 +136,12 @@ TRUNCATE_PAGES = (
         because="large folios, split at both ends of the range, are not modelled",
     ),
     Cite("mm/truncate.c", "folio_invalidate", "6.6"),
+    Cite("mm/memory.c", "unmap_mapping_range", "6.6"),
+    Cite("mm/memory.c", "unmap_mapping_pages", "6.6"),
+    Cite("mm/memory.c", "unmap_mapping_folio", "6.6"),
 )
-"""What truncate and hole punch cite of mm/truncate.c."""
+"""What truncate and hole punch cite of mm/truncate.c, and the unmapping of
+mm/memory.c it calls (``i_mmap_rwsem`` shared over the rmap walk)."""
 
 
 def _returned_step(slot: int) -> EffectStep:
@@ -190,7 +194,16 @@ def truncate(op: Op, file: File, size: Arg) -> None:
     cites=(
         Cite("fs/open.c", "vfs_fallocate", "6.6"),
         Cite("fs/ext4/extents.c", "ext4_fallocate", "6.6", method="file_operations.fallocate"),
-        Cite("fs/ext4/inode.c", "ext4_punch_hole", "6.6"),
+        Cite(
+            "fs/ext4/inode.c",
+            "ext4_punch_hole",
+            "6.6",
+            leaves_out=("down_write", "up_write"),
+            because="ext4's own i_data_sem around the extent tree is not modelled",
+        ),
+        Cite("mm/page-writeback.c", "do_writepages", "6.6"),
+        Cite("mm/page-writeback.c", "write_cache_pages", "6.6"),
+        Cite("mm/filemap.c", "__filemap_fdatawait_range", "6.6"),
         Cite("mm/truncate.c", "truncate_pagecache_range", "6.6"),
         *TRUNCATE_PAGES,
     ),
@@ -210,6 +223,32 @@ def punch_hole(op: Op, file: File, offset: Arg, length: Arg) -> None:
     )
     blockfs_truncate.punch_hole(op, mm, mapping, inode, start, size)
     op.unlock(writers, "file_end_write(file)", tag="sb-start-write")
+
+
+FAULT_CITES = (
+    Cite("mm/memory.c", "handle_mm_fault", "6.6"),
+    Cite("mm/memory.c", "lock_mm_and_find_vma", "6.6"),
+    Cite("mm/memory.c", "finish_fault", "6.6"),
+    Cite(
+        "mm/filemap.c",
+        "filemap_fault",
+        "6.6",
+        method="vm_operations_struct.fault",
+        leaves_out=("spin_lock", "spin_unlock"),
+        because="the page-table lock of an mlocked mapping's recheck is not modelled",
+    ),
+    Cite(
+        "mm/filemap.c",
+        "__filemap_get_folio",
+        "6.6",
+        leaves_out=("folio_trylock",),
+        because="no FGP_NOWAIT",
+    ),
+)
+"""What a load and a store through the mapping cite alike: the fault's entry,
+``->fault`` and the folio lookup it makes; a load then takes the read-fault
+path (fault-around, ``do_read_fault()``), a store the shared-fault and
+write-protect paths (``->page_mkwrite``)."""
 
 
 # --- the mapping ----------------------------------------------------------------------
@@ -236,22 +275,8 @@ def access(op: Op, file: File, pos: Arg, *, write: bool, at: str = "") -> None:
     models="a load through a shared file mapping: handle_mm_fault() (mm/memory.c)",
     describe=lambda f, pos: f"load from mmap({f}) at {describe(pos)}",
     cites=(
-        Cite("mm/memory.c", "handle_mm_fault", "6.6"),
-        Cite("mm/memory.c", "lock_mm_and_find_vma", "6.6"),
+        *FAULT_CITES,
         Cite("mm/memory.c", "do_read_fault", "6.6"),
-        Cite("mm/memory.c", "do_shared_fault", "6.6"),
-        Cite("mm/memory.c", "wp_page_shared", "6.6"),
-        Cite("mm/memory.c", "finish_fault", "6.6"),
-        Cite("mm/memory.c", "fault_dirty_shared_page", "6.6"),
-        Cite(
-            "mm/filemap.c",
-            "filemap_fault",
-            "6.6",
-            method="vm_operations_struct.fault",
-            leaves_out=("folio_trylock", "spin_lock", "spin_unlock"),
-            because="lock_folio_maybe_drop_mmap()'s trylock before it sleeps on the folio lock, "
-            "and the page-table lock of an mlocked mapping's recheck, are not modelled",
-        ),
         Cite("mm/filemap.c", "filemap_map_pages", "6.6", method="vm_operations_struct.map_pages"),
     ),
 )
@@ -264,8 +289,11 @@ def mmap_load(op: Op, file: File, pos: Arg) -> None:
     models="a store through a shared file mapping: handle_mm_fault() (mm/memory.c)",
     describe=lambda f, pos: f"store to mmap({f}) at {describe(pos)}",
     cites=(
-        *mmap_load.cites,
+        *FAULT_CITES,
+        Cite("mm/memory.c", "do_shared_fault", "6.6"),
+        Cite("mm/memory.c", "wp_page_shared", "6.6"),
         Cite("mm/memory.c", "do_page_mkwrite", "6.6"),
+        Cite("mm/memory.c", "fault_dirty_shared_page", "6.6"),
         Cite(
             "fs/ext4/inode.c",
             "ext4_page_mkwrite",
@@ -273,6 +301,7 @@ def mmap_load(op: Op, file: File, pos: Arg) -> None:
             method="vm_operations_struct.page_mkwrite",
         ),
         Cite("fs/buffer.c", "block_page_mkwrite", "6.6"),
+        Cite("mm/page-writeback.c", "folio_mark_dirty", "6.6"),
     ),
 )
 def mmap_store(op: Op, file: File, pos: Arg) -> None:
@@ -336,7 +365,14 @@ def _past_eof(scratch: Scratch, mapping: Mapping, page: Page) -> bool:
         Cite("mm/readahead.c", "ksys_readahead", "6.6"),
         Cite("mm/fadvise.c", "generic_fadvise", "6.6"),
         Cite("mm/readahead.c", "force_page_cache_ra", "6.6"),
-        Cite("mm/readahead.c", "page_cache_ra_unbounded", "6.6"),
+        Cite(
+            "mm/readahead.c",
+            "page_cache_ra_unbounded",
+            "6.6",
+            leaves_out=("address_space_operations.read_folio", "folio_unlock"),
+            because="read_pages() on a filesystem without ->readahead, and the folios "
+            "->readahead leaves unread, are not modelled",
+        ),
     ),
 )
 def readahead(op: Op, file: File, pos: Arg) -> None:

@@ -95,8 +95,8 @@ def locked_test(page: Page, flag: int, name: str) -> Expr:
             "fs/read_write.c",
             "vfs_write",
             "6.6",
-            leaves_out=("file_operations.write_iter",),
-            because="the call of ->write_iter is no step of its own: its body follows",
+            leaves_out=("file_operations.write_iter", "file_operations.write"),
+            because="->write_iter is no step of its own (its body follows); no ->write is set",
         ),
         Cite(
             "mm/filemap.c",
@@ -472,12 +472,12 @@ def try_to_unmap(scratch: Scratch, page: Page) -> None:
     models="shrink_folio_list() -> pageout() -> __remove_mapping() (mm/vmscan.c)",
     describe=lambda f, i: f"reclaim({f}, page {i})",
     cites=(
-        Cite("mm/vmscan.c", "shrink_folio_list", "6.6"),
+        Cite("mm/vmscan.c", "shrink_folio_list", "6.6", leaves_out=blockfs.DIRTY_WRITEBACK),
         Cite("mm/rmap.c", "try_to_unmap", "6.6"),
         Cite("mm/rmap.c", "rmap_walk_file", "6.6"),
-        Cite("mm/rmap.c", "try_to_unmap_one", "6.6"),
+        Cite("mm/rmap.c", "try_to_unmap_one", "6.6", leaves_out=blockfs.SWAP_MMLIST),
         Cite("mm/vmscan.c", "pageout", "6.6"),
-        Cite("mm/vmscan.c", "__remove_mapping", "6.6"),
+        Cite("mm/vmscan.c", "__remove_mapping", "6.6", leaves_out=blockfs.INODE_LRU),
         Cite("mm/filemap.c", "filemap_release_folio", "6.6"),
     ),
 )
@@ -765,11 +765,11 @@ def _data_of(scratch: Scratch, page: Page) -> int | None:
 
 
 @operation(
-    models="invalidate_inode_pages2_range() -> folio_unmap_invalidate() (mm/truncate.c)",
+    models="invalidate_inode_pages2_range() -> invalidate_complete_folio2() (mm/truncate.c)",
     describe=lambda f, i: f"invalidate({f}, page {i})",
     cites=(
         Cite("mm/truncate.c", "invalidate_inode_pages2_range", "6.6"),
-        Cite("mm/truncate.c", "folio_unmap_invalidate", "6.6"),
+        Cite("mm/truncate.c", "invalidate_complete_folio2", "6.6", leaves_out=blockfs.INODE_LRU),
         Cite("mm/filemap.c", "filemap_release_folio", "6.6"),
     ),
 )
@@ -868,8 +868,8 @@ def _bio_mapping_lock(bio: Expr) -> LockExpr:
     "fs/buffer.c)",
     describe=lambda f: "io_completion()",
     cites=(
-        Cite("block/bio.c", "bio_endio", "6.6"),
-        Cite("fs/buffer.c", "end_bio_bh_io_sync", "6.6"),
+        Cite("block/bio.c", "bio_endio", "6.6", leaves_out=("bio.bi_end_io",)),
+        Cite("fs/buffer.c", "end_bio_bh_io_sync", "6.6", method="bio.bi_end_io"),
         Cite("fs/buffer.c", "end_buffer_async_write", "6.6"),
         Cite("mm/filemap.c", "folio_end_writeback", "6.6"),
         Cite("mm/page-writeback.c", "__folio_end_writeback", "6.6"),

@@ -516,3 +516,163 @@ int f(struct vm_fault *vmf, struct folio *folio)
         ("folio_lock", "__folio_lock_killable(folio)"),
         ("folio_lock", "__folio_lock(folio)"),
     ]
+
+
+def test_the_summary_gives_each_operation_one_status(vfsmc: Callable[..., Result]) -> None:
+    drifted = vfsmc("drift", "--summary", "--kernel", str(DRIFTED), "rename", "write")
+    assert drifted.exit_code == 1, drifted.output
+    assert drifted.output.splitlines() == [
+        "rename: cited function missing (3 findings): "
+        "lock_two_nondirectories() -> lock_two_nondirs()",
+        "write: drifted (2 findings)",
+        "0 in step, 1 drifted, 1 cited function missing, 0 not compared",
+    ]
+    in_step = vfsmc("drift", "--summary", "--kernel", str(IN_STEP), "rename", "write")
+    assert in_step.exit_code == 0, in_step.output
+    assert in_step.output.splitlines() == [
+        "rename: in step",
+        "write: in step",
+        "2 in step, 0 drifted, 0 cited function missing, 0 not compared",
+    ]
+
+
+def test_a_cited_file_the_tree_lacks_is_missing(
+    tmp_path: Path, vfsmc: Callable[..., Result]
+) -> None:
+    tree = tmp_path / "linux"
+    shutil.copytree(IN_STEP, tree)
+    (tree / "fs" / "inode.c").unlink()
+    result = vfsmc("drift", "--summary", "--kernel", str(tree), "rename")
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(
+        "rename: cited function missing (2 findings): lock_two_nondirectories() (no fs/inode.c)"
+    )
+    full = vfsmc("drift", "--kernel", str(tree), "rename")
+    assert findings(full) == {
+        ("rename", "function-gone", "fs/inode.c"),
+        ("rename", "lock-added", "fs/namei.c:67"),
+    }, "the model's inode_lock(source) may be in the function that is gone: not removed"
+
+
+def test_a_header_wrapper_is_read_as_the_call_it_wraps(tmp_path: Path) -> None:
+    """``file_start_write()`` is an inline of include/linux/fs.h: where the
+    tree defines no function of that name (``wrappers/``, in the shape of
+    ``vfs_fallocate()``) it is read as ``sb_start_write()``; a static helper
+    of that name (``in-step/``'s ``vfs_write()``) is followed."""
+    tree = csource.Extractor(KERNEL / "wrappers")
+    parsed = tree.file("fs/open.c")
+    assert parsed is not None
+    function = parsed.functions["vfs_fallocate"]
+    reading = csource.Reading(tree, {"vfs_fallocate": function})
+    calls, _ = reading.calls(function)
+    assert [(c.kind, c.key, c.call) for c in calls] == [
+        ("lock", "sb_start_write", "file_start_write(file)"),
+        ("method", "file_operations.fallocate", ""),
+        ("unlock", "sb_end_write", "file_end_write(file)"),
+    ]
+    reading, parsed = _reading(
+        tmp_path,
+        """
+static void file_start_write(struct file *file) { down_read(&file->f_lock); }
+long f(struct file *file) { file_start_write(file); return 0; }
+""",
+    )
+    assert [c.key for c in reading.calls(parsed.functions["f"])[0]] == ["down_read"]
+
+
+def test_a_label_naming_a_wrapper_and_its_call_counts_once() -> None:
+    label = "vfs_write(): file_start_write(file): sb_start_write(file_inode(file)->i_sb)"
+    assert list(drift.label_calls(label)) == [
+        ("lock", "sb_start_write", "sb_start_write(file_inode(file)->i_sb)")
+    ]
+    assert list(drift.label_calls("file_end_write(file)")) == [
+        ("unlock", "sb_end_write", "file_end_write(file)")
+    ]
+
+
+def test_the_readme_shows_the_summary_as_it_is(vfsmc: Callable[..., Result]) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    command = "$ vfsmc drift --summary --kernel tests/fixtures/kernel/drifted rename write\n"
+    assert command in readme
+    shown = readme.split(command, 1)[1].split("```", 1)[0]
+    result = vfsmc("drift", "--summary", "--kernel", str(DRIFTED), "rename", "write")
+    assert result.output == shown
+
+
+def test_a_local_pointer_to_a_method_table_is_read_as_the_table() -> None:
+    """``sop->put_super()``, ``sop`` a local ``const struct
+    super_operations *`` (``tables/``, in the shape of
+    ``generic_shutdown_super()``), or a parameter of that type, is the
+    method call ``super_operations.put_super``."""
+    tree = csource.Extractor(KERNEL / "tables")
+    parsed = tree.file("fs/super.c")
+    assert parsed is not None
+    cited = {
+        name: parsed.functions[name] for name in ("generic_shutdown_super", "alloc_inode_with")
+    }
+    reading = csource.Reading(tree, cited)
+    shutdown, _ = reading.calls(cited["generic_shutdown_super"])
+    assert [(c.kind, c.key) for c in shutdown] == [
+        ("method", "super_operations.put_super"),
+        ("lock", "spin_lock"),
+        ("unlock", "spin_unlock"),
+    ]
+    alloc, _ = reading.calls(cited["alloc_inode_with"])
+    assert [(c.kind, c.key) for c in alloc] == [("method", "super_operations.alloc_inode")]
+
+
+def test_a_spinlock_section_stands_for_the_release_of_its_lock(shipped: Registry) -> None:
+    """A section step (lock, effect, unlock as one step) whose label names
+    ``xa_lock_irq(&mapping->i_pages)`` is also the ``xa_unlock_irq()`` the
+    kernel makes after the effect (``__remove_mapping()`` in reclaim)."""
+    assert drift.release_of("xa_lock_irq") == "xa_unlock_irq"
+    assert drift.release_of("spin_lock_irqsave") == "spin_unlock_irqrestore"
+    assert drift.release_of("spin_lock_nested") == "spin_unlock"
+    assert drift.release_of("write_seqlock") == "write_sequnlock"
+    assert drift.release_of("down_read") == "up_read"
+    (program, *_) = drift.programs_of(shipped, ["reclaim"])["reclaim"]
+    calls = [
+        (call.kind, call.key)
+        for step in program.steps
+        if "__remove_mapping(): xa_lock_irq" in step.label
+        for call in drift.step_calls(step)
+    ]
+    assert calls == [("lock", "xa_lock_irq"), ("unlock", "xa_unlock_irq")]
+
+
+def test_a_local_function_pointer_to_a_method_is_read_as_the_method() -> None:
+    """``release(folio)``, ``release`` a local function pointer given
+    ``mapping->a_ops->free_folio`` (``tables/mm/vmscan.c``, in the shape
+    of ``__remove_mapping()``), or declared with ``inode->i_op->get_link``
+    as its initializer, is the method call."""
+    tree = csource.Extractor(KERNEL / "tables")
+    parsed = tree.file("mm/vmscan.c")
+    assert parsed is not None
+    cited = {name: parsed.functions[name] for name in ("drop_folio", "link_body")}
+    reading = csource.Reading(tree, cited)
+    dropped, _ = reading.calls(cited["drop_folio"])
+    assert [(c.kind, c.key) for c in dropped] == [
+        ("lock", "xa_lock_irq"),
+        ("unlock", "xa_unlock_irq"),
+        ("method", "address_space_operations.free_folio"),
+    ]
+    body, _ = reading.calls(cited["link_body"])
+    assert [(c.kind, c.key) for c in body] == [("method", "inode_operations.get_link")]
+
+
+def test_initializers_and_flag_changes_are_not_lock_calls() -> None:
+    """``spin_lock_init()`` initializes a lock and
+    ``sb_start_ro_state_change()`` flags a remount (``notlocks/``, in the
+    shapes of ``alloc_super()`` and ``reconfigure_super()``): neither is a
+    lock call; ``down_write_nested()`` beside them is."""
+    tree = csource.Extractor(KERNEL / "notlocks")
+    parsed = tree.file("fs/super.c")
+    assert parsed is not None
+    cited = {name: parsed.functions[name] for name in ("new_super", "change_ro")}
+    reading = csource.Reading(tree, cited)
+    made, _ = reading.calls(cited["new_super"])
+    assert [(c.kind, c.key) for c in made] == [("lock", "down_write_nested(SINGLE_DEPTH_NESTING)")]
+    changed, _ = reading.calls(cited["change_ro"])
+    assert changed == []
+    assert not csource.LOCK_CALL.match("mmap_assert_locked")
+    assert csource.LOCK_CALL.match("sb_start_write_trylock")

@@ -26,7 +26,7 @@ from tree_sitter import Language, Node, Parser
 C = Language(tree_sitter_c.language())
 
 LOCK_CALL = re.compile(
-    r"""^(?:
+    r"""^(?!\w*_init$)(?!\w*assert)(?:
         inode_(?:un)?lock\w* | (?:un)?lock_rename\w* | (?:un)?lock_two_\w+
       | filemap_invalidate_(?:un)?lock\w* | (?:__)?folio_(?:un|try)?lock\w* | __folio_set_locked
       | (?:un)?lock_page | trylock_page
@@ -36,13 +36,16 @@ LOCK_CALL = re.compile(
       | read_(?:un)?lock(?:_\w+)? | write_(?:un)?lock(?:_\w+)?
       | write_seq(?:un)?lock\w* | read_seq(?:un)?lock\w*
       | xa_(?:un)?lock\w* | xas_(?:un)?lock\w*
-      | sb_start_\w+ | sb_end_\w+
+      | sb_start_(?:write|pagefault|intwrite)\w* | sb_end_(?:write|pagefault|intwrite)
+      | file_(?:start|end)_write
     )$""",
     re.VERBOSE,
 )
-"""The calls that take or release a lock."""
+"""The calls that take or release a lock (not an initializer such as
+``spin_lock_init()``, an assertion such as ``mmap_assert_locked()``, nor
+``sb_start_ro_state_change()``, which flags a remount and takes no lock)."""
 
-RELEASE = re.compile(r"unlock|^up$|^up_|percpu_up_|^sb_end_")
+RELEASE = re.compile(r"unlock|^up$|^up_|percpu_up_|^sb_end_|^file_end_")
 
 OPERATIONS_FIELDS = {
     "i_op": "inode_operations",
@@ -105,10 +108,17 @@ SLOW_PATHS = {"__folio_lock": "folio_lock", "__folio_lock_killable": "folio_lock
 not: the same lock), compared as it."""
 
 
+WRAPPERS = {"file_start_write": "sb_start_write", "file_end_write": "sb_end_write"}
+"""Inline wrappers of include/linux/fs.h around a lock call (the freeze
+protection of a regular file's superblock), compared as the call they
+wrap where no definition of theirs is read."""
+
+
 def lock_key(name: str, arguments: str) -> str:
-    """The call's name (an inline lock call's, for its sleeping half), with
-    the lockdep class its arguments name if any."""
-    name = SLOW_PATHS.get(name, name)
+    """The call's name (an inline lock call's, for its sleeping half; a
+    header wrapper's, for the call it wraps), with the lockdep class its
+    arguments name if any."""
+    name = SLOW_PATHS.get(name, WRAPPERS.get(name, name))
     classes = LOCK_CLASS.findall(arguments)
     return f"{name}({', '.join(classes)})" if classes else name
 
@@ -184,9 +194,73 @@ def _calls(node: Node) -> Iterator[Node]:
         yield node
 
 
-def _method(callee: Node) -> str | None:
-    """``table.method`` when ``callee`` is ``...->i_op->rename`` or
-    ``a_ops->write_begin``."""
+TABLES = frozenset(OPERATIONS_FIELDS.values())
+"""The types of the tables of filesystem methods."""
+
+
+def _declared_name(declarator: Node | None) -> str:
+    """The identifier a (pointer, init, function pointer) declarator
+    declares."""
+    while declarator is not None and declarator.type != "identifier":
+        if declarator.type == "parenthesized_declarator" and declarator.named_child_count:
+            declarator = declarator.named_children[0]
+        else:
+            declarator = declarator.child_by_field_name("declarator")
+    return _text(declarator) if declarator is not None else ""
+
+
+def local_tables(function: Function) -> dict[str, str]:
+    """The local variables and parameters of ``function`` declared as
+    pointers to a table of methods (``const struct super_operations *sop =
+    sb->s_op``), and the table's type."""
+    found: dict[str, str] = {}
+    definition = function.body.parent
+    stack = [definition if definition is not None else function.body]
+    while stack:
+        node = stack.pop()
+        if node.type in ("declaration", "parameter_declaration"):
+            kind = node.child_by_field_name("type")
+            name = kind.child_by_field_name("name") if kind is not None else None
+            if (
+                kind is not None
+                and kind.type == "struct_specifier"
+                and name is not None
+                and _text(name) in TABLES
+            ):
+                for declarator in node.children_by_field_name("declarator"):
+                    if variable := _declared_name(declarator):
+                        found[variable] = _text(name)
+        stack.extend(node.children)
+    return found
+
+
+def local_methods(function: Function, tables: dict[str, str]) -> dict[str, str]:
+    """The local function pointers of ``function`` given a method of a
+    table (``free_folio = mapping->a_ops->free_folio``, or as the
+    initializer of their declaration), and the method (``table.method``)."""
+    found: dict[str, str] = {}
+    stack = [function.body]
+    while stack:
+        node = stack.pop()
+        target = value = None
+        if node.type == "assignment_expression":
+            target, value = node.child_by_field_name("left"), node.child_by_field_name("right")
+        elif node.type == "init_declarator":
+            target = node.child_by_field_name("declarator")
+            value = node.child_by_field_name("value")
+        if target is not None and value is not None:
+            variable = _text(target) if target.type == "identifier" else _declared_name(target)
+            method = _method(value, tables)
+            if variable and method is not None:
+                found[variable] = method
+        stack.extend(node.children)
+    return found
+
+
+def _method(callee: Node, tables: dict[str, str] | None = None) -> str | None:
+    """``table.method`` when ``callee`` is ``...->i_op->rename``,
+    ``a_ops->write_begin`` or ``sop->put_super`` where ``sop`` is declared a
+    pointer to the table (``tables``: variable to table)."""
     if callee.type == "parenthesized_expression" and callee.named_child_count == 1:
         callee = callee.named_children[0]
     if callee.type != "field_expression":
@@ -197,6 +271,8 @@ def _method(callee: Node) -> str | None:
         return None
     if _text(field) in POINTER_FIELDS:
         return f"{POINTER_FIELDS[_text(field)]}.{_text(field)}"
+    if holder.type == "identifier" and tables and _text(holder) in tables:
+        return f"{tables[_text(holder)]}.{_text(field)}"
     owner = None
     if holder.type == "field_expression":
         owner = holder.child_by_field_name("argument")
@@ -324,6 +400,8 @@ class Reading:
         """A method (``address_space_operations.write_begin``) and the cited
         function read where the kernel calls it."""
         self._orders: dict[tuple[str, str, bool], Orders] = {}
+        self._local_tables: dict[tuple[str, str], dict[str, str]] = {}
+        self._local_methods: dict[tuple[str, str], dict[str, str]] = {}
         self._stack: set[str] = set()
 
     def _resolve(self, function: Function, name: str, *, helpers: bool) -> Function | None:
@@ -336,6 +414,18 @@ class Reading:
             return local
         return None
 
+    def _tables(self, function: Function) -> dict[str, str]:
+        key = (function.file, function.name)
+        if key not in self._local_tables:
+            self._local_tables[key] = local_tables(function)
+        return self._local_tables[key]
+
+    def _methods(self, function: Function) -> dict[str, str]:
+        key = (function.file, function.name)
+        if key not in self._local_methods:
+            self._local_methods[key] = local_methods(function, self._tables(function))
+        return self._local_methods[key]
+
     def _dropped(self, cited: str, call: KernelCall) -> bool:
         left = self.leaves_out.get(cited, frozenset())
         return call.key in left or call.name in left or (bool(call.call) and call.call in left)
@@ -346,7 +436,9 @@ class Reading:
             return None
         line = node.start_point[0] + 1
         text = " ".join(_text(node).split())
-        method = _method(callee)
+        method = _method(callee, self._tables(function))
+        if method is None and callee.type == "identifier":
+            method = self._methods(function).get(_text(callee))
         found: KernelCall | None = None
         if method is not None:
             found = KernelCall("method", method, function.file, line, function.name, text, cited)
@@ -379,6 +471,8 @@ class Reading:
         for node in _calls(function.body):
             callee = node.child_by_field_name("function")
             name = _text(callee) if callee is not None and callee.type == "identifier" else ""
+            if name in self._methods(function):
+                name = ""
             target = self._resolve(function, name, helpers=helpers) if name else None
             if target is None:
                 call = self._call(function, cited, node)

@@ -30,6 +30,7 @@ from mc.check.csource import (
     LOCK_CALL,
     OPERATIONS_FIELDS,
     POINTER_FIELDS,
+    WRAPPERS,
     Acquisition,
     CSourceError,
     Extractor,
@@ -72,6 +73,8 @@ class ModelCall:
     source: Source
     label: str
     call: str = ""
+    implied: bool = False
+    """The release a spinlock section makes without naming it."""
 
 
 @attrs.frozen
@@ -100,6 +103,20 @@ class Report:
     model_calls: int
     functions: tuple[str, ...]
     note: str = ""
+    missing: tuple[str, ...] = ()
+    """The cited functions the tree lacks under their cited names: gone
+    (``f()``, ``f() (no fs/x.c)``) or renamed (``f() -> g()``)."""
+
+    @property
+    def status(self) -> str:
+        """``in step``, ``drifted``, ``cited function missing`` (a cited
+        function or file is not in the tree under its name: the model is
+        stale whatever else it finds) or ``not compared``."""
+        if self.note:
+            return "not compared"
+        if self.missing:
+            return "cited function missing"
+        return "drifted" if self.findings else "in step"
 
 
 def _arguments(label: str, start: int) -> str:
@@ -116,23 +133,48 @@ def _arguments(label: str, start: int) -> str:
 
 def label_calls(label: str) -> Iterator[tuple[str, str, str]]:
     """The lock calls a step's label names: (kind, key, the call as
-    written) each."""
+    written) each; a header wrapper named with the call it wraps
+    (``file_start_write(file): sb_start_write(sb)``) counts once."""
+    found = []
     for match in CALL_IN_LABEL.finditer(label):
         name = match.group(1)
         if LOCK_CALL.match(name):
             arguments = _arguments(label, match.end() - 1)
-            yield lock_kind(name), lock_key(name, arguments), call_text(name, arguments)
+            found.append(
+                (name, lock_kind(name), lock_key(name, arguments), call_text(name, arguments))
+            )
+    wrapped = {key for name, _, key, _ in found if name not in WRAPPERS}
+    for name, kind, key, call in found:
+        if name not in WRAPPERS or key not in wrapped:
+            yield kind, key, call
+
+
+def release_of(name: str) -> str:
+    """The call that releases what lock call ``name`` takes
+    (``xa_lock_irq`` -> ``xa_unlock_irq``, ``spin_lock_irqsave`` ->
+    ``spin_unlock_irqrestore``, ``down_read`` -> ``up_read``)."""
+    name = name.replace("_nested", "").replace("irqsave", "irqrestore")
+    if name.startswith("down_"):
+        return "up_" + name.removeprefix("down_")
+    return re.sub(r"(?<!un)lock", "unlock", name, count=1)
 
 
 def step_calls(step: Step) -> Iterator[ModelCall]:
     """What ``step`` stands for in the kernel's terms: the lock calls its
-    label names (for a step on a lock), or the filesystem method it calls."""
+    label names (for a step on a lock), or the filesystem method it calls.
+    A spinlock section (one step: lock, effect, unlock) stands for the
+    release of each lock its label names too."""
     if isinstance(step, CallStep):
         if step.method.split(".")[0] in KNOWN_TABLES:
             yield ModelCall("method", step.method, step.source, step.label)
     elif isinstance(step, LOCK_STEPS):
         for kind, key, call in label_calls(step.label):
             yield ModelCall(kind, key, step.source, step.label, call)
+            release = release_of(call.split("(")[0])
+            if isinstance(step, SectionStep) and kind == "lock" and LOCK_CALL.match(release):
+                yield ModelCall(
+                    "unlock", lock_key(release, ""), step.source, step.label, release, implied=True
+                )
 
 
 def programs_of(registry: Registry, names: Iterable[str]) -> dict[str, list[Program]]:
@@ -191,6 +233,7 @@ class Comparison:
         self.reported: set[str] = set()
         self.first_file = ""
         self.actual: dict[str, str] = {}
+        self.missing: list[str] = []
         """A cited function's name in the tree (another when renamed)."""
         """Keys a presence finding already names."""
 
@@ -220,6 +263,7 @@ class Comparison:
                 if cite.file not in missing:
                     missing.add(cite.file)
                     self.finding("function-gone", cite.file, f"no such file (read {cite})")
+                self.missing.append(f"{cite.function}() (no {cite.file})")
                 continue
             self.files_found += 1
             self.first_file = self.first_file or cite.file
@@ -229,6 +273,7 @@ class Comparison:
                 close = difflib.get_close_matches(cite.function, others, n=1, cutoff=0.8)
                 if close:
                     function = source.functions[close[0]]
+                    self.missing.append(f"{cite.function}() -> {function.name}()")
                     self.finding(
                         "function-renamed",
                         f"{cite.file}:{function.line}",
@@ -241,6 +286,7 @@ class Comparison:
                         cite.file,
                         f"{cite.function}() (read in {cite.version}) is not defined",
                     )
+                    self.missing.append(f"{cite.function}()")
                     continue
             self.actual[cite.function] = function.name
             found[function.name] = function
@@ -282,16 +328,20 @@ class Comparison:
             self.operation.name,
             tuple(_unique(self.findings, lambda f: f)),
             len(kernel),
-            len(_unique(model, lambda c: (c.key, c.source))),
+            len(_unique([c for c in model if not c.implied], lambda c: (c.key, c.source))),
             tuple(functions),
+            missing=tuple(dict.fromkeys(self.missing)),
         )
 
     def presence(
         self, kernel: list[KernelCall], model: list[ModelCall], functions: dict[str, Function]
     ) -> None:
         """Lock calls (by name and lockdep class) and methods one side
-        makes somewhere and the other nowhere."""
+        makes somewhere and the other nowhere.  A model step is taken as
+        removed only when every cited function was found: one that is gone
+        may be where the kernel makes it."""
         kernel_keys = {call.key for call in kernel}
+        complete = bool(functions) and not any(f.kind == "function-gone" for f in self.findings)
         model_keys = {call.key for call in model}
         for call in _unique(kernel, lambda c: c.key):
             if call.key in model_keys:
@@ -299,7 +349,7 @@ class Comparison:
             what = "method-missing" if call.kind == "method" else "lock-added"
             self.finding(what, call.where(), f"{call.text} in {call.function}() has no model step")
         for step in _unique(model, lambda c: c.key):
-            if step.key in kernel_keys or not functions:
+            if step.key in kernel_keys or not complete:
                 continue
             what = "method-removed" if step.kind == "method" else "lock-removed"
             cited = ", ".join(f"{name}()" for name in functions)

@@ -3,6 +3,8 @@ step with a kernel tree.
 
 Exit codes: 0 in step, 1 drift found (one line per finding), 2 bad input
 (no such directory, a file that is not C, an unknown operation).
+``--summary`` prints one line per operation instead: in step, drifted, a
+cited function missing, or not compared.
 """
 
 from __future__ import annotations
@@ -26,14 +28,23 @@ from mc.cli.options import models_option
     type=click.Path(path_type=Path),
     help="The root of a kernel source tree.",
 )
+@click.option(
+    "--summary",
+    is_flag=True,
+    help="One line per operation: in step, drifted, cited function missing, not compared.",
+)
 @models_option
 @click.argument("operations", nargs=-1)
 @one_line_errors
-def drift_command(kernel: Path, models: tuple[Path, ...], operations: tuple[str, ...]) -> None:
+def drift_command(
+    kernel: Path, summary: bool, models: tuple[Path, ...], operations: tuple[str, ...]
+) -> None:
     """Compare the kernel functions each OPERATION cites (all operations by
     default) with what its model does: one line per finding, exit 1 on drift."""
     registry = with_files(models)
     reports = drifts.drift(registry, kernel, operations, shipped_modules())
+    if summary:
+        _summary(reports)
     found = 0
     for report in reports:
         if report.note:
@@ -50,3 +61,23 @@ def drift_command(kernel: Path, models: tuple[Path, ...], operations: tuple[str,
             )
     click.echo(f"{found} finding{'s' if found != 1 else ''} in {len(reports)} operations")
     sys.exit(1 if found else 0)
+
+
+def _summary(reports: list[drifts.Report]) -> None:
+    """One line per operation, then the count of each status; exit 1 when
+    any operation is not in step."""
+    counts: dict[str, int] = {}
+    for report in reports:
+        status = report.status
+        counts[status] = counts.get(status, 0) + 1
+        line = f"{report.operation}: {status}"
+        if report.note:
+            line += f" ({report.note})"
+        elif report.findings:
+            line += f" ({len(report.findings)} finding{'s' if len(report.findings) != 1 else ''})"
+        if report.missing:
+            line += ": " + ", ".join(report.missing)
+        click.echo(line)
+    order = ("in step", "drifted", "cited function missing", "not compared")
+    click.echo(", ".join(f"{counts.get(status, 0)} {status}" for status in order))
+    sys.exit(1 if any(report.findings for report in reports) else 0)
