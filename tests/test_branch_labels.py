@@ -187,6 +187,13 @@ LABEL_AS_MODELLED = {
     "if (unlikely(fault & VM_FAULT_RETRY)) { flags |= FAULT_FLAG_TRIED; goto retry; } "
     "/* mmap_lock already released */",
     "if (folio_mapped(folio)) rmap_walk(folio, &rwc)",
+    # filemap_fault() releasing mmap_lock around read I/O (models/fault.py)
+    "if (!fpin && fault_flag_allow_retry_first(flags)) /* first attempt */",
+    "if (IS_ERR(folio)) /* no page in the page cache at all */",
+    "if (fpin) goto out_retry",
+    "if (fpin) { folio_unlock(folio); goto out_retry; }",
+    "if (!fault_flag_allow_retry_first(flags)) /* FAULT_FLAG_TRIED: "
+    "maybe_unlock_mmap_for_io() keeps mmap_lock */",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""
