@@ -54,8 +54,6 @@ from mc.models import blockfs, blockfs_truncate
 from mc.models.blockfs import grab_folio
 from mc.models.writeback import locked_test, readahead_page
 
-FAULT_READ_KEEPS_MMAP_LOCK = "fault-read-keeps-mmap-lock"
-
 
 def _beyond_eof(scratch: Scratch, mapping: Mapping, page: Page) -> bool:
     return decide(scratch, at_least(mul(page.index, PAGE_SIZE), scratch[mapping.i_size]))
@@ -94,10 +92,7 @@ def maybe_unlock_mmap_for_io(op: Op, mm: Mm, tried: Expr, fpin: Expr, label: str
     """``maybe_unlock_mmap_for_io()`` (mm/filemap.c, Linux 6.6): on the first attempt of a
     fault that may be retried (``fault_flag_allow_retry_first()``: FAULT_FLAG_ALLOW_RETRY
     without FAULT_FLAG_TRIED) the file is pinned and mmap_lock released before the fault
-    sleeps on I/O; a retried fault keeps mmap_lock.  Under variant
-    ``fault-read-keeps-mmap-lock`` the fault never releases it for a read."""
-    if op.variant(FAULT_READ_KEEPS_MMAP_LOCK):
-        return
+    sleeps on I/O; a retried fault keeps mmap_lock."""
     with op.when(
         all_of(not_(tried), not_(fpin)),
         "if (!fpin && fault_flag_allow_retry_first(flags)) /* first attempt */",

@@ -1,23 +1,15 @@
 """A page fault that misses the page cache (``mmap/fault-read-vs-munmap``):
 ``filemap_fault()`` releases mmap_lock around the read I/O and the fault is
-retried; variant ``fault-read-keeps-mmap-lock`` holds it across the read."""
+retried once."""
 
 from __future__ import annotations
 
-from mc.dsl import BASE_PROPERTIES, flag_variant, scenario
+from mc.dsl import BASE_PROPERTIES, scenario
 from mc.kernel import truncate_properties as _truncate_properties  # noqa: F401  (registers)
 from mc.kernel.pagecache import File
 from mc.kernel.truncate_properties import TRUNCATE_PROPERTIES
-from mc.models.fault import FAULT_READ_KEEPS_MMAP_LOCK
 from mc.models.truncate import mmap_load, munmap
 from mc.models.writeback import io_completion
-
-flag_variant(
-    FAULT_READ_KEEPS_MMAP_LOCK,
-    "filemap_fault() keeps mmap_lock across the read I/O of a page-cache miss "
-    "(do_sync_mmap_readahead() and page_not_uptodate without maybe_unlock_mmap_for_io()), "
-    'as before 6b4c9f446981 ("filemap: drop the mmap_sem for all blocking operations", 5.1)',
-)
 
 COLD = File("/f", pages=1)
 

@@ -194,6 +194,10 @@ LABEL_AS_MODELLED = {
     "if (fpin) { folio_unlock(folio); goto out_retry; }",
     "if (!fault_flag_allow_retry_first(flags)) /* FAULT_FLAG_TRIED: "
     "maybe_unlock_mmap_for_io() keeps mmap_lock */",
+    # the pages of two mapped files (models/two_files_scenarios.py)
+    "/* /a:N */",
+    "/* /b:N */",
+    "if (folio_batch has /a:N)",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""

@@ -17,7 +17,6 @@ from mc.kernel.mm import MM, Mm
 from mc.kernel.pagecache import pagecache
 
 SCENARIO = "mmap/fault-read-vs-munmap"
-KEEPS = "fault-read-keeps-mmap-lock"
 
 
 def _states(model: KernelModel) -> Iterator[State]:
@@ -50,12 +49,6 @@ def test_munmap_takes_mmap_lock_while_the_fault_reads_the_page(shipped: Registry
     model = shipped.build(shipped.scenario(SCENARIO))
     assert _munmap_runs_during_the_read(model)
     assert check_scenario(shipped, SCENARIO).result.verdict is Verdict.OK
-
-
-def test_a_fault_that_keeps_mmap_lock_across_the_read_excludes_munmap(shipped: Registry) -> None:
-    model = shipped.build(shipped.scenario(SCENARIO), (KEEPS,))
-    assert not _munmap_runs_during_the_read(model)
-    assert check_scenario(shipped, SCENARIO, [KEEPS]).result.verdict is Verdict.OK
 
 
 def test_a_fault_retries_at_most_once(shipped: Registry) -> None:
