@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mc.dsl.folio import folio_ref, hold_folio, put_folio, wait_locked
+from mc.dsl.folio import find_folio, folio_ref, hold_folio, new_folio, put_folio, wait_locked
 from mc.dsl.operation import Op, caller_source
 from mc.dsl.steps import EffectStep
 from mc.dsl.symbolic_steps import fork_compute
@@ -51,7 +51,6 @@ from mc.kernel.pagedata import fill, render_versions, versions_in
 from mc.kernel.pathcond import Value, add, at_least, decide, is_true, mul
 from mc.kernel.world import Scratch, World
 from mc.models import blockfs, blockfs_truncate
-from mc.models.blockfs import grab_folio
 from mc.models.writeback import locked_test, readahead_page
 
 
@@ -116,6 +115,52 @@ def do_sync_mmap_readahead(
     readahead_page(op, mapping, page, at)
 
 
+def find_lock_folio(
+    op: Op, mm: Mm, mapping: Mapping, page: Page, tried: Expr, fpin: Expr, at: str
+) -> None:
+    """``filemap_fault()``'s ``retry_find``: ``__filemap_get_folio(FGP_CREAT|FGP_FOR_MMAP)``
+    finds the folio or adds a new one (-EEXIST: look again), then
+    ``lock_folio_maybe_drop_mmap()``: a trylock, and when the folio is locked by another (a
+    read in flight holds it), mmap_lock released on the first attempt
+    (``maybe_unlock_mmap_for_io()``) before the fault sleeps on the folio lock; a folio
+    truncated meanwhile is unlocked and looked up again.  Returns with the folio locked.  A
+    new folio stays locked from its birth (the kernel unlocks it for FGP_FOR_MMAP and the
+    trylock takes it back at once)."""
+    again, locked, busy = (f"{name}{at}" for name in ("find_again", "find_locked", "find_busy"))
+    op.label(again)
+    ref = find_folio(
+        op, page, "retry_find: folio = __filemap_get_folio(mapping, index, FGP_CREAT|FGP_FOR_MMAP)"
+    )
+    with op.when(not_(ref.found), "if (!folio) /* __filemap_get_folio(): no_page */"):
+        _, added = new_folio(
+            op,
+            mapping,
+            page,
+            "folio = filemap_alloc_folio(gfp, 0); __folio_set_locked(folio); "
+            "err = filemap_add_folio(mapping, folio, index, gfp)",
+        )
+        with op.when(added, "if (err == -EEXIST) goto repeat", label_negates=True):
+            op.goto(locked)
+        op.goto(again)
+    op.trylock(
+        ref.lock, busy, "lock_folio_maybe_drop_mmap(vmf, folio, &fpin): if (folio_trylock(folio))"
+    )
+    op.label(locked)
+    with op.when(
+        ref.mapped, "if (unlikely(folio->mapping != mapping)) /* truncated */", label_negates=True
+    ):
+        op.goto(f"find_done{at}")
+    op.unlock(ref.lock, "folio_unlock(folio); folio_put(folio); goto retry_find")
+    op.goto(again)
+    op.label(busy)
+    maybe_unlock_mmap_for_io(
+        op, mm, tried, fpin, "lock_folio_maybe_drop_mmap(): *fpin = maybe_unlock_mmap_for_io()"
+    )
+    op.lock(ref.lock, label="__folio_lock_killable(folio)")
+    op.goto(locked)
+    op.label(f"find_done{at}")
+
+
 def filemap_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at: str) -> None:
     """``filemap_fault()`` (mm/filemap.c, Linux 6.6): SIGBUS past EOF; a cached uptodate folio is
     locked without invalidate_lock by ``lock_folio_maybe_drop_mmap()``: a trylock, and when the
@@ -126,12 +171,12 @@ def filemap_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at:
     holding mmap_lock.  With no folio cached, ``do_sync_mmap_readahead()`` releases mmap_lock
     (first attempt) and reads the page ahead; then, under invalidate_lock shared, the folio is
     found or created (``__filemap_get_folio(FGP_CREAT)``) and locked, which waits for the read
-    (mmap_lock released); one that is not uptodate is read (``page_not_uptodate``: mmap_lock
-    released first, ``->read_folio``, waited for).  A fault that released mmap_lock unlocks the
+    (``lock_folio_maybe_drop_mmap()``: mmap_lock released first when the trylock fails); one
+    that is not uptodate is read (``page_not_uptodate``: mmap_lock released first,
+    ``->read_folio``, waited for).  A fault that released mmap_lock unlocks the
     folio and returns ``VM_FAULT_RETRY`` (``out_retry``); otherwise i_size is rechecked under
-    the folio lock and ``VM_FAULT_LOCKED`` returned with the folio locked.  Left out: the
-    trylock of ``lock_folio_maybe_drop_mmap()`` on the not-cached path (the lock there waits,
-    with mmap_lock held unless the readahead released it) and ``do_async_mmap_readahead()``."""
+    the folio lock and ``VM_FAULT_LOCKED`` returned with the folio locked.  Left out:
+    ``do_async_mmap_readahead()``, FAULT_FLAG_RETRY_NOWAIT and fatal signals."""
     slow, find, retry, checked, out, drop, locked, out_retry, retried = (
         f"{name}{at}"
         for name in (
@@ -191,13 +236,7 @@ def filemap_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at:
         tag="invalidate-lock",
     )
     op.label(retry)
-    grab_folio(
-        op,
-        mapping,
-        page,
-        "retry_find: folio = __filemap_get_folio(mapping, index, FGP_CREAT|FGP_FOR_MMAP); "
-        "lock_folio_maybe_drop_mmap()",
-    )
+    find_lock_folio(op, mm, mapping, page, tried, fpin, at)
     with op.when(
         not_(locked_test(page, PG_UPTODATE, "uptodate")),
         "if (unlikely(!folio_test_uptodate(folio))) goto page_not_uptodate",

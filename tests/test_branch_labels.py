@@ -194,6 +194,7 @@ LABEL_AS_MODELLED = {
     "if (fpin) { folio_unlock(folio); goto out_retry; }",
     "if (!fault_flag_allow_retry_first(flags)) /* FAULT_FLAG_TRIED: "
     "maybe_unlock_mmap_for_io() keeps mmap_lock */",
+    "if (!folio) /* __filemap_get_folio(): no_page */",
     # the pages of two mapped files (models/two_files_scenarios.py)
     "/* /a:N */",
     "/* /b:N */",
