@@ -66,3 +66,27 @@ def test_a_fault_retries_at_most_once(shipped: Registry) -> None:
         current = model.current_step(state, 0)
         if current is not None and current.step.label == "flags |= FAULT_FLAG_TRIED":
             assert state[tried] is None, "a retried fault returned VM_FAULT_RETRY again"
+
+
+def test_a_fault_on_a_folio_under_read_sleeps_without_mmap_lock(shipped: Registry) -> None:
+    model = shipped.build(shipped.scenario("mmap/fault-vs-readahead"))
+    mm = model.world.parts[MM]
+    assert isinstance(mm, Mm)
+    page = pagecache(model.world).mappings[mm.mapping.ino].pages[0]
+    fault, munmap = 1, 2  # T2 and T3
+    tried = next(
+        slot for slot, info in enumerate(model.world.slots) if info.name.startswith("T2.tried")
+    )
+    seen = False
+    for state in _states(model):
+        current = model.current_step(state, fault)
+        if current is None or current.step.label != "__folio_lock_killable(folio)":
+            continue
+        if state[tried]:
+            continue  # a retried fault sleeps holding mmap_lock
+        lock = state[mm.mmap_lock.slot]
+        folio = state[page.folio]
+        assert lock is None or (lock[0] != fault and fault not in lock[1])
+        if lock is not None and lock[0] == munmap and folio is not None and folio[0] is None:
+            seen = True
+    assert seen, "munmap holds mmap_lock while the fault sleeps on a folio under read"
