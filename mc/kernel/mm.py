@@ -102,8 +102,6 @@ def mm_of(world: World, mapping: Mapping, mapped: Sequence[int] = ()) -> Mm:
     vmas = _vmas(world)
     if mapping.ino in vmas:
         return vmas[mapping.ino]
-    if isinstance(found, Mm) and found.mapping.ino == mapping.ino:
-        raise ValueError(f"{mapping} is attached twice")
     ptes = tuple(
         world.add_slot(f"pte({page})", 0 if page.index in mapped else None, render_pte)
         for page in mapping.pages
@@ -132,8 +130,7 @@ def _vmas(world: World) -> dict[int, Mm]:
 
 def mm_mapping(world: World, ino: int) -> Mm | None:
     """The mm's VMA over the file of inode ``ino``, if the process maps it."""
-    found = _vmas(world).get(ino)
-    return found if isinstance(found, Mm) else None
+    return _vmas(world).get(ino)
 
 
 def mapped_files(world: World) -> tuple[Mm, ...]:
