@@ -248,9 +248,9 @@ def access(op: Op, file: File, pos: Arg, *, write: bool, at: str = "") -> None:
             "filemap_fault",
             "6.6",
             method="vm_operations_struct.fault",
-            leaves_out=("folio_trylock", "spin_lock", "spin_unlock"),
-            because="lock_folio_maybe_drop_mmap()'s trylock before it sleeps on the folio lock, "
-            "and the page-table lock of an mlocked mapping's recheck, are not modelled",
+            leaves_out=("spin_lock", "spin_unlock"),
+            because="the page-table lock of an mlocked mapping's recheck is not modelled "
+            "(lock_folio_maybe_drop_mmap()'s trylock is: models/fault.py)",
         ),
         Cite("mm/filemap.c", "filemap_map_pages", "6.6", method="vm_operations_struct.map_pages"),
     ),
