@@ -17,9 +17,9 @@ and the new EOF; POSIX wants zeroes there.
 ``pagecache_isize_extended()`` (mm/truncate.c, 6.6) is what the kernel does
 on the extension for a cached straddling folio: with blocks smaller than a
 page it write-protects it (``folio_mkclean()``) so the next store faults
-through ``->page_mkwrite``; since 6.12 (52aecaee1c26, "mm: zero range of eof
-folio exposed by inode size extension") it also zeroes the post-EOF range of
-a folio that is still dirty, "Writeback normally does this".  It returns at
+through ``->page_mkwrite``; later kernels (Brian Foster's 2024 patch of the
+series of ext4's c7fc0366c656) also zero there the post-EOF range of a
+folio that is still dirty, "Writeback normally does this".  It returns at
 once when ``i_blocksize(inode) >= PAGE_SIZE``, which is this model's
 filesystem (a block per page), so it has no step here.
 """
