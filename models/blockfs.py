@@ -255,13 +255,13 @@ def block_write_full_page(op: Op, mapping: Mapping, page: Page) -> None:
         op.unlock(folio_ref(op, page).lock, "folio_unlock(folio); return 0 /* don't care */")
         op.goto(done)
     with op.when(_eof_is(case, EOF_STRADDLES), "if (the page straddles i_size)"):
-        fork_effect(
-            op,
-            "zero_user_segment(page, offset, PAGE_SIZE) /* it may be mmapped */",
-            _zero_tail,
-            mapping,
-            page,
-        )
+        # Under variant writeback-skips-eof-zero the page goes out as it is: the
+        # bytes a store through the mapping put past EOF reach the block, and a
+        # later extension of the file reads them back (models/eof.py).
+        if not op.variant(WRITEBACK_SKIPS_EOF_ZERO):
+            zero = "zero_user_segment(page, offset, PAGE_SIZE) /* it may be mmapped */"
+            fork_effect(op, zero, _zero_tail, mapping, page)
+
     op.section(
         mapping.xa_lock,
         "BUG_ON(folio_test_writeback(folio)); folio_start_writeback(folio): "
@@ -394,3 +394,7 @@ SWAP_MMLIST = ("spin_lock", "spin_unlock")
 """The calls a cite of the unmapping of a mapped folio (``try_to_unmap_one()``,
 Linux 6.6) leaves out: an anonymous folio given a swap entry puts its mm on
 the swapoff list under ``mmlist_lock``; the models map file folios only."""
+
+
+WRITEBACK_SKIPS_EOF_ZERO = "writeback-skips-eof-zero"
+"""The variant in which ``block_write_full_page()`` does not zero a straddling page past EOF."""

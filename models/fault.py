@@ -18,12 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mc.dsl.folio import folio_ref, hold_folio, put_folio, wait_locked
+from mc.dsl.folio import find_folio, folio_ref, hold_folio, new_folio, put_folio, wait_locked
 from mc.dsl.operation import Op, caller_source
 from mc.dsl.steps import EffectStep
 from mc.dsl.symbolic_steps import fork_compute
-from mc.kernel.expr import Eval, Expr, const, not_
-from mc.kernel.locks import SHARED
+from mc.kernel.expr import Eval, Expr, all_of, const, not_
+from mc.kernel.locks import SHARED, holds
 from mc.kernel.mm import (
     PTE_DIRTY,
     PTE_WRITE,
@@ -45,13 +45,13 @@ from mc.kernel.pagecache import (
     Mapping,
     Page,
     cached_unlocked,
+    present,
 )
 from mc.kernel.pagedata import fill, render_versions, versions_in
 from mc.kernel.pathcond import Value, add, at_least, decide, is_true, mul
 from mc.kernel.world import Scratch, World
 from mc.models import blockfs, blockfs_truncate
-from mc.models.blockfs import grab_folio
-from mc.models.writeback import locked_test
+from mc.models.writeback import locked_test, readahead_page
 
 
 def _beyond_eof(scratch: Scratch, mapping: Mapping, page: Page) -> bool:
@@ -75,20 +75,124 @@ def vm_fault_is(register: Expr, code: int) -> Expr:
     return Expr(f"{register} == {render_vm_fault(code)}", build, register.local)
 
 
+def _dropped_mmap(op: Op, mm: Mm) -> Expr:
+    """``fpin``: this fault released mmap_lock (``maybe_unlock_mmap_for_io()`` pinned the file
+    and called ``release_fault_lock()``).  Whether the thread holds the lock changes by its own
+    steps only, so the test commutes with the other threads' steps."""
+    lock, tid = mm.mmap_lock, op.thread.tid
+
+    def build(_world: World) -> Eval:
+        return lambda state: not holds(lock.kind, state[lock.slot], tid)
+
+    return Expr("fpin", build, local=True)
+
+
+def maybe_unlock_mmap_for_io(op: Op, mm: Mm, tried: Expr, fpin: Expr, label: str) -> None:
+    """``maybe_unlock_mmap_for_io()`` (mm/filemap.c, Linux 6.6): on the first attempt of a
+    fault that may be retried (``fault_flag_allow_retry_first()``: FAULT_FLAG_ALLOW_RETRY
+    without FAULT_FLAG_TRIED) the file is pinned and mmap_lock released before the fault
+    sleeps on I/O; a retried fault keeps mmap_lock."""
+    with op.when(
+        all_of(not_(tried), not_(fpin)),
+        "if (!fpin && fault_flag_allow_retry_first(flags)) /* first attempt */",
+    ):
+        op.unlock(
+            mm.mmap_lock, f"{label}: fpin = get_file(vmf->vma->vm_file); release_fault_lock(vmf)"
+        )
+
+
+def do_sync_mmap_readahead(
+    op: Op, mm: Mm, mapping: Mapping, page: Page, tried: Expr, fpin: Expr, at: str
+) -> None:
+    """``do_sync_mmap_readahead()`` (mm/filemap.c, Linux 6.6) on a page-cache miss, as mmap
+    read-around: mmap_lock released first (``maybe_unlock_mmap_for_io()``), then
+    ``page_cache_ra_order()`` -> ``page_cache_ra_unbounded()`` adds the folio locked and
+    starts its read (``->readahead``) under invalidate_lock shared.  The window is the one
+    page; VM_RAND_READ, VM_SEQ_READ and the mmap_miss heuristics are left out."""
+    maybe_unlock_mmap_for_io(
+        op, mm, tried, fpin, "do_sync_mmap_readahead(): fpin = maybe_unlock_mmap_for_io(vmf, fpin)"
+    )
+    readahead_page(op, mapping, page, at)
+
+
+def find_lock_folio(
+    op: Op, mm: Mm, mapping: Mapping, page: Page, tried: Expr, fpin: Expr, at: str
+) -> None:
+    """``filemap_fault()``'s ``retry_find``: ``__filemap_get_folio(FGP_CREAT|FGP_FOR_MMAP)``
+    finds the folio or adds a new one (-EEXIST: look again), then
+    ``lock_folio_maybe_drop_mmap()``: a trylock, and when the folio is locked by another (a
+    read in flight holds it), mmap_lock released on the first attempt
+    (``maybe_unlock_mmap_for_io()``) before the fault sleeps on the folio lock; a folio
+    truncated meanwhile is unlocked and looked up again.  Returns with the folio locked.  A
+    new folio stays locked from its birth (the kernel unlocks it for FGP_FOR_MMAP and the
+    trylock takes it back at once)."""
+    again, locked, busy = (f"{name}{at}" for name in ("find_again", "find_locked", "find_busy"))
+    op.label(again)
+    ref = find_folio(
+        op, page, "retry_find: folio = __filemap_get_folio(mapping, index, FGP_CREAT|FGP_FOR_MMAP)"
+    )
+    with op.when(not_(ref.found), "if (!folio) /* __filemap_get_folio(): no_page */"):
+        _, added = new_folio(
+            op,
+            mapping,
+            page,
+            "folio = filemap_alloc_folio(gfp, 0); __folio_set_locked(folio); "
+            "err = filemap_add_folio(mapping, folio, index, gfp)",
+        )
+        with op.when(added, "if (err == -EEXIST) goto repeat", label_negates=True):
+            op.goto(locked)
+        op.goto(again)
+    op.trylock(
+        ref.lock, busy, "lock_folio_maybe_drop_mmap(vmf, folio, &fpin): if (folio_trylock(folio))"
+    )
+    op.label(locked)
+    with op.when(
+        ref.mapped, "if (unlikely(folio->mapping != mapping)) /* truncated */", label_negates=True
+    ):
+        op.goto(f"find_done{at}")
+    op.unlock(ref.lock, "folio_unlock(folio); folio_put(folio); goto retry_find")
+    op.goto(again)
+    op.label(busy)
+    maybe_unlock_mmap_for_io(
+        op, mm, tried, fpin, "lock_folio_maybe_drop_mmap(): *fpin = maybe_unlock_mmap_for_io()"
+    )
+    op.lock(ref.lock, label="__folio_lock_killable(folio)")
+    op.goto(locked)
+    op.label(f"find_done{at}")
+
+
 def filemap_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at: str) -> None:
     """``filemap_fault()`` (mm/filemap.c, Linux 6.6): SIGBUS past EOF; a cached uptodate folio is
     locked without invalidate_lock by ``lock_folio_maybe_drop_mmap()``: a trylock, and when the
-    folio is locked by another, mmap_lock is released first (``maybe_unlock_mmap_for_io()``),
-    the folio waited for and locked, then unlocked again and ``VM_FAULT_RETRY`` returned, so the
-    fault is retried from ``lock_mm_and_find_vma()`` (the arch handler's ``goto retry``,
-    FAULT_FLAG_TRIED); the lock in the not-cached path, under invalidate_lock, waits holding
-    mmap_lock (its drop is left out); otherwise, under invalidate_lock shared, the folio is
-    found or created (``__filemap_get_folio(FGP_CREAT)``) and read in (``->read_folio``) until
-    uptodate; i_size is rechecked under the folio lock; returns ``VM_FAULT_LOCKED`` with the
-    folio locked."""
-    slow, retry, checked, out, drop = (
-        f"{name}{at}" for name in ("slow", "retry_find", "checked", "out", "drop_mmap")
+    folio is locked by another, on the first attempt mmap_lock is released first
+    (``maybe_unlock_mmap_for_io()``), the folio waited for and locked, then unlocked again and
+    ``VM_FAULT_RETRY`` returned, so the fault is retried from ``lock_mm_and_find_vma()`` (the
+    arch handler's ``goto retry`` with FAULT_FLAG_TRIED); a retried fault waits for the folio
+    holding mmap_lock.  With no folio cached, ``do_sync_mmap_readahead()`` releases mmap_lock
+    (first attempt) and reads the page ahead; then, under invalidate_lock shared, the folio is
+    found or created (``__filemap_get_folio(FGP_CREAT)``) and locked, which waits for the read
+    (``lock_folio_maybe_drop_mmap()``: mmap_lock released first when the trylock fails); one
+    that is not uptodate is read (``page_not_uptodate``: mmap_lock released first,
+    ``->read_folio``, waited for).  A fault that released mmap_lock unlocks the
+    folio and returns ``VM_FAULT_RETRY`` (``out_retry``); otherwise i_size is rechecked under
+    the folio lock and ``VM_FAULT_LOCKED`` returned with the folio locked.  Left out:
+    ``do_async_mmap_readahead()``, FAULT_FLAG_RETRY_NOWAIT and fatal signals."""
+    slow, find, retry, checked, out, drop, locked, out_retry, retried = (
+        f"{name}{at}"
+        for name in (
+            "slow",
+            "find",
+            "retry_find",
+            "checked",
+            "out",
+            "drop_mmap",
+            "locked",
+            "out_retry",
+            "return_retry",
+        )
     )
+    tried = is_true(op.reg(f"tried{at}"))
+    fpin = _dropped_mmap(op, mm)
     beyond = fork_compute(
         op,
         f"beyond_eof{at}",
@@ -116,10 +220,15 @@ def filemap_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at:
     op.trylock(
         ref.lock, drop, "lock_folio_maybe_drop_mmap(vmf, folio, &fpin): if (folio_trylock(folio))"
     )
+    op.label(locked)
     with op.when(ref.mapped, "if (folio->mapping == mapping) /* not truncated */"):
         op.goto(checked)
     op.unlock(ref.lock, "folio_unlock(folio); folio_put(folio); goto retry_find /* truncated */")
+    op.goto(find)
     op.label(slow)
+    with op.when(not_(present(page)), "if (IS_ERR(folio)) /* no page in the page cache at all */"):
+        do_sync_mmap_readahead(op, mm, mapping, page, tried, fpin, at)
+    op.label(find)
     op.lock(
         mapping.invalidate_lock,
         SHARED,
@@ -127,17 +236,14 @@ def filemap_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at:
         tag="invalidate-lock",
     )
     op.label(retry)
-    grab_folio(
-        op,
-        mapping,
-        page,
-        "retry_find: folio = __filemap_get_folio(mapping, index, FGP_CREAT|FGP_FOR_MMAP); "
-        "lock_folio_maybe_drop_mmap()",
-    )
+    find_lock_folio(op, mm, mapping, page, tried, fpin, at)
     with op.when(
         not_(locked_test(page, PG_UPTODATE, "uptodate")),
         "if (unlikely(!folio_test_uptodate(folio))) goto page_not_uptodate",
     ):
+        maybe_unlock_mmap_for_io(
+            op, mm, tried, fpin, "page_not_uptodate: fpin = maybe_unlock_mmap_for_io(vmf, fpin)"
+        )
         op.enter(
             "address_space_operations.read_folio",
             page,
@@ -147,7 +253,12 @@ def filemap_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at:
         )
         blockfs.read_folio(op, page)
         op.run(wait_locked, ref)
+        with op.when(fpin, "if (fpin) goto out_retry"):
+            op.goto(out_retry)
         op.goto(retry)
+    with op.when(fpin, "if (fpin) { folio_unlock(folio); goto out_retry; }"):
+        op.unlock(ref.lock, "folio_unlock(folio) /* mmap_lock was dropped: retry the fault */")
+        op.goto(out_retry)
     op.unlock(
         mapping.invalidate_lock,
         "if (mapping_locked) filemap_invalidate_unlock_shared(mapping)",
@@ -170,12 +281,27 @@ def filemap_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at:
     op.let(result, vm_fault(VM_FAULT_LOCKED), "return ret | VM_FAULT_LOCKED")
     op.goto(out)
     op.label(drop)
+    with op.when(
+        tried,
+        "if (!fault_flag_allow_retry_first(flags)) /* FAULT_FLAG_TRIED: "
+        "maybe_unlock_mmap_for_io() keeps mmap_lock */",
+    ):
+        op.lock(ref.lock, label="__folio_lock_killable(folio) /* mmap_lock held */")
+        op.goto(locked)
     op.unlock(
         mm.mmap_lock,
         "maybe_unlock_mmap_for_io(): fpin = get_file(vmf->vma->vm_file); release_fault_lock(vmf)",
     )
     op.lock(ref.lock, label="__folio_lock_killable(folio) /* mmap_lock not held */")
     op.unlock(ref.lock, "if (fpin) { folio_unlock(folio); goto out_retry; }")
+    op.goto(retried)
+    op.label(out_retry)
+    op.unlock(
+        mapping.invalidate_lock,
+        "out_retry: if (mapping_locked) filemap_invalidate_unlock_shared(mapping)",
+        tag="invalidate-lock",
+    )
+    op.label(retried)
     op.let(
         result,
         vm_fault(VM_FAULT_RETRY),
@@ -369,7 +495,9 @@ def _access(
     write: bool,
     version: int,
     data: int,
+    tried: int,
 ) -> bool:
+    scratch[tried] = None
     slot = mm.ptes[page.index]
     pte = scratch[slot]
     if pte is None or (write and not pte & PTE_WRITE):
@@ -387,6 +515,10 @@ def _access(
     content = None if folio is None else folio[0]
     scratch[data] = versions_in(scratch, content, offset, add(offset, 1))
     return True
+
+
+def _render_tried(tried: bool | None) -> str:
+    return "FAULT_FLAG_TRIED" if tried else "first attempt"
 
 
 def _folio_of_pte(orig: Expr) -> Expr:
@@ -434,9 +566,11 @@ def access_page(
     there; when it may not, the task gets SIGSEGV."""
     mapping = mm.mapping
     retry, done, out = f"access{at}", f"fault_done{at}", f"access_out{at}"
+    fault = f"fault{at}"
     result = f"vm_fault{at}"
     op.register(result, render_vm_fault)
     data = op.register(f"loaded{at}", render_versions)
+    tried = op.register(f"tried{at}", _render_tried)
     kind = "store" if write else "load"
     op.label(retry)
     hit = fork_compute(
@@ -452,9 +586,11 @@ def access_page(
         write,
         version,
         data,
+        tried,
     )
     with op.when(is_true(hit), "if (the pte allows the access)"):
         op.goto(out)
+    op.label(fault)
     op.lock(
         mm.mmap_lock, SHARED, "do_user_addr_fault(): lock_mm_and_find_vma(): mmap_read_lock(mm)"
     )
@@ -493,7 +629,8 @@ def access_page(
         "if (unlikely(fault & VM_FAULT_RETRY)) { flags |= FAULT_FLAG_TRIED; goto retry; } "
         "/* mmap_lock already released */",
     ):
-        op.goto(retry)
+        op.let(f"tried{at}", const(True, "FAULT_FLAG_TRIED"), "flags |= FAULT_FLAG_TRIED")
+        op.goto(fault)
     op.unlock(mm.mmap_lock, "mmap_read_unlock(mm)")
     with op.when(
         vm_fault_is(op.reg(result), VM_FAULT_SIGBUS),

@@ -18,6 +18,9 @@ before the folio lock in a fault) are steps a trace shows.
   ``generic_perform_write()`` is about; variant ``copy-faults-under-folio-lock``
   is the protocol before it (a copy that takes the fault, the destination
   folio locked).
+- ``write_from_other_mapping``: the same from a buffer mapped from
+  another file, so that the copy takes the other file's folio locks under
+  this file's i_rwsem and folio lock.
 - ``read_to_mapping``: read(2) of a page of the file into a buffer mapped
   from the file: ``filemap_read()`` copies with ``copy_folio_to_iter()``,
   which may fault (a store through the mapping: a write fault with
@@ -52,18 +55,11 @@ def _copy_atomic(scratch: Scratch, mm: Mm, source: Page, page: Page, version: in
     return True
 
 
-@operation(
-    models="generic_file_write_iter() -> generic_perform_write(): fault_in_iov_iter_readable(), "
-    "copy_folio_from_iter_atomic() (mm/filemap.c, lib/iov_iter.c)",
-    describe=lambda f, i, src: f"write({f}, page {i}) from mmap({f}) at {src}",
-    cites=(*write.cites, Cite("lib/iov_iter.c", "fault_in_iov_iter_readable", "6.6")),
-)
-def write_from_mapping(op: Op, file: File, index: int, source: int) -> None:
-    """write(2) of page ``index`` of ``file``, whole, from the process's
-    shared mapping of ``file`` at byte ``source``."""
-    mapping, mm, inode = file_parts(op, file)
+def _write_from(op: Op, file: File, index: int, source_file: File, source: int) -> None:
+    mapping, _, inode = file_parts(op, file)
+    _, mm, _ = file_parts(op, source_file)
     page = mapping.pages[index]
-    src = mapping.pages[source // PAGE_SIZE]
+    src = mm.mapping.pages[source // PAGE_SIZE]
     offset = source % PAGE_SIZE
     version = pagecache(op.world).add_write(op.thread.name, op.thread.pc, page)
     faulting = op.variant(COPY_FAULTS_UNDER_FOLIO_LOCK)
@@ -102,6 +98,36 @@ def write_from_mapping(op: Op, file: File, index: int, source: int) -> None:
         prefault=None if faulting else prefault,
         copy=copy,
     )
+
+
+@operation(
+    models="generic_file_write_iter() -> generic_perform_write(): fault_in_iov_iter_readable(), "
+    "copy_folio_from_iter_atomic() (mm/filemap.c, lib/iov_iter.c)",
+    describe=lambda f, i, src: f"write({f}, page {i}) from mmap({f}) at {src}",
+    cites=(*write.cites, Cite("lib/iov_iter.c", "fault_in_iov_iter_readable", "6.6")),
+)
+def write_from_mapping(op: Op, file: File, index: int, source: int) -> None:
+    """write(2) of page ``index`` of ``file``, whole, from the process's
+    shared mapping of ``file`` at byte ``source``."""
+    _write_from(op, file, index, file, source)
+
+
+@operation(
+    models="generic_file_write_iter() -> generic_perform_write() from a mapping of another "
+    "file: fault_in_iov_iter_readable(), copy_folio_from_iter_atomic() (mm/filemap.c, "
+    "lib/iov_iter.c)",
+    describe=lambda f, i, g, src: f"write({f}, page {i}) from mmap({g}) at {src}",
+    cites=write_from_mapping.cites,
+)
+def write_from_other_mapping(
+    op: Op, file: File, index: int, source_file: File, source: int
+) -> None:
+    """write(2) of page ``index`` of ``file``, whole, from the process's
+    shared mapping of another file, ``source_file``, at byte ``source``: the
+    prefault and the copy fault on ``source_file``'s folios, under
+    ``file``'s i_rwsem (and, under variant ``copy-faults-under-folio-lock``,
+    ``file``'s folio lock)."""
+    _write_from(op, file, index, source_file, source)
 
 
 @operation(

@@ -28,7 +28,7 @@ from mc.dsl.operation import Cite, Op, operation
 from mc.kernel.device import DIO_END_IO, WRITE, Bio, render_version
 from mc.kernel.expr import Eval, Expr, InodeExpr, LockExpr, State, any_of, const, not_, same
 from mc.kernel.locks import EXCL, SHARED, Kind, Lock
-from mc.kernel.mm import MM, Mm, zap
+from mc.kernel.mm import mm_mapping, zap
 from mc.kernel.pagecache import (
     PG_DIRTY,
     PG_PRIVATE,
@@ -461,8 +461,8 @@ def try_to_unmap(scratch: Scratch, page: Page) -> None:
     walk: ``try_to_unmap_one()`` clears the pte of every VMA mapping it
     (``ptep_clear_flush()``) and moves a dirty pte's dirt to the folio
     (``folio_mark_dirty()``)."""
-    mm = scratch.world.parts.get(MM)
-    if not isinstance(mm, Mm) or mm.mapping.ino != page.ino:
+    mm = mm_mapping(scratch.world, page.ino)
+    if mm is None:
         return
     if zap(scratch, mm, (page.index,)):
         dirty_folio(scratch, page)

@@ -207,6 +207,17 @@ LABEL_AS_MODELLED = {
     # unlink's delegation break (models/filelock.py)
     "any_leases_conflict(inode, new_fl) /* a delegation */",
     "if (status) goto out_unlock",
+    # filemap_fault() releasing mmap_lock around read I/O (models/fault.py)
+    "if (!fpin && fault_flag_allow_retry_first(flags)) /* first attempt */",
+    "if (IS_ERR(folio)) /* no page in the page cache at all */",
+    "if (fpin) goto out_retry",
+    "if (fpin) { folio_unlock(folio); goto out_retry; }",
+    "if (!fault_flag_allow_retry_first(flags)) /* FAULT_FLAG_TRIED: "
+    "maybe_unlock_mmap_for_io() keeps mmap_lock */",
+    "if (!folio) /* __filemap_get_folio(): no_page */",
+    # the pages of two mapped files (models/two_files_scenarios.py)
+    "/* /a:N */",
+    "/* /b:N */",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""

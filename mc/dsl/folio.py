@@ -23,7 +23,7 @@ from mc.dsl.operation import Op, caller_source
 from mc.dsl.steps import EffectStep
 from mc.kernel.expr import Eval, Expr, LockExpr, State, const, not_
 from mc.kernel.locks import SHARED, Lock
-from mc.kernel.mm import MM, Mm, maps_cached
+from mc.kernel.mm import maps_cached, mm_mapping
 from mc.kernel.pagecache import (
     PG_WRITEBACK,
     Mapping,
@@ -106,10 +106,18 @@ def io_completer(op: Op) -> Callable[[State], tuple[int, ...]]:
     return lambda _state: () if part.irq_thread is None else (part.irq_thread,)
 
 
+def _register_name(op: Op, page: Page) -> str:
+    first = next(iter(pagecache(op.world).mappings), page.ino)
+    return f"folio.{page.index}" if page.ino == first else f"folio({page})"
+
+
 def folio_ref(op: Op, page: Page) -> FolioRef:
     """The thread's register for a folio of ``page`` (one per page and
-    thread, as the kernel's functions hold one folio of an index at a time)."""
-    slot = op.register(f"folio.{page.index}", render_ident)
+    thread, as the kernel's functions hold one folio of an index at a time):
+    ``folio.0`` for the pages of the first file the scenario attached,
+    ``folio(/b:0)`` for another file's, whose folio a thread may hold at the
+    same time (a copy from a mapping of another file)."""
+    slot = op.register(_register_name(op, page), render_ident)
     refs = pagecache(op.world).refs.setdefault((page.ino, page.index), [])
     if slot not in refs:
         refs.append(slot)
@@ -170,7 +178,7 @@ def hold_folio(op: Op, page: Page, ident: Expr, label: str) -> FolioRef:
     """The thread's register takes the folio ``ident`` names (a folio of a
     batch, the folio a pte maps): a step of its own registers."""
     ref = folio_ref(op, page)
-    op.let(f"folio.{page.index}", ident, label, render=render_ident)
+    op.let(_register_name(op, page), ident, label, render=render_ident)
     return ref
 
 
@@ -182,7 +190,7 @@ def repeat_label(op: Op, what: str) -> str:
 def put_folio(op: Op, ref: FolioRef, label: str = "folio_put(folio)") -> None:
     """``folio_put()``: the thread drops its reference (a step of its own
     registers only, run together with the step before it)."""
-    op.let(f"folio.{ref.page.index}", const(None, "NULL"), label, render=render_ident)
+    op.let(_register_name(op, ref.page), const(None, "NULL"), label, render=render_ident)
 
 
 def wait_writeback(op: Op, page: Page, label: str = "folio_wait_writeback(folio)") -> None:
@@ -210,8 +218,8 @@ def folio_mapped(page: Page) -> Expr:
     folio cached at ``page``."""
 
     def build(world: World) -> Eval:
-        mm = world.parts.get(MM)
-        if not isinstance(mm, Mm) or mm.mapping.ino != page.ino:
+        mm = mm_mapping(world, page.ino)
+        if mm is None:
             return lambda _state: False
         return lambda state: maps_cached(state, mm, page.index)
 

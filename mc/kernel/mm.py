@@ -1,6 +1,6 @@
 """The memory side of a scenario: a process's mm with its ``mmap_lock``,
-one shared writable VMA mapping the scenario's file from offset 0, and a
-page-table entry per page of the file.
+one shared writable VMA mapping each file the scenario maps from offset 0,
+and a page-table entry per page of the file.
 
 A pte slot holds ``None`` (``pte_none``) or a present entry: the
 identity of the folio it maps (``pte_folio()``, shifted by
@@ -79,7 +79,9 @@ def render_pte(pte: int | None) -> str:
 
 @attrs.frozen
 class Mm:
-    """The mm of the scenario's process and the ptes of its one VMA."""
+    """The mm of the scenario's process and the ptes of its VMA over one
+    file (a process that maps two files has one ``Mm`` per file, sharing
+    ``mmap_lock``)."""
 
     mmap_lock: Lock
     mapping: Mapping
@@ -90,21 +92,50 @@ class Mm:
 
 
 def mm_of(world: World, mapping: Mapping, mapped: Sequence[int] = ()) -> Mm:
-    """The mm of ``world``, laid out on first use with the pages in
-    ``mapped`` already mapped read-only."""
+    """The mm of ``world``'s process over ``mapping``, laid out on first use
+    with the pages in ``mapped`` already mapped read-only.  A second file
+    the process maps gets a VMA of its own (its own ptes) in the same mm:
+    the ``mmap_lock`` is one."""
     found = world.parts.get(MM)
-    if isinstance(found, Mm):
-        if found.mapping is not mapping:
-            raise ValueError("a scenario maps one file")
+    if isinstance(found, Mm) and found.mapping is mapping:
         return found
+    vmas = _vmas(world)
+    if mapping.ino in vmas:
+        return vmas[mapping.ino]
     ptes = tuple(
         world.add_slot(f"pte({page})", 0 if page.index in mapped else None, render_pte)
         for page in mapping.pages
     )
-    mm = Mm(world.add_lock("mmap_lock", Kind.RWSEM, "mmap_lock"), mapping, ptes)
-    world.parts[MM] = mm
+    if isinstance(found, Mm):
+        mm = Mm(found.mmap_lock, mapping, ptes)
+    else:
+        mm = Mm(world.add_lock("mmap_lock", Kind.RWSEM, "mmap_lock"), mapping, ptes)
+        world.parts[MM] = mm
+    vmas[mapping.ino] = mm
     pagecache(world).pte_refs.append(lambda state, page: _mapped_folios(mm, state, page))
     return mm
+
+
+MAPPED_FILES = "mapped files"
+"""The world part that keeps, by inode number, the mm's VMA over each mapped file."""
+
+
+def _vmas(world: World) -> dict[int, Mm]:
+    part = world.parts.get(MAPPED_FILES)
+    if not isinstance(part, dict):
+        part = {}
+        world.parts[MAPPED_FILES] = part
+    return part
+
+
+def mm_mapping(world: World, ino: int) -> Mm | None:
+    """The mm's VMA over the file of inode ``ino``, if the process maps it."""
+    return _vmas(world).get(ino)
+
+
+def mapped_files(world: World) -> tuple[Mm, ...]:
+    """The mm's VMAs, one per mapped file, the first one first."""
+    return tuple(_vmas(world).values())
 
 
 def _mapped_folios(mm: Mm, state: Sequence[Any], page: Page) -> tuple[int, ...]:

@@ -21,7 +21,7 @@ page-table lock it takes and the TLB flush.
 
 from __future__ import annotations
 
-from mc.kernel.mm import MM, PTE_DIRTY, PTE_WRITE, Mm, make_pte, maps_cached, pte_folio
+from mc.kernel.mm import PTE_DIRTY, PTE_WRITE, make_pte, maps_cached, mm_mapping, pte_folio
 from mc.kernel.pagecache import Page, clear_dirty_for_io, dirty_folio
 from mc.kernel.world import Scratch
 
@@ -34,8 +34,8 @@ def folio_mkclean(scratch: Scratch, page: Page) -> bool:
     """``folio_mkclean()``: write-protect and clean every pte mapping the
     folio cached at ``page`` (the caller holds its lock); whether one was
     writable or dirty."""
-    mm = scratch.world.parts.get(MM)
-    if not isinstance(mm, Mm) or mm.mapping.ino != page.ino:
+    mm = mm_mapping(scratch.world, page.ino)
+    if mm is None:
         return False
     slot = mm.ptes[page.index]
     pte = scratch[slot]

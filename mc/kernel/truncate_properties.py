@@ -27,7 +27,7 @@ import attrs
 from mc.engine.model import Check, declare
 from mc.kernel.device import READ, WRITE, ZEROES, device_of, release, render_version
 from mc.kernel.expr import State
-from mc.kernel.mm import MM, Mm
+from mc.kernel.mm import MM, Mm, mapped_files
 from mc.kernel.pagecache import PAGE_SIZE, Mapping, Page, PageCache, pagecache
 from mc.kernel.pagecache_properties import PAGE_CACHE_READS
 from mc.kernel.pathcond import Symbolic, at_least, holds_in, mul, symbolic_part
@@ -246,10 +246,17 @@ def no_stale_data(model: Built) -> Check[State]:
 )
 def no_map_beyond_eof(model: Built) -> Check[State]:
     part = truncation(model.world)
-    found = model.world.parts.get(MM)
-    mm = found if isinstance(found, Mm) else None
+    mms = mapped_files(model.world)
     symbolic = symbolic_part(model.world)
-    return _error_free(lambda state: map_beyond_eof_violation(part, mm, symbolic, state))
+
+    def check(state: State) -> str | None:
+        for mm in mms:
+            found = map_beyond_eof_violation(part, mm, symbolic, state)
+            if found is not None:
+                return found
+        return None
+
+    return _error_free(check)
 
 
 @declare(

@@ -1,0 +1,92 @@
+"""filemap_fault() on a page-cache miss releases mmap_lock before it reads the page and
+returns VM_FAULT_RETRY; the retried fault (FAULT_FLAG_TRIED) keeps it, so a fault retries
+at most once."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+
+from mc.check.checker import check_scenario
+from mc.dsl.kernel_model import KernelModel
+from mc.dsl.scenario import Registry
+from mc.engine.result import Verdict
+from mc.kernel.device import READ
+from mc.kernel.expr import State
+from mc.kernel.mm import MM, Mm
+from mc.kernel.pagecache import pagecache
+
+SCENARIO = "mmap/fault-read-vs-munmap"
+
+
+def _states(model: KernelModel) -> Iterator[State]:
+    seen = {model.initial}
+    queue = deque([model.initial])
+    while queue:
+        state = queue.popleft()
+        yield state
+        for _action, after in model.successors(state):
+            if after not in seen:
+                seen.add(after)
+                queue.append(after)
+
+
+def _munmap_runs_during_the_read(model: KernelModel) -> bool:
+    mm = model.world.parts[MM]
+    assert isinstance(mm, Mm)
+    device = pagecache(model.world).device
+    assert device is not None
+    munmap = 1  # T2, the second thread
+    for state in _states(model):
+        writer = state[mm.mmap_lock.slot]
+        reading = any(bio.op == READ for bio in state[device.bios])
+        if writer is not None and writer[0] == munmap and reading:
+            return True
+    return False
+
+
+def test_munmap_takes_mmap_lock_while_the_fault_reads_the_page(shipped: Registry) -> None:
+    model = shipped.build(shipped.scenario(SCENARIO))
+    assert _munmap_runs_during_the_read(model)
+    assert check_scenario(shipped, SCENARIO).result.verdict is Verdict.OK
+
+
+def test_a_fault_retries_at_most_once(shipped: Registry) -> None:
+    model = shipped.build(shipped.scenario(SCENARIO))
+    retries = [
+        index
+        for index, step in enumerate(model.threads[0].program.steps)
+        if step.label == "flags |= FAULT_FLAG_TRIED"
+    ]
+    assert retries, "the load's fault has a retry"
+    tried = next(
+        slot for slot, info in enumerate(model.world.slots) if info.name.startswith("T1.tried")
+    )
+    for state in _states(model):
+        current = model.current_step(state, 0)
+        if current is not None and current.step.label == "flags |= FAULT_FLAG_TRIED":
+            assert state[tried] is None, "a retried fault returned VM_FAULT_RETRY again"
+
+
+def test_a_fault_on_a_folio_under_read_sleeps_without_mmap_lock(shipped: Registry) -> None:
+    model = shipped.build(shipped.scenario("mmap/fault-vs-readahead"))
+    mm = model.world.parts[MM]
+    assert isinstance(mm, Mm)
+    page = pagecache(model.world).mappings[mm.mapping.ino].pages[0]
+    fault, munmap = 1, 2  # T2 and T3
+    tried = next(
+        slot for slot, info in enumerate(model.world.slots) if info.name.startswith("T2.tried")
+    )
+    seen = False
+    for state in _states(model):
+        current = model.current_step(state, fault)
+        if current is None or current.step.label != "__folio_lock_killable(folio)":
+            continue
+        if state[tried]:
+            continue  # a retried fault sleeps holding mmap_lock
+        lock = state[mm.mmap_lock.slot]
+        folio = state[page.folio]
+        assert lock is None or (lock[0] != fault and fault not in lock[1])
+        if lock is not None and lock[0] == munmap and folio is not None and folio[0] is None:
+            seen = True
+    assert seen, "munmap holds mmap_lock while the fault sleeps on a folio under read"
