@@ -302,7 +302,7 @@ def punch_plan(
     scratch: Scratch, mapping: Mapping, offset: Value, length: Value
 ) -> tuple[tuple[int, ...], tuple[Partial, ...]]:
     """``ext4_punch_hole()``'s range: nothing when ``offset >= i_size``;
-    else up to ``end = min(offset + length, round_up(i_size, PAGE_SIZE))``,
+    else up to ``end = min(offset+length, round_up(i_size, PAGE_SIZE))``,
     the pages wholly inside (their blocks are freed) and those inside in
     part, with the bytes to zero."""
     isize = scratch[mapping.i_size]
@@ -359,7 +359,7 @@ def punch_hole(op: Op, mm: Mm, mapping: Mapping, inode: Any, offset: Value, leng
         op,
         "punch_full",
         "ext4_punch_hole(): if (offset >= inode->i_size) return 0; "
-        "end = min(offset + length, round_up(inode->i_size, PAGE_SIZE))",
+        "end = min(offset+length, round_up(inode->i_size, PAGE_SIZE))",
         _plan,
         mapping,
         offset,
@@ -368,7 +368,7 @@ def punch_hole(op: Op, mm: Mm, mapping: Mapping, inode: Any, offset: Value, leng
         render=render_indices,
     )
     partials = Expr("punch_partial", lambda _w: lambda s: s[partial], local=True)
-    unmap_mapping_range(op, mm, full, "unmap_start, 1 + unmap_end - unmap_start, 0", ".punch")
+    unmap_mapping_range(op, mm, full, "unmap_start, 1+unmap_end-unmap_start, 0", ".punch")
     truncate_pagecache_pages(op, mm, mapping, full, partials)
     for page in mapping.pages:
         with op.when(_partial_page(partials, page.index), f"/* {page} in part in the hole */"):

@@ -226,7 +226,7 @@ def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
     hint = fork_compute(
         op,
         "extend_hint",
-        "ext4_dio_write_iter(): if (offset + count > i_size_read(inode)) ilock_shared = false "
+        "ext4_dio_write_iter(): if (offset+count > i_size_read(inode)) ilock_shared = false "
         "/* a quick check without i_rwsem */",
         _extends,
         mapping,

@@ -528,7 +528,7 @@ def lseek(op: Op, spec: OpenFile, whence: int, offset: int) -> None:
     if whence == SEEK_CUR:
         op.section(
             filp.f_lock,
-            "spin_lock(&file->f_lock); offset = vfs_setpos(file, file->f_pos + offset, maxsize); "
+            "spin_lock(&file->f_lock); offset = vfs_setpos(file, file->f_pos+offset, maxsize); "
             "spin_unlock(&file->f_lock)",
             _seek,
             filp,
@@ -919,7 +919,7 @@ def _mapping_of(op: Op, cache: File) -> Mapping:
 def _write_and_wait(op: Op, mapping: Mapping, why: str) -> None:
     """``filemap_write_and_wait_range()`` over the whole file: WB_SYNC_ALL
     writeback of its dirty folios, then the wait for their I/O."""
-    op.effect(f"filemap_write_and_wait_range({why}->i_mapping, pos, pos + *len - 1)", _nothing)
+    op.effect(f"filemap_write_and_wait_range({why}->i_mapping, pos, pos+*len-1)", _nothing)
     op.run(_writeback_and_wait, mapping)
 
 

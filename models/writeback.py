@@ -633,7 +633,7 @@ def readahead_page(op: Op, mapping: Mapping, page: Page, at: str) -> None:
     )
     with op.when(
         not_(present(page)),
-        "folio = xa_load(&mapping->i_pages, index + i); if (folio) { read_pages(); continue; }",
+        "folio = xa_load(&mapping->i_pages, index+i); if (folio) { read_pages(); continue; }",
         label_negates=True,
     ):
         ref, added = new_folio(
@@ -641,7 +641,7 @@ def readahead_page(op: Op, mapping: Mapping, page: Page, at: str) -> None:
             mapping,
             page,
             "folio = filemap_alloc_folio(gfp_mask, 0); __folio_set_locked(folio); "
-            "if (filemap_add_folio(mapping, folio, index + i, gfp_mask) < 0) "
+            "if (filemap_add_folio(mapping, folio, index+i, gfp_mask) < 0) "
             "{ folio_put(folio); continue; }",
         )
         with op.when(added, "read_pages(ractl)"):

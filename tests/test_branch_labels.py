@@ -16,7 +16,7 @@ from mc.dsl.steps import BranchStep
 LABEL_NEGATES = {
     "if (err == -EEXIST) goto repeat",
     "if (unlikely(folio->mapping != mapping)) /* truncated */",
-    "folio = xa_load(&mapping->i_pages, index + i); if (folio) { read_pages(); continue; }",
+    "folio = xa_load(&mapping->i_pages, index+i); if (folio) { read_pages(); continue; }",
     "if (!buffer_mapped(bh)) goto unlock /* hole */",
     "if (!folio->mapping) goto truncated",
     "if (!folio_test_dirty(folio)) goto continue_unlock /* someone wrote it for us */",
