@@ -1,7 +1,8 @@
 """How far the checker scales: the scenarios of bench/scale/ (directory
 operations growing from six to eight threads, writeback with three and four
-writers, and scenarios of interchangeable threads for ``--symmetry``) checked as a user would, ``vfsmc check FILE:SCENARIO --json`` in a
-fresh process per configuration, printing states, transitions, seconds,
+writers, and scenarios of interchangeable threads for ``--symmetry``)
+checked as a user would, ``vfsmc check FILE:SCENARIO --json`` in a fresh
+process per configuration, printing states, transitions, seconds,
 states/s, bytes per stored state and peak memory.
 
     python bench/scale.py [--filter TEXT] [--config NAME ...] [--time-limit S] [--no-spin]
