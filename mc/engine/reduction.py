@@ -82,9 +82,9 @@ from typing import Any
 
 from mc.engine.model import Model, Pending, Property, PropertyKind
 
-Closure = tuple[frozenset[Hashable], frozenset[Hashable]]
+Closure = tuple[int, int]
 """A set of actors closed under conflicts, and those of its actors whose
-next step is visible."""
+next step is visible, as masks of the actors' bits (``Reduction.bits``)."""
 
 
 class Reduction:
@@ -116,6 +116,8 @@ class Reduction:
         self.conflicting: list[int] = []
         """For each numbered ``Pending``, the mask of the numbered ones whose
         ``rest`` its ``next`` conflicts with (``Footprint.conflicts``)."""
+        self.bits: dict[Hashable, int] = {}
+        """Each actor seen so far, with a bit of its own."""
 
     def candidates(self, state: Any, actors: Sequence[Hashable]) -> Iterator[list[int]]:
         """Ample sets for ``state`` whose enabled actions are performed by
@@ -132,13 +134,20 @@ class Reduction:
         if closures is None:
             made = self._closures(pending)
             closures = self.closures[key] = self.interned.setdefault(made, made)
+        bits = self.bits
+        enabled = 0
+        for who in actors:
+            enabled |= bits.get(who) or self._bit(who)
         for members, visible in closures:
-            moves = [move for move, who in enumerate(actors) if who in members]
-            if not moves or len(moves) == len(actors):
+            inside = members & enabled
+            if not inside or inside == enabled or visible & enabled:
                 continue
-            if visible and any(actors[move] in visible for move in moves):
-                continue
-            yield moves
+            yield [move for move, who in enumerate(actors) if bits[who] & members]
+
+    def _bit(self, actor: Hashable) -> int:
+        """The bit of ``actor``, given it on first sight."""
+        bit = self.bits[actor] = 1 << len(self.bits)
+        return bit
 
     def _number(self, pending: Pending) -> int:
         """The number of ``pending``, extending the conflict table with it."""
@@ -185,9 +194,13 @@ class Reduction:
                 members |= frontier
             if members == present or members in found:
                 continue
-            inside = [p for p, n in zip(pending, numbers, strict=True) if members >> n & 1]
-            found[members] = (
-                frozenset(p.actor for p in inside),
-                frozenset(p.actor for p in inside if p.next.writes & visible),
-            )
-        return tuple(sorted(found.values(), key=lambda closure: len(closure[0])))
+            actors = 0
+            seen = 0
+            for p, number in zip(pending, numbers, strict=True):
+                if members >> number & 1:
+                    bit = self.bits.get(p.actor) or self._bit(p.actor)
+                    actors |= bit
+                    if p.next.writes & visible:
+                        seen |= bit
+            found[members] = (actors, seen)
+        return tuple(sorted(found.values(), key=lambda closure: closure[0].bit_count()))
