@@ -1,5 +1,6 @@
 # Everything a fresh machine needs: `make check` runs a real check,
-# `make test` runs lint, types and the test suite.
+# `make test` runs lint, types and the test suite, then the tests that
+# start a local Ray instance (`pytest -m ray`; setup installs the ray extra).
 
 PYTHON ?= python3
 VENV := .venv
@@ -18,6 +19,7 @@ test: setup
 	$(BIN)/ruff format --check mc models tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
+	$(BIN)/pytest -m ray
 
 bench: setup
 	@command -v spin >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq spin; }
@@ -38,10 +40,10 @@ system-packages:
 	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver; } || \
 	  echo "make: chromium could not be installed; the browser test of vfsmc report will be skipped"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,ray]'
 	touch $(STAMP)
 
 clean:

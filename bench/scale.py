@@ -1,7 +1,8 @@
 """How far the checker scales: the scenarios of bench/scale/ (directory
 operations growing from six to eight threads, writeback with three and four
-writers) checked as a user would, ``vfsmc check FILE:SCENARIO --json`` in a
-fresh process per configuration, printing states, transitions, seconds,
+writers, and scenarios of interchangeable threads for ``--symmetry``)
+checked as a user would, ``vfsmc check FILE:SCENARIO --json`` in a fresh
+process per configuration, printing states, transitions, seconds,
 states/s, bytes per stored state and peak memory.
 
     python bench/scale.py [--filter TEXT] [--config NAME ...] [--time-limit S] [--no-spin]
@@ -34,6 +35,9 @@ SCENARIOS = (
     "bench/scale/dirops.py:scale/dirops-8",
     "bench/scale/writeback.py:scale/writeback-3",
     "bench/scale/writeback.py:scale/writeback-4",
+    "bench/scale/symmetry.py:scale/automount-3",
+    "bench/scale/symmetry.py:scale/automount-4",
+    "bench/scale/symmetry.py:scale/flock-upgrade-3",
 )
 
 CONFIGS: dict[str, list[str]] = {
@@ -43,8 +47,13 @@ CONFIGS: dict[str, list[str]] = {
     "por+fingerprints": [],
     "2 workers": ["--workers", "2"],
     "ray, 2 workers": ["--workers", "2", "--backend", "ray"],
+    "symmetry": ["--symmetry"],
+    "symmetry, full states": ["--symmetry", "--exact"],
 }
 """Each configuration: the ``vfsmc check`` options it adds."""
+ONE_WORKER = "unreduced+fingerprints"
+"""The configuration the spread ones are compared with (they do not reduce)."""
+SPREAD = ("2 workers", "ray, 2 workers")
 
 
 def _children_cpu() -> float:
@@ -56,8 +65,10 @@ def run(
     scenario: str, options: list[str], time_limit: float
 ) -> tuple[dict[str, object], float, float]:
     """One check in a fresh process: its JSON report, wall time and CPU
-    time (of the process and its workers: on a shared machine the CPU time
-    is what the check cost, the wall time also what others took)."""
+    time (of the process and its forked workers: on a shared machine the
+    CPU time is what the check cost, the wall time also what others took;
+    Ray actors are not children of the check, the caller adds their
+    ``worker_cpu_ms``)."""
     command = [str(VFSMC), "check", scenario, "--json", "--no-save", "--no-progress"]
     command += ["--time-limit", str(time_limit), *options]
     started = time.perf_counter()
@@ -127,8 +138,12 @@ def main() -> None:
     for scenario in SCENARIOS:
         if args.filter not in scenario:
             continue
+        times: dict[str, tuple[float, float]] = {}
         for config in configs:
             report, wall, cpu = run(scenario, CONFIGS[config], args.time_limit)
+            if "--backend" in CONFIGS[config]:
+                cpu += int(str(report.get("worker_cpu_ms", 0))) / 1000
+            times[config] = (wall, cpu)
             peak = int(str(report["peak_memory_bytes"])) / 2**20
             per_cpu = int(str(report["states"])) / cpu if cpu else 0.0
             print(
@@ -139,6 +154,14 @@ def main() -> None:
                 f"{cpu:>7.2f} {per_cpu:>12,.0f}",
                 flush=True,
             )
+        one = times.get(ONE_WORKER)
+        for config in SPREAD:
+            if one is not None and config in times:
+                wall, cpu = times[config]
+                print(
+                    f"  {config} against one process ({ONE_WORKER}): {one[0] / wall:.2f}x "
+                    f"the wall speed, {cpu / one[1]:.2f}x the CPU time"
+                )
     if not args.no_spin:
         spin_side_by_side(args.time_limit)
 

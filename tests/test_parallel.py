@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from click.testing import Result
@@ -79,12 +79,34 @@ def test_bad_combinations_are_one_line_errors(vfsmc: Run) -> None:
         assert done.output.count("\n") == 1 and done.output.startswith("vfsmc: error:")
 
 
-@pytest.mark.ray
-@pytest.mark.parametrize(("scenario", "variants"), ROWS[:3])
-def test_ray_workers_agree_with_one(
-    shipped: Registry, scenario: str, variants: tuple[str, ...]
-) -> None:
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    """A local Ray instance with two CPUs (each actor asks for one), shut
+    down after the module's tests."""
     ray = pytest.importorskip("ray")
-    ray.init(include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    yield
+    ray.shutdown()
+
+
+@pytest.mark.ray
+def test_ray_workers_find_the_shortest_violation(shipped: Registry, local_ray: None) -> None:
     on_ray = Spread(2, ray=True, build=functools.partial(build_model, ()))
-    _agree(shipped, scenario, variants, on_ray)
+    _agree(shipped, "dirops/opposite-renames", ("no-rename-mutex",), on_ray)
+
+
+@pytest.mark.ray
+def test_ray_from_the_command_line(vfsmc: Run, local_ray: None) -> None:
+    """The exhaustive case, through the command (its actors load the model
+    files and build the model themselves)."""
+    args = ("check", "dirops/rename-rmdir-link", "--json", "--no-save")
+    done = vfsmc(*args, "--backend", "ray", "--workers", "2")
+    alone = vfsmc(*args, "--no-por")
+    assert done.exit_code == alone.exit_code == 0
+    on_ray, sequential = json.loads(done.output), json.loads(alone.output)
+    assert on_ray["workers"] == 2
+    assert on_ray["worker_cpu_ms"] > 0
+    assert (on_ray["states"], on_ray["transitions"]) == (
+        sequential["states"],
+        sequential["transitions"],
+    )

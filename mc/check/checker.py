@@ -15,10 +15,12 @@ from mc.check.replay import replay
 from mc.check.usermodels import shown
 from mc.dsl.kernel_model import KernelModel, unchecked_errors
 from mc.dsl.scenario import Registry, Scenario, UnknownName
+from mc.dsl.symmetry import rename, representative
 from mc.engine.explore import NotDeterministic, Options, Search
 from mc.engine.parallel import ParallelSearch
 from mc.engine.ray_pool import RayPool
 from mc.engine.result import Result, Violation
+from mc.engine.symmetry import Symmetric, unfold
 from mc.kernel.world import ModelError
 from mc.trace.format import Counterexample
 
@@ -122,6 +124,7 @@ def check_scenario(
     properties: Sequence[str] | None = None,
     options: Options | None = None,
     spread: Spread | None = None,
+    symmetry: bool = False,
 ) -> Outcome:
     """Check ``scenario`` under ``variants``; raises ``UnknownName`` for a
     name the registry does not know, ``IneffectiveVariant`` for a variant
@@ -131,7 +134,11 @@ def check_scenario(
     Symbolic scenarios keep their states in full (their statistics count
     them).  A ``spread`` search is breadth-first over several processes,
     without partial-order reduction and without the count of unchecked
-    errors."""
+    errors.  With ``symmetry`` the search
+    explores one representative of each class of states that differ by a
+    permutation of interchangeable threads (``mc.dsl.symmetry``), without
+    partial-order reduction, and its counterexample is unfolded into a path
+    of the model itself."""
     found = registry.scenario(scenario)
     if properties is not None:
         inventory.check_applicable(registry, found, properties)
@@ -149,6 +156,16 @@ def check_scenario(
                 factory = functools.partial(spread.build, scenario, tuple(variants), properties)
                 pool = RayPool(factory, spread.workers, options.exact, spread.address)
             result = ParallelSearch(model, options, spread.workers).run(pool)
+        elif symmetry and (normalise := representative(model)) is not None:
+            quotient = Symmetric(model, normalise, rename)
+            search = Search(quotient, options)
+            result = search.run()
+            halted = search.halted_states
+            if result.violation is not None and result.violation.path is not None:
+                unfolded = unfold(quotient, result.violation.path)
+                result = attrs.evolve(
+                    result, violation=attrs.evolve(result.violation, path=unfolded)
+                )
         else:
             search = Search(model, options)
             result = search.run()

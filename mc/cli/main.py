@@ -159,6 +159,13 @@ def _progress(states: int, transitions: int, depth: int, seconds: float) -> None
     help="Keep every state in full instead of 64-bit fingerprints.",
 )
 @click.option(
+    "--symmetry",
+    is_flag=True,
+    help="Explore one of each set of states that differ by a permutation of threads "
+    "running the same operation with the same arguments (no partial-order reduction; "
+    "sound for properties that look at such threads alike).",
+)
+@click.option(
     "--workers",
     type=click.IntRange(min=1),
     default=1,
@@ -194,6 +201,7 @@ def check(
     progress: bool | None,
     reduce: bool,
     exact: bool,
+    symmetry: bool,
     workers: int,
     backend: str,
     address: str | None,
@@ -224,6 +232,8 @@ def check(
     if backend == "ray" or workers > 1:
         if strategy != "bfs":
             raise click.UsageError("--workers and --backend ray search breadth-first (no --dfs)")
+        if symmetry:
+            raise click.UsageError("--symmetry searches in one process (no --workers or ray)")
         sources = [Path(path).resolve() for path in models]
         if ".py:" in scenario:
             sources.append(Path(scenario.split(".py:", 1)[0] + ".py").resolve())
@@ -231,7 +241,7 @@ def check(
             workers, backend == "ray", address, functools.partial(build_model, tuple(sources))
         )
     with usermodels.reported():
-        outcome = check_scenario(reg, name, variants, chosen, options, spread)
+        outcome = check_scenario(reg, name, variants, chosen, options, spread, symmetry)
         omitted = _omitted(reg, outcome.scenario) if chosen is None else []
     if show_progress and outcome.result.stats.seconds >= 1.0:
         click.echo("", err=True)

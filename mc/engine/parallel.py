@@ -10,7 +10,11 @@ they form the next level.  Levels are those of the sequential search, so the
 verdict, the number of states of an exhaustive search and the length of a
 shortest counterexample are the same; a state is numbered ``local * workers
 + worker``, and a trace is rebuilt from the workers' parent links by
-re-executing the moves, as in the sequential search.
+re-executing the moves, as in the sequential search.  A successor its
+expanding worker owns and already stores is not sent (its owner would drop
+it).  The CPU time the workers' processes used is reported
+(``worker_cpu_ms``): Ray actors are not children of the command, so no
+other measure counts it.
 
 Workers are forked from the process that built the model, so they share it
 (properties are closures, which need not be pickled); successors travel
@@ -108,6 +112,7 @@ class _Worker(Generic[S, A]):
         transitions = 0
         found: Found | None = None
         depth_cut = False
+        find = self.store.find
         for sid in self.level:
             state = self.store.state(sid)
             self.store.release(sid)
@@ -127,7 +132,10 @@ class _Worker(Generic[S, A]):
             parent = self.gid(sid)
             for move, (_action, nxt) in enumerate(enabled):
                 key = self.partition(nxt)
-                box = outgoing[key % self.workers]
+                owner = key % self.workers
+                if owner == self.index and find(nxt) is not None:
+                    continue
+                box = outgoing[owner]
                 if key not in box:
                     box[key] = (nxt, parent, move)
         blobs = [pickle.dumps(list(box.values()), pickle.HIGHEST_PROTOCOL) for box in outgoing]
@@ -140,7 +148,7 @@ class _Worker(Generic[S, A]):
         if request[0] == "expand":
             return self.expand(request[1])
         if request[0] == "memory":
-            return (_resident_bytes() - self.baseline, _peak_bytes())
+            return (_resident_bytes() - self.baseline, _peak_bytes(), time.process_time())
         if request[0] == "links":
             return (self.parent.tobytes(), self.move.tobytes())
         raise ValueError(f"unknown request {request[0]!r}")
@@ -296,7 +304,10 @@ class ParallelSearch(Generic[S, A]):
             seconds=seconds,
             peak_memory_bytes=peak,
             bytes_per_state=growth / states if states else 0.0,
-            extra={"workers": workers},
+            extra={
+                "workers": workers,
+                "worker_cpu_ms": round(1000 * sum(reply[2] for reply in memory)),
+            },
             omission_probability=None if options.exact else omission_probability(states),
         )
         if violation is not None:

@@ -6,6 +6,7 @@ alike (``stable_fingerprint``).  Ray is optional: ``pip install ray``."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
@@ -31,7 +32,8 @@ class _Actor:
 
 class RayPool:
     """``workers`` actors on the Ray cluster at ``address`` (None: start a
-    local Ray instance, ``"auto"``: the cluster this machine belongs to)."""
+    local Ray instance with a CPU for each worker at least, since each
+    actor asks for one; ``"auto"``: the cluster this machine belongs to)."""
 
     def __init__(
         self,
@@ -49,6 +51,7 @@ class RayPool:
             try:
                 ray.init(
                     address=address,
+                    num_cpus=None if address is not None else max(workers, os.cpu_count() or 1),
                     include_dashboard=False,
                     log_to_driver=False,
                     configure_logging=False,

@@ -82,9 +82,9 @@ from typing import Any
 
 from mc.engine.model import Model, Pending, Property, PropertyKind
 
-Closure = tuple[frozenset[Hashable], frozenset[Hashable]]
+Closure = tuple[int, int]
 """A set of actors closed under conflicts, and those of its actors whose
-next step is visible."""
+next step is visible, as masks of the actors' bits (``Reduction.bits``)."""
 
 
 class Reduction:
@@ -110,6 +110,14 @@ class Reduction:
         equal answers are one object (``interned``), so the table costs a
         few pointers per distinct combination of what the actors do next."""
         self.interned: dict[tuple[Closure, ...], tuple[Closure, ...]] = {}
+        self.numbers: dict[Pending, int] = {}
+        """Each ``Pending`` seen so far, numbered in the order seen."""
+        self.known: list[Pending] = []
+        self.conflicting: list[int] = []
+        """For each numbered ``Pending``, the mask of the numbered ones whose
+        ``rest`` its ``next`` conflicts with (``Footprint.conflicts``)."""
+        self.bits: dict[Hashable, int] = {}
+        """Each actor seen so far, with a bit of its own."""
 
     def candidates(self, state: Any, actors: Sequence[Hashable]) -> Iterator[list[int]]:
         """Ample sets for ``state`` whose enabled actions are performed by
@@ -126,39 +134,73 @@ class Reduction:
         if closures is None:
             made = self._closures(pending)
             closures = self.closures[key] = self.interned.setdefault(made, made)
+        bits = self.bits
+        enabled = 0
+        for who in actors:
+            enabled |= bits.get(who) or self._bit(who)
         for members, visible in closures:
-            moves = [move for move, who in enumerate(actors) if who in members]
-            if not moves or len(moves) == len(actors):
+            inside = members & enabled
+            if not inside or inside == enabled or visible & enabled:
                 continue
-            if visible and any(actors[move] in visible for move in moves):
-                continue
-            yield moves
+            yield [move for move, who in enumerate(actors) if bits[who] & members]
+
+    def _bit(self, actor: Hashable) -> int:
+        """The bit of ``actor``, given it on first sight."""
+        bit = self.bits[actor] = 1 << len(self.bits)
+        return bit
+
+    def _number(self, pending: Pending) -> int:
+        """The number of ``pending``, extending the conflict table with it."""
+        number = self.numbers.get(pending)
+        if number is not None:
+            return number
+        number = len(self.known)
+        row = 0
+        for other, known in enumerate(self.known):
+            if pending.next.conflicts(known.rest):
+                row |= 1 << other
+            if known.next.conflicts(pending.rest):
+                self.conflicting[other] |= 1 << number
+        if pending.next.conflicts(pending.rest):
+            row |= 1 << number
+        self.numbers[pending] = number
+        self.known.append(pending)
+        self.conflicting.append(row)
+        return number
 
     def _closures(self, pending: Sequence[Pending]) -> tuple[Closure, ...]:
         """For each actor, the least set holding it and every actor whose
         future conflicts with the next step of an actor in the set (C1),
         with the actors of the set whose next step is visible (C2); sets
         of every actor left out, smallest first."""
-        count = len(pending)
-        conflicts = [
-            [j for j in range(count) if j != i and pending[i].next.conflicts(pending[j].rest)]
-            for i in range(count)
-        ]
-        found: dict[frozenset[int], Closure] = {}
+        numbers = [self._number(p) for p in pending]
+        present = 0
+        for number in numbers:
+            present |= 1 << number
+        conflicting = self.conflicting
+        found: dict[int, Closure] = {}
         visible = self.visible
-        for start in range(count):
-            members = {start}
-            todo = [start]
-            while todo:
-                for other in conflicts[todo.pop()]:
-                    if other not in members:
-                        members.add(other)
-                        todo.append(other)
-            key = frozenset(members)
-            if len(members) == count or key in found:
+        for start in numbers:
+            members = 1 << start
+            frontier = members
+            while frontier:
+                reached = 0
+                rest = frontier
+                while rest:
+                    low = rest & -rest
+                    reached |= conflicting[low.bit_length() - 1]
+                    rest ^= low
+                frontier = reached & present & ~members
+                members |= frontier
+            if members == present or members in found:
                 continue
-            found[key] = (
-                frozenset(pending[i].actor for i in members),
-                frozenset(pending[i].actor for i in members if pending[i].next.writes & visible),
-            )
-        return tuple(sorted(found.values(), key=lambda closure: len(closure[0])))
+            actors = 0
+            seen = 0
+            for p, number in zip(pending, numbers, strict=True):
+                if members >> number & 1:
+                    bit = self.bits.get(p.actor) or self._bit(p.actor)
+                    actors |= bit
+                    if p.next.writes & visible:
+                        seen |= bit
+            found[members] = (actors, seen)
+        return tuple(sorted(found.values(), key=lambda closure: closure[0].bit_count()))

@@ -1,0 +1,230 @@
+"""Which threads of a built scenario are interchangeable, and the
+representative of a state under their permutations (for
+``mc.engine.symmetry``; ``vfsmc check --symmetry``).
+
+Two threads are interchangeable when they run the same operation with the
+same arguments, built alike (the same variant transforms, variants asked
+about and replaced bodies), and the second's program is the first's with
+the first thread's private slots, number and name renamed to its own
+(``alike``: a write that stores its own data version is not the same
+program as another write of the page).  A thread that allocates an object
+of its own (a create's new inode) is interchangeable with none: swapping
+it would mean swapping the objects too, which is not done.
+
+A permutation of interchangeable threads moves their private slots
+(program counter, return value, registers) and renames them wherever the
+state names threads: by number in lock values (holders, queued writers,
+RCU readers; a page's lock bit names the thread that added the folio),
+by name in data (a file lock's owner) and in other threads' registers.
+The representative is restricted to what is sound without renaming: among
+the interchangeable threads the state names nowhere (no lock value holds
+or queues them, no slot holds their name), the private slots are sorted;
+the others stay where they are.  The permutation applied is then a true
+symmetry of the state, so the representative is in the state's orbit,
+which is all soundness needs (Ip and Dill, *Better verification through
+symmetry*, 1996: a normalisation need not be canonical; a thread a lock
+names is left in place, which loses reduction, not states).  A state with
+a recorded error (its message names a thread) is its own representative.
+The restriction rests on thread numbers being stored only in lock values
+(``mc.kernel.locks``), which tests/test_symmetry.py checks on the shipped
+scenarios with interchangeable threads: every representative of every
+reachable state is reachable.
+
+What is not known here is whether the checked properties are symmetric:
+one that looks at one thread of a group and not at the other (the second
+walker's return value, say) would see a permuted state differently.
+Emerson and Sistla (*Symmetry and model checking*, 1996) make the
+reduction exact for properties invariant under the permutations; that is a
+claim about each property, not checked here, so symmetry is off unless
+asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import FunctionType
+from typing import Any
+
+import attrs
+
+from mc.dsl.kernel_model import Action, KernelModel, Thread
+from mc.kernel import locks
+from mc.kernel.expr import State
+from mc.kernel.world import ERROR_SLOT
+
+Representative = Callable[[State], tuple[State, tuple[int, ...]]]
+
+
+def interchangeable(model: KernelModel) -> list[list[int]]:
+    """The groups (two threads or more) of interchangeable threads: each
+    thread's program equals the first one's of its group once the first
+    thread's private slots, number and name are renamed to its own
+    (``alike``)."""
+    creators = {made[0] for made in model.world.creators.values()}
+    slot_names = [slot.name for slot in model.world.slots]
+    candidates: dict[object, list[int]] = {}
+    for tid, thread in enumerate(model.threads):
+        if thread.name in creators:
+            continue
+        registers = tuple(
+            slot_names[slot].removeprefix(f"{thread.name}.") for slot in sorted(thread.registers)
+        )
+        key = (
+            thread.invocation,
+            tuple(id(transform) for transform in thread.changed_by),
+            thread.asked,
+            thread.replaced,
+            registers,
+        )
+        candidates.setdefault(key, []).append(tid)
+    groups = []
+    for members in candidates.values():
+        first = model.threads[members[0]]
+        group = [members[0]]
+        for tid in members[1:]:
+            other = model.threads[tid]
+            if alike(first.program, other.program, _renaming(first, other)):
+                group.append(tid)
+        if len(group) > 1:
+            groups.append(group)
+    return groups
+
+
+def _renaming(first: Thread, other: Thread) -> dict[object, object]:
+    mapping: dict[object, object] = {
+        first.slots.pc: other.slots.pc,
+        first.slots.ret: other.slots.ret,
+        first.slots.tid: other.slots.tid,
+        first.name: other.name,
+    }
+    for mine, theirs in zip(sorted(first.registers), sorted(other.registers), strict=True):
+        mapping[mine] = theirs
+    return mapping
+
+
+def alike(first: object, other: object, renaming: dict[object, object]) -> bool:
+    """Whether ``other`` is ``first`` with the integers and strings of
+    ``renaming`` renamed (its one string key is the first thread's name,
+    which is also replaced inside strings): attrs objects field by field, containers item by item,
+    functions by their code and the values they close over, anything else
+    by equality."""
+    seen: set[tuple[int, int]] = set()
+    name, renamed = next(
+        (key, str(value)) for key, value in renaming.items() if isinstance(key, str)
+    )
+
+    def same(a: object, b: object) -> bool:
+        if a is b:
+            return True
+        if type(a) is not type(b):
+            return False
+        if isinstance(a, bool) or a is None:
+            return a == b
+        if isinstance(a, int | str):
+            if a == b or renaming.get(a) == b:
+                return True
+            return isinstance(a, str) and a.replace(name, renamed) == b
+        pair = (id(a), id(b))
+        if pair in seen:
+            return True
+        seen.add(pair)
+        if isinstance(a, tuple | list):
+            assert isinstance(b, tuple | list)
+            return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+        if isinstance(a, frozenset | set):
+            assert isinstance(b, frozenset | set)
+            return {renaming.get(x, x) for x in a} == b
+        if isinstance(a, dict):
+            assert isinstance(b, dict)
+            return len(a) == len(b) and all(
+                renaming.get(k, k) in b and same(v, b[renaming.get(k, k)]) for k, v in a.items()
+            )
+        if isinstance(a, FunctionType):
+            assert isinstance(b, FunctionType)
+            cells_a, cells_b = a.__closure__ or (), b.__closure__ or ()
+            return (
+                a.__code__ is b.__code__
+                and same(a.__defaults__, b.__defaults__)
+                and len(cells_a) == len(cells_b)
+                and all(
+                    same(x.cell_contents, y.cell_contents)
+                    for x, y in zip(cells_a, cells_b, strict=True)
+                )
+            )
+        if attrs.has(type(a)):
+            return all(
+                same(getattr(a, field.name), getattr(b, field.name))
+                for field in attrs.fields(type(a))  # type: ignore[arg-type]
+            )
+        return a == b
+
+    return same(first, other)
+
+
+def _names(value: Any, tid_of: dict[str, int], into: set[int]) -> None:
+    """The threads a data value names (by name, as a file lock's owner)."""
+    if isinstance(value, str):
+        if value in tid_of:
+            into.add(tid_of[value])
+    elif isinstance(value, tuple | frozenset | list):
+        for item in value:
+            _names(item, tid_of, into)
+
+
+def representative(model: KernelModel) -> Representative | None:
+    """The representative of a state and the permutation that makes it
+    (``perm[t]``: the thread whose private slots the representative's
+    thread ``t`` holds), or None when no threads are interchangeable."""
+    groups = interchangeable(model)
+    if not groups:
+        return None
+    private = [
+        (thread.slots.pc, thread.slots.ret, *sorted(thread.registers)) for thread in model.threads
+    ]
+    lock_slots = [(lock.kind, lock.slot) for lock in model.world.locks]
+    lock_slot_set = {slot for _, slot in lock_slots}
+    data_slots = [
+        slot
+        for slot in range(len(model.world.slots))
+        if slot not in lock_slot_set and slot != ERROR_SLOT
+    ]
+    tid_of = {thread.name: tid for tid, thread in enumerate(model.threads)}
+    identity = tuple(range(len(model.threads)))
+
+    def normalise(state: State) -> tuple[State, tuple[int, ...]]:
+        if state[ERROR_SLOT] is not None:
+            return state, identity
+        named: set[int] = set()
+        for kind, slot in lock_slots:
+            value = state[slot]
+            if value is not None:
+                named.update(locks.holders(kind, value), locks.queued(kind, value))
+        for slot in data_slots:
+            _names(state[slot], tid_of, named)
+        values: list[Any] | None = None
+        perm = list(identity)
+        for group in groups:
+            free = [tid for tid in group if tid not in named]
+            if len(free) < 2:
+                continue
+            parts = [tuple(state[slot] for slot in private[tid]) for tid in free]
+            order = sorted(range(len(free)), key=lambda k: repr(parts[k]))
+            if order == list(range(len(free))):
+                continue
+            if values is None:
+                values = list(state)
+            for position, source in enumerate(order):
+                target = free[position]
+                for slot, value in zip(private[target], parts[source], strict=True):
+                    values[slot] = value
+                perm[target] = free[source]
+        if values is None:
+            return state, identity
+        return tuple(values), tuple(perm)
+
+    return normalise
+
+
+def rename(action: Action, perm: tuple[int, ...]) -> Action:
+    """An action of a representative as the actual thread's action."""
+    return (perm[action[0]], action[1])

@@ -1,0 +1,85 @@
+"""Symmetry reduction (``vfsmc check --symmetry``): which threads are
+interchangeable, that every representative is a state of the model itself
+(the permutation it applies is a true symmetry), and that the verdicts and
+violated properties of the shipped scenarios with interchangeable threads
+are those of the search without it, with counterexamples that replay on
+the unreduced model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+from click.testing import Result
+
+from mc.check.checker import check_scenario
+from mc.dsl.scenario import Registry
+from mc.dsl.symmetry import interchangeable, representative
+from mc.engine.explore import Options, Search
+from mc.engine.result import Verdict
+
+Run = Callable[..., Result]
+SYMMETRIC = {
+    "dcache/automount": ((), ("automount-no-recheck",)),
+    "filelock/flock-upgrade": ((), ("flock-upgrade-in-place",)),
+}
+"""Shipped scenarios with two threads running one operation alike, and
+their rows in specs/expectations.toml."""
+
+
+def test_interchangeable_threads(shipped: Registry) -> None:
+    for name in SYMMETRIC:
+        model = shipped.build(shipped.scenario(name), ())
+        assert interchangeable(model) == [[0, 1]], name
+    writers = shipped.build(shipped.scenario("writeback/write-vs-fsync"), ())
+    first, second = writers.threads[0], writers.threads[1]
+    assert first.invocation == second.invocation
+    assert interchangeable(writers) == []  # each write stores its own data version
+
+
+@pytest.mark.parametrize("name", sorted(SYMMETRIC))
+def test_representatives_are_reachable(shipped: Registry, name: str) -> None:
+    model = shipped.build(shipped.scenario(name), ())
+    normalise = representative(model)
+    assert normalise is not None
+    search = Search(model, Options(reduce=False, exact=True))
+    search.run()
+    reachable = set(search.states)
+    moved = 0
+    for state in search.states:
+        image, perm = normalise(state)
+        assert image in reachable
+        if perm != tuple(range(len(model.threads))):
+            moved += 1
+            assert normalise(image)[0] == image
+    assert moved > 0
+
+
+@pytest.mark.parametrize(
+    ("name", "variants"), [(name, rows) for name, both in SYMMETRIC.items() for rows in both]
+)
+def test_same_verdicts_with_and_without(
+    shipped: Registry, name: str, variants: tuple[str, ...]
+) -> None:
+    options = Options(reduce=False, exact=True)
+    alone = check_scenario(shipped, name, variants, options=options)
+    reduced = check_scenario(shipped, name, variants, options=options, symmetry=True)
+    assert reduced.result.verdict is alone.result.verdict
+    assert reduced.result.stats.states <= alone.result.stats.states
+    if alone.result.verdict is Verdict.VIOLATED:
+        first, second = alone.result.violation, reduced.result.violation
+        assert first is not None and second is not None
+        assert second.property == first.property
+        assert reduced.counterexample is not None  # check_scenario replayed it unreduced
+        assert second.path is not None and first.path is not None
+        assert len(second.path) == len(first.path)
+
+
+def test_symmetry_from_the_command_line(vfsmc: Run) -> None:
+    args = ("check", "dcache/automount", "--json", "--no-save", "--no-por")
+    plain, reduced = vfsmc(*args), vfsmc(*args, "--symmetry")
+    assert plain.exit_code == reduced.exit_code == 0
+    assert json.loads(reduced.output)["states"] < json.loads(plain.output)["states"]
+    spread = vfsmc("check", "dcache/automount", "--symmetry", "--workers", "2")
+    assert spread.exit_code == 2 and spread.output.startswith("vfsmc: error:")
