@@ -592,7 +592,10 @@ def access_page(
         op.goto(out)
     op.label(fault)
     op.lock(
-        mm.mmap_lock, SHARED, "do_user_addr_fault(): lock_mm_and_find_vma(): mmap_read_lock(mm)"
+        mm.mmap_lock,
+        SHARED,
+        "do_user_addr_fault(): lock_mm_and_find_vma(): get_mmap_lock_carefully(): "
+        "mmap_read_lock_killable(mm)",
     )
     if vma_check is not None:
         allowed = vma_check(op, at)
