@@ -21,7 +21,9 @@ from typing import NamedTuple
 
 import attrs
 import tree_sitter_c
-from tree_sitter import Language, Node, Parser
+from tree_sitter import Language, Node, Parser, Tree
+
+from mc.check import guards
 
 C = Language(tree_sitter_c.language())
 
@@ -147,6 +149,11 @@ class SourceFile:
             raise CSourceError(f"{path} is not a text file")
         self.path = path
         self.tree = Parser(C).parse(source)
+        text = source.decode("utf-8", "replace")
+        self.guards = guards.definitions(text, path)
+        """The guard classes the file defines."""
+        self.macros = guards.macros(text)
+        """The function-like macros the file defines."""
         self.functions: dict[str, Function] = {}
         for node in _definitions(self.tree.root_node):
             function = _function(node, path)
@@ -368,6 +375,32 @@ class Extractor:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._files: dict[str, SourceFile | None] = {}
+        self._classes: guards.Classes | None = None
+        self._snippets: dict[tuple[str, int], Tree] = {}
+
+    def classes(self) -> guards.Classes:
+        """The guard classes the tree's ``include/`` headers define."""
+        if self._classes is None:
+            defined: dict[str, guards.GuardClass] = {}
+            include = self.root / "include"
+            for header in sorted(include.rglob("*.h")) if include.is_dir() else ():
+                if header.is_file():
+                    path = str(header.relative_to(self.root))
+                    text = header.read_bytes().decode("utf-8", "replace")
+                    defined.update(guards.definitions(text, path))
+            self._classes = guards.Classes(defined)
+        return self._classes
+
+    def snippet(self, statements: str, line: int) -> Node:
+        """``statements`` parsed as a block that starts at ``line`` (what a
+        guard stands for, read where the guard is)."""
+        key = (statements, line)
+        if key not in self._snippets:
+            source = "\n" * (line - 1) + "void guarded(void) {" + statements + "\n;}"
+            self._snippets[key] = Parser(C).parse(source.encode())
+        definition = self._snippets[key].root_node.children[-1]
+        body = definition.child_by_field_name("body")
+        return body if body is not None else definition
 
     def file(self, path: str) -> SourceFile | None:
         """The parsed file, or None when the tree has no such file."""
@@ -468,7 +501,7 @@ class Reading:
     def _walk(
         self, function: Function, cited: str, read: set[str], *, helpers: bool
     ) -> Iterator[KernelCall]:
-        for node in _calls(function.body):
+        for node in self._flat(function, function.body):
             callee = node.child_by_field_name("function")
             name = _text(callee) if callee is not None and callee.type == "identifier" else ""
             if name in self._methods(function):
@@ -537,10 +570,135 @@ class Reading:
         self, children: Iterable[Node], function: Function, cited: str, helpers: bool
     ) -> Flow:
         flow = Flow(EMPTY)
-        for child in children:
-            if child.type not in ("comment", "preproc_arg"):
+        statements = [c for c in children if c.type not in ("comment", "preproc_arg")]
+        body: set[int] = set()
+        for index, child in enumerate(statements):
+            if child.id in body:
+                continue
+            guarded = self._guard(function, child)
+            if guarded is None:
                 flow = flow.then(self._statement(child, function, cited, helpers))
+                continue
+            taken = Flow(self._expression(guarded.lock, function, cited, helpers))
+            scope = guarded.inside
+            if guarded.scoped and scope is None and index + 1 < len(statements):
+                scope = statements[index + 1]
+                body.add(scope.id)
+            if not guarded.scoped or scope is None:
+                flow = flow.then(taken)
+                continue
+            inner = self._statement(scope, function, cited, helpers).left()
+            if guarded.fail is not None:
+                inner = inner | self._statement(guarded.fail, function, cited, helpers).left()
+            elif guarded.conditional:
+                inner = inner | Flow(EMPTY)
+            flow = flow.then(taken.then(inner))
         return flow
+
+    def _guard(self, function: Function, statement: Node) -> Guarded | None:
+        """What a guard statement of ``function`` stands for: ``guard(C)(x);``,
+        ``scoped_guard(C, x)`` and ``scoped_cond_guard(C, FAIL, x)`` (the
+        statement after them their scope), or a macro of the file declaring
+        a ``__cleanup`` variable; None for any other statement."""
+        inside: Node | None = None
+        if statement.type == "function_definition":
+            callee = statement.child_by_field_name("type")
+            arguments = statement.child_by_field_name("declarator")
+            inside = statement.child_by_field_name("body")
+            if callee is None or _text(callee) not in ("scoped_guard", "scoped_cond_guard"):
+                return None
+        elif statement.type == "expression_statement" and statement.named_children:
+            call = statement.named_children[0]
+            callee = call.child_by_field_name("function")
+            arguments = call.child_by_field_name("arguments")
+            if call.type != "call_expression":
+                return None
+        else:
+            return None
+        if callee is None or arguments is None:
+            return None
+        values, _ = guards.split_arguments(_text(arguments), 0)
+        source = self.tree.file(function.file)
+        local = source.guards if source is not None else {}
+        line = statement.start_point[0] + 1
+        fail: str | None = None
+        if callee.type == "call_expression":
+            inner = callee.child_by_field_name("function")
+            held = callee.child_by_field_name("arguments")
+            if inner is None or held is None or _text(inner) != "guard":
+                return None
+            name, scoped = _text(held).strip("() \t\n"), False
+        elif _text(callee) in ("scoped_guard", "scoped_cond_guard"):
+            if not values:
+                return None
+            name, scoped, values = values[0], True, values[1:]
+            if _text(callee) == "scoped_cond_guard":
+                if not values:
+                    return None
+                fail, values = values[0], values[1:]
+        elif callee.type == "identifier" and source is not None:
+            expanded = guards.expand(_text(callee), values, source.macros)
+            if expanded is None:
+                return None
+            statements, releases = expanded
+            return Guarded(
+                self.tree.snippet(statements + ";", line),
+                self.tree.snippet("".join(f"{r};" for r in releases), _end_line(statement)),
+                scoped=False,
+            )
+        else:
+            return None
+        found = self.tree.classes().get(name, local)
+        if found is None:
+            return None
+        lock, unlock = found.calls(values)
+        scope = inside or statement.next_named_sibling
+        while scope is not None and scope.type == "comment":
+            scope = scope.next_named_sibling
+        end = scope.end_point[0] + 1 if scoped and scope is not None else _end_line(statement)
+        return Guarded(
+            self.tree.snippet(lock + ";", line),
+            self.tree.snippet(unlock + ";", end),
+            scoped=scoped,
+            conditional=found.conditional,
+            inside=inside,
+            fail=self.tree.snippet(fail + ";", line) if fail is not None else None,
+        )
+
+    def _flat(self, function: Function, node: Node) -> Iterator[Node]:
+        """The call expressions under ``node`` in source order (a call's
+        arguments before it), a guard read as its lock's calls where it
+        stands and its release's where its scope ends (the block's end for
+        ``guard()``, the end of the statement after ``scoped_guard()``)."""
+        if node.type not in BLOCKS:
+            for child in node.children:
+                yield from self._flat(function, child)
+            if node.type == "call_expression":
+                yield node
+            return
+        closing: list[Node] = []
+        after: dict[int, Node] = {}
+        statements = [c for c in node.children if c.type not in ("comment", "preproc_arg")]
+        for index, child in enumerate(statements):
+            guarded = self._guard(function, child)
+            if guarded is None:
+                yield from self._flat(function, child)
+                if child.id in after:
+                    yield from _calls(after.pop(child.id))
+                continue
+            yield from _calls(guarded.lock)
+            if guarded.fail is not None:
+                yield from self._flat(function, guarded.fail)
+            scope = statements[index + 1] if index + 1 < len(statements) else None
+            if guarded.inside is not None:
+                yield from self._flat(function, guarded.inside)
+                yield from _calls(guarded.unlock)
+            elif guarded.scoped and scope is not None:
+                after[scope.id] = guarded.unlock
+            else:
+                closing.append(guarded.unlock)
+        for unlock in reversed(closing):
+            yield from _calls(unlock)
 
     def _statement(self, node: Node, function: Function, cited: str, helpers: bool) -> Flow:
         """The paths through ``node``: those that go on after it, those that
@@ -591,6 +749,29 @@ class Reading:
             inner = [child for child in node.named_children if child.type != "statement_identifier"]
             return statement(inner[-1]) if inner else Flow(EMPTY)
         return Flow(expression(node))
+
+
+@attrs.frozen
+class Guarded:
+    """What a guard statement stands for: a block holding its lock's
+    calls, one holding its release's, whether the statement after it is
+    its scope, whether its lock may fail, and the statement run when it
+    does (``scoped_cond_guard``)."""
+
+    lock: Node = attrs.field(eq=False)
+    unlock: Node = attrs.field(eq=False)
+    scoped: bool
+    conditional: bool = False
+    fail: Node | None = attrs.field(default=None, eq=False)
+    inside: Node | None = attrs.field(default=None, eq=False)
+    """The scope, where the statement holds it (``scoped_guard(C) {...}``
+    with one argument parses as a definition of a function)."""
+
+
+def _end_line(node: Node) -> int:
+    """The line of the end of the block around ``node``."""
+    block = node.parent
+    return (block if block is not None else node).end_point[0] + 1
 
 
 def _statements(node: Node) -> list[Node]:
