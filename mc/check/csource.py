@@ -375,21 +375,25 @@ class Extractor:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._files: dict[str, SourceFile | None] = {}
-        self._classes: guards.Classes | None = None
+        self._classes: dict[str, guards.Classes] = {}
         self._snippets: dict[tuple[str, int], Tree] = {}
 
-    def classes(self) -> guards.Classes:
-        """The guard classes the tree's ``include/`` headers define."""
-        if self._classes is None:
+    def classes(self, path: str) -> guards.Classes:
+        """The guard classes the headers of the tree's ``include/`` and of
+        the directory of file ``path`` (``fs/mount.h`` for ``fs/namespace.c``)
+        define."""
+        directory = str(Path(path).parent)
+        if directory not in self._classes:
             defined: dict[str, guards.GuardClass] = {}
             include = self.root / "include"
-            for header in sorted(include.rglob("*.h")) if include.is_dir() else ():
+            headers = sorted(include.rglob("*.h")) if include.is_dir() else []
+            headers += sorted((self.root / directory).glob("*.h"))
+            for header in headers:
                 if header.is_file():
-                    path = str(header.relative_to(self.root))
                     text = header.read_bytes().decode("utf-8", "replace")
-                    defined.update(guards.definitions(text, path))
-            self._classes = guards.Classes(defined)
-        return self._classes
+                    defined.update(guards.definitions(text, str(header.relative_to(self.root))))
+            self._classes[directory] = guards.Classes(defined)
+        return self._classes[directory]
 
     def snippet(self, statements: str, line: int) -> Node:
         """``statements`` parsed as a block that starts at ``line`` (what a
@@ -501,12 +505,12 @@ class Reading:
     def _walk(
         self, function: Function, cited: str, read: set[str], *, helpers: bool
     ) -> Iterator[KernelCall]:
-        for node in self._flat(function, function.body):
+        for node, guarded in self._flat(function, function.body):
             callee = node.child_by_field_name("function")
             name = _text(callee) if callee is not None and callee.type == "identifier" else ""
             if name in self._methods(function):
                 name = ""
-            target = self._resolve(function, name, helpers=helpers) if name else None
+            target = self._resolve(function, name, helpers=helpers or guarded) if name else None
             if target is None:
                 call = self._call(function, cited, node)
                 if call is not None:
@@ -579,7 +583,7 @@ class Reading:
             if guarded is None:
                 flow = flow.then(self._statement(child, function, cited, helpers))
                 continue
-            taken = Flow(self._expression(guarded.lock, function, cited, helpers))
+            taken = Flow(self._expression(guarded.lock, function, cited, True))
             scope = guarded.inside
             if guarded.scoped and scope is None and index + 1 < len(statements):
                 scope = statements[index + 1]
@@ -648,7 +652,7 @@ class Reading:
             )
         else:
             return None
-        found = self.tree.classes().get(name, local)
+        found = self.tree.classes(function.file).get(name, local)
         if found is None:
             return None
         lock, unlock = found.calls(values)
@@ -665,16 +669,18 @@ class Reading:
             fail=self.tree.snippet(fail + ";", line) if fail is not None else None,
         )
 
-    def _flat(self, function: Function, node: Node) -> Iterator[Node]:
+    def _flat(self, function: Function, node: Node) -> Iterator[tuple[Node, bool]]:
         """The call expressions under ``node`` in source order (a call's
         arguments before it), a guard read as its lock's calls where it
         stands and its release's where its scope ends (the block's end for
-        ``guard()``, the end of the statement after ``scoped_guard()``)."""
+        ``guard()``, the end of the statement after ``scoped_guard()``);
+        each with whether a guard's definition makes it (a static helper
+        it calls is what the guard does, read even in a helper)."""
         if node.type not in BLOCKS:
             for child in node.children:
                 yield from self._flat(function, child)
             if node.type == "call_expression":
-                yield node
+                yield node, False
             return
         closing: list[Node] = []
         after: dict[int, Node] = {}
@@ -684,21 +690,21 @@ class Reading:
             if guarded is None:
                 yield from self._flat(function, child)
                 if child.id in after:
-                    yield from _calls(after.pop(child.id))
+                    yield from _made(after.pop(child.id))
                 continue
-            yield from _calls(guarded.lock)
+            yield from _made(guarded.lock)
             if guarded.fail is not None:
                 yield from self._flat(function, guarded.fail)
             scope = statements[index + 1] if index + 1 < len(statements) else None
             if guarded.inside is not None:
                 yield from self._flat(function, guarded.inside)
-                yield from _calls(guarded.unlock)
+                yield from _made(guarded.unlock)
             elif guarded.scoped and scope is not None:
                 after[scope.id] = guarded.unlock
             else:
                 closing.append(guarded.unlock)
         for unlock in reversed(closing):
-            yield from _calls(unlock)
+            yield from _made(unlock)
 
     def _statement(self, node: Node, function: Function, cited: str, helpers: bool) -> Flow:
         """The paths through ``node``: those that go on after it, those that
@@ -766,6 +772,11 @@ class Guarded:
     inside: Node | None = attrs.field(default=None, eq=False)
     """The scope, where the statement holds it (``scoped_guard(C) {...}``
     with one argument parses as a definition of a function)."""
+
+
+def _made(block: Node) -> Iterator[tuple[Node, bool]]:
+    """The calls a guard's definition makes."""
+    return ((call, True) for call in _calls(block))
 
 
 def _end_line(node: Node) -> int:
