@@ -810,3 +810,18 @@ def test_guard_classes_fill_their_arguments_in() -> None:
     assert killable is not None and killable.conditional
     assert killable.calls(["&s"]) == ("down_write_killable(&s) == 0", "up_write(&s)")
     assert classes.get("no_such_class") is None
+
+
+def test_a_guard_in_a_static_helper_is_read_as_its_definition() -> None:
+    """A static helper is read one level down, its own helpers not; the
+    static helpers a guard's definition calls (``table_lock()``) or a
+    cleanup macro expands to (``pin_point()``) are what the guard does, and
+    are read in a helper too."""
+    calls, paths = _guarded("add_mount")
+    assert calls == [
+        ("lock", "down_write(&table_sem)", 9),
+        ("lock", "inode_lock(path->dentry->d_inode)", 22),
+        ("unlock", "inode_unlock(pin->point->d_inode)", 28),
+        ("unlock", "up_write(&table_sem)", 14),
+    ]
+    assert paths == {("down_write(&table_sem)", "inode_lock(path->dentry->d_inode)")}
