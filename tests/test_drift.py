@@ -825,3 +825,19 @@ def test_a_guard_in_a_static_helper_is_read_as_its_definition() -> None:
         ("unlock", "up_write(&table_sem)", 14),
     ]
     assert paths == {("down_write(&table_sem)", "inode_lock(path->dentry->d_inode)")}
+
+
+def test_a_scoped_guard_without_braces_holds_its_one_statement() -> None:
+    """``scoped_guard(C) x = f();`` parses as a declaration of ``x`` and
+    ``scoped_guard(C, y) v = 1;`` as an assignment holding an error: each
+    is read as the guard around its one statement."""
+    calls, paths = _guarded("look_twice")
+    assert calls == [
+        ("lock", "down_read(&table_sem)", 120),
+        ("unlock", "up_read(&table_sem)", 121),
+        ("lock", "spin_lock(&table->lock)", 122),
+        ("unlock", "spin_unlock(&table->lock)", 123),
+        ("lock", "mutex_lock(&table->m)", 124),
+        ("unlock", "mutex_unlock(&table->m)", 125),
+    ]
+    assert paths == {("down_read(&table_sem)", "spin_lock(&table->lock)", "mutex_lock(&table->m)")}

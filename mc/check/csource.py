@@ -605,11 +605,17 @@ class Reading:
         statement after them their scope), or a macro of the file declaring
         a ``__cleanup`` variable; None for any other statement."""
         inside: Node | None = None
+        merged = _merged_scope(statement)
+        if merged is not None:
+            callee_name, values, body, body_line = merged
+            inside = self.tree.snippet(body, body_line)
+            ends = statement.end_point[0] + 1
+            return self._class_guard(function, statement, callee_name, values, inside, ends)
         if statement.type == "function_definition":
             callee = statement.child_by_field_name("type")
             arguments = statement.child_by_field_name("declarator")
             inside = statement.child_by_field_name("body")
-            if callee is None or _text(callee) not in ("scoped_guard", "scoped_cond_guard"):
+            if callee is None or _text(callee) not in SCOPED:
                 return None
         elif statement.type == "expression_statement" and statement.named_children:
             call = statement.named_children[0]
@@ -623,24 +629,18 @@ class Reading:
             return None
         values, _ = guards.split_arguments(_text(arguments), 0)
         source = self.tree.file(function.file)
-        local = source.guards if source is not None else {}
         line = statement.start_point[0] + 1
-        fail: str | None = None
         if callee.type == "call_expression":
             inner = callee.child_by_field_name("function")
             held = callee.child_by_field_name("arguments")
             if inner is None or held is None or _text(inner) != "guard":
                 return None
-            name, scoped = _text(held).strip("() \t\n"), False
-        elif _text(callee) in ("scoped_guard", "scoped_cond_guard"):
-            if not values:
-                return None
-            name, scoped, values = values[0], True, values[1:]
-            if _text(callee) == "scoped_cond_guard":
-                if not values:
-                    return None
-                fail, values = values[0], values[1:]
-        elif callee.type == "identifier" and source is not None:
+            return self._class_guard(
+                function, statement, "guard", [_text(held).strip("() \t\n"), *values], None
+            )
+        if _text(callee) in SCOPED:
+            return self._class_guard(function, statement, _text(callee), values, inside)
+        if callee.type == "identifier" and source is not None:
             expanded = guards.expand(_text(callee), values, source.macros)
             if expanded is None:
                 return None
@@ -650,8 +650,32 @@ class Reading:
                 self.tree.snippet("".join(f"{r};" for r in releases), _end_line(statement)),
                 scoped=False,
             )
-        else:
+        return None
+
+    def _class_guard(
+        self,
+        function: Function,
+        statement: Node,
+        form: str,
+        values: list[str],
+        inside: Node | None,
+        ends: int = 0,
+    ) -> Guarded | None:
+        """``guard(C)(x)`` (``values`` the class and the arguments),
+        ``scoped_guard(C, x)`` or ``scoped_cond_guard(C, FAIL, x)``, its
+        scope ``inside`` the statement (ending on line ``ends`` where it
+        is read apart from it) or the statement after it."""
+        if not values:
             return None
+        source = self.tree.file(function.file)
+        local = source.guards if source is not None else {}
+        line = statement.start_point[0] + 1
+        name, scoped, values = values[0], form != "guard", values[1:]
+        fail: str | None = None
+        if form == "scoped_cond_guard":
+            if not values:
+                return None
+            fail, values = values[0], values[1:]
         found = self.tree.classes(function.file).get(name, local)
         if found is None:
             return None
@@ -660,6 +684,7 @@ class Reading:
         while scope is not None and scope.type == "comment":
             scope = scope.next_named_sibling
         end = scope.end_point[0] + 1 if scoped and scope is not None else _end_line(statement)
+        end = ends or end
         return Guarded(
             self.tree.snippet(lock + ";", line),
             self.tree.snippet(unlock + ";", end),
@@ -755,6 +780,29 @@ class Reading:
             inner = [child for child in node.named_children if child.type != "statement_identifier"]
             return statement(inner[-1]) if inner else Flow(EMPTY)
         return Flow(expression(node))
+
+
+SCOPED = ("scoped_guard", "scoped_cond_guard")
+SCOPED_START = re.compile(r"^(scoped_guard|scoped_cond_guard)\s*\(")
+
+
+def _merged_scope(statement: Node) -> tuple[str, list[str], str, int] | None:
+    """A ``scoped_guard(C, x) STATEMENT`` the grammar parsed as one
+    statement (a declaration of ``STATEMENT``'s variable, an assignment
+    holding an error): the form, its arguments, the text of its scope and
+    the line the scope starts on."""
+    if statement.type not in ("declaration", "expression_statement"):
+        return None
+    text = _text(statement)
+    start = SCOPED_START.match(text)
+    if start is None:
+        return None
+    values, end = guards.split_arguments(text, start.end() - 1)
+    rest = text[end + 1 :]
+    if not rest.strip(" \t\n;"):
+        return None
+    line = statement.start_point[0] + 1 + text[: end + 1].count("\n")
+    return start.group(1), values, rest, line
 
 
 @attrs.frozen
