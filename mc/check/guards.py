@@ -10,8 +10,13 @@ definition where the tree has one (``DEFINE_GUARD``,
 ``DEFINE_GUARD_COND``, ``DEFINE_LOCK_GUARD_0``, ``DEFINE_LOCK_GUARD_1``,
 ``DEFINE_LOCK_GUARD_1_COND``, ``DEFINE_CLASS``, in the file read or under
 ``include/``), else from ``GENERIC``, the definitions of
-include/linux/{mutex,rwsem,spinlock,rwlock,rcupdate,fs}.h (torvalds/linux
-6.12 to 6.18).  A function-like macro of the file whose expansion declares
+include/linux/{mutex,rwsem,spinlock,rcupdate,fs}.h as the copies and
+patches in the search index show them (6.5 to after 6.18: ``rwsem_*``
+moved from ``DEFINE_GUARD`` to ``DEFINE_LOCK_GUARD_1`` there, the same
+calls).  Semantics from include/linux/cleanup.h (6.12 and later):
+``scoped_guard()`` is a one-round ``for`` left by ``break``,
+``scoped_cond_guard()`` runs ``_fail`` and breaks when the lock fails.
+A function-like macro of the file whose expansion declares
 a variable with ``__cleanup(fn)`` (fs/namespace.c's ``LOCK_MOUNT()``) is
 read as its expansion, ``fn`` releasing at the end of the block.
 """
@@ -95,6 +100,7 @@ def _generic() -> dict[str, GuardClass]:
             f"{call}_unlock_irqrestore(_T->lock, _T->flags)",
             "lock1",
         )
+    add("spinlock_bh", "spin_lock_bh(_T->lock)", "spin_unlock_bh(_T->lock)", "lock1")
     add("spinlock_try", "spin_trylock(_T->lock)", "spin_unlock(_T->lock)", "lock1", True)
     add(
         "raw_spinlock_try", "raw_spin_trylock(_T->lock)", "raw_spin_unlock(_T->lock)", "lock1", True
