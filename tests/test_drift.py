@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from mc.check import csource, drift
+from mc.check import csource, drift, guards
 from mc.check.registry import shipped_modules
 from mc.dsl.operation import Operation
 from mc.dsl.scenario import Registry
@@ -676,3 +676,168 @@ def test_initializers_and_flag_changes_are_not_lock_calls() -> None:
     assert changed == []
     assert not csource.LOCK_CALL.match("mmap_assert_locked")
     assert csource.LOCK_CALL.match("sb_start_write_trylock")
+
+
+GUARDS = KERNEL / "guards"
+
+
+def _guarded(name: str) -> tuple[list[tuple[str, str, int]], set[tuple[str, ...]]]:
+    """The calls (kind, call, line) and the paths of ``name`` in
+    ``guards/fs/mount.c``."""
+    tree = csource.Extractor(GUARDS)
+    parsed = tree.file("fs/mount.c")
+    assert parsed is not None
+    function = parsed.functions[name]
+    reading = csource.Reading(tree, {name: function})
+    calls = [(c.kind, c.call, c.line) for c in reading.calls(function)[0]]
+    return calls, {tuple(step.call for step in path) for path in reading.orders(function)}
+
+
+def test_a_guard_holds_its_lock_to_every_exit_of_its_block() -> None:
+    """``guard(table_excl)();``, a class the file defines with
+    ``DEFINE_LOCK_GUARD_0`` as a static helper's calls, is read as that
+    helper's ``down_write()`` where it stands: on the early return's path
+    and on the path that goes on; its release ends the block."""
+    calls, paths = _guarded("set_flags")
+    assert calls == [
+        ("lock", "down_write(&table_sem)", 9),
+        ("lock", "mutex_lock(&mnt->m)", 42),
+        ("unlock", "mutex_unlock(&mnt->m)", 43),
+        ("unlock", "up_write(&table_sem)", 14),
+    ]
+    assert paths == {
+        ("down_write(&table_sem)",),
+        ("down_write(&table_sem)", "mutex_lock(&mnt->m)"),
+    }
+
+
+def test_a_scoped_guard_is_left_by_a_goto_and_at_its_end() -> None:
+    """``scoped_guard(table_shared) {...}`` takes ``down_read()`` before
+    its body and releases it after; a ``goto out`` inside it skips what
+    follows the scope."""
+    calls, paths = _guarded("count_mounts")
+    assert calls == [
+        ("lock", "down_read(&table_sem)", 51),
+        ("lock", "spin_lock(&table->lock)", 55),
+        ("unlock", "spin_unlock(&table->lock)", 56),
+        ("unlock", "up_read(&table_sem)", 57),
+        ("lock", "mutex_lock(&table->m)", 58),
+        ("unlock", "mutex_unlock(&table->m)", 59),
+    ]
+    assert paths == {
+        ("down_read(&table_sem)",),
+        ("down_read(&table_sem)", "spin_lock(&table->lock)", "mutex_lock(&table->m)"),
+    }
+
+
+def test_a_class_the_tree_defines_is_read_from_its_definition() -> None:
+    """``include/linux/fs.h`` of the fixture defines ``super_write`` and
+    ``inode_excl`` (``DEFINE_GUARD``) and ``inode_excl_try``
+    (``DEFINE_GUARD_COND``, released as ``inode_excl``); a scoped guard of a
+    conditional class may skip its body."""
+    calls, paths = _guarded("truncate_file")
+    assert calls == [
+        ("lock", "sb_start_write(inode->i_sb)", 70),
+        ("unlock", "sb_end_write(inode->i_sb)", 71),
+    ]
+    assert paths == {(), ("sb_start_write(inode->i_sb)",)}
+    calls, paths = _guarded("touch_inode")
+    assert calls == [
+        ("lock", "down_write_trylock(&inode->i_rwsem)", 95),
+        ("unlock", "up_write(&inode->i_rwsem)", 98),
+        ("lock", "down_write(&inode->i_rwsem)", 99),
+        ("unlock", "up_write(&inode->i_rwsem)", 102),
+    ]
+    assert paths == {
+        ("down_write_trylock(&inode->i_rwsem)",),
+        ("down_write_trylock(&inode->i_rwsem)", "down_write(&inode->i_rwsem)"),
+    }
+
+
+def test_a_scoped_cond_guard_runs_its_failure_statement_instead_of_its_body() -> None:
+    calls, paths = _guarded("wait_for_table")
+    assert calls == [
+        ("lock", "mutex_lock_interruptible(&table->m)", 76),
+        ("lock", "spin_lock(&table->lock)", 77),
+        ("unlock", "spin_unlock(&table->lock)", 78),
+        ("unlock", "mutex_unlock(&table->m)", 79),
+    ]
+    assert paths == {
+        ("mutex_lock_interruptible(&table->m)",),
+        ("mutex_lock_interruptible(&table->m)", "spin_lock(&table->lock)"),
+    }
+
+
+def test_a_macro_declaring_a_cleanup_variable_is_read_as_its_expansion() -> None:
+    """``PIN_POINT(pin, path)`` (the shape of fs/namespace.c's
+    ``LOCK_MOUNT()``) expands to a ``__cleanup(unpin_point)`` variable and
+    a call of ``pin_point()``: the helper's lock where it stands, the
+    cleanup's release at the end of the block."""
+    calls, paths = _guarded("attach")
+    assert calls == [
+        ("lock", "inode_lock(path->dentry->d_inode)", 22),
+        ("lock", "down_write(&mnt->sem)", 88),
+        ("unlock", "up_write(&mnt->sem)", 89),
+        ("unlock", "inode_unlock(pin->point->d_inode)", 28),
+    ]
+    assert paths == {
+        ("inode_lock(path->dentry->d_inode)",),
+        ("inode_lock(path->dentry->d_inode)", "down_write(&mnt->sem)"),
+    }
+
+
+def test_guard_classes_fill_their_arguments_in() -> None:
+    """The generic classes of the kernel's headers, and definitions read
+    from text: ``_T`` is a ``DEFINE_GUARD``'s argument, ``_T->lock`` a
+    ``DEFINE_LOCK_GUARD_1``'s, a conditional class released as its base."""
+    assert guards.GENERIC["spinlock_irqsave"].calls(["&wb->list_lock"]) == (
+        "spin_lock_irqsave(&wb->list_lock, flags)",
+        "spin_unlock_irqrestore(&wb->list_lock, flags)",
+    )
+    assert guards.GENERIC["rwsem_write"].calls(["&sb->s_umount"]) == (
+        "down_write(&sb->s_umount)",
+        "up_write(&sb->s_umount)",
+    )
+    defined = guards.definitions(
+        "#define DEFINE_GUARD(_name, _type, _lock, _unlock) \\\n\tnothing\n"
+        "DEFINE_GUARD(sem, struct rw_semaphore *,\n\tdown_write(_T), up_write(_T))\n"
+        "DEFINE_GUARD_COND(sem, _kill, down_write_killable(_T) == 0)\n",
+        "x.h",
+    )
+    assert set(defined) == {"sem", "sem_kill"}
+    classes = guards.Classes(defined)
+    killable = classes.get("sem_kill")
+    assert killable is not None and killable.conditional
+    assert killable.calls(["&s"]) == ("down_write_killable(&s) == 0", "up_write(&s)")
+    assert classes.get("no_such_class") is None
+
+
+def test_a_guard_in_a_static_helper_is_read_as_its_definition() -> None:
+    """A static helper is read one level down, its own helpers not; the
+    static helpers a guard's definition calls (``table_lock()``) or a
+    cleanup macro expands to (``pin_point()``) are what the guard does, and
+    are read in a helper too."""
+    calls, paths = _guarded("add_mount")
+    assert calls == [
+        ("lock", "down_write(&table_sem)", 9),
+        ("lock", "inode_lock(path->dentry->d_inode)", 22),
+        ("unlock", "inode_unlock(pin->point->d_inode)", 28),
+        ("unlock", "up_write(&table_sem)", 14),
+    ]
+    assert paths == {("down_write(&table_sem)", "inode_lock(path->dentry->d_inode)")}
+
+
+def test_a_scoped_guard_without_braces_holds_its_one_statement() -> None:
+    """``scoped_guard(C) x = f();`` parses as a declaration of ``x`` and
+    ``scoped_guard(C, y) v = 1;`` as an assignment holding an error: each
+    is read as the guard around its one statement."""
+    calls, paths = _guarded("look_twice")
+    assert calls == [
+        ("lock", "down_read(&table_sem)", 120),
+        ("unlock", "up_read(&table_sem)", 121),
+        ("lock", "spin_lock(&table->lock)", 122),
+        ("unlock", "spin_unlock(&table->lock)", 123),
+        ("lock", "mutex_lock(&table->m)", 124),
+        ("unlock", "mutex_unlock(&table->m)", 125),
+    ]
+    assert paths == {("down_read(&table_sem)", "spin_lock(&table->lock)", "mutex_lock(&table->m)")}

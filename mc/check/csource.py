@@ -21,7 +21,9 @@ from typing import NamedTuple
 
 import attrs
 import tree_sitter_c
-from tree_sitter import Language, Node, Parser
+from tree_sitter import Language, Node, Parser, Tree
+
+from mc.check import guards
 
 C = Language(tree_sitter_c.language())
 
@@ -147,6 +149,11 @@ class SourceFile:
             raise CSourceError(f"{path} is not a text file")
         self.path = path
         self.tree = Parser(C).parse(source)
+        text = source.decode("utf-8", "replace")
+        self.guards = guards.definitions(text, path)
+        """The guard classes the file defines."""
+        self.macros = guards.macros(text)
+        """The function-like macros the file defines."""
         self.functions: dict[str, Function] = {}
         for node in _definitions(self.tree.root_node):
             function = _function(node, path)
@@ -368,6 +375,36 @@ class Extractor:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._files: dict[str, SourceFile | None] = {}
+        self._classes: dict[str, guards.Classes] = {}
+        self._snippets: dict[tuple[str, int], Tree] = {}
+
+    def classes(self, path: str) -> guards.Classes:
+        """The guard classes the headers of the tree's ``include/`` and of
+        the directory of file ``path`` (``fs/mount.h`` for ``fs/namespace.c``)
+        define."""
+        directory = str(Path(path).parent)
+        if directory not in self._classes:
+            defined: dict[str, guards.GuardClass] = {}
+            include = self.root / "include"
+            headers = sorted(include.rglob("*.h")) if include.is_dir() else []
+            headers += sorted((self.root / directory).glob("*.h"))
+            for header in headers:
+                if header.is_file():
+                    text = header.read_bytes().decode("utf-8", "replace")
+                    defined.update(guards.definitions(text, str(header.relative_to(self.root))))
+            self._classes[directory] = guards.Classes(defined)
+        return self._classes[directory]
+
+    def snippet(self, statements: str, line: int) -> Node:
+        """``statements`` parsed as a block that starts at ``line`` (what a
+        guard stands for, read where the guard is)."""
+        key = (statements, line)
+        if key not in self._snippets:
+            source = "\n" * (line - 1) + "void guarded(void) {" + statements + "\n;}"
+            self._snippets[key] = Parser(C).parse(source.encode())
+        definition = self._snippets[key].root_node.children[-1]
+        body = definition.child_by_field_name("body")
+        return body if body is not None else definition
 
     def file(self, path: str) -> SourceFile | None:
         """The parsed file, or None when the tree has no such file."""
@@ -468,12 +505,12 @@ class Reading:
     def _walk(
         self, function: Function, cited: str, read: set[str], *, helpers: bool
     ) -> Iterator[KernelCall]:
-        for node in _calls(function.body):
+        for node, guarded in self._flat(function, function.body):
             callee = node.child_by_field_name("function")
             name = _text(callee) if callee is not None and callee.type == "identifier" else ""
             if name in self._methods(function):
                 name = ""
-            target = self._resolve(function, name, helpers=helpers) if name else None
+            target = self._resolve(function, name, helpers=helpers or guarded) if name else None
             if target is None:
                 call = self._call(function, cited, node)
                 if call is not None:
@@ -537,10 +574,162 @@ class Reading:
         self, children: Iterable[Node], function: Function, cited: str, helpers: bool
     ) -> Flow:
         flow = Flow(EMPTY)
-        for child in children:
-            if child.type not in ("comment", "preproc_arg"):
+        statements = [c for c in children if c.type not in ("comment", "preproc_arg")]
+        body: set[int] = set()
+        for index, child in enumerate(statements):
+            if child.id in body:
+                continue
+            guarded = self._guard(function, child)
+            if guarded is None:
                 flow = flow.then(self._statement(child, function, cited, helpers))
+                continue
+            taken = Flow(self._expression(guarded.lock, function, cited, True))
+            scope = guarded.inside
+            if guarded.scoped and scope is None and index + 1 < len(statements):
+                scope = statements[index + 1]
+                body.add(scope.id)
+            if not guarded.scoped or scope is None:
+                flow = flow.then(taken)
+                continue
+            inner = self._statement(scope, function, cited, helpers).left()
+            if guarded.fail is not None:
+                inner = inner | self._statement(guarded.fail, function, cited, helpers).left()
+            elif guarded.conditional:
+                inner = inner | Flow(EMPTY)
+            flow = flow.then(taken.then(inner))
         return flow
+
+    def _guard(self, function: Function, statement: Node) -> Guarded | None:
+        """What a guard statement of ``function`` stands for: ``guard(C)(x);``,
+        ``scoped_guard(C, x)`` and ``scoped_cond_guard(C, FAIL, x)`` (the
+        statement after them their scope), or a macro of the file declaring
+        a ``__cleanup`` variable; None for any other statement."""
+        inside: Node | None = None
+        merged = _merged_scope(statement)
+        if merged is not None:
+            callee_name, values, body, body_line = merged
+            inside = self.tree.snippet(body, body_line)
+            ends = statement.end_point[0] + 1
+            return self._class_guard(function, statement, callee_name, values, inside, ends)
+        if statement.type == "function_definition":
+            callee = statement.child_by_field_name("type")
+            arguments = statement.child_by_field_name("declarator")
+            inside = statement.child_by_field_name("body")
+            if callee is None or _text(callee) not in SCOPED:
+                return None
+        elif statement.type == "expression_statement" and statement.named_children:
+            call = statement.named_children[0]
+            callee = call.child_by_field_name("function")
+            arguments = call.child_by_field_name("arguments")
+            if call.type != "call_expression":
+                return None
+        else:
+            return None
+        if callee is None or arguments is None:
+            return None
+        values, _ = guards.split_arguments(_text(arguments), 0)
+        source = self.tree.file(function.file)
+        line = statement.start_point[0] + 1
+        if callee.type == "call_expression":
+            inner = callee.child_by_field_name("function")
+            held = callee.child_by_field_name("arguments")
+            if inner is None or held is None or _text(inner) != "guard":
+                return None
+            return self._class_guard(
+                function, statement, "guard", [_text(held).strip("() \t\n"), *values], None
+            )
+        if _text(callee) in SCOPED:
+            return self._class_guard(function, statement, _text(callee), values, inside)
+        if callee.type == "identifier" and source is not None:
+            expanded = guards.expand(_text(callee), values, source.macros)
+            if expanded is None:
+                return None
+            statements, releases = expanded
+            return Guarded(
+                self.tree.snippet(statements + ";", line),
+                self.tree.snippet("".join(f"{r};" for r in releases), _end_line(statement)),
+                scoped=False,
+            )
+        return None
+
+    def _class_guard(
+        self,
+        function: Function,
+        statement: Node,
+        form: str,
+        values: list[str],
+        inside: Node | None,
+        ends: int = 0,
+    ) -> Guarded | None:
+        """``guard(C)(x)`` (``values`` the class and the arguments),
+        ``scoped_guard(C, x)`` or ``scoped_cond_guard(C, FAIL, x)``, its
+        scope ``inside`` the statement (ending on line ``ends`` where it
+        is read apart from it) or the statement after it."""
+        if not values:
+            return None
+        source = self.tree.file(function.file)
+        local = source.guards if source is not None else {}
+        line = statement.start_point[0] + 1
+        name, scoped, values = values[0], form != "guard", values[1:]
+        fail: str | None = None
+        if form == "scoped_cond_guard":
+            if not values:
+                return None
+            fail, values = values[0], values[1:]
+        found = self.tree.classes(function.file).get(name, local)
+        if found is None:
+            return None
+        lock, unlock = found.calls(values)
+        scope = inside or statement.next_named_sibling
+        while scope is not None and scope.type == "comment":
+            scope = scope.next_named_sibling
+        end = scope.end_point[0] + 1 if scoped and scope is not None else _end_line(statement)
+        end = ends or end
+        return Guarded(
+            self.tree.snippet(lock + ";", line),
+            self.tree.snippet(unlock + ";", end),
+            scoped=scoped,
+            conditional=found.conditional,
+            inside=inside,
+            fail=self.tree.snippet(fail + ";", line) if fail is not None else None,
+        )
+
+    def _flat(self, function: Function, node: Node) -> Iterator[tuple[Node, bool]]:
+        """The call expressions under ``node`` in source order (a call's
+        arguments before it), a guard read as its lock's calls where it
+        stands and its release's where its scope ends (the block's end for
+        ``guard()``, the end of the statement after ``scoped_guard()``);
+        each with whether a guard's definition makes it (a static helper
+        it calls is what the guard does, read even in a helper)."""
+        if node.type not in BLOCKS:
+            for child in node.children:
+                yield from self._flat(function, child)
+            if node.type == "call_expression":
+                yield node, False
+            return
+        closing: list[Node] = []
+        after: dict[int, Node] = {}
+        statements = [c for c in node.children if c.type not in ("comment", "preproc_arg")]
+        for index, child in enumerate(statements):
+            guarded = self._guard(function, child)
+            if guarded is None:
+                yield from self._flat(function, child)
+                if child.id in after:
+                    yield from _made(after.pop(child.id))
+                continue
+            yield from _made(guarded.lock)
+            if guarded.fail is not None:
+                yield from self._flat(function, guarded.fail)
+            scope = statements[index + 1] if index + 1 < len(statements) else None
+            if guarded.inside is not None:
+                yield from self._flat(function, guarded.inside)
+                yield from _made(guarded.unlock)
+            elif guarded.scoped and scope is not None:
+                after[scope.id] = guarded.unlock
+            else:
+                closing.append(guarded.unlock)
+        for unlock in reversed(closing):
+            yield from _made(unlock)
 
     def _statement(self, node: Node, function: Function, cited: str, helpers: bool) -> Flow:
         """The paths through ``node``: those that go on after it, those that
@@ -591,6 +780,57 @@ class Reading:
             inner = [child for child in node.named_children if child.type != "statement_identifier"]
             return statement(inner[-1]) if inner else Flow(EMPTY)
         return Flow(expression(node))
+
+
+SCOPED = ("scoped_guard", "scoped_cond_guard")
+SCOPED_START = re.compile(r"^(scoped_guard|scoped_cond_guard)\s*\(")
+
+
+def _merged_scope(statement: Node) -> tuple[str, list[str], str, int] | None:
+    """A ``scoped_guard(C, x) STATEMENT`` the grammar parsed as one
+    statement (a declaration of ``STATEMENT``'s variable, an assignment
+    holding an error): the form, its arguments, the text of its scope and
+    the line the scope starts on."""
+    if statement.type not in ("declaration", "expression_statement"):
+        return None
+    text = _text(statement)
+    start = SCOPED_START.match(text)
+    if start is None:
+        return None
+    values, end = guards.split_arguments(text, start.end() - 1)
+    rest = text[end + 1 :]
+    if not rest.strip(" \t\n;"):
+        return None
+    line = statement.start_point[0] + 1 + text[: end + 1].count("\n")
+    return start.group(1), values, rest, line
+
+
+@attrs.frozen
+class Guarded:
+    """What a guard statement stands for: a block holding its lock's
+    calls, one holding its release's, whether the statement after it is
+    its scope, whether its lock may fail, and the statement run when it
+    does (``scoped_cond_guard``)."""
+
+    lock: Node = attrs.field(eq=False)
+    unlock: Node = attrs.field(eq=False)
+    scoped: bool
+    conditional: bool = False
+    fail: Node | None = attrs.field(default=None, eq=False)
+    inside: Node | None = attrs.field(default=None, eq=False)
+    """The scope, where the statement holds it (``scoped_guard(C) {...}``
+    with one argument parses as a definition of a function)."""
+
+
+def _made(block: Node) -> Iterator[tuple[Node, bool]]:
+    """The calls a guard's definition makes."""
+    return ((call, True) for call in _calls(block))
+
+
+def _end_line(node: Node) -> int:
+    """The line of the end of the block around ``node``."""
+    block = node.parent
+    return (block if block is not None else node).end_point[0] + 1
 
 
 def _statements(node: Node) -> list[Node]:
