@@ -70,6 +70,18 @@ UNLIST_LOCKS = (
     "spin_unlock(&parent->d_lock)",
     "spin_lock_nested(&dentry->d_lock,DENTRY_D_LOCK_NESTED)",
 )
+SPLICE_LEFT_OUT = (
+    "spin_lock(&inode->i_lock)",
+    "spin_unlock(&inode->i_lock)",
+    "spin_lock(&dentry->d_lock)",
+    "spin_unlock(&dentry->d_lock)",
+    "mutex_trylock",
+    "inode_trylock_shared",
+    "up_read",
+    "mutex_unlock",
+    "dentry_operations.d_unalias_trylock",
+    "dentry_operations.d_unalias_unlock",
+)
 DENTRY_FREE_WITHOUT_RCU = "dentry-free-without-rcu"
 D_DELETE_UNLOCKED = "d-delete-unlocked"
 D_IPUT_UNDER_D_LOCK = "d-iput-under-d-lock"
@@ -254,27 +266,53 @@ def dput(op: Op, path: str) -> None:
     models="prune_dcache_sb() -> shrink_dentry_list() (fs/dcache.c)",
     describe=lambda path: f"shrink_dcache({path})",
     cites=(
-        Cite("fs/dcache.c", "prune_dcache_sb", "6.12"),
-        Cite("fs/dcache.c", "shrink_dentry_list", "6.12"),
-        Cite("fs/dcache.c", "lock_for_kill", "6.12"),
-        Cite("fs/dcache.c", "__dentry_kill", "6.12"),
+        Cite("fs/dcache.c", "prune_dcache_sb", DCACHE_READ),
+        Cite("fs/dcache.c", "shrink_dentry_list", DCACHE_READ),
+        Cite(
+            "fs/dcache.c",
+            "lock_for_kill",
+            DCACHE_READ,
+            leaves_out=INODE_I_LOCK,
+            because="lock_for_kill() takes the inode's i_lock (trylock, else in order "
+            "after dropping d_lock); the model has no i_lock",
+        ),
+        Cite(
+            "fs/dcache.c",
+            "__dentry_kill",
+            DCACHE_READ,
+            leaves_out=UNLIST_LOCKS,
+            because="dentry_unlist() runs under the parent's d_lock and the dentry's, "
+            "taken again; the model has no parent and no child list",
+        ),
     ),
 )
 def shrink_dcache(op: Op, path: str) -> None:
-    """The shrinker on the unused dentry: ``spin_lock(&dentry->d_lock)``;
-    lock_for_kill() gives up on a dentry someone took a reference to (or
-    killed); else __dentry_kill()."""
+    """The shrinker on the unused dentry, read in 6.17-rc3 (Kingxukai/linux
+    fs/dcache.c at 9b44fff6): ``prune_dcache_sb()`` moves unused dentries
+    to a dispose list (``list_lru_shrink_walk()`` with
+    ``dentry_lru_isolate()``, which takes d_lock by trylock under the LRU
+    lock: left out, the dentry is taken as on the list), then
+    ``shrink_dentry_list()``: ``spin_lock(&dentry->d_lock)``,
+    ``rcu_read_lock()``; lock_for_kill() gives up on a dentry someone took
+    a reference to (or killed): ``rcu_read_unlock()``, d_lock dropped;
+    else ``shrink_kill()``: ``rcu_read_unlock()``, __dentry_kill().  The
+    RCU section is a read-side section outside any path walk, the one
+    dput() has (``rcu_read_lock(dput)``)."""
     dentry = dentry_object(op.world, path)
     count, life = count_slot(op.world, path), life_slot(op.world, path)
+    rcu = dput_rcu(op.world)
     op.lock(dentry.d_lock, EXCL, "shrink_dentry_list(): spin_lock(&dentry->d_lock)")
+    op.lock(rcu, SHARED, "rcu_read_lock()")
     busy = state_expr(
         f"{path}->d_lockref.count || dead",
         lambda state: state[count] > 0 or state[life] != HASHED,
     )
     op.goto_if(busy, "skip", "if (!lock_for_kill(dentry)) /* in use, or killed */")
+    op.unlock(rcu, "shrink_kill(): rcu_read_unlock()")
     dentry_kill(op, dentry)
     op.goto("out")
     op.label("skip")
+    op.unlock(rcu, "rcu_read_unlock()")
     op.unlock(dentry.d_lock, "spin_unlock(&dentry->d_lock)")
     op.label("out")
 
@@ -297,7 +335,7 @@ def get_not_dead(scratch: Scratch, life: int, count: int) -> bool:
     describe=lambda path: f"rcu_walk({path})",
     cites=(
         Cite("fs/namei.c", "lookup_fast", "6.12"),
-        Cite("fs/dcache.c", "__d_lookup_rcu", "6.12"),
+        Cite("fs/dcache.c", "__d_lookup_rcu", DCACHE_READ),
         Cite("fs/namei.c", "try_to_unlazy_next", "6.12"),
         Cite("fs/namei.c", "terminate_walk", "6.12"),
     ),
@@ -360,8 +398,8 @@ def ext4_d_init(scratch: Scratch, dentry: str) -> int:
     cites=(
         Cite("fs/namei.c", "lookup_fast", "6.12"),
         Cite("fs/namei.c", "hash_name", "6.12"),
-        Cite("fs/dcache.c", "__d_lookup_rcu_op_compare", "6.12"),
-        Cite("fs/dcache.c", "__d_alloc", "6.12"),
+        Cite("fs/dcache.c", "__d_lookup_rcu_op_compare", DCACHE_READ),
+        Cite("fs/dcache.c", "__d_alloc", DCACHE_READ),
         Cite("fs/libfs.c", "generic_ci_d_hash", "6.12"),
         Cite("fs/libfs.c", "generic_ci_d_compare", "6.12"),
     ),
@@ -372,7 +410,17 @@ def ci_lookup(op: Op, path: str) -> None:
     ``->d_compare`` on each dentry of the hash chain under the parent; the
     inode of the first that matches.  A miss leaves rcu-walk and
     lookup_slow() allocates the dentry (``->d_init``) and asks
-    ``->lookup``."""
+    ``->lookup``.
+
+    ``__d_lookup_rcu()``, ``__d_lookup_rcu_op_compare()`` and ``__d_alloc()``
+    were read in 6.17-rc3 (Kingxukai/linux fs/dcache.c at 9b44fff6): for a
+    parent with DCACHE_OP_COMPARE the hash chain is walked under RCU alone,
+    each candidate's name and length read consistently under its ``d_seq``
+    and ->d_compare called with no lock; ``__d_alloc()`` sets ``d_op`` from
+    the superblock's default (``sb->__s_d_op``, 6.17) and calls ->d_init
+    with no lock.  Left out: ``d_seq`` and the hash chain (the model
+    compares every child of the parent, which a case-insensitive hash puts
+    on one chain)."""
     parent, name = split(path)
     directory = op.inode(parent)
     parent_dentry = dentry_object(op.world, parent)
@@ -479,15 +527,42 @@ def nfsd_rename(op: Op, old: str, new: str) -> None:
     describe=lambda path: f"lookup_splice({path})",
     cites=(
         Cite("fs/namei.c", "__lookup_slow", "6.12"),
-        Cite("fs/dcache.c", "d_splice_alias", "6.12"),
-        Cite("fs/dcache.c", "__d_move", "6.12"),
+        Cite("fs/dcache.c", "d_splice_alias", DCACHE_READ),
+        Cite(
+            "fs/dcache.c",
+            "d_splice_alias_ops",
+            DCACHE_READ,
+            leaves_out=SPLICE_LEFT_OUT,
+            because="the inode's i_lock around __d_find_any_alias() and __d_add(), the new "
+            "dentry's d_lock in __d_add() (the model has neither), and __d_unalias() "
+            "for a connected alias (a directory renamed on the server), not modelled",
+        ),
+        Cite(
+            "fs/dcache.c",
+            "__d_move",
+            DCACHE_READ,
+            leaves_out=("spin_lock", "spin_lock_nested", "spin_unlock"),
+            because="the d_lock of the two parents and of both dentries, held for the move "
+            "under rename_lock; the model has no d_lock reader of d_parent",
+        ),
     ),
 )
 def lookup_splice(op: Op, path: str) -> None:
     """A lookup of the directory ``path`` that is not in the dcache under
     its name: ``->lookup`` under the parent's i_rwsem (shared) finds the
     inode and d_splice_alias() finds its disconnected alias, which
-    ``__d_move()`` moves to the name under ``write_seqlock(&rename_lock)``."""
+    ``__d_move()`` moves to the name under ``write_seqlock(&rename_lock)``.
+
+    Read in 6.17-rc3 (Kingxukai/linux fs/dcache.c at 9b44fff6):
+    ``d_splice_alias()`` is ``d_splice_alias_ops(inode, dentry, NULL)``,
+    which finds the alias under the inode's ``i_lock``, drops it, then takes
+    ``rename_lock``; an IS_ROOT alias is moved by ``__d_move()`` (the two
+    parents' and both dentries' d_lock inside); a connected alias goes
+    through ``__d_unalias()``: ``mutex_trylock(s_vfs_rename_mutex)``,
+    ``inode_trylock_shared()`` of its parent and the new (6.15)
+    ->d_unalias_trylock/->d_unalias_unlock around ``__d_move()``, -ESTALE if
+    a trylock fails.  Left out: i_lock, the d_locks, ``__d_unalias()`` and
+    the no-alias ``__d_add()``."""
     parent, _ = split(path)
     directory, child = op.inode(parent), op.inode(path)
     op.lock(directory.i_rwsem, SHARED, "inode_lock_shared(dir)")
@@ -544,7 +619,7 @@ def add_mount(scratch: Scratch, mounted: int) -> None:
         Cite("fs/namei.c", "__traverse_mounts", "6.12"),
         Cite("fs/namei.c", "follow_automount", "6.12"),
         Cite("fs/namespace.c", "finish_automount", "6.12"),
-        Cite("fs/namei.c", "complete_walk", "6.12"),
+        Cite("fs/namei.c", "complete_walk", "6.17-rc3 (Kingxukai/linux 0291023e)"),
     ),
 )
 def walk_automount(op: Op, path: str) -> None:
@@ -557,7 +632,10 @@ def walk_automount(op: Op, path: str) -> None:
     then, nothing being mounted, ``->d_automount`` mounts NFS and
     finish_automount() grafts it under namespace_sem unless something was
     mounted meanwhile; complete_walk() then revalidates the jumped-to root
-    with ``->d_weak_revalidate``."""
+    with ``->d_weak_revalidate``.  ``complete_walk()`` (read in 6.17-rc3,
+    0291023e) leaves rcu-walk with ``try_to_unlazy()`` first and calls
+    ->d_weak_revalidate with no lock, only after a jump (ND_JUMPED) and for
+    a dentry with DCACHE_OP_WEAK_REVALIDATE."""
     point = dentry_object(op.world, path)
     mounted = mount_slot(op.world, path)
     namespace_sem = op.world.shared_lock("namespace_sem", Kind.RWSEM)
@@ -620,14 +698,18 @@ def walk_automount(op: Op, path: str) -> None:
     models="bpf_uprobe_multi_link_attach() (kernel/trace/bpf_trace.c) -> d_real_inode() -> "
     "d_real() (include/linux/dcache.h)",
     describe=lambda path: f"d_real_inode({path})",
-    cites=(Cite("kernel/trace/bpf_trace.c", "bpf_uprobe_multi_link_attach", "6.12"),),
+    cites=(
+        Cite("kernel/trace/bpf_trace.c", "bpf_uprobe_multi_link_attach", "6.12"),
+        Cite("include/linux/dcache.h", "d_real", DCACHE_READ),
+    ),
 )
 def real_inode(op: Op, path: str) -> None:
     """d_real_inode() of an overlayfs dentry (a BPF uprobe attaching to
     a binary does it; d_real_inode() and d_real() are inline in
     include/linux/dcache.h):
     ``dentry->d_op->d_real(dentry, D_REAL_DATA)``; ovl_d_real() may copy
-    up metadata and sleep."""
+    up metadata and sleep.  ``d_real()`` read in 6.17-rc3 (9b44fff6): it
+    calls ->d_real only for a dentry with DCACHE_OP_REAL, with no lock."""
     dentry = dentry_object(op.world, path)
     op.call(
         "dentry_operations.d_real",
@@ -642,11 +724,15 @@ def real_inode(op: Op, path: str) -> None:
     models="readlink(/proc/self/fd/N) -> proc_fd_link(); do_proc_readlink() -> d_path() "
     "(fs/proc/base.c, fs/d_path.c)",
     describe=lambda: "readlink(/proc/self/fd/0) of a pipe",
-    cites=(Cite("fs/d_path.c", "d_path", "6.12"), Cite("fs/pipe.c", "pipefs_dname", "6.12")),
+    cites=(
+        Cite("fs/d_path.c", "d_path", DCACHE_READ),
+        Cite("fs/pipe.c", "pipefs_dname", "6.12"),
+    ),
 )
 def pipe_d_path(op: Op) -> None:
     """d_path() of a pipe's dentry: ``d_op->d_dname`` (pipefs_dname()
-    makes up ``pipe:[ino]``) before any rcu_read_lock()."""
+    makes up ``pipe:[ino]``) before any rcu_read_lock() (``d_path()`` read
+    in 6.17-rc3, 9b44fff6: a pseudo dentry that is not a mount's root)."""
     dentry = dentry_object(op.world, "pipe:[1]")
     op.call(
         "dentry_operations.d_dname",
