@@ -698,17 +698,15 @@ def walk_automount(op: Op, path: str) -> None:
     models="bpf_uprobe_multi_link_attach() (kernel/trace/bpf_trace.c) -> d_real_inode() -> "
     "d_real() (include/linux/dcache.h)",
     describe=lambda path: f"d_real_inode({path})",
-    cites=(
-        Cite("kernel/trace/bpf_trace.c", "bpf_uprobe_multi_link_attach", "6.12"),
-        Cite("include/linux/dcache.h", "d_real", DCACHE_READ),
-    ),
+    cites=(Cite("kernel/trace/bpf_trace.c", "bpf_uprobe_multi_link_attach", "6.12"),),
 )
 def real_inode(op: Op, path: str) -> None:
     """d_real_inode() of an overlayfs dentry (a BPF uprobe attaching to
     a binary does it; d_real_inode() and d_real() are inline in
     include/linux/dcache.h):
     ``dentry->d_op->d_real(dentry, D_REAL_DATA)``; ovl_d_real() may copy
-    up metadata and sleep.  ``d_real()`` read in 6.17-rc3 (9b44fff6): it
+    up metadata and sleep.  ``d_real()`` read in 6.17-rc3 (include/linux/
+    dcache.h at 9b44fff6; a header inline, which drift does not read): it
     calls ->d_real only for a dentry with DCACHE_OP_REAL, with no lock."""
     dentry = dentry_object(op.world, path)
     op.call(
