@@ -162,8 +162,19 @@ def touch_atime(op: Op, inode: InodeExpr) -> None:
     models="readlinkat(2) -> do_readlinkat() -> vfs_readlink() (fs/stat.c, fs/namei.c)",
     describe=lambda path: f"readlink({path})",
     cites=(
-        Cite("fs/stat.c", "do_readlinkat", "6.12"),
-        Cite("fs/namei.c", "vfs_readlink", "6.12"),
+        Cite("fs/stat.c", "do_readlinkat", INODE_READ),
+        Cite(
+            "fs/namei.c",
+            "vfs_readlink",
+            IOCTL_READ,
+            leaves_out=(
+                "spin_lock(&inode->i_lock)",
+                "spin_unlock(&inode->i_lock)",
+                "inode_operations.get_link",
+            ),
+            because="the branch for a symlink without ->readlink (IOP_DEFAULT_READLINK set "
+            "under i_lock, then ->get_link); the model's filesystem has ->readlink",
+        ),
         Cite(
             "fs/inode.c",
             "touch_atime",
