@@ -108,9 +108,20 @@ def dput_rcu(world: World) -> Lock:
     return world.shared_lock("rcu_read_lock(dput)", Kind.RCU)
 
 
+def shrink_rcu(world: World) -> Lock:
+    """``shrink_dentry_list()``'s RCU read-side section around
+    ``lock_for_kill()``, taken under the dentry's d_lock: of class
+    ``rcu_read_lock`` (nothing is taken inside it)."""
+    name = "rcu_read_lock(shrink)"
+    for lock in world.locks:
+        if lock.name == name:
+            return lock
+    return world.add_lock(name, Kind.RCU, "rcu_read_lock")
+
+
 def no_reader(world: World) -> Expr:
     """A grace period has passed: no thread is in an RCU read-side section."""
-    sections = (world.rcu_read_lock, dput_rcu(world))
+    sections = (world.rcu_read_lock, dput_rcu(world), shrink_rcu(world))
     return state_expr(
         "no rcu_read_lock() section in progress",
         lambda state: not any(holders(lock.kind, state[lock.slot]) for lock in sections),
@@ -296,11 +307,12 @@ def shrink_dcache(op: Op, path: str) -> None:
     ``rcu_read_lock()``; lock_for_kill() gives up on a dentry someone took
     a reference to (or killed): ``rcu_read_unlock()``, d_lock dropped;
     else ``shrink_kill()``: ``rcu_read_unlock()``, __dentry_kill().  The
-    RCU section is a read-side section outside any path walk, the one
-    dput() has (``rcu_read_lock(dput)``)."""
+    RCU section is a read-side section outside any path walk
+    (:func:`shrink_rcu`), which a grace period waits for as it waits for
+    dput()'s."""
     dentry = dentry_object(op.world, path)
     count, life = count_slot(op.world, path), life_slot(op.world, path)
-    rcu = dput_rcu(op.world)
+    rcu = shrink_rcu(op.world)
     op.lock(dentry.d_lock, EXCL, "shrink_dentry_list(): spin_lock(&dentry->d_lock)")
     op.lock(rcu, SHARED, "rcu_read_lock()")
     busy = state_expr(

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from mc.dsl import EXCL, SHARED, Cite, Op, Scratch, World, const, operation, positive, same
 from mc.kernel.expr import InodeExpr
-from mc.kernel.locks import Kind
+from mc.kernel.locks import Kind, Lock
 from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
 from mc.kernel.world import Dentry
 from mc.models import libfs
@@ -399,6 +399,15 @@ def setflags(op: Op, path: str) -> None:
     op.unlock(writers, "mnt_drop_write_file(file): sb_end_write(sb)", tag="sb-start-write")
 
 
+def _f_pos_lock(world: World, path: str) -> Lock:
+    """The open directory's ``file->f_pos_lock``, of class ``f_pos_lock``."""
+    name = f"f_pos_lock({path})"
+    for lock in world.locks:
+        if lock.name == name:
+            return lock
+    return world.add_lock(name, Kind.MUTEX, "f_pos_lock")
+
+
 @operation(
     models="getdents64(2) of a shmem directory -> iterate_dir() -> offset_readdir() -> "
     "offset_dir_lookup() -> ->get_offset_ctx (fs/readdir.c, fs/libfs.c)",
@@ -430,7 +439,7 @@ def readdir_offsets(op: Op, path: str) -> None:
     offset map (a maple tree with its own lock, searched under
     ``rcu_read_lock()`` past the first entry), IS_DEADDIR."""
     directory = op.inode(path)
-    f_pos_lock = op.world.shared_lock(f"f_pos_lock({path})", Kind.MUTEX)
+    f_pos_lock = _f_pos_lock(op.world, path)
     op.lock(f_pos_lock, EXCL, "fdget_pos(fd): mutex_lock(&file->f_pos_lock)")
     op.lock(directory.i_rwsem, SHARED, "iterate_dir(): res = down_read_killable(&inode->i_rwsem)")
     op.enter(
