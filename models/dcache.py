@@ -60,6 +60,7 @@ from mc.models.namei import ECHILD, lookup_slow
 
 HASHED, DEAD, UNHASHED, FREED = "hashed", "dead", "unhashed", "freed"
 DCACHE_READ = "6.17-rc3 (Kingxukai/linux 9b44fff6)"
+NAMEI_READ = "6.17-rc3 (Kingxukai/linux 0291023e)"
 INODE_I_LOCK = (
     "spin_trylock(&inode->i_lock)",
     "spin_lock(&inode->i_lock)",
@@ -237,31 +238,34 @@ def _dput(op: Op, path: str) -> None:
     op.label("out")
 
 
+DPUT_CITES = (
+    Cite(
+        "fs/dcache.c",
+        "dput",
+        DCACHE_READ,
+        leaves_out=INODE_I_LOCK,
+        because="lock_for_kill() takes the inode's i_lock (trylock, else in order "
+        "after dropping d_lock); the model has no i_lock",
+    ),
+    Cite("fs/dcache.c", "fast_dput", DCACHE_READ),
+    Cite("fs/dcache.c", "retain_dentry", DCACHE_READ),
+    Cite(
+        "fs/dcache.c",
+        "__dentry_kill",
+        DCACHE_READ,
+        leaves_out=UNLIST_LOCKS,
+        because="dentry_unlist() runs under the parent's d_lock and the dentry's, "
+        "taken again; the model has no parent and no child list",
+    ),
+    Cite("fs/dcache.c", "dentry_unlink_inode", DCACHE_READ),
+    Cite("fs/dcache.c", "dentry_free", DCACHE_READ),
+)
+
+
 @operation(
     models="dput() (fs/dcache.c)",
     describe=lambda path: f"dput({path})",
-    cites=(
-        Cite(
-            "fs/dcache.c",
-            "dput",
-            DCACHE_READ,
-            leaves_out=INODE_I_LOCK,
-            because="lock_for_kill() takes the inode's i_lock (trylock, else in order "
-            "after dropping d_lock); the model has no i_lock",
-        ),
-        Cite("fs/dcache.c", "fast_dput", DCACHE_READ),
-        Cite("fs/dcache.c", "retain_dentry", DCACHE_READ),
-        Cite(
-            "fs/dcache.c",
-            "__dentry_kill",
-            DCACHE_READ,
-            leaves_out=UNLIST_LOCKS,
-            because="dentry_unlist() runs under the parent's d_lock and the dentry's, "
-            "taken again; the model has no parent and no child list",
-        ),
-        Cite("fs/dcache.c", "dentry_unlink_inode", DCACHE_READ),
-        Cite("fs/dcache.c", "dentry_free", DCACHE_READ),
-    ),
+    cites=DPUT_CITES,
 )
 def dput(op: Op, path: str) -> None:
     """The last dput() of the reference this thread took before it
@@ -346,10 +350,11 @@ def get_not_dead(scratch: Scratch, life: int, count: int) -> bool:
     models="path_lookupat() -> lookup_fast() in rcu-walk -> try_to_unlazy_next() (fs/namei.c)",
     describe=lambda path: f"rcu_walk({path})",
     cites=(
-        Cite("fs/namei.c", "lookup_fast", "6.12"),
+        Cite("fs/namei.c", "lookup_fast", NAMEI_READ),
         Cite("fs/dcache.c", "__d_lookup_rcu", DCACHE_READ),
-        Cite("fs/namei.c", "try_to_unlazy_next", "6.12"),
-        Cite("fs/namei.c", "terminate_walk", "6.12"),
+        Cite("fs/namei.c", "try_to_unlazy_next", NAMEI_READ),
+        Cite("fs/namei.c", "terminate_walk", NAMEI_READ),
+        *DPUT_CITES,
     ),
 )
 def rcu_walk(op: Op, path: str) -> None:
@@ -538,8 +543,13 @@ def nfsd_rename(op: Op, old: str, new: str) -> None:
     models="lookup_slow() -> ->lookup -> d_splice_alias() (fs/namei.c, fs/dcache.c)",
     describe=lambda path: f"lookup_splice({path})",
     cites=(
-        Cite("fs/namei.c", "__lookup_slow", "6.12"),
-        Cite("fs/dcache.c", "d_splice_alias", DCACHE_READ),
+        Cite("fs/namei.c", "lookup_slow", NAMEI_READ),
+        Cite(
+            "fs/dcache.c",
+            "d_splice_alias",
+            DCACHE_READ,
+            method="inode_operations.lookup",
+        ),
         Cite(
             "fs/dcache.c",
             "d_splice_alias_ops",
@@ -573,8 +583,10 @@ def lookup_splice(op: Op, path: str) -> None:
     through ``__d_unalias()``: ``mutex_trylock(s_vfs_rename_mutex)``,
     ``inode_trylock_shared()`` of its parent and the new (6.15)
     ->d_unalias_trylock/->d_unalias_unlock around ``__d_move()``, -ESTALE if
-    a trylock fails.  Left out: i_lock, the d_locks, ``__d_unalias()`` and
-    the no-alias ``__d_add()``."""
+    a trylock fails.  The filesystem's ->lookup is read as
+    ``d_splice_alias()`` (ext4_lookup() and most ->lookup end in it).  Left
+    out: i_lock, the d_locks, ``__d_unalias()`` and the no-alias
+    ``__d_add()``."""
     parent, _ = split(path)
     directory, child = op.inode(parent), op.inode(path)
     op.lock(directory.i_rwsem, SHARED, "inode_lock_shared(dir)")
@@ -627,11 +639,11 @@ def add_mount(scratch: Scratch, mounted: int) -> None:
     "(fs/namei.c, fs/namespace.c)",
     describe=lambda path: f"walk_automount({path})",
     cites=(
-        Cite("fs/namei.c", "__follow_mount_rcu", "6.12"),
-        Cite("fs/namei.c", "__traverse_mounts", "6.12"),
-        Cite("fs/namei.c", "follow_automount", "6.12"),
+        Cite("fs/namei.c", "__follow_mount_rcu", NAMEI_READ),
+        Cite("fs/namei.c", "__traverse_mounts", NAMEI_READ),
+        Cite("fs/namei.c", "follow_automount", NAMEI_READ),
         Cite("fs/namespace.c", "finish_automount", "6.12"),
-        Cite("fs/namei.c", "complete_walk", "6.17-rc3 (Kingxukai/linux 0291023e)"),
+        Cite("fs/namei.c", "complete_walk", NAMEI_READ),
     ),
 )
 def walk_automount(op: Op, path: str) -> None:
