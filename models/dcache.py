@@ -413,12 +413,13 @@ def ext4_d_init(scratch: Scratch, dentry: str) -> int:
     "on a casefolded directory; d_alloc_parallel() -> __d_alloc() on a miss",
     describe=lambda path: f"ci_lookup({path})",
     cites=(
-        Cite("fs/namei.c", "lookup_fast", "6.12"),
-        Cite("fs/namei.c", "hash_name", "6.12"),
+        Cite("fs/namei.c", "lookup_fast", NAMEI_READ),
+        Cite("fs/namei.c", "link_path_walk", NAMEI_READ),
         Cite("fs/dcache.c", "__d_lookup_rcu_op_compare", DCACHE_READ),
         Cite("fs/dcache.c", "__d_alloc", DCACHE_READ),
-        Cite("fs/libfs.c", "generic_ci_d_hash", "6.12"),
-        Cite("fs/libfs.c", "generic_ci_d_compare", "6.12"),
+        Cite("fs/libfs.c", "generic_ci_d_hash", DCACHE_READ),
+        Cite("fs/libfs.c", "generic_ci_d_compare", DCACHE_READ),
+        Cite("fs/namei.c", "lookup_slow", NAMEI_READ),
     ),
 )
 def ci_lookup(op: Op, path: str) -> None:
@@ -435,9 +436,12 @@ def ci_lookup(op: Op, path: str) -> None:
     each candidate's name and length read consistently under its ``d_seq``
     and ->d_compare called with no lock; ``__d_alloc()`` sets ``d_op`` from
     the superblock's default (``sb->__s_d_op``, 6.17) and calls ->d_init
-    with no lock.  Left out: ``d_seq`` and the hash chain (the model
-    compares every child of the parent, which a case-insensitive hash puts
-    on one chain)."""
+    with no lock.  ->d_hash is called by ``link_path_walk()`` for a normal
+    component of a parent with DCACHE_OP_HASH (6.12 called it from
+    ``hash_name()``); ``generic_ci_d_hash()``/``generic_ci_d_compare()`` take
+    no lock (the compare copies an inline name that a rename may change).
+    Left out: ``d_seq`` and the hash chain (the model compares every child
+    of the parent, which a case-insensitive hash puts on one chain)."""
     parent, name = split(path)
     directory = op.inode(parent)
     parent_dentry = dentry_object(op.world, parent)
@@ -449,7 +453,7 @@ def ci_lookup(op: Op, path: str) -> None:
         generic_ci_d_hash,
         parent_dentry,
         name,
-        label="hash_name(): err = parent->d_op->d_hash(parent, &this)",
+        label="link_path_walk(): err = parent->d_op->d_hash(parent, &nd->last)",
         roles={"dentry": parent_dentry},
         sleeps=False,
     )
