@@ -367,6 +367,7 @@ def getflags(op: Op, path: str) -> None:
     cites=(
         Cite("fs/file_attr.c", "ioctl_setflags", INODE_READ),
         Cite("fs/file_attr.c", "vfs_fileattr_set", INODE_READ),
+        Cite("fs/file_attr.c", "vfs_fileattr_get", INODE_READ),
     ),
 )
 def setflags(op: Op, path: str) -> None:
