@@ -41,6 +41,8 @@ fileattr_set_prepare()'s checks, the offset map itself.
 
 from __future__ import annotations
 
+import attrs
+
 from mc.dsl import EXCL, SHARED, Cite, Op, Scratch, World, const, operation, positive, same
 from mc.kernel.expr import InodeExpr
 from mc.kernel.locks import Kind, Lock
@@ -400,13 +402,25 @@ def setflags(op: Op, path: str) -> None:
     op.unlock(writers, "mnt_drop_write_file(file): sb_end_write(sb)", tag="sb-start-write")
 
 
-def _f_pos_lock(world: World, path: str) -> Lock:
-    """The open directory's ``file->f_pos_lock``, of class ``f_pos_lock``."""
+@attrs.frozen
+class OpenDir:
+    """The struct file of an open directory: its ``f_pos_lock``."""
+
+    name: str
+    f_pos_lock: Lock
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _open_dir(world: World, path: str) -> OpenDir:
+    """The open directory at ``path``; its ``file->f_pos_lock`` is of class
+    ``f_pos_lock``."""
     name = f"f_pos_lock({path})"
-    for lock in world.locks:
-        if lock.name == name:
-            return lock
-    return world.add_lock(name, Kind.MUTEX, "f_pos_lock")
+    lock = next((lock for lock in world.locks if lock.name == name), None)
+    if lock is None:
+        lock = world.add_lock(name, Kind.MUTEX, "f_pos_lock")
+    return OpenDir(f"file({path})", lock)
 
 
 @operation(
@@ -440,13 +454,14 @@ def readdir_offsets(op: Op, path: str) -> None:
     offset map (a maple tree with its own lock, searched under
     ``rcu_read_lock()`` past the first entry), IS_DEADDIR."""
     directory = op.inode(path)
-    f_pos_lock = _f_pos_lock(op.world, path)
+    open_dir = _open_dir(op.world, path)
+    f_pos_lock = open_dir.f_pos_lock
     op.lock(f_pos_lock, EXCL, "fdget_pos(fd): mutex_lock(&file->f_pos_lock)")
     op.lock(directory.i_rwsem, SHARED, "iterate_dir(): res = down_read_killable(&inode->i_rwsem)")
     op.enter(
         "file_operations.iterate_shared",
         label="res = file->f_op->iterate_shared(file, ctx) /* offset_readdir() */",
-        roles={"inode": directory},
+        roles={"file": open_dir, "inode": directory},
     )
     op.call(
         "inode_operations.get_offset_ctx",
