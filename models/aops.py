@@ -20,6 +20,11 @@ mm/memory-failure.c (``memory_failure()``, ``me_pagecache_clean()``,
 ``swap_readpage_fs()``, ``swap_read_unplug()``) and fs/attr.c
 (``inode_newsize_ok()``: "truncation of in-use swapfiles is disallowed").
 In 6.8 ``->error_remove_page`` became ``->error_remove_folio``.
+``filemap_update_page()``/``filemap_range_uptodate()``, ``ioctl_fibmap()``/
+``bmap()``, swapon(2)/swapoff(2) with ``setup_swap_extents()`` and
+``destroy_swap_extents()``, and ``swap_read_folio()``/``__swap_read_unplug()``
+were read again in 6.17-rc3 (Kingxukai/linux at 0291023e and 9b44fff6):
+see each operation for what changed.
 ``move_to_new_folio()`` was read again (a 6.x tree through find_string, and
 the later form in which the movable-page branch moved out): it asserts that
 both the source and the destination folio are locked and calls the
@@ -75,6 +80,7 @@ from mc.models import writeback
 MIGRATE_DST_UNLOCKED = "migrate-dst-unlocked"
 MIGRATE_LOSES_DIRTY = "migrate-loses-dirty"
 PARTIAL_READ_UNLOCKED = "partially-uptodate-unlocked"
+READ_VERSION = "6.17-rc3 (Kingxukai/linux 0291023e)"
 MEMORY_FAILURE_UNLOCKED = "memory-failure-unlocked"
 SWAPON_WITHOUT_INODE_LOCK = "swapon-without-inode-lock"
 
@@ -381,8 +387,15 @@ def _data_of(scratch: Scratch, page: Page) -> int | None:
     "a_ops->is_partially_uptodate (mm/filemap.c)",
     describe=lambda f, i: f"read block 0({f}, page {i})",
     cites=(
-        Cite("mm/filemap.c", "filemap_update_page", "6.4"),
-        Cite("mm/filemap.c", "filemap_range_uptodate", "6.4"),
+        Cite(
+            "mm/filemap.c",
+            "filemap_update_page",
+            READ_VERSION,
+            leaves_out=("address_space_operations.read_folio",),
+            because="a folio whose block is not uptodate is read by ->read_folio, the path "
+            "mc.models.writeback.read models",
+        ),
+        Cite("mm/filemap.c", "filemap_range_uptodate", READ_VERSION),
         Cite("fs/buffer.c", "block_is_partially_uptodate", "6.4"),
     ),
 )
@@ -391,9 +404,20 @@ def read_block(op: Op, file: File, index: int) -> None:
     not uptodate is locked (invalidate_lock shared) and asked
     ``->is_partially_uptodate`` for the range; if the block is, it is
     copied without I/O (the data to register ``data``).  The rest of the
-    read path (``->read_folio``) is ``mc.models.writeback.read``'s."""
+    read path (``->read_folio``) is ``mc.models.writeback.read``'s.
+
+    ``filemap_update_page()`` and ``filemap_range_uptodate()`` read again in
+    6.17-rc3 (Kingxukai/linux mm/filemap.c at 0291023e): the folio is
+    taken by ``folio_trylock()``; when someone else holds it the read drops
+    invalidate_lock, waits for the folio to be unlocked
+    (``folio_put_wait_locked()``) and retries from the lookup
+    (AOP_TRUNCATED_PAGE), never sleeping on the folio lock with
+    invalidate_lock held; ->is_partially_uptodate is asked only when the
+    block size is smaller than the folio.  Left out: IOCB_NOWAIT/IOCB_WAITQ,
+    the ``!folio->mapping`` (truncated) check."""
     mapping = _mapping(op, file)
     page = mapping.pages[index]
+    op.label("retry")
     ref = find_folio(op, page, "filemap_get_read_batch(mapping, index, last_index - 1, fbatch)")
     op.fail_if(not_(ref.found), 0, "out", "if (!folio_batch_count(fbatch)) /* not cached */")
     with op.when(
@@ -406,7 +430,7 @@ def read_block(op: Op, file: File, index: int) -> None:
         )
         locked = not op.variant(PARTIAL_READ_UNLOCKED)
         if locked:
-            op.lock(ref.lock, label="if (!folio_trylock(folio)) folio_lock_killable(folio)")
+            op.trylock(ref.lock, "busy", "if (!folio_trylock(folio))")
         op.call(
             "address_space_operations.is_partially_uptodate",
             _partially_uptodate,
@@ -429,6 +453,18 @@ def read_block(op: Op, file: File, index: int) -> None:
     op.compute("data", "copied = copy_folio_to_iter(folio, offset, bytes, iter)", _data_of, page)
     op.label("out")
     put_folio(op, ref)
+    if not op.variant(PARTIAL_READ_UNLOCKED):
+        op.goto("done")
+        op.label("busy")
+        op.unlock(mapping.invalidate_lock, "filemap_invalidate_unlock_shared(mapping)")
+        op.wait_until(
+            ref.unlocked,
+            "folio_put_wait_locked(folio, TASK_KILLABLE); return AOP_TRUNCATED_PAGE",
+            f"PG_locked({page})",
+            ref.holders,
+        )
+        op.goto("retry")
+        op.label("done")
 
 
 # --- direct I/O ---------------------------------------------------------------------------
@@ -548,12 +584,16 @@ def _bmap(scratch: Scratch, page: Page) -> int:
 @operation(
     models="ioctl(FIBMAP) -> ioctl_fibmap() -> bmap() -> a_ops->bmap (fs/ioctl.c, fs/inode.c)",
     describe=lambda f, i: f"ioctl(FIBMAP, {f}, block {i})",
-    cites=(Cite("fs/ioctl.c", "ioctl_fibmap", "6.4"), Cite("fs/inode.c", "bmap", "6.4")),
+    cites=(
+        Cite("fs/ioctl.c", "ioctl_fibmap", READ_VERSION),
+        Cite("fs/inode.c", "bmap", "6.17-rc3 (Kingxukai/linux 9b44fff6)"),
+    ),
 )
 def fibmap(op: Op, file: File, index: int) -> None:
     """FIBMAP of block ``index``: ``bmap()`` calls
     ``inode->i_mapping->a_ops->bmap(mapping, block)`` with no lock of the
-    VFS held (the block number goes to register ``ret``)."""
+    VFS held (the block number goes to register ``ret``); so in 6.17-rc3
+    (``ioctl_fibmap()`` at 0291023e, ``bmap()`` at 9b44fff6)."""
     mapping = _mapping(op, file)
     op.call(
         "address_space_operations.bmap",
@@ -573,11 +613,11 @@ def _read_swapped(_scratch: Scratch) -> int:
     models="swapon(2), a swap-in through a_ops->swap_rw, swapoff(2) (mm/swapfile.c, mm/page_io.c)",
     describe=lambda f: f"swapon/swapin/swapoff({f})",
     cites=(
-        Cite("mm/swapfile.c", "claim_swapfile", "6.4"),
-        Cite("mm/swapfile.c", "setup_swap_extents", "6.4"),
-        Cite("mm/swapfile.c", "destroy_swap_extents", "6.4"),
-        Cite("mm/page_io.c", "swap_read_folio", "6.4"),
-        Cite("mm/page_io.c", "swap_read_unplug", "6.4"),
+        Cite("mm/swapfile.c", "claim_swapfile", READ_VERSION),
+        Cite("mm/swapfile.c", "setup_swap_extents", READ_VERSION),
+        Cite("mm/swapfile.c", "destroy_swap_extents", READ_VERSION),
+        Cite("mm/page_io.c", "swap_read_folio", READ_VERSION),
+        Cite("mm/page_io.c", "__swap_read_unplug", READ_VERSION),
     ),
 )
 def swap_cycle(op: Op, file: File) -> None:
@@ -587,13 +627,30 @@ def swap_cycle(op: Op, file: File) -> None:
     page reads through ``->swap_rw`` with the new swap-cache folio locked
     (the read's completion unlocks it); ``swapoff(2)``:
     ``destroy_swap_extents()`` -> ``->swap_deactivate``, then S_SWAPFILE
-    cleared under inode_lock."""
+    cleared under inode_lock.
+
+    Read again in 6.17-rc3 (Kingxukai/linux mm/swapfile.c and mm/page_io.c
+    at 0291023e): swapon(2) (a SYSCALL_DEFINE2 body, which drift cannot
+    name, so not cited) takes inode_lock itself, after
+    ``claim_swapfile()`` (which takes no lock for a regular file), and
+    holds it across the header read, ``setup_swap_extents()``
+    (->swap_activate), S_SWAPFILE and ``enable_swap_info()``; swapoff(2)
+    calls ``destroy_swap_extents()`` (->swap_deactivate) with no lock,
+    after ``synchronize_rcu()``; a swap-in through ->swap_rw is
+    ``swap_read_folio()`` (the folio locked) -> ``swap_read_folio_fs()`` ->
+    ``swap_read_unplug()`` (an inline of mm/swap.h) ->
+    ``__swap_read_unplug()``.  Left out: the swap header's
+    ``read_mapping_folio()`` (->read_folio under inode_lock), ``swapon_mutex``,
+    ``swap_lock`` and the swap_info's lock, and the swap-out side
+    (``swap_writepage()`` -> ``swap_writepage_fs()`` calls ->swap_rw
+    through ``swap_write_unplug()`` with the folio unlocked and under
+    writeback)."""
     mapping = _mapping(op, file)
     swap = swap_file(op, mapping)
     i_rwsem = op.inode(file.path).i_rwsem
     locked = not op.variant(SWAPON_WITHOUT_INODE_LOCK)
     if locked:
-        op.lock(i_rwsem, EXCL, "claim_swapfile(): inode_lock(inode)")
+        op.lock(i_rwsem, EXCL, "swapon(): inode_lock(inode)")
     op.fail_if(
         state_expr("IS_SWAPFILE(inode)", lambda s: bool(s[swap.swapfile])),
         E.EBUSY,

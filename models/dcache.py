@@ -60,6 +60,7 @@ from mc.models.namei import ECHILD, lookup_slow
 
 HASHED, DEAD, UNHASHED, FREED = "hashed", "dead", "unhashed", "freed"
 DCACHE_READ = "6.17-rc3 (Kingxukai/linux 9b44fff6)"
+NAMEI_READ = "6.17-rc3 (Kingxukai/linux 0291023e)"
 INODE_I_LOCK = (
     "spin_trylock(&inode->i_lock)",
     "spin_lock(&inode->i_lock)",
@@ -69,6 +70,18 @@ UNLIST_LOCKS = (
     "spin_lock(&parent->d_lock)",
     "spin_unlock(&parent->d_lock)",
     "spin_lock_nested(&dentry->d_lock,DENTRY_D_LOCK_NESTED)",
+)
+SPLICE_LEFT_OUT = (
+    "spin_lock(&inode->i_lock)",
+    "spin_unlock(&inode->i_lock)",
+    "spin_lock(&dentry->d_lock)",
+    "spin_unlock(&dentry->d_lock)",
+    "mutex_trylock",
+    "inode_trylock_shared",
+    "up_read",
+    "mutex_unlock",
+    "dentry_operations.d_unalias_trylock",
+    "dentry_operations.d_unalias_unlock",
 )
 DENTRY_FREE_WITHOUT_RCU = "dentry-free-without-rcu"
 D_DELETE_UNLOCKED = "d-delete-unlocked"
@@ -96,9 +109,20 @@ def dput_rcu(world: World) -> Lock:
     return world.shared_lock("rcu_read_lock(dput)", Kind.RCU)
 
 
+def shrink_rcu(world: World) -> Lock:
+    """``shrink_dentry_list()``'s RCU read-side section around
+    ``lock_for_kill()``, taken under the dentry's d_lock: of class
+    ``rcu_read_lock`` (nothing is taken inside it)."""
+    name = "rcu_read_lock(shrink)"
+    for lock in world.locks:
+        if lock.name == name:
+            return lock
+    return world.add_lock(name, Kind.RCU, "rcu_read_lock")
+
+
 def no_reader(world: World) -> Expr:
     """A grace period has passed: no thread is in an RCU read-side section."""
-    sections = (world.rcu_read_lock, dput_rcu(world))
+    sections = (world.rcu_read_lock, dput_rcu(world), shrink_rcu(world))
     return state_expr(
         "no rcu_read_lock() section in progress",
         lambda state: not any(holders(lock.kind, state[lock.slot]) for lock in sections),
@@ -214,31 +238,34 @@ def _dput(op: Op, path: str) -> None:
     op.label("out")
 
 
+DPUT_CITES = (
+    Cite(
+        "fs/dcache.c",
+        "dput",
+        DCACHE_READ,
+        leaves_out=INODE_I_LOCK,
+        because="lock_for_kill() takes the inode's i_lock (trylock, else in order "
+        "after dropping d_lock); the model has no i_lock",
+    ),
+    Cite("fs/dcache.c", "fast_dput", DCACHE_READ),
+    Cite("fs/dcache.c", "retain_dentry", DCACHE_READ),
+    Cite(
+        "fs/dcache.c",
+        "__dentry_kill",
+        DCACHE_READ,
+        leaves_out=UNLIST_LOCKS,
+        because="dentry_unlist() runs under the parent's d_lock and the dentry's, "
+        "taken again; the model has no parent and no child list",
+    ),
+    Cite("fs/dcache.c", "dentry_unlink_inode", DCACHE_READ),
+    Cite("fs/dcache.c", "dentry_free", DCACHE_READ),
+)
+
+
 @operation(
     models="dput() (fs/dcache.c)",
     describe=lambda path: f"dput({path})",
-    cites=(
-        Cite(
-            "fs/dcache.c",
-            "dput",
-            DCACHE_READ,
-            leaves_out=INODE_I_LOCK,
-            because="lock_for_kill() takes the inode's i_lock (trylock, else in order "
-            "after dropping d_lock); the model has no i_lock",
-        ),
-        Cite("fs/dcache.c", "fast_dput", DCACHE_READ),
-        Cite("fs/dcache.c", "retain_dentry", DCACHE_READ),
-        Cite(
-            "fs/dcache.c",
-            "__dentry_kill",
-            DCACHE_READ,
-            leaves_out=UNLIST_LOCKS,
-            because="dentry_unlist() runs under the parent's d_lock and the dentry's, "
-            "taken again; the model has no parent and no child list",
-        ),
-        Cite("fs/dcache.c", "dentry_unlink_inode", DCACHE_READ),
-        Cite("fs/dcache.c", "dentry_free", DCACHE_READ),
-    ),
+    cites=DPUT_CITES,
 )
 def dput(op: Op, path: str) -> None:
     """The last dput() of the reference this thread took before it
@@ -254,27 +281,54 @@ def dput(op: Op, path: str) -> None:
     models="prune_dcache_sb() -> shrink_dentry_list() (fs/dcache.c)",
     describe=lambda path: f"shrink_dcache({path})",
     cites=(
-        Cite("fs/dcache.c", "prune_dcache_sb", "6.12"),
-        Cite("fs/dcache.c", "shrink_dentry_list", "6.12"),
-        Cite("fs/dcache.c", "lock_for_kill", "6.12"),
-        Cite("fs/dcache.c", "__dentry_kill", "6.12"),
+        Cite("fs/dcache.c", "prune_dcache_sb", DCACHE_READ),
+        Cite("fs/dcache.c", "shrink_dentry_list", DCACHE_READ),
+        Cite(
+            "fs/dcache.c",
+            "lock_for_kill",
+            DCACHE_READ,
+            leaves_out=INODE_I_LOCK,
+            because="lock_for_kill() takes the inode's i_lock (trylock, else in order "
+            "after dropping d_lock); the model has no i_lock",
+        ),
+        Cite(
+            "fs/dcache.c",
+            "__dentry_kill",
+            DCACHE_READ,
+            leaves_out=UNLIST_LOCKS,
+            because="dentry_unlist() runs under the parent's d_lock and the dentry's, "
+            "taken again; the model has no parent and no child list",
+        ),
     ),
 )
 def shrink_dcache(op: Op, path: str) -> None:
-    """The shrinker on the unused dentry: ``spin_lock(&dentry->d_lock)``;
-    lock_for_kill() gives up on a dentry someone took a reference to (or
-    killed); else __dentry_kill()."""
+    """The shrinker on the unused dentry, read in 6.17-rc3 (Kingxukai/linux
+    fs/dcache.c at 9b44fff6): ``prune_dcache_sb()`` moves unused dentries
+    to a dispose list (``list_lru_shrink_walk()`` with
+    ``dentry_lru_isolate()``, which takes d_lock by trylock under the LRU
+    lock: left out, the dentry is taken as on the list), then
+    ``shrink_dentry_list()``: ``spin_lock(&dentry->d_lock)``,
+    ``rcu_read_lock()``; lock_for_kill() gives up on a dentry someone took
+    a reference to (or killed): ``rcu_read_unlock()``, d_lock dropped;
+    else ``shrink_kill()``: ``rcu_read_unlock()``, __dentry_kill().  The
+    RCU section is a read-side section outside any path walk
+    (:func:`shrink_rcu`), which a grace period waits for as it waits for
+    dput()'s."""
     dentry = dentry_object(op.world, path)
     count, life = count_slot(op.world, path), life_slot(op.world, path)
+    rcu = shrink_rcu(op.world)
     op.lock(dentry.d_lock, EXCL, "shrink_dentry_list(): spin_lock(&dentry->d_lock)")
+    op.lock(rcu, SHARED, "rcu_read_lock()")
     busy = state_expr(
         f"{path}->d_lockref.count || dead",
         lambda state: state[count] > 0 or state[life] != HASHED,
     )
     op.goto_if(busy, "skip", "if (!lock_for_kill(dentry)) /* in use, or killed */")
+    op.unlock(rcu, "shrink_kill(): rcu_read_unlock()")
     dentry_kill(op, dentry)
     op.goto("out")
     op.label("skip")
+    op.unlock(rcu, "rcu_read_unlock()")
     op.unlock(dentry.d_lock, "spin_unlock(&dentry->d_lock)")
     op.label("out")
 
@@ -296,10 +350,11 @@ def get_not_dead(scratch: Scratch, life: int, count: int) -> bool:
     models="path_lookupat() -> lookup_fast() in rcu-walk -> try_to_unlazy_next() (fs/namei.c)",
     describe=lambda path: f"rcu_walk({path})",
     cites=(
-        Cite("fs/namei.c", "lookup_fast", "6.12"),
-        Cite("fs/dcache.c", "__d_lookup_rcu", "6.12"),
-        Cite("fs/namei.c", "try_to_unlazy_next", "6.12"),
-        Cite("fs/namei.c", "terminate_walk", "6.12"),
+        Cite("fs/namei.c", "lookup_fast", NAMEI_READ),
+        Cite("fs/dcache.c", "__d_lookup_rcu", DCACHE_READ),
+        Cite("fs/namei.c", "try_to_unlazy_next", NAMEI_READ),
+        Cite("fs/namei.c", "terminate_walk", NAMEI_READ),
+        *DPUT_CITES,
     ),
 )
 def rcu_walk(op: Op, path: str) -> None:
@@ -358,12 +413,13 @@ def ext4_d_init(scratch: Scratch, dentry: str) -> int:
     "on a casefolded directory; d_alloc_parallel() -> __d_alloc() on a miss",
     describe=lambda path: f"ci_lookup({path})",
     cites=(
-        Cite("fs/namei.c", "lookup_fast", "6.12"),
-        Cite("fs/namei.c", "hash_name", "6.12"),
-        Cite("fs/dcache.c", "__d_lookup_rcu_op_compare", "6.12"),
-        Cite("fs/dcache.c", "__d_alloc", "6.12"),
-        Cite("fs/libfs.c", "generic_ci_d_hash", "6.12"),
-        Cite("fs/libfs.c", "generic_ci_d_compare", "6.12"),
+        Cite("fs/namei.c", "lookup_fast", NAMEI_READ),
+        Cite("fs/namei.c", "link_path_walk", NAMEI_READ),
+        Cite("fs/dcache.c", "__d_lookup_rcu_op_compare", DCACHE_READ),
+        Cite("fs/dcache.c", "__d_alloc", DCACHE_READ),
+        Cite("fs/libfs.c", "generic_ci_d_hash", DCACHE_READ),
+        Cite("fs/libfs.c", "generic_ci_d_compare", DCACHE_READ),
+        Cite("fs/namei.c", "lookup_slow", NAMEI_READ),
     ),
 )
 def ci_lookup(op: Op, path: str) -> None:
@@ -372,7 +428,20 @@ def ci_lookup(op: Op, path: str) -> None:
     ``->d_compare`` on each dentry of the hash chain under the parent; the
     inode of the first that matches.  A miss leaves rcu-walk and
     lookup_slow() allocates the dentry (``->d_init``) and asks
-    ``->lookup``."""
+    ``->lookup``.
+
+    ``__d_lookup_rcu()``, ``__d_lookup_rcu_op_compare()`` and ``__d_alloc()``
+    were read in 6.17-rc3 (Kingxukai/linux fs/dcache.c at 9b44fff6): for a
+    parent with DCACHE_OP_COMPARE the hash chain is walked under RCU alone,
+    each candidate's name and length read consistently under its ``d_seq``
+    and ->d_compare called with no lock; ``__d_alloc()`` sets ``d_op`` from
+    the superblock's default (``sb->__s_d_op``, 6.17) and calls ->d_init
+    with no lock.  ->d_hash is called by ``link_path_walk()`` for a normal
+    component of a parent with DCACHE_OP_HASH (6.12 called it from
+    ``hash_name()``); ``generic_ci_d_hash()``/``generic_ci_d_compare()`` take
+    no lock (the compare copies an inline name that a rename may change).
+    Left out: ``d_seq`` and the hash chain (the model compares every child
+    of the parent, which a case-insensitive hash puts on one chain)."""
     parent, name = split(path)
     directory = op.inode(parent)
     parent_dentry = dentry_object(op.world, parent)
@@ -384,7 +453,7 @@ def ci_lookup(op: Op, path: str) -> None:
         generic_ci_d_hash,
         parent_dentry,
         name,
-        label="hash_name(): err = parent->d_op->d_hash(parent, &this)",
+        label="link_path_walk(): err = parent->d_op->d_hash(parent, &nd->last)",
         roles={"dentry": parent_dentry},
         sleeps=False,
     )
@@ -478,16 +547,50 @@ def nfsd_rename(op: Op, old: str, new: str) -> None:
     models="lookup_slow() -> ->lookup -> d_splice_alias() (fs/namei.c, fs/dcache.c)",
     describe=lambda path: f"lookup_splice({path})",
     cites=(
-        Cite("fs/namei.c", "__lookup_slow", "6.12"),
-        Cite("fs/dcache.c", "d_splice_alias", "6.12"),
-        Cite("fs/dcache.c", "__d_move", "6.12"),
+        Cite("fs/namei.c", "lookup_slow", NAMEI_READ),
+        Cite(
+            "fs/dcache.c",
+            "d_splice_alias",
+            DCACHE_READ,
+            method="inode_operations.lookup",
+        ),
+        Cite(
+            "fs/dcache.c",
+            "d_splice_alias_ops",
+            DCACHE_READ,
+            leaves_out=SPLICE_LEFT_OUT,
+            because="the inode's i_lock around __d_find_any_alias() and __d_add(), the new "
+            "dentry's d_lock in __d_add() (the model has neither), and __d_unalias() "
+            "for a connected alias (a directory renamed on the server), not modelled",
+        ),
+        Cite(
+            "fs/dcache.c",
+            "__d_move",
+            DCACHE_READ,
+            leaves_out=("spin_lock", "spin_lock_nested", "spin_unlock"),
+            because="the d_lock of the two parents and of both dentries, held for the move "
+            "under rename_lock; the model has no d_lock reader of d_parent",
+        ),
     ),
 )
 def lookup_splice(op: Op, path: str) -> None:
     """A lookup of the directory ``path`` that is not in the dcache under
     its name: ``->lookup`` under the parent's i_rwsem (shared) finds the
     inode and d_splice_alias() finds its disconnected alias, which
-    ``__d_move()`` moves to the name under ``write_seqlock(&rename_lock)``."""
+    ``__d_move()`` moves to the name under ``write_seqlock(&rename_lock)``.
+
+    Read in 6.17-rc3 (Kingxukai/linux fs/dcache.c at 9b44fff6):
+    ``d_splice_alias()`` is ``d_splice_alias_ops(inode, dentry, NULL)``,
+    which finds the alias under the inode's ``i_lock``, drops it, then takes
+    ``rename_lock``; an IS_ROOT alias is moved by ``__d_move()`` (the two
+    parents' and both dentries' d_lock inside); a connected alias goes
+    through ``__d_unalias()``: ``mutex_trylock(s_vfs_rename_mutex)``,
+    ``inode_trylock_shared()`` of its parent and the new (6.15)
+    ->d_unalias_trylock/->d_unalias_unlock around ``__d_move()``, -ESTALE if
+    a trylock fails.  The filesystem's ->lookup is read as
+    ``d_splice_alias()`` (ext4_lookup() and most ->lookup end in it).  Left
+    out: i_lock, the d_locks, ``__d_unalias()`` and the no-alias
+    ``__d_add()``."""
     parent, _ = split(path)
     directory, child = op.inode(parent), op.inode(path)
     op.lock(directory.i_rwsem, SHARED, "inode_lock_shared(dir)")
@@ -540,11 +643,11 @@ def add_mount(scratch: Scratch, mounted: int) -> None:
     "(fs/namei.c, fs/namespace.c)",
     describe=lambda path: f"walk_automount({path})",
     cites=(
-        Cite("fs/namei.c", "__follow_mount_rcu", "6.12"),
-        Cite("fs/namei.c", "__traverse_mounts", "6.12"),
-        Cite("fs/namei.c", "follow_automount", "6.12"),
+        Cite("fs/namei.c", "__follow_mount_rcu", NAMEI_READ),
+        Cite("fs/namei.c", "__traverse_mounts", NAMEI_READ),
+        Cite("fs/namei.c", "follow_automount", NAMEI_READ),
         Cite("fs/namespace.c", "finish_automount", "6.12"),
-        Cite("fs/namei.c", "complete_walk", "6.12"),
+        Cite("fs/namei.c", "complete_walk", NAMEI_READ),
     ),
 )
 def walk_automount(op: Op, path: str) -> None:
@@ -557,7 +660,10 @@ def walk_automount(op: Op, path: str) -> None:
     then, nothing being mounted, ``->d_automount`` mounts NFS and
     finish_automount() grafts it under namespace_sem unless something was
     mounted meanwhile; complete_walk() then revalidates the jumped-to root
-    with ``->d_weak_revalidate``."""
+    with ``->d_weak_revalidate``.  ``complete_walk()`` (read in 6.17-rc3,
+    0291023e) leaves rcu-walk with ``try_to_unlazy()`` first and calls
+    ->d_weak_revalidate with no lock, only after a jump (ND_JUMPED) and for
+    a dentry with DCACHE_OP_WEAK_REVALIDATE."""
     point = dentry_object(op.world, path)
     mounted = mount_slot(op.world, path)
     namespace_sem = op.world.shared_lock("namespace_sem", Kind.RWSEM)
@@ -627,7 +733,9 @@ def real_inode(op: Op, path: str) -> None:
     a binary does it; d_real_inode() and d_real() are inline in
     include/linux/dcache.h):
     ``dentry->d_op->d_real(dentry, D_REAL_DATA)``; ovl_d_real() may copy
-    up metadata and sleep."""
+    up metadata and sleep.  ``d_real()`` read in 6.17-rc3 (include/linux/
+    dcache.h at 9b44fff6; a header inline, which drift does not read): it
+    calls ->d_real only for a dentry with DCACHE_OP_REAL, with no lock."""
     dentry = dentry_object(op.world, path)
     op.call(
         "dentry_operations.d_real",
@@ -642,11 +750,15 @@ def real_inode(op: Op, path: str) -> None:
     models="readlink(/proc/self/fd/N) -> proc_fd_link(); do_proc_readlink() -> d_path() "
     "(fs/proc/base.c, fs/d_path.c)",
     describe=lambda: "readlink(/proc/self/fd/0) of a pipe",
-    cites=(Cite("fs/d_path.c", "d_path", "6.12"), Cite("fs/pipe.c", "pipefs_dname", "6.12")),
+    cites=(
+        Cite("fs/d_path.c", "d_path", DCACHE_READ),
+        Cite("fs/pipe.c", "pipefs_dname", "6.12"),
+    ),
 )
 def pipe_d_path(op: Op) -> None:
     """d_path() of a pipe's dentry: ``d_op->d_dname`` (pipefs_dname()
-    makes up ``pipe:[ino]``) before any rcu_read_lock()."""
+    makes up ``pipe:[ino]``) before any rcu_read_lock() (``d_path()`` read
+    in 6.17-rc3, 9b44fff6: a pseudo dentry that is not a mount's root)."""
     dentry = dentry_object(op.world, "pipe:[1]")
     op.call(
         "dentry_operations.d_dname",

@@ -1227,6 +1227,19 @@ def fallocate(op: Op, spec: OpenFile, mode: str, index: int) -> None:
 # --- open, fcntl, close ----------------------------------------------------------------
 
 
+FCNTL_VERSION = "6.17-rc3 (Kingxukai/linux 9b44fff6)"
+FASYNC_LIST_LOCKS = (
+    "spin_lock(&fasync_lock)",
+    "spin_unlock(&fasync_lock)",
+    "write_lock_irq",
+    "write_unlock_irq",
+)
+FASYNC_LIST_BECAUSE = (
+    "fasync_lock guards every fasync list and fa_lock one entry against kill_fasync(); "
+    "the model has one file's list and no kill_fasync() reader"
+)
+
+
 def _set_fasync(scratch: Scratch, filp: Filp, on: bool) -> int:
     scratch[filp.fasync] = on
     return 0
@@ -1251,8 +1264,22 @@ def _ok(_scratch: Scratch, *_args: object) -> int:
             because="no large folios in the file's page cache (filemap_nr_thps() is 0), so "
             "an open for writing drops no page cache",
         ),
-        Cite("fs/fcntl.c", "setfl", "6.6", method="file_operations.check_flags"),
-        Cite("fs/fcntl.c", "fasync_helper", "6.6", method="file_operations.fasync"),
+        Cite("fs/fcntl.c", "setfl", FCNTL_VERSION, method="file_operations.check_flags"),
+        Cite("fs/fcntl.c", "fasync_helper", FCNTL_VERSION, method="file_operations.fasync"),
+        Cite(
+            "fs/fcntl.c",
+            "fasync_insert_entry",
+            FCNTL_VERSION,
+            leaves_out=FASYNC_LIST_LOCKS,
+            because=FASYNC_LIST_BECAUSE,
+        ),
+        Cite(
+            "fs/fcntl.c",
+            "fasync_remove_entry",
+            FCNTL_VERSION,
+            leaves_out=FASYNC_LIST_LOCKS,
+            because=FASYNC_LIST_BECAUSE,
+        ),
         Cite(
             "fs/open.c",
             "filp_close",
@@ -1262,7 +1289,7 @@ def _ok(_scratch: Scratch, *_args: object) -> int:
             because="filp_flush()'s locks_remove_posix() asks ->lock only of a filesystem "
             "that has one",
         ),
-        Cite("fs/file_table.c", "__fput", "6.6", method="file_operations.release"),
+        Cite("fs/file_table.c", "__fput", FCNTL_VERSION, method="file_operations.release"),
     ),
 )
 def open_setfl_close(op: Op, spec: OpenFile) -> None:
@@ -1273,6 +1300,18 @@ def open_setfl_close(op: Op, spec: OpenFile) -> None:
     (``filp_close()``: ``->flush``) and the last ``fput()``'s
     ``__fput()``: ``->fasync(-1, file, 0)`` for a FASYNC file, ``->release``.
     None of them is called with a VFS lock held.
+
+    ``setfl()``, ``fasync_helper()`` and ``__fput()`` were read in 6.17-rc3
+    (Kingxukai/linux, fs/fcntl.c and fs/file_table.c at 9b44fff6): ``setfl()``
+    calls ->check_flags and ->fasync with no lock and takes ``filp->f_lock``
+    only around the ``f_flags`` update; the FASYNC bit is set and cleared by
+    ->fasync itself: ``fasync_helper()``'s ``fasync_insert_entry()`` and
+    ``fasync_remove_entry()`` take ``filp->f_lock``, then the global
+    ``fasync_lock`` and the entry's ``fa_lock`` (these two left out: the
+    model has one file and no ``kill_fasync()`` reader).  ``__fput()`` calls
+    ``locks_remove_file()`` before ->fasync and ->release (left out here:
+    ``filelock/`` models it), and ``eventpoll_release()`` and the fsnotify
+    hooks (left out).
 
     ``do_dentry_open()`` and ``filp_close()`` were read again in 6.17-rc3
     (Kingxukai/linux, fs/open.c at 9b44fff6): ``->open`` is called through
@@ -1301,14 +1340,19 @@ def open_setfl_close(op: Op, spec: OpenFile) -> None:
         label="setfl(): if (filp->f_op->check_flags) error = filp->f_op->check_flags(arg)",
         roles=roles,
     )
-    op.call(
+    op.enter(
         "file_operations.fasync",
-        _set_fasync,
-        filp,
-        True,
         label="if (((arg ^ filp->f_flags) & FASYNC) && filp->f_op->fasync) "
         "error = filp->f_op->fasync(fd, filp, (arg & FASYNC) != 0)",
         roles=roles,
+    )
+    op.section(
+        filp.f_lock,
+        "fasync_helper(): fasync_insert_entry(): spin_lock(&filp->f_lock); "
+        "filp->f_flags |= FASYNC; spin_unlock(&filp->f_lock)",
+        _set_fasync,
+        filp,
+        True,
     )
     op.section(
         filp.f_lock,
@@ -1323,13 +1367,18 @@ def open_setfl_close(op: Op, spec: OpenFile) -> None:
         roles=roles,
     )
     with op.when(_fasync_set(filp), "__fput(): if (unlikely(file->f_flags & FASYNC))"):
-        op.call(
+        op.enter(
             "file_operations.fasync",
+            label="if (file->f_op->fasync) file->f_op->fasync(-1, file, 0)",
+            roles=roles,
+        )
+        op.section(
+            filp.f_lock,
+            "fasync_helper(): fasync_remove_entry(): spin_lock(&filp->f_lock); "
+            "filp->f_flags &= ~FASYNC; spin_unlock(&filp->f_lock)",
             _set_fasync,
             filp,
             False,
-            label="if (file->f_op->fasync) file->f_op->fasync(-1, file, 0)",
-            roles=roles,
         )
     op.call(
         "file_operations.release",

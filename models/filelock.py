@@ -90,11 +90,12 @@ from mc.dsl import (
     operation,
     same,
 )
-from mc.kernel.locks import Lock
+from mc.kernel.locks import SHARED, Lock
 from mc.kernel.pagecache import File
+from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
 from mc.models import libfs
 from mc.models.dirops import lookup_one_qstr_excl, split
-from mc.models.truncate import truncate
+from mc.models.truncate import truncate_file
 
 READ, WRITE, UNLOCK = "F_RDLCK", "F_WRLCK", "F_UNLCK"
 SHARED_FLOCK, EXCL_FLOCK = "LOCK_SH", "LOCK_EX"
@@ -103,6 +104,7 @@ MAX_DEADLK_ITERATIONS = 10
 FILELOCK_VERSION = "5.15-5.17 (90f7d7a0)"
 COURTESY_VERSION = "6.9"
 DELEG_VERSION = "6.17-rc3 (Kingxukai/linux 0291023e)"
+TRUNCATE_VERSION = "6.17-rc3 (Kingxukai/linux 9b44fff6)"
 SVCLOCK_VERSION = "6.17-rc3 (Kingxukai/linux 9b44fff6)"
 
 SKIP_DEADLOCK_CHECK = "posix-skips-deadlock-check"
@@ -827,17 +829,27 @@ def _expire_client(scratch: Scratch, ctx: FileLockContext) -> None:
 
 @operation(
     models="nfsd's laundromat expiring a courtesy client marked EXPIRABLE: its locks "
-    "released (fs/nfsd/nfs4state.c nfs4_laundromat(), 6.9)",
+    "released (fs/nfsd/nfs4state.c nfs4_laundromat(), 6.9; read in 6.17-rc3)",
     describe=lambda path: f"nfsd laundromat expiring the courtesy client of {path}",
     cites=(
-        Cite("fs/nfsd/nfs4state.c", "nfs4_laundromat", COURTESY_VERSION),
-        locks_cite("locks_remove_posix", FILELOCK_VERSION),
+        Cite("fs/nfsd/nfs4state.c", "nfs4_laundromat", DELEG_VERSION),
+        locks_cite("locks_remove_posix", DELEG_VERSION),
     ),
 )
 def laundromat(op: Op, path: str) -> None:
     """The laundromat work, queued by ->lm_lock_expirable: it expires the
     courtesy client, whose POSIX locks are removed as at close (waking
-    their waiters), then the work is done (``flush_workqueue()`` returns)."""
+    their waiters), then the work is done (``flush_workqueue()`` returns).
+
+    Read in 6.17-rc3 (Kingxukai/linux 0291023e): ``nfs4_laundromat()``
+    collects the EXPIRABLE clients under ``nn->client_lock``
+    (``nfs4_get_client_reaplist()``, ``mark_client_expired_locked()``) and
+    expires them with no lock held (``nfs4_process_client_reaplist()`` ->
+    ``expire_client()``, which releases the client's lock stateids and so
+    its POSIX locks).  Left out: ``client_lock`` (one client), the grace
+    period, the copy, delegation-recall, close and blocked-lock lists the
+    same pass reaps under ``s2s_cp_lock``, ``state_lock``,
+    ``client_lock`` and ``blocked_locks_lock``."""
     ctx = context(op.world, path)
     _register_thread(op, ctx)
     ctx.agents[COURTESY_CLIENT] = op.thread.name
@@ -1104,19 +1116,25 @@ def _hash_delegation(scratch: Scratch, ctx: FileLockContext, file: str) -> bool:
 
 
 def nfsd_set_delegation(op: Op, ctx: FileLockContext, file: str) -> None:
-    """``nfs4_set_delegation()`` of a read delegation (5.15's shape; newer
-    trees, seen in patch excerpts through find_string and not modelled,
-    take the parent directory's i_rwsem shared around ``vfs_setlease()``
-    and ``nfsd4_vet_deleg_dentry()``, which refuses the delegation when the
-    name no longer leads to the file): ``vfs_setlease()``
-    with FL_DELEG, where ``generic_add_lease()`` takes the inode's i_rwsem
-    by ``inode_trylock()`` and leaves ``check_conflicting_open()`` to
-    nfsd (``flags & FL_DELEG: return 0``); then
-    ``nfsd4_check_conflicting_opens()``: a writer of the file other than
-    nfsd's own opens, or a break that met the delegation meanwhile
-    (``fp->fi_had_conflict``, checked under ``fp->fi_lock`` with the
-    hashing, as 5.15 does too), makes nfsd remove the delegation (F_UNLCK,
-    ->lm_change) and not hand it out."""
+    """``nfs4_set_delegation()`` of a read delegation, read in 6.17-rc3
+    (Kingxukai/linux 0291023e): ``kernel_setlease()`` (``vfs_setlease()``
+    before 6.10) with FL_DELEG, where ``generic_add_lease()`` takes the
+    inode's i_rwsem by ``inode_trylock()`` and leaves
+    ``check_conflicting_open()`` to nfsd (``flags & FL_DELEG: return 0``);
+    then ``nfsd4_check_conflicting_opens()``: a writer of the file other
+    than nfsd's own opens, or a break that met the delegation meanwhile
+    (``fp->fi_had_conflict``, set by ``nfsd_break_deleg_cb()`` under
+    flc_lock and read here with no lock), makes nfsd remove the delegation
+    (F_UNLCK, ->lm_change) and not hand it out; else it is hashed under
+    ``state_lock``, ``clp->cl_lock`` and ``fp->fi_lock``.  Left out: the
+    early ``fi_had_conflict`` and ``nfs4_delegation_exists()`` checks and
+    the ``fi_deleg_file`` set-up under ``state_lock`` and ``fi_lock``, the
+    ``nfsd4_verify_deleg_dentry()`` lookup (an OPEN by name: the name must
+    still lead to the file), the setuid check, and nfsd's own spinlocks
+    (``state_lock``, ``cl_lock``, ``fi_lock``: one client, one file).  Trees
+    after 6.17 (patches seen through find_string, not modelled) take the
+    parent's i_rwsem shared around ``kernel_setlease()`` and
+    ``nfsd4_vet_deleg_dentry()``."""
     flc = ctx.flc_lock
     inode = op.inode(ctx.path)
     op.trylock(inode.i_rwsem, "busy", "if (is_deleg && !inode_trylock(inode)) return -EAGAIN")
@@ -1138,9 +1156,9 @@ def nfsd_set_delegation(op: Op, ctx: FileLockContext, file: str) -> None:
     op.goto_if(register_is(op.thread.ret, "error", lambda v: v is not None and v < 0), "done")
     refused = op.compute(
         "refused",
-        "status = nfsd4_check_conflicting_opens(clp, fp); spin_lock(&state_lock); "
-        "spin_lock(&fp->fi_lock); if (status || fp->fi_had_conflict) status = -EAGAIN; "
-        "else status = hash_delegation_locked(dp, fp) /* handed to the client */",
+        "status = nfsd4_check_conflicting_opens(clp, fp); if (!status && "
+        "!fp->fi_had_conflict) status = hash_delegation_locked(dp, fp) /* under state_lock, "
+        "cl_lock, fi_lock: handed to the client */",
         _hash_delegation,
         ctx,
         file,
@@ -1151,7 +1169,7 @@ def nfsd_set_delegation(op: Op, ctx: FileLockContext, file: str) -> None:
         op.fail(
             E.EAGAIN,
             "done",
-            "out_unlock: vfs_setlease(fp->fi_deleg_file, F_UNLCK, NULL, (void **)&dp)",
+            "out_unlock: kernel_setlease(fp->fi_deleg_file->nf_file, F_UNLCK, NULL, (void **)&dp)",
         )
     op.goto("done")
     op.label("busy")
@@ -1187,10 +1205,10 @@ def take_lease(op: Op, path: str, kind: str) -> None:
     "it (DELEGRETURN) (fs/nfsd/nfs4state.c, fs/locks.c)",
     describe=lambda path: f"nfsd read delegation of {path}, DELEGRETURN",
     cites=(
-        Cite("fs/nfsd/nfs4state.c", "nfs4_set_delegation", FILELOCK_VERSION),
-        Cite("fs/nfsd/nfs4state.c", "nfsd4_check_conflicting_opens", FILELOCK_VERSION),
-        locks_cite("generic_add_lease", FILELOCK_VERSION),
-        locks_cite("generic_delete_lease", FILELOCK_VERSION),
+        Cite("fs/nfsd/nfs4state.c", "nfs4_set_delegation", DELEG_VERSION),
+        Cite("fs/nfsd/nfs4state.c", "nfsd4_check_conflicting_opens", DELEG_VERSION),
+        locks_cite("generic_add_lease", DELEG_VERSION),
+        locks_cite("generic_delete_lease", DELEG_VERSION),
     ),
 )
 def delegate(op: Op, path: str) -> None:
@@ -1463,14 +1481,28 @@ def lockd_deferred(op: Op, path: str, first: tuple[int, int]) -> None:
     "records the lock with posix_lock_file() and calls ->lm_grant (fs/dlm/plock.c)",
     describe=lambda path, owner, first: f"dlm_plock_callback({path} {first} for {owner})",
     cites=(
-        Cite("fs/dlm/plock.c", "dlm_plock_callback", FILELOCK_VERSION),
-        locks_cite("posix_lock_inode", FILELOCK_VERSION),
+        Cite("fs/dlm/plock.c", "dlm_plock_callback", DELEG_VERSION),
+        locks_cite(
+            "posix_lock_inode",
+            DELEG_VERSION,
+            leaves_out=("spin_lock(&blocked_lock_lock)", "spin_unlock(&blocked_lock_lock)"),
+            because="locks_move_blocks() takes blocked_lock_lock only for a request that has "
+            "waiters, and dlm's copy of a deferred request (op_data->flc) has none",
+        ),
     ),
 )
 def plock_callback(op: Op, path: str, owner: str, first: tuple[int, int]) -> None:
     """Once the cluster granted the lock lockd's ``owner`` asked for: the
     lock is recorded locally under flc_lock (``posix_lock_file()``, no
-    conflict: the cluster arbitrated), then ->lm_grant with no lock held."""
+    conflict: the cluster arbitrated), then ->lm_grant with no lock held.
+
+    Read in 6.17-rc3 (Kingxukai/linux 0291023e): ``dev_write()`` finds the
+    request under dlm's ``ops_lock`` and calls ``dlm_plock_callback()``
+    after dropping it; ->lm_grant is called through ``op_data->callback``,
+    saved from ``fl->fl_lmops->lm_grant`` when the request was deferred.
+    Left out: ``ops_lock`` and the cluster's answer (a daemon's write), the
+    refused request (``op->info.rv``: ->lm_grant with the error, no local
+    lock) and ``posix_lock_file()`` failing (only on allocation failure)."""
     ctx = context(op.world, path)
     _register_thread(op, ctx)
     op.wait_until(
@@ -1528,27 +1560,40 @@ def lease_violation(state: State, ctx: FileLockContext) -> str | None:
 
 
 @operation(
-    models="truncate(2): vfs_truncate(): get_write_access(), break_lease(inode, O_WRONLY), "
-    "then the shipped do_truncate() body (fs/open.c)",
+    models="truncate(2): vfs_truncate(): mnt_want_write(), get_write_access(), "
+    "break_lease(inode, O_WRONLY), then do_truncate() (fs/open.c)",
     describe=lambda file, size: f"truncate({file.path}, {size})",
     cites=(
-        Cite("fs/open.c", "vfs_truncate", FILELOCK_VERSION),
-        locks_cite("__break_lease", FILELOCK_VERSION),
+        Cite("fs/open.c", "vfs_truncate", TRUNCATE_VERSION),
+        Cite("fs/open.c", "do_truncate", TRUNCATE_VERSION),
+        locks_cite("__break_lease", DELEG_VERSION),
     ),
 )
 def truncate_breaking_lease(op: Op, file: File, size: int) -> None:
-    """truncate(2) by path: ``get_write_access(inode)`` ("protects against
-    the truncate racing with a lease-granting setlease()"),
-    ``break_lease(inode, O_WRONLY)``, then the truncate itself
-    (``mc.models.truncate.truncate``: ``mnt_want_write()``'s
-    ``sb_start_write()``, i_rwsem, ->setattr), ``put_write_access()``."""
+    """truncate(2) by path, read in 6.17-rc3 (Kingxukai/linux 9b44fff6):
+    ``mnt_want_write()`` (its ``sb_start_write()``: SB_FREEZE_WRITE
+    shared, held across the lease break), ``get_write_access(inode)``
+    ("protects against the truncate racing with a lease-granting
+    setlease()"), ``break_lease(inode, O_WRONLY)``, then ``do_truncate()``:
+    i_rwsem (``inode_lock_killable()``, a signal not modelled) around
+    ``notify_change()`` -> ->setattr (``mc.models.truncate.truncate_file``),
+    ``put_write_access()``, ``mnt_drop_write()``.  Left out: the
+    permission, fsnotify and security hooks, IS_APPEND."""
     ctx = context(op.world, file.path)
     me = op.thread.name
+    writers = sb_writers(op.world, SB_FREEZE_WRITE)
+    op.lock(
+        writers,
+        SHARED,
+        "vfs_truncate(): mnt_want_write(path->mnt): sb_start_write(m->mnt_sb)",
+        tag="sb-start-write",
+    )
     op.effect("get_write_access(inode)", _open_as, ctx, me, "W")
     op.run(break_lease, ctx, me, True)
     op.effect("/* the truncate goes on past break_lease() */", _past_break, ctx, me)
-    op.run(truncate, file, size)
+    truncate_file(op, file, size, writers_held=True)
     op.effect("put_write_access(inode)", _close, ctx, me)
+    op.unlock(writers, "mnt_drop_write(path->mnt): sb_end_write(mnt->mnt_sb)", tag="sb-start-write")
 
 
 # --- unlink(2) and nfsd's delegations (6.17) -------------------------------------------------
@@ -1578,9 +1623,14 @@ def _delegation_conflict(scratch: Scratch, ctx: FileLockContext, file: str) -> b
 
 
 def _lm_break_deleg(scratch: Scratch, ctx: FileLockContext, file: str) -> int:
-    """nfsd_break_deleg_cb(): the delegation, marked FL_UNLOCK_PENDING by
-    ``__break_lease()``, is queued for a recall; returns false (the lease
-    stays until DELEGRETURN)."""
+    """nfsd_break_deleg_cb() (read in 6.17-rc3, Kingxukai/linux 0291023e;
+    called with flc_lock held, it takes no lock and does not sleep): the
+    delegation, marked FL_UNLOCK_PENDING by ``__break_lease()``, is queued
+    for a recall (``nfsd_break_one_deleg()``: ``nfsd4_run_cb()``), its
+    break time zeroed (nfsd, not ``time_out_leases()``, revokes it) and
+    ``fp->fi_had_conflict`` set; returns false (the lease stays until
+    DELEGRETURN).  The marking stands for ``fi_had_conflict``: a delegation
+    being set up sees it in :func:`_hash_delegation`."""
     scratch[ctx.leases] = tuple(
         (f, t, p or "unlock", g) if f != file and f in ctx.delegations else (f, t, p, g)
         for f, t, p, g in scratch[ctx.leases]
@@ -1663,6 +1713,12 @@ def unlink_violation(state: State, ctx: FileLockContext) -> str | None:
         Cite("fs/namei.c", "do_unlinkat", DELEG_VERSION),
         Cite("fs/namei.c", "vfs_unlink", DELEG_VERSION),
         locks_cite("__break_lease", DELEG_VERSION),
+        Cite(
+            "fs/nfsd/nfs4state.c",
+            "nfsd_break_deleg_cb",
+            DELEG_VERSION,
+            method="lock_manager_operations.lm_break",
+        ),
     ),
 )
 def unlink_breaking_delegation(op: Op, path: str) -> None:
@@ -1761,7 +1817,7 @@ def _clear_delegated(scratch: Scratch, slot: int) -> None:
     "(fs/nfsd/nfs4state.c, fs/nfsd/vfs.c, fs/locks.c)",
     describe=lambda path: f"nfsd delegation of {path}, SETATTR, DELEGRETURN",
     cites=(
-        Cite("fs/nfsd/nfs4state.c", "nfs4_set_delegation", FILELOCK_VERSION),
+        Cite("fs/nfsd/nfs4state.c", "nfs4_set_delegation", DELEG_VERSION),
         locks_cite("generic_add_lease", DELEG_VERSION),
         Cite("fs/nfsd/vfs.c", "nfsd_setattr", DELEG_VERSION),
         locks_cite("generic_delete_lease", DELEG_VERSION),

@@ -7,8 +7,17 @@ open(2) with O_CREAT on a filesystem with ``->atomic_open``
 (``lookup_open()``), O_TMPFILE (``vfs_tmpfile()`` -> ``->tmpfile``), the
 FIEMAP ioctl (``->fiemap``), FS_IOC_GETFLAGS/FS_IOC_SETFLAGS
 (``vfs_fileattr_get()``/``vfs_fileattr_set()``: ``->fileattr_get``,
-``->fileattr_set``) and lseek(2) on a directory whose readdir offsets
-libfs keeps (``offset_dir_llseek()`` -> ``->get_offset_ctx``).
+``->fileattr_set``) and getdents64(2) of a directory whose readdir offsets
+libfs keeps (``offset_readdir()`` -> ``->get_offset_ctx``).
+
+``touch_atime()``, ``inode_update_time()``, ``ioctl_fiemap()``, the
+fileattr functions (fs/file_attr.c since 6.17), ``iterate_dir()`` and
+libfs's offset functions were read in 6.17-rc3 (Kingxukai/linux at
+9b44fff6/0291023e): ``touch_atime()`` takes freeze protection by
+``sb_start_write_trylock()`` around ->update_time; ``ioctl_setflags()``
+holds ``mnt_want_write_file()``'s freeze protection around
+``vfs_fileattr_set()``; ``offset_dir_llseek()`` no longer asks
+->get_offset_ctx (readdir does): the models follow that code.
 
 ``pick_link()``, ``open_last_lookups()``, ``vfs_tmpfile()`` and
 ``do_tmpfile()`` were read again in a 6.17-rc3 tree (Kingxukai/linux,
@@ -24,22 +33,27 @@ asks the server, so in rcu-walk it returns -ECHILD) and creates names as the
 ramfs/libfs stand-ins of ``mc.models.libfs`` do.
 
 Left out: the symlink body and where it leads (the walk ends at the link),
-the atime policy (every touch updates), sb_start_write_trylock() and
-mnt_get_write_access() in touch_atime(), O_EXCL and the open of the file
+the atime policy (every touch updates), mnt_get_write_access() in
+touch_atime(), O_EXCL and the open of the file
 after ->atomic_open, linking the O_TMPFILE inode, the flags' values and
 fileattr_set_prepare()'s checks, the offset map itself.
 """
 
 from __future__ import annotations
 
+import attrs
+
 from mc.dsl import EXCL, SHARED, Cite, Op, Scratch, World, const, operation, positive, same
 from mc.kernel.expr import InodeExpr
-from mc.kernel.locks import Kind
+from mc.kernel.locks import Kind, Lock
+from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
 from mc.kernel.world import Dentry
 from mc.models import libfs
 from mc.models.dirops import split
 from mc.models.namei import ECHILD
 
+INODE_READ = "6.17-rc3 (Kingxukai/linux 9b44fff6)"
+IOCTL_READ = "6.17-rc3 (Kingxukai/linux 0291023e)"
 GET_LINK_BLOCKS_IN_RCU = "get-link-blocks-in-rcu"
 ATOMIC_OPEN_SHARED = "atomic-open-shared"
 
@@ -119,9 +133,21 @@ def generic_update_time(scratch: Scratch, inode: int, atime: int) -> int:
 
 
 def touch_atime(op: Op, inode: InodeExpr) -> None:
-    """touch_atime() -> atime_needs_update() -> inode_update_time(inode,
-    S_ATIME) -> ``inode->i_op->update_time(inode, flags)``, without
-    i_rwsem."""
+    """touch_atime() (read in 6.17-rc3, fs/inode.c at 9b44fff6):
+    atime_needs_update(), ``sb_start_write_trylock()`` (a frozen
+    filesystem's atime is not updated: the trylock fails and the update is
+    skipped), ``mnt_get_write_access()`` (left out: the mount is
+    writable), inode_update_time(inode, S_ATIME) ->
+    ``inode->i_op->update_time(inode, flags)``, without i_rwsem, then
+    ``sb_end_write()``."""
+    writers = sb_writers(op.world, SB_FREEZE_WRITE)
+    op.trylock(
+        writers,
+        "atime_skipped",
+        "if (!sb_start_write_trylock(inode->i_sb)) return",
+        mode=SHARED,
+        tag="sb-start-write",
+    )
     op.call(
         "inode_operations.update_time",
         generic_update_time,
@@ -130,16 +156,35 @@ def touch_atime(op: Op, inode: InodeExpr) -> None:
         label="inode_update_time(): return inode->i_op->update_time(inode, flags)",
         roles={"inode": inode},
     )
+    op.unlock(writers, "skip_update: sb_end_write(inode->i_sb)", tag="sb-start-write")
+    op.label("atime_skipped")
 
 
 @operation(
     models="readlinkat(2) -> do_readlinkat() -> vfs_readlink() (fs/stat.c, fs/namei.c)",
     describe=lambda path: f"readlink({path})",
     cites=(
-        Cite("fs/stat.c", "do_readlinkat", "6.12"),
-        Cite("fs/namei.c", "vfs_readlink", "6.12"),
-        Cite("fs/inode.c", "touch_atime", "6.12"),
-        Cite("fs/inode.c", "inode_update_time", "6.12"),
+        Cite("fs/stat.c", "do_readlinkat", INODE_READ),
+        Cite(
+            "fs/namei.c",
+            "vfs_readlink",
+            IOCTL_READ,
+            leaves_out=(
+                "spin_lock(&inode->i_lock)",
+                "spin_unlock(&inode->i_lock)",
+                "inode_operations.get_link",
+            ),
+            because="the branch for a symlink without ->readlink (IOP_DEFAULT_READLINK set "
+            "under i_lock, then ->get_link); the model's filesystem has ->readlink",
+        ),
+        Cite(
+            "fs/inode.c",
+            "touch_atime",
+            INODE_READ,
+            leaves_out=("mnt_get_write_access", "mnt_put_write_access"),
+            because="the mount's write count: the model's mount is writable",
+        ),
+        Cite("fs/inode.c", "inode_update_time", INODE_READ),
     ),
 )
 def readlink(op: Op, path: str) -> None:
@@ -265,11 +310,13 @@ def tmpfile(op: Op, path: str) -> None:
 @operation(
     models="ioctl(FS_IOC_FIEMAP) -> ioctl_fiemap() (fs/ioctl.c)",
     describe=lambda path: f"fiemap({path})",
-    cites=(Cite("fs/ioctl.c", "ioctl_fiemap", "6.12"),),
+    cites=(Cite("fs/ioctl.c", "ioctl_fiemap", IOCTL_READ),),
 )
 def fiemap(op: Op, path: str) -> None:
-    """ioctl_fiemap(): ``inode->i_op->fiemap(inode, &fieinfo, start, len)``
-    without i_rwsem (the filesystem locks what it maps)."""
+    """ioctl_fiemap() (read in 6.17-rc3, fs/ioctl.c at 0291023e):
+    ``inode->i_op->fiemap(inode, &fieinfo, start, len)`` without i_rwsem
+    (the filesystem locks what it maps; FIEMAP_FLAG_SYNC's writeback in
+    ``fiemap_prep()``, which the filesystem calls, is left out)."""
     inode = op.inode(path)
     op.call(
         "inode_operations.fiemap",
@@ -303,11 +350,11 @@ def _fileattr_get(op: Op, inode: InodeExpr, label: str) -> None:
 
 
 @operation(
-    models="ioctl(FS_IOC_GETFLAGS) -> ioctl_getflags() -> vfs_fileattr_get() (fs/ioctl.c)",
+    models="ioctl(FS_IOC_GETFLAGS) -> ioctl_getflags() -> vfs_fileattr_get() (fs/file_attr.c)",
     describe=lambda path: f"getflags({path})",
     cites=(
-        Cite("fs/ioctl.c", "ioctl_getflags", "6.12"),
-        Cite("fs/ioctl.c", "vfs_fileattr_get", "6.12"),
+        Cite("fs/file_attr.c", "ioctl_getflags", INODE_READ),
+        Cite("fs/file_attr.c", "vfs_fileattr_get", INODE_READ),
     ),
 )
 def getflags(op: Op, path: str) -> None:
@@ -317,20 +364,31 @@ def getflags(op: Op, path: str) -> None:
 
 
 @operation(
-    models="ioctl(FS_IOC_SETFLAGS) -> ioctl_setflags() -> vfs_fileattr_set() (fs/ioctl.c)",
+    models="ioctl(FS_IOC_SETFLAGS) -> ioctl_setflags() -> vfs_fileattr_set() (fs/file_attr.c)",
     describe=lambda path: f"setflags({path})",
     cites=(
-        Cite("fs/ioctl.c", "ioctl_setflags", "6.12"),
-        Cite("fs/ioctl.c", "vfs_fileattr_set", "6.12"),
+        Cite("fs/file_attr.c", "ioctl_setflags", INODE_READ),
+        Cite("fs/file_attr.c", "vfs_fileattr_set", INODE_READ),
+        Cite("fs/file_attr.c", "vfs_fileattr_get", INODE_READ),
     ),
 )
 def setflags(op: Op, path: str) -> None:
-    """vfs_fileattr_set(): ``inode_lock(inode)``; vfs_fileattr_get() for
-    the old flags (``->fileattr_get`` under i_rwsem exclusive),
+    """ioctl_setflags() (read in 6.17-rc3, where it and the fileattr
+    functions moved to fs/file_attr.c, 9b44fff6): ``mnt_want_write_file()``
+    (its ``sb_start_write()``: SB_FREEZE_WRITE shared), then
+    vfs_fileattr_set(): ``inode_lock(inode)``; vfs_fileattr_get() for the
+    old flags (``->fileattr_get`` under i_rwsem exclusive),
     fileattr_set_prepare(), ``inode->i_op->fileattr_set(idmap, dentry,
-    fa)``; ``inode_unlock(inode)``."""
+    fa)``; ``inode_unlock(inode)``; ``mnt_drop_write_file()``."""
     inode = op.inode(path)
-    op.lock(inode.i_rwsem, EXCL, "inode_lock(inode)", tag="fileattr-lock")
+    writers = sb_writers(op.world, SB_FREEZE_WRITE)
+    op.lock(
+        writers,
+        SHARED,
+        "ioctl_setflags(): mnt_want_write_file(file): sb_start_write(sb)",
+        tag="sb-start-write",
+    )
+    op.lock(inode.i_rwsem, EXCL, "vfs_fileattr_set(): inode_lock(inode)", tag="fileattr-lock")
     _fileattr_get(op, inode, "err = vfs_fileattr_get(dentry, &old_ma) /* ->fileattr_get */")
     op.call(
         "inode_operations.fileattr_set",
@@ -341,30 +399,76 @@ def setflags(op: Op, path: str) -> None:
         roles={"inode": inode},
     )
     op.unlock(inode.i_rwsem, "inode_unlock(inode)", tag="fileattr-lock")
+    op.unlock(writers, "mnt_drop_write_file(file): sb_end_write(sb)", tag="sb-start-write")
+
+
+@attrs.frozen
+class OpenDir:
+    """The struct file of an open directory: its ``f_pos_lock``."""
+
+    name: str
+    f_pos_lock: Lock
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _open_dir(world: World, path: str) -> OpenDir:
+    """The open directory at ``path``; its ``file->f_pos_lock`` is of class
+    ``f_pos_lock``."""
+    name = f"f_pos_lock({path})"
+    lock = next((lock for lock in world.locks if lock.name == name), None)
+    if lock is None:
+        lock = world.add_lock(name, Kind.MUTEX, "f_pos_lock")
+    return OpenDir(f"file({path})", lock)
 
 
 @operation(
-    models="lseek(2) of a directory -> ksys_lseek() -> offset_dir_llseek() (fs/read_write.c, "
-    "fs/libfs.c)",
-    describe=lambda path: f"lseek({path}, 0, SEEK_SET)",
+    models="getdents64(2) of a shmem directory -> iterate_dir() -> offset_readdir() -> "
+    "offset_dir_lookup() -> ->get_offset_ctx (fs/readdir.c, fs/libfs.c)",
+    describe=lambda path: f"getdents64({path})",
     cites=(
-        Cite("fs/read_write.c", "ksys_lseek", "6.12"),
-        Cite("fs/libfs.c", "offset_dir_llseek", "6.12"),
+        Cite("fs/readdir.c", "iterate_dir", INODE_READ),
+        Cite("fs/libfs.c", "offset_readdir", INODE_READ, method="file_operations.iterate_shared"),
+        Cite(
+            "fs/libfs.c",
+            "offset_dir_lookup",
+            INODE_READ,
+            leaves_out=("spin_lock", "spin_lock_nested", "spin_unlock"),
+            because="find_positive_dentry() walks the children under the parent's d_lock "
+            "and each child's; the model emits no names",
+        ),
     ),
 )
-def lseek_dir(op: Op, path: str) -> None:
-    """ksys_lseek(): fdget_pos() takes the file's f_pos_lock (a directory
-    has FMODE_ATOMIC_POS); offset_dir_llseek() asks
-    ``inode->i_op->get_offset_ctx(inode)`` (shmem_get_offset_ctx()) and,
-    seeking to 0, reads ``ctx->next_offset``; no i_rwsem."""
+def readdir_offsets(op: Op, path: str) -> None:
+    """getdents64(2) of a directory whose readdir offsets libfs keeps
+    (shmem's ``simple_offset_dir_operations``), read in 6.17-rc3
+    (fs/readdir.c and fs/libfs.c at 9b44fff6): ``fdget_pos()`` takes the
+    file's ``f_pos_lock`` (a directory has FMODE_ATOMIC_POS),
+    ``iterate_dir()`` i_rwsem shared (``down_read_killable()``) around
+    ``->iterate_shared`` = ``offset_readdir()``, whose
+    ``offset_dir_lookup()`` asks ``inode->i_op->get_offset_ctx(inode)``
+    (shmem_get_offset_ctx()).  Until 6.12 lseek(2) asked it too
+    (``offset_dir_llseek()``); 6.17's ``offset_dir_llseek()`` is
+    ``vfs_setpos()`` alone.  Left out: the dots, the names emitted and the
+    offset map (a maple tree with its own lock, searched under
+    ``rcu_read_lock()`` past the first entry), IS_DEADDIR."""
     directory = op.inode(path)
-    f_pos_lock = op.world.shared_lock(f"f_pos_lock({path})", Kind.MUTEX)
+    open_dir = _open_dir(op.world, path)
+    f_pos_lock = open_dir.f_pos_lock
     op.lock(f_pos_lock, EXCL, "fdget_pos(fd): mutex_lock(&file->f_pos_lock)")
+    op.lock(directory.i_rwsem, SHARED, "iterate_dir(): res = down_read_killable(&inode->i_rwsem)")
+    op.enter(
+        "file_operations.iterate_shared",
+        label="res = file->f_op->iterate_shared(file, ctx) /* offset_readdir() */",
+        roles={"file": open_dir, "inode": directory},
+    )
     op.call(
         "inode_operations.get_offset_ctx",
         _zero,
         directory,
-        label="struct offset_ctx *ctx = inode->i_op->get_offset_ctx(inode)",
+        label="offset_dir_lookup(): struct offset_ctx *octx = inode->i_op->get_offset_ctx(inode)",
         roles={"inode": directory},
     )
+    op.unlock(directory.i_rwsem, "inode_unlock_shared(inode)")
     op.unlock(f_pos_lock, "fdput_pos(f): mutex_unlock(&file->f_pos_lock)")

@@ -16,8 +16,8 @@ from mc.models.inode_methods import (
     fiemap,
     follow,
     getflags,
-    lseek_dir,
     open_creat,
+    readdir_offsets,
     readlink,
     setflags,
     tmpfile,
@@ -67,9 +67,9 @@ scenario(
 
 scenario(
     "inode/fileattr",
-    "FS_IOC_SETFLAGS and FS_IOC_GETFLAGS on one file, racing lseek(2) to 0 on its directory",
+    "FS_IOC_SETFLAGS and FS_IOC_GETFLAGS on one file, racing getdents64(2) of its directory",
     tree=["/a/", "/a/f"],
-    threads=[setflags("/a/f"), getflags("/a/f"), lseek_dir("/a")],
+    threads=[setflags("/a/f"), getflags("/a/f"), readdir_offsets("/a")],
     properties=PROPERTIES,
 )
 

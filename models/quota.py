@@ -20,7 +20,11 @@ a journal handle, then the generic function).
 Read again in a 6.17-rc3 tree (Kingxukai/linux, fs/quota/dquot.c at
 9b44fff6): ``dquot_acquire()``, ``dquot_commit()`` and ``dquot_release()``
 take ``dq_lock`` as modelled (with ``memalloc_nofs_save()``), and
-``dqget()`` is unchanged; but since Linux 6.6 the last ``dqput()`` no
+``dqget()`` is unchanged (``dq_list_lock`` with ``dq_state_lock`` nested
+for the lookup and the reference, ``wait_on_dquot()``'s dq_lock, then
+->acquire_dquot with no spinlock held); ``__dquot_transfer()`` takes
+``dq_data_lock`` then ``inode->i_lock`` and, inside, each dquot's
+``dq_dqb_lock`` (modelled); but since Linux 6.6 the last ``dqput()`` no
 longer writes or releases the dquot in the caller: it puts the dquot on
 ``releasing_dquots`` (DQ_RELEASING_B) and queues ``quota_release_work``,
 whose ``quota_release_workfn()`` waits for ``synchronize_srcu(&dquot_srcu)``
@@ -43,7 +47,9 @@ What the models leave out: group and project quotas (one quota type), limits
 and warnings (no allocation fails), reserved space (delayed allocation), the
 dquot hash and free lists and the shrinker, ``dquot_srcu`` (the pointers the
 models read stay valid: no quotaoff), ``dq_data_lock`` around setting the
-pointers (one step), the journalled-quota variant of ``->mark_dirty``, and
+pointers in ``__dquot_initialize()`` (one step; ``__dquot_transfer()``
+takes it as a lock around i_lock), ``dq_state_lock`` (quotaon/quotaoff
+state: no quotaoff), the journalled-quota variant of ``->mark_dirty``, and
 the quota tree's blocks (a record is one value).
 """
 
@@ -69,6 +75,7 @@ from mc.dsl import (
 from mc.kernel.expr import Expr, state_expr
 from mc.kernel.locks import Lock
 
+QUOTA_READ = "6.17-rc3 (Kingxukai/linux 9b44fff6)"
 ALLOC_WITHOUT_I_LOCK = "alloc-without-i_lock"
 ADD_SPACE_WITHOUT_DQB_LOCK = "add-space-without-dq_dqb_lock"
 COMMIT_CLEARS_DIRTY_LATE = "commit-clears-dirty-late"
@@ -560,10 +567,17 @@ def _transfer(scratch: Scratch, blocks: int, source: int, target: int) -> int:
 
 
 def dquot_transfer(op: Op, quotas: Quotas, inode: QInode, source: Dquot, target: Dquot) -> None:
-    """``__dquot_transfer()``: under inode->i_lock, the inode's space is
-    added to the new dquot and taken from the old one, each under its
-    dq_dqb_lock, and the pointer switched; then both are marked dirty."""
-    op.lock(inode.i_lock, EXCL, "__dquot_transfer(): spin_lock(&inode->i_lock)")
+    """``__dquot_transfer()`` (read in 6.17-rc3, fs/quota/dquot.c at
+    9b44fff6): under ``dq_data_lock`` (the pointers' lock) and
+    inode->i_lock, in that order, the inode's space is added to the new
+    dquot (``dquot_add_space()``, under its dq_dqb_lock) and taken from the
+    old one under its dq_dqb_lock, and the pointer switched; both locks
+    dropped, both dquots are marked dirty (``mark_all_dquot_dirty()`` ->
+    ->mark_dirty, under ``dquot_srcu``).  Left out: the inode count
+    (``dquot_add_inodes()``), reserved space, limits and warnings."""
+    data_lock = op.world.shared_lock("dq_data_lock", LockKind.SPINLOCK)
+    op.lock(data_lock, EXCL, "__dquot_transfer(): spin_lock(&dq_data_lock)")
+    op.lock(inode.i_lock, EXCL, "spin_lock(&inode->i_lock)")
     space = op.compute("cur_space", "cur_space = __inode_get_bytes(inode)", _read, inode.blocks)
     op.section(
         target.dq_dqb_lock,
@@ -585,6 +599,7 @@ def dquot_transfer(op: Op, quotas: Quotas, inode: QInode, source: Dquot, target:
         "rcu_assign_pointer(dquots[cnt], transfer_to[cnt])", _assign, inode.dquot, target.owner
     )
     op.unlock(inode.i_lock, "spin_unlock(&inode->i_lock)")
+    op.unlock(data_lock, "spin_unlock(&dq_data_lock)")
     mark_dquot_dirty(op, source)
     mark_dquot_dirty(op, target)
 
@@ -638,7 +653,7 @@ def _set_pointer(scratch: Scratch, pointer: int, owner: str, count: int) -> int:
 DQUOT_CITES = (
     Cite("fs/quota/dquot.c", "__dquot_initialize", "6.4"),
     Cite("fs/quota/dquot.c", "__dquot_alloc_space", "6.4"),
-    Cite("fs/quota/dquot.c", "dqget", "6.4"),
+    Cite("fs/quota/dquot.c", "dqget", QUOTA_READ),
     Cite("fs/quota/dquot.c", "dquot_acquire", "6.4"),
     Cite("fs/quota/dquot.c", "dquot_mark_dquot_dirty", "6.4"),
 )
@@ -672,8 +687,15 @@ def alloc_block(op: Op, quotas: Quotas, path: str) -> None:
     models="chown(2) -> notify_change() -> ext4_setattr() -> dquot_transfer() (fs/quota/dquot.c)",
     describe=lambda q, path, owner: f"chown({path}, {owner})",
     cites=(
-        Cite("fs/quota/dquot.c", "dquot_transfer", "6.4"),
-        Cite("fs/quota/dquot.c", "__dquot_transfer", "6.4"),
+        Cite("fs/quota/dquot.c", "dquot_transfer", QUOTA_READ),
+        Cite(
+            "fs/quota/dquot.c",
+            "__dquot_transfer",
+            QUOTA_READ,
+            leaves_out=("dquot_operations.get_inode_usage",),
+            because="ext4's ->get_inode_usage counts the xattr inodes of an inode; the "
+            "model transfers space only",
+        ),
         Cite("fs/quota/dquot.c", "dqput", "6.4"),
         Cite("fs/quota/dquot.c", "dquot_release", "6.4"),
         Cite("fs/quota/dquot.c", "dquot_commit", "6.4"),

@@ -93,17 +93,23 @@ def page_dispatch(op: Op, name: str, label: str, position: Value) -> Expr:
 # --- truncate and punch hole ---------------------------------------------------------
 
 
-def truncate_file(op: Op, file: File, size: Arg, at: str = "") -> None:
+def truncate_file(op: Op, file: File, size: Arg, at: str = "", writers_held: bool = False) -> None:
     """``do_sys_ftruncate()``: ``sb_start_write()`` (SB_FREEZE_WRITE
     shared) around ``do_truncate()``: i_rwsem exclusive around
     ``notify_change()`` -> ``->setattr``
-    (``mc.models.blockfs_truncate.setattr_size``)."""
+    (``mc.models.blockfs_truncate.setattr_size``).  With ``writers_held``
+    the caller holds SB_FREEZE_WRITE already (``vfs_truncate()``'s
+    ``mnt_want_write()``) and releases it."""
     mapping, mm, inode = file_parts(op, file)
     value = argument(op, size)
     writers = sb_writers(op.world, SB_FREEZE_WRITE)
-    op.lock(
-        writers, SHARED, "do_sys_ftruncate(): sb_start_write(inode->i_sb)", tag="sb-start-write"
-    )
+    if not writers_held:
+        op.lock(
+            writers,
+            SHARED,
+            "do_sys_ftruncate(): sb_start_write(inode->i_sb)",
+            tag="sb-start-write",
+        )
     op.lock(inode.i_rwsem, EXCL, "do_truncate(): inode_lock(dentry->d_inode)")
     op.enter(
         "inode_operations.setattr",
@@ -113,7 +119,8 @@ def truncate_file(op: Op, file: File, size: Arg, at: str = "") -> None:
     )
     blockfs_truncate.setattr_size(op, mm, mapping, value, at)
     op.unlock(inode.i_rwsem, "inode_unlock(dentry->d_inode)")
-    op.unlock(writers, "sb_end_write(inode->i_sb)", tag="sb-start-write")
+    if not writers_held:
+        op.unlock(writers, "sb_end_write(inode->i_sb)", tag="sb-start-write")
     returned = op.world.add_slot(f"{op.thread.name}.truncated{at}", False, hidden=True)
     truncation(op.world).sizes.append(SizeChange(op.thread.name, returned))
     op.emit(_returned_step(returned))
