@@ -12,7 +12,7 @@ from __future__ import annotations
 import resource
 import time
 from array import array
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Generic, TypeVar
 
 import attrs
@@ -358,36 +358,27 @@ class Search(Generic[S, A]):
             found = fired[at]
             if found is None:
                 found = fired[at] = successors_of(state, pending[at].actor)
-                if len(found) > ACTOR_MOVE_LIMIT:
-                    raise ValueError(f"an actor has more than {ACTOR_MOVE_LIMIT} actions enabled")
             return found
 
-        if not full and count > 1:
-            assert self.reduction is not None
+        plans = () if full or count < 2 or self.reduction is None else self.reduction.plans(pending)
+        if plans:
             find = self.store.find
             halted = model.halted
-            for visible, members, outside in self.reduction.plans(pending):
+            for visible, members, outside in plans:
                 if any(actions(at) for at in visible):
                     continue
-                chosen = [
-                    (at << ACTOR_MOVE_BITS | index, action, nxt)
-                    for at in members
-                    for index, (action, nxt) in enumerate(actions(at))
-                ]
-                if not chosen or not any(actions(at) for at in outside):
+                chosen = _numbered(members, actions)
+                if not chosen:
                     continue
                 for _move, _action, nxt in chosen:
                     known = find(nxt)
                     if (known is not None and (sid is None or known <= sid)) or halted(nxt):
                         break
                 else:
-                    self.reduced += 1
-                    return chosen
-        return [
-            (at << ACTOR_MOVE_BITS | index, action, nxt)
-            for at in range(count)
-            for index, (action, nxt) in enumerate(actions(at))
-        ]
+                    if any(actions(at) for at in outside):
+                        self.reduced += 1
+                        return chosen
+        return _numbered(range(count), actions)
 
     def path_to(self, sid: int) -> Path[S, A]:
         """The stored path from an initial state to state ``sid``."""
@@ -417,6 +408,22 @@ class Search(Generic[S, A]):
             found.append(before + index)
             state = model.successors_of(state, pending[position].actor)[index][1]
         return found
+
+
+def _numbered(
+    positions: Iterable[int], actions: Callable[[int], Sequence[tuple[A, S]]]
+) -> list[tuple[int, A, S]]:
+    """The actions of the actors at ``positions``, each with its stored move
+    (see ``Search.lazy``) and the state it leads to."""
+    found = []
+    for at in positions:
+        base = at << ACTOR_MOVE_BITS
+        enabled = actions(at)
+        if len(enabled) > ACTOR_MOVE_LIMIT:
+            raise ValueError(f"an actor has more than {ACTOR_MOVE_LIMIT} actions enabled")
+        for index, (action, nxt) in enumerate(enabled):
+            found.append((base | index, action, nxt))
+    return found
 
 
 def replay_moves(

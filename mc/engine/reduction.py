@@ -52,6 +52,16 @@ action is never taken, so an erring step is explored only with all its
 alternatives, while the errors of the other actors' steps, which commute
 with the candidate's, are still reached after it.
 
+The choice needs no action to be computed but those of the actors it
+looks at: which closed sets exist, and which of their actors are
+visible, follows from the footprints alone; whether an actor has an action
+enabled is asked of the model actor by actor (``Model.successors_of``), in
+the order of ``plans``: the visible actors of a set, its other actors, the
+cycle proviso on their successors, then the actors outside it until one is
+enabled.  The set chosen is the one ``candidates`` would choose from every
+actor's actions, so the reduced graph is the same; the actions of the actors
+outside it are never computed (``Search.expand``).
+
 The footprints are the model's (``Model.pending``), and the finer they
 are, the more actors pass C1.  A thread-local step (a register computation,
 a branch on the thread's own registers) reads and writes only the thread's
@@ -177,7 +187,7 @@ class Reduction:
                     tuple(at for at in everyone if masks[at] & members),
                     tuple(at for at in everyone if not masks[at] & members),
                 )
-                for members, visible in self.closures_of(pending)
+                for members, visible in self._closures(pending)
             )
             plans = self.planned[key] = self.interned_plans.setdefault(made, made)
         return plans

@@ -132,7 +132,7 @@ def namespace_check(world: World) -> Check[State]:
     return check
 
 
-MEMO_ENTRIES = 1 << 16
+MEMO_ENTRIES = 1 << 12
 """How many answers ``memoized`` keeps before it starts over."""
 
 
