@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 
 import attrs
 
@@ -235,21 +235,32 @@ class KernelModel(Model[State, Action]):
         return [table[tid][state[pc]] for tid, pc in enumerate(self._pcs) if state[pc] != DONE]
 
     def successors(self, state: State) -> list[tuple[Action, State]]:
-        if state[ERROR_SLOT] is not None:
-            return []
         found = []
-        interrupted = self.interrupted(state)
-        for tid, fires in enumerate(self._fires):
-            pc_slot = self._pcs[tid]
-            pc = state[pc_slot]
-            if pc != DONE and tid not in interrupted:
-                local = self._local[tid]
-                for branch, after in enumerate(fires[pc](state)):
-                    pc = after[pc_slot]
-                    while pc != DONE and local[pc] and after[ERROR_SLOT] is None:
-                        after = fires[pc](after)[0]
-                        pc = after[pc_slot]
-                    found.append(((tid, branch), after))
+        for tid in range(len(self._fires)):
+            found.extend(self.successors_of(state, tid))
+        return found
+
+    def successors_of(self, state: State, actor: Hashable) -> list[tuple[Action, State]]:
+        """The outcomes of thread ``actor``'s step (``pending`` names threads
+        by number), each with the local steps chained to it; none once it
+        returned, while an interrupt handler runs over it, or in an error
+        state."""
+        assert isinstance(actor, int)
+        pc_slot = self._pcs[actor]
+        pc = state[pc_slot]
+        if pc == DONE or state[ERROR_SLOT] is not None:
+            return []
+        if self._landing and actor in self.interrupted(state):
+            return []
+        fires = self._fires[actor]
+        local = self._local[actor]
+        found = []
+        for branch, after in enumerate(fires[pc](state)):
+            pc = after[pc_slot]
+            while pc != DONE and local[pc] and after[ERROR_SLOT] is None:
+                after = fires[pc](after)[0]
+                pc = after[pc_slot]
+            found.append(((actor, branch), after))
         return found
 
     def interrupted(self, state: State) -> dict[int, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from array import array
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import TypeVar
 
 from mc.engine.model import Model
@@ -26,6 +26,7 @@ def breadth_first(search: Expansion[S, A]) -> None:
     clock = time.perf_counter
     prefer_fewer_switches = type(search.model).actor is not Model.actor
     reduce = search.reduction is not None and search.reduction.active
+    lazy = search.lazy
     switches = array("H", bytes(2 * search.stored))
     last_actor = array("h", [-1] * search.stored)
     codes: dict[Hashable, int] = {}
@@ -40,18 +41,25 @@ def breadth_first(search: Expansion[S, A]) -> None:
         if clock() >= search.next_tick:
             search.tick(depth)
         state = store.state(sid)
-        enabled = successors(state)
-        if not enabled:
+        cut = max_depth is not None and depth >= max_depth
+        chosen: Sequence[tuple[int, A, S]]
+        if lazy:
+            chosen = search.expand(state, sid, cut)
+        else:
+            enabled = successors(state)
+            moves = search.ample(state, enabled, sid) if reduce and enabled and not cut else None
+            if moves is None:
+                chosen = [(move, action, nxt) for move, (action, nxt) in enumerate(enabled)]
+            else:
+                chosen = [(move, *enabled[move]) for move in moves]
+        if not chosen:
             search.dead_end(state, sid)
-        elif max_depth is not None and depth >= max_depth:
+        elif cut:
             search.depth_cut = True
         else:
-            moves = search.ample(state, enabled, sid) if reduce else None
-            chosen = enabled if moves is None else [enabled[m] for m in moves]
             search.transitions += len(chosen)
             stored = search.stored
-            for position, (action, nxt) in enumerate(chosen):
-                move = position if moves is None else moves[position]
+            for move, action, nxt in chosen:
                 known = find(nxt)
                 if prefer_fewer_switches:
                     name = actor(action)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import TypeVar
 
 from mc.engine.strategy import Expansion
@@ -22,25 +22,33 @@ def depth_first(search: Expansion[S, A]) -> None:
     clock = time.perf_counter
     stack = [(sid, 0) for sid in reversed(range(search.stored))]
     reduce = search.reduction is not None and search.reduction.active
+    lazy = search.lazy
     while stack:
         sid, depth = stack.pop()
         if clock() >= search.next_tick:
             search.tick(depth)
         state = store.state(sid)
         store.release(sid)
-        enabled = successors(state)
-        if not enabled:
+        cut = max_depth is not None and depth >= max_depth
+        chosen: Sequence[tuple[int, S]]
+        if lazy:
+            chosen = [(move, nxt) for move, _action, nxt in search.expand(state, None, cut)]
+        else:
+            enabled = successors(state)
+            moves = search.ample(state, enabled, None) if reduce and enabled and not cut else None
+            if moves is None:
+                chosen = [(move, nxt) for move, (_action, nxt) in enumerate(enabled)]
+            else:
+                chosen = [(move, enabled[move][1]) for move in moves]
+        if not chosen:
             search.dead_end(state, sid)
             continue
-        if max_depth is not None and depth >= max_depth:
+        if cut:
             search.depth_cut = True
             continue
-        moves = search.ample(state, enabled, None) if reduce else None
-        chosen = range(len(enabled)) if moves is None else moves
         search.transitions += len(chosen)
         fresh = []
-        for move in chosen:
-            nxt = enabled[move][1]
+        for move, nxt in chosen:
             if find(nxt) is None:
                 fresh.append(add(nxt, sid, move))
         if fresh:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import resource
 import time
 from array import array
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Generic, TypeVar
 
 import attrs
@@ -33,6 +33,9 @@ on the clock, before each state is expanded, whatever a state costs."""
 MEMORY_HEADROOM = 0.9
 """The default memory limit: what the process holds when the search starts
 plus this share of the memory the machine has available."""
+ACTOR_MOVE_BITS = 8
+ACTOR_MOVE_LIMIT = 1 << ACTOR_MOVE_BITS
+"""How many actions of one actor a stored move can name (see ``Search.lazy``)."""
 PROGRESS_AFTER_SECONDS = 1.0
 PROGRESS_INTERVAL_SECONDS = 0.5
 
@@ -176,6 +179,16 @@ class Search(Generic[S, A]):
             self.audited = []
         self.property_names = [p.name for p in properties]
         self.reduction = Reduction(model, properties) if self.options.reduce else None
+        self.lazy = (
+            self.reduction is not None
+            and self.reduction.active
+            and type(model).successors_of is not Model.successors_of
+        )
+        """Whether only the actions of the actors an ample set holds are
+        computed (``expand``); the moves stored are then ``position <<
+        ACTOR_MOVE_BITS | index``: the actor's position in ``pending`` and
+        the action's among that actor's (``path_to`` turns them into
+        indices among every enabled action)."""
         self.started = 0.0
         self.last_progress = 0.0
         self.next_tick = 0.0
@@ -324,6 +337,49 @@ class Search(Generic[S, A]):
                 return moves
         return None
 
+    def expand(self, state: S, sid: int | None, full: bool = False) -> list[tuple[int, A, S]]:
+        """The moves to explore from ``state`` (see ``lazy``), with their
+        actions and successors: those of an ample set that meets the cycle
+        proviso and halts nothing (as ``ample``), else every enabled one;
+        ``full`` asks for every one.  Each actor's actions are computed
+        once, and only where the choice of the ample set needs them
+        (``Reduction.plans``); an empty answer is a dead end."""
+        model = self.model
+        pending = model.pending(state)
+        if pending is None:
+            raise ValueError("a model that gives successors_of must give pending for every state")
+        count = len(pending)
+        if count > ACTOR_MOVE_LIMIT:
+            raise ValueError(f"more than {ACTOR_MOVE_LIMIT} actors")
+        successors_of = model.successors_of
+        fired: list[Sequence[tuple[A, S]] | None] = [None] * count
+
+        def actions(at: int) -> Sequence[tuple[A, S]]:
+            found = fired[at]
+            if found is None:
+                found = fired[at] = successors_of(state, pending[at].actor)
+            return found
+
+        plans = () if full or count < 2 or self.reduction is None else self.reduction.plans(pending)
+        if plans:
+            find = self.store.find
+            halted = model.halted
+            for visible, members, outside in plans:
+                if any(actions(at) for at in visible):
+                    continue
+                chosen = _numbered(members, actions)
+                if not chosen:
+                    continue
+                for _move, _action, nxt in chosen:
+                    known = find(nxt)
+                    if (known is not None and (sid is None or known <= sid)) or halted(nxt):
+                        break
+                else:
+                    if any(actions(at) for at in outside):
+                        self.reduced += 1
+                        return chosen
+        return _numbered(range(count), actions)
+
     def path_to(self, sid: int) -> Path[S, A]:
         """The stored path from an initial state to state ``sid``."""
         chain = []
@@ -332,9 +388,42 @@ class Search(Generic[S, A]):
             sid = self.parent[sid]
         chain.reverse()
         moves = [self.move[s] for s in chain[1:]]
+        if self.lazy:
+            moves = self._enabled_indices(self.move[chain[0]], moves)
         kept = self.states
         stored = [kept[s] for s in chain] if kept else None
         return replay_moves(self.model, self.move[chain[0]], moves, stored)
+
+    def _enabled_indices(self, init: int, moves: Sequence[int]) -> list[int]:
+        """The stored moves of a path from the initial state at ``init``
+        (see ``lazy``) as indices among every enabled action."""
+        model = self.model
+        state = model.init_states()[init]
+        found = []
+        for move in moves:
+            position, index = move >> ACTOR_MOVE_BITS, move & ACTOR_MOVE_LIMIT - 1
+            pending = model.pending(state)
+            assert pending is not None
+            before = sum(len(model.successors_of(state, p.actor)) for p in pending[:position])
+            found.append(before + index)
+            state = model.successors_of(state, pending[position].actor)[index][1]
+        return found
+
+
+def _numbered(
+    positions: Iterable[int], actions: Callable[[int], Sequence[tuple[A, S]]]
+) -> list[tuple[int, A, S]]:
+    """The actions of the actors at ``positions``, each with its stored move
+    (see ``Search.lazy``) and the state it leads to."""
+    found = []
+    for at in positions:
+        base = at << ACTOR_MOVE_BITS
+        enabled = actions(at)
+        if len(enabled) > ACTOR_MOVE_LIMIT:
+            raise ValueError(f"an actor has more than {ACTOR_MOVE_LIMIT} actions enabled")
+        for index, (action, nxt) in enumerate(enabled):
+            found.append((base | index, action, nxt))
+    return found
 
 
 def replay_moves(

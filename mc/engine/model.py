@@ -220,6 +220,15 @@ class Model(ABC, Generic[S, A]):
         actor missing from the list may act again."""
         return None
 
+    def successors_of(self, state: S, actor: Hashable) -> Sequence[tuple[A, S]]:
+        """The actions ``actor`` (as ``pending(state)`` names it) has enabled
+        in ``state`` with the states they lead to, in the order
+        ``successors`` lists them; ``successors(state)`` is these lists
+        over the actors of ``pending(state)``, in that order.  A model that
+        gives them (and ``pending`` for every state) lets partial-order
+        reduction compute only the actions of the actors it explores."""
+        raise NotImplementedError
+
     def project(self, state: S, initial: S, reads: int) -> S | None:
         """``state`` with every location outside the mask ``reads`` set to
         its value in ``initial`` (to audit what properties declare they

@@ -52,6 +52,16 @@ action is never taken, so an erring step is explored only with all its
 alternatives, while the errors of the other actors' steps, which commute
 with the candidate's, are still reached after it.
 
+The choice needs no action to be computed but those of the actors it
+looks at: which closed sets exist, and which of their actors are
+visible, follows from the footprints alone; whether an actor has an action
+enabled is asked of the model actor by actor (``Model.successors_of``), in
+the order of ``plans``: the visible actors of a set, its other actors, the
+cycle proviso on their successors, then the actors outside it until one is
+enabled.  The set chosen is the one ``candidates`` would choose from every
+actor's actions, so the reduced graph is the same; the actions of the actors
+outside it are never computed (``Search.expand``).
+
 The footprints are the model's (``Model.pending``), and the finer they
 are, the more actors pass C1.  A thread-local step (a register computation,
 a branch on the thread's own registers) reads and writes only the thread's
@@ -87,6 +97,11 @@ Closure = tuple[int, int]
 next step is visible, as masks of the actors' bits (``Reduction.bits``)."""
 
 
+Plan = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+"""A closed set as positions among the actors that may still act: its
+visible actors, its actors, and the actors outside it."""
+
+
 class Reduction:
     """The ample-set choice for one model and its checked properties."""
 
@@ -110,6 +125,8 @@ class Reduction:
         equal answers are one object (``interned``), so the table costs a
         few pointers per distinct combination of what the actors do next."""
         self.interned: dict[tuple[Closure, ...], tuple[Closure, ...]] = {}
+        self.planned: dict[tuple[Pending, ...], tuple[Plan, ...]] = {}
+        self.interned_plans: dict[tuple[Plan, ...], tuple[Plan, ...]] = {}
         self.numbers: dict[Pending, int] = {}
         """Each ``Pending`` seen so far, numbered in the order seen."""
         self.known: list[Pending] = []
@@ -129,11 +146,7 @@ class Reduction:
         pending: Sequence[Pending] | None = self.model.pending(state)
         if pending is None:
             return
-        key = tuple(pending)
-        closures = self.closures.get(key)
-        if closures is None:
-            made = self._closures(pending)
-            closures = self.closures[key] = self.interned.setdefault(made, made)
+        closures = self.closures_of(pending)
         bits = self.bits
         enabled = 0
         for who in actors:
@@ -143,6 +156,41 @@ class Reduction:
             if not inside or inside == enabled or visible & enabled:
                 continue
             yield [move for move, who in enumerate(actors) if bits[who] & members]
+
+    def closures_of(self, pending: Sequence[Pending]) -> tuple[Closure, ...]:
+        """The closed sets of actors (C1) for what each actor may still do,
+        with their visible actors (C2), smallest first."""
+        key = tuple(pending)
+        closures = self.closures.get(key)
+        if closures is None:
+            made = self._closures(pending)
+            closures = self.closures[key] = self.interned.setdefault(made, made)
+        return closures
+
+    def plans(self, pending: Sequence[Pending]) -> tuple[Plan, ...]:
+        """The closed sets ``candidates`` tries, smallest first, as positions
+        in ``pending``: the ample set a set gives is the enabled actions of
+        its actors, when none of its visible actors and at least one actor
+        outside it has an action enabled (a set that holds every enabled
+        actor reduces nothing and is passed over, as in ``candidates``).
+        The sets are decided by the footprints alone, so a search can
+        compute the actions of the actors a choice needs and no others."""
+        key = tuple(pending)
+        plans = self.planned.get(key)
+        if plans is None:
+            bits = self.bits
+            masks = [bits.get(p.actor) or self._bit(p.actor) for p in pending]
+            everyone = range(len(pending))
+            made = tuple(
+                (
+                    tuple(at for at in everyone if masks[at] & visible),
+                    tuple(at for at in everyone if masks[at] & members),
+                    tuple(at for at in everyone if not masks[at] & members),
+                )
+                for members, visible in self._closures(pending)
+            )
+            plans = self.planned[key] = self.interned_plans.setdefault(made, made)
+        return plans
 
     def _bit(self, actor: Hashable) -> int:
         """The bit of ``actor``, given it on first sight."""

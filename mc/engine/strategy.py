@@ -29,6 +29,7 @@ class Expansion(Protocol[S, A]):
     next_tick: float
     parent: array[int]
     move: array[int]
+    lazy: bool
 
     @property
     def options(self) -> Any:
@@ -45,3 +46,7 @@ class Expansion(Protocol[S, A]):
 
     def ample(self, state: S, enabled: Sequence[tuple[A, S]], sid: int | None) -> list[int] | None:
         """The moves of an ample set of ``state``, or None to expand it fully."""
+
+    def expand(self, state: S, sid: int | None, full: bool = False) -> list[tuple[int, A, S]]:
+        """The moves to explore from ``state``, computing only the actions
+        of the actors they hold."""

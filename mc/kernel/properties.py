@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from operator import itemgetter
 from typing import Any
 
 import attrs
@@ -10,7 +11,7 @@ import attrs
 from mc.engine.model import Check, declare
 from mc.kernel.expr import State
 from mc.kernel.vfs import has_loop
-from mc.kernel.world import DONE, Built, Dentry, Inode, World, reported_error
+from mc.kernel.world import DONE, ERROR_SLOT, Built, Dentry, Inode, World, reported_error
 
 
 @attrs.frozen
@@ -95,7 +96,11 @@ def created_violation(
     needs=("tree", "a directory below /"),
 )
 def namespace(model: Built) -> Check[State]:
-    world = model.world
+    return memoized(model.world, namespace_check(model.world))
+
+
+def namespace_check(world: World) -> Check[State]:
+    """The check of ``namespace`` on whole states, computed every time."""
     directories = [inode for inode in world.inodes if inode.is_dir]
     is_dir = [inode.is_dir for inode in world.inodes]
     layout = [(d.slot, d.parent.dead, d) for d in world.dentries.values()]
@@ -125,6 +130,59 @@ def namespace(model: Built) -> Check[State]:
         return created_violation(world, state, files)
 
     return check
+
+
+MEMO_ENTRIES = 1 << 12
+"""How many answers ``memoized`` keeps before it starts over."""
+
+
+def namespace_slots(world: World) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...]]:
+    """What ``namespace_check`` reads of a state: the slots whose values it
+    reads (the error slot, every dentry, the removed flag of each
+    dentry's directory, each directory's ``d_parent``, each
+    non-directory's link count and i_rwsem), and the program counter and
+    return value of each creating thread (read only once it has returned)."""
+    slots = {ERROR_SLOT}
+    for dentry in world.dentries.values():
+        slots.add(dentry.slot)
+        if dentry.parent.dead is not None:
+            slots.add(dentry.parent.dead)
+    for inode in world.inodes:
+        if inode.is_dir:
+            if inode.d_parent is not None:
+                slots.add(inode.d_parent)
+        else:
+            slots.update((inode.nlink, inode.i_rwsem.slot))
+    creators = tuple((c.pc, c.ret) for c in creators_of(world).values())
+    return tuple(sorted(slots)), creators
+
+
+def memoized(world: World, check: Check[State]) -> Check[State]:
+    """``check`` (the namespace check of ``world``) answering from memory
+    for a state that agrees with one already checked on everything the
+    check reads (``namespace_slots``): most steps change none of it (they
+    take locks, move program counters), so most states cost a lookup."""
+    slots, creators = namespace_slots(world)
+    values = itemgetter(*slots) if len(slots) > 1 else (lambda state: (state[slots[0]],))
+    answers: dict[Hashable, str | None] = {}
+
+    def key(state: State) -> Hashable:
+        read = values(state)
+        if not creators:
+            return read
+        returned = tuple((state[ret],) if state[pc] == DONE else () for pc, ret in creators)
+        return read, returned
+
+    def remembered(state: State) -> str | None:
+        known = key(state)
+        if known in answers:
+            return answers[known]
+        if len(answers) >= MEMO_ENTRIES:
+            answers.clear()
+        answer = answers[known] = check(state)
+        return answer
+
+    return remembered
 
 
 DEFINITIONS = (namespace,)
