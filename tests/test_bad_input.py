@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -216,16 +216,16 @@ def test_the_memory_limit_ends_the_search_as_incomplete(vfsmc: Run) -> None:
 
 
 def test_running_out_of_memory_is_incomplete(vfsmc: Run, monkeypatch: pytest.MonkeyPatch) -> None:
-    original = KernelModel.successors
+    original = KernelModel.successors_of
     calls = [0]
 
-    def successors(self: KernelModel, state: tuple[object, ...]) -> object:
+    def successors_of(self: KernelModel, state: tuple[object, ...], actor: Hashable) -> object:
         calls[0] += 1
         if calls[0] == 10:
             raise MemoryError
-        return original(self, state)
+        return original(self, state, actor)
 
-    monkeypatch.setattr(KernelModel, "successors", successors)
+    monkeypatch.setattr(KernelModel, "successors_of", successors_of)
     result = vfsmc("check", "dirops/rename-rmdir-link", "--json")
     assert result.exit_code == 3
     assert json.loads(result.output)["incomplete_reason"] == "out of memory"

@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 
 import pytest
@@ -57,29 +57,29 @@ def test_an_internal_error_exits_4_in_one_line(vfsmc: Run, monkeypatch: pytest.M
 
 
 def _interrupt_after(monkeypatch: pytest.MonkeyPatch, calls: int) -> None:
-    original = KernelModel.successors
+    original = KernelModel.successors_of
     count = [0]
 
-    def successors(self: KernelModel, state: tuple[object, ...]) -> object:
+    def successors_of(self: KernelModel, state: tuple[object, ...], actor: Hashable) -> object:
         count[0] += 1
         if count[0] == calls:
             raise KeyboardInterrupt
-        return original(self, state)
+        return original(self, state, actor)
 
-    monkeypatch.setattr(KernelModel, "successors", successors)
+    monkeypatch.setattr(KernelModel, "successors_of", successors_of)
 
 
 def test_ctrl_c_during_a_check_gives_incomplete_with_statistics(
     vfsmc: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _interrupt_after(monkeypatch, 20)
+    _interrupt_after(monkeypatch, 60)
     result = vfsmc("check", "dirops/rename-rmdir-link", "--json")
     assert result.exit_code == 3, result.output
     report = json.loads(result.output)
     assert report["verdict"] == "INCOMPLETE"
     assert report["incomplete_reason"] == "interrupted (Ctrl-C)"
     assert report["states"] >= 20
-    _interrupt_after(monkeypatch, 20)
+    _interrupt_after(monkeypatch, 60)
     text = vfsmc("check", "dirops/rename-rmdir-link")
     assert text.exit_code == 3
     assert "dirops/rename-rmdir-link: INCOMPLETE" in text.output
