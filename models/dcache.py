@@ -658,9 +658,14 @@ def walk_automount(op: Op, path: str) -> None:
     ``handle_mounts()`` leaves rcu-walk with ``try_to_unlazy_next()``; in
     ref-walk ``->d_manage(path, false)`` waits for the daemon,
     then, nothing being mounted, ``->d_automount`` mounts NFS and
-    finish_automount() grafts it under namespace_sem unless something was
-    mounted meanwhile; complete_walk() then revalidates the jumped-to root
-    with ``->d_weak_revalidate``.  ``complete_walk()`` (read in 6.17-rc3,
+    finish_automount() grafts it under the mount point's i_rwsem and
+    namespace_sem, taken in that order, unless something was mounted
+    meanwhile (``finish_automount()`` read in linux-fsdevel/vfs and the
+    6.12-era copy in the search index: ``inode_lock(dentry->d_inode);
+    namespace_lock();``, ``path_overmounted()``, ``discard_locked:``
+    releasing both; 6.18 moves the pair into ``lock_mount_exact()``);
+    complete_walk() then revalidates the jumped-to root with
+    ``->d_weak_revalidate``.  ``complete_walk()`` (read in 6.17-rc3,
     0291023e) leaves rcu-walk with ``try_to_unlazy()`` first and calls
     ->d_weak_revalidate with no lock, only after a jump (ND_JUMPED) and for
     a dentry with DCACHE_OP_WEAK_REVALIDATE."""
@@ -702,15 +707,22 @@ def walk_automount(op: Op, path: str) -> None:
         label="follow_automount(): mnt = path->dentry->d_op->d_automount(path)",
         roles={"dentry": point},
     )
-    op.lock(namespace_sem, EXCL, "finish_automount() -> lock_mount(): down_write(&namespace_sem)")
+    point_inode = op.inode(path)
+    op.lock(point_inode.i_rwsem, EXCL, "finish_automount(): inode_lock(dentry->d_inode)")
+    op.lock(namespace_sem, EXCL, "finish_automount(): namespace_lock()")
     if not op.variant(AUTOMOUNT_NO_RECHECK):
         again = op.compute(
-            "busy", "lock_mount(): the point is mounted on now?", mounted_already, mounted
+            "busy", "path_overmounted(path): the point is mounted on now?", mounted_already, mounted
         )
-        op.goto_if(same(again, const(True)), "discard", "if (m->mnt_root == dentry) goto discard")
+        op.goto_if(
+            same(again, const(True)),
+            "discard",
+            "if (path_overmounted(path)) { err = 0; goto discard_locked; }",
+        )
     op.effect("do_add_mount(): graft_tree(mnt, ...)", add_mount, mounted)
     op.label("discard")
-    op.unlock(namespace_sem, "unlock_mount(): up_write(&namespace_sem)")
+    op.unlock(namespace_sem, "unlock_mount() / discard_locked: namespace_unlock()")
+    op.unlock(point_inode.i_rwsem, "unlock_mount() / discard_locked: inode_unlock(dentry->d_inode)")
     op.label("jumped")
     root = dentry_object(op.world, f"{path}:nfs-root")
     op.call(
