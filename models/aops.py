@@ -413,8 +413,11 @@ def read_block(op: Op, file: File, index: int) -> None:
     (``folio_put_wait_locked()``) and retries from the lookup
     (AOP_TRUNCATED_PAGE), never sleeping on the folio lock with
     invalidate_lock held; ->is_partially_uptodate is asked only when the
-    block size is smaller than the folio.  Left out: IOCB_NOWAIT/IOCB_WAITQ,
-    the ``!folio->mapping`` (truncated) check."""
+    block size is smaller than the folio.  ``block_is_partially_uptodate()``
+    (fs/buffer.c, its folio form of 6.0 onwards, read in a 6.x copy) takes
+    no lock: it walks the folio's buffers, which the caller's folio lock
+    keeps.  Left out: IOCB_NOWAIT/IOCB_WAITQ, the ``!folio->mapping``
+    (truncated) check."""
     mapping = _mapping(op, file)
     page = mapping.pages[index]
     op.label("retry")

@@ -770,7 +770,9 @@ def real_inode(op: Op, path: str) -> None:
 def pipe_d_path(op: Op) -> None:
     """d_path() of a pipe's dentry: ``d_op->d_dname`` (pipefs_dname()
     makes up ``pipe:[ino]``) before any rcu_read_lock() (``d_path()`` read
-    in 6.17-rc3, 9b44fff6: a pseudo dentry that is not a mount's root)."""
+    in 6.17-rc3, 9b44fff6: a pseudo dentry that is not a mount's root);
+    ``pipefs_dname()`` (fs/pipe.c, read in a 6.x copy) formats the inode
+    number with ``dynamic_dname()`` and takes no lock."""
     dentry = dentry_object(op.world, "pipe:[1]")
     op.call(
         "dentry_operations.d_dname",
