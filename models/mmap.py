@@ -503,20 +503,23 @@ def mprotect_readonly(op: Op, mapped: MappedFile, start: int, end: int) -> None:
 
 # --- madvise(2) --------------------------------------------------------------------------
 
+DO_MADVISE_SHARED = Cite(
+    "mm/madvise.c",
+    "do_madvise",
+    "6.6",
+    leaves_out=("mmap_write_lock_killable", "mmap_write_unlock"),
+    because="madvise_need_mmap_write() is false for MADV_DONTNEED and MADV_REMOVE: "
+    "the exclusive branch is other behaviours'",
+)
+"""``do_madvise()`` as MADV_DONTNEED and MADV_REMOVE run it: mmap_lock shared."""
+
 
 @operation(
     models="do_madvise(MADV_DONTNEED) -> madvise_dontneed_single_vma() -> "
     "zap_page_range_single() (mm/madvise.c)",
     describe=lambda m, start, end: f"madvise({m}, pages [{start}, {end}), MADV_DONTNEED)",
     cites=(
-        Cite(
-            "mm/madvise.c",
-            "do_madvise",
-            "6.6",
-            leaves_out=("mmap_write_lock_killable", "mmap_write_unlock"),
-            because="madvise_need_mmap_write() is false for MADV_DONTNEED and MADV_REMOVE: "
-            "the exclusive branch is other behaviours'",
-        ),
+        DO_MADVISE_SHARED,
         Cite("mm/madvise.c", "madvise_dontneed_free", "6.6"),
         Cite("mm/madvise.c", "madvise_dontneed_single_vma", "6.6"),
         Cite("mm/memory.c", "zap_page_range_single", "6.6"),
@@ -556,14 +559,7 @@ def madvise_dontneed(op: Op, mapped: MappedFile, start: int, end: int) -> None:
     "(mm/madvise.c)",
     describe=lambda m, start, end: f"madvise({m}, pages [{start}, {end}), MADV_REMOVE)",
     cites=(
-        Cite(
-            "mm/madvise.c",
-            "do_madvise",
-            "6.6",
-            leaves_out=("mmap_write_lock_killable", "mmap_write_unlock"),
-            because="madvise_need_mmap_write() is false for MADV_DONTNEED and MADV_REMOVE: "
-            "the exclusive branch is other behaviours'",
-        ),
+        DO_MADVISE_SHARED,
         Cite("mm/madvise.c", "madvise_remove", "6.6"),
         *punch_hole.cites,
     ),

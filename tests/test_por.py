@@ -224,18 +224,23 @@ def programs(draw: st.DrawFn) -> list[list[Instr]]:
     return made
 
 
-@settings(max_examples=150, deadline=None)
-@given(programs(), st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2)), max_size=2))
-def test_the_reduced_search_agrees_with_the_full_one(
-    threads: list[list[Instr]], invariants: list[tuple[int, int]]
-) -> None:
-    props: list[Property[State]] = [
+def random_properties(invariants: list[tuple[int, int]]) -> list[Property[State]]:
+    """The properties the random-model tests check: the lock protocol, deadlock,
+    completion, and ``var != value`` for each of ``invariants``."""
+    return [
         always("no-bad-unlock", error_free, reads=0),
         deadlock_free("deadlock", stuck),
         sometimes("completes", finished, terminal=True),
         *(differs(var, value) for var, value in invariants),
     ]
-    agree(threads, props)
+
+
+@settings(max_examples=150, deadline=None)
+@given(programs(), st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2)), max_size=2))
+def test_the_reduced_search_agrees_with_the_full_one(
+    threads: list[list[Instr]], invariants: list[tuple[int, int]]
+) -> None:
+    agree(threads, random_properties(invariants))
 
 
 def test_independent_threads_are_explored_in_one_order() -> None:

@@ -11,10 +11,10 @@ from collections.abc import Hashable, Sequence
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_por import Instr, State, Threads, differs, error_free, finished, programs, stuck
+from test_por import Instr, State, Threads, error_free, programs, random_properties
 
 from mc.engine.explore import Options, Search, replay_moves
-from mc.engine.model import Property, always, deadlock_free, sometimes
+from mc.engine.model import Property, always
 from mc.engine.result import Strategy
 
 Action = tuple[int, int]
@@ -77,13 +77,7 @@ def same_search(threads: Sequence[Sequence[Instr]], props: Sequence[Property[Sta
 def test_the_lazy_reduction_explores_what_the_eager_one_does(
     threads: list[list[Instr]], invariants: list[tuple[int, int]]
 ) -> None:
-    props: list[Property[State]] = [
-        always("no-bad-unlock", error_free, reads=0),
-        deadlock_free("deadlock", stuck),
-        sometimes("completes", finished, terminal=True),
-        *(differs(var, value) for var, value in invariants),
-    ]
-    same_search(threads, props)
+    same_search(threads, random_properties(invariants))
 
 
 def test_independent_threads_run_fewer_steps() -> None:
