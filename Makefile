@@ -28,6 +28,7 @@ bench: setup
 	$(BIN)/python bench/writeback.py
 	$(BIN)/python bench/truncate.py
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/por_ceiling.py
 
 counterexamples: setup
 	$(BIN)/python -m mc.cli.shipped

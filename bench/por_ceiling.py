@@ -1,0 +1,182 @@
+"""How far partial-order reduction could go on a scenario if every step's
+footprint were exact, against what the declared footprints give.
+
+The reduction is only as strong as the footprints (``Step.footprint``): an
+effect or a filesystem method call that does not say what it reads counts
+as reading every data slot, and a lock found through a register as
+touching every lock of its family.  This script explores the scenario once
+without reduction, recording for each thread and program counter the slots
+its step actually read (``state[i]`` of the state it ran on) and wrote (the
+slots that changed), over every state of the full graph.  It then searches
+with the reduction using those recorded footprints instead of the declared
+ones, with and without the properties that read the namespace (whose
+reads make steps visible, condition C2).
+
+The recorded footprints are exact for this scenario only because the full
+graph was explored first: they are an upper bound of what precise
+declarations could give, not a sound reduction, and the script reports
+states, never verdicts.  As the declared footprints do, reads of lock slots
+by steps other than lock steps are left out (they ask what the step's own
+thread holds, which no other thread changes).
+
+    python bench/por_ceiling.py [SCENARIO] [--recorded-steps {all,effects,locks}]
+
+``--recorded-steps effects`` uses the recorded footprints of effects and
+calls into filesystem methods only, ``locks`` those of lock and unlock
+steps only (the other steps keep their declared footprints).
+
+SCENARIO is a registered name or FILE.py:NAME (default: the six-operation
+directory scenario of bench/scale/dirops.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, ClassVar
+
+from mc.check import usermodels
+from mc.check.checker import build
+from mc.check.registry import with_files
+from mc.dsl.kernel_model import KernelModel, _reach
+from mc.dsl.steps import EffectStep, LockStep, Step, UnlockStep
+from mc.engine.explore import Options, Search
+from mc.engine.model import Footprint, Pending
+from mc.kernel.locks import Kind
+from mc.kernel.world import DONE, ERROR_SLOT
+
+DEFAULT = "bench/scale/dirops.py:scale/dirops-6"
+
+
+class _Recording(tuple):  # type: ignore[type-arg]
+    """A state that notes the slots read from it."""
+
+    read: ClassVar[list[int]] = []
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, int):
+            _Recording.read.append(index)
+        return tuple.__getitem__(self, index)
+
+
+def record(model: KernelModel) -> tuple[dict[tuple[int, int], int], dict[tuple[int, int], int]]:
+    """Explore ``model`` without reduction, recording what each step reads
+    and writes; the masks by (thread, program counter)."""
+    reads: dict[tuple[int, int], int] = defaultdict(int)
+    writes: dict[tuple[int, int], int] = defaultdict(int)
+    for tid, fires in enumerate(model._fires):
+        for pc, fire in enumerate(fires):
+
+            def recorded(state: Any, fire: Any = fire, at: tuple[int, int] = (tid, pc)) -> Any:
+                _Recording.read = []
+                after = fire(_Recording(state))
+                mask = 0
+                for slot in _Recording.read:
+                    mask |= 1 << slot
+                reads[at] |= mask
+                for successor in after:
+                    for slot, (old, new) in enumerate(zip(state, successor, strict=True)):
+                        if old is not new and old != new:
+                            writes[at] |= 1 << slot
+                return after
+
+            fires[pc] = recorded
+    Search(model, Options(reduce=False, exact=True)).run()
+    return reads, writes
+
+
+RECORDED_STEPS = {
+    "all": (Step,),
+    "effects": (EffectStep,),
+    "locks": (LockStep, UnlockStep),
+}
+
+
+def recorded_pending(
+    model: KernelModel,
+    reads: dict[tuple[int, int], int],
+    writes: dict[tuple[int, int], int],
+    kinds: tuple[type[Step], ...] = (Step,),
+) -> list[list[Pending]]:
+    """The pending table of ``model`` (``KernelModel.pending``) built from the
+    recorded footprints of the steps of ``kinds``, the declared ones of the
+    others."""
+    locks = 0
+    for lock in model.world.locks:
+        if lock.kind is not Kind.BIT_LOCK:
+            locks |= 1 << lock.slot
+    base = len(model.world.slots)
+    table = []
+    for tid, thread in enumerate(model.threads):
+        regions = model.regions(tid)
+        own: list[Footprint] = []
+        after: list[tuple[int, ...]] = []
+        for pc, compiled in enumerate(thread.steps):
+            context = compiled.context
+            targets = tuple(t for t in (context.next_pc, context.target) if t is not None)
+            declared = compiled.step.footprint(regions)
+            read = reads[tid, pc] & ~(1 << ERROR_SLOT) & ~(locks & ~declared.reads)
+            footprint = Footprint(read, writes[tid, pc] & ~(1 << ERROR_SLOT))
+            if not isinstance(compiled.step, kinds):
+                footprint = declared
+            if DONE in targets:
+                footprint = footprint | Footprint(regions.bit_locks, 1 << (base + tid))
+            own.append(footprint)
+            after.append(tuple(t for t in targets if t != DONE))
+        local = model._local[tid]
+        table.append(
+            [
+                Pending(
+                    tid,
+                    _reach(pc, own, after, local.__getitem__),
+                    _reach(pc, own, after, lambda _at: True),
+                )
+                for pc in range(len(thread.steps))
+            ]
+        )
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("scenario", nargs="?", default=DEFAULT)
+    parser.add_argument("--recorded-steps", choices=sorted(RECORDED_STEPS), default="all")
+    args = parser.parse_args()
+    file = args.scenario.split(".py:", 1)[0] + ".py" if ".py:" in args.scenario else None
+    registry = with_files([Path(file)] if file else [])
+    scenario = registry.scenario(usermodels.resolve(args.scenario, registry))
+
+    def model(without: str | None = None) -> KernelModel:
+        built = build(registry, scenario)
+        if without is not None:
+            built._properties = [p for p in built._properties if p.name != without]
+        return built
+
+    started = time.perf_counter()
+    reads, writes = record(model())
+    print(f"recorded the footprints over the full graph in {time.perf_counter() - started:.1f} s")
+    full = Search(model(), Options(reduce=False)).run().stats
+    print(f"{'footprints':<10} {'properties':<22} {'states':>9} {'transitions':>12} {'x fewer':>8}")
+    print(f"{'-':<10} {'no reduction':<22} {full.states:>9,} {full.transitions:>12,} {1:>8.1f}")
+    names = [p.name for p in model().properties()]
+    for without in (None, "namespace") if "namespace" in names else (None,):
+        label = "all" if without is None else f"all but {without}"
+        for kind in ("declared", "recorded"):
+            checked = model(without)
+            if kind == "recorded":
+                kinds = RECORDED_STEPS[args.recorded_steps]
+                checked._pending = recorded_pending(checked, reads, writes, kinds)
+            stats = Search(checked, Options()).run().stats
+            print(
+                f"{kind:<10} {label:<22} {stats.states:>9,} {stats.transitions:>12,} "
+                f"{full.states / stats.states:>8.1f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
