@@ -212,12 +212,17 @@ class Context:
 
     def held(self, state: Sequence[Any]) -> list[Lock]:
         """The locks this thread holds in ``state``."""
-        return [lock for lock, held in self._locks if held(state[lock.slot])]
+        return [
+            lock
+            for lock, held in self._locks
+            if (value := state[lock.slot]) is not None and held(value)
+        ]
 
     def atomic_lock_held(self, state: State) -> Lock | None:
         """A spinlock (or seqlock write side) this thread holds, if any."""
         for lock, held in self._atomic:
-            if held(state[lock.slot]):
+            value = state[lock.slot]
+            if value is not None and held(value):
                 return lock
         return None
 
