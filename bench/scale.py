@@ -86,12 +86,12 @@ SPIN_MODEL = ROOT / "bench" / "spin" / "dirops7.pml"
 SPIN_QUESTION = "bench/scale/dirops.py:scale/dirops-7"
 
 
-def spin_side_by_side(time_limit: float) -> None:
+def spin_side_by_side(time_limit: float) -> float | None:
     """SPIN's end-to-end time on the lock skeleton against vfsmc's on the
-    scenario (default options), and their ratio."""
+    scenario (default options); their ratio (wall time), None without SPIN."""
     if shutil.which("spin") is None or shutil.which("gcc") is None:
         print("spin or gcc not installed (make bench installs spin): no comparison")
-        return
+        return None
     with tempfile.TemporaryDirectory() as work:
         shutil.copy(SPIN_MODEL, work)
         started = time.perf_counter()
@@ -114,6 +114,78 @@ def spin_side_by_side(time_limit: float) -> None:
         f"{wall:.2f} s end to end ({cpu:.2f} s CPU)"
     )
     print(f"ratio vfsmc / SPIN: {wall / spin_seconds:.1f} (wall), {cpu / spin_cpu:.1f} (CPU)")
+    return wall / spin_seconds
+
+
+Measured = dict[tuple[str, str], tuple[dict[str, object], float, float]]
+"""Each check run: (scenario name, configuration) -> report, wall s, CPU s."""
+
+
+def _states(report: dict[str, object]) -> int:
+    return int(str(report["states"]))
+
+
+def targets(measured: Measured, spin_ratio: float | None) -> None:
+    """The scale targets against what this run measured (a target whose
+    runs were left out says so)."""
+    print("\ntargets (what this run measured):")
+
+    def line(target: str, figures: list[str], met: bool | None) -> None:
+        verdict = "not measured" if met is None else ("met" if met else "missed")
+        print(f"  {target}: {', '.join(figures) or '-'} ({verdict})")
+
+    full = measured.get(("scale/dirops-7", "unreduced")) or measured.get(
+        ("scale/dirops-7", "unreduced+fingerprints")
+    )
+    reduced = measured.get(("scale/dirops-7", "por")) or measured.get(
+        ("scale/dirops-7", "por+fingerprints")
+    )
+    if full and reduced:
+        ratio = _states(full[0]) / _states(reduced[0])
+        line(">= 10x fewer states with reduction on dirops-7", [f"{ratio:.2f}x"], ratio >= 10)
+    else:
+        line(">= 10x fewer states with reduction on dirops-7", [], None)
+    rates = [
+        (name, float(str(report["states_per_second"])))
+        for (name, config), (report, _wall, _cpu) in measured.items()
+        if config == "por+fingerprints"
+    ]
+    line(
+        ">= 150k states per second of search, one process",
+        [f"{name} {rate:,.0f}" for name, rate in rates],
+        all(rate >= 150_000 for _, rate in rates) if rates else None,
+    )
+    sizes = [
+        (name, config, float(str(report["bytes_per_state"])))
+        for (name, config), (report, _wall, _cpu) in measured.items()
+        if config in ("por+fingerprints", "unreduced+fingerprints")
+    ]
+    line(
+        "<= 32 bytes per state with fingerprints",
+        [f"{name} {config} {size:.0f}" for name, config, size in sizes],
+        all(size <= 32 for *_, size in sizes) if sizes else None,
+    )
+    speedups = [
+        (name, one[1] / two[1])
+        for (name, config), two in measured.items()
+        if config == "2 workers" and (one := measured.get((name, ONE_WORKER)))
+    ]
+    line(
+        ">= 1.8x on 2 cores (wall)",
+        [f"{name} {ratio:.2f}x" for name, ratio in speedups],
+        all(ratio >= 1.8 for _, ratio in speedups) if speedups else None,
+    )
+    eight = measured.get(("scale/dirops-8", "por+fingerprints"))
+    line(
+        "dirops-8 verdict in < 5 s",
+        [f"{eight[1]:.1f} s"] if eight else [],
+        None if eight is None else eight[1] < 5,
+    )
+    line(
+        "vfsmc / SPIN <= 1 (wall)",
+        [f"{spin_ratio:.1f}"] if spin_ratio is not None else [],
+        None if spin_ratio is None else spin_ratio <= 1,
+    )
 
 
 def main() -> None:
@@ -135,6 +207,7 @@ def main() -> None:
     )
     with open("/proc/loadavg") as load:
         print(f"load average at the start: {' '.join(load.read().split()[:3])}")
+    measured: Measured = {}
     for scenario in SCENARIOS:
         if args.filter not in scenario:
             continue
@@ -144,6 +217,7 @@ def main() -> None:
             if "--backend" in CONFIGS[config]:
                 cpu += int(str(report.get("worker_cpu_ms", 0))) / 1000
             times[config] = (wall, cpu)
+            measured[scenario.split(":")[1], config] = (report, wall, cpu)
             peak = int(str(report["peak_memory_bytes"])) / 2**20
             per_cpu = int(str(report["states"])) / cpu if cpu else 0.0
             print(
@@ -162,8 +236,8 @@ def main() -> None:
                     f"  {config} against one process ({ONE_WORKER}): {one[0] / wall:.2f}x "
                     f"the wall speed, {cpu / one[1]:.2f}x the CPU time"
                 )
-    if not args.no_spin:
-        spin_side_by_side(args.time_limit)
+    spin_ratio = None if args.no_spin else spin_side_by_side(args.time_limit)
+    targets(measured, spin_ratio)
 
 
 if __name__ == "__main__":
