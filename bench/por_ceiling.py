@@ -40,12 +40,12 @@ from typing import Any, ClassVar
 from mc.check import usermodels
 from mc.check.checker import build
 from mc.check.registry import with_files
-from mc.dsl.kernel_model import KernelModel, _reach
-from mc.dsl.steps import EffectStep, LockStep, Step, UnlockStep
+from mc.dsl.kernel_model import KernelModel, StepFootprint
+from mc.dsl.steps import EffectStep, LockStep, Regions, Step, UnlockStep
 from mc.engine.explore import Options, Search
-from mc.engine.model import Footprint, Pending
+from mc.engine.model import Footprint
 from mc.kernel.locks import Kind
-from mc.kernel.world import DONE, ERROR_SLOT
+from mc.kernel.world import ERROR_SLOT
 
 DEFAULT = "bench/scale/dirops.py:scale/dirops-6"
 
@@ -94,49 +94,27 @@ RECORDED_STEPS = {
 }
 
 
-def recorded_pending(
+def recorded_footprint(
     model: KernelModel,
     reads: dict[tuple[int, int], int],
     writes: dict[tuple[int, int], int],
     kinds: tuple[type[Step], ...] = (Step,),
-) -> list[list[Pending]]:
-    """The pending table of ``model`` (``KernelModel.pending``) built from the
-    recorded footprints of the steps of ``kinds``, the declared ones of the
-    others."""
+) -> StepFootprint:
+    """The footprints recorded for the steps of ``kinds``, the declared ones
+    of the others, for ``KernelModel._footprints``."""
     locks = 0
     for lock in model.world.locks:
         if lock.kind is not Kind.BIT_LOCK:
             locks |= 1 << lock.slot
-    base = len(model.world.slots)
-    table = []
-    for tid, thread in enumerate(model.threads):
-        regions = model.regions(tid)
-        own: list[Footprint] = []
-        after: list[tuple[int, ...]] = []
-        for pc, compiled in enumerate(thread.steps):
-            context = compiled.context
-            targets = tuple(t for t in (context.next_pc, context.target) if t is not None)
-            declared = compiled.step.footprint(regions)
-            read = reads[tid, pc] & ~(1 << ERROR_SLOT) & ~(locks & ~declared.reads)
-            footprint = Footprint(read, writes[tid, pc] & ~(1 << ERROR_SLOT))
-            if not isinstance(compiled.step, kinds):
-                footprint = declared
-            if DONE in targets:
-                footprint = footprint | Footprint(regions.bit_locks, 1 << (base + tid))
-            own.append(footprint)
-            after.append(tuple(t for t in targets if t != DONE))
-        local = model._local[tid]
-        table.append(
-            [
-                Pending(
-                    tid,
-                    _reach(pc, own, after, local.__getitem__),
-                    _reach(pc, own, after, lambda _at: True),
-                )
-                for pc in range(len(thread.steps))
-            ]
-        )
-    return table
+
+    def footprint(tid: int, pc: int, step: Step, regions: Regions) -> Footprint:
+        declared = step.footprint(regions)
+        if not isinstance(step, kinds):
+            return declared
+        read = reads[tid, pc] & ~(1 << ERROR_SLOT) & ~(locks & ~declared.reads)
+        return Footprint(read, writes[tid, pc] & ~(1 << ERROR_SLOT))
+
+    return footprint
 
 
 def main() -> None:
@@ -169,7 +147,8 @@ def main() -> None:
             checked = model(without)
             if kind == "recorded":
                 kinds = RECORDED_STEPS[args.recorded_steps]
-                checked._pending = recorded_pending(checked, reads, writes, kinds)
+                recorded = recorded_footprint(checked, reads, writes, kinds)
+                checked._pending = checked._footprints(recorded)
             stats = Search(checked, Options()).run().stats
             print(
                 f"{kind:<10} {label:<22} {stats.states:>9,} {stats.transitions:>12,} "

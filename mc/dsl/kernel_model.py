@@ -12,7 +12,7 @@ import attrs
 from mc.dsl.interrupts import handler_families, interrupts_of, split_unsafe_sections
 from mc.dsl.operation import Invocation, Op, Operation
 from mc.dsl.program import CompiledStep, Program, compile_program
-from mc.dsl.steps import Regions, ThreadSlots, Wait
+from mc.dsl.steps import Regions, Step, ThreadSlots, Wait
 from mc.dsl.uncontended import read_only_families, uncontended
 from mc.engine.model import Check, Footprint, Model, Pending, Property, PropertyKind, declare
 from mc.engine.model import PropertyDef as EnginePropertyDef
@@ -24,6 +24,8 @@ from mc.trace.events import Edge, Event
 from mc.trace.events import Step as TraceStep
 
 Action = tuple[int, int]
+StepFootprint = Callable[[int, int, Step, Regions], Footprint]
+"""The footprint of thread ``tid``'s step at ``pc`` (see ``KernelModel._footprints``)."""
 
 
 @attrs.frozen
@@ -176,14 +178,16 @@ class KernelModel(Model[State, Action]):
             irqs_off,
         )
 
-    def _footprints(self) -> list[list[Pending]]:
+    def _footprints(self, step_footprint: StepFootprint | None = None) -> list[list[Pending]]:
         """For each thread and program counter, what the thread may do next
         (its step there with the local steps chained to it) and from there
         on; a step that may end the thread also reads its bit locks (the
         check that it returns holding none) and writes its ``returned``
         location (see ``locations``).  Every step of a thread an interrupt
         handler may land on reads where the handlers run (it is disabled
-        while one runs on its CPU)."""
+        while one runs on its CPU).  ``step_footprint(tid, pc, step,
+        regions)`` replaces the steps' own ``Step.footprint`` (a benchmark
+        measuring other footprints)."""
         table = []
         base = len(self.world.slots)
         part = self._interrupts
@@ -195,10 +199,14 @@ class KernelModel(Model[State, Action]):
             steps = thread.steps
             own: list[Footprint] = []
             after: list[tuple[int, ...]] = []
-            for compiled in steps:
+            for at, compiled in enumerate(steps):
                 context = compiled.context
                 targets = tuple(pc for pc in (context.next_pc, context.target) if pc is not None)
-                footprint = compiled.step.footprint(regions) | frozen
+                footprint = (
+                    compiled.step.footprint(regions)
+                    if step_footprint is None
+                    else step_footprint(tid, at, compiled.step, regions)
+                ) | frozen
                 if DONE in targets:
                     footprint = footprint | Footprint(regions.bit_locks, 1 << (base + tid))
                 own.append(footprint)
