@@ -26,6 +26,7 @@ S = TypeVar("S", bound=Hashable)
 MASK64 = (1 << 64) - 1
 INITIAL_CAPACITY = 1 << 16
 MAX_LOAD = 0.75
+MIN_NUMBERS = 1 << 10
 SEEN = -1
 """What ``find`` answers for a stored state whose number the store no longer
 keeps: below every number, so a state taken before compares as one."""
@@ -100,27 +101,22 @@ def _zeros(typecode: str, length: int) -> array[int]:
     return array(typecode, [0]) * length
 
 
-class RecentNumbers:
-    """The numbers of the latest states stored, by fingerprint, in an
-    open-addressing table (linear probing) of 8-byte fingerprints and
-    4-byte numbers.  Once every state stored before the last clean-up has
-    been taken (``taken``), the table is rebuilt with the states not taken
-    only: it holds the states of about two breadth-first levels."""
+class NumberTable:
+    """Numbers by fingerprint in an open-addressing table (linear probing)
+    of 8-byte fingerprints and 4-byte numbers."""
 
-    def __init__(self, capacity: int = 1 << 10) -> None:
+    def __init__(self, capacity: int) -> None:
         self._allocate(capacity)
-        self.size = 0
-        self.oldest_kept = 0
-        self.next_cleanup = 0
 
     def _allocate(self, capacity: int) -> None:
         self.mask = capacity - 1
         self.limit = int(capacity * MAX_LOAD)
         self.keys = _zeros("Q", capacity)
         self.values = _zeros("I", capacity)
+        self.size = 0
 
     def get(self, key: int) -> int | None:
-        """The number stored under fingerprint ``key``, if kept."""
+        """The number stored under fingerprint ``key``, if any."""
         keys, mask = self.keys, self.mask
         slot = key & mask
         while True:
@@ -134,37 +130,52 @@ class RecentNumbers:
     def put(self, key: int, sid: int) -> None:
         """Number ``sid`` under fingerprint ``key``."""
         if self.size >= self.limit:
-            self._rebuild(2 * len(self.keys), self.oldest_kept)
-        self._put(key, sid)
-        self.size += 1
-
-    def taken(self, sid: int, stored: int) -> None:
-        """Every state up to ``sid`` has been taken, of ``stored`` states."""
-        if sid >= self.next_cleanup:
-            live = stored - sid - 1
-            capacity = len(self.keys)
-            while capacity > 1 << 10 and live < capacity * MAX_LOAD / 4:
-                capacity //= 2
-            self._rebuild(capacity, sid + 1)
-            self.next_cleanup = stored
-
-    def _put(self, key: int, sid: int) -> None:
+            old_keys, old_values = self.keys, self.values
+            self._allocate(2 * len(old_keys))
+            for old, number in zip(old_keys, old_values, strict=True):
+                if old:
+                    self.put(old, number)
         keys, mask = self.keys, self.mask
         slot = key & mask
         while keys[slot] != 0:
             slot = (slot + 1) & mask
         keys[slot] = key
         self.values[slot] = sid
+        self.size += 1
 
-    def _rebuild(self, capacity: int, oldest: int) -> None:
-        old_keys, old_values = self.keys, self.values
-        self._allocate(capacity)
-        self.oldest_kept = oldest
-        self.size = 0
-        for key, sid in zip(old_keys, old_values, strict=True):
-            if key and sid >= oldest:
-                self._put(key, sid)
-                self.size += 1
+
+class RecentNumbers:
+    """The numbers of the latest states stored, by fingerprint, in two
+    generations: the states stored since the last turn, and those stored
+    in the turn before it.  Once every state of the older generation has
+    been taken, it is dropped and a new one starts; breadth-first, a
+    generation is about a level, so the numbers of two levels are kept."""
+
+    def __init__(self) -> None:
+        self.older = NumberTable(MIN_NUMBERS)
+        self.newer = NumberTable(MIN_NUMBERS)
+        self.newer_from = 0
+
+    def get(self, key: int) -> int:
+        """The number stored under fingerprint ``key``, or ``SEEN``."""
+        found = self.newer.get(key)
+        if found is None:
+            found = self.older.get(key)
+            return SEEN if found is None else found
+        return found
+
+    def put(self, key: int, sid: int) -> None:
+        """Number ``sid`` under fingerprint ``key``."""
+        self.newer.put(key, sid)
+
+    def taken(self, sid: int, stored: int) -> None:
+        """Every state up to ``sid`` has been taken, of ``stored`` states."""
+        if sid >= self.newer_from:
+            capacity = MIN_NUMBERS
+            while capacity * MAX_LOAD < self.newer.size:
+                capacity *= 2
+            self.older, self.newer = self.newer, NumberTable(capacity)
+            self.newer_from = stored
 
 
 class FingerprintStore(Store[S]):
@@ -183,6 +194,9 @@ class FingerprintStore(Store[S]):
         self.numbers = RecentNumbers()
         self.waiting: dict[int, S] = {}
         self.next_taken = 0
+        self.missed: tuple[S | None, int] = (None, 0)
+        """The last state ``find`` looked for, with its fingerprint, which
+        ``add`` does not compute again when it stores that state."""
 
     def _allocate(self, capacity: int) -> None:
         self.mask = capacity - 1
@@ -191,6 +205,7 @@ class FingerprintStore(Store[S]):
 
     def find(self, state: S) -> int | None:
         key = (hash(state) & MASK64) or 1
+        self.missed = (state, key)
         keys, mask = self.keys, self.mask
         slot = key & mask
         while True:
@@ -202,11 +217,12 @@ class FingerprintStore(Store[S]):
             slot = (slot + 1) & mask
         if not self.in_order:
             return SEEN
-        sid = self.numbers.get(key)
-        return SEEN if sid is None else sid
+        return self.numbers.get(key)
 
     def add(self, state: S, sid: int) -> None:
-        key = fingerprint(state)
+        missed, key = self.missed
+        if missed is not state:
+            key = fingerprint(state)
         if self.size >= self.limit:
             self._grow()
         self._put(key)
