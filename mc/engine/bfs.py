@@ -27,7 +27,8 @@ def breadth_first(search: Expansion[S, A]) -> None:
     max_depth = search.options.max_depth
     clock = time.perf_counter
     prefer_fewer_switches = type(search.model).actor is not Model.actor
-    reduce = search.reduction is not None and search.reduction.active
+    reduction = search.reduction
+    reduce = reduction is not None and reduction.active
     lazy = search.lazy
     switches = array("H", bytes(2 * search.stored))
     last_actor = array("h", [-1] * search.stored)
@@ -44,6 +45,8 @@ def breadth_first(search: Expansion[S, A]) -> None:
             layer_start, layer_end = layer_end, search.stored
             switches, last_actor = next_switches, next_last_actor
             next_switches, next_last_actor = array("H"), array("h")
+            if reduction is not None:
+                reduction.turn()
         if clock() >= search.next_tick:
             search.tick(depth)
         state = store.take(sid)
