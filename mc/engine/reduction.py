@@ -154,13 +154,13 @@ class Reduction:
         self.active = not everything
         """False when some property does not say what it reads: then every
         action is visible and nothing is reduced."""
-        self.closures: Memo[tuple[Pending, ...], tuple[Closure, ...]] = Memo()
-        """The closed sets of actors (C1), by what every actor may still do,
-        of the last two turns (see ``turn``); equal answers are one object
-        (``interned``), so the table costs a few pointers per distinct
-        combination of what the actors do next."""
+        self.closures: Memo[Hashable, tuple[Closure, ...]] = Memo()
+        """The closed sets of actors (C1), by what every actor may still do
+        (``_key``: a byte an actor), of the last two turns (see ``turn``);
+        equal answers are one object (``interned``), so the table costs a
+        few dozen bytes per distinct combination of what the actors do next."""
         self.interned: dict[tuple[Closure, ...], tuple[Closure, ...]] = {}
-        self.planned: Memo[tuple[Pending, ...], tuple[Plan, ...]] = Memo()
+        self.planned: Memo[Hashable, tuple[Plan, ...]] = Memo()
         self.interned_plans: dict[tuple[Plan, ...], tuple[Plan, ...]] = {}
         self.numbers: dict[Pending, int] = {}
         """Each ``Pending`` seen so far, numbered in the order seen."""
@@ -195,7 +195,7 @@ class Reduction:
     def closures_of(self, pending: Sequence[Pending]) -> tuple[Closure, ...]:
         """The closed sets of actors (C1) for what each actor may still do,
         with their visible actors (C2), smallest first."""
-        key = tuple(pending)
+        key = self._key(pending)
         closures = self.closures.get(key)
         if closures is None:
             made = self._closures(pending)
@@ -211,7 +211,7 @@ class Reduction:
         actor reduces nothing and is passed over, as in ``candidates``).
         The sets are decided by the footprints alone, so a search can
         compute the actions of the actors a choice needs and no others."""
-        key = tuple(pending)
+        key = self._key(pending)
         plans = self.planned.get(key)
         if plans is None:
             bits = self.bits
@@ -237,6 +237,19 @@ class Reduction:
         the memory holds about two levels' worth."""
         self.closures.turn()
         self.planned.turn()
+
+    def _key(self, pending: Sequence[Pending]) -> bytes | tuple[int, ...]:
+        """``pending`` for the memos: the numbers of its entries (see
+        ``_number``), a byte each while they fit."""
+        numbered = self.numbers.__getitem__
+        try:
+            return bytes(map(numbered, pending))
+        except KeyError:
+            for entry in pending:
+                self._number(entry)
+            return self._key(pending)
+        except ValueError:
+            return tuple(map(numbered, pending))
 
     def _bit(self, actor: Hashable) -> int:
         """The bit of ``actor``, given it on first sight."""
