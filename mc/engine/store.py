@@ -147,9 +147,10 @@ class NumberTable:
 class RecentNumbers:
     """The numbers of the latest states stored, by fingerprint, in two
     generations: the states stored since the last turn, and those stored
-    in the turn before it.  Once every state of the older generation has
-    been taken, it is dropped and a new one starts; breadth-first, a
-    generation is about a level, so the numbers of two levels are kept."""
+    in the turn before it (from ``newer_from`` on, and before).  Once the
+    first state of the newer generation is taken, every state of the older
+    one has been, and the store turns: breadth-first, a generation is about
+    a level, so the numbers of two levels are kept."""
 
     def __init__(self) -> None:
         self.older = NumberTable(MIN_NUMBERS)
@@ -168,14 +169,14 @@ class RecentNumbers:
         """Number ``sid`` under fingerprint ``key``."""
         self.newer.put(key, sid)
 
-    def taken(self, sid: int, stored: int) -> None:
-        """Every state up to ``sid`` has been taken, of ``stored`` states."""
-        if sid >= self.newer_from:
-            capacity = MIN_NUMBERS
-            while capacity * MAX_LOAD < self.newer.size:
-                capacity *= 2
-            self.older, self.newer = self.newer, NumberTable(capacity)
-            self.newer_from = stored
+    def turn(self, stored: int) -> None:
+        """Every state of the older generation has been taken, of ``stored``
+        states: drop it, and start a new one."""
+        capacity = MIN_NUMBERS
+        while capacity * MAX_LOAD < self.newer.size:
+            capacity *= 2
+        self.older, self.newer = self.newer, NumberTable(capacity)
+        self.newer_from = stored
 
 
 class FingerprintStore(Store[S]):
@@ -252,8 +253,9 @@ class FingerprintStore(Store[S]):
             return self.waiting.pop(sid)
         if sid != self.next_taken:
             raise ValueError(f"state {sid} taken out of order (next is {self.next_taken})")
-        self.next_taken += 1
-        self.numbers.taken(sid, self.size)
+        self.next_taken = sid + 1
+        if sid >= self.numbers.newer_from:
+            self.numbers.turn(self.size)
         return self.queue.take()
 
     def close(self) -> None:
