@@ -32,8 +32,7 @@ class _Segment:
 
     def write(self, chunk: list[T]) -> None:
         self.file.seek(self.size)
-        pickle.dump(chunk, self.file, protocol=5)
-        self.size = self.file.tell()
+        self.size += self.file.write(pickle.dumps(chunk, protocol=5))
         self.written += 1
 
     def clear(self) -> None:

@@ -6,10 +6,10 @@ slots, and the full states not yet taken for expansion: as in SPIN's
 hash-compact mode and TLC, two states with one fingerprint count as one,
 with a probability ``omission_probability`` gives.  A breadth-first search
 takes the states in the order stored: they wait pickled in temporary files
-(``SpillQueue``, as TLC's state queue), and their numbers by fingerprint in a
-small table of their own (``RecentNumbers``).  Both stores number states in
-the order stored; a search keeps parents and moves by number, so traces are
-rebuilt by re-execution either way.
+(``SpillQueue``, as TLC's state queue), and the numbers of the states of
+about two levels are kept by fingerprint (``RecentNumbers``).  Both stores
+number states in the order stored; a search keeps parents and moves by
+number, so traces are rebuilt by re-execution either way.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ S = TypeVar("S", bound=Hashable)
 MASK64 = (1 << 64) - 1
 INITIAL_CAPACITY = 1 << 16
 MAX_LOAD = 0.75
-MIN_NUMBERS = 1 << 10
 SEEN = -1
 """What ``find`` answers for a stored state whose number the store no longer
 keeps: below every number, so a state taken before compares as one."""
@@ -101,81 +100,34 @@ def _zeros(typecode: str, length: int) -> array[int]:
     return array(typecode, [0]) * length
 
 
-class NumberTable:
-    """Numbers by fingerprint in an open-addressing table (linear probing)
-    of 8-byte fingerprints and 4-byte numbers."""
-
-    def __init__(self, capacity: int) -> None:
-        self._allocate(capacity)
-
-    def _allocate(self, capacity: int) -> None:
-        self.mask = capacity - 1
-        self.limit = int(capacity * MAX_LOAD)
-        self.keys = _zeros("Q", capacity)
-        self.values = _zeros("I", capacity)
-        self.size = 0
-
-    def get(self, key: int) -> int | None:
-        """The number stored under fingerprint ``key``, if any."""
-        keys, mask = self.keys, self.mask
-        slot = key & mask
-        while True:
-            found = keys[slot]
-            if found == key:
-                return self.values[slot]
-            if found == 0:
-                return None
-            slot = (slot + 1) & mask
-
-    def put(self, key: int, sid: int) -> None:
-        """Number ``sid`` under fingerprint ``key``."""
-        if self.size >= self.limit:
-            old_keys, old_values = self.keys, self.values
-            self._allocate(2 * len(old_keys))
-            for old, number in zip(old_keys, old_values, strict=True):
-                if old:
-                    self.put(old, number)
-        keys, mask = self.keys, self.mask
-        slot = key & mask
-        while keys[slot] != 0:
-            slot = (slot + 1) & mask
-        keys[slot] = key
-        self.values[slot] = sid
-        self.size += 1
-
-
 class RecentNumbers:
     """The numbers of the latest states stored, by fingerprint, in two
-    generations: the states stored since the last turn, and those stored
-    in the turn before it (from ``newer_from`` on, and before).  Once the
+    generations: the states stored since the last turn (from
+    ``newer_from`` on), and those stored in the turn before it.  Once the
     first state of the newer generation is taken, every state of the older
     one has been, and the store turns: breadth-first, a generation is about
     a level, so the numbers of two levels are kept."""
 
     def __init__(self) -> None:
-        self.older = NumberTable(MIN_NUMBERS)
-        self.newer = NumberTable(MIN_NUMBERS)
+        self.older: dict[int, int] = {}
+        self.newer: dict[int, int] = {}
         self.newer_from = 0
 
     def get(self, key: int) -> int:
         """The number stored under fingerprint ``key``, or ``SEEN``."""
         found = self.newer.get(key)
         if found is None:
-            found = self.older.get(key)
-            return SEEN if found is None else found
+            return self.older.get(key, SEEN)
         return found
 
     def put(self, key: int, sid: int) -> None:
         """Number ``sid`` under fingerprint ``key``."""
-        self.newer.put(key, sid)
+        self.newer[key] = sid
 
     def turn(self, stored: int) -> None:
         """Every state of the older generation has been taken, of ``stored``
         states: drop it, and start a new one."""
-        capacity = MIN_NUMBERS
-        while capacity * MAX_LOAD < self.newer.size:
-            capacity *= 2
-        self.older, self.newer = self.newer, NumberTable(capacity)
+        self.older, self.newer = self.newer, {}
         self.newer_from = stored
 
 
