@@ -26,6 +26,7 @@ S = TypeVar("S", bound=Hashable)
 MASK64 = (1 << 64) - 1
 INITIAL_CAPACITY = 1 << 16
 MAX_LOAD = 0.75
+MIN_NUMBERS = 1 << 10
 SEEN = -1
 """What ``find`` answers for a stored state whose number the store no longer
 keeps: below every number, so a state taken before compares as one."""
@@ -100,34 +101,81 @@ def _zeros(typecode: str, length: int) -> array[int]:
     return array(typecode, [0]) * length
 
 
+class NumberTable:
+    """Numbers by fingerprint in an open-addressing table (linear probing)
+    of 8-byte fingerprints and 4-byte numbers."""
+
+    def __init__(self, capacity: int) -> None:
+        self._allocate(capacity)
+
+    def _allocate(self, capacity: int) -> None:
+        self.mask = capacity - 1
+        self.limit = int(capacity * MAX_LOAD)
+        self.keys = _zeros("Q", capacity)
+        self.values = _zeros("I", capacity)
+        self.size = 0
+
+    def get(self, key: int) -> int | None:
+        """The number stored under fingerprint ``key``, if any."""
+        keys, mask = self.keys, self.mask
+        slot = key & mask
+        while True:
+            found = keys[slot]
+            if found == key:
+                return self.values[slot]
+            if found == 0:
+                return None
+            slot = (slot + 1) & mask
+
+    def put(self, key: int, sid: int) -> None:
+        """Number ``sid`` under fingerprint ``key``."""
+        if self.size >= self.limit:
+            old_keys, old_values = self.keys, self.values
+            self._allocate(2 * len(old_keys))
+            for old, number in zip(old_keys, old_values, strict=True):
+                if old:
+                    self.put(old, number)
+        keys, mask = self.keys, self.mask
+        slot = key & mask
+        while keys[slot] != 0:
+            slot = (slot + 1) & mask
+        keys[slot] = key
+        self.values[slot] = sid
+        self.size += 1
+
+
 class RecentNumbers:
     """The numbers of the latest states stored, by fingerprint, in two
-    generations: the states stored since the last turn (from
-    ``newer_from`` on), and those stored in the turn before it.  Once the
+    generations: the states stored since the last turn, and those stored
+    in the turn before it (from ``newer_from`` on, and before).  Once the
     first state of the newer generation is taken, every state of the older
     one has been, and the store turns: breadth-first, a generation is about
     a level, so the numbers of two levels are kept."""
 
     def __init__(self) -> None:
-        self.older: dict[int, int] = {}
-        self.newer: dict[int, int] = {}
+        self.older = NumberTable(MIN_NUMBERS)
+        self.newer = NumberTable(MIN_NUMBERS)
         self.newer_from = 0
 
     def get(self, key: int) -> int:
         """The number stored under fingerprint ``key``, or ``SEEN``."""
         found = self.newer.get(key)
         if found is None:
-            return self.older.get(key, SEEN)
+            found = self.older.get(key)
+            return SEEN if found is None else found
         return found
 
     def put(self, key: int, sid: int) -> None:
         """Number ``sid`` under fingerprint ``key``."""
-        self.newer[key] = sid
+        self.newer.put(key, sid)
 
     def turn(self, stored: int) -> None:
         """Every state of the older generation has been taken, of ``stored``
         states: drop it, and start a new one."""
-        self.older, self.newer = self.newer, {}
+        capacity = MIN_NUMBERS
+        while capacity * MAX_LOAD < self.newer.size:
+            capacity *= 2
+        self.older, self.newer = self.newer, NumberTable(capacity)
         self.newer_from = stored
 
 
