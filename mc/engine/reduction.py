@@ -162,6 +162,8 @@ class Reduction:
         self.interned: dict[tuple[Closure, ...], tuple[Closure, ...]] = {}
         self.planned: Memo[Hashable, tuple[Plan, ...]] = Memo()
         self.interned_plans: dict[tuple[Plan, ...], tuple[Plan, ...]] = {}
+        self.interned_plan: dict[Plan, Plan] = {}
+        """Each plan once, shared by the answers of ``plans`` that hold it."""
         self.numbers: dict[Pending, int] = {}
         """Each ``Pending`` seen so far, numbered in the order seen."""
         self.known: list[Pending] = []
@@ -217,13 +219,17 @@ class Reduction:
             bits = self.bits
             masks = [bits.get(p.actor) or self._bit(p.actor) for p in pending]
             everyone = range(len(pending))
+            one = self.interned_plan.setdefault
             made = tuple(
-                (
-                    tuple(at for at in everyone if masks[at] & visible),
-                    tuple(at for at in everyone if masks[at] & members),
-                    tuple(at for at in everyone if not masks[at] & members),
+                one(plan, plan)
+                for plan in (
+                    (
+                        tuple(at for at in everyone if masks[at] & visible),
+                        tuple(at for at in everyone if masks[at] & members),
+                        tuple(at for at in everyone if not masks[at] & members),
+                    )
+                    for members, visible in self._closures(pending)
                 )
-                for members, visible in self._closures(pending)
             )
             plans = self.interned_plans.setdefault(made, made)
             self.planned.put(key, plans)
