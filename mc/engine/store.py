@@ -7,7 +7,7 @@ hash-compact mode and TLC, two states with one fingerprint count as one,
 with a probability ``omission_probability`` gives.  A breadth-first search
 takes the states in the order stored: they wait pickled in temporary files
 (``SpillQueue``, as TLC's state queue), and the numbers of the states of
-about two levels are kept by fingerprint (``RecentNumbers``).  Both stores
+about two levels are kept by fingerprint (``NumberTable``).  Both stores
 number states in the order stored; a search keeps parents and moves by
 number, so traces are rebuilt by re-execution either way.
 """
@@ -144,46 +144,11 @@ class NumberTable:
         self.size += 1
 
 
-class RecentNumbers:
-    """The numbers of the latest states stored, by fingerprint, in two
-    generations: the states stored since the last turn, and those stored
-    in the turn before it (from ``newer_from`` on, and before).  Once the
-    first state of the newer generation is taken, every state of the older
-    one has been, and the store turns: breadth-first, a generation is about
-    a level, so the numbers of two levels are kept."""
-
-    def __init__(self) -> None:
-        self.older = NumberTable(MIN_NUMBERS)
-        self.newer = NumberTable(MIN_NUMBERS)
-        self.newer_from = 0
-
-    def get(self, key: int) -> int:
-        """The number stored under fingerprint ``key``, or ``SEEN``."""
-        found = self.newer.get(key)
-        if found is None:
-            found = self.older.get(key)
-            return SEEN if found is None else found
-        return found
-
-    def put(self, key: int, sid: int) -> None:
-        """Number ``sid`` under fingerprint ``key``."""
-        self.newer.put(key, sid)
-
-    def turn(self, stored: int) -> None:
-        """Every state of the older generation has been taken, of ``stored``
-        states: drop it, and start a new one."""
-        capacity = MIN_NUMBERS
-        while capacity * MAX_LOAD < self.newer.size:
-            capacity *= 2
-        self.older, self.newer = self.newer, NumberTable(capacity)
-        self.newer_from = stored
-
-
 class FingerprintStore(Store[S]):
     """64-bit fingerprints in an open-addressing table (linear probing),
     and the full states not yet taken: with ``in_order`` (a breadth-first
     search, which takes them in the order stored) in a ``SpillQueue`` with
-    their numbers in ``RecentNumbers``, else in memory."""
+    their numbers in two generations of ``NumberTable``, else in memory."""
 
     exact = False
 
@@ -192,7 +157,14 @@ class FingerprintStore(Store[S]):
         self.size = 0
         self.in_order = in_order
         self.queue: SpillQueue[S] = SpillQueue()
-        self.numbers = RecentNumbers()
+        self.older = NumberTable(MIN_NUMBERS)
+        self.newer = NumberTable(MIN_NUMBERS)
+        self.newer_from = 0
+        """The numbers of the states stored since the last turn (from
+        ``newer_from`` on), and of those stored in the turn before it.  The
+        store turns when the first state of the newer generation is taken,
+        as every state of the older one has been: breadth-first, a
+        generation is about a level, so the numbers of two levels are kept."""
         self.waiting: dict[int, S] = {}
         self.next_taken = 0
         self.missed: tuple[S | None, int] = (None, 0)
@@ -218,7 +190,12 @@ class FingerprintStore(Store[S]):
             slot = (slot + 1) & mask
         if not self.in_order:
             return SEEN
-        return self.numbers.get(key)
+        sid = self.newer.get(key)
+        if sid is None:
+            sid = self.older.get(key)
+            if sid is None:
+                return SEEN
+        return sid
 
     def add(self, state: S, sid: int) -> None:
         missed, key = self.missed
@@ -230,7 +207,7 @@ class FingerprintStore(Store[S]):
         self.size += 1
         if self.in_order:
             self.queue.put(state)
-            self.numbers.put(key, sid)
+            self.newer.put(key, sid)
         else:
             self.waiting[sid] = state
 
@@ -254,9 +231,16 @@ class FingerprintStore(Store[S]):
         if sid != self.next_taken:
             raise ValueError(f"state {sid} taken out of order (next is {self.next_taken})")
         self.next_taken = sid + 1
-        if sid >= self.numbers.newer_from:
-            self.numbers.turn(self.size)
+        if sid >= self.newer_from:
+            self._turn()
         return self.queue.take()
+
+    def _turn(self) -> None:
+        capacity = MIN_NUMBERS
+        while capacity * MAX_LOAD < self.newer.size:
+            capacity *= 2
+        self.older, self.newer = self.newer, NumberTable(capacity)
+        self.newer_from = self.size
 
     def close(self) -> None:
         self.queue.close()
