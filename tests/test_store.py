@@ -4,15 +4,17 @@ states."""
 
 from __future__ import annotations
 
+import pytest
+
 from mc.check.checker import check_scenario
 from mc.check.replay import replay
 from mc.dsl.scenario import Registry
 from mc.engine.explore import Options
 from mc.engine.result import Verdict
-from mc.engine.store import FingerprintStore, fingerprint, omission_probability
+from mc.engine.store import SEEN, FingerprintStore, fingerprint, omission_probability
 
 
-def test_the_table_keeps_every_number_through_its_growth() -> None:
+def test_the_table_keeps_every_state_through_its_growth() -> None:
     store: FingerprintStore[tuple[int, int]] = FingerprintStore(capacity=8)
     states = [(i, i * i) for i in range(5000)]
     for sid, state in enumerate(states):
@@ -21,8 +23,34 @@ def test_the_table_keeps_every_number_through_its_growth() -> None:
     assert len(store.keys) >= 5000 / 0.75
     assert [store.find(state) for state in states] == list(range(5000))
     assert store.find((-1, 1)) is None
-    store.release(0)
-    assert 0 not in store.waiting and store.state(1) == (1, 1)
+    store.close()
+
+
+def test_states_are_taken_in_order_and_numbered_until_taken() -> None:
+    store: FingerprintStore[tuple[int, int]] = FingerprintStore(capacity=8)
+    states = [(i, -i) for i in range(3000)]
+    for sid, state in enumerate(states[:1000]):
+        store.add(state, sid)
+    taken = [store.take(sid) for sid in range(600)]
+    for sid, state in enumerate(states[1000:], start=1000):
+        store.add(state, sid)
+    taken += [store.take(sid) for sid in range(600, 2500)]
+    assert taken == states[:2500]
+    assert [store.find(state) for state in states[2500:]] == list(range(2500, 3000))
+    assert store.find(states[0]) == SEEN
+    assert all(store.find(state) in (sid, SEEN) for sid, state in enumerate(states[:2500]))
+    with pytest.raises(ValueError, match="out of order"):
+        store.take(2501)
+    store.close()
+
+
+def test_a_store_taken_in_any_order_numbers_nothing() -> None:
+    store: FingerprintStore[tuple[int, int]] = FingerprintStore(capacity=8, in_order=False)
+    for sid in range(100):
+        store.add((sid, 0), sid)
+    assert store.take(70) == (70, 0) and store.take(3) == (3, 0)
+    assert store.find((70, 0)) == store.find((5, 0)) == SEEN
+    assert store.find((100, 0)) is None
 
 
 def test_fingerprints_are_never_the_empty_mark() -> None:

@@ -17,7 +17,9 @@ A = TypeVar("A")
 def breadth_first(search: Expansion[S, A]) -> None:
     """Expand the stored states in the order stored: level by level, so
     every state is first reached by a shortest path; among those, the one
-    with fewest context switches is kept when the model names actors."""
+    with fewest context switches is kept when the model names actors (the
+    switches and last actor of each state are kept for the level being
+    expanded and the next one only)."""
     successors = search.model.successors
     store = search.store
     find = store.find
@@ -25,22 +27,29 @@ def breadth_first(search: Expansion[S, A]) -> None:
     max_depth = search.options.max_depth
     clock = time.perf_counter
     prefer_fewer_switches = type(search.model).actor is not Model.actor
-    reduce = search.reduction is not None and search.reduction.active
+    reduction = search.reduction
+    reduce = reduction is not None and reduction.active
     lazy = search.lazy
     switches = array("H", bytes(2 * search.stored))
     last_actor = array("h", [-1] * search.stored)
+    next_switches, next_last_actor = array("H"), array("h")
     codes: dict[Hashable, int] = {}
     actor = search.model.actor
     depth = 0
+    layer_start = 0
     layer_end = search.stored
     sid = 0
     while sid < search.stored:
         if sid == layer_end:
             depth += 1
-            layer_end = search.stored
+            layer_start, layer_end = layer_end, search.stored
+            switches, last_actor = next_switches, next_last_actor
+            next_switches, next_last_actor = array("H"), array("h")
+            if reduction is not None:
+                reduction.turn()
         if clock() >= search.next_tick:
             search.tick(depth)
-        state = store.state(sid)
+        state = store.take(sid)
         cut = max_depth is not None and depth >= max_depth
         chosen: Sequence[tuple[int, A, S]]
         if lazy:
@@ -64,19 +73,19 @@ def breadth_first(search: Expansion[S, A]) -> None:
                 if prefer_fewer_switches:
                     name = actor(action)
                     who = -1 if name is None else codes.setdefault(name, len(codes))
-                    cost = switches[sid] + (last_actor[sid] not in (-1, who))
+                    at = sid - layer_start
+                    cost = switches[at] + (last_actor[at] not in (-1, who))
                     if known is None:
                         add(nxt, sid, move)
-                        switches.append(cost)
-                        last_actor.append(who)
-                    elif known >= layer_end and cost < switches[known]:
+                        next_switches.append(cost)
+                        next_last_actor.append(who)
+                    elif known >= layer_end and cost < next_switches[known - layer_end]:
                         search.parent[known] = sid
                         search.move[known] = move
-                        switches[known] = cost
-                        last_actor[known] = who
+                        next_switches[known - layer_end] = cost
+                        next_last_actor[known - layer_end] = who
                 elif known is None:
                     add(nxt, sid, move)
             if search.stored > stored:
                 search.max_depth = depth + 1
-        store.release(sid)
         sid += 1

@@ -27,8 +27,7 @@ def depth_first(search: Expansion[S, A]) -> None:
         sid, depth = stack.pop()
         if clock() >= search.next_tick:
             search.tick(depth)
-        state = store.state(sid)
-        store.release(sid)
+        state = store.take(sid)
         cut = max_depth is not None and depth >= max_depth
         chosen: Sequence[tuple[int, S]]
         if lazy:

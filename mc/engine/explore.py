@@ -159,7 +159,11 @@ class Search(Generic[S, A]):
     def __init__(self, model: Model[S, A], options: Options | None = None) -> None:
         self.model = model
         self.options = options or Options()
-        self.store: Store[S] = ExactStore() if self.options.exact else FingerprintStore()
+        self.store: Store[S] = (
+            ExactStore()
+            if self.options.exact
+            else FingerprintStore(in_order=self.options.strategy is Strategy.BFS)
+        )
         self.stored = 0
         self.halted_states: list[S] = []
         """The stored states where the model halts (see ``Model.halted``)."""
@@ -228,6 +232,8 @@ class Search(Generic[S, A]):
             reason = INTERRUPTED
         except MemoryError:
             reason = "out of memory"
+        finally:
+            self.store.close()
         seconds = time.perf_counter() - self.started
         if violation is None and reason is None and self.depth_cut:
             reason = f"max depth {self.options.max_depth} reached"

@@ -114,8 +114,7 @@ class _Worker(Generic[S, A]):
         depth_cut = False
         find = self.store.find
         for sid in self.level:
-            state = self.store.state(sid)
-            self.store.release(sid)
+            state = self.store.take(sid)
             enabled = self.model.successors(state)
             if not enabled:
                 for prop in self.deadlock_checks:

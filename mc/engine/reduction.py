@@ -88,7 +88,7 @@ reaches every local state the full search reaches).
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterator, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from mc.engine.model import Model, Pending, Property, PropertyKind
 
@@ -100,6 +100,40 @@ next step is visible, as masks of the actors' bits (``Reduction.bits``)."""
 Plan = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
 """A closed set as positions among the actors that may still act: its
 visible actors, its actors, and the actors outside it."""
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class Memo(Generic[K, V]):
+    """Answers remembered for two turns: those given since the last
+    ``turn`` and those given in the turn before, which a new question
+    brings forward."""
+
+    def __init__(self) -> None:
+        self.now: dict[K, V] = {}
+        self.before: dict[K, V] = {}
+
+    def __len__(self) -> int:
+        return len(self.now) + len(self.before)
+
+    def get(self, key: K) -> V | None:
+        """The answer remembered for ``key``, if any."""
+        found = self.now.get(key)
+        if found is None:
+            found = self.before.get(key)
+            if found is not None:
+                self.now[key] = found
+        return found
+
+    def put(self, key: K, answer: V) -> None:
+        """Remember ``answer`` for ``key``."""
+        self.now[key] = answer
+
+    def turn(self) -> None:
+        """Forget the answers of the turn before, start a new one."""
+        self.before, self.now = self.now, {}
 
 
 class Reduction:
@@ -120,13 +154,16 @@ class Reduction:
         self.active = not everything
         """False when some property does not say what it reads: then every
         action is visible and nothing is reduced."""
-        self.closures: dict[tuple[Pending, ...], tuple[Closure, ...]] = {}
-        """The closed sets of actors (C1), by what every actor may still do;
+        self.closures: Memo[Hashable, tuple[Closure, ...]] = Memo()
+        """The closed sets of actors (C1), by what every actor may still do
+        (``_key``: a byte an actor), of the last two turns (see ``turn``);
         equal answers are one object (``interned``), so the table costs a
-        few pointers per distinct combination of what the actors do next."""
+        few dozen bytes per distinct combination of what the actors do next."""
         self.interned: dict[tuple[Closure, ...], tuple[Closure, ...]] = {}
-        self.planned: dict[tuple[Pending, ...], tuple[Plan, ...]] = {}
+        self.planned: Memo[Hashable, tuple[Plan, ...]] = Memo()
         self.interned_plans: dict[tuple[Plan, ...], tuple[Plan, ...]] = {}
+        self.interned_plan: dict[Plan, Plan] = {}
+        """Each plan once, shared by the answers of ``plans`` that hold it."""
         self.numbers: dict[Pending, int] = {}
         """Each ``Pending`` seen so far, numbered in the order seen."""
         self.known: list[Pending] = []
@@ -160,11 +197,12 @@ class Reduction:
     def closures_of(self, pending: Sequence[Pending]) -> tuple[Closure, ...]:
         """The closed sets of actors (C1) for what each actor may still do,
         with their visible actors (C2), smallest first."""
-        key = tuple(pending)
+        key = self._key(pending)
         closures = self.closures.get(key)
         if closures is None:
             made = self._closures(pending)
-            closures = self.closures[key] = self.interned.setdefault(made, made)
+            closures = self.interned.setdefault(made, made)
+            self.closures.put(key, closures)
         return closures
 
     def plans(self, pending: Sequence[Pending]) -> tuple[Plan, ...]:
@@ -175,22 +213,49 @@ class Reduction:
         actor reduces nothing and is passed over, as in ``candidates``).
         The sets are decided by the footprints alone, so a search can
         compute the actions of the actors a choice needs and no others."""
-        key = tuple(pending)
+        key = self._key(pending)
         plans = self.planned.get(key)
         if plans is None:
             bits = self.bits
             masks = [bits.get(p.actor) or self._bit(p.actor) for p in pending]
             everyone = range(len(pending))
+            one = self.interned_plan.setdefault
             made = tuple(
-                (
-                    tuple(at for at in everyone if masks[at] & visible),
-                    tuple(at for at in everyone if masks[at] & members),
-                    tuple(at for at in everyone if not masks[at] & members),
+                one(plan, plan)
+                for plan in (
+                    (
+                        tuple(at for at in everyone if masks[at] & visible),
+                        tuple(at for at in everyone if masks[at] & members),
+                        tuple(at for at in everyone if not masks[at] & members),
+                    )
+                    for members, visible in self._closures(pending)
                 )
-                for members, visible in self._closures(pending)
             )
-            plans = self.planned[key] = self.interned_plans.setdefault(made, made)
+            plans = self.interned_plans.setdefault(made, made)
+            self.planned.put(key, plans)
         return plans
+
+    def turn(self) -> None:
+        """The search has moved on (breadth-first: to the next level): the
+        combinations of what the actors do next asked about before the
+        last turn are forgotten.  Every step moves some actor on, so a
+        level seldom meets the combinations of the level before it, and
+        the memory holds about two levels' worth."""
+        self.closures.turn()
+        self.planned.turn()
+
+    def _key(self, pending: Sequence[Pending]) -> bytes | tuple[int, ...]:
+        """``pending`` for the memos: the numbers of its entries (see
+        ``_number``), a byte each while they fit."""
+        numbered = self.numbers.__getitem__
+        try:
+            return bytes(map(numbered, pending))
+        except KeyError:
+            for entry in pending:
+                self._number(entry)
+            return self._key(pending)
+        except ValueError:
+            return tuple(map(numbered, pending))
 
     def _bit(self, actor: Hashable) -> int:
         """The bit of ``actor``, given it on first sight."""

@@ -1,12 +1,15 @@
 """Where a search keeps the states it has seen.
 
 ``ExactStore`` keeps every state in full, keyed by itself.  ``FingerprintStore``
-keeps a 64-bit fingerprint per state in an open-addressing table of two flat
-arrays (the fingerprint and the state's number), plus the full states not yet
-expanded; as in SPIN's hash-compact mode and TLC, two states with one
-fingerprint count as one, with a probability ``omission_probability`` gives.
-Both number states in the order they were stored; a search keeps parents
-and moves by number, so traces are rebuilt by re-execution either way.
+keeps a 64-bit fingerprint per state in an open-addressing table of 8-byte
+slots, and the full states not yet taken for expansion: as in SPIN's
+hash-compact mode and TLC, two states with one fingerprint count as one,
+with a probability ``omission_probability`` gives.  A breadth-first search
+takes the states in the order stored: they wait pickled in temporary files
+(``SpillQueue``, as TLC's state queue), and the numbers of the states of
+about two levels are kept by fingerprint (``NumberTable``).  Both stores
+number states in the order stored; a search keeps parents and moves by
+number, so traces are rebuilt by re-execution either way.
 """
 
 from __future__ import annotations
@@ -16,11 +19,17 @@ from array import array
 from collections.abc import Hashable, Sequence
 from typing import Generic, TypeVar
 
+from mc.engine.spill import SpillQueue
+
 S = TypeVar("S", bound=Hashable)
 
 MASK64 = (1 << 64) - 1
 INITIAL_CAPACITY = 1 << 16
 MAX_LOAD = 0.75
+MIN_NUMBERS = 1 << 10
+SEEN = -1
+"""What ``find`` answers for a stored state whose number the store no longer
+keeps: below every number, so a state taken before compares as one."""
 
 
 def fingerprint(state: Hashable) -> int:
@@ -43,22 +52,26 @@ class Store(ABC, Generic[S]):
 
     @abstractmethod
     def find(self, state: S) -> int | None:
-        """The number of ``state`` if it was stored."""
+        """None when ``state`` was never stored; else its number, or ``SEEN``
+        for a state a fingerprint store has given out (``take``) and no
+        longer numbers.  A state not yet taken from an exact store or one
+        that gives states in order always has its number."""
 
     @abstractmethod
     def add(self, state: S, sid: int) -> None:
         """Store ``state`` as number ``sid``."""
 
     @abstractmethod
-    def state(self, sid: int) -> S:
-        """The full state ``sid``; only until ``release(sid)`` unless exact."""
-
-    def release(self, sid: int) -> None:
-        """State ``sid`` has been expanded; its full value is no longer needed."""
+    def take(self, sid: int) -> S:
+        """The full state ``sid``, to be expanded: from a fingerprint store
+        only once (in the order stored when it is ``in_order``)."""
 
     def kept(self) -> Sequence[S]:
         """Every stored state in full (empty unless exact)."""
         return ()
+
+    def close(self) -> None:
+        """The search is over: give back what the store holds outside memory."""
 
 
 class ExactStore(Store[S]):
@@ -77,34 +90,32 @@ class ExactStore(Store[S]):
         self.index[state] = sid
         self.states.append(state)
 
-    def state(self, sid: int) -> S:
+    def take(self, sid: int) -> S:
         return self.states[sid]
 
     def kept(self) -> Sequence[S]:
         return self.states
 
 
-class FingerprintStore(Store[S]):
-    """64-bit fingerprints in an open-addressing table (linear probing),
-    and the full states waiting to be expanded."""
+def _zeros(typecode: str, length: int) -> array[int]:
+    return array(typecode, [0]) * length
 
-    exact = False
 
-    def __init__(self, capacity: int = INITIAL_CAPACITY) -> None:
+class NumberTable:
+    """Numbers by fingerprint in an open-addressing table (linear probing)
+    of 8-byte fingerprints and 4-byte numbers."""
+
+    def __init__(self, capacity: int) -> None:
         self._allocate(capacity)
-        self.size = 0
-        self.waiting: dict[int, S] = {}
 
     def _allocate(self, capacity: int) -> None:
         self.mask = capacity - 1
         self.limit = int(capacity * MAX_LOAD)
-        self.keys = array("Q", bytes(8 * capacity))
-        self.values = array("I", bytes(4 * capacity))
+        self.keys = _zeros("Q", capacity)
+        self.values = _zeros("I", capacity)
+        self.size = 0
 
-    def find(self, state: S) -> int | None:
-        return self.find_fingerprint(fingerprint(state))
-
-    def find_fingerprint(self, key: int) -> int | None:
+    def get(self, key: int) -> int | None:
         """The number stored under fingerprint ``key``, if any."""
         keys, mask = self.keys, self.mask
         slot = key & mask
@@ -116,39 +127,125 @@ class FingerprintStore(Store[S]):
                 return None
             slot = (slot + 1) & mask
 
-    def add(self, state: S, sid: int) -> None:
-        self.add_fingerprint(fingerprint(state), sid)
-        self.waiting[sid] = state
-
-    def add_fingerprint(self, key: int, sid: int) -> None:
-        """Store number ``sid`` under fingerprint ``key``."""
+    def put(self, key: int, sid: int) -> None:
+        """Number ``sid`` under fingerprint ``key``."""
         if self.size >= self.limit:
-            self._grow()
-        self._put(key, sid)
-        self.size += 1
-
-    def _put(self, key: int, sid: int) -> None:
+            old_keys, old_values = self.keys, self.values
+            self._allocate(2 * len(old_keys))
+            for old, number in zip(old_keys, old_values, strict=True):
+                if old:
+                    self.put(old, number)
         keys, mask = self.keys, self.mask
         slot = key & mask
         while keys[slot] != 0:
             slot = (slot + 1) & mask
         keys[slot] = key
         self.values[slot] = sid
+        self.size += 1
+
+
+class FingerprintStore(Store[S]):
+    """64-bit fingerprints in an open-addressing table (linear probing),
+    and the full states not yet taken: with ``in_order`` (a breadth-first
+    search, which takes them in the order stored) in a ``SpillQueue`` with
+    their numbers in two generations of ``NumberTable``, else in memory."""
+
+    exact = False
+
+    def __init__(self, capacity: int = INITIAL_CAPACITY, in_order: bool = True) -> None:
+        self._allocate(capacity)
+        self.size = 0
+        self.in_order = in_order
+        self.queue: SpillQueue[S] = SpillQueue()
+        self.older = NumberTable(MIN_NUMBERS)
+        self.newer = NumberTable(MIN_NUMBERS)
+        self.newer_from = 0
+        """The numbers of the states stored since the last turn (from
+        ``newer_from`` on), and of those stored in the turn before it.  The
+        store turns when the first state of the newer generation is taken,
+        as every state of the older one has been: breadth-first, a
+        generation is about a level, so the numbers of two levels are kept."""
+        self.waiting: dict[int, S] = {}
+        self.next_taken = 0
+        self.missed: tuple[S | None, int] = (None, 0)
+        """The last state ``find`` looked for, with its fingerprint, which
+        ``add`` does not compute again when it stores that state."""
+
+    def _allocate(self, capacity: int) -> None:
+        self.mask = capacity - 1
+        self.limit = int(capacity * MAX_LOAD)
+        self.keys = _zeros("Q", capacity)
+
+    def find(self, state: S) -> int | None:
+        key = (hash(state) & MASK64) or 1
+        self.missed = (state, key)
+        keys, mask = self.keys, self.mask
+        slot = key & mask
+        while True:
+            found = keys[slot]
+            if found == key:
+                break
+            if found == 0:
+                return None
+            slot = (slot + 1) & mask
+        if not self.in_order:
+            return SEEN
+        sid = self.newer.get(key)
+        if sid is None:
+            sid = self.older.get(key)
+            if sid is None:
+                return SEEN
+        return sid
+
+    def add(self, state: S, sid: int) -> None:
+        missed, key = self.missed
+        if missed is not state:
+            key = fingerprint(state)
+        if self.size >= self.limit:
+            self._grow()
+        self._put(key)
+        self.size += 1
+        if self.in_order:
+            self.queue.put(state)
+            self.newer.put(key, sid)
+        else:
+            self.waiting[sid] = state
+
+    def _put(self, key: int) -> None:
+        keys, mask = self.keys, self.mask
+        slot = key & mask
+        while keys[slot] != 0:
+            slot = (slot + 1) & mask
+        keys[slot] = key
 
     def _grow(self) -> None:
-        old_keys, old_values = self.keys, self.values
+        old_keys = self.keys
         self._allocate(2 * len(old_keys))
-        for key, sid in zip(old_keys, old_values, strict=True):
+        for key in old_keys:
             if key:
-                self._put(key, sid)
+                self._put(key)
 
-    def state(self, sid: int) -> S:
-        return self.waiting[sid]
+    def take(self, sid: int) -> S:
+        if not self.in_order:
+            return self.waiting.pop(sid)
+        if sid != self.next_taken:
+            raise ValueError(f"state {sid} taken out of order (next is {self.next_taken})")
+        self.next_taken = sid + 1
+        if sid >= self.newer_from:
+            self._turn()
+        return self.queue.take()
 
-    def release(self, sid: int) -> None:
-        del self.waiting[sid]
+    def _turn(self) -> None:
+        capacity = MIN_NUMBERS
+        while capacity * MAX_LOAD < self.newer.size:
+            capacity *= 2
+        self.older, self.newer = self.newer, NumberTable(capacity)
+        self.newer_from = self.size
+
+    def close(self) -> None:
+        self.queue.close()
 
     @property
     def table_bytes(self) -> int:
         """The size of the fingerprint table."""
-        return self.keys.itemsize * len(self.keys) + self.values.itemsize * len(self.values)
+        return self.keys.itemsize * len(self.keys)
