@@ -51,6 +51,8 @@ def breadth_first(search: Expansion[S, A]) -> None:
             search.tick(depth)
         state = store.take(sid)
         cut = max_depth is not None and depth >= max_depth
+        if reduce and not search.keep_reducing():
+            reduce = lazy = False
         chosen: Sequence[tuple[int, A, S]]
         if lazy:
             chosen = search.expand(state, sid, cut)

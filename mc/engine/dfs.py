@@ -29,6 +29,8 @@ def depth_first(search: Expansion[S, A]) -> None:
             search.tick(depth)
         state = store.take(sid)
         cut = max_depth is not None and depth >= max_depth
+        if reduce and not search.keep_reducing():
+            reduce = lazy = False
         chosen: Sequence[tuple[int, S]]
         if lazy:
             chosen = [(move, nxt) for move, _action, nxt in search.expand(state, None, cut)]

@@ -36,6 +36,9 @@ plus this share of the memory the machine has available."""
 ACTOR_MOVE_BITS = 8
 ACTOR_MOVE_LIMIT = 1 << ACTOR_MOVE_BITS
 """How many actions of one actor a stored move can name (see ``Search.lazy``)."""
+REDUCTION_TRIAL = 2_000
+"""How many states a search expands looking for ample sets before it stops
+looking when it has found none (``Search.expand``)."""
 PROGRESS_AFTER_SECONDS = 1.0
 PROGRESS_INTERVAL_SECONDS = 0.5
 
@@ -199,6 +202,13 @@ class Search(Generic[S, A]):
         self.memory_limit: int | None = None
         self.depth_cut = False
         self.reduced = 0
+        self.tried = 0
+        """How many states the search looked for an ample set of (see
+        ``keep_reducing``)."""
+        self.lazy_before: int | None = None
+        """The number of states stored when the search stopped computing
+        the actions of some actors only (``keep_reducing``): the moves of
+        states numbered below it are ``lazy`` ones."""
 
     @property
     def states(self) -> Sequence[S]:
@@ -243,8 +253,10 @@ class Search(Generic[S, A]):
         stored = self.stored
         growth = max(0, _resident_bytes() - baseline)
         extra = dict(self.model.statistics(self.store.kept()))
-        if self.reduction is not None and self.reduction.active:
+        if self.options.reduce and (self.reduction is None or self.reduction.active):
             extra["reduced_states"] = self.reduced
+            if self.reduction is None:
+                extra["reduction_stopped_after"] = self.tried
         if not self.store.exact:
             extra["fingerprint_bits"] = 64
         stats = Stats(
@@ -386,6 +398,24 @@ class Search(Generic[S, A]):
                         return chosen
         return _numbered(range(count), actions)
 
+    def keep_reducing(self) -> bool:
+        """Whether to look for an ample set of the next state expanded: for
+        the first ``REDUCTION_TRIAL`` states, and on once one was found.
+        When the search stops looking, it is the search without reduction
+        from then on (full expansion is always sound): the reduction is
+        dropped, and the moves of the states stored from then on are
+        indices among every enabled action (``lazy_before``)."""
+        if self.reduction is None:
+            return False
+        if self.reduced or self.tried < REDUCTION_TRIAL:
+            self.tried += 1
+            return True
+        self.reduction = None
+        if self.lazy:
+            self.lazy = False
+            self.lazy_before = self.stored
+        return False
+
     def path_to(self, sid: int) -> Path[S, A]:
         """The stored path from an initial state to state ``sid``."""
         chain = []
@@ -394,19 +424,26 @@ class Search(Generic[S, A]):
             sid = self.parent[sid]
         chain.reverse()
         moves = [self.move[s] for s in chain[1:]]
-        if self.lazy:
-            moves = self._enabled_indices(self.move[chain[0]], moves)
+        lazy_before = self.stored if self.lazy else self.lazy_before
+        if lazy_before is not None:
+            lazy = [s < lazy_before for s in chain[1:]]
+            moves = self._enabled_indices(self.move[chain[0]], moves, lazy)
         kept = self.states
         stored = [kept[s] for s in chain] if kept else None
         return replay_moves(self.model, self.move[chain[0]], moves, stored)
 
-    def _enabled_indices(self, init: int, moves: Sequence[int]) -> list[int]:
-        """The stored moves of a path from the initial state at ``init``
-        (see ``lazy``) as indices among every enabled action."""
+    def _enabled_indices(self, init: int, moves: Sequence[int], lazy: Sequence[bool]) -> list[int]:
+        """The stored moves of a path from the initial state at ``init`` as
+        indices among every enabled action: those ``lazy`` marks are
+        ``lazy`` ones (see ``lazy``), the others are such indices already."""
         model = self.model
         state = model.init_states()[init]
         found = []
-        for move in moves:
+        for move, encoded in zip(moves, lazy, strict=True):
+            if not encoded:
+                found.append(move)
+                state = model.successors(state)[move][1]
+                continue
             position, index = move >> ACTOR_MOVE_BITS, move & ACTOR_MOVE_LIMIT - 1
             pending = model.pending(state)
             assert pending is not None

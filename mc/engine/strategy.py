@@ -44,6 +44,9 @@ class Expansion(Protocol[S, A]):
     def dead_end(self, state: S, sid: int) -> None:
         """Check a state without enabled actions."""
 
+    def keep_reducing(self) -> bool:
+        """Whether to look for an ample set of the next state expanded."""
+
     def ample(self, state: S, enabled: Sequence[tuple[A, S]], sid: int | None) -> list[int] | None:
         """The moves of an ample set of ``state``, or None to expand it fully."""
 
