@@ -38,7 +38,7 @@ ACTOR_MOVE_LIMIT = 1 << ACTOR_MOVE_BITS
 """How many actions of one actor a stored move can name (see ``Search.lazy``)."""
 REDUCTION_TRIAL = 2_000
 """How many states a search expands looking for ample sets before it stops
-looking when it has found none (``Search.expand``)."""
+looking when it has found none (``Search.keep_reducing``)."""
 PROGRESS_AFTER_SECONDS = 1.0
 PROGRESS_INTERVAL_SECONDS = 0.5
 
