@@ -61,7 +61,7 @@ class _Worker(Generic[S, A]):
         self.partition = partition
         self.index = index
         self.workers = workers
-        self.store: Store[S] = ExactStore() if exact else FingerprintStore()
+        self.store: Store[S] = ExactStore() if exact else FingerprintStore(in_order=False)
         self.stored = 0
         self.parent = array("q")
         self.move = array("i")
