@@ -62,7 +62,7 @@ from mc.kernel.world import ModelError, Scratch, World
 from mc.models import blockfs_truncate
 from mc.models.fault import access_page
 from mc.models.truncate_mm import zap_ptes
-from mc.models.writeback import filemap_get_pages, readahead_page
+from mc.models.writeback import FILEMAP_GET_FOLIO, filemap_get_pages, readahead_page
 
 Arg = int | Symbol
 
@@ -244,13 +244,7 @@ FAULT_CITES = (
         leaves_out=("spin_lock", "spin_unlock"),
         because="the page-table lock of an mlocked mapping's recheck is not modelled",
     ),
-    Cite(
-        "mm/filemap.c",
-        "__filemap_get_folio",
-        "6.6",
-        leaves_out=("folio_trylock",),
-        because="no FGP_NOWAIT",
-    ),
+    FILEMAP_GET_FOLIO,
 )
 """What a load and a store through the mapping cite alike: the fault's entry,
 ``->fault`` and the folio lookup it makes; a load then takes the read-fault

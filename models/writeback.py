@@ -87,6 +87,17 @@ def locked_test(page: Page, flag: int, name: str) -> Expr:
 # --- write ---------------------------------------------------------------------
 
 
+FILEMAP_GET_FOLIO = Cite(
+    "mm/filemap.c",
+    "__filemap_get_folio",
+    "6.6",
+    leaves_out=("folio_trylock",),
+    because="no FGP_NOWAIT",
+)
+"""``__filemap_get_folio()`` as the write and truncate paths that create or
+find a folio cite it."""
+
+
 @operation(
     models="generic_file_write_iter() -> generic_perform_write() (mm/filemap.c)",
     describe=lambda f, i: f"write({f}, page {i})",
@@ -111,13 +122,7 @@ def locked_test(page: Page, flag: int, name: str) -> Expr:
         ),
         Cite("mm/folio-compat.c", "grab_cache_page_write_begin", "6.6"),
         Cite("mm/folio-compat.c", "pagecache_get_page", "6.6"),
-        Cite(
-            "mm/filemap.c",
-            "__filemap_get_folio",
-            "6.6",
-            leaves_out=("folio_trylock",),
-            because="no FGP_NOWAIT",
-        ),
+        FILEMAP_GET_FOLIO,
         Cite("fs/libfs.c", "simple_write_end", "6.6", method="address_space_operations.write_end"),
         Cite("mm/page-writeback.c", "folio_mark_dirty", "6.6"),
     ),
