@@ -30,8 +30,9 @@ import attrs
 
 from mc.dsl.interrupts import SPINNING, interrupts_of
 from mc.dsl.kernel_model import KernelModel
+from mc.dsl.program import CompiledStep
 from mc.dsl.scenario import Registry
-from mc.dsl.steps import LockStep
+from mc.dsl.steps import LockStep, disables_irqs
 from mc.dsl.wait_steps import SectionStep
 from mc.engine.explore import Options, Search
 from mc.kernel.locks import Lock
@@ -126,10 +127,29 @@ class Witness:
     trace: tuple[str, ...]
 
 
-def _acquired(step: Any) -> Callable[[Any], Callable[[Any], Lock | None]] | None:
-    if isinstance(step, LockStep | SectionStep):
-        return step.lock.compile
-    return None
+Acquisition = tuple[int, Any, int, CompiledStep, Lock]
+"""A state number, the state, a thread and its current step, and the lock
+that step takes."""
+
+
+def _acquisitions(model: KernelModel, search: Search[Any, Any]) -> Iterator[Acquisition]:
+    """Each explored state without an error, in search order, with each
+    thread whose current step takes a lock (``LockStep``, ``SectionStep``)
+    and the lock it takes there."""
+    compiled: dict[int, Callable[[Any], Lock | None]] = {}
+    for sid, state in enumerate(search.states):
+        if state[ERROR_SLOT] is not None:
+            continue
+        for tid in range(len(model.threads)):
+            current = model.current_step(state, tid)
+            if current is None or not isinstance(current.step, LockStep | SectionStep):
+                continue
+            key = id(current)
+            if key not in compiled:
+                compiled[key] = current.step.lock.compile(model.world)
+            taken = compiled[key](state)
+            if taken is not None:
+                yield sid, state, tid, current, taken
 
 
 def observed_edges(
@@ -138,29 +158,13 @@ def observed_edges(
     """The lock-class edges the explored states of ``search`` show, each
     with the first state (in search order) that shows it."""
     found: dict[Edge, tuple[int, int, str, str]] = {}
-    compiled: dict[int, Callable[[Any], Lock | None]] = {}
-    for sid, state in enumerate(search.states):
-        if state[ERROR_SLOT] is not None:
-            continue
-        for tid in range(len(model.threads)):
-            current = model.current_step(state, tid)
-            if current is None:
+    for sid, state, tid, current, taken in _acquisitions(model, search):
+        for held in current.context.held(state):
+            if held is taken:
                 continue
-            compile_lock = _acquired(current.step)
-            if compile_lock is None:
-                continue
-            key = id(current)
-            if key not in compiled:
-                compiled[key] = compile_lock(model.world)
-            taken = compiled[key](state)
-            if taken is None:
-                continue
-            for held in current.context.held(state):
-                if held is taken:
-                    continue
-                edge = (held.family, taken.family)
-                if edge not in found:
-                    found[edge] = (sid, tid, held.name, taken.name)
+            edge = (held.family, taken.family)
+            if edge not in found:
+                found[edge] = (sid, tid, held.name, taken.name)
     return {
         edge: _witness(scenario, model, search, *where) for edge, where in sorted(found.items())
     }
@@ -176,38 +180,23 @@ def observed_usage(
     landing = {} if part is None else part.landing
     counted = {} if part is None else part.irqs_off
     found: dict[Usage, tuple[int, int, str, str]] = {}
-    compiled: dict[int, Callable[[Any], Lock | None]] = {}
-    for sid, state in enumerate(search.states):
-        if state[ERROR_SLOT] is not None:
-            continue
-        for tid in range(len(model.threads)):
-            current = model.current_step(state, tid)
-            if current is None or not isinstance(current.step, LockStep | SectionStep):
-                continue
-            key = id(current)
-            if key not in compiled:
-                compiled[key] = current.step.lock.compile(model.world)
-            taken = compiled[key](state)
-            if taken is None:
-                continue
-            if tid in landing:
-                how = IN_IRQ if state[landing[tid]] is not None else None
-            elif taken.kind in SPINNING and not _irqs_off(current.step.irq, taken):
-                held = current.context.held(state)
-                off = state[counted[tid]] > 0 if tid in counted else any(h.irqs_off for h in held)
-                how = None if off else IRQS_ON
-            else:
-                how = None
-            if how is not None and (taken.family, how) not in found:
-                found[(taken.family, how)] = (sid, tid, how, taken.name)
+    for sid, state, tid, current, taken in _acquisitions(model, search):
+        step = current.step
+        assert isinstance(step, LockStep | SectionStep)
+        if tid in landing:
+            how = IN_IRQ if state[landing[tid]] is not None else None
+        elif taken.kind in SPINNING and not disables_irqs(step.irq, taken):
+            held = current.context.held(state)
+            off = state[counted[tid]] > 0 if tid in counted else any(h.irqs_off for h in held)
+            how = None if off else IRQS_ON
+        else:
+            how = None
+        if how is not None and (taken.family, how) not in found:
+            found[(taken.family, how)] = (sid, tid, how, taken.name)
     return {
         usage: _witness(scenario, model, search, *where, taking=True)
         for usage, where in sorted(found.items())
     }
-
-
-def _irqs_off(irq: bool | None, lock: Lock) -> bool:
-    return lock.irqs_off if irq is None else irq
 
 
 def _witness(
