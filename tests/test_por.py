@@ -23,7 +23,7 @@ from mc.engine.model import (
     deadlock_free,
     sometimes,
 )
-from mc.engine.result import Strategy, Verdict
+from mc.engine.result import Path, Strategy, Verdict
 
 LOCKS = 2
 VARIABLES = 3
@@ -190,13 +190,20 @@ def agree(programs: Sequence[Sequence[Instr]], props: Sequence[Property[State]])
                 continue
             assert full.violation is not None
             assert reduced.violation.property == full.violation.property
-            path = reduced.violation.path
-            replayed = replay_moves(model, path.init, path.moves)
-            assert replayed.states == path.states
-            last = replayed.states[-1]
-            if prop.kind is PropertyKind.DEADLOCK_FREE:
-                assert model.successors(last) == []
-            assert prop.check(last) is not None
+            replays_to_violation(model, prop, reduced.violation.path)
+
+
+def replays_to_violation(
+    model: Threads, prop: Property[State], path: Path[State, tuple[int, int]]
+) -> None:
+    """``path`` replays on ``model`` state for state and ends where ``prop``
+    fails (a dead end, for a deadlock)."""
+    replayed = replay_moves(model, path.init, path.moves)
+    assert replayed.states == path.states
+    last = replayed.states[-1]
+    if prop.kind is PropertyKind.DEADLOCK_FREE:
+        assert model.successors(last) == []
+    assert prop.check(last) is not None
 
 
 def instructions(length: int) -> st.SearchStrategy[Instr]:

@@ -13,10 +13,20 @@ from collections.abc import Sequence
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_por import Instr, State, Threads, differs, error_free, finished, instructions, stuck
+from test_por import (
+    Instr,
+    State,
+    Threads,
+    differs,
+    error_free,
+    finished,
+    instructions,
+    replays_to_violation,
+    stuck,
+)
 
-from mc.engine.explore import Options, Search, replay_moves
-from mc.engine.model import Property, PropertyKind, always, deadlock_free, sometimes
+from mc.engine.explore import Options, Search
+from mc.engine.model import Property, always, deadlock_free, sometimes
 from mc.engine.result import Verdict
 from mc.engine.symmetry import Symmetric, unfold
 
@@ -60,12 +70,7 @@ def agree(
         assert reduced.violation.property == full.violation.property
         path = unfold(reduced_model, reduced.violation.path)
         assert len(path) == len(full.violation.path)
-        replayed = replay_moves(model, path.init, path.moves)
-        assert replayed.states == path.states
-        last = replayed.states[-1]
-        if prop.kind is PropertyKind.DEADLOCK_FREE:
-            assert model.successors(last) == []
-        assert prop.check(last) is not None
+        replays_to_violation(model, prop, path)
 
 
 @st.composite
