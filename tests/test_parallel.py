@@ -65,6 +65,34 @@ def test_three_workers_over_full_states(shipped: Registry) -> None:
     assert spread.result.stats.omission_probability is None
 
 
+def test_bounds_stop_at_a_whole_level(shipped: Registry) -> None:
+    """A depth bound gives the sequential search's states and transitions;
+    a state bound stops after the level that reaches it, counting every
+    state of that level and only the transitions that led to it (the
+    expansion of the last level, done in the same round trip, is
+    dropped)."""
+    scenario = "dirops/rename-rmdir-link"
+
+    def run(spread: Spread | None, **bound: int) -> tuple[Verdict, int, int, str | None, int]:
+        options = Options(reduce=False, **bound)  # type: ignore[arg-type]
+        result = check_scenario(shipped, scenario, options=options, spread=spread).result
+        stats = result.stats
+        return (
+            result.verdict,
+            stats.states,
+            stats.transitions,
+            result.incomplete_reason,
+            stats.max_depth,
+        )
+
+    assert run(Spread(2), max_depth=6) == run(None, max_depth=6)
+    verdict, states, transitions, reason, depth = run(Spread(2), max_states=500)
+    assert verdict is Verdict.INCOMPLETE and reason == "max states 500 reached"
+    assert states >= 500
+    assert run(Spread(2), max_depth=depth)[1:3] == (states, transitions)
+    assert run(Spread(2), max_depth=depth - 1)[1] < 500
+
+
 def test_workers_from_the_command_line(vfsmc: Run) -> None:
     done = vfsmc("check", "dirops/rename-rmdir-link", "--workers", "2", "--json", "--no-save")
     alone = vfsmc("check", "dirops/rename-rmdir-link", "--no-por", "--json", "--no-save")

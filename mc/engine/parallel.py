@@ -6,7 +6,10 @@ invariants on them and expands them.  The search goes level by level: every
 worker expands its share of the current level and routes each successor to
 the worker that owns it; once all have, each owner admits the successors it
 did not know (in the order of the senders, so the run is deterministic) and
-they form the next level.  Levels are those of the sequential search, so the
+they form the next level, which it expands at once: admitting one level and
+expanding it is one round trip, and the coordinator's decision to stop
+(a violation, a bound) only discards the expansion.  The successors a
+worker owns itself stay in its memory unpickled.  Levels are those of the sequential search, so the
 verdict, the number of states of an exhaustive search and the length of a
 shortest counterexample are the same; a state is numbered ``local * workers
 + worker``, and a trace is rebuilt from the workers' parent links by
@@ -45,6 +48,10 @@ A = TypeVar("A")
 Found = tuple[str, str, int]
 """A violation a worker found: property, message, state number."""
 
+Sent = tuple[S, int, int, int | None]
+"""A successor on its way to its owner: the state, its parent's number, the
+move from the parent, and its fingerprint when the sender's is the owner's."""
+
 
 class _Worker(Generic[S, A]):
     """One partition of the search, in its own process."""
@@ -59,6 +66,11 @@ class _Worker(Generic[S, A]):
     ) -> None:
         self.model = model
         self.partition = partition
+        self.hashed_alike = partition is fingerprint
+        """Whether the workers partition by the store's ``fingerprint``,
+        hence were forked from one process and hash alike: a successor
+        then travels with its fingerprint, which its owner does not
+        compute again."""
         self.index = index
         self.workers = workers
         self.store: Store[S] = ExactStore() if exact else FingerprintStore(in_order=False)
@@ -66,6 +78,7 @@ class _Worker(Generic[S, A]):
         self.parent = array("q")
         self.move = array("i")
         self.level: list[int] = []
+        self.kept: list[Sent[S]] = []
         self.baseline = _resident_bytes()
         properties = list(model.properties())
         self.invariants = [
@@ -77,14 +90,15 @@ class _Worker(Generic[S, A]):
     def gid(self, sid: int) -> int:
         return sid * self.workers + self.index
 
-    def admit(self, batches: list[bytes]) -> tuple[int, Found | None, list[str]]:
-        """Store the successors sent to this worker that it did not know;
-        they form its share of the next level."""
+    def admit(self, batches: list[bytes | None]) -> tuple[int, Found | None, list[str]]:
+        """Store the successors sent to this worker that it did not know
+        (None in ``batches`` stands for those it kept from its own
+        expansion); they form its share of the next level."""
         found: Found | None = None
         fresh: list[int] = []
         for blob in batches:
-            for state, parent, move in pickle.loads(blob):
-                if self.store.find(state) is not None:
+            for state, parent, move, key in self.kept if blob is None else pickle.loads(blob):
+                if self.store.find(state, key) is not None:
                     continue
                 sid = self.stored
                 self.store.add(state, sid)
@@ -101,14 +115,16 @@ class _Worker(Generic[S, A]):
                 if self.goals:
                     self.goals = [g for g in self.goals if g.terminal or g.check(state) is None]
         self.level = fresh
+        self.kept = []
         return len(fresh), found, [goal.name for goal in self.goals]
 
-    def expand(self, cut: bool) -> tuple[list[bytes], int, Found | None, bool]:
+    def expand(self, cut: bool) -> tuple[list[bytes | None], int, Found | None, bool]:
         """Expand this worker's share of the current level (or only look
         for dead ends when ``cut`` by the depth bound): the successors by
-        owner, the transitions taken, a deadlock found, and whether the
-        depth bound cut anything."""
-        outgoing: list[dict[int, tuple[S, int, int]]] = [{} for _ in range(self.workers)]
+        owner, pickled, except its own, which it keeps unpickled (None in
+        their place); the transitions taken, a deadlock found, and whether
+        the depth bound cut anything."""
+        outgoing: list[dict[int, Sent[S]]] = [{} for _ in range(self.workers)]
         transitions = 0
         found: Found | None = None
         depth_cut = False
@@ -130,22 +146,40 @@ class _Worker(Generic[S, A]):
             transitions += len(enabled)
             parent = self.gid(sid)
             for move, (_action, nxt) in enumerate(enabled):
-                key = self.partition(nxt)
-                owner = key % self.workers
-                if owner == self.index and find(nxt) is not None:
+                key = fingerprint(nxt)
+                owner = (key if self.hashed_alike else self.partition(nxt)) % self.workers
+                if owner == self.index and find(nxt, key) is not None:
                     continue
                 box = outgoing[owner]
                 if key not in box:
-                    box[key] = (nxt, parent, move)
-        blobs = [pickle.dumps(list(box.values()), pickle.HIGHEST_PROTOCOL) for box in outgoing]
+                    box[key] = (nxt, parent, move, key if self.hashed_alike else None)
+        self.kept = list(outgoing[self.index].values())
+        blobs: list[bytes | None] = [
+            None
+            if owner == self.index
+            else pickle.dumps(list(box.values()), pickle.HIGHEST_PROTOCOL)
+            for owner, box in enumerate(outgoing)
+        ]
         return blobs, transitions, found, depth_cut
+
+    def round(
+        self, batches: list[bytes | None], cut: bool, budget: int | None
+    ) -> tuple[tuple[int, Found | None, list[str]], Any]:
+        """Admit the successors sent to this worker, then expand them,
+        unless they hold a violation or reach the state ``budget`` alone
+        (the search stops after this level then, so no expansion is
+        missed: a level the others also admitted less than ``budget`` of
+        would not reach it)."""
+        admitted = self.admit(batches)
+        new, found, _goals = admitted
+        if found is not None or (budget is not None and new >= budget):
+            return admitted, None
+        return admitted, self.expand(cut)
 
     def handle(self, request: tuple[Any, ...]) -> Any:
         """Answer one request of the coordinator."""
-        if request[0] == "admit":
-            return self.admit(request[1])
-        if request[0] == "expand":
-            return self.expand(request[1])
+        if request[0] == "round":
+            return self.round(*request[1:])
         if request[0] == "memory":
             return (_resident_bytes() - self.baseline, _peak_bytes(), time.process_time())
         if request[0] == "links":
@@ -248,16 +282,20 @@ class ParallelSearch(Generic[S, A]):
         model, options, workers = self.model, self.options, self.workers
         names = [p.name for p in model.properties()]
         goals = [p for p in model.properties() if p.kind is PropertyKind.SOMETIMES]
-        inits: list[list[tuple[S, int, int]]] = [[] for _ in range(workers)]
+        inits: list[list[Sent[S]]] = [[] for _ in range(workers)]
         for position, state in enumerate(model.init_states()):
-            inits[pool.partition(state) % workers].append((state, -1, position))
-        replies = pool.ask([("admit", [pickle.dumps(share)]) for share in inits])
+            inits[pool.partition(state) % workers].append((state, -1, position, None))
+        batches: list[list[bytes | None]] = [[pickle.dumps(share)] for share in inits]
         states = transitions = depth = max_depth = 0
         reason: str | None = None
         found: Found | None = None
         unreached = {goal.name for goal in goals}
         depth_cut = False
         while True:
+            cut = options.max_depth is not None and depth >= options.max_depth
+            budget = None if options.max_states is None else options.max_states - states
+            rounds = pool.ask([("round", batch, cut, budget) for batch in batches])
+            replies = [admitted for admitted, _expanded in rounds]
             new = sum(reply[0] for reply in replies)
             states += new
             if new:
@@ -273,17 +311,14 @@ class ParallelSearch(Generic[S, A]):
             if options.time_limit is not None and elapsed >= options.time_limit:
                 reason = f"time limit {options.time_limit:g} s reached"
                 break
-            cut = options.max_depth is not None and depth >= options.max_depth
-            expanded = self._ask(pool, ("expand", cut))
+            expanded = [reply for _admitted, reply in rounds]
             transitions += sum(reply[1] for reply in expanded)
             depth_cut = depth_cut or any(reply[3] for reply in expanded)
             found = next((reply[2] for reply in expanded if reply[2] is not None), None)
             if found is not None or cut:
                 break
             depth += 1
-            replies = pool.ask(
-                [("admit", [reply[0][target] for reply in expanded]) for target in range(workers)]
-            )
+            batches = [[reply[0][target] for reply in expanded] for target in range(workers)]
         memory = self._ask(pool, ("memory",))
         peak = sum(reply[1] for reply in memory)
         growth = sum(max(0, reply[0]) for reply in memory)

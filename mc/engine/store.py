@@ -51,11 +51,12 @@ class Store(ABC, Generic[S]):
     exact: bool
 
     @abstractmethod
-    def find(self, state: S) -> int | None:
+    def find(self, state: S, key: int | None = None) -> int | None:
         """None when ``state`` was never stored; else its number, or ``SEEN``
         for a state a fingerprint store has given out (``take``) and no
         longer numbers.  A state not yet taken from an exact store or one
-        that gives states in order always has its number."""
+        that gives states in order always has its number.  ``key``: the
+        state's ``fingerprint`` when the caller has it already."""
 
     @abstractmethod
     def add(self, state: S, sid: int) -> None:
@@ -83,7 +84,7 @@ class ExactStore(Store[S]):
         self.index: dict[S, int] = {}
         self.states: list[S] = []
 
-    def find(self, state: S) -> int | None:
+    def find(self, state: S, key: int | None = None) -> int | None:
         return self.index.get(state)
 
     def add(self, state: S, sid: int) -> None:
@@ -176,8 +177,9 @@ class FingerprintStore(Store[S]):
         self.limit = int(capacity * MAX_LOAD)
         self.keys = _zeros("Q", capacity)
 
-    def find(self, state: S) -> int | None:
-        key = (hash(state) & MASK64) or 1
+    def find(self, state: S, key: int | None = None) -> int | None:
+        if key is None:
+            key = (hash(state) & MASK64) or 1
         self.missed = (state, key)
         keys, mask = self.keys, self.mask
         slot = key & mask
