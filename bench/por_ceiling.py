@@ -6,8 +6,9 @@ effect or a filesystem method call that does not say what it reads counts
 as reading every data slot, and a lock found through a register as
 touching every lock of its family.  This script explores the scenario once
 without reduction, recording for each thread and program counter the slots
-its step actually read (``state[i]`` of the state it ran on) and wrote (the
-slots that changed), over every state of the full graph.  It then searches
+its step actually read (``state[i]`` of the state it ran on, and the slots
+an effect's body reads from ``Scratch``) and wrote (the slots that
+changed), over every state of the full graph.  It then searches
 with the reduction using those recorded footprints instead of the declared
 ones, with and without the properties that read the namespace (whose
 reads make steps visible, condition C2).
@@ -32,6 +33,7 @@ directory scenario of bench/scale/dirops.py).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -41,11 +43,11 @@ from mc.check import usermodels
 from mc.check.checker import build
 from mc.check.registry import with_files
 from mc.dsl.kernel_model import KernelModel, StepFootprint
-from mc.dsl.steps import EffectStep, LockStep, Regions, Step, UnlockStep
+from mc.dsl.steps import Context, EffectStep, LockStep, Regions, Step, UnlockStep
 from mc.engine.explore import Options, Search
 from mc.engine.model import Footprint
 from mc.kernel.locks import Kind
-from mc.kernel.world import ERROR_SLOT
+from mc.kernel.world import ERROR_SLOT, Scratch
 
 DEFAULT = "bench/scale/dirops.py:scale/dirops-6"
 
@@ -59,6 +61,27 @@ class _Recording(tuple):  # type: ignore[type-arg]
         if isinstance(index, int):
             _Recording.read.append(index)
         return tuple.__getitem__(self, index)
+
+
+class _RecordingValues(list):  # type: ignore[type-arg]
+    """The values an effect changes (``Scratch.values``), noting the slots
+    read from them: by index, or all of them when something other than
+    ``Context.advance`` (which makes the next state) goes through them."""
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, int):
+            _Recording.read.append(index)
+        return list.__getitem__(self, index)
+
+    def __iter__(self) -> Any:
+        if sys._getframe(1).f_code is not Context.advance.__code__:
+            _Recording.read.extend(range(len(self)))
+        return list.__iter__(self)
+
+
+def _recording_scratch(self: Scratch, world: Any, state: tuple[Any, ...]) -> None:
+    self.world = world
+    self.values = _RecordingValues(tuple.__iter__(state))
 
 
 def record(model: KernelModel) -> tuple[dict[tuple[int, int], int], dict[tuple[int, int], int]]:
@@ -83,11 +106,16 @@ def record(model: KernelModel) -> tuple[dict[tuple[int, int], int], dict[tuple[i
                 return after
 
             fires[pc] = recorded
-    Search(model, Options(reduce=False, exact=True)).run()
+    plain = Scratch.__init__
+    Scratch.__init__ = _recording_scratch  # type: ignore[method-assign]
+    try:
+        Search(model, Options(reduce=False, exact=True)).run()
+    finally:
+        Scratch.__init__ = plain  # type: ignore[method-assign]
     return reads, writes
 
 
-RECORDED_STEPS = {
+RECORDED_STEPS: dict[str, tuple[type[Step], ...]] = {
     "all": (Step,),
     "effects": (EffectStep,),
     "locks": (LockStep, UnlockStep),

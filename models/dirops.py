@@ -317,7 +317,7 @@ def lock_two_directories(op: Op, p1: InodeExpr, p2: InodeExpr) -> InodeExpr:
     Returns the trap: the child of the ancestor on the path to the other."""
     walk = op.let(
         "walk",
-        relation(p1, p2),
+        relation(p1, p2, op.world),
         "p = p1; while ((r = p->d_parent) != p2 && r != p) p = r; ...",
         render=lambda value: render_walk(value, op.world),
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from mc.kernel import errno
 from mc.kernel.vfs import is_empty
-from mc.kernel.world import ERROR_SLOT, Dentry, Scratch, given_names_only
+from mc.kernel.world import ERROR_SLOT, Dentry, Scratch, Slots, World, given_names_only, touches
 
 NAMESPACE = "namespace"
 
@@ -41,12 +41,40 @@ def _drop_nlink(scratch: Scratch, ino: int) -> None:
     scratch[slot] = max(0, scratch[slot] - 1)
 
 
+def _links(world: World, *inodes: int | None) -> list[int]:
+    """The link-count slots of ``inodes`` (None names none)."""
+    return [world.inodes[ino].nlink for ino in inodes if ino is not None]
+
+
+def _names_in(world: World, directory: int | None) -> list[int]:
+    """The dentry slots of ``directory``'s children, which ``is_empty``
+    reads (none for a file)."""
+    if directory is None:
+        return []
+    return [d.slot for d in world.children(world.inodes[directory])]
+
+
+def _same(slots: Slots) -> tuple[Slots, Slots]:
+    """Reads and writes the same slots."""
+    return slots, slots
+
+
+@touches(lambda world, directory, dentry: ((), ()))
 def lookup(scratch: Scratch, directory: int, dentry: Dentry) -> int:
     """simple_lookup(): ramfs keeps every name in the dcache, so a miss is a
     negative dentry and nothing changes."""
     return 0
 
 
+def _mknod_touches(world: World, directory: int, dentry: Dentry, inode: int) -> tuple[Slots, Slots]:
+    new = world.inodes[inode]
+    slots = [dentry.slot, new.nlink]
+    if new.is_dir and new.d_parent is not None:
+        slots += [new.d_parent, *_links(world, directory)]
+    return _same(slots)
+
+
+@touches(_mknod_touches)
 @given_names_only
 def mknod(scratch: Scratch, directory: int, dentry: Dentry, inode: int) -> int:
     """ramfs_mknod(): a new inode instantiated at ``dentry``
@@ -61,6 +89,7 @@ def mknod(scratch: Scratch, directory: int, dentry: Dentry, inode: int) -> int:
     return 0
 
 
+@touches(lambda world, source, directory, dentry: _same([*_links(world, source), dentry.slot]))
 @given_names_only
 def link(scratch: Scratch, source: int, directory: int, dentry: Dentry) -> int:
     """simple_link(): inc_nlink(inode); d_instantiate(dentry, inode)."""
@@ -69,6 +98,7 @@ def link(scratch: Scratch, source: int, directory: int, dentry: Dentry) -> int:
     return 0
 
 
+@touches(lambda world, directory, dentry, victim: _same([*_links(world, victim), dentry.slot]))
 @given_names_only
 def unlink(scratch: Scratch, directory: int, dentry: Dentry, victim: int) -> int:
     """simple_unlink(): drop_nlink(inode) of ``victim``, the inode the
@@ -81,6 +111,12 @@ def unlink(scratch: Scratch, directory: int, dentry: Dentry, victim: int) -> int
     return 0
 
 
+@touches(
+    lambda world, directory, dentry, victim: (
+        [*_links(world, victim, directory), dentry.slot, *_names_in(world, victim)],
+        [*_links(world, victim, directory), dentry.slot],
+    )
+)
 @given_names_only
 def rmdir(scratch: Scratch, directory: int, dentry: Dentry, victim: int) -> int:
     """simple_rmdir(): -ENOTEMPTY unless empty; drop_nlink(inode);
@@ -93,6 +129,12 @@ def rmdir(scratch: Scratch, directory: int, dentry: Dentry, victim: int) -> int:
     return 0
 
 
+@touches(
+    lambda world, old_dir, new_dir, source, target, exchange: (
+        [*_links(world, old_dir, new_dir, target), *_names_in(world, target)],
+        _links(world, old_dir, new_dir, target),
+    )
+)
 @given_names_only
 def rename(
     scratch: Scratch, old_dir: int, new_dir: int, source: int, target: int | None, exchange: bool

@@ -108,7 +108,7 @@ class AddressCompareStep(EffectStep):
         for arg in self.args:
             reads |= regions.read(arg)
         result = 0 if self.result is None else 1 << self.result
-        return Footprint(reads, regions.addresses | regions.own | result)
+        return Footprint(reads, regions.addresses | regions.control | result)
 
     def compile(self, context: Context) -> Fire:
         left, right = (a.compile(context.world) for a in self.args)

@@ -6,13 +6,15 @@ from __future__ import annotations
 import fnmatch
 import itertools
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from operator import itemgetter
+from typing import Any, ClassVar
 
 import attrs
 
 from mc.dsl.interrupts import handler_families, interrupts_of, split_unsafe_sections
 from mc.dsl.operation import Invocation, Op, Operation
 from mc.dsl.program import CompiledStep, Program, compile_program
-from mc.dsl.steps import Regions, Step, ThreadSlots, Wait
+from mc.dsl.steps import Regions, Resolver, Step, ThreadSlots, Wait
 from mc.dsl.uncontended import read_only_families, uncontended
 from mc.engine.model import Check, Footprint, Model, Pending, Property, PropertyKind, declare
 from mc.engine.model import PropertyDef as EnginePropertyDef
@@ -93,6 +95,9 @@ class KernelModel(Model[State, Action]):
         ]
         self._pending: list[list[Pending]] | None = None
         """The footprints partial-order reduction reads, made on first use."""
+        self._resolving: list[_Resolving | None] = []
+        """For each thread with steps whose footprint the state refines,
+        what refines them (made with ``_pending``)."""
 
     def init_states(self) -> Sequence[State]:
         return (self.initial,)
@@ -176,6 +181,8 @@ class KernelModel(Model[State, Action]):
             addresses,
             landing,
             irqs_off,
+            _mask(self.threads[tid].registers),
+            self.world,
         )
 
     def _footprints(self, step_footprint: StepFootprint | None = None) -> list[list[Pending]]:
@@ -187,8 +194,11 @@ class KernelModel(Model[State, Action]):
         handler may land on reads where the handlers run (it is disabled
         while one runs on its CPU).  ``step_footprint(tid, pc, step,
         regions)`` replaces the steps' own ``Step.footprint`` (a benchmark
-        measuring other footprints)."""
+        measuring other footprints); without it, the steps' resolvers
+        (``Step.resolver``) refine the footprints state by state
+        (``pending``)."""
         table = []
+        self._resolving = []
         base = len(self.world.slots)
         part = self._interrupts
         for tid, thread in enumerate(self.threads):
@@ -198,18 +208,21 @@ class KernelModel(Model[State, Action]):
             )
             steps = thread.steps
             own: list[Footprint] = []
+            extras: list[Footprint] = []
             after: list[tuple[int, ...]] = []
             for at, compiled in enumerate(steps):
                 context = compiled.context
                 targets = tuple(pc for pc in (context.next_pc, context.target) if pc is not None)
+                extra = frozen
+                if DONE in targets:
+                    extra = extra | Footprint(regions.bit_locks, 1 << (base + tid))
                 footprint = (
                     compiled.step.footprint(regions)
                     if step_footprint is None
                     else step_footprint(tid, at, compiled.step, regions)
-                ) | frozen
-                if DONE in targets:
-                    footprint = footprint | Footprint(regions.bit_locks, 1 << (base + tid))
-                own.append(footprint)
+                )
+                own.append(footprint | extra)
+                extras.append(extra)
                 after.append(tuple(pc for pc in targets if pc != DONE))
             local = self._local[tid]
             table.append(
@@ -221,6 +234,15 @@ class KernelModel(Model[State, Action]):
                     )
                     for pc in range(len(steps))
                 ]
+            )
+            resolvers = [
+                None if step_footprint is not None else c.step.resolver(c.context, regions)
+                for c in steps
+            ]
+            self._resolving.append(
+                _Resolving(tid, regions, own, extras, after, local, resolvers)
+                if any(r is not None for r in resolvers)
+                else None
             )
         return table
 
@@ -240,7 +262,17 @@ class KernelModel(Model[State, Action]):
         if self._pending is None:
             self._pending = self._footprints()
         table = self._pending
-        return [table[tid][state[pc]] for tid, pc in enumerate(self._pcs) if state[pc] != DONE]
+        found = []
+        for tid, pc_slot in enumerate(self._pcs):
+            pc = state[pc_slot]
+            if pc == DONE:
+                continue
+            resolving = self._resolving[tid]
+            if resolving is None or not resolving.dynamic[pc]:
+                found.append(table[tid][pc])
+            else:
+                found.append(resolving.pending(pc, state))
+        return found
 
     def successors(self, state: State) -> list[tuple[Action, State]]:
         found = []
@@ -562,6 +594,115 @@ BASE = (lock_protocol, deadlock, completes)
 """The properties every kernel model can check, spec-conformance aside."""
 
 
+class _Reading(tuple):  # type: ignore[type-arg]
+    """A state that notes the slots read from it by index."""
+
+    read: ClassVar[int] = 0
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, int):
+            _Reading.read |= 1 << index
+        return tuple.__getitem__(self, index)
+
+
+class _Resolving:
+    """One thread's footprints refined by the state (``Step.resolver``).
+
+    A step's resolver is asked on the state the thread is in, and its answer
+    stands for the step's future runs from there as long as it read
+    nothing but the thread's registers and none of those it read is
+    written by a step the thread may still take: the step will then find
+    the values it found now.  The step about to run always finds them.
+    The answers are kept by program counter and the values of the
+    thread's registers."""
+
+    def __init__(
+        self,
+        tid: int,
+        regions: Regions,
+        own: Sequence[Footprint],
+        extras: Sequence[Footprint],
+        after: Sequence[tuple[int, ...]],
+        local: Sequence[bool],
+        resolvers: Sequence[Resolver | None],
+    ) -> None:
+        self.tid = tid
+        self.registers = regions.registers
+        slots = [i for i in range(self.registers.bit_length()) if self.registers >> i & 1]
+        getter = itemgetter(*slots) if slots else (lambda _state: ())
+        self.values: Callable[[State], Any] = getter
+        self.own = own
+        self.extras = extras
+        self.resolvers = resolvers
+        writes = [footprint.writes & self.registers for footprint in own]
+        self.chain = [_reached(pc, after, local.__getitem__) for pc in range(len(own))]
+        self.reach = [_reached(pc, after, lambda _at: True) for pc in range(len(own))]
+        self.written = [_union(writes[at] for at in reach) for reach in self.reach]
+        self.dynamic = [any(resolvers[at] is not None for at in reach) for reach in self.reach]
+        """Whether a step the thread may still take from each program
+        counter has a resolver."""
+        self.answers: dict[tuple[int, Any], Pending] = {}
+
+    def pending(self, pc: int, state: State) -> Pending:
+        """What the thread at ``pc`` may still do from ``state``."""
+        key = (pc, self.values(state))
+        found = self.answers.get(key)
+        if found is None:
+            found = self.answers[key] = self._resolve(pc, state)
+        return found
+
+    def _resolve(self, pc: int, state: State) -> Pending:
+        reading = _Reading(state)
+        written = self.written[pc]
+        rest = Footprint()
+        now = self.own[pc]
+        for at in self.reach[pc]:
+            footprint = self.own[at]
+            resolver = self.resolvers[at]
+            if resolver is not None:
+                _Reading.read = 0
+                answer = resolver(reading)
+                read = _Reading.read
+                if answer is not None and not read & ~self.registers:
+                    resolved = answer | self.extras[at]
+                    if at == pc:
+                        now = resolved
+                    if not read & written:
+                        footprint = resolved
+            rest = rest | footprint
+        following = _union_footprints(self.own[at] for at in self.chain[pc] if at != pc)
+        return Pending(self.tid, now | following, rest)
+
+
+def _reached(
+    start: int, after: Sequence[tuple[int, ...]], through: Callable[[int], bool]
+) -> tuple[int, ...]:
+    """Step ``start`` and every step reached from it through steps
+    ``through`` accepts."""
+    seen = {start}
+    todo = [start]
+    while todo:
+        for pc in after[todo.pop()]:
+            if pc not in seen and through(pc):
+                seen.add(pc)
+                todo.append(pc)
+    return tuple(sorted(seen))
+
+
+def _union(masks: Iterable[int]) -> int:
+    total = 0
+    for mask in masks:
+        total |= mask
+    return total
+
+
+def _union_footprints(footprints: Iterable[Footprint]) -> Footprint:
+    total = Footprint()
+    for footprint in footprints:
+        total = total | footprint
+    return total
+
+
 def _reach(
     start: int,
     own: Sequence[Footprint],
@@ -570,16 +711,7 @@ def _reach(
 ) -> Footprint:
     """The footprint of step ``start`` and of every step reached from it
     through steps ``through`` accepts."""
-    seen = {start}
-    todo = [start]
-    total = own[start]
-    while todo:
-        for pc in after[todo.pop()]:
-            if pc not in seen and through(pc):
-                seen.add(pc)
-                todo.append(pc)
-                total = total | own[pc]
-    return total
+    return _union_footprints(own[pc] for pc in _reached(start, after, through))
 
 
 def _mask(slots: Iterable[int]) -> int:

@@ -57,7 +57,7 @@ from mc.kernel.expr import (
     slot_value,
 )
 from mc.kernel.locks import Lock, Mode
-from mc.kernel.world import Dentry, ModelError, World, given_names
+from mc.kernel.world import Dentry, ModelError, World, given_names, touched_by
 from mc.project import ROOT
 
 TOOL_DIRS = {
@@ -479,6 +479,7 @@ class Op:
                 args=tuple(as_expr(a) for a in args),
                 sleeps=sleeps,
                 names=given_names(effect, args, _maybe_dentry),
+                touches=touched_by(effect),
             )
         )
 
@@ -509,6 +510,7 @@ class Op:
                 roles=tuple((name, as_expr(value)) for name, value in (roles or {}).items()),
                 sleeps=sleeps,
                 names=given_names(implementation, args, _maybe_dentry),
+                touches=touched_by(implementation),
             )
         )
 

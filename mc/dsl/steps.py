@@ -9,21 +9,24 @@ context...) lead to an error state that ends the thread.
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, cast
 
 import attrs
 
 from mc.engine.model import Footprint
 from mc.kernel import errno as errnos
 from mc.kernel import locks
-from mc.kernel.expr import Eval, Expr, LockExpr, State
+from mc.kernel.expr import Eval, Expr, LockExpr, State, possible_values
 from mc.kernel.locks import Lock, Mode, Outcome
-from mc.kernel.world import DONE, ERROR_SLOT, LOCK_PROTOCOL, Scratch, World
+from mc.kernel.world import DONE, ERROR_SLOT, LOCK_PROTOCOL, Scratch, Touches, World
 from mc.trace.events import Event
 
 Fire = Callable[[State], tuple[State, ...]]
+Resolver = Callable[[State], Footprint | None]
+"""A step's footprint in the state it runs in (``Step.resolver``)."""
 
 
 def of_nothing(thread: str, verb: str, lock: LockExpr) -> str:
@@ -99,6 +102,17 @@ class Regions:
     irqs_off: int = 0
     """The thread's count of locks held with interrupts off (when it can be
     interrupted)."""
+    registers: int = 0
+    """The thread's registers (among ``own``)."""
+    world: World | None = attrs.field(default=None, eq=False)
+    """The world, for footprints declared in terms of its objects
+    (``EffectStep.touches``)."""
+
+    @property
+    def control(self) -> int:
+        """The thread's program counter and return value: what every step
+        of it may write besides what it says."""
+        return self.own & ~self.registers
 
     def lock(self, lock: LockExpr) -> Footprint:
         """Taking or releasing ``lock``: its slot, or every slot of its
@@ -107,7 +121,11 @@ class Regions:
             slots = 1 << lock.fixed.slot
         else:
             slots = self.families.get(lock.family, self.shared)
-        return Footprint(slots | (0 if lock.local else self.data), slots | self.own)
+        return Footprint(slots | (0 if lock.local else self.data), slots | self.control)
+
+    def one_lock(self, lock: Lock) -> Footprint:
+        """Taking or releasing ``lock``, known."""
+        return Footprint(1 << lock.slot, 1 << lock.slot | self.control)
 
     def read(self, expr: Expr) -> int:
         """What evaluating ``expr`` reads of the shared slots: the slots it
@@ -262,6 +280,19 @@ class Step(ABC):
         everything = regions.shared | regions.own
         return Footprint(everything, everything)
 
+    def resolver(self, context: Context, regions: Regions) -> Resolver | None:
+        """How the step's footprint follows from the state it runs in, when
+        that is finer than ``footprint``: a function of the state giving
+        the slots the step reads and writes when it runs there (None when
+        it cannot tell).  The model asks it only while the thread's
+        registers it reads keep their values until the step runs, and
+        reuses the answer for every state where they have them, so the
+        function must read nothing else that decides its answer; a
+        function that reads other slots is not used.  None: the step has
+        no finer footprint (also for a subclass that changes
+        ``footprint`` and says nothing of its resolver)."""
+        return None
+
     def waiting(self, context: Context, state: State) -> Wait | None:
         """When the step is blocked in ``state``: what it waits for."""
         return None
@@ -331,6 +362,11 @@ class LockStep(Step):
 
     def footprint(self, regions: Regions) -> Footprint:
         return regions.lock(self.lock) | Footprint(0, regions.irqs_off)
+
+    def resolver(self, context: Context, regions: Regions) -> Resolver | None:
+        if type(self).footprint is not LockStep.footprint:
+            return None
+        return lock_resolver(self.lock, context, regions)
 
     def _mode_text(self, lock: Lock) -> str:
         if lock.kind.shared_mode:
@@ -419,6 +455,11 @@ class UnlockStep(Step):
     def footprint(self, regions: Regions) -> Footprint:
         return regions.lock(self.lock) | Footprint(0, regions.irqs_off)
 
+    def resolver(self, context: Context, regions: Regions) -> Resolver | None:
+        if type(self).footprint is not UnlockStep.footprint:
+            return None
+        return lock_resolver(self.lock, context, regions)
+
     def event(self, context: Context, before: State, after: State) -> Event:
         lock = self.lock.compile(context.world)(before)
         if lock is None or after[ERROR_SLOT] is not None:
@@ -430,6 +471,22 @@ class UnlockStep(Step):
         if slot is not None and disables_irqs(self.irq, lock) and after[slot] == 0:
             text += ", interrupts on"
         return Event("release", text, lock.name)
+
+
+def lock_resolver(lock: LockExpr, context: Context, regions: Regions) -> Resolver | None:
+    """The footprint of a step taking or releasing ``lock`` found through
+    the state: the lock it finds there (None for a fixed lock, whose
+    footprint says it already)."""
+    if lock.fixed is not None:
+        return None
+    lock_of = lock.compile(context.world)
+    irqs_off = Footprint(0, regions.irqs_off)
+
+    def resolve(state: State) -> Footprint | None:
+        found = lock_of(state)
+        return None if found is None else regions.one_lock(found) | irqs_off
+
+    return resolve
 
 
 def disables_irqs(irq: bool | None, lock: Lock) -> bool:
@@ -454,7 +511,7 @@ class ConditionalStep(Step):
         return self.target
 
     def footprint(self, regions: Regions) -> Footprint:
-        return Footprint(regions.read(self.cond), regions.own)
+        return Footprint(regions.read(self.cond), regions.control)
 
 
 @attrs.frozen(kw_only=True)
@@ -531,6 +588,16 @@ class FailStep(ConditionalStep):
 
 
 Effect = Callable[["Scratch", Sequence[Any]], Any]
+MAX_DECLARED_COMBINATIONS = 4096
+"""The most combinations of argument values an effect's declared footprint
+is taken over before the program runs (``EffectStep.footprint``)."""
+
+
+def _bits(slots: Iterable[int]) -> int:
+    mask = 0
+    for slot in slots:
+        mask |= 1 << slot
+    return mask
 
 
 @attrs.frozen(kw_only=True)
@@ -548,6 +615,9 @@ class EffectStep(Step):
     names: frozenset[int] | None = None
     """The only dentry slots the effect writes (None: it may write any);
     see ``given_names_only``."""
+    touches: Touches | None = attrs.field(default=None, eq=False)
+    """What the effect reads and writes given its arguments, as its
+    implementation declared it (``mc.kernel.world.touches``)."""
 
     @property
     def local(self) -> bool:
@@ -559,13 +629,56 @@ class EffectStep(Step):
         for arg in self.args:
             reads |= regions.read(arg)
         if self.kind == "assign":
-            return Footprint(reads, regions.own | result)
+            return Footprint(reads, regions.control | result)
+        declared = self._declared(regions)
+        if declared is not None:
+            return Footprint(declared.reads | reads, declared.writes | regions.control | result)
         writes = regions.data
         if self.names is not None:
             writes &= ~regions.names
             for slot in self.names:
                 writes |= 1 << slot
         return Footprint(regions.data, writes | regions.own | result)
+
+    def _declared(self, regions: Regions) -> Footprint | None:
+        """What ``touches`` declares over every value the arguments may
+        take (None without a declaration, or when an argument's values
+        are not known before the program runs or are too many)."""
+        world = regions.world
+        if self.touches is None or world is None:
+            return None
+        domains = [possible_values(arg, world) for arg in self.args]
+        combinations = 1
+        for domain in domains:
+            if domain is None:
+                return None
+            combinations *= len(domain)
+        if combinations > MAX_DECLARED_COMBINATIONS:
+            return None
+        reads = writes = 0
+        for values in itertools.product(*cast(list[tuple[Any, ...]], domains)):
+            read, written = self.touches(world, *values)
+            reads |= _bits(read)
+            writes |= _bits(written)
+        return Footprint(reads, writes)
+
+    def resolver(self, context: Context, regions: Regions) -> Resolver | None:
+        declared = self.touches
+        if (
+            declared is None
+            or self.kind == "assign"
+            or type(self).footprint is not (EffectStep.footprint)
+        ):
+            return None
+        args: list[Eval] = [a.compile(context.world) for a in self.args]
+        world = context.world
+        control = regions.control | (0 if self.result is None else 1 << self.result)
+
+        def resolve(state: State) -> Footprint | None:
+            reads, writes = declared(world, *[a(state) for a in args])
+            return Footprint(_bits(reads), _bits(writes) | control)
+
+        return resolve
 
     def compile(self, context: Context) -> Fire:
         args: list[Eval] = [a.compile(context.world) for a in self.args]

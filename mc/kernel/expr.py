@@ -40,11 +40,35 @@ class Expr:
         return self.text
 
 
-def const(value: Any, text: str | None = None) -> Expr:
+@attrs.frozen
+class Const(Expr):
     """A value that does not depend on the state."""
-    return Expr(
-        text or repr(value), lambda _world: lambda _state: value, local=True, reads=frozenset()
+
+    value: Any = attrs.field(default=None, eq=False, repr=False)
+
+
+def const(value: Any, text: str | None = None) -> Const:
+    """A value that does not depend on the state."""
+    return Const(
+        text or repr(value),
+        lambda _world: lambda _state: value,
+        local=True,
+        reads=frozenset(),
+        value=value,
     )
+
+
+def possible_values(expr: Expr, world: World) -> tuple[Any, ...] | None:
+    """Every value ``expr`` may take in ``world``, when that is known
+    before the program runs: a constant's own, a known inode's number,
+    any inode's number or None for an inode found at run time; else None."""
+    if isinstance(expr, Const):
+        return (expr.value,)
+    if isinstance(expr, InodeExpr):
+        if expr.inode is not None:
+            return (expr.inode.ino,)
+        return (None, *(inode.ino for inode in world.inodes))
+    return None
 
 
 def slot_value(slot: int, text: str, local: bool = False) -> Expr:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from mc.kernel.expr import Eval, Expr, InodeExpr, State, joint_reads
-from mc.kernel.world import Dentry, Scratch, World, given_names_only
+from mc.kernel.world import Dentry, Scratch, Slots, World, given_names_only, touches
 
 Values = Sequence[Any]
 
@@ -116,9 +116,15 @@ def rename_walk(world: World, values: Values, p1: int, p2: int) -> tuple[str, in
     return NO_COMMON_ANCESTOR, None
 
 
-def relation(p1: InodeExpr, p2: InodeExpr) -> Expr:
-    """The result of lock_two_directories()'s walk up from ``p1``."""
-    return _tree_expr(f"walk up from {p1} to {p2}", rename_walk, p1, p2)
+def relation(p1: InodeExpr, p2: InodeExpr, world: World | None = None) -> Expr:
+    """The result of lock_two_directories()'s walk up from ``p1``; given
+    the ``world``, the expression says it reads only the directories'
+    parents."""
+    known = joint_reads(p1, p2)
+    reads = None
+    if world is not None and known is not None:
+        reads = known | {i.d_parent for i in world.inodes if i.d_parent is not None}
+    return _tree_expr(f"walk up from {p1} to {p2}", rename_walk, p1, p2, reads=reads)
 
 
 def render_walk(walk: tuple[str, int | None] | None, world: World) -> str:
@@ -175,6 +181,16 @@ def dead_dir(directory: InodeExpr) -> Expr:
     return _tree_expr(f"IS_DEADDIR({directory})", is_dead, directory, reads=reads)
 
 
+def _moved_names(world: World, *dentries: Dentry) -> tuple[Slots, Slots]:
+    """What ``d_move`` and ``d_exchange`` of ``dentries`` touch: their names
+    and the parent of every directory (the one they move is known only
+    when they run)."""
+    slots = [d.slot for d in dentries]
+    parents = [inode.d_parent for inode in world.inodes if inode.d_parent is not None]
+    return slots, slots + parents
+
+
+@touches(lambda world, old, new: _moved_names(world, old, new))
 @given_names_only
 def d_move(scratch: Scratch, old: Dentry, new: Dentry) -> None:
     """__d_move() of a rename: ``new``'s name now points to what ``old``
@@ -185,6 +201,7 @@ def d_move(scratch: Scratch, old: Dentry, new: Dentry) -> None:
     _reparent(scratch, inode, new.parent.ino)
 
 
+@touches(lambda world, first, second: _moved_names(world, first, second))
 @given_names_only
 def d_exchange(scratch: Scratch, first: Dentry, second: Dentry) -> None:
     """__d_move(..., exchange=true): the two names swap inodes."""
@@ -194,12 +211,18 @@ def d_exchange(scratch: Scratch, first: Dentry, second: Dentry) -> None:
     _reparent(scratch, b, first.parent.ino)
 
 
+def _dead_flag(world: World, ino: int) -> list[int]:
+    slot = world.inodes[ino].dead
+    return [] if slot is None else [slot]
+
+
 def _reparent(scratch: Scratch, ino: int | None, parent: int) -> None:
     slot = None if ino is None else scratch.world.inodes[ino].d_parent
     if slot is not None:
         scratch[slot] = parent
 
 
+@touches(lambda world, ino: ((), [] if ino is None else _dead_flag(world, ino)))
 @given_names_only
 def mark_dead(scratch: Scratch, ino: int) -> None:
     """``inode->i_flags |= S_DEAD`` on a removed directory."""

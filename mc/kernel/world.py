@@ -58,6 +58,36 @@ def given_names(
     return frozenset(arg.slot for arg in given if isinstance(arg, Dentry))
 
 
+Slots = Iterable[int]
+Touches = Callable[..., tuple[Slots, Slots]]
+"""What an effect reads and writes, called as ``touches(world, *args)``."""
+TOUCHES = "_touches"
+
+
+def touches(declared: Touches) -> Callable[[F], F]:
+    """Declare what an effect or filesystem method implementation reads and
+    writes: ``declared(world, *args)``, with the arguments the effect is
+    called with, gives the slots it may read and the slots it may write
+    (the protocol-error slot aside, which any effect may set; it writes no
+    register but through its result).  Partial-order reduction uses it
+    where the arguments are known, instead of counting the effect as
+    reading and writing every data slot, so it must cover every state the
+    effect may run in: ``mc.dsl.audit.audit_footprints`` checks it against
+    what the effect does over a whole search."""
+
+    def mark(effect: F) -> F:
+        setattr(effect, TOUCHES, declared)
+        return effect
+
+    return mark
+
+
+def touched_by(effect: Callable[..., Any]) -> Touches | None:
+    """What ``effect`` declared it touches (``touches``), if it did."""
+    declared: Touches | None = getattr(effect, TOUCHES, None)
+    return declared
+
+
 class ModelError(Exception):
     """A mistake in a model (an unknown path, a misplaced ``otherwise``),
     reported with the model's source line."""

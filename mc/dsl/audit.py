@@ -1,0 +1,203 @@
+"""What steps actually read and write, against what their footprints say.
+
+Partial-order reduction trusts the footprints (``Step.footprint``, the
+resolvers of ``Step.resolver`` and the ``touches`` declarations of
+effects): a footprint that leaves out a slot the step reads or writes
+can make the reduction drop an interleaving that matters.  ``record``
+runs a scenario's whole state graph without reduction with every step
+watched: the slots it reads (by index from the state, or from the
+values an effect changes through ``Scratch``) and those it changes.
+``audit_footprints`` compares each run of each step with the footprint
+the model gives that step in that state, before the program runs and
+state by state, and lists every slot a footprint left out.
+
+Two kinds of read are not counted, as the footprints do not count them:
+of the error slot (a step that records an error ends the run), and of the
+lock slots (steps read the locks to ask what their own thread holds,
+which no other thread changes; a lock step writes the lock it takes or
+releases, which its footprint must hold).  Reads of the thread's own
+slots are not counted either (no other thread touches them); writes of
+them are, since whether a register keeps its value decides how long a
+resolved footprint stands.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import attrs
+
+from mc.dsl.kernel_model import KernelModel
+from mc.dsl.steps import Context
+from mc.engine.explore import Options, Search
+from mc.engine.model import Footprint
+from mc.kernel.locks import Kind
+from mc.kernel.world import ERROR_SLOT, Scratch
+
+Site = tuple[int, int]
+"""A step of a thread: (thread, program counter)."""
+
+
+class _Watched(tuple):  # type: ignore[type-arg]
+    """A state that notes the slots read from it by index."""
+
+    read: ClassVar[list[int]] = []
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, int):
+            _Watched.read.append(index)
+        return tuple.__getitem__(self, index)
+
+
+class _WatchedValues(list):  # type: ignore[type-arg]
+    """The values an effect changes (``Scratch.values``), noting the slots
+    read from them: by index, or every one when something other than
+    ``Context.advance`` (which makes the next state of them) goes through
+    them all."""
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, int):
+            _Watched.read.append(index)
+        return list.__getitem__(self, index)
+
+    def __iter__(self) -> Iterator[Any]:
+        if sys._getframe(1).f_code is not Context.advance.__code__:
+            _Watched.read.extend(range(len(self)))
+        return list.__iter__(self)
+
+
+def _watched_scratch(self: Scratch, world: Any, state: tuple[Any, ...]) -> None:
+    self.world = world
+    self.values = _WatchedValues(tuple.__iter__(state))
+
+
+@contextmanager
+def _watching_effects() -> Iterator[None]:
+    plain = Scratch.__init__
+    Scratch.__init__ = _watched_scratch  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Scratch.__init__ = plain  # type: ignore[method-assign]
+
+
+@attrs.frozen
+class Run:
+    """One run of a step: the slots it read and those it changed, as masks."""
+
+    site: Site
+    reads: int
+    writes: int
+
+
+def record(model: KernelModel, each: Callable[[tuple[Any, ...], Run], None]) -> None:
+    """Explore ``model`` without reduction, calling ``each(state, run)``
+    for every run of every step from every state."""
+    fires = model._fires
+    for tid, steps in enumerate(fires):
+        for pc, fire in enumerate(steps):
+
+            def watched(state: Any, fire: Any = fire, site: Site = (tid, pc)) -> Any:
+                _Watched.read = []
+                after = fire(_Watched(state))
+                reads = 0
+                for slot in _Watched.read:
+                    reads |= 1 << slot
+                for successor in after:
+                    writes = 0
+                    for slot, (old, new) in enumerate(zip(state, successor, strict=True)):
+                        if old is not new and old != new:
+                            writes |= 1 << slot
+                    each(tuple(state), Run(site, reads, writes))
+                return after
+
+            steps[pc] = watched
+    try:
+        with _watching_effects():
+            Search(model, Options(reduce=False, exact=True)).run()
+    finally:
+        for tid, thread in enumerate(model.threads):
+            fires[tid] = [step.fire for step in thread.steps]
+
+
+def record_footprints(model: KernelModel) -> tuple[dict[Site, int], dict[Site, int]]:
+    """What each step read and wrote over the whole graph, by site."""
+    reads: dict[Site, int] = defaultdict(int)
+    writes: dict[Site, int] = defaultdict(int)
+
+    def note(_state: tuple[Any, ...], run: Run) -> None:
+        reads[run.site] |= run.reads
+        writes[run.site] |= run.writes
+
+    record(model, note)
+    return reads, writes
+
+
+def uncounted_reads(model: KernelModel, tid: int) -> int:
+    """The reads the footprints leave out for thread ``tid``: the error
+    slot, the thread's own slots and every lock slot but the bit locks'
+    (a lock step's own lock is in its footprint, and it writes it)."""
+    mask = 1 << ERROR_SLOT | model.regions(tid).own
+    for lock in model.world.locks:
+        if lock.kind is not Kind.BIT_LOCK:
+            mask |= 1 << lock.slot
+    return mask
+
+
+def audit_footprints(model: KernelModel, limit: int = 20) -> list[str]:
+    """The slots footprints of ``model`` left out over its whole graph, at
+    most ``limit`` of them, one line each: for each run of a step whose
+    footprint is declared in terms of what it touches
+    (``mc.kernel.world.touches``) or resolved from the state
+    (``Step.resolver``), what it read or wrote beyond that footprint
+    before the program runs and beyond the one the model gives it in the
+    state it ran from (``KernelModel.pending``); for every step, a
+    register of its thread it wrote that its footprint does not say
+    (the model would take a resolved footprint to stand too long)."""
+    static = model._footprints()
+    uncounted = [uncounted_reads(model, tid) for tid in range(len(model.threads))]
+    registers = [model.regions(tid).registers for tid in range(len(model.threads))]
+    declared = {
+        (tid, pc): bool(getattr(c.step, "touches", None))
+        or c.step.resolver(c.context, model.regions(tid)) is not None
+        for tid, thread in enumerate(model.threads)
+        for pc, c in enumerate(thread.steps)
+    }
+    names = [slot.name for slot in model.world.slots]
+    found: list[str] = []
+    seen: set[tuple[Site, str, int]] = set()
+
+    def report(site: Site, verb: str, left: int, what: str) -> None:
+        key = (site, verb + what, left)
+        if not left or key in seen or len(found) >= limit:
+            return
+        seen.add(key)
+        tid, pc = site
+        step = model.threads[tid].steps[pc].step
+        slots = ", ".join(names[i] for i in range(len(names)) if left >> i & 1)
+        found.append(
+            f"{model.threads[tid].name} step {step.label!r} ({step.source}) {verb} "
+            f"{slots}, which its {what} leaves out"
+        )
+
+    def outside(run: Run, footprint: Footprint, what: str) -> None:
+        report(run.site, "reads", run.reads & ~footprint.reads & ~uncounted[run.site[0]], what)
+        report(run.site, "writes", run.writes & ~footprint.writes & ~(1 << ERROR_SLOT), what)
+
+    def check(state: tuple[Any, ...], run: Run) -> None:
+        tid, pc = run.site
+        before = static[tid][pc].next
+        if not declared[run.site]:
+            report(run.site, "writes", run.writes & registers[tid] & ~before.writes, "footprint")
+            return
+        outside(run, before, "footprint")
+        for pending in model.pending(state):
+            if pending.actor == tid:
+                outside(run, pending.next, "footprint in that state")
+
+    record(model, check)
+    return found

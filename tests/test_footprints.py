@@ -1,0 +1,206 @@
+"""Footprints declared by what effects touch (``mc.kernel.world.touches``)
+and resolved from the state (``Step.resolver``): every shipped step they
+cover stays inside them over its scenario's whole graph, a declaration
+that leaves a slot out is caught, and the reduced search reaches every
+end and deadlock state the full search reaches."""
+
+from __future__ import annotations
+
+import pytest
+
+from mc.check.registry import shipped as fresh_registry
+from mc.dsl.audit import audit_footprints
+from mc.dsl.operation import Op, operation
+from mc.dsl.scenario import Registry, scenario
+from mc.dsl.steps import EffectStep
+from mc.engine.explore import Options, Search
+from mc.kernel.expr import State
+from mc.kernel.locks import EXCL
+from mc.kernel.world import ERROR_SLOT, World, touches
+from mc.models import libfs
+
+AUDITED = [
+    "attr/chmod-link-unlink",
+    "dcache/disconnected-rename",
+    "dirops/exchange",
+    "dirops/opposite-renames",
+    "dirops/rename-into-descendant",
+    "dirops/rename-over-file-vs-link",
+    "dirops/rename-rmdir-link",
+    "dirops/rename-up-vs-rmdir",
+    "dirops/rmdir-vs-create",
+    "dirops/two-creates",
+    "namei/mknod-symlink-stat",
+    "namei/stat-unlink-create",
+    "truncate/truncate-vs-writeback",
+    "writeback/write-fsync-reclaim",
+]
+"""Scenarios whose steps use declared or resolved footprints (inode
+locks found by lookups, the libfs methods, folio locks), small enough to
+explore whole."""
+
+
+@pytest.mark.parametrize("name", AUDITED)
+def test_steps_stay_inside_their_declared_and_resolved_footprints(
+    shipped: Registry, name: str
+) -> None:
+    model = shipped.build(shipped.scenario(name), ())
+    resolved = [
+        c.step
+        for tid, thread in enumerate(model.threads)
+        for c in thread.steps
+        if c.step.resolver(c.context, model.regions(tid)) is not None
+    ]
+    assert resolved, "the scenario has steps whose footprint the state refines"
+    assert audit_footprints(model) == []
+
+
+def _registry_with_link_declaring(declared: object) -> Registry:
+    """A registry with one scenario: two links of one file, whose ->link
+    implementation declares ``declared`` as what it touches."""
+    implementation = touches(declared)(  # type: ignore[arg-type]
+        lambda scratch, source, directory, dentry: libfs.link(scratch, source, directory, dentry)
+    )
+
+    @operation(models="a link whose method declares what it touches")
+    def declared_link(op: Op, old: str, new: str) -> None:
+        source = op.inode(old)
+        directory = op.inode("/d")
+        dentry = op.dentry(directory, new.rsplit("/", 1)[1])
+        op.lock(directory.i_rwsem, EXCL, "inode_lock(dir)")
+        op.call("inode_operations.link", implementation, source, directory, dentry)
+        op.unlock(directory.i_rwsem, "inode_unlock(dir)")
+
+    registry = fresh_registry()
+    made = scenario(
+        "footprints/two-links",
+        "two links of one file",
+        tree=["/d/", "/f"],
+        threads=[declared_link("/f", "/d/a"), declared_link("/f", "/d/b")],
+    )
+    registry.add_scenario(made)
+    return registry
+
+
+def _links_and_name(world: World, source: int, directory: int, dentry: object) -> tuple:  # type: ignore[type-arg]
+    slots = [world.inodes[source].nlink, dentry.slot]  # type: ignore[attr-defined]
+    return slots, slots
+
+
+def _name_only(world: World, source: int, directory: int, dentry: object) -> tuple:  # type: ignore[type-arg]
+    slots = [dentry.slot]  # type: ignore[attr-defined]
+    return slots, slots
+
+
+def test_a_declaration_that_leaves_out_a_write_is_caught() -> None:
+    right = _registry_with_link_declaring(_links_and_name)
+    model = right.build(right.scenario("footprints/two-links"), ())
+    assert audit_footprints(model) == []
+    wrong = _registry_with_link_declaring(_name_only)
+    model = wrong.build(wrong.scenario("footprints/two-links"), ())
+    found = audit_footprints(model)
+    assert found
+    assert all("nlink(/f)" in line and "leaves out" in line for line in found)
+
+
+def test_a_declaration_narrows_the_footprint_to_what_it_names(shipped: Registry) -> None:
+    right = _registry_with_link_declaring(_links_and_name)
+    model = right.build(right.scenario("footprints/two-links"), ())
+    calls = [
+        (tid, c.step)
+        for tid, thread in enumerate(model.threads)
+        for c in thread.steps
+        if isinstance(c.step, EffectStep) and c.step.kind == "call"
+    ]
+    assert len(calls) == 2
+    for tid, step in calls:
+        regions = model.regions(tid)
+        footprint = step.footprint(regions)
+        assert footprint.writes & regions.data != regions.data
+        names = [s.name for i, s in enumerate(model.world.slots) if footprint.writes >> i & 1]
+        assert "nlink(/f)" in names
+
+
+def _ends(
+    registry: Registry, name: str, variants: tuple[str, ...], reduce: bool
+) -> tuple[set[State], set[object]]:
+    """The states without enabled steps (ends and deadlocks) of a search
+    checking no property, so that none stops it, and the protocol errors
+    its steps recorded (a reduced search reaches each error, not each
+    state where it is recorded: the other threads may stand elsewhere)."""
+    model = registry.build(registry.scenario(name), variants)
+    model._properties = []
+    search = Search(model, Options(reduce=reduce, exact=True))
+    assert search.run().stats.states > 0
+    kept = search.store.kept()
+    errors = {state[ERROR_SLOT] for state in kept if model.halted(state)}
+    ends = {s for s in kept if not model.halted(s) and not model.successors(s)}
+    return ends, errors
+
+
+@pytest.mark.parametrize(
+    ("name", "variants"),
+    [
+        ("dirops/rename-rmdir-link", ()),
+        ("dirops/rename-rmdir-link", ("child-first",)),
+        ("dirops/opposite-renames", ("no-rename-mutex",)),
+        ("dirops/exchange", ()),
+        ("dirops/rmdir-vs-create", ("rmdir-no-victim-lock",)),
+        ("dirops/rename-up-vs-rmdir", ("parents-by-address",)),
+    ],
+)
+def test_the_reduced_search_reaches_every_end_deadlock_and_error(
+    shipped: Registry, name: str, variants: tuple[str, ...]
+) -> None:
+    reduced = _ends(shipped, name, variants, reduce=True)
+    full = _ends(shipped, name, variants, reduce=False)
+    assert reduced == full
+    assert full[0]
+
+
+@operation(models="a register looked up twice, each inode locked in turn")
+def _relock(op: Op) -> None:
+    directory = op.inode("/d")
+    first = op.lookup(op.dentry(directory, "a"), "r")
+    op.lock(first.i_rwsem, EXCL, "inode_lock(r)")
+    op.unlock(first.i_rwsem, "inode_unlock(r)")
+    second = op.lookup(op.dentry(directory, "b"), "r")
+    op.lock(second.i_rwsem, EXCL, "inode_lock(r)")
+    op.call("inode_operations.link", libfs.link, second, directory, op.dentry(directory, "n"))
+    op.unlock(second.i_rwsem, "inode_unlock(r)")
+
+
+@operation(models="a look for the link under the second inode's lock, then the first's lock")
+def _look(op: Op) -> None:
+    directory = op.inode("/d")
+    locked = op.inode("/d/b")
+    op.lock(locked.i_rwsem, EXCL, "inode_lock(/d/b)")
+    op.lookup(op.dentry(directory, "n"), "seen")
+    op.unlock(locked.i_rwsem, "inode_unlock(/d/b)")
+    other = op.inode("/d/a")
+    op.lock(other.i_rwsem, EXCL, "inode_lock(/d/a)")
+    op.unlock(other.i_rwsem, "inode_unlock(/d/a)")
+
+
+def test_a_register_written_again_ends_what_its_value_resolved() -> None:
+    """Thread T1 locks the inode its register names, then looks up another
+    into the same register and locks that one: until the second lookup,
+    T1's future lock of it is any inode's, or T2's lock of /d/b would
+    pass for independent of it where T1's next step (the lock of /d/a)
+    conflicts with T2's last ones, and the run where T1 links /d/n
+    before T2 looks would be lost."""
+    registry = fresh_registry()
+    registry.add_scenario(
+        scenario(
+            "footprints/relock",
+            "a register looked up twice against a look under the second inode's lock",
+            tree=["/d/", "/d/a", "/d/b"],
+            threads=[_relock(), _look()],
+        )
+    )
+    reduced, _ = _ends(registry, "footprints/relock", (), reduce=True)
+    full, _ = _ends(registry, "footprints/relock", (), reduce=False)
+    assert reduced == full
+    model = registry.build(registry.scenario("footprints/relock"), ())
+    seen = next(slot for slot in model.threads[1].registers)
+    assert {state[seen] is None for state in full} == {True, False}
