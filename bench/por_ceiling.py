@@ -1,17 +1,19 @@
 """How far partial-order reduction could go on a scenario if every step's
 footprint were exact, against what the declared footprints give.
 
-The reduction is only as strong as the footprints (``Step.footprint``): an
-effect or a filesystem method call that does not say what it reads counts
-as reading every data slot, and a lock found through a register as
-touching every lock of its family.  This script explores the scenario once
-without reduction, recording for each thread and program counter the slots
-its step actually read (``state[i]`` of the state it ran on, and the slots
-an effect's body reads from ``Scratch``) and wrote (the slots that
-changed), over every state of the full graph.  It then searches
-with the reduction using those recorded footprints instead of the declared
-ones, with and without the properties that read the namespace (whose
-reads make steps visible, condition C2).
+The reduction is only as strong as the footprints: ``Step.footprint``,
+refined state by state by ``Step.resolver`` (a lock found through a
+register, an effect whose ``touches`` declaration names its slots in terms
+of its arguments).  An effect or a filesystem method call that declares
+nothing counts as reading and writing every data slot, and a lock found
+through a register whose value is not known yet as any lock of its
+family.  This script explores the scenario once without reduction,
+recording for each thread and program counter the slots its step actually
+read and wrote over every state of the full graph
+(``mc.dsl.audit.record_footprints``).  It then searches with the reduction
+using those recorded footprints instead of the declared ones, with and
+without the properties that read the namespace (whose reads make steps
+visible, condition C2).
 
 The recorded footprints are exact for this scenario only because the full
 graph was explored first: they are an upper bound of what precise
@@ -33,86 +35,21 @@ directory scenario of bench/scale/dirops.py).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from collections import defaultdict
 from pathlib import Path
-from typing import Any, ClassVar
 
 from mc.check import usermodels
 from mc.check.checker import build
 from mc.check.registry import with_files
+from mc.dsl.audit import record_footprints
 from mc.dsl.kernel_model import KernelModel, StepFootprint
-from mc.dsl.steps import Context, EffectStep, LockStep, Regions, Step, UnlockStep
+from mc.dsl.steps import EffectStep, LockStep, Regions, Step, UnlockStep
 from mc.engine.explore import Options, Search
 from mc.engine.model import Footprint
 from mc.kernel.locks import Kind
-from mc.kernel.world import ERROR_SLOT, Scratch
+from mc.kernel.world import ERROR_SLOT
 
 DEFAULT = "bench/scale/dirops.py:scale/dirops-6"
-
-
-class _Recording(tuple):  # type: ignore[type-arg]
-    """A state that notes the slots read from it."""
-
-    read: ClassVar[list[int]] = []
-
-    def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, int):
-            _Recording.read.append(index)
-        return tuple.__getitem__(self, index)
-
-
-class _RecordingValues(list):  # type: ignore[type-arg]
-    """The values an effect changes (``Scratch.values``), noting the slots
-    read from them: by index, or all of them when something other than
-    ``Context.advance`` (which makes the next state) goes through them."""
-
-    def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, int):
-            _Recording.read.append(index)
-        return list.__getitem__(self, index)
-
-    def __iter__(self) -> Any:
-        if sys._getframe(1).f_code is not Context.advance.__code__:
-            _Recording.read.extend(range(len(self)))
-        return list.__iter__(self)
-
-
-def _recording_scratch(self: Scratch, world: Any, state: tuple[Any, ...]) -> None:
-    self.world = world
-    self.values = _RecordingValues(tuple.__iter__(state))
-
-
-def record(model: KernelModel) -> tuple[dict[tuple[int, int], int], dict[tuple[int, int], int]]:
-    """Explore ``model`` without reduction, recording what each step reads
-    and writes; the masks by (thread, program counter)."""
-    reads: dict[tuple[int, int], int] = defaultdict(int)
-    writes: dict[tuple[int, int], int] = defaultdict(int)
-    for tid, fires in enumerate(model._fires):
-        for pc, fire in enumerate(fires):
-
-            def recorded(state: Any, fire: Any = fire, at: tuple[int, int] = (tid, pc)) -> Any:
-                _Recording.read = []
-                after = fire(_Recording(state))
-                mask = 0
-                for slot in _Recording.read:
-                    mask |= 1 << slot
-                reads[at] |= mask
-                for successor in after:
-                    for slot, (old, new) in enumerate(zip(state, successor, strict=True)):
-                        if old is not new and old != new:
-                            writes[at] |= 1 << slot
-                return after
-
-            fires[pc] = recorded
-    plain = Scratch.__init__
-    Scratch.__init__ = _recording_scratch  # type: ignore[method-assign]
-    try:
-        Search(model, Options(reduce=False, exact=True)).run()
-    finally:
-        Scratch.__init__ = plain  # type: ignore[method-assign]
-    return reads, writes
 
 
 RECORDED_STEPS: dict[str, tuple[type[Step], ...]] = {
@@ -163,7 +100,7 @@ def main() -> None:
         return built
 
     started = time.perf_counter()
-    reads, writes = record(model())
+    reads, writes = record_footprints(model())
     print(f"recorded the footprints over the full graph in {time.perf_counter() - started:.1f} s")
     full = Search(model(), Options(reduce=False)).run().stats
     print(f"{'footprints':<10} {'properties':<22} {'states':>9} {'transitions':>12} {'x fewer':>8}")
