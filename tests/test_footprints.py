@@ -14,7 +14,7 @@ from mc.dsl.operation import Op, operation
 from mc.dsl.scenario import Registry, scenario
 from mc.dsl.steps import EffectStep
 from mc.engine.explore import Options, Search
-from mc.kernel.expr import State
+from mc.kernel.expr import State, positive
 from mc.kernel.locks import EXCL
 from mc.kernel.world import ERROR_SLOT, World, touches
 from mc.models import libfs
@@ -203,4 +203,94 @@ def test_a_register_written_again_ends_what_its_value_resolved() -> None:
     assert reduced == full
     model = registry.build(registry.scenario("footprints/relock"), ())
     seen = next(slot for slot in model.threads[1].registers)
+    assert {state[seen] is None for state in full} == {True, False}
+
+
+@operation(models="a lock of the inode a name holds, if any, around a look at another name")
+def _look_under_named_lock(op: Op) -> None:
+    directory = op.inode("/d")
+    named = op.lookup(op.dentry(directory, "n"), "r")
+    with op.when(positive(named), "if (r)"):
+        op.lock(named.i_rwsem, EXCL, "inode_lock(r)")
+        op.lookup(op.dentry(directory, "m"), "seen")
+        op.unlock(named.i_rwsem, "inode_unlock(r)")
+
+
+@operation(models="links of /d/a as n, then as m under its lock, then n unlinked")
+def _link_twice(op: Op) -> None:
+    directory = op.inode("/d")
+    source = op.inode("/d/a")
+    first, second = op.dentry(directory, "n"), op.dentry(directory, "m")
+    op.call("inode_operations.link", libfs.link, source, directory, first)
+    op.lock(source.i_rwsem, EXCL, "inode_lock(/d/a)")
+    op.call("inode_operations.link", libfs.link, source, directory, second)
+    op.unlock(source.i_rwsem, "inode_unlock(/d/a)")
+    op.call("inode_operations.unlink", libfs.unlink, directory, first, source)
+
+
+def test_a_name_another_thread_writes_predicts_nothing() -> None:
+    """T1 looks up a name T2 links and unlinks, and locks what it finds:
+    the register's value is not the name's initial one (negative), so
+    T1's future lock is any inode's until it looks, and the run where T1
+    holds /d/a before T2 links m is kept."""
+    registry = fresh_registry()
+    registry.add_scenario(
+        scenario(
+            "footprints/named-lock",
+            "a lock of what a name holds against links and an unlink of that name",
+            tree=["/d/", "/d/a"],
+            threads=[_look_under_named_lock(), _link_twice()],
+        )
+    )
+    reduced, _ = _ends(registry, "footprints/named-lock", (), reduce=True)
+    full, _ = _ends(registry, "footprints/named-lock", (), reduce=False)
+    assert reduced == full
+    model = registry.build(registry.scenario("footprints/named-lock"), ())
+    named, seen = sorted(model.threads[0].registers)
+    assert {(state[named] is None, state[seen] is None) for state in full} >= {
+        (False, True),
+        (False, False),
+    }
+
+
+@operation(models="a link of /d/a as n, then a lock of what n holds around a look at m")
+def _link_then_lock_named(op: Op) -> None:
+    directory = op.inode("/d")
+    op.call(
+        "inode_operations.link", libfs.link, op.inode("/d/a"), directory, op.dentry(directory, "n")
+    )
+    named = op.lookup(op.dentry(directory, "n"), "r")
+    with op.when(positive(named), "if (r)"):
+        op.lock(named.i_rwsem, EXCL, "inode_lock(r)")
+        op.lookup(op.dentry(directory, "m"), "seen")
+        op.unlock(named.i_rwsem, "inode_unlock(r)")
+
+
+@operation(models="a link of /d/a as m under its lock")
+def _link_under_lock(op: Op) -> None:
+    directory = op.inode("/d")
+    source = op.inode("/d/a")
+    op.lock(source.i_rwsem, EXCL, "inode_lock(/d/a)")
+    op.call("inode_operations.link", libfs.link, source, directory, op.dentry(directory, "m"))
+    op.unlock(source.i_rwsem, "inode_unlock(/d/a)")
+
+
+def test_a_name_the_thread_writes_before_its_lookup_predicts_nothing() -> None:
+    """T1 links n itself, then looks it up: the register does not get the
+    name's initial value (negative), so T1's later lock is any inode's
+    until it looks, and both orders of the two locked sections are kept."""
+    registry = fresh_registry()
+    registry.add_scenario(
+        scenario(
+            "footprints/own-link",
+            "a thread that links a name and locks what it holds, against a link under that lock",
+            tree=["/d/", "/d/a"],
+            threads=[_link_then_lock_named(), _link_under_lock()],
+        )
+    )
+    reduced, _ = _ends(registry, "footprints/own-link", (), reduce=True)
+    full, _ = _ends(registry, "footprints/own-link", (), reduce=False)
+    assert reduced == full
+    model = registry.build(registry.scenario("footprints/own-link"), ())
+    _named, seen = sorted(model.threads[0].registers)
     assert {state[seen] is None for state in full} == {True, False}

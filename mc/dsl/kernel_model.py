@@ -14,12 +14,12 @@ import attrs
 from mc.dsl.interrupts import handler_families, interrupts_of, split_unsafe_sections
 from mc.dsl.operation import Invocation, Op, Operation
 from mc.dsl.program import CompiledStep, Program, compile_program
-from mc.dsl.steps import Regions, Resolver, Step, ThreadSlots, Wait
+from mc.dsl.steps import EffectStep, Regions, Resolver, Step, ThreadSlots, Wait, assigned
 from mc.dsl.uncontended import read_only_families, uncontended
 from mc.engine.model import Check, Footprint, Model, Pending, Property, PropertyKind, declare
 from mc.engine.model import PropertyDef as EnginePropertyDef
 from mc.kernel import errno, locks
-from mc.kernel.expr import State
+from mc.kernel.expr import InodeExpr, State
 from mc.kernel.locks import Kind
 from mc.kernel.world import DONE, ERROR_SLOT, LOCK_PROTOCOL, World, reported_error
 from mc.trace.events import Edge, Event
@@ -201,30 +201,37 @@ class KernelModel(Model[State, Action]):
         self._resolving = []
         base = len(self.world.slots)
         part = self._interrupts
+        regions = [self.regions(tid) for tid in range(len(self.threads))]
+        owns: list[list[Footprint]] = []
+        extras: list[list[Footprint]] = []
+        afters: list[list[tuple[int, ...]]] = []
         for tid, thread in enumerate(self.threads):
-            regions = self.regions(tid)
             frozen = Footprint(
-                regions.interrupts if part is not None and tid in part.irqs_off else 0, 0
+                regions[tid].interrupts if part is not None and tid in part.irqs_off else 0, 0
             )
-            steps = thread.steps
             own: list[Footprint] = []
-            extras: list[Footprint] = []
+            extra_of: list[Footprint] = []
             after: list[tuple[int, ...]] = []
-            for at, compiled in enumerate(steps):
+            for at, compiled in enumerate(thread.steps):
                 context = compiled.context
                 targets = tuple(pc for pc in (context.next_pc, context.target) if pc is not None)
                 extra = frozen
                 if DONE in targets:
-                    extra = extra | Footprint(regions.bit_locks, 1 << (base + tid))
+                    extra = extra | Footprint(regions[tid].bit_locks, 1 << (base + tid))
                 footprint = (
-                    compiled.step.footprint(regions)
+                    compiled.step.footprint(regions[tid])
                     if step_footprint is None
-                    else step_footprint(tid, at, compiled.step, regions)
+                    else step_footprint(tid, at, compiled.step, regions[tid])
                 )
                 own.append(footprint | extra)
-                extras.append(extra)
+                extra_of.append(extra)
                 after.append(tuple(pc for pc in targets if pc != DONE))
-            local = self._local[tid]
+            owns.append(own)
+            extras.append(extra_of)
+            afters.append(after)
+        writes = [_union(footprint.writes for footprint in own) for own in owns]
+        for tid, thread in enumerate(self.threads):
+            own, after, local = owns[tid], afters[tid], self._local[tid]
             table.append(
                 [
                     Pending(
@@ -232,18 +239,20 @@ class KernelModel(Model[State, Action]):
                         _reach(pc, own, after, local.__getitem__),
                         _reach(pc, own, after, lambda _at: True),
                     )
-                    for pc in range(len(steps))
+                    for pc in range(len(own))
                 ]
             )
             resolvers = [
-                None if step_footprint is not None else c.step.resolver(c.context, regions)
-                for c in steps
+                None if step_footprint is not None else c.step.resolver(c.context, regions[tid])
+                for c in thread.steps
             ]
-            self._resolving.append(
-                _Resolving(tid, regions, own, extras, after, local, resolvers)
-                if any(r is not None for r in resolvers)
-                else None
-            )
+            if not any(r is not None for r in resolvers):
+                self._resolving.append(None)
+                continue
+            others = _union(mask for other, mask in enumerate(writes) if other != tid)
+            resolving = _Resolving(tid, regions[tid], own, extras[tid], after, local, resolvers)
+            resolving.predicted = _predicted(thread, regions[tid], resolving, others, self.initial)
+            self._resolving.append(resolving)
         return table
 
     def halted(self, state: State) -> bool:
@@ -642,6 +651,9 @@ class _Resolving:
         """Whether a step the thread may still take from each program
         counter has a resolver."""
         self.answers: dict[tuple[int, Any], Pending] = {}
+        self.predicted: dict[int, Any] = {}
+        """Registers whose one writer is known to write a value known
+        before the program runs (``_predicted``), with that value."""
 
     def pending(self, pc: int, state: State) -> Pending:
         """What the thread at ``pc`` may still do from ``state``."""
@@ -652,26 +664,69 @@ class _Resolving:
         return found
 
     def _resolve(self, pc: int, state: State) -> Pending:
-        reading = _Reading(state)
         written = self.written[pc]
+        ahead = [register for register in self.predicted if written >> register & 1]
+        changing = written & ~_mask(ahead)
+        valuations = [_Reading(state)]
+        for count in range(1, len(ahead) + 1):
+            for chosen in itertools.combinations(ahead, count):
+                values = list(state)
+                for register in chosen:
+                    values[register] = self.predicted[register]
+                valuations.append(_Reading(values))
         rest = Footprint()
         now = self.own[pc]
         for at in self.reach[pc]:
             footprint = self.own[at]
             resolver = self.resolvers[at]
             if resolver is not None:
-                _Reading.read = 0
-                answer = resolver(reading)
-                read = _Reading.read
-                if answer is not None and not read & ~self.registers:
-                    resolved = answer | self.extras[at]
-                    if at == pc:
-                        now = resolved
-                    if not read & written:
-                        footprint = resolved
+                if at == pc:
+                    answer = self._ask(resolver, valuations[0], 0)
+                    if answer is not None:
+                        now = answer | self.extras[at]
+                answers = [self._ask(resolver, valuation, changing) for valuation in valuations]
+                if all(answer is not None for answer in answers):
+                    footprint = _union_footprints(answers) | self.extras[at]  # type: ignore[arg-type]
             rest = rest | footprint
         following = _union_footprints(self.own[at] for at in self.chain[pc] if at != pc)
         return Pending(self.tid, now | following, rest)
+
+    def _ask(self, resolver: Resolver, state: _Reading, changing: int) -> Footprint | None:
+        """The resolver's answer on ``state``, if it read nothing but
+        registers, none of them among ``changing``."""
+        _Reading.read = 0
+        answer = resolver(state)
+        read = _Reading.read
+        if answer is None or read & ~self.registers or read & changing:
+            return None
+        return answer
+
+
+def _predicted(
+    thread: Thread, regions: Regions, resolving: _Resolving, others: int, initial: State
+) -> dict[int, Any]:
+    """The registers of ``thread`` whose value is known before the program
+    runs: those only one step writes, an assignment of a name
+    (``op.lookup``) that no other thread writes and that the thread
+    writes only where it cannot come back to the assignment.  The name
+    holds its initial value until then, and so does the register after."""
+    found: dict[int, Any] = {}
+    own, reach = resolving.own, resolving.reach
+    for register in sorted(thread.registers):
+        writers = [at for at, footprint in enumerate(own) if footprint.writes >> register & 1]
+        if len(writers) != 1:
+            continue
+        step = thread.steps[writers[0]].step
+        if not isinstance(step, EffectStep) or step.effect is not assigned:
+            continue
+        value = step.args[0] if len(step.args) == 1 else None
+        name = value.held_in if isinstance(value, InodeExpr) else None
+        if name is None or not regions.names >> name & 1 or others >> name & 1:
+            continue
+        if any(own[at].writes >> name & 1 for at in range(len(own)) if writers[0] in reach[at]):
+            continue
+        found[register] = initial[name]
+    return found
 
 
 def _reached(

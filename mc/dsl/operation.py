@@ -34,6 +34,7 @@ from mc.dsl.steps import (
     Step,
     ThreadSlots,
     UnlockStep,
+    assigned,
 )
 from mc.dsl.wait_steps import (
     CheckedUnlockStep,
@@ -453,7 +454,7 @@ class Op:
                 label=label or f"{name} = {value}",
                 source=caller_source(),
                 tags=self._tags(tag),
-                effect=lambda _scratch, args: args[0],
+                effect=assigned,
                 args=(value,),
                 result=slot,
                 kind="assign",

@@ -475,7 +475,8 @@ class UnlockStep(Step):
 
 def lock_resolver(lock: LockExpr, context: Context, regions: Regions) -> Resolver | None:
     """The footprint of a step taking or releasing ``lock`` found through
-    the state: the lock it finds there (None for a fixed lock, whose
+    the state: the lock it finds there, or where it finds none, the
+    protocol error that ends its thread (None for a fixed lock, whose
     footprint says it already)."""
     if lock.fixed is not None:
         return None
@@ -484,7 +485,9 @@ def lock_resolver(lock: LockExpr, context: Context, regions: Regions) -> Resolve
 
     def resolve(state: State) -> Footprint | None:
         found = lock_of(state)
-        return None if found is None else regions.one_lock(found) | irqs_off
+        if found is None:
+            return Footprint(0, regions.control)
+        return regions.one_lock(found) | irqs_off
 
     return resolve
 
@@ -591,6 +594,12 @@ Effect = Callable[["Scratch", Sequence[Any]], Any]
 MAX_DECLARED_COMBINATIONS = 4096
 """The most combinations of argument values an effect's declared footprint
 is taken over before the program runs (``EffectStep.footprint``)."""
+
+
+def assigned(_scratch: Scratch, args: Sequence[Any]) -> Any:
+    """The effect of an assignment (``op.let``): the value of its one
+    argument."""
+    return args[0]
 
 
 def _bits(slots: Iterable[int]) -> int:

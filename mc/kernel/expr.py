@@ -96,6 +96,8 @@ class InodeExpr(Expr):
 
     inode: Inode | None = attrs.field(default=None, eq=False, repr=False)
     """The inode, when it is known before the program runs."""
+    held_in: int | None = attrs.field(default=None, eq=False, repr=False)
+    """The slot whose value the expression is, when it is one slot's."""
 
     @property
     def i_rwsem(self) -> LockExpr:
@@ -119,7 +121,11 @@ def inode_const(inode: Inode) -> InodeExpr:
 def inode_in_slot(slot: int, text: str, local: bool = False) -> InodeExpr:
     """The inode number held in ``slot`` (a register when ``local``, a dentry)."""
     return InodeExpr(
-        text, lambda _world: lambda state: state[slot], local, _slot_reads(slot, local)
+        text,
+        lambda _world: lambda state: state[slot],
+        local,
+        _slot_reads(slot, local),
+        held_in=slot,
     )
 
 
