@@ -28,6 +28,7 @@ here: its cycle proviso needs the order the sequential search gives.
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import multiprocessing
 import pickle
@@ -169,7 +170,11 @@ class _Worker(Generic[S, A]):
         unless they hold a violation or reach the state ``budget`` alone
         (the search stops after this level then, so no expansion is
         missed: a level the others also admitted less than ``budget`` of
-        would not reach it)."""
+        would not reach it).  The worker collects cyclic garbage here, once
+        a level, instead of as it allocates: the collector's passes over
+        the level's states it holds cost a worker a third more CPU."""
+        gc.disable()
+        gc.collect()
         admitted = self.admit(batches)
         new, found, _goals = admitted
         if found is not None or (budget is not None and new >= budget):
