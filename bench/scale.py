@@ -10,7 +10,8 @@ states/s, bytes per stored state and peak memory.
 Then the seven-operation directory scenario side by side with SPIN: its lock
 skeleton (bench/spin/dirops7.pml) through ``spin -a``, ``gcc -O2`` and ``pan``
 (default partial-order reduction), end to end, against ``vfsmc check`` of
-the scenario, both asking whether any interleaving deadlocks.
+the scenario, both asking whether any interleaving deadlocks or unlocks a
+lock it does not hold (``--property deadlock --property lock-protocol``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ CONFIGS: dict[str, list[str]] = {
     "unreduced+fingerprints": ["--no-por"],
     "por": ["--exact"],
     "por+fingerprints": [],
+    "por, no namespace": ["--no-property", "namespace"],
     "2 workers": ["--workers", "2"],
     "ray, 2 workers": ["--workers", "2", "--backend", "ray"],
     "symmetry": ["--symmetry"],
@@ -84,6 +86,11 @@ def run(
 
 SPIN_MODEL = ROOT / "bench" / "spin" / "dirops7.pml"
 SPIN_QUESTION = "bench/scale/dirops.py:scale/dirops-7"
+SPIN_PROPERTIES = ["--property", "deadlock", "--property", "lock-protocol"]
+"""What the skeleton asks of SPIN (an invalid end state, a failed assertion
+that a process unlocks what it holds), asked of vfsmc: the scenario's other
+properties (``namespace``, ``completes``) are questions the skeleton
+cannot ask, and their visibility would keep the reduction from vfsmc's run."""
 
 
 def spin_side_by_side(time_limit: float) -> float | None:
@@ -103,14 +110,15 @@ def spin_side_by_side(time_limit: float) -> float | None:
         spin_cpu = _children_cpu() - spin_cpu
     stored = re.search(r"(\d+) states, stored", pan.stdout)
     errors = re.search(r"errors: (\d+)", pan.stdout)
-    report, wall, cpu = run(SPIN_QUESTION, [], time_limit)
+    report, wall, cpu = run(SPIN_QUESTION, SPIN_PROPERTIES, time_limit)
     print(
         f"SPIN (spin -a, gcc, pan) on the lock skeleton: {stored.group(1) if stored else '?'} "
         f"states, {errors.group(1) if errors else '?'} errors, {spin_seconds:.2f} s end to end "
         f"({spin_cpu:.2f} s CPU)"
     )
     print(
-        f"vfsmc check {SPIN_QUESTION}: {report['verdict']}, {report['states']:,} states, "
+        f"vfsmc check {SPIN_QUESTION} {' '.join(SPIN_PROPERTIES)}: {report['verdict']}, "
+        f"{report['states']:,} states, "
         f"{wall:.2f} s end to end ({cpu:.2f} s CPU)"
     )
     print(f"ratio vfsmc / SPIN: {wall / spin_seconds:.1f} (wall), {cpu / spin_cpu:.1f} (CPU)")
@@ -140,9 +148,18 @@ def targets(measured: Measured, spin_ratio: float | None) -> None:
     reduced = measured.get(("scale/dirops-7", "por")) or measured.get(
         ("scale/dirops-7", "por+fingerprints")
     )
-    if full and reduced:
-        ratio = _states(full[0]) / _states(reduced[0])
-        line(">= 10x fewer states with reduction on dirops-7", [f"{ratio:.2f}x"], ratio >= 10)
+    quieter = measured.get(("scale/dirops-7", "por, no namespace"))
+    if full and (reduced or quieter):
+        ratios = [
+            (question, _states(full[0]) / _states(run[0]))
+            for question, run in (("every property", reduced), ("without namespace", quieter))
+            if run
+        ]
+        line(
+            ">= 10x fewer states with reduction on dirops-7",
+            [f"{question} {ratio:.2f}x" for question, ratio in ratios],
+            all(ratio >= 10 for _, ratio in ratios),
+        )
     else:
         line(">= 10x fewer states with reduction on dirops-7", [], None)
     rates = [
@@ -175,11 +192,18 @@ def targets(measured: Measured, spin_ratio: float | None) -> None:
         [f"{name} {ratio:.2f}x" for name, ratio in speedups],
         all(ratio >= 1.8 for _, ratio in speedups) if speedups else None,
     )
-    eight = measured.get(("scale/dirops-8", "por+fingerprints"))
+    eights = [
+        (question, run[1])
+        for question, config in (
+            ("every property", "por+fingerprints"),
+            ("without namespace", "por, no namespace"),
+        )
+        if (run := measured.get(("scale/dirops-8", config)))
+    ]
     line(
-        "dirops-8 verdict in < 5 s",
-        [f"{eight[1]:.1f} s"] if eight else [],
-        None if eight is None else eight[1] < 5,
+        "dirops-8 verdict in < 5 s (end to end)",
+        [f"{question} {wall:.1f} s" for question, wall in eights],
+        all(wall < 5 for _, wall in eights) if eights else None,
     )
     line(
         "vfsmc / SPIN <= 1 (wall)",
@@ -200,6 +224,11 @@ def main() -> None:
     parser.add_argument("--no-spin", action="store_true", help="skip the comparison with SPIN")
     args = parser.parse_args()
     configs = args.config or list(CONFIGS)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "mc"], cwd=ROOT, check=True)
+    print(
+        "the package's bytecode is compiled beforehand (python -m compileall mc), as pip "
+        "does when it installs vfsmc, so the end-to-end times do not include compiling it"
+    )
     print(
         f"{'scenario':<20} {'config':<16} {'verdict':<10} {'states':>10} {'transitions':>12} "
         f"{'seconds':>8} {'states/s':>9} {'B/state':>8} {'peak MiB':>9} {'wall s':>7} "
