@@ -10,11 +10,12 @@ import pytest
 
 from mc.check.registry import shipped as fresh_registry
 from mc.dsl.audit import audit_footprints
-from mc.dsl.operation import Op, operation
+from mc.dsl.kernel_model import KernelModel
+from mc.dsl.operation import Invocation, Op, operation
 from mc.dsl.scenario import Registry, scenario
 from mc.dsl.steps import EffectStep
 from mc.engine.explore import Options, Search
-from mc.kernel.expr import State, positive
+from mc.kernel.expr import InodeExpr, State, positive
 from mc.kernel.locks import EXCL
 from mc.kernel.world import ERROR_SLOT, World, touches
 from mc.models import libfs
@@ -158,6 +159,19 @@ def test_the_reduced_search_reaches_every_end_deadlock_and_error(
     assert full[0]
 
 
+def _ends_agree(
+    name: str, describe: str, tree: list[str], threads: list[Invocation]
+) -> tuple[set[State], KernelModel]:
+    """The ends of scenario ``name`` (``threads`` over ``tree``), which the
+    reduced search and the full one reach alike, with its model."""
+    registry = fresh_registry()
+    registry.add_scenario(scenario(name, describe, tree=tree, threads=threads))
+    reduced, _ = _ends(registry, name, (), reduce=True)
+    full, _ = _ends(registry, name, (), reduce=False)
+    assert reduced == full
+    return full, registry.build(registry.scenario(name), ())
+
+
 @operation(models="a register looked up twice, each inode locked in turn")
 def _relock(op: Op) -> None:
     directory = op.inode("/d")
@@ -189,31 +203,29 @@ def test_a_register_written_again_ends_what_its_value_resolved() -> None:
     pass for independent of it where T1's next step (the lock of /d/a)
     conflicts with T2's last ones, and the run where T1 links /d/n
     before T2 looks would be lost."""
-    registry = fresh_registry()
-    registry.add_scenario(
-        scenario(
-            "footprints/relock",
-            "a register looked up twice against a look under the second inode's lock",
-            tree=["/d/", "/d/a", "/d/b"],
-            threads=[_relock(), _look()],
-        )
+    full, model = _ends_agree(
+        "footprints/relock",
+        "a register looked up twice against a look under the second inode's lock",
+        ["/d/", "/d/a", "/d/b"],
+        [_relock(), _look()],
     )
-    reduced, _ = _ends(registry, "footprints/relock", (), reduce=True)
-    full, _ = _ends(registry, "footprints/relock", (), reduce=False)
-    assert reduced == full
-    model = registry.build(registry.scenario("footprints/relock"), ())
     seen = next(slot for slot in model.threads[1].registers)
     assert {state[seen] is None for state in full} == {True, False}
 
 
-@operation(models="a lock of the inode a name holds, if any, around a look at another name")
-def _look_under_named_lock(op: Op) -> None:
-    directory = op.inode("/d")
+def _lock_named_around_look(op: Op, directory: InodeExpr) -> None:
+    """Look up /d/n into ``r`` and, if positive, lock it around a look at
+    /d/m into ``seen``."""
     named = op.lookup(op.dentry(directory, "n"), "r")
     with op.when(positive(named), "if (r)"):
         op.lock(named.i_rwsem, EXCL, "inode_lock(r)")
         op.lookup(op.dentry(directory, "m"), "seen")
         op.unlock(named.i_rwsem, "inode_unlock(r)")
+
+
+@operation(models="a lock of the inode a name holds, if any, around a look at another name")
+def _look_under_named_lock(op: Op) -> None:
+    _lock_named_around_look(op, op.inode("/d"))
 
 
 @operation(models="links of /d/a as n, then as m under its lock, then n unlinked")
@@ -233,19 +245,12 @@ def test_a_name_another_thread_writes_predicts_nothing() -> None:
     the register's value is not the name's initial one (negative), so
     T1's future lock is any inode's until it looks, and the run where T1
     holds /d/a before T2 links m is kept."""
-    registry = fresh_registry()
-    registry.add_scenario(
-        scenario(
-            "footprints/named-lock",
-            "a lock of what a name holds against links and an unlink of that name",
-            tree=["/d/", "/d/a"],
-            threads=[_look_under_named_lock(), _link_twice()],
-        )
+    full, model = _ends_agree(
+        "footprints/named-lock",
+        "a lock of what a name holds against links and an unlink of that name",
+        ["/d/", "/d/a"],
+        [_look_under_named_lock(), _link_twice()],
     )
-    reduced, _ = _ends(registry, "footprints/named-lock", (), reduce=True)
-    full, _ = _ends(registry, "footprints/named-lock", (), reduce=False)
-    assert reduced == full
-    model = registry.build(registry.scenario("footprints/named-lock"), ())
     named, seen = sorted(model.threads[0].registers)
     assert {(state[named] is None, state[seen] is None) for state in full} >= {
         (False, True),
@@ -259,11 +264,7 @@ def _link_then_lock_named(op: Op) -> None:
     op.call(
         "inode_operations.link", libfs.link, op.inode("/d/a"), directory, op.dentry(directory, "n")
     )
-    named = op.lookup(op.dentry(directory, "n"), "r")
-    with op.when(positive(named), "if (r)"):
-        op.lock(named.i_rwsem, EXCL, "inode_lock(r)")
-        op.lookup(op.dentry(directory, "m"), "seen")
-        op.unlock(named.i_rwsem, "inode_unlock(r)")
+    _lock_named_around_look(op, directory)
 
 
 @operation(models="a link of /d/a as m under its lock")
@@ -279,18 +280,11 @@ def test_a_name_the_thread_writes_before_its_lookup_predicts_nothing() -> None:
     """T1 links n itself, then looks it up: the register does not get the
     name's initial value (negative), so T1's later lock is any inode's
     until it looks, and both orders of the two locked sections are kept."""
-    registry = fresh_registry()
-    registry.add_scenario(
-        scenario(
-            "footprints/own-link",
-            "a thread that links a name and locks what it holds, against a link under that lock",
-            tree=["/d/", "/d/a"],
-            threads=[_link_then_lock_named(), _link_under_lock()],
-        )
+    full, model = _ends_agree(
+        "footprints/own-link",
+        "a thread that links a name and locks what it holds, against a link under that lock",
+        ["/d/", "/d/a"],
+        [_link_then_lock_named(), _link_under_lock()],
     )
-    reduced, _ = _ends(registry, "footprints/own-link", (), reduce=True)
-    full, _ = _ends(registry, "footprints/own-link", (), reduce=False)
-    assert reduced == full
-    model = registry.build(registry.scenario("footprints/own-link"), ())
     _named, seen = sorted(model.threads[0].registers)
     assert {state[seen] is None for state in full} == {True, False}

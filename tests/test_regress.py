@@ -145,7 +145,7 @@ def test_state_changes_are_reported_apart_and_updated(vfsmc: Run, tmp_path: Path
     assert "states = 68   # wrong on purpose" in text
     assert text.startswith("# expectations of a small suite\n")
     assert "# the variant\n" in text
-    assert [row.states for row in expectations.load(path)] == [68, 33]
+    assert [row.states for row in expectations.load(path)] == [68, 28]
     again = vfsmc("regress", "--models", "suite")
     assert "state counts changed (" not in again.output
     assert "no state baseline" not in again.output
@@ -165,7 +165,7 @@ def test_a_changed_verdict_fails_and_is_not_recorded(vfsmc: Run, tmp_path: Path)
     )
     assert "FAIL  dirops/opposite-renames" in result.output
     assert path.read_text() == before.replace(
-        'property = "deadlock"\n', 'property = "deadlock"\nstates = 33\n'
+        'property = "deadlock"\n', 'property = "deadlock"\nstates = 28\n'
     )
 
 
