@@ -172,8 +172,12 @@ class _Worker(Generic[S, A]):
         missed: a level the others also admitted less than ``budget`` of
         would not reach it).  The worker collects cyclic garbage here, once
         a level, instead of as it allocates: the collector's passes over
-        the level's states it holds cost a worker a third more CPU."""
-        gc.disable()
+        the level's states it holds cost a worker a third more CPU.  What
+        the worker held before its first level (the model, the modules) is
+        left out of every collection (``gc.freeze``)."""
+        if gc.isenabled():
+            gc.disable()
+            gc.freeze()
         gc.collect()
         admitted = self.admit(batches)
         new, found, _goals = admitted
