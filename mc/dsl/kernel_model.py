@@ -685,8 +685,9 @@ class _Resolving:
                     if answer is not None:
                         now = answer | self.extras[at]
                 answers = [self._ask(resolver, valuation, changing) for valuation in valuations]
-                if all(answer is not None for answer in answers):
-                    footprint = _union_footprints(answers) | self.extras[at]  # type: ignore[arg-type]
+                known = [answer for answer in answers if answer is not None]
+                if len(known) == len(answers):
+                    footprint = _union_footprints(known) | self.extras[at]
             rest = rest | footprint
         following = _union_footprints(self.own[at] for at in self.chain[pc] if at != pc)
         return Pending(self.tid, now | following, rest)

@@ -673,11 +673,9 @@ class EffectStep(Step):
 
     def resolver(self, context: Context, regions: Regions) -> Resolver | None:
         declared = self.touches
-        if (
-            declared is None
-            or self.kind == "assign"
-            or type(self).footprint is not (EffectStep.footprint)
-        ):
+        if declared is None or self.kind == "assign":
+            return None
+        if type(self).footprint is not EffectStep.footprint:
             return None
         args: list[Eval] = [a.compile(context.world) for a in self.args]
         world = context.world
