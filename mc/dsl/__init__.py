@@ -15,7 +15,9 @@ file everything it needs.
   ``state_expr``, ``handed_off``, and of the tree ``dead_dir``, ``unlinked``, ``ancestor_of``,
   ``is_empty``;
 - errors: ``E`` (the errno numbers), ``ModelError``;
-- the state, for invariants and effects: ``State``, ``Scratch``, ``World``.
+- the state, for invariants and effects: ``State``, ``Scratch``, ``World``;
+- footprints, for partial-order reduction: ``touches`` (what an effect or a
+  filesystem method reads and writes, given its arguments).
 """
 
 from mc.dsl.operation import Cite, Holders, Invocation, Op, Operation, operation
@@ -53,7 +55,7 @@ from mc.kernel.expr import (
 from mc.kernel.locks import EXCL, SHARED
 from mc.kernel.locks import Kind as LockKind
 from mc.kernel.vfs import ancestor_of, dead_dir, is_empty, unlinked
-from mc.kernel.world import ModelError, Scratch, World
+from mc.kernel.world import ModelError, Scratch, World, touches
 
 __all__ = [
     "BASE_PROPERTIES",
@@ -98,6 +100,7 @@ __all__ = [
     "same_inode",
     "scenario",
     "state_expr",
+    "touches",
     "unlinked",
     "variant",
 ]

@@ -24,7 +24,7 @@ resolved footprint stands.
 from __future__ import annotations
 
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -148,6 +148,14 @@ def uncounted_reads(model: KernelModel, tid: int) -> int:
     return mask
 
 
+def _slot_names(model: KernelModel) -> list[str]:
+    """The slots' names, a name two slots share followed by the slot's
+    number (``nlink(/d/b)#37``: a create's new inode at an existing path)."""
+    names = [slot.name for slot in model.world.slots]
+    counts = Counter(names)
+    return [f"{name}#{i}" if counts[name] > 1 else name for i, name in enumerate(names)]
+
+
 def audit_footprints(model: KernelModel, limit: int = 20) -> list[str]:
     """The slots footprints of ``model`` left out over its whole graph, at
     most ``limit`` of them, one line each: for each run of a step whose
@@ -167,7 +175,7 @@ def audit_footprints(model: KernelModel, limit: int = 20) -> list[str]:
         for tid, thread in enumerate(model.threads)
         for pc, c in enumerate(thread.steps)
     }
-    names = [slot.name for slot in model.world.slots]
+    names = _slot_names(model)
     found: list[str] = []
     seen: set[tuple[Site, str, int]] = set()
 

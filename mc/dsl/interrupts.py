@@ -273,6 +273,7 @@ def split_unsafe_sections(step: Step, families: set[str], world: World) -> Seque
             kind=step.kind,
             sleeps=step.sleeps,
             names=step.names,
+            touches=step.touches,
             **common,
         ),
         UnlockStep(label=f"spin_unlock({step.lock})", lock=step.lock, irq=False, **common),
