@@ -41,12 +41,11 @@ from pathlib import Path
 from mc.check import usermodels
 from mc.check.checker import build
 from mc.check.registry import with_files
-from mc.dsl.audit import record_footprints
+from mc.dsl.audit import lock_slots, record_footprints
 from mc.dsl.kernel_model import KernelModel, StepFootprint
 from mc.dsl.steps import EffectStep, LockStep, Regions, Step, UnlockStep
 from mc.engine.explore import Options, Search
 from mc.engine.model import Footprint
-from mc.kernel.locks import Kind
 from mc.kernel.world import ERROR_SLOT
 
 DEFAULT = "bench/scale/dirops.py:scale/dirops-6"
@@ -67,10 +66,7 @@ def recorded_footprint(
 ) -> StepFootprint:
     """The footprints recorded for the steps of ``kinds``, the declared ones
     of the others, for ``KernelModel._footprints``."""
-    locks = 0
-    for lock in model.world.locks:
-        if lock.kind is not Kind.BIT_LOCK:
-            locks |= 1 << lock.slot
+    locks = lock_slots(model)
 
     def footprint(tid: int, pc: int, step: Step, regions: Regions) -> Footprint:
         declared = step.footprint(regions)

@@ -27,12 +27,12 @@ import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from typing import Any
 
 import attrs
 
-from mc.dsl.kernel_model import KernelModel
-from mc.dsl.steps import Context
+from mc.dsl.kernel_model import KernelModel, Reading
+from mc.dsl.steps import Context, slot_mask
 from mc.engine.explore import Options, Search
 from mc.engine.model import Footprint
 from mc.kernel.locks import Kind
@@ -40,17 +40,6 @@ from mc.kernel.world import ERROR_SLOT, Scratch
 
 Site = tuple[int, int]
 """A step of a thread: (thread, program counter)."""
-
-
-class _Watched(tuple):  # type: ignore[type-arg]
-    """A state that notes the slots read from it by index."""
-
-    read: ClassVar[list[int]] = []
-
-    def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, int):
-            _Watched.read.append(index)
-        return tuple.__getitem__(self, index)
 
 
 class _WatchedValues(list):  # type: ignore[type-arg]
@@ -61,12 +50,12 @@ class _WatchedValues(list):  # type: ignore[type-arg]
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, int):
-            _Watched.read.append(index)
+            Reading.read |= 1 << index
         return list.__getitem__(self, index)
 
     def __iter__(self) -> Iterator[Any]:
         if sys._getframe(1).f_code is not Context.advance.__code__:
-            _Watched.read.extend(range(len(self)))
+            Reading.read |= (1 << len(self)) - 1
         return list.__iter__(self)
 
 
@@ -102,11 +91,9 @@ def record(model: KernelModel, each: Callable[[tuple[Any, ...], Run], None]) -> 
         for pc, fire in enumerate(steps):
 
             def watched(state: Any, fire: Any = fire, site: Site = (tid, pc)) -> Any:
-                _Watched.read = []
-                after = fire(_Watched(state))
-                reads = 0
-                for slot in _Watched.read:
-                    reads |= 1 << slot
+                Reading.read = 0
+                after = fire(Reading(state))
+                reads = Reading.read
                 for successor in after:
                     writes = 0
                     for slot, (old, new) in enumerate(zip(state, successor, strict=True)):
@@ -137,15 +124,17 @@ def record_footprints(model: KernelModel) -> tuple[dict[Site, int], dict[Site, i
     return reads, writes
 
 
+def lock_slots(model: KernelModel) -> int:
+    """Every lock slot but the bit locks', which steps read only to ask
+    what their own thread holds."""
+    return slot_mask(lock.slot for lock in model.world.locks if lock.kind is not Kind.BIT_LOCK)
+
+
 def uncounted_reads(model: KernelModel, tid: int) -> int:
     """The reads the footprints leave out for thread ``tid``: the error
-    slot, the thread's own slots and every lock slot but the bit locks'
-    (a lock step's own lock is in its footprint, and it writes it)."""
-    mask = 1 << ERROR_SLOT | model.regions(tid).own
-    for lock in model.world.locks:
-        if lock.kind is not Kind.BIT_LOCK:
-            mask |= 1 << lock.slot
-    return mask
+    slot, the thread's own slots and the lock slots (``lock_slots``; a
+    lock step's own lock is in its footprint, and it writes it)."""
+    return 1 << ERROR_SLOT | model.regions(tid).own | lock_slots(model)
 
 
 def _slot_names(model: KernelModel) -> list[str]:

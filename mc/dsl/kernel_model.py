@@ -14,7 +14,16 @@ import attrs
 from mc.dsl.interrupts import handler_families, interrupts_of, split_unsafe_sections
 from mc.dsl.operation import Invocation, Op, Operation
 from mc.dsl.program import CompiledStep, Program, compile_program
-from mc.dsl.steps import EffectStep, Regions, Resolver, Step, ThreadSlots, Wait, assigned
+from mc.dsl.steps import (
+    EffectStep,
+    Regions,
+    Resolver,
+    Step,
+    ThreadSlots,
+    Wait,
+    assigned,
+    slot_mask,
+)
 from mc.dsl.uncontended import read_only_families, uncontended
 from mc.engine.model import Check, Footprint, Model, Pending, Property, PropertyKind, declare
 from mc.engine.model import PropertyDef as EnginePropertyDef
@@ -153,7 +162,7 @@ class KernelModel(Model[State, Action]):
         everything = (1 << len(self.world.slots)) - 1
         owned = 0
         for slots in private:
-            owned |= _mask(slots)
+            owned |= slot_mask(slots)
         shared = everything & ~owned & ~(1 << ERROR_SLOT) | self._returned_bits
         families: dict[str, int] = {}
         bit_locks = 0
@@ -164,7 +173,7 @@ class KernelModel(Model[State, Action]):
                 bit_locks |= 1 << lock.slot
             else:
                 lock_only |= 1 << lock.slot
-        names = _mask(d.slot for d in self.world.dentries.values())
+        names = slot_mask(d.slot for d in self.world.dentries.values())
         data = shared & ~lock_only
         order = self.world.parts.get("addresses")
         addresses = 0 if order is None else 1 << order.slot
@@ -172,7 +181,7 @@ class KernelModel(Model[State, Action]):
         landing = 0 if part is None else part.landing_mask()
         irqs_off = 0 if part is None or tid not in part.irqs_off else 1 << part.irqs_off[tid]
         return Regions(
-            _mask(private[tid]),
+            slot_mask(private[tid]),
             shared,
             data,
             families,
@@ -181,7 +190,7 @@ class KernelModel(Model[State, Action]):
             addresses,
             landing,
             irqs_off,
-            _mask(self.threads[tid].registers),
+            slot_mask(self.threads[tid].registers),
             self.world,
         )
 
@@ -232,14 +241,16 @@ class KernelModel(Model[State, Action]):
         writes = [_union(footprint.writes for footprint in own) for own in owns]
         for tid, thread in enumerate(self.threads):
             own, after, local = owns[tid], afters[tid], self._local[tid]
+            chains = [_reached(pc, after, local.__getitem__) for pc in range(len(own))]
+            reaches = [_reached(pc, after, lambda _at: True) for pc in range(len(own))]
             table.append(
                 [
                     Pending(
                         tid,
-                        _reach(pc, own, after, local.__getitem__),
-                        _reach(pc, own, after, lambda _at: True),
+                        _union_footprints(own[at] for at in chain),
+                        _union_footprints(own[at] for at in reach),
                     )
-                    for pc in range(len(own))
+                    for chain, reach in zip(chains, reaches, strict=True)
                 ]
             )
             resolvers = [
@@ -250,7 +261,7 @@ class KernelModel(Model[State, Action]):
                 self._resolving.append(None)
                 continue
             others = _union(mask for other, mask in enumerate(writes) if other != tid)
-            resolving = _Resolving(tid, regions[tid], own, extras[tid], after, local, resolvers)
+            resolving = _Resolving(tid, regions[tid], own, extras[tid], chains, reaches, resolvers)
             resolving.predicted = _predicted(thread, regions[tid], resolving, others, self.initial)
             self._resolving.append(resolving)
         return table
@@ -603,14 +614,15 @@ BASE = (lock_protocol, deadlock, completes)
 """The properties every kernel model can check, spec-conformance aside."""
 
 
-class _Reading(tuple):  # type: ignore[type-arg]
-    """A state that notes the slots read from it by index."""
+class Reading(tuple):  # type: ignore[type-arg]
+    """A state that notes the slots read from it by index, as a mask in
+    ``Reading.read`` (which the reader resets)."""
 
     read: ClassVar[int] = 0
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, int):
-            _Reading.read |= 1 << index
+            Reading.read |= 1 << index
         return tuple.__getitem__(self, index)
 
 
@@ -631,8 +643,8 @@ class _Resolving:
         regions: Regions,
         own: Sequence[Footprint],
         extras: Sequence[Footprint],
-        after: Sequence[tuple[int, ...]],
-        local: Sequence[bool],
+        chain: Sequence[tuple[int, ...]],
+        reach: Sequence[tuple[int, ...]],
         resolvers: Sequence[Resolver | None],
     ) -> None:
         self.tid = tid
@@ -644,8 +656,11 @@ class _Resolving:
         self.extras = extras
         self.resolvers = resolvers
         writes = [footprint.writes & self.registers for footprint in own]
-        self.chain = [_reached(pc, after, local.__getitem__) for pc in range(len(own))]
-        self.reach = [_reached(pc, after, lambda _at: True) for pc in range(len(own))]
+        self.chain = chain
+        """The steps each program counter's step runs with (it and the
+        local steps chained to it)."""
+        self.reach = reach
+        """The steps the thread may take from each program counter."""
         self.written = [_union(writes[at] for at in reach) for reach in self.reach]
         self.dynamic = [any(resolvers[at] is not None for at in reach) for reach in self.reach]
         """Whether a step the thread may still take from each program
@@ -666,41 +681,38 @@ class _Resolving:
     def _resolve(self, pc: int, state: State) -> Pending:
         written = self.written[pc]
         ahead = [register for register in self.predicted if written >> register & 1]
-        changing = written & ~_mask(ahead)
-        valuations = [_Reading(state)]
+        changing = written & ~slot_mask(ahead)
+        valuations = [Reading(state)]
         for count in range(1, len(ahead) + 1):
             for chosen in itertools.combinations(ahead, count):
                 values = list(state)
                 for register in chosen:
                     values[register] = self.predicted[register]
-                valuations.append(_Reading(values))
+                valuations.append(Reading(values))
         rest = Footprint()
         now = self.own[pc]
         for at in self.reach[pc]:
             footprint = self.own[at]
             resolver = self.resolvers[at]
             if resolver is not None:
-                if at == pc:
-                    answer = self._ask(resolver, valuations[0], 0)
-                    if answer is not None:
-                        now = answer | self.extras[at]
-                answers = [self._ask(resolver, valuation, changing) for valuation in valuations]
-                known = [answer for answer in answers if answer is not None]
-                if len(known) == len(answers):
+                asked = [self._ask(resolver, valuation) for valuation in valuations]
+                current = asked[0][0]
+                if at == pc and current is not None:
+                    now = current | self.extras[at]
+                known = [answer for answer, read in asked if answer is not None]
+                if len(known) == len(asked) and not any(read & changing for _, read in asked):
                     footprint = _union_footprints(known) | self.extras[at]
             rest = rest | footprint
         following = _union_footprints(self.own[at] for at in self.chain[pc] if at != pc)
         return Pending(self.tid, now | following, rest)
 
-    def _ask(self, resolver: Resolver, state: _Reading, changing: int) -> Footprint | None:
-        """The resolver's answer on ``state``, if it read nothing but
-        registers, none of them among ``changing``."""
-        _Reading.read = 0
+    def _ask(self, resolver: Resolver, state: Reading) -> tuple[Footprint | None, int]:
+        """The resolver's answer on ``state`` if it read nothing but
+        registers (else None), with the slots it read."""
+        Reading.read = 0
         answer = resolver(state)
-        read = _Reading.read
-        if answer is None or read & ~self.registers or read & changing:
-            return None
-        return answer
+        read = Reading.read
+        return (None if read & ~self.registers else answer), read
 
 
 def _predicted(
@@ -757,24 +769,6 @@ def _union_footprints(footprints: Iterable[Footprint]) -> Footprint:
     for footprint in footprints:
         total = total | footprint
     return total
-
-
-def _reach(
-    start: int,
-    own: Sequence[Footprint],
-    after: Sequence[tuple[int, ...]],
-    through: Callable[[int], bool],
-) -> Footprint:
-    """The footprint of step ``start`` and of every step reached from it
-    through steps ``through`` accepts."""
-    return _union_footprints(own[pc] for pc in _reached(start, after, through))
-
-
-def _mask(slots: Iterable[int]) -> int:
-    mask = 0
-    for slot in slots:
-        mask |= 1 << slot
-    return mask
 
 
 def build_threads(

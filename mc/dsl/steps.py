@@ -602,7 +602,8 @@ def assigned(_scratch: Scratch, args: Sequence[Any]) -> Any:
     return args[0]
 
 
-def _bits(slots: Iterable[int]) -> int:
+def slot_mask(slots: Iterable[int]) -> int:
+    """The bit mask of ``slots``."""
     mask = 0
     for slot in slots:
         mask |= 1 << slot
@@ -667,8 +668,8 @@ class EffectStep(Step):
         reads = writes = 0
         for values in itertools.product(*cast(list[tuple[Any, ...]], domains)):
             read, written = self.touches(world, *values)
-            reads |= _bits(read)
-            writes |= _bits(written)
+            reads |= slot_mask(read)
+            writes |= slot_mask(written)
         return Footprint(reads, writes)
 
     def resolver(self, context: Context, regions: Regions) -> Resolver | None:
@@ -683,7 +684,7 @@ class EffectStep(Step):
 
         def resolve(state: State) -> Footprint | None:
             reads, writes = declared(world, *[a(state) for a in args])
-            return Footprint(_bits(reads), _bits(writes) | control)
+            return Footprint(slot_mask(reads), slot_mask(writes) | control)
 
         return resolve
 
