@@ -3,7 +3,8 @@ operations growing from six to eight threads, writeback with three and four
 writers, and scenarios of interchangeable threads for ``--symmetry``)
 checked as a user would, ``vfsmc check FILE:SCENARIO --json`` in a fresh
 process per configuration, printing states, transitions, seconds,
-states/s, bytes per stored state and peak memory.
+states/s, bytes per stored state (what the process grew by, and what the
+store of fingerprints and parent links holds) and peak memory.
 
     python bench/scale.py [--filter TEXT] [--config NAME ...] [--time-limit S] [--no-spin]
 
@@ -173,14 +174,19 @@ def targets(measured: Measured, spin_ratio: float | None) -> None:
         all(rate >= 150_000 for _, rate in rates) if rates else None,
     )
     sizes = [
-        (name, config, float(str(report["bytes_per_state"])))
+        (
+            name,
+            config,
+            float(str(report["store_bytes_per_state"])),
+            float(str(report["bytes_per_state"])),
+        )
         for (name, config), (report, _wall, _cpu) in measured.items()
         if config in ("por+fingerprints", "unreduced+fingerprints")
     ]
     line(
-        "<= 32 bytes per state with fingerprints",
-        [f"{name} {config} {size:.0f}" for name, config, size in sizes],
-        all(size <= 32 for *_, size in sizes) if sizes else None,
+        "<= 32 bytes per state with fingerprints (the store's; the process's growth after it)",
+        [f"{name} {config} {size:.0f} ({growth:.0f})" for name, config, size, growth in sizes],
+        all(size <= 32 for _name, _config, size, _growth in sizes) if sizes else None,
     )
     speedups = [
         (name, one[1] / two[1])
@@ -231,8 +237,8 @@ def main() -> None:
     )
     print(
         f"{'scenario':<20} {'config':<16} {'verdict':<10} {'states':>10} {'transitions':>12} "
-        f"{'seconds':>8} {'states/s':>9} {'B/state':>8} {'peak MiB':>9} {'wall s':>7} "
-        f"{'CPU s':>7} {'states/CPU s':>12}"
+        f"{'seconds':>8} {'states/s':>9} {'B/state':>8} {'store B':>7} {'peak MiB':>9} "
+        f"{'wall s':>7} {'CPU s':>7} {'states/CPU s':>12}"
     )
     with open("/proc/loadavg") as load:
         print(f"load average at the start: {' '.join(load.read().split()[:3])}")
@@ -249,11 +255,13 @@ def main() -> None:
             measured[scenario.split(":")[1], config] = (report, wall, cpu)
             peak = int(str(report["peak_memory_bytes"])) / 2**20
             per_cpu = int(str(report["states"])) / cpu if cpu else 0.0
+            store = report.get("store_bytes_per_state")
+            stored = "" if store is None else f"{float(str(store)):.0f}"
             print(
                 f"{scenario.split(':')[1]:<20} {config:<16} {report['verdict']!s:<10} "
                 f"{report['states']:>10,} {report['transitions']:>12,} "
                 f"{report['seconds']:>8.2f} {report['states_per_second']:>9,} "
-                f"{report['bytes_per_state']:>8.0f} {peak:>9.1f} {wall:>7.2f} "
+                f"{report['bytes_per_state']:>8.0f} {stored:>7} {peak:>9.1f} {wall:>7.2f} "
                 f"{cpu:>7.2f} {per_cpu:>12,.0f}",
                 flush=True,
             )

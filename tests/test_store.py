@@ -11,7 +11,13 @@ from mc.check.replay import replay
 from mc.dsl.scenario import Registry
 from mc.engine.explore import Options
 from mc.engine.result import Verdict
-from mc.engine.store import SEEN, FingerprintStore, fingerprint, omission_probability
+from mc.engine.store import (
+    SEEN,
+    ExactStore,
+    FingerprintStore,
+    fingerprint,
+    omission_probability,
+)
 
 
 def test_the_table_keeps_every_state_through_its_growth() -> None:
@@ -51,6 +57,36 @@ def test_a_store_taken_in_any_order_numbers_nothing() -> None:
     assert store.take(70) == (70, 0) and store.take(3) == (3, 0)
     assert store.find((70, 0)) == store.find((5, 0)) == SEEN
     assert store.find((100, 0)) is None
+
+
+def test_the_store_counts_its_table_and_numbers_as_they_grow() -> None:
+    store: FingerprintStore[tuple[int, int]] = FingerprintStore(capacity=8)
+    empty = store.memory_bytes()
+    assert empty == 8 * 8 + 2 * 1024 * (8 + 4)
+    for sid in range(5000):
+        store.add((sid, 1), sid)
+    grown = store.memory_bytes()
+    assert grown == 8 * len(store.keys) + 12 * (len(store.older.keys) + len(store.newer.keys))
+    assert len(store.keys) == 8192 and grown > empty
+    assert ExactStore().memory_bytes() is None
+    store.close()
+
+
+def test_a_search_over_fingerprints_reports_its_store_per_state(shipped: Registry) -> None:
+    options = Options(exact=False)
+    compact = check_scenario(shipped, "dirops/rename-rmdir-link", (), None, options).result.stats
+    exact = check_scenario(shipped, "dirops/rename-rmdir-link").result.stats
+    assert exact.store_bytes_per_state is None
+    assert "store_bytes_per_state" not in exact.as_dict()
+    assert compact.store_bytes_per_state is not None
+    capacity = 1024
+    while compact.states > 0.75 * capacity:
+        capacity *= 2
+    links = 4 + 2
+    held = round(compact.store_bytes_per_state * compact.states)
+    numbers = held - 8 * capacity - links * compact.states
+    assert numbers >= 2 * 12 * 1024 and numbers % (12 * 1024) == 0
+    assert f"({compact.store_bytes_per_state:.0f} in the store)" in compact.summary()
 
 
 def test_fingerprints_are_never_the_empty_mark() -> None:

@@ -22,7 +22,13 @@ from mc.engine.dfs import depth_first
 from mc.engine.model import Model, PropertyKind
 from mc.engine.reduction import Reduction
 from mc.engine.result import Path, Result, Stats, Strategy, Verdict, Violation
-from mc.engine.store import ExactStore, FingerprintStore, Store, omission_probability
+from mc.engine.store import (
+    ExactStore,
+    FingerprintStore,
+    Store,
+    array_bytes,
+    omission_probability,
+)
 
 S = TypeVar("S", bound=Hashable)
 A = TypeVar("A")
@@ -268,6 +274,7 @@ class Search(Generic[S, A]):
             bytes_per_state=growth / stored if stored else 0.0,
             extra=extra,
             omission_probability=None if self.store.exact else omission_probability(stored),
+            store_bytes_per_state=self._store_bytes_per_state(),
         )
         if violation is not None:
             verdict = Verdict.VIOLATED
@@ -276,6 +283,14 @@ class Search(Generic[S, A]):
         else:
             verdict = Verdict.OK
         return Result(verdict, stats, violation, reason, tuple(self.property_names))
+
+    def _store_bytes_per_state(self) -> float | None:
+        """What the store and the parent links hold per stored state (None
+        for an exact store)."""
+        held = self.store.memory_bytes()
+        if held is None or not self.stored:
+            return None
+        return (held + array_bytes(self.parent, self.move)) / self.stored
 
     def add(self, state: S, parent: int, move: int) -> int:
         """Store ``state``, reached from ``parent`` by ``move``, and check the

@@ -41,7 +41,14 @@ from typing import Any, Generic, Protocol, TypeVar
 from mc.engine.explore import Options, _peak_bytes, _resident_bytes, replay_moves
 from mc.engine.model import Model, PropertyKind
 from mc.engine.result import Result, Stats, Strategy, Verdict, Violation
-from mc.engine.store import ExactStore, FingerprintStore, Store, fingerprint, omission_probability
+from mc.engine.store import (
+    ExactStore,
+    FingerprintStore,
+    Store,
+    array_bytes,
+    fingerprint,
+    omission_probability,
+)
 
 S = TypeVar("S", bound=Hashable)
 A = TypeVar("A")
@@ -174,10 +181,12 @@ class _Worker(Generic[S, A]):
         a level, instead of as it allocates: the collector's passes over
         the level's states it holds cost a worker a third more CPU.  What
         the worker held before its first level (the model, the modules) is
-        left out of every collection (``gc.freeze``)."""
+        left out of every collection (``gc.freeze``), and the worker's
+        growth is counted from there."""
         if gc.isenabled():
             gc.disable()
             gc.freeze()
+            self.baseline = _resident_bytes()
         gc.collect()
         admitted = self.admit(batches)
         new, found, _goals = admitted
@@ -190,7 +199,10 @@ class _Worker(Generic[S, A]):
         if request[0] == "round":
             return self.round(*request[1:])
         if request[0] == "memory":
-            return (_resident_bytes() - self.baseline, _peak_bytes(), time.process_time())
+            stored = self.store.memory_bytes()
+            if stored is not None:
+                stored += array_bytes(self.parent, self.move)
+            return (_resident_bytes() - self.baseline, _peak_bytes(), time.process_time(), stored)
         if request[0] == "links":
             return (self.parent.tobytes(), self.move.tobytes())
         raise ValueError(f"unknown request {request[0]!r}")
@@ -352,6 +364,9 @@ class ParallelSearch(Generic[S, A]):
                 "worker_cpu_ms": round(1000 * sum(reply[2] for reply in memory)),
             },
             omission_probability=None if options.exact else omission_probability(states),
+            store_bytes_per_state=(
+                None if options.exact or not states else sum(reply[3] for reply in memory) / states
+            ),
         )
         if violation is not None:
             verdict = Verdict.VIOLATED

@@ -74,6 +74,13 @@ class Stats:
     extra: dict[str, int] = attrs.field(factory=dict)
     omission_probability: float | None = None
     """With fingerprints: the probability that a state was missed."""
+    store_bytes_per_state: float | None = None
+    """With fingerprints: the bytes the search holds per stored state to
+    know it has seen it and to rebuild a trace to it (the fingerprint
+    table, the numbers of the last levels, each state's parent and move),
+    as SPIN's memory for states; ``bytes_per_state`` is what the whole
+    process grew by, fixed costs (the compiled model, memo tables)
+    included."""
 
     @property
     def states_per_second(self) -> float:
@@ -88,6 +95,11 @@ class Stats:
             "states_per_second": round(self.states_per_second),
             "peak_memory_bytes": self.peak_memory_bytes,
             "bytes_per_state": round(self.bytes_per_state, 1),
+            **(
+                {}
+                if self.store_bytes_per_state is None
+                else {"store_bytes_per_state": round(self.store_bytes_per_state, 1)}
+            ),
             **self.extra,
             **(
                 {}
@@ -98,11 +110,16 @@ class Stats:
 
     def summary(self) -> str:
         extra = "".join(f", {value} {name.replace('_', ' ')}" for name, value in self.extra.items())
+        store = (
+            ""
+            if self.store_bytes_per_state is None
+            else f" ({self.store_bytes_per_state:.0f} in the store)"
+        )
         return (
             f"{self.states} states, {self.transitions} transitions, depth {self.max_depth}, "
             f"{self.seconds:.3f} s, {self.states_per_second:,.0f} states/s, "
             f"peak {self.peak_memory_bytes / 2**20:.1f} MiB, "
-            f"{self.bytes_per_state:.0f} B/state{extra}"
+            f"{self.bytes_per_state:.0f} B/state{store}{extra}"
             + (
                 ""
                 if self.omission_probability is None

@@ -24,7 +24,7 @@ from mc.engine.spill import SpillQueue
 S = TypeVar("S", bound=Hashable)
 
 MASK64 = (1 << 64) - 1
-INITIAL_CAPACITY = 1 << 16
+INITIAL_CAPACITY = 1 << 10
 MAX_LOAD = 0.75
 MIN_NUMBERS = 1 << 10
 SEEN = -1
@@ -71,6 +71,13 @@ class Store(ABC, Generic[S]):
         """Every stored state in full (empty unless exact)."""
         return ()
 
+    def memory_bytes(self) -> int | None:
+        """The bytes the store holds to know which states it has seen and
+        their numbers (None for an exact store, whose states are Python
+        objects of their own).  The states waiting to be taken are not
+        counted: a breadth-first search keeps them in temporary files."""
+        return None
+
     def close(self) -> None:
         """The search is over: give back what the store holds outside memory."""
 
@@ -96,6 +103,11 @@ class ExactStore(Store[S]):
 
     def kept(self) -> Sequence[S]:
         return self.states
+
+
+def array_bytes(*arrays: array[int]) -> int:
+    """The bytes the items of ``arrays`` take."""
+    return sum(items.itemsize * len(items) for items in arrays)
 
 
 def _zeros(typecode: str, length: int) -> array[int]:
@@ -143,6 +155,11 @@ class NumberTable:
         keys[slot] = key
         self.values[slot] = sid
         self.size += 1
+
+    @property
+    def memory_bytes(self) -> int:
+        """The size of its two arrays."""
+        return array_bytes(self.keys, self.values)
 
 
 class FingerprintStore(Store[S]):
@@ -247,7 +264,6 @@ class FingerprintStore(Store[S]):
     def close(self) -> None:
         self.queue.close()
 
-    @property
-    def table_bytes(self) -> int:
-        """The size of the fingerprint table."""
-        return self.keys.itemsize * len(self.keys)
+    def memory_bytes(self) -> int:
+        """The fingerprint table and the two generations of numbers."""
+        return array_bytes(self.keys) + self.older.memory_bytes + self.newer.memory_bytes
