@@ -7,10 +7,12 @@ end and deadlock state the full search reaches."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mc.check.registry import shipped as fresh_registry
 from mc.dsl.audit import audit_footprints
-from mc.dsl.kernel_model import KernelModel
+from mc.dsl.kernel_model import KernelModel, Reach
 from mc.dsl.operation import Invocation, Op, operation
 from mc.dsl.scenario import Registry, scenario
 from mc.dsl.steps import EffectStep
@@ -280,3 +282,33 @@ def test_a_name_the_thread_writes_before_its_lookup_predicts_nothing() -> None:
     )
     _named, seen = sorted(model.threads[0].registers)
     assert {state[seen] is None for state in full} == {True, False}
+
+
+@given(
+    st.lists(st.lists(st.integers(0, 11), max_size=3).map(tuple), min_size=1, max_size=12),
+    st.data(),
+)
+def test_the_steps_reached_and_their_unions_are_those_of_a_walk(
+    edges: list[tuple[int, ...]], data: st.DataObject
+) -> None:
+    """``Reach`` on random step graphs (loops, jumps back, steps reached
+    from nowhere): each step's mask of the steps it leads to, and unions
+    over them, are those of walking the graph from that step."""
+    after = [tuple(target % len(edges) for target in targets) for targets in edges]
+    values = data.draw(st.lists(st.integers(0, 255), min_size=len(after), max_size=len(after)))
+    reach = Reach(after)
+    sizes = sorted(member for component in reach.components for member in component)
+    assert sizes == list(range(len(after)))
+    for start, (mask, total) in enumerate(zip(reach.steps(), reach.union(values), strict=True)):
+        walked = {start}
+        todo = [start]
+        while todo:
+            for target in after[todo.pop()]:
+                if target not in walked:
+                    walked.add(target)
+                    todo.append(target)
+        assert mask == sum(1 << pc for pc in walked)
+        expected = 0
+        for pc in walked:
+            expected |= values[pc]
+        assert total == expected

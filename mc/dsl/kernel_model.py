@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, ClassVar
 
@@ -242,15 +242,17 @@ class KernelModel(Model[State, Action]):
         for tid, thread in enumerate(self.threads):
             own, after, local = owns[tid], afters[tid], self._local[tid]
             chains = [_reached(pc, after, local.__getitem__) for pc in range(len(own))]
-            reaches = [_reached(pc, after, lambda _at: True) for pc in range(len(own))]
+            reaches = Reach(after)
+            rest_reads = reaches.union([footprint.reads for footprint in own])
+            rest_writes = reaches.union([footprint.writes for footprint in own])
             table.append(
                 [
                     Pending(
                         tid,
                         _union_footprints(own[at] for at in chain),
-                        _union_footprints(own[at] for at in reach),
+                        Footprint(rest_reads[pc], rest_writes[pc]),
                     )
-                    for chain, reach in zip(chains, reaches, strict=True)
+                    for pc, chain in enumerate(chains)
                 ]
             )
             resolvers = [
@@ -644,7 +646,7 @@ class _Resolving:
         own: Sequence[Footprint],
         extras: Sequence[Footprint],
         chain: Sequence[tuple[int, ...]],
-        reach: Sequence[tuple[int, ...]],
+        reach: Reach,
         resolvers: Sequence[Resolver | None],
     ) -> None:
         self.tid = tid
@@ -659,13 +661,20 @@ class _Resolving:
         self.chain = chain
         """The steps each program counter's step runs with (it and the
         local steps chained to it)."""
-        self.reach = reach
-        """The steps the thread may take from each program counter."""
-        self.written = [_union(writes[at] for at in reach) for reach in self.reach]
-        self.dynamic = [any(resolvers[at] is not None for at in reach) for reach in self.reach]
+        self.reach = reach.steps()
+        """The steps the thread may take from each program counter, as a mask."""
+        self.written = reach.union(writes)
+        self.dynamic = [
+            bool(any_resolver)
+            for any_resolver in reach.union([int(resolver is not None) for resolver in resolvers])
+        ]
         """Whether a step the thread may still take from each program
         counter has a resolver."""
         self.answers: dict[tuple[int, Any], Pending] = {}
+        self.asked: dict[tuple[int, Any], tuple[Footprint | None, int]] = {}
+        """Each resolver's answer by its step and the registers' values: a
+        resolver that reads nothing else finds the same on the same values,
+        and one that does is not used either way."""
         self.predicted: dict[int, Any] = {}
         """Registers whose one writer is known to write a value known
         before the program runs (``_predicted``), with that value."""
@@ -682,20 +691,20 @@ class _Resolving:
         written = self.written[pc]
         ahead = [register for register in self.predicted if written >> register & 1]
         changing = written & ~slot_mask(ahead)
-        valuations = [Reading(state)]
+        valuations = [(Reading(state), self.values(state))]
         for count in range(1, len(ahead) + 1):
             for chosen in itertools.combinations(ahead, count):
                 values = list(state)
                 for register in chosen:
                     values[register] = self.predicted[register]
-                valuations.append(Reading(values))
+                valuations.append((Reading(values), self.values(tuple(values))))
         rest = Footprint()
         now = self.own[pc]
-        for at in self.reach[pc]:
+        for at in _members(self.reach[pc]):
             footprint = self.own[at]
             resolver = self.resolvers[at]
             if resolver is not None:
-                asked = [self._ask(resolver, valuation) for valuation in valuations]
+                asked = [self._ask(at, resolver, *valuation) for valuation in valuations]
                 current = asked[0][0]
                 if at == pc and current is not None:
                     now = current | self.extras[at]
@@ -706,13 +715,20 @@ class _Resolving:
         following = _union_footprints(self.own[at] for at in self.chain[pc] if at != pc)
         return Pending(self.tid, now | following, rest)
 
-    def _ask(self, resolver: Resolver, state: Reading) -> tuple[Footprint | None, int]:
-        """The resolver's answer on ``state`` if it read nothing but
+    def _ask(
+        self, at: int, resolver: Resolver, state: Reading, registers: Any
+    ) -> tuple[Footprint | None, int]:
+        """The answer of step ``at``'s resolver on ``state``, whose
+        registers have the values ``registers``, if it read nothing but
         registers (else None), with the slots it read."""
-        Reading.read = 0
-        answer = resolver(state)
-        read = Reading.read
-        return (None if read & ~self.registers else answer), read
+        key = (at, registers)
+        found = self.asked.get(key)
+        if found is None:
+            Reading.read = 0
+            answer = resolver(state)
+            read = Reading.read
+            found = self.asked[key] = (None if read & ~self.registers else answer), read
+        return found
 
 
 def _predicted(
@@ -736,7 +752,7 @@ def _predicted(
         name = value.held_in if isinstance(value, InodeExpr) else None
         if name is None or not regions.names >> name & 1 or others >> name & 1:
             continue
-        if any(own[at].writes >> name & 1 for at in range(len(own)) if writers[0] in reach[at]):
+        if any(own[at].writes >> name & 1 for at in range(len(own)) if reach[at] >> writers[0] & 1):
             continue
         found[register] = initial[name]
     return found
@@ -755,6 +771,83 @@ def _reached(
                 seen.add(pc)
                 todo.append(pc)
     return tuple(sorted(seen))
+
+
+class Reach:
+    """Which steps of a thread each step leads to (itself included), from
+    the steps each one may go to next (``after``): the strongly connected
+    components of that graph (Tarjan's algorithm, which gives each one
+    after every component it leads to), so that anything summed over
+    the steps reached is summed once a component."""
+
+    def __init__(self, after: Sequence[tuple[int, ...]]) -> None:
+        self.after = after
+        self.components: list[list[int]] = []
+        """The components, each after every component it leads to."""
+        index: dict[int, int] = {}
+        low: dict[int, int] = {}
+        stack: list[int] = []
+        on_stack: set[int] = set()
+        for root in range(len(after)):
+            if root in index:
+                continue
+            work = [(root, 0)]
+            while work:
+                node, next_edge = work.pop()
+                if next_edge == 0:
+                    index[node] = low[node] = len(index)
+                    stack.append(node)
+                    on_stack.add(node)
+                edges = after[node]
+                while next_edge < len(edges):
+                    target = edges[next_edge]
+                    next_edge += 1
+                    if target not in index:
+                        work.append((node, next_edge))
+                        work.append((target, 0))
+                        break
+                    if target in on_stack:
+                        low[node] = min(low[node], index[target])
+                else:
+                    if low[node] == index[node]:
+                        component = []
+                        while True:
+                            member = stack.pop()
+                            on_stack.discard(member)
+                            component.append(member)
+                            if member == node:
+                                break
+                        self.components.append(component)
+                    if work:
+                        parent = work[-1][0]
+                        low[parent] = min(low[parent], low[node])
+
+    def union(self, values: Sequence[int]) -> list[int]:
+        """For each step, the union of ``values`` (masks, one a step) over
+        the steps it leads to."""
+        total = [0] * len(values)
+        after = self.after
+        for component in self.components:
+            mask = 0
+            for node in component:
+                mask |= values[node]
+                for target in after[node]:
+                    mask |= total[target]
+            for node in component:
+                total[node] = mask
+        return total
+
+    def steps(self) -> list[int]:
+        """For each step, the mask of the steps it leads to."""
+        return self.union([1 << pc for pc in range(len(self.after))])
+
+
+def _members(mask: int) -> Iterator[int]:
+    """The positions of the bits set in ``mask``, lowest first."""
+    while mask:
+        low = mask & -mask
+        yield low.bit_length() - 1
+        mask ^= low
 
 
 def _union(masks: Iterable[int]) -> int:
