@@ -664,12 +664,17 @@ class _Resolving:
         self.reach = reach.steps()
         """The steps the thread may take from each program counter, as a mask."""
         self.written = reach.union(writes)
-        self.dynamic = [
-            bool(any_resolver)
-            for any_resolver in reach.union([int(resolver is not None) for resolver in resolvers])
-        ]
+        self.resolving = reach.union([int(r is not None) << at for at, r in enumerate(resolvers)])
+        """The steps with a resolver the thread may take from each program
+        counter, as a mask."""
+        self.dynamic = [bool(steps) for steps in self.resolving]
         """Whether a step the thread may still take from each program
         counter has a resolver."""
+        fixed = [Footprint() if r is not None else f for f, r in zip(own, resolvers, strict=True)]
+        self.fixed_reads = reach.union([footprint.reads for footprint in fixed])
+        self.fixed_writes = reach.union([footprint.writes for footprint in fixed])
+        """The footprint of the steps without a resolver the thread may
+        take from each program counter."""
         self.answers: dict[tuple[int, Any], Pending] = {}
         self.asked: dict[tuple[int, Any], tuple[Footprint | None, int]] = {}
         """Each resolver's answer by its step and the registers' values: a
@@ -698,20 +703,22 @@ class _Resolving:
                 for register in chosen:
                     values[register] = self.predicted[register]
                 valuations.append((Reading(values), self.values(tuple(values))))
-        rest = Footprint()
+        reads, writes = self.fixed_reads[pc], self.fixed_writes[pc]
         now = self.own[pc]
-        for at in _members(self.reach[pc]):
-            footprint = self.own[at]
+        for at in _members(self.resolving[pc]):
             resolver = self.resolvers[at]
-            if resolver is not None:
-                asked = [self._ask(at, resolver, *valuation) for valuation in valuations]
-                current = asked[0][0]
-                if at == pc and current is not None:
-                    now = current | self.extras[at]
-                known = [answer for answer, read in asked if answer is not None]
-                if len(known) == len(asked) and not any(read & changing for _, read in asked):
-                    footprint = _union_footprints(known) | self.extras[at]
-            rest = rest | footprint
+            assert resolver is not None
+            asked = [self._ask(at, resolver, *valuation) for valuation in valuations]
+            current = asked[0][0]
+            if at == pc and current is not None:
+                now = current | self.extras[at]
+            footprint = self.own[at]
+            known = [answer for answer, read in asked if answer is not None]
+            if len(known) == len(asked) and not any(read & changing for _, read in asked):
+                footprint = _union_footprints(known) | self.extras[at]
+            reads |= footprint.reads
+            writes |= footprint.writes
+        rest = Footprint(reads, writes)
         following = _union_footprints(self.own[at] for at in self.chain[pc] if at != pc)
         return Pending(self.tid, now | following, rest)
 
