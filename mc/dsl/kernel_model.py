@@ -243,16 +243,10 @@ class KernelModel(Model[State, Action]):
             own, after, local = owns[tid], afters[tid], self._local[tid]
             chains = [_reached(pc, after, local.__getitem__) for pc in range(len(own))]
             reaches = Reach(after)
-            rest_reads = reaches.union([footprint.reads for footprint in own])
-            rest_writes = reaches.union([footprint.writes for footprint in own])
             table.append(
                 [
-                    Pending(
-                        tid,
-                        _union_footprints(own[at] for at in chain),
-                        Footprint(rest_reads[pc], rest_writes[pc]),
-                    )
-                    for pc, chain in enumerate(chains)
+                    Pending(tid, _union_footprints(own[at] for at in chain), rest)
+                    for chain, rest in zip(chains, reaches.footprints(own), strict=True)
                 ]
             )
             resolvers = [
@@ -290,7 +284,7 @@ class KernelModel(Model[State, Action]):
             if pc == DONE:
                 continue
             resolving = self._resolving[tid]
-            if resolving is None or not resolving.dynamic[pc]:
+            if resolving is None or not resolving.resolving[pc]:
                 found.append(table[tid][pc])
             else:
                 found.append(resolving.pending(pc, state))
@@ -651,28 +645,27 @@ class _Resolving:
     ) -> None:
         self.tid = tid
         self.registers = regions.registers
-        slots = [i for i in range(self.registers.bit_length()) if self.registers >> i & 1]
+        slots = list(_members(self.registers))
         getter = itemgetter(*slots) if slots else (lambda _state: ())
         self.values: Callable[[State], Any] = getter
         self.own = own
         self.extras = extras
         self.resolvers = resolvers
         writes = [footprint.writes & self.registers for footprint in own]
-        self.chain = chain
-        """The steps each program counter's step runs with (it and the
-        local steps chained to it)."""
+        self.following = [
+            _union_footprints(own[at] for at in steps if at != pc) for pc, steps in enumerate(chain)
+        ]
+        """The footprint of the local steps chained to each program
+        counter's step."""
         self.reach = reach.steps()
         """The steps the thread may take from each program counter, as a mask."""
         self.written = reach.union(writes)
         self.resolving = reach.union([int(r is not None) << at for at, r in enumerate(resolvers)])
         """The steps with a resolver the thread may take from each program
         counter, as a mask."""
-        self.dynamic = [bool(steps) for steps in self.resolving]
-        """Whether a step the thread may still take from each program
-        counter has a resolver."""
-        fixed = [Footprint() if r is not None else f for f, r in zip(own, resolvers, strict=True)]
-        self.fixed_reads = reach.union([footprint.reads for footprint in fixed])
-        self.fixed_writes = reach.union([footprint.writes for footprint in fixed])
+        self.fixed = reach.footprints(
+            [Footprint() if r is not None else f for f, r in zip(own, resolvers, strict=True)]
+        )
         """The footprint of the steps without a resolver the thread may
         take from each program counter."""
         self.answers: dict[tuple[int, Any], Pending] = {}
@@ -703,7 +696,8 @@ class _Resolving:
                 for register in chosen:
                     values[register] = self.predicted[register]
                 valuations.append((Reading(values), self.values(tuple(values))))
-        reads, writes = self.fixed_reads[pc], self.fixed_writes[pc]
+        fixed = self.fixed[pc]
+        reads, writes = fixed.reads, fixed.writes
         now = self.own[pc]
         for at in _members(self.resolving[pc]):
             resolver = self.resolvers[at]
@@ -718,9 +712,7 @@ class _Resolving:
                 footprint = _union_footprints(known) | self.extras[at]
             reads |= footprint.reads
             writes |= footprint.writes
-        rest = Footprint(reads, writes)
-        following = _union_footprints(self.own[at] for at in self.chain[pc] if at != pc)
-        return Pending(self.tid, now | following, rest)
+        return Pending(self.tid, now | self.following[pc], Footprint(reads, writes))
 
     def _ask(
         self, at: int, resolver: Resolver, state: Reading, registers: Any
@@ -843,6 +835,13 @@ class Reach:
             for node in component:
                 total[node] = mask
         return total
+
+    def footprints(self, footprints: Sequence[Footprint]) -> list[Footprint]:
+        """For each step, the union of ``footprints`` (one a step) over the
+        steps it leads to."""
+        reads = self.union([footprint.reads for footprint in footprints])
+        writes = self.union([footprint.writes for footprint in footprints])
+        return [Footprint(read, write) for read, write in zip(reads, writes, strict=True)]
 
     def steps(self) -> list[int]:
         """For each step, the mask of the steps it leads to."""

@@ -311,13 +311,30 @@ class Step(ABC):
 
 
 @attrs.frozen(kw_only=True)
-class LockStep(Step):
+class OneLockStep(Step):
+    """A step taking or releasing ``lock``: it touches that lock (every lock
+    of its family while the lock is found through the state, and then,
+    state by state, the one it finds there: ``lock_resolver``) and the
+    thread's count of locks held with interrupts off."""
+
+    lock: LockExpr
+
+    def footprint(self, regions: Regions) -> Footprint:
+        return regions.lock(self.lock) | Footprint(0, regions.irqs_off)
+
+    def resolver(self, context: Context, regions: Regions) -> Resolver | None:
+        if type(self).footprint is not OneLockStep.footprint:
+            return None
+        return lock_resolver(self.lock, context, regions)
+
+
+@attrs.frozen(kw_only=True)
+class LockStep(OneLockStep):
     """Take ``lock`` in ``mode``, blocking while it cannot be taken;
     ``irq``: with interrupts disabled until the release (``spin_lock_irq``,
     ``spin_lock_irqsave``), or not (``spin_lock``); None: as the lock is
     declared (``Lock.irqs_off``)."""
 
-    lock: LockExpr
     mode: Mode = Mode.EXCL
     irq: bool | None = None
 
@@ -359,14 +376,6 @@ class LockStep(Step):
             return (tuple(values),)
 
         return fire
-
-    def footprint(self, regions: Regions) -> Footprint:
-        return regions.lock(self.lock) | Footprint(0, regions.irqs_off)
-
-    def resolver(self, context: Context, regions: Regions) -> Resolver | None:
-        if type(self).footprint is not LockStep.footprint:
-            return None
-        return lock_resolver(self.lock, context, regions)
 
     def _mode_text(self, lock: Lock) -> str:
         if lock.kind.shared_mode:
@@ -415,14 +424,13 @@ def self_deadlock(context: Context, state: State, lock: Lock, mode: Mode) -> Sta
 
 
 @attrs.frozen(kw_only=True)
-class UnlockStep(Step):
+class UnlockStep(OneLockStep):
     """Release ``lock``; when ``if_held``, a thread that does not hold it
     just moves on (what is left of a release whose acquisition a mutation
     dropped on some path).  ``irq`` as the acquisition's: a release of a
     lock taken with interrupts off enables them again once the thread
     holds no other such lock."""
 
-    lock: LockExpr
     if_held: bool = False
     irq: bool | None = None
 
@@ -451,14 +459,6 @@ class UnlockStep(Step):
             return (context.advance(values, next_pc),)
 
         return fire
-
-    def footprint(self, regions: Regions) -> Footprint:
-        return regions.lock(self.lock) | Footprint(0, regions.irqs_off)
-
-    def resolver(self, context: Context, regions: Regions) -> Resolver | None:
-        if type(self).footprint is not UnlockStep.footprint:
-            return None
-        return lock_resolver(self.lock, context, regions)
 
     def event(self, context: Context, before: State, after: State) -> Event:
         lock = self.lock.compile(context.world)(before)

@@ -156,11 +156,6 @@ class NumberTable:
         self.values[slot] = sid
         self.size += 1
 
-    @property
-    def memory_bytes(self) -> int:
-        """The size of its two arrays."""
-        return array_bytes(self.keys, self.values)
-
 
 class FingerprintStore(Store[S]):
     """64-bit fingerprints in an open-addressing table (linear probing),
@@ -266,4 +261,5 @@ class FingerprintStore(Store[S]):
 
     def memory_bytes(self) -> int:
         """The fingerprint table and the two generations of numbers."""
-        return array_bytes(self.keys) + self.older.memory_bytes + self.newer.memory_bytes
+        numbers = (self.older.keys, self.older.values, self.newer.keys, self.newer.values)
+        return array_bytes(self.keys, *numbers)
