@@ -170,3 +170,68 @@ def test_a_property_that_reads_more_than_it_declares_is_caught() -> None:
         _registry_with(right), "dirops/two-creates", options=AUDITED, properties=("new-link",)
     )
     assert found.result.verdict is Verdict.VIOLATED
+
+
+def _bits(model: KernelModel, name: str) -> int:
+    """The mask of the world's slots called ``name``."""
+    return sum(1 << i for i, slot in enumerate(model.world.slots) if slot.name == name)
+
+
+def test_reads_name_single_slots_patterns_and_one_thread_returned(shipped: Registry) -> None:
+    model = shipped.build(shipped.scenario("namei/stat-unlink-create"))
+    assert bin(_bits(model, "nlink(/a/x)")).count("1") == 2
+    assert model.locations(["nlink(/a/x)"]) == _bits(model, "nlink(/a/x)")
+    assert model.locations(["nlink(/a/*)"]) == _bits(model, "nlink(/a/x)")
+    every_link_count = [slot.name for slot in model.world.slots if slot.name.startswith("nlink(")]
+    assert model.locations(["nlink"]) == sum(_bits(model, name) for name in set(every_link_count))
+    assert model.locations(["dentry(/nowhere)"]) == 0
+    every = model.locations(["returned"])
+    second = model.locations(["returned(T2)"])
+    assert bin(every).count("1") == len(model.threads) and bin(second).count("1") == 1
+    assert second & every and model.locations(["returned(T*)"]) == every
+
+
+def _new_link_of_files(model: KernelModel) -> list[str]:
+    return [f"nlink({inode.path})" for inode in model.world.inodes if not inode.is_dir]
+
+
+def test_a_property_may_name_what_it_reads_from_the_model() -> None:
+    def files_only(model: KernelModel) -> Check[State]:
+        initial = model.initial
+        slots = [inode.nlink for inode in model.world.inodes if not inode.is_dir]
+        return lambda state: (
+            "a file's link count changed"
+            if any(state[slot] != initial[slot] for slot in slots)
+            else None
+        )
+
+    right = PropertyDef("new-link", "", PropertyKind.ALWAYS, files_only, _new_link_of_files)
+    found = check_scenario(
+        _registry_with(right), "dirops/two-creates", options=AUDITED, properties=("new-link",)
+    )
+    assert found.result.verdict is Verdict.VIOLATED
+    model = _registry_with(right).build(
+        fresh_registry().scenario("dirops/two-creates"), (), ("new-link",)
+    )
+    (prop,) = model.properties()
+    directories = sum(_bits(model, f"nlink({i.path})") for i in model.world.inodes if i.is_dir)
+    assert prop.reads and not prop.reads & directories
+    dentries_only = PropertyDef(
+        "new-link", "", PropertyKind.ALWAYS, files_only, lambda model: ["dentry"]
+    )
+    with pytest.raises(UndeclaredRead, match="new-link"):
+        check_scenario(
+            _registry_with(dentries_only),
+            "dirops/two-creates",
+            options=AUDITED,
+            properties=("new-link",),
+        )
+
+
+def test_namespace_does_not_read_the_directories_locks(shipped: Registry) -> None:
+    model = shipped.build(shipped.scenario("dirops/rename-rmdir-link"), (), ("namespace",))
+    (prop,) = model.properties()
+    assert prop.reads is not None
+    for inode in model.world.inodes:
+        lock = _bits(model, f"i_rwsem({inode.path})")
+        assert bool(prop.reads & lock) is not inode.is_dir, inode.path

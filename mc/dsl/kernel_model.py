@@ -115,12 +115,14 @@ class KernelModel(Model[State, Action]):
         """The mask of what a property declares it reads (``reads=``): slot
         families by name or shell pattern (``dentry`` is every ``dentry(...)``
         slot, a slot without a ``(`` is a family of its own, ``block *``
-        every block), ``returned`` for whether each thread has returned and,
-        once it has, its return value and registers, ``error`` for the
-        protocol errors steps record (no location: a step that records one
-        halts the run, see ``pending``).  A name no slot of the world has
-        reads nothing of it."""
+        every block), single slots by name or pattern (``i_rwsem(/a/x)``,
+        ``dentry(/a/*)``), ``returned`` for whether each thread has returned
+        and, once it has, its return value and registers (``returned(T2)``
+        for one thread's), ``error`` for the protocol errors steps record
+        (no location: a step that records one halts the run, see
+        ``pending``).  A name no slot of the world has reads nothing of it."""
         families: dict[str, int] = {}
+        slots: dict[str, int] = {}
         private = {t.slots.pc for t in self.threads} | {t.slots.ret for t in self.threads}
         for thread in self.threads:
             private |= thread.registers
@@ -128,13 +130,17 @@ class KernelModel(Model[State, Action]):
             if index != ERROR_SLOT and index not in private:
                 family = slot.name.split("(", 1)[0]
                 families[family] = families.get(family, 0) | 1 << index
+                slots[slot.name] = slots.get(slot.name, 0) | 1 << index
+        base = len(self.world.slots)
+        returned = {thread.name: 1 << base + tid for tid, thread in enumerate(self.threads)}
         mask = 0
         for name in names:
             if name == "returned":
                 mask |= self._returned_bits
+            elif name.startswith("returned(") and name.endswith(")"):
+                mask |= _matching(returned, name.removeprefix("returned(")[:-1])
             elif name != "error":
-                for family in fnmatch.filter(families, name):
-                    mask |= families[family]
+                mask |= _matching(families, name) | _matching(slots, name)
         return mask
 
     @property
@@ -854,6 +860,14 @@ def _members(mask: int) -> Iterator[int]:
         low = mask & -mask
         yield low.bit_length() - 1
         mask ^= low
+
+
+def _matching(masks: dict[str, int], pattern: str) -> int:
+    """The union of the masks whose names ``pattern`` is or matches."""
+    found = masks.get(pattern, 0)
+    for name in fnmatch.filter(masks, pattern):
+        found |= masks[name]
+    return found
 
 
 def _union(masks: Iterable[int]) -> int:

@@ -21,7 +21,7 @@ from mc.dsl.kernel_model import KernelModel, PropertyDef, build_threads
 from mc.dsl.operation import Invocation, Operation, caller_source
 from mc.dsl.program import Program
 from mc.dsl.steps import Source
-from mc.engine.model import Check, PropertyKind
+from mc.engine.model import Check, PropertyKind, declared_reads
 from mc.kernel.expr import State
 from mc.kernel.world import ModelError, World
 
@@ -246,14 +246,16 @@ def invariant(
     name: str,
     description: str,
     *,
-    reads: Sequence[str] | None = None,
+    reads: Sequence[str] | Callable[[KernelModel], Sequence[str]] | None = None,
     terminal: bool = False,
     needs: tuple[str, str] | None = None,
 ) -> Callable[[Callable[[KernelModel], Check[State]]], PropertyDef]:
     """Declare an invariant: the decorated ``f(model)`` returns the check of
     one state (None when it holds, else what is wrong).  ``reads`` names
-    the slot families the check reads (``["dentry", "nlink"]``; see
-    ``KernelModel.locations``); without it partial-order reduction is off
+    the slot families or slots the check reads (``["dentry", "nlink"]``; see
+    ``KernelModel.locations``), or is a function of the model giving those
+    names (``lambda model: [...]``, when the check reads some objects of a
+    family and not others); without it partial-order reduction is off
     in every run that checks the invariant.  ``terminal`` checks it only
     on states where no thread can move (every thread returned, or a
     deadlock).  ``needs`` is the world part a scenario's operations must
@@ -262,7 +264,7 @@ def invariant(
     it cannot be asked for the invariant (exit 2, naming what it lacks)."""
 
     def wrap(checker: Callable[[KernelModel], Check[State]]) -> PropertyDef:
-        declared = None if reads is None else tuple(reads)
+        declared = declared_reads(reads)
         prop = PropertyDef(
             name, description, PropertyKind.ALWAYS, checker, declared, terminal, needs
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 
@@ -125,6 +125,16 @@ Locate = Callable[[Sequence[str]], int]
 """How a model turns the names of what a property reads into a mask of its
 locations (raising ``ValueError`` on a name it does not know)."""
 
+Reads = tuple[str, ...] | Callable[[Any], Sequence[str]]
+"""What a property declares it reads: names, or a function of the built
+model giving them (for a check that reads some objects of a family and
+not others, which only the model's objects tell apart)."""
+
+
+def declared_reads(reads: Sequence[str] | Callable[[Any], Sequence[str]] | None) -> Reads | None:
+    """A ``reads=`` argument as ``PropertyDef`` keeps it."""
+    return reads if reads is None or callable(reads) else tuple(reads)
+
 
 @attrs.frozen
 class PropertyDef(Generic[S, M]):
@@ -133,8 +143,10 @@ class PropertyDef(Generic[S, M]):
     (``checker(model)`` returns a ``Check``).
 
     ``reads`` names what the check reads, in the terms of the models it is
-    made for (a kernel model names slot families: ``("dentry", "nlink")``);
-    None when not declared, which turns partial-order reduction off for
+    made for (a kernel model names slot families: ``("dentry", "nlink")``),
+    or is a function of the built model that names it (only the model
+    tells which slots a check of some of a family's objects reads); None
+    when not declared, which turns partial-order reduction off for
     every run that checks the property.  ``terminal``: the check is
     evaluated only on states without enabled actions.  ``needs`` says what
     a model must have for the check to see anything: the name of a part of
@@ -145,14 +157,15 @@ class PropertyDef(Generic[S, M]):
     description: str
     kind: PropertyKind
     checker: Callable[[M], Check[S]] = attrs.field(eq=False)
-    reads: tuple[str, ...] | None = None
+    reads: Reads | None = None
     terminal: bool = False
     needs: tuple[str, str] | None = None
 
     def make(self, model: M, locate: Locate | None = None) -> Property[S]:
         """The property of ``model``; ``locate`` resolves ``reads`` (without
         it the reads are undeclared)."""
-        reads = None if self.reads is None or locate is None else locate(self.reads)
+        names = self.reads(model) if callable(self.reads) else self.reads
+        reads = None if names is None or locate is None else locate(names)
         terminal = self.terminal or self.kind is PropertyKind.DEADLOCK_FREE
         return Property(
             self.name, self.kind, self.checker(model), self.description, reads, terminal
@@ -164,19 +177,19 @@ def declare(
     description: str,
     kind: PropertyKind = PropertyKind.ALWAYS,
     *,
-    reads: Sequence[str] | None = None,
+    reads: Sequence[str] | Callable[[Any], Sequence[str]] | None = None,
     terminal: bool = False,
     needs: tuple[str, str] | None = None,
 ) -> Callable[[Callable[[N], Check[S]]], PropertyDef[S, N]]:
     """Declare a property on the function that makes its check for a
     model: ``@declare("mutex", "at most one thread in the section",
-    reads=["section"])``.  ``reads`` names what the check reads (see
-    ``PropertyDef``); ``terminal`` evaluates it only where no action is
-    enabled; ``needs`` is what a model must have for it (see ``PropertyDef``)."""
+    reads=["section"])``.  ``reads`` names what the check reads, or is a
+    function of the model naming it (see ``PropertyDef``); ``terminal``
+    evaluates it only where no action is enabled; ``needs`` is what a model
+    must have for it (see ``PropertyDef``)."""
 
     def wrap(checker: Callable[[N], Check[S]]) -> PropertyDef[S, N]:
-        declared = None if reads is None else tuple(reads)
-        return PropertyDef(name, description, kind, checker, declared, terminal, needs)
+        return PropertyDef(name, description, kind, checker, declared_reads(reads), terminal, needs)
 
     return wrap
 
