@@ -163,8 +163,9 @@ def test_a_property_that_does_not_say_what_it_reads_turns_the_reduction_off() ->
 def test_a_property_that_reads_more_than_it_declares_is_caught() -> None:
     wrong = PropertyDef("new-link", "", PropertyKind.ALWAYS, _new_link, ("dentry",))
     registry = _registry_with(wrong)
-    with pytest.raises(UndeclaredRead, match="new-link"):
+    with pytest.raises(UndeclaredRead, match=r"new-link reads nlink\(/a/\w+\), which") as caught:
         check_scenario(registry, "dirops/two-creates", options=AUDITED, properties=("new-link",))
+    assert caught.value.locations and all(n.startswith("nlink(") for n in caught.value.locations)
     right = PropertyDef("new-link", "", PropertyKind.ALWAYS, _new_link, ("nlink",))
     found = check_scenario(
         _registry_with(right), "dirops/two-creates", options=AUDITED, properties=("new-link",)

@@ -212,3 +212,56 @@ def test_model_directories_skip_tests_and_private_files(vfsmc: Run, tmp_path: Pa
     result = vfsmc("list", "--models", "d")
     assert result.exit_code == 0, result.output
     assert "skipping/same-order" in result.output
+
+
+LINK_COUNTS = '''\
+"""An invariant over link counts whose reads= names the files' only."""
+
+from mc.dsl import invariant, scenario
+from mc.models.dirops import mkdir, rmdir
+
+
+def files(model):
+    return [f"nlink({{inode.path}})" for inode in model.world.inodes if not inode.is_dir]
+
+
+@invariant("links-kept", "no link count changes", reads={reads})
+def links_kept(model):
+    initial = model.initial
+    slots = [inode.nlink for inode in model.world.inodes{which}]
+    changed = lambda state: [s for s in slots if state[s] != initial[s]]
+    return lambda state: f"slots {{changed(state)}} changed" if changed(state) else None
+
+
+scenario(
+    "links/mkdir-rmdir",
+    "a mkdir beside an rmdir",
+    tree=["/a/", "/b/"],
+    threads=[mkdir("/a/d"), rmdir("/b")],
+    properties=["links-kept", "deadlock"],
+)
+'''
+
+
+def test_audit_reads_names_the_slot_a_property_reads_undeclared(vfsmc: Run, tmp_path: Path) -> None:
+    files = {
+        "every.py": LINK_COUNTS.format(reads="files", which=""),
+        "family.py": LINK_COUNTS.format(reads="lambda model: ['nlink']", which=""),
+        "files.py": LINK_COUNTS.format(reads="files", which=" if not inode.is_dir"),
+    }
+    for name, text in files.items():
+        _write(tmp_path / "mine", name, text)
+    unaudited = vfsmc("check", "mine/every.py:links/mkdir-rmdir", "--no-save")
+    assert unaudited.exit_code == 1, unaudited.output
+    audited = vfsmc("check", "mine/every.py:links/mkdir-rmdir", "--no-save", "--audit-reads")
+    assert audited.exit_code == 2, audited.output
+    assert audited.output.strip().splitlines()[-1] == (
+        "vfsmc: error: property links-kept reads nlink(/a), nlink(/a/d), which its reads= "
+        "declaration leaves out (its answer changes when any one is reset alone)"
+    )
+    found = vfsmc("check", "mine/family.py:links/mkdir-rmdir", "--no-save", "--audit-reads")
+    assert found.exit_code == 1, found.output
+    kept = vfsmc("check", "mine/files.py:links/mkdir-rmdir", "--no-save", "--audit-reads")
+    assert kept.exit_code == 0, kept.output
+    spread = vfsmc("check", "mine/files.py:links/mkdir-rmdir", "--audit-reads", "--workers", "2")
+    assert spread.exit_code == 2 and "--audit-reads searches in one process" in spread.output

@@ -22,7 +22,7 @@ from mc.check.recorded import default_out, load_recorded
 from mc.check.registry import build_model, with_files
 from mc.check.replay import ReplayReport, replay
 from mc.cli.completion import complete_property, complete_scenario, complete_variant
-from mc.cli.errors import Group, message_of, one_line_errors, say
+from mc.cli.errors import Group, fail, message_of, one_line_errors, say
 from mc.cli.options import (
     max_memory_option,
     models_option,
@@ -32,7 +32,7 @@ from mc.cli.options import (
     without,
 )
 from mc.dsl.scenario import Registry, Scenario, UnknownName
-from mc.engine.explore import Options
+from mc.engine.explore import Options, UndeclaredRead
 from mc.engine.result import Strategy, Verdict
 from mc.kernel.world import ModelError
 from mc.text import printable
@@ -159,6 +159,12 @@ def _progress(states: int, transitions: int, depth: int, seconds: float) -> None
     help="Keep every state in full instead of 64-bit fingerprints.",
 )
 @click.option(
+    "--audit-reads",
+    is_flag=True,
+    help="Check on every state that each property answers alike with every slot its "
+    "reads= leaves out reset (slower; exit 2 naming the slot it reads undeclared).",
+)
+@click.option(
     "--symmetry",
     is_flag=True,
     help="Explore one of each set of states that differ by a permutation of threads "
@@ -201,6 +207,7 @@ def check(
     progress: bool | None,
     reduce: bool,
     exact: bool,
+    audit_reads: bool,
     symmetry: bool,
     workers: int,
     backend: str,
@@ -222,6 +229,7 @@ def check(
         interruptible=True,
         reduce=reduce,
         exact=exact,
+        audit_reads=audit_reads,
     )
     if address is not None and backend != "ray":
         raise click.UsageError("--address needs --backend ray")
@@ -234,6 +242,8 @@ def check(
             raise click.UsageError("--workers and --backend ray search breadth-first (no --dfs)")
         if symmetry:
             raise click.UsageError("--symmetry searches in one process (no --workers or ray)")
+        if audit_reads:
+            raise click.UsageError("--audit-reads searches in one process (no --workers or ray)")
         sources = [Path(path).resolve() for path in models]
         if ".py:" in scenario:
             sources.append(Path(scenario.split(".py:", 1)[0] + ".py").resolve())
@@ -241,7 +251,10 @@ def check(
             workers, backend == "ray", address, functools.partial(build_model, tuple(sources))
         )
     with usermodels.reported():
-        outcome = check_scenario(reg, name, variants, chosen, options, spread, symmetry)
+        try:
+            outcome = check_scenario(reg, name, variants, chosen, options, spread, symmetry)
+        except UndeclaredRead as error:
+            fail(str(error))
         omitted = _omitted(reg, outcome.scenario) if chosen is None else []
     if show_progress and outcome.result.stats.seconds >= 1.0:
         click.echo("", err=True)

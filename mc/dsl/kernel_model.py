@@ -162,6 +162,9 @@ class KernelModel(Model[State, Action]):
                     values[slot] = state[slot]
         return tuple(values)
 
+    def location_name(self, index: int) -> str:
+        return self.world.slots[index].name
+
     def regions(self, tid: int) -> Regions:
         """The slot regions of the world as thread ``tid`` sees them."""
         private = [frozenset((t.slots.pc, t.slots.ret)) | t.registers for t in self.threads]

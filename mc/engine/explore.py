@@ -19,7 +19,7 @@ import attrs
 
 from mc.engine.bfs import breadth_first
 from mc.engine.dfs import depth_first
-from mc.engine.model import Model, PropertyKind
+from mc.engine.model import Model, Property, PropertyKind
 from mc.engine.reduction import Reduction
 from mc.engine.result import Path, Result, Stats, Strategy, Verdict, Violation
 from mc.engine.store import (
@@ -117,13 +117,19 @@ class UndeclaredRead(Exception):
     leave out: the declaration is wrong, and partial-order reduction would
     not be sound with it."""
 
-    def __init__(self, prop: str, state: Hashable) -> None:
+    def __init__(self, prop: str, state: Hashable, locations: Sequence[str] = ()) -> None:
         super().__init__(
-            f"property {prop} reads a location its reads= declaration leaves out "
+            f"property {prop} reads {', '.join(locations)}, which its reads= declaration "
+            f"leaves out (its answer changes when {'any one' if len(locations) > 1 else 'it'} "
+            "is reset alone)"
+            if locations
+            else f"property {prop} reads a location its reads= declaration leaves out "
             "(its answer changes when the undeclared locations are reset)"
         )
         self.prop = prop
         self.state = state
+        self.locations = tuple(locations)
+        """The undeclared locations whose reset alone changes the answer."""
 
 
 class _Stop(Exception):
@@ -320,7 +326,21 @@ class Search(Generic[S, A]):
         for prop in self.audited:
             projected = self.model.project(state, initial, prop.reads or 0)
             if projected is not None and prop.check(projected) != prop.check(state):
-                raise UndeclaredRead(prop.name, state)
+                raise UndeclaredRead(prop.name, state, self._undeclared(prop, state, initial))
+
+    def _undeclared(self, prop: Property[S], state: S, initial: S) -> list[str]:
+        """The locations ``prop`` does not declare whose reset alone
+        changes its answer on ``state``, by name."""
+        answer = prop.check(state)
+        reads = prop.reads or 0
+        found = []
+        for index in range(len(state) if isinstance(state, tuple) else 0):
+            if reads >> index & 1:
+                continue
+            alone = self.model.project(state, initial, ~(1 << index))
+            if alone is not None and alone != state and prop.check(alone) != answer:
+                found.append(self.model.location_name(index))
+        return found
 
     def dead_end(self, state: S, sid: int) -> None:
         """Check a state without enabled actions."""

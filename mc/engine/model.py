@@ -248,6 +248,10 @@ class Model(ABC, Generic[S, A]):
         read), or None when the model has no locations."""
         return None
 
+    def location_name(self, index: int) -> str:
+        """What the location ``index`` of ``project`` is called."""
+        return f"location {index}"
+
     def halted(self, state: S) -> bool:
         """Whether ``state`` stops every actor at once (a model that ends
         the run on an error it records); an action that leads to such a
