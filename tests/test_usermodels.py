@@ -265,3 +265,25 @@ def test_audit_reads_names_the_slot_a_property_reads_undeclared(vfsmc: Run, tmp_
     assert kept.exit_code == 0, kept.output
     spread = vfsmc("check", "mine/files.py:links/mkdir-rmdir", "--audit-reads", "--workers", "2")
     assert spread.exit_code == 2 and "--audit-reads searches in one process" in spread.output
+
+
+@pytest.mark.parametrize(
+    ("reads", "message"),
+    [
+        ("lambda model: 'nlink'", "its reads= function gave 'nlink': it must give a list"),
+        ("lambda model: None", "its reads= function gave None: it must give a list"),
+        ("lambda model: [1]", "its reads= function gave [1]: it must give a list"),
+        ("lambda model: ['nlinks']", "its reads= function names 'nlinks', which is no slot"),
+        ("lambda model: ['nlink(/a/q)']", "names 'nlink(/a/q)', which is no slot of this"),
+        ("lambda model: ['returned(T9)']", "names 'returned(T9)', which is no slot of this"),
+        ("'nlink'", "reads= gave 'nlink': it must give a list of slot names"),
+    ],
+)
+def test_a_reads_declaration_that_cannot_be_right_is_one_line(
+    vfsmc: Run, tmp_path: Path, reads: str, message: str
+) -> None:
+    _write(tmp_path / "mine", "wrong.py", LINK_COUNTS.format(reads=reads, which=""))
+    result = vfsmc("check", "mine/wrong.py:links/mkdir-rmdir", "--no-save")
+    assert result.exit_code == 2, result.output
+    (line,) = [line for line in result.output.splitlines() if line.startswith("vfsmc: error")]
+    assert line.startswith("vfsmc: error: property links-kept") and message in line, line

@@ -28,6 +28,7 @@ from types import ModuleType
 from mc.check import expectations
 from mc.dsl.scenario import DeclaredTwice, Registry, Scenario, UnknownName
 from mc.dsl.steps import Context, Source, Step
+from mc.engine.model import DeclarationError
 from mc.kernel.world import ModelError
 from mc.project import ROOT, SHIPPED_MODELS
 from mc.trace import format as counterexample
@@ -40,6 +41,7 @@ _loaded: dict[Path, ModuleType] = {}
 _model_files: set[str] = set()
 PASSED_THROUGH = (
     UnknownName,
+    DeclarationError,
     counterexample.FormatError,
     expectations.ExpectationError,
     render_graph.GraphError,

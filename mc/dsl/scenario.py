@@ -264,7 +264,7 @@ def invariant(
     it cannot be asked for the invariant (exit 2, naming what it lacks)."""
 
     def wrap(checker: Callable[[KernelModel], Check[State]]) -> PropertyDef:
-        declared = declared_reads(reads)
+        declared = declared_reads(name, reads)
         prop = PropertyDef(
             name, description, PropertyKind.ALWAYS, checker, declared, terminal, needs
         )

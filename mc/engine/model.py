@@ -123,7 +123,7 @@ def sometimes(
 
 Locate = Callable[[Sequence[str]], int]
 """How a model turns the names of what a property reads into a mask of its
-locations (raising ``ValueError`` on a name it does not know)."""
+locations (a name it does not know reads nothing)."""
 
 Reads = tuple[str, ...] | Callable[[Any], Sequence[str]]
 """What a property declares it reads: names, or a function of the built
@@ -131,9 +131,30 @@ model giving them (for a check that reads some objects of a family and
 not others, which only the model's objects tell apart)."""
 
 
-def declared_reads(reads: Sequence[str] | Callable[[Any], Sequence[str]] | None) -> Reads | None:
-    """A ``reads=`` argument as ``PropertyDef`` keeps it."""
-    return reads if reads is None or callable(reads) else tuple(reads)
+def declared_reads(
+    name: str, reads: Sequence[str] | Callable[[Any], Sequence[str]] | None
+) -> Reads | None:
+    """A ``reads=`` argument as ``PropertyDef`` keeps it
+    (``DeclarationError`` when it is neither a list of names nor a
+    function)."""
+    if reads is None or callable(reads):
+        return reads
+    return names_of(reads, f"property {name}: reads=")
+
+
+class DeclarationError(ValueError):
+    """A property's declaration that cannot be right (its message names
+    the property and what is wrong)."""
+
+
+def names_of(names: object, what: str) -> tuple[str, ...]:
+    """``names`` as a tuple of names, when it is a list or tuple of
+    strings; else ``DeclarationError`` saying what ``what`` gave."""
+    if isinstance(names, (list, tuple)) and all(isinstance(name, str) for name in names):
+        return tuple(names)
+    raise DeclarationError(
+        f"{what} gave {names!r}: it must give a list of slot names, such as ['dentry']"
+    )
 
 
 @attrs.frozen
@@ -145,13 +166,14 @@ class PropertyDef(Generic[S, M]):
     ``reads`` names what the check reads, in the terms of the models it is
     made for (a kernel model names slot families: ``("dentry", "nlink")``),
     or is a function of the built model that names it (only the model
-    tells which slots a check of some of a family's objects reads); None
-    when not declared, which turns partial-order reduction off for
-    every run that checks the property.  ``terminal``: the check is
-    evaluated only on states without enabled actions.  ``needs`` says what
-    a model must have for the check to see anything: the name of a part of
-    the model and the same in words (``("device", "a block device")``);
-    None when any model will do."""
+    tells which slots a check of some of a family's objects reads; each
+    name it gives must be some location of the model, where a fixed name
+    may be of a family a model lacks); None when not declared, which
+    turns partial-order reduction off for every run that checks the
+    property.  ``terminal``: the check is evaluated only on states without
+    enabled actions.  ``needs`` says what a model must have for the check
+    to see anything: the name of a part of the model and the same in words
+    (``("device", "a block device")``); None when any model will do."""
 
     name: str
     description: str
@@ -164,8 +186,19 @@ class PropertyDef(Generic[S, M]):
     def make(self, model: M, locate: Locate | None = None) -> Property[S]:
         """The property of ``model``; ``locate`` resolves ``reads`` (without
         it the reads are undeclared)."""
-        names = self.reads(model) if callable(self.reads) else self.reads
-        reads = None if names is None or locate is None else locate(names)
+        reads = None
+        if callable(self.reads):
+            names = names_of(self.reads(model), f"property {self.name}: its reads= function")
+            if locate is not None:
+                reads = locate(names)
+                for name in names:
+                    if name != "error" and not locate([name]):
+                        raise DeclarationError(
+                            f"property {self.name}: its reads= function names {name!r}, "
+                            "which is no slot of this scenario"
+                        )
+        elif self.reads is not None and locate is not None:
+            reads = locate(self.reads)
         terminal = self.terminal or self.kind is PropertyKind.DEADLOCK_FREE
         return Property(
             self.name, self.kind, self.checker(model), self.description, reads, terminal
@@ -189,7 +222,9 @@ def declare(
     must have for it (see ``PropertyDef``)."""
 
     def wrap(checker: Callable[[N], Check[S]]) -> PropertyDef[S, N]:
-        return PropertyDef(name, description, kind, checker, declared_reads(reads), terminal, needs)
+        return PropertyDef(
+            name, description, kind, checker, declared_reads(name, reads), terminal, needs
+        )
 
     return wrap
 
