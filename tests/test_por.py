@@ -6,7 +6,7 @@ proviso is exercised), drawn at random by Hypothesis."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import attrs
 from hypothesis import given, settings
@@ -104,6 +104,13 @@ class Threads(Model[State, Action]):
 
     def halted(self, state: State) -> bool:
         return state[3]
+
+    def may_close_cycle(self, state: State, actor: Hashable, after: State) -> bool:
+        """A step that does not move its thread to a later instruction
+        (a jump back): every cycle of states holds one."""
+        assert isinstance(actor, int)
+        moved = after[0][actor]
+        return moved != DONE and moved <= state[0][actor]
 
     def _fire(self, tid: int, state: State) -> State | None:
         pcs, locks, variables, _ = state
@@ -282,3 +289,22 @@ def test_a_property_that_does_not_say_what_it_reads_turns_the_reduction_off() ->
     opaque = always("opaque", lambda state: None)
     reduced = Search(Threads(programs, [opaque]), Options()).run()
     assert reduced.stats.states == 27
+
+
+class NoProviso(Threads):
+    """``Threads`` claiming no step may close a cycle (wrongly, for a
+    program that jumps back)."""
+
+    def may_close_cycle(self, state: State, actor: Hashable, after: State) -> bool:
+        return False
+
+
+def test_the_cycle_proviso_keeps_a_thread_that_spins_from_hiding_the_others() -> None:
+    spinning = [Instr("jump", 0, 0, target=0)]
+    writer = [Instr("write", 1, 1)]
+    prop = differs(1, 1)
+    for strategy in (Strategy.BFS, Strategy.DFS):
+        found = Search(Threads([spinning, writer], [prop]), Options(strategy=strategy)).run()
+        assert found.verdict is Verdict.VIOLATED
+        missed = Search(NoProviso([spinning, writer], [prop]), Options(strategy=strategy)).run()
+        assert missed.verdict is Verdict.OK

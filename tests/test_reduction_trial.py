@@ -1,5 +1,5 @@
 """A search whose first ``REDUCTION_TRIAL`` states have no ample set stops
-looking for one (``Search.keep_reducing``): from then on it is the search
+looking for one (``AmpleSets.keep_reducing``): from then on it is the search
 without reduction, moves stored as indices among every enabled action while
 the earlier ones name an actor's action.  The counterexample it finds is the
 unreduced search's, move for move, in both orders and both stores, and
@@ -12,7 +12,7 @@ import pytest
 from mc.check.checker import Outcome, check_scenario
 from mc.check.replay import replay
 from mc.dsl.scenario import Registry
-from mc.engine import explore
+from mc.engine import ample
 from mc.engine.explore import Options
 from mc.engine.result import Strategy, Verdict
 
@@ -33,7 +33,7 @@ def _check(shipped: Registry, options: Options) -> Outcome:
 def test_a_search_that_stops_reducing_is_the_unreduced_one(
     shipped: Registry, monkeypatch: pytest.MonkeyPatch, strategy: Strategy, exact: bool
 ) -> None:
-    monkeypatch.setattr(explore, "REDUCTION_TRIAL", TRIAL)
+    monkeypatch.setattr(ample, "REDUCTION_TRIAL", TRIAL)
     full = _check(shipped, Options(reduce=False, strategy=strategy, exact=exact)).result
     outcome = _check(shipped, Options(strategy=strategy, exact=exact))
     tried = outcome.result
@@ -54,7 +54,7 @@ def test_a_search_that_stops_reducing_is_the_unreduced_one(
 
 
 def test_a_search_that_reduces_goes_on(shipped: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(explore, "REDUCTION_TRIAL", TRIAL)
+    monkeypatch.setattr(ample, "REDUCTION_TRIAL", TRIAL)
     full = check_scenario(shipped, "dirops/rename-rmdir-link", options=Options(reduce=False))
     reduced = check_scenario(shipped, "dirops/rename-rmdir-link", options=Options())
     assert reduced.result.stats.extra["reduced_states"] > 0

@@ -16,6 +16,7 @@ from mc.dsl.operation import Invocation, Op, Operation
 from mc.dsl.program import CompiledStep, Program, compile_program
 from mc.dsl.steps import (
     EffectStep,
+    LockStep,
     Regions,
     Resolver,
     Step,
@@ -107,6 +108,15 @@ class KernelModel(Model[State, Action]):
         self._resolving: list[_Resolving | None] = []
         """For each thread with steps whose footprint the state refines,
         what refines them (made with ``_pending``)."""
+        self._cyclic: list[list[bool]] = []
+        """For each thread and program counter, whether its step there or
+        a local step chained to it may go back in the thread's program
+        (made with ``_pending``)."""
+        self._queueing: list[list[bool]] = []
+        """For each thread and program counter, whether its step there is a
+        lock step: the only steps that leave their thread where it was only
+        to join a lock's queue of writers, which the thread leaves by
+        taking the lock and moving on."""
 
     def init_states(self) -> Sequence[State]:
         return (self.initial,)
@@ -217,6 +227,8 @@ class KernelModel(Model[State, Action]):
         (``pending``)."""
         table = []
         self._resolving = []
+        self._cyclic = []
+        self._queueing = []
         base = len(self.world.slots)
         part = self._interrupts
         regions = [self.regions(tid) for tid in range(len(self.threads))]
@@ -252,6 +264,8 @@ class KernelModel(Model[State, Action]):
             own, after, local = owns[tid], afters[tid], self._local[tid]
             chains = [_reached(pc, after, local.__getitem__) for pc in range(len(own))]
             reaches = Reach(after)
+            self._cyclic.append([reaches.loops(chain) for chain in chains])
+            self._queueing.append([isinstance(c.step, LockStep) for c in thread.steps])
             table.append(
                 [
                     Pending(tid, _union_footprints(own[at] for at in chain), rest)
@@ -270,6 +284,28 @@ class KernelModel(Model[State, Action]):
             resolving.predicted = _predicted(thread, regions[tid], resolving, others, self.initial)
             self._resolving.append(resolving)
         return table
+
+    def may_close_cycle(self, state: State, actor: Hashable, after: State) -> bool:
+        """Whether the step may lie on a cycle of the state graph: it (or a
+        local step chained to it) may go back in its thread's program (a
+        way on within a strongly connected part of the thread's step graph,
+        ``Reach.loops``), or it leaves the thread where it was other than
+        by joining a lock's queue.  A cycle of states brings every thread
+        back where it was: a thread that moves on it goes round a loop of
+        its program, whose every way on is of the first kind; a cycle on
+        which no thread moves would be made of steps that leave their
+        thread where it was, and queues only grow by those (their thread
+        leaves one by moving on), so it holds a step of the second kind.
+        (Kurshan, Levin, Minea, Peled and Yenigun, *Static partial order
+        reduction*, TACAS 1998: a transition of each cycle of a program is
+        marked, and no ample set holds one.)"""
+        assert isinstance(actor, int)
+        if self._pending is None:
+            self._pending = self._footprints()
+        pc_slot = self._pcs[actor]
+        pc = state[pc_slot]
+        stays = after[pc_slot] == pc and not self._queueing[actor][pc]
+        return stays or self._cyclic[actor][pc]
 
     def halted(self, state: State) -> bool:
         """An error state: a step recorded a protocol error and the run ends."""
@@ -792,6 +828,8 @@ class Reach:
         self.after = after
         self.components: list[list[int]] = []
         """The components, each after every component it leads to."""
+        self.where: dict[int, int] = {}
+        """Each step's component, by its position in ``components``."""
         index: dict[int, int] = {}
         low: dict[int, int] = {}
         stack: list[int] = []
@@ -825,10 +863,18 @@ class Reach:
                             component.append(member)
                             if member == node:
                                 break
+                        for member in component:
+                            self.where[member] = len(self.components)
                         self.components.append(component)
                     if work:
                         parent = work[-1][0]
                         low[parent] = min(low[parent], low[node])
+
+    def loops(self, steps: Sequence[int]) -> bool:
+        """Whether a way on from one of ``steps`` stays in its strongly
+        connected component (a way back to it exists)."""
+        where = self.where
+        return any(where[step] == where[target] for step in steps for target in self.after[step])
 
     def union(self, values: Sequence[int]) -> list[int]:
         """For each step, the union of ``values`` (masks, one a step) over

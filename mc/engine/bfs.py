@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from array import array
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable
 from typing import TypeVar
 
 from mc.engine.model import Model
@@ -19,17 +19,14 @@ def breadth_first(search: Expansion[S, A]) -> None:
     every state is first reached by a shortest path; among those, the one
     with fewest context switches is kept when the model names actors (the
     switches and last actor of each state are kept for the level being
-    expanded and the next one only)."""
-    successors = search.model.successors
+    expanded and the next one only).  Whether to go on looking for ample
+    sets is decided between levels, as the parallel search decides it."""
     store = search.store
     find = store.find
     add = search.add
     max_depth = search.options.max_depth
     clock = time.perf_counter
     prefer_fewer_switches = type(search.model).actor is not Model.actor
-    reduction = search.reduction
-    reduce = reduction is not None and reduction.active
-    lazy = search.lazy
     switches = array("H", bytes(2 * search.stored))
     last_actor = array("h", [-1] * search.stored)
     next_switches, next_last_actor = array("H"), array("h")
@@ -45,24 +42,14 @@ def breadth_first(search: Expansion[S, A]) -> None:
             layer_start, layer_end = layer_end, search.stored
             switches, last_actor = next_switches, next_last_actor
             next_switches, next_last_actor = array("H"), array("h")
+            reduction = search.reduction if search.keep_reducing() else None
             if reduction is not None:
                 reduction.turn()
         if clock() >= search.next_tick:
             search.tick(depth)
         state = store.take(sid)
         cut = max_depth is not None and depth >= max_depth
-        if reduce and not search.keep_reducing():
-            reduce = lazy = False
-        chosen: Sequence[tuple[int, A, S]]
-        if lazy:
-            chosen = search.expand(state, sid, cut)
-        else:
-            enabled = successors(state)
-            moves = search.ample(state, enabled, sid) if reduce and enabled and not cut else None
-            if moves is None:
-                chosen = [(move, action, nxt) for move, (action, nxt) in enumerate(enabled)]
-            else:
-                chosen = [(move, *enabled[move]) for move in moves]
+        chosen = search.moves(state, cut)
         if not chosen:
             search.dead_end(state, sid)
         elif cut:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable
 from typing import TypeVar
 
 from mc.engine.strategy import Expansion
@@ -14,33 +14,20 @@ A = TypeVar("A")
 
 def depth_first(search: Expansion[S, A]) -> None:
     """Expand the newest state first."""
-    successors = search.model.successors
     store = search.store
     find = store.find
     add = search.add
     max_depth = search.options.max_depth
     clock = time.perf_counter
     stack = [(sid, 0) for sid in reversed(range(search.stored))]
-    reduce = search.reduction is not None and search.reduction.active
-    lazy = search.lazy
     while stack:
         sid, depth = stack.pop()
         if clock() >= search.next_tick:
             search.tick(depth)
         state = store.take(sid)
         cut = max_depth is not None and depth >= max_depth
-        if reduce and not search.keep_reducing():
-            reduce = lazy = False
-        chosen: Sequence[tuple[int, S]]
-        if lazy:
-            chosen = [(move, nxt) for move, _action, nxt in search.expand(state, None, cut)]
-        else:
-            enabled = successors(state)
-            moves = search.ample(state, enabled, None) if reduce and enabled and not cut else None
-            if moves is None:
-                chosen = [(move, nxt) for move, (_action, nxt) in enumerate(enabled)]
-            else:
-                chosen = [(move, enabled[move][1]) for move in moves]
+        search.keep_reducing()
+        chosen = search.moves(state, cut)
         if not chosen:
             search.dead_end(state, sid)
             continue
@@ -49,7 +36,7 @@ def depth_first(search: Expansion[S, A]) -> None:
             continue
         search.transitions += len(chosen)
         fresh = []
-        for move, nxt in chosen:
+        for move, _action, nxt in chosen:
             if find(nxt) is None:
                 fresh.append(add(nxt, sid, move))
         if fresh:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import resource
 import time
 from array import array
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
 import attrs
 
+from mc.engine.ample import AmpleSets, Moves, enabled_indices
 from mc.engine.bfs import breadth_first
 from mc.engine.dfs import depth_first
 from mc.engine.model import Model, Property, PropertyKind
@@ -39,12 +40,6 @@ on the clock, before each state is expanded, whatever a state costs."""
 MEMORY_HEADROOM = 0.9
 """The default memory limit: what the process holds when the search starts
 plus this share of the memory the machine has available."""
-ACTOR_MOVE_BITS = 8
-ACTOR_MOVE_LIMIT = 1 << ACTOR_MOVE_BITS
-"""How many actions of one actor a stored move can name (see ``Search.lazy``)."""
-REDUCTION_TRIAL = 2_000
-"""How many states a search expands looking for ample sets before it stops
-looking when it has found none (``Search.keep_reducing``)."""
 PROGRESS_AFTER_SECONDS = 1.0
 PROGRESS_INTERVAL_SECONDS = 0.5
 
@@ -197,30 +192,15 @@ class Search(Generic[S, A]):
         if not audit:
             self.audited = []
         self.property_names = [p.name for p in properties]
-        self.reduction = Reduction(model, properties) if self.options.reduce else None
-        self.lazy = (
-            self.reduction is not None
-            and self.reduction.active
-            and type(model).successors_of is not Model.successors_of
+        self.ample_sets: AmpleSets[S, A] = AmpleSets(
+            model, Reduction(model, properties) if self.options.reduce else None
         )
-        """Whether only the actions of the actors an ample set holds are
-        computed (``expand``); the moves stored are then ``position <<
-        ACTOR_MOVE_BITS | index``: the actor's position in ``pending`` and
-        the action's among that actor's (``path_to`` turns them into
-        indices among every enabled action)."""
+        """The moves explored from each state (``AmpleSets``)."""
         self.started = 0.0
         self.last_progress = 0.0
         self.next_tick = 0.0
         self.memory_limit: int | None = None
         self.depth_cut = False
-        self.reduced = 0
-        self.tried = 0
-        """How many states the search looked for an ample set of (see
-        ``keep_reducing``)."""
-        self.lazy_before: int | None = None
-        """The number of states stored when the search stopped computing
-        the actions of some actors only (``keep_reducing``): the moves of
-        states numbered below it are ``lazy`` ones."""
 
     @property
     def states(self) -> Sequence[S]:
@@ -265,10 +245,7 @@ class Search(Generic[S, A]):
         stored = self.stored
         growth = max(0, _resident_bytes() - baseline)
         extra = dict(self.model.statistics(self.store.kept()))
-        if self.options.reduce and (self.reduction is None or self.reduction.active):
-            extra["reduced_states"] = self.reduced
-            if self.reduction is None:
-                extra["reduction_stopped_after"] = self.tried
+        extra.update(self.ample_sets.statistics() if self.options.reduce else {})
         if not self.store.exact:
             extra["fingerprint_bits"] = 64
         stats = Stats(
@@ -370,86 +347,24 @@ class Search(Generic[S, A]):
             self.last_progress = now
             sink(self.stored, self.transitions, depth, elapsed)
 
-    def ample(self, state: S, enabled: Sequence[tuple[A, S]], sid: int | None) -> list[int] | None:
-        """The moves of an ample set of ``state`` that meets the cycle
-        proviso and halts nothing, or None to expand it fully.  A successor
-        passes the proviso when it is new or, in breadth-first order (``sid``
-        given), stored after ``state``."""
-        assert self.reduction is not None
-        actor = self.model.actor
-        halted = self.model.halted
-        find = self.store.find
-        for moves in self.reduction.candidates(state, [actor(a) for a, _ in enabled]):
-            for move in moves:
-                nxt = enabled[move][1]
-                known = find(nxt)
-                if (known is not None and (sid is None or known <= sid)) or halted(nxt):
-                    break
-            else:
-                self.reduced += 1
-                return moves
-        return None
+    @property
+    def reduction(self) -> Reduction | None:
+        """The reduction the search applies (None when it does not, or no
+        longer does)."""
+        return self.ample_sets.reduction
 
-    def expand(self, state: S, sid: int | None, full: bool = False) -> list[tuple[int, A, S]]:
-        """The moves to explore from ``state`` (see ``lazy``), with their
-        actions and successors: those of an ample set that meets the cycle
-        proviso and halts nothing (as ``ample``), else every enabled one;
-        ``full`` asks for every one.  Each actor's actions are computed
-        once, and only where the choice of the ample set needs them
-        (``Reduction.plans``); an empty answer is a dead end."""
-        model = self.model
-        pending = model.pending(state)
-        if pending is None:
-            raise ValueError("a model that gives successors_of must give pending for every state")
-        count = len(pending)
-        if count > ACTOR_MOVE_LIMIT:
-            raise ValueError(f"more than {ACTOR_MOVE_LIMIT} actors")
-        successors_of = model.successors_of
-        fired: list[Sequence[tuple[A, S]] | None] = [None] * count
+    @property
+    def lazy(self) -> bool:
+        """Whether the moves stored are lazy ones (``AmpleSets.lazy``)."""
+        return self.ample_sets.lazy
 
-        def actions(at: int) -> Sequence[tuple[A, S]]:
-            found = fired[at]
-            if found is None:
-                found = fired[at] = successors_of(state, pending[at].actor)
-            return found
-
-        plans = () if full or count < 2 or self.reduction is None else self.reduction.plans(pending)
-        if plans:
-            find = self.store.find
-            halted = model.halted
-            for visible, members, outside in plans:
-                if any(actions(at) for at in visible):
-                    continue
-                chosen = _numbered(members, actions)
-                if not chosen:
-                    continue
-                for _move, _action, nxt in chosen:
-                    known = find(nxt)
-                    if (known is not None and (sid is None or known <= sid)) or halted(nxt):
-                        break
-                else:
-                    if any(actions(at) for at in outside):
-                        self.reduced += 1
-                        return chosen
-        return _numbered(range(count), actions)
+    def moves(self, state: S, cut: bool) -> Moves[A, S]:
+        """The moves to explore from ``state`` (``AmpleSets.moves``)."""
+        return self.ample_sets.moves(state, cut)
 
     def keep_reducing(self) -> bool:
-        """Whether to look for an ample set of the next state expanded: for
-        the first ``REDUCTION_TRIAL`` states, and on once one was found.
-        When the search stops looking, it is the search without reduction
-        from then on (full expansion is always sound): the reduction is
-        dropped, and the moves of the states stored from then on are
-        indices among every enabled action (``lazy_before``)."""
-        if self.reduction is None:
-            return False
-        if self.reduced or self.tried < REDUCTION_TRIAL:
-            self.tried += 1
-            return True
-        self.reduction = None
-        if self.lazy:
-            self.lazy = False
-            self.lazy_before = self.stored
-        return False
+        """Whether to go on looking for ample sets (``AmpleSets.keep_reducing``)."""
+        return self.ample_sets.keep_reducing(self.stored)
 
     def path_to(self, sid: int) -> Path[S, A]:
         """The stored path from an initial state to state ``sid``."""
@@ -459,49 +374,13 @@ class Search(Generic[S, A]):
             sid = self.parent[sid]
         chain.reverse()
         moves = [self.move[s] for s in chain[1:]]
-        lazy_before = self.stored if self.lazy else self.lazy_before
+        lazy_before = self.stored if self.lazy else self.ample_sets.lazy_before
         if lazy_before is not None:
             lazy = [s < lazy_before for s in chain[1:]]
-            moves = self._enabled_indices(self.move[chain[0]], moves, lazy)
+            moves = enabled_indices(self.model, self.move[chain[0]], moves, lazy)
         kept = self.states
         stored = [kept[s] for s in chain] if kept else None
         return replay_moves(self.model, self.move[chain[0]], moves, stored)
-
-    def _enabled_indices(self, init: int, moves: Sequence[int], lazy: Sequence[bool]) -> list[int]:
-        """The stored moves of a path from the initial state at ``init`` as
-        indices among every enabled action: those ``lazy`` marks are
-        ``lazy`` ones (see ``lazy``), the others are such indices already."""
-        model = self.model
-        state = model.init_states()[init]
-        found = []
-        for move, encoded in zip(moves, lazy, strict=True):
-            if not encoded:
-                found.append(move)
-                state = model.successors(state)[move][1]
-                continue
-            position, index = move >> ACTOR_MOVE_BITS, move & ACTOR_MOVE_LIMIT - 1
-            pending = model.pending(state)
-            assert pending is not None
-            before = sum(len(model.successors_of(state, p.actor)) for p in pending[:position])
-            found.append(before + index)
-            state = model.successors_of(state, pending[position].actor)[index][1]
-        return found
-
-
-def _numbered(
-    positions: Iterable[int], actions: Callable[[int], Sequence[tuple[A, S]]]
-) -> list[tuple[int, A, S]]:
-    """The actions of the actors at ``positions``, each with its stored move
-    (see ``Search.lazy``) and the state it leads to."""
-    found = []
-    for at in positions:
-        base = at << ACTOR_MOVE_BITS
-        enabled = actions(at)
-        if len(enabled) > ACTOR_MOVE_LIMIT:
-            raise ValueError(f"an actor has more than {ACTOR_MOVE_LIMIT} actions enabled")
-        for index, (action, nxt) in enumerate(enabled):
-            found.append((base | index, action, nxt))
-    return found
 
 
 def replay_moves(

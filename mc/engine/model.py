@@ -268,6 +268,17 @@ class Model(ABC, Generic[S, A]):
         actor missing from the list may act again."""
         return None
 
+    def may_close_cycle(self, state: S, actor: Hashable, after: S) -> bool:
+        """Whether ``actor``'s action from ``state`` to ``after`` may lie on a
+        cycle of the state graph.  Partial-order reduction explores a state
+        through an ample set only when none of its actions may (its cycle
+        proviso), so the model must answer True for at least one action of
+        every cycle; a model whose actors move through programs can answer
+        False for an action that moves its actor forward where no path of
+        its program leads back.  The default, True for every action, leaves
+        no state reduced."""
+        return True
+
     def successors_of(self, state: S, actor: Hashable) -> Sequence[tuple[A, S]]:
         """The actions ``actor`` (as ``pending(state)`` names it) has enabled
         in ``state`` with the states they lead to, in the order

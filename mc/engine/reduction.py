@@ -39,12 +39,19 @@ only the enabled actions ``A`` of a set ``P`` of actors when:
   ``terminal`` is evaluated by the explorers only on states without
   enabled actions, so the declaration cannot be wrong in a way that
   matters here.
-- C3 (cycle proviso): no cycle of the reduced graph is closed by reduced
-  states only.  The search reduces ``s`` only when every state ``A`` leads
-  to is new, or (breadth-first) stored after ``s``: states are expanded in
-  storage order there, so along a cycle of reduced states the storage
-  order would increase all the way round, which it cannot.  Otherwise
-  ``s`` is fully expanded.
+- C3 (cycle proviso): every cycle of the reduced graph holds a fully
+  expanded state.  The model marks actions that may lie on a cycle of the
+  state graph (``Model.may_close_cycle``), at least one on every cycle, and
+  the search reduces ``s`` only when no action of ``A`` is marked: the
+  state a marked action of a cycle leaves is then fully expanded.  This
+  is the static form of the proviso (Kurshan, Levin, Minea, Peled and
+  Yenigun, *Static partial order reduction*, TACAS 1998: a transition of
+  every cycle of each process's control flow is marked); it asks nothing
+  of what the search has stored, so the reduced graph is a function of
+  the state alone, and breadth-first, depth-first and parallel searches
+  explore the same one.  A kernel model marks a step that may go back in
+  its thread's program and a step that leaves its thread where it was
+  other than to join a lock's queue (``KernelModel.may_close_cycle``).
 
 An action that leads to a state where the model halts every actor (an
 error it records) disables every other actor: a candidate with such an

@@ -5,7 +5,7 @@ search it drives: the stored states, the bounds and the checks, which
 from __future__ import annotations
 
 from array import array
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable
 from typing import Any, Protocol, TypeVar
 
 from mc.engine.model import Model
@@ -21,7 +21,11 @@ class Expansion(Protocol[S, A]):
 
     model: Model[S, A]
     store: Store[S]
-    reduction: Reduction | None
+
+    @property
+    def reduction(self) -> Reduction | None:
+        """The reduction the search applies, while it does."""
+
     stored: int
     transitions: int
     max_depth: int
@@ -29,7 +33,6 @@ class Expansion(Protocol[S, A]):
     next_tick: float
     parent: array[int]
     move: array[int]
-    lazy: bool
 
     @property
     def options(self) -> Any:
@@ -45,11 +48,9 @@ class Expansion(Protocol[S, A]):
         """Check a state without enabled actions."""
 
     def keep_reducing(self) -> bool:
-        """Whether to look for an ample set of the next state expanded."""
+        """Whether to go on looking for ample sets (the search stops
+        looking when it found none in its first states)."""
 
-    def ample(self, state: S, enabled: Sequence[tuple[A, S]], sid: int | None) -> list[int] | None:
-        """The moves of an ample set of ``state``, or None to expand it fully."""
-
-    def expand(self, state: S, sid: int | None, full: bool = False) -> list[tuple[int, A, S]]:
-        """The moves to explore from ``state``, computing only the actions
-        of the actors they hold."""
+    def moves(self, state: S, cut: bool) -> list[tuple[int, A, S]]:
+        """The moves to explore from ``state``, with their actions and the
+        states they lead to: an ample set's or every enabled one."""
