@@ -48,15 +48,20 @@ CONFIGS: dict[str, list[str]] = {
     "por": ["--exact"],
     "por+fingerprints": [],
     "por, no namespace": ["--no-property", "namespace"],
-    "2 workers": ["--workers", "2"],
-    "ray, 2 workers": ["--workers", "2", "--backend", "ray"],
+    "2 workers": ["--workers", "2", "--no-por"],
+    "por, 2 workers": ["--workers", "2"],
+    "ray, 2 workers": ["--workers", "2", "--backend", "ray", "--no-por"],
     "symmetry": ["--symmetry"],
     "symmetry, full states": ["--symmetry", "--exact"],
 }
 """Each configuration: the ``vfsmc check`` options it adds."""
-ONE_WORKER = "unreduced+fingerprints"
-"""The configuration the spread ones are compared with (they do not reduce)."""
-SPREAD = ("2 workers", "ray, 2 workers")
+SPREAD = {
+    "2 workers": "unreduced+fingerprints",
+    "por, 2 workers": "por+fingerprints",
+    "ray, 2 workers": "unreduced+fingerprints",
+}
+"""Each configuration over workers, with the one-process configuration it
+is compared with (the same reduction, or none)."""
 
 
 def _children_cpu() -> float:
@@ -189,9 +194,10 @@ def targets(measured: Measured, spin_ratio: float | None) -> None:
         all(size <= 32 for _name, _config, size, _growth in sizes) if sizes else None,
     )
     speedups = [
-        (name, one[1] / two[1])
+        (f"{name} {config}", one[1] / two[1])
         for (name, config), two in measured.items()
-        if config == "2 workers" and (one := measured.get((name, ONE_WORKER)))
+        if config in ("2 workers", "por, 2 workers")
+        and (one := measured.get((name, SPREAD[config])))
     ]
     line(
         ">= 1.8x on 2 cores (wall)",
@@ -202,6 +208,7 @@ def targets(measured: Measured, spin_ratio: float | None) -> None:
         (question, run[1])
         for question, config in (
             ("every property", "por+fingerprints"),
+            ("every property, 2 workers", "por, 2 workers"),
             ("without namespace", "por, no namespace"),
         )
         if (run := measured.get(("scale/dirops-8", config)))
@@ -267,12 +274,12 @@ def main() -> None:
                 f"{cpu:>7.2f} {per_cpu:>12,.0f}",
                 flush=True,
             )
-        one = times.get(ONE_WORKER)
-        for config in SPREAD:
+        for config, alone in SPREAD.items():
+            one = times.get(alone)
             if one is not None and config in times:
                 wall, cpu = times[config]
                 print(
-                    f"  {config} against one process ({ONE_WORKER}): {one[0] / wall:.2f}x "
+                    f"  {config} against one process ({alone}): {one[0] / wall:.2f}x "
                     f"the wall speed, {cpu / one[1]:.2f}x the CPU time"
                 )
     spin_ratio = None if args.no_spin else spin_side_by_side(args.time_limit)

@@ -16,6 +16,7 @@ from mc.check.checker import Spread, check_scenario
 from mc.check.registry import build_model
 from mc.check.replay import replay
 from mc.dsl.scenario import Registry
+from mc.engine import ample
 from mc.engine.explore import Options
 from mc.engine.result import Verdict
 
@@ -30,11 +31,21 @@ ROWS = [
 ]
 
 
-def _agree(shipped: Registry, scenario: str, variants: tuple[str, ...], spread: Spread) -> None:
-    alone = check_scenario(shipped, scenario, variants, options=UNREDUCED)
-    spread_out = check_scenario(shipped, scenario, variants, options=UNREDUCED, spread=spread)
+def _agree(
+    shipped: Registry,
+    scenario: str,
+    variants: tuple[str, ...],
+    spread: Spread,
+    options: Options = UNREDUCED,
+) -> None:
+    alone = check_scenario(shipped, scenario, variants, options=options)
+    spread_out = check_scenario(shipped, scenario, variants, options=options, spread=spread)
     assert spread_out.result.verdict is alone.result.verdict
     assert spread_out.result.stats.extra["workers"] == spread.workers
+    reduced = {"reduced_states", "reduction_stopped_after"}
+    assert {k: v for k, v in spread_out.result.stats.extra.items() if k in reduced} == {
+        k: v for k, v in alone.result.stats.extra.items() if k in reduced
+    } or alone.result.verdict is not Verdict.OK
     if alone.result.verdict is Verdict.OK:
         assert spread_out.result.stats.states == alone.result.stats.states
         assert spread_out.result.stats.transitions == alone.result.stats.transitions
@@ -50,11 +61,28 @@ def _agree(shipped: Registry, scenario: str, variants: tuple[str, ...], spread: 
     assert replay(model, spread_out.counterexample).reproduced
 
 
+@pytest.mark.parametrize("reduce", [False, True])
 @pytest.mark.parametrize(("scenario", "variants"), ROWS)
 def test_two_workers_agree_with_one(
-    shipped: Registry, scenario: str, variants: tuple[str, ...]
+    shipped: Registry, scenario: str, variants: tuple[str, ...], reduce: bool
 ) -> None:
-    _agree(shipped, scenario, variants, Spread(2))
+    """With partial-order reduction too: the ample set of a state depends
+    on the state alone, so the workers explore the reduced graph the
+    sequential search explores."""
+    _agree(shipped, scenario, variants, Spread(2), Options(reduce=reduce))
+
+
+def test_workers_stop_reducing_where_one_process_does(
+    shipped: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search that finds no ample set in its first states stops looking
+    between the same two levels, one process or two (the workers are
+    forked with the trial's length)."""
+    monkeypatch.setattr(ample, "REDUCTION_TRIAL", 30)
+    scenario, variants = "writeback/completion-irq", ()
+    alone = check_scenario(shipped, scenario, variants).result
+    assert alone.stats.extra["reduction_stopped_after"] >= 30
+    _agree(shipped, scenario, variants, Spread(2), Options())
 
 
 def test_three_workers_over_full_states(shipped: Registry) -> None:
@@ -94,10 +122,11 @@ def test_bounds_stop_at_a_whole_level(shipped: Registry) -> None:
 
 
 def test_workers_from_the_command_line(vfsmc: Run) -> None:
-    done = vfsmc("check", "dirops/rename-rmdir-link", "--workers", "2", "--json", "--no-save")
-    alone = vfsmc("check", "dirops/rename-rmdir-link", "--no-por", "--json", "--no-save")
-    assert done.exit_code == alone.exit_code == 0
-    assert json.loads(done.output)["states"] == json.loads(alone.output)["states"]
+    for reduce in ("--por", "--no-por"):
+        args = ("check", "dirops/rename-rmdir-link", reduce, "--json", "--no-save")
+        done, alone = vfsmc(*args, "--workers", "2"), vfsmc(*args)
+        assert done.exit_code == alone.exit_code == 0
+        assert json.loads(done.output)["states"] == json.loads(alone.output)["states"]
 
 
 def test_bad_combinations_are_one_line_errors(vfsmc: Run) -> None:
@@ -129,11 +158,12 @@ def test_ray_from_the_command_line(vfsmc: Run, local_ray: None) -> None:
     files and build the model themselves)."""
     args = ("check", "dirops/rename-rmdir-link", "--json", "--no-save")
     done = vfsmc(*args, "--backend", "ray", "--workers", "2")
-    alone = vfsmc(*args, "--no-por")
+    alone = vfsmc(*args)
     assert done.exit_code == alone.exit_code == 0
     on_ray, sequential = json.loads(done.output), json.loads(alone.output)
     assert on_ray["workers"] == 2
     assert on_ray["worker_cpu_ms"] > 0
+    assert on_ray["reduced_states"] == sequential["reduced_states"] > 0
     assert (on_ray["states"], on_ray["transitions"]) == (
         sequential["states"],
         sequential["transitions"],

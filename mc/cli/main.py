@@ -176,7 +176,7 @@ def _progress(states: int, transitions: int, depth: int, seconds: float) -> None
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Breadth-first search over this many worker processes (no reduction).",
+    help="Breadth-first search over this many worker processes.",
 )
 @click.option(
     "--backend",

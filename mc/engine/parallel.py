@@ -21,8 +21,12 @@ other measure counts it.
 
 Workers are forked from the process that built the model, so they share it
 (properties are closures, which need not be pickled); successors travel
-pickled through the coordinator.  Partial-order reduction is not applied
-here: its cycle proviso needs the order the sequential search gives.
+pickled through the coordinator.  Partial-order reduction applies as in
+the sequential search: the ample set of a state depends on the state alone
+(``mc.engine.ample``), so the workers explore the reduced graph the
+sequential search explores, and whether to go on looking for ample sets
+is decided between levels from the workers' counts, as the sequential
+breadth-first search decides it.
 """
 
 from __future__ import annotations
@@ -38,8 +42,10 @@ from collections.abc import Callable, Hashable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any, Generic, Protocol, TypeVar
 
+from mc.engine.ample import AmpleSets, enabled_indices
 from mc.engine.explore import Options, _peak_bytes, _resident_bytes, replay_moves
 from mc.engine.model import Model, PropertyKind
+from mc.engine.reduction import Reduction
 from mc.engine.result import Result, Stats, Strategy, Verdict, Violation
 from mc.engine.store import (
     ExactStore,
@@ -94,6 +100,9 @@ class _Worker(Generic[S, A]):
         ]
         self.deadlock_checks = [p for p in properties if p.failed_at_dead_ends]
         self.goals = [p for p in properties if p.kind is PropertyKind.SOMETIMES]
+        self.ample_sets: AmpleSets[S, A] | None = None
+        """The moves explored from each state, made at the first round
+        (which says whether to reduce)."""
 
     def gid(self, sid: int) -> int:
         return sid * self.workers + self.index
@@ -126,20 +135,25 @@ class _Worker(Generic[S, A]):
         self.kept = []
         return len(fresh), found, [goal.name for goal in self.goals]
 
-    def expand(self, cut: bool) -> tuple[list[bytes | None], int, Found | None, bool]:
+    def expand(
+        self, cut: bool
+    ) -> tuple[list[bytes | None], int, Found | None, bool, tuple[int, int]]:
         """Expand this worker's share of the current level (or only look
         for dead ends when ``cut`` by the depth bound): the successors by
         owner, pickled, except its own, which it keeps unpickled (None in
-        their place); the transitions taken, a deadlock found, and whether
-        the depth bound cut anything."""
+        their place); the transitions taken, a deadlock found, whether
+        the depth bound cut anything, and how many states so far it looked
+        for an ample set of and explored one of."""
         outgoing: list[dict[int, Sent[S]]] = [{} for _ in range(self.workers)]
         transitions = 0
         found: Found | None = None
         depth_cut = False
         find = self.store.find
+        assert self.ample_sets is not None
+        moves = self.ample_sets.moves
         for sid in self.level:
             state = self.store.take(sid)
-            enabled = self.model.successors(state)
+            enabled = moves(state, cut)
             if not enabled:
                 for prop in self.deadlock_checks:
                     message = prop.check(state)
@@ -153,7 +167,7 @@ class _Worker(Generic[S, A]):
                 continue
             transitions += len(enabled)
             parent = self.gid(sid)
-            for move, (_action, nxt) in enumerate(enabled):
+            for move, _action, nxt in enabled:
                 key = fingerprint(nxt)
                 owner = (key if self.hashed_alike else self.partition(nxt)) % self.workers
                 if owner == self.index and find(nxt, key) is not None:
@@ -168,10 +182,11 @@ class _Worker(Generic[S, A]):
             else pickle.dumps(list(box.values()), pickle.HIGHEST_PROTOCOL)
             for owner, box in enumerate(outgoing)
         ]
-        return blobs, transitions, found, depth_cut
+        reduction = (self.ample_sets.tried, self.ample_sets.reduced)
+        return blobs, transitions, found, depth_cut, reduction
 
     def round(
-        self, batches: list[bytes | None], cut: bool, budget: int | None
+        self, batches: list[bytes | None], cut: bool, budget: int | None, reduce: bool
     ) -> tuple[tuple[int, Found | None, list[str]], Any]:
         """Admit the successors sent to this worker, then expand them,
         unless they hold a violation or reach the state ``budget`` alone
@@ -182,13 +197,24 @@ class _Worker(Generic[S, A]):
         the level's states it holds cost a worker a third more CPU.  What
         the worker held before its first level (the model, the modules) is
         left out of every collection (``gc.freeze``), and the worker's
-        growth is counted from there."""
+        growth is counted from there.  ``reduce``: look for ample sets
+        (``AmpleSets``); once it is False, the worker stops looking for good,
+        as a sequential search does between two levels."""
         if gc.isenabled():
             gc.disable()
             gc.freeze()
             self.baseline = _resident_bytes()
         gc.collect()
         admitted = self.admit(batches)
+        if self.ample_sets is None:
+            properties = self.model.properties()
+            self.ample_sets = AmpleSets(
+                self.model, Reduction(self.model, properties) if reduce else None
+            )
+        elif not reduce and self.ample_sets.reducing:
+            self.ample_sets.stop(self.stored)
+        if self.ample_sets.reduction is not None:
+            self.ample_sets.reduction.turn()
         new, found, _goals = admitted
         if found is not None or (budget is not None and new >= budget):
             return admitted, None
@@ -204,7 +230,11 @@ class _Worker(Generic[S, A]):
                 stored += array_bytes(self.parent, self.move)
             return (_resident_bytes() - self.baseline, _peak_bytes(), time.process_time(), stored)
         if request[0] == "links":
-            return (self.parent.tobytes(), self.move.tobytes())
+            chosen = self.ample_sets
+            lazy_before = None if chosen is None else chosen.lazy_before
+            if chosen is not None and chosen.lazy:
+                lazy_before = self.stored
+            return (self.parent.tobytes(), self.move.tobytes(), lazy_before)
         raise ValueError(f"unknown request {request[0]!r}")
 
 
@@ -312,10 +342,15 @@ class ParallelSearch(Generic[S, A]):
         found: Found | None = None
         unreached = {goal.name for goal in goals}
         depth_cut = False
+        reduction: AmpleSets[S, A] = AmpleSets(
+            model, Reduction(model, model.properties()) if options.reduce else None
+        )
+        """What the workers' reductions did, summed (their ``AmpleSets``)."""
         while True:
             cut = options.max_depth is not None and depth >= options.max_depth
             budget = None if options.max_states is None else options.max_states - states
-            rounds = pool.ask([("round", batch, cut, budget) for batch in batches])
+            reduce = reduction.keep_reducing(states)
+            rounds = pool.ask([("round", batch, cut, budget, reduce) for batch in batches])
             replies = [admitted for admitted, _expanded in rounds]
             new = sum(reply[0] for reply in replies)
             states += new
@@ -334,6 +369,8 @@ class ParallelSearch(Generic[S, A]):
                 break
             expanded = [reply for _admitted, reply in rounds]
             transitions += sum(reply[1] for reply in expanded)
+            reduction.tried = sum(reply[4][0] for reply in expanded)
+            reduction.reduced = sum(reply[4][1] for reply in expanded)
             depth_cut = depth_cut or any(reply[3] for reply in expanded)
             found = next((reply[2] for reply in expanded if reply[2] is not None), None)
             if found is not None or cut:
@@ -360,6 +397,7 @@ class ParallelSearch(Generic[S, A]):
             peak_memory_bytes=peak,
             bytes_per_state=growth / states if states else 0.0,
             extra={
+                **(reduction.statistics() if options.reduce else {}),
                 "workers": workers,
                 "worker_cpu_ms": round(1000 * sum(reply[2] for reply in memory)),
             },
@@ -380,12 +418,14 @@ class ParallelSearch(Generic[S, A]):
         links = self._ask(pool, ("links",))
         parents = []
         moves = []
-        for parent_bytes, move_bytes in links:
+        lazy_before = []
+        for parent_bytes, move_bytes, lazy in links:
             parent, move = array("q"), array("i")
             parent.frombytes(parent_bytes)
             move.frombytes(move_bytes)
             parents.append(parent)
             moves.append(move)
+            lazy_before.append(-1 if lazy is None else lazy)
         chain = []
         while gid >= 0:
             owner, sid = gid % self.workers, gid // self.workers
@@ -393,4 +433,8 @@ class ParallelSearch(Generic[S, A]):
             gid = parents[owner][sid]
         chain.reverse()
         init = moves[chain[0][0]][chain[0][1]]
-        return replay_moves(self.model, init, [moves[o][s] for o, s in chain[1:]])
+        path = [moves[o][s] for o, s in chain[1:]]
+        lazy_moves = [s < lazy_before[o] for o, s in chain[1:]]
+        if any(lazy_moves):
+            path = enabled_indices(self.model, init, path, lazy_moves)
+        return replay_moves(self.model, init, path)
