@@ -103,16 +103,24 @@ def _child(*args: str, cwd: Path, **kwargs: object) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
         **kwargs,  # type: ignore[call-overload]
     )
 
 
 def _signal_once_searching(child: subprocess.Popen[str], signum: int) -> tuple[str, str]:
+    """Send ``signum`` once the child's progress line starts (once the
+    search runs for a second); a child still running two minutes later
+    is made to print where it is (faulthandler, on SIGABRT)."""
     assert child.stderr is not None
-    child.stderr.read(1)  # the progress line starts once the search runs for a second
+    first = child.stderr.read(1)
     child.send_signal(signum)
-    out, err = child.communicate(timeout=120)
-    return out, err
+    try:
+        return child.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        child.send_signal(signal.SIGABRT)
+        out, err = child.communicate()
+        raise AssertionError(f"no exit after the signal; stderr from {first!r}: {err[-4000:]}")
 
 
 def test_real_sigint_and_sigterm_during_a_search(tmp_path: Path) -> None:
