@@ -119,8 +119,9 @@ def _signal_once_searching(child: subprocess.Popen[str], signum: int) -> tuple[s
         return child.communicate(timeout=120)
     except subprocess.TimeoutExpired:
         child.send_signal(signal.SIGABRT)
-        out, err = child.communicate()
-        raise AssertionError(f"no exit after the signal; stderr from {first!r}: {err[-4000:]}")
+        _out, err = child.communicate()
+        where = f"stderr from {first!r}: {err[-4000:]}"
+        raise AssertionError(f"no exit after the signal; {where}") from None
 
 
 def test_real_sigint_and_sigterm_during_a_search(tmp_path: Path) -> None:
