@@ -96,6 +96,12 @@ def test_ctrl_c_outside_a_single_check_exits_130(
     assert "Traceback" not in result.output
 
 
+def _as_from_a_terminal() -> None:
+    """Ctrl-C as a terminal delivers it: a test run started in the
+    background by a shell inherits SIGINT ignored, and so would vfsmc."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _child(*args: str, cwd: Path, **kwargs: object) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "mc", *args],
@@ -104,6 +110,7 @@ def _child(*args: str, cwd: Path, **kwargs: object) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+        preexec_fn=_as_from_a_terminal,
         **kwargs,  # type: ignore[call-overload]
     )
 
