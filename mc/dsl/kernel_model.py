@@ -285,6 +285,13 @@ class KernelModel(Model[State, Action]):
             self._resolving.append(resolving)
         return table
 
+    def _table(self) -> list[list[Pending]]:
+        """The footprints of every thread and program counter (with the
+        tables made beside them), made on first use."""
+        if self._pending is None:
+            self._pending = self._footprints()
+        return self._pending
+
     def may_close_cycle(self, state: State, actor: Hashable, after: State) -> bool:
         """Whether the step may lie on a cycle of the state graph: it (or a
         local step chained to it) may go back in its thread's program (a
@@ -300,8 +307,7 @@ class KernelModel(Model[State, Action]):
         reduction*, TACAS 1998: a transition of each cycle of a program is
         marked, and no ample set holds one.)"""
         assert isinstance(actor, int)
-        if self._pending is None:
-            self._pending = self._footprints()
+        self._table()
         pc_slot = self._pcs[actor]
         pc = state[pc_slot]
         stays = after[pc_slot] == pc and not self._queueing[actor][pc]
@@ -320,9 +326,7 @@ class KernelModel(Model[State, Action]):
         that takes the step, which the reduction preserves (see
         ``mc.engine.reduction``).  Properties read the error slot only
         to report those errors."""
-        if self._pending is None:
-            self._pending = self._footprints()
-        table = self._pending
+        table = self._table()
         found = []
         for tid, pc_slot in enumerate(self._pcs):
             pc = state[pc_slot]

@@ -39,11 +39,10 @@ class AmpleSets(Generic[S, A]):
     def __init__(self, model: Model[S, A], reduction: Reduction | None) -> None:
         self.model = model
         self.reduction = reduction
-        self.lazy = (
-            reduction is not None
-            and reduction.active
-            and type(model).successors_of is not Model.successors_of
-        )
+        self.applies = reduction is not None and reduction.active
+        """Whether the search reduces at all (asked to, and every checked
+        property says what it reads)."""
+        self.lazy = self.applies and type(model).successors_of is not Model.successors_of
         """Whether only the actions of the actors an ample set holds are
         computed (``expand``); the moves are then numbered ``position <<
         ACTOR_MOVE_BITS | index``: the actor's position in ``pending`` and
@@ -84,10 +83,8 @@ class AmpleSets(Generic[S, A]):
     def statistics(self) -> dict[str, int]:
         """What the reduction did, for ``Stats.extra``: the states explored
         through an ample set, and after how many the search stopped
-        looking; nothing when the model declares no reduction."""
-        if (self.reduction is None and not self.tried) or not (
-            self.reduction is None or self.reduction.active
-        ):
+        looking; nothing when the search does not reduce at all."""
+        if not self.applies:
             return {}
         found = {"reduced_states": self.reduced}
         if self.reduction is None:

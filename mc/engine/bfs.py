@@ -24,6 +24,7 @@ def breadth_first(search: Expansion[S, A]) -> None:
     store = search.store
     find = store.find
     add = search.add
+    moves = search.moves
     max_depth = search.options.max_depth
     clock = time.perf_counter
     prefer_fewer_switches = type(search.model).actor is not Model.actor
@@ -49,7 +50,7 @@ def breadth_first(search: Expansion[S, A]) -> None:
             search.tick(depth)
         state = store.take(sid)
         cut = max_depth is not None and depth >= max_depth
-        chosen = search.moves(state, cut)
+        chosen = moves(state, cut)
         if not chosen:
             search.dead_end(state, sid)
         elif cut:

@@ -245,7 +245,7 @@ class Search(Generic[S, A]):
         stored = self.stored
         growth = max(0, _resident_bytes() - baseline)
         extra = dict(self.model.statistics(self.store.kept()))
-        extra.update(self.ample_sets.statistics() if self.options.reduce else {})
+        extra.update(self.ample_sets.statistics())
         if not self.store.exact:
             extra["fingerprint_bits"] = 64
         stats = Stats(

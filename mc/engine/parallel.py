@@ -397,7 +397,7 @@ class ParallelSearch(Generic[S, A]):
             peak_memory_bytes=peak,
             bytes_per_state=growth / states if states else 0.0,
             extra={
-                **(reduction.statistics() if options.reduce else {}),
+                **reduction.statistics(),
                 "workers": workers,
                 "worker_cpu_ms": round(1000 * sum(reply[2] for reply in memory)),
             },
