@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 
 import pytest
 from click.testing import Result
@@ -17,8 +17,10 @@ from mc.check.registry import build_model
 from mc.check.replay import replay
 from mc.dsl.scenario import Registry
 from mc.engine import ample
-from mc.engine.explore import Options
+from mc.engine.explore import Options, Search
+from mc.engine.parallel import owner_of
 from mc.engine.result import Verdict
+from mc.engine.store import fingerprint
 
 Run = Callable[..., Result]
 UNREDUCED = Options(reduce=False)
@@ -83,6 +85,26 @@ def test_workers_stop_reducing_where_one_process_does(
     alone = check_scenario(shipped, scenario, variants).result
     assert alone.stats.extra["reduction_stopped_after"] >= 30
     _agree(shipped, scenario, variants, Spread(2), Options())
+
+
+def test_workers_own_states_by_their_program_counters(shipped: Registry) -> None:
+    """A kernel model's states go to the worker their program counters
+    name (``Model.affinity``), so one worker works out the ample-set
+    candidates of each combination; the states of a search still spread
+    over both workers."""
+    model = shipped.build(shipped.scenario("dirops/rename-rmdir-link"))
+    search = Search(model, Options(reduce=False, exact=True))
+    search.run()
+    states = search.store.kept()
+    owner = owner_of(model, fingerprint, 2)
+    place = model.affinity()
+    owners: dict[Hashable, set[int]] = {}
+    for state in states:
+        owners.setdefault(place(state), set()).add(owner(state, fingerprint(state)))
+    assert len(owners) > 50
+    assert all(len(found) == 1 for found in owners.values())
+    first = sum(owner(state, fingerprint(state)) == 0 for state in states)
+    assert 0.3 < first / len(states) < 0.7
 
 
 def test_three_workers_over_full_states(shipped: Registry) -> None:

@@ -313,6 +313,13 @@ class KernelModel(Model[State, Action]):
         stays = after[pc_slot] == pc and not self._queueing[actor][pc]
         return stays or self._cyclic[actor][pc]
 
+    def affinity(self) -> Callable[[State], Hashable]:
+        """The threads' program counters: they decide every thread's
+        footprints (but for those a state refines), so the workers of a
+        parallel search that reduces do not each work out the closed sets
+        of actors (``Reduction.closures_of``) of one combination."""
+        return itemgetter(*self._pcs)
+
     def halted(self, state: State) -> bool:
         """An error state: a step recorded a protocol error and the run ends."""
         return state[ERROR_SLOT] is not None

@@ -288,6 +288,15 @@ class Model(ABC, Generic[S, A]):
         reduction compute only the actions of the actors it explores."""
         raise NotImplementedError
 
+    def affinity(self) -> Callable[[S], Hashable] | None:
+        """The part of a state that decides which worker of a parallel
+        search owns it, or None for the whole state.  States alike in it
+        go to one worker, which then works out once what depends on it
+        alone (a kernel model's program counters decide the footprints,
+        hence the candidate ample sets, whose memory each worker keeps);
+        it should still spread the states of a level evenly."""
+        return None
+
     def project(self, state: S, initial: S, reads: int) -> S | None:
         """``state`` with every location outside the mask ``reads`` set to
         its value in ``initial`` (to audit what properties declare they

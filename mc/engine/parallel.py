@@ -1,8 +1,11 @@
 """Breadth-first search over several worker processes.
 
 Each worker owns the states whose fingerprint falls in its partition
-(fingerprint modulo the number of workers): it stores them, checks the
-invariants on them and expands them.  The search goes level by level: every
+(fingerprint modulo the number of workers), or whose fingerprint of the
+part the model names (``Model.affinity``: a kernel model's program
+counters, so one worker works out the ample-set candidates of each
+combination of them): it stores them, checks the invariants on them and
+expands them.  The search goes level by level: every
 worker expands its share of the current level and routes each successor to
 the worker that owns it; once all have, each owner admits the successors it
 did not know (in the order of the senders, so the run is deterministic) and
@@ -79,12 +82,12 @@ class _Worker(Generic[S, A]):
         partition: Callable[[Hashable], int] = fingerprint,
     ) -> None:
         self.model = model
-        self.partition = partition
         self.hashed_alike = partition is fingerprint
         """Whether the workers partition by the store's ``fingerprint``,
         hence were forked from one process and hash alike: a successor
         then travels with its fingerprint, which its owner does not
         compute again."""
+        self.owner = owner_of(model, partition, workers)
         self.index = index
         self.workers = workers
         self.store: Store[S] = ExactStore() if exact else FingerprintStore(in_order=False)
@@ -169,7 +172,7 @@ class _Worker(Generic[S, A]):
             parent = self.gid(sid)
             for move, _action, nxt in enabled:
                 key = fingerprint(nxt)
-                owner = (key if self.hashed_alike else self.partition(nxt)) % self.workers
+                owner = self.owner(nxt, key)
                 if owner == self.index and find(nxt, key) is not None:
                     continue
                 box = outgoing[owner]
@@ -236,6 +239,20 @@ class _Worker(Generic[S, A]):
                 lazy_before = self.stored
             return (self.parent.tobytes(), self.move.tobytes(), lazy_before)
         raise ValueError(f"unknown request {request[0]!r}")
+
+
+def owner_of(
+    model: Model[Any, Any], partition: Callable[[Hashable], int], workers: int
+) -> Callable[[Any, int], int]:
+    """Which worker owns a state, given the state and its ``fingerprint``:
+    by ``partition`` of the model's ``affinity`` of it, or of the whole
+    state (the fingerprint itself when ``partition`` is ``fingerprint``)."""
+    place = model.affinity()
+    if place is not None:
+        return lambda state, key: partition(place(state)) % workers
+    if partition is fingerprint:
+        return lambda state, key: key % workers
+    return lambda state, key: partition(state) % workers
 
 
 def stable_fingerprint(state: Hashable) -> int:
@@ -334,8 +351,9 @@ class ParallelSearch(Generic[S, A]):
         names = [p.name for p in model.properties()]
         goals = [p for p in model.properties() if p.kind is PropertyKind.SOMETIMES]
         inits: list[list[Sent[S]]] = [[] for _ in range(workers)]
+        owner = owner_of(model, pool.partition, workers)
         for position, state in enumerate(model.init_states()):
-            inits[pool.partition(state) % workers].append((state, -1, position, None))
+            inits[owner(state, fingerprint(state))].append((state, -1, position, None))
         batches: list[list[bytes | None]] = [[pickle.dumps(share)] for share in inits]
         states = transitions = depth = max_depth = 0
         reason: str | None = None
