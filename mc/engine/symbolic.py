@@ -13,7 +13,7 @@ solver is created, so concrete scenarios never load it.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -269,11 +269,31 @@ class Solver:
         self.calls += 1
         return solver
 
+    def _satisfiable(self, path: PathCondition) -> bool:
+        """One call of the incremental solver, with ``path`` as assumptions
+        (cheaper than asserting it in a scope of its own); its model is the
+        solver's until the next call."""
+        found = self._assuming([self._encode(c) for c in path])
+        self._feasible[frozenset(path)] = found
+        return found
+
+    def _assuming(self, assumptions: Sequence[Any]) -> bool:
+        """Whether the incremental solver's assertions and ``assumptions``
+        (encoded conditions) are satisfiable: ``z3.Solver.check`` without
+        its conversion of every assumption, which are Boolean already."""
+        z3, solver = self._z3, self._incremental
+        self.calls += 1
+        array = (z3.Ast * len(assumptions))(*(a.as_ast() for a in assumptions))
+        answer = z3.Z3_solver_check_assumptions(
+            solver.ctx.ref(), solver.solver, len(assumptions), array
+        )
+        return bool(answer == z3.Z3_L_TRUE)
+
     def feasible(self, path: PathCondition) -> bool:
         """Whether some values of the symbols satisfy ``path``."""
         key = frozenset(path)
         if key not in self._feasible:
-            self._feasible[key] = self._check(path).check() == self._z3.sat
+            self._satisfiable(path)
         return self._feasible[key]
 
     def split(self, path: PathCondition, cond: Cond) -> list[tuple[bool, PathCondition]]:
@@ -301,36 +321,31 @@ class Solver:
         return list(self._values[key])
 
     def _enumerate(self, path: PathCondition, value: Term, limit: int) -> list[int]:
-        solver = self._check(path)
+        solver = self._incremental
+        assumptions = [self._encode(c) for c in path]
         encoded = self._encode(value)
         found: list[int] = []
-        while len(found) < limit and solver.check() == self._z3.sat:
-            self.calls += 1
-            current = solver.model().eval(encoded, model_completion=True).as_long()
-            found.append(current)
-            solver.add(encoded != current)
+        solver.push()
+        try:
+            while len(found) < limit and self._assuming(assumptions):
+                current = solver.model().eval(encoded, model_completion=True).as_long()
+                found.append(current)
+                solver.add(encoded != current)
+        finally:
+            solver.pop()
         return sorted(found)
 
     def model(self, path: PathCondition) -> dict[str, int] | None:
         """Values of every symbol satisfying ``path``, or None when it is
         infeasible: one incremental solver call, whose answer also settles
         ``feasible(path)``."""
-        solver = self._incremental
-        solver.push()
-        try:
-            solver.add(*(self._encode(c) for c in path))
-            self.calls += 1
-            found = solver.check() == self._z3.sat
-            self._feasible[frozenset(path)] = found
-            if not found:
-                return None
-            model = solver.model()
-            return {
-                name: model.eval(var, model_completion=True).as_long()
-                for name, var in self._vars.items()
-            }
-        finally:
-            solver.pop()
+        if not self._satisfiable(path):
+            return None
+        model = self._incremental.model()
+        return {
+            name: model.eval(var, model_completion=True).as_long()
+            for name, var in self._vars.items()
+        }
 
     def witness(self, path: PathCondition) -> dict[str, int]:
         """Concrete values of every symbol satisfying ``path`` (the smallest
