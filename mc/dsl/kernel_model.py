@@ -725,33 +725,42 @@ class _Resolving:
         """The footprint of the steps without a resolver the thread may
         take from each program counter."""
         self.answers: dict[tuple[int, Any], Pending] = {}
-        self.asked: dict[tuple[int, Any], tuple[Footprint | None, int]] = {}
-        """Each resolver's answer by its step and the registers' values: a
-        resolver that reads nothing else finds the same on the same values,
-        and one that does is not used either way."""
+        self.step_bits = len(resolvers).bit_length()
+        self.numbered: dict[Any, int] = {}
+        """Each combination of the registers' values met, numbered."""
+        self.asked: dict[int, tuple[Footprint | None, int]] = {}
+        """Each resolver's answer by its step and the number of the
+        registers' values (``_key``): a resolver that reads nothing else
+        finds the same on the same values, and one that does is not used
+        either way."""
         self.predicted: dict[int, Any] = {}
         """Registers whose one writer is known to write a value known
         before the program runs (``_predicted``), with that value."""
 
     def pending(self, pc: int, state: State) -> Pending:
         """What the thread at ``pc`` may still do from ``state``."""
-        key = (pc, self.values(state))
+        registers = self.values(state)
+        key = (pc, registers)
         found = self.answers.get(key)
         if found is None:
-            found = self.answers[key] = self._resolve(pc, state)
+            found = self.answers[key] = self._resolve(pc, state, registers)
         return found
 
-    def _resolve(self, pc: int, state: State) -> Pending:
+    def _number(self, registers: Any) -> int:
+        """The number of a combination of the registers' values."""
+        return self.numbered.setdefault(registers, len(self.numbered))
+
+    def _resolve(self, pc: int, state: State, registers: Any) -> Pending:
         written = self.written[pc]
         ahead = [register for register in self.predicted if written >> register & 1]
         changing = written & ~slot_mask(ahead)
-        valuations = [(Reading(state), self.values(state))]
+        valuations = [(Reading(state), self._number(registers))]
         for count in range(1, len(ahead) + 1):
             for chosen in itertools.combinations(ahead, count):
                 values = list(state)
                 for register in chosen:
                     values[register] = self.predicted[register]
-                valuations.append((Reading(values), self.values(tuple(values))))
+                valuations.append((Reading(values), self._number(self.values(tuple(values)))))
         fixed = self.fixed[pc]
         reads, writes = fixed.reads, fixed.writes
         now = self.own[pc]
@@ -771,12 +780,12 @@ class _Resolving:
         return Pending(self.tid, now | self.following[pc], Footprint(reads, writes))
 
     def _ask(
-        self, at: int, resolver: Resolver, state: Reading, registers: Any
+        self, at: int, resolver: Resolver, state: Reading, registers: int
     ) -> tuple[Footprint | None, int]:
         """The answer of step ``at``'s resolver on ``state``, whose
-        registers have the values ``registers``, if it read nothing but
-        registers (else None), with the slots it read."""
-        key = (at, registers)
+        registers have the values numbered ``registers``, if it read
+        nothing but registers (else None), with the slots it read."""
+        key = registers << self.step_bits | at
         found = self.asked.get(key)
         if found is None:
             Reading.read = 0
