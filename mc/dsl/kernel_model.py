@@ -347,9 +347,14 @@ class KernelModel(Model[State, Action]):
         return found
 
     def successors(self, state: State) -> list[tuple[Action, State]]:
+        if state[ERROR_SLOT] is not None:
+            return []
+        busy = {state[slot] for _handler, slot in self._landing}
         found = []
+        outcomes = self._outcomes
         for tid in range(len(self._fires)):
-            found.extend(self.successors_of(state, tid))
+            if tid not in busy:
+                found.extend(outcomes(state, tid))
         return found
 
     def successors_of(self, state: State, actor: Hashable) -> list[tuple[Action, State]]:
@@ -357,12 +362,19 @@ class KernelModel(Model[State, Action]):
         by number), each with the local steps chained to it; none once it
         returned, while an interrupt handler runs over it, or in an error
         state."""
-        assert isinstance(actor, int)
+        if state[ERROR_SLOT] is not None:
+            return []
+        for _handler, slot in self._landing:
+            if state[slot] == actor:
+                return []
+        return self._outcomes(state, actor)
+
+    def _outcomes(self, state: State, actor: Any) -> list[tuple[Action, State]]:
+        """``successors_of`` in a state without an error, for a thread no
+        handler runs over."""
         pc_slot = self._pcs[actor]
         pc = state[pc_slot]
-        if pc == DONE or state[ERROR_SLOT] is not None:
-            return []
-        if self._landing and actor in self.interrupted(state):
+        if pc == DONE:
             return []
         fires = self._fires[actor]
         local = self._local[actor]
