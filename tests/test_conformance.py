@@ -13,6 +13,7 @@ import pytest
 from mc.check import expectations
 from mc.check.checker import check_scenario
 from mc.check.registry import base
+from mc.check.registry import shipped as shipped_registry
 from mc.dsl.operation import Op, operation
 from mc.dsl.scenario import BASE_PROPERTIES, Registry, Scenario
 from mc.dsl.steps import CallStep
@@ -44,13 +45,48 @@ def test_each_conformance_variant_is_caught_with_a_counterexample(shipped: Regis
 
 
 def test_setattr_without_i_rwsem_names_the_rule(shipped: Registry) -> None:
+    """The message names the rule and the need as a variant waives it."""
     outcome = check_scenario(shipped, "attr/chmod-link-unlink", ["setattr-unlocked"])
     violation = outcome.result.violation
     assert violation is not None
     assert violation.message == (
         "T1 calls inode_operations.setattr without i_rwsem(/a/x) exclusive "
-        "(rules: i_rwsem(inode): exclusive)"
+        "(rules: i_rwsem(inode): exclusive; need inode_operations.setattr i_rwsem(inode))"
     )
+
+
+def _with_variant(name: str, waives: tuple[str, ...]) -> Registry:
+    """A new registry of what vfsmc ships with ``setattr-unlocked`` again
+    as ``name``, waiving ``waives``."""
+    registry = shipped_registry()
+    flagged = registry.variant("setattr-unlocked")
+    registry.add_variant(attrs.evolve(flagged, name=name, waives=waives))
+    return registry
+
+
+def test_a_variant_that_waives_the_need_it_breaks_passes() -> None:
+    """The need the message names, waived by the variant, is not reported."""
+    registry = _with_variant("setattr-waived", ("inode_operations.setattr i_rwsem(inode)",))
+    outcome = check_scenario(
+        registry, "attr/chmod-link-unlink", ["setattr-waived"], ["spec-conformance"]
+    )
+    assert outcome.result.verdict is Verdict.OK
+
+
+@pytest.mark.parametrize(
+    ("waiver", "problem"),
+    [
+        ("inode_operations.setattr i_rwsem(victim)", "the needs of inode_operations.setattr are"),
+        ("inode_operations.setatr i_rwsem(inode)", "the rules have no method"),
+        ("inode_operations.setattr", "the needs of inode_operations.setattr are"),
+    ],
+)
+def test_a_waiver_that_is_no_need_is_an_error(waiver: str, problem: str) -> None:
+    registry = _with_variant("setattr-misnamed", (waiver,))
+    with pytest.raises(ModelError) as raised:
+        check_scenario(registry, "attr/chmod-link-unlink", ["setattr-misnamed"])
+    assert str(raised.value).startswith(f"variant setattr-misnamed waives {waiver!r}, but ")
+    assert problem in str(raised.value)
 
 
 def test_revalidate_may_block_only_in_ref_walk(shipped: Registry) -> None:
@@ -189,7 +225,7 @@ def _registry(*threads: object) -> Registry:
         (
             getattr_locked,
             "T1 calls inode_operations.getattr holding i_rwsem(/a/x) shared "
-            "(rules: i_rwsem(inode): no)",
+            "(rules: i_rwsem(inode): no; need inode_operations.getattr i_rwsem(inode))",
         ),
         (
             getattr_atomic,
@@ -208,7 +244,7 @@ def _registry(*threads: object) -> Registry:
         (
             rmdir_shared,
             "T1 calls inode_operations.rmdir with i_rwsem(/a) only shared "
-            "(rules: i_rwsem(inode): exclusive (both))",
+            "(rules: i_rwsem(inode): exclusive (both); need inode_operations.rmdir i_rwsem(dir))",
         ),
     ],
 )

@@ -82,7 +82,7 @@ def _with_rules(registry: Registry, rules: Rules, changes: tuple[diff.Change, ..
     other.variant_resolvers = registry.variant_resolvers
 
     def prepare(world: World, variants: frozenset[str]) -> None:
-        waived = rules.roles.waived(variants) | world.waivers
+        waived = conformance.waived_in(world, rules, variants)
         lacking = _lacking(rules, changes)
         known = conformance.make_guard(rules, waived)
 

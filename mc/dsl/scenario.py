@@ -67,9 +67,11 @@ class Scenario:
 class Variant:
     """A named protocol change.  ``transform`` rewrites each thread's
     program; operations may also ask ``op.variant(name)`` while building.
-    ``waives`` names the locking rules the change knowingly breaks
-    (``table.method`` or ``table.method:column``), which spec-conformance
-    then does not report."""
+    ``waives`` names the locking rules the change knowingly breaks, as
+    ``table.method need`` with the need as the rules name it
+    (``"inode_operations.unlink i_rwsem(victim)"``; a spec-conformance
+    violation says which one it breaks), which spec-conformance then does
+    not report; a name that is no rule is an error."""
 
     name: str
     description: str
@@ -157,7 +159,7 @@ class Registry:
         world = World(scenario.thread_names)
         world.build_tree(scenario.tree)
         names = frozenset(v.name for v in chosen)
-        world.waivers = frozenset(w for v in chosen for w in v.waives)
+        world.waivers = {w: v.name for v in chosen for w in v.waives}
         for name in wanted:
             prepare = self.preparers.get(name)
             if prepare is not None:

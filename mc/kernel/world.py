@@ -195,7 +195,9 @@ class World:
         self.rename_lock = self.add_lock("rename_lock", Kind.SEQLOCK)
         self.rcu_read_lock = self.add_lock("rcu_read_lock", Kind.RCU)
         self.call_guards: list[Callable[..., Any]] = []
-        self.waivers: frozenset[str] = frozenset()
+        self.waivers: dict[str, str] = {}
+        """The locking rules the chosen variants waive (``table.method
+        need``), each with the variant that waives it."""
         self.published: dict[str, Any] = {}
         """Values threads give the threads built after them (``op.publish``)."""
         """The locking rules the scenario's variants knowingly break."""

@@ -257,7 +257,10 @@ def make_guard(
                 mode = held_mode(lock, state[lock.slot], tid)
                 if not NEEDS[item.need.need](mode):
                     rule = item.need.source
-                    return error(state, f"{_breach(item.need, lock, mode)} (rules: {rule})")
+                    waiver = f"{requirements.name} {item.need.id}"
+                    return error(
+                        state, f"{_breach(item.need, lock, mode)} (rules: {rule}; need {waiver})"
+                    )
             in_rcu = locks.holds(rcu.kind, state[rcu.slot], tid)
             if in_rcu and requirements.rcu_walk == "no-rcu-walk":
                 return error(state, "in rcu-walk (rules: rcu-walk: no)")
@@ -290,7 +293,18 @@ def prepare(world: World, variants: frozenset[str]) -> None:
     """Make every call step of ``world`` check the rules (waiving those the
     variants name in specs/conformance.toml or declare themselves)."""
     rules = rules_at()
-    world.call_guards.append(make_guard(rules, rules.roles.waived(variants) | world.waivers))
+    world.call_guards.append(make_guard(rules, waived_in(world, rules, variants)))
+
+
+def waived_in(world: World, rules: Rules, variants: frozenset[str]) -> frozenset[str]:
+    """The needs ``variants`` waive in specs/conformance.toml and those the
+    variants of ``world`` waive themselves; ``ModelError`` for one of the
+    latter that is no need of ``rules``."""
+    for waiver, variant in world.waivers.items():
+        problem = rules.waiver_problem(waiver)
+        if problem is not None:
+            raise ModelError(f"variant {variant} waives {waiver!r}, {problem}")
+    return rules.roles.waived(variants) | frozenset(world.waivers)
 
 
 @declare(SPEC_CONFORMANCE, DESCRIPTION, reads=["error"])

@@ -289,6 +289,24 @@ class Rules:
     def get(self, name: str) -> Requirements | None:
         return self.by_name.get(name)
 
+    def waiver_problem(self, waiver: str) -> str | None:
+        """Why ``waiver`` names no need of the rules, or None when it names
+        one: a waiver is ``table.method need``, the need as the rules name
+        it (``inode_operations.unlink i_rwsem(victim)``)."""
+        method, _, need = waiver.partition(" ")
+        requirements = self.get(method)
+        if requirements is None:
+            return (
+                f"but the rules have no method {method!r} (a waiver is 'table.method need', "
+                "such as 'inode_operations.unlink i_rwsem(victim)')"
+            )
+        needs = list(dict.fromkeys(n.id for n in requirements.needs))
+        if need in needs:
+            return None
+        if not needs:
+            return f"but the rules give {method} no lock to hold"
+        return f"but the needs of {method} are {', '.join(needs)}"
+
 
 def compile_rules(spec: Spec, vocabulary: Vocabulary, roles: RoleMap) -> Rules:
     """The requirements of every method of ``spec``."""
@@ -296,4 +314,10 @@ def compile_rules(spec: Spec, vocabulary: Vocabulary, roles: RoleMap) -> Rules:
         f"{table.name}.{method.name}": requirements(spec, vocabulary, roles, table, method)
         for table, method in spec.methods()
     }
-    return Rules(spec, by_name, roles)
+    rules = Rules(spec, by_name, roles)
+    for variant, waivers in roles.waivers.items():
+        for waiver in waivers:
+            problem = rules.waiver_problem(waiver)
+            if problem is not None:
+                raise SpecError(f"waivers, variant {variant}: it waives {waiver!r}, {problem}")
+    return rules
