@@ -267,16 +267,34 @@ def test_audit_reads_names_the_slot_a_property_reads_undeclared(vfsmc: Run, tmp_
     assert spread.exit_code == 2 and "--audit-reads searches in one process" in spread.output
 
 
+def test_a_fixed_reads_name_of_a_family_the_scenario_lacks_reads_nothing(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """``block *`` names the blocks of a device, which a scenario of
+    directories lacks: no error, and the check runs as with ``nlink``
+    alone (the property's answer changes: a violation, exit 1)."""
+    _write(
+        tmp_path / "mine", "other.py", LINK_COUNTS.format(reads="['nlink', 'block *']", which="")
+    )
+    result = vfsmc("check", "mine/other.py:links/mkdir-rmdir", "--no-save")
+    assert result.exit_code == 1, result.output
+    assert "links-kept" in result.output
+
+
 @pytest.mark.parametrize(
     ("reads", "message"),
     [
         ("lambda model: 'nlink'", "its reads= function gave 'nlink': it must give a list"),
         ("lambda model: None", "its reads= function gave None: it must give a list"),
         ("lambda model: [1]", "its reads= function gave [1]: it must give a list"),
-        ("lambda model: ['nlinks']", "its reads= function names 'nlinks', which is no slot"),
-        ("lambda model: ['nlink(/a/q)']", "names 'nlink(/a/q)', which is no slot of this"),
-        ("lambda model: ['returned(T9)']", "names 'returned(T9)', which is no slot of this"),
+        ("lambda model: ['nlinks']", "function names 'nlinks', which no slot is called: did "),
+        ("lambda model: ['nlink(/a/q)']", "names 'nlink(/a/q)', but no nlink slot is called so"),
+        ("lambda model: ['returned(T9)']", "names 'returned(T9)', but the threads are T1, T2"),
+        ("lambda model: ['i_sizes']", "function names 'i_sizes', which is no slot of this"),
         ("'nlink'", "reads= gave 'nlink': it must give a list of slot names"),
+        ("['nlinks']", "reads= names 'nlinks', which no slot is called: did you mean 'nlink'?"),
+        ("['nlink(/a/q)']", "reads= names 'nlink(/a/q)', but no nlink slot is called so (they"),
+        ("['returned(T9)']", "reads= names 'returned(T9)', but the threads are T1, T2"),
     ],
 )
 def test_a_reads_declaration_that_cannot_be_right_is_one_line(

@@ -3,6 +3,7 @@ compiled programs over one world, with the kernel's properties."""
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import itertools
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
@@ -101,7 +102,7 @@ class KernelModel(Model[State, Action]):
             initial = self._settle(initial, tid)
         self.initial = initial
         self._properties: list[Property[State]] = [
-            prop.make(self, self.locations) for prop in properties
+            prop.make(self, self.locations, self.misnamed) for prop in properties
         ]
         self._pending: list[list[Pending]] | None = None
         """The footprints partial-order reduction reads, made on first use."""
@@ -152,6 +153,28 @@ class KernelModel(Model[State, Action]):
             elif name != "error":
                 mask |= _matching(families, name) | _matching(slots, name)
         return mask
+
+    def misnamed(self, name: str) -> str | None:
+        """Why ``name``, which locates nothing here, cannot be meant: a
+        thread the scenario lacks (``returned(T9)``), a slot of a family
+        the world has but no slot of it (``dentry(/b/nn)``), or a near
+        miss of a family it has (``dentryy``); None for what may be a family
+        this world lacks (``block *`` where there is no block device)."""
+        families = sorted(
+            {slot.name.split("(", 1)[0] for slot in self.world.slots if slot.name != "error"}
+        )
+        if name.startswith("returned(") and name.endswith(")"):
+            threads = ", ".join(thread.name for thread in self.threads)
+            return f"but the threads are {threads}"
+        family = name.split("(", 1)[0]
+        if "(" in name and family in families:
+            known = [slot.name for slot in self.world.slots if slot.name.startswith(f"{family}(")]
+            shown = ", ".join(known[:6]) + (", ..." if len(known) > 6 else "")
+            return f"but no {family} slot is called so (they are {shown})"
+        close = difflib.get_close_matches(family, [*families, "returned", "error"], n=1, cutoff=0.8)
+        if close:
+            return f"which no slot is called: did you mean {close[0]!r}?"
+        return None
 
     @property
     def _returned_bits(self) -> int:

@@ -122,6 +122,10 @@ def sometimes(
 
 
 Locate = Callable[[Sequence[str]], int]
+Misnamed = Callable[[str], str | None]
+"""Why a name that locates nothing cannot be meant (a typo of one that
+does, a slot of a family the model has but no slot of it), or None when
+it may name what this model lacks."""
 """How a model turns the names of what a property reads into a mask of its
 locations (a name it does not know reads nothing)."""
 
@@ -183,26 +187,46 @@ class PropertyDef(Generic[S, M]):
     terminal: bool = False
     needs: tuple[str, str] | None = None
 
-    def make(self, model: M, locate: Locate | None = None) -> Property[S]:
+    def make(
+        self, model: M, locate: Locate | None = None, misnamed: Misnamed | None = None
+    ) -> Property[S]:
         """The property of ``model``; ``locate`` resolves ``reads`` (without
-        it the reads are undeclared)."""
+        it the reads are undeclared), and ``misnamed`` says why a fixed
+        name that locates nothing cannot be meant (``DeclarationError``)."""
         reads = None
         if callable(self.reads):
             names = names_of(self.reads(model), f"property {self.name}: its reads= function")
             if locate is not None:
                 reads = locate(names)
-                for name in names:
-                    if name != "error" and not locate([name]):
-                        raise DeclarationError(
-                            f"property {self.name}: its reads= function names {name!r}, "
-                            "which is no slot of this scenario"
-                        )
+                self._located(names, locate, misnamed, "its reads= function names", True)
         elif self.reads is not None and locate is not None:
             reads = locate(self.reads)
+            self._located(self.reads, locate, misnamed, "reads= names", False)
         terminal = self.terminal or self.kind is PropertyKind.DEADLOCK_FREE
         return Property(
             self.name, self.kind, self.checker(model), self.description, reads, terminal
         )
+
+    def _located(
+        self,
+        names: Sequence[str],
+        locate: Locate,
+        misnamed: Misnamed | None,
+        what: str,
+        every: bool,
+    ) -> None:
+        """``DeclarationError`` for a name that locates nothing and cannot
+        be meant (``misnamed``), or, when ``every`` name must locate
+        something, for any that locates nothing (``error`` aside, which
+        names no location)."""
+        for name in names:
+            if name == "error" or locate([name]):
+                continue
+            problem = None if misnamed is None else misnamed(name)
+            if problem is None and every:
+                problem = "which is no slot of this scenario"
+            if problem is not None:
+                raise DeclarationError(f"property {self.name}: {what} {name!r}, {problem}")
 
 
 def declare(
