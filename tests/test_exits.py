@@ -164,3 +164,31 @@ def test_ctrl_c_while_importing_exits_130_without_a_traceback(tmp_path: Path) ->
     )
     assert done.returncode == 130
     assert done.stderr == "vfsmc: error: interrupted\n"
+
+
+def test_a_reader_that_stops_early_does_not_cost_the_counterexample(tmp_path: Path) -> None:
+    """``vfsmc check ... | head -1``: the pipe is closed by the time the
+    verdict is printed (here before the command starts, so the test does
+    not race it), the command exits 141 as a killed writer does, and the
+    counterexample it found is saved all the same."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [
+                *(sys.executable, "-m", "mc", "check", "dirops/opposite-renames"),
+                *("--variant", "no-rename-mutex", "--out", str(tmp_path / "cx")),
+            ],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141, done.stderr
+    assert "Traceback" not in done.stderr
+    saved = sorted(path.name for path in (tmp_path / "cx").iterdir())
+    stem = "dirops-opposite-renames--no-rename-mutex"
+    assert saved == [f"{stem}.dot", f"{stem}.json", f"{stem}.svg"]

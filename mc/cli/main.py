@@ -263,7 +263,12 @@ def check(
         saved = _save(reg, outcome, target, chosen) if save else {}
         click.echo(json.dumps({**_check_json(outcome, saved), "omitted": omitted}, indent=1))
     else:
-        _print_check(outcome)
+        try:
+            _print_check(outcome)
+        except BrokenPipeError:
+            if save:
+                _save(reg, outcome, target, chosen)
+            raise
         if save:
             for kind, path in _save(reg, outcome, target, chosen).items():
                 click.echo(f"{kind}: {path}")
