@@ -115,6 +115,23 @@ def test_unknown_scenario_and_variant_are_one_line_errors(vfsmc: Run) -> None:
     )
 
 
+def test_an_unknown_name_offers_the_nearest_and_says_where_the_rest_are(vfsmc: Run) -> None:
+    _one_line_error(
+        vfsmc("check", "dirops/opposite-renamse"),
+        "unknown scenario 'dirops/opposite-renamse' (did you mean dirops/opposite-renames",
+    )
+    _one_line_error(
+        vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutx"),
+        "(did you mean no-rename-mutex? vfsmc list names all",
+    )
+    _one_line_error(
+        vfsmc("explain", "dir-nlink"),
+        "unknown property 'dir-nlink' (vfsmc list names all",
+    )
+    line = vfsmc("explain", "dir-nlink").output
+    assert "one a model file declares needs --models FILE)" in line
+
+
 def test_malformed_counterexamples_are_one_line_errors(vfsmc: Run, tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{not json")
     _one_line_error(vfsmc("replay", "bad.json"), "not JSON")

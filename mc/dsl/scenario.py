@@ -10,6 +10,7 @@ models and the user's files (``mc.check.registry``) and passed down.
 
 from __future__ import annotations
 
+import difflib
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import ModuleType
@@ -185,8 +186,20 @@ def _find(table: Mapping[str, T], name: str, what: str) -> T:
     try:
         return table[name]
     except KeyError:
-        known = ", ".join(sorted(table)) or "none"
-        raise UnknownName(f"unknown {what} {name!r} (known: {known})") from None
+        raise UnknownName(f"unknown {what} {name!r} ({_known(table, name, what)})") from None
+
+
+def _known(table: Mapping[str, T], name: str, what: str) -> str:
+    """What the names of ``table`` offer in place of ``name``: them all when
+    they are a few, else the nearest, with where to find the rest (one of a
+    model file is known once the file is loaded)."""
+    if len(table) <= 12:
+        return f"known: {', '.join(sorted(table)) or 'none'}"
+    near = difflib.get_close_matches(name, table, n=3, cutoff=0.6)
+    offered = f"did you mean {' or '.join(near)}? " if near else ""
+    return (
+        f"{offered}vfsmc list names all {len(table)}; one a model file declares needs --models FILE"
+    )
 
 
 def _declare(item: T) -> T:
