@@ -28,8 +28,8 @@ class NotApplicable(UnknownName):
 @attrs.frozen
 class Change:
     """One step a variant changed in one thread: ``kind`` is ``removed``,
-    ``added`` or ``changed`` (``step`` is the variant's, ``was`` the
-    correct protocol's)."""
+    ``added``, ``changed`` (``step`` is the variant's, ``was`` the correct
+    protocol's) or ``moved`` (the same step elsewhere in the thread)."""
 
     thread: str
     kind: str
@@ -125,7 +125,26 @@ def variant_changes(
                 i1, j1 = i1 + paired, j1 + paired
             found += [Change(before.name, "removed", old[i]) for i in range(i1, i2)]
             found += [Change(before.name, "added", new[j]) for j in range(j1, j2)]
-    return found
+    return _moves(found)
+
+
+def _moves(changes: list[Change]) -> list[Change]:
+    """``changes`` with each step a thread lost in one place and gained in
+    another (``Program.swap``, ``move_before``) as one ``moved`` change."""
+    added: dict[tuple[str, tuple[object, ...]], list[int]] = {}
+    for at, change in enumerate(changes):
+        if change.kind == "added":
+            added.setdefault((change.thread, step_key(change.step)), []).append(at)
+    moved: dict[int, Change] = {}
+    dropped: set[int] = set()
+    for at, change in enumerate(changes):
+        if change.kind != "removed":
+            continue
+        places = added.get((change.thread, step_key(change.step)))
+        if places:
+            moved[at] = Change(change.thread, "moved", changes[places[0]].step, change.step)
+            dropped.add(places.pop(0))
+    return [moved.get(at, change) for at, change in enumerate(changes) if at not in dropped]
 
 
 def applicable_variants(registry: Registry, scenario: Scenario) -> dict[str, list[Change]]:

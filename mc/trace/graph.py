@@ -177,7 +177,8 @@ class _Chart:
         if self.cx.witness:
             title += "\nwitness: " + ", ".join(f"{k}={v}" for k, v in self.cx.witness.items())
         if self.marks.changed:
-            title += "\nyellow: steps the variant added or changed"
+            moved = any(note.startswith("moved") for note in self.marks.changed.values())
+            title += f"\nyellow: steps the variant added{', moved' if moved else ''} or changed"
         for removed in self.marks.removed[:REMOVED_SHOWN]:
             title += f"\nthe variant removed: {removed}"
         if len(self.marks.removed) > REMOVED_SHOWN:
