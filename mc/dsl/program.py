@@ -68,9 +68,11 @@ class Program:
         return self.drop(chosen)
 
     def drop_acquisitions(self, chosen: Callable[[Step], bool]) -> Program:
-        """Without the lock acquisitions ``chosen`` picks; the releases of
-        those locks become releases-if-held, so a path that still takes the
-        lock elsewhere stays balanced and one that skipped it releases nothing."""
+        """Without the lock acquisitions ``chosen`` picks (it is given each
+        ``LockStep``, with its ``label``, ``tags`` and ``lock``, and no other
+        step); the releases of those locks become releases-if-held, so a
+        path that still takes the lock elsewhere stays balanced and one that
+        skipped it releases nothing."""
         picked = [s for s in self.steps if isinstance(s, LockStep) and chosen(s)]
         texts = {step.lock.text for step in picked}
 
