@@ -40,6 +40,29 @@ def test_show_json_lists_the_changes_per_variant(vfsmc: Run) -> None:
     assert "no-lost-write" not in data["available_properties"]
 
 
+def test_show_names_the_slots_reads_can_name(vfsmc: Run) -> None:
+    """By family in the text, one by one in the JSON; the threads' own
+    slots and the error slot are not among them."""
+    text = vfsmc("show", "dirops/opposite-renames").output
+    assert "slots (what reads= names): s_vfs_rename_sem, s_umount," in text
+    assert "S_DEAD(/ /a /b)" in text
+    data = json.loads(vfsmc("show", "dirops/opposite-renames", "--json").output)
+    assert {"dentry(/a/x)", "nlink(/a/x)", "i_rwsem(/b/z)", "d_parent(/a)"} <= set(data["slots"])
+    assert not [name for name in data["slots"] if name == "error" or name.startswith("T1.")]
+
+
+def test_a_moved_step_is_one_change(shipped: Registry) -> None:
+    """A variant that moves a step (``Program.swap``) lists it as moved,
+    not as removed in one place and added in another."""
+    scenario = shipped.scenario("mmap/two-files-two-mappings")
+    changes = inventory.variant_changes(shipped, scenario, "copy-faults-under-folio-lock")
+    moved = [c for c in changes if c.kind == "moved"]
+    assert moved and all(c.was is not None and c.was.label == c.step.label for c in moved)
+    removed = {(c.thread, c.step.label) for c in changes if c.kind == "removed"}
+    added = {(c.thread, c.step.label) for c in changes if c.kind == "added"}
+    assert not removed & added
+
+
 def test_a_variant_that_changes_nothing_is_not_listed(shipped: Registry) -> None:
     scenario = shipped.scenario("writeback/write-vs-fsync")
     assert inventory.variant_changes(shipped, scenario, "no-rename-mutex") == []

@@ -4,6 +4,7 @@ runs, which operations exist, what a property checks."""
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,17 @@ from mc.cli.completion import complete_property, complete_scenario
 from mc.cli.errors import one_line_errors
 from mc.cli.options import models_option
 from mc.dsl.steps import LockStep, Step
+
+
+def _slots_text(names: list[str]) -> str:
+    """Slot names by family: ``nlink(/, /a, /a/x)``, ``s_umount``."""
+    families: dict[str, list[str]] = {}
+    for name in dict.fromkeys(names):
+        family, paren, rest = name.partition("(")
+        families.setdefault(family, []).extend([rest[:-1]] if paren else [])
+    return ", ".join(
+        f"{family}({' '.join(args)})" if args else family for family, args in families.items()
+    )
 
 
 def _step_text(step: Step) -> str:
@@ -54,6 +66,7 @@ def show_command(scenario: str, models: tuple[Path, ...], as_json: bool) -> None
             "threads": threads,
             "properties": list(found.properties),
             "available_properties": available,
+            "slots": model.slot_names(),
             "variants": {
                 name: [
                     {
@@ -77,6 +90,15 @@ def show_command(scenario: str, models: tuple[Path, ...], as_json: bool) -> None
     for thread in threads:
         click.echo(f"  {thread['name']}  {thread['operation']}")
         click.echo(f"      follows {thread['follows']}; {thread['steps']} steps")
+    click.echo(
+        textwrap.fill(
+            _slots_text(model.slot_names()),
+            width=100,
+            initial_indent="slots (what reads= names): ",
+            subsequent_indent="    ",
+            break_on_hyphens=False,
+        )
+    )
     click.echo(f"properties (default): {', '.join(found.properties)}")
     others = [name for name in available if name not in found.properties]
     if others:

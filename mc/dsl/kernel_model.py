@@ -154,6 +154,18 @@ class KernelModel(Model[State, Action]):
                 mask |= _matching(families, name) | _matching(slots, name)
         return mask
 
+    def slot_names(self) -> list[str]:
+        """The names of the slots ``reads=`` can name (every slot but the
+        threads' own and the error slot), in the world's order."""
+        private = {t.slots.pc for t in self.threads} | {t.slots.ret for t in self.threads}
+        for thread in self.threads:
+            private |= thread.registers
+        return [
+            slot.name
+            for index, slot in enumerate(self.world.slots)
+            if index != ERROR_SLOT and index not in private
+        ]
+
     def misnamed(self, name: str) -> str | None:
         """Why ``name``, which locates nothing here, cannot be meant: a
         thread the scenario lacks (``returned(T9)``), a slot of a family
