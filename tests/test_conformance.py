@@ -4,6 +4,7 @@ variant is caught, and each kind of breach is reported."""
 
 from __future__ import annotations
 
+import shutil
 from collections import deque
 from pathlib import Path
 
@@ -62,6 +63,18 @@ def _with_variant(name: str, waives: tuple[str, ...]) -> Registry:
     flagged = registry.variant("setattr-unlocked")
     registry.add_variant(attrs.evolve(flagged, name=name, waives=waives))
     return registry
+
+
+def test_a_waiver_of_conformance_toml_that_is_no_need_is_a_spec_error(tmp_path: Path) -> None:
+    specs = tmp_path / "specs"
+    shutil.copytree(conformance.SPECS, specs)
+    roles = specs / "conformance.toml"
+    text = roles.read_text()
+    good = 'no-rename-mutex = ["inode_operations.rename s_vfs_rename_sem"]'
+    assert good in text
+    roles.write_text(text.replace(good, good.replace("s_vfs_rename_sem", "s_vfs_rename_mutex")))
+    with pytest.raises(SpecError, match="variant no-rename-mutex: it waives 'inode_operations"):
+        conformance.rules_at(specs)
 
 
 def test_a_variant_that_waives_the_need_it_breaks_passes() -> None:

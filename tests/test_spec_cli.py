@@ -163,7 +163,7 @@ def test_spec_check_lists_what_the_models_do_that_new_rules_forbid(
     assert result.exit_code == 1, result.output
     assert (
         "dirops/rmdir-vs-create: T2 calls inode_operations.create holding i_rwsem(/a/b) "
-        "exclusive (rules: i_rwsem(inode): no)"
+        "exclusive (rules: i_rwsem(inode): no; need inode_operations.create i_rwsem(dir))"
     ) in result.output
     assert "1 scenarios: 1 break the rules" in result.output
     same = vfsmc("spec", "check", str(FLATTENED), "--filter", "dirops/rmdir-vs")

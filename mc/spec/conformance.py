@@ -53,10 +53,12 @@ Condition = Callable[[State, Any], bool]
 @functools.cache
 def rules_at(specs: Path = SPECS) -> Rules:
     """The compiled rules of the files in ``specs`` (read once a process)."""
-    return semantics.compile_rules(
-        load.load(specs / "locking.toml"),
-        vocabulary.load(specs / "vocabulary.toml"),
-        semantics.load_role_map(specs / "conformance.toml"),
+    return semantics.check_waivers(
+        semantics.compile_rules(
+            load.load(specs / "locking.toml"),
+            vocabulary.load(specs / "vocabulary.toml"),
+            semantics.load_role_map(specs / "conformance.toml"),
+        )
     )
 
 
