@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Hashable
 from pathlib import Path
 
@@ -192,3 +193,28 @@ def test_a_reader_that_stops_early_does_not_cost_the_counterexample(tmp_path: Pa
     saved = sorted(path.name for path in (tmp_path / "cx").iterdir())
     stem = "dirops-opposite-renames--no-rename-mutex"
     assert saved == [f"{stem}.dot", f"{stem}.json", f"{stem}.svg"]
+
+
+def test_ctrl_c_ends_a_search_over_workers_with_its_statistics(tmp_path: Path) -> None:
+    """The terminal sends Ctrl-C to every process of the command: the
+    workers leave it to the coordinator, which ends the search after the
+    level it waits for, as INCOMPLETE with the figures of the levels done
+    (the workers' too), exit 3."""
+    (tmp_path / "many.py").write_text(MANY_THREADS)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "mc", "check", "many.py:many/lookups", "--json", "--workers", "2"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    time.sleep(4)
+    os.killpg(child.pid, signal.SIGINT)
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 3, err
+    report = json.loads(out)
+    assert report["verdict"] == "INCOMPLETE"
+    assert report["incomplete_reason"] == "interrupted (Ctrl-C)"
+    assert report["states"] > 0 and report["worker_cpu_ms"] > 0
+    assert "Traceback" not in err

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import re
+import socket
 from collections.abc import Callable, Hashable, Iterator
+from pathlib import Path
 
 import pytest
 from click.testing import Result
@@ -16,9 +20,10 @@ from mc.check.checker import Spread, check_scenario
 from mc.check.registry import build_model
 from mc.check.replay import replay
 from mc.dsl.scenario import Registry
-from mc.engine import ample
+from mc.engine import ample, ray_pool
 from mc.engine.explore import Options, Search
 from mc.engine.parallel import owner_of
+from mc.engine.ray_pool import RayUnavailable
 from mc.engine.result import Verdict
 from mc.engine.store import fingerprint
 
@@ -158,6 +163,77 @@ def test_bad_combinations_are_one_line_errors(vfsmc: Run) -> None:
         assert done.output.count("\n") == 1 and done.output.startswith("vfsmc: error:")
 
 
+def test_more_workers_than_the_machine_can_run_is_a_one_line_error(vfsmc: Run) -> None:
+    most = 4 * (os.cpu_count() or 1)
+    done = vfsmc("check", "dirops/rename-rmdir-link", "--workers", str(most + 1), "--no-save")
+    assert done.exit_code == 2
+    assert done.output.startswith(
+        f"vfsmc: error: --workers {most + 1}: at most {most} on this machine (4 a core; more "
+        "only share the cores), or --backend ray --address on a cluster"
+    )
+    assert done.output.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("bogus", "give auto or HOST:PORT"),
+        ("127.0.0.1:99999", "give auto or HOST:PORT"),
+        ("name.invalid:6379", "cannot reach a Ray cluster at name.invalid:6379: "),
+    ],
+)
+def test_a_ray_address_nobody_answers_at_fails_at_once(address: str, why: str) -> None:
+    """Before Ray is asked to join (which it keeps trying for minutes)."""
+    with pytest.raises(RayUnavailable, match=re.escape(why)):
+        ray_pool._reachable(address)
+
+
+def test_a_closed_port_is_no_ray_cluster() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+    with pytest.raises(RayUnavailable, match=f"at 127.0.0.1:{port}: Connection refused"):
+        ray_pool._reachable(f"127.0.0.1:{port}")
+
+
+def test_the_memory_bound_holds_over_workers(vfsmc: Run) -> None:
+    """The workers say what they hold at every level; the bound counts
+    theirs and the coordinator's."""
+    args = ("check", "dirops/rename-rmdir-link", "--json", "--no-save", "--max-memory", "1M")
+    for spread in ((), ("--workers", "2")):
+        done = vfsmc(*args, *spread)
+        assert done.exit_code == 3, done.output
+        report = json.loads(done.output)
+        assert report["incomplete_reason"] == "memory limit 1 MiB reached"
+
+
+RAISING = """\
+from mc.dsl import invariant, scenario
+from mc.models.dirops import link, rename
+
+
+@invariant("raises", "divides by zero", reads=["dentry"])
+def raises(model):
+    return lambda state: 1 // 0
+
+
+scenario("mine/raises", "a property that raises", tree=["/a/", "/c/", "/c/e"],
+         threads=[link("/c/e", "/a/f"), rename("/c/e", "/a/x")], properties=["raises"])
+"""
+
+
+def test_an_error_of_a_model_in_a_worker_is_the_one_line_of_one_process(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    (tmp_path / "raising.py").write_text(RAISING)
+    alone = vfsmc("check", "raising.py:mine/raises", "--no-save")
+    spread = vfsmc("check", "raising.py:mine/raises", "--no-save", "--workers", "2")
+    assert alone.exit_code == spread.exit_code == 2
+    assert spread.output == alone.output
+    assert alone.output.startswith("vfsmc: error: raising.py:")
+    assert alone.output.endswith("ZeroDivisionError: integer division or modulo by zero\n")
+
+
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
     """A local Ray instance with two CPUs (each actor asks for one), shut
@@ -190,3 +266,13 @@ def test_ray_from_the_command_line(vfsmc: Run, local_ray: None) -> None:
         sequential["states"],
         sequential["transitions"],
     )
+
+
+@pytest.mark.ray
+def test_more_ray_workers_than_the_cluster_has_cpus_is_an_error(
+    shipped: Registry, local_ray: None
+) -> None:
+    """Each actor asks for a CPU: more would wait for ever."""
+    on_ray = Spread(3, ray=True, build=functools.partial(build_model, ()))
+    with pytest.raises(RayUnavailable, match="3 workers need as many CPUs, and the local Ray "):
+        check_scenario(shipped, "dirops/opposite-renames", spread=on_ray)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Hashable, Sequence
 
 import attrs
 
-from mc.check import inventory
+from mc.check import inventory, usermodels
 from mc.check.replay import replay
 from mc.check.usermodels import shown
 from mc.dsl.kernel_model import KernelModel, unchecked_errors
@@ -154,8 +154,10 @@ def check_scenario(
                 if spread.build is None:
                     raise ValueError("a search on Ray needs the way its actors build the model")
                 factory = functools.partial(spread.build, scenario, tuple(variants), properties)
-                pool = RayPool(factory, spread.workers, options.exact, spread.address)
-            result = ParallelSearch(model, options, spread.workers).run(pool)
+                pool = RayPool(
+                    factory, spread.workers, options.exact, spread.address, usermodels.located
+                )
+            result = ParallelSearch(model, options, spread.workers, usermodels.located).run(pool)
         elif symmetry and (normalise := representative(model)) is not None:
             quotient = Symmetric(model, normalise, rename)
             search = Search(quotient, options)

@@ -185,6 +185,16 @@ def describe(error: BaseException, sources: Sequence[Source]) -> str:
     return f"{_at(lead)}: {what}{raised}"
 
 
+def located(error: Exception) -> BaseException:
+    """``error`` as ``reported`` would raise it: a ``ModelError`` naming the
+    model line it comes from when it has one (for a worker of a parallel
+    search to send, since the traceback stays in the worker)."""
+    if os.environ.get(SHOW_TRACEBACK) or isinstance(error, (LocatedModelError, *PASSED_THROUGH)):
+        return error
+    sources = locate(error)
+    return LocatedModelError(describe(error, sources)) if sources else error
+
+
 @contextlib.contextmanager
 def reported() -> Iterator[None]:
     """Turn an exception raised by model code into a ``ModelError`` naming
@@ -197,14 +207,10 @@ def reported() -> Iterator[None]:
     except (KeyboardInterrupt, SystemExit, MemoryError):
         raise
     except Exception as error:
-        if os.environ.get(SHOW_TRACEBACK):
+        explained = located(error)
+        if explained is error:
             raise
-        if isinstance(error, (LocatedModelError, *PASSED_THROUGH)):
-            raise
-        sources = locate(error)
-        if not sources:
-            raise
-        raise LocatedModelError(describe(error, sources)) from error
+        raise explained from error
 
 
 class LocatedModelError(ModelError):

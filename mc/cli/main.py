@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -176,7 +177,10 @@ def _progress(states: int, transitions: int, depth: int, seconds: float) -> None
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Breadth-first search over this many worker processes.",
+    help=(
+        "Breadth-first search over this many worker processes (at most 4 a core here; "
+        "a Ray cluster's CPUs with --address)."
+    ),
 )
 @click.option(
     "--backend",
@@ -244,6 +248,12 @@ def check(
             raise click.UsageError("--symmetry searches in one process (no --workers or ray)")
         if audit_reads:
             raise click.UsageError("--audit-reads searches in one process (no --workers or ray)")
+        most = WORKERS_PER_CORE * (os.cpu_count() or 1)
+        if workers > most and address is None:
+            raise click.UsageError(
+                f"--workers {workers}: at most {most} on this machine ({WORKERS_PER_CORE} a "
+                "core; more only share the cores), or --backend ray --address on a cluster"
+            )
         sources = [Path(path).resolve() for path in models]
         if ".py:" in scenario:
             sources.append(Path(scenario.split(".py:", 1)[0] + ".py").resolve())
@@ -334,6 +344,10 @@ def _check_json(outcome: Outcome, saved: dict[str, Path]) -> dict[str, Any]:
         "graph": str(saved["svg"]) if "svg" in saved else None,
         "unchecked_errors": outcome.unchecked_errors,
     }
+
+
+WORKERS_PER_CORE = 4
+"""How many workers a search may have per core of this machine."""
 
 
 def _print_check(outcome: Outcome) -> None:

@@ -39,14 +39,24 @@ import gc
 import hashlib
 import multiprocessing
 import pickle
+import signal
 import time
 from array import array
 from collections.abc import Callable, Hashable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any, Generic, Protocol, TypeVar
 
+import attrs
+
 from mc.engine.ample import AmpleSets, enabled_indices
-from mc.engine.explore import Options, _peak_bytes, _resident_bytes, replay_moves
+from mc.engine.explore import (
+    INTERRUPTED,
+    Options,
+    _peak_bytes,
+    _resident_bytes,
+    default_memory_limit,
+    replay_moves,
+)
 from mc.engine.model import Model, PropertyKind
 from mc.engine.reduction import Reduction
 from mc.engine.result import Result, Stats, Strategy, Verdict, Violation
@@ -110,10 +120,12 @@ class _Worker(Generic[S, A]):
     def gid(self, sid: int) -> int:
         return sid * self.workers + self.index
 
-    def admit(self, batches: list[bytes | None]) -> tuple[int, Found | None, list[str]]:
+    def admit(self, batches: list[bytes | None]) -> tuple[int, Found | None, list[str], int]:
         """Store the successors sent to this worker that it did not know
         (None in ``batches`` stands for those it kept from its own
-        expansion); they form its share of the next level."""
+        expansion); they form its share of the next level.  With them, a
+        violation among them, the goals not reached yet and the bytes the
+        worker holds."""
         found: Found | None = None
         fresh: list[int] = []
         for blob in batches:
@@ -136,7 +148,7 @@ class _Worker(Generic[S, A]):
                     self.goals = [g for g in self.goals if g.terminal or g.check(state) is None]
         self.level = fresh
         self.kept = []
-        return len(fresh), found, [goal.name for goal in self.goals]
+        return len(fresh), found, [goal.name for goal in self.goals], _resident_bytes()
 
     def expand(
         self, cut: bool
@@ -190,7 +202,7 @@ class _Worker(Generic[S, A]):
 
     def round(
         self, batches: list[bytes | None], cut: bool, budget: int | None, reduce: bool
-    ) -> tuple[tuple[int, Found | None, list[str]], Any]:
+    ) -> tuple[tuple[int, Found | None, list[str], int], Any]:
         """Admit the successors sent to this worker, then expand them,
         unless they hold a violation or reach the state ``budget`` alone
         (the search stops after this level then, so no expansion is
@@ -223,7 +235,7 @@ class _Worker(Generic[S, A]):
             self.ample_sets.stop(self.stored)
         if self.ample_sets.reduction is not None:
             self.ample_sets.reduction.turn()
-        new, found, _goals = admitted
+        new, found, _goals, _held = admitted
         if found is not None or (budget is not None and new >= budget):
             return admitted, None
         return admitted, self.expand(cut)
@@ -278,31 +290,86 @@ class Pool(Protocol):
 
     def ask(self, requests: Sequence[tuple[Any, ...]]) -> list[Any]: ...
 
+    def settle(self) -> None:
+        """Wait for the answers to a request ``ask`` was interrupted
+        waiting for (and drop them), so that the workers take requests
+        again."""
+        ...
+
     def close(self) -> None: ...
 
 
-def _serve(worker: _Worker[Any, Any], conn: Connection) -> None:
-    with contextlib.suppress(EOFError, KeyboardInterrupt):
+@attrs.frozen
+class WorkerFailed:
+    """A worker's request ended in ``error`` (as ``Explain`` made it, so
+    that it travels and says where it was raised); the coordinator raises
+    it."""
+
+    error: BaseException
+
+
+Explain = Callable[[Exception], BaseException]
+"""What a worker sends of an exception its model raised: an exception that
+pickles and keeps what the traceback said (the model line it came from);
+the traceback itself stays in the worker."""
+
+
+def answer(worker: _Worker[Any, Any], request: tuple[Any, ...], explain: Explain) -> Any:
+    """The worker's answer to ``request``, or ``WorkerFailed`` with the
+    error it raised."""
+    try:
+        return worker.handle(request)
+    except Exception as error:
+        explained = explain(error)
+        try:
+            pickle.dumps(explained)
+        except Exception:
+            explained = RuntimeError(f"{type(error).__name__}: {error}")
+        return WorkerFailed(explained)
+
+
+def raise_failed(replies: list[Any]) -> list[Any]:
+    """``replies``, unless one is ``WorkerFailed``: then its error."""
+    for reply in replies:
+        if isinstance(reply, WorkerFailed):
+            raise reply.error
+    return replies
+
+
+def _as_it_is(error: Exception) -> BaseException:
+    return error
+
+
+def _serve(worker: _Worker[Any, Any], conn: Connection, explain: Explain) -> None:
+    """Answer the coordinator until it says stop.  Ctrl-C is the
+    coordinator's to handle (the terminal sends it to every process of the
+    command): the worker goes on until told to stop, or is ended."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(EOFError):
         while True:
             request = conn.recv()
             if request[0] == "stop":
                 conn.close()
                 return
-            conn.send(worker.handle(request))
+            conn.send(answer(worker, request, explain))
 
 
 class ForkPool:
     """Workers forked from this process, each behind a pipe; they share the
     model this process built."""
 
-    def __init__(self, model: Model[Any, Any], workers: int, exact: bool) -> None:
+    def __init__(
+        self, model: Model[Any, Any], workers: int, exact: bool, explain: Explain = _as_it_is
+    ) -> None:
         context = multiprocessing.get_context("fork")
         self.conns: list[Connection] = []
+        self.awaited: list[Connection] = []
+        """The pipes whose answer to the last request is still to come."""
         self.processes: list[Any] = []
         for index in range(workers):
             ours, theirs = context.Pipe()
             worker = _Worker(model, index, workers, exact, fingerprint)
-            process = context.Process(target=_serve, args=(worker, theirs), daemon=True)
+            process = context.Process(target=_serve, args=(worker, theirs, explain), daemon=True)
             process.start()
             theirs.close()
             self.conns.append(ours)
@@ -314,7 +381,17 @@ class ForkPool:
     def ask(self, requests: Sequence[tuple[Any, ...]]) -> list[Any]:
         for conn, request in zip(self.conns, requests, strict=True):
             conn.send(request)
-        return [conn.recv() for conn in self.conns]
+        self.awaited = list(self.conns)
+        replies = []
+        while self.awaited:
+            replies.append(self.awaited[0].recv())
+            self.awaited.pop(0)
+        return raise_failed(replies)
+
+    def settle(self) -> None:
+        while self.awaited:
+            self.awaited[0].recv()
+            self.awaited.pop(0)
 
     def close(self) -> None:
         for conn in self.conns:
@@ -329,7 +406,9 @@ class ForkPool:
 class ParallelSearch(Generic[S, A]):
     """A breadth-first search of ``model`` over ``workers`` processes."""
 
-    def __init__(self, model: Model[S, A], options: Options, workers: int) -> None:
+    def __init__(
+        self, model: Model[S, A], options: Options, workers: int, explain: Explain = _as_it_is
+    ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
         if options.strategy is not Strategy.BFS:
@@ -337,12 +416,21 @@ class ParallelSearch(Generic[S, A]):
         self.model = model
         self.options = options
         self.workers = workers
+        self.explain = explain
+        """What the forked workers send of an error their model raises."""
+        self.interrupted = False
+        self.started = 0.0
+        self.counts = (0, 0, 0)
+        """The states, transitions and depth of the levels done so far."""
 
     def run(self, pool: Pool | None = None) -> Result[S, A]:
         """Search until a violation, exhaustion or a bound, on ``pool``
-        (by default workers forked from this process); the pool is closed."""
+        (by default workers forked from this process); the pool is closed.
+        Ctrl-C ends it after the level being expanded (the workers ignore
+        it; a second one ends the command), with the statistics of the
+        levels done."""
         started = time.perf_counter()
-        chosen: Pool = pool or ForkPool(self.model, self.workers, self.options.exact)
+        chosen: Pool = pool or ForkPool(self.model, self.workers, self.options.exact, self.explain)
         try:
             return self._search(chosen, started)
         finally:
@@ -360,15 +448,77 @@ class ParallelSearch(Generic[S, A]):
         for position, state in enumerate(model.init_states()):
             inits[owner(state, fingerprint(state))].append((state, -1, position, None))
         batches: list[list[bytes | None]] = [[pickle.dumps(share)] for share in inits]
-        states = transitions = depth = max_depth = 0
-        reason: str | None = None
-        found: Found | None = None
         unreached = {goal.name for goal in goals}
-        depth_cut = False
+        self.started = started
         reduction: AmpleSets[S, A] = AmpleSets(
             model, Reduction(model, model.properties()) if options.reduce else None
         )
         """What the workers' reductions did, summed (their ``AmpleSets``)."""
+        memory_limit = options.max_memory or default_memory_limit()
+        try:
+            reason, found, depth_cut, counts = self._levels(
+                pool, batches, reduction, memory_limit, unreached
+            )
+        except KeyboardInterrupt:
+            if not options.interruptible:
+                raise
+            self.interrupted = True
+            reason, found, depth_cut, counts = INTERRUPTED, None, False, self.counts
+            pool.settle()
+        states, transitions, max_depth = counts
+        memory = self._ask(pool, ("memory",))
+        peak = sum(reply[1] for reply in memory)
+        growth = sum(max(0, reply[0]) for reply in memory)
+        violation: Violation[S, A] | None = None
+        if found is not None:
+            violation = Violation(found[0], found[1], self._path(pool, found[2]))
+        elif reason is None and depth_cut:
+            reason = f"max depth {options.max_depth} reached"
+        elif reason is None and unreached:
+            goal = next(g for g in goals if g.name in unreached)
+            violation = Violation(goal.name, f"never reached: {goal.description}", None)
+        seconds = time.perf_counter() - started
+        stored = [reply[3] for reply in memory]
+        stats = Stats(
+            states=states,
+            transitions=transitions,
+            max_depth=max_depth,
+            seconds=seconds,
+            peak_memory_bytes=peak,
+            bytes_per_state=growth / states if states else 0.0,
+            extra={
+                **reduction.statistics(),
+                "workers": workers,
+                "worker_cpu_ms": round(1000 * sum(reply[2] for reply in memory)),
+            },
+            omission_probability=None if options.exact else omission_probability(states),
+            store_bytes_per_state=(None if options.exact or not states else sum(stored) / states),
+        )
+        if violation is not None:
+            verdict = Verdict.VIOLATED
+        elif reason is not None:
+            verdict = Verdict.INCOMPLETE
+        else:
+            verdict = Verdict.OK
+        return Result(verdict, stats, violation, reason, tuple(names))
+
+    def _levels(
+        self,
+        pool: Pool,
+        batches: list[list[bytes | None]],
+        reduction: AmpleSets[S, A],
+        memory_limit: int | None,
+        unreached: set[str],
+    ) -> tuple[str | None, Found | None, bool, tuple[int, int, int]]:
+        """Search level by level until a violation, exhaustion or a bound:
+        why it stopped early, the violation found, whether the depth bound
+        cut, and the states, transitions and depth reached (also kept in
+        ``counts`` as the levels complete, for a search Ctrl-C ends)."""
+        options, workers = self.options, self.workers
+        states = transitions = depth = max_depth = 0
+        reason: str | None = None
+        found: Found | None = None
+        depth_cut = False
         while True:
             cut = options.max_depth is not None and depth >= options.max_depth
             budget = None if options.max_states is None else options.max_states - states
@@ -386,7 +536,7 @@ class ParallelSearch(Generic[S, A]):
             if options.max_states is not None and states >= options.max_states:
                 reason = f"max states {options.max_states} reached"
                 break
-            elapsed = time.perf_counter() - started
+            elapsed = time.perf_counter() - self.started
             if options.time_limit is not None and elapsed >= options.time_limit:
                 reason = f"time limit {options.time_limit:g} s reached"
                 break
@@ -400,42 +550,12 @@ class ParallelSearch(Generic[S, A]):
                 break
             depth += 1
             batches = [[reply[0][target] for reply in expanded] for target in range(workers)]
-        memory = self._ask(pool, ("memory",))
-        peak = sum(reply[1] for reply in memory)
-        growth = sum(max(0, reply[0]) for reply in memory)
-        violation: Violation[S, A] | None = None
-        if found is not None:
-            violation = Violation(found[0], found[1], self._path(pool, found[2]))
-        elif reason is None and depth_cut:
-            reason = f"max depth {options.max_depth} reached"
-        elif reason is None and unreached:
-            goal = next(g for g in goals if g.name in unreached)
-            violation = Violation(goal.name, f"never reached: {goal.description}", None)
-        seconds = time.perf_counter() - started
-        stats = Stats(
-            states=states,
-            transitions=transitions,
-            max_depth=max_depth,
-            seconds=seconds,
-            peak_memory_bytes=peak,
-            bytes_per_state=growth / states if states else 0.0,
-            extra={
-                **reduction.statistics(),
-                "workers": workers,
-                "worker_cpu_ms": round(1000 * sum(reply[2] for reply in memory)),
-            },
-            omission_probability=None if options.exact else omission_probability(states),
-            store_bytes_per_state=(
-                None if options.exact or not states else sum(reply[3] for reply in memory) / states
-            ),
-        )
-        if violation is not None:
-            verdict = Verdict.VIOLATED
-        elif reason is not None:
-            verdict = Verdict.INCOMPLETE
-        else:
-            verdict = Verdict.OK
-        return Result(verdict, stats, violation, reason, tuple(names))
+            self.counts = (states, transitions, max_depth)
+            held = sum(reply[3] for reply in replies) + _resident_bytes()
+            if memory_limit is not None and held >= memory_limit:
+                reason = f"memory limit {memory_limit / 2**20:,.0f} MiB reached"
+                break
+        return reason, found, depth_cut, (states, transitions, max_depth)
 
     def _path(self, pool: Pool, gid: int) -> Any:
         links = self._ask(pool, ("links",))

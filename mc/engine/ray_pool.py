@@ -7,27 +7,58 @@ alike (``stable_fingerprint``).  Ray is optional: ``pip install ray``."""
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from mc.engine.model import Model
-from mc.engine.parallel import _Worker, stable_fingerprint
+from mc.engine.parallel import Explain, _as_it_is, _Worker, answer, raise_failed, stable_fingerprint
 
 
 class RayUnavailable(ValueError):
     """Ray is not installed, or no cluster answers at the address given."""
 
 
+CONNECT_SECONDS = 5.0
+"""How long a cluster's address is given to answer before Ray is asked to
+join it (Ray itself keeps trying for minutes)."""
+
+
+def _reachable(address: str) -> None:
+    """``RayUnavailable`` unless ``address`` is ``auto`` or a ``HOST:PORT``
+    (``ray://`` too) that accepts a connection within ``CONNECT_SECONDS``."""
+    if address == "auto":
+        return
+    where = address.removeprefix("ray://")
+    host, colon, port = where.rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise RayUnavailable(
+            f"cannot reach a Ray cluster at {address}: give auto or HOST:PORT (ray start "
+            "--head prints it)"
+        )
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS).close()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise RayUnavailable(f"cannot reach a Ray cluster at {address}: {reason}") from None
+
+
 class _Actor:
     """A worker of the search inside a Ray actor."""
 
     def __init__(
-        self, factory: Callable[[], Model[Any, Any]], index: int, workers: int, exact: bool
+        self,
+        factory: Callable[[], Model[Any, Any]],
+        index: int,
+        workers: int,
+        exact: bool,
+        explain: Explain,
     ) -> None:
         self.worker = _Worker(factory(), index, workers, exact, stable_fingerprint)
+        self.explain = explain
 
     def handle(self, request: tuple[Any, ...]) -> Any:
-        return self.worker.handle(request)
+        return answer(self.worker, request, self.explain)
 
 
 class RayPool:
@@ -41,7 +72,10 @@ class RayPool:
         workers: int,
         exact: bool,
         address: str | None = None,
+        explain: Explain = _as_it_is,
     ) -> None:
+        if address is not None:
+            _reachable(address)
         try:
             import ray
         except ImportError:
@@ -59,15 +93,31 @@ class RayPool:
             except (ConnectionError, RuntimeError, ValueError) as error:
                 first = str(error).splitlines()[0] if str(error) else type(error).__name__
                 raise RayUnavailable(f"cannot reach a Ray cluster at {address}: {first}") from None
+        cpus = self.ray.cluster_resources().get("CPU", 0)
+        if workers > cpus:
+            where = "the local Ray instance" if address is None else f"the Ray cluster at {address}"
+            raise RayUnavailable(f"{workers} workers need as many CPUs, and {where} has {cpus:g}")
+        self.calls: list[Any] = []
+        """The answers to the last request, while they are awaited."""
         remote: Any = ray.remote(num_cpus=1)(_Actor)
-        self.actors: list[Any] = [remote.remote(factory, i, workers, exact) for i in range(workers)]
+        self.actors: list[Any] = [
+            remote.remote(factory, i, workers, exact, explain) for i in range(workers)
+        ]
 
     def partition(self, state: Hashable) -> int:
         return stable_fingerprint(state)
 
     def ask(self, requests: Sequence[tuple[Any, ...]]) -> list[Any]:
-        calls = [actor.handle.remote(r) for actor, r in zip(self.actors, requests, strict=True)]
-        return list(self.ray.get(calls))
+        self.calls = [
+            actor.handle.remote(r) for actor, r in zip(self.actors, requests, strict=True)
+        ]
+        replies = list(self.ray.get(self.calls))
+        self.calls = []
+        return raise_failed(replies)
+
+    def settle(self) -> None:
+        self.ray.get(self.calls)
+        self.calls = []
 
     def close(self) -> None:
         for actor in self.actors:
