@@ -66,6 +66,8 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
         (_set("steps.0.event.lock", 3), "steps[0].event: field 'lock' must be a string or null"),
         (_set("witness", {"size": "big"}), "witness: field 'size' must be an integer"),
         (_set("cycle.0.holder", "T7"), "cycle[0]: fields 'waiter' and 'holder' must name"),
+        (_set("steps.1.thread", "T2"), "steps[1]: a chained step runs in the thread of the step"),
+        (_set("steps.2.branch", 3), "steps[2]: a chained step runs in the thread of the step"),
     ],
 )
 def test_a_malformed_counterexample_names_the_file_and_the_field(
@@ -77,6 +79,30 @@ def test_a_malformed_counterexample_names_the_file_and_the_field(
     for command in ("replay", "graph"):
         args = ["bad.json"] if command == "replay" else ["bad.json", "-o", "x.svg"]
         one_line(vfsmc(command, *args), "bad.json: ", fragment)
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (
+            _set("threads.0.operation", "unlink(/zzz)"),
+            "its thread T1 runs unlink(/zzz), but dirops/opposite-renames's T1 runs rename(",
+        ),
+        (
+            _set("scenario", "dirops/rename-rmdir-link"),
+            "its thread T1 runs rename(/a/x -> /b/y), but dirops/rename-rmdir-link's T1 runs",
+        ),
+    ],
+)
+def test_a_counterexample_of_other_threads_than_its_scenario_s_is_an_error(
+    vfsmc: Run, tmp_path: Path, change: Callable[[dict[str, Any]], None], fragment: str
+) -> None:
+    """Not a replay that fails (exit 0, as a fix would): the file does not
+    record the scenario it names."""
+    data = copy.deepcopy(_base())
+    change(data)
+    (tmp_path / "other.json").write_text(json.dumps(data))
+    one_line(vfsmc("replay", "other.json"), "other.json: ", fragment)
 
 
 def test_unreadable_counterexamples(vfsmc: Run, tmp_path: Path) -> None:

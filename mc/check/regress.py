@@ -22,7 +22,7 @@ from mc.check import baseline, expectations, usermodels
 from mc.check.checker import IneffectiveVariant, check_scenario
 from mc.check.expectations import Expectation
 from mc.check.recorded import load_recorded
-from mc.check.replay import ReplayReport, replay
+from mc.check.replay import ReplayReport, ThreadsDiffer, replay
 from mc.dsl.scenario import Registry, UnknownName
 from mc.engine.explore import Options
 from mc.engine.result import Verdict
@@ -210,7 +210,7 @@ def replay_file(
             correct = None
             if found.variants:
                 correct = replay(registry.build(scenario, (), found.properties), found)
-    except (UnknownName, ModelError) as error:
+    except (UnknownName, ModelError, ThreadsDiffer) as error:
         raise _with_context(error, str(path)) from error
     return ReplayResult(path, found, recorded, correct)
 

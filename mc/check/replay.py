@@ -36,8 +36,33 @@ def _groups(steps: Sequence[Step]) -> list[list[tuple[int, Step]]]:
     return groups
 
 
+class ThreadsDiffer(ValueError):
+    """A counterexample whose threads are not those of the scenario it
+    names (edited, or of a scenario that has changed since)."""
+
+
+def threads_differ(model: KernelModel, counterexample: Counterexample) -> str | None:
+    """How the threads ``counterexample`` records differ from ``model``'s,
+    or None when they are the same (names and operations, in order)."""
+    ours = [(thread.name, str(thread.invocation)) for thread in model.threads]
+    theirs = list(counterexample.threads)
+    for (name, operation), (recorded, as_recorded) in zip(ours, theirs, strict=False):
+        if (name, operation) != (recorded, as_recorded):
+            return (
+                f"its thread {recorded} runs {as_recorded}, but {counterexample.scenario}'s "
+                f"{name} runs {operation}"
+            )
+    if len(ours) != len(theirs):
+        return f"it records {len(theirs)} threads, but {counterexample.scenario} has {len(ours)}"
+    return None
+
+
 def replay(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
-    """Replay ``counterexample`` on ``model`` step by step."""
+    """Replay ``counterexample`` on ``model`` step by step; ``ThreadsDiffer``
+    when it does not record the threads of ``model``."""
+    differ = threads_differ(model, counterexample)
+    if differ is not None:
+        raise ThreadsDiffer(differ)
     names = {thread.name: tid for tid, thread in enumerate(model.threads)}
     state = model.initial
     replayed = 0

@@ -26,6 +26,7 @@ from pathlib import Path
 from types import ModuleType
 
 from mc.check import expectations
+from mc.check.replay import ThreadsDiffer
 from mc.dsl.scenario import DeclaredTwice, Registry, Scenario, UnknownName
 from mc.dsl.steps import Context, Source, Step
 from mc.engine.model import DeclarationError
@@ -41,6 +42,7 @@ _loaded: dict[Path, ModuleType] = {}
 _model_files: set[str] = set()
 PASSED_THROUGH = (
     UnknownName,
+    ThreadsDiffer,
     DeclarationError,
     counterexample.FormatError,
     expectations.ExpectationError,

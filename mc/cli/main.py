@@ -21,7 +21,7 @@ from mc.check.checker import Outcome, Spread, check_scenario, file_stem
 from mc.check.marks import variant_marks
 from mc.check.recorded import default_out, load_recorded
 from mc.check.registry import build_model, with_files
-from mc.check.replay import ReplayReport, replay
+from mc.check.replay import ReplayReport, ThreadsDiffer, replay
 from mc.cli.completion import complete_property, complete_scenario, complete_variant
 from mc.cli.errors import Group, fail, message_of, one_line_errors, say
 from mc.cli.options import (
@@ -402,8 +402,8 @@ def replay_command(file: Path, correct: bool, models: tuple[Path, ...], as_json:
             scenario = reg.scenario(counterexample.scenario)
             model = reg.build(scenario, variants, counterexample.properties)
             report = replay(model, counterexample)
-    except UnknownName as error:
-        raise UnknownName(f"{file}: {error}") from None
+    except (UnknownName, ThreadsDiffer) as error:
+        raise type(error)(f"{file}: {error}") from None
     if as_json:
         click.echo(json.dumps(_replay_json(counterexample, variants, report), indent=1))
     else:

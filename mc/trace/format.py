@@ -38,6 +38,7 @@ relative to the counterexample file's directory, so replay loads them.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -244,6 +245,12 @@ def from_json(data: Any) -> Counterexample:
     )
     if steps and steps[0].chained:
         raise FormatError("steps[0]: field 'chained' cannot be true on the first step")
+    for i, (before, step) in enumerate(itertools.pairwise(steps), start=1):
+        if step.chained and (step.thread, step.branch) != (before.thread, 0):
+            raise FormatError(
+                f"steps[{i}]: a chained step runs in the thread of the step before it "
+                f"({before.thread}), on branch 0"
+            )
     blocked = (
         tuple(
             _step(raw, f"blocked[{i}]", names)
