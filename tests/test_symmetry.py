@@ -83,3 +83,19 @@ def test_symmetry_from_the_command_line(vfsmc: Run) -> None:
     assert json.loads(reduced.output)["states"] < json.loads(plain.output)["states"]
     spread = vfsmc("check", "dcache/automount", "--symmetry", "--workers", "2")
     assert spread.exit_code == 2 and spread.output.startswith("vfsmc: error:")
+
+
+def test_symmetry_where_no_threads_are_interchangeable_says_it_changes_nothing(
+    vfsmc: Run,
+) -> None:
+    args = ("check", "dirops/rename-rmdir-link", "--json", "--no-save")
+    plain, asked = vfsmc(*args), vfsmc(*args, "--symmetry")
+    assert plain.exit_code == asked.exit_code == 0
+    assert asked.stderr.strip() == (
+        "vfsmc: note: no threads of dirops/rename-rmdir-link are interchangeable: --symmetry "
+        "changes nothing here (partial-order reduction applies as without it)"
+    )
+    report = json.loads(asked.stdout)
+    assert report["states"] == json.loads(plain.stdout)["states"]
+    noted = vfsmc("check", "dcache/automount", "--json", "--no-save", "--symmetry")
+    assert "interchangeable" not in noted.stderr

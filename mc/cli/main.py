@@ -33,6 +33,7 @@ from mc.cli.options import (
     without,
 )
 from mc.dsl.scenario import Registry, Scenario, UnknownName
+from mc.dsl.symmetry import representative
 from mc.engine.explore import Options, UndeclaredRead
 from mc.engine.result import Strategy, Verdict
 from mc.kernel.world import ModelError
@@ -282,6 +283,12 @@ def check(
         if save:
             for kind, path in _save(reg, outcome, target, chosen).items():
                 click.echo(f"{kind}: {path}")
+    if symmetry and representative(outcome.model) is None:
+        say(
+            "note",
+            f"no threads of {name} are interchangeable: --symmetry changes nothing here "
+            "(partial-order reduction applies as without it)",
+        )
     if omitted and not as_json:
         click.echo(
             f"note: the operations of {name} also make {', '.join(omitted)} checkable; "
