@@ -215,10 +215,10 @@ class _Worker(Generic[S, A]):
         worker with full states keeps, which a collection of every level
         would pass over again (two workers over the full states of
         bench/scale's dirops-7: 14.4 s of CPU with a full collection every
-        level, 8.7 s with this).  The
-        worker's growth is counted from its first level.  ``reduce``: look for ample sets
-        (``AmpleSets``); once it is False, the worker stops looking for good,
-        as a sequential search does between two levels."""
+        level, 8.7 s with this).  The worker's growth is counted from its
+        first level.  ``reduce``: look for ample sets (``AmpleSets``); once
+        it is False, the worker stops looking for good, as a sequential
+        search does between two levels."""
         if gc.isenabled():
             gc.disable()
             gc.freeze()
@@ -418,7 +418,6 @@ class ParallelSearch(Generic[S, A]):
         self.workers = workers
         self.explain = explain
         """What the forked workers send of an error their model raises."""
-        self.interrupted = False
         self.started = 0.0
         self.counts = (0, 0, 0)
         """The states, transitions and depth of the levels done so far."""
@@ -462,7 +461,6 @@ class ParallelSearch(Generic[S, A]):
         except KeyboardInterrupt:
             if not options.interruptible:
                 raise
-            self.interrupted = True
             reason, found, depth_cut, counts = INTERRUPTED, None, False, self.counts
             pool.settle()
         states, transitions, max_depth = counts
@@ -478,7 +476,6 @@ class ParallelSearch(Generic[S, A]):
             goal = next(g for g in goals if g.name in unreached)
             violation = Violation(goal.name, f"never reached: {goal.description}", None)
         seconds = time.perf_counter() - started
-        stored = [reply[3] for reply in memory]
         stats = Stats(
             states=states,
             transitions=transitions,
@@ -492,7 +489,9 @@ class ParallelSearch(Generic[S, A]):
                 "worker_cpu_ms": round(1000 * sum(reply[2] for reply in memory)),
             },
             omission_probability=None if options.exact else omission_probability(states),
-            store_bytes_per_state=(None if options.exact or not states else sum(stored) / states),
+            store_bytes_per_state=(
+                None if options.exact or not states else sum(reply[3] for reply in memory) / states
+            ),
         )
         if violation is not None:
             verdict = Verdict.VIOLATED
