@@ -777,7 +777,7 @@ class _Resolving:
         """Each combination of the registers' values met, numbered."""
         self.asked: dict[int, tuple[Footprint | None, int]] = {}
         """Each resolver's answer by its step and the number of the
-        registers' values (``_key``): a resolver that reads nothing else
+        registers' values (``_number``): a resolver that reads nothing else
         finds the same on the same values, and one that does is not used
         either way."""
         self.predicted: dict[int, Any] = {}

@@ -186,10 +186,10 @@ def _find(table: Mapping[str, T], name: str, what: str) -> T:
     try:
         return table[name]
     except KeyError:
-        raise UnknownName(f"unknown {what} {name!r} ({_known(table, name, what)})") from None
+        raise UnknownName(f"unknown {what} {name!r} ({_known(table, name)})") from None
 
 
-def _known(table: Mapping[str, T], name: str, what: str) -> str:
+def _known(table: Mapping[str, T], name: str) -> str:
     """What the names of ``table`` offer in place of ``name``: them all when
     they are a few, else the nearest, with where to find the rest (one of a
     model file is known once the file is loaded)."""

@@ -122,12 +122,12 @@ def sometimes(
 
 
 Locate = Callable[[Sequence[str]], int]
+"""How a model turns the names of what a property reads into a mask of its
+locations (a name it does not know reads nothing)."""
 Misnamed = Callable[[str], str | None]
 """Why a name that locates nothing cannot be meant (a typo of one that
 does, a slot of a family the model has but no slot of it), or None when
 it may name what this model lacks."""
-"""How a model turns the names of what a property reads into a mask of its
-locations (a name it does not know reads nothing)."""
 
 Reads = tuple[str, ...] | Callable[[Any], Sequence[str]]
 """What a property declares it reads: names, or a function of the built
