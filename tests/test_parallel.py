@@ -6,6 +6,7 @@ tests start a local Ray instance (marked ``ray``: ``pytest -m ray``)."""
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import re
@@ -26,6 +27,7 @@ from mc.engine.parallel import owner_of
 from mc.engine.ray_pool import RayUnavailable
 from mc.engine.result import Verdict
 from mc.engine.store import fingerprint
+from mc.trace.format import Counterexample
 
 Run = Callable[..., Result]
 UNREDUCED = Options(reduce=False)
@@ -36,6 +38,12 @@ ROWS = [
     ("writeback/write-fsync-reclaim", ("writepage-drops-page",)),
     ("namei/stat-unlink-create", ()),
 ]
+
+
+def _switches(counterexample: Counterexample) -> int:
+    """How often a counterexample's steps change thread."""
+    threads = [step.thread for step in counterexample.steps]
+    return sum(before != after for before, after in itertools.pairwise(threads))
 
 
 def _agree(
@@ -63,6 +71,10 @@ def _agree(
     assert second.property == first.property
     assert first.path is not None and second.path is not None
     assert len(second.path) == len(first.path)
+    assert alone.counterexample is not None and spread_out.counterexample is not None
+    assert _switches(spread_out.counterexample) == _switches(alone.counterexample), (
+        "the workers keep the parent with the fewest context switches, as one process does"
+    )
     assert spread_out.counterexample is not None
     model = shipped.build(shipped.scenario(scenario), variants)
     assert replay(model, spread_out.counterexample).reproduced

@@ -14,7 +14,9 @@ expanding it is one round trip, and the coordinator's decision to stop
 (a violation, a bound) only discards the expansion.  The successors a
 worker owns itself stay in its memory unpickled.  Levels are those of the sequential search, so the
 verdict, the number of states of an exhaustive search and the length of a
-shortest counterexample are the same; a state is numbered ``local * workers
+shortest counterexample are the same, and each state keeps, of its parents
+in the level before, one that gives it the fewest context switches, as in
+the sequential search; a state is numbered ``local * workers
 + worker``, and a trace is rebuilt from the workers' parent links by
 re-executing the moves, as in the sequential search.  A successor its
 expanding worker owns and already stores is not sent (its owner would drop
@@ -75,9 +77,10 @@ A = TypeVar("A")
 Found = tuple[str, str, int]
 """A violation a worker found: property, message, state number."""
 
-Sent = tuple[S, int, int, int | None]
+Sent = tuple[S, int, int, int | None, int, Hashable | None]
 """A successor on its way to its owner: the state, its parent's number, the
-move from the parent, and its fingerprint when the sender's is the owner's."""
+move from the parent, its fingerprint when the sender's is the owner's, the
+context switches of the path to it and the actor of its last step."""
 
 
 class _Worker(Generic[S, A]):
@@ -105,6 +108,9 @@ class _Worker(Generic[S, A]):
         self.parent = array("q")
         self.move = array("i")
         self.level: list[int] = []
+        self.switches: dict[int, tuple[int, Hashable | None]] = {}
+        """For each state of the level: the fewest context switches of a
+        shortest path to it, and the actor of that path's last step."""
         self.kept: list[Sent[S]] = []
         self.baseline = _resident_bytes()
         properties = list(model.properties())
@@ -128,8 +134,18 @@ class _Worker(Generic[S, A]):
         worker holds."""
         found: Found | None = None
         fresh: list[int] = []
+        admitted: dict[int, int] = {}
+        switches: dict[int, tuple[int, Hashable | None]] = {}
         for blob in batches:
-            for state, parent, move, key in self.kept if blob is None else pickle.loads(blob):
+            for sent in self.kept if blob is None else pickle.loads(blob):
+                state, parent, move, key, cost, actor = sent
+                key = fingerprint(state) if key is None else key
+                known = admitted.get(key)
+                if known is not None:
+                    if cost < switches[known][0]:
+                        self.parent[known], self.move[known] = parent, move
+                        switches[known] = (cost, actor)
+                    continue
                 if self.store.find(state, key) is not None:
                     continue
                 sid = self.stored
@@ -138,6 +154,8 @@ class _Worker(Generic[S, A]):
                 self.parent.append(parent)
                 self.move.append(move)
                 fresh.append(sid)
+                admitted[key] = sid
+                switches[sid] = (cost, actor)
                 if found is None:
                     for prop in self.invariants:
                         message = prop.check(state)
@@ -147,6 +165,7 @@ class _Worker(Generic[S, A]):
                 if self.goals:
                     self.goals = [g for g in self.goals if g.terminal or g.check(state) is None]
         self.level = fresh
+        self.switches = switches
         self.kept = []
         return len(fresh), found, [goal.name for goal in self.goals], _resident_bytes()
 
@@ -164,6 +183,7 @@ class _Worker(Generic[S, A]):
         found: Found | None = None
         depth_cut = False
         find = self.store.find
+        actor_of = self.model.actor
         assert self.ample_sets is not None
         moves = self.ample_sets.moves
         for sid in self.level:
@@ -182,14 +202,18 @@ class _Worker(Generic[S, A]):
                 continue
             transitions += len(enabled)
             parent = self.gid(sid)
-            for move, _action, nxt in enabled:
+            switched, last = self.switches[sid]
+            for move, action, nxt in enabled:
                 key = fingerprint(nxt)
                 owner = self.owner(nxt, key)
                 if owner == self.index and find(nxt, key) is not None:
                     continue
                 box = outgoing[owner]
-                if key not in box:
-                    box[key] = (nxt, parent, move, key if self.hashed_alike else None)
+                actor = actor_of(action)
+                cost = switched + (last is not None and last != actor)
+                sent = box.get(key)
+                if sent is None or cost < sent[4]:
+                    box[key] = (nxt, parent, move, key if self.hashed_alike else None, cost, actor)
         self.kept = list(outgoing[self.index].values())
         blobs: list[bytes | None] = [
             None
@@ -445,7 +469,7 @@ class ParallelSearch(Generic[S, A]):
         inits: list[list[Sent[S]]] = [[] for _ in range(workers)]
         owner = owner_of(model, pool.partition, workers)
         for position, state in enumerate(model.init_states()):
-            inits[owner(state, fingerprint(state))].append((state, -1, position, None))
+            inits[owner(state, fingerprint(state))].append((state, -1, position, None, 0, None))
         batches: list[list[bytes | None]] = [[pickle.dumps(share)] for share in inits]
         unreached = {goal.name for goal in goals}
         self.started = started
