@@ -627,6 +627,14 @@ class KernelModel(Model[State, Action]):
                 found.update(part.statistics(states))
         return found
 
+    def combine_statistics(self, parts: Sequence[dict[str, int]]) -> dict[str, int]:
+        """Symbolic states and solver calls (every worker's solver) add up;
+        the address orders explored do not (two workers may meet one), and
+        are left out."""
+        combined = super().combine_statistics(parts)
+        combined.pop("address_orders", None)
+        return combined
+
     def witness(self, state: State) -> dict[str, int]:
         """Concrete values of the scenario's symbolic arguments under which
         ``state`` is reached (empty when it has none)."""

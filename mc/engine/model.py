@@ -342,3 +342,15 @@ class Model(ABC, Generic[S, A]):
         """Figures of the model's own about a finished search over the
         stored ``states`` (reported next to the explorer's)."""
         return {}
+
+    def combine_statistics(self, parts: Sequence[dict[str, int]]) -> dict[str, int]:
+        """The figures of a search whose states were split among workers,
+        from each worker's ``statistics`` of its own: those that add up
+        (counts of states, of calls each worker made), and none that do not
+        (a count of distinct values two workers may both have met).  The
+        default adds up every figure."""
+        combined: dict[str, int] = {}
+        for part in parts:
+            for name, value in part.items():
+                combined[name] = combined.get(name, 0) + value
+        return combined

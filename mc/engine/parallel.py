@@ -272,7 +272,14 @@ class _Worker(Generic[S, A]):
             stored = self.store.memory_bytes()
             if stored is not None:
                 stored += array_bytes(self.parent, self.move)
-            return (_resident_bytes() - self.baseline, _peak_bytes(), time.process_time(), stored)
+            figures = self.model.statistics(self.store.kept())
+            return (
+                _resident_bytes() - self.baseline,
+                _peak_bytes(),
+                time.process_time(),
+                stored,
+                figures,
+            )
         if request[0] == "links":
             chosen = self.ample_sets
             lazy_before = None if chosen is None else chosen.lazy_before
@@ -508,6 +515,7 @@ class ParallelSearch(Generic[S, A]):
             peak_memory_bytes=peak,
             bytes_per_state=growth / states if states else 0.0,
             extra={
+                **model.combine_statistics([reply[4] for reply in memory]),
                 **reduction.statistics(),
                 "workers": workers,
                 "worker_cpu_ms": round(1000 * sum(reply[2] for reply in memory)),
