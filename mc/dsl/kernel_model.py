@@ -134,14 +134,10 @@ class KernelModel(Model[State, Action]):
         ``pending``).  A name no slot of the world has reads nothing of it."""
         families: dict[str, int] = {}
         slots: dict[str, int] = {}
-        private = {t.slots.pc for t in self.threads} | {t.slots.ret for t in self.threads}
-        for thread in self.threads:
-            private |= thread.registers
-        for index, slot in enumerate(self.world.slots):
-            if index != ERROR_SLOT and index not in private:
-                family = slot.name.split("(", 1)[0]
-                families[family] = families.get(family, 0) | 1 << index
-                slots[slot.name] = slots.get(slot.name, 0) | 1 << index
+        for index, name in self._nameable():
+            family = name.split("(", 1)[0]
+            families[family] = families.get(family, 0) | 1 << index
+            slots[name] = slots.get(name, 0) | 1 << index
         base = len(self.world.slots)
         returned = {thread.name: 1 << base + tid for tid, thread in enumerate(self.threads)}
         mask = 0
@@ -154,17 +150,21 @@ class KernelModel(Model[State, Action]):
                 mask |= _matching(families, name) | _matching(slots, name)
         return mask
 
-    def slot_names(self) -> list[str]:
-        """The names of the slots ``reads=`` can name (every slot but the
-        threads' own and the error slot), in the world's order."""
+    def _nameable(self) -> list[tuple[int, str]]:
+        """The slots ``reads=`` can name (every slot but the threads' own
+        and the error slot), with their names, in the world's order."""
         private = {t.slots.pc for t in self.threads} | {t.slots.ret for t in self.threads}
         for thread in self.threads:
             private |= thread.registers
         return [
-            slot.name
+            (index, slot.name)
             for index, slot in enumerate(self.world.slots)
             if index != ERROR_SLOT and index not in private
         ]
+
+    def slot_names(self) -> list[str]:
+        """The names of the slots ``reads=`` can name, in the world's order."""
+        return [name for _index, name in self._nameable()]
 
     def misnamed(self, name: str) -> str | None:
         """Why ``name``, which locates nothing here, cannot be meant: a
@@ -172,15 +172,14 @@ class KernelModel(Model[State, Action]):
         the world has but no slot of it (``dentry(/b/nn)``), or a near
         miss of a family it has (``dentryy``); None for what may be a family
         this world lacks (``block *`` where there is no block device)."""
-        families = sorted(
-            {slot.name.split("(", 1)[0] for slot in self.world.slots if slot.name != "error"}
-        )
+        names = self.slot_names()
+        families = sorted({known.split("(", 1)[0] for known in names})
         if name.startswith("returned(") and name.endswith(")"):
             threads = ", ".join(thread.name for thread in self.threads)
             return f"but the threads are {threads}"
         family = name.split("(", 1)[0]
         if "(" in name and family in families:
-            known = [slot.name for slot in self.world.slots if slot.name.startswith(f"{family}(")]
+            known = [slot for slot in names if slot.startswith(f"{family}(")]
             shown = ", ".join(known[:6]) + (", ..." if len(known) > 6 else "")
             return f"but no {family} slot is called so (they are {shown})"
         close = difflib.get_close_matches(family, [*families, "returned", "error"], n=1, cutoff=0.8)

@@ -159,6 +159,11 @@ def default_memory_limit() -> int | None:
     return None
 
 
+def memory_reached(limit: int) -> str:
+    """Why a search that reached the memory ``limit`` stopped."""
+    return f"memory limit {limit / 2**20:,.0f} MiB reached"
+
+
 def _peak_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
@@ -196,6 +201,9 @@ class Search(Generic[S, A]):
             model, Reduction(model, properties) if self.options.reduce else None
         )
         """The moves explored from each state (``AmpleSets``)."""
+        self.moves: Callable[[S, bool], Moves[A, S]] = self.ample_sets.moves
+        """The moves to explore from a state (``AmpleSets.moves``, bound
+        once: the explorers call it for every state)."""
         self.started = 0.0
         self.last_progress = 0.0
         self.next_tick = 0.0
@@ -337,7 +345,7 @@ class Search(Generic[S, A]):
         if limit is not None and elapsed >= limit:
             raise _Stop(f"time limit {limit:g} s reached")
         if self.memory_limit is not None and _resident_bytes() >= self.memory_limit:
-            raise _Stop(f"memory limit {self.memory_limit / 2**20:,.0f} MiB reached")
+            raise _Stop(memory_reached(self.memory_limit))
         sink = self.options.progress
         if (
             sink is not None
@@ -357,10 +365,6 @@ class Search(Generic[S, A]):
     def lazy(self) -> bool:
         """Whether the moves stored are lazy ones (``AmpleSets.lazy``)."""
         return self.ample_sets.lazy
-
-    def moves(self, state: S, cut: bool) -> Moves[A, S]:
-        """The moves to explore from ``state`` (``AmpleSets.moves``)."""
-        return self.ample_sets.moves(state, cut)
 
     def keep_reducing(self) -> bool:
         """Whether to go on looking for ample sets (``AmpleSets.keep_reducing``)."""

@@ -57,6 +57,7 @@ from mc.engine.explore import (
     _peak_bytes,
     _resident_bytes,
     default_memory_limit,
+    memory_reached,
     replay_moves,
 )
 from mc.engine.model import Model, PropertyKind
@@ -584,7 +585,7 @@ class ParallelSearch(Generic[S, A]):
             self.counts = (states, transitions, max_depth)
             held = sum(reply[3] for reply in replies) + _resident_bytes()
             if memory_limit is not None and held >= memory_limit:
-                reason = f"memory limit {memory_limit / 2**20:,.0f} MiB reached"
+                reason = memory_reached(memory_limit)
                 break
         return reason, found, depth_cut, (states, transitions, max_depth)
 
