@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -171,3 +172,18 @@ def test_shell_completion_names_scenarios_variants_properties() -> None:
     assert complete("vfsmc check dirops/x -V no-re") == ["no-rename-mutex"]
     assert "no-lost-write" in complete("vfsmc check dirops/x --no-property no-")
     assert complete("vfsmc explain dead") == ["deadlock"]
+
+
+def test_a_change_repeated_in_an_unrolled_loop_is_listed_once(vfsmc: Run) -> None:
+    """The flusher walks both pages of the file, so a variant changes each
+    step of its loop twice: the text lists the change once with the count,
+    the JSON every place."""
+    text = vfsmc("show", "writeback/two-writers-flusher").output
+    part = re.split(r"\n  \S", text.split("no-mkclean:")[1])[0]
+    line = "T3 removed  folio_mkclean(): rmap_walk_file(): i_mmap_lock_read(mapping) [shared]"
+    assert part.count(line) == 1
+    assert "(in 2 places)" in part.split(line)[1].splitlines()[0]
+    data = json.loads(vfsmc("show", "writeback/two-writers-flusher", "--json").output)
+    label = "folio_mkclean(): rmap_walk_file(): i_mmap_lock_read(mapping)"
+    listed = [(c["thread"], c["label"]) for c in data["variants"]["no-mkclean"]]
+    assert listed.count(("T3", label)) == 2

@@ -109,12 +109,27 @@ def show_command(scenario: str, models: tuple[Path, ...], as_json: bool) -> None
     click.echo("variants that change its steps:")
     for name, changes in variants.items():
         click.echo(f"  {name}: {reg.variants[name].description}")
-        for change in changes:
+        for change, places in _collapsed(changes):
+            where = "" if places == 1 else f"  (in {places} places)"
             if change.kind == "changed" and change.was is not None:
                 click.echo(f"      {change.thread} changed  {_step_text(change.was)}")
-                click.echo(f"                 now  {_step_text(change.step)}")
+                click.echo(f"                 now  {_step_text(change.step)}{where}")
             else:
-                click.echo(f"      {change.thread} {change.kind:<7}  {_step_text(change.step)}")
+                click.echo(
+                    f"      {change.thread} {change.kind:<7}  {_step_text(change.step)}{where}"
+                )
+
+
+def _collapsed(changes: list[inventory.Change]) -> list[tuple[inventory.Change, int]]:
+    """``changes`` with each repeated change (the same step changed alike
+    in each pass of an unrolled loop, say once per page) listed once, in
+    the order first seen, with how many places it was made in."""
+    counted: dict[tuple[object, ...], list[Any]] = {}
+    for change in changes:
+        was = None if change.was is None else inventory.step_key(change.was)
+        key = (change.thread, change.kind, inventory.step_key(change.step), was)
+        counted.setdefault(key, [change, 0])[1] += 1
+    return [(change, places) for change, places in counted.values()]
 
 
 @click.command("ops")
