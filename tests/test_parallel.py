@@ -11,6 +11,8 @@ import json
 import os
 import re
 import socket
+import subprocess
+import sys
 from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
 
@@ -303,3 +305,17 @@ def test_more_ray_workers_than_the_cluster_has_cpus_is_an_error(
     on_ray = Spread(3, ray=True, build=functools.partial(build_model, ()))
     with pytest.raises(RayUnavailable, match="3 workers need as many CPUs, and the local Ray "):
         check_scenario(shipped, "dirops/opposite-renames", spread=on_ray)
+
+
+@pytest.mark.ray
+def test_a_ray_instance_the_check_starts_itself_prints_no_notice() -> None:
+    """Without ``--address`` the check starts a local Ray instance of its
+    own: Ray's notice about its token authentication is nothing a user can
+    act on, and stays off the terminal."""
+    pytest.importorskip("ray")
+    vfsmc = Path(sys.executable).parent / "vfsmc"
+    args = ["check", "dirops/opposite-renames", "--backend", "ray", "--workers", "2", "--no-save"]
+    done = subprocess.run([str(vfsmc), *args], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "dirops/opposite-renames: OK" in done.stdout
+    assert "Token authentication" not in done.stderr

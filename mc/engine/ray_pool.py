@@ -6,9 +6,11 @@ alike (``stable_fingerprint``).  Ray is optional: ``pip install ray``."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import socket
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any
 
 from mc.engine.model import Model
@@ -22,6 +24,29 @@ class RayUnavailable(ValueError):
 CONNECT_SECONDS = 5.0
 """How long a cluster's address is given to answer before Ray is asked to
 join it (Ray itself keeps trying for minutes)."""
+
+
+TOKEN_SETUP_LOGGER = "ray._private.authentication.authentication_token_setup"
+"""The logger through which Ray announces the token authentication of a
+local instance it starts."""
+
+
+@contextlib.contextmanager
+def _quiet_local_start(address: str | None) -> Iterator[None]:
+    """Without ``address`` the search starts a local Ray instance of its
+    own, for this one check, and Ray's notice that the instance uses token
+    authentication says nothing the user can act on: it is left out.
+    Joining a cluster, every notice stays."""
+    if address is not None:
+        yield
+        return
+    logger = logging.getLogger(TOKEN_SETUP_LOGGER)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _reachable(address: str) -> None:
@@ -83,13 +108,14 @@ class RayPool:
         self.ray: Any = ray
         if not ray.is_initialized():
             try:
-                ray.init(
-                    address=address,
-                    num_cpus=None if address is not None else max(workers, os.cpu_count() or 1),
-                    include_dashboard=False,
-                    log_to_driver=False,
-                    configure_logging=False,
-                )
+                with _quiet_local_start(address):
+                    ray.init(
+                        address=address,
+                        num_cpus=None if address is not None else max(workers, os.cpu_count() or 1),
+                        include_dashboard=False,
+                        log_to_driver=False,
+                        configure_logging=False,
+                    )
             except (ConnectionError, RuntimeError, ValueError) as error:
                 first = str(error).splitlines()[0] if str(error) else type(error).__name__
                 raise RayUnavailable(f"cannot reach a Ray cluster at {address}: {first}") from None
