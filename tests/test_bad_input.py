@@ -14,6 +14,7 @@ import pytest
 from click.testing import Result
 
 from mc import atomic_write
+from mc.cli import options
 from mc.dsl.kernel_model import KernelModel
 from mc.engine import explore
 from mc.engine.explore import Options, default_memory_limit
@@ -231,7 +232,21 @@ def test_bounds_that_are_usage_errors(vfsmc: Run) -> None:
         Options(time_limit=float("nan"))
 
 
-def test_the_memory_limit_ends_the_search_as_incomplete(vfsmc: Run) -> None:
+def test_a_memory_limit_below_what_vfsmc_holds_at_the_start_is_a_usage_error(vfsmc: Run) -> None:
+    """A limit the search would reach before its first state cannot be
+    met: one line naming what vfsmc holds, exit 2."""
+    for value in ("1K", "1M"):
+        one_line(
+            vfsmc("check", "dirops/opposite-renames", "--max-memory", value),
+            "Invalid value for '--max-memory'",
+            "MiB vfsmc holds before it explores anything",
+        )
+
+
+def test_the_memory_limit_ends_the_search_as_incomplete(
+    vfsmc: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(options, "resident_bytes", lambda: 0)
     result = vfsmc("check", "dirops/opposite-renames", "--max-memory", "1M", "--json")
     assert result.exit_code == 3
     report = json.loads(result.output)
@@ -308,3 +323,20 @@ def test_a_full_disk_names_the_file(
     monkeypatch.setattr(atomic_write.os, "fsync", full)
     one_line(vfsmc("graph", "cx.json", "-o", "chart.dot"), "chart.dot: No space left on device")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cx.json"]
+
+
+def test_leaving_out_every_property_is_a_usage_error(vfsmc: Run) -> None:
+    """A search that checks nothing has no verdict: an OK would say a
+    deadlocking variant is fine."""
+    args = ("check", "dirops/opposite-renames", "-V", "no-rename-mutex", "--no-save")
+    one_line(
+        vfsmc(*args, "-p", "deadlock", "--no-property", "deadlock"),
+        "--no-property leaves no property to check (of deadlock)",
+    )
+
+
+def test_leaving_out_a_property_not_checked_says_so(vfsmc: Run) -> None:
+    result = vfsmc("check", "dirops/opposite-renames", "--no-property", "no-lost-write")
+    assert result.exit_code == 0
+    note = result.output.splitlines()[0]
+    assert note.startswith("vfsmc: note: no-lost-write: not among the properties checked (")

@@ -5,6 +5,7 @@ tests start a local Ray instance (marked ``ray``: ``pytest -m ray``)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import json
@@ -13,8 +14,10 @@ import re
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Hashable, Iterator
+import time
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import Result
@@ -22,10 +25,11 @@ from click.testing import Result
 from mc.check.checker import Spread, check_scenario
 from mc.check.registry import build_model
 from mc.check.replay import replay
+from mc.cli import options
 from mc.dsl.scenario import Registry
-from mc.engine import ample, ray_pool
-from mc.engine.explore import Options, Search
-from mc.engine.parallel import owner_of
+from mc.engine import ample, parallel, ray_pool
+from mc.engine.explore import Options, Search, resident_bytes
+from mc.engine.parallel import ForkPool, ParallelSearch, owner_of, proportional_bytes
 from mc.engine.ray_pool import RayUnavailable
 from mc.engine.result import Verdict
 from mc.engine.store import fingerprint
@@ -182,7 +186,93 @@ def test_workers_from_the_command_line(vfsmc: Run) -> None:
         args = ("check", "dirops/rename-rmdir-link", reduce, "--json", "--no-save")
         done, alone = vfsmc(*args, "--workers", "2"), vfsmc(*args)
         assert done.exit_code == alone.exit_code == 0
-        assert json.loads(done.output)["states"] == json.loads(alone.output)["states"]
+        spread, one = json.loads(done.output), json.loads(alone.output)
+        assert spread["states"] == one["states"]
+        assert spread["fingerprint_bits"] == one["fingerprint_bits"] == 64
+
+
+class _KillingPool(ForkPool):
+    """Workers of which the second is killed before the third level."""
+
+    rounds = 0
+
+    def ask(self, requests: Sequence[tuple[Any, ...]]) -> list[Any]:
+        if requests[0][0] == "round":
+            self.rounds += 1
+            if self.rounds == 3:
+                self.processes[1].kill()
+                self.processes[1].join()
+        return super().ask(requests)
+
+
+def test_a_worker_that_dies_ends_the_search_incomplete_with_its_figures(
+    shipped: Registry,
+) -> None:
+    """Its states are lost, so the search cannot go on; it ends as Ctrl-C
+    ends it, with the figures of the levels done, and names the worker."""
+    model = shipped.build(shipped.scenario("dirops/rename-rmdir-link"), (), None)
+    options = Options(reduce=False, exact=False)
+    result = ParallelSearch(model, options, 2).run(_KillingPool(model, 2, False))
+    assert result.verdict is Verdict.INCOMPLETE
+    assert result.incomplete_reason == (
+        "worker 2 of 2 was killed (SIGKILL: out of memory?); its states are lost"
+    )
+    assert result.stats.states > 1 and result.stats.max_depth >= 1
+
+
+def _children(pid: int) -> list[int]:
+    with contextlib.suppress(OSError):
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return []
+
+
+def _ended(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_workers_end_with_a_killed_coordinator() -> None:
+    """Killed by SIGKILL (as the out-of-memory killer does), the command
+    leaves no worker behind holding its share of the states."""
+    vfsmc = Path(sys.executable).parent / "vfsmc"
+    scenario = "bench/scale/dirops.py:scale/dirops-7"
+    args = [str(vfsmc), "check", scenario, "--no-por", "--workers", "2", "--no-save"]
+    root = Path(__file__).resolve().parent.parent
+    command = subprocess.Popen(args, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers := _children(command.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(workers) == 2
+        command.kill()
+        command.wait()
+        deadline = time.monotonic() + 10
+        while not all(map(_ended, workers)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert all(map(_ended, workers))
+    finally:
+        command.kill()
+
+
+def test_progress_over_workers(shipped: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The progress line is reported as levels end, as often as one
+    process reports it."""
+    monkeypatch.setattr(parallel, "PROGRESS_AFTER_SECONDS", 0.0)
+    monkeypatch.setattr(parallel, "PROGRESS_INTERVAL_SECONDS", 0.0)
+    seen: list[tuple[int, int, int, float]] = []
+    options = Options(reduce=False, progress=lambda *figures: seen.append(figures))
+    result = check_scenario(shipped, "dirops/rename-rmdir-link", options=options, spread=Spread(2))
+    assert len(seen) == result.result.stats.max_depth + 1
+    assert [depth for _states, _transitions, depth, _seconds in seen] == list(range(len(seen)))
+    assert all(a[0] < b[0] for a, b in itertools.pairwise(seen))
+    assert seen[-1][0] <= result.result.stats.states
+
+
+def test_a_process_s_share_of_memory_is_at_most_what_it_holds() -> None:
+    assert 0 < proportional_bytes() <= resident_bytes()
 
 
 def test_bad_combinations_are_one_line_errors(vfsmc: Run) -> None:
@@ -225,9 +315,10 @@ def test_a_closed_port_is_no_ray_cluster() -> None:
         ray_pool._reachable(f"127.0.0.1:{port}")
 
 
-def test_the_memory_bound_holds_over_workers(vfsmc: Run) -> None:
+def test_the_memory_bound_holds_over_workers(vfsmc: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     """The workers say what they hold at every level; the bound counts
     theirs and the coordinator's."""
+    monkeypatch.setattr(options, "resident_bytes", lambda: 0)
     args = ("check", "dirops/rename-rmdir-link", "--json", "--no-save", "--max-memory", "1M")
     for spread in ((), ("--workers", "2")):
         done = vfsmc(*args, *spread)

@@ -12,8 +12,9 @@ import click
 
 from mc.check.registry import shipped
 from mc.cli.completion import complete_property
-from mc.cli.errors import F
+from mc.cli.errors import F, say
 from mc.dsl.scenario import Registry
+from mc.engine.explore import resident_bytes
 
 
 def registry() -> Registry:
@@ -62,6 +63,14 @@ class MemorySize(click.ParamType[int]):
         size = int(float(found.group(1)) * UNITS[found.group(2).lower()])
         if size < 1:
             self.fail(f"{value!r} is less than one byte", param, ctx)
+        held = resident_bytes()
+        if size <= held:
+            self.fail(
+                f"{value!r} is less than the {held / 2**20:.0f} MiB vfsmc holds before it "
+                "explores anything: a search would stop at once",
+                param,
+                ctx,
+            )
         return size
 
 
@@ -100,7 +109,16 @@ def without(
     base = tuple(properties) or (reg.scenario(scenario).properties if scenario else ())
     if not base:
         return None
-    return tuple(name for name in base if name not in excluded)
+    idle = [name for name in excluded if name not in base]
+    if idle:
+        say("note", f"{', '.join(idle)}: not among the properties checked ({', '.join(base)})")
+    left = tuple(name for name in base if name not in excluded)
+    if not left:
+        raise click.UsageError(
+            f"--no-property leaves no property to check (of {', '.join(base)}): "
+            "a search without properties has no verdict"
+        )
+    return left
 
 
 por_option: Callable[[F], F] = click.option(

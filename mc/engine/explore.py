@@ -139,7 +139,7 @@ class _Found(Exception):
         self.sid = sid
 
 
-def _resident_bytes() -> int:
+def resident_bytes() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * resource.getpagesize()
 
@@ -153,7 +153,7 @@ def default_memory_limit() -> int | None:
             for line in meminfo:
                 if line.startswith("MemAvailable:"):
                     available = int(line.split()[1]) * 1024
-                    return _resident_bytes() + int(available * MEMORY_HEADROOM)
+                    return resident_bytes() + int(available * MEMORY_HEADROOM)
     except (OSError, ValueError, IndexError):
         return None
     return None
@@ -217,7 +217,7 @@ class Search(Generic[S, A]):
 
     def run(self) -> Result[S, A]:
         """Search until a violation, exhaustion or a bound."""
-        baseline = _resident_bytes()
+        baseline = resident_bytes()
         self.memory_limit = self.options.max_memory or default_memory_limit()
         self.started = time.perf_counter()
         self.last_progress = self.started
@@ -251,7 +251,7 @@ class Search(Generic[S, A]):
             unreached = self.goals[0]
             violation = Violation(unreached.name, f"never reached: {unreached.description}", None)
         stored = self.stored
-        growth = max(0, _resident_bytes() - baseline)
+        growth = max(0, resident_bytes() - baseline)
         extra = dict(self.model.statistics(self.store.kept()))
         extra.update(self.ample_sets.statistics())
         if not self.store.exact:
@@ -344,7 +344,7 @@ class Search(Generic[S, A]):
         limit = self.options.time_limit
         if limit is not None and elapsed >= limit:
             raise _Stop(f"time limit {limit:g} s reached")
-        if self.memory_limit is not None and _resident_bytes() >= self.memory_limit:
+        if self.memory_limit is not None and resident_bytes() >= self.memory_limit:
             raise _Stop(memory_reached(self.memory_limit))
         sink = self.options.progress
         if (

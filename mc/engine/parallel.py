@@ -37,11 +37,14 @@ breadth-first search decides it.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import hashlib
 import multiprocessing
+import os
 import pickle
 import signal
+import sys
 import time
 from array import array
 from collections.abc import Callable, Hashable, Sequence
@@ -53,12 +56,13 @@ import attrs
 from mc.engine.ample import AmpleSets, enabled_indices
 from mc.engine.explore import (
     INTERRUPTED,
+    PROGRESS_AFTER_SECONDS,
+    PROGRESS_INTERVAL_SECONDS,
     Options,
-    _peak_bytes,
-    _resident_bytes,
     default_memory_limit,
     memory_reached,
     replay_moves,
+    resident_bytes,
 )
 from mc.engine.model import Model, PropertyKind
 from mc.engine.reduction import Reduction
@@ -82,6 +86,28 @@ Sent = tuple[S, int, int, int | None, int, Hashable | None]
 """A successor on its way to its owner: the state, its parent's number, the
 move from the parent, its fingerprint when the sender's is the owner's, the
 context switches of the path to it and the actor of its last step."""
+
+
+def proportional_bytes() -> int:
+    """This process's share of the memory it holds (the proportional set
+    size: a page it shares with the coordinator or another worker, as
+    forked workers share the model, counts in part in each), so that the
+    shares of every process of a search add up to what they hold
+    together; the resident bytes where the system does not say."""
+    try:
+        with open("/proc/self/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return resident_bytes()
+
+
+class WorkerDied(RuntimeError):
+    """A worker ended without being told to (killed, say by the kernel's
+    out-of-memory killer): the states it owned are lost, and the search
+    ends INCOMPLETE with the figures of the levels done."""
 
 
 class _Worker(Generic[S, A]):
@@ -113,7 +139,7 @@ class _Worker(Generic[S, A]):
         """For each state of the level: the fewest context switches of a
         shortest path to it, and the actor of that path's last step."""
         self.kept: list[Sent[S]] = []
-        self.baseline = _resident_bytes()
+        self.baseline = resident_bytes()
         properties = list(model.properties())
         self.invariants = [
             p for p in properties if p.kind is PropertyKind.ALWAYS and not p.terminal
@@ -168,7 +194,7 @@ class _Worker(Generic[S, A]):
         self.level = fresh
         self.switches = switches
         self.kept = []
-        return len(fresh), found, [goal.name for goal in self.goals], _resident_bytes()
+        return len(fresh), found, [goal.name for goal in self.goals], proportional_bytes()
 
     def expand(
         self, cut: bool
@@ -247,7 +273,7 @@ class _Worker(Generic[S, A]):
         if gc.isenabled():
             gc.disable()
             gc.freeze()
-            self.baseline = _resident_bytes()
+            self.baseline = resident_bytes()
         gc.collect()
         gc.freeze()
         admitted = self.admit(batches)
@@ -275,8 +301,8 @@ class _Worker(Generic[S, A]):
                 stored += array_bytes(self.parent, self.move)
             figures = self.model.statistics(self.store.kept())
             return (
-                _resident_bytes() - self.baseline,
-                _peak_bytes(),
+                resident_bytes() - self.baseline,
+                proportional_bytes(),
                 time.process_time(),
                 stored,
                 figures,
@@ -372,10 +398,38 @@ def _as_it_is(error: Exception) -> BaseException:
     return error
 
 
-def _serve(worker: _Worker[Any, Any], conn: Connection, explain: Explain) -> None:
+def _die_with(parent: int) -> None:
+    """Have the kernel end this process when the process that forked it
+    ends, however it ends (``PR_SET_PDEATHSIG``; Linux only): a worker
+    whose coordinator was killed would otherwise wait for it for ever,
+    holding its share of the states."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _serve(
+    worker: _Worker[Any, Any],
+    conn: Connection,
+    explain: Explain,
+    parent: int,
+    inherited: Sequence[Connection] = (),
+) -> None:
     """Answer the coordinator until it says stop.  Ctrl-C is the
     coordinator's to handle (the terminal sends it to every process of the
-    command): the worker goes on until told to stop, or is ended."""
+    command): the worker goes on until told to stop, or is ended; it ends
+    with the coordinator.  The coordinator's ends of the pipes of the
+    workers forked before this one (``inherited``) are closed here, so
+    that a worker's pipe breaks when the coordinator is gone."""
+    _die_with(parent)
+    for other in inherited:
+        other.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(EOFError):
         while True:
@@ -398,10 +452,13 @@ class ForkPool:
         self.awaited: list[Connection] = []
         """The pipes whose answer to the last request is still to come."""
         self.processes: list[Any] = []
+        self.dead: set[int] = set()
+        """The workers that ended without being told to."""
         for index in range(workers):
             ours, theirs = context.Pipe()
             worker = _Worker(model, index, workers, exact, fingerprint)
-            process = context.Process(target=_serve, args=(worker, theirs, explain), daemon=True)
+            arguments = (worker, theirs, explain, os.getpid(), list(self.conns))
+            process = context.Process(target=_serve, args=arguments, daemon=True)
             process.start()
             theirs.close()
             self.conns.append(ours)
@@ -411,19 +468,48 @@ class ForkPool:
         return fingerprint(state)
 
     def ask(self, requests: Sequence[tuple[Any, ...]]) -> list[Any]:
-        for conn, request in zip(self.conns, requests, strict=True):
-            conn.send(request)
-        self.awaited = list(self.conns)
-        replies = []
+        """The workers' answers; ``WorkerDied`` when one ended (the others'
+        answers are received first); a worker that ended before answers
+        None."""
+        died = len(self.dead)
+        self.awaited = []
+        for index, (conn, request) in enumerate(zip(self.conns, requests, strict=True)):
+            if index in self.dead:
+                continue
+            try:
+                conn.send(request)
+            except OSError:
+                self.dead.add(index)
+                continue
+            self.awaited.append(conn)
+        replies: list[Any] = [None] * len(self.conns)
         while self.awaited:
-            replies.append(self.awaited[0].recv())
-            self.awaited.pop(0)
+            conn = self.awaited.pop(0)
+            index = self.conns.index(conn)
+            try:
+                replies[index] = conn.recv()
+            except (EOFError, OSError):
+                self.dead.add(index)
+        if len(self.dead) > died:
+            raise WorkerDied(self._obituary(min(self.dead)))
         return raise_failed(replies)
+
+    def _obituary(self, index: int) -> str:
+        process = self.processes[index]
+        process.join(timeout=1)
+        code = process.exitcode
+        if code is not None and code < 0:
+            how = f"was killed ({signal.Signals(-code).name}"
+            how += ": out of memory?)" if code == -signal.SIGKILL else ")"
+        else:
+            how = "ended" if code is None else f"exited with status {code}"
+        return f"worker {index + 1} of {len(self.processes)} {how}; its states are lost"
 
     def settle(self) -> None:
         while self.awaited:
-            self.awaited[0].recv()
-            self.awaited.pop(0)
+            conn = self.awaited.pop(0)
+            with contextlib.suppress(EOFError, OSError):
+                conn.recv()
 
     def close(self) -> None:
         for conn in self.conns:
@@ -453,6 +539,11 @@ class ParallelSearch(Generic[S, A]):
         self.started = 0.0
         self.counts = (0, 0, 0)
         """The states, transitions and depth of the levels done so far."""
+        self.peak = 0
+        """The most memory the coordinator and the workers held together
+        as a level ended (``proportional_bytes``): what ``--max-memory``
+        is compared with, and the peak reported."""
+        self.last_progress = 0.0
 
     def run(self, pool: Pool | None = None) -> Result[S, A]:
         """Search until a violation, exhaustion or a bound, on ``pool``
@@ -495,9 +586,11 @@ class ParallelSearch(Generic[S, A]):
                 raise
             reason, found, depth_cut, counts = INTERRUPTED, None, False, self.counts
             pool.settle()
+        except WorkerDied as died:
+            reason, found, depth_cut, counts = str(died), None, False, self.counts
         states, transitions, max_depth = counts
-        memory = self._ask(pool, ("memory",))
-        peak = sum(reply[1] for reply in memory)
+        memory = [reply for reply in self._ask(pool, ("memory",)) if reply is not None]
+        peak = max(self.peak, proportional_bytes() + sum(reply[1] for reply in memory))
         growth = sum(max(0, reply[0]) for reply in memory)
         violation: Violation[S, A] | None = None
         if found is not None:
@@ -518,6 +611,7 @@ class ParallelSearch(Generic[S, A]):
             extra={
                 **model.combine_statistics([reply[4] for reply in memory]),
                 **reduction.statistics(),
+                **({} if options.exact else {"fingerprint_bits": 64}),
                 "workers": workers,
                 "worker_cpu_ms": round(1000 * sum(reply[2] for reply in memory)),
             },
@@ -583,11 +677,27 @@ class ParallelSearch(Generic[S, A]):
             depth += 1
             batches = [[reply[0][target] for reply in expanded] for target in range(workers)]
             self.counts = (states, transitions, max_depth)
-            held = sum(reply[3] for reply in replies) + _resident_bytes()
+            self._progress(states, transitions, max_depth)
+            held = sum(reply[3] for reply in replies) + proportional_bytes()
+            self.peak = max(self.peak, held)
             if memory_limit is not None and held >= memory_limit:
                 reason = memory_reached(memory_limit)
                 break
         return reason, found, depth_cut, (states, transitions, max_depth)
+
+    def _progress(self, states: int, transitions: int, depth: int) -> None:
+        """Report progress as a level ends, as often as one process does."""
+        sink = self.options.progress
+        if sink is None:
+            return
+        now = time.perf_counter()
+        elapsed = now - self.started
+        if (
+            elapsed >= PROGRESS_AFTER_SECONDS
+            and now - self.last_progress >= PROGRESS_INTERVAL_SECONDS
+        ):
+            self.last_progress = now
+            sink(states, transitions, depth, elapsed)
 
     def _path(self, pool: Pool, gid: int) -> Any:
         links = self._ask(pool, ("links",))

@@ -14,7 +14,15 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any
 
 from mc.engine.model import Model
-from mc.engine.parallel import Explain, _as_it_is, _Worker, answer, raise_failed, stable_fingerprint
+from mc.engine.parallel import (
+    Explain,
+    WorkerDied,
+    _as_it_is,
+    _Worker,
+    answer,
+    raise_failed,
+    stable_fingerprint,
+)
 
 
 class RayUnavailable(ValueError):
@@ -125,6 +133,8 @@ class RayPool:
             raise RayUnavailable(f"{workers} workers need as many CPUs, and {where} has {cpus:g}")
         self.calls: list[Any] = []
         """The answers to the last request, while they are awaited."""
+        self.dead: set[int] = set()
+        """The actors that ended without being told to."""
         remote: Any = ray.remote(num_cpus=1)(_Actor)
         self.actors: list[Any] = [
             remote.remote(factory, i, workers, exact, explain) for i in range(workers)
@@ -134,15 +144,36 @@ class RayPool:
         return stable_fingerprint(state)
 
     def ask(self, requests: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """The actors' answers; ``WorkerDied`` when one ended (the others'
+        answers are received first); an actor that ended before answers
+        None."""
+        died = len(self.dead)
         self.calls = [
-            actor.handle.remote(r) for actor, r in zip(self.actors, requests, strict=True)
+            None if index in self.dead else actor.handle.remote(request)
+            for index, (actor, request) in enumerate(zip(self.actors, requests, strict=True))
         ]
-        replies = list(self.ray.get(self.calls))
+        replies: list[Any] = []
+        for index, call in enumerate(self.calls):
+            replies.append(None if call is None else self._get(index, call))
         self.calls = []
+        if len(self.dead) > died:
+            index = min(self.dead)
+            raise WorkerDied(
+                f"worker {index + 1} of {len(self.actors)} (a Ray actor) ended; its states are lost"
+            )
         return raise_failed(replies)
 
+    def _get(self, index: int, call: Any) -> Any:
+        try:
+            return self.ray.get(call)
+        except self.ray.exceptions.RayActorError:
+            self.dead.add(index)
+            return None
+
     def settle(self) -> None:
-        self.ray.get(self.calls)
+        for index, call in enumerate(self.calls):
+            if call is not None:
+                self._get(index, call)
         self.calls = []
 
     def close(self) -> None:
