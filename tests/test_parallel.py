@@ -14,6 +14,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from pathlib import Path
@@ -315,6 +316,35 @@ def test_a_closed_port_is_no_ray_cluster() -> None:
         ray_pool._reachable(f"127.0.0.1:{port}")
 
 
+@pytest.mark.parametrize("reply", [b"HTTP/1.0 400 Bad request\r\n\r\n", b""])
+def test_a_server_that_is_not_ray_is_no_ray_cluster(
+    reply: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that answers the HTTP/2 preface otherwise than gRPC does
+    (an HTTP/1 server), or not at all, is not waited for as Ray would."""
+    monkeypatch.setattr(ray_pool, "CONNECT_SECONDS", 0.5)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def serve() -> None:
+            connection, _peer = listener.accept()
+            with connection:
+                connection.recv(64)
+                if reply:
+                    connection.sendall(reply)
+                time.sleep(1)
+
+        server = threading.Thread(target=serve)
+        server.start()
+        try:
+            with pytest.raises(RayUnavailable, match="it answers, but not as a Ray cluster does"):
+                ray_pool._reachable(f"127.0.0.1:{port}")
+        finally:
+            server.join()
+
+
 def test_the_memory_bound_holds_over_workers(vfsmc: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     """The workers say what they hold at every level; the bound counts
     theirs and the coordinator's."""
@@ -368,6 +398,14 @@ def local_ray() -> Iterator[None]:
 def test_ray_workers_find_the_shortest_violation(shipped: Registry, local_ray: None) -> None:
     on_ray = Spread(2, ray=True, build=functools.partial(build_model, ()))
     _agree(shipped, "dirops/opposite-renames", ("no-rename-mutex",), on_ray)
+
+
+@pytest.mark.ray
+def test_a_ray_cluster_s_address_answers_as_one(local_ray: None) -> None:
+    """The check of an address before joining passes a real cluster's GCS."""
+    import ray
+
+    ray_pool._reachable(ray.get_runtime_context().gcs_address)
 
 
 @pytest.mark.ray

@@ -59,7 +59,8 @@ def _quiet_local_start(address: str | None) -> Iterator[None]:
 
 def _reachable(address: str) -> None:
     """``RayUnavailable`` unless ``address`` is ``auto`` or a ``HOST:PORT``
-    (``ray://`` too) that accepts a connection within ``CONNECT_SECONDS``."""
+    (``ray://`` too) that accepts a connection and answers as gRPC does
+    (``_first_frame``), each within ``CONNECT_SECONDS``."""
     if address == "auto":
         return
     where = address.removeprefix("ray://")
@@ -70,10 +71,40 @@ def _reachable(address: str) -> None:
             "--head prints it)"
         )
     try:
-        socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS).close()
+        with socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS) as connection:
+            answer = _first_frame(connection)
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise RayUnavailable(f"cannot reach a Ray cluster at {address}: {reason}") from None
+    if len(answer) < HTTP2_FRAME_HEADER or answer[3] != HTTP2_SETTINGS:
+        raise RayUnavailable(
+            f"cannot reach a Ray cluster at {address}: it answers, but not as a Ray cluster "
+            "does (gRPC over HTTP/2)"
+        )
+
+
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+"""What an HTTP/2 client sends first: the connection preface and an empty
+SETTINGS frame (RFC 9113, section 3.4)."""
+HTTP2_FRAME_HEADER = 9
+HTTP2_SETTINGS = 4
+
+
+def _first_frame(connection: socket.socket) -> bytes:
+    """The first bytes a server sends back to the HTTP/2 preface (within
+    ``CONNECT_SECONDS``): a Ray cluster's GCS, or its client server
+    (``ray://``), speaks gRPC, and answers with a SETTINGS frame; a server
+    of another protocol answers otherwise, or not at all, and Ray would
+    wait for it for minutes."""
+    connection.sendall(HTTP2_PREFACE)
+    answer = b""
+    with contextlib.suppress(TimeoutError):
+        while len(answer) < HTTP2_FRAME_HEADER:
+            chunk = connection.recv(HTTP2_FRAME_HEADER - len(answer))
+            if not chunk:
+                break
+            answer += chunk
+    return answer
 
 
 class _Actor:
