@@ -70,6 +70,15 @@ def test_a_new_operation_in_a_file_of_its_own(vfsmc: Run, tmp_path: Path) -> Non
     assert replayed.exit_code == 1, replayed.output
     Path("mine").rename("moved")
     assert vfsmc("replay", "moved/counterexamples/newop-opposite-order.json").exit_code == 1
+    Path("elsewhere").mkdir()
+    alone = Path("elsewhere/one.json")
+    alone.write_text(Path("moved/counterexamples/newop-opposite-order.json").read_text())
+    missing = vfsmc("replay", str(alone))
+    assert missing.exit_code == 2
+    assert "records model file ../order.py" in missing.output
+    assert "pass the file with --models FILE" in missing.output
+    for given in ("moved/order.py", "moved"):
+        assert vfsmc("replay", str(alone), "--models", given).exit_code == 1
 
 
 def test_a_variant_of_a_shipped_operation_on_a_shipped_scenario(vfsmc: Run, tmp_path: Path) -> None:

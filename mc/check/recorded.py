@@ -47,13 +47,21 @@ def recording(
     return attrs.evolve(counterexample, models=tuple(os.path.relpath(path, base) for path in files))
 
 
-def load_recorded(registry: Registry, path: Path, counterexample: Counterexample) -> None:
-    """Add the model files ``counterexample`` (saved at ``path``) records to ``registry``."""
+def load_recorded(
+    registry: Registry, path: Path, counterexample: Counterexample, given: bool = False
+) -> None:
+    """Add the model files ``counterexample`` (saved at ``path``) records to
+    ``registry``.  A recorded file that is no longer where it was (the
+    counterexample was moved, or the file) is an error, unless model
+    files were ``given`` (``--models``): they stand in for it."""
     for name in counterexample.models:
         file = (path.parent / name).resolve()
         if not file.exists():
+            if given:
+                continue
             raise ModelError(
-                f"{path}: records model file {name}, which is not at {file} (pass --models)"
+                f"{path}: records model file {name}, which is not at {file} "
+                "(pass the file with --models FILE)"
             )
         for module in usermodels.load(file):
             usermodels.add(registry, module)

@@ -395,7 +395,7 @@ def replay_command(file: Path, correct: bool, models: tuple[Path, ...], as_json:
     """Re-execute a saved counterexample on today's models."""
     counterexample = cx_format.load(file)
     reg = with_files(models)
-    recorded.load_recorded(reg, file, counterexample)
+    recorded.load_recorded(reg, file, counterexample, given=bool(models))
     variants = () if correct else counterexample.variants
     if counterexample.scenario not in reg.scenarios:
         hint = (
@@ -482,7 +482,7 @@ def graph(file: Path, output: Path, models: tuple[Path, ...]) -> None:
     reg = with_files(models)
     try:
         with usermodels.reported():
-            load_recorded(reg, file, counterexample)
+            load_recorded(reg, file, counterexample, given=bool(models))
             marks = variant_marks(reg, counterexample)
     except (UnknownName, ModelError) as error:
         click.echo(f"vfsmc: warning: steps the variants changed are not marked: {error}", err=True)

@@ -45,7 +45,7 @@ def report_command(file: Path, output: Path, models: tuple[Path, ...]) -> None:
     note = ""
     try:
         with usermodels.reported():
-            load_recorded(reg, file, counterexample)
+            load_recorded(reg, file, counterexample, given=bool(models))
             scenario = reg.scenario(counterexample.scenario)
             model = reg.build(scenario, counterexample.variants, counterexample.properties)
             initial = model.render_state(model.initial)
