@@ -149,6 +149,10 @@ def test_state_changes_are_reported_apart_and_updated(vfsmc: Run, tmp_path: Path
     again = vfsmc("regress", "--models", "suite")
     assert "state counts changed (" not in again.output
     assert "no state baseline" not in again.output
+    unreduced = vfsmc("regress", "--models", "suite", "--no-por", "--update")
+    assert unreduced.exit_code == 2
+    assert "--update records the state counts of the default search" in unreduced.output
+    assert [row.states for row in expectations.load(path)] == [68, 28]
 
 
 def test_a_changed_verdict_fails_and_is_not_recorded(vfsmc: Run, tmp_path: Path) -> None:

@@ -53,6 +53,11 @@ def regress_command(
     counterexamples/.  Exit 1 when a verdict changed or a counterexample no
     longer replays as recorded; state counts that changed are listed apart.
     """
+    if update and not reduce:
+        raise click.UsageError(
+            "--update records the state counts of the default search (with partial-order "
+            "reduction): --no-por would replace them with unreduced ones"
+        )
     reg = with_files(models)
     directories = [path for path in models if Path(path).is_dir()]
     suites = [regress.Suite.of_directory(Path(d)) for d in directories] or [regress.Suite.shipped()]
