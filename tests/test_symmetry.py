@@ -76,6 +76,13 @@ def test_same_verdicts_with_and_without(
         assert len(second.path) == len(first.path)
 
 
+def test_symmetry_turns_the_reduction_off(shipped: Registry) -> None:
+    """The quotient names no footprints, so the report says nothing of a
+    reduction looked for and given up."""
+    outcome = check_scenario(shipped, "dcache/automount", symmetry=True)
+    assert not {"reduced_states", "reduction_stopped_after"} & set(outcome.result.stats.extra)
+
+
 def test_symmetry_from_the_command_line(vfsmc: Run) -> None:
     args = ("check", "dcache/automount", "--json", "--no-save", "--no-por")
     plain, reduced = vfsmc(*args), vfsmc(*args, "--symmetry")

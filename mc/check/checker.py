@@ -160,7 +160,7 @@ def check_scenario(
             result = ParallelSearch(model, options, spread.workers, usermodels.located).run(pool)
         elif symmetry and (normalise := representative(model)) is not None:
             quotient = Symmetric(model, normalise, rename)
-            search = Search(quotient, options)
+            search = Search(quotient, attrs.evolve(options, reduce=False))
             result = search.run()
             halted = search.halted_states
             if result.violation is not None and result.violation.path is not None:
