@@ -43,10 +43,11 @@ from mc.check.checker import build
 from mc.check.registry import with_files
 from mc.dsl.audit import lock_slots, record_footprints
 from mc.dsl.kernel_model import KernelModel, StepFootprint
+from mc.dsl.scenario import UnknownName
 from mc.dsl.steps import EffectStep, LockStep, Regions, Step, UnlockStep
 from mc.engine.explore import Options, Search
 from mc.engine.model import Footprint
-from mc.kernel.world import ERROR_SLOT
+from mc.kernel.world import ERROR_SLOT, ModelError
 
 DEFAULT = "bench/scale/dirops.py:scale/dirops-6"
 
@@ -86,8 +87,11 @@ def main() -> None:
     parser.add_argument("--recorded-steps", choices=sorted(RECORDED_STEPS), default="all")
     args = parser.parse_args()
     file = args.scenario.split(".py:", 1)[0] + ".py" if ".py:" in args.scenario else None
-    registry = with_files([Path(file)] if file else [])
-    scenario = registry.scenario(usermodels.resolve(args.scenario, registry))
+    try:
+        registry = with_files([Path(file)] if file else [])
+        scenario = registry.scenario(usermodels.resolve(args.scenario, registry))
+    except (UnknownName, ModelError) as error:
+        parser.error(str(error))
 
     def model(without: str | None = None) -> KernelModel:
         built = build(registry, scenario)

@@ -237,6 +237,8 @@ def main() -> None:
     parser.add_argument("--no-spin", action="store_true", help="skip the comparison with SPIN")
     args = parser.parse_args()
     configs = args.config or list(CONFIGS)
+    if not any(args.filter in scenario for scenario in SCENARIOS):
+        parser.error(f"--filter {args.filter!r}: no scenario's name contains it")
     command = [sys.executable, "-m", "compileall", "-q", "mc", "models"]
     subprocess.run(command, cwd=ROOT, check=True)
     print(

@@ -31,15 +31,16 @@ def main() -> None:
     )
     parser.add_argument("--filter", default="", help="only scenarios starting with this")
     args = parser.parse_args()
+    rows = [row for row in expectations.load() if row.scenario.startswith(args.filter)]
+    if not rows:
+        parser.error(f"--filter {args.filter!r}: no row of specs/expectations.toml starts so")
     command = [sys.executable, "-m", "compileall", "-q", "mc", "models"]
     subprocess.run(command, cwd=ROOT, check=True)
     header = f"{'scenario':<36} {'variants':<22} {'verdict':<9} {'states':>8} {'states/s':>9}"
     print(header + f" {'peak MiB':>8} {'B/state':>7} {'wall s':>7}")
     slowest = 0.0
     walls: list[float] = []
-    for row in expectations.load():
-        if not row.scenario.startswith(args.filter):
-            continue
+    for row in rows:
         command = [str(VFSMC), "check", row.scenario, "--json", "--no-save"]
         for variant in row.variants:
             command += ["--variant", variant]

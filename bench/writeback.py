@@ -8,6 +8,7 @@ states/s, peak memory, bytes per state and wall time from process start.
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -27,6 +28,10 @@ def run(scenario: str) -> tuple[dict[str, Any], float]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.parse_args()
     listed = subprocess.run(
         [str(VFSMC), "list", "--json"], capture_output=True, text=True, check=True, cwd=ROOT
     )
