@@ -398,6 +398,10 @@ def _as_it_is(error: Exception) -> BaseException:
     return error
 
 
+PR_SET_PDEATHSIG = 1
+"""prctl(2)'s option: the signal the process gets when its parent ends."""
+
+
 def _die_with(parent: int) -> None:
     """Have the kernel end this process when the process that forked it
     ends, however it ends (``PR_SET_PDEATHSIG``; Linux only): a worker
@@ -409,9 +413,6 @@ def _die_with(parent: int) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:
         os._exit(1)
-
-
-PR_SET_PDEATHSIG = 1
 
 
 def _serve(
@@ -484,12 +485,13 @@ class ForkPool:
             self.awaited.append(conn)
         replies: list[Any] = [None] * len(self.conns)
         while self.awaited:
-            conn = self.awaited.pop(0)
+            conn = self.awaited[0]
             index = self.conns.index(conn)
             try:
                 replies[index] = conn.recv()
             except (EOFError, OSError):
                 self.dead.add(index)
+            self.awaited.pop(0)
         if len(self.dead) > died:
             raise WorkerDied(self._obituary(min(self.dead)))
         return raise_failed(replies)
@@ -507,9 +509,9 @@ class ForkPool:
 
     def settle(self) -> None:
         while self.awaited:
-            conn = self.awaited.pop(0)
             with contextlib.suppress(EOFError, OSError):
-                conn.recv()
+                self.awaited[0].recv()
+            self.awaited.pop(0)
 
     def close(self) -> None:
         for conn in self.conns:
