@@ -182,6 +182,32 @@ def test_bounds_stop_at_a_whole_level(shipped: Registry) -> None:
     assert run(Spread(2), max_depth=depth - 1)[1] < 500
 
 
+def test_a_memory_stop_gives_the_figures_of_a_search_cut_at_its_depth(
+    shipped: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each process says it holds one byte more at every level; the limit
+    is reached as the third level is admitted, and the expansion done in
+    the same round trip is dropped with its transitions."""
+    calls = [0]
+
+    def growing() -> int:
+        calls[0] += 1
+        return calls[0]
+
+    monkeypatch.setattr(parallel, "proportional_bytes", growing)
+    scenario = "dirops/rename-rmdir-link"
+    stopped = check_scenario(
+        shipped, scenario, options=Options(reduce=False, max_memory=9), spread=Spread(2)
+    ).result
+    assert stopped.incomplete_reason == "memory limit 9 bytes reached"
+    cut = check_scenario(shipped, scenario, options=Options(reduce=False, max_depth=2)).result
+    assert stopped.stats.max_depth == cut.stats.max_depth == 2
+    assert (stopped.stats.states, stopped.stats.transitions) == (
+        cut.stats.states,
+        cut.stats.transitions,
+    )
+
+
 def test_workers_from_the_command_line(vfsmc: Run) -> None:
     for reduce in ("--por", "--no-por"):
         args = ("check", "dirops/rename-rmdir-link", reduce, "--json", "--no-save")
@@ -219,6 +245,7 @@ def test_a_worker_that_dies_ends_the_search_incomplete_with_its_figures(
         "worker 2 of 2 was killed (SIGKILL: out of memory?); its states are lost"
     )
     assert result.stats.states > 1 and result.stats.max_depth >= 1
+    assert result.stats.store_bytes_per_state is None  # the dead worker's store is not known
 
 
 def _children(pid: int) -> list[int]:

@@ -57,9 +57,10 @@ def breadth_first(search: Expansion[S, A]) -> None:
             search.depth_cut = True
         else:
             search.transitions += len(chosen)
-            stored = search.stored
             for move, action, nxt in chosen:
                 known = find(nxt)
+                if known is None:
+                    search.max_depth = depth + 1
                 if prefer_fewer_switches:
                     name = actor(action)
                     who = -1 if name is None else codes.setdefault(name, len(codes))
@@ -76,6 +77,4 @@ def breadth_first(search: Expansion[S, A]) -> None:
                         next_last_actor[known - layer_end] = who
                 elif known is None:
                     add(nxt, sid, move)
-            if search.stored > stored:
-                search.max_depth = depth + 1
         sid += 1

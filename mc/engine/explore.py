@@ -161,7 +161,8 @@ def default_memory_limit() -> int | None:
 
 def memory_reached(limit: int) -> str:
     """Why a search that reached the memory ``limit`` stopped."""
-    return f"memory limit {limit / 2**20:,.0f} MiB reached"
+    size = f"{limit:,} bytes" if limit < 2**20 else f"{limit / 2**20:,.0f} MiB"
+    return f"memory limit {size} reached"
 
 
 def _peak_bytes() -> int:

@@ -441,6 +441,10 @@ def _serve(
             conn.send(answer(worker, request, explain))
 
 
+STOP_SECONDS = 5.0
+"""How long the workers of a search that ended are given to stop."""
+
+
 class ForkPool:
     """Workers forked from this process, each behind a pipe; they share the
     model this process built."""
@@ -514,13 +518,24 @@ class ForkPool:
             self.awaited.pop(0)
 
     def close(self) -> None:
-        for conn in self.conns:
+        """End the workers: those waiting for a request are told to stop;
+        those still working on one (the search ended abnormally: a second
+        Ctrl-C, SIGTERM, an error) are killed at once, as are those that do
+        not stop within ``STOP_SECONDS`` (a stopped process, say, which
+        neither reads nor takes SIGTERM)."""
+        busy = {self.conns.index(conn) for conn in self.awaited}
+        for index, conn in enumerate(self.conns):
+            if index in busy:
+                self.processes[index].kill()
+                continue
             with contextlib.suppress(BrokenPipeError, OSError):
                 conn.send(("stop",))
+        deadline = time.monotonic() + STOP_SECONDS
         for process in self.processes:
-            process.join(timeout=5)
+            process.join(timeout=max(0.0, deadline - time.monotonic()))
             if process.is_alive():
-                process.terminate()
+                process.kill()
+                process.join()
 
 
 class ParallelSearch(Generic[S, A]):
@@ -619,7 +634,9 @@ class ParallelSearch(Generic[S, A]):
             },
             omission_probability=None if options.exact else omission_probability(states),
             store_bytes_per_state=(
-                None if options.exact or not states else sum(reply[3] for reply in memory) / states
+                None
+                if options.exact or not states or len(memory) < workers
+                else sum(reply[3] for reply in memory) / states
             ),
         )
         if violation is not None:
@@ -641,7 +658,10 @@ class ParallelSearch(Generic[S, A]):
         """Search level by level until a violation, exhaustion or a bound:
         why it stopped early, the violation found, whether the depth bound
         cut, and the states, transitions and depth reached (also kept in
-        ``counts`` as the levels complete, for a search Ctrl-C ends)."""
+        ``counts`` as the levels complete, for a search Ctrl-C ends).  A
+        bound that stops the search after a level is admitted drops that
+        level's expansion, done in the same round trip, and its
+        transitions: the figures are those of a search cut at that depth."""
         options, workers = self.options, self.workers
         states = transitions = depth = max_depth = 0
         reason: str | None = None
@@ -668,6 +688,13 @@ class ParallelSearch(Generic[S, A]):
             if options.time_limit is not None and elapsed >= options.time_limit:
                 reason = f"time limit {options.time_limit:g} s reached"
                 break
+            held = sum(reply[3] for reply in replies) + proportional_bytes()
+            self.peak = max(self.peak, held)
+            if memory_limit is not None and held >= memory_limit:
+                reason = memory_reached(memory_limit)
+                break
+            self.counts = (states, transitions, max_depth)
+            self._progress(states, transitions, max_depth)
             expanded = [reply for _admitted, reply in rounds]
             transitions += sum(reply[1] for reply in expanded)
             reduction.tried = sum(reply[4][0] for reply in expanded)
@@ -678,13 +705,6 @@ class ParallelSearch(Generic[S, A]):
                 break
             depth += 1
             batches = [[reply[0][target] for reply in expanded] for target in range(workers)]
-            self.counts = (states, transitions, max_depth)
-            self._progress(states, transitions, max_depth)
-            held = sum(reply[3] for reply in replies) + proportional_bytes()
-            self.peak = max(self.peak, held)
-            if memory_limit is not None and held >= memory_limit:
-                reason = memory_reached(memory_limit)
-                break
         return reason, found, depth_cut, (states, transitions, max_depth)
 
     def _progress(self, states: int, transitions: int, depth: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import socket
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any
@@ -40,21 +41,25 @@ local instance it starts."""
 
 
 @contextlib.contextmanager
-def _quiet_local_start(address: str | None) -> Iterator[None]:
+def _as_the_command_was(address: str | None) -> Iterator[None]:
     """Without ``address`` the search starts a local Ray instance of its
     own, for this one check, and Ray's notice that the instance uses token
     authentication says nothing the user can act on: it is left out.
-    Joining a cluster, every notice stays."""
-    if address is not None:
-        yield
-        return
+    Joining a cluster, every notice stays.  Either way the command's own
+    handling of SIGTERM and Ctrl-C, which Ray replaces as it starts, is
+    put back."""
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
     logger = logging.getLogger(TOKEN_SETUP_LOGGER)
     level = logger.level
-    logger.setLevel(logging.ERROR)
+    if address is None:
+        logger.setLevel(logging.ERROR)
     try:
         yield
     finally:
         logger.setLevel(level)
+        for signum, handler in handlers.items():
+            if handler is not None:
+                signal.signal(signum, handler)
 
 
 def _reachable(address: str) -> None:
@@ -147,7 +152,7 @@ class RayPool:
         self.ray: Any = ray
         if not ray.is_initialized():
             try:
-                with _quiet_local_start(address):
+                with _as_the_command_was(address):
                     ray.init(
                         address=address,
                         num_cpus=None if address is not None else max(workers, os.cpu_count() or 1),
