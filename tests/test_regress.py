@@ -149,6 +149,9 @@ def test_state_changes_are_reported_apart_and_updated(vfsmc: Run, tmp_path: Path
     again = vfsmc("regress", "--models", "suite")
     assert "state counts changed (" not in again.output
     assert "no state baseline" not in again.output
+    counted = vfsmc("regress", "--models", "suite", "--no-por")
+    assert "counted without partial-order reduction, as --no-por asks" in counted.output
+    assert "review, then vfsmc regress --update" not in counted.output
     unreduced = vfsmc("regress", "--models", "suite", "--no-por", "--update")
     assert unreduced.exit_code == 2
     assert "--update records the state counts of the default search" in unreduced.output

@@ -136,6 +136,9 @@ class Report:
     suite: Suite
     rows: tuple[RowResult, ...]
     replays: tuple[ReplayResult, ...]
+    reduced: bool = True
+    """Whether the rows were checked as the baselines were counted (with
+    partial-order reduction)."""
 
     @property
     def verdict_changes(self) -> list[RowResult]:
@@ -241,7 +244,8 @@ def run(
         replays.append(replayed)
         if on_replay is not None:
             on_replay(replayed)
-    return Report(suite, tuple(results), tuple(replays))
+    reduced = options is None or options.reduce
+    return Report(suite, tuple(results), tuple(replays), reduced)
 
 
 def select(suite: Suite, prefix: str = "") -> list[Expectation]:
@@ -341,7 +345,12 @@ def summary(report: Report) -> list[str]:
         else:
             why = "reproduces on the correct protocol too"
         lines.append(f"counterexample {replayed.path.name}: {why}")
-    if report.state_changes:
+    if report.state_changes and not report.reduced:
+        lines.append(
+            "state counts differ from the baselines (counted without partial-order reduction, "
+            "as --no-por asks; the baselines are the default search's):"
+        )
+    elif report.state_changes:
         lines.append(
             "state counts changed (verdicts unchanged; review, then vfsmc regress --update):"
         )
@@ -350,9 +359,10 @@ def summary(report: Report) -> list[str]:
             change = (r.states - before) / before * 100 if before else 0.0
             lines.append(f"  {r.row.label}: {before} -> {r.states} ({change:+.1f}%)")
     if report.missing_baselines:
+        how = "" if report.reduced else ", without --no-por"
         lines.append(
             f"no state baseline yet for {len(report.missing_baselines)} rows "
-            "(record them with vfsmc regress --update)"
+            f"(record them with vfsmc regress --update{how})"
         )
     verdict = "passed" if report.passed else "FAILED"
     lines.append(

@@ -109,7 +109,7 @@ class Stats:
         }
 
     def summary(self) -> str:
-        extra = "".join(f", {value} {name.replace('_', ' ')}" for name, value in self.extra.items())
+        extra = "".join(f", {_phrase(name, value)}" for name, value in self.extra.items())
         store = (
             ""
             if self.store_bytes_per_state is None
@@ -126,6 +126,15 @@ class Stats:
                 else f"; probability of a missed state {self.omission_probability:.1e}"
             )
         )
+
+
+def _phrase(name: str, value: object) -> str:
+    """One figure of ``Stats.extra`` in words."""
+    if name == "reduction_stopped_after":
+        return f"reduction given up after {value} states without an ample set"
+    if name == "workers":
+        return f"{value} worker{'' if value == 1 else 's'}"
+    return f"{value} {name.replace('_', ' ')}"
 
 
 @attrs.frozen
