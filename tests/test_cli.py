@@ -14,6 +14,7 @@ from click.testing import Result
 from mc.trace import format as cx_format
 
 Run = Callable[..., Result]
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_list_json_names_scenarios_variants_properties(vfsmc: Run) -> None:
@@ -170,3 +171,23 @@ def test_python_dash_m_and_the_console_script(tmp_path: Path) -> None:
         [sys.executable, "-m", "mc", "check"], capture_output=True, text=True, check=False
     )
     assert usage.returncode == 2
+
+
+def test_a_witness_that_is_not_of_its_scenario_is_a_one_line_error(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A witness is the values of the scenario's symbolic arguments: one
+    that names another, leaves one out or is outside its range does not
+    fit the scenario (exit 2), unlike a witness the path no longer takes
+    (does not reproduce, exit 0)."""
+    shipped = ROOT / "counterexamples" / "truncate-punch-vs-fault--pre-invalidate-lock.json"
+    data = json.loads(shipped.read_text())
+    assert data["witness"] == {"offset": 0, "pos": 0}
+    for witness, fragment in (
+        ({"pos": 0}, "its witness gives offset no value"),
+        ({"offset": 99999, "pos": 0}, "its witness offset=99999 is outside 0..4096"),
+        ({"offset": 0, "pos": 0, "size": 1}, "its witness names size, not a symbolic argument"),
+    ):
+        (tmp_path / "edited.json").write_text(json.dumps({**data, "witness": witness}))
+        _one_line_error(vfsmc("replay", "edited.json"), fragment)
+    assert vfsmc("replay", str(shipped)).exit_code == 1

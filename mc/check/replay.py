@@ -37,8 +37,10 @@ def _groups(steps: Sequence[Step]) -> list[list[tuple[int, Step]]]:
 
 
 class ThreadsDiffer(ValueError):
-    """A counterexample whose threads are not those of the scenario it
-    names (edited, or of a scenario that has changed since)."""
+    """A counterexample that does not fit the scenario it names (edited,
+    or of a scenario that has changed since): its threads are not the
+    scenario's, or its witness gives values to symbols the scenario does
+    not have, or none to one it has, or one outside a symbol's range."""
 
 
 def threads_differ(model: KernelModel, counterexample: Counterexample) -> str | None:
@@ -59,8 +61,9 @@ def threads_differ(model: KernelModel, counterexample: Counterexample) -> str | 
 
 def replay(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
     """Replay ``counterexample`` on ``model`` step by step; ``ThreadsDiffer``
-    when it does not record the threads of ``model``."""
-    differ = threads_differ(model, counterexample)
+    when it does not record the threads of ``model``, or its witness is
+    none of ``model``'s."""
+    differ = threads_differ(model, counterexample) or model.witness_problem(counterexample.witness)
     if differ is not None:
         raise ThreadsDiffer(differ)
     names = {thread.name: tid for tid, thread in enumerate(model.threads)}

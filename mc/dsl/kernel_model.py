@@ -640,6 +640,17 @@ class KernelModel(Model[State, Action]):
         part = self.world.parts.get("symbolic")
         return {} if part is None else dict(part.witness(state))
 
+    def witness_problem(self, witness: dict[str, object]) -> str | None:
+        """What makes a counterexample's ``witness`` none of this
+        scenario's (``SymbolicPart.witness_problem``), or None."""
+        if not witness:
+            return None
+        part = self.world.parts.get("symbolic")
+        if part is None:
+            return "it has a witness, but the scenario has no symbolic arguments"
+        problem = part.witness_problem(witness)
+        return None if problem is None else str(problem)
+
     def check_witness(self, state: State, witness: dict[str, object]) -> str | None:
         """None when ``witness`` satisfies the path condition of ``state``,
         else what does not hold."""

@@ -157,6 +157,23 @@ class Symbolic:
         found = self.solver.witness(state[self.path])
         return {name: found[name] for name in self.symbols}
 
+    def witness_problem(self, witness: dict[str, Any]) -> str | None:
+        """What makes ``witness`` (a counterexample's, not empty) no
+        witness of these symbols: a name that is none of them, a symbol it
+        gives no value, a value outside the symbol's range; None when it
+        is one."""
+        unknown = sorted(set(witness) - set(self.symbols))
+        if unknown:
+            known = ", ".join(self.symbols) or "none"
+            return f"its witness names {', '.join(unknown)}, not a symbolic argument ({known})"
+        for name, symbol in self.symbols.items():
+            value = witness.get(name)
+            if value is None:
+                return f"its witness gives {name} no value"
+            if not symbol.low <= value <= symbol.high:
+                return f"its witness {name}={value} is outside {symbol.low}..{symbol.high}"
+        return None
+
     def check_witness(self, state: State, witness: dict[str, Any]) -> str | None:
         """None when ``witness`` gives every symbol a value in its range
         that satisfies the path condition of ``state``, else what fails."""
