@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -475,3 +476,30 @@ def test_a_ray_instance_the_check_starts_itself_prints_no_notice() -> None:
     assert done.returncode == 0, done.stderr
     assert "dirops/opposite-renames: OK" in done.stdout
     assert "Token authentication" not in done.stderr
+
+
+@pytest.mark.ray
+def test_sigterm_ends_a_search_on_ray_as_it_ends_one_process() -> None:
+    """Ray replaces the command's signal handlers as it starts; the
+    command puts its own back, so SIGTERM exits 143 (not 15, nor Ray's
+    abort)."""
+    pytest.importorskip("ray")
+    vfsmc = Path(sys.executable).parent / "vfsmc"
+    scenario = "bench/scale/dirops.py:scale/dirops-7"
+    args = [str(vfsmc), "check", scenario, "--no-por", "--backend", "ray", "--workers", "2"]
+    root = Path(__file__).resolve().parent.parent
+    command = subprocess.Popen(
+        [*args, "--no-save", "--progress"],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert command.stderr is not None
+    assert command.stderr.read(1)  # the progress line: the search runs
+    command.send_signal(signal.SIGTERM)
+    try:
+        command.communicate(timeout=60)
+    finally:
+        command.kill()
+    assert command.returncode == 143

@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any
 
@@ -57,9 +58,10 @@ def _as_the_command_was(address: str | None) -> Iterator[None]:
         yield
     finally:
         logger.setLevel(level)
-        for signum, handler in handlers.items():
-            if handler is not None:
-                signal.signal(signum, handler)
+        if threading.current_thread() is threading.main_thread():
+            for signum, handler in handlers.items():
+                if handler is not None:
+                    signal.signal(signum, handler)
 
 
 def _reachable(address: str) -> None:
