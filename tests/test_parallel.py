@@ -496,7 +496,11 @@ def test_sigterm_ends_a_search_on_ray_as_it_ends_one_process() -> None:
         text=True,
     )
     assert command.stderr is not None
-    assert command.stderr.read(1)  # the progress line: the search runs
+    seen = ""
+    while " transitions, depth " not in seen:  # the progress line: the search runs
+        chunk = os.read(command.stderr.fileno(), 4096).decode(errors="replace")
+        assert chunk, f"the command ended before its search ran: {seen}"
+        seen += chunk
     command.send_signal(signal.SIGTERM)
     try:
         command.communicate(timeout=60)
