@@ -386,8 +386,12 @@ def answer(worker: _Worker[Any, Any], request: tuple[Any, ...], explain: Explain
         return WorkerFailed(explained)
 
 
-def raise_failed(replies: list[Any]) -> list[Any]:
-    """``replies``, unless one is ``WorkerFailed``: then its error."""
+def raise_failed(replies: list[Any], died: set[int], obituary: Callable[[int], str]) -> list[Any]:
+    """``replies``, unless a worker ``died`` while they were awaited: then
+    ``WorkerDied`` with the ``obituary`` of the first; or unless one is
+    ``WorkerFailed``: then its error."""
+    if died:
+        raise WorkerDied(obituary(min(died)))
     for reply in replies:
         if isinstance(reply, WorkerFailed):
             raise reply.error
@@ -454,8 +458,8 @@ class ForkPool:
     ) -> None:
         context = multiprocessing.get_context("fork")
         self.conns: list[Connection] = []
-        self.awaited: list[Connection] = []
-        """The pipes whose answer to the last request is still to come."""
+        self.awaited: list[int] = []
+        """The workers whose answer to the last request is still to come."""
         self.processes: list[Any] = []
         self.dead: set[int] = set()
         """The workers that ended without being told to."""
@@ -476,7 +480,7 @@ class ForkPool:
         """The workers' answers; ``WorkerDied`` when one ended (the others'
         answers are received first); a worker that ended before answers
         None."""
-        died = len(self.dead)
+        died: set[int] = set()
         self.awaited = []
         for index, (conn, request) in enumerate(zip(self.conns, requests, strict=True)):
             if index in self.dead:
@@ -484,21 +488,19 @@ class ForkPool:
             try:
                 conn.send(request)
             except OSError:
-                self.dead.add(index)
+                died.add(index)
                 continue
-            self.awaited.append(conn)
+            self.awaited.append(index)
         replies: list[Any] = [None] * len(self.conns)
         while self.awaited:
-            conn = self.awaited[0]
-            index = self.conns.index(conn)
+            index = self.awaited[0]
             try:
-                replies[index] = conn.recv()
+                replies[index] = self.conns[index].recv()
             except (EOFError, OSError):
-                self.dead.add(index)
+                died.add(index)
             self.awaited.pop(0)
-        if len(self.dead) > died:
-            raise WorkerDied(self._obituary(min(self.dead)))
-        return raise_failed(replies)
+        self.dead |= died
+        return raise_failed(replies, died, self._obituary)
 
     def _obituary(self, index: int) -> str:
         process = self.processes[index]
@@ -514,7 +516,7 @@ class ForkPool:
     def settle(self) -> None:
         while self.awaited:
             with contextlib.suppress(EOFError, OSError):
-                self.awaited[0].recv()
+                self.conns[self.awaited[0]].recv()
             self.awaited.pop(0)
 
     def close(self) -> None:
@@ -523,9 +525,8 @@ class ForkPool:
         Ctrl-C, SIGTERM, an error) are killed at once, as are those that do
         not stop within ``STOP_SECONDS`` (a stopped process, say, which
         neither reads nor takes SIGTERM)."""
-        busy = {self.conns.index(conn) for conn in self.awaited}
         for index, conn in enumerate(self.conns):
-            if index in busy:
+            if index in self.awaited:
                 self.processes[index].kill()
                 continue
             with contextlib.suppress(BrokenPipeError, OSError):

@@ -18,7 +18,6 @@ from typing import Any
 from mc.engine.model import Model
 from mc.engine.parallel import (
     Explain,
-    WorkerDied,
     _as_it_is,
     _Worker,
     answer,
@@ -185,33 +184,35 @@ class RayPool:
         """The actors' answers; ``WorkerDied`` when one ended (the others'
         answers are received first); an actor that ended before answers
         None."""
-        died = len(self.dead)
         self.calls = [
             None if index in self.dead else actor.handle.remote(request)
             for index, (actor, request) in enumerate(zip(self.actors, requests, strict=True))
         ]
-        replies: list[Any] = []
-        for index, call in enumerate(self.calls):
-            replies.append(None if call is None else self._get(index, call))
+        died: set[int] = set()
+        replies = [
+            None if call is None else self._get(index, call, died)
+            for index, call in enumerate(self.calls)
+        ]
         self.calls = []
-        if len(self.dead) > died:
-            index = min(self.dead)
-            raise WorkerDied(
-                f"worker {index + 1} of {len(self.actors)} (a Ray actor) ended; its states are lost"
-            )
-        return raise_failed(replies)
+        self.dead |= died
+        return raise_failed(replies, died, self._obituary)
 
-    def _get(self, index: int, call: Any) -> Any:
+    def _obituary(self, index: int) -> str:
+        return f"worker {index + 1} of {len(self.actors)} (a Ray actor) ended; its states are lost"
+
+    def _get(self, index: int, call: Any, died: set[int]) -> Any:
         try:
             return self.ray.get(call)
         except self.ray.exceptions.RayActorError:
-            self.dead.add(index)
+            died.add(index)
             return None
 
     def settle(self) -> None:
+        died: set[int] = set()
         for index, call in enumerate(self.calls):
             if call is not None:
-                self._get(index, call)
+                self._get(index, call, died)
+        self.dead |= died
         self.calls = []
 
     def close(self) -> None:
