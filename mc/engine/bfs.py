@@ -59,14 +59,13 @@ def breadth_first(search: Expansion[S, A]) -> None:
             search.transitions += len(chosen)
             for move, action, nxt in chosen:
                 known = find(nxt)
-                if known is None:
-                    search.max_depth = depth + 1
                 if prefer_fewer_switches:
                     name = actor(action)
                     who = -1 if name is None else codes.setdefault(name, len(codes))
                     at = sid - layer_start
                     cost = switches[at] + (last_actor[at] not in (-1, who))
                     if known is None:
+                        search.max_depth = depth + 1
                         add(nxt, sid, move)
                         next_switches.append(cost)
                         next_last_actor.append(who)
@@ -76,5 +75,6 @@ def breadth_first(search: Expansion[S, A]) -> None:
                         next_switches[known - layer_end] = cost
                         next_last_actor[known - layer_end] = who
                 elif known is None:
+                    search.max_depth = depth + 1
                     add(nxt, sid, move)
         sid += 1
