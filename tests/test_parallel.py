@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import itertools
 import json
 import os
+import pickle
 import re
 import signal
 import socket
@@ -224,13 +226,13 @@ class _KillingPool(ForkPool):
 
     rounds = 0
 
-    def ask(self, requests: Sequence[tuple[Any, ...]]) -> list[Any]:
+    def ask(self, requests: Sequence[tuple[Any, ...]], patience: float | None = None) -> list[Any]:
         if requests[0][0] == "round":
             self.rounds += 1
             if self.rounds == 3:
                 self.processes[1].kill()
                 self.processes[1].join()
-        return super().ask(requests)
+        return super().ask(requests, patience)
 
 
 def test_a_worker_that_dies_ends_the_search_incomplete_with_its_figures(
@@ -247,6 +249,63 @@ def test_a_worker_that_dies_ends_the_search_incomplete_with_its_figures(
     )
     assert result.stats.states > 1 and result.stats.max_depth >= 1
     assert result.stats.store_bytes_per_state is None  # the dead worker's store is not known
+
+
+class _StoppingPool(ForkPool):
+    """Workers of which the second is stopped (SIGSTOP) before the third
+    level: it neither answers nor ends."""
+
+    rounds = 0
+
+    def ask(self, requests: Sequence[tuple[Any, ...]], patience: float | None = None) -> list[Any]:
+        if requests[0][0] == "round":
+            self.rounds += 1
+            if self.rounds == 3:
+                os.kill(self.processes[1].pid, signal.SIGSTOP)
+        return super().ask(requests, patience)
+
+
+def test_a_worker_silent_past_the_time_limit_is_killed_and_named(
+    shipped: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(parallel, "ANSWER_GRACE_SECONDS", 0.2)
+    model = shipped.build(shipped.scenario("dirops/rename-rmdir-link"), (), None)
+    pool = _StoppingPool(model, 2, False)
+    options = Options(reduce=False, exact=False, time_limit=1.5)
+    result = ParallelSearch(model, options, 2).run(pool)
+    assert result.verdict is Verdict.INCOMPLETE
+    assert result.incomplete_reason == (
+        "worker 2 of 2 did not answer within 0.2 s of the time limit and was killed; "
+        "its states are lost"
+    )
+    assert result.stats.max_depth >= 1
+    assert not pool.processes[1].is_alive()
+
+
+@pytest.fixture
+def collector_restored() -> Iterator[None]:
+    """A worker's round stops the cyclic garbage collector of its process;
+    this one is pytest's."""
+    yield
+    gc.unfreeze()
+    gc.enable()
+
+
+@pytest.mark.usefixtures("collector_restored")
+def test_a_worker_drops_its_expansion_once_the_time_limit_has_passed(shipped: Registry) -> None:
+    """Over workers, the time limit holds within a level: a worker whose
+    share of the time is spent expands nothing, and the coordinator ends
+    the search at the depth reached."""
+    model = shipped.build(shipped.scenario("dirops/rename-rmdir-link"), (), None)
+    initial = [
+        (state, -1, position, None, 0, None) for position, state in enumerate(model.init_states())
+    ]
+    batch: list[bytes | None] = [pickle.dumps(initial)]
+    late, timely = parallel._Worker(model, 0, 1, False), parallel._Worker(model, 0, 1, False)
+    admitted, expansion = late.round(batch, False, None, False, 0.0)
+    assert admitted[0] == len(initial) and expansion is None
+    admitted, expansion = timely.round(batch, False, None, False, 60.0)
+    assert admitted[0] == len(initial) and expansion is not None and expansion[1] > 0
 
 
 def _children(pid: int) -> list[int]:

@@ -197,14 +197,15 @@ class _Worker(Generic[S, A]):
         return len(fresh), found, [goal.name for goal in self.goals], proportional_bytes()
 
     def expand(
-        self, cut: bool
-    ) -> tuple[list[bytes | None], int, Found | None, bool, tuple[int, int]]:
+        self, cut: bool, deadline: float | None = None
+    ) -> tuple[list[bytes | None], int, Found | None, bool, tuple[int, int]] | None:
         """Expand this worker's share of the current level (or only look
         for dead ends when ``cut`` by the depth bound): the successors by
         owner, pickled, except its own, which it keeps unpickled (None in
         their place); the transitions taken, a deadlock found, whether
         the depth bound cut anything, and how many states so far it looked
-        for an ample set of and explored one of."""
+        for an ample set of and explored one of.  None once ``deadline``
+        (``time.monotonic``) passes: the search ends at the time limit."""
         outgoing: list[dict[int, Sent[S]]] = [{} for _ in range(self.workers)]
         transitions = 0
         found: Found | None = None
@@ -213,7 +214,9 @@ class _Worker(Generic[S, A]):
         actor_of = self.model.actor
         assert self.ample_sets is not None
         moves = self.ample_sets.moves
-        for sid in self.level:
+        for count, sid in enumerate(self.level):
+            if deadline is not None and not count % DEADLINE_EVERY and time.monotonic() >= deadline:
+                return None
             state = self.store.take(sid)
             enabled = moves(state, cut)
             if not enabled:
@@ -252,7 +255,12 @@ class _Worker(Generic[S, A]):
         return blobs, transitions, found, depth_cut, reduction
 
     def round(
-        self, batches: list[bytes | None], cut: bool, budget: int | None, reduce: bool
+        self,
+        batches: list[bytes | None],
+        cut: bool,
+        budget: int | None,
+        reduce: bool,
+        seconds_left: float | None = None,
     ) -> tuple[tuple[int, Found | None, list[str], int], Any]:
         """Admit the successors sent to this worker, then expand them,
         unless they hold a violation or reach the state ``budget`` alone
@@ -269,7 +277,10 @@ class _Worker(Generic[S, A]):
         level, 8.7 s with this).  The worker's growth is counted from its
         first level.  ``reduce``: look for ample sets (``AmpleSets``); once
         it is False, the worker stops looking for good, as a sequential
-        search does between two levels."""
+        search does between two levels.  ``seconds_left``: of the time
+        limit, as the request was sent; the expansion is dropped (None)
+        once they have passed."""
+        deadline = None if seconds_left is None else time.monotonic() + seconds_left
         if gc.isenabled():
             gc.disable()
             gc.freeze()
@@ -289,7 +300,7 @@ class _Worker(Generic[S, A]):
         new, found, _goals, _held = admitted
         if found is not None or (budget is not None and new >= budget):
             return admitted, None
-        return admitted, self.expand(cut)
+        return admitted, self.expand(cut, deadline)
 
     def handle(self, request: tuple[Any, ...]) -> Any:
         """Answer one request of the coordinator."""
@@ -346,7 +357,11 @@ class Pool(Protocol):
         """The fingerprint the workers partition states by."""
         ...
 
-    def ask(self, requests: Sequence[tuple[Any, ...]]) -> list[Any]: ...
+    def ask(self, requests: Sequence[tuple[Any, ...]], patience: float | None = None) -> list[Any]:
+        """The answers, waited for at most ``patience`` seconds: a worker
+        that has not answered by then is killed and counts as one that
+        died (``WorkerDied``)."""
+        ...
 
     def settle(self) -> None:
         """Wait for the answers to a request ``ask`` was interrupted
@@ -396,6 +411,14 @@ def raise_failed(replies: list[Any], died: set[int], obituary: Callable[[int], s
         if isinstance(reply, WorkerFailed):
             raise reply.error
     return replies
+
+
+def silent_obituary(index: int, workers: int) -> str:
+    """Why a search ended whose worker ``index`` did not answer in time."""
+    return (
+        f"worker {index + 1} of {workers} did not answer within "
+        f"{ANSWER_GRACE_SECONDS:g} s of the time limit and was killed; its states are lost"
+    )
 
 
 def _as_it_is(error: Exception) -> BaseException:
@@ -448,6 +471,14 @@ def _serve(
 STOP_SECONDS = 5.0
 """How long the workers of a search that ended are given to stop."""
 
+DEADLINE_EVERY = 32
+"""How many states a worker expands between two looks at the clock."""
+
+ANSWER_GRACE_SECONDS = 10.0
+"""How long after the time limit the workers are waited for: one still
+silent then (stopped, say, or stuck in a step) is killed, and the search
+ends without its states."""
+
 
 class ForkPool:
     """Workers forked from this process, each behind a pipe; they share the
@@ -463,6 +494,8 @@ class ForkPool:
         self.processes: list[Any] = []
         self.dead: set[int] = set()
         """The workers that ended without being told to."""
+        self.silent: set[int] = set()
+        """The workers killed for not answering in time."""
         for index in range(workers):
             ours, theirs = context.Pipe()
             worker = _Worker(model, index, workers, exact, fingerprint)
@@ -476,10 +509,10 @@ class ForkPool:
     def partition(self, state: Hashable) -> int:
         return fingerprint(state)
 
-    def ask(self, requests: Sequence[tuple[Any, ...]]) -> list[Any]:
+    def ask(self, requests: Sequence[tuple[Any, ...]], patience: float | None = None) -> list[Any]:
         """The workers' answers; ``WorkerDied`` when one ended (the others'
-        answers are received first); a worker that ended before answers
-        None."""
+        answers are received first), or did not answer within ``patience``
+        seconds (it is killed); a worker that ended before answers None."""
         died: set[int] = set()
         self.awaited = []
         for index, (conn, request) in enumerate(zip(self.conns, requests, strict=True)):
@@ -492,17 +525,26 @@ class ForkPool:
                 continue
             self.awaited.append(index)
         replies: list[Any] = [None] * len(self.conns)
+        give_up = None if patience is None else time.monotonic() + patience
         while self.awaited:
             index = self.awaited[0]
-            try:
-                replies[index] = self.conns[index].recv()
-            except (EOFError, OSError):
+            conn = self.conns[index]
+            if give_up is not None and not conn.poll(max(0.0, give_up - time.monotonic())):
+                self.processes[index].kill()
+                self.silent.add(index)
                 died.add(index)
+            else:
+                try:
+                    replies[index] = conn.recv()
+                except (EOFError, OSError):
+                    died.add(index)
             self.awaited.pop(0)
         self.dead |= died
         return raise_failed(replies, died, self._obituary)
 
     def _obituary(self, index: int) -> str:
+        if index in self.silent:
+            return silent_obituary(index, len(self.processes))
         process = self.processes[index]
         process.join(timeout=1)
         code = process.exitcode
@@ -672,7 +714,13 @@ class ParallelSearch(Generic[S, A]):
             cut = options.max_depth is not None and depth >= options.max_depth
             budget = None if options.max_states is None else options.max_states - states
             reduce = reduction.keep_reducing(states)
-            rounds = pool.ask([("round", batch, cut, budget, reduce) for batch in batches])
+            left = None
+            if options.time_limit is not None:
+                left = max(0.0, options.time_limit - (time.perf_counter() - self.started))
+            rounds = pool.ask(
+                [("round", batch, cut, budget, reduce, left) for batch in batches],
+                None if left is None else left + ANSWER_GRACE_SECONDS,
+            )
             replies = [admitted for admitted, _expanded in rounds]
             new = sum(reply[0] for reply in replies)
             states += new

@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from mc.engine.parallel import (
     _Worker,
     answer,
     raise_failed,
+    silent_obituary,
     stable_fingerprint,
 )
 
@@ -172,6 +174,8 @@ class RayPool:
         """The answers to the last request, while they are awaited."""
         self.dead: set[int] = set()
         """The actors that ended without being told to."""
+        self.silent: set[int] = set()
+        """The actors killed for not answering in time."""
         remote: Any = ray.remote(num_cpus=1)(_Actor)
         self.actors: list[Any] = [
             remote.remote(factory, i, workers, exact, explain) for i in range(workers)
@@ -180,17 +184,18 @@ class RayPool:
     def partition(self, state: Hashable) -> int:
         return stable_fingerprint(state)
 
-    def ask(self, requests: Sequence[tuple[Any, ...]]) -> list[Any]:
+    def ask(self, requests: Sequence[tuple[Any, ...]], patience: float | None = None) -> list[Any]:
         """The actors' answers; ``WorkerDied`` when one ended (the others'
-        answers are received first); an actor that ended before answers
-        None."""
+        answers are received first), or did not answer within ``patience``
+        seconds (it is killed); an actor that ended before answers None."""
         self.calls = [
             None if index in self.dead else actor.handle.remote(request)
             for index, (actor, request) in enumerate(zip(self.actors, requests, strict=True))
         ]
         died: set[int] = set()
+        give_up = None if patience is None else time.monotonic() + patience
         replies = [
-            None if call is None else self._get(index, call, died)
+            None if call is None else self._get(index, call, died, give_up)
             for index, call in enumerate(self.calls)
         ]
         self.calls = []
@@ -198,14 +203,21 @@ class RayPool:
         return raise_failed(replies, died, self._obituary)
 
     def _obituary(self, index: int) -> str:
+        if index in self.silent:
+            return silent_obituary(index, len(self.actors))
         return f"worker {index + 1} of {len(self.actors)} (a Ray actor) ended; its states are lost"
 
-    def _get(self, index: int, call: Any, died: set[int]) -> Any:
+    def _get(self, index: int, call: Any, died: set[int], give_up: float | None = None) -> Any:
+        timeout = None if give_up is None else max(0.0, give_up - time.monotonic())
         try:
-            return self.ray.get(call)
+            return self.ray.get(call, timeout=timeout)
+        except self.ray.exceptions.GetTimeoutError:
+            self.ray.kill(self.actors[index])
+            self.silent.add(index)
         except self.ray.exceptions.RayActorError:
-            died.add(index)
-            return None
+            pass
+        died.add(index)
+        return None
 
     def settle(self) -> None:
         died: set[int] = set()
