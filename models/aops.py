@@ -74,7 +74,6 @@ from mc.kernel.pagecache import (
     render_folio,
     render_ident,
 )
-from mc.kernel.world import ModelError
 from mc.models import writeback
 
 MIGRATE_DST_UNLOCKED = "migrate-dst-unlocked"
@@ -106,13 +105,6 @@ flag_variant(
     SWAPON_WITHOUT_INODE_LOCK,
     "swapon(2) activates the swap file without inode_lock (claim_swapfile() does not take it)",
 )
-
-
-def _mapping(op: Op, file: File) -> Mapping:
-    try:
-        return pagecache(op.world).attach(file)
-    except ValueError as error:
-        raise ModelError(str(error)) from None
 
 
 def _assign(scratch: Scratch, slot: int, value: Any) -> int:
@@ -193,7 +185,7 @@ def migrate(op: Op, file: File, index: int) -> None:
     can find it; ``->migrate_folio`` (``filemap_migrate_folio()``) swaps
     the xarray entry under xa_lock, moving PG_dirty, then copies the data
     and flags; both folios are unlocked."""
-    mapping = _mapping(op, file)
+    mapping = op.mapping(file)
     page = mapping.pages[index]
     src = find_folio(op, page, "folio_isolate_lru(folio): a reference to the LRU folio")
     op.fail_if(not_(src.found), 0, "out", "if (!folio) /* nothing to migrate */")
@@ -284,7 +276,7 @@ def memory_failure(op: Op, file: File, index: int) -> None:
     and reported on the mapping (``mapping_set_error(mapping, -EIO)``);
     ``truncate_error_page()`` calls ``->error_remove_page`` to take it out of
     the mapping, then ``->free_folio``; the folio is unlocked."""
-    mapping = _mapping(op, file)
+    mapping = op.mapping(file)
     page = mapping.pages[index]
     ref = find_folio(op, page, "p = pfn_to_online_page(pfn); get_hwpoison_page(p)")
     op.fail_if(not_(ref.found), 0, "out", "if (!folio) /* not a page-cache page */")
@@ -350,7 +342,7 @@ def write_block(op: Op, file: File, index: int) -> None:
     folio (locked) gets that block's data and its buffer is uptodate, but
     the folio is not (``__block_commit_write()`` sets PG_uptodate only when
     every buffer is); the folio is dirtied and unlocked."""
-    mapping = _mapping(op, file)
+    mapping = op.mapping(file)
     page = mapping.pages[index]
     ref, added = new_folio(
         op,
@@ -418,7 +410,7 @@ def read_block(op: Op, file: File, index: int) -> None:
     no lock: it walks the folio's buffers, which the caller's folio lock
     keeps.  Left out: IOCB_NOWAIT/IOCB_WAITQ, the ``!folio->mapping``
     (truncated) check."""
-    mapping = _mapping(op, file)
+    mapping = op.mapping(file)
     page = mapping.pages[index]
     op.label("retry")
     ref = find_folio(op, page, "filemap_get_read_batch(mapping, index, last_index - 1, fbatch)")
@@ -488,7 +480,7 @@ def direct_write(op: Op, file: File, index: int) -> None:
     written back and waited for (``filemap_write_and_wait_range()``), its
     cache invalidated (``invalidate_inode_pages2_range()``), then
     ``->direct_IO``."""
-    mapping = _mapping(op, file)
+    mapping = op.mapping(file)
     i_rwsem = op.inode(file.path).i_rwsem
     op.lock(i_rwsem, EXCL, "generic_file_write_iter(): inode_lock(inode)")
     op.run(write_and_wait, mapping)
@@ -597,7 +589,7 @@ def fibmap(op: Op, file: File, index: int) -> None:
     ``inode->i_mapping->a_ops->bmap(mapping, block)`` with no lock of the
     VFS held (the block number goes to register ``ret``); so in 6.17-rc3
     (``ioctl_fibmap()`` at 0291023e, ``bmap()`` at 9b44fff6)."""
-    mapping = _mapping(op, file)
+    mapping = op.mapping(file)
     op.call(
         "address_space_operations.bmap",
         _bmap,
@@ -648,7 +640,7 @@ def swap_cycle(op: Op, file: File) -> None:
     (``swap_writepage()`` -> ``swap_writepage_fs()`` calls ->swap_rw
     through ``swap_write_unplug()`` with the folio unlocked and under
     writeback)."""
-    mapping = _mapping(op, file)
+    mapping = op.mapping(file)
     swap = swap_file(op, mapping)
     i_rwsem = op.inode(file.path).i_rwsem
     locked = not op.variant(SWAPON_WITHOUT_INODE_LOCK)
@@ -743,7 +735,7 @@ def truncate_swapfile(op: Op, file: File) -> None:
     swapfiles is disallowed - it would cause subsequent swapout to scribble
     on the now-freed blocks"); else the blocks are freed.  The page cache
     is left out (the swap file's pages are not cached)."""
-    mapping = _mapping(op, file)
+    mapping = op.mapping(file)
     swap = swap_file(op, mapping)
     i_rwsem = op.inode(file.path).i_rwsem
     op.lock(i_rwsem, EXCL, "do_truncate(): inode_lock(dentry->d_inode)")

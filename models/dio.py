@@ -86,13 +86,6 @@ flag_variant(
 )
 
 
-def _mapping(op: Op, file: File) -> Mapping:
-    try:
-        return pagecache(op.world).attach(file)
-    except ValueError as error:
-        raise ModelError(str(error)) from None
-
-
 def _extends(scratch: Scratch, mapping: Mapping, page: Page) -> bool:
     return decide(scratch, less(scratch[mapping.i_size], mul(page.index + 1, PAGE_SIZE)))
 
@@ -195,7 +188,7 @@ def aio_end_write(op: Op) -> None:
 def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
     """An O_DIRECT write of page ``index``, whole and aligned; ``aio``: an
     io_submit(2) whose completion ``dio_worker`` runs."""
-    mapping = _mapping(op, file)
+    mapping = op.mapping(file)
     page = mapping.pages[index]
     inode = op.inode(file.path)
     part = direct_io(op.world)
@@ -325,7 +318,7 @@ def dio_worker(op: Op, file: File, index: int) -> None:
     """The worker of ``s_dio_done_wq`` completing the AIO direct write of
     page ``index`` a thread before this one submits (if that write turns
     out synchronous, there is nothing to do)."""
-    mapping = _mapping(op, file)
+    mapping = op.mapping(file)
     try:
         write = direct_io(op.world).write_of(mapping.pages[index])
     except ValueError as error:
@@ -371,7 +364,7 @@ def read_after_dio(op: Op, file: File, index: int) -> None:
     """A buffered read of page ``index`` that begins once the direct write
     of that page (by a thread before this one) has completed; what it
     returns must be that write's data or newer (property dio-coherent)."""
-    mapping = _mapping(op, file)
+    mapping = op.mapping(file)
     try:
         write = direct_io(op.world).write_of(mapping.pages[index])
     except ValueError as error:

@@ -909,13 +909,6 @@ def copy_file_range(op: Op, source_spec: OpenFile, target_spec: OpenFile) -> Non
     op.unlock(writers, "file_end_write(file_out)")
 
 
-def _mapping_of(op: Op, cache: File) -> Mapping:
-    try:
-        return pagecache(op.world).attach(cache)
-    except ValueError as error:
-        raise ModelError(str(error)) from None
-
-
 def _write_and_wait(op: Op, mapping: Mapping, why: str) -> None:
     """``filemap_write_and_wait_range()`` over the whole file: WB_SYNC_ALL
     writeback of its dirty folios, then the wait for their I/O."""
@@ -957,7 +950,7 @@ def _remap_through_caches(op: Op, source_cache: File, target_cache: File) -> Non
     unwritten (the clone takes what the blocks held before them); variant
     ``remap-skips-dest-invalidate`` leaves the destination's folios cached
     over the blocks the clone replaces."""
-    source = _mapping_of(op, source_cache)
+    source = op.mapping(source_cache)
     target, mm, _inode = file_parts(op, target_cache)
     inode_dio_wait(op, source, "/* generic_remap_file_range_prep(): inode_in */")
     inode_dio_wait(op, target, "/* if (!same_inode) inode_dio_wait(inode_out) */")
@@ -1025,7 +1018,7 @@ def remap(op: Op, source_spec: OpenFile, target_spec: OpenFile) -> None:
     part = files(op.world)
     caches = _caches(source_spec, target_spec)
     if caches is not None:
-        _begin_copy(op, _mapping_of(op, caches[0]), _mapping_of(op, caches[1]), "FICLONE")
+        _begin_copy(op, op.mapping(caches[0]), op.mapping(caches[1]), "FICLONE")
     src_invalidate = part.invalidate_lock(source_spec.path)
     dst_invalidate = part.invalidate_lock(target_spec.path)
     writers = sb_writers(op.world, SB_FREEZE_WRITE)
@@ -1123,7 +1116,7 @@ def copy_file_range_splice(op: Op, source_spec: OpenFile, target_spec: OpenFile)
     if caches is None:
         raise ModelError("copy_file_range through splice needs two files with a page cache")
     source_filp, target_filp = _filp(op, source_spec), _filp(op, target_spec)
-    source, target = _mapping_of(op, caches[0]), _mapping_of(op, caches[1])
+    source, target = op.mapping(caches[0]), op.mapping(caches[1])
     src, dst = op.inode(source_spec.path), op.inode(target_spec.path)
     pipe = files(op.world).pipe(Pipe(f"splice_pipe({op.thread.name})", buffers=0, size=1))
     _begin_copy(op, source, target, "copy_file_range(2)")

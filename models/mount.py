@@ -55,7 +55,7 @@ from mc.kernel.inode_life import (
 from mc.kernel.pagecache import File, Mapping
 from mc.kernel.superblock import SB_UNFROZEN, frozen_is
 from mc.models.inode import evict, iput, mark_inode_dirty, part_of, writeback_single_inode
-from mc.models.super import assign, attached_mapping, call_sync_fs, flag, flag_slot, syncfs
+from mc.models.super import assign, call_sync_fs, flag, flag_slot, syncfs
 from mc.models.writeback import write
 
 UMOUNT_SKIPS_SYNC = "umount-skips-sync"
@@ -100,7 +100,7 @@ def mount(op: Op, file: File) -> None:
     inode and sets SB_ACTIVE; ``vfs_get_tree()`` marks it SB_BORN
     (``super_wake()``, which wakes ``super_lock()`` waiters) and
     ``do_new_mount_fc()`` drops s_umount."""
-    attached_mapping(op, file)
+    op.mapping(file)
     born = flag_slot(op.world, "SB_BORN")
     op.world.initial[born] = False
     s_umount = op.world.superblock.s_umount
@@ -154,7 +154,7 @@ def remount(op: Op, file: File) -> None:
     ``reconfigure_super()``, which refuses a frozen superblock (-EBUSY:
     ``sb->s_writers.frozen != SB_UNFROZEN``, read under s_umount) and calls
     ``->remount_fs`` (the legacy ``->reconfigure``), ``up_write()``."""
-    attached_mapping(op, file)
+    op.mapping(file)
     wait_mounted(op)
     s_umount = op.world.superblock.s_umount
     mode = SHARED if op.variant(REMOUNT_S_UMOUNT_SHARED) else EXCL
@@ -187,7 +187,7 @@ def remount(op: Op, file: File) -> None:
 def statfs(op: Op, file: File) -> None:
     """statfs(2): the path pins the superblock, ``->statfs`` is called
     without s_umount."""
-    attached_mapping(op, file)
+    op.mapping(file)
     wait_mounted(op)
     op.call(
         "super_operations.statfs",
@@ -209,7 +209,7 @@ def show_mounts(op: Op, file: File) -> None:
     """Reading /proc/mounts: ``m_start()`` takes namespace_sem shared;
     ``show_vfsmnt()`` -> ``show_sb_opts()`` and ``->show_options``, without
     s_umount; ``m_stop()`` drops namespace_sem."""
-    attached_mapping(op, file)
+    op.mapping(file)
     wait_mounted(op)
     namespace_sem = op.world.shared_lock("namespace_sem", LockKind.RWSEM)
     op.lock(namespace_sem, SHARED, "m_start(): down_read(&namespace_sem)")
@@ -307,7 +307,7 @@ def umount(op: Op, file: File) -> None:
     ``deactivate_super()``: s_umount for write and, the last active
     reference gone, ``->kill_sb`` (``kill_block_super()`` ->
     ``generic_shutdown_super()``, which unlocks)."""
-    mapping = attached_mapping(op, file)
+    mapping = op.mapping(file)
     part_of(op, file)
     op.call(
         "super_operations.umount_begin",

@@ -46,7 +46,7 @@ from typing import Any
 from mc.dsl import EXCL, SHARED, Cite, E, Op, Scratch, flag_variant, is_error, not_, operation
 from mc.kernel.expr import Expr
 from mc.kernel.locks import Mode
-from mc.kernel.pagecache import File, Mapping, pagecache
+from mc.kernel.pagecache import File, Mapping
 from mc.kernel.superblock import (
     FREEZE_HOLDER_KERNEL,
     FREEZE_HOLDER_USERSPACE,
@@ -65,7 +65,7 @@ from mc.kernel.superblock import (
     metadata_slot,
     sb_writers,
 )
-from mc.kernel.world import ModelError, World
+from mc.kernel.world import World
 from mc.models.writeback import do_writepages, fdatawait
 
 FREEZE_SKIPS_PAGEFAULTS = "freeze-skips-pagefaults"
@@ -81,14 +81,6 @@ flag_variant(
     THAW_S_UMOUNT_SHARED,
     "thaw_super() takes s_umount shared instead of exclusive around ->unfreeze_fs",
 )
-
-
-def attached_mapping(op: Op, file: File) -> Mapping:
-    """The page cache of ``file``, made when first asked for."""
-    try:
-        return pagecache(op.world).attach(file)
-    except ValueError as error:
-        raise ModelError(str(error)) from None
 
 
 def assign(scratch: Scratch, slot: int, value: Any) -> None:
@@ -208,7 +200,7 @@ def sync(op: Op, file: File) -> None:
     checks the superblock is born and not dying): ``sync_inodes_one_sb()``,
     then ``sync_fs_one_sb()`` with wait 0 and with wait 1.  The flusher
     wake-up and ``sync_bdevs()`` are left out."""
-    mapping = attached_mapping(op, file)
+    mapping = op.mapping(file)
     s_umount = op.world.superblock.s_umount
     passes = (
         ("sync_inodes_one_sb", None),
@@ -235,7 +227,7 @@ def syncfs(op: Op, file: File) -> None:
     """syncfs(2) on an open file of the filesystem (so, once it is
     mounted): ``down_read(&sb->s_umount)``, ``sync_filesystem()``,
     ``up_read()``."""
-    mapping = attached_mapping(op, file)
+    mapping = op.mapping(file)
     s_umount = op.world.superblock.s_umount
     op.wait_until(
         flag(flag_slot(op.world, "SB_BORN"), "the mount returned"),
@@ -505,7 +497,7 @@ def thaw_super(op: Op, who: int) -> None:
 def freeze(op: Op, file: File, fails: bool = False) -> None:
     """FIFREEZE: ``freeze_super(sb, FREEZE_HOLDER_USERSPACE)``, then the
     ioctl returns (a thaw issued by user space waits for that)."""
-    mapping = attached_mapping(op, file)
+    mapping = op.mapping(file)
     op.run(freeze_super, mapping, FREEZE_HOLDER_USERSPACE, fails)
     op.effect("return ret /* the ioctl returns */", assign, _returned_slot(op.world), True)
 
@@ -530,7 +522,7 @@ def thaw(op: Op, file: File) -> None:
     """FITHAW, issued by a process once the FIFREEZE ioctl has returned
     (``fsfreeze -u`` after ``fsfreeze -f``): ``thaw_super(sb,
     FREEZE_HOLDER_USERSPACE)``."""
-    attached_mapping(op, file)
+    op.mapping(file)
     op.wait_until(
         _freeze_returned(),
         "/* user space: FITHAW once FIFREEZE has returned */",
@@ -554,7 +546,7 @@ def kernel_freeze(op: Op, file: File) -> None:
     """A freeze the kernel holds: XFS online scrub's summary-counter check
     freezes the filesystem with ``FREEZE_HOLDER_KERNEL``, checks, and thaws
     with the same holder (the thaw only if its freeze succeeded)."""
-    mapping = attached_mapping(op, file)
+    mapping = op.mapping(file)
     op.run(freeze_super, mapping, FREEZE_HOLDER_KERNEL)
     op.goto_if(is_error(op.ret), "done", "if (error) return error /* not frozen */")
     op.run(thaw_super, FREEZE_HOLDER_KERNEL)
@@ -579,7 +571,7 @@ def fs_transaction(op: Op, file: File) -> None:
     to the in-memory log (the metadata is dirty until a log force,
     ``->sync_fs(sb, 1)`` or ``->freeze_fs``, writes it), and
     ``xfs_trans_free()`` ends the internal write."""
-    attached_mapping(op, file)
+    op.mapping(file)
     internal = sb_writers(op.world, SB_FREEZE_FS)
     meta = metadata_slot(op.world)
     op.lock(

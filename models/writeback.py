@@ -56,18 +56,11 @@ from mc.kernel.pagecache import (
 )
 from mc.kernel.rmap import NO_MKCLEAN, folio_clear_dirty_for_io
 from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
-from mc.kernel.world import ModelError, Scratch, World
+from mc.kernel.world import Scratch, World
 from mc.models import blockfs
 
 OK = const(0, "0")
 ACTIVATE = const(blockfs.AOP_WRITEPAGE_ACTIVATE, "AOP_WRITEPAGE_ACTIVATE")
-
-
-def _mapping(op: Op, file: File) -> Mapping:
-    try:
-        return pagecache(op.world).attach(file)
-    except ValueError as error:
-        raise ModelError(str(error)) from None
 
 
 def _render_batch(batch: tuple[tuple[int, int], ...] | None) -> str:
@@ -133,7 +126,7 @@ def write(op: Op, file: File, index: int) -> None:
     shared, fs/read_write.c), i_rwsem exclusive, then ``->write_begin``
     (returns the folio locked), the copy into the folio, ``->write_end``
     (dirties and unlocks it), ``file_end_write()``."""
-    mapping = _mapping(op, file)
+    mapping = op.mapping(file)
     page = mapping.pages[index]
     version = pagecache(op.world).add_write(op.thread.name, op.thread.pc, page)
     perform_write(op, mapping, page, op.inode(file.path), version)
@@ -401,7 +394,7 @@ def fsync(op: Op, file: File) -> None:
     ``file_write_and_wait_range()`` (WB_SYNC_ALL writeback, then wait on
     every folio under writeback), then i_rwsem around the metadata sync
     (the model has no inode metadata to write)."""
-    mapping = _mapping(op, file)
+    mapping = op.mapping(file)
     inode = op.inode(file.path)
     part = pagecache(op.world)
     promised = op.register("fsync promises", render_promise)
@@ -453,7 +446,7 @@ def fsync(op: Op, file: File) -> None:
 def flusher(op: Op, file: File) -> None:
     """The background flusher (one pass of the bdi's writeback work):
     WB_SYNC_NONE writeback of the file's dirty folios."""
-    mapping = _mapping(op, file)
+    mapping = op.mapping(file)
     do_writepages(op, mapping, sync_all=False)
 
 
@@ -495,7 +488,7 @@ def reclaim(op: Op, file: File, index: int) -> None:
     clean, its buffers are released (``->release_folio``) and it is removed
     from the mapping under xa_lock after a last PG_dirty check, then freed
     (``->free_folio``)."""
-    mapping = _mapping(op, file)
+    mapping = op.mapping(file)
     page = mapping.pages[index]
     dirty = locked_test(page, PG_DIRTY, "dirty")
     ref = find_folio(op, page, "isolate_lru_folios(): folio = lru_to_folio(src)")
@@ -748,7 +741,7 @@ def read(op: Op, file: File, index: int) -> None:
     ``->readahead``) under invalidate_lock shared; one that is not uptodate
     is read by ``filemap_update_page()`` -> ``->read_folio``, waiting for the
     I/O to unlock it.  The data read goes to register ``data``."""
-    mapping = _mapping(op, file)
+    mapping = op.mapping(file)
     page = mapping.pages[index]
     filemap_get_pages(op, mapping, page, "")
     op.compute(
@@ -783,7 +776,7 @@ def invalidate(op: Op, file: File, index: int) -> None:
     I/O write does to the cache): lock the folio, wait for writeback,
     ``->launder_folio`` a dirty folio, ``->release_folio`` its buffers and
     remove it unless it was redirtied meanwhile (-EBUSY)."""
-    mapping = _mapping(op, file)
+    mapping = op.mapping(file)
     page = mapping.pages[index]
     ref = find_folio(op, page, "find_get_entries(mapping, &index, end, &fbatch, indices)")
     op.fail_if(not_(ref.found), 0, "out", "if (!folio) /* none */")
@@ -894,7 +887,7 @@ def io_completion(op: Op, file: File) -> None:
     the writeback accounting and ``sb_clear_inode_writeback()`` under that
     lock, and the wake-up of ``folio_end_writeback()`` (waiters poll
     PG_writeback); a bio's handlers run back to back in one interrupt."""
-    _mapping(op, file)
+    op.mapping(file)
     part = pagecache(op.world)
     part.irq_thread = op.thread.tid
     hardirq = op.world.add_lock("hardirq", Kind.SPINLOCK)

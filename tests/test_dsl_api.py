@@ -12,6 +12,7 @@ from mc.dsl import (
     EXCL,
     SHARED,
     E,
+    File,
     LockKind,
     ModelError,
     Op,
@@ -26,6 +27,8 @@ from mc.dsl.steps import JumpStep
 from mc.engine.explore import check
 from mc.engine.result import Verdict
 from mc.models.dirops import create
+from mc.models.truncate import truncate
+from mc.models.writeback import io_completion
 
 TREE = ("/a/", "/b/")
 
@@ -184,3 +187,52 @@ def test_a_variant_replaces_a_body_wherever_it_runs(tmp_path: Path) -> None:
     assert replaced[0].source.file == str(model_file)
     assert [s.label for s in replaced[1:-1]] == [s.label for s in plain]
     assert check(registry.build(scenario, ["create-holds-root"])).verdict is Verdict.OK
+
+
+@operation(models="a filesystem ioctl taking invalidate_lock before i_rwsem")
+def invalidate_then_inode_lock(op: Op, file: File) -> None:
+    invalidate_lock = op.mapping(file).invalidate_lock
+    inode = op.inode(file.path)
+    op.lock(invalidate_lock, EXCL, "filemap_invalidate_lock(inode->i_mapping)")
+    op.lock(inode.i_rwsem, EXCL, "inode_lock(inode)")
+    op.unlock(inode.i_rwsem, "inode_unlock(inode)")
+    op.unlock(invalidate_lock, "filemap_invalidate_unlock(inode->i_mapping)")
+
+
+@operation(models="the same, naming the lock instead of asking the file for it")
+def invalidate_lock_by_name(op: Op, file: File) -> None:
+    invalidate_lock = op.world.shared_lock(f"invalidate_lock({file.path})", LockKind.RWSEM)
+    op.lock(invalidate_lock, EXCL, "filemap_invalidate_lock(inode->i_mapping)")
+    op.unlock(invalidate_lock, "filemap_invalidate_unlock(inode->i_mapping)")
+
+
+def _file_scenario(*threads: object) -> Registry:
+    registry = base()
+    scenario = Scenario("api/file", "test", ("/f",), tuple(threads))  # type: ignore[arg-type]
+    registry.add_scenario(scenario)
+    return registry
+
+
+@pytest.mark.parametrize("ioctl_first", [False, True])
+def test_a_file_s_own_locks_are_one_whichever_thread_asks_first(ioctl_first: bool) -> None:
+    """``op.mapping(file)`` gives the locks truncate takes, so the ABBA
+    against truncate's i_rwsem -> invalidate_lock is found in both thread
+    orders."""
+    page = File("/f", pages=1, cached=(0,))
+    threads = [truncate(page, 100), invalidate_then_inode_lock(page), io_completion(page)]
+    if ioctl_first:
+        threads[:2] = threads[1::-1]
+    registry = _file_scenario(*threads)
+    model = registry.build(registry.scenario("api/file"), properties=("deadlock",))
+    result = check(model)
+    assert result.verdict is Verdict.VIOLATED and result.violation is not None
+    assert result.violation.property == "deadlock"
+
+
+def test_a_lock_named_before_the_object_that_owns_it_is_a_model_error() -> None:
+    """A lock ``shared_lock`` made by a file's lock's name before the page
+    cache lays the file out would be a second lock of that name."""
+    page = File("/f", pages=1, cached=(0,))
+    registry = _file_scenario(invalidate_lock_by_name(page), truncate(page, 100))
+    with pytest.raises(ModelError, match=r"two locks are named invalidate_lock\(/f\)"):
+        registry.build(registry.scenario("api/file"), properties=("deadlock",))

@@ -16,6 +16,7 @@ file everything it needs.
   ``is_empty``;
 - errors: ``E`` (the errno numbers), ``ModelError``;
 - the state, for invariants and effects: ``State``, ``Scratch``, ``World``;
+- files with a page cache: ``File`` (its address_space is ``Op.mapping``);
 - footprints, for partial-order reduction: ``touches`` (what an effect or a
   filesystem method reads and writes, given its arguments).
 """
@@ -54,6 +55,7 @@ from mc.kernel.expr import (
 )
 from mc.kernel.locks import EXCL, SHARED
 from mc.kernel.locks import Kind as LockKind
+from mc.kernel.pagecache import File
 from mc.kernel.vfs import ancestor_of, dead_dir, is_empty, unlinked
 from mc.kernel.world import ModelError, Scratch, World, touches
 
@@ -64,6 +66,7 @@ __all__ = [
     "Cite",
     "E",
     "Expr",
+    "File",
     "Holders",
     "Invocation",
     "LockKind",

@@ -58,6 +58,8 @@ from mc.kernel.expr import (
     slot_value,
 )
 from mc.kernel.locks import Lock, Mode
+from mc.kernel.pagecache import File, pagecache
+from mc.kernel.pagecache import Mapping as AddressSpace
 from mc.kernel.world import Dentry, ModelError, World, given_names, touched_by
 from mc.project import ROOT
 
@@ -186,6 +188,17 @@ class Op:
         thread's path walk before it starts)."""
         try:
             return inode_const(self.world.lookup_path(path))
+        except ValueError as error:
+            raise ModelError(str(error)) from None
+
+    def mapping(self, file: File) -> AddressSpace:
+        """The address_space of ``file`` (a ``File`` of the page cache), laid
+        out on first use as the page-cache operations lay it out: its
+        ``xa_lock``, ``invalidate_lock`` and ``i_mmap_rwsem``, ``i_size``
+        and ``pages``.  The locks are those every operation on the file
+        takes."""
+        try:
+            return pagecache(self.world).attach(file)
         except ValueError as error:
             raise ModelError(str(error)) from None
 

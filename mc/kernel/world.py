@@ -173,6 +173,8 @@ class World:
         self.slots: list[Slot] = []
         self.initial: list[Any] = []
         self.locks: list[Lock] = []
+        self.shared_names: set[str] = set()
+        """The names of the locks ``shared_lock`` made."""
         self.inodes: list[Inode] = []
         self.inode_by_path: dict[str, Inode] = {}
         self.dentries: dict[tuple[int, str], Dentry] = {}
@@ -217,7 +219,17 @@ class World:
     ) -> Lock:
         """A new lock; ``family`` names the field it is an instance of
         (``i_rwsem`` for ``i_rwsem(/a)``); ``irqs_off``: process context
-        takes it with interrupts disabled (see ``Lock.irqs_off``)."""
+        takes it with interrupts disabled (see ``Lock.irqs_off``).  A lock
+        ``shared_lock`` made is the only one of its name: another (a
+        file's lock the page cache lays out after a thread asked
+        ``shared_lock`` for it by name, say) would make the verdict depend
+        on the threads' order, so it is a ``ModelError``."""
+        if name in self.shared_names:
+            raise ModelError(
+                f"two locks are named {name}: shared_lock made one by that name before "
+                "the model made the object's own (an object's locks come from the object: "
+                "op.mapping(file).invalidate_lock, op.inode(path).i_rwsem)"
+            )
         slot = len(self.slots)
         lock = Lock(name, kind, slot, family or name, irqs_off)
         self.add_slot(name, locks.initial(kind), self._lock_renderer(kind))
@@ -232,7 +244,9 @@ class World:
                 if lock.kind is not kind:
                     raise ModelError(f"lock {name} is a {lock.kind.value}, not a {kind.value}")
                 return lock
-        return self.add_lock(name, kind)
+        lock = self.add_lock(name, kind)
+        self.shared_names.add(name)
+        return lock
 
     def shared_slot(self, name: str, initial: Any, render: Render = str) -> int:
         """The slot ``name`` of the world, made on first use with ``initial``."""
