@@ -16,6 +16,16 @@ from mc.dsl.scenario import Registry
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """What vfsmc caches (``vfsmc list``'s applicable variants) goes to a
+    folder of the test session's, for the commands run in process and
+    those run as child processes."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def shipped() -> Registry:
     """The registry with every shipped model."""

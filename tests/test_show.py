@@ -11,10 +11,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 
-from mc.check import inventory
-from mc.dsl.scenario import Registry
+from mc.check import inventory, usermodels
+from mc.check.registry import shipped as shipped_registry
+from mc.dsl.scenario import Registry, Scenario
 
 Run = Callable[..., Result]
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,6 +80,45 @@ def test_list_says_which_variants_apply(vfsmc: Run) -> None:
     assert applies["attr/chmod-link-unlink"].count("setattr-unlocked") == 1
     text = vfsmc("list").output
     assert "variants: no-rename-mutex, no-trap-check" in text
+
+
+def test_list_remembers_which_variants_apply_until_a_source_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Working out which variants change a scenario builds it once per
+    variant, seconds over the shipped models; ``list`` remembers the answer
+    for the sources it was worked out from."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    registry = shipped_registry()
+    for name in list(registry.scenarios):
+        if name not in ("dirops/opposite-renames", "attr/chmod-link-unlink"):
+            del registry.scenarios[name]
+    worked_out: list[str] = []
+    work_out = inventory.applicable_variants
+
+    def counted(reg: Registry, scenario: Scenario) -> dict[str, list[inventory.Change]]:
+        worked_out.append(scenario.name)
+        return work_out(reg, scenario)
+
+    monkeypatch.setattr(inventory, "applicable_variants", counted)
+    first = inventory.applicable_variant_names(registry)
+    assert "no-rename-mutex" in first["dirops/opposite-renames"]
+    assert first["attr/chmod-link-unlink"] == ["child-first", "setattr-unlocked"]
+    assert len(worked_out) == 2
+    assert inventory.applicable_variant_names(registry) == first
+    assert len(worked_out) == 2
+    monkeypatch.setattr(inventory, "sources_key", lambda: "a model file changed")
+    assert inventory.applicable_variant_names(registry) == first
+    assert len(worked_out) == 4
+
+
+def test_the_sources_remembered_include_a_user_s_model_file(tmp_path: Path) -> None:
+    model = tmp_path / "listed_model.py"
+    model.write_text("ANSWER = 1\n")
+    usermodels.load(model)
+    before = inventory.sources_key()
+    model.write_text("ANSWER = 2\n")
+    assert inventory.sources_key() != before
 
 
 def test_ops_lists_signatures_kernel_functions_and_tags(vfsmc: Run) -> None:

@@ -5,13 +5,22 @@ the tags their acquisitions carry."""
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import hashlib
 import inspect
+import json
+import os
+import site
+import sys
+import sysconfig
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import attrs
 
 import mc.models
+from mc.atomic_write import write_atomically
 from mc.dsl.kernel_model import KernelModel, differ
 from mc.dsl.operation import Operation
 from mc.dsl.scenario import Registry, Scenario, UnknownName, Variant
@@ -238,3 +247,60 @@ def _defining_modules(found: Iterable[tuple[Operation, str]]) -> dict[int, str]:
 def model_file(module: str) -> str:
     """The path of a shipped model module, relative to the repository."""
     return f"models/{module}.py" if (ROOT / "models" / f"{module}.py").exists() else module
+
+
+def applicable_variant_names(registry: Registry) -> dict[str, list[str]]:
+    """For each scenario of ``registry``, the variants that change a step of
+    it (``applicable_variants``), remembered in ``cache_file`` for the
+    sources this process loaded: working them out builds every scenario
+    once per variant that may change it, seconds over the shipped models."""
+    key = sources_key()
+    path = cache_file()
+    with contextlib.suppress(OSError, ValueError):
+        remembered = json.loads(path.read_text())
+        if remembered.get("key") == key:
+            applies = remembered["applies"]
+            if set(applies) == set(registry.scenarios):
+                return {name: list(applies[name]) for name in registry.scenarios}
+    applies = {
+        name: list(applicable_variants(registry, scenario))
+        for name, scenario in registry.scenarios.items()
+    }
+    with contextlib.suppress(OSError):
+        write_atomically(path, json.dumps({"key": key, "applies": applies}))
+    return applies
+
+
+def cache_file() -> Path:
+    """Where ``applicable_variant_names`` keeps its answer:
+    ``$XDG_CACHE_HOME/vfsmc/applicable-variants.json`` (``~/.cache`` by
+    default)."""
+    home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(home) / "vfsmc" / "applicable-variants.json"
+
+
+def sources_key() -> str:
+    """A digest of the Python source of vfsmc and its models, and of every
+    module this process loaded from outside the interpreter's own libraries
+    and installed packages (the user's model files and what they import):
+    what the scenarios and variants are built from."""
+    libraries = {
+        Path(p).resolve()
+        for p in (sysconfig.get_paths()["stdlib"], *site.getsitepackages(), sys.base_prefix)
+    }
+    files = {
+        file.resolve() for folder in (ROOT / "mc", ROOT / "models") for file in folder.rglob("*.py")
+    }
+    for module in list(sys.modules.values()):
+        name = getattr(module, "__file__", None)
+        if not name or not name.endswith(".py"):
+            continue
+        file = Path(name).resolve()
+        if not any(file.is_relative_to(library) for library in libraries):
+            files.add(file)
+    digest = hashlib.sha256()
+    for file in sorted(files):
+        digest.update(str(file).encode() + b"\0")
+        with contextlib.suppress(OSError):
+            digest.update(file.read_bytes())
+    return digest.hexdigest()

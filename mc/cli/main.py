@@ -57,10 +57,7 @@ def list_command(models: tuple[Path, ...], as_json: bool) -> None:
     """List scenarios, protocol variants and properties."""
     reg = with_files(models)
     with usermodels.reported():
-        applies = {
-            name: list(inventory.applicable_variants(reg, found))
-            for name, found in reg.scenarios.items()
-        }
+        applies = inventory.applicable_variant_names(reg)
     if as_json:
         click.echo(
             json.dumps(
