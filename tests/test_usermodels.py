@@ -81,6 +81,21 @@ def test_a_new_operation_in_a_file_of_its_own(vfsmc: Run, tmp_path: Path) -> Non
         assert vfsmc("replay", str(alone), "--models", given).exit_code == 1
 
 
+def test_a_model_file_imports_the_files_beside_it(vfsmc: Run, tmp_path: Path) -> None:
+    """As a script can: an operation in one file, scenarios in another."""
+    operation, scenarios = NEW_OPERATION.split("\n\nscenario(", 1)
+    _write(tmp_path / "split", "lock_both_op.py", operation)
+    uses = "from lock_both_op import lock_both\nfrom mc.dsl.scenario import scenario\n\n"
+    _write(
+        tmp_path / "split",
+        "scenarios.py",
+        uses + "scenario(" + scenarios.replace("{name}", "split"),
+    )
+    bad = vfsmc("check", "split/scenarios.py:split/opposite-order", "--no-save")
+    assert bad.exit_code == 1, bad.output
+    assert "cycle: T1 -> i_rwsem(/b) -> T2 -> i_rwsem(/a) -> T1" in bad.output
+
+
 def test_a_variant_of_a_shipped_operation_on_a_shipped_scenario(vfsmc: Run, tmp_path: Path) -> None:
     _write(
         tmp_path,

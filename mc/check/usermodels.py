@@ -53,7 +53,9 @@ PASSED_THROUGH = (
 def load(path: Path) -> list[ModuleType]:
     """Load a model file, or every ``*.py`` file of a directory (in name
     order, skipping names that start with ``_`` or ``test_``).  A file is
-    run once per process; its declarations stay in its module."""
+    run once per process; its declarations stay in its module.  Its folder
+    joins the end of ``sys.path``, so that it can import the files beside
+    it, as a script can."""
     path = Path(os.path.expanduser(path))
     if path.is_dir():
         files = sorted(p for p in path.glob("*.py") if not p.name.startswith(("_", "test_")))
@@ -91,6 +93,8 @@ def _load_file(file: Path) -> ModuleType:
         raise ModelError(f"{file}: cannot be loaded as Python")
     module = importlib.util.module_from_spec(spec)
     _model_files.add(str(file))
+    if str(file.parent) not in sys.path:
+        sys.path.append(str(file.parent))
     sys.modules[name] = module
     try:
         with reported():
