@@ -228,3 +228,53 @@ def test_a_change_repeated_in_an_unrolled_loop_is_listed_once(vfsmc: Run) -> Non
     label = "folio_mkclean(): rmap_walk_file(): i_mmap_lock_read(mapping)"
     listed = [(c["thread"], c["label"]) for c in data["variants"]["no-mkclean"]]
     assert listed.count(("T3", label)) == 2
+
+
+MOVING_VARIANT = """\
+from mc.dsl import Invocation, Program, variant
+from mc.models.truncate import truncate
+
+
+@variant("invalidate-first", "truncate takes invalidate_lock before i_rwsem")
+def invalidate_first(program: Program, invocation: Invocation) -> Program:
+    if invocation.operation is not truncate:
+        return program
+    taken = [s for s in program.tagged("invalidate-lock") if "unlock" not in s.label]
+    inode_lock = next(s for s in program.steps if s.label.startswith("do_truncate(): inode_lock"))
+    return program.move_before({moved}, inode_lock)
+"""
+
+
+def test_show_steps_lists_labels_and_tags_and_where_a_step_moved(vfsmc: Run) -> None:
+    """What a variant's transform selects by label or tag, and where it put
+    a step it moved."""
+    Path("moving.py").write_text(MOVING_VARIANT.replace("{moved}", "taken"))
+    listed = vfsmc("show", "truncate/truncate-vs-writeback", "--steps")
+    assert listed.exit_code == 0, listed.output
+    assert re.search(
+        r"\n +6  filemap_invalidate_lock\(inode->i_mapping\) \[exclusive\]  "
+        r"tags: invalidate-lock  \(models/blockfs_truncate.py:\d+\)",
+        listed.output,
+    )
+    data = json.loads(vfsmc("show", "truncate/truncate-vs-writeback", "--steps", "--json").output)
+    first = data["threads"][0]["program"][0]
+    assert first["kind"] == "LockStep" and first["mode"] == "shared"
+    assert first["tags"] == ["sb-start-write"]
+    shown = vfsmc("show", "truncate/truncate-vs-writeback", "--models", "moving.py")
+    assert shown.exit_code == 0, shown.output
+    part = shown.output.split("invalidate-first:")[1]
+    assert "T1 moved    filemap_invalidate_lock(inode->i_mapping) [exclusive]" in part
+    assert "now before  do_truncate(): inode_lock(dentry->d_inode)" in part
+
+
+def test_moving_steps_before_one_of_them_says_so(vfsmc: Run) -> None:
+    Path("moving.py").write_text(MOVING_VARIANT.replace("{moved}", "[inode_lock, *taken]"))
+    result = vfsmc(
+        "check", "truncate/truncate-vs-writeback", "--models", "moving.py", "-V", "invalidate-first"
+    )
+    assert result.exit_code == 2
+    assert "moving.py:" in result.output
+    assert (
+        "cannot move steps before 'do_truncate(): inode_lock(dentry->d_inode)': it is one of them"
+        in result.output
+    )

@@ -44,6 +44,9 @@ class Change:
     kind: str
     step: Step
     was: Step | None = None
+    before: Step | None = None
+    """For a step ``added`` or ``moved``: the step it now comes before in
+    the variant's program (None at its end)."""
 
 
 def built(registry: Registry, scenario: Scenario, variants: Sequence[str] = ()) -> KernelModel:
@@ -133,7 +136,10 @@ def variant_changes(
                 ]
                 i1, j1 = i1 + paired, j1 + paired
             found += [Change(before.name, "removed", old[i]) for i in range(i1, i2)]
-            found += [Change(before.name, "added", new[j]) for j in range(j1, j2)]
+            found += [
+                Change(before.name, "added", new[j], None, new[j + 1] if j + 1 < len(new) else None)
+                for j in range(j1, j2)
+            ]
     return _moves(found)
 
 
@@ -151,7 +157,8 @@ def _moves(changes: list[Change]) -> list[Change]:
             continue
         places = added.get((change.thread, step_key(change.step)))
         if places:
-            moved[at] = Change(change.thread, "moved", changes[places[0]].step, change.step)
+            arrived = changes[places[0]]
+            moved[at] = Change(change.thread, "moved", arrived.step, change.step, arrived.before)
             dropped.add(places.pop(0))
     return [moved.get(at, change) for at, change in enumerate(changes) if at not in dropped]
 

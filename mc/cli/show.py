@@ -38,8 +38,14 @@ def _step_text(step: Step) -> str:
 @click.argument("scenario", shell_complete=complete_scenario)
 @models_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--steps",
+    is_flag=True,
+    help="Also list each thread's steps: label, lock mode, tags and model line "
+    "(what a variant's transform selects and moves).",
+)
 @one_line_errors
-def show_command(scenario: str, models: tuple[Path, ...], as_json: bool) -> None:
+def show_command(scenario: str, models: tuple[Path, ...], as_json: bool, steps: bool) -> None:
     """Show SCENARIO: its tree, threads, properties, and the variants that
     change its steps."""
     reg = with_files(models)
@@ -48,12 +54,13 @@ def show_command(scenario: str, models: tuple[Path, ...], as_json: bool) -> None
         model = inventory.built(reg, found)
         variants = inventory.applicable_variants(reg, found)
         available = inventory.available_properties(reg, found)
-    threads = [
+    threads: list[dict[str, Any]] = [
         {
             "name": thread.name,
             "operation": str(thread.invocation),
             "follows": thread.invocation.operation.models,
             "steps": len(thread.program.steps),
+            **({"program": [_step_data(step) for step in thread.program.steps]} if steps else {}),
         }
         for thread in model.threads
     ]
@@ -74,6 +81,7 @@ def show_command(scenario: str, models: tuple[Path, ...], as_json: bool) -> None
                         "kind": c.kind,
                         "label": c.step.label,
                         "source": str(c.step.source),
+                        **({} if c.before is None else {"before": c.before.label}),
                     }
                     for c in changes
                 ]
@@ -90,6 +98,10 @@ def show_command(scenario: str, models: tuple[Path, ...], as_json: bool) -> None
     for thread in threads:
         click.echo(f"  {thread['name']}  {thread['operation']}")
         click.echo(f"      follows {thread['follows']}; {thread['steps']} steps")
+        for number, step in enumerate(thread.get("program", ())):
+            tags = f"  tags: {', '.join(step['tags'])}" if step["tags"] else ""
+            mode = f" [{step['mode']}]" if "mode" in step else ""
+            click.echo(f"      {number:>4}  {step['label']}{mode}{tags}  ({step['source']})")
     click.echo(
         textwrap.fill(
             _slots_text(model.slot_names()),
@@ -118,6 +130,19 @@ def show_command(scenario: str, models: tuple[Path, ...], as_json: bool) -> None
                 click.echo(
                     f"      {change.thread} {change.kind:<7}  {_step_text(change.step)}{where}"
                 )
+            if change.kind == "moved":
+                after = "the end" if change.before is None else change.before.label
+                click.echo(f"                 now before  {after}")
+
+
+def _step_data(step: Step) -> dict[str, Any]:
+    """A step as ``show --steps --json`` gives it."""
+    data: dict[str, Any] = {"label": step.label, "kind": type(step).__name__}
+    if isinstance(step, LockStep):
+        data["mode"] = step.mode.value
+    data["tags"] = sorted(step.tags)
+    data["source"] = str(step.source)
+    return data
 
 
 def _collapsed(changes: list[inventory.Change]) -> list[tuple[inventory.Change, int]]:

@@ -127,6 +127,10 @@ class Program:
 
     def move_before(self, moved: Sequence[Step], anchor: Step) -> Program:
         """``moved`` (in order) taken out and put just before ``anchor``."""
+        if any(anchor is m for m in moved):
+            raise ValueError(f"cannot move steps before {anchor.label!r}: it is one of them")
+        for step in moved:
+            _position(self.items, step)
         rest = [item for item in self.items if not any(item is m for m in moved)]
         at = _position(rest, anchor)
         return Program((*rest[:at], *moved, *rest[at:]))
@@ -180,7 +184,8 @@ def _position(items: Sequence[Item], wanted: Item) -> int:
     for i, item in enumerate(items):
         if item is wanted:
             return i
-    raise ValueError(f"{wanted} is not in the program")
+    name = wanted.label if isinstance(wanted, Step) else wanted
+    raise ValueError(f"{name!r} is not in the program")
 
 
 @attrs.frozen
