@@ -3,6 +3,8 @@ observe, and the merged graph's cycles and out-of-order edges."""
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -104,3 +106,29 @@ def test_every_shipped_scenario_respects_the_documented_order(shipped: Registry)
     assert report.clean, "\n".join(lockorder.render(report))
     assert ("i_rwsem", "mmap_lock") in report.edges
     assert ("mmap_lock", "PG_locked") in report.edges
+
+
+def test_a_variant_s_lock_order_is_checked_as_lockdep_would(vfsmc: Callable[..., Any]) -> None:
+    """truncate with invalidate_lock moved above i_rwsem: the edge
+    invalidate_lock -> i_rwsem leaves the documented order and closes a
+    cycle with hole punch's i_rwsem -> invalidate_lock."""
+    Path("inverted.py").write_text(
+        "from mc.dsl import Invocation, Program, variant\n"
+        "from mc.models.truncate import truncate\n\n\n"
+        '@variant("invalidate-first", "truncate takes invalidate_lock before i_rwsem")\n'
+        "def invalidate_first(program: Program, invocation: Invocation) -> Program:\n"
+        "    if invocation.operation is not truncate:\n"
+        "        return program\n"
+        '    taken = [s for s in program.tagged("invalidate-lock") if "unlock" not in s.label]\n'
+        '    inode_lock = next(s for s in program.steps if "inode_lock(dentry" in s.label)\n'
+        "    return program.move_before(taken, inode_lock)\n"
+    )
+    args = ("lockorder", "--filter", "truncate/", "--models", "inverted.py")
+    assert vfsmc(*args).exit_code == 0
+    result = vfsmc(*args, "-V", "invalidate-first")
+    assert result.exit_code == 1, result.output
+    assert re.search(r"observed in \d+ scenarios under invalidate-first:", result.output)
+    assert "cycle 1: i_rwsem -> invalidate_lock -> i_rwsem" in result.output
+    assert "invalidate_lock -> i_rwsem  (truncate/" in result.output
+    unknown = vfsmc("lockorder", "-V", "no-such-variant")
+    assert unknown.exit_code == 2 and "unknown variant 'no-such-variant'" in unknown.output

@@ -242,6 +242,8 @@ class Report:
     documented: Documented
     usage: dict[Usage, Witness] = attrs.field(factory=dict)
     """How each class is taken with respect to interrupts (``observed_usage``)."""
+    variants: tuple[str, ...] = ()
+    """The protocol variants the scenarios were explored under."""
 
     @property
     def irq_unsafe(self) -> tuple[str, ...]:
@@ -268,7 +270,9 @@ class Explored:
         return iter((self.name, self.edges))
 
 
-def merge(explored: Iterable[Explored], documented: Documented) -> Report:
+def merge(
+    explored: Iterable[Explored], documented: Documented, variants: Sequence[str] = ()
+) -> Report:
     """Merge the edges and interrupt usage of several explorations (the
     first witness of each is kept) and report cycles, edges the order does
     not allow and classes taken both in interrupt context and with
@@ -283,7 +287,8 @@ def merge(explored: Iterable[Explored], documented: Documented) -> Report:
         for how, witness in one.usage.items():
             usage.setdefault(how, witness)
     undocumented = tuple(sorted(e for e in edges if not documented.allows(*e)))
-    return Report(edges, tuple(names), find_cycles(list(edges)), undocumented, documented, usage)
+    cycles = find_cycles(list(edges))
+    return Report(edges, tuple(names), cycles, undocumented, documented, usage, tuple(variants))
 
 
 def find_cycles(edges: Sequence[Edge]) -> tuple[tuple[Edge, ...], ...]:
@@ -322,16 +327,19 @@ def _cycle_from(graph: dict[str, list[str]], start: str) -> list[Edge] | None:
 
 
 def explore(
-    registry: Registry, names: Sequence[str], options: Options | None = None
+    registry: Registry,
+    names: Sequence[str],
+    options: Options | None = None,
+    variants: Sequence[str] = (),
 ) -> list[Explored]:
-    """Explore each scenario on the correct protocol and collect its edges
-    (from every interleaving: the edges are read off the stored states, so
-    partial-order reduction is off)."""
+    """Explore each scenario on the correct protocol, or under ``variants``,
+    and collect its edges (from every interleaving: the edges are read off
+    the stored states, so partial-order reduction is off)."""
     full = attrs.evolve(options or Options(), reduce=False)
     found = []
     for name in names:
         scenario = registry.scenario(name)
-        model = registry.build(scenario)
+        model = registry.build(scenario, variants)
         search = Search(model, full)
         search.run()
         found.append(
@@ -343,7 +351,9 @@ def explore(
 def render(report: Report) -> list[str]:
     """The report as text: the merged edges, then cycles and edges out of
     order, each with the scenario and the trace that shows it."""
-    lines = [f"{len(report.edges)} lock-class edges observed in {len(report.scenarios)} scenarios:"]
+    under = f" under {', '.join(report.variants)}" if report.variants else ""
+    observed = f"{len(report.edges)} lock-class edges observed in {len(report.scenarios)} scenarios"
+    lines = [f"{observed}{under}:"]
     for (a, b), witness in sorted(report.edges.items()):
         mark = "" if report.documented.allows(a, b) else "   NOT IN THE DOCUMENTED ORDER"
         lines.append(f"  {a} -> {b}  ({witness.scenario}, {witness.thread}){mark}")
@@ -395,6 +405,7 @@ def to_json(report: Report) -> dict[str, Any]:
 
     return {
         "scenarios": list(report.scenarios),
+        "variants": list(report.variants),
         "edges": [edge(e) for e in sorted(report.edges)],
         "cycles": [[edge(e) for e in cycle] for cycle in report.cycles],
         "undocumented": [edge(e) for e in report.undocumented],

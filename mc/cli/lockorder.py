@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
-from mc.check import lockorder
+from mc.check import lockorder, usermodels
 from mc.check.registry import with_files
+from mc.cli.completion import complete_variant
 from mc.cli.errors import one_line_errors
 from mc.cli.options import models_option
 from mc.engine.explore import Options
@@ -23,14 +24,27 @@ from mc.engine.explore import Options
     type=click.FloatRange(min=0, min_open=True),
     help="Stop each scenario's exploration after this many seconds.",
 )
+@click.option(
+    "--variant",
+    "-V",
+    "variants",
+    multiple=True,
+    shell_complete=complete_variant,
+    help="Explore every scenario under this protocol variant (repeatable).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @one_line_errors
 def lockorder_command(
-    models: tuple[Path, ...], prefix: str, time_limit: float | None, as_json: bool
+    models: tuple[Path, ...],
+    prefix: str,
+    time_limit: float | None,
+    variants: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Merge the lock-class edges of every scenario and check them.
 
-    Each scenario is explored on the correct protocol; every state where a
+    Each scenario is explored on the correct protocol (or under the
+    variants given, in the scenarios they change); every state where a
     thread holding a lock of class A is about to take one of class B adds
     the edge A -> B.  Reported: cycles in the merged graph (each edge with
     the scenario and trace that shows it), edges that
@@ -43,8 +57,11 @@ def lockorder_command(
     names = sorted(name for name in reg.scenarios if name.startswith(prefix))
     if not names:
         raise ValueError(f"no scenario starts with {prefix!r}")
-    explored = lockorder.explore(reg, names, Options(time_limit=time_limit))
-    report = lockorder.merge(explored, documented)
+    for name in variants:
+        reg.variant(name)
+    with usermodels.reported():
+        explored = lockorder.explore(reg, names, Options(time_limit=time_limit), variants)
+    report = lockorder.merge(explored, documented, variants)
     if as_json:
         click.echo(json.dumps(lockorder.to_json(report), indent=1))
     else:
