@@ -4,7 +4,6 @@ observe, and the merged graph's cycles and out-of-order edges."""
 from __future__ import annotations
 
 import re
-
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
