@@ -15,6 +15,7 @@ from mc.check.replay import replay
 from mc.dsl.scenario import Registry
 from mc.trace import format as cx_format
 from mc.trace.graph import to_dot
+from mc.trace.text import render as render_text
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((ROOT / "counterexamples").glob("*.json"))
@@ -63,3 +64,39 @@ def test_a_trace_that_diverges_names_its_step(shipped: Registry) -> None:
     model = shipped.build(shipped.scenario(edited.scenario), edited.variants, edited.properties)
     report = replay(model, edited)
     assert not report.reproduced and report.stopped_at == 4
+
+
+def test_the_steps_threads_run_as_they_start_are_recorded_and_shown(shipped: Registry) -> None:
+    """write(2)'s sb_start_write() in a scenario with no freezer is a read
+    side no thread contends: it runs with the initial state, before any
+    choice.  The counterexample records it, its text and its chart show it
+    before step 1, so the chart's sb_writers lane has the acquisition its
+    release at file_end_write() ends."""
+    path = ROOT / "counterexamples" / "aops-migrate-vs-write--migrate-dst-unlocked.json"
+    counterexample = cx_format.load(path)
+    model = shipped.build(
+        shipped.scenario(counterexample.scenario),
+        counterexample.variants,
+        counterexample.properties,
+    )
+    assert tuple(model.started_records()) == counterexample.started
+    [started] = counterexample.started
+    assert (started.thread, started.event.kind, started.event.lock) == (
+        "T2",
+        "acquire",
+        "sb_writers",
+    )
+    assert cx_format.from_json(counterexample.to_json()) == counterexample
+    text = render_text(counterexample)
+    shown = text.split("as the threads start (in the initial state, before any choice):\n")[1]
+    assert shown.startswith("  0  T2  vfs_write(): file_start_write(file): sb_start_write(")
+    assert "sb_writers = T2 shared" in shown.split("\n  1  ")[0]
+    dot = to_dot(counterexample, variant_marks(shipped, counterexample))
+    assert 'id="chart-step-0"' in dot and "sb_start_write" in dot.split("chart-step-1")[0]
+
+
+def test_a_started_step_that_is_no_step_is_a_format_error() -> None:
+    data = cx_format.load(SHIPPED[0]).to_json()
+    data["started"] = [{"thread": "T1"}]
+    with pytest.raises(cx_format.FormatError, match=r"started\[0\]"):
+        cx_format.from_json(data)

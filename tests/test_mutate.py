@@ -16,6 +16,7 @@ from mc.check import mutate
 from mc.dsl.program import Program
 from mc.dsl.scenario import Registry
 from mc.dsl.steps import LockStep, UnlockStep
+from mc.engine.explore import Options
 from mc.engine.result import Verdict
 from mc.kernel.locks import Mode
 
@@ -291,3 +292,19 @@ def test_no_property_leaves_one_out_of_every_scenario(vfsmc: Run) -> None:
     assert data["properties"] == ["lock-protocol", "deadlock", "completes", "namespace"]
     assert data["undecided"], "the analysis says what it could not decide"
     assert vfsmc("mutate", "dirops/opposite-renames", "--no-property", "nope").exit_code == 2
+
+
+def test_an_acquisition_run_along_with_another_step_is_mutated(shipped: Registry) -> None:
+    """truncate's sb_start_write() in a scenario with no freezer runs as
+    its thread starts (an uncontended read side), so no stored state has
+    the thread there; it is reached all the same, and its drop is checked."""
+    scenario = "truncate/truncate-vs-writeback"
+    baseline = mutate._Baselines(shipped, (), None, Options(), ()).get(scenario)
+    model = shipped.build(shipped.scenario(scenario))
+    drops = [
+        m
+        for m in mutate.mutations(model)
+        if m.kind is mutate.Kind.DROP and "sb_start_write" in m.label
+    ]
+    assert drops
+    assert all(baseline.reaches(m) for m in drops)

@@ -253,6 +253,7 @@ def counterexample_of(
         witness=model.witness(path.states[-1]),
         cycle=tuple(cycle),
         blocked=tuple(model.blocked_steps(path.states[-1])),
+        started=tuple(model.started_records()),
         addresses=model.addresses(path.states[-1]),
     )
 

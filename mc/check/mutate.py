@@ -41,7 +41,7 @@ from mc.dsl.steps import LockStep, Step
 from mc.engine.explore import Options, Search
 from mc.engine.result import Verdict
 from mc.kernel.locks import Mode
-from mc.kernel.world import DONE, ModelError
+from mc.kernel.world import ModelError
 
 PREFIX = "mutant:"
 SWAPPED = " + "
@@ -189,13 +189,14 @@ def mutations(model: KernelModel) -> list[Mutation]:
 
 def coverage(model: KernelModel, states: Sequence[tuple[Any, ...]]) -> set[tuple[str, str]]:
     """The (operation, site) of every lock acquisition some thread is about
-    to run in one of ``states``."""
+    to run in one of ``states``, or runs along with a step there (a local
+    step: ``KernelModel.with_chained``)."""
     reached: set[tuple[str, str]] = set()
-    for thread in model.threads:
+    for tid, thread in enumerate(model.threads):
         pc_slot = thread.slots.pc
         operation = thread.invocation.operation.name
         names = site_names(thread.program)
-        pcs = {state[pc_slot] for state in states} - {DONE}
+        pcs = model.with_chained(tid, {state[pc_slot] for state in states})
         for pc in pcs:
             site = names.get(str(thread.steps[pc].step.source))
             if site is not None:

@@ -23,6 +23,8 @@ A counterexample is a JSON object::
         ...
       ],
       "cycle": [{"waiter": "T1", "resource": "i_rwsem(/a)", "holder": "T2"}, ...],
+      "blocked": [...],                       # optional: the step each waiting thread waits at
+      "started": [...],                       # optional: steps run as the threads start
       "models": ["../link_order.py"]         # optional: model files outside vfsmc
     }
 
@@ -31,9 +33,13 @@ is a scheduling choice: thread ``thread`` runs outcome ``branch`` of its
 current step; the ``"chained": true`` steps after it are local steps of the
 same thread that run along with it.  ``changed`` holds only the state fields
 the step changed, rendered as text.  ``cycle`` is empty unless the property
-is ``deadlock``.  ``models`` (optional, absent when only shipped models
-were used) names the model files the scenario or a variant came from,
-relative to the counterexample file's directory, so replay loads them.
+is ``deadlock``.  ``started`` (optional, absent when empty) holds the
+local steps the threads run as they start, before any scheduling choice
+(a read side of a percpu rw_semaphore no thread contends, at the top of a
+program): the initial state holds their effects.  ``models`` (optional,
+absent when only shipped models were used) names the model files the
+scenario or a variant came from, relative to the counterexample file's
+directory, so replay loads them.
 """
 
 from __future__ import annotations
@@ -73,6 +79,11 @@ class Counterexample:
     blocked: tuple[Step, ...] = ()
     """The step each thread still running at the end would take next but
     cannot (it waits), for the reader; replay does not run them."""
+    started: tuple[Step, ...] = ()
+    """The steps the threads run as they start, before any scheduling
+    choice (local steps at the top of a program, such as a read side of a
+    percpu rw_semaphore no thread contends): the initial state holds their
+    effects; replay does not run them."""
     addresses: str = ""
     """The address order the run needed (``/x/a < /c < /x``), if any."""
     models: tuple[str, ...] = ()
@@ -93,6 +104,7 @@ class Counterexample:
             "steps": [attrs.asdict(step) for step in self.steps],
             "cycle": [attrs.asdict(edge) for edge in self.cycle],
             "blocked": [attrs.asdict(step) for step in self.blocked],
+            **({"started": [attrs.asdict(step) for step in self.started]} if self.started else {}),
             "addresses": self.addresses,
             **({"models": list(self.models)} if self.models else {}),
         }
@@ -119,6 +131,7 @@ TOP_FIELDS = {
     "steps": True,
     "cycle": False,
     "blocked": False,
+    "started": False,
     "addresses": False,
     "models": False,
 }
@@ -251,13 +264,14 @@ def from_json(data: Any) -> Counterexample:
                 f"steps[{i}]: a chained step runs in the thread of the step before it "
                 f"({before.thread}), on branch 0"
             )
-    blocked = (
+    blocked, started = (
         tuple(
-            _step(raw, f"blocked[{i}]", names)
-            for i, raw in enumerate(_field(data, "blocked", list, "counterexample"))
+            _step(raw, f"{field}[{i}]", names)
+            for i, raw in enumerate(_field(data, field, list, "counterexample"))
         )
-        if "blocked" in data
+        if field in data
         else ()
+        for field in ("blocked", "started")
     )
     addresses = _field(data, "addresses", str, "counterexample") if "addresses" in data else ""
     models = (
@@ -297,6 +311,7 @@ def from_json(data: Any) -> Counterexample:
         witness=dict(witness),
         cycle=tuple(cycle),
         blocked=blocked,
+        started=started,
         addresses=addresses,
         models=models,
     )

@@ -118,7 +118,10 @@ class _Chart:
             for number, step in enumerate(counterexample.steps, start=1)
             if step.event.kind in SHOWN
         ]
-        self.rows = self._fold(shown) if len(shown) > FOLD_AFTER else shown
+        started = [
+            _Row((0,), (step,)) for step in counterexample.started if step.event.kind in SHOWN
+        ]
+        self.rows = started + (self._fold(shown) if len(shown) > FOLD_AFTER else shown)
         locks: list[str] = []
         lock_names = [row.step.event.lock for row in self.rows] + [
             e.resource for e in counterexample.cycle

@@ -101,6 +101,7 @@ def report_data(
         "sections": {name: section_of(name, lock_names) for name in names},
         "order": list(SECTIONS),
         "states": states,
+        "started": [f"{step.thread} {step.label}" for step in counterexample.started],
         "steps": [
             {
                 "number": number,
@@ -166,8 +167,9 @@ function esc(text) {
 }
 function stepRows() {
   const body = document.getElementById('step-rows');
+  const started = data.started.map(s => '<br><small>as it starts: ' + esc(s) + '</small>');
   const rows = ['<tr class="step" data-step="0"><td class="num">0</td><td></td>' +
-    '<td class="code" colspan="2">initial state</td><td></td></tr>'];
+    '<td class="code" colspan="2">initial state' + started.join('') + '</td><td></td></tr>'];
   for (const s of data.steps) {
     const mark = s.variant ? ' <span class="variant" title="' + esc(s.variant) +
       '">variant</span>' : '';

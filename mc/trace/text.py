@@ -4,6 +4,7 @@ only the fields each step changed, the waits-for cycle at the end."""
 from __future__ import annotations
 
 from mc.text import printable
+from mc.trace.events import Step
 from mc.trace.format import Counterexample
 
 
@@ -32,14 +33,14 @@ def render(counterexample: Counterexample, *, upto: int | None = None) -> str:
     label_width = max((len(s.label) for s in counterexample.steps), default=0)
     label_width = min(label_width, 72)
     steps = counterexample.steps if upto is None else counterexample.steps[:upto]
+    if counterexample.started:
+        lines.append("as the threads start (in the initial state, before any choice):")
+        for step in counterexample.started:
+            lines += _step_lines("0", step.thread, step, label_width)
+        lines.append("")
     for number, step in enumerate(steps, start=1):
         thread = "  " if step.chained else step.thread
-        lines.append(f"{number:>3}  {thread:<3} {step.label:<{label_width}}  {step.source}")
-        if step.event.kind == "branch":
-            lines.append(f"{'':>9}-> {step.event.text}")
-        elif step.event.text != step.label and step.event.kind != "assign":
-            lines.append(f"{'':>9}{step.event.text}")
-        lines += [f"{'':>9}{name} = {value}" for name, value in step.changed.items()]
+        lines += _step_lines(str(number), thread, step, label_width)
     if upto is None:
         for step in counterexample.blocked:
             lines.append(f"{'':>3}  {step.thread:<3} {step.label:<{label_width}}  {step.source}")
@@ -48,3 +49,14 @@ def render(counterexample: Counterexample, *, upto: int | None = None) -> str:
         chain = " -> ".join(f"{e.waiter} -> {e.resource}" for e in counterexample.cycle)
         lines += ["", f"cycle: {chain} -> {counterexample.cycle[0].waiter}"]
     return "\n".join(printable(line) for line in lines)
+
+
+def _step_lines(number: str, thread: str, step: Step, label_width: int) -> list[str]:
+    """A numbered step, what it did and the fields it changed."""
+    lines = [f"{number:>3}  {thread:<3} {step.label:<{label_width}}  {step.source}"]
+    if step.event.kind == "branch":
+        lines.append(f"{'':>9}-> {step.event.text}")
+    elif step.event.text != step.label and step.event.kind != "assign":
+        lines.append(f"{'':>9}{step.event.text}")
+    lines += [f"{'':>9}{name} = {value}" for name, value in step.changed.items()]
+    return lines
