@@ -129,10 +129,15 @@ def rmdir(scratch: Scratch, directory: int, dentry: Dentry, victim: int) -> int:
     return 0
 
 
+def _renamed_over(world: World, ino: int | None) -> list[int]:
+    slot = None if ino is None else world.inodes[ino].renamed_over
+    return [] if slot is None else [slot]
+
+
 @touches(
     lambda world, old_dir, new_dir, source, target, exchange: (
         [*_links(world, old_dir, new_dir, target), *_names_in(world, target)],
-        _links(world, old_dir, new_dir, target),
+        [*_links(world, old_dir, new_dir, target), *_renamed_over(world, target)],
     )
 )
 @given_names_only
@@ -156,6 +161,8 @@ def rename(
         return -errno.ENOTEMPTY
     if target is not None:
         _drop_nlink(scratch, target)
+        for slot in _renamed_over(scratch.world, target):
+            scratch[slot] = True
         if source_is_dir:
             _drop_nlink(scratch, target)
             _drop_nlink(scratch, old_dir)

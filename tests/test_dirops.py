@@ -4,10 +4,11 @@ verdict specs/expectations.toml records, and the traces are the kernel's."""
 from __future__ import annotations
 
 from mc.check.checker import check_scenario
-from mc.dsl.scenario import Registry
+from mc.dsl.scenario import Registry, Scenario, Variant
 from mc.engine.result import Verdict
 from mc.kernel.properties import created_violation
 from mc.kernel.world import DONE
+from mc.models.dirops import rename
 
 
 def test_opposite_renames_deadlock_is_the_classic_abba(shipped: Registry) -> None:
@@ -130,3 +131,45 @@ def test_dropping_creates_parent_lock_is_caught(shipped: Registry) -> None:
     outcome = check_scenario(shipped, "dirops/two-creates", ["create-no-parent-lock"])
     violation = outcome.result.violation
     assert violation is not None and violation.property == "namespace"
+
+
+def test_a_rename_without_its_victim_s_lock_is_caught_by_the_race_not_alone(
+    shipped: Registry,
+) -> None:
+    """->rename drops the victim's link before d_move() moves the name over
+    it: a window every rename has, which the victim's i_rwsem closes to
+    link(2).  Without that lock the rename alone is still a rename (its
+    window is not a violation); racing link(2), inc_nlink() brings the
+    victim back from 0 links (vfs_link()'s i_nlink check raced)."""
+    registry = Registry()
+    registry.properties.update(shipped.properties)
+    registry.variant_resolvers.extend(shipped.variant_resolvers)
+    registry.add_variant(
+        Variant(
+            "rename-no-victim-lock",
+            "vfs_rename() locks the source but not the target",
+            transform=lambda program, invocation: (
+                program.drop_acquisitions(lambda step: "lock-target" in step.tags)
+                if invocation.operation is rename
+                else program
+            ),
+        )
+    )
+    racing = shipped.scenario("dirops/rename-over-file-vs-link")
+    alone = Scenario(
+        "t/rename-alone",
+        "a rename over a file",
+        ("/a/", "/a/x", "/a/y"),
+        (rename("/a/x", "/a/y"),),
+        properties=racing.properties,
+    )
+    assert "namespace" in alone.properties
+    registry.add_scenario(alone)
+    registry.add_scenario(racing)
+    variants = ("rename-no-victim-lock",)
+    assert check_scenario(registry, alone.name, variants).result.verdict is Verdict.OK
+    raced = check_scenario(registry, racing.name, variants).result
+    assert raced.verdict is Verdict.VIOLATED and raced.violation is not None
+    assert raced.violation.property == "namespace"
+    assert raced.violation.message == "inc_nlink() brings /a/y back from a link count of 0"
+    assert check_scenario(registry, racing.name).result.verdict is Verdict.OK

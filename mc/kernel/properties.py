@@ -50,8 +50,11 @@ def created_violation(
 ) -> str | None:
     """What is wrong with the names and link counts of non-directories: each
     one's link count is the number of names it has, unless its i_rwsem is
-    held (->rename drops the victim's link before d_move() moves the name,
-    both under that lock); an inode made for a name another create then
+    held or a rename is between dropping its link and moving the name over
+    it (->rename drops the victim's link before d_move() moves the name,
+    both under that lock and the parents'; a protocol without the victim's
+    lock still has this window, which only a thread acting in it can
+    exploit); an inode made for a name another create then
     took keeps a link and no name: two inodes were made for one name, and a
     create returned success for a name it does not own.  No name points at
     an inode whose create failed."""
@@ -70,6 +73,8 @@ def created_violation(
                 "create returned an error"
             )
         if nlink == len(named) or state[inode.i_rwsem.slot] is not None:
+            continue
+        if inode.renamed_over is not None and state[inode.renamed_over]:
             continue
         if creator is not None and nlink > 0 and not named:
             rivals = [
@@ -140,7 +145,7 @@ def namespace_slots(world: World) -> tuple[tuple[int, ...], tuple[tuple[int, int
     """What ``namespace_check`` reads of a state: the slots whose values it
     reads (the error slot, every dentry, the removed flag of each
     dentry's directory, each directory's ``d_parent``, each
-    non-directory's link count and i_rwsem), and the program counter and
+    non-directory's link count, i_rwsem and ``renamed_over``), and the program counter and
     return value of each creating thread (read only once it has returned)."""
     slots = {ERROR_SLOT}
     for dentry in world.dentries.values():
@@ -153,6 +158,8 @@ def namespace_slots(world: World) -> tuple[tuple[int, ...], tuple[tuple[int, int
                 slots.add(inode.d_parent)
         else:
             slots.update((inode.nlink, inode.i_rwsem.slot))
+            if inode.renamed_over is not None:
+                slots.add(inode.renamed_over)
     creators = tuple((c.pc, c.ret) for c in creators_of(world).values())
     return tuple(sorted(slots)), creators
 

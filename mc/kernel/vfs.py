@@ -187,15 +187,21 @@ def _moved_names(world: World, *dentries: Dentry) -> tuple[Slots, Slots]:
     when they run)."""
     slots = [d.slot for d in dentries]
     parents = [inode.d_parent for inode in world.inodes if inode.d_parent is not None]
-    return slots, slots + parents
+    victims = [inode.renamed_over for inode in world.inodes if inode.renamed_over is not None]
+    return slots, slots + parents + victims
 
 
 @touches(lambda world, old, new: _moved_names(world, old, new))
 @given_names_only
 def d_move(scratch: Scratch, old: Dentry, new: Dentry) -> None:
     """__d_move() of a rename: ``new``'s name now points to what ``old``
-    pointed to, ``old`` turns negative, a moved directory changes parent."""
+    pointed to, ``old`` turns negative, a moved directory changes parent;
+    the victim the name pointed to is no longer renamed over (its link
+    and its name are gone)."""
     inode = scratch[old.slot]
+    victim = scratch[new.slot]
+    if victim is not None and scratch.world.inodes[victim].renamed_over is not None:
+        scratch[scratch.world.inodes[victim].renamed_over] = False
     scratch[new.slot] = inode
     scratch[old.slot] = None
     _reparent(scratch, inode, new.parent.ino)

@@ -131,6 +131,11 @@ class Inode:
     d_parent: int | None
     """Slot of the parent of the directory's one dentry (directories only);
     like the kernel's d_parent it is kept when the directory is removed."""
+    renamed_over: int | None = None
+    """Slot of whether a rename's ->rename has dropped the link of this
+    inode, the victim of its new name, and its d_move() has not yet moved
+    the name over it (non-directories only): the one window in which a
+    name points to an inode whose link it no longer counts."""
 
     def __str__(self) -> str:
         return self.path
@@ -275,6 +280,9 @@ class World:
                 self.add_slot(f"d_parent({path})", parent if linked else None, self.inode_name)
                 if is_dir
                 else None
+            ),
+            renamed_over=(
+                None if is_dir else self.add_slot(f"renamed_over({path})", False, _yes_no, True)
             ),
         )
         self.inodes.append(inode)
