@@ -96,7 +96,10 @@ def dirty_coherent_violation(part: PageCache, state: Sequence[Any]) -> str | Non
     PG_dirty and the DIRTY mark (folio_clear_dirty_for_io() leaves the mark
     set on purpose while the folio stays locked, so a locked folio is
     exempt); an unlocked, uptodate folio that is neither dirty nor under
-    writeback holds what the device holds in every byte below EOF; a folio
+    writeback holds what the device holds in every byte below EOF, since
+    reclaim, which no scenario needs to run, may drop such a folio at any
+    time (``shrink_folio_list()`` trylocks it and frees a clean one): the
+    folio lock is what keeps a folio being cleaned for I/O from it; a folio
     under writeback is never evicted."""
     for mapping in part.mappings.values():
         if state[mapping.xa_lock.slot] is not None:
@@ -116,7 +119,8 @@ def dirty_coherent_violation(part: PageCache, state: Sequence[Any]) -> str | Non
                 return (
                     f"folio {page} holds {part.writer(version)} below EOF (i_size "
                     f"{state[mapping.i_size]}) but is clean with no I/O in flight, and "
-                    f"{_block_text(part, state, page)}"
+                    f"{_block_text(part, state, page)}: reclaim may drop a clean, unlocked "
+                    "folio at any time, and the data with it"
                 )
             if bool(flags & PG_DIRTY) != bool(marks & TAG_DIRTY):
                 state_of = "dirty" if flags & PG_DIRTY else "clean"
