@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -191,3 +192,17 @@ def test_a_failing_chart_writer_never_costs_the_json_verdict(
     assert "not saved: counterexamples/" in result.stderr and "RuntimeError: chart bug" in (
         result.stderr
     )
+
+
+def test_a_narrowed_run_s_file_says_how_it_was_narrowed(vfsmc: Run) -> None:
+    """Named properties read ``--only-...``; properties left out read
+    ``--without-...``, not the long list of those kept; both end in a
+    hash of the exact names, so neither replaces the default run's file."""
+    left_out = vfsmc("check", SCENARIO, "-V", VARIANT, "--no-property", "namespace", "--json")
+    named = vfsmc("check", SCENARIO, "-V", VARIANT, "-p", "deadlock", "--json")
+    assert left_out.exit_code == named.exit_code == 1
+    without = Path(json.loads(left_out.output)["counterexample"]).name
+    only = Path(json.loads(named.output)["counterexample"]).name
+    assert re.fullmatch(rf"{STEM}--without-namespace~[0-9a-f]{{12}}\.json", without), without
+    assert re.fullmatch(rf"{STEM}--only-deadlock~[0-9a-f]{{12}}\.json", only), only
+    assert file_stem(SCENARIO, [VARIANT], None, ["namespace"]) == without.removesuffix(".json")

@@ -263,22 +263,34 @@ _PART = re.compile(r"[A-Za-z0-9_.@+]+(-[A-Za-z0-9_.@+]+)*")
 
 
 def file_stem(
-    scenario: str, variants: Sequence[str], properties: Sequence[str] | None = None
+    scenario: str,
+    variants: Sequence[str],
+    properties: Sequence[str] | None = None,
+    excluded: Sequence[str] = (),
 ) -> str:
     """The file name (without suffix) a counterexample is saved under: the
     scenario and the variants joined by ``--`` (``/`` and other characters
-    written ``-``), and the property set when a run narrowed it.  When that
-    readable name does not spell the run back exactly (a variant with a
-    ``/`` or ``:``, a narrowed property set), a hash of the exact names is
-    appended, so two different runs never share a file."""
+    written ``-``), and the property set when a run narrowed it: the
+    properties named (``--only-deadlock``) or those left out
+    (``--without-namespace``).  When that readable name does not spell the
+    run back exactly (a variant with a ``/`` or ``:``, a narrowed property
+    set), a hash of the exact names is appended, so two different runs
+    never share a file."""
     parts = [scenario, *variants]
-    readable = "--".join(re.sub(r"[^A-Za-z0-9_.@+-]", "-", part) for part in parts)
+    readable = "--".join(_kept(part) for part in parts)
     if properties is not None:
-        readable += "--only-" + "+".join(re.sub(r"[^A-Za-z0-9_.@+-]", "-", p) for p in properties)
-    if properties is None and _spells(readable, parts):
+        readable += "--only-" + "+".join(_kept(p) for p in properties)
+    elif excluded:
+        readable += "--without-" + "+".join(_kept(p) for p in sorted(excluded))
+    if properties is None and not excluded and _spells(readable, parts):
         return readable
-    exact = "\0".join([*parts, "\0", *(properties or ())])
+    narrowed = properties if properties is not None else ["-", *sorted(excluded)]
+    exact = "\0".join([*parts, "\0", *narrowed])
     return f"{readable}~{hashlib.sha256(exact.encode()).hexdigest()[:12]}"
+
+
+def _kept(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.@+-]", "-", name)
 
 
 def _spells(readable: str, parts: Sequence[str]) -> bool:

@@ -267,18 +267,19 @@ def check(
     if show_progress and outcome.result.stats.seconds >= 1.0:
         click.echo("", err=True)
     target = out or default_out(scenario)
+    named, left_out = (chosen, ()) if properties else (None, excluded)
     if as_json:
-        saved = _save(reg, outcome, target, chosen) if save else {}
+        saved = _save(reg, outcome, target, named, left_out) if save else {}
         click.echo(json.dumps({**_check_json(outcome, saved), "omitted": omitted}, indent=1))
     else:
         try:
             _print_check(outcome)
         except BrokenPipeError:
             if save:
-                _save(reg, outcome, target, chosen)
+                _save(reg, outcome, target, named, left_out)
             raise
         if save:
-            for kind, path in _save(reg, outcome, target, chosen).items():
+            for kind, path in _save(reg, outcome, target, named, left_out).items():
                 click.echo(f"{kind}: {path}")
     if symmetry and representative(outcome.model) is None:
         say(
@@ -304,14 +305,19 @@ def _omitted(reg: Registry, scenario: Scenario) -> list[str]:
 
 
 def _save(
-    reg: Registry, outcome: Outcome, out: Path, properties: tuple[str, ...] | None
+    reg: Registry,
+    outcome: Outcome,
+    out: Path,
+    properties: tuple[str, ...] | None,
+    excluded: tuple[str, ...] = (),
 ) -> dict[str, Path]:
     """Save the counterexample (with the model files it needs) and its
-    charts; a file that cannot be written is a warning, never a change of
-    the verdict or its exit code."""
+    charts, under a name that says how ``properties`` (those named) or
+    ``excluded`` (those left out) narrowed the run; a file that cannot be
+    written is a warning, never a change of the verdict or its exit code."""
     if outcome.counterexample is None:
         return {}
-    stem = file_stem(outcome.scenario.name, outcome.variants, properties or None)
+    stem = file_stem(outcome.scenario.name, outcome.variants, properties or None, excluded)
     sources = recorded.model_files(reg, outcome.scenario, outcome.variants)
     marks = variant_marks(reg, outcome.counterexample)
     files: dict[str, Path] = {}
