@@ -236,3 +236,16 @@ def test_a_lock_named_before_the_object_that_owns_it_is_a_model_error() -> None:
     registry = _file_scenario(invalidate_lock_by_name(page), truncate(page, 100))
     with pytest.raises(ModelError, match=r"two locks are named invalidate_lock\(/f\)"):
         registry.build(registry.scenario("api/file"), properties=("deadlock",))
+
+
+def test_a_variant_builds_on_another_by_calling_it(shipped: Registry) -> None:
+    """A declared variant is its transform: one variant can apply another's."""
+    no_mutex = shipped.variants["no-rename-mutex"]
+    model = shipped.build(shipped.scenario("dirops/opposite-renames"))
+    [thread, *_] = model.threads
+    changed = no_mutex(thread.program, thread.invocation)
+    assert changed.steps != thread.program.steps
+    assert len(changed.steps) < len(thread.program.steps)
+    flag = shipped.variants["freeze-skips-pagefaults"]
+    assert flag.transform is None
+    assert flag(thread.program, thread.invocation) is thread.program

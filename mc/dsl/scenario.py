@@ -82,6 +82,12 @@ class Variant:
     bodies: tuple[tuple[Operation, Callable[..., None]], ...] = attrs.field(default=(), eq=False)
     """Operations whose body the variant replaces, wherever they run."""
 
+    def __call__(self, program: Program, invocation: Invocation) -> Program:
+        """The variant's ``transform`` of ``program`` (unchanged without
+        one), so that another variant can build on it:
+        ``return other(no_rename_mutex(program, invocation), invocation)``."""
+        return program if self.transform is None else self.transform(program, invocation)
+
 
 Declaration = Scenario | Variant | PropertyDef
 
