@@ -1,8 +1,22 @@
 """Where the project's data lives: the repository root and its folders."""
 
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 COUNTEREXAMPLES = ROOT / "counterexamples"
 SHIPPED_MODELS = ROOT / "models"
+
+
+def shown(path: str) -> str:
+    """An absolute ``path`` relative to the working directory when it is
+    below it, else to the project (``models/dirops.py``, as traces name
+    model lines); a relative one as it is."""
+    if not os.path.isabs(path):
+        return path
+    for base in (os.getcwd(), str(ROOT)):
+        relative = os.path.relpath(path, base)
+        if not relative.startswith(".."):
+            return relative
+    return path

@@ -177,6 +177,13 @@ ERRORS = {
         "scenario('dirops/opposite-renames', 'x', tree=[], threads=[])\n",
         "{file}:4: scenario dirops/opposite-renames is declared twice",
     ),
+    "unknown-property": (
+        "from mc.dsl.scenario import scenario\n"
+        "from mc.models.dirops import create\n\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=[create('/a/f')],\n"
+        "         properties=['deadlock', 'no-such-property'])\n",
+        "{file}:4: {name}'s properties: unknown property 'no-such-property'",
+    ),
 }
 
 
@@ -192,7 +199,8 @@ def test_model_mistakes_are_one_line_with_file_and_line(
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1, result.output
-    assert lines[0].startswith(f"vfsmc: error: {message.format(file=file)}"), lines[0]
+    expected = message.format(file=file, name=name)
+    assert lines[0].startswith(f"vfsmc: error: {expected}"), lines[0]
 
 
 def test_a_step_that_raises_inside_the_tool_names_the_model_step(

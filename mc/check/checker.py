@@ -12,7 +12,6 @@ import attrs
 
 from mc.check import inventory, usermodels
 from mc.check.replay import replay
-from mc.check.usermodels import shown
 from mc.dsl.kernel_model import KernelModel, unchecked_errors
 from mc.dsl.scenario import Registry, Scenario, UnknownName
 from mc.dsl.symmetry import rename, representative
@@ -22,6 +21,7 @@ from mc.engine.ray_pool import RayPool
 from mc.engine.result import Result, Violation
 from mc.engine.symmetry import Symmetric, unfold
 from mc.kernel.world import ModelError
+from mc.project import shown
 from mc.trace.format import Counterexample
 
 

@@ -27,7 +27,7 @@ from mc.dsl.scenario import Registry, UnknownName
 from mc.engine.explore import Options
 from mc.engine.result import Verdict
 from mc.kernel.world import ModelError
-from mc.project import ROOT
+from mc.project import ROOT, shown
 from mc.text import printable
 from mc.trace import format as cx_format
 
@@ -255,7 +255,7 @@ def select(suite: Suite, prefix: str = "") -> list[Expectation]:
     chosen = [r for r in rows if r.scenario.startswith(prefix)]
     if not chosen:
         what = f"no row for a scenario starting with {prefix!r}" if prefix else "no rows"
-        raise expectations.ExpectationError(f"{usermodels.shown(str(suite.expectations))}: {what}")
+        raise expectations.ExpectationError(f"{shown(str(suite.expectations))}: {what}")
     return chosen
 
 

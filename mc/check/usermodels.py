@@ -31,7 +31,7 @@ from mc.dsl.scenario import DeclaredTwice, Registry, Scenario, UnknownName
 from mc.dsl.steps import Context, Source, Step
 from mc.engine.model import DeclarationError
 from mc.kernel.world import ModelError
-from mc.project import ROOT, SHIPPED_MODELS
+from mc.project import SHIPPED_MODELS, shown
 from mc.trace import format as counterexample
 from mc.trace import graph as render_graph
 
@@ -120,19 +120,6 @@ def resolve(spec: str, registry: Registry) -> str:
         listed = ", ".join(declared) or "none"
         raise ModelError(f"name a scenario after the file: {spec}:SCENARIO (it declares: {listed})")
     return name
-
-
-def shown(path: str) -> str:
-    """An absolute ``path`` relative to the working directory when it is
-    below it, else to the project (``models/dirops.py``, as traces name
-    model lines); a relative one as it is."""
-    if not os.path.isabs(path):
-        return path
-    for base in (os.getcwd(), str(ROOT)):
-        relative = os.path.relpath(path, base)
-        if not relative.startswith(".."):
-            return relative
-    return path
 
 
 def _is_model_file(filename: str) -> bool:

@@ -20,6 +20,7 @@ from mc.cli.options import (
     time_limit_option,
 )
 from mc.engine.explore import Options
+from mc.project import shown
 
 BAR_WIDTH = 28
 
@@ -69,7 +70,7 @@ def regress_command(
             reports.append(regress.run(reg, suite, prefix=prefix, options=options))
             continue
         layout = regress.Layout.of(selected[suite])
-        click.echo(f"{usermodels.shown(str(suite.expectations))}:")
+        click.echo(f"{shown(str(suite.expectations))}:")
         click.echo(layout.header())
         report = regress.run(
             reg,
@@ -87,7 +88,7 @@ def regress_command(
         for report in reports:
             changed = regress.update(report)
             if not as_json:
-                where = usermodels.shown(str(report.suite.expectations))
+                where = shown(str(report.suite.expectations))
                 click.echo(f"updated the state baseline of {changed} rows in {where}")
     if as_json:
         payload = [regress.to_json(r) for r in reports]
@@ -106,7 +107,7 @@ def _replay_printer(suite: regress.Suite) -> Callable[[regress.ReplayResult], No
 
     def show(result: regress.ReplayResult) -> None:
         if first[0] and suite.counterexamples is not None:
-            click.echo(f"\n{usermodels.shown(str(suite.counterexamples))}/:")
+            click.echo(f"\n{shown(str(suite.counterexamples))}/:")
         first[0] = False
         click.echo(regress.replay_line(result))
 

@@ -25,6 +25,7 @@ from mc.dsl.steps import Source
 from mc.engine.model import Check, PropertyKind, declared_reads
 from mc.kernel.expr import State
 from mc.kernel.world import ModelError, World
+from mc.project import shown
 
 T = TypeVar("T")
 Transform = Callable[[Program, Invocation], Program]
@@ -162,7 +163,13 @@ class Registry:
         ``properties`` (default: the scenario's own list)."""
         chosen = [self.variant(name) for name in variants]
         wanted = scenario.properties if properties is None else tuple(properties)
-        defs = [self.property(name) for name in wanted]
+        try:
+            defs = [self.property(name) for name in wanted]
+        except UnknownName as error:
+            if properties is not None or scenario.declared is None:
+                raise
+            where = f"{shown(scenario.declared.file)}:{scenario.declared.line}"
+            raise UnknownName(f"{where}: {scenario.name}'s properties: {error}") from None
         world = World(scenario.thread_names)
         world.build_tree(scenario.tree)
         names = frozenset(v.name for v in chosen)
