@@ -278,3 +278,21 @@ def test_moving_steps_before_one_of_them_says_so(vfsmc: Run) -> None:
         "cannot move steps before 'do_truncate(): inode_lock(dentry->d_inode)': it is one of them"
         in result.output
     )
+
+
+@pytest.mark.parametrize(
+    "kept", ["[1, 2]", '{"key": 1, "applies": 3}', "not json", '{"applies": {}}']
+)
+def test_a_cache_that_is_not_one_is_worked_out_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kept: str
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    inventory.cache_file().parent.mkdir(parents=True)
+    inventory.cache_file().write_text(kept)
+    registry = shipped_registry()
+    for name in list(registry.scenarios):
+        if name != "attr/chmod-link-unlink":
+            del registry.scenarios[name]
+    applies = inventory.applicable_variant_names(registry)
+    assert applies == {"attr/chmod-link-unlink": ["child-first", "setattr-unlocked"]}
+    assert json.loads(inventory.cache_file().read_text())["applies"] == applies

@@ -265,10 +265,16 @@ def applicable_variant_names(registry: Registry) -> dict[str, list[str]]:
     path = cache_file()
     with contextlib.suppress(OSError, ValueError):
         remembered = json.loads(path.read_text())
-        if remembered.get("key") == key:
-            applies = remembered["applies"]
-            if set(applies) == set(registry.scenarios):
-                return {name: list(applies[name]) for name in registry.scenarios}
+        applies = remembered.get("applies") if isinstance(remembered, dict) else None
+        if (
+            isinstance(applies, dict)
+            and remembered.get("key") == key
+            and set(applies) == set(registry.scenarios)
+            and all(isinstance(names, list) for names in applies.values())
+        ):
+            return {
+                name: [str(variant) for variant in applies[name]] for name in registry.scenarios
+            }
     applies = {
         name: list(applicable_variants(registry, scenario))
         for name, scenario in registry.scenarios.items()
