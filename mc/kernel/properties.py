@@ -49,12 +49,13 @@ def created_violation(
     world: World, state: Sequence[Any], files: _Files | None = None
 ) -> str | None:
     """What is wrong with the names and link counts of non-directories: each
-    one's link count is the number of names it has, unless its i_rwsem is
-    held or a rename is between dropping its link and moving the name over
-    it (->rename drops the victim's link before d_move() moves the name,
-    both under that lock and the parents'; a protocol without the victim's
-    lock still has this window, which only a thread acting in it can
-    exploit); an inode made for a name another create then
+    one's link count is the number of names it has, except while a rename
+    is between dropping its link and moving the name over it (->rename
+    drops the victim's link before d_move() moves the name, both under the
+    victim's i_rwsem and the parents': the one step of the shipped
+    operations that changes a link count without the names; a protocol
+    without the victim's lock still has this window, which only a thread
+    acting in it can exploit); an inode made for a name another create then
     took keeps a link and no name: two inodes were made for one name, and a
     create returned success for a name it does not own.  No name points at
     an inode whose create failed."""
@@ -72,7 +73,7 @@ def created_violation(
                 f"{', '.join(named)} names the inode {creator.thread}'s create made, but that "
                 "create returned an error"
             )
-        if nlink == len(named) or state[inode.i_rwsem.slot] is not None:
+        if nlink == len(named):
             continue
         if inode.renamed_over is not None and state[inode.renamed_over]:
             continue
@@ -145,8 +146,9 @@ def namespace_slots(world: World) -> tuple[tuple[int, ...], tuple[tuple[int, int
     """What ``namespace_check`` reads of a state: the slots whose values it
     reads (the error slot, every dentry, the removed flag of each
     dentry's directory, each directory's ``d_parent``, each
-    non-directory's link count, i_rwsem and ``renamed_over``), and the program counter and
-    return value of each creating thread (read only once it has returned)."""
+    non-directory's link count and ``renamed_over``), and the program
+    counter and return value of each creating thread (read only once it
+    has returned)."""
     slots = {ERROR_SLOT}
     for dentry in world.dentries.values():
         slots.add(dentry.slot)
@@ -157,7 +159,7 @@ def namespace_slots(world: World) -> tuple[tuple[int, ...], tuple[tuple[int, int
             if inode.d_parent is not None:
                 slots.add(inode.d_parent)
         else:
-            slots.update((inode.nlink, inode.i_rwsem.slot))
+            slots.add(inode.nlink)
             if inode.renamed_over is not None:
                 slots.add(inode.renamed_over)
     creators = tuple((c.pc, c.ret) for c in creators_of(world).values())
@@ -165,11 +167,10 @@ def namespace_slots(world: World) -> tuple[tuple[int, ...], tuple[tuple[int, int
 
 
 def namespace_reads(world: World) -> list[str]:
-    """``namespace_slots`` by name, as ``reads=`` declares them: the
-    directories' own locks and link counts are not among them, so the steps
-    that take a parent's i_rwsem or count its subdirectories change nothing
-    the check reads (partial-order reduction may leave their
-    interleavings out)."""
+    """``namespace_slots`` by name, as ``reads=`` declares them: no lock
+    and no directory's link count is among them, so the steps that take an
+    i_rwsem or count a directory's subdirectories change nothing the check
+    reads (partial-order reduction may leave their interleavings out)."""
     slots, _creators = namespace_slots(world)
     names = [world.slots[slot].name for slot in slots if slot != ERROR_SLOT]
     returned = [f"returned({creator.thread})" for creator in creators_of(world).values()]
