@@ -50,7 +50,8 @@ def created_violation(
 ) -> str | None:
     """What is wrong with the names and link counts of non-directories: each
     one's link count is the number of names it has, except while a rename
-    is between dropping its link and moving the name over it (->rename
+    is between dropping its link and moving the name over it (one link
+    fewer than names then; ->rename
     drops the victim's link before d_move() moves the name, both under the
     victim's i_rwsem and the parents': the one step of the shipped
     operations that changes a link count without the names; a protocol
@@ -75,7 +76,8 @@ def created_violation(
             )
         if nlink == len(named):
             continue
-        if inode.renamed_over is not None and state[inode.renamed_over]:
+        in_window = nlink == len(named) - 1
+        if in_window and inode.renamed_over is not None and state[inode.renamed_over]:
             continue
         if creator is not None and nlink > 0 and not named:
             rivals = [
