@@ -19,7 +19,7 @@ from mc.engine.explore import NotDeterministic, Options, Search
 from mc.engine.parallel import ParallelSearch
 from mc.engine.ray_pool import RayPool
 from mc.engine.result import Result, Violation
-from mc.engine.symmetry import Symmetric, unfold
+from mc.engine.symmetry import NotSymmetric, Symmetric, unfold
 from mc.kernel.world import ModelError
 from mc.project import shown
 from mc.trace.format import Counterexample
@@ -164,7 +164,10 @@ def check_scenario(
             result = search.run()
             halted = search.halted_states
             if result.violation is not None and result.violation.path is not None:
-                unfolded = unfold(quotient, result.violation.path)
+                try:
+                    unfolded = unfold(quotient, result.violation.path)
+                except NotSymmetric as error:
+                    raise ModelError(not_symmetric(found.name, str(error))) from None
                 result = attrs.evolve(
                     result, violation=attrs.evolve(result.violation, path=unfolded)
                 )
@@ -180,12 +183,23 @@ def check_scenario(
         report = replay(model, counterexample)
         if not report.reproduced:
             where = f"step {report.stopped_at}: " if report.stopped_at else ""
+            if symmetry:
+                raise ModelError(not_symmetric(found.name, f"{where}{report.reason}"))
             raise ModelError(
                 f"the model of {found.name} is not deterministic: its counterexample does not "
                 f"re-execute ({where}{report.reason}); models must be functions of the state"
             )
     unchecked = unchecked_errors(halted, result.properties)
     return Outcome(found, tuple(variants), model, result, counterexample, unchecked)
+
+
+def not_symmetric(scenario: str, why: str) -> str:
+    """What ``--symmetry`` says when its counterexample is none of the
+    model itself: the threads it took as interchangeable are not."""
+    return (
+        f"--symmetry on {scenario}: the violation it found is not one of the scenario itself "
+        f"({why}): the threads it took as interchangeable are not; check without --symmetry"
+    )
 
 
 def not_deterministic(model: KernelModel, error: NotDeterministic) -> str:

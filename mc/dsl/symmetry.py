@@ -15,7 +15,8 @@ A permutation of interchangeable threads moves their private slots
 (program counter, return value, registers) and renames them wherever the
 state names threads: by number in lock values (holders, queued writers,
 RCU readers; a page's lock bit names the thread that added the folio),
-by name in data (a file lock's owner) and in other threads' registers.
+by name in data (a file lock's owner, ``T1:fd``) and in other threads'
+registers.
 The representative is restricted to what is sound without renaming: among
 the interchangeable threads the state names nowhere (no lock value holds
 or queues them, no slot holds their name), the private slots are sorted;
@@ -162,10 +163,14 @@ def alike(first: object, other: object, renaming: dict[object, object]) -> bool:
 
 
 def _names(value: Any, tid_of: dict[str, int], into: set[int]) -> None:
-    """The threads a data value names (by name, as a file lock's owner)."""
+    """The threads a data value names (by name, as a file lock's owner
+    ``T1:fd`` does: a string that contains a thread's name names it, as
+    ``alike`` renames a name inside strings; ``T10`` names ``T1`` too,
+    which leaves a thread in place and loses reduction, not states)."""
     if isinstance(value, str):
-        if value in tid_of:
-            into.add(tid_of[value])
+        for name, tid in tid_of.items():
+            if name in value:
+                into.add(tid)
     elif isinstance(value, tuple | frozenset | list):
         for item in value:
             _names(item, tid_of, into)

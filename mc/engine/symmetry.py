@@ -73,6 +73,16 @@ class Symmetric(Model[S, A]):
         return dict(self.inner.statistics(states))
 
 
+class NotSymmetric(ValueError):
+    """A path of the quotient that does not unfold onto the model: the
+    actors taken as interchangeable were not (the representative of some
+    state is not in its orbit)."""
+
+    def __init__(self, position: int) -> None:
+        super().__init__(f"step {position + 1} of the reduced path is no step of the model")
+        self.position = position
+
+
 def unfold(symmetric: Symmetric[S, A], path: Path[S, A]) -> Path[S, A]:
     """The path of the model itself that ``path`` (a path of the quotient)
     stands for: each action renamed to the actor that performs it in the
@@ -81,16 +91,20 @@ def unfold(symmetric: Symmetric[S, A], path: Path[S, A]) -> Path[S, A]:
     Along the way the representative ``path.states[k]`` is the actual state
     with its actors permuted by ``perm`` (``representative[t]`` is actual
     ``perm[t]``): an action of ``t`` there is one of ``perm[t]`` here, and
-    the permutation that makes the next representative is composed on."""
+    the permutation that makes the next representative is composed on.
+    ``NotSymmetric`` when an action has no counterpart in the actual state.
+    """
     inner = symmetric.inner
     state = inner.init_states()[path.init]
     perm = symmetric.canonical(state)[1]
-    states, actions, moves = [state], [], []
+    states, actions, moves = [state], list[A](), list[int]()
     for representative, action in zip(path.states, path.actions, strict=False):
         after = next(nxt for taken, nxt in inner.successors(representative) if taken == action)
         actual = symmetric.rename(action, perm)
         enabled = inner.successors(state)
-        move = next(i for i, (taken, _) in enumerate(enabled) if taken == actual)
+        move = next((i for i, (taken, _) in enumerate(enabled) if taken == actual), None)
+        if move is None:
+            raise NotSymmetric(len(actions))
         state = enabled[move][1]
         states.append(state)
         actions.append(actual)
