@@ -244,6 +244,9 @@ class Report:
     """How each class is taken with respect to interrupts (``observed_usage``)."""
     variants: tuple[str, ...] = ()
     """The protocol variants the scenarios were explored under."""
+    incomplete: dict[str, str] = attrs.field(factory=dict)
+    """The scenarios whose exploration a bound stopped, and why: their
+    edges are those of the states explored."""
 
     @property
     def irq_unsafe(self) -> tuple[str, ...]:
@@ -265,6 +268,8 @@ class Explored:
     name: str
     edges: dict[Edge, Witness]
     usage: dict[Usage, Witness] = attrs.field(factory=dict)
+    incomplete: str | None = None
+    """Why the exploration stopped before every state (a bound), if it did."""
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.name, self.edges))
@@ -280,15 +285,20 @@ def merge(
     edges: dict[Edge, Witness] = {}
     usage: dict[Usage, Witness] = {}
     names = []
+    incomplete = {}
     for one in explored:
         names.append(one.name)
+        if one.incomplete is not None:
+            incomplete[one.name] = one.incomplete
         for edge, witness in one.edges.items():
             edges.setdefault(edge, witness)
         for how, witness in one.usage.items():
             usage.setdefault(how, witness)
     undocumented = tuple(sorted(e for e in edges if not documented.allows(*e)))
     cycles = find_cycles(list(edges))
-    return Report(edges, tuple(names), cycles, undocumented, documented, usage, tuple(variants))
+    return Report(
+        edges, tuple(names), cycles, undocumented, documented, usage, tuple(variants), incomplete
+    )
 
 
 def find_cycles(edges: Sequence[Edge]) -> tuple[tuple[Edge, ...], ...]:
@@ -341,10 +351,9 @@ def explore(
         scenario = registry.scenario(name)
         model = registry.build(scenario, variants)
         search = Search(model, full)
-        search.run()
-        found.append(
-            Explored(name, observed_edges(name, model, search), observed_usage(name, model, search))
-        )
+        result = search.run()
+        edges, usage = observed_edges(name, model, search), observed_usage(name, model, search)
+        found.append(Explored(name, edges, usage, result.incomplete_reason))
     return found
 
 
@@ -389,6 +398,9 @@ def render(report: Report) -> list[str]:
                 lines += [f"      {line}" for line in witness.trace]
     else:
         lines.append("no lock class is taken both in interrupt context and with interrupts on")
+    if report.incomplete:
+        lines += ["", "explored in part (their edges are those of the states explored):"]
+        lines += [f"  {name}: {why}" for name, why in sorted(report.incomplete.items())]
     return lines
 
 
@@ -406,6 +418,7 @@ def to_json(report: Report) -> dict[str, Any]:
     return {
         "scenarios": list(report.scenarios),
         "variants": list(report.variants),
+        "incomplete": dict(sorted(report.incomplete.items())),
         "edges": [edge(e) for e in sorted(report.edges)],
         "cycles": [[edge(e) for e in cycle] for cycle in report.cycles],
         "undocumented": [edge(e) for e in report.undocumented],

@@ -12,17 +12,16 @@ from mc.check import lockorder, usermodels
 from mc.check.registry import with_files
 from mc.cli.completion import complete_variant
 from mc.cli.errors import one_line_errors
-from mc.cli.options import models_option
+from mc.cli.options import models_option, time_limit_option
 from mc.engine.explore import Options
 
 
 @click.command("lockorder")
 @models_option
 @click.option("--filter", "prefix", default="", help="Only scenarios whose name starts with this.")
-@click.option(
-    "--time-limit",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Stop each scenario's exploration after this many seconds.",
+@time_limit_option(
+    "Stop each scenario's exploration after this many seconds (exit 3 when one stops early "
+    "and nothing is wrong in what was explored)."
 )
 @click.option(
     "--variant",
@@ -50,7 +49,8 @@ def lockorder_command(
     the scenario and trace that shows it), edges that
     specs/lockorder.toml does not allow, and lock classes some scenario
     takes in interrupt context and some scenario takes with interrupts on
-    (lockdep's inconsistent irq usage).  Exit 1 when there is any.
+    (lockdep's inconsistent irq usage).  Exit 1 when there is any, 3 when
+    there is none but a bound stopped a scenario's exploration early.
     """
     reg = with_files(models)
     documented = lockorder.load_documented()
@@ -67,4 +67,4 @@ def lockorder_command(
     else:
         for line in lockorder.render(report):
             click.echo(line)
-    sys.exit(0 if report.clean else 1)
+    sys.exit(1 if not report.clean else 3 if report.incomplete else 0)
