@@ -177,6 +177,38 @@ ERRORS = {
         "scenario('dirops/opposite-renames', 'x', tree=[], threads=[])\n",
         "{file}:4: scenario dirops/opposite-renames is declared twice",
     ),
+    "system-exit": ("raise SystemExit('bye')\n", "{file}:1: SystemExit: bye"),
+    "memory-error": ("raise MemoryError\n", "{file}:1: MemoryError"),
+    "null-bytes": ("x = 1\x00\n", "{file}: cannot be loaded as Python: "),
+    "check-returns-no-message": (
+        "from mc.dsl import invariant, scenario\n"
+        "from mc.models.dirops import create\n\n"
+        "@invariant('p-{kind}', 'x', reads=['dentry'])\n"
+        "def answer(model):\n"
+        "    return lambda state: 42\n\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=[create('/a/f')],\n"
+        "         properties=['p-{kind}'])\n",
+        "{file}:4: invariant p-{kind}'s check returned 42: None when it holds, else a message",
+    ),
+    "invariant-gives-no-check": (
+        "from mc.dsl import invariant, scenario\n"
+        "from mc.models.dirops import create\n\n"
+        "@invariant('p-{kind}', 'x', reads=['dentry'])\n"
+        "def answer(model):\n"
+        "    return 5\n\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=[create('/a/f')],\n"
+        "         properties=['p-{kind}'])\n",
+        "{file}:4: invariant p-{kind} gives 5, not a function of the state",
+    ),
+    "variant-returns-nothing": (
+        "from mc.dsl import scenario, variant\n"
+        "from mc.models.dirops import create\n\n"
+        "@variant('v-{kind}', 'x')\n"
+        "def forgets(program, invocation):\n"
+        "    program.steps\n\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=[create('/a/f')])\n",
+        "{file}:4: in forgets: a variant's transform returned None, not a Program",
+    ),
     "unknown-property": (
         "from mc.dsl.scenario import scenario\n"
         "from mc.models.dirops import create\n\n"
@@ -193,13 +225,18 @@ def test_model_mistakes_are_one_line_with_file_and_line(
 ) -> None:
     text, message = ERRORS[kind]
     name = f"err-{kind}/{tmp_path.name}"
-    _write(tmp_path / "models-of-mine", f"{kind.replace('-', '_')}.py", text.format(name=name))
+    _write(
+        tmp_path / "models-of-mine",
+        f"{kind.replace('-', '_')}.py",
+        text.replace("{name}", name).replace("{kind}", kind),
+    )
     file = f"models-of-mine/{kind.replace('-', '_')}.py"
-    result = vfsmc("check", f"{file}:{name}")
+    variants = ["-V", f"v-{kind}"] if kind.startswith("variant") else []
+    result = vfsmc("check", f"{file}:{name}", *variants)
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1, result.output
-    expected = message.format(file=file, name=name)
+    expected = message.format(file=file, name=name, kind=kind)
     assert lines[0].startswith(f"vfsmc: error: {expected}"), lines[0]
 
 

@@ -30,7 +30,7 @@ from mc.check.replay import ThreadsDiffer
 from mc.dsl.scenario import DeclaredTwice, Registry, Scenario, UnknownName
 from mc.dsl.steps import Context, Source, Step
 from mc.engine.model import DeclarationError
-from mc.kernel.world import ModelError
+from mc.kernel.world import LocatedModelError, ModelError
 from mc.project import SHIPPED_MODELS, shown
 from mc.trace import format as counterexample
 from mc.trace import graph as render_graph
@@ -99,6 +99,11 @@ def _load_file(file: Path) -> ModuleType:
     try:
         with reported():
             spec.loader.exec_module(module)
+    except (SyntaxError, ValueError) as error:
+        del sys.modules[name]
+        if isinstance(error, (LocatedModelError, *PASSED_THROUGH)):
+            raise
+        raise ModelError(f"{shown(str(file))}: cannot be loaded as Python: {error}") from None
     except BaseException:
         del sys.modules[name]
         raise
@@ -171,8 +176,8 @@ def describe(error: BaseException, sources: Sequence[Source]) -> str:
     elif isinstance(error, ModelError):
         what = str(error)
     else:
-        what = f"{type(error).__name__}: {error}"
-    users = [s for s in sources if os.path.abspath(s.file) in _model_files]
+        what = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    users = _in_users_files(sources)
     lead = users[0] if users else sources[0]
     raised = "" if lead == sources[0] else f" (raised at {_at(sources[0])})"
     return f"{_at(lead)}: {what}{raised}"
@@ -197,8 +202,13 @@ def reported() -> Iterator[None]:
     environment variable VFSMC_TRACEBACK is set."""
     try:
         yield
-    except (KeyboardInterrupt, SystemExit, MemoryError):
+    except KeyboardInterrupt:
         raise
+    except (SystemExit, MemoryError) as error:
+        users = [] if os.environ.get(SHOW_TRACEBACK) else _in_users_files(locate(error))
+        if not users:
+            raise
+        raise LocatedModelError(describe(error, users)) from error
     except Exception as error:
         explained = located(error)
         if explained is error:
@@ -206,5 +216,6 @@ def reported() -> Iterator[None]:
         raise explained from error
 
 
-class LocatedModelError(ModelError):
-    """A model error whose message starts with the model file and line."""
+def _in_users_files(sources: Sequence[Source]) -> list[Source]:
+    """The ``sources`` in model files of the user's own."""
+    return [s for s in sources if os.path.abspath(s.file) in _model_files]

@@ -32,7 +32,15 @@ from mc.engine.model import PropertyDef as EnginePropertyDef
 from mc.kernel import errno, locks
 from mc.kernel.expr import InodeExpr, State
 from mc.kernel.locks import Kind
-from mc.kernel.world import DONE, ERROR_SLOT, LOCK_PROTOCOL, World, reported_error
+from mc.kernel.world import (
+    DONE,
+    ERROR_SLOT,
+    LOCK_PROTOCOL,
+    LocatedModelError,
+    World,
+    reported_error,
+)
+from mc.project import shown
 from mc.trace.events import Edge, Event
 from mc.trace.events import Step as TraceStep
 
@@ -1075,6 +1083,11 @@ def build_threads(
         changed_by = []
         for transform in transforms:
             before, program = program, transform(program, invocation)
+            if not isinstance(program, Program):
+                raise LocatedModelError(
+                    f"{_defined_at(transform)}: a variant's transform returned {program!r}, "
+                    "not a Program (return the program, changed or not)"
+                )
             if differ(before, program):
                 changed_by.append(transform)
         replaced = frozenset(operation.name for operation in op.replaced)
@@ -1153,3 +1166,11 @@ def differ(before: Program, after: Program) -> bool:
     return len(before.items) != len(after.items) or any(
         a is not b for a, b in zip(before.items, after.items, strict=True)
     )
+
+
+def _defined_at(function: Callable[..., object]) -> str:
+    """Where ``function`` is defined: ``FILE:LINE: in NAME``."""
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return repr(function)
+    return f"{shown(code.co_filename)}:{code.co_firstlineno}: in {code.co_name}"

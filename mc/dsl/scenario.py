@@ -24,7 +24,7 @@ from mc.dsl.program import Program
 from mc.dsl.steps import Source
 from mc.engine.model import Check, PropertyKind, declared_reads
 from mc.kernel.expr import State
-from mc.kernel.world import ModelError, World
+from mc.kernel.world import LocatedModelError, ModelError, World
 from mc.project import shown
 
 T = TypeVar("T")
@@ -293,9 +293,46 @@ def invariant(
 
     def wrap(checker: Callable[[KernelModel], Check[State]]) -> PropertyDef:
         declared = declared_reads(name, reads)
+        where = caller_source()
         prop = PropertyDef(
-            name, description, PropertyKind.ALWAYS, checker, declared, terminal, needs
+            name,
+            description,
+            PropertyKind.ALWAYS,
+            _checked(name, where, checker),
+            declared,
+            terminal,
+            needs,
         )
         return _declare(prop)
 
     return wrap
+
+
+def _checked(
+    name: str, where: Source, checker: Callable[[KernelModel], Check[State]]
+) -> Callable[[KernelModel], Check[State]]:
+    """``checker`` whose check is a function of the state answering None or
+    a message: anything else is a ``ModelError`` naming the invariant and
+    the line that declared it, not a failure inside the checker."""
+    at = f"{shown(where.file)}:{where.line}"
+
+    def make(model: KernelModel) -> Check[State]:
+        check = checker(model)
+        if not callable(check):
+            raise LocatedModelError(
+                f"{at}: invariant {name} gives {check!r}, not a function of the state "
+                "(the decorated function returns the check of one state)"
+            )
+
+        def answered(state: State) -> str | None:
+            message = check(state)
+            if message is None or isinstance(message, str):
+                return message
+            raise LocatedModelError(
+                f"{at}: invariant {name}'s check returned {message!r}: None when it holds, "
+                "else a message (str)"
+            )
+
+        return answered
+
+    return make

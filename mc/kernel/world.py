@@ -93,6 +93,10 @@ class ModelError(Exception):
     reported with the model's source line."""
 
 
+class LocatedModelError(ModelError):
+    """A model error whose message starts with the model file and line."""
+
+
 class Scratch:
     """A state being changed by an effect, with the world to read it by."""
 
