@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,27 @@ def test_unreadable_counterexamples(vfsmc: Run, tmp_path: Path) -> None:
     one_line(vfsmc("replay", "latin1.json"), "latin1.json: not UTF-8 text (byte 15)")
     (tmp_path / "long.json").write_text('{"version": ' + "1" * 5000 + "}")
     one_line(vfsmc("replay", "long.json"), "long.json: not JSON (Exceeds the limit")
+
+
+@pytest.mark.parametrize("command", ["replay", "graph", "report"])
+def test_a_file_no_counterexample_can_be_is_not_read(
+    vfsmc: Run, tmp_path: Path, command: str
+) -> None:
+    """A FIFO would hang the read, a device or a file of 30 GB exhaust
+    memory: neither is read."""
+    os.mkfifo(tmp_path / "fifo.json")
+    one_line(
+        vfsmc(command, "fifo.json"), "fifo.json: not a counterexample file (not a regular file)"
+    )
+    one_line(
+        vfsmc(command, "/dev/zero"), "/dev/zero: not a counterexample file (not a regular file)"
+    )
+    with (tmp_path / "huge.json").open("wb") as sparse:
+        sparse.truncate(30 << 30)
+    one_line(
+        vfsmc(command, "huge.json"),
+        "huge.json: not a counterexample file (32,212,254,720 bytes; a counterexample is under",
+    )
 
 
 def test_replay_of_a_user_scenario_without_its_model_says_to_pass_it(

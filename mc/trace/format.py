@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,10 @@ from mc.trace.events import Edge, Event, Step
 
 FORMAT = "vfsmc-counterexample"
 VERSION = 1
+
+
+LARGEST = 256 << 20
+"""The most bytes a counterexample file is read for."""
 
 
 class FormatError(ValueError):
@@ -319,11 +324,24 @@ def from_json(data: Any) -> Counterexample:
 
 def load(path: Path) -> Counterexample:
     """Read a counterexample file; ``FormatError`` names the file and what
-    is wrong with it, in one line."""
+    is wrong with it, in one line: also a file that is no regular file (a
+    FIFO, a device) or larger than ``LARGEST`` bytes, which no
+    counterexample is, before reading it."""
     try:
-        raw = path.read_bytes()
+        found = path.stat()
+        if not stat.S_ISREG(found.st_mode):
+            raise FormatError(f"{path}: not a counterexample file (not a regular file)")
+        if found.st_size > LARGEST:
+            raise FormatError(
+                f"{path}: not a counterexample file ({found.st_size:,} bytes; "
+                f"a counterexample is under {LARGEST >> 20} MiB)"
+            )
+        with path.open("rb") as handle:
+            raw = handle.read(LARGEST + 1)
     except OSError as error:
         raise FormatError(f"cannot read {path}: {error.strerror}") from None
+    if len(raw) > LARGEST:
+        raise FormatError(f"{path}: not a counterexample file (it grew past {LARGEST >> 20} MiB)")
     try:
         text = raw.decode()
     except UnicodeDecodeError as error:
