@@ -374,3 +374,16 @@ def test_a_reads_declaration_that_cannot_be_right_is_one_line(
     assert result.exit_code == 2, result.output
     (line,) = [line for line in result.output.splitlines() if line.startswith("vfsmc: error")]
     assert line.startswith("vfsmc: error: property links-kept") and message in line, line
+
+
+def test_a_recorded_model_file_that_is_a_symlink_loop_is_not_there(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    _write(tmp_path / "mine", "order.py", NEW_OPERATION.replace("{name}", "looped"))
+    assert vfsmc("check", "mine/order.py:looped/opposite-order").exit_code == 1
+    Path("mine/order.py").unlink()
+    Path("mine/order.py").symlink_to("order.py")
+    result = vfsmc("replay", "mine/counterexamples/looped-opposite-order.json")
+    assert result.exit_code == 2, result.output
+    assert "records model file ../order.py, which is not at" in result.output
+    assert len(result.output.strip().splitlines()) == 1

@@ -55,7 +55,7 @@ def load_recorded(
     counterexample was moved, or the file) is an error, unless model
     files were ``given`` (``--models``): they stand in for it."""
     for name in counterexample.models:
-        file = (path.parent / name).resolve()
+        file = Path(os.path.abspath(path.parent / name))
         if not file.exists():
             if given:
                 continue
