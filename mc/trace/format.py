@@ -241,13 +241,34 @@ def _step(raw: Any, where: str, threads: set[str]) -> Step:
     )
 
 
+def _text_only(data: Any) -> None:
+    """``FormatError`` naming a string of ``data`` that is no text."""
+    pending: list[tuple[Any, str]] = [(data, "counterexample")]
+    while pending:
+        value, where = pending.pop()
+        if isinstance(value, dict):
+            pending += [(key, f"{where}: a field name") for key in value]
+            pending += [(item, f"{where}.{key}") for key, item in value.items()]
+        elif isinstance(value, list):
+            pending += [(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        elif isinstance(value, str):
+            if "\x00" in value:
+                raise FormatError(f"{where}: a NUL character is no text")
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                raise FormatError(f"{where}: an unpaired surrogate is no text") from None
+
+
 def from_json(data: Any) -> Counterexample:
     """Parse and validate a counterexample object against the format: every
     field of the right type, no unknown field, every step and cycle edge
     naming a thread of ``threads``, the violated property among
-    ``properties``."""
+    ``properties``, and every string text (no NUL, no unpaired surrogate,
+    which no chart or page can show)."""
     if not isinstance(data, dict):
         raise FormatError("not a JSON object")
+    _text_only(data)
     if data.get("format") != FORMAT:
         raise FormatError(f"field 'format' must be {FORMAT!r}")
     version = data.get("version")
