@@ -14,6 +14,7 @@ import functools
 import importlib
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 
@@ -149,7 +150,8 @@ class Group(click.Group):
             sys.exit(EXIT_BROKEN_PIPE)
         except Exception as error:
             if os.environ.get(SHOW_TRACEBACK):
-                raise
+                traceback.print_exc()
+                sys.exit(EXIT_INTERNAL)
             fail(
                 f"internal error: {type(error).__name__}: {message_of(error)} "
                 f"(a bug in vfsmc; set {SHOW_TRACEBACK}=1 for the traceback)",
