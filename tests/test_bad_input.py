@@ -256,6 +256,25 @@ def test_bounds_that_are_usage_errors(vfsmc: Run) -> None:
         Options(time_limit=float("nan"))
 
 
+def test_two_searches_at_once_is_a_usage_error_and_a_name_given_twice_counts_once(
+    vfsmc: Run,
+) -> None:
+    for order in (("--bfs", "--dfs"), ("--dfs", "--bfs")):
+        one_line(vfsmc("check", "dirops/opposite-renames", *order), "--bfs and --dfs")
+    twice = vfsmc(
+        "check",
+        "dirops/opposite-renames",
+        *("-V", "no-rename-mutex", "-V", "no-rename-mutex"),
+        *("-p", "deadlock", "-p", "deadlock"),
+        "--json",
+    )
+    data = json.loads(twice.output)
+    assert data["variants"] == ["no-rename-mutex"] and data["properties"] == ["deadlock"]
+    assert Path(data["counterexample"]).name.startswith(
+        "dirops-opposite-renames--no-rename-mutex--only-deadlock~"
+    )
+
+
 def test_a_memory_limit_below_what_vfsmc_holds_at_the_start_is_a_usage_error(vfsmc: Run) -> None:
     """A limit the search would reach before its first state cannot be
     met: one line naming what vfsmc holds, exit 2."""

@@ -12,7 +12,7 @@ from mc.check import lockorder, usermodels
 from mc.check.registry import with_files
 from mc.cli.completion import complete_variant
 from mc.cli.errors import one_line_errors
-from mc.cli.options import models_option, time_limit_option
+from mc.cli.options import distinct, models_option, time_limit_option
 from mc.engine.explore import Options
 
 
@@ -28,6 +28,7 @@ from mc.engine.explore import Options
     "-V",
     "variants",
     multiple=True,
+    callback=distinct,
     shell_complete=complete_variant,
     help="Explore every scenario under this protocol variant (repeatable).",
 )

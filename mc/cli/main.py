@@ -25,6 +25,7 @@ from mc.check.replay import ReplayReport, ThreadsDiffer, replay
 from mc.cli.completion import complete_property, complete_scenario, complete_variant
 from mc.cli.errors import Group, fail, message_of, one_line_errors, say
 from mc.cli.options import (
+    distinct,
     max_memory_option,
     models_option,
     no_property_option,
@@ -107,6 +108,7 @@ def _progress(states: int, transitions: int, depth: int, seconds: float) -> None
     "-V",
     "variants",
     multiple=True,
+    callback=distinct,
     shell_complete=complete_variant,
     help="Apply a protocol variant (repeatable).",
 )
@@ -115,18 +117,13 @@ def _progress(states: int, transitions: int, depth: int, seconds: float) -> None
     "-p",
     "properties",
     multiple=True,
+    callback=distinct,
     shell_complete=complete_property,
     help="Check only these properties (repeatable).",
 )
 @no_property_option
-@click.option(
-    "--bfs",
-    "strategy",
-    flag_value="bfs",
-    default=True,
-    help="Breadth-first: shortest traces (default).",
-)
-@click.option("--dfs", "strategy", flag_value="dfs", help="Depth-first.")
+@click.option("--bfs", "bfs", is_flag=True, help="Breadth-first: shortest traces (default).")
+@click.option("--dfs", "dfs", is_flag=True, help="Depth-first.")
 @click.option(
     "--max-states", type=click.IntRange(min=1), help="Stop after storing this many states."
 )
@@ -199,7 +196,8 @@ def check(
     variants: tuple[str, ...],
     properties: tuple[str, ...],
     excluded: tuple[str, ...],
-    strategy: str,
+    bfs: bool,
+    dfs: bool,
     max_states: int | None,
     max_depth: int | None,
     time_limit: float | None,
@@ -220,6 +218,9 @@ def check(
     """Explore every interleaving of SCENARIO and check its properties.
 
     SCENARIO may be FILE.py:NAME, a scenario declared in a model file."""
+    if bfs and dfs:
+        raise click.UsageError("--bfs and --dfs ask for two searches; give one")
+    strategy = "dfs" if dfs else "bfs"
     show_progress = sys.stderr.isatty() if progress is None else progress
     options = Options(
         strategy=Strategy(strategy),

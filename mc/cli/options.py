@@ -87,10 +87,18 @@ max_memory_option: Callable[[F], F] = click.option(
 )
 
 
+def distinct(
+    _context: click.Context, _parameter: click.Parameter, given: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The values of a repeatable option, each once, in the order first given."""
+    return tuple(dict.fromkeys(given))
+
+
 no_property_option: Callable[[F], F] = click.option(
     "--no-property",
     "excluded",
     multiple=True,
+    callback=distinct,
     shell_complete=complete_property,
     help="Leave this property out of the ones checked (repeatable).",
 )

@@ -13,6 +13,7 @@ from mc.check import mutate, regress, usermodels
 from mc.check.registry import with_files
 from mc.cli.errors import EXIT_USAGE, one_line_errors
 from mc.cli.options import (
+    distinct,
     max_memory_option,
     models_option,
     no_property_option,
@@ -123,13 +124,19 @@ def _bar(done: int, total: int, what: str) -> None:
 @click.command("mutate")
 @click.argument("scenario")
 @click.option(
-    "--variant", "-V", "variants", multiple=True, help="Mutate the protocol with this variant."
+    "--variant",
+    "-V",
+    "variants",
+    multiple=True,
+    callback=distinct,
+    help="Mutate the protocol with this variant.",
 )
 @click.option(
     "--property",
     "-p",
     "properties",
     multiple=True,
+    callback=distinct,
     help="Check only these properties (repeatable; default: each scenario's own).",
 )
 @no_property_option
