@@ -206,3 +206,13 @@ def test_a_narrowed_run_s_file_says_how_it_was_narrowed(vfsmc: Run) -> None:
     assert re.fullmatch(rf"{STEM}--without-namespace~[0-9a-f]{{12}}\.json", without), without
     assert re.fullmatch(rf"{STEM}--only-deadlock~[0-9a-f]{{12}}\.json", only), only
     assert file_stem(SCENARIO, [VARIANT], None, ["namespace"]) == without.removesuffix(".json")
+
+
+def test_a_long_name_is_cut_and_hashed_to_fit_a_file_name() -> None:
+    """A file name has at most 255 bytes; a mutant's name, made of a
+    step's label, can be longer."""
+    long = "mutant:drop@rename:" + "x" * 300
+    stem = file_stem(SCENARIO, [long])
+    assert len(f"{stem}.json".encode()) < 255
+    assert stem != file_stem(SCENARIO, [long + "y"])
+    assert file_stem(SCENARIO, [VARIANT]) == "dirops-opposite-renames--no-rename-mutex"

@@ -209,6 +209,19 @@ ERRORS = {
         "scenario('{name}', 'x', tree=['/a/'], threads=[create('/a/f')])\n",
         "{file}:4: in forgets: a variant's transform returned None, not a Program",
     ),
+    "control-character-in-a-name": (
+        "from mc.dsl import scenario\n"
+        "from mc.models.dirops import create\n\n"
+        "scenario('{name}\\x1b[31m', 'x', tree=['/a/'], threads=[create('/a/f')])\n",
+        "{file}:4: the scenario name '{name}\\x1b[31m' holds a control character",
+    ),
+    "empty-name": (
+        "from mc.dsl import variant\n\n"
+        "@variant('', 'x')\n"
+        "def nothing(program, invocation):\n"
+        "    return program\n",
+        "{file}:3: the variant name '' is empty",
+    ),
     "unknown-property": (
         "from mc.dsl.scenario import scenario\n"
         "from mc.models.dirops import create\n\n"

@@ -276,6 +276,11 @@ _KEPT = re.compile(r"[A-Za-z0-9_.@+]")
 _PART = re.compile(r"[A-Za-z0-9_.@+]+(-[A-Za-z0-9_.@+]+)*")
 
 
+LONGEST_STEM = 180
+"""The most characters of the readable part of a counterexample's file name
+(a longer one is cut and hashed: a file name has at most 255 bytes)."""
+
+
 def file_stem(
     scenario: str,
     variants: Sequence[str],
@@ -288,17 +293,19 @@ def file_stem(
     properties named (``--only-deadlock``) or those left out
     (``--without-namespace``).  When that readable name does not spell the
     run back exactly (a variant with a ``/`` or ``:``, a narrowed property
-    set), a hash of the exact names is appended, so two different runs
-    never share a file."""
+    set, a name longer than ``LONGEST_STEM``, cut to it), a hash of the
+    exact names is appended, so two different runs never share a file."""
     parts = [scenario, *variants]
     readable = "--".join(_kept(part) for part in parts)
     if properties is not None:
         readable += "--only-" + "+".join(_kept(p) for p in properties)
     elif excluded:
         readable += "--without-" + "+".join(_kept(p) for p in sorted(excluded))
-    if properties is None and not excluded and _spells(readable, parts):
+    plain = properties is None and not excluded and _spells(readable, parts)
+    if plain and len(readable) <= LONGEST_STEM:
         return readable
-    narrowed = properties if properties is not None else ["-", *sorted(excluded)]
+    readable = readable[:LONGEST_STEM]
+    narrowed = list(properties or ()) + (["-", *sorted(excluded)] if excluded else [])
     exact = "\0".join([*parts, "\0", *narrowed])
     return f"{readable}~{hashlib.sha256(exact.encode()).hexdigest()[:12]}"
 

@@ -215,9 +215,28 @@ def _known(table: Mapping[str, T], name: str) -> str:
     )
 
 
+LONGEST_NAME = 100
+"""The most characters a declared name has (it names files)."""
+
+
 def _declare(item: T) -> T:
     """Record ``item`` in the module whose top level (or function) called
-    the declaring function."""
+    the declaring function, once its name is one a command line and a file
+    name can carry: not empty, no control character, at most
+    ``LONGEST_NAME`` characters."""
+    name = getattr(item, "name", "")
+    problem = (
+        "is empty"
+        if not name
+        else "holds a control character"
+        if not name.isprintable()
+        else f"is longer than {LONGEST_NAME} characters"
+        if len(name) > LONGEST_NAME
+        else None
+    )
+    if problem is not None:
+        kind = type(item).__name__.lower().removesuffix("def")
+        raise ModelError(f"the {kind} name {name[:LONGEST_NAME]!r} {problem}")
     frame = sys._getframe(2)
     frame.f_globals.setdefault(DECLARATIONS, []).append(item)
     return item
