@@ -308,3 +308,19 @@ def test_an_acquisition_run_along_with_another_step_is_mutated(shipped: Registry
     ]
     assert drops
     assert all(baseline.reaches(m) for m in drops)
+
+
+def test_an_unwritable_out_keeps_the_analysis_and_warns(vfsmc: Run) -> None:
+    """As ``check`` keeps its verdict when a file cannot be written, the
+    analysis is printed and each counterexample not saved is a warning."""
+    Path("blocker").write_text("a file, not a directory")
+    result = vfsmc(
+        "mutate", "dirops/opposite-renames", "--out", "blocker/sub", "--no-progress", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("vfsmc: warning")]
+    assert warnings and all("blocker is not a directory" in line for line in warnings)
+    report = json.loads(result.output[: result.output.index("vfsmc: warning")])
+    violated = [m for m in report["mutations"] if m["verdict"] == "VIOLATED"]
+    assert len(violated) == len(warnings)
+    assert all(m["counterexample"] is None for m in violated)

@@ -221,6 +221,9 @@ class MutantResult:
     states: int
     seconds: float
     counterexample: Path | None
+    unsaved: str | None = None
+    """Why its counterexample could not be saved (an unwritable ``out``):
+    the verdict stands, as ``check``'s does."""
 
     @property
     def shown_verdict(self) -> str:
@@ -439,10 +442,14 @@ def _check(
         return MutantResult(mutation, None, STEP_RAISED, str(error), 0, seconds, None)
     seconds = time.perf_counter() - started
     result = outcome.result
-    saved = None
+    saved: Path | None = None
+    unsaved = None
     if outcome.counterexample is not None and out is not None:
         saved = out / f"{mutant_stem(scenario, variants, mutation)}.json"
-        outcome.counterexample.save(saved)
+        try:
+            outcome.counterexample.save(saved)
+        except OSError as error:
+            saved, unsaved = None, str(error)
     return MutantResult(
         mutation=mutation,
         verdict=result.verdict,
@@ -451,6 +458,7 @@ def _check(
         states=result.stats.states,
         seconds=seconds,
         counterexample=saved,
+        unsaved=unsaved,
     )
 
 

@@ -11,7 +11,7 @@ import click
 
 from mc.check import mutate, regress, usermodels
 from mc.check.registry import with_files
-from mc.cli.errors import EXIT_USAGE, one_line_errors
+from mc.cli.errors import EXIT_USAGE, one_line_errors, say
 from mc.cli.options import (
     distinct,
     max_memory_option,
@@ -207,3 +207,6 @@ def mutate_command(
         click.echo(json.dumps(mutate.to_json(analysis), indent=1))
     else:
         click.echo(mutate.render(analysis))
+    for result in analysis.results:
+        if result.unsaved is not None:
+            say("warning", f"not saved: {result.unsaved}")
