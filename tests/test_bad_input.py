@@ -70,6 +70,8 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
         (_set("cycle.0.holder", "T7"), "cycle[0]: fields 'waiter' and 'holder' must name"),
         (_set("steps.1.thread", "T2"), "steps[1]: a chained step runs in the thread of the step"),
         (_set("steps.2.branch", 3), "steps[2]: a chained step runs in the thread of the step"),
+        (_set("addresses", "junk"), "field 'addresses' must be distinct paths in address order"),
+        (_set("addresses", "/a < /a"), "field 'addresses' must be distinct paths in address"),
         (_set("steps.3.label", "a\x00b"), "steps[3].label: a NUL character is no text"),
         (_set("message", "\ud800"), "counterexample.message: an unpaired surrogate is no text"),
         (_set("steps.0.changed", {"x\x00": "1"}), "a field name: a NUL character is no text"),

@@ -185,6 +185,7 @@ def test_a_witness_that_is_not_of_its_scenario_is_a_one_line_error(
     assert data["witness"] == {"offset": 0, "pos": 0}
     for witness, fragment in (
         ({"pos": 0}, "its witness gives offset no value"),
+        ({}, "its witness gives offset no value"),
         ({"offset": 99999, "pos": 0}, "its witness offset=99999 is outside 0..4096"),
         ({"offset": 0, "pos": 0, "size": 1}, "its witness names size, not a symbolic argument"),
     ):

@@ -681,12 +681,13 @@ class KernelModel(Model[State, Action]):
 
     def witness_problem(self, witness: dict[str, object]) -> str | None:
         """What makes a counterexample's ``witness`` none of this
-        scenario's (``SymbolicPart.witness_problem``), or None."""
-        if not witness:
-            return None
+        scenario's (``SymbolicPart.witness_problem``; an empty one gives its
+        symbolic arguments no value), or None."""
         part = self.world.parts.get("symbolic")
         if part is None:
-            return "it has a witness, but the scenario has no symbolic arguments"
+            return (
+                "it has a witness, but the scenario has no symbolic arguments" if witness else None
+            )
         problem = part.witness_problem(witness)
         return None if problem is None else str(problem)
 

@@ -158,8 +158,8 @@ class Symbolic:
         return {name: found[name] for name in self.symbols}
 
     def witness_problem(self, witness: dict[str, Any]) -> str | None:
-        """What makes ``witness`` (a counterexample's, not empty) no
-        witness of these symbols: a name that is none of them, a symbol it
+        """What makes ``witness`` (a counterexample's) no witness of these
+        symbols: a name that is none of them, a symbol it
         gives no value, a value outside the symbol's range; None when it
         is one."""
         unknown = sorted(set(witness) - set(self.symbols))

@@ -300,6 +300,11 @@ def from_json(data: Any) -> Counterexample:
         for field in ("blocked", "started")
     )
     addresses = _field(data, "addresses", str, "counterexample") if "addresses" in data else ""
+    ordered = addresses.split(" < ") if addresses else []
+    if len(set(ordered)) < len(ordered) or not all(path.startswith("/") for path in ordered):
+        raise FormatError(
+            "field 'addresses' must be distinct paths in address order, as '/a < /b/c'"
+        )
     models = (
         _strings(_field(data, "models", list, "counterexample"), "field 'models'")
         if "models" in data
