@@ -159,15 +159,24 @@ def default_memory_limit() -> int | None:
     return None
 
 
-def memory_reached(limit: int, held_at_start: int = 0) -> str:
-    """Why a search that reached the memory ``limit`` stopped (having held
-    ``held_at_start`` as it started: a limit under it is reached before
-    the search explores anything)."""
-    size = f"{limit:,} bytes" if limit < 2**20 else f"{limit / 2**20:,.0f} MiB"
-    if held_at_start >= limit:
-        held = f"{held_at_start / 2**20:,.0f} MiB"
-        return f"memory limit {size} reached before the search began (vfsmc held {held})"
-    return f"memory limit {size} reached"
+def memory_reached(limit: int) -> str:
+    """Why a search that reached the memory ``limit`` stopped."""
+    return f"memory limit {_size(limit)} reached"
+
+
+def _size(limit: int) -> str:
+    return f"{limit:,} bytes" if limit < 2**20 else f"{limit / 2**20:,.0f} MiB"
+
+
+class MemoryLimitTooLow(ValueError):
+    """A memory limit under what the process holds as the search begins:
+    no search can meet it (bad input, not a search that ran out)."""
+
+    def __init__(self, limit: int, held: int) -> None:
+        super().__init__(
+            f"memory limit {_size(limit)} is under the {held / 2**20:,.0f} MiB vfsmc held as "
+            "the search began: no search fits in it"
+        )
 
 
 def _peak_bytes() -> int:
@@ -214,8 +223,6 @@ class Search(Generic[S, A]):
         self.last_progress = 0.0
         self.next_tick = 0.0
         self.memory_limit: int | None = None
-        self.held_at_start = 0
-        """The resident bytes as the search started."""
         self.depth_cut = False
 
     @property
@@ -225,8 +232,10 @@ class Search(Generic[S, A]):
 
     def run(self) -> Result[S, A]:
         """Search until a violation, exhaustion or a bound."""
-        baseline = self.held_at_start = resident_bytes()
+        baseline = resident_bytes()
         self.memory_limit = self.options.max_memory or default_memory_limit()
+        if self.memory_limit is not None and baseline >= self.memory_limit:
+            raise MemoryLimitTooLow(self.memory_limit, baseline)
         self.started = time.perf_counter()
         self.last_progress = self.started
         self.next_tick = self.started
@@ -353,7 +362,7 @@ class Search(Generic[S, A]):
         if limit is not None and elapsed >= limit:
             raise _Stop(f"time limit {limit:g} s reached")
         if self.memory_limit is not None and resident_bytes() >= self.memory_limit:
-            raise _Stop(memory_reached(self.memory_limit, self.held_at_start))
+            raise _Stop(memory_reached(self.memory_limit))
         sink = self.options.progress
         if (
             sink is not None
