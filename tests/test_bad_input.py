@@ -346,6 +346,14 @@ def test_the_time_limit_is_checked_on_the_clock(
     assert report["states"] < 50, "stopped within a few states, not after 1024"
 
 
+def test_a_time_limit_shorter_than_the_clock_s_period_holds(vfsmc: Run) -> None:
+    """The bounds are looked at every 50 ms, and at the time limit when it
+    comes sooner: a search of seconds given a millisecond stops."""
+    result = vfsmc("check", "writeback/two-writers-flusher", "--time-limit", "0.001", "--json")
+    assert result.exit_code == 3, result.output
+    assert json.loads(result.output)["incomplete_reason"] == "time limit 0.001 s reached"
+
+
 def test_an_integer_too_long_to_read_names_the_file(vfsmc: Run, tmp_path: Path) -> None:
     row = '[[expect]]\nscenario = "a/b"\nverdict = "OK"\nstates = ' + "1" * 5000 + "\n"
     (tmp_path / "suite").mkdir()

@@ -359,8 +359,10 @@ class Search(Generic[S, A]):
         self.next_tick = now + TICK_SECONDS
         elapsed = now - self.started
         limit = self.options.time_limit
-        if limit is not None and elapsed >= limit:
-            raise _Stop(f"time limit {limit:g} s reached")
+        if limit is not None:
+            if elapsed >= limit:
+                raise _Stop(f"time limit {limit:g} s reached")
+            self.next_tick = min(self.next_tick, self.started + limit)
         if self.memory_limit is not None and resident_bytes() >= self.memory_limit:
             raise _Stop(memory_reached(self.memory_limit))
         sink = self.options.progress
