@@ -171,6 +171,11 @@ ERRORS = {
         "scenario('{name}', 'x', tree=['/a/x/y'], threads=[])\n",
         "{file}:3: ValueError: /a/x is not in the scenario's tree",
     ),
+    "tree-path-not-absolute": (
+        "from mc.dsl.scenario import scenario\n\n"
+        "scenario('{name}', 'x', tree=['a/', '//'], threads=[])\n",
+        "{file}:3: ValueError: tree path 'a/' is not an absolute path below /",
+    ),
     "declared-twice": (
         "from mc.dsl.scenario import scenario\n"
         "import mc.models\n\n"

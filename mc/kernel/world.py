@@ -308,6 +308,12 @@ class World:
         """Create the initial tree: ``/a/`` is a directory, ``/a/x`` a file."""
         for spec in paths:
             path = spec.rstrip("/") or "/"
+            names = path.split("/")
+            if names[0] or any(name in ("", ".", "..") for name in names[1:]):
+                raise ValueError(
+                    f"tree path {spec!r} is not an absolute path below / without empty, "
+                    "'.' or '..' names (/a/ a directory, /a/x a file)"
+                )
             if path in self.inode_by_path:
                 raise ValueError(f"tree lists {path} twice")
             parent = self.lookup_path(posixpath.dirname(path))
