@@ -290,6 +290,12 @@ def test_file_without_a_scenario_name_lists_what_it_declares(vfsmc: Run, tmp_pat
     missing = vfsmc("check", "nowhere.py:x")
     assert missing.exit_code == 2
     assert "nowhere.py: no such file or directory" in missing.output
+    undeclared = vfsmc("check", "order.py:listed/nope")
+    assert undeclared.exit_code == 2
+    assert undeclared.output.strip() == (
+        "vfsmc: error: order.py declares no scenario 'listed/nope' "
+        "(it declares: listed/opposite-order, listed/same-order)"
+    )
 
 
 def test_model_directories_skip_tests_and_private_files(vfsmc: Run, tmp_path: Path) -> None:
