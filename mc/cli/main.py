@@ -331,11 +331,13 @@ def _save(
                 render_graph.render(outcome.counterexample, path, marks)
         except (OSError, render_graph.GraphError) as error:
             say("warning", f"not saved: {message_of(error)}")
-            continue
         except Exception as error:  # a bug in a writer must not cost the verdict
             say("warning", f"not saved: {path}: {type(error).__name__}: {message_of(error)}")
+        else:
+            files[kind] = path
             continue
-        files[kind] = path
+        if kind == "counterexample":
+            break  # no chart of a counterexample that is not there
     return files
 
 
