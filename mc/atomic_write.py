@@ -30,7 +30,10 @@ class WriteError(OSError):
 
 def write_atomically(path: Path, data: bytes | str) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same
-    directory, renamed over ``path`` once complete."""
+    directory, renamed over ``path`` once complete; a ``path`` that is a
+    symbolic link has the file it points to written, as ``open()`` would."""
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     payload = data.encode() if isinstance(data, str) else data
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

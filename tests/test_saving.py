@@ -226,3 +226,17 @@ def test_a_long_name_is_cut_and_hashed_to_fit_a_file_name() -> None:
     assert len(f"{stem}.json".encode()) < 255
     assert stem != file_stem(SCENARIO, [long + "y"])
     assert file_stem(SCENARIO, [VARIANT]) == "dirops-opposite-renames--no-rename-mutex"
+
+
+def test_a_file_written_through_a_symbolic_link_is_the_link_s_target(tmp_path: Path) -> None:
+    """As ``open()`` writes: the link stays a link, and its target gets the
+    data (a dangling link's target is made)."""
+    (tmp_path / "target.svg").write_text("old")
+    (tmp_path / "via.svg").symlink_to("target.svg")
+    write_atomically(tmp_path / "via.svg", "new")
+    assert (tmp_path / "via.svg").is_symlink()
+    assert (tmp_path / "target.svg").read_text() == "new"
+    (tmp_path / "dangling.svg").symlink_to("made.svg")
+    write_atomically(tmp_path / "dangling.svg", "made")
+    assert (tmp_path / "made.svg").read_text() == "made"
+    assert (tmp_path / "dangling.svg").is_symlink()
