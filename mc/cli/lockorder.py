@@ -10,9 +10,8 @@ import click
 
 from mc.check import lockorder, usermodels
 from mc.check.registry import with_files
-from mc.cli.completion import complete_variant
 from mc.cli.errors import one_line_errors
-from mc.cli.options import distinct, models_option, time_limit_option
+from mc.cli.options import models_option, time_limit_option, variant_option
 from mc.engine.explore import Options
 
 
@@ -23,15 +22,7 @@ from mc.engine.explore import Options
     "Stop each scenario's exploration after this many seconds (exit 3 when one stops early "
     "and nothing is wrong in what was explored)."
 )
-@click.option(
-    "--variant",
-    "-V",
-    "variants",
-    multiple=True,
-    callback=distinct,
-    shell_complete=complete_variant,
-    help="Explore every scenario under this protocol variant (repeatable).",
-)
+@variant_option("Explore every scenario under this protocol variant (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @one_line_errors
 def lockorder_command(

@@ -22,7 +22,7 @@ from mc.check.marks import variant_marks
 from mc.check.recorded import default_out, load_recorded
 from mc.check.registry import build_model, with_files
 from mc.check.replay import ReplayReport, ThreadsDiffer, replay
-from mc.cli.completion import complete_property, complete_scenario, complete_variant
+from mc.cli.completion import complete_property, complete_scenario
 from mc.cli.errors import Group, fail, message_of, one_line_errors, say
 from mc.cli.options import (
     distinct,
@@ -31,6 +31,7 @@ from mc.cli.options import (
     no_property_option,
     por_option,
     time_limit_option,
+    variant_option,
     without,
 )
 from mc.dsl.scenario import Registry, Scenario, UnknownName
@@ -103,15 +104,7 @@ def _progress(states: int, transitions: int, depth: int, seconds: float) -> None
 
 @main.command()
 @click.argument("scenario", shell_complete=complete_scenario)
-@click.option(
-    "--variant",
-    "-V",
-    "variants",
-    multiple=True,
-    callback=distinct,
-    shell_complete=complete_variant,
-    help="Apply a protocol variant (repeatable).",
-)
+@variant_option("Apply a protocol variant (repeatable).")
 @click.option(
     "--property",
     "-p",

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from mc.check.registry import shipped
-from mc.cli.completion import complete_property
+from mc.cli.completion import complete_property, complete_variant
 from mc.cli.errors import F, say
 from mc.dsl.scenario import Registry
 from mc.engine.explore import resident_bytes
@@ -92,6 +92,19 @@ def distinct(
 ) -> tuple[str, ...]:
     """The values of a repeatable option, each once, in the order first given."""
     return tuple(dict.fromkeys(given))
+
+
+def variant_option(help_text: str) -> Callable[[F], F]:
+    """``--variant/-V V``, repeatable, each variant once."""
+    return click.option(
+        "--variant",
+        "-V",
+        "variants",
+        multiple=True,
+        callback=distinct,
+        shell_complete=complete_variant,
+        help=help_text,
+    )
 
 
 no_property_option: Callable[[F], F] = click.option(
