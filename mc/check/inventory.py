@@ -308,7 +308,7 @@ def sources_key() -> str:
         name = getattr(module, "__file__", None)
         if not name or not name.endswith(".py"):
             continue
-        file = Path(name).resolve()
+        file = Path(os.path.realpath(name))
         if not any(file.is_relative_to(library) for library in libraries):
             files.add(file)
     digest = hashlib.sha256()
