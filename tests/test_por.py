@@ -257,6 +257,78 @@ def test_the_reduced_search_agrees_with_the_full_one(
     agree(threads, random_properties(invariants))
 
 
+def weighed(first: int, second: int, value: int) -> Property[State]:
+    """``v_first + 2 v_second != value`` (mod 5): an invariant over two
+    variables, whose violation may depend on the order two threads write
+    them in."""
+
+    def check(state: State) -> str | None:
+        variables = state[2]
+        total = (variables[first] + 2 * variables[second]) % 5
+        return f"v{first} + 2 v{second} == {value}" if total == value else None
+
+    return always(
+        f"v{first} + 2 v{second} != {value}",
+        check,
+        reads=1 << (LOCKS + first) | 1 << (LOCKS + second),
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    programs(),
+    st.lists(st.tuples(st.integers(0, 2), st.integers(1, 2), st.integers(0, 4)), max_size=2),
+)
+def test_the_reduced_search_agrees_on_invariants_over_two_variables(
+    threads: list[list[Instr]], invariants: list[tuple[int, int, int]]
+) -> None:
+    agree(threads, [weighed(a, (a + b) % VARIABLES, k) for a, b, k in invariants])
+
+
+def test_a_set_with_one_invisible_step_is_explored_alone_beside_a_visible_one() -> None:
+    """T2's next step reads what T1 writes later, so T1 and T2 form the
+    least closed set holding T2; T1's next step is visible, T2's is not,
+    and T3 outside it acts visibly later.  The set is explored alone (C2
+    needs one invisible action), and T3's write of v2 before T1's write of
+    v0 is still found, after T2's step."""
+    first = [Instr("write", 0, 1), Instr("write", 1, 1)]
+    second = [Instr("wait", 1, 0)]
+    third = [Instr("write", 2, 1)]
+    model = Threads([first, second, third], [weighed(0, 2, 2)])
+    found = Search(model, Options()).run()
+    assert found.verdict is Verdict.VIOLATED
+    assert found.violation is not None and found.violation.path is not None
+    assert [model.actor(action) for action in found.violation.path.actions] == [1, 2]
+    assert found.violation.path.states[-1][2] == (0, 0, 1)
+    holds = Threads([first, second, third], [weighed(0, 2, 4)])
+    full = Search(holds, Options(reduce=False)).run()
+    reduced = Search(holds, Options()).run()
+    assert full.verdict is reduced.verdict is Verdict.OK
+    assert reduced.stats.states < full.stats.states
+
+
+def test_a_set_holding_every_thread_that_acts_visibly_is_explored_alone() -> None:
+    """T1 writes v0, T2 waits for it and writes v1, T3 spins on v2 (its
+    steps may close a cycle, so it is never explored alone): the set of T1
+    and T2 holds T1's visible step and no invisible one enabled, but nobody
+    outside it can change what the invariant reads, so it is explored
+    alone, and the violation (both written) is still found.  Each of the
+    four states is left by one move (T3's spin only where nothing else
+    can move)."""
+    programs = [
+        [Instr("write", 0, 1)],
+        [Instr("wait", 0, 1), Instr("write", 1, 1)],
+        [Instr("jump", 2, 0, 0)],
+    ]
+    for value, verdict in ((3, Verdict.VIOLATED), (4, Verdict.OK)):
+        full = Search(Threads(programs, [weighed(0, 1, value)]), Options(reduce=False)).run()
+        reduced = Search(Threads(programs, [weighed(0, 1, value)]), Options()).run()
+        assert full.verdict is reduced.verdict is verdict
+        if verdict is Verdict.OK:
+            assert full.stats.transitions == 7
+            assert reduced.stats.transitions == reduced.stats.states == 4
+
+
 def test_independent_threads_are_explored_in_one_order() -> None:
     programs = [[Instr("write", v, 1), Instr("inc", v)] for v in range(3)]
     full = Search(Threads(programs, []), Options(reduce=False)).run()

@@ -11,7 +11,16 @@ from collections.abc import Hashable, Sequence
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_por import Instr, State, Threads, error_free, programs, random_properties
+from test_por import (
+    VARIABLES,
+    Instr,
+    State,
+    Threads,
+    error_free,
+    programs,
+    random_properties,
+    weighed,
+)
 
 from mc.engine.explore import Options, Search, replay_moves
 from mc.engine.model import Property, always
@@ -78,6 +87,17 @@ def test_the_lazy_reduction_explores_what_the_eager_one_does(
     threads: list[list[Instr]], invariants: list[tuple[int, int]]
 ) -> None:
     same_search(threads, random_properties(invariants))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    programs(),
+    st.lists(st.tuples(st.integers(0, 2), st.integers(1, 2), st.integers(0, 4)), max_size=2),
+)
+def test_the_lazy_reduction_agrees_on_invariants_over_two_variables(
+    threads: list[list[Instr]], invariants: list[tuple[int, int, int]]
+) -> None:
+    same_search(threads, [weighed(a, (a + b) % VARIABLES, k) for a, b, k in invariants])
 
 
 def test_independent_threads_run_fewer_steps() -> None:

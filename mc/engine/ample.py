@@ -142,11 +142,11 @@ class AmpleSets(Generic[S, A]):
         reduction = None if full or count < 2 else self.reduction
         if reduction is not None:
             self.tried += 1
-            for visible, members, outside in reduction.plans(pending):
-                if any(actions(at) for at in visible):
+            for invisible, members, outside in reduction.plans(pending):
+                if not any(actions(at) for at in invisible):
                     continue
                 chosen = _numbered(members, actions)
-                if chosen and self._proviso(state, chosen) and any(actions(at) for at in outside):
+                if self._proviso(state, chosen) and any(actions(at) for at in outside):
                     self.reduced += 1
                     return chosen
         return _numbered(range(count), actions)

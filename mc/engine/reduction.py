@@ -26,19 +26,40 @@ only the enabled actions ``A`` of a set ``P`` of actors when:
   enabling transitions).  ``rest(q)`` covers ``q``'s disabled steps.  The
   least closed set holding each actor is tried, smallest first; one actor
   whose next step conflicts with nobody's future is the singleton case.
-- C2 (invisibility): no action of ``A`` writes anything a checked property reads,
-  so properties see the same sequence of values on the reduced paths;
-  properties that only hold on terminal states (deadlock, completion)
-  need no visibility, since C0 and C1 preserve terminal states.  What a
-  property reads is its own declaration (``Property.reads``, from
-  ``declare(..., reads=...)``); a property without one makes every action
-  visible, so nothing is reduced (Peled, *All from one, one for all: on
-  model checking using representatives*, CAV 1993: the visible actions are
-  those that may change a proposition the specification mentions, and
-  over-approximating them is always sound).  A property declared
-  ``terminal`` is evaluated by the explorers only on states without
-  enabled actions, so the declaration cannot be wrong in a way that
-  matters here.
+- C2 (visibility, for state properties): a checked property reads some
+  locations (``Property.reads``); an action is visible when it may write
+  one of them.  ``A`` must hold an invisible action, or no actor outside
+  ``P`` may ever take a visible one.  Clarke, Grumberg and Peled ask more
+  (every action of a reduced ``A`` invisible) because they preserve
+  LTL-X, where the order of visible actions matters; the properties here
+  are predicates of one state (an invariant violated, a goal reached), for
+  which this is enough.  Let a path ``pi`` lead from ``s`` to a state
+  ``t`` where the predicate holds.  If ``pi`` takes an action ``a`` of
+  ``A``, the first such commutes with every action before it (C1), so
+  ``s --a-->`` and a shorter path reach ``t``.  If it takes none, either
+  every action of ``pi`` is some outside actor's, none visible, so the
+  predicate holds at ``s`` already; or ``A`` has an invisible action
+  ``a``: ``pi`` stays enabled after it (C1), and leads from ``s --a-->``
+  to ``t --a-->``, where the predicate holds too, since ``a`` wrote none
+  of what it reads.  Going on so, from state to state of the reduced
+  graph with a path that is never longer, a cycle would be met unless the
+  path shortens; every cycle holds a fully expanded state (C3), where
+  ``pi``'s first action is in ``A``, so the path does shorten, and the
+  reduced graph reaches a state where the predicate holds.  (The first
+  case is Godefroid's argument for local states; the second is the one
+  for the invisible action C2 gives, needing one such action, not all;
+  the other alternative is Valmari's condition V, *On-the-fly
+  verification with stubborn sets*, CAV 1993: the set holds every actor
+  that may act visibly.)
+  Properties that only hold on terminal states (deadlock, completion)
+  need no visibility, since C0 and C1 preserve terminal states.  A
+  property without ``reads`` makes every action visible, so nothing is
+  reduced (Peled, *All from one, one for all: on model checking using
+  representatives*, CAV 1993: the visible actions are those that may
+  change a proposition the specification mentions, and over-approximating
+  them is always sound).  A property declared ``terminal`` is evaluated
+  by the explorers only on states without enabled actions, so the
+  declaration cannot be wrong in a way that matters here.
 - C3 (cycle proviso): every cycle of the reduced graph holds a fully
   expanded state.  The model marks actions that may lie on a cycle of the
   state graph (``Model.may_close_cycle``), at least one on every cycle, and
@@ -63,10 +84,11 @@ The choice needs no action to be computed but those of the actors it
 looks at: which closed sets exist, and which of their actors are
 visible, follows from the footprints alone; whether an actor has an action
 enabled is asked of the model actor by actor (``Model.successors_of``), in
-the order of ``plans``: the visible actors of a set, its other actors, the
-cycle proviso on their successors, then the actors outside it until one is
-enabled.  The set chosen is the one ``candidates`` would choose from every
-actor's actions, so the reduced graph is the same; the actions of the actors
+the order of ``plans``: the actors of a set whose next step is not
+visible (until one is enabled), its other actors, the cycle proviso on
+their successors, then the actors outside it until one is enabled.  The
+set chosen is the one ``candidates`` would choose from every actor's
+actions, so the reduced graph is the same; the actions of the actors
 outside it are never computed (``Search.expand``).
 
 The footprints are the model's (``Model.pending``), and the finer they
@@ -80,11 +102,10 @@ program is built, and every lock of its family when it is found through a
 register; two steps on one lock are dependent (one may disable the other),
 as in Godefroid's treatment of semaphores (chapter 3).
 
-With C0-C3 the reduced graph is stuttering-equivalent to the full one for
-the visible properties (Clarke, Grumberg and Peled, chapter 10), so an
-invariant is violated in the reduced graph exactly when it is violated in
-the full graph, and every terminal state (deadlock or normal end) of the
-full graph is reached.  A model's own error states (a step that detects a
+With C0-C3 an invariant is violated in the reduced graph exactly when it
+is violated in the full graph (C2's argument), a goal is reached in one
+exactly when in the other, and every terminal state (deadlock or normal
+end) of the full graph is reached.  A model's own error states (a step that detects a
 protocol error and stops the run) are local assertions of the actor that
 takes that step: their reachability is preserved by persistent sets with
 the cycle proviso, since the erring step commutes with every step of the
@@ -101,12 +122,15 @@ from mc.engine.model import Model, Pending, Property, PropertyKind
 
 Closure = tuple[int, int]
 """A set of actors closed under conflicts, and those of its actors whose
-next step is visible, as masks of the actors' bits (``Reduction.bits``)."""
+next step is visible (none when no actor outside it may act visibly, C2),
+as masks of the actors' bits (``Reduction.bits``): the set may be explored
+alone when one of its enabled actors is not visible."""
 
 
 Plan = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
 """A closed set as positions among the actors that may still act: its
-visible actors, its actors, and the actors outside it."""
+actors whose next step is not visible (C2), its actors, and the actors
+outside it."""
 
 
 K = TypeVar("K", bound=Hashable)
@@ -197,7 +221,7 @@ class Reduction:
             enabled |= bits.get(who) or self._bit(who)
         for members, visible in closures:
             inside = members & enabled
-            if not inside or inside == enabled or visible & enabled:
+            if not inside & ~visible or inside == enabled:
                 continue
             yield [move for move, who in enumerate(actors) if bits[who] & members]
 
@@ -215,9 +239,10 @@ class Reduction:
     def plans(self, pending: Sequence[Pending]) -> tuple[Plan, ...]:
         """The closed sets ``candidates`` tries, smallest first, as positions
         in ``pending``: the ample set a set gives is the enabled actions of
-        its actors, when none of its visible actors and at least one actor
-        outside it has an action enabled (a set that holds every enabled
-        actor reduces nothing and is passed over, as in ``candidates``).
+        its actors, when at least one of its actors whose next step is not
+        visible and one actor outside it have an action enabled (a set that
+        holds every enabled actor reduces nothing and is passed over, as in
+        ``candidates``).
         The sets are decided by the footprints alone, so a search can
         compute the actions of the actors a choice needs and no others."""
         key = self._key(pending)
@@ -231,7 +256,7 @@ class Reduction:
                 one(plan, plan)
                 for plan in (
                     (
-                        tuple(at for at in everyone if masks[at] & visible),
+                        tuple(at for at in everyone if masks[at] & members & ~visible),
                         tuple(at for at in everyone if masks[at] & members),
                         tuple(at for at in everyone if not masks[at] & members),
                     )
@@ -291,8 +316,9 @@ class Reduction:
     def _closures(self, pending: Sequence[Pending]) -> tuple[Closure, ...]:
         """For each actor, the least set holding it and every actor whose
         future conflicts with the next step of an actor in the set (C1),
-        with the actors of the set whose next step is visible (C2); sets
-        of every actor left out, smallest first."""
+        with the actors of the set whose next step is visible when some
+        actor outside it may act visibly (C2); sets of every actor left
+        out, smallest first."""
         numbers = [self._number(p) for p in pending]
         present = 0
         for number in numbers:
@@ -316,11 +342,14 @@ class Reduction:
                 continue
             actors = 0
             seen = 0
+            visible_outside = False
             for p, number in zip(pending, numbers, strict=True):
                 if members >> number & 1:
                     bit = self.bits.get(p.actor) or self._bit(p.actor)
                     actors |= bit
                     if p.next.writes & visible:
                         seen |= bit
-            found[members] = (actors, seen)
+                elif p.rest.writes & visible:
+                    visible_outside = True
+            found[members] = (actors, seen if visible_outside else 0)
         return tuple(sorted(found.values(), key=lambda closure: closure[0].bit_count()))
