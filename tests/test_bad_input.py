@@ -263,6 +263,9 @@ def test_two_searches_at_once_is_a_usage_error_and_a_name_given_twice_counts_onc
 ) -> None:
     for order in (("--bfs", "--dfs"), ("--dfs", "--bfs")):
         one_line(vfsmc("check", "dirops/opposite-renames", *order), "--bfs and --dfs")
+    for order in (("--por", "--no-por"), ("--no-por", "--por")):
+        one_line(vfsmc("check", "dirops/opposite-renames", *order), "--por and --no-por")
+    one_line(vfsmc("ops", "--json", "--markdown"), "--json and --markdown")
     twice = vfsmc(
         "check",
         "dirops/opposite-renames",

@@ -142,10 +142,25 @@ def without(
     return left
 
 
-por_option: Callable[[F], F] = click.option(
-    "--por/--no-por",
-    "reduce",
-    default=True,
-    show_default=True,
-    help="Partial-order reduction: explore one order of steps that commute.",
-)
+def _reduction_flag(ctx: click.Context, param: click.Parameter, given: bool) -> None:
+    """Set ``reduce`` from ``--por`` or ``--no-por``; both given is a usage error."""
+    chosen = ctx.meta.setdefault("vfsmc.reduction flags", [])
+    if given:
+        chosen.append(param.name)
+    if len(chosen) > 1:
+        raise click.UsageError("--por and --no-por contradict each other; give one")
+    ctx.params["reduce"] = chosen[0] == "por" if chosen else True
+
+
+def por_option(command: F) -> F:
+    """``--por`` (the default) and ``--no-por``, given to ``command`` as
+    ``reduce``."""
+    for name, text in (
+        ("no_por", "Explore every order of steps (no partial-order reduction)."),
+        ("por", "Partial-order reduction: explore one order of steps that commute (default)."),
+    ):
+        flag = "--" + name.replace("_", "-")
+        command = click.option(
+            flag, name, is_flag=True, expose_value=False, callback=_reduction_flag, help=text
+        )(command)
+    return command

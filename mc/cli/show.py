@@ -164,6 +164,8 @@ def _collapsed(changes: list[inventory.Change]) -> list[tuple[inventory.Change, 
 def ops_command(as_json: bool, markdown: bool) -> None:
     """List every shipped operation: signature, the kernel functions it
     follows, and the tags its steps carry for variants to select."""
+    if as_json and markdown:
+        raise click.UsageError("--json and --markdown ask for two formats; give one")
     reg = with_files(())
     infos = inventory.shipped_operations(reg, shipped_modules())
     if as_json:
