@@ -1,6 +1,8 @@
 """Where the project's data lives: the repository root and its folders."""
 
+import inspect
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,3 +22,12 @@ def shown(path: str) -> str:
         if not relative.startswith(".."):
             return relative
     return path
+
+
+def defined_at(function: Callable[..., object]) -> str:
+    """Where ``function`` (or the function it wraps, ``__wrapped__``) is
+    defined: ``FILE:LINE: in NAME``."""
+    code = getattr(inspect.unwrap(function), "__code__", None)
+    if code is None:
+        return repr(function)
+    return f"{shown(code.co_filename)}:{code.co_firstlineno}: in {code.co_name}"

@@ -397,7 +397,8 @@ def test_a_reads_declaration_that_cannot_be_right_is_one_line(
     result = vfsmc("check", "mine/wrong.py:links/mkdir-rmdir", "--no-save")
     assert result.exit_code == 2, result.output
     (line,) = [line for line in result.output.splitlines() if line.startswith("vfsmc: error")]
-    assert line.startswith("vfsmc: error: property links-kept") and message in line, line
+    assert line.startswith("vfsmc: error: mine/wrong.py:"), line
+    assert ": in links_kept: property links-kept: " in line and message in line, line
 
 
 def test_a_recorded_model_file_that_is_a_symlink_loop_is_not_there(

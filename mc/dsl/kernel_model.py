@@ -40,7 +40,7 @@ from mc.kernel.world import (
     World,
     reported_error,
 )
-from mc.project import shown
+from mc.project import defined_at
 from mc.trace.events import Edge, Event
 from mc.trace.events import Step as TraceStep
 
@@ -1086,7 +1086,7 @@ def build_threads(
             before, program = program, transform(program, invocation)
             if not isinstance(program, Program):
                 raise LocatedModelError(
-                    f"{_defined_at(transform)}: a variant's transform returned {program!r}, "
+                    f"{defined_at(transform)}: a variant's transform returned {program!r}, "
                     "not a Program (return the program, changed or not)"
                 )
             if differ(before, program):
@@ -1167,11 +1167,3 @@ def differ(before: Program, after: Program) -> bool:
     return len(before.items) != len(after.items) or any(
         a is not b for a, b in zip(before.items, after.items, strict=True)
     )
-
-
-def _defined_at(function: Callable[..., object]) -> str:
-    """Where ``function`` is defined: ``FILE:LINE: in NAME``."""
-    code = getattr(function, "__code__", None)
-    if code is None:
-        return repr(function)
-    return f"{shown(code.co_filename)}:{code.co_firstlineno}: in {code.co_name}"

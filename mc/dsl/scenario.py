@@ -311,7 +311,7 @@ def invariant(
     it cannot be asked for the invariant (exit 2, naming what it lacks)."""
 
     def wrap(checker: Callable[[KernelModel], Check[State]]) -> PropertyDef:
-        declared = declared_reads(name, reads)
+        declared = declared_reads(name, reads, checker)
         where = caller_source()
         prop = PropertyDef(
             name,
@@ -354,4 +354,5 @@ def _checked(
 
         return answered
 
+    make.__wrapped__ = checker  # type: ignore[attr-defined]
     return make

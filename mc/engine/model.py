@@ -15,6 +15,8 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from mc.project import defined_at
+
 S = TypeVar("S", bound=Hashable)
 A = TypeVar("A")
 M = TypeVar("M", contravariant=True)
@@ -136,14 +138,17 @@ not others, which only the model's objects tell apart)."""
 
 
 def declared_reads(
-    name: str, reads: Sequence[str] | Callable[[Any], Sequence[str]] | None
+    name: str,
+    reads: Sequence[str] | Callable[[Any], Sequence[str]] | None,
+    checker: Callable[..., object],
 ) -> Reads | None:
-    """A ``reads=`` argument as ``PropertyDef`` keeps it
-    (``DeclarationError`` when it is neither a list of names nor a
+    """A ``reads=`` argument of the property ``name`` made by ``checker``
+    as ``PropertyDef`` keeps it (``DeclarationError``, naming where
+    ``checker`` is defined, when it is neither a list of names nor a
     function)."""
     if reads is None or callable(reads):
         return reads
-    return names_of(reads, f"property {name}: reads=")
+    return names_of(reads, f"{defined_at(checker)}: property {name}: reads=")
 
 
 class DeclarationError(ValueError):
@@ -195,7 +200,7 @@ class PropertyDef(Generic[S, M]):
         name that locates nothing cannot be meant (``DeclarationError``)."""
         reads = None
         if callable(self.reads):
-            names = names_of(self.reads(model), f"property {self.name}: its reads= function")
+            names = names_of(self.reads(model), f"{self._declared_at}: its reads= function")
             if locate is not None:
                 reads = locate(names)
                 self._located(names, locate, misnamed, "its reads= function names", True)
@@ -226,7 +231,12 @@ class PropertyDef(Generic[S, M]):
             if problem is None and every:
                 problem = "which is no slot of this scenario"
             if problem is not None:
-                raise DeclarationError(f"property {self.name}: {what} {name!r}, {problem}")
+                raise DeclarationError(f"{self._declared_at}: {what} {name!r}, {problem}")
+
+    @property
+    def _declared_at(self) -> str:
+        """The property, where its checker is defined, for messages."""
+        return f"{defined_at(self.checker)}: property {self.name}"
 
 
 def declare(
@@ -247,7 +257,7 @@ def declare(
 
     def wrap(checker: Callable[[N], Check[S]]) -> PropertyDef[S, N]:
         return PropertyDef(
-            name, description, kind, checker, declared_reads(name, reads), terminal, needs
+            name, description, kind, checker, declared_reads(name, reads, checker), terminal, needs
         )
 
     return wrap
