@@ -274,15 +274,23 @@ def weighed(first: int, second: int, value: int) -> Property[State]:
     )
 
 
+def two_variable_invariants() -> st.SearchStrategy[list[Property[State]]]:
+    """Up to two ``weighed`` invariants, each over two distinct variables."""
+    one = st.builds(
+        lambda a, b, k: weighed(a, (a + b) % VARIABLES, k),
+        st.integers(0, 2),
+        st.integers(1, 2),
+        st.integers(0, 4),
+    )
+    return st.lists(one, max_size=2)
+
+
 @settings(max_examples=200, deadline=None)
-@given(
-    programs(),
-    st.lists(st.tuples(st.integers(0, 2), st.integers(1, 2), st.integers(0, 4)), max_size=2),
-)
+@given(programs(), two_variable_invariants())
 def test_the_reduced_search_agrees_on_invariants_over_two_variables(
-    threads: list[list[Instr]], invariants: list[tuple[int, int, int]]
+    threads: list[list[Instr]], invariants: list[Property[State]]
 ) -> None:
-    agree(threads, [weighed(a, (a + b) % VARIABLES, k) for a, b, k in invariants])
+    agree(threads, invariants)
 
 
 def test_a_set_with_one_invisible_step_is_explored_alone_beside_a_visible_one() -> None:

@@ -12,14 +12,13 @@ from collections.abc import Hashable, Sequence
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_por import (
-    VARIABLES,
     Instr,
     State,
     Threads,
     error_free,
     programs,
     random_properties,
-    weighed,
+    two_variable_invariants,
 )
 
 from mc.engine.explore import Options, Search, replay_moves
@@ -90,14 +89,11 @@ def test_the_lazy_reduction_explores_what_the_eager_one_does(
 
 
 @settings(max_examples=100, deadline=None)
-@given(
-    programs(),
-    st.lists(st.tuples(st.integers(0, 2), st.integers(1, 2), st.integers(0, 4)), max_size=2),
-)
+@given(programs(), two_variable_invariants())
 def test_the_lazy_reduction_agrees_on_invariants_over_two_variables(
-    threads: list[list[Instr]], invariants: list[tuple[int, int, int]]
+    threads: list[list[Instr]], invariants: list[Property[State]]
 ) -> None:
-    same_search(threads, [weighed(a, (a + b) % VARIABLES, k) for a, b, k in invariants])
+    same_search(threads, invariants)
 
 
 def test_independent_threads_run_fewer_steps() -> None:
