@@ -315,26 +315,40 @@ def test_a_set_with_one_invisible_step_is_explored_alone_beside_a_visible_one() 
     assert reduced.stats.states < full.stats.states
 
 
-def test_a_set_holding_every_thread_that_acts_visibly_is_explored_alone() -> None:
-    """T1 writes v0, T2 waits for it and writes v1, T3 spins on v2 (its
-    steps may close a cycle, so it is never explored alone): the set of T1
-    and T2 holds T1's visible step and no invisible one enabled, but nobody
-    outside it can change what the invariant reads, so it is explored
-    alone, and the violation (both written) is still found.  Each of the
-    four states is left by one move (T3's spin only where nothing else
-    can move)."""
-    programs = [
-        [Instr("write", 0, 1)],
-        [Instr("wait", 0, 1), Instr("write", 1, 1)],
-        [Instr("jump", 2, 0, 0)],
-    ]
-    for value, verdict in ((3, Verdict.VIOLATED), (4, Verdict.OK)):
-        full = Search(Threads(programs, [weighed(0, 1, value)]), Options(reduce=False)).run()
-        reduced = Search(Threads(programs, [weighed(0, 1, value)]), Options()).run()
-        assert full.verdict is reduced.verdict is verdict
-        if verdict is Verdict.OK:
-            assert full.stats.transitions == 7
-            assert reduced.stats.transitions == reduced.stats.states == 4
+def test_a_property_reading_an_error_and_data_sees_the_data_the_error_met() -> None:
+    """T2's unlock of a lock it does not hold is an error; the invariant
+    fails when that error meets v0 at 0.  T1's write of v0 is visible and
+    T2 has no visible step, so a set holding every thread that may act
+    visibly (T1 alone) would write v0 first and miss it; the reduction
+    needs an invisible step in the set, and finds it."""
+    programs = [[Instr("write", 0, 1)], [Instr("unlock", 0)]]
+
+    def met_at_zero(state: State) -> str | None:
+        return "the error met v0 == 0" if state[3] and state[2][0] == 0 else None
+
+    prop = always("error-before-write", met_at_zero, reads=1 << LOCKS)
+    for strategy in (Strategy.BFS, Strategy.DFS):
+        found = Search(Threads(programs, [prop]), Options(strategy=strategy)).run()
+        assert found.verdict is Verdict.VIOLATED
+
+
+def test_a_terminal_invariant_is_not_evaluated_where_a_thread_erred() -> None:
+    """The reduction reaches T2's error after T1's write only, so a
+    terminal invariant over v0 is not asked where a thread erred: with and
+    without reduction it holds, and it is asked at the ordinary ends."""
+    programs = [[Instr("write", 0, 1)], [Instr("unlock", 0)]]
+    at_end = Property(
+        "v0 written at the end",
+        PropertyKind.ALWAYS,
+        lambda state: "v0 == 1" if state[2][0] == 1 else None,
+        reads=0,
+        terminal=True,
+    )
+    for reduce in (True, False):
+        held = Search(Threads(programs, [at_end]), Options(reduce=reduce)).run()
+        assert held.verdict is Verdict.OK
+    ended = Search(Threads([[Instr("write", 0, 1)]], [at_end]), Options()).run()
+    assert ended.verdict is Verdict.VIOLATED
 
 
 def test_independent_threads_are_explored_in_one_order() -> None:

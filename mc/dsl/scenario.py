@@ -305,7 +305,7 @@ def invariant(
     family and not others); without it partial-order reduction is off
     in every run that checks the invariant.  ``terminal`` checks it only
     on states where no thread can move (every thread returned, or a
-    deadlock).  ``needs`` is the world part a scenario's operations must
+    deadlock) and none recorded an error.  ``needs`` is the world part a scenario's operations must
     create for the check to see anything, and the same in words
     (``("xattrs", "an inode's extended attributes")``): a scenario without
     it cannot be asked for the invariant (exit 2, naming what it lacks)."""

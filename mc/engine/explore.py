@@ -346,12 +346,9 @@ class Search(Generic[S, A]):
 
     def dead_end(self, state: S, sid: int) -> None:
         """Check a state without enabled actions."""
-        for prop in self.deadlock_checks:
-            message = prop.check(state)
-            if message is not None:
-                raise _Found(prop.name, message, sid)
-        if self.goals:
-            self.goals = [g for g in self.goals if not g.terminal or g.check(state) is None]
+        failed, self.goals = at_dead_end(self.model, state, self.deadlock_checks, self.goals)
+        if failed is not None:
+            raise _Found(*failed, sid)
 
     def tick(self, depth: int) -> None:
         """Look at the bounds and report progress (the clock said so)."""
@@ -404,6 +401,31 @@ class Search(Generic[S, A]):
         kept = self.states
         stored = [kept[s] for s in chain] if kept else None
         return replay_moves(self.model, self.move[chain[0]], moves, stored)
+
+
+def at_dead_end(
+    model: Model[S, A],
+    state: S,
+    checks: Sequence[Property[S]],
+    goals: list[Property[S]],
+) -> tuple[tuple[str, str] | None, list[Property[S]]]:
+    """At ``state``, which has no enabled action: the first of ``checks``
+    (``Property.failed_at_dead_ends``) it fails, as its name and message,
+    and the ``goals`` still unreached, each evaluated where
+    ``Property.evaluated_at_dead_end`` says."""
+    halted = model.halted(state)
+    failed = None
+    for prop in checks:
+        if prop.evaluated_at_dead_end(halted):
+            message = prop.check(state)
+            if message is not None:
+                failed = (prop.name, message)
+                break
+    if goals:
+        goals = [
+            g for g in goals if not (g.evaluated_at_dead_end(halted) and g.check(state) is not None)
+        ]
+    return failed, goals
 
 
 def replay_moves(

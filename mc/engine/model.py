@@ -79,8 +79,10 @@ class Property(Generic[S]):
     not declared: then every action is visible to it and partial-order
     reduction keeps every interleaving).  ``terminal`` says the check is
     evaluated only on states without enabled actions (an end or a
-    deadlock): the explorers call it nowhere else, and the reduction
-    reaches every such state, so it makes no action visible."""
+    deadlock), and for an invariant or a goal only where the model has not
+    halted (``evaluated_at_dead_end``): the explorers call it nowhere
+    else, and the reduction reaches every such state, so it makes no
+    action visible."""
 
     name: str
     kind: PropertyKind
@@ -88,6 +90,14 @@ class Property(Generic[S]):
     description: str = ""
     reads: int | None = None
     terminal: bool = False
+
+    def evaluated_at_dead_end(self, halted: bool) -> bool:
+        """Whether the check is evaluated on a state without enabled
+        actions, ``halted`` or not: a deadlock check everywhere, a
+        ``terminal`` invariant or goal only where no actor erred
+        (``Model.halted``), since partial-order reduction reaches each
+        erring step but not in every state of the other actors."""
+        return self.kind is PropertyKind.DEADLOCK_FREE or (self.terminal and not halted)
 
     @property
     def failed_at_dead_ends(self) -> bool:
@@ -180,7 +190,7 @@ class PropertyDef(Generic[S, M]):
     may be of a family a model lacks); None when not declared, which
     turns partial-order reduction off for every run that checks the
     property.  ``terminal``: the check is evaluated only on states without
-    enabled actions.  ``needs`` says what a model must have for the check
+    enabled actions (see ``Property``).  ``needs`` says what a model must have for the check
     to see anything: the name of a part of the model and the same in words
     (``("device", "a block device")``); None when any model will do."""
 

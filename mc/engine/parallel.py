@@ -59,6 +59,7 @@ from mc.engine.explore import (
     PROGRESS_AFTER_SECONDS,
     PROGRESS_INTERVAL_SECONDS,
     Options,
+    at_dead_end,
     default_memory_limit,
     memory_reached,
     replay_moves,
@@ -220,12 +221,11 @@ class _Worker(Generic[S, A]):
             state = self.store.take(sid)
             enabled = moves(state, cut)
             if not enabled:
-                for prop in self.deadlock_checks:
-                    message = prop.check(state)
-                    if message is not None and found is None:
-                        found = (prop.name, message, self.gid(sid))
-                if self.goals:
-                    self.goals = [g for g in self.goals if not g.terminal or g.check(state) is None]
+                failed, self.goals = at_dead_end(
+                    self.model, state, self.deadlock_checks, self.goals
+                )
+                if failed is not None and found is None:
+                    found = (*failed, self.gid(sid))
                 continue
             if cut:
                 depth_cut = True

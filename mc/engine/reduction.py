@@ -11,8 +11,10 @@ only the enabled actions ``A`` of a set ``P`` of actors when:
 
 - C0: ``A`` is not empty (some actor of ``P`` has an enabled action), so a
   state without enabled actions is never reduced and every deadlock and
-  every terminal state of the full graph is reached (Godefroid, theorem on
-  persistent sets and deadlocks).
+  every terminal state of the full graph where no actor erred is reached
+  (Godefroid, theorem on persistent sets and deadlocks; an erring step
+  halts every actor, so it depends on every action, and the states where
+  one erred are reached as the last paragraph says).
 - C1 (persistence): ``A`` is every action the actors of ``P`` have enabled
   in ``s``, and ``P`` is closed: for every ``p`` in ``P`` and every ``q``
   outside it, ``next(p)`` writes nothing in ``rest(q)`` and reads nothing
@@ -28,38 +30,42 @@ only the enabled actions ``A`` of a set ``P`` of actors when:
   whose next step conflicts with nobody's future is the singleton case.
 - C2 (visibility, for state properties): a checked property reads some
   locations (``Property.reads``); an action is visible when it may write
-  one of them.  ``A`` must hold an invisible action, or no actor outside
-  ``P`` may ever take a visible one.  Clarke, Grumberg and Peled ask more
-  (every action of a reduced ``A`` invisible) because they preserve
-  LTL-X, where the order of visible actions matters; the properties here
-  are predicates of one state (an invariant violated, a goal reached), for
-  which this is enough.  Let a path ``pi`` lead from ``s`` to a state
-  ``t`` where the predicate holds.  If ``pi`` takes an action ``a`` of
-  ``A``, the first such commutes with every action before it (C1), so
-  ``s --a-->`` and a shorter path reach ``t``.  If it takes none, either
-  every action of ``pi`` is some outside actor's, none visible, so the
-  predicate holds at ``s`` already; or ``A`` has an invisible action
-  ``a``: ``pi`` stays enabled after it (C1), and leads from ``s --a-->``
-  to ``t --a-->``, where the predicate holds too, since ``a`` wrote none
-  of what it reads.  Going on so, from state to state of the reduced
-  graph with a path that is never longer, a cycle would be met unless the
-  path shortens; every cycle holds a fully expanded state (C3), where
-  ``pi``'s first action is in ``A``, so the path does shorten, and the
-  reduced graph reaches a state where the predicate holds.  (The first
-  case is Godefroid's argument for local states; the second is the one
-  for the invisible action C2 gives, needing one such action, not all;
-  the other alternative is Valmari's condition V, *On-the-fly
-  verification with stubborn sets*, CAV 1993: the set holds every actor
-  that may act visibly.)
-  Properties that only hold on terminal states (deadlock, completion)
-  need no visibility, since C0 and C1 preserve terminal states.  A
-  property without ``reads`` makes every action visible, so nothing is
-  reduced (Peled, *All from one, one for all: on model checking using
-  representatives*, CAV 1993: the visible actions are those that may
-  change a proposition the specification mentions, and over-approximating
-  them is always sound).  A property declared ``terminal`` is evaluated
-  by the explorers only on states without enabled actions, so the
-  declaration cannot be wrong in a way that matters here.
+  one of them.  ``A`` must hold an enabled invisible action.  Clarke,
+  Grumberg and Peled ask more (every action of a reduced ``A``
+  invisible) because they preserve LTL-X, where the order of visible
+  actions matters; the properties here are predicates of one state (an
+  invariant violated, a goal reached), for which one is enough.  Let a
+  path ``pi`` lead from ``s`` to a state ``t`` where the predicate holds.
+  If ``pi`` takes an action of ``A``, the first such commutes with every
+  action before it (C1), so it and a shorter path reach ``t`` from ``s``.
+  If it takes none, let ``a`` be an invisible action of ``A``: ``pi``
+  stays enabled after it (C1) and leads from ``s --a-->`` to the state
+  ``t`` with ``a``'s writes, where the predicate holds too, since ``a``
+  wrote none of what it reads (when ``pi`` ends at an error, the same
+  step records the same error: what it reads, ``a`` did not write).
+  Going on so, from state to state of the reduced graph with a path that
+  is never longer, a cycle would be met unless the path shortens; every
+  cycle holds a fully expanded state (C3), where ``pi``'s first action is
+  in ``A``, so the path does shorten, and the reduced graph reaches a
+  state where the predicate holds.  (The first case is Godefroid's
+  argument for local states, the second the usual one for an invisible
+  action, which needs that action only.)  Valmari's alternative, a set
+  holding every actor that may still act visibly (condition V of
+  *On-the-fly verification with stubborn sets*, CAV 1993), is not used:
+  an error's step writes no location of its footprint, so a property
+  that reads the error and some data (an error while ``v0`` is 0) would
+  see the data changed before the error's step by actions V lets through.
+  Properties evaluated only at dead ends (deadlock; ``terminal``
+  invariants and goals) need no visibility, since C0 and C1 preserve
+  the dead ends where no actor erred; a dead end where one did (a halted
+  state) is reached for each erring step, but not in every state of the
+  other actors, so ``terminal`` invariants and goals are not evaluated
+  there, and a deadlock check there should read the error alone (as the
+  kernel's does).  A property without ``reads`` makes every action
+  visible, so nothing is reduced (Peled, *All from one, one for all: on
+  model checking using representatives*, CAV 1993: the visible actions
+  are those that may change a proposition the specification mentions,
+  and over-approximating them is always sound).
 - C3 (cycle proviso): every cycle of the reduced graph holds a fully
   expanded state.  The model marks actions that may lie on a cycle of the
   state graph (``Model.may_close_cycle``), at least one on every cycle, and
@@ -105,12 +111,12 @@ as in Godefroid's treatment of semaphores (chapter 3).
 With C0-C3 an invariant is violated in the reduced graph exactly when it
 is violated in the full graph (C2's argument), a goal is reached in one
 exactly when in the other, and every terminal state (deadlock or normal
-end) of the full graph is reached.  A model's own error states (a step that detects a
-protocol error and stops the run) are local assertions of the actor that
-takes that step: their reachability is preserved by persistent sets with
-the cycle proviso, since the erring step commutes with every step of the
-other actors (Godefroid: with the cycle proviso, persistent-set search
-reaches every local state the full search reaches).
+end) of the full graph where no actor erred is reached.  A model's own
+error states (a step that detects a protocol error and stops the run) are
+local assertions of the actor that takes that step: each erring step is
+reached, since it commutes with every step of the other actors (Godefroid:
+with the cycle proviso, persistent-set search reaches every local state
+the full search reaches), though not in every state of the other actors.
 """
 
 from __future__ import annotations
@@ -122,9 +128,9 @@ from mc.engine.model import Model, Pending, Property, PropertyKind
 
 Closure = tuple[int, int]
 """A set of actors closed under conflicts, and those of its actors whose
-next step is visible (none when no actor outside it may act visibly, C2),
-as masks of the actors' bits (``Reduction.bits``): the set may be explored
-alone when one of its enabled actors is not visible."""
+next step is visible, as masks of the actors' bits (``Reduction.bits``):
+the set may be explored alone when one of its enabled actors is not
+visible (C2)."""
 
 
 Plan = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
@@ -316,9 +322,8 @@ class Reduction:
     def _closures(self, pending: Sequence[Pending]) -> tuple[Closure, ...]:
         """For each actor, the least set holding it and every actor whose
         future conflicts with the next step of an actor in the set (C1),
-        with the actors of the set whose next step is visible when some
-        actor outside it may act visibly (C2); sets of every actor left
-        out, smallest first."""
+        with the actors of the set whose next step is visible (C2); sets
+        of every actor left out, smallest first."""
         numbers = [self._number(p) for p in pending]
         present = 0
         for number in numbers:
@@ -342,14 +347,11 @@ class Reduction:
                 continue
             actors = 0
             seen = 0
-            visible_outside = False
             for p, number in zip(pending, numbers, strict=True):
                 if members >> number & 1:
                     bit = self.bits.get(p.actor) or self._bit(p.actor)
                     actors |= bit
                     if p.next.writes & visible:
                         seen |= bit
-                elif p.rest.writes & visible:
-                    visible_outside = True
-            found[members] = (actors, seen if visible_outside else 0)
+            found[members] = (actors, seen)
         return tuple(sorted(found.values(), key=lambda closure: closure[0].bit_count()))
