@@ -305,10 +305,11 @@ def invariant(
     family and not others); without it partial-order reduction is off
     in every run that checks the invariant.  ``terminal`` checks it only
     on states where no thread can move (every thread returned, or a
-    deadlock) and none recorded an error.  ``needs`` is the world part a scenario's operations must
-    create for the check to see anything, and the same in words
-    (``("xattrs", "an inode's extended attributes")``): a scenario without
-    it cannot be asked for the invariant (exit 2, naming what it lacks)."""
+    deadlock) and none recorded an error.  ``needs`` is the world part a
+    scenario's operations must create for the check to see anything, and
+    the same in words (``("xattrs", "an inode's extended attributes")``):
+    a scenario without it cannot be asked for the invariant (exit 2,
+    naming what it lacks)."""
 
     def wrap(checker: Callable[[KernelModel], Check[State]]) -> PropertyDef:
         declared = declared_reads(name, reads, checker)

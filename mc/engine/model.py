@@ -190,9 +190,10 @@ class PropertyDef(Generic[S, M]):
     may be of a family a model lacks); None when not declared, which
     turns partial-order reduction off for every run that checks the
     property.  ``terminal``: the check is evaluated only on states without
-    enabled actions (see ``Property``).  ``needs`` says what a model must have for the check
-    to see anything: the name of a part of the model and the same in words
-    (``("device", "a block device")``); None when any model will do."""
+    enabled actions (see ``Property``).  ``needs`` says what a model must
+    have for the check to see anything: the name of a part of the model and
+    the same in words (``("device", "a block device")``); None when any
+    model will do."""
 
     name: str
     description: str
