@@ -9,6 +9,7 @@ import pytest
 from mc.check import expectations
 from mc.check.checker import check_scenario
 from mc.dsl.scenario import Registry
+from mc.engine.explore import Options
 from mc.engine.result import Verdict
 
 ROWS = expectations.load()
@@ -29,6 +30,23 @@ def test_expected_verdict(shipped: Registry, row: expectations.Expectation) -> N
         assert outcome.counterexample is not None
         symbolic = "symbolic" in outcome.model.world.parts
         assert bool(outcome.counterexample.witness) == symbolic
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row.label for row in ROWS])
+def test_the_full_search_gives_every_row_its_verdict(
+    shipped: Registry, row: expectations.Expectation
+) -> None:
+    """Without partial-order reduction each row gets the verdict and the
+    violated property it gets with it (``test_expected_verdict``): the
+    reduction loses no violation of any shipped scenario and variant, and
+    finds none the full search does not."""
+    outcome = check_scenario(
+        shipped, row.scenario, row.variants, row.properties, Options(reduce=False)
+    )
+    result = outcome.result
+    assert result.verdict is row.verdict, result.violation
+    if row.violated is not None:
+        assert result.violation is not None and result.violation.property == row.violated
 
 
 def test_every_shipped_scenario_passes_on_the_correct_protocol(shipped: Registry) -> None:

@@ -2,7 +2,7 @@
 every area, verdict and violated property gets the same verdict and
 violated property with and without it, with every property's declared
 reads audited on every state, and the reduced counterexample replays on
-the model (every row's verdict with the reduction, the default, is checked
+the model (every row's verdict with and without the reduction is checked
 by test_expectations.py); the footprints the steps declare hold on the
 states the models reach: a step changes only slots its footprint writes,
 and steps whose footprints do not conflict commute.  A property that does
