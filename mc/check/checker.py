@@ -157,7 +157,9 @@ def check_scenario(
                 pool = RayPool(
                     factory, spread.workers, options.exact, spread.address, usermodels.located
                 )
-            result = ParallelSearch(model, options, spread.workers, usermodels.located).run(pool)
+            parallel = ParallelSearch(model, options, spread.workers, usermodels.located)
+            result = parallel.run(pool)
+            halted = parallel.halted_states
         elif symmetry and (normalise := representative(model)) is not None:
             quotient = Symmetric(model, normalise, rename)
             search = Search(quotient, attrs.evolve(options, reduce=False))

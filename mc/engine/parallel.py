@@ -140,6 +140,8 @@ class _Worker(Generic[S, A]):
         """For each state of the level: the fewest context switches of a
         shortest path to it, and the actor of that path's last step."""
         self.kept: list[Sent[S]] = []
+        self.halted_states: list[S] = []
+        """The states this worker stored where the model halts."""
         self.baseline = resident_bytes()
         properties = list(model.properties())
         self.invariants = [
@@ -184,6 +186,8 @@ class _Worker(Generic[S, A]):
                 fresh.append(sid)
                 admitted[key] = sid
                 switches[sid] = (cost, actor)
+                if self.model.halted(state):
+                    self.halted_states.append(state)
                 if found is None:
                     for prop in self.invariants:
                         message = prop.check(state)
@@ -317,6 +321,7 @@ class _Worker(Generic[S, A]):
                 time.process_time(),
                 stored,
                 figures,
+                self.halted_states,
             )
         if request[0] == "links":
             chosen = self.ample_sets
@@ -604,6 +609,9 @@ class ParallelSearch(Generic[S, A]):
         as a level ended (``proportional_bytes``): what ``--max-memory``
         is compared with, and the peak reported."""
         self.last_progress = 0.0
+        self.halted_states: list[S] = []
+        """The stored states where the model halts (see ``Model.halted``),
+        every worker's, once the search is done."""
 
     def run(self, pool: Pool | None = None) -> Result[S, A]:
         """Search until a violation, exhaustion or a bound, on ``pool``
@@ -652,6 +660,7 @@ class ParallelSearch(Generic[S, A]):
         memory = [reply for reply in self._ask(pool, ("memory",)) if reply is not None]
         peak = max(self.peak, proportional_bytes() + sum(reply[1] for reply in memory))
         growth = sum(max(0, reply[0]) for reply in memory)
+        self.halted_states = [state for reply in memory for state in reply[5]]
         violation: Violation[S, A] | None = None
         if found is not None:
             violation = Violation(found[0], found[1], self._path(pool, found[2]))
