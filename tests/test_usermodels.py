@@ -401,6 +401,18 @@ def test_a_reads_declaration_that_cannot_be_right_is_one_line(
     assert ": in links_kept: property links-kept: " in line and message in line, line
 
 
+def test_a_property_without_reads_says_the_reduction_is_off(vfsmc: Run, tmp_path: Path) -> None:
+    _write(tmp_path / "mine", "opaque.py", LINK_COUNTS.format(reads="None", which=""))
+    result = vfsmc("check", "mine/opaque.py:links/mkdir-rmdir", "--no-save")
+    note = "note: no partial-order reduction: links-kept does not say what it reads (reads=)"
+    assert note in result.output, result.output
+    unreduced = vfsmc("check", "mine/opaque.py:links/mkdir-rmdir", "--no-save", "--no-por")
+    assert "no partial-order reduction" not in unreduced.output
+    _write(tmp_path / "mine", "declared.py", LINK_COUNTS.format(reads="files", which=""))
+    declared = vfsmc("check", "mine/declared.py:links/mkdir-rmdir", "--no-save")
+    assert "no partial-order reduction" not in declared.output
+
+
 def test_a_recorded_model_file_that_is_a_symlink_loop_is_not_there(
     vfsmc: Run, tmp_path: Path
 ) -> None:

@@ -37,6 +37,7 @@ from mc.cli.options import (
 from mc.dsl.scenario import Registry, Scenario, UnknownName
 from mc.dsl.symmetry import representative
 from mc.engine.explore import Options, UndeclaredRead
+from mc.engine.reduction import turned_off_by
 from mc.engine.result import Strategy, Verdict
 from mc.kernel.world import ModelError
 from mc.text import printable
@@ -267,7 +268,7 @@ def check(
         click.echo(json.dumps({**_check_json(outcome, saved), "omitted": omitted}, indent=1))
     else:
         try:
-            _print_check(outcome)
+            _print_check(outcome, reduce and not symmetry)
         except BrokenPipeError:
             if save:
                 _save(reg, outcome, target, named, left_out)
@@ -356,7 +357,7 @@ WORKERS_PER_CORE = 4
 """How many workers a search may have per core of this machine."""
 
 
-def _print_check(outcome: Outcome) -> None:
+def _print_check(outcome: Outcome, reduce: bool) -> None:
     result = outcome.result
     variants = f" with {', '.join(outcome.variants)}" if outcome.variants else ""
     click.echo(f"{outcome.scenario.name}{variants}: {result.verdict.value}")
@@ -366,6 +367,12 @@ def _print_check(outcome: Outcome) -> None:
     if result.verdict is Verdict.INCOMPLETE:
         click.echo(
             f"  incomplete: {result.incomplete_reason}; no verdict beyond the states explored"
+        )
+    undeclared = turned_off_by(outcome.model.properties()) if reduce else []
+    if undeclared:
+        click.echo(
+            f"  note: no partial-order reduction: {', '.join(undeclared)} does not say what it "
+            "reads (reads=), so every interleaving was explored"
         )
     for name, count in sorted(outcome.unchecked_errors.items()):
         click.echo(

@@ -173,22 +173,28 @@ class Memo(Generic[K, V]):
         self.before, self.now = self.now, {}
 
 
+def turned_off_by(properties: Sequence[Property[Any]]) -> list[str]:
+    """The properties that turn the reduction off: those evaluated on
+    every state that do not say what they read (every action is visible
+    to them)."""
+    return [
+        prop.name
+        for prop in properties
+        if prop.reads is None and not prop.terminal and prop.kind is not PropertyKind.DEADLOCK_FREE
+    ]
+
+
 class Reduction:
     """The ample-set choice for one model and its checked properties."""
 
     def __init__(self, model: Model[Any, Any], properties: Sequence[Property[Any]]) -> None:
         self.model = model
         visible = 0
-        everything = False
         for prop in properties:
-            if prop.terminal or prop.kind is PropertyKind.DEADLOCK_FREE:
-                continue
-            if prop.reads is None:
-                everything = True
-            else:
+            if not (prop.terminal or prop.kind is PropertyKind.DEADLOCK_FREE or prop.reads is None):
                 visible |= prop.reads
         self.visible = visible
-        self.active = not everything
+        self.active = not turned_off_by(properties)
         """False when some property does not say what it reads: then every
         action is visible and nothing is reduced."""
         self.closures: Memo[Hashable, tuple[Closure, ...]] = Memo()
