@@ -91,6 +91,12 @@ class Property(Generic[S]):
     reads: int | None = None
     terminal: bool = False
 
+    @property
+    def on_every_state(self) -> bool:
+        """Whether the check is evaluated on every state (not only at dead
+        ends), so what it reads makes actions visible to it."""
+        return not self.terminal and self.kind is not PropertyKind.DEADLOCK_FREE
+
     def evaluated_at_dead_end(self, halted: bool) -> bool:
         """Whether the check is evaluated on a state without enabled
         actions, ``halted`` or not: a deadlock check everywhere, a

@@ -124,7 +124,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
-from mc.engine.model import Model, Pending, Property, PropertyKind
+from mc.engine.model import Model, Pending, Property
 
 Closure = tuple[int, int]
 """A set of actors closed under conflicts, and those of its actors whose
@@ -177,11 +177,7 @@ def turned_off_by(properties: Sequence[Property[Any]]) -> list[str]:
     """The properties that turn the reduction off: those evaluated on
     every state that do not say what they read (every action is visible
     to them)."""
-    return [
-        prop.name
-        for prop in properties
-        if prop.reads is None and not prop.terminal and prop.kind is not PropertyKind.DEADLOCK_FREE
-    ]
+    return [prop.name for prop in properties if prop.on_every_state and prop.reads is None]
 
 
 class Reduction:
@@ -191,7 +187,7 @@ class Reduction:
         self.model = model
         visible = 0
         for prop in properties:
-            if not (prop.terminal or prop.kind is PropertyKind.DEADLOCK_FREE or prop.reads is None):
+            if prop.on_every_state and prop.reads is not None:
                 visible |= prop.reads
         self.visible = visible
         self.active = not turned_off_by(properties)
