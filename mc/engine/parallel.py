@@ -12,7 +12,15 @@ did not know (in the order of the senders, so the run is deterministic) and
 they form the next level, which it expands at once: admitting one level and
 expanding it is one round trip, and the coordinator's decision to stop
 (a violation, a bound) only discards the expansion.  The successors a
-worker owns itself stay in its memory unpickled.  Levels are those of the sequential search, so the
+worker owns itself stay in its memory unpickled.  Over fingerprints, on
+workers forked from one process (which hash alike), a successor for
+another worker is announced by its fingerprint, with its parent, move and
+context switches; its owner orders the level from the announcements
+(``_Worker.plan``) and asks the senders only for the states it neither
+stores nor found itself in the same level, which two short round trips
+more a level fetch (on bench/scale's dirops-7 without reduction, 2,431 of
+402,138 successors announced; sent in full, pickling them cost the two
+workers a tenth more CPU than one process).  Levels are those of the sequential search, so the
 verdict, the number of states of an exhaustive search and the length of a
 shortest counterexample are the same, and each state keeps, of its parents
 in the level before, one that gives it the fewest context switches, as in
@@ -83,10 +91,11 @@ A = TypeVar("A")
 Found = tuple[str, str, int]
 """A violation a worker found: property, message, state number."""
 
-Sent = tuple[S, int, int, int | None, int, Hashable | None]
-"""A successor on its way to its owner: the state, its parent's number, the
-move from the parent, its fingerprint when the sender's is the owner's, the
-context switches of the path to it and the actor of its last step."""
+Sent = tuple[S | None, int, int, int | None, int, Hashable | None]
+"""A successor on its way to its owner: the state (None while only
+announced), its parent's number, the move from the parent, its fingerprint
+when the sender's is the owner's, the context switches of the path to it
+and the actor of its last step."""
 
 
 def proportional_bytes() -> int:
@@ -140,6 +149,18 @@ class _Worker(Generic[S, A]):
         """For each state of the level: the fewest context switches of a
         shortest path to it, and the actor of that path's last step."""
         self.kept: list[Sent[S]] = []
+        self.announces = self.hashed_alike and not exact
+        """Whether successors for another worker are announced by
+        fingerprint, and only those their owner does not know are sent in
+        full (``plan``, ``give``, ``fill``)."""
+        self.offered: list[dict[int, Sent[S]]] = []
+        """The successors announced to each worker, by fingerprint, until
+        their owners asked for the ones they lacked."""
+        self.planned: list[list[Any]] | None = None
+        """The next level as ``plan`` ordered it: a mutable ``Sent`` per
+        successor the worker did not know, the state None until given."""
+        self.wanted: list[list[int]] = []
+        """The fingerprints asked of each worker by the last ``plan``."""
         self.halted_states: list[S] = []
         """The states this worker stored where the model halts."""
         self.baseline = resident_bytes()
@@ -156,49 +177,98 @@ class _Worker(Generic[S, A]):
     def gid(self, sid: int) -> int:
         return sid * self.workers + self.index
 
-    def admit(self, batches: list[bytes | None]) -> tuple[int, Found | None, list[str], int]:
-        """Store the successors sent to this worker that it did not know
-        (None in ``batches`` stands for those it kept from its own
-        expansion); they form its share of the next level.  With them, a
-        violation among them, the goals not reached yet and the bytes the
-        worker holds."""
-        found: Found | None = None
-        fresh: list[int] = []
-        admitted: dict[int, int] = {}
-        switches: dict[int, tuple[int, Hashable | None]] = {}
-        for blob in batches:
+    def plan(self, batches: list[bytes | None]) -> list[list[int]]:
+        """Order the successors sent or announced to this worker (None in
+        ``batches`` stands for those it kept from its own expansion) as
+        the next level: in the order of the senders, each it did not know
+        once, with the parent giving it the fewest context switches.  The
+        fingerprints of those only announced and not found by this worker
+        itself, asked of each sender."""
+        planned: list[list[Any]] = []
+        by_key: dict[Hashable, list[Any]] = {}
+        wanted: list[list[int]] = [[] for _ in range(self.workers)]
+        exact = self.store.exact
+        find = self.store.find
+        find_announced = (
+            self.store.find_fingerprint if isinstance(self.store, FingerprintStore) else None
+        )
+        own = {sent[3]: sent[0] for sent in self.kept} if self.announces else {}
+        for sender, blob in enumerate(batches):
             for sent in self.kept if blob is None else pickle.loads(blob):
                 state, parent, move, key, cost, actor = sent
-                key = fingerprint(state) if key is None else key
-                known = admitted.get(key)
+                if key is None:
+                    key = fingerprint(state)
+                elif state is None:
+                    state = own.get(key)
+                entry = by_key.get(state if exact else key)
+                if entry is not None:
+                    if cost < entry[4]:
+                        entry[1], entry[2], entry[4], entry[5] = parent, move, cost, actor
+                    continue
+                if state is None:
+                    assert find_announced is not None, "announced to a worker with full states"
+                    known = find_announced(key)
+                else:
+                    known = find(state, key)
                 if known is not None:
-                    if cost < switches[known][0]:
-                        self.parent[known], self.move[known] = parent, move
-                        switches[known] = (cost, actor)
                     continue
-                if self.store.find(state, key) is not None:
-                    continue
-                sid = self.stored
-                self.store.add(state, sid)
-                self.stored += 1
-                self.parent.append(parent)
-                self.move.append(move)
-                fresh.append(sid)
-                admitted[key] = sid
-                switches[sid] = (cost, actor)
-                if self.model.halted(state):
-                    self.halted_states.append(state)
-                if found is None:
-                    for prop in self.invariants:
-                        message = prop.check(state)
-                        if message is not None:
-                            found = (prop.name, message, self.gid(sid))
-                            break
-                if self.goals:
-                    self.goals = [g for g in self.goals if g.terminal or g.check(state) is None]
+                entry = [state, parent, move, key, cost, actor]
+                by_key[state if exact else key] = entry
+                planned.append(entry)
+                if state is None:
+                    wanted[sender].append(key)
+        self.kept = []
+        self.planned = planned
+        self.wanted = wanted
+        return wanted
+
+    def give(self, asked: list[list[int]]) -> list[bytes | None]:
+        """The successors each worker asked for (by fingerprint) of those
+        this worker announced to it, pickled in the order asked."""
+        given: list[bytes | None] = [
+            pickle.dumps([box[key][0] for key in keys], pickle.HIGHEST_PROTOCOL) if keys else None
+            for box, keys in zip(self.offered, asked, strict=True)
+        ]
+        self.offered = []
+        return given
+
+    def fill(self, given: list[bytes | None]) -> None:
+        """Put the states the senders gave into the planned level."""
+        planned = {entry[3]: entry for entry in self.planned or () if entry[0] is None}
+        for keys, blob in zip(self.wanted, given, strict=True):
+            if blob is not None:
+                for key, state in zip(keys, pickle.loads(blob), strict=True):
+                    planned[key][0] = state
+        self.wanted = []
+
+    def admit(self) -> tuple[int, Found | None, list[str], int]:
+        """Store the planned level: its share of the next level.  With it,
+        a violation among its states, the goals not reached yet and the
+        bytes the worker holds."""
+        found: Found | None = None
+        fresh: list[int] = []
+        switches: dict[int, tuple[int, Hashable | None]] = {}
+        for state, parent, move, key, cost, actor in self.planned or ():
+            sid = self.stored
+            self.store.add(state, sid, key)
+            self.stored += 1
+            self.parent.append(parent)
+            self.move.append(move)
+            fresh.append(sid)
+            switches[sid] = (cost, actor)
+            if self.model.halted(state):
+                self.halted_states.append(state)
+            if found is None:
+                for prop in self.invariants:
+                    message = prop.check(state)
+                    if message is not None:
+                        found = (prop.name, message, self.gid(sid))
+                        break
+            if self.goals:
+                self.goals = [g for g in self.goals if g.terminal or g.check(state) is None]
         self.level = fresh
         self.switches = switches
-        self.kept = []
+        self.planned = None
         return len(fresh), found, [goal.name for goal in self.goals], proportional_bytes()
 
     def expand(
@@ -249,10 +319,17 @@ class _Worker(Generic[S, A]):
                 if sent is None or cost < sent[4]:
                     box[key] = (nxt, parent, move, key if self.hashed_alike else None, cost, actor)
         self.kept = list(outgoing[self.index].values())
+        if self.announces:
+            self.offered = outgoing
         blobs: list[bytes | None] = [
             None
             if owner == self.index
-            else pickle.dumps(list(box.values()), pickle.HIGHEST_PROTOCOL)
+            else pickle.dumps(
+                [(None, *sent[1:]) for sent in box.values()]
+                if self.announces
+                else list(box.values()),
+                pickle.HIGHEST_PROTOCOL,
+            )
             for owner, box in enumerate(outgoing)
         ]
         reduction = (self.ample_sets.tried, self.ample_sets.reduced)
@@ -266,7 +343,9 @@ class _Worker(Generic[S, A]):
         reduce: bool,
         seconds_left: float | None = None,
     ) -> tuple[tuple[int, Found | None, list[str], int], Any]:
-        """Admit the successors sent to this worker, then expand them,
+        """Admit the successors sent to this worker (``batches``: in full,
+        as ``plan`` takes them, or, once a ``plan`` ordered them, the
+        states the senders gave, as ``fill`` takes them), then expand them,
         unless they hold a violation or reach the state ``budget`` alone
         (the search stops after this level then, so no expansion is
         missed: a level the others also admitted less than ``budget`` of
@@ -291,7 +370,11 @@ class _Worker(Generic[S, A]):
             self.baseline = resident_bytes()
         gc.collect()
         gc.freeze()
-        admitted = self.admit(batches)
+        if self.planned is None:
+            self.plan(batches)
+        else:
+            self.fill(batches)
+        admitted = self.admit()
         if self.ample_sets is None:
             properties = self.model.properties()
             self.ample_sets = AmpleSets(
@@ -310,6 +393,10 @@ class _Worker(Generic[S, A]):
         """Answer one request of the coordinator."""
         if request[0] == "round":
             return self.round(*request[1:])
+        if request[0] == "plan":
+            return self.plan(request[1])
+        if request[0] == "give":
+            return self.give(request[1])
         if request[0] == "memory":
             stored = self.store.memory_bytes()
             if stored is not None:
@@ -357,6 +444,10 @@ def stable_fingerprint(state: Hashable) -> int:
 class Pool(Protocol):
     """The workers of one search: ``ask`` sends each its request and
     returns the answers in worker order."""
+
+    hashes_alike: bool
+    """Whether the workers hash as this process does (forked from it), so
+    that a fingerprint names one state to all of them."""
 
     def partition(self, state: Hashable) -> int:
         """The fingerprint the workers partition states by."""
@@ -489,6 +580,8 @@ class ForkPool:
     """Workers forked from this process, each behind a pipe; they share the
     model this process built."""
 
+    hashes_alike = True
+
     def __init__(
         self, model: Model[Any, Any], workers: int, exact: bool, explain: Explain = _as_it_is
     ) -> None:
@@ -612,6 +705,9 @@ class ParallelSearch(Generic[S, A]):
         self.halted_states: list[S] = []
         """The stored states where the model halts (see ``Model.halted``),
         every worker's, once the search is done."""
+        self.announced = False
+        """Whether the workers announce successors by fingerprint
+        (``_Worker.announces``), set as the search starts."""
 
     def run(self, pool: Pool | None = None) -> Result[S, A]:
         """Search until a violation, exhaustion or a bound, on ``pool``
@@ -635,6 +731,7 @@ class ParallelSearch(Generic[S, A]):
         goals = [p for p in model.properties() if p.kind is PropertyKind.SOMETIMES]
         inits: list[list[Sent[S]]] = [[] for _ in range(workers)]
         owner = owner_of(model, pool.partition, workers)
+        self.announced = pool.hashes_alike and not options.exact
         for position, state in enumerate(model.init_states()):
             inits[owner(state, fingerprint(state))].append((state, -1, position, None, 0, None))
         batches: list[list[bytes | None]] = [[pickle.dumps(share)] for share in inits]
@@ -723,12 +820,10 @@ class ParallelSearch(Generic[S, A]):
             cut = options.max_depth is not None and depth >= options.max_depth
             budget = None if options.max_states is None else options.max_states - states
             reduce = reduction.keep_reducing(states)
-            left = None
-            if options.time_limit is not None:
-                left = max(0.0, options.time_limit - (time.perf_counter() - self.started))
+            left = self._seconds_left()
             rounds = pool.ask(
                 [("round", batch, cut, budget, reduce, left) for batch in batches],
-                None if left is None else left + ANSWER_GRACE_SECONDS,
+                self._patience(),
             )
             replies = [admitted for admitted, _expanded in rounds]
             new = sum(reply[0] for reply in replies)
@@ -763,7 +858,31 @@ class ParallelSearch(Generic[S, A]):
                 break
             depth += 1
             batches = [[reply[0][target] for reply in expanded] for target in range(workers)]
+            if self.announced:
+                batches = self._exchange(pool, batches)
         return reason, found, depth_cut, (states, transitions, max_depth)
+
+    def _seconds_left(self) -> float | None:
+        """Of the time limit, if any."""
+        limit = self.options.time_limit
+        return None if limit is None else max(0.0, limit - (time.perf_counter() - self.started))
+
+    def _patience(self) -> float | None:
+        """How long the workers are waited for: until the time limit, and
+        ``ANSWER_GRACE_SECONDS`` more."""
+        left = self._seconds_left()
+        return None if left is None else left + ANSWER_GRACE_SECONDS
+
+    def _exchange(
+        self, pool: Pool, announced: list[list[bytes | None]]
+    ) -> list[list[bytes | None]]:
+        """The successors announced to each worker, which it planned, then
+        asked of their senders, given as ``fill`` takes them."""
+        wanted = pool.ask([("plan", batch) for batch in announced], self._patience())
+        senders = range(self.workers)
+        asked = [("give", [wants[sender] for wants in wanted]) for sender in senders]
+        given = pool.ask(asked, self._patience())
+        return [[given[sender][owner] for sender in senders] for owner in senders]
 
     def _progress(self, states: int, transitions: int, depth: int) -> None:
         """Report progress as a level ends, as often as one process does."""

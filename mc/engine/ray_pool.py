@@ -138,6 +138,8 @@ class RayPool:
     local Ray instance with a CPU for each worker at least, since each
     actor asks for one; ``"auto"``: the cluster this machine belongs to)."""
 
+    hashes_alike = False
+
     def __init__(
         self,
         factory: Callable[[], Model[Any, Any]],

@@ -59,8 +59,9 @@ class Store(ABC, Generic[S]):
         state's ``fingerprint`` when the caller has it already."""
 
     @abstractmethod
-    def add(self, state: S, sid: int) -> None:
-        """Store ``state`` as number ``sid``."""
+    def add(self, state: S, sid: int, key: int | None = None) -> None:
+        """Store ``state`` as number ``sid`` (``key``: its ``fingerprint``,
+        when the caller has it)."""
 
     @abstractmethod
     def take(self, sid: int) -> S:
@@ -94,7 +95,7 @@ class ExactStore(Store[S]):
     def find(self, state: S, key: int | None = None) -> int | None:
         return self.index.get(state)
 
-    def add(self, state: S, sid: int) -> None:
+    def add(self, state: S, sid: int, key: int | None = None) -> None:
         self.index[state] = sid
         self.states.append(state)
 
@@ -193,6 +194,10 @@ class FingerprintStore(Store[S]):
         if key is None:
             key = (hash(state) & MASK64) or 1
         self.missed = (state, key)
+        return self.find_fingerprint(key)
+
+    def find_fingerprint(self, key: int) -> int | None:
+        """``find`` of the state whose ``fingerprint`` is ``key``."""
         keys, mask = self.keys, self.mask
         slot = key & mask
         while True:
@@ -211,10 +216,11 @@ class FingerprintStore(Store[S]):
                 return SEEN
         return sid
 
-    def add(self, state: S, sid: int) -> None:
-        missed, key = self.missed
-        if missed is not state:
-            key = fingerprint(state)
+    def add(self, state: S, sid: int, key: int | None = None) -> None:
+        if key is None:
+            missed, key = self.missed
+            if missed is not state:
+                key = fingerprint(state)
         if self.size >= self.limit:
             self._grow()
         self._put(key)
