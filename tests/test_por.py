@@ -351,6 +351,24 @@ def test_a_terminal_invariant_is_not_evaluated_where_a_thread_erred() -> None:
     assert ended.verdict is Verdict.VIOLATED
 
 
+def test_a_deadlock_check_reading_data_is_not_asked_where_a_thread_erred() -> None:
+    """T2's unlock always errs, so every end of the run is an error; the
+    reduction reaches it after T1's write only.  A deadlock check that
+    reads v0 (``reads`` None) is not asked there, with or without
+    reduction; one that reads no location is, and reports the error."""
+    programs = [[Instr("write", 0, 1)], [Instr("unlock", 0)]]
+    before_the_write = deadlock_free(
+        "stuck before the write", lambda state: "v0 == 0" if state[2][0] == 0 else None, reads=None
+    )
+    for reduce in (True, False):
+        held = Search(Threads(programs, [before_the_write]), Options(reduce=reduce)).run()
+        assert held.verdict is Verdict.OK
+    erred = deadlock_free("erred", lambda state: "a thread erred" if state[3] else None)
+    for reduce in (True, False):
+        found = Search(Threads(programs, [erred]), Options(reduce=reduce)).run()
+        assert found.verdict is Verdict.VIOLATED
+
+
 def test_independent_threads_are_explored_in_one_order() -> None:
     programs = [[Instr("write", v, 1), Instr("inc", v)] for v in range(3)]
     full = Search(Threads(programs, []), Options(reduce=False)).run()

@@ -136,9 +136,13 @@ def violation_in(model: KernelModel, name: str, state: State) -> str | None:
     for prop in model.properties():
         if prop.name != name:
             continue
-        if prop.kind is PropertyKind.ALWAYS:
+        if prop.kind is PropertyKind.ALWAYS and not prop.terminal:
             return prop.check(state)
-        if prop.kind is PropertyKind.DEADLOCK_FREE and not model.successors(state):
+        if (
+            prop.failed_at_dead_ends
+            and not model.successors(state)
+            and prop.evaluated_at_dead_end(model.halted(state))
+        ):
             return prop.check(state)
         return None
     return None

@@ -79,10 +79,10 @@ class Property(Generic[S]):
     not declared: then every action is visible to it and partial-order
     reduction keeps every interleaving).  ``terminal`` says the check is
     evaluated only on states without enabled actions (an end or a
-    deadlock), and for an invariant or a goal only where the model has not
-    halted (``evaluated_at_dead_end``): the explorers call it nowhere
-    else, and the reduction reaches every such state, so it makes no
-    action visible."""
+    deadlock), and only where the model has not halted, but for a deadlock
+    check that reads no location (``evaluated_at_dead_end``): the
+    explorers call it nowhere else, and the reduction reaches every such
+    state, so it makes no action visible."""
 
     name: str
     kind: PropertyKind
@@ -99,11 +99,16 @@ class Property(Generic[S]):
 
     def evaluated_at_dead_end(self, halted: bool) -> bool:
         """Whether the check is evaluated on a state without enabled
-        actions, ``halted`` or not: a deadlock check everywhere, a
-        ``terminal`` invariant or goal only where no actor erred
-        (``Model.halted``), since partial-order reduction reaches each
-        erring step but not in every state of the other actors."""
-        return self.kind is PropertyKind.DEADLOCK_FREE or (self.terminal and not halted)
+        actions, ``halted`` or not: where no actor erred (``Model.halted``)
+        a deadlock check and a ``terminal`` invariant or goal; where one
+        erred, only a deadlock check that reads no location (``reads``
+        0: the error alone, as a kernel model's ``deadlock`` reads it to
+        report a thread that took a sleeping lock it holds).  Partial-order
+        reduction reaches each erring step, but not in every state of the
+        other actors."""
+        if halted:
+            return self.kind is PropertyKind.DEADLOCK_FREE and self.reads == 0
+        return self.terminal or self.kind is PropertyKind.DEADLOCK_FREE
 
     @property
     def failed_at_dead_ends(self) -> bool:
@@ -121,10 +126,17 @@ def always(
     return Property(name, PropertyKind.ALWAYS, check, description, reads)
 
 
-def deadlock_free(name: str, explain: Check[S], description: str = "") -> Property[S]:
+def deadlock_free(
+    name: str, explain: Check[S], description: str = "", reads: int | None = 0
+) -> Property[S]:
     """No reachable state without enabled actions is a deadlock: ``explain``
-    is called on such states and returns a message when it is one."""
-    return Property(name, PropertyKind.DEADLOCK_FREE, explain, description, 0, True)
+    is called on such states and returns a message when it is one.  Where
+    the model halted it is called only with ``reads`` 0, and must then
+    read only what halted the model (see ``Property.evaluated_at_dead_end``);
+    a check that reads more there says so with ``reads`` None (or the
+    mask of what it reads), and is called only where the model did not
+    halt."""
+    return Property(name, PropertyKind.DEADLOCK_FREE, explain, description, reads, True)
 
 
 def sometimes(
