@@ -153,9 +153,10 @@ def test_the_model_s_own_figures_over_workers(shipped: Registry) -> None:
 
 
 class _CountingPool(ForkPool):
-    """Workers whose announced and given successors are counted."""
+    """Workers whose announced and given successors, and lent states, are
+    counted."""
 
-    announced = given = 0
+    announced = given = lent = 0
 
     def ask(self, requests: Sequence[tuple[Any, ...]], patience: float | None = None) -> list[Any]:
         replies = super().ask(requests, patience)
@@ -163,7 +164,8 @@ class _CountingPool(ForkPool):
             if request[0] == "round" and reply[1] is not None:
                 self.announced += sum(len(pickle.loads(blob)) for blob in reply[1][0] if blob)
             if request[0] == "give":
-                self.given += sum(len(pickle.loads(blob)) for blob in reply if blob)
+                self.given += sum(len(pickle.loads(blob)) for blob in reply[0] if blob)
+                self.lent += sum(len(pickle.loads(blob)) for blob in reply[1] if blob)
         return replies
 
 
@@ -180,6 +182,57 @@ def test_workers_send_in_full_only_the_successors_their_owner_lacks(shipped: Reg
     assert result.stats.states == alone.stats.states
     assert 0 < pool.given < pool.announced / 2
     assert pool.given < result.stats.states
+
+
+@pytest.mark.parametrize("exact", [True, False])
+@pytest.mark.parametrize(("scenario", "variants"), [ROWS[0], ROWS[3]])
+def test_states_lent_to_even_out_the_work_give_the_same_search(
+    shipped: Registry,
+    monkeypatch: pytest.MonkeyPatch,
+    scenario: str,
+    variants: tuple[str, ...],
+    exact: bool,
+) -> None:
+    """A worker lends states of its share of a level to another to expand
+    (here as soon as the shares differ by a state): the lender stores
+    them, the borrower checks and expands them; the verdict, counts and
+    counterexample are those one process finds, and a run lends alike
+    every time."""
+    monkeypatch.setattr(parallel, "BALANCE_AT_LEAST", 1)
+    model = shipped.build(shipped.scenario(scenario), variants, None)
+    options = Options(reduce=False, exact=exact)
+    alone = Search(model, options).run()
+    runs = []
+    for _ in range(2):
+        pool = _CountingPool(model, 2, exact)
+        runs.append((ParallelSearch(model, options, 2).run(pool), pool.lent))
+    (spread, lent), (again, lent_again) = runs
+    assert lent > 0 and lent_again == lent
+    assert spread.verdict is again.verdict is alone.verdict
+    assert spread.stats.states == again.stats.states
+    if alone.verdict is Verdict.OK:
+        assert spread.stats.states == alone.stats.states
+        assert spread.stats.transitions == alone.stats.transitions
+    else:
+        assert spread.violation is not None and alone.violation is not None
+        assert spread.violation.property == alone.violation.property
+        assert spread.violation.path is not None and alone.violation.path is not None
+        assert len(spread.violation.path) == len(alone.violation.path)
+        assert again.violation is not None and again.violation.path is not None
+        assert again.violation.path.states == spread.violation.path.states
+
+
+def test_balance_lends_the_surplus_of_work() -> None:
+    """A lent state moves its expansion; storing it stays with its owner
+    (``OWNING``, a transition's work)."""
+    assert parallel.OWNING == 1.0
+    assert parallel.balance([1000, 1000], [3.0, 3.0]) == [[0, 0], [0, 0]]
+    # 3000 * 4 against 1000 * 4: 4000 of work, 1333 expansions of 3, lent
+    assert parallel.balance([3000, 1000], [3.0, 3.0]) == [[0, 1333], [0, 0]]
+    # 1000 * 8 against 1000 * 2: 3000 of work, 428 expansions of 7
+    assert parallel.balance([1000, 1000], [7.0, 1.0]) == [[0, 428], [0, 0]]
+    assert parallel.balance([4000, 1000, 1000], [2.0] * 3) == [[0, 1500, 1500], [0] * 3, [0] * 3]
+    assert parallel.balance([100, 90], [1.0, 1.0]) == [[0, 0], [0, 0]]  # fewer than 64
 
 
 def test_three_workers_over_full_states(shipped: Registry) -> None:
@@ -335,9 +388,9 @@ def test_a_worker_drops_its_expansion_once_the_time_limit_has_passed(shipped: Re
     ]
     batch: list[bytes | None] = [pickle.dumps(initial)]
     late, timely = parallel._Worker(model, 0, 1, False), parallel._Worker(model, 0, 1, False)
-    admitted, expansion = late.round(batch, False, None, False, 0.0)
+    admitted, expansion = late.round(batch, [], False, None, False, 0.0)
     assert admitted[0] == len(initial) and expansion is None
-    admitted, expansion = timely.round(batch, False, None, False, 60.0)
+    admitted, expansion = timely.round(batch, [], False, None, False, 60.0)
     assert admitted[0] == len(initial) and expansion is not None and expansion[1] > 0
 
 

@@ -20,7 +20,11 @@ context switches; its owner orders the level from the announcements
 stores nor found itself in the same level, which two short round trips
 more a level fetch (on bench/scale's dirops-7 without reduction, 2,431 of
 402,138 successors announced; sent in full, pickling them cost the two
-workers a tenth more CPU than one process).  Levels are those of the sequential search, so the
+workers a tenth more CPU than one process).  In the second of those round
+trips a worker whose share of the level is the larger lends states of it
+to another, which checks and expands them (``balance``): the shares of a
+partition by program counters are uneven (on bench/scale's writeback-3,
+three states to five), and every level waits for the slowest worker.  Levels are those of the sequential search, so the
 verdict, the number of states of an exhaustive search and the length of a
 shortest counterexample are the same, and each state keeps, of its parents
 in the level before, one that gives it the fewest context switches, as in
@@ -55,7 +59,7 @@ import signal
 import sys
 import time
 from array import array
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from multiprocessing.connection import Connection
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -87,6 +91,11 @@ from mc.engine.store import (
 
 S = TypeVar("S", bound=Hashable)
 A = TypeVar("A")
+
+Lent = tuple[S, int, int, Hashable | None]
+"""A state of the level lent to another worker to expand: the state, its
+number, the context switches of the path to it and the actor of its last
+step."""
 
 Found = tuple[str, str, int]
 """A violation a worker found: property, message, state number."""
@@ -161,6 +170,12 @@ class _Worker(Generic[S, A]):
         successor the worker did not know, the state None until given."""
         self.wanted: list[list[int]] = []
         """The fingerprints asked of each worker by the last ``plan``."""
+        self.borrowed: list[Lent[S]] = []
+        """States of other workers' shares of the level that this worker
+        expands for them (``give``)."""
+        self.transitions_per_state = 1.0
+        """Of the states this worker expanded last: what ``balance`` weighs
+        a state of its share by."""
         self.halted_states: list[S] = []
         """The states this worker stored where the model halts."""
         self.baseline = resident_bytes()
@@ -177,13 +192,15 @@ class _Worker(Generic[S, A]):
     def gid(self, sid: int) -> int:
         return sid * self.workers + self.index
 
-    def plan(self, batches: list[bytes | None]) -> list[list[int]]:
+    def plan(self, batches: list[bytes | None]) -> tuple[list[list[int]], int, float]:
         """Order the successors sent or announced to this worker (None in
         ``batches`` stands for those it kept from its own expansion) as
         the next level: in the order of the senders, each it did not know
         once, with the parent giving it the fewest context switches.  The
         fingerprints of those only announced and not found by this worker
-        itself, asked of each sender."""
+        itself, asked of each sender; how many of the level's states it
+        holds, which it may lend (``give``), and what expanding one of them
+        is expected to take (``transitions_per_state``)."""
         planned: list[list[Any]] = []
         by_key: dict[Hashable, list[Any]] = {}
         wanted: list[list[int]] = [[] for _ in range(self.workers)]
@@ -212,7 +229,7 @@ class _Worker(Generic[S, A]):
                     known = find(state, key)
                 if known is not None:
                     continue
-                entry = [state, parent, move, key, cost, actor]
+                entry = [state, parent, move, key, cost, actor, False]
                 by_key[state if exact else key] = entry
                 planned.append(entry)
                 if state is None:
@@ -220,56 +237,100 @@ class _Worker(Generic[S, A]):
         self.kept = []
         self.planned = planned
         self.wanted = wanted
-        return wanted
+        held = len(planned) - sum(len(keys) for keys in wanted)
+        return wanted, held, self.transitions_per_state
 
-    def give(self, asked: list[list[int]]) -> list[bytes | None]:
+    def give(
+        self, asked: list[list[int]], lend: list[int]
+    ) -> tuple[list[bytes | None], list[bytes | None]]:
         """The successors each worker asked for (by fingerprint) of those
-        this worker announced to it, pickled in the order asked."""
+        this worker announced to it, pickled in the order asked; and for
+        each worker, the states of this worker's planned share of the
+        level it lends it to expand (``lend``: how many, taken from the
+        end of the share among the states this worker holds), with the
+        numbers they will have (``Lent``)."""
         given: list[bytes | None] = [
             pickle.dumps([box[key][0] for key in keys], pickle.HIGHEST_PROTOCOL) if keys else None
-            for box, keys in zip(self.offered, asked, strict=True)
+            for box, keys in zip(self.offered or [{}] * self.workers, asked, strict=True)
         ]
         self.offered = []
-        return given
+        planned = self.planned or []
+        held = [at for at in range(len(planned)) if planned[at][0] is not None]
+        lent: list[bytes | None] = []
+        for count in lend:
+            chosen, held = held[len(held) - count :], held[: len(held) - count]
+            for at in chosen:
+                planned[at][6] = True
+            lent.append(
+                pickle.dumps(
+                    [
+                        (planned[at][0], self.gid(self.stored + at), *planned[at][4:6])
+                        for at in chosen
+                    ],
+                    pickle.HIGHEST_PROTOCOL,
+                )
+                if chosen
+                else None
+            )
+        return given, lent
 
-    def fill(self, given: list[bytes | None]) -> None:
-        """Put the states the senders gave into the planned level."""
+    def fill(self, given: list[bytes | None], borrowed: list[bytes | None]) -> None:
+        """Put the states the senders gave into the planned level, and take
+        the states the other workers lent this one to expand."""
         planned = {entry[3]: entry for entry in self.planned or () if entry[0] is None}
         for keys, blob in zip(self.wanted, given, strict=True):
             if blob is not None:
                 for key, state in zip(keys, pickle.loads(blob), strict=True):
                     planned[key][0] = state
         self.wanted = []
+        self.borrowed = [
+            lent for blob in borrowed if blob is not None for lent in pickle.loads(blob)
+        ]
 
     def admit(self) -> tuple[int, Found | None, list[str], int]:
-        """Store the planned level: its share of the next level.  With it,
-        a violation among its states, the goals not reached yet and the
-        bytes the worker holds."""
+        """Store the planned level: its share of the next level, but for the
+        states lent to other workers (``give``), which they check, as this
+        worker checks those it borrowed.  With it, a violation among the
+        states checked, the goals not reached yet and the bytes the worker
+        holds."""
         found: Found | None = None
         fresh: list[int] = []
         switches: dict[int, tuple[int, Hashable | None]] = {}
-        for state, parent, move, key, cost, actor in self.planned or ():
+        for state, parent, move, key, cost, actor, lent in self.planned or ():
             sid = self.stored
             self.store.add(state, sid, key)
             self.stored += 1
             self.parent.append(parent)
             self.move.append(move)
+            if lent:
+                self.store.take(sid)
+                continue
             fresh.append(sid)
             switches[sid] = (cost, actor)
-            if self.model.halted(state):
-                self.halted_states.append(state)
-            if found is None:
-                for prop in self.invariants:
-                    message = prop.check(state)
-                    if message is not None:
-                        found = (prop.name, message, self.gid(sid))
-                        break
-            if self.goals:
-                self.goals = [g for g in self.goals if g.terminal or g.check(state) is None]
+            found = self._check(state, self.gid(sid), found)
+        for state, gid, _cost, _actor in self.borrowed:
+            found = self._check(state, gid, found)
+        admitted = len(self.planned or ())
         self.level = fresh
         self.switches = switches
         self.planned = None
-        return len(fresh), found, [goal.name for goal in self.goals], proportional_bytes()
+        return admitted, found, [goal.name for goal in self.goals], proportional_bytes()
+
+    def _check(self, state: S, gid: int, found: Found | None) -> Found | None:
+        """Check the invariants and goals on a state of the level (of this
+        worker's share, or borrowed): the violation ``found`` so far, or
+        the first one in this state."""
+        if self.model.halted(state):
+            self.halted_states.append(state)
+        if found is None:
+            for prop in self.invariants:
+                message = prop.check(state)
+                if message is not None:
+                    found = (prop.name, message, gid)
+                    break
+        if self.goals:
+            self.goals = [g for g in self.goals if g.terminal or g.check(state) is None]
+        return found
 
     def expand(
         self, cut: bool, deadline: float | None = None
@@ -289,24 +350,23 @@ class _Worker(Generic[S, A]):
         actor_of = self.model.actor
         assert self.ample_sets is not None
         moves = self.ample_sets.moves
-        for count, sid in enumerate(self.level):
+        count = 0
+        for state, parent, switched, last in self._to_expand():
             if deadline is not None and not count % DEADLINE_EVERY and time.monotonic() >= deadline:
                 return None
-            state = self.store.take(sid)
+            count += 1
             enabled = moves(state, cut)
             if not enabled:
                 failed, self.goals = at_dead_end(
                     self.model, state, self.deadlock_checks, self.goals
                 )
                 if failed is not None and found is None:
-                    found = (*failed, self.gid(sid))
+                    found = (*failed, parent)
                 continue
             if cut:
                 depth_cut = True
                 continue
             transitions += len(enabled)
-            parent = self.gid(sid)
-            switched, last = self.switches[sid]
             for move, action, nxt in enabled:
                 key = fingerprint(nxt)
                 owner = self.owner(nxt, key)
@@ -333,11 +393,22 @@ class _Worker(Generic[S, A]):
             for owner, box in enumerate(outgoing)
         ]
         reduction = (self.ample_sets.tried, self.ample_sets.reduced)
+        if count:
+            self.transitions_per_state = max(transitions, 1) / count
         return blobs, transitions, found, depth_cut, reduction
+
+    def _to_expand(self) -> Iterator[Lent[S]]:
+        """This worker's share of the level, then the states it borrowed."""
+        switches = self.switches
+        for sid in self.level:
+            yield (self.store.take(sid), self.gid(sid), *switches[sid])
+        yield from self.borrowed
+        self.borrowed = []
 
     def round(
         self,
         batches: list[bytes | None],
+        borrowed: list[bytes | None],
         cut: bool,
         budget: int | None,
         reduce: bool,
@@ -373,7 +444,7 @@ class _Worker(Generic[S, A]):
         if self.planned is None:
             self.plan(batches)
         else:
-            self.fill(batches)
+            self.fill(batches, borrowed)
         admitted = self.admit()
         if self.ample_sets is None:
             properties = self.model.properties()
@@ -396,7 +467,7 @@ class _Worker(Generic[S, A]):
         if request[0] == "plan":
             return self.plan(request[1])
         if request[0] == "give":
-            return self.give(request[1])
+            return self.give(request[1], request[2])
         if request[0] == "memory":
             stored = self.store.memory_bytes()
             if stored is not None:
@@ -439,6 +510,46 @@ def stable_fingerprint(state: Hashable) -> int:
     first 8 bytes of BLAKE2b over the pickled state."""
     digest = hashlib.blake2b(pickle.dumps(state, 4), digest_size=8).digest()
     return int.from_bytes(digest, "little")
+
+
+BALANCE_AT_LEAST = 64
+"""The fewest states one worker lends another: fewer are not worth a
+round of pickling."""
+
+
+OWNING = 1.0
+"""What a worker spends on each state of its share besides expanding it
+(storing and checking it, and finding the successors that reach it among
+the states it stores), in transitions expanded: on bench/scale's
+writeback-3, whose shares are uneven, two workers took 10.4 s with the
+lending weighed without it and 10.0 s with it (1.0 or 2.0 alike)."""
+
+
+def balance(held: Sequence[int], weights: Sequence[float]) -> list[list[int]]:
+    """How many states of its share of a level each worker lends each
+    other so that they have alike work: worker ``i`` holds ``held[i]``
+    states, each expected to take ``OWNING`` and ``weights[i]`` (its
+    transitions per state of the level before) to expand, which the
+    worker that borrows it takes on.  A function of the counts, so a
+    run's lending, and with it its state numbers, are the same every
+    time."""
+    workers = len(held)
+    held = list(held)
+    work = [count * (OWNING + weight) for count, weight in zip(held, weights, strict=True)]
+    even = sum(work) / workers
+    lend = [[0] * workers for _ in range(workers)]
+    takers = [j for j in range(workers) if work[j] < even]
+    for giver in sorted(range(workers), key=lambda i: -work[i]):
+        for taker in takers:
+            surplus, room = work[giver] - even, even - work[taker]
+            count = min(int(min(surplus, room) / weights[giver]), held[giver])
+            if count < BALANCE_AT_LEAST:
+                continue
+            lend[giver][taker] = count
+            held[giver] -= count
+            work[giver] -= count * weights[giver]
+            work[taker] += count * weights[giver]
+    return lend
 
 
 class Pool(Protocol):
@@ -705,9 +816,6 @@ class ParallelSearch(Generic[S, A]):
         self.halted_states: list[S] = []
         """The stored states where the model halts (see ``Model.halted``),
         every worker's, once the search is done."""
-        self.announced = False
-        """Whether the workers announce successors by fingerprint
-        (``_Worker.announces``), set as the search starts."""
 
     def run(self, pool: Pool | None = None) -> Result[S, A]:
         """Search until a violation, exhaustion or a bound, on ``pool``
@@ -731,7 +839,6 @@ class ParallelSearch(Generic[S, A]):
         goals = [p for p in model.properties() if p.kind is PropertyKind.SOMETIMES]
         inits: list[list[Sent[S]]] = [[] for _ in range(workers)]
         owner = owner_of(model, pool.partition, workers)
-        self.announced = pool.hashes_alike and not options.exact
         for position, state in enumerate(model.init_states()):
             inits[owner(state, fingerprint(state))].append((state, -1, position, None, 0, None))
         batches: list[list[bytes | None]] = [[pickle.dumps(share)] for share in inits]
@@ -816,13 +923,17 @@ class ParallelSearch(Generic[S, A]):
         reason: str | None = None
         found: Found | None = None
         depth_cut = False
+        borrowed: list[list[bytes | None]] = [[] for _ in range(workers)]
         while True:
             cut = options.max_depth is not None and depth >= options.max_depth
             budget = None if options.max_states is None else options.max_states - states
             reduce = reduction.keep_reducing(states)
             left = self._seconds_left()
             rounds = pool.ask(
-                [("round", batch, cut, budget, reduce, left) for batch in batches],
+                [
+                    ("round", batch, lent, cut, budget, reduce, left)
+                    for batch, lent in zip(batches, borrowed, strict=True)
+                ],
                 self._patience(),
             )
             replies = [admitted for admitted, _expanded in rounds]
@@ -857,9 +968,8 @@ class ParallelSearch(Generic[S, A]):
             if found is not None or cut:
                 break
             depth += 1
-            batches = [[reply[0][target] for reply in expanded] for target in range(workers)]
-            if self.announced:
-                batches = self._exchange(pool, batches)
+            routed = [[reply[0][target] for reply in expanded] for target in range(workers)]
+            batches, borrowed = self._exchange(pool, routed)
         return reason, found, depth_cut, (states, transitions, max_depth)
 
     def _seconds_left(self) -> float | None:
@@ -874,15 +984,21 @@ class ParallelSearch(Generic[S, A]):
         return None if left is None else left + ANSWER_GRACE_SECONDS
 
     def _exchange(
-        self, pool: Pool, announced: list[list[bytes | None]]
-    ) -> list[list[bytes | None]]:
-        """The successors announced to each worker, which it planned, then
-        asked of their senders, given as ``fill`` takes them."""
-        wanted = pool.ask([("plan", batch) for batch in announced], self._patience())
-        senders = range(self.workers)
-        asked = [("give", [wants[sender] for wants in wanted]) for sender in senders]
-        given = pool.ask(asked, self._patience())
-        return [[given[sender][owner] for sender in senders] for owner in senders]
+        self, pool: Pool, routed: list[list[bytes | None]]
+    ) -> tuple[list[list[bytes | None]], list[list[bytes | None]]]:
+        """The successors routed to each worker (sent or announced), which
+        it orders as its share of the next level (``_Worker.plan``); then
+        what each asked of the senders and the states each lends another
+        to even out the work of expanding the level (``balance``), as the
+        next round takes them."""
+        plans = pool.ask([("plan", batch) for batch in routed], self._patience())
+        lend = balance([held for _wanted, held, _weight in plans], [p[2] for p in plans])
+        workers = range(self.workers)
+        asked = [("give", [p[0][sender] for p in plans], lend[sender]) for sender in workers]
+        replies = pool.ask(asked, self._patience())
+        given = [[replies[sender][0][owner] for sender in workers] for owner in workers]
+        borrowed = [[replies[lender][1][owner] for lender in workers] for owner in workers]
+        return given, borrowed
 
     def _progress(self, states: int, transitions: int, depth: int) -> None:
         """Report progress as a level ends, as often as one process does."""
