@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from click.testing import Result
+from test_por import VARIABLES, Instr, Threads
 
 from mc.check.checker import Spread, check_scenario
 from mc.check.registry import build_model
@@ -33,6 +34,7 @@ from mc.cli import options
 from mc.dsl.scenario import Registry
 from mc.engine import ample, parallel, ray_pool
 from mc.engine.explore import Options, Search, resident_bytes
+from mc.engine.model import always
 from mc.engine.parallel import ForkPool, ParallelSearch, owner_of, proportional_bytes
 from mc.engine.ray_pool import RayUnavailable
 from mc.engine.result import Verdict
@@ -233,6 +235,54 @@ def test_balance_lends_the_surplus_of_work() -> None:
     assert parallel.balance([1000, 1000], [7.0, 1.0]) == [[0, 428], [0, 0]]
     assert parallel.balance([4000, 1000, 1000], [2.0] * 3) == [[0, 1500, 1500], [0] * 3, [0] * 3]
     assert parallel.balance([100, 90], [1.0, 1.0]) == [[0, 0], [0, 0]]  # fewer than 64
+
+
+class _InProcess:
+    """Workers in this process, asked in turn (to look at them after; one
+    worker's collection of garbage collects the others' too)."""
+
+    hashes_alike = True
+
+    def __init__(self, model: Any, workers: int) -> None:
+        self.workers = [parallel._Worker(model, index, workers, False) for index in range(workers)]
+
+    def partition(self, state: Hashable) -> int:
+        return fingerprint(state)
+
+    def ask(self, requests: Sequence[tuple[Any, ...]], patience: float | None = None) -> list[Any]:
+        return [
+            worker.handle(request) for worker, request in zip(self.workers, requests, strict=True)
+        ]
+
+    def settle(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _garbage(state: Any) -> None:
+    """A check that leaves a cycle of garbage behind."""
+    cycle: list[Any] = []
+    cycle.append(cycle)
+
+
+@pytest.mark.parametrize("leaves_garbage", [False, True])
+def test_workers_collect_garbage_less_often_while_there_is_none(leaves_garbage: bool) -> None:
+    """Every level until a collection finds nothing, then after twice as
+    many levels each time (up to ``COLLECT_AT_MOST_EVERY``)."""
+    programs = [[Instr("inc", v % VARIABLES)] * 6 for v in range(4)]
+    properties = [always("litter", _garbage, reads=0)] if leaves_garbage else []
+    model = Threads(programs, properties)
+    pool = _InProcess(model, 1)
+    try:
+        result = ParallelSearch(model, UNREDUCED, 1).run(pool)
+    finally:
+        gc.unfreeze()
+        gc.enable()
+    assert result.verdict is Verdict.OK and result.stats.max_depth == 24
+    every = pool.workers[0].collect_every
+    assert every == (1 if leaves_garbage else parallel.COLLECT_AT_MOST_EVERY)
 
 
 def test_three_workers_over_full_states(shipped: Registry) -> None:

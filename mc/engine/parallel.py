@@ -4,46 +4,50 @@ Each worker owns the states whose fingerprint falls in its partition
 (fingerprint modulo the number of workers), or whose fingerprint of the
 part the model names (``Model.affinity``: a kernel model's program
 counters, so one worker works out the ample-set candidates of each
-combination of them): it stores them, checks the invariants on them and
-expands them.  The search goes level by level: every
-worker expands its share of the current level and routes each successor to
-the worker that owns it; once all have, each owner admits the successors it
-did not know (in the order of the senders, so the run is deterministic) and
-they form the next level, which it expands at once: admitting one level and
-expanding it is one round trip, and the coordinator's decision to stop
-(a violation, a bound) only discards the expansion.  The successors a
-worker owns itself stay in its memory unpickled.  Over fingerprints, on
-workers forked from one process (which hash alike), a successor for
-another worker is announced by its fingerprint, with its parent, move and
-context switches; its owner orders the level from the announcements
-(``_Worker.plan``) and asks the senders only for the states it neither
-stores nor found itself in the same level, which two short round trips
-more a level fetch (on bench/scale's dirops-7 without reduction, 2,431 of
-402,138 successors announced; sent in full, pickling them cost the two
-workers a tenth more CPU than one process).  In the second of those round
-trips a worker whose share of the level is the larger lends states of it
-to another, which checks and expands them (``balance``): the shares of a
-partition by program counters are uneven (on bench/scale's writeback-3,
-three states to five), and every level waits for the slowest worker.  Levels are those of the sequential search, so the
-verdict, the number of states of an exhaustive search and the length of a
-shortest counterexample are the same, and each state keeps, of its parents
-in the level before, one that gives it the fewest context switches, as in
-the sequential search; a state is numbered ``local * workers
-+ worker``, and a trace is rebuilt from the workers' parent links by
-re-executing the moves, as in the sequential search.  A successor its
-expanding worker owns and already stores is not sent (its owner would drop
-it).  The CPU time the workers' processes used is reported
-(``worker_cpu_ms``): Ray actors are not children of the command, so no
-other measure counts it.
+combination of them): it stores them and numbers them.  The search goes
+level by level, three round trips of the coordinator a level:
+
+1. ``round``: every worker admits its share of the level (stores it and
+   checks the invariants on it), expands it and routes each successor to
+   the worker that owns it.  A successor the expanding worker owns and
+   already stores is not sent; one it owns but does not store stays in
+   its memory unpickled.  A stop the coordinator then decides (a
+   violation, a bound) only discards the expansion.
+2. ``plan``: every owner orders the successors routed to it as its share
+   of the next level, in the order of the senders (so the run is
+   deterministic), each it did not know once, with the parent giving it
+   the fewest context switches.  Over fingerprints, on workers forked
+   from one process (which hash alike), successors are announced by
+   fingerprint, with their parents, and the owner asks the senders for
+   the states it neither stores nor found itself in the same level (on
+   bench/scale's dirops-7 without reduction, 2,431 of 402,138 announced;
+   sent in full, pickling them cost the two workers a tenth more CPU than
+   one process).  Over full states and on Ray they travel in full.
+3. ``give``: the senders give the states asked for, and a worker whose
+   share of the level is the larger lends states of it to another, which
+   checks and expands them in the next round (``balance``): the shares of
+   a partition by program counters are uneven (on bench/scale's
+   writeback-3, three states to five), and every level waits for the
+   slowest worker.
+
+Levels are those of the sequential search, so the verdict, the number of
+states of an exhaustive search and the length of a shortest
+counterexample are the same, and each state keeps, of its parents in the
+level before, one that gives it the fewest context switches, as in the
+sequential search; a state is numbered ``local * workers + worker``, and a
+trace is rebuilt from the workers' parent links by re-executing the moves,
+as in the sequential search.  The CPU time the workers' processes used is
+reported (``worker_cpu_ms``): Ray actors are not children of the command,
+so no other measure counts it.
 
 Workers are forked from the process that built the model, so they share it
-(properties are closures, which need not be pickled); successors travel
-pickled through the coordinator.  Partial-order reduction applies as in
-the sequential search: the ample set of a state depends on the state alone
-(``mc.engine.ample``), so the workers explore the reduced graph the
-sequential search explores, and whether to go on looking for ample sets
-is decided between levels from the workers' counts, as the sequential
-breadth-first search decides it.
+(properties are closures, which need not be pickled); what they send each
+other travels pickled through the coordinator.  Partial-order reduction
+applies as in the sequential search: the ample set of a state depends on
+the state alone (``mc.engine.ample``), so the workers explore the reduced
+graph the sequential search explores, and whether to go on looking for
+ample sets is decided between levels from the workers' counts, as the
+sequential breadth-first search decides it.
 """
 
 from __future__ import annotations
@@ -173,6 +177,10 @@ class _Worker(Generic[S, A]):
         self.borrowed: list[Lent[S]] = []
         """States of other workers' shares of the level that this worker
         expands for them (``give``)."""
+        self.levels_uncollected = 0
+        self.collect_every = 1
+        """How many levels pass between two collections of cyclic garbage
+        (see ``round``)."""
         self.transitions_per_state = 1.0
         """Of the states this worker expanded last: what ``balance`` weighs
         a state of its share by."""
@@ -420,9 +428,14 @@ class _Worker(Generic[S, A]):
         unless they hold a violation or reach the state ``budget`` alone
         (the search stops after this level then, so no expansion is
         missed: a level the others also admitted less than ``budget`` of
-        would not reach it).  The worker collects cyclic garbage here, once
-        a level, instead of as it allocates: the collector's passes over
-        the level's states it holds cost a worker a third more CPU.  What
+        would not reach it).  The worker collects cyclic garbage here,
+        between levels, instead of as it allocates: the collector's passes
+        over the level's states it holds cost a worker a third more CPU.
+        A collection that finds no garbage doubles the levels to the next
+        one (up to ``COLLECT_AT_MOST_EVERY``), one that finds some makes
+        it the next level: the kernel models leave none, and a collection
+        every level cost two workers 4.2 s of CPU on bench/scale's
+        dirops-8, 7% of the search, finding nothing.  What
         survives a collection is left out of the later ones (``gc.freeze``):
         the model and modules held before the first level, and the states a
         worker with full states keeps, which a collection of every level
@@ -439,8 +452,14 @@ class _Worker(Generic[S, A]):
             gc.disable()
             gc.freeze()
             self.baseline = resident_bytes()
-        gc.collect()
-        gc.freeze()
+        self.levels_uncollected += 1
+        if self.levels_uncollected >= self.collect_every:
+            garbage = gc.collect()
+            gc.freeze()
+            self.levels_uncollected = 0
+            self.collect_every = (
+                1 if garbage else min(2 * self.collect_every, COLLECT_AT_MOST_EVERY)
+            )
         if self.planned is None:
             self.plan(batches)
         else:
@@ -680,6 +699,9 @@ STOP_SECONDS = 5.0
 
 DEADLINE_EVERY = 32
 """How many states a worker expands between two looks at the clock."""
+
+COLLECT_AT_MOST_EVERY = 16
+"""The most levels a worker lets pass without collecting cyclic garbage."""
 
 ANSWER_GRACE_SECONDS = 10.0
 """How long after the time limit the workers are waited for: one still
