@@ -424,8 +424,9 @@ class _Worker(Generic[S, A]):
     ) -> tuple[tuple[int, Found | None, list[str], int], Any]:
         """Admit the successors sent to this worker (``batches``: in full,
         as ``plan`` takes them, or, once a ``plan`` ordered them, the
-        states the senders gave, as ``fill`` takes them), then expand them,
-        unless they hold a violation or reach the state ``budget`` alone
+        states the senders gave, as ``fill`` takes them, with the states
+        other workers lent it, ``borrowed``), then expand them, unless
+        they hold a violation or reach the state ``budget`` alone
         (the search stops after this level then, so no expansion is
         missed: a level the others also admitted less than ``budget`` of
         would not reach it).  The worker collects cyclic garbage here,
