@@ -130,12 +130,11 @@ def deadlock_free(
     name: str, explain: Check[S], description: str = "", reads: int | None = 0
 ) -> Property[S]:
     """No reachable state without enabled actions is a deadlock: ``explain``
-    is called on such states and returns a message when it is one.  Where
-    the model halted it is called only with ``reads`` 0, and must then
-    read only what halted the model (see ``Property.evaluated_at_dead_end``);
-    a check that reads more there says so with ``reads`` None (or the
-    mask of what it reads), and is called only where the model did not
-    halt."""
+    is called on such states and returns a message when it is one.
+    ``reads`` 0 (the default): on a state where the model halted,
+    ``explain`` reads only what halted it, and is called there too; None
+    (or the mask of what it reads): it reads more, and is called only
+    where the model did not halt (see ``Property.evaluated_at_dead_end``)."""
     return Property(name, PropertyKind.DEADLOCK_FREE, explain, description, reads, True)
 
 
