@@ -166,7 +166,7 @@ class _Worker(Generic[S, A]):
         """Whether successors for another worker are announced by
         fingerprint, and only those their owner does not know are sent in
         full (``plan``, ``give``, ``fill``)."""
-        self.offered: list[dict[int, Sent[S]]] = []
+        self.offered: list[dict[Hashable, Sent[S]]] = []
         """The successors announced to each worker, by fingerprint, until
         their owners asked for the ones they lacked."""
         self.planned: list[list[Any]] | None = None
@@ -350,7 +350,8 @@ class _Worker(Generic[S, A]):
         the depth bound cut anything, and how many states so far it looked
         for an ample set of and explored one of.  None once ``deadline``
         (``time.monotonic``) passes: the search ends at the time limit."""
-        outgoing: list[dict[int, Sent[S]]] = [{} for _ in range(self.workers)]
+        outgoing: list[dict[Hashable, Sent[S]]] = [{} for _ in range(self.workers)]
+        exact = self.store.exact
         transitions = 0
         found: Found | None = None
         depth_cut = False
@@ -383,9 +384,10 @@ class _Worker(Generic[S, A]):
                 box = outgoing[owner]
                 actor = actor_of(action)
                 cost = switched + (last is not None and last != actor)
-                sent = box.get(key)
+                slot = nxt if exact else key
+                sent = box.get(slot)
                 if sent is None or cost < sent[4]:
-                    box[key] = (nxt, parent, move, key if self.hashed_alike else None, cost, actor)
+                    box[slot] = (nxt, parent, move, key if self.hashed_alike else None, cost, actor)
         self.kept = list(outgoing[self.index].values())
         if self.announces:
             self.offered = outgoing
