@@ -211,6 +211,9 @@ class Reduction:
         ``rest`` its ``next`` conflicts with (``Footprint.conflicts``)."""
         self.bits: dict[Hashable, int] = {}
         """Each actor seen so far, with a bit of its own."""
+        self.positions: dict[tuple[int, ...], dict[int, tuple[int, ...]]] = {}
+        """For the bits of the actors of a ``pending`` in order, the
+        positions among them of the actors of each set asked about."""
 
     def candidates(self, state: Any, actors: Sequence[Hashable]) -> Iterator[list[int]]:
         """Ample sets for ``state`` whose enabled actions are performed by
@@ -257,17 +260,24 @@ class Reduction:
         plans = self.planned.get(key)
         if plans is None:
             bits = self.bits
-            masks = [bits.get(p.actor) or self._bit(p.actor) for p in pending]
-            everyone = range(len(pending))
+            masks = tuple(bits.get(p.actor) or self._bit(p.actor) for p in pending)
+            table = self.positions.get(masks)
+            if table is None:
+                table = self.positions[masks] = {}
+
+            def at(chosen: int) -> tuple[int, ...]:
+                found = table.get(chosen)
+                if found is None:
+                    found = table[chosen] = tuple(
+                        at for at, mask in enumerate(masks) if mask & chosen
+                    )
+                return found
+
             one = self.interned_plan.setdefault
             made = tuple(
                 one(plan, plan)
                 for plan in (
-                    (
-                        tuple(at for at in everyone if masks[at] & members & ~visible),
-                        tuple(at for at in everyone if masks[at] & members),
-                        tuple(at for at in everyone if not masks[at] & members),
-                    )
+                    (at(members & ~visible), at(members), at(~members))
                     for members, visible in self._closures(pending)
                 )
             )
