@@ -14,6 +14,8 @@ BENCH = {
     "bench/scale/dirops.py:scale/dirops-6": 6,
     "bench/scale/dirops.py:scale/dirops-7": 7,
     "bench/scale/dirops.py:scale/dirops-8": 8,
+    "bench/scale/dirops.py:scale/dirops-9": 9,
+    "bench/scale/dirops.py:scale/dirops-10": 10,
     "bench/scale/writeback.py:scale/writeback-3": 6,
     "bench/scale/writeback.py:scale/writeback-4": 7,
 }

@@ -1,6 +1,8 @@
 """Directory-operation scenarios that grow one thread at a time, for
 ``bench/scale.py``: six operations (two opposite cross-directory renames, an
-rmdir, a link, a create and an unlink), then a mkdir, then a lookup."""
+rmdir, a link, a create and an unlink), then a mkdir, a lookup, a second
+create and a second lookup (the nine- and ten-thread scenarios are checked
+with reduction only: without it they take minutes)."""
 
 from mc.dsl.scenario import BASE_PROPERTIES, scenario
 from mc.models.dirops import create, link, lookup, mkdir, rename, rmdir, unlink
@@ -35,5 +37,19 @@ scenario(
     "the seven directory operations and a lookup",
     tree=TREE,
     threads=[*SIX, mkdir("/b/m"), lookup("/a/x")],
+    properties=PROPERTIES,
+)
+scenario(
+    "scale/dirops-9",
+    "the eight directory operations and a create in a third directory",
+    tree=TREE,
+    threads=[*SIX, mkdir("/b/m"), lookup("/a/x"), create("/c/q")],
+    properties=PROPERTIES,
+)
+scenario(
+    "scale/dirops-10",
+    "the nine directory operations and a lookup of the file one rename moves",
+    tree=TREE,
+    threads=[*SIX, mkdir("/b/m"), lookup("/a/x"), create("/c/q"), lookup("/b/z")],
     properties=PROPERTIES,
 )
