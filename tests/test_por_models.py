@@ -19,14 +19,16 @@ from mc.check.registry import shipped as fresh_registry
 from mc.check.replay import replay
 from mc.dsl.kernel_model import KernelModel, PropertyDef
 from mc.dsl.scenario import Registry
+from mc.dsl.steps import BranchStep, Context, Fire, Source
 from mc.engine.explore import Options, UndeclaredRead
 from mc.engine.model import Check, PropertyKind
 from mc.engine.reduction import Reduction
 from mc.engine.result import Strategy, Verdict
-from mc.kernel.expr import State
+from mc.kernel.expr import State, const
 from mc.kernel.world import ERROR_SLOT
 
 STATES_CAP = 3000
+SOURCE = Source("models/x.py", 1, "f")
 
 
 def _representatives(rows: list[expectations.Expectation]) -> list[expectations.Expectation]:
@@ -124,6 +126,34 @@ def test_steps_stay_inside_their_footprints(
                 q_then_p = {t for s in q_after for t in _moves_of(model, s, p)}
                 assert p_then_q == q_then_p
     assert commuted > 0
+
+
+@pytest.mark.parametrize(("scenario", "variants"), FOOTPRINT_SCENARIOS)
+def test_a_thread_said_to_be_surely_enabled_can_act(
+    shipped: Registry, scenario: str, variants: tuple[str, ...]
+) -> None:
+    model = shipped.build(shipped.scenario(scenario), variants)
+    told = 0
+    for state in _reachable(model, 1500):
+        for pending in model.pending(state):
+            if model.surely_enabled(state, pending.actor):
+                told += 1
+                assert model.successors_of(state, pending.actor), (
+                    model.threads[pending.actor].name,
+                    model.current_step(state, pending.actor),
+                )
+    assert told > 0
+
+
+def test_a_step_class_that_compiles_its_own_fire_is_not_known_never_blocked() -> None:
+    class Waiting(BranchStep):
+        def compile(self, context: Context) -> Fire:
+            return lambda state: ()
+
+    branch = BranchStep(label="b", source=SOURCE, cond=const(True), target="end")
+    waiting = Waiting(label="w", source=SOURCE, cond=const(True), target="end")
+    assert branch.never_blocked
+    assert not waiting.never_blocked
 
 
 def _moves_of(model: KernelModel, state: State, tid: int) -> list[State]:

@@ -8,7 +8,9 @@ file everything it needs.
 - operations: ``operation`` (``Cite`` names its kernel functions), ``Op`` (its
   methods emit the steps), ``Invocation``;
 - declarations: ``scenario``, ``variant``, ``flag_variant``, ``replaces``, ``invariant``;
-- programs, for variants: ``Program`` and its steps (``Step``, ``LockStep``);
+- programs, for variants: ``Program`` and its steps (``Step``, ``LockStep``;
+  ``never_blocks`` marks the ``compile`` of a step class of one's own whose
+  step always has an outcome, which partial-order reduction then knows);
 - lock modes and kinds: ``EXCL``, ``SHARED``, ``LockKind``;
 - conditions: ``negative``, ``positive``, ``is_dir``, ``same``, ``same_inode``,
   ``differ``, ``below``, ``is_error``, ``not_``, ``all_of``, ``any_of``, ``const``,
@@ -33,7 +35,7 @@ from mc.dsl.scenario import (
     scenario,
     variant,
 )
-from mc.dsl.steps import LockStep, Step
+from mc.dsl.steps import LockStep, Step, never_blocks
 from mc.kernel import errno as E
 from mc.kernel.expr import (
     Expr,
@@ -95,6 +97,7 @@ __all__ = [
     "is_empty",
     "is_error",
     "negative",
+    "never_blocks",
     "not_",
     "operation",
     "positive",

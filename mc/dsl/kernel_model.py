@@ -98,6 +98,9 @@ class KernelModel(Model[State, Action]):
         self._interrupts = interrupts_of(world)
         self._landing = [] if self._interrupts is None else sorted(self._interrupts.landing.items())
         self._fires = [[step.fire for step in thread.steps] for thread in self.threads]
+        self._unblocked = [
+            [step.step.never_blocked for step in thread.steps] for thread in self.threads
+        ]
         read_only = read_only_families(
             world, ([step.step for step in thread.steps] for thread in self.threads)
         )
@@ -417,6 +420,16 @@ class KernelModel(Model[State, Action]):
             if state[slot] == actor:
                 return []
         return self._outcomes(state, actor)
+
+    def surely_enabled(self, state: State, actor: Hashable) -> bool:
+        """The thread has not returned, its next step is never blocked
+        (``Step.never_blocked``), no interrupt handler runs over it and no
+        error ended the run."""
+        assert isinstance(actor, int)
+        pc = state[self._pcs[actor]]
+        if pc == DONE or state[ERROR_SLOT] is not None or not self._unblocked[actor][pc]:
+            return False
+        return all(state[slot] != actor for _handler, slot in self._landing)
 
     def _outcomes(self, state: State, actor: Any) -> list[tuple[Action, State]]:
         """``successors_of`` in a state without an error, for a thread no

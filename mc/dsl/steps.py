@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import attrs
 
@@ -25,6 +25,22 @@ from mc.kernel.world import DONE, ERROR_SLOT, LOCK_PROTOCOL, Scratch, Touches, W
 from mc.trace.events import Event
 
 Fire = Callable[[State], tuple[State, ...]]
+Compile = TypeVar("Compile", bound=Callable[..., Fire])
+
+_NEVER_BLOCKED: set[Callable[..., Fire]] = set()
+
+
+def never_blocks(compile: Compile) -> Compile:
+    """Mark a step class's ``compile`` as making a ``fire`` that gives at
+    least one state in every state it is given (the step is never
+    blocked): a thread at such a step can act wherever it runs, which
+    partial-order reduction then knows without running the step
+    (``Step.never_blocked``).  A subclass that overrides ``compile``
+    promises nothing unless it marks its own."""
+    _NEVER_BLOCKED.add(compile)
+    return compile
+
+
 Resolver = Callable[[State], Footprint | None]
 """A step's footprint in the state it runs in (``Step.resolver``)."""
 
@@ -309,6 +325,12 @@ class Step(ABC):
         """The label the step may jump to, if any."""
         return None
 
+    @property
+    def never_blocked(self) -> bool:
+        """Whether the step has an outcome in every state (its class's
+        ``compile`` is marked ``never_blocks``)."""
+        return type(self).compile in _NEVER_BLOCKED
+
 
 @attrs.frozen(kw_only=True)
 class OneLockStep(Step):
@@ -434,6 +456,7 @@ class UnlockStep(OneLockStep):
     if_held: bool = False
     irq: bool | None = None
 
+    @never_blocks
     def compile(self, context: Context) -> Fire:
         lock_of = self.lock.compile(context.world)
         tid, next_pc, name = context.tid, context.next_pc, context.thread.name
@@ -526,6 +549,7 @@ class BranchStep(ConditionalStep):
 
     label_negates: bool = False
 
+    @never_blocks
     def compile(self, context: Context) -> Fire:
         cond = self.cond.compile(context.world)
         then_pc, else_pc = context.next_pc, context.target
@@ -545,6 +569,7 @@ class BranchStep(ConditionalStep):
 class JumpStep(ConditionalStep):
     """``if (cond) goto target``: jump when ``cond`` holds, else fall through."""
 
+    @never_blocks
     def compile(self, context: Context) -> Fire:
         cond = self.cond.compile(context.world)
         next_pc, jump_pc = context.next_pc, context.target
@@ -566,6 +591,7 @@ class FailStep(ConditionalStep):
 
     errno: int
 
+    @never_blocks
     def compile(self, context: Context) -> Fire:
         cond = self.cond.compile(context.world)
         next_pc, fail_pc, ret, errno = (
@@ -688,6 +714,7 @@ class EffectStep(Step):
 
         return resolve
 
+    @never_blocks
     def compile(self, context: Context) -> Fire:
         args: list[Eval] = [a.compile(context.world) for a in self.args]
         effect, result, next_pc, world = self.effect, self.result, context.next_pc, context.world
@@ -724,6 +751,7 @@ class CallStep(EffectStep):
     kind: str = "call"
     sleeps: bool = True
 
+    @never_blocks
     def compile(self, context: Context) -> Fire:
         fire = super().compile(context)
         guards = [

@@ -21,6 +21,7 @@ from mc.dsl.steps import (
     Step,
     UnlockStep,
     Wait,
+    never_blocks,
     of_nothing,
 )
 from mc.engine.model import Footprint
@@ -175,6 +176,7 @@ class TryLockStep(Step):
     def footprint(self, regions: Regions) -> Footprint:
         return regions.lock(self.lock)
 
+    @never_blocks
     def compile(self, context: Context) -> Fire:
         lock_of = self.lock.compile(context.world)
         tid, mode, next_pc, fail_pc = context.tid, self.mode, context.next_pc, context.target
@@ -217,6 +219,7 @@ class CheckedUnlockStep(UnlockStep):
     def footprint(self, regions: Regions) -> Footprint:
         return super().footprint(regions) | Footprint(regions.shared, 0)
 
+    @never_blocks
     def compile(self, context: Context) -> Fire:
         release = super().compile(context)
         check, prop = self.check, self.prop
@@ -257,6 +260,7 @@ class HandOffStep(Step):
     take: bool = False
     """Take the handed-off lock over instead of handing it off."""
 
+    @never_blocks
     def compile(self, context: Context) -> Fire:
         lock_of = self.lock.compile(context.world)
         tid, next_pc, name = context.tid, context.next_pc, context.thread.name

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Generic, TypeVar
 
-from mc.engine.model import Model
+from mc.engine.model import Model, Pending
 from mc.engine.reduction import Reduction
 
 S = TypeVar("S", bound=Hashable)
@@ -146,10 +146,31 @@ class AmpleSets(Generic[S, A]):
                 if not any(actions(at) for at in invisible):
                     continue
                 chosen = _numbered(members, actions)
-                if self._proviso(state, chosen) and any(actions(at) for at in outside):
+                if self._proviso(state, chosen) and self._some_enabled(
+                    state, pending, outside, fired, actions
+                ):
                     self.reduced += 1
                     return chosen
         return _numbered(range(count), actions)
+
+    def _some_enabled(
+        self,
+        state: S,
+        pending: Sequence[Pending],
+        positions: Sequence[int],
+        fired: Sequence[Sequence[tuple[A, S]] | None],
+        actions: Callable[[int], Sequence[tuple[A, S]]],
+    ) -> bool:
+        """Whether an actor at ``positions`` in ``pending`` has an action
+        enabled: one whose actions were computed (``fired``), one the
+        model says is surely enabled, else one whose actions, computed
+        now, are some."""
+        if any(fired[at] for at in positions):
+            return True
+        surely = self.model.surely_enabled
+        return any(
+            fired[at] is None and surely(state, pending[at].actor) for at in positions
+        ) or any(actions(at) for at in positions)
 
     def _proviso(self, state: S, chosen: Sequence[tuple[int, A, S]]) -> bool:
         """Whether the moves ``chosen`` from ``state`` may form its ample

@@ -350,6 +350,15 @@ class Model(ABC, Generic[S, A]):
         reduction compute only the actions of the actors it explores."""
         raise NotImplementedError
 
+    def surely_enabled(self, state: S, actor: Hashable) -> bool:
+        """Whether ``actor`` (as ``pending(state)`` names it) certainly has
+        an action enabled in ``state``, known without computing its
+        actions: True only where ``successors_of(state, actor)`` is not
+        empty; False where the model cannot tell so cheaply.  Partial-order
+        reduction asks it of the actors outside a set it would explore
+        alone (such a set reduces something only when one of them can act)."""
+        return False
+
     def affinity(self) -> Callable[[S], Hashable] | None:
         """The part of a state that decides which worker of a parallel
         search owns it, or None for the whole state.  States alike in it
