@@ -209,6 +209,10 @@ class Reduction:
         self.conflicting: list[int] = []
         """For each numbered ``Pending``, the mask of the numbered ones whose
         ``rest`` its ``next`` conflicts with (``Footprint.conflicts``)."""
+        self.actor_bits: list[int] = []
+        self.visible_bits: list[int] = []
+        """For each numbered ``Pending``, the bit of its actor (``bits``), and
+        that bit again when its ``next`` writes what a property reads."""
         self.bits: dict[Hashable, int] = {}
         """Each actor seen so far, with a bit of its own."""
         self.positions: dict[tuple[int, ...], dict[int, tuple[int, ...]]] = {}
@@ -242,7 +246,7 @@ class Reduction:
         key = self._key(pending)
         closures = self.closures.get(key)
         if closures is None:
-            made = self._closures(pending)
+            made = self._closures(key)
             closures = self.interned.setdefault(made, made)
             self.closures.put(key, closures)
         return closures
@@ -259,8 +263,7 @@ class Reduction:
         key = self._key(pending)
         plans = self.planned.get(key)
         if plans is None:
-            bits = self.bits
-            masks = tuple(bits.get(p.actor) or self._bit(p.actor) for p in pending)
+            masks = tuple(map(self.actor_bits.__getitem__, key))
             table = self.positions.get(masks)
             if table is None:
                 table = self.positions[masks] = {}
@@ -278,7 +281,7 @@ class Reduction:
                 one(plan, plan)
                 for plan in (
                     (at(members & ~visible), at(members), at(~members))
-                    for members, visible in self._closures(pending)
+                    for members, visible in self._closures(key)
                 )
             )
             plans = self.interned_plans.setdefault(made, made)
@@ -329,20 +332,22 @@ class Reduction:
         self.numbers[pending] = number
         self.known.append(pending)
         self.conflicting.append(row)
+        bit = self.bits.get(pending.actor) or self._bit(pending.actor)
+        self.actor_bits.append(bit)
+        self.visible_bits.append(bit if pending.next.writes & self.visible else 0)
         return number
 
-    def _closures(self, pending: Sequence[Pending]) -> tuple[Closure, ...]:
+    def _closures(self, numbers: Sequence[int]) -> tuple[Closure, ...]:
         """For each actor, the least set holding it and every actor whose
         future conflicts with the next step of an actor in the set (C1),
         with the actors of the set whose next step is visible (C2); sets
-        of every actor left out, smallest first."""
-        numbers = [self._number(p) for p in pending]
+        of every actor left out, smallest first.  ``numbers``: the numbers
+        of what the actors may do (``_key``)."""
         present = 0
         for number in numbers:
             present |= 1 << number
-        conflicting = self.conflicting
+        conflicting, actor_bits, visible_bits = self.conflicting, self.actor_bits, self.visible_bits
         found: dict[int, Closure] = {}
-        visible = self.visible
         for start in numbers:
             members = 1 << start
             frontier = members
@@ -359,11 +364,9 @@ class Reduction:
                 continue
             actors = 0
             seen = 0
-            for p, number in zip(pending, numbers, strict=True):
+            for number in numbers:
                 if members >> number & 1:
-                    bit = self.bits.get(p.actor) or self._bit(p.actor)
-                    actors |= bit
-                    if p.next.writes & visible:
-                        seen |= bit
+                    actors |= actor_bits[number]
+                    seen |= visible_bits[number]
             found[members] = (actors, seen)
         return tuple(sorted(found.values(), key=lambda closure: closure[0].bit_count()))
