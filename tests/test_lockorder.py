@@ -104,6 +104,7 @@ def test_every_shipped_scenario_respects_the_documented_order(shipped: Registry)
     names = sorted(shipped.scenarios)
     report = lockorder.merge(lockorder.explore(shipped, names), lockorder.load_documented())
     assert report.clean, "\n".join(lockorder.render(report))
+    assert report.edges[("i_rwsem", "i_rwsem")].breaks is None
     assert ("i_rwsem", "mmap_lock") in report.edges
     assert ("mmap_lock", "PG_locked") in report.edges
 
@@ -132,6 +133,83 @@ def test_a_variant_s_lock_order_is_checked_as_lockdep_would(vfsmc: Callable[...,
     assert "invalidate_lock -> i_rwsem  (truncate/" in result.output
     unknown = vfsmc("lockorder", "-V", "no-such-variant")
     assert unknown.exit_code == 2 and "unknown variant 'no-such-variant'" in unknown.output
+
+
+def test_child_first_breaks_the_directory_order(vfsmc: Callable[..., Any]) -> None:
+    """rmdir and unlink locking the victim before its parent: every edge is
+    i_rwsem -> i_rwsem, allowed between classes, but the victim is below
+    the parent it then takes (and a file's i_rwsem goes after any
+    directory's), which lockdep tells apart by inode_lock_nested()'s
+    subclasses; the correct protocol keeps both rules."""
+    scenario = ("--filter", "dirops/rename-rmdir-link")
+    assert vfsmc("lockorder", *scenario).exit_code == 0
+    rmdir = vfsmc("lockorder", *scenario, "-V", "child-first")
+    assert rmdir.exit_code == 1, rmdir.output
+    assert (
+        "i_rwsem -> i_rwsem  (dirops/rename-rmdir-link, T2)   NOT IN THE DOCUMENTED" in rmdir.output
+    )
+    assert (
+        "    holding i_rwsem(/a/b), takes i_rwsem(/a): breaks ancestors before descendants "
+        "(/a is an ancestor of /a/b)\n" in rmdir.output
+    )
+    dirops = vfsmc("lockorder", "--filter", "dirops/", "-V", "child-first", "--json")
+    assert dirops.exit_code == 1
+    (edge,) = json.loads(dirops.output)["undocumented"]
+    assert (edge["held"], edge["taken"], edge["scenario"]) == (
+        "i_rwsem",
+        "i_rwsem",
+        "dirops/exchange",
+    )
+    assert edge["breaks"] == (
+        "holding i_rwsem(/b/y), takes i_rwsem(/b): breaks ancestors before descendants "
+        "(/b is an ancestor of /b/y) and directories before non-directories "
+        "(/b/y is not a directory, /b is)"
+    )
+
+
+def test_a_non_directory_before_a_directory_is_out_of_order(vfsmc: Callable[..., Any]) -> None:
+    """link(2) locking the file it links before the directory of the new
+    name, which is not above the file: directories before non-directories."""
+    Path("source_first.py").write_text(
+        "from mc.dsl import Invocation, Program, variant\n"
+        "from mc.models.dirops import link\n\n\n"
+        '@variant("link-source-first", "link locks its source before the new parent")\n'
+        "def link_source_first(program: Program, invocation: Invocation) -> Program:\n"
+        "    if invocation.operation is not link:\n"
+        "        return program\n"
+        '    parent = program.tagged("lock-parent")[0]\n'
+        '    return program.move_before(program.tagged("lock-source"), parent)\n'
+    )
+    args = ("lockorder", "--filter", "dirops/rename-rmdir-link", "--models", "source_first.py")
+    assert vfsmc(*args).exit_code == 0
+    result = vfsmc(*args, "-V", "link-source-first")
+    assert result.exit_code == 1, result.output
+    assert (
+        "    holding i_rwsem(/c/e), takes i_rwsem(/a/b): breaks directories before "
+        "non-directories (/c/e is not a directory, /a/b is)\n" in result.output
+    )
+    assert "ancestors before descendants" not in result.output
+
+
+def test_the_directory_order_reads_the_tree_of_the_state(shipped: Registry) -> None:
+    """Whether one inode is above another is asked of the state the thread
+    takes the lock in: the tree the renames have made, not the initial one."""
+    model = shipped.build(shipped.scenario("dirops/rename-into-descendant"))
+    world = model.world
+    check = lockorder.directory_order(world)
+    a, b, c = (world.lookup_path(p) for p in ("/a", "/a/b", "/c"))
+    state = world.initial_state()
+    assert check(state, b.i_rwsem, a.i_rwsem) == (
+        "holding i_rwsem(/a/b), takes i_rwsem(/a): breaks ancestors before descendants "
+        "(/a is an ancestor of /a/b)"
+    )
+    assert check(state, a.i_rwsem, b.i_rwsem) is None
+    assert check(state, c.i_rwsem, a.i_rwsem) is None
+    assert b.d_parent is not None
+    moved = list(state)
+    moved[b.d_parent] = c.ino
+    assert check(tuple(moved), b.i_rwsem, a.i_rwsem) is None
+    assert "/c is an ancestor of /a/b" in (check(tuple(moved), b.i_rwsem, c.i_rwsem) or "")
 
 
 def test_an_exploration_a_bound_stopped_is_no_clean_result(vfsmc: Callable[..., Any]) -> None:

@@ -10,6 +10,13 @@ adds none).  Merging the edges of every scenario gives a graph in which a
 cycle is a deadlock no single scenario needs to show, and an edge the
 documented order does not allow is a protocol change to look at.
 
+An edge inside one class (``i_rwsem -> i_rwsem``) is allowed when the
+class nests in itself by a rule (``[nested]``); where the model can tell
+whether an acquisition keeps that rule, it is checked on each one, as
+lockdep checks it through its subclasses (``nesting_checks``): holding a
+non-directory's i_rwsem while taking a directory's, or a descendant's
+while taking its ancestor's, puts the edge out of the documented order.
+
 Lockdep's interrupt check is made the same way: a class some scenario
 takes in interrupt context (``op.interrupt``) and some scenario takes with
 interrupts on in process context (a spinning lock taken without
@@ -36,7 +43,8 @@ from mc.dsl.steps import LockStep, disables_irqs
 from mc.dsl.wait_steps import SectionStep
 from mc.engine.explore import Options, Search
 from mc.kernel.locks import Lock
-from mc.kernel.world import ERROR_SLOT
+from mc.kernel.vfs import directories_above
+from mc.kernel.world import ERROR_SLOT, World
 from mc.project import SPECS
 
 LOCKORDER = SPECS / "lockorder.toml"
@@ -125,6 +133,10 @@ class Witness:
     label: str
     source: str
     trace: tuple[str, ...]
+    breaks: str | None = None
+    """For an edge inside one class, the documented nesting rule the
+    acquisition breaks, in one line (``nesting_checks``); None when it
+    keeps it or no rule is checked."""
 
 
 Acquisition = tuple[int, Any, int, CompiledStep, Lock]
@@ -152,22 +164,90 @@ def _acquisitions(model: KernelModel, search: Search[Any, Any]) -> Iterator[Acqu
                 yield sid, state, tid, current, taken
 
 
+NestingCheck = Callable[[Sequence[Any], Lock, Lock], str | None]
+"""Given a state, a lock the thread holds and one of the same class it is
+about to take: the nesting rule the acquisition breaks, or None."""
+ANCESTORS_FIRST = "ancestors before descendants"
+DIRECTORIES_FIRST = "directories before non-directories"
+
+
+def nesting_checks(world: World) -> dict[str, NestingCheck]:
+    """For each class nested in its own class by a rule the model can check
+    on one acquisition, that check (``i_rwsem``: ``directory_order``)."""
+    return {"i_rwsem": directory_order(world)}
+
+
+def directory_order(world: World) -> NestingCheck:
+    """The order of two inodes' i_rwsem, checked where the state tells it:
+    a directory's i_rwsem is not taken while a non-directory's is held
+    (directories before non-directories), nor while a descendant's is held
+    (ancestors before descendants; a non-directory is below each directory
+    one of its names is in).  Two non-directories, or two directories
+    neither above the other, go by address, which is not checked here (the
+    models lock them in every address order the scenario can observe).
+
+    Lockdep checks it through the subclasses of inode_lock_nested()
+    (include/linux/fs.h, Linux 6.12: "parent[2] -> child -> grandchild ->
+    normal -> xattr -> second non-directory"): lock_rename() and
+    lock_two_directories() (fs/namei.c) take the parents I_MUTEX_PARENT,
+    I_MUTEX_PARENT2, the ancestor first; vfs_rename() a moved subdirectory
+    I_MUTEX_CHILD before the non-directories; lock_two_nondirectories()
+    (fs/inode.c) warns on a directory and takes the second I_MUTEX_NONDIR2.
+    The rules are those of Documentation/filesystems/directory-locking.rst
+    (Linux 6.12): its deadlock proof ranks every directory's i_rwsem
+    before any non-directory's, and rename locks the parents "ancestors
+    first"."""
+    inodes = {inode.i_rwsem.slot: inode for inode in world.inodes}
+
+    def check(state: Sequence[Any], held: Lock, taken: Lock) -> str | None:
+        holder, wanted = inodes.get(held.slot), inodes.get(taken.slot)
+        if holder is None or wanted is None or not wanted.is_dir:
+            return None
+        broken = []
+        if wanted.ino in directories_above(world, state, holder.ino):
+            broken.append(f"{ANCESTORS_FIRST} ({wanted} is an ancestor of {holder})")
+        if not holder.is_dir:
+            broken.append(f"{DIRECTORIES_FIRST} ({holder} is not a directory, {wanted} is)")
+        if not broken:
+            return None
+        return f"holding {held}, takes {taken}: breaks {' and '.join(broken)}"
+
+    return check
+
+
 def observed_edges(
     scenario: str, model: KernelModel, search: Search[Any, Any]
 ) -> dict[Edge, Witness]:
     """The lock-class edges the explored states of ``search`` show, each
-    with the first state (in search order) that shows it."""
+    with the first state (in search order) that shows it; for an edge
+    inside a class with a nesting check, the first that breaks the rule,
+    if one does (``Witness.breaks``; taking a lock the thread holds
+    already is a recursion the checker reports, not an order)."""
+    checks = nesting_checks(model.world)
     found: dict[Edge, tuple[int, int, str, str]] = {}
+    broken: dict[Edge, tuple[tuple[int, int, str, str], str]] = {}
     for sid, state, tid, current, taken in _acquisitions(model, search):
-        for held in current.context.held(state):
+        holding = current.context.held(state)
+        again = any(held is taken for held in holding)
+        for held in holding:
             if held is taken:
                 continue
             edge = (held.family, taken.family)
             if edge not in found:
                 found[edge] = (sid, tid, held.name, taken.name)
-    return {
-        edge: _witness(scenario, model, search, *where) for edge, where in sorted(found.items())
-    }
+            check = checks.get(taken.family) if held.family == taken.family else None
+            if check is not None and not again and edge not in broken:
+                why = check(state, held, taken)
+                if why is not None:
+                    broken[edge] = ((sid, tid, held.name, taken.name), why)
+    edges = {}
+    for edge, where in sorted(found.items()):
+        if edge in broken:
+            first, why = broken[edge]
+            edges[edge] = attrs.evolve(_witness(scenario, model, search, *first), breaks=why)
+        else:
+            edges[edge] = _witness(scenario, model, search, *where)
+    return edges
 
 
 def observed_usage(
@@ -279,9 +359,10 @@ def merge(
     explored: Iterable[Explored], documented: Documented, variants: Sequence[str] = ()
 ) -> Report:
     """Merge the edges and interrupt usage of several explorations (the
-    first witness of each is kept) and report cycles, edges the order does
-    not allow and classes taken both in interrupt context and with
-    interrupts on."""
+    first witness of each is kept, but the first that breaks a nesting
+    rule before one that does not) and report cycles, edges the order does
+    not allow (a nesting rule broken too) and classes taken both in
+    interrupt context and with interrupts on."""
     edges: dict[Edge, Witness] = {}
     usage: dict[Usage, Witness] = {}
     names = []
@@ -291,10 +372,14 @@ def merge(
         if one.incomplete is not None:
             incomplete[one.name] = one.incomplete
         for edge, witness in one.edges.items():
-            edges.setdefault(edge, witness)
+            kept = edges.get(edge)
+            if kept is None or (kept.breaks is None and witness.breaks is not None):
+                edges[edge] = witness
         for how, witness in one.usage.items():
             usage.setdefault(how, witness)
-    undocumented = tuple(sorted(e for e in edges if not documented.allows(*e)))
+    undocumented = tuple(
+        sorted(e for e, w in edges.items() if not documented.allows(*e) or w.breaks is not None)
+    )
     cycles = find_cycles(list(edges))
     return Report(
         edges, tuple(names), cycles, undocumented, documented, usage, tuple(variants), incomplete
@@ -364,7 +449,7 @@ def render(report: Report) -> list[str]:
     observed = f"{len(report.edges)} lock-class edges observed in {len(report.scenarios)} scenarios"
     lines = [f"{observed}{under}:"]
     for (a, b), witness in sorted(report.edges.items()):
-        mark = "" if report.documented.allows(a, b) else "   NOT IN THE DOCUMENTED ORDER"
+        mark = "   NOT IN THE DOCUMENTED ORDER" if (a, b) in report.undocumented else ""
         lines.append(f"  {a} -> {b}  ({witness.scenario}, {witness.thread}){mark}")
     lines.append("")
     if report.cycles:
@@ -406,7 +491,8 @@ def render(report: Report) -> list[str]:
 
 def _shown(edge: Edge, witness: Witness) -> list[str]:
     head = f"  {edge[0]} -> {edge[1]}: {witness.scenario}, {witness.thread} at {witness.source}"
-    return [head, *(f"      {line}" for line in witness.trace)]
+    rule = [] if witness.breaks is None else [f"    {witness.breaks}"]
+    return [head, *rule, *(f"      {line}" for line in witness.trace)]
 
 
 def to_json(report: Report) -> dict[str, Any]:

@@ -39,7 +39,9 @@ def lockorder_command(
     thread holding a lock of class A is about to take one of class B adds
     the edge A -> B.  Reported: cycles in the merged graph (each edge with
     the scenario and trace that shows it), edges that
-    specs/lockorder.toml does not allow, and lock classes some scenario
+    specs/lockorder.toml does not allow (an i_rwsem nested in another
+    against directories before non-directories or ancestors before
+    descendants, in the tree of the state), and lock classes some scenario
     takes in interrupt context and some scenario takes with interrupts on
     (lockdep's inconsistent irq usage).  Exit 1 when there is any, 3 when
     there is none but a bound stopped a scenario's exploration early.

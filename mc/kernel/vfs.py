@@ -38,6 +38,21 @@ def is_ancestor(world: World, values: Values, ancestor: int, descendant: int) ->
     return ancestor in ancestors(world, values, descendant)
 
 
+def directories_above(world: World, values: Values, ino: int) -> set[int]:
+    """The directories above inode ``ino`` in the tree of ``values``: a
+    directory's proper ancestors; for a non-directory, each directory a
+    name of it is in (a hard link gives several) and their ancestors."""
+    if world.inodes[ino].is_dir:
+        return set(ancestors(world, values, ino))
+    above: set[int] = set()
+    for dentry in world.dentries.values():
+        parent = dentry.parent.ino
+        if values[dentry.slot] == ino and parent not in above:
+            above.add(parent)
+            above.update(ancestors(world, values, parent))
+    return above
+
+
 def child_toward(world: World, values: Values, ancestor: int, descendant: int) -> int | None:
     """The child of ``ancestor`` on the path down to ``descendant`` (what
     ``d_ancestor()`` returns), or None if ``ancestor`` is not above it."""
