@@ -237,6 +237,43 @@ def test_a_step_that_raises_under_a_mutation_is_an_error_row(vfsmc: Run, tmp_pat
     assert report["not_needed"] == []
 
 
+LINK_RENAME = """\
+from mc.dsl.scenario import scenario
+from mc.models.dirops import link, rename
+
+scenario(
+    "{name}",
+    "a hard link of /c/e into /a racing a rename of /c/e into /a",
+    tree=["/a/", "/c/", "/c/e"],
+    threads=[link("/c/e", "/a/f"), rename("/c/e", "/a/x")],
+)
+"""
+
+
+def test_a_mutant_of_a_scenario_in_a_model_file_replays_without_models(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """Its counterexamples record the model file, as vfsmc check's do."""
+    name = f"mutate-mine/{tmp_path.name}"
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "link_rename.py").write_text(LINK_RENAME.replace("{name}", name))
+    result = vfsmc("mutate", f"mine/link_rename.py:{name}", "--json", "--no-progress")
+    assert result.exit_code == 0, result.output
+    violated = [m for m in json.loads(result.output)["mutations"] if m["verdict"] == "VIOLATED"]
+    assert violated
+    for mutant in violated:
+        saved = Path(mutant["counterexample"])
+        assert json.loads(saved.read_text())["models"] == ["../mine/link_rename.py"]
+        replayed = vfsmc("replay", str(saved), "--json")
+        assert replayed.exit_code == 1, replayed.output
+        report = json.loads(replayed.output)
+        assert (report["reproduced"], report["property"]) == (True, mutant["property"])
+        assert report["variants"] == [mutant["name"]]
+    drawn = vfsmc("graph", str(saved), "-o", "mutant.dot")
+    assert drawn.exit_code == 0, drawn.output
+    assert "warning" not in drawn.output
+
+
 def test_every_mutation_is_in_exactly_one_summary_section(analysis: mutate.Analysis) -> None:
     sections = mutate.summary(analysis)
     total = len(analysis.results) + len(analysis.unreached)

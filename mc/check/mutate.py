@@ -33,6 +33,7 @@ from mc.check import mutate_hints, usermodels
 from mc.check.checker import check_scenario, file_stem
 from mc.check.inventory import NotApplicable, check_applicable
 from mc.check.mutate_hints import Hint
+from mc.check.recorded import save_recorded
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.operation import Invocation
 from mc.dsl.program import Program
@@ -447,7 +448,9 @@ def _check(
     if outcome.counterexample is not None and out is not None:
         saved = out / f"{mutant_stem(scenario, variants, mutation)}.json"
         try:
-            outcome.counterexample.save(saved)
+            save_recorded(
+                registry, outcome.scenario, outcome.variants, outcome.counterexample, saved
+            )
         except OSError as error:
             saved, unsaved = None, str(error)
     return MutantResult(

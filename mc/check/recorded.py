@@ -47,6 +47,21 @@ def recording(
     return attrs.evolve(counterexample, models=tuple(os.path.relpath(path, base) for path in files))
 
 
+def save_recorded(
+    registry: Registry,
+    scenario: Scenario,
+    variants: Sequence[str],
+    counterexample: Counterexample,
+    path: Path,
+) -> None:
+    """Save ``counterexample`` (of ``scenario`` under ``variants``) at
+    ``path`` atomically, recording the model files outside the shipped
+    models that declared them, so ``vfsmc replay`` and ``vfsmc graph``
+    load them without ``--models``."""
+    files = model_files(registry, scenario, variants)
+    recording(counterexample, files, path.parent).save(path)
+
+
 def load_recorded(
     registry: Registry, path: Path, counterexample: Counterexample, given: bool = False
 ) -> None:

@@ -313,14 +313,15 @@ def _save(
     if outcome.counterexample is None:
         return {}
     stem = file_stem(outcome.scenario.name, outcome.variants, properties or None, excluded)
-    sources = recorded.model_files(reg, outcome.scenario, outcome.variants)
     marks = variant_marks(reg, outcome.counterexample)
     files: dict[str, Path] = {}
     for kind, suffix in (("counterexample", "json"), ("dot", "dot"), ("svg", "svg")):
         path = out / f"{stem}.{suffix}"
         try:
             if kind == "counterexample":
-                recorded.recording(outcome.counterexample, sources, out).save(path)
+                recorded.save_recorded(
+                    reg, outcome.scenario, outcome.variants, outcome.counterexample, path
+                )
             else:
                 render_graph.render(outcome.counterexample, path, marks)
         except (OSError, render_graph.GraphError) as error:
