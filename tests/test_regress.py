@@ -141,6 +141,12 @@ def test_state_changes_are_reported_apart_and_updated(vfsmc: Run, tmp_path: Path
     updated = vfsmc("regress", "--models", "suite", "--update")
     assert updated.exit_code == 0
     assert "updated the state baseline of 2 rows in suite/expectations.toml" in updated.output
+    assert "no state baseline yet" not in updated.output, "the run that records them"
+    assert "review, then vfsmc regress --update" not in updated.output
+    assert (
+        "state counts changed (verdicts unchanged; recorded as the new baseline):\n"
+        "  dirops/opposite-renames [correct]: 7 -> 68" in updated.output
+    )
     text = path.read_text()
     assert "states = 68   # wrong on purpose" in text
     assert text.startswith("# expectations of a small suite\n")

@@ -331,8 +331,10 @@ def replay_line(result: ReplayResult) -> str:
     )
 
 
-def summary(report: Report) -> list[str]:
-    """The findings after the tables."""
+def summary(report: Report, updating: bool = False) -> list[str]:
+    """The findings after the tables.  ``updating``: the run records the
+    state counts of the rows as expected (``--update``), so it neither asks
+    for that nor lists the rows with no baseline yet."""
     lines = []
     for r in report.ineffective:
         lines.append(f"not checked: {r.row.label}: {r.ineffective}")
@@ -351,14 +353,13 @@ def summary(report: Report) -> list[str]:
             "as --no-por asks; the baselines are the default search's):"
         )
     elif report.state_changes:
-        lines.append(
-            "state counts changed (verdicts unchanged; review, then vfsmc regress --update):"
-        )
+        then = "recorded as the new baseline" if updating else "review, then vfsmc regress --update"
+        lines.append(f"state counts changed (verdicts unchanged; {then}):")
         for r in report.state_changes:
             before = r.row.states or 0
             change = (r.states - before) / before * 100 if before else 0.0
             lines.append(f"  {r.row.label}: {before} -> {r.states} ({change:+.1f}%)")
-    if report.missing_baselines:
+    if report.missing_baselines and not updating:
         how = "" if report.reduced else ", without --no-por"
         lines.append(
             f"no state baseline yet for {len(report.missing_baselines)} rows "

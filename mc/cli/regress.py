@@ -82,7 +82,7 @@ def regress_command(
             on_replay=_replay_printer(suite),
         )
         click.echo("")
-        for line in regress.summary(report):
+        for line in regress.summary(report, updating=update):
             click.echo(line)
         reports.append(report)
     if update:
