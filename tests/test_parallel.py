@@ -321,6 +321,31 @@ def test_bounds_stop_at_a_whole_level(shipped: Registry) -> None:
     assert run(Spread(2), max_depth=depth - 1)[1] < 500
 
 
+@pytest.mark.parametrize("reduce", [False, True])
+@pytest.mark.parametrize("scenario", ["dirops/opposite-renames", "truncate/unaligned-clean"])
+def test_bounds_the_search_meets_exactly_give_the_verdict_of_one_process(
+    shipped: Registry, scenario: str, reduce: bool
+) -> None:
+    """A depth bound at the deepest level and a state bound at the state
+    count leave the search complete, over workers as in one process (a
+    goal reached only at the dead ends of the last level is reached); one
+    less of either leaves both incomplete."""
+    whole = check_scenario(shipped, scenario, options=Options(reduce=reduce)).result
+    assert whole.verdict is Verdict.OK
+    depth, states = whole.stats.max_depth, whole.stats.states
+    for bound, exact in (
+        ({"max_depth": depth}, True),
+        ({"max_states": states}, True),
+        ({"max_depth": depth - 1}, False),
+        ({"max_states": states - 1}, False),
+    ):
+        options = Options(reduce=reduce, **bound)  # type: ignore[arg-type]
+        alone = check_scenario(shipped, scenario, options=options).result
+        spread = check_scenario(shipped, scenario, options=options, spread=Spread(2)).result
+        assert alone.verdict is (Verdict.OK if exact else Verdict.INCOMPLETE), bound
+        assert (spread.verdict, spread.violation) == (alone.verdict, alone.violation), bound
+
+
 def test_a_memory_stop_gives_the_figures_of_a_search_cut_at_its_depth(
     shipped: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -342,14 +342,16 @@ class _Worker(Generic[S, A]):
 
     def expand(
         self, cut: bool, deadline: float | None = None
-    ) -> tuple[list[bytes | None], int, Found | None, bool, tuple[int, int]] | None:
+    ) -> tuple[list[bytes | None], int, Found | None, bool, tuple[int, int], list[str]] | None:
         """Expand this worker's share of the current level (or only look
         for dead ends when ``cut`` by the depth bound): the successors by
         owner, pickled, except its own, which it keeps unpickled (None in
         their place); the transitions taken, a deadlock found, whether
-        the depth bound cut anything, and how many states so far it looked
-        for an ample set of and explored one of.  None once ``deadline``
-        (``time.monotonic``) passes: the search ends at the time limit."""
+        the depth bound cut anything, how many states so far it looked
+        for an ample set of and explored one of, and the goals not reached
+        yet (a goal evaluated at dead ends may be reached here).  None once
+        ``deadline`` (``time.monotonic``) passes: the search ends at the
+        time limit."""
         outgoing: list[dict[Hashable, Sent[S]]] = [{} for _ in range(self.workers)]
         exact = self.store.exact
         transitions = 0
@@ -405,7 +407,7 @@ class _Worker(Generic[S, A]):
         reduction = (self.ample_sets.tried, self.ample_sets.reduced)
         if count:
             self.transitions_per_state = max(transitions, 1) / count
-        return blobs, transitions, found, depth_cut, reduction
+        return blobs, transitions, found, depth_cut, reduction, [goal.name for goal in self.goals]
 
     def _to_expand(self) -> Iterator[Lent[S]]:
         """This worker's share of the level, then the states it borrowed."""
@@ -428,10 +430,12 @@ class _Worker(Generic[S, A]):
         as ``plan`` takes them, or, once a ``plan`` ordered them, the
         states the senders gave, as ``fill`` takes them, with the states
         other workers lent it, ``borrowed``), then expand them, unless
-        they hold a violation or reach the state ``budget`` alone
+        they hold a violation or go past the state ``budget`` alone
         (the search stops after this level then, so no expansion is
         missed: a level the others also admitted less than ``budget`` of
-        would not reach it).  The worker collects cyclic garbage here,
+        would not go past it; a search whose states reach the bound
+        exactly goes on, and ends incomplete only where the next level
+        holds a state, as a sequential one).  The worker collects cyclic garbage here,
         between levels, instead of as it allocates: the collector's passes
         over the level's states it holds cost a worker a third more CPU.
         A collection that finds no garbage doubles the levels to the next
@@ -478,7 +482,7 @@ class _Worker(Generic[S, A]):
         if self.ample_sets.reduction is not None:
             self.ample_sets.reduction.turn()
         new, found, _goals, _held = admitted
-        if found is not None or (budget is not None and new >= budget):
+        if found is not None or (budget is not None and new > budget):
             return admitted, None
         return admitted, self.expand(cut, deadline)
 
@@ -970,7 +974,7 @@ class ParallelSearch(Generic[S, A]):
             found = next((reply[1] for reply in replies if reply[1] is not None), None)
             if found is not None or not new:
                 break
-            if options.max_states is not None and states >= options.max_states:
+            if options.max_states is not None and states > options.max_states:
                 reason = f"max states {options.max_states} reached"
                 break
             elapsed = time.perf_counter() - self.started
@@ -989,6 +993,7 @@ class ParallelSearch(Generic[S, A]):
             reduction.tried = sum(reply[4][0] for reply in expanded)
             reduction.reduced = sum(reply[4][1] for reply in expanded)
             depth_cut = depth_cut or any(reply[3] for reply in expanded)
+            unreached &= set.intersection(*(set(reply[5]) for reply in expanded))
             found = next((reply[2] for reply in expanded if reply[2] is not None), None)
             if found is not None or cut:
                 break
