@@ -1,7 +1,8 @@
 """Writing files so that a crash or an error never leaves half a file.
 
 A file is written to a temporary ``.NAME.PID.XXXXXXXX`` in the same
-directory and renamed over ``NAME`` once complete, with the permissions an
+directory and renamed over ``NAME`` once complete (a FIFO or a device is
+written into instead), with the permissions an
 ordinary ``open()`` would give it (the umask's, or the mode of the file it
 replaces).  An error or SIGTERM removes the temporary file; one left by a
 process that was killed outright (SIGKILL, a power cut) is removed by the
@@ -31,10 +32,19 @@ class WriteError(OSError):
 def write_atomically(path: Path, data: bytes | str) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same
     directory, renamed over ``path`` once complete; a ``path`` that is a
-    symbolic link has the file it points to written, as ``open()`` would."""
+    symbolic link has the file it points to written, as ``open()`` would,
+    and one that is neither a regular file nor a directory (a FIFO, a
+    device such as ``/dev/stdout``) is written into, never replaced."""
     if path.is_symlink():
         path = Path(os.path.realpath(path))
     payload = data.encode() if isinstance(data, str) else data
+    if _special(path):
+        try:
+            with open(path, "wb") as out:
+                out.write(payload)
+        except OSError as error:
+            raise WriteError(error.errno, error.strerror, str(path)) from None
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", dir=path.parent)
@@ -57,6 +67,15 @@ def write_atomically(path: Path, data: bytes | str) -> None:
             raise WriteError(error.errno, error.strerror, str(path)) from None
         raise
     sweep(path)
+
+
+def _special(path: Path) -> bool:
+    """Whether ``path`` exists and is neither a regular file nor a directory."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def _mode_for(path: Path) -> int:

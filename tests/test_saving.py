@@ -11,6 +11,7 @@ import re
 import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -240,3 +241,29 @@ def test_a_file_written_through_a_symbolic_link_is_the_link_s_target(tmp_path: P
     write_atomically(tmp_path / "dangling.svg", "made")
     assert (tmp_path / "made.svg").read_text() == "made"
     assert (tmp_path / "dangling.svg").is_symlink()
+
+
+def test_a_fifo_is_written_into_never_replaced(tmp_path: Path) -> None:
+    """A FIFO a viewer reads (or a device, ``-o /dev/stdout``): the data
+    goes into it and it stays what it was; a write it refuses (its reader
+    went away) is a ``WriteError``."""
+    fifo = tmp_path / "chart.svg"
+    os.mkfifo(fifo)
+    read: list[bytes] = []
+    reader = threading.Thread(target=lambda: read.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    write_atomically(fifo, "<svg/>")
+    reader.join(timeout=10)
+    assert read == [b"<svg/>"]
+
+    def read_one_byte() -> None:
+        with open(fifo, "rb") as out:
+            read.append(out.read(1))
+
+    reader = threading.Thread(target=read_one_byte, daemon=True)
+    reader.start()
+    with pytest.raises(atomic_write.WriteError, match=f"cannot write {fifo}"):
+        write_atomically(fifo, b"x" * (1 << 22))
+    reader.join(timeout=10)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert list(tmp_path.iterdir()) == [fifo]
