@@ -166,6 +166,26 @@ ERRORS = {
         "scenario('{name}', 'x', tree=['/a/'], threads=[run()])\n",
         "{file}:5: in boom: KeyError: 1",
     ),
+    "unhashable-slot-value": (
+        "from mc.dsl.operation import operation\n"
+        "from mc.dsl.scenario import scenario\n\n"
+        "def put(scratch, slot):\n"
+        "    scratch[slot] = [1, 2]\n\n"
+        "@operation(models='test')\n"
+        "def keep(op):\n"
+        "    op.effect('put', put, op.world.shared_slot('kept', 0))\n\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=[keep()])\n",
+        "{file}:5: in put: slot kept cannot hold [1, 2]: a slot's value must be hashable",
+    ),
+    "unhashable-initial-value": (
+        "from mc.dsl.operation import operation\n"
+        "from mc.dsl.scenario import scenario\n\n"
+        "@operation(models='test')\n"
+        "def keep(op):\n"
+        "    op.world.shared_slot('kept', {'a': 1})\n\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=[keep()])\n",
+        "{file}:6: in keep: slot kept cannot hold {{'a': 1}}: a slot's value must be hashable",
+    ),
     "bad-tree": (
         "from mc.dsl.scenario import scenario\n\n"
         "scenario('{name}', 'x', tree=['/a/x/y'], threads=[])\n",

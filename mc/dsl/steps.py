@@ -728,7 +728,7 @@ class EffectStep(Step):
             scratch = Scratch(world, state)
             value = effect(scratch, [a(state) for a in args])
             if result is not None:
-                scratch.values[result] = value
+                scratch[result] = value
             return (context.advance(scratch.values, next_pc),)
 
         return fire

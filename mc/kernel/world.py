@@ -97,6 +97,27 @@ class LocatedModelError(ModelError):
     """A model error whose message starts with the model file and line."""
 
 
+def held(value: Any, slot: str) -> Any:
+    """``value``, which slot ``slot`` is to hold: a ``ModelError`` when it is
+    not hashable (a state is stored by its hash, so a slot holds numbers,
+    strings, None, tuples and frozensets, not lists, sets or dicts)."""
+    try:
+        hash(value)
+    except TypeError:
+        kind = type(value).__name__
+        raise ModelError(
+            f"slot {slot} cannot hold {_short(value)}: a slot's value must be hashable "
+            f"(a number, a string, None, a tuple or a frozenset of them), not a {kind} "
+            "or a tuple holding one"
+        ) from None
+    return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 class Scratch:
     """A state being changed by an effect, with the world to read it by."""
 
@@ -108,6 +129,10 @@ class Scratch:
         return self.values[slot]
 
     def __setitem__(self, slot: int, value: Any) -> None:
+        try:
+            hash(value)
+        except TypeError:
+            held(value, self.world.slots[slot].name)
         self.values[slot] = value
 
 
@@ -219,8 +244,8 @@ class World:
 
     def add_slot(self, name: str, initial: Any, render: Render = str, hidden: bool = False) -> int:
         """A new slot holding ``initial`` in the initial state."""
+        self.initial.append(held(initial, name))
         self.slots.append(Slot(name, render, hidden))
-        self.initial.append(initial)
         return len(self.slots) - 1
 
     def add_lock(
