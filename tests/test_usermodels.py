@@ -186,6 +186,12 @@ ERRORS = {
         "scenario('{name}', 'x', tree=['/a/'], threads=[keep()])\n",
         "{file}:6: in keep: slot kept cannot hold {{'a': 1}}: a slot's value must be hashable",
     ),
+    "no-property": (
+        "from mc.dsl.scenario import scenario\n"
+        "from mc.models.dirops import create\n\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=[create('/a/f')], properties=[])\n",
+        "{file}:4: scenario {name} checks no property: a search without properties has no verdict",
+    ),
     "bad-tree": (
         "from mc.dsl.scenario import scenario\n\n"
         "scenario('{name}', 'x', tree=['/a/x/y'], threads=[])\n",

@@ -70,6 +70,11 @@ def build(
     model = registry.build(scenario, variants, properties)
     if not scenario.threads:
         raise ModelError(f"scenario {scenario.name} has no threads: there is nothing to check")
+    if not model.properties():
+        raise ModelError(
+            f"scenario {scenario.name} checks no property: a search without "
+            "properties has no verdict (name some with properties= or --property)"
+        )
     for name in variants:
         if not changes_something(registry, model, name):
             raise IneffectiveVariant(f"variant {name} changes nothing in {scenario.name}")
