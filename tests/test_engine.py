@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mc.engine.explore import Options, check
+from mc.engine.explore import DETERMINISM_PROBES, NotDeterministic, Options, check
 from mc.engine.model import Model, Property, always, deadlock_free, sometimes
 from mc.engine.result import Strategy, Verdict
 
@@ -182,3 +182,29 @@ def test_bad_bounds_are_rejected() -> None:
         Options(max_states=0)
     with pytest.raises(ValueError, match="time_limit"):
         Options(time_limit=-1)
+
+
+class Drifting(Chain):
+    """A chain whose step from ``start`` reads a counter of its own."""
+
+    def __init__(self, length: int, start: int) -> None:
+        super().__init__(length)
+        self.start = start
+        self.calls = itertools.count()
+
+    def successors(self, state: int) -> Sequence[tuple[str, int]]:
+        if state == self.start:
+            return [(object(), state + 1 + next(self.calls) % 2)]  # type: ignore[list-item]
+        return [(object(), after) for _action, after in super().successors(state)]  # type: ignore[misc]
+
+
+def test_steps_run_twice_from_the_first_states_must_agree() -> None:
+    """Fresh action objects that compare unequal are no difference; a
+    step whose outcome reads anything but the state is, within the
+    states probed, and goes unseen past them."""
+    assert check(Drifting(40, start=-1)).verdict is Verdict.OK
+    with pytest.raises(NotDeterministic) as caught:
+        check(Drifting(40, start=3))
+    assert caught.value.twice and caught.value.previous == 3
+    assert (caught.value.stored, caught.value.replayed) == (4, 5)
+    assert check(Drifting(40, start=DETERMINISM_PROBES + 1)).verdict is Verdict.OK

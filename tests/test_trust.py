@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from mc.check.checker import file_stem
 from mc.check.registry import with_files
 from mc.check.replay import replay
+from mc.engine import explore
 from mc.trace import format as cx_format
 
 Run = Callable[..., Result]
@@ -38,9 +39,22 @@ def flaky() -> Path:
     return FIXTURES / "flaky" / "flaky.py"
 
 
-def test_a_model_that_is_not_deterministic_is_reported_not_given_a_verdict(
+def test_a_model_that_is_not_deterministic_is_caught_before_the_search(
     vfsmc: Run, flaky: Path
 ) -> None:
+    for options in ((), ("--exact",), ("--workers", "2")):
+        line = one_line(vfsmc("check", f"{flaky}:flaky/count", *options), "is not deterministic")
+        assert "run twice from one state, T1 'n = next(calls)', " in line
+        assert "flaky.py:20 reached two states: T1.n is " in line and ", was " in line
+    assert not Path("counterexamples").exists()
+
+
+def test_a_model_that_is_not_deterministic_is_reported_not_given_a_verdict(
+    vfsmc: Run, flaky: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the states run twice show nothing, re-executing the
+    counterexample does."""
+    monkeypatch.setattr(explore, "DETERMINISM_PROBES", 0)
     exact = vfsmc("check", f"{flaky}:flaky/count", "--exact")
     line = one_line(exact, "the model is not deterministic")
     assert "re-executing the path to the violation, step" in line

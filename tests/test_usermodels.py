@@ -192,6 +192,20 @@ ERRORS = {
         "scenario('{name}', 'x', tree=['/a/'], threads=[create('/a/f')], properties=[])\n",
         "{file}:4: scenario {name} checks no property: a search without properties has no verdict",
     ),
+    "not-deterministic": (
+        "from mc.dsl.operation import operation\n"
+        "from mc.dsl.scenario import scenario\n\n"
+        "calls = [0]\n\n"
+        "def count(scratch, slot):\n"
+        "    calls[0] += 1\n"
+        "    scratch[slot] = calls[0]\n\n"
+        "@operation(models='test')\n"
+        "def counts(op):\n"
+        "    op.effect('count', count, op.world.shared_slot('calls', 0))\n\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=[counts()], properties=['deadlock'])\n",
+        "the model is not deterministic: run twice from one state, T1 'count', {file}:12 "
+        "reached two states: calls is 2, was 1; models must be functions of the state",
+    ),
     "bad-tree": (
         "from mc.dsl.scenario import scenario\n\n"
         "scenario('{name}', 'x', tree=['/a/x/y'], threads=[])\n",

@@ -210,17 +210,28 @@ def not_symmetric(scenario: str, why: str) -> str:
 
 
 def not_deterministic(model: KernelModel, error: NotDeterministic) -> str:
-    """Where re-executing a path first reached another state, in words."""
+    """Where re-executing a path (or a step run twice) first reached
+    another state, in words."""
+    step = ""
+    if isinstance(error.action, tuple) and error.previous is not None:
+        tid = int(error.action[0])
+        current = model.current_step(error.previous, tid)  # type: ignore[arg-type]
+        if current is not None:
+            thread, label = model.threads[tid].name, current.step.label
+            step = f"{thread} '{label}', {shown(str(current.step.source))}"
+    if error.twice:
+        if error.stored is None or error.replayed is None:
+            what = "the second run had another number of outcomes"
+        else:
+            what = first_difference(model, error.stored, error.replayed)
+        return (
+            f"the model is not deterministic: run twice from one state, {step or 'a step'} "
+            f"reached two states: {what}; models must be functions of the state"
+        )
     if error.position == 0:
         where = "the initial state"
     else:
-        where = f"step {error.position}"
-        if isinstance(error.action, tuple) and error.previous is not None:
-            tid = int(error.action[0])
-            current = model.current_step(error.previous, tid)  # type: ignore[arg-type]
-            if current is not None:
-                thread, step = model.threads[tid].name, current.step
-                where += f" ({thread} '{step.label}', {shown(str(step.source))})"
+        where = f"step {error.position}" + (f" ({step})" if step else "")
     if error.replayed is None:
         what = "the step it took is no longer enabled"
     else:

@@ -9,6 +9,7 @@ by re-executing those actions from the initial state.
 
 from __future__ import annotations
 
+import itertools
 import resource
 import time
 from array import array
@@ -89,7 +90,10 @@ class NotDeterministic(Exception):
     """Re-executing a stored path reached a state other than the one stored:
     the model's steps are not functions of the state.  ``position`` is the
     index of the state in the path (0: the initial state), ``previous`` the
-    state the step ran from and ``action`` the step (None for position 0)."""
+    state the step ran from and ``action`` the step (None for position 0).
+    ``twice``: not a path, but one step run twice from ``previous``
+    (``probe_determinism``), ``position`` its index among the actions
+    enabled there."""
 
     def __init__(
         self,
@@ -98,13 +102,46 @@ class NotDeterministic(Exception):
         replayed: Hashable | None,
         previous: Hashable | None = None,
         action: object = None,
+        twice: bool = False,
     ) -> None:
-        super().__init__(f"re-executing step {position} of a path reached another state")
+        what = "running a step twice" if twice else f"re-executing step {position} of a path"
+        super().__init__(f"{what} reached another state")
         self.position = position
         self.stored = stored
         self.replayed = replayed
         self.previous = previous
         self.action = action
+        self.twice = twice
+
+
+DETERMINISM_PROBES = 32
+"""How many states, the first in breadth-first order, a search runs every
+enabled action of twice before it starts (``probe_determinism``)."""
+
+
+def probe_determinism(model: Model[S, A], limit: int | None = None) -> None:
+    """Compute the successors of the first ``limit`` states (breadth-first
+    from the initial ones; ``DETERMINISM_PROBES`` by default) twice:
+    ``NotDeterministic`` (``twice``) where the two differ.  A model whose
+    steps read something besides the state (a random number, the clock, a
+    counter of its own) is caught here before it can give a verdict, or
+    later, when its counterexample is re-executed; one that behaves only
+    in states past these is caught only then."""
+    limit = DETERMINISM_PROBES if limit is None else limit
+    waiting = list(dict.fromkeys(model.init_states()))[:limit]
+    seen = set(waiting)
+    for state in waiting:
+        first, again = model.successors(state), model.successors(state)
+        for index, (one, two) in enumerate(itertools.zip_longest(first, again)):
+            if one is None or two is None or one[1] != two[1]:
+                action = (one or two)[0]
+                stored = None if one is None else one[1]
+                replayed = None if two is None else two[1]
+                raise NotDeterministic(index, stored, replayed, state, action, twice=True)
+            after = one[1]
+            if after not in seen and len(waiting) < limit:
+                seen.add(after)
+                waiting.append(after)
 
 
 class UndeclaredRead(Exception):
@@ -242,6 +279,7 @@ class Search(Generic[S, A]):
         violation: Violation[S, A] | None = None
         reason: str | None = None
         try:
+            probe_determinism(self.model)
             for position, state in enumerate(self.model.init_states()):
                 if self.store.find(state) is None:
                     self.add(state, -1, position)

@@ -78,6 +78,7 @@ from mc.engine.explore import (
     at_dead_end,
     default_memory_limit,
     memory_reached,
+    probe_determinism,
     replay_moves,
     resident_bytes,
 )
@@ -853,6 +854,12 @@ class ParallelSearch(Generic[S, A]):
         it; a second one ends the command), with the statistics of the
         levels done."""
         started = time.perf_counter()
+        try:
+            probe_determinism(self.model)
+        except BaseException:
+            if pool is not None:
+                pool.close()
+            raise
         chosen: Pool = pool or ForkPool(self.model, self.workers, self.options.exact, self.explain)
         try:
             return self._search(chosen, started)
