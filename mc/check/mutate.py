@@ -532,7 +532,7 @@ def render(analysis: Analysis) -> str:
     lines = [
         f"mutations of {analysis.scenario}{variants}: {total}, {len(analysis.results)} reached"
         f" ({len(analysis.unreached)} not reached), unmutated OK with"
-        f" {analysis.baseline_states} states, {analysis.seconds:.2f} s",
+        f" {analysis.baseline_states} states (every interleaving), {analysis.seconds:.2f} s",
         f"properties: {', '.join(analysis.properties)}",
         "",
     ]
