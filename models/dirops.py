@@ -321,13 +321,6 @@ def lock_two_directories(op: Op, p1: InodeExpr, p2: InodeExpr) -> InodeExpr:
         "p = p1; while ((r = p->d_parent) != p2 && r != p) p = r; ...",
         render=lambda value: render_walk(value, op.world),
     )
-    with op.when(walk_is(walk, P2_ABOVE), "if (r == p2) /* p2 is an ancestor of p1 */"):
-        op.lock(
-            p2.i_rwsem, EXCL, "inode_lock_nested(p2->d_inode, I_MUTEX_PARENT)", tag="lock-parent"
-        )
-        op.lock(
-            p1.i_rwsem, EXCL, "inode_lock_nested(p1->d_inode, I_MUTEX_PARENT2)", tag="lock-parent"
-        )
     if op.variant(PARENTS_BY_ADDRESS):
         with op.when(walk_is(walk, NO_COMMON_ANCESTOR), "if (r != p1 && r != p)"):
             op.unlock(
@@ -336,6 +329,13 @@ def lock_two_directories(op: Op, p1: InodeExpr, p2: InodeExpr) -> InodeExpr:
             op.fail(E.EXDEV, "exit", "return ERR_PTR(-EXDEV)")
         lock_by_address(op, p1, p2)
         return walk_trap(walk)
+    with op.when(walk_is(walk, P2_ABOVE), "if (r == p2) /* p2 is an ancestor of p1 */"):
+        op.lock(
+            p2.i_rwsem, EXCL, "inode_lock_nested(p2->d_inode, I_MUTEX_PARENT)", tag="lock-parent"
+        )
+        op.lock(
+            p1.i_rwsem, EXCL, "inode_lock_nested(p1->d_inode, I_MUTEX_PARENT2)", tag="lock-parent"
+        )
     with op.otherwise():
         with op.when(
             walk_is(walk, NO_COMMON_ANCESTOR), "if (r != p1 && r != p) /* no common ancestor */"
