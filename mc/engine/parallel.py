@@ -436,8 +436,9 @@ class _Worker(Generic[S, A]):
         missed: a level the others also admitted less than ``budget`` of
         would not go past it; a search whose states reach the bound
         exactly goes on, and ends incomplete only where the next level
-        holds a state, as a sequential one).  The worker collects cyclic garbage here,
-        between levels, instead of as it allocates: the collector's passes
+        holds a state, as a sequential one).  The worker collects cyclic
+        garbage here, between levels, instead of as it allocates: the
+        collector's passes
         over the level's states it holds cost a worker a third more CPU.
         A collection that finds no garbage doubles the levels to the next
         one (up to ``COLLECT_AT_MOST_EVERY``), one that finds some makes

@@ -104,12 +104,23 @@ def held(value: Any, slot: str) -> Any:
     try:
         hash(value)
     except TypeError:
-        kind = type(value).__name__
+        kind = type(_unhashable_part(value)).__name__
         raise ModelError(
             f"slot {slot} cannot hold {_short(value)}: a slot's value must be hashable "
-            f"(a number, a string, None, a tuple or a frozenset of them), not a {kind} "
-            "or a tuple holding one"
+            f"(a number, a string, None, a tuple or a frozenset of them), not a {kind}"
         ) from None
+    return value
+
+
+def _unhashable_part(value: Any) -> Any:
+    """The innermost item of ``value`` (a tuple's, as deep as it goes) that
+    cannot be hashed."""
+    if isinstance(value, tuple):
+        for item in value:
+            try:
+                hash(item)
+            except TypeError:
+                return _unhashable_part(item)
     return value
 
 
