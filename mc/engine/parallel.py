@@ -438,8 +438,8 @@ class _Worker(Generic[S, A]):
         exactly goes on, and ends incomplete only where the next level
         holds a state, as a sequential one).  The worker collects cyclic
         garbage here, between levels, instead of as it allocates: the
-        collector's passes
-        over the level's states it holds cost a worker a third more CPU.
+        collector's passes over the level's states it holds cost a worker
+        a third more CPU.
         A collection that finds no garbage doubles the levels to the next
         one (up to ``COLLECT_AT_MOST_EVERY``), one that finds some makes
         it the next level: the kernel models leave none, and a collection
