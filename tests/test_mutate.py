@@ -361,3 +361,46 @@ def test_an_unwritable_out_keeps_the_analysis_and_warns(vfsmc: Run) -> None:
     violated = [m for m in report["mutations"] if m["verdict"] == "VIOLATED"]
     assert len(violated) == len(warnings)
     assert all(m["counterexample"] is None for m in violated)
+
+
+RMDIR_EXTRA = """\
+from mc.dsl import Op, replaces
+from mc.models.dirops import rmdir
+
+
+@replaces(rmdir, "rmdir-extra-step", "rmdir with a step of its own after the shipped body")
+def rmdir_extra(op: Op, path: str) -> None:
+    op.run(rmdir.build, path)
+    op.effect("/* nothing */", lambda state: None)
+"""
+
+
+def test_a_variant_is_left_out_of_the_scenarios_it_changes_nothing_in(vfsmc: Run) -> None:
+    """A harmless mutation is checked on each other scenario under the
+    run's variants that change it: one a variant changes nothing in is that
+    scenario itself, checked without it, and the report says where."""
+    Path("extra.py").write_text(RMDIR_EXTRA)
+    args = ("mutate", SCENARIO, "--models", "extra.py", "-V", "rmdir-extra-step", "--no-save")
+    result = vfsmc(*args, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    left_out = report["changes_nothing_in"]["rmdir-extra-step"]
+    assert "dirops/exchange" in left_out and SCENARIO not in left_out
+    rename_lock = next(f for f in report["not_needed"] if f["lock"] == "rename_lock")
+    assert {SCENARIO, "dirops/exchange"} <= set(rename_lock["passed"])
+    text = vfsmc(*args, "--no-progress")
+    assert text.exit_code == 0, text.output
+    assert "rmdir-extra-step changes nothing in dirops/exchange" in text.output
+    shipped = vfsmc("mutate", SCENARIO, "-V", "no-trap-check", "--no-save", "--json")
+    assert shipped.exit_code == 0, shipped.output
+    assert json.loads(shipped.output)["changes_nothing_in"] == {
+        "no-trap-check": ["dirops/rename-over-file-vs-link"]
+    }
+
+
+def test_the_baselines_search_each_scenario_under_the_variants_that_change_it(
+    shipped: Registry,
+) -> None:
+    baselines = mutate._Baselines(shipped, ("no-trap-check",), None, Options(), ())
+    assert baselines.get(SCENARIO).variants == ("no-trap-check",)
+    assert baselines.get("dirops/rename-over-file-vs-link").variants == ()

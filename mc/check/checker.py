@@ -96,6 +96,25 @@ def changes_something(registry: Registry, model: KernelModel, name: str) -> bool
     return False
 
 
+def under_changing(
+    registry: Registry,
+    scenario: Scenario,
+    variants: Sequence[str],
+    properties: Sequence[str] | None = None,
+) -> tuple[KernelModel, tuple[str, ...]]:
+    """The model of ``scenario`` under those of ``variants`` that change
+    something in it (``changes_something``), and their names.  A variant
+    that changes nothing in a scenario leaves it as it is, so a run over
+    several scenarios applies each variant where it changes one; the model
+    is built without the others (nor their waivers).  ``build`` refuses
+    such a variant instead, for a run that names the scenario."""
+    model = registry.build(scenario, variants, properties)
+    changing = tuple(name for name in variants if changes_something(registry, model, name))
+    if len(changing) < len(variants):
+        model = registry.build(scenario, changing, properties)
+    return model, changing
+
+
 def _same(first: object, second: object) -> bool:
     """Whether two transforms are one function (bound methods of equal
     objects count as one: each lookup of a ``mutant:`` name makes anew)."""

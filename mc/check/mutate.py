@@ -30,7 +30,7 @@ from typing import Any
 import attrs
 
 from mc.check import mutate_hints, usermodels
-from mc.check.checker import check_scenario, file_stem
+from mc.check.checker import check_scenario, file_stem, under_changing
 from mc.check.inventory import NotApplicable, check_applicable
 from mc.check.mutate_hints import Hint
 from mc.check.recorded import save_recorded
@@ -257,6 +257,11 @@ class Analysis:
     hints: dict[str, Hint] = attrs.field(factory=dict)
     """For each finding that no scenario decided (a drop or weakening that
     broke nothing anywhere), by mutation name: the kind of scenario missing."""
+    changes_nothing_in: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
+    """For each of ``variants``, the other scenarios a mutation was checked
+    on that it changes nothing in: they were checked without it (a
+    scenario under a variant that changes nothing in it is the scenario
+    itself)."""
 
     def _unbroken(self, kind: Kind) -> list[Evidence]:
         return [e for e in self.evidence if e.mutation.kind is kind and not e.broke]
@@ -286,6 +291,9 @@ class Baseline:
     violated: str | None
     states: int
     reached: frozenset[tuple[str, str]]
+    variants: tuple[str, ...] = ()
+    """The variants of the run that change the scenario, the ones it is
+    searched (and its mutants checked) under."""
 
     def reaches(self, mutation: Mutation) -> bool:
         """Whether some thread running the mutated operation reaches its step."""
@@ -326,7 +334,7 @@ class _Baselines:
             wanted = self.properties_of(scenario)
             if wanted is not None:
                 check_applicable(self.registry, found, wanted)
-            model = self.registry.build(found, self.variants, wanted)
+            model, changing = under_changing(self.registry, found, self.variants, wanted)
             search = Search(model, attrs.evolve(self.options, exact=True, reduce=False))
             result = search.run()
             states = search.store.kept()
@@ -335,6 +343,7 @@ class _Baselines:
                 result.violation.property if result.violation else None,
                 len(states),
                 frozenset(coverage(model, states)),
+                changing,
             )
         return self.found[scenario]
 
@@ -353,7 +362,8 @@ def analyse(
     """Check ``scenario`` (under ``variants``, for ``properties``, by default
     each scenario's own less ``excluded``) with each mutation of the steps it reaches, saving
     counterexamples under ``out``; then check the harmless drops and
-    weakenings on the other scenarios."""
+    weakenings on the other scenarios, each under those of ``variants``
+    that change it."""
     started = time.perf_counter()
     base_variants = tuple(variants)
     options = options or Options()
@@ -394,6 +404,15 @@ def analyse(
         evidence.append(_elsewhere(registry, scenario, others, mutation, baselines))
     if progress is not None:
         progress(1, 1, "")
+    checked_elsewhere = sorted(
+        {name for e in evidence for name in (*e.passed, *(n for n, _ in e.broke))} - {scenario}
+    )
+    under = {name: baselines.get(name).variants for name in checked_elsewhere}
+    changes_nothing_in = {
+        variant: names
+        for variant in base_variants
+        if (names := tuple(name for name in checked_elsewhere if variant not in under[name]))
+    }
     undecided = [e for e in evidence if not e.broke and e.mutation.kind is not Kind.SWAP]
     all_takers = mutate_hints.takers(registry) if undecided else []
     hints = {
@@ -417,6 +436,7 @@ def analyse(
         evidence=tuple(evidence),
         seconds=time.perf_counter() - started,
         hints=hints,
+        changes_nothing_in=changes_nothing_in,
     )
 
 
@@ -486,7 +506,7 @@ def _elsewhere(
                 outcome = check_scenario(
                     registry,
                     other,
-                    (*baselines.variants, mutation.name),
+                    (*baseline.variants, mutation.name),
                     baselines.properties_of(other),
                     baselines.options,
                 )
@@ -534,6 +554,10 @@ def render(analysis: Analysis) -> str:
         f" ({len(analysis.unreached)} not reached), unmutated OK with"
         f" {analysis.baseline_states} states (every interleaving), {analysis.seconds:.2f} s",
         f"properties: {', '.join(analysis.properties)}",
+        *(
+            f"{variant} changes nothing in {', '.join(names)}: checked there without it"
+            for variant, names in analysis.changes_nothing_in.items()
+        ),
         "",
     ]
     rows = [
@@ -668,4 +692,7 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
         },
         "shared_suffices": [evidence(e) for e in analysis.shared_suffices],
         "needed_elsewhere": [evidence(e) for e in analysis.needed_elsewhere],
+        "changes_nothing_in": {
+            variant: list(names) for variant, names in analysis.changes_nothing_in.items()
+        },
     }
