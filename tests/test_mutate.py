@@ -396,6 +396,11 @@ def test_a_variant_is_left_out_of_the_scenarios_it_changes_nothing_in(vfsmc: Run
     assert json.loads(shipped.output)["changes_nothing_in"] == {
         "no-trap-check": ["dirops/rename-over-file-vs-link"]
     }
+    analysed = vfsmc("mutate", "dirops/opposite-renames", "-V", "no-wait-writeback")
+    assert analysed.exit_code == 2
+    assert analysed.output == (
+        "vfsmc: error: variant no-wait-writeback changes nothing in dirops/opposite-renames\n"
+    )
 
 
 def test_the_baselines_search_each_scenario_under_the_variants_that_change_it(
@@ -404,3 +409,38 @@ def test_the_baselines_search_each_scenario_under_the_variants_that_change_it(
     baselines = mutate._Baselines(shipped, ("no-trap-check",), None, Options(), ())
     assert baselines.get(SCENARIO).variants == ("no-trap-check",)
     assert baselines.get("dirops/rename-over-file-vs-link").variants == ()
+
+
+def test_a_run_with_no_property_to_check_is_refused_as_check_refuses_it(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A search without properties has no verdict: mutate says so in the
+    line check says it in, exit 2, before it searches anything."""
+    name = f"mutate-bare/{tmp_path.name}"
+    Path("bare.py").write_text(
+        "from mc.dsl import scenario\n"
+        "from mc.models.dirops import create\n\n"
+        f'scenario("{name}", "a create", tree=["/a/"], threads=[create("/a/x")], properties=[])\n'
+    )
+    every = ("lock-protocol", "spec-conformance", "deadlock", "completes", "namespace")
+    excluded = [argument for prop in every for argument in ("--no-property", prop)]
+    for command in ("check", "mutate"):
+        bare = vfsmc(command, f"bare.py:{name}", "--no-save")
+        assert bare.exit_code == 2, bare.output
+        assert bare.output == (
+            f"vfsmc: error: bare.py:4: scenario {name} checks no property: a search without "
+            "properties has no verdict (name some with properties= or --property)\n"
+        )
+        none_left = vfsmc(command, "dirops/opposite-renames", "--no-save", *excluded)
+        assert none_left.exit_code == 2, none_left.output
+        assert none_left.output.startswith(
+            f"vfsmc: error: --no-property leaves no property to check (of {', '.join(every)}): "
+            "a search without properties has no verdict"
+        )
+        assert none_left.output.count("\n") == 1
+        narrowed = vfsmc(
+            command, SCENARIO, "--no-save", "-p", "deadlock", "--no-property", "deadlock"
+        )
+        assert narrowed.exit_code == 2, narrowed.output
+        assert "--no-property leaves no property to check (of deadlock)" in narrowed.output
+    assert not Path("mutations").exists()

@@ -30,7 +30,7 @@ from typing import Any
 import attrs
 
 from mc.check import mutate_hints, usermodels
-from mc.check.checker import check_scenario, file_stem, under_changing
+from mc.check.checker import build, check_scenario, file_stem, under_changing
 from mc.check.inventory import NotApplicable, check_applicable
 from mc.check.mutate_hints import Hint
 from mc.check.recorded import save_recorded
@@ -320,13 +320,13 @@ class _Baselines:
 
     def properties_of(self, scenario: str) -> tuple[str, ...] | None:
         """The properties checked in ``scenario``: the ones asked for, or
-        its own, less the excluded ones."""
-        if self.properties is not None:
-            return self.properties
+        its own, less the excluded ones (None: its own)."""
         if not self.excluded:
-            return None
-        own = self.registry.scenario(scenario).properties
-        return tuple(name for name in own if name not in self.excluded)
+            return self.properties
+        base = self.properties
+        if base is None:
+            base = self.registry.scenario(scenario).properties
+        return tuple(name for name in base if name not in self.excluded)
 
     def get(self, scenario: str) -> Baseline:
         if scenario not in self.found:
@@ -363,12 +363,19 @@ def analyse(
     each scenario's own less ``excluded``) with each mutation of the steps it reaches, saving
     counterexamples under ``out``; then check the harmless drops and
     weakenings on the other scenarios, each under those of ``variants``
-    that change it."""
+    that change it.  ``scenario`` is refused as ``check`` refuses it
+    (``build``): a scenario without threads or without a property to
+    check, or a variant that changes nothing in it."""
     started = time.perf_counter()
     base_variants = tuple(variants)
     options = options or Options()
     wanted = None if properties is None else tuple(properties)
     baselines = _Baselines(registry, base_variants, wanted, options, tuple(excluded))
+    found = registry.scenario(scenario)
+    checked = baselines.properties_of(scenario)
+    if checked is not None:
+        check_applicable(registry, found, checked)
+    model = build(registry, found, base_variants, checked)
     baseline = baselines.get(scenario)
     if baseline.verdict is not Verdict.OK:
         why = f" ({baseline.violated})" if baseline.violated else ""
@@ -376,9 +383,6 @@ def analyse(
             f"{scenario} is {baseline.verdict.value}{why} before any mutation; "
             "mutation analysis needs a scenario that passes"
         )
-    model = registry.build(
-        registry.scenario(scenario), base_variants, baselines.properties_of(scenario)
-    )
     every = mutations(model)
     live = [m for m in every if baseline.reaches(m)]
     results = []
@@ -495,6 +499,8 @@ def _elsewhere(
     passed = [scenario]
     broke = []
     for other in others:
+        if baselines.properties_of(other) == ():
+            continue
         try:
             baseline = baselines.get(other)
         except NotApplicable:

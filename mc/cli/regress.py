@@ -19,6 +19,7 @@ from mc.cli.options import (
     no_property_option,
     por_option,
     time_limit_option,
+    without,
 )
 from mc.engine.explore import Options
 from mc.project import shown
@@ -186,8 +187,7 @@ def mutate_command(
     """
     reg = with_files(models)
     name = usermodels.resolve(scenario, reg)
-    for excluded_name in excluded:
-        reg.property(excluded_name)
+    without(reg, name, properties, excluded)
     show_progress = sys.stderr.isatty() if progress is None else progress
     options = Options(max_states=max_states, time_limit=time_limit, max_memory=max_memory)
     with usermodels.reported():
