@@ -226,3 +226,53 @@ def test_an_exploration_a_bound_stopped_is_no_clean_result(vfsmc: Callable[..., 
     whole = vfsmc("lockorder", "--filter", "dirops/opposite", "--json")
     assert whole.exit_code == 0 and json.loads(whole.output)["incomplete"] == {}
     assert vfsmc("lockorder", "--time-limit", "nan").exit_code == 2
+
+
+CHMOD_PARENT_AFTER = """\
+from mc.dsl import EXCL, Op, replaces
+from mc.models.attr import chmod
+
+
+@replaces(chmod, "chmod-locks-parent-after", "chmod takes the parent's i_rwsem after the inode's")
+def chmod_parent_after(op: Op, path: str, mode: int) -> None:
+    inode = op.inode(path)
+    parent = op.inode(path.rsplit("/", 1)[0] or "/")
+    op.lock(inode.i_rwsem, EXCL, "inode_lock(inode)")
+    op.lock(parent.i_rwsem, EXCL, "inode_lock(parent) /* after the child */")
+    op.unlock(parent.i_rwsem, "inode_unlock(parent)")
+    op.unlock(inode.i_rwsem, "inode_unlock(inode)")
+"""
+
+
+def test_a_variant_applies_where_it_changes_a_scenario(vfsmc: Callable[..., Any]) -> None:
+    """A variant is applied to the scenarios it changes, the others are
+    explored as they are; one that changes none of those explored is an
+    error, not a clean result under its name."""
+    Path("parent_after.py").write_text(CHMOD_PARENT_AFTER)
+    args = ("lockorder", "--models", "parent_after.py", "-V", "chmod-locks-parent-after")
+    nowhere = vfsmc(*args, "--filter", "dirops/")
+    assert nowhere.exit_code == 2, nowhere.output
+    assert re.fullmatch(
+        r"vfsmc: error: variant chmod-locks-parent-after changes nothing in the \d+ "
+        r"scenarios explored\n",
+        nowhere.output,
+    )
+    one = vfsmc(*args, "--filter", "dirops/rename-rmdir-link")
+    assert one.output == (
+        "vfsmc: error: variant chmod-locks-parent-after changes nothing in "
+        "dirops/rename-rmdir-link\n"
+    )
+    also = vfsmc(*args, "-V", "no-trap-check", "--filter", "attr/")
+    assert also.exit_code == 2
+    assert "variant no-trap-check changes nothing in" in also.output
+    some = vfsmc(*args, "--filter", "a")
+    assert some.exit_code == 1, some.output
+    assert "i_rwsem -> i_rwsem  (attr/chmod-link-unlink, T1)   NOT IN THE DOCUMENTED" in some.output
+    assert re.search(
+        r"\nchmod-locks-parent-after changes 1 of the \d+ scenarios, explored under it "
+        r"\(the others as they are\):\n  attr/chmod-link-unlink\n",
+        some.output,
+    )
+    data = json.loads(vfsmc(*args, "--filter", "a", "--json").output)
+    assert data["changed_by"] == {"chmod-locks-parent-after": ["attr/chmod-link-unlink"]}
+    assert "aops/direct-write-vs-write" in data["scenarios"]

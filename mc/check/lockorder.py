@@ -35,6 +35,7 @@ from typing import Any
 
 import attrs
 
+from mc.check.checker import IneffectiveVariant, under_changing
 from mc.dsl.interrupts import SPINNING, interrupts_of
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.program import CompiledStep
@@ -327,6 +328,18 @@ class Report:
     incomplete: dict[str, str] = attrs.field(factory=dict)
     """The scenarios whose exploration a bound stopped, and why: their
     edges are those of the states explored."""
+    under: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
+    """The variants each scenario was explored under: those of
+    ``variants`` that change it."""
+
+    @property
+    def changed_by(self) -> dict[str, tuple[str, ...]]:
+        """For each of ``variants``, the scenarios it changes (the others
+        were explored without it)."""
+        return {
+            variant: tuple(name for name in self.scenarios if variant in self.under.get(name, ()))
+            for variant in self.variants
+        }
 
     @property
     def irq_unsafe(self) -> tuple[str, ...]:
@@ -350,6 +363,8 @@ class Explored:
     usage: dict[Usage, Witness] = attrs.field(factory=dict)
     incomplete: str | None = None
     """Why the exploration stopped before every state (a bound), if it did."""
+    variants: tuple[str, ...] = ()
+    """The variants it was explored under."""
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.name, self.edges))
@@ -367,8 +382,10 @@ def merge(
     usage: dict[Usage, Witness] = {}
     names = []
     incomplete = {}
+    under = {}
     for one in explored:
         names.append(one.name)
+        under[one.name] = one.variants
         if one.incomplete is not None:
             incomplete[one.name] = one.incomplete
         for edge, witness in one.edges.items():
@@ -382,7 +399,15 @@ def merge(
     )
     cycles = find_cycles(list(edges))
     return Report(
-        edges, tuple(names), cycles, undocumented, documented, usage, tuple(variants), incomplete
+        edges,
+        tuple(names),
+        cycles,
+        undocumented,
+        documented,
+        usage,
+        tuple(variants),
+        incomplete,
+        under,
     )
 
 
@@ -427,18 +452,24 @@ def explore(
     options: Options | None = None,
     variants: Sequence[str] = (),
 ) -> list[Explored]:
-    """Explore each scenario on the correct protocol, or under ``variants``,
-    and collect its edges (from every interleaving: the edges are read off
-    the stored states, so partial-order reduction is off)."""
+    """Explore each scenario on the correct protocol, or under those of
+    ``variants`` that change it (``under_changing``: the others leave it as
+    it is), and collect its edges (from every interleaving: the edges are
+    read off the stored states, so partial-order reduction is off).  A
+    variant that changes none of the scenarios is an ``IneffectiveVariant``,
+    raised before any is explored."""
     full = attrs.evolve(options or Options(), reduce=False)
+    built = [(name, *under_changing(registry, registry.scenario(name), variants)) for name in names]
+    for variant in variants:
+        if not any(variant in changing for _name, _model, changing in built):
+            where = names[0] if len(names) == 1 else f"the {len(names)} scenarios explored"
+            raise IneffectiveVariant(f"variant {variant} changes nothing in {where}")
     found = []
-    for name in names:
-        scenario = registry.scenario(name)
-        model = registry.build(scenario, variants)
+    for name, model, changing in built:
         search = Search(model, full)
         result = search.run()
         edges, usage = observed_edges(name, model, search), observed_usage(name, model, search)
-        found.append(Explored(name, edges, usage, result.incomplete_reason))
+        found.append(Explored(name, edges, usage, result.incomplete_reason, changing))
     return found
 
 
@@ -486,6 +517,15 @@ def render(report: Report) -> list[str]:
     if report.incomplete:
         lines += ["", "explored in part (their edges are those of the states explored):"]
         lines += [f"  {name}: {why}" for name, why in sorted(report.incomplete.items())]
+    total = len(report.scenarios)
+    for variant, names in report.changed_by.items():
+        if len(names) < total:
+            lines += [
+                "",
+                f"{variant} changes {len(names)} of the {total} scenarios, explored under it "
+                "(the others as they are):",
+                *(f"  {name}" for name in names),
+            ]
     return lines
 
 
@@ -505,6 +545,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "scenarios": list(report.scenarios),
         "variants": list(report.variants),
         "incomplete": dict(sorted(report.incomplete.items())),
+        "changed_by": {variant: list(names) for variant, names in report.changed_by.items()},
         "edges": [edge(e) for e in sorted(report.edges)],
         "cycles": [[edge(e) for e in cycle] for cycle in report.cycles],
         "undocumented": [edge(e) for e in report.undocumented],

@@ -44,7 +44,8 @@ def lockorder_command(
     descendants, in the tree of the state), and lock classes some scenario
     takes in interrupt context and some scenario takes with interrupts on
     (lockdep's inconsistent irq usage).  Exit 1 when there is any, 3 when
-    there is none but a bound stopped a scenario's exploration early.
+    there is none but a bound stopped a scenario's exploration early, 2
+    when a variant changes none of the scenarios explored.
     """
     reg = with_files(models)
     documented = lockorder.load_documented()
