@@ -143,6 +143,31 @@ def test_max_states_exactly_the_space_is_still_exhaustive() -> None:
     assert result.stats.states == 9
 
 
+class Fork(Chain):
+    """0 -> 1 (a dead end) and 0 -> 2 -> 3."""
+
+    def successors(self, state: int) -> list[tuple[Any, int]]:
+        return {0: [("left", 1), ("right", 2)], 2: [("on", 3)]}.get(state, [])
+
+
+@pytest.mark.parametrize("strategy", list(Strategy))
+def test_a_full_search_still_expands_the_states_it_holds(strategy: Strategy) -> None:
+    """Once ``max_states`` are stored, new states are left out but those
+    stored are still expanded: a deadlock among them is found, one among
+    those left out is not."""
+    at_one = deadlock_free("deadlock", lambda s: "stuck at 1" if s == 1 else None)
+    found = check(Fork(3, [at_one]), Options(strategy=strategy, max_states=2))
+    assert found.verdict is Verdict.VIOLATED and found.stats.states == 2
+    assert found.violation is not None and found.violation.message == "stuck at 1"
+    at_three = deadlock_free("deadlock", lambda s: "stuck at 3" if s == 3 else None)
+    missed = check(Fork(3, [at_three]), Options(strategy=strategy, max_states=3))
+    assert missed.verdict is Verdict.INCOMPLETE
+    assert missed.incomplete_reason == "max states 3 reached"
+    assert check(Fork(3, [at_three]), Options(strategy=strategy, max_states=4)).verdict is (
+        Verdict.VIOLATED
+    )
+
+
 @pytest.mark.parametrize("strategy", list(Strategy))
 def test_max_depth_makes_the_verdict_incomplete(strategy: Strategy) -> None:
     result = check(Chain(10), Options(strategy=strategy, max_depth=3))

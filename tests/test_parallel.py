@@ -346,6 +346,25 @@ def test_bounds_the_search_meets_exactly_give_the_verdict_of_one_process(
         assert (spread.verdict, spread.violation) == (alone.verdict, alone.violation), bound
 
 
+@pytest.mark.parametrize(("reduce", "bound"), [(False, 32), (True, 26)])
+def test_a_full_search_finds_the_deadlock_among_the_states_it_holds(
+    shipped: Registry, reduce: bool, bound: int
+) -> None:
+    """Stopped by a state bound before the deadlock's state is expanded,
+    one process goes on expanding the states it holds, and workers look
+    for dead ends in the level that went past the bound: both find it."""
+    whole = check_scenario(
+        shipped, "dirops/opposite-renames", ("no-rename-mutex",), options=Options(reduce=reduce)
+    ).result
+    assert whole.violation is not None and bound < whole.stats.states
+    for spread in (None, Spread(2)):
+        options = Options(reduce=reduce, max_states=bound)
+        result = check_scenario(
+            shipped, "dirops/opposite-renames", ("no-rename-mutex",), options=options, spread=spread
+        ).result
+        assert result.violation is not None and result.violation.property == "deadlock", spread
+
+
 def test_a_memory_stop_gives_the_figures_of_a_search_cut_at_its_depth(
     shipped: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -26,6 +26,7 @@ def breadth_first(search: Expansion[S, A]) -> None:
     add = search.add
     moves = search.moves
     max_depth = search.options.max_depth
+    capacity = search.capacity
     clock = time.perf_counter
     prefer_fewer_switches = type(search.model).actor is not Model.actor
     switches = array("H", bytes(2 * search.stored))
@@ -59,6 +60,9 @@ def breadth_first(search: Expansion[S, A]) -> None:
             search.transitions += len(chosen)
             for move, action, nxt in chosen:
                 known = find(nxt)
+                if known is None and search.stored >= capacity:
+                    search.dropped = True
+                    continue
                 if prefer_fewer_switches:
                     name = actor(action)
                     who = -1 if name is None else codes.setdefault(name, len(codes))

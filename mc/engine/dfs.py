@@ -38,6 +38,9 @@ def depth_first(search: Expansion[S, A]) -> None:
         fresh = []
         for move, _action, nxt in chosen:
             if find(nxt) is None:
+                if search.stored >= search.capacity:
+                    search.dropped = True
+                    continue
                 fresh.append(add(nxt, sid, move))
         if fresh:
             search.max_depth = max(search.max_depth, depth + 1)

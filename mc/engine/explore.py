@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import resource
+import sys
 import time
 from array import array
 from collections.abc import Callable, Hashable, Sequence
@@ -232,6 +233,12 @@ class Search(Generic[S, A]):
             else FingerprintStore(in_order=self.options.strategy is Strategy.BFS)
         )
         self.stored = 0
+        self.capacity = sys.maxsize if self.options.max_states is None else self.options.max_states
+        """The most states the search stores: once it holds as many, it
+        leaves new states unstored (``dropped``) but still expands those
+        it holds, so a violation among them is found (its verdict is then
+        incomplete, "max states N reached", unless one is)."""
+        self.dropped = False
         self.halted_states: list[S] = []
         """The stored states where the model halts (see ``Model.halted``)."""
         self.parent = array("i")
@@ -300,6 +307,8 @@ class Search(Generic[S, A]):
         finally:
             self.store.close()
         seconds = time.perf_counter() - self.started
+        if violation is None and reason is None and self.dropped:
+            reason = f"max states {self.capacity} reached"
         if violation is None and reason is None and self.depth_cut:
             reason = f"max depth {self.options.max_depth} reached"
         if violation is None and reason is None and self.goals:
@@ -342,9 +351,8 @@ class Search(Generic[S, A]):
         """Store ``state``, reached from ``parent`` by ``move``, and check the
         invariants on it; its number."""
         sid = self.stored
-        limit = self.options.max_states
-        if limit is not None and sid >= limit:
-            raise _Stop(f"max states {limit} reached")
+        if sid >= self.capacity:
+            raise _Stop(f"max states {self.capacity} reached")
         self.store.add(state, sid)
         self.stored += 1
         self.parent.append(parent)

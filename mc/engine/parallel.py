@@ -431,12 +431,13 @@ class _Worker(Generic[S, A]):
         as ``plan`` takes them, or, once a ``plan`` ordered them, the
         states the senders gave, as ``fill`` takes them, with the states
         other workers lent it, ``borrowed``), then expand them, unless
-        they hold a violation or go past the state ``budget`` alone
-        (the search stops after this level then, so no expansion is
-        missed: a level the others also admitted less than ``budget`` of
-        would not go past it; a search whose states reach the bound
-        exactly goes on, and ends incomplete only where the next level
-        holds a state, as a sequential one).  The worker collects cyclic
+        they hold a violation; past the state ``budget`` alone, only
+        look for dead ends among them (the search stops after this level
+        then, having checked every state it stored, as a sequential
+        search expands the states it holds once it is full; a level the
+        others also admitted less than ``budget`` of would not go past
+        it; a search whose states reach the bound exactly goes on, and
+        ends incomplete only where the next level holds a state).  The worker collects cyclic
         garbage here, between levels, instead of as it allocates: the
         collector's passes over the level's states it holds cost a worker
         a third more CPU.
@@ -484,9 +485,10 @@ class _Worker(Generic[S, A]):
         if self.ample_sets.reduction is not None:
             self.ample_sets.reduction.turn()
         new, found, _goals, _held = admitted
-        if found is not None or (budget is not None and new > budget):
+        if found is not None:
             return admitted, None
-        return admitted, self.expand(cut, deadline)
+        over = budget is not None and new > budget
+        return admitted, self.expand(cut or over, deadline)
 
     def handle(self, request: tuple[Any, ...]) -> Any:
         """Answer one request of the coordinator."""
@@ -984,6 +986,8 @@ class ParallelSearch(Generic[S, A]):
                 break
             if options.max_states is not None and states > options.max_states:
                 reason = f"max states {options.max_states} reached"
+                looked = [reply for _admitted, reply in rounds if reply is not None]
+                found = next((reply[2] for reply in looked if reply[2] is not None), None)
                 break
             elapsed = time.perf_counter() - self.started
             if options.time_limit is not None and elapsed >= options.time_limit:

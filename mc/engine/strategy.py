@@ -27,6 +27,10 @@ class Expansion(Protocol[S, A]):
         """The reduction the search applies, while it does."""
 
     stored: int
+    capacity: int
+    """The most states the search may store (``--max-states``)."""
+    dropped: bool
+    """Whether a new state was left unstored, the search being full."""
     transitions: int
     max_depth: int
     depth_cut: bool
