@@ -16,6 +16,7 @@ import glob
 import os
 import re
 import stat
+import sys
 import tempfile
 from pathlib import Path
 
@@ -35,9 +36,13 @@ def write_atomically(path: Path, data: bytes | str) -> None:
     symbolic link has the file it points to written, as ``open()`` would,
     and one that is neither a regular file nor a directory (a FIFO, a
     device such as ``/dev/stdout``) is written into, never replaced."""
+    payload = data.encode() if isinstance(data, str) else data
+    stream = stream_of(path)
+    if stream is not None:
+        _write_to_descriptor(stream, payload, path)
+        return
     if path.is_symlink():
         path = Path(os.path.realpath(path))
-    payload = data.encode() if isinstance(data, str) else data
     if _special(path):
         try:
             with open(path, "wb") as out:
@@ -67,6 +72,46 @@ def write_atomically(path: Path, data: bytes | str) -> None:
             raise WriteError(error.errno, error.strerror, str(path)) from None
         raise
     sweep(path)
+
+
+_DESCRIPTOR = re.compile(r"/dev/fd/(\d+)|/proc/self/fd/(\d+)|/proc/(\d+)/fd/(\d+)")
+_STANDARD = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+
+
+def stream_of(path: Path) -> int | None:
+    """The descriptor of this process that ``path`` names, through its
+    symbolic links (``/dev/stdout``, ``/dev/fd/3``, ``/proc/self/fd/1`` or
+    a link to one of them), or None: writing there is writing to the
+    descriptor, as a shell's redirection set it up (appending, say)."""
+    current = os.path.abspath(path)
+    for _hop in range(40):
+        if current in _STANDARD and not os.path.islink(current):
+            return _STANDARD[current]
+        found = _DESCRIPTOR.fullmatch(current)
+        if found is not None:
+            pid = found.group(3)
+            if pid is None or int(pid) == os.getpid():
+                return int(next(group for group in found.groups()[::-1] if group is not None))
+            return None
+        if not os.path.islink(current):
+            return None
+        current = os.path.normpath(os.path.join(os.path.dirname(current), os.readlink(current)))
+    return None
+
+
+def _write_to_descriptor(descriptor: int, payload: bytes, path: Path) -> None:
+    """Write ``payload`` to ``descriptor`` after what this process's own
+    stream on it (``sys.stdout``, ``sys.stderr``) holds."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            if stream.fileno() == descriptor:
+                stream.flush()
+    view = memoryview(payload)
+    try:
+        while view:
+            view = view[os.write(descriptor, view) :]
+    except OSError as error:
+        raise WriteError(error.errno, error.strerror, str(path)) from None
 
 
 def _special(path: Path) -> bool:

@@ -267,3 +267,30 @@ def test_a_fifo_is_written_into_never_replaced(tmp_path: Path) -> None:
     reader.join(timeout=10)
     assert stat.S_ISFIFO(fifo.stat().st_mode)
     assert list(tmp_path.iterdir()) == [fifo]
+
+
+def test_a_descriptor_of_this_process_is_written_as_it_was_opened(tmp_path: Path) -> None:
+    """``-o /dev/stdout`` under ``>> file``: the data is appended where the
+    descriptor points, the file is not replaced; a pipe gets it too."""
+    log = tmp_path / "log.html"
+    log.write_text("PRIOR\n")
+    inode = log.stat().st_ino
+    descriptor = os.open(log, os.O_WRONLY | os.O_APPEND)
+    try:
+        (tmp_path / "out.html").symlink_to(f"/dev/fd/{descriptor}")
+        assert atomic_write.stream_of(tmp_path / "out.html") == descriptor
+        write_atomically(tmp_path / "out.html", "<html/>")
+        write_atomically(Path(f"/proc/self/fd/{descriptor}"), "\n")
+    finally:
+        os.close(descriptor)
+    assert log.read_text() == "PRIOR\n<html/>\n"
+    assert log.stat().st_ino == inode
+    reading, writing = os.pipe()
+    try:
+        write_atomically(Path(f"/proc/{os.getpid()}/fd/{writing}"), "<svg/>")
+        assert os.read(reading, 100) == b"<svg/>"
+    finally:
+        os.close(reading)
+        os.close(writing)
+    assert atomic_write.stream_of(Path("/proc/1/fd/1")) is None
+    assert atomic_write.stream_of(tmp_path / "log.html") is None

@@ -16,10 +16,12 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
 
+from mc.atomic_write import stream_of
 from mc.check.usermodels import SHOW_TRACEBACK
 from mc.cli.exit_codes import (
     EXIT_BROKEN_PIPE,
@@ -52,6 +54,12 @@ def say(kind: str, message: str) -> None:
     """``vfsmc: KIND: MESSAGE`` as one line on stderr, control characters
     escaped."""
     click.echo(f"vfsmc: {kind}: {printable(message)}", err=True)
+
+
+def wrote(output: Path) -> None:
+    """Say that ``output`` was written: on stderr when ``output`` is this
+    process's standard output (``-o /dev/stdout``), which holds the file."""
+    click.echo(f"wrote {output}", err=stream_of(output) == 1)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:

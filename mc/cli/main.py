@@ -23,7 +23,7 @@ from mc.check.recorded import default_out, load_recorded
 from mc.check.registry import build_model, with_files
 from mc.check.replay import ReplayReport, ThreadsDiffer, replay
 from mc.cli.completion import complete_property, complete_scenario
-from mc.cli.errors import Group, fail, message_of, one_line_errors, say
+from mc.cli.errors import Group, fail, message_of, one_line_errors, say, wrote
 from mc.cli.options import (
     distinct,
     max_memory_option,
@@ -495,7 +495,7 @@ def graph(file: Path, output: Path, models: tuple[Path, ...]) -> None:
         click.echo(f"vfsmc: warning: steps the variants changed are not marked: {error}", err=True)
         marks = None
     render_graph.render(counterexample, output, marks)
-    click.echo(f"wrote {output}")
+    wrote(output)
 
 
 main.add_lazy("regress", "mc.cli.regress:regress_command")

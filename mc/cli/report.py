@@ -12,7 +12,7 @@ from mc.check import usermodels
 from mc.check.marks import variant_marks
 from mc.check.recorded import load_recorded
 from mc.check.registry import with_files
-from mc.cli.errors import one_line_errors
+from mc.cli.errors import one_line_errors, wrote
 from mc.cli.options import models_option
 from mc.dsl.scenario import UnknownName
 from mc.kernel.world import ModelError
@@ -65,4 +65,4 @@ def report_command(file: Path, output: Path, models: tuple[Path, ...]) -> None:
         svg = None
     data = render_report.report_data(counterexample, initial, locks, marks.changed, note)
     write_atomically(output, render_report.render_html(data, svg))
-    click.echo(f"wrote {output}")
+    wrote(output)

@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from mc.atomic_write import write_atomically
-from mc.cli.errors import one_line_errors
+from mc.cli.errors import one_line_errors, wrote
 from mc.dsl.scenario import UnknownName
 from mc.project import SPECS
 from mc.spec import conformance, coverage, diff, importer, lint, toml_writer, vocabulary
@@ -107,7 +107,7 @@ def import_command(path: Path, output: Path | None, vocabulary: Path, as_json: b
         for finding in imported.kept_as_text:
             click.echo(f"  {finding}", err=to_stderr)
     if output is not None:
-        click.echo(f"wrote {output}")
+        wrote(output)
 
 
 def vocabulary_load(path: Path) -> vocabulary.Vocabulary:
