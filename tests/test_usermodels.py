@@ -175,7 +175,7 @@ ERRORS = {
         "def keep(op):\n"
         "    op.effect('put', put, op.world.shared_slot('kept', 0))\n\n"
         "scenario('{name}', 'x', tree=['/a/'], threads=[keep()])\n",
-        "{file}:5: in put: slot kept cannot hold [1, 2]: a slot's value must be hashable",
+        "{file}:5: in put: slot kept cannot hold [1, 2]: a list has no hash; a slot holds numbers",
     ),
     "unhashable-initial-value": (
         "from mc.dsl.operation import operation\n"
@@ -184,7 +184,29 @@ ERRORS = {
         "def keep(op):\n"
         "    op.world.shared_slot('kept', {'a': 1})\n\n"
         "scenario('{name}', 'x', tree=['/a/'], threads=[keep()])\n",
-        "{file}:6: in keep: slot kept cannot hold {{'a': 1}}: a slot's value must be hashable",
+        "{file}:6: in keep: slot kept cannot hold {{'a': 1}}: a dict has no hash; a slot holds",
+    ),
+    "identity-slot-value": (
+        "from mc.dsl.operation import operation\n"
+        "from mc.dsl.scenario import scenario\n\n"
+        "def put(scratch, slot):\n"
+        "    scratch[slot] = (1, object())\n\n"
+        "@operation(models='test')\n"
+        "def keep(op):\n"
+        "    op.effect('put', put, op.world.shared_slot('kept', 0))\n\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=[keep()])\n",
+        "{file}:5: in put: slot kept cannot hold (1, <object object at ",
+    ),
+    "nan-slot-value": (
+        "from mc.dsl.operation import operation\n"
+        "from mc.dsl.scenario import scenario\n\n"
+        "def put(scratch, slot):\n"
+        "    scratch[slot] = float('nan')\n\n"
+        "@operation(models='test')\n"
+        "def keep(op):\n"
+        "    op.effect('put', put, op.world.shared_slot('kept', 0))\n\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=[keep()])\n",
+        "{file}:5: in put: slot kept cannot hold nan: NaN equals nothing, not even itself",
     ),
     "no-property": (
         "from mc.dsl.scenario import scenario\n"

@@ -8,6 +8,7 @@ a step changed, and steps are compiled against fixed slot numbers.
 
 from __future__ import annotations
 
+import enum
 import posixpath
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol, TypeVar
@@ -98,30 +99,56 @@ class LocatedModelError(ModelError):
 
 
 def held(value: Any, slot: str) -> Any:
-    """``value``, which slot ``slot`` is to hold: a ``ModelError`` when it is
-    not hashable (a state is stored by its hash, so a slot holds numbers,
-    strings, None, tuples and frozensets, not lists, sets or dicts)."""
+    """``value``, which slot ``slot`` is to hold: a ``ModelError`` when it
+    is not a value a state can hold.  A state is stored by its hash and
+    copied between processes, so a slot holds values equal to their
+    copies: numbers (not NaN, which equals nothing), strings, None,
+    enumerations, tuples and frozensets of them and frozen classes that
+    compare by value, not lists, sets or dicts, which do not hash, nor
+    functions, locks or plain objects, which equal only themselves."""
+    problem = _unfit(value)
+    if problem is not None:
+        raise ModelError(
+            f"slot {slot} cannot hold {_short(value)}: {problem}; a slot holds numbers, "
+            "strings, None, enumerations, tuples and frozensets of them, and frozen "
+            "classes that compare by value"
+        )
+    return value
+
+
+_IDENTITY: object = object.__eq__
+_FIT: set[type] = {int, str, bool, bytes, type(None)}
+"""Types whose values a slot may hold as they are (floats are looked at)."""
+
+
+def _unfit(value: Any) -> str | None:
+    """Why a slot cannot hold ``value`` (the innermost part of a tuple or
+    frozenset that is to blame), or None."""
+    kind = type(value)
+    if kind in _FIT:
+        return None
+    if kind is tuple or kind is frozenset:
+        for item in value:
+            problem = _unfit(item)
+            if problem is not None:
+                return problem
+        return None
+    if kind is float:
+        return "NaN equals nothing, not even itself" if value != value else None
     try:
         hash(value)
     except TypeError:
-        kind = type(_unhashable_part(value)).__name__
-        raise ModelError(
-            f"slot {slot} cannot hold {_short(value)}: a slot's value must be hashable "
-            f"(a number, a string, None, a tuple or a frozenset of them), not a {kind}"
-        ) from None
-    return value
+        return f"{_a(kind.__name__)} has no hash"
+    if isinstance(value, enum.Enum):
+        return None
+    if getattr(kind, "__eq__", None) is _IDENTITY:
+        return f"{_a(kind.__name__)} equals only itself, not a copy of it"
+    _FIT.add(kind)
+    return None
 
 
-def _unhashable_part(value: Any) -> Any:
-    """The innermost item of ``value`` (a tuple's, as deep as it goes) that
-    cannot be hashed."""
-    if isinstance(value, tuple):
-        for item in value:
-            try:
-                hash(item)
-            except TypeError:
-                return _unhashable_part(item)
-    return value
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[:1] in tuple("aeiou") else f"a {noun}"
 
 
 def _short(value: Any) -> str:
@@ -140,9 +167,7 @@ class Scratch:
         return self.values[slot]
 
     def __setitem__(self, slot: int, value: Any) -> None:
-        try:
-            hash(value)
-        except TypeError:
+        if type(value) not in _FIT and _unfit(value) is not None:
             held(value, self.world.slots[slot].name)
         self.values[slot] = value
 
