@@ -33,7 +33,7 @@ from mc.check.replay import replay
 from mc.cli import options
 from mc.dsl.scenario import Registry
 from mc.engine import ample, parallel, ray_pool
-from mc.engine.explore import Options, Search, resident_bytes
+from mc.engine.explore import MemoryLimitTooLow, Options, Search, resident_bytes
 from mc.engine.model import always
 from mc.engine.parallel import ForkPool, ParallelSearch, owner_of, proportional_bytes
 from mc.engine.ray_pool import RayUnavailable
@@ -391,6 +391,18 @@ def test_a_memory_stop_gives_the_figures_of_a_search_cut_at_its_depth(
     )
 
 
+def test_a_memory_limit_the_workers_exceed_as_they_start_is_bad_input(
+    shipped: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in one process: a limit under what the search holds before it
+    expands anything can never be met (``MemoryLimitTooLow``, exit 2 on
+    the command line), not a search stopped incomplete."""
+    monkeypatch.setattr(parallel, "proportional_bytes", lambda: 2**20)
+    options = Options(max_memory=2**21)
+    with pytest.raises(MemoryLimitTooLow, match="memory limit 2 MiB is under the 3 MiB"):
+        check_scenario(shipped, "dirops/opposite-renames", options=options, spread=Spread(2))
+
+
 def test_workers_from_the_command_line(vfsmc: Run) -> None:
     for reduce in ("--por", "--no-por"):
         args = ("check", "dirops/rename-rmdir-link", reduce, "--json", "--no-save")
@@ -614,14 +626,15 @@ def test_a_server_that_is_not_ray_is_no_ray_cluster(
 
 def test_the_memory_bound_holds_over_workers(vfsmc: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     """The workers say what they hold at every level; the bound counts
-    theirs and the coordinator's (one process refuses such a limit before
-    it searches: tests/test_bad_input.py)."""
+    theirs and the coordinator's, and a limit under what they hold with
+    the first level is refused as one process refuses it (exit 2; a
+    limit reached later: ``test_a_memory_stop_gives_the_figures...``)."""
     monkeypatch.setattr(options, "resident_bytes", lambda: 0)
     args = ("check", "dirops/rename-rmdir-link", "--json", "--no-save", "--max-memory", "1M")
     done = vfsmc(*args, "--workers", "2")
-    assert done.exit_code == 3, done.output
-    report = json.loads(done.output)
-    assert report["incomplete_reason"].startswith("memory limit 1 MiB reached")
+    assert done.exit_code == 2, done.output
+    assert "memory limit 1 MiB is under the " in done.output
+    assert "no search fits in it" in done.output
 
 
 RAISING = """\

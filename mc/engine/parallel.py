@@ -74,6 +74,7 @@ from mc.engine.explore import (
     INTERRUPTED,
     PROGRESS_AFTER_SECONDS,
     PROGRESS_INTERVAL_SECONDS,
+    MemoryLimitTooLow,
     Options,
     at_dead_end,
     default_memory_limit,
@@ -996,6 +997,8 @@ class ParallelSearch(Generic[S, A]):
             held = sum(reply[3] for reply in replies) + proportional_bytes()
             self.peak = max(self.peak, held)
             if memory_limit is not None and held >= memory_limit:
+                if depth == 0 and options.max_memory is not None:
+                    raise MemoryLimitTooLow(memory_limit, held)
                 reason = memory_reached(memory_limit)
                 break
             self.counts = (states, transitions, max_depth)
