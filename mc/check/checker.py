@@ -6,12 +6,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 
 import attrs
 
 from mc.check import inventory, usermodels
-from mc.check.replay import replay
+from mc.check.replay import first_difference, replay
 from mc.dsl.kernel_model import KernelModel, unchecked_errors
 from mc.dsl.scenario import Registry, Scenario, UnknownName
 from mc.dsl.symmetry import rename, representative
@@ -259,25 +259,6 @@ def not_deterministic(model: KernelModel, error: NotDeterministic) -> str:
         f"the model is not deterministic: re-executing the path to the violation, {where} "
         f"reached another state: {what}; models must be functions of the state"
     )
-
-
-def first_difference(model: KernelModel, stored: Hashable, replayed: Hashable) -> str:
-    """The first field of two states that differs, with both values."""
-    assert isinstance(stored, tuple) and isinstance(replayed, tuple)
-    for index, slot in enumerate(model.world.slots):
-        if index < len(stored) and index < len(replayed) and stored[index] != replayed[index]:
-            return (
-                f"{slot.name} is {_shown(slot.render, replayed[index])}, "
-                f"was {_shown(slot.render, stored[index])}"
-            )
-    return "the states differ"
-
-
-def _shown(render: object, value: object) -> str:
-    try:
-        return str(render(value))  # type: ignore[operator]
-    except Exception:
-        return repr(value)
 
 
 def counterexample_of(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import attrs
 
@@ -90,11 +90,13 @@ def replay(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
             wait = current.step.waiting(current.context, state)
             detail = f"waits for {wait.resource}" if wait is not None else "is blocked"
             return stop(number, f"{head.thread} cannot run '{head.label}': it {detail}")
-        if model.step(state, (tid, head.branch)) != after:
+        again = model.step(state, (tid, head.branch))
+        if again != after:
+            differs = "" if again is None else f": {first_difference(model, after, again)}"
             return stop(
                 number,
                 f"the model is not deterministic: '{head.label}' run twice from one state "
-                "reaches two states",
+                f"reaches two states{differs}",
             )
         records = model.records(state, (tid, head.branch))
         for (expected_number, expected), actual in zip(group, records, strict=False):
@@ -146,3 +148,22 @@ def violation_in(model: KernelModel, name: str, state: State) -> str | None:
             return prop.check(state)
         return None
     return None
+
+
+def first_difference(model: KernelModel, stored: Hashable, replayed: Hashable) -> str:
+    """The first field of two states that differs, with both values."""
+    assert isinstance(stored, tuple) and isinstance(replayed, tuple)
+    for index, slot in enumerate(model.world.slots):
+        if index < len(stored) and index < len(replayed) and stored[index] != replayed[index]:
+            return (
+                f"{slot.name} is {_shown(slot.render, replayed[index])}, "
+                f"was {_shown(slot.render, stored[index])}"
+            )
+    return "the states differ"
+
+
+def _shown(render: object, value: object) -> str:
+    try:
+        return str(render(value))  # type: ignore[operator]
+    except Exception:
+        return repr(value)
