@@ -36,6 +36,7 @@ def test_replays_with_its_variants_and_not_without(shipped: Registry, path: Path
     report = replay(broken, counterexample)
     assert report.reproduced, report.reason
     assert report.replayed == len(counterexample.steps)
+    assert report.moved == (), "model lines moved: python -m mc.cli.shipped saves it again"
     correct = shipped.build(scenario, (), counterexample.properties)
     report = replay(correct, counterexample)
     assert not report.reproduced

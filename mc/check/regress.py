@@ -347,6 +347,15 @@ def summary(report: Report, updating: bool = False) -> list[str]:
         else:
             why = "reproduces on the correct protocol too"
         lines.append(f"counterexample {replayed.path.name}: {why}")
+    moved = [replayed for replayed in report.replays if replayed.recorded.moved]
+    if moved:
+        lines.append(
+            "counterexamples citing model lines that have moved since they were saved "
+            "(same steps; make counterexamples saves them again):"
+        )
+        for replayed in moved:
+            steps = ", ".join(str(number) for number in replayed.recorded.moved)
+            lines.append(f"  {replayed.path.name}: steps {steps}")
     if report.state_changes and not report.reduced:
         lines.append(
             "state counts differ from the baselines (counted without partial-order reduction, "

@@ -24,6 +24,9 @@ class ReplayReport:
     stopped_at: int | None
     reason: str
     final_state: State
+    moved: tuple[int, ...] = ()
+    """The steps replayed whose model line has moved since the file was
+    saved (the step is the same; the line it cites is not today's)."""
 
 
 def _groups(steps: Sequence[Step]) -> list[list[tuple[int, Step]]]:
@@ -70,8 +73,10 @@ def replay(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
     state = model.initial
     replayed = 0
 
+    moved: list[int] = []
+
     def stop(number: int, reason: str) -> ReplayReport:
-        return ReplayReport(False, replayed, number, reason, state)
+        return ReplayReport(False, replayed, number, reason, state, tuple(moved))
 
     for group in _groups(counterexample.steps):
         number, head = group[0]
@@ -106,6 +111,8 @@ def replay(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
                     f"'{expected.label}' now does '{actual.label}' changing {actual.changed}, "
                     f"not {expected.changed}",
                 )
+            if actual.source != expected.source:
+                moved.append(expected_number)
         if len(records) != len(group):
             return stop(number, f"'{head.label}' now runs {len(records)} steps, not {len(group)}")
         state = after
@@ -118,19 +125,27 @@ def replay(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
             f"every step replays but the address order is {model.addresses(state) or 'none'}, "
             f"not {counterexample.addresses or 'none'}",
             state,
+            tuple(moved),
         )
     message = violation_in(model, counterexample.property, state)
     if message is None:
         return ReplayReport(
-            False, replayed, None, f"every step replays but {counterexample.property} holds", state
+            False,
+            replayed,
+            None,
+            f"every step replays but {counterexample.property} holds",
+            state,
+            tuple(moved),
         )
     if counterexample.witness or model.witness(state):
         wrong = model.check_witness(state, counterexample.witness)
         if wrong is not None:
-            return ReplayReport(False, replayed, None, f"every step replays but {wrong}", state)
+            return ReplayReport(
+                False, replayed, None, f"every step replays but {wrong}", state, tuple(moved)
+            )
         shown = ", ".join(f"{k}={v}" for k, v in counterexample.witness.items())
         message = f"{message} (witness {shown} satisfies the path condition)"
-    return ReplayReport(True, replayed, None, message, state)
+    return ReplayReport(True, replayed, None, message, state, tuple(moved))
 
 
 def violation_in(model: KernelModel, name: str, state: State) -> str | None:
