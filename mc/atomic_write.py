@@ -12,6 +12,7 @@ next save of the same name, once the process that made it is gone.
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
 import re
@@ -43,6 +44,8 @@ def write_atomically(path: Path, data: bytes | str) -> None:
         return
     if path.is_symlink():
         path = Path(os.path.realpath(path))
+    if path.is_dir():
+        raise WriteError(errno.EISDIR, os.strerror(errno.EISDIR), str(path) or ".")
     if _special(path):
         try:
             with open(path, "wb") as out:
@@ -110,6 +113,8 @@ def _write_to_descriptor(descriptor: int, payload: bytes, path: Path) -> None:
     try:
         while view:
             view = view[os.write(descriptor, view) :]
+    except BrokenPipeError:
+        raise
     except OSError as error:
         raise WriteError(error.errno, error.strerror, str(path)) from None
 

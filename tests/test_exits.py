@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Callable, Hashable
 from pathlib import Path
 
@@ -220,3 +221,36 @@ def test_ctrl_c_ends_a_search_over_workers_with_its_statistics(tmp_path: Path) -
     assert report["incomplete_reason"] == "interrupted (Ctrl-C)"
     assert report["states"] > 0 and report["worker_cpu_ms"] > 0
     assert "Traceback" not in err
+
+
+def test_output_to_standard_output_by_name(tmp_path: Path) -> None:
+    """``-o /dev/stdout``: standard output holds the file alone (what the
+    command says goes to stderr), a closed pipe exits 141 as for anything
+    printed, and a command started with standard output closed says so
+    (exit 2) instead of printing into nothing."""
+    spec = Path(__file__).resolve().parent / "fixtures" / "spec" / "locking-vfs-excerpt.rst"
+    command = [sys.executable, "-m", "mc", "spec", "import", str(spec), "-o", "/dev/stdout"]
+    done = subprocess.run(command, capture_output=True, timeout=120, check=False, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert tomllib.loads(done.stdout.decode())
+    assert b"imported locking-vfs-excerpt.rst" in done.stderr
+    assert b"wrote /dev/stdout" in done.stderr
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        closed = subprocess.run(
+            command, stdout=write_end, stderr=subprocess.PIPE, timeout=120, check=False
+        )
+    finally:
+        os.close(write_end)
+    assert closed.returncode == 141, closed.stderr
+    nothing = subprocess.run(
+        [sys.executable, "-m", "mc", "list"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=120,
+        check=False,
+        preexec_fn=lambda: os.close(1),
+    )
+    assert nothing.returncode == 2
+    assert b"standard output is closed" in nothing.stderr

@@ -206,7 +206,25 @@ ERRORS = {
         "def keep(op):\n"
         "    op.effect('put', put, op.world.shared_slot('kept', 0))\n\n"
         "scenario('{name}', 'x', tree=['/a/'], threads=[keep()])\n",
-        "{file}:5: in put: slot kept cannot hold nan: NaN equals nothing, not even itself",
+        "{file}:5: in put: slot kept cannot hold nan: a float that equals nothing, not even",
+    ),
+    "hash-unlike-its-copy": (
+        "import itertools\n"
+        "from mc.dsl.operation import operation\n"
+        "from mc.dsl.scenario import scenario\n\n"
+        "hashes = itertools.count()\n\n"
+        "class Drifting:\n"
+        "    def __eq__(self, other):\n"
+        "        return isinstance(other, Drifting)\n\n"
+        "    def __hash__(self):\n"
+        "        return next(hashes)\n\n"
+        "def put(scratch, slot):\n"
+        "    scratch[slot] = Drifting()\n\n"
+        "@operation(models='test')\n"
+        "def keep(op):\n"
+        "    op.effect('put', put, op.world.shared_slot('kept', 0))\n\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=[keep()])\n",
+        "{file}:15: in put: slot kept cannot hold <",
     ),
     "no-property": (
         "from mc.dsl.scenario import scenario\n"

@@ -351,7 +351,7 @@ def summary(report: Report, updating: bool = False) -> list[str]:
     if moved:
         lines.append(
             "counterexamples citing model lines that have moved since they were saved "
-            "(same steps; make counterexamples saves them again):"
+            "(same steps; vfsmc check saves one again, make counterexamples the shipped ones):"
         )
         for replayed in moved:
             steps = ", ".join(str(number) for number in replayed.recorded.moved)

@@ -7,7 +7,7 @@ import signal
 import sys
 from types import FrameType
 
-from mc.cli.exit_codes import EXIT_INTERRUPTED, EXIT_TERMINATED
+from mc.cli.exit_codes import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 
 
 def _terminated(signum: int, frame: FrameType | None) -> None:
@@ -17,7 +17,13 @@ def _terminated(signum: int, frame: FrameType | None) -> None:
 def run() -> None:
     """Import and run the command line; an interruption while importing
     exits 130 without a traceback, SIGTERM exits 143 after the usual
-    clean-up (a file being written is removed)."""
+    clean-up (a file being written is removed).  Started with its
+    standard output closed (``>&-``), where what it prints would be lost,
+    it says so and exits 2."""
+    if sys.stdout is None:
+        if sys.stderr is not None:
+            sys.stderr.write("vfsmc: error: standard output is closed: what it prints is lost\n")
+        sys.exit(EXIT_USAGE)
     try:
         signal.signal(signal.SIGTERM, _terminated)
         from mc.cli.main import main

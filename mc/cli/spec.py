@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from mc.atomic_write import write_atomically
+from mc.atomic_write import stream_of, write_atomically
 from mc.cli.errors import one_line_errors, wrote
 from mc.dsl.scenario import UnknownName
 from mc.project import SPECS
@@ -95,7 +95,7 @@ def import_command(path: Path, output: Path | None, vocabulary: Path, as_json: b
         return
     if output is None:
         click.echo(text, nl=False)
-    to_stderr = output is None
+    to_stderr = output is None or stream_of(output) == 1
     click.echo(_count_line(imported), err=to_stderr)
     if imported.findings:
         click.echo(f"not taken exactly as written ({len(imported.findings)}):", err=to_stderr)

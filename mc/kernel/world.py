@@ -8,7 +8,7 @@ a step changed, and steps are compiled against fixed slot numbers.
 
 from __future__ import annotations
 
-import enum
+import pickle
 import posixpath
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol, TypeVar
@@ -116,14 +116,17 @@ def held(value: Any, slot: str) -> Any:
     return value
 
 
-_IDENTITY: object = object.__eq__
 _FIT: set[type] = {int, str, bool, bytes, type(None)}
 """Types whose values a slot may hold as they are (floats are looked at)."""
+_COPIED: set[type] = set()
+"""Types a value of which was seen to equal its copy, with the same hash."""
 
 
 def _unfit(value: Any) -> str | None:
     """Why a slot cannot hold ``value`` (the innermost part of a tuple or
-    frozenset that is to blame), or None."""
+    frozenset that is to blame), or None: it must hash, equal itself, and
+    equal a copy of it made as another process would receive it, with the
+    same hash (looked at for the first value of each type)."""
     kind = type(value)
     if kind in _FIT:
         return None
@@ -133,17 +136,23 @@ def _unfit(value: Any) -> str | None:
             if problem is not None:
                 return problem
         return None
-    if kind is float:
-        return "NaN equals nothing, not even itself" if value != value else None
     try:
         hash(value)
     except TypeError:
         return f"{_a(kind.__name__)} has no hash"
-    if isinstance(value, enum.Enum):
+    if value != value:
+        return f"{_a(kind.__name__)} that equals nothing, not even itself (a NaN)"
+    if kind in _COPIED or kind is float:
         return None
-    if getattr(kind, "__eq__", None) is _IDENTITY:
+    try:
+        copy = pickle.loads(pickle.dumps(value))
+    except Exception:
+        return f"{_a(kind.__name__)} cannot be copied to another process"
+    if copy != value:
         return f"{_a(kind.__name__)} equals only itself, not a copy of it"
-    _FIT.add(kind)
+    if hash(copy) != hash(value):
+        return f"{_a(kind.__name__)} hashes otherwise than a copy of it"
+    _COPIED.add(kind)
     return None
 
 
