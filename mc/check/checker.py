@@ -238,27 +238,22 @@ def not_deterministic(model: KernelModel, error: NotDeterministic) -> str:
         if current is not None:
             thread, label = model.threads[tid].name, current.step.label
             step = f"{thread} '{label}', {shown(str(current.step.source))}"
-    if error.twice:
-        if error.stored is None or error.replayed is None:
-            what = "the second run had another number of outcomes"
-        else:
-            what = first_difference(model, error.stored, error.replayed)
-        return (
-            f"the model is not deterministic: run twice from one state, {step or 'a step'} "
-            f"reached two states: {what}; models must be functions of the state"
+    if error.stored is None or error.replayed is None:
+        what = (
+            "the second run had another number of outcomes"
+            if error.twice
+            else "the step it took is no longer enabled"
         )
-    if error.position == 0:
-        where = "the initial state"
-    else:
-        where = f"step {error.position}" + (f" ({step})" if step else "")
-    if error.replayed is None:
-        what = "the step it took is no longer enabled"
     else:
         what = first_difference(model, error.stored, error.replayed)
-    return (
-        f"the model is not deterministic: re-executing the path to the violation, {where} "
-        f"reached another state: {what}; models must be functions of the state"
-    )
+    if error.twice:
+        how = f"run twice from one state, {step or 'a step'} reached two states"
+    else:
+        where = "the initial state" if error.position == 0 else f"step {error.position}"
+        if error.position and step:
+            where += f" ({step})"
+        how = f"re-executing the path to the violation, {where} reached another state"
+    return f"the model is not deterministic: {how}: {what}; models must be functions of the state"
 
 
 def counterexample_of(
