@@ -4,9 +4,10 @@ A file is written to a temporary ``.NAME.PID.XXXXXXXX`` in the same
 directory and renamed over ``NAME`` once complete, with the permissions an
 ordinary ``open()`` would give it (the umask's, or the mode of the file it
 replaces).  A FIFO or a device is written into instead, and a descriptor
-of this process named by its path (``/dev/stdout``) is written to.  An error or SIGTERM removes the temporary file; one left by a
-process that was killed outright (SIGKILL, a power cut) is removed by the
-next save of the same name, once the process that made it is gone.
+of this process named by its path (``/dev/stdout``) is written to.  An
+error or SIGTERM removes the temporary file; one left by a process that
+was killed outright (SIGKILL, a power cut) is removed by the next save of
+the same name, once the process that made it is gone.
 """
 
 from __future__ import annotations

@@ -210,6 +210,20 @@ def test_bad_suites_are_one_line_errors(vfsmc: Run, tmp_path: Path) -> None:
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert lines[-1].startswith("vfsmc: error: nope/x [correct]: unknown scenario 'nope/x'")
+    _suite(
+        tmp_path / "misnamed",
+        '[[expect]]\nscenario = "dirops/opposite-renames"\nvariants = ["no-rename-mutex"]\n'
+        'verdict = "VIOLATED"\nproperty = "deadlok"\n',
+    )
+    result = vfsmc("regress", "--models", "misnamed")
+    assert result.exit_code == 2
+    assert (
+        result.output.strip()
+        .splitlines()[-1]
+        .startswith(
+            "vfsmc: error: dirops/opposite-renames [no-rename-mutex]: unknown property 'deadlok'"
+        )
+    )
     _suite(tmp_path / "malformed", '[[expect]]\nscenario = "x"\nverdict = "OK"\nstates = "many"\n')
     result = vfsmc("regress", "--models", "malformed")
     assert result.exit_code == 2

@@ -168,7 +168,10 @@ class Report:
 
 
 def _with_context(error: Exception, context: str) -> Exception:
-    made = type(error)(f"{context}: {error}")
+    """``error`` with ``context`` (a row, a file) before its message, unless
+    the message starts with it already."""
+    message = str(error)
+    made = type(error)(message if message.startswith(context) else f"{context}: {message}")
     made.__cause__ = error
     return made
 
@@ -177,6 +180,8 @@ def check_row(registry: Registry, row: Expectation, options: Options | None = No
     """Check one row's scenario under its variants."""
     started = time.perf_counter()
     try:
+        if row.violated is not None:
+            registry.property(row.violated)
         with usermodels.reported():
             outcome = check_scenario(
                 registry, row.scenario, row.variants, row.properties, options=options
