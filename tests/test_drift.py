@@ -151,7 +151,7 @@ def test_code_only_a_goto_reaches_is_read(tmp_path: Path, vfsmc: Callable[..., R
     path.write_text(path.read_text().replace(old, old.replace("\n\n", "\n\treturn folio;\n\n")))
     result = vfsmc("drift", "--kernel", str(tree), "write")
     assert result.exit_code == 0, result.output
-    assert result.output.endswith("0 findings in 1 operations\n")
+    assert result.output.endswith("0 findings in 1 operation\n")
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, vfsmc: Callable[..., Result]) -> None:

@@ -42,7 +42,7 @@ def drift_command(
     """Compare the kernel functions each OPERATION cites (all operations by
     default) with what its model does: one line per finding, exit 1 on drift."""
     registry = with_files(models)
-    reports = drifts.drift(registry, kernel, operations, shipped_modules())
+    reports = drifts.drift(registry, kernel, tuple(dict.fromkeys(operations)), shipped_modules())
     if summary:
         _summary(reports)
     found = 0
@@ -59,7 +59,9 @@ def drift_command(
                 f"{report.operation}: in step: {report.kernel_calls} kernel calls in "
                 f"{functions}; {report.model_calls} model steps"
             )
-    click.echo(f"{found} finding{'s' if found != 1 else ''} in {len(reports)} operations")
+    findings = f"{found} finding{'s' if found != 1 else ''}"
+    count = len(reports)
+    click.echo(f"{findings} in {count} operation{'s' if count != 1 else ''}")
     sys.exit(1 if found else 0)
 
 
