@@ -4,9 +4,9 @@ variants they catch."""
 from __future__ import annotations
 
 from mc.dsl.addresses import FIXED_ADDRESSES
-from mc.dsl.operation import Invocation
+from mc.dsl.operation import Invocation, Operation
 from mc.dsl.program import Program
-from mc.dsl.scenario import BASE_PROPERTIES, flag_variant, scenario, variant
+from mc.dsl.scenario import BASE_PROPERTIES, Transform, flag_variant, scenario, variant
 from mc.kernel import properties as _properties  # noqa: F401  (registers the invariants)
 from mc.models.dirops import (
     PARENTS_BY_ADDRESS,
@@ -40,15 +40,29 @@ def rmdir_no_victim_lock(program: Program, invocation: Invocation) -> Program:
     return program.drop_lock("i_rwsem(victim)")
 
 
-@variant(
+def parent_unlocked(operation: Operation) -> Transform:
+    """The transform that drops ``operation``'s acquisition of its parent's
+    i_rwsem (its step tagged ``lock-parent``)."""
+
+    def transform(program: Program, invocation: Invocation) -> Program:
+        if invocation.operation is not operation:
+            return program
+        return program.drop_acquisitions(lambda step: "lock-parent" in step.tags)
+
+    return transform
+
+
+create_no_parent_lock = variant(
     "create-no-parent-lock",
     "filename_create() looks the name up and vfs_create() calls ->create without the parent's "
     "i_rwsem",
-)
-def create_no_parent_lock(program: Program, invocation: Invocation) -> Program:
-    if invocation.operation is not create:
-        return program
-    return program.drop_acquisitions(lambda step: "lock-parent" in step.tags)
+)(parent_unlocked(create))
+mkdir_no_parent_lock = variant(
+    "mkdir-no-parent-lock",
+    "filename_create() looks the name up and vfs_mkdir() calls ->mkdir without the parent's "
+    "i_rwsem (the documented rule it breaks waived, to see what the tree comes to)",
+    waives=["inode_operations.mkdir i_rwsem(dir)"],
+)(parent_unlocked(mkdir))
 
 
 flag_variant(
@@ -118,6 +132,15 @@ scenario(
     "two creates of one name in one directory: one makes the file, the other finds it (-EEXIST)",
     tree=["/a/"],
     threads=[create("/a/f"), create("/a/f")],
+    properties=DIROPS_PROPERTIES,
+)
+
+scenario(
+    "dirops/two-mkdirs",
+    "two mkdirs of one name in one directory: one makes the directory, the other finds it "
+    "(-EEXIST)",
+    tree=["/a/"],
+    threads=[mkdir("/a/d"), mkdir("/a/d")],
     properties=DIROPS_PROPERTIES,
 )
 

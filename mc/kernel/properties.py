@@ -35,6 +35,8 @@ class _Files:
 
     dentries: tuple[tuple[int, str], ...]
     files: tuple[tuple[Inode, Creator | None], ...]
+    made: tuple[tuple[Inode, Creator], ...]
+    """The directories a thread may make, with their creators."""
 
 
 def _files(world: World) -> _Files:
@@ -42,6 +44,7 @@ def _files(world: World) -> _Files:
     return _Files(
         tuple((d.slot, d.path) for d in world.dentries.values()),
         tuple((i, creators.get(i.ino)) for i in world.inodes if not i.is_dir),
+        tuple((i, creators[i.ino]) for i in world.inodes if i.is_dir and i.ino in creators),
     )
 
 
@@ -58,8 +61,10 @@ def created_violation(
     without the victim's lock still has this window, which only a thread
     acting in it can exploit); an inode made for a name another create then
     took keeps a link and no name: two inodes were made for one name, and a
-    create returned success for a name it does not own.  No name points at
-    an inode whose create failed."""
+    create returned success for a name it does not own; so does a directory
+    a mkdir made, once another took its name (rmdir drops a directory's
+    links with its name).  No name points at an inode whose create
+    failed."""
     layout = files or _files(world)
     names: dict[int, list[str]] = {}
     for slot, path in layout.dentries:
@@ -91,6 +96,13 @@ def created_violation(
                 f"made one with {nlink} link(s) and no name{owner}"
             )
         return f"{inode.path} has {nlink} link(s) but {len(named)} name(s)"
+    for inode, creator in layout.made:
+        nlink = state[inode.nlink]
+        if nlink and inode.ino not in names:
+            return (
+                f"two inodes were made for one name: {creator.thread}'s mkdir of {inode.path} "
+                f"made a directory with {nlink} link(s) and no name"
+            )
     return None
 
 
@@ -99,7 +111,8 @@ def created_violation(
     "the tree stays a tree: no directory is its own ancestor, no directory has two names, "
     "no name lives in a removed directory, no link count goes below 0 or comes back from 0; "
     "every non-directory has as many links as names (no create's inode is lost to another "
-    "create of the same name) and no name points at an inode whose create failed",
+    "create of the same name), no directory a mkdir made is left with links and no name, "
+    "and no name points at an inode whose create failed",
     reads=lambda model: namespace_reads(model.world),
     needs=("tree", "a directory below /"),
 )
@@ -147,32 +160,37 @@ MEMO_ENTRIES = 1 << 12
 def namespace_slots(world: World) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...]]:
     """What ``namespace_check`` reads of a state: the slots whose values it
     reads (the error slot, every dentry, the removed flag of each
-    dentry's directory, each directory's ``d_parent``, each
-    non-directory's link count and ``renamed_over``), and the program
-    counter and return value of each creating thread (read only once it
-    has returned)."""
+    dentry's directory, each directory's ``d_parent``, the link count of
+    each non-directory and of each directory a thread may make, each
+    non-directory's ``renamed_over``), and the program counter and return
+    value of each creating thread (read only once it has returned)."""
     slots = {ERROR_SLOT}
     for dentry in world.dentries.values():
         slots.add(dentry.slot)
         if dentry.parent.dead is not None:
             slots.add(dentry.parent.dead)
+    creators = creators_of(world)
     for inode in world.inodes:
         if inode.is_dir:
             if inode.d_parent is not None:
                 slots.add(inode.d_parent)
+            if inode.ino in creators:
+                slots.add(inode.nlink)
         else:
             slots.add(inode.nlink)
             if inode.renamed_over is not None:
                 slots.add(inode.renamed_over)
-    creators = tuple((c.pc, c.ret) for c in creators_of(world).values())
-    return tuple(sorted(slots)), creators
+    returned = tuple((c.pc, c.ret) for c in creators.values())
+    return tuple(sorted(slots)), returned
 
 
 def namespace_reads(world: World) -> list[str]:
     """``namespace_slots`` by name, as ``reads=`` declares them: no lock
-    and no directory's link count is among them, so the steps that take an
-    i_rwsem or count a directory's subdirectories change nothing the check
-    reads (partial-order reduction may leave their interleavings out)."""
+    and no link count of a directory of the tree is among them, so the
+    steps that take an i_rwsem or count a directory's subdirectories change
+    nothing the check reads (partial-order reduction may leave their
+    interleavings out), but where a subdirectory is made in a directory a
+    thread makes."""
     slots, _creators = namespace_slots(world)
     names = [world.slots[slot].name for slot in slots if slot != ERROR_SLOT]
     returned = [f"returned({creator.thread})" for creator in creators_of(world).values()]
