@@ -509,3 +509,32 @@ def test_a_recorded_model_file_that_is_a_symlink_loop_is_not_there(
     assert result.exit_code == 2, result.output
     assert "records model file ../order.py, which is not at" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_thread_that_runs_a_create_twice_is_no_namespace_breach(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """The second create of one name fails (-EEXIST) while the first one's
+    file keeps the name: the thread returns the second's error, which says
+    nothing of the first's inode."""
+    _write(
+        tmp_path,
+        "twice.py",
+        "from mc.dsl import Op, replaces, scenario\n"
+        "from mc.models.dirops import create\n\n"
+        f"@replaces(create, 'create-twice-{tmp_path.name}', 'create, then again')\n"
+        "def create_twice(op: Op, path: str) -> None:\n"
+        "    op.run(create.build, path)\n"
+        "    op.run(create.build, path)\n\n"
+        f"scenario('twice/{tmp_path.name}', 'one create', tree=['/a/'], "
+        "threads=[create('/a/x')])\n",
+    )
+    result = vfsmc(
+        "check",
+        f"twice.py:twice/{tmp_path.name}",
+        "-V",
+        f"create-twice-{tmp_path.name}",
+        "--no-save",
+    )
+    assert result.exit_code == 0, result.output
+    assert "OK" in result.output.splitlines()[0]

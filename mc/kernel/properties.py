@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Hashable, Sequence
 from operator import itemgetter
 from typing import Any
@@ -37,14 +38,19 @@ class _Files:
     files: tuple[tuple[Inode, Creator | None], ...]
     made: tuple[tuple[Inode, Creator], ...]
     """The directories a thread may make, with their creators."""
+    sole: frozenset[str]
+    """The threads that may make one inode only, whose return value is its
+    create's (a thread that runs a create twice returns the second's)."""
 
 
 def _files(world: World) -> _Files:
     creators = creators_of(world)
+    made = Counter(creator.thread for creator in creators.values())
     return _Files(
         tuple((d.slot, d.path) for d in world.dentries.values()),
         tuple((i, creators.get(i.ino)) for i in world.inodes if not i.is_dir),
         tuple((i, creators[i.ino]) for i in world.inodes if i.is_dir and i.ino in creators),
+        frozenset(thread for thread, count in made.items() if count == 1),
     )
 
 
@@ -63,8 +69,9 @@ def created_violation(
     took keeps a link and no name: two inodes were made for one name, and a
     create returned success for a name it does not own; so does a directory
     a mkdir made, once another took its name (rmdir drops a directory's
-    links with its name).  No name points at an inode whose create
-    failed."""
+    links with its name).  No name points at an inode whose create failed
+    (of a thread that makes one inode: one that makes several returns the
+    last create's answer)."""
     layout = files or _files(world)
     names: dict[int, list[str]] = {}
     for slot, path in layout.dentries:
@@ -74,9 +81,10 @@ def created_violation(
     for inode, creator in layout.files:
         named = names.get(inode.ino, [])
         nlink = state[inode.nlink]
-        if creator is not None and named and state[creator.pc] == DONE and state[creator.ret]:
+        sole = creator if creator is not None and creator.thread in layout.sole else None
+        if sole is not None and named and state[sole.pc] == DONE and state[sole.ret]:
             return (
-                f"{', '.join(named)} names the inode {creator.thread}'s create made, but that "
+                f"{', '.join(named)} names the inode {sole.thread}'s create made, but that "
                 "create returned an error"
             )
         if nlink == len(named):
