@@ -196,7 +196,7 @@ def test_spec_show_never_prints_none(vfsmc: Run) -> None:
             assert "None" not in vfsmc("spec", "show", f"{table}.{method}").output, method
 
 
-def test_shell_completion_names_scenarios_variants_properties() -> None:
+def test_shell_completion_names_scenarios_variants_properties(tmp_path: Path) -> None:
     def complete(words: str) -> list[str]:
         env = dict(os.environ, _VFSMC_COMPLETE="bash_complete", COMP_WORDS=words)
         env["COMP_CWORD"] = str(len(words.split()) - (0 if words.endswith(" ") else 1))
@@ -206,8 +206,21 @@ def test_shell_completion_names_scenarios_variants_properties() -> None:
             capture_output=True,
             text=True,
             check=True,
+            cwd=tmp_path,
         )
-        return [line.split(",", 1)[1] for line in done.stdout.splitlines()]
+        return [line.split(",", 1)[1] for line in done.stdout.splitlines() if line]
+
+    (tmp_path / "mine.py").write_text(
+        "from mc.dsl import Invocation, Program, scenario, variant\n"
+        "from mc.models.dirops import create\n\n"
+        "@variant('mine-untouched', 'nothing changed')\n"
+        "def untouched(program: Program, invocation: Invocation) -> Program:\n"
+        "    return program\n\n"
+        "scenario('mine/one-create', 'one create', tree=['/a/'], threads=[create('/a/x')])\n"
+    )
+    assert complete("vfsmc check --models mine.py mine/") == ["mine/one-create"]
+    assert complete("vfsmc check --models mine.py mine/one-create -V mine-") == ["mine-untouched"]
+    assert complete("vfsmc check mine/") == []
 
     assert "dirops/opposite-renames" in complete("vfsmc check dirops/opp")
     assert complete("vfsmc check dirops/x -V no-re") == ["no-rename-mutex"]

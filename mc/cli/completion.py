@@ -1,12 +1,14 @@
 """Shell completion of scenario, variant and property names (click's
-completion: ``eval "$(_VFSMC_COMPLETE=bash_source vfsmc)"``)."""
+completion: ``eval "$(_VFSMC_COMPLETE=bash_source vfsmc)"``), with those
+the ``--models`` files given before the word declare."""
 
 from __future__ import annotations
 
 import click
 from click.shell_completion import CompletionItem
 
-from mc.check.registry import shipped
+from mc.check.registry import with_files
+from mc.dsl.scenario import Registry
 
 
 def _items(names: dict[str, str], incomplete: str) -> list[CompletionItem]:
@@ -17,22 +19,32 @@ def _items(names: dict[str, str], incomplete: str) -> list[CompletionItem]:
     ]
 
 
+def _registry(ctx: click.Context) -> Registry:
+    """What vfsmc ships and what the ``--models`` files given so far
+    declare (a file that does not load adds nothing: completion says no
+    more than what it can)."""
+    try:
+        return with_files(ctx.params.get("models") or ())
+    except Exception:
+        return with_files(())
+
+
 def complete_scenario(
-    _ctx: click.Context, _param: click.Parameter, incomplete: str
+    ctx: click.Context, _param: click.Parameter, incomplete: str
 ) -> list[CompletionItem]:
-    """The shipped scenarios whose names start with ``incomplete``."""
-    return _items({n: s.description for n, s in shipped().scenarios.items()}, incomplete)
+    """The scenarios whose names start with ``incomplete``."""
+    return _items({n: s.description for n, s in _registry(ctx).scenarios.items()}, incomplete)
 
 
 def complete_variant(
-    _ctx: click.Context, _param: click.Parameter, incomplete: str
+    ctx: click.Context, _param: click.Parameter, incomplete: str
 ) -> list[CompletionItem]:
-    """The shipped variants whose names start with ``incomplete``."""
-    return _items({n: v.description for n, v in shipped().variants.items()}, incomplete)
+    """The variants whose names start with ``incomplete``."""
+    return _items({n: v.description for n, v in _registry(ctx).variants.items()}, incomplete)
 
 
 def complete_property(
-    _ctx: click.Context, _param: click.Parameter, incomplete: str
+    ctx: click.Context, _param: click.Parameter, incomplete: str
 ) -> list[CompletionItem]:
     """The properties whose names start with ``incomplete``."""
-    return _items({n: p.description for n, p in shipped().properties.items()}, incomplete)
+    return _items({n: p.description for n, p in _registry(ctx).properties.items()}, incomplete)
