@@ -511,30 +511,27 @@ def test_a_recorded_model_file_that_is_a_symlink_loop_is_not_there(
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_a_thread_that_runs_a_create_twice_is_no_namespace_breach(
-    vfsmc: Run, tmp_path: Path
-) -> None:
-    """The second create of one name fails (-EEXIST) while the first one's
-    file keeps the name: the thread returns the second's error, which says
-    nothing of the first's inode."""
+def test_a_thread_whose_later_body_fails_is_no_namespace_breach(vfsmc: Run, tmp_path: Path) -> None:
+    """A thread that runs a create and then a body that fails (the create
+    again, -EEXIST; an rmdir of the file, -ENOTDIR) returns the last
+    body's error, which says nothing of the first create's inode."""
     _write(
         tmp_path,
         "twice.py",
         "from mc.dsl import Op, replaces, scenario\n"
-        "from mc.models.dirops import create\n\n"
+        "from mc.models.dirops import create, rmdir\n\n"
         f"@replaces(create, 'create-twice-{tmp_path.name}', 'create, then again')\n"
         "def create_twice(op: Op, path: str) -> None:\n"
         "    op.run(create.build, path)\n"
         "    op.run(create.build, path)\n\n"
+        f"@replaces(create, 'create-rmdir-{tmp_path.name}', 'create, then rmdir of it')\n"
+        "def create_rmdir(op: Op, path: str) -> None:\n"
+        "    op.run(create.build, path)\n"
+        "    op.run(rmdir.build, path)\n\n"
         f"scenario('twice/{tmp_path.name}', 'one create', tree=['/a/'], "
         "threads=[create('/a/x')])\n",
     )
-    result = vfsmc(
-        "check",
-        f"twice.py:twice/{tmp_path.name}",
-        "-V",
-        f"create-twice-{tmp_path.name}",
-        "--no-save",
-    )
-    assert result.exit_code == 0, result.output
-    assert "OK" in result.output.splitlines()[0]
+    for variant in (f"create-twice-{tmp_path.name}", f"create-rmdir-{tmp_path.name}"):
+        result = vfsmc("check", f"twice.py:twice/{tmp_path.name}", "-V", variant, "--no-save")
+        assert result.exit_code == 0, result.output
+        assert "OK" in result.output.splitlines()[0]

@@ -352,6 +352,7 @@ class Op:
         body a variant put in its place; ``op.run(rename.build, ...)`` runs
         the shipped body itself."""
         name = body.name if isinstance(body, Operation) else body.__name__
+        self.world.composed.add(self.thread.name)
         outer = self._scope
         self._scope = f"{outer}{name}#{next(self._runs)}/"
         try:

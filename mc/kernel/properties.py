@@ -39,8 +39,10 @@ class _Files:
     made: tuple[tuple[Inode, Creator], ...]
     """The directories a thread may make, with their creators."""
     sole: frozenset[str]
-    """The threads that may make one inode only, whose return value is its
-    create's (a thread that runs a create twice returns the second's)."""
+    """The threads that may make one inode and run no other body
+    (``World.composed``), whose return value is its create's (one that
+    runs a create twice, or a create and then another operation, returns
+    the last one's)."""
 
 
 def _files(world: World) -> _Files:
@@ -50,7 +52,9 @@ def _files(world: World) -> _Files:
         tuple((d.slot, d.path) for d in world.dentries.values()),
         tuple((i, creators.get(i.ino)) for i in world.inodes if not i.is_dir),
         tuple((i, creators[i.ino]) for i in world.inodes if i.is_dir and i.ino in creators),
-        frozenset(thread for thread, count in made.items() if count == 1),
+        frozenset(
+            thread for thread, count in made.items() if count == 1 and thread not in world.composed
+        ),
     )
 
 
@@ -70,8 +74,8 @@ def created_violation(
     create returned success for a name it does not own; so does a directory
     a mkdir made, once another took its name (rmdir drops a directory's
     links with its name).  No name points at an inode whose create failed
-    (of a thread that makes one inode: one that makes several returns the
-    last create's answer)."""
+    (of a thread that runs one create and nothing else: one that runs
+    more returns the last body's answer)."""
     layout = files or _files(world)
     names: dict[int, list[str]] = {}
     for slot, path in layout.dentries:

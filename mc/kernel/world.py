@@ -266,6 +266,10 @@ class World:
         self.creators: dict[int, tuple[str, int, int]] = {}
         """The inodes threads may allocate: each one's thread name, and
         that thread's program-counter and return-value slots."""
+        self.composed: set[str] = set()
+        """The threads that run a body of another operation or a helper
+        (``Op.run``) besides their own: their return value is the last
+        body's, not that of each create they run."""
         self.pc_slots: list[int] = []
         """The program-counter slot of each thread, in thread order."""
         self.add_slot("error", None, _render_error)
