@@ -180,8 +180,6 @@ def check_row(registry: Registry, row: Expectation, options: Options | None = No
     """Check one row's scenario under its variants."""
     started = time.perf_counter()
     try:
-        if row.violated is not None:
-            registry.property(row.violated)
         with usermodels.reported():
             outcome = check_scenario(
                 registry, row.scenario, row.variants, row.properties, options=options
@@ -235,6 +233,7 @@ def run(
     """Check every row of ``suite`` whose scenario starts with ``prefix``
     and replay its counterexamples of those scenarios."""
     rows = select(suite, prefix)
+    check_names(registry, rows)
     results = []
     for row in rows:
         results.append(check_row(registry, row, options))
@@ -251,6 +250,21 @@ def run(
             on_replay(replayed)
     reduced = options is None or options.reduce
     return Report(suite, tuple(results), tuple(replays), reduced)
+
+
+def check_names(registry: Registry, rows: Sequence[Expectation]) -> None:
+    """``UnknownName``, naming the row, for a scenario, variant or property
+    of ``rows`` that ``registry`` does not know: before any row is checked,
+    so a suite with a misspelt name is one error, not a table cut short."""
+    for row in rows:
+        try:
+            registry.scenario(row.scenario)
+            for name in row.variants:
+                registry.variant(name)
+            if row.violated is not None:
+                registry.property(row.violated)
+        except UnknownName as error:
+            raise _with_context(error, row.label) from error
 
 
 def select(suite: Suite, prefix: str = "") -> list[Expectation]:

@@ -11,6 +11,7 @@ import click
 
 from mc.check import mutate, regress, usermodels
 from mc.check.registry import with_files
+from mc.cli.completion import complete_scenario
 from mc.cli.errors import EXIT_USAGE, one_line_errors, say
 from mc.cli.options import (
     distinct,
@@ -66,6 +67,8 @@ def regress_command(
     suites = [regress.Suite.of_directory(Path(d)) for d in directories] or [regress.Suite.shipped()]
     options = Options(time_limit=time_limit, max_memory=max_memory, reduce=reduce)
     selected = {suite: regress.select(suite, prefix) for suite in suites}
+    for rows in selected.values():
+        regress.check_names(reg, rows)
     reports = []
     for suite in suites:
         if as_json:
@@ -123,7 +126,7 @@ def _bar(done: int, total: int, what: str) -> None:
 
 
 @click.command("mutate")
-@click.argument("scenario")
+@click.argument("scenario", shell_complete=complete_scenario)
 @click.option(
     "--variant",
     "-V",
