@@ -222,6 +222,9 @@ def test_shell_completion_names_scenarios_variants_properties(tmp_path: Path) ->
     assert complete("vfsmc check --models mine.py mine/one-create -V mine-") == ["mine-untouched"]
     assert complete("vfsmc check mine/") == []
     assert complete("vfsmc mutate --models mine.py mine/") == ["mine/one-create"]
+    assert complete("vfsmc check mine.py:mine/") == ["mine.py:mine/one-create"]
+    assert complete("vfsmc check --models mine.py mine.py:mine/") == ["mine.py:mine/one-create"]
+    assert complete("vfsmc check nowhere.py:mine/") == []
 
     assert "dirops/opposite-renames" in complete("vfsmc check dirops/opp")
     assert complete("vfsmc check dirops/x -V no-re") == ["no-rename-mutex"]

@@ -4,10 +4,13 @@ the ``--models`` files given before the word declare."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from click.shell_completion import CompletionItem
 
 from mc.check.registry import with_files
+from mc.check.usermodels import add, load
 from mc.dsl.scenario import Registry
 
 
@@ -32,7 +35,17 @@ def _registry(ctx: click.Context) -> Registry:
 def complete_scenario(
     ctx: click.Context, _param: click.Parameter, incomplete: str
 ) -> list[CompletionItem]:
-    """The scenarios whose names start with ``incomplete``."""
+    """The scenarios whose names start with ``incomplete``; after
+    ``FILE.py:``, the scenarios that file declares, as ``FILE.py:NAME``."""
+    file, colon, _name = incomplete.rpartition(":")
+    if colon and file.endswith(".py"):
+        mine = with_files(())
+        try:
+            declared = [name for module in load(Path(file)) for name in add(mine, module)]
+        except Exception:
+            return []
+        found = {f"{file}:{name}": mine.scenarios[name].description for name in declared}
+        return _items(found, incomplete)
     return _items({n: s.description for n, s in _registry(ctx).scenarios.items()}, incomplete)
 
 
