@@ -414,12 +414,7 @@ class KernelModel(Model[State, Action]):
         by number), each with the local steps chained to it; none once it
         returned, while an interrupt handler runs over it, or in an error
         state."""
-        if state[ERROR_SLOT] is not None:
-            return []
-        for _handler, slot in self._landing:
-            if state[slot] == actor:
-                return []
-        return self._outcomes(state, actor)
+        return self._outcomes(state, actor) if self._may_run(state, actor) else []
 
     def surely_enabled(self, state: State, actor: Hashable) -> bool:
         """The thread has not returned, its next step is never blocked
@@ -427,7 +422,12 @@ class KernelModel(Model[State, Action]):
         error ended the run."""
         assert isinstance(actor, int)
         pc = state[self._pcs[actor]]
-        if pc == DONE or state[ERROR_SLOT] is not None or not self._unblocked[actor][pc]:
+        return pc != DONE and self._unblocked[actor][pc] and self._may_run(state, actor)
+
+    def _may_run(self, state: State, actor: Hashable) -> bool:
+        """No error ended the run and no interrupt handler runs over the
+        thread."""
+        if state[ERROR_SLOT] is not None:
             return False
         return all(state[slot] != actor for _handler, slot in self._landing)
 
