@@ -49,7 +49,12 @@ iov_iter and its partial copies, fsnotify, security hooks, the lease
 breaking of break_layout(), the pipe's buffers beyond a count, the wait
 for pipe space or data (the splices are SPLICE_F_NONBLOCK), file
 locks themselves (only the entry into ->lock, ->flock and ->setlease), and
-``file_modified()`` (privileges and times) in the remap prep; the
+of ``file_modified()`` (fs/inode.c) the privileges: its times are
+modelled as a metadata change (``file_modified`` below) that fallocate,
+copy_file_range and FICLONE make under ``file_start_write()``
+(``ext4_do_fallocate()``, ``cifs_file_copychunk_range()`` and
+``__generic_remap_file_range_prep()`` of 6.6 call it), so
+``no-write-while-frozen`` sees them write a frozen filesystem; the
 ``->write_iter`` entry of read(2)/write(2) is labelled before the shipped
 write body, whose first step is ``vfs_write()``'s ``file_start_write()``.
 """
@@ -81,7 +86,7 @@ from mc.kernel.pagecache import (
     store_data,
 )
 from mc.kernel.pagedata import runs_of
-from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
+from mc.kernel.superblock import SB_FREEZE_WRITE, metadata_slot, sb_writers
 from mc.kernel.vfs import dead_dir
 from mc.kernel.world import DONE, ERROR_SLOT, ModelError, Scratch, World
 from mc.models.blockfs_truncate import inode_dio_wait
@@ -763,6 +768,33 @@ def splice_write(op: Op, pipe_spec: Pipe, spec: OpenFile, index: int) -> None:
     op.unlock(writers, "file_end_write(out)", tag="sb-start-write")
 
 
+# --- file_modified() ---------------------------------------------------------------------
+
+
+def _mark_modified(scratch: Scratch, slot: int) -> None:
+    scratch[slot] = True
+
+
+def file_modified(op: Op, file: str) -> None:
+    """``file_modified(file)`` (fs/inode.c, Linux 6.6): ``file_remove_privs()``
+    and ``file_update_time()`` -> ``inode_update_time()`` ->
+    ``__mark_inode_dirty()``: the inode's new mtime and ctime join the
+    filesystem's journal (ext4's ``->dirty_inode`` starts a handle, and
+    ``ext4_journal_check_start()`` warns when one starts on a filesystem
+    frozen SB_FREEZE_COMPLETE), metadata that ``->sync_fs`` and
+    ``->freeze_fs`` commit (``mc.kernel.superblock.metadata_slot``).  Every
+    call that changes a file's data or blocks through a struct file calls it
+    under its ``file_start_write()`` (``ext4_do_fallocate()``,
+    ``cifs_file_copychunk_range()``, ``__generic_remap_file_range_prep()``),
+    so ``no-write-while-frozen`` sees a change made while the filesystem is
+    frozen."""
+    op.effect(
+        f"file_modified({file}): file_update_time() -> __mark_inode_dirty(inode, I_DIRTY_SYNC)",
+        _mark_modified,
+        metadata_slot(op.world),
+    )
+
+
 # --- copy_file_range and remap ---------------------------------------------------------
 
 
@@ -891,13 +923,16 @@ def copy_file_range(op: Op, source_spec: OpenFile, target_spec: OpenFile) -> Non
     source, target = _filp(op, source_spec), _filp(op, target_spec)
     src, dst = op.inode(source_spec.path), op.inode(target_spec.path)
     writers = sb_writers(op.world, SB_FREEZE_WRITE)
-    op.lock(writers, SHARED, "vfs_copy_file_range(): file_start_write(file_out)")
+    op.lock(
+        writers, SHARED, "vfs_copy_file_range(): file_start_write(file_out)", tag="sb-start-write"
+    )
     op.enter(
         "file_operations.copy_file_range",
         label="ret = file_out->f_op->copy_file_range(file_in, pos_in, file_out, pos_out, len, 0)",
         roles={"file_in": source, "file_out": target, "inode_in": src, "inode_out": dst},
     )
     lock_two_nondirectories(op, dst, src)
+    file_modified(op, "dst_file")
     op.effect(
         "rc = target_tcon->ses->server->ops->copychunk_range(xid, src_file, dst_file, ...)",
         _copy_data,
@@ -906,7 +941,7 @@ def copy_file_range(op: Op, source_spec: OpenFile, target_spec: OpenFile) -> Non
     )
     op.unlock(src.i_rwsem, "unlock_two_nondirectories(src_inode, target_inode): inode_unlock(src)")
     op.unlock(dst.i_rwsem, "inode_unlock(target)")
-    op.unlock(writers, "file_end_write(file_out)")
+    op.unlock(writers, "file_end_write(file_out)", tag="sb-start-write")
 
 
 def _write_and_wait(op: Op, mapping: Mapping, why: str) -> None:
@@ -957,6 +992,7 @@ def _remap_through_caches(op: Op, source_cache: File, target_cache: File) -> Non
     if not op.variant(REMAP_SKIPS_WRITEBACK):
         _write_and_wait(op, source, "inode_in")
     _write_and_wait(op, target, "inode_out")
+    file_modified(op, "file_out")
     if not op.variant(REMAP_SKIPS_DEST_INVALIDATE):
         op.effect(
             "xfs_flush_unmap_range(dest, pos_out, *len): "
@@ -1022,7 +1058,9 @@ def remap(op: Op, source_spec: OpenFile, target_spec: OpenFile) -> None:
     src_invalidate = part.invalidate_lock(source_spec.path)
     dst_invalidate = part.invalidate_lock(target_spec.path)
     writers = sb_writers(op.world, SB_FREEZE_WRITE)
-    op.lock(writers, SHARED, "vfs_clone_file_range(): file_start_write(file_out)")
+    op.lock(
+        writers, SHARED, "vfs_clone_file_range(): file_start_write(file_out)", tag="sb-start-write"
+    )
     op.enter(
         "file_operations.remap_file_range",
         label="ret = file_in->f_op->remap_file_range(file_in, pos_in, file_out, pos_out, len, 0)",
@@ -1039,6 +1077,7 @@ def remap(op: Op, source_spec: OpenFile, target_spec: OpenFile) -> None:
         with op.otherwise():
             _lock_two(op, *swapped, order="/* swapped */")
     if caches is None:
+        file_modified(op, "file_out")
         op.effect(
             "generic_remap_file_range_prep(); xfs_reflink_remap_blocks(src, pos_in, dest, pos_out)",
             _copy_data,
@@ -1051,7 +1090,7 @@ def remap(op: Op, source_spec: OpenFile, target_spec: OpenFile) -> None:
     op.unlock(dst_invalidate, "filemap_invalidate_unlock_two() /* the other */")
     op.unlock(src.i_rwsem, "inode_unlock(VFS_I(ip1))")
     op.unlock(dst.i_rwsem, "inode_unlock(VFS_I(ip2))")
-    op.unlock(writers, "file_end_write(file_out)")
+    op.unlock(writers, "file_end_write(file_out)", tag="sb-start-write")
 
 
 def _spliced(scratch: Scratch, page: Page) -> Any:
@@ -1122,7 +1161,9 @@ def copy_file_range_splice(op: Op, source_spec: OpenFile, target_spec: OpenFile)
     _begin_copy(op, source, target, "copy_file_range(2)")
     spliced = op.register("spliced", render_version)
     writers = sb_writers(op.world, SB_FREEZE_WRITE)
-    op.lock(writers, SHARED, "vfs_copy_file_range(): file_start_write(file_out)")
+    op.lock(
+        writers, SHARED, "vfs_copy_file_range(): file_start_write(file_out)", tag="sb-start-write"
+    )
     for source_page, target_page in zip(source.pages, target.pages, strict=True):
         at = f".copy{source_page.index}"
         op.enter(
@@ -1157,7 +1198,7 @@ def copy_file_range_splice(op: Op, source_spec: OpenFile, target_spec: OpenFile)
             op, target, target_page, dst, 0, start_write=False, copy=_copy_spliced(spliced)
         )
         op.unlock(pipe.mutex, "pipe_unlock(pipe)", tag="pipe-lock")
-    op.unlock(writers, "file_end_write(file_out)")
+    op.unlock(writers, "file_end_write(file_out)", tag="sb-start-write")
 
 
 # --- fallocate ------------------------------------------------------------------------
@@ -1208,6 +1249,7 @@ def fallocate(op: Op, spec: OpenFile, mode: str, index: int) -> None:
     )
     op.lock(inode.i_rwsem, EXCL, "ext4_do_fallocate(): inode_lock(inode)")
     op.effect("inode_dio_wait(inode) /* no direct I/O in flight */", _nothing)
+    file_modified(op, "file")
     op.effect(
         "ret = ext4_alloc_file_blocks(file, lblk, len_lblk, new_size, flags) "
         "/* the range is allocated: nothing new to map */",

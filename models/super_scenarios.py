@@ -10,6 +10,14 @@ from mc.kernel.pagecache import File
 from mc.kernel.pagecache_properties import PAGECACHE_PROPERTIES
 from mc.kernel.superblock import SUPER_PROPERTIES
 from mc.models import mnt_write
+from mc.models.file import (
+    COPY_COHERENT,
+    FALLOC_FL_KEEP_SIZE,
+    OpenFile,
+    copy_file_range,
+    fallocate,
+    remap,
+)
 from mc.models.inode import iget, inode_flusher, iput_last
 from mc.models.mount import mount, remount, syncfs_statfs_mounts, write_touch_umount
 from mc.models.super import freeze, fs_transaction, kernel_freeze, sync, thaw
@@ -205,4 +213,98 @@ scenario(
     tree=["/f"],
     threads=[remount(ONE_PAGE), freeze(ONE_PAGE), thaw(ONE_PAGE)],
     properties=FREEZE_PROPERTIES,
+)
+
+
+# --- fallocate(2), copy_file_range(2) and FICLONE under a freeze --------------------------
+
+FALLOCATE_IGNORES_FREEZE = "fallocate-ignores-freeze"
+COPY_IGNORES_FREEZE = "copy-ignores-freeze"
+CLONE_IGNORES_FREEZE = "clone-ignores-freeze"
+
+
+@variant(
+    FALLOCATE_IGNORES_FREEZE,
+    "vfs_fallocate() calls ->fallocate without file_start_write(): ext4_do_fallocate()'s "
+    "file_modified() changes the inode whatever the frozen state",
+)
+def fallocate_ignores_freeze(program: Program, invocation: Invocation) -> Program:
+    if invocation.operation is not fallocate:
+        return program
+    return _without_level(program, "sb-start-write")
+
+
+@variant(
+    COPY_IGNORES_FREEZE,
+    "vfs_copy_file_range() calls ->copy_file_range without file_start_write(file_out): the "
+    "copy and its file_modified() change the target whatever the frozen state",
+)
+def copy_ignores_freeze(program: Program, invocation: Invocation) -> Program:
+    if invocation.operation is not copy_file_range:
+        return program
+    return _without_level(program, "sb-start-write")
+
+
+@variant(
+    CLONE_IGNORES_FREEZE,
+    "vfs_clone_file_range() calls ->remap_file_range without file_start_write(file_out): "
+    "generic_remap_file_range_prep()'s file_modified() and the remap change the target "
+    "whatever the frozen state",
+)
+def clone_ignores_freeze(program: Program, invocation: Invocation) -> Program:
+    if invocation.operation is not remap:
+        return program
+    return _without_level(program, "sb-start-write")
+
+
+ONE_PAGE_FILP = OpenFile("/f", cache=ONE_PAGE, name="filp")
+
+scenario(
+    "super/freeze-vs-fallocate",
+    "FIFREEZE racing fallocate(2) FALLOC_FL_KEEP_SIZE of an allocated page (vfs_fallocate() -> "
+    "ext4_do_fallocate(): file_modified() under file_start_write()), FITHAW once the freeze "
+    "returned",
+    tree=["/f"],
+    threads=[
+        fallocate(ONE_PAGE_FILP, FALLOC_FL_KEEP_SIZE, 0),
+        freeze(ONE_PAGE),
+        thaw(ONE_PAGE),
+        io_completion(ONE_PAGE),
+    ],
+    properties=FREEZE_PROPERTIES,
+)
+
+scenario(
+    "super/freeze-vs-copy",
+    "FIFREEZE racing copy_file_range(2) of /a into /b (->copy_file_range, the server-side "
+    "copy after file_modified(dst_file), under file_start_write(file_out)), FITHAW once the "
+    "freeze returned",
+    tree=["/a", "/b", "/f"],
+    threads=[
+        copy_file_range(OpenFile("/a", name="fa"), OpenFile("/b", name="fb")),
+        freeze(ONE_PAGE),
+        thaw(ONE_PAGE),
+    ],
+    properties=FREEZE_PROPERTIES,
+)
+
+CLONE_SOURCE = File("/a", pages=1, dirty=(0,), cached=(0,))
+CLONE_TARGET = File("/b", pages=1)
+
+scenario(
+    "super/freeze-vs-clone",
+    "FIFREEZE racing FICLONE of /a (a dirty cached page) onto /b (XFS's ->remap_file_range: "
+    "the prep writes back and calls file_modified(file_out), then the blocks are remapped, "
+    "under file_start_write(file_out)), FITHAW once the freeze returned",
+    tree=["/a", "/b"],
+    threads=[
+        remap(
+            OpenFile("/a", cache=CLONE_SOURCE, name="fa"),
+            OpenFile("/b", cache=CLONE_TARGET, name="fb"),
+        ),
+        freeze(CLONE_SOURCE),
+        thaw(CLONE_SOURCE),
+        io_completion(CLONE_SOURCE),
+    ],
+    properties=(*FREEZE_PROPERTIES, COPY_COHERENT),
 )

@@ -182,3 +182,38 @@ def test_no_step_label_holds_the_mutant_name_separator(shipped: Registry) -> Non
         for thread in model.threads:
             for step in thread.steps:
                 assert " + " not in step.step.label, (name, step.step.label)
+
+
+MODIFYING_CALLS = [
+    ("super/freeze-vs-fallocate", "fallocate-ignores-freeze"),
+    ("super/freeze-vs-copy", "copy-ignores-freeze"),
+    ("super/freeze-vs-clone", "clone-ignores-freeze"),
+]
+
+
+@pytest.mark.parametrize(("scenario", "variant"), MODIFYING_CALLS)
+def test_fallocate_copy_and_clone_mark_the_file_modified_under_sb_freeze_write(
+    shipped: Registry, scenario: str, variant: str
+) -> None:
+    """fallocate(2), copy_file_range(2) and FICLONE call file_modified()
+    (ext4_do_fallocate(), cifs_file_copychunk_range(),
+    __generic_remap_file_range_prep() of Linux 6.6) inside their
+    file_start_write(): without it, the inode's times join the journal of
+    a frozen filesystem, which no-write-while-frozen reports (a user trial
+    found all three OK when the model left file_modified() out)."""
+    model = shipped.build(shipped.scenario(scenario), (), ())
+    labels = [compiled.step.label for compiled in model.threads[0].steps]
+    tags = [compiled.step.tags for compiled in model.threads[0].steps]
+    modified = [i for i, label in enumerate(labels) if label.startswith("file_modified(")]
+    bracket = [i for i, tagged in enumerate(tags) if "sb-start-write" in tagged]
+    assert len(modified) == 1 and len(bracket) == 2
+    assert bracket[0] < modified[0] < bracket[1]
+    outcome = check_scenario(shipped, scenario, [variant])
+    violation = outcome.result.violation
+    assert violation is not None and violation.property == "no-write-while-frozen"
+    assert "metadata" in violation.message
+    found = outcome.counterexample
+    assert found is not None
+    assert any(
+        step.thread == "T1" and step.label.startswith("file_modified(") for step in found.steps
+    )
