@@ -13,9 +13,11 @@ import pytest
 from click.testing import Result
 
 from mc.check import mutate
+from mc.check.checker import check_scenario
 from mc.dsl.program import Program
 from mc.dsl.scenario import Registry
 from mc.dsl.steps import LockStep, UnlockStep
+from mc.dsl.wait_steps import HandOffStep
 from mc.engine.explore import Options
 from mc.engine.result import Verdict
 from mc.kernel.locks import Mode
@@ -444,3 +446,38 @@ def test_a_run_with_no_property_to_check_is_refused_as_check_refuses_it(
         assert narrowed.exit_code == 2, narrowed.output
         assert "--no-property leaves no property to check (of deadlock)" in narrowed.output
     assert not Path("mutations").exists()
+
+
+FREEZE_WRITE = "sb_wait_write(sb, SB_FREEZE_WRITE): percpu_down_write(&sb->s_writers.rw_sem[0])"
+
+
+def test_dropping_a_handed_off_acquisition_skips_its_hand_off(shipped: Registry) -> None:
+    """freeze_super() hands the levels it took off to thaw: dropping one
+    makes its hand-off (and thaw's take-over and release of it) if-held,
+    so the mutant shows writers getting in, not a false lock-protocol error."""
+    model = shipped.build(shipped.scenario("super/freeze-vs-writer"))
+    [freezer] = [t for t in model.threads if t.invocation.operation.name == "freeze"]
+    [drop] = [
+        m
+        for m in mutate.mutations(model)
+        if m.kind is mutate.Kind.DROP and m.operation == "freeze" and m.label == FREEZE_WRITE
+    ]
+    dropped = drop.transform(freezer.program, freezer.invocation)
+    hand_offs = [
+        s
+        for s in dropped.steps
+        if isinstance(s, HandOffStep) and s.lock.text == drop.lock and not s.take
+    ]
+    assert hand_offs and all(s.if_held for s in hand_offs)
+    outcome = check_scenario(shipped, "super/freeze-vs-writer", (drop.name,))
+    assert outcome.result.violation is not None
+    assert outcome.result.violation.property == "no-write-while-frozen"
+    for scenario in ("super/two-freezers", "super/freeze-vs-sync"):
+        for level in ("SB_FREEZE_PAGEFAULT", "SB_FREEZE_FS"):
+            name = next(
+                m.name
+                for m in mutate.mutations(shipped.build(shipped.scenario(scenario)))
+                if m.kind is mutate.Kind.DROP and f"sb_wait_write(sb, {level})" in m.label
+            )
+            violation = check_scenario(shipped, scenario, (name,)).result.violation
+            assert violation is None or violation.property != "lock-protocol", violation.message

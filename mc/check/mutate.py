@@ -3,8 +3,10 @@
 A mutation is a one-step change of an operation's program, applied to every
 thread that runs the operation:
 
-- ``drop``: a lock acquisition is removed (its releases become
-  release-if-held, so other paths through the operation stay balanced);
+- ``drop``: a lock acquisition is removed (its releases and hand-offs
+  become release- and hand-off-if-held, so other paths through the
+  operation stay balanced; another operation's take-over of a handed-off
+  lock, and its release of it, become if-held too);
 - ``weaken``: an exclusive acquisition of an rw_semaphore is taken shared;
 - ``swap``: two acquisitions that follow each other trade places.
 
@@ -104,8 +106,13 @@ class Mutation:
         return program
 
     def transform(self, program: Program, invocation: Invocation) -> Program:
-        """The variant transform: mutate the programs of this operation."""
+        """The variant transform: mutate the programs of this operation.
+        A dropped acquisition's hand-off becomes a hand-off-if-held, so in
+        the other operations a take-over of a lock they never acquire (and
+        its release) is made if-handed-off (if-held) too."""
         if invocation.operation.name != self.operation:
+            if self.kind is Kind.DROP:
+                return program.take_overs_if_handed_off()
             return program
         return self.apply(program)
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 import attrs
 
 from mc.dsl.steps import Context, Fire, LockStep, Step, ThreadSlots, UnlockStep
-from mc.dsl.wait_steps import SectionStep
+from mc.dsl.wait_steps import HandOffStep, SectionStep
 from mc.kernel.locks import Mode
 from mc.kernel.world import DONE, World
 
@@ -70,9 +70,10 @@ class Program:
     def drop_acquisitions(self, chosen: Callable[[Step], bool]) -> Program:
         """Without the lock acquisitions ``chosen`` picks (it is given each
         ``LockStep``, with its ``label``, ``tags`` and ``lock``, and no other
-        step); the releases of those locks become releases-if-held, so a
+        step); the releases of those locks, and their hand-offs
+        (``op.hand_off``), become releases- and hand-offs-if-held, so a
         path that still takes the lock elsewhere stays balanced and one that
-        skipped it releases nothing."""
+        skipped it releases or hands off nothing."""
         picked = [s for s in self.steps if isinstance(s, LockStep) and chosen(s)]
         texts = {step.lock.text for step in picked}
 
@@ -81,9 +82,31 @@ class Program:
                 return ()
             if isinstance(step, UnlockStep) and step.lock.text in texts:
                 return (attrs.evolve(step, if_held=True),)
+            if isinstance(step, HandOffStep) and not step.take and step.lock.text in texts:
+                return (attrs.evolve(step, if_held=True),)
             return (step,)
 
         return self.replace_steps(change)
+
+    def take_overs_if_handed_off(self) -> Program:
+        """The take-overs (``op.take_over``) become take-overs-if-handed-off,
+        and the releases of the locks taken over releases-if-held: the other
+        end of a hand-off that a dropped acquisition in another operation
+        made a hand-off-if-held (``drop_acquisitions``), so the thread that
+        would take the lock over (a thaw after a freeze) stays balanced when
+        nothing was handed off."""
+        texts = {
+            step.lock.text for step in self.steps if isinstance(step, HandOffStep) and step.take
+        }
+
+        def change(step: Step) -> Sequence[Step]:
+            if isinstance(step, HandOffStep) and step.take and step.lock.text in texts:
+                return (attrs.evolve(step, if_held=True),)
+            if isinstance(step, UnlockStep) and step.lock.text in texts:
+                return (attrs.evolve(step, if_held=True),)
+            return (step,)
+
+        return self.replace_steps(change) if texts else self
 
     def adjacent_acquisitions(self) -> list[tuple[LockStep, LockStep]]:
         """Pairs of lock acquisitions that follow each other directly (no

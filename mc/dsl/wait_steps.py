@@ -254,11 +254,18 @@ class HandOffStep(Step):
     makes another thread its holder), or give a handed-off lock to this
     thread: ``freeze_super()`` returns with ``sb_writers`` held, and
     ``thaw_super()`` releases it, as lockdep is told with
-    ``percpu_rwsem_release()`` and ``percpu_rwsem_acquire()``."""
+    ``percpu_rwsem_release()`` and ``percpu_rwsem_acquire()``.  When
+    ``if_held``, a thread that does not hold the lock it would hand off
+    just moves on (what is left of a hand-off whose acquisition a mutation
+    dropped, as ``UnlockStep.if_held``), and one taking over a lock
+    nobody handed off moves on too."""
 
     lock: LockExpr
     take: bool = False
     """Take the handed-off lock over instead of handing it off."""
+    if_held: bool = False
+    """Hand off only a lock the thread holds; with ``take``, take over only
+    a lock somebody handed off (else move on)."""
 
     @never_blocks
     def compile(self, context: Context) -> Fire:
@@ -267,12 +274,15 @@ class HandOffStep(Step):
         move = locks.take_over if self.take else locks.hand_off
         complaint = "which nobody handed off" if self.take else "which it does not hold"
         verb = "takes over" if self.take else "hands off"
+        skip_unheld = self.if_held
 
         def fire(state: State) -> tuple[State, ...]:
             lock = lock_of(state)
             if lock is None:
                 return (context.error(state, LOCK_PROTOCOL, of_nothing(name, verb, self.lock)),)
             done, value = move(lock.kind, state[lock.slot], tid)
+            if not done and skip_unheld:
+                return (context.advance(list(state), next_pc),)
             if not done:
                 return (
                     context.error(state, LOCK_PROTOCOL, f"{name} {verb} {lock.name}, {complaint}"),
@@ -287,6 +297,13 @@ class HandOffStep(Step):
         lock = self.lock.compile(context.world)(before)
         if lock is None or after[0] is not None:
             return Event("error", self.label)
+        if before[lock.slot] == after[lock.slot]:
+            what = (
+                "not handed off: nothing to take over"
+                if self.take
+                else "not held: nothing to hand off"
+            )
+            return Event("effect", f"{lock.name} {what}")
         if self.take:
             return Event("acquire", f"take over {lock.name}", lock.name, "")
         return Event("release", f"hand off {lock.name} (held on)", lock.name)
