@@ -481,3 +481,78 @@ def test_dropping_a_handed_off_acquisition_skips_its_hand_off(shipped: Registry)
             )
             violation = check_scenario(shipped, scenario, (name,)).result.violation
             assert violation is None or violation.property != "lock-protocol", violation.message
+
+
+def _printed_offers(output: str) -> list[str]:
+    """The scenarios mutate prints "to try", as a user would paste them."""
+    offers, lines = [], output.splitlines()
+    for at, line in enumerate(lines):
+        if line.strip() != "vfsmc mutate FILE.py:NAME):":
+            continue
+        indent = len(lines[at + 1]) - len(lines[at + 1].lstrip())
+        block = []
+        for body in lines[at + 1 :]:
+            if body.strip() and len(body) - len(body.lstrip()) < indent:
+                break
+            block.append(body[indent:])
+        offers.append("\n".join(block).strip() + "\n")
+    return offers
+
+
+def _check_pasted(vfsmc: Run, folder: Path, offer: str) -> None:
+    (folder / "offered.py").write_text(offer)
+    name = offer.split('scenario("', 1)[1].split('"', 1)[0]
+    result = vfsmc("check", f"{folder / 'offered.py'}:{name}", "--no-save")
+    assert result.exit_code in (0, 1), offer + result.output
+
+
+def test_a_printed_offer_with_page_cache_threads_checks_as_printed(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """Every name the offer uses is imported (File, Symbol...), and the
+    thread completing I/O that its page cache needs runs in it."""
+    result = vfsmc("mutate", "truncate/punch-vs-fault", "--no-save")
+    offers = _printed_offers(result.output)
+    assert offers, result.output
+    assert any("Symbol(" in offer and "io_completion(" in offer for offer in offers)
+    for offer in offers:
+        _check_pasted(vfsmc, tmp_path, offer)
+
+
+USER_OPERATION = """
+from mc.dsl import SHARED, Op, operation, scenario
+from mc.models.dirops import unlink
+
+
+@operation(models="an rcu-walk stat")
+def my_stat(op: Op, path: str) -> None:
+    parent, name = path.rsplit("/", 1)
+    dentry = op.dentry(op.inode(parent or "/"), name)
+    rcu = op.world.rcu_read_lock
+    op.lock(rcu, SHARED, "rcu_read_lock()")
+    op.lookup(dentry, "dentry", "dentry = __d_lookup_rcu(parent, &nd->last, &nd->next_seq)")
+    op.unlock(rcu, "rcu_read_unlock()")
+
+
+scenario(
+    "my/stat-twice",
+    "two rcu-walk stats of one name while it is unlinked",
+    tree=["/a/", "/a/x"],
+    threads=[my_stat("/a/x"), my_stat("/a/x"), unlink("/a/x")],
+    properties=["lock-protocol", "deadlock", "completes", "namespace"],
+)
+"""
+
+
+def test_a_printed_offer_imports_a_users_operation_from_the_users_file(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    (tmp_path / "mystat_change.py").write_text(USER_OPERATION)
+    result = vfsmc("mutate", f"{tmp_path / 'mystat_change.py'}:my/stat-twice", "--no-save")
+    offers = _printed_offers(result.output)
+    assert offers, result.output
+    assert "vfsmc_models_" not in result.output
+    assert any("from mystat_change import my_stat" in offer for offer in offers)
+    assert any(f"# beside {tmp_path / 'mystat_change.py'}" in offer for offer in offers)
+    for offer in offers:
+        _check_pasted(vfsmc, tmp_path, offer)

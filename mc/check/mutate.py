@@ -656,9 +656,9 @@ def _findings(
             lines.append(f"  a scenario of that kind to try: {offered[found.offer]}, above")
             continue
         offered[found.offer] = found.offer.split('scenario("', 1)[1].split('"', 1)[0]
-        lines.append("  a scenario of that kind to try (in a model file, then")
+        lines.append("  a scenario of that kind to try (a model file as it stands, then")
         lines.append("  vfsmc mutate FILE.py:NAME):")
-        lines += [f"    {line}" for line in found.offer.splitlines()]
+        lines += [f"    {line}".rstrip() for line in found.offer.splitlines()]
     return lines
 
 

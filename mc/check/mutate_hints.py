@@ -11,10 +11,14 @@ shipped scenarios run are offered as a new pairing."""
 
 from __future__ import annotations
 
+import enum
+import sys
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import attrs
 
+import mc.dsl as dsl
 from mc.check import inventory
 from mc.dsl.operation import Invocation
 from mc.dsl.scenario import Registry
@@ -135,9 +139,16 @@ def _overlap(invocation: Invocation, tree: Sequence[str]) -> int:
     return sum((path in names) + (path.rsplit("/", 1)[0] in names) for path in paths)
 
 
+USER_MODULE = "vfsmc_models_"
+"""The start of the internal module name of a user's model file
+(``usermodels``), which a pasted file cannot import."""
+
+
 def _offer(registry: Registry, pair: Sequence[Taker]) -> str | None:
     """A scenario declaration running ``pair``'s invocations over the union
-    of their scenarios' trees (None when the trees disagree)."""
+    of their scenarios' trees (None when the trees disagree), as a model
+    file that checks as printed: it imports every name it uses, and runs
+    the I/O completion thread of the pair's scenarios when they have one."""
     tree: list[str] = []
     for taker in pair:
         for path in registry.scenario(taker.scenario).tree:
@@ -146,17 +157,29 @@ def _offer(registry: Registry, pair: Sequence[Taker]) -> str | None:
     if len({path.rstrip("/") for path in tree}) != len(tree):
         return None
     invocations = [t.invocation for t in pair]
-    ops = [inv.operation for inv in invocations]
-    imports: dict[str, list[str]] = {}
-    for op in ops:
-        module = op.build.__module__
-        if op.name not in imports.setdefault(module, []):
-            imports[module].append(op.name)
-    calls = ", ".join(
-        f"{inv.operation.name}({', '.join(repr(a) for a in inv.args)})" for inv in invocations
+    completion = next(
+        (
+            inv
+            for taker in pair
+            for inv in registry.scenario(taker.scenario).threads
+            if inv.operation.name == IO_COMPLETION
+        ),
+        None,
     )
-    title = "-vs-".join(op.name for op in ops)
-    lines = ["from mc.dsl import scenario"]
+    threads = [*invocations, *([completion] if completion is not None else [])]
+    imports: dict[str, list[str]] = {"mc.dsl": ["scenario"]}
+    for inv in threads:
+        _need(imports, _home(inv.operation.build.__module__), inv.operation.name)
+        for arg in inv.args:
+            _imports_of(arg, imports)
+    calls = ", ".join(
+        f"{inv.operation.name}({', '.join(repr(a) for a in inv.args)})" for inv in threads
+    )
+    title = "-vs-".join(inv.operation.name for inv in invocations)
+    lines = [
+        f"# beside {path}, which it imports"
+        for path in sorted(_user_files(module for module in _modules(threads)))
+    ]
     lines += [f"from {module} import {', '.join(found)}" for module, found in imports.items()]
     properties = list(registry.scenario(pair[0].scenario).properties)
     for taker in pair[1:]:
@@ -164,9 +187,93 @@ def _offer(registry: Registry, pair: Sequence[Taker]) -> str | None:
             p for p in registry.scenario(taker.scenario).properties if p not in properties
         ]
     lines += [
+        "",
         f'scenario("my/{title}", "{" beside ".join(str(i) for i in invocations)}",',
         f"         tree={tree!r},",
         f"         threads=[{calls}],",
         f"         properties={properties!r})",
     ]
     return "\n".join(lines)
+
+
+IO_COMPLETION = "io_completion"
+"""The operation completing the bios a scenario's page cache submits."""
+
+
+def _home(module: str) -> str:
+    """Where a pasted file imports from ``module``: a user's model file by
+    its own name (the pasted file goes beside it), any other as it is."""
+    if module.startswith(USER_MODULE):
+        found = sys.modules.get(module)
+        path = getattr(found, "__file__", None)
+        if path:
+            return Path(path).stem
+        return module[len(USER_MODULE) :].split("_", 1)[-1]
+    return module
+
+
+def _modules(threads: Sequence[Invocation]) -> set[str]:
+    """The modules defining the operations of ``threads`` and the classes
+    of their arguments."""
+    found: set[str] = set()
+
+    def walk(value: object) -> None:
+        if isinstance(value, tuple | list | frozenset | set):
+            for item in value:
+                walk(item)
+            return
+        cls = type(value)
+        found.add(cls.__module__)
+        if attrs.has(cls):
+            for field in attrs.fields(cls):
+                walk(getattr(value, field.name))
+
+    for inv in threads:
+        found.add(inv.operation.build.__module__)
+        for arg in inv.args:
+            walk(arg)
+    return found
+
+
+def _user_files(modules: Iterable[str]) -> set[str]:
+    """The paths of the user's model files among ``modules``."""
+    paths = set()
+    for module in modules:
+        path = getattr(sys.modules.get(module), "__file__", None)
+        if module.startswith(USER_MODULE) and path:
+            paths.add(path)
+    return paths
+
+
+def _need(imports: dict[str, list[str]], module: str, name: str) -> None:
+    if name not in imports.setdefault(module, []):
+        imports[module].append(name)
+
+
+def _imports_of(value: object, imports: dict[str, list[str]]) -> None:
+    """Record the classes ``repr(value)`` names, from ``mc.dsl`` where it
+    exports them, else from the module that defines them."""
+    if isinstance(value, tuple | list | frozenset | set):
+        for item in value:
+            _imports_of(item, imports)
+        return
+    if isinstance(value, dict):
+        for item in (*value.keys(), *value.values()):
+            _imports_of(item, imports)
+        return
+    cls = type(value)
+    if cls.__module__ == "builtins" or isinstance(value, enum.Enum):
+        if isinstance(value, enum.Enum):
+            _need(imports, _source_module(cls), cls.__name__)
+        return
+    _need(imports, _source_module(cls), cls.__name__)
+    if attrs.has(cls):
+        for field in attrs.fields(cls):
+            if field.repr is not False:
+                _imports_of(getattr(value, field.name), imports)
+
+
+def _source_module(cls: type) -> str:
+    if getattr(dsl, cls.__name__, None) is cls:
+        return "mc.dsl"
+    return _home(cls.__module__)
