@@ -5,6 +5,8 @@ fail on hand-built states as their definitions say."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -170,6 +172,52 @@ def test_dirty_coherent(shipped: Registry) -> None:
     in_flight = Bio(WRITE, 0, _ino(part), 0, "/f", 0, "end_buffer_async_write")
     evicted = _set(model, good, **{"folio(/f:0)": None, "bios in flight": (in_flight,)})
     assert "evicted" in (dirty_coherent_violation(part, evicted) or "")
+
+
+def test_a_clean_folio_still_marked_dirty_is_exempt_only_wholly_past_eof(
+    shipped: Registry,
+) -> None:
+    """folio_clear_dirty_for_io() clears PG_dirty and leaves the DIRTY mark;
+    block_write_full_page() then finds a folio wholly past i_size (truncate
+    in progress), unlocks it and returns 0 without starting writeback: the
+    truncate removes the folio, and the mark with it."""
+    model, part = _model(shipped, "writeback/write-vs-fsync")
+    skipped = _set(model, model.initial, **{"xa_marks(/f:0)": TAG_DIRTY, "i_size(/f)": 0})
+    assert dirty_coherent_violation(part, skipped) is None
+    straddles = _set(model, skipped, **{"i_size(/f)": 1})
+    assert "DIRTY mark" in (dirty_coherent_violation(part, straddles) or "")
+    inside = _set(model, skipped, **{"i_size(/f)": 4096})
+    assert "DIRTY mark" in (dirty_coherent_violation(part, inside) or "")
+    dirty_untagged = _set(
+        model, skipped, **{"folio(/f:0)": (0, CLEAN[1] | PG_DIRTY), "xa_marks(/f:0)": 0}
+    )
+    assert "DIRTY mark" in (dirty_coherent_violation(part, dirty_untagged) or "")
+
+
+USER_TRUNCATE_VS_FLUSHER = """\
+from mc.dsl import File, scenario
+from mc.models.truncate import truncate
+from mc.models.writeback import flusher, io_completion
+D = File("/f", pages=2, cached=(0, 1), dirty=(1,))
+scenario("my/truncate0-vs-flusher", "x", tree=["/f"],
+         threads=[truncate(D, 0), flusher(D), io_completion(D)],
+         properties=["lock-protocol","deadlock","completes","dirty-coherent","no-write-to-freed-block"])
+"""
+
+
+def test_writeback_skipping_a_folio_a_truncate_is_removing_is_no_violation(
+    shipped: Registry,
+) -> None:
+    outcome = check_scenario(shipped, "truncate/truncate-vs-writeback", [], ["dirty-coherent"])
+    assert outcome.result.verdict is Verdict.OK
+
+
+@pytest.mark.usefixtures("own_models")
+def test_a_user_truncate_to_zero_vs_the_flusher_is_ok(vfsmc: Any, tmp_path: Path) -> None:
+    (tmp_path / "mine.py").write_text(USER_TRUNCATE_VS_FLUSHER)
+    result = vfsmc("check", "mine.py:my/truncate0-vs-flusher", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["verdict"] == "OK"
 
 
 def test_no_lost_write(shipped: Registry) -> None:

@@ -91,11 +91,27 @@ def _agrees_below_eof(part: PageCache, state: Sequence[Any], page: Page) -> bool
     )
 
 
+def _wholly_past_eof(part: PageCache, state: Sequence[Any], page: Page) -> bool:
+    """Whether the folio at ``page`` starts at or past i_size in every
+    concrete state ``state`` stands for: the folio ``block_write_full_page()``
+    finds "fully outside i_size (truncate in progress)"."""
+    mapping = next(m for m in part.mappings.values() if m.ino == page.ino)
+    state = tuple(state)
+    return holds_in(
+        symbolic_part(part.world), state, at_least(page.index * PAGE_SIZE, state[mapping.i_size])
+    )
+
+
 def dirty_coherent_violation(part: PageCache, state: Sequence[Any]) -> str | None:
     """Outside xa_lock, PG_writeback and the WRITEBACK mark agree, and so do
     PG_dirty and the DIRTY mark (folio_clear_dirty_for_io() leaves the mark
     set on purpose while the folio stays locked, so a locked folio is
-    exempt); an unlocked, uptodate folio that is neither dirty nor under
+    exempt; so is a clean folio still marked DIRTY that lies wholly past
+    EOF: ->writepage finds such a folio "fully outside i_size (truncate in
+    progress)", unlocks it and returns 0 without starting writeback
+    (``block_write_full_page()``), which leaves the mark for the truncate
+    that shrank i_size to clear when it removes the folio; a dirty folio
+    with no DIRTY mark is never exempt); an unlocked, uptodate folio that is neither dirty nor under
     writeback holds what the device holds in every byte below EOF, since
     reclaim, which no scenario needs to run, may drop such a folio at any
     time (``shrink_folio_list()`` trylocks it and frees a clean one): the
@@ -123,6 +139,8 @@ def dirty_coherent_violation(part: PageCache, state: Sequence[Any]) -> str | Non
                     "folio at any time, and the data with it"
                 )
             if bool(flags & PG_DIRTY) != bool(marks & TAG_DIRTY):
+                if not flags & PG_DIRTY and _wholly_past_eof(part, state, page):
+                    continue
                 state_of = "dirty" if flags & PG_DIRTY else "clean"
                 return (
                     f"folio {page} is unlocked and {state_of}, but its DIRTY mark says "
@@ -198,8 +216,10 @@ writeback_protocol = declare(
 dirty_coherent = declare(
     "dirty-coherent",
     "outside xa_lock PG_dirty/PG_writeback agree with the DIRTY/WRITEBACK marks (except on a "
-    "locked folio being cleaned for I/O); no folio is clean yet differs from the device below "
-    "EOF with no I/O in flight; no folio under writeback is evicted",
+    "locked folio being cleaned for I/O, and a clean folio still marked DIRTY wholly past EOF, "
+    "which ->writepage skips and the truncate in progress removes); no folio is clean yet "
+    "differs from the device below EOF with no I/O in flight; no folio under writeback is "
+    "evicted",
     reads=PAGE_CACHE_READS,
     needs=("device", "a block device"),
 )(_checker(dirty_coherent_violation))
