@@ -53,11 +53,14 @@ def _names(names: frozenset[str] | None) -> str:
 
 def xattr_slots(world: World, inode: InodeExpr) -> tuple[int, int]:
     """The inode's attribute names as stored, and as the sets and removals
-    that returned made them (in the order they wrote)."""
-    return (
+    that returned made them (in the order they wrote); the world part
+    ``XATTRS`` (what ``xattr-lost`` needs) maps the inode to the two."""
+    slots = (
         world.shared_slot(f"xattrs({inode})", frozenset(), _names),
         world.shared_slot(f"xattrs-set({inode})", frozenset(), _names),
     )
+    world.parts.setdefault(XATTRS, {})[str(inode)] = slots
+    return slots
 
 
 def delegation_slot(world: World, inode: InodeExpr) -> int:

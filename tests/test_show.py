@@ -163,6 +163,24 @@ def test_no_property_leaves_one_out(vfsmc: Run) -> None:
     assert vfsmc("check", "dirops/opposite-renames", "--no-property", "nope").exit_code == 2
 
 
+@pytest.mark.parametrize("scenario", ["xattr/two-sets", "xattr/remove-deleg"])
+def test_xattr_lost_can_be_named_where_it_is_checked_by_default(
+    vfsmc: Run, shipped: Registry, scenario: str
+) -> None:
+    """The setxattr and removexattr paths make the world part xattr-lost
+    needs, so naming it (or leaving another out) is no refusal."""
+    assert "xattr-lost" in shipped.scenario(scenario).properties
+    assert "xattr-lost" in inventory.available_properties(shipped, shipped.scenario(scenario))
+    only = vfsmc("check", scenario, "-p", "xattr-lost", "--json")
+    assert only.exit_code == 0, only.output
+    assert json.loads(only.output)["properties"] == ["xattr-lost"]
+    less = vfsmc("check", scenario, "--no-property", "namespace", "--json")
+    assert less.exit_code == 0, less.output
+    assert "xattr-lost" in json.loads(less.output)["properties"]
+    mutated = vfsmc("mutate", scenario, "--no-property", "spec-conformance")
+    assert mutated.exit_code == 0, mutated.output
+
+
 def test_a_user_scenario_is_told_what_it_leaves_out(vfsmc: Run, tmp_path: Path) -> None:
     (tmp_path / "mine.py").write_text(
         "from mc.dsl import scenario\n"
