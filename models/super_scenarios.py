@@ -120,7 +120,7 @@ scenario(
         inode_flusher(INODE_FILE, True),
         io_completion(INODE_FILE),
     ],
-    properties=(*FREEZE_PROPERTIES, *INODE_PROPERTIES),
+    properties=(*BASE_PROPERTIES, *PAGECACHE_PROPERTIES, *INODE_PROPERTIES),
 )
 
 COLD = File("/f", pages=1)

@@ -163,6 +163,17 @@ def test_no_property_leaves_one_out(vfsmc: Run) -> None:
     assert vfsmc("check", "dirops/opposite-renames", "--no-property", "nope").exit_code == 2
 
 
+def test_every_property_a_shipped_scenario_checks_can_be_named_for_it(shipped: Registry) -> None:
+    """What a scenario checks by default, -p and --no-property accept: each
+    property that needs a world part has it in the scenario's world."""
+    refused = []
+    for name, scenario in sorted(shipped.scenarios.items()):
+        if any(shipped.property(prop).needs for prop in scenario.properties):
+            available = inventory.available_properties(shipped, scenario)
+            refused += [(name, prop) for prop in scenario.properties if prop not in available]
+    assert refused == []
+
+
 @pytest.mark.parametrize("scenario", ["xattr/two-sets", "xattr/remove-deleg"])
 def test_xattr_lost_can_be_named_where_it_is_checked_by_default(
     vfsmc: Run, shipped: Registry, scenario: str
