@@ -35,6 +35,7 @@ from mc.dsl.steps import (
     ThreadSlots,
     UnlockStep,
     assigned,
+    lock_mode,
 )
 from mc.dsl.wait_steps import (
     CheckedUnlockStep,
@@ -230,7 +231,7 @@ class Op:
         until its release (``spin_lock_irq``), ``irq=False`` with them on,
         None as the lock is declared (see ``op.interrupt``)."""
         lock_expr = as_lock(lock)
-        text = label or f"lock {lock_expr} {mode.value}"
+        text = label or f"lock {lock_expr} {lock_mode(mode).value}"
         return self.emit(
             LockStep(
                 label=text,

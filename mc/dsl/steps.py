@@ -21,7 +21,7 @@ from mc.kernel import errno as errnos
 from mc.kernel import locks
 from mc.kernel.expr import Eval, Expr, LockExpr, State, possible_values
 from mc.kernel.locks import Lock, Mode, Outcome
-from mc.kernel.world import DONE, ERROR_SLOT, LOCK_PROTOCOL, Scratch, Touches, World
+from mc.kernel.world import DONE, ERROR_SLOT, LOCK_PROTOCOL, ModelError, Scratch, Touches, World
 from mc.trace.events import Event
 
 Fire = Callable[[State], tuple[State, ...]]
@@ -168,6 +168,18 @@ def _held_tests(world: World, tid: int) -> tuple[HeldTests, HeldTests]:
         every = [(lock, locks.holds_test(lock.kind, tid)) for lock in world.locks]
         made = world.compiled[key] = (every, [(lock, h) for lock, h in every if lock.kind.atomic])
     return made
+
+
+def lock_mode(mode: object) -> Mode:
+    """``mode`` itself when it is a lock mode, else a model error (a string
+    such as ``"shared"`` would otherwise mean an exclusive lock)."""
+    if isinstance(mode, Mode):
+        return mode
+    raise ModelError(f"{mode!r} is not a lock mode: use EXCL or SHARED (from mc.dsl)")
+
+
+def _checked_mode(_step: object, _attribute: object, mode: object) -> None:
+    lock_mode(mode)
 
 
 Acquirers = dict[int, tuple[bool, locks.Acquire]]
@@ -357,7 +369,7 @@ class LockStep(OneLockStep):
     ``spin_lock_irqsave``), or not (``spin_lock``); None: as the lock is
     declared (``Lock.irqs_off``)."""
 
-    mode: Mode = Mode.EXCL
+    mode: Mode = attrs.field(default=Mode.EXCL, validator=_checked_mode)
     irq: bool | None = None
 
     def compile(self, context: Context) -> Fire:

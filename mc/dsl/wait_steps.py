@@ -21,6 +21,7 @@ from mc.dsl.steps import (
     Step,
     UnlockStep,
     Wait,
+    _checked_mode,
     never_blocks,
     of_nothing,
 )
@@ -163,7 +164,7 @@ class TryLockStep(Step):
 
     lock: LockExpr
     target: str
-    mode: Mode = Mode.EXCL
+    mode: Mode = attrs.field(default=Mode.EXCL, validator=_checked_mode)
 
     @property
     def branches(self) -> bool:
