@@ -21,6 +21,7 @@ from mc.dsl import (
     handed_off,
     is_error,
     operation,
+    scenario,
 )
 from mc.dsl.scenario import Registry
 from mc.dsl.steps import JumpStep
@@ -249,3 +250,29 @@ def test_a_variant_builds_on_another_by_calling_it(shipped: Registry) -> None:
     flag = shipped.variants["freeze-skips-pagefaults"]
     assert flag.transform is None
     assert flag(thread.program, thread.invocation) is thread.program
+
+
+@operation(models="a lock taken in a mode given as a string")
+def lock_by_word(op: Op) -> None:
+    a = op.inode("/a")
+    op.lock(a.i_rwsem, "shared", "inode_lock_shared(a)")  # type: ignore[arg-type]
+    op.unlock(a.i_rwsem, "inode_unlock_shared(a)")
+
+
+def test_a_lock_mode_that_is_no_mode_is_a_model_error() -> None:
+    """``"shared"`` for ``SHARED`` was taken as exclusive, silently."""
+    with pytest.raises(ModelError, match="'shared' is not a lock mode: use EXCL or SHARED"):
+        _model(lock_by_word())
+
+
+def test_scenario_arguments_given_as_one_string_or_an_uncalled_operation_are_refused() -> None:
+    """A string's letters were taken for property names or paths, and an
+    operation not called failed with an AttributeError."""
+    with pytest.raises(
+        ModelError, match=r"properties is a list of property names, not the string 'deadlock'"
+    ):
+        scenario("api/props", "x", tree=["/a/"], threads=[create("/a/x")], properties="deadlock")
+    with pytest.raises(ModelError, match=r"tree is a list of paths, not the string '/a/'"):
+        scenario("api/tree", "x", tree="/a/", threads=[create("/a/x")])
+    with pytest.raises(ModelError, match=r"threads\[0\] is the operation create itself"):
+        scenario("api/uncalled", "x", tree=["/a/"], threads=[create])  # type: ignore[list-item]

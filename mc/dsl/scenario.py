@@ -251,9 +251,30 @@ def scenario(
 ) -> Scenario:
     """Declare a scenario: a tree (``/a/`` a directory, ``/a/x`` a file),
     one invocation per thread, and the properties it checks by default."""
+    for position, thread in enumerate(threads):
+        if isinstance(thread, Operation):
+            raise ModelError(
+                f"threads[{position}] is the operation {thread.name} itself: "
+                f"call it with its arguments, {thread.name}(...)"
+            )
     return _declare(
-        Scenario(name, description, tuple(tree), tuple(threads), tuple(properties), caller_source())
+        Scenario(
+            name,
+            description,
+            _names(tree, "tree", "paths"),
+            tuple(threads),
+            _names(properties, "properties", "property names"),
+            caller_source(),
+        )
     )
+
+
+def _names(given: Sequence[str], what: str, items: str) -> tuple[str, ...]:
+    """``given`` as a tuple, refusing a lone string (its letters would be
+    taken for the names)."""
+    if isinstance(given, str):
+        raise ModelError(f"{what} is a list of {items}, not the string {given!r}: [{given!r}]")
+    return tuple(given)
 
 
 def variant(
@@ -263,14 +284,17 @@ def variant(
     ``f(program, invocation) -> program``."""
 
     def wrap(transform: Transform) -> Variant:
-        return _declare(Variant(name, description, transform, tuple(waives), caller_source()))
+        waived = _names(waives, "waives", "rules")
+        return _declare(Variant(name, description, transform, waived, caller_source()))
 
     return wrap
 
 
 def flag_variant(name: str, description: str, waives: Sequence[str] = ()) -> Variant:
     """Declare a variant that operations consult with ``op.variant(name)``."""
-    return _declare(Variant(name, description, None, tuple(waives), caller_source()))
+    return _declare(
+        Variant(name, description, None, _names(waives, "waives", "rules"), caller_source())
+    )
 
 
 def replaces(
@@ -282,7 +306,12 @@ def replaces(
 
     def wrap(body: Callable[..., None]) -> Variant:
         variant = Variant(
-            name, description, None, tuple(waives), caller_source(), ((operation, body),)
+            name,
+            description,
+            None,
+            _names(waives, "waives", "rules"),
+            caller_source(),
+            ((operation, body),),
         )
         return _declare(variant)
 
