@@ -144,6 +144,8 @@ def test_malformed_counterexamples_are_one_line_errors(vfsmc: Run, tmp_path: Pat
     vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutex")
     path = "counterexamples/dirops-opposite-renames--no-rename-mutex.json"
     _one_line_error(vfsmc("graph", path, "-o", "chart.gif"), "unsupported graph format")
+    _one_line_error(vfsmc("report", path, "-o", "chart.png"), "a report is one HTML page")
+    assert not Path("chart.png").exists()
 
 
 def test_a_failed_save_leaves_no_partial_file(vfsmc: Run, tmp_path: Path) -> None:

@@ -21,6 +21,10 @@ from mc.trace import graph as render_graph
 from mc.trace import report as render_report
 from mc.trace.graph import VariantMarks
 
+REPORT_SUFFIXES = ("", ".html", ".htm")
+"""What ``report -o`` may be called: an HTML file, or a name without a
+suffix (a pipe, ``/dev/stdout``)."""
+
 
 @click.command("report")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
@@ -37,6 +41,12 @@ def report_command(file: Path, output: Path, models: tuple[Path, ...]) -> None:
     """Write FILE (a saved counterexample) as one HTML page: the chart, the
     numbered steps, and the whole state after the step clicked or reached
     with the arrow keys, with what it changed highlighted."""
+    if output.suffix.lower() not in REPORT_SUFFIXES:
+        raise click.BadParameter(
+            f"{output}: a report is one HTML page; name it .html "
+            "(`vfsmc graph` draws the chart as .png, .svg or .dot)",
+            param_hint="-o",
+        )
     counterexample = cx_format.load(file)
     reg = with_files(models)
     initial: dict[str, str] | None = None
