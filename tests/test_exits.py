@@ -254,3 +254,21 @@ def test_output_to_standard_output_by_name(tmp_path: Path) -> None:
     )
     assert nothing.returncode == 2
     assert b"standard output is closed" in nothing.stderr
+
+
+def test_a_reader_that_stops_mid_output_gets_141_even_unbuffered() -> None:
+    """``PYTHONUNBUFFERED=1 vfsmc ops --json | head -c 10``: the write the
+    reader cuts short is partial, which unbuffered output took for done
+    and exited 0 with the rest lost; the command now exits 141."""
+    done = subprocess.Popen(
+        [sys.executable, "-m", "mc", "ops", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert done.stdout is not None and done.stderr is not None
+    assert done.stdout.read(10) == b'[\n {\n  "op'
+    done.stdout.close()
+    assert done.wait(timeout=120) == 141, done.stderr.read()
+    assert b"Traceback" not in done.stderr.read()
+    done.stderr.close()
