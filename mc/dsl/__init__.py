@@ -19,6 +19,8 @@ file everything it needs.
 - errors: ``E`` (the errno numbers), ``ModelError``;
 - the state, for invariants and effects: ``State``, ``Scratch``, ``World``;
 - files with a page cache: ``File`` (its address_space is ``Op.mapping``);
+- symbolic sizes and offsets: ``Symbol`` (``Symbol("new_size", 0, 8192)``);
+- VMA flags, for ``mc.models.mmap.MappedFile``: ``VM_WRITE``, ``VM_PFNMAP``;
 - footprints, for partial-order reduction: ``touches`` (what an effect or a
   filesystem method reads and writes, given its arguments).
 """
@@ -36,6 +38,7 @@ from mc.dsl.scenario import (
     variant,
 )
 from mc.dsl.steps import LockStep, Step, never_blocks
+from mc.engine.symbolic import Symbol
 from mc.kernel import errno as E
 from mc.kernel.expr import (
     Expr,
@@ -59,12 +62,15 @@ from mc.kernel.locks import EXCL, SHARED
 from mc.kernel.locks import Kind as LockKind
 from mc.kernel.pagecache import File
 from mc.kernel.vfs import ancestor_of, dead_dir, is_empty, unlinked
+from mc.kernel.vma import VM_PFNMAP, VM_WRITE
 from mc.kernel.world import ModelError, Scratch, World, touches
 
 __all__ = [
     "BASE_PROPERTIES",
     "EXCL",
     "SHARED",
+    "VM_PFNMAP",
+    "VM_WRITE",
     "Cite",
     "E",
     "Expr",
@@ -81,6 +87,7 @@ __all__ = [
     "Scratch",
     "State",
     "Step",
+    "Symbol",
     "Variant",
     "World",
     "all_of",
