@@ -271,3 +271,32 @@ def test_a_row_may_narrow_the_properties_it_checks(vfsmc: Run, tmp_path: Path) -
     result = vfsmc("regress", "--models", str(suite))
     assert result.exit_code == 2
     assert "property 'namespace' is not among the 'properties' checked" in result.output
+
+
+def test_the_shipped_suite_leaves_out_counterexamples_of_ones_own_model_files(
+    tmp_path: Path,
+) -> None:
+    """A check of a shipped scenario under a variant of one's own saves its
+    counterexample beside the shipped ones; the shipped suite neither
+    passes nor fails by it (it failed once the user's file changed), and
+    says it left it out."""
+    from mc.check import regress
+    from mc.check.registry import shipped
+    from mc.kernel.world import ModelError
+
+    expectations_file = _suite(tmp_path / "suite")
+    saved = tmp_path / "suite" / "counterexamples"
+    saved.mkdir()
+    stem = "dirops-opposite-renames--no-rename-mutex"
+    shutil.copy(ROOT / "counterexamples" / f"{stem}.json", saved / f"{stem}.json")
+    data = json.loads((saved / f"{stem}.json").read_text())
+    data["models"] = ["../../gone/my_change.py"]
+    (saved / "mine.json").write_text(json.dumps(data))
+    suite = regress.Suite(expectations_file, saved, shipped_models_only=True)
+    report = regress.run(shipped(), suite, prefix="dirops/opposite-renames")
+    assert [path.name for path in report.left_out] == ["mine.json"]
+    assert [replayed.path.name for replayed in report.replays] == [f"{stem}.json"]
+    assert report.replay_failures == []
+    assert any(line.startswith("left out 1 counterexamples") for line in regress.summary(report))
+    with pytest.raises(ModelError, match="records model file"):
+        regress.run(shipped(), regress.Suite(expectations_file, saved), prefix="dirops/opp")
