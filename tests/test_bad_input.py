@@ -307,6 +307,28 @@ def test_a_memory_limit_under_what_the_search_starts_with_is_bad_input(
     assert limit is None or limit > 0
 
 
+def test_the_memory_held_as_the_search_begins_counts_what_the_first_steps_load(
+    vfsmc: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A symbolic scenario loads z3 with its first step: measured before,
+    a limit between the two sizes gave INCOMPLETE (exit 3) after one
+    state; it is bad input (exit 2), as in a scenario without z3."""
+    probed: list[bool] = []
+    probe = explore.probe_determinism
+
+    def probing(model: Any) -> None:
+        probe(model)
+        probed.append(True)
+
+    monkeypatch.setattr(options, "resident_bytes", lambda: 0)
+    monkeypatch.setattr(explore, "probe_determinism", probing)
+    monkeypatch.setattr(explore, "resident_bytes", lambda: (64 if probed else 8) << 20)
+    one_line(
+        vfsmc("check", "truncate/punch-vs-fault", "--max-memory", "32M"),
+        "memory limit 32 MiB is under the 64 MiB vfsmc held as the search began",
+    )
+
+
 def test_running_out_of_memory_is_incomplete(vfsmc: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     original = KernelModel.successors_of
     calls = [0]

@@ -275,7 +275,11 @@ class Search(Generic[S, A]):
         return self.store.kept()
 
     def run(self) -> Result[S, A]:
-        """Search until a violation, exhaustion or a bound."""
+        """Search until a violation, exhaustion or a bound.  The memory held
+        before searching is measured once the first steps have run
+        (``probe_determinism``), which loads what they use (z3, for a
+        model with symbolic values)."""
+        probe_determinism(self.model)
         baseline = resident_bytes()
         self.memory_limit = self.options.max_memory or default_memory_limit()
         if self.memory_limit is not None and baseline >= self.memory_limit:
@@ -286,7 +290,6 @@ class Search(Generic[S, A]):
         violation: Violation[S, A] | None = None
         reason: str | None = None
         try:
-            probe_determinism(self.model)
             for position, state in enumerate(self.model.init_states()):
                 if self.store.find(state) is None:
                     self.add(state, -1, position)
