@@ -367,6 +367,9 @@ def test_file_without_a_scenario_name_lists_what_it_declares(vfsmc: Run, tmp_pat
     assert "order.py:SCENARIO (it declares: listed/opposite-order, listed/same-order)" in (
         result.output
     )
+    colon = vfsmc("check", "order.py:")
+    assert colon.exit_code == 2
+    assert ": order.py:SCENARIO (it declares:" in colon.output
     missing = vfsmc("check", "nowhere.py:x")
     assert missing.exit_code == 2
     assert "nowhere.py: no such file or directory" in missing.output

@@ -123,7 +123,9 @@ def resolve(spec: str, registry: Registry) -> str:
     declared = [s for module in load(Path(file + ".py")) for s in add(registry, module)]
     listed = ", ".join(declared) or "none"
     if not name:
-        raise ModelError(f"name a scenario after the file: {spec}:SCENARIO (it declares: {listed})")
+        raise ModelError(
+            f"name a scenario after the file: {file}.py:SCENARIO (it declares: {listed})"
+        )
     if name not in registry.scenarios:
         raise UnknownName(f"{file}.py declares no scenario {name!r} (it declares: {listed})")
     return name
