@@ -342,3 +342,41 @@ def test_a_cache_that_is_not_one_is_worked_out_again(
     applies = inventory.applicable_variant_names(registry)
     assert applies == {"attr/chmod-link-unlink": ["child-first", "setattr-unlocked"]}
     assert json.loads(inventory.cache_file().read_text())["applies"] == applies
+
+
+CONDITION_VARIANT = """
+import attrs
+
+from mc.dsl import Invocation, Program, const, variant
+from mc.dsl.steps import BranchStep
+from mc.models.truncate import mmap_load, mmap_store
+
+
+@variant("fault-never-past-eof", "filemap_fault() never finds the index past i_size")
+def never_past_eof(program: Program, invocation: Invocation) -> Program:
+    if invocation.operation not in (mmap_load, mmap_store):
+        return program
+    return Program(
+        tuple(
+            attrs.evolve(item, cond=const(False, "false"))
+            if isinstance(item, BranchStep) and "max_idx" in item.label
+            else item
+            for item in program.items
+        )
+    )
+"""
+
+
+def test_a_variant_that_replaces_a_condition_is_listed_with_it(vfsmc: Run, tmp_path: Path) -> None:
+    """A variant that keeps a branch's label but replaces its condition
+    changes the scenario (it was listed as changing nothing, so said to
+    leave the verdict alone); show says what it changed."""
+    (tmp_path / "never_past_eof.py").write_text(CONDITION_VARIANT)
+    shown = vfsmc("show", "truncate/truncate-vs-write-fault", "--models", "never_past_eof.py")
+    assert shown.exit_code == 0, shown.output
+    assert "fault-never-past-eof: filemap_fault() never finds" in shown.output
+    assert "-> false]" in shown.output
+    listed = vfsmc("list", "--models", "never_past_eof.py")
+    line = next(x for x in listed.output.splitlines() if "truncate/truncate-vs-write-fault" in x)
+    at = listed.output.splitlines().index(line)
+    assert "fault-never-past-eof" in " ".join(listed.output.splitlines()[at : at + 2])

@@ -11,6 +11,7 @@ import hashlib
 import inspect
 import json
 import os
+import re
 import site
 import sys
 import sysconfig
@@ -26,6 +27,7 @@ from mc.dsl.operation import Operation
 from mc.dsl.scenario import Registry, Scenario, UnknownName, Variant
 from mc.dsl.steps import LockStep, Step
 from mc.kernel import superblock
+from mc.kernel.expr import Expr
 from mc.project import ROOT
 
 
@@ -106,8 +108,31 @@ def user_declared(scenario: Scenario) -> bool:
 
 
 def step_key(step: Step) -> tuple[object, ...]:
+    """What tells two steps apart across two builds of a scenario: the
+    class, label, source, a lock step's mode and a branch's condition
+    (a variant that replaced a condition changes the key), without the
+    scopes and numbers a build gives registers (``beyond_eof.0``), which
+    differ when a variant moves steps."""
     mode = step.mode.value if isinstance(step, LockStep) else None
-    return (type(step).__name__, step.label, str(step.source), mode)
+    cond = getattr(step, "cond", None)
+    shown = _SCOPED.sub("", cond.text) if isinstance(cond, Expr) else None
+    return (type(step).__name__, step.label, str(step.source), mode, shown)
+
+
+_SCOPED = re.compile(r"\.\w+")
+"""The scope or number a build appends to a register's name."""
+
+
+def differing_fields(was: Step, now: Step) -> list[str]:
+    """What of ``step_key`` two steps with one label differ in, as ``name:
+    old -> new`` (what a variant changed in a step it kept)."""
+    found = []
+    if isinstance(was, LockStep) and isinstance(now, LockStep) and was.mode != now.mode:
+        found.append(f"mode: {was.mode.value} -> {now.mode.value}")
+    before, after = step_key(was)[4], step_key(now)[4]
+    if before != after:
+        found.append(f"condition: {before} -> {after}")
+    return found
 
 
 def variant_changes(

@@ -125,7 +125,9 @@ def show_command(scenario: str, models: tuple[Path, ...], as_json: bool, steps: 
             where = "" if places == 1 else f"  (in {places} places)"
             if change.kind == "changed" and change.was is not None:
                 click.echo(f"      {change.thread} changed  {_step_text(change.was)}")
-                click.echo(f"                 now  {_step_text(change.step)}{where}")
+                differs = inventory.differing_fields(change.was, change.step)
+                fields = f"  [{'; '.join(differs)}]" if differs else ""
+                click.echo(f"                 now  {_step_text(change.step)}{fields}{where}")
             else:
                 click.echo(
                     f"      {change.thread} {change.kind:<7}  {_step_text(change.step)}{where}"
