@@ -101,3 +101,18 @@ def test_a_started_step_that_is_no_step_is_a_format_error() -> None:
     data["started"] = [{"thread": "T1"}]
     with pytest.raises(cx_format.FormatError, match=r"started\[0\]"):
         cx_format.from_json(data)
+
+
+def test_an_error_step_s_box_says_its_code_once() -> None:
+    """A step that records an error with its own label as the event's text
+    showed the label twice in its chart box."""
+    path = ROOT / "counterexamples" / "attr-chmod-link-unlink--setattr-unlocked.json"
+    counterexample = cx_format.load(path)
+    error = next(step for step in counterexample.steps if step.event.kind == "error")
+    assert error.event.text == error.label
+    box = next(
+        line
+        for line in to_dot(counterexample).splitlines()
+        if "#ffdddd" in line and "l" in line.split()[0]
+    )
+    assert box.count("inode->i_op->setattr(") == 1, box

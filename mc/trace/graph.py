@@ -267,7 +267,9 @@ class _Chart:
         elif step.event.kind == "branch":
             text = _wrap(step.label, 44) + f"\n{step.event.text}"
         elif error:
-            text = _wrap(step.label, 44) + "\n" + _wrap(step.event.text, 44)
+            text = _wrap(step.label, 44)
+            if step.event.text != step.label:
+                text += "\n" + _wrap(step.event.text, 44)
         else:
             text = _wrap(step.label, 44)
             if step.event.text != step.label:
