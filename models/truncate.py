@@ -79,9 +79,23 @@ def file_parts(op: Op, file: File) -> tuple[Mapping, Mm, InodeExpr]:
 
 
 def _position(op: Op, mapping: Mapping, pos: Arg) -> Value:
-    if isinstance(pos, Symbol) and pos.high >= len(mapping.pages) * PAGE_SIZE:
+    end = len(mapping.pages) * PAGE_SIZE
+    if isinstance(pos, Symbol) and pos.high >= end:
         raise ModelError(f"{pos.name} may fall past the mapping of {mapping}")
+    if isinstance(pos, Symbol) and pos.low < 0:
+        raise ModelError(f"{pos.name} may be negative, before the mapping of {mapping}")
+    if isinstance(pos, int) and not 0 <= pos < end:
+        raise ModelError(f"byte {pos} is outside the mapping of {mapping} (bytes 0 to {end - 1})")
     return argument(op, pos)
+
+
+def _at_least(what: str, value: Arg, least: int, kernel: str) -> None:
+    """Refuse an argument that may be under ``least``: the kernel returns
+    at once (``kernel`` says how), before any lock, so a scenario with it
+    would check nothing."""
+    low = value.low if isinstance(value, Symbol) else value
+    if isinstance(low, int) and low < least:
+        raise ModelError(f"{what} {describe(value)} may be under {least}: {kernel}")
 
 
 def page_dispatch(op: Op, name: str, label: str, position: Value) -> Expr:
@@ -190,6 +204,7 @@ def _returned_step(slot: int) -> EffectStep:
 )
 def truncate(op: Op, file: File, size: Arg) -> None:
     """ftruncate(2) to ``size`` bytes."""
+    _at_least("size", size, 0, "do_sys_ftruncate() returns -EINVAL for a negative length")
     truncate_file(op, file, size)
 
 
@@ -219,6 +234,8 @@ def punch_hole(op: Op, file: File, offset: Arg, length: Arg) -> None:
     """fallocate(2) with FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE over
     ``[offset, offset + length)``, inside ``file_start_write()``
     (``sb_start_write()``, fs/open.c)."""
+    _at_least("offset", offset, 0, "vfs_fallocate() returns -EINVAL for a negative offset")
+    _at_least("length", length, 1, "vfs_fallocate() returns -EINVAL for a length under 1")
     mapping, mm, inode = file_parts(op, file)
     start, size = argument(op, offset), argument(op, length)
     writers = sb_writers(op.world, SB_FREEZE_WRITE)

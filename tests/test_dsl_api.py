@@ -4,6 +4,7 @@ labels and registers, and values passed between threads at build time."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -276,3 +277,37 @@ def test_scenario_arguments_given_as_one_string_or_an_uncalled_operation_are_ref
         scenario("api/tree", "x", tree="/a/", threads=[create("/a/x")])
     with pytest.raises(ModelError, match=r"threads\[0\] is the operation create itself"):
         scenario("api/uncalled", "x", tree=["/a/"], threads=[create])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: File("/f", pages=0), r"pages=0, not 1 or more"),
+        (lambda: File("/f", pages=2, cached=(5,)), r"cached holds \[5\], outside pages 0 to 1"),
+        (lambda: File("/f", pages=2, dirty=(1,)), r"dirty pages \[1\] are not cached"),
+    ],
+)
+def test_a_file_whose_pages_do_not_fit_is_a_model_error(make: Any, message: str) -> None:
+    with pytest.raises(ModelError, match=message):
+        make()
+
+
+def test_arguments_the_kernel_refuses_at_once_are_model_errors() -> None:
+    """A negative size, offset or length (-EINVAL before any lock) or a
+    byte outside the mapping checked nothing and passed."""
+    from mc.engine.symbolic import Symbol
+    from mc.models.truncate import mmap_load, punch_hole
+
+    two = File("/f", pages=2, cached=(0, 1))
+    cases = [
+        (mmap_load(two, -5), "byte -5 is outside the mapping of /f"),
+        (mmap_load(two, 100000), "byte 100000 is outside the mapping of /f"),
+        (truncate(two, -1), "size -1 may be under 0: do_sys_ftruncate"),
+        (truncate(two, Symbol("s", -100, 100)), "size s may be under 0"),
+        (punch_hole(two, 0, -4096), "length -4096 may be under 1: vfs_fallocate"),
+    ]
+    for invocation, message in cases:
+        registry = base()
+        registry.add_scenario(Scenario("api/f", "test", ("/f",), (invocation, io_completion(two))))
+        with pytest.raises(ModelError, match=message):
+            registry.build(registry.scenario("api/f"), properties=("lock-protocol",))

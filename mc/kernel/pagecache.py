@@ -48,7 +48,7 @@ from mc.kernel import device as dev
 from mc.kernel.device import ZEROES, Bio, Device, render_version
 from mc.kernel.expr import Eval, Expr, State, state_expr
 from mc.kernel.locks import Kind, Lock
-from mc.kernel.world import DONE, Scratch, World
+from mc.kernel.world import DONE, ModelError, Scratch, World
 
 PAGE_SIZE = 4096
 
@@ -105,6 +105,25 @@ class File:
     holes: tuple[int, ...] = ()
     spare_blocks: int = 1
     dirty: tuple[int, ...] = ()
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.pages, int) or self.pages < 1:
+            raise ModelError(f"File({self.path!r}): pages={self.pages!r}, not 1 or more")
+        for name in ("cached", "holes", "dirty"):
+            outside = [i for i in getattr(self, name) if not 0 <= i < self.pages]
+            if outside:
+                raise ModelError(
+                    f"File({self.path!r}): {name} holds {outside}, outside pages 0 to "
+                    f"{self.pages - 1}"
+                )
+        uncached = sorted(set(self.dirty) - set(self.cached))
+        if uncached:
+            raise ModelError(
+                f"File({self.path!r}): dirty pages {uncached} are not cached (a dirty page is "
+                "a folio in the page cache: add them to cached)"
+            )
+        if self.spare_blocks < 0:
+            raise ModelError(f"File({self.path!r}): spare_blocks={self.spare_blocks} < 0")
 
     def __str__(self) -> str:
         return self.path
