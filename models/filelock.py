@@ -80,6 +80,7 @@ from mc.dsl import (
     E,
     Expr,
     LockKind,
+    ModelError,
     Op,
     Scratch,
     State,
@@ -272,9 +273,14 @@ class FileLockContext:
 
 
 def context(world: World, path: str) -> FileLockContext:
-    """The lock context of ``path``, made on first use."""
+    """The lock context of ``path``, made on first use (a path the tree
+    lacks is a model error)."""
     parts = world.parts.setdefault("filelock", {})
     if path not in parts:
+        try:
+            world.lookup_path(path)
+        except ValueError as error:
+            raise ModelError(str(error)) from None
         parts[path] = FileLockContext(
             path=path,
             flc_lock=world.add_lock(f"flc_lock({path})", LockKind.SPINLOCK, "flc_lock"),
@@ -294,6 +300,19 @@ def context(world: World, path: str) -> FileLockContext:
         )
     ctx: FileLockContext = parts[path]
     return ctx
+
+
+def byte_range(given: tuple[int, int]) -> None:
+    """Refuse a range that is not ``(first byte, last byte)`` with
+    ``0 <= first <= last`` (fcntl(2) takes no other once l_len is
+    applied)."""
+    if (
+        not isinstance(given, tuple)
+        or len(given) != 2
+        or not all(isinstance(end, int) for end in given)
+        or not 0 <= given[0] <= given[1]
+    ):
+        raise ModelError(f"byte range {given!r}: give (first, last) with 0 <= first <= last")
 
 
 def find_context(world: World) -> FileLockContext | None:
@@ -775,6 +794,8 @@ def lock_two_ranges(op: Op, path: str, first: tuple[int, int], second: tuple[int
     """A process write-locks ``first`` then ``second`` (F_SETLKW each,
     ``posix_lock_inode_wait()``), then closes the file, which releases
     its locks; on -EDEADLK it closes at once."""
+    byte_range(first)
+    byte_range(second)
     ctx = context(op.world, path)
     _register_thread(op, ctx)
     owner = op.thread.name
@@ -792,6 +813,7 @@ def lock_two_ranges(op: Op, path: str, first: tuple[int, int], second: tuple[int
 )
 def lock_range(op: Op, path: str, first: tuple[int, int]) -> None:
     """A process write-locks ``first`` (F_SETLKW), then closes the file."""
+    byte_range(first)
     ctx = context(op.world, path)
     _register_thread(op, ctx)
     owner = op.thread.name
@@ -813,6 +835,7 @@ def lockd_lock(op: Op, path: str, first: tuple[int, int]) -> None:
     """lockd locks ``first`` for a client: a conflict blocks the request
     without sleeping (NLM_LCK_BLOCKED); ->lm_notify wakes lockd, which
     retries; then the client unlocks."""
+    byte_range(first)
     ctx = context(op.world, path)
     _register_thread(op, ctx, lockd=True)
     owner = op.thread.name
@@ -1190,6 +1213,8 @@ def nfsd_set_delegation(op: Op, ctx: FileLockContext, file: str) -> None:
 def take_lease(op: Op, path: str, kind: str) -> None:
     """A process holding ``path`` open for reading takes a lease of type
     ``kind``; if it got it, it gives it up later (as it would on SIGIO)."""
+    if kind not in (READ, WRITE):
+        raise ModelError(f"lease type {kind!r}: F_SETLEASE takes {READ!r} or {WRITE!r}")
     ctx = context(op.world, path)
     _register_thread(op, ctx)
     file = op.thread.name
@@ -1453,6 +1478,7 @@ def lockd_deferred(op: Op, path: str, first: tuple[int, int]) -> None:
     """lockd asks the filesystem's ->lock, which queues the request to the
     cluster's lock manager and returns FILE_LOCK_DEFERRED; lockd answers
     NLM_LCK_BLOCKED and waits for ->lm_grant."""
+    byte_range(first)
     ctx = context(op.world, path)
     _register_thread(op, ctx)
     owner = op.thread.name
@@ -1503,6 +1529,7 @@ def plock_callback(op: Op, path: str, owner: str, first: tuple[int, int]) -> Non
     Left out: ``ops_lock`` and the cluster's answer (a daemon's write), the
     refused request (``op->info.rv``: ->lm_grant with the error, no local
     lock) and ``posix_lock_file()`` failing (only on allocation failure)."""
+    byte_range(first)
     ctx = context(op.world, path)
     _register_thread(op, ctx)
     op.wait_until(
@@ -1941,6 +1968,7 @@ def ofd_lock_range(op: Op, path: str, process: str, first: tuple[int, int]) -> N
     What the model leaves out: the F_OFD_SETLK/F_OFD_GETLK forms,
     ``l_pid`` checks, and ``blocked_hash`` itself (the model follows the
     waiters' blockers directly)."""
+    byte_range(first)
     ctx = context(op.world, path)
     _register_thread(op, ctx)
     file = f"{op.thread.name}:fd"

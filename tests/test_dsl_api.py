@@ -311,3 +311,21 @@ def test_arguments_the_kernel_refuses_at_once_are_model_errors() -> None:
         registry.add_scenario(Scenario("api/f", "test", ("/f",), (invocation, io_completion(two))))
         with pytest.raises(ModelError, match=message):
             registry.build(registry.scenario("api/f"), properties=("lock-protocol",))
+
+
+def test_file_lock_arguments_that_cannot_be_meant_are_model_errors() -> None:
+    """A path outside the tree, a range given backwards or as text, and a
+    lease type that is none were accepted and checked something else."""
+    from mc.models.filelock import lock_range, take_lease
+
+    cases = [
+        (("/g",), lock_range("/f", (0, 9)), r"/f is not in the scenario's tree"),
+        (("/f",), lock_range("/f", (9, 0)), r"byte range \(9, 0\): give \(first, last\)"),
+        (("/f",), lock_range("/f", "0-9"), r"byte range '0-9'"),  # type: ignore[arg-type]
+        (("/f",), take_lease("/f", "READ"), r"lease type 'READ': F_SETLEASE takes"),
+    ]
+    for tree, invocation, message in cases:
+        registry = base()
+        registry.add_scenario(Scenario("api/l", "test", tree, (invocation,)))
+        with pytest.raises(ModelError, match=message):
+            registry.build(registry.scenario("api/l"), properties=("lock-protocol",))
