@@ -3,8 +3,8 @@ variants they catch."""
 
 from __future__ import annotations
 
-from mc.dsl import Invocation, Program, variant
-from mc.dsl.scenario import BASE_PROPERTIES, scenario
+from mc.dsl import Invocation, Operation, Program, variant
+from mc.dsl.scenario import BASE_PROPERTIES, Variant, scenario
 from mc.kernel.inode_life import INODE_PROPERTIES
 from mc.kernel.pagecache import File
 from mc.kernel.pagecache_properties import PAGECACHE_PROPERTIES
@@ -36,15 +36,26 @@ def _without_level(program: Program, tag: str) -> Program:
     return program.drop(lambda step: tag in step.tags)
 
 
-@variant(
+def ignores_freeze(name: str, description: str, operation: Operation, tag: str) -> Variant:
+    """Declare variant ``name``: ``operation`` runs without its steps tagged
+    ``tag``, the acquisition and release of its freeze level."""
+
+    @variant(name, description)
+    def without_level(program: Program, invocation: Invocation) -> Program:
+        if invocation.operation is not operation:
+            return program
+        return _without_level(program, tag)
+
+    return without_level
+
+
+ignores_freeze(
     WRITE_IGNORES_FREEZE,
     "write(2) does not take the SB_FREEZE_WRITE level (no file_start_write()): it does not "
     "check the frozen state",
+    write,
+    "sb-start-write",
 )
-def write_ignores_freeze(program: Program, invocation: Invocation) -> Program:
-    if invocation.operation is not write:
-        return program
-    return _without_level(program, "sb-start-write")
 
 
 @variant(
@@ -55,14 +66,12 @@ def mkwrite_ignores_freeze(program: Program, _invocation: Invocation) -> Program
     return _without_level(program, "sb-start-pagefault")
 
 
-@variant(
+ignores_freeze(
     TRANSACTION_IGNORES_FREEZE,
     "an internal transaction does not take the SB_FREEZE_FS level (no sb_start_intwrite())",
+    fs_transaction,
+    "sb-intwrite",
 )
-def transaction_ignores_freeze(program: Program, invocation: Invocation) -> Program:
-    if invocation.operation is not fs_transaction:
-        return program
-    return _without_level(program, "sb-intwrite")
 
 
 ONE_PAGE = File("/f", pages=1, cached=(0,))
@@ -223,38 +232,28 @@ COPY_IGNORES_FREEZE = "copy-ignores-freeze"
 CLONE_IGNORES_FREEZE = "clone-ignores-freeze"
 
 
-@variant(
+ignores_freeze(
     FALLOCATE_IGNORES_FREEZE,
     "vfs_fallocate() calls ->fallocate without file_start_write(): ext4_do_fallocate()'s "
     "file_modified() changes the inode whatever the frozen state",
+    fallocate,
+    "sb-start-write",
 )
-def fallocate_ignores_freeze(program: Program, invocation: Invocation) -> Program:
-    if invocation.operation is not fallocate:
-        return program
-    return _without_level(program, "sb-start-write")
-
-
-@variant(
+ignores_freeze(
     COPY_IGNORES_FREEZE,
     "vfs_copy_file_range() calls ->copy_file_range without file_start_write(file_out): the "
     "copy and its file_modified() change the target whatever the frozen state",
+    copy_file_range,
+    "sb-start-write",
 )
-def copy_ignores_freeze(program: Program, invocation: Invocation) -> Program:
-    if invocation.operation is not copy_file_range:
-        return program
-    return _without_level(program, "sb-start-write")
-
-
-@variant(
+ignores_freeze(
     CLONE_IGNORES_FREEZE,
     "vfs_clone_file_range() calls ->remap_file_range without file_start_write(file_out): "
     "generic_remap_file_range_prep()'s file_modified() and the remap change the target "
     "whatever the frozen state",
+    remap,
+    "sb-start-write",
 )
-def clone_ignores_freeze(program: Program, invocation: Invocation) -> Program:
-    if invocation.operation is not remap:
-        return program
-    return _without_level(program, "sb-start-write")
 
 
 ONE_PAGE_FILP = OpenFile("/f", cache=ONE_PAGE, name="filp")
