@@ -294,6 +294,15 @@ ERRORS = {
         "scenario('{name}', 'x', tree=['/a/'], threads=[create('/a/f')])\n",
         "{file}:4: in forgets: a variant's transform returned None, not a Program",
     ),
+    "variant-returns-a-list": (
+        "from mc.dsl import scenario, variant\n"
+        "from mc.models.dirops import create\n\n"
+        "@variant('v-{kind}', 'x')\n"
+        "def listing(program, invocation):\n"
+        "    return list(program.steps) * 40\n\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=[create('/a/f')])\n",
+        "{file}:4: in listing: a variant's transform returned [",
+    ),
     "control-character-in-a-name": (
         "from mc.dsl import scenario\n"
         "from mc.models.dirops import create\n\n"
@@ -336,6 +345,7 @@ def test_model_mistakes_are_one_line_with_file_and_line(
     assert len(lines) == 1, result.output
     expected = message.format(file=file, name=name, kind=kind)
     assert lines[0].startswith(f"vfsmc: error: {expected}"), lines[0]
+    assert len(lines[0]) < 400, lines[0]
 
 
 def test_a_step_that_raises_inside_the_tool_names_the_model_step(

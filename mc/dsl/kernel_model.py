@@ -79,6 +79,16 @@ PropertyDef = EnginePropertyDef[State, "KernelModel"]
 """A property of kernel models: its check is made from the built model."""
 
 
+def shown_briefly(value: object, longest: int = 80) -> str:
+    """``repr(value)``, cut to ``longest`` characters, with its type."""
+    if value is None:
+        return "None"
+    text = repr(value)
+    if len(text) > longest:
+        text = text[: longest - 3] + "..."
+    return f"{text} (a {type(value).__name__})"
+
+
 class KernelModel(Model[State, Action]):
     """Threads of kernel operations over one world.
 
@@ -1106,8 +1116,9 @@ def build_threads(
             before, program = program, transform(program, invocation)
             if not isinstance(program, Program):
                 raise LocatedModelError(
-                    f"{defined_at(transform)}: a variant's transform returned {program!r}, "
-                    "not a Program (return the program, changed or not)"
+                    f"{defined_at(transform)}: a variant's transform returned "
+                    f"{shown_briefly(program)}, not a Program (return the program, "
+                    "changed or not)"
                 )
             if differ(before, program):
                 changed_by.append(transform)
