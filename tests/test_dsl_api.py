@@ -329,3 +329,22 @@ def test_file_lock_arguments_that_cannot_be_meant_are_model_errors() -> None:
         registry.add_scenario(Scenario("api/l", "test", tree, (invocation,)))
         with pytest.raises(ModelError, match=message):
             registry.build(registry.scenario("api/l"), properties=("lock-protocol",))
+
+
+@operation(models="a branch on a Python bool")
+def branch_on_bool(op: Op) -> None:
+    with op.when(True, "if (true)"):  # type: ignore[arg-type]
+        op.effect("nothing", lambda _scratch: None)
+
+
+@operation(models="a lock of a kind given as a word")
+def lock_of_a_word(op: Op) -> None:
+    op.lock(op.world.shared_lock("mylock", "mutex"), EXCL, "mutex_lock(&mylock)")  # type: ignore[arg-type]
+
+
+def test_a_condition_or_lock_kind_of_the_wrong_type_is_a_model_error() -> None:
+    """Both failed with an AttributeError from inside the tool."""
+    with pytest.raises(ModelError, match="the condition True is no expression of the state"):
+        _model(branch_on_bool())
+    with pytest.raises(ModelError, match="lock mylock: 'mutex' is no lock kind"):
+        _model(lock_of_a_word())

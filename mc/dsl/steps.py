@@ -182,6 +182,14 @@ def _checked_mode(_step: object, _attribute: object, mode: object) -> None:
     lock_mode(mode)
 
 
+def _checked_condition(_step: Any, _attribute: Any, cond: Any) -> None:
+    if not isinstance(cond, Expr):
+        raise ModelError(
+            f"the condition {cond!r} is no expression of the state: use const({cond!r}), "
+            "is_error(...), state_expr(...) (from mc.dsl)"
+        )
+
+
 Acquirers = dict[int, tuple[bool, locks.Acquire]]
 
 
@@ -537,7 +545,7 @@ def disables_irqs(irq: bool | None, lock: Lock) -> bool:
 class ConditionalStep(Step):
     """A step that tests ``cond`` and may jump to label ``target``."""
 
-    cond: Expr
+    cond: Expr = attrs.field(validator=_checked_condition)
     target: str
 
     @property

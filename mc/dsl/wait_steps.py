@@ -21,6 +21,7 @@ from mc.dsl.steps import (
     Step,
     UnlockStep,
     Wait,
+    _checked_condition,
     _checked_mode,
     never_blocks,
     of_nothing,
@@ -41,7 +42,7 @@ class WaitStep(Step):
     while it does not.  Waiting may sleep, so it is an error in atomic
     context even when the condition already holds (``might_sleep()``)."""
 
-    cond: Expr
+    cond: Expr = attrs.field(validator=_checked_condition)
     resource: str
     holders: Holders | None = attrs.field(default=None, eq=False)
     """Who must act before the condition can hold (for waits-for graphs)."""

@@ -307,6 +307,8 @@ class World:
         file's lock the page cache lays out after a thread asked
         ``shared_lock`` for it by name, say) would make the verdict depend
         on the threads' order, so it is a ``ModelError``."""
+        if not isinstance(kind, Kind):
+            raise ModelError(f"lock {name}: {kind!r} is no lock kind: use LockKind (from mc.dsl)")
         if name in self.shared_names:
             raise ModelError(
                 f"two locks are named {name}: shared_lock made one by that name before "
@@ -322,6 +324,8 @@ class World:
     def shared_lock(self, name: str, kind: Kind) -> Lock:
         """The lock ``name`` of the world, made on first use: every thread
         that asks for it by name gets the same lock."""
+        if not isinstance(kind, Kind):
+            raise ModelError(f"lock {name}: {kind!r} is no lock kind: use LockKind (from mc.dsl)")
         for lock in self.locks:
             if lock.name == name:
                 if lock.kind is not kind:
