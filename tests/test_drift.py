@@ -158,6 +158,13 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, vfsmc: Callable[..., R
     missing = vfsmc("drift", "--kernel", str(tmp_path / "nowhere"), "rename")
     assert missing.exit_code == 2
     assert missing.output == f"vfsmc: error: {tmp_path / 'nowhere'}: no such directory\n"
+    (tmp_path / "notes.txt").write_text("not a tree\n")
+    a_file = vfsmc("drift", "--kernel", str(tmp_path / "notes.txt"), "rename")
+    assert a_file.exit_code == 2
+    assert a_file.output == (
+        f"vfsmc: error: {tmp_path / 'notes.txt'}: not a directory "
+        "(--kernel is the root of a kernel tree)\n"
+    )
     empty = vfsmc("drift", "--kernel", str(tmp_path), "rename")
     assert empty.exit_code == 2
     assert "holds none of the cited files" in empty.output

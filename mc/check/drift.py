@@ -207,6 +207,8 @@ def declared_at(operation: Operation) -> str:
 
 def kernel_tree(path: Path) -> Extractor:
     """The extractor of the kernel tree at ``path``; bad input otherwise."""
+    if path.exists() and not path.is_dir():
+        raise DriftInputError(f"{path}: not a directory (--kernel is the root of a kernel tree)")
     if not path.is_dir():
         raise DriftInputError(f"{path}: no such directory")
     return Extractor(path)
