@@ -169,18 +169,17 @@ def _offer(registry: Registry, pair: Sequence[Taker]) -> str | None:
     threads = [*invocations, *([completion] if completion is not None else [])]
     imports: dict[str, list[str]] = {"mc.dsl": ["scenario"]}
     for inv in threads:
-        _need(imports, _home(inv.operation.build.__module__), inv.operation.name)
+        _need(imports, inv.operation.build.__module__, inv.operation.name)
         for arg in inv.args:
             _imports_of(arg, imports)
     calls = ", ".join(
         f"{inv.operation.name}({', '.join(repr(a) for a in inv.args)})" for inv in threads
     )
     title = "-vs-".join(inv.operation.name for inv in invocations)
-    lines = [
-        f"# beside {path}, which it imports"
-        for path in sorted(_user_files(module for module in _modules(threads)))
+    lines = [f"# beside {path}, which it imports" for path in sorted(_user_files(imports))]
+    lines += [
+        f"from {_home(module)} import {', '.join(names)}" for module, names in imports.items()
     ]
-    lines += [f"from {module} import {', '.join(found)}" for module, found in imports.items()]
     properties = list(registry.scenario(pair[0].scenario).properties)
     for taker in pair[1:]:
         properties += [
@@ -212,29 +211,6 @@ def _home(module: str) -> str:
     return module
 
 
-def _modules(threads: Sequence[Invocation]) -> set[str]:
-    """The modules defining the operations of ``threads`` and the classes
-    of their arguments."""
-    found: set[str] = set()
-
-    def walk(value: object) -> None:
-        if isinstance(value, tuple | list | frozenset | set):
-            for item in value:
-                walk(item)
-            return
-        cls = type(value)
-        found.add(cls.__module__)
-        if attrs.has(cls):
-            for field in attrs.fields(cls):
-                walk(getattr(value, field.name))
-
-    for inv in threads:
-        found.add(inv.operation.build.__module__)
-        for arg in inv.args:
-            walk(arg)
-    return found
-
-
 def _user_files(modules: Iterable[str]) -> set[str]:
     """The paths of the user's model files among ``modules``."""
     paths = set()
@@ -262,12 +238,10 @@ def _imports_of(value: object, imports: dict[str, list[str]]) -> None:
             _imports_of(item, imports)
         return
     cls = type(value)
-    if cls.__module__ == "builtins" or isinstance(value, enum.Enum):
-        if isinstance(value, enum.Enum):
-            _need(imports, _source_module(cls), cls.__name__)
+    if cls.__module__ == "builtins":
         return
     _need(imports, _source_module(cls), cls.__name__)
-    if attrs.has(cls):
+    if attrs.has(cls) and not isinstance(value, enum.Enum):
         for field in attrs.fields(cls):
             if field.repr is not False:
                 _imports_of(getattr(value, field.name), imports)
@@ -276,4 +250,4 @@ def _imports_of(value: object, imports: dict[str, list[str]]) -> None:
 def _source_module(cls: type) -> str:
     if getattr(dsl, cls.__name__, None) is cls:
         return "mc.dsl"
-    return _home(cls.__module__)
+    return cls.__module__
