@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mc.check.checker import check_scenario
-from mc.check.registry import base
+from mc.check.registry import base, shipped
 from mc.dsl.operation import Op, operation
 from mc.dsl.scenario import Registry, Scenario
 from mc.engine.explore import check
@@ -236,3 +236,21 @@ def test_every_blocked_thread_shows_its_blocked_step() -> None:
     assert "blocked: waits for s_vfs_rename_sem, which T1 could end" in rendered
     again = cx_format.from_json(json.loads(found.dumps()))
     assert again.blocked == found.blocked
+
+
+def test_a_lost_wake_up_names_the_returned_holder_and_no_cycle() -> None:
+    """Dropping posix_unlock()'s flc_lock loses T2's wake-up: the waiter is
+    blocked on a holder that has returned, which is no cycle."""
+    outcome = check_scenario(
+        shipped(),
+        "filelock/posix-chain",
+        ["mutant:drop@lock_two_ranges:posix_unlock:spin_lock(&ctx->flc_lock)"],
+        ["deadlock"],
+    )
+    violation = outcome.result.violation
+    assert violation is not None and violation.property == "deadlock"
+    assert "held by T1, which has returned: the wake-up was lost" in violation.message
+    assert outcome.counterexample is not None
+    rendered = text.render(outcome.counterexample)
+    assert "waits: T2 -> a POSIX lock on 10-19 -> T1" in rendered
+    assert "cycle:" not in rendered

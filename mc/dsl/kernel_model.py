@@ -566,8 +566,16 @@ class KernelModel(Model[State, Action]):
             )
         if error is not None or self.finished(state):
             return None
-        cycle = self.deadlock_cycle(state)
-        return "; ".join(f"{e.waiter} waits for {e.resource} held by {e.holder}" for e in cycle)
+        returned = {
+            thread.name
+            for thread, pc in zip(self.threads, self._pcs, strict=True)
+            if state[pc] == DONE
+        }
+        return "; ".join(
+            f"{e.waiter} waits for {e.resource} held by {e.holder}"
+            + (", which has returned: the wake-up was lost" if e.holder in returned else "")
+            for e in self.deadlock_cycle(state)
+        )
 
     def blocked_steps(self, state: State) -> list[TraceStep]:
         """The step each thread that has not returned would take next in

@@ -21,7 +21,7 @@ from pathlib import Path
 import attrs
 
 from mc.atomic_write import write_atomically
-from mc.trace.events import Step
+from mc.trace.events import Step, waits_chain
 from mc.trace.format import Counterexample
 from mc.trace.text import headline
 
@@ -362,8 +362,7 @@ class _Chart:
                         penwidth=2.5,
                         constraint="false",
                     )
-            chain = " -> ".join(f"{e.waiter} -> {e.resource}" for e in self.cx.cycle)
-            text = f"deadlock: {chain} -> {self.cx.cycle[0].waiter}"
+            text = f"deadlock: {waits_chain(self.cx.cycle)}"
             anchor = self.lanes[0]
         else:
             text = f"{self.cx.property}: {self.cx.message}"

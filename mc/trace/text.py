@@ -4,7 +4,7 @@ only the fields each step changed, the waits-for cycle at the end."""
 from __future__ import annotations
 
 from mc.text import printable
-from mc.trace.events import Step
+from mc.trace.events import Step, waits_chain
 from mc.trace.format import Counterexample
 
 
@@ -46,8 +46,7 @@ def render(counterexample: Counterexample, *, upto: int | None = None) -> str:
             lines.append(f"{'':>3}  {step.thread:<3} {step.label:<{label_width}}  {step.source}")
             lines.append(f"{'':>9}blocked: {step.event.text}")
     if counterexample.cycle and upto is None:
-        chain = " -> ".join(f"{e.waiter} -> {e.resource}" for e in counterexample.cycle)
-        lines += ["", f"cycle: {chain} -> {counterexample.cycle[0].waiter}"]
+        lines += ["", waits_chain(counterexample.cycle)]
     return "\n".join(printable(line) for line in lines)
 
 
