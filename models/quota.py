@@ -118,7 +118,15 @@ class Quotas:
     owners: tuple[str, ...] = ("alice", "bob")
 
     def file(self, path: str) -> QuotaFile:
-        return next(f for f in self.files if f.path == path)
+        """The file at ``path`` (a ``ModelError`` when the setup has none)."""
+        found = next((f for f in self.files if f.path == path), None)
+        if found is None:
+            known = ", ".join(f.path for f in self.files) or "none"
+            raise ModelError(
+                f"the quota setup has no file {path}: add QuotaFile({path!r}, owner) to "
+                f"Quotas(files=...) (its files: {known})"
+            )
+        return found
 
     def usage(self, owner: str) -> int:
         return sum(f.blocks for f in self.files if f.owner == owner and f.initialized)

@@ -316,6 +316,13 @@ ERRORS = {
         "    return program\n",
         "{file}:3: the variant name '' is empty",
     ),
+    "quota-file-missing": (
+        "from mc.dsl import scenario\n"
+        "from mc.models.quota import QuotaFile, Quotas, alloc_block\n\n"
+        "FS = Quotas((QuotaFile('/a', 'alice'),))\n"
+        "scenario('{name}', 'x', tree=['/a', '/b'], threads=[alloc_block(FS, '/b')])\n",
+        "{file}:5: the quota setup has no file /b: add QuotaFile('/b', owner)",
+    ),
     "unknown-property": (
         "from mc.dsl.scenario import scenario\n"
         "from mc.models.dirops import create\n\n"
