@@ -249,7 +249,7 @@ def test_a_lost_wake_up_names_the_returned_holder_and_no_cycle() -> None:
     )
     violation = outcome.result.violation
     assert violation is not None and violation.property == "deadlock"
-    assert "held by T1, which has returned: the wake-up was lost" in violation.message
+    assert "held by T1, which has returned: nothing ends the wait" in violation.message
     assert outcome.counterexample is not None
     rendered = text.render(outcome.counterexample)
     assert "waits: T2 -> a POSIX lock on 10-19 -> T1" in rendered

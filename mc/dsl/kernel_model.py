@@ -573,7 +573,7 @@ class KernelModel(Model[State, Action]):
         }
         return "; ".join(
             f"{e.waiter} waits for {e.resource} held by {e.holder}"
-            + (", which has returned: the wake-up was lost" if e.holder in returned else "")
+            + (", which has returned: nothing ends the wait" if e.holder in returned else "")
             for e in self.deadlock_cycle(state)
         )
 

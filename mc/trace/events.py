@@ -40,19 +40,19 @@ class Edge:
     holder: str
 
 
+def closes_cycle(edges: list[Edge] | tuple[Edge, ...]) -> bool:
+    """Whether each wait's holder is the next wait's waiter, the last's the first's."""
+    following = [*edges[1:], *edges[:1]]
+    return bool(edges) and all(
+        edge.holder == after.waiter for edge, after in zip(edges, following, strict=True)
+    )
+
+
 def waits_chain(edges: list[Edge] | tuple[Edge, ...]) -> str:
     """The waits of a deadlock as one line: ``cycle: T1 -> L -> T2 -> M -> T1``
     when they close a cycle, else each wait with who could end it
-    (``waits: T2 -> L -> T1``: a holder that waits for nothing, having
-    returned, so the wake-up was lost)."""
-    following = [*edges[1:], *edges[:1]]
-    closed = bool(edges) and all(
-        edge.holder == after.waiter for edge, after in zip(edges, following, strict=True)
-    )
-    if closed:
-        return (
-            "cycle: "
-            + " -> ".join(f"{e.waiter} -> {e.resource}" for e in edges)
-            + (f" -> {edges[0].waiter}")
-        )
+    (``waits: T2 -> L -> T1``, T1 waiting for nothing: it has returned)."""
+    if closes_cycle(edges):
+        chain = " -> ".join(f"{e.waiter} -> {e.resource}" for e in edges)
+        return f"cycle: {chain} -> {edges[0].waiter}"
     return "waits: " + "; ".join(f"{e.waiter} -> {e.resource} -> {e.holder}" for e in edges)

@@ -362,7 +362,7 @@ class _Chart:
                         penwidth=2.5,
                         constraint="false",
                     )
-            text = f"deadlock: {waits_chain(self.cx.cycle)}"
+            text = f"deadlock, {waits_chain(self.cx.cycle)}"
             anchor = self.lanes[0]
         else:
             text = f"{self.cx.property}: {self.cx.message}"
