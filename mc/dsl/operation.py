@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import itertools
 import os
 import sys
+import types
+import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -717,7 +720,60 @@ class Operation:
     cites: tuple[Cite, ...] = ()
 
     def __call__(self, *args: Any) -> Invocation:
+        _check_arguments(self.name, self.build, args)
         return Invocation(self, args)
+
+
+def _check_arguments(name: str, build: Callable[..., None], args: tuple[Any, ...]) -> None:
+    """A ``ModelError`` when ``args`` do not fit the operation's parameters
+    (after ``op``): their number, and each one annotated with plain classes
+    (``str``, ``int``, ``File``, a union of such) an instance of one."""
+    signature, hints = _parameters(build)
+    try:
+        bound = signature.bind(None, *args)
+    except TypeError as mismatch:
+        raise ModelError(f"{name}(): {mismatch}") from None
+    for parameter, value in list(bound.arguments.items())[1:]:
+        expected = hints.get(parameter)
+        kind = signature.parameters[parameter].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            continue
+        for each in value if kind is inspect.Parameter.VAR_POSITIONAL else (value,):
+            if expected and not isinstance(each, expected):
+                wanted = " or ".join(kind.__name__ for kind in expected)
+                raise ModelError(
+                    f"{name}(): {parameter} must be {wanted}, not {type(each).__name__} {each!r}"
+                )
+
+
+@functools.cache
+def _parameters(
+    build: Callable[..., None],
+) -> tuple[inspect.Signature, dict[str, tuple[type, ...]]]:
+    """The signature of an operation's body and, for each parameter whose
+    annotation is a plain class or a union of them, those classes."""
+    try:
+        annotations = typing.get_type_hints(build)
+    except Exception:
+        annotations = {}
+    hints = {}
+    for parameter, annotation in annotations.items():
+        kinds = typing.get_args(annotation) if _is_union(annotation) else (annotation,)
+        if all(_plain(kind) for kind in kinds):
+            hints[parameter] = (*kinds, int) if float in kinds else tuple(kinds)
+    return inspect.signature(build), hints
+
+
+def _plain(annotation: object) -> bool:
+    return (
+        isinstance(annotation, type)
+        and not isinstance(annotation, types.GenericAlias)
+        and not getattr(annotation, "_is_protocol", False)
+    )
+
+
+def _is_union(annotation: object) -> bool:
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
 
 
 @attrs.frozen
