@@ -212,6 +212,8 @@ class PageCache:
     def __init__(self, world: World) -> None:
         self.world = world
         self.mappings: dict[int, Mapping] = {}
+        self.files: dict[int, File] = {}
+        """The layout each mapping was made from."""
         self.writes: list[Write] = []
         self.syncs: list[Sync] = []
         self.irq_thread: int | None = None
@@ -229,7 +231,14 @@ class PageCache:
             raise ValueError(f"{spec.path} is a directory, not a file with a page cache")
         found = self.mappings.get(inode.ino)
         if found is not None:
+            first = self.files[inode.ino]
+            if first != spec:
+                raise ModelError(
+                    f"{spec.path} is laid out twice, as {first!r} and as {spec!r}: "
+                    "declare the File once and give every thread the same one"
+                )
             return found
+        self.files[inode.ino] = spec
         on_disk = [i for i in range(spec.pages) if i not in spec.holes]
         if self.device is None:
             base, free = 0, ()
