@@ -99,6 +99,22 @@ def test_graph_writes_svg_png_and_dot(vfsmc: Run, tmp_path: Path) -> None:
         assert (tmp_path / f"chart{suffix}").read_bytes().startswith(magic)
 
 
+def test_graph_of_a_trace_cut_short_warns_that_it_does_not_replay(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutex")
+    path = tmp_path / "counterexamples/dirops-opposite-renames--no-rename-mutex.json"
+    whole = vfsmc("graph", str(path), "-o", "whole.svg")
+    assert whole.exit_code == 0 and "warning" not in whole.output, whole.output
+    data = json.loads(path.read_text())
+    data["steps"] = data["steps"][:3]
+    (tmp_path / "cut.json").write_text(json.dumps(data))
+    cut = vfsmc("graph", "cut.json", "-o", "cut.svg")
+    assert cut.exit_code == 0, cut.output
+    assert "vfsmc: warning: cut.json does not replay on today's models" in cut.output
+    assert (tmp_path / "cut.svg").read_bytes().startswith(b"<?xml")
+
+
 def _one_line_error(result: Result, fragment: str) -> None:
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
