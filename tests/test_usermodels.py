@@ -316,6 +316,25 @@ ERRORS = {
         "    return program\n",
         "{file}:3: the variant name '' is empty",
     ),
+    "argument-of-the-wrong-type": (
+        "from mc.dsl import scenario\n"
+        "from mc.models.xattr import setxattr\n\n"
+        "scenario('{name}', 'x', tree=['/a/f'], threads=[setxattr('/a/f', 3)])\n",
+        "{file}:4: setxattr(): name must be str, not int 3",
+    ),
+    "argument-missing": (
+        "from mc.dsl import scenario\n"
+        "from mc.models.dirops import create\n\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=[create()])\n",
+        "{file}:4: create(): missing a required argument: 'path'",
+    ),
+    "file-laid-out-twice": (
+        "from mc.dsl import File, scenario\n"
+        "from mc.models.writeback import fsync, write\n\n"
+        "scenario('{name}', 'x', tree=['/f'],\n"
+        "         threads=[write(File('/f', pages=2), 0), fsync(File('/f', pages=3))])\n",
+        "{file}:4: /f is laid out twice, as File(path='/f', pages=2",
+    ),
     "quota-file-missing": (
         "from mc.dsl import scenario\n"
         "from mc.models.quota import QuotaFile, Quotas, alloc_block\n\n"
