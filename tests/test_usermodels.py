@@ -335,6 +335,14 @@ ERRORS = {
         "         threads=[write(File('/f', pages=2), 0), fsync(File('/f', pages=3))])\n",
         "{file}:4: /f is laid out twice, as File(path='/f', pages=2",
     ),
+    "variant-waives-no-rule": (
+        "from mc.dsl import flag_variant, scenario\n"
+        "from mc.models.dirops import unlink\n\n"
+        "flag_variant('v-{kind}', 'x', waives=['inode_operations.unlink i_rwsem(nothing)'])\n"
+        "scenario('{name}', 'x', tree=['/a/', '/a/f'], threads=[unlink('/a/f')])\n",
+        "{file}:4: variant v-variant-waives-no-rule waives 'inode_operations.unlink i_rwsem("
+        "nothing)'",
+    ),
     "quota-file-missing": (
         "from mc.dsl import scenario\n"
         "from mc.models.quota import QuotaFile, Quotas, alloc_block\n\n"

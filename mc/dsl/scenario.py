@@ -173,7 +173,7 @@ class Registry:
         world = World(scenario.thread_names)
         world.build_tree(scenario.tree)
         names = frozenset(v.name for v in chosen)
-        world.waivers = {w: v.name for v in chosen for w in v.waives}
+        world.waivers = {w: _declarer(v) for v in chosen for w in v.waives}
         for name in wanted:
             prepare = self.preparers.get(name)
             if prepare is not None:
@@ -186,6 +186,14 @@ class Registry:
             {operation: body for v in chosen for operation, body in v.bodies},
         )
         return KernelModel(world, threads, defs)
+
+
+def _declarer(variant: Variant) -> str:
+    """``models/mine.py:12: variant v``, or ``variant v`` where not known."""
+    where = variant.declared
+    if where is None:
+        return f"variant {variant.name}"
+    return f"{shown(where.file)}:{where.line}: variant {variant.name}"
 
 
 def _unique(table: Mapping[str, Any], item: Any, what: str, declared: Source | None) -> None:

@@ -280,15 +280,15 @@ class World:
         self.rename_lock = self.add_lock("rename_lock", Kind.SEQLOCK)
         self.rcu_read_lock = self.add_lock("rcu_read_lock", Kind.RCU)
         self.call_guards: list[Callable[..., Any]] = []
-        self.waivers: dict[str, str] = {}
-        """The locking rules the chosen variants waive (``table.method
-        need``), each with the variant that waives it."""
-        self.published: dict[str, Any] = {}
-        """Values threads give the threads built after them (``op.publish``)."""
-        """The locking rules the scenario's variants knowingly break."""
         """Checks of the calls into filesystem methods, made when each call
         step compiles (``guard(step, context)`` gives a function of the
         state returning an error state or None); spec-conformance adds one."""
+        self.waivers: dict[str, str] = {}
+        """The locking rules the chosen variants knowingly break (``table.method
+        need``), each with the variant that waives it and where it is
+        declared (``models/mine.py:12: variant v``)."""
+        self.published: dict[str, Any] = {}
+        """Values threads give the threads built after them (``op.publish``)."""
         self.root = self.add_inode("/", is_dir=True, linked=True, parent=0)
 
     def add_slot(self, name: str, initial: Any, render: Render = str, hidden: bool = False) -> int:

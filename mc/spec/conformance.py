@@ -26,7 +26,7 @@ from mc.engine.model import Check, declare
 from mc.kernel import locks
 from mc.kernel.expr import Expr, LockExpr, State
 from mc.kernel.locks import Lock, Mode
-from mc.kernel.world import ModelError, World, reported_error
+from mc.kernel.world import LocatedModelError, ModelError, World, reported_error
 from mc.project import SPECS
 from mc.spec import load, semantics, vocabulary
 from mc.spec.semantics import SCOPES, Need, Requirements, Rules
@@ -302,10 +302,12 @@ def waived_in(world: World, rules: Rules, variants: frozenset[str]) -> frozenset
     """The needs ``variants`` waive in specs/conformance.toml and those the
     variants of ``world`` waive themselves; ``ModelError`` for one of the
     latter that is no need of ``rules``."""
-    for waiver, variant in world.waivers.items():
+    for waiver, declarer in world.waivers.items():
         problem = rules.waiver_problem(waiver)
         if problem is not None:
-            raise ModelError(f"variant {variant} waives {waiver!r}, {problem}")
+            located = not declarer.startswith("variant ")
+            error = LocatedModelError if located else ModelError
+            raise error(f"{declarer} waives {waiver!r}, {problem}")
     return rules.roles.waived(variants) | frozenset(world.waivers)
 
 
