@@ -98,7 +98,12 @@ def test_a_waiver_that_is_no_need_is_an_error(waiver: str, problem: str) -> None
     registry = _with_variant("setattr-misnamed", (waiver,))
     with pytest.raises(ModelError) as raised:
         check_scenario(registry, "attr/chmod-link-unlink", ["setattr-misnamed"])
-    assert str(raised.value).startswith(f"variant setattr-misnamed waives {waiver!r}, but ")
+    declared = registry.variant("setattr-misnamed").declared
+    assert declared is not None
+    where = f"models/conformance_scenarios.py:{declared.line}"
+    assert str(raised.value).startswith(
+        f"{where}: variant setattr-misnamed waives {waiver!r}, but "
+    )
     assert problem in str(raised.value)
 
 
