@@ -66,6 +66,37 @@ def test_a_moved_step_is_one_change(shipped: Registry) -> None:
     assert not removed & added
 
 
+def test_steps_moved_together_are_now_before_the_anchor_given_by_label(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """``move_before`` takes labels as well as steps; show says each of two
+    steps moved together now comes before the anchor, not before the other."""
+    (tmp_path / "move.py").write_text(
+        "from mc.dsl import Invocation, Program, variant\n"
+        "from mc.models.dirops import rename\n\n"
+        "@variant('lock-parents-early', 'x')\n"
+        "def early(program: Program, invocation: Invocation) -> Program:\n"
+        "    if invocation.operation is not rename:\n"
+        "        return program\n"
+        "    steps = program.steps\n"
+        "    return program.move_before(steps[3:5], steps[1].label)\n"
+    )
+    (tmp_path / "wrong.py").write_text(
+        "from mc.dsl import Invocation, Program, variant\n\n"
+        "@variant('lock-nothing', 'x')\n"
+        "def nothing(program: Program, invocation: Invocation) -> Program:\n"
+        "    return program.move_before('no such label', program.steps[0])\n"
+    )
+    shown = vfsmc("show", "dirops/opposite-renames", "--models", "move.py")
+    assert shown.exit_code == 0, shown.output
+    part = shown.output.split("lock-parents-early:")[1].split("no-rename-mutex")[0]
+    assert part.count("moved") == 4
+    assert part.count("now before  p = p1; while") == 4, part
+    wrong = vfsmc("check", "dirops/opposite-renames", "--models", "wrong.py", "-V", "lock-nothing")
+    assert wrong.exit_code == 2
+    assert "no step is labelled 'no such label'" in wrong.output
+
+
 def test_a_variant_that_changes_nothing_is_not_listed(shipped: Registry) -> None:
     scenario = shipped.scenario("writeback/write-vs-fsync")
     assert inventory.variant_changes(shipped, scenario, "no-rename-mutex") == []

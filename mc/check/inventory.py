@@ -47,8 +47,9 @@ class Change:
     step: Step
     was: Step | None = None
     before: Step | None = None
-    """For a step ``added`` or ``moved``: the step it now comes before in
-    the variant's program (None at its end)."""
+    """For a step ``added`` or ``moved``: the first step after it in the
+    variant's program that was there before (the anchor of a
+    ``move_before`` of several steps; None at the program's end)."""
 
 
 def built(registry: Registry, scenario: Scenario, variants: Sequence[str] = ()) -> KernelModel:
@@ -162,7 +163,7 @@ def variant_changes(
                 i1, j1 = i1 + paired, j1 + paired
             found += [Change(before.name, "removed", old[i]) for i in range(i1, i2)]
             found += [
-                Change(before.name, "added", new[j], None, new[j + 1] if j + 1 < len(new) else None)
+                Change(before.name, "added", new[j], None, new[j2] if j2 < len(new) else None)
                 for j in range(j1, j2)
             ]
     return _moves(found)

@@ -141,22 +141,43 @@ class Program:
 
         return self.replace_steps(change)
 
-    def swap(self, first: Step, second: Step) -> Program:
-        """``first`` and ``second`` trade places."""
+    def step(self, which: Step | str) -> Step:
+        """``which``: a step of the program, or the label of exactly one
+        (a ``ValueError`` naming the labels when none or several have it)."""
+        if isinstance(which, Step):
+            return which
+        if not isinstance(which, str):
+            raise ValueError(
+                f"expected a step of the program or its label, not {type(which).__name__} {which!r}"
+            )
+        found = [step for step in self.steps if step.label == which]
+        if len(found) != 1:
+            many = f"{len(found)} steps are labelled" if found else "no step is labelled"
+            raise ValueError(f"{many} {which!r}: pass the step (from steps or tagged(tag))")
+        return found[0]
+
+    def swap(self, first: Step | str, second: Step | str) -> Program:
+        """``first`` and ``second`` (steps, or the labels of single steps)
+        trade places."""
+        one, other = self.step(first), self.step(second)
         items = list(self.items)
-        i, j = _position(items, first), _position(items, second)
-        items[i], items[j] = second, first
+        i, j = _position(items, one), _position(items, other)
+        items[i], items[j] = other, one
         return Program(tuple(items))
 
-    def move_before(self, moved: Sequence[Step], anchor: Step) -> Program:
-        """``moved`` (in order) taken out and put just before ``anchor``."""
-        if any(anchor is m for m in moved):
-            raise ValueError(f"cannot move steps before {anchor.label!r}: it is one of them")
-        for step in moved:
+    def move_before(self, moved: Step | str | Sequence[Step | str], anchor: Step | str) -> Program:
+        """``moved`` (a step or several, in order; steps or the labels of
+        single steps) taken out and put just before ``anchor``."""
+        several = moved if isinstance(moved, Sequence) and not isinstance(moved, str) else [moved]
+        steps = [self.step(m) for m in several]
+        before = self.step(anchor)
+        if any(before is m for m in steps):
+            raise ValueError(f"cannot move steps before {before.label!r}: it is one of them")
+        for step in steps:
             _position(self.items, step)
-        rest = [item for item in self.items if not any(item is m for m in moved)]
-        at = _position(rest, anchor)
-        return Program((*rest[:at], *moved, *rest[at:]))
+        rest = [item for item in self.items if not any(item is m for m in steps)]
+        at = _position(rest, before)
+        return Program((*rest[:at], *steps, *rest[at:]))
 
     def tagged(self, tag: str) -> list[Step]:
         """The steps carrying ``tag``."""
