@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -254,3 +255,6 @@ def test_a_lost_wake_up_names_the_returned_holder_and_no_cycle() -> None:
     rendered = text.render(outcome.counterexample)
     assert "waits: T2 -> a POSIX lock on 10-19 -> T1" in rendered
     assert "cycle:" not in rendered
+    numbered = [line for line in rendered.splitlines() if re.match(r" *\d+  ", line)]
+    assert any(step.chained for step in outcome.counterexample.steps)
+    assert all(re.match(r" *\d+  T\d ", line) for line in numbered), "a step without its thread"

@@ -39,8 +39,7 @@ def render(counterexample: Counterexample, *, upto: int | None = None) -> str:
             lines += _step_lines("0", step.thread, step, label_width)
         lines.append("")
     for number, step in enumerate(steps, start=1):
-        thread = "  " if step.chained else step.thread
-        lines += _step_lines(str(number), thread, step, label_width)
+        lines += _step_lines(str(number), step.thread, step, label_width)
     if upto is None:
         for step in counterexample.blocked:
             lines.append(f"{'':>3}  {step.thread:<3} {step.label:<{label_width}}  {step.source}")
