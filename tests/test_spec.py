@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from mc.spec import document, importer, lint, load, toml_writer, vocabulary
+from mc.spec import document, importer, lint, load, prose, toml_writer, vocabulary
 from mc.spec.diff import diff
 from mc.spec.load import SpecError
 from mc.spec.model import parse_cell
@@ -94,6 +94,7 @@ def test_the_import_reports_what_it_could_not_take_as_written(
         "address_space_operations.invalidate_folio",
     }
     assert any("Everything else (statfs()" in str(f) for f in imported.kept_as_text)
+    assert any("->quota_read() and ->quota_write()" in str(f) for f in imported.kept_as_text)
     without = importer.from_document(document.parse_flattened(FLATTENED.read_text(), "locking.txt"))
     assert any("cannot tell which columns" in f.message for f in without.findings)
 
@@ -126,6 +127,18 @@ def test_the_rst_excerpt_agrees_with_the_shipped_rules(
     placed = excerpt.spec.table("address_space_operations")
     assert placed is not None and placed.method("write_begin") is not None
     assert dict(placed.method("write_begin").cells or ())["i_rwsem"] == "exclusive"  # type: ignore[union-attr]
+
+
+def test_a_sentence_naming_a_lock_it_cannot_read_is_reported() -> None:
+    """A lock named only by its identifier (``s_vfs_rename_sem``) is
+    locking prose: kept as text, and reported."""
+    rules, left = prose.rules_in(
+        "->rename() has ->i_rwsem exclusive on victim. ->rename() has s_vfs_rename_sem.",
+        ["rename"],
+    )
+    assert len(rules) == 1 and left == "->rename() has s_vfs_rename_sem."
+    assert prose.speaks_of_locks(left)
+    assert prose.speaks_of_locks("takes d_lock") and not prose.speaks_of_locks("returns 0")
 
 
 def test_prose_rules_of_the_document(shipped_spec: load.Spec) -> None:

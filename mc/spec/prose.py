@@ -15,7 +15,10 @@ from mc.spec.model import Rule
 METHOD = re.compile(r"->(\w+)\(\)")
 SENTENCE_END = re.compile(r"(?<=\.)\s+(?=\S)")
 ABBREVIATIONS = ("e.g.", "i.e.", "etc.")
-LOCK_WORDS = re.compile(r"\b(lock|locked|locks|held|hold|holds|mutex|sem|rwsem|rcu|block)\b", re.I)
+LOCK_WORDS = re.compile(
+    r"(?:\b|_)(lock|locked|locks|held|hold|holds|mutex|sem|rwsem|rcu|block)\b", re.I
+)
+"""Words of locking, alone or ending a lock's name (``s_vfs_rename_sem``, ``d_lock``)."""
 
 MODES = {
     "exclusive": "exclusive",
