@@ -247,3 +247,20 @@ def test_spec_check_names_the_rules_it_cannot_read(vfsmc: Run, tmp_path: Path) -
         "i_rwsem = exclusiv (not in the vocabulary)"
     ) in result.output.splitlines(), result.output
     assert result.output.endswith("; 1 rules not checked\n")
+
+
+def test_spec_check_names_a_rule_it_cannot_place_on_the_call(vfsmc: Run, tmp_path: Path) -> None:
+    """A rule NEW gives ->link on an object the role map places on none of
+    link's arguments is listed as not checked, not passed over."""
+    text = FLATTENED.read_text()
+    sentence = "->unlink() and ->rename() have ->i_rwsem exclusive on all non-directories involved."
+    assert text.count(sentence) == 1
+    new = tmp_path / "locking.txt"
+    new.write_text(text.replace(sentence, f"->link(), {sentence}"))
+    result = vfsmc("spec", "check", str(new), "--filter", "dirops/rename-rmdir-link")
+    assert (
+        "not checked: inode_operations.link: ->link(), ->unlink() and ->rename() have ->i_rwsem "
+        "exclusive on all non-directories involved. (object 'all non-directories involved' not "
+        "in specs/conformance.toml)"
+    ) in result.output.splitlines(), result.output
+    assert result.output.endswith("; 1 rules not checked\n")
