@@ -128,9 +128,7 @@ def check_rules(
         now, before = rules.get(name), current.get(name)
         known = set(before.unmapped) if before is not None else set()
         unchecked.extend(
-            (name, text)
-            for text in (now.unmapped if now is not None else ())
-            if text not in known
+            (name, text) for text in (now.unmapped if now is not None else ()) if text not in known
         )
     return RulesCheck(tuple(results), unexercised, tuple(unchecked))
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any
 
+from mc.engine import reaper
 from mc.engine.model import Model
 from mc.engine.parallel import (
     Explain,
@@ -26,6 +27,10 @@ from mc.engine.parallel import (
     silent_obituary,
     stable_fingerprint,
 )
+
+_REAPER: dict[str, Any] = {}
+"""The reaper of the local Ray instance's processes (``mc.engine.reaper``),
+kept for as long as the command runs: its end closes the reaper's pipe."""
 
 
 class RayUnavailable(ValueError):
@@ -156,6 +161,8 @@ class RayPool:
             raise RayUnavailable("the ray backend needs Ray: pip install ray") from None
         self.ray: Any = ray
         if not ray.is_initialized():
+            if address is None and _REAPER.get("local") is None:
+                _REAPER["local"] = reaper.watch()
             try:
                 with _as_the_command_was(address):
                     ray.init(
