@@ -343,6 +343,15 @@ ERRORS = {
         "{file}:4: variant v-variant-waives-no-rule waives 'inode_operations.unlink i_rwsem("
         "nothing)'",
     ),
+    "variant-takes-one-argument": (
+        "from mc.dsl import scenario, variant\n"
+        "from mc.models.dirops import create\n\n"
+        "@variant('v-{kind}', 'x')\n"
+        "def one(program):\n"
+        "    return program\n\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=[create('/a/f')])\n",
+        "{file}:4: variant v-variant-takes-one-argument: 'one' must take (program, invocation)",
+    ),
     "quota-file-missing": (
         "from mc.dsl import scenario\n"
         "from mc.models.quota import QuotaFile, Quotas, alloc_block\n\n"

@@ -11,6 +11,7 @@ models and the user's files (``mc.check.registry``) and passed down.
 from __future__ import annotations
 
 import difflib
+import inspect
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import ModuleType
@@ -293,6 +294,15 @@ def variant(
 
     def wrap(transform: Transform) -> Variant:
         waived = _names(waives, "waives", "rules")
+        try:
+            inspect.signature(transform).bind(None, None)
+        except TypeError:
+            raise ModelError(
+                f"variant {name}: {getattr(transform, '__name__', transform)!r} must take "
+                "(program, invocation)"
+            ) from None
+        except ValueError:
+            pass
         return _declare(Variant(name, description, transform, waived, caller_source()))
 
     return wrap
