@@ -678,6 +678,8 @@ class Op:
                 effect=lambda scratch, values: effect(scratch, *values),
                 args=tuple(as_expr(a) for a in args),
                 result=slot,
+                names=given_names(effect, args, _maybe_dentry),
+                touches=touched_by(effect),
             )
         )
         return slot_value(slot, name, local=True)
