@@ -70,3 +70,16 @@ def test_a_chown_moves_the_usage_and_releases_the_old_dquot(shipped: Registry) -
         assert state[slots["quota file record(alice)"]] is None
         assert state[slots["dqb_curspace(bob)"]] == 2
         assert state[slots["i_blocks(/a)"]] == 2
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    ["writeback/mmap-store-flusher", "writeback/mmap-store-reclaim", "mmap/store-vs-mprotect"],
+)
+def test_a_store_through_a_mapping_keeps_the_folio_current(
+    shipped: Registry, scenario: str
+) -> None:
+    """A store writes one byte: the folio holding it among the runs of its
+    bytes holds the newest data (it was a false alarm)."""
+    outcome = check_scenario(shipped, scenario, [], ["folio-data-current"])
+    assert outcome.result.violation is None
