@@ -71,6 +71,7 @@ from mc.kernel.dio import (
 )
 from mc.kernel.expr import Eval, Expr, State, all_of, not_
 from mc.kernel.pagecache import PAGE_SIZE, PG_UPTODATE, File, Mapping, Page, get_block, pagecache
+from mc.kernel.pagedata import runs_of
 from mc.kernel.pathcond import decide, is_true, larger, less, mul
 from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
 from mc.kernel.world import ModelError, Scratch, World
@@ -396,12 +397,14 @@ def _folio_data(scratch: Scratch, page: Page) -> Any:
 # --- dio-coherent ---------------------------------------------------------------------
 
 
-def _older(history: tuple[Any, ...], held: Any, version: int) -> bool:
-    """``held`` is data the page had before ``version`` was written."""
-    if version not in history:
+def _older(order: dict[Any, int], held: Any, version: int) -> bool:
+    """``held`` is data the page had before ``version`` was written: some
+    run of its bytes holds a version written before it (``order``:
+    ``PageCache.write_order``; a store after the write leaves runs of
+    ``version`` and newer ones, which is current)."""
+    if version not in order:
         return False
-    start = history.index(version)
-    return held not in history[start:]
+    return any(order.get(run, order[version]) < order[version] for _, run in runs_of(held))
 
 
 def dio_coherent_violation(world: World, state: State) -> str | None:
@@ -416,20 +419,19 @@ def dio_coherent_violation(world: World, state: State) -> str | None:
         if state[write.stage] != COMPLETED:
             continue
         page = write.page
-        history = state[page.history]
         folio = state[page.folio]
         if folio is not None and folio[1] & PG_UPTODATE and state[page.ident] is not None:
             lock = page.locks[state[page.ident]]
-            if state[lock.slot] is None and _older(history, folio[0], write.version):
+            order = cache.write_order(state, page)
+            if state[lock.slot] is None and _older(order, folio[0], write.version):
                 return (
                     f"{write.thread}'s direct write of {cache.writer(write.version)} to {page} "
                     f"completed, but folio {page} still caches {cache.writer(folio[0])}"
                 )
     for reading in part.reads:
         got = state[reading.data]
-        if got is not None and _older(
-            state[reading.write.page.history], got, reading.write.version
-        ):
+        order = cache.write_order(state, reading.write.page)
+        if got is not None and _older(order, got, reading.write.version):
             return (
                 f"{reading.thread}'s read after {reading.write.thread}'s direct write completed "
                 f"returned {cache.writer(got)}, not {cache.writer(reading.write.version)}"

@@ -323,6 +323,16 @@ class PageCache:
         assert self.device is not None
         return state[self.device.blocks[block]]  # type: ignore[no-any-return]
 
+    def write_order(self, state: Sequence[Any], page: Page) -> dict[Any, int]:
+        """Each version written to ``page`` with its place in the page's
+        history (0: the initial data); for a page that starts as a hole,
+        zeroes and an unwritten block's contents are its initial data."""
+        order = {version: at for at, version in enumerate(state[page.history])}
+        if page.index in self.files[page.ino].holes:
+            order.setdefault(ZEROES, 0)
+            order.setdefault(None, 0)
+        return order
+
     def irq(self) -> int:
         if self.irq_thread is None:
             raise ValueError("the scenario has no thread completing I/O (io_completion)")

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from mc.engine.model import Check, declare
-from mc.kernel.device import DIO_END_IO, WRITE, Bio, device_of
+from mc.kernel.device import DIO_END_IO, WRITE, ZEROES, Bio, device_of
 from mc.kernel.expr import State
 from mc.kernel.pagecache import (
     PAGE_SIZE,
@@ -91,6 +91,29 @@ def _agrees_below_eof(part: PageCache, state: Sequence[Any], page: Page) -> bool
     )
 
 
+def _loses_nothing(part: PageCache, state: Sequence[Any], page: Page) -> bool:
+    """Whether dropping the folio at ``page`` loses no write: it holds only
+    versions written to the page before the newest its block holds (a
+    direct write or a clone went past the cache to the device, and the
+    folio is stale until the invalidation removes it, which
+    ``dio-coherent`` and ``copy-coherent`` check), or zeroes over a block
+    allocated and not written yet (an unwritten extent, which reads as
+    zeroes: ``ext4_iomap_alloc()``'s ``EXT4_GET_BLOCKS_IO_CREATE_EXT``).
+    Zeroes, and an unwritten block's contents read before the write
+    reached it, are the initial data of a page that starts as a hole;
+    elsewhere the kernel wrote the zeroes, and they are newer than any
+    version."""
+    cached = [version for _, version in runs_of(state[page.folio][0])]
+    device = part.on_device(state, page)
+    if device is None:
+        return all(version == ZEROES for version in cached)
+    order = part.write_order(state, page)
+    if any(version not in order for version in cached):
+        return False
+    newest = max((order.get(version, -1) for _, version in runs_of(device)), default=-1)
+    return max(order[version] for version in cached) < newest
+
+
 def _wholly_past_eof(part: PageCache, state: Sequence[Any], page: Page) -> bool:
     """Whether the folio at ``page`` starts at or past i_size in every
     concrete state ``state`` stands for: the folio ``block_write_full_page()``
@@ -112,7 +135,10 @@ def dirty_coherent_violation(part: PageCache, state: Sequence[Any]) -> str | Non
     (``block_write_full_page()``), which leaves the mark for the truncate
     that shrank i_size to clear when it removes the folio; a dirty folio
     with no DIRTY mark is never exempt); an unlocked, uptodate folio that is neither dirty nor under
-    writeback holds what the device holds in every byte below EOF, since
+    writeback holds what the device holds in every byte below EOF (unless
+    dropping it loses no write, ``_loses_nothing``: a stale folio a direct
+    write or a clone left, which ``dio-coherent`` and ``copy-coherent``
+    speak for, or zeroes over an unwritten block), since
     reclaim, which no scenario needs to run, may drop such a folio at any
     time (``shrink_folio_list()`` trylocks it and frees a clean one): the
     folio lock is what keeps a folio being cleaned for I/O from it; a folio
@@ -131,7 +157,12 @@ def dirty_coherent_violation(part: PageCache, state: Sequence[Any]) -> str | Non
             if not cached_unlocked(state, page):
                 continue
             idle = not flags & (PG_DIRTY | PG_WRITEBACK)
-            if idle and flags & PG_UPTODATE and not _agrees_below_eof(part, state, page):
+            if (
+                idle
+                and flags & PG_UPTODATE
+                and not _agrees_below_eof(part, state, page)
+                and not _loses_nothing(part, state, page)
+            ):
                 return (
                     f"folio {page} holds {part.writer(version)} below EOF (i_size "
                     f"{state[mapping.i_size]}) but is clean with no I/O in flight, and "

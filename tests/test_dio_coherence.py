@@ -1,0 +1,50 @@
+"""What a direct write leaves in the page cache: a stale folio is
+dio-coherent's to judge (dirty-coherent's "reclaim may drop the data"
+does not apply: dropping it loses nothing), a store after the write is
+newer data, and a block allocated for a hole reads as zeroes until the
+write reaches it."""
+
+from __future__ import annotations
+
+import pytest
+
+from mc.check.checker import check_scenario
+from mc.check.registry import shipped as shipped_registry
+from mc.dsl.scenario import Registry, Scenario
+from mc.kernel.pagecache import File
+from mc.models.dio import dio_write
+from mc.models.truncate import mmap_stores
+from mc.models.writeback import io_completion, read
+
+HOLE = File("/f", pages=2, holes=(0,), spare_blocks=2)
+CACHED = File("/f", pages=1, cached=(0,))
+PROPERTIES = ("deadlock", "completes", "dio-coherent", "dirty-coherent", "no-stale-data")
+
+
+def _with(name: str, *threads: object) -> Registry:
+    registry = shipped_registry()
+    registry.add_scenario(
+        Scenario(name, "test", ("/f",), tuple(threads), PROPERTIES)  # type: ignore[arg-type]
+    )
+    return registry
+
+
+@pytest.mark.parametrize(
+    ("name", "threads"),
+    [
+        ("test/dio-into-a-hole-vs-read", (dio_write(HOLE, 0, False), read(HOLE, 0))),
+        ("test/dio-vs-stores", (dio_write(CACHED, 0, False), mmap_stores(CACHED, 10, 20))),
+    ],
+)
+def test_the_correct_direct_write_is_coherent(name: str, threads: tuple[object, ...]) -> None:
+    registry = _with(name, *threads, io_completion(threads[0].args[0]))  # type: ignore[attr-defined]
+    outcome = check_scenario(registry, name)
+    assert outcome.result.violation is None, outcome.result.violation
+
+
+def test_a_stale_folio_after_a_direct_write_is_dio_coherent_s(shipped: Registry) -> None:
+    correct = check_scenario(shipped, "dio/aio-write-vs-read", [], ["dirty-coherent"])
+    assert correct.result.violation is None
+    broken = check_scenario(shipped, "dio/aio-write-vs-read", ["dio-no-post-invalidate"])
+    violation = broken.result.violation
+    assert violation is not None and violation.property == "dio-coherent"
