@@ -73,6 +73,7 @@ from mc.kernel.pagecache import (
     remove_folio,
     render_folio,
     render_ident,
+    wb_err_slot,
 )
 from mc.kernel.pagedata import runs_of
 from mc.models import writeback
@@ -290,7 +291,7 @@ def memory_failure(op: Op, file: File, index: int) -> None:
         "folio_wait_writeback(folio)",
         f"PG_writeback({page})",
     )
-    error = op.world.shared_slot(f"wb_err({file.path})", False, lambda v: "EIO" if v else "0")
+    error = wb_err_slot(op.world, file.path)
     with op.when(
         folio_test(page, PG_DIRTY, "dirty"),
         "identify_page_state(): me_pagecache_dirty() /* folio dirty */",

@@ -25,8 +25,20 @@ from mc.dsl.folio import (
     wait_writeback,
 )
 from mc.dsl.operation import Cite, Op, operation
+from mc.kernel import errno as E
 from mc.kernel.device import DIO_END_IO, WRITE, Bio, render_version
-from mc.kernel.expr import Eval, Expr, InodeExpr, LockExpr, State, any_of, const, not_, same
+from mc.kernel.expr import (
+    Eval,
+    Expr,
+    InodeExpr,
+    LockExpr,
+    State,
+    any_of,
+    const,
+    not_,
+    same,
+    slot_value,
+)
 from mc.kernel.locks import EXCL, SHARED, Kind, Lock
 from mc.kernel.mm import mm_mapping, zap
 from mc.kernel.pagecache import (
@@ -53,6 +65,7 @@ from mc.kernel.pagecache import (
     store_data,
     tag_for_writeback,
     tagged,
+    wb_err_slot,
 )
 from mc.kernel.rmap import NO_MKCLEAN, folio_clear_dirty_for_io
 from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
@@ -398,7 +411,8 @@ def fsync(op: Op, file: File) -> None:
     inode = op.inode(file.path)
     part = pagecache(op.world)
     promised = op.register("fsync promises", render_promise)
-    part.syncs.append(Sync(op.thread.name, op.thread.pc, mapping, promised))
+    part.syncs.append(Sync(op.thread.name, op.thread.pc, mapping, promised, op.thread.ret))
+    error = slot_value(wb_err_slot(op.world, file.path), "mapping->wb_err")
 
     def begin(scratch: Scratch, mapping: Mapping) -> int:
         scratch[promised] = promise(scratch, mapping)
@@ -413,8 +427,16 @@ def fsync(op: Op, file: File) -> None:
     )
     do_writepages(op, mapping, sync_all=True)
     fdatawait(op, mapping)
+    op.fail_if(
+        error,
+        E.EIO,
+        "out",
+        "err2 = file_check_and_advance_wb_err(file); if (err2) return err2 /* -EIO: the "
+        "mapping recorded a write-back error since the file was opened */",
+    )
     op.lock(inode.i_rwsem, EXCL, "__generic_file_fsync(): inode_lock(inode)")
     op.unlock(inode.i_rwsem, "inode_unlock(inode)")
+    op.label("out")
 
 
 @operation(

@@ -7,7 +7,12 @@ from __future__ import annotations
 import pytest
 
 from mc.check.checker import check_scenario
-from mc.dsl.scenario import Registry
+from mc.check.registry import shipped as shipped_registry
+from mc.dsl.scenario import Registry, Scenario
+from mc.kernel.pagecache import File
+from mc.models.aops import memory_failure
+from mc.models.truncate import mmap_stores
+from mc.models.writeback import fsync, io_completion
 
 BROKEN = [
     ("quota/alloc-vs-chown", "alloc-without-i_lock", "quota-usage-exact", "alice's dquot"),
@@ -83,3 +88,34 @@ def test_a_store_through_a_mapping_keeps_the_folio_current(
     bytes holds the newest data (it was a false alarm)."""
     outcome = check_scenario(shipped, scenario, [], ["folio-data-current"])
     assert outcome.result.violation is None
+
+
+def test_fsync_after_a_memory_error_returns_eio_and_loses_nothing_silently() -> None:
+    """memory_failure() of a dirty folio sets the mapping's wb_err; fsync's
+    file_check_and_advance_wb_err() returns -EIO, so the lost store is
+    reported, not a lost write."""
+    cached = File("/f", pages=1, cached=(0,))
+    registry = shipped_registry()
+    threads = (memory_failure(cached, 0), mmap_stores(cached, 10, 20), fsync(cached))
+    registry.add_scenario(
+        Scenario(
+            "test/memfail-fsync",
+            "x",
+            ("/f",),
+            (*threads, io_completion(cached)),
+            ("deadlock", "completes", "no-lost-write"),
+        )
+    )
+    model = registry.build(registry.scenario("test/memfail-fsync"))
+    ret = model.threads[2].slots.ret
+    seen, frontier, returned = set(model.init_states()), list(model.init_states()), set()
+    while frontier:
+        state = frontier.pop()
+        if model.finished(state):
+            returned.add(state[ret])
+        for _action, after in model.successors(state):
+            if after not in seen:
+                seen.add(after)
+                frontier.append(after)
+    assert returned == {0, -5}
+    assert check_scenario(registry, "test/memfail-fsync").result.violation is None

@@ -203,6 +203,16 @@ class Sync:
     pc: int
     mapping: Mapping
     promised: int
+    ret: int | None = None
+    """The thread's return slot, where the fsync may return an error
+    (-EIO: a write-back error the mapping recorded), else None."""
+
+
+def wb_err_slot(world: World, path: str) -> int:
+    """The slot of ``mapping->wb_err`` of the file at ``path``: whether a
+    write-back error was recorded (``mapping_set_error(mapping, -EIO)``)
+    since the file was opened (the errseq ``file->f_wb_err`` sampled)."""
+    return world.shared_slot(f"wb_err({path})", False, lambda v: "EIO" if v else "0")
 
 
 class PageCache:

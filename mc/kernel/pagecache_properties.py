@@ -187,10 +187,14 @@ def no_lost_write_violation(part: PageCache, state: Sequence[Any]) -> str | None
     """When an fsync returns, the device holds, for every page, the data of
     the newest write that had returned (or store through the mapping that
     had landed) before the fsync began, or newer data, unless the page was
-    truncated since.  A store writes one byte, so the block holds it when
-    that version, or a newer one, is among the runs of its bytes."""
+    truncated since, or the fsync returned an error (-EIO: the data was
+    lost and the caller told so).  A store writes one byte, so the block
+    holds it when that version, or a newer one, is among the runs of its
+    bytes."""
     for sync in part.syncs:
         if state[sync.pc] != DONE or state[ERROR_SLOT] is not None:
+            continue
+        if sync.ret is not None and isinstance(state[sync.ret], int) and state[sync.ret] < 0:
             continue
         for index, version in state[sync.promised] or ():
             page = sync.mapping.pages[index]
