@@ -175,6 +175,7 @@ def _copy(scratch: Scratch, page: Page, saved: int) -> int:
     cites=(
         Cite("mm/migrate.c", "migrate_pages", "6.4"),
         Cite("mm/migrate.c", "migrate_folio_unmap", "6.4"),
+        Cite("mm/rmap.c", "try_to_migrate", "6.4"),
         Cite("mm/migrate.c", "move_to_new_folio", "6.4"),
         Cite("mm/migrate.c", "folio_migrate_mapping", "6.4"),
         Cite("mm/migrate.c", "filemap_migrate_folio", "6.4"),
@@ -183,10 +184,14 @@ def _copy(scratch: Scratch, page: Page, saved: int) -> int:
 def migrate(op: Op, file: File, index: int) -> None:
     """Compaction moving the page-cache folio at ``index`` (MIGRATE_SYNC_LIGHT):
     the source is locked (``folio_lock()``), a folio under writeback is
-    skipped (-EBUSY), the new folio is allocated and locked before anyone
-    can find it; ``->migrate_folio`` (``filemap_migrate_folio()``) swaps
-    the xarray entry under xa_lock, moving PG_dirty, then copies the data
-    and flags; both folios are unlocked."""
+    skipped (-EBUSY), a mapped one is unmapped (``try_to_migrate()``: a
+    dirty pte dirties it), the new folio is allocated and locked before
+    anyone can find it; ``->migrate_folio`` (``filemap_migrate_folio()``)
+    swaps the xarray entry under xa_lock, moving PG_dirty, then copies the
+    data and flags; both folios are unlocked.  Left out: the migration
+    entries ``try_to_migrate()`` installs and ``remove_migration_ptes()``
+    turns into ptes of the new folio (here the ptes are cleared, and the
+    next access faults the new folio in from the cache)."""
     mapping = op.mapping(file)
     page = mapping.pages[index]
     src = find_folio(op, page, "folio_isolate_lru(folio): a reference to the LRU folio")
@@ -198,6 +203,15 @@ def migrate(op: Op, file: File, index: int) -> None:
         E.EBUSY,
         "unlock_src",
         "if (folio_test_writeback(src)) { if (mode != MIGRATE_SYNC) rc = -EBUSY; goto out; }",
+    )
+    writeback.unmap_folio(
+        op,
+        mapping,
+        page,
+        "if (folio_mapped(src)) try_to_migrate(src, 0) /* establish migration ptes */",
+        "try_to_migrate() -> rmap_walk() -> rmap_walk_file(): i_mmap_lock_read(mapping)",
+        "try_to_migrate_one(): pteval = ptep_clear_flush(vma, address, pvmw.pte); "
+        "if (pte_dirty(pteval)) folio_mark_dirty(folio); set_pte_at(migration entry)",
     )
     dst = dst_ref(op, page)
     locks_dst = not op.variant(MIGRATE_DST_UNLOCKED)
@@ -267,6 +281,8 @@ def _set_error(scratch: Scratch, slot: int) -> int:
     describe=lambda f, i: f"memory_failure({f}, page {i})",
     cites=(
         Cite("mm/memory-failure.c", "memory_failure", "6.4"),
+        Cite("mm/memory-failure.c", "hwpoison_user_mappings", "6.4"),
+        Cite("mm/rmap.c", "try_to_unmap", "6.4"),
         Cite("mm/memory-failure.c", "me_pagecache_dirty", "6.4"),
         Cite("mm/memory-failure.c", "truncate_error_page", "6.4"),
         Cite("mm/truncate.c", "generic_error_remove_page", "6.4"),
@@ -274,10 +290,15 @@ def _set_error(scratch: Scratch, slot: int) -> int:
 )
 def memory_failure(op: Op, file: File, index: int) -> None:
     """A hardware memory error in the page-cache folio at ``index``: the
-    folio is locked and its writeback waited for; a dirty one's data is lost
-    and reported on the mapping (``mapping_set_error(mapping, -EIO)``);
-    ``truncate_error_page()`` calls ``->error_remove_page`` to take it out of
-    the mapping, then ``->free_folio``; the folio is unlocked."""
+    folio is locked and its writeback waited for; a mapped one is unmapped
+    (``hwpoison_user_mappings()`` -> ``try_to_unmap()``: a dirty pte
+    dirties it); a dirty one's data is lost and reported on the mapping
+    (``mapping_set_error(mapping, -EIO)``); ``truncate_error_page()`` calls
+    ``->error_remove_page`` to take it out of the mapping, then
+    ``->free_folio``; the folio is unlocked.  Left out: the hwpoison entry
+    ``try_to_unmap_one()`` leaves in the pte (a later access is SIGBUS;
+    here the pte is cleared, and the next access faults the page in from
+    the device)."""
     mapping = op.mapping(file)
     page = mapping.pages[index]
     ref = find_folio(op, page, "p = pfn_to_online_page(pfn); get_hwpoison_page(p)")
@@ -290,6 +311,12 @@ def memory_failure(op: Op, file: File, index: int) -> None:
         not_(folio_test(page, PG_WRITEBACK, "writeback")),
         "folio_wait_writeback(folio)",
         f"PG_writeback({page})",
+    )
+    writeback.unmap_folio(
+        op,
+        mapping,
+        page,
+        "hwpoison_user_mappings(): if (folio_mapped(folio)) try_to_unmap(folio, ttu)",
     )
     error = wb_err_slot(op.world, file.path)
     with op.when(

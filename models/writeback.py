@@ -75,6 +75,10 @@ from mc.models import blockfs
 OK = const(0, "0")
 ACTIVATE = const(blockfs.AOP_WRITEPAGE_ACTIVATE, "AOP_WRITEPAGE_ACTIVATE")
 
+INVALIDATE_SKIPS_UNMAP = "invalidate-skips-unmap"
+"""The variant in which ``invalidate_inode_pages2_range()`` removes a mapped
+folio without unmapping it."""
+
 
 def _render_batch(batch: tuple[tuple[int, int], ...] | None) -> str:
     if not batch:
@@ -488,6 +492,25 @@ def try_to_unmap(scratch: Scratch, page: Page) -> None:
         dirty_folio(scratch, page)
 
 
+def unmap_folio(
+    op: Op,
+    mapping: Mapping,
+    page: Page,
+    label: str,
+    walk: str = "try_to_unmap() -> rmap_walk() -> rmap_walk_file(): i_mmap_lock_read(mapping)",
+    unmap: str = "try_to_unmap_one(): pteval = ptep_clear_flush(vma, address, pvmw.pte); "
+    "if (pte_dirty(pteval)) folio_mark_dirty(folio)",
+) -> None:
+    """When the locked folio at ``page`` is mapped (``label``): the rmap
+    walk under ``i_mmap_rwsem`` shared clears every pte mapping it and
+    moves a dirty pte's dirt to the folio (``try_to_unmap()``,
+    ``try_to_migrate()``, ``unmap_mapping_folio()`` alike)."""
+    with op.when(folio_mapped(page), label):
+        op.lock(mapping.i_mmap_rwsem, SHARED, walk)
+        op.effect(unmap, try_to_unmap, page)
+        op.unlock(mapping.i_mmap_rwsem, "i_mmap_unlock_read(mapping)")
+
+
 @operation(
     models="shrink_folio_list() -> pageout() -> __remove_mapping() (mm/vmscan.c)",
     describe=lambda f, i: f"reclaim({f}, page {i})",
@@ -523,19 +546,7 @@ def reclaim(op: Op, file: File, index: int) -> None:
         "keep_locked",
         "if (folio_test_writeback(folio)) { folio_set_reclaim(folio); goto activate_locked; }",
     )
-    with op.when(folio_mapped(page), "if (folio_mapped(folio)) try_to_unmap(folio, flags)"):
-        op.lock(
-            mapping.i_mmap_rwsem,
-            SHARED,
-            "try_to_unmap() -> rmap_walk() -> rmap_walk_file(): i_mmap_lock_read(mapping)",
-        )
-        op.effect(
-            "try_to_unmap_one(): pteval = ptep_clear_flush(vma, address, pvmw.pte); "
-            "if (pte_dirty(pteval)) folio_mark_dirty(folio)",
-            try_to_unmap,
-            page,
-        )
-        op.unlock(mapping.i_mmap_rwsem, "i_mmap_unlock_read(mapping)")
+    unmap_folio(op, mapping, page, "if (folio_mapped(folio)) try_to_unmap(folio, flags)")
     with op.when(dirty, "if (folio_test_dirty(folio)) switch (pageout(folio, mapping, &plug))"):
         pageout(op, mapping, page)
     op.label("clean")
@@ -789,6 +800,7 @@ def _data_of(scratch: Scratch, page: Page) -> int | None:
     describe=lambda f, i: f"invalidate({f}, page {i})",
     cites=(
         Cite("mm/truncate.c", "invalidate_inode_pages2_range", "6.6"),
+        Cite("mm/memory.c", "unmap_mapping_folio", "6.6"),
         Cite("mm/truncate.c", "invalidate_complete_folio2", "6.6", leaves_out=blockfs.INODE_LRU),
         Cite("mm/filemap.c", "filemap_release_folio", "6.6"),
     ),
@@ -796,8 +808,13 @@ def _data_of(scratch: Scratch, page: Page) -> int | None:
 def invalidate(op: Op, file: File, index: int) -> None:
     """``invalidate_inode_pages2_range()`` on page ``index`` (what a direct
     I/O write does to the cache): lock the folio, wait for writeback,
-    ``->launder_folio`` a dirty folio, ``->release_folio`` its buffers and
-    remove it unless it was redirtied meanwhile (-EBUSY)."""
+    unmap it where it is mapped (``unmap_mapping_folio()``: a dirty pte
+    dirties the folio), ``->launder_folio`` a dirty folio,
+    ``->release_folio`` its buffers and remove it unless it was redirtied
+    meanwhile (-EBUSY).  Left out: the zap of the whole range before the
+    first mapped folio is locked (``unmap_mapping_pages()``), which the
+    unmap under the folio lock repeats for a folio still mapped.  Variant
+    ``invalidate-skips-unmap`` removes a mapped folio with its ptes left."""
     mapping = op.mapping(file)
     page = mapping.pages[index]
     ref = find_folio(op, page, "find_get_entries(mapping, &index, end, &fbatch, indices)")
@@ -805,6 +822,16 @@ def invalidate(op: Op, file: File, index: int) -> None:
     op.lock(ref.lock, label="folio_lock(folio)")
     op.fail_if(not_(ref.mapped), 0, "unlock", "if (folio->mapping != mapping) continue")
     op.run(wait_writeback, page)
+    if not op.variant(INVALIDATE_SKIPS_UNMAP):
+        unmap_folio(
+            op,
+            mapping,
+            page,
+            "if (folio_mapped(folio)) unmap_mapping_folio(folio)",
+            "unmap_mapping_folio(): i_mmap_lock_read(mapping)",
+            "zap_page_range_single(): ptep_get_and_clear_full(); "
+            "if (pte_dirty(ptent)) folio_mark_dirty(folio)",
+        )
     with op.when(
         locked_test(page, PG_DIRTY, "dirty"),
         "folio_launder(): if (folio_test_dirty(folio) && mapping->a_ops->launder_folio)",

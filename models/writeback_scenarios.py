@@ -16,10 +16,12 @@ from mc.kernel.locks import Lock
 from mc.kernel.pagecache import PAGE_SIZE, File
 from mc.kernel.pagecache_properties import PAGECACHE_PROPERTIES
 from mc.kernel.rmap import NO_MKCLEAN
+from mc.kernel.truncate_properties import PTE_MAPS_CACHED_FOLIO
 from mc.kernel.world import World
 from mc.models.truncate import mmap_stores, munmap
 from mc.models.usercopy import COPY_FAULTS_UNDER_FOLIO_LOCK, read_to_mapping, write_from_mapping
 from mc.models.writeback import (
+    INVALIDATE_SKIPS_UNMAP,
     flusher,
     fsync,
     invalidate,
@@ -44,6 +46,12 @@ flag_variant(
 flag_variant(
     "no-wait-writeback",
     "WB_SYNC_ALL writeback skips a dirty folio already under writeback instead of waiting",
+)
+
+flag_variant(
+    INVALIDATE_SKIPS_UNMAP,
+    "invalidate_inode_pages2_range() removes a mapped folio from the page cache without "
+    "unmap_mapping_folio(): the pte still maps it, and a store through it is lost",
 )
 
 flag_variant(
@@ -122,6 +130,15 @@ scenario(
     tree=["/f"],
     threads=[write(ONE_PAGE, 0), invalidate(ONE_PAGE, 0), fsync(ONE_PAGE), io_completion(ONE_PAGE)],
     properties=WRITEBACK_PROPERTIES,
+)
+
+scenario(
+    "writeback/invalidate-vs-stores",
+    "page-cache invalidation (what a direct write does to the cache) of a page a process "
+    "stores to twice through a shared mapping: the folio is unmapped before it leaves the cache",
+    tree=["/f"],
+    threads=[invalidate(ONE_PAGE, 0), mmap_stores(ONE_PAGE, 10, 20), io_completion(ONE_PAGE)],
+    properties=(*WRITEBACK_PROPERTIES, PTE_MAPS_CACHED_FOLIO),
 )
 
 scenario(

@@ -10,7 +10,7 @@ from mc.check.checker import check_scenario
 from mc.check.registry import shipped as shipped_registry
 from mc.dsl.scenario import Registry, Scenario
 from mc.kernel.pagecache import File
-from mc.models.aops import memory_failure
+from mc.models.aops import memory_failure, migrate
 from mc.models.truncate import mmap_stores
 from mc.models.writeback import fsync, io_completion
 
@@ -119,3 +119,16 @@ def test_fsync_after_a_memory_error_returns_eio_and_loses_nothing_silently() -> 
                 frontier.append(after)
     assert returned == {0, -5}
     assert check_scenario(registry, "test/memfail-fsync").result.violation is None
+
+
+@pytest.mark.parametrize("taker", [migrate, memory_failure])
+def test_migration_and_memory_failure_unmap_the_folio_they_take(taker: object) -> None:
+    """try_to_migrate() and hwpoison_user_mappings() clear the ptes of the
+    folio they take out of the cache: no pte is left on a folio out of it."""
+    cached = File("/f", pages=1, cached=(0,))
+    registry = shipped_registry()
+    threads = (taker(cached, 0), mmap_stores(cached, 10, 20), io_completion(cached))  # type: ignore[operator]
+    registry.add_scenario(
+        Scenario("test/unmapped", "x", ("/f",), threads, ("deadlock", "pte-maps-cached-folio"))
+    )
+    assert check_scenario(registry, "test/unmapped").result.violation is None

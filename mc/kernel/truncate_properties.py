@@ -9,7 +9,13 @@ and the bookkeeping the models keep for them.
   at or beyond EOF;
 - ``no-write-to-freed-block``: no write bio is in flight to a free block;
 - ``no-post-eof-exposure``: a read the scenario makes of bytes past an old
-  EOF after extending the file returns zeroes.
+  EOF after extending the file returns zeroes;
+- ``pte-maps-cached-folio``: no present pte maps a folio the page cache no
+  longer holds at its index, once that folio's lock is free (every path
+  that takes a folio out of the cache unmaps it first, under its lock:
+  truncate, ``invalidate_inode_pages2_range()``, reclaim's and memory
+  failure's ``try_to_unmap()``, migration's ``try_to_migrate()``; a store
+  through a pte left behind would land in a folio nothing reads).
 
 Each check is a pure function of a state (``*_violation``) that the tests
 call on hand-built states.  Comparisons with a symbolic i_size are decided
@@ -27,7 +33,7 @@ import attrs
 from mc.engine.model import Check, declare
 from mc.kernel.device import READ, WRITE, ZEROES, device_of, release, render_version
 from mc.kernel.expr import State
-from mc.kernel.mm import MM, Mm, mapped_files
+from mc.kernel.mm import MM, Mm, mapped_files, pte_folio
 from mc.kernel.pagecache import PAGE_SIZE, Mapping, Page, PageCache, pagecache
 from mc.kernel.pagecache_properties import PAGE_CACHE_READS
 from mc.kernel.pathcond import Symbolic, at_least, holds_in, mul, symbolic_part
@@ -38,11 +44,13 @@ NO_STALE_DATA = "no-stale-data"
 NO_MAP_BEYOND_EOF = "no-map-beyond-eof"
 NO_WRITE_TO_FREED_BLOCK = "no-write-to-freed-block"
 NO_POST_EOF_EXPOSURE = "no-post-eof-exposure"
+PTE_MAPS_CACHED_FOLIO = "pte-maps-cached-folio"
 TRUNCATE_PROPERTIES = (
     NO_STALE_DATA,
     NO_MAP_BEYOND_EOF,
     NO_WRITE_TO_FREED_BLOCK,
     NO_POST_EOF_EXPOSURE,
+    PTE_MAPS_CACHED_FOLIO,
 )
 
 
@@ -259,6 +267,44 @@ def no_map_beyond_eof(model: Built) -> Check[State]:
     return _error_free(check)
 
 
+def pte_maps_cached_violation(mm: Mm, state: Sequence[Any]) -> str | None:
+    """A present pte of ``mm`` mapping a folio other than the one cached at
+    its index, whose lock is free, or None."""
+    for page in mm.mapping.pages:
+        pte = state[mm.ptes[page.index]]
+        if pte is None:
+            continue
+        ident = pte_folio(pte)
+        if ident == state[page.ident] or state[page.locks[ident].slot] is not None:
+            continue
+        cached = "none" if state[page.ident] is None else f"folio #{state[page.ident]}"
+        return (
+            f"pte({page}) maps folio #{ident}, which is out of the page cache (it holds "
+            f"{cached} at {page}): a store through it is lost"
+        )
+    return None
+
+
+@declare(
+    PTE_MAPS_CACHED_FOLIO,
+    "no present pte maps a folio the page cache no longer holds at its index once the folio's "
+    "lock is free (a folio leaves the cache unmapped)",
+    reads=TRUNCATE_READS,
+    needs=(MM, "a mapping (an mm with ptes)"),
+)
+def pte_maps_cached_folio(model: Built) -> Check[State]:
+    mms = mapped_files(model.world)
+
+    def check(state: State) -> str | None:
+        for mm in mms:
+            found = pte_maps_cached_violation(mm, state)
+            if found is not None:
+                return found
+        return None
+
+    return _error_free(check)
+
+
 @declare(
     NO_WRITE_TO_FREED_BLOCK,
     "writeback never writes to a freed block",
@@ -282,5 +328,11 @@ def no_post_eof_exposure(model: Built) -> Check[State]:
     return _error_free(lambda state: post_eof_exposure_violation(part, cache, state))
 
 
-DEFINITIONS = (no_stale_data, no_map_beyond_eof, no_write_to_freed_block, no_post_eof_exposure)
+DEFINITIONS = (
+    no_stale_data,
+    no_map_beyond_eof,
+    no_write_to_freed_block,
+    no_post_eof_exposure,
+    pte_maps_cached_folio,
+)
 """The truncate properties, for the registry."""
