@@ -382,13 +382,27 @@ def dirty_and_unlock(op: Op, mapping: Mapping, page: Page) -> None:
 
 
 def do_page_mkwrite(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at: str) -> None:
-    """``do_page_mkwrite()``: ``->page_mkwrite`` with FAULT_FLAG_MKWRITE."""
+    """``do_page_mkwrite()``: ``->page_mkwrite`` with FAULT_FLAG_MKWRITE;
+    a method that returns ``VM_FAULT_LOCKED`` must hold the folio lock
+    (``VM_BUG_ON_FOLIO()``: a lock-protocol error here), one that returns 0
+    has the folio locked here and its mapping checked (0, a retry, when it
+    was truncated meanwhile; ``VM_FAULT_LOCKED`` else)."""
+    ref = folio_ref(op, page)
     op.enter(
         "vm_operations_struct.page_mkwrite",
         label="do_page_mkwrite(): ret = vmf->vma->vm_ops->page_mkwrite(vmf)",
-        roles={"mm": mm, "folio": folio_ref(op, page)},
+        roles={"mm": mm, "folio": ref},
     )
     blockfs_truncate.page_mkwrite(op, mapping, page, result, at)
+    ret = op.reg(result)
+    with op.when(vm_fault_is(ret, VM_FAULT_LOCKED), "if (ret & VM_FAULT_LOCKED)"):
+        op.assert_held(ref.lock, "VM_BUG_ON_FOLIO(!folio_test_locked(folio), folio)")
+    with op.when(vm_fault_is(ret, 0), "if (unlikely(!(ret & VM_FAULT_LOCKED))) /* and no error */"):
+        op.lock(ref.lock, label="folio_lock(folio)")
+        with op.when(not_(ref.mapped), "if (!folio->mapping) /* truncated */"):
+            op.unlock(ref.lock, "folio_unlock(folio); return 0 /* retry */")
+        with op.otherwise():
+            op.let(result, vm_fault(VM_FAULT_LOCKED), "ret |= VM_FAULT_LOCKED")
 
 
 def call_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at: str) -> None:

@@ -187,6 +187,12 @@ LABEL_AS_MODELLED = {
     "if (page->index >= end_index+N || !offset) /* truncate in progress */",
     "if (the page straddles i_size)",
     "if (folio_mapped(folio)) try_to_unmap(folio, flags)",
+    "if (folio_mapped(folio)) unmap_mapping_folio(folio)",
+    "if (folio_mapped(src)) try_to_migrate(src, N) /* establish migration ptes */",
+    "hwpoison_user_mappings(): if (folio_mapped(folio)) try_to_unmap(folio, ttu)",
+    "if (ret & VM_FAULT_LOCKED)",
+    "if (unlikely(!(ret & VM_FAULT_LOCKED))) /* and no error */",
+    "if (!folio->mapping) /* truncated */",
     "if (unlikely(fault & VM_FAULT_RETRY)) { flags |= FAULT_FLAG_TRIED; goto retry; } "
     "/* mmap_lock already released */",
     "if (folio_mapped(folio)) rmap_walk(folio, &rwc)",

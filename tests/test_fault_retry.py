@@ -8,13 +8,17 @@ from collections import deque
 from collections.abc import Iterator
 
 from mc.check.checker import check_scenario
+from mc.check.registry import shipped as shipped_registry
 from mc.dsl.kernel_model import KernelModel
-from mc.dsl.scenario import Registry
+from mc.dsl.program import Program
+from mc.dsl.scenario import Registry, Scenario, Variant
 from mc.engine.result import Verdict
 from mc.kernel.device import READ
 from mc.kernel.expr import State
 from mc.kernel.mm import MM, Mm
-from mc.kernel.pagecache import pagecache
+from mc.kernel.pagecache import File, pagecache
+from mc.models.truncate import mmap_store
+from mc.models.writeback import flusher, io_completion
 
 SCENARIO = "mmap/fault-read-vs-munmap"
 
@@ -90,3 +94,26 @@ def test_a_fault_on_a_folio_under_read_sleeps_without_mmap_lock(shipped: Registr
         if lock is not None and lock[0] == munmap and folio is not None and folio[0] is None:
             seen = True
     assert seen, "munmap holds mmap_lock while the fault sleeps on a folio under read"
+
+
+def test_a_page_mkwrite_returning_locked_without_the_folio_lock_is_a_bug_on() -> None:
+    """do_page_mkwrite()'s VM_BUG_ON_FOLIO(!folio_test_locked(folio)): a
+    ->page_mkwrite that returns VM_FAULT_LOCKED without the folio lock is a
+    lock-protocol error, whatever else the scenario checks."""
+
+    def no_folio_lock(program: Program, _invocation: object) -> Program:
+        return program.drop_acquisitions(
+            lambda step: step.label == "block_page_mkwrite(): folio_lock(folio)"
+        )
+
+    cached = File("/f", pages=1, cached=(0,))
+    registry = shipped_registry()
+    registry.add_variant(Variant("mkwrite-unlocked", "x", no_folio_lock))
+    threads = (mmap_store(cached, 10), flusher(cached), io_completion(cached))
+    registry.add_scenario(Scenario("test/mkwrite", "x", ("/f",), threads, ("lock-protocol",)))
+    assert check_scenario(registry, "test/mkwrite").result.violation is None
+    violation = check_scenario(registry, "test/mkwrite", ["mkwrite-unlocked"]).result.violation
+    assert violation is not None and violation.property == "lock-protocol"
+    assert "reaches 'VM_BUG_ON_FOLIO(!folio_test_locked(folio), folio)' without holding" in (
+        violation.message
+    )

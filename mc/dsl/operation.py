@@ -27,6 +27,7 @@ import attrs
 from mc.dsl.interrupts import InterruptReturnStep, InterruptStep, interrupts
 from mc.dsl.program import Item, Jump, Label, Program
 from mc.dsl.steps import (
+    AssertHeldStep,
     BranchStep,
     CallStep,
     EffectStep,
@@ -648,6 +649,11 @@ class Op:
         return self.emit(
             HandOffStep(label=label, source=caller_source(), lock=as_lock(lock), take=True)
         )
+
+    def assert_held(self, lock: LockExpr | Lock, label: str) -> Step:
+        """``lockdep_assert_held(lock)``: a lock-protocol error unless the
+        thread holds ``lock`` when it gets here."""
+        return self.emit(AssertHeldStep(label=label, source=caller_source(), lock=as_lock(lock)))
 
     def unlock_checked(
         self, lock: LockLike, label: str, check: Callable[[State], str | None], prop: str

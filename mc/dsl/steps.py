@@ -466,6 +466,41 @@ def self_deadlock(context: Context, state: State, lock: Lock, mode: Mode) -> Sta
 
 
 @attrs.frozen(kw_only=True)
+class AssertHeldStep(OneLockStep):
+    """``lockdep_assert_held(lock)``, ``VM_BUG_ON_FOLIO(!folio_test_locked())``:
+    a thread that does not hold ``lock`` here is a lock-protocol error;
+    one that does moves on.  It reads only whether its own thread holds
+    the lock, which no other thread changes."""
+
+    @property
+    def local(self) -> bool:
+        return True
+
+    def footprint(self, regions: Regions) -> Footprint:
+        return Footprint(0, regions.control)
+
+    @never_blocks
+    def compile(self, context: Context) -> Fire:
+        lock_of = self.lock.compile(context.world)
+        tid, next_pc, name = context.tid, context.next_pc, context.thread.name
+
+        def fire(state: State) -> tuple[State, ...]:
+            lock = lock_of(state)
+            if lock is None or not locks.holds(lock.kind, state[lock.slot], tid):
+                held = "a lock it finds nowhere" if lock is None else lock.name
+                message = f"{name} reaches '{self.label}' without holding {held}"
+                return (context.error(state, LOCK_PROTOCOL, message),)
+            return (context.advance(list(state), next_pc),)
+
+        return fire
+
+    def event(self, context: Context, before: State, after: State) -> Event:
+        if after[ERROR_SLOT] is not None:
+            return Event("error", self.label)
+        return Event("effect", self.label)
+
+
+@attrs.frozen(kw_only=True)
 class UnlockStep(OneLockStep):
     """Release ``lock``; when ``if_held``, a thread that does not hold it
     just moves on (what is left of a release whose acquisition a mutation
