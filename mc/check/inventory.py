@@ -25,7 +25,7 @@ from mc.atomic_write import write_atomically
 from mc.dsl.kernel_model import KernelModel, differ
 from mc.dsl.operation import Operation
 from mc.dsl.scenario import Registry, Scenario, UnknownName, Variant
-from mc.dsl.steps import LockStep, Step
+from mc.dsl.steps import EffectStep, LockStep, Step
 from mc.kernel import superblock
 from mc.kernel.expr import Expr
 from mc.project import ROOT
@@ -60,11 +60,21 @@ def built(registry: Registry, scenario: Scenario, variants: Sequence[str] = ()) 
 def world_parts(model: KernelModel) -> set[str]:
     """The parts of the world the scenario's operations created."""
     parts = set(model.world.parts)
-    if any(inode.is_dir for inode in model.world.inodes[1:]):
+    if any(inode.is_dir for inode in model.world.inodes[1:]) or _changes_names(model):
         parts.add("tree")
     if any(slot.name == superblock.FROZEN_SLOT for slot in model.world.slots):
         parts.add("freezing")
     return parts
+
+
+def _changes_names(model: KernelModel) -> bool:
+    """Whether a thread runs a step that writes names (an effect marked
+    ``given_names_only`` on dentries it is given: a create in /)."""
+    return any(
+        isinstance(step, EffectStep) and step.names
+        for thread in model.threads
+        for step in thread.program.steps
+    )
 
 
 def available_properties(registry: Registry, scenario: Scenario) -> list[str]:

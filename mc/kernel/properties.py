@@ -126,7 +126,7 @@ def created_violation(
     "create of the same name), no directory a mkdir made is left with links and no name, "
     "and no name points at an inode whose create failed",
     reads=lambda model: namespace_reads(model.world),
-    needs=("tree", "a directory below /"),
+    needs=("tree", "a directory below / or an operation that changes names"),
 )
 def namespace(model: Built) -> Check[State]:
     return memoized(model.world, namespace_check(model.world))
