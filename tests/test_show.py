@@ -411,3 +411,20 @@ def test_a_variant_that_replaces_a_condition_is_listed_with_it(vfsmc: Run, tmp_p
     line = next(x for x in listed.output.splitlines() if "truncate/truncate-vs-write-fault" in x)
     at = listed.output.splitlines().index(line)
     assert "fault-never-past-eof" in " ".join(listed.output.splitlines()[at : at + 2])
+
+
+def test_namespace_is_checkable_for_creates_in_the_root(tmp_path: Path, vfsmc: Run) -> None:
+    """Two creates of one name in /: no directory below /, yet names change."""
+    (tmp_path / "root.py").write_text(
+        "from mc.dsl import scenario\n"
+        "from mc.models.dirops import create\n"
+        "scenario('my/root-creates', 'x', tree=['/x'], threads=[create('/f'), create('/f')],\n"
+        "         properties=['deadlock'])\n"
+    )
+    broken = vfsmc(
+        "check", "root.py:my/root-creates", "-V", "create-no-parent-lock", "-p", "namespace"
+    )
+    assert broken.exit_code == 1, broken.output
+    assert "two inodes were made for one name" in broken.output
+    correct = vfsmc("check", "root.py:my/root-creates", "--no-save")
+    assert "also make namespace checkable" in correct.output
