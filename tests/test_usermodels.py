@@ -352,6 +352,12 @@ ERRORS = {
         "scenario('{name}', 'x', tree=['/a/'], threads=[create('/a/f')])\n",
         "{file}:4: variant v-variant-takes-one-argument: 'one' must take (program, invocation)",
     ),
+    "empty-last-component": (
+        "from mc.dsl import scenario\n"
+        "from mc.models.dirops import mkdir\n\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=[mkdir('/')])\n",
+        "{file}:4: /: '' is not a name an operation can make or look up in /",
+    ),
     "quota-file-missing": (
         "from mc.dsl import scenario\n"
         "from mc.models.quota import QuotaFile, Quotas, alloc_block\n\n"

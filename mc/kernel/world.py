@@ -375,6 +375,13 @@ class World:
         """The dentry ``name`` in ``parent``, negative unless the tree put an
         inode there."""
         key = (parent.ino, name)
+        if key not in self.dentries and (name in ("", ".", "..") or "/" in name):
+            shown = posixpath.join(parent.path, name) if name else parent.path.rstrip("/") + "/"
+            raise ModelError(
+                f"{shown}: {name!r} is not a name an operation can make or look up in "
+                f"{parent.path} (a path's last component, such as /a/f; the kernel's "
+                "filename_create() gets -EEXIST for / and never sees an empty, '.' or '..' one)"
+            )
         if key not in self.dentries:
             slot = self.add_slot(
                 f"dentry({posixpath.join(parent.path, name)})", None, self.inode_name
