@@ -144,3 +144,27 @@ def test_a_reduced_path_that_is_no_path_of_the_model_blames_the_symmetry(
         check_scenario(
             shipped, "filelock/ofd-threads", options=Options(strategy=Strategy.DFS), symmetry=True
         )
+
+
+def test_a_property_reading_one_interchangeable_thread_is_refused(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """Reading returned(T1) and not returned(T2) tells the two rmdirs apart:
+    --symmetry would prune the state where T1 wins; it is refused."""
+    (tmp_path / "one.py").write_text(
+        "from mc.dsl import invariant, scenario\n"
+        "from mc.dsl.kernel_model import DONE\n"
+        "from mc.models.dirops import rmdir\n\n"
+        "@invariant('t1-loses', 'x', reads=['returned(T1)'], terminal=True)\n"
+        "def t1_loses(model):\n"
+        "    t = model.threads[0]\n"
+        "    return lambda s: 'T1 won' if s[t.slots.pc] == DONE and s[t.slots.ret] == 0 else None\n"
+        "\n"
+        "scenario('my/two-rmdirs', 'x', tree=['/a/', '/a/b/'],\n"
+        "         threads=[rmdir('/a/b'), rmdir('/a/b')], properties=['t1-loses', 'deadlock'])\n"
+    )
+    plain = vfsmc("check", "one.py:my/two-rmdirs", "--no-save")
+    assert plain.exit_code == 1 and "T1 won" in plain.output
+    refused = vfsmc("check", "one.py:my/two-rmdirs", "--symmetry", "--no-save")
+    assert refused.exit_code == 2
+    assert "property t1-loses reads returned(T1) and not the same of T2" in refused.output

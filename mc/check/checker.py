@@ -14,7 +14,7 @@ from mc.check import inventory, usermodels
 from mc.check.replay import first_difference, replay
 from mc.dsl.kernel_model import KernelModel, unchecked_errors
 from mc.dsl.scenario import Registry, Scenario, UnknownName
-from mc.dsl.symmetry import rename, representative
+from mc.dsl.symmetry import rename, representative, telling_apart
 from mc.engine.explore import NotDeterministic, Options, Search
 from mc.engine.parallel import ParallelSearch
 from mc.engine.ray_pool import RayPool
@@ -185,6 +185,9 @@ def check_scenario(
             result = parallel.run(pool)
             halted = parallel.halted_states
         elif symmetry and (normalise := representative(model)) is not None:
+            apart = telling_apart(model)
+            if apart is not None:
+                raise ModelError(f"--symmetry on {found.name}: {apart}")
             quotient = Symmetric(model, normalise, rename)
             search = Search(quotient, attrs.evolve(options, reduce=False))
             result = search.run()
