@@ -113,6 +113,23 @@ def test_graph_of_a_trace_cut_short_warns_that_it_does_not_replay(
     assert cut.exit_code == 0, cut.output
     assert "vfsmc: warning: cut.json does not replay on today's models" in cut.output
     assert (tmp_path / "cut.svg").read_bytes().startswith(b"<?xml")
+    page = vfsmc("report", "cut.json", "-o", "cut.html")
+    assert page.exit_code == 0, page.output
+    assert "cut.json: this trace does not replay on today's models" in page.output
+    assert "this trace does not replay" in (tmp_path / "cut.html").read_text()
+
+
+def test_replay_of_an_outcome_the_step_does_not_have_says_so(vfsmc: Run, tmp_path: Path) -> None:
+    vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutex")
+    path = tmp_path / "counterexamples/dirops-opposite-renames--no-rename-mutex.json"
+    data = json.loads(path.read_text())
+    data["steps"][0]["branch"] = 99
+    (tmp_path / "edited.json").write_text(json.dumps(data))
+    result = vfsmc("replay", "edited.json", "--json")
+    report = json.loads(result.output)
+    assert report["reproduced"] is False and report["stopped_at"] == 1
+    assert report["reason"].startswith("it records outcome 99 of ")
+    assert "which has 1 outcome here (0 to 0)" in report["reason"]
 
 
 def _one_line_error(result: Result, fragment: str) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 import attrs
 
 from mc.check import usermodels
-from mc.dsl.scenario import Registry, Scenario
+from mc.check.replay import ThreadsDiffer, replay
+from mc.dsl.scenario import Registry, Scenario, UnknownName
 from mc.kernel.world import ModelError
 from mc.project import ROOT
 from mc.trace.format import Counterexample
@@ -89,3 +90,20 @@ def default_out(scenario: str) -> Path:
     if ".py:" in scenario:
         return Path(scenario.split(".py:", 1)[0] + ".py").parent / "counterexamples"
     return Path("counterexamples")
+
+
+def does_not_replay(registry: Registry, counterexample: Counterexample) -> str | None:
+    """Why ``counterexample`` does not reach its violation on today's
+    models of ``registry`` (its scenario gone, a step that differs, a trace
+    cut short), or None when it does."""
+    try:
+        with usermodels.reported():
+            scenario = registry.scenario(counterexample.scenario)
+            model = registry.build(scenario, counterexample.variants, counterexample.properties)
+            report = replay(model, counterexample)
+    except (UnknownName, ThreadsDiffer, ModelError) as error:
+        return str(error)
+    if report.reproduced:
+        return None
+    where = f"at step {report.stopped_at}: " if report.stopped_at is not None else ""
+    return f"{where}{report.reason}"

@@ -46,6 +46,10 @@ class ThreadsDiffer(ValueError):
     not have, or none to one it has, or one outside a symbol's range."""
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def threads_differ(model: KernelModel, counterexample: Counterexample) -> str | None:
     """How the threads ``counterexample`` records differ from ``model``'s,
     or None when they are the same (names and operations, in order)."""
@@ -91,6 +95,13 @@ def replay(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
                 number, f"{head.thread} is at '{current.step.label}' instead of '{head.label}'"
             )
         after = model.step(state, (tid, head.branch))
+        outcomes = len(current.fire(state))
+        if after is None and 0 < outcomes <= head.branch:
+            return stop(
+                number,
+                f"it records outcome {head.branch} of '{head.label}', which has "
+                f"{_count(outcomes, 'outcome')} here (0 to {outcomes - 1})",
+            )
         if after is None:
             wait = current.step.waiting(current.context, state)
             detail = f"waits for {wait.resource}" if wait is not None else "is blocked"
@@ -114,7 +125,11 @@ def replay(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
             if actual.source != expected.source:
                 moved.append(expected_number)
         if len(records) != len(group):
-            return stop(number, f"'{head.label}' now runs {len(records)} steps, not {len(group)}")
+            return stop(
+                number,
+                f"'{head.label}' now runs {_count(len(records), 'step')} at once, "
+                f"not {len(group)} (the steps that run along with it differ)",
+            )
         state = after
         replayed += len(group)
     if model.addresses(state) != counterexample.addresses:

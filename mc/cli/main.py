@@ -19,7 +19,7 @@ import click
 from mc.check import inventory, recorded, usermodels
 from mc.check.checker import Outcome, Spread, check_scenario, file_stem
 from mc.check.marks import variant_marks
-from mc.check.recorded import default_out, load_recorded
+from mc.check.recorded import default_out, does_not_replay, load_recorded
 from mc.check.registry import build_model, with_files
 from mc.check.replay import ReplayReport, ThreadsDiffer, replay
 from mc.cli.completion import complete_property, complete_scenario
@@ -494,7 +494,7 @@ def graph(file: Path, output: Path, models: tuple[Path, ...]) -> None:
     except (UnknownName, ModelError) as error:
         click.echo(f"vfsmc: warning: steps the variants changed are not marked: {error}", err=True)
         marks = None
-    unreplayed = _does_not_replay(reg, counterexample)
+    unreplayed = does_not_replay(reg, counterexample)
     if unreplayed:
         click.echo(
             printable(
@@ -505,23 +505,6 @@ def graph(file: Path, output: Path, models: tuple[Path, ...]) -> None:
         )
     render_graph.render(counterexample, output, marks)
     wrote(output)
-
-
-def _does_not_replay(reg: Registry, counterexample: cx_format.Counterexample) -> str | None:
-    """Why ``counterexample`` does not reach its violation on today's
-    models (its scenario gone, a step that differs, a trace cut short), or
-    None when it does."""
-    try:
-        with usermodels.reported():
-            scenario = reg.scenario(counterexample.scenario)
-            model = reg.build(scenario, counterexample.variants, counterexample.properties)
-            report = replay(model, counterexample)
-    except (UnknownName, ThreadsDiffer, ModelError) as error:
-        return str(error)
-    if report.reproduced:
-        return None
-    where = f"at step {report.stopped_at}: " if report.stopped_at is not None else ""
-    return f"{where}{report.reason}"
 
 
 main.add_lazy("regress", "mc.cli.regress:regress_command")

@@ -10,12 +10,13 @@ import click
 from mc.atomic_write import write_atomically
 from mc.check import usermodels
 from mc.check.marks import variant_marks
-from mc.check.recorded import load_recorded
+from mc.check.recorded import does_not_replay, load_recorded
 from mc.check.registry import with_files
 from mc.cli.errors import one_line_errors, wrote
 from mc.cli.options import models_option
 from mc.dsl.scenario import UnknownName
 from mc.kernel.world import ModelError
+from mc.text import printable
 from mc.trace import format as cx_format
 from mc.trace import graph as render_graph
 from mc.trace import report as render_report
@@ -66,6 +67,15 @@ def report_command(file: Path, output: Path, models: tuple[Path, ...]) -> None:
             f"the scenario could not be built ({error}); the state shows only the fields "
             "the steps changed"
         )
+    else:
+        unreplayed = does_not_replay(reg, counterexample)
+        if unreplayed is not None:
+            note = (
+                f"this trace does not replay on today's models ({unreplayed}): the steps are "
+                "shown as recorded"
+            )
+    if note:
+        click.echo(printable(f"vfsmc: warning: {file}: {note}"), err=True)
     try:
         svg: str | None = render_graph.pipe(
             render_graph.to_dot(counterexample, marks), "svg"
