@@ -77,6 +77,9 @@ def check(
     ``message`` (what was violated, or None), ``result`` (statistics) and
     ``counterexample``."""
     __tracebackhide__ = True
+    for given, what in ((variants, "variants"), (properties, "properties"), (models, "models")):
+        if isinstance(given, str | Path):
+            raise TypeError(f"{what} is a list, not {given!r}: write {what}=[{str(given)!r}]")
     caller = Path(sys._getframe(1).f_code.co_filename).parent
     reg = with_files(_beside(caller, str(path)) for path in models)
     if ".py:" in scenario:

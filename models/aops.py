@@ -193,7 +193,7 @@ def migrate(op: Op, file: File, index: int) -> None:
     turns into ptes of the new folio (here the ptes are cleared, and the
     next access faults the new folio in from the cache)."""
     mapping = op.mapping(file)
-    page = mapping.pages[index]
+    page = mapping.page(index)
     src = find_folio(op, page, "folio_isolate_lru(folio): a reference to the LRU folio")
     op.fail_if(not_(src.found), 0, "out", "if (!folio) /* nothing to migrate */")
     op.lock(src.lock, label="migrate_folio_unmap(): if (!folio_trylock(src)) folio_lock(src)")
@@ -300,7 +300,7 @@ def memory_failure(op: Op, file: File, index: int) -> None:
     here the pte is cleared, and the next access faults the page in from
     the device)."""
     mapping = op.mapping(file)
-    page = mapping.pages[index]
+    page = mapping.page(index)
     ref = find_folio(op, page, "p = pfn_to_online_page(pfn); get_hwpoison_page(p)")
     op.fail_if(not_(ref.found), 0, "out", "if (!folio) /* not a page-cache page */")
     locked = not op.variant(MEMORY_FAILURE_UNLOCKED)
@@ -372,7 +372,7 @@ def write_block(op: Op, file: File, index: int) -> None:
     the folio is not (``__block_commit_write()`` sets PG_uptodate only when
     every buffer is); the folio is dirtied and unlocked."""
     mapping = op.mapping(file)
-    page = mapping.pages[index]
+    page = mapping.page(index)
     ref, added = new_folio(
         op,
         mapping,
@@ -440,7 +440,7 @@ def read_block(op: Op, file: File, index: int) -> None:
     keeps.  Left out: IOCB_NOWAIT/IOCB_WAITQ, the ``!folio->mapping``
     (truncated) check."""
     mapping = op.mapping(file)
-    page = mapping.pages[index]
+    page = mapping.page(index)
     op.label("retry")
     ref = find_folio(op, page, "filemap_get_read_batch(mapping, index, last_index - 1, fbatch)")
     op.fail_if(not_(ref.found), 0, "out", "if (!folio_batch_count(fbatch)) /* not cached */")

@@ -410,7 +410,7 @@ def access(op: Op, file: File, index: int, write: bool, at: str) -> None:
     """A load or store at page ``index`` of the DAX mapping, retried after
     each fault until it is made (or SIGBUS)."""
     mapping, part = _parts(op, file)
-    page = mapping.pages[index]
+    page = mapping.page(index)
     version = pagecache(op.world).add_write(op.thread.name, op.thread.pc, None) if write else 0
     result = f"vm_fault{at}"
     op.register(result, render_vm_fault)

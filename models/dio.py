@@ -190,7 +190,7 @@ def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
     """An O_DIRECT write of page ``index``, whole and aligned; ``aio``: an
     io_submit(2) whose completion ``dio_worker`` runs."""
     mapping = op.mapping(file)
-    page = mapping.pages[index]
+    page = mapping.page(index)
     inode = op.inode(file.path)
     part = direct_io(op.world)
     version = pagecache(op.world).add_write(op.thread.name, op.thread.pc, None)
@@ -375,7 +375,7 @@ def read_after_dio(op: Op, file: File, index: int) -> None:
         "/* the program reads after io_getevents() reported the direct write */",
         f"the direct write of {write.page}",
     )
-    page = mapping.pages[index]
+    page = mapping.page(index)
     filemap_get_pages(op, mapping, page, "")
     data = op.register("returned", render_version)
     op.compute(

@@ -78,7 +78,7 @@ def post_eof_stores(world: World) -> list[PostEofStore]:
 def _file_bytes(cache: PageCache, state: Sequence[Any], mapping: Mapping, index: int) -> Any:
     """What a read of page ``index`` returns: the cached folio when it is
     uptodate, else what the device holds (a hole reads as zeroes)."""
-    page = mapping.pages[index]
+    page = mapping.page(index)
     folio = state[page.folio]
     if folio is not None and folio[0] is not None and folio[1] & PG_UPTODATE:
         return folio[0]

@@ -678,7 +678,7 @@ def splice_read(op: Op, spec: OpenFile, pipe_spec: Pipe, index: int) -> None:
     pipe = files(op.world).pipe(pipe_spec)
     inode = op.inode(spec.path)
     mapping = pagecache(op.world).attach(_cache(spec))
-    page = mapping.pages[index]
+    page = mapping.page(index)
     op.lock(pipe.mutex, EXCL, "splice_file_to_pipe(): pipe_lock(opipe)", tag="pipe-lock")
     op.fail_if(
         _pipe_full(pipe),
@@ -734,7 +734,7 @@ def splice_write(op: Op, pipe_spec: Pipe, spec: OpenFile, index: int) -> None:
     pipe = files(op.world).pipe(pipe_spec)
     inode = op.inode(spec.path)
     mapping = pagecache(op.world).attach(_cache(spec))
-    page = mapping.pages[index]
+    page = mapping.page(index)
     version = pagecache(op.world).add_write(op.thread.name, op.thread.pc, page)
     writers = sb_writers(op.world, SB_FREEZE_WRITE)
     op.lock(writers, SHARED, "do_splice(): file_start_write(out)", tag="sb-start-write")

@@ -58,7 +58,7 @@ def _copy_atomic(scratch: Scratch, mm: Mm, source: Page, page: Page, version: in
 def _write_from(op: Op, file: File, index: int, source_file: File, source: int) -> None:
     mapping, _, inode = file_parts(op, file)
     _, mm, _ = file_parts(op, source_file)
-    page = mapping.pages[index]
+    page = mapping.page(index)
     src = mm.mapping.pages[source // PAGE_SIZE]
     offset = source % PAGE_SIZE
     version = pagecache(op.world).add_write(op.thread.name, op.thread.pc, page)
@@ -142,7 +142,7 @@ def read_to_mapping(op: Op, file: File, index: int, dest: int) -> None:
     but no lock held; the copy is a store through the mapping, which may
     fault."""
     mapping, _, _ = file_parts(op, file)
-    page = mapping.pages[index]
+    page = mapping.page(index)
     filemap_get_pages(op, mapping, page, "")
     access(op, file, dest, write=True, at=".copy_to_user")
     put_folio(op, folio_ref(op, page))

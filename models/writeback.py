@@ -144,7 +144,7 @@ def write(op: Op, file: File, index: int) -> None:
     (returns the folio locked), the copy into the folio, ``->write_end``
     (dirties and unlocks it), ``file_end_write()``."""
     mapping = op.mapping(file)
-    page = mapping.pages[index]
+    page = mapping.page(index)
     version = pagecache(op.world).add_write(op.thread.name, op.thread.pc, page)
     perform_write(op, mapping, page, op.inode(file.path), version)
 
@@ -534,7 +534,7 @@ def reclaim(op: Op, file: File, index: int) -> None:
     from the mapping under xa_lock after a last PG_dirty check, then freed
     (``->free_folio``)."""
     mapping = op.mapping(file)
-    page = mapping.pages[index]
+    page = mapping.page(index)
     dirty = locked_test(page, PG_DIRTY, "dirty")
     ref = find_folio(op, page, "isolate_lru_folios(): folio = lru_to_folio(src)")
     op.fail_if(not_(ref.found), 0, "out", "if (!folio) /* no folio to isolate */")
@@ -775,7 +775,7 @@ def read(op: Op, file: File, index: int) -> None:
     is read by ``filemap_update_page()`` -> ``->read_folio``, waiting for the
     I/O to unlock it.  The data read goes to register ``data``."""
     mapping = op.mapping(file)
-    page = mapping.pages[index]
+    page = mapping.page(index)
     filemap_get_pages(op, mapping, page, "")
     op.compute(
         "data",
@@ -816,7 +816,7 @@ def invalidate(op: Op, file: File, index: int) -> None:
     unmap under the folio lock repeats for a folio still mapped.  Variant
     ``invalidate-skips-unmap`` removes a mapped folio with its ptes left."""
     mapping = op.mapping(file)
-    page = mapping.pages[index]
+    page = mapping.page(index)
     ref = find_folio(op, page, "find_get_entries(mapping, &index, end, &fbatch, indices)")
     op.fail_if(not_(ref.found), 0, "out", "if (!folio) /* none */")
     op.lock(ref.lock, label="folio_lock(folio)")

@@ -49,6 +49,8 @@ def test_bad_arguments_are_not_assertion_failures(tmp_path: Path) -> None:
         mc.testing.check("dirops/opposite-renames", expect="deadlocks")
     with pytest.raises(ModelError, match="no such file"):
         mc.testing.check(f"{tmp_path}/missing.py:x")
+    with pytest.raises(TypeError, match=r"variants is a list, not 'no-rename-mutex'"):
+        mc.testing.check("dirops/opposite-renames", variants="no-rename-mutex")
 
 
 def test_model_files_load_from_a_path(tmp_path: Path) -> None:

@@ -358,6 +358,12 @@ ERRORS = {
         "scenario('{name}', 'x', tree=['/a/'], threads=[mkdir('/')])\n",
         "{file}:4: /: '' is not a name an operation can make or look up in /",
     ),
+    "page-outside-the-file": (
+        "from mc.dsl import File, scenario\n"
+        "from mc.models.writeback import write\n\n"
+        "scenario('{name}', 'x', tree=['/f'], threads=[write(File('/f', pages=2), 5)])\n",
+        "{file}:4: /f has pages 0 to 1 (File(pages=2)): page 5 is not one of them",
+    ),
     "quota-file-missing": (
         "from mc.dsl import scenario\n"
         "from mc.models.quota import QuotaFile, Quotas, alloc_block\n\n"

@@ -182,6 +182,17 @@ class Mapping:
     def __str__(self) -> str:
         return self.path
 
+    def page(self, index: int) -> Page:
+        """Page ``index`` of the file (a ``ModelError`` naming the file's
+        pages for an index it does not have)."""
+        count = len(self.pages)
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:
+            raise ModelError(
+                f"{self.path} has pages 0 to {count - 1} (File(pages={count})): "
+                f"page {index!r} is not one of them"
+            )
+        return self.pages[index]
+
 
 @attrs.frozen
 class Write:
