@@ -779,6 +779,11 @@ def truncate_swapfile(op: Op, file: File) -> None:
     op.unlock(i_rwsem, "inode_unlock(dentry->d_inode)")
 
 
+def _render_blocks(blocks: tuple[int | None, ...]) -> str:
+    shown = ", ".join("a hole" if block is None else f"block {block}" for block in blocks)
+    return shown or "no blocks"
+
+
 def swap_extents_violation(world: World, state: Any) -> str | None:
     """The swap file's recorded extents differ from its blocks, or None."""
     part = world.parts.get("swapfile")
@@ -792,8 +797,8 @@ def swap_extents_violation(world: World, state: Any) -> str | None:
         blocks = tuple(state[page.block] for page in mapping.pages)
         if blocks != extents:
             return (
-                f"{mapping} is an active swap file mapped to blocks {extents}, but its blocks "
-                f"are now {blocks}: swap-out would scribble on freed blocks"
+                f"{mapping} is an active swap file mapped to {_render_blocks(extents)}, but its "
+                f"pages now have {_render_blocks(blocks)}: swap-out would scribble on freed blocks"
             )
     return None
 

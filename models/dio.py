@@ -410,13 +410,24 @@ def _older(order: dict[Any, int], held: Any, version: int) -> bool:
 def dio_coherent_violation(world: World, state: State) -> str | None:
     """After a direct write completed: no uptodate folio unlocked in the
     page cache holds older data for its page, and a read begun after the
-    completion returned the new data (or newer)."""
+    completion returned the new data (or newer).  The first is not checked
+    for a page another thread writes through the cache too (a buffered
+    write, a store through a mapping): the kernel promises no coherence
+    there, and warns when its invalidation fails on the folio such a writer
+    dirtied ("Possible data corruption due to collision with buffered
+    I/O!", ``dio_warn_stale_pagecache()``); a writer that launders the
+    stale folio over the direct write's data is that collision."""
     part = world.parts.get("dio")
     if not isinstance(part, DirectIo):
         return None
     cache = pagecache(world)
     for write in part.writes:
         if state[write.stage] != COMPLETED:
+            continue
+        if any(
+            other.page in (write.page, None) and other.thread != write.thread
+            for other in cache.writes
+        ):
             continue
         page = write.page
         folio = state[page.folio]

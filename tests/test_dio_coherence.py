@@ -1,8 +1,9 @@
 """What a direct write leaves in the page cache: a stale folio is
 dio-coherent's to judge (dirty-coherent's "reclaim may drop the data"
-does not apply: dropping it loses nothing), a store after the write is
-newer data, and a block allocated for a hole reads as zeroes until the
-write reaches it."""
+does not apply: dropping it loses nothing), a block allocated for a hole
+reads as zeroes until the write reaches it, and a page a process also
+stores to through a mapping is outside dio-coherent's promise (the kernel
+warns of a collision with buffered I/O there)."""
 
 from __future__ import annotations
 

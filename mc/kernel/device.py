@@ -64,7 +64,7 @@ def _bare(text: str) -> str:
     return text[1:-1]
 
 
-def render_version(version: int | None) -> str:
+def render_version(version: int | tuple[Any, ...] | None) -> str:
     """A data version as traces print it: ``v0`` is the data the scenario
     starts with, ``v1``... the data of its writes, ``zeroes`` zero bytes; a
     page holding different data in different byte ranges (a tuple of

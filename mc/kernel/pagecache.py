@@ -325,12 +325,27 @@ class PageCache:
         self.writes.append(Write(version, thread, pc, page))
         return version
 
-    def writer(self, version: int | None) -> str:
-        """``v1 (T1's write)``, ``v0 (the initial data)``."""
+    def writer(self, version: Any) -> str:
+        """``v1 (T1's write)``, ``v0 (the initial data)``, ``zeroes``,
+        ``unwritten (never written)``; a page of runs names whose each
+        version is: ``v0, v1 from 10 (v0: the initial data; v1: T2's write)``."""
+        if isinstance(version, tuple):
+            versions = list(dict.fromkeys(run for _, run in version))
+            whose = "; ".join(f"{render_version(v)}: {self._whose(v)}" for v in versions)
+            return f"{render_version(version)} ({whose})"
+        if version == ZEROES:
+            return render_version(version)
+        return f"{render_version(version)} ({self._whose(version)})"
+
+    def _whose(self, version: Any) -> str:
         for write in self.writes:
             if write.version == version:
-                return f"{render_version(version)} ({write.thread}'s write)"
-        return f"{render_version(version)} (the initial data)"
+                return f"{write.thread}'s write"
+        if version is None:
+            return "never written"
+        if version == ZEROES:
+            return "zeroes"
+        return "the initial data"
 
     def page_of(self, bio: Bio) -> Page:
         return self.mappings[bio.ino].pages[bio.index]
