@@ -407,9 +407,10 @@ def summary(report: Report, updating: bool = False) -> list[str]:
         )
     if report.left_out:
         names = ", ".join(path.name for path in report.left_out)
+        count = len(report.left_out)
         lines.append(
-            f"left out {len(report.left_out)} counterexamples of model files outside vfsmc "
-            f"(vfsmc replay FILE replays one): {names}"
+            f"left out {count} counterexample{'' if count == 1 else 's'} of model files outside "
+            f"vfsmc (vfsmc replay FILE replays one): {names}"
         )
     verdict = "passed" if report.passed else "FAILED"
     lines.append(
