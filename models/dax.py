@@ -57,7 +57,7 @@ from typing import Any
 
 from mc.dsl import SHARED, Cite, Op, flag_variant, operation
 from mc.dsl.symbolic_steps import fork_compute
-from mc.kernel.dax import EMPTY, PG_PMD_COLOUR, ZERO_PAGE, Dax, dax_of
+from mc.kernel.dax import EMPTY, NOT_MODELLED_ON_DAX, PG_PMD_COLOUR, ZERO_PAGE, Dax, dax_of
 from mc.kernel.device import ZEROES, device_of
 from mc.kernel.expr import Eval, Expr
 from mc.kernel.mm import VM_FAULT_NOPAGE, VM_FAULT_SIGBUS, render_vm_fault, vm_fault
@@ -74,6 +74,7 @@ from mc.kernel.pagecache import (
 from mc.kernel.pagedata import render_versions
 from mc.kernel.pathcond import add, at_least, decide, div, is_true, mul
 from mc.kernel.superblock import SB_FREEZE_PAGEFAULT, sb_writers
+from mc.kernel.truncate_properties import truncation
 from mc.kernel.world import ModelError, Scratch, World
 from mc.models.fault import vm_fault_is
 
@@ -100,6 +101,8 @@ def _parts(op: Op, file: File) -> tuple[Mapping, Dax]:
         raise ModelError(str(error)) from None
     if file.cached:
         raise ModelError(f"{file} is a DAX file: it has no page cache")
+    if any(ino == mapping.ino for ino, _index in truncation(op.world).stale):
+        raise ModelError(f"{file} is a DAX file: {NOT_MODELLED_ON_DAX}")
     return mapping, dax_of(op.world, mapping)
 
 

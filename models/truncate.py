@@ -28,6 +28,7 @@ from mc.dsl.operation import Cite, Op, caller_source, operation
 from mc.dsl.steps import EffectStep
 from mc.dsl.symbolic_steps import argument, fork_compute, fork_effect
 from mc.engine.symbolic import Symbol
+from mc.kernel.dax import NOT_MODELLED_ON_DAX, Dax
 from mc.kernel.expr import Eval, Expr, InodeExpr, not_
 from mc.kernel.locks import EXCL, SHARED
 from mc.kernel.mm import Mm, mm_of
@@ -74,6 +75,9 @@ def file_parts(op: Op, file: File) -> tuple[Mapping, Mm, InodeExpr]:
         mm = mm_of(op.world, mapping)
     except ValueError as error:
         raise ModelError(str(error)) from None
+    dax = op.world.parts.get("dax")
+    if isinstance(dax, Dax) and dax.mapping.ino == mapping.ino:
+        raise ModelError(f"{file} is a DAX file: {NOT_MODELLED_ON_DAX}")
     truncation(op.world).attach(mapping)
     return mapping, mm, op.inode(file.path)
 

@@ -364,6 +364,14 @@ ERRORS = {
         "scenario('{name}', 'x', tree=['/f'], threads=[write(File('/f', pages=2), 5)])\n",
         "{file}:4: /f has pages 0 to 1 (File(pages=2)): page 5 is not one of them",
     ),
+    "dax-file-truncated": (
+        "from mc.dsl import File, scenario\n"
+        "from mc.models.dax import dax_store\n"
+        "from mc.models.truncate import truncate\n"
+        "F = File('/f', pages=1)\n"
+        "scenario('{name}', 'x', tree=['/f'], threads=[dax_store(F, 0, 1), truncate(F, 0)])\n",
+        "{file}:5: /f is a DAX file: the page-cache operations",
+    ),
     "quota-file-missing": (
         "from mc.dsl import scenario\n"
         "from mc.models.quota import QuotaFile, Quotas, alloc_block\n\n"

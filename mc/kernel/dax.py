@@ -85,6 +85,13 @@ class Dax:
         return f"DAX {self.mapping}"
 
 
+NOT_MODELLED_ON_DAX = (
+    "the page-cache operations (truncate, hole punch, page-cache faults and I/O) are not "
+    "modelled on a DAX file: its truncate waits for pinned pages (dax_layout_busy_page(), "
+    "ext4_break_layouts()), which the models leave out"
+)
+
+
 def dax_of(world: World, mapping: Mapping) -> Dax:
     """The DAX part of ``world`` for ``mapping``, laid out on first use."""
     found = world.parts.get("dax")
