@@ -191,6 +191,38 @@ def test_a_non_directory_before_a_directory_is_out_of_order(vfsmc: Callable[...,
     assert "ancestors before descendants" not in result.output
 
 
+def test_two_non_directories_out_of_address_order_are_out_of_order(
+    vfsmc: Callable[..., Any],
+) -> None:
+    """vfs_rename() taking the exchanged non-directories source first, not
+    by address as lock_two_nondirectories() does: where the run compared
+    their addresses, the later acquisition breaks the documented order."""
+    Path("nondir.py").write_text(
+        "from mc.dsl import File, Invocation, Program, scenario, variant\n"
+        "from mc.models.dirops import RENAME_EXCHANGE, rename\n"
+        "from mc.models.file import OpenFile, copy_file_range\n\n"
+        "@variant('nondir-source-first', 'x')\n"
+        "def source_first(program: Program, invocation: Invocation) -> Program:\n"
+        "    if invocation.operation is not rename:\n"
+        "        return program\n"
+        "    first = program.step('inode_lock(inode1) /* swapped */')\n"
+        "    second = [s for s in program.steps if s.label == "
+        "'inode_lock_nested(inode2, I_MUTEX_NONDIR2)' and 'lock-source' in s.tags]\n"
+        "    return program.swap(first, second[0])\n\n"
+        "A, B = File('/a', pages=1), File('/b', pages=1)\n"
+        "scenario('my/exchange-vs-copy', 'x', tree=['/a', '/b'],\n"
+        "         threads=[rename('/a', '/b', RENAME_EXCHANGE),\n"
+        "                  copy_file_range(OpenFile('/a', cache=A, name='fa'),\n"
+        "                                  OpenFile('/b', cache=B, name='fb'))],\n"
+        "         properties=['deadlock'])\n"
+    )
+    args = ("lockorder", "--models", "nondir.py", "--filter", "my/")
+    assert vfsmc(*args).exit_code == 0
+    result = vfsmc(*args, "-V", "nondir-source-first")
+    assert result.exit_code == 1, result.output
+    assert "breaks non-directories by increasing address (/b < /a in this run's" in result.output
+
+
 def test_the_directory_order_reads_the_tree_of_the_state(shipped: Registry) -> None:
     """Whether one inode is above another is asked of the state the thread
     takes the lock in: the tree the renames have made, not the initial one."""

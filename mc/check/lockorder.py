@@ -36,6 +36,7 @@ from typing import Any
 import attrs
 
 from mc.check.checker import IneffectiveVariant, under_changing
+from mc.dsl.addresses import ADDRESSES, AddressOrder
 from mc.dsl.interrupts import SPINNING, interrupts_of
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.program import CompiledStep
@@ -170,6 +171,7 @@ NestingCheck = Callable[[Sequence[Any], Lock, Lock], str | None]
 about to take: the nesting rule the acquisition breaks, or None."""
 ANCESTORS_FIRST = "ancestors before descendants"
 DIRECTORIES_FIRST = "directories before non-directories"
+NONDIRECTORIES_BY_ADDRESS = "non-directories by increasing address"
 
 
 def nesting_checks(world: World) -> dict[str, NestingCheck]:
@@ -183,9 +185,12 @@ def directory_order(world: World) -> NestingCheck:
     a directory's i_rwsem is not taken while a non-directory's is held
     (directories before non-directories), nor while a descendant's is held
     (ancestors before descendants; a non-directory is below each directory
-    one of its names is in).  Two non-directories, or two directories
-    neither above the other, go by address, which is not checked here (the
-    models lock them in every address order the scenario can observe).
+    one of its names is in); nor a non-directory's while one at a higher
+    address is held (non-directories by increasing address, as
+    ``lock_two_nondirectories()`` takes them), where the run has compared
+    the two addresses (``mc.dsl.addresses``: the models lock in every order
+    the scenario can observe, and a pair never compared is left alone).
+    Two directories neither above the other are not checked.
 
     Lockdep checks it through the subclasses of inode_lock_nested()
     (include/linux/fs.h, Linux 6.12: "parent[2] -> child -> grandchild ->
@@ -199,11 +204,14 @@ def directory_order(world: World) -> NestingCheck:
     before any non-directory's, and rename locks the parents "ancestors
     first"."""
     inodes = {inode.i_rwsem.slot: inode for inode in world.inodes}
+    order = world.parts.get(ADDRESSES)
 
     def check(state: Sequence[Any], held: Lock, taken: Lock) -> str | None:
         holder, wanted = inodes.get(held.slot), inodes.get(taken.slot)
-        if holder is None or wanted is None or not wanted.is_dir:
+        if holder is None or wanted is None:
             return None
+        if not wanted.is_dir:
+            return by_address(state, held, taken, holder.ino, wanted.ino, holder.is_dir)
         broken = []
         if wanted.ino in directories_above(world, state, holder.ino):
             broken.append(f"{ANCESTORS_FIRST} ({wanted} is an ancestor of {holder})")
@@ -212,6 +220,18 @@ def directory_order(world: World) -> NestingCheck:
         if not broken:
             return None
         return f"holding {held}, takes {taken}: breaks {' and '.join(broken)}"
+
+    def by_address(
+        state: Sequence[Any], held: Lock, taken: Lock, first: int, second: int, is_dir: bool
+    ) -> str | None:
+        if is_dir or not isinstance(order, AddressOrder):
+            return None
+        if (second, first) not in state[order.slot]:
+            return None
+        return (
+            f"holding {held}, takes {taken}: breaks {NONDIRECTORIES_BY_ADDRESS} "
+            f"({world.inode_name(second)} < {world.inode_name(first)} in this run's address order)"
+        )
 
     return check
 
