@@ -132,11 +132,42 @@ def test_replay_of_an_outcome_the_step_does_not_have_says_so(vfsmc: Run, tmp_pat
     assert "which has 1 outcome here (0 to 0)" in report["reason"]
 
 
+def test_an_ok_that_never_reaches_the_change_says_so(vfsmc: Run, tmp_path: Path) -> None:
+    """Swapping the parents' locks in lock_rename()'s "p2 is an ancestor of
+    p1" branch: a scenario that never takes the branch is OK with a note,
+    one that takes it deadlocks."""
+    (tmp_path / "swap.py").write_text(
+        "from mc.dsl import Invocation, Program, variant\n"
+        "from mc.models.dirops import rename\n\n"
+        "@variant('descendant-first', 'x')\n"
+        "def descendant_first(program: Program, invocation: Invocation) -> Program:\n"
+        "    if invocation.operation is not rename:\n"
+        "        return program\n"
+        "    a, b = [s for s in program.tagged('lock-parent') if 'p2->d_inode, I_MUTEX_PARENT)'\n"
+        "            in s.label or 'p1->d_inode, I_MUTEX_PARENT2)' in s.label]\n"
+        "    return program.swap(a, b)\n"
+    )
+    args = ("--models", "swap.py", "-V", "descendant-first", "--no-save")
+    unreached = vfsmc("check", "dirops/rename-up-vs-rmdir", *args)
+    assert unreached.exit_code == 0, unreached.output
+    assert "note: no explored state runs a step the variants change (" in unreached.output
+    data = json.loads(vfsmc("check", "dirops/rename-up-vs-rmdir", *args, "--json").output)
+    assert data["unreached_changes"] == ["inode_lock_nested(p1->d_inode, I_MUTEX_PARENT2)"]
+    plain = vfsmc("check", "dirops/rename-up-vs-rmdir", "--no-save", "--json")
+    assert json.loads(plain.output)["unreached_changes"] == []
+
+
 def _one_line_error(result: Result, fragment: str) -> None:
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1, result.output
     assert lines[0].startswith("vfsmc: error:") and fragment in lines[0]
+
+
+def test_an_empty_out_directory_is_refused(vfsmc: Run) -> None:
+    result = vfsmc("check", "dirops/opposite-renames", "--out", "")
+    assert result.exit_code == 2
+    assert "an empty path names no directory (give . for this one)" in result.output
 
 
 def test_unknown_scenario_and_variant_are_one_line_errors(vfsmc: Run) -> None:

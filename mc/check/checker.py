@@ -18,7 +18,7 @@ from mc.dsl.symmetry import rename, representative, telling_apart
 from mc.engine.explore import NotDeterministic, Options, Search
 from mc.engine.parallel import ParallelSearch
 from mc.engine.ray_pool import RayPool
-from mc.engine.result import Result, Violation
+from mc.engine.result import Result, Verdict, Violation
 from mc.engine.symmetry import NotSymmetric, Symmetric, unfold
 from mc.kernel.world import ModelError
 from mc.project import shown
@@ -42,6 +42,10 @@ class Outcome:
     unchecked_errors: dict[str, int] = attrs.field(factory=dict)
     """States that ended in an error against a property this run does not
     check (so nothing was explored beyond them), by property."""
+    unreached_changes: tuple[str, ...] = ()
+    """On an OK verdict under variants: the labels of the steps the
+    variants changed, when the search ran none of them (the verdict then
+    says nothing about the change)."""
 
     @property
     def verdict(self) -> str:
@@ -171,6 +175,7 @@ def check_scenario(
     if not options.exact and "symbolic" in model.world.parts:
         options = attrs.evolve(options, exact=True)
     halted: Sequence[tuple[object, ...]] = ()
+    unreached: tuple[str, ...] = ()
     try:
         if spread is not None:
             pool = None
@@ -201,9 +206,16 @@ def check_scenario(
                     result, violation=attrs.evolve(result.violation, path=unfolded)
                 )
         else:
+            changed: dict[tuple[int, int], str] | None = None
+            if variants:
+                correct = registry.build(found, (), properties)
+                changed = inventory.changed_positions(correct, model)
+            reached = model.watch(changed or {})
             search = Search(model, options)
             result = search.run()
             halted = search.halted_states
+            if changed and not reached and result.verdict is Verdict.OK:
+                unreached = tuple(sorted(set(changed.values())))
     except NotDeterministic as error:
         raise ModelError(not_deterministic(model, error)) from None
     counterexample = None
@@ -219,7 +231,7 @@ def check_scenario(
                 f"re-execute ({where}{report.reason}); models must be functions of the state"
             )
     unchecked = unchecked_errors(halted, result.properties)
-    return Outcome(found, tuple(variants), model, result, counterexample, unchecked)
+    return Outcome(found, tuple(variants), model, result, counterexample, unchecked, unreached)
 
 
 def not_symmetric(scenario: str, why: str) -> str:

@@ -152,16 +152,16 @@ def variant_changes(
     """The steps ``variant`` changes in ``scenario``'s threads (empty when
     it does not apply); ``correct`` is the scenario built without it."""
     correct = correct or built(registry, scenario)
-    changed = built(registry, scenario, (variant,))
+    return program_changes(correct, built(registry, scenario, (variant,)))
+
+
+def program_changes(correct: KernelModel, changed: KernelModel) -> list[Change]:
+    """The steps in which the threads of ``changed`` (a scenario under
+    variants) differ from those of ``correct`` (it without them)."""
     found: list[Change] = []
     for before, after in zip(correct.threads, changed.threads, strict=True):
         old, new = before.program.steps, after.program.steps
-        matcher = difflib.SequenceMatcher(
-            a=[step_key(s) for s in old], b=[step_key(s) for s in new], autojunk=False
-        )
-        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-            if tag == "equal":
-                continue
+        for tag, i1, i2, j1, j2 in _differences(old, new):
             if tag == "replace" and all(
                 old[i].source == new[j].source
                 for i, j in zip(range(i1, i2), range(j1, j2), strict=False)
@@ -177,6 +177,35 @@ def variant_changes(
                 for j in range(j1, j2)
             ]
     return _moves(found)
+
+
+def _differences(old: Sequence[Step], new: Sequence[Step]) -> list[tuple[str, int, int, int, int]]:
+    """How the steps ``new`` differ from ``old`` (``difflib`` opcodes but
+    ``equal``), steps compared by ``step_key``."""
+    matcher = difflib.SequenceMatcher(
+        a=[step_key(s) for s in old], b=[step_key(s) for s in new], autojunk=False
+    )
+    return [opcode for opcode in matcher.get_opcodes() if opcode[0] != "equal"]
+
+
+def changed_positions(
+    correct: KernelModel, changed: KernelModel
+) -> dict[tuple[int, int], str] | None:
+    """Each thread and program counter of ``changed`` (a scenario under
+    variants) at a step the variants added, changed or moved there, with
+    its label; None when they also removed a step outright (whether its
+    place is reached is not a step's to tell)."""
+    changes = program_changes(correct, changed)
+    if any(change.kind == "removed" for change in changes):
+        return None
+    names = {thread.name: tid for tid, thread in enumerate(changed.threads)}
+    found: dict[tuple[int, int], str] = {}
+    for change in changes:
+        tid = names[change.thread]
+        steps = changed.threads[tid].program.steps
+        pc = next(pc for pc, step in enumerate(steps) if step is change.step)
+        found[(tid, pc)] = change.step.label
+    return found
 
 
 def _moves(changes: list[Change]) -> list[Change]:

@@ -25,6 +25,7 @@ from mc.check.replay import ReplayReport, ThreadsDiffer, replay
 from mc.cli.completion import complete_property, complete_scenario
 from mc.cli.errors import Group, fail, message_of, one_line_errors, say, wrote
 from mc.cli.options import (
+    OutDirectory,
     distinct,
     max_memory_option,
     models_option,
@@ -126,7 +127,7 @@ def _progress(states: int, transitions: int, depth: int, seconds: float) -> None
 @max_memory_option
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=OutDirectory(),
     default=None,
     help="Directory for counterexample files [default: counterexamples, or for "
     "FILE.py:NAME the counterexamples directory beside FILE.py].",
@@ -351,6 +352,7 @@ def _check_json(outcome: Outcome, saved: dict[str, Path]) -> dict[str, Any]:
         "counterexample": str(saved["counterexample"]) if "counterexample" in saved else None,
         "graph": str(saved["svg"]) if "svg" in saved else None,
         "unchecked_errors": outcome.unchecked_errors,
+        "unreached_changes": list(outcome.unreached_changes),
     }
 
 
@@ -374,6 +376,14 @@ def _print_check(outcome: Outcome, reduce: bool) -> None:
         click.echo(
             f"  note: no partial-order reduction: {', '.join(undeclared)} does not say what it "
             "reads (reads=), so every interleaving was explored"
+        )
+    if outcome.unreached_changes:
+        click.echo(
+            printable(
+                "  note: no explored state runs a step the variants change ("
+                + "; ".join(outcome.unreached_changes)
+                + "): this OK says nothing of the change; a scenario that reaches them would"
+            )
         )
     for name, count in sorted(outcome.unchecked_errors.items()):
         click.echo(

@@ -17,6 +17,7 @@ from mc.dsl.operation import Invocation, Op, Operation
 from mc.dsl.program import CompiledStep, Program, compile_program
 from mc.dsl.steps import (
     EffectStep,
+    Fire,
     LockStep,
     Regions,
     Resolver,
@@ -418,6 +419,23 @@ class KernelModel(Model[State, Action]):
             if tid not in busy:
                 found.extend(outcomes(state, tid))
         return found
+
+    def watch(self, positions: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
+        """Record which ``positions`` (thread, program counter) the search
+        runs the step of, in some state: the set returned fills as it goes
+        (the other steps run as they did)."""
+        reached: set[tuple[int, int]] = set()
+        for tid, pc in positions:
+            fire = self._fires[tid][pc]
+
+            def watched(
+                state: State, fire: Fire = fire, at: tuple[int, int] = (tid, pc)
+            ) -> tuple[State, ...]:
+                reached.add(at)
+                return fire(state)
+
+            self._fires[tid][pc] = watched
+        return reached
 
     def successors_of(self, state: State, actor: Hashable) -> list[tuple[Action, State]]:
         """The outcomes of thread ``actor``'s step (``pending`` names threads
