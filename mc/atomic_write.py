@@ -45,6 +45,8 @@ def write_atomically(path: Path, data: bytes | str) -> None:
         return
     if path.is_symlink():
         path = Path(os.path.realpath(path))
+        if path.is_symlink():
+            raise WriteError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
     if path.is_dir():
         raise WriteError(errno.EISDIR, os.strerror(errno.EISDIR), str(path) or ".")
     if _special(path):

@@ -19,7 +19,7 @@ import pytest
 from click.testing import Result
 
 from mc import atomic_write
-from mc.atomic_write import sweep, write_atomically
+from mc.atomic_write import WriteError, sweep, write_atomically
 from mc.check import baseline, expectations
 from mc.check.checker import file_stem
 from mc.trace import graph as render_graph
@@ -242,6 +242,11 @@ def test_a_file_written_through_a_symbolic_link_is_the_link_s_target(tmp_path: P
     write_atomically(tmp_path / "dangling.svg", "made")
     assert (tmp_path / "made.svg").read_text() == "made"
     assert (tmp_path / "dangling.svg").is_symlink()
+    (tmp_path / "loop1.svg").symlink_to("loop2.svg")
+    (tmp_path / "loop2.svg").symlink_to("loop1.svg")
+    with pytest.raises(WriteError, match="Too many levels of symbolic links"):
+        write_atomically(tmp_path / "loop1.svg", "x")
+    assert (tmp_path / "loop1.svg").is_symlink() and (tmp_path / "loop2.svg").is_symlink()
 
 
 def test_a_fifo_is_written_into_never_replaced(tmp_path: Path) -> None:

@@ -309,6 +309,12 @@ ERRORS = {
         "scenario('{name}\\x1b[31m', 'x', tree=['/a/'], threads=[create('/a/f')])\n",
         "{file}:4: the scenario name '{name}\\x1b[31m' holds a control character",
     ),
+    "hidden-name": (
+        "from mc.dsl import scenario\n"
+        "from mc.models.dirops import create\n\n"
+        "scenario('..{name}', 'x', tree=['/a/'], threads=[create('/a/f')])\n",
+        "{file}:4: the scenario name '..{name}' starts with a dot",
+    ),
     "empty-name": (
         "from mc.dsl import variant\n\n"
         "@variant('', 'x')\n"

@@ -31,6 +31,19 @@ models_option: Callable[[F], F] = click.option(
 )
 
 
+class OutDirectory(click.Path):
+    """A directory to write into; an empty path names none (``.`` names
+    this one)."""
+
+    def __init__(self) -> None:
+        super().__init__(file_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value == "":
+            self.fail("an empty path names no directory (give . for this one)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 class Seconds(click.ParamType[float]):
     """A positive, finite number of seconds (``nan`` and ``inf`` are not)."""
 

@@ -14,6 +14,7 @@ from mc.check.registry import with_files
 from mc.cli.completion import complete_scenario
 from mc.cli.errors import EXIT_USAGE, one_line_errors, say
 from mc.cli.options import (
+    OutDirectory,
     distinct,
     max_memory_option,
     models_option,
@@ -147,7 +148,7 @@ def _bar(done: int, total: int, what: str) -> None:
 @models_option
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=OutDirectory(),
     default=Path("mutations"),
     show_default=True,
     help="Directory for the mutants' counterexamples.",

@@ -231,14 +231,16 @@ LONGEST_NAME = 100
 def _declare(item: T) -> T:
     """Record ``item`` in the module whose top level (or function) called
     the declaring function, once its name is one a command line and a file
-    name can carry: not empty, no control character, at most
-    ``LONGEST_NAME`` characters."""
+    name can carry: not empty, no control character, not starting with a
+    dot (its files would be hidden), at most ``LONGEST_NAME`` characters."""
     name = getattr(item, "name", "")
     problem = (
         "is empty"
         if not name
         else "holds a control character"
         if not name.isprintable()
+        else "starts with a dot (the files named after it would be hidden)"
+        if name.startswith(".")
         else f"is longer than {LONGEST_NAME} characters"
         if len(name) > LONGEST_NAME
         else None
