@@ -95,6 +95,11 @@ def test_steps_moved_together_are_now_before_the_anchor_given_by_label(
     wrong = vfsmc("check", "dirops/opposite-renames", "--models", "wrong.py", "-V", "lock-nothing")
     assert wrong.exit_code == 2
     assert "no step is labelled 'no such label'" in wrong.output
+    listed = vfsmc("show", "dirops/opposite-renames", "--models", "wrong.py")
+    assert listed.exit_code == 0, listed.output
+    assert "variant lock-nothing fails on this scenario: wrong.py:5: in nothing: ValueError" in (
+        listed.output
+    )
 
 
 def test_a_variant_that_changes_nothing_is_not_listed(shipped: Registry) -> None:

@@ -22,6 +22,7 @@ import attrs
 
 import mc.models
 from mc.atomic_write import write_atomically
+from mc.check import usermodels
 from mc.dsl.kernel_model import KernelModel, differ
 from mc.dsl.operation import Operation
 from mc.dsl.scenario import Registry, Scenario, UnknownName, Variant
@@ -228,14 +229,25 @@ def _moves(changes: list[Change]) -> list[Change]:
     return [moved.get(at, change) for at, change in enumerate(changes) if at not in dropped]
 
 
-def applicable_variants(registry: Registry, scenario: Scenario) -> dict[str, list[Change]]:
-    """Each declared variant that changes a step of ``scenario``, with its changes."""
+def applicable_variants(
+    registry: Registry, scenario: Scenario, failing: dict[str, str] | None = None
+) -> dict[str, list[Change]]:
+    """Each declared variant that changes a step of ``scenario``, with its
+    changes; with ``failing``, a variant whose transform or build fails on
+    the scenario is recorded there with the error and left out (else the
+    error is raised)."""
     result = {}
     correct = built(registry, scenario)
     for name in sorted(registry.variants):
-        if not could_change(registry.variants[name], correct):
+        try:
+            if not could_change(registry.variants[name], correct):
+                continue
+            changes = variant_changes(registry, scenario, name, correct)
+        except Exception as error:
+            if failing is None:
+                raise
+            failing[name] = str(usermodels.located(error))
             continue
-        changes = variant_changes(registry, scenario, name, correct)
         if changes:
             result[name] = changes
     return result

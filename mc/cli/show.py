@@ -16,6 +16,7 @@ from mc.cli.completion import complete_property, complete_scenario
 from mc.cli.errors import one_line_errors
 from mc.cli.options import models_option
 from mc.dsl.steps import LockStep, Step
+from mc.text import printable
 
 
 def _slots_text(names: list[str]) -> str:
@@ -52,7 +53,8 @@ def show_command(scenario: str, models: tuple[Path, ...], as_json: bool, steps: 
     found = reg.scenario(usermodels.resolve(scenario, reg))
     with usermodels.reported():
         model = inventory.built(reg, found)
-        variants = inventory.applicable_variants(reg, found)
+        failing: dict[str, str] = {}
+        variants = inventory.applicable_variants(reg, found, failing)
         available = inventory.available_properties(reg, found)
     threads: list[dict[str, Any]] = [
         {
@@ -87,6 +89,7 @@ def show_command(scenario: str, models: tuple[Path, ...], as_json: bool, steps: 
                 ]
                 for name, changes in variants.items()
             },
+            "failing_variants": failing,
         }
         click.echo(json.dumps(data, indent=1))
         return
@@ -115,6 +118,8 @@ def show_command(scenario: str, models: tuple[Path, ...], as_json: bool, steps: 
     others = [name for name in available if name not in found.properties]
     if others:
         click.echo(f"also checkable here (-p): {', '.join(others)}")
+    for name, error in failing.items():
+        click.echo(printable(f"variant {name} fails on this scenario: {error}"))
     if not variants:
         click.echo("variants: none changes a step of this scenario")
         return
