@@ -49,6 +49,7 @@ from mc.dsl import (
     Cite,
     E,
     LockKind,
+    ModelError,
     Op,
     Scratch,
     World,
@@ -520,6 +521,9 @@ def free_swap_slot(op: Op, offset: int) -> None:
     tells the driver, si->lock still held:
     ``si->bdev->bd_disk->fops->swap_slot_free_notify(si->bdev, offset)``."""
     si = swap_info(op.world)
+    slots = len(op.world.initial[si.swap_map])
+    if isinstance(offset, bool) or not 0 <= offset < slots:
+        raise ModelError(f"free_swap_slot({offset!r}): the swap area has slots 0 to {slots - 1}")
     d = disk(op.world)
     locked = not op.variant(SLOT_FREE_WITHOUT_SI_LOCK)
     if locked:

@@ -15,6 +15,8 @@ from mc.engine.explore import check
 from mc.engine.result import Verdict
 from mc.kernel import locks
 from mc.kernel.locks import EXCL, SHARED, Kind, Outcome
+from mc.kernel.pagecache import File
+from mc.models.writeback import fsync, write
 from mc.trace import format as cx_format
 from mc.trace import text
 
@@ -258,3 +260,18 @@ def test_a_lost_wake_up_names_the_returned_holder_and_no_cycle() -> None:
     numbered = [line for line in rendered.splitlines() if re.match(r" *\d+  ", line)]
     assert any(step.chained for step in outcome.counterexample.steps)
     assert all(re.match(r" *\d+  T\d ", line) for line in numbered), "a step without its thread"
+
+
+def test_a_deadlock_without_a_cycle_starts_with_the_wait_no_thread_can_end() -> None:
+    """fsync waiting for writeback with no thread to complete the I/O: the
+    message names that wait first, not the thread waiting behind it."""
+    cached = File("/f", pages=1, cached=(0,), dirty=(0,))
+    registry = shipped()
+    registry.add_scenario(
+        Scenario("test/no-io", "x", ("/f",), (fsync(cached), write(cached, 0)), ("deadlock",))
+    )
+    violation = check_scenario(registry, "test/no-io").result.violation
+    assert violation is not None and violation.property == "deadlock"
+    assert violation.message.startswith(
+        "T1 waits for PG_writeback(/f:0), which no thread could end"
+    )

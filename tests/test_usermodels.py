@@ -378,6 +378,35 @@ ERRORS = {
         "scenario('{name}', 'x', tree=['/f'], threads=[dax_store(F, 0, 1), truncate(F, 0)])\n",
         "{file}:5: /f is a DAX file: the page-cache operations",
     ),
+    "label-not-text": (
+        "from mc.dsl import EXCL, Op, operation, scenario\n\n"
+        "@operation(models='x')\n"
+        "def labelled(op: Op) -> None:\n"
+        "    op.lock(op.world.superblock.s_umount, EXCL, 42)\n\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=[labelled()])\n",
+        "{file}:5: in labelled: a step's label is text, not int 42",
+    ),
+    "property-not-a-name": (
+        "from mc.dsl import scenario\n"
+        "from mc.models.dirops import create\n\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=[create('/a/f')],\n"
+        "         properties=['deadlock', 5])\n",
+        "{file}:4: properties is a list of property names, strings; it holds 5",
+    ),
+    "swap-slot-outside": (
+        "from mc.dsl import scenario\n"
+        "from mc.models.bdev import free_swap_slot\n\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=[free_swap_slot(-1)])\n",
+        "{file}:4: free_swap_slot(-1): the swap area has slots 0 to 1",
+    ),
+    "declared-property-with-nothing-to-check": (
+        "from mc.dsl import File, scenario\n"
+        "from mc.models.super import freeze, thaw\n\n"
+        "F = File('/f', pages=1)\n"
+        "scenario('{name}', 'x', tree=['/f'], threads=[freeze(F), thaw(F)],\n"
+        "         properties=['bdev-exclusive'])\n",
+        "{name} declares bdev-exclusive, which needs a block device",
+    ),
     "quota-file-missing": (
         "from mc.dsl import scenario\n"
         "from mc.models.quota import QuotaFile, Quotas, alloc_block\n\n"

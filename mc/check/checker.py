@@ -168,8 +168,7 @@ def check_scenario(
     partial-order reduction, and its counterexample is unfolded into a path
     of the model itself."""
     found = registry.scenario(scenario)
-    if properties is not None:
-        inventory.check_applicable(registry, found, properties)
+    inventory.check_applicable(registry, found, properties)
     model = build(registry, found, variants, properties)
     options = options or Options()
     if not options.exact and "symbolic" in model.world.parts:

@@ -88,14 +88,25 @@ def _has(needs: tuple[str, str] | None, parts: set[str]) -> bool:
     return needs is None or needs[0] in parts
 
 
-def check_applicable(registry: Registry, scenario: Scenario, properties: Iterable[str]) -> None:
-    """Raise ``NotApplicable`` for the first of ``properties`` that
-    ``scenario`` gives nothing to check."""
-    wanted = [(name, needs) for name in properties if (needs := registry.property(name).needs)]
+def check_applicable(
+    registry: Registry, scenario: Scenario, properties: Iterable[str] | None = None
+) -> None:
+    """Raise ``NotApplicable`` for the first of ``properties`` (default:
+    those the scenario declares) that ``scenario`` gives nothing to check."""
+    declared = properties is None
+    names = scenario.properties if properties is None else properties
+    if declared:
+        names = [name for name in names if name in registry.properties]
+    wanted = [(name, needs) for name in names if (needs := registry.property(name).needs)]
     if not wanted:
         return
     parts = world_parts(built(registry, scenario))
     for name, (part, words) in wanted:
+        if part not in parts and declared:
+            raise NotApplicable(
+                f"{scenario.name} declares {name}, which needs {words}, and has none: leave it "
+                f"out (vfsmc show {scenario.name} lists what it can check)"
+            )
         if part not in parts:
             raise NotApplicable(
                 f"{name} needs {words}; {scenario.name} has none "

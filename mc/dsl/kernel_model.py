@@ -42,7 +42,7 @@ from mc.kernel.world import (
     reported_error,
 )
 from mc.project import defined_at
-from mc.trace.events import Edge, Event
+from mc.trace.events import Edge, Event, closes_cycle
 from mc.trace.events import Step as TraceStep
 
 Action = tuple[int, int]
@@ -589,11 +589,30 @@ class KernelModel(Model[State, Action]):
             for thread, pc in zip(self.threads, self._pcs, strict=True)
             if state[pc] == DONE
         }
+        cycle = self.deadlock_cycle(state)
+        stuck = [] if closes_cycle(cycle) else self._unended_waits(state)
         return "; ".join(
-            f"{e.waiter} waits for {e.resource} held by {e.holder}"
-            + (", which has returned: nothing ends the wait" if e.holder in returned else "")
-            for e in self.deadlock_cycle(state)
+            stuck
+            + [
+                f"{e.waiter} waits for {e.resource} held by {e.holder}"
+                + (", which has returned: nothing ends the wait" if e.holder in returned else "")
+                for e in cycle
+            ]
         )
+
+    def _unended_waits(self, state: State) -> list[str]:
+        """The waits of blocked threads that no thread could end (no holder):
+        where a deadlock without a cycle starts."""
+        found = []
+        interrupted = self.interrupted(state)
+        for tid, thread in enumerate(self.threads):
+            current = self.current_step(state, tid)
+            if current is None or tid in interrupted:
+                continue
+            wait = current.step.waiting(current.context, state)
+            if wait is not None and not wait.holders:
+                found.append(f"{thread.name} waits for {wait.resource}, which no thread could end")
+        return found
 
     def blocked_steps(self, state: State) -> list[TraceStep]:
         """The step each thread that has not returned would take next in

@@ -461,12 +461,13 @@ class Op:
     def let(
         self,
         name: str,
-        value: Expr,
+        value: Any,
         label: str | None = None,
         render: Callable[[Any], str] | None = None,
         tag: str | Sequence[str] | None = None,
     ) -> InodeExpr:
-        """Store ``value`` into register ``name``."""
+        """Store ``value`` (an expression, or a constant) into register ``name``."""
+        value = as_expr(value)
         slot = self.register(name, render)
         self.emit(
             EffectStep(

@@ -285,7 +285,14 @@ def _names(given: Sequence[str], what: str, items: str) -> tuple[str, ...]:
     taken for the names)."""
     if isinstance(given, str):
         raise ModelError(f"{what} is a list of {items}, not the string {given!r}: [{given!r}]")
-    return tuple(given)
+    try:
+        found = tuple(given)
+    except TypeError:
+        raise ModelError(f"{what} is a list of {items}, not {given!r}") from None
+    for item in found:
+        if not isinstance(item, str):
+            raise ModelError(f"{what} is a list of {items}, strings; it holds {item!r}")
+    return found
 
 
 def variant(

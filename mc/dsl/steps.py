@@ -293,11 +293,17 @@ class Context:
         )
 
 
+def _checked_label(_step: Any, _attribute: Any, label: Any) -> None:
+    """A step's label is text (what traces print): a ``ModelError`` else."""
+    if not isinstance(label, str):
+        raise ModelError(f"a step's label is text, not {type(label).__name__} {label!r}")
+
+
 @attrs.frozen(kw_only=True)
 class Step(ABC):
     """One atomic step of a program."""
 
-    label: str
+    label: str = attrs.field(validator=_checked_label)
     source: Source
     tags: frozenset[str] = frozenset()
 
