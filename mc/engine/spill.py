@@ -1,10 +1,12 @@
 """A first-in first-out queue of states kept out of memory, as TLC's state
-queue: the states put last wait in memory in a chunk; a full chunk is
-pickled (protocol 5) to the end of a temporary file, and read back in one
-piece when its turn comes.  A file holds chunks up to ``SEGMENT_BYTES``,
-then a new one is started; a file is deleted once each of its chunks has
-been read, and every file when the queue is closed (the files have no name,
-so they go with the process too)."""
+queue: the states put last wait in memory in a chunk; a full chunk stays
+in memory while the queue holds fewer than ``MEMORY_ITEMS`` states there
+(a small search never pickles), else it is pickled (protocol 5) to the end
+of a temporary file, and read back in one piece when its turn comes.  A
+file holds chunks up to ``SEGMENT_BYTES``, then a new one is started; a
+file is deleted once each of its chunks has been read, and every file when
+the queue is closed (the files have no name, so they go with the process
+too)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ T = TypeVar("T")
 
 CHUNK_ITEMS = 64
 SEGMENT_BYTES = 1 << 26
+MEMORY_ITEMS = 4096
+"""How many states full chunks may hold in memory before they are pickled."""
 
 
 class _Segment:
@@ -51,12 +55,22 @@ class SpillQueue(Generic[T]):
     """Items taken in the order put, all but the newest ``chunk_items``
     waiting pickled in temporary files."""
 
-    def __init__(self, chunk_items: int = CHUNK_ITEMS, segment_bytes: int = SEGMENT_BYTES) -> None:
+    def __init__(
+        self,
+        chunk_items: int = CHUNK_ITEMS,
+        segment_bytes: int = SEGMENT_BYTES,
+        memory_items: int = MEMORY_ITEMS,
+    ) -> None:
         self.chunk_items = chunk_items
         self.segment_bytes = segment_bytes
+        self.memory_items = memory_items
         self.writing: list[T] = []
         self.reading: list[T] = []
         self.read_at = 0
+        self.chunks: deque[list[T] | None] = deque()
+        """The full chunks in order: a list held in memory, or None for the
+        next chunk of the files."""
+        self.held = 0
         self.segments: deque[_Segment] = deque()
         self.size = 0
         self.spilled_bytes = 0
@@ -85,9 +99,16 @@ class SpillQueue(Generic[T]):
         for segment in self.segments:
             segment.file.close()
         self.segments.clear()
-        self.writing, self.reading, self.read_at, self.size = [], [], 0, 0
+        self.chunks.clear()
+        self.writing, self.reading, self.read_at, self.size, self.held = [], [], 0, 0, 0
 
     def _spill(self) -> None:
+        if self.held + len(self.writing) <= self.memory_items:
+            self.chunks.append(self.writing)
+            self.held += len(self.writing)
+            self.writing = []
+            return
+        self.chunks.append(None)
         if not self.segments or self.segments[-1].size >= self.segment_bytes:
             self.segments.append(_Segment())
         segment = self.segments[-1]
@@ -98,6 +119,12 @@ class SpillQueue(Generic[T]):
 
     def _refill(self) -> None:
         self.read_at = 0
+        if self.chunks:
+            chunk = self.chunks.popleft()
+            if chunk is not None:
+                self.held -= len(chunk)
+                self.reading = chunk
+                return
         while self.segments:
             oldest = self.segments[0]
             if oldest.read < oldest.written:
