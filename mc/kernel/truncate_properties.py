@@ -220,6 +220,11 @@ def post_eof_exposure_violation(
     return None
 
 
+def _first(mms: Sequence[Mm], violation: Callable[[Mm], str | None]) -> str | None:
+    """The first message ``violation`` gives for one of ``mms``, or None."""
+    return next((found for mm in mms if (found := violation(mm)) is not None), None)
+
+
 def _error_free(check: Callable[[State], str | None]) -> Check[State]:
     def run(state: State) -> str | None:
         if state[ERROR_SLOT] is not None:
@@ -257,14 +262,9 @@ def no_map_beyond_eof(model: Built) -> Check[State]:
     mms = mapped_files(model.world)
     symbolic = symbolic_part(model.world)
 
-    def check(state: State) -> str | None:
-        for mm in mms:
-            found = map_beyond_eof_violation(part, mm, symbolic, state)
-            if found is not None:
-                return found
-        return None
-
-    return _error_free(check)
+    return _error_free(
+        lambda state: _first(mms, lambda mm: map_beyond_eof_violation(part, mm, symbolic, state))
+    )
 
 
 def pte_maps_cached_violation(mm: Mm, state: Sequence[Any]) -> str | None:
@@ -295,14 +295,7 @@ def pte_maps_cached_violation(mm: Mm, state: Sequence[Any]) -> str | None:
 def pte_maps_cached_folio(model: Built) -> Check[State]:
     mms = mapped_files(model.world)
 
-    def check(state: State) -> str | None:
-        for mm in mms:
-            found = pte_maps_cached_violation(mm, state)
-            if found is not None:
-                return found
-        return None
-
-    return _error_free(check)
+    return _error_free(lambda state: _first(mms, lambda mm: pte_maps_cached_violation(mm, state)))
 
 
 @declare(
