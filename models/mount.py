@@ -53,7 +53,7 @@ from mc.kernel.inode_life import (
     set_bits,
 )
 from mc.kernel.pagecache import File, Mapping
-from mc.kernel.superblock import SB_UNFROZEN, frozen_is
+from mc.kernel.superblock import SB_UNFROZEN, frozen_is, metadata_slot
 from mc.models.inode import evict, iput, mark_inode_dirty, part_of, writeback_single_inode
 from mc.models.super import assign, call_sync_fs, flag, flag_slot, syncfs
 from mc.models.writeback import write
@@ -69,6 +69,20 @@ flag_variant(
     REMOUNT_S_UMOUNT_SHARED,
     "reconfigure_super() is called with s_umount shared instead of exclusive",
 )
+REMOUNT_IGNORES_FROZEN = "remount-ignores-frozen"
+flag_variant(
+    REMOUNT_IGNORES_FROZEN,
+    "reconfigure_super() does not refuse a frozen superblock: ->remount_fs writes the "
+    "superblock of a frozen filesystem",
+)
+
+
+def _remount_fs(scratch: Scratch, metadata: int) -> int:
+    """``->remount_fs`` as ``ext4_remount()``: the new mount options are
+    written to the on-disk superblock (``ext4_commit_super()``), a metadata
+    change of the filesystem."""
+    scratch[metadata] = True
+    return 0
 
 
 def _zero(_fs: Scratch, *_args: object) -> int:
@@ -153,21 +167,25 @@ def remount(op: Op, file: File) -> None:
     """``do_remount()``: ``down_write(&sb->s_umount)``,
     ``reconfigure_super()``, which refuses a frozen superblock (-EBUSY:
     ``sb->s_writers.frozen != SB_UNFROZEN``, read under s_umount) and calls
-    ``->remount_fs`` (the legacy ``->reconfigure``), ``up_write()``."""
+    ``->remount_fs`` (the legacy ``->reconfigure``; as ``ext4_remount()``
+    it writes the superblock, a metadata change), ``up_write()``.  Variant
+    ``remount-ignores-frozen`` leaves out the refusal."""
     op.mapping(file)
     wait_mounted(op)
     s_umount = op.world.superblock.s_umount
     mode = SHARED if op.variant(REMOUNT_S_UMOUNT_SHARED) else EXCL
     op.lock(s_umount, mode, "do_remount(): down_write(&sb->s_umount)")
-    op.fail_if(
-        not_(frozen_is(SB_UNFROZEN)),
-        E.EBUSY,
-        "unlock",
-        "reconfigure_super(): if (sb->s_writers.frozen != SB_UNFROZEN) return -EBUSY",
-    )
+    if not op.variant(REMOUNT_IGNORES_FROZEN):
+        op.fail_if(
+            not_(frozen_is(SB_UNFROZEN)),
+            E.EBUSY,
+            "unlock",
+            "reconfigure_super(): if (sb->s_writers.frozen != SB_UNFROZEN) return -EBUSY",
+        )
     op.call(
         "super_operations.remount_fs",
-        _zero,
+        _remount_fs,
+        metadata_slot(op.world),
         label="reconfigure_super(fc): legacy_reconfigure(): sb->s_op->remount_fs(sb, &flags, data)",
         roles={},
     )

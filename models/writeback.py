@@ -409,8 +409,12 @@ def fdatawait(op: Op, mapping: Mapping) -> None:
 def fsync(op: Op, file: File) -> None:
     """fsync(2): ``->fsync`` is ``generic_file_fsync()``:
     ``file_write_and_wait_range()`` (WB_SYNC_ALL writeback, then wait on
-    every folio under writeback), then i_rwsem around the metadata sync
-    (the model has no inode metadata to write)."""
+    every folio under writeback, then ``file_check_and_advance_wb_err()``:
+    -EIO when the mapping recorded a write-back error, a memory error's),
+    then i_rwsem around the metadata sync (the model has no inode metadata
+    to write).  Left out: the errseq's advance (a second fsync of the same
+    file would report the error again here, where the kernel reports it
+    once per file)."""
     mapping = op.mapping(file)
     inode = op.inode(file.path)
     part = pagecache(op.world)

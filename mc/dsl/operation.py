@@ -749,7 +749,7 @@ def _check_arguments(name: str, build: Callable[..., None], args: tuple[Any, ...
             continue
         for each in value if kind is inspect.Parameter.VAR_POSITIONAL else (value,):
             if expected and not isinstance(each, expected):
-                wanted = " or ".join(kind.__name__ for kind in expected)
+                wanted = " or ".join(cls.__name__ for cls in expected)
                 raise ModelError(
                     f"{name}(): {parameter} must be {wanted}, not {type(each).__name__} {each!r}"
                 )
