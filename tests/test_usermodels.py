@@ -407,6 +407,17 @@ ERRORS = {
         "         properties=['bdev-exclusive'])\n",
         "{name} declares bdev-exclusive, which needs a block device",
     ),
+    "goto-unknown-label": (
+        "from mc.dsl import EXCL, Op, operation, scenario\n\n"
+        "@operation(models='x')\n"
+        "def jumps(op: Op) -> None:\n"
+        "    op.lock(op.world.superblock.s_umount, EXCL, 'down_write(&sb->s_umount)')\n"
+        "    op.goto('unlokc')\n"
+        "    op.label('unlock')\n"
+        "    op.unlock(op.world.superblock.s_umount, 'up_write(&sb->s_umount)')\n\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=[jumps()])\n",
+        "{file}:10: ProgramError: jump to unknown label unlokc (written at {file}:6)",
+    ),
     "quota-file-missing": (
         "from mc.dsl import scenario\n"
         "from mc.models.quota import QuotaFile, Quotas, alloc_block\n\n"

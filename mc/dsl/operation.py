@@ -335,7 +335,7 @@ class Op:
 
     def goto(self, name: str) -> None:
         """Continue at label ``name`` (not a step of its own)."""
-        self.items.append(Jump(self._scope + name))
+        self.items.append(Jump(self._scope + name, caller_source()))
         self._pending_else = None
 
     def goto_if(self, cond: Expr, name: str, label: str | None = None) -> Step:

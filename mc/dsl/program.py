@@ -7,10 +7,11 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from mc.dsl.steps import Context, Fire, LockStep, Step, ThreadSlots, UnlockStep
+from mc.dsl.steps import Context, Fire, LockStep, Source, Step, ThreadSlots, UnlockStep
 from mc.dsl.wait_steps import HandOffStep, SectionStep
 from mc.kernel.locks import Mode
 from mc.kernel.world import DONE, World
+from mc.project import shown
 
 
 @attrs.frozen
@@ -25,6 +26,8 @@ class Jump:
     """An unconditional jump; not a step of its own."""
 
     target: str
+    source: Source | None = attrs.field(default=None, eq=False)
+    """Where the model wrote it (``op.goto``), for errors."""
 
 
 Item = Step | Label | Jump
@@ -200,15 +203,16 @@ class Program:
                 if isinstance(item, Jump):
                     if position in seen:
                         raise ProgramError(f"jump to {item.target} loops without a step")
-                    return resolve(label_position(item.target), seen | {position})
+                    return resolve(label_position(item.target, item.source), seen | {position})
                 position += 1
             return DONE
 
-        def label_position(name: str) -> int:
+        def label_position(name: str, source: Source | None) -> int:
             try:
                 return labels[name]
             except KeyError:
-                raise ProgramError(f"jump to unknown label {name}") from None
+                at = "" if source is None else f" (written at {shown(source.file)}:{source.line})"
+                raise ProgramError(f"jump to unknown label {name}{at}") from None
 
         linked = []
         for i, item in enumerate(self.items):
@@ -218,7 +222,7 @@ class Program:
                     (
                         item,
                         resolve(i + 1),
-                        None if target is None else resolve(label_position(target)),
+                        None if target is None else resolve(label_position(target, item.source)),
                     )
                 )
         return linked
