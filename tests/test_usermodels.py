@@ -418,6 +418,13 @@ ERRORS = {
         "scenario('{name}', 'x', tree=['/a/'], threads=[jumps()])\n",
         "{file}:10: ProgramError: jump to unknown label unlokc (written at {file}:6)",
     ),
+    "variant-description-not-text": (
+        "from mc.dsl import flag_variant, scenario\n"
+        "from mc.models.dirops import create\n\n"
+        "flag_variant('v-{kind}', 42)\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=[create('/a/f')])\n",
+        "{file}:4: variant v-variant-description-not-text: its description is text, not 42",
+    ),
     "quota-file-missing": (
         "from mc.dsl import scenario\n"
         "from mc.models.quota import QuotaFile, Quotas, alloc_block\n\n"

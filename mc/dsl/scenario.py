@@ -245,9 +245,12 @@ def _declare(item: T) -> T:
         if len(name) > LONGEST_NAME
         else None
     )
+    kind = type(item).__name__.lower().removesuffix("def")
     if problem is not None:
-        kind = type(item).__name__.lower().removesuffix("def")
         raise ModelError(f"the {kind} name {name[:LONGEST_NAME]!r} {problem}")
+    description = getattr(item, "description", "")
+    if not isinstance(description, str):
+        raise ModelError(f"{kind} {name}: its description is text, not {description!r}")
     frame = sys._getframe(2)
     frame.f_globals.setdefault(DECLARATIONS, []).append(item)
     return item
