@@ -425,6 +425,14 @@ ERRORS = {
         "scenario('{name}', 'x', tree=['/a/'], threads=[create('/a/f')])\n",
         "{file}:4: variant v-variant-description-not-text: its description is text, not 42",
     ),
+    "section-on-a-sleeping-lock": (
+        "from mc.dsl import Op, operation, scenario\n\n"
+        "@operation(models='x')\n"
+        "def section(op: Op) -> None:\n"
+        "    op.section(op.world.superblock.s_umount, 'x', lambda scratch: 0)\n\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=[section()])\n",
+        "{file}:5: in section: op.section() holds a lock that never sleeps",
+    ),
     "quota-file-missing": (
         "from mc.dsl import scenario\n"
         "from mc.models.quota import QuotaFile, Quotas, alloc_block\n\n"

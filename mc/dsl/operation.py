@@ -589,6 +589,11 @@ class Op:
         one step; its value goes to register slot ``result`` if given.
         ``irq``: taken with interrupts off or not; None as the lock is
         declared (see ``op.interrupt``)."""
+        if isinstance(lock, Lock) and lock.kind.sleeps:
+            raise ModelError(
+                f"op.section() holds a lock that never sleeps (a spinlock) for one step; "
+                f"{lock.name} is a {lock.kind.name}: take it with op.lock() and op.unlock()"
+            )
         return self.emit(
             SectionStep(
                 label=label,
