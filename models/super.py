@@ -65,7 +65,7 @@ from mc.kernel.superblock import (
     metadata_slot,
     sb_writers,
 )
-from mc.kernel.world import World
+from mc.kernel.world import DONE, World
 from mc.models.writeback import do_writepages, fdatawait
 
 FREEZE_SKIPS_PAGEFAULTS = "freeze-skips-pagefaults"
@@ -498,8 +498,15 @@ def freeze(op: Op, file: File, fails: bool = False) -> None:
     """FIFREEZE: ``freeze_super(sb, FREEZE_HOLDER_USERSPACE)``, then the
     ioctl returns (a thaw issued by user space waits for that)."""
     mapping = op.mapping(file)
+    _freezers(op.world).append((op.thread.tid, op.thread.pc))
     op.run(freeze_super, mapping, FREEZE_HOLDER_USERSPACE, fails)
     op.effect("return ret /* the ioctl returns */", assign, _returned_slot(op.world), True)
+
+
+def _freezers(world: World) -> list[tuple[int, int]]:
+    """The threads issuing FIFREEZE, with their program-counter slots."""
+    found: list[tuple[int, int]] = world.parts.setdefault("fifreeze", [])
+    return found
 
 
 @operation(
@@ -523,10 +530,12 @@ def thaw(op: Op, file: File) -> None:
     (``fsfreeze -u`` after ``fsfreeze -f``): ``thaw_super(sb,
     FREEZE_HOLDER_USERSPACE)``."""
     op.mapping(file)
+    freezers = _freezers(op.world)
     op.wait_until(
         _freeze_returned(),
         "/* user space: FITHAW once FIFREEZE has returned */",
         "the FIFREEZE ioctl to return",
+        lambda state: tuple(tid for tid, pc in freezers if state[pc] != DONE),
     )
     op.run(thaw_super, FREEZE_HOLDER_USERSPACE)
 

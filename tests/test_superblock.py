@@ -217,3 +217,14 @@ def test_fallocate_copy_and_clone_mark_the_file_modified_under_sb_freeze_write(
     assert any(
         step.thread == "T1" and step.label.startswith("file_modified(") for step in found.steps
     )
+
+
+def test_a_thaw_waiting_for_the_freeze_names_the_freezer(shipped: Registry) -> None:
+    """FITHAW waits for FIFREEZE to return: while the freezer runs, it is
+    the thread that could end the wait (it was "nobody")."""
+    model = shipped.build(shipped.scenario("super/freeze-vs-writer"), properties=())
+    freezer = model.threads[1].slots.pc
+    state = model.initial
+    assert state[freezer] != DONE
+    waiting = [step for step in model.blocked_steps(state) if step.thread == "T3"]
+    assert waiting and "the FIFREEZE ioctl to return, which T2 could end" in waiting[0].event.text
