@@ -22,3 +22,8 @@ def _escape(char: str) -> str:
         return char
     code = ord(char)
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def counted(number: int, noun: str) -> str:
+    """``1 step``, ``3 steps``: ``number`` and ``noun``, plural unless one."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

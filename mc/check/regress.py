@@ -28,7 +28,7 @@ from mc.engine.explore import Options
 from mc.engine.result import Verdict
 from mc.kernel.world import ModelError
 from mc.project import ROOT, shown
-from mc.text import printable
+from mc.text import counted, printable
 from mc.trace import format as cx_format
 
 SUITE_FILE = "expectations.toml"
@@ -409,8 +409,8 @@ def summary(report: Report, updating: bool = False) -> list[str]:
         names = ", ".join(path.name for path in report.left_out)
         count = len(report.left_out)
         lines.append(
-            f"left out {count} counterexample{'' if count == 1 else 's'} of model files outside "
-            f"vfsmc (vfsmc replay FILE replays one): {names}"
+            f"left out {counted(count, 'counterexample')} of model files outside vfsmc "
+            f"(vfsmc replay FILE replays one): {names}"
         )
     verdict = "passed" if report.passed else "FAILED"
     lines.append(

@@ -9,6 +9,7 @@ import attrs
 from mc.dsl.kernel_model import KernelModel
 from mc.engine.model import PropertyKind
 from mc.kernel.expr import State
+from mc.text import counted
 from mc.trace.events import Step
 from mc.trace.format import Counterexample
 
@@ -44,10 +45,6 @@ class ThreadsDiffer(ValueError):
     or of a scenario that has changed since): its threads are not the
     scenario's, or its witness gives values to symbols the scenario does
     not have, or none to one it has, or one outside a symbol's range."""
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def threads_differ(model: KernelModel, counterexample: Counterexample) -> str | None:
@@ -100,7 +97,7 @@ def replay(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
             return stop(
                 number,
                 f"it records outcome {head.branch} of '{head.label}', which has "
-                f"{_count(outcomes, 'outcome')} here (0 to {outcomes - 1})",
+                f"{counted(outcomes, 'outcome')} here (0 to {outcomes - 1})",
             )
         if after is None:
             wait = current.step.waiting(current.context, state)
@@ -127,7 +124,7 @@ def replay(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
         if len(records) != len(group):
             return stop(
                 number,
-                f"'{head.label}' now runs {_count(len(records), 'step')} at once, "
+                f"'{head.label}' now runs {counted(len(records), 'step')} at once, "
                 f"not {len(group)} (the steps that run along with it differ)",
             )
         state = after
