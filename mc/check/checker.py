@@ -168,7 +168,8 @@ def check_scenario(
     partial-order reduction, and its counterexample is unfolded into a path
     of the model itself."""
     found = registry.scenario(scenario)
-    inventory.check_applicable(registry, found, properties)
+    correct = inventory.built(registry, found) if variants else None
+    inventory.check_applicable(registry, found, properties, correct)
     model = build(registry, found, variants, properties)
     options = options or Options()
     if not options.exact and "symbolic" in model.world.parts:
@@ -205,10 +206,7 @@ def check_scenario(
                     result, violation=attrs.evolve(result.violation, path=unfolded)
                 )
         else:
-            changed: dict[tuple[int, int], str] | None = None
-            if variants:
-                correct = registry.build(found, (), properties)
-                changed = inventory.changed_positions(correct, model)
+            changed = None if correct is None else inventory.changed_positions(correct, model)
             reached = model.watch(changed or {})
             search = Search(model, options)
             result = search.run()

@@ -89,10 +89,14 @@ def _has(needs: tuple[str, str] | None, parts: set[str]) -> bool:
 
 
 def check_applicable(
-    registry: Registry, scenario: Scenario, properties: Iterable[str] | None = None
+    registry: Registry,
+    scenario: Scenario,
+    properties: Iterable[str] | None = None,
+    correct: KernelModel | None = None,
 ) -> None:
     """Raise ``NotApplicable`` for the first of ``properties`` (default:
-    those the scenario declares) that ``scenario`` gives nothing to check."""
+    those the scenario declares) that ``scenario`` gives nothing to check;
+    ``correct`` is the scenario built without variants, if the caller has it."""
     declared = properties is None
     names = scenario.properties if properties is None else properties
     if declared:
@@ -100,7 +104,7 @@ def check_applicable(
     wanted = [(name, needs) for name in names if (needs := registry.property(name).needs)]
     if not wanted:
         return
-    parts = world_parts(built(registry, scenario))
+    parts = world_parts(correct or built(registry, scenario))
     for name, (part, words) in wanted:
         if part not in parts and declared:
             raise NotApplicable(
