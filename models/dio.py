@@ -51,6 +51,7 @@ modelled, nor unwritten extents and their conversion at ``->end_io``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from mc.dsl import EXCL, SHARED, Cite, Op, flag_variant, invariant, operation
@@ -70,7 +71,16 @@ from mc.kernel.dio import (
     render_stage,
 )
 from mc.kernel.expr import Eval, Expr, State, all_of, not_
-from mc.kernel.pagecache import PAGE_SIZE, PG_UPTODATE, File, Mapping, Page, get_block, pagecache
+from mc.kernel.pagecache import (
+    PAGE_SIZE,
+    PG_UPTODATE,
+    File,
+    Mapping,
+    Page,
+    PageCache,
+    get_block,
+    pagecache,
+)
 from mc.kernel.pagedata import runs_of
 from mc.kernel.pathcond import decide, is_true, larger, less, mul
 from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
@@ -407,7 +417,22 @@ def _older(order: dict[Any, int], held: Any, version: int) -> bool:
     return any(order.get(run, order[version]) < order[version] for _, run in runs_of(held))
 
 
-def dio_coherent_violation(world: World, state: State) -> str | None:
+def _alone(part: DirectIo, cache: PageCache) -> list[DirectWrite]:
+    """The direct writes of pages no other thread writes through the cache
+    (a store whose page is known only when it runs counts for every page)."""
+    return [
+        write
+        for write in part.writes
+        if not any(
+            other.page in (write.page, None) and other.thread != write.thread
+            for other in cache.writes
+        )
+    ]
+
+
+def dio_coherent_violation(
+    world: World, state: State, alone: Sequence[DirectWrite] | None = None
+) -> str | None:
     """After a direct write completed: no uptodate folio unlocked in the
     page cache holds older data for its page, and a read begun after the
     completion returned the new data (or newer).  The first is not checked
@@ -416,18 +441,14 @@ def dio_coherent_violation(world: World, state: State) -> str | None:
     there, and warns when its invalidation fails on the folio such a writer
     dirtied ("Possible data corruption due to collision with buffered
     I/O!", ``dio_warn_stale_pagecache()``); a writer that launders the
-    stale folio over the direct write's data is that collision."""
+    stale folio over the direct write's data is that collision.  ``alone``:
+    the writes that are checked (``_alone``), computed once per model."""
     part = world.parts.get("dio")
     if not isinstance(part, DirectIo):
         return None
     cache = pagecache(world)
-    for write in part.writes:
+    for write in _alone(part, cache) if alone is None else alone:
         if state[write.stage] != COMPLETED:
-            continue
-        if any(
-            other.page in (write.page, None) and other.thread != write.thread
-            for other in cache.writes
-        ):
             continue
         page = write.page
         folio = state[page.folio]
@@ -441,8 +462,9 @@ def dio_coherent_violation(world: World, state: State) -> str | None:
                 )
     for reading in part.reads:
         got = state[reading.data]
-        order = cache.write_order(state, reading.write.page)
-        if got is not None and _older(order, got, reading.write.version):
+        if got is None:
+            continue
+        if _older(cache.write_order(state, reading.write.page), got, reading.write.version):
             return (
                 f"{reading.thread}'s read after {reading.write.thread}'s direct write completed "
                 f"returned {cache.writer(got)}, not {cache.writer(reading.write.version)}"
@@ -458,4 +480,6 @@ def dio_coherent_violation(world: World, state: State) -> str | None:
 )
 def dio_coherent(model: Any) -> Any:
     world = model.world
-    return lambda state: dio_coherent_violation(world, state)
+    part = world.parts.get("dio")
+    alone = _alone(part, pagecache(world)) if isinstance(part, DirectIo) else []
+    return lambda state: dio_coherent_violation(world, state, alone)

@@ -134,8 +134,9 @@ def dirty_coherent_violation(part: PageCache, state: Sequence[Any]) -> str | Non
     progress)", unlocks it and returns 0 without starting writeback
     (``block_write_full_page()``), which leaves the mark for the truncate
     that shrank i_size to clear when it removes the folio; a dirty folio
-    with no DIRTY mark is never exempt); an unlocked, uptodate folio that is neither dirty nor under
-    writeback holds what the device holds in every byte below EOF (unless
+    with no DIRTY mark is never exempt); an unlocked, uptodate folio that
+    is neither dirty nor under writeback holds what the device holds in
+    every byte below EOF (unless
     dropping it loses no write, ``_loses_nothing``: a stale folio a direct
     write or a clone left, which ``dio-coherent`` and ``copy-coherent``
     speak for, or zeroes over an unwritten block), since
