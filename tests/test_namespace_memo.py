@@ -1,24 +1,45 @@
 """The namespace invariant answers from memory for states that agree on
-what it reads: on random states (of a directory scenario's world, with
-random values in the slots it reads and in the others) the remembered
-answer is the full check's, in any order of states."""
+what it declares it reads (``mc.engine.invariants``): on random states
+(of a directory scenario's world, with random values in the slots it
+reads and in the others) the remembered answer is the full check's, in
+any order of states."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry
-from mc.kernel.properties import memoized, namespace_check, namespace_slots
+from mc.engine.invariants import Invariants
+from mc.kernel.expr import State
+from mc.kernel.properties import namespace_check, namespace_slots
 from mc.kernel.world import DONE, ERROR_SLOT, World
 
 SCENARIO = "dirops/rename-rmdir-link"
 
 
+def _model(shipped: Registry) -> KernelModel:
+    return shipped.build(shipped.scenario(SCENARIO), properties=["namespace"])
+
+
 def _world(shipped: Registry) -> World:
-    return shipped.build(shipped.scenario(SCENARIO)).world
+    return _model(shipped).world
+
+
+def _remembered(model: KernelModel) -> Callable[[State], str | None]:
+    """The namespace check as a search makes it, answering from memory."""
+    invariants = Invariants(model, model.properties())
+    assert invariants.properties[0].reads, "namespace declares what it reads"
+
+    def check(state: State) -> str | None:
+        failed = invariants.violated(state)
+        return None if failed is None else failed[1]
+
+    return check
 
 
 @st.composite
@@ -59,10 +80,10 @@ def test_the_scenario_has_what_the_check_reads(shipped: Registry) -> None:
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_remembered_answers_are_the_full_checks(shipped: Registry, data: st.DataObject) -> None:
-    world = _world(shipped)
-    full = namespace_check(world)
-    remembered = memoized(world, full)
-    states = data.draw(st.lists(_states(world), min_size=1, max_size=12))
+    model = _model(shipped)
+    full = namespace_check(model.world)
+    remembered = _remembered(model)
+    states = data.draw(st.lists(_states(model.world), min_size=1, max_size=12))
     states += [data.draw(st.sampled_from(states)) for _ in range(4)]
     answers = [full(state) for state in states]
     assert [remembered(state) for state in states] == answers
@@ -72,12 +93,13 @@ def test_remembered_answers_are_the_full_checks(shipped: Registry, data: st.Data
 def test_some_random_state_breaks_the_namespace(shipped: Registry) -> None:
     """The states drawn above reach violations too (the comparison is not
     only of healthy states)."""
-    world = _world(shipped)
+    model = _model(shipped)
+    world = model.world
     full = namespace_check(world)
     broken = list(world.initial_state())
     named = next(i for i in world.inodes if not i.is_dir and broken[i.nlink] > 0)
     broken[named.nlink] += 1
-    remembered = memoized(world, full)
+    remembered = _remembered(model)
     assert remembered(world.initial_state()) is None
     assert full(tuple(broken)) is not None
     assert remembered(tuple(broken)) == full(tuple(broken))

@@ -231,6 +231,26 @@ class KernelModel(Model[State, Action]):
     def location_name(self, index: int) -> str:
         return self.world.slots[index].name
 
+    def part_read(self, reads: int) -> Callable[[State], Hashable]:
+        """The error slot, the slots in ``reads``, and for each thread
+        whose ``returned`` location is in it, its return value and
+        registers once it has returned (what ``project`` keeps)."""
+        base = len(self.world.slots)
+        slots = itemgetter(ERROR_SLOT, *_members(reads & ((1 << base) - 1)))
+        returned = [
+            (thread.slots.pc, itemgetter(thread.slots.ret, *sorted(thread.registers)))
+            for tid, thread in enumerate(self.threads)
+            if reads >> (base + tid) & 1
+        ]
+        if not returned:
+            return slots
+
+        def part(state: State) -> Hashable:
+            ended = [private(state) if state[pc] == DONE else None for pc, private in returned]
+            return slots(state), tuple(ended)
+
+        return part
+
     def regions(self, tid: int) -> Regions:
         """The slot regions of the world as thread ``tid`` sees them."""
         private = [frozenset((t.slots.pc, t.slots.ret)) | t.registers for t in self.threads]

@@ -22,6 +22,7 @@ import attrs
 from mc.engine.ample import AmpleSets, Moves, enabled_indices
 from mc.engine.bfs import breadth_first
 from mc.engine.dfs import depth_first
+from mc.engine.invariants import Invariants
 from mc.engine.model import Model, Property, PropertyKind
 from mc.engine.reduction import Reduction
 from mc.engine.result import Path, Result, Stats, Strategy, Verdict, Violation
@@ -249,6 +250,7 @@ class Search(Generic[S, A]):
         self.invariants = [
             p for p in properties if p.kind is PropertyKind.ALWAYS and not p.terminal
         ]
+        self.checked = Invariants(model, self.invariants)
         self.deadlock_checks = [p for p in properties if p.failed_at_dead_ends]
         self.goals = [p for p in properties if p.kind is PropertyKind.SOMETIMES]
         audit = self.options.audit_reads
@@ -364,10 +366,9 @@ class Search(Generic[S, A]):
             self.halted_states.append(state)
         if self.audited:
             self._audit(state)
-        for prop in self.invariants:
-            message = prop.check(state)
-            if message is not None:
-                raise _Found(prop.name, message, sid)
+        failed = self.checked.violated(state)
+        if failed is not None:
+            raise _Found(*failed, sid)
         if self.goals:
             self.goals = [goal for goal in self.goals if goal.terminal or goal.check(state) is None]
         return sid

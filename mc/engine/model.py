@@ -374,6 +374,15 @@ class Model(ABC, Generic[S, A]):
         read), or None when the model has no locations."""
         return None
 
+    def part_read(self, reads: int) -> Callable[[S], Hashable] | None:
+        """A function giving the part of a state the locations in the mask
+        ``reads`` (those of ``project``) decide: two states it gives equal
+        parts of agree on each of those locations, and on whatever every
+        property reads besides what it declares (an error the model
+        records).  None (the default): the model cannot tell, and
+        properties are asked on every state."""
+        return None
+
     def location_name(self, index: int) -> str:
         """What the location ``index`` of ``project`` is called."""
         return f"location {index}"

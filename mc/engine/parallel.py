@@ -83,6 +83,7 @@ from mc.engine.explore import (
     replay_moves,
     resident_bytes,
 )
+from mc.engine.invariants import Invariants
 from mc.engine.model import Model, PropertyKind
 from mc.engine.reduction import Reduction
 from mc.engine.result import Result, Stats, Strategy, Verdict, Violation
@@ -193,6 +194,7 @@ class _Worker(Generic[S, A]):
         self.invariants = [
             p for p in properties if p.kind is PropertyKind.ALWAYS and not p.terminal
         ]
+        self.checked = Invariants(model, self.invariants)
         self.deadlock_checks = [p for p in properties if p.failed_at_dead_ends]
         self.goals = [p for p in properties if p.kind is PropertyKind.SOMETIMES]
         self.ample_sets: AmpleSets[S, A] | None = None
@@ -333,11 +335,9 @@ class _Worker(Generic[S, A]):
         if self.model.halted(state):
             self.halted_states.append(state)
         if found is None:
-            for prop in self.invariants:
-                message = prop.check(state)
-                if message is not None:
-                    found = (prop.name, message, gid)
-                    break
+            failed = self.checked.violated(state)
+            if failed is not None:
+                found = (*failed, gid)
         if self.goals:
             self.goals = [g for g in self.goals if g.terminal or g.check(state) is None]
         return found

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable, Sequence
-from operator import itemgetter
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -129,11 +128,12 @@ def created_violation(
     needs=("tree", "a directory below / or an operation that changes names"),
 )
 def namespace(model: Built) -> Check[State]:
-    return memoized(model.world, namespace_check(model.world))
+    return namespace_check(model.world)
 
 
 def namespace_check(world: World) -> Check[State]:
-    """The check of ``namespace`` on whole states, computed every time."""
+    """The check of ``namespace`` on whole states (the search remembers
+    its answers by what it declares it reads, ``mc.engine.invariants``)."""
     directories = [inode for inode in world.inodes if inode.is_dir]
     is_dir = [inode.is_dir for inode in world.inodes]
     layout = [(d.slot, d.parent.dead, d) for d in world.dentries.values()]
@@ -163,10 +163,6 @@ def namespace_check(world: World) -> Check[State]:
         return created_violation(world, state, files)
 
     return check
-
-
-MEMO_ENTRIES = 1 << 12
-"""How many answers ``memoized`` keeps before it starts over."""
 
 
 def namespace_slots(world: World) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...]]:
@@ -207,34 +203,6 @@ def namespace_reads(world: World) -> list[str]:
     names = [world.slots[slot].name for slot in slots if slot != ERROR_SLOT]
     returned = [f"returned({creator.thread})" for creator in creators_of(world).values()]
     return ["error", *names, *returned]
-
-
-def memoized(world: World, check: Check[State]) -> Check[State]:
-    """``check`` (the namespace check of ``world``) answering from memory
-    for a state that agrees with one already checked on everything the
-    check reads (``namespace_slots``): most steps change none of it (they
-    take locks, move program counters), so most states cost a lookup."""
-    slots, creators = namespace_slots(world)
-    values = itemgetter(*slots) if len(slots) > 1 else (lambda state: (state[slots[0]],))
-    answers: dict[Hashable, str | None] = {}
-
-    def key(state: State) -> Hashable:
-        read = values(state)
-        if not creators:
-            return read
-        returned = tuple((state[ret],) if state[pc] == DONE else () for pc, ret in creators)
-        return read, returned
-
-    def remembered(state: State) -> str | None:
-        known = key(state)
-        if known in answers:
-            return answers[known]
-        if len(answers) >= MEMO_ENTRIES:
-            answers.clear()
-        answer = answers[known] = check(state)
-        return answer
-
-    return remembered
 
 
 DEFINITIONS = (namespace,)

@@ -1,0 +1,93 @@
+"""The invariants checked on every stored state, with their answers
+remembered by the part of the state they declare they read.
+
+An invariant that declares what it reads (``Property.reads``) answers alike
+on two states that agree on those locations: the declaration says so, and
+``--audit-reads`` checks it state by state.  Kernel scenarios meet the same
+page cache, device and inode sizes in many states that differ only in
+where the threads are and which locks they hold, so the answer is looked
+up by that part (``Model.part_read``) instead of worked out again.
+Invariants with one mask share one lookup; one that declares nothing, or a
+model that cannot pick the part, is asked on every state.  A lookup that
+rarely finds its answer is given up, and the answers kept are bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Generic, TypeVar
+
+from mc.engine.model import Model, Property
+
+S = TypeVar("S", bound=Hashable)
+
+KEPT_ANSWERS = 1 << 15
+"""The most answers one group of invariants keeps; it starts over past it."""
+TRIAL_LOOKUPS = 4096
+"""How many lookups a group makes before it judges whether remembering pays."""
+LEAST_FOUND = 0.5
+"""The share of those lookups that must find their answer for the group to
+go on remembering."""
+
+Answers = tuple[str | None, ...]
+
+
+class _Group(Generic[S]):
+    """Invariants that read the same locations: their answers by the part
+    of the state they read (``part``), or worked out each time."""
+
+    def __init__(
+        self, checks: Sequence[Callable[[S], str | None]], part: Callable[[S], Any] | None
+    ) -> None:
+        self.checks = tuple(checks)
+        self.part = part
+        self.known: dict[Any, Answers] = {}
+        self.lookups = 0
+        self.found = 0
+
+    def answers(self, state: S) -> Answers:
+        """Each invariant's answer on ``state``, in order."""
+        part = self.part
+        if part is None:
+            return tuple([check(state) for check in self.checks])
+        key = part(state)
+        known = self.known.get(key)
+        self.lookups += 1
+        if known is not None:
+            self.found += 1
+            return known
+        known = tuple([check(state) for check in self.checks])
+        if len(self.known) >= KEPT_ANSWERS:
+            self.known.clear()
+        self.known[key] = known
+        if self.lookups == TRIAL_LOOKUPS and self.found < LEAST_FOUND * TRIAL_LOOKUPS:
+            self.part = None
+            self.known.clear()
+        return known
+
+
+class Invariants(Generic[S]):
+    """The invariants a search checks on every stored state, in order."""
+
+    def __init__(self, model: Model[S, Any], invariants: Sequence[Property[S]]) -> None:
+        self.properties = tuple(invariants)
+        by_reads: dict[int | None, list[int]] = {}
+        for index, prop in enumerate(self.properties):
+            by_reads.setdefault(prop.reads, []).append(index)
+        self._groups: list[_Group[S]] = []
+        self._places: list[tuple[int, int]] = [(0, 0)] * len(self.properties)
+        for reads, members in by_reads.items():
+            part = None if reads is None else model.part_read(reads)
+            for place, index in enumerate(members):
+                self._places[index] = (len(self._groups), place)
+            self._groups.append(_Group([self.properties[i].check for i in members], part))
+
+    def violated(self, state: S) -> tuple[str, str] | None:
+        """The first invariant ``state`` violates, as its name and message,
+        or None."""
+        answers = [group.answers(state) for group in self._groups]
+        for prop, (group, place) in zip(self.properties, self._places, strict=True):
+            message = answers[group][place]
+            if message is not None:
+                return prop.name, message
+        return None

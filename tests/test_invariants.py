@@ -1,0 +1,172 @@
+"""Invariants answer from memory by the part of the state they declare
+they read (``mc.engine.invariants``): the answers are those of the checks
+asked every time, in the order the invariants are listed; a lookup that
+rarely finds its answer is given up, the answers kept are bounded, and a
+model that cannot pick the part is asked every time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from operator import itemgetter
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mc.engine import invariants as invariants_module
+from mc.engine.explore import Options, Search
+from mc.engine.invariants import Invariants
+from mc.engine.model import Model, Property, always
+
+State = tuple[int, ...]
+SLOTS = 4
+
+
+class Counter(Model[State, int]):
+    """Flat states of ``SLOTS`` small numbers; action ``i`` adds one to
+    slot ``i`` up to ``top``.  ``remembers`` says whether it picks the part
+    of a state a mask reads (``part_read``)."""
+
+    def __init__(
+        self, props: Sequence[Property[State]], top: int = 2, remembers: bool = True
+    ) -> None:
+        self.props = props
+        self.top = top
+        self.remembers = remembers
+
+    def init_states(self) -> Sequence[State]:
+        return ((0,) * SLOTS,)
+
+    def successors(self, state: State) -> list[tuple[int, State]]:
+        return [
+            (slot, (*state[:slot], state[slot] + 1, *state[slot + 1 :]))
+            for slot in range(SLOTS)
+            if state[slot] < self.top
+        ]
+
+    def properties(self) -> Sequence[Property[State]]:
+        return self.props
+
+    def part_read(self, reads: int) -> Callable[[State], Hashable] | None:
+        if not self.remembers:
+            return None
+        slots = [slot for slot in range(SLOTS) if reads >> slot & 1]
+        return itemgetter(*slots) if slots else (lambda _state: ())
+
+
+def _counted(
+    name: str, reads: int | None, check: Callable[[State], str | None], asked: list[str]
+) -> Property[State]:
+    def counted(state: State) -> str | None:
+        asked.append(name)
+        return check(state)
+
+    return always(name, counted, reads=reads)
+
+
+def _sum_below(slots: Sequence[int], bound: int) -> Callable[[State], str | None]:
+    def check(state: State) -> str | None:
+        total = sum(state[slot] for slot in slots)
+        return None if total < bound else f"slots {list(slots)} sum to {total}"
+
+    return check
+
+
+@st.composite
+def _invariants(draw: st.DrawFn) -> list[tuple[int | None, list[int], int]]:
+    """Invariants over random slots, each declaring exactly what it reads,
+    or more, or nothing."""
+    found = []
+    for _ in range(draw(st.integers(1, 4))):
+        slots = draw(st.lists(st.integers(0, SLOTS - 1), min_size=1, max_size=3, unique=True))
+        mask = sum(1 << slot for slot in slots)
+        declared = draw(st.sampled_from([mask, mask | 1 << draw(st.integers(0, SLOTS - 1)), None]))
+        found.append((declared, slots, draw(st.integers(1, 6))))
+    return found
+
+
+@settings(max_examples=80, deadline=None)
+@given(_invariants(), st.lists(st.tuples(*[st.integers(0, 3)] * SLOTS), min_size=1, max_size=30))
+def test_remembered_answers_are_those_of_the_checks(
+    drawn: list[tuple[int | None, list[int], int]], states: list[State]
+) -> None:
+    props = [
+        always(f"p{i}", _sum_below(slots, bound), reads=declared)
+        for i, (declared, slots, bound) in enumerate(drawn)
+    ]
+    checked = Invariants(Counter(props), props)
+    for state in states + states[::-1]:
+        expected = next(((p.name, m) for p in props if (m := p.check(state)) is not None), None)
+        assert checked.violated(state) == expected
+
+
+def test_a_state_alike_in_what_is_read_is_answered_from_memory() -> None:
+    asked: list[str] = []
+    prop = _counted("low", 0b1, _sum_below([0], 5), asked)
+    checked = Invariants(Counter([prop]), [prop])
+    assert checked.violated((1, 0, 0, 0)) is None
+    assert checked.violated((1, 2, 3, 1)) is None
+    assert asked == ["low"]
+    assert checked.violated((2, 2, 3, 1)) is None
+    assert asked == ["low", "low"]
+
+
+def test_the_first_invariant_listed_is_reported_across_groups() -> None:
+    first = always("first", _sum_below([1], 1), reads=0b10)
+    second = always("second", _sum_below([0], 1), reads=0b1)
+    third = always("third", _sum_below([1], 1), reads=0b10)
+    checked = Invariants(Counter([]), [second, first, third])
+    assert checked.violated((1, 1, 0, 0)) == ("second", "slots [0] sum to 1")
+    assert checked.violated((0, 1, 0, 0)) == ("first", "slots [1] sum to 1")
+
+
+@pytest.mark.parametrize("remembers", [False, True])
+def test_without_a_part_or_a_declaration_every_state_is_asked(remembers: bool) -> None:
+    asked: list[str] = []
+    declared = _counted("declared", 0b1, _sum_below([0], 9), asked)
+    undeclared = _counted("undeclared", None, _sum_below([0], 9), asked)
+    model = Counter([declared, undeclared], remembers=remembers)
+    checked = Invariants(model, [declared, undeclared])
+    for _ in range(3):
+        checked.violated((0, 0, 0, 0))
+    assert asked.count("undeclared") == 3
+    assert asked.count("declared") == (1 if remembers else 3)
+
+
+def test_a_lookup_that_rarely_finds_is_given_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(invariants_module, "TRIAL_LOOKUPS", 8)
+    asked: list[str] = []
+    prop = _counted("all", 0b1111, _sum_below(range(SLOTS), 99), asked)
+    checked = Invariants(Counter([prop]), [prop])
+    states = [(a, b, 0, 0) for a in range(4) for b in range(4)]
+    for state in states:
+        checked.violated(state)
+    group = checked._groups[0]
+    assert group.part is None and not group.known
+    checked.violated(states[0])
+    assert len(asked) == len(states) + 1
+
+
+def test_the_answers_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(invariants_module, "KEPT_ANSWERS", 4)
+    monkeypatch.setattr(invariants_module, "TRIAL_LOOKUPS", 1 << 30)
+    prop = always("all", _sum_below(range(SLOTS), 99), reads=0b1111)
+    checked = Invariants(Counter([prop]), [prop])
+    for a in range(4):
+        for b in range(4):
+            checked.violated((a, b, 0, 0))
+            assert len(checked._groups[0].known) <= 4
+
+
+@pytest.mark.parametrize("remembers", [False, True])
+def test_a_search_finds_the_same_violation_either_way(remembers: bool) -> None:
+    props: list[Property[Any]] = [
+        always("slot 0 stays low", _sum_below([0], 9), reads=0b1),
+        always("slots 1 and 2 stay low", _sum_below([1, 2], 4), reads=0b110),
+    ]
+    result = Search(Counter(props, remembers=remembers), Options()).run()
+    assert result.violation is not None
+    assert result.violation.property == "slots 1 and 2 stay low"
+    assert result.violation.path is not None
+    assert len(result.violation.path.actions) == 4
