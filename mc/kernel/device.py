@@ -20,7 +20,7 @@ WRITE = "write"
 READ = "read"
 
 
-@attrs.frozen(order=True)
+@attrs.frozen(order=True, cache_hash=True)
 class Bio:
     """One bio of one block: ``op`` (``write`` or ``read``) between block
     ``block`` and page ``index`` of the file ``path`` (inode ``ino``);
