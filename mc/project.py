@@ -31,3 +31,13 @@ def defined_at(function: Callable[..., object]) -> str:
     if code is None:
         return repr(function)
     return f"{shown(code.co_filename)}:{code.co_firstlineno}: in {code.co_name}"
+
+
+def shipped_code(function: Callable[..., object]) -> bool:
+    """Whether ``function`` (or the function it wraps) is defined in
+    vfsmc's own code, ``mc/`` or ``models/``."""
+    code = getattr(inspect.unwrap(function), "__code__", None)
+    if code is None:
+        return False
+    path = Path(code.co_filename).resolve()
+    return path.is_relative_to(ROOT / "mc") or path.is_relative_to(SHIPPED_MODELS)

@@ -24,6 +24,7 @@ from mc.dsl import (
     operation,
     scenario,
 )
+from mc.dsl.program import Jump
 from mc.dsl.scenario import Registry
 from mc.dsl.steps import JumpStep
 from mc.engine.explore import check
@@ -89,6 +90,63 @@ def test_goto_if_jumps_when_its_condition_holds() -> None:
         [(_action, state)] = model.successors(state)
     locks = [label for label in taken if label == "inode_lock(a)"]
     assert locks == ["inode_lock(a)"], "the second run is skipped after the first failed"
+
+
+@operation(models="a goto over a lock, in a body run twice")
+def skips_lock(op: Op) -> None:
+    a = op.inode("/a")
+    op.goto("out")
+    op.lock(a.i_rwsem, EXCL, "inode_lock(a)")
+    op.unlock(a.i_rwsem, "inode_unlock(a)")
+    op.label("out")
+
+
+@operation(models="the goto over a lock, twice")
+def skips_twice(op: Op) -> None:
+    op.run(skips_lock)
+    op.run(skips_lock)
+
+
+def test_a_transform_drops_the_gotos_to_a_label_in_every_body() -> None:
+    program = _model(skips_twice()).threads[0].program
+    kept = program.drop_gotos("out")
+    assert [i for i in kept.items if isinstance(i, Jump)] == []
+    assert kept.steps == program.steps
+    taken = _walk(_model(skips_twice()))
+    assert "inode_lock(a)" not in taken
+    with pytest.raises(ValueError, match=r"no goto jumps to 'done' \(the gotos jump to: 'out'\)"):
+        program.drop_gotos("done")
+
+
+def test_dropping_a_goto_makes_the_thread_fall_through(tmp_path: Path) -> None:
+    (tmp_path / "fall.py").write_text(
+        "from mc.dsl import EXCL, Invocation, Op, Program, operation, scenario, variant\n\n"
+        "@operation(models='a goto over a lock')\n"
+        "def skipping(op: Op) -> None:\n"
+        "    a = op.inode('/a')\n"
+        "    op.goto('out')\n"
+        "    op.lock(a.i_rwsem, EXCL, 'inode_lock(a)')\n"
+        "    op.unlock(a.i_rwsem, 'inode_unlock(a)')\n"
+        "    op.label('out')\n\n"
+        "@variant('no-skip', 'the lock is taken')\n"
+        "def no_skip(program: Program, invocation: Invocation) -> Program:\n"
+        "    return program.drop_gotos('out')\n\n"
+        "scenario('api/skip', 'one skip', tree=['/a/'], threads=[skipping()],\n"
+        "         properties=['lock-protocol'])\n"
+    )
+    registry = with_files([tmp_path / "fall.py"])
+    scenario = registry.scenario("api/skip")
+    assert _walk(registry.build(scenario)) == []
+    assert _walk(registry.build(scenario, ["no-skip"])) == ["inode_lock(a)", "inode_unlock(a)"]
+
+
+def _walk(model: Any) -> list[str]:
+    """The labels of the steps the model's one thread takes, in order."""
+    state, taken, thread = model.initial, [], model.threads[0]
+    while not model.finished(state):
+        taken.append(thread.steps[state[thread.slots.pc]].step.label)
+        [(_action, state)] = model.successors(state)
+    return taken
 
 
 def test_a_shipped_body_runs_twice_with_registers_of_its_own() -> None:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 from operator import itemgetter
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mc.check.registry import with_files
+from mc.dsl.scenario import Registry
 from mc.engine import invariants as invariants_module
 from mc.engine.explore import Options, Search
 from mc.engine.invariants import Invariants
@@ -56,13 +59,17 @@ class Counter(Model[State, int]):
 
 
 def _counted(
-    name: str, reads: int | None, check: Callable[[State], str | None], asked: list[str]
+    name: str,
+    reads: int | None,
+    check: Callable[[State], str | None],
+    asked: list[str],
+    remembered: bool = True,
 ) -> Property[State]:
     def counted(state: State) -> str | None:
         asked.append(name)
         return check(state)
 
-    return always(name, counted, reads=reads)
+    return always(name, counted, reads=reads, remembered=remembered)
 
 
 def _sum_below(slots: Sequence[int], bound: int) -> Callable[[State], str | None]:
@@ -92,7 +99,7 @@ def test_remembered_answers_are_those_of_the_checks(
     drawn: list[tuple[int | None, list[int], int]], states: list[State]
 ) -> None:
     props = [
-        always(f"p{i}", _sum_below(slots, bound), reads=declared)
+        always(f"p{i}", _sum_below(slots, bound), reads=declared, remembered=True)
         for i, (declared, slots, bound) in enumerate(drawn)
     ]
     checked = Invariants(Counter(props), props)
@@ -113,9 +120,9 @@ def test_a_state_alike_in_what_is_read_is_answered_from_memory() -> None:
 
 
 def test_the_first_invariant_listed_is_reported_across_groups() -> None:
-    first = always("first", _sum_below([1], 1), reads=0b10)
-    second = always("second", _sum_below([0], 1), reads=0b1)
-    third = always("third", _sum_below([1], 1), reads=0b10)
+    first = always("first", _sum_below([1], 1), reads=0b10, remembered=True)
+    second = always("second", _sum_below([0], 1), reads=0b1, remembered=True)
+    third = always("third", _sum_below([1], 1), reads=0b10, remembered=True)
     checked = Invariants(Counter([]), [second, first, third])
     assert checked.violated((1, 1, 0, 0)) == ("second", "slots [0] sum to 1")
     assert checked.violated((0, 1, 0, 0)) == ("first", "slots [1] sum to 1")
@@ -132,6 +139,33 @@ def test_without_a_part_or_a_declaration_every_state_is_asked(remembers: bool) -
         checked.violated((0, 0, 0, 0))
     assert asked.count("undeclared") == 3
     assert asked.count("declared") == (1 if remembers else 3)
+
+
+def test_a_property_not_remembered_is_asked_on_every_state() -> None:
+    """A user's property (``remembered`` False) is asked every time, so a
+    ``reads=`` that leaves out a slot it reads cannot hide a violation
+    outside the reduction."""
+    asked: list[str] = []
+    wrong = _counted("wrong", 0b1, _sum_below([0, 1], 2), asked, remembered=False)
+    checked = Invariants(Counter([wrong]), [wrong])
+    assert checked.violated((1, 0, 0, 0)) is None
+    assert checked.violated((1, 1, 0, 0)) == ("wrong", "slots [0, 1] sum to 2")
+    assert asked == ["wrong", "wrong"]
+
+
+def test_only_vfsmc_s_own_properties_are_remembered(shipped: Registry, tmp_path: Path) -> None:
+    model = shipped.build(shipped.scenario("dirops/rename-rmdir-link"))
+    assert all(p.remembered for p in model.properties())
+    mine = tmp_path / "mine.py"
+    mine.write_text(
+        "from mc.dsl import invariant\n\n"
+        "@invariant('never', 'nothing is wrong', reads=['dentry'])\n"
+        "def never(model):\n"
+        "    return lambda state: None\n"
+    )
+    registry = with_files([mine])
+    built = registry.build(registry.scenario("dirops/rename-rmdir-link"), properties=["never"])
+    assert [p.remembered for p in built.properties()] == [False]
 
 
 def test_a_lookup_that_rarely_finds_is_given_up(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -151,7 +185,7 @@ def test_a_lookup_that_rarely_finds_is_given_up(monkeypatch: pytest.MonkeyPatch)
 def test_the_answers_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(invariants_module, "KEPT_ANSWERS", 4)
     monkeypatch.setattr(invariants_module, "TRIAL_LOOKUPS", 1 << 30)
-    prop = always("all", _sum_below(range(SLOTS), 99), reads=0b1111)
+    prop = always("all", _sum_below(range(SLOTS), 99), reads=0b1111, remembered=True)
     checked = Invariants(Counter([prop]), [prop])
     for a in range(4):
         for b in range(4):
@@ -162,8 +196,8 @@ def test_the_answers_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("remembers", [False, True])
 def test_a_search_finds_the_same_violation_either_way(remembers: bool) -> None:
     props: list[Property[Any]] = [
-        always("slot 0 stays low", _sum_below([0], 9), reads=0b1),
-        always("slots 1 and 2 stay low", _sum_below([1, 2], 4), reads=0b110),
+        always("slot 0 stays low", _sum_below([0], 9), reads=0b1, remembered=True),
+        always("slots 1 and 2 stay low", _sum_below([1, 2], 4), reads=0b110, remembered=True),
     ]
     result = Search(Counter(props, remembers=remembers), Options()).run()
     assert result.violation is not None

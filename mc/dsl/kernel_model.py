@@ -1236,8 +1236,7 @@ def build_threads(
         for slots, invocation, program, changed_by, asked, replaced, registers, ran in built
     ]
     for thread in threads:
-        if not thread.steps:
-            world.initial[thread.slots.pc] = DONE
+        world.initial[thread.slots.pc] = thread.program.entry()
     return threads
 
 

@@ -182,6 +182,30 @@ class Program:
         at = _position(rest, before)
         return Program((*rest[:at], *steps, *rest[at:]))
 
+    def drop_gotos(self, label: str) -> Program:
+        """Without the jumps ``op.goto(label)`` wrote (in the operation or a
+        body it runs): the thread falls through to what follows them.  A
+        ``ValueError`` naming the labels jumped to when none goes to
+        ``label`` (a conditional jump, ``op.goto_if``, is a step:
+        ``drop`` removes it)."""
+        if not isinstance(label, str):
+            raise ValueError(f"drop_gotos takes a label's name, not {type(label).__name__}")
+
+        gotos = [item for item in self.items if isinstance(item, Jump) and item.source is not None]
+
+        def going(item: Item) -> bool:
+            return (
+                isinstance(item, Jump)
+                and item.source is not None
+                and (item.target == label or item.target.endswith("/" + label))
+            )
+
+        if not any(going(item) for item in gotos):
+            targets = sorted({goto.target.rsplit("/", 1)[-1] for goto in gotos})
+            named = ", ".join(repr(t) for t in targets) if targets else "none"
+            raise ValueError(f"no goto jumps to {label!r} (the gotos jump to: {named})")
+        return Program(tuple(item for item in self.items if not going(item)))
+
     def tagged(self, tag: str) -> list[Step]:
         """The steps carrying ``tag``."""
         return [step for step in self.steps if tag in step.tags]
@@ -189,31 +213,7 @@ class Program:
     def link(self) -> list[tuple[Step, int, int | None]]:
         """Each step with the index of the step after it and of its jump
         target (``DONE`` for the end of the program)."""
-        labels = {item.name: i for i, item in enumerate(self.items) if isinstance(item, Label)}
-        step_index: dict[int, int] = {}
-        for i, item in enumerate(self.items):
-            if isinstance(item, Step):
-                step_index[i] = len(step_index)
-
-        def resolve(position: int, seen: frozenset[int] = frozenset()) -> int:
-            while position < len(self.items):
-                item = self.items[position]
-                if isinstance(item, Step):
-                    return step_index[position]
-                if isinstance(item, Jump):
-                    if position in seen:
-                        raise ProgramError(f"jump to {item.target} loops without a step")
-                    return resolve(label_position(item.target, item.source), seen | {position})
-                position += 1
-            return DONE
-
-        def label_position(name: str, source: Source | None) -> int:
-            try:
-                return labels[name]
-            except KeyError:
-                at = "" if source is None else f" (written at {shown(source.file)}:{source.line})"
-                raise ProgramError(f"jump to unknown label {name}{at}") from None
-
+        linker = _Linker(self.items)
         linked = []
         for i, item in enumerate(self.items):
             if isinstance(item, Step):
@@ -221,11 +221,51 @@ class Program:
                 linked.append(
                     (
                         item,
-                        resolve(i + 1),
-                        None if target is None else resolve(label_position(target, item.source)),
+                        linker.resolve(i + 1),
+                        None if target is None else linker.resolve(linker.label(target, item)),
                     )
                 )
         return linked
+
+    def entry(self) -> int:
+        """The index of the step the program starts with (not the first
+        when a goto comes before it; ``DONE`` when no step is reached)."""
+        return _Linker(self.items).resolve(0)
+
+
+class _Linker:
+    """Where each position of a program's items leads: the index of the
+    step run from there, through labels and jumps."""
+
+    def __init__(self, items: Sequence[Item]) -> None:
+        self.items = items
+        self.labels = {item.name: i for i, item in enumerate(items) if isinstance(item, Label)}
+        self.step_index: dict[int, int] = {}
+        for i, item in enumerate(items):
+            if isinstance(item, Step):
+                self.step_index[i] = len(self.step_index)
+
+    def resolve(self, position: int, seen: frozenset[int] = frozenset()) -> int:
+        """The index of the step run from ``position`` on, or ``DONE``."""
+        while position < len(self.items):
+            item = self.items[position]
+            if isinstance(item, Step):
+                return self.step_index[position]
+            if isinstance(item, Jump):
+                if position in seen:
+                    raise ProgramError(f"jump to {item.target} loops without a step")
+                return self.resolve(self.label(item.target, item), seen | {position})
+            position += 1
+        return DONE
+
+    def label(self, name: str, jump: Step | Jump) -> int:
+        """The position of label ``name``, which ``jump`` jumps to."""
+        try:
+            return self.labels[name]
+        except KeyError:
+            source = jump.source
+            at = "" if source is None else f" (written at {shown(source.file)}:{source.line})"
+            raise ProgramError(f"jump to unknown label {name}{at}") from None
 
 
 def _position(items: Sequence[Item], wanted: Item) -> int:

@@ -3,12 +3,15 @@ remembered by the part of the state they declare they read.
 
 An invariant that declares what it reads (``Property.reads``) answers alike
 on two states that agree on those locations: the declaration says so, and
-``--audit-reads`` checks it state by state.  Kernel scenarios meet the same
+``--audit-reads`` checks it state by state.  Only the declarations of
+``Property.remembered`` invariants (vfsmc's own, audited by its tests) are
+trusted so.  Kernel scenarios meet the same
 page cache, device and inode sizes in many states that differ only in
 where the threads are and which locks they hold, so the answer is looked
 up by that part (``Model.part_read``) instead of worked out again.
-Invariants with one mask share one lookup; one that declares nothing, or a
-model that cannot pick the part, is asked on every state.  A lookup that
+Invariants with one mask share one lookup; one that declares nothing or
+is not ``remembered``, or a model that cannot pick the part, is asked on
+every state.  A lookup that
 rarely finds its answer is given up, and the answers kept are bounded.
 """
 
@@ -73,7 +76,7 @@ class Invariants(Generic[S]):
         self.properties = tuple(invariants)
         by_reads: dict[int | None, list[int]] = {}
         for index, prop in enumerate(self.properties):
-            by_reads.setdefault(prop.reads, []).append(index)
+            by_reads.setdefault(prop.reads if prop.remembered else None, []).append(index)
         self._groups: list[_Group[S]] = []
         self._places: list[tuple[int, int]] = [(0, 0)] * len(self.properties)
         for reads, members in by_reads.items():

@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from mc.project import defined_at
+from mc.project import defined_at, shipped_code
 
 S = TypeVar("S", bound=Hashable)
 A = TypeVar("A")
@@ -90,6 +90,12 @@ class Property(Generic[S]):
     description: str = ""
     reads: int | None = None
     terminal: bool = False
+    remembered: bool = False
+    """Whether the search may answer the check from memory by what it
+    reads (``mc.engine.invariants``): for the properties shipped with
+    vfsmc, whose ``reads`` its tests audit; a property of a user's file
+    is asked on every state, so a declaration that leaves a location out
+    misleads the reduction only (``--audit-reads`` finds it)."""
 
     @property
     def on_every_state(self) -> bool:
@@ -120,10 +126,14 @@ class Property(Generic[S]):
 
 
 def always(
-    name: str, check: Check[S], description: str = "", reads: int | None = None
+    name: str,
+    check: Check[S],
+    description: str = "",
+    reads: int | None = None,
+    remembered: bool = False,
 ) -> Property[S]:
     """An invariant: ``check`` returns a message on a state that breaks it."""
-    return Property(name, PropertyKind.ALWAYS, check, description, reads)
+    return Property(name, PropertyKind.ALWAYS, check, description, reads, remembered=remembered)
 
 
 def deadlock_free(
@@ -236,9 +246,9 @@ class PropertyDef(Generic[S, M]):
             reads = locate(self.reads)
             self._located(self.reads, locate, misnamed, "reads= names", False)
         terminal = self.terminal or self.kind is PropertyKind.DEADLOCK_FREE
-        return Property(
-            self.name, self.kind, self.checker(model), self.description, reads, terminal
-        )
+        check = self.checker(model)
+        remembered = shipped_code(self.checker)
+        return Property(self.name, self.kind, check, self.description, reads, terminal, remembered)
 
     def _located(
         self,
