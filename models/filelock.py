@@ -315,6 +315,13 @@ def byte_range(given: tuple[int, int]) -> None:
         raise ModelError(f"byte range {given!r}: give (first, last) with 0 <= first <= last")
 
 
+def uses(op: Op, feature: str) -> None:
+    """Note that a thread of the scenario uses ``feature`` of the file's
+    locks (``lease``, ``delegation``, ``ofd``, ``setlkw``): the world part
+    ``filelock:FEATURE``, which the properties checking it need."""
+    op.world.parts.setdefault(f"filelock:{feature}", True)
+
+
 def find_context(world: World) -> FileLockContext | None:
     """The scenario's lock context, if a thread made one."""
     parts = world.parts.get("filelock", {})
@@ -533,6 +540,9 @@ def posix_lock_attempt(
     (``nlmsvc_retry_blocked()``).  No conflict: ``locks_copy_lock()``
     (->fl_copy_lock) and the lock is inserted."""
     flc, blocked_lock_lock = ctx.flc_lock, ctx.blocked_lock_lock
+    uses(op, "setlkw")
+    if ofd:
+        uses(op, "ofd")
     op.label("retry")
     op.lock(flc, EXCL, "spin_lock(&ctx->flc_lock)")
     slot = op.register("fl", lambda v: "none" if v is None else _render_posix((v,)))
@@ -1045,6 +1055,7 @@ def generic_add_lease(op: Op, ctx: FileLockContext, file: str, kind: str) -> Non
     again (an open may have raced past the lockless ``break_lease()``
     check), ->lm_setup; -EAGAIN otherwise."""
     flc = ctx.flc_lock
+    uses(op, "lease")
     skip = op.variant(LEASE_SKIPS_OPEN_CHECK)
     op.lock(flc, EXCL, "spin_lock(&ctx->flc_lock)")
     if not skip:
@@ -1158,6 +1169,8 @@ def nfsd_set_delegation(op: Op, ctx: FileLockContext, file: str) -> None:
     after 6.17 (patches seen through find_string, not modelled) take the
     parent's i_rwsem shared around ``kernel_setlease()`` and
     ``nfsd4_vet_deleg_dentry()``."""
+    uses(op, "lease")
+    uses(op, "delegation")
     flc = ctx.flc_lock
     inode = op.inode(ctx.path)
     op.trylock(inode.i_rwsem, "busy", "if (is_deleg && !inode_trylock(inode)) return -EAGAIN")

@@ -72,7 +72,7 @@ def filelock_exclusion(model: KernelModel) -> Check[State]:
     LEASE_VS_OPEN,
     "no open goes past break_lease() while a conflicting lease of another file is granted, "
     "so no lease is granted while a conflicting open is in progress",
-    needs=NEEDS,
+    needs=("filelock:lease", "a lease (F_SETLEASE, or an nfsd delegation)"),
 )
 def lease_vs_open(model: KernelModel) -> Check[State]:
     return _of_context(lease_violation)(model)
@@ -82,7 +82,7 @@ def lease_vs_open(model: KernelModel) -> Check[State]:
     EDEADLK_EXACT,
     "an F_SETLKW request gets -EDEADLK exactly when waiting would close a cycle of the "
     "POSIX owners' waits-for graph: no false -EDEADLK, no sleep that closes a cycle",
-    needs=NEEDS,
+    needs=("filelock:setlkw", "a blocking POSIX lock request (F_SETLKW)"),
 )
 def edeadlk_exact(model: KernelModel) -> Check[State]:
     return _of_context(lambda state, ctx: state[ctx.verdicts])(model)
@@ -185,7 +185,7 @@ DELEG_VS_UNLINK = "deleg-vs-unlink"
     "no unlink(2) removes a name while another client's delegation of the file is granted "
     "(vfs_unlink() breaks delegations under the victim's i_rwsem, which nfsd's "
     "generic_add_lease() trylocks)",
-    needs=NEEDS,
+    needs=("filelock:delegation", "an nfsd delegation"),
 )
 def deleg_vs_unlink(model: KernelModel) -> Check[State]:
     return _of_context(unlink_violation)(model)
@@ -216,7 +216,7 @@ OFD_EXCLUSION = "ofd-exclusion"
     OFD_EXCLUSION,
     "no two open files are granted overlapping OFD write locks at once, even when one "
     "process opened both (the owner of an OFD lock is the open file)",
-    needs=NEEDS,
+    needs=("filelock:ofd", "an OFD lock (F_OFD_SETLKW)"),
 )
 def ofd_exclusion(model: KernelModel) -> Check[State]:
     return _of_context(ofd_violation)(model)

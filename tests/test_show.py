@@ -189,6 +189,25 @@ def test_a_property_with_nothing_to_check_is_one_line_exit_2(vfsmc: Run) -> None
         assert len(result.output.splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("scenario", "prop", "needs"),
+    [
+        ("filelock/posix-abba", "deleg-vs-unlink", "an nfsd delegation"),
+        ("filelock/posix-abba", "ofd-exclusion", "an OFD lock (F_OFD_SETLKW)"),
+        ("filelock/posix-abba", "lease-vs-open", "a lease (F_SETLEASE, or an nfsd delegation)"),
+        ("filelock/lease-vs-open", "edeadlk-exact", "a blocking POSIX lock request (F_SETLKW)"),
+    ],
+)
+def test_a_file_lock_property_needs_what_it_checks(
+    vfsmc: Run, scenario: str, prop: str, needs: str
+) -> None:
+    """Each file-lock property needs the kind of lock it is about, not any
+    lock of the file: two F_SETLKW threads have no delegation to check."""
+    result = vfsmc("check", scenario, "-p", prop, "--no-save")
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"vfsmc: error: {prop} needs {needs}; {scenario} has none")
+
+
 def test_no_property_leaves_one_out(vfsmc: Run) -> None:
     data = json.loads(
         vfsmc(
