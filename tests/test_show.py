@@ -115,7 +115,38 @@ def test_list_says_which_variants_apply(vfsmc: Run) -> None:
     assert "no-wait-writeback" not in applies["dirops/opposite-renames"]
     assert applies["attr/chmod-link-unlink"].count("setattr-unlocked") == 1
     text = vfsmc("list").output
-    assert "variants: no-rename-mutex, no-trap-check" in text
+    assert "variants: fixed-addresses, no-rename-mutex, no-trap-check, parents-by-address" in text
+
+
+def test_list_names_every_variant_check_accepts(vfsmc: Run) -> None:
+    """A flag an operation asks about that changes only what a step
+    computes (an argument, the function it calls, whether it sleeps) is
+    listed, as check accepts it: what list leaves out changes nothing."""
+    applies = json.loads(vfsmc("list", "--json").output)["applicable_variants"]
+    assert "deadlock-check-any-waiter" in applies["filelock/posix-chain"]
+    assert "lm_break-sleeps" in applies["filelock/lease-vs-open"]
+    assert "d-manage-blocks-in-rcu" in applies["dcache/automount"]
+    assert "ci-compare-exact" in applies["dcache/ci-lookup"]
+    shown = vfsmc("show", "dcache/automount").output
+    assert "[function: autofs_d_manage_rcu -> autofs_d_manage; sleeps: False -> True]" in shown
+    assert "no step's text changes" in vfsmc("show", "filelock/posix-chain").output
+
+
+def test_a_replacement_body_that_builds_the_same_steps_changes_nothing(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    (tmp_path / "same.py").write_text(
+        "from mc.dsl import Op, replaces\n"
+        "from mc.models.dirops import rename\n\n"
+        "@replaces(rename, 'rename-as-shipped', 'the shipped body, run as is')\n"
+        "def same(op: Op, old: str, new: str, flags: int = 0) -> None:\n"
+        "    op.run(rename.build, old, new, flags)\n"
+    )
+    result = vfsmc(
+        "check", "dirops/opposite-renames", "--models", "same.py", "-V", "rename-as-shipped"
+    )
+    assert result.exit_code == 2, result.output
+    assert "variant rename-as-shipped changes nothing in dirops/opposite-renames" in result.output
 
 
 def test_list_remembers_which_variants_apply_until_a_source_changes(

@@ -51,8 +51,9 @@ def test_every_scenario_and_variant_that_changes_it_has_a_recorded_verdict(
     for name in names:
         assert (name, ()) in recorded
         for variant in VARIANTS:
+            scenario = shipped.scenario(name)
             changes = changes_something(
-                shipped, shipped.build(shipped.scenario(name), [variant]), variant
+                shipped, shipped.build(scenario, [variant]), variant, scenario
             )
             assert ((name, (variant,)) in recorded) == changes, (name, variant)
 

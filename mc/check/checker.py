@@ -80,24 +80,29 @@ def build(
             "properties has no verdict (name some with properties= or --property)"
         )
     for name in variants:
-        if not changes_something(registry, model, name):
+        if not changes_something(registry, model, name, scenario):
             raise IneffectiveVariant(f"variant {name} changes nothing in {scenario.name}")
     return model
 
 
-def changes_something(registry: Registry, model: KernelModel, name: str) -> bool:
+def changes_something(
+    registry: Registry, model: KernelModel, name: str, scenario: Scenario
+) -> bool:
     """Whether variant ``name`` changed some thread's program of ``model``
-    (its transform changed a step, an operation asked about it, or a thread
-    ran a body it replaced)."""
+    (``scenario`` under variants): its transform changed a step, an
+    operation asked about it, or a thread ran a body it replaced and
+    built other steps than the shipped body (``inventory.step_key``)."""
     variant = registry.variant(name)
     transform = variant.transform
     replaced = {operation.name for operation, _body in variant.bodies}
+    ran_replaced = False
     for thread in model.threads:
-        if name in thread.asked or replaced & thread.replaced:
+        if name in thread.asked:
             return True
         if transform is not None and any(_same(transform, t) for t in thread.changed_by):
             return True
-    return False
+        ran_replaced = ran_replaced or bool(replaced & thread.replaced)
+    return ran_replaced and bool(inventory.variant_changes(registry, scenario, name))
 
 
 def under_changing(
@@ -113,7 +118,9 @@ def under_changing(
     is built without the others (nor their waivers).  ``build`` refuses
     such a variant instead, for a run that names the scenario."""
     model = registry.build(scenario, variants, properties)
-    changing = tuple(name for name in variants if changes_something(registry, model, name))
+    changing = tuple(
+        name for name in variants if changes_something(registry, model, name, scenario)
+    )
     if len(changing) < len(variants):
         model = registry.build(scenario, changing, properties)
     return model, changing

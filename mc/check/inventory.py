@@ -136,14 +136,24 @@ def user_declared(scenario: Scenario) -> bool:
 
 def step_key(step: Step) -> tuple[object, ...]:
     """What tells two steps apart across two builds of a scenario: the
-    class, label, source, a lock step's mode and a branch's condition
-    (a variant that replaced a condition changes the key), without the
-    scopes and numbers a build gives registers (``beyond_eof.0``), which
-    differ when a variant moves steps."""
+    class, label, source, a lock step's mode, a branch's condition (a
+    variant that replaced a condition changes the key), and an effect's
+    function and whether it sleeps (a flag an operation asks about may
+    change either and nothing else), without the scopes and numbers a
+    build gives registers (``beyond_eof.0``), which differ when a variant
+    moves steps.  An effect's arguments are left out: a register among
+    them is a slot a build numbers."""
     mode = step.mode.value if isinstance(step, LockStep) else None
     cond = getattr(step, "cond", None)
     shown = _SCOPED.sub("", cond.text) if isinstance(cond, Expr) else None
-    return (type(step).__name__, step.label, str(step.source), mode, shown)
+    effect = getattr(step, "effect", None)
+    function = None if effect is None else _function_name(inspect.unwrap(effect))
+    sleeps = getattr(step, "sleeps", None)
+    return (type(step).__name__, step.label, str(step.source), mode, shown, function, sleeps)
+
+
+def _function_name(function: object) -> str:
+    return getattr(function, "__qualname__", None) or repr(function)
 
 
 _SCOPED = re.compile(r"\.\w+")
@@ -156,9 +166,10 @@ def differing_fields(was: Step, now: Step) -> list[str]:
     found = []
     if isinstance(was, LockStep) and isinstance(now, LockStep) and was.mode != now.mode:
         found.append(f"mode: {was.mode.value} -> {now.mode.value}")
-    before, after = step_key(was)[4], step_key(now)[4]
-    if before != after:
-        found.append(f"condition: {before} -> {after}")
+    old, new = step_key(was), step_key(now)
+    for at, name in ((4, "condition"), (5, "function"), (6, "sleeps")):
+        if old[at] != new[at]:
+            found.append(f"{name}: {old[at]} -> {new[at]}")
     return found
 
 
@@ -248,9 +259,11 @@ def applicable_variants(
     registry: Registry, scenario: Scenario, failing: dict[str, str] | None = None
 ) -> dict[str, list[Change]]:
     """Each declared variant that changes a step of ``scenario``, with its
-    changes; with ``failing``, a variant whose transform or build fails on
-    the scenario is recorded there with the error and left out (else the
-    error is raised)."""
+    changes, and each a thread's operation asks about (``op.variant``)
+    with no step changed that ``step_key`` shows (an empty list: what a
+    step computes may differ); with ``failing``, a variant whose
+    transform or build fails on the scenario is recorded there with the
+    error and left out (else the error is raised)."""
     result = {}
     correct = built(registry, scenario)
     for name in sorted(registry.variants):
@@ -263,7 +276,7 @@ def applicable_variants(
                 raise
             failing[name] = str(usermodels.located(error))
             continue
-        if changes:
+        if changes or any(name in thread.asked for thread in correct.threads):
             result[name] = changes
     return result
 

@@ -126,6 +126,11 @@ def show_command(scenario: str, models: tuple[Path, ...], as_json: bool, steps: 
     click.echo("variants that change its steps:")
     for name, changes in variants.items():
         click.echo(f"  {name}: {reg.variants[name].description}")
+        if not changes:
+            click.echo(
+                "      no step's text changes: an operation asks about it, and what a step "
+                "computes may differ"
+            )
         for change, places in _collapsed(changes):
             where = "" if places == 1 else f"  (in {places} places)"
             if change.kind == "changed" and change.was is not None:

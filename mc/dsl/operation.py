@@ -65,7 +65,7 @@ from mc.kernel.expr import (
 from mc.kernel.locks import Lock, Mode
 from mc.kernel.pagecache import File, pagecache
 from mc.kernel.pagecache import Mapping as AddressSpace
-from mc.kernel.world import Dentry, ModelError, World, given_names, touched_by
+from mc.kernel.world import Dentry, ModelError, Scratch, World, given_names, touched_by
 from mc.project import ROOT
 
 TOOL_DIRS = {
@@ -120,6 +120,18 @@ def as_lock(lock: LockLike) -> LockExpr:
         f"not a lock: {lock!r} (take an object's lock, such as dir.i_rwsem or "
         "op.world.superblock.s_vfs_rename_sem)"
     )
+
+
+def spread(function: Callable[..., Any]) -> Callable[[Scratch, Sequence[Any]], Any]:
+    """``function(scratch, *values)`` as an effect, which is given the
+    values as one list; its ``__wrapped__`` is ``function`` (what
+    ``inspect.unwrap`` finds, to tell two builds' effects apart)."""
+
+    def effect(scratch: Scratch, values: Sequence[Any]) -> Any:
+        return function(scratch, *values)
+
+    effect.__wrapped__ = function  # type: ignore[attr-defined]
+    return effect
 
 
 def as_expr(value: Any) -> Expr:
@@ -496,7 +508,7 @@ class Op:
                 label=label,
                 source=caller_source(),
                 tags=self._tags(tag),
-                effect=lambda scratch, values: effect(scratch, *values),
+                effect=spread(effect),
                 args=tuple(as_expr(a) for a in args),
                 sleeps=sleeps,
                 names=given_names(effect, args, _maybe_dentry),
@@ -524,7 +536,7 @@ class Op:
                 label=label or f"{method}({', '.join(str(a) for a in args)})",
                 source=caller_source(),
                 tags=self._tags(tag) | {method},
-                effect=lambda scratch, values: implementation(scratch, *values),
+                effect=spread(implementation),
                 args=tuple(as_expr(a) for a in args),
                 result=self.thread.ret,
                 method=method,
@@ -599,7 +611,7 @@ class Op:
                 label=label,
                 source=caller_source(),
                 tags=self._tags(tag),
-                effect=lambda scratch, values: effect(scratch, *values),
+                effect=spread(effect),
                 args=tuple(as_expr(a) for a in args),
                 result=result,
                 lock=as_lock(lock),
@@ -687,7 +699,7 @@ class Op:
             EffectStep(
                 label=label,
                 source=caller_source(),
-                effect=lambda scratch, values: effect(scratch, *values),
+                effect=spread(effect),
                 args=tuple(as_expr(a) for a in args),
                 result=slot,
                 names=given_names(effect, args, _maybe_dentry),
