@@ -152,9 +152,30 @@ def test_an_ok_that_never_reaches_the_change_says_so(vfsmc: Run, tmp_path: Path)
     assert unreached.exit_code == 0, unreached.output
     assert "note: no explored state runs a step the variants change (" in unreached.output
     data = json.loads(vfsmc("check", "dirops/rename-up-vs-rmdir", *args, "--json").output)
-    assert data["unreached_changes"] == ["inode_lock_nested(p1->d_inode, I_MUTEX_PARENT2)"]
+    assert data["unreached_changes"] == [
+        "inode_lock_nested(p1->d_inode, I_MUTEX_PARENT2)",
+        "inode_lock_nested(p1->d_inode, I_MUTEX_PARENT2) removed",
+    ]
     plain = vfsmc("check", "dirops/rename-up-vs-rmdir", "--no-save", "--json")
     assert json.loads(plain.output)["unreached_changes"] == []
+
+
+def test_an_ok_that_never_reaches_a_removed_step_s_place_says_so(vfsmc: Run) -> None:
+    """expire-lock-under-flc_lock moves the release of flc_lock into the
+    courtesy-client branch (a step removed in one place, added in another):
+    lockd-notify and posix-abba never take the branch nor come where the
+    release was removed, so their OK says nothing of the change;
+    courtesy-lock comes there and deadlocks."""
+    args = ("-V", "expire-lock-under-flc_lock", "--no-save", "--json")
+    data = json.loads(vfsmc("check", "filelock/lockd-notify", *args).output)
+    assert data["verdict"] == "OK"
+    assert data["unreached_changes"] == [
+        "spin_unlock(&ctx->flc_lock)",
+        "spin_unlock(&ctx->flc_lock) removed",
+    ]
+    assert json.loads(vfsmc("check", "filelock/posix-abba", *args).output)["unreached_changes"]
+    reached = json.loads(vfsmc("check", "filelock/courtesy-lock", *args).output)
+    assert reached["verdict"] == "VIOLATED" and reached["unreached_changes"] == []
 
 
 def _one_line_error(result: Result, fragment: str) -> None:

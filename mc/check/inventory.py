@@ -23,7 +23,7 @@ import attrs
 import mc.models
 from mc.atomic_write import write_atomically
 from mc.check import usermodels
-from mc.dsl.kernel_model import KernelModel, differ
+from mc.dsl.kernel_model import KernelModel, Thread, differ
 from mc.dsl.operation import Operation
 from mc.dsl.scenario import Registry, Scenario, UnknownName, Variant
 from mc.dsl.steps import EffectStep, LockStep, Step
@@ -220,19 +220,43 @@ def changed_positions(
 ) -> dict[tuple[int, int], str] | None:
     """Each thread and program counter of ``changed`` (a scenario under
     variants) at a step the variants added, changed or moved there, with
-    its label; None when they also removed a step outright (whether its
-    place is reached is not a step's to tell)."""
-    changes = program_changes(correct, changed)
-    if any(change.kind == "removed" for change in changes):
-        return None
-    names = {thread.name: tid for tid, thread in enumerate(changed.threads)}
+    its label, and at the step that comes to steps they removed
+    (``_place_of_removal``, labelled ``LABEL removed``); None when no one
+    step does."""
     found: dict[tuple[int, int], str] = {}
-    for change in changes:
-        tid = names[change.thread]
-        steps = changed.threads[tid].program.steps
-        pc = next(pc for pc, step in enumerate(steps) if step is change.step)
-        found[(tid, pc)] = change.step.label
+    for tid, (before, after) in enumerate(zip(correct.threads, changed.threads, strict=True)):
+        old, new = before.program.steps, after.program.steps
+        for _tag, i1, i2, j1, j2 in _differences(old, new):
+            for j in range(j1, j2):
+                found.setdefault((tid, j), new[j].label)
+            if i2 > i1 and j2 == j1:
+                place = _place_of_removal(before, after, i1, j1)
+                if place is None:
+                    return None
+                found.setdefault((tid, place), f"{old[i1].label} removed")
     return found
+
+
+def _place_of_removal(before: Thread, after: Thread, removed: int, at: int) -> int | None:
+    """A step of ``after`` that runs whenever the place of the steps of
+    ``before`` from ``removed`` on (gone in ``after``, whose step ``at``
+    follows the gap) is reached: the step before the gap, when in
+    ``before`` it led to the first removed step and nothing else did (no
+    jump or label between them); None otherwise (a program that started
+    with them comes there at once)."""
+    if removed == 0:
+        return None
+    previous = before.steps[removed - 1]
+    if previous.context.next_pc != removed or step_key(previous.step) != step_key(
+        after.steps[at - 1].step
+    ):
+        return None
+    items = before.program.items
+    first = next(n for n, item in enumerate(items) if item is previous.step)
+    last = next(n for n, item in enumerate(items) if item is before.steps[removed].step)
+    if any(not isinstance(item, Step) for item in items[first + 1 : last]):
+        return None
+    return at - 1
 
 
 def _moves(changes: list[Change]) -> list[Change]:

@@ -374,8 +374,10 @@ def _print_check(outcome: Outcome, reduce: bool) -> None:
     undeclared = turned_off_by(outcome.model.properties()) if reduce else []
     if undeclared:
         click.echo(
-            f"  note: no partial-order reduction: {', '.join(undeclared)} does not say what it "
-            "reads (reads=), so every interleaving was explored"
+            f"  note: no partial-order reduction: {', '.join(undeclared)} "
+            f"{'does' if len(undeclared) == 1 else 'do'} not say what "
+            f"{'it reads' if len(undeclared) == 1 else 'they read'} (reads=), so every "
+            "interleaving was explored"
         )
     if outcome.unreached_changes:
         click.echo(
