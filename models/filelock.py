@@ -111,6 +111,7 @@ SVCLOCK_VERSION = "6.17-rc3 (Kingxukai/linux 9b44fff6)"
 SKIP_DEADLOCK_CHECK = "posix-skips-deadlock-check"
 DEADLOCK_ANY_WAITER = "deadlock-check-any-waiter"
 LEASE_SKIPS_OPEN_CHECK = "lease-skips-open-check"
+DELEG_SKIPS_OPEN_CHECK = "deleg-skips-conflicting-opens"
 LM_BREAK_SLEEPS = "lm_break-sleeps"
 LEASE_BREAK_NO_TIMEOUT = "lease-break-without-timeout"
 FLOCK_UPGRADE_IN_PLACE = "flock-upgrade-in-place"
@@ -131,6 +132,12 @@ flag_variant(
     LEASE_SKIPS_OPEN_CHECK,
     "generic_add_lease() grants a lease without check_conflicting_open(), before or after "
     "inserting it",
+)
+flag_variant(
+    DELEG_SKIPS_OPEN_CHECK,
+    "nfs4_set_delegation() hands out the delegation without nfsd4_check_conflicting_opens(): "
+    "a writer of the file does not refuse it (generic_add_lease()'s check_conflicting_open() "
+    "leaves FL_DELEG to nfsd), only a break that met it (fi_had_conflict)",
 )
 flag_variant(
     LM_BREAK_SLEEPS,
@@ -1012,9 +1019,17 @@ def flock_upgrade(op: Op, path: str) -> None:
 # --- leases ----------------------------------------------------------------------------------
 
 
-def _conflicting_open(scratch: Any, ctx: FileLockContext, file: str, kind: str) -> bool:
+def _conflicting_open(
+    scratch: Any, ctx: FileLockContext, file: str, kind: str, deleg: bool = False
+) -> bool:
     """``check_conflicting_open()``: a read lease needs no writer; a write
-    lease no open but the lease holder's own."""
+    lease no open but the lease holder's own.  A delegation (FL_DELEG) is
+    never refused here: ``if (flags & FL_DELEG) return 0`` ("We leave these
+    checks to the caller", in the 90f7d7a0 and 6.17-rc3 trees read): nfsd
+    checks the opens itself, ``nfsd4_check_conflicting_opens()`` in
+    :func:`_hash_delegation`."""
+    if deleg:
+        return False
     others = [(f, m) for f, m, _past in scratch[ctx.opens] if f != file]
     if kind == READ:
         return any(m == "W" for _f, m in others)
@@ -1048,22 +1063,40 @@ def _open_as(scratch: Scratch, ctx: FileLockContext, file: str, mode: str) -> No
     scratch[ctx.opens] = tuple(sorted({*scratch[ctx.opens], (file, mode, False)}))
 
 
-def generic_add_lease(op: Op, ctx: FileLockContext, file: str, kind: str) -> None:
-    """``generic_add_lease()`` (F_SETLEASE through ``generic_setlease()``):
-    under flc_lock ``check_conflicting_open()``, no other lease in the
-    way, the lease inserted, ``smp_mb()`` and ``check_conflicting_open()``
-    again (an open may have raced past the lockless ``break_lease()``
-    check), ->lm_setup; -EAGAIN otherwise."""
+def generic_add_lease(
+    op: Op, ctx: FileLockContext, file: str, kind: str, deleg: bool = False
+) -> None:
+    """``generic_add_lease()``, for an F_SETLEASE (``generic_setlease()``)
+    and, with ``deleg``, for nfsd's delegation (FL_DELEG, through
+    ``vfs_setlease()``/``kernel_setlease()``): a delegation first
+    ``inode_trylock()``s the inode (-EAGAIN when it is held); under
+    flc_lock ``check_conflicting_open()``, no other lease in the way, the
+    lease inserted, ``smp_mb()`` and ``check_conflicting_open()`` again (an
+    open may have raced past the lockless ``break_lease()`` check),
+    ->lm_setup; -EAGAIN otherwise; flc_lock dropped, then a delegation's
+    i_rwsem.  Both calls of ``check_conflicting_open()`` are made for a
+    delegation too, and answer 0 (FL_DELEG: nfsd checks the opens after
+    ``vfs_setlease()`` returns); nfsd's lease operations have no
+    ->lm_setup.  Read in fs/locks.c of 5.15-5.17 (90f7d7a0) and of
+    6.17-rc3 (Kingxukai/linux 0291023e), the same in both but for the
+    ``struct file_lease`` split and ``file_f_owner_allocate()``.  Left out:
+    ``time_out_leases()`` at the start (see :func:`time_out_leases`),
+    ``my_fl`` (a holder changing its own lease: each thread takes one),
+    ``leases_enable``, and ``file_rwsem``."""
     flc = ctx.flc_lock
     uses(op, "lease")
     skip = op.variant(LEASE_SKIPS_OPEN_CHECK)
+    if deleg:
+        inode = op.inode(ctx.path)
+        op.trylock(inode.i_rwsem, "busy", "if (is_deleg && !inode_trylock(inode)) return -EAGAIN")
     op.lock(flc, EXCL, "spin_lock(&ctx->flc_lock)")
+    conflicting_open = Expr(
+        "check_conflicting_open(filp, arg, lease->fl_flags)",
+        lambda _w: lambda state: _conflicting_open(state, ctx, file, kind, deleg),
+    )
     if not skip:
         op.fail_if(
-            Expr(
-                "check_conflicting_open(filp, arg, lease->fl_flags)",
-                lambda _w: lambda state: _conflicting_open(state, ctx, file, kind),
-            ),
+            conflicting_open,
             E.EAGAIN,
             "out",
             "error = check_conflicting_open(filp, arg, lease->fl_flags); if (error) goto out",
@@ -1081,22 +1114,27 @@ def generic_add_lease(op: Op, ctx: FileLockContext, file: str, kind: str) -> Non
     op.effect("locks_insert_lock_ctx(lease, &ctx->flc_lease)", _insert_lease, ctx, file, kind)
     if not skip:
         with op.when(
-            Expr(
-                "check_conflicting_open(filp, arg, lease->fl_flags)",
-                lambda _w: lambda state: _conflicting_open(state, ctx, file, kind),
-            ),
+            conflicting_open,
             "smp_mb(); error = check_conflicting_open(filp, arg, lease->fl_flags); if (error)",
         ):
             op.effect("locks_unlink_lock_ctx(lease)", _unlink_lease, ctx, file)
             op.fail(E.EAGAIN, "out", "goto out")
-    op.effect(
-        "if (lease->fl_lmops->lm_setup) lease->fl_lmops->lm_setup(lease, priv) /* lease_setup() */",
-        _grant_lease,
-        ctx,
-        file,
-    )
+    if not deleg:
+        op.effect(
+            "if (lease->fl_lmops->lm_setup) lease->fl_lmops->lm_setup(lease, priv) "
+            "/* lease_setup() */",
+            _grant_lease,
+            ctx,
+            file,
+        )
     op.label("out")
     op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
+    if deleg:
+        op.unlock(inode.i_rwsem, "if (is_deleg) inode_unlock(inode)")
+        op.goto("done")
+        op.label("busy")
+        op.fail(E.EAGAIN, "done", "return -EAGAIN")
+        op.label("done")
 
 
 def _lease_modify(scratch: Scratch, ctx: FileLockContext, file: str) -> tuple[Waiter, ...]:
@@ -1137,13 +1175,16 @@ def _writers(state: Any, ctx: FileLockContext, file: str) -> bool:
     return any(f != file and m == "W" for f, m, _p in state[ctx.opens])
 
 
-def _hash_delegation(scratch: Scratch, ctx: FileLockContext, file: str) -> bool:
+def _hash_delegation(
+    scratch: Scratch, ctx: FileLockContext, file: str, check_opens: bool = True
+) -> bool:
     """``nfsd4_check_conflicting_opens()``, then under ``fp->fi_lock``: a
     writer, or a break that already met the delegation (``fi_had_conflict``,
     set by ``nfsd_break_deleg_cb()``), refuses it; else it is hashed and
-    handed to the client.  True when refused."""
+    handed to the client.  True when refused.  Without ``check_opens``
+    (``deleg-skips-conflicting-opens``) only ``fi_had_conflict`` refuses."""
     pending = any(f == file and p for f, _t, p, _g in scratch[ctx.leases])
-    if _writers(scratch, ctx, file) or pending:
+    if (check_opens and _writers(scratch, ctx, file)) or pending:
         return True
     _grant_lease(scratch, ctx, file)
     return False
@@ -1152,15 +1193,19 @@ def _hash_delegation(scratch: Scratch, ctx: FileLockContext, file: str) -> bool:
 def nfsd_set_delegation(op: Op, ctx: FileLockContext, file: str) -> None:
     """``nfs4_set_delegation()`` of a read delegation, read in 6.17-rc3
     (Kingxukai/linux 0291023e): ``kernel_setlease()`` (``vfs_setlease()``
-    before 6.10) with FL_DELEG, where ``generic_add_lease()`` takes the
-    inode's i_rwsem by ``inode_trylock()`` and leaves
-    ``check_conflicting_open()`` to nfsd (``flags & FL_DELEG: return 0``);
-    then ``nfsd4_check_conflicting_opens()``: a writer of the file other
-    than nfsd's own opens, or a break that met the delegation meanwhile
-    (``fp->fi_had_conflict``, set by ``nfsd_break_deleg_cb()`` under
-    flc_lock and read here with no lock), makes nfsd remove the delegation
-    (F_UNLCK, ->lm_change) and not hand it out; else it is hashed under
-    ``state_lock``, ``clp->cl_lock`` and ``fp->fi_lock``.  Left out: the
+    before 6.10) with FL_DELEG runs :func:`generic_add_lease` (the F_SETLEASE
+    body, with ``is_deleg``): the inode's i_rwsem by ``inode_trylock()``, and
+    ``check_conflicting_open()`` before and after the insertion, which for
+    FL_DELEG returns 0 and leaves the check to nfsd (so
+    ``lease-skips-open-check`` drops those steps here too and changes no
+    verdict); then ``nfsd4_check_conflicting_opens()``: a writer of the file
+    other than nfsd's own opens, or a break that met the delegation
+    meanwhile (``fp->fi_had_conflict``, set by ``nfsd_break_deleg_cb()``
+    under flc_lock and read here with no lock), makes nfsd remove the
+    delegation (F_UNLCK, ->lm_change) and not hand it out; else it is
+    hashed under ``state_lock``, ``clp->cl_lock`` and ``fp->fi_lock``
+    (``deleg-skips-conflicting-opens`` leaves the writers out of that
+    check).  Left out: the
     early ``fi_had_conflict`` and ``nfs4_delegation_exists()`` checks and
     the ``fi_deleg_file`` set-up under ``state_lock`` and ``fi_lock``, the
     ``nfsd4_verify_deleg_dentry()`` lookup (an OPEN by name: the name must
@@ -1168,27 +1213,10 @@ def nfsd_set_delegation(op: Op, ctx: FileLockContext, file: str) -> None:
     (``state_lock``, ``cl_lock``, ``fi_lock``: one client, one file).  Trees
     after 6.17 (patches seen through find_string, not modelled) take the
     parent's i_rwsem shared around ``kernel_setlease()`` and
-    ``nfsd4_vet_deleg_dentry()``."""
-    uses(op, "lease")
+    ``nfsd4_vet_deleg_dentry()``, and count ``flc_deleg_blockers`` in
+    ``check_conflicting_open()`` for FL_DELEG."""
     uses(op, "delegation")
-    flc = ctx.flc_lock
-    inode = op.inode(ctx.path)
-    op.trylock(inode.i_rwsem, "busy", "if (is_deleg && !inode_trylock(inode)) return -EAGAIN")
-    op.lock(flc, EXCL, "spin_lock(&ctx->flc_lock)")
-    op.fail_if(
-        Expr(
-            "another lease in the way",
-            lambda _w: lambda state: _other_lease(state, ctx, file, READ),
-        ),
-        E.EAGAIN,
-        "out",
-        "list_for_each_entry(fl, &ctx->flc_lease, fl_list) if (fl->fl_flags & "
-        "FL_UNLOCK_PENDING) goto out",
-    )
-    op.effect("locks_insert_lock_ctx(lease, &ctx->flc_lease)", _insert_lease, ctx, file, READ)
-    op.label("out")
-    op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
-    op.unlock(inode.i_rwsem, "if (is_deleg) inode_unlock(inode)")
+    op.run(generic_add_lease, ctx, file, READ, True)
     op.goto_if(register_is(op.thread.ret, "error", lambda v: v is not None and v < 0), "done")
     refused = op.compute(
         "refused",
@@ -1198,6 +1226,7 @@ def nfsd_set_delegation(op: Op, ctx: FileLockContext, file: str) -> None:
         _hash_delegation,
         ctx,
         file,
+        not op.variant(DELEG_SKIPS_OPEN_CHECK),
         render=lambda v: "-EAGAIN" if v else "hashed",
     )
     with op.when(same(refused, const(True)), "if (status) goto out_unlock"):
@@ -1207,9 +1236,6 @@ def nfsd_set_delegation(op: Op, ctx: FileLockContext, file: str) -> None:
             "done",
             "out_unlock: kernel_setlease(fp->fi_deleg_file->nf_file, F_UNLCK, NULL, (void **)&dp)",
         )
-    op.goto("done")
-    op.label("busy")
-    op.fail(E.EAGAIN, "done", "return -EAGAIN")
     op.label("done")
 
 
