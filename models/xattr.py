@@ -25,9 +25,15 @@ leaves rcu-walk (``try_to_unlazy()``) and checks again in ref-walk, where
 with the dentry: ``->get_acl``.  ``vfs_set_acl()`` calls ``->set_acl``
 under i_rwsem.
 
-Left out: the attribute values (a name is set or not), flags
-(XATTR_CREATE/XATTR_REPLACE: a removal of a missing name changes nothing),
-security and permission hooks other than ``->permission``, the ACL cache of
+A removal sets with XATTR_REPLACE (``__vfs_removexattr()``, fs/xattr.c
+of 6.17-rc3, Kingxukai/linux 9b44fff6): ext4_xattr_set_handle() (fs/ext4/xattr.c
+of 6.17-rc3, 0291023e) returns -ENODATA for a name neither in the inode
+body nor in the block and writes nothing.
+
+Left out: the attribute values (a name is set or not), the flags of
+setxattr(2) (XATTR_CREATE/XATTR_REPLACE: the model's sets pass none),
+ext4's own ``xattr_sem`` (``ext4_write_lock_xattr()``) around the find and
+the write, security and permission hooks other than ``->permission``, the ACL cache of
 filesystems that cache (FUSE does not), ``->set_acl``'s own work (not a
 method of the locking rules: one step).  The delegation is one slot: a
 lease thread grants it and returns it when recalled.
@@ -35,11 +41,12 @@ lease thread grants it and returns it when recalled.
 
 from __future__ import annotations
 
-from mc.dsl import EXCL, SHARED, Cite, E, Op, Scratch, World, const, operation, same
+from mc.dsl import EXCL, SHARED, Cite, E, Expr, Op, Scratch, World, const, operation, same
 from mc.kernel.expr import InodeExpr, state_expr
 from mc.models.namei import ECHILD
 
 EWOULDBLOCK = -E.EAGAIN
+EXT4_XATTR_VERSION = "6.17-rc3 (Kingxukai/linux 0291023e)"
 GRANTED, RECALLED = "granted", "recalled"
 XATTRS = "xattrs"
 """The world part of the inodes' extended attributes."""
@@ -97,13 +104,16 @@ def write_xattrs(
 
 
 def handler_set(op: Op, inode: InodeExpr, name: str, remove: bool) -> None:
-    """``handler->set()``: the filesystem reads the list, then writes it."""
+    """``handler->set()``: the filesystem reads the list, then writes it.
+    A removal is ``handler->set(..., NULL, 0, XATTR_REPLACE)``
+    (``__vfs_removexattr()``): ext4_xattr_set_handle() finds no entry of a
+    name the list does not hold, returns -ENODATA and writes nothing."""
     op.enter(
         "xattr_handler.set",
         inode,
         name,
         label="handler->set(handler, idmap, dentry, inode, name, value, size, flags)"
-        + (" /* value NULL: remove */" if remove else ""),
+        + (" /* value NULL, XATTR_REPLACE: remove */" if remove else ""),
         roles={"inode": inode},
     )
     stored, made = xattr_slots(op.world, inode)
@@ -114,6 +124,20 @@ def handler_set(op: Op, inode: InodeExpr, name: str, remove: bool) -> None:
         stored,
         render=_names,
     )
+    cleanup = op.fresh_label("cleanup")
+    if remove:
+        read = op.register("xattrs")
+        op.fail_if(
+            Expr(
+                f"{name} not found",
+                lambda _w: lambda state: name not in state[read],
+                local=True,
+            ),
+            E.ENODATA,
+            cleanup,
+            "if (is.s.not_found && bs.s.not_found) { error = -ENODATA; "
+            "if (flags & XATTR_REPLACE) goto cleanup; }",
+        )
     op.effect(
         f"ext4_xattr_set_entry(): write them back with {name} " + ("removed" if remove else "set"),
         write_xattrs,
@@ -124,6 +148,7 @@ def handler_set(op: Op, inode: InodeExpr, name: str, remove: bool) -> None:
         remove,
         sleeps=True,
     )
+    op.label(cleanup)
 
 
 def _setxattr_locked(op: Op, path: str, name: str, remove: bool) -> None:
@@ -178,11 +203,21 @@ def setxattr(op: Op, path: str, name: str) -> None:
         Cite("fs/xattr.c", "vfs_removexattr", "6.12"),
         Cite("fs/xattr.c", "__vfs_removexattr_locked", "6.12"),
         Cite("fs/xattr.c", "__vfs_removexattr", "6.12"),
+        Cite(
+            "fs/ext4/xattr.c",
+            "ext4_xattr_set_handle",
+            EXT4_XATTR_VERSION,
+            method="xattr_handler.set",
+        ),
     ),
 )
 def removexattr(op: Op, path: str, name: str) -> None:
     """vfs_removexattr(): as vfs_setxattr(), and __vfs_removexattr() calls
-    ``handler->set(..., NULL, 0, XATTR_REPLACE)``."""
+    ``handler->set(..., NULL, 0, XATTR_REPLACE)`` (the same in 6.17-rc3,
+    Kingxukai/linux 9b44fff6); for a name the inode does not hold,
+    ext4_xattr_set_handle() returns -ENODATA (``if (is.s.not_found &&
+    bs.s.not_found) { error = -ENODATA; if (flags & XATTR_REPLACE) goto
+    cleanup; }``) and writes nothing."""
     _setxattr_locked(op, path, name, remove=True)
 
 

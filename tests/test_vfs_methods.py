@@ -4,8 +4,12 @@ modes of the rcu-walk methods, the dentry's death and RCU-delayed free."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
+
+from click.testing import Result
 
 from mc.dsl.scenario import Registry
 from mc.dsl.steps import CallStep
@@ -87,3 +91,51 @@ def test_every_call_of_these_models_checks_every_rule_it_has(shipped: Registry) 
                     plan = conformance.plan(compiled.step, model.world, rules)
                     unexplained = [u for u in plan.unchecked if u.kind != "kernel-departs"]
                     assert not unexplained, (name, compiled.step.method, plan.unchecked)
+
+
+def test_a_removal_of_an_absent_name_returns_enodata(shipped: Registry) -> None:
+    scenario = "xattr/remove-deleg"
+    model = shipped.build(shipped.scenario(scenario), (), ())
+    remover = next(t for t in model.threads if "removexattr" in str(t.invocation))
+    pc, ret = remover.slots.pc, remover.slots.ret
+    outcomes = {state[ret] for state in _states(shipped, scenario) if state[pc] == DONE}
+    assert outcomes == {0, -errno.ENODATA}
+
+
+REMOVE_ABSENT = """\
+from mc.dsl import Invocation, Program, scenario, variant
+from mc.models.xattr import removexattr, setxattr
+from mc.models.xattr_scenarios import XATTR_PROPERTIES
+
+
+@variant(
+    "remove-unlocked",
+    "vfs_removexattr() calls handler->set without i_rwsem",
+    waives=["xattr_handler.set i_rwsem(inode)"],
+)
+def remove_unlocked(program: Program, invocation: Invocation) -> Program:
+    if invocation.operation is not removexattr:
+        return program
+    return program.drop(lambda step: "xattr-lock" in step.tags)
+
+
+scenario(
+    "remove-absent",
+    "a removexattr of a name never set races a setxattr of another name",
+    tree=["/a/", "/a/f"],
+    threads=[setxattr("/a/f", "user.b"), removexattr("/a/f", "user.a")],
+    properties=XATTR_PROPERTIES,
+)
+"""
+
+
+def test_an_unlocked_removal_of_an_absent_name_loses_no_set(
+    vfsmc: Callable[..., Result], tmp_path: Path
+) -> None:
+    """__vfs_removexattr() sets with XATTR_REPLACE: ext4 returns -ENODATA
+    for a name it does not hold and writes nothing, so even without i_rwsem
+    the removal cannot write back a list that lacks a concurrent set."""
+    (tmp_path / "absent.py").write_text(REMOVE_ABSENT)
+    result = vfsmc("check", "absent.py:remove-absent", "--variant", "remove-unlocked", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["verdict"] == "OK"
