@@ -71,7 +71,7 @@ from mc.dsl.folio import folio_ref, put_folio
 from mc.dsl.operation import Cite, Op, operation
 from mc.kernel import errno
 from mc.kernel.device import render_version
-from mc.kernel.expr import Expr, const, same, state_expr
+from mc.kernel.expr import Expr, const, is_error, same, slot_value, state_expr
 from mc.kernel.locks import EXCL, SHARED, Kind, Lock
 from mc.kernel.pagecache import (
     PAGE_SIZE,
@@ -492,24 +492,38 @@ def _nothing(_scratch: Scratch) -> None:
 
 
 SEEK_SET, SEEK_CUR, SEEK_END = 0, 1, 2
+WHENCES = ("SEEK_SET", "SEEK_CUR", "SEEK_END")
+"""The ``whence`` of lseek(2) the model knows, by number (SEEK_DATA and
+SEEK_HOLE are not modelled)."""
 
 
 def _seek(scratch: Scratch, filp: Filp, whence: int, offset: int, size: int) -> int:
     """``vfs_setpos()``; SEEK_CUR moves ``f_pos`` by ``offset`` (counted as
     a move, as read(2) and write(2) count theirs), SEEK_SET and SEEK_END
-    set it afresh."""
+    set it afresh.  A position that would be negative is -EINVAL and
+    ``f_pos`` stays (``if (offset < 0 && !unsigned_offsets(file)) return
+    -EINVAL``); else the new position is returned."""
+    base = int(scratch[filp.f_pos]) if whence == SEEK_CUR else size if whence == SEEK_END else 0
+    position = base + offset
+    if position < 0:
+        return -errno.EINVAL
     if whence == SEEK_CUR:
-        scratch[filp.f_pos] = int(scratch[filp.f_pos]) + offset
+        scratch[filp.f_pos] = position
         scratch[filp.moved] = scratch[filp.moved] + offset
-        return 0
-    scratch[filp.f_pos] = scratch[filp.moved] = (size if whence == SEEK_END else 0) + offset
-    return 0
+        return position
+    scratch[filp.f_pos] = scratch[filp.moved] = position
+    return position
+
+
+def _describe_lseek(spec: OpenFile, whence: int, offset: int) -> str:
+    named = WHENCES[whence] if whence in range(len(WHENCES)) else f"whence {whence}"
+    return f"lseek({spec}, {offset} pages, {named})"
 
 
 @operation(
     models="ksys_lseek() -> fdget_pos() -> vfs_llseek() -> ->llseek = generic_file_llseek() "
     "(fs/read_write.c)",
-    describe=lambda f, w, o: f"lseek({f}, {o} pages, {('SEEK_SET', 'SEEK_CUR', 'SEEK_END')[w]})",
+    describe=_describe_lseek,
     cites=(
         Cite("fs/read_write.c", "ksys_lseek", "6.6"),
         Cite("fs/read_write.c", "vfs_llseek", "6.6"),
@@ -521,9 +535,22 @@ def _seek(scratch: Scratch, filp: Filp, whence: int, offset: int, size: int) -> 
 def lseek(op: Op, spec: OpenFile, whence: int, offset: int) -> None:
     """lseek(2): under ``fdget_pos()``, ``->llseek`` (``generic_file_llseek()``:
     SEEK_SET and SEEK_END set ``f_pos`` with ``vfs_setpos()``, SEEK_CUR
-    reads and sets it under ``file->f_lock``)."""
+    reads and sets it under ``file->f_lock``).  ``whence`` is SEEK_SET,
+    SEEK_CUR or SEEK_END (another is a model error: the kernel's
+    ``ksys_lseek()`` returns -EINVAL past SEEK_MAX, and SEEK_DATA and
+    SEEK_HOLE are not modelled); a position that would be negative returns
+    -EINVAL from ``vfs_setpos()`` and leaves ``f_pos`` as it was."""
+    if whence not in range(len(WHENCES)):
+        raise ModelError(
+            f"lseek({spec}, {whence!r}, {offset!r}): whence must be SEEK_SET (0), SEEK_CUR (1) "
+            "or SEEK_END (2) (from mc.models.file); SEEK_DATA and SEEK_HOLE are not modelled"
+        )
     filp = _filp(op, spec)
     size = spec.cache.pages if spec.cache is not None else 1
+    # Only a seek backwards, or to before the start, can make the position
+    # negative: only then does the model keep vfs_setpos()'s return and test it.
+    may_fail = offset < 0
+    result = op.register("offset", str) if may_fail else None
     fdget_pos(op, spec, filp)
     op.enter(
         "file_operations.llseek",
@@ -540,8 +567,9 @@ def lseek(op: Op, spec: OpenFile, whence: int, offset: int) -> None:
             whence,
             offset,
             size,
+            result=result,
         )
-    else:
+    elif result is None:
         op.effect(
             "return vfs_setpos(file, offset, maxsize) /* file->f_pos = offset */",
             _seek,
@@ -550,6 +578,25 @@ def lseek(op: Op, spec: OpenFile, whence: int, offset: int) -> None:
             offset,
             size,
         )
+    else:
+        op.compute(
+            "offset",
+            "return vfs_setpos(file, offset, maxsize) /* file->f_pos = offset */",
+            _seek,
+            filp,
+            whence,
+            offset,
+            size,
+            render=str,
+        )
+    if result is not None:
+        op.fail_if(
+            is_error(slot_value(result, "offset", local=True)),
+            errno.EINVAL,
+            "out",
+            "if (offset < 0 && !unsigned_offsets(file)) return -EINVAL /* vfs_setpos() */",
+        )
+        op.label("out")
     fdput_pos(op, spec, filp)
 
 

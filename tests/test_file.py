@@ -4,11 +4,26 @@ what no-lost-f-pos reports."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from mc.check.checker import check_scenario
+from mc.check.registry import base
+from mc.dsl import E, File, ModelError, Scenario
 from mc.dsl.scenario import Registry
 from mc.dsl.steps import CallStep, LockStep
 from mc.engine.result import Verdict
-from mc.models.file import FDGET_POS_TAG, NO_LOST_F_POS, files
+from mc.models.file import (
+    FDGET_POS_TAG,
+    NO_LOST_F_POS,
+    SEEK_CUR,
+    SEEK_END,
+    SEEK_SET,
+    OpenFile,
+    files,
+    lseek,
+)
 from mc.spec import conformance
 from mc.spec.coverage import coverage, load_reasons
 
@@ -57,3 +72,45 @@ def test_opposite_remaps_pass_in_every_address_order(shipped: Registry) -> None:
     assert outcome.result.verdict is Verdict.OK
     broken = check_scenario(shipped, "file/opposite-remaps", ["remap-argument-order"])
     assert broken.counterexample is not None and broken.counterexample.property == "deadlock"
+
+
+SEEKED = OpenFile("/f", cache=File("/f", pages=2, cached=(0, 1)), name="filp")
+
+
+def _seek_alone(whence: int, offset: int) -> tuple[Any, int, int]:
+    """Run one lseek(2) of SEEKED to its end: its return value, f_pos and
+    the moves counted."""
+    registry = base()
+    registry.add_scenario(Scenario("seek/alone", "test", ("/f",), (lseek(SEEKED, whence, offset),)))
+    model = registry.build(registry.scenario("seek/alone"), properties=("lock-protocol",))
+    state = model.initial
+    while not model.finished(state):
+        [(_action, state)] = model.successors(state)
+    (filp,) = files(model.world).filps.values()
+    return state[model.threads[0].slots.ret], state[filp.f_pos], state[filp.moved]
+
+
+@pytest.mark.parametrize(
+    ("whence", "offset", "ret", "pos"),
+    [
+        (SEEK_CUR, -5, -E.EINVAL, 0),
+        (SEEK_SET, -1, -E.EINVAL, 0),
+        (SEEK_END, -3, -E.EINVAL, 0),
+        (SEEK_END, -1, 0, 1),
+        (SEEK_CUR, 1, 0, 1),
+    ],
+)
+def test_lseek_to_a_negative_position_is_einval_and_keeps_f_pos(
+    whence: int, offset: int, ret: int, pos: int
+) -> None:
+    """vfs_setpos(): ``if (offset < 0 && !unsigned_offsets(file)) return
+    -EINVAL``, f_pos unchanged; generic_file_llseek_size() reaches it with
+    f_pos + offset for SEEK_CUR and eof + offset for SEEK_END."""
+    assert _seek_alone(whence, offset) == (ret, pos, pos)
+
+
+def test_lseek_with_an_unknown_whence_is_a_model_error() -> None:
+    registry = base()
+    registry.add_scenario(Scenario("seek/bad", "test", ("/f",), (lseek(SEEKED, 7, 1),)))
+    with pytest.raises(ModelError, match=r"whence must be SEEK_SET \(0\), SEEK_CUR \(1\)"):
+        registry.build(registry.scenario("seek/bad"))

@@ -393,6 +393,12 @@ ERRORS = {
         "         properties=['deadlock', 5])\n",
         "{file}:4: properties is a list of property names, strings; it holds 5",
     ),
+    "lseek-unknown-whence": (
+        "from mc.dsl import scenario\n"
+        "from mc.models.file import OpenFile, lseek\n\n"
+        "scenario('{name}', 'x', tree=['/f'], threads=[lseek(OpenFile('/f'), 7, 1)])\n",
+        "{file}:4: lseek(file(/f), 7, 1): whence must be SEEK_SET (0), SEEK_CUR (1) or SEEK_END",
+    ),
     "swap-slot-outside": (
         "from mc.dsl import scenario\n"
         "from mc.models.bdev import free_swap_slot\n\n"
