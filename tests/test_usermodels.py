@@ -399,6 +399,14 @@ ERRORS = {
         "scenario('{name}', 'x', tree=['/f'], threads=[lseek(OpenFile('/f'), 7, 1)])\n",
         "{file}:4: lseek(file(/f), 7, 1): whence must be SEEK_SET (0), SEEK_CUR (1) or SEEK_END",
     ),
+    "read-without-io-completion": (
+        "from mc.dsl import File, scenario\n"
+        "from mc.models.file import OpenFile, read_fd\n\n"
+        "F = OpenFile('/f', cache=File('/f', pages=1))\n"
+        "scenario('{name}', 'x', tree=['/f'], threads=[read_fd(F)])\n",
+        "{file}:5: the scenario reads page 0 of /f from the device but has no thread completing "
+        "I/O: add io_completion(FILE) to its threads",
+    ),
     "swap-slot-outside": (
         "from mc.dsl import scenario\n"
         "from mc.models.bdev import free_swap_slot\n\n"

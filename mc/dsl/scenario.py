@@ -172,6 +172,8 @@ class Registry:
             where = f"{shown(scenario.declared.file)}:{scenario.declared.line}"
             raise UnknownName(f"{where}: {scenario.name}'s properties: {error}") from None
         world = World(scenario.thread_names)
+        if scenario.declared is not None:
+            world.declared_at = f"{shown(scenario.declared.file)}:{scenario.declared.line}"
         world.build_tree(scenario.tree)
         names = frozenset(v.name for v in chosen)
         world.waivers = {w: _declarer(v) for v in chosen for w in v.waives}

@@ -48,7 +48,7 @@ from mc.kernel import device as dev
 from mc.kernel.device import ZEROES, Bio, Device, render_version
 from mc.kernel.expr import Eval, Expr, State, state_expr
 from mc.kernel.locks import Kind, Lock
-from mc.kernel.world import DONE, ModelError, Scratch, World
+from mc.kernel.world import DONE, LocatedModelError, ModelError, Scratch, World
 
 PAGE_SIZE = 4096
 
@@ -369,9 +369,23 @@ class PageCache:
             order.setdefault(None, 0)
         return order
 
-    def irq(self) -> int:
+    def irq(self, page: Page | None = None) -> int:
+        """The thread completing I/O (``io_completion``); a model error,
+        naming the scenario's line, when the scenario has none and ``page``
+        is read from the device."""
         if self.irq_thread is None:
-            raise ValueError("the scenario has no thread completing I/O (io_completion)")
+            what = f"reads page {page.index} of {page.path} from the device" if page else "does I/O"
+            path = page.path if page else "the file"
+            cached = f"cached=({page.index},)" if page else "cached=..."
+            message = (
+                f"the scenario {what} but has no thread completing I/O: add io_completion(FILE) "
+                f"to its threads (from mc.models.writeback import io_completion; FILE is the "
+                f"File of {path}), or make the page cached (File(..., {cached}))"
+            )
+            where = self.world.declared_at
+            if where:
+                raise LocatedModelError(f"{where}: {message}")
+            raise ModelError(message)
         return self.irq_thread
 
 
@@ -595,7 +609,7 @@ def submit_read(scratch: Scratch, page: Page, end_io: str) -> None:
         return
     bio = Bio(dev.READ, block, page.ino, page.index, page.path, None, end_io)
     dev.submit(scratch.values, _device(scratch), bio)
-    scratch[lock.slot] = pagecache(scratch.world).irq()
+    scratch[lock.slot] = pagecache(scratch.world).irq(page)
 
 
 def complete(scratch: Scratch, bio: Bio) -> None:
@@ -611,7 +625,7 @@ def complete(scratch: Scratch, bio: Bio) -> None:
     if bio.op == dev.WRITE:
         end_writeback(scratch, page)
         return
-    irq = pagecache(scratch.world).irq()
+    irq = pagecache(scratch.world).irq(page)
     read_into = next(k for k, lock in enumerate(page.locks) if scratch[lock.slot] == irq)
     folio = scratch[page.folio]
     if folio is not None and scratch[page.ident] == read_into:

@@ -289,6 +289,10 @@ class World:
         declared (``models/mine.py:12: variant v``)."""
         self.published: dict[str, Any] = {}
         """Values threads give the threads built after them (``op.publish``)."""
+        self.declared_at = ""
+        """Where the scenario was declared (``models/mine.py:12``), for an
+        error of the scenario itself found while it is explored; empty when
+        not known."""
         self.root = self.add_inode("/", is_dir=True, linked=True, parent=0)
 
     def add_slot(self, name: str, initial: Any, render: Render = str, hidden: bool = False) -> int:
