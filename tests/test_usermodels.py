@@ -521,6 +521,22 @@ def test_file_without_a_scenario_name_lists_what_it_declares(vfsmc: Run, tmp_pat
     missing = vfsmc("check", "nowhere.py:x")
     assert missing.exit_code == 2
     assert "nowhere.py: no such file or directory" in missing.output
+    text = vfsmc("check", "notpy.txt:my/s")
+    assert text.exit_code == 2
+    assert text.output.strip().splitlines() == [
+        "vfsmc: error: notpy.txt: not a Python model file (FILE.py:SCENARIO names a scenario "
+        "a .py model file declares)"
+    ]
+    (tmp_path / "notes.txt").write_text("not python\n")
+    existing = vfsmc("show", "notes.txt:my/s")
+    assert existing.exit_code == 2
+    assert existing.output.strip().startswith("vfsmc: error: notes.txt: not a Python model file")
+    (tmp_path / "models-dir").mkdir()
+    directory = vfsmc("check", "models-dir:my/s")
+    assert directory.exit_code == 2
+    assert "models-dir: a directory, not a Python model file: load its models with --models" in (
+        directory.output
+    )
     undeclared = vfsmc("check", "order.py:listed/nope")
     assert undeclared.exit_code == 2
     assert undeclared.output.strip() == (

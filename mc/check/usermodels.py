@@ -113,12 +113,15 @@ def _load_file(file: Path) -> ModuleType:
 
 def resolve(spec: str, registry: Registry) -> str:
     """``FILE.py:SCENARIO`` loads FILE.py into ``registry`` and names
-    SCENARIO; any other spelling is a scenario name as it stands."""
+    SCENARIO; ``FILE:SCENARIO`` with FILE an existing file or directory, or
+    a name with a suffix other than .py, is a model error; any other
+    spelling is a scenario name as it stands."""
     if ".py:" in spec:
         file, name = spec.split(".py:", 1)
     elif spec.endswith(".py"):
         file, name = spec[:-3], ""
     else:
+        _not_a_model_file(spec, registry)
         return spec
     declared = [s for module in load(Path(file + ".py")) for s in add(registry, module)]
     listed = ", ".join(declared) or "none"
@@ -129,6 +132,26 @@ def resolve(spec: str, registry: Registry) -> str:
     if name not in registry.scenarios:
         raise UnknownName(f"{file}.py declares no scenario {name!r} (it declares: {listed})")
     return name
+
+
+def _not_a_model_file(spec: str, registry: Registry) -> None:
+    """A ``ModelError`` when ``spec``, no scenario's name, is ``FILE:NAME``
+    with FILE not a Python model file: an existing file or directory, or
+    a name with a suffix (``notes.txt``)."""
+    if ":" not in spec or spec in registry.scenarios:
+        return
+    file = spec.split(":", 1)[0]
+    path = Path(os.path.expanduser(file))
+    if path.is_dir():
+        raise ModelError(
+            f"{file}: a directory, not a Python model file: load its models with "
+            f"--models {file} and name the scenario alone"
+        )
+    if path.exists() or re.fullmatch(r"\.[A-Za-z0-9]+", path.suffix):
+        raise ModelError(
+            f"{file}: not a Python model file (FILE.py:SCENARIO names a scenario "
+            "a .py model file declares)"
+        )
 
 
 def _is_model_file(filename: str) -> bool:
