@@ -5,11 +5,16 @@ and runs of blanks may differ)."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
+
+from mc.check.registry import base
+from mc.dsl import Op, Scenario, Scratch, operation
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -123,3 +128,57 @@ def test_the_worked_example_runs_as_written(tmp_path: Path) -> None:
         assert "Traceback" not in done.stderr, done.stderr
         problem = matches(expected, output)
         assert problem is None, f"$ {command}\n{problem}\n--- got:\n{done.stdout}{done.stderr}"
+
+
+def _api_section(text: str) -> str:
+    start = text.index("### The model-writing API")
+    return text[start : text.index("\n### ", start + 1)]
+
+
+def _python_blocks(text: str) -> list[str]:
+    return [
+        textwrap.dedent(block)
+        for block in re.findall(r"^ *```python\n(.*?)^ *```", text, re.S | re.M)
+    ]
+
+
+def test_the_api_names_where_each_model_name_a_scenario_needs_lives() -> None:
+    """The names a scenario takes from the shipped models (mc.dsl cannot
+    export them: it is the layer below) are in the module the README's
+    table says, and the imports under it run."""
+    section = _api_section(README.read_text())
+    table = section.split("<!-- model-imports -->\n", 1)[1].split("\n\n", 1)[0]
+    rows = [line for line in table.splitlines()[2:] if line.startswith("| `")]
+    assert len(rows) >= 7
+    found: dict[str, str] = {}
+    for row in rows:
+        names, module = (re.findall(r"`([\w.]+)`", cell) for cell in row.split("|")[1:3])
+        assert len(module) == 1, row
+        for name in names:
+            found[name] = module[0]
+            assert hasattr(importlib.import_module(module[0]), name), (name, module[0])
+    for name in ("OpenFile", "Quotas", "QuotaFile", "READ", "WRITE", "SEEK_CUR", "MappedFile"):
+        assert name in found, name
+    imports = next(block for block in _python_blocks(section) if block.startswith("from mc.models"))
+    exec(compile(imports, "README.md", "exec"), {})
+
+
+def test_the_api_s_effect_example_writes_its_slot() -> None:
+    """An effect changes the state by ``scratch[slot] = value``: the
+    README's example, run as an operation, counts."""
+    (block,) = [b for b in _python_blocks(_api_section(README.read_text())) if "scratch[" in b]
+    definition, call = block.split("\n\n")
+    names: dict[str, object] = {"Scratch": Scratch}
+    exec(compile(definition, "README.md", "exec"), names)
+
+    @operation(models="the README's effect")
+    def counts(op: Op) -> None:
+        exec(compile(call, "README.md", "exec"), {**names, "op": op})
+
+    registry = base()
+    registry.add_scenario(Scenario("readme/count", "x", ("/a/",), (counts(),)))
+    model = registry.build(registry.scenario("readme/count"), properties=("lock-protocol",))
+    state = model.initial
+    while not model.finished(state):
+        [(_action, state)] = model.successors(state)
+    assert state[model.world.shared_slot("counter", 0)] == 1

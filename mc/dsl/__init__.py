@@ -23,6 +23,12 @@ file everything it needs.
 - VMA flags, for ``mc.models.mmap.MappedFile``: ``VM_WRITE``, ``VM_PFNMAP``;
 - footprints, for partial-order reduction: ``touches`` (what an effect or a
   filesystem method reads and writes, given its arguments).
+
+The shipped operations, and the objects and constants their arguments take
+(``OpenFile``, ``SEEK_CUR``, the file-lock ``READ`` and ``WRITE``,
+``Quotas``, ``QuotaFile``, ``MappedFile``), are in the shipped models, the
+layer above this one: ``from mc.models.file import OpenFile``; the README's
+"The model-writing API" lists each one's module.
 """
 
 from mc.dsl.operation import Cite, Holders, Invocation, Op, Operation, operation
