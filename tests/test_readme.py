@@ -167,7 +167,7 @@ def test_the_api_s_effect_example_writes_its_slot() -> None:
     """An effect changes the state by ``scratch[slot] = value``: the
     README's example, run as an operation, counts."""
     (block,) = [b for b in _python_blocks(_api_section(README.read_text())) if "scratch[" in b]
-    definition, call = block.split("\n\n")
+    definition, call = block.rsplit("\n\n", 1)
     names: dict[str, object] = {"Scratch": Scratch}
     exec(compile(definition, "README.md", "exec"), names)
 
