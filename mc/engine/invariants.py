@@ -5,14 +5,14 @@ An invariant that declares what it reads (``Property.reads``) answers alike
 on two states that agree on those locations: the declaration says so, and
 ``--audit-reads`` checks it state by state.  Only the declarations of
 ``Property.remembered`` invariants (vfsmc's own, audited by its tests) are
-trusted so.  Kernel scenarios meet the same
-page cache, device and inode sizes in many states that differ only in
-where the threads are and which locks they hold, so the answer is looked
-up by that part (``Model.part_read``) instead of worked out again.
-Invariants with one mask share one lookup; one that declares nothing or
-is not ``remembered``, or a model that cannot pick the part, is asked on
-every state.  A lookup that
-rarely finds its answer is given up, and the answers kept are bounded.
+trusted so.  Kernel scenarios meet the same page cache, device and inode
+sizes in many states that differ only in where the threads are and which
+locks they hold, so the answer is looked up by that part
+(``Model.part_read``) instead of worked out again.  Invariants with one
+mask share one lookup; one that declares nothing or is not
+``remembered``, or a model that cannot pick the part, is asked on every
+state.  A lookup that rarely finds its answer is given up, and the
+answers kept are bounded.
 """
 
 from __future__ import annotations
