@@ -14,6 +14,7 @@ import pytest
 from click.testing import Result
 
 from mc.check.marks import variant_marks
+from mc.check.registry import with_files
 from mc.dsl.scenario import Registry
 from mc.trace import format as cx_format
 from mc.trace.graph import FOLD_AFTER, to_dot
@@ -70,6 +71,54 @@ def test_variant_steps_are_marked(shipped: Registry) -> None:
     dot = to_dot(counterexample, marks)
     assert 'id="chart-step-20"' in dot and 'fillcolor="#fff2b3"' in dot
     assert "the variant removed: T2 inode_lock(dentry->d_inode)" in dot
+
+
+QUOTA_ORDER = """\
+from mc.dsl import Invocation, Program, scenario, variant
+from mc.models.quota import Quotas, QuotaFile, chown, quota_sync, alloc_block
+
+FS = Quotas((QuotaFile("/a", "alice", blocks=1),))
+
+
+@variant("commit-dqio-first", "dquot_commit() takes dqio_sem before dq_lock")
+def dqio_first(program: Program, invocation: Invocation) -> Program:
+    if invocation.operation is not chown:
+        return program
+    steps = program.steps
+    lock = [s for s in steps if s.label.startswith("dquot_commit(): mutex_lock")][0]
+    dqio = [s for s in steps[steps.index(lock):] if "down_write(&dqopt->dqio_sem)" in s.label]
+    return program.move_before([dqio[0]], lock)
+
+
+scenario(
+    "my/chown-vs-sync",
+    "chown(2) while Q_SYNC writes dirty dquots back",
+    tree=["/a"],
+    threads=[alloc_block(FS, "/a"), chown(FS, "/a", "bob"), quota_sync(FS)],
+    properties=["lock-protocol", "deadlock"],
+)
+"""
+
+
+def test_only_the_step_the_variant_moved_is_marked(vfsmc: Run, tmp_path: Path) -> None:
+    """The moved down_write(dqio_sem) shares its model line and label with
+    the one dquot_acquire() runs earlier, which the variant left alone:
+    only the moved one is marked."""
+    (tmp_path / "quota_order.py").write_text(QUOTA_ORDER)
+    result = vfsmc(
+        "check", "quota_order.py:my/chown-vs-sync", "-V", "commit-dqio-first", "--out", "cx"
+    )
+    assert result.exit_code == 1, result.output
+    counterexample = cx_format.load(next(Path("cx").glob("*.json")))
+    registry = with_files([tmp_path / "quota_order.py"])
+    marks = variant_marks(registry, counterexample)
+    same = [
+        number
+        for number, step in enumerate(counterexample.steps, start=1)
+        if "down_write(&dqopt->dqio_sem)" in step.label and step.thread == "T2"
+    ]
+    assert len(same) >= 2, "the trace runs the line twice in T2"
+    assert [number for number in same if number in marks.changed] == [same[-1]]
 
 
 def test_branches_are_drawn_and_arrows_carry_no_labels() -> None:
