@@ -272,6 +272,7 @@ def dput(op: Op, path: str) -> None:
     started: lockref_put_return() under rcu_read_lock(); at zero,
     ``spin_lock(&dentry->d_lock)``, retain_dentry() asks ``->d_delete``
     under it, and the dentry is killed."""
+    op.inode(path)  # an unknown path is a model error
     count = count_slot(op.world, path)
     op.world.initial[count] += 1
     op.run(_dput, path)
@@ -314,6 +315,7 @@ def shrink_dcache(op: Op, path: str) -> None:
     RCU section is a read-side section outside any path walk
     (:func:`shrink_rcu`), which a grace period waits for as it waits for
     dput()'s."""
+    op.inode(path)  # an unknown path is a model error
     dentry = dentry_object(op.world, path)
     count, life = count_slot(op.world, path), life_slot(op.world, path)
     rcu = shrink_rcu(op.world)
@@ -361,6 +363,7 @@ def rcu_walk(op: Op, path: str) -> None:
     """rcu-walk finds the dentry with __d_lookup_rcu() (no reference: RCU
     keeps its memory), then try_to_unlazy_next() takes a reference with
     lockref_get_not_dead(); the walk ends with dput()."""
+    op.inode(path)  # an unknown path is a model error
     life, count = life_slot(op.world, path), count_slot(op.world, path)
     rcu = op.world.rcu_read_lock
     op.lock(rcu, SHARED, "path_init(): rcu_read_lock() /* LOOKUP_RCU */", tag="rcu")
