@@ -33,8 +33,9 @@ the inode's i_lock and the parent's d_lock in ``lock_for_kill()`` and
 ``dentry_unlist()`` (with the dentry's own d_lock taken again,
 ``spin_lock_nested()``, around it), the kill walking up to the parent,
 ``fast_dput()``'s path for a lockref held by another CPU
-(``lockref_put_return()`` < 0), d_seq; the mount itself (a slot: mounted
-or not) and namespace_sem's other users.
+(``lockref_put_return()`` < 0: the model's decrement does not wait for
+d_lock, while ``lockref_get_not_dead()`` does), d_seq; the mount itself
+(a slot: mounted or not) and namespace_sem's other users.
 
 ``dput()``, ``fast_dput()``, ``retain_dentry()``, ``lock_for_kill()``,
 ``__dentry_kill()``, ``dentry_unlink_inode()``, ``dentry_free()`` and
@@ -51,8 +52,10 @@ the inode's ``i_lock``; ``->d_release`` with no lock.
 
 from __future__ import annotations
 
+import attrs
+
 from mc.dsl import EXCL, SHARED, Cite, Op, Scratch, World, const, operation, same
-from mc.kernel.expr import Expr, differ, state_expr
+from mc.kernel.expr import Expr, differ, slot_value, state_expr
 from mc.kernel.locks import Kind, Lock, holders
 from mc.models.dentry import DentryObject, dentry_object
 from mc.models.dirops import rename, split
@@ -89,7 +92,7 @@ D_IPUT_UNDER_D_LOCK = "d-iput-under-d-lock"
 CI_COMPARE_EXACT = "ci-compare-exact"
 AUTOMOUNT_NO_RECHECK = "automount-no-recheck"
 D_MANAGE_BLOCKS_IN_RCU = "d-manage-blocks-in-rcu"
-RCU_WALKERS = "dcache-rcu-walkers"
+DENTRY_USERS = "dcache-dentry-users"
 CI_LOOKUPS = "dcache-ci-lookups"
 AUTOMOUNTS = "automount-points"
 
@@ -127,6 +130,41 @@ def no_reader(world: World) -> Expr:
         "no rcu_read_lock() section in progress",
         lambda state: not any(holders(lock.kind, state[lock.slot]) for lock in sections),
     )
+
+
+@attrs.frozen
+class WalkUse:
+    """An rcu-walk's use of the dentry ``path`` it looks up: its registers
+    ``found`` (``__d_lookup_rcu()`` found it) and ``got``
+    (``lockref_get_not_dead()``'s answer, None until it ran).  Between the
+    two the walk holds a pointer and no reference."""
+
+    tid: int
+    path: str
+    found: int
+    got: int
+
+
+@attrs.frozen
+class DputUse:
+    """A dput()'s use of ``path``: its register ``ret``
+    (``lockref_put_return()``'s answer, 0 for the last reference) and the
+    thread's ``pc``.  After a last put the thread holds no reference, but
+    ``fast_dput()`` still reads the dentry (``retain_dentry()``, its
+    ``d_lock``) until it returns or kills it."""
+
+    tid: int
+    path: str
+    ret: int
+    pc: int
+
+
+def dentry_users(world: World) -> list[WalkUse | DputUse]:
+    """The rcu-walks and dput()s of the scenario, which may use a dentry
+    they hold no reference to (the world part the invariant
+    ``dentry-freed-under-rcu`` reads)."""
+    users: list[WalkUse | DputUse] = world.parts.setdefault(DENTRY_USERS, [])
+    return users
 
 
 def _nothing(scratch: Scratch, *_args: object) -> int:
@@ -195,12 +233,19 @@ def dentry_kill(op: Op, dentry: DentryObject) -> None:
 
 def _dput(op: Op, path: str) -> None:
     """dput() of a reference the thread holds (6.12's fast_dput() and the
-    loop over lock_for_kill()/__dentry_kill())."""
+    loop over lock_for_kill()/__dentry_kill()).  ``fast_dput()`` (6.17-rc3,
+    9b44fff6) reads the dentry after ``lockref_put_return()`` gave 0
+    (``retain_dentry(dentry, false)``, ``spin_lock(&dentry->d_lock)``, the
+    count again) with no reference: dput()'s ``rcu_read_lock()`` is what
+    keeps a concurrent kill from freeing it meanwhile, and the invariant
+    ``dentry-freed-under-rcu`` reports a free in that window (the thread
+    registered as a :class:`DputUse`)."""
     dentry = dentry_object(op.world, path)
     count, life = count_slot(op.world, path), life_slot(op.world, path)
     rcu = dput_rcu(op.world)
     op.lock(rcu, SHARED, "dput(): rcu_read_lock()")
     left = op.compute("ret", "ret = lockref_put_return(&dentry->d_lockref)", put_ref, count)
+    dentry_users(op.world).append(DputUse(op.thread.tid, path, op.register("ret"), op.thread.pc))
     op.goto_if(differ(left, const(0)), "keep", "if (ret) return true /* not the last */")
     unlocked = op.variant(D_DELETE_UNLOCKED)
     if unlocked:
@@ -341,7 +386,8 @@ def find_hashed(scratch: Scratch, life: int) -> bool:
 
 
 def get_not_dead(scratch: Scratch, life: int, count: int) -> bool:
-    """lockref_get_not_dead(): a reference unless the dentry is dead."""
+    """lockref_get_not_dead(): a reference unless the dentry is dead; run
+    under the dentry's d_lock (see :func:`rcu_walk`)."""
     if scratch[life] != HASHED:
         return False
     scratch[count] = scratch[count] + 1
@@ -352,9 +398,11 @@ def get_not_dead(scratch: Scratch, life: int, count: int) -> bool:
     models="path_lookupat() -> lookup_fast() in rcu-walk -> try_to_unlazy_next() (fs/namei.c)",
     describe=lambda path: f"rcu_walk({path})",
     cites=(
+        Cite("fs/namei.c", "path_init", NAMEI_READ),
         Cite("fs/namei.c", "lookup_fast", NAMEI_READ),
         Cite("fs/dcache.c", "__d_lookup_rcu", DCACHE_READ),
         Cite("fs/namei.c", "try_to_unlazy_next", NAMEI_READ),
+        Cite("lib/lockref.c", "lockref_get_not_dead", DCACHE_READ),
         Cite("fs/namei.c", "terminate_walk", NAMEI_READ),
         *DPUT_CITES,
     ),
@@ -362,27 +410,53 @@ def get_not_dead(scratch: Scratch, life: int, count: int) -> bool:
 def rcu_walk(op: Op, path: str) -> None:
     """rcu-walk finds the dentry with __d_lookup_rcu() (no reference: RCU
     keeps its memory), then try_to_unlazy_next() takes a reference with
-    lockref_get_not_dead(); the walk ends with dput()."""
+    lockref_get_not_dead(); the walk ends with dput().
+
+    ``lockref_get_not_dead()`` read in 6.17-rc3 (Kingxukai/linux
+    lib/lockref.c at 9b44fff6): ``CMPXCHG_LOOP`` updates the count by
+    cmpxchg only while ``arch_spin_value_unlocked()`` says the lockref's
+    spinlock (the dentry's ``d_lock``) is free, else (or after 100 failed
+    tries) it takes ``spin_lock(&lockref->lock)`` and tests the count
+    under it.  Either way it cannot succeed while another CPU holds
+    d_lock, which is what lets ``__dentry_kill()`` mark the lockref dead
+    (``lockref_mark_dead()``, ``assert_spin_locked()``) with no reference
+    coming in: the model takes it as one spinlock section on ``d_lock``
+    (``op.section``).  ``path_init()`` (fs/namei.c, read in the 6.x copies
+    of the search index: ``if (flags & LOOKUP_RCU) rcu_read_lock();``)
+    opens the walk's read-side section, and ``__d_lookup_rcu()`` (6.17-rc3,
+    9b44fff6: skips a ``d_unhashed()`` dentry, takes no lock and no
+    reference) returns a pointer that only that section keeps valid until
+    ``lockref_get_not_dead()`` makes it a reference; the invariant
+    ``dentry-freed-under-rcu`` reports a free in between whether or not the
+    walk holds ``rcu_read_lock()``.  Left out: the parent's reference (``nd->path``), the mount
+    (``__legitimize_mnt()``), d_seq and ``legitimize_root()``."""
     op.inode(path)  # an unknown path is a model error
     life, count = life_slot(op.world, path), count_slot(op.world, path)
+    dentry = dentry_object(op.world, path)
     rcu = op.world.rcu_read_lock
     op.lock(rcu, SHARED, "path_init(): rcu_read_lock() /* LOOKUP_RCU */", tag="rcu")
     found = op.compute(
         "found", "dentry = __d_lookup_rcu(parent, &nd->last, &nd->next_seq)", find_hashed, life
     )
-    op.world.parts.setdefault(RCU_WALKERS, []).append(
-        (op.world.thread_names.index(op.thread.name), op.register("found"), path)
+    got = op.register("got", str)
+    dentry_users(op.world).append(
+        WalkUse(op.world.thread_names.index(op.thread.name), path, op.register("found"), got)
     )
     op.goto_if(same(found, const(False)), "miss", "if (unlikely(!dentry)) /* not hashed */")
-    got = op.compute(
-        "got",
-        "try_to_unlazy_next(): lockref_get_not_dead(&dentry->d_lockref)",
+    op.section(
+        dentry.d_lock,
+        "try_to_unlazy_next(): lockref_get_not_dead(&dentry->d_lockref) "
+        "/* cmpxchg while d_lock is free, else under spin_lock(&lockref->lock) */",
         get_not_dead,
         life,
         count,
+        result=got,
     )
     op.unlock(rcu, "leave_rcu(nd): rcu_read_unlock()", tag="rcu")
-    with op.when(same(got, const(True)), "if (lockref_get_not_dead(&dentry->d_lockref))"):
+    with op.when(
+        same(slot_value(got, "got", local=True), const(True)),
+        "if (lockref_get_not_dead(&dentry->d_lockref))",
+    ):
         op.run(_dput, path)
     op.goto("out")
     op.label("miss")

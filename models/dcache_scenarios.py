@@ -20,10 +20,13 @@ from mc.models.dcache import (
     D_IPUT_UNDER_D_LOCK,
     D_MANAGE_BLOCKS_IN_RCU,
     DENTRY_FREE_WITHOUT_RCU,
+    DENTRY_USERS,
     FREED,
-    RCU_WALKERS,
+    HASHED,
+    WalkUse,
     ci_lookup,
     dput,
+    dput_rcu,
     lookup_splice,
     nfsd_rename,
     pipe_d_path,
@@ -35,6 +38,7 @@ from mc.models.dcache import (
 
 Check = Callable[[State], str | None]
 DENTRY_FREED_UNDER_RCU = "dentry-freed-under-rcu"
+DENTRY_KILLED_REFERENCED = "dentry-killed-referenced"
 CI_LOOKUP = "ci-lookup"
 ONE_AUTOMOUNT = "one-automount"
 
@@ -45,24 +49,84 @@ def _slot(model: KernelModel, name: str) -> int:
 
 @invariant(
     DENTRY_FREED_UNDER_RCU,
-    "no dentry is freed while an rcu-walk that found it is still in its rcu_read_lock() section "
-    "(dentry_free() frees through call_rcu())",
-    needs=(RCU_WALKERS, "an rcu-walk holding a dentry"),
+    "no dentry is freed while a thread that holds no reference to it still uses it: an rcu-walk "
+    "that found it, inside its rcu_read_lock() section or before lockref_get_not_dead(), or a "
+    "dput() that dropped the last reference and has not returned or killed it (dentry_free() "
+    "frees through call_rcu(), so only an RCU read-side section keeps the memory)",
+    needs=(DENTRY_USERS, "an rcu-walk or a dput() of a dentry"),
 )
 def dentry_freed_under_rcu(model: KernelModel) -> Check:
+    """A use after free of the dentry: the walk's pointer from
+    ``__d_lookup_rcu()`` is used by ``lockref_get_not_dead()`` (and, in
+    rcu-walk, by everything up to ``rcu_read_unlock()``); ``fast_dput()``
+    reads the dentry after ``lockref_put_return()`` gave 0
+    (``retain_dentry()``, ``spin_lock(&dentry->d_lock)``).  A thread
+    outside any RCU read-side section is reported too, so a protocol
+    without the ``rcu_read_lock()`` is caught rather than checking nothing.
+    A dput() is taken as using the dentry until it returns: it frees it
+    itself at its last step when it is the one that kills it."""
     world = model.world
-    rcu = world.rcu_read_lock
-    walkers = [
-        (tid, found, path, _slot(model, f"d_life({path})"))
-        for tid, found, path in world.parts.get(RCU_WALKERS, [])
+    rcu, dput_section = world.rcu_read_lock, dput_rcu(world)
+    users = [
+        (use, _slot(model, f"d_life({use.path})")) for use in world.parts.get(DENTRY_USERS, [])
     ]
 
     def check(state: State) -> str | None:
-        for tid, found, path, life in walkers:
-            if state[found] and state[life] == FREED and holds(rcu.kind, state[rcu.slot], tid):
+        for use, life in users:
+            if state[life] != FREED:
+                continue
+            name = world.thread_names[use.tid]
+            if isinstance(use, WalkUse):
+                if not state[use.found]:
+                    continue
+                if holds(rcu.kind, state[rcu.slot], use.tid):
+                    return (
+                        f"{use.path} is freed while {name}, which found it in rcu-walk, is still "
+                        "under rcu_read_lock()"
+                    )
+                if state[use.got] is None:
+                    return (
+                        f"{use.path} is freed while {name}, which found it in rcu-walk and has "
+                        "not taken a reference (lockref_get_not_dead()), still uses it: it is not "
+                        "in an RCU read-side section"
+                    )
+            elif state[use.ret] == 0 and state[use.pc] != DONE:
+                where = (
+                    "under dput()'s rcu_read_lock()"
+                    if holds(dput_section.kind, state[dput_section.slot], use.tid)
+                    else "and is not in an RCU read-side section"
+                )
                 return (
-                    f"{path} is freed while {world.thread_names[tid]}, which found it in "
-                    "rcu-walk, is still under rcu_read_lock()"
+                    f"{use.path} is freed while {name}'s dput(), which dropped the last reference "
+                    f"(lockref_put_return() gave 0), still uses it {where}"
+                )
+        return None
+
+    return check
+
+
+@invariant(
+    DENTRY_KILLED_REFERENCED,
+    "no dentry is killed (lockref_mark_dead()) while it has a reference: the killer holds d_lock "
+    "from seeing the count 0 to marking it dead, and lockref_get_not_dead() cannot take one "
+    "while d_lock is held",
+    reads=["d_life", "d_count"],
+    needs=(DENTRY_USERS, "an rcu-walk or a dput() of a dentry"),
+)
+def dentry_killed_referenced(model: KernelModel) -> Check:
+    world = model.world
+    dentries = sorted({use.path for use in world.parts.get(DENTRY_USERS, [])})
+    slots = [
+        (path, _slot(model, f"d_life({path})"), _slot(model, f"d_count({path})"))
+        for path in dentries
+    ]
+
+    def check(state: State) -> str | None:
+        for path, life, count in slots:
+            if state[life] != HASHED and state[count] > 0:
+                return (
+                    f"{path} is {state[life]} with {state[count]} reference(s) held: "
+                    "a reference was taken on a dentry being killed"
                 )
         return None
 
@@ -145,7 +209,12 @@ flag_variant(
     "autofs_d_manage() waits for the daemon (and sleeps) in rcu-walk instead of returning -ECHILD",
 )
 
-DCACHE_PROPERTIES = (*BASE_PROPERTIES, "namespace", DENTRY_FREED_UNDER_RCU)
+DCACHE_PROPERTIES = (
+    *BASE_PROPERTIES,
+    "namespace",
+    DENTRY_FREED_UNDER_RCU,
+    DENTRY_KILLED_REFERENCED,
+)
 
 scenario(
     "dcache/dput-vs-rcu-walk",

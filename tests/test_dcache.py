@@ -1,15 +1,36 @@
-"""The dentry cache's operations (models/dcache.py): an unknown path is a
-model error."""
+"""The dentry cache's use-after-free and kill properties (models/dcache.py,
+models/dcache_scenarios.py): a protocol without an RCU read-side section
+is caught, not left unchecked; lockref_get_not_dead() waits for d_lock;
+an unknown path is a model error."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import Result
 
+from mc.testing import check
+
 Run = Callable[..., Result]
+
+WALK_RCU = "mutant:drop@rcu_walk:rcu_walk:path_init(): rcu_read_lock() /* LOOKUP_RCU */"
+DPUT_RCU = "mutant:drop@dput:_dput:dput(): rcu_read_lock()"
+
+EARLY_UNLOCK = """
+from mc.dsl import Invocation, Program, variant
+from mc.models.dcache import dput
+
+
+@variant("d-lock-before-mark-dead", "__dentry_kill() drops d_lock before lockref_mark_dead()")
+def early(program: Program, invocation: Invocation) -> Program:
+    if invocation.operation is not dput:
+        return program
+    unlock = program.step("dentry_unlink_inode(): spin_unlock(&dentry->d_lock)")
+    return program.move_before(unlock, "lockref_mark_dead(&dentry->d_lockref)")
+"""
 
 UNKNOWN_PATHS = """
 from mc.dsl import scenario
@@ -39,6 +60,59 @@ scenario(
     properties=["deadlock"],
 )
 """
+
+
+def _violation(vfsmc: Run, *args: str) -> str:
+    result = vfsmc("check", *args, "--json", "--no-save")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.output)
+    assert report["verdict"] == "VIOLATED", report
+    return str(report["property"]) + ": " + str(report["message"])
+
+
+def test_an_rcu_walk_without_rcu_read_lock_is_a_use_after_free(vfsmc: Run) -> None:
+    """Without path_init()'s rcu_read_lock() the walk uses the pointer
+    __d_lookup_rcu() gave it after call_rcu() freed the dentry."""
+    found = _violation(vfsmc, "dcache/dput-vs-rcu-walk", "-V", WALK_RCU)
+    assert found.startswith("dentry-freed-under-rcu: /a/x is freed while T2"), found
+    assert "is not in an RCU read-side section" in found
+
+
+def test_the_walks_rcu_read_lock_is_needed(vfsmc: Run) -> None:
+    """vfsmc mutate no longer lists path_init()'s rcu_read_lock() as not
+    needed."""
+    result = vfsmc("mutate", "dcache/dput-vs-rcu-walk", "--json", "--no-save")
+    assert result.exit_code in (0, 1), result.output
+    rows = [row for row in json.loads(result.output)["mutations"] if row["name"] == WALK_RCU]
+    assert len(rows) == 1 and rows[0]["verdict"] == "VIOLATED", rows
+    assert rows[0]["property"] == "dentry-freed-under-rcu", rows
+
+
+@pytest.mark.parametrize("scenario", ["dcache/dput-vs-shrink", "dcache/dput-vs-rcu-walk"])
+def test_a_dput_without_rcu_read_lock_is_a_use_after_free(vfsmc: Run, scenario: str) -> None:
+    """fast_dput() reads the dentry after lockref_put_return() gave 0; only
+    dput()'s rcu_read_lock() keeps a concurrent kill from freeing it."""
+    found = _violation(vfsmc, scenario, "-V", DPUT_RCU)
+    assert found.startswith("dentry-freed-under-rcu: /a/x is freed while "), found
+    assert "dput(), which dropped the last reference" in found
+    assert "is not in an RCU read-side section" in found
+
+
+def test_d_lock_dropped_before_lockref_mark_dead_lets_a_reference_in(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """lockref_get_not_dead() cannot succeed while d_lock is held; dropped
+    before lockref_mark_dead(), the rcu-walk takes a reference on a dentry
+    about to be killed."""
+    (tmp_path / "early.py").write_text(EARLY_UNLOCK)
+    args = ("dcache/dput-vs-rcu-walk", "--models", "early.py", "-V", "d-lock-before-mark-dead")
+    found = _violation(vfsmc, *args, "--no-property", "spec-conformance")
+    assert found.startswith("dentry-killed-referenced: /a/x is dead with 1 reference"), found
+
+
+def test_the_shipped_dcache_scenarios_hold_with_the_new_invariant() -> None:
+    for scenario in ("dcache/dput-vs-rcu-walk", "dcache/dput-vs-shrink"):
+        check(scenario, properties=["dentry-freed-under-rcu", "dentry-killed-referenced"])
 
 
 @pytest.mark.parametrize(
