@@ -114,13 +114,15 @@ def dput_rcu(world: World) -> Lock:
 
 def shrink_rcu(world: World) -> Lock:
     """``shrink_dentry_list()``'s RCU read-side section around
-    ``lock_for_kill()``, taken under the dentry's d_lock: of class
-    ``rcu_read_lock`` (nothing is taken inside it)."""
-    name = "rcu_read_lock(shrink)"
-    for lock in world.locks:
-        if lock.name == name:
-            return lock
-    return world.add_lock(name, Kind.RCU, "rcu_read_lock")
+    ``lock_for_kill()``, taken under the dentry's d_lock: a section of its
+    own (``rcu_read_lock(shrink)``, innermost in specs/lockorder.toml:
+    nothing is taken inside it), as dput()'s is, and not the path walk's,
+    which takes d_lock inside (``lockref_get_not_dead()``).  Lockdep does
+    not order RCU read-side sections against locks (``rcu_lock_acquire()``,
+    include/linux/rcupdate.h: ``lock_acquire(map, 0, 0, 2, 0, ...)``, a
+    recursive read with ``check=0``): ``rcu_read_lock()`` never waits, so no cycle
+    through one is a deadlock."""
+    return world.shared_lock("rcu_read_lock(shrink)", Kind.RCU)
 
 
 def no_reader(world: World) -> Expr:
@@ -398,7 +400,6 @@ def get_not_dead(scratch: Scratch, life: int, count: int) -> bool:
     models="path_lookupat() -> lookup_fast() in rcu-walk -> try_to_unlazy_next() (fs/namei.c)",
     describe=lambda path: f"rcu_walk({path})",
     cites=(
-        Cite("fs/namei.c", "path_init", NAMEI_READ),
         Cite("fs/namei.c", "lookup_fast", NAMEI_READ),
         Cite("fs/dcache.c", "__d_lookup_rcu", DCACHE_READ),
         Cite("fs/namei.c", "try_to_unlazy_next", NAMEI_READ),
@@ -428,8 +429,9 @@ def rcu_walk(op: Op, path: str) -> None:
     reference) returns a pointer that only that section keeps valid until
     ``lockref_get_not_dead()`` makes it a reference; the invariant
     ``dentry-freed-under-rcu`` reports a free in between whether or not the
-    walk holds ``rcu_read_lock()``.  Left out: the parent's reference (``nd->path``), the mount
-    (``__legitimize_mnt()``), d_seq and ``legitimize_root()``."""
+    walk holds ``rcu_read_lock()``.  Left out: the parent's reference
+    (``nd->path``), the mount (``__legitimize_mnt()``), d_seq and
+    ``legitimize_root()``."""
     op.inode(path)  # an unknown path is a model error
     life, count = life_slot(op.world, path), count_slot(op.world, path)
     dentry = dentry_object(op.world, path)

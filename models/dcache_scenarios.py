@@ -63,8 +63,10 @@ def dentry_freed_under_rcu(model: KernelModel) -> Check:
     (``retain_dentry()``, ``spin_lock(&dentry->d_lock)``).  A thread
     outside any RCU read-side section is reported too, so a protocol
     without the ``rcu_read_lock()`` is caught rather than checking nothing.
-    A dput() is taken as using the dentry until it returns: it frees it
-    itself at its last step when it is the one that kills it."""
+    A dput() is taken as using the dentry until its thread returns: it
+    frees it itself at its last step when it is the one that kills it, and
+    dput() and rcu_walk() end with it (an operation of your own that ran
+    the dput body and went on would be reported as still using it)."""
     world = model.world
     rcu, dput_section = world.rcu_read_lock, dput_rcu(world)
     users = [
