@@ -56,6 +56,7 @@ INODE_READ = "6.17-rc3 (Kingxukai/linux 9b44fff6)"
 IOCTL_READ = "6.17-rc3 (Kingxukai/linux 0291023e)"
 GET_LINK_BLOCKS_IN_RCU = "get-link-blocks-in-rcu"
 ATOMIC_OPEN_SHARED = "atomic-open-shared"
+O_CREAT = 0o100
 
 
 def _zero(scratch: Scratch, *_args: object) -> int:
@@ -238,7 +239,7 @@ def open_creat(op: Op, path: str) -> None:
         new,
         label="error = dir->i_op->atomic_open(dir, dentry, file, open_to_namei_flags(open_flag), "
         "mode)",
-        roles={"dir": directory},
+        roles={"dir": directory, "open_flag": O_CREAT},
     )
     op.label("opened")
     op.unlock(

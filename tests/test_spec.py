@@ -234,6 +234,41 @@ def test_a_malformed_vocabulary_names_the_place(tmp_path: Path) -> None:
     bad.write_text("[tables.x.placement]\nrow = ['nowhere']\n")
     with pytest.raises(SpecError, match="placement row: 'nowhere' is not a column"):
         vocabulary.load(bad)
+    bad.write_text('[tables.x.columns.y]\nkind = "lock"\nvalues = { no = "held if upside-down" }\n')
+    with pytest.raises(SpecError, match="value 'no': unknown condition 'upside-down'"):
+        vocabulary.load(bad)
+    bad.write_text(
+        '[tables.x.columns.y]\nkind = "lock"\nvalues = { no = "not-required" }\n'
+        'methods = { m = { yes = "held" } }\n'
+    )
+    with pytest.raises(SpecError, match="column y, method m: 'yes' is not a value of the column"):
+        vocabulary.load(bad)
+
+
+def test_no_in_the_i_rwsem_columns_is_not_required_but_for_a_method_taking_it(
+    known: vocabulary.Vocabulary,
+) -> None:
+    """locking.rst's "no" under inode_operations' and xattr_handler's
+    i_rwsem(inode) is "the caller need not hold it" (->permission is called
+    on a directory under its i_rwsem by may_create()); ->fiemap, which
+    takes the lock itself (XFS, btrfs), must be called without it; the
+    spinlock columns keep "must not be held"."""
+    inode = known.column("inode_operations", "i_rwsem(inode)")
+    assert inode is not None
+    assert inode.meaning("no", "permission") == ("not-required",)
+    assert inode.meaning("no (may not block if called in rcu-walk mode)", "permission") == (
+        "not-required",
+        "blocks-only-in-ref-walk",
+    )
+    assert inode.meaning("no", "fiemap") == ("not-held",)
+    assert inode.meaning("shared (exclusive if O_CREAT is set in open flags)", "atomic_open") == (
+        "held",
+        "exclusive if O_CREAT",
+    )
+    xattr = known.column("xattr_handler", "i_rwsem(inode)")
+    assert xattr is not None and xattr.meaning("no", "get") == ("not-required",)
+    d_lock = known.column("dentry_operations", "->d_lock")
+    assert d_lock is not None and d_lock.meaning("no") == ("not-held",)
 
 
 def _edited(*edits: tuple[str, str]) -> str:

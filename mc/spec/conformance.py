@@ -37,6 +37,7 @@ DESCRIPTION = (
     "held on the objects they name, no blocking method in atomic context or rcu-walk"
 )
 RENAME_EXCHANGE = 2
+O_CREAT = 0o100
 
 NEEDS: Mapping[str, Callable[[Mode | None], bool]] = {
     "held": lambda mode: mode is not None,
@@ -123,6 +124,11 @@ def _condition(
         flags = roles["flags"].compile(world)
         want = name == "exchange"
         return (lambda state, _value: bool((flags(state) or 0) & RENAME_EXCHANGE) == want), None
+    if name == "O_CREAT":
+        if "open_flag" not in roles:
+            return None, "the call names no open_flag"
+        open_flag = roles["open_flag"].compile(world)
+        return (lambda state, _value: bool((open_flag(state) or 0) & O_CREAT)), None
     return None, f"condition {name!r} is not modelled"
 
 

@@ -21,12 +21,11 @@ import attrs
 from mc.project import SPECS
 from mc.spec.load import SpecError, read_toml
 from mc.spec.model import Method, Spec, Table
-from mc.spec.vocabulary import Vocabulary
+from mc.spec.vocabulary import CONDITIONS, Vocabulary, parse_token
 
 DEFAULT_PATH = SPECS / "conformance.toml"
 SCOPES = ("sb", "world")
 """Roles that are not objects of the call: the superblock, the whole world."""
-CONDITIONS = ("directory", "non-directory", "cross-directory", "exchange", "not exchange")
 RULE_NEEDS = {"exclusive": "exclusive", "shared": "held", "held": "held"}
 ALL_MAY_BLOCK = re.compile(r"^all(?: except (?P<except>.+?))? may block", re.IGNORECASE)
 
@@ -109,9 +108,7 @@ class RoleMap:
 
 def parse_role(entry: str) -> tuple[str, tuple[str, ...]]:
     """``target if directory and cross-directory`` -> role and conditions."""
-    role, _, rest = entry.partition(" if ")
-    conditions = tuple(c.strip() for c in rest.split(" and ")) if rest else ()
-    return role.strip(), conditions
+    return parse_token(entry)
 
 
 def _roles(raw: Any, fail: Any) -> tuple[str, ...]:
@@ -220,16 +217,19 @@ def requirements(
         cell = method.cell(column)
         if known is None or cell is None or not cell.value:
             continue
-        meaning = known.meaning(cell.value)
+        meaning = known.meaning(cell.value, method.name)
         if meaning is None:
             unmapped.append(f"{column} = {cell.value} (not in the vocabulary)")
             continue
         source = f"{column}: {cell.value}"
-        for token in meaning:
+        for entry in meaning:
+            token, when = parse_token(entry)
             if known.kind == "rcu-walk":
                 rcu_walk = token
             elif token in ("may-block", "never-blocks", "blocks-only-in-ref-walk", "unknown"):
                 blocking = (token, source)
+            elif token == "not-required":
+                continue
             elif token in RULE_NEEDS.values() or token.startswith("not-"):
                 lock = roles.column_lock(table.name, column)
                 columns = roles.column_roles(table.name, column, method.name)
@@ -237,9 +237,9 @@ def requirements(
                     unmapped.append(f"{source} (column not in specs/conformance.toml)")
                     continue
                 scope = roles.scopes.get(lock)
-                for entry in (scope,) if scope else columns:
-                    role, conditions = parse_role(entry)
-                    needs.append(Need(lock, token, role, conditions, source))
+                for placed_on in (scope,) if scope else columns:
+                    role, conditions = parse_role(placed_on)
+                    needs.append(Need(lock, token, role, conditions + when, source))
     for rule in table.rules:
         if method.name not in rule.methods:
             continue

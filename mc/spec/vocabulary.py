@@ -16,7 +16,16 @@ from mc.spec.model import parse_cell
 
 DEFAULT_PATH = SPECS / "vocabulary.toml"
 
-LOCK_NEEDS = {"held", "exclusive", "not-held", "not-exclusive", "not-shared", "any", "on-exit"}
+LOCK_NEEDS = {
+    "held",
+    "exclusive",
+    "not-held",
+    "not-exclusive",
+    "not-shared",
+    "not-required",
+    "any",
+    "on-exit",
+}
 BLOCKING = {"may-block", "never-blocks", "blocks-only-in-ref-walk", "unknown"}
 RCU_WALK = {"rcu-walk-ok", "no-rcu-walk"}
 KINDS: dict[str, set[str]] = {
@@ -25,16 +34,42 @@ KINDS: dict[str, set[str]] = {
     "rcu-walk": RCU_WALK,
     "text": BLOCKING | {"text"},
 }
+CONDITIONS = (
+    "directory",
+    "non-directory",
+    "cross-directory",
+    "exchange",
+    "not exchange",
+    "O_CREAT",
+)
+"""What a rule may depend on, of the call's objects and arguments: the
+object a directory or not, the call across directories (``old_dir`` and
+``new_dir`` differ), RENAME_EXCHANGE in ``flags``, O_CREAT in
+``open_flag``."""
+
+
+def parse_token(token: str) -> tuple[str, tuple[str, ...]]:
+    """``exclusive if O_CREAT`` -> the meaning and the conditions under
+    which it applies."""
+    meaning, _, rest = token.partition(" if ")
+    conditions = tuple(c.strip() for c in rest.split(" and ")) if rest else ()
+    return meaning.strip(), conditions
 
 
 @attrs.frozen
 class Column:
-    """A column of a table: its kind and the meaning of each known value."""
+    """A column of a table: its kind and the meaning of each known value,
+    and where a method's value means something else than the column's (the
+    document's "no" is "not required" in a column, "must not be held" for
+    a method that takes the lock itself), that method's meanings."""
 
     kind: str
     values: Mapping[str, tuple[str, ...]]
+    methods: Mapping[str, Mapping[str, tuple[str, ...]]] = attrs.field(factory=dict)
 
-    def meaning(self, value: str) -> tuple[str, ...] | None:
+    def meaning(self, value: str, method: str | None = None) -> tuple[str, ...] | None:
+        if method is not None and value in self.methods.get(method, {}):
+            return self.methods[method][value]
         return self.values.get(value)
 
 
@@ -78,8 +113,12 @@ def _meaning(raw: Any, kind: str, fail: Any) -> tuple[str, ...]:
     if not isinstance(tokens, list | tuple) or not all(isinstance(t, str) for t in tokens):
         raise fail("must be a meaning or a list of meanings")
     for token in tokens:
-        if token not in KINDS[kind]:
+        meaning, conditions = parse_token(token)
+        if meaning not in KINDS[kind]:
             raise fail(f"unknown meaning {token!r} for a {kind} column")
+        for condition in conditions:
+            if condition not in CONDITIONS:
+                raise fail(f"unknown condition {condition!r} (known: {', '.join(CONDITIONS)})")
     return tuple(tokens)
 
 
@@ -103,14 +142,34 @@ def from_data(data: Mapping[str, Any], path: Path | str) -> Vocabulary:
             def fail(problem: str, *more: str, t: str = t, c: str = c) -> SpecError:
                 return SpecError(f"{path}: {', '.join((t, c, *more))}: {problem}")
 
-            if not isinstance(col, dict) or set(col) - {"kind", "values"}:
-                raise fail("holds only kind and values")
+            if not isinstance(col, dict) or set(col) - {"kind", "values", "methods"}:
+                raise fail("holds only kind, values and methods")
             kind = col.get("kind")
             if kind not in KINDS:
                 raise fail(f"must be one of {', '.join(sorted(KINDS))}", "field kind")
             values = col.get("values", {})
             if not isinstance(values, dict):
                 raise fail("must be a table", "field values")
+            by_method: dict[str, dict[str, tuple[str, ...]]] = {}
+            raw_methods = col.get("methods", {})
+            if not isinstance(raw_methods, dict):
+                raise fail("must be a table", "field methods")
+            for method, overrides in raw_methods.items():
+                if not isinstance(overrides, dict):
+                    raise fail("must be a table of values", f"method {method}")
+                for value in overrides:
+                    if value not in values:
+                        raise fail(f"{value!r} is not a value of the column", f"method {method}")
+                by_method[method] = {
+                    value: _meaning(
+                        meaning,
+                        kind,
+                        lambda problem, m=method, v=value: fail(
+                            problem, f"method {m}", f"value {v!r}"
+                        ),
+                    )
+                    for value, meaning in overrides.items()
+                }
             columns[(table, name)] = Column(
                 kind,
                 {
@@ -121,6 +180,7 @@ def from_data(data: Mapping[str, Any], path: Path | str) -> Vocabulary:
                     )
                     for value, meaning in values.items()
                 },
+                by_method,
             )
         for method, placed in raw.get("placement", {}).items():
             if not isinstance(placed, list) or not all(isinstance(p, str) for p in placed):
