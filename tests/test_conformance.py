@@ -339,6 +339,12 @@ def unknown_method(op: Op) -> None:
     op.call("inode_operations.frobnicate", _nothing)
 
 
+@operation(models="->permission with a misspelled role")
+def misspelled_role(op: Op) -> None:
+    directory = op.inode("/a")
+    op.call("inode_operations.permission", _nothing, directory, roles={"inod": directory})
+
+
 def _registry(*threads: object) -> Registry:
     registry = base()
     registry.add_scenario(Scenario("test/s", "test", TREE, tuple(threads)))  # type: ignore[arg-type]
@@ -394,6 +400,41 @@ def test_calling_a_method_the_rules_do_not_have_is_a_model_error() -> None:
         check_scenario(_registry(unknown_method()), "test/s")
 
 
+def test_a_role_the_rules_of_the_method_do_not_name_is_a_model_error_at_the_call() -> None:
+    """A misspelled role would leave the rule unchecked: it is a model
+    error at the line of the call, naming the roles of the method."""
+    with pytest.raises(ModelError) as raised:
+        check_scenario(_registry(misspelled_role()), "test/s")
+    source = Path(__file__).read_text().splitlines()
+    line = 1 + next(i for i, text in enumerate(source) if 'roles={"inod": directory}' in text)
+    assert str(raised.value) == (
+        f"tests/test_conformance.py:{line}: unknown role 'inod' "
+        "(inode_operations.permission's roles: inode)"
+    )
+
+
+def test_every_role_the_shipped_models_name_is_known(shipped: Registry) -> None:
+    """The roles of rename include those its conditions read; a role no
+    rule names is declared under other_roles."""
+    roles = conformance.rules_at().roles
+    assert set(roles.method_roles("inode_operations", "rename")) == {
+        "old_dir",
+        "new_dir",
+        "target",
+        "source",
+        "flags",
+    }
+    assert "wbc" in roles.method_roles("address_space_operations", "writepage")
+    assert roles.method_roles("file_operations", "read") == ("file", "inode")
+    rules = conformance.rules_at()
+    for name in shipped.scenarios:
+        model = shipped.build(shipped.scenario(name), properties=())
+        for thread in model.threads:
+            for compiled in thread.steps:
+                if isinstance(compiled.step, CallStep):
+                    conformance.plan(compiled.step, model.world, rules)
+
+
 def test_rcu_read_lock_never_blocks_and_forbids_sleeping() -> None:
     value = locks.initial(Kind.RCU)
     outcome, value = locks.acquire(Kind.RCU, value, 0, SHARED)
@@ -412,6 +453,13 @@ def test_a_malformed_conformance_map_names_the_place(tmp_path: Path) -> None:
         semantics.load_role_map(bad)
     bad.write_text('[waivers]\nsome-variant = ["rename without anything"]\n')
     with pytest.raises(SpecError, match="waivers, variant some-variant"):
+        semantics.load_role_map(bad)
+
+
+def test_malformed_other_roles_name_the_field(tmp_path: Path) -> None:
+    bad = tmp_path / "conformance.toml"
+    bad.write_text('[other_roles]\n"a.b.c" = ["x"]\n')
+    with pytest.raises(SpecError, match=r"field other_roles: maps 'table\.method' or 'table'"):
         semantics.load_role_map(bad)
 
 

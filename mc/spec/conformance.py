@@ -29,7 +29,7 @@ from mc.kernel.locks import Lock, Mode
 from mc.kernel.world import LocatedModelError, ModelError, World, reported_error
 from mc.project import SPECS
 from mc.spec import load, semantics, vocabulary
-from mc.spec.semantics import SCOPES, Need, Requirements, Rules
+from mc.spec.semantics import CONDITION_ROLES, SCOPES, Need, Requirements, Rules
 
 SPEC_CONFORMANCE = "spec-conformance"
 DESCRIPTION = (
@@ -193,6 +193,15 @@ def plan(step: CallStep, world: World, rules: Rules, waived: frozenset[str] = fr
             "(call methods as table.method, e.g. inode_operations.rename)"
         )
     roles = dict(step.roles)
+    known = rules.roles.method_roles(requirements.table, requirements.method)
+    read = (r for n in requirements.needs for c in n.conditions for r in CONDITION_ROLES.get(c, ()))
+    known = tuple(dict.fromkeys((*known, *read)))
+    for name in roles:
+        if name not in known:
+            raise LocatedModelError(
+                f"{step.source}: unknown role {name!r} "
+                f"({requirements.name}'s roles: {', '.join(known) or 'none'})"
+            )
     checked: list[Checked] = []
     unchecked = [
         Unchecked(text, "not placed on the call's objects", "unmapped")

@@ -27,6 +27,13 @@ DEFAULT_PATH = SPECS / "conformance.toml"
 SCOPES = ("sb", "world")
 """Roles that are not objects of the call: the superblock, the whole world."""
 RULE_NEEDS = {"exclusive": "exclusive", "shared": "held", "held": "held"}
+CONDITION_ROLES: Mapping[str, tuple[str, ...]] = {
+    "cross-directory": ("old_dir", "new_dir"),
+    "exchange": ("flags",),
+    "not exchange": ("flags",),
+    "O_CREAT": ("open_flag",),
+}
+"""The roles of a call a condition reads, besides the object it is about."""
 ALL_MAY_BLOCK = re.compile(r"^all(?: except (?P<except>.+?))? may block", re.IGNORECASE)
 
 
@@ -89,6 +96,31 @@ class RoleMap:
     """Methods (``table.method``) the kernel also calls in rcu-walk, with an
     argument that says so, although their table has no rcu-walk column: why
     (they may block only in ref-walk)."""
+    other_roles: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
+    """Roles the models name on calls of a method (``table.method``) or of
+    every method of a table (``table``) that no rule speaks of: arguments
+    the method's implementation or the models read (``wbc``)."""
+
+    def method_roles(self, table: str, method: str) -> tuple[str, ...]:
+        """The roles a call of ``table.method`` may name: those the columns
+        and prose objects of its table name for it, those their conditions
+        read, and its other roles."""
+        entries: list[str] = []
+        for (t, _), (_, roles, by_method) in self.columns.items():
+            if t == table:
+                entries.extend(by_method.get(method, roles))
+        for (t, _), by_method in self.objects.items():
+            if t == table:
+                entries.extend(by_method.get(method, ()))
+        found: list[str] = []
+        for entry in entries:
+            role, conditions = parse_role(entry)
+            found.append(role)
+            for condition in conditions:
+                found.extend(CONDITION_ROLES.get(condition, ()))
+        found.extend(self.other_roles.get(table, ()))
+        found.extend(self.other_roles.get(f"{table}.{method}", ()))
+        return tuple(dict.fromkeys(found))
 
     def column_roles(self, table: str, column: str, method: str) -> tuple[str, ...] | None:
         entry = self.columns.get((table, column))
@@ -123,7 +155,15 @@ def _roles(raw: Any, fail: Any) -> tuple[str, ...]:
 
 def role_map_from_data(data: Mapping[str, Any], path: Path | str) -> RoleMap:
     """Validate parsed TOML as the conformance map."""
-    unknown = set(data) - {"columns", "objects", "scopes", "waivers", "departures", "rcu_walk"}
+    unknown = set(data) - {
+        "columns",
+        "objects",
+        "scopes",
+        "waivers",
+        "departures",
+        "rcu_walk",
+        "other_roles",
+    }
     if unknown:
         raise SpecError(f"{path}: unknown field {sorted(unknown)[0]!r}")
     columns: dict[tuple[str, str], tuple[str, tuple[str, ...], Mapping[str, tuple[str, ...]]]] = {}
@@ -183,7 +223,26 @@ def role_map_from_data(data: Mapping[str, Any], path: Path | str) -> RoleMap:
         isinstance(k, str) and k.count(".") == 1 and isinstance(v, str) for k, v in rcu_walk.items()
     ):
         raise SpecError(f"{path}: field rcu_walk: maps 'table.method' to the reason, a string")
-    return RoleMap(columns, objects, dict(scopes), waivers, dict(departures), dict(rcu_walk))
+    other_roles = data.get("other_roles", {})
+    if not isinstance(other_roles, dict) or not all(
+        isinstance(k, str)
+        and k.count(".") <= 1
+        and isinstance(v, list)
+        and all(isinstance(r, str) for r in v)
+        for k, v in other_roles.items()
+    ):
+        raise SpecError(
+            f"{path}: field other_roles: maps 'table.method' or 'table' to a list of roles"
+        )
+    return RoleMap(
+        columns,
+        objects,
+        dict(scopes),
+        waivers,
+        dict(departures),
+        dict(rcu_walk),
+        {k: tuple(v) for k, v in other_roles.items()},
+    )
 
 
 def load_role_map(path: Path = DEFAULT_PATH) -> RoleMap:
