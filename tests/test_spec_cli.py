@@ -239,6 +239,30 @@ def test_spec_check_against_a_newer_kernel_document(vfsmc: Run) -> None:
     )
 
 
+def test_spec_check_says_a_table_the_document_lacks_is_missing(vfsmc: Run) -> None:
+    """The excerpt has no dentry_operations table: a call of ->d_manage
+    says the table is missing (not "not a method of them"), and the table
+    gets one line of its own, however many of its methods are called."""
+    result = vfsmc("spec", "check", str(VFS_EXCERPT), "--filter", "dcache/")
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert (
+        "dcache/automount: T1 calls dentry_operations.d_manage, but these rules lack the "
+        "dentry_operations table (table-removed)"
+    ) in lines
+    assert not any("not a method of them" in line for line in lines)
+    missing = [line for line in lines if line.startswith("these rules lack")]
+    assert missing == [
+        "these rules lack the dentry_operations table (table-removed): "
+        "4 scenarios call its methods",
+        "these rules lack the inode_operations table (table-removed): 2 scenarios call its methods",
+    ]
+    one = vfsmc("spec", "check", str(VFS_EXCERPT), "--filter", "dcache/automount", "--json")
+    assert json.loads(one.output)["missing_tables"] == [
+        {"table": "dentry_operations", "scenarios": ["dcache/automount"]}
+    ]
+
+
 def test_spec_check_names_the_rules_it_cannot_read(vfsmc: Run, tmp_path: Path) -> None:
     """A value the vocabulary does not know, in a row a model calls, is
     listed as not checked rather than passed over."""

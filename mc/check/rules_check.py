@@ -44,6 +44,9 @@ class RulesCheck:
     an object or column ``specs/conformance.toml`` places on none of the
     call's arguments) where the shipped rules had no such rule: what the
     check did not check."""
+    missing: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(table, scenarios) for each table of the shipped rules the other
+    version lacks whose methods the checked scenarios call."""
 
     @property
     def breaches(self) -> list[ScenarioCheck]:
@@ -57,6 +60,7 @@ def _lacking(
     that names the change (``method-removed``, or ``method-renamed`` with
     the new name)."""
     why: dict[str, str] = {}
+    removed = {change.where for change in changes if change.kind == "table-removed"}
     for change in changes:
         if change.kind == "method-removed":
             why[change.where.split(" ", 1)[0]] = "method-removed"
@@ -67,10 +71,17 @@ def _lacking(
     def guard(step: CallStep, context: Context) -> Callable[[State], State | None] | None:
         if rules.get(step.method) is not None:
             return None
-        message = (
-            f"{context.thread.name} calls {step.method}, which these rules lack "
-            f"({why.get(step.method, 'not a method of them')})"
-        )
+        table = step.method.rsplit(".", 1)[0]
+        if table in removed:
+            message = (
+                f"{context.thread.name} calls {step.method}, but these rules lack the "
+                f"{table} table (table-removed)"
+            )
+        else:
+            message = (
+                f"{context.thread.name} calls {step.method}, which these rules lack "
+                f"({why.get(step.method, 'not a method of them')})"
+            )
         return lambda state: context.error(state, conformance.SPEC_CONFORMANCE, message)
 
     return guard
@@ -113,11 +124,16 @@ def check_rules(
             ScenarioCheck(name, violation.message if violation else None, outcome.result.verdict)
         )
     reasons = coverage.Reasons({}, {})
-    called = {
-        f"{m.table}.{m.method}"
-        for m in coverage.coverage(registry, current, reasons).methods
-        if m.modelled
-    }
+    methods = coverage.coverage(registry, current, reasons).methods
+    called = {f"{m.table}.{m.method}" for m in methods if m.modelled}
+    chosen = set(scenarios)
+    missing = []
+    for change in changes:
+        if change.kind != "table-removed":
+            continue
+        calling = {s for m in methods if m.table == change.where for s in m.scenarios}
+        if calling & chosen:
+            missing.append((change.where, tuple(sorted(calling & chosen))))
     unexercised = tuple(
         change
         for change in changes
@@ -130,7 +146,7 @@ def check_rules(
         unchecked.extend(
             (name, text) for text in (now.unmapped if now is not None else ()) if text not in known
         )
-    return RulesCheck(tuple(results), unexercised, tuple(unchecked))
+    return RulesCheck(tuple(results), unexercised, tuple(unchecked), tuple(missing))
 
 
 def _touches(change: diff.Change, called: set[str]) -> bool:

@@ -461,11 +461,20 @@ def check_command(new: Path, vocabulary: Path, prefix: str, as_json: bool) -> No
                 for c in found.unexercised
             ],
             "unchecked": [{"method": m, "rule": r} for m, r in found.unchecked],
+            "missing_tables": [
+                {"table": table, "scenarios": list(calling)} for table, calling in found.missing
+            ],
         }
         click.echo(json.dumps(report, indent=1))
     else:
         for s in found.scenarios:
             click.echo(f"{s.scenario}: {s.breach or 'conforms'}")
+        for table, calling in found.missing:
+            many = "s call" if len(calling) != 1 else " calls"
+            click.echo(
+                f"these rules lack the {table} table (table-removed): "
+                f"{len(calling)} scenario{many} its methods"
+            )
         for change in found.unexercised:
             click.echo(f"no model exercises: {change}")
         for method, rule in found.unchecked:
