@@ -263,6 +263,36 @@ def test_spec_check_says_a_table_the_document_lacks_is_missing(vfsmc: Run) -> No
     ]
 
 
+def test_the_readme_says_what_spec_diff_and_check_print_on_the_excerpt(vfsmc: Run) -> None:
+    """The README's run of spec check on the excerpt is what it prints:
+    its lines in order, its counts, and the summary of spec diff."""
+    readme = (ROOT / "README.md").read_text()
+    flat = " ".join(readme.replace("`", "").split())
+    typed = "tests/fixtures/spec/locking-vfs-excerpt.rst"
+    block = readme.split(f"$ vfsmc spec check {typed}\n", 1)[1].split("```", 1)[0]
+    result = vfsmc("spec", "check", str(VFS_EXCERPT))
+    assert result.exit_code == 1, result.output
+    out = result.output.replace(str(VFS_EXCERPT), typed).splitlines()
+    shown = block.splitlines()
+    assert [line for line in shown if not line.startswith("...")] == [
+        line for line in out if line in shown
+    ]
+    last = max(i for i, line in enumerate(shown) if line.startswith("..."))
+    assert shown[last + 1 :] == out[-len(shown[last + 1 :]) :]
+    removed = sum("(method-re" in line for line in out)
+    missing = sum("(table-removed)" in line and ": T" in line for line in out)
+    conforming = sum(line.endswith(": conforms") for line in out)
+    assert (
+        f"({removed} scenarios whose first call these rules forbid is ->writepage, ->mount, "
+        f"->remount_fs or ->error_remove_page, {missing} one of a missing table, "
+        f"{conforming} conforming)"
+    ) in block
+    diffed = vfsmc("spec", "diff", str(SPECS / "locking.toml"), str(VFS_EXCERPT))
+    summary = diffed.output.splitlines()[-1]
+    total = sum(int(count.split(": ")[1]) for count in summary.split(", "))
+    assert f"finds {total} changes ({summary}" in flat
+
+
 def test_spec_check_names_the_rules_it_cannot_read(vfsmc: Run, tmp_path: Path) -> None:
     """A value the vocabulary does not know, in a row a model calls, is
     listed as not checked rather than passed over."""
