@@ -171,6 +171,10 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, vfsmc: Callable[..., R
     unknown = vfsmc("drift", "--kernel", str(IN_STEP), "renamex")
     assert unknown.exit_code == 2
     assert "unknown operation 'renamex'" in unknown.output
+    typo = vfsmc("drift", "--kernel", str(IN_STEP), "renmae")
+    assert typo.exit_code == 2
+    assert typo.output.count("\n") == 1 and len(typo.output) < 200
+    assert "did you mean rename" in typo.output and "vfsmc ops" in typo.output
     (tmp_path / "fs").mkdir()
     (tmp_path / "fs" / "namei.c").write_bytes(b"\x7fELF\0\0binary")
     binary = vfsmc("drift", "--kernel", str(tmp_path), "rename")

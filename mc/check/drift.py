@@ -586,8 +586,20 @@ def select(
         return [known[name] for name in sorted(known)]
     missing = [name for name in names if name not in known]
     if missing:
-        raise UnknownName(f"unknown operation {missing[0]!r} (known: {', '.join(sorted(known))})")
+        raise UnknownName(_unknown_operation(missing[0], known))
     return [known[name] for name in names]
+
+
+def _unknown_operation(name: str, known: Iterable[str]) -> str:
+    """One short line for an operation no model defines: the nearest names
+    (as for other unknown names), and where to find the rest."""
+    names = sorted(known)
+    near = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    offered = f"did you mean {' or '.join(near)}? " if near else ""
+    return (
+        f"unknown operation {name!r} ({offered}vfsmc ops lists the shipped ones; "
+        f"{len(names)} operations are known here)"
+    )
 
 
 def _operations(registry: Registry, modules: Iterable[ModuleType]) -> Iterator[Operation]:
