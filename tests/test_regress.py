@@ -226,6 +226,18 @@ def test_bad_suites_are_one_line_errors(vfsmc: Run, tmp_path: Path) -> None:
     assert "field 'states' must be an integer" in result.output
 
 
+def test_a_model_file_is_no_suite(vfsmc: Run, tmp_path: Path) -> None:
+    """regress takes a directory (its expectations.toml): a model file is
+    refused in one line, not ignored in favour of the shipped suite."""
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "perm.py").write_text("")
+    result = vfsmc("regress", "--models", "mine/perm.py")
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1
+    assert result.output.startswith("vfsmc: error: --models mine/perm.py is a model file")
+    assert "vfsmc check mine/perm.py:SCENARIO" in result.output
+
+
 def test_the_baseline_rewrite_keeps_the_layout(tmp_path: Path) -> None:
     from mc.check import baseline
 

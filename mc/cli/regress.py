@@ -30,7 +30,14 @@ BAR_WIDTH = 28
 
 
 @click.command("regress")
-@models_option
+@click.option(
+    "--models",
+    "models",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Run the suite of this directory of model files (its expectations.toml and "
+    "counterexamples/) instead of the shipped one (repeatable).",
+)
 @click.option(
     "--update",
     is_flag=True,
@@ -63,6 +70,13 @@ def regress_command(
             "--update records the state counts of the default search (with partial-order "
             "reduction): --no-por would replace them with unreduced ones"
         )
+    for path in models:
+        if path.is_file():
+            raise click.UsageError(
+                f"--models {path} is a model file: regress runs the suite of a directory "
+                "(its model files, expectations.toml and counterexamples/); give the "
+                f"file's folder, or check its scenarios with vfsmc check {path}:SCENARIO"
+            )
     reg = with_files(models)
     directories = [path for path in models if Path(path).is_dir()]
     suites = [regress.Suite.of_directory(Path(d)) for d in directories] or [regress.Suite.shipped()]
