@@ -454,6 +454,11 @@ ERRORS = {
         "scenario('{name}', 'x', tree=['/a', '/b'], threads=[alloc_block(FS, '/b')])\n",
         "{file}:5: the quota setup has no file /b: add QuotaFile('/b', owner)",
     ),
+    "thread-not-an-invocation": (
+        "from mc.dsl import scenario\n\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=[42])\n",
+        "{file}:3: threads must be invocations such as create('/a/x'), not int 42",
+    ),
     "unknown-property": (
         "from mc.dsl.scenario import scenario\n"
         "from mc.models.dirops import create\n\n"

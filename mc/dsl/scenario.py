@@ -267,11 +267,21 @@ def scenario(
 ) -> Scenario:
     """Declare a scenario: a tree (``/a/`` a directory, ``/a/x`` a file),
     one invocation per thread, and the properties it checks by default."""
+    if isinstance(threads, (str, Invocation)) or not isinstance(threads, Iterable):
+        raise ModelError(
+            f"threads is a list of invocations such as [create('/a/x')], not {threads!r}"
+        )
+    threads = tuple(threads)
     for position, thread in enumerate(threads):
         if isinstance(thread, Operation):
             raise ModelError(
                 f"threads[{position}] is the operation {thread.name} itself: "
                 f"call it with its arguments, {thread.name}(...)"
+            )
+        if not isinstance(thread, Invocation):
+            raise ModelError(
+                f"threads must be invocations such as create('/a/x'), not "
+                f"{type(thread).__name__} {thread!r} (threads[{position}])"
             )
     return _declare(
         Scenario(
