@@ -25,6 +25,7 @@ from mc.check.replay import ReplayReport, ThreadsDiffer, replay
 from mc.cli.completion import complete_property, complete_scenario
 from mc.cli.errors import Group, fail, message_of, one_line_errors, say, wrote
 from mc.cli.options import (
+    Count,
     OutDirectory,
     distinct,
     max_memory_option,
@@ -120,9 +121,9 @@ def _progress(states: int, transitions: int, depth: int, seconds: float) -> None
 @click.option("--bfs", "bfs", is_flag=True, help="Breadth-first: shortest traces (default).")
 @click.option("--dfs", "dfs", is_flag=True, help="Depth-first.")
 @click.option(
-    "--max-states", type=click.IntRange(min=1), help="Stop after storing this many states."
+    "--max-states", type=Count(), help="Stop after storing this many states."
 )
-@click.option("--max-depth", type=click.IntRange(min=1), help="Do not explore beyond this depth.")
+@click.option("--max-depth", type=Count(), help="Do not explore beyond this depth.")
 @time_limit_option("Stop after this many seconds.")
 @max_memory_option
 @click.option(
@@ -164,7 +165,7 @@ def _progress(states: int, transitions: int, depth: int, seconds: float) -> None
 )
 @click.option(
     "--workers",
-    type=click.IntRange(min=1),
+    type=Count(),
     default=1,
     show_default=True,
     help=(

@@ -61,6 +61,24 @@ class Seconds(click.ParamType[float]):
         return seconds
 
 
+class Count(click.ParamType[int]):
+    """A whole number of 1 or more (states, depth, workers): ``10``, ``1_000``."""
+
+    name = "count"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            count = value
+        else:
+            text = str(value).strip()
+            if not re.fullmatch(r"[+-]?\d+(?:_\d+)*", text) or len(text) > 30:
+                self.fail(f"{value!r} is not a whole number", param, ctx)
+            count = int(text)
+        if count < 1:
+            self.fail(f"{value!r} is not a whole number of 1 or more", param, ctx)
+        return count
+
+
 UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 
 

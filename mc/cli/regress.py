@@ -14,6 +14,7 @@ from mc.check.registry import with_files
 from mc.cli.completion import complete_scenario
 from mc.cli.errors import EXIT_USAGE, one_line_errors, say
 from mc.cli.options import (
+    Count,
     OutDirectory,
     distinct,
     max_memory_option,
@@ -169,7 +170,7 @@ def _bar(done: int, total: int, what: str) -> None:
 )
 @click.option("--save/--no-save", default=True, show_default=True, help="Save counterexamples.")
 @click.option(
-    "--max-states", type=click.IntRange(min=1), help="Bound each check to this many states."
+    "--max-states", type=Count(), help="Bound each check to this many states."
 )
 @time_limit_option("Stop each check after this many seconds.")
 @max_memory_option
