@@ -13,7 +13,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from mc.check.registry import base
+from mc.check.registry import base, shipped
 from mc.dsl import Op, Scenario, Scratch, operation
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -182,3 +182,70 @@ def test_the_api_s_effect_example_writes_its_slot() -> None:
     while not model.finished(state):
         [(_action, state)] = model.successors(state)
     assert state[model.world.shared_slot("counter", 0)] == 1
+
+
+TABLE_ROW = re.compile(r"^\| `([\w./-]+)` \| ([^|]*)\| ([^|]*)\| ([\d,]+) \|$", re.M)
+
+
+def test_the_scenario_tables_give_today_s_state_counts() -> None:
+    """Each README row ``| scenario | variants | verdict | states |`` of a
+    shipped scenario gives the states ``vfsmc check`` counts: the row's
+    baseline in specs/expectations.toml, or a check of it when no row of
+    the suite has those variants."""
+    from mc.check import expectations
+    from mc.testing import check
+
+    baselines = {(r.scenario, frozenset(r.variants)): r for r in expectations.load()}
+    scenarios = shipped().scenarios
+    seen = 0
+    for found in TABLE_ROW.finditer(README.read_text()):
+        name, variants_cell, verdict_cell, states = found.groups()
+        if name not in scenarios:
+            continue
+        variants = re.sub(r"\(waives [^)]*\)", "", variants_cell)
+        key = (name, frozenset(re.findall(r"`([^`]+)`", variants)))
+        count = int(states.replace(",", ""))
+        seen += 1
+        row = baselines.get(key)
+        if row is not None:
+            assert row.states == count, f"{found.group(0)}: the baseline is {row.states}"
+            continue
+        expect = "OK" if verdict_cell.strip().startswith("OK") else "VIOLATED"
+        outcome = check(name, sorted(key[1]), expect)
+        got = outcome.result.stats.states
+        assert got == count, f"{found.group(0)}: vfsmc check counts {got}"
+    assert seen >= 30
+
+
+def test_the_drift_section_s_moved_counts_name_today_s_baseline() -> None:
+    """The 6.17-rc3 drift section's "State counts that moved" ends with
+    what each scenario counts today."""
+    from mc.check import expectations
+
+    text = README.read_text()
+    start = text.index("State counts that moved:")
+    paragraph = text[start : text.index("\n\n", start)]
+    today = {r.scenario: r.states for r in expectations.load() if not r.variants}
+    for name in re.findall(r"`(\w+/[\w-]+)`", paragraph):
+        assert re.search(rf"\b{today[name]}\b", paragraph), (name, today[name])
+
+
+def test_the_rcu_walk_example_runs(tmp_path: Path) -> None:
+    """The API's own rcu-walk with d_lock and roles= is OK, and calling
+    ->d_delete in rcu-walk is a spec-conformance violation."""
+    from mc.testing import check
+
+    text = example_files(README.read_text())["my-walk/walk.py"]
+    (tmp_path / "walk.py").write_text(text)
+    check(f"{tmp_path / 'walk.py'}:my/two-walks", expect="OK")
+    bad = check(f"{tmp_path / 'walk.py'}:my/two-walks", ["d-delete-in-rcu-walk"], "VIOLATED")
+    assert bad.message is not None and "in rcu-walk (rules: rcu-walk: no)" in bad.message
+
+
+def test_the_inode_methods_table_lists_every_inode_scenario() -> None:
+    text = README.read_text()
+    start = text.index("## The remaining inode methods")
+    table = text[start : text.index("\n\n", text.index("| scenario |", start))]
+    listed = {found.group(1) for found in TABLE_ROW.finditer(table)}
+    inode = {name for name in shipped().scenarios if name.startswith("inode/")}
+    assert inode <= listed, sorted(inode - listed)
