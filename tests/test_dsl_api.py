@@ -335,7 +335,9 @@ def test_scenario_arguments_given_as_one_string_or_an_uncalled_operation_are_ref
         scenario("api/tree", "x", tree="/a/", threads=[create("/a/x")])
     with pytest.raises(ModelError, match=r"threads\[0\] is the operation create itself"):
         scenario("api/uncalled", "x", tree=["/a/"], threads=[create])  # type: ignore[list-item]
-    with pytest.raises(ModelError, match=r"threads must be invocations such as create\('/a/x'\), not int 42"):
+    with pytest.raises(
+        ModelError, match=r"threads must be invocations such as create\('/a/x'\), not int 42"
+    ):
         scenario("api/int", "x", tree=["/a/"], threads=[42])  # type: ignore[list-item]
     with pytest.raises(ModelError, match=r"threads is a list of invocations"):
         scenario("api/lone", "x", tree=["/a/"], threads=create("/a/x"))  # type: ignore[arg-type]

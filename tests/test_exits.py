@@ -39,7 +39,9 @@ def one_line(result: Result, code: int, fragment: str) -> str:
 
 
 def test_usage_errors_are_one_line(vfsmc: Run) -> None:
-    one_line(vfsmc("check", "--max-states", "x", "s"), 2, "'--max-states': 'x' is not a whole number")
+    one_line(
+        vfsmc("check", "--max-states", "x", "s"), 2, "'--max-states': 'x' is not a whole number"
+    )
     one_line(vfsmc("check", "--max-depth", "1.5", "s"), 2, "'--max-depth': '1.5' is not a whole")
     one_line(vfsmc("check", "--workers", "0", "s"), 2, "'0' is not a whole number of 1 or more")
     one_line(vfsmc("mutate", "s", "--max-states", "abc"), 2, "'abc' is not a whole number")

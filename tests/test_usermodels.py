@@ -455,8 +455,7 @@ ERRORS = {
         "{file}:5: the quota setup has no file /b: add QuotaFile('/b', owner)",
     ),
     "thread-not-an-invocation": (
-        "from mc.dsl import scenario\n\n"
-        "scenario('{name}', 'x', tree=['/a/'], threads=[42])\n",
+        "from mc.dsl import scenario\n\nscenario('{name}', 'x', tree=['/a/'], threads=[42])\n",
         "{file}:3: threads must be invocations such as create('/a/x'), not int 42",
     ),
     "unknown-property": (

@@ -120,9 +120,7 @@ def _progress(states: int, transitions: int, depth: int, seconds: float) -> None
 @no_property_option
 @click.option("--bfs", "bfs", is_flag=True, help="Breadth-first: shortest traces (default).")
 @click.option("--dfs", "dfs", is_flag=True, help="Depth-first.")
-@click.option(
-    "--max-states", type=Count(), help="Stop after storing this many states."
-)
+@click.option("--max-states", type=Count(), help="Stop after storing this many states.")
 @click.option("--max-depth", type=Count(), help="Do not explore beyond this depth.")
 @time_limit_option("Stop after this many seconds.")
 @max_memory_option

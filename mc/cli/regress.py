@@ -169,9 +169,7 @@ def _bar(done: int, total: int, what: str) -> None:
     help="Directory for the mutants' counterexamples.",
 )
 @click.option("--save/--no-save", default=True, show_default=True, help="Save counterexamples.")
-@click.option(
-    "--max-states", type=Count(), help="Bound each check to this many states."
-)
+@click.option("--max-states", type=Count(), help="Bound each check to this many states.")
 @time_limit_option("Stop each check after this many seconds.")
 @max_memory_option
 @click.option(
