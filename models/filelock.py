@@ -496,6 +496,21 @@ def _blockers(ctx: FileLockContext, kind: str, owner: str) -> Callable[[State], 
     return lambda state: [w[5] for w in state[ctx.blocked] if w[0] == kind and w[1] == owner]
 
 
+def _posix_blockers(ctx: FileLockContext, request: Posix) -> Callable[[State], list[str]]:
+    """The owners ``request`` waits for that still hold a lock it conflicts
+    with: one whose lock is gone without waking it leaves a lost wake-up."""
+
+    def blockers(state: State) -> list[str]:
+        held = state[ctx.posix]
+        return [
+            owner
+            for owner in _blockers(ctx, "posix", request[0])(state)
+            if any(fl[0] == owner and posix_conflict(request, fl) for fl in held)
+        ]
+
+    return blockers
+
+
 def _copy_lock(_scratch: Scratch, _request: Posix) -> int:
     return 0
 
@@ -642,7 +657,8 @@ def posix_lock_attempt(
                 shared_is(ctx.notified, "notified", lambda v: request[0] in v),
                 "nlmsvc_lock(): return nlm_lck_blocked; svc_recv() until nlmsvc_notify_blocked()",
                 f"a POSIX lock on {request[1]}-{request[2]}",
-                holders=_holders(ctx, _blockers(ctx, "posix", request[0])),
+                holders=_holders(ctx, _posix_blockers(ctx, request)),
+                woken_by_holders=True,
             )
             op.effect(
                 "nlmsvc_retry_blocked(): nlmsvc_grant_blocked(block)", _unnotify, ctx, request
@@ -655,7 +671,8 @@ def posix_lock_attempt(
                 ),
                 "wait_event_interruptible(fl->fl_wait, list_empty(&fl->fl_blocked_member))",
                 f"a POSIX lock on {request[1]}-{request[2]}",
-                holders=_holders(ctx, _blockers(ctx, "posix", request[0])),
+                holders=_holders(ctx, _posix_blockers(ctx, request)),
+                woken_by_holders=True,
             )
         op.goto("retry")
     _insert_copy(op, ctx, request)

@@ -556,3 +556,25 @@ def test_a_printed_offer_imports_a_users_operation_from_the_users_file(
     assert any(f"# beside {tmp_path / 'mystat_change.py'}" in offer for offer in offers)
     for offer in offers:
         _check_pasted(vfsmc, tmp_path, offer)
+
+
+def test_a_dropped_flc_lock_in_posix_unlock_is_a_lost_wake_up(vfsmc: Run) -> None:
+    """posix_unlock() without flc_lock deletes T1's locks and wakes their
+    waiters while T2 is between finding the conflict and queueing on it:
+    T2 then waits for a wake-up that never comes, not for a lock T1 holds."""
+    mutant = "mutant:drop@lock_two_ranges:posix_unlock:spin_lock(&ctx->flc_lock)"
+    result = vfsmc("check", "filelock/posix-abba", "-V", mutant, "--no-save")
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    headline = lines[lines.index(f"deadlock in filelock/posix-abba with variant {mutant}") + 1]
+    assert headline == (
+        "T2 waits for a wake-up that never comes: no thread holds a POSIX lock on 10-19 "
+        "any more (a lost wake-up)"
+    )
+    assert "held by T1" not in result.output
+    assert "blocked: waits for a wake-up that never comes" in result.output
+    cycle = vfsmc("check", "filelock/posix-abba", "-V", "posix-skips-deadlock-check", "--no-save")
+    assert (
+        "T1 waits for a POSIX lock on 10-19 held by T2; T2 waits for a POSIX lock on 0-9 "
+        "held by T1" in cycle.output
+    )

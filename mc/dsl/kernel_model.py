@@ -630,7 +630,9 @@ class KernelModel(Model[State, Action]):
             if current is None or tid in interrupted:
                 continue
             wait = current.step.waiting(current.context, state)
-            if wait is not None and not wait.holders:
+            if wait is not None and wait.lost:
+                found.append(f"{thread.name} {lost_wakeup(wait)}")
+            elif wait is not None and not wait.holders:
                 found.append(f"{thread.name} waits for {wait.resource}, which no thread could end")
         return found
 
@@ -654,6 +656,8 @@ class KernelModel(Model[State, Action]):
                 wait = Wait(f"its CPU, where {handler} interrupted it", (interrupted[tid],))
             elif wait is None:
                 text = "waits for something that never happens"
+            elif wait.lost:
+                text = lost_wakeup(wait)
             else:
                 who = ", ".join(names[h] for h in wait.holders) or "nobody"
                 text = f"waits for {wait.resource}, which {who} could end"
@@ -1261,4 +1265,13 @@ def differ(before: Program, after: Program) -> bool:
     replaced (unchanged items are the same objects)."""
     return len(before.items) != len(after.items) or any(
         a is not b for a, b in zip(before.items, after.items, strict=True)
+    )
+
+
+def lost_wakeup(wait: Wait) -> str:
+    """What a thread waits for when no thread holds what it waited for any
+    more and only a holder's wake-up would end the wait."""
+    return (
+        f"waits for a wake-up that never comes: no thread holds {wait.resource} any more "
+        "(a lost wake-up)"
     )

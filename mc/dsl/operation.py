@@ -556,8 +556,11 @@ class Op:
         resource: str,
         holders: Holders | None = None,
         tag: str | Sequence[str] | None = None,
+        woken_by_holders: bool = False,
     ) -> Step:
-        """Sleep until ``cond`` holds; ``resource`` names what is awaited."""
+        """Sleep until ``cond`` holds; ``resource`` names what is awaited.
+        ``woken_by_holders``: only a wake-up from one of ``holders`` ends the
+        wait, so with none left a deadlock is a lost wake-up."""
         return self.emit(
             WaitStep(
                 label=label,
@@ -566,6 +569,7 @@ class Op:
                 cond=cond,
                 resource=resource,
                 holders=holders,
+                woken_by_holders=woken_by_holders,
             )
         )
 

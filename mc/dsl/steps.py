@@ -74,6 +74,9 @@ class Wait:
 
     resource: str
     holders: tuple[int, ...]
+    lost: bool = False
+    """No thread holds ``resource`` any more, and only a holder's wake-up
+    ends the wait: a wake-up that never comes (a lost wake-up)."""
 
 
 @attrs.frozen

@@ -46,6 +46,9 @@ class WaitStep(Step):
     resource: str
     holders: Holders | None = attrs.field(default=None, eq=False)
     """Who must act before the condition can hold (for waits-for graphs)."""
+    woken_by_holders: bool = False
+    """Only a wake-up from a holder ends the wait, so a wait whose holders
+    are all gone is a lost wake-up (reported so, not as a wait for them)."""
 
     def compile(self, context: Context) -> Fire:
         cond = self.cond.compile(context.world)
@@ -71,7 +74,8 @@ class WaitStep(Step):
 
     def waiting(self, context: Context, state: State) -> Wait | None:
         holders = self.holders(state) if self.holders is not None else ()
-        return Wait(self.resource, tuple(t for t in holders if t != context.tid))
+        others = tuple(t for t in holders if t != context.tid)
+        return Wait(self.resource, others, lost=self.woken_by_holders and not others)
 
 
 @attrs.frozen(kw_only=True)
