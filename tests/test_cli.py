@@ -279,3 +279,32 @@ def test_a_witness_that_is_not_of_its_scenario_is_a_one_line_error(
         (tmp_path / "edited.json").write_text(json.dumps({**data, "witness": witness}))
         _one_line_error(vfsmc("replay", "edited.json"), fragment)
     assert vfsmc("replay", str(shipped)).exit_code == 1
+
+
+def test_two_variants_changing_one_step_get_a_note(vfsmc: Callable[..., Result]) -> None:
+    """-V unlink-skips-deleg-break -V deleg-wait-under-i_rwsem both rewrite
+    the unlink's delegation break: a note says so; two variants that change
+    different steps get none."""
+    both = vfsmc(
+        "check",
+        "filelock/unlink-vs-delegation",
+        "-V",
+        "unlink-skips-deleg-break",
+        "-V",
+        "deleg-wait-under-i_rwsem",
+        "--no-save",
+    )
+    notes = [line for line in both.output.splitlines() if line.startswith("vfsmc: note:")]
+    assert len(notes) == 1, both.output
+    assert "unlink-skips-deleg-break and deleg-wait-under-i_rwsem both change T2's step" in notes[0]
+    assert "break_deleg()" in notes[0] and "check each alone too" in notes[0]
+    apart = vfsmc(
+        "check",
+        "dirops/rename-up-vs-rmdir",
+        "-V",
+        "child-first",
+        "-V",
+        "fixed-addresses",
+        "--no-save",
+    )
+    assert "vfsmc: note:" not in apart.output, apart.output

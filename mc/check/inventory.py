@@ -9,6 +9,7 @@ import contextlib
 import difflib
 import hashlib
 import inspect
+import itertools
 import json
 import os
 import re
@@ -180,6 +181,37 @@ def variant_changes(
     it does not apply); ``correct`` is the scenario built without it."""
     correct = correct or built(registry, scenario)
     return program_changes(correct, built(registry, scenario, (variant,)))
+
+
+def variant_overlaps(registry: Registry, scenario: Scenario, variants: Sequence[str]) -> list[str]:
+    """A note for each two of ``variants`` that change one step of the
+    correct protocol (both remove, change or move it): applied together,
+    one's change may undo or hide the other's, and the model is neither
+    variant's."""
+    if len(variants) < 2:
+        return []
+    correct = built(registry, scenario)
+    touched: dict[str, dict[tuple[object, ...], Change]] = {}
+    for name in variants:
+        keys: dict[tuple[object, ...], Change] = {}
+        for change in variant_changes(registry, scenario, name, correct):
+            original = change.was if change.kind == "changed" else change.step
+            if change.kind != "added" and original is not None:
+                keys.setdefault((change.thread, *step_key(original)), change)
+        touched[name] = keys
+    notes = []
+    for first, second in itertools.combinations(variants, 2):
+        shared = [touched[first][key] for key in touched[first] if key in touched[second]]
+        if not shared:
+            continue
+        step = shared[0].was or shared[0].step
+        more = f" and {len(shared) - 1} more" if len(shared) > 1 else ""
+        notes.append(
+            f"{first} and {second} both change {shared[0].thread}'s step {step.label!r} "
+            f"({step.source}){more}: together one may undo or hide the other, so the "
+            "result may be neither's (check each alone too)"
+        )
+    return notes
 
 
 def program_changes(correct: KernelModel, changed: KernelModel) -> list[Change]:

@@ -254,6 +254,8 @@ def check(
             workers, backend == "ray", address, functools.partial(build_model, tuple(sources))
         )
     with usermodels.reported():
+        for text in inventory.variant_overlaps(reg, reg.scenario(name), variants):
+            say("note", text)
         try:
             outcome = check_scenario(reg, name, variants, chosen, options, spread, symmetry)
         except UndeclaredRead as error:
