@@ -557,38 +557,20 @@ def lseek(op: Op, spec: OpenFile, whence: int, offset: int) -> None:
         label="retval = file->f_op->llseek(file, offset, whence) /* generic_file_llseek() */",
         roles={"file": filp, "inode": op.inode(spec.path)},
     )
+    seek = (_seek, filp, whence, offset, size)
+    set_pos = "return vfs_setpos(file, offset, maxsize) /* file->f_pos = offset */"
     if whence == SEEK_CUR:
         op.section(
             filp.f_lock,
             "spin_lock(&file->f_lock); offset = vfs_setpos(file, file->f_pos+offset, maxsize); "
             "spin_unlock(&file->f_lock)",
-            _seek,
-            filp,
-            whence,
-            offset,
-            size,
+            *seek,
             result=result,
         )
     elif result is None:
-        op.effect(
-            "return vfs_setpos(file, offset, maxsize) /* file->f_pos = offset */",
-            _seek,
-            filp,
-            whence,
-            offset,
-            size,
-        )
+        op.effect(set_pos, *seek)
     else:
-        op.compute(
-            "offset",
-            "return vfs_setpos(file, offset, maxsize) /* file->f_pos = offset */",
-            _seek,
-            filp,
-            whence,
-            offset,
-            size,
-            render=str,
-        )
+        op.compute("offset", set_pos, *seek, render=str)
     if result is not None:
         op.fail_if(
             is_error(slot_value(result, "offset", local=True)),
