@@ -27,7 +27,8 @@ S = TypeVar("S", bound=Hashable)
 KEPT_ANSWERS = 1 << 15
 """The most answers one group of invariants keeps; it starts over past it."""
 TRIAL_LOOKUPS = 4096
-"""How many lookups a group makes before it judges whether remembering pays."""
+"""How many lookups a group makes before it judges whether remembering pays
+(at its first miss from then on)."""
 LEAST_FOUND = 0.5
 """The share of those lookups that must find their answer for the group to
 go on remembering."""
@@ -47,6 +48,9 @@ class _Group(Generic[S]):
         self.known: dict[Any, Answers] = {}
         self.lookups = 0
         self.found = 0
+        self.judged = False
+        self.fine: Answers = (None,) * len(self.checks)
+        """The answers of a state that breaks none of the invariants."""
 
     def answers(self, state: S) -> Answers:
         """Each invariant's answer on ``state``, in order."""
@@ -63,9 +67,11 @@ class _Group(Generic[S]):
         if len(self.known) >= KEPT_ANSWERS:
             self.known.clear()
         self.known[key] = known
-        if self.lookups == TRIAL_LOOKUPS and self.found < LEAST_FOUND * TRIAL_LOOKUPS:
-            self.part = None
-            self.known.clear()
+        if not self.judged and self.lookups >= TRIAL_LOOKUPS:
+            self.judged = True
+            if self.found < LEAST_FOUND * self.lookups:
+                self.part = None
+                self.known.clear()
         return known
 
 
@@ -89,6 +95,8 @@ class Invariants(Generic[S]):
         """The first invariant ``state`` violates, as its name and message,
         or None."""
         answers = [group.answers(state) for group in self._groups]
+        if all(found == group.fine for found, group in zip(answers, self._groups, strict=True)):
+            return None
         for prop, (group, place) in zip(self.properties, self._places, strict=True):
             message = answers[group][place]
             if message is not None:
