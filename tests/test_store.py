@@ -4,6 +4,9 @@ states."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from mc.check.checker import check_scenario
@@ -119,3 +122,61 @@ def test_a_trace_found_over_fingerprints_replays(shipped: Registry) -> None:
     assert found.counterexample.steps == exact.counterexample.steps
     model = shipped.build(shipped.scenario("dirops/opposite-renames"), ("no-rename-mutex",))
     assert replay(model, found.counterexample).reproduced
+
+
+def test_minus_one_and_minus_two_have_two_fingerprints() -> None:
+    """Python hashes -1 as -2: the fingerprint tells them apart, so a state
+    whose return value is -EPERM is not taken for one with -ENOENT."""
+    assert hash(-1) == hash(-2)
+    assert fingerprint((0, -1, 3)) != fingerprint((0, -2, 3))
+    store: FingerprintStore[tuple[int, ...]] = FingerprintStore()
+    store.add((0, -1, 3), 0)
+    assert store.find((0, -2, 3)) is None
+    assert store.find((0, -1, 3)) == 0
+
+
+COLLIDE = """\
+from mc.dsl import Op, Scratch, invariant, operation, scenario
+
+
+def set_x(scratch: Scratch, x: int, flag: int) -> None:
+    if scratch[x] == 0:
+        scratch[x] = -2 if scratch[flag] else -1
+
+
+def put(scratch: Scratch, slot: int, value: int) -> None:
+    scratch[slot] = value
+
+
+@operation(models="x = flag ? -2 : -1")
+def writer(op: Op) -> None:
+    op.effect("x = flag ? -2 : -1", set_x, op.world.shared_slot("x", 0),
+              op.world.shared_slot("flag", 0))
+
+
+@operation(models="flag = 1; flag = 0")
+def flagger(op: Op) -> None:
+    flag = op.world.shared_slot("flag", 0)
+    op.effect("flag = 1", put, flag, 1)
+    op.effect("flag = 0", put, flag, 0)
+
+
+@invariant("x-not-minus-two", "x never becomes -2", reads=["x"])
+def x_not_minus_two(model):
+    slot = next(i for i, s in enumerate(model.world.slots) if s.name == "x")
+    return lambda state: "x is -2" if state[slot] == -2 else None
+
+
+scenario("my/collide", "x is -1 or -2 by a transient flag", tree=["/a/"],
+         threads=[writer(), flagger()], properties=["deadlock", "x-not-minus-two"])
+"""
+
+
+@pytest.mark.parametrize("options", [(), ("--exact",), ("--workers", "2"), ("--no-por", "--dfs")])
+def test_a_state_that_differs_by_minus_one_against_minus_two_is_explored(
+    vfsmc: Any, tmp_path: Path, options: tuple[str, ...]
+) -> None:
+    (tmp_path / "collide.py").write_text(COLLIDE)
+    result = vfsmc("check", "collide.py:my/collide", "--no-save", *options)
+    assert result.exit_code == 1, result.output
+    assert "my/collide: VIOLATED" in result.output and "x is -2" in result.output

@@ -34,7 +34,14 @@ keeps: below every number, so a state taken before compares as one."""
 
 def fingerprint(state: Hashable) -> int:
     """The state's 64-bit fingerprint (never 0, the table's empty mark):
-    Python's hash, which mixes a tuple's items with xxHash's rounds."""
+    Python's hash, which mixes a tuple's items with xxHash's rounds, of the
+    state and, for a tuple, how many of its items are -1.  Python hashes
+    -1 as -2 (-1 is its error code), so two states that differ only by -1
+    against -2 in one slot (-EPERM against -ENOENT in a return value) would
+    otherwise have one fingerprint; the count tells them apart.  Two slots
+    swapping -1 and -2, or a -1 inside a slot's tuple, still hash alike."""
+    if type(state) is tuple:
+        return (hash((state, state.count(-1))) & MASK64) or 1
     return (hash(state) & MASK64) or 1
 
 
@@ -192,7 +199,7 @@ class FingerprintStore(Store[S]):
 
     def find(self, state: S, key: int | None = None) -> int | None:
         if key is None:
-            key = (hash(state) & MASK64) or 1
+            key = fingerprint(state)
         self.missed = (state, key)
         return self.find_fingerprint(key)
 
