@@ -176,6 +176,16 @@ def test_max_depth_makes_the_verdict_incomplete(strategy: Strategy) -> None:
     assert check(Chain(3), Options(strategy=strategy, max_depth=3)).verdict is Verdict.OK
 
 
+@pytest.mark.parametrize("strategy", list(Strategy))
+def test_the_depth_reached_counts_the_violating_state(strategy: Strategy) -> None:
+    """A violation at depth 2 is reported at depth 2 by either search (the
+    depth-first one counted the state only after checking it)."""
+    at_two = always("low", lambda s: "reached 2" if s == 2 else None)
+    result = check(Chain(5, [at_two]), Options(strategy=strategy))
+    assert result.verdict is Verdict.VIOLATED
+    assert result.stats.max_depth == 2
+
+
 def test_time_limit_makes_the_verdict_incomplete() -> None:
     result = check(Grid(2000), Options(time_limit=0.05))
     assert result.verdict is Verdict.INCOMPLETE

@@ -41,7 +41,6 @@ def depth_first(search: Expansion[S, A]) -> None:
                 if search.stored >= search.capacity:
                     search.dropped = True
                     continue
+                search.max_depth = max(search.max_depth, depth + 1)
                 fresh.append(add(nxt, sid, move))
-        if fresh:
-            search.max_depth = max(search.max_depth, depth + 1)
         stack.extend((new, depth + 1) for new in reversed(fresh))
