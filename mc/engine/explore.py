@@ -320,7 +320,8 @@ class Search(Generic[S, A]):
             unreached = self.goals[0]
             violation = Violation(unreached.name, f"never reached: {unreached.description}", None)
         stored = self.stored
-        growth = max(0, resident_bytes() - baseline)
+        held = self._store_bytes_per_state() or 0.0
+        growth = max(resident_bytes() - baseline, held * stored, 0)
         extra = dict(self.model.statistics(self.store.kept()))
         extra.update(self.ample_sets.statistics())
         if not self.store.exact:
@@ -334,7 +335,7 @@ class Search(Generic[S, A]):
             bytes_per_state=growth / stored if stored else 0.0,
             extra=extra,
             omission_probability=None if self.store.exact else omission_probability(stored),
-            store_bytes_per_state=self._store_bytes_per_state(),
+            store_bytes_per_state=held or None,
         )
         if violation is not None:
             verdict = Verdict.VIOLATED

@@ -903,7 +903,7 @@ class ParallelSearch(Generic[S, A]):
         states, transitions, max_depth = counts
         memory = [reply for reply in self._ask(pool, ("memory",)) if reply is not None]
         peak = max(self.peak, proportional_bytes() + sum(reply[1] for reply in memory))
-        growth = sum(max(0, reply[0]) for reply in memory)
+        growth = sum(max(0, reply[0], reply[3] or 0) for reply in memory)
         self.halted_states = [state for reply in memory for state in reply[5]]
         violation: Violation[S, A] | None = None
         if found is not None:
