@@ -16,9 +16,12 @@ without the properties that read the namespace (whose reads make steps
 visible, condition C2).
 
 The recorded footprints are exact for this scenario only because the full
-graph was explored first: they are an upper bound of what precise
-declarations could give, not a sound reduction, and the script reports
-states, never verdicts.  As the declared footprints do, reads of lock slots
+graph was explored first, but they are per step, merged over every state:
+coarser than a declaration the state refines (a resolver), so a scenario
+whose steps resolve their footprints can come out with more states here
+than with its declarations (dirops/rename-rmdir-link: 271 against 229).
+They are no sound reduction, and no bound of what declarations could
+give; the script reports states, never verdicts.  As the declared footprints do, reads of lock slots
 by steps other than lock steps are left out (they ask what the step's own
 thread holds, which no other thread changes).
 

@@ -24,6 +24,8 @@ def run(scenario: str) -> tuple[dict[str, Any], float]:
     started = time.perf_counter()
     command = [str(VFSMC), "check", scenario, "--json", "--no-save"]
     done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    if done.returncode not in (0, 1, 3):
+        sys.exit(f"{scenario}: vfsmc check exited {done.returncode}: {done.stderr.strip()}")
     return json.loads(done.stdout), time.perf_counter() - started
 
 
