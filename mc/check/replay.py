@@ -145,7 +145,7 @@ def replay(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
             False,
             replayed,
             None,
-            f"every step replays but {counterexample.property} holds",
+            f"every step replays but the last state does not violate {counterexample.property}",
             state,
             tuple(moved),
         )
