@@ -195,11 +195,11 @@ def _nothing(_fs: Scratch, *_args: object) -> int:
     return 0
 
 
-@operation(models="an inode method called under the inode's i_rwsem, shared")
-def called_locked(op: Op, method: str) -> None:
+@operation(models="a method of /a/x called under the inode's i_rwsem")
+def called_locked(op: Op, method: str, exclusive: bool = False) -> None:
     inode = op.inode("/a/x")
-    op.lock(inode.i_rwsem, SHARED)
-    op.call(f"inode_operations.{method}", _nothing, inode, roles={"inode": inode})
+    op.lock(inode.i_rwsem, EXCL if exclusive else SHARED)
+    op.call(method, _nothing, inode, roles={"inode": inode})
     op.unlock(inode.i_rwsem)
 
 
@@ -210,14 +210,6 @@ def permission_on_locked_dir(op: Op) -> None:
     op.call("inode_operations.permission", _nothing, directory, roles={"inode": directory})
     op.call("inode_operations.get_inode_acl", _nothing, directory, roles={"inode": directory})
     op.unlock(directory.i_rwsem)
-
-
-@operation(models="file_remove_privs() -> __vfs_getxattr() under the write path's i_rwsem")
-def xattr_get_locked(op: Op) -> None:
-    inode = op.inode("/a/x")
-    op.lock(inode.i_rwsem, EXCL, "inode_lock(inode)")
-    op.call("xattr_handler.get", _nothing, inode, roles={"inode": inode})
-    op.unlock(inode.i_rwsem)
 
 
 O_CREAT = 0o100
@@ -239,8 +231,8 @@ def _atomic_open(mode: object, roles: dict[str, object]) -> object:
     ("thread", "message"),
     [
         (permission_on_locked_dir(), None),
-        (called_locked("getattr"), None),
-        (xattr_get_locked(), None),
+        (called_locked("inode_operations.getattr"), None),
+        (called_locked("xattr_handler.get", True), None),  # file_remove_privs()
         (_atomic_open(SHARED, {"dir": "dir", "open_flag": 0}), None),
         (_atomic_open(EXCL, {"dir": "dir", "open_flag": O_CREAT}), None),
         (
@@ -346,7 +338,7 @@ def _registry(*threads: object) -> Registry:
     ("thread", "message"),
     [
         (
-            lambda: called_locked("fiemap"),
+            lambda: called_locked("inode_operations.fiemap"),
             "T1 calls inode_operations.fiemap holding i_rwsem(/a/x) shared "
             "(rules: i_rwsem(inode): no; need inode_operations.fiemap i_rwsem(inode))",
         ),
@@ -382,7 +374,9 @@ def test_each_kind_of_breach_is_a_violation(thread: object, message: str) -> Non
 
 def test_without_the_property_nothing_is_checked() -> None:
     properties = [p for p in BASE_PROPERTIES if p != "spec-conformance"]
-    outcome = check_scenario(_registry(called_locked("fiemap")), "test/s", properties=properties)
+    outcome = check_scenario(
+        _registry(called_locked("inode_operations.fiemap")), "test/s", properties=properties
+    )
     assert outcome.result.verdict is Verdict.OK
 
 

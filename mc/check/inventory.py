@@ -332,9 +332,15 @@ def applicable_variants(
                 raise
             failing[name] = str(usermodels.located(error))
             continue
-        if changes or any(name in thread.asked for thread in correct.threads):
+        if changes or asked_about(correct, name):
             result[name] = changes
     return result
+
+
+def asked_about(model: KernelModel, name: str) -> bool:
+    """Whether an operation of ``model`` asked about variant ``name``
+    (``op.variant``) while building."""
+    return any(name in thread.asked for thread in model.threads)
 
 
 def could_change(variant: Variant, correct: KernelModel) -> bool:
@@ -350,9 +356,8 @@ def could_change(variant: Variant, correct: KernelModel) -> bool:
         ):
             return True
     ran = {operation for thread in correct.threads for operation in thread.ran}
-    return any(operation in ran for operation, _body in variant.bodies) or any(
-        variant.name in thread.asked for thread in correct.threads
-    )
+    ran_replaced = any(operation in ran for operation, _body in variant.bodies)
+    return ran_replaced or asked_about(correct, variant.name)
 
 
 @attrs.frozen

@@ -8,9 +8,9 @@ model line: a helper both the changed and an unchanged path call."""
 from __future__ import annotations
 
 from mc.check import inventory
+from mc.check.replay import ThreadsDiffer, replay
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry
-from mc.kernel.world import DONE
 from mc.trace.format import Counterexample
 from mc.trace.graph import VariantMarks
 
@@ -60,36 +60,14 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
     return VariantMarks(changed, tuple(removed))
 
 
-def _positions(model: KernelModel, counterexample: Counterexample) -> list[tuple[str, int]] | None:
+def _positions(
+    model: KernelModel, counterexample: Counterexample
+) -> tuple[tuple[str, int], ...] | None:
     """The thread and program counter of each step of ``counterexample``
-    on ``model``, or None when its steps do not run there as recorded."""
-    names = {thread.name: tid for tid, thread in enumerate(model.threads)}
-    state = model.initial
-    found: list[tuple[str, int]] = []
-    steps = counterexample.steps
-    number = 0
-    while number < len(steps):
-        head = steps[number]
-        tid = names.get(head.thread)
-        if tid is None:
-            return None
-        pc_slot = model.threads[tid].slots.pc
-        current = model.current_step(state, tid)
-        outcomes = () if current is None else current.fire(state)
-        if current is None or current.step.label != head.label or head.branch >= len(outcomes):
-            return None
-        found.append((head.thread, state[pc_slot]))
-        number += 1
-        inside = outcomes[head.branch]
-        while number < len(steps) and steps[number].chained:
-            pc = inside[pc_slot]
-            if pc == DONE:
-                return None
-            found.append((head.thread, pc))
-            inside = model.threads[tid].steps[pc].fire(inside)[0]
-            number += 1
-        after = model.step(state, (tid, head.branch))
-        if after is None:
-            return None
-        state = after
-    return found
+    on ``model`` (``ReplayReport.positions``), or None when not every step
+    replays there."""
+    try:
+        report = replay(model, counterexample)
+    except ThreadsDiffer:
+        return None
+    return report.positions if report.replayed == len(counterexample.steps) else None

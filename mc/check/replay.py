@@ -28,6 +28,8 @@ class ReplayReport:
     moved: tuple[int, ...] = ()
     """The steps replayed whose model line has moved since the file was
     saved (the step is the same; the line it cites is not today's)."""
+    positions: tuple[tuple[str, int], ...] = ()
+    """The thread and program counter of each step replayed."""
 
 
 def _groups(steps: Sequence[Step]) -> list[list[tuple[int, Step]]]:
@@ -75,9 +77,15 @@ def replay(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
     replayed = 0
 
     moved: list[int] = []
+    positions: list[tuple[str, int]] = []
+
+    def report(reproduced: bool, number: int | None, reason: str) -> ReplayReport:
+        return ReplayReport(
+            reproduced, replayed, number, reason, state, tuple(moved), tuple(positions)
+        )
 
     def stop(number: int, reason: str) -> ReplayReport:
-        return ReplayReport(False, replayed, number, reason, state, tuple(moved))
+        return report(False, number, reason)
 
     for group in _groups(counterexample.steps):
         number, head = group[0]
@@ -127,37 +135,30 @@ def replay(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
                 f"'{head.label}' now runs {counted(len(records), 'step')} at once, "
                 f"not {len(group)} (the steps that run along with it differ)",
             )
+        positions.extend((head.thread, pc) for pc in model.positions(state, (tid, head.branch)))
         state = after
         replayed += len(group)
     if model.addresses(state) != counterexample.addresses:
-        return ReplayReport(
+        return report(
             False,
-            replayed,
             None,
             f"every step replays but the address order is {model.addresses(state) or 'none'}, "
             f"not {counterexample.addresses or 'none'}",
-            state,
-            tuple(moved),
         )
     message = violation_in(model, counterexample.property, state)
     if message is None:
-        return ReplayReport(
+        return report(
             False,
-            replayed,
             None,
             f"every step replays but the last state does not violate {counterexample.property}",
-            state,
-            tuple(moved),
         )
     if counterexample.witness or model.witness(state):
         wrong = model.check_witness(state, counterexample.witness)
         if wrong is not None:
-            return ReplayReport(
-                False, replayed, None, f"every step replays but {wrong}", state, tuple(moved)
-            )
+            return report(False, None, f"every step replays but {wrong}")
         shown = ", ".join(f"{k}={v}" for k, v in counterexample.witness.items())
         message = f"{message} (witness {shown} satisfies the path condition)"
-    return ReplayReport(True, replayed, None, message, state, tuple(moved))
+    return report(True, None, message)
 
 
 def violation_in(model: KernelModel, name: str, state: State) -> str | None:

@@ -690,6 +690,17 @@ class KernelModel(Model[State, Action]):
         )
         return records
 
+    def positions(self, before: State, action: Action) -> list[int]:
+        """The program counters of the steps ``action`` takes from
+        ``before`` (``records``' steps): its thread's step, then the local
+        steps run along with it."""
+        tid, branch = action
+        current = self.current_step(before, tid)
+        assert current is not None
+        pc_slot = self._pcs[tid]
+        chain = self._chain(current.fire(before)[branch], tid)
+        return [before[pc_slot], *(state[pc_slot] for state in chain[:-1])]
+
     def with_chained(self, tid: int, pcs: Iterable[int]) -> set[int]:
         """``pcs`` of thread ``tid`` (where stored states have it) with the
         program counters of the local steps that run along with the steps
