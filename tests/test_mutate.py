@@ -328,7 +328,7 @@ def test_no_property_leaves_one_out_of_every_scenario(vfsmc: Run) -> None:
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert data["properties"] == ["lock-protocol", "deadlock", "completes", "namespace"]
+    assert data["properties"] == ["lock-protocol", "deadlock", "completes", "livelock", "namespace"]
     assert data["undecided"], "the analysis says what it could not decide"
     assert vfsmc("mutate", "dirops/opposite-renames", "--no-property", "nope").exit_code == 2
 
@@ -424,7 +424,7 @@ def test_a_run_with_no_property_to_check_is_refused_as_check_refuses_it(
         "from mc.models.dirops import create\n\n"
         f'scenario("{name}", "a create", tree=["/a/"], threads=[create("/a/x")], properties=[])\n'
     )
-    every = ("lock-protocol", "spec-conformance", "deadlock", "completes", "namespace")
+    every = ("lock-protocol", "spec-conformance", "deadlock", "completes", "livelock", "namespace")
     excluded = [argument for prop in every for argument in ("--no-property", prop)]
     for command in ("check", "mutate"):
         bare = vfsmc(command, f"bare.py:{name}", "--no-save")

@@ -12,6 +12,7 @@ import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mc.engine.endings import can_end_from
 from mc.engine.explore import Options, Search, replay_moves
 from mc.engine.model import (
     Footprint,
@@ -20,6 +21,7 @@ from mc.engine.model import (
     Property,
     PropertyKind,
     always,
+    can_end,
     deadlock_free,
     sometimes,
 )
@@ -169,6 +171,10 @@ def stuck(state: State) -> str | None:
     return None if state[3] or all(pc == DONE for pc in state[0]) else "threads are stuck"
 
 
+def going_round(state: State) -> str:
+    return f"the threads at {state[0]} can only go round"
+
+
 def finished(state: State) -> str | None:
     return "every thread returned" if not state[3] and all(pc == DONE for pc in state[0]) else None
 
@@ -210,6 +216,8 @@ def replays_to_violation(
     last = replayed.states[-1]
     if prop.kind is PropertyKind.DEADLOCK_FREE:
         assert model.successors(last) == []
+    if prop.kind is PropertyKind.CAN_END:
+        assert not can_end_from(model, last)
     assert prop.check(last) is not None
 
 
@@ -240,11 +248,13 @@ def programs(draw: st.DrawFn) -> list[list[Instr]]:
 
 def random_properties(invariants: list[tuple[int, int]]) -> list[Property[State]]:
     """The properties the random-model tests check: the lock protocol, deadlock,
-    completion, and ``var != value`` for each of ``invariants``."""
+    completion, that every state can end (jumps make loops), and
+    ``var != value`` for each of ``invariants``."""
     return [
         always("no-bad-unlock", error_free, reads=0),
         deadlock_free("deadlock", stuck),
         sometimes("completes", finished, terminal=True),
+        can_end("livelock", going_round),
         *(differs(var, value) for var, value in invariants),
     ]
 

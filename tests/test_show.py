@@ -245,7 +245,7 @@ def test_no_property_leaves_one_out(vfsmc: Run) -> None:
             "check", "dirops/opposite-renames", "--no-property", "spec-conformance", "--json"
         ).output
     )
-    assert data["properties"] == ["lock-protocol", "deadlock", "completes", "namespace"]
+    assert data["properties"] == ["lock-protocol", "deadlock", "completes", "livelock", "namespace"]
     assert vfsmc("check", "dirops/opposite-renames", "--no-property", "nope").exit_code == 2
 
 

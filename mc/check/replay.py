@@ -7,6 +7,7 @@ from collections.abc import Hashable, Sequence
 import attrs
 
 from mc.dsl.kernel_model import KernelModel
+from mc.engine.endings import can_end_from, cannot_end
 from mc.engine.model import PropertyKind
 from mc.kernel.expr import State
 from mc.text import counted
@@ -168,6 +169,8 @@ def violation_in(model: KernelModel, name: str, state: State) -> str | None:
             continue
         if prop.kind is PropertyKind.ALWAYS and not prop.terminal:
             return prop.check(state)
+        if prop.kind is PropertyKind.CAN_END:
+            return None if can_end_from(model, state) else cannot_end(prop, state)
         if (
             prop.failed_at_dead_ends
             and not model.successors(state)

@@ -620,6 +620,31 @@ class KernelModel(Model[State, Action]):
             ]
         )
 
+    def explain_livelock(self, state: State) -> str:
+        """What the threads do in ``state``, from which no interleaving
+        reaches a state where no thread can move: the steps of those that
+        can only go round, and who waits for whom among the others."""
+        names = self.world.thread_names
+        moving = {}
+        for tid in range(len(self.threads)):
+            current = self.current_step(state, tid)
+            if current is not None and self.successors_of(state, tid):
+                moving[names[tid]] = f"{names[tid]} at '{current.step.label}'"
+        waits = [
+            f"{e.waiter} waits for {e.resource} held by {e.holder}"
+            for e in self.waits_for(state)
+            if e.waiter not in moving
+        ]
+        going = f"{', '.join(moving.values())} can only go round, never returning"
+        return "; ".join([going, *waits])
+
+    def may_cycle(self) -> bool:
+        """Whether some thread's program has a loop: only then may a state
+        come back (a thread otherwise only moves forward or joins a lock's
+        queue, which it leaves by moving forward; see ``may_close_cycle``)."""
+        self._table()
+        return any(any(cyclic) for cyclic in self._cyclic)
+
     def _unended_waits(self, state: State) -> list[str]:
         """The waits of blocked threads that no thread could end (no holder):
         where a deadlock without a cycle starts."""
@@ -877,7 +902,19 @@ def completes(model: KernelModel) -> Check[State]:
     return reached
 
 
-BASE = (lock_protocol, deadlock, completes)
+@declare(
+    "livelock",
+    "from every state some interleaving still reaches a state where no thread can move (every "
+    "thread returned, or a deadlock): no thread spins forever in a loop no other thread can "
+    "break (a livelock, or a deadlock through a trylock retried in a loop)",
+    PropertyKind.CAN_END,
+    reads=[],
+)
+def livelock(model: KernelModel) -> Check[State]:
+    return model.explain_livelock
+
+
+BASE = (lock_protocol, deadlock, completes, livelock)
 """The properties every kernel model can check, spec-conformance aside."""
 
 

@@ -32,7 +32,7 @@ T = TypeVar("T")
 Transform = Callable[[Program, Invocation], Program]
 Prepare = Callable[[World, frozenset[str]], None]
 
-BASE_PROPERTIES = ("lock-protocol", "spec-conformance", "deadlock", "completes")
+BASE_PROPERTIES = ("lock-protocol", "spec-conformance", "deadlock", "completes", "livelock")
 DECLARATIONS = "__vfsmc_declarations__"
 """The module attribute that lists what a model file declared, in order."""
 

@@ -34,6 +34,8 @@ def breadth_first(search: Expansion[S, A]) -> None:
     next_switches, next_last_actor = array("H"), array("h")
     codes: dict[Hashable, int] = {}
     actor = search.model.actor
+    edges = search.edges
+    edge = None if edges is None else edges.targets.append
     depth = 0
     layer_start = 0
     layer_end = search.stored
@@ -58,6 +60,8 @@ def breadth_first(search: Expansion[S, A]) -> None:
             search.depth_cut = True
         else:
             search.transitions += len(chosen)
+            if edges is not None:
+                edges.expanding(sid)
             for move, action, nxt in chosen:
                 known = find(nxt)
                 if known is None and search.stored >= capacity:
@@ -70,7 +74,7 @@ def breadth_first(search: Expansion[S, A]) -> None:
                     cost = switches[at] + (last_actor[at] not in (-1, who))
                     if known is None:
                         search.max_depth = depth + 1
-                        add(nxt, sid, move)
+                        known = add(nxt, sid, move)
                         next_switches.append(cost)
                         next_last_actor.append(who)
                     elif known >= layer_end and cost < next_switches[known - layer_end]:
@@ -80,5 +84,7 @@ def breadth_first(search: Expansion[S, A]) -> None:
                         next_last_actor[known - layer_end] = who
                 elif known is None:
                     search.max_depth = depth + 1
-                    add(nxt, sid, move)
+                    known = add(nxt, sid, move)
+                if edge is not None:
+                    edge(known)
         sid += 1

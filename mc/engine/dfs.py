@@ -36,11 +36,16 @@ def depth_first(search: Expansion[S, A]) -> None:
             continue
         search.transitions += len(chosen)
         fresh = []
+        edges = search.edges
         for move, _action, nxt in chosen:
-            if find(nxt) is None:
+            known = find(nxt)
+            if known is None:
                 if search.stored >= search.capacity:
                     search.dropped = True
                     continue
                 search.max_depth = max(search.max_depth, depth + 1)
-                fresh.append(add(nxt, sid, move))
+                known = add(nxt, sid, move)
+                fresh.append(known)
+            if edges is not None:
+                edges.edge(sid, known)
         stack.extend((new, depth + 1) for new in reversed(fresh))

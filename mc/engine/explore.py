@@ -22,6 +22,7 @@ import attrs
 from mc.engine.ample import AmpleSets, Moves, enabled_indices
 from mc.engine.bfs import breadth_first
 from mc.engine.dfs import depth_first
+from mc.engine.endings import Edges, cannot_end, keeps_edges
 from mc.engine.invariants import Invariants
 from mc.engine.model import Model, Property, PropertyKind
 from mc.engine.reduction import Reduction
@@ -228,10 +229,17 @@ class Search(Generic[S, A]):
     def __init__(self, model: Model[S, A], options: Options | None = None) -> None:
         self.model = model
         self.options = options or Options()
+        properties = list(model.properties())
+        self.endable = [p for p in properties if p.kind is PropertyKind.CAN_END]
+        in_order = self.options.strategy is Strategy.BFS
+        self.edges: Edges | None = Edges(in_order=in_order) if keeps_edges(model) else None
+        """The graph explored, kept to decide the ``CAN_END`` properties
+        once the search is exhaustive (None when none is checked, or the
+        model has no cycle, so every state can end)."""
         self.store: Store[S] = (
             ExactStore()
             if self.options.exact
-            else FingerprintStore(in_order=self.options.strategy is Strategy.BFS)
+            else FingerprintStore(in_order=in_order, numbered=self.edges is not None)
         )
         self.stored = 0
         self.capacity = sys.maxsize if self.options.max_states is None else self.options.max_states
@@ -246,7 +254,6 @@ class Search(Generic[S, A]):
         self.move = array("H")
         self.transitions = 0
         self.max_depth = 0
-        properties = list(model.properties())
         self.invariants = [
             p for p in properties if p.kind is PropertyKind.ALWAYS and not p.terminal
         ]
@@ -254,7 +261,7 @@ class Search(Generic[S, A]):
         self.deadlock_checks = [p for p in properties if p.failed_at_dead_ends]
         self.goals = [p for p in properties if p.kind is PropertyKind.SOMETIMES]
         audit = self.options.audit_reads
-        self.audited = [p for p in properties if p.reads is not None and not p.terminal]
+        self.audited = [p for p in properties if p.reads is not None and p.on_every_state]
         if not audit:
             self.audited = []
         self.property_names = [p.name for p in properties]
@@ -299,6 +306,8 @@ class Search(Generic[S, A]):
                 breadth_first(self)
             else:
                 depth_first(self)
+            if not self.dropped and not self.depth_cut:
+                self._check_endings()
         except _Found as found:
             violation = Violation(found.prop, found.message, self.path_to(found.sid))
         except _Stop as stop:
@@ -351,7 +360,21 @@ class Search(Generic[S, A]):
         held = self.store.memory_bytes()
         if held is None or not self.stored:
             return None
+        if self.edges is not None:
+            held += self.edges.memory_bytes()
         return (held + array_bytes(self.parent, self.move)) / self.stored
+
+    def _check_endings(self) -> None:
+        """Raise ``_Found`` for the first ``CAN_END`` property and the first
+        stored state from which no state without enabled actions is
+        reachable, if any."""
+        if self.edges is None:
+            return
+        stuck = self.edges.cannot_end(range(self.stored))
+        if stuck:
+            sid = stuck[0]
+            prop = self.endable[0]
+            raise _Found(prop.name, cannot_end(prop, self.path_to(sid).states[-1]), sid)
 
     def add(self, state: S, parent: int, move: int) -> int:
         """Store ``state``, reached from ``parent`` by ``move``, and check the
@@ -397,6 +420,8 @@ class Search(Generic[S, A]):
 
     def dead_end(self, state: S, sid: int) -> None:
         """Check a state without enabled actions."""
+        if self.edges is not None:
+            self.edges.dead_end(sid)
         failed, self.goals = at_dead_end(self.model, state, self.deadlock_checks, self.goals)
         if failed is not None:
             raise _Found(*failed, sid)

@@ -34,6 +34,12 @@ class PropertyKind(enum.Enum):
     SOMETIMES = "sometimes"
     """Must hold on at least one reachable state; checked once the search is
     exhaustive, so a vacuous scenario cannot pass silently."""
+    CAN_END = "can-end"
+    """From every reachable state some state without enabled actions is
+    reachable: decided once the search is exhaustive, from the graph it
+    explored (``mc.engine.endings``); the check is called on a state from
+    which none is, and says what its actors do there (None: the explorer
+    says it)."""
 
 
 Check = Callable[[S], "str | None"]
@@ -101,7 +107,7 @@ class Property(Generic[S]):
     def on_every_state(self) -> bool:
         """Whether the check is evaluated on every state (not only at dead
         ends), so what it reads makes actions visible to it."""
-        return not self.terminal and self.kind is not PropertyKind.DEADLOCK_FREE
+        return not self.terminal and self.kind in (PropertyKind.ALWAYS, PropertyKind.SOMETIMES)
 
     def evaluated_at_dead_end(self, halted: bool) -> bool:
         """Whether the check is evaluated on a state without enabled
@@ -158,6 +164,13 @@ def sometimes(
     """Some reachable state satisfies ``reached`` (which returns a message
     naming what was reached, or None)."""
     return Property(name, PropertyKind.SOMETIMES, reached, description, reads, terminal)
+
+
+def can_end(name: str, explain: Check[S], description: str = "") -> Property[S]:
+    """From every reachable state some state without enabled actions (an
+    end, a deadlock, a halt) is reachable: ``explain`` is called on a
+    state from which none is and says what its actors do there."""
+    return Property(name, PropertyKind.CAN_END, explain, description, 0)
 
 
 Locate = Callable[[Sequence[str]], int]
@@ -349,6 +362,14 @@ class Model(ABC, Generic[S, A]):
         False for an action that moves its actor forward where no path of
         its program leads back.  The default, True for every action, leaves
         no state reduced."""
+        return True
+
+    def may_cycle(self) -> bool:
+        """Whether the state graph may hold a cycle.  False only where every
+        path is finite (a model whose actors only move forward through
+        acyclic programs), so every state can end and a ``CAN_END``
+        property holds without the search keeping the graph's edges.  The
+        default, True, keeps them."""
         return True
 
     def successors_of(self, state: S, actor: Hashable) -> Sequence[tuple[A, S]]:

@@ -70,6 +70,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import attrs
 
 from mc.engine.ample import AmpleSets, enabled_indices
+from mc.engine.endings import Edges, cannot_end, keeps_edges
 from mc.engine.explore import (
     INTERRUPTED,
     PROGRESS_AFTER_SECONDS,
@@ -156,7 +157,24 @@ class _Worker(Generic[S, A]):
         self.owner = owner_of(model, partition, workers)
         self.index = index
         self.workers = workers
-        self.store: Store[S] = ExactStore() if exact else FingerprintStore(in_order=False)
+        self.edges: Edges | None = Edges(typecode="q") if keeps_edges(model) else None
+        """The edges from the states this worker expanded whose targets it
+        knew (by number), and its dead ends (``mc.engine.endings``)."""
+        self.by_key = self.hashed_alike and not exact
+        """Whether ``unresolved`` holds fingerprints (which only workers
+        that hash alike share), else states."""
+        self.unresolved: list[tuple[array[int], Any]] = [
+            (array("q"), array("Q") if self.by_key else []) for _ in range(workers)
+        ]
+        """For each owner, the edges to successors it owns that this worker
+        could not number: their sources, and the states (their
+        fingerprints, when ``by_key``) they lead to, which the owner
+        numbers once the search is done (``number``)."""
+        self.store: Store[S] = (
+            ExactStore()
+            if exact
+            else FingerprintStore(in_order=False, numbered=self.edges is not None)
+        )
         self.stored = 0
         self.parent = array("q")
         self.move = array("i")
@@ -361,6 +379,7 @@ class _Worker(Generic[S, A]):
         depth_cut = False
         find = self.store.find
         actor_of = self.model.actor
+        edges = self.edges
         assert self.ample_sets is not None
         moves = self.ample_sets.moves
         count = 0
@@ -370,6 +389,8 @@ class _Worker(Generic[S, A]):
             count += 1
             enabled = moves(state, cut)
             if not enabled:
+                if edges is not None:
+                    edges.dead_end(parent)
                 failed, self.goals = at_dead_end(
                     self.model, state, self.deadlock_checks, self.goals
                 )
@@ -383,12 +404,20 @@ class _Worker(Generic[S, A]):
             for move, action, nxt in enabled:
                 key = fingerprint(nxt)
                 owner = self.owner(nxt, key)
-                if owner == self.index and find(nxt, key) is not None:
-                    continue
+                if owner == self.index:
+                    known = find(nxt, key)
+                    if known is not None:
+                        if edges is not None:
+                            edges.edge(parent, self.gid(known))
+                        continue
                 box = outgoing[owner]
                 actor = actor_of(action)
                 cost = switched + (last is not None and last != actor)
                 slot = nxt if exact else key
+                if edges is not None:
+                    sources, targets = self.unresolved[owner]
+                    sources.append(parent)
+                    targets.append(key if self.by_key else nxt)
                 sent = box.get(slot)
                 if sent is None or cost < sent[4]:
                     box[slot] = (nxt, parent, move, key if self.hashed_alike else None, cost, actor)
@@ -410,6 +439,18 @@ class _Worker(Generic[S, A]):
         if count:
             self.transitions_per_state = max(transitions, 1) / count
         return blobs, transitions, found, depth_cut, reduction, [goal.name for goal in self.goals]
+
+    def number(self, targets: Sequence[Hashable]) -> list[int]:
+        """The numbers (``gid``) of the states this worker owns that
+        ``targets`` are (their fingerprints, when ``by_key``)."""
+        store = self.store
+        if isinstance(store, FingerprintStore) and self.by_key:
+            found = [store.find_fingerprint(key) for key in targets]  # type: ignore[arg-type]
+        else:
+            found = [store.find(state) for state in targets]  # type: ignore[arg-type]
+        if None in found:
+            raise ValueError("a successor sent to its owner is not stored there")
+        return [self.gid(sid) for sid in found]  # type: ignore[operator]
 
     def _to_expand(self) -> Iterator[Lent[S]]:
         """This worker's share of the level, then the states it borrowed."""
@@ -503,6 +544,12 @@ class _Worker(Generic[S, A]):
             stored = self.store.memory_bytes()
             if stored is not None:
                 stored += array_bytes(self.parent, self.move)
+                if self.edges is not None:
+                    stored += self.edges.memory_bytes()
+                    for sources, targets in self.unresolved:
+                        listed = 8 * len(targets) if isinstance(targets, list) else 0
+                        stored += array_bytes(sources) + listed
+                        stored += 0 if listed else array_bytes(targets)
             figures = self.model.statistics(self.store.kept())
             return (
                 resident_bytes() - self.baseline,
@@ -512,6 +559,10 @@ class _Worker(Generic[S, A]):
                 figures,
                 self.halted_states,
             )
+        if request[0] == "edges":
+            return self.edges, self.unresolved
+        if request[0] == "number":
+            return self.number(request[1])
         if request[0] == "links":
             chosen = self.ample_sets
             lazy_before = None if chosen is None else chosen.lazy_before
@@ -910,6 +961,8 @@ class ParallelSearch(Generic[S, A]):
             violation = Violation(found[0], found[1], self._path(pool, found[2]))
         elif reason is None and depth_cut:
             reason = f"max depth {options.max_depth} reached"
+        elif reason is None and keeps_edges(model) and (stuck := self._cannot_end(pool)):
+            violation = stuck
         elif reason is None and unreached:
             goal = next(g for g in goals if g.name in unreached)
             violation = Violation(goal.name, f"never reached: {goal.description}", None)
@@ -1059,18 +1112,63 @@ class ParallelSearch(Generic[S, A]):
             self.last_progress = now
             sink(states, transitions, depth, elapsed)
 
-    def _path(self, pool: Pool, gid: int) -> Any:
-        links = self._ask(pool, ("links",))
+    def _cannot_end(self, pool: Pool) -> Violation[S, A] | None:
+        """The violation of the first ``CAN_END`` property at a state of
+        least depth from which no state without enabled actions is
+        reachable, if any, from the edges the workers kept (those to a
+        successor another worker owns numbered by their owner)."""
+        replies = self._ask(pool, ("edges",))
+        graph = Edges(typecode="q")
+        for edges, _unresolved in replies:
+            graph.extend(edges)
+        for owner in range(self.workers):
+            targets = [target for _edges, unresolved in replies for target in unresolved[owner][1]]
+            numbered = pool.ask(
+                [("number", targets if worker == owner else []) for worker in range(self.workers)]
+            )[owner]
+            for _edges, unresolved in replies:
+                graph.sources.extend(unresolved[owner][0])
+            graph.targets.extend(numbered)
+        parents = self._links(pool)[0]
+        stored = [len(parent) for parent in parents]
+        everyone = (
+            sid * self.workers + worker
+            for worker in range(self.workers)
+            for sid in range(stored[worker])
+        )
+        stuck = graph.cannot_end(everyone)
+        if not stuck:
+            return None
+
+        def depth(gid: int) -> int:
+            steps = 0
+            while gid >= 0:
+                gid = parents[gid % self.workers][gid // self.workers]
+                steps += 1
+            return steps
+
+        first = min(stuck, key=lambda gid: (depth(gid), gid))
+        prop = next(p for p in self.model.properties() if p.kind is PropertyKind.CAN_END)
+        path = self._path(pool, first)
+        return Violation(prop.name, cannot_end(prop, path.states[-1]), path)
+
+    def _links(self, pool: Pool) -> tuple[list[array[int]], list[array[int]], list[int]]:
+        """Every worker's parent links and moves, and where its lazy moves
+        end (-1: none are)."""
         parents = []
         moves = []
         lazy_before = []
-        for parent_bytes, move_bytes, lazy in links:
+        for parent_bytes, move_bytes, lazy in self._ask(pool, ("links",)):
             parent, move = array("q"), array("i")
             parent.frombytes(parent_bytes)
             move.frombytes(move_bytes)
             parents.append(parent)
             moves.append(move)
             lazy_before.append(-1 if lazy is None else lazy)
+        return parents, moves, lazy_before
+
+    def _path(self, pool: Pool, gid: int) -> Any:
+        parents, moves, lazy_before = self._links(pool)
         chain = []
         while gid >= 0:
             owner, sid = gid % self.workers, gid // self.workers

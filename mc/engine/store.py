@@ -169,14 +169,20 @@ class FingerprintStore(Store[S]):
     """64-bit fingerprints in an open-addressing table (linear probing),
     and the full states not yet taken: with ``in_order`` (a breadth-first
     search, which takes them in the order stored) in a ``SpillQueue`` with
-    their numbers in two generations of ``NumberTable``, else in memory."""
+    their numbers in two generations of ``NumberTable``, else in memory.
+    ``numbered``: the numbers of every state are kept (in one generation),
+    so ``find`` never answers ``SEEN`` (a search that keeps the graph's
+    edges, ``mc.engine.endings``)."""
 
     exact = False
 
-    def __init__(self, capacity: int = INITIAL_CAPACITY, in_order: bool = True) -> None:
+    def __init__(
+        self, capacity: int = INITIAL_CAPACITY, in_order: bool = True, numbered: bool = False
+    ) -> None:
         self._allocate(capacity)
         self.size = 0
         self.in_order = in_order
+        self.numbered = numbered
         self.queue: SpillQueue[S] = SpillQueue()
         self.older = NumberTable(MIN_NUMBERS)
         self.newer = NumberTable(MIN_NUMBERS)
@@ -214,6 +220,8 @@ class FingerprintStore(Store[S]):
             if found == 0:
                 return None
             slot = (slot + 1) & mask
+        if self.numbered:
+            return self.newer.get(key)
         if not self.in_order:
             return SEEN
         sid = self.newer.get(key)
@@ -234,9 +242,10 @@ class FingerprintStore(Store[S]):
         self.size += 1
         if self.in_order:
             self.queue.put(state)
-            self.newer.put(key, sid)
         else:
             self.waiting[sid] = state
+        if self.in_order or self.numbered:
+            self.newer.put(key, sid)
 
     def _put(self, key: int) -> None:
         keys, mask = self.keys, self.mask
@@ -258,7 +267,7 @@ class FingerprintStore(Store[S]):
         if sid != self.next_taken:
             raise ValueError(f"state {sid} taken out of order (next is {self.next_taken})")
         self.next_taken = sid + 1
-        if sid >= self.newer_from:
+        if sid >= self.newer_from and not self.numbered:
             self._turn()
         return self.queue.take()
 

@@ -8,6 +8,7 @@ from array import array
 from collections.abc import Hashable
 from typing import Any, Protocol, TypeVar
 
+from mc.engine.endings import Edges
 from mc.engine.model import Model
 from mc.engine.reduction import Reduction
 from mc.engine.store import Store
@@ -37,6 +38,8 @@ class Expansion(Protocol[S, A]):
     next_tick: float
     parent: array[int]
     move: array[int]
+    edges: Edges | None
+    """The graph explored, when kept (``mc.engine.endings``)."""
 
     @property
     def options(self) -> Any:

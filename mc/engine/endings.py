@@ -1,0 +1,150 @@
+"""Whether every reachable state can still end: the graph a search explored,
+kept as edges between state numbers, and the states from which no state
+without enabled actions is reachable (``PropertyKind.CAN_END``).
+
+Such a state is caught in a part of the graph its actors can only go round:
+a livelock, or a deadlock some actor spins in (a trylock retried forever
+against a holder that waits for what the spinner holds), which a check of
+the states without enabled actions never sees, since the spinner always
+has a step.  No fairness is assumed and none is needed: a retry loop that
+another actor can still break leaves a way out, and is no violation.
+
+The reduced graph of ``mc.engine.reduction`` answers as the full one does.
+From a state ``s`` of the reduced graph, let a path ``pi`` of the full graph
+lead to a state ``u`` without enabled actions.  If ``pi`` takes an action of
+the ample set ``A`` of ``s``, the first such commutes to the front (C1),
+leaving a shorter path from a successor of ``s`` in the reduced graph.  If
+it takes none, an action ``a`` of ``A`` is still enabled after ``pi`` (C1),
+so ``pi`` ends at a state with no enabled action only when it ends at an
+error that halts every actor, and the erring step, which reads nothing
+``a`` writes, reaches an error from ``s --a-->`` too, by a path as long;
+along ample sets the length does not grow, and every cycle of the reduced
+graph holds a fully expanded state (C3), where the path's first action is
+in the set, so it shortens: the reduced graph reaches a state without
+enabled actions from ``s``.  Conversely, let ``u`` be a state of the full
+graph from which none is reachable, reached from ``s`` by ``pi``.  If
+``pi`` takes no action of ``A``, let ``a`` be one: ``u --a--> u'`` with
+``u'`` reached from ``s --a-->`` by a path as long, and no end is
+reachable from ``u'`` either (one would be from ``u``); else the first
+action of ``A`` in ``pi`` commutes to the front as before.  By the same
+induction the reduced graph reaches a state from which no end is
+reachable.  So the reduction keeps the answer, and the state it reports is
+one of the full graph (Godefroid, *Partial-Order Methods for the
+Verification of Concurrent Systems*, LNCS 1032, 1996, the persistent-set
+argument for deadlocks, applied to the set of states that cannot end).
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Hashable, Iterable
+from itertools import repeat
+from typing import Any, TypeVar
+
+from mc.engine.model import Model, Property, PropertyKind
+from mc.engine.store import array_bytes
+
+S = TypeVar("S", bound=Hashable)
+
+
+class Edges:
+    """The edges of an explored graph by state number, and its states
+    without enabled actions.  ``in_order``: the states are expanded in the
+    order of their numbers (a breadth-first search), so an edge's source
+    is kept once per state as where its edges start, else with each edge."""
+
+    def __init__(self, in_order: bool = False, typecode: str = "i") -> None:
+        self.in_order = in_order
+        self.starts = array(typecode)
+        self.sources = array(typecode)
+        self.targets = array(typecode)
+        self.ends = array(typecode)
+
+    def expanding(self, source: int) -> None:
+        """The edges added next (``targets.append``) leave state ``source``
+        (``in_order``: no state numbered below it is expanded later)."""
+        starts = self.starts
+        while len(starts) <= source:
+            starts.append(len(self.targets))
+
+    def edge(self, source: int, target: int) -> None:
+        """State ``source`` leads to ``target`` (not ``in_order``)."""
+        self.sources.append(source)
+        self.targets.append(target)
+
+    def dead_end(self, state: int) -> None:
+        """State ``state`` has no enabled action."""
+        self.ends.append(state)
+
+    def extend(self, other: Edges) -> None:
+        """Take ``other``'s edges and ends too (neither in order)."""
+        assert not self.in_order and not other.in_order
+        self.sources.extend(other.sources)
+        self.targets.extend(other.targets)
+        self.ends.extend(other.ends)
+
+    def memory_bytes(self) -> int:
+        return array_bytes(self.starts, self.sources, self.targets, self.ends)
+
+    def _sources(self) -> array[int]:
+        """The source of every edge, in the order of ``targets``."""
+        if not self.in_order:
+            return self.sources
+        found = array(self.targets.typecode)
+        bounds = [*self.starts, len(self.targets)]
+        for source in range(len(self.starts)):
+            found.extend(repeat(source, bounds[source + 1] - bounds[source]))
+        return found
+
+    def cannot_end(self, states: Iterable[int]) -> list[int]:
+        """Of ``states``, those from which no state without enabled actions
+        is reachable, in the order given: the states the ends are reached
+        from are found backwards, over the edges sorted by target."""
+        targets = self.targets
+        order = sorted(range(len(targets)), key=targets.__getitem__)
+        by_target = [targets[at] for at in order]
+        sources = self._sources()
+        from_source = [sources[at] for at in order]
+        ending = set(self.ends)
+        frontier = list(ending)
+        while frontier:
+            state = frontier.pop()
+            low = bisect_left(by_target, state)
+            high = bisect_right(by_target, state, low)
+            for source in from_source[low:high]:
+                if source not in ending:
+                    ending.add(source)
+                    frontier.append(source)
+        return [state for state in states if state not in ending]
+
+
+def cannot_end(prop: Property[S], state: S) -> str:
+    """What ``prop``, a ``CAN_END`` property, says of ``state``, from which
+    no state without enabled actions is reachable."""
+    return prop.check(state) or "no state without enabled actions is reachable from here"
+
+
+def keeps_edges(model: Model[Any, Any]) -> bool:
+    """Whether a search of ``model`` keeps the edges of its graph: some
+    property it checks is a ``CAN_END`` one and its graph may hold a
+    cycle (without one, every state can end)."""
+    return model.may_cycle() and any(p.kind is PropertyKind.CAN_END for p in model.properties())
+
+
+def can_end_from(model: Model[S, Any], state: S) -> bool:
+    """Whether some state without enabled actions is reachable from
+    ``state`` in ``model``'s full graph (a replay's check of a ``CAN_END``
+    violation: the states reachable from one that cannot end are all it
+    searches)."""
+    seen = {state}
+    frontier = [state]
+    while frontier:
+        successors = model.successors(frontier.pop())
+        if not successors:
+            return True
+        for _action, after in successors:
+            if after not in seen:
+                seen.add(after)
+                frontier.append(after)
+    return False

@@ -1,0 +1,181 @@
+"""The ``livelock`` property (``PropertyKind.CAN_END``, ``mc.engine.endings``):
+a state from which no state without enabled actions is reachable, found by
+every search and backend, reduced or not, and replayed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_por import Instr, Threads, going_round, programs
+
+from mc.engine.endings import Edges, can_end_from
+from mc.engine.explore import Options, Search
+from mc.engine.model import can_end
+from mc.engine.parallel import ParallelSearch
+from mc.engine.result import Strategy, Verdict
+
+Run = Callable[..., Result]
+
+SPIN = """
+from mc.dsl import EXCL, Op, operation, scenario
+from mc.kernel.locks import Kind
+
+
+def locks(op: Op):
+    return op.world.shared_lock("A", Kind.SPINLOCK), op.world.shared_lock("B", Kind.SPINLOCK)
+
+
+@operation(models="spins for B holding A", describe=lambda: "spin_a_then_b")
+def spinner(op: Op) -> None:
+    a, b = locks(op)
+    op.lock(a, EXCL, "spin_lock(&A)")
+    op.label("again")
+    op.trylock(b, "again", "while (!spin_trylock(&B)) cpu_relax()")
+    op.unlock(b, "spin_unlock(&B)")
+    op.unlock(a, "spin_unlock(&A)")
+
+
+@operation(models="drops A while B is busy", describe=lambda: "polite")
+def polite(op: Op) -> None:
+    a, b = locks(op)
+    op.label("again")
+    op.lock(a, EXCL, "spin_lock(&A)")
+    op.trylock(b, "busy", "if (!spin_trylock(&B))")
+    op.unlock(b, "spin_unlock(&B)")
+    op.unlock(a, "spin_unlock(&A)")
+    op.goto("done")
+    op.label("busy")
+    op.unlock(a, "spin_unlock(&A); cpu_relax()")
+    op.goto("again")
+    op.label("done")
+
+
+@operation(models="takes B then A", describe=lambda: "b_then_a")
+def other(op: Op) -> None:
+    a, b = locks(op)
+    op.lock(b, EXCL, "spin_lock(&B)")
+    op.lock(a, EXCL, "spin_lock(&A)")
+    op.unlock(a, "spin_unlock(&A)")
+    op.unlock(b, "spin_unlock(&B)")
+
+
+PROPERTIES = ["lock-protocol", "deadlock", "completes", "livelock"]
+scenario("spin/abba", "a spinner against B then A", tree=[], threads=[spinner(), other()],
+         properties=PROPERTIES)
+scenario("spin/polite", "a retrier that backs off against B then A", tree=[],
+         threads=[polite(), other()], properties=PROPERTIES)
+scenario("spin/abba-no-livelock", "the spinner, without the livelock check", tree=[],
+         threads=[spinner(), other()], properties=["lock-protocol", "deadlock", "completes"])
+"""
+
+MODES = ([], ["--dfs"], ["--exact"], ["--no-por"], ["--workers", "2"])
+
+
+@pytest.fixture
+def spin_file(tmp_path: Path) -> Path:
+    path = tmp_path / "spin.py"
+    path.write_text(SPIN)
+    return path
+
+
+@pytest.mark.parametrize("mode", MODES, ids=lambda mode: " ".join(mode) or "default")
+def test_a_trylock_retried_holding_the_lock_the_holder_waits_for_is_a_livelock(
+    vfsmc: Run, spin_file: Path, mode: list[str]
+) -> None:
+    """The spinner always has a step, so no state is a dead end and
+    ``deadlock`` sees nothing; ``livelock`` reports the state where T2
+    waits for A and T1 can only go round its trylock."""
+    found = vfsmc("check", f"{spin_file}:spin/abba", "--no-save", *mode)
+    assert found.exit_code == 1, found.output
+    assert "livelock in spin/abba" in found.output
+    assert (
+        "T1 at 'while (!spin_trylock(&B)) cpu_relax()' can only go round, never returning; "
+        "T2 waits for A held by T1"
+    ) in found.output
+    unseen = vfsmc("check", f"{spin_file}:spin/abba-no-livelock", "--no-save", *mode)
+    assert unseen.exit_code == 0, unseen.output
+    backs_off = vfsmc("check", f"{spin_file}:spin/polite", "--no-save", *mode)
+    assert backs_off.exit_code == 0, backs_off.output
+
+
+def test_a_livelock_s_counterexample_replays_and_is_drawn(vfsmc: Run, spin_file: Path) -> None:
+    found = vfsmc("check", f"{spin_file}:spin/abba", "--json")
+    assert found.exit_code == 1
+    report = json.loads(found.output)
+    assert report["property"] == "livelock"
+    assert Path(report["graph"]).read_text().startswith("<?xml")
+    saved = Path(report["counterexample"])
+    replayed = vfsmc("replay", str(saved))
+    assert replayed.exit_code == 1, replayed.output
+    assert "reproduces" in replayed.output and "livelock" in replayed.output
+    data = json.loads(saved.read_text())
+    data["steps"] = data["steps"][:-1]
+    saved.write_text(json.dumps(data))
+    shorter = vfsmc("replay", str(saved))
+    assert "the last state does not violate livelock" in shorter.output
+
+
+def spin_model(back_off: bool) -> Threads:
+    """The two threads of ``SPIN`` in the random models' instructions:
+    T0 takes lock 0 and waits for lock 1 (a jump back while v0 is 0,
+    which only T1 could set, after taking both locks); ``back_off``
+    releases lock 0 on each round."""
+    hold = [Instr("lock", 0), Instr("jump", 0, 0, 1), Instr("unlock", 0)]
+    polite = [Instr("lock", 0), Instr("unlock", 0), Instr("jump", 0, 0, 0)]
+    other = [Instr("lock", 1), Instr("lock", 0), Instr("write", 0, 1), Instr("unlock", 0)]
+    threads = [polite if back_off else hold, other]
+    return Threads(threads, [can_end("livelock", going_round)])
+
+
+@pytest.mark.parametrize("strategy", [Strategy.BFS, Strategy.DFS])
+@pytest.mark.parametrize("exact", [True, False])
+def test_the_engine_finds_a_state_that_cannot_end(strategy: Strategy, exact: bool) -> None:
+    stuck = Search(spin_model(False), Options(strategy=strategy, exact=exact)).run()
+    assert stuck.verdict is Verdict.VIOLATED
+    assert stuck.violation is not None and stuck.violation.path is not None
+    last = stuck.violation.path.states[-1]
+    assert not can_end_from(spin_model(False), last)
+    assert can_end_from(spin_model(False), stuck.violation.path.states[0])
+    fine = Search(spin_model(True), Options(strategy=strategy, exact=exact)).run()
+    assert fine.verdict is Verdict.OK
+
+
+def test_the_edges_kept_in_order_and_by_pairs_give_the_same_answer() -> None:
+    graph = {0: [1, 2], 1: [1], 2: [3], 3: [], 4: [4, 1]}
+    in_order, pairs = Edges(in_order=True), Edges()
+    for source, targets in graph.items():
+        if not targets:
+            in_order.dead_end(source)
+            pairs.dead_end(source)
+            continue
+        in_order.expanding(source)
+        for target in targets:
+            in_order.targets.append(target)
+            pairs.edge(source, target)
+    assert in_order.cannot_end(range(5)) == pairs.cannot_end(range(5)) == [1, 4]
+
+
+@settings(max_examples=25, deadline=None)
+@given(programs(), st.booleans())
+def test_two_workers_agree_with_one_on_random_models(
+    threads: list[list[Instr]], exact: bool
+) -> None:
+    """The verdict and the length of the trace to the first state that
+    cannot end, with the edges to other workers' states numbered by
+    their owners at the end."""
+    model = Threads(threads, [can_end("livelock", going_round)])
+    one = Search(model, Options(exact=exact)).run()
+    two = ParallelSearch(model, Options(exact=exact), 2).run()
+    assert two.verdict is one.verdict, threads
+    assert two.stats.states == one.stats.states
+    if one.violation is not None:
+        assert one.violation.path is not None and two.violation is not None
+        assert two.violation.path is not None
+        assert len(two.violation.path.moves) == len(one.violation.path.moves)
+        assert not can_end_from(model, two.violation.path.states[-1])
