@@ -448,9 +448,12 @@ class _Worker(Generic[S, A]):
             found = [store.find_fingerprint(key) for key in targets]  # type: ignore[arg-type]
         else:
             found = [store.find(state) for state in targets]  # type: ignore[arg-type]
-        if None in found:
-            raise ValueError("a successor sent to its owner is not stored there")
-        return [self.gid(sid) for sid in found]  # type: ignore[operator]
+        numbers = []
+        for sid in found:
+            if sid is None:
+                raise ValueError("a successor sent to its owner is not stored there")
+            numbers.append(self.gid(sid))
+        return numbers
 
     def _to_expand(self) -> Iterator[Lent[S]]:
         """This worker's share of the level, then the states it borrowed."""
