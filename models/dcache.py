@@ -9,7 +9,17 @@ a rename meets in ``lock_two_directories()`` and a lookup reconnects
 (``d_splice_alias()``), mount traversal (``->d_manage`` in rcu-walk and
 ref-walk, ``->d_automount``) with ``complete_walk()``'s
 ``->d_weak_revalidate``, ``d_real_inode()`` (``->d_real``) and
-``d_path()`` of a pipe (``->d_dname``).
+``d_path()`` of a pipe (``->d_dname``), and ``d_find_alias()``.
+
+``lock_for_kill()`` on dput()'s path takes the inode's ``i_lock``
+(``i_lock(/a/x)``, class ``i_lock``): by ``spin_trylock()`` under the
+dentry's d_lock, else in the order fs/dcache.c documents (``Ordering:
+dentry->d_inode->i_lock, dentry->d_lock``): d_lock dropped, i_lock taken,
+d_lock taken again and the count read again; ``dentry_unlink_inode()``
+drops d_lock, then i_lock.  ``d_find_alias()`` takes i_lock, then the
+alias's d_lock.  The dentry's inode is fixed (no ``d_delete()`` makes it
+negative meanwhile), so lock_for_kill()'s ``inode == dentry->d_inode``
+recheck always holds and its loop runs once.
 
 The filesystem sets every dentry method: ``->d_delete`` is
 ``always_delete_dentry()`` (an unused dentry is killed, not kept on the
@@ -29,9 +39,10 @@ rules' rcu-walk column means.
 
 Left out: the LRU lists and DCACHE_SHRINK_LIST (the shrinker kills an
 unused dentry it locks; ``dentry_lru_isolate()``'s trylock is not a step),
-the inode's i_lock and the parent's d_lock in ``lock_for_kill()`` and
-``dentry_unlist()`` (with the dentry's own d_lock taken again,
-``spin_lock_nested()``, around it), the kill walking up to the parent,
+the inode's i_lock in the shrinker's ``lock_for_kill()`` (its slow path
+runs inside the shrinker's RCU section, itself taken under d_lock), the
+parent's d_lock in ``dentry_unlist()`` (with the dentry's own d_lock taken
+again, ``spin_lock_nested()``, around it), the kill walking up to the parent,
 ``fast_dput()``'s path for a lockref held by another CPU
 (``lockref_put_return()`` < 0: the model's decrement does not wait for
 d_lock, while ``lockref_get_not_dead()`` does), d_seq; the mount itself
@@ -41,7 +52,9 @@ d_lock, while ``lockref_get_not_dead()`` does), d_seq; the mount itself
 ``__dentry_kill()``, ``dentry_unlink_inode()``, ``dentry_free()`` and
 ``shrink_dentry_list()`` were read again in a 6.17-rc3 tree
 (Kingxukai/linux, fs/dcache.c at 9b44fff6): the same as 6.12 where the
-model goes.  ``retain_dentry(dentry, false)``, the lockless first try,
+model goes; ``d_find_alias()``, ``__d_find_alias()``,
+``d_prune_aliases()`` and the file's "Ordering" comment were read in that
+tree.  ``retain_dentry(dentry, false)``, the lockless first try,
 returns false for a dentry with ``DCACHE_OP_DELETE`` without calling
 ``->d_delete`` ("that requires ->d_lock"), so ``->d_delete`` is called
 only by ``retain_dentry(dentry, true)`` under ``d_lock``; ``->d_prune`` is
@@ -89,6 +102,7 @@ SPLICE_LEFT_OUT = (
 DENTRY_FREE_WITHOUT_RCU = "dentry-free-without-rcu"
 D_DELETE_UNLOCKED = "d-delete-unlocked"
 D_IPUT_UNDER_D_LOCK = "d-iput-under-d-lock"
+LOCK_FOR_KILL_SPINS = "lock-for-kill-spins"
 CI_COMPARE_EXACT = "ci-compare-exact"
 AUTOMOUNT_NO_RECHECK = "automount-no-recheck"
 D_MANAGE_BLOCKS_IN_RCU = "d-manage-blocks-in-rcu"
@@ -105,6 +119,17 @@ def life_slot(world: World, path: str) -> int:
 def count_slot(world: World, path: str) -> int:
     """The dentry's reference count (``d_lockref.count``)."""
     return world.shared_slot(f"d_count({path})", 0)
+
+
+def inode_i_lock(world: World, path: str) -> Lock:
+    """The ``i_lock`` of the inode of the dentry at ``path``
+    (``i_lock(/a/x)``, class ``i_lock``, a spinlock made on first use, as
+    models/quota.py and mc/kernel/inode_life.py name it).  The dentry's
+    inode is fixed: nothing in the dcache scenarios makes it negative or
+    gives it another inode while it is in use."""
+    name = f"i_lock({path})"
+    lock = next((lock for lock in world.locks if lock.name == name), None)
+    return lock or world.add_lock(name, Kind.SPINLOCK, "i_lock")
 
 
 def dput_rcu(world: World) -> Lock:
@@ -188,10 +213,11 @@ def set_life(scratch: Scratch, life: int, value: str) -> None:
     scratch[life] = value
 
 
-def dentry_kill(op: Op, dentry: DentryObject) -> None:
-    """__dentry_kill(), entered with ``dentry->d_lock`` held:
+def dentry_kill(op: Op, dentry: DentryObject, i_lock: Lock | None = None) -> None:
+    """__dentry_kill(), entered with ``dentry->d_lock`` held (and the
+    inode's ``i_lock`` when ``i_lock`` is given: lock_for_kill() took it):
     lockref_mark_dead(), ``->d_prune`` (under d_lock), __d_drop(), then
-    dentry_unlink_inode() drops d_lock and calls ``->d_iput``;
+    dentry_unlink_inode() drops d_lock, then i_lock, and calls ``->d_iput``;
     ``->d_release``; dentry_free(): ``call_rcu(&dentry->d_u.d_rcu,
     __d_free)``."""
     life = life_slot(op.world, dentry.path)
@@ -208,6 +234,8 @@ def dentry_kill(op: Op, dentry: DentryObject) -> None:
     late = op.variant(D_IPUT_UNDER_D_LOCK)
     if not late:
         op.unlock(dentry.d_lock, "dentry_unlink_inode(): spin_unlock(&dentry->d_lock)")
+        if i_lock is not None:
+            op.unlock(i_lock, "dentry_unlink_inode(): spin_unlock(&inode->i_lock)")
     op.call(
         "dentry_operations.d_iput",
         _nothing,
@@ -217,6 +245,8 @@ def dentry_kill(op: Op, dentry: DentryObject) -> None:
     )
     if late:
         op.unlock(dentry.d_lock, "spin_unlock(&dentry->d_lock)")
+        if i_lock is not None:
+            op.unlock(i_lock, "spin_unlock(&inode->i_lock)")
     op.call(
         "dentry_operations.d_release",
         _nothing,
@@ -231,6 +261,55 @@ def dentry_kill(op: Op, dentry: DentryObject) -> None:
             "a grace period",
         )
     op.effect("__d_free(): kmem_cache_free(dentry_cache, dentry)", set_life, life, FREED)
+
+
+def lock_for_kill(op: Op, dentry: DentryObject, i_lock: Lock, busy: Expr) -> None:
+    """lock_for_kill() (fs/dcache.c, read in 6.17-rc3 at 9b44fff6), called
+    with ``dentry->d_lock`` held and the count seen 0 under it: the
+    inode's ``i_lock`` by trylock, else, in the documented order (i_lock
+    outside d_lock, as ``d_prune_aliases()`` and ``d_find_alias()`` take
+    them), d_lock dropped, i_lock taken, d_lock taken again and the count
+    read again: a reference taken meanwhile (or a kill) makes it give up,
+    i_lock dropped, and jump to ``busy`` with d_lock held.  It returns with
+    both locks held otherwise.  The first ``if
+    (unlikely(dentry->d_lockref.count))`` is not a step: the caller read
+    the count under the same d_lock.  The dentry's inode is fixed, so the
+    recheck ``inode == dentry->d_inode`` always holds and the loop runs
+    once.
+
+    Under the variant ``lock-for-kill-spins`` the trylock is retried in a
+    loop with d_lock still held (``while (!spin_trylock(&inode->i_lock))
+    cpu_relax();``): against a thread that holds i_lock and waits for
+    d_lock (``d_find_alias()``) it spins for ever, a soft lockup in which
+    the spinning thread always has a step."""
+    if op.variant(LOCK_FOR_KILL_SPINS):
+        op.label("spin")
+        op.trylock(
+            i_lock,
+            "spin",
+            "lock_for_kill(): while (!spin_trylock(&inode->i_lock)) cpu_relax();",
+        )
+        return
+    op.trylock(
+        i_lock,
+        "slow",
+        "lock_for_kill(): if (!inode || likely(spin_trylock(&inode->i_lock))) return true",
+    )
+    op.goto("locked")
+    op.label("slow")
+    op.unlock(dentry.d_lock, "lock_for_kill(): spin_unlock(&dentry->d_lock)")
+    op.lock(i_lock, EXCL, "spin_lock(&inode->i_lock)")
+    op.lock(
+        dentry.d_lock,
+        EXCL,
+        "spin_lock(&dentry->d_lock) /* inode == dentry->d_inode: the inode is fixed */",
+    )
+    op.goto_if(busy, "unlock_inode", "if (likely(!dentry->d_lockref.count)) return true")
+    op.goto("locked")
+    op.label("unlock_inode")
+    op.unlock(i_lock, "if (inode) spin_unlock(&inode->i_lock); return false")
+    op.goto("busy")
+    op.label("locked")
 
 
 def _dput(op: Op, path: str) -> None:
@@ -275,8 +354,14 @@ def _dput(op: Op, path: str) -> None:
             sleeps=False,
         )
         op.goto_if(same(op.ret, const(0)), "keep_locked", "if (!ret) /* retain */")
+    i_lock = inode_i_lock(op.world, path)
+    lock_for_kill(op, dentry, i_lock, busy)
     op.unlock(rcu, "while (lock_for_kill(dentry)) { rcu_read_unlock();")
-    dentry_kill(op, dentry)
+    dentry_kill(op, dentry, i_lock)
+    op.goto("out")
+    op.label("busy")
+    op.unlock(rcu, "rcu_read_unlock() /* lock_for_kill() gave false */")
+    op.unlock(dentry.d_lock, "spin_unlock(&dentry->d_lock)")
     op.goto("out")
     op.label("keep_locked")
     op.unlock(dentry.d_lock, "spin_unlock(&dentry->d_lock)")
@@ -286,14 +371,8 @@ def _dput(op: Op, path: str) -> None:
 
 
 DPUT_CITES = (
-    Cite(
-        "fs/dcache.c",
-        "dput",
-        DCACHE_READ,
-        leaves_out=INODE_I_LOCK,
-        because="lock_for_kill() takes the inode's i_lock (trylock, else in order "
-        "after dropping d_lock); the model has no i_lock",
-    ),
+    Cite("fs/dcache.c", "dput", DCACHE_READ),
+    Cite("fs/dcache.c", "lock_for_kill", DCACHE_READ),
     Cite("fs/dcache.c", "fast_dput", DCACHE_READ),
     Cite("fs/dcache.c", "retain_dentry", DCACHE_READ),
     Cite(
@@ -336,8 +415,10 @@ def dput(op: Op, path: str) -> None:
             "lock_for_kill",
             DCACHE_READ,
             leaves_out=INODE_I_LOCK,
-            because="lock_for_kill() takes the inode's i_lock (trylock, else in order "
-            "after dropping d_lock); the model has no i_lock",
+            because="the shrinker's lock_for_kill() runs inside its rcu_read_lock() "
+            "section, itself taken under d_lock: its i_lock (and d_lock taken again) "
+            "inside the section would put rcu_read_lock(shrink) both inside and outside "
+            "d_lock in the lock-class graph; dput()'s lock_for_kill() takes i_lock",
         ),
         Cite(
             "fs/dcache.c",
@@ -379,6 +460,56 @@ def shrink_dcache(op: Op, path: str) -> None:
     op.label("skip")
     op.unlock(rcu, "rcu_read_unlock()")
     op.unlock(dentry.d_lock, "spin_unlock(&dentry->d_lock)")
+    op.label("out")
+
+
+def dget_if_hashed(scratch: Scratch, life: int, count: int) -> None:
+    """__d_find_alias(): ``if (!d_unhashed(alias)) dget_dlock(alias)``,
+    under the alias's d_lock."""
+    if scratch[life] == HASHED:
+        scratch[count] = scratch[count] + 1
+
+
+@operation(
+    models="d_find_alias() (fs/dcache.c)",
+    describe=lambda path: f"d_find_alias({path})",
+    cites=(Cite("fs/dcache.c", "d_find_alias", DCACHE_READ),),
+)
+def d_find_alias(op: Op, path: str) -> None:
+    """d_find_alias() of the inode of the non-directory ``path``, whose one
+    alias is the dentry at ``path`` (read in 6.17-rc3, Kingxukai/linux
+    fs/dcache.c at 9b44fff6): ``if
+    (!hlist_empty(&inode->i_dentry))``, read with no lock, then
+    ``spin_lock(&inode->i_lock)`` and ``__d_find_alias()``: each alias's
+    ``spin_lock(&alias->d_lock)`` inside it, a reference (``dget_dlock()``)
+    on a hashed one, ``spin_unlock(&alias->d_lock)``;
+    ``spin_unlock(&inode->i_lock)``.  i_lock outside d_lock, the order
+    ``d_prune_aliases()`` and ``d_mark_dontcache()`` take them in too.  A
+    killer holds both locks from ``lock_for_kill()`` until
+    ``dentry_unlink_inode()`` has taken the dentry off the alias list, so
+    under i_lock the alias is hashed or gone; the ``d_unhashed()`` test is
+    a step all the same, and ``dentry-killed-referenced`` reports a
+    reference taken on a dentry being killed.  The caller keeps the
+    reference it got (its dput() is not part of the operation)."""
+    op.inode(path)  # an unknown path is a model error
+    dentry = dentry_object(op.world, path)
+    count, life = count_slot(op.world, path), life_slot(op.world, path)
+    i_lock = inode_i_lock(op.world, path)
+    gone = state_expr(
+        f"hlist_empty(&inode({path})->i_dentry)",
+        lambda state: state[life] in (UNHASHED, FREED),
+    )
+    op.goto_if(gone, "out", "if (!hlist_empty(&inode->i_dentry)) /* else return NULL */")
+    op.lock(i_lock, EXCL, "d_find_alias(): spin_lock(&inode->i_lock)")
+    op.lock(dentry.d_lock, EXCL, "__d_find_alias(): spin_lock(&alias->d_lock)")
+    op.effect(
+        "if (!d_unhashed(alias)) dget_dlock(alias)",
+        dget_if_hashed,
+        life,
+        count,
+    )
+    op.unlock(dentry.d_lock, "spin_unlock(&alias->d_lock)")
+    op.unlock(i_lock, "spin_unlock(&inode->i_lock)")
     op.label("out")
 
 

@@ -23,8 +23,10 @@ from mc.models.dcache import (
     DENTRY_USERS,
     FREED,
     HASHED,
+    LOCK_FOR_KILL_SPINS,
     WalkUse,
     ci_lookup,
+    d_find_alias,
     dput,
     dput_rcu,
     lookup_splice,
@@ -197,6 +199,13 @@ flag_variant(
     D_IPUT_UNDER_D_LOCK, "__dentry_kill() calls ->d_iput before dropping the dentry's d_lock"
 )
 flag_variant(
+    LOCK_FOR_KILL_SPINS,
+    "lock_for_kill() spins on spin_trylock(&inode->i_lock) with the dentry's d_lock still held "
+    "(while (!spin_trylock(&inode->i_lock)) cpu_relax();) instead of dropping d_lock and taking "
+    "i_lock first: a thread that holds i_lock and waits for d_lock (d_find_alias()) never gets "
+    "it, and the spinner never stops",
+)
+flag_variant(
     CI_COMPARE_EXACT,
     "the casefolded filesystem's ->d_compare compares the bytes (memcmp) and not the casefolded "
     "names",
@@ -232,6 +241,16 @@ scenario(
     "the last dput() of a dentry racing the shrinker and an rcu-walk",
     tree=["/a/", "/a/x"],
     threads=[dput("/a/x"), shrink_dcache("/a/x"), rcu_walk("/a/x")],
+    properties=DCACHE_PROPERTIES,
+)
+
+scenario(
+    "dcache/dput-vs-find-alias",
+    "the last dput() of a dentry racing d_find_alias() of its inode, which takes the inode's "
+    "i_lock and then the dentry's d_lock: lock_for_kill()'s trylock of i_lock under d_lock "
+    "fails and it takes them in that order",
+    tree=["/a/", "/a/x"],
+    threads=[dput("/a/x"), d_find_alias("/a/x")],
     properties=DCACHE_PROPERTIES,
 )
 
