@@ -43,9 +43,11 @@ from itertools import repeat
 from typing import Any, TypeVar
 
 from mc.engine.model import Model, Property, PropertyKind
+from mc.engine.result import Path
 from mc.engine.store import array_bytes
 
 S = TypeVar("S", bound=Hashable)
+A = TypeVar("A")
 
 
 class Edges:
@@ -123,6 +125,40 @@ def cannot_end(prop: Property[S], state: S) -> str:
     """What ``prop``, a ``CAN_END`` property, says of ``state``, from which
     no state without enabled actions is reachable."""
     return prop.check(state) or "no state without enabled actions is reachable from here"
+
+
+def going_round(model: Model[S, A], path: Path[S, A]) -> tuple[Path[S, A], int]:
+    """``path``, which ends at a state no end is reachable from, taken on
+    until it comes back to a state it passed through (preferring at each
+    state the first action that leads to a state not passed through yet),
+    and the position of that state in the path: the steps from there on
+    go round.  Every state on the way is one no end is reachable from."""
+    states, actions, moves = list(path.states), list(path.actions), list(path.moves)
+    position = {state: at for at, state in enumerate(states)}
+    while True:
+        successors = model.successors(states[-1])
+        move = next((at for at, (_a, nxt) in enumerate(successors) if nxt not in position), 0)
+        action, after = successors[move]
+        states.append(after)
+        actions.append(action)
+        moves.append(move)
+        if after in position:
+            went = Path(path.init, tuple(states), tuple(actions), tuple(moves))
+            return went, position[after]
+        position[after] = len(states) - 1
+
+
+def cannot_end_violation(
+    model: Model[S, A], prop: Property[S], path: Path[S, A]
+) -> tuple[str, Path[S, A]]:
+    """The message and the path of a violation of ``prop``, a ``CAN_END``
+    property, at the last state of ``path``: the path goes on round a
+    loop (``going_round``), and the message says where the loop starts."""
+    went, start = going_round(model, path)
+    back = len(went) - start
+    moves = "move leads" if back == 1 else f"{back} moves lead"
+    looped = f"the trace ends going round: its last {moves} back to a state it passed through"
+    return f"{cannot_end(prop, went.states[-1])} ({looped})", went
 
 
 def keeps_edges(model: Model[Any, Any]) -> bool:

@@ -15,14 +15,14 @@ import sys
 import time
 from array import array
 from collections.abc import Callable, Hashable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 
 from mc.engine.ample import AmpleSets, Moves, enabled_indices
 from mc.engine.bfs import breadth_first
 from mc.engine.dfs import depth_first
-from mc.engine.endings import Edges, cannot_end, keeps_edges
+from mc.engine.endings import Edges, cannot_end_violation, keeps_edges
 from mc.engine.invariants import Invariants
 from mc.engine.model import Model, Property, PropertyKind
 from mc.engine.reduction import Reduction
@@ -172,6 +172,13 @@ class _Stop(Exception):
         self.reason = reason
 
 
+class _Going(Exception):
+    """A ``CAN_END`` violation, with its path going round."""
+
+    def __init__(self, violation: Violation[Any, Any]) -> None:
+        self.violation = violation
+
+
 class _Found(Exception):
     def __init__(self, prop: str, message: str, sid: int) -> None:
         self.prop = prop
@@ -310,6 +317,8 @@ class Search(Generic[S, A]):
                 self._check_endings()
         except _Found as found:
             violation = Violation(found.prop, found.message, self.path_to(found.sid))
+        except _Going as going:
+            violation = going.violation
         except _Stop as stop:
             reason = stop.reason
         except KeyboardInterrupt:
@@ -372,9 +381,9 @@ class Search(Generic[S, A]):
             return
         stuck = self.edges.cannot_end(range(self.stored))
         if stuck:
-            sid = stuck[0]
             prop = self.endable[0]
-            raise _Found(prop.name, cannot_end(prop, self.path_to(sid).states[-1]), sid)
+            message, path = cannot_end_violation(self.model, prop, self.path_to(stuck[0]))
+            raise _Going(Violation(prop.name, message, path))
 
     def add(self, state: S, parent: int, move: int) -> int:
         """Store ``state``, reached from ``parent`` by ``move``, and check the

@@ -70,7 +70,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import attrs
 
 from mc.engine.ample import AmpleSets, enabled_indices
-from mc.engine.endings import Edges, cannot_end, keeps_edges
+from mc.engine.endings import Edges, cannot_end_violation, keeps_edges
 from mc.engine.explore import (
     INTERRUPTED,
     PROGRESS_AFTER_SECONDS,
@@ -1152,8 +1152,8 @@ class ParallelSearch(Generic[S, A]):
 
         first = min(stuck, key=lambda gid: (depth(gid), gid))
         prop = next(p for p in self.model.properties() if p.kind is PropertyKind.CAN_END)
-        path = self._path(pool, first)
-        return Violation(prop.name, cannot_end(prop, path.states[-1]), path)
+        message, path = cannot_end_violation(self.model, prop, self._path(pool, first))
+        return Violation(prop.name, message, path)
 
     def _links(self, pool: Pool) -> tuple[list[array[int]], list[array[int]], list[int]]:
         """Every worker's parent links and moves, and where its lazy moves
