@@ -17,9 +17,23 @@ dentry's d_lock, else in the order fs/dcache.c documents (``Ordering:
 dentry->d_inode->i_lock, dentry->d_lock``): d_lock dropped, i_lock taken,
 d_lock taken again and the count read again; ``dentry_unlink_inode()``
 drops d_lock, then i_lock.  ``d_find_alias()`` takes i_lock, then the
-alias's d_lock.  The dentry's inode is fixed (no ``d_delete()`` makes it
-negative meanwhile), so lock_for_kill()'s ``inode == dentry->d_inode``
-recheck always holds and its loop runs once.
+alias's d_lock.  The dentry's inode is fixed (no ``d_delete()``
+makes it negative meanwhile), so lock_for_kill()'s ``inode ==
+dentry->d_inode`` recheck always holds and its loop runs once.
+
+``fast_dput()``'s lockless decrement, ``lockref_put_return()``
+(lib/lockref.c), is one cmpxchg of the lockref's {spinlock, count} word:
+it succeeds only while the dentry's d_lock is free (``CMPXCHG_LOOP``'s
+``arch_spin_value_unlocked()``), and gives -1 while a thread holds it (or
+for a count <= 0).  fast_dput() then takes ``spin_lock(&dentry->d_lock)``,
+returns at once on ``WARN_ON_ONCE(dentry->d_lockref.count <= 0)``, else
+decrements under the lock (``dentry->d_lockref.count--``) and goes to
+``locked:``, the count and ``retain_dentry(dentry, true)`` under d_lock,
+as after a lockless decrement to 0 (``fast_dput()`` and
+``lockref_put_return()`` read in 6.17-rc3, Kingxukai/linux fs/dcache.c
+and lib/lockref.c at 9b44fff6).  A dentry's count thus changes only while
+its d_lock is free or by the thread that holds it, as with
+``lockref_get_not_dead()``.
 
 The filesystem sets every dentry method: ``->d_delete`` is
 ``always_delete_dentry()`` (an unused dentry is killed, not kept on the
@@ -43,10 +57,8 @@ the inode's i_lock in the shrinker's ``lock_for_kill()`` (its slow path
 runs inside the shrinker's RCU section, itself taken under d_lock), the
 parent's d_lock in ``dentry_unlist()`` (with the dentry's own d_lock taken
 again, ``spin_lock_nested()``, around it), the kill walking up to the parent,
-``fast_dput()``'s path for a lockref held by another CPU
-(``lockref_put_return()`` < 0: the model's decrement does not wait for
-d_lock, while ``lockref_get_not_dead()`` does), d_seq; the mount itself
-(a slot: mounted or not) and namespace_sem's other users.
+d_seq; the mount itself (a slot: mounted or not) and namespace_sem's other
+users.
 
 ``dput()``, ``fast_dput()``, ``retain_dentry()``, ``lock_for_kill()``,
 ``__dentry_kill()``, ``dentry_unlink_inode()``, ``dentry_free()`` and
@@ -67,8 +79,8 @@ from __future__ import annotations
 
 import attrs
 
-from mc.dsl import EXCL, SHARED, Cite, Op, Scratch, World, const, operation, same
-from mc.kernel.expr import Expr, differ, slot_value, state_expr
+from mc.dsl import EXCL, SHARED, Cite, Op, Scratch, World, const, operation, same, touches
+from mc.kernel.expr import Expr, below, differ, slot_value, state_expr
 from mc.kernel.locks import Kind, Lock, holders
 from mc.models.dentry import DentryObject, dentry_object
 from mc.models.dirops import rename, split
@@ -175,10 +187,11 @@ class WalkUse:
 @attrs.frozen
 class DputUse:
     """A dput()'s use of ``path``: its register ``ret``
-    (``lockref_put_return()``'s answer, 0 for the last reference) and the
-    thread's ``pc``.  After a last put the thread holds no reference, but
-    ``fast_dput()`` still reads the dentry (``retain_dentry()``, its
-    ``d_lock``) until it returns or kills it."""
+    (``lockref_put_return()``'s answer, -1 while d_lock was held; then the
+    count that the decrement under d_lock left; 0 for the last reference)
+    and the thread's ``pc``.  After a last put the thread holds no
+    reference, but ``fast_dput()`` still reads the dentry
+    (``retain_dentry()``, its ``d_lock``) until it returns or kills it."""
 
     tid: int
     path: str
@@ -203,8 +216,32 @@ def always_delete_dentry(scratch: Scratch, dentry: str) -> int:
     return 1
 
 
-def put_ref(scratch: Scratch, count: int) -> int:
-    """lockref_put_return(): the count after the decrement."""
+def _put_ref_touches(world: World, count: int, d_lock: int) -> tuple[list[int], list[int]]:
+    return [count, d_lock], [count]
+
+
+@touches(_put_ref_touches)
+def put_ref(scratch: Scratch, count: int, d_lock: int) -> int:
+    """lockref_put_return() (lib/lockref.c): one cmpxchg of the lockref's
+    {spinlock, count} word, which succeeds only while the spinlock (the
+    dentry's ``d_lock``, slot ``d_lock``) is free (``CMPXCHG_LOOP``'s
+    ``arch_spin_value_unlocked()``) and the count is positive: the count
+    after the decrement; -1, the count unchanged, while a thread holds
+    d_lock (or for a count <= 0)."""
+    if holders(Kind.SPINLOCK, scratch[d_lock]) or scratch[count] <= 0:
+        return -1
+    scratch[count] = scratch[count] - 1
+    return int(scratch[count])
+
+
+def _put_locked_touches(world: World, count: int) -> tuple[list[int], list[int]]:
+    return [count], [count]
+
+
+@touches(_put_locked_touches)
+def put_locked(scratch: Scratch, count: int) -> int:
+    """fast_dput() under ``d_lock`` after lockref_put_return() gave -1:
+    ``dentry->d_lockref.count--``; the count after it."""
     scratch[count] = scratch[count] - 1
     return int(scratch[count])
 
@@ -320,13 +357,26 @@ def _dput(op: Op, path: str) -> None:
     count again) with no reference: dput()'s ``rcu_read_lock()`` is what
     keeps a concurrent kill from freeing it meanwhile, and the invariant
     ``dentry-freed-under-rcu`` reports a free in that window (the thread
-    registered as a :class:`DputUse`)."""
+    registered as a :class:`DputUse`).  ``lockref_put_return()`` gives -1
+    while another thread holds d_lock (:func:`put_ref`): fast_dput() then
+    takes d_lock, ``if (WARN_ON_ONCE(dentry->d_lockref.count <= 0)) {
+    spin_unlock(&dentry->d_lock); return true; }``, decrements the count
+    under it (the register ``ret`` gets the count left, so a last put on
+    that path is a :class:`DputUse` too) and goes to ``locked:``.  Under
+    ``d-delete-unlocked`` that path asks no ``->d_delete``."""
     dentry = dentry_object(op.world, path)
     count, life = count_slot(op.world, path), life_slot(op.world, path)
     rcu = dput_rcu(op.world)
     op.lock(rcu, SHARED, "dput(): rcu_read_lock()")
-    left = op.compute("ret", "ret = lockref_put_return(&dentry->d_lockref)", put_ref, count)
+    left = op.compute(
+        "ret",
+        "ret = lockref_put_return(&dentry->d_lockref) /* cmpxchg while d_lock is free, else -1 */",
+        put_ref,
+        count,
+        dentry.d_lock.slot,
+    )
     dentry_users(op.world).append(DputUse(op.thread.tid, path, op.register("ret"), op.thread.pc))
+    op.goto_if(below(left, const(0)), "put_slow", "if (unlikely(ret < 0)) /* d_lock held */")
     op.goto_if(differ(left, const(0)), "keep", "if (ret) return true /* not the last */")
     unlocked = op.variant(D_DELETE_UNLOCKED)
     if unlocked:
@@ -339,6 +389,17 @@ def _dput(op: Op, path: str) -> None:
             sleeps=False,
         )
     op.lock(dentry.d_lock, EXCL, "spin_lock(&dentry->d_lock)")
+    op.goto("put_locked")
+    op.label("put_slow")
+    op.lock(dentry.d_lock, EXCL, "spin_lock(&dentry->d_lock) /* lockref_put_return() < 0 */")
+    op.goto_if(
+        state_expr(f"{path}->d_lockref.count <= 0", lambda state: state[count] <= 0),
+        "keep_locked",
+        "if (WARN_ON_ONCE(dentry->d_lockref.count <= 0)) "
+        "{ spin_unlock(&dentry->d_lock); return true; }",
+    )
+    op.compute("ret", "dentry->d_lockref.count--; goto locked", put_locked, count)
+    op.label("put_locked")
     busy = state_expr(
         f"{path}->d_lockref.count || d_unhashed({path})",
         lambda state: state[count] > 0 or state[life] != HASHED,
@@ -374,6 +435,7 @@ DPUT_CITES = (
     Cite("fs/dcache.c", "dput", DCACHE_READ),
     Cite("fs/dcache.c", "lock_for_kill", DCACHE_READ),
     Cite("fs/dcache.c", "fast_dput", DCACHE_READ),
+    Cite("lib/lockref.c", "lockref_put_return", DCACHE_READ),
     Cite("fs/dcache.c", "retain_dentry", DCACHE_READ),
     Cite(
         "fs/dcache.c",
@@ -395,9 +457,10 @@ DPUT_CITES = (
 )
 def dput(op: Op, path: str) -> None:
     """The last dput() of the reference this thread took before it
-    started: lockref_put_return() under rcu_read_lock(); at zero,
-    ``spin_lock(&dentry->d_lock)``, retain_dentry() asks ``->d_delete``
-    under it, and the dentry is killed."""
+    started: lockref_put_return() under rcu_read_lock() (while d_lock is
+    held by another thread, the decrement under ``spin_lock(&dentry->d_lock)``
+    instead); at zero, ``spin_lock(&dentry->d_lock)``, retain_dentry() asks
+    ``->d_delete`` under it, and the dentry is killed."""
     op.inode(path)  # an unknown path is a model error
     count = count_slot(op.world, path)
     op.world.initial[count] += 1

@@ -62,7 +62,9 @@ def dentry_freed_under_rcu(model: KernelModel) -> Check:
     ``__d_lookup_rcu()`` is used by ``lockref_get_not_dead()`` (and, in
     rcu-walk, by everything up to ``rcu_read_unlock()``); ``fast_dput()``
     reads the dentry after ``lockref_put_return()`` gave 0
-    (``retain_dentry()``, ``spin_lock(&dentry->d_lock)``).  A thread
+    (``retain_dentry()``, ``spin_lock(&dentry->d_lock)``), or after its
+    ``dentry->d_lockref.count--`` under d_lock left 0 (lockref_put_return()
+    gave -1: d_lock was held); lock_for_kill() may drop d_lock then.  A thread
     outside any RCU read-side section is reported too, so a protocol
     without the ``rcu_read_lock()`` is caught rather than checking nothing.
     A dput() is taken as using the dentry until its thread returns: it
@@ -102,7 +104,7 @@ def dentry_freed_under_rcu(model: KernelModel) -> Check:
                 )
                 return (
                     f"{use.path} is freed while {name}'s dput(), which dropped the last reference "
-                    f"(lockref_put_return() gave 0), still uses it {where}"
+                    f"(fast_dput() left the count 0), still uses it {where}"
                 )
         return None
 
