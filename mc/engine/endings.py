@@ -37,9 +37,7 @@ argument for deadlocks, applied to the set of states that cannot end).
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_left, bisect_right
 from collections.abc import Hashable, Iterable
-from itertools import repeat
 from typing import Any, TypeVar
 
 from mc.engine.model import Model, Property, PropertyKind
@@ -89,32 +87,39 @@ class Edges:
     def memory_bytes(self) -> int:
         return array_bytes(self.starts, self.sources, self.targets, self.ends)
 
-    def _sources(self) -> array[int]:
+    def _sources(self) -> Iterable[int]:
         """The source of every edge, in the order of ``targets``."""
         if not self.in_order:
             return self.sources
-        found = array(self.targets.typecode)
         bounds = [*self.starts, len(self.targets)]
-        for source in range(len(self.starts)):
-            found.extend(repeat(source, bounds[source + 1] - bounds[source]))
-        return found
+        return (
+            source
+            for source in range(len(self.starts))
+            for _ in range(bounds[source + 1] - bounds[source])
+        )
 
     def cannot_end(self, states: Iterable[int]) -> list[int]:
         """Of ``states``, those from which no state without enabled actions
         is reachable, in the order given: the states the ends are reached
-        from are found backwards, over the edges sorted by target."""
+        from are found backwards, over the edges grouped by target (a
+        counting sort into arrays, a few bytes an edge)."""
         targets = self.targets
-        order = sorted(range(len(targets)), key=targets.__getitem__)
-        by_target = [targets[at] for at in order]
-        sources = self._sources()
-        from_source = [sources[at] for at in order]
+        size = max(max(targets, default=-1), max(self.ends, default=-1)) + 2
+        first = array("q", bytes(8 * size))
+        for target in targets:
+            first[target + 1] += 1
+        for at in range(1, size):
+            first[at] += first[at - 1]
+        filled = array("q", first)
+        backwards = array(targets.typecode, bytes(targets.itemsize * len(targets)))
+        for source, target in zip(self._sources(), targets, strict=True):
+            backwards[filled[target]] = source
+            filled[target] += 1
         ending = set(self.ends)
         frontier = list(ending)
         while frontier:
             state = frontier.pop()
-            low = bisect_left(by_target, state)
-            high = bisect_right(by_target, state, low)
-            for source in from_source[low:high]:
+            for source in backwards[first[state] : first[state + 1]]:
                 if source not in ending:
                     ending.add(source)
                     frontier.append(source)

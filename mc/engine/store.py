@@ -170,7 +170,7 @@ class FingerprintStore(Store[S]):
     and the full states not yet taken: with ``in_order`` (a breadth-first
     search, which takes them in the order stored) in a ``SpillQueue`` with
     their numbers in two generations of ``NumberTable``, else in memory.
-    ``numbered``: the numbers of every state are kept (in one generation),
+    ``numbered``: the number of every state is kept beside its fingerprint,
     so ``find`` never answers ``SEEN`` (a search that keeps the graph's
     edges, ``mc.engine.endings``)."""
 
@@ -179,10 +179,10 @@ class FingerprintStore(Store[S]):
     def __init__(
         self, capacity: int = INITIAL_CAPACITY, in_order: bool = True, numbered: bool = False
     ) -> None:
+        self.numbered = numbered
         self._allocate(capacity)
         self.size = 0
         self.in_order = in_order
-        self.numbered = numbered
         self.queue: SpillQueue[S] = SpillQueue()
         self.older = NumberTable(MIN_NUMBERS)
         self.newer = NumberTable(MIN_NUMBERS)
@@ -202,6 +202,9 @@ class FingerprintStore(Store[S]):
         self.mask = capacity - 1
         self.limit = int(capacity * MAX_LOAD)
         self.keys = _zeros("Q", capacity)
+        self.values = _zeros("I", capacity if self.numbered else 0)
+        """With ``numbered``: the number of the state whose fingerprint
+        is in the same slot of ``keys``."""
 
     def find(self, state: S, key: int | None = None) -> int | None:
         if key is None:
@@ -221,7 +224,7 @@ class FingerprintStore(Store[S]):
                 return None
             slot = (slot + 1) & mask
         if self.numbered:
-            return self.newer.get(key)
+            return self.values[slot]
         if not self.in_order:
             return SEEN
         sid = self.newer.get(key)
@@ -238,28 +241,35 @@ class FingerprintStore(Store[S]):
                 key = fingerprint(state)
         if self.size >= self.limit:
             self._grow()
-        self._put(key)
+        self._put(key, sid)
         self.size += 1
         if self.in_order:
             self.queue.put(state)
+            if not self.numbered:
+                self.newer.put(key, sid)
         else:
             self.waiting[sid] = state
-        if self.in_order or self.numbered:
-            self.newer.put(key, sid)
 
-    def _put(self, key: int) -> None:
+    def _put(self, key: int, sid: int) -> None:
         keys, mask = self.keys, self.mask
         slot = key & mask
         while keys[slot] != 0:
             slot = (slot + 1) & mask
         keys[slot] = key
+        if self.numbered:
+            self.values[slot] = sid
 
     def _grow(self) -> None:
-        old_keys = self.keys
+        old_keys, old_values = self.keys, self.values
         self._allocate(2 * len(old_keys))
+        if self.numbered:
+            for key, sid in zip(old_keys, old_values, strict=True):
+                if key:
+                    self._put(key, sid)
+            return
         for key in old_keys:
             if key:
-                self._put(key)
+                self._put(key, 0)
 
     def take(self, sid: int) -> S:
         if not self.in_order:
@@ -267,7 +277,7 @@ class FingerprintStore(Store[S]):
         if sid != self.next_taken:
             raise ValueError(f"state {sid} taken out of order (next is {self.next_taken})")
         self.next_taken = sid + 1
-        if sid >= self.newer_from and not self.numbered:
+        if sid >= self.newer_from:
             self._turn()
         return self.queue.take()
 
@@ -284,4 +294,4 @@ class FingerprintStore(Store[S]):
     def memory_bytes(self) -> int:
         """The fingerprint table and the two generations of numbers."""
         numbers = (self.older.keys, self.older.values, self.newer.keys, self.newer.values)
-        return array_bytes(self.keys, *numbers)
+        return array_bytes(self.keys, self.values, *numbers)
