@@ -41,3 +41,9 @@ def shipped_code(function: Callable[..., object]) -> bool:
         return False
     path = Path(code.co_filename).resolve()
     return path.is_relative_to(ROOT / "mc") or path.is_relative_to(SHIPPED_MODELS)
+
+
+class Terminated(SystemExit):
+    """The command was told to end (SIGTERM): it exits with ``code``
+    wherever it was, in a model's own code too, which reports any other
+    ``SystemExit`` it raises as a model error."""

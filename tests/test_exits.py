@@ -152,6 +152,38 @@ def test_real_sigint_and_sigterm_during_a_search(tmp_path: Path) -> None:
     assert child.returncode == 143 and "Traceback" not in err
 
 
+SPINS_IN_ITS_OWN_CODE = """
+import time
+
+from mc.dsl import Op, Scratch, operation, scenario
+
+
+def wait_for_ever(scratch: Scratch) -> None:
+    while True:
+        time.sleep(0.01)
+
+
+@operation(models="an effect that never returns")
+def stuck(op: Op) -> None:
+    op.effect("for (;;) cpu_relax()", wait_for_ever)
+
+
+scenario("own/stuck", "one thread", tree=[], threads=[stuck()], properties=["deadlock"])
+"""
+
+
+def test_sigterm_in_a_model_s_own_code_exits_143_not_as_a_model_error(tmp_path: Path) -> None:
+    """A model's code that raises ``SystemExit`` is a model error, but the
+    ``SystemExit`` SIGTERM raises there ends the command as anywhere."""
+    (tmp_path / "own.py").write_text(SPINS_IN_ITS_OWN_CODE)
+    child = _child("check", "own.py:own/stuck", "--no-save", cwd=tmp_path)
+    time.sleep(2)
+    child.send_signal(signal.SIGTERM)
+    _out, err = child.communicate(timeout=60)
+    assert child.returncode == 143, err
+    assert "model" not in err and "Traceback" not in err
+
+
 def test_ctrl_c_while_importing_exits_130_without_a_traceback(tmp_path: Path) -> None:
     program = (
         "import sys\n"

@@ -23,7 +23,7 @@ from mc.engine.result import Strategy, Verdict
 Run = Callable[..., Result]
 
 SPIN = """
-from mc.dsl import EXCL, Op, operation, scenario
+from mc.dsl import EXCL, Op, const, operation, scenario
 from mc.kernel.locks import Kind
 
 
@@ -65,11 +65,20 @@ def other(op: Op) -> None:
     op.unlock(b, "spin_unlock(&B)")
 
 
+@operation(models="for (;;) r = 1;", describe=lambda: "local_loop")
+def local_loop(op: Op) -> None:
+    op.label("top")
+    op.let("r", const(1), "r = 1")
+    op.goto("top")
+
+
 PROPERTIES = ["lock-protocol", "deadlock", "completes", "livelock"]
 scenario("spin/abba", "a spinner against B then A", tree=[], threads=[spinner(), other()],
          properties=PROPERTIES)
 scenario("spin/polite", "a retrier that backs off against B then A", tree=[],
          threads=[polite(), other()], properties=PROPERTIES)
+scenario("spin/local-loop", "a loop of a register's steps alone beside B then A", tree=[],
+         threads=[local_loop(), other()], properties=PROPERTIES)
 scenario("spin/abba-no-livelock", "the spinner, without the livelock check", tree=[],
          threads=[spinner(), other()], properties=["lock-protocol", "deadlock", "completes"])
 """
@@ -102,6 +111,15 @@ def test_a_trylock_retried_holding_the_lock_the_holder_waits_for_is_a_livelock(
     assert unseen.exit_code == 0, unseen.output
     backs_off = vfsmc("check", f"{spin_file}:spin/polite", "--no-save", *mode)
     assert backs_off.exit_code == 0, backs_off.output
+
+
+def test_a_loop_of_local_steps_alone_is_a_livelock_not_a_hang(vfsmc: Run, spin_file: Path) -> None:
+    """Local steps run along with the step before them, at most as many
+    as the thread has steps: a loop of them alone comes round as a cycle
+    of stored states, never as one step that does not end."""
+    found = vfsmc("check", f"{spin_file}:spin/local-loop", "--no-save")
+    assert found.exit_code == 1, found.output
+    assert "T1 at 'r = 1' can only go round, never returning" in found.output
 
 
 def test_a_livelock_s_counterexample_replays_and_is_drawn(vfsmc: Run, spin_file: Path) -> None:

@@ -31,7 +31,7 @@ from mc.dsl.scenario import DeclaredTwice, Registry, Scenario, UnknownName
 from mc.dsl.steps import Context, Source, Step
 from mc.engine.model import DeclarationError
 from mc.kernel.world import LocatedModelError, ModelError
-from mc.project import SHIPPED_MODELS, shown
+from mc.project import SHIPPED_MODELS, Terminated, shown
 from mc.trace import format as counterexample
 from mc.trace import graph as render_graph
 
@@ -229,7 +229,7 @@ def reported() -> Iterator[None]:
     environment variable VFSMC_TRACEBACK is set."""
     try:
         yield
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated):
         raise
     except (SystemExit, MemoryError) as error:
         users = [] if os.environ.get(SHOW_TRACEBACK) else _in_users_files(locate(error))

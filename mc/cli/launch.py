@@ -9,10 +9,11 @@ import sys
 from types import FrameType
 
 from mc.cli.exit_codes import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
+from mc.project import Terminated
 
 
 def _terminated(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(EXIT_TERMINATED)
+    raise Terminated(EXIT_TERMINATED)
 
 
 def _buffer_output() -> None:

@@ -491,9 +491,11 @@ class KernelModel(Model[State, Action]):
         found = []
         for branch, after in enumerate(fires[pc](state)):
             pc = after[pc_slot]
-            while pc != DONE and local[pc] and after[ERROR_SLOT] is None:
+            hops = len(fires)
+            while pc != DONE and local[pc] and after[ERROR_SLOT] is None and hops:
                 after = fires[pc](after)[0]
                 pc = after[pc_slot]
+                hops -= 1
             found.append(((actor, branch), after))
         return found
 
@@ -515,11 +517,14 @@ class KernelModel(Model[State, Action]):
 
     def _chain(self, state: State, tid: int) -> list[State]:
         """The states thread ``tid``'s local steps pass through from ``state``
-        (``state`` first)."""
+        (``state`` first): at most as many as the thread has steps, so a
+        loop of local steps alone stops where it would come round again
+        (the state there is stored, and the loop is a cycle of the graph,
+        which ``livelock`` sees), as ``_outcomes`` chains them."""
         pc_slot, fires, local = self._pcs[tid], self._fires[tid], self._local[tid]
         states = [state]
         pc = state[pc_slot]
-        while pc != DONE and local[pc] and state[ERROR_SLOT] is None:
+        while pc != DONE and local[pc] and state[ERROR_SLOT] is None and len(states) <= len(fires):
             state = fires[pc](state)[0]
             states.append(state)
             pc = state[pc_slot]

@@ -210,7 +210,7 @@ class TryLockStep(Step):
         if lock is None or after[0] is not None:
             return Event("error", self.label)
         if before[lock.slot] == after[lock.slot]:
-            return Event("branch", f"{lock.name} is busy: no")
+            return Event("branch", f"{lock.name} is held: the trylock fails")
         return Event("acquire", f"trylock {lock.name}", lock.name, "")
 
 

@@ -425,8 +425,13 @@ class World:
         return inode
 
     def inode_name(self, ino: int | None) -> str:
-        """An inode number as people read it."""
-        return "negative" if ino is None else self.inodes[ino].path
+        """An inode number as people read it (a value that numbers no inode,
+        as a register of a model's own may hold, as it is)."""
+        if ino is None:
+            return "negative"
+        if type(ino) is int and 0 <= ino < len(self.inodes):
+            return self.inodes[ino].path
+        return str(ino)
 
     def children(self, directory: Inode) -> Iterator[Dentry]:
         """The dentries that can name a child of ``directory``."""
