@@ -81,6 +81,38 @@ def test_a_new_operation_in_a_file_of_its_own(vfsmc: Run, tmp_path: Path) -> Non
         assert vfsmc("replay", str(alone), "--models", given).exit_code == 1
 
 
+def test_models_given_replace_the_recorded_file_still_in_place(vfsmc: Run, tmp_path: Path) -> None:
+    """A changed copy of a recorded model file, declaring the same names,
+    is what the trace replays against: the recorded file is not loaded."""
+    original = NEW_OPERATION.replace("{name}", "replaced")
+    _write(tmp_path / "mine", "order.py", original)
+    assert vfsmc("check", "mine/order.py:replaced/opposite-order").exit_code == 1
+    saved = "mine/counterexamples/replaced-opposite-order.json"
+    in_order = "op.inode(min(first, second)), op.inode(max(first, second))"
+    changed = original.replace("op.inode(first), op.inode(second)", in_order)
+    assert changed != original
+    _write(tmp_path / "mine" / "alt", "order.py", changed)
+    replayed = vfsmc("replay", saved, "--models", "mine/alt/order.py")
+    assert replayed.exit_code == 0, replayed.output
+    assert "declared twice" not in replayed.output
+    assert "does not reproduce on the correct protocol: step 2" in replayed.output
+    assert vfsmc("replay", saved, "--models", "mine/order.py").exit_code == 1
+    for command, output in (("graph", "chart.dot"), ("report", "page.html")):
+        drawn = vfsmc(command, saved, "--models", "mine/alt", "-o", output)
+        assert drawn.exit_code == 0, drawn.output
+        assert "declared twice" not in drawn.output
+        assert "does not replay on today's models" in drawn.output
+    _write(tmp_path / "mine" / "alt", "broken.py", changed + "\nraise ValueError('no')\n")
+    broken = vfsmc("replay", saved, "--models", "mine/alt/broken.py")
+    assert broken.exit_code == 2
+    assert broken.output.startswith("vfsmc: error: mine/alt/broken.py:"), broken.output
+    _write(tmp_path / "mine" / "alt", "none.py", "from mc.dsl.scenario import scenario\n")
+    missing = vfsmc("replay", saved, "--models", "mine/alt/none.py")
+    assert missing.exit_code == 2
+    assert "none of the model files given declares it" in missing.output
+    assert "--models replaces the model files the trace records (../order.py)" in missing.output
+
+
 def test_a_model_file_imports_the_files_beside_it(vfsmc: Run, tmp_path: Path) -> None:
     """As a script can: an operation in one file, scenarios in another."""
     operation, scenarios = NEW_OPERATION.split("\n\nscenario(", 1)

@@ -68,13 +68,16 @@ def load_recorded(
 ) -> None:
     """Add the model files ``counterexample`` (saved at ``path``) records to
     ``registry``.  A recorded file that is no longer where it was (the
-    counterexample was moved, or the file) is an error, unless model
-    files were ``given`` (``--models``): they stand in for it."""
+    counterexample was moved, or the file) is an error.  When model files
+    were ``given`` (``--models``, already in ``registry``) they stand in
+    for the recorded ones, which are not loaded, whether they are still
+    there or not: a changed copy of a recorded file declares the same
+    names, and replaying a trace against the copy is what it is for."""
+    if given:
+        return
     for name in counterexample.models:
         file = Path(os.path.abspath(path.parent / name))
         if not file.exists():
-            if given:
-                continue
             raise ModelError(
                 f"{path}: records model file {name}, which is not at {file} "
                 "(pass the file with --models FILE)"

@@ -419,7 +419,7 @@ def replay_command(file: Path, correct: bool, models: tuple[Path, ...], as_json:
     variants = () if correct else counterexample.variants
     if counterexample.scenario not in reg.scenarios:
         hint = (
-            "none of the model files given declares it"
+            "none of the model files given declares it" + _replaced(counterexample, models)
             if models
             else "if a model file of yours declares it, pass the file with --models FILE"
         )
@@ -429,13 +429,24 @@ def replay_command(file: Path, correct: bool, models: tuple[Path, ...], as_json:
             scenario = reg.scenario(counterexample.scenario)
             model = reg.build(scenario, variants, counterexample.properties)
             report = replay(model, counterexample)
-    except (UnknownName, ThreadsDiffer) as error:
-        raise type(error)(f"{file}: {error}") from None
+    except UnknownName as error:
+        raise UnknownName(f"{file}: {error}{_replaced(counterexample, models)}") from None
+    except ThreadsDiffer as error:
+        raise ThreadsDiffer(f"{file}: {error}") from None
     if as_json:
         click.echo(json.dumps(_replay_json(counterexample, variants, report), indent=1))
     else:
         _print_replay(counterexample, variants, report)
     sys.exit(1 if report.reproduced else 0)
+
+
+def _replaced(counterexample: cx_format.Counterexample, models: tuple[Path, ...]) -> str:
+    """What to say of the model files ``counterexample`` records when
+    ``--models`` replaced them and a name is missing."""
+    if not models or not counterexample.models:
+        return ""
+    recorded_files = ", ".join(counterexample.models)
+    return f"; --models replaces the model files the trace records ({recorded_files})"
 
 
 def _replay_json(
