@@ -133,6 +133,9 @@ def test_a_livelock_s_counterexample_replays_and_is_drawn(vfsmc: Run, spin_file:
     assert replayed.exit_code == 1, replayed.output
     assert "reproduces" in replayed.output and "livelock" in replayed.output
     data = json.loads(saved.read_text())
+    assert data["cycle"] == [{"waiter": "T2", "resource": "A", "holder": "T1"}]
+    drawn = saved.with_suffix(".dot").read_text()
+    assert "livelock: T1 at" in drawn and "deadlock," not in drawn
     assert "the trace ends going round: its last move leads back" in replayed.output
     data["steps"] = data["steps"][:1]
     saved.write_text(json.dumps(data))

@@ -16,6 +16,7 @@ from mc.dsl.kernel_model import KernelModel, unchecked_errors
 from mc.dsl.scenario import Registry, Scenario, UnknownName
 from mc.dsl.symmetry import rename, representative, telling_apart
 from mc.engine.explore import NotDeterministic, Options, Search
+from mc.engine.model import PropertyKind
 from mc.engine.parallel import ParallelSearch
 from mc.engine.ray_pool import RayPool
 from mc.engine.result import Result, Verdict, Violation
@@ -287,7 +288,13 @@ def counterexample_of(
     steps = []
     for before, action in zip(path.states, path.actions, strict=False):
         steps.extend(model.records(before, action))
-    cycle = model.deadlock_cycle(path.states[-1]) if violation.property == "deadlock" else []
+    kind = next((p.kind for p in model.properties() if p.name == violation.property), None)
+    last = path.states[-1]
+    cycle = []
+    if kind is PropertyKind.DEADLOCK_FREE:
+        cycle = model.deadlock_cycle(last)
+    elif kind is PropertyKind.CAN_END:
+        cycle = model.stuck_waits(last)
     return Counterexample(
         scenario=scenario.name,
         variants=variants,
@@ -296,11 +303,11 @@ def counterexample_of(
         message=violation.message,
         threads=tuple((t.name, str(t.invocation)) for t in model.threads),
         steps=tuple(steps),
-        witness=model.witness(path.states[-1]),
+        witness=model.witness(last),
         cycle=tuple(cycle),
-        blocked=tuple(model.blocked_steps(path.states[-1])),
+        blocked=tuple(model.blocked_steps(last)),
         started=tuple(model.started_records()),
-        addresses=model.addresses(path.states[-1]),
+        addresses=model.addresses(last),
     )
 
 

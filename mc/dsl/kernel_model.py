@@ -630,18 +630,23 @@ class KernelModel(Model[State, Action]):
         reaches a state where no thread can move: the steps of those that
         can only go round, and who waits for whom among the others."""
         names = self.world.thread_names
-        moving = {}
+        moving = []
         for tid in range(len(self.threads)):
             current = self.current_step(state, tid)
             if current is not None and self.successors_of(state, tid):
-                moving[names[tid]] = f"{names[tid]} at '{current.step.label}'"
+                moving.append(f"{names[tid]} at '{current.step.label}'")
         waits = [
-            f"{e.waiter} waits for {e.resource} held by {e.holder}"
-            for e in self.waits_for(state)
-            if e.waiter not in moving
+            f"{e.waiter} waits for {e.resource} held by {e.holder}" for e in self.stuck_waits(state)
         ]
-        going = f"{', '.join(moving.values())} can only go round, never returning"
+        going = f"{', '.join(moving)} can only go round, never returning"
         return "; ".join([going, *waits])
+
+    def stuck_waits(self, state: State) -> list[Edge]:
+        """Who waits for whom among the threads that cannot move in
+        ``state`` while others can (the waits a livelock's chart draws)."""
+        names = self.world.thread_names
+        moving = {names[tid] for tid in range(len(self.threads)) if self.successors_of(state, tid)}
+        return [edge for edge in self.waits_for(state) if edge.waiter not in moving]
 
     def may_cycle(self) -> bool:
         """Whether some thread's program has a loop: only then may a state

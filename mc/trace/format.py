@@ -33,10 +33,12 @@ is a scheduling choice: thread ``thread`` runs outcome ``branch`` of its
 current step; the ``"chained": true`` steps after it are local steps of the
 same thread that run along with it.  ``changed`` holds only the state fields
 the step changed, rendered as text.  ``cycle`` is empty unless the property
-is ``deadlock``.  ``started`` (optional, absent when empty) holds the
-local steps the threads run as they start, before any scheduling choice
-(a read side of a percpu rw_semaphore no thread contends, at the top of a
-program): the initial state holds their effects.  ``models`` (optional,
+is ``deadlock`` (its waits-for cycle) or ``livelock`` (who waits for whom
+among the threads that cannot move while others go round).  ``started``
+(optional, absent when empty) holds the local steps the threads run as
+they start, before any scheduling choice (a read side of a percpu
+rw_semaphore no thread contends, at the top of a program): the initial
+state holds their effects.  ``models`` (optional,
 absent when only shipped models were used) names the model files the
 scenario or a variant came from, relative to the counterexample file's
 directory, so replay loads them.

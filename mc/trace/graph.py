@@ -300,7 +300,13 @@ class _Chart:
     def _final_data(self) -> list[str]:
         """The block, bio, folio and pte fields the trace changed, with
         their last values, when the violated property is about data."""
-        if self.cx.property in ("deadlock", "lock-protocol", "namespace", "spec-conformance"):
+        if self.cx.property in (
+            "deadlock",
+            "livelock",
+            "lock-protocol",
+            "namespace",
+            "spec-conformance",
+        ):
             return []
         last: dict[str, str] = {}
         for step in self.cx.steps:
@@ -362,6 +368,7 @@ class _Chart:
                         penwidth=2.5,
                         constraint="false",
                     )
+        if self.cx.cycle and self.cx.property == "deadlock":
             text = f"deadlock, {waits_chain(self.cx.cycle)}"
             anchor = self.lanes[0]
         else:
