@@ -17,7 +17,7 @@ from mc.check.checker import check_scenario
 from mc.dsl.program import Program
 from mc.dsl.scenario import Registry
 from mc.dsl.steps import LockStep, UnlockStep
-from mc.dsl.wait_steps import HandOffStep
+from mc.dsl.wait_steps import HandOffStep, TryLockStep
 from mc.engine.explore import Options
 from mc.engine.result import Verdict
 from mc.kernel.locks import Mode
@@ -578,3 +578,56 @@ def test_a_dropped_flc_lock_in_posix_unlock_is_a_lost_wake_up(vfsmc: Run) -> Non
         "T1 waits for a POSIX lock on 10-19 held by T2; T2 waits for a POSIX lock on 0-9 "
         "held by T1" in cycle.output
     )
+
+
+DPUT = "dcache/dput-vs-find-alias"
+SPIN = (
+    "mutant:spin@dput:lock_for_kill:"
+    "lock_for_kill(): if (!inode || likely(spin_trylock(&inode->i_lock))) return true"
+)
+
+
+def test_a_trylock_is_spun_in_place(shipped: Registry) -> None:
+    """The mutant of a trylock that backs off retries in place instead:
+    its fail target is itself, every other step is kept, and the thread
+    goes on holding d_lock while it spins."""
+    model = shipped.build(shipped.scenario(DPUT))
+    [spin] = [m for m in mutate.mutations(model) if m.kind is mutate.Kind.SPIN]
+    assert (spin.name, spin.operation, spin.lock) == (SPIN, "dput", "i_lock(/a/x)")
+    assert mutate.parse(spin.name) == spin
+    assert shipped.variant(spin.name).name == spin.name
+    [thread] = [t for t in model.threads if t.invocation.operation.name == "dput"]
+    program = thread.program
+    spun = spin.apply(program)
+    for own, (before, after) in enumerate(zip(program.link(), spun.link(), strict=True)):
+        if isinstance(before[0], TryLockStep):
+            assert after[0] == attrs.evolve(before[0], target=after[0].target)
+            assert before[2] != own and after[2] == own, "the busy trylock jumps to itself"
+            assert after[1] == before[1], "a taken lock goes on as before"
+        else:
+            assert after == before
+
+
+def test_a_spun_trylock_is_killed_by_livelock(vfsmc: Run) -> None:
+    """dput()'s lock_for_kill() spinning on i_lock with d_lock held, against
+    d_find_alias() holding i_lock and waiting for d_lock: the shipped
+    variant lock-for-kill-spins, found as a mutant."""
+    result = vfsmc("mutate", DPUT, "--json", "--no-save")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    [spin] = [m for m in report["mutations"] if m["kind"] == "spin"]
+    assert (spin["name"], spin["verdict"], spin["property"]) == (SPIN, "VIOLATED", "livelock")
+    assert "can only go round" in spin["message"]
+    checked = vfsmc("check", DPUT, "-V", SPIN, "--no-save", "--json")
+    assert checked.exit_code == 1
+    assert json.loads(checked.output)["property"] == "livelock"
+
+
+def test_no_spin_without_a_trylock_that_backs_off(shipped: Registry) -> None:
+    """A scenario without trylocks has no spin mutant, nor has a trylock
+    that already retries in place (lock-for-kill-spins)."""
+    model = shipped.build(shipped.scenario(SCENARIO))
+    assert not any(isinstance(s, TryLockStep) for t in model.threads for s in t.program.steps)
+    assert not any(m.kind is mutate.Kind.SPIN for m in mutate.mutations(model))
+    spinning = shipped.build(shipped.scenario(DPUT), ["lock-for-kill-spins"])
+    assert not any(m.kind is mutate.Kind.SPIN for m in mutate.mutations(spinning))

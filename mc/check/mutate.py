@@ -8,11 +8,16 @@ thread that runs the operation:
   operation stay balanced; another operation's take-over of a handed-off
   lock, and its release of it, become if-held too);
 - ``weaken``: an exclusive acquisition of an rw_semaphore is taken shared;
-- ``swap``: two acquisitions that follow each other trade places.
+- ``swap``: two acquisitions that follow each other trade places;
+- ``spin``: a trylock that backs off when the lock is busy (jumps to its
+  fail label, where the kernel drops its own locks and retries) retries in
+  place instead, keeping every lock the thread holds: ``while
+  (!spin_trylock(&lock)) cpu_relax();``, which may spin for ever.
 
-Every mutation is also a variant named ``mutant:KIND@OPERATION:FILE:LINE``
-(``FILE:LINE+FILE:LINE`` for a swap), so ``vfsmc check --variant`` and
-``vfsmc replay`` accept it like any declared variant.
+Every mutation is also a variant named
+``mutant:KIND@OPERATION:FUNCTION:KERNEL-CODE`` (a swap names two sites
+joined by `` + ``), so ``vfsmc check --variant`` and ``vfsmc replay``
+accept it like any declared variant.
 
 ``analyse`` checks a scenario under each mutation of the steps it reaches,
 then checks the mutations that broke nothing on every other scenario that
@@ -41,6 +46,7 @@ from mc.dsl.operation import Invocation
 from mc.dsl.program import Program
 from mc.dsl.scenario import Registry, Variant
 from mc.dsl.steps import LockStep, Step
+from mc.dsl.wait_steps import TryLockStep
 from mc.engine.explore import Options, Search
 from mc.engine.result import Verdict
 from mc.kernel.locks import Mode
@@ -62,6 +68,7 @@ class Kind(enum.Enum):
     DROP = "drop"
     WEAKEN = "weaken"
     SWAP = "swap"
+    SPIN = "spin"
 
 
 @attrs.frozen
@@ -96,6 +103,13 @@ class Mutation:
         def at(step: Step, site: str) -> bool:
             return isinstance(step, LockStep) and names.get(str(step.source)) == site
 
+        if self.kind is Kind.SPIN:
+            tries = site_names(program, TryLockStep)
+            return program.spin(
+                lambda step: (
+                    isinstance(step, TryLockStep) and tries.get(str(step.source)) == self.sites[0]
+                )
+            )
         if self.kind is Kind.DROP:
             return program.drop_acquisitions(lambda step: at(step, self.sites[0]))
         if self.kind is Kind.WEAKEN:
@@ -121,15 +135,18 @@ class Mutation:
         return Variant(self.name, f"{self.describe()}", self.transform)
 
 
-def site_names(program: Program) -> dict[str, str]:
+def site_names(
+    program: Program, of: type[LockStep] | type[TryLockStep] = LockStep
+) -> dict[str, str]:
     """The name of each lock acquisition's model line (``file:line``) in
-    ``program``: the function that takes the lock and its kernel code
+    ``program`` (of each trylock's, with ``of=TryLockStep``): the function
+    that takes the lock and its kernel code
     (``lock_rename:inode_lock_nested(p1->d_inode, I_MUTEX_PARENT)``),
     numbered ``#2``, ``#3``... when two lines share both."""
     names: dict[str, str] = {}
     seen: dict[str, int] = {}
     for item in program.items:
-        if not isinstance(item, LockStep) or str(item.source) in names:
+        if not isinstance(item, of) or str(item.source) in names:
             continue
         base = f"{item.source.function}:{item.label}"
         seen[base] = seen.get(base, 0) + 1
@@ -161,14 +178,27 @@ def resolve(_registry: Registry, name: str) -> Variant | None:
 
 def mutations(model: KernelModel) -> list[Mutation]:
     """Every single-step mutation of the programs of ``model``'s threads,
-    in program order, one per operation and model line."""
+    in program order, one per operation and model line.  A trylock that
+    already retries in place when its lock is busy is not spun."""
     kinds = {lock.family: lock.kind for lock in model.world.locks}
     found: dict[Mutation, Mutation] = {}
     for thread in model.threads:
         operation = thread.invocation.operation.name
         items = thread.program.items
         names = site_names(thread.program)
+        tries = site_names(thread.program, TryLockStep)
+        spinning = {id(step) for step, index, fail in _indexed(thread.program) if fail == index}
         for position, item in enumerate(items):
+            if isinstance(item, TryLockStep) and id(item) not in spinning:
+                spin = Mutation(
+                    Kind.SPIN,
+                    operation,
+                    (tries[str(item.source)],),
+                    item.label,
+                    item.lock.text,
+                    str(item.source),
+                )
+                found.setdefault(spin, spin)
             if not isinstance(item, LockStep):
                 continue
             site, lock, line = names[str(item.source)], item.lock.text, str(item.source)
@@ -195,15 +225,20 @@ def mutations(model: KernelModel) -> list[Mutation]:
     return list(found.values())
 
 
+def _indexed(program: Program) -> list[tuple[Step, int, int | None]]:
+    """Each step of ``program`` with its index and its jump target's."""
+    return [(step, index, fail) for index, (step, _next, fail) in enumerate(program.link())]
+
+
 def coverage(model: KernelModel, states: Sequence[tuple[Any, ...]]) -> set[tuple[str, str]]:
-    """The (operation, site) of every lock acquisition some thread is about
-    to run in one of ``states``, or runs along with a step there (a local
-    step: ``KernelModel.with_chained``)."""
+    """The (operation, site) of every lock acquisition and trylock some
+    thread is about to run in one of ``states``, or runs along with a step
+    there (a local step: ``KernelModel.with_chained``)."""
     reached: set[tuple[str, str]] = set()
     for tid, thread in enumerate(model.threads):
         pc_slot = thread.slots.pc
         operation = thread.invocation.operation.name
-        names = site_names(thread.program)
+        names = {**site_names(thread.program, TryLockStep), **site_names(thread.program)}
         pcs = model.with_chained(tid, {state[pc_slot] for state in states})
         for pc in pcs:
             site = names.get(str(thread.steps[pc].step.source))
@@ -612,7 +647,12 @@ def summary(analysis: Analysis) -> list[tuple[str, int, list[str]]]:
     swaps = [
         r.mutation.describe()
         for r in analysis.results
-        if r.verdict is Verdict.OK and r.mutation not in evidence
+        if r.verdict is Verdict.OK and r.mutation not in evidence and r.mutation.kind is Kind.SWAP
+    ]
+    spins = [
+        r.mutation.describe()
+        for r in analysis.results
+        if r.verdict is Verdict.OK and r.mutation.kind is Kind.SPIN
     ]
     offered: dict[str, str] = {}
     return [
@@ -629,6 +669,11 @@ def summary(analysis: Analysis) -> list[tuple[str, int, list[str]]]:
             _findings(analysis, analysis.shared_suffices, offered),
         ),
         ("order harmless here (swapped, checked in this scenario only)", len(swaps), swaps),
+        (
+            "backing off harmless here (spun in place, checked in this scenario only)",
+            len(spins),
+            spins,
+        ),
         (
             "not reached in this scenario, so unchecked",
             len(analysis.unreached),

@@ -197,9 +197,10 @@ def mutate_command(
 
     Each lock acquisition the scenario reaches is dropped (with its
     releases), an exclusive rw_semaphore acquisition is weakened to shared,
-    and two acquisitions in a row are swapped.  The table gives each
-    mutation's verdict; the locks whose removal broke nothing in any
-    scenario that reaches them are listed at the end.  SCENARIO may be
+    two acquisitions in a row are swapped, and a trylock that backs off
+    retries in place instead, keeping the locks held (spin).  The table
+    gives each mutation's verdict; the locks whose removal broke nothing in
+    any scenario that reaches them are listed at the end.  SCENARIO may be
     FILE.py:NAME.  Each mutation is also a variant: vfsmc check -V NAME.
     """
     reg = with_files(models)

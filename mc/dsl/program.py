@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 import attrs
 
 from mc.dsl.steps import Context, Fire, LockStep, Source, Step, ThreadSlots, UnlockStep
-from mc.dsl.wait_steps import HandOffStep, SectionStep
+from mc.dsl.wait_steps import HandOffStep, SectionStep, TryLockStep
 from mc.kernel.locks import Mode
 from mc.kernel.world import DONE, World
 from mc.project import shown
@@ -129,6 +129,23 @@ class Program:
             return (step,)
 
         return self.replace_steps(change)
+
+    def spin(self, chosen: Callable[[Step], bool]) -> Program:
+        """The trylocks ``chosen`` picks (``op.trylock``; it is given each
+        ``TryLockStep`` and no other step) retry in place while the lock is
+        busy instead of jumping to their fail label: ``while
+        (!spin_trylock(&lock)) cpu_relax();``, every lock the thread holds
+        kept, so the thread may spin for ever.  Each jumps back to a label
+        put just before it (``retry:`` and its position, which no model
+        spells)."""
+        items: list[Item] = []
+        for position, item in enumerate(self.items):
+            if isinstance(item, TryLockStep) and chosen(item):
+                retry = f"retry:{position}"
+                items += [Label(retry), attrs.evolve(item, target=retry)]
+            else:
+                items.append(item)
+        return Program(tuple(items))
 
     def irqs_on(
         self, chosen: Callable[[Step], bool], relabel: Callable[[str], str] = str
