@@ -181,6 +181,11 @@ def test_the_edges_kept_in_order_and_by_pairs_give_the_same_answer() -> None:
             in_order.targets.append(target)
             pairs.edge(source, target)
     assert in_order.cannot_end(range(5)) == pairs.cannot_end(range(5)) == [1, 4]
+    only_a_source = Edges()
+    only_a_source.edge(2, 0)
+    only_a_source.edge(0, 1)
+    only_a_source.dead_end(1)
+    assert only_a_source.cannot_end(range(3)) == []
 
 
 @settings(max_examples=25, deadline=None)

@@ -104,7 +104,8 @@ class Edges:
         from are found backwards, over the edges grouped by target (a
         counting sort into arrays, a few bytes an edge)."""
         targets = self.targets
-        size = max(max(targets, default=-1), max(self.ends, default=-1)) + 2
+        sources = len(self.starts) - 1 if self.in_order else max(self.sources, default=-1)
+        size = max(max(targets, default=-1), max(self.ends, default=-1), sources) + 2
         first = array("q", bytes(8 * size))
         for target in targets:
             first[target + 1] += 1
@@ -115,15 +116,17 @@ class Edges:
         for source, target in zip(self._sources(), targets, strict=True):
             backwards[filled[target]] = source
             filled[target] += 1
-        ending = set(self.ends)
-        frontier = list(ending)
+        ending = bytearray(size)
+        frontier = list(self.ends)
+        for state in frontier:
+            ending[state] = 1
         while frontier:
             state = frontier.pop()
             for source in backwards[first[state] : first[state + 1]]:
-                if source not in ending:
-                    ending.add(source)
+                if not ending[source]:
+                    ending[source] = 1
                     frontier.append(source)
-        return [state for state in states if state not in ending]
+        return [state for state in states if state >= size or not ending[state]]
 
 
 def cannot_end(prop: Property[S], state: S) -> str:
