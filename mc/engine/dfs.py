@@ -19,6 +19,7 @@ def depth_first(search: Expansion[S, A]) -> None:
     add = search.add
     max_depth = search.options.max_depth
     clock = time.perf_counter
+    edges = search.edges
     stack = [(sid, 0) for sid in reversed(range(search.stored))]
     while stack:
         sid, depth = stack.pop()
@@ -36,7 +37,6 @@ def depth_first(search: Expansion[S, A]) -> None:
             continue
         search.transitions += len(chosen)
         fresh = []
-        edges = search.edges
         for move, _action, nxt in chosen:
             known = find(nxt)
             if known is None:

@@ -374,9 +374,9 @@ class Search(Generic[S, A]):
         return (held + array_bytes(self.parent, self.move)) / self.stored
 
     def _check_endings(self) -> None:
-        """Raise ``_Found`` for the first ``CAN_END`` property and the first
-        stored state from which no state without enabled actions is
-        reachable, if any."""
+        """Raise ``_Going`` with the violation of the first ``CAN_END``
+        property at the first stored state from which no state without
+        enabled actions is reachable, if any."""
         if self.edges is None:
             return
         stuck = self.edges.cannot_end(range(self.stored))
