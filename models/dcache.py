@@ -11,8 +11,8 @@ ref-walk, ``->d_automount``) with ``complete_walk()``'s
 ``->d_weak_revalidate``, ``d_real_inode()`` (``->d_real``) and
 ``d_path()`` of a pipe (``->d_dname``), and ``d_find_alias()``.
 
-``lock_for_kill()`` on dput()'s path takes the inode's ``i_lock``
-(``i_lock(/a/x)``, class ``i_lock``): by ``spin_trylock()`` under the
+``lock_for_kill()``, on dput()'s path and the shrinker's, takes the inode's
+``i_lock`` (``i_lock(/a/x)``, class ``i_lock``): by ``spin_trylock()`` under the
 dentry's d_lock, else in the order fs/dcache.c documents (``Ordering:
 dentry->d_inode->i_lock, dentry->d_lock``): d_lock dropped, i_lock taken,
 d_lock taken again and the count read again; ``dentry_unlink_inode()``
@@ -49,15 +49,18 @@ A dentry's life is one slot: hashed, dead (lockref_mark_dead()), unhashed
 a wait until no thread is in an RCU read-side section.  dput()'s
 rcu_read_lock() is a read-side section of its own
 (``rcu_read_lock(dput)``), not the path walk's rcu-walk that the locking
-rules' rcu-walk column means.
+rules' rcu-walk column means.  The shrinker's is one too
+(``rcu_read_lock(shrink)``), entered under the dentry's d_lock, and its
+``lock_for_kill()`` takes i_lock then d_lock inside it: the lock-order
+checker makes no edge into an RCU section, which never waits
+(``Kind.never_waits``), so d_lock -> rcu_read_lock(shrink) -> i_lock ->
+d_lock is no cycle.
 
 Left out: the LRU lists and DCACHE_SHRINK_LIST (the shrinker kills an
 unused dentry it locks; ``dentry_lru_isolate()``'s trylock is not a step),
-the inode's i_lock in the shrinker's ``lock_for_kill()`` (its slow path
-runs inside the shrinker's RCU section, itself taken under d_lock), the
-parent's d_lock in ``dentry_unlist()`` (with the dentry's own d_lock taken
-again, ``spin_lock_nested()``, around it), the kill walking up to the parent,
-d_seq; the mount itself (a slot: mounted or not) and namespace_sem's other
+the parent's d_lock in ``dentry_unlist()`` (with the dentry's own d_lock
+taken again, ``spin_lock_nested()``, around it), the kill walking up to the
+parent, d_seq; the mount itself (a slot: mounted or not) and namespace_sem's other
 users.
 
 ``dput()``, ``fast_dput()``, ``retain_dentry()``, ``lock_for_kill()``,
@@ -89,11 +92,6 @@ from mc.models.namei import ECHILD, lookup_slow
 HASHED, DEAD, UNHASHED, FREED = "hashed", "dead", "unhashed", "freed"
 DCACHE_READ = "6.17-rc3 (Kingxukai/linux 9b44fff6)"
 NAMEI_READ = "6.17-rc3 (Kingxukai/linux 0291023e)"
-INODE_I_LOCK = (
-    "spin_trylock(&inode->i_lock)",
-    "spin_lock(&inode->i_lock)",
-    "spin_unlock(&inode->i_lock)",
-)
 UNLIST_LOCKS = (
     "spin_lock(&parent->d_lock)",
     "spin_unlock(&parent->d_lock)",
@@ -152,13 +150,15 @@ def dput_rcu(world: World) -> Lock:
 def shrink_rcu(world: World) -> Lock:
     """``shrink_dentry_list()``'s RCU read-side section around
     ``lock_for_kill()``, taken under the dentry's d_lock: a section of its
-    own (``rcu_read_lock(shrink)``, innermost in specs/lockorder.toml:
-    nothing is taken inside it), as dput()'s is, and not the path walk's,
-    which takes d_lock inside (``lockref_get_not_dead()``).  Lockdep does
-    not order RCU read-side sections against locks (``rcu_lock_acquire()``,
-    include/linux/rcupdate.h: ``lock_acquire(map, 0, 0, 2, 0, ...)``, a
-    recursive read with ``check=0``): ``rcu_read_lock()`` never waits, so no cycle
-    through one is a deadlock."""
+    own (``rcu_read_lock(shrink)``), as dput()'s is, and not the path
+    walk's.  lock_for_kill()'s slow path takes i_lock, then d_lock again,
+    inside it (specs/lockorder.toml: ``rcu_read_lock(shrink) -> i_lock ->
+    d_lock``).  Entering it under d_lock makes no lock-order edge:
+    ``rcu_read_lock()`` never waits (``Kind.never_waits``), so no wait cycle
+    runs through it, and lockdep does not order RCU read-side sections
+    either (``rcu_lock_acquire()``, include/linux/rcupdate.h:
+    ``lock_acquire(map, 0, 0, 2, 0, ...)``, a recursive read with
+    ``check=0``)."""
     return world.shared_lock("rcu_read_lock(shrink)", Kind.RCU)
 
 
@@ -302,16 +302,17 @@ def dentry_kill(op: Op, dentry: DentryObject, i_lock: Lock | None = None) -> Non
 
 def lock_for_kill(op: Op, dentry: DentryObject, i_lock: Lock, busy: Expr) -> None:
     """lock_for_kill() (fs/dcache.c, read in 6.17-rc3 at 9b44fff6), called
-    with ``dentry->d_lock`` held and the count seen 0 under it: the
-    inode's ``i_lock`` by trylock, else, in the documented order (i_lock
-    outside d_lock, as ``d_prune_aliases()`` and ``d_find_alias()`` take
-    them), d_lock dropped, i_lock taken, d_lock taken again and the count
-    read again: a reference taken meanwhile (or a kill) makes it give up,
-    i_lock dropped, and jump to ``busy`` with d_lock held.  It returns with
-    both locks held otherwise.  The first ``if
-    (unlikely(dentry->d_lockref.count))`` is not a step: the caller read
-    the count under the same d_lock.  The dentry's inode is fixed, so the
-    recheck ``inode == dentry->d_inode`` always holds and the loop runs
+    by dput() and by the shrinker (``shrink_dentry_list()``), each inside
+    its rcu_read_lock() section, with ``dentry->d_lock`` held and the count
+    seen 0 under it: the inode's ``i_lock`` by trylock, else, in the
+    documented order (i_lock outside d_lock, as ``d_prune_aliases()`` and
+    ``d_find_alias()`` take them), d_lock dropped, i_lock taken, d_lock
+    taken again and the count read again: a reference taken meanwhile (or a
+    kill) makes it give up, i_lock dropped, and jump to ``busy`` with d_lock
+    held.  It returns with both locks held otherwise.  The first ``if
+    (unlikely(dentry->d_lockref.count))`` is not a step here: the caller
+    reads the count under the same d_lock.  The dentry's inode is fixed, so
+    the recheck ``inode == dentry->d_inode`` always holds and the loop runs
     once.
 
     Under the variant ``lock-for-kill-spins`` the trylock is retried in a
@@ -473,16 +474,7 @@ def dput(op: Op, path: str) -> None:
     cites=(
         Cite("fs/dcache.c", "prune_dcache_sb", DCACHE_READ),
         Cite("fs/dcache.c", "shrink_dentry_list", DCACHE_READ),
-        Cite(
-            "fs/dcache.c",
-            "lock_for_kill",
-            DCACHE_READ,
-            leaves_out=INODE_I_LOCK,
-            because="the shrinker's lock_for_kill() runs inside its rcu_read_lock() "
-            "section, itself taken under d_lock: its i_lock (and d_lock taken again) "
-            "inside the section would put rcu_read_lock(shrink) both inside and outside "
-            "d_lock in the lock-class graph; dput()'s lock_for_kill() takes i_lock",
-        ),
+        Cite("fs/dcache.c", "lock_for_kill", DCACHE_READ),
         Cite(
             "fs/dcache.c",
             "__dentry_kill",
@@ -500,10 +492,15 @@ def shrink_dcache(op: Op, path: str) -> None:
     ``dentry_lru_isolate()``, which takes d_lock by trylock under the LRU
     lock: left out, the dentry is taken as on the list), then
     ``shrink_dentry_list()``: ``spin_lock(&dentry->d_lock)``,
-    ``rcu_read_lock()``; lock_for_kill() gives up on a dentry someone took
-    a reference to (or killed): ``rcu_read_unlock()``, d_lock dropped;
-    else ``shrink_kill()``: ``rcu_read_unlock()``, __dentry_kill().  The
-    RCU section is a read-side section outside any path walk
+    ``rcu_read_lock()``; ``lock_for_kill()`` as dput()'s
+    (:func:`lock_for_kill`: its first ``if
+    (unlikely(dentry->d_lockref.count)) return false``, here a step, then
+    the inode's i_lock by trylock, else d_lock dropped, i_lock and d_lock
+    taken, the count read again) gives up on a dentry someone took a
+    reference to (or killed): ``rcu_read_unlock()``, d_lock dropped; else
+    ``shrink_kill()``: ``rcu_read_unlock()``, __dentry_kill() with d_lock
+    and i_lock held (``dentry_unlink_inode()`` drops both).  The RCU
+    section is a read-side section outside any path walk
     (:func:`shrink_rcu`), which a grace period waits for as it waits for
     dput()'s."""
     op.inode(path)  # an unknown path is a model error
@@ -516,12 +513,19 @@ def shrink_dcache(op: Op, path: str) -> None:
         f"{path}->d_lockref.count || dead",
         lambda state: state[count] > 0 or state[life] != HASHED,
     )
-    op.goto_if(busy, "skip", "if (!lock_for_kill(dentry)) /* in use, or killed */")
+    op.goto_if(
+        busy,
+        "busy",
+        "if (!lock_for_kill(dentry)): if (unlikely(dentry->d_lockref.count)) return false "
+        "/* in use, or killed */",
+    )
+    i_lock = inode_i_lock(op.world, path)
+    lock_for_kill(op, dentry, i_lock, busy)
     op.unlock(rcu, "shrink_kill(): rcu_read_unlock()")
-    dentry_kill(op, dentry)
+    dentry_kill(op, dentry, i_lock)
     op.goto("out")
-    op.label("skip")
-    op.unlock(rcu, "rcu_read_unlock()")
+    op.label("busy")
+    op.unlock(rcu, "rcu_read_unlock() /* lock_for_kill() gave false */")
     op.unlock(dentry.d_lock, "spin_unlock(&dentry->d_lock)")
     op.label("out")
 

@@ -16,6 +16,9 @@ from mc.dsl.operation import Op, operation
 from mc.dsl.scenario import BASE_PROPERTIES, Registry, Scenario
 from mc.kernel.locks import EXCL, SHARED
 from mc.kernel.pagecache import File
+from mc.models.dcache import d_find_alias, inode_i_lock, shrink_dcache, shrink_rcu
+from mc.models.dcache_scenarios import DCACHE_PROPERTIES
+from mc.models.dentry import dentry_object
 from mc.models.truncate import file_parts
 
 SOURCE = "writeback/write-from-own-mapping"
@@ -29,6 +32,18 @@ def inverted(op: Op, file: File) -> None:
     op.lock(inode.i_rwsem, EXCL, "inode_lock(inode) /* under mmap_lock */")
     op.unlock(inode.i_rwsem, "inode_unlock(inode)")
     op.unlock(mm.mmap_lock, "mmap_read_unlock(mm)")
+
+
+@operation(models="i_lock taken inside an RCU section entered under d_lock: d_lock before i_lock")
+def d_lock_rcu_i_lock(op: Op, path: str) -> None:
+    dentry = dentry_object(op.world, path)
+    i_lock, rcu = inode_i_lock(op.world, path), shrink_rcu(op.world)
+    op.lock(dentry.d_lock, EXCL, "spin_lock(&dentry->d_lock)")
+    op.lock(rcu, SHARED, "rcu_read_lock()")
+    op.lock(i_lock, EXCL, "spin_lock(&inode->i_lock) /* under d_lock */")
+    op.unlock(i_lock, "spin_unlock(&inode->i_lock)")
+    op.unlock(rcu, "rcu_read_unlock()")
+    op.unlock(dentry.d_lock, "spin_unlock(&dentry->d_lock)")
 
 
 def _registry(shipped: Registry, *scenarios: Scenario) -> Registry:
@@ -47,7 +62,8 @@ def test_the_documented_order_is_transitive() -> None:
     assert documented.allows("i_rwsem", "PG_locked")
     assert documented.allows("mmap_lock", "xa_lock")
     assert documented.allows("i_rwsem", "i_rwsem")
-    assert documented.allows("PG_locked", "rcu_read_lock")
+    assert documented.allows("PG_locked", "f_lock")
+    assert documented.allows("rcu_read_lock(shrink)", "d_lock")
     assert not documented.allows("mmap_lock", "i_rwsem")
     assert not documented.allows("PG_locked", "invalidate_lock")
     assert not documented.allows("invalidate_lock", "mmap_lock")
@@ -68,7 +84,9 @@ def test_the_write_prefault_takes_mmap_lock_under_i_rwsem(shipped: Registry) -> 
     witness = edges[("i_rwsem", "mmap_lock")]
     assert witness.thread == "T1" and "mmap_read_lock" in witness.label
     assert witness.trace[0].startswith("lock i_rwsem(/f)")
-    assert ("mmap_lock", "PG_locked") in edges or ("mmap_lock", "rcu_read_lock") in edges
+    # the fault under mmap_lock looks the folio up in rcu_read_lock(), which never waits: no edge
+    assert ("mmap_lock", "rcu_read_lock") not in edges
+    assert ("sb_writers", "mmap_lock") in edges
 
 
 def test_an_inverted_edge_makes_a_cycle_and_leaves_the_documented_order(
@@ -107,6 +125,48 @@ def test_every_shipped_scenario_respects_the_documented_order(shipped: Registry)
     assert report.edges[("i_rwsem", "i_rwsem")].breaks is None
     assert ("i_rwsem", "mmap_lock") in report.edges
     assert ("mmap_lock", "PG_locked") in report.edges
+
+
+def test_entering_an_rcu_section_is_no_ordering_edge(shipped: Registry) -> None:
+    """The shrinker enters its RCU section under d_lock and its
+    lock_for_kill() takes i_lock, then d_lock, inside it (against
+    d_find_alias(), which holds i_lock): rcu_read_lock() never waits, so
+    d_lock -> rcu_read_lock(shrink) is no edge and closes no cycle; the
+    edges out of the section stay."""
+    planted = Scenario(
+        "planted/shrink-vs-find-alias",
+        "the shrinker's lock_for_kill() slow path",
+        ("/a/", "/a/x"),
+        (shrink_dcache("/a/x"), d_find_alias("/a/x")),
+        DCACHE_PROPERTIES,
+    )
+    reg = _registry(shipped, planted)
+    ((_name, edges),) = lockorder.explore(reg, [planted.name])
+    assert ("d_lock", "rcu_read_lock(shrink)") not in edges
+    assert not any(taken.startswith("rcu_read_lock") for _held, taken in edges)
+    assert {("rcu_read_lock(shrink)", "i_lock"), ("rcu_read_lock(shrink)", "d_lock")} <= set(edges)
+    assert ("i_lock", "d_lock") in edges
+    report = lockorder.merge(lockorder.explore(reg, [planted.name]), lockorder.load_documented())
+    assert report.clean, "\n".join(lockorder.render(report))
+
+
+def test_a_cycle_through_locks_that_wait_is_still_found(shipped: Registry) -> None:
+    """d_lock then i_lock, with an RCU section between them, against
+    d_find_alias()'s i_lock then d_lock: the RCU section adds no edge, the
+    cycle d_lock -> i_lock -> d_lock is found."""
+    planted = Scenario(
+        "planted/d-lock-then-i-lock",
+        "d_lock, an RCU section, i_lock, against d_find_alias()",
+        ("/a/", "/a/x"),
+        (d_lock_rcu_i_lock("/a/x"), d_find_alias("/a/x")),
+    )
+    reg = _registry(shipped, planted)
+    report = lockorder.merge(lockorder.explore(reg, [planted.name]), lockorder.load_documented())
+    assert ("d_lock", "rcu_read_lock(shrink)") not in report.edges
+    assert ("rcu_read_lock(shrink)", "i_lock") in report.edges
+    assert report.undocumented == (("d_lock", "i_lock"),)
+    (cycle,) = report.cycles
+    assert set(cycle) == {("d_lock", "i_lock"), ("i_lock", "d_lock")}
 
 
 def test_a_variant_s_lock_order_is_checked_as_lockdep_would(vfsmc: Callable[..., Any]) -> None:

@@ -6,7 +6,13 @@ An exploration observes an edge ``A -> B`` between lock classes (a lock's
 family: ``i_rwsem`` for ``i_rwsem(/a)``) in every reachable state where a
 thread holding a lock of class A is about to take one of class B (a
 blocking acquisition or a spinlock section; a trylock cannot deadlock and
-adds none).  Merging the edges of every scenario gives a graph in which a
+adds none).  Entering a section of a lock kind that never waits, an RCU
+read-side section (``Kind.never_waits``), adds none either:
+``rcu_read_lock()`` never waits, so an edge into it is in no wait cycle,
+and lockdep orders nothing into it (``rcu_lock_acquire()``,
+include/linux/rcupdate.h, a recursive read of ``rcu_lock_map`` with
+``check=0``).  The locks taken inside such a section can wait: its edges
+out stay.  Merging the edges of every scenario gives a graph in which a
 cycle is a deadlock no single scenario needs to show, and an edge the
 documented order does not allow is a protocol change to look at.
 
@@ -240,7 +246,8 @@ def observed_edges(
     scenario: str, model: KernelModel, search: Search[Any, Any]
 ) -> dict[Edge, Witness]:
     """The lock-class edges the explored states of ``search`` show, each
-    with the first state (in search order) that shows it; for an edge
+    with the first state (in search order) that shows it (none into a lock
+    that never waits: ``Kind.never_waits``); for an edge
     inside a class with a nesting check, the first that breaks the rule,
     if one does (``Witness.breaks``; taking a lock the thread holds
     already is a recursion the checker reports, not an order)."""
@@ -248,6 +255,8 @@ def observed_edges(
     found: dict[Edge, tuple[int, int, str, str]] = {}
     broken: dict[Edge, tuple[tuple[int, int, str, str], str]] = {}
     for sid, state, tid, current, taken in _acquisitions(model, search):
+        if taken.kind.never_waits:
+            continue
         holding = current.context.held(state)
         again = any(held is taken for held in holding)
         for held in holding:

@@ -74,6 +74,15 @@ class Kind(enum.Enum):
         return self is Kind.RWSEM or self is Kind.PERCPU_RWSEM
 
     @property
+    def never_waits(self) -> bool:
+        """Whether taking this lock can never wait: an RCU read-side section
+        (``rcu_read_lock()`` only marks the reader, and lockdep takes it as
+        a recursive read of ``rcu_lock_map`` that orders nothing,
+        ``rcu_lock_acquire()`` in include/linux/rcupdate.h).  No wait cycle
+        runs through an acquisition of such a lock."""
+        return self is Kind.RCU
+
+    @property
     def atomic(self) -> bool:
         """Whether holding this lock puts the holder in atomic context."""
         return self is Kind.SPINLOCK or self is Kind.SEQLOCK or self is Kind.RCU
