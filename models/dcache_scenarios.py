@@ -257,6 +257,16 @@ scenario(
 )
 
 scenario(
+    "dcache/dput-shrink-vs-find-alias",
+    "the last dput() of a dentry and the shrinker racing d_find_alias() of its inode: the "
+    "shrinker's lock_for_kill(), inside its RCU section, finds i_lock held and takes i_lock, "
+    "then d_lock",
+    tree=["/a/", "/a/x"],
+    threads=[dput("/a/x"), shrink_dcache("/a/x"), d_find_alias("/a/x")],
+    properties=DCACHE_PROPERTIES,
+)
+
+scenario(
     "dcache/ci-lookup",
     "two lookups in a casefolded directory of names that differ from the stored one in case",
     tree=["/d/", "/d/Foo"],
