@@ -630,23 +630,28 @@ class KernelModel(Model[State, Action]):
         reaches a state where no thread can move: the steps of those that
         can only go round, and who waits for whom among the others."""
         names = self.world.thread_names
-        moving = []
-        for tid in range(len(self.threads)):
-            current = self.current_step(state, tid)
-            if current is not None and self.successors_of(state, tid):
-                moving.append(f"{names[tid]} at '{current.step.label}'")
+        moving = self._moving(state)
+        going = ", ".join(
+            f"{names[tid]} at '{self.threads[tid].steps[state[self._pcs[tid]]].step.label}'"
+            for tid in moving
+        )
         waits = [
-            f"{e.waiter} waits for {e.resource} held by {e.holder}" for e in self.stuck_waits(state)
+            f"{e.waiter} waits for {e.resource} held by {e.holder}"
+            for e in self.stuck_waits(state, moving)
         ]
-        going = f"{', '.join(moving)} can only go round, never returning"
-        return "; ".join([going, *waits])
+        return "; ".join([f"{going} can only go round, never returning", *waits])
 
-    def stuck_waits(self, state: State) -> list[Edge]:
+    def stuck_waits(self, state: State, moving: list[int] | None = None) -> list[Edge]:
         """Who waits for whom among the threads that cannot move in
-        ``state`` while others can (the waits a livelock's chart draws)."""
+        ``state`` while others (``moving``, by number) can: the waits a
+        livelock's chart draws."""
         names = self.world.thread_names
-        moving = {names[tid] for tid in range(len(self.threads)) if self.successors_of(state, tid)}
-        return [edge for edge in self.waits_for(state) if edge.waiter not in moving]
+        going = {names[tid] for tid in (self._moving(state) if moving is None else moving)}
+        return [edge for edge in self.waits_for(state) if edge.waiter not in going]
+
+    def _moving(self, state: State) -> list[int]:
+        """The threads that have a step enabled in ``state``."""
+        return [tid for tid in range(len(self.threads)) if self.successors_of(state, tid)]
 
     def may_cycle(self) -> bool:
         """Whether some thread's program has a loop: only then may a state

@@ -1132,7 +1132,8 @@ class ParallelSearch(Generic[S, A]):
             for _edges, unresolved in replies:
                 graph.sources.extend(unresolved[owner][0])
             graph.targets.extend(numbered)
-        parents = self._links(pool)[0]
+        links = self._links(pool)
+        parents = links[0]
         stored = [len(parent) for parent in parents]
         everyone = (
             sid * self.workers + worker
@@ -1152,7 +1153,7 @@ class ParallelSearch(Generic[S, A]):
 
         first = min(stuck, key=lambda gid: (depth(gid), gid))
         prop = next(p for p in self.model.properties() if p.kind is PropertyKind.CAN_END)
-        message, path = cannot_end_violation(self.model, prop, self._path(pool, first))
+        message, path = cannot_end_violation(self.model, prop, self._path(pool, first, links))
         return Violation(prop.name, message, path)
 
     def _links(self, pool: Pool) -> tuple[list[array[int]], list[array[int]], list[int]]:
@@ -1170,8 +1171,13 @@ class ParallelSearch(Generic[S, A]):
             lazy_before.append(-1 if lazy is None else lazy)
         return parents, moves, lazy_before
 
-    def _path(self, pool: Pool, gid: int) -> Any:
-        parents, moves, lazy_before = self._links(pool)
+    def _path(
+        self,
+        pool: Pool,
+        gid: int,
+        links: tuple[list[array[int]], list[array[int]], list[int]] | None = None,
+    ) -> Any:
+        parents, moves, lazy_before = links or self._links(pool)
         chain = []
         while gid >= 0:
             owner, sid = gid % self.workers, gid // self.workers
