@@ -32,7 +32,7 @@ from mc.check.registry import build_model
 from mc.check.replay import replay
 from mc.cli import options
 from mc.dsl.scenario import Registry
-from mc.engine import ample, parallel, ray_pool
+from mc.engine import ample, collector, parallel, ray_pool
 from mc.engine.explore import MemoryLimitTooLow, Options, Search, resident_bytes
 from mc.engine.model import always
 from mc.engine.parallel import ForkPool, ParallelSearch, owner_of, proportional_bytes
@@ -270,7 +270,7 @@ def _garbage(state: Any) -> None:
 @pytest.mark.parametrize("leaves_garbage", [False, True])
 def test_workers_collect_garbage_less_often_while_there_is_none(leaves_garbage: bool) -> None:
     """Every level until a collection finds nothing, then after twice as
-    many levels each time (up to ``COLLECT_AT_MOST_EVERY``)."""
+    many levels each time (up to ``collector.AT_MOST_EVERY``)."""
     programs = [[Instr("inc", v % VARIABLES)] * 6 for v in range(4)]
     properties = [always("litter", _garbage, reads=0)] if leaves_garbage else []
     model = Threads(programs, properties)
@@ -281,8 +281,8 @@ def test_workers_collect_garbage_less_often_while_there_is_none(leaves_garbage: 
         gc.unfreeze()
         gc.enable()
     assert result.verdict is Verdict.OK and result.stats.max_depth == 24
-    every = pool.workers[0].collect_every
-    assert every == (1 if leaves_garbage else parallel.COLLECT_AT_MOST_EVERY)
+    every = pool.workers[0].collector.every
+    assert every == (1 if leaves_garbage else collector.AT_MOST_EVERY)
 
 
 def test_three_workers_over_full_states(shipped: Registry) -> None:

@@ -21,6 +21,7 @@ import attrs
 
 from mc.engine.ample import AmpleSets, Moves, enabled_indices
 from mc.engine.bfs import breadth_first
+from mc.engine.collector import Collector
 from mc.engine.dfs import depth_first
 from mc.engine.endings import Edges, cannot_end_violation, keeps_edges
 from mc.engine.invariants import Invariants
@@ -282,6 +283,8 @@ class Search(Generic[S, A]):
         self.started = 0.0
         self.last_progress = 0.0
         self.next_tick = 0.0
+        self.collector = Collector()
+        """Collects cyclic garbage at the clock's ticks (``tick``)."""
         self.memory_limit: int | None = None
         self.depth_cut = False
 
@@ -303,6 +306,7 @@ class Search(Generic[S, A]):
         self.started = time.perf_counter()
         self.last_progress = self.started
         self.next_tick = self.started
+        self.collector.pause()
         violation: Violation[S, A] | None = None
         reason: str | None = None
         try:
@@ -328,6 +332,7 @@ class Search(Generic[S, A]):
         except MemoryError:
             reason = "out of memory"
         finally:
+            self.collector.resume()
             self.store.close()
         seconds = time.perf_counter() - self.started
         if violation is None and reason is None and self.dropped:
@@ -439,6 +444,7 @@ class Search(Generic[S, A]):
         """Look at the bounds and report progress (the clock said so)."""
         now = time.perf_counter()
         self.next_tick = now + TICK_SECONDS
+        self.collector.round_ended()
         elapsed = now - self.started
         limit = self.options.time_limit
         if limit is not None:

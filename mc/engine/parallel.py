@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import gc
 import hashlib
 import multiprocessing
 import os
@@ -70,6 +69,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import attrs
 
 from mc.engine.ample import AmpleSets, enabled_indices
+from mc.engine.collector import Collector
 from mc.engine.endings import Edges, cannot_end_violation, keeps_edges
 from mc.engine.explore import (
     INTERRUPTED,
@@ -198,10 +198,8 @@ class _Worker(Generic[S, A]):
         self.borrowed: list[Lent[S]] = []
         """States of other workers' shares of the level that this worker
         expands for them (``give``)."""
-        self.levels_uncollected = 0
-        self.collect_every = 1
-        """How many levels pass between two collections of cyclic garbage
-        (see ``round``)."""
+        self.collector = Collector()
+        """Collects cyclic garbage between levels (see ``round``)."""
         self.transitions_per_state = 1.0
         """Of the states this worker expanded last: what ``balance`` weighs
         a state of its share by."""
@@ -482,39 +480,25 @@ class _Worker(Generic[S, A]):
         search expands the states it holds once it is full; a level the
         others also admitted less than ``budget`` of would not go past
         it; a search whose states reach the bound exactly goes on, and
-        ends incomplete only where the next level holds a state).  The worker collects cyclic
-        garbage here, between levels, instead of as it allocates: the
+        ends incomplete only where the next level holds a state).  The
+        worker collects cyclic garbage here, between levels
+        (``mc.engine.collector``), instead of as it allocates: the
         collector's passes over the level's states it holds cost a worker
-        a third more CPU.
-        A collection that finds no garbage doubles the levels to the next
-        one (up to ``COLLECT_AT_MOST_EVERY``), one that finds some makes
-        it the next level: the kernel models leave none, and a collection
-        every level cost two workers 4.2 s of CPU on bench/scale's
-        dirops-8, 7% of the search, finding nothing.  What
-        survives a collection is left out of the later ones (``gc.freeze``):
-        the model and modules held before the first level, and the states a
-        worker with full states keeps, which a collection of every level
-        would pass over again (two workers over the full states of
-        bench/scale's dirops-7: 14.4 s of CPU with a full collection every
-        level, 8.7 s with this).  The worker's growth is counted from its
-        first level.  ``reduce``: look for ample sets (``AmpleSets``); once
+        a third more CPU, and a collection every level cost two workers
+        4.2 s of CPU on bench/scale's dirops-8, 7% of the search, finding
+        nothing.  Setting aside what survived a collection matters most
+        to a worker with full states: two workers over the full states of
+        bench/scale's dirops-7 took 14.4 s of CPU with a full collection
+        every level, 8.7 s with this.  The worker's growth is counted
+        from its first level.  ``reduce``: look for ample sets (``AmpleSets``); once
         it is False, the worker stops looking for good, as a sequential
         search does between two levels.  ``seconds_left``: of the time
         limit, as the request was sent; the expansion is dropped (None)
         once they have passed."""
         deadline = None if seconds_left is None else time.monotonic() + seconds_left
-        if gc.isenabled():
-            gc.disable()
-            gc.freeze()
+        if self.collector.pause():
             self.baseline = resident_bytes()
-        self.levels_uncollected += 1
-        if self.levels_uncollected >= self.collect_every:
-            garbage = gc.collect()
-            gc.freeze()
-            self.levels_uncollected = 0
-            self.collect_every = (
-                1 if garbage else min(2 * self.collect_every, COLLECT_AT_MOST_EVERY)
-            )
+        self.collector.round_ended()
         if self.planned is None:
             self.plan(batches)
         else:
@@ -765,9 +749,6 @@ STOP_SECONDS = 5.0
 
 DEADLINE_EVERY = 32
 """How many states a worker expands between two looks at the clock."""
-
-COLLECT_AT_MOST_EVERY = 16
-"""The most levels a worker lets pass without collecting cyclic garbage."""
 
 ANSWER_GRACE_SECONDS = 10.0
 """How long after the time limit the workers are waited for: one still
