@@ -80,11 +80,14 @@ the inode's ``i_lock``; ``->d_release`` with no lock.
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from mc.dsl import EXCL, SHARED, Cite, Op, Scratch, World, const, operation, same, touches
 from mc.kernel.expr import Expr, below, differ, slot_value, state_expr
 from mc.kernel.locks import Kind, Lock, holders
+from mc.kernel.world import Dentry
 from mc.models.dentry import DentryObject, dentry_object
 from mc.models.dirops import rename, split
 from mc.models.namei import ECHILD, lookup_slow
@@ -119,6 +122,7 @@ D_MANAGE_BLOCKS_IN_RCU = "d-manage-blocks-in-rcu"
 DENTRY_USERS = "dcache-dentry-users"
 CI_LOOKUPS = "dcache-ci-lookups"
 AUTOMOUNTS = "automount-points"
+D_PATHS = "d-paths"
 
 
 def life_slot(world: World, path: str) -> int:
@@ -1058,4 +1062,188 @@ def pipe_d_path(op: Op) -> None:
         label="return path->dentry->d_op->d_dname(path->dentry, buf, buflen)",
         roles={"dentry": dentry},
         sleeps=False,
+    )
+
+
+def d_path_rcu(world: World) -> Lock:
+    """``d_path()``'s RCU read-side section (not a path walk)."""
+    return world.shared_lock("rcu_read_lock(d_path)", Kind.RCU)
+
+
+def _holding_dentry(world: World, values: Any, ino: int) -> Dentry | None:
+    """The dentry that names inode ``ino`` in ``values`` (the first, for an
+    inode with several links), or None."""
+    return next((d for d in world.dentries.values() if values[d.slot] == ino), None)
+
+
+def true_path(world: World, values: Any, ino: int) -> str:
+    """The path that names ``ino`` in ``values``, read all at once: the
+    names from the inode up to the root."""
+    names: list[str] = []
+    seen = {ino}
+    while ino != world.root.ino:
+        dentry = _holding_dentry(world, values, ino)
+        if dentry is None or dentry.parent.ino in seen:
+            return "/".join(("(unreachable)", *names))
+        names.insert(0, dentry.name)
+        ino = dentry.parent.ino
+        seen.add(ino)
+    return "/" + "/".join(names)
+
+
+def rename_sequence(scratch: Scratch, rename_lock: int) -> int | None:
+    """``read_seqbegin()``: the sequence of ``rename_lock``, or None while
+    it is odd (a writer is in its section, and the reader spins)."""
+    sequence: int = scratch[rename_lock][0]
+    return None if sequence & 1 else sequence
+
+
+def read_d_parent(scratch: Scratch, ino: int) -> int:
+    """``READ_ONCE(dentry->d_parent)`` of the dentry naming ``ino``: a
+    directory's ``d_parent`` slot, the directory a file's name is in (the
+    dentry itself when none names it: ``__prepend_path()``'s "Escaped?")."""
+    world = scratch.world
+    slot = world.inodes[ino].d_parent
+    if slot is not None:
+        parent: int = scratch[slot]
+        return parent
+    dentry = _holding_dentry(world, scratch.values, ino)
+    return ino if dentry is None else dentry.parent.ino
+
+
+def prepend_name(scratch: Scratch, ino: int, names: tuple[str, ...]) -> tuple[str, ...]:
+    """``prepend_name(p, &dentry->d_name)``: the name of the dentry naming
+    ``ino`` (``?`` when none does) before ``names``."""
+    dentry = _holding_dentry(scratch.world, scratch.values, ino)
+    return ("?" if dentry is None else dentry.name, *names)
+
+
+def validated_path(scratch: Scratch, seq: int, rename_lock: int, ino: int) -> str | None:
+    """``need_seqretry(&rename_lock, seq)``: None when the sequence moved
+    since ``read_seqbegin()`` (a rename ran meanwhile: retry), else the
+    path that names ``ino`` now, which the walk must have read (what
+    ``d-path`` compares it with)."""
+    if scratch[rename_lock][0] != seq:
+        return None
+    return true_path(scratch.world, scratch.values, ino)
+
+
+def locked_path(scratch: Scratch, ino: int) -> str:
+    """The path that names ``ino`` now, with ``rename_lock`` held."""
+    return true_path(scratch.world, scratch.values, ino)
+
+
+def path_string(_scratch: Scratch, names: tuple[str, ...]) -> str:
+    """The buffer ``prepend_path()`` filled, as the string d_path() returns."""
+    return "/" + "/".join(names)
+
+
+def _render_names(names: Any) -> str:
+    return "(empty)" if not names else "/" + "/".join(names)
+
+
+def _prepend_path(op: Op, ino: int, pass_name: str) -> None:
+    """``__prepend_path()``: from the dentry up to the root, for each
+    dentry ``parent = READ_ONCE(dentry->d_parent)``, then its name
+    prepended, each a step of its own."""
+    root = op.world.root.ino
+    loop, done = op.fresh_label(f"walk.{pass_name}"), op.fresh_label(f"walked.{pass_name}")
+    op.let("dentry", const(ino), f"dentry = path->dentry /* {pass_name} */")
+    op.compute("b", "b = *p", _empty_names, render=_render_names)
+    op.label(loop)
+    at = op.reg("dentry")
+    op.goto_if(same(at, const(root)), done, "while (dentry != root->dentry)")
+    parent = op.compute(
+        "parent",
+        "parent = READ_ONCE(dentry->d_parent)",
+        read_d_parent,
+        at,
+        render=op.world.inode_name,
+    )
+    op.goto_if(same(parent, at), done, "if (unlikely(dentry == parent)) return 3 /* Escaped? */")
+    op.compute(
+        "b",
+        "prepend_name(p, &dentry->d_name)",
+        prepend_name,
+        at,
+        op.reg("b"),
+        render=_render_names,
+    )
+    op.let("dentry", parent, "dentry = parent")
+    op.goto(loop)
+    op.label(done)
+
+
+def _empty_names(_scratch: Scratch) -> tuple[str, ...]:
+    return ()
+
+
+@operation(
+    models="readlink(/proc/self/fd/N) -> d_path() -> prepend_path() (fs/d_path.c)",
+    describe=lambda path: f"d_path({path})",
+    cites=(
+        Cite("fs/d_path.c", "d_path", DCACHE_READ),
+        Cite("fs/d_path.c", "prepend_path", DCACHE_READ),
+        Cite("fs/d_path.c", "__prepend_path", DCACHE_READ),
+    ),
+)
+def d_path(op: Op, path: str) -> None:
+    """d_path() of an open file's path (what readlink of /proc/self/fd/N
+    returns): under ``rcu_read_lock()``, ``prepend_path()`` walks from the
+    dentry up to the root with no lock, ``read_seqbegin_or_lock(&rename_lock,
+    &seq)`` before and ``need_seqretry(&rename_lock, seq)`` after; a
+    rename that ran meanwhile (the sequence moved) makes it walk again
+    with ``rename_lock`` held (``read_seqlock_excl()``, seq = 1), which
+    keeps renames out.  ``__prepend_path()`` reads each dentry's
+    ``d_parent`` and then its name (``prepend_name()``, READ_ONCE of the
+    name and length): a rename between the two gives a path that never
+    existed, which the retry throws away.
+
+    ``d_path()``, ``prepend_path()``, ``__prepend_path()`` and
+    ``prepend_name()`` read in 6.17-rc3 (Kingxukai/linux fs/d_path.c at
+    9b44fff6).  The invariant ``d-path`` asks that the path returned be the
+    one that named the file when the walk was validated (the sequence
+    unchanged, or the walk under ``rename_lock``).  Left out:
+    ``mount_lock``'s own ``read_seqbegin_or_lock()`` (no mount changes in
+    the scenarios; the dentry is never a mount's root), ``get_fs_root_rcu()``
+    (the root is ``/``), ``prepend_path()``'s inner ``rcu_read_lock()``
+    (inside d_path()'s own, which the model holds throughout), the
+    " (deleted)" suffix of an unlinked dentry, the buffer's length, and
+    d_seq.  The model's ``read_seqlock_excl()`` is a writer's hold of the
+    seqlock, which moves the sequence (the kernel's takes only the
+    spinlock): another lockless reader then retries once more than it
+    would."""
+    ino = op.world.lookup_path(path).ino
+    rcu = d_path_rcu(op.world)
+    rename_lock = op.world.rename_lock
+    op.lock(rcu, SHARED, "d_path(): rcu_read_lock()")
+    op.label("restart")
+    seq = op.compute(
+        "seq",
+        "read_seqbegin_or_lock(&rename_lock, &seq): seq = read_seqbegin(&rename_lock)",
+        rename_sequence,
+        rename_lock.slot,
+        render=lambda value: "odd: a rename is in its section" if value is None else str(value),
+    )
+    op.goto_if(same(seq, const(None)), "restart", "read_seqbegin(): while (seq & 1) cpu_relax()")
+    _prepend_path(op, ino, "lockless")
+    seen = op.compute(
+        "seen",
+        "if (need_seqretry(&rename_lock, seq)) { seq = 1; goto restart; }",
+        validated_path,
+        seq,
+        rename_lock.slot,
+        ino,
+        render=lambda value: "the sequence moved: retry" if value is None else str(value),
+    )
+    op.goto_if(differ(seen, const(None)), "done", "done_seqretry(&rename_lock, seq) /* even */")
+    op.lock(rename_lock, EXCL, "read_seqbegin_or_lock(&rename_lock, &seq): read_seqlock_excl()")
+    _prepend_path(op, ino, "locked")
+    op.compute("seen", "need_seqretry(&rename_lock, 1): no", locked_path, ino)
+    op.unlock(rename_lock, "done_seqretry(&rename_lock, seq): read_sequnlock_excl()")
+    op.label("done")
+    op.compute("result", "*p = b; return extract_string(&b)", path_string, op.reg("b"))
+    op.unlock(rcu, "d_path(): rcu_read_unlock()")
+    op.world.parts.setdefault(D_PATHS, []).append(
+        (op.thread.pc, op.register("result"), op.register("seen"), path)
     )

@@ -6,7 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mc.dsl import BASE_PROPERTIES, State, flag_variant, invariant, scenario
+from mc.dsl import (
+    BASE_PROPERTIES,
+    Invocation,
+    Program,
+    State,
+    flag_variant,
+    invariant,
+    scenario,
+    variant,
+)
 from mc.dsl.kernel_model import KernelModel
 from mc.kernel import properties as _properties  # noqa: F401  (registers the invariants)
 from mc.kernel.locks import holds
@@ -19,6 +28,7 @@ from mc.models.dcache import (
     D_DELETE_UNLOCKED,
     D_IPUT_UNDER_D_LOCK,
     D_MANAGE_BLOCKS_IN_RCU,
+    D_PATHS,
     DENTRY_FREE_WITHOUT_RCU,
     DENTRY_USERS,
     FREED,
@@ -27,6 +37,7 @@ from mc.models.dcache import (
     WalkUse,
     ci_lookup,
     d_find_alias,
+    d_path,
     dput,
     dput_rcu,
     lookup_splice,
@@ -37,12 +48,15 @@ from mc.models.dcache import (
     shrink_dcache,
     walk_automount,
 )
+from mc.models.dirops import rename
 
 Check = Callable[[State], str | None]
 DENTRY_FREED_UNDER_RCU = "dentry-freed-under-rcu"
 DENTRY_KILLED_REFERENCED = "dentry-killed-referenced"
 CI_LOOKUP = "ci-lookup"
+D_PATH = "d-path"
 ONE_AUTOMOUNT = "one-automount"
+D_MOVE_WITHOUT_RENAME_LOCK = "d-move-without-rename-lock"
 
 
 def _slot(model: KernelModel, name: str) -> int:
@@ -171,6 +185,29 @@ def ci_lookup_finds(model: KernelModel) -> Check:
 
 
 @invariant(
+    D_PATH,
+    "d_path() returns the path that named the file when its walk was validated: rename_lock's "
+    "sequence unchanged since read_seqbegin(), or the walk made holding rename_lock (a walk "
+    "that a rename overtook mixes old and new names into a path that never existed)",
+    needs=(D_PATHS, "a d_path()"),
+    reads=["returned"],
+)
+def d_path_named(model: KernelModel) -> Check:
+    walks = list(model.world.parts.get(D_PATHS, []))
+
+    def check(state: State) -> str | None:
+        for pc, result, seen, path in walks:
+            if state[pc] == DONE and state[result] != state[seen]:
+                return (
+                    f"d_path() of {path} returned {state[result]}, but the path that named it "
+                    f"when its walk was validated was {state[seen]}"
+                )
+        return None
+
+    return check
+
+
+@invariant(
     ONE_AUTOMOUNT,
     "an automount point gets one mount however many walks trigger it (finish_automount() "
     "rechecks under namespace_sem)",
@@ -222,6 +259,18 @@ flag_variant(
     "autofs_d_manage() waits for the daemon (and sleeps) in rcu-walk instead of returning -ECHILD",
 )
 
+
+@variant(
+    D_MOVE_WITHOUT_RENAME_LOCK,
+    "a rename's d_move() runs without write_seqlock(&rename_lock), so rename_lock's sequence "
+    "does not tell a lockless d_path() walk that a rename overtook it",
+)
+def d_move_without_rename_lock(program: Program, invocation: Invocation) -> Program:
+    if invocation.operation is not rename:
+        return program
+    return program.drop_lock("rename_lock")
+
+
 DCACHE_PROPERTIES = (
     *BASE_PROPERTIES,
     "namespace",
@@ -272,6 +321,16 @@ scenario(
     tree=["/d/", "/d/Foo"],
     threads=[ci_lookup("/d/foo"), ci_lookup("/d/FOO")],
     properties=(*BASE_PROPERTIES, "namespace", CI_LOOKUP),
+)
+
+scenario(
+    "dcache/d-path-vs-rename",
+    "d_path() of a file (readlink of /proc/self/fd/N) racing the rename of the directory it is "
+    "in to another parent and name: the lockless walk reads each dentry's parent and name "
+    "apart, and rename_lock's sequence makes it walk again under the lock",
+    tree=["/a/", "/a/d/", "/a/d/f", "/b/"],
+    threads=[rename("/a/d", "/b/e"), d_path("/a/d/f")],
+    properties=(*BASE_PROPERTIES, "namespace", D_PATH),
 )
 
 scenario(

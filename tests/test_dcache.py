@@ -1,6 +1,7 @@
 """The dentry cache's use-after-free and kill properties (models/dcache.py,
 models/dcache_scenarios.py): a protocol without an RCU read-side section
 is caught, not left unchecked; lockref_get_not_dead() waits for d_lock;
+d_path() is kept consistent by rename_lock;
 an unknown path is a model error."""
 
 from __future__ import annotations
@@ -134,3 +135,40 @@ def test_an_unknown_path_is_a_model_error(
     assert lines[0].startswith("vfsmc: error: nope.py:"), lines
     assert f"{path} is not in the scenario's tree" in lines[0]
     assert where in lines[0]
+
+
+D_MOVE_RENAME_LOCK = "mutant:drop@rename:vfs_rename:write_seqlock(&rename_lock)"
+D_PATH_LOCKED_WALK = (
+    "mutant:drop@d_path:d_path:read_seqbegin_or_lock(&rename_lock, &seq): read_seqlock_excl()"
+)
+
+
+def test_d_path_racing_a_rename_returns_a_path_that_named_the_file() -> None:
+    outcome = check("dcache/d-path-vs-rename", properties=["d-path", "deadlock", "livelock"])
+    assert outcome.result.stats.states > 100
+
+
+def test_a_d_move_outside_rename_lock_gives_d_path_a_path_that_never_existed(vfsmc: Run) -> None:
+    """The lockless walk reads the moved directory's parent and its name
+    in two steps; with d_move() outside write_seqlock(&rename_lock) the
+    sequence does not move and the mixed path is returned."""
+    found = _violation(vfsmc, "dcache/d-path-vs-rename", "-V", "d-move-without-rename-lock")
+    prefix = "d-path: d_path() of /a/d/f returned "
+    assert found.startswith(prefix), found
+    returned = found.removeprefix(prefix).split(",", 1)[0]
+    assert returned not in ("/a/d/f", "/b/e/f"), found
+    assert found.endswith("when its walk was validated was /b/e/f"), found
+
+
+def test_mutate_finds_rename_lock_needed_by_d_path(vfsmc: Run) -> None:
+    """Dropping the rename's write_seqlock(), or the second walk's
+    read_seqlock_excl() (so the walk after a retry is reached), breaks
+    d-path."""
+    result = vfsmc("mutate", "dcache/d-path-vs-rename", "--json", "--no-save")
+    assert result.exit_code in (0, 1), result.output
+    verdicts = {
+        row["name"]: (row["verdict"], row["property"])
+        for row in json.loads(result.output)["mutations"]
+    }
+    assert verdicts[D_MOVE_RENAME_LOCK] == ("VIOLATED", "d-path"), verdicts
+    assert verdicts[D_PATH_LOCKED_WALK] == ("VIOLATED", "d-path"), verdicts

@@ -112,7 +112,8 @@ def hint(
     other_ops = sorted({t.invocation.operation.name for t in others})
     if beside:
         return Hint(
-            f"{', '.join(beside)} run {operation} beside a thread that {rival_words} and nothing "
+            f"{', '.join(beside)} {'runs' if len(beside) == 1 else 'run'} {operation} beside a "
+            f"thread that {rival_words} and nothing "
             f"broke: the race may need another tree or larger bounds"
         )
     missing = (
