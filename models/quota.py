@@ -33,7 +33,7 @@ and then calls ``->write_dquot`` and ``->release_dquot``;
 dquot and no longer takes ``dqonoff_mutex`` (it asserts ``s_umount``).
 The models keep the 6.4 shape: ``->write_dquot``/``->release_dquot`` run
 in the thread that drops the last reference, under what it holds (a
-chown's i_rwsem); in 6.6 and later they run in the worker, which holds
+chown's i_rwsem and journal handle); in 6.6 and later they run in the worker, which holds
 none of the caller's locks, so the 6.4 shape is the stricter test of the
 lock order (drift since 6.6, not modelled).  (The
 stored torvalds/linux copy, 0110c350, is older still: ``dqio_mutex`` and
@@ -279,11 +279,21 @@ def quota_write(op: Op, implementation: Any, *args: Any, label: str) -> None:
 
 
 def commit_dqblk(op: Op, dq: Dquot) -> None:
-    """``v2_write_dquot()``: down_write(dqio_sem); ``qtree_write_dquot()``
-    copies the usage under dq_dqb_lock and writes the record through
-    ``->quota_write``; up_write."""
+    """``v2_write_dquot()`` (read in 6.17-rc3, fs/quota/quota_v2.c at
+    9b44fff6): a dquot with no record in the quota file yet
+    (``!dquot->dq_off``) allocates one under ``down_write(dqio_sem)``; one
+    with a record overwrites it in place under ``down_read(dqio_sem)``
+    ("We are still protected by concurrent writes of the same dquot by
+    dquot->dq_lock"); ``qtree_write_dquot()`` copies the usage under
+    dq_dqb_lock and writes the record through ``->quota_write``."""
     sem = dqio_sem(op.world)
-    op.lock(sem, EXCL, "v2_write_dquot(): down_write(&dqopt->dqio_sem)")
+    with op.when(
+        state_expr(f"!{dq.owner}->dq_off", lambda s: s[dq.record] is None),
+        "v2_write_dquot(): if (!dquot->dq_off) /* alloc = true */",
+    ):
+        op.lock(sem, EXCL, "down_write(&dqopt->dqio_sem)")
+    with op.otherwise():
+        op.lock(sem, SHARED, "down_read(&dqopt->dqio_sem)")
     copied = op.compute(
         f"ddquot.{dq.owner}",
         "qtree_write_dquot(): spin_lock(&dquot->dq_dqb_lock); "
@@ -298,7 +308,7 @@ def commit_dqblk(op: Op, dq: Dquot) -> None:
         copied,
         label="ret = sb->s_op->quota_write(sb, type, ddquot, info->dqi_entry_size, dquot->dq_off)",
     )
-    op.unlock(sem, "up_write(&dqopt->dqio_sem)")
+    op.unlock(sem, "if (alloc) up_write(&dqopt->dqio_sem); else up_read(&dqopt->dqio_sem)")
 
 
 def write_file_info(op: Op) -> None:
@@ -346,13 +356,16 @@ def write_dquot(op: Op, dq: Dquot, in_handle: bool) -> None:
         op.unlock(journal(op.world), "ext4_journal_stop(handle)")
 
 
-def acquire_dquot(op: Op, quotas: Quotas, dq: Dquot) -> None:
-    """``ext4_acquire_dquot()`` -> ``dquot_acquire()`` (inside the
-    caller's journal handle, which ext4 nests): dq_lock; ``->read_dqblk``
+def acquire_dquot(op: Op, quotas: Quotas, dq: Dquot, in_handle: bool) -> None:
+    """``ext4_acquire_dquot()`` -> ``dquot_acquire()``: a journal handle
+    (nested in the caller's when it holds one: ``in_handle``, and then
+    not a lock of its own); dq_lock; ``->read_dqblk``
     (``v2_read_dquot()``: dqio_sem shared around ``->quota_read``); an id
     with no record is instantiated (``->commit_dqblk``, which allocates a
     record and dirties the info: ``->write_file_info``); DQ_ACTIVE_B."""
     sem = dqio_sem(op.world)
+    if not in_handle:
+        op.lock(journal(op.world), SHARED, "ext4_acquire_dquot(): handle = ext4_journal_start()")
     op.lock(dq.dq_lock, EXCL, "dquot_acquire(): mutex_lock(&dquot->dq_lock)")
     op.lock(sem, SHARED, "v2_read_dquot(): down_read(&dqopt->dqio_sem)")
     op.call(
@@ -377,15 +390,19 @@ def acquire_dquot(op: Op, quotas: Quotas, dq: Dquot) -> None:
         write_file_info(op)
     op.effect("set_bit(DQ_ACTIVE_B, &dquot->dq_flags)", _assign, dq.active, True)
     op.unlock(dq.dq_lock, "mutex_unlock(&dquot->dq_lock)")
+    if not in_handle:
+        op.unlock(journal(op.world), "ext4_journal_stop(handle)")
 
 
-def release_dquot(op: Op, dq: Dquot) -> None:
-    """``ext4_release_dquot()`` -> ``dquot_release()``: journal handle;
+def release_dquot(op: Op, dq: Dquot, in_handle: bool) -> None:
+    """``ext4_release_dquot()`` -> ``dquot_release()``: a journal handle
+    (nested in the caller's when ``in_handle``);
     dq_lock; unless a ``dqget()`` raced (``dquot_is_busy()``), the record is
     released (``v2_release_dquot()`` under dqio_sem: ``->quota_write``) and
     DQ_ACTIVE_B cleared."""
     sem = dqio_sem(op.world)
-    op.lock(journal(op.world), SHARED, "ext4_release_dquot(): handle = ext4_journal_start()")
+    if not in_handle:
+        op.lock(journal(op.world), SHARED, "ext4_release_dquot(): handle = ext4_journal_start()")
     op.lock(dq.dq_lock, EXCL, "dquot_release(): mutex_lock(&dquot->dq_lock)")
     busy = f"release_out.{dq.owner}"
     op.goto_if(
@@ -404,7 +421,8 @@ def release_dquot(op: Op, dq: Dquot) -> None:
     op.effect("clear_bit(DQ_ACTIVE_B, &dquot->dq_flags)", _assign, dq.active, False)
     op.label(busy)
     op.unlock(dq.dq_lock, "out_dqlock: mutex_unlock(&dquot->dq_lock)")
-    op.unlock(journal(op.world), "ext4_journal_stop(handle)")
+    if not in_handle:
+        op.unlock(journal(op.world), "ext4_journal_stop(handle)")
 
 
 def _mark_dirty(scratch: Scratch, active: int, dirty: int) -> int:
@@ -430,10 +448,11 @@ def mark_dquot_dirty(op: Op, dq: Dquot) -> None:
     )
 
 
-def dqget(op: Op, quotas: Quotas, dq: Dquot) -> None:
+def dqget(op: Op, quotas: Quotas, dq: Dquot, in_handle: bool) -> None:
     """``dqget()``: a reference (``dq_count``) under dq_list_lock, then
     ``wait_on_dquot()`` (dq_lock taken and dropped: a release in progress
-    finishes) and, for a dquot not active, ``->acquire_dquot``."""
+    finishes) and, for a dquot not active, ``->acquire_dquot`` (its
+    handle nested in the caller's when ``in_handle``)."""
     op.effect(
         "spin_lock(&dq_list_lock); dquot = find_dquot(...); atomic_inc(&dquot->dq_count); "
         "spin_unlock(&dq_list_lock)",
@@ -453,14 +472,15 @@ def dqget(op: Op, quotas: Quotas, dq: Dquot) -> None:
             label="err = sb->dq_op->acquire_dquot(dquot)",
             roles={"dquot": dq.owner},
         )
-        acquire_dquot(op, quotas, dq)
+        acquire_dquot(op, quotas, dq, in_handle)
 
 
-def dqput(op: Op, dq: Dquot) -> None:
+def dqput(op: Op, dq: Dquot, in_handle: bool) -> None:
     """``dqput()`` of a reference that may be the last: a dirty dquot is
     written (``->write_dquot``), an active one released
     (``->release_dquot``), each followed by a new look (``goto we_slept``)
-    -- here once each, then the count drops."""
+    -- here once each, then the count drops.  The methods' handles are
+    nested in the caller's when ``in_handle``."""
     last = state_expr(f"atomic_read(&{dq.owner}->dq_count) == 1", lambda s: s[dq.count] == 1)
     with op.when(
         last,
@@ -475,7 +495,7 @@ def dqput(op: Op, dq: Dquot) -> None:
                 label="spin_unlock(&dq_list_lock); ret = dquot->dq_sb->dq_op->write_dquot(dquot)",
                 roles={"dquot": dq.owner},
             )
-            write_dquot(op, dq, in_handle=False)
+            write_dquot(op, dq, in_handle)
         with op.when(
             _flag(dq.active, f"DQ_ACTIVE_B({dq.owner})"),
             "if (test_bit(DQ_ACTIVE_B, &dquot->dq_flags))",
@@ -486,7 +506,7 @@ def dqput(op: Op, dq: Dquot) -> None:
                 label="spin_unlock(&dq_list_lock); dquot->dq_sb->dq_op->release_dquot(dquot)",
                 roles={"dquot": dq.owner},
             )
-            release_dquot(op, dq)
+            release_dquot(op, dq, in_handle)
     op.effect("atomic_dec(&dquot->dq_count); put_dquot_last(dquot)", _add, dq.count, -1)
 
 
@@ -625,18 +645,18 @@ def _charge_value(scratch: Scratch, slot: int, number: int) -> int:
     return 0
 
 
-def dquot_initialize(op: Op, quotas: Quotas, inode: QInode, owner: str) -> None:
-    """``__dquot_initialize()`` for the user quota: an inode with no dquot
-    pointer gets a reference (``dqget()``) and, under dq_data_lock, the
-    pointer unless another initializer set it first (its reference is then
-    dropped)."""
+def dquot_initialize(op: Op, quotas: Quotas, inode: QInode, owner: str, caller: str) -> None:
+    """``__dquot_initialize()`` for the user quota, called by ``caller``
+    with no journal handle: an inode with no dquot pointer gets a
+    reference (``dqget()``) and, under dq_data_lock, the pointer unless
+    another initializer set it first (its reference is then dropped)."""
     dq = dquot(op.world, quotas, owner)
     with op.when(
         state_expr(f"!i_dquot({inode.path})", lambda s: s[inode.dquot] is None),
-        "if (dquots[cnt]) continue; /* dqinit_needed() */",
+        f"{caller} -> __dquot_initialize(): if (dquots[cnt]) continue; /* dqinit_needed() */",
         label_negates=True,
     ):
-        dqget(op, quotas, dq)
+        dqget(op, quotas, dq, in_handle=False)
         op.section(
             op.world.shared_lock("dq_data_lock", LockKind.SPINLOCK),
             "spin_lock(&dq_data_lock); if (!dquots[cnt]) { rcu_assign_pointer(dquots[cnt], "
@@ -674,18 +694,22 @@ DQUOT_CITES = (
 )
 def alloc_block(op: Op, quotas: Quotas, path: str) -> None:
     """A store through a shared mapping that write-faults on a hole of the
-    file at ``path``: ``ext4_page_mkwrite()`` allocates the block without
+    file at ``path``: the file's open for writing set its dquot pointer
+    (``ext4_file_open()`` -> ``dquot_file_open()`` -> ``dquot_initialize()``,
+    no lock held), then ``ext4_page_mkwrite()`` allocates the block without
     i_rwsem (under invalidate_lock shared and a journal handle):
-    ``dquot_initialize()`` then ``dquot_alloc_block()``, which charges the
-    block to the inode's dquot.  The folio itself is left out."""
+    ``dquot_alloc_block()`` charges the block to the inode's dquot.
+    ``ext4_page_mkwrite()`` (read in 6.17-rc3, fs/ext4/inode.c at
+    9b44fff6) initializes no dquot.  Left out: ``sb_start_pagefault()``,
+    the folio lock and ``i_data_sem``."""
     inode = qinode(op.world, quotas, path)
     owner = quotas.file(path).owner
     invalidate_lock = named_lock(
         op.world, f"invalidate_lock({path})", LockKind.RWSEM, "invalidate_lock"
     )
+    dquot_initialize(op, quotas, inode, owner, "ext4_file_open(): dquot_file_open()")
     op.lock(invalidate_lock, SHARED, "ext4_page_mkwrite(): filemap_invalidate_lock_shared(mapping)")
     op.lock(journal(op.world), SHARED, "ext4_map_blocks(): handle = ext4_journal_start()")
-    dquot_initialize(op, quotas, inode, owner)
     dquot_alloc_space(op, quotas, inode, 1)
     op.unlock(journal(op.world), "ext4_journal_stop(handle)")
     op.unlock(invalidate_lock, "filemap_invalidate_unlock_shared(mapping)")
@@ -714,20 +738,26 @@ def chown(op: Op, quotas: Quotas, path: str, owner: str) -> None:
     """chown(2) of the file at ``path`` to ``owner``: ``chown_common()``
     takes i_rwsem; ``ext4_setattr()`` starts a handle and calls
     ``dquot_transfer()``: ``dqget()`` of the new owner's dquot (acquired
-    from the quota file if not active), ``__dquot_transfer()``, and
-    ``dqput()`` of the old dquot -- the last reference writes it
-    (``->write_dquot``) and releases it (``->release_dquot``) once the
-    handle is stopped."""
+    from the quota file if not active), ``__dquot_transfer()``, which
+    passes the old dquot back ("Pass back references to put"), and
+    ``dqput_all(transfer_to)``: the last reference to the old dquot writes
+    it (``->write_dquot``) and releases it (``->release_dquot``), their
+    handles nested in ext4_setattr()'s, which is stopped after
+    (``dquot_transfer()`` read in 6.17-rc3, fs/quota/dquot.c at 9b44fff6;
+    the 6.4 shape keeps the last dqput()'s work in the caller).  Left out:
+    ext4_setattr()'s ``down_read(&EXT4_I(inode)->xattr_sem)`` around
+    ``dquot_transfer()`` (no modelled thread takes xattr_sem) and its
+    ``dquot_initialize()`` before the handle (the pointer is set)."""
     inode = qinode(op.world, quotas, path)
     source = dquot(op.world, quotas, quotas.file(path).owner)
     target = dquot(op.world, quotas, owner)
     i_rwsem = op.inode(path).i_rwsem
     op.lock(i_rwsem, EXCL, "chown_common(): inode_lock(inode)")
     op.lock(journal(op.world), SHARED, "ext4_setattr(): handle = ext4_journal_start()")
-    dqget(op, quotas, target)
+    dqget(op, quotas, target, in_handle=True)
     dquot_transfer(op, quotas, inode, source, target)
+    dqput(op, source, in_handle=True)
     op.unlock(journal(op.world), "ext4_journal_stop(handle)")
-    dqput(op, source)
     op.unlock(i_rwsem, "inode_unlock(inode)")
 
 

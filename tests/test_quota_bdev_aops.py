@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from mc.check import lockorder
 from mc.check.checker import check_scenario
 from mc.check.registry import shipped as shipped_registry
 from mc.dsl.scenario import Registry, Scenario
@@ -75,6 +76,27 @@ def test_a_chown_moves_the_usage_and_releases_the_old_dquot(shipped: Registry) -
         assert state[slots["quota file record(alice)"]] is None
         assert state[slots["dqb_curspace(bob)"]] == 2
         assert state[slots["i_blocks(/a)"]] == 2
+
+
+def test_the_quota_locks_are_taken_where_ext4_takes_them(shipped: Registry) -> None:
+    """The fault charges a block with the dquot pointer its open set, so
+    it takes no dquot lock under invalidate_lock; chown's last dqput() of
+    the old dquot writes and releases it inside ext4_setattr()'s handle;
+    an existing record is rewritten under dqio_sem shared, a new one
+    allocated under it exclusive (v2_write_dquot())."""
+    explored = dict(lockorder.explore(shipped, ["quota/alloc-vs-sync"]))
+    edges = explored["quota/alloc-vs-sync"]
+    assert ("invalidate_lock", "dq_dqb_lock") in edges
+    assert ("invalidate_lock", "dq_lock") not in edges
+    assert ("invalidate_lock", "dq_data_lock") not in edges
+    model = shipped.build(shipped.scenario("quota/alloc-vs-chown"), properties=())
+    [chown] = [t for t in model.threads if t.invocation.operation.name == "chown"]
+    steps = [step.label for step in chown.program.steps]
+    release = steps.index("dquot_release(): mutex_lock(&dquot->dq_lock)")
+    assert release < steps.index("ext4_journal_stop(handle)")
+    assert "ext4_release_dquot(): handle = ext4_journal_start()" not in steps
+    labels = [step.label for thread in model.threads for step in thread.program.steps]
+    assert "down_read(&dqopt->dqio_sem)" in labels and "down_write(&dqopt->dqio_sem)" in labels
 
 
 @pytest.mark.parametrize(
