@@ -338,8 +338,8 @@ def find_context(world: World) -> FileLockContext | None:
 # --- rendering -------------------------------------------------------------------------------
 
 
-def _render_posix(locks: tuple[Posix, ...]) -> str:
-    return ", ".join(f"{o}:{s}-{e} {t}" for o, s, e, t in locks) or "none"
+def _render_posix(locks: tuple[Posix, ...] | None) -> str:
+    return ", ".join(f"{o}:{s}-{e} {t}" for o, s, e, t in locks or ()) or "none"
 
 
 def _render_pairs(pairs: tuple[tuple[str, str], ...]) -> str:
@@ -353,8 +353,8 @@ def _render_leases(leases: tuple[tuple[str, str, str, bool], ...]) -> str:
     return ", ".join(shown) or "none"
 
 
-def _render_blocked(waiters: tuple[Waiter, ...]) -> str:
-    shown = [f"{k} {o}:{s}-{e} {t} waits for {b}" for k, o, s, e, t, b in waiters]
+def _render_blocked(waiters: tuple[Waiter, ...] | None) -> str:
+    shown = [f"{k} {o}:{s}-{e} {t} waits for {b}" for k, o, s, e, t, b in waiters or ()]
     return ", ".join(shown) or "none"
 
 

@@ -218,3 +218,13 @@ def test_stepping_through_a_deadlock_in_the_browser(
     assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
     browser.save_screenshot(str(tmp_path / "report.png"))
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_every_shipped_scenario_s_whole_initial_state_renders(shipped: Registry) -> None:
+    """The report shows every slot of the state, registers included before
+    any step set them (None): no renderer of a shipped model fails on it."""
+    for name in sorted(shipped.scenarios):
+        model = shipped.build(shipped.scenario(name), ())
+        rendered = model.render_state(model.initial)
+        registers = [model.world.slots[slot].name for t in model.threads for slot in t.registers]
+        assert rendered["error"] == "none" and set(registers) <= set(rendered), name
