@@ -4,6 +4,7 @@ on the real tree (passes) and on a copy with one model line changed
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from mc.check import expectations
+from mc.check import baseline, expectations
 
 Run = Callable[..., Result]
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,7 +145,7 @@ def test_state_changes_are_reported_apart_and_updated(vfsmc: Run, tmp_path: Path
     assert "no state baseline yet" not in updated.output, "the run that records them"
     assert "review, then vfsmc regress --update" not in updated.output
     assert (
-        "state counts changed (verdicts unchanged; recorded as the new baseline):\n"
+        "state counts changed (verdicts unchanged; to be recorded as the new baseline):\n"
         "  dirops/opposite-renames [correct]: 7 -> 68" in updated.output
     )
     text = path.read_text()
@@ -312,3 +313,26 @@ def test_the_shipped_suite_leaves_out_counterexamples_of_ones_own_model_files(
     assert any(line.startswith("left out 1 counterexample of") for line in regress.summary(report))
     with pytest.raises(ModelError, match="records model file"):
         regress.run(shipped(), regress.Suite(expectations_file, saved), prefix="dirops/opp")
+
+
+def test_an_update_that_cannot_be_written_says_so(
+    vfsmc: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A baseline file that cannot be replaced (immutable, on a read-only
+    file system) ends the run with one error line naming what was not
+    recorded, and claims no update."""
+    path = _suite(tmp_path / "suite")
+    before = path.read_text()
+
+    def refused(file: Path, states: object) -> int:
+        raise PermissionError(errno.EPERM, "Operation not permitted", str(file))
+
+    monkeypatch.setattr(baseline, "_rewrite_states", refused)
+    result = vfsmc("regress", "--models", "suite", "--update")
+    assert result.exit_code == 2, result.output
+    assert result.output.endswith(
+        "vfsmc: error: the new state baselines were not recorded in suite/expectations.toml: "
+        "Operation not permitted\n"
+    ), result.output
+    assert "updated the state baseline" not in result.output
+    assert path.read_text() == before

@@ -393,7 +393,11 @@ def summary(report: Report, updating: bool = False) -> list[str]:
             "as --no-por asks; the baselines are the default search's):"
         )
     elif report.state_changes:
-        then = "recorded as the new baseline" if updating else "review, then vfsmc regress --update"
+        then = (
+            "to be recorded as the new baseline"
+            if updating
+            else "review, then vfsmc regress --update"
+        )
         lines.append(f"state counts changed (verdicts unchanged; {then}):")
         for r in report.state_changes:
             before = r.row.states or 0

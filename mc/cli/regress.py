@@ -12,7 +12,7 @@ import click
 from mc.check import mutate, regress, usermodels
 from mc.check.registry import with_files
 from mc.cli.completion import complete_scenario
-from mc.cli.errors import EXIT_USAGE, one_line_errors, say
+from mc.cli.errors import EXIT_USAGE, fail, message_of, one_line_errors, say
 from mc.cli.options import (
     Count,
     OutDirectory,
@@ -107,9 +107,13 @@ def regress_command(
         reports.append(report)
     if update:
         for report in reports:
-            changed = regress.update(report)
+            where = shown(str(report.suite.expectations))
+            try:
+                changed = regress.update(report)
+            except OSError as error:
+                reason = error.strerror or message_of(error)
+                fail(f"the new state baselines were not recorded in {where}: {reason}")
             if not as_json:
-                where = shown(str(report.suite.expectations))
                 click.echo(f"updated the state baseline of {changed} rows in {where}")
     if as_json:
         payload = [regress.to_json(r) for r in reports]
