@@ -294,6 +294,13 @@ ERRORS = {
         "scenario('dirops/opposite-renames', 'x', tree=[], threads=[])\n",
         "{file}:4: scenario dirops/opposite-renames is declared twice",
     ),
+    "property-declared-twice": (
+        "from mc.dsl import invariant\n\n"
+        "@invariant('deadlock', 'my own deadlock check')\n"
+        "def mine(model):\n"
+        "    return lambda state: None\n",
+        "{file}:3: in mine: property deadlock is declared twice",
+    ),
     "system-exit": ("raise SystemExit('bye')\n", "{file}:1: SystemExit: bye"),
     "memory-error": ("raise MemoryError\n", "{file}:1: MemoryError"),
     "null-bytes": ("x = 1\x00\n", "{file}: cannot be loaded as Python: "),

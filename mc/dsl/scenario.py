@@ -134,7 +134,7 @@ class Registry:
         return variant
 
     def add_property(self, prop: PropertyDef, prepare: Prepare | None = None) -> PropertyDef:
-        _unique(self.properties, prop, "property", None)
+        _unique(self.properties, prop, "property", _checker_source(prop))
         self.properties[prop.name] = prop
         if prepare is not None:
             self.preparers[prop.name] = prepare
@@ -197,6 +197,14 @@ def _declarer(variant: Variant) -> str:
     if where is None:
         return f"variant {variant.name}"
     return f"{shown(where.file)}:{where.line}: variant {variant.name}"
+
+
+def _checker_source(prop: PropertyDef) -> Source | None:
+    """Where the property's checker is defined (its decorator's line)."""
+    code = getattr(inspect.unwrap(prop.checker), "__code__", None)
+    if code is None:
+        return None
+    return Source(code.co_filename, code.co_firstlineno, code.co_name)
 
 
 def _unique(table: Mapping[str, Any], item: Any, what: str, declared: Source | None) -> None:
