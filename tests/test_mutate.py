@@ -14,6 +14,7 @@ from click.testing import Result
 
 from mc.check import mutate
 from mc.check.checker import check_scenario
+from mc.check.registry import with_files
 from mc.dsl.program import Program
 from mc.dsl.scenario import Registry
 from mc.dsl.steps import LockStep, UnlockStep
@@ -89,7 +90,7 @@ def test_the_mutations_of_a_program(shipped: Registry) -> None:
     names = mutate.site_names(program)
     first, second = next(
         (a, b)
-        for a, b in program.adjacent_acquisitions()
+        for a, b in program.acquisitions_in_turn()
         if (names[str(a.source)], names[str(b.source)]) == swap.sites
     )
     order = [s for s in swapped.steps if s in (first, second)]
@@ -636,3 +637,50 @@ def test_no_spin_without_a_trylock_that_backs_off(shipped: Registry) -> None:
     assert not any(m.kind is mutate.Kind.SPIN for m in mutate.mutations(model))
     spinning = shipped.build(shipped.scenario(DPUT), ["lock-for-kill-spins"])
     assert not any(m.kind is mutate.Kind.SPIN for m in mutate.mutations(spinning))
+
+
+TRUNCATE_VS_PUNCH = """\
+from mc.dsl import File, scenario
+from mc.models.truncate import punch_hole, truncate
+from mc.models.writeback import io_completion
+
+F = File("/f", pages=2, cached=(0, 1))
+
+scenario(
+    "my/truncate-vs-punch",
+    "ftruncate(/f, 100) racing a hole punch of page 0",
+    tree=["/f"],
+    threads=[truncate(F, 100), punch_hole(F, 0, 4096), io_completion(F)],
+    properties=["lock-protocol", "deadlock", "completes"],
+)
+"""
+
+
+def test_acquisitions_with_branches_between_are_swapped(vfsmc: Run, tmp_path: Path) -> None:
+    """do_truncate()'s inode_lock and ->setattr's filemap_invalidate_lock
+    have a call, a symbolic test, a branch and inode_dio_wait() between
+    them; taking invalidate_lock first inverts the order punch_hole keeps,
+    which deadlocks."""
+    (tmp_path / "trunc.py").write_text(TRUNCATE_VS_PUNCH)
+    reg = with_files([tmp_path / "trunc.py"])
+    model = reg.build(reg.scenario("my/truncate-vs-punch"), ())
+    swaps = {
+        (m.operation, m.label): m.name
+        for m in mutate.mutations(model)
+        if m.kind is mutate.Kind.SWAP
+    }
+    name = swaps[
+        (
+            "truncate",
+            "do_truncate(): inode_lock(dentry->d_inode); filemap_invalidate_lock(inode->i_mapping)",
+        )
+    ]
+    assert (
+        "punch_hole",
+        "ext4_punch_hole(): inode_lock(inode); filemap_invalidate_lock(mapping) "
+        "/* no page faults may reinstantiate pages */",
+    ) in swaps
+    result = vfsmc("check", "trunc.py:my/truncate-vs-punch", "-V", name, "--json", "--no-save")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.output)
+    assert report["property"] == "deadlock", report

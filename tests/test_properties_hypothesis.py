@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from mc.dsl.program import Program
-from mc.dsl.steps import LockStep, Source, UnlockStep
+from mc.dsl.steps import EffectStep, LockStep, Source, Step, UnlockStep
 from mc.kernel import locks
 from mc.kernel.expr import lock_const
 from mc.kernel.locks import EXCL, SHARED, Kind, Lock, Mode, Outcome
@@ -131,19 +131,28 @@ def _lock(name: str) -> Lock:
 
 @st.composite
 def programs(draw: st.DrawFn) -> Program:
-    """Acquisitions of distinct locks in a random order and mode, then
-    their releases in reverse."""
+    """Acquisitions of distinct locks in a random order and mode, with up
+    to two effects between two of them, then their releases in reverse."""
     order = draw(st.permutations(NAMES).map(lambda names: names[: draw(st.integers(1, 4))]))
     modes = draw(st.lists(st.sampled_from([EXCL, SHARED]), min_size=len(order), max_size=4))
-    takes = [
-        LockStep(label=f"lock({n})", source=SOURCE, lock=lock_const(_lock(n)), mode=m)
-        for n, m in zip(order, modes, strict=False)
-    ]
+    takes: list[Step] = []
+    for n, m in zip(order, modes, strict=False):
+        if takes:
+            effects = draw(st.integers(0, 2))
+            takes += [
+                EffectStep(label=f"effect {len(takes)}.{e}", source=SOURCE, effect=_nothing)
+                for e in range(effects)
+            ]
+        takes.append(LockStep(label=f"lock({n})", source=SOURCE, lock=lock_const(_lock(n)), mode=m))
     releases = [
         UnlockStep(label=f"unlock({n})", source=SOURCE, lock=lock_const(_lock(n)))
         for n in reversed(order)
     ]
     return Program((*takes, *releases))
+
+
+def _nothing(*_args: object) -> None:
+    return None
 
 
 def _names(steps: Sequence[object]) -> list[str]:
@@ -170,13 +179,18 @@ def test_weakening_touches_only_the_chosen_exclusive_acquisitions(program: Progr
 
 
 @given(programs())
-def test_swapping_adjacent_acquisitions_swaps_only_them(program: Program) -> None:
-    for a, b in program.adjacent_acquisitions():
-        swapped = program.swap(a, b)
-        assert sorted(_names(swapped.steps)) == sorted(_names(program.steps))
-        position = swapped.steps.index(b)
-        assert swapped.steps[position + 1] is a
-        assert swapped.swap(b, a) == program
+def test_taking_the_second_of_two_acquisitions_in_turn_first_moves_only_it(
+    program: Program,
+) -> None:
+    for a, b in program.acquisitions_in_turn():
+        first = next(i for i, item in enumerate(program.items) if item is a)
+        second = next(i for i, item in enumerate(program.items) if item is b)
+        assert all(isinstance(item, EffectStep) for item in program.items[first + 1 : second])
+        moved = program.move_before(b, a)
+        assert sorted(_names(moved.steps)) == sorted(_names(program.steps))
+        position = next(i for i, step in enumerate(moved.steps) if step is b)
+        assert moved.steps[position + 1] is a
+        assert [s for s in moved.steps if s is not b] == [s for s in program.steps if s is not b]
 
 
 @given(programs(), st.data())

@@ -8,7 +8,8 @@ thread that runs the operation:
   operation stay balanced; another operation's take-over of a handed-off
   lock, and its release of it, become if-held too);
 - ``weaken``: an exclusive acquisition of an rw_semaphore is taken shared;
-- ``swap``: two acquisitions that follow each other trade places;
+- ``swap``: of two acquisitions taken in turn (between them only steps
+  that take no lock and jump nowhere), the second is taken first;
 - ``spin``: a trylock that backs off when the lock is busy (jumps to its
   fail label, where the kernel drops its own locks and retries) retries in
   place instead, keeping every lock the thread holds: ``while
@@ -114,9 +115,9 @@ class Mutation:
             return program.drop_acquisitions(lambda step: at(step, self.sites[0]))
         if self.kind is Kind.WEAKEN:
             return program.weaken(lambda step: at(step, self.sites[0]))
-        for first, second in program.adjacent_acquisitions():
+        for first, second in program.acquisitions_in_turn():
             if (names.get(str(first.source)), names.get(str(second.source))) == self.sites:
-                program = program.swap(first, second)
+                program = program.move_before(second, first)
         return program
 
     def transform(self, program: Program, invocation: Invocation) -> Program:
@@ -188,7 +189,8 @@ def mutations(model: KernelModel) -> list[Mutation]:
         names = site_names(thread.program)
         tries = site_names(thread.program, TryLockStep)
         spinning = {id(step) for step, index, fail in _indexed(thread.program) if fail == index}
-        for position, item in enumerate(items):
+        in_turn = {id(first): second for first, second in thread.program.acquisitions_in_turn()}
+        for item in items:
             if isinstance(item, TryLockStep) and id(item) not in spinning:
                 spin = Mutation(
                     Kind.SPIN,
@@ -206,8 +208,8 @@ def mutations(model: KernelModel) -> list[Mutation]:
             kind = kinds.get(item.lock.family)
             if item.mode is Mode.EXCL and kind is not None and kind.shared_mode:
                 candidates.append(Mutation(Kind.WEAKEN, operation, (site,), item.label, lock, line))
-            after = items[position + 1] if position + 1 < len(items) else None
-            if isinstance(after, LockStep):
+            after = in_turn.get(id(item))
+            if after is not None:
                 candidates.append(
                     Mutation(
                         Kind.SWAP,

@@ -7,7 +7,16 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from mc.dsl.steps import Context, Fire, LockStep, Source, Step, ThreadSlots, UnlockStep
+from mc.dsl.steps import (
+    Context,
+    Fire,
+    LockStep,
+    OneLockStep,
+    Source,
+    Step,
+    ThreadSlots,
+    UnlockStep,
+)
 from mc.dsl.wait_steps import HandOffStep, SectionStep, TryLockStep
 from mc.kernel.locks import Mode
 from mc.kernel.world import DONE, World
@@ -35,6 +44,44 @@ Item = Step | Label | Jump
 
 class ProgramError(ValueError):
     """A program that cannot be linked (unknown label, a loop without steps)."""
+
+
+LOCK_STEPS = (OneLockStep, TryLockStep, SectionStep, HandOffStep)
+"""The steps that take, release, hand off or check a lock."""
+
+
+def _next_acquisition(
+    linked: Sequence[tuple[Step, int, int | None]], start: int
+) -> LockStep | None:
+    """The acquisition every path from step ``start`` (an acquisition)
+    reaches next through steps that touch no lock (``acquisitions_in_turn``),
+    or None."""
+    found: int | None = None
+    region: set[int] = set()
+    todo = [linked[start][1]]
+    while todo:
+        at = todo.pop()
+        if at in (DONE, start):
+            return None
+        step, after, jump = linked[at]
+        if isinstance(step, LockStep):
+            if found is not None and found != at:
+                return None
+            found = at
+            continue
+        if isinstance(step, LOCK_STEPS):
+            return None
+        if at not in region:
+            region.add(at)
+            todo += [after] if jump is None else [after, jump]
+    if found is None:
+        return None
+    second = linked[found][0]
+    assert isinstance(second, LockStep)
+    if region and second.lock.fixed is None:
+        return None
+    entries = {i for i, (_s, after, jump) in enumerate(linked) if found in (after, jump)}
+    return second if entries <= region | {start} else None
 
 
 @attrs.frozen
@@ -111,14 +158,22 @@ class Program:
 
         return self.replace_steps(change) if texts else self
 
-    def adjacent_acquisitions(self) -> list[tuple[LockStep, LockStep]]:
-        """Pairs of lock acquisitions that follow each other directly (no
-        other step, label or jump between them)."""
-        return [
-            (a, b)
-            for a, b in zip(self.items, self.items[1:], strict=False)
-            if isinstance(a, LockStep) and isinstance(b, LockStep)
-        ]
+    def acquisitions_in_turn(self) -> list[tuple[LockStep, LockStep]]:
+        """Pairs of lock acquisitions whose second is the next lock step on
+        every path from the first: the steps between them (effects, calls,
+        branches, waits for conditions) take, release and wait for no lock,
+        none ends the program or leads back to the first, and the second is
+        reached only through them; with any step between, the second's lock
+        is one known before the program runs (not found through a register
+        those steps may set)."""
+        linked = self.link()
+        pairs: list[tuple[LockStep, LockStep]] = []
+        for index, (first, _after, _jump) in enumerate(linked):
+            if isinstance(first, LockStep):
+                second = _next_acquisition(linked, index)
+                if second is not None:
+                    pairs.append((first, second))
+        return pairs
 
     def weaken(self, chosen: Callable[[Step], bool]) -> Program:
         """Exclusive acquisitions ``chosen`` picks become shared."""
