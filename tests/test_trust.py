@@ -6,6 +6,7 @@ counterexample."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,10 +15,11 @@ from click.testing import Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mc.check.checker import file_stem
+from mc.check.checker import check_scenario, file_stem
 from mc.check.registry import with_files
 from mc.check.replay import replay
 from mc.engine import explore
+from mc.engine.result import Verdict
 from mc.trace import format as cx_format
 
 Run = Callable[..., Result]
@@ -176,3 +178,41 @@ def test_the_file_naming_rule_is_injective(
 ) -> None:
     if first != second:
         assert file_stem(*first) != file_stem(*second)
+
+
+SLOW = """\
+import time
+
+from mc.dsl import operation, scenario
+
+RUNS: list[int] = []
+
+
+def slow(scratch, slot):
+    RUNS.append(1)
+    time.sleep(0.05)
+    scratch[slot] = (scratch[slot] + 1) % 40
+
+
+@operation(models="a step that takes 50 ms, in a loop")
+def spin(op):
+    op.label("again")
+    op.effect("slow()", slow, op.world.shared_slot("turns", 0))
+    op.goto("again")
+
+
+scenario("slow/two", "two threads of slow steps", tree=["/a/"], threads=[spin(), spin()],
+         properties=["deadlock"])
+"""
+
+
+def test_the_time_limit_bounds_the_determinism_probe_too(tmp_path: Path) -> None:
+    """The probe that runs the first states' steps twice stops at the time
+    limit: without it, 32 states' steps would run twice (over 6 s here)."""
+    (tmp_path / "slow.py").write_text(SLOW)
+    reg = with_files([tmp_path / "slow.py"])
+    outcome = check_scenario(reg, "slow/two", options=explore.Options(time_limit=0.3))
+    assert outcome.result.verdict is Verdict.INCOMPLETE, outcome.result.verdict
+    file = str((tmp_path / "slow.py").resolve())
+    [module] = [m for m in list(sys.modules.values()) if getattr(m, "__file__", None) == file]
+    assert 0 < len(module.RUNS) <= 20, len(module.RUNS)

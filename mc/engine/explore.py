@@ -123,18 +123,23 @@ DETERMINISM_PROBES = 32
 enabled action of twice before it starts (``probe_determinism``)."""
 
 
-def probe_determinism(model: Model[S, A], limit: int | None = None) -> None:
+def probe_determinism(
+    model: Model[S, A], limit: int | None = None, deadline: float | None = None
+) -> None:
     """Compute the successors of the first ``limit`` states (breadth-first
     from the initial ones; ``DETERMINISM_PROBES`` by default) twice:
     ``NotDeterministic`` (``twice``) where the two differ.  A model whose
     steps read something besides the state (a random number, the clock, a
     counter of its own) is caught here before it can give a verdict, or
     later, when its counterexample is re-executed; one that behaves only
-    in states past these is caught only then."""
+    in states past these is caught only then.  The probe stops early once
+    ``time.perf_counter()`` passes ``deadline`` (a search's time limit)."""
     limit = DETERMINISM_PROBES if limit is None else limit
     waiting = list(dict.fromkeys(model.init_states()))[:limit]
     seen = set(waiting)
     for state in waiting:
+        if deadline is not None and time.perf_counter() >= deadline:
+            return
         first, again = model.successors(state), model.successors(state)
         for index, (one, two) in enumerate(itertools.zip_longest(first, again)):
             if one is None or two is None or one[1] != two[1]:
@@ -297,13 +302,14 @@ class Search(Generic[S, A]):
         """Search until a violation, exhaustion or a bound.  The memory held
         before searching is measured once the first steps have run
         (``probe_determinism``), which loads what they use (z3, for a
-        model with symbolic values)."""
-        probe_determinism(self.model)
+        model with symbolic values); the time limit counts from before it."""
+        begun = time.perf_counter()
+        probe_determinism(self.model, deadline=self.deadline(begun))
         baseline = resident_bytes()
         self.memory_limit = self.options.max_memory or default_memory_limit()
         if self.memory_limit is not None and baseline >= self.memory_limit:
             raise MemoryLimitTooLow(self.memory_limit, baseline)
-        self.started = time.perf_counter()
+        self.started = begun
         self.last_progress = self.started
         self.next_tick = self.started
         self.collector.pause()
@@ -439,6 +445,11 @@ class Search(Generic[S, A]):
         failed, self.goals = at_dead_end(self.model, state, self.deadlock_checks, self.goals)
         if failed is not None:
             raise _Found(*failed, sid)
+
+    def deadline(self, begun: float) -> float | None:
+        """When the time limit of a search begun at ``begun`` ends."""
+        limit = self.options.time_limit
+        return None if limit is None else begun + limit
 
     def tick(self, depth: int) -> None:
         """Look at the bounds and report progress (the clock said so)."""

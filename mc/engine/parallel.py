@@ -893,8 +893,9 @@ class ParallelSearch(Generic[S, A]):
         it; a second one ends the command), with the statistics of the
         levels done."""
         started = time.perf_counter()
+        limit = self.options.time_limit
         try:
-            probe_determinism(self.model)
+            probe_determinism(self.model, deadline=None if limit is None else started + limit)
         except BaseException:
             if pool is not None:
                 pool.close()
