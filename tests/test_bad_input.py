@@ -316,8 +316,8 @@ def test_the_memory_held_as_the_search_begins_counts_what_the_first_steps_load(
     probed: list[bool] = []
     probe = explore.probe_determinism
 
-    def probing(model: Any) -> None:
-        probe(model)
+    def probing(model: Any, deadline: float | None = None) -> None:
+        probe(model, deadline=deadline)
         probed.append(True)
 
     monkeypatch.setattr(options, "resident_bytes", lambda: 0)

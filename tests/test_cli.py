@@ -308,3 +308,38 @@ def test_two_variants_changing_one_step_get_a_note(vfsmc: Callable[..., Result])
         "--no-save",
     )
     assert "vfsmc: note:" not in apart.output, apart.output
+
+
+CHATTY = """\
+from mc.dsl import operation, scenario
+
+print("loading the chatty model")
+
+
+def note(scratch, slot):
+    print("the step runs")
+    scratch[slot] = 1
+
+
+@operation(models="a step that prints")
+def chatty(op):
+    op.effect("note()", note, op.world.shared_slot("noted", 0))
+
+
+scenario("chatty/one", "one thread that prints", tree=["/a/"], threads=[chatty()],
+         properties=["deadlock"])
+"""
+
+
+def test_what_a_model_prints_stays_out_of_the_json(vfsmc: Run, tmp_path: Path) -> None:
+    """With --json, standard output holds the JSON alone: a model file's
+    own print() goes to stderr."""
+    (tmp_path / "chatty.py").write_text(CHATTY)
+    checked = vfsmc("check", "chatty.py:chatty/one", "--no-save", "--json")
+    assert checked.exit_code == 0, checked.output
+    assert json.loads(checked.stdout)["verdict"] == "OK"
+    assert "loading the chatty model" in checked.stderr
+    assert "the step runs" in checked.stderr
+    listed = vfsmc("list", "--models", "chatty.py", "--json")
+    assert listed.exit_code == 0, listed.output
+    json.loads(listed.stdout)

@@ -115,7 +115,10 @@ def test_list_says_which_variants_apply(vfsmc: Run) -> None:
     assert "no-wait-writeback" not in applies["dirops/opposite-renames"]
     assert applies["attr/chmod-link-unlink"].count("setattr-unlocked") == 1
     text = vfsmc("list").output
-    assert "variants: fixed-addresses, no-rename-mutex, no-trap-check, parents-by-address" in text
+    assert (
+        "variants: d-move-without-rename-lock, fixed-addresses, no-rename-mutex, no-trap-check, "
+        "parents-by-address"
+    ) in text
 
 
 def test_list_names_every_variant_check_accepts(vfsmc: Run) -> None:

@@ -10,12 +10,13 @@ terminated (SIGTERM).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -87,13 +88,41 @@ def _silence_stdout() -> None:
         os.close(devnull)
 
 
+_JSON_STREAMS: list[Any] = []
+"""The standard output of each command running with ``--json`` (innermost
+last), which ``json_on_stdout_only`` keeps for its JSON."""
+
+
+@contextlib.contextmanager
+def json_on_stdout_only(enabled: bool) -> Iterator[None]:
+    """With ``enabled`` (``--json``): what else is printed (a model file's
+    own ``print()``) goes to stderr, so standard output holds the JSON
+    alone (``echo_json``)."""
+    if not enabled:
+        yield
+        return
+    _JSON_STREAMS.append(sys.stdout)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _JSON_STREAMS.pop()
+
+
+def echo_json(text: str) -> None:
+    """Print a command's JSON on its standard output."""
+    click.echo(text, file=_JSON_STREAMS[-1] if _JSON_STREAMS else None)
+
+
 def one_line_errors(command: F) -> F:
-    """Report bad input as one line on stderr with exit code 2."""
+    """Report bad input as one line on stderr with exit code 2; with
+    ``--json``, keep standard output for the JSON (``json_on_stdout_only``)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return command(*args, **kwargs)
+            with json_on_stdout_only(bool(kwargs.get("as_json"))):
+                return command(*args, **kwargs)
         except BrokenPipeError:
             _silence_stdout()
             sys.exit(EXIT_BROKEN_PIPE)

@@ -10,7 +10,7 @@ import click
 
 from mc.check import lockorder, usermodels
 from mc.check.registry import with_files
-from mc.cli.errors import one_line_errors
+from mc.cli.errors import echo_json, one_line_errors
 from mc.cli.options import models_option, time_limit_option, variant_option
 from mc.engine.explore import Options
 
@@ -58,7 +58,7 @@ def lockorder_command(
         explored = lockorder.explore(reg, names, Options(time_limit=time_limit), variants)
     report = lockorder.merge(explored, documented, variants)
     if as_json:
-        click.echo(json.dumps(lockorder.to_json(report), indent=1))
+        echo_json(json.dumps(lockorder.to_json(report), indent=1))
     else:
         for line in lockorder.render(report):
             click.echo(line)

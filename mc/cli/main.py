@@ -23,7 +23,7 @@ from mc.check.recorded import default_out, does_not_replay, load_recorded
 from mc.check.registry import build_model, with_files
 from mc.check.replay import ReplayReport, ThreadsDiffer, replay
 from mc.cli.completion import complete_property, complete_scenario
-from mc.cli.errors import Group, fail, message_of, one_line_errors, say, wrote
+from mc.cli.errors import Group, echo_json, fail, message_of, one_line_errors, say, wrote
 from mc.cli.options import (
     Count,
     OutDirectory,
@@ -64,7 +64,7 @@ def list_command(models: tuple[Path, ...], as_json: bool) -> None:
     with usermodels.reported():
         applies = inventory.applicable_variant_names(reg)
     if as_json:
-        click.echo(
+        echo_json(
             json.dumps(
                 {
                     "scenarios": sorted(reg.scenarios),
@@ -267,7 +267,7 @@ def check(
     named, left_out = (chosen, ()) if properties else (None, excluded)
     if as_json:
         saved = _save(reg, outcome, target, named, left_out) if save else {}
-        click.echo(json.dumps({**_check_json(outcome, saved), "omitted": omitted}, indent=1))
+        echo_json(json.dumps({**_check_json(outcome, saved), "omitted": omitted}, indent=1))
     else:
         try:
             _print_check(outcome, reduce and not symmetry)
@@ -434,7 +434,7 @@ def replay_command(file: Path, correct: bool, models: tuple[Path, ...], as_json:
     except ThreadsDiffer as error:
         raise ThreadsDiffer(f"{file}: {error}") from None
     if as_json:
-        click.echo(json.dumps(_replay_json(counterexample, variants, report), indent=1))
+        echo_json(json.dumps(_replay_json(counterexample, variants, report), indent=1))
     else:
         _print_replay(counterexample, variants, report)
     sys.exit(1 if report.reproduced else 0)

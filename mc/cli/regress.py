@@ -12,7 +12,7 @@ import click
 from mc.check import mutate, regress, usermodels
 from mc.check.registry import with_files
 from mc.cli.completion import complete_scenario
-from mc.cli.errors import EXIT_USAGE, fail, message_of, one_line_errors, say
+from mc.cli.errors import EXIT_USAGE, echo_json, fail, message_of, one_line_errors, say
 from mc.cli.options import (
     Count,
     OutDirectory,
@@ -117,7 +117,7 @@ def regress_command(
                 click.echo(f"updated the state baseline of {changed} rows in {where}")
     if as_json:
         payload = [regress.to_json(r) for r in reports]
-        click.echo(json.dumps(payload[0] if len(payload) == 1 else payload, indent=1))
+        echo_json(json.dumps(payload[0] if len(payload) == 1 else payload, indent=1))
     if any(r.ineffective for r in reports):
         sys.exit(EXIT_USAGE)
     sys.exit(0 if all(r.passed for r in reports) else 1)
@@ -226,7 +226,7 @@ def mutate_command(
     if show_progress:
         click.echo(f"\r{'':<110}\r", err=True, nl=False)
     if as_json:
-        click.echo(json.dumps(mutate.to_json(analysis), indent=1))
+        echo_json(json.dumps(mutate.to_json(analysis), indent=1))
     else:
         click.echo(mutate.render(analysis))
     for result in analysis.results:

@@ -13,7 +13,7 @@ import click
 from mc.check import expectations, inventory, usermodels
 from mc.check.registry import shipped_modules, with_files
 from mc.cli.completion import complete_property, complete_scenario
-from mc.cli.errors import one_line_errors
+from mc.cli.errors import echo_json, one_line_errors
 from mc.cli.options import models_option
 from mc.dsl.steps import LockStep, Step
 from mc.text import printable
@@ -91,7 +91,7 @@ def show_command(scenario: str, models: tuple[Path, ...], as_json: bool, steps: 
             },
             "failing_variants": failing,
         }
-        click.echo(json.dumps(data, indent=1))
+        echo_json(json.dumps(data, indent=1))
         return
     click.echo(f"{found.name}: {found.description}")
     if found.declared is not None:
@@ -181,7 +181,7 @@ def ops_command(as_json: bool, markdown: bool) -> None:
     reg = with_files(())
     infos = inventory.shipped_operations(reg, shipped_modules())
     if as_json:
-        click.echo(
+        echo_json(
             json.dumps(
                 [
                     {

@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from mc.atomic_write import stream_of, write_atomically
-from mc.cli.errors import one_line_errors, wrote
+from mc.cli.errors import echo_json, one_line_errors, wrote
 from mc.dsl.scenario import UnknownName
 from mc.project import SPECS
 from mc.spec import conformance, coverage, diff, importer, lint, toml_writer, vocabulary
@@ -91,7 +91,7 @@ def import_command(path: Path, output: Path | None, vocabulary: Path, as_json: b
     if as_json:
         if output is None:
             report["toml"] = text
-        click.echo(json.dumps(report, indent=1))
+        echo_json(json.dumps(report, indent=1))
         return
     if output is None:
         click.echo(text, nl=False)
@@ -124,7 +124,7 @@ def lint_command(path: Path, vocabulary: Path, as_json: bool) -> None:
     known = vocabulary_load(vocabulary)
     found = lint.lint(importer.read_document(path, known), known)
     if as_json:
-        click.echo(
+        echo_json(
             json.dumps(
                 {
                     "source": path.name,
@@ -180,7 +180,7 @@ def _show_method(rules: Rules, table_name: str, method_name: str, as_json: bool)
     assert requirements is not None
     prose = [r.text for r in table.rules if method_name in r.methods]
     if as_json:
-        click.echo(
+        echo_json(
             json.dumps(
                 {
                     "table": table_name,
@@ -225,7 +225,7 @@ def _show_table(spec_: Spec, name: str, as_json: bool) -> None:
         known = ", ".join(t.name for t in spec_.tables)
         raise UnknownName(f"unknown table {name!r} (known: {known})")
     if as_json:
-        click.echo(
+        echo_json(
             json.dumps(
                 {
                     "table": table.name,
@@ -271,7 +271,7 @@ def show_command(name: str | None, specs: Path, as_json: bool) -> None:
     spec_ = rules.spec
     if name is None:
         if as_json:
-            click.echo(
+            echo_json(
                 json.dumps(
                     {
                         t.name: {"columns": list(t.columns), "methods": len(t.methods)}
@@ -333,7 +333,7 @@ def diff_command(old: Path, new: Path, vocabulary: Path, as_json: bool) -> None:
     known = vocabulary_load(vocabulary)
     changes = diff.diff(_load_any(old, known), _load_any(new, known), known)
     if as_json:
-        click.echo(
+        echo_json(
             json.dumps(
                 {
                     "old": str(old),
@@ -376,7 +376,7 @@ def coverage_command(specs: Path, as_json: bool) -> None:
     modelled, explained = found.count("modelled"), found.count("explained")
     unexplained = found.count("unexplained")
     if as_json:
-        click.echo(
+        echo_json(
             json.dumps(
                 {
                     "methods": [
@@ -465,7 +465,7 @@ def check_command(new: Path, vocabulary: Path, prefix: str, as_json: bool) -> No
                 {"table": table, "scenarios": list(calling)} for table, calling in found.missing
             ],
         }
-        click.echo(json.dumps(report, indent=1))
+        echo_json(json.dumps(report, indent=1))
     else:
         for s in found.scenarios:
             click.echo(f"{s.scenario}: {s.breach or 'conforms'}")
