@@ -53,13 +53,17 @@ file_lock_core``/``struct file_lease`` split): the unlink delegation
 break (:func:`unlink_breaking_delegation`), OFD locks
 (:func:`ofd_lock_range`), lease timeouts (``time_out_leases()`` at the
 start of ``__break_lease()`` and after a timed-out wait) follow that tree.
-What differs there from the 5.15 code the rest follows: ``file_rwsem``
-and ``trace_*`` as before; ``__break_lease()`` skips a lease already
-FL_UNLOCK_PENDING instead of calling its ->lm_break again (the model calls
-it again, with no effect on the state), deletes a lease whose ->lm_break
-returns true, and returns -EWOULDBLOCK for O_NONBLOCK;
-``__locks_insert_block()`` puts a waiter in ``blocked_hash`` only when its
-blocker is a POSIX lock that is not an OFD lock.
+What differs there from the 5.15 code the rest follows: after the wait
+for a lease break, ``__break_lease()`` calls ``__locks_delete_block()``
+under flc_lock alone where 5.15 calls ``locks_delete_block()``, which takes
+``blocked_lock_lock`` (the model follows 6.17); ``file_rwsem`` and
+``trace_*`` as before.  Both trees' ``__break_lease()`` skip a lease
+already FL_UNLOCK_PENDING instead of calling its ->lm_break again (the
+model calls it again, with no effect on the state), delete a lease whose
+->lm_break returns true and return -EWOULDBLOCK for O_NONBLOCK, and both
+``__locks_insert_block()`` put a waiter in ``blocked_hash`` only when its
+blocker is a POSIX lock that is not an OFD lock (the 5.15 tree read:
+torvalds/linux 90f7d7a0).
 The requests carry ``fl_ops`` as an NFS client's do (``nfs4_fl_lock_ops``),
 so ``locks_copy_lock()`` calls ``->fl_copy_lock`` and disposing of a lock
 calls ``->fl_release_private``.  The document's ``inode->i_lock`` column of

@@ -81,7 +81,10 @@ def lease_vs_open(model: KernelModel) -> Check[State]:
 @invariant(
     EDEADLK_EXACT,
     "an F_SETLKW request gets -EDEADLK exactly when waiting would close a cycle of the "
-    "POSIX owners' waits-for graph: no false -EDEADLK, no sleep that closes a cycle",
+    "POSIX owners' waits-for graph: no false -EDEADLK, no sleep that closes a cycle (the "
+    "kernel promises this only for owners that are single processes and chains shorter than "
+    "MAX_DEADLK_ITERATIONS, 10: posix_locks_deadlock() bails out after that, and threads "
+    "sharing a file table defeat it; the scenarios that check it stay within that)",
     needs=("filelock:setlkw", "a blocking POSIX lock request (F_SETLKW)"),
 )
 def edeadlk_exact(model: KernelModel) -> Check[State]:

@@ -11,8 +11,9 @@ dropped, ``break_deleg_wait()``, retry) and call the handler's ``->set``;
 ``->listxattr``, which asks each handler's ``->list``, both without
 i_rwsem.  The filesystem's ``->set`` reads the inode's attribute list in
 one step and writes the changed list in the next (ext4_xattr_set_handle()
-finds the entry, then ext4_xattr_set_entry() writes it): only i_rwsem keeps
-two sets from both writing a list the other has not seen.
+finds the entry, then ext4_xattr_set_entry() writes it): with ext4's own
+``xattr_sem`` left out (below), only i_rwsem keeps two sets from both
+writing a list the other has not seen.
 
 ACLs: FUSE marks its inodes ``ACL_DONT_CACHE``, so the walk's permission
 check in rcu-walk (``may_lookup()`` -> ``inode_permission()`` ->
@@ -32,10 +33,15 @@ body nor in the block and writes nothing.
 
 Left out: the attribute values (a name is set or not), the flags of
 setxattr(2) (XATTR_CREATE/XATTR_REPLACE: the model's sets pass none),
-ext4's own ``xattr_sem`` (``ext4_write_lock_xattr()``) around the find and
-the write, security and permission hooks other than ``->permission``, the ACL cache of
-filesystems that cache (FUSE does not), ``->set_acl``'s own work (not a
-method of the locking rules: one step).  The delegation is one slot: a
+ext4's own ``xattr_sem`` (``ext4_write_lock_xattr()``, which
+ext4_xattr_set_handle() holds from before the find to after the write, so
+on ext4 two sets are kept apart even without i_rwsem: the lost update
+``xattr-lost`` reports under ``setxattr-unlocked`` is that of a filesystem
+whose ->set relies on i_rwsem alone, as the locking rules let it), the
+journal handle and ``dquot_initialize()`` of ``ext4_xattr_set()``,
+security and permission hooks other than ``->permission``, the ACL cache
+of filesystems that cache (FUSE does not), ``->set_acl``'s own work (not
+a method of the locking rules: one step).  The delegation is one slot: a
 lease thread grants it and returns it when recalled.
 """
 
