@@ -34,8 +34,12 @@ dquot and no longer takes ``dqonoff_mutex`` (it asserts ``s_umount``).
 The models keep the 6.4 shape: ``->write_dquot``/``->release_dquot`` run
 in the thread that drops the last reference, under what it holds (a
 chown's i_rwsem and journal handle); in 6.6 and later they run in the worker, which holds
-none of the caller's locks, so the 6.4 shape is the stricter test of the
-lock order (drift since 6.6, not modelled).  (The
+none of the caller's locks, so for the caller's locks the 6.4 shape is the
+stricter test of the lock order (drift since 6.6, not modelled); but 6.6's
+``dquot_writeback_dquots()`` waits for that worker
+(``flush_delayed_work(&quota_release_work)``) with s_umount held, so
+quotactl(Q_SYNC) then waits for the worker's handle and dq_lock: a wait
+the models do not have.  (The
 stored torvalds/linux copy, 0110c350, is older still: ``dqio_mutex`` and
 ``dqonoff_mutex``.)
 
@@ -49,8 +53,13 @@ dquot hash and free lists and the shrinker, ``dquot_srcu`` (the pointers the
 models read stay valid: no quotaoff), ``dq_data_lock`` around setting the
 pointers in ``__dquot_initialize()`` (one step; ``__dquot_transfer()``
 takes it as a lock around i_lock), ``dq_state_lock`` (quotaon/quotaoff
-state: no quotaoff), the journalled-quota variant of ``->mark_dirty``, and
-the quota tree's blocks (a record is one value).
+state: no quotaoff), the journalled-quota variant of ``->mark_dirty`` (ext4 with journalled
+quota, or the ``quota`` feature, writes the dquot from ``->mark_dirty``:
+``ext4_mark_dquot_dirty()`` -> ``ext4_write_dquot()``, taking dq_lock and
+dqio_sem inside the caller's handle), ``dquot_quota_sync()``'s
+``->sync_fs(sb, 1)`` and ``inode_lock()`` of each quota file after the
+writeback when the quota files are not hidden, and the quota tree's
+blocks (a record is one value).
 """
 
 from __future__ import annotations
