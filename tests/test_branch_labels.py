@@ -22,13 +22,15 @@ LABEL_NEGATES = {
     "if (!folio_test_dirty(folio)) goto continue_unlock /* someone wrote it for us */",
     "if (unlikely(folio->mapping != mapping)) goto continue_unlock",
     # quota
-    "if (dquots[cnt]) continue; /* dqinit_needed() */",
+    "extN_file_open(): dquot_file_open() -> __dquot_initialize(): if (dquots[cnt]) continue; "
+    "/* dqinit_needed() */",
     "we_slept: spin_lock(&dq_list_lock); if (atomic_read(&dquot->dq_count) > N) "
     "{ atomic_dec(); return; }",
 }
 """Labels whose condition is the negation of the model's (``label_negates``)."""
 
 LABEL_AS_MODELLED = {
+    "vN_write_dquot(): if (!dquot->dq_off) /* alloc = true */",
     "if (folio)",
     "if (!IS_ERR(folio))",
     "if (pN < pN)",
