@@ -1091,11 +1091,11 @@ def true_path(world: World, values: Any, ino: int) -> str:
     return "/" + "/".join(names)
 
 
-def rename_sequence(scratch: Scratch, rename_lock: int) -> int | None:
-    """``read_seqbegin()``: the sequence of ``rename_lock``, or None while
-    it is odd (a writer is in its section, and the reader spins)."""
+def rename_sequence(scratch: Scratch, rename_lock: int) -> int:
+    """``read_seqbegin()``'s read of ``rename_lock``'s sequence (odd while
+    a writer is in its section: the reader spins)."""
     sequence: int = scratch[rename_lock][0]
-    return None if sequence & 1 else sequence
+    return sequence
 
 
 def read_d_parent(scratch: Scratch, ino: int) -> int:
@@ -1223,9 +1223,13 @@ def d_path(op: Op, path: str) -> None:
         "read_seqbegin_or_lock(&rename_lock, &seq): seq = read_seqbegin(&rename_lock)",
         rename_sequence,
         rename_lock.slot,
-        render=lambda value: "odd: a rename is in its section" if value is None else str(value),
     )
-    op.goto_if(same(seq, const(None)), "restart", "read_seqbegin(): while (seq & 1) cpu_relax()")
+    sampled = op.register("seq")
+    op.goto_if(
+        state_expr("seq & 1", lambda state: state[sampled] & 1 == 1, local=True),
+        "restart",
+        "read_seqbegin(): while (seq & 1) cpu_relax()",
+    )
     _prepend_path(op, ino, "lockless")
     seen = op.compute(
         "seen",
@@ -1234,7 +1238,7 @@ def d_path(op: Op, path: str) -> None:
         seq,
         rename_lock.slot,
         ino,
-        render=lambda value: "the sequence moved: retry" if value is None else str(value),
+        render=lambda value: "none" if value is None else str(value),
     )
     op.goto_if(differ(seen, const(None)), "done", "done_seqretry(&rename_lock, seq) /* even */")
     op.lock(rename_lock, EXCL, "read_seqbegin_or_lock(&rename_lock, &seq): read_seqlock_excl()")
