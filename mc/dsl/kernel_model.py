@@ -1072,10 +1072,14 @@ def _predicted(
     holds its initial value until then, and so does the register after."""
     found: dict[int, Any] = {}
     own, reach = resolving.own, resolving.reach
-    for register in sorted(thread.registers):
+    registers = slot_mask(thread.registers)
+    once = twice = 0
+    for footprint in own:
+        written = footprint.writes & registers
+        twice |= once & written
+        once |= written
+    for register in _members(once & ~twice):
         writers = [at for at, footprint in enumerate(own) if footprint.writes >> register & 1]
-        if len(writers) != 1:
-            continue
         step = thread.steps[writers[0]].step
         if not isinstance(step, EffectStep) or step.effect is not assigned:
             continue
@@ -1214,10 +1218,11 @@ def _union(masks: Iterable[int]) -> int:
 
 
 def _union_footprints(footprints: Iterable[Footprint]) -> Footprint:
-    total = Footprint()
+    reads = writes = 0
     for footprint in footprints:
-        total = total | footprint
-    return total
+        reads |= footprint.reads
+        writes |= footprint.writes
+    return Footprint(reads, writes)
 
 
 def build_threads(

@@ -252,6 +252,10 @@ class World:
         self.slots: list[Slot] = []
         self.initial: list[Any] = []
         self.locks: list[Lock] = []
+        self._slot_named: dict[str, int] = {}
+        """The first slot of each name (``shared_slot``)."""
+        self._lock_named: dict[str, Lock] = {}
+        """The first lock of each name (``shared_lock``)."""
         self.shared_names: set[str] = set()
         """The names of the locks ``shared_lock`` made."""
         self.inodes: list[Inode] = []
@@ -299,6 +303,7 @@ class World:
         """A new slot holding ``initial`` in the initial state."""
         self.initial.append(held(initial, name))
         self.slots.append(Slot(name, render, hidden))
+        self._slot_named.setdefault(name, len(self.slots) - 1)
         return len(self.slots) - 1
 
     def add_lock(
@@ -323,6 +328,7 @@ class World:
         lock = Lock(name, kind, slot, family or name, irqs_off)
         self.add_slot(name, locks.initial(kind), self._lock_renderer(kind))
         self.locks.append(lock)
+        self._lock_named.setdefault(name, lock)
         return lock
 
     def shared_lock(self, name: str, kind: Kind) -> Lock:
@@ -330,21 +336,19 @@ class World:
         that asks for it by name gets the same lock."""
         if not isinstance(kind, Kind):
             raise ModelError(f"lock {name}: {kind!r} is no lock kind: use LockKind (from mc.dsl)")
-        for lock in self.locks:
-            if lock.name == name:
-                if lock.kind is not kind:
-                    raise ModelError(f"lock {name} is a {lock.kind.value}, not a {kind.value}")
-                return lock
+        lock = self._lock_named.get(name)
+        if lock is not None:
+            if lock.kind is not kind:
+                raise ModelError(f"lock {name} is a {lock.kind.value}, not a {kind.value}")
+            return lock
         lock = self.add_lock(name, kind)
         self.shared_names.add(name)
         return lock
 
     def shared_slot(self, name: str, initial: Any, render: Render = str) -> int:
         """The slot ``name`` of the world, made on first use with ``initial``."""
-        for index, slot in enumerate(self.slots):
-            if slot.name == name:
-                return index
-        return self.add_slot(name, initial, render)
+        index = self._slot_named.get(name)
+        return self.add_slot(name, initial, render) if index is None else index
 
     def _lock_renderer(self, kind: Kind) -> Render:
         return lambda value: locks.render(kind, value, self.thread_names)
