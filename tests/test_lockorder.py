@@ -78,6 +78,22 @@ def test_a_malformed_order_is_one_clear_error(tmp_path: Path) -> None:
         lockorder.load_documented(bad)
 
 
+def test_chains_that_order_a_class_before_itself_are_an_error(tmp_path: Path) -> None:
+    """Two chains that contradict each other, directly or through a third
+    class, would let every edge between them pass either way."""
+    bad = tmp_path / "lockorder.toml"
+    bad.write_text(
+        '[[chain]]\nsource = "a"\norder = ["i_rwsem", "PG_locked", "xa_lock"]\n'
+        '[[chain]]\nsource = "b"\norder = ["xa_lock", "i_rwsem"]\n'
+    )
+    with pytest.raises(ValueError) as raised:
+        lockorder.load_documented(bad)
+    message = str(raised.value)
+    assert "the chains order a class before itself: " in message
+    assert "xa_lock before i_rwsem (chain 2)" in message
+    assert "i_rwsem before PG_locked (chain 1)" in message
+
+
 def test_the_write_prefault_takes_mmap_lock_under_i_rwsem(shipped: Registry) -> None:
     ((name, edges),) = lockorder.explore(shipped, [SOURCE])
     assert name == SOURCE

@@ -34,6 +34,7 @@ scenario needs to show the two together.
 
 from __future__ import annotations
 
+import itertools
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -127,7 +128,45 @@ def load_documented(path: Path = LOCKORDER) -> Documented:
         if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
             raise ValueError(f"{path}: [{name}] maps class names to the rule's source")
         tables[name] = dict(table)
+    contradiction = _contradiction(chains)
+    if contradiction is not None:
+        raise ValueError(f"{path}: {contradiction}")
     return Documented(tuple(chains), tables["nested"], tables["innermost"])
+
+
+def _contradiction(chains: Sequence[tuple[str, tuple[str, ...]]]) -> str | None:
+    """Why the chains order some class before itself (a cycle through
+    them, with the chains that make each step), or None."""
+    edges: dict[str, dict[str, int]] = {}
+    for number, (_source, order) in enumerate(chains, 1):
+        for outer, inner in itertools.pairwise(order):
+            edges.setdefault(outer, {}).setdefault(inner, number)
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in edges.get(node, {}):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found is not None:
+                    return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in list(edges):
+        if start not in state:
+            cycle = visit(start)
+            if cycle is not None:
+                steps = ", ".join(
+                    f"{a} before {b} (chain {edges[a][b]})" for a, b in itertools.pairwise(cycle)
+                )
+                return f"the chains order a class before itself: {steps}"
+    return None
 
 
 @attrs.frozen

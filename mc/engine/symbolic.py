@@ -210,6 +210,17 @@ class Symbol:
     high: int
 
     def __attrs_post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ValueError(
+                f"symbol name {self.name!r} is not a name (letters, digits and _, as a "
+                "variable of C or Python): it is printed in witnesses as name=value"
+            )
+        for bound in (self.low, self.high):
+            if type(bound) is not int:
+                raise ValueError(
+                    f"symbol {self.name}: bound {bound!r} is not an integer (sizes and "
+                    "offsets are whole numbers)"
+                )
         if self.low > self.high:
             raise ValueError(f"symbol {self.name}: empty range {self.low}..{self.high}")
 
