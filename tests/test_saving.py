@@ -64,6 +64,20 @@ def test_dot_missing_is_a_warning(vfsmc: Run, monkeypatch: pytest.MonkeyPatch) -
     assert "'dot' program is not installed" in result.output
 
 
+def test_a_chart_that_cannot_be_drawn_leaves_no_older_one_beside_the_new_counterexample(
+    vfsmc: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SVG of an earlier run, of another version of the model, would
+    draw a trace the JSON beside it no longer holds."""
+    assert vfsmc("check", SCENARIO, "-V", VARIANT).exit_code == 1
+    saved = Path("counterexamples")
+    assert (saved / f"{STEM}.svg").exists()
+    monkeypatch.setattr(render_graph.shutil, "which", lambda name: None)
+    result = vfsmc("check", SCENARIO, "-V", VARIANT)
+    assert result.exit_code == 1
+    assert sorted(p.name for p in saved.iterdir()) == [f"{STEM}.dot", f"{STEM}.json"]
+
+
 def test_a_dot_that_dies_is_one_line_never_a_killed_vfsmc(tmp_path: Path) -> None:
     fake = tmp_path / "bin"
     fake.mkdir()

@@ -7,6 +7,7 @@ stopped the search), 4 internal error, 130 interrupted (see ``mc.cli.errors``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -17,7 +18,9 @@ from typing import Any
 import click
 
 from mc.check import inventory, recorded, usermodels
+from mc.check.baseline import locked
 from mc.check.checker import Outcome, Spread, check_scenario, file_stem
+from mc.check.expectations import ExpectationError
 from mc.check.marks import variant_marks
 from mc.check.recorded import default_out, does_not_replay, load_recorded
 from mc.check.registry import build_model, with_files
@@ -311,30 +314,40 @@ def _save(
     """Save the counterexample (with the model files it needs) and its
     charts, under a name that says how ``properties`` (those named) or
     ``excluded`` (those left out) narrowed the run; a file that cannot be
-    written is a warning, never a change of the verdict or its exit code."""
+    written is a warning, never a change of the verdict or its exit code.
+    A chart that cannot be drawn leaves no older one of that name beside
+    the new counterexample, and two runs saving under one name in one
+    directory save one after the other (the directory is locked), so the
+    three files are always of one run."""
     if outcome.counterexample is None:
         return {}
     stem = file_stem(outcome.scenario.name, outcome.variants, properties or None, excluded)
     marks = variant_marks(reg, outcome.counterexample)
     files: dict[str, Path] = {}
-    for kind, suffix in (("counterexample", "json"), ("dot", "dot"), ("svg", "svg")):
-        path = out / f"{stem}.{suffix}"
-        try:
-            if kind == "counterexample":
-                recorded.save_recorded(
-                    reg, outcome.scenario, outcome.variants, outcome.counterexample, path
-                )
+    with contextlib.ExitStack() as stack:
+        with contextlib.suppress(OSError, ExpectationError):
+            out.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(locked(out))
+        for kind, suffix in (("counterexample", "json"), ("dot", "dot"), ("svg", "svg")):
+            path = out / f"{stem}.{suffix}"
+            try:
+                if kind == "counterexample":
+                    recorded.save_recorded(
+                        reg, outcome.scenario, outcome.variants, outcome.counterexample, path
+                    )
+                else:
+                    render_graph.render(outcome.counterexample, path, marks)
+            except (OSError, render_graph.GraphError) as error:
+                say("warning", f"not saved: {message_of(error)}")
+            except Exception as error:  # a bug in a writer must not cost the verdict
+                say("warning", f"not saved: {path}: {type(error).__name__}: {message_of(error)}")
             else:
-                render_graph.render(outcome.counterexample, path, marks)
-        except (OSError, render_graph.GraphError) as error:
-            say("warning", f"not saved: {message_of(error)}")
-        except Exception as error:  # a bug in a writer must not cost the verdict
-            say("warning", f"not saved: {path}: {type(error).__name__}: {message_of(error)}")
-        else:
-            files[kind] = path
-            continue
-        if kind == "counterexample":
-            break  # no chart of a counterexample that is not there
+                files[kind] = path
+                continue
+            if kind == "counterexample":
+                break  # no chart of a counterexample that is not there
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
     return files
 
 
