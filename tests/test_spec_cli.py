@@ -324,3 +324,20 @@ def test_spec_check_names_a_rule_it_cannot_place_on_the_call(vfsmc: Run, tmp_pat
         "in specs/conformance.toml)"
     ) in result.output.splitlines(), result.output
     assert result.output.endswith("; 1 rules not checked\n")
+
+
+def test_a_column_the_vocabulary_does_not_describe_is_not_checked_not_passed(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """An empty vocabulary understands no column: every rule is listed as
+    not checked, none is passed over as if it held."""
+    (tmp_path / "empty.toml").write_text("")
+    rules = str(ROOT / "specs" / "locking.toml")
+    result = vfsmc("spec", "check", rules, "--filter", "namei", "--vocabulary", "empty.toml")
+    assert result.exit_code == 0, result.output
+    assert (
+        "not checked: xattr_handler.set: i_rwsem(inode) = exclusive (column not in the vocabulary)"
+        in result.output.splitlines()
+    )
+    summary = result.output.splitlines()[-1]
+    assert summary.endswith("rules not checked") and " 0 rules not checked" not in summary

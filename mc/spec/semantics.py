@@ -274,7 +274,10 @@ def requirements(
     for column in table.columns:
         known = vocabulary.column(table.name, column)
         cell = method.cell(column)
-        if known is None or cell is None or not cell.value:
+        if cell is None or not cell.value:
+            continue
+        if known is None:
+            unmapped.append(f"{column} = {cell.value} (column not in the vocabulary)")
             continue
         meaning = known.meaning(cell.value, method.name)
         if meaning is None:
