@@ -394,7 +394,7 @@ def test_a_role_the_rules_of_the_method_do_not_name_is_a_model_error_at_the_call
     line = 1 + next(i for i, text in enumerate(source) if 'roles={"inod": directory}' in text)
     assert str(raised.value) == (
         f"tests/test_conformance.py:{line}: unknown role 'inod' "
-        "(inode_operations.permission's roles: inode)"
+        "(inode_operations.permission's roles in specs/conformance.toml: inode)"
     )
 
 

@@ -341,3 +341,19 @@ def test_a_column_the_vocabulary_does_not_describe_is_not_checked_not_passed(
     )
     summary = result.output.splitlines()[-1]
     assert summary.endswith("rules not checked") and " 0 rules not checked" not in summary
+
+
+def test_spec_errors_name_the_specs_file_they_come_from(vfsmc: Run, tmp_path: Path) -> None:
+    """With an empty conformance.toml the models' roles are unknown, and
+    with an empty vocabulary the waivers waive nothing: each error names
+    the file of the --specs directory it comes from."""
+    expected = {
+        "conformance": "'s roles in conformance/conformance.toml: none)",
+        "vocabulary": "vfsmc: error: vocabulary/conformance.toml: waivers, variant ",
+    }
+    for name, words in expected.items():
+        shutil.copytree(ROOT / "specs", tmp_path / name)
+        (tmp_path / name / f"{name}.toml").write_text("")
+        result = vfsmc("spec", "coverage", "--specs", name)
+        assert result.exit_code == 2, result.output
+        assert words in result.output, result.output

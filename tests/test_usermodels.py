@@ -295,13 +295,11 @@ ERRORS = {
         "{file}:4: scenario dirops/opposite-renames is declared twice",
     ),
     "symbol-name": (
-        "from mc.dsl import Symbol\n\n"
-        "SIZE = Symbol('a b=c', 0, 8192)\n",
+        "from mc.dsl import Symbol\n\nSIZE = Symbol('a b=c', 0, 8192)\n",
         "{file}:3: ValueError: symbol name 'a b=c' is not a name",
     ),
     "symbol-bound": (
-        "from mc.dsl import Symbol\n\n"
-        "SIZE = Symbol('size', 0.5, 8192)\n",
+        "from mc.dsl import Symbol\n\nSIZE = Symbol('size', 0.5, 8192)\n",
         "{file}:3: ValueError: symbol size: bound 0.5 is not an integer",
     ),
     "property-declared-twice": (

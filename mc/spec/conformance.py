@@ -199,8 +199,8 @@ def plan(step: CallStep, world: World, rules: Rules, waived: frozenset[str] = fr
     for name in roles:
         if name not in known:
             raise LocatedModelError(
-                f"{step.source}: unknown role {name!r} "
-                f"({requirements.name}'s roles: {', '.join(known) or 'none'})"
+                f"{step.source}: unknown role {name!r} ({requirements.name}'s roles in "
+                f"{rules.roles.source}: {', '.join(known) or 'none'})"
             )
     checked: list[Checked] = []
     unchecked = [

@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from mc.project import SPECS
+from mc.project import SPECS, shown
 from mc.spec.load import SpecError, read_toml
 from mc.spec.model import Method, Spec, Table
 from mc.spec.vocabulary import CONDITIONS, Vocabulary, parse_token
@@ -100,6 +100,8 @@ class RoleMap:
     """Roles the models name on calls of a method (``table.method``) or of
     every method of a table (``table``) that no rule speaks of: arguments
     the method's implementation or the models read (``wbc``)."""
+    source: str = "specs/conformance.toml"
+    """The file the map was read from, for messages."""
 
     def method_roles(self, table: str, method: str) -> tuple[str, ...]:
         """The roles a call of ``table.method`` may name: those the columns
@@ -242,6 +244,7 @@ def role_map_from_data(data: Mapping[str, Any], path: Path | str) -> RoleMap:
         dict(departures),
         dict(rcu_walk),
         {k: tuple(v) for k, v in other_roles.items()},
+        shown(str(path)),
     )
 
 
@@ -387,5 +390,8 @@ def check_waivers(rules: Rules) -> Rules:
         for waiver in waivers:
             problem = rules.waiver_problem(waiver)
             if problem is not None:
-                raise SpecError(f"waivers, variant {variant}: it waives {waiver!r}, {problem}")
+                raise SpecError(
+                    f"{rules.roles.source}: waivers, variant {variant}: it waives {waiver!r}, "
+                    f"{problem} (as the rules read with their vocabulary)"
+                )
     return rules
