@@ -210,7 +210,9 @@ def test_bad_suites_are_one_line_errors(vfsmc: Run, tmp_path: Path) -> None:
     result = vfsmc("regress", "--models", "unknown")
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
-    assert lines[-1].startswith("vfsmc: error: nope/x [correct]: unknown scenario 'nope/x'")
+    assert lines[-1].startswith(
+        "vfsmc: error: unknown/expectations.toml: nope/x [correct]: unknown scenario 'nope/x'"
+    )
     _suite(
         tmp_path / "misnamed",
         '[[expect]]\nscenario = "dirops/opposite-renames"\nvariants = ["no-rename-mutex"]\n'
@@ -218,9 +220,25 @@ def test_bad_suites_are_one_line_errors(vfsmc: Run, tmp_path: Path) -> None:
     )
     result = vfsmc("regress", "--models", "misnamed")
     assert result.exit_code == 2
-    error = "vfsmc: error: dirops/opposite-renames [no-rename-mutex]: unknown property 'deadlok'"
+    error = (
+        "vfsmc: error: misnamed/expectations.toml: dirops/opposite-renames [no-rename-mutex]: "
+        "unknown property 'deadlok'"
+    )
     assert result.output.strip().splitlines() == [result.output.strip()]
     assert result.output.startswith(error)
+    _suite(
+        tmp_path / "inapplicable",
+        '[[expect]]\nscenario = "dirops/opposite-renames"\nverdict = "OK"\n'
+        '[[expect]]\nscenario = "writeback/write-vs-fsync"\nverdict = "OK"\n'
+        'properties = ["namespace"]\n',
+    )
+    result = vfsmc("regress", "--models", "inapplicable")
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [result.output.strip()], "before any row runs"
+    assert result.output.startswith(
+        "vfsmc: error: inapplicable/expectations.toml: writeback/write-vs-fsync [correct] "
+        "(namespace): namespace needs "
+    ), result.output
     _suite(tmp_path / "malformed", '[[expect]]\nscenario = "x"\nverdict = "OK"\nstates = "many"\n')
     result = vfsmc("regress", "--models", "malformed")
     assert result.exit_code == 2

@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from mc.check import baseline, expectations, usermodels
+from mc.check import baseline, expectations, inventory, usermodels
 from mc.check.checker import IneffectiveVariant, check_scenario
 from mc.check.expectations import Expectation
 from mc.check.recorded import load_recorded
@@ -241,7 +241,7 @@ def run(
     """Check every row of ``suite`` whose scenario starts with ``prefix``
     and replay its counterexamples of those scenarios."""
     rows = select(suite, prefix)
-    check_names(registry, rows)
+    check_names(registry, rows, shown(str(suite.expectations)))
     results = []
     for row in rows:
         results.append(check_row(registry, row, options))
@@ -264,19 +264,24 @@ def run(
     return Report(suite, tuple(results), tuple(replays), reduced, tuple(left_out))
 
 
-def check_names(registry: Registry, rows: Sequence[Expectation]) -> None:
-    """``UnknownName``, naming the row, for a scenario, variant or property
-    of ``rows`` that ``registry`` does not know: before any row is checked,
-    so a suite with a misspelt name is one error, not a table cut short."""
+def check_names(registry: Registry, rows: Sequence[Expectation], where: str) -> None:
+    """``UnknownName``, naming ``where`` (the expectations file) and the
+    row, for a scenario, variant or property of ``rows`` that ``registry``
+    does not know, or a property a row asks of a scenario that gives it
+    nothing to check (``NotApplicable``): before any row is checked, so a
+    suite with a misspelt name is one error, not a table cut short."""
     for row in rows:
         try:
-            registry.scenario(row.scenario)
-            for name in row.variants:
-                registry.variant(name)
-            if row.violated is not None:
-                registry.property(row.violated)
-        except UnknownName as error:
-            raise _with_context(error, row.label) from error
+            scenario = registry.scenario(row.scenario)
+            for variant in row.variants:
+                registry.variant(variant)
+            for name in (row.violated, *(row.properties or ())):
+                if name is not None:
+                    registry.property(name)
+            if row.properties:
+                inventory.check_applicable(registry, scenario, row.properties)
+        except (UnknownName, ModelError) as error:
+            raise _with_context(error, f"{where}: {row.label}") from error
 
 
 def select(suite: Suite, prefix: str = "") -> list[Expectation]:

@@ -83,8 +83,8 @@ def regress_command(
     suites = [regress.Suite.of_directory(Path(d)) for d in directories] or [regress.Suite.shipped()]
     options = Options(time_limit=time_limit, max_memory=max_memory, reduce=reduce)
     selected = {suite: regress.select(suite, prefix) for suite in suites}
-    for rows in selected.values():
-        regress.check_names(reg, rows)
+    for suite, rows in selected.items():
+        regress.check_names(reg, rows, shown(str(suite.expectations)))
     reports = []
     for suite in suites:
         if as_json:
