@@ -216,3 +216,22 @@ def test_the_time_limit_bounds_the_determinism_probe_too(tmp_path: Path) -> None
     file = str((tmp_path / "slow.py").resolve())
     [module] = [m for m in list(sys.modules.values()) if getattr(m, "__file__", None) == file]
     assert 0 < len(module.RUNS) <= 20, len(module.RUNS)
+
+
+def test_replay_says_how_a_step_differs_from_the_recorded_one(vfsmc: Run, tmp_path: Path) -> None:
+    """A step run along with another (chained) whose text changed is
+    named with its new text; a step whose changes differ lists both as the
+    trace prints them."""
+    shipped = Path(__file__).resolve().parent.parent / "counterexamples"
+    original = json.loads((shipped / "dcache-ci-lookup--ci-compare-exact.json").read_text())
+    relabelled = json.loads(json.dumps(original))
+    assert relabelled["steps"][3]["chained"]
+    relabelled["steps"][3]["label"] = "a step of another kernel"
+    (tmp_path / "relabelled.json").write_text(json.dumps(relabelled))
+    result = vfsmc("replay", "relabelled.json")
+    assert "'a step of another kernel' is now 'if (!d_compare(...)) return dentry" in result.output
+    changed = json.loads(json.dumps(original))
+    changed["steps"][2]["changed"] = {}
+    (tmp_path / "changed.json").write_text(json.dumps(changed))
+    result = vfsmc("replay", "changed.json")
+    assert "now changes T1.ret = 1, not nothing" in result.output, result.output

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 
 import attrs
 
@@ -122,11 +122,13 @@ def replay(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
             )
         records = model.records(state, (tid, head.branch))
         for (expected_number, expected), actual in zip(group, records, strict=False):
-            if (actual.label, actual.changed) != (expected.label, expected.changed):
+            if actual.label != expected.label:
+                return stop(expected_number, f"'{expected.label}' is now '{actual.label}'")
+            if actual.changed != expected.changed:
                 return stop(
                     expected_number,
-                    f"'{expected.label}' now does '{actual.label}' changing {actual.changed}, "
-                    f"not {expected.changed}",
+                    f"'{expected.label}' now changes {_changes(actual.changed)}, "
+                    f"not {_changes(expected.changed)}",
                 )
             if actual.source != expected.source:
                 moved.append(expected_number)
@@ -198,3 +200,8 @@ def _shown(render: object, value: object) -> str:
         return str(render(value))  # type: ignore[operator]
     except Exception:
         return repr(value)
+
+
+def _changes(changed: Mapping[str, str]) -> str:
+    """What a step changed, as the trace prints it: ``T1.x = 1, y = 2``."""
+    return ", ".join(f"{name} = {value}" for name, value in changed.items()) or "nothing"
