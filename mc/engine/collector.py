@@ -3,15 +3,17 @@ allocates.
 
 A search allocates a state tuple and its values per transition and keeps
 most of them; Python's collector, counting allocations, passes over the
-young ones every few hundred and over every kept state now and again,
-finding nothing: the kernel models leave no cyclic garbage.  On
-writeback/two-writers-flusher (49,074 states) that was 15% of the search
-(2.77 s against 2.36 s with the collector off).  A search instead turns
-the collector off, collects at the end of a round (a level of a worker,
-a clock tick of a sequential search) and sets aside what survived
-(``gc.freeze``), so no later collection passes over it again.  A
+young ones every few hundred and over the kept states now and again,
+finding nothing: the kernel models leave no cyclic garbage.  A search
+instead turns the collector off, collects at the end of a round (a level
+of a worker, a clock tick of a sequential search) and sets aside what
+survived (``gc.freeze``), so no later collection passes over it again.  A
 collection that finds no garbage doubles the rounds to the next one (up
-to ``AT_MOST_EVERY``), one that finds some makes it the next round.
+to ``AT_MOST_EVERY``), one that finds some makes it the next round.  Time
+in collections (``gc.callbacks``), one process: writeback/two-writers-
+flusher 0.083 s in 49 collections before, 0.017 s in 10 now, of a 3 s
+search; bench/scale's dirops-6 with full states and no reduction 0.39 s
+in 248, 0.17 s in 11, of 4.6 s.
 """
 
 from __future__ import annotations
