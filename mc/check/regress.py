@@ -147,6 +147,10 @@ class Report:
     left_out: tuple[Path, ...] = ()
     """Counterexamples not replayed: they record model files outside
     vfsmc (``Suite.shipped_models_only``)."""
+    unreadable: tuple[tuple[Path, str], ...] = ()
+    """Counterexample files that could not be read or replayed at all (a
+    malformed file, a scenario no model declares), with why: bad input,
+    reported after the others were replayed."""
 
     @property
     def verdict_changes(self) -> list[RowResult]:
@@ -172,7 +176,12 @@ class Report:
     @property
     def passed(self) -> bool:
         """No verdict changed and every counterexample replays as recorded."""
-        return not self.verdict_changes and not self.replay_failures and not self.ineffective
+        return (
+            not self.verdict_changes
+            and not self.replay_failures
+            and not self.ineffective
+            and not self.unreadable
+        )
 
 
 def _with_context(error: Exception, context: str) -> Exception:
@@ -249,19 +258,26 @@ def run(
             on_row(results[-1])
     replays = []
     left_out = []
+    unreadable = []
     for path in counterexample_files(suite):
-        found = cx_format.load(path)
-        if not found.scenario.startswith(prefix):
+        try:
+            found = cx_format.load(path)
+            if not found.scenario.startswith(prefix):
+                continue
+            if suite.shipped_models_only and found.models:
+                left_out.append(path)
+                continue
+            replayed = replay_file(registry, path, found)
+        except (cx_format.FormatError, UnknownName, ModelError, ThreadsDiffer) as error:
+            unreadable.append((path, str(error)))
             continue
-        if suite.shipped_models_only and found.models:
-            left_out.append(path)
-            continue
-        replayed = replay_file(registry, path, found)
         replays.append(replayed)
         if on_replay is not None:
             on_replay(replayed)
     reduced = options is None or options.reduce
-    return Report(suite, tuple(results), tuple(replays), reduced, tuple(left_out))
+    return Report(
+        suite, tuple(results), tuple(replays), reduced, tuple(left_out), tuple(unreadable)
+    )
 
 
 def check_names(registry: Registry, rows: Sequence[Expectation], where: str) -> None:
@@ -372,6 +388,8 @@ def summary(report: Report, updating: bool = False) -> list[str]:
     state counts of the rows as expected (``--update``), so it neither asks
     for that nor lists the rows with no baseline yet."""
     lines = []
+    for _path, why in report.unreadable:
+        lines.append(f"cannot replay: {why}")
     for r in report.ineffective:
         lines.append(f"not checked: {r.row.label}: {r.ineffective}")
     for r in report.verdict_changes:
@@ -436,6 +454,7 @@ def to_json(report: Report) -> dict[str, Any]:
     return {
         "expectations": str(report.suite.expectations),
         "passed": report.passed,
+        "unreadable": [{"file": str(path), "error": why} for path, why in report.unreadable],
         "rows": [
             {
                 "scenario": r.row.scenario,

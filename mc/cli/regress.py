@@ -118,7 +118,7 @@ def regress_command(
     if as_json:
         payload = [regress.to_json(r) for r in reports]
         echo_json(json.dumps(payload[0] if len(payload) == 1 else payload, indent=1))
-    if any(r.ineffective for r in reports):
+    if any(r.ineffective or r.unreadable for r in reports):
         sys.exit(EXIT_USAGE)
     sys.exit(0 if all(r.passed for r in reports) else 1)
 
