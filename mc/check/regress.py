@@ -246,11 +246,15 @@ def run(
     options: Options | None = None,
     on_row: Callable[[RowResult], None] | None = None,
     on_replay: Callable[[ReplayResult], None] | None = None,
+    rows: Sequence[Expectation] | None = None,
 ) -> Report:
     """Check every row of ``suite`` whose scenario starts with ``prefix``
-    and replay its counterexamples of those scenarios."""
-    rows = select(suite, prefix)
-    check_names(registry, rows, shown(str(suite.expectations)))
+    and replay its counterexamples of those scenarios.  ``rows``: those
+    rows, when the caller selected and checked them already (``select``,
+    ``check_names``)."""
+    if rows is None:
+        rows = select(suite, prefix)
+        check_names(registry, rows, shown(str(suite.expectations)))
     results = []
     for row in rows:
         results.append(check_row(registry, row, options))

@@ -88,7 +88,9 @@ def regress_command(
     reports = []
     for suite in suites:
         if as_json:
-            reports.append(regress.run(reg, suite, prefix=prefix, options=options))
+            reports.append(
+                regress.run(reg, suite, prefix=prefix, options=options, rows=selected[suite])
+            )
             continue
         layout = regress.Layout.of(selected[suite])
         click.echo(f"{shown(str(suite.expectations))}:")
@@ -100,6 +102,7 @@ def regress_command(
             options=options,
             on_row=_row_printer(layout),
             on_replay=_replay_printer(suite),
+            rows=selected[suite],
         )
         click.echo("")
         for line in regress.summary(report, updating=update):

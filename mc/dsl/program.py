@@ -51,11 +51,11 @@ LOCK_STEPS = (OneLockStep, TryLockStep, SectionStep, HandOffStep)
 
 
 def _next_acquisition(
-    linked: Sequence[tuple[Step, int, int | None]], start: int
+    linked: Sequence[tuple[Step, int, int | None]], start: int, entries: Sequence[set[int]]
 ) -> LockStep | None:
     """The acquisition every path from step ``start`` (an acquisition)
     reaches next through steps that touch no lock (``acquisitions_in_turn``),
-    or None."""
+    or None; ``entries`` are the steps each step is entered from."""
     found: int | None = None
     region: set[int] = set()
     todo = [linked[start][1]]
@@ -80,8 +80,7 @@ def _next_acquisition(
     assert isinstance(second, LockStep)
     if region and second.lock.fixed is None:
         return None
-    entries = {i for i, (_s, after, jump) in enumerate(linked) if found in (after, jump)}
-    return second if entries <= region | {start} else None
+    return second if entries[found] <= region | {start} else None
 
 
 @attrs.frozen
@@ -167,10 +166,15 @@ class Program:
         is one known before the program runs (not found through a register
         those steps may set)."""
         linked = self.link()
+        entries: list[set[int]] = [set() for _ in linked]
+        for index, (_step, after, jump) in enumerate(linked):
+            for target in (after, jump):
+                if target is not None and target != DONE:
+                    entries[target].add(index)
         pairs: list[tuple[LockStep, LockStep]] = []
         for index, (first, _after, _jump) in enumerate(linked):
             if isinstance(first, LockStep):
-                second = _next_acquisition(linked, index)
+                second = _next_acquisition(linked, index, entries)
                 if second is not None:
                     pairs.append((first, second))
         return pairs
