@@ -384,3 +384,21 @@ def test_a_variant_applies_where_it_changes_a_scenario(vfsmc: Callable[..., Any]
     data = json.loads(vfsmc(*args, "--filter", "a", "--json").output)
     assert data["changed_by"] == {"chmod-locks-parent-after": ["attr/chmod-link-unlink"]}
     assert "aops/direct-write-vs-write" in data["scenarios"]
+
+
+def test_a_misspelt_class_in_the_order_is_named_with_the_closest_class(
+    shipped: Registry, tmp_path: Path
+) -> None:
+    """A chain naming a class no scenario has orders nothing; with every
+    scenario explored, the report names it and the class it is closest to."""
+    order = tmp_path / "lockorder.toml"
+    order.write_text('[[chain]]\nsource = "typo"\norder = ["i_rwsem", "mmap_lok"]\n')
+    documented = lockorder.load_documented(order)
+    explored = lockorder.explore(shipped, [SOURCE])
+    report = lockorder.merge(explored, documented, every_scenario=True)
+    assert report.unmatched == {"mmap_lok": "mmap_lock"}
+    assert "mmap_lok (did you mean mmap_lock?)" in "\n".join(lockorder.render(report))
+    assert lockorder.to_json(report)["unmatched_classes"] == [
+        {"class": "mmap_lok", "closest": "mmap_lock"}
+    ]
+    assert lockorder.merge(explored, documented).unmatched == {}

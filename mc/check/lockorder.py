@@ -34,6 +34,7 @@ scenario needs to show the two together.
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -97,6 +98,12 @@ class Documented:
         if taken in self.innermost:
             return True
         return taken in self.after.get(held, set())
+
+    @property
+    def classes(self) -> frozenset[str]:
+        """Every class the order names."""
+        named = {c for _source, order in self.chains for c in order}
+        return frozenset(named | self.nested.keys() | self.innermost.keys())
 
     def why(self, held: str, taken: str) -> str:
         """The chain that orders ``held`` before ``taken``, or why none does."""
@@ -399,6 +406,24 @@ class Report:
     under: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
     """The variants each scenario was explored under: those of
     ``variants`` that change it."""
+    classes: frozenset[str] = frozenset()
+    """The lock classes of the explored scenarios' worlds."""
+    every_scenario: bool = False
+    """Whether every registered scenario was explored: then the classes
+    of the documented order none of them has are reported (``unmatched``)."""
+
+    @property
+    def unmatched(self) -> dict[str, str | None]:
+        """The classes the documented order names that no explored
+        scenario has (a misspelling, or a lock no model takes), each with
+        the closest class the scenarios have, if one is close; nothing
+        unless every scenario was explored."""
+        if not self.every_scenario:
+            return {}
+        return {
+            name: next(iter(difflib.get_close_matches(name, self.classes, n=1, cutoff=0.8)), None)
+            for name in sorted(self.documented.classes - self.classes)
+        }
 
     @property
     def changed_by(self) -> dict[str, tuple[str, ...]]:
@@ -433,26 +458,35 @@ class Explored:
     """Why the exploration stopped before every state (a bound), if it did."""
     variants: tuple[str, ...] = ()
     """The variants it was explored under."""
+    classes: frozenset[str] = frozenset()
+    """The lock classes of its world, taken or not."""
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.name, self.edges))
 
 
 def merge(
-    explored: Iterable[Explored], documented: Documented, variants: Sequence[str] = ()
+    explored: Iterable[Explored],
+    documented: Documented,
+    variants: Sequence[str] = (),
+    every_scenario: bool = False,
 ) -> Report:
     """Merge the edges and interrupt usage of several explorations (the
     first witness of each is kept, but the first that breaks a nesting
     rule before one that does not) and report cycles, edges the order does
-    not allow (a nesting rule broken too) and classes taken both in
-    interrupt context and with interrupts on."""
+    not allow (a nesting rule broken too), classes taken both in
+    interrupt context and with interrupts on, and, when the explorations
+    are of ``every_scenario`` registered, the classes of the order that
+    none of them has."""
     edges: dict[Edge, Witness] = {}
     usage: dict[Usage, Witness] = {}
     names = []
     incomplete = {}
     under = {}
+    classes: set[str] = set()
     for one in explored:
         names.append(one.name)
+        classes |= one.classes
         under[one.name] = one.variants
         if one.incomplete is not None:
             incomplete[one.name] = one.incomplete
@@ -476,6 +510,8 @@ def merge(
         tuple(variants),
         incomplete,
         under,
+        frozenset(classes),
+        every_scenario,
     )
 
 
@@ -537,7 +573,10 @@ def explore(
         search = Search(model, full)
         result = search.run()
         edges, usage = observed_edges(name, model, search), observed_usage(name, model, search)
-        found.append(Explored(name, edges, usage, result.incomplete_reason, changing))
+        classes = frozenset(lock.family for lock in model.world.locks)
+        found.append(
+            Explored(name, edges, usage, result.incomplete_reason, changing, classes)
+        )
     return found
 
 
@@ -566,6 +605,15 @@ def render(report: Report) -> list[str]:
             lines += _shown(edge, report.edges[edge])
     else:
         lines.append("every observed edge is in the documented order")
+    if report.unmatched:
+        lines.append(
+            "classes specs/lockorder.toml names that no scenario has (a misspelling, "
+            "or a lock no model takes): "
+            + ", ".join(
+                name if close is None else f"{name} (did you mean {close}?)"
+                for name, close in report.unmatched.items()
+            )
+        )
     lines.append("")
     if report.irq_unsafe:
         lines.append(
@@ -617,6 +665,9 @@ def to_json(report: Report) -> dict[str, Any]:
         "edges": [edge(e) for e in sorted(report.edges)],
         "cycles": [[edge(e) for e in cycle] for cycle in report.cycles],
         "undocumented": [edge(e) for e in report.undocumented],
+        "unmatched_classes": [
+            {"class": name, "closest": close} for name, close in report.unmatched.items()
+        ],
         "irq_unsafe": [
             {
                 "class": name,

@@ -56,7 +56,7 @@ def lockorder_command(
         reg.variant(name)
     with usermodels.reported():
         explored = lockorder.explore(reg, names, Options(time_limit=time_limit), variants)
-    report = lockorder.merge(explored, documented, variants)
+    report = lockorder.merge(explored, documented, variants, every_scenario=not prefix)
     if as_json:
         echo_json(json.dumps(lockorder.to_json(report), indent=1))
     else:
