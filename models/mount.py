@@ -9,7 +9,8 @@ fs/proc_namespace.c.  The inode's state is ``mc.kernel.inode_life``'s.
 ``generic_shutdown_super()``, ``deactivate_locked_super()``,
 ``alloc_super()`` and ``sget_fc()`` were read in the stored torvalds/linux
 fs/super.c (a 5.x tree); 6.6 adds ``super_wake(sb, SB_DYING)`` and
-``super_lock()``'s wait for SB_BORN, which the model follows.
+``super_lock()``'s wait for SB_BORN, in the form 6.8 gives it (the wait
+before s_umount is taken, ``mc.models.super``), which the model follows.
 
 Checked against fs/namespace.c and fs/super.c as stored (5.x and 6.x
 copies): ``do_umount()`` calls ``->umount_begin`` for MNT_FORCE before

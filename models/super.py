@@ -23,8 +23,15 @@ and a 6.x ``sync_filesystem()``/``sync_fs_one_sb()`` (with
 ``sync_inodes_sb()``, ``->sync_fs(sb, 1)``, ``sync_blockdev()``, and
 ``ksys_sync()`` runs ``sync_inodes_one_sb``, ``sync_fs_one_sb(0)`` and
 ``sync_fs_one_sb(1)`` through ``iterate_supers()``, then ``sync_bdevs()``,
-as modelled.  6.6's ``super_lock()`` waits for SB_BORN or SB_DYING before
-taking s_umount and rechecks SB_DYING under it, as ``super_lock`` here.
+as modelled.  ``super_lock`` here is 6.8's ``super_lock()`` ("super:
+massage wait event mechanism", November 2023): it waits for SB_BORN or
+SB_DYING before taking s_umount, skips a dying superblock without taking
+it, and rechecks SB_DYING under it.  6.6's takes s_umount first and, on a
+superblock not yet SB_BORN, drops it, waits and takes it again; on a
+dying one it returns false with s_umount held, which ``iterate_supers()``
+drops.  So in 6.6 a sync queues on s_umount behind a mount that holds it
+where the model waits on the flags; the sync holds no other lock there,
+so no cycle differs.
 
 What the models leave out: the superblock's reference counts
 (``s_active``, ``s_count``: the scenarios' superblock stays mounted), a
@@ -189,7 +196,7 @@ def sync_filesystem(op: Op, mapping: Mapping) -> None:
             leaves_out=("spin_lock", "spin_unlock"),
             because="sb_lock guards the list of superblocks; the model has one superblock",
         ),
-        Cite("fs/super.c", "super_lock", "6.6"),
+        Cite("fs/super.c", "super_lock", "6.8"),
         Cite("fs/sync.c", "sync_inodes_one_sb", "6.6"),
         Cite("fs/sync.c", "sync_fs_one_sb", "6.6"),
     ),

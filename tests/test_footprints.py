@@ -12,11 +12,12 @@ from hypothesis import strategies as st
 
 from mc.check.registry import shipped as fresh_registry
 from mc.dsl.audit import audit_footprints
-from mc.dsl.kernel_model import KernelModel, Reach
+from mc.dsl.kernel_model import KernelModel, PropertyDef, Reach
 from mc.dsl.operation import Invocation, Op, operation
-from mc.dsl.scenario import Registry, scenario
+from mc.dsl.scenario import BASE_PROPERTIES, Registry, scenario
 from mc.dsl.steps import EffectStep
 from mc.engine.explore import Options, Search
+from mc.engine.model import PropertyKind
 from mc.kernel.expr import InodeExpr, State, positive
 from mc.kernel.locks import EXCL
 from mc.kernel.world import ERROR_SLOT, World, touches
@@ -153,13 +154,29 @@ def test_the_reduced_search_reaches_every_end_deadlock_and_error(
     assert full[0]
 
 
+RETURNS_KEPT = PropertyDef(
+    "returns-kept",
+    "reads what every thread returned, with its registers; checks nothing",
+    PropertyKind.ALWAYS,
+    lambda model: lambda state: None,
+    ("returned",),
+)
+
+
 def _ends_agree(
     name: str, describe: str, tree: list[str], threads: list[Invocation]
 ) -> tuple[set[State], KernelModel]:
     """The ends of scenario ``name`` (``threads`` over ``tree``), which the
-    reduced search and the full one reach alike, with its model."""
+    reduced search and the full one reach alike, with its model.  The
+    scenario checks a property that reads what every thread returned, so
+    the threads' registers are kept as they return (else they are
+    forgotten) and the ends tell apart what each thread saw."""
     registry = fresh_registry()
-    registry.add_scenario(scenario(name, describe, tree=tree, threads=threads))
+    registry.add_property(RETURNS_KEPT)
+    properties = (*BASE_PROPERTIES, RETURNS_KEPT.name)
+    registry.add_scenario(
+        scenario(name, describe, tree=tree, threads=threads, properties=properties)
+    )
     reduced, _ = _ends(registry, name, (), reduce=True)
     full, _ = _ends(registry, name, (), reduce=False)
     assert reduced == full

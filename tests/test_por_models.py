@@ -20,12 +20,12 @@ from mc.check.replay import replay
 from mc.dsl.kernel_model import KernelModel, PropertyDef
 from mc.dsl.scenario import Registry
 from mc.dsl.steps import BranchStep, Context, Fire, Source
-from mc.engine.explore import Options, UndeclaredRead
+from mc.engine.explore import Options, Search, UndeclaredRead
 from mc.engine.model import Check, PropertyKind
 from mc.engine.reduction import Reduction
 from mc.engine.result import Strategy, Verdict
 from mc.kernel.expr import State, const
-from mc.kernel.world import ERROR_SLOT
+from mc.kernel.world import DONE, ERROR_SLOT
 
 STATES_CAP = 3000
 SOURCE = Source("models/x.py", 1, "f")
@@ -334,3 +334,30 @@ def test_the_reduced_graph_is_the_same_in_every_search_order(
         assert found.result.stats.extra.get("reduced_states")
         counts.add(found.result.stats.states)
     assert len(counts) == 1
+
+
+def test_a_returned_thread_s_registers_are_forgotten_unless_a_property_reads_them(
+    shipped: Registry,
+) -> None:
+    """The flusher's registers (the folios it looked up) are reset as it
+    returns, so states that differ in them alone are one; the fsync's,
+    which no-lost-write reads once it has returned (what it promised), are
+    kept; and so are the flusher's when a property does not say what it
+    reads."""
+    model = shipped.build(shipped.scenario("writeback/two-writers-flusher"))
+    writer, fsync = model.threads[2], model.threads[3]
+    assert "flusher" in str(writer.invocation) and "fsync" in str(fsync.invocation)
+    search = Search(model, Options(exact=True))
+    assert search.run().verdict is Verdict.OK
+    blank = model.world.initial_state()
+    ended = [s for s in search.states if s[writer.slots.pc] == DONE]
+    assert ended and all(s[r] == blank[r] for s in ended for r in writer.registers)
+    promised = [s for s in search.states if s[fsync.slots.pc] == DONE]
+    assert any(s[r] != blank[r] for s in promised for r in fsync.registers)
+    undeclared = PropertyDef("anything", "", PropertyKind.ALWAYS, lambda model: lambda s: None)
+    registry = _registry_with(undeclared)
+    kept = registry.build(registry.scenario("writeback/two-writers-flusher"), (), ("anything",))
+    search = Search(kept, Options(exact=True))
+    assert search.run().verdict is Verdict.OK
+    ended = [s for s in search.states if s[writer.slots.pc] == DONE]
+    assert any(s[r] != blank[r] for s in ended for r in writer.registers)

@@ -574,9 +574,7 @@ def explore(
         result = search.run()
         edges, usage = observed_edges(name, model, search), observed_usage(name, model, search)
         classes = frozenset(lock.family for lock in model.world.locks)
-        found.append(
-            Explored(name, edges, usage, result.incomplete_reason, changing, classes)
-        )
+        found.append(Explored(name, edges, usage, result.incomplete_reason, changing, classes))
     return found
 
 

@@ -119,13 +119,19 @@ class KernelModel(Model[State, Action]):
             [step.step.local or uncontended(step.step, read_only) for step in thread.steps]
             for thread in self.threads
         ]
-        initial = world.initial_state()
+        self._forgotten: list[tuple[int, ...]] = [() for _ in self.threads]
+        """For each thread, the registers reset to their initial values
+        as it returns (``_forget``)."""
+        blank = world.initial_state()
+        self._blank = blank
+        initial = blank
         for tid in range(len(self.threads)):
             initial = self._settle(initial, tid)
         self.initial = initial
         self._properties: list[Property[State]] = [
             prop.make(self, self.locations, self.misnamed) for prop in properties
         ]
+        self._forgotten = self._forgettable()
         self._pending: list[list[Pending]] | None = None
         """The footprints partial-order reduction reads, made on first use."""
         self._resolving: list[_Resolving | None] = []
@@ -143,6 +149,37 @@ class KernelModel(Model[State, Action]):
 
     def init_states(self) -> Sequence[State]:
         return (self.initial,)
+
+    def _forgettable(self) -> list[tuple[int, ...]]:
+        """For each thread, its registers, unless a property reads them once
+        it has returned: one that says it reads ``returned`` (of that
+        thread), or one that does not say what it reads.  Nothing of the
+        thread reads them once it has returned, so states that differ in
+        them alone are one state to every property and every step (a
+        register is a dead variable once its thread has returned: resetting
+        it is the dead-variable reduction of SPIN, Holzmann, *The SPIN Model
+        Checker*, 2003, section 9.1, at the one point where liveness needs
+        no analysis of the program)."""
+        base = len(self.world.slots)
+        kept = 0
+        for prop in self._properties:
+            kept |= self._returned_bits if prop.reads is None else prop.reads
+        return [
+            () if kept >> (base + tid) & 1 else tuple(sorted(thread.registers))
+            for tid, thread in enumerate(self.threads)
+        ]
+
+    def _forget(self, state: State, tid: int) -> State:
+        """``state`` with the registers of thread ``tid``, which has
+        returned, reset as ``_forgettable`` says."""
+        blank = self._blank
+        slots = [slot for slot in self._forgotten[tid] if state[slot] != blank[slot]]
+        if not slots:
+            return state
+        values = list(state)
+        for slot in slots:
+            values[slot] = blank[slot]
+        return tuple(values)
 
     def locations(self, names: Sequence[str]) -> int:
         """The mask of what a property declares it reads (``reads=``): slot
@@ -488,6 +525,7 @@ class KernelModel(Model[State, Action]):
             return []
         fires = self._fires[actor]
         local = self._local[actor]
+        forgotten = self._forgotten[actor]
         found = []
         for branch, after in enumerate(fires[pc](state)):
             pc = after[pc_slot]
@@ -496,6 +534,8 @@ class KernelModel(Model[State, Action]):
                 after = fires[pc](after)[0]
                 pc = after[pc_slot]
                 hops -= 1
+            if pc == DONE and forgotten:
+                after = self._forget(after, actor)
             found.append(((actor, branch), after))
         return found
 
@@ -512,8 +552,12 @@ class KernelModel(Model[State, Action]):
         return found
 
     def _settle(self, state: State, tid: int) -> State:
-        """Run thread ``tid``'s local steps from ``state`` on."""
-        return self._chain(state, tid)[-1]
+        """Run thread ``tid``'s local steps from ``state`` on (and forget its
+        registers if it returns, as ``_outcomes`` does)."""
+        settled = self._chain(state, tid)[-1]
+        if settled[self._pcs[tid]] == DONE and self._forgotten[tid]:
+            return self._forget(settled, tid)
+        return settled
 
     def _chain(self, state: State, tid: int) -> list[State]:
         """The states thread ``tid``'s local steps pass through from ``state``

@@ -238,15 +238,31 @@ PAGE_CACHE_READS = (
     "path condition",
     "returned",
 )
-"""What the page-cache properties read: the folios, their flags and marks,
-the blocks and bios of the device, the sizes and the path condition, and
-the threads that returned (an fsync that returned, with what it promised)."""
+"""What a check over the page cache reads: the folios, their flags and
+marks, the blocks and bios of the device, the sizes and the path
+condition, and the threads that returned (an fsync that returned, with
+what it promised)."""
+
+
+def page_cache_reads(model: Built) -> list[str]:
+    """What the page-cache properties read: ``PAGE_CACHE_READS``'s slots
+    that ``model`` has, and of the threads that returned, its fsyncs alone
+    (what each promised and returned; no check reads another thread's
+    return, so the registers of the others are forgotten as they return,
+    ``KernelModel._forgettable``)."""
+    names = [
+        name
+        for name in PAGE_CACHE_READS
+        if name not in ("returned", "error") and model.locations([name])
+    ]
+    return ["error", *names, *(f"returned({sync.thread})" for sync in pagecache(model.world).syncs)]
+
 
 writeback_protocol = declare(
     WRITEBACK_PROTOCOL,
     "->writepage sets PG_writeback before it unlocks the folio (or redirties it), "
     "end_page_writeback only after the I/O completes, no sleeping in the I/O completion path",
-    reads=PAGE_CACHE_READS,
+    reads=page_cache_reads,
     needs=("device", "a block device"),
 )(_checker(writeback_protocol_violation))
 dirty_coherent = declare(
@@ -256,14 +272,14 @@ dirty_coherent = declare(
     "which ->writepage skips and the truncate in progress removes); no folio is clean yet "
     "differs from the device below EOF with no I/O in flight; no folio under writeback is "
     "evicted",
-    reads=PAGE_CACHE_READS,
+    reads=page_cache_reads,
     needs=("device", "a block device"),
 )(_checker(dirty_coherent_violation))
 no_lost_write = declare(
     "no-lost-write",
     "when fsync returns, the device holds every write that completed, and every store through "
     "a mapping made, before the fsync began (unless truncated since)",
-    reads=PAGE_CACHE_READS,
+    reads=page_cache_reads,
     needs=("device", "a block device"),
 )(_checker(no_lost_write_violation))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pickle
 import posixpath
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
 import attrs
@@ -464,3 +464,7 @@ class Built(Protocol):
 
     @property
     def world(self) -> World: ...
+
+    def locations(self, names: Sequence[str]) -> int:
+        """The mask of the locations ``names`` name (what ``reads=`` names)."""
+        ...
