@@ -52,7 +52,7 @@ from typing import Any
 
 from mc.dsl import EXCL, SHARED, Cite, E, Op, Scratch, flag_variant, is_error, not_, operation
 from mc.kernel.expr import Expr
-from mc.kernel.locks import Mode
+from mc.kernel.locks import Kind, Mode
 from mc.kernel.pagecache import File, Mapping
 from mc.kernel.superblock import (
     FREEZE_HOLDER_KERNEL,
@@ -152,16 +152,26 @@ def super_lock(op: Op, mode: Mode, label: str, skip: str) -> None:
 
 
 def sync_inodes_sb(op: Op, mapping: Mapping) -> None:
-    """``sync_inodes_sb()``: WB_SYNC_ALL writeback of every dirty inode
-    (``__writeback_single_inode()`` -> ``do_writepages()``), then
-    ``wait_sb_inodes()``: ``filemap_fdatawait_keep_errors()`` on each inode
-    with pages under writeback.  Called with s_umount held
-    (``WARN_ON(!rwsem_is_locked(&sb->s_umount))``).  The inode's own
-    I_SYNC and ``->write_inode`` are left out here (the freeze scenarios'
-    metadata is the filesystem's, committed by ``->sync_fs``);
-    ``mc.models.mount.sync_filesystem_with_inode`` has them."""
+    """``sync_inodes_sb()`` (fs/fs-writeback.c, 6.6): WB_SYNC_ALL writeback
+    of every dirty inode (``__writeback_single_inode()`` ->
+    ``do_writepages()``), then ``wait_sb_inodes()``, which takes
+    ``sb->s_sync_lock`` (a mutex that serialises the waiting passes of
+    concurrent syncs) and, under it, ``filemap_fdatawait_keep_errors()``
+    on each inode with pages under writeback.  Called with s_umount held
+    (``WARN_ON(!rwsem_is_locked(&sb->s_umount))``).  Left out:
+    ``wait_sb_inodes()``'s list locks (``s_inode_wblist_lock``, the
+    inode's ``i_lock``, its ``rcu_read_lock()``: spinlocks and a section
+    held only to move the inode between lists, never across the wait);
+    ``bdi_down_write_wb_switch_rwsem()`` around the writeback, taken only
+    with cgroup writeback; the inode's own I_SYNC and ``->write_inode``
+    (the freeze scenarios' metadata is the filesystem's, committed by
+    ``->sync_fs``; ``mc.models.mount.sync_filesystem_with_inode`` has
+    them)."""
     do_writepages(op, mapping, sync_all=True)
+    s_sync_lock = op.world.shared_lock("s_sync_lock", Kind.MUTEX)
+    op.lock(s_sync_lock, EXCL, "wait_sb_inodes(): mutex_lock(&sb->s_sync_lock)")
     fdatawait(op, mapping)
+    op.unlock(s_sync_lock, "mutex_unlock(&sb->s_sync_lock)")
 
 
 def call_sync_fs(op: Op, wait: int) -> None:
