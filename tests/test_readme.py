@@ -249,3 +249,17 @@ def test_the_inode_methods_table_lists_every_inode_scenario() -> None:
     listed = {found.group(1) for found in TABLE_ROW.finditer(table)}
     inode = {name for name in shipped().scenarios if name.startswith("inode/")}
     assert inode <= listed, sorted(inode - listed)
+
+
+def test_the_lockorder_section_shows_today_s_report() -> None:
+    """The lockorder section's report of the shipped models is what
+    ``vfsmc lockorder`` prints today."""
+    from mc.check import lockorder
+
+    text = README.read_text()
+    start = text.index("```\n", text.index("### lockorder")) + 4
+    shown = text[start : text.index("```", start)]
+    registry = shipped()
+    explored = lockorder.explore(registry, sorted(registry.scenarios))
+    report = lockorder.merge(explored, lockorder.load_documented(), every_scenario=True)
+    assert shown == "\n".join(lockorder.render(report)) + "\n"
