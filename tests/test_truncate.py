@@ -157,7 +157,8 @@ def test_symbolic_run_agrees_with_every_concrete_value(
     witness = model.witness(first.violation.path.states[-1])
     assert witness in failing
 
-    whole = shipped.build(narrow, [variant], [])
+    whole = shipped.build(narrow, [variant], [prop])
+    whole._properties = []  # every state, none stopping the search, with what prop reads kept
     search = Search(whole)
     assert search.run().verdict is Verdict.OK
     invariant = shipped.build(narrow, [variant], [prop]).properties()[0]
@@ -376,5 +377,5 @@ def test_munmap_hands_a_dirty_pte_to_its_folio(shipped: Registry) -> None:
         version, flags = state[names["folio(/f:0)"]]
         assert isinstance(version, tuple) and 1 in dict(version).values()
         assert flags & PG_DIRTY
-    zapped_dirty = [s for s in finished if s[names["T2.munmapped"]] == (0,)]
+    zapped_dirty = [s for s in search.states if s[names["T2.munmapped"]] == (0,)]
     assert zapped_dirty, "munmap never found the pte dirty"

@@ -331,7 +331,7 @@ class KernelModel(Model[State, Action]):
         (its step there with the local steps chained to it) and from there
         on; a step that may end the thread also reads its bit locks (the
         check that it returns holding none) and writes its ``returned``
-        location (see ``locations``).  Every step of a thread an interrupt
+        location (see ``locations``) and the registers it forgets.  Every step of a thread an interrupt
         handler may land on reads where the handlers run (it is disabled
         while one runs on its CPU).  ``step_footprint(tid, pc, step,
         regions)`` replaces the steps' own ``Step.footprint`` (a benchmark
@@ -360,7 +360,8 @@ class KernelModel(Model[State, Action]):
                 targets = tuple(pc for pc in (context.next_pc, context.target) if pc is not None)
                 extra = frozen
                 if DONE in targets:
-                    extra = extra | Footprint(regions[tid].bit_locks, 1 << (base + tid))
+                    forgets = slot_mask(self._forgotten[tid])
+                    extra = extra | Footprint(regions[tid].bit_locks, 1 << (base + tid) | forgets)
                 footprint = (
                     compiled.step.footprint(regions[tid])
                     if step_footprint is None
