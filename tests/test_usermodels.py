@@ -753,3 +753,20 @@ def test_a_thread_whose_later_body_fails_is_no_namespace_breach(vfsmc: Run, tmp_
         result = vfsmc("check", f"twice.py:twice/{tmp_path.name}", "-V", variant, "--no-save")
         assert result.exit_code == 0, result.output
         assert "OK" in result.output.splitlines()[0]
+
+
+def test_a_counterexample_saved_through_a_linked_directory_replays(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A suite whose counterexamples directory is a link to one elsewhere:
+    the model file is recorded and found from the directory the link
+    leads to, so the path ``check`` printed replays."""
+    _write(tmp_path / "proj", "order.py", NEW_OPERATION.replace("{name}", "linked"))
+    (tmp_path / "results" / "a" / "b").mkdir(parents=True)
+    Path("proj/counterexamples").symlink_to("../results/a/b")
+    assert vfsmc("check", "proj/order.py:linked/opposite-order").exit_code == 1
+    saved = Path("proj/counterexamples/linked-opposite-order.json")
+    assert json.loads(saved.read_text())["models"] == ["../../../proj/order.py"]
+    replayed = vfsmc("replay", str(saved))
+    assert replayed.exit_code == 1, replayed.output
+    assert vfsmc("replay", "results/a/b/linked-opposite-order.json").exit_code == 1

@@ -41,11 +41,14 @@ def model_files(registry: Registry, scenario: Scenario, variants: Sequence[str])
 def recording(
     counterexample: Counterexample, files: Sequence[Path], saved_in: Path
 ) -> Counterexample:
-    """``counterexample`` naming ``files`` relative to the directory it is saved in."""
+    """``counterexample`` naming ``files`` relative to the directory it is
+    saved in, both with symbolic links resolved (``load_recorded`` resolves
+    them too, so a directory reached through a link finds the files)."""
     if not files:
         return counterexample
     base = saved_in.resolve()
-    return attrs.evolve(counterexample, models=tuple(os.path.relpath(path, base) for path in files))
+    named = tuple(os.path.relpath(path.resolve(), base) for path in files)
+    return attrs.evolve(counterexample, models=named)
 
 
 def save_recorded(
@@ -76,7 +79,9 @@ def load_recorded(
     if given:
         return
     for name in counterexample.models:
-        file = Path(os.path.abspath(path.parent / name))
+        file = Path(os.path.abspath(path.parent.resolve() / name))
+        if not file.exists():
+            file = Path(os.path.abspath(path.parent / name))
         if not file.exists():
             raise ModelError(
                 f"{path}: records model file {name}, which is not at {file} "
