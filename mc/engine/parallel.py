@@ -70,6 +70,7 @@ import attrs
 
 from mc.engine.ample import AmpleSets, enabled_indices
 from mc.engine.collector import Collector
+from mc.engine.ctrl_c import one_interrupt_per_press
 from mc.engine.endings import Edges, cannot_end_violation, keeps_edges
 from mc.engine.explore import (
     INTERRUPTED,
@@ -901,10 +902,11 @@ class ParallelSearch(Generic[S, A]):
                 pool.close()
             raise
         chosen: Pool = pool or ForkPool(self.model, self.workers, self.options.exact, self.explain)
-        try:
-            return self._search(chosen, started)
-        finally:
-            chosen.close()
+        with one_interrupt_per_press(self.options.interruptible):
+            try:
+                return self._search(chosen, started)
+            finally:
+                chosen.close()
 
     def _ask(self, pool: Pool, request: tuple[Any, ...]) -> list[Any]:
         return pool.ask([request] * self.workers)
