@@ -111,7 +111,11 @@ def test_steps_stay_inside_their_footprints(
             moves.setdefault(tid, []).append(after)
             pairs = enumerate(zip(state, after, strict=True))
             changed = sum(1 << i for i, (a, b) in pairs if a != b)
-            assert not changed & ~(pending[tid].next.writes | 1 << ERROR_SLOT), (
+            thread = model.threads[tid]
+            forgotten = 0
+            if after[thread.slots.pc] == DONE:  # the registers it forgets, which nothing reads
+                forgotten = sum(1 << slot for slot in thread.registers)
+            assert not changed & ~(pending[tid].next.writes | 1 << ERROR_SLOT | forgotten), (
                 model.threads[tid].name,
                 model.current_step(state, tid),
             )

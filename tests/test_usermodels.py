@@ -647,7 +647,7 @@ def test_audit_reads_names_the_slot_a_property_reads_undeclared(vfsmc: Run, tmp_
     audited = vfsmc("check", "mine/every.py:links/mkdir-rmdir", "--no-save", "--audit-reads")
     assert audited.exit_code == 2, audited.output
     assert audited.output.strip().splitlines()[-1] == (
-        "vfsmc: error: property links-kept reads nlink(/a), nlink(/a/d), which its reads= "
+        "vfsmc: error: property links-kept reads nlink(/), nlink(/b), which its reads= "
         "declaration leaves out (its answer changes when any one is reset alone)"
     )
     found = vfsmc("check", "mine/family.py:links/mkdir-rmdir", "--no-save", "--audit-reads")
@@ -770,3 +770,74 @@ def test_a_counterexample_saved_through_a_linked_directory_replays(
     replayed = vfsmc("replay", str(saved))
     assert replayed.exit_code == 1, replayed.output
     assert vfsmc("replay", "results/a/b/linked-opposite-order.json").exit_code == 1
+
+
+BUILDS_ON_A_BODY = """
+from mc.dsl import SHARED, File, Invocation, Op, Program, replaces, variant
+from mc.models.writeback import write
+
+
+@replaces(write, "write-takes-invalidate", "write(2) also holds invalidate_lock shared")
+def write_takes_invalidate(op: Op, file: File, index: int) -> None:
+    lock = op.mapping(file).invalidate_lock
+    op.lock(lock, SHARED, "myfs_write_begin(): filemap_invalidate_lock_shared(mapping)")
+    op.run(write.build, file, index)
+    op.unlock(lock, "myfs_write_end(): filemap_invalidate_unlock_shared(mapping)")
+
+
+@variant("invalidate-under-folio", "and takes it only once the folio is locked")
+def invalidate_under_folio(program: Program, invocation: Invocation) -> Program:
+    if invocation.operation is not write:
+        return program
+    lock = program.step("myfs_write_begin(): filemap_invalidate_lock_shared(mapping)")
+    anchor = program.step(
+        "__block_write_begin_int(): create_empty_buffers(); "
+        "if (!buffer_mapped(bh)) err = get_block(inode, block, bh, 1)"
+    )
+    return program.move_before(lock, anchor)
+"""
+
+
+def test_a_transform_that_builds_on_a_body_variant_composes(vfsmc: Run, tmp_path: Path) -> None:
+    """A transform that moves a step another variant's body adds cannot
+    be applied alone: with both, the check runs (the note on variants
+    that change one step leaves it out), and lockorder sees the move."""
+    _write(tmp_path / "mine", "compose.py", BUILDS_ON_A_BODY)
+    both = ("-V", "write-takes-invalidate", "-V", "invalidate-under-folio")
+    given = ("--models", "mine/compose.py")
+    checked = vfsmc("check", "writeback/write-vs-fsync", *given, *both, "--no-save")
+    assert checked.exit_code == 0, checked.output
+    assert "with write-takes-invalidate, invalidate-under-folio: OK" in checked.output
+    order = vfsmc("lockorder", "--filter", "writeback/write-vs-fsync", *given, *both)
+    assert "PG_locked -> invalidate_lock" in order.output
+
+
+RUNS_PUNCH_HOLE = """
+from mc.dsl import Invocation, Program, variant
+from mc.models.truncate import punch_hole
+
+
+@variant("punch-no-invalidate-lock", "ext4_punch_hole() forgets filemap_invalidate_lock()")
+def punch_no_invalidate_lock(program: Program, invocation: Invocation) -> Program:
+    if not invocation.{test}:
+        return program
+    return program.drop_acquisitions(lambda step: "invalidate-lock" in step.tags)
+"""
+
+
+def test_a_transform_applies_where_the_body_runs_inside_another_operation(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """fallocate(2)'s PUNCH_HOLE runs punch_hole's body with ``op.run``:
+    ``invocation.runs(punch_hole)`` holds there, ``invocation.operation is
+    punch_hole`` does not."""
+    _write(tmp_path / "runs", "v.py", RUNS_PUNCH_HOLE.replace("{test}", "runs(punch_hole)"))
+    args = ("file/fallocate-modes", "-V", "punch-no-invalidate-lock", "--no-save")
+    runs = vfsmc("check", *args, "--models", "runs/v.py")
+    assert runs.exit_code == 1, runs.output
+    assert "with punch-no-invalidate-lock: VIOLATED" in runs.output
+    only_own = RUNS_PUNCH_HOLE.replace("{test}", "operation is punch_hole")
+    _write(tmp_path / "own", "v.py", only_own)
+    own = vfsmc("check", *args, "--models", "own/v.py")
+    assert own.exit_code == 2
+    assert "variant punch-no-invalidate-lock changes nothing in file/fallocate-modes" in own.output

@@ -187,14 +187,21 @@ def variant_overlaps(registry: Registry, scenario: Scenario, variants: Sequence[
     """A note for each two of ``variants`` that change one step of the
     correct protocol (both remove, change or move it): applied together,
     one's change may undo or hide the other's, and the model is neither
-    variant's."""
+    variant's.  A variant that cannot be applied alone (a transform that
+    looks for a step another of ``variants`` adds) builds on the others,
+    and changes nothing of the correct protocol on its own: no note names
+    it (the build under every variant says what is wrong, if anything)."""
     if len(variants) < 2:
         return []
     correct = built(registry, scenario)
     touched: dict[str, dict[tuple[object, ...], Change]] = {}
     for name in variants:
         keys: dict[tuple[object, ...], Change] = {}
-        for change in variant_changes(registry, scenario, name, correct):
+        try:
+            alone = variant_changes(registry, scenario, name, correct)
+        except Exception:  # noqa: BLE001  (a transform of a user's file, applied alone)
+            alone = []
+        for change in alone:
             original = change.was if change.kind == "changed" else change.step
             if change.kind != "added" and original is not None:
                 keys.setdefault((change.thread, *step_key(original)), change)

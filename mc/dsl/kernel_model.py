@@ -331,7 +331,9 @@ class KernelModel(Model[State, Action]):
         (its step there with the local steps chained to it) and from there
         on; a step that may end the thread also reads its bit locks (the
         check that it returns holding none) and writes its ``returned``
-        location (see ``locations``) and the registers it forgets.  Every step of a thread an interrupt
+        location (see ``locations``).  The registers a returning thread
+        forgets (``_forgettable``) are left out: no step of it runs again,
+        and no other thread's step nor any checked property reads them.  Every step of a thread an interrupt
         handler may land on reads where the handlers run (it is disabled
         while one runs on its CPU).  ``step_footprint(tid, pc, step,
         regions)`` replaces the steps' own ``Step.footprint`` (a benchmark
@@ -360,8 +362,7 @@ class KernelModel(Model[State, Action]):
                 targets = tuple(pc for pc in (context.next_pc, context.target) if pc is not None)
                 extra = frozen
                 if DONE in targets:
-                    forgets = slot_mask(self._forgotten[tid])
-                    extra = extra | Footprint(regions[tid].bit_locks, 1 << (base + tid) | forgets)
+                    extra = extra | Footprint(regions[tid].bit_locks, 1 << (base + tid))
                 footprint = (
                     compiled.step.footprint(regions[tid])
                     if step_footprint is None
@@ -1293,6 +1294,7 @@ def build_threads(
         op = Op(world, slots, _Asked(variants, asked), bodies or {})
         op.run_body(invocation.operation, *invocation.args)
         program = op.program()
+        invocation = attrs.evolve(invocation, ran=frozenset(op.ran))
         changed_by = []
         for transform in transforms:
             before, program = program, transform(program, invocation)

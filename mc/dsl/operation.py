@@ -812,6 +812,18 @@ class Invocation:
 
     operation: Operation
     args: tuple[Any, ...]
+    ran: frozenset[Operation] = attrs.field(default=frozenset(), eq=False, repr=False)
+    """The operations whose bodies ran when the thread was built (its own,
+    and those it ran with ``op.run``), as a variant's transform is given
+    it; empty before."""
+
+    def runs(self, operation: Operation) -> bool:
+        """Whether the thread runs ``operation``'s body: it is the
+        invocation's operation, or ran inside it (fallocate(2)'s
+        PUNCH_HOLE runs ``punch_hole``'s body), so a transform that
+        rewrites that body's steps applies (``if not
+        invocation.runs(punch_hole): return program``)."""
+        return operation is self.operation or operation in self.ran
 
     def __str__(self) -> str:
         if self.operation.describe is not None:
