@@ -336,10 +336,10 @@ class KernelModel(Model[State, Action]):
         and no other thread's step nor any checked property reads them.
         Every step of a thread an interrupt handler may land on reads where
         the handlers run (it is disabled while one runs on its CPU).
-        ``step_footprint(tid, pc, step, regions)`` replaces the steps' own ``Step.footprint`` (a benchmark
-        measuring other footprints); without it, the steps' resolvers
-        (``Step.resolver``) refine the footprints state by state
-        (``pending``)."""
+        ``step_footprint(tid, pc, step, regions)`` replaces the steps' own
+        ``Step.footprint`` (a benchmark measuring other footprints); without
+        it, the steps' resolvers (``Step.resolver``) refine the footprints
+        state by state (``pending``)."""
         table = []
         self._resolving = []
         self._cyclic = []
