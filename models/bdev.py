@@ -19,15 +19,20 @@ holders that hold the device exclusively (what the invariant reads) and
 the swap map's slots.
 
 Read again for the open and release: block/bdev.c of torvalds/linux at
-025a3865 (the 6.4 cycle: ``fmode_t``, FMODE_EXCL): ``blkdev_get_by_dev()``
+025a3865, which is not of the 6.4 cycle as first written here but of
+5.16 or so (it still includes ``<linux/cleancache.h>``, has
+``freeze_bdev()`` without a holder and ``bd_openers`` as a plain int);
+the functions cited ``6.4`` below were read there, and 6.4's own file
+was not (its ``fmode_t`` and FMODE_EXCL are the same): ``blkdev_get_by_dev()``
 claims before ``disk_block_events()`` and ``open_mutex``, calls
 ``->open`` in ``blkdev_get_whole()``, rescans on GD_NEED_PART_SCAN, counts
 ``bd_openers`` and finishes the claim under ``bdev_lock`` before dropping
 ``open_mutex``; ``blkdev_put()`` syncs first (left out), drops the claim
 under ``bdev_lock`` inside ``open_mutex`` and calls ``->release`` from
 ``blkdev_put_whole()``: as modelled.  block/ioctl.c as stored is of the
-6.5 cycle (01e198f0, ``blk_mode_t``): ``->getgeo``, ``->ioctl`` and
-``->compat_ioctl`` are called with no lock, as modelled.  Newer trees (not read
+6.5 cycle (01e198f0, ``blk_mode_t``; cited ``6.4`` below):
+``->getgeo``, ``->ioctl`` and ``->compat_ioctl`` are called with no lock,
+as modelled.  Newer trees (not read
 here) open through ``bdev_open()`` with a ``blk_mode_t`` and
 ``blk_holder_ops``, returning a ``struct file``.
 
@@ -468,8 +473,9 @@ def rescan_partitions(op: Op) -> None:
 
 @attrs.frozen
 class SwapInfo:
-    """A swap device's ``swap_info_struct``: its ``si->lock`` (the table's
-    swap_lock) and swap map."""
+    """A swap device's ``swap_info_struct``: its ``si->lock`` (what
+    locking.rst's table calls swap_lock: the code holds the device's own
+    ``si->lock``, not the global ``swap_lock``) and swap map."""
 
     lock: Lock
     swap_map: int
@@ -519,7 +525,14 @@ def free_swap_slot(op: Op, offset: int) -> None:
     ``swapcache_free_entries()`` takes si->lock (``swap_info_get_cont()``),
     ``swap_entry_free()`` clears the map entry and ``swap_range_free()``
     tells the driver, si->lock still held:
-    ``si->bdev->bd_disk->fops->swap_slot_free_notify(si->bdev, offset)``."""
+    ``si->bdev->bd_disk->fops->swap_slot_free_notify(si->bdev, offset)``.
+    This is ``free_swap_slot()``'s direct path (mm/swap_slots.c), taken
+    when the slots cache is off.  Left out: with the cache on, the entry
+    joins the CPU's ``cache->slots_ret`` under ``spin_lock_irq(&cache->free_lock)``,
+    and when 64 have gathered ``swapcache_free_entries()`` runs under
+    that lock, so ``->swap_slot_free_notify`` then runs with the CPU's
+    ``free_lock`` held and interrupts off; ``swap_entry_free()``'s cluster
+    lock (``lock_cluster()``, released before the notify)."""
     si = swap_info(op.world)
     slots = len(op.world.initial[si.swap_map])
     if isinstance(offset, bool) or not 0 <= offset < slots:
