@@ -229,6 +229,10 @@ def test_malformed_counterexamples_are_one_line_errors(vfsmc: Run, tmp_path: Pat
     vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutex")
     path = "counterexamples/dirops-opposite-renames--no-rename-mutex.json"
     _one_line_error(vfsmc("graph", path, "-o", "chart.gif"), "unsupported graph format")
+    Path("elsewhere").mkdir()
+    moved = Path("elsewhere/moved.json")
+    moved.write_text(Path(path).read_text().replace('"no-rename-mutex"', '"no-such-variant"'))
+    _one_line_error(vfsmc("graph", str(moved), "-o", "chart.jpg"), "unsupported graph format")
     _one_line_error(vfsmc("report", path, "-o", "chart.png"), "a report is one HTML page")
     assert not Path("chart.png").exists()
 

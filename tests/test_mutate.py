@@ -256,7 +256,9 @@ scenario(
 def test_a_mutant_of_a_scenario_in_a_model_file_replays_without_models(
     vfsmc: Run, tmp_path: Path
 ) -> None:
-    """Its counterexamples record the model file, as vfsmc check's do."""
+    """Its counterexamples are saved beside the model file (in
+    ``mutations/``, as vfsmc check saves into ``counterexamples/`` there)
+    and record the file, as vfsmc check's do."""
     name = f"mutate-mine/{tmp_path.name}"
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "link_rename.py").write_text(LINK_RENAME.replace("{name}", name))
@@ -266,7 +268,8 @@ def test_a_mutant_of_a_scenario_in_a_model_file_replays_without_models(
     assert violated
     for mutant in violated:
         saved = Path(mutant["counterexample"])
-        assert json.loads(saved.read_text())["models"] == ["../mine/link_rename.py"]
+        assert saved.parent == Path("mine/mutations")
+        assert json.loads(saved.read_text())["models"] == ["../link_rename.py"]
         replayed = vfsmc("replay", str(saved), "--json")
         assert replayed.exit_code == 1, replayed.output
         report = json.loads(replayed.output)

@@ -232,6 +232,9 @@ def test_a_narrowed_run_s_file_says_how_it_was_narrowed(vfsmc: Run) -> None:
     assert re.fullmatch(rf"{STEM}--without-namespace~[0-9a-f]{{12}}\.json", without), without
     assert re.fullmatch(rf"{STEM}--only-deadlock~[0-9a-f]{{12}}\.json", only), only
     assert file_stem(SCENARIO, [VARIANT], None, ["namespace"]) == without.removesuffix(".json")
+    idle = vfsmc("check", SCENARIO, "-V", VARIANT, "--no-property", "no-lost-write", "--json")
+    assert "no-lost-write: not among the properties checked" in idle.stderr
+    assert Path(json.loads(idle.stdout)["counterexample"]).name == f"{STEM}.json"
 
 
 def test_a_long_name_is_cut_and_hashed_to_fit_a_file_name() -> None:

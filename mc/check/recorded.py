@@ -94,7 +94,8 @@ def load_recorded(
 def default_out(scenario: str) -> Path:
     """Where ``vfsmc check`` saves counterexamples: beside the model file
     for ``FILE.py:NAME`` (its suite's ``counterexamples/``, which
-    ``regress --models`` replays), else ``counterexamples``."""
+    ``regress --models`` replays), else ``counterexamples``; ``vfsmc
+    mutate`` saves into ``mutations`` beside it."""
     if ".py:" in scenario:
         return Path(scenario.split(".py:", 1)[0] + ".py").parent / "counterexamples"
     return Path("counterexamples")

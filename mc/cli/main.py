@@ -267,7 +267,10 @@ def check(
     if show_progress and outcome.result.stats.seconds >= 1.0:
         click.echo("", err=True)
     target = out or default_out(scenario)
-    named, left_out = (chosen, ()) if properties else (None, excluded)
+    checked = outcome.scenario.properties
+    named, left_out = (
+        (chosen, ()) if properties else (None, tuple(n for n in excluded if n in checked))
+    )
     if as_json:
         saved = _save(reg, outcome, target, named, left_out) if save else {}
         echo_json(json.dumps({**_check_json(outcome, saved), "omitted": omitted}, indent=1))
@@ -522,6 +525,7 @@ def _print_replay(
 def graph(file: Path, output: Path, models: tuple[Path, ...]) -> None:
     """Draw a saved counterexample as a message-sequence chart (the steps
     its variants changed marked, when today's models can tell)."""
+    render_graph.chart_format(output)
     counterexample = cx_format.load(file)
     reg = with_files(models)
     try:

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from mc.check import mutate, regress, usermodels
+from mc.check.recorded import default_out
 from mc.check.registry import with_files
 from mc.cli.completion import complete_scenario
 from mc.cli.errors import EXIT_USAGE, echo_json, fail, message_of, one_line_errors, say
@@ -171,9 +172,8 @@ def _bar(done: int, total: int, what: str) -> None:
 @click.option(
     "--out",
     type=OutDirectory(),
-    default=Path("mutations"),
-    show_default=True,
-    help="Directory for the mutants' counterexamples.",
+    help="Directory for the mutants' counterexamples [default: mutations, or for "
+    "FILE.py:NAME the mutations directory beside FILE.py].",
 )
 @click.option("--save/--no-save", default=True, show_default=True, help="Save counterexamples.")
 @click.option("--max-states", type=Count(), help="Bound each check to this many states.")
@@ -192,7 +192,7 @@ def mutate_command(
     properties: tuple[str, ...],
     excluded: tuple[str, ...],
     models: tuple[Path, ...],
-    out: Path,
+    out: Path | None,
     save: bool,
     max_states: int | None,
     time_limit: float | None,
@@ -222,7 +222,7 @@ def mutate_command(
             variants,
             properties=properties or None,
             excluded=excluded,
-            out=out if save else None,
+            out=(out or default_out(scenario).parent / "mutations") if save else None,
             options=options,
             progress=_bar if show_progress else None,
         )

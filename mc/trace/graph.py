@@ -418,12 +418,19 @@ def pipe(source: str, fmt: str, path: Path | str = "chart") -> bytes:
     return data
 
 
-def render(counterexample: Counterexample, path: Path, marks: VariantMarks | None = None) -> None:
-    """Write the chart to ``path``; the suffix (.dot, .svg, .png) picks the
-    format.  The file is written atomically."""
+def chart_format(path: Path) -> str:
+    """The format the suffix of ``path`` asks for (.dot, .svg, .png); any
+    other is a ``GraphError``."""
     fmt = path.suffix.lstrip(".").lower()
     if fmt not in FORMATS:
         raise GraphError(f"unsupported graph format {path.suffix!r}: use .dot, .svg or .png")
+    return fmt
+
+
+def render(counterexample: Counterexample, path: Path, marks: VariantMarks | None = None) -> None:
+    """Write the chart to ``path``; the suffix (.dot, .svg, .png) picks the
+    format.  The file is written atomically."""
+    fmt = chart_format(path)
     source = to_dot(counterexample, marks)
     if fmt == "dot":
         write_atomically(path, source)
