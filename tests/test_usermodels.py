@@ -841,4 +841,3 @@ def test_a_transform_applies_where_the_body_runs_inside_another_operation(
     own = vfsmc("check", *args, "--models", "own/v.py")
     assert own.exit_code == 2
     assert "variant punch-no-invalidate-lock changes nothing in file/fallocate-modes" in own.output
-
