@@ -647,7 +647,7 @@ def test_audit_reads_names_the_slot_a_property_reads_undeclared(vfsmc: Run, tmp_
     audited = vfsmc("check", "mine/every.py:links/mkdir-rmdir", "--no-save", "--audit-reads")
     assert audited.exit_code == 2, audited.output
     assert audited.output.strip().splitlines()[-1] == (
-        "vfsmc: error: property links-kept reads nlink(/), nlink(/b), which its reads= "
+        "vfsmc: error: property links-kept reads nlink(/a), nlink(/a/d), which its reads= "
         "declaration leaves out (its answer changes when any one is reset alone)"
     )
     found = vfsmc("check", "mine/family.py:links/mkdir-rmdir", "--no-save", "--audit-reads")
