@@ -42,7 +42,7 @@ from mc.dsl.folio import (
 from mc.dsl.operation import Op
 from mc.dsl.symbolic_steps import fork_compute, fork_effect
 from mc.kernel import errno as E
-from mc.kernel.expr import Expr, const, differ, not_
+from mc.kernel.expr import Expr, const, differ, not_, same
 from mc.kernel.pagecache import (
     PAGE_SIZE,
     PG_DIRTY,
@@ -52,6 +52,7 @@ from mc.kernel.pagecache import (
     Mapping,
     Page,
     change_flags,
+    change_marks,
     dirty_folio,
     flags_of,
     folio_test,
@@ -131,9 +132,17 @@ def write_begin(op: Op, mapping: Mapping, page: Page) -> None:
 
 
 def write_end(op: Op, mapping: Mapping, page: Page) -> None:
-    """``simple_write_end()``: mark the folio uptodate, extend i_size (the
-    i_rwsem the caller holds keeps it stable), ``folio_mark_dirty()`` through
-    ``->dirty_folio``, unlock."""
+    """``->write_end`` of a whole-page copy, in ``simple_write_end()``'s
+    order (fs/libfs.c): mark the folio uptodate, extend i_size (the i_rwsem
+    the caller holds keeps it stable), ``folio_mark_dirty()`` through
+    ``->dirty_folio`` (``mark_folio_dirty``), unlock.  A block filesystem's
+    ``generic_write_end()`` -> ``block_write_end()`` (fs/buffer.c) dirties
+    through ``mark_buffer_dirty()`` instead, which reaches the same
+    ``__folio_mark_dirty()`` under the i_pages lock.  A short copy
+    (``generic_perform_write()``'s ``short_copy``) is the block
+    filesystem's: into a folio that is not uptodate it commits nothing,
+    where ``simple_write_end()`` would zero the rest of the folio and
+    commit it."""
     op.effect(
         "if (!folio_test_uptodate(folio)) folio_mark_uptodate(folio); "
         "if (last_pos > inode->i_size) i_size_write(inode, last_pos)",
@@ -141,14 +150,8 @@ def write_end(op: Op, mapping: Mapping, page: Page) -> None:
         mapping,
         page,
     )
-    op.call(
-        "address_space_operations.dirty_folio",
-        dirty_folio_method,
-        mapping,
-        page,
-        label="folio_mark_dirty(folio): mapping->a_ops->dirty_folio(mapping, folio)",
-        roles={"mapping": mapping, "folio": folio_ref(op, page)},
-        sleeps=False,
+    mark_folio_dirty(
+        op, mapping, page, "folio_mark_dirty(folio): mapping->a_ops->dirty_folio(mapping, folio)"
     )
     op.unlock(folio_ref(op, page).lock, "folio_unlock(folio)")
 
@@ -161,11 +164,59 @@ def _uptodate_and_size(scratch: Scratch, mapping: Mapping, page: Page) -> None:
 
 
 def dirty_folio_method(scratch: Scratch, mapping: Mapping, page: Page) -> int:
-    """``block_dirty_folio()``: under ``i_private_lock`` the buffers are
+    """``block_dirty_folio()`` in one step, for a caller that cannot take a
+    lock between (an effect): under ``i_private_lock`` the buffers are
     dirtied, then PG_dirty; a newly dirty folio gets the DIRTY mark
     (``__folio_mark_dirty()``, under xa_lock) and the inode I_DIRTY_PAGES.
     Returns whether the folio was newly dirtied."""
     return int(dirty_folio(scratch, page))
+
+
+def _set_dirty_flag(scratch: Scratch, mapping: Mapping, page: Page) -> int:
+    """``block_dirty_folio()`` up to ``__folio_mark_dirty()``: the buffers
+    and PG_dirty, under ``i_private_lock``; whether the folio was newly
+    dirtied."""
+    if scratch[page.folio] is None:
+        return 0
+    return int(not change_flags(scratch, page, on=PG_DIRTY) & PG_DIRTY)
+
+
+def _mark_dirty(scratch: Scratch, page: Page) -> None:
+    if scratch[page.folio] is not None:
+        change_marks(scratch, page, on=TAG_DIRTY)
+
+
+MARK_DIRTY = "__folio_mark_dirty(folio, mapping, 1)"
+"""The label of the step that sets a newly dirtied folio's DIRTY mark
+under the mapping's i_pages lock (``mark_folio_dirty``)."""
+
+
+def mark_folio_dirty(op: Op, mapping: Mapping, page: Page, label: str) -> None:
+    """``folio_mark_dirty()`` of a folio the caller holds locked:
+    ``->dirty_folio`` (``block_dirty_folio()``: the buffers and PG_dirty
+    under ``i_private_lock``, which is left out), which says whether the
+    folio was newly dirtied; then ``__folio_mark_dirty()`` sets its DIRTY
+    mark under ``xa_lock_irqsave(&mapping->i_pages)`` (the lock I/O
+    completion takes in interrupt context).  Left out: the inode's
+    I_DIRTY_PAGES (``__mark_inode_dirty()``: ``i_lock``,
+    ``wb->list_lock``)."""
+    op.call(
+        "address_space_operations.dirty_folio",
+        _set_dirty_flag,
+        mapping,
+        page,
+        label=label,
+        roles={"mapping": mapping, "folio": folio_ref(op, page)},
+        sleeps=False,
+    )
+    with op.when(same(op.ret, const(1)), "if (newly_dirty)"):
+        op.section(
+            mapping.xa_lock,
+            f"{MARK_DIRTY}: xa_lock_irqsave(&mapping->i_pages); "
+            "__xa_set_mark(&mapping->i_pages, folio_index(folio), PAGECACHE_TAG_DIRTY)",
+            _mark_dirty,
+            page,
+        )
 
 
 def writepage(op: Op, mapping: Mapping, page: Page, *, for_reclaim: bool) -> None:

@@ -481,14 +481,11 @@ def page_mkwrite(op: Op, mapping: Mapping, page: Page, result: str, at: str) -> 
         op.unlock(ref.lock, "out_unlock: folio_unlock(folio)")
         op.let(result, vm_fault(VM_FAULT_SIGBUS), "return block_page_mkwrite_return(ret)")
         op.goto(out)
-    op.call(
-        "address_space_operations.dirty_folio",
-        blockfs.dirty_folio_method,
+    blockfs.mark_folio_dirty(
+        op,
         mapping,
         page,
-        label="block_commit_write(); folio_mark_dirty(folio): mapping->a_ops->dirty_folio()",
-        roles={"mapping": mapping, "folio": ref},
-        sleeps=False,
+        "block_commit_write(); folio_mark_dirty(folio): mapping->a_ops->dirty_folio()",
     )
     op.let(result, vm_fault(VM_FAULT_LOCKED), "folio_wait_stable(folio); return VM_FAULT_LOCKED")
     op.label(out)

@@ -369,14 +369,8 @@ def finish_fault(op: Op, mm: Mm, page: Page, write: bool, at: str) -> Expr:
 def dirty_and_unlock(op: Op, mapping: Mapping, page: Page) -> None:
     """``fault_dirty_shared_page()``: ``folio_mark_dirty()`` under the folio
     lock, then ``folio_unlock()``."""
-    op.call(
-        "address_space_operations.dirty_folio",
-        blockfs.dirty_folio_method,
-        mapping,
-        page,
-        label="fault_dirty_shared_page(): dirtied = folio_mark_dirty(folio)",
-        roles={"mapping": mapping, "folio": folio_ref(op, page)},
-        sleeps=False,
+    blockfs.mark_folio_dirty(
+        op, mapping, page, "fault_dirty_shared_page(): dirtied = folio_mark_dirty(folio)"
     )
     op.unlock(folio_ref(op, page).lock, "folio_unlock(folio)")
 

@@ -3,21 +3,15 @@ protocol variants they catch."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
-
 from mc.dsl.operation import Invocation
 from mc.dsl.program import Program
 from mc.dsl.scenario import BASE_PROPERTIES, flag_variant, scenario, variant
-from mc.dsl.steps import CallStep, LockStep, Step, UnlockStep
 from mc.kernel import pagecache_properties as _pagecache_properties  # noqa: F401  (registers)
-from mc.kernel.expr import LockExpr, State
-from mc.kernel.locks import Lock
 from mc.kernel.pagecache import PAGE_SIZE, File
 from mc.kernel.pagecache_properties import PAGECACHE_PROPERTIES
 from mc.kernel.rmap import NO_MKCLEAN
 from mc.kernel.truncate_properties import PTE_MAPS_CACHED_FOLIO
-from mc.kernel.world import World
+from mc.models.blockfs import MARK_DIRTY
 from mc.models.truncate import mmap_stores, munmap
 from mc.models.usercopy import COPY_FAULTS_UNDER_FOLIO_LOCK, read_to_mapping, write_from_mapping
 from mc.models.writeback import (
@@ -226,29 +220,11 @@ def start_writeback_irqs_on(program: Program, invocation: Invocation) -> Program
     "on, while I/O completion takes it in interrupt context (folio_end_writeback())",
 )
 def mark_dirty_irqs_on(program: Program, invocation: Invocation) -> Program:
-    return program.replace_steps(_dirty_under_plain_xa_lock)
-
-
-def _dirty_under_plain_xa_lock(step: Step) -> Sequence[Step]:
-    if not isinstance(step, CallStep) or step.method != "address_space_operations.dirty_folio":
-        return (step,)
-    mapping = dict(step.roles)["mapping"]
-
-    def build(world: World) -> Callable[[State], Lock | None]:
-        get = mapping.compile(world)
-        return lambda state: get(state).xa_lock
-
-    lock = LockExpr(f"xa_lock({mapping})", "xa_lock", build, local=mapping.local)
-    common: dict[str, Any] = {"source": step.source, "tags": step.tags}
-    return (
-        LockStep(
-            label="__folio_mark_dirty(): xa_lock(&mapping->i_pages) /* interrupts on */",
-            lock=lock,
-            irq=False,
-            **common,
+    return program.irqs_on(
+        lambda step: step.label.startswith(MARK_DIRTY),
+        lambda label: label.replace(
+            "xa_lock_irqsave(&mapping->i_pages)", "xa_lock(&mapping->i_pages) /* interrupts on */"
         ),
-        step,
-        UnlockStep(label="xa_unlock(&mapping->i_pages)", lock=lock, irq=False, **common),
     )
 
 

@@ -31,6 +31,7 @@ LABEL_NEGATES = {
 
 LABEL_AS_MODELLED = {
     "vN_write_dquot(): if (!dquot->dq_off) /* alloc = true */",
+    "if (newly_dirty)",
     "if (folio)",
     "if (!IS_ERR(folio))",
     "if (pN < pN)",
