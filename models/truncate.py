@@ -102,6 +102,22 @@ def _at_least(what: str, value: Arg, least: int, kernel: str) -> None:
         raise ModelError(f"{what} {describe(value)} may be under {least}: {kernel}")
 
 
+LOFF_MAX = (1 << 63) - 1
+"""The largest ``loff_t`` (``MAX_LFS_FILESIZE`` on 64-bit): no caller can
+pass a larger size or offset, and a range ending past it is -EFBIG."""
+
+
+def _highest(value: Arg) -> int:
+    """The largest value ``value`` may take."""
+    return value.high if isinstance(value, Symbol) else int(value)
+
+
+def _at_most(what: str, value: Arg, most: int, kernel: str) -> None:
+    """Refuse an argument that may be over ``most`` (see ``_at_least``)."""
+    if _highest(value) > most:
+        raise ModelError(f"{what} {describe(value)} may be over {most}: {kernel}")
+
+
 def page_dispatch(op: Op, name: str, label: str, position: Value) -> Expr:
     """Register ``name`` = the page index of byte ``position``, one outcome
     per page it can fall in."""
@@ -209,6 +225,7 @@ def _returned_step(slot: int) -> EffectStep:
 def truncate(op: Op, file: File, size: Arg) -> None:
     """ftruncate(2) to ``size`` bytes."""
     _at_least("size", size, 0, "do_sys_ftruncate() returns -EINVAL for a negative length")
+    _at_most("size", size, LOFF_MAX, "ftruncate(2) takes an off_t, which holds no more")
     truncate_file(op, file, size)
 
 
@@ -240,6 +257,13 @@ def punch_hole(op: Op, file: File, offset: Arg, length: Arg) -> None:
     (``sb_start_write()``, fs/open.c)."""
     _at_least("offset", offset, 0, "vfs_fallocate() returns -EINVAL for a negative offset")
     _at_least("length", length, 1, "vfs_fallocate() returns -EINVAL for a length under 1")
+    for what, value in (("offset", offset), ("length", length)):
+        _at_most(what, value, LOFF_MAX, "fallocate(2) takes an off_t, which holds no more")
+    if _highest(offset) + _highest(length) > LOFF_MAX:
+        raise ModelError(
+            f"offset {describe(offset)} + length {describe(length)} may be over {LOFF_MAX}: "
+            "vfs_fallocate() returns -EFBIG when offset + len overflows a loff_t"
+        )
     mapping, mm, inode = file_parts(op, file)
     start, size = argument(op, offset), argument(op, length)
     writers = sb_writers(op.world, SB_FREEZE_WRITE)

@@ -357,7 +357,8 @@ def test_a_file_whose_pages_do_not_fit_is_a_model_error(make: Any, message: str)
 
 
 def test_arguments_the_kernel_refuses_at_once_are_model_errors() -> None:
-    """A negative size, offset or length (-EINVAL before any lock) or a
+    """A negative size, offset or length (-EINVAL before any lock), one a
+    loff_t cannot hold, a punched range ending past one (-EFBIG), or a
     byte outside the mapping checked nothing and passed."""
     from mc.engine.symbolic import Symbol
     from mc.models.truncate import mmap_load, punch_hole
@@ -369,6 +370,9 @@ def test_arguments_the_kernel_refuses_at_once_are_model_errors() -> None:
         (truncate(two, -1), "size -1 may be under 0: do_sys_ftruncate"),
         (truncate(two, Symbol("s", -100, 100)), "size s may be under 0"),
         (punch_hole(two, 0, -4096), "length -4096 may be under 1: vfs_fallocate"),
+        (truncate(two, 2**63), "size 9223372036854775808 may be over 9223372036854775807"),
+        (truncate(two, Symbol("n", 0, 2**70)), "size n may be over 9223372036854775807"),
+        (punch_hole(two, Symbol("o", 0, 2**63 - 1), 4096), r"offset o \+ length 4096 .*EFBIG"),
     ]
     for invocation, message in cases:
         registry = base()

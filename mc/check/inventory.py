@@ -367,6 +367,13 @@ def could_change(variant: Variant, correct: KernelModel) -> bool:
     return ran_replaced or asked_about(correct, variant.name)
 
 
+def _shown_parameter(parameter: inspect.Parameter) -> str:
+    """A parameter as a signature shows it: ``*positions`` for one that
+    takes any number of arguments."""
+    stars = {inspect.Parameter.VAR_POSITIONAL: "*", inspect.Parameter.VAR_KEYWORD: "**"}
+    return stars.get(parameter.kind, "") + parameter.name
+
+
 @attrs.frozen
 class OperationInfo:
     """A shipped operation as ``vfsmc ops`` lists it."""
@@ -411,7 +418,7 @@ def shipped_operations(registry: Registry, modules: Iterable[object]) -> list[Op
     infos = []
     for key, (op, _module) in seen.items():
         parameters = list(inspect.signature(op.build).parameters.values())[1:]
-        signature = f"{op.name}({', '.join(p.name for p in parameters)})"
+        signature = f"{op.name}({', '.join(map(_shown_parameter, parameters))})"
         infos.append(OperationInfo(op, owners[key], signature, tags[key], users[key]))
     return sorted(infos, key=lambda info: (info.module, info.operation.name))
 
