@@ -370,8 +370,11 @@ def could_change(variant: Variant, correct: KernelModel) -> bool:
 def _shown_parameter(parameter: inspect.Parameter) -> str:
     """A parameter as a signature shows it: ``*positions`` for one that
     takes any number of arguments."""
-    stars = {inspect.Parameter.VAR_POSITIONAL: "*", inspect.Parameter.VAR_KEYWORD: "**"}
-    return stars.get(parameter.kind, "") + parameter.name
+    if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+        return f"*{parameter.name}"
+    if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+        return f"**{parameter.name}"
+    return parameter.name
 
 
 @attrs.frozen
