@@ -99,7 +99,7 @@ def test_graph_writes_svg_png_and_dot(vfsmc: Run, tmp_path: Path) -> None:
         assert (tmp_path / f"chart{suffix}").read_bytes().startswith(magic)
 
 
-def test_graph_of_a_trace_cut_short_warns_that_it_does_not_replay(
+def test_graph_of_a_trace_cut_short_says_it_does_not_replay_one_of_another_scenario_is_refused(
     vfsmc: Run, tmp_path: Path
 ) -> None:
     vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutex")
@@ -111,12 +111,24 @@ def test_graph_of_a_trace_cut_short_warns_that_it_does_not_replay(
     (tmp_path / "cut.json").write_text(json.dumps(data))
     cut = vfsmc("graph", "cut.json", "-o", "cut.svg")
     assert cut.exit_code == 0, cut.output
-    assert "vfsmc: warning: cut.json does not replay on today's models" in cut.output
+    assert "vfsmc: warning: cut.json: this trace does not replay on today's models" in cut.output
     assert (tmp_path / "cut.svg").read_bytes().startswith(b"<?xml")
+    assert "NOT REPLAYED: this trace does not replay" in (tmp_path / "cut.svg").read_text()
+    assert "NOT REPLAYED" not in (tmp_path / "whole.svg").read_text()
     page = vfsmc("report", "cut.json", "-o", "cut.html")
     assert page.exit_code == 0, page.output
     assert "cut.json: this trace does not replay on today's models" in page.output
     assert "this trace does not replay" in (tmp_path / "cut.html").read_text()
+    data = json.loads(path.read_text())
+    data["threads"][1]["operation"] = "rename(/x -> /y)"
+    (tmp_path / "other.json").write_text(json.dumps(data))
+    (tmp_path / "kept.svg").write_bytes(b"<?xml kept")
+    for command, out in (("graph", "kept.svg"), ("report", "other.html")):
+        other = vfsmc(command, "other.json", "-o", out)
+        assert other.exit_code == 2, other.output
+        assert "its thread T2 runs rename(/x -> /y), but dirops/opposite-renames's" in other.output
+    assert (tmp_path / "kept.svg").read_bytes() == b"<?xml kept"
+    assert not (tmp_path / "other.html").exists()
 
 
 def test_replay_of_an_outcome_the_step_does_not_have_says_so(vfsmc: Run, tmp_path: Path) -> None:

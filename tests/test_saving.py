@@ -99,7 +99,7 @@ def test_a_dot_that_dies_is_one_line_never_a_killed_vfsmc(tmp_path: Path) -> Non
     drawn = run("graph", "long.json", "-o", "long.svg")
     assert drawn.returncode == 2
     warning, error = drawn.stderr.splitlines()
-    assert warning.startswith("vfsmc: warning: long.json does not replay on today's models")
+    assert warning.startswith("vfsmc: warning: long.json: this trace does not replay on today's")
     assert error.startswith("vfsmc: error: long.svg: dot failed")
 
 

@@ -101,16 +101,25 @@ def default_out(scenario: str) -> Path:
     return Path("counterexamples")
 
 
-def does_not_replay(registry: Registry, counterexample: Counterexample) -> str | None:
+def does_not_replay(
+    registry: Registry, counterexample: Counterexample, refuse_misfit: bool = False
+) -> str | None:
     """Why ``counterexample`` does not reach its violation on today's
     models of ``registry`` (its scenario gone, a step that differs, a trace
-    cut short), or None when it does."""
+    cut short), or None when it does.  With ``refuse_misfit``, a file that
+    does not fit its scenario (other threads, a witness outside a
+    symbol's range: ``ThreadsDiffer``) is raised, as ``vfsmc replay``
+    refuses it, instead of being one more reason."""
     try:
         with usermodels.reported():
             scenario = registry.scenario(counterexample.scenario)
             model = registry.build(scenario, counterexample.variants, counterexample.properties)
             report = replay(model, counterexample)
-    except (UnknownName, ThreadsDiffer, ModelError) as error:
+    except ThreadsDiffer as error:
+        if refuse_misfit:
+            raise
+        return str(error)
+    except (UnknownName, ModelError) as error:
         return str(error)
     if report.reproduced:
         return None

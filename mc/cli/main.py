@@ -535,16 +535,15 @@ def graph(file: Path, output: Path, models: tuple[Path, ...]) -> None:
     except (UnknownName, ModelError) as error:
         click.echo(f"vfsmc: warning: steps the variants changed are not marked: {error}", err=True)
         marks = None
-    unreplayed = does_not_replay(reg, counterexample)
+    unreplayed = does_not_replay(reg, counterexample, refuse_misfit=True)
+    caveat = None
     if unreplayed:
+        caveat = f"this trace does not replay on today's models ({unreplayed})"
         click.echo(
-            printable(
-                f"vfsmc: warning: {file} does not replay on today's models ({unreplayed}): "
-                "the chart shows the steps as recorded"
-            ),
+            printable(f"vfsmc: warning: {file}: {caveat}: the chart shows the steps as recorded"),
             err=True,
         )
-    render_graph.render(counterexample, output, marks)
+    render_graph.render(counterexample, output, marks, caveat)
     wrote(output)
 
 

@@ -68,7 +68,7 @@ def report_command(file: Path, output: Path, models: tuple[Path, ...]) -> None:
             "the steps changed"
         )
     else:
-        unreplayed = does_not_replay(reg, counterexample)
+        unreplayed = does_not_replay(reg, counterexample, refuse_misfit=True)
         if unreplayed is not None:
             note = (
                 f"this trace does not replay on today's models ({unreplayed}): the steps are "
@@ -78,7 +78,7 @@ def report_command(file: Path, output: Path, models: tuple[Path, ...]) -> None:
         click.echo(printable(f"vfsmc: warning: {file}: {note}"), err=True)
     try:
         svg: str | None = render_graph.pipe(
-            render_graph.to_dot(counterexample, marks), "svg"
+            render_graph.to_dot(counterexample, marks, note or None), "svg"
         ).decode()
     except render_graph.GraphError as error:
         click.echo(f"vfsmc: warning: no chart: {error}", err=True)

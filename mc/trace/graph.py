@@ -108,9 +108,15 @@ def _wrap(text: str, width: int = 38) -> str:
 class _Chart:
     """The lanes and rows of one counterexample's chart."""
 
-    def __init__(self, counterexample: Counterexample, marks: VariantMarks | None = None) -> None:
+    def __init__(
+        self,
+        counterexample: Counterexample,
+        marks: VariantMarks | None = None,
+        caveat: str | None = None,
+    ) -> None:
         self.cx = counterexample
         self.marks = marks or VariantMarks()
+        self.caveat = caveat
         self.threads = [name for name, _ in counterexample.threads]
         self.color = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(self.threads)}
         shown = [
@@ -175,6 +181,8 @@ class _Chart:
 
     def dot(self) -> str:
         title = headline(self.cx) + "\n" + self.cx.message
+        if self.caveat:
+            title = f"NOT REPLAYED: {self.caveat}\n{title}"
         if self.cx.addresses:
             title += "\naddresses: " + self.cx.addresses
         if self.cx.witness:
@@ -393,9 +401,12 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def to_dot(counterexample: Counterexample, marks: VariantMarks | None = None) -> str:
-    """The chart as DOT source."""
-    return _Chart(counterexample, marks).dot()
+def to_dot(
+    counterexample: Counterexample, marks: VariantMarks | None = None, caveat: str | None = None
+) -> str:
+    """The chart as DOT source; ``caveat`` (the trace does not replay on
+    today's models, and why) is printed under its title."""
+    return _Chart(counterexample, marks, caveat).dot()
 
 
 def pipe(source: str, fmt: str, path: Path | str = "chart") -> bytes:
@@ -427,11 +438,16 @@ def chart_format(path: Path) -> str:
     return fmt
 
 
-def render(counterexample: Counterexample, path: Path, marks: VariantMarks | None = None) -> None:
+def render(
+    counterexample: Counterexample,
+    path: Path,
+    marks: VariantMarks | None = None,
+    caveat: str | None = None,
+) -> None:
     """Write the chart to ``path``; the suffix (.dot, .svg, .png) picks the
     format.  The file is written atomically."""
     fmt = chart_format(path)
-    source = to_dot(counterexample, marks)
+    source = to_dot(counterexample, marks, caveat)
     if fmt == "dot":
         write_atomically(path, source)
         return
