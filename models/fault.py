@@ -22,12 +22,13 @@ from mc.dsl.folio import find_folio, folio_ref, hold_folio, new_folio, put_folio
 from mc.dsl.operation import Op, caller_source
 from mc.dsl.steps import EffectStep
 from mc.dsl.symbolic_steps import fork_compute
-from mc.kernel.expr import Eval, Expr, all_of, const, not_
+from mc.kernel.expr import Eval, Expr, all_of, any_of, const, not_
 from mc.kernel.locks import SHARED, holds
 from mc.kernel.mm import (
     PTE_DIRTY,
     PTE_WRITE,
     VM_FAULT_LOCKED,
+    VM_FAULT_NOPAGE,
     VM_FAULT_RETRY,
     VM_FAULT_SIGBUS,
     Mm,
@@ -73,6 +74,25 @@ def vm_fault_is(register: Expr, code: int) -> Expr:
         return lambda state: get(state) == code
 
     return Expr(f"{register} == {render_vm_fault(code)}", build, register.local)
+
+
+def vm_fault_has(register: Expr, mask: int) -> Expr:
+    """The fault register has a bit of ``mask`` (``ret & mask``; a register
+    not set yet has none)."""
+
+    def build(world: World) -> Eval:
+        get = register.compile(world)
+        return lambda state: bool((get(state) or 0) & mask)
+
+    return Expr(f"{register} & {render_vm_fault(mask)}", build, register.local)
+
+
+FAULT_ENDS = VM_FAULT_SIGBUS | VM_FAULT_NOPAGE | VM_FAULT_RETRY
+"""``VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY`` of the bits the
+model has (of ``VM_FAULT_ERROR``, SIGBUS): a ``->fault`` result with one
+of them ends the fault with it."""
+MKWRITE_ENDS = VM_FAULT_SIGBUS | VM_FAULT_NOPAGE
+"""``VM_FAULT_ERROR | VM_FAULT_NOPAGE`` of the bits the model has."""
 
 
 def _dropped_mmap(op: Op, mm: Mm) -> Expr:
@@ -418,7 +438,7 @@ def do_read_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at:
         op.goto(done)
     call_fault(op, mm, mapping, page, result, at)
     with op.when(
-        not_(vm_fault_is(op.reg(result), VM_FAULT_LOCKED)),
+        vm_fault_has(op.reg(result), FAULT_ENDS),
         "if (unlikely(ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY))) return ret",
     ):
         op.goto(done)
@@ -433,7 +453,7 @@ def do_shared_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, a
     done = f"shared_fault_done{at}"
     call_fault(op, mm, mapping, page, result, at)
     with op.when(
-        not_(vm_fault_is(op.reg(result), VM_FAULT_LOCKED)),
+        vm_fault_has(op.reg(result), FAULT_ENDS),
         "if (unlikely(ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY))) return ret",
     ):
         op.goto(done)
@@ -443,7 +463,7 @@ def do_shared_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, a
     )
     do_page_mkwrite(op, mm, mapping, page, result, f"{at}.shared_mkwrite")
     with op.when(
-        not_(vm_fault_is(op.reg(result), VM_FAULT_LOCKED)),
+        any_of(vm_fault_is(op.reg(result), 0), vm_fault_has(op.reg(result), MKWRITE_ENDS)),
         "if (unlikely(!tmp || (tmp & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)))) return tmp",
     ):
         op.goto(done)
@@ -474,7 +494,7 @@ def wp_page_shared(
     hold_folio(op, page, _folio_of_pte(orig), "vmf->page = vm_normal_page(vma, addr, orig_pte)")
     do_page_mkwrite(op, mm, mapping, page, result, f"{at}.wp_mkwrite")
     with op.when(
-        not_(vm_fault_is(op.reg(result), VM_FAULT_LOCKED)),
+        any_of(vm_fault_is(op.reg(result), 0), vm_fault_has(op.reg(result), MKWRITE_ENDS)),
         "if (unlikely(!tmp || (tmp & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)))) return tmp",
     ):
         op.goto(done)

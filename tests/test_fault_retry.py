@@ -117,3 +117,35 @@ def test_a_page_mkwrite_returning_locked_without_the_folio_lock_is_a_bug_on() ->
     assert "reaches 'VM_BUG_ON_FOLIO(!folio_test_locked(folio), folio)' without holding" in (
         violation.message
     )
+
+
+def test_the_fault_result_tests_are_the_kernel_s_bit_tests() -> None:
+    """``if (ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY))``
+    and ``if (!tmp || (tmp & (VM_FAULT_ERROR | VM_FAULT_NOPAGE)))`` test
+    the bits, as written: a result of 0 (a variant that drops
+    ``return ret | VM_FAULT_LOCKED``) goes on after the first and ends the
+    fault at the second; a result with other bits besides LOCKED goes on."""
+    from mc.kernel.expr import Expr, any_of, const
+    from mc.kernel.mm import VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_RETRY, VM_FAULT_SIGBUS
+    from mc.models.fault import FAULT_ENDS, MKWRITE_ENDS, vm_fault_has, vm_fault_is
+
+    def holds(cond_of: object, value: int | None) -> bool:
+        return bool(cond_of(const(value)).compile(None)(()))  # type: ignore[operator]
+
+    def fault_ends(reg: Expr) -> Expr:
+        return vm_fault_has(reg, FAULT_ENDS)
+
+    def mkwrite_ends(reg: Expr) -> Expr:
+        return any_of(vm_fault_is(reg, 0), vm_fault_has(reg, MKWRITE_ENDS))
+
+    for value, fault, mkwrite in (
+        (0, False, True),
+        (None, False, False),
+        (VM_FAULT_LOCKED, False, False),
+        (VM_FAULT_LOCKED | 0x4, False, False),
+        (VM_FAULT_SIGBUS, True, True),
+        (VM_FAULT_NOPAGE, True, True),
+        (VM_FAULT_RETRY, True, False),
+    ):
+        assert holds(fault_ends, value) is fault, value
+        assert holds(mkwrite_ends, value) is mkwrite, value
