@@ -135,6 +135,15 @@ find a folio cite it."""
         FILEMAP_GET_FOLIO,
         Cite("fs/libfs.c", "simple_write_end", "6.6", method="address_space_operations.write_end"),
         Cite("mm/page-writeback.c", "folio_mark_dirty", "6.6"),
+        Cite(
+            "fs/buffer.c",
+            "block_dirty_folio",
+            "6.6",
+            method="address_space_operations.dirty_folio",
+            leaves_out=("spin_lock", "spin_unlock"),
+            because="i_private_lock guards the folio's buffers, which the model does not have",
+        ),
+        Cite("mm/page-writeback.c", "__folio_mark_dirty", "6.6"),
     ),
 )
 def write(op: Op, file: File, index: int) -> None:

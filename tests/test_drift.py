@@ -38,7 +38,7 @@ def test_the_in_step_tree_is_in_step(vfsmc: Callable[..., Result]) -> None:
     assert findings(result) == set()
     assert "rename: in step: 23 kernel calls in do_renameat2()" in result.output
     assert (
-        "write: in step: 22 kernel calls in vfs_write(), generic_file_write_iter()" in result.output
+        "write: in step: 26 kernel calls in vfs_write(), generic_file_write_iter()" in result.output
     )
     assert result.output.endswith("0 findings in 2 operations\n")
 
