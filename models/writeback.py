@@ -385,7 +385,14 @@ def _mkclean(op: Op) -> bool:
 
 
 def do_writepages(op: Op, mapping: Mapping, *, sync_all: bool) -> None:
-    """``do_writepages()``: the filesystem's ``->writepages``."""
+    """``do_writepages()``, entered as the filesystem's ``->writepages``
+    running ``write_cache_pages()`` with ``->writepage`` as its callback.
+    That is ``generic_writepages()`` before 6.3; 6.6's ``do_writepages()``
+    calls ``write_cache_pages(mapping, wbc, writepage_cb, mapping)`` itself
+    when the filesystem has ``->writepage`` and no ``->writepages`` (its
+    callback also records an error with ``mapping_set_error()``).  The
+    locks and the per-folio steps are the same; the method named for the
+    rules is ``->writepages``, which locking.rst gives no rule of its own."""
     mode = "WB_SYNC_ALL" if sync_all else "WB_SYNC_NONE"
     op.enter(
         "address_space_operations.writepages",
@@ -397,7 +404,11 @@ def do_writepages(op: Op, mapping: Mapping, *, sync_all: bool) -> None:
 
 
 def fdatawait(op: Op, mapping: Mapping) -> None:
-    """``__filemap_fdatawait_range()``: wait on every folio tagged WRITEBACK."""
+    """``__filemap_fdatawait_range()``: wait on every folio tagged WRITEBACK.
+    The wait is on the folio cached at that index when it runs, where the
+    kernel waits on the folio of its batch (``folio_wait_writeback(fbatch.folios[i])``):
+    after the folio was removed and another put under writeback there, the
+    model waits longer than the kernel."""
     for page in folios_tagged(op, mapping, "wait_batch", TAG_WRITEBACK, "WRITEBACK"):
         op.run(wait_writeback, page)
 
@@ -423,7 +434,10 @@ def fsync(op: Op, file: File) -> None:
     then i_rwsem around the metadata sync (the model has no inode metadata
     to write).  Left out: the errseq's advance (a second fsync of the same
     file would report the error again here, where the kernel reports it
-    once per file)."""
+    once per file); ``__generic_file_fsync()``'s ``sync_mapping_buffers()``
+    and ``sync_inode_metadata()`` under i_rwsem and its second
+    ``file_check_and_advance_wb_err()``; ``generic_file_fsync()``'s
+    ``blkdev_issue_flush()`` (the model's device has no volatile cache)."""
     mapping = op.mapping(file)
     inode = op.inode(file.path)
     part = pagecache(op.world)
@@ -545,7 +559,10 @@ def reclaim(op: Op, file: File, index: int) -> None:
     it is cleaned by ``pageout()`` through ``->writepage`` (for_reclaim);
     clean, its buffers are released (``->release_folio``) and it is removed
     from the mapping under xa_lock after a last PG_dirty check, then freed
-    (``->free_folio``)."""
+    (``->free_folio``).  Left out: ``__remove_mapping()``'s
+    ``folio_ref_freeze()``, which fails while another thread holds a
+    reference (a batch of the flusher or of ``fdatawait``, a reader): the
+    model removes such a folio, which the kernel keeps."""
     mapping = op.mapping(file)
     page = mapping.page(index)
     dirty = locked_test(page, PG_DIRTY, "dirty")
