@@ -116,3 +116,23 @@ def test_an_error_step_s_box_says_its_code_once() -> None:
         if "#ffdddd" in line and "l" in line.split()[0]
     )
     assert box.count("inode->i_op->setattr(") == 1, box
+
+
+def test_the_correct_protocol_s_other_way_is_said_in_kernel_code(shipped: Registry) -> None:
+    """Where the correct protocol goes another way at a step the trace ran
+    with the step before it, the reason names the kernel code each goes
+    to (the lock the variant moved), not how steps are grouped."""
+    path = next(
+        p for p in SHIPPED if p.stem == "truncate-truncate-vs-readahead--pre-invalidate-lock"
+    )
+    counterexample = cx_format.load(path)
+    correct = shipped.build(
+        shipped.scenario(counterexample.scenario), (), counterexample.properties
+    )
+    report = replay(correct, counterexample)
+    assert not report.reproduced and report.stopped_at == 6
+    assert report.reason == (
+        "after 'inode_dio_wait(inode) /* blocks are going to be removed from the inode */', "
+        "T1 now goes to 'filemap_invalidate_lock(inode->i_mapping)', where the trace went to "
+        "'if (!shrink)'"
+    )

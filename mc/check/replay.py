@@ -133,11 +133,7 @@ def replay(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
             if actual.source != expected.source:
                 moved.append(expected_number)
         if len(records) != len(group):
-            return stop(
-                number,
-                f"'{head.label}' now runs {counted(len(records), 'step')} at once, "
-                f"not {len(group)} (the steps that run along with it differ)",
-            )
+            return stop(*_regrouped(model, after, tid, head.thread, group, records))
         positions.extend((head.thread, pc) for pc in model.positions(state, (tid, head.branch)))
         state = after
         replayed += len(group)
@@ -162,6 +158,38 @@ def replay(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
         shown = ", ".join(f"{k}={v}" for k, v in counterexample.witness.items())
         message = f"{message} (witness {shown} satisfies the path condition)"
     return report(True, None, message)
+
+
+def _regrouped(
+    model: KernelModel,
+    after: State,
+    tid: int,
+    thread: str,
+    group: Sequence[tuple[int, Step]],
+    records: Sequence[Step],
+) -> tuple[int, str]:
+    """Where and how a step of the trace, run today with the thread-local
+    steps that follow it (``records``), parts from the trace's (``group``):
+    the step number and the kernel code each goes on to."""
+    ran = len(records)
+    if ran > len(group):
+        number = group[-1][0]
+        return number, (
+            f"after '{group[-1][1].label}', {thread} now goes on at once to "
+            f"'{records[ran - 1].label}', which the trace did not run there"
+        )
+    number, expected = group[ran]
+    current = model.current_step(after, tid)
+    now = "returns" if current is None else f"goes to '{current.step.label}'"
+    if current is not None and current.step.label == expected.label:
+        return number, (
+            f"'{expected.label}' is now a step of its own after '{records[-1].label}' "
+            "(other threads may run between them), where the trace ran them together"
+        )
+    return number, (
+        f"after '{records[-1].label}', {thread} now {now}, where the trace went to "
+        f"'{expected.label}'"
+    )
 
 
 def violation_in(model: KernelModel, name: str, state: State) -> str | None:
