@@ -136,3 +136,19 @@ def test_the_correct_protocol_s_other_way_is_said_in_kernel_code(shipped: Regist
         "T1 now goes to 'filemap_invalidate_lock(inode->i_mapping)', where the trace went to "
         "'if (!shrink)'"
     )
+
+
+def test_a_step_the_correct_protocol_runs_along_is_named(shipped: Registry) -> None:
+    """Where today's model runs a thread-local step along with the trace's
+    step and the trace did not, the reason names the step it goes on to."""
+    path = next(p for p in SHIPPED if p.stem == "truncate-shrink-store-extend--no-tail-zeroing")
+    counterexample = cx_format.load(path)
+    correct = shipped.build(
+        shipped.scenario(counterexample.scenario), (), counterexample.properties
+    )
+    report = replay(correct, counterexample)
+    assert not report.reproduced and report.stopped_at == 6
+    assert report.reason == (
+        "after 'filemap_invalidate_lock(inode->i_mapping)', T1 now goes on at once to "
+        "'if (!shrink)', which the trace did not run there"
+    )

@@ -176,7 +176,7 @@ def _regrouped(
         number = group[-1][0]
         return number, (
             f"after '{group[-1][1].label}', {thread} now goes on at once to "
-            f"'{records[ran - 1].label}', which the trace did not run there"
+            f"'{records[len(group)].label}', which the trace did not run there"
         )
     number, expected = group[ran]
     current = model.current_step(after, tid)
