@@ -143,7 +143,15 @@ def dirty_coherent_violation(part: PageCache, state: Sequence[Any]) -> str | Non
     reclaim, which no scenario needs to run, may drop such a folio at any
     time (``shrink_folio_list()`` trylocks it and frees a clean one): the
     folio lock is what keeps a folio being cleaned for I/O from it; a folio
-    under writeback is never evicted."""
+    under writeback is never evicted.
+
+    This is stronger than the kernel's promise for an unlocked folio:
+    ``filemap_dirty_folio()`` sets PG_dirty before it takes xa_lock to set
+    the mark, and ``zap_pte_range()`` calls it with the folio unlocked, so
+    for a moment such a folio is dirty and unmarked.  The models dirty an
+    unlocked folio (the pte zap, ``try_to_unmap()``, ``folio_mkclean()``)
+    in one step, bit and mark together, so the property sees no such
+    moment; a model that split them would need that moment exempted."""
     for mapping in part.mappings.values():
         if state[mapping.xa_lock.slot] is not None:
             continue
