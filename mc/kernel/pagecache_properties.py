@@ -148,10 +148,10 @@ def dirty_coherent_violation(part: PageCache, state: Sequence[Any]) -> str | Non
     This is stronger than the kernel's promise for an unlocked folio:
     ``filemap_dirty_folio()`` sets PG_dirty before it takes xa_lock to set
     the mark, and ``zap_pte_range()`` calls it with the folio unlocked, so
-    for a moment such a folio is dirty and unmarked.  The models dirty an
-    unlocked folio (the pte zap, ``try_to_unmap()``, ``folio_mkclean()``)
-    in one step, bit and mark together, so the property sees no such
-    moment; a model that split them would need that moment exempted."""
+    for a moment such a folio is dirty and unmarked.  The models' pte zap
+    dirties the unlocked folio in one step, bit and mark together, so the
+    property sees no such moment; a model that split them would need that
+    moment exempted."""
     for mapping in part.mappings.values():
         if state[mapping.xa_lock.slot] is not None:
             continue
