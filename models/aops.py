@@ -191,7 +191,13 @@ def migrate(op: Op, file: File, index: int) -> None:
     data and flags; both folios are unlocked.  Left out: the migration
     entries ``try_to_migrate()`` installs and ``remove_migration_ptes()``
     turns into ptes of the new folio (here the ptes are cleared, and the
-    next access faults the new folio in from the cache)."""
+    next access faults the new folio in from the cache).  It differs from
+    6.17's ``migrate_folio_unmap()``, which allocates the new folio first,
+    trylocks the source (giving up under MIGRATE_SYNC_LIGHT on a folio not
+    uptodate, where the model waits for the lock), trylocks the new folio
+    before ``try_to_migrate()``, and migrates a truncated folio too; and a
+    buffer-head filesystem's ``buffer_migrate_folio()`` locks the buffers,
+    which ``filemap_migrate_folio()`` has none of."""
     mapping = op.mapping(file)
     page = mapping.page(index)
     src = find_folio(op, page, "folio_isolate_lru(folio): a reference to the LRU folio")
@@ -295,12 +301,19 @@ def memory_failure(op: Op, file: File, index: int) -> None:
     dirties it); a dirty one's data is lost and reported on the mapping
     (``mapping_set_error(mapping, -EIO)``); ``truncate_error_page()`` calls
     ``->error_remove_page`` to take it out of the mapping, then
-    ``->free_folio``; the folio is unlocked.  Left out: the hwpoison entry
-    ``try_to_unmap_one()`` leaves in the pte (a later access is SIGBUS;
-    here the pte is cleared, and the next access faults the page in from
-    the device)."""
+    ``->free_folio``; the folio is unlocked.  All of it under ``mf_mutex``,
+    which ``memory_failure()`` takes first and drops last.  Left out: the
+    hwpoison entry ``try_to_unmap_one()`` leaves in the pte (a later access
+    is SIGBUS; here the pte is cleared, and the next access faults the
+    page in from the device); ``filemap_remove_folio()``'s ``i_lock`` and
+    ``xa_lock_irq()`` around the removal (the model removes the folio in
+    ``->error_remove_page``'s step); ``filemap_release_folio()``
+    (``->release_folio``), which ``truncate_error_folio()`` calls when
+    ``->error_remove_page`` is not set."""
     mapping = op.mapping(file)
     page = mapping.page(index)
+    mf_mutex = op.world.shared_lock("mf_mutex", LockKind.MUTEX)
+    op.lock(mf_mutex, label="memory_failure(): mutex_lock(&mf_mutex)")
     ref = find_folio(op, page, "p = pfn_to_online_page(pfn); get_hwpoison_page(p)")
     op.fail_if(not_(ref.found), 0, "out", "if (!folio) /* not a page-cache page */")
     locked = not op.variant(MEMORY_FAILURE_UNLOCKED)
@@ -337,6 +350,7 @@ def memory_failure(op: Op, file: File, index: int) -> None:
         op.unlock(ref.lock, "folio_unlock(folio)")
     op.label("out")
     put_folio(op, ref)
+    op.unlock(mf_mutex, "unlock_mutex: mutex_unlock(&mf_mutex)")
 
 
 # --- a block of a partly uptodate folio ---------------------------------------------------
@@ -508,7 +522,12 @@ def direct_write(op: Op, file: File, index: int) -> None:
     """An O_DIRECT write of page ``index`` under i_rwsem: the range is
     written back and waited for (``filemap_write_and_wait_range()``), its
     cache invalidated (``invalidate_inode_pages2_range()``), then
-    ``->direct_IO``."""
+    ``->direct_IO``.  Left out of ``generic_file_write_iter()``'s path:
+    ``vfs_write()``'s freeze protection, ``file_remove_privs()`` and
+    ``file_update_time()``, the invalidation after the write
+    (``kiocb_invalidate_post_direct_write()``, folio locks under
+    i_rwsem), and the buffered fallback when ``->direct_IO`` returns
+    -EBUSY (``generic_perform_write()`` under the same i_rwsem)."""
     mapping = op.mapping(file)
     i_rwsem = op.inode(file.path).i_rwsem
     op.lock(i_rwsem, EXCL, "generic_file_write_iter(): inode_lock(inode)")
@@ -668,7 +687,14 @@ def swap_cycle(op: Op, file: File) -> None:
     ``swap_lock`` and the swap_info's lock, and the swap-out side
     (``swap_writepage()`` -> ``swap_writepage_fs()`` calls ->swap_rw
     through ``swap_write_unplug()`` with the folio unlocked and under
-    writeback)."""
+    writeback).  The cycle glues paths no one swap file takes together:
+    ``setup_swap_extents()`` calls ``->swap_activate`` when the filesystem
+    has one (an NFS-style one sets SWP_FS_OPS, and swap-in goes through
+    ``->swap_rw``; ``->swap_deactivate`` runs at swapoff), else
+    ``generic_swapfile_activate()``, which calls ``->bmap`` and leaves no
+    ``->swap_rw`` and no ``->swap_deactivate``.  A ``->bmap`` that takes
+    i_rwsem itself (ext4's, since 2022) would deadlock here where the
+    kernel never calls it (ext4 has ``->swap_activate``)."""
     mapping = op.mapping(file)
     swap = swap_file(op, mapping)
     i_rwsem = op.inode(file.path).i_rwsem

@@ -12,8 +12,9 @@ fs/inode.c ``inode_dio_wait()``, include/linux/fs.h ``inode_dio_begin()`` /
   ``kiocb_start_write()``, whose freeze protection the completion ends in
   ``aio_complete_rw()`` -> ``kiocb_end_write()``), ``->write_iter``, i_rwsem
   exclusive when an unlocked look at i_size says the write extends the file,
-  else shared, upgraded (``goto restart``) when ``ext4_extending_io()`` under
-  the lock says it extends after all,
+  else shared, upgraded (``goto restart``) when under the lock it extends
+  after all or is no overwrite (``!ext4_overwrite_io()``: its page is a
+  hole the write must allocate),
   ``kiocb_invalidate_pages()`` (``filemap_write_and_wait_range()`` then
   ``invalidate_inode_pages2_range()``), ``inode_dio_begin()``, the block
   mapped (``ext4_iomap_begin()`` allocates one for a hole) and the bio
@@ -43,10 +44,25 @@ i_size_read(inode)`` before taking i_rwsem (the model always took it shared
 first), and ``ext4_dio_write_end_io()`` raises i_size in ``->end_io``, before
 the post-write invalidation (the model did it after ``inode_dio_end()``).
 
-The writeback and invalidation before the I/O cover the whole file (the
-model's write is one page of a two-page file); an invalidation that fails
-(a folio redirtied, ``-ENOTBLK``: fall back to a buffered write) is not
-modelled, nor unwritten extents and their conversion at ``->end_io``.
+Where the model differs from the kernel (a review against 6.1.y-6.17
+trees):
+
+- the writeback before the I/O covers the whole file, where
+  ``kiocb_invalidate_pages()`` writes back the written range only: the
+  model's write may wait on another page's folio lock or writeback, which
+  the kernel's does not;
+- an invalidation that fails (a folio redirtied since the writeback) is
+  laundered through blockfs's ``->launder_folio`` and the direct write goes
+  on, where ext4 has no ``->launder_folio``: ``__iomap_dio_rw()`` returns
+  ``-ENOTBLK`` and ``ext4_dio_write_iter()`` falls back to a buffered
+  write after dropping i_rwsem;
+- ext4's journal handles (``ext4_iomap_alloc()``'s, the orphan list of an
+  extending write), ``s_writepages_rwsem``, unwritten extents and their
+  conversion at ``->end_io`` are left out; later trees' ``->end_io`` runs
+  ``ext4_handle_inode_extension()`` (a handle) where the model sets i_size;
+- the write's ``iocb->ki_complete`` is marked in ``dio_complete`` while
+  i_rwsem is held; a synchronous write returns, and a waited AIO
+  completes (``aio_rw_done()``), only after ``inode_unlock()``.
 """
 
 from __future__ import annotations
@@ -101,6 +117,12 @@ def _extends(scratch: Scratch, mapping: Mapping, page: Page) -> bool:
     return decide(scratch, less(scratch[mapping.i_size], mul(page.index + 1, PAGE_SIZE)))
 
 
+def _not_overwrite(scratch: Scratch, mapping: Mapping, page: Page) -> bool:
+    """``!ext4_overwrite_io()``: the range reaches past i_size or a hole
+    (a block the write must allocate)."""
+    return _extends(scratch, mapping, page) or scratch[page.block] is None
+
+
 def _begin(scratch: Scratch, slot: int) -> None:
     scratch[slot] = scratch[slot] + 1
 
@@ -150,8 +172,8 @@ def dio_complete(op: Op, file: File, write: DirectWrite, mapping: Mapping) -> No
     if not op.variant(NO_POST_INVALIDATE):
         op.run(invalidate, file, write.page.index)
     op.effect(
-        "inode_dio_end(file_inode(iocb->ki_filp)): atomic_dec_and_test(&inode->i_dio_count); "
-        "wake_up_var(&inode->i_dio_count)",
+        "inode_dio_end(file_inode(iocb->ki_filp)): if (atomic_dec_and_test(&inode->i_dio_count)) "
+        "wake_up_bit(&inode->i_state, __I_DIO_WAKEUP)",
         _end,
         dio_count(op.world, mapping),
     )
@@ -248,13 +270,21 @@ def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
         mapping,
         page,
     )
+    allocates = fork_compute(
+        op,
+        "not_overwrite",
+        "!ext4_overwrite_io(inode, offset, count) /* past i_size, or a hole to fill */",
+        _not_overwrite,
+        mapping,
+        page,
+    )
     with op.when(
-        all_of(not_(is_true(hint)), is_true(extends)),
-        "if (*ilock_shared && *extend) { inode_unlock_shared(inode); *ilock_shared = false; "
-        "inode_lock(inode); goto restart; }",
+        all_of(not_(is_true(hint)), is_true(allocates)),
+        "if (*ilock_shared && (*extend || !ext4_overwrite_io(inode, offset, count))) "
+        "{ inode_unlock_shared(inode); *ilock_shared = false; inode_lock(inode); goto restart; }",
     ):
         op.unlock(inode.i_rwsem, "inode_unlock_shared(inode)")
-        op.lock(inode.i_rwsem, EXCL, "inode_lock(inode) /* restart: an extending write */")
+        op.lock(inode.i_rwsem, EXCL, "inode_lock(inode) /* restart: not an overwrite */")
     do_writepages(op, mapping, sync_all=True)
     fdatawait(op, mapping)
     op.run(invalidate, file, index)
@@ -264,8 +294,8 @@ def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
         count,
     )
     op.effect(
-        "ext4_iomap_begin(): ext4_map_blocks(handle, inode, &map, EXT4_GET_BLOCKS_CREATE_ZERO...) "
-        "/* a hole gets a block */",
+        "ext4_iomap_begin(): ext4_iomap_alloc(): ext4_map_blocks(handle, inode, &map, "
+        "EXT4_GET_BLOCKS_CREATE...) /* a hole gets a block */",
         lambda scratch, p: get_block(scratch, p),
         page,
     )

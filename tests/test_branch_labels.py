@@ -162,8 +162,8 @@ LABEL_AS_MODELLED = {
     "if (!madvise_dontneed_free_valid_vma(vma, start, &end, behavior)) return -EINVAL",
     "if (!vma) goto out /* -ENOMEM */",
     "if (dio->wait_for_completion) /* no work */",
-    "if (*ilock_shared && *extend) { inode_unlock_shared(inode); *ilock_shared = false; "
-    "inode_lock(inode); goto restart; }",
+    "if (*ilock_shared && (*extend || !extN_overwrite_io(inode, offset, count))) "
+    "{ inode_unlock_shared(inode); *ilock_shared = false; inode_lock(inode); goto restart; }",
     "if (vma && vma->vm_ops && vma->vm_ops->access)",
     "if (next->vm_end > end) error = __split_vma(vmi, next, end, N)",
     "if (shrink)",

@@ -211,6 +211,11 @@ def test_explain_says_what_checks_and_what_violates(vfsmc: Run) -> None:
     assert "needs a block device" in result.output
     assert "writeback/write-vs-fsync with no-wait-writeback" in result.output
     assert vfsmc("explain", "nope").exit_code == 2
+    found = json.loads(vfsmc("explain", "no-lost-write", "--json").output)
+    assert found["needs"] == "a block device" and found["kind"] == "always"
+    assert "writeback/write-vs-fsync" in found["checked_by_default_in"]
+    violated = {"scenario": "writeback/write-vs-fsync", "variants": ["no-wait-writeback"]}
+    assert violated in found["violated_by"]
 
 
 def test_a_property_with_nothing_to_check_is_one_line_exit_2(vfsmc: Run) -> None:

@@ -222,21 +222,34 @@ def ops_command(as_json: bool, markdown: bool) -> None:
 @click.command("explain")
 @click.argument("prop", metavar="PROPERTY", shell_complete=complete_property)
 @models_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @one_line_errors
-def explain_command(prop: str, models: tuple[Path, ...]) -> None:
+def explain_command(prop: str, models: tuple[Path, ...], as_json: bool) -> None:
     """Say what PROPERTY checks, which scenarios check it, and which shipped
     variants violate it."""
     reg = with_files(models)
     definition = reg.property(prop)
-    click.echo(f"{definition.name} ({definition.kind.name.lower().replace('_', '-')})")
-    click.echo(f"  {definition.description}")
-    if definition.needs is not None:
-        click.echo(f"  needs {definition.needs[1]} in the scenario")
+    kind = definition.kind.name.lower().replace("_", "-")
     default = sorted(n for n, s in reg.scenarios.items() if prop in s.properties)
-    click.echo(f"  checked by default in: {', '.join(default) or 'no scenario'}")
     rows = [
         row for row in expectations.load() if row.violated == prop and row.scenario in reg.scenarios
     ]
+    if as_json:
+        found = {
+            "property": definition.name,
+            "kind": kind,
+            "description": definition.description,
+            "needs": None if definition.needs is None else definition.needs[1],
+            "checked_by_default_in": default,
+            "violated_by": [{"scenario": r.scenario, "variants": list(r.variants)} for r in rows],
+        }
+        echo_json(json.dumps(found, indent=1))
+        return
+    click.echo(f"{definition.name} ({kind})")
+    click.echo(f"  {definition.description}")
+    if definition.needs is not None:
+        click.echo(f"  needs {definition.needs[1]} in the scenario")
+    click.echo(f"  checked by default in: {', '.join(default) or 'no scenario'}")
     if rows:
         click.echo("  violated by:")
         for row in rows:
