@@ -16,7 +16,8 @@ fs/inode.c ``inode_dio_wait()``, include/linux/fs.h ``inode_dio_begin()`` /
   after all or is no overwrite (``!ext4_overwrite_io()``: its page is a
   hole the write must allocate),
   ``kiocb_invalidate_pages()`` (``filemap_write_and_wait_range()`` then
-  ``invalidate_inode_pages2_range()``), ``inode_dio_begin()``, the block
+  ``invalidate_inode_pages2_range()``, of the written page alone),
+  ``inode_dio_begin()``, the block
   mapped (``ext4_iomap_begin()`` allocates one for a hole) and the bio
   submitted; an AIO (``io_submit``) returns -EIOCBQUEUED and unlocks, and
   ``dio_worker`` completes it; a synchronous or extending write waits and
@@ -47,10 +48,6 @@ the post-write invalidation (the model did it after ``inode_dio_end()``).
 Where the model differs from the kernel (a review against 6.1.y-6.17
 trees):
 
-- the writeback before the I/O covers the whole file, where
-  ``kiocb_invalidate_pages()`` writes back the written range only: the
-  model's write may wait on another page's folio lock or writeback, which
-  the kernel's does not;
 - an invalidation that fails (a folio redirtied since the writeback) is
   laundered through blockfs's ``->launder_folio`` and the direct write goes
   on, where ext4 has no ``->launder_folio``: ``__iomap_dio_rw()`` returns
@@ -285,8 +282,8 @@ def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
     ):
         op.unlock(inode.i_rwsem, "inode_unlock_shared(inode)")
         op.lock(inode.i_rwsem, EXCL, "inode_lock(inode) /* restart: not an overwrite */")
-    do_writepages(op, mapping, sync_all=True)
-    fdatawait(op, mapping)
+    do_writepages(op, mapping, sync_all=True, only=(index,))
+    fdatawait(op, mapping, only=(index,))
     op.run(invalidate, file, index)
     op.effect(
         "inode_dio_begin(inode): atomic_inc(&inode->i_dio_count)",

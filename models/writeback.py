@@ -57,6 +57,7 @@ from mc.kernel.pagecache import (
     completions,
     dirty_folio,
     folio_test,
+    in_range,
     pagecache,
     present,
     promise,
@@ -247,39 +248,52 @@ def perform_write(
 # --- writeback -----------------------------------------------------------------
 
 
-def write_cache_pages(op: Op, mapping: Mapping, *, sync_all: bool) -> None:
+def write_cache_pages(
+    op: Op, mapping: Mapping, *, sync_all: bool, only: tuple[int, ...] | None = None
+) -> None:
     """``write_cache_pages()`` with ``->writepage`` as the callback
     (``generic_writepages()``): WB_SYNC_ALL first tags every DIRTY folio
     TOWRITE and writes those; WB_SYNC_NONE writes what is DIRTY.  Each folio
     is locked, skipped if truncated or clean, waited on (WB_SYNC_ALL) or
     skipped (WB_SYNC_NONE) if under writeback, cleaned for I/O with
-    ``folio_clear_dirty_for_io()`` and handed to ``->writepage``."""
+    ``folio_clear_dirty_for_io()`` and handed to ``->writepage``.  ``only``:
+    the page indices of the range written back (``wbc->range_start`` to
+    ``range_end``; None: the whole file)."""
     if sync_all:
         op.section(
             mapping.xa_lock,
             "tag_pages_for_writeback(mapping, index, end): every DIRTY index gets TOWRITE",
             tag_for_writeback,
             mapping,
+            only,
         )
     tag, tag_name = (TAG_TOWRITE, "TOWRITE") if sync_all else (TAG_DIRTY, "DIRTY")
-    for page in folios_tagged(op, mapping, "fbatch", tag, tag_name):
+    for page in folios_tagged(op, mapping, "fbatch", tag, tag_name, only):
         _write_one(op, mapping, page, sync_all=sync_all)
 
 
-def folios_tagged(op: Op, mapping: Mapping, register: str, tag: int, name: str) -> Iterator[Page]:
+def folios_tagged(
+    op: Op,
+    mapping: Mapping,
+    register: str,
+    tag: int,
+    name: str,
+    only: tuple[int, ...] | None = None,
+) -> Iterator[Page]:
     """``filemap_get_folios_tag()`` into register ``register``, then the
-    loop over the batch: each page is yielded inside a ``when`` that holds
-    for the pages the batch found, so the caller's steps for it run only
-    then."""
+    loop over the batch: each page (of the range ``only``) is yielded inside
+    a ``when`` that holds for the pages the batch found, so the caller's
+    steps for it run only then."""
     batch = op.compute(
         register,
         f"nr_folios = filemap_get_folios_tag(mapping, &index, end, PAGECACHE_TAG_{name}, &fbatch)",
         tagged,
         mapping,
         tag,
+        only,
         render=_render_batch,
     )
-    for page in mapping.pages:
+    for page in in_range(mapping, only):
         with op.when(_in_batch(batch, page), f"if (folio_batch has {page})"):
             hold_folio(op, page, _batch_folio(batch, page), "folio = fbatch.folios[i]")
             yield page
@@ -384,7 +398,9 @@ def _mkclean(op: Op) -> bool:
     return not op.variant(NO_MKCLEAN)
 
 
-def do_writepages(op: Op, mapping: Mapping, *, sync_all: bool) -> None:
+def do_writepages(
+    op: Op, mapping: Mapping, *, sync_all: bool, only: tuple[int, ...] | None = None
+) -> None:
     """``do_writepages()``, entered as the filesystem's ``->writepages``
     running ``write_cache_pages()`` with ``->writepage`` as its callback.
     That is ``generic_writepages()`` before 6.3; 6.6's ``do_writepages()``
@@ -400,16 +416,16 @@ def do_writepages(op: Op, mapping: Mapping, *, sync_all: bool) -> None:
         label=f"do_writepages(): ret = mapping->a_ops->writepages(mapping, wbc) /* {mode} */",
         roles={"mapping": mapping, "wbc": mode},
     )
-    write_cache_pages(op, mapping, sync_all=sync_all)
+    write_cache_pages(op, mapping, sync_all=sync_all, only=only)
 
 
-def fdatawait(op: Op, mapping: Mapping) -> None:
+def fdatawait(op: Op, mapping: Mapping, only: tuple[int, ...] | None = None) -> None:
     """``__filemap_fdatawait_range()``: wait on every folio tagged WRITEBACK.
     The wait is on the folio cached at that index when it runs, where the
     kernel waits on the folio of its batch (``folio_wait_writeback(fbatch.folios[i])``):
     after the folio was removed and another put under writeback there, the
     model waits longer than the kernel."""
-    for page in folios_tagged(op, mapping, "wait_batch", TAG_WRITEBACK, "WRITEBACK"):
+    for page in folios_tagged(op, mapping, "wait_batch", TAG_WRITEBACK, "WRITEBACK", only):
         op.run(wait_writeback, page)
 
 

@@ -49,3 +49,21 @@ def test_a_stale_folio_after_a_direct_write_is_dio_coherent_s(shipped: Registry)
     broken = check_scenario(shipped, "dio/aio-write-vs-read", ["dio-no-post-invalidate"])
     violation = broken.result.violation
     assert violation is not None and violation.property == "dio-coherent"
+
+
+def test_a_direct_write_writes_back_its_own_range_only() -> None:
+    """``kiocb_invalidate_pages()`` writes back the written range: a direct
+    write of page 0 leaves page 1's dirty folio dirty, however the threads
+    interleave (written back with the whole file, it would be clean)."""
+    from mc.engine.explore import Options, Search
+    from mc.kernel.pagecache import PG_DIRTY, flags_of, pagecache
+
+    other_dirty = File("/f", pages=2, cached=(0, 1), dirty=(1,))
+    registry = _with("test/dio-range", dio_write(other_dirty, 0, False), io_completion(other_dirty))
+    model = registry.build(registry.scenario("test/dio-range"), properties=("deadlock",))
+    (mapping,) = pagecache(model.world).mappings.values()
+    search = Search(model, Options(exact=True))
+    search.run()
+    ended = [state for state in search.states if model.finished(state)]
+    assert ended and all(flags_of(state, mapping.pages[1]) & PG_DIRTY for state in ended)
+    assert not any(flags_of(state, mapping.pages[0]) & PG_DIRTY for state in ended)

@@ -557,18 +557,32 @@ def end_writeback(scratch: Scratch, page: Page) -> None:
         change_marks(scratch, page, off=TAG_WRITEBACK)
 
 
-def tag_for_writeback(scratch: Scratch, mapping: Mapping) -> None:
-    """``tag_pages_for_writeback()``: every DIRTY index gets TOWRITE."""
-    for page in mapping.pages:
+def in_range(mapping: Mapping, only: tuple[int, ...] | None) -> list[Page]:
+    """The pages of ``mapping`` at the indices ``only`` (every page when
+    None): the range a ranged writeback or wait covers."""
+    return [page for page in mapping.pages if only is None or page.index in only]
+
+
+def tag_for_writeback(
+    scratch: Scratch, mapping: Mapping, only: tuple[int, ...] | None = None
+) -> None:
+    """``tag_pages_for_writeback()``: every DIRTY index (of the range
+    ``only``, see ``in_range``) gets TOWRITE."""
+    for page in in_range(mapping, only):
         if scratch[page.marks] & TAG_DIRTY:
             change_marks(scratch, page, on=TAG_TOWRITE)
 
 
-def tagged(scratch: Scratch, mapping: Mapping, tag: int) -> tuple[tuple[int, int], ...]:
-    """``filemap_get_folios_tag()``: the indices carrying ``tag``, each with
-    the folio cached there (the batch holds references to them)."""
+def tagged(
+    scratch: Scratch, mapping: Mapping, tag: int, only: tuple[int, ...] | None = None
+) -> tuple[tuple[int, int], ...]:
+    """``filemap_get_folios_tag()``: the indices carrying ``tag`` (of the
+    range ``only``), each with the folio cached there (the batch holds
+    references to them)."""
     return tuple(
-        (page.index, scratch[page.ident]) for page in mapping.pages if scratch[page.marks] & tag
+        (page.index, scratch[page.ident])
+        for page in in_range(mapping, only)
+        if scratch[page.marks] & tag
     )
 
 
