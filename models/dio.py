@@ -83,7 +83,7 @@ from mc.kernel.dio import (
     direct_io,
     render_stage,
 )
-from mc.kernel.expr import Eval, Expr, State, all_of, not_
+from mc.kernel.expr import Eval, Expr, State, all_of, any_of, not_
 from mc.kernel.pagecache import (
     PAGE_SIZE,
     PG_UPTODATE,
@@ -114,10 +114,9 @@ def _extends(scratch: Scratch, mapping: Mapping, page: Page) -> bool:
     return decide(scratch, less(scratch[mapping.i_size], mul(page.index + 1, PAGE_SIZE)))
 
 
-def _not_overwrite(scratch: Scratch, mapping: Mapping, page: Page) -> bool:
-    """``!ext4_overwrite_io()``: the range reaches past i_size or a hole
-    (a block the write must allocate)."""
-    return _extends(scratch, mapping, page) or scratch[page.block] is None
+def _hole(page: Page) -> Expr:
+    """The page has no block: a write there must allocate one."""
+    return Expr(f"!i_block({page})", lambda _world: lambda state: state[page.block] is None)
 
 
 def _begin(scratch: Scratch, slot: int) -> None:
@@ -267,16 +266,8 @@ def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
         mapping,
         page,
     )
-    allocates = fork_compute(
-        op,
-        "not_overwrite",
-        "!ext4_overwrite_io(inode, offset, count) /* past i_size, or a hole to fill */",
-        _not_overwrite,
-        mapping,
-        page,
-    )
     with op.when(
-        all_of(not_(is_true(hint)), is_true(allocates)),
+        all_of(not_(is_true(hint)), any_of(is_true(extends), _hole(page))),
         "if (*ilock_shared && (*extend || !ext4_overwrite_io(inode, offset, count))) "
         "{ inode_unlock_shared(inode); *ilock_shared = false; inode_lock(inode); goto restart; }",
     ):

@@ -11,7 +11,7 @@ import pytest
 from mc.check import expectations
 from mc.check.checker import file_stem
 from mc.check.marks import variant_marks
-from mc.check.replay import replay
+from mc.check.replay import ReplayReport, replay
 from mc.dsl.scenario import Registry
 from mc.trace import format as cx_format
 from mc.trace.graph import to_dot
@@ -118,18 +118,20 @@ def test_an_error_step_s_box_says_its_code_once() -> None:
     assert box.count("inode->i_op->setattr(") == 1, box
 
 
+def _on_the_correct_protocol(shipped: Registry, stem: str) -> ReplayReport:
+    """The shipped counterexample ``stem`` replayed without its variants."""
+    counterexample = cx_format.load(next(p for p in SHIPPED if p.stem == stem))
+    scenario = shipped.scenario(counterexample.scenario)
+    return replay(shipped.build(scenario, (), counterexample.properties), counterexample)
+
+
 def test_the_correct_protocol_s_other_way_is_said_in_kernel_code(shipped: Registry) -> None:
     """Where the correct protocol goes another way at a step the trace ran
     with the step before it, the reason names the kernel code each goes
     to (the lock the variant moved), not how steps are grouped."""
-    path = next(
-        p for p in SHIPPED if p.stem == "truncate-truncate-vs-readahead--pre-invalidate-lock"
+    report = _on_the_correct_protocol(
+        shipped, "truncate-truncate-vs-readahead--pre-invalidate-lock"
     )
-    counterexample = cx_format.load(path)
-    correct = shipped.build(
-        shipped.scenario(counterexample.scenario), (), counterexample.properties
-    )
-    report = replay(correct, counterexample)
     assert not report.reproduced and report.stopped_at == 6
     assert report.reason == (
         "after 'inode_dio_wait(inode) /* blocks are going to be removed from the inode */', "
@@ -141,12 +143,7 @@ def test_the_correct_protocol_s_other_way_is_said_in_kernel_code(shipped: Regist
 def test_a_step_the_correct_protocol_runs_along_is_named(shipped: Registry) -> None:
     """Where today's model runs a thread-local step along with the trace's
     step and the trace did not, the reason names the step it goes on to."""
-    path = next(p for p in SHIPPED if p.stem == "truncate-shrink-store-extend--no-tail-zeroing")
-    counterexample = cx_format.load(path)
-    correct = shipped.build(
-        shipped.scenario(counterexample.scenario), (), counterexample.properties
-    )
-    report = replay(correct, counterexample)
+    report = _on_the_correct_protocol(shipped, "truncate-shrink-store-extend--no-tail-zeroing")
     assert not report.reproduced and report.stopped_at == 6
     assert report.reason == (
         "after 'filemap_invalidate_lock(inode->i_mapping)', T1 now goes on at once to "

@@ -557,10 +557,12 @@ def end_writeback(scratch: Scratch, page: Page) -> None:
         change_marks(scratch, page, off=TAG_WRITEBACK)
 
 
-def in_range(mapping: Mapping, only: tuple[int, ...] | None) -> list[Page]:
+def in_range(mapping: Mapping, only: tuple[int, ...] | None) -> Sequence[Page]:
     """The pages of ``mapping`` at the indices ``only`` (every page when
     None): the range a ranged writeback or wait covers."""
-    return [page for page in mapping.pages if only is None or page.index in only]
+    if only is None:
+        return mapping.pages
+    return [page for page in mapping.pages if page.index in only]
 
 
 def tag_for_writeback(
