@@ -66,6 +66,35 @@ def test_a_moved_step_is_one_change(shipped: Registry) -> None:
     assert not removed & added
 
 
+def test_a_flag_variant_taking_a_lock_on_another_line_moves_it(vfsmc: Run, tmp_path: Path) -> None:
+    """An operation whose flag variant takes the same two locks in the
+    other order, each on a line of its own, moved a step: show says so,
+    and says nothing was removed."""
+    (tmp_path / "order.py").write_text(
+        "from mc.dsl import EXCL, File, LockKind, Op, flag_variant, operation, scenario\n\n"
+        "flag_variant('b-first', 'takes b before a')\n\n"
+        "@operation(models='x')\n"
+        "def both(op: Op, file: File) -> None:\n"
+        "    a = op.world.shared_lock('a', LockKind.MUTEX)\n"
+        "    b = op.world.shared_lock('b', LockKind.MUTEX)\n"
+        "    if op.variant('b-first'):\n"
+        "        op.lock(b, EXCL, 'lock b')\n"
+        "        op.lock(a, EXCL, 'lock a')\n"
+        "    else:\n"
+        "        op.lock(a, EXCL, 'lock a')\n"
+        "        op.lock(b, EXCL, 'lock b')\n"
+        "    op.unlock(b, 'unlock b')\n"
+        "    op.unlock(a, 'unlock a')\n\n"
+        "F = File('/f', pages=1)\n"
+        "scenario('t/order', 'x', tree=['/f'], threads=[both(F), both(F)],\n"
+        "         properties=['deadlock'])\n"
+    )
+    shown = vfsmc("show", "order.py:t/order", "--json")
+    assert shown.exit_code == 0, shown.output
+    changes = json.loads(shown.output)["variants"]["b-first"]
+    assert {change["kind"] for change in changes} == {"moved"}, changes
+
+
 def test_steps_moved_together_are_now_before_the_anchor_given_by_label(
     vfsmc: Run, tmp_path: Path
 ) -> None:
@@ -405,6 +434,15 @@ def test_show_steps_lists_labels_and_tags_and_where_a_step_moved(vfsmc: Run) -> 
     part = shown.output.split("invalidate-first:")[1]
     assert "T1 moved    filemap_invalidate_lock(inode->i_mapping) [exclusive]" in part
     assert "now before  do_truncate(): inode_lock(dentry->d_inode)" in part
+
+
+def test_an_rcu_read_side_section_has_no_lock_mode(vfsmc: Run) -> None:
+    listed = vfsmc("show", "dcache/dput-shrink-vs-find-alias", "--steps")
+    assert listed.exit_code == 0, listed.output
+    assert re.search(r"\n +0  dput\(\): rcu_read_lock\(\)  \(models/dcache.py:\d+\)", listed.output)
+    assert "spin_lock(&dentry->d_lock) [exclusive]" in listed.output
+    data = json.loads(vfsmc("show", "dcache/dput-shrink-vs-find-alias", "--steps", "--json").output)
+    assert "mode" not in data["threads"][0]["program"][0]
 
 
 def test_moving_steps_before_one_of_them_says_so(vfsmc: Run) -> None:

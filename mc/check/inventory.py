@@ -300,22 +300,34 @@ def _place_of_removal(before: Thread, after: Thread, removed: int, at: int) -> i
 
 def _moves(changes: list[Change]) -> list[Change]:
     """``changes`` with each step a thread lost in one place and gained in
-    another (``Program.swap``, ``move_before``) as one ``moved`` change."""
-    added: dict[tuple[str, tuple[object, ...]], list[int]] = {}
-    for at, change in enumerate(changes):
-        if change.kind == "added":
-            added.setdefault((change.thread, step_key(change.step)), []).append(at)
+    another as one ``moved`` change: the very step (``Program.swap``,
+    ``move_before``), else a step alike but for its model line (an
+    operation whose flag variant takes the same lock on another line
+    of an ``if``)."""
     moved: dict[int, Change] = {}
     dropped: set[int] = set()
-    for at, change in enumerate(changes):
-        if change.kind != "removed":
-            continue
-        places = added.get((change.thread, step_key(change.step)))
-        if places:
-            arrived = changes[places[0]]
-            moved[at] = Change(change.thread, "moved", arrived.step, change.step, arrived.before)
-            dropped.add(places.pop(0))
+    for key in (step_key, _key_but_source):
+        added: dict[tuple[str, tuple[object, ...]], list[int]] = {}
+        for at, change in enumerate(changes):
+            if change.kind == "added" and at not in dropped:
+                added.setdefault((change.thread, key(change.step)), []).append(at)
+        for at, change in enumerate(changes):
+            if change.kind != "removed" or at in moved:
+                continue
+            places = added.get((change.thread, key(change.step)))
+            if places:
+                arrived = changes[places[0]]
+                moved[at] = Change(
+                    change.thread, "moved", arrived.step, change.step, arrived.before
+                )
+                dropped.add(places.pop(0))
     return [moved.get(at, change) for at, change in enumerate(changes) if at not in dropped]
+
+
+def _key_but_source(step: Step) -> tuple[object, ...]:
+    """``step_key`` without the model line."""
+    key = step_key(step)
+    return key[:2] + key[3:]
 
 
 def applicable_variants(

@@ -16,6 +16,7 @@ from mc.cli.completion import complete_property, complete_scenario
 from mc.cli.errors import echo_json, one_line_errors
 from mc.cli.options import models_option
 from mc.dsl.steps import LockStep, Step
+from mc.kernel.locks import Kind
 from mc.text import printable
 
 
@@ -30,9 +31,19 @@ def _slots_text(names: list[str]) -> str:
     )
 
 
+def _lock_mode(step: Step) -> str | None:
+    """The mode a lock step takes or drops its lock in; None for other
+    steps and for an RCU read-side section, which has none."""
+    if not isinstance(step, LockStep):
+        return None
+    fixed = step.lock.fixed
+    return None if fixed is not None and fixed.kind is Kind.RCU else step.mode.value
+
+
 def _step_text(step: Step) -> str:
-    mode = f" [{step.mode.value}]" if isinstance(step, LockStep) else ""
-    return f"{step.label}{mode}  ({step.source})"
+    mode = _lock_mode(step)
+    shown = "" if mode is None else f" [{mode}]"
+    return f"{step.label}{shown}  ({step.source})"
 
 
 @click.command("show")
@@ -150,8 +161,9 @@ def show_command(scenario: str, models: tuple[Path, ...], as_json: bool, steps: 
 def _step_data(step: Step) -> dict[str, Any]:
     """A step as ``show --steps --json`` gives it."""
     data: dict[str, Any] = {"label": step.label, "kind": type(step).__name__}
-    if isinstance(step, LockStep):
-        data["mode"] = step.mode.value
+    mode = _lock_mode(step)
+    if mode is not None:
+        data["mode"] = mode
     data["tags"] = sorted(step.tags)
     data["source"] = str(step.source)
     return data
