@@ -7,7 +7,8 @@ some thread runs beside O and takes F too (or a second thread runs O); a
 weakened one only when some thread takes F shared beside it (or a second
 thread runs O, now also shared).  The scenarios that checked the mutation
 are searched for such a pair; when none has one, the takers of F that the
-shipped scenarios run are offered as a new pairing."""
+scenarios loaded (shipped and the user's) run are offered as a new
+pairing."""
 
 from __future__ import annotations
 
@@ -90,9 +91,9 @@ def hint(
     if not others:
         ran = f" (two threads of {operation} ran in {', '.join(twice)})" if twice else ""
         missing = (
-            f"no shipped operation other than {operation} {rival_words}: whatever {family} "
-            f"keeps out of {operation} is not modelled{ran}; a model of it, run beside "
-            f"{operation}, would decide"
+            f"no operation other than {operation} {rival_words} in the scenarios loaded: "
+            f"whatever {family} keeps out of {operation} is not modelled{ran}; a model of it, "
+            f"run beside {operation}, would decide"
         )
         if twice or not own:
             return Hint(missing)

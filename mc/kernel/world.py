@@ -333,7 +333,11 @@ class World:
 
     def shared_lock(self, name: str, kind: Kind) -> Lock:
         """The lock ``name`` of the world, made on first use: every thread
-        that asks for it by name gets the same lock."""
+        that asks for it by name gets the same lock.  A name ``f(x)`` is
+        the lock of family ``f`` of ``x`` (``i_gc_rwsem(/f)``: a
+        filesystem's own per-inode lock), as the page cache's locks are
+        (``invalidate_lock(/f)``): the lock order and mutation analysis
+        know it by its family."""
         if not isinstance(kind, Kind):
             raise ModelError(f"lock {name}: {kind!r} is no lock kind: use LockKind (from mc.dsl)")
         lock = self._lock_named.get(name)
@@ -341,7 +345,7 @@ class World:
             if lock.kind is not kind:
                 raise ModelError(f"lock {name} is a {lock.kind.value}, not a {kind.value}")
             return lock
-        lock = self.add_lock(name, kind)
+        lock = self.add_lock(name, kind, name.split("(", 1)[0])
         self.shared_names.add(name)
         return lock
 
