@@ -402,3 +402,66 @@ def test_a_misspelt_class_in_the_order_is_named_with_the_closest_class(
         {"class": "mmap_lok", "closest": "mmap_lock"}
     ]
     assert lockorder.merge(explored, documented).unmatched == {}
+
+
+PRIVATE_LOCK = """
+from mc.dsl import EXCL, SHARED, File, LockKind, Op, lock_order, operation, scenario
+
+{order}
+
+
+def _gc(op: Op, file: File):
+    return op.world.shared_lock(f"i_gc_rwsem({{file.path}})", LockKind.RWSEM)
+
+
+@operation(models="myfs_punch_hole()")
+def punch(op: Op, file: File) -> None:
+    inode = op.inode(file.path)
+    op.lock(inode.i_rwsem, EXCL, "inode_lock(inode)")
+    op.lock(_gc(op, file), EXCL, "down_write(&i_gc_rwsem)")
+    op.unlock(_gc(op, file), "up_write(&i_gc_rwsem)")
+    op.unlock(inode.i_rwsem, "inode_unlock(inode)")
+
+
+@operation(models="myfs_page_mkwrite()")
+def mkwrite(op: Op, file: File) -> None:
+    mapping = op.mapping(file)
+    op.lock(mapping.invalidate_lock, SHARED, "filemap_invalidate_lock_shared(mapping)")
+    op.lock(_gc(op, file), SHARED, "down_read(&i_gc_rwsem)")
+    op.unlock(_gc(op, file), "up_read(&i_gc_rwsem)")
+    op.unlock(mapping.invalidate_lock, "filemap_invalidate_unlock_shared(mapping)")
+
+
+F = File("/f", pages=1)
+scenario("myfs/gc", "x", tree=["/f"], threads=[punch(F), mkwrite(F)], properties=["deadlock"])
+"""
+
+
+def test_a_model_file_documents_the_order_of_its_own_lock(vfsmc: Callable[..., Any]) -> None:
+    """A filesystem's per-inode lock named i_gc_rwsem(/f) is of class
+    i_gc_rwsem: undocumented until the file's lock_order() places it, and
+    a lock_order() that contradicts specs/lockorder.toml is bad input."""
+
+    def lockorder(name: str, order: str) -> Any:
+        Path(f"{name}.py").write_text(PRIVATE_LOCK.format(order=order))
+        return vfsmc("lockorder", "--models", f"{name}.py", "--filter", "myfs/")
+
+    alone = lockorder("alone", "")
+    assert alone.exit_code == 1, alone.output
+    assert "i_rwsem -> i_gc_rwsem  (myfs/gc, T1)   NOT IN THE DOCUMENTED ORDER" in alone.output
+    assert "invalidate_lock -> i_gc_rwsem  (myfs/gc, T2)   NOT IN THE DOCUMENTED ORDER" in (
+        alone.output
+    )
+    placed = 'lock_order("i_rwsem", "invalidate_lock", "i_gc_rwsem", source="myfs/file.c")'
+    documented = lockorder("placed", placed)
+    assert documented.exit_code == 0, documented.output
+    assert "every observed edge is in the documented order" in documented.output
+    contradicts = lockorder("wrong", 'lock_order("invalidate_lock", "i_rwsem", source="x")')
+    assert contradicts.exit_code == 2
+    assert contradicts.output.count("\n") == 1 and "Traceback" not in contradicts.output
+    assert "lock_order at wrong.py:4) contradict specs/lockorder.toml" in contradicts.output
+    assert "invalidate_lock before i_rwsem (chain" in contradicts.output
+    lonely = lockorder("lonely", 'lock_order("i_rwsem", source="x")')
+    assert lonely.exit_code == 2 and "lock_order takes two or more lock class names" in (
+        lonely.output
+    )

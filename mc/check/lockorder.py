@@ -48,14 +48,14 @@ from mc.dsl.addresses import ADDRESSES, AddressOrder
 from mc.dsl.interrupts import SPINNING, interrupts_of
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.program import CompiledStep
-from mc.dsl.scenario import Registry
+from mc.dsl.scenario import LockOrder, Registry
 from mc.dsl.steps import LockStep, disables_irqs
 from mc.dsl.wait_steps import SectionStep
 from mc.engine.explore import Options, Search
 from mc.kernel.locks import Lock
 from mc.kernel.vfs import directories_above
 from mc.kernel.world import ERROR_SLOT, World
-from mc.project import SPECS
+from mc.project import SPECS, shown
 
 LOCKORDER = SPECS / "lockorder.toml"
 Edge = tuple[str, str]
@@ -73,6 +73,16 @@ class Documented:
     chains: tuple[tuple[str, tuple[str, ...]], ...]
     nested: dict[str, str]
     innermost: dict[str, str]
+    declared: tuple[LockOrder, ...] = ()
+    """The chains among ``chains`` that model files declared."""
+
+    @property
+    def where(self) -> str:
+        """Where the order is written: the file, and the model lines that
+        declared more of it."""
+        if not self.declared:
+            return "specs/lockorder.toml"
+        return "specs/lockorder.toml and " + ", ".join(_where(o) for o in self.declared)
 
     @property
     def after(self) -> dict[str, set[str]]:
@@ -105,6 +115,23 @@ class Documented:
         named = {c for _source, order in self.chains for c in order}
         return frozenset(named | self.nested.keys() | self.innermost.keys())
 
+    def declared_by(self, orders: Sequence[LockOrder]) -> Documented:
+        """This order with the chains model files declared (``lock_order``),
+        each cited by its source and model line; a ``ValueError`` when they
+        order a class before itself, with the chains of the file."""
+        if not orders:
+            return self
+        added = tuple((f"{order.source} ({_where(order)})", order.classes) for order in orders)
+        chains = self.chains + added
+        contradiction = _contradiction(chains)
+        if contradiction is not None:
+            declared = ", ".join(_where(order) for order in orders)
+            raise ValueError(
+                f"the lock orders declared ({declared}) contradict specs/lockorder.toml: "
+                f"{contradiction}"
+            )
+        return attrs.evolve(self, chains=chains, declared=self.declared + tuple(orders))
+
     def why(self, held: str, taken: str) -> str:
         """The chain that orders ``held`` before ``taken``, or why none does."""
         for source, order in self.chains:
@@ -113,6 +140,12 @@ class Documented:
         if taken in self.innermost:
             return self.innermost[taken]
         return "no documented chain orders them"
+
+
+def _where(order: LockOrder) -> str:
+    """The model line that declared ``order``: ``lock_order at FILE:LINE``."""
+    where = order.declared
+    return "lock_order" if where is None else f"lock_order at {shown(where.file)}:{where.line}"
 
 
 def load_documented(path: Path = LOCKORDER) -> Documented:
@@ -598,7 +631,7 @@ def render(report: Report) -> list[str]:
         lines.append("no cycle in the merged lock-class graph")
     lines.append("")
     if report.undocumented:
-        lines.append("edges the documented order (specs/lockorder.toml) does not allow:")
+        lines.append(f"edges the documented order ({report.documented.where}) does not allow:")
         for edge in report.undocumented:
             lines += _shown(edge, report.edges[edge])
     else:

@@ -39,7 +39,8 @@ def lockorder_command(
     thread holding a lock of class A is about to take one of class B adds
     the edge A -> B.  Reported: cycles in the merged graph (each edge with
     the scenario and trace that shows it), edges that
-    specs/lockorder.toml does not allow (an i_rwsem nested in another
+    specs/lockorder.toml and the model files' lock_order() declarations
+    do not allow (an i_rwsem nested in another
     against directories before non-directories or ancestors before
     descendants, in the tree of the state), and lock classes some scenario
     takes in interrupt context and some scenario takes with interrupts on
@@ -48,7 +49,7 @@ def lockorder_command(
     when a variant changes none of the scenarios explored.
     """
     reg = with_files(models)
-    documented = lockorder.load_documented()
+    documented = lockorder.load_documented().declared_by(reg.lock_orders)
     names = sorted(name for name in reg.scenarios if name.startswith(prefix))
     if not names:
         raise ValueError(f"no scenario starts with {prefix!r}")

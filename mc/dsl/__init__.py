@@ -7,7 +7,8 @@ file everything it needs.
 
 - operations: ``operation`` (``Cite`` names its kernel functions), ``Op`` (its
   methods emit the steps), ``Invocation``;
-- declarations: ``scenario``, ``variant``, ``flag_variant``, ``replaces``, ``invariant``;
+- declarations: ``scenario``, ``variant``, ``flag_variant``, ``replaces``, ``invariant``,
+  ``lock_order`` (a documented lock order for ``vfsmc lockorder``);
 - programs, for variants: ``Program`` and its steps (``Step``, ``LockStep``;
   ``never_blocks`` marks the ``compile`` of a step class of one's own whose
   step always has an outcome, which partial-order reduction then knows);
@@ -39,6 +40,7 @@ from mc.dsl.scenario import (
     Variant,
     flag_variant,
     invariant,
+    lock_order,
     replaces,
     scenario,
     variant,
@@ -109,6 +111,7 @@ __all__ = [
     "is_dir",
     "is_empty",
     "is_error",
+    "lock_order",
     "negative",
     "never_blocks",
     "not_",

@@ -91,7 +91,18 @@ class Variant:
         return program if self.transform is None else self.transform(program, invocation)
 
 
-Declaration = Scenario | Variant | PropertyDef
+@attrs.frozen
+class LockOrder:
+    """A documented lock order a model file adds to ``specs/lockorder.toml``
+    (``lock_order``): lock classes, outermost first, and where the order is
+    written down."""
+
+    classes: tuple[str, ...]
+    source: str
+    declared: Source | None = attrs.field(default=None, eq=False)
+
+
+Declaration = Scenario | Variant | PropertyDef | LockOrder
 
 
 class Registry:
@@ -104,6 +115,8 @@ class Registry:
         self.preparers: dict[str, Prepare] = {}
         """Called with the world and the variants' names before the threads
         are built, for a property checked as steps compile (spec-conformance)."""
+        self.lock_orders: list[LockOrder] = []
+        """The lock orders model files declared (``lock_order``)."""
         self.variant_resolvers: list[Callable[[Registry, str], Variant | None]] = []
         """Functions that make a variant from a name no model declares
         (``mutant:...`` names a program mutation)."""
@@ -120,6 +133,8 @@ class Registry:
             self.add_scenario(item)
         elif isinstance(item, Variant):
             self.add_variant(item)
+        elif isinstance(item, LockOrder):
+            self.lock_orders.append(item)
         else:
             self.add_property(item)
 
@@ -264,6 +279,23 @@ def _declare(item: T) -> T:
     frame = sys._getframe(2)
     frame.f_globals.setdefault(DECLARATIONS, []).append(item)
     return item
+
+
+def lock_order(*classes: str, source: str) -> LockOrder:
+    """Declare that lock ``classes`` are taken in this order, outermost
+    first (``lock_order("i_rwsem", "invalidate_lock", "i_gc_rwsem",
+    source="fs/f2fs/file.c: ...")``), as a chain of ``specs/lockorder.toml``
+    says it: ``vfsmc lockorder`` checks the observed edges against both.
+    A class is a lock's family, the part of its name before a parenthesis
+    (``i_gc_rwsem`` for ``i_gc_rwsem(/f)``); ``source`` says where the
+    order is written down (a comment, a document, a commit)."""
+    if len(classes) < 2 or not all(isinstance(c, str) and c for c in classes):
+        raise ModelError(f"lock_order takes two or more lock class names, not {classes!r}")
+    if not isinstance(source, str) or not source.strip():
+        raise ModelError("lock_order needs source=: where the order is written down")
+    order = LockOrder(tuple(classes), source, caller_source())
+    sys._getframe(1).f_globals.setdefault(DECLARATIONS, []).append(order)
+    return order
 
 
 def scenario(
