@@ -359,3 +359,33 @@ def test_what_a_model_prints_stays_out_of_the_json(vfsmc: Run, tmp_path: Path) -
     listed = vfsmc("list", "--models", "chatty.py", "--json")
     assert listed.exit_code == 0, listed.output
     json.loads(listed.stdout)
+
+
+def test_an_ok_whose_property_read_one_configuration_says_so(vfsmc: Run, tmp_path: Path) -> None:
+    """Operations that take locks over a file's page cache and write
+    nothing: no-lost-write passes having seen one page cache, device and
+    no fsync, which the note says, with one process or two; a scenario
+    that writes and fsyncs changes what it reads."""
+    (tmp_path / "locks_only.py").write_text(
+        "from mc.dsl import EXCL, SHARED, File, Op, operation, scenario\n\n"
+        "@operation(models='x')\n"
+        "def locker(op: Op, file: File) -> None:\n"
+        "    lock = op.mapping(file).invalidate_lock\n"
+        "    op.lock(lock, SHARED, 'filemap_invalidate_lock_shared(mapping)')\n"
+        "    op.unlock(lock, 'filemap_invalidate_unlock_shared(mapping)')\n\n"
+        "F = File('/f', pages=1, cached=(0,))\n"
+        "scenario('t/locks-only', 'x', tree=['/f'], threads=[locker(F), locker(F)],\n"
+        "         properties=['deadlock'])\n"
+    )
+    for workers in ("1", "2"):
+        args = ("locks_only.py:t/locks-only", "-p", "no-lost-write", "--workers", workers)
+        plain = vfsmc("check", *args, "--no-save")
+        assert plain.exit_code == 0, plain.output
+        assert (
+            "note: what no-lost-write reads is the same in every state reached: no step of this "
+            "run changed it, so its OK rests on one configuration" in plain.output
+        )
+        data = json.loads(vfsmc("check", *args, "--no-save", "--json").output)
+        assert data["unvaried"] == ["no-lost-write"]
+    written = vfsmc("check", "writeback/write-vs-fsync", "-p", "no-lost-write", "--no-save")
+    assert written.exit_code == 0 and "rests on one configuration" not in written.output

@@ -204,3 +204,30 @@ def test_a_search_finds_the_same_violation_either_way(remembers: bool) -> None:
     assert result.violation.property == "slots 1 and 2 stay low"
     assert result.violation.path is not None
     assert len(result.violation.path.actions) == 4
+
+
+class _LastFrozen(Counter):
+    """``Counter`` whose last slot no action changes."""
+
+    def successors(self, state: State) -> list[tuple[int, State]]:
+        return [(slot, after) for slot, after in super().successors(state) if slot < SLOTS - 1]
+
+
+def test_an_invariant_whose_reads_never_change_is_told_apart() -> None:
+    """An exhaustive search that found nothing names the invariants whose
+    declared reads were one part of every state (the frozen slot), not
+    those whose reads changed, read nothing but the errors, or are not
+    declared."""
+    last = 1 << (SLOTS - 1)
+    props = [
+        always("frozen", _sum_below([SLOTS - 1], 1), reads=last, remembered=True),
+        always("moving", _sum_below([0], 9), reads=1, remembered=True),
+        always("frozen-and-moving", _sum_below([0, SLOTS - 1], 9), reads=1 | last),
+        always("errors-only", lambda _state: None, reads=0, remembered=True),
+        always("undeclared", _sum_below([SLOTS - 1], 1)),
+    ]
+    result = Search(_LastFrozen(props), Options(reduce=False)).run()
+    assert result.verdict.value == "OK" and result.stats.states == 27
+    assert result.unvaried == ("frozen",)
+    moving = Search(Counter(props[:1]), Options(reduce=False)).run()
+    assert moving.verdict.value == "VIOLATED" and moving.unvaried == ()

@@ -370,6 +370,7 @@ def _check_json(outcome: Outcome, saved: dict[str, Path]) -> dict[str, Any]:
         "graph": str(saved["svg"]) if "svg" in saved else None,
         "unchecked_errors": outcome.unchecked_errors,
         "unreached_changes": list(outcome.unreached_changes),
+        "unvaried": list(result.unvaried),
     }
 
 
@@ -403,6 +404,13 @@ def _print_check(outcome: Outcome, reduce: bool) -> None:
                 + "; ".join(outcome.unreached_changes)
                 + "): this OK says nothing of the change; a scenario that reaches them would"
             )
+        )
+    if result.unvaried:
+        one = len(result.unvaried) == 1
+        click.echo(
+            f"  note: what {', '.join(result.unvaried)} {'reads' if one else 'read'} is the "
+            "same in every state reached: no step of this run changed it, so "
+            f"{'its' if one else 'their'} OK rests on one configuration"
         )
     for name, count in sorted(outcome.unchecked_errors.items()):
         click.echo(

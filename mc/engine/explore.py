@@ -372,7 +372,8 @@ class Search(Generic[S, A]):
             verdict = Verdict.INCOMPLETE
         else:
             verdict = Verdict.OK
-        return Result(verdict, stats, violation, reason, tuple(self.property_names))
+        unvaried = tuple(self.checked.unvaried()) if verdict is Verdict.OK else ()
+        return Result(verdict, stats, violation, reason, tuple(self.property_names), unvaried)
 
     def _store_bytes_per_state(self) -> float | None:
         """What the store and the parent links hold per stored state (None

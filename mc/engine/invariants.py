@@ -12,7 +12,10 @@ locks they hold, so the answer is looked up by that part
 mask share one lookup; one that declares nothing or is not
 ``remembered``, or a model that cannot pick the part, is asked on every
 state.  A lookup that rarely finds its answer is given up, and the
-answers kept are bounded.
+answers kept are bounded.  Whether every state had the same part
+(``Invariants.unvaried``) is kept as well: such an invariant was checked
+on one configuration of what it reads, which no step of the scenario
+changed (a vacuous pass, as a property of a page cache nothing writes).
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ LEAST_FOUND = 0.5
 go on remembering."""
 
 Answers = tuple[str | None, ...]
+UNSEEN = object()
+VARIED = object()
 
 
 class _Group(Generic[S]):
@@ -41,16 +46,25 @@ class _Group(Generic[S]):
     of the state they read (``part``), or worked out each time."""
 
     def __init__(
-        self, checks: Sequence[Callable[[S], str | None]], part: Callable[[S], Any] | None
+        self,
+        checks: Sequence[Callable[[S], str | None]],
+        part: Callable[[S], Any] | None,
+        watched: bool = True,
     ) -> None:
         self.checks = tuple(checks)
         self.part = part
+        self.watched = watched
+        """Whether to keep ``only``: not for invariants that read no
+        location (the protocol errors steps record alone)."""
         self.known: dict[Any, Answers] = {}
         self.lookups = 0
         self.found = 0
         self.judged = False
         self.fine: Answers = (None,) * len(self.checks)
         """The answers of a state that breaks none of the invariants."""
+        self.only: Any = UNSEEN
+        """The one part of the state the invariants read, while every state
+        asked about has had the same (``VARIED`` once two differed)."""
 
     def answers(self, state: S) -> Answers:
         """Each invariant's answer on ``state``, in order."""
@@ -64,6 +78,8 @@ class _Group(Generic[S]):
             self.found += 1
             return known
         known = tuple([check(state) for check in self.checks])
+        if self.watched and self.only is not VARIED:
+            self.only = key if self.only is UNSEEN else VARIED
         if len(self.known) >= KEPT_ANSWERS:
             self.known.clear()
         self.known[key] = known
@@ -89,7 +105,27 @@ class Invariants(Generic[S]):
             part = None if reads is None else model.part_read(reads)
             for place, index in enumerate(members):
                 self._places[index] = (len(self._groups), place)
-            self._groups.append(_Group([self.properties[i].check for i in members], part))
+            checks = [self.properties[i].check for i in members]
+            self._groups.append(_Group(checks, part, watched=bool(reads)))
+
+    def unvaried(self) -> dict[str, Hashable]:
+        """The invariants that read the same part of every state they were
+        asked about (a remembered declaration of what they read), each
+        with that part: nothing the search did changed what they check."""
+        found: dict[str, Hashable] = {}
+        for prop, (group, _place) in zip(self.properties, self._places, strict=True):
+            only = self._groups[group].only
+            if only is not UNSEEN and only is not VARIED:
+                found[prop.name] = only
+        return found
+
+    def varied(self) -> list[str]:
+        """The invariants that read different parts of two states."""
+        return [
+            prop.name
+            for prop, (group, _place) in zip(self.properties, self._places, strict=True)
+            if self._groups[group].only is VARIED
+        ]
 
     def violated(self, state: S) -> tuple[str, str] | None:
         """The first invariant ``state`` violates, as its name and message,

@@ -546,6 +546,8 @@ class _Worker(Generic[S, A]):
                 stored,
                 figures,
                 self.halted_states,
+                self.checked.unvaried(),
+                self.checked.varied(),
             )
         if request[0] == "edges":
             return self.edges, self.unresolved
@@ -558,6 +560,17 @@ class _Worker(Generic[S, A]):
                 lazy_before = self.stored
             return (self.parent.tobytes(), self.move.tobytes(), lazy_before)
         raise ValueError(f"unknown request {request[0]!r}")
+
+
+def _unvaried(replies: Sequence[Any]) -> set[str]:
+    """The invariants that read one part of every state (``Invariants.unvaried``)
+    of every worker: none of them saw two, and they all saw the same."""
+    varied = {name for reply in replies for name in reply[7]}
+    parts: dict[str, set[Hashable]] = {}
+    for reply in replies:
+        for name, part in reply[6].items():
+            parts.setdefault(name, set()).add(part)
+    return {name for name, seen in parts.items() if name not in varied and len(seen) == 1}
 
 
 def owner_of(
@@ -981,7 +994,11 @@ class ParallelSearch(Generic[S, A]):
             verdict = Verdict.INCOMPLETE
         else:
             verdict = Verdict.OK
-        return Result(verdict, stats, violation, reason, tuple(names))
+        unvaried: tuple[str, ...] = ()
+        if verdict is Verdict.OK and len(memory) == workers:
+            single = _unvaried(memory)
+            unvaried = tuple(name for name in names if name in single)
+        return Result(verdict, stats, violation, reason, tuple(names), unvaried)
 
     def _levels(
         self,

@@ -146,3 +146,7 @@ class Result(Generic[S, A]):
     violation: Violation[S, A] | None = None
     incomplete_reason: str | None = None
     properties: Sequence[str] = ()
+    unvaried: tuple[str, ...] = ()
+    """Of an exhaustive search that found nothing: the invariants whose
+    declared reads were the same in every state (nothing the scenario did
+    changed what they check, so they passed on one configuration)."""
