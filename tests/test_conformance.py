@@ -4,9 +4,11 @@ variant is caught, and each kind of breach is reported."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -492,3 +494,61 @@ def test_a_rule_the_kernel_departs_from_is_not_checked_and_says_why(shipped: Reg
     assert unwaived.violation is not None
     assert unwaived.violation.property == "spec-conformance"
     assert "super_operations.quota_write holding s_umount shared" in unwaived.violation.message
+
+
+MKWRITE_CALL = """
+from mc.dsl import SHARED, File, Op, flag_variant, operation, scenario
+
+flag_variant("mkwrite-unlocked", "->page_mkwrite called after mmap_read_unlock()")
+
+
+def mkwrite(scratch, *args) -> int:
+    return 0
+
+
+@operation(models="do_page_mkwrite()")
+def fault(op: Op, file: File) -> None:
+    mm = op.mm(file)
+    op.lock(mm.mmap_lock, SHARED, "mmap_read_lock(mm)")
+    if op.variant("mkwrite-unlocked"):
+        op.unlock(mm.mmap_lock, "mmap_read_unlock(mm)")
+    op.call("vm_operations_struct.page_mkwrite", mkwrite, label="->page_mkwrite(vmf)"{roles})
+    if not op.variant("mkwrite-unlocked"):
+        op.unlock(mm.mmap_lock, "mmap_read_unlock(mm)")
+
+
+F = File("/f", pages=1, cached=(0,))
+scenario("my/mkwrite", "x", tree=["/f"], threads=[fault(F)], properties=["spec-conformance"])
+"""
+
+
+def test_a_need_a_user_s_call_leaves_unchecked_is_said(vfsmc: Any) -> None:
+    """A ->page_mkwrite call of a model file that names no mm: its
+    mmap_lock need goes unchecked, which check notes (and --json lists),
+    and spec coverage --models lists with the call's model line though
+    the shipped calls check it; named with roles={"mm": op.mm(file)}, it
+    is checked, and the variant that calls it unlocked breaks it."""
+    Path("unnamed.py").write_text(MKWRITE_CALL.format(roles=""))
+    unnamed = vfsmc("check", "unnamed.py:my/mkwrite", "-V", "mkwrite-unlocked", "--no-save")
+    assert unnamed.exit_code == 0, unnamed.output
+    assert (
+        "note: spec-conformance cannot check vm_operations_struct.page_mkwrite mmap_lock(mm) "
+        "at unnamed.py:17: the call names no mm" in unnamed.output
+    )
+    data = json.loads(vfsmc("check", "unnamed.py:my/mkwrite", "--no-save", "--json").output)
+    assert data["unchecked_needs"] == [
+        "vm_operations_struct.page_mkwrite mmap_lock(mm) at unnamed.py:17: the call names no mm"
+    ]
+    listed = vfsmc("spec", "coverage", "--models", "unnamed.py")
+    assert (
+        "not checked: mmap_lock(mm) (missing-role: the call names no mm at unnamed.py:17)"
+        in listed.output
+    )
+    Path("named.py").write_text(MKWRITE_CALL.format(roles=', roles={"mm": mm}'))
+    named = vfsmc("check", "named.py:my/mkwrite", "--no-save")
+    assert named.exit_code == 0 and "cannot check" not in named.output, named.output
+    broken = vfsmc("check", "named.py:my/mkwrite", "-V", "mkwrite-unlocked", "--no-save")
+    assert broken.exit_code == 1
+    assert "T1 calls vm_operations_struct.page_mkwrite without mmap_lock" in broken.output
+    shipped_only = vfsmc("spec", "coverage")
+    assert "missing-role: the call names no mm" not in shipped_only.output

@@ -45,6 +45,7 @@ from mc.engine.explore import Options, UndeclaredRead
 from mc.engine.reduction import turned_off_by
 from mc.engine.result import Strategy, Verdict
 from mc.kernel.world import ModelError
+from mc.spec.conformance import SPEC_CONFORMANCE
 from mc.text import printable
 from mc.trace import format as cx_format
 from mc.trace import graph as render_graph
@@ -371,6 +372,9 @@ def _check_json(outcome: Outcome, saved: dict[str, Path]) -> dict[str, Any]:
         "unchecked_errors": outcome.unchecked_errors,
         "unreached_changes": list(outcome.unreached_changes),
         "unvaried": list(result.unvaried),
+        "unchecked_needs": list(outcome.model.world.unchecked_needs)
+        if SPEC_CONFORMANCE in result.properties
+        else [],
     }
 
 
@@ -403,6 +407,16 @@ def _print_check(outcome: Outcome, reduce: bool) -> None:
                 "  note: no explored state runs a step the variants change ("
                 + "; ".join(outcome.unreached_changes)
                 + "): this OK says nothing of the change; a scenario that reaches them would"
+            )
+        )
+    needs = outcome.model.world.unchecked_needs
+    if needs and SPEC_CONFORMANCE in result.properties:
+        click.echo(
+            printable(
+                "  note: spec-conformance cannot check "
+                + "; ".join(needs)
+                + " (name the object with op.call(..., roles={ROLE: ...}); vfsmc spec show "
+                "TABLE.METHOD lists each need's role)"
             )
         )
     if result.unvaried:

@@ -5,7 +5,7 @@
     vfsmc spec show [TABLE[.METHOD]]    the rules, and what they require of a call
     vfsmc spec diff OLD NEW             what changed between two versions of the rules
     vfsmc spec check NEW                the shipped models against another version's rules
-    vfsmc spec coverage                 which methods the models call, why not the others
+    vfsmc spec coverage [--models P]    which methods the models call, why not the others
 
 Exit codes: 0 fine, 1 something found (dubious places, differences, methods
 neither modelled nor explained), 2 bad input (one line on stderr).
@@ -22,6 +22,7 @@ import click
 
 from mc.atomic_write import stream_of, write_atomically
 from mc.cli.errors import echo_json, one_line_errors, wrote
+from mc.cli.options import models_option
 from mc.dsl.scenario import UnknownName
 from mc.project import SPECS
 from mc.spec import conformance, coverage, diff, importer, lint, toml_writer, vocabulary
@@ -356,12 +357,14 @@ def diff_command(old: Path, new: Path, vocabulary: Path, as_json: bool) -> None:
 
 @spec.command("coverage")
 @SPECS_OPTION
+@models_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @one_line_errors
-def coverage_command(specs: Path, as_json: bool) -> None:
+def coverage_command(specs: Path, models: tuple[Path, ...], as_json: bool) -> None:
     """For every method of every table: the scenarios calling it and what
-    their calls check, or why no model calls it."""
-    from mc.cli.options import registry
+    their calls check, or why no model calls it (with --models, the
+    calls of those model files' scenarios too)."""
+    from mc.check.registry import with_files
 
     rules = conformance.rules_at(specs)
     reasons = coverage.load_reasons(rules.spec, specs / "coverage.toml")
@@ -371,7 +374,7 @@ def coverage_command(specs: Path, as_json: bool) -> None:
             "do not have (ignored)",
             err=True,
         )
-    found = coverage.coverage(registry(), rules, reasons)
+    found = coverage.coverage(with_files(models), rules, reasons)
     total = len(found.methods)
     modelled, explained = found.count("modelled"), found.count("explained")
     unexplained = found.count("unexplained")

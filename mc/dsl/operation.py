@@ -63,6 +63,7 @@ from mc.kernel.expr import (
     slot_value,
 )
 from mc.kernel.locks import Lock, Mode
+from mc.kernel.mm import Mm, mm_of
 from mc.kernel.pagecache import File, pagecache
 from mc.kernel.pagecache import Mapping as AddressSpace
 from mc.kernel.world import Dentry, ModelError, Scratch, World, given_names, touched_by
@@ -218,6 +219,14 @@ class Op:
             return pagecache(self.world).attach(file)
         except ValueError as error:
             raise ModelError(str(error)) from None
+
+    def mm(self, file: File) -> Mm:
+        """The mm of the scenario's process over ``file``'s mapping, laid out
+        on first use as the fault and mmap operations lay it out (a VMA
+        over the file, its ptes): ``op.mm(file).mmap_lock`` is the
+        process's ``mmap_lock``, and ``roles={"mm": op.mm(file)}`` names it
+        to a ``vm_operations_struct`` call, whose rules need it held."""
+        return mm_of(self.world, self.mapping(file))
 
     def dentry(self, parent: InodeExpr, name: str) -> Dentry:
         """The dentry ``name`` in the fixed directory ``parent``."""

@@ -291,6 +291,11 @@ class World:
         """The locking rules the chosen variants knowingly break (``table.method
         need``), each with the variant that waives it and where it is
         declared (``models/mine.py:12: variant v``)."""
+        self.unchecked_needs: dict[str, None] = {}
+        """The needs of the locking rules a call guard could not check at a
+        call of a model file outside the shipped models, each said once
+        (``vm_operations_struct.page_mkwrite mmap_lock(mm): held at
+        my.py:47: the call names no mm``)."""
         self.published: dict[str, Any] = {}
         """Values threads give the threads built after them (``op.publish``)."""
         self.declared_at = ""

@@ -12,7 +12,7 @@ import attrs
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry
 from mc.dsl.steps import CallStep
-from mc.project import SPECS
+from mc.project import SPECS, shown
 from mc.spec import conformance
 from mc.spec.load import SpecError, read_toml
 from mc.spec.model import Spec
@@ -125,7 +125,10 @@ def calls_by_scenario(
 
 
 def coverage(registry: Registry, rules: Rules, reasons: Reasons) -> Coverage:
-    """The coverage of every method of ``rules.spec`` by ``registry``'s scenarios."""
+    """The coverage of every method of ``rules.spec`` by ``registry``'s
+    scenarios; a need a call of a model file outside the shipped models
+    leaves unchecked is listed with that call's model line, though other
+    calls check it."""
     models: dict[str, KernelModel] = {}
     calls = calls_by_scenario(registry, models)
     methods = []
@@ -134,18 +137,24 @@ def coverage(registry: Registry, rules: Rules, reasons: Reasons) -> Coverage:
         by_scenario = calls.get(name, {})
         checked: dict[str, None] = {}
         unchecked: dict[tuple[str, str, str], None] = {}
+        theirs: dict[tuple[str, str, str], None] = {}
         for scenario, steps in by_scenario.items():
             for step in steps:
                 plan = conformance.plan(step, models[scenario].world, rules)
                 checked.update(dict.fromkeys(c.need.id for c in plan.checked))
                 unchecked.update(dict.fromkeys((u.need, u.kind, u.reason) for u in plan.unchecked))
+                if not step.source.file.startswith(conformance.SHIPPED_MODELS):
+                    where = f" at {shown(step.source.file)}:{step.source.line}"
+                    theirs.update(
+                        dict.fromkeys((u.need, u.kind, u.reason + where) for u in plan.unchecked)
+                    )
         methods.append(
             MethodCoverage(
                 table.name,
                 method.name,
                 tuple(by_scenario),
                 tuple(checked),
-                tuple(u for u in unchecked if u[0] not in checked),
+                tuple(u for u in unchecked if u[0] not in checked) + tuple(theirs),
                 reasons.reason(table.name, method.name),
             )
         )
