@@ -249,6 +249,94 @@ def test_a_variant_replaces_a_body_wherever_it_runs(tmp_path: Path) -> None:
     assert check(registry.build(scenario, ["create-holds-root"])).verdict is Verdict.OK
 
 
+INSERTED = """
+from mc.dsl import EXCL, File, LockKind, Op, inserts, operation, scenario
+from mc.models.truncate import punch_hole
+
+
+def _gc(op: Op, file: File):
+    return op.world.shared_lock(f"i_gc_rwsem({file.path})", LockKind.RWSEM)
+
+
+def take(op: Op, file: File, *_args) -> None:
+    op.lock(_gc(op, file), EXCL, "down_write(&i_gc_rwsem)")
+
+
+def drop(op: Op, file: File, *_args) -> None:
+    op.unlock(_gc(op, file), "up_write(&i_gc_rwsem)")
+
+
+inserts(
+    punch_hole,
+    "punch-takes-gc",
+    "punch takes i_gc_rwsem inside invalidate_lock",
+    after={"filemap_invalidate_lock(mapping) /* no page faults may reinstantiate pages */": take},
+    before={"filemap_invalidate_unlock(mapping)": drop},
+)
+
+
+@operation(models="a GC worker taking i_gc_rwsem, then invalidate_lock")
+def gc_worker(op: Op, file: File) -> None:
+    mapping = op.mapping(file)
+    op.lock(_gc(op, file), EXCL, "down_write(&i_gc_rwsem)")
+    op.lock(mapping.invalidate_lock, EXCL, "filemap_invalidate_lock(mapping)")
+    op.unlock(mapping.invalidate_lock, "filemap_invalidate_unlock(mapping)")
+    op.unlock(_gc(op, file), "up_write(&i_gc_rwsem)")
+
+
+F = File("/f", pages=1, cached=(0,))
+scenario("api/punch-vs-gc", "x", tree=["/f"], threads=[punch_hole(F, 0, 4096), gc_worker(F)],
+         properties=["deadlock", "lock-protocol"])
+"""
+
+
+def test_a_variant_inserts_steps_inside_a_shipped_body(tmp_path: Path) -> None:
+    """inserts() puts a filesystem's own lock inside the shipped hole
+    punch, right after the step labelled by after= and right before the
+    one labelled by before=, and nothing else moves; against a worker
+    that takes that lock outside invalidate_lock it deadlocks, which the
+    body without it does not."""
+    model_file = tmp_path / "inserted.py"
+    model_file.write_text(INSERTED)
+    registry = with_files([model_file])
+    scenario = registry.scenario("api/punch-vs-gc")
+    plain = [s.label for s in registry.build(scenario).threads[0].program.steps]
+    changed = [
+        s.label for s in registry.build(scenario, ["punch-takes-gc"]).threads[0].program.steps
+    ]
+    taken = plain.index(
+        "filemap_invalidate_lock(mapping) /* no page faults may reinstantiate pages */"
+    )
+    dropped = plain.index("filemap_invalidate_unlock(mapping)")
+    assert changed == [
+        *plain[: taken + 1],
+        "down_write(&i_gc_rwsem)",
+        *plain[taken + 1 : dropped],
+        "up_write(&i_gc_rwsem)",
+        *plain[dropped:],
+    ]
+    assert check(registry.build(scenario)).verdict is Verdict.OK
+    deadlock = check(registry.build(scenario, ["punch-takes-gc"]))
+    assert deadlock.violation is not None and deadlock.violation.property == "deadlock"
+
+
+def test_an_insertion_at_a_label_the_body_lacks_is_a_located_error(tmp_path: Path) -> None:
+    model_file = tmp_path / "nowhere.py"
+    model_file.write_text(
+        "from mc.dsl import inserts\n"
+        "from mc.models.truncate import punch_hole\n\n"
+        "inserts(punch_hole, 'nowhere', 'x', after={'filemap_invalidate_lock(mapping)': print})\n"
+    )
+    registry = with_files([model_file])
+    with pytest.raises(
+        ModelError,
+        match=r"nowhere.py:4: variant nowhere: no step of punch_hole "
+        r"is labelled 'filemap_invalidate_lock\(mapping\)' \(did you mean "
+        r"'filemap_invalidate_lock\(mapping\) /\* no page faults",
+    ):
+        registry.build(registry.scenario("truncate/punch-vs-fault"), ["nowhere"])
+
+
 @operation(models="a filesystem ioctl taking invalidate_lock before i_rwsem")
 def invalidate_then_inode_lock(op: Op, file: File) -> None:
     invalidate_lock = op.mapping(file).invalidate_lock

@@ -7,7 +7,8 @@ file everything it needs.
 
 - operations: ``operation`` (``Cite`` names its kernel functions), ``Op`` (its
   methods emit the steps), ``Invocation``;
-- declarations: ``scenario``, ``variant``, ``flag_variant``, ``replaces``, ``invariant``,
+- declarations: ``scenario``, ``variant``, ``flag_variant``, ``replaces``, ``inserts``,
+  ``invariant``,
   ``lock_order`` (a documented lock order for ``vfsmc lockorder``);
 - programs, for variants: ``Program`` and its steps (``Step``, ``LockStep``;
   ``never_blocks`` marks the ``compile`` of a step class of one's own whose
@@ -39,6 +40,7 @@ from mc.dsl.scenario import (
     Scenario,
     Variant,
     flag_variant,
+    inserts,
     invariant,
     lock_order,
     replaces,
@@ -107,6 +109,7 @@ __all__ = [
     "differ",
     "flag_variant",
     "handed_off",
+    "inserts",
     "invariant",
     "is_dir",
     "is_empty",

@@ -22,7 +22,7 @@ import attrs
 from mc.dsl.kernel_model import KernelModel, PropertyDef, build_threads
 from mc.dsl.operation import Invocation, Operation, caller_source
 from mc.dsl.program import Program
-from mc.dsl.steps import Source
+from mc.dsl.steps import Source, Step
 from mc.engine.model import Check, PropertyKind, declared_reads
 from mc.kernel.expr import State
 from mc.kernel.world import LocatedModelError, ModelError, World
@@ -398,6 +398,83 @@ def replaces(
         return _declare(variant)
 
     return wrap
+
+
+Snippet = Callable[..., None]
+"""Steps to add to an operation's body: ``f(op, *args)`` with its arguments."""
+
+
+def inserts(
+    operation: Operation,
+    name: str,
+    description: str,
+    *,
+    before: Mapping[str, Snippet] | None = None,
+    after: Mapping[str, Snippet] | None = None,
+    waives: Sequence[str] = (),
+) -> Variant:
+    """Declare a variant that adds steps inside ``operation``'s body wherever
+    it runs: for each label of ``before``, the steps its ``f(op, *args)``
+    emits come right before the step with that label (after a jump target
+    there, so every way to the step runs them first); for each label of
+    ``after``, right after that step.  Each label names one step of the
+    body; the functions run once the body is built, with its arguments
+    (a filesystem's own lock taken inside a shipped operation:
+    ``after={"filemap_invalidate_lock(mapping)": take_gc_lock}``)."""
+    declared = caller_source()
+    points = [(label, f, True) for label, f in (before or {}).items()]
+    points += [(label, f, False) for label, f in (after or {}).items()]
+    if not points:
+        raise ModelError(f"variant {name}: inserts takes before= or after= {{label: f(op, ...)}}")
+
+    def body(op: Any, *args: Any) -> None:
+        start = len(op.items)
+        operation.build(op, *args)
+        end = len(op.items)
+        places = []
+        for label, snippet, ahead in points:
+            at = _place(op.items, start, end, label, operation, declared, name)
+            places.append((at if ahead else at + 1, not ahead))
+            mark = len(op.items)
+            snippet(op, *args)
+            places[-1] = (*places[-1], op.items[mark:])
+            del op.items[mark:]
+        for at, _after, added in sorted(places, key=lambda place: (-place[0], place[1])):
+            op.items[at:at] = added
+
+    variant = Variant(
+        name, description, None, _names(waives, "waives", "rules"), declared, ((operation, body),)
+    )
+    return _declare(variant)
+
+
+def _place(
+    items: Sequence[Any],
+    start: int,
+    end: int,
+    label: str,
+    operation: Operation,
+    declared: Source,
+    name: str,
+) -> int:
+    """Where in ``items`` (the body ``operation`` emitted between ``start``
+    and ``end``) the one step labelled ``label`` is."""
+    found = [
+        at for at in range(start, end) if isinstance(items[at], Step) and items[at].label == label
+    ]
+    if len(found) == 1:
+        return found[0]
+    where = f"{shown(declared.file)}:{declared.line}: variant {name}"
+    if found:
+        raise LocatedModelError(
+            f"{where}: {len(found)} steps of {operation.name} are labelled {label!r}; "
+            "a @variant transform can pick one (program.step, move_before)"
+        )
+    labels = [item.label for item in items[start:end] if isinstance(item, Step)]
+    close = [known for known in labels if known.startswith(label)]
+    close = close or difflib.get_close_matches(label, labels, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise LocatedModelError(f"{where}: no step of {operation.name} is labelled {label!r}{hint}")
 
 
 def invariant(
