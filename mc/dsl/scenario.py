@@ -431,13 +431,12 @@ def inserts(
         start = len(op.items)
         operation.build(op, *args)
         end = len(op.items)
-        places = []
+        places: list[tuple[int, bool, list[Any]]] = []
         for label, snippet, ahead in points:
             at = _place(op.items, start, end, label, operation, declared, name)
-            places.append((at if ahead else at + 1, not ahead))
             mark = len(op.items)
             snippet(op, *args)
-            places[-1] = (*places[-1], op.items[mark:])
+            places.append((at if ahead else at + 1, not ahead, op.items[mark:]))
             del op.items[mark:]
         for at, _after, added in sorted(places, key=lambda place: (-place[0], place[1])):
             op.items[at:at] = added
