@@ -40,7 +40,9 @@ def test_replays_with_its_variants_and_not_without(shipped: Registry, path: Path
     correct = shipped.build(scenario, (), counterexample.properties)
     report = replay(correct, counterexample)
     assert not report.reproduced
-    assert report.stopped_at is not None
+    if report.stopped_at is None:  # a deadlock whose blocked step is the one the variant moved
+        assert report.replayed == len(counterexample.steps)
+        assert report.reason.startswith("every step replays but the last state does not violate")
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
