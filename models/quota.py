@@ -10,56 +10,98 @@ protects inode->i_blocks, i_bytes and also guards consistency of
 dquot->dq_dqb with inode->i_blocks, i_bytes so that dquot_transfer() can
 stabilize amount it transfers", "dquot->dq_dqb_lock protects data from
 dq_dqb", and the order "s_umount > i_mutex > journal_lock > dquot->dq_lock >
-dqio_sem".  The quota format's methods (fs/quota/quota_v2.c ``v2_read_dquot()``,
-``v2_write_dquot()``, ``v2_release_dquot()``, ``v2_write_file_info()``) take
-``dqio_sem`` around the filesystem's ``->quota_read``/``->quota_write``; the
-``dquot_operations`` are ext4's shape (fs/ext4/super.c ``ext4_acquire_dquot()``,
-``ext4_write_dquot()``, ``ext4_release_dquot()``, ``ext4_write_info()``:
-a journal handle, then the generic function).
+dqio_sem"; ``dquot_is_busy()`` of include/linux/quotaops.h (DQ_MOD_B, then
+``dq_count > 1``: since 2019, "fs/quota: Check that quota is not dirty
+before release").  The quota format's methods (fs/quota/quota_v2.c
+``v2_read_dquot()``, ``v2_write_dquot()``, ``v2_release_dquot()``,
+``v2_write_file_info()``, and fs/quota/quota_tree.c
+``qtree_release_dquot()``) take ``dqio_sem`` around the filesystem's
+``->quota_read``/``->quota_write``; the ``dquot_operations`` are ext4's
+shape (fs/ext4/super.c ``ext4_acquire_dquot()``, ``ext4_write_dquot()``,
+``ext4_release_dquot()``, ``ext4_write_info()``: a journal handle, then the
+generic function).  (The store also holds an older text of torvalds/linux
+fs/quota/dquot.c, 0110c350, with ``dqio_mutex`` and ``dqonoff_mutex``,
+which read_file gives when no commit is named: not used.)
 
 Read again in a 6.17-rc3 tree (Kingxukai/linux, fs/quota/dquot.c at
 9b44fff6): ``dquot_acquire()``, ``dquot_commit()`` and ``dquot_release()``
 take ``dq_lock`` as modelled (with ``memalloc_nofs_save()``), and
-``dqget()`` is unchanged (``dq_list_lock`` with ``dq_state_lock`` nested
-for the lookup and the reference, ``wait_on_dquot()``'s dq_lock, then
-->acquire_dquot with no spinlock held); ``__dquot_transfer()`` takes
-``dq_data_lock`` then ``inode->i_lock`` and, inside, each dquot's
-``dq_dqb_lock`` (modelled); but since Linux 6.6 the last ``dqput()`` no
-longer writes or releases the dquot in the caller: it puts the dquot on
-``releasing_dquots`` (DQ_RELEASING_B) and queues ``quota_release_work``,
-whose ``quota_release_workfn()`` waits for ``synchronize_srcu(&dquot_srcu)``
-and then calls ``->write_dquot`` and ``->release_dquot``;
-``dquot_writeback_dquots()`` flushes that work first, skips a releasing
-dquot and no longer takes ``dqonoff_mutex`` (it asserts ``s_umount``).
-The models keep the 6.4 shape: ``->write_dquot``/``->release_dquot`` run
-in the thread that drops the last reference, under what it holds (a
-chown's i_rwsem and journal handle); in 6.6 and later they run in the worker, which holds
-none of the caller's locks, so for the caller's locks the 6.4 shape is the
-stricter test of the lock order (drift since 6.6, not modelled); but 6.6's
-``dquot_writeback_dquots()`` waits for that worker
+``dqget()`` is unchanged (under ``dq_list_lock``, ``dq_state_lock`` nested
+only around the test that quota is on and dropped before
+``find_dquot()``; the reference taken under dq_list_lock;
+``wait_on_dquot()``'s dq_lock, then ->acquire_dquot with no spinlock
+held); ``__dquot_transfer()`` takes ``dq_data_lock`` then ``inode->i_lock``
+and, inside, each dquot's ``dq_dqb_lock`` (modelled).  The models follow
+6.4's synchronous ``dqput()``: the last reference loops (``goto
+we_slept``), writing a dirty dquot (``->write_dquot``) and releasing an
+active one (``->release_dquot``) in the thread that drops it, under what
+it holds (a chown's i_rwsem and journal handle).  Since Linux 6.6
+("quota: fix dqput() to follow the guarantees dquot_srcu should
+provide") the last ``dqput()`` puts the dquot on ``releasing_dquots``
+(DQ_RELEASING_B) and queues ``quota_release_work``, whose
+``quota_release_workfn()`` waits for ``synchronize_srcu(&dquot_srcu)`` and
+then runs the same loop; ``dquot_is_busy()`` tests ``dq_count > 0``, the
+worker holding no reference; ``dquot_writeback_dquots()`` flushes that
+work first and skips a releasing dquot.  In the worker the methods run
+under none of the caller's locks, so for the caller's locks the 6.4 shape
+is the stricter test of the lock order (drift since 6.6, not modelled);
+but 6.6's ``dquot_writeback_dquots()`` waits for that worker
 (``flush_delayed_work(&quota_release_work)``) with s_umount held, so
 quotactl(Q_SYNC) then waits for the worker's handle and dq_lock: a wait
-the models do not have.  (The
-stored torvalds/linux copy, 0110c350, is older still: ``dqio_mutex`` and
-``dqonoff_mutex``.)
+the models do not have.  Both 6.4 and 6.17 ``dquot_writeback_dquots()``
+assert s_umount (``WARN_ON_ONCE(!rwsem_is_locked(&sb->s_umount))``) and
+take no ``dqonoff_mutex``.
+
+The quota setup modelled is the one with a dirty list and no journalled
+quota: ext4 mounted with ``usrquota`` and a visible quota file (quotaon(8)),
+no ``usrjquota=``.  The common ext4 setup today is the ``quota`` feature
+(hidden system quota inodes, ``mkfs.ext4 -O quota``):
+``ext4_enable_quotas()`` sets ``DQUOT_QUOTA_SYS_FILE | DQUOT_NOLIST_DIRTY``
+and ``ext4_is_quota_journalled()`` holds, so ``ext4_mark_dquot_dirty()``
+does ``dquot_mark_dquot_dirty(dquot); return ext4_write_dquot(dquot);``:
+every ``->mark_dirty`` takes dq_lock and dqio_sem and calls
+``->quota_write`` (``ext4_quota_write()``, the quota file's
+``i_data_sem`` in its own lockdep subclass I_DATA_SEM_QUOTA) inside the
+allocating thread's handle, under the allocating inode's ``i_data_sem``;
+and with DQUOT_NOLIST_DIRTY no dquot is on the dirty list, so Q_SYNC
+writes none (``quota/alloc-vs-sync`` describes the setup with a dirty
+list).  That path is not modelled; Documentation/filesystems/locking.rst
+says ``mark_dirty`` does no FS recursion, which ext4's journalled
+``->mark_dirty`` breaks (a ``[departures]`` entry would be needed).
 
 State: per inode ``i_blocks`` and its user-quota pointer ``i_dquot``; per
-dquot ``dqb_curspace``, DQ_ACTIVE_B, DQ_MOD_B, its reference count and the
-usage its record in the quota file holds; the quota info's DQF_INFO_DIRTY.
+dquot ``dqb_curspace``, DQ_ACTIVE_B, DQ_READ_B, DQ_MOD_B, its reference
+count and the usage its record in the quota file holds (none once
+deleted); the quota info's DQF_INFO_DIRTY.
 
 What the models leave out: group and project quotas (one quota type), limits
-and warnings (no allocation fails), reserved space (delayed allocation), the
-dquot hash and free lists and the shrinker, ``dquot_srcu`` (the pointers the
-models read stay valid: no quotaoff), ``dq_data_lock`` around setting the
-pointers in ``__dquot_initialize()`` (one step; ``__dquot_transfer()``
-takes it as a lock around i_lock), ``dq_state_lock`` (quotaon/quotaoff
-state: no quotaoff), the journalled-quota variant of ``->mark_dirty`` (ext4 with journalled
-quota, or the ``quota`` feature, writes the dquot from ``->mark_dirty``:
-``ext4_mark_dquot_dirty()`` -> ``ext4_write_dquot()``, taking dq_lock and
-dqio_sem inside the caller's handle), ``dquot_quota_sync()``'s
-``->sync_fs(sb, 1)`` and ``inode_lock()`` of each quota file after the
-writeback when the quota files are not hidden, and the quota tree's
-blocks (a record is one value).
+and warnings (no allocation fails; every dquot is DQ_FAKE_B, so a released
+dquot with no usage has its record deleted), the inode counts, reserved
+space (delayed allocation: the store's fault is the nodelalloc path), the
+dquot hash and free lists and the shrinker, ``dquot_srcu`` (the pointers
+the models read stay valid: no quotaoff), ``dq_data_lock`` around setting
+the pointers in ``__dquot_initialize()`` (one step; ``__dquot_transfer()``
+takes it as a lock around i_lock) and around ``mark_info_dirty()``,
+``dq_state_lock`` (quotaon/quotaoff state: no quotaoff), the quota tree's
+blocks (a record is one value; allocating one dirties the info, freeing
+one dirties it too), errors other than ``dquot_commit()``'s -EIO for an
+inactive dquot, the journalled-quota ``->mark_dirty`` (above),
+``dquot_quota_sync()``'s ``->sync_fs(sb, 1)`` and ``inode_lock()`` of
+each quota file after the writeback when the quota files are not hidden,
+and the two steps of ``dquot_mark_dquot_dirty()``: the kernel tests
+DQ_ACTIVE_B without a lock and sets DQ_MOD_B later under dq_list_lock, so
+in 6.4 a ``->mark_dirty`` through a pointer read before a chown can mark
+the old dquot dirty after its last ``dqput()`` has released it and put it
+on the free list (the race 6.6's ``synchronize_srcu()`` in the release
+worker closes); the models make the test and the set one step.  With
+that one step, a ``->mark_dirty`` can still land after ``dquot_release()``
+found the dquot clean and before it clears DQ_ACTIVE_B (dq_lock does not
+exclude ``->mark_dirty``): the loop then writes the released dquot, and
+``dquot_commit()`` returns -EIO for it, clearing DQ_MOD_B.  So dropping
+DQ_MOD_B from ``dquot_is_busy()`` changes no end state of the models
+(the loop writes the dquot again either way); the variant shipped drops
+the loop (``dqput-without-we_slept``), which leaves the last reference
+dropped on a dirty, active dquot.
 """
 
 from __future__ import annotations
@@ -778,20 +820,28 @@ DQUOT_CITES = (
 
 
 @operation(
-    models="ext4_page_mkwrite() -> ext4_map_blocks() -> dquot_alloc_block() (fs/quota/dquot.c)",
+    models="ext4_page_mkwrite() (nodelalloc) -> ext4_map_blocks() -> dquot_alloc_block() "
+    "(fs/quota/dquot.c)",
     describe=lambda q, path: f"store allocating a block({path})",
     cites=(*DQUOT_CITES, Cite("fs/ext4/inode.c", "ext4_page_mkwrite", "6.4")),
 )
 def alloc_block(op: Op, quotas: Quotas, path: str) -> None:
     """A store through a shared mapping that write-faults on a hole of the
-    file at ``path``: the file's open for writing set its dquot pointer
-    (``ext4_file_open()`` -> ``dquot_file_open()`` -> ``dquot_initialize()``,
-    no lock held), then ``ext4_page_mkwrite()`` allocates the block without
-    i_rwsem (under invalidate_lock shared and a journal handle):
-    ``dquot_alloc_block()`` charges the block to the inode's dquot.
-    ``ext4_page_mkwrite()`` (read in 6.17-rc3, fs/ext4/inode.c at
-    9b44fff6) initializes no dquot.  Left out: ``sb_start_pagefault()``,
-    the folio lock and ``i_data_sem``."""
+    file at ``path``, on ext4 mounted ``nodelalloc``: the file's open for
+    writing set its dquot pointer (``ext4_file_open()`` ->
+    ``dquot_file_open()`` -> ``dquot_initialize()``, no lock held), then
+    ``ext4_page_mkwrite()`` allocates the block without i_rwsem: under
+    invalidate_lock shared it starts a handle itself (``handle =
+    ext4_journal_start(inode, EXT4_HT_WRITE_PAGE, ...)``) and
+    ``block_page_mkwrite()`` -> ``ext4_get_block()`` -> ``ext4_map_blocks()``
+    -> ``dquot_alloc_block()`` charges the block to the inode's dquot.  With
+    delalloc (ext4's default) the fault takes the "Delalloc case is easy"
+    branch: ``block_page_mkwrite(vma, vmf, ext4_da_get_block_prep)`` only
+    reserves the space (DQUOT_SPACE_RESERVE: no handle, no ->mark_dirty),
+    and the charge is made at writeback (``dquot_claim_block()``); that
+    path is not modelled.  ``ext4_page_mkwrite()`` (read in 6.17-rc3,
+    fs/ext4/inode.c at 9b44fff6) initializes no dquot.  Left out:
+    ``sb_start_pagefault()``, the folio lock and ``i_data_sem``."""
     inode = qinode(op.world, quotas, path)
     owner = quotas.file(path).owner
     invalidate_lock = named_lock(
@@ -799,7 +849,12 @@ def alloc_block(op: Op, quotas: Quotas, path: str) -> None:
     )
     dquot_initialize(op, quotas, inode, owner, "ext4_file_open(): dquot_file_open()")
     op.lock(invalidate_lock, SHARED, "ext4_page_mkwrite(): filemap_invalidate_lock_shared(mapping)")
-    op.lock(journal(op.world), SHARED, "ext4_map_blocks(): handle = ext4_journal_start()")
+    op.lock(
+        journal(op.world),
+        SHARED,
+        "ext4_page_mkwrite() /* nodelalloc */: handle = ext4_journal_start(inode, "
+        "EXT4_HT_WRITE_PAGE, ...)",
+    )
     dquot_alloc_space(op, quotas, inode, 1)
     op.unlock(journal(op.world), "ext4_journal_stop(handle)")
     op.unlock(invalidate_lock, "filemap_invalidate_unlock_shared(mapping)")
@@ -834,19 +889,27 @@ def chown(op: Op, quotas: Quotas, path: str, owner: str) -> None:
     it (``->write_dquot``) and releases it (``->release_dquot``), their
     handles nested in ext4_setattr()'s, which is stopped after
     (``dquot_transfer()`` read in 6.17-rc3, fs/quota/dquot.c at 9b44fff6;
-    the 6.4 shape keeps the last dqput()'s work in the caller).  Left out:
-    ext4_setattr()'s ``down_read(&EXT4_I(inode)->xattr_sem)`` around
-    ``dquot_transfer()`` (no modelled thread takes xattr_sem) and its
-    ``dquot_initialize()`` before the handle (the pointer is set)."""
+    the 6.4 shape keeps the last dqput()'s work in the caller).
+    ``ext4_setattr()`` holds ``down_read(&EXT4_I(inode)->xattr_sem)``
+    around ``dquot_transfer()`` ("dquot_transfer() calls back
+    ext4_get_inode_usage() which counts xattr inode references"; read in a
+    6.3+ fs/ext4/inode.c, where the call passes the idmap), inside the
+    handle: the dquot locks, the nested handles of the methods and the
+    last dqput()'s work all run under it.  Left out: its
+    ``dquot_initialize()`` before the handle (the pointer is set) and the
+    ``->get_inode_usage`` call (no inode counts)."""
     inode = qinode(op.world, quotas, path)
     source = dquot(op.world, quotas, quotas.file(path).owner)
     target = dquot(op.world, quotas, owner)
     i_rwsem = op.inode(path).i_rwsem
     op.lock(i_rwsem, EXCL, "chown_common(): inode_lock(inode)")
     op.lock(journal(op.world), SHARED, "ext4_setattr(): handle = ext4_journal_start()")
+    xattr_sem = op.world.shared_lock(f"xattr_sem({path})", LockKind.RWSEM)
+    op.lock(xattr_sem, SHARED, "down_read(&EXT4_I(inode)->xattr_sem)")
     dqget(op, quotas, target, in_handle=True)
     dquot_transfer(op, quotas, inode, source, target)
     dqput(op, source, in_handle=True)
+    op.unlock(xattr_sem, "up_read(&EXT4_I(inode)->xattr_sem)")
     op.unlock(journal(op.world), "ext4_journal_stop(handle)")
     op.unlock(i_rwsem, "inode_unlock(inode)")
 
