@@ -10,56 +10,98 @@ protects inode->i_blocks, i_bytes and also guards consistency of
 dquot->dq_dqb with inode->i_blocks, i_bytes so that dquot_transfer() can
 stabilize amount it transfers", "dquot->dq_dqb_lock protects data from
 dq_dqb", and the order "s_umount > i_mutex > journal_lock > dquot->dq_lock >
-dqio_sem".  The quota format's methods (fs/quota/quota_v2.c ``v2_read_dquot()``,
-``v2_write_dquot()``, ``v2_release_dquot()``, ``v2_write_file_info()``) take
-``dqio_sem`` around the filesystem's ``->quota_read``/``->quota_write``; the
-``dquot_operations`` are ext4's shape (fs/ext4/super.c ``ext4_acquire_dquot()``,
-``ext4_write_dquot()``, ``ext4_release_dquot()``, ``ext4_write_info()``:
-a journal handle, then the generic function).
+dqio_sem"; ``dquot_is_busy()`` of include/linux/quotaops.h (DQ_MOD_B, then
+``dq_count > 1``: since 2019, "fs/quota: Check that quota is not dirty
+before release").  The quota format's methods (fs/quota/quota_v2.c
+``v2_read_dquot()``, ``v2_write_dquot()``, ``v2_release_dquot()``,
+``v2_write_file_info()``, and fs/quota/quota_tree.c
+``qtree_release_dquot()``) take ``dqio_sem`` around the filesystem's
+``->quota_read``/``->quota_write``; the ``dquot_operations`` are ext4's
+shape (fs/ext4/super.c ``ext4_acquire_dquot()``, ``ext4_write_dquot()``,
+``ext4_release_dquot()``, ``ext4_write_info()``: a journal handle, then the
+generic function).  (The store also holds an older text of torvalds/linux
+fs/quota/dquot.c, 0110c350, with ``dqio_mutex`` and ``dqonoff_mutex``,
+which read_file gives when no commit is named: not used.)
 
 Read again in a 6.17-rc3 tree (Kingxukai/linux, fs/quota/dquot.c at
 9b44fff6): ``dquot_acquire()``, ``dquot_commit()`` and ``dquot_release()``
 take ``dq_lock`` as modelled (with ``memalloc_nofs_save()``), and
-``dqget()`` is unchanged (``dq_list_lock`` with ``dq_state_lock`` nested
-for the lookup and the reference, ``wait_on_dquot()``'s dq_lock, then
-->acquire_dquot with no spinlock held); ``__dquot_transfer()`` takes
-``dq_data_lock`` then ``inode->i_lock`` and, inside, each dquot's
-``dq_dqb_lock`` (modelled); but since Linux 6.6 the last ``dqput()`` no
-longer writes or releases the dquot in the caller: it puts the dquot on
-``releasing_dquots`` (DQ_RELEASING_B) and queues ``quota_release_work``,
-whose ``quota_release_workfn()`` waits for ``synchronize_srcu(&dquot_srcu)``
-and then calls ``->write_dquot`` and ``->release_dquot``;
-``dquot_writeback_dquots()`` flushes that work first, skips a releasing
-dquot and no longer takes ``dqonoff_mutex`` (it asserts ``s_umount``).
-The models keep the 6.4 shape: ``->write_dquot``/``->release_dquot`` run
-in the thread that drops the last reference, under what it holds (a
-chown's i_rwsem and journal handle); in 6.6 and later they run in the worker, which holds
-none of the caller's locks, so for the caller's locks the 6.4 shape is the
-stricter test of the lock order (drift since 6.6, not modelled); but 6.6's
-``dquot_writeback_dquots()`` waits for that worker
+``dqget()`` is unchanged (under ``dq_list_lock``, ``dq_state_lock`` nested
+only around the test that quota is on and dropped before
+``find_dquot()``; the reference taken under dq_list_lock;
+``wait_on_dquot()``'s dq_lock, then ->acquire_dquot with no spinlock
+held); ``__dquot_transfer()`` takes ``dq_data_lock`` then ``inode->i_lock``
+and, inside, each dquot's ``dq_dqb_lock`` (modelled).  The models follow
+6.4's synchronous ``dqput()``: the last reference loops (``goto
+we_slept``), writing a dirty dquot (``->write_dquot``) and releasing an
+active one (``->release_dquot``) in the thread that drops it, under what
+it holds (a chown's i_rwsem and journal handle).  Since Linux 6.6
+("quota: fix dqput() to follow the guarantees dquot_srcu should
+provide") the last ``dqput()`` puts the dquot on ``releasing_dquots``
+(DQ_RELEASING_B) and queues ``quota_release_work``, whose
+``quota_release_workfn()`` waits for ``synchronize_srcu(&dquot_srcu)`` and
+then runs the same loop; ``dquot_is_busy()`` tests ``dq_count > 0``, the
+worker holding no reference; ``dquot_writeback_dquots()`` flushes that
+work first and skips a releasing dquot.  In the worker the methods run
+under none of the caller's locks, so for the caller's locks the 6.4 shape
+is the stricter test of the lock order (drift since 6.6, not modelled);
+but 6.6's ``dquot_writeback_dquots()`` waits for that worker
 (``flush_delayed_work(&quota_release_work)``) with s_umount held, so
 quotactl(Q_SYNC) then waits for the worker's handle and dq_lock: a wait
-the models do not have.  (The
-stored torvalds/linux copy, 0110c350, is older still: ``dqio_mutex`` and
-``dqonoff_mutex``.)
+the models do not have.  Both 6.4 and 6.17 ``dquot_writeback_dquots()``
+assert s_umount (``WARN_ON_ONCE(!rwsem_is_locked(&sb->s_umount))``) and
+take no ``dqonoff_mutex``.
+
+The quota setup modelled is the one with a dirty list and no journalled
+quota: ext4 mounted with ``usrquota`` and a visible quota file (quotaon(8)),
+no ``usrjquota=``.  The common ext4 setup today is the ``quota`` feature
+(hidden system quota inodes, ``mkfs.ext4 -O quota``):
+``ext4_enable_quotas()`` sets ``DQUOT_QUOTA_SYS_FILE | DQUOT_NOLIST_DIRTY``
+and ``ext4_is_quota_journalled()`` holds, so ``ext4_mark_dquot_dirty()``
+does ``dquot_mark_dquot_dirty(dquot); return ext4_write_dquot(dquot);``:
+every ``->mark_dirty`` takes dq_lock and dqio_sem and calls
+``->quota_write`` (``ext4_quota_write()``, the quota file's
+``i_data_sem`` in its own lockdep subclass I_DATA_SEM_QUOTA) inside the
+allocating thread's handle, under the allocating inode's ``i_data_sem``;
+and with DQUOT_NOLIST_DIRTY no dquot is on the dirty list, so Q_SYNC
+writes none (``quota/alloc-vs-sync`` describes the setup with a dirty
+list).  That path is not modelled; Documentation/filesystems/locking.rst
+says ``mark_dirty`` does no FS recursion, which ext4's journalled
+``->mark_dirty`` breaks (a ``[departures]`` entry would be needed).
 
 State: per inode ``i_blocks`` and its user-quota pointer ``i_dquot``; per
-dquot ``dqb_curspace``, DQ_ACTIVE_B, DQ_MOD_B, its reference count and the
-usage its record in the quota file holds; the quota info's DQF_INFO_DIRTY.
+dquot ``dqb_curspace``, DQ_ACTIVE_B, DQ_READ_B, DQ_MOD_B, its reference
+count and the usage its record in the quota file holds (none once
+deleted); the quota info's DQF_INFO_DIRTY.
 
 What the models leave out: group and project quotas (one quota type), limits
-and warnings (no allocation fails), reserved space (delayed allocation), the
-dquot hash and free lists and the shrinker, ``dquot_srcu`` (the pointers the
-models read stay valid: no quotaoff), ``dq_data_lock`` around setting the
-pointers in ``__dquot_initialize()`` (one step; ``__dquot_transfer()``
-takes it as a lock around i_lock), ``dq_state_lock`` (quotaon/quotaoff
-state: no quotaoff), the journalled-quota variant of ``->mark_dirty`` (ext4 with journalled
-quota, or the ``quota`` feature, writes the dquot from ``->mark_dirty``:
-``ext4_mark_dquot_dirty()`` -> ``ext4_write_dquot()``, taking dq_lock and
-dqio_sem inside the caller's handle), ``dquot_quota_sync()``'s
-``->sync_fs(sb, 1)`` and ``inode_lock()`` of each quota file after the
-writeback when the quota files are not hidden, and the quota tree's
-blocks (a record is one value).
+and warnings (no allocation fails; every dquot is DQ_FAKE_B, so a released
+dquot with no usage has its record deleted), the inode counts, reserved
+space (delayed allocation: the store's fault is the nodelalloc path), the
+dquot hash and free lists and the shrinker, ``dquot_srcu`` (the pointers
+the models read stay valid: no quotaoff), ``dq_data_lock`` around setting
+the pointers in ``__dquot_initialize()`` (one step; ``__dquot_transfer()``
+takes it as a lock around i_lock) and around ``mark_info_dirty()``,
+``dq_state_lock`` (quotaon/quotaoff state: no quotaoff), the quota tree's
+blocks (a record is one value; allocating one dirties the info, freeing
+one dirties it too), errors other than ``dquot_commit()``'s -EIO for an
+inactive dquot, the journalled-quota ``->mark_dirty`` (above),
+``dquot_quota_sync()``'s ``->sync_fs(sb, 1)`` and ``inode_lock()`` of
+each quota file after the writeback when the quota files are not hidden,
+and the two steps of ``dquot_mark_dquot_dirty()``: the kernel tests
+DQ_ACTIVE_B without a lock and sets DQ_MOD_B later under dq_list_lock, so
+in 6.4 a ``->mark_dirty`` through a pointer read before a chown can mark
+the old dquot dirty after its last ``dqput()`` has released it and put it
+on the free list (the race 6.6's ``synchronize_srcu()`` in the release
+worker closes); the models make the test and the set one step.  With
+that one step, a ``->mark_dirty`` can still land after ``dquot_release()``
+found the dquot clean and before it clears DQ_ACTIVE_B (dq_lock does not
+exclude ``->mark_dirty``): the loop then writes the released dquot, and
+``dquot_commit()`` returns -EIO for it, clearing DQ_MOD_B.  So dropping
+DQ_MOD_B from ``dquot_is_busy()`` changes no end state of the models
+(the loop writes the dquot again either way); the variant shipped drops
+the loop (``dqput-without-we_slept``), which leaves the last reference
+dropped on a dirty, active dquot.
 """
 
 from __future__ import annotations
@@ -88,6 +130,7 @@ QUOTA_READ = "6.17-rc3 (Kingxukai/linux 9b44fff6)"
 ALLOC_WITHOUT_I_LOCK = "alloc-without-i_lock"
 ADD_SPACE_WITHOUT_DQB_LOCK = "add-space-without-dq_dqb_lock"
 COMMIT_CLEARS_DIRTY_LATE = "commit-clears-dirty-late"
+DQPUT_WITHOUT_WE_SLEPT = "dqput-without-we_slept"
 
 flag_variant(
     ALLOC_WITHOUT_I_LOCK,
@@ -103,6 +146,13 @@ flag_variant(
     COMMIT_CLEARS_DIRTY_LATE,
     "dquot_commit() clears DQ_MOD_B after ->commit_dqblk copied the usage instead of before: "
     "a charge between the copy and the clear leaves a clean dquot whose record is stale",
+)
+flag_variant(
+    DQPUT_WITHOUT_WE_SLEPT,
+    "the last dqput() writes a dirty dquot and releases an active one once each, without "
+    "looking again (goto we_slept): a ->mark_dirty between the write and the release leaves "
+    "dquot_release() refusing a dirty dquot, and the last reference is dropped with the "
+    "dquot still dirty and active",
 )
 
 
@@ -153,6 +203,7 @@ class Dquot:
     dq_dqb_lock: Lock
     curspace: int
     active: int
+    read: int
     dirty: int
     count: int
     record: int
@@ -196,6 +247,7 @@ def dquot(world: World, quotas: Quotas, owner: str) -> Dquot:
         named_lock(world, f"dq_dqb_lock({owner})", LockKind.SPINLOCK, "dq_dqb_lock"),
         world.shared_slot(f"dqb_curspace({owner})", usage),
         world.shared_slot(f"DQ_ACTIVE_B({owner})", active, _yes),
+        world.shared_slot(f"DQ_READ_B({owner})", active, _yes),
         world.shared_slot(f"DQ_MOD_B({owner})", False, _yes),
         world.shared_slot(f"dq_count({owner})", quotas.references(owner)),
         world.shared_slot(f"quota file record({owner})", usage if active else None),
@@ -274,8 +326,9 @@ def _write_info(scratch: Scratch, info: int) -> int:
     return 0
 
 
-def _release_record(scratch: Scratch, record: int) -> int:
+def _release_record(scratch: Scratch, record: int, info: int) -> int:
     scratch[record] = None
+    scratch[info] = True
     return 0
 
 
@@ -294,13 +347,24 @@ def commit_dqblk(op: Op, dq: Dquot) -> None:
     with a record overwrites it in place under ``down_read(dqio_sem)``
     ("We are still protected by concurrent writes of the same dquot by
     dquot->dq_lock"); ``qtree_write_dquot()`` copies the usage under
-    dq_dqb_lock and writes the record through ``->quota_write``."""
+    dq_dqb_lock and writes the record through ``->quota_write``.  Allocating
+    a record takes a block of the tree (``dq_insert_tree()`` ->
+    ``find_free_dqentry()`` -> ``get_free_dqblk()``), which dirties the
+    info (``mark_info_dirty()``): inside the allocation, under dqio_sem
+    held for writing."""
     sem = dqio_sem(op.world)
     with op.when(
         state_expr(f"!{dq.owner}->dq_off", lambda s: s[dq.record] is None),
         "v2_write_dquot(): if (!dquot->dq_off) /* alloc = true */",
     ):
         op.lock(sem, EXCL, "down_write(&dqopt->dqio_sem)")
+        op.effect(
+            "qtree_write_dquot() -> dq_insert_tree() -> get_free_dqblk(): "
+            "mark_info_dirty(info->dqi_sb, info->dqi_type)",
+            _assign,
+            info_dirty(op.world),
+            True,
+        )
     with op.otherwise():
         op.lock(sem, SHARED, "down_read(&dqopt->dqio_sem)")
     copied = op.compute(
@@ -335,9 +399,22 @@ def write_file_info(op: Op) -> None:
     op.unlock(sem, "up_write(&dqopt->dqio_sem)")
 
 
+def write_if_info_dirty(op: Op) -> None:
+    """``if (info_dirty(...)) ->write_file_info()``, as ``dquot_acquire()``
+    and ``dquot_release()`` do after changing the tree."""
+    with op.when(
+        _flag(info_dirty(op.world), "info_dirty(&dqopt->info[type])"),
+        "if (info_dirty(&dqopt->info[dquot->dq_id.type]))",
+    ):
+        write_file_info(op)
+
+
 def write_dquot(op: Op, dq: Dquot, in_handle: bool) -> None:
     """``ext4_write_dquot()`` -> ``dquot_commit()``: dq_lock; clear
-    DQ_MOD_B (nothing to do if it was clean); ``->commit_dqblk``."""
+    DQ_MOD_B (nothing to do if it was clean); ``->commit_dqblk`` if the
+    dquot is active, else nothing is written ("Inactive dquot can be only
+    if there was error during read/init => we have better not writing it":
+    -EIO)."""
     if not in_handle:
         op.lock(journal(op.world), SHARED, "ext4_write_dquot(): handle = ext4_journal_start()")
     op.lock(dq.dq_lock, EXCL, "dquot_commit(): mutex_lock(&dquot->dq_lock)")
@@ -356,7 +433,11 @@ def write_dquot(op: Op, dq: Dquot, in_handle: bool) -> None:
             dq.dirty,
             False,
         )
-    commit_dqblk(op, dq)
+    with op.when(
+        _flag(dq.active, f"dquot_active({dq.owner})"),
+        "if (dquot_active(dquot)) ret = dqopt->ops[type]->commit_dqblk(dquot); else ret = -EIO",
+    ):
+        commit_dqblk(op, dq)
     if late:
         op.effect("clear_bit(DQ_MOD_B, &dquot->dq_flags)", _assign, dq.dirty, False)
     op.label(skip)
@@ -368,35 +449,42 @@ def write_dquot(op: Op, dq: Dquot, in_handle: bool) -> None:
 def acquire_dquot(op: Op, quotas: Quotas, dq: Dquot, in_handle: bool) -> None:
     """``ext4_acquire_dquot()`` -> ``dquot_acquire()``: a journal handle
     (nested in the caller's when it holds one: ``in_handle``, and then
-    not a lock of its own); dq_lock; ``->read_dqblk``
-    (``v2_read_dquot()``: dqio_sem shared around ``->quota_read``); an id
-    with no record is instantiated (``->commit_dqblk``, which allocates a
-    record and dirties the info: ``->write_file_info``); DQ_ACTIVE_B."""
+    not a lock of its own); dq_lock; unless DQ_READ_B says an earlier
+    acquire read it, ``->read_dqblk`` (``v2_read_dquot()``: dqio_sem shared
+    around ``->quota_read``) and DQ_READ_B; then, tested again under
+    dq_lock, a dquot neither active nor with a record (``!dquot->dq_off``)
+    is instantiated (``->commit_dqblk``, which allocates a record and
+    dirties the info) and the info written if dirty
+    (``->write_file_info``); DQ_ACTIVE_B.  Two dqget()s racing for one
+    inactive dquot both call ->acquire_dquot; the second finds it read and
+    its record allocated."""
     sem = dqio_sem(op.world)
     if not in_handle:
         op.lock(journal(op.world), SHARED, "ext4_acquire_dquot(): handle = ext4_journal_start()")
     op.lock(dq.dq_lock, EXCL, "dquot_acquire(): mutex_lock(&dquot->dq_lock)")
-    op.lock(sem, SHARED, "v2_read_dquot(): down_read(&dqopt->dqio_sem)")
-    op.call(
-        "super_operations.quota_read",
-        _quota_read,
-        label="qtree_read_dquot(): ret = sb->s_op->quota_read(sb, type, ddquot, "
-        "info->dqi_entry_size, dquot->dq_off)",
-        roles={},
-    )
-    op.unlock(sem, "up_read(&dqopt->dqio_sem)")
-    op.effect(
-        "if (!test_bit(DQ_ACTIVE_B) && !dquot->dq_off) /* a new id: allocate its record */",
-        _assign,
-        info_dirty(op.world),
-        True,
-    )
-    commit_dqblk(op, dq)
     with op.when(
-        _flag(info_dirty(op.world), "info_dirty(&dqopt->info[type])"),
-        "if (info_dirty(&dqopt->info[dquot->dq_id.type]))",
+        state_expr(f"!test_bit(DQ_READ_B, {dq.owner})", lambda s: not s[dq.read]),
+        "if (!test_bit(DQ_READ_B, &dquot->dq_flags))",
     ):
-        write_file_info(op)
+        op.lock(sem, SHARED, "v2_read_dquot(): down_read(&dqopt->dqio_sem)")
+        op.call(
+            "super_operations.quota_read",
+            _quota_read,
+            label="qtree_read_dquot(): ret = sb->s_op->quota_read(sb, type, ddquot, "
+            "info->dqi_entry_size, dquot->dq_off)",
+            roles={},
+        )
+        op.unlock(sem, "up_read(&dqopt->dqio_sem)")
+    op.effect("set_bit(DQ_READ_B, &dquot->dq_flags)", _assign, dq.read, True)
+    with op.when(
+        state_expr(
+            f"!dquot_active({dq.owner}) && !{dq.owner}->dq_off",
+            lambda s: not s[dq.active] and s[dq.record] is None,
+        ),
+        "if (!dquot_active(dquot) && !dquot->dq_off) /* instantiate */",
+    ):
+        commit_dqblk(op, dq)
+        write_if_info_dirty(op)
     op.effect("set_bit(DQ_ACTIVE_B, &dquot->dq_flags)", _assign, dq.active, True)
     op.unlock(dq.dq_lock, "mutex_unlock(&dquot->dq_lock)")
     if not in_handle:
@@ -405,28 +493,42 @@ def acquire_dquot(op: Op, quotas: Quotas, dq: Dquot, in_handle: bool) -> None:
 
 def release_dquot(op: Op, dq: Dquot, in_handle: bool) -> None:
     """``ext4_release_dquot()`` -> ``dquot_release()``: a journal handle
-    (nested in the caller's when ``in_handle``);
-    dq_lock; unless a ``dqget()`` raced (``dquot_is_busy()``), the record is
-    released (``v2_release_dquot()`` under dqio_sem: ``->quota_write``) and
-    DQ_ACTIVE_B cleared."""
+    (nested in the caller's when ``in_handle``); dq_lock; unless the dquot
+    is busy (``dquot_is_busy()``, include/linux/quotaops.h: DQ_MOD_B set, a
+    change marked since the last write, or ``dq_count > 1``, a ``dqget()``
+    raced; ``> 0`` since 6.6, where the worker holds no reference), the
+    record is released (``v2_release_dquot()`` under dqio_sem held for
+    writing: ``qtree_release_dquot()`` deletes the record only when the
+    dquot has no limits (DQ_FAKE_B: none are modelled) and no usage, the
+    freed tree block dirtying the info), the info written if dirty
+    (``->write_file_info``) and DQ_ACTIVE_B cleared."""
     sem = dqio_sem(op.world)
     if not in_handle:
         op.lock(journal(op.world), SHARED, "ext4_release_dquot(): handle = ext4_journal_start()")
     op.lock(dq.dq_lock, EXCL, "dquot_release(): mutex_lock(&dquot->dq_lock)")
-    busy = f"release_out.{dq.owner}"
+    busy = f"release_out.{dq.owner}.{len(op.items)}"
     op.goto_if(
-        state_expr(f"dquot_is_busy({dq.owner})", lambda s: s[dq.count] > 1),
+        state_expr(f"dquot_is_busy({dq.owner})", lambda s: bool(s[dq.dirty]) or s[dq.count] > 1),
         busy,
-        "if (dquot_is_busy(dquot)) goto out_dqlock",
+        "if (dquot_is_busy(dquot)) goto out_dqlock "
+        "/* test_bit(DQ_MOD_B) || atomic_read(&dquot->dq_count) > 1 */",
     )
     op.lock(sem, EXCL, "v2_release_dquot(): down_write(&dqopt->dqio_sem)")
-    quota_write(
-        op,
-        _release_record,
-        dq.record,
-        label="qtree_release_dquot() -> free_dqentry(): sb->s_op->quota_write(sb, type, buf, ...)",
-    )
+    with op.when(
+        state_expr(f"!{dq.owner}->dqb_curspace", lambda s: s[dq.curspace] == 0),
+        "qtree_release_dquot(): if (test_bit(DQ_FAKE_B, &dquot->dq_flags) && "
+        "!(dquot->dq_dqb.dqb_curinodes | dquot->dq_dqb.dqb_curspace))",
+    ):
+        quota_write(
+            op,
+            _release_record,
+            dq.record,
+            info_dirty(op.world),
+            label="qtree_delete_dquot() -> free_dqentry(): sb->s_op->quota_write(sb, type, "
+            "buf, ...); put_free_dqblk(): mark_info_dirty()",
+        )
     op.unlock(sem, "up_write(&dqopt->dqio_sem)")
+    write_if_info_dirty(op)
     op.effect("clear_bit(DQ_ACTIVE_B, &dquot->dq_flags)", _assign, dq.active, False)
     op.label(busy)
     op.unlock(dq.dq_lock, "out_dqlock: mutex_unlock(&dquot->dq_lock)")
@@ -445,23 +547,29 @@ def _mark_dirty(scratch: Scratch, active: int, dirty: int) -> int:
 def mark_dquot_dirty(op: Op, dq: Dquot) -> None:
     """``mark_dquot_dirty()``: ``dquot->dq_sb->dq_op->mark_dirty(dquot)``,
     ext4's without journalled quota being ``dquot_mark_dquot_dirty()``:
-    set DQ_MOD_B (and put the dquot on the dirty list) under dq_list_lock."""
+    nothing for a dquot not active, else set DQ_MOD_B (and put the dquot
+    on the dirty list) under dq_list_lock.  One step here: the kernel tests
+    DQ_ACTIVE_B before it takes dq_list_lock (see the module's left-out
+    part)."""
     op.call(
         "dquot_operations.mark_dirty",
         _mark_dirty,
         dq.active,
         dq.dirty,
         label="mark_dquot_dirty(dquot): dquot->dq_sb->dq_op->mark_dirty(dquot) "
-        "/* dquot_mark_dquot_dirty(): test_and_set_bit(DQ_MOD_B) under dq_list_lock */",
+        "/* dquot_mark_dquot_dirty(): if (!dquot_active(dquot)) return 0; "
+        "test_and_set_bit(DQ_MOD_B) under dq_list_lock */",
         roles={"dquot": dq.owner},
     )
 
 
 def dqget(op: Op, quotas: Quotas, dq: Dquot, in_handle: bool) -> None:
-    """``dqget()``: a reference (``dq_count``) under dq_list_lock, then
-    ``wait_on_dquot()`` (dq_lock taken and dropped: a release in progress
-    finishes) and, for a dquot not active, ``->acquire_dquot`` (its
-    handle nested in the caller's when ``in_handle``)."""
+    """``dqget()``: under dq_list_lock (``dq_state_lock`` nested only
+    around the test that quota is on, dropped before ``find_dquot()``), a
+    reference (``dq_count``); then ``wait_on_dquot()`` (dq_lock taken and
+    dropped: a release in progress finishes) and, for a dquot not active,
+    ``->acquire_dquot`` (its handle nested in the caller's when
+    ``in_handle``)."""
     op.effect(
         "spin_lock(&dq_list_lock); dquot = find_dquot(...); atomic_inc(&dquot->dq_count); "
         "spin_unlock(&dq_list_lock)",
@@ -485,11 +593,22 @@ def dqget(op: Op, quotas: Quotas, dq: Dquot, in_handle: bool) -> None:
 
 
 def dqput(op: Op, dq: Dquot, in_handle: bool) -> None:
-    """``dqput()`` of a reference that may be the last: a dirty dquot is
-    written (``->write_dquot``), an active one released
-    (``->release_dquot``), each followed by a new look (``goto we_slept``)
-    -- here once each, then the count drops.  The methods' handles are
-    nested in the caller's when ``in_handle``."""
+    """``dqput()`` of Linux 6.4 (fs/quota/dquot.c at 1ac731c5), which does
+    the last reference's work in the caller: at ``we_slept``, under
+    dq_list_lock, a reference that is not the last is dropped; else a
+    dirty dquot is written (``->write_dquot``) and an active one released
+    (``->release_dquot``), each followed by a new look (``goto
+    we_slept``), until the dquot is clean and inactive and the count
+    drops.  The methods' handles are nested in the caller's when
+    ``in_handle``.  (Since 6.6 the last dqput() queues the dquot for
+    ``quota_release_workfn()``, which runs the same loop in a worker after
+    ``synchronize_srcu(&dquot_srcu)``; not modelled.)  A ``->write_dquot``
+    that fails is followed by ``clear_dquot_dirty()``: a no-op here, as
+    only ``dquot_commit()`` of an inactive dquot fails and no one marks an
+    inactive dquot dirty in the models."""
+    once = op.variant(DQPUT_WITHOUT_WE_SLEPT)
+    we_slept = op.fresh_label("we_slept")
+    op.label(we_slept)
     last = state_expr(f"atomic_read(&{dq.owner}->dq_count) == 1", lambda s: s[dq.count] == 1)
     with op.when(
         last,
@@ -505,6 +624,8 @@ def dqput(op: Op, dq: Dquot, in_handle: bool) -> None:
                 roles={"dquot": dq.owner},
             )
             write_dquot(op, dq, in_handle)
+            if not once:
+                op.goto(we_slept)
         with op.when(
             _flag(dq.active, f"DQ_ACTIVE_B({dq.owner})"),
             "if (test_bit(DQ_ACTIVE_B, &dquot->dq_flags))",
@@ -516,6 +637,8 @@ def dqput(op: Op, dq: Dquot, in_handle: bool) -> None:
                 roles={"dquot": dq.owner},
             )
             release_dquot(op, dq, in_handle)
+            if not once:
+                op.goto(we_slept)
     op.effect("atomic_dec(&dquot->dq_count); put_dquot_last(dquot)", _add, dq.count, -1)
 
 
@@ -697,20 +820,28 @@ DQUOT_CITES = (
 
 
 @operation(
-    models="ext4_page_mkwrite() -> ext4_map_blocks() -> dquot_alloc_block() (fs/quota/dquot.c)",
+    models="ext4_page_mkwrite() (nodelalloc) -> ext4_map_blocks() -> dquot_alloc_block() "
+    "(fs/quota/dquot.c)",
     describe=lambda q, path: f"store allocating a block({path})",
     cites=(*DQUOT_CITES, Cite("fs/ext4/inode.c", "ext4_page_mkwrite", "6.4")),
 )
 def alloc_block(op: Op, quotas: Quotas, path: str) -> None:
     """A store through a shared mapping that write-faults on a hole of the
-    file at ``path``: the file's open for writing set its dquot pointer
-    (``ext4_file_open()`` -> ``dquot_file_open()`` -> ``dquot_initialize()``,
-    no lock held), then ``ext4_page_mkwrite()`` allocates the block without
-    i_rwsem (under invalidate_lock shared and a journal handle):
-    ``dquot_alloc_block()`` charges the block to the inode's dquot.
-    ``ext4_page_mkwrite()`` (read in 6.17-rc3, fs/ext4/inode.c at
-    9b44fff6) initializes no dquot.  Left out: ``sb_start_pagefault()``,
-    the folio lock and ``i_data_sem``."""
+    file at ``path``, on ext4 mounted ``nodelalloc``: the file's open for
+    writing set its dquot pointer (``ext4_file_open()`` ->
+    ``dquot_file_open()`` -> ``dquot_initialize()``, no lock held), then
+    ``ext4_page_mkwrite()`` allocates the block without i_rwsem: under
+    invalidate_lock shared it starts a handle itself (``handle =
+    ext4_journal_start(inode, EXT4_HT_WRITE_PAGE, ...)``) and
+    ``block_page_mkwrite()`` -> ``ext4_get_block()`` -> ``ext4_map_blocks()``
+    -> ``dquot_alloc_block()`` charges the block to the inode's dquot.  With
+    delalloc (ext4's default) the fault takes the "Delalloc case is easy"
+    branch: ``block_page_mkwrite(vma, vmf, ext4_da_get_block_prep)`` only
+    reserves the space (DQUOT_SPACE_RESERVE: no handle, no ->mark_dirty),
+    and the charge is made at writeback (``dquot_claim_block()``); that
+    path is not modelled.  ``ext4_page_mkwrite()`` (read in 6.17-rc3,
+    fs/ext4/inode.c at 9b44fff6) initializes no dquot.  Left out:
+    ``sb_start_pagefault()``, the folio lock and ``i_data_sem``."""
     inode = qinode(op.world, quotas, path)
     owner = quotas.file(path).owner
     invalidate_lock = named_lock(
@@ -718,7 +849,12 @@ def alloc_block(op: Op, quotas: Quotas, path: str) -> None:
     )
     dquot_initialize(op, quotas, inode, owner, "ext4_file_open(): dquot_file_open()")
     op.lock(invalidate_lock, SHARED, "ext4_page_mkwrite(): filemap_invalidate_lock_shared(mapping)")
-    op.lock(journal(op.world), SHARED, "ext4_map_blocks(): handle = ext4_journal_start()")
+    op.lock(
+        journal(op.world),
+        SHARED,
+        "ext4_page_mkwrite() /* nodelalloc */: handle = ext4_journal_start(inode, "
+        "EXT4_HT_WRITE_PAGE, ...)",
+    )
     dquot_alloc_space(op, quotas, inode, 1)
     op.unlock(journal(op.world), "ext4_journal_stop(handle)")
     op.unlock(invalidate_lock, "filemap_invalidate_unlock_shared(mapping)")
@@ -753,19 +889,27 @@ def chown(op: Op, quotas: Quotas, path: str, owner: str) -> None:
     it (``->write_dquot``) and releases it (``->release_dquot``), their
     handles nested in ext4_setattr()'s, which is stopped after
     (``dquot_transfer()`` read in 6.17-rc3, fs/quota/dquot.c at 9b44fff6;
-    the 6.4 shape keeps the last dqput()'s work in the caller).  Left out:
-    ext4_setattr()'s ``down_read(&EXT4_I(inode)->xattr_sem)`` around
-    ``dquot_transfer()`` (no modelled thread takes xattr_sem) and its
-    ``dquot_initialize()`` before the handle (the pointer is set)."""
+    the 6.4 shape keeps the last dqput()'s work in the caller).
+    ``ext4_setattr()`` holds ``down_read(&EXT4_I(inode)->xattr_sem)``
+    around ``dquot_transfer()`` ("dquot_transfer() calls back
+    ext4_get_inode_usage() which counts xattr inode references"; read in a
+    6.3+ fs/ext4/inode.c, where the call passes the idmap), inside the
+    handle: the dquot locks, the nested handles of the methods and the
+    last dqput()'s work all run under it.  Left out: its
+    ``dquot_initialize()`` before the handle (the pointer is set) and the
+    ``->get_inode_usage`` call (no inode counts)."""
     inode = qinode(op.world, quotas, path)
     source = dquot(op.world, quotas, quotas.file(path).owner)
     target = dquot(op.world, quotas, owner)
     i_rwsem = op.inode(path).i_rwsem
     op.lock(i_rwsem, EXCL, "chown_common(): inode_lock(inode)")
     op.lock(journal(op.world), SHARED, "ext4_setattr(): handle = ext4_journal_start()")
+    xattr_sem = op.world.shared_lock(f"xattr_sem({path})", LockKind.RWSEM)
+    op.lock(xattr_sem, SHARED, "down_read(&EXT4_I(inode)->xattr_sem)")
     dqget(op, quotas, target, in_handle=True)
     dquot_transfer(op, quotas, inode, source, target)
     dqput(op, source, in_handle=True)
+    op.unlock(xattr_sem, "up_read(&EXT4_I(inode)->xattr_sem)")
     op.unlock(journal(op.world), "ext4_journal_stop(handle)")
     op.unlock(i_rwsem, "inode_unlock(inode)")
 
@@ -781,9 +925,15 @@ def chown(op: Op, quotas: Quotas, path: str, owner: str) -> None:
     ),
 )
 def quota_sync(op: Op, quotas: Quotas) -> None:
-    """``quotactl(Q_SYNC)`` under s_umount shared: for every dirty dquot
-    (taken off the dirty list under dq_list_lock), ``->write_dquot``; then,
-    if the info is dirty, ``->write_info``."""
+    """``quotactl(Q_SYNC)`` under s_umount shared (``dquot_quota_sync()``
+    -> ``dquot_writeback_dquots()``): for every dirty dquot (taken off the
+    dirty list under dq_list_lock), a reference (``dqgrab()``),
+    ``->write_dquot`` and ``dqput()``, which in 6.4 writes and releases the
+    dquot itself if the others dropped theirs meanwhile; then, if the info
+    is dirty, ``->write_info``.  This is the quota setup with the dirty
+    list: ext4's ``quota`` feature (hidden system quota files) sets
+    DQUOT_NOLIST_DIRTY, and Q_SYNC then finds no dquot to write (see the
+    module docstring)."""
     s_umount = op.world.superblock.s_umount
     op.lock(s_umount, SHARED, "quotactl(): quotactl_block() -> down_read(&sb->s_umount)")
     for owner in quotas.owners:
@@ -792,14 +942,20 @@ def quota_sync(op: Op, quotas: Quotas) -> None:
             _flag(dq.dirty, f"dquot_dirty({owner})"),
             f"list_replace_init(&dqopt->info[cnt].dqi_dirty_list, &dirty) /* {owner} */",
         ):
+            op.effect(
+                "dqgrab(dquot) /* atomic_inc(&dquot->dq_count) */; spin_unlock(&dq_list_lock)",
+                _add,
+                dq.count,
+                1,
+            )
             op.enter(
                 "dquot_operations.write_dquot",
                 owner,
-                label="dqgrab(dquot); spin_unlock(&dq_list_lock); "
-                "err = sb->dq_op->write_dquot(dquot)",
+                label="err = sb->dq_op->write_dquot(dquot)",
                 roles={"dquot": owner},
             )
             write_dquot(op, dq, in_handle=False)
+            dqput(op, dq, in_handle=False)
     with op.when(
         _flag(info_dirty(op.world), "info_dirty(&dqopt->info[cnt])"),
         "if (sb_has_quota_active(sb, cnt) && info_dirty(&dqopt->info[cnt]))",
@@ -841,18 +997,35 @@ def usage_consistent(world: World, quotas: Quotas, state: Sequence[Any]) -> str 
 
 
 def record_current(world: World, quotas: Quotas, state: Sequence[Any]) -> str | None:
-    """Every active dquot that is not dirty has its usage in its record of
-    the quota file, or what is wrong."""
+    """Every dquot that is not dirty has its usage in its record of the
+    quota file (a dquot released with no usage has none: its record was
+    deleted), or what is wrong."""
     slots = {s.name: i for i, s in enumerate(world.slots)}
     for owner in quotas.owners:
-        names = [f"{what}({owner})" for what in ("DQ_ACTIVE_B", "DQ_MOD_B", "dqb_curspace")]
+        names = [f"{what}({owner})" for what in ("DQ_MOD_B", "dqb_curspace")]
         record = slots.get(f"quota file record({owner})")
         if record is None or any(name not in slots for name in names):
             continue
-        active, dirty, usage = (state[slots[name]] for name in names)
-        if active and not dirty and state[record] != usage:
+        dirty, usage = (state[slots[name]] for name in names)
+        recorded = state[record] or 0
+        if not dirty and recorded != usage:
             return (
-                f"{owner}'s dquot is clean but the quota file records {state[record]} "
+                f"{owner}'s dquot is clean but the quota file records {recorded} "
                 f"block(s) for it, not {usage}"
             )
+    return None
+
+
+def released_clean(world: World, quotas: Quotas, state: Sequence[Any]) -> str | None:
+    """Every dquot no one holds a reference to is clean and not active
+    (the last ``dqput()`` wrote and released it), or what is wrong."""
+    slots = {s.name: i for i, s in enumerate(world.slots)}
+    for owner in quotas.owners:
+        names = [f"{what}({owner})" for what in ("dq_count", "DQ_MOD_B", "DQ_ACTIVE_B")]
+        if any(name not in slots for name in names):
+            continue
+        count, dirty, active = (state[slots[name]] for name in names)
+        if count == 0 and (dirty or active):
+            what = " and ".join(w for w, on in (("dirty", dirty), ("active", active)) if on)
+            return f"{owner}'s dquot has no reference left but is still {what}"
     return None

@@ -1,5 +1,6 @@
 """Scenarios of disk quotas (``quota/<name>``) and the invariants that say
-what inode->i_lock, dquot->dq_dqb_lock and the dirty bit protect."""
+what inode->i_lock, dquot->dq_dqb_lock, the dirty bit and the last dqput()'s
+loop protect."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from mc.models.quota import (
     quota_sync,
     quotas_of,
     record_current,
+    released_clean,
     usage_consistent,
 )
 
 USAGE = "quota-usage-exact"
 RECORD = "quota-record-current"
+RELEASED = "quota-released-clean"
 CHOWN_FS = Quotas((QuotaFile("/a", "alice", blocks=1),))
 SHARED_FS = Quotas(
     (QuotaFile("/a", "alice", blocks=1), QuotaFile("/b", "alice", blocks=0, initialized=False)),
@@ -48,8 +51,8 @@ def usage_exact(model: KernelModel) -> Check[State]:
 
 @invariant(
     RECORD,
-    "once every thread has returned, every active dquot that is not dirty has its usage "
-    "recorded in the quota file",
+    "once every thread has returned, every dquot that is not dirty has its usage recorded in "
+    "the quota file (a dquot released with no usage has its record deleted)",
     needs=("quota", "disk quotas (a dquot charged or moved)"),
 )
 def record_is_current(model: KernelModel) -> Check[State]:
@@ -63,13 +66,30 @@ def record_is_current(model: KernelModel) -> Check[State]:
     return check
 
 
+@invariant(
+    RELEASED,
+    "once every thread has returned, every dquot no one holds a reference to is clean and "
+    "not active: the last dqput() wrote it and released it",
+    needs=("quota", "disk quotas (a dquot charged or moved)"),
+)
+def released_is_clean(model: KernelModel) -> Check[State]:
+    quotas = quotas_of(model.world) or Quotas(())
+
+    def check(state: State) -> str | None:
+        if not model.finished(state):
+            return None
+        return released_clean(model.world, quotas, state)
+
+    return check
+
+
 def _scenario(name: str, description: str, quotas: Quotas, threads: list[Any]) -> None:
     scenario(
         name,
         description,
         tree=[f.path for f in quotas.files],
         threads=threads,
-        properties=(*BASE_PROPERTIES, USAGE, RECORD),
+        properties=(*BASE_PROPERTIES, USAGE, RECORD, RELEASED),
     )
 
 

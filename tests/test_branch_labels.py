@@ -130,6 +130,11 @@ LABEL_AS_MODELLED = {
     "mark_all_dquot_dirty(dquots) /* alice */",
     "mark_all_dquot_dirty(dquots) /* bob */",
     "list_replace_init(&dqopt->info[cnt].dqi_dirty_list, &dirty) /* alice */",
+    "if (!test_bit(DQ_READ_B, &dquot->dq_flags))",
+    "if (!dquot_active(dquot) && !dquot->dq_off) /* instantiate */",
+    "if (dquot_active(dquot)) ret = dqopt->ops[type]->commit_dqblk(dquot); else ret = -EIO",
+    "qtree_release_dquot(): if (test_bit(DQ_FAKE_B, &dquot->dq_flags) && "
+    "!(dquot->dq_dqb.dqb_curinodes | dquot->dq_dqb.dqb_curspace))",
     # block devices
     "if (whole->bd_claiming) /* another claim in progress */",
     "if (test_bit(GD_NEED_PART_SCAN, &disk->state))",
