@@ -1,30 +1,52 @@
 """Extended attributes and POSIX ACLs, from fs/xattr.c, fs/posix_acl.c and
-fs/namei.c of Linux 6.12.  The attributes are stored as ext4 stores them
-(fs/ext4/xattr.c); ``->get``, ``->listxattr``, ``->permission`` and the
-ACLs are FUSE's (fs/fuse/xattr.c, fs/fuse/acl.c, fs/fuse/dir.c), which ask
-their server.
+fs/namei.c of Linux 6.12, and of 6.17-rc3 (Kingxukai/linux 9b44fff6 and
+0291023e) where a function's docstring says so.  Two filesystems: the
+extended attributes are ext4's (fs/ext4/xattr.c: ``->set``, ``->get``,
+``->listxattr`` and ``->list``); the ACLs and ``->permission`` are those of
+FUSE with a server that supports POSIX ACLs (FUSE_POSIX_ACL:
+``fc->posix_acl`` and ``fc->default_permissions`` set; fs/fuse/acl.c,
+fs/fuse/dir.c), which caches its ACLs and asks its server for them.
 
-``vfs_setxattr()`` and ``vfs_removexattr()`` take the inode's i_rwsem,
-break an NFS delegation (``try_break_deleg()``: -EWOULDBLOCK with the lock
-dropped, ``break_deleg_wait()``, retry) and call the handler's ``->set``;
-``vfs_getxattr()`` calls ``->get`` and ``vfs_listxattr()`` the inode's
-``->listxattr``, which asks each handler's ``->list``, both without
-i_rwsem.  The filesystem's ``->set`` reads the inode's attribute list in
-one step and writes the changed list in the next (ext4_xattr_set_handle()
-finds the entry, then ext4_xattr_set_entry() writes it): with ext4's own
-``xattr_sem`` left out (below), only i_rwsem keeps two sets from both
-writing a list the other has not seen.
+setxattr(2) and removexattr(2) by path (``filename_setxattr()``,
+``filename_removexattr()``) take ``mnt_want_write()`` (SB_FREEZE_WRITE
+shared) around the whole operation; ``vfs_setxattr()`` and
+``vfs_removexattr()`` take the inode's i_rwsem, break an NFS delegation
+(``try_break_deleg()``: -EWOULDBLOCK, ``inode_unlock()``,
+``break_deleg_wait()`` with SB_FREEZE_WRITE still held, retry) and call
+the handler's ``->set``; ``vfs_getxattr()`` calls ``->get`` and
+``vfs_listxattr()`` the inode's ``->listxattr``, both without i_rwsem:
+ext4's take ``down_read(&EXT4_I(inode)->xattr_sem)`` (``xattr_sem(/a/f)``,
+of the class ``xattr_sem``), and ext4_listxattr() calls the handler's
+``->list`` under it.  The filesystem's ``->set`` reads the inode's
+attribute list in one step and writes the changed list in the next
+(ext4_xattr_set_handle() finds the entry, then ext4_xattr_set_entry()
+writes it): with ext4's ``xattr_sem`` left out of the set (below), only
+i_rwsem keeps two sets from both writing a list the other has not seen.
 
-ACLs: FUSE marks its inodes ``ACL_DONT_CACHE``, so the walk's permission
-check in rcu-walk (``may_lookup()`` -> ``inode_permission()`` ->
-``->permission`` -> ``generic_permission()`` -> ``check_acl()`` ->
-``get_cached_acl_rcu()``) calls ``->get_inode_acl(inode, type, true)``,
-which returns -ECHILD rather than ask the server; ``may_lookup()`` then
-leaves rcu-walk (``try_to_unlazy()``) and checks again in ref-walk, where
-``__get_acl()`` calls ``->get_inode_acl(inode, type, false)``.  getxattr of
-``system.posix_acl_access`` goes to ``vfs_get_acl()`` -> ``__get_acl()``
-with the dentry: ``->get_acl``.  ``vfs_set_acl()`` calls ``->set_acl``
-under i_rwsem.
+ACLs: FUSE with FUSE_POSIX_ACL leaves ``inode->i_acl`` as
+ACL_NOT_CACHED (only without it does fuse_init_inode() mark the inode
+ACL_DONT_CACHE, and then fuse_get_inode_acl() returns NULL whatever
+``rcu`` is).  The walk's permission check in rcu-walk (``may_lookup()`` ->
+``inode_permission()`` -> ``->permission`` with MAY_NOT_BLOCK):
+fuse_permission() returns -ECHILD if the attributes were invalidated
+(fuse_perm_getattr()); generic_permission() -> ``check_acl()`` ->
+``get_cached_acl_rcu()`` reads the cache, calls no method, and an
+uncached ACL is -ECHILD.  ``may_lookup()`` then leaves rcu-walk
+(``try_to_unlazy()``) and checks again in ref-walk, where
+fuse_perm_getattr() forgets the cached ACLs and asks the server for the
+attributes (sleeps), and ``__get_acl()`` calls ``->get_inode_acl(inode,
+type, false)`` (the server) and caches the ACL if its sentinel is still in
+place.  getxattr of ``system.posix_acl_access`` goes to ``vfs_get_acl()``
+-> ``__get_acl()`` with the dentry: ``->get_acl``, cached the same way.
+setxattr of it goes to ``vfs_set_acl()``: the same ``retry_deleg:`` loop as
+``vfs_setxattr()`` around ``->set_acl`` (fuse_set_acl(): FUSE_SETXATTR,
+then ``forget_all_cached_acls()`` and ``fuse_invalidate_attr()``).  A
+``->get_inode_acl`` called in rcu-walk is that of an ACL_DONT_CACHE
+filesystem: overlayfs (ovl_fill_inode() marks every inode so;
+ovl_get_inode_acl() in rcu mode returns -ECHILD for an idmapped layer and
+otherwise the real inode's ``get_cached_acl_rcu()``, fs/overlayfs/inode.c
+of 6.17-rc3, 9b44fff6), not modelled: the variant
+``get-inode-acl-blocks-in-rcu`` is such a filesystem whose method sleeps.
 
 A removal sets with XATTR_REPLACE (``__vfs_removexattr()``, fs/xattr.c
 of 6.17-rc3, Kingxukai/linux 9b44fff6): ext4_xattr_set_handle() (fs/ext4/xattr.c
@@ -33,26 +55,53 @@ body nor in the block and writes nothing.
 
 Left out: the attribute values (a name is set or not), the flags of
 setxattr(2) (XATTR_CREATE/XATTR_REPLACE: the model's sets pass none),
-ext4's own ``xattr_sem`` (``ext4_write_lock_xattr()``, which
-ext4_xattr_set_handle() holds from before the find to after the write, so
-on ext4 two sets are kept apart even without i_rwsem: the lost update
-``xattr-lost`` reports under ``setxattr-unlocked`` is that of a filesystem
-whose ->set relies on i_rwsem alone, as the locking rules let it), the
-journal handle and ``dquot_initialize()`` of ``ext4_xattr_set()``,
-security and permission hooks other than ``->permission``, the ACL cache
-of filesystems that cache (FUSE does not), ``->set_acl``'s own work (not
-a method of the locking rules: one step).  The delegation is one slot: a
-lease thread grants it and returns it when recalled.
+the locks of ext4's ``->set`` (ext4_xattr_set(): ``dquot_initialize()``
+before the journal handle, then the jbd2 handle
+(``ext4_journal_start()``), then ext4_xattr_set_handle()'s
+``ext4_write_lock_xattr()``: ``xattr_sem`` for writing from before the
+find to after the write, so on ext4 two sets are kept apart even without
+i_rwsem: the lost update ``xattr-lost`` reports under
+``setxattr-unlocked`` is that of a filesystem whose ->set relies on
+i_rwsem alone, as the locking rules let it), the flc_lock that
+try_break_deleg() -> ``__break_lease()`` takes under i_rwsem (an
+i_rwsem -> flc_lock edge, modelled in mc.models.filelock; here the break
+is one step), the mount's writer count of ``mnt_want_write()``, security
+and permission hooks other than ``->permission``, the attribute timeout of
+FUSE (attributes are valid until ``fuse_invalidate_attr()``), the default
+ACL, ``->set_acl``'s own work (not a method of the locking rules: two
+steps).  The delegation is one slot: a lease thread grants it and returns
+it when recalled.
 """
 
 from __future__ import annotations
 
-from mc.dsl import EXCL, SHARED, Cite, E, Expr, Op, Scratch, World, const, operation, same
+from collections.abc import Callable
+
+from mc.dsl import (
+    EXCL,
+    SHARED,
+    Cite,
+    E,
+    Expr,
+    LockKind,
+    Op,
+    Scratch,
+    World,
+    const,
+    operation,
+    same,
+)
 from mc.kernel.expr import InodeExpr, state_expr
+from mc.kernel.locks import Lock
+from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
+from mc.models.mnt_write import WANT_WRITE_TAG
 from mc.models.namei import ECHILD
 
 EWOULDBLOCK = -E.EAGAIN
 EXT4_XATTR_VERSION = "6.17-rc3 (Kingxukai/linux 0291023e)"
+ACL_VERSION = "6.17-rc3 (Kingxukai/linux 0291023e)"
+XATTR_VERSION = "6.17-rc3 (Kingxukai/linux 9b44fff6)"
+FUSE_VERSION = "6.17-rc3 (Kingxukai/linux 9b44fff6)"
 GRANTED, RECALLED = "granted", "recalled"
 XATTRS = "xattrs"
 """The world part of the inodes' extended attributes."""
@@ -157,12 +206,34 @@ def handler_set(op: Op, inode: InodeExpr, name: str, remove: bool) -> None:
     op.label(cleanup)
 
 
-def _setxattr_locked(op: Op, path: str, name: str, remove: bool) -> None:
-    """vfs_setxattr()/vfs_removexattr(): i_rwsem, the delegation, ->set."""
-    inode = op.inode(path)
+def want_write(op: Op, caller: str) -> Lock:
+    """``mnt_want_write(path.mnt)`` of ``filename_setxattr()`` /
+    ``filename_removexattr()``: ``sb_start_write()``, SB_FREEZE_WRITE
+    shared, held across the whole operation (the delegation wait too)."""
+    writers = sb_writers(op.world, SB_FREEZE_WRITE)
+    op.lock(
+        writers,
+        SHARED,
+        f"{caller}(): mnt_want_write(path.mnt): sb_start_write(m->mnt_sb)",
+        tag=WANT_WRITE_TAG,
+    )
+    return writers
+
+
+def drop_write(op: Op, writers: Lock) -> None:
+    """``mnt_drop_write(path.mnt)``: ``sb_end_write()``."""
+    op.unlock(writers, "mnt_drop_write(path.mnt): sb_end_write(mnt->mnt_sb)", tag=WANT_WRITE_TAG)
+
+
+def deleg_locked(op: Op, inode: InodeExpr, tag: str, body: Callable[[], None]) -> None:
+    """The ``retry_deleg:`` loop of vfs_setxattr(), vfs_removexattr() and
+    vfs_set_acl(): ``inode_lock(inode)``, try_break_deleg() (-EWOULDBLOCK
+    with a delegation recalled: ``goto out_unlock``), ``body`` (the
+    filesystem's set), ``inode_unlock(inode)``; after a recall,
+    ``break_deleg_wait()`` with the lock dropped, then ``goto retry_deleg``."""
     slot = delegation_slot(op.world, inode)
     op.label("retry_deleg")
-    op.lock(inode.i_rwsem, EXCL, "retry_deleg: inode_lock(inode)", tag="xattr-lock")
+    op.lock(inode.i_rwsem, EXCL, "retry_deleg: inode_lock(inode)", tag=tag)
     broke = op.compute(
         "deleg",
         "error = try_break_deleg(inode, &delegated_inode)",
@@ -171,11 +242,11 @@ def _setxattr_locked(op: Op, path: str, name: str, remove: bool) -> None:
         render=E.render,
     )
     op.goto_if(same(broke, const(EWOULDBLOCK)), "deleg", "if (error) goto out_unlock")
-    handler_set(op, inode, name, remove)
-    op.unlock(inode.i_rwsem, "inode_unlock(inode)", tag="xattr-lock")
+    body()
+    op.unlock(inode.i_rwsem, "inode_unlock(inode)", tag=tag)
     op.goto("out")
     op.label("deleg")
-    op.unlock(inode.i_rwsem, "out_unlock: inode_unlock(inode)", tag="xattr-lock")
+    op.unlock(inode.i_rwsem, "out_unlock: inode_unlock(inode)", tag=tag)
     op.wait_until(
         state_expr(f"!delegation({inode})", lambda state: state[slot] is None),
         "if (delegated_inode) error = break_deleg_wait(&delegated_inode)",
@@ -185,27 +256,42 @@ def _setxattr_locked(op: Op, path: str, name: str, remove: bool) -> None:
     op.label("out")
 
 
+def _setxattr_locked(op: Op, path: str, name: str, remove: bool) -> None:
+    """filename_setxattr()/filename_removexattr(): mnt_want_write(), then
+    vfs_setxattr()/vfs_removexattr(): i_rwsem, the delegation, ->set."""
+    inode = op.inode(path)
+    writers = want_write(op, "filename_removexattr" if remove else "filename_setxattr")
+    deleg_locked(op, inode, "xattr-lock", lambda: handler_set(op, inode, name, remove))
+    drop_write(op, writers)
+
+
 @operation(
-    models="setxattr(2) -> path_setxattr() -> vfs_setxattr() (fs/xattr.c)",
+    models="setxattr(2) -> filename_setxattr(): mnt_want_write(), vfs_setxattr() (fs/xattr.c)",
     describe=lambda path, name: f"setxattr({path}, {name})",
     cites=(
+        Cite("fs/xattr.c", "filename_setxattr", XATTR_VERSION),
         Cite("fs/xattr.c", "vfs_setxattr", "6.12"),
         Cite("fs/xattr.c", "__vfs_setxattr_locked", "6.12"),
         Cite("fs/xattr.c", "__vfs_setxattr", "6.12"),
     ),
 )
 def setxattr(op: Op, path: str, name: str) -> None:
-    """vfs_setxattr(): ``inode_lock(inode)``, __vfs_setxattr_locked()
+    """filename_setxattr() (fs/xattr.c of 6.17-rc3, Kingxukai/linux
+    9b44fff6): ``mnt_want_write(path.mnt)`` (SB_FREEZE_WRITE shared, held
+    to the end, the delegation wait included), do_setxattr() ->
+    vfs_setxattr(): ``inode_lock(inode)``, __vfs_setxattr_locked()
     (try_break_deleg(), then __vfs_setxattr() -> ``handler->set``),
     ``inode_unlock(inode)``; a recalled delegation is waited for with the
-    lock dropped, then the set is retried."""
+    lock dropped, then the set is retried; ``mnt_drop_write()``."""
     _setxattr_locked(op, path, name, remove=False)
 
 
 @operation(
-    models="removexattr(2) -> path_removexattr() -> vfs_removexattr() (fs/xattr.c)",
+    models="removexattr(2) -> filename_removexattr(): mnt_want_write(), vfs_removexattr() "
+    "(fs/xattr.c)",
     describe=lambda path, name: f"removexattr({path}, {name})",
     cites=(
+        Cite("fs/xattr.c", "filename_removexattr", XATTR_VERSION),
         Cite("fs/xattr.c", "vfs_removexattr", "6.12"),
         Cite("fs/xattr.c", "__vfs_removexattr_locked", "6.12"),
         Cite("fs/xattr.c", "__vfs_removexattr", "6.12"),
@@ -218,7 +304,9 @@ def setxattr(op: Op, path: str, name: str) -> None:
     ),
 )
 def removexattr(op: Op, path: str, name: str) -> None:
-    """vfs_removexattr(): as vfs_setxattr(), and __vfs_removexattr() calls
+    """filename_removexattr(): ``mnt_want_write()`` around
+    vfs_removexattr(), as setxattr(2); vfs_removexattr(): as
+    vfs_setxattr(), and __vfs_removexattr() calls
     ``handler->set(..., NULL, 0, XATTR_REPLACE)`` (the same in 6.17-rc3,
     Kingxukai/linux 9b44fff6); for a name the inode does not hold,
     ext4_xattr_set_handle() returns -ENODATA (``if (is.s.not_found &&
@@ -227,156 +315,301 @@ def removexattr(op: Op, path: str, name: str) -> None:
     _setxattr_locked(op, path, name, remove=True)
 
 
-def handler_get(scratch: Scratch, inode: int, stored: int, name: str) -> int:
-    """fuse_xattr_get() -> fuse_getxattr(): FUSE_GETXATTR to the server;
-    -ENODATA for a name not set."""
-    return 0 if name in scratch[stored] else -E.ENODATA
+def xattr_sem(op: Op, path: str) -> Lock:
+    """ext4's per-inode ``EXT4_I(inode)->xattr_sem`` (an rw_semaphore),
+    of the class ``xattr_sem``."""
+    return op.world.shared_lock(f"xattr_sem({path})", LockKind.RWSEM)
 
 
 @operation(
-    models="getxattr(2) -> path_getxattr() -> vfs_getxattr() (fs/xattr.c)",
+    models="getxattr(2) -> path_getxattrat() -> vfs_getxattr() (fs/xattr.c)",
     describe=lambda path, name: f"getxattr({path}, {name})",
     cites=(
         Cite("fs/xattr.c", "vfs_getxattr", "6.12"),
         Cite("fs/xattr.c", "__vfs_getxattr", "6.12"),
+        Cite("fs/ext4/xattr.c", "ext4_xattr_get", EXT4_XATTR_VERSION),
     ),
 )
 def getxattr(op: Op, path: str, name: str) -> None:
     """vfs_getxattr(): xattr_permission(), then __vfs_getxattr() ->
-    ``handler->get`` without i_rwsem."""
+    ``handler->get`` without i_rwsem.  ext4's (ext4_xattr_user_get() ->
+    ext4_xattr_get(), fs/ext4/xattr.c of 6.17-rc3, Kingxukai/linux
+    0291023e) reads the inode body, then the block, under
+    ``down_read(&EXT4_I(inode)->xattr_sem)``."""
     inode = op.inode(path)
     stored, _ = xattr_slots(op.world, inode)
-    op.call(
+    sem = xattr_sem(op, path)
+    op.enter(
         "xattr_handler.get",
-        handler_get,
         inode,
-        stored,
         name,
         label="return handler->get(handler, dentry, inode, name, value, size)",
         roles={"inode": inode},
     )
+    op.lock(sem, SHARED, "ext4_xattr_get(): down_read(&EXT4_I(inode)->xattr_sem)")
+    op.compute(
+        "xattrs",
+        "error = ext4_xattr_ibody_get(inode, name_index, name, buffer, buffer_size) "
+        "/* then ext4_xattr_block_get() on -ENODATA */",
+        read_xattrs,
+        stored,
+        render=_names,
+    )
+    read = op.register("xattrs")
+    found = op.fresh_label("found")
+    op.fail_if(
+        state_expr(f"{name} not found", lambda state: name not in state[read], local=True),
+        E.ENODATA,
+        found,
+        "if (error == -ENODATA) error = ext4_xattr_block_get(...) /* not there either */",
+    )
+    op.label(found)
+    op.unlock(sem, "up_read(&EXT4_I(inode)->xattr_sem)")
 
 
 def handler_list(scratch: Scratch, inode: int) -> int:
-    """The user handler's ``->list``: whether its names are listed."""
+    """The user handler's ``->list`` (ext4_xattr_user_list()): whether its
+    names are listed."""
     return 0
 
 
-def fuse_listxattr(scratch: Scratch, inode: int, stored: int) -> int:
-    """fuse_listxattr(): FUSE_LISTXATTR to the server: the names' count."""
+def ext4_list_entries(scratch: Scratch, inode: int, stored: int) -> int:
+    """ext4_xattr_ibody_list()/ext4_xattr_block_list() ->
+    ext4_xattr_list_entries(): the names' count."""
     return len(scratch[stored])
 
 
 @operation(
-    models="listxattr(2) -> path_listxattr() -> vfs_listxattr() (fs/xattr.c)",
+    models="listxattr(2) -> path_listxattrat() -> vfs_listxattr() (fs/xattr.c)",
     describe=lambda path: f"listxattr({path})",
     cites=(
         Cite("fs/xattr.c", "vfs_listxattr", "6.12"),
-        Cite("fs/xattr.c", "generic_listxattr", "6.12"),
-        Cite("fs/xattr.c", "xattr_list_one", "6.12"),
+        Cite(
+            "fs/ext4/xattr.c",
+            "ext4_listxattr",
+            EXT4_XATTR_VERSION,
+            method="inode_operations.listxattr",
+        ),
+        Cite("fs/ext4/xattr.c", "ext4_xattr_list_entries", EXT4_XATTR_VERSION),
     ),
 )
 def listxattr(op: Op, path: str) -> None:
     """vfs_listxattr(): ``inode->i_op->listxattr(dentry, list, size)``
-    without i_rwsem; the filesystem's list asks each handler's ``->list``
-    (generic_listxattr(): ``xattr_handler_can_list()``) whether its names
-    are shown, then the server for the names."""
+    without i_rwsem.  ext4's (ext4_listxattr(), fs/ext4/xattr.c of
+    6.17-rc3, Kingxukai/linux 0291023e) takes
+    ``down_read(&EXT4_I(inode)->xattr_sem)`` and lists the inode body's and
+    the block's entries: ext4_xattr_list_entries() asks, for each entry,
+    ext4_xattr_prefix() -> ``xattr_handler_can_list()`` -> the handler's
+    ``->list(dentry)`` whether its name is shown.  The model calls
+    ``->list`` once, for the one handler (user.) its names have, and reads
+    the names in one step."""
     inode = op.inode(path)
     stored, _ = xattr_slots(op.world, inode)
+    sem = xattr_sem(op, path)
     op.enter(
         "inode_operations.listxattr",
         inode,
         label="error = inode->i_op->listxattr(dentry, list, size)",
         roles={"inode": inode},
     )
+    op.lock(sem, SHARED, "ext4_listxattr(): down_read(&EXT4_I(d_inode(dentry))->xattr_sem)")
+    op.compute(
+        "names",
+        "ret = ext4_xattr_ibody_list(dentry, buffer, buffer_size) "
+        "/* and ext4_xattr_block_list() */",
+        ext4_list_entries,
+        inode,
+        stored,
+    )
     op.call(
         "xattr_handler.list",
         handler_list,
         inode,
-        label="xattr_handler_can_list(handler, dentry): handler->list(dentry)",
+        label="ext4_xattr_list_entries(): ext4_xattr_prefix() -> "
+        "xattr_handler_can_list(handler, dentry): handler->list(dentry)",
         roles={"inode": inode},
         sleeps=False,
     )
-    op.compute(
-        "names",
-        "fuse_listxattr(): fuse_simple_request(fm, &args) /* FUSE_LISTXATTR */",
-        fuse_listxattr,
-        inode,
-        stored,
-    )
+    op.unlock(sem, "errout: up_read(&EXT4_I(d_inode(dentry))->xattr_sem)")
 
 
 # --- ACLs and ->permission in the path walk ---------------------------------
 
-
-def fuse_get_inode_acl_rcu(scratch: Scratch, inode: int) -> int:
-    """fuse_get_inode_acl(inode, type, rcu): ``if (rcu) return
-    ERR_PTR(-ECHILD)``."""
-    return ECHILD
+NOT_CACHED = None
+"""``ACL_NOT_CACHED``: the inode's ACL cache slot holds no ACL."""
 
 
-def fuse_get_inode_acl(scratch: Scratch, inode: int, acl: int) -> int:
-    """fuse_get_inode_acl() -> fuse_get_acl_type(): FUSE_GETXATTR of
-    system.posix_acl_access to the server (sleeps); access granted."""
+def _render_cache(value: object) -> str:
+    if value is NOT_CACHED:
+        return "ACL_NOT_CACHED"
+    if isinstance(value, str):
+        return f"uncached_acl_sentinel({value})"
+    return f"acl v{value}"
+
+
+def acl_cache_slot(world: World, inode: InodeExpr) -> int:
+    """``inode->i_acl``: ACL_NOT_CACHED, a thread's sentinel (its name:
+    ``uncached_acl_sentinel(current)``, set by ``__get_acl()`` while it
+    asks the filesystem) or the cached ACL (the server's version)."""
+    return world.shared_slot(f"i_acl({inode})", NOT_CACHED, _render_cache)
+
+
+def attr_stale_slot(world: World, inode: InodeExpr) -> int:
+    """FUSE's ``fi->inval_mask`` has STATX_MODE|STATX_UID|STATX_GID (set by
+    ``fuse_invalidate_attr()``): the attributes must be asked for again."""
+    return world.shared_slot(f"inval_mask({inode})", False, lambda v: "stale" if v else "valid")
+
+
+def _cached_or_sentinel(scratch: Scratch, cache: int, me: str) -> int | None:
+    """``acl = get_cached_acl(inode, type); if (!is_uncached_acl(acl))
+    return acl;`` then ``cmpxchg(p, ACL_NOT_CACHED, sentinel)``: the cached
+    ACL, or None with this thread's sentinel set when nothing was there
+    (another thread's sentinel is left in place)."""
+    value = scratch[cache]
+    if isinstance(value, int):
+        return value
+    if value is NOT_CACHED:
+        scratch[cache] = me
+    return None
+
+
+def fuse_get_acl_from_server(scratch: Scratch, inode: int, server: int, fetched: int) -> int:
+    """__fuse_get_acl(fc, inode, type, false): fuse_getxattr() of
+    system.posix_acl_access, FUSE_GETXATTR to the server (sleeps)."""
+    scratch[fetched] = scratch[server]
     return 0
 
 
-def fuse_get_acl(scratch: Scratch, inode: int, acl: int) -> int:
-    """fuse_get_acl() -> fuse_get_acl_type(): the ACL from the server."""
-    return 0
+def _cache_if_sentinel(scratch: Scratch, cache: int, me: str, fetched: int) -> None:
+    """``if (unlikely(!try_cmpxchg(p, &sentinel, acl)))
+    posix_acl_release(acl)``: the ACL is cached only while this thread's
+    sentinel is still there (no forget_cached_acl() came in between)."""
+    if scratch[cache] == me:
+        scratch[cache] = scratch[fetched]
 
 
-def fuse_permission(scratch: Scratch, inode: int) -> int:
-    """fuse_permission() with fresh attributes: no fuse_perm_getattr()."""
-    return 0
+def get_acl(op: Op, inode: InodeExpr, method: str, label: str) -> None:
+    """``__get_acl()`` (fs/posix_acl.c of 6.17-rc3, Kingxukai/linux
+    0291023e): the cached ACL if there is one; else the sentinel, the
+    filesystem's ``method`` (``->get_acl`` with a dentry, else
+    ``->get_inode_acl(inode, type, false)``), and the result cached if the
+    sentinel is still in place."""
+    cache = acl_cache_slot(op.world, inode)
+    me = op.thread.name
+    cached = op.compute(
+        "acl",
+        "acl = get_cached_acl(inode, type); cmpxchg(p, ACL_NOT_CACHED, sentinel)",
+        _cached_or_sentinel,
+        cache,
+        me,
+        render=_render_cache,
+    )
+    read = op.register("acl")
+    fetched = op.register("fetched", _render_cache)
+    with op.when(
+        state_expr(
+            f"is_uncached_acl({cached})",
+            lambda state: not isinstance(state[read], int),
+            local=True,
+        ),
+        "if (!is_uncached_acl(acl)) return acl",
+        label_negates=True,
+    ):
+        op.call(
+            method,
+            fuse_get_acl_from_server,
+            inode,
+            acl_slot(op.world, inode),
+            fetched,
+            label=label,
+            roles={"inode": inode},
+        )
+        op.effect(
+            "posix_acl_dup(acl); try_cmpxchg(p, &sentinel, acl)",
+            _cache_if_sentinel,
+            cache,
+            me,
+            fetched,
+        )
+
+
+def _refresh_attrs(scratch: Scratch, cache: int, stale: int) -> None:
+    """fuse_perm_getattr(): ``forget_all_cached_acls(inode)``, then
+    fuse_do_getattr(): FUSE_GETATTR, the attributes valid again."""
+    scratch[cache] = NOT_CACHED
+    scratch[stale] = False
 
 
 def _permission(op: Op, directory: InodeExpr, rcu: bool) -> None:
-    """inode_permission() -> do_inode_permission() -> ``->permission``
-    (fuse_permission() -> generic_permission() -> acl_permission_check()
-    -> check_acl()): in rcu-walk (MAY_NOT_BLOCK) the ACL comes from
-    get_cached_acl_rcu(), which calls ``->get_inode_acl(inode, type,
-    LOOKUP_RCU)`` for ACL_DONT_CACHE and returns -ECHILD while the ACL is
-    uncached; in ref-walk from get_inode_acl() -> __get_acl() ->
-    ``->get_inode_acl(inode, type, false)``."""
+    """inode_permission() -> do_inode_permission() -> ``->permission``:
+    fuse_permission() (fs/fuse/dir.c of 6.17-rc3, Kingxukai/linux
+    9b44fff6; a FUSE_POSIX_ACL server sets ``fc->default_permissions``).
+    Attributes invalidated (``fi->inval_mask``) are asked for again by
+    fuse_perm_getattr(), which returns -ECHILD under MAY_NOT_BLOCK and
+    otherwise forgets the cached ACLs and sends FUSE_GETATTR (sleeps).
+    Then generic_permission() -> acl_permission_check() -> check_acl(): in
+    rcu-walk get_cached_acl_rcu() reads ``inode->i_acl`` (FUSE caches
+    ACLs: not ACL_DONT_CACHE, so no method call) and an uncached ACL is
+    -ECHILD; in ref-walk get_inode_acl() -> __get_acl() ->
+    ``->get_inode_acl(inode, type, false)``, which asks the server."""
     mode = "MAY_NOT_BLOCK" if rcu else "ref-walk"
-    refresh = rcu and op.variant(PERMISSION_BLOCKS_IN_RCU)
+    refresh_in_rcu = rcu and op.variant(PERMISSION_BLOCKS_IN_RCU)
     op.enter(
         "inode_operations.permission",
         directory,
         label=f"return inode->i_op->permission(idmap, inode, mask) /* {mode} */",
         roles={"inode": directory},
-        sleeps=not rcu or refresh,
+        sleeps=not rcu,
     )
-    if refresh:
-        op.call(
-            "inode_operations.getattr",
-            fuse_permission,
+    cache = acl_cache_slot(op.world, directory)
+    stale = attr_stale_slot(op.world, directory)
+    done = op.fresh_label("permission_done")
+    with op.when(
+        state_expr(f"inval_mask({directory})", lambda state: state[stale]),
+        "if (perm_mask & READ_ONCE(fi->inval_mask) || time_before64(fi->i_time, get_jiffies_64()))",
+    ):
+        if rcu and not refresh_in_rcu:
+            op.fail(E.ECHILD, done, "fuse_perm_getattr(): if (mask & MAY_NOT_BLOCK) return -ECHILD")
+        else:
+            op.effect(
+                "fuse_perm_getattr(): forget_all_cached_acls(inode); "
+                "return fuse_do_getattr(&nop_mnt_idmap, inode, NULL, NULL) /* asks the server */",
+                _refresh_attrs,
+                cache,
+                stale,
+                sleeps=True,
+            )
+    if not rcu:
+        get_acl(
+            op,
             directory,
-            label="fuse_permission(): err = fuse_perm_getattr(inode, mask) /* asks the server */",
-            roles={"inode": directory},
+            "inode_operations.get_inode_acl",
+            "__get_acl(): acl = inode->i_op->get_inode_acl(inode, type, false)",
         )
-    acl = acl_slot(op.world, directory)
-    if rcu:
-        blocks = op.variant(GET_INODE_ACL_BLOCKS_IN_RCU)
+    elif op.variant(GET_INODE_ACL_BLOCKS_IN_RCU):
+        fetched = op.register("fetched", _render_cache)
         op.call(
             "inode_operations.get_inode_acl",
-            fuse_get_inode_acl if blocks else fuse_get_inode_acl_rcu,
+            fuse_get_acl_from_server,
             directory,
-            *((acl,) if blocks else ()),
-            label="get_cached_acl_rcu(): ret = inode->i_op->get_inode_acl(inode, type, LOOKUP_RCU)",
+            acl_slot(op.world, directory),
+            fetched,
+            label="get_cached_acl_rcu(): acl == ACL_DONT_CACHE: "
+            "ret = inode->i_op->get_inode_acl(inode, type, LOOKUP_RCU)",
             roles={"inode": directory},
-            sleeps=blocks,
         )
     else:
-        op.call(
-            "inode_operations.get_inode_acl",
-            fuse_get_inode_acl,
-            directory,
-            acl,
-            label="__get_acl(): acl = inode->i_op->get_inode_acl(inode, type, false)",
-            roles={"inode": directory},
+        op.fail_if(
+            state_expr(
+                f"is_uncached_acl(i_acl({directory}))",
+                lambda state: not isinstance(state[cache], int),
+            ),
+            E.ECHILD,
+            done,
+            "check_acl(): acl = get_cached_acl_rcu(inode, ACL_TYPE_ACCESS); "
+            "if (is_uncached_acl(acl)) return -ECHILD",
         )
+    op.label(done)
 
 
 @operation(
@@ -389,7 +622,16 @@ def _permission(op: Op, directory: InodeExpr, rcu: bool) -> None:
         Cite("fs/namei.c", "generic_permission", "6.12"),
         Cite("fs/namei.c", "check_acl", "6.12"),
         Cite("fs/posix_acl.c", "get_cached_acl_rcu", "6.12"),
-        Cite("fs/posix_acl.c", "__get_acl", "6.12"),
+        Cite("fs/posix_acl.c", "__get_acl", ACL_VERSION),
+        Cite(
+            "fs/fuse/dir.c", "fuse_permission", FUSE_VERSION, method="inode_operations.permission"
+        ),
+        Cite(
+            "fs/fuse/acl.c",
+            "fuse_get_inode_acl",
+            FUSE_VERSION,
+            method="inode_operations.get_inode_acl",
+        ),
     ),
 )
 def walk(op: Op, path: str) -> None:
@@ -412,28 +654,58 @@ def walk(op: Op, path: str) -> None:
 
 
 def set_acl(scratch: Scratch, acl: int) -> None:
-    """fuse_set_acl(): FUSE_SETXATTR of the new ACL to the server."""
+    """fuse_set_acl(): fuse_setxattr() of the new ACL, FUSE_SETXATTR to the
+    server."""
     scratch[acl] = scratch[acl] + 1
 
 
-@operation(
-    models="setxattr(2) of system.posix_acl_access -> vfs_set_acl() (fs/posix_acl.c)",
-    describe=lambda path: f"setfacl({path})",
-    cites=(Cite("fs/posix_acl.c", "vfs_set_acl", "6.12"),),
-)
-def setfacl(op: Op, path: str) -> None:
-    """vfs_set_acl(): ``inode_lock(inode)``, try_break_deleg(),
-    ``inode->i_op->set_acl(idmap, dentry, kacl, acl_type)``,
-    ``inode_unlock(inode)``."""
-    inode = op.inode(path)
-    op.lock(inode.i_rwsem, EXCL, "inode_lock(inode)", tag="acl-lock")
+def _forget_and_invalidate(scratch: Scratch, cache: int, stale: int) -> None:
+    """fuse_set_acl(): ``if (fc->posix_acl) { forget_all_cached_acls(inode);
+    fuse_invalidate_attr(inode); }``."""
+    scratch[cache] = NOT_CACHED
+    scratch[stale] = True
+
+
+def _fuse_set_acl(op: Op, inode: InodeExpr) -> None:
+    """set_posix_acl() -> ``inode->i_op->set_acl()``: fuse_set_acl()."""
     op.effect(
-        "error = inode->i_op->set_acl(idmap, dentry, kacl, acl_type)",
+        "set_posix_acl(): inode->i_op->set_acl(idmap, dentry, acl, type): "
+        "fuse_set_acl(): fuse_setxattr(inode, name, value, size, 0, extra_flags)",
         set_acl,
         acl_slot(op.world, inode),
         sleeps=True,
     )
-    op.unlock(inode.i_rwsem, "inode_unlock(inode)", tag="acl-lock")
+    op.effect(
+        "fuse_set_acl(): forget_all_cached_acls(inode); fuse_invalidate_attr(inode)",
+        _forget_and_invalidate,
+        acl_cache_slot(op.world, inode),
+        attr_stale_slot(op.world, inode),
+    )
+
+
+@operation(
+    models="setxattr(2) of system.posix_acl_access -> do_set_acl() -> vfs_set_acl() "
+    "(fs/posix_acl.c)",
+    describe=lambda path: f"setfacl({path})",
+    cites=(
+        Cite("fs/xattr.c", "filename_setxattr", XATTR_VERSION),
+        Cite("fs/posix_acl.c", "vfs_set_acl", ACL_VERSION),
+        Cite("fs/fuse/acl.c", "fuse_set_acl", FUSE_VERSION),
+    ),
+)
+def setfacl(op: Op, path: str) -> None:
+    """filename_setxattr(): ``mnt_want_write()``, do_setxattr() ->
+    do_set_acl() -> vfs_set_acl() (fs/posix_acl.c of 6.17-rc3,
+    Kingxukai/linux 0291023e), the same ``retry_deleg:`` loop as
+    vfs_setxattr(): ``inode_lock(inode)``, try_break_deleg(),
+    set_posix_acl() -> ``->set_acl`` (fuse_set_acl(): FUSE_SETXATTR, then
+    the cached ACLs forgotten and the attributes invalidated),
+    ``inode_unlock(inode)``; a recalled delegation is waited for with the
+    lock dropped, then the set retried; ``mnt_drop_write()``."""
+    inode = op.inode(path)
+    writers = want_write(op, "filename_setxattr")
+    deleg_locked(op, inode, "acl-lock", lambda: _fuse_set_acl(op, inode))
+    drop_write(op, writers)
 
 
 @operation(
@@ -441,22 +713,22 @@ def setfacl(op: Op, path: str) -> None:
     describe=lambda path: f"getfacl({path})",
     cites=(
         Cite("fs/xattr.c", "vfs_getxattr", "6.12"),
-        Cite("fs/posix_acl.c", "vfs_get_acl", "6.12"),
-        Cite("fs/posix_acl.c", "__get_acl", "6.12"),
+        Cite("fs/posix_acl.c", "vfs_get_acl", ACL_VERSION),
+        Cite("fs/posix_acl.c", "__get_acl", ACL_VERSION),
+        Cite("fs/fuse/acl.c", "fuse_get_acl", FUSE_VERSION, method="inode_operations.get_acl"),
     ),
 )
 def getfacl(op: Op, path: str) -> None:
-    """vfs_getxattr() -> vfs_get_acl() -> __get_acl() with the dentry: the
-    ACL is not cached (ACL_DONT_CACHE), so ``->get_acl(idmap, dentry,
-    type)``, without i_rwsem."""
+    """do_getxattr() -> do_get_acl() -> vfs_get_acl() -> __get_acl() with
+    the dentry, without i_rwsem: the cached ACL, else ``->get_acl(idmap,
+    dentry, type)`` (fuse_get_acl(): FUSE_GETXATTR to the server), cached
+    if no forget came in between."""
     inode = op.inode(path)
-    op.call(
-        "inode_operations.get_acl",
-        fuse_get_acl,
+    get_acl(
+        op,
         inode,
-        acl_slot(op.world, inode),
-        label="__get_acl(): acl = inode->i_op->get_acl(idmap, dentry, type)",
-        roles={"inode": inode},
+        "inode_operations.get_acl",
+        "__get_acl(): acl = inode->i_op->get_acl(idmap, dentry, type)",
     )
 
 

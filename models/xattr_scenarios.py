@@ -80,13 +80,15 @@ def removexattr_unlocked(program: Program, invocation: Invocation) -> Program:
 
 flag_variant(
     PERMISSION_BLOCKS_IN_RCU,
-    "fuse_permission() refreshes the attributes from its server (and sleeps) under "
-    "MAY_NOT_BLOCK instead of returning -ECHILD",
+    "fuse_permission() refreshes invalidated attributes from its server (fuse_perm_getattr() "
+    "without its MAY_NOT_BLOCK test: FUSE_GETATTR, which sleeps) in rcu-walk instead of "
+    "returning -ECHILD",
 )
 flag_variant(
     GET_INODE_ACL_BLOCKS_IN_RCU,
-    "fuse_get_inode_acl() asks its server for the ACL (and sleeps) when called with rcu == true "
-    "instead of returning -ECHILD",
+    "the filesystem marks its inodes ACL_DONT_CACHE (as overlayfs does, and FUSE without "
+    "FUSE_POSIX_ACL) and its ->get_inode_acl asks its server for the ACL (and sleeps) when "
+    "get_cached_acl_rcu() calls it with rcu == true, instead of returning -ECHILD",
 )
 
 scenario(
@@ -113,9 +115,18 @@ scenario(
 
 scenario(
     "xattr/acl-walk",
-    "a path walk checking exec permission on a directory with an uncached ACL in rcu-walk, "
-    "racing a setfacl and a getfacl of that directory",
+    "a path walk checking exec permission in rcu-walk on a FUSE directory whose ACL is not "
+    "cached yet, racing a setfacl (which forgets the cached ACL and invalidates the "
+    "attributes) and a getfacl (which caches it) of that directory",
     tree=["/a/", "/a/f"],
     threads=[walk("/a/f"), setfacl("/a"), getfacl("/a")],
+    properties=(*BASE_PROPERTIES, "namespace"),
+)
+
+scenario(
+    "xattr/setfacl-deleg",
+    "a setfacl of a file an NFS client holds a delegation of, racing a getfacl of it",
+    tree=["/a/", "/a/f"],
+    threads=[setfacl("/a/f"), delegation("/a/f"), getfacl("/a/f")],
     properties=(*BASE_PROPERTIES, "namespace"),
 )

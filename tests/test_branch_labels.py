@@ -26,6 +26,8 @@ LABEL_NEGATES = {
     "/* dqinit_needed() */",
     "we_slept: spin_lock(&dq_list_lock); if (atomic_read(&dquot->dq_count) > N) "
     "{ atomic_dec(); return; }",
+    # __get_acl(): the block runs for an uncached ACL (models/xattr.py)
+    "if (!is_uncached_acl(acl)) return acl",
 }
 """Labels whose condition is the negation of the model's (``label_negates``)."""
 
@@ -232,6 +234,8 @@ LABEL_AS_MODELLED = {
     # the pages of two mapped files (models/two_files_scenarios.py)
     "/* /a:N */",
     "/* /b:N */",
+    # fuse_permission()'s refresh of invalidated attributes (models/xattr.py)
+    "if (perm_mask & READ_ONCE(fi->inval_mask) || time_beforeN(fi->i_time, get_jiffies_N()))",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""

@@ -46,13 +46,17 @@ def test_a_disconnected_parent_has_no_common_ancestor_unless_reconnected(
 
 
 def test_the_rcu_walk_methods_are_called_in_both_modes(shipped: Registry) -> None:
-    for scenario, method, count in (
-        ("inode/symlink", "inode_operations.get_link", 2),
-        ("xattr/acl-walk", "inode_operations.get_inode_acl", 2),
-        ("xattr/acl-walk", "inode_operations.permission", 2),
-        ("dcache/automount", "dentry_operations.d_manage", 2),
+    """FUSE caches its ACLs: rcu-walk reads ``inode->i_acl`` and calls no
+    ``->get_inode_acl`` (one call, in ref-walk); the call in rcu-walk is
+    that of an ACL_DONT_CACHE filesystem, which the variant makes."""
+    for scenario, method, count, variants in (
+        ("inode/symlink", "inode_operations.get_link", 2, ()),
+        ("xattr/acl-walk", "inode_operations.get_inode_acl", 1, ()),
+        ("xattr/acl-walk", "inode_operations.get_inode_acl", 2, ("get-inode-acl-blocks-in-rcu",)),
+        ("xattr/acl-walk", "inode_operations.permission", 2, ()),
+        ("dcache/automount", "dentry_operations.d_manage", 2, ()),
     ):
-        model = shipped.build(shipped.scenario(scenario), (), ())
+        model = shipped.build(shipped.scenario(scenario), variants, ())
         labels = [
             compiled.step.label
             for compiled in model.threads[0].steps
@@ -91,6 +95,50 @@ def test_every_call_of_these_models_checks_every_rule_it_has(shipped: Registry) 
                     plan = conformance.plan(compiled.step, model.world, rules)
                     unexplained = [u for u in plan.unchecked if u.kind != "kernel-departs"]
                     assert not unexplained, (name, compiled.step.method, plan.unchecked)
+
+
+def test_the_acl_walk_reaches_each_way_through_the_acl_cache(shipped: Registry) -> None:
+    """The walk finishes in rcu-walk once getfacl has cached the ACL and
+    leaves it otherwise; setfacl invalidates the attributes, and a
+    sentinel of __get_acl() is seen in place."""
+    scenario = "xattr/acl-walk"
+    model = shipped.build(shipped.scenario(scenario), (), ())
+    cache = _slot(shipped, scenario, "i_acl(/a)")
+    stale = _slot(shipped, scenario, "inval_mask(/a)")
+    walker = model.threads[0]
+    labels = {
+        n: compiled.step.label for n, compiled in enumerate(walker.steps) if compiled.step.label
+    }
+    ref_walk = {n for n, label in labels.items() if "try_to_unlazy" in label}
+    in_rcu_done = {n for n, label in labels.items() if "complete_walk" in label}
+    values, stales, walked = set(), set(), set()
+    for state in _states(shipped, scenario):
+        values.add(type(state[cache]).__name__)
+        stales.add(state[stale])
+        walked.add(
+            "ref"
+            if state[walker.slots.pc] in ref_walk
+            else "rcu"
+            if state[walker.slots.pc] in in_rcu_done
+            else None
+        )
+    assert values == {"NoneType", "str", "int"}
+    assert stales == {False, True}
+    assert {"ref", "rcu"} <= walked
+
+
+def test_no_stale_acl_stays_cached_after_setfacl(shipped: Registry) -> None:
+    """__get_acl() caches what it read only while its sentinel is still in
+    place: once setfacl has returned, a cached ACL is the server's."""
+    scenario = "xattr/acl-walk"
+    model = shipped.build(shipped.scenario(scenario), (), ())
+    cache = _slot(shipped, scenario, "i_acl(/a)")
+    server = _slot(shipped, scenario, "acl(/a)")
+    setter = next(t for t in model.threads if "setfacl" in str(t.invocation))
+    finished = [state for state in _states(shipped, scenario) if state[setter.slots.pc] == DONE]
+    assert finished
+    cached = [state for state in finished if isinstance(state[cache], int)]
+    assert cached and all(state[cache] == state[server] for state in cached)
 
 
 def test_a_removal_of_an_absent_name_returns_enodata(shipped: Registry) -> None:
