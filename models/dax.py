@@ -3,63 +3,104 @@
 ``dax_fault_check_fallback()``, ``dax_iomap_pte_fault()``,
 ``grab_mapping_entry()``, ``dax_fault_iter()``, ``dax_load_hole()``,
 ``dax_insert_entry()``, ``dax_writeback_mapping_range()``,
-``dax_writeback_one()``; fs/ext4/file.c ``ext4_dax_huge_fault()``,
+``dax_writeback_one()``, ``dax_layout_busy_page_range()``,
+``dax_delete_mapping_entry()``; fs/ext4/file.c ``ext4_dax_huge_fault()``,
 ``ext4_dax_fault()``, ``ext4_dax_vm_ops`` = ``.fault``, ``.huge_fault``,
 ``.page_mkwrite`` and ``.pfn_mkwrite``; fs/ext4/inode.c
-``ext4_iomap_begin()`` allocating with ``EXT4_GET_BLOCKS_CREATE_ZERO``;
-mm/memory.c ``__handle_mm_fault()``, ``create_huge_pmd()``,
-``wp_pfn_shared()``, ``insert_pfn()``):
+``ext4_iomap_begin()`` allocating with ``EXT4_GET_BLOCKS_CREATE_ZERO``,
+``ext4_setattr()``, ``ext4_punch_hole()``, ``ext4_break_layouts()``;
+mm/truncate.c ``truncate_pagecache()``, ``truncate_pagecache_range()``,
+``truncate_folio_batch_exceptionals()``; mm/memory.c
+``__handle_mm_fault()``, ``create_huge_pmd()``, ``wp_pfn_shared()``,
+``insert_pfn()``):
 
 - ``dax_load`` / ``dax_store``: a load or store at a page of the task's
   shared mapping (one PMD, 2 MiB, of which the file fills the first pages):
   the CPU goes through the pte when it allows the access; otherwise a fault
-  under mmap_lock shared: the first one (no pte table yet) tries
-  ``->huge_fault(PMD_ORDER)``, which falls back (the file ends before the
-  PMD does); then ``->fault`` (``ext4_dax_fault()``) for a missing pte, or
+  under mmap_lock shared (6.6 tries the per-VMA lock first, but returns
+  VM_FAULT_RETRY before any DAX method: see ``_FAULT_CITES``): the first
+  one (no pte table yet) tries ``->huge_fault(PMD_ORDER)``, which raises
+  SIGBUS when the PMD starts at or past EOF (``xas.xa_index >=
+  max_pgoff``: a file truncated to nothing) and otherwise falls back
+  (``dax_fault_check_fallback()``: the VMA, a few pages, is smaller than
+  a PMD); then ``->fault`` (``ext4_dax_fault()``) for a missing pte, or
   ``->pfn_mkwrite`` for a store to a read-only one; both run
-  ``dax_iomap_pte_fault()`` under invalidate_lock shared: the entry locked
-  (``grab_mapping_entry()``), the block mapped (a store allocates and zeroes
-  one for a hole; a load of a hole maps the zero page), the entry stored and
-  the pte installed or made writable, the entry unlocked;
+  ``dax_iomap_pte_fault()`` under invalidate_lock shared: SIGBUS past EOF
+  (a reliable test because truncate and punch hold invalidate_lock
+  exclusive), the entry locked (``grab_mapping_entry()``), the block
+  mapped (a store allocates and zeroes one for a hole; a load of a hole
+  maps the zero page), ``->direct_access``, then ``dax_insert_entry()``
+  (the zero page's pte unmapped first, ``unmap_mapping_pages()``), the pte
+  installed or made writable, the entry unlocked;
 - ``dax_fsync``: fsync(2) -> ``ext4_sync_file()`` ->
-  ``ext4_dax_writepages()`` -> ``dax_writeback_mapping_range()``: each
-  entry tagged DIRTY locked, its ptes write-protected (under
-  ``i_mmap_lock_read()``, ``pfn_mkclean_range()`` on each VMA), its block flushed from the CPU cache
-  (``dax_flush()``), its DIRTY mark cleared.
+  ``ext4_dax_writepages()`` -> ``dax_writeback_mapping_range()``:
+  ``tag_pages_for_writeback()`` marks the DIRTY entries TOWRITE, then each
+  entry marked TOWRITE is locked (after waiting if a fault or truncate
+  holds it) and rechecked as ``dax_writeback_one()`` does (gone, another
+  pfn, or no TOWRITE mark any more: put back unlocked), its TOWRITE mark
+  cleared, its ptes write-protected (under ``i_mmap_lock_read()``,
+  ``pfn_mkclean_range()`` on each VMA), its block flushed from the CPU
+  cache (``dax_flush()``), its DIRTY mark cleared;
+- ``dax_truncate`` / ``dax_punch_hole``: ftruncate(2) to whole pages
+  (``ext4_setattr()``) and FALLOC_FL_PUNCH_HOLE of one page
+  (``ext4_punch_hole()``, which first writes back a mapping tagged DIRTY
+  and returns at once for a page past EOF), in ext4's order: sb_writers,
+  i_rwsem, ``inode_dio_wait()``, invalidate_lock exclusive,
+  ``ext4_break_layouts()`` (``dax_layout_busy_page()``: every pte
+  unmapped under ``i_mmap_lock_read()``, each locked entry waited for),
+  ``i_size_write()`` (truncate), the range's ptes unmapped, its entries
+  deleted (``dax_delete_mapping_entry()``: waits for the entry lock,
+  stores NULL, the marks go, WAKE_ALL), a truncate's ptes unmapped again,
+  the blocks freed, the locks dropped.
 
-Read: fs/dax.c as a 5.19-to-6.x copy in the search index shows it and
-the 5.19 patch that removed ``dax_entry_mkclean()``: ``dax_writeback_one()``
-itself takes ``i_mmap_lock_read()`` and calls ``pfn_mkclean_range()`` on
-each VMA of the index (the model cited the removed function: fixed);
-``dax_insert_entry()`` replacing the zero page with a block calls
-``unmap_mapping_pages()``, which takes ``i_mmap_lock_read()`` (the model
-cleared the pte without it: fixed); ``dax_iomap_pte_fault()`` checks
-i_size, locks the entry (``grab_mapping_entry()``), iterates the iomap
-(``dax_fault_iter()``: ``dax_load_hole()`` for a read of a hole, else
-``dax_iomap_direct_access()``, ``dax_insert_entry()``,
-``vmf_insert_mixed[_mkwrite]()``) and unlocks the entry, as modelled.
-fs/ext4/file.c ``ext4_dax_huge_fault()`` (6.6): a write fault to a shared
-mapping takes ``sb_start_pagefault()`` before the invalidate_lock (the
-model had none: fixed) and starts a journal handle.
+Read: fs/dax.c of microsoft/WSL2-Linux-Kernel @35adbe088888 (6.7+, the
+same as 6.6 on these paths): ``dax_iomap_pte_fault()``'s i_size check
+("Caller is supposed to hold locks serializing us with truncate / punch
+hole so this is a reliable test"), ``dax_fault_iter()`` calling
+``dax_iomap_direct_access()`` before ``dax_insert_entry()``, which does
+the zero page's ``unmap_mapping_pages()`` (the model unmapped first:
+fixed), ``dax_iomap_pmd_fault()``'s SIGBUS before the fallback check (was
+missing: fixed), ``dax_writeback_one()``'s recheck after
+``get_unlocked_entry()`` (was missing, and TOWRITE read the live DIRTY
+mark: fixed), ``dax_layout_busy_page_range()``,
+``__dax_invalidate_entry()``; ext4's ``ext4_break_layouts()`` /
+``ext4_wait_dax_page()`` from the patches of the DAX break-layout series
+in the search index (the 6.6 loop: ``dax_layout_busy_page()``,
+``___wait_var_event()`` on the page's refcount with
+``ext4_wait_dax_page()``).  An earlier pass: the 5.19 patch that removed
+``dax_entry_mkclean()`` (``dax_writeback_one()`` takes
+``i_mmap_lock_read()`` itself), fs/ext4/file.c ``ext4_dax_huge_fault()``
+(6.6: a write fault takes ``sb_start_pagefault()`` before the
+invalidate_lock).  The 6.6 per-VMA-lock fallbacks: the series with
+"mm: handle some PMD faults under the VMA lock" ("we refuse to call
+->huge_fault() with the VMA lock held").
 
 Left out: the journal handle and ``file_update_time()`` of a write fault,
-ext4's ``s_writepages_rwsem`` in ``ext4_dax_writepages()``, the i_pages
-xa_lock under which the entry is looked up, locked and marked (the model's
-entry lock is the DAX_LOCKED bit), ``__mark_inode_dirty()``, PMD mappings
-themselves (every huge fault here falls back), DAX truncate
-(``dax_layout_busy_page()``), MAP_SYNC.
+ext4's ``s_writepages_rwsem`` in ``ext4_dax_writepages()`` and
+``i_data_sem``, the i_pages xa_lock under which an entry is looked up,
+locked and marked (the model's entry lock is the DAX_LOCKED bit; a wait
+for an unlocked entry that does not take it is a take and a release of
+the bit), ``__mark_inode_dirty()``, PMD mappings themselves (every huge
+fault here falls back or raises SIGBUS), pinned pages (no
+``get_user_pages()``, so ``dax_busy_page()`` finds none and the wait that
+drops and retakes invalidate_lock, ``ext4_wait_dax_page()``, never runs),
+sizes and holes inside a page (``dax_truncate_page()``,
+``ext4_zero_partial_blocks()``), the second pass of
+``truncate_inode_pages_range()`` (nothing a fault could add under
+invalidate_lock exclusive), the wake rules of the entry lock (WAKE_NEXT
+against WAKE_ALL), MAP_SYNC.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
 from typing import Any
 
-from mc.dsl import SHARED, Cite, Op, flag_variant, operation
+from mc.dsl import EXCL, SHARED, Cite, Op, flag_variant, operation
 from mc.dsl.symbolic_steps import fork_compute
-from mc.kernel.dax import EMPTY, NOT_MODELLED_ON_DAX, PG_PMD_COLOUR, ZERO_PAGE, Dax, dax_of
-from mc.kernel.device import ZEROES, device_of
-from mc.kernel.expr import Eval, Expr
+from mc.kernel.dax import EMPTY, NOT_MODELLED_ON_DAX, ZERO_PAGE, Dax, dax_of
+from mc.kernel.device import ZEROES, device_of, release
+from mc.kernel.expr import Eval, Expr, not_
 from mc.kernel.mm import VM_FAULT_NOPAGE, VM_FAULT_SIGBUS, render_vm_fault, vm_fault
 from mc.kernel.pagecache import (
     PAGE_SIZE,
@@ -67,24 +108,34 @@ from mc.kernel.pagecache import (
     Mapping,
     Page,
     Sync,
+    note_truncated,
     pagecache,
     promise,
     render_promise,
 )
 from mc.kernel.pagedata import render_versions
-from mc.kernel.pathcond import add, at_least, decide, div, is_true, mul
-from mc.kernel.superblock import SB_FREEZE_PAGEFAULT, sb_writers
+from mc.kernel.pathcond import add, at_least, decide, div, equal, equals, is_true, less, mul
+from mc.kernel.superblock import SB_FREEZE_PAGEFAULT, SB_FREEZE_WRITE, sb_writers
 from mc.kernel.truncate_properties import truncation
 from mc.kernel.world import ModelError, Scratch, World
+from mc.models.blockfs_truncate import EXTEND, SAME, SHRINK, inode_dio_wait
 from mc.models.fault import vm_fault_is
+from mc.models.truncate_mm import render_indices
 
 NO_ENTRY_LOCK = "dax-no-entry-lock"
 NO_MKCLEAN = "dax-writeback-no-mkclean"
+NO_INVALIDATE_LOCK = "dax-fault-no-invalidate-lock"
 
 flag_variant(
     NO_ENTRY_LOCK,
     "dax_iomap_pte_fault() neither waits for nor takes the DAX entry lock: a read fault on a "
     "hole replaces a write fault's block entry with the zero page's",
+)
+flag_variant(
+    NO_INVALIDATE_LOCK,
+    "ext4_dax_huge_fault() takes no invalidate_lock: a fault that checked i_size before a "
+    "truncate or hole punch maps the block after they unmapped and deleted the entry, and they "
+    "free it under the new pte",
 )
 flag_variant(
     NO_MKCLEAN,
@@ -119,7 +170,7 @@ def _seen(scratch: Scratch, part: Dax, index: int) -> int:
     there is none): its target."""
     slot = part.entries[index]
     if scratch[slot] is None:
-        scratch[slot] = (EMPTY, False)
+        scratch[slot] = (EMPTY, False, False)
     return int(scratch[slot][0])
 
 
@@ -157,9 +208,11 @@ def _beyond_eof(scratch: Scratch, mapping: Mapping, page: Page) -> bool:
     return decide(scratch, at_least(mul(page.index, PAGE_SIZE), scratch[mapping.i_size]))
 
 
-def _iomap_begin(scratch: Scratch, page: Page, write: bool) -> Any:
+def _iomap_begin(scratch: Scratch, part: Dax, page: Page, write: bool) -> Any:
     """``ext4_iomap_begin()``: the block, or (a write) a new block zeroed by
-    ``ext4_map_blocks(EXT4_GET_BLOCKS_CREATE_ZERO)``; None: a hole."""
+    ``ext4_map_blocks(EXT4_GET_BLOCKS_CREATE_ZERO)`` (the zeroing writes the
+    media through, so no CPU cache line of the block, left from a page it
+    was freed from, survives it); None: a hole."""
     block = scratch[page.block]
     if block is not None or not write:
         return block
@@ -171,22 +224,25 @@ def _iomap_begin(scratch: Scratch, page: Page, write: bool) -> Any:
     scratch[device.free] = free[1:]
     scratch[page.block] = block
     scratch[device.blocks[block]] = ZEROES
+    for line in part.cache:
+        if scratch[line] is not None and scratch[line][0] == block:
+            scratch[line] = None
     return block
 
 
 def _insert(scratch: Scratch, part: Dax, index: int, seen: int, target: int, write: bool) -> int:
-    """``dax_insert_entry()`` then ``insert_pfn()`` (the zero page's pte
-    is gone already: ``unmap_zero_page()``); the
-    entry is stored when the one seen was empty or the zero page (the DIRTY
-    mark stays on the index); the pte is installed if none, made writable
-    for a store to the same pfn.  Returns VM_FAULT_NOPAGE."""
+    """``dax_insert_entry()`` (after any zero page's pte was unmapped) then
+    ``insert_pfn()``: the entry is stored when the one seen was empty or the
+    zero page (the marks stay on the index), DIRTY set for a store; the pte
+    is installed if none, made writable for a store to the same pfn.
+    Returns VM_FAULT_NOPAGE."""
     slot, pte_slot = part.entries[index], part.ptes[index]
     entry = scratch[slot]
-    dirty = entry[1] if entry is not None else False
+    dirty, towrite = (entry[1], entry[2]) if entry is not None else (False, False)
     if seen in (EMPTY, ZERO_PAGE):
-        scratch[slot] = (target, dirty or write)
+        scratch[slot] = (target, dirty or write, towrite)
     elif write and entry is not None:
-        scratch[slot] = (entry[0], True)
+        scratch[slot] = (entry[0], True, towrite)
     pte = scratch[pte_slot]
     if pte is None:
         scratch[pte_slot] = (target, write)
@@ -227,22 +283,36 @@ def unmap_zero_page(op: Op, part: Dax, page: Page) -> None:
     op.unlock(mapping.i_mmap_rwsem, "i_mmap_unlock_read(mapping)")
 
 
+def lock_invalidate_shared(op: Op, mapping: Mapping) -> None:
+    """``ext4_dax_huge_fault()``: ``filemap_invalidate_lock_shared()``,
+    which excludes truncate and hole punch; none under variant
+    ``dax-fault-no-invalidate-lock``."""
+    if not op.variant(NO_INVALIDATE_LOCK):
+        op.lock(
+            mapping.invalidate_lock,
+            SHARED,
+            "ext4_dax_huge_fault(): filemap_invalidate_lock_shared(mapping)",
+            tag="invalidate-lock",
+        )
+
+
+def unlock_invalidate_shared(op: Op, mapping: Mapping, label: str) -> None:
+    if not op.variant(NO_INVALIDATE_LOCK):
+        op.unlock(mapping.invalidate_lock, label, tag="invalidate-lock")
+
+
 def dax_pte_fault(op: Op, part: Dax, page: Page, write: bool, result: str, at: str) -> None:
     """``ext4_dax_huge_fault(vmf, 0)`` -> ``dax_iomap_fault()`` ->
     ``dax_iomap_pte_fault()``."""
     mapping = part.mapping
     _start_fault(op, write)
-    op.lock(
-        mapping.invalidate_lock,
-        SHARED,
-        "ext4_dax_huge_fault(): filemap_invalidate_lock_shared(mapping)",
-        tag="invalidate-lock",
-    )
+    lock_invalidate_shared(op, mapping)
     beyond = fork_compute(
         op,
         f"beyond_eof{at}",
         "dax_iomap_pte_fault(): if (pos >= i_size_read(iter.inode)) { ret = VM_FAULT_SIGBUS; "
-        "goto out; }",
+        "goto out; } /* 'Caller is supposed to hold locks serializing us with truncate / "
+        "punch hole so this is a reliable test' */",
         _beyond_eof,
         mapping,
         page,
@@ -257,6 +327,7 @@ def dax_pte_fault(op: Op, part: Dax, page: Page, write: bool, result: str, at: s
         + ("IOMAP_WRITE /* allocates and zeroes a hole's block */" if write else "0")
         + ", &iomap)",
         _iomap_begin,
+        part,
         page,
         write,
     )
@@ -273,26 +344,27 @@ def dax_pte_fault(op: Op, part: Dax, page: Page, write: bool, result: str, at: s
                 seen,
             )
             op.goto(f"inserted{at}")
+    op.call(
+        "block_device_operations.direct_access",
+        lambda _scratch: 0,
+        label="dax_fault_iter(): err = dax_iomap_direct_access(iomap, pos, size, &kaddr, &pfn): "
+        "dax_direct_access(dax_dev, pgoff, ...) -> dax_dev->ops->direct_access()",
+        roles={},
+        sleeps=False,
+    )
     with op.when(
         Expr(
             "dax_is_zero_entry(entry)",
             lambda w: _is_zero(seen, w),
             seen.local,
         ),
+        "*entry = dax_insert_entry(xas, vmf, iter, *entry, pfn, 0): "
         "if (shared || (dax_is_zero_entry(entry) && !(flags & DAX_ZERO_PAGE))) "
         "/* we are replacing a zero page with block mapping */",
     ):
         unmap_zero_page(op, part, page)
-    op.call(
-        "block_device_operations.direct_access",
-        lambda _scratch: 0,
-        label="dax_iomap_direct_access(iomap, pos, size, &kaddr, &pfn): "
-        "dax_direct_access(dax_dev, pgoff, ...) -> dax_dev->ops->direct_access()",
-        roles={},
-        sleeps=False,
-    )
     op.effect(
-        "*entry = dax_insert_entry(xas, vmf, iter, *entry, pfn, 0); "
+        "dax_insert_entry(): xas_store(); if (dirty) xas_set_mark(xas, PAGECACHE_TAG_DIRTY); "
         + ("vmf_insert_mixed_mkwrite(vmf->vma, vaddr, pfn)" if write else "vmf_insert_mixed()"),
         lambda scratch, s, b: _insert(scratch, part, page.index, s, b, write),
         seen,
@@ -306,11 +378,7 @@ def dax_pte_fault(op: Op, part: Dax, page: Page, write: bool, result: str, at: s
         )
     op.let(result, vm_fault(VM_FAULT_NOPAGE), "return VM_FAULT_NOPAGE")
     op.label(f"fault_out{at}")
-    op.unlock(
-        mapping.invalidate_lock,
-        "filemap_invalidate_unlock_shared(mapping)",
-        tag="invalidate-lock",
-    )
+    unlock_invalidate_shared(op, mapping, "filemap_invalidate_unlock_shared(mapping)")
     _end_fault(op, write)
 
 
@@ -319,11 +387,20 @@ def _none(register: Expr, world: World) -> Eval:
     return lambda state: get(state) is None
 
 
-def huge_fault(op: Op, part: Dax, write: bool, at: str) -> None:
+def _empty_file(scratch: Scratch, mapping: Mapping) -> bool:
+    """``xas.xa_index >= max_pgoff`` for the PMD at index 0:
+    ``DIV_ROUND_UP(i_size, PAGE_SIZE) == 0``."""
+    return decide(scratch, at_least(0, div(add(scratch[mapping.i_size], PAGE_SIZE - 1), PAGE_SIZE)))
+
+
+def huge_fault(op: Op, part: Dax, write: bool, result: str, at: str) -> None:
     """``create_huge_pmd()`` -> ``->huge_fault(vmf, PMD_ORDER)`` =
-    ``ext4_dax_huge_fault()`` -> ``dax_iomap_pmd_fault()``:
-    ``dax_fault_check_fallback()`` sends a PMD past EOF
-    (``(xas.xa_index | PG_PMD_COLOUR) >= max_pgoff``) back to ptes."""
+    ``ext4_dax_huge_fault()`` -> ``dax_iomap_pmd_fault()``: SIGBUS when the
+    PMD starts at or past EOF (``xas.xa_index >= max_pgoff``: the PMD is
+    the one at index 0, so a file truncated to nothing); else
+    ``dax_fault_check_fallback()`` sends it back to ptes, the first check
+    that fires being ``(pmd_addr + PMD_SIZE) > vmf->vma->vm_end`` (the VMA
+    maps the file's few pages, less than a PMD)."""
     op.enter(
         "vm_operations_struct.huge_fault",
         label="create_huge_pmd(): return vmf->vma->vm_ops->huge_fault(vmf, PMD_ORDER)",
@@ -331,27 +408,25 @@ def huge_fault(op: Op, part: Dax, write: bool, at: str) -> None:
     )
     mapping = part.mapping
     _start_fault(op, write)
-    op.lock(
-        mapping.invalidate_lock,
-        SHARED,
-        "ext4_dax_huge_fault(): filemap_invalidate_lock_shared(mapping)",
-        tag="invalidate-lock",
-    )
-    fork_compute(
+    lock_invalidate_shared(op, mapping)
+    empty = fork_compute(
         op,
-        f"pmd_fallback{at}",
-        "dax_iomap_pmd_fault(): max_pgoff = DIV_ROUND_UP(i_size_read(inode), PAGE_SIZE); "
-        "if (dax_fault_check_fallback(vmf, &xas, max_pgoff)) goto fallback "
-        "/* (xas.xa_index | PG_PMD_COLOUR) >= max_pgoff */",
-        lambda scratch: decide(
-            scratch,
-            at_least(PG_PMD_COLOUR, div(add(scratch[mapping.i_size], PAGE_SIZE - 1), PAGE_SIZE)),
-        ),
+        f"pmd_past_eof{at}",
+        "dax_iomap_pmd_fault(): max_pgoff = DIV_ROUND_UP(i_size_read(iter.inode), PAGE_SIZE); "
+        "if (xas.xa_index >= max_pgoff) { ret = VM_FAULT_SIGBUS; goto out; }",
+        _empty_file,
+        mapping,
     )
-    op.unlock(
-        mapping.invalidate_lock,
-        "fallback: filemap_invalidate_unlock_shared(mapping); return VM_FAULT_FALLBACK",
-        tag="invalidate-lock",
+    with op.when(is_true(empty), "if (xas.xa_index >= max_pgoff)"):
+        op.let(result, vm_fault(VM_FAULT_SIGBUS), "ret = VM_FAULT_SIGBUS")
+        op.goto(f"pmd_out{at}")
+    op.label(f"pmd_out{at}")
+    unlock_invalidate_shared(
+        op,
+        mapping,
+        "fallback: if (dax_fault_check_fallback(vmf, &xas, max_pgoff)) "
+        "/* (pmd_addr + PMD_SIZE) > vmf->vma->vm_end */ ret = VM_FAULT_FALLBACK; "
+        "out: filemap_invalidate_unlock_shared(mapping); return ret",
     )
     _end_fault(op, write)
 
@@ -439,8 +514,17 @@ def access(op: Op, file: File, index: int, write: bool, at: str) -> None:
     )
     op.let(result, vm_fault(0), "vm_fault_t ret = 0")
     pmd_none = Expr("pmd_none(*vmf.pmd)", lambda _w: lambda s: s[part.pmd] is False)
-    with op.when(pmd_none, "if (pmd_none(*vmf.pmd) && thp_vma_allowable_order(..., PMD_ORDER))"):
-        huge_fault(op, part, write, at)
+    with op.when(
+        pmd_none,
+        "if (pmd_none(*vmf.pmd) && hugepage_vma_check(vma, vm_flags, false, true, true)) "
+        "/* 6.6; thp_vma_allowable_order(..., PMD_ORDER) since 6.8 */",
+    ):
+        huge_fault(op, part, write, result, at)
+        with op.when(
+            vm_fault_is(op.reg(result), VM_FAULT_SIGBUS),
+            "ret = create_huge_pmd(&vmf); if (!(ret & VM_FAULT_FALLBACK)) return ret",
+        ):
+            op.goto(done)
     with op.when(
         _pte_state(part, index, "none"), "if (pte_none(vmf->orig_pte)) return do_fault(vmf)"
     ):
@@ -480,7 +564,18 @@ _XA_LOCK_BECAUSE = (
 )
 
 _FAULT_CITES = (
-    Cite("arch/x86/mm/fault.c", "do_user_addr_fault", "6.6"),
+    Cite(
+        "arch/x86/mm/fault.c",
+        "do_user_addr_fault",
+        "6.6",
+        leaves_out=("lock_vma_under_rcu", "vma_end_read"),
+        because="the per-VMA-lock attempt first: lock_vma_under_rcu() takes file VMAs since "
+        "350f6bbca1de (6.6), but in 6.6 create_huge_pmd() (before ->huge_fault), do_read_fault() "
+        "and do_shared_fault() (before ->fault) and wp_pfn_shared() (before ->pfn_mkwrite) "
+        "test FAULT_FLAG_VMA_LOCK, vma_end_read() and return VM_FAULT_RETRY ('we refuse to call "
+        "->huge_fault() with the VMA lock held'), and ext4_dax_vm_ops has no ->map_pages for "
+        "fault-around: every DAX method runs on the retry under mmap_lock shared, as modelled",
+    ),
     Cite(
         "mm/memory.c",
         "lock_mm_and_find_vma",
@@ -547,14 +642,35 @@ def dax_store(op: Op, file: File, index: int, count: int) -> None:
 # --- fsync -------------------------------------------------------------------------------
 
 
-def _tagged(values: Sequence[Any], part: Dax, index: int) -> bool:
-    entry = values[part.entries[index]]
-    return entry is not None and bool(entry[1])
+def _tag_towrite(scratch: Scratch, part: Dax) -> None:
+    """``tag_pages_for_writeback()``: every index marked DIRTY is marked
+    TOWRITE too."""
+    for slot in part.entries:
+        entry = scratch[slot]
+        if entry is not None and entry[1] and not entry[2]:
+            scratch[slot] = (entry[0], True, True)
 
 
-def _towrite(part: Dax, page: Page) -> Expr:
-    index = page.index
-    return Expr(f"TOWRITE({page})", lambda _w: lambda state: _tagged(state, part, index))
+def _towrite_target(scratch: Scratch, part: Dax, index: int) -> int | None:
+    """The target of the entry at ``index`` when it is marked TOWRITE
+    (``xas_for_each_marked()`` finds it), else None."""
+    entry = scratch[part.entries[index]]
+    if entry is None or not entry[2]:
+        return None
+    return int(entry[0])
+
+
+def _recheck(scratch: Scratch, part: Dax, index: int, seen: int) -> bool:
+    """``dax_writeback_one()`` with the entry lock: whether the entry went
+    (punched out), got another pfn (reallocated) or lost its TOWRITE mark
+    (another fsync did it): then it is put back unlocked; else its TOWRITE
+    mark is cleared."""
+    slot = part.entries[index]
+    entry = scratch[slot]
+    if entry is None or entry[0] != seen or not entry[2]:
+        return True
+    scratch[slot] = (entry[0], entry[1], False)
+    return False
 
 
 def _mkclean(scratch: Scratch, part: Dax, index: int) -> None:
@@ -570,40 +686,104 @@ def _flush(scratch: Scratch, part: Dax, index: int) -> None:
     if line is not None and line[0] == entry[0]:
         scratch[device_of(scratch.world).blocks[line[0]]] = line[1]
         scratch[part.cache[index]] = None
-    scratch[part.entries[index]] = (entry[0], False)
+    scratch[part.entries[index]] = (entry[0], False, entry[2])
 
 
 def writeback_one(op: Op, part: Dax, page: Page, at: str) -> None:
-    """``dax_writeback_one()``: the entry locked, ptes write-protected,
-    the block flushed, the DIRTY mark cleared, the entry unlocked."""
+    """``xas_for_each_marked(TOWRITE)`` at ``page``, then
+    ``dax_writeback_one()``: the entry locked (waiting for it first if a
+    fault or a truncate holds it) and rechecked, its TOWRITE mark cleared,
+    the ptes write-protected, the block flushed, the DIRTY mark cleared,
+    the entry unlocked."""
     index = page.index
-    op.lock(
-        part.locks[index],
-        label="dax_writeback_one(): entry = get_unlocked_entry(xas, 0); "
-        "dax_lock_entry(xas, entry); xas_clear_mark(xas, PAGECACHE_TAG_TOWRITE)",
-    )
-    if not op.variant(NO_MKCLEAN):
-        op.lock(
-            part.mapping.i_mmap_rwsem,
-            SHARED,
-            "dax_writeback_one(): i_mmap_lock_read(mapping) /* write-protect every mapping */",
-        )
-        op.effect(
-            "vma_interval_tree_foreach(vma, &mapping->i_mmap, index, end) "
-            "pfn_mkclean_range(pfn, count, index, vma)",
-            _mkclean,
-            part,
-            index,
-        )
-        op.unlock(part.mapping.i_mmap_rwsem, "i_mmap_unlock_read(mapping)")
-    op.effect(
-        "dax_flush(dax_dev, page_address(pfn_to_page(pfn)), count * PAGE_SIZE); "
-        "xas_store(xas, entry); xas_clear_mark(xas, PAGECACHE_TAG_DIRTY)",
-        _flush,
+    skip = f"writeback_skip{at}"
+    seen = op.compute(
+        f"towrite{at}",
+        f"xas_for_each_marked(&xas, entry, end_index, PAGECACHE_TAG_TOWRITE) /* {page} */",
+        _towrite_target,
         part,
         index,
     )
-    op.unlock(part.locks[index], "dax_wake_entry(xas, entry, WAKE_NEXT) /* unlocked */")
+    with op.when(
+        not_(Expr("entry == NULL", lambda w: _none(seen, w), seen.local)),
+        f"/* {page} is marked TOWRITE */",
+    ):
+        op.lock(
+            part.locks[index],
+            label="dax_writeback_one(): if (unlikely(dax_is_locked(entry))) "
+            "entry = get_unlocked_entry(xas, 0); ... dax_lock_entry(xas, entry)",
+        )
+        stale = op.compute(
+            f"stale{at}",
+            "if (!entry || dax_to_pfn(old_entry) != dax_to_pfn(entry) || "
+            "!xas_get_mark(xas, PAGECACHE_TAG_TOWRITE)) goto put_unlocked; "
+            "xas_clear_mark(xas, PAGECACHE_TAG_TOWRITE)",
+            _recheck,
+            part,
+            index,
+            seen,
+        )
+        with op.when(is_true(stale), "/* punched out, reallocated or done by another fsync */"):
+            op.unlock(part.locks[index], "put_unlocked: put_unlocked_entry(xas, entry, WAKE_NEXT)")
+            op.goto(skip)
+        if not op.variant(NO_MKCLEAN):
+            op.lock(
+                part.mapping.i_mmap_rwsem,
+                SHARED,
+                "dax_writeback_one(): i_mmap_lock_read(mapping) /* write-protect every mapping */",
+            )
+            op.effect(
+                "vma_interval_tree_foreach(vma, &mapping->i_mmap, index, end) "
+                "pfn_mkclean_range(pfn, count, index, vma)",
+                _mkclean,
+                part,
+                index,
+            )
+            op.unlock(part.mapping.i_mmap_rwsem, "i_mmap_unlock_read(mapping)")
+        op.effect(
+            "dax_flush(dax_dev, page_address(pfn_to_page(pfn)), count * PAGE_SIZE); "
+            "xas_store(xas, entry); xas_clear_mark(xas, PAGECACHE_TAG_DIRTY)",
+            _flush,
+            part,
+            index,
+        )
+        op.unlock(part.locks[index], "dax_wake_entry(xas, entry, WAKE_NEXT) /* unlocked */")
+        op.label(skip)
+
+
+def writeback_mapping_range(op: Op, part: Dax, at: str) -> None:
+    """``ext4_dax_writepages()`` -> ``dax_writeback_mapping_range()`` of the
+    whole file (WB_SYNC_ALL): ``tag_pages_for_writeback()``, then each
+    entry marked TOWRITE written back."""
+    op.effect(
+        "dax_writeback_mapping_range(): tag_pages_for_writeback(mapping, xas.xa_index, "
+        "end_index) /* DIRTY -> TOWRITE */",
+        _tag_towrite,
+        part,
+    )
+    for page in part.mapping.pages:
+        writeback_one(op, part, page, f"{at}.{page.index}")
+
+
+WRITEBACK_CITES = (
+    Cite("fs/ext4/inode.c", "ext4_dax_writepages", "6.6"),
+    Cite(
+        "fs/dax.c",
+        "dax_writeback_mapping_range",
+        "6.6",
+        leaves_out=_XA_LOCK,
+        because=_XA_LOCK_BECAUSE,
+    ),
+    Cite(
+        "mm/page-writeback.c",
+        "tag_pages_for_writeback",
+        "6.6",
+        leaves_out=_XA_LOCK,
+        because=_XA_LOCK_BECAUSE,
+    ),
+    Cite("fs/dax.c", "dax_writeback_one", "6.6", leaves_out=_XA_LOCK, because=_XA_LOCK_BECAUSE),
+    Cite("mm/rmap.c", "pfn_mkclean_range", "6.6"),
+)
 
 
 @operation(
@@ -612,22 +792,13 @@ def writeback_one(op: Op, part: Dax, page: Page, at: str) -> None:
     describe=lambda f, count: f"fsync({f}), {count} time(s) /* DAX */",
     cites=(
         Cite("fs/ext4/fsync.c", "ext4_sync_file", "6.6", method="file_operations.fsync"),
-        Cite("fs/ext4/inode.c", "ext4_dax_writepages", "6.6"),
-        Cite(
-            "fs/dax.c",
-            "dax_writeback_mapping_range",
-            "6.6",
-            leaves_out=_XA_LOCK,
-            because=_XA_LOCK_BECAUSE,
-        ),
-        Cite("fs/dax.c", "dax_writeback_one", "6.6", leaves_out=_XA_LOCK, because=_XA_LOCK_BECAUSE),
-        Cite("mm/rmap.c", "pfn_mkclean_range", "6.6"),
+        *WRITEBACK_CITES,
     ),
 )
 def dax_fsync(op: Op, file: File, count: int) -> None:
     """``count`` fsync(2)s of the DAX file, one after the other: each
-    flushes every entry tagged DIRTY (``tag_pages_for_writeback()`` turns
-    the marks into TOWRITE ones first)."""
+    marks the entries tagged DIRTY TOWRITE (``tag_pages_for_writeback()``)
+    and flushes each entry marked TOWRITE."""
     fsync_file(op, file, count)
 
 
@@ -652,12 +823,7 @@ def fsync_file(op: Op, file: File, count: int, at: str = "") -> None:
             label="file_write_and_wait_range(): do_writepages(): ext4_dax_writepages(mapping, wbc)",
             roles={"mapping": mapping, "wbc": "WB_SYNC_ALL"},
         )
-        for page in mapping.pages:
-            with op.when(
-                _towrite(part, page),
-                f"xas_for_each_marked(&xas, entry, end_index, PAGECACHE_TAG_TOWRITE) /* {page} */",
-            ):
-                writeback_one(op, part, page, f"{at}.{number + 1}.{page.index}")
+        writeback_mapping_range(op, part, f"{at}.{number + 1}")
 
 
 @operation(
@@ -670,3 +836,412 @@ def dax_store_fsync(op: Op, file: File, index: int) -> None:
     fsync(2) of the file, which must make the store durable."""
     access(op, file, index, True, ".store")
     fsync_file(op, file, 1, ".sync")
+
+
+# --- truncate and hole punch ---------------------------------------------------------------
+
+
+def _entry_present(part: Dax, page: Page) -> Expr:
+    slot = part.entries[page.index]
+    return Expr(f"xa_is_value(dax_entry({page}))", lambda _w: lambda s: s[slot] is not None)
+
+
+def _unmap(scratch: Scratch, part: Dax, indices: tuple[int, ...]) -> None:
+    for index in indices:
+        scratch[part.ptes[index]] = None
+
+
+def unmap_pages(op: Op, part: Dax, indices: Expr, label: str) -> None:
+    """``unmap_mapping_pages()`` / ``unmap_mapping_range()`` of pages
+    ``indices``: their ptes zapped under ``i_mmap_lock_read()``."""
+    mapping = part.mapping
+    op.lock(mapping.i_mmap_rwsem, SHARED, f"{label}: i_mmap_lock_read(mapping)")
+    op.effect(
+        "unmap_mapping_range_tree(): zap_page_range_single() /* the pages' ptes */",
+        _unmap,
+        part,
+        indices,
+    )
+    op.unlock(mapping.i_mmap_rwsem, "i_mmap_unlock_read(mapping)")
+
+
+def break_layouts(op: Op, part: Dax) -> None:
+    """``ext4_break_layouts()`` -> ``dax_layout_busy_page()`` (invalidate_lock
+    held exclusive): every pte of the file unmapped, then each entry
+    looked at, waiting for it while a fault or writeback holds it locked
+    (``get_unlocked_entry()``, then ``put_unlocked_entry()``).  No page is
+    pinned here (no ``get_user_pages()``), so ``dax_busy_page()`` finds
+    none and the wait for the refcount, which drops and retakes
+    invalidate_lock (``ext4_wait_dax_page()``), never runs."""
+    everything = tuple(page.index for page in part.mapping.pages)
+    unmap_pages(
+        op,
+        part,
+        Expr(str(everything), lambda _w: lambda _s: everything, local=True),
+        "ext4_break_layouts(): dax_layout_busy_page(mapping): "
+        "unmap_mapping_pages(mapping, start_idx, end_idx - start_idx + 1, 0)",
+    )
+    for page in part.mapping.pages:
+        with op.when(
+            _entry_present(part, page), f"xas_for_each(&xas, entry, end_idx) /* {page} */"
+        ):
+            op.lock(
+                part.locks[page.index],
+                label="if (unlikely(dax_is_locked(entry))) entry = get_unlocked_entry(&xas, 0)",
+            )
+            op.unlock(
+                part.locks[page.index],
+                "if (entry) page = dax_busy_page(entry) /* refcount 1: not pinned */; "
+                "put_unlocked_entry(&xas, entry, WAKE_NEXT)",
+            )
+
+
+def _delete(scratch: Scratch, part: Dax, index: int) -> None:
+    """The entry goes, its DIRTY and TOWRITE marks with it: what was stored
+    through it need not reach the device any more."""
+    scratch[part.entries[index]] = None
+    note_truncated(scratch, part.mapping.pages[index])
+
+
+def delete_entries(op: Op, part: Dax, indices: Expr) -> None:
+    """``truncate_inode_pages_range()`` on a DAX mapping:
+    ``find_lock_entries()`` returns the DAX entries (value entries, not
+    locked), ``truncate_folio_batch_exceptionals()`` calls
+    ``dax_delete_mapping_entry()`` on each: ``__dax_invalidate_entry()``
+    waits for the entry to be unlocked, stores NULL (the marks go with it)
+    and wakes every waiter."""
+    for page in part.mapping.pages:
+        slot = part.entries[page.index]
+        found = Expr(
+            f"xa_is_value(dax_entry({page})) && {page.index} in {indices}",
+            functools.partial(_found, indices, page.index, slot),
+            indices.local,
+        )
+        with op.when(
+            found,
+            "truncate_inode_pages_range(): find_lock_entries(): "
+            f"if (xa_is_value(folio)) /* {page}, in the range */",
+        ):
+            op.lock(
+                part.locks[page.index],
+                label="truncate_folio_batch_exceptionals(): "
+                "dax_delete_mapping_entry(mapping, index): __dax_invalidate_entry(): "
+                "entry = get_unlocked_entry(&xas, 0)",
+            )
+            op.effect(
+                "dax_disassociate_entry(entry, mapping, trunc); xas_store(&xas, NULL)",
+                _delete,
+                part,
+                page.index,
+            )
+            op.unlock(part.locks[page.index], "put_unlocked_entry(&xas, entry, WAKE_ALL)")
+
+
+def _found(indices: Expr, index: int, slot: int, world: World) -> Eval:
+    """Whether page ``index`` is in the range and has an entry."""
+    get = indices.compile(world)
+    return lambda state: state[slot] is not None and index in (get(state) or ())
+
+
+def _free(scratch: Scratch, part: Dax, indices: tuple[int, ...]) -> tuple[int, ...]:
+    """The filesystem frees the blocks of pages ``indices``: they become
+    holes, the blocks go back to the free map, and what was stored there
+    need not reach the device any more."""
+    device = device_of(scratch.world)
+    freed = []
+    for index in indices:
+        page = part.mapping.pages[index]
+        block = scratch[page.block]
+        if block is None:
+            continue
+        scratch[page.block] = None
+        release(scratch.values, device, block)
+        note_truncated(scratch, page)
+        freed.append(block)
+    return tuple(freed)
+
+
+def _render_blocks(blocks: tuple[int, ...] | None) -> str:
+    if not blocks:
+        return "none"
+    return ", ".join(f"block {b}" for b in blocks)
+
+
+def _size_change(scratch: Scratch, part: Dax, size: int, beyond: int) -> str:
+    """``shrink = (attr->ia_size < inode->i_size)``, or the same size, or an
+    extension; register ``beyond`` gets the pages at or past the new size."""
+    mapping = part.mapping
+    old = scratch[mapping.i_size]
+    scratch[beyond] = tuple(
+        page.index
+        for page in mapping.pages
+        if decide(scratch, at_least(mul(page.index, PAGE_SIZE), size))
+    )
+    if decide(scratch, less(size, old)):
+        return SHRINK
+    if decide(scratch, equal(size, old)):
+        return SAME
+    return EXTEND
+
+
+def _write_size(scratch: Scratch, mapping: Mapping, size: int) -> None:
+    scratch[mapping.i_size] = size
+
+
+@operation(
+    models="ftruncate(2) of a DAX file: do_sys_ftruncate() -> do_truncate() -> "
+    "notify_change() -> ext4_setattr() (fs/open.c, fs/ext4/inode.c, fs/dax.c)",
+    describe=lambda f, pages: f"ftruncate({f}, {pages} page(s)) /* DAX */",
+    cites=(
+        Cite("fs/open.c", "do_sys_ftruncate", "6.6"),
+        Cite("fs/open.c", "do_truncate", "6.6"),
+        Cite("fs/attr.c", "notify_change", "6.6"),
+        Cite(
+            "fs/ext4/inode.c",
+            "ext4_setattr",
+            "6.6",
+            method="inode_operations.setattr",
+            leaves_out=("down_write", "up_write"),
+            because="ext4's i_data_sem around i_disksize and i_size, and the journal, are not "
+            "modelled",
+        ),
+        Cite("fs/ext4/inode.c", "ext4_break_layouts", "6.6"),
+        Cite(
+            "fs/dax.c",
+            "dax_layout_busy_page_range",
+            "6.6",
+            leaves_out=_XA_LOCK,
+            because=_XA_LOCK_BECAUSE,
+        ),
+        Cite("mm/truncate.c", "truncate_pagecache", "6.6"),
+        Cite("mm/truncate.c", "truncate_inode_pages_range", "6.6"),
+        Cite("mm/truncate.c", "truncate_folio_batch_exceptionals", "6.6"),
+        Cite("fs/dax.c", "dax_delete_mapping_entry", "6.6"),
+        Cite(
+            "fs/dax.c",
+            "__dax_invalidate_entry",
+            "6.6",
+            leaves_out=_XA_LOCK,
+            because=_XA_LOCK_BECAUSE,
+        ),
+        Cite("mm/memory.c", "unmap_mapping_range", "6.6"),
+        Cite("mm/memory.c", "unmap_mapping_pages", "6.6"),
+    ),
+)
+def dax_truncate(op: Op, file: File, pages: int) -> None:
+    """ftruncate(2) of the DAX file to ``pages`` whole pages (a size inside a
+    page would zero the block's tail with ``dax_truncate_page()``, left
+    out)."""
+    if not 0 <= pages <= file.pages:
+        raise ModelError(f"dax_truncate({file}, {pages}): 0 to {file.pages} pages")
+    mapping, part = _parts(op, file)
+    inode = op.inode(file.path)
+    size = pages * PAGE_SIZE
+    writers = sb_writers(op.world, SB_FREEZE_WRITE)
+    op.lock(
+        writers, SHARED, "do_sys_ftruncate(): sb_start_write(inode->i_sb)", tag="sb-start-write"
+    )
+    op.lock(inode.i_rwsem, EXCL, "do_truncate(): inode_lock(dentry->d_inode)")
+    op.enter(
+        "inode_operations.setattr",
+        label="notify_change(): error = inode->i_op->setattr(idmap, dentry, attr) "
+        f"/* ATTR_SIZE, ia_size = {size} */",
+        roles={"inode": inode},
+    )
+    beyond = op.register("beyond_eof", render_indices)
+    change = fork_compute(
+        op,
+        "shrink",
+        "ext4_setattr(): shrink = (attr->ia_size < inode->i_size)",
+        _size_change,
+        part,
+        size,
+        beyond,
+    )
+    with op.when(equals(change, SHRINK), "if (shrink)"):
+        inode_dio_wait(op, mapping, "/* blocks are going to be removed from the inode */")
+    op.lock(
+        mapping.invalidate_lock,
+        EXCL,
+        "filemap_invalidate_lock(inode->i_mapping)",
+        tag="invalidate-lock",
+    )
+    break_layouts(op, part)
+    op.effect(
+        "if (attr->ia_size != inode->i_size) i_size_write(inode, attr->ia_size)",
+        _write_size,
+        mapping,
+        size,
+    )
+    pages_beyond = Expr("beyond_eof", lambda _w: lambda s: s[beyond], local=True)
+    unmap_pages(
+        op,
+        part,
+        pages_beyond,
+        "truncate_pagecache(inode, inode->i_size): unmap_mapping_range(mapping, holebegin, 0, 1)",
+    )
+    delete_entries(op, part, pages_beyond)
+    unmap_pages(
+        op,
+        part,
+        pages_beyond,
+        "truncate_pagecache(): unmap_mapping_range(mapping, holebegin, 0, 1)",
+    )
+    with op.when(
+        not_(equals(change, EXTEND)),
+        "if (attr->ia_size <= oldsize) ext4_truncate(inode)",
+    ):
+        op.compute(
+            "freed",
+            "ext4_truncate(): ext4_ext_remove_space(inode, last_block, EXT_MAX_BLOCKS - 1)",
+            _free,
+            part,
+            pages_beyond,
+            render=_render_blocks,
+        )
+    op.unlock(
+        mapping.invalidate_lock,
+        "out_mmap_sem: filemap_invalidate_unlock(inode->i_mapping)",
+        tag="invalidate-lock",
+    )
+    op.unlock(inode.i_rwsem, "inode_unlock(dentry->d_inode)")
+    op.unlock(writers, "sb_end_write(inode->i_sb)", tag="sb-start-write")
+
+
+def _dirty_tagged(part: Dax) -> Expr:
+    def build(_world: World) -> Eval:
+        return lambda state: any(
+            state[slot] is not None and state[slot][1] for slot in part.entries
+        )
+
+    return Expr(f"mapping_tagged({part.mapping.path}, PAGECACHE_TAG_DIRTY)", build)
+
+
+def _punch_range(scratch: Scratch, mapping: Mapping, index: int) -> tuple[int, ...]:
+    """``ext4_punch_hole()`` of page ``index``: nothing when it starts at or
+    past i_size (``offset >= inode->i_size``), else the page."""
+    if decide(scratch, at_least(mul(index, PAGE_SIZE), scratch[mapping.i_size])):
+        return ()
+    return (index,)
+
+
+@operation(
+    models="fallocate(2) FALLOC_FL_PUNCH_HOLE of a DAX file: vfs_fallocate() -> "
+    "ext4_fallocate() -> ext4_punch_hole() (fs/open.c, fs/ext4/extents.c, fs/ext4/inode.c, "
+    "fs/dax.c)",
+    describe=lambda f, index: f"fallocate({f}, PUNCH_HOLE, page {index}) /* DAX */",
+    cites=(
+        Cite("fs/open.c", "vfs_fallocate", "6.6"),
+        Cite("fs/ext4/extents.c", "ext4_fallocate", "6.6", method="file_operations.fallocate"),
+        Cite(
+            "fs/ext4/inode.c",
+            "ext4_punch_hole",
+            "6.6",
+            leaves_out=("down_write", "up_write"),
+            because="ext4's own i_data_sem around the extent tree is not modelled",
+        ),
+        Cite("mm/filemap.c", "filemap_write_and_wait_range", "6.6"),
+        *WRITEBACK_CITES,
+        Cite("fs/ext4/inode.c", "ext4_break_layouts", "6.6"),
+        Cite(
+            "fs/dax.c",
+            "dax_layout_busy_page_range",
+            "6.6",
+            leaves_out=_XA_LOCK,
+            because=_XA_LOCK_BECAUSE,
+        ),
+        Cite("mm/truncate.c", "truncate_pagecache_range", "6.6"),
+        Cite("mm/truncate.c", "truncate_inode_pages_range", "6.6"),
+        Cite("mm/truncate.c", "truncate_folio_batch_exceptionals", "6.6"),
+        Cite("fs/dax.c", "dax_delete_mapping_entry", "6.6"),
+        Cite(
+            "fs/dax.c",
+            "__dax_invalidate_entry",
+            "6.6",
+            leaves_out=_XA_LOCK,
+            because=_XA_LOCK_BECAUSE,
+        ),
+        Cite("mm/memory.c", "unmap_mapping_range", "6.6"),
+        Cite("mm/memory.c", "unmap_mapping_pages", "6.6"),
+    ),
+)
+def dax_punch_hole(op: Op, file: File, index: int) -> None:
+    """fallocate(2) with FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE over page
+    ``index`` of the DAX file (whole pages: ``ext4_zero_partial_blocks()``
+    of a partial block is left out)."""
+    if not 0 <= index < file.pages:
+        raise ModelError(f"dax_punch_hole({file}, {index}): a page of 0 to {file.pages - 1}")
+    mapping, part = _parts(op, file)
+    inode = op.inode(file.path)
+    writers = sb_writers(op.world, SB_FREEZE_WRITE)
+    op.lock(writers, SHARED, "vfs_fallocate(): file_start_write(file)", tag="sb-start-write")
+    op.enter(
+        "file_operations.fallocate",
+        label="ret = file->f_op->fallocate(file, mode, offset, len)",
+        roles={"file": inode, "inode": inode},
+    )
+    with op.when(
+        _dirty_tagged(part),
+        "ext4_punch_hole(): if (mapping_tagged(mapping, PAGECACHE_TAG_DIRTY)) "
+        "filemap_write_and_wait_range(mapping, offset, offset + length - 1) "
+        "/* do_writepages(): ext4_dax_writepages(); no folio to wait on */",
+    ):
+        op.enter(
+            "address_space_operations.writepages",
+            mapping,
+            label="filemap_fdatawrite_wbc(): do_writepages(): ext4_dax_writepages(mapping, wbc)",
+            roles={"mapping": mapping, "wbc": "WB_SYNC_ALL"},
+        )
+        writeback_mapping_range(op, part, ".punch")
+    op.lock(inode.i_rwsem, EXCL, "ext4_punch_hole(): inode_lock(inode)")
+    hole = fork_compute(
+        op,
+        "punched",
+        "if (offset >= inode->i_size) goto out_mutex /* no need to punch hole beyond i_size */",
+        _punch_range,
+        mapping,
+        index,
+        render=render_indices,
+    )
+    with op.when(
+        Expr("punched == ()", lambda w: _nothing(hole, w), hole.local),
+        "if (offset >= inode->i_size)",
+    ):
+        op.goto("out_mutex")
+    inode_dio_wait(op, mapping, "/* wait all existing dio workers, newcomers block on i_rwsem */")
+    op.lock(
+        mapping.invalidate_lock,
+        EXCL,
+        "filemap_invalidate_lock(mapping) /* prevent page faults from reinstantiating pages */",
+        tag="invalidate-lock",
+    )
+    break_layouts(op, part)
+    unmap_pages(
+        op,
+        part,
+        hole,
+        "truncate_pagecache_range(inode, first_block_offset, last_block_offset): "
+        "unmap_mapping_range(mapping, unmap_start, 1 + unmap_end - unmap_start, 0)",
+    )
+    delete_entries(op, part, hole)
+    op.compute(
+        "punch_freed",
+        "ext4_ext_remove_space(inode, first_block, stop_block - 1)",
+        _free,
+        part,
+        hole,
+        render=_render_blocks,
+    )
+    op.unlock(
+        mapping.invalidate_lock,
+        "out_dio: filemap_invalidate_unlock(mapping)",
+        tag="invalidate-lock",
+    )
+    op.label("out_mutex")
+    op.unlock(inode.i_rwsem, "out_mutex: inode_unlock(inode)")
+    op.unlock(writers, "file_end_write(file)", tag="sb-start-write")
+
+
+def _nothing(register: Expr, world: World) -> Eval:
+    get = register.compile(world)
+    return lambda state: not get(state)

@@ -147,7 +147,8 @@ LABEL_AS_MODELLED = {
     # mappings, direct I/O and DAX
     "if (!vma || access_error(error_code, vma)) bad_area_access_error() /* SIGSEGV */",
     "if (extend) extN_handle_inode_extension(inode, ...)",
-    "if (pmd_none(*vmf.pmd) && thp_vma_allowable_order(..., PMD_ORDER))",
+    "if (pmd_none(*vmf.pmd) && hugepage_vma_check(vma, vm_flags, false, true, true)) "
+    "/* N.N; thp_vma_allowable_order(..., PMD_ORDER) since N.N */",
     "for_each_vma(old_vmi, mpnt) /* VMA slot N */",
     "if (wait_for_completion) /* is_sync_kiocb(iocb) || IOMAP_DIO_FORCE_WAIT: wait for the "
     "bio, then iomap_dio_complete() */",
@@ -215,9 +216,22 @@ LABEL_AS_MODELLED = {
     "if (!vma_lookup(mm, addr) && !expand_stack(mm, addr)) return N",
     "aio_rw_done(req, ret): if (ret != -EIOCBQUEUED) req->ki_complete(req, ret)",
     "if (!ilock_shared) inode_lock(inode)",
-    # a DAX block replacing the zero page (models/dax.py)
+    # a DAX block replacing the zero page; the PMD fault past EOF; writeback's recheck;
+    # DAX truncate and hole punch (models/dax.py)
+    "*entry = dax_insert_entry(xas, vmf, iter, *entry, pfn, N): "
     "if (shared || (dax_is_zero_entry(entry) && !(flags & DAX_ZERO_PAGE))) "
     "/* we are replacing a zero page with block mapping */",
+    "if (xas.xa_index >= max_pgoff)",
+    "ret = create_huge_pmd(&vmf); if (!(ret & VM_FAULT_FALLBACK)) return ret",
+    "/* /f:N is marked TOWRITE */",
+    "/* punched out, reallocated or done by another fsync */",
+    "xas_for_each(&xas, entry, end_idx) /* /f:N */",
+    "truncate_inode_pages_range(): find_lock_entries(): if (xa_is_value(folio)) "
+    "/* /f:N, in the range */",
+    "extN_punch_hole(): if (mapping_tagged(mapping, PAGECACHE_TAG_DIRTY)) "
+    "filemap_write_and_wait_range(mapping, offset, offset + length - N) "
+    "/* do_writepages(): extN_dax_writepages(); no folio to wait on */",
+    "if (offset >= inode->i_size)",
     # the I/O completion interrupt (models/writeback.py)
     "if (op_is_write(bio_op(bio)))",
     # unlink's delegation break (models/filelock.py)

@@ -16,6 +16,7 @@ from mc.dsl import kernel_model
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry
 from mc.kernel import (
+    dax,
     inode_life,
     pagecache_properties,
     properties,
@@ -44,6 +45,7 @@ def base() -> Registry:
         *truncate_properties.DEFINITIONS,
         *superblock.DEFINITIONS,
         *inode_life.DEFINITIONS,
+        *dax.DEFINITIONS,
     ):
         registry.add_property(prop)
     registry.add_property(conformance.spec_conformance, prepare=conformance.prepare)

@@ -4,11 +4,13 @@ directly.
 
 Each page index of the file owns:
 
-- ``dax_entry(/f:0)``: ``None`` or ``(target, dirty)``: the entry's target
-  (``ZERO_PAGE``: the shared zero page of a read fault on a hole, ``EMPTY``:
-  the empty entry a fault inserts while it works, else a device block) and
-  its ``PAGECACHE_TAG_DIRTY`` mark (a mark of the index: storing another
-  entry there keeps it);
+- ``dax_entry(/f:0)``: ``None`` or ``(target, dirty, towrite)``: the
+  entry's target (``ZERO_PAGE``: the shared zero page of a read fault on a
+  hole, ``EMPTY``: the empty entry a fault inserts while it works, else a
+  device block) and its ``PAGECACHE_TAG_DIRTY`` and
+  ``PAGECACHE_TAG_TOWRITE`` marks (marks of the index: storing another
+  entry there keeps them, ``xas_store(xas, NULL)`` of a truncate clears
+  them);
 - ``DAX_LOCKED(/f:0)``: the entry's lock bit, a sleeping bit lock that
   faults and writeback take (``grab_mapping_entry()`` waits for it and sets
   it under xa_lock, one step here);
@@ -26,19 +28,24 @@ cache, so that ``no-lost-write`` holds fsync to flushing it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import attrs
 
+from mc.engine.model import Check, declare
 from mc.kernel.device import render_version
+from mc.kernel.expr import State
 from mc.kernel.locks import Kind, Lock
 from mc.kernel.mm import mm_of
 from mc.kernel.pagecache import Mapping
-from mc.kernel.world import World
+from mc.kernel.world import ERROR_SLOT, Built, World
 
 ZERO_PAGE = -1
 EMPTY = -3
 PG_PMD_COLOUR = 511
 
-DaxEntry = tuple[int, bool]
+DaxEntry = tuple[int, bool, bool]
 
 
 def render_target(target: int) -> str:
@@ -50,11 +57,12 @@ def render_target(target: int) -> str:
 
 
 def render_entry(entry: DaxEntry | None) -> str:
-    """``block 1 dirty``, ``none``."""
+    """``block 1 dirty towrite``, ``none``."""
     if entry is None:
         return "none"
-    target, dirty = entry
-    return f"{render_target(target)} dirty" if dirty else render_target(target)
+    target, dirty, towrite = entry
+    marks = (" dirty" if dirty else "") + (" towrite" if towrite else "")
+    return f"{render_target(target)}{marks}"
 
 
 def render_dax_pte(pte: tuple[int, bool] | None) -> str:
@@ -87,8 +95,8 @@ class Dax:
 
 NOT_MODELLED_ON_DAX = (
     "the page-cache operations (truncate, hole punch, page-cache faults and I/O) are not "
-    "modelled on a DAX file: its truncate waits for pinned pages (dax_layout_busy_page(), "
-    "ext4_break_layouts()), which the models leave out"
+    "modelled on a DAX file: truncate and hole punch of a DAX file are dax_truncate and "
+    "dax_punch_hole (mc.models.dax: ext4_break_layouts(), dax_delete_mapping_entry())"
 )
 
 
@@ -111,3 +119,49 @@ def dax_of(world: World, mapping: Mapping) -> Dax:
     )
     world.parts["dax"] = part
     return part
+
+
+# --- what truncate and hole punch must guarantee of a DAX file ------------------------
+
+NO_DAX_MAP_OF_FREED_BLOCK = "no-dax-map-of-freed-block"
+
+
+def freed_block_violation(part: Dax, state: Sequence[Any]) -> str | None:
+    """A pte or a DAX entry of the file that targets a block the page no
+    longer has (a truncate or hole punch freed it: a load reads, a store
+    writes, writeback flushes a block the filesystem may give to another
+    file), or None."""
+    for page in part.mapping.pages:
+        block = state[page.block]
+        for what, slot in (("dax_pte", part.ptes), ("dax_entry", part.entries)):
+            found = state[slot[page.index]]
+            if found is None or found[0] < 0 or found[0] == block:
+                continue
+            now = "a hole" if block is None else f"on block {block}"
+            return (
+                f"{what}({page}) still maps block {found[0]}, which was freed: {page} is {now} now"
+            )
+    return None
+
+
+@declare(
+    NO_DAX_MAP_OF_FREED_BLOCK,
+    "no pte and no DAX entry of a DAX file maps a block its page no longer has (truncate and "
+    "hole punch unmap and delete before they free the blocks, and exclude faults meanwhile)",
+    reads=("error", "dax_pte", "dax_entry", "i_block"),
+    needs=("dax", "a DAX file"),
+)
+def no_dax_map_of_freed_block(model: Built) -> Check[State]:
+    part = model.world.parts["dax"]
+    assert isinstance(part, Dax)
+
+    def check(state: State) -> str | None:
+        if state[ERROR_SLOT] is not None:
+            return None
+        return freed_block_violation(part, state)
+
+    return check
+
+
+DEFINITIONS = (no_dax_map_of_freed_block,)
+"""The DAX properties, for the registry."""
