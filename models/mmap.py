@@ -1,22 +1,67 @@
 """Mappings that come and go (Linux 6.6, mm/mmap.c, mm/madvise.c,
-mm/mprotect.c, kernel/fork.c, mm/memory.c), over AFS's file
-``vm_operations_struct`` (fs/afs/file.c, 6.6: ``afs_vm_ops`` = ``.open``
-``afs_vm_open``, ``.close`` ``afs_vm_close``, ``.fault`` ``filemap_fault``,
-``.page_mkwrite``; ``afs_file_mmap`` and both methods keep
-``vnode->cb_nr_mmap``, the count of the file's VMAs) and ``/dev/mem``'s
+mm/mprotect.c, kernel/fork.c, mm/memory.c), with the per-VMA locks of
+``CONFIG_PER_VMA_LOCK``.  The file's ``vm_operations_struct`` is a hybrid:
+AFS's VMA open count (fs/afs/file.c, 6.6: ``afs_file_mmap``, ``.open`` =
+``afs_vm_open``, ``.close`` = ``afs_vm_close`` keep ``vnode->cb_nr_mmap``,
+the count of the file's VMAs) on top of the shipped block filesystem's
+fault path: ``.fault`` = ``filemap_fault``, ``.map_pages`` =
+``filemap_map_pages`` (AFS's is ``afs_vm_map_pages``, which checks the
+callback first), ``.page_mkwrite`` = ext4's (``mc.models.blockfs_truncate``;
+AFS's is ``afs_page_mkwrite``) and the hole punch of MADV_REMOVE the block
+filesystem's ``->fallocate`` (AFS has none).  ``/dev/mem``'s
 ``mmap_mem_ops`` (drivers/char/mem.c: ``.access`` = ``generic_access_phys``)
-for a ``VM_IO | VM_PFNMAP`` mapping:
+serve a ``VM_IO | VM_PFNMAP`` mapping.
+
+Per-VMA locks (include/linux/mm.h, 6.6): each VMA has ``vm_lock``, a
+rw_semaphore.  A fault first tries ``lock_vma_under_rcu()``, which only
+read-TRYlocks it (``vma_start_read()``), and falls back to mmap_lock shared
+on failure or VM_FAULT_RETRY; in 6.6 (f5617ffeb450 "mm: run the
+fault-around code under the VMA lock", 350f6bbca1de "mm: allow per-VMA
+locks on file-backed VMAs") only the fault-around (``->map_pages``) runs
+under it, ``->fault`` and ``->page_mkwrite`` return VM_FAULT_RETRY there
+(6.7 calls them under it: ``vmf_can_call_fault()``).  Writers take it with
+``vma_start_write()`` under mmap_lock held for writing, in
+``mmap_region()``, ``__split_vma()``, ``do_vmi_align_munmap()``,
+``mprotect_fixup()`` and ``dup_mmap()``, and release every one at
+``mmap_write_unlock()``/``mmap_write_downgrade()``
+(``vma_end_write_all()``).  The kernel's ``vma_start_write()`` takes and
+drops the rwsem at once (waiting for the readers) and keeps the VMA
+write-locked by ``vm_lock_seq == mm_lock_seq``, on which
+``vma_start_read()`` fails as on the rwsem: the model holds the rwsem
+until ``vma_end_write_all()``.  The order is mmap_lock (write) -> vm_lock
+(write) -> i_mmap_rwsem (write), mm/rmap.c's "vma_start_write,
+mapping->i_mmap_rwsem"; 33313a747e81 ("mm: lock newly mapped VMA which can
+be modified after it becomes visible", 6.5-rc1) took ``vma_start_write()``
+in ``mmap_region()`` under ``i_mmap_lock_write()``, and Hugh Dickins's
+1c7873e33645 ("mm: lock newly mapped VMA with corrected ordering") put it
+back: "Lockdep is certainly right to complain about
+(&vma->vm_lock->lock) ... but task is already holding lock:
+(&mapping->i_mmap_rwsem) ... Invert those to the usual ordering."  The
+VMA was new and not yet in the mm's tree, so no fault could hold its lock:
+what broke was the lock order lockdep checks, not a reachable deadlock.
+Variant ``vma-lock-under-i-mmap`` is that order: the check of
+``mmap/mmap-vs-split`` passes under it as the kernel did, and
+``vfsmc lockorder --variant vma-lock-under-i-mmap`` reports the cycle
+i_mmap_rwsem -> vm_lock -> i_mmap_rwsem, as lockdep did.
 
 - ``mmap_file``: ``vm_mmap_pgoff()`` (mmap_lock exclusive) ->
   ``mmap_region()`` -> ``call_mmap()`` (``->mmap``), then, in
   ``mmap_region()`` itself (6.6 has no ``vma_link_file()``: that helper
-  came with mm/vma.c), the VMA stored and linked into the file's
-  ``i_mmap`` tree under ``i_mmap_lock_write()``;
+  came to mm/mmap.c with "mm/mmap: simplify vma link and unlink", Yajun
+  Deng, January 2024, before mm/vma.c existed), the new VMA write-locked
+  (``vma_start_write()``), stored in the mm's tree and linked into the
+  file's ``i_mmap`` tree under ``i_mmap_lock_write()``;
 - ``munmap_range``: ``__vm_munmap()`` -> ``do_vmi_align_munmap()``: the VMA
   split at each end of the range (``__split_vma()``: ``->open`` of the new
-  VMA, then ``vma_prepare()``'s ``i_mmap_lock_write()``), the range's ptes
-  zapped (``unmap_region()``), the VMA unlinked (``unlink_file_vma()``) and
-  ``remove_vma()`` -> ``->close``;
+  VMA, ``vma_start_write()`` of both, then ``vma_prepare()``'s
+  ``i_mmap_lock_write()``), the VMA write-locked, detached and cleared from
+  the mm's tree (``vma_iter_clear_gfp()``), mmap_lock downgraded
+  (``mmap_write_downgrade()``: the VMA locks released), then under
+  mmap_lock shared the range's ptes zapped (``unmap_region()``), the VMA
+  unlinked from its file's ``i_mmap`` (``free_pgtables()`` ->
+  ``unlink_file_vma()``: for ``/dev/mem``'s VMA the iomem mapping's, as
+  ``open_port()`` sets ``f_mapping = iomem_get_mapping()``) and
+  ``remove_vma()`` -> ``->close``, and ``mmap_read_unlock()``;
 - ``mprotect_readonly``: ``do_mprotect_pkey()`` -> ``mprotect_fixup()`` ->
   ``change_protection()`` on a whole VMA (the ptes lose their write bit);
 - ``madvise_dontneed`` / ``madvise_remove``: ``do_madvise()`` under
@@ -31,9 +76,10 @@ for a ``VM_IO | VM_PFNMAP`` mapping:
   then mmap_lock exclusive: ``free_pgtables()`` unlinks every VMA from
   ``i_mmap``, then ``remove_vma()`` -> ``->close`` of each;
 - ``vma_load`` / ``vma_store``: a load or store through the mapping,
-  faulting as ``mc.models.fault`` says after the VMA lookup of
-  ``lock_mm_and_find_vma()`` (SIGSEGV when no VMA, or a store to a
-  read-only one: ``access_error()``);
+  faulting first under the VMA lock alone (``lock_vma_under_rcu()``,
+  ``mc.models.fault.fault_under_vma_lock``), then as ``mc.models.fault``
+  says after the VMA lookup of ``lock_mm_and_find_vma()`` (SIGSEGV when no
+  VMA, or a store to a read-only one: ``access_error()``);
 - ``ptrace_peek``: ``access_process_vm()`` -> ``__access_remote_vm()``:
   under mmap_lock shared, ``get_user_pages_remote()`` fails on a
   ``VM_PFNMAP`` VMA and ``->access`` (``generic_access_phys()``) reads it.
@@ -72,13 +118,30 @@ kernel/fork.c ``dup_mmap()``: the 6.7 ``__mt_dup()`` patch's context
 ``i_mmap_lock_write()``, ``vma_iter_bulk_store()``, ``copy_page_range()``,
 then ``->open``; ``mmap_write_unlock(mm)`` before ``mmap_write_unlock(oldmm)``).
 
-Left out: mmap_lock's downgrade in munmap (``do_vmi_align_munmap(...,
-unlock)`` downgrades to shared before ``unmap_region()`` and ``->close``
-and ends with ``mmap_read_unlock()``; the model keeps it exclusive: the
-detached VMAs are out of the tree, so a fault cannot reach them either way),
-VMA merging, mprotect of part of a VMA, MAP_FIXED over an existing VMA,
-per-VMA locks (``vma_start_write()`` in ``mprotect_fixup()`` and
-``dup_mmap()``), the page-table lock ``change_pte_range()`` and the zaps take,
+Read (per-VMA locks): the deepin-community/kernel linux-6.6.y tree
+(6.6.89, mm/memory.c at 04784177aee3, mm/mmap.c at 01b978a2c218,
+include/linux/mm.h at 044d0cbc31dc, mm/rmap.c at 0d8c6a48c137):
+``vma_start_read()`` (the ``vm_lock_seq`` check, ``down_read_trylock()``),
+``vma_start_write()`` (``down_write()``, ``vm_lock_seq = mm_lock_seq``,
+``up_write()``), ``lock_vma_under_rcu()`` (``mas_walk()``, the range and
+``detached`` checks), ``mmap_region()``, ``__split_vma()`` and
+``do_vmi_align_munmap()`` as quoted above, and rmap.c's lock order.  That
+tree's memory.c carries 6.7's ``vmf_can_call_fault()`` backported; 6.6's
+``do_read_fault()`` (after the fault-around), ``do_shared_fault()`` and
+``wp_page_shared()`` return VM_FAULT_RETRY under FAULT_FLAG_VMA_LOCK, as the
+6.7 patches "mm: handle read faults under the VMA lock", "mm: handle shared
+faults under the VMA lock" and "mm: handle write faults to RO pages under
+the VMA lock" (Matthew Wilcox, October 2023) show in what they remove.  The
+mainline bug: Hugh Dickins's patch and Suren Baghdasaryan's reply on
+linux-kernel (8 July 2023), and the 6.4 stable backport of 1c7873e33645.
+
+Left out: the RCU read-side section of ``lock_vma_under_rcu()`` and its
+retry of a detached VMA (the model falls back to mmap_lock instead, as it
+does on the range check), ``count_vm_vma_lock_event()``, VMA merging,
+mprotect of part of a VMA, MAP_FIXED over an existing VMA, the child's VMA
+locks in ``dup_mmap()`` (a new mm no fault reaches), the page-table lock
+``change_pte_range()`` and the zaps take, AFS's ``afs_vm_map_pages()``
+callback check and ``open_mmaps_lock``/``cb_lock`` in ``->open``/``->close``,
 userfaultfd, MADV_DONTNEED_LOCKED and hugetlb VMAs, stack VMAs that
 ``expand_stack()`` grows, page tables freed, and the device memory
 ``->access`` reads.
@@ -250,7 +313,7 @@ def vma_start_write(op: Op, process: Process, number: Expr, label: str) -> None:
     fails on as on the rwsem: the model holds the rwsem for that span."""
     with op.when(
         not_(_write_locked(op, process, number)),
-        "vma_start_write(vma): if (__is_vma_write_locked(vma, &mm_lock_seq)) return",
+        "vma_start_write(vma): if (!__is_vma_write_locked(vma, &mm_lock_seq)) /* not yet */",
     ):
         op.lock(vm_lock_of(process, number), EXCL, label)
 
@@ -379,6 +442,7 @@ def _link(scratch: Scratch, process: Process, number: int, vma: Vma) -> None:
         Cite("mm/util.c", "vm_mmap_pgoff", "6.6"),
         Cite("mm/mmap.c", "do_mmap", "6.6"),
         Cite("mm/mmap.c", "mmap_region", "6.6"),
+        Cite("include/linux/mm.h", "vma_start_write", "6.6"),
         Cite("fs/afs/file.c", "afs_file_mmap", "6.6", method="file_operations.mmap"),
         Cite("mm/filemap.c", "generic_file_mmap", "6.6"),
         Cite("mm/mmap.c", "get_unmapped_area", "6.6"),
@@ -948,6 +1012,8 @@ _ACCESS_CITES = (
         leaves_out=("mmap_write_lock_killable", "mmap_write_unlock"),
         because="the VM_GROWSDOWN stack growth under mmap_lock exclusive (no VMA here is a stack)",
     ),
+    Cite("mm/memory.c", "lock_vma_under_rcu", "6.6"),
+    Cite("include/linux/mm.h", "vma_start_read", "6.6"),
     Cite("mm/memory.c", "handle_mm_fault", "6.6"),
     Cite("mm/memory.c", "do_read_fault", "6.6"),
     Cite("mm/memory.c", "do_shared_fault", "6.6"),
@@ -984,8 +1050,9 @@ def vma_load(op: Op, mapped: MappedFile, page: int) -> None:
 )
 def vma_store(op: Op, mapped: MappedFile, page: int) -> None:
     """A store to the first byte of virtual page ``page`` (the
-    ``->page_mkwrite`` is the shipped block filesystem's, as in
-    ``mc.models.fault``)."""
+    ``->page_mkwrite`` is the shipped block filesystem's, ext4's, as in
+    ``mc.models.fault``: the file is a hybrid, AFS's would be
+    ``afs_page_mkwrite()``)."""
     _access(op, mapped, page, True)
 
 

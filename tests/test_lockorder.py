@@ -402,3 +402,22 @@ def test_a_misspelt_class_in_the_order_is_named_with_the_closest_class(
         {"class": "mmap_lok", "closest": "mmap_lock"}
     ]
     assert lockorder.merge(explored, documented).unmatched == {}
+
+
+def test_vma_start_write_under_i_mmap_rwsem_is_the_cycle_lockdep_reported(
+    shipped: Registry,
+) -> None:
+    """33313a747e81 took vma_start_write() in mmap_region() under
+    i_mmap_lock_write(); the check finds no deadlock (the new VMA is in no
+    tree a fault reads), the merged order finds the cycle 1c7873e33645 fixed."""
+    names = ["mmap/mmap-vs-split", "mmap/fork-vs-munmap"]
+    documented = lockorder.load_documented()
+    correct = lockorder.merge(lockorder.explore(shipped, names), documented)
+    assert correct.clean
+    assert ("mmap_lock", "vm_lock") in correct.edges
+    assert ("vm_lock", "i_mmap_rwsem") in correct.edges
+    variant = "vma-lock-under-i-mmap"
+    report = lockorder.merge(lockorder.explore(shipped, names, variants=[variant]), documented)
+    assert report.undocumented == (("i_mmap_rwsem", "vm_lock"),)
+    ((first, second),) = [c for c in report.cycles if len(c) == 2]
+    assert {first, second} == {("i_mmap_rwsem", "vm_lock"), ("vm_lock", "i_mmap_rwsem")}
