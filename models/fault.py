@@ -16,7 +16,7 @@ registers of one access apart from another's.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from mc.dsl.folio import find_folio, folio_ref, hold_folio, new_folio, put_folio, wait_locked
 from mc.dsl.operation import Op, caller_source
@@ -573,6 +573,80 @@ def _pte_read_only(orig: Expr) -> Expr:
     return Expr("!pte_write(entry)", build, orig.local)
 
 
+class VmaReadLock(Protocol):
+    """The per-VMA lock of the VMA a fault is at (``mc.models.mmap``):
+    ``lock`` emits ``lock_vma_under_rcu()`` and the ``access_error()``
+    check, going to ``fail`` (``lock_mmap``) when either fails; ``unlock``
+    emits ``vma_end_read()``."""
+
+    def lock(self, op: Op, at: str, fail: str) -> None: ...
+
+    def unlock(self, op: Op, at: str, label: str) -> None: ...
+
+
+def fault_under_vma_lock(
+    op: Op,
+    mm: Mm,
+    page: Page,
+    *,
+    write: bool,
+    at: str,
+    vma_lock: VmaReadLock,
+    again: str,
+    mmap: str,
+) -> None:
+    """``do_user_addr_fault()`` (arch/x86/mm/fault.c, Linux 6.6) first tries
+    the fault under the VMA's lock alone (``lock_vma_under_rcu()``, no
+    mmap_lock): ``handle_mm_fault(vma, address, flags | FAULT_FLAG_VMA_LOCK)``.
+    In 6.6 only the fault-around runs so (``do_read_fault()`` ->
+    ``->map_pages``); ``->fault`` (``do_read_fault()``, ``do_shared_fault()``)
+    and ``->page_mkwrite`` (``wp_page_shared()``) are not called under the
+    VMA lock: ``vma_end_read()`` and VM_FAULT_RETRY, and the fault is made
+    again under mmap_lock (``goto lock_mmap``, a first attempt: no
+    VM_FAULT_MAJOR).  6.7 calls them under the VMA lock
+    (``vmf_can_call_fault()``)."""
+    retry = f"vma_lock_retry{at}"
+    vma_lock.lock(op, at, mmap)
+    orig = op.compute(
+        f"vma_orig_pte{at}",
+        "handle_mm_fault(vma, address, flags | FAULT_FLAG_VMA_LOCK, regs): handle_pte_fault(): "
+        "vmf->orig_pte = ptep_get_lockless(vmf->pte)",
+        lambda scratch, slot: scratch[slot],
+        mm.ptes[page.index],
+        render=render_pte,
+    )
+    with op.when(_pte_none(orig), "if (pte_none(vmf->orig_pte)) return do_fault(vmf)"):
+        if not write:
+            mapped = map_pages(op, mm, mm.mapping, page, f"{at}.vma")
+            with op.when(is_true(mapped), "do_read_fault(): if (ret) return ret /* mapped */"):
+                vma_lock.unlock(
+                    op,
+                    at,
+                    "do_user_addr_fault(): if (!(fault & (VM_FAULT_RETRY | VM_FAULT_COMPLETED))) "
+                    "vma_end_read(vma); goto done",
+                )
+                op.goto(again)
+        op.goto(retry)
+    if write:
+        with op.when(
+            _pte_read_only(orig),
+            "if (vmf->flags & FAULT_FLAG_WRITE && !pte_write(entry)) return do_wp_page(vmf)",
+        ):
+            op.goto(retry)
+    vma_lock.unlock(
+        op, at, "ptep_set_access_flags() /* the pte allows it now */; vma_end_read(vma); goto done"
+    )
+    op.goto(again)
+    op.label(retry)
+    vma_lock.unlock(
+        op,
+        at,
+        ("do_shared_fault() or wp_page_shared()" if write else "do_read_fault()")
+        + ": if (vmf->flags & FAULT_FLAG_VMA_LOCK) { vma_end_read(vma); return VM_FAULT_RETRY; }"
+        " /* -> goto lock_mmap */",
+    )
+
+
 def access_page(
     op: Op,
     mm: Mm,
@@ -583,6 +657,7 @@ def access_page(
     version: int,
     at: str,
     vma_check: Callable[[Op, str], Expr] | None = None,
+    vma_lock: VmaReadLock | None = None,
 ) -> None:
     """A load or store at byte ``offset`` of ``page`` through the mapping:
     the CPU makes it through the pte when it allows it; otherwise a fault
@@ -591,7 +666,9 @@ def access_page(
     dirties the pte; a load reads one byte into register ``data``.
     ``vma_check`` (when the scenario's VMAs come and go) emits the VMA
     lookup under ``mmap_lock`` and returns whether the access may fault
-    there; when it may not, the task gets SIGSEGV."""
+    there; when it may not, the task gets SIGSEGV.  ``vma_lock`` (the
+    VMAs' per-VMA locks) makes the fault try ``fault_under_vma_lock()``
+    first."""
     mapping = mm.mapping
     retry, done, out = f"access{at}", f"fault_done{at}", f"access_out{at}"
     fault = f"fault{at}"
@@ -618,6 +695,10 @@ def access_page(
     )
     with op.when(is_true(hit), "if (the pte allows the access)"):
         op.goto(out)
+    if vma_lock is not None:
+        fault_under_vma_lock(
+            op, mm, page, write=write, at=at, vma_lock=vma_lock, again=retry, mmap=fault
+        )
     op.label(fault)
     op.lock(
         mm.mmap_lock,

@@ -1,22 +1,67 @@
 """Mappings that come and go (Linux 6.6, mm/mmap.c, mm/madvise.c,
-mm/mprotect.c, kernel/fork.c, mm/memory.c), over AFS's file
-``vm_operations_struct`` (fs/afs/file.c, 6.6: ``afs_vm_ops`` = ``.open``
-``afs_vm_open``, ``.close`` ``afs_vm_close``, ``.fault`` ``filemap_fault``,
-``.page_mkwrite``; ``afs_file_mmap`` and both methods keep
-``vnode->cb_nr_mmap``, the count of the file's VMAs) and ``/dev/mem``'s
+mm/mprotect.c, kernel/fork.c, mm/memory.c), with the per-VMA locks of
+``CONFIG_PER_VMA_LOCK``.  The file's ``vm_operations_struct`` is a hybrid:
+AFS's VMA open count (fs/afs/file.c, 6.6: ``afs_file_mmap``, ``.open`` =
+``afs_vm_open``, ``.close`` = ``afs_vm_close`` keep ``vnode->cb_nr_mmap``,
+the count of the file's VMAs) on top of the shipped block filesystem's
+fault path: ``.fault`` = ``filemap_fault``, ``.map_pages`` =
+``filemap_map_pages`` (AFS's is ``afs_vm_map_pages``, which checks the
+callback first), ``.page_mkwrite`` = ext4's (``mc.models.blockfs_truncate``;
+AFS's is ``afs_page_mkwrite``) and the hole punch of MADV_REMOVE the block
+filesystem's ``->fallocate`` (AFS has none).  ``/dev/mem``'s
 ``mmap_mem_ops`` (drivers/char/mem.c: ``.access`` = ``generic_access_phys``)
-for a ``VM_IO | VM_PFNMAP`` mapping:
+serve a ``VM_IO | VM_PFNMAP`` mapping.
+
+Per-VMA locks (include/linux/mm.h, 6.6): each VMA has ``vm_lock``, a
+rw_semaphore.  A fault first tries ``lock_vma_under_rcu()``, which only
+read-TRYlocks it (``vma_start_read()``), and falls back to mmap_lock shared
+on failure or VM_FAULT_RETRY; in 6.6 (f5617ffeb450 "mm: run the
+fault-around code under the VMA lock", 350f6bbca1de "mm: allow per-VMA
+locks on file-backed VMAs") only the fault-around (``->map_pages``) runs
+under it, ``->fault`` and ``->page_mkwrite`` return VM_FAULT_RETRY there
+(6.7 calls them under it: ``vmf_can_call_fault()``).  Writers take it with
+``vma_start_write()`` under mmap_lock held for writing, in
+``mmap_region()``, ``__split_vma()``, ``do_vmi_align_munmap()``,
+``mprotect_fixup()`` and ``dup_mmap()``, and release every one at
+``mmap_write_unlock()``/``mmap_write_downgrade()``
+(``vma_end_write_all()``).  The kernel's ``vma_start_write()`` takes and
+drops the rwsem at once (waiting for the readers) and keeps the VMA
+write-locked by ``vm_lock_seq == mm_lock_seq``, on which
+``vma_start_read()`` fails as on the rwsem: the model holds the rwsem
+until ``vma_end_write_all()``.  The order is mmap_lock (write) -> vm_lock
+(write) -> i_mmap_rwsem (write), mm/rmap.c's "vma_start_write,
+mapping->i_mmap_rwsem"; 33313a747e81 ("mm: lock newly mapped VMA which can
+be modified after it becomes visible", 6.5-rc1) took ``vma_start_write()``
+in ``mmap_region()`` under ``i_mmap_lock_write()``, and Hugh Dickins's
+1c7873e33645 ("mm: lock newly mapped VMA with corrected ordering") put it
+back: "Lockdep is certainly right to complain about
+(&vma->vm_lock->lock) ... but task is already holding lock:
+(&mapping->i_mmap_rwsem) ... Invert those to the usual ordering."  The
+VMA was new and not yet in the mm's tree, so no fault could hold its lock:
+what broke was the lock order lockdep checks, not a reachable deadlock.
+Variant ``vma-lock-under-i-mmap`` is that order: the check of
+``mmap/mmap-vs-split`` passes under it as the kernel did, and
+``vfsmc lockorder --variant vma-lock-under-i-mmap`` reports the cycle
+i_mmap_rwsem -> vm_lock -> i_mmap_rwsem, as lockdep did.
 
 - ``mmap_file``: ``vm_mmap_pgoff()`` (mmap_lock exclusive) ->
   ``mmap_region()`` -> ``call_mmap()`` (``->mmap``), then, in
   ``mmap_region()`` itself (6.6 has no ``vma_link_file()``: that helper
-  came with mm/vma.c), the VMA stored and linked into the file's
-  ``i_mmap`` tree under ``i_mmap_lock_write()``;
+  came to mm/mmap.c with "mm/mmap: simplify vma link and unlink", Yajun
+  Deng, January 2024, before mm/vma.c existed), the new VMA write-locked
+  (``vma_start_write()``), stored in the mm's tree and linked into the
+  file's ``i_mmap`` tree under ``i_mmap_lock_write()``;
 - ``munmap_range``: ``__vm_munmap()`` -> ``do_vmi_align_munmap()``: the VMA
   split at each end of the range (``__split_vma()``: ``->open`` of the new
-  VMA, then ``vma_prepare()``'s ``i_mmap_lock_write()``), the range's ptes
-  zapped (``unmap_region()``), the VMA unlinked (``unlink_file_vma()``) and
-  ``remove_vma()`` -> ``->close``;
+  VMA, ``vma_start_write()`` of both, then ``vma_prepare()``'s
+  ``i_mmap_lock_write()``), the VMA write-locked, detached and cleared from
+  the mm's tree (``vma_iter_clear_gfp()``), mmap_lock downgraded
+  (``mmap_write_downgrade()``: the VMA locks released), then under
+  mmap_lock shared the range's ptes zapped (``unmap_region()``), the VMA
+  unlinked from its file's ``i_mmap`` (``free_pgtables()`` ->
+  ``unlink_file_vma()``: for ``/dev/mem``'s VMA the iomem mapping's, as
+  ``open_port()`` sets ``f_mapping = iomem_get_mapping()``) and
+  ``remove_vma()`` -> ``->close``, and ``mmap_read_unlock()``;
 - ``mprotect_readonly``: ``do_mprotect_pkey()`` -> ``mprotect_fixup()`` ->
   ``change_protection()`` on a whole VMA (the ptes lose their write bit);
 - ``madvise_dontneed`` / ``madvise_remove``: ``do_madvise()`` under
@@ -31,9 +76,10 @@ for a ``VM_IO | VM_PFNMAP`` mapping:
   then mmap_lock exclusive: ``free_pgtables()`` unlinks every VMA from
   ``i_mmap``, then ``remove_vma()`` -> ``->close`` of each;
 - ``vma_load`` / ``vma_store``: a load or store through the mapping,
-  faulting as ``mc.models.fault`` says after the VMA lookup of
-  ``lock_mm_and_find_vma()`` (SIGSEGV when no VMA, or a store to a
-  read-only one: ``access_error()``);
+  faulting first under the VMA lock alone (``lock_vma_under_rcu()``,
+  ``mc.models.fault.fault_under_vma_lock``), then as ``mc.models.fault``
+  says after the VMA lookup of ``lock_mm_and_find_vma()`` (SIGSEGV when no
+  VMA, or a store to a read-only one: ``access_error()``);
 - ``ptrace_peek``: ``access_process_vm()`` -> ``__access_remote_vm()``:
   under mmap_lock shared, ``get_user_pages_remote()`` fails on a
   ``VM_PFNMAP`` VMA and ``->access`` (``generic_access_phys()``) reads it.
@@ -72,13 +118,30 @@ kernel/fork.c ``dup_mmap()``: the 6.7 ``__mt_dup()`` patch's context
 ``i_mmap_lock_write()``, ``vma_iter_bulk_store()``, ``copy_page_range()``,
 then ``->open``; ``mmap_write_unlock(mm)`` before ``mmap_write_unlock(oldmm)``).
 
-Left out: mmap_lock's downgrade in munmap (``do_vmi_align_munmap(...,
-unlock)`` downgrades to shared before ``unmap_region()`` and ``->close``
-and ends with ``mmap_read_unlock()``; the model keeps it exclusive: the
-detached VMAs are out of the tree, so a fault cannot reach them either way),
-VMA merging, mprotect of part of a VMA, MAP_FIXED over an existing VMA,
-per-VMA locks (``vma_start_write()`` in ``mprotect_fixup()`` and
-``dup_mmap()``), the page-table lock ``change_pte_range()`` and the zaps take,
+Read (per-VMA locks): the deepin-community/kernel linux-6.6.y tree
+(6.6.89, mm/memory.c at 04784177aee3, mm/mmap.c at 01b978a2c218,
+include/linux/mm.h at 044d0cbc31dc, mm/rmap.c at 0d8c6a48c137):
+``vma_start_read()`` (the ``vm_lock_seq`` check, ``down_read_trylock()``),
+``vma_start_write()`` (``down_write()``, ``vm_lock_seq = mm_lock_seq``,
+``up_write()``), ``lock_vma_under_rcu()`` (``mas_walk()``, the range and
+``detached`` checks), ``mmap_region()``, ``__split_vma()`` and
+``do_vmi_align_munmap()`` as quoted above, and rmap.c's lock order.  That
+tree's memory.c carries 6.7's ``vmf_can_call_fault()`` backported; 6.6's
+``do_read_fault()`` (after the fault-around), ``do_shared_fault()`` and
+``wp_page_shared()`` return VM_FAULT_RETRY under FAULT_FLAG_VMA_LOCK, as the
+6.7 patches "mm: handle read faults under the VMA lock", "mm: handle shared
+faults under the VMA lock" and "mm: handle write faults to RO pages under
+the VMA lock" (Matthew Wilcox, October 2023) show in what they remove.  The
+mainline bug: Hugh Dickins's patch and Suren Baghdasaryan's reply on
+linux-kernel (8 July 2023), and the 6.4 stable backport of 1c7873e33645.
+
+Left out: the RCU read-side section of ``lock_vma_under_rcu()`` and its
+retry of a detached VMA (the model falls back to mmap_lock instead, as it
+does on the range check), ``count_vm_vma_lock_event()``, VMA merging,
+mprotect of part of a VMA, MAP_FIXED over an existing VMA, the child's VMA
+locks in ``dup_mmap()`` (a new mm no fault reaches), the page-table lock
+``change_pte_range()`` and the zaps take, AFS's ``afs_vm_map_pages()``
+callback check and ``open_mmaps_lock``/``cb_lock`` in ``->open``/``->close``,
 userfaultfd, MADV_DONTNEED_LOCKED and hugetlb VMAs, stack VMAs that
 ``expand_stack()`` grows, page tables freed, and the device memory
 ``->access`` reads.
@@ -92,7 +155,8 @@ from typing import Any
 import attrs
 
 from mc.dsl import EXCL, SHARED, Cite, Op, flag_variant, invariant, operation
-from mc.kernel.expr import Eval, Expr, State, not_
+from mc.kernel.expr import Eval, Expr, LockExpr, State, not_
+from mc.kernel.locks import holds
 from mc.kernel.mm import PTE_WRITE
 from mc.kernel.pagecache import PAGE_SIZE, File, pagecache
 from mc.kernel.vma import (
@@ -116,6 +180,8 @@ from mc.models.truncate_mm import render_indices, zap_ptes
 SPLIT_WITHOUT_OPEN = "split-without-open"
 MPROTECT_KEEPS_WRITE = "mprotect-keeps-write"
 ACCESS_WITHOUT_MMAP_LOCK = "access-without-mmap-lock"
+VMA_LOCK_UNDER_I_MMAP = "vma-lock-under-i-mmap"
+MUNMAP_WITHOUT_VMA_LOCK = "munmap-without-vma-lock"
 
 flag_variant(
     SPLIT_WITHOUT_OPEN,
@@ -126,6 +192,18 @@ flag_variant(
     MPROTECT_KEEPS_WRITE,
     "mprotect(PROT_READ) changes vm_flags but not the ptes (no change_protection()): a pte "
     "stays writable in a read-only VMA",
+)
+flag_variant(
+    VMA_LOCK_UNDER_I_MMAP,
+    "mmap_region() write-locks the new VMA (vma_start_write()) after i_mmap_lock_write(), as "
+    '33313a747e81 had it until 1c7873e33645 ("mm: lock newly mapped VMA with corrected '
+    'ordering"): i_mmap_rwsem -> vm_lock against the vm_lock -> i_mmap_rwsem every other '
+    "writer takes, a cycle lockdep (`vfsmc lockorder`) reports",
+)
+flag_variant(
+    MUNMAP_WITHOUT_VMA_LOCK,
+    "do_vmi_align_munmap() detaches the VMA without vma_start_write(next): a fault-around "
+    "under the VMA lock alone (no mmap_lock) maps a pte after the zap, in no VMA",
 )
 flag_variant(
     ACCESS_WITHOUT_MMAP_LOCK,
@@ -192,6 +270,129 @@ def _count(scratch: Scratch, slot: int, delta: int) -> int:
     return 0
 
 
+# --- per-VMA locks ---------------------------------------------------------------------------
+
+
+def vm_lock_of(process: Process, number: Expr) -> LockExpr:
+    """The VMA lock (``vma->vm_lock->lock``) of the slot register ``number`` names."""
+
+    def build(world: World) -> Any:
+        get = number.compile(world)
+        return lambda state: None if get(state) is None else process.vm_locks[get(state)]
+
+    return LockExpr(f"vm_lock(vma[{number}])", "vm_lock", build, local=number.local)
+
+
+def _write_locked(op: Op, process: Process, number: Expr) -> Expr:
+    """``__is_vma_write_locked()``: this thread write-locked the VMA already
+    (it alone changes that, so the test commutes with other threads' steps)."""
+    tid = op.thread.tid
+
+    def build(world: World) -> Eval:
+        get = number.compile(world)
+
+        def test(state: State) -> bool:
+            n = get(state)
+            if n is None:
+                return False
+            lock = process.vm_locks[n]
+            return holds(lock.kind, state[lock.slot], tid)
+
+        return test
+
+    return Expr("__is_vma_write_locked(vma, &mm_lock_seq)", build, local=True)
+
+
+def vma_start_write(op: Op, process: Process, number: Expr, label: str) -> None:
+    """``vma_start_write()`` (include/linux/mm.h, Linux 6.6) of the VMA in
+    slot ``number``, under mmap_lock held for writing: a no-op when this
+    writer locked it already; else ``down_write(&vma->vm_lock->lock)``
+    waits for the faults that read-hold it.  The kernel releases the rwsem
+    at once and keeps the VMA write-locked by ``vm_lock_seq ==
+    mm_lock_seq`` until ``vma_end_write_all()``, which ``vma_start_read()``
+    fails on as on the rwsem: the model holds the rwsem for that span."""
+    with op.when(
+        not_(_write_locked(op, process, number)),
+        "vma_start_write(vma): if (!__is_vma_write_locked(vma, &mm_lock_seq)) /* not yet */",
+    ):
+        op.lock(vm_lock_of(process, number), EXCL, label)
+
+
+def vma_end_write_all(op: Op, process: Process, label: str) -> None:
+    """``vma_end_write_all(mm)``: ``mm->mm_lock_seq`` moves on, and every
+    VMA this writer write-locked is unlocked (one release per VMA slot the
+    writer may hold)."""
+    for lock in process.vm_locks:
+        op.unlock(lock, f"{label} /* {lock.name} */", if_held=True)
+
+
+def mmap_write_unlock(op: Op, process: Process, label: str) -> None:
+    """``mmap_write_unlock(mm)``: ``vma_end_write_all(mm)``, ``up_write(&mm->mmap_lock)``."""
+    vma_end_write_all(op, process, f"{label}: vma_end_write_all(mm)")
+    op.unlock(process.mmap_lock, f"{label}: up_write(&mm->mmap_lock)")
+
+
+def mmap_write_downgrade(op: Op, process: Process, label: str) -> None:
+    """``mmap_write_downgrade(mm)``: ``vma_end_write_all(mm)``,
+    ``downgrade_write(&mm->mmap_lock)``."""
+    vma_end_write_all(op, process, f"{label}: vma_end_write_all(mm)")
+    op.downgrade(process.mmap_lock, f"{label}: downgrade_write(&mm->mmap_lock)")
+
+
+def _still_allowed(scratch: Scratch, process: Process, number: int, page: int, write: bool) -> bool:
+    vma = scratch[process.vmas[number]]
+    if vma is None or not vma[0] <= page < vma[1]:
+        return False
+    return not vma[2] & VM_PFNMAP and (not write or bool(vma[2] & VM_WRITE))
+
+
+@attrs.frozen
+class VmaLockFault:
+    """A fault's ``lock_vma_under_rcu()`` (mm/memory.c, Linux 6.6) at
+    virtual page ``page`` of ``process`` (``mc.models.fault.VmaReadLock``)."""
+
+    process: Process
+    page: int
+    write: bool
+
+    def lock(self, op: Op, at: str, fail: str) -> None:
+        number = op.compute(
+            f"vma_rcu{at}",
+            "lock_vma_under_rcu(mm, address): rcu_read_lock(); vma = mas_walk(&mas)",
+            find_vma,
+            self.process,
+            self.page,
+        )
+        with op.when(_test(number, "!vma", lambda n: n is None), "if (!vma) goto inval"):
+            op.goto(fail)
+        op.trylock(
+            vm_lock_of(self.process, number),
+            fail,
+            "vma_start_read(vma): if (vma->vm_lock_seq == mm->mm_lock_seq) return false; "
+            "if (!down_read_trylock(&vma->vm_lock->lock)) return false /* goto inval */",
+            mode=SHARED,
+        )
+        usable = op.compute(
+            f"vma_usable{at}",
+            "if (address < vma->vm_start || address >= vma->vm_end) goto inval_end_read; "
+            "if (vma->detached) /* retry */; rcu_read_unlock(); "
+            + ("if (access_error(error_code, vma))" if self.write else "/* a load */"),
+            _still_allowed,
+            self.process,
+            number,
+            self.page,
+            self.write,
+        )
+        with op.when(_test(usable, "!usable", lambda v: not v), "if (!usable)"):
+            op.unlock(
+                vm_lock_of(self.process, number), "vma_end_read(vma); goto lock_mmap /* inval */"
+            )
+            op.goto(fail)
+
+    def unlock(self, op: Op, at: str, label: str) -> None:
+        op.unlock(vm_lock_of(self.process, op.reg(f"vma_rcu{at}")), label)
+
+
 def afs_vm_open(op: Op, part: Vmas, process: Process, label: str) -> None:
     """``->open`` = ``afs_vm_open()`` -> ``afs_add_open_mmap()``:
     ``atomic_inc_return(&vnode->cb_nr_mmap)``."""
@@ -241,6 +442,7 @@ def _link(scratch: Scratch, process: Process, number: int, vma: Vma) -> None:
         Cite("mm/util.c", "vm_mmap_pgoff", "6.6"),
         Cite("mm/mmap.c", "do_mmap", "6.6"),
         Cite("mm/mmap.c", "mmap_region", "6.6"),
+        Cite("include/linux/mm.h", "vma_start_write", "6.6"),
         Cite("fs/afs/file.c", "afs_file_mmap", "6.6", method="file_operations.mmap"),
         Cite("mm/filemap.c", "generic_file_mmap", "6.6"),
         Cite("mm/mmap.c", "get_unmapped_area", "6.6"),
@@ -276,7 +478,7 @@ def mmap_file(op: Op, mapped: MappedFile, start: int, end: int, writable: bool) 
         end,
     )
     with op.when(_test(number, "if (!vma) /* -ENOMEM */", lambda n: n is None), "if (!vma)"):
-        op.unlock(process.mmap_lock, "mmap_write_unlock(mm); return -ENOMEM")
+        mmap_write_unlock(op, process, "mmap_write_unlock(mm); return -ENOMEM")
         op.goto("out")
     op.enter(
         "file_operations.mmap",
@@ -291,11 +493,29 @@ def mmap_file(op: Op, mapped: MappedFile, start: int, end: int, writable: bool) 
         1,
     )
     flags = VM_WRITE if writable else 0
-    op.lock(
-        part.mapping.i_mmap_rwsem,
-        EXCL,
-        "mmap_region(): vma_iter_store(&vmi, vma); i_mmap_lock_write(vma->vm_file->f_mapping)",
-    )
+    if op.variant(VMA_LOCK_UNDER_I_MMAP):
+        op.lock(
+            part.mapping.i_mmap_rwsem,
+            EXCL,
+            "mmap_region(): if (vma->vm_file) i_mmap_lock_write(vma->vm_file->f_mapping)",
+        )
+        op.lock(
+            vm_lock_of(process, number),
+            EXCL,
+            "vma_start_write(vma) /* 33313a747e81: under i_mmap_rwsem */; "
+            "vma_iter_store(&vmi, vma)",
+        )
+    else:
+        op.lock(
+            vm_lock_of(process, number),
+            EXCL,
+            "mmap_region(): vma_start_write(vma) /* a new VMA: no reader waits */",
+        )
+        op.lock(
+            part.mapping.i_mmap_rwsem,
+            EXCL,
+            "vma_iter_store(&vmi, vma); i_mmap_lock_write(vma->vm_file->f_mapping)",
+        )
     op.effect(
         "vma_interval_tree_insert(vma, &vma->vm_file->f_mapping->i_mmap) "
         f"/* {render_vma((start, end, flags))} */",
@@ -305,18 +525,22 @@ def mmap_file(op: Op, mapped: MappedFile, start: int, end: int, writable: bool) 
         (start, end, flags),
     )
     op.unlock(part.mapping.i_mmap_rwsem, "i_mmap_unlock_write(vma->vm_file->f_mapping)")
-    op.unlock(process.mmap_lock, "vm_mmap_pgoff(): mmap_write_unlock(mm)")
+    mmap_write_unlock(op, process, "vm_mmap_pgoff(): mmap_write_unlock(mm)")
     op.label("out")
 
 
 # --- munmap(2) --------------------------------------------------------------------------
 
 
-def _split(scratch: Scratch, process: Process, number: int, at: int, below: bool) -> None:
-    start, end, flags = scratch[process.vmas[number]]
+def _new_slot(scratch: Scratch, process: Process) -> int:
     new = free_slot(scratch, process)
     if new is None:
         raise ModelError(f"{process} has no VMA slot left for a split")
+    return new
+
+
+def _split(scratch: Scratch, process: Process, number: int, new: int, at: int, below: bool) -> None:
+    start, end, flags = scratch[process.vmas[number]]
     if below:
         scratch[process.vmas[new]] = (start, at, flags)
         scratch[process.vmas[number]] = (at, end, flags)
@@ -329,9 +553,15 @@ def _unlink(scratch: Scratch, process: Process, number: int) -> None:
     scratch[process.vmas[number]] = None
 
 
+def _detach(scratch: Scratch, process: Process, number: int) -> Vma:
+    vma: Vma = scratch[process.vmas[number]]
+    scratch[process.vmas[number]] = None
+    return vma
+
+
 def _unlink_kept(_scratch: Scratch, _number: int) -> None:
-    """The VMA leaves the file's ``i_mmap`` tree; the model's VMA slot
-    stands for the mm's tree, which keeps it until ``remove_vma()``."""
+    """The VMA leaves the file's ``i_mmap`` tree (the model's VMA slot
+    stands for the mm's tree, which it left before)."""
 
 
 def _file_pages(part: Vmas, start: int, end: int) -> Expr:
@@ -340,15 +570,23 @@ def _file_pages(part: Vmas, start: int, end: int) -> Expr:
 
 
 def unmap_vma_range(op: Op, part: Vmas, process: Process, start: int, end: int) -> None:
-    """``do_vmi_align_munmap()`` of ``[start, end)`` inside the VMA found
-    there, the caller holding mmap_lock exclusive."""
+    """``do_vmi_munmap(..., unlock=true)`` of ``[start, end)`` inside the
+    VMA found there, the caller holding mmap_lock for writing, which this
+    releases: the VMA is write-locked, detached and cleared from the mm's
+    tree, mmap_lock downgraded (the VMA locks released), the ptes zapped
+    and the VMA unlinked from its file's ``i_mmap`` and ``->close``d
+    under mmap_lock shared."""
     number, vma = _look_up_vma(
         op,
         process,
         start,
         f"do_vmi_munmap(): vma = vma_find(vmi, end) /* the VMA over page {start} */",
     )
-    with op.when(_test(number, "vma == NULL", lambda n: n is None), "if (!vma) return 0"):
+    with op.when(
+        _test(number, "vma == NULL", lambda n: n is None),
+        "if (!vma) { if (unlock) mmap_write_unlock(mm); return 0; }",
+    ):
+        mmap_write_unlock(op, process, "do_vmi_munmap(): mmap_write_unlock(mm)")
         op.goto("unmapped")
     with op.when(
         _test(vma, "start > vma->vm_start", lambda v: v is not None and v[0] < start),
@@ -360,23 +598,42 @@ def unmap_vma_range(op: Op, part: Vmas, process: Process, start: int, end: int) 
         "if (next->vm_end > end) error = __split_vma(vmi, next, end, 0)",
     ):
         _split_vma(op, part, process, number, end, below=False)
+    if not op.variant(MUNMAP_WITHOUT_VMA_LOCK):
+        vma_start_write(
+            op,
+            process,
+            number,
+            "do_vmi_align_munmap(): vma_start_write(next) /* its readers gone */",
+        )
+    detached = op.compute(
+        "detached",
+        "mas_store_gfp(&mas_detach, next); vma_mark_detached(next, true); "
+        "vma_iter_clear_gfp(vmi, start, end) /* out of the mm's tree */",
+        _detach,
+        process,
+        number,
+        render=render_vma,
+    )
+    mmap_write_downgrade(op, process, "if (unlock) mmap_write_downgrade(mm)")
     pfnmap = _test(
-        vma, "vma->vm_flags & VM_PFNMAP", lambda v: v is not None and bool(v[2] & VM_PFNMAP)
+        detached,
+        "vma->vm_flags & VM_PFNMAP",
+        lambda v: v is not None and bool(v[2] & VM_PFNMAP),
     )
     with op.when(not_(pfnmap), "if (!(vma->vm_flags & VM_PFNMAP)) /* a file VMA */"):
         zap_ptes(
             op,
             part.mm,
             _file_pages(part, start, end),
-            "unmap_region(): unmap_vmas(): zap_pte_range()",
+            "unmap_region(): unmap_vmas(): zap_pte_range() /* mmap_lock shared */",
             "munmapped",
         )
         op.lock(
             part.mapping.i_mmap_rwsem,
             EXCL,
-            "free_pgtables(): unlink_file_vma(vma): i_mmap_lock_write(mapping)",
+            "unmap_region(): free_pgtables(): unlink_file_vma(vma): i_mmap_lock_write(mapping)",
         )
-        op.effect("__remove_shared_vm_struct(vma, file, mapping)", _unlink, process, number)
+        op.effect("__remove_shared_vm_struct(vma, file, mapping)", _unlink_kept, number)
         op.unlock(part.mapping.i_mmap_rwsem, "i_mmap_unlock_write(mapping)")
         afs_vm_close(
             op,
@@ -385,19 +642,31 @@ def unmap_vma_range(op: Op, part: Vmas, process: Process, start: int, end: int) 
             "remove_mt(): remove_vma(vma): if (vma->vm_ops && vma->vm_ops->close) "
             "vma->vm_ops->close(vma)",
         )
-        op.goto("unmapped")
-    op.effect(
-        "unmap_region(); remove_vma(vma) /* mmap_mem_ops has no ->close */",
-        _unlink,
-        process,
-        number,
+        op.goto("closed")
+    op.lock(
+        part.iomem_i_mmap,
+        EXCL,
+        "unmap_region() /* the device ptes */; free_pgtables(): unlink_file_vma(vma): "
+        "i_mmap_lock_write(mapping) /* /dev/mem's f_mapping: iomem_get_mapping() */",
     )
+    op.unlock(
+        part.iomem_i_mmap,
+        "i_mmap_unlock_write(mapping); remove_mt(): remove_vma(vma) /* mmap_mem_ops has no "
+        "->close */",
+    )
+    op.label("closed")
+    op.unlock(process.mmap_lock, "if (unlock) mmap_read_unlock(mm)")
     op.label("unmapped")
 
 
 def _split_vma(op: Op, part: Vmas, process: Process, number: Expr, at: int, *, below: bool) -> None:
     """``__split_vma()``: the new VMA (``vm_area_dup()``) is ``->open``ed,
-    then inserted under ``vma_prepare()``'s ``i_mmap_lock_write()``."""
+    both VMAs are write-locked (``vma_start_write(vma); vma_start_write(new)``),
+    then the new one is inserted under ``vma_prepare()``'s
+    ``i_mmap_lock_write()``."""
+    new = op.compute(
+        f"new_{'below' if below else 'above'}", "new = vm_area_dup(vma)", _new_slot, process
+    )
     if not op.variant(SPLIT_WITHOUT_OPEN):
         afs_vm_open(
             op,
@@ -405,6 +674,8 @@ def _split_vma(op: Op, part: Vmas, process: Process, number: Expr, at: int, *, b
             process,
             "__split_vma(): if (new->vm_ops && new->vm_ops->open) new->vm_ops->open(new)",
         )
+    vma_start_write(op, process, number, "vma_start_write(vma)")
+    op.lock(vm_lock_of(process, new), EXCL, "vma_start_write(new) /* not in the tree yet */")
     op.lock(part.mapping.i_mmap_rwsem, EXCL, "vma_prepare(&vp): i_mmap_lock_write(vp->mapping)")
     op.effect(
         f"vma->vm_{'start' if below else 'end'} = addr /* page {at} */; "
@@ -412,6 +683,7 @@ def _split_vma(op: Op, part: Vmas, process: Process, number: Expr, at: int, *, b
         _split,
         process,
         number,
+        new,
         at,
         below,
     )
@@ -425,6 +697,8 @@ def _split_vma(op: Op, part: Vmas, process: Process, number: Expr, at: int, *, b
         Cite("mm/mmap.c", "__vm_munmap", "6.6"),
         Cite("mm/mmap.c", "do_vmi_align_munmap", "6.6"),
         Cite("mm/mmap.c", "__split_vma", "6.6"),
+        Cite("include/linux/mm.h", "vma_start_write", "6.6"),
+        Cite("include/linux/mmap_lock.h", "mmap_write_downgrade", "6.6"),
         Cite("fs/afs/file.c", "afs_vm_open", "6.6", method="vm_operations_struct.open"),
         Cite("mm/mmap.c", "unmap_region", "6.6"),
         Cite("mm/mmap.c", "unlink_file_vma", "6.6"),
@@ -438,7 +712,6 @@ def munmap_range(op: Op, mapped: MappedFile, start: int, end: int) -> None:
     part, process, _ = _parts(op, mapped)
     op.lock(process.mmap_lock, EXCL, "__vm_munmap(): mmap_write_lock_killable(mm)")
     unmap_vma_range(op, part, process, start, end)
-    op.unlock(process.mmap_lock, "mmap_write_unlock(mm)")
 
 
 # --- mprotect(2) -------------------------------------------------------------------------
@@ -483,6 +756,7 @@ def mprotect_readonly(op: Op, mapped: MappedFile, start: int, end: int) -> None:
         _test(number, "vma == NULL", lambda n: n is None), "if (!vma) goto out /* -ENOMEM */"
     ):
         op.goto("out")
+    vma_start_write(op, process, number, "mprotect_fixup(): vma_start_write(vma)")
     op.effect(
         "mprotect_fixup(): vm_flags_reset(vma, newflags); vma_set_page_prot(vma)",
         _protect,
@@ -498,7 +772,7 @@ def mprotect_readonly(op: Op, mapped: MappedFile, start: int, end: int) -> None:
             tuple(i for i in range(start, end) if i < len(part.mapping.pages)),
         )
     op.label("out")
-    op.unlock(process.mmap_lock, "mmap_write_unlock(current->mm)")
+    mmap_write_unlock(op, process, "mmap_write_unlock(current->mm)")
 
 
 # --- madvise(2) --------------------------------------------------------------------------
@@ -635,6 +909,7 @@ def fork_exit(op: Op, mapped: MappedFile) -> None:
     for number, slot in enumerate(parent.vmas):
         present = _slot_used(slot, f"mpnt {number}")
         with op.when(present, f"for_each_vma(old_vmi, mpnt) /* VMA slot {number} */"):
+            op.lock(parent.vm_locks[number], EXCL, "vma_start_write(mpnt)")
             op.lock(
                 mapping.i_mmap_rwsem, EXCL, "tmp = vm_area_dup(mpnt); i_mmap_lock_write(mapping)"
             )
@@ -650,8 +925,8 @@ def fork_exit(op: Op, mapped: MappedFile) -> None:
             afs_vm_open(
                 op, part, child, "if (tmp->vm_ops && tmp->vm_ops->open) tmp->vm_ops->open(tmp)"
             )
-    op.unlock(child.mmap_lock, "mmap_write_unlock(mm)")
-    op.unlock(parent.mmap_lock, "mmap_write_unlock(oldmm)")
+    op.unlock(child.mmap_lock, "mmap_write_unlock(mm) /* no VMA of the child write-locked */")
+    mmap_write_unlock(op, parent, "mmap_write_unlock(oldmm)")
     op.lock(
         child.mmap_lock, SHARED, "do_exit(): exit_mm(): mmput(): exit_mmap(): mmap_read_lock(mm)"
     )
@@ -724,6 +999,7 @@ def _access(op: Op, mapped: MappedFile, page: int, write: bool) -> None:
         version=version,
         at=f".{page}",
         vma_check=_vma_check(process, page, write),
+        vma_lock=VmaLockFault(process, page, write),
     )
 
 
@@ -736,6 +1012,8 @@ _ACCESS_CITES = (
         leaves_out=("mmap_write_lock_killable", "mmap_write_unlock"),
         because="the VM_GROWSDOWN stack growth under mmap_lock exclusive (no VMA here is a stack)",
     ),
+    Cite("mm/memory.c", "lock_vma_under_rcu", "6.6"),
+    Cite("include/linux/mm.h", "vma_start_read", "6.6"),
     Cite("mm/memory.c", "handle_mm_fault", "6.6"),
     Cite("mm/memory.c", "do_read_fault", "6.6"),
     Cite("mm/memory.c", "do_shared_fault", "6.6"),
@@ -772,8 +1050,9 @@ def vma_load(op: Op, mapped: MappedFile, page: int) -> None:
 )
 def vma_store(op: Op, mapped: MappedFile, page: int) -> None:
     """A store to the first byte of virtual page ``page`` (the
-    ``->page_mkwrite`` is the shipped block filesystem's, as in
-    ``mc.models.fault``)."""
+    ``->page_mkwrite`` is the shipped block filesystem's, ext4's, as in
+    ``mc.models.fault``: the file is a hybrid, AFS's would be
+    ``afs_page_mkwrite()``)."""
     _access(op, mapped, page, True)
 
 

@@ -29,6 +29,7 @@ THREE = MappedFile(File("/f", pages=3, cached=(0, 1, 2)), vmas=((0, 3, VM_WRITE)
 TWO = MappedFile(File("/f", pages=2, cached=(0, 1)), vmas=((0, 2, VM_WRITE),))
 UNMAPPED = MappedFile(File("/f", pages=2, cached=(0, 1)))
 THP_AREA = MappedFile(File("/f", pages=2, cached=(0, 1)), thp_area=True)
+TWO_OF_THREE = MappedFile(File("/f", pages=3, cached=(0, 1, 2)), vmas=((0, 2, VM_WRITE),))
 WITH_DEVICE = MappedFile(
     File("/f", pages=2, cached=(0, 1)), vmas=((0, 2, VM_WRITE), (8, 9, VM_PFNMAP))
 )
@@ -98,5 +99,30 @@ scenario(
     "the pages it maps",
     tree=["/f"],
     threads=[mmap_file(THP_AREA, 0, 2, True), vma_store(THP_AREA, 1), io_completion(THP_AREA.file)],
+    properties=MMAP_PROPERTIES,
+)
+
+scenario(
+    "mmap/load-vs-munmap",
+    "a load faults under the VMA lock alone (lock_vma_under_rcu(), the fault-around mapping "
+    "the cached page, no mmap_lock) while munmap write-locks the VMA, detaches it, downgrades "
+    "mmap_lock and zaps its ptes",
+    tree=["/f"],
+    threads=[vma_load(TWO, 0), munmap_range(TWO, 0, 2)],
+    properties=MMAP_PROPERTIES,
+)
+
+scenario(
+    "mmap/mmap-vs-split",
+    "mmap(2) of a file's last page (the new VMA write-locked, then linked under i_mmap_rwsem) "
+    "while munmap splits the VMA below it (both VMAs write-locked, then i_mmap_rwsem) and a "
+    "load faults under the VMA lock: the VMA-lock writers' order, mmap_lock -> vm_lock -> "
+    "i_mmap_rwsem",
+    tree=["/f"],
+    threads=[
+        mmap_file(TWO_OF_THREE, 2, 3, True),
+        munmap_range(TWO_OF_THREE, 1, 2),
+        vma_load(TWO_OF_THREE, 0),
+    ],
     properties=MMAP_PROPERTIES,
 )

@@ -159,6 +159,11 @@ LABEL_AS_MODELLED = {
     "if (!vma)",
     "if (pos >= i_size_read(iter.inode))",
     "if (!vma) return N",
+    "if (!vma) { if (unlock) mmap_write_unlock(mm); return N; }",
+    "if (!vma) goto inval",
+    "if (!usable)",
+    "do_read_fault(): if (ret) return ret /* mapped */",
+    "vma_start_write(vma): if (!__is_vma_write_locked(vma, &mm_lock_seq)) /* not yet */",
     "xas_for_each_marked(&xas, entry, end_index, PAGECACHE_TAG_TOWRITE) /* /f:N */",
     "if (bio->bi_end_io == iomap_dio_bio_end_io)",
     "if (!vma) return -ENOMEM; madvise_remove(): "

@@ -54,6 +54,13 @@ def test_every_shipped_scenario_passes_on_the_correct_protocol(shipped: Registry
     assert set(shipped.scenarios) <= correct
 
 
+LOCKDEP_ONLY = {"vma-lock-under-i-mmap"}
+"""Variants whose fault, as in the kernel, is a lock order lockdep reports
+and no interleaving of a scenario deadlocks on: `vfsmc lockorder` finds
+each (tests/test_lockorder.py shows the cycle), the check passes."""
+
+
 def test_every_variant_is_caught_by_some_scenario(shipped: Registry) -> None:
     caught = {variant for row in ROWS if row.violated for variant in row.variants}
-    assert set(shipped.variants) <= caught
+    assert set(shipped.variants) <= caught | LOCKDEP_ONLY
+    assert not LOCKDEP_ONLY & caught

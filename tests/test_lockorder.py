@@ -465,3 +465,22 @@ def test_a_model_file_documents_the_order_of_its_own_lock(vfsmc: Callable[..., A
     assert lonely.exit_code == 2 and "lock_order takes two or more lock class names" in (
         lonely.output
     )
+
+
+def test_vma_start_write_under_i_mmap_rwsem_is_the_cycle_lockdep_reported(
+    shipped: Registry,
+) -> None:
+    """33313a747e81 took vma_start_write() in mmap_region() under
+    i_mmap_lock_write(); the check finds no deadlock (the new VMA is in no
+    tree a fault reads), the merged order finds the cycle 1c7873e33645 fixed."""
+    names = ["mmap/mmap-vs-split", "mmap/fork-vs-munmap"]
+    documented = lockorder.load_documented()
+    correct = lockorder.merge(lockorder.explore(shipped, names), documented)
+    assert correct.clean
+    assert ("mmap_lock", "vm_lock") in correct.edges
+    assert ("vm_lock", "i_mmap_rwsem") in correct.edges
+    variant = "vma-lock-under-i-mmap"
+    report = lockorder.merge(lockorder.explore(shipped, names, variants=[variant]), documented)
+    assert report.undocumented == (("i_mmap_rwsem", "vm_lock"),)
+    ((first, second),) = [c for c in report.cycles if len(c) == 2]
+    assert {first, second} == {("i_mmap_rwsem", "vm_lock"), ("vm_lock", "i_mmap_rwsem")}

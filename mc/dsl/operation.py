@@ -30,6 +30,7 @@ from mc.dsl.steps import (
     AssertHeldStep,
     BranchStep,
     CallStep,
+    DowngradeStep,
     EffectStep,
     FailStep,
     JumpStep,
@@ -275,8 +276,11 @@ class Op:
         tag: str | Sequence[str] | None = None,
         *,
         irq: bool | None = None,
+        if_held: bool = False,
     ) -> Step:
-        """Release ``lock``; ``irq`` as its acquisition said."""
+        """Release ``lock``; ``irq`` as its acquisition said.  ``if_held``:
+        a thread that does not hold it moves on (one of a set of locks the
+        thread may hold, released all at once: ``vma_end_write_all()``)."""
         lock_expr = as_lock(lock)
         return self.emit(
             UnlockStep(
@@ -285,6 +289,19 @@ class Op:
                 tags=self._tags(tag),
                 lock=lock_expr,
                 irq=irq,
+                if_held=if_held,
+            )
+        )
+
+    def downgrade(self, lock: LockLike, label: str, tag: str | Sequence[str] | None = None) -> Step:
+        """``downgrade_write(lock)``: the lock this thread holds for writing
+        is held for reading from here on, with no writer between."""
+        return self.emit(
+            DowngradeStep(
+                label=label,
+                source=caller_source(),
+                tags=self._tags(tag),
+                lock=as_lock(lock),
             )
         )
 

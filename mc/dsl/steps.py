@@ -560,6 +560,40 @@ class UnlockStep(OneLockStep):
         return Event("release", text, lock.name)
 
 
+@attrs.frozen(kw_only=True)
+class DowngradeStep(UnlockStep):
+    """``downgrade_write(lock)``: the thread that holds ``lock`` for
+    writing holds it for reading from this step on (``mmap_write_downgrade()``);
+    a protocol error when it does not hold it for writing."""
+
+    @never_blocks
+    def compile(self, context: Context) -> Fire:
+        lock_of = self.lock.compile(context.world)
+        tid, next_pc, name = context.tid, context.next_pc, context.thread.name
+
+        def fire(state: State) -> tuple[State, ...]:
+            lock = lock_of(state)
+            if lock is None:
+                return (
+                    context.error(state, LOCK_PROTOCOL, of_nothing(name, "downgrades", self.lock)),
+                )
+            done, value = locks.downgrade(lock.kind, state[lock.slot], tid)
+            if not done:
+                message = f"{name} downgrades {lock.name}, which it does not hold for writing"
+                return (context.error(state, LOCK_PROTOCOL, message),)
+            values = list(state)
+            values[lock.slot] = value
+            return (context.advance(values, next_pc),)
+
+        return fire
+
+    def event(self, context: Context, before: State, after: State) -> Event:
+        lock = self.lock.compile(context.world)(before)
+        if lock is None or after[ERROR_SLOT] is not None:
+            return Event("error", self.label)
+        return Event("effect", f"downgrade {lock.name}: held shared")
+
+
 def lock_resolver(lock: LockExpr, context: Context, regions: Regions) -> Resolver | None:
     """The footprint of a step taking or releasing ``lock`` found through
     the state: the lock it finds there, or where it finds none, the

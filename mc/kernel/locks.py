@@ -265,6 +265,18 @@ def release(kind: Kind, value: Value, tid: int) -> tuple[bool, Value]:
     return True, None
 
 
+def downgrade(kind: Kind, value: Value, tid: int) -> tuple[bool, Value]:
+    """``downgrade_write()``: ``(True, new value)`` once ``tid``, the
+    writer of a reader-writer lock, holds it as a reader instead, in one
+    step (no other writer can take it between), or ``(False, value)``
+    when ``tid`` does not hold it for writing.  Writers waiting stay
+    queued, and still keep new readers out."""
+    if not kind.shared_mode or value is None or value[0] != tid:
+        return False, value
+    _writer, readers, waiting = value
+    return True, (None, tuple(sorted((*readers, tid))), waiting)
+
+
 def _replace_holder(kind: Kind, value: Value, old: int, new: int) -> Value:
     if kind.shared_mode:
         writer, readers, waiting = value

@@ -46,11 +46,15 @@ def render_vma(vma: Vma | None) -> str:
 
 @attrs.frozen
 class Process:
-    """One process's mm: its ``mmap_lock`` and its VMA slots."""
+    """One process's mm: its ``mmap_lock``, its VMA slots and each slot's
+    VMA lock (``vma->vm_lock``, Linux 6.6 ``CONFIG_PER_VMA_LOCK``: a
+    fault read-trylocks it, ``vma_start_write()`` takes it for writing
+    under mmap_lock held for writing, until ``vma_end_write_all()``)."""
 
     name: str
     mmap_lock: Lock
     vmas: tuple[int, ...]
+    vm_locks: tuple[Lock, ...]
 
     def __str__(self) -> str:
         return f"mm({self.name})"
@@ -58,13 +62,16 @@ class Process:
 
 @attrs.frozen
 class Vmas:
-    """The VMA part of a world: the processes, and the slot of the mapped
-    file's count of opened VMAs."""
+    """The VMA part of a world: the processes, the slot of the mapped
+    file's count of opened VMAs, and the ``i_mmap_rwsem`` of the iomem
+    mapping ``/dev/mem``'s VMAs are linked into (``open_port()`` sets
+    ``f_mapping = iomem_get_mapping()``, drivers/char/mem.c)."""
 
     mapping: Mapping
     mm: Mm
     processes: dict[str, Process]
     opened: int
+    iomem_i_mmap: Lock
 
     def file_vmas(self, state: Sequence[Any]) -> int:
         """How many file VMAs exist in every process."""
@@ -95,11 +102,18 @@ def vmas_of(world: World, mapping: Mapping, initial: Sequence[Vma] = ()) -> Vmas
     part = Vmas(
         mapping,
         mm,
-        {TASK: Process(TASK, mm.mmap_lock, slots)},
+        {TASK: Process(TASK, mm.mmap_lock, slots, _vm_locks(world, TASK))},
         world.add_slot(f"cb_nr_mmap({mapping})", opened),
+        world.add_lock("i_mmap_rwsem(iomem)", Kind.RWSEM, "i_mmap_rwsem"),
     )
     world.parts["vmas"] = part
     return part
+
+
+def _vm_locks(world: World, name: str) -> tuple[Lock, ...]:
+    return tuple(
+        world.add_lock(f"vm_lock({name}.{n})", Kind.RWSEM, "vm_lock") for n in range(VMA_SLOTS)
+    )
 
 
 def child_of(world: World, part: Vmas) -> Process:
@@ -109,7 +123,7 @@ def child_of(world: World, part: Vmas) -> Process:
         return found
     lock = world.add_lock(f"mmap_lock({CHILD})", Kind.RWSEM, "mmap_lock")
     slots = tuple(world.add_slot(f"vma({CHILD}.{n})", None, render_vma) for n in range(VMA_SLOTS))
-    process = Process(CHILD, lock, slots)
+    process = Process(CHILD, lock, slots, _vm_locks(world, CHILD))
     part.processes[CHILD] = process
     return process
 
