@@ -73,7 +73,12 @@ in the search index (the 6.6 loop: ``dax_layout_busy_page()``,
 (6.6: a write fault takes ``sb_start_pagefault()`` before the
 invalidate_lock).  The 6.6 per-VMA-lock fallbacks: the series with
 "mm: handle some PMD faults under the VMA lock" ("we refuse to call
-->huge_fault() with the VMA lock held").
+->huge_fault() with the VMA lock held").  ``ext4_punch_hole()``'s order
+(``inode_dio_wait()``, ``filemap_invalidate_lock()``,
+``ext4_break_layouts()``, ``truncate_pagecache_range()``, then the
+handle) from a 6.x fs/ext4/inode.c excerpt in the search index;
+``ext4_setattr()``'s truncate order is the one models/blockfs_truncate.py
+follows, not read again here.
 
 Left out: the journal handle and ``file_update_time()`` of a write fault,
 ext4's ``s_writepages_rwsem`` in ``ext4_dax_writepages()`` and

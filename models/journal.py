@@ -55,7 +55,7 @@ handle.
 
 from __future__ import annotations
 
-from mc.dsl import EXCL, SHARED, Op, flag_variant, operation, touches
+from mc.dsl import EXCL, SHARED, Cite, Op, flag_variant, operation, touches
 from mc.dsl.folio import find_folio, put_folio
 from mc.kernel.pagecache import File
 from mc.models.quota import journal
@@ -70,7 +70,15 @@ flag_variant(
 )
 
 
-@operation(models="write(2) -> ext4_buffered_write_iter() -> ext4_write_begin()")
+@operation(
+    models="write(2) -> ext4_buffered_write_iter() -> ext4_write_begin()",
+    cites=(
+        Cite("fs/ext4/file.c", "ext4_buffered_write_iter", "6.6"),
+        Cite("fs/ext4/inode.c", "ext4_write_begin", "6.4"),
+        Cite("fs/ext4/inode.c", "ext4_write_end", "6.4"),
+        Cite("fs/jbd2/transaction.c", "start_this_handle", "6.x"),
+    ),
+)
 def ext4_write(op: Op, file: File, index: int) -> None:
     """One page written through ``ext4_write_begin()`` (see the module)."""
     inode = op.inode(file.path)
@@ -95,6 +103,10 @@ def ext4_write(op: Op, file: File, index: int) -> None:
 
 @operation(
     models="writeback -> ext4_writepages() -> ext4_do_writepages() of a folio to map",
+    cites=(
+        Cite("fs/ext4/inode.c", "ext4_do_writepages", "6.x"),
+        Cite("fs/ext4/inode.c", "mpage_prepare_extent_to_map", "6.x"),
+    ),
 )
 def ext4_writepages(op: Op, file: File, index: int) -> None:
     """The writeback of a delalloc folio that needs its blocks mapped (see
@@ -114,7 +126,13 @@ def ext4_writepages(op: Op, file: File, index: int) -> None:
     put_folio(op, folio)
 
 
-@operation(models="kjournald2 -> jbd2_journal_commit_transaction(), up to T_FLUSH")
+@operation(
+    models="kjournald2 -> jbd2_journal_commit_transaction(), up to T_FLUSH",
+    cites=(
+        Cite("fs/jbd2/commit.c", "jbd2_journal_commit_transaction", "5.x"),
+        Cite("fs/jbd2/transaction.c", "jbd2_journal_wait_updates", "6.x"),
+    ),
+)
 def jbd2_commit(op: Op) -> None:
     """The commit locks the running transaction and waits for its handles
     (see the module)."""
