@@ -404,7 +404,7 @@ def huge_fault(op: Op, part: Dax, write: bool, result: str, at: str) -> None:
     PMD starts at or past EOF (``xas.xa_index >= max_pgoff``: the PMD is
     the one at index 0, so a file truncated to nothing); else
     ``dax_fault_check_fallback()`` sends it back to ptes, the first check
-    that fires being ``(pmd_addr + PMD_SIZE) > vmf->vma->vm_end`` (the VMA
+    that fires being ``(pmd_addr+PMD_SIZE) > vmf->vma->vm_end`` (the VMA
     maps the file's few pages, less than a PMD)."""
     op.enter(
         "vm_operations_struct.huge_fault",
@@ -430,7 +430,7 @@ def huge_fault(op: Op, part: Dax, write: bool, result: str, at: str) -> None:
         op,
         mapping,
         "fallback: if (dax_fault_check_fallback(vmf, &xas, max_pgoff)) "
-        "/* (pmd_addr + PMD_SIZE) > vmf->vma->vm_end */ ret = VM_FAULT_FALLBACK; "
+        "/* (pmd_addr+PMD_SIZE) > vmf->vma->vm_end */ ret = VM_FAULT_FALLBACK; "
         "out: filemap_invalidate_unlock_shared(mapping); return ret",
     )
     _end_fault(op, write)

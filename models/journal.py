@@ -57,7 +57,8 @@ from __future__ import annotations
 
 from mc.dsl import EXCL, SHARED, Cite, Op, flag_variant, operation, touches
 from mc.dsl.folio import find_folio, put_folio
-from mc.kernel.pagecache import File
+from mc.kernel.pagecache import File, Page
+from mc.kernel.world import ModelError
 from mc.models.quota import journal
 
 HANDLE_UNDER_FOLIO_LOCK = "handle-under-folio-lock"
@@ -82,7 +83,7 @@ flag_variant(
 def ext4_write(op: Op, file: File, index: int) -> None:
     """One page written through ``ext4_write_begin()`` (see the module)."""
     inode = op.inode(file.path)
-    page = op.mapping(file).pages[index]
+    page = _cached_page(op, file, index, "ext4_write")
     handle = journal(op.world)
     op.lock(inode.i_rwsem, EXCL, "ext4_buffered_write_iter(): inode_lock(inode)")
     folio = find_folio(op, page, "folio = __filemap_get_folio(mapping, index, FGP_WRITEBEGIN, ...)")
@@ -111,7 +112,7 @@ def ext4_write(op: Op, file: File, index: int) -> None:
 def ext4_writepages(op: Op, file: File, index: int) -> None:
     """The writeback of a delalloc folio that needs its blocks mapped (see
     the module)."""
-    page = op.mapping(file).pages[index]
+    page = _cached_page(op, file, index, "ext4_writepages")
     handle = journal(op.world)
     op.lock(
         handle,
@@ -146,6 +147,18 @@ def jbd2_commit(op: Op) -> None:
         handle,
         "commit_transaction->t_state = T_FLUSH; wake_up(&journal->j_wait_transaction_locked)",
     )
+
+
+def _cached_page(op: Op, file: File, index: int, name: str) -> Page:
+    """Page ``index`` of ``file``, which the operation finds in the page
+    cache (it models no read of the page): a model error when ``file``
+    does not start with it cached."""
+    if index not in file.cached:
+        raise ModelError(
+            f"{name}({file.path}, {index}) writes a page already in the page cache: "
+            f"declare File({file.path!r}, ..., cached=({index},))"
+        )
+    return op.mapping(file).pages[index]
 
 
 @touches(lambda _world: ((), ()))

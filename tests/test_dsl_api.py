@@ -532,3 +532,31 @@ def test_update_time_under_the_write_path_s_i_rwsem_conforms() -> None:
     registry.add_scenario(Scenario("api/mtime", "test", ("/a/", "/a/f"), (write_mtime(),)))
     model = registry.build(registry.scenario("api/mtime"), properties=("spec-conformance",))
     assert check(model).verdict is Verdict.OK
+
+
+def test_an_insertion_at_a_repeated_label_needs_every(tmp_path: Path) -> None:
+    """"folio = fbatch.folios[i]" labels four steps of the hole punch's
+    writeback: inserts() refuses to pick one, and with every=True adds
+    its steps before each of them."""
+    model_file = tmp_path / "repeated.py"
+    model_file.write_text(
+        "from mc.dsl import Op, inserts\n"
+        "from mc.models.truncate import punch_hole\n\n"
+        "def note(op: Op, *_args) -> None:\n"
+        "    op.effect('trace_folio(folio)', lambda scratch: None)\n\n"
+        "inserts(punch_hole, 'one', 'x', before={'folio = fbatch.folios[i]': note})\n"
+        "inserts(punch_hole, 'each', 'x', before={'folio = fbatch.folios[i]': note}, every=True)\n"
+    )
+    registry = with_files([model_file])
+    scenario = registry.scenario("truncate/punch-vs-fault")
+    with pytest.raises(ModelError, match=r"4 steps of punch_hole are labelled 'folio = fbatch"):
+        registry.build(scenario, ["one"])
+    plain = [s.label for s in registry.build(scenario).threads[0].program.steps]
+    each = [s.label for s in registry.build(scenario, ["each"]).threads[0].program.steps]
+    assert each.count("trace_folio(folio)") == 4
+    assert [label for label in each if label != "trace_folio(folio)"] == plain
+    assert all(
+        each[at + 1] == "folio = fbatch.folios[i]"
+        for at, label in enumerate(each)
+        if label == "trace_folio(folio)"
+    )

@@ -460,7 +460,8 @@ def test_a_model_file_documents_the_order_of_its_own_lock(vfsmc: Callable[..., A
     assert contradicts.exit_code == 2
     assert contradicts.output.count("\n") == 1 and "Traceback" not in contradicts.output
     assert "lock_order at wrong.py:4) contradict specs/lockorder.toml" in contradicts.output
-    assert "invalidate_lock before i_rwsem (chain" in contradicts.output
+    assert "invalidate_lock before i_rwsem (lock_order at wrong.py:4)" in contradicts.output
+    assert "i_rwsem before mmap_lock (specs/lockorder.toml's chain 1)" in contradicts.output
     lonely = lockorder("lonely", 'lock_order("i_rwsem", source="x")')
     assert lonely.exit_code == 2 and "lock_order takes two or more lock class names" in (
         lonely.output

@@ -687,3 +687,32 @@ def test_acquisitions_with_branches_between_are_swapped(vfsmc: Run, tmp_path: Pa
     assert result.exit_code == 1, result.output
     report = json.loads(result.output)
     assert report["property"] == "deadlock", report
+
+
+def test_the_takers_of_a_lock_count_those_a_variant_inserts(tmp_path: Path) -> None:
+    """A lock a variant adds inside a shipped body (inserts) has the
+    operations that run that body among its takers once the variant is
+    given (fallocate(2) and MADV_REMOVE run the hole punch), so a
+    mutation of another thread's acquisition is not said to have no
+    rival."""
+    from mc.check import mutate_hints
+
+    model_file = tmp_path / "gc.py"
+    model_file.write_text(
+        "from mc.dsl import EXCL, LockKind, Op, inserts\n"
+        "from mc.models.truncate import punch_hole\n\n"
+        "def take(op: Op, file, *_args) -> None:\n"
+        "    gc = op.world.shared_lock(f'i_gc_rwsem({file.path})', LockKind.RWSEM)\n"
+        "    op.lock(gc, EXCL, 'down_write(&i_gc_rwsem)')\n"
+        "    op.unlock(gc, 'up_write(&i_gc_rwsem)')\n\n"
+        "inserts(punch_hole, 'punch-takes-gc', 'x',\n"
+        "        before={'filemap_invalidate_unlock(mapping)': take})\n"
+    )
+    registry = with_files([model_file])
+
+    def gc_takers(variants: tuple[str, ...]) -> set[str]:
+        found = mutate_hints.takers(registry, variants)
+        return {t.invocation.operation.name for t in found if t.family == "i_gc_rwsem"}
+
+    assert gc_takers(()) == set()
+    assert gc_takers(("punch-takes-gc",)) == {"punch_hole", "fallocate", "madvise_remove"}

@@ -123,7 +123,10 @@ class Documented:
             return self
         added = tuple((f"{order.source} ({_where(order)})", order.classes) for order in orders)
         chains = self.chains + added
-        contradiction = _contradiction(chains)
+        filed = len(self.chains) - len(self.declared)
+        names = [f"specs/lockorder.toml's chain {n}" for n in range(1, filed + 1)]
+        names += [_where(order) for order in (*self.declared, *orders)]
+        contradiction = _contradiction(chains, names)
         if contradiction is not None:
             declared = ", ".join(_where(order) for order in orders)
             raise ValueError(
@@ -140,6 +143,10 @@ class Documented:
         if taken in self.innermost:
             return self.innermost[taken]
         return "no documented chain orders them"
+
+
+def _chain_name(names: Sequence[str], number: int) -> str:
+    return names[number - 1] if names else f"chain {number}"
 
 
 def _where(order: LockOrder) -> str:
@@ -174,9 +181,12 @@ def load_documented(path: Path = LOCKORDER) -> Documented:
     return Documented(tuple(chains), tables["nested"], tables["innermost"])
 
 
-def _contradiction(chains: Sequence[tuple[str, tuple[str, ...]]]) -> str | None:
+def _contradiction(
+    chains: Sequence[tuple[str, tuple[str, ...]]], names: Sequence[str] = ()
+) -> str | None:
     """Why the chains order some class before itself (a cycle through
-    them, with the chains that make each step), or None."""
+    them, with the chains that make each step: ``names`` them, else by
+    number), or None."""
     edges: dict[str, dict[str, int]] = {}
     for number, (_source, order) in enumerate(chains, 1):
         for outer, inner in itertools.pairwise(order):
@@ -203,7 +213,8 @@ def _contradiction(chains: Sequence[tuple[str, tuple[str, ...]]]) -> str | None:
             cycle = visit(start)
             if cycle is not None:
                 steps = ", ".join(
-                    f"{a} before {b} (chain {edges[a][b]})" for a, b in itertools.pairwise(cycle)
+                    f"{a} before {b} ({_chain_name(names, edges[a][b])})"
+                    for a, b in itertools.pairwise(cycle)
                 )
                 return f"the chains order a class before itself: {steps}"
     return None
@@ -615,7 +626,11 @@ def render(report: Report) -> list[str]:
     """The report as text: the merged edges, then cycles and edges out of
     order, each with the scenario and the trace that shows it."""
     under = f" under {', '.join(report.variants)}" if report.variants else ""
-    observed = f"{len(report.edges)} lock-class edges observed in {len(report.scenarios)} scenarios"
+    count = len(report.scenarios)
+    observed = (
+        f"{len(report.edges)} lock-class edges observed in {count} "
+        f"scenario{'s' if count != 1 else ''}"
+    )
     lines = [f"{observed}{under}:"]
     for (a, b), witness in sorted(report.edges.items()):
         mark = "   NOT IN THE DOCUMENTED ORDER" if (a, b) in report.undocumented else ""
@@ -638,7 +653,8 @@ def render(report: Report) -> list[str]:
         lines.append("every observed edge is in the documented order")
     if report.unmatched:
         lines.append(
-            "classes specs/lockorder.toml names that no scenario has (a misspelling, "
+            f"classes the documented order ({report.documented.where}) names that no "
+            "scenario has (a misspelling, "
             "or a lock no model takes): "
             + ", ".join(
                 name if close is None else f"{name} (did you mean {close}?)"

@@ -462,7 +462,7 @@ def analyse(
         if (names := tuple(name for name in checked_elsewhere if variant not in under[name]))
     }
     undecided = [e for e in evidence if not e.broke and e.mutation.kind is not Kind.SWAP]
-    all_takers = mutate_hints.takers(registry) if undecided else []
+    all_takers = mutate_hints.takers(registry, base_variants) if undecided else []
     hints = {
         e.mutation.name: mutate_hints.hint(
             registry,

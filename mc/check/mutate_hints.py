@@ -25,6 +25,7 @@ from mc.dsl.operation import Invocation
 from mc.dsl.scenario import Registry
 from mc.dsl.steps import LockStep
 from mc.kernel.locks import Mode
+from mc.kernel.world import ModelError
 
 
 @attrs.frozen
@@ -45,11 +46,16 @@ class Hint:
     offer: str | None = None
 
 
-def takers(registry: Registry) -> list[Taker]:
-    """Every (scenario, thread, lock family, mode) the registry's scenarios build."""
+def takers(registry: Registry, variants: Sequence[str] = ()) -> list[Taker]:
+    """Every (scenario, thread, lock family, mode) the registry's scenarios
+    build, under ``variants`` where a scenario builds with them (the locks
+    a variant adds inside an operation, ``inserts``), else as they are."""
     found: list[Taker] = []
     for name, scenario in sorted(registry.scenarios.items()):
-        model = inventory.built(registry, scenario)
+        try:
+            model = inventory.built(registry, scenario, variants)
+        except ModelError:
+            model = inventory.built(registry, scenario)
         for thread in model.threads:
             seen: set[tuple[str, Mode]] = set()
             for step in thread.program.steps:

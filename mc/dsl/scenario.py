@@ -411,6 +411,7 @@ def inserts(
     *,
     before: Mapping[str, Snippet] | None = None,
     after: Mapping[str, Snippet] | None = None,
+    every: bool = False,
     waives: Sequence[str] = (),
 ) -> Variant:
     """Declare a variant that adds steps inside ``operation``'s body wherever
@@ -418,8 +419,10 @@ def inserts(
     emits come right before the step with that label (after a jump target
     there, so every way to the step runs them first); for each label of
     ``after``, right after that step.  Each label names one step of the
-    body; the functions run once the body is built, with its arguments
-    (a filesystem's own lock taken inside a shipped operation:
+    body, or with ``every`` each step with that label (a fault unrolled
+    for its retries releases a lock at several places); the functions run
+    once the body is built, with its arguments, once for each place (a
+    filesystem's own lock taken inside a shipped operation:
     ``after={"filemap_invalidate_lock(mapping)": take_gc_lock}``)."""
     declared = caller_source()
     points = [(label, f, True) for label, f in (before or {}).items()]
@@ -433,11 +436,11 @@ def inserts(
         end = len(op.items)
         places: list[tuple[int, bool, list[Any]]] = []
         for label, snippet, ahead in points:
-            at = _place(op.items, start, end, label, operation, declared, name)
-            mark = len(op.items)
-            snippet(op, *args)
-            places.append((at if ahead else at + 1, not ahead, op.items[mark:]))
-            del op.items[mark:]
+            for at in _places(op.items, start, end, label, operation, declared, name, every):
+                mark = len(op.items)
+                snippet(op, *args)
+                places.append((at if ahead else at + 1, not ahead, op.items[mark:]))
+                del op.items[mark:]
         for at, _after, added in sorted(places, key=lambda place: (-place[0], place[1])):
             op.items[at:at] = added
 
@@ -447,7 +450,7 @@ def inserts(
     return _declare(variant)
 
 
-def _place(
+def _places(
     items: Sequence[Any],
     start: int,
     end: int,
@@ -455,19 +458,22 @@ def _place(
     operation: Operation,
     declared: Source,
     name: str,
-) -> int:
+    every: bool,
+) -> list[int]:
     """Where in ``items`` (the body ``operation`` emitted between ``start``
-    and ``end``) the one step labelled ``label`` is."""
+    and ``end``) the step labelled ``label`` is (every such step, with
+    ``every``)."""
     found = [
         at for at in range(start, end) if isinstance(items[at], Step) and items[at].label == label
     ]
-    if len(found) == 1:
-        return found[0]
+    if len(found) == 1 or (found and every):
+        return found
     where = f"{shown(declared.file)}:{declared.line}: variant {name}"
     if found:
         raise LocatedModelError(
-            f"{where}: {len(found)} steps of {operation.name} are labelled {label!r}; "
-            "a @variant transform can pick one (program.step, move_before)"
+            f"{where}: {len(found)} steps of {operation.name} are labelled {label!r} "
+            "(a body unrolled for its retries or pages): pass every=True to add the steps "
+            "at each of them"
         )
     labels = [item.label for item in items[start:end] if isinstance(item, Step)]
     close = [known for known in labels if known.startswith(label)]
