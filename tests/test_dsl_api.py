@@ -535,7 +535,7 @@ def test_update_time_under_the_write_path_s_i_rwsem_conforms() -> None:
 
 
 def test_an_insertion_at_a_repeated_label_needs_every(tmp_path: Path) -> None:
-    """"folio = fbatch.folios[i]" labels four steps of the hole punch's
+    """The label "folio = fbatch.folios[i]" is on four steps of the hole punch's
     writeback: inserts() refuses to pick one, and with every=True adds
     its steps before each of them."""
     model_file = tmp_path / "repeated.py"
