@@ -884,7 +884,7 @@ def break_layouts(op: Op, part: Dax) -> None:
         part,
         Expr(str(everything), lambda _w: lambda _s: everything, local=True),
         "ext4_break_layouts(): dax_layout_busy_page(mapping): "
-        "unmap_mapping_pages(mapping, start_idx, end_idx - start_idx + 1, 0)",
+        "unmap_mapping_pages(mapping, start_idx, end_idx-start_idx+1, 0)",
     )
     for page in part.mapping.pages:
         with op.when(
@@ -1188,7 +1188,7 @@ def dax_punch_hole(op: Op, file: File, index: int) -> None:
     with op.when(
         _dirty_tagged(part),
         "ext4_punch_hole(): if (mapping_tagged(mapping, PAGECACHE_TAG_DIRTY)) "
-        "filemap_write_and_wait_range(mapping, offset, offset + length - 1) "
+        "filemap_write_and_wait_range(mapping, offset, offset+length-1) "
         "/* do_writepages(): ext4_dax_writepages(); no folio to wait on */",
     ):
         op.enter(
@@ -1226,7 +1226,7 @@ def dax_punch_hole(op: Op, file: File, index: int) -> None:
         part,
         hole,
         "truncate_pagecache_range(inode, first_block_offset, last_block_offset): "
-        "unmap_mapping_range(mapping, unmap_start, 1 + unmap_end - unmap_start, 0)",
+        "unmap_mapping_range(mapping, unmap_start, 1+unmap_end-unmap_start, 0)",
     )
     delete_entries(op, part, hole)
     op.compute(

@@ -234,7 +234,7 @@ LABEL_AS_MODELLED = {
     "truncate_inode_pages_range(): find_lock_entries(): if (xa_is_value(folio)) "
     "/* /f:N, in the range */",
     "extN_punch_hole(): if (mapping_tagged(mapping, PAGECACHE_TAG_DIRTY)) "
-    "filemap_write_and_wait_range(mapping, offset, offset + length - N) "
+    "filemap_write_and_wait_range(mapping, offset, offset+length-N) "
     "/* do_writepages(): extN_dax_writepages(); no folio to wait on */",
     "if (offset >= inode->i_size)",
     # the I/O completion interrupt (models/writeback.py)
