@@ -568,6 +568,33 @@ _XA_LOCK_BECAUSE = (
     "entry lock is the DAX_LOCKED bit, taken and dropped atomically"
 )
 
+_BREAK_LAYOUTS_CITES = (
+    Cite("fs/ext4/inode.c", "ext4_break_layouts", "6.6"),
+    Cite(
+        "fs/dax.c",
+        "dax_layout_busy_page_range",
+        "6.6",
+        leaves_out=_XA_LOCK,
+        because=_XA_LOCK_BECAUSE,
+    ),
+)
+"""What truncate and hole punch cite for ``ext4_break_layouts()``."""
+_DELETE_ENTRIES_CITES = (
+    Cite("mm/truncate.c", "truncate_inode_pages_range", "6.6"),
+    Cite("mm/truncate.c", "truncate_folio_batch_exceptionals", "6.6"),
+    Cite("fs/dax.c", "dax_delete_mapping_entry", "6.6"),
+    Cite(
+        "fs/dax.c",
+        "__dax_invalidate_entry",
+        "6.6",
+        leaves_out=_XA_LOCK,
+        because=_XA_LOCK_BECAUSE,
+    ),
+    Cite("mm/memory.c", "unmap_mapping_range", "6.6"),
+    Cite("mm/memory.c", "unmap_mapping_pages", "6.6"),
+)
+"""What truncate and hole punch cite for the removal of the DAX entries."""
+
 _FAULT_CITES = (
     Cite(
         "arch/x86/mm/fault.c",
@@ -1010,27 +1037,9 @@ def _write_size(scratch: Scratch, mapping: Mapping, size: int) -> None:
             because="ext4's i_data_sem around i_disksize and i_size, and the journal, are not "
             "modelled",
         ),
-        Cite("fs/ext4/inode.c", "ext4_break_layouts", "6.6"),
-        Cite(
-            "fs/dax.c",
-            "dax_layout_busy_page_range",
-            "6.6",
-            leaves_out=_XA_LOCK,
-            because=_XA_LOCK_BECAUSE,
-        ),
+        *_BREAK_LAYOUTS_CITES,
         Cite("mm/truncate.c", "truncate_pagecache", "6.6"),
-        Cite("mm/truncate.c", "truncate_inode_pages_range", "6.6"),
-        Cite("mm/truncate.c", "truncate_folio_batch_exceptionals", "6.6"),
-        Cite("fs/dax.c", "dax_delete_mapping_entry", "6.6"),
-        Cite(
-            "fs/dax.c",
-            "__dax_invalidate_entry",
-            "6.6",
-            leaves_out=_XA_LOCK,
-            because=_XA_LOCK_BECAUSE,
-        ),
-        Cite("mm/memory.c", "unmap_mapping_range", "6.6"),
-        Cite("mm/memory.c", "unmap_mapping_pages", "6.6"),
+        *_DELETE_ENTRIES_CITES,
     ),
 )
 def dax_truncate(op: Op, file: File, pages: int) -> None:
@@ -1147,27 +1156,9 @@ def _punch_range(scratch: Scratch, mapping: Mapping, index: int) -> tuple[int, .
         ),
         Cite("mm/filemap.c", "filemap_write_and_wait_range", "6.6"),
         *WRITEBACK_CITES,
-        Cite("fs/ext4/inode.c", "ext4_break_layouts", "6.6"),
-        Cite(
-            "fs/dax.c",
-            "dax_layout_busy_page_range",
-            "6.6",
-            leaves_out=_XA_LOCK,
-            because=_XA_LOCK_BECAUSE,
-        ),
+        *_BREAK_LAYOUTS_CITES,
         Cite("mm/truncate.c", "truncate_pagecache_range", "6.6"),
-        Cite("mm/truncate.c", "truncate_inode_pages_range", "6.6"),
-        Cite("mm/truncate.c", "truncate_folio_batch_exceptionals", "6.6"),
-        Cite("fs/dax.c", "dax_delete_mapping_entry", "6.6"),
-        Cite(
-            "fs/dax.c",
-            "__dax_invalidate_entry",
-            "6.6",
-            leaves_out=_XA_LOCK,
-            because=_XA_LOCK_BECAUSE,
-        ),
-        Cite("mm/memory.c", "unmap_mapping_range", "6.6"),
-        Cite("mm/memory.c", "unmap_mapping_pages", "6.6"),
+        *_DELETE_ENTRIES_CITES,
     ),
 )
 def dax_punch_hole(op: Op, file: File, index: int) -> None:
