@@ -130,6 +130,22 @@ def test_branches_are_drawn_and_arrows_carry_no_labels() -> None:
     assert edges == [], edges
 
 
+def test_the_last_row_shows_the_steps_the_deadlocked_threads_wait_at() -> None:
+    """The journal deadlock: the write and the writeback wait at steps the
+    trace does not run, drawn dashed in the last row with what they wait
+    for; the commit's wait, a step the trace ran (its queueing behind the
+    handles), is not drawn twice."""
+    journal = cx_format.load(
+        SHIPPED / "journal-write-vs-writeback-commit--handle-under-folio-lock.json"
+    )
+    dot = to_dot(journal)
+    dashed = [line for line in dot.splitlines() if "dashed,rounded" in line]
+    assert len(dashed) == 2, dashed
+    assert any("waits for jbd2_handle, which T3 could end" in line for line in dashed)
+    assert any("waits for PG_locked(/f:0#0), which T1 could" in line for line in dashed)
+    assert not any("T_LOCKED" in line for line in dashed)
+
+
 def test_a_long_chart_folds_runs_of_one_thread() -> None:
     longest = max(
         (cx_format.load(path) for path in SHIPPED.glob("*.json")), key=lambda c: len(c.steps)

@@ -247,9 +247,12 @@ class _Chart:
         if marked:
             number.update(shape="box", style="filled", fillcolor=MARKED, color=MARKED_BORDER)
         cells = [_node(f"step_{index}", **number)]
+        waiting = {} if row is not None else self._waiting_steps()
         for lane in self.lanes:
             if row is not None and lane == row.step.thread:
                 cells.append(self._box(self.cell(lane, index), row, marked))
+            elif lane in waiting:
+                cells.append(self._waiting(self.cell(lane, index), waiting[lane]))
             else:
                 cells.append(
                     _node(
@@ -290,6 +293,40 @@ class _Chart:
             style="filled,rounded" if step.event.kind in LOCK_EVENTS else "filled",
             fillcolor=fill,
             color=VIOLATION if error else self.color[step.thread],
+            fontsize=9,
+            label=text,
+        )
+
+    def _waiting_steps(self) -> dict[str, Step]:
+        """The step each blocked thread waits at, by thread, but for one
+        whose last step drawn already is its wait for that lock (a writer
+        queued on a rwsem)."""
+        last: dict[str, Step] = {}
+        for row in self.rows:
+            last[row.step.thread] = row.step
+        found = {}
+        for step in self.cx.blocked:
+            drawn = last.get(step.thread)
+            if (
+                drawn is not None
+                and drawn.event.kind == "wait"
+                and drawn.event.lock == step.event.lock
+            ):
+                continue
+            found[step.thread] = step
+        return found
+
+    def _waiting(self, name: str, step: Step) -> str:
+        """The thread's cell of the last row when it waits there: the step
+        it waits at, and for what (a dashed box: the step does not run)."""
+        text = _wrap(step.label, 44)
+        if step.event.text != step.label:
+            text += "\n" + _wrap(step.event.text, 44)
+        return _node(
+            name,
+            shape="box",
+            style="dashed,rounded",
+            color=self.color.get(step.thread, "#888888"),
             fontsize=9,
             label=text,
         )
