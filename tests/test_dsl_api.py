@@ -560,3 +560,29 @@ def test_an_insertion_at_a_repeated_label_needs_every(tmp_path: Path) -> None:
         for at, label in enumerate(each)
         if label == "trace_folio(folio)"
     )
+
+
+def test_two_variants_that_replace_one_body_are_refused_together(tmp_path: Path) -> None:
+    """Only one body can run in an operation's place: two inserts() into
+    the hole punch apply alone, and together are a model error naming
+    both, not the second one silently dropping the first."""
+    model_file = tmp_path / "two.py"
+    model_file.write_text(
+        "from mc.dsl import Op, inserts\n"
+        "from mc.models.truncate import punch_hole\n\n"
+        "def note(op: Op, *_args) -> None:\n"
+        "    op.effect('trace()', lambda scratch: None)\n\n"
+        "inserts(punch_hole, 'a', 'x', before={'filemap_invalidate_unlock(mapping)': note})\n"
+        "inserts(punch_hole, 'b', 'x', after={'filemap_invalidate_unlock(mapping)': note})\n"
+    )
+    registry = with_files([model_file])
+    scenario = registry.scenario("truncate/punch-vs-fault")
+    for alone in ("a", "b"):
+        labels = [s.label for s in registry.build(scenario, [alone]).threads[0].program.steps]
+        assert labels.count("trace()") == 1
+    with pytest.raises(
+        ModelError,
+        match=r"two.py:8: variant b puts a body in place of "
+        r"punch_hole's, as .*two.py:7: variant a does",
+    ):
+        registry.build(scenario, ["a", "b"])

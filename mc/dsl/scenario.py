@@ -201,9 +201,29 @@ class Registry:
             scenario.threads,
             names,
             [v.transform for v in chosen if v.transform is not None],
-            {operation: body for v in chosen for operation, body in v.bodies},
+            _bodies(chosen),
         )
         return KernelModel(world, threads, defs)
+
+
+def _bodies(chosen: Sequence[Variant]) -> dict[Operation, Callable[..., None]]:
+    """The bodies ``chosen`` put in place of operations (``replaces``,
+    ``inserts``); a ``ModelError`` when two of them replace one operation's
+    body, since only one body can run in its place."""
+    bodies: dict[Operation, Callable[..., None]] = {}
+    owner: dict[Operation, Variant] = {}
+    for variant in chosen:
+        for operation, body in variant.bodies:
+            if operation in owner:
+                error = LocatedModelError if variant.declared is not None else ModelError
+                raise error(
+                    f"{_declarer(variant)} puts a body in place of {operation.name}'s, as "
+                    f"{_declarer(owner[operation])} does (replaces, inserts): apply one of them "
+                    "at a time, or declare one variant that makes both changes"
+                )
+            owner[operation] = variant
+            bodies[operation] = body
+    return bodies
 
 
 def _declarer(variant: Variant) -> str:
