@@ -1,26 +1,39 @@
 """ext4's journal handles against the jbd2 commit: why ext4_write_begin()
 unlocks the folio before it starts a handle.
 
-Read: fs/jbd2/transaction.c ``start_this_handle()`` and
-``wait_transaction_locked()``, fs/jbd2/commit.c
-``jbd2_journal_commit_transaction()`` (the stored torvalds/linux copy,
-015c6033, a 5.x tree, and the 6.x excerpts of the search index, where
-``jbd2_journal_wait_updates()`` waits for ``t_updates``); fs/ext4/inode.c
-``ext4_write_begin()`` (a 4.x copy in the search index, and Matthew
-Wilcox's 6.4 folio conversion, "ext4: Convert ext4_write_begin() to use a
-folio") and ``ext4_do_writepages()`` (a 6.x copy of fs/ext4/inode.c in
-the search index, around its line 2836).
+Read: fs/jbd2/transaction.c ``start_this_handle()``,
+``add_transaction_credits()`` and ``wait_transaction_locked()``,
+fs/jbd2/commit.c ``jbd2_journal_commit_transaction()`` and
+``journal_submit_data_buffers()`` (the stored torvalds/linux copy, 015c6033,
+a 5.x tree, and the 6.x excerpts of the search index; a review read them
+again in 6.17-rc3, Kingxukai/linux 9b44fff6); fs/ext4/inode.c
+``ext4_write_begin()``, ``ext4_write_end()`` (a 4.x copy in the search
+index, Matthew Wilcox's 6.4 folio conversion "ext4: Convert
+ext4_write_begin() to use a folio", and 6.17-rc3), ``ext4_do_writepages()``
+and ``mpage_folio_done()`` (a 6.x copy in the search index, and 6.17-rc3);
+fs/ext4/super.c's "Lock ordering" comment ("transaction start -> page
+lock" for the buffered write path and for writepages).
 
-A handle is a read acquisition of the journal as lockdep sees it
+A handle is a read acquisition of the journal, as lockdep has it
 (``rwsem_acquire_read(&journal->j_trans_commit_map)`` in
-``start_this_handle()``, released in ``stop_this_handle()``); the commit
-sets the running transaction ``T_LOCKED``, after which
-``start_this_handle()`` waits in ``wait_transaction_locked()``
-(``jbd2_might_wait_for_commit()``, lockdep's write acquisition), and waits
-for every handle of it to stop (``t_updates`` at 0) before it moves it to
-``T_FLUSH`` and wakes the waiters.  That is an rwsem whose waiting writer
-keeps new readers out, which the model's ``jbd2_handle`` is (the same
-lock as models/quota.py's handles).
+``start_this_handle()``, released in ``stop_this_handle()``); lockdep's
+write acquisition is made by the threads that wait for a commit
+(``jbd2_might_wait_for_commit()``), and the model makes the commit itself
+the writer: once it has set the running transaction ``T_LOCKED`` a handle
+start waits (``wait_transaction_locked()``, through ``T_SWITCH`` until
+``T_FLUSH``) while the commit waits for the open handles
+(``jbd2_journal_wait_updates()``, ``t_updates`` at 0), which is an rwsem
+whose waiting writer keeps new readers out, as the model's ``jbd2_handle``
+is (the same lock as models/quota.py's handles).  After ``T_FLUSH`` the
+commit writes the transaction's ordered data
+(``journal_submit_data_buffers()`` -> ``ext4_normal_submit_inode_data_buffers()``
+-> ``ext4_do_writepages()`` with ``can_map = 0``, which locks the folios)
+and only then is done; a handle start that finds the running transaction
+full (``add_transaction_credits()`` asks for its commit and waits, and
+that commit cannot begin before the one in progress is done) or the log
+short of space (``__jbd2_log_wait_for_space()``) waits for the commit in
+progress to end, which the model's ``jbd2_commit`` lock stands for (held
+by the commit from its start to its end).
 
 - ``ext4_write``: write(2) of one cached page through ``ext4_write_begin()``
   (what a delalloc mount runs too once ``ext4_nonda_switch()`` finds free
@@ -29,36 +42,41 @@ lock as models/quota.py's handles).
   locks the folio, ``folio_unlock()``, ``ext4_journal_start()``,
   ``folio_lock()`` again, the copy, ``ext4_write_end()``'s
   ``folio_unlock()`` and ``ext4_journal_stop()``, inside the inode lock of
-  ``ext4_buffered_write_iter()``.  The comment above the unlock says why:
-  "grab_cache_page_write_begin() can take a long time if the system is
-  thrashing due to memory pressure, or if the page is being written back.
-  So grab it first before we start the transaction handle."  A folio held
-  locked while a handle starts waits for a commit that waits for the
-  handles, one of which may wait for that folio.
+  ``ext4_buffered_write_iter()``.  The comment above the unlock gives the
+  latency and ``GFP_NOFS`` reasons; ``ext4_write_end()``'s says the order
+  ("it forces lock ordering of folio lock and transaction start").  A
+  folio held locked while a handle starts waits for a commit that waits
+  for the handles, one of which may wait for that folio, or that will
+  lock the folio for its ordered data.
 - ``ext4_writepages``: the writeback of a delalloc folio that needs
-  mapping, ``ext4_do_writepages()``'s loop: ``ext4_journal_start_with_reserve()``,
-  then ``mpage_prepare_extent_to_map()`` locks the folio, then
-  ``ext4_journal_stop()`` and the folio's unlock.
-- ``jbd2_commit``: kjournald2 committing the running transaction, up to
-  ``T_FLUSH``.
+  mapping, ``ext4_do_writepages()``'s loop:
+  ``ext4_journal_start_with_reserve()``, then
+  ``mpage_prepare_extent_to_map()`` locks the folio,
+  ``mpage_map_and_submit_extent()`` submits it and ``mpage_folio_done()``
+  unlocks it, then ``ext4_journal_stop()``.
+- ``jbd2_commit``: kjournald2 committing a transaction that holds the
+  file's ordered data, from its start to its end.
 
-Left out: the data (the copy and the mapping are steps that change
-nothing; what the write or the writeback computes is the page-cache
-models'), the ``folio->mapping != mapping`` recheck after the relock
-(nothing truncates here), ``folio_wait_stable()``, ``-ENOSPC`` retries,
-credits and reserved handles (``j_reserved_credits``), the commit's own
-writeback of ordered data (``journal_submit_data_buffers()``, run at
-``T_FLUSH``, when it holds no handle out) and everything after
-``T_FLUSH``, and ``ext4_da_write_begin()``'s delalloc path, which starts no
-handle.
+Left out: the data (the copy, the mapping and the I/O are steps that
+change nothing; what the write or the writeback computes is the
+page-cache models'), the ``folio->mapping != mapping`` recheck after the
+relock (nothing truncates here), ``folio_wait_stable()`` and the
+writeback wait of the ordered-data pass, ``-ENOSPC`` retries, credits
+and reserved handles (which may join a ``T_LOCKED`` transaction and wait
+only in ``T_SWITCH``, ``wait_transaction_switching()``), a handle with
+``h_sync`` set, which waits for its commit in ``jbd2_journal_stop()``,
+the commit's metadata I/O and checkpointing, and
+``ext4_da_write_begin()``'s delalloc path, which starts no handle.
 """
 
 from __future__ import annotations
 
-from mc.dsl import EXCL, SHARED, Cite, Op, flag_variant, operation, touches
+from mc.dsl import EXCL, SHARED, Cite, LockKind, Op, flag_variant, operation, touches
 from mc.dsl.folio import find_folio, put_folio
+from mc.kernel.expr import const
+from mc.kernel.locks import Lock
 from mc.kernel.pagecache import File, Page
-from mc.kernel.world import ModelError
+from mc.kernel.world import ModelError, World
 from mc.models.quota import journal
 
 HANDLE_UNDER_FOLIO_LOCK = "handle-under-folio-lock"
@@ -67,7 +85,8 @@ flag_variant(
     HANDLE_UNDER_FOLIO_LOCK,
     "ext4_write_begin() starts the journal handle with the folio still locked (no "
     "folio_unlock() before ext4_journal_start()), against writeback that holds a handle and "
-    "waits for the folio, and a commit that waits for the handles",
+    "waits for the folio, and a commit that waits for the handles and then locks the folio "
+    "for its ordered data",
 )
 
 
@@ -90,10 +109,10 @@ def ext4_write(op: Op, file: File, index: int) -> None:
     op.lock(folio.lock, EXCL, "__filemap_get_folio(): folio_lock(folio) /* FGP_LOCK */")
     start = "retry_journal: handle = ext4_journal_start(inode, EXT4_HT_WRITE_PAGE, ...)"
     if op.variant(HANDLE_UNDER_FOLIO_LOCK):
-        op.lock(handle, SHARED, start)
+        start_handle(op, start)
     else:
         op.unlock(folio.lock, "folio_unlock(folio) /* grab it first before the handle */")
-        op.lock(handle, SHARED, start)
+        start_handle(op, start)
         op.lock(folio.lock, EXCL, "folio_lock(folio)")
     op.effect("ext4_block_write_begin(); copy_folio_from_iter_atomic()", _nothing)
     op.unlock(folio.lock, "ext4_write_end(): folio_unlock(folio)")
@@ -114,30 +133,34 @@ def ext4_writepages(op: Op, file: File, index: int) -> None:
     the module)."""
     page = _cached_page(op, file, index, "ext4_writepages")
     handle = journal(op.world)
-    op.lock(
-        handle,
-        SHARED,
+    start_handle(
+        op,
         "handle = ext4_journal_start_with_reserve(inode, EXT4_HT_WRITE_PAGE, needed_blocks, ...)",
     )
     folio = find_folio(op, page, "mpage_prepare_extent_to_map(): folio = fbatch.folios[i]")
     op.lock(folio.lock, EXCL, "mpage_prepare_extent_to_map(): folio_lock(folio)")
     op.effect("mpage_map_and_submit_extent(handle, mpd, &give_up_on_write)", _nothing)
-    op.unlock(handle, "ext4_journal_stop(handle)")
-    op.unlock(folio.lock, "mpage_release_unused_pages() / end of I/O: folio_unlock(folio)")
+    op.unlock(folio.lock, "mpage_map_and_submit_extent(): mpage_folio_done(): folio_unlock(folio)")
     put_folio(op, folio)
+    op.unlock(handle, "ext4_journal_stop(handle)")
 
 
 @operation(
-    models="kjournald2 -> jbd2_journal_commit_transaction(), up to T_FLUSH",
+    models="kjournald2 -> jbd2_journal_commit_transaction() of a transaction with the file's "
+    "ordered data",
     cites=(
-        Cite("fs/jbd2/commit.c", "jbd2_journal_commit_transaction", "5.x"),
-        Cite("fs/jbd2/transaction.c", "jbd2_journal_wait_updates", "6.x"),
+        Cite("fs/jbd2/commit.c", "jbd2_journal_commit_transaction", "6.17-rc3"),
+        Cite("fs/jbd2/commit.c", "journal_submit_data_buffers", "6.17-rc3"),
+        Cite("fs/jbd2/transaction.c", "jbd2_journal_wait_updates", "6.17-rc3"),
     ),
 )
-def jbd2_commit(op: Op) -> None:
-    """The commit locks the running transaction and waits for its handles
-    (see the module)."""
+def jbd2_commit(op: Op, file: File, index: int) -> None:
+    """The commit locks the running transaction, waits for its handles,
+    then writes the ordered data of the file's page (see the module)."""
+    page = _cached_page(op, file, index, "jbd2_commit")
     handle = journal(op.world)
+    commit = committing(op.world)
+    op.lock(commit, EXCL, "kjournald2(): jbd2_journal_commit_transaction(journal) begins")
     op.lock(
         handle,
         EXCL,
@@ -145,8 +168,45 @@ def jbd2_commit(op: Op) -> None:
     )
     op.unlock(
         handle,
-        "commit_transaction->t_state = T_FLUSH; wake_up(&journal->j_wait_transaction_locked)",
+        "t_state = T_SWITCH; ... t_state = T_FLUSH; "
+        "wake_up_all(&journal->j_wait_transaction_locked)",
     )
+    folio = find_folio(op, page, "ext4_do_writepages() /* can_map = 0 */: folio = fbatch.folios[i]")
+    op.lock(
+        folio.lock,
+        EXCL,
+        "journal_submit_data_buffers(): ext4_normal_submit_inode_data_buffers(): folio_lock(folio)",
+    )
+    op.unlock(folio.lock, "mpage_folio_done(): folio_unlock(folio)")
+    put_folio(op, folio)
+    op.unlock(commit, "the commit is done: wake_up(&journal->j_wait_done_commit)")
+
+
+def committing(world: World) -> Lock:
+    """The commit in progress (kjournald2 inside
+    ``jbd2_journal_commit_transaction()``, from ``T_LOCKED`` until the
+    transaction is committed): a handle that must wait for it waits for
+    this lock."""
+    return world.shared_lock("jbd2_commit", LockKind.MUTEX)
+
+
+def start_handle(op: Op, label: str) -> None:
+    """``start_this_handle()``: a read acquisition of the journal; first,
+    when the running transaction is full (``add_transaction_credits()``
+    asks for its commit and waits in ``wait_transaction_locked()``, which a
+    commit in progress holds up until it is done) or the log short of
+    space (``__jbd2_log_wait_for_space()``), a wait for the commit in
+    progress to end."""
+    full = op.choose(
+        "full",
+        const((False, True), "{no room, room}"),
+        "add_transaction_credits(): needed > jbd2_max_user_trans_buffers(journal)?",
+    )
+    with op.when(full, "if (the running transaction is full or the log short of space)"):
+        commit = committing(op.world)
+        op.lock(commit, EXCL, "wait_transaction_locked(): wait for the commit in progress")
+        op.unlock(commit, "the commit in progress is done")
+    op.lock(journal(op.world), SHARED, label)
 
 
 def _cached_page(op: Op, file: File, index: int, name: str) -> Page:

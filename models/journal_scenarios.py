@@ -15,6 +15,6 @@ scenario(
     "ext4_nonda_switch()), the writeback of that folio mapping its blocks under a handle, "
     "and a jbd2 commit that waits for the handles",
     tree=["/f"],
-    threads=[ext4_write(CACHED, 0), ext4_writepages(CACHED, 0), jbd2_commit()],
+    threads=[ext4_write(CACHED, 0), ext4_writepages(CACHED, 0), jbd2_commit(CACHED, 0)],
     properties=BASE_PROPERTIES,
 )

@@ -389,3 +389,12 @@ def test_an_ok_whose_property_read_one_configuration_says_so(vfsmc: Run, tmp_pat
         assert data["unvaried"] == ["no-lost-write"]
     written = vfsmc("check", "writeback/write-vs-fsync", "-p", "no-lost-write", "--no-save")
     assert written.exit_code == 0 and "rests on one configuration" not in written.output
+
+
+def test_the_one_configuration_note_holds_under_symmetry(vfsmc: Run) -> None:
+    """dcache/automount's interchangeable lookups: the quotient the
+    symmetry reduction searches reads the namespace as the model does, so
+    the note is the same with --symmetry as without."""
+    for extra in ((), ("--symmetry",)):
+        data = json.loads(vfsmc("check", "dcache/automount", *extra, "--no-save", "--json").output)
+        assert data["verdict"] == "OK" and data["unvaried"] == ["namespace"], extra

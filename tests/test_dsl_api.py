@@ -18,6 +18,7 @@ from mc.dsl import (
     ModelError,
     Op,
     Scenario,
+    World,
     const,
     handed_off,
     is_error,
@@ -586,3 +587,14 @@ def test_two_variants_that_replace_one_body_are_refused_together(tmp_path: Path)
         r"punch_hole's, as .*two.py:7: variant a does",
     ):
         registry.build(scenario, ["a", "b"])
+
+
+def test_a_shared_lock_s_class_is_the_part_before_its_parenthesis() -> None:
+    """i_gc_rwsem(/f) is of class i_gc_rwsem; a name whose class would be
+    empty or end in a space is refused."""
+    world = World(["T1"])
+    assert world.shared_lock("i_gc_rwsem(/f)", LockKind.RWSEM).family == "i_gc_rwsem"
+    assert world.shared_lock("my_lock_inner", LockKind.MUTEX).family == "my_lock_inner"
+    for name in ("(/f)", "my_lock (x)"):
+        with pytest.raises(ModelError, match="the part of its name before '\\(' is its class"):
+            world.shared_lock(name, LockKind.MUTEX)

@@ -462,6 +462,15 @@ def test_a_model_file_documents_the_order_of_its_own_lock(vfsmc: Callable[..., A
     assert "lock_order at wrong.py:4) contradict specs/lockorder.toml" in contradicts.output
     assert "invalidate_lock before i_rwsem (lock_order at wrong.py:4)" in contradicts.output
     assert "i_rwsem before mmap_lock (specs/lockorder.toml's chain 1)" in contradicts.output
+    after_innermost = lockorder("inner", 'lock_order("xa_lock", "i_gc_rwsem", source="x")')
+    assert after_innermost.exit_code == 2
+    assert "lock_order at inner.py:4 orders a class after xa_lock, which" in after_innermost.output
+    both = (
+        'lock_order("i_gc_rwsem", "my_a", source="x")\nlock_order("my_a", "i_gc_rwsem", source="y")'
+    )
+    each_other = lockorder("both", both)
+    assert each_other.exit_code == 2
+    assert "both.py:5) contradict each other: " in each_other.output
     lonely = lockorder("lonely", 'lock_order("i_rwsem", source="x")')
     assert lonely.exit_code == 2 and "lock_order takes two or more lock class names" in (
         lonely.output

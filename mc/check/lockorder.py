@@ -126,13 +126,19 @@ class Documented:
         filed = len(self.chains) - len(self.declared)
         names = [f"specs/lockorder.toml's chain {n}" for n in range(1, filed + 1)]
         names += [_where(order) for order in (*self.declared, *orders)]
+        declared = ", ".join(_where(order) for order in orders)
+        for order in orders:
+            inner = next((c for c in order.classes[:-1] if c in self.innermost), None)
+            if inner is not None:
+                raise ValueError(
+                    f"{_where(order)} orders a class after {inner}, which specs/lockorder.toml "
+                    f"says is innermost ({self.innermost[inner]})"
+                )
         contradiction = _contradiction(chains, names)
         if contradiction is not None:
-            declared = ", ".join(_where(order) for order in orders)
-            raise ValueError(
-                f"the lock orders declared ({declared}) contradict specs/lockorder.toml: "
-                f"{contradiction}"
-            )
+            against = "specs/lockorder.toml" if "specs/lockorder.toml" in contradiction else None
+            with_what = f"contradict {against}" if against else "contradict each other"
+            raise ValueError(f"the lock orders declared ({declared}) {with_what}: {contradiction}")
         return attrs.evolve(self, chains=chains, declared=self.declared + tuple(orders))
 
     def why(self, held: str, taken: str) -> str:

@@ -441,7 +441,9 @@ def inserts(
     ``after``, right after that step.  Each label names one step of the
     body, or with ``every`` each step with that label (a fault unrolled
     for its retries releases a lock at several places); the functions run
-    once the body is built, with its arguments, once for each place (a
+    once the body is built, with its arguments, once for each place, in
+    the operation's own scope (its registers and labels, also where the
+    labelled step is one of a body it runs with ``op.run``) (a
     filesystem's own lock taken inside a shipped operation:
     ``after={"filemap_invalidate_lock(mapping)": take_gc_lock}``)."""
     declared = caller_source()
@@ -458,6 +460,7 @@ def inserts(
         for label, snippet, ahead in points:
             for at in _places(op.items, start, end, label, operation, declared, name, every):
                 mark = len(op.items)
+                op._pending_else = None
                 snippet(op, *args)
                 places.append((at if ahead else at + 1, not ahead, op.items[mark:]))
                 del op.items[mark:]

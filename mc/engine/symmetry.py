@@ -72,6 +72,12 @@ class Symmetric(Model[S, A]):
     def statistics(self, states: Sequence[S]) -> dict[str, int]:
         return dict(self.inner.statistics(states))
 
+    def part_read(self, reads: int) -> Callable[[S], Hashable] | None:
+        """The inner model's: a representative differs from the states it
+        stands for only in which interchangeable actor holds which part,
+        which the properties checked under symmetry look at alike."""
+        return self.inner.part_read(reads)
+
 
 class NotSymmetric(ValueError):
     """A path of the quotient that does not unfold onto the model: the

@@ -342,7 +342,8 @@ class World:
         the lock of family ``f`` of ``x`` (``i_gc_rwsem(/f)``: a
         filesystem's own per-inode lock), as the page cache's locks are
         (``invalidate_lock(/f)``): the lock order and mutation analysis
-        know it by its family."""
+        know it by its family (locks meant as classes of their own take
+        names without a parenthesis: ``my_lock_inner``, ``my_lock_outer``)."""
         if not isinstance(kind, Kind):
             raise ModelError(f"lock {name}: {kind!r} is no lock kind: use LockKind (from mc.dsl)")
         lock = self._lock_named.get(name)
@@ -350,7 +351,13 @@ class World:
             if lock.kind is not kind:
                 raise ModelError(f"lock {name} is a {lock.kind.value}, not a {kind.value}")
             return lock
-        lock = self.add_lock(name, kind, name.split("(", 1)[0])
+        family = name.split("(", 1)[0]
+        if not family or family != family.strip():
+            raise ModelError(
+                f"lock {name!r}: the part of its name before '(' is its class, which may be "
+                "neither empty nor end in a space (i_gc_rwsem(/f) is class i_gc_rwsem)"
+            )
+        lock = self.add_lock(name, kind, family)
         self.shared_names.add(name)
         return lock
 
