@@ -237,6 +237,8 @@ LABEL_AS_MODELLED = {
     "filemap_write_and_wait_range(mapping, offset, offset+length-N) "
     "/* do_writepages(): extN_dax_writepages(); no folio to wait on */",
     "if (offset >= inode->i_size)",
+    # ext4's journal handles (models/journal.py): the block runs when full holds
+    "if (the running transaction is full or the log short of space)",
     # the I/O completion interrupt (models/writeback.py)
     "if (op_is_write(bio_op(bio)))",
     # unlink's delegation break (models/filelock.py)
