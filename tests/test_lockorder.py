@@ -471,6 +471,12 @@ def test_a_model_file_documents_the_order_of_its_own_lock(vfsmc: Callable[..., A
     each_other = lockorder("both", both)
     assert each_other.exit_code == 2
     assert "both.py:5) contradict each other: " in each_other.output
+    typo = lockorder("typo", 'lock_order("i_rwsem", "i_gc_rwsm", source="x")')
+    assert typo.exit_code == 1
+    assert (
+        "note: lock_order at typo.py:4 names i_gc_rwsm, which no scenario's lock is of "
+        "(did you mean i_gc_rwsem?)" in typo.output
+    )
     lonely = lockorder("lonely", 'lock_order("i_rwsem", source="x")')
     assert lonely.exit_code == 2 and "lock_order takes two or more lock class names" in (
         lonely.output

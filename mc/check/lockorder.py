@@ -155,6 +155,31 @@ def _chain_name(names: Sequence[str], number: int) -> str:
     return names[number - 1] if names else f"chain {number}"
 
 
+def unknown_declared(
+    registry: Registry, orders: Sequence[LockOrder], explored: Iterable[str] = ()
+) -> list[str]:
+    """For each class a model file's ``lock_order`` names that no lock of
+    any scenario of ``registry`` belongs to, nor any of the ``explored``
+    classes (those of the scenarios explored under their variants): a
+    misspelling; what to say: the declaration, the class and the closest
+    class there is."""
+    if not orders:
+        return []
+    known: set[str] = set(explored)
+    for scenario in registry.scenarios.values():
+        world = registry.build(scenario, (), ()).world
+        known.update(lock.family for lock in world.locks)
+    found = []
+    for order in orders:
+        for name in order.classes:
+            if name in known:
+                continue
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            found.append(f"{_where(order)} names {name}, which no scenario's lock is of{hint}")
+    return found
+
+
 def _where(order: LockOrder) -> str:
     """The model line that declared ``order``: ``lock_order at FILE:LINE``."""
     where = order.declared

@@ -10,7 +10,7 @@ import click
 
 from mc.check import lockorder, usermodels
 from mc.check.registry import with_files
-from mc.cli.errors import echo_json, one_line_errors
+from mc.cli.errors import echo_json, one_line_errors, say
 from mc.cli.options import models_option, time_limit_option, variant_option
 from mc.engine.explore import Options
 
@@ -58,6 +58,9 @@ def lockorder_command(
     with usermodels.reported():
         explored = lockorder.explore(reg, names, Options(time_limit=time_limit), variants)
     report = lockorder.merge(explored, documented, variants, every_scenario=not prefix)
+    if prefix:
+        for message in lockorder.unknown_declared(reg, reg.lock_orders, report.classes):
+            say("note", message)
     if as_json:
         echo_json(json.dumps(lockorder.to_json(report), indent=1))
     else:
