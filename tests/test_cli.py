@@ -228,6 +228,11 @@ def test_an_unknown_name_offers_the_nearest_and_says_where_the_rest_are(vfsmc: R
     )
     line = vfsmc("explain", "dir-nlink").output
     assert "one a model file declares needs --models FILE)" in line
+    _one_line_error(
+        vfsmc("check", "myfs/punch-vs-mkwrite"),
+        "unknown scenario 'myfs/punch-vs-mkwrite' (none is in myfs/; one a model file declares "
+        "needs --models FILE or FILE.py:myfs/punch-vs-mkwrite",
+    )
 
 
 def test_malformed_counterexamples_are_one_line_errors(vfsmc: Run, tmp_path: Path) -> None:

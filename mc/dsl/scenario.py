@@ -262,6 +262,12 @@ def _known(table: Mapping[str, T], name: str) -> str:
     model file is known once the file is loaded)."""
     if len(table) <= 12:
         return f"known: {', '.join(sorted(table)) or 'none'}"
+    area, slash, _rest = name.partition("/")
+    if slash and not any(known.startswith(f"{area}/") for known in table):
+        return (
+            f"none is in {area}/; one a model file declares needs --models FILE or "
+            f"FILE.py:{name}; vfsmc list names all {len(table)}"
+        )
     near = difflib.get_close_matches(name, table, n=3, cutoff=0.6)
     offered = f"did you mean {' or '.join(near)}? " if near else ""
     return (
