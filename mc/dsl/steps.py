@@ -568,30 +568,47 @@ class DowngradeStep(UnlockStep):
 
     @never_blocks
     def compile(self, context: Context) -> Fire:
-        lock_of = self.lock.compile(context.world)
-        tid, next_pc, name = context.tid, context.next_pc, context.thread.name
-
-        def fire(state: State) -> tuple[State, ...]:
-            lock = lock_of(state)
-            if lock is None:
-                return (
-                    context.error(state, LOCK_PROTOCOL, of_nothing(name, "downgrades", self.lock)),
-                )
-            done, value = locks.downgrade(lock.kind, state[lock.slot], tid)
-            if not done:
-                message = f"{name} downgrades {lock.name}, which it does not hold for writing"
-                return (context.error(state, LOCK_PROTOCOL, message),)
-            values = list(state)
-            values[lock.slot] = value
-            return (context.advance(values, next_pc),)
-
-        return fire
+        return moving_fire(
+            context, self.lock, locks.downgrade, "downgrades", "which it does not hold for writing"
+        )
 
     def event(self, context: Context, before: State, after: State) -> Event:
         lock = self.lock.compile(context.world)(before)
         if lock is None or after[ERROR_SLOT] is not None:
             return Event("error", self.label)
         return Event("effect", f"downgrade {lock.name}: held shared")
+
+
+def moving_fire(
+    context: Context,
+    lock_expr: LockExpr,
+    move: Callable[[locks.Kind, Any, int], tuple[bool, Any]],
+    verb: str,
+    complaint: str,
+    skip_unheld: bool = False,
+) -> Fire:
+    """The ``fire`` of a step that changes how its thread holds a lock in
+    one move (``move(kind, value, tid)``: whether it could, and the lock's
+    new value): a lock-protocol error ``{thread} {verb} {lock}, {complaint}``
+    where it cannot, or, ``skip_unheld``, a step on."""
+    lock_of = lock_expr.compile(context.world)
+    tid, next_pc, name = context.tid, context.next_pc, context.thread.name
+
+    def fire(state: State) -> tuple[State, ...]:
+        lock = lock_of(state)
+        if lock is None:
+            return (context.error(state, LOCK_PROTOCOL, of_nothing(name, verb, lock_expr)),)
+        done, value = move(lock.kind, state[lock.slot], tid)
+        if not done and skip_unheld:
+            return (context.advance(list(state), next_pc),)
+        if not done:
+            message = f"{name} {verb} {lock.name}, {complaint}"
+            return (context.error(state, LOCK_PROTOCOL, message),)
+        values = list(state)
+        values[lock.slot] = value
+        return (context.advance(values, next_pc),)
+
+    return fire
 
 
 def lock_resolver(lock: LockExpr, context: Context, regions: Regions) -> Resolver | None:

@@ -23,6 +23,7 @@ from mc.dsl.steps import (
     Wait,
     _checked_condition,
     _checked_mode,
+    moving_fire,
     never_blocks,
     of_nothing,
 )
@@ -275,29 +276,18 @@ class HandOffStep(Step):
 
     @never_blocks
     def compile(self, context: Context) -> Fire:
-        lock_of = self.lock.compile(context.world)
-        tid, next_pc, name = context.tid, context.next_pc, context.thread.name
-        move = locks.take_over if self.take else locks.hand_off
-        complaint = "which nobody handed off" if self.take else "which it does not hold"
-        verb = "takes over" if self.take else "hands off"
-        skip_unheld = self.if_held
-
-        def fire(state: State) -> tuple[State, ...]:
-            lock = lock_of(state)
-            if lock is None:
-                return (context.error(state, LOCK_PROTOCOL, of_nothing(name, verb, self.lock)),)
-            done, value = move(lock.kind, state[lock.slot], tid)
-            if not done and skip_unheld:
-                return (context.advance(list(state), next_pc),)
-            if not done:
-                return (
-                    context.error(state, LOCK_PROTOCOL, f"{name} {verb} {lock.name}, {complaint}"),
-                )
-            values = list(state)
-            values[lock.slot] = value
-            return (context.advance(values, next_pc),)
-
-        return fire
+        if self.take:
+            return moving_fire(
+                context,
+                self.lock,
+                locks.take_over,
+                "takes over",
+                "which nobody handed off",
+                self.if_held,
+            )
+        return moving_fire(
+            context, self.lock, locks.hand_off, "hands off", "which it does not hold", self.if_held
+        )
 
     def event(self, context: Context, before: State, after: State) -> Event:
         lock = self.lock.compile(context.world)(before)
