@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from mc.dsl.folio import folio_ref, put_folio
-from mc.dsl.operation import Op
+from mc.dsl.operation import Cite, Op
 from mc.dsl.symbolic_steps import fork_compute, fork_effect
 from mc.kernel import errno as E
 from mc.kernel.dio import no_dio
@@ -85,6 +85,20 @@ SHRINK = "shrink"
 EXTEND = "extend"
 SAME = "same size"
 MKWRITE_NO_TRUNCATE_CHECK = "mkwrite-no-truncate-check"
+
+PUNCH_HOLE_CITES = (
+    Cite("fs/open.c", "vfs_fallocate", "6.6"),
+    Cite("fs/ext4/extents.c", "ext4_fallocate", "6.6", method="file_operations.fallocate"),
+    Cite(
+        "fs/ext4/inode.c",
+        "ext4_punch_hole",
+        "6.6",
+        leaves_out=("down_write", "up_write"),
+        because="ext4's own i_data_sem around the extent tree is not modelled",
+    ),
+)
+"""What a hole punch through fallocate(2) cites down to ext4_punch_hole(),
+of a page-cache file or a DAX one."""
 NO_TAIL_ZEROING = "no-tail-zeroing"
 
 

@@ -123,7 +123,7 @@ from mc.kernel.pathcond import add, at_least, decide, div, equal, equals, is_tru
 from mc.kernel.superblock import SB_FREEZE_PAGEFAULT, SB_FREEZE_WRITE, sb_writers
 from mc.kernel.truncate_properties import truncation
 from mc.kernel.world import ModelError, Scratch, World
-from mc.models.blockfs_truncate import EXTEND, SAME, SHRINK, inode_dio_wait
+from mc.models.blockfs_truncate import EXTEND, PUNCH_HOLE_CITES, SAME, SHRINK, inode_dio_wait
 from mc.models.fault import vm_fault_is
 from mc.models.truncate_mm import render_indices
 
@@ -1145,15 +1145,7 @@ def _punch_range(scratch: Scratch, mapping: Mapping, index: int) -> tuple[int, .
     "fs/dax.c)",
     describe=lambda f, index: f"fallocate({f}, PUNCH_HOLE, page {index}) /* DAX */",
     cites=(
-        Cite("fs/open.c", "vfs_fallocate", "6.6"),
-        Cite("fs/ext4/extents.c", "ext4_fallocate", "6.6", method="file_operations.fallocate"),
-        Cite(
-            "fs/ext4/inode.c",
-            "ext4_punch_hole",
-            "6.6",
-            leaves_out=("down_write", "up_write"),
-            because="ext4's own i_data_sem around the extent tree is not modelled",
-        ),
+        *PUNCH_HOLE_CITES,
         Cite("mm/filemap.c", "filemap_write_and_wait_range", "6.6"),
         *WRITEBACK_CITES,
         *_BREAK_LAYOUTS_CITES,

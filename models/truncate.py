@@ -235,15 +235,7 @@ def truncate(op: Op, file: File, size: Arg) -> None:
         f"fallocate({f}, PUNCH_HOLE, {describe(off)}, {describe(length)})"
     ),
     cites=(
-        Cite("fs/open.c", "vfs_fallocate", "6.6"),
-        Cite("fs/ext4/extents.c", "ext4_fallocate", "6.6", method="file_operations.fallocate"),
-        Cite(
-            "fs/ext4/inode.c",
-            "ext4_punch_hole",
-            "6.6",
-            leaves_out=("down_write", "up_write"),
-            because="ext4's own i_data_sem around the extent tree is not modelled",
-        ),
+        *blockfs_truncate.PUNCH_HOLE_CITES,
         Cite("mm/page-writeback.c", "do_writepages", "6.6"),
         Cite("mm/page-writeback.c", "write_cache_pages", "6.6"),
         Cite("mm/filemap.c", "__filemap_fdatawait_range", "6.6"),
