@@ -226,15 +226,19 @@ def test_states_lent_to_even_out_the_work_give_the_same_search(
 
 def test_balance_lends_the_surplus_of_work() -> None:
     """A lent state moves its expansion; storing it stays with its owner
-    (``OWNING``, a transition's work)."""
-    assert parallel.OWNING == 1.0
-    assert parallel.balance([1000, 1000], [3.0, 3.0]) == [[0, 0], [0, 0]]
-    # 3000 * 4 against 1000 * 4: 4000 of work, 1333 expansions of 3, lent
-    assert parallel.balance([3000, 1000], [3.0, 3.0]) == [[0, 1333], [0, 0]]
-    # 1000 * 8 against 1000 * 2: 3000 of work, 428 expansions of 7
-    assert parallel.balance([1000, 1000], [7.0, 1.0]) == [[0, 428], [0, 0]]
-    assert parallel.balance([4000, 1000, 1000], [2.0] * 3) == [[0, 1500, 1500], [0] * 3, [0] * 3]
-    assert parallel.balance([100, 90], [1.0, 1.0]) == [[0, 0], [0, 0]]  # fewer than 64
+    (``OWNING`` of a transition's work).  A share counts every state of
+    it, but only those its owner holds can be lent."""
+    assert parallel.OWNING == 0.1
+    assert parallel.balance([1000, 1000], [1000, 1000], [3.0, 3.0]) == [[0, 0], [0, 0]]
+    # 3000 * 3.1 against 1000 * 3.1: 3100 of work, 1033 expansions of 3, lent
+    assert parallel.balance([3000, 1000], [3000, 1000], [3.0, 3.0]) == [[0, 1033], [0, 0]]
+    # the same shares, but the owner holds 500 of its 3000 (the rest it asked for)
+    assert parallel.balance([3000, 1000], [500, 1000], [3.0, 3.0]) == [[0, 500], [0, 0]]
+    # 1000 * 7.1 against 1000 * 1.1: 3000 of work, 428 expansions of 7
+    assert parallel.balance([1000, 1000], [1000, 1000], [7.0, 1.0]) == [[0, 428], [0, 0]]
+    three = parallel.balance([4000, 1000, 1000], [4000, 1000, 1000], [2.0] * 3)
+    assert three == [[0, 1050, 1050], [0] * 3, [0] * 3]
+    assert parallel.balance([100, 90], [100, 90], [1.0, 1.0]) == [[0, 0], [0, 0]]  # under 64
 
 
 class _InProcess:

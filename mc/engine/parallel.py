@@ -202,8 +202,9 @@ class _Worker(Generic[S, A]):
         self.collector = Collector()
         """Collects cyclic garbage between levels (see ``round``)."""
         self.transitions_per_state = 1.0
-        """Of the states this worker expanded last: what ``balance`` weighs
-        a state of its share by."""
+        """Of the states of its own share this worker expanded last (not
+        those it borrowed): what ``balance`` weighs a state of its share
+        by."""
         self.halted_states: list[S] = []
         """The states this worker stored where the model halts."""
         self.baseline = resident_bytes()
@@ -221,15 +222,16 @@ class _Worker(Generic[S, A]):
     def gid(self, sid: int) -> int:
         return sid * self.workers + self.index
 
-    def plan(self, batches: list[bytes | None]) -> tuple[list[list[int]], int, float]:
+    def plan(self, batches: list[bytes | None]) -> tuple[list[list[int]], int, int, float]:
         """Order the successors sent or announced to this worker (None in
         ``batches`` stands for those it kept from its own expansion) as
         the next level: in the order of the senders, each it did not know
         once, with the parent giving it the fewest context switches.  The
         fingerprints of those only announced and not found by this worker
-        itself, asked of each sender; how many of the level's states it
-        holds, which it may lend (``give``), and what expanding one of them
-        is expected to take (``transitions_per_state``)."""
+        itself, asked of each sender; how many states its share of the
+        level has, how many of them it holds, which it may lend (``give``),
+        and what expanding one of them is expected to take
+        (``transitions_per_state``)."""
         planned: list[list[Any]] = []
         by_key: dict[Hashable, list[Any]] = {}
         wanted: list[list[int]] = [[] for _ in range(self.workers)]
@@ -267,7 +269,7 @@ class _Worker(Generic[S, A]):
         self.planned = planned
         self.wanted = wanted
         held = len(planned) - sum(len(keys) for keys in wanted)
-        return wanted, held, self.transitions_per_state
+        return wanted, len(planned), held, self.transitions_per_state
 
     def give(
         self, asked: list[list[int]], lend: list[int]
@@ -382,6 +384,8 @@ class _Worker(Generic[S, A]):
         assert self.ample_sets is not None
         moves = self.ample_sets.moves
         count = 0
+        owned = len(self.level)
+        owned_transitions = 0
         for state, parent, switched, last in self._to_expand():
             if deadline is not None and not count % DEADLINE_EVERY and time.monotonic() >= deadline:
                 return None
@@ -400,6 +404,8 @@ class _Worker(Generic[S, A]):
                 depth_cut = True
                 continue
             transitions += len(enabled)
+            if count <= owned:
+                owned_transitions += len(enabled)
             for move, action, nxt in enabled:
                 key = fingerprint(nxt)
                 owner = self.owner(nxt, key)
@@ -435,8 +441,8 @@ class _Worker(Generic[S, A]):
             for owner, box in enumerate(outgoing)
         ]
         reduction = (self.ample_sets.tried, self.ample_sets.reduced)
-        if count:
-            self.transitions_per_state = max(transitions, 1) / count
+        if owned:
+            self.transitions_per_state = max(owned_transitions, 1) / min(count, owned)
         return blobs, transitions, found, depth_cut, reduction, [goal.name for goal in self.goals]
 
     def number(self, targets: Sequence[Hashable]) -> list[int]:
@@ -600,25 +606,30 @@ BALANCE_AT_LEAST = 64
 round of pickling."""
 
 
-OWNING = 1.0
-"""What a worker spends on each state of its share besides expanding it
-(storing and checking it, and finding the successors that reach it among
-the states it stores), in transitions expanded: on bench/scale's
-writeback-3, whose shares are uneven, two workers took 10.4 s with the
-lending weighed without it and 10.0 s with it (1.0 or 2.0 alike)."""
+OWNING = 0.1
+"""What a worker spends on each state of its share besides expanding it,
+in transitions expanded: storing it, which stays with the owner of a
+state it lends (the borrower checks the state).  Fitted over the rounds of
+bench/scale's dirops-9 on two workers, a round took 29 us a transition and
+under 2 us more a state.  Weighing a state by 1.0 lent too much: the
+rounds of a run waited 0.36-0.49 s in all for the slower worker, against
+0.13-0.20 s with 0.1."""
 
 
-def balance(held: Sequence[int], weights: Sequence[float]) -> list[list[int]]:
+def balance(
+    shares: Sequence[int], held: Sequence[int], weights: Sequence[float]
+) -> list[list[int]]:
     """How many states of its share of a level each worker lends each
-    other so that they have alike work: worker ``i`` holds ``held[i]``
-    states, each expected to take ``OWNING`` and ``weights[i]`` (its
-    transitions per state of the level before) to expand, which the
-    worker that borrows it takes on.  A function of the counts, so a
-    run's lending, and with it its state numbers, are the same every
-    time."""
-    workers = len(held)
+    other so that they have alike work: worker ``i``'s share is
+    ``shares[i]`` states, each expected to take ``OWNING`` and
+    ``weights[i]`` (the transitions per state of its share of the level
+    before) to expand, which the worker that borrows it takes on; it may
+    lend of the ``held[i]`` states of it it holds (not those it asked
+    other workers for).  A function of the counts, so a run's lending,
+    and with it its state numbers, are the same every time."""
+    workers = len(shares)
     held = list(held)
-    work = [count * (OWNING + weight) for count, weight in zip(held, weights, strict=True)]
+    work = [count * (OWNING + weight) for count, weight in zip(shares, weights, strict=True)]
     even = sum(work) / workers
     lend = [[0] * workers for _ in range(workers)]
     takers = [j for j in range(workers) if work[j] < even]
@@ -1094,7 +1105,7 @@ class ParallelSearch(Generic[S, A]):
         to even out the work of expanding the level (``balance``), as the
         next round takes them."""
         plans = pool.ask([("plan", batch) for batch in routed], self._patience())
-        lend = balance([held for _wanted, held, _weight in plans], [p[2] for p in plans])
+        lend = balance([p[1] for p in plans], [p[2] for p in plans], [p[3] for p in plans])
         workers = range(self.workers)
         asked = [("give", [p[0][sender] for p in plans], lend[sender]) for sender in workers]
         replies = pool.ask(asked, self._patience())
