@@ -241,6 +241,24 @@ def test_balance_lends_the_surplus_of_work() -> None:
     assert parallel.balance([100, 90], [100, 90], [1.0, 1.0]) == [[0, 0], [0, 0]]  # under 64
 
 
+def test_a_process_measures_its_share_of_memory_once_a_while(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Between two measures of its proportional set size, a process adds
+    what its resident bytes grew by; a forked process measures its own."""
+    monkeypatch.setattr(parallel, "_measured", (os.getpid(), time.monotonic(), 1000, 4000))
+    monkeypatch.setattr(parallel, "resident_bytes", lambda: 5000)
+    assert proportional_bytes() == 2000
+    for pid, when in (
+        (os.getpid() + 1, time.monotonic()),
+        (os.getpid(), time.monotonic() - 2 * parallel.PSS_REFRESH_SECONDS),
+    ):
+        monkeypatch.setattr(parallel, "_measured", (pid, when, 1000, 4000))
+        share = proportional_bytes()
+        assert parallel._measured is not None
+        assert parallel._measured[:2] != (pid, when) and parallel._measured[2] == share
+
+
 class _InProcess:
     """Workers in this process, asked in turn (to look at them after; one
     worker's collection of garbage collects the others' too)."""
