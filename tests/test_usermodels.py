@@ -812,6 +812,53 @@ def test_a_transform_that_builds_on_a_body_variant_composes(vfsmc: Run, tmp_path
     assert "PG_locked -> invalidate_lock" in order.output
 
 
+MOVES_AN_INSERTED_STEP = """
+from mc.dsl import EXCL, LockKind, Invocation, Program, inserts, scenario, variant
+from mc.models.dirops import link
+
+
+def take(op, old, new):
+    op.lock(op.world.shared_lock("my_sem(/c/e)", LockKind.MUTEX), EXCL, "down(&my_sem)")
+
+
+def drop(op, old, new):
+    op.unlock(op.world.shared_lock("my_sem(/c/e)", LockKind.MUTEX), "up(&my_sem)")
+
+
+inserts(link, "my-link", "link takes my_sem around ->link",
+        before={"error = dir->i_op->link(old_dentry, dir, new_dentry)": take},
+        after={"error = dir->i_op->link(old_dentry, dir, new_dentry)": drop})
+
+
+@variant("my-sem-first", "link releases my_sem before taking it")
+def my_sem_first(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(link):
+        return program
+    return program.move_before(program.step("up(&my_sem)"), program.step("down(&my_sem)"))
+
+
+scenario("my/link", "a link", tree=["/a/", "/c/", "/c/e"], threads=[link("/c/e", "/a/f")],
+         properties=["lock-protocol", "deadlock", "completes"])
+"""
+
+
+def test_a_violation_of_a_transform_that_moves_an_inserted_step_is_saved(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """The counterexample of a transform that moves a step an inserts()
+    variant adds is saved (each variant's changes are taken over the
+    variants before it), with the moved step marked on the chart."""
+    model = _write(tmp_path, "dep.py", MOVES_AN_INSERTED_STEP)
+    checked = vfsmc("check", f"{model}:my/link", "-V", "my-link", "-V", "my-sem-first")
+    assert checked.exit_code == 1, checked.output
+    saved = tmp_path / "counterexamples" / "my-link--my-link--my-sem-first"
+    dot = saved.with_suffix(".dot").read_text()
+    unlock = next(line for line in dot.splitlines() if 'label="up(&my_sem)"' in line)
+    number = int(unlock.split()[0].split("_")[1]) + 1
+    assert f'label="{number}", id="chart-step-{number}", style="filled", fillcolor="#fff2b3"' in dot
+    assert vfsmc("replay", str(saved.with_suffix(".json"))).exit_code == 1
+
+
 RUNS_PUNCH_HOLE = """
 from mc.dsl import Invocation, Program, variant
 from mc.models.truncate import punch_hole

@@ -16,7 +16,10 @@ from mc.trace.graph import VariantMarks
 
 
 def variant_marks(registry: Registry, counterexample: Counterexample) -> VariantMarks:
-    """The marks of ``counterexample``'s variants; none when it has none."""
+    """The marks of ``counterexample``'s variants; none when it has none.
+    Each variant's changes are those it makes to the scenario under the
+    variants given before it (a transform may move a step another adds),
+    and a step's mark is that of the last variant that changed it."""
     if not counterexample.variants:
         return VariantMarks()
     scenario = registry.scenario(counterexample.scenario)
@@ -24,8 +27,11 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
     notes: dict[tuple[str, str, str], str] = {}
     by_key: dict[tuple[str, tuple[object, ...]], str] = {}
     removed: list[str] = []
-    for name in counterexample.variants:
-        for change in inventory.variant_changes(registry, scenario, name, correct):
+    before = correct
+    for count, name in enumerate(counterexample.variants, start=1):
+        after = inventory.built(registry, scenario, counterexample.variants[:count])
+        changes, before = inventory.program_changes(before, after), after
+        for change in changes:
             step = change.step
             if change.kind == "removed":
                 text = f"{change.thread} {step.label} ({step.source})"
@@ -33,8 +39,8 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
                     removed.append(text)
                 continue
             note = f"{change.kind} by {name}"
-            notes.setdefault((change.thread, str(step.source), step.label), note)
-            by_key.setdefault((change.thread, inventory.step_key(step)), note)
+            notes[(change.thread, str(step.source), step.label)] = note
+            by_key[(change.thread, inventory.step_key(step))] = note
     changed_model = inventory.built(registry, scenario, counterexample.variants)
     at: dict[tuple[str, int], str] = {}
     for change in inventory.program_changes(correct, changed_model):
