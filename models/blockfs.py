@@ -66,6 +66,7 @@ from mc.kernel.pagecache_properties import WRITEBACK_PROTOCOL
 from mc.kernel.pagedata import zero
 from mc.kernel.pathcond import at_least, decide, mod, mul
 from mc.kernel.rmap import NO_MKCLEAN
+from mc.kernel.truncate_properties import stale_block
 from mc.kernel.world import Scratch
 
 AOP_WRITEPAGE_ACTIVATE = 0x80000
@@ -323,12 +324,23 @@ def block_write_full_page(op: Op, mapping: Mapping, page: Page) -> None:
     op.effect(
         "submit_bh_wbc(REQ_OP_WRITE | write_flags, bh, wbc) "
         "/* b_end_io = end_buffer_async_write */",
-        submit_write,
+        submit_buffer_write,
         page,
         END_BUFFER_ASYNC_WRITE,
     )
     writepage_unlock(op, page, "folio_unlock(folio)")
     op.label(done)
+
+
+def submit_buffer_write(scratch: Scratch, page: Page, end_io: str) -> None:
+    """``submit_bh()`` of the folio's buffer: a write to the block the
+    buffer maps.  Where a truncate or hole punch freed that block while the
+    dirty folio stayed cached (what a broken protocol lets happen: the
+    page's ``stale(...)`` slot), the buffer head still maps the freed block
+    (``bh->b_blocknr``; the punch does not reach a folio it did not find),
+    so the write goes there, which ``no-write-to-freed-block`` reports."""
+    freed = None if scratch[page.block] is not None else stale_block(scratch, page)
+    submit_write(scratch, page, end_io, freed)
 
 
 def writepage_unlock(op: Op, page: Page, label: str) -> None:
@@ -420,7 +432,7 @@ def launder_folio(op: Op, mapping: Mapping, page: Page) -> None:
         )
         op.effect(
             "submit_bh(REQ_OP_WRITE, bh) /* b_end_io = end_buffer_async_write */",
-            submit_write,
+            submit_buffer_write,
             page,
             END_BUFFER_ASYNC_WRITE,
         )

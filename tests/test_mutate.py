@@ -238,6 +238,9 @@ def test_a_step_that_raises_under_a_mutation_is_an_error_row(vfsmc: Run, tmp_pat
     assert (drop["verdict"], drop["property"]) == ("ERROR", "step raised")
     assert drop["message"].startswith("critical.py:8: in enter: RuntimeError: two threads inside")
     assert report["not_needed"] == []
+    text = vfsmc("mutate", f"critical.py:{name}", "--no-save").output
+    summary = next(line for line in text.splitlines() if "ERROR step raised" in line)
+    assert "(critical.py:8: in enter: RuntimeError: two threads inside" in summary
 
 
 LINK_RENAME = """\

@@ -538,7 +538,7 @@ def test_model_mistakes_are_one_line_with_file_and_line(
 
 
 def test_a_step_that_raises_inside_the_tool_names_the_model_step(
-    vfsmc: Run, tmp_path: Path
+    vfsmc: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _write(
         tmp_path,
@@ -557,6 +557,11 @@ def test_a_step_that_raises_inside_the_tool_names_the_model_step(
     line = result.output.strip()
     assert line.startswith("vfsmc: error: wrong_arguments.py:8: in unlink_nothing: "), line
     assert "AttributeError" in line and "(raised at models/libfs.py:" in line
+    monkeypatch.setenv("VFSMC_TRACEBACK", "1")
+    shown = vfsmc("check", f"wrong_arguments.py:raise/{tmp_path.name}")
+    assert shown.exit_code == 2, "the traceback asked for does not change the exit code"
+    assert "Traceback (most recent call last)" in shown.output
+    assert shown.output.strip().splitlines()[-1] == line
 
 
 def test_file_without_a_scenario_name_lists_what_it_declares(vfsmc: Run, tmp_path: Path) -> None:

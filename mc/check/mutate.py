@@ -638,6 +638,7 @@ def summary(analysis: Analysis) -> list[tuple[str, int, list[str]]]:
     evidence = {e.mutation: e for e in analysis.evidence}
     broke_here = [
         f"{r.mutation.describe()}: {r.shown_verdict} {r.violated or ''}".rstrip()
+        + (f" ({r.message})" if r.verdict is None else "")
         for r in analysis.results
         if r.verdict is not Verdict.OK
     ]

@@ -214,10 +214,14 @@ def located(error: Exception) -> BaseException:
     """``error`` as ``reported`` would raise it: a ``ModelError`` naming the
     model line it comes from when it has one (for a worker of a parallel
     search to send, since the traceback stays in the worker)."""
-    if os.environ.get(SHOW_TRACEBACK) or isinstance(error, (LocatedModelError, *PASSED_THROUGH)):
+    if isinstance(error, (LocatedModelError, *PASSED_THROUGH)):
         return error
     sources = locate(error)
-    return LocatedModelError(describe(error, sources)) if sources else error
+    if not sources:
+        return error
+    if os.environ.get(SHOW_TRACEBACK):
+        traceback.print_exception(error, file=sys.stderr)
+    return LocatedModelError(describe(error, sources))
 
 
 @contextlib.contextmanager
@@ -225,16 +229,19 @@ def reported() -> Iterator[None]:
     """Turn an exception raised by model code into a ``ModelError`` naming
     the model file and line.  Errors of the tool's own input (unknown
     names, malformed files) pass unchanged; so does an error no model line
-    can be found for (a bug in vfsmc itself), and every error when the
-    environment variable VFSMC_TRACEBACK is set."""
+    can be found for (a bug in vfsmc itself).  With the environment
+    variable VFSMC_TRACEBACK set, the traceback of an error turned into a
+    ``ModelError`` is printed on stderr first (the exit code is the same)."""
     try:
         yield
     except (KeyboardInterrupt, Terminated):
         raise
     except (SystemExit, MemoryError) as error:
-        users = [] if os.environ.get(SHOW_TRACEBACK) else _in_users_files(locate(error))
+        users = _in_users_files(locate(error))
         if not users:
             raise
+        if os.environ.get(SHOW_TRACEBACK):
+            traceback.print_exception(error, file=sys.stderr)
         raise LocatedModelError(describe(error, users)) from error
     except Exception as error:
         explained = located(error)

@@ -140,8 +140,17 @@ def device_of(world: World) -> Device:
 
 
 def submit(values: Any, device: Device, bio: Bio) -> None:
-    """``submit_bio()``: ``bio`` is in flight (``values`` is a state being changed)."""
-    values[device.bios] = tuple(sorted((*values[device.bios], bio)))
+    """``submit_bio()``: ``bio`` is in flight (``values`` is a state being
+    changed).  The bios in flight are kept in one order whatever their
+    versions hold (two writes of one folio are in flight at once where a
+    broken protocol lets two writebacks of it run)."""
+    values[device.bios] = tuple(sorted((*values[device.bios], bio), key=_bio_order))
+
+
+def _bio_order(bio: Bio) -> tuple[Any, ...]:
+    version: Any = bio.version
+    rank = 0 if version is None else 1 if isinstance(version, int) else 2
+    return (bio.op, bio.block, bio.ino, bio.index, bio.path, rank, version or 0, bio.end_io)
 
 
 def retire(values: Any, device: Device, bio: Bio) -> None:

@@ -600,11 +600,11 @@ def get_block(scratch: Scratch, page: Page) -> int:
     return 0
 
 
-def submit_write(scratch: Scratch, page: Page, end_io: str) -> None:
+def submit_write(scratch: Scratch, page: Page, end_io: str, block: int | None = None) -> None:
     """``submit_bh()``/``submit_bio()`` of a write of the folio's data to
-    the page's block."""
+    the page's block, or to ``block`` (the one a buffer still maps)."""
     folio = scratch[page.folio]
-    block = scratch[page.block]
+    block = scratch[page.block] if block is None else block
     assert folio is not None and block is not None
     bio = Bio(dev.WRITE, block, page.ino, page.index, page.path, folio[0], end_io)
     dev.submit(scratch.values, _device(scratch), bio)

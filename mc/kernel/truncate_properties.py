@@ -142,6 +142,14 @@ def forget_folio(scratch: Scratch, page: Page) -> None:
         scratch[slot] = None
 
 
+def stale_block(scratch: Scratch, page: Page) -> int | None:
+    """The block freed under the folio cached at ``page`` (``stale(...)``),
+    which the folio's buffer still maps, if any."""
+    part = scratch.world.parts.get(TRUNCATION)
+    slot = part.stale.get((page.ino, page.index)) if isinstance(part, Truncation) else None
+    return None if slot is None else scratch[slot]
+
+
 # --- the checks -------------------------------------------------------------------
 
 
