@@ -69,8 +69,18 @@ is one step), the mount's writer count of ``mnt_want_write()``, security
 and permission hooks other than ``->permission``, the attribute timeout of
 FUSE (attributes are valid until ``fuse_invalidate_attr()``), the default
 ACL, ``->set_acl``'s own work (not a method of the locking rules: two
-steps).  The delegation is one slot: a lease thread grants it and returns
-it when recalled.
+steps).
+
+The delegation is one slot (none, its lease inserted, granted, recalled)
+and a thread, :func:`delegation`, that hands it out as
+``nfs4_set_delegation()`` does (fs/nfsd/nfs4state.c and fs/locks.c of
+6.17-rc3, Kingxukai/linux 0291023e): ``generic_add_lease()`` inserts the
+lease under ``inode_trylock()`` of the inode's i_rwsem, so no delegation
+is handed out between a set's try_break_deleg() and its write, and a break
+that meets the lease before nfsd hashes the delegation (``fi_had_conflict``)
+makes nfsd withdraw it; the client returns it whenever it likes.  What the
+client caches under it (the ACL and attribute names as they were when it
+was handed out) is what ``deleg-vs-xattr`` compares the inode with.
 """
 
 from __future__ import annotations
@@ -101,10 +111,17 @@ EWOULDBLOCK = -E.EAGAIN
 EXT4_XATTR_VERSION = "6.17-rc3 (Kingxukai/linux 0291023e)"
 ACL_VERSION = "6.17-rc3 (Kingxukai/linux 0291023e)"
 XATTR_VERSION = "6.17-rc3 (Kingxukai/linux 9b44fff6)"
+DELEG_VERSION = "6.17-rc3 (Kingxukai/linux 0291023e)"
 FUSE_VERSION = "6.17-rc3 (Kingxukai/linux 9b44fff6)"
-GRANTED, RECALLED = "granted", "recalled"
+INSERTED, GRANTED, RECALLED = "inserted", "granted", "recalled"
 XATTRS = "xattrs"
 """The world part of the inodes' extended attributes."""
+DELEGATIONS = "delegations"
+"""The world part of the inodes nfsd delegates: each inode's delegation,
+what its client caches, and the ACL and attribute names it caches them
+from."""
+SETFACL_WITHOUT_DELEG_BREAK = "setfacl-without-deleg-break"
+DELEG_SKIPS_INODE_TRYLOCK = "deleg-skips-inode-trylock"
 PERMISSION_BLOCKS_IN_RCU = "permission-blocks-in-rcu"
 GET_INODE_ACL_BLOCKS_IN_RCU = "get-inode-acl-blocks-in-rcu"
 
@@ -113,12 +130,17 @@ def _names(names: frozenset[str] | None) -> str:
     return "{" + ", ".join(sorted(names or ())) + "}"
 
 
+def stored_xattrs_slot(world: World, inode: InodeExpr) -> int:
+    """The inode's attribute names as the filesystem stores them."""
+    return world.shared_slot(f"xattrs({inode})", frozenset(), _names)
+
+
 def xattr_slots(world: World, inode: InodeExpr) -> tuple[int, int]:
     """The inode's attribute names as stored, and as the sets and removals
     that returned made them (in the order they wrote); the world part
     ``XATTRS`` (what ``xattr-lost`` needs) maps the inode to the two."""
     slots = (
-        world.shared_slot(f"xattrs({inode})", frozenset(), _names),
+        stored_xattrs_slot(world, inode),
         world.shared_slot(f"xattrs-set({inode})", frozenset(), _names),
     )
     world.parts.setdefault(XATTRS, {})[str(inode)] = slots
@@ -126,8 +148,24 @@ def xattr_slots(world: World, inode: InodeExpr) -> tuple[int, int]:
 
 
 def delegation_slot(world: World, inode: InodeExpr) -> int:
-    """An NFS read delegation on the inode: None, granted or recalled."""
+    """An NFS read delegation on the inode: None; its lease inserted in
+    ``flc_lease`` and not yet handed to the client; granted (handed out);
+    or recalled (a break met it: ``fi_had_conflict``)."""
     return world.shared_slot(f"delegation({inode})", None, lambda v: v or "none")
+
+
+def _render_delegated(value: tuple[int, frozenset[str]] | None) -> str:
+    if value is None:
+        return "none"
+    acl, names = value
+    return f"acl v{acl}, xattrs {_names(names)}"
+
+
+def delegated_slot(world: World, inode: InodeExpr) -> int:
+    """What the client holding the delegation may answer from its cache
+    until a recall: the inode's ACL and attribute names as they were when
+    the delegation was handed out (None while it holds none)."""
+    return world.shared_slot(f"delegated({inode})", None, _render_delegated)
 
 
 def acl_slot(world: World, inode: InodeExpr) -> int:
@@ -225,15 +263,22 @@ def drop_write(op: Op, writers: Lock) -> None:
     op.unlock(writers, "mnt_drop_write(path.mnt): sb_end_write(mnt->mnt_sb)", tag=WANT_WRITE_TAG)
 
 
-def deleg_locked(op: Op, inode: InodeExpr, tag: str, body: Callable[[], None]) -> None:
+def deleg_locked(
+    op: Op, inode: InodeExpr, tag: str, body: Callable[[], None], break_deleg: bool = True
+) -> None:
     """The ``retry_deleg:`` loop of vfs_setxattr(), vfs_removexattr() and
     vfs_set_acl(): ``inode_lock(inode)``, try_break_deleg() (-EWOULDBLOCK
     with a delegation recalled: ``goto out_unlock``), ``body`` (the
     filesystem's set), ``inode_unlock(inode)``; after a recall,
-    ``break_deleg_wait()`` with the lock dropped, then ``goto retry_deleg``."""
+    ``break_deleg_wait()`` with the lock dropped, then ``goto retry_deleg``.
+    Without ``break_deleg`` the body runs under i_rwsem with no break."""
     slot = delegation_slot(op.world, inode)
     op.label("retry_deleg")
     op.lock(inode.i_rwsem, EXCL, "retry_deleg: inode_lock(inode)", tag=tag)
+    if not break_deleg:
+        body()
+        op.unlock(inode.i_rwsem, "inode_unlock(inode)", tag=tag)
+        return
     broke = op.compute(
         "deleg",
         "error = try_break_deleg(inode, &delegated_inode)",
@@ -701,10 +746,18 @@ def setfacl(op: Op, path: str) -> None:
     set_posix_acl() -> ``->set_acl`` (fuse_set_acl(): FUSE_SETXATTR, then
     the cached ACLs forgotten and the attributes invalidated),
     ``inode_unlock(inode)``; a recalled delegation is waited for with the
-    lock dropped, then the set retried; ``mnt_drop_write()``."""
+    lock dropped, then the set retried; ``mnt_drop_write()``.  Under
+    ``setfacl-without-deleg-break`` the ACL is set under i_rwsem without
+    try_break_deleg()."""
     inode = op.inode(path)
     writers = want_write(op, "filename_setxattr")
-    deleg_locked(op, inode, "acl-lock", lambda: _fuse_set_acl(op, inode))
+    deleg_locked(
+        op,
+        inode,
+        "acl-lock",
+        lambda: _fuse_set_acl(op, inode),
+        break_deleg=not op.variant(SETFACL_WITHOUT_DELEG_BREAK),
+    )
     drop_write(op, writers)
 
 
@@ -732,25 +785,132 @@ def getfacl(op: Op, path: str) -> None:
     )
 
 
+def _insert_lease(scratch: Scratch, slot: int) -> None:
+    """``locks_insert_lock_ctx(&lease->c, &ctx->flc_lease)``: breakers see
+    the lease from now on."""
+    scratch[slot] = INSERTED
+
+
+def _hash_delegation(scratch: Scratch, slot: int, delegated: int, acl: int, stored: int) -> bool:
+    """``if (fp->fi_had_conflict) goto out_unlock``, else
+    ``hash_delegation_locked()``: a break that met the lease since it was
+    inserted refuses the delegation (True); otherwise it is handed to the
+    client, which from now on may answer from what it caches."""
+    if scratch[slot] == RECALLED:
+        return True
+    scratch[slot] = GRANTED
+    scratch[delegated] = (scratch[acl], scratch[stored])
+    return False
+
+
+def _return_delegation(scratch: Scratch, slot: int, delegated: int) -> None:
+    """The lease removed (``kernel_setlease(F_UNLCK)`` -> ->lm_change:
+    ``lease_modify()`` wakes the breakers waiting in break_deleg_wait())."""
+    scratch[slot] = None
+    scratch[delegated] = None
+
+
 @operation(
-    models="nfsd: generic_setlease() of a read delegation; DELEGRETURN (fs/locks.c)",
+    models="nfsd handing out a read delegation of a file (OPEN): nfs4_set_delegation() -> "
+    "kernel_setlease() -> generic_add_lease(); DELEGRETURN (fs/nfsd/nfs4state.c, fs/locks.c)",
     describe=lambda path: f"delegation({path})",
     cites=(
-        Cite("fs/locks.c", "generic_setlease", "6.12"),
-        Cite("fs/locks.c", "__break_lease", "6.12"),
+        Cite("fs/nfsd/nfs4state.c", "nfs4_set_delegation", DELEG_VERSION),
+        Cite(
+            "fs/locks.c",
+            "generic_add_lease",
+            DELEG_VERSION,
+            leaves_out=(
+                "percpu_down_read",
+                "percpu_up_read",
+                "spin_lock(&ctx->flc_lock)",
+                "spin_unlock(&ctx->flc_lock)",
+            ),
+            because="file_rwsem and flc_lock, taken inside the i_rwsem trylock around the "
+            "insertion, are left out: the insertion is one step (mc.models.filelock models them)",
+        ),
+        Cite("fs/locks.c", "generic_delete_lease", DELEG_VERSION),
     ),
 )
 def delegation(op: Op, path: str) -> None:
-    """A read delegation granted on the file, then returned (on recall,
-    or when the client is done with it)."""
+    """nfsd hands out a read delegation of the file, as
+    ``nfs4_set_delegation()`` (fs/nfsd/nfs4state.c of 6.17-rc3,
+    Kingxukai/linux 0291023e) does: ``kernel_setlease()`` with FL_DELEG ->
+    ``generic_add_lease()`` (fs/locks.c, the same tree) takes the inode's
+    i_rwsem by ``inode_trylock()`` ("mutual exclusion with a number of
+    operations that take the i_rwsem"; held, it answers -EAGAIN and nfsd
+    hands out no delegation), inserts the lease in ``flc_lease`` (where
+    try_break_deleg() finds it from then on) and drops i_rwsem; then
+    ``if (fp->fi_had_conflict) goto out_unlock`` (a break met the lease
+    meanwhile: ``nfsd_break_deleg_cb()`` set it; the lease is removed with
+    ``kernel_setlease(F_UNLCK)``) and ``hash_delegation_locked()``: the
+    client has the delegation and caches the file's ACL and attributes.
+    Later the client returns it (DELEGRETURN, on a recall or not), which
+    removes the lease and wakes the breakers.
+
+    Left out: ``check_conflicting_open()`` (0 for FL_DELEG: "We leave these
+    checks to the caller") and ``nfsd4_check_conflicting_opens()`` (the
+    writers of the file: setxattr(2), removexattr(2) and setfacl open
+    nothing for writing, so ``i_writecount`` stays 0 in these scenarios),
+    ``file_rwsem`` and ``flc_lock`` around the insertion (one step; the
+    i_rwsem -> flc_lock order is ``mc.models.filelock``'s), the early
+    ``fi_had_conflict`` and ``nfs4_delegation_exists()`` checks, the
+    ``nfsd4_verify_deleg_dentry()`` lookup and the setuid check, nfsd's
+    spinlocks (``state_lock``, ``cl_lock``, ``fi_lock``), the recall
+    callback and the laundromat's revocation of a delegation not returned
+    in time (the client returns it whenever it likes).  The
+    ``fi_had_conflict`` test and the hashing are one step: a break between
+    them hands out a delegation already recalled, which the state shows as
+    recalled too.  Under ``deleg-skips-inode-trylock`` the lease is
+    inserted without the i_rwsem trylock."""
     inode = op.inode(path)
     slot = delegation_slot(op.world, inode)
-
-    def grant(scratch: Scratch, slot: int) -> None:
-        scratch[slot] = GRANTED
-
-    def give_back(scratch: Scratch, slot: int) -> None:
-        scratch[slot] = None
-
-    op.effect("generic_setlease(): the delegation is granted", grant, slot)
-    op.effect("nfsd4_delegreturn(): destroy_delegation() /* recalled or not */", give_back, slot)
+    delegated = delegated_slot(op.world, inode)
+    acl = acl_slot(op.world, inode)
+    stored = stored_xattrs_slot(op.world, inode)
+    op.world.parts.setdefault(DELEGATIONS, {})[str(inode)] = (slot, delegated, acl, stored)
+    trylock = not op.variant(DELEG_SKIPS_INODE_TRYLOCK)
+    if trylock:
+        op.trylock(
+            inode.i_rwsem,
+            "busy",
+            "generic_add_lease(): if (is_deleg && !inode_trylock(inode)) return -EAGAIN",
+        )
+    op.effect(
+        "spin_lock(&ctx->flc_lock); locks_insert_lock_ctx(&lease->c, &ctx->flc_lease); "
+        "spin_unlock(&ctx->flc_lock)",
+        _insert_lease,
+        slot,
+    )
+    if trylock:
+        op.unlock(inode.i_rwsem, "if (is_deleg) inode_unlock(inode)")
+    refused = op.compute(
+        "refused",
+        "status = -EAGAIN; if (fp->fi_had_conflict) goto out_unlock; "
+        "status = hash_delegation_locked(dp, fp) /* handed to the client */",
+        _hash_delegation,
+        slot,
+        delegated,
+        acl,
+        stored,
+        render=lambda v: "-EAGAIN" if v else "hashed",
+    )
+    with op.when(same(refused, const(True)), "if (fp->fi_had_conflict) goto out_unlock"):
+        op.effect(
+            "out_unlock: kernel_setlease(fp->fi_deleg_file->nf_file, F_UNLCK, NULL, (void **)&dp)",
+            _return_delegation,
+            slot,
+            delegated,
+        )
+        op.fail(E.EAGAIN, "done", "return ERR_PTR(status)")
+    op.effect(
+        "nfsd4_delegreturn(): destroy_delegation(dp) /* recalled or not */",
+        _return_delegation,
+        slot,
+        delegated,
+    )
+    if trylock:
+        op.goto("done")
+        op.label("busy")
+        op.fail(E.EAGAIN, "done", "return -EAGAIN /* no delegation handed out */")
+    op.label("done")

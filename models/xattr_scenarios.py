@@ -1,6 +1,7 @@
-"""Extended-attribute and ACL scenarios (``xattr/``), the invariant that
-says what the inode's i_rwsem protects in them, and the protocol variants
-they catch."""
+"""Extended-attribute and ACL scenarios (``xattr/``), the invariants that
+say what the inode's i_rwsem protects in them (a set from a concurrent
+set, and from nfsd handing out a delegation between its break and its
+write), and the protocol variants they catch."""
 
 from __future__ import annotations
 
@@ -10,8 +11,12 @@ from mc.dsl import BASE_PROPERTIES, Invocation, Program, State, flag_variant, in
 from mc.dsl import variant as protocol_variant
 from mc.dsl.kernel_model import KernelModel
 from mc.models.xattr import (
+    DELEG_SKIPS_INODE_TRYLOCK,
+    DELEGATIONS,
     GET_INODE_ACL_BLOCKS_IN_RCU,
+    GRANTED,
     PERMISSION_BLOCKS_IN_RCU,
+    SETFACL_WITHOUT_DELEG_BREAK,
     XATTRS,
     delegation,
     getfacl,
@@ -55,6 +60,44 @@ def xattr_lost(model: KernelModel) -> Callable[[State], str | None]:
     return check
 
 
+DELEG_VS_XATTR = "deleg-vs-xattr"
+
+
+@invariant(
+    DELEG_VS_XATTR,
+    "while a client holds a delegation of a file that was not recalled, the file's ACL and "
+    "extended attributes stay as they were when it was handed out: setxattr(2), "
+    "removexattr(2) and setfacl break the delegation (try_break_deleg() under the inode's "
+    "i_rwsem, which nfsd's generic_add_lease() trylocks) before they change them; a change "
+    "under a granted delegation is a lost recall",
+    reads=["delegation", "delegated", "acl", "xattrs"],
+    needs=(DELEGATIONS, "an nfsd delegation of a file"),
+)
+def deleg_vs_xattr(model: KernelModel) -> Callable[[State], str | None]:
+    delegations = sorted(model.world.parts.get(DELEGATIONS, {}).items())
+
+    def check(state: State) -> str | None:
+        for path, (slot, delegated, acl, stored) in delegations:
+            if state[slot] != GRANTED:
+                continue
+            cached_acl, cached_names = state[delegated]
+            changed = []
+            if state[acl] != cached_acl:
+                changed.append(f"its ACL is v{state[acl]}, not v{cached_acl}")
+            if state[stored] != cached_names:
+                changed.append(
+                    f"its attributes are {sorted(state[stored])}, not {sorted(cached_names)}"
+                )
+            if changed:
+                return (
+                    f"{path} changed under a granted delegation that was not recalled: "
+                    f"{'; '.join(changed)} as the client caches them"
+                )
+        return None
+
+    return check
+
+
 XATTR_PROPERTIES = (*BASE_PROPERTIES, "namespace", XATTR_LOST)
 
 
@@ -85,6 +128,16 @@ flag_variant(
     "returning -ECHILD",
 )
 flag_variant(
+    SETFACL_WITHOUT_DELEG_BREAK,
+    "vfs_set_acl() calls set_posix_acl() under the inode's i_rwsem without try_break_deleg(): "
+    "the ACL changes while a client holds a delegation of the file",
+)
+flag_variant(
+    DELEG_SKIPS_INODE_TRYLOCK,
+    "generic_add_lease() inserts nfsd's delegation without inode_trylock(): it is handed out "
+    "while a setfacl or setxattr(2) holds the inode's i_rwsem past its try_break_deleg()",
+)
+flag_variant(
     GET_INODE_ACL_BLOCKS_IN_RCU,
     "the filesystem marks its inodes ACL_DONT_CACHE (as overlayfs does, and FUSE without "
     "FUSE_POSIX_ACL) and its ->get_inode_acl asks its server for the ACL (and sleeps) when "
@@ -110,7 +163,7 @@ scenario(
         delegation("/a/f"),
         getxattr("/a/f", "user.a"),
     ],
-    properties=XATTR_PROPERTIES,
+    properties=(*XATTR_PROPERTIES, DELEG_VS_XATTR),
 )
 
 scenario(
@@ -128,5 +181,5 @@ scenario(
     "a setfacl of a file an NFS client holds a delegation of, racing a getfacl of it",
     tree=["/a/", "/a/f"],
     threads=[setfacl("/a/f"), delegation("/a/f"), getfacl("/a/f")],
-    properties=(*BASE_PROPERTIES, "namespace"),
+    properties=(*BASE_PROPERTIES, "namespace", DELEG_VS_XATTR),
 )

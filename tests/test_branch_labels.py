@@ -257,6 +257,8 @@ LABEL_AS_MODELLED = {
     "/* /b:N */",
     # fuse_permission()'s refresh of invalidated attributes (models/xattr.py)
     "if (perm_mask & READ_ONCE(fi->inval_mask) || time_beforeN(fi->i_time, get_jiffies_N()))",
+    # nfs4_set_delegation() withdrawing a delegation a break met (models/xattr.py)
+    "if (fp->fi_had_conflict) goto out_unlock",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""
