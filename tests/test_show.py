@@ -421,8 +421,8 @@ def test_show_steps_lists_labels_and_tags_and_where_a_step_moved(vfsmc: Run) -> 
     listed = vfsmc("show", "truncate/truncate-vs-writeback", "--steps")
     assert listed.exit_code == 0, listed.output
     assert re.search(
-        r"\n +6  filemap_invalidate_lock\(inode->i_mapping\) \[exclusive\]  "
-        r"tags: invalidate-lock  \(models/blockfs_truncate.py:\d+\)",
+        r"\n +6  filemap_invalidate_lock\(inode->i_mapping\)  "
+        r"\(models/blockfs_truncate.py:\d+\)  mode: exclusive  tags: invalidate-lock\n",
         listed.output,
     )
     data = json.loads(vfsmc("show", "truncate/truncate-vs-writeback", "--steps", "--json").output)
@@ -440,7 +440,7 @@ def test_an_rcu_read_side_section_has_no_lock_mode(vfsmc: Run) -> None:
     listed = vfsmc("show", "dcache/dput-shrink-vs-find-alias", "--steps")
     assert listed.exit_code == 0, listed.output
     assert re.search(r"\n +0  dput\(\): rcu_read_lock\(\)  \(models/dcache.py:\d+\)", listed.output)
-    assert "spin_lock(&dentry->d_lock) [exclusive]" in listed.output
+    assert re.search(r"spin_lock\(&dentry->d_lock\)  \(models/dcache.py:\d+\)  mode: exclusive", listed.output)
     data = json.loads(vfsmc("show", "dcache/dput-shrink-vs-find-alias", "--steps", "--json").output)
     assert "mode" not in data["threads"][0]["program"][0]
 

@@ -5,6 +5,7 @@ model reported as one line naming the file and line, exit 2."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -862,6 +863,33 @@ def test_a_violation_of_a_transform_that_moves_an_inserted_step_is_saved(
     number = int(unlock.split()[0].split("_")[1]) + 1
     assert f'label="{number}", id="chart-step-{number}", style="filled", fillcolor="#fff2b3"' in dot
     assert vfsmc("replay", str(saved.with_suffix(".json"))).exit_code == 1
+
+
+def test_a_scenario_made_with_a_variant_has_it_in_its_correct_protocol(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A scenario whose protocol is made with ``inserts()`` variants
+    (``variants=``) has them whenever it is built: ``-V`` adds a change on
+    top, ``replay --correct`` replays on the protocol with them, ``show``
+    names them, and a name no variant has is one line naming the line."""
+    made = MOVES_AN_INSERTED_STEP.replace(
+        'properties=["lock-protocol", "deadlock", "completes"])',
+        'properties=["lock-protocol", "deadlock", "completes"], variants=["my-link"])',
+    )
+    model = _write(tmp_path, "made.py", made)
+    correct = vfsmc("check", f"{model}:my/link", "--no-save")
+    assert correct.exit_code == 0 and "my/link: OK" in correct.output, correct.output
+    assert vfsmc("check", f"{model}:my/link", "-V", "my-sem-first").exit_code == 1
+    saved = tmp_path / "counterexamples" / "my-link--my-sem-first.json"
+    replayed = vfsmc("replay", str(saved), "--correct")
+    assert replayed.exit_code == 0, replayed.output
+    assert "T1 is at 'down(&my_sem)' instead of 'up(&my_sem)'" in replayed.output
+    shown = vfsmc("show", f"{model}:my/link")
+    assert "protocol made with variant my-link: link takes my_sem around ->link" in shown.output
+    _write(tmp_path, "unknown.py", made.replace('variants=["my-link"]', 'variants=["my-lnik"]'))
+    unknown = vfsmc("check", f"{tmp_path / 'unknown.py'}:my/link")
+    assert unknown.exit_code == 2
+    assert re.search(r"unknown.py:\d+: my/link's variants: .*my-lnik.*my-link", unknown.output)
 
 
 RUNS_PUNCH_HOLE = """

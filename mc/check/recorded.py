@@ -26,9 +26,11 @@ def _user_file(declared_file: str) -> Path | None:
 
 def model_files(registry: Registry, scenario: Scenario, variants: Sequence[str]) -> list[Path]:
     """The model files outside the shipped models that declared ``scenario``
-    or one of ``variants``."""
+    or one of ``variants`` or of the variants its protocol is made of."""
     declared = [scenario.declared] + [
-        registry.variants[name].declared for name in variants if name in registry.variants
+        registry.variants[name].declared
+        for name in (*scenario.variants, *variants)
+        if name in registry.variants
     ]
     found: list[Path] = []
     for source in declared:

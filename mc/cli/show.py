@@ -85,6 +85,7 @@ def show_command(scenario: str, models: tuple[Path, ...], as_json: bool, steps: 
             "tree": list(found.tree),
             "threads": threads,
             "properties": list(found.properties),
+            "protocol_variants": list(found.variants),
             "available_properties": available,
             "slots": model.slot_names(),
             "variants": {
@@ -107,6 +108,8 @@ def show_command(scenario: str, models: tuple[Path, ...], as_json: bool, steps: 
     click.echo(f"{found.name}: {found.description}")
     if found.declared is not None:
         click.echo(f"  declared at {found.declared}")
+    for name in found.variants:
+        click.echo(f"  protocol made with variant {name}: {reg.variant(name).description}")
     click.echo(f"tree: {' '.join(found.tree)}")
     click.echo("threads:")
     for thread in threads:
@@ -114,8 +117,8 @@ def show_command(scenario: str, models: tuple[Path, ...], as_json: bool, steps: 
         click.echo(f"      follows {thread['follows']}; {thread['steps']} steps")
         for number, step in enumerate(thread.get("program", ())):
             tags = f"  tags: {', '.join(step['tags'])}" if step["tags"] else ""
-            mode = f" [{step['mode']}]" if "mode" in step else ""
-            click.echo(f"      {number:>4}  {step['label']}{mode}{tags}  ({step['source']})")
+            mode = f"  mode: {step['mode']}" if "mode" in step else ""
+            click.echo(f"      {number:>4}  {step['label']}  ({step['source']}){mode}{tags}")
     click.echo(
         textwrap.fill(
             _slots_text(model.slot_names()),

@@ -60,6 +60,10 @@ class Scenario:
     properties: tuple[str, ...] = BASE_PROPERTIES
     declared: Source | None = attrs.field(default=None, eq=False)
     """The model line that declared the scenario."""
+    variants: tuple[str, ...] = ()
+    """The variants the scenario's protocol is made of (a filesystem's own
+    steps put into shipped operations with ``inserts``): applied whenever
+    it is built, before those asked for; its correct protocol has them."""
 
     @property
     def thread_names(self) -> tuple[str, ...]:
@@ -169,6 +173,13 @@ class Registry:
     def property(self, name: str) -> PropertyDef:
         return _find(self.properties, name, "property")
 
+    def _protocol(self, scenario: Scenario) -> list[Variant]:
+        """The variants ``scenario``'s protocol is made of."""
+        try:
+            return [self.variant(name) for name in scenario.variants]
+        except UnknownName as error:
+            raise _located(scenario, "variants", error) from None
+
     def build(
         self,
         scenario: Scenario,
@@ -177,15 +188,16 @@ class Registry:
     ) -> KernelModel:
         """The model of ``scenario`` under ``variants``, checking
         ``properties`` (default: the scenario's own list)."""
-        chosen = [self.variant(name) for name in variants]
+        chosen = self._protocol(scenario) + [
+            self.variant(name) for name in variants if name not in scenario.variants
+        ]
         wanted = scenario.properties if properties is None else tuple(properties)
         try:
             defs = [self.property(name) for name in wanted]
         except UnknownName as error:
-            if properties is not None or scenario.declared is None:
+            if properties is not None:
                 raise
-            where = f"{shown(scenario.declared.file)}:{scenario.declared.line}"
-            raise UnknownName(f"{where}: {scenario.name}'s properties: {error}") from None
+            raise _located(scenario, "properties", error) from None
         world = World(scenario.thread_names)
         if scenario.declared is not None:
             world.declared_at = f"{shown(scenario.declared.file)}:{scenario.declared.line}"
@@ -204,6 +216,15 @@ class Registry:
             _bodies(chosen),
         )
         return KernelModel(world, threads, defs)
+
+
+def _located(scenario: Scenario, field: str, error: UnknownName) -> UnknownName:
+    """``error`` of a name ``scenario`` lists in ``field``, naming the line
+    that declared it."""
+    if scenario.declared is None:
+        return error
+    where = f"{shown(scenario.declared.file)}:{scenario.declared.line}"
+    return UnknownName(f"{where}: {scenario.name}'s {field}: {error}")
 
 
 def _bodies(chosen: Sequence[Variant]) -> dict[Operation, Callable[..., None]]:
@@ -330,9 +351,12 @@ def scenario(
     tree: Sequence[str],
     threads: Sequence[Invocation],
     properties: Sequence[str] = BASE_PROPERTIES,
+    variants: Sequence[str] = (),
 ) -> Scenario:
     """Declare a scenario: a tree (``/a/`` a directory, ``/a/x`` a file),
-    one invocation per thread, and the properties it checks by default."""
+    one invocation per thread, the properties it checks by default, and
+    the variants its protocol is made of (``Scenario.variants``: a
+    filesystem's own steps in shipped operations, ``inserts``)."""
     if isinstance(threads, (str, Invocation)) or not isinstance(threads, Iterable):
         raise ModelError(
             f"threads is a list of invocations such as [create('/a/x')], not {threads!r}"
@@ -357,6 +381,7 @@ def scenario(
             tuple(threads),
             _names(properties, "properties", "property names"),
             caller_source(),
+            _names(variants, "variants", "variant names"),
         )
     )
 
