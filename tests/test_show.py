@@ -440,7 +440,8 @@ def test_an_rcu_read_side_section_has_no_lock_mode(vfsmc: Run) -> None:
     listed = vfsmc("show", "dcache/dput-shrink-vs-find-alias", "--steps")
     assert listed.exit_code == 0, listed.output
     assert re.search(r"\n +0  dput\(\): rcu_read_lock\(\)  \(models/dcache.py:\d+\)", listed.output)
-    assert re.search(r"spin_lock\(&dentry->d_lock\)  \(models/dcache.py:\d+\)  mode: exclusive", listed.output)
+    spin = r"spin_lock\(&dentry->d_lock\)  \(models/dcache.py:\d+\)  mode: exclusive"
+    assert re.search(spin, listed.output)
     data = json.loads(vfsmc("show", "dcache/dput-shrink-vs-find-alias", "--steps", "--json").output)
     assert "mode" not in data["threads"][0]["program"][0]
 

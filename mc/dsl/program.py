@@ -3,6 +3,7 @@ mutations apply to them, and linking into compiled form."""
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Sequence
 
 import attrs
@@ -230,9 +231,18 @@ class Program:
                 f"expected a step of the program or its label, not {type(which).__name__} {which!r}"
             )
         found = [step for step in self.steps if step.label == which]
-        if len(found) != 1:
-            many = f"{len(found)} steps are labelled" if found else "no step is labelled"
-            raise ValueError(f"{many} {which!r}: pass the step (from steps or tagged(tag))")
+        if len(found) > 1:
+            raise ValueError(
+                f"{len(found)} steps are labelled {which!r}: pass the step (from steps or "
+                "tagged(tag))"
+            )
+        if not found:
+            close = difflib.get_close_matches(which, [step.label for step in self.steps], n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(
+                f"no step is labelled {which!r} ({hint}a step another variant adds is there "
+                "only when that variant is given before this one)"
+            )
         return found[0]
 
     def swap(self, first: Step | str, second: Step | str) -> Program:
