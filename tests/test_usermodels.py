@@ -176,6 +176,14 @@ ERRORS = {
         "scenario('{name}', 'x', tree=['/a/'], threads=[grab()])\n",
         "{file}:6: in grab: not a lock: 'i_rwsem(/a)'",
     ),
+    "shared-spinlock": (
+        "from mc.dsl import SHARED, LockKind, operation, scenario\n\n"
+        "@operation(models='test')\n"
+        "def grab(op):\n"
+        "    op.lock(op.world.shared_lock('my_spin(/a)', LockKind.SPINLOCK), SHARED)\n\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=[grab()])\n",
+        "{file}:5: in grab: my_spin(/a) is a spinlock, which has no shared mode: take it EXCL",
+    ),
     "unknown-lock": (
         "from mc.dsl.operation import operation\n"
         "from mc.dsl.scenario import scenario\n\n"

@@ -63,7 +63,7 @@ from mc.kernel.expr import (
     lock_const,
     slot_value,
 )
-from mc.kernel.locks import Lock, Mode
+from mc.kernel.locks import Kind, Lock, Mode
 from mc.kernel.mm import Mm, mm_of
 from mc.kernel.pagecache import File, pagecache
 from mc.kernel.pagecache import Mapping as AddressSpace
@@ -258,6 +258,13 @@ class Op:
         None as the lock is declared (see ``op.interrupt``)."""
         lock_expr = as_lock(lock)
         text = label or f"lock {lock_expr} {lock_mode(mode).value}"
+        kinds = _kinds(self.world, lock_expr)
+        if mode is Mode.SHARED and kinds and kinds <= EXCLUSIVE_ONLY:
+            names = " or ".join(sorted(kind.value for kind in kinds))
+            raise ModelError(
+                f"{lock_expr} is a {names}, which has no shared mode: take it EXCL "
+                "(a reader-writer lock is LockKind.RWSEM)"
+            )
         return self.emit(
             LockStep(
                 label=text,
@@ -869,3 +876,16 @@ def operation(
         return Operation(build.__name__, models, build, describe, doc, tuple(cites))
 
     return wrap
+
+
+EXCLUSIVE_ONLY = frozenset((Kind.MUTEX, Kind.SPINLOCK, Kind.BIT_LOCK))
+"""The kinds of lock that have no shared mode (an RCU read-side section
+and a seqlock's reader are taken SHARED)."""
+
+
+def _kinds(world: World, lock: LockExpr) -> set[Kind]:
+    """The kinds of lock ``lock`` may be: its own when it is known, else
+    those of the locks of its family the world has so far."""
+    if lock.fixed is not None:
+        return {lock.fixed.kind}
+    return {known.kind for known in world.locks if known.family == lock.family}
