@@ -12,7 +12,7 @@ import attrs
 import pytest
 from click.testing import Result
 
-from mc.check import mutate
+from mc.check import mutants, mutate
 from mc.check.checker import check_scenario
 from mc.check.registry import with_files
 from mc.dsl.program import Program
@@ -77,17 +77,17 @@ def test_dropping_an_acquisition_keeps_other_paths_balanced(shipped: Registry) -
 
 def test_the_mutations_of_a_program(shipped: Registry) -> None:
     model = shipped.build(shipped.scenario(SCENARIO))
-    found = mutate.mutations(model)
+    found = mutants.mutations(model)
     kinds = {(m.kind, m.operation) for m in found}
-    assert (mutate.Kind.DROP, "rmdir") in kinds
-    assert (mutate.Kind.WEAKEN, "link") in kinds
-    assert (mutate.Kind.SWAP, "rename") in kinds
-    assert not any(m.kind is mutate.Kind.WEAKEN and m.lock == "rename_lock" for m in found)
-    assert not any(m.kind is mutate.Kind.WEAKEN and m.lock == "s_vfs_rename_sem" for m in found)
-    swap = next(m for m in found if m.kind is mutate.Kind.SWAP)
+    assert (mutants.Kind.DROP, "rmdir") in kinds
+    assert (mutants.Kind.WEAKEN, "link") in kinds
+    assert (mutants.Kind.SWAP, "rename") in kinds
+    assert not any(m.kind is mutants.Kind.WEAKEN and m.lock == "rename_lock" for m in found)
+    assert not any(m.kind is mutants.Kind.WEAKEN and m.lock == "s_vfs_rename_sem" for m in found)
+    swap = next(m for m in found if m.kind is mutants.Kind.SWAP)
     program = _program(shipped, "rename")
     swapped = swap.apply(program)
-    names = mutate.site_names(program)
+    names = mutants.site_names(program)
     first, second = next(
         (a, b)
         for a, b in program.acquisitions_in_turn()
@@ -95,26 +95,26 @@ def test_the_mutations_of_a_program(shipped: Registry) -> None:
     )
     order = [s for s in swapped.steps if s in (first, second)]
     assert order == [second, first]
-    weakened = next(m for m in found if m.kind is mutate.Kind.WEAKEN).apply(program)
+    weakened = next(m for m in found if m.kind is mutants.Kind.WEAKEN).apply(program)
     assert any(isinstance(s, LockStep) and s.mode is Mode.SHARED for s in weakened.steps)
 
 
 def test_mutation_names_are_variants(shipped: Registry) -> None:
-    mutation = mutate.Mutation(
-        mutate.Kind.SWAP, "rename", ("lock_rename:mutex_lock(a)", "lock_rename:lock(b)")
+    mutation = mutants.Mutation(
+        mutants.Kind.SWAP, "rename", ("lock_rename:mutex_lock(a)", "lock_rename:lock(b)")
     )
     assert mutation.name == "mutant:swap@rename:lock_rename:mutex_lock(a) + lock_rename:lock(b)"
-    assert mutate.parse(mutation.name) == mutation
+    assert mutants.parse(mutation.name) == mutation
     assert shipped.variant(mutation.name).name == mutation.name
     for bad in ("mutant:drop@rename", "mutant:nope@x:f:1", "mutant:swap@x:f:lock(a)"):
-        assert mutate.parse(bad) is None
+        assert mutants.parse(bad) is None
 
 
 def test_mutation_names_survive_edits_that_move_lines(shipped: Registry) -> None:
     """A site is named by the function and the kernel code of the step,
     never by its file and line."""
     program = _program(shipped, "rmdir")
-    names = mutate.site_names(program)
+    names = mutants.site_names(program)
     assert "_remove:inode_lock_nested(path.dentry->d_inode, I_MUTEX_PARENT)" in names.values()
     assert not any(name.startswith("models/") for name in names.values())
     moved = attrs.evolve(
@@ -126,7 +126,7 @@ def test_mutation_names_survive_edits_that_move_lines(shipped: Registry) -> None
             for item in program.items
         ),
     )
-    assert sorted(mutate.site_names(moved).values()) == sorted(names.values())
+    assert sorted(mutants.site_names(moved).values()) == sorted(names.values())
 
 
 def test_the_victim_lock_of_rmdir_is_needed(analysis: mutate.Analysis) -> None:
@@ -351,8 +351,8 @@ def test_an_acquisition_run_along_with_another_step_is_mutated(shipped: Registry
     model = shipped.build(shipped.scenario(scenario))
     drops = [
         m
-        for m in mutate.mutations(model)
-        if m.kind is mutate.Kind.DROP and "sb_start_write" in m.label
+        for m in mutants.mutations(model)
+        if m.kind is mutants.Kind.DROP and "sb_start_write" in m.label
     ]
     assert drops
     assert all(baseline.reaches(m) for m in drops)
@@ -471,8 +471,8 @@ def test_dropping_a_handed_off_acquisition_skips_its_hand_off(shipped: Registry)
     [freezer] = [t for t in model.threads if t.invocation.operation.name == "freeze"]
     [drop] = [
         m
-        for m in mutate.mutations(model)
-        if m.kind is mutate.Kind.DROP and m.operation == "freeze" and m.label == FREEZE_WRITE
+        for m in mutants.mutations(model)
+        if m.kind is mutants.Kind.DROP and m.operation == "freeze" and m.label == FREEZE_WRITE
     ]
     dropped = drop.transform(freezer.program, freezer.invocation)
     hand_offs = [
@@ -488,8 +488,8 @@ def test_dropping_a_handed_off_acquisition_skips_its_hand_off(shipped: Registry)
         for level in ("SB_FREEZE_PAGEFAULT", "SB_FREEZE_FS"):
             name = next(
                 m.name
-                for m in mutate.mutations(shipped.build(shipped.scenario(scenario)))
-                if m.kind is mutate.Kind.DROP and f"sb_wait_write(sb, {level})" in m.label
+                for m in mutants.mutations(shipped.build(shipped.scenario(scenario)))
+                if m.kind is mutants.Kind.DROP and f"sb_wait_write(sb, {level})" in m.label
             )
             violation = check_scenario(shipped, scenario, (name,)).result.violation
             assert violation is None or violation.property != "lock-protocol", violation.message
@@ -604,9 +604,9 @@ def test_a_trylock_is_spun_in_place(shipped: Registry) -> None:
     its fail target is itself, every other step is kept, and the thread
     goes on holding d_lock while it spins."""
     model = shipped.build(shipped.scenario(DPUT))
-    [spin] = [m for m in mutate.mutations(model) if m.kind is mutate.Kind.SPIN]
+    [spin] = [m for m in mutants.mutations(model) if m.kind is mutants.Kind.SPIN]
     assert (spin.name, spin.operation, spin.lock) == (SPIN, "dput", "i_lock(/a/x)")
-    assert mutate.parse(spin.name) == spin
+    assert mutants.parse(spin.name) == spin
     assert shipped.variant(spin.name).name == spin.name
     [thread] = [t for t in model.threads if t.invocation.operation.name == "dput"]
     program = thread.program
@@ -640,9 +640,9 @@ def test_no_spin_without_a_trylock_that_backs_off(shipped: Registry) -> None:
     that already retries in place (lock-for-kill-spins)."""
     model = shipped.build(shipped.scenario(SCENARIO))
     assert not any(isinstance(s, TryLockStep) for t in model.threads for s in t.program.steps)
-    assert not any(m.kind is mutate.Kind.SPIN for m in mutate.mutations(model))
+    assert not any(m.kind is mutants.Kind.SPIN for m in mutants.mutations(model))
     spinning = shipped.build(shipped.scenario(DPUT), ["lock-for-kill-spins"])
-    assert not any(m.kind is mutate.Kind.SPIN for m in mutate.mutations(spinning))
+    assert not any(m.kind is mutants.Kind.SPIN for m in mutants.mutations(spinning))
 
 
 TRUNCATE_VS_PUNCH = """\
@@ -672,8 +672,8 @@ def test_acquisitions_with_branches_between_are_swapped(vfsmc: Run, tmp_path: Pa
     model = reg.build(reg.scenario("my/truncate-vs-punch"), ())
     swaps = {
         (m.operation, m.label): m.name
-        for m in mutate.mutations(model)
-        if m.kind is mutate.Kind.SWAP
+        for m in mutants.mutations(model)
+        if m.kind is mutants.Kind.SWAP
     }
     name = swaps[
         (
@@ -719,3 +719,14 @@ def test_the_takers_of_a_lock_count_those_a_variant_inserts(tmp_path: Path) -> N
 
     assert gc_takers(()) == set()
     assert gc_takers(("punch-takes-gc",)) == {"punch_hole", "fallocate", "madvise_remove"}
+
+
+def test_a_mistyped_mutant_names_the_closest_one(vfsmc: Run) -> None:
+    """A ``mutant:`` name that changes nothing (a wrong function part) is
+    one line naming the closest mutant of the scenario."""
+    typo = "mutant:drop@fsync:generic_file_fsync:__generic_file_fsync(): inode_lock(inode)"
+    result = vfsmc("check", "writeback/write-vs-fsync", "-V", typo)
+    assert result.exit_code == 2
+    assert result.output.strip().endswith(
+        "(did you mean mutant:drop@fsync:fsync:__generic_file_fsync(): inode_lock(inode)?)"
+    ), result.output

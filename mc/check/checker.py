@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from mc.check import inventory, usermodels
+from mc.check import inventory, mutants, usermodels
 from mc.check.replay import first_difference, replay
 from mc.dsl.kernel_model import KernelModel, unchecked_errors
 from mc.dsl.scenario import Registry, Scenario, UnknownName
@@ -82,7 +82,9 @@ def build(
         )
     for name in variants:
         if not changes_something(registry, model, name, scenario):
-            raise IneffectiveVariant(f"variant {name} changes nothing in {scenario.name}")
+            close = mutants.closest(model, name) if name.startswith(mutants.PREFIX) else None
+            hint = f" (did you mean {close}?)" if close else ""
+            raise IneffectiveVariant(f"variant {name} changes nothing in {scenario.name}{hint}")
     return model
 
 

@@ -29,7 +29,6 @@ or a sign that the scenarios miss the race the lock is there for.
 
 from __future__ import annotations
 
-import enum
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -40,196 +39,21 @@ import attrs
 from mc.check import mutate_hints, usermodels
 from mc.check.checker import build, check_scenario, file_stem, under_changing
 from mc.check.inventory import NotApplicable, check_applicable
+from mc.check.mutants import Kind, Mutation, mutations, site_names
 from mc.check.mutate_hints import Hint
 from mc.check.recorded import save_recorded
 from mc.dsl.kernel_model import KernelModel
-from mc.dsl.operation import Invocation
-from mc.dsl.program import Program
-from mc.dsl.scenario import Registry, Variant
-from mc.dsl.steps import LockStep, Step
+from mc.dsl.scenario import Registry
 from mc.dsl.wait_steps import TryLockStep
 from mc.engine.explore import Options, Search
 from mc.engine.result import Verdict
-from mc.kernel.locks import Mode
 from mc.kernel.world import ModelError
 
-PREFIX = "mutant:"
-SWAPPED = " + "
-"""Joins the two sites of a swap."""
 Progress = Callable[[int, int, str], None]
 
 
 class MutationError(ValueError):
     """Mutation analysis cannot run (the scenario fails unmutated)."""
-
-
-class Kind(enum.Enum):
-    """A kind of single-step protocol mutation."""
-
-    DROP = "drop"
-    WEAKEN = "weaken"
-    SWAP = "swap"
-    SPIN = "spin"
-
-
-@attrs.frozen
-class Mutation:
-    """One mutation of ``operation``: ``sites`` name the step(s) it changes
-    as ``site_names`` does, so the name survives edits that move lines."""
-
-    kind: Kind
-    operation: str
-    sites: tuple[str, ...]
-    label: str = attrs.field(default="", eq=False)
-    """The kernel code of the step(s), for people."""
-    lock: str = attrs.field(default="", eq=False)
-    """The lock(s) as the scenario spells them."""
-
-    @property
-    def name(self) -> str:
-        """The variant name of this mutation."""
-        return f"{PREFIX}{self.kind.value}@{self.operation}:{SWAPPED.join(self.sites)}"
-
-    source: str = attrs.field(default="", eq=False)
-    """The model line(s) today, ``file:line`` or ``file:line+line``, for people."""
-
-    def describe(self) -> str:
-        """``drop rename 'mutex_lock(...)' (models/dirops.py:318)``."""
-        return f"{self.kind.value} {self.operation} '{self.label}' ({self.source})"
-
-    def apply(self, program: Program) -> Program:
-        """The mutated program."""
-        names = site_names(program)
-
-        def at(step: Step, site: str) -> bool:
-            return isinstance(step, LockStep) and names.get(str(step.source)) == site
-
-        if self.kind is Kind.SPIN:
-            tries = site_names(program, TryLockStep)
-            return program.spin(
-                lambda step: (
-                    isinstance(step, TryLockStep) and tries.get(str(step.source)) == self.sites[0]
-                )
-            )
-        if self.kind is Kind.DROP:
-            return program.drop_acquisitions(lambda step: at(step, self.sites[0]))
-        if self.kind is Kind.WEAKEN:
-            return program.weaken(lambda step: at(step, self.sites[0]))
-        for first, second in program.acquisitions_in_turn():
-            if (names.get(str(first.source)), names.get(str(second.source))) == self.sites:
-                program = program.move_before(second, first)
-        return program
-
-    def transform(self, program: Program, invocation: Invocation) -> Program:
-        """The variant transform: mutate the programs of this operation.
-        A dropped acquisition's hand-off becomes a hand-off-if-held, so in
-        the other operations a take-over of a lock they never acquire (and
-        its release) is made if-handed-off (if-held) too."""
-        if invocation.operation.name != self.operation:
-            if self.kind is Kind.DROP:
-                return program.take_overs_if_handed_off()
-            return program
-        return self.apply(program)
-
-    def variant(self) -> Variant:
-        """This mutation as a variant."""
-        return Variant(self.name, f"{self.describe()}", self.transform)
-
-
-def site_names(
-    program: Program, of: type[LockStep] | type[TryLockStep] = LockStep
-) -> dict[str, str]:
-    """The name of each lock acquisition's model line (``file:line``) in
-    ``program`` (of each trylock's, with ``of=TryLockStep``): the function
-    that takes the lock and its kernel code
-    (``lock_rename:inode_lock_nested(p1->d_inode, I_MUTEX_PARENT)``),
-    numbered ``#2``, ``#3``... when two lines share both."""
-    names: dict[str, str] = {}
-    seen: dict[str, int] = {}
-    for item in program.items:
-        if not isinstance(item, of) or str(item.source) in names:
-            continue
-        base = f"{item.source.function}:{item.label}"
-        seen[base] = seen.get(base, 0) + 1
-        names[str(item.source)] = base if seen[base] == 1 else f"{base}#{seen[base]}"
-    return names
-
-
-def parse(name: str) -> Mutation | None:
-    """The mutation a variant name spells, or None."""
-    if not name.startswith(PREFIX):
-        return None
-    kind_text, _, rest = name[len(PREFIX) :].partition("@")
-    operation, _, where = rest.partition(":")
-    try:
-        kind = Kind(kind_text)
-    except ValueError:
-        return None
-    sites = tuple(where.split(SWAPPED)) if kind is Kind.SWAP else (where,)
-    if not operation or not all(sites) or len(sites) != (2 if kind is Kind.SWAP else 1):
-        return None
-    return Mutation(kind, operation, sites)
-
-
-def resolve(_registry: Registry, name: str) -> Variant | None:
-    """The variant a ``mutant:...`` name stands for (None for other names)."""
-    mutation = parse(name)
-    return None if mutation is None else mutation.variant()
-
-
-def mutations(model: KernelModel) -> list[Mutation]:
-    """Every single-step mutation of the programs of ``model``'s threads,
-    in program order, one per operation and model line.  A trylock that
-    already retries in place when its lock is busy is not spun."""
-    kinds = {lock.family: lock.kind for lock in model.world.locks}
-    found: dict[Mutation, Mutation] = {}
-    for thread in model.threads:
-        operation = thread.invocation.operation.name
-        items = thread.program.items
-        names = site_names(thread.program)
-        tries = site_names(thread.program, TryLockStep)
-        spinning = {id(step) for step, index, fail in _indexed(thread.program) if fail == index}
-        in_turn = {id(first): second for first, second in thread.program.acquisitions_in_turn()}
-        for item in items:
-            if isinstance(item, TryLockStep) and id(item) not in spinning:
-                spin = Mutation(
-                    Kind.SPIN,
-                    operation,
-                    (tries[str(item.source)],),
-                    item.label,
-                    item.lock.text,
-                    str(item.source),
-                )
-                found.setdefault(spin, spin)
-            if not isinstance(item, LockStep):
-                continue
-            site, lock, line = names[str(item.source)], item.lock.text, str(item.source)
-            candidates = [Mutation(Kind.DROP, operation, (site,), item.label, lock, line)]
-            kind = kinds.get(item.lock.family)
-            if item.mode is Mode.EXCL and kind is not None and kind.shared_mode:
-                candidates.append(Mutation(Kind.WEAKEN, operation, (site,), item.label, lock, line))
-            after = in_turn.get(id(item))
-            if after is not None:
-                candidates.append(
-                    Mutation(
-                        Kind.SWAP,
-                        operation,
-                        (site, names[str(after.source)]),
-                        f"{item.label}; {after.label}",
-                        f"{lock}, {after.lock.text}",
-                        f"{line}+{after.source.line}"
-                        if after.source.file == item.source.file
-                        else f"{line}+{after.source}",
-                    )
-                )
-            for mutation in candidates:
-                found.setdefault(mutation, mutation)
-    return list(found.values())
-
-
-def _indexed(program: Program) -> list[tuple[Step, int, int | None]]:
-    """Each step of ``program`` with its index and its jump target's."""
-    return [(step, index, fail) for index, (step, _next, fail) in enumerate(program.link())]
 
 
 def coverage(model: KernelModel, states: Sequence[tuple[Any, ...]]) -> set[tuple[str, str]]:

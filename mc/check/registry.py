@@ -11,7 +11,7 @@ from pathlib import Path
 from types import ModuleType
 
 import mc.models
-from mc.check import mutate, usermodels
+from mc.check import mutants, usermodels
 from mc.dsl import kernel_model
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry
@@ -49,7 +49,7 @@ def base() -> Registry:
     ):
         registry.add_property(prop)
     registry.add_property(conformance.spec_conformance, prepare=conformance.prepare)
-    registry.variant_resolvers.append(mutate.resolve)
+    registry.variant_resolvers.append(mutants.resolve)
     return registry
 
 
