@@ -338,6 +338,27 @@ def test_an_insertion_at_a_label_the_body_lacks_is_a_located_error(tmp_path: Pat
         registry.build(registry.scenario("truncate/punch-vs-fault"), ["nowhere"])
 
 
+def test_an_insertion_whose_function_takes_other_arguments_is_a_located_error(
+    tmp_path: Path,
+) -> None:
+    """The function ``inserts`` calls as ``f(op, *args)`` with the
+    operation's arguments is checked where ``inserts`` is called."""
+    model_file = tmp_path / "signature.py"
+    model_file.write_text(
+        "from mc.dsl import inserts\n"
+        "from mc.models.truncate import punch_hole\n\n"
+        "def take(op, file):\n"
+        "    pass\n\n"
+        "inserts(punch_hole, 'two', 'x', after={'filemap_invalidate_lock(mapping)': take})\n"
+    )
+    with pytest.raises(
+        ModelError,
+        match=r"signature.py:7: variant two: the function for 'filemap_invalidate_lock\(mapping\)' "
+        r"is called as f\(op, file, offset, length\), with punch_hole's arguments: too many",
+    ):
+        with_files([model_file])
+
+
 @operation(models="a filesystem ioctl taking invalidate_lock before i_rwsem")
 def invalidate_then_inode_lock(op: Op, file: File) -> None:
     invalidate_lock = op.mapping(file).invalidate_lock

@@ -482,6 +482,8 @@ def inserts(
     points += [(label, f, False) for label, f in (after or {}).items()]
     if not points:
         raise ModelError(f"variant {name}: inserts takes before= or after= {{label: f(op, ...)}}")
+    for label, snippet, _ahead in points:
+        _check_snippet(name, operation, label, snippet)
 
     def body(op: Any, *args: Any) -> None:
         start = len(op.items)
@@ -502,6 +504,28 @@ def inserts(
         name, description, None, _names(waives, "waives", "rules"), declared, ((operation, body),)
     )
     return _declare(variant)
+
+
+def _check_snippet(name: str, operation: Operation, label: str, snippet: Any) -> None:
+    """A ``ModelError`` unless ``snippet`` can be called as ``inserts``
+    calls it: ``snippet(op, *args)`` with the arguments of ``operation``."""
+    parameters = inspect.signature(operation.build).parameters.values()
+    shipped = [p.name for p in parameters]
+    required = [p.name for p in parameters if p.default is inspect.Parameter.empty]
+    try:
+        signature = inspect.signature(snippet)
+    except (TypeError, ValueError):
+        return
+    for given in (required, shipped):
+        try:
+            signature.bind(*given)
+            return
+        except TypeError as error:
+            problem = error
+    raise ModelError(
+        f"variant {name}: the function for {label!r} is called as "
+        f"f({', '.join(shipped)}), with {operation.name}'s arguments: {problem}"
+    )
 
 
 def _places(
