@@ -730,3 +730,20 @@ def test_a_mistyped_mutant_names_the_closest_one(vfsmc: Run) -> None:
     assert result.output.strip().endswith(
         "(did you mean mutant:drop@fsync:fsync:__generic_file_fsync(): inode_lock(inode)?)"
     ), result.output
+
+
+def test_mutants_checked_side_by_side_give_the_same_analysis(
+    shipped: Registry, analysis: mutate.Analysis
+) -> None:
+    """``processes=2`` (``vfsmc mutate --workers 2``) checks the mutants
+    and the harmless ones' other scenarios in two forked processes: the
+    same results in the same order."""
+    spread = mutate.analyse(shipped, SCENARIO, properties=SEMANTIC, processes=2)
+
+    def shown(found: mutate.Analysis) -> list[tuple[object, ...]]:
+        return [(r.mutation, r.verdict, r.violated, r.states) for r in found.results] + [
+            (e.mutation, e.passed, e.broke) for e in found.evidence
+        ]
+
+    assert shown(spread) == shown(analysis)
+    assert spread.evidence and spread.unreached == analysis.unreached

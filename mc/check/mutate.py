@@ -36,7 +36,7 @@ from typing import Any
 
 import attrs
 
-from mc.check import mutate_hints, usermodels
+from mc.check import mutate_hints, side_by_side, usermodels
 from mc.check.checker import build, check_scenario, file_stem, under_changing
 from mc.check.inventory import NotApplicable, check_applicable
 from mc.check.mutants import Kind, Mutation, mutations, site_names
@@ -226,6 +226,7 @@ def analyse(
     out: Path | None = None,
     options: Options | None = None,
     progress: Progress | None = None,
+    processes: int = 1,
 ) -> Analysis:
     """Check ``scenario`` (under ``variants``, for ``properties``, by default
     each scenario's own less ``excluded``) with each mutation of the steps it reaches, saving
@@ -233,7 +234,9 @@ def analyse(
     weakenings on the other scenarios, each under those of ``variants``
     that change it.  ``scenario`` is refused as ``check`` refuses it
     (``build``): a scenario without threads or without a property to
-    check, or a variant that changes nothing in it."""
+    check, or a variant that changes nothing in it.  ``processes``: how
+    many mutants are checked at once, each in a forked process
+    (``side_by_side``); the analysis is the same."""
     started = time.perf_counter()
     base_variants = tuple(variants)
     options = options or Options()
@@ -253,27 +256,31 @@ def analyse(
         )
     every = mutations(model)
     live = [m for m in every if baseline.reaches(m)]
-    results = []
-    for done, mutation in enumerate(live):
-        if progress is not None:
-            progress(done, len(live), mutation.describe())
-        results.append(_check(registry, scenario, baselines, mutation, out))
+    results = side_by_side.each(
+        len(live),
+        lambda at: _check(registry, scenario, baselines, live[at], out),
+        processes,
+        None if progress is None else lambda done: progress(done, len(live), "mutants"),
+    )
     harmless = [
         r.mutation
         for r in results
         if r.verdict is Verdict.OK and r.mutation.kind in (Kind.DROP, Kind.WEAKEN)
     ]
-    evidence = []
     others = [
         name
         for name, found in sorted(registry.scenarios.items())
         if name != scenario
         and any(inv.operation.name in {m.operation for m in harmless} for inv in found.threads)
     ]
-    for done, mutation in enumerate(harmless):
-        if progress is not None:
-            progress(done, len(harmless), f"other scenarios: {mutation.describe()}")
-        evidence.append(_elsewhere(registry, scenario, others, mutation, baselines))
+    evidence = side_by_side.each(
+        len(harmless),
+        lambda at: _elsewhere(registry, scenario, others, harmless[at], baselines),
+        processes,
+        None
+        if progress is None
+        else lambda done: progress(done, len(harmless), "harmless ones on other scenarios"),
+    )
     if progress is not None:
         progress(1, 1, "")
     checked_elsewhere = sorted(

@@ -184,6 +184,14 @@ def _bar(done: int, total: int, what: str) -> None:
     default=None,
     help="Progress bar on stderr (default: when a terminal).",
 )
+@click.option(
+    "--workers",
+    type=Count(),
+    default=1,
+    show_default=True,
+    help="Check this many mutants at once, each in a process of its own (at most one a core "
+    "is worth it).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @one_line_errors
 def mutate_command(
@@ -198,6 +206,7 @@ def mutate_command(
     time_limit: float | None,
     max_memory: int | None,
     progress: bool | None,
+    workers: int,
     as_json: bool,
 ) -> None:
     """Check SCENARIO under every single-step mutation of its operations.
@@ -225,6 +234,7 @@ def mutate_command(
             out=(out or default_out(scenario).parent / "mutations") if save else None,
             options=options,
             progress=_bar if show_progress else None,
+            processes=workers,
         )
     if show_progress:
         click.echo(f"\r{'':<110}\r", err=True, nl=False)

@@ -1,0 +1,75 @@
+"""Independent checks run side by side, each in a process forked from this
+one: the children share the model files loaded here (their properties are
+closures, which cannot be pickled), get only an index, and send back their
+results pickled, in the order asked."""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_work: Callable[[int], Any] | None = None
+"""The work of the pool being run, inherited by the forked children."""
+
+
+class ChildDied(RuntimeError):
+    """A child process ended without an answer (killed, say, by the
+    kernel's out-of-memory killer)."""
+
+
+def each(
+    count: int,
+    work: Callable[[int], T],
+    processes: int = 1,
+    done: Callable[[int], None] | None = None,
+) -> list[T]:
+    """``work(0)`` ... ``work(count - 1)``, in that order, over at most
+    ``processes`` forked processes (in this one when 1); ``done(n)`` is
+    told as the n-th result arrives.  An exception a child raises is
+    raised here; Ctrl-C ends the children."""
+    if processes <= 1 or count <= 1:
+        results = []
+        for index in range(count):
+            results.append(work(index))
+            if done is not None:
+                done(index + 1)
+        return results
+    global _work
+    _work = work
+    pool = ProcessPoolExecutor(
+        min(processes, count),
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_leave_ctrl_c_to_the_parent,
+    )
+    try:
+        futures: list[Future[T]] = [pool.submit(_run, index) for index in range(count)]
+        for finished, _future in enumerate(as_completed(futures), start=1):
+            if done is not None:
+                done(finished)
+        return [future.result() for future in futures]
+    except BrokenProcessPool as error:
+        raise ChildDied(
+            f"a process checking side by side ended without an answer ({error})"
+        ) from None
+    except BaseException:
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        _work = None
+
+
+def _run(index: int) -> Any:
+    assert _work is not None
+    return _work(index)
+
+
+def _leave_ctrl_c_to_the_parent() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
