@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,6 +34,19 @@ def test_regress_passes_on_the_shipped_suite(vfsmc: Run) -> None:
             assert row.scenario in result.output
     for path in (ROOT / "counterexamples").glob("dirops-*.json"):
         assert f"ok    {path.name}" in result.output
+
+
+def test_rows_and_replays_checked_side_by_side_print_the_same(vfsmc: Run) -> None:
+    """``--workers 2`` checks rows and replays in two forked processes: the
+    same lines in the same order, but for the times."""
+
+    def shown(output: str) -> list[str]:
+        return [re.sub(r"\d+\.\d+ s", "", line) for line in output.splitlines()]
+
+    alone = vfsmc("regress", "--filter", "dirops/")
+    spread = vfsmc("regress", "--filter", "dirops/", "--workers", "2")
+    assert spread.exit_code == alone.exit_code == 0, spread.output
+    assert shown(spread.output) == shown(alone.output)
 
 
 def test_regress_json_lists_rows_and_counterexamples(vfsmc: Run) -> None:

@@ -260,7 +260,7 @@ def analyse(
         len(live),
         lambda at: _check(registry, scenario, baselines, live[at], out),
         processes,
-        None if progress is None else lambda done: progress(done, len(live), "mutants"),
+        _counted(progress, len(live), "mutants"),
     )
     harmless = [
         r.mutation
@@ -277,9 +277,7 @@ def analyse(
         len(harmless),
         lambda at: _elsewhere(registry, scenario, others, harmless[at], baselines),
         processes,
-        None
-        if progress is None
-        else lambda done: progress(done, len(harmless), "harmless ones on other scenarios"),
+        _counted(progress, len(harmless), "harmless ones on other scenarios"),
     )
     if progress is not None:
         progress(1, 1, "")
@@ -403,6 +401,19 @@ def _elsewhere(
         else:
             broke.append((other, outcome.result.verdict.value))
     return Evidence(mutation, tuple(passed), tuple(broke))
+
+
+def _counted(progress: Progress | None, total: int, what: str) -> Callable[[int, Any], None] | None:
+    """``progress`` told how many of ``total`` checks are done as each ends."""
+    if progress is None:
+        return None
+    finished = [0]
+
+    def done(_index: int, _result: Any) -> None:
+        finished[0] += 1
+        progress(finished[0], total, what)
+
+    return done
 
 
 def mutant_stem(scenario: str, variants: Sequence[str], mutation: Mutation) -> str:

@@ -14,11 +14,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
-from mc.check import baseline, expectations, inventory, usermodels
+from mc.check import baseline, expectations, inventory, side_by_side, usermodels
 from mc.check.checker import IneffectiveVariant, check_scenario
 from mc.check.expectations import Expectation
 from mc.check.recorded import load_recorded
@@ -31,6 +31,7 @@ from mc.project import ROOT, shown
 from mc.text import counted, printable
 from mc.trace import format as cx_format
 
+R = TypeVar("R")
 SUITE_FILE = "expectations.toml"
 COUNTEREXAMPLES = "counterexamples"
 
@@ -247,41 +248,89 @@ def run(
     on_row: Callable[[RowResult], None] | None = None,
     on_replay: Callable[[ReplayResult], None] | None = None,
     rows: Sequence[Expectation] | None = None,
+    processes: int = 1,
 ) -> Report:
     """Check every row of ``suite`` whose scenario starts with ``prefix``
     and replay its counterexamples of those scenarios.  ``rows``: those
     rows, when the caller selected and checked them already (``select``,
-    ``check_names``)."""
+    ``check_names``).  ``processes``: how many rows (then replays) are
+    checked at once, each in a forked process (``side_by_side``); the
+    report is the same, and ``on_row`` and ``on_replay`` are told in order."""
     if rows is None:
         rows = select(suite, prefix)
         check_names(registry, rows, shown(str(suite.expectations)))
-    results = []
-    for row in rows:
-        results.append(check_row(registry, row, options))
-        if on_row is not None:
-            on_row(results[-1])
+    chosen = rows
+    results = side_by_side.each(
+        len(chosen),
+        lambda at: check_row(registry, chosen[at], options),
+        processes,
+        _in_order(on_row),
+    )
     replays = []
     left_out = []
     unreadable = []
+    wanted: list[tuple[Path, cx_format.Counterexample]] = []
     for path in counterexample_files(suite):
         try:
             found = cx_format.load(path)
-            if not found.scenario.startswith(prefix):
-                continue
-            if suite.shipped_models_only and found.models:
-                left_out.append(path)
-                continue
-            replayed = replay_file(registry, path, found)
-        except (cx_format.FormatError, UnknownName, ModelError, ThreadsDiffer) as error:
+        except cx_format.FormatError as error:
             unreadable.append((path, str(error)))
             continue
-        replays.append(replayed)
-        if on_replay is not None:
-            on_replay(replayed)
+        if not found.scenario.startswith(prefix):
+            continue
+        if suite.shipped_models_only and found.models:
+            left_out.append(path)
+            continue
+        wanted.append((path, found))
+    replayed = side_by_side.each(
+        len(wanted),
+        lambda at: _replayed(registry, *wanted[at]),
+        processes,
+        _in_order(None if on_replay is None else _replays_only(on_replay)),
+    )
+    for (path, _found), outcome in zip(wanted, replayed, strict=True):
+        if isinstance(outcome, str):
+            unreadable.append((path, outcome))
+        else:
+            replays.append(outcome)
     reduced = options is None or options.reduce
     return Report(
         suite, tuple(results), tuple(replays), reduced, tuple(left_out), tuple(unreadable)
     )
+
+
+def _replayed(
+    registry: Registry, path: Path, found: cx_format.Counterexample
+) -> ReplayResult | str:
+    """``path`` replayed, or why it cannot be."""
+    try:
+        return replay_file(registry, path, found)
+    except (cx_format.FormatError, UnknownName, ModelError, ThreadsDiffer) as error:
+        return str(error)
+
+
+def _replays_only(tell: Callable[[ReplayResult], None]) -> Callable[[ReplayResult | str], None]:
+    def told(outcome: ReplayResult | str) -> None:
+        if not isinstance(outcome, str):
+            tell(outcome)
+
+    return told
+
+
+def _in_order(tell: Callable[[R], None] | None) -> Callable[[int, R], None] | None:
+    """``tell`` each result in the order asked, however they arrive."""
+    if tell is None:
+        return None
+    waiting: dict[int, R] = {}
+    next_one = [0]
+
+    def arrived(index: int, result: R) -> None:
+        waiting[index] = result
+        while next_one[0] in waiting:
+            tell(waiting.pop(next_one[0]))
+            next_one[0] += 1
+
+    return arrived
 
 
 def check_names(registry: Registry, rows: Sequence[Expectation], where: str) -> None:

@@ -27,18 +27,19 @@ def each(
     count: int,
     work: Callable[[int], T],
     processes: int = 1,
-    done: Callable[[int], None] | None = None,
+    done: Callable[[int, T], None] | None = None,
 ) -> list[T]:
     """``work(0)`` ... ``work(count - 1)``, in that order, over at most
-    ``processes`` forked processes (in this one when 1); ``done(n)`` is
-    told as the n-th result arrives.  An exception a child raises is
-    raised here; Ctrl-C ends the children."""
+    ``processes`` forked processes (in this one when 1); ``done(index,
+    result)`` is told of each result as it arrives (in any order over
+    processes).  An exception a child raises is raised here; Ctrl-C ends
+    the children."""
     if processes <= 1 or count <= 1:
         results = []
         for index in range(count):
             results.append(work(index))
             if done is not None:
-                done(index + 1)
+                done(index, results[-1])
         return results
     global _work
     _work = work
@@ -49,9 +50,10 @@ def each(
     )
     try:
         futures: list[Future[T]] = [pool.submit(_run, index) for index in range(count)]
-        for finished, _future in enumerate(as_completed(futures), start=1):
+        position = {future: index for index, future in enumerate(futures)}
+        for future in as_completed(futures):
             if done is not None:
-                done(finished)
+                done(position[future], future.result())
         return [future.result() for future in futures]
     except BrokenProcessPool as error:
         raise ChildDied(

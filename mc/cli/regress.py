@@ -49,6 +49,14 @@ BAR_WIDTH = 28
 @time_limit_option("Stop each check after this many seconds (the row then fails as INCOMPLETE).")
 @max_memory_option
 @por_option
+@click.option(
+    "--workers",
+    type=Count(),
+    default=1,
+    show_default=True,
+    help="Check this many rows (then replay this many counterexamples) at once, each in a "
+    "process of its own.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @one_line_errors
 def regress_command(
@@ -58,6 +66,7 @@ def regress_command(
     time_limit: float | None,
     max_memory: int | None,
     reduce: bool,
+    workers: int,
     as_json: bool,
 ) -> None:
     """Check every expected verdict and replay every saved counterexample.
@@ -90,7 +99,14 @@ def regress_command(
     for suite in suites:
         if as_json:
             reports.append(
-                regress.run(reg, suite, prefix=prefix, options=options, rows=selected[suite])
+                regress.run(
+                    reg,
+                    suite,
+                    prefix=prefix,
+                    options=options,
+                    rows=selected[suite],
+                    processes=workers,
+                )
             )
             continue
         layout = regress.Layout.of(selected[suite])
@@ -104,6 +120,7 @@ def regress_command(
             on_row=_row_printer(layout),
             on_replay=_replay_printer(suite),
             rows=selected[suite],
+            processes=workers,
         )
         click.echo("")
         for line in regress.summary(report, updating=update):
