@@ -619,3 +619,37 @@ def test_a_shared_lock_s_class_is_the_part_before_its_parenthesis() -> None:
     for name in ("(/f)", "my_lock (x)"):
         with pytest.raises(ModelError, match="the part of its name before '\\(' is its class"):
             world.shared_lock(name, LockKind.MUTEX)
+
+
+MOVES_A_TEST_WITH_ITS_BODY = """
+from mc.dsl import Invocation, Program, variant
+from mc.models.writeback import invalidate
+
+
+@variant("unmap-before-lock", "invalidate unmaps the folio before folio_lock()")
+def unmap_before_lock(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(invalidate):
+        return program
+    steps = list(program.steps)
+    start = next(
+        i for i, s in enumerate(steps) if s.label.startswith("if (folio_mapped(folio))")
+    )
+    return program.move_before(steps[start : start + 4], program.step("folio_lock(folio)"))
+"""
+
+
+def test_moving_a_test_with_its_body_before_a_step_it_would_skip_is_refused(
+    tmp_path: Path,
+) -> None:
+    """The other case of a moved ``when`` test still goes to the step after
+    its body, so moved before ``folio_lock()`` it would skip the lock: the
+    move is refused, saying what the test would now jump over."""
+    model_file = tmp_path / "moved_test.py"
+    model_file.write_text(MOVES_A_TEST_WITH_ITS_BODY)
+    registry = with_files([model_file])
+    with pytest.raises(
+        ValueError,
+        match=r"moving 'if \(folio_mapped\(folio\)\).*' moves a test whose other case still "
+        r"goes to 'folio_launder\(\).*', now past 'folio_lock\(folio\)'",
+    ):
+        registry.build(registry.scenario("writeback/invalidate-vs-stores"), ["unmap-before-lock"])

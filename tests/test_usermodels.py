@@ -929,3 +929,25 @@ def test_a_transform_applies_where_the_body_runs_inside_another_operation(
     own = vfsmc("check", *args, "--models", "own/v.py")
     assert own.exit_code == 2
     assert "variant punch-no-invalidate-lock changes nothing in file/fallocate-modes" in own.output
+
+
+def test_a_transform_s_missing_label_names_the_thread_whose_program_lacks_it(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A transform is given every thread's program: a label only the fault
+    has, looked up in the hole punch's program, names that thread and says
+    how to guard the transform; a label inside a longer one is offered."""
+    _write(
+        tmp_path,
+        "noguard.py",
+        "from mc.dsl import variant\n\n"
+        "@variant('noguard', 'a label of the fault only')\n"
+        "def noguard(program, invocation):\n"
+        "    return program.drop(lambda s: s is program.step('rcu_read_lock()'))\n",
+    )
+    result = vfsmc("check", "truncate/punch-vs-fault", "--models", "noguard.py", "-V", "noguard")
+    assert result.exit_code == 2
+    line = result.output.strip()
+    assert "no step is labelled 'rcu_read_lock()'" in line, line
+    assert "in T1's program (fallocate(/f, PUNCH_HOLE, offset, 4096);" in line, line
+    assert "test invocation.runs(operation) first" in line, line

@@ -1297,7 +1297,18 @@ def build_threads(
         invocation = attrs.evolve(invocation, ran=frozenset(op.ran))
         changed_by = []
         for transform in transforms:
-            before, program = program, transform(program, invocation)
+            try:
+                before, program = program, transform(program, invocation)
+            except ValueError as error:
+                if error.args and isinstance(error.args[0], str):
+                    guard = (
+                        "; a transform is given every thread's program: test "
+                        "invocation.runs(operation) first"
+                        if error.args[0].startswith("no step is labelled")
+                        else ""
+                    )
+                    error.args = (f"{error.args[0]} in {name}'s program ({invocation}{guard})",)
+                raise
             if not isinstance(program, Program):
                 raise LocatedModelError(
                     f"{defined_at(transform)}: a variant's transform returned "

@@ -237,7 +237,10 @@ class Program:
                 "tagged(tag))"
             )
         if not found:
-            close = difflib.get_close_matches(which, [step.label for step in self.steps], n=1)
+            labels = [step.label for step in self.steps]
+            close = [label for label in labels if which in label][:1] or difflib.get_close_matches(
+                which, labels, n=1
+            )
             hint = f"did you mean {close[0]!r}? " if close else ""
             raise ValueError(
                 f"no step is labelled {which!r} ({hint}a step another variant adds is there "
@@ -266,7 +269,9 @@ class Program:
             _position(self.items, step)
         rest = [item for item in self.items if not any(item is m for m in steps)]
         at = _position(rest, before)
-        return Program((*rest[:at], *steps, *rest[at:]))
+        moved_program = Program((*rest[:at], *steps, *rest[at:]))
+        _same_skips(self, moved_program, steps)
+        return moved_program
 
     def drop_gotos(self, label: str) -> Program:
         """Without the jumps ``op.goto(label)`` wrote (in the operation or a
@@ -352,6 +357,39 @@ class _Linker:
             source = jump.source
             at = "" if source is None else f" (written at {shown(source.file)}:{source.line})"
             raise ProgramError(f"jump to unknown label {name}{at}") from None
+
+
+def _skipped(program: Program, jump: Step) -> tuple[Step | None, list[Step]]:
+    """The step ``jump`` (a step that may jump) jumps to, and the steps it
+    jumps over going forward (none when it jumps back)."""
+    linked = program.link()
+    steps = [step for step, _next, _target in linked]
+    at = next(i for i, step in enumerate(steps) if step is jump)
+    target = linked[at][2]
+    if target is None or target == DONE:
+        return None, steps[at + 1 :] if target == DONE else []
+    return steps[target], steps[at + 1 : target] if target > at else []
+
+
+def _same_skips(before: Program, after: Program, moved: Sequence[Step]) -> None:
+    """A ``ValueError`` when a moved step that may jump (the test of an
+    ``op.when``, a ``goto_if``) now jumps over a step it did not jump over:
+    its other case still goes where it went (the step after the block), so
+    moving a test with its body before a step makes that case skip it."""
+    for step in moved:
+        if step.jump_label is None:
+            continue
+        target, was = _skipped(before, step)
+        _target, now = _skipped(after, step)
+        newly = [s for s in now if not any(s is old for old in was)]
+        if newly:
+            where = "the end" if target is None else repr(target.label)
+            raise ValueError(
+                f"moving {step.label!r} moves a test whose other case still goes to {where}, "
+                f"now past {', '.join(repr(s.label) for s in newly[:3])}"
+                f"{' ...' if len(newly) > 3 else ''}: move the steps it guards alone (and "
+                "drop the test with program.drop), or the test after them"
+            )
 
 
 def _position(items: Sequence[Item], wanted: Item) -> int:
