@@ -493,9 +493,11 @@ def summary(report: Report, updating: bool = False) -> list[str]:
             f"(vfsmc replay FILE replays one): {names}"
         )
     verdict = "passed" if report.passed else "FAILED"
+    expected = len(report.rows) - len(report.verdict_changes) - len(report.ineffective)
+    unchecked = f" ({len(report.ineffective)} not checked)" if report.ineffective else ""
     lines.append(
-        f"regress {verdict}: {len(report.rows) - len(report.verdict_changes)}/{len(report.rows)} "
-        f"rows as expected, {len(report.replays) - len(report.replay_failures)}/"
+        f"regress {verdict}: {expected}/{len(report.rows)} rows as expected{unchecked}, "
+        f"{len(report.replays) - len(report.replay_failures)}/"
         f"{len(report.replays)} counterexamples replay as recorded, "
         f"{len(report.state_changes)} state counts changed"
     )
