@@ -403,3 +403,25 @@ def test_the_one_configuration_note_holds_under_symmetry(vfsmc: Run) -> None:
     for extra in ((), ("--symmetry",)):
         data = json.loads(vfsmc("check", "dcache/automount", *extra, "--no-save", "--json").output)
         assert data["verdict"] == "OK" and data["unvaried"] == ["namespace"], extra
+
+
+def test_a_broken_locking_rule_says_how_to_see_what_it_leads_to(vfsmc: Run) -> None:
+    """The search stops at the first broken rule of specs/; a note names the
+    properties it did not get to and how to see them."""
+    result = vfsmc("check", "attr/chmod-link-unlink", "-V", "setattr-unlocked", "--no-save")
+    assert result.exit_code == 1
+    assert (
+        "note: the search stops at the first broken locking rule; to see what the change "
+        "leads to (lock-protocol, deadlock, completes, livelock, ...), check with "
+        "--no-property spec-conformance" in result.output
+    )
+    beyond = vfsmc(
+        "check",
+        "attr/chmod-link-unlink",
+        "-V",
+        "setattr-unlocked",
+        "--no-save",
+        "--no-property",
+        "spec-conformance",
+    )
+    assert "the search stops at the first broken locking rule" not in beyond.output

@@ -431,6 +431,17 @@ def _print_check(outcome: Outcome, reduce: bool) -> None:
             f"  note: {count} state(s) end in a {name} violation, which this run does not check "
             f"and explores no further (add --property {name})"
         )
+    if result.violation is not None and result.violation.property == SPEC_CONFORMANCE:
+        others = [name for name in result.properties if name != SPEC_CONFORMANCE]
+        if others:
+            click.echo(
+                "  note: the search stops at the first broken locking rule; to see what the "
+                "change leads to ("
+                + ", ".join(others[:4])
+                + (", ..." if len(others) > 4 else "")
+                + "), check with --no-property spec-conformance or give the variant "
+                "waives=[the rule]"
+            )
     if result.violation is not None:
         click.echo("")
         if outcome.counterexample is not None:
