@@ -22,9 +22,10 @@ import attrs
 import mc.dsl as dsl
 from mc.check import inventory
 from mc.dsl.operation import Invocation
-from mc.dsl.scenario import Registry
+from mc.dsl.scenario import Registry, Scenario
 from mc.dsl.steps import LockStep
 from mc.kernel.locks import Mode
+from mc.kernel.pagecache import File
 from mc.kernel.world import ModelError
 
 
@@ -65,6 +66,10 @@ def takers(registry: Registry, variants: Sequence[str] = ()) -> list[Taker]:
     return found
 
 
+RCU_FAMILY = "rcu_read_lock"
+"""The class of every RCU read-side section."""
+
+
 def _family_of(lock: str) -> str:
     return lock.split("(", 1)[0]
 
@@ -80,6 +85,13 @@ def hint(
     """What kind of scenario would decide whether ``operation`` needs its
     acquisition of ``lock`` (exclusive, when ``weakened``)."""
     family = _family_of(lock)
+    if family == RCU_FAMILY:
+        return Hint(
+            f"an RCU read-side section keeps out only a grace period: what {operation} reads "
+            "under it is not freed until it leaves; a thread that frees what "
+            f"{operation} reads after a grace period (synchronize_rcu(), call_rcu()) would "
+            "decide, not another reader"
+        )
     checked = set(checked_in)
     of_family = [t for t in all_takers if t.family == family]
     own = [t for t in of_family if t.invocation.operation.name == operation]
@@ -164,7 +176,7 @@ def _offer(registry: Registry, pair: Sequence[Taker]) -> str | None:
                 tree.append(path)
     if len({path.rstrip("/") for path in tree}) != len(tree):
         return None
-    invocations = [t.invocation for t in pair]
+    invocations = _one_layout([t.invocation for t in pair])
     completion = next(
         (
             inv
@@ -193,6 +205,12 @@ def _offer(registry: Registry, pair: Sequence[Taker]) -> str | None:
         properties += [
             p for p in registry.scenario(taker.scenario).properties if p not in properties
         ]
+    offered = Scenario(f"my/{title}", "offered", tuple(tree), tuple(threads))
+    try:
+        checkable = set(inventory.available_properties(registry, offered))
+    except ModelError:
+        return None
+    properties = [p for p in properties if p in checkable]
     lines += [
         "",
         f'scenario("my/{title}", "{" beside ".join(str(i) for i in invocations)}",',
@@ -201,6 +219,20 @@ def _offer(registry: Registry, pair: Sequence[Taker]) -> str | None:
         f"         properties={properties!r})",
     ]
     return "\n".join(lines)
+
+
+def _one_layout(invocations: Sequence[Invocation]) -> list[Invocation]:
+    """``invocations`` with every file laid out as the first one that
+    names its path lays it out (a scenario declares each ``File`` once)."""
+    layouts: dict[str, File] = {}
+    laid = []
+    for invocation in invocations:
+        args = tuple(
+            layouts.setdefault(arg.path, arg) if isinstance(arg, File) else arg
+            for arg in invocation.args
+        )
+        laid.append(attrs.evolve(invocation, args=args))
+    return laid
 
 
 IO_COMPLETION = "io_completion"
