@@ -233,6 +233,10 @@ def test_an_unknown_name_offers_the_nearest_and_says_where_the_rest_are(vfsmc: R
         "unknown scenario 'myfs/punch-vs-mkwrite' (none is in myfs/; one a model file declares "
         "needs --models FILE or FILE.py:myfs/punch-vs-mkwrite",
     )
+    _one_line_error(
+        vfsmc("show", "truncate/"),
+        "unknown scenario 'truncate/' (truncate/ is an area of 6: truncate/punch-vs-fault, ",
+    )
 
 
 def test_malformed_counterexamples_are_one_line_errors(vfsmc: Run, tmp_path: Path) -> None:

@@ -289,6 +289,10 @@ def _known(table: Mapping[str, T], name: str) -> str:
             f"none is in {area}/; one a model file declares needs --models FILE or "
             f"FILE.py:{name}; vfsmc list names all {len(table)}"
         )
+    if slash and not _rest:
+        members = sorted(known for known in table if known.startswith(name))
+        shown_members = ", ".join(members[:8]) + (", ..." if len(members) > 8 else "")
+        return f"{name} is an area of {len(members)}: {shown_members}"
     near = difflib.get_close_matches(name, table, n=3, cutoff=0.6)
     offered = f"did you mean {' or '.join(near)}? " if near else ""
     return (
