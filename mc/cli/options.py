@@ -110,6 +110,12 @@ def time_limit_option(help_text: str) -> Callable[[F], F]:
     return click.option("--time-limit", type=Seconds(), help=help_text)
 
 
+def processes_option(help_text: str) -> Callable[[F], F]:
+    """``--workers COUNT`` of a command whose checks run side by side, each
+    in a process of its own (``mc.check.side_by_side``)."""
+    return click.option("--workers", type=Count(), default=1, show_default=True, help=help_text)
+
+
 max_memory_option: Callable[[F], F] = click.option(
     "--max-memory",
     type=MemorySize(),

@@ -22,6 +22,7 @@ from mc.cli.options import (
     models_option,
     no_property_option,
     por_option,
+    processes_option,
     time_limit_option,
     without,
 )
@@ -49,13 +50,9 @@ BAR_WIDTH = 28
 @time_limit_option("Stop each check after this many seconds (the row then fails as INCOMPLETE).")
 @max_memory_option
 @por_option
-@click.option(
-    "--workers",
-    type=Count(),
-    default=1,
-    show_default=True,
-    help="Check this many rows (then replay this many counterexamples) at once, each in a "
-    "process of its own.",
+@processes_option(
+    "Check this many rows (then replay this many counterexamples) at once, each in a "
+    "process of its own."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @one_line_errors
@@ -201,13 +198,9 @@ def _bar(done: int, total: int, what: str) -> None:
     default=None,
     help="Progress bar on stderr (default: when a terminal).",
 )
-@click.option(
-    "--workers",
-    type=Count(),
-    default=1,
-    show_default=True,
-    help="Check this many mutants at once, each in a process of its own (at most one a core "
-    "is worth it).",
+@processes_option(
+    "Check this many mutants at once, each in a process of its own (at most one a core is "
+    "worth it)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @one_line_errors
