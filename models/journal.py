@@ -182,6 +182,36 @@ def jbd2_commit(op: Op, file: File, index: int) -> None:
     op.unlock(commit, "the commit is done: wake_up(&journal->j_wait_done_commit)")
 
 
+@operation(
+    models="kjournald2 -> jbd2_journal_commit_transaction() of a transaction with no ordered "
+    "data (the quota file's blocks are journalled metadata)",
+    cites=(
+        Cite("fs/jbd2/commit.c", "jbd2_journal_commit_transaction", "6.17-rc3"),
+        Cite("fs/jbd2/transaction.c", "jbd2_journal_wait_updates", "6.17-rc3"),
+    ),
+)
+def jbd2_commit_metadata(op: Op) -> None:
+    """A commit of a transaction whose buffers are all metadata (with
+    journalled quota, ``ext4_quota_write()`` journals the quota file's
+    blocks, ``ext4_handle_dirty_metadata()``): it locks the running
+    transaction and waits for its handles, as ``jbd2_commit`` does, and
+    writes no ordered data."""
+    handle = journal(op.world)
+    commit = committing(op.world)
+    op.lock(commit, EXCL, "kjournald2(): jbd2_journal_commit_transaction(journal) begins")
+    op.lock(
+        handle,
+        EXCL,
+        "commit_transaction->t_state = T_LOCKED; jbd2_journal_wait_updates(journal)",
+    )
+    op.unlock(
+        handle,
+        "t_state = T_SWITCH; ... t_state = T_FLUSH; "
+        "wake_up_all(&journal->j_wait_transaction_locked)",
+    )
+    op.unlock(commit, "the commit is done: wake_up(&journal->j_wait_done_commit)")
+
+
 def committing(world: World) -> Lock:
     """The commit in progress (kjournald2 inside
     ``jbd2_journal_commit_transaction()``, from ``T_LOCKED`` until the

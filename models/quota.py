@@ -131,6 +131,7 @@ ALLOC_WITHOUT_I_LOCK = "alloc-without-i_lock"
 ADD_SPACE_WITHOUT_DQB_LOCK = "add-space-without-dq_dqb_lock"
 COMMIT_CLEARS_DIRTY_LATE = "commit-clears-dirty-late"
 DQPUT_WITHOUT_WE_SLEPT = "dqput-without-we_slept"
+WRITE_DQUOT_LOCKS_BEFORE_HANDLE = "write-dquot-locks-before-handle"
 
 flag_variant(
     ALLOC_WITHOUT_I_LOCK,
@@ -155,6 +156,14 @@ flag_variant(
     "dquot still dirty and active",
 )
 
+flag_variant(
+    WRITE_DQUOT_LOCKS_BEFORE_HANDLE,
+    "ext4_write_dquot() takes dquot->dq_lock (dquot_commit()'s lock) before it starts its "
+    "journal handle instead of inside it: a Q_SYNC holding dq_lock waits for a handle behind "
+    "a jbd2 commit that waits for an allocation's handle, whose journalled ->mark_dirty waits "
+    "for that dq_lock",
+)
+
 
 @attrs.frozen
 class QuotaFile:
@@ -171,10 +180,15 @@ class QuotaFile:
 @attrs.frozen
 class Quotas:
     """The filesystem's files and the owners whose dquots exist; an owner
-    with no file is not yet read into memory (its dquot is not active)."""
+    with no file is not yet read into memory (its dquot is not active).
+    ``journalled``: ext4 mounted with journalled quota (``usrjquota=``,
+    ``ext4_is_quota_journalled()``), whose ``->mark_dirty`` writes the
+    dquot inside the caller's handle (``mark_dquot_dirty()``); else the
+    dquot only goes on the dirty list."""
 
     files: tuple[QuotaFile, ...]
     owners: tuple[str, ...] = ("alice", "bob")
+    journalled: bool = False
 
     def file(self, path: str) -> QuotaFile:
         """The file at ``path`` (a ``ModelError`` when the setup has none)."""
@@ -414,10 +428,20 @@ def write_dquot(op: Op, dq: Dquot, in_handle: bool) -> None:
     DQ_MOD_B (nothing to do if it was clean); ``->commit_dqblk`` if the
     dquot is active, else nothing is written ("Inactive dquot can be only
     if there was error during read/init => we have better not writing it":
-    -EIO)."""
-    if not in_handle:
-        op.lock(journal(op.world), SHARED, "ext4_write_dquot(): handle = ext4_journal_start()")
-    op.lock(dq.dq_lock, EXCL, "dquot_commit(): mutex_lock(&dquot->dq_lock)")
+    -EIO).  ``in_handle``: the caller holds a handle, and
+    ``ext4_journal_start()`` nests in it (``jbd2__journal_start()``, read in
+    6.17-rc3 fs/jbd2/transaction.c at 9b44fff6: ``handle =
+    journal_current_handle(); if (handle) { ... handle->h_ref++; return
+    handle; }``), which waits for nothing and takes no lock."""
+    start = "ext4_write_dquot(): handle = ext4_journal_start(inode, EXT4_HT_QUOTA, ...)"
+    locks_first = not in_handle and op.variant(WRITE_DQUOT_LOCKS_BEFORE_HANDLE)
+    if locks_first:
+        op.lock(dq.dq_lock, EXCL, "dquot_commit(): mutex_lock(&dquot->dq_lock)")
+        op.lock(journal(op.world), SHARED, start)
+    else:
+        if not in_handle:
+            op.lock(journal(op.world), SHARED, start)
+        op.lock(dq.dq_lock, EXCL, "dquot_commit(): mutex_lock(&dquot->dq_lock)")
     late = op.variant(COMMIT_CLEARS_DIRTY_LATE)
     skip = f"commit_out.{dq.owner}.{len(op.items)}"
     op.goto_if(
@@ -544,13 +568,17 @@ def _mark_dirty(scratch: Scratch, active: int, dirty: int) -> int:
     return 1 if was else 0
 
 
-def mark_dquot_dirty(op: Op, dq: Dquot) -> None:
+def mark_dquot_dirty(op: Op, quotas: Quotas, dq: Dquot) -> None:
     """``mark_dquot_dirty()``: ``dquot->dq_sb->dq_op->mark_dirty(dquot)``,
     ext4's without journalled quota being ``dquot_mark_dquot_dirty()``:
     nothing for a dquot not active, else set DQ_MOD_B (and put the dquot
     on the dirty list) under dq_list_lock.  One step here: the kernel tests
     DQ_ACTIVE_B before it takes dq_list_lock (see the module's left-out
-    part)."""
+    part).  With journalled quota (``quotas.journalled``) it is
+    ``journalled_mark_dirty()``."""
+    if quotas.journalled:
+        journalled_mark_dirty(op, dq)
+        return
     op.call(
         "dquot_operations.mark_dirty",
         _mark_dirty,
@@ -561,6 +589,37 @@ def mark_dquot_dirty(op: Op, dq: Dquot) -> None:
         "test_and_set_bit(DQ_MOD_B) under dq_list_lock */",
         roles={"dquot": dq.owner},
     )
+
+
+def journalled_mark_dirty(op: Op, dq: Dquot) -> None:
+    """ext4's ``->mark_dirty`` with journalled quota
+    (``ext4_mark_dquot_dirty()``, read in 6.17-rc3, fs/ext4/super.c at
+    9b44fff6: ``if (ext4_is_quota_journalled(sb)) {
+    dquot_mark_dquot_dirty(dquot); return ext4_write_dquot(dquot); }``):
+    DQ_MOD_B set as without, then ``ext4_write_dquot()``, whose
+    ``ext4_journal_start()`` nests in the handle every modelled caller
+    holds (the allocation's, chown's) and whose ``dquot_commit()`` takes
+    dq_lock and dqio_sem inside it and writes the record through
+    ``->quota_write``.  The handle is the caller's, so the order the
+    quota header gives, journal > dq_lock > dqio_sem, holds for the
+    caller's other locks too (a fault's invalidate_lock).  Left out:
+    ``ext4_quota_write()``'s own work (the quota file's ``i_data_sem``,
+    in lockdep subclass I_DATA_SEM_QUOTA, and its buffers)."""
+    op.enter(
+        "dquot_operations.mark_dirty",
+        dq.owner,
+        label="mark_dquot_dirty(dquot): dquot->dq_sb->dq_op->mark_dirty(dquot) "
+        "/* ext4_mark_dquot_dirty(): ext4_is_quota_journalled(sb) */",
+        roles={"dquot": dq.owner},
+    )
+    op.effect(
+        "dquot_mark_dquot_dirty(dquot): if (!dquot_active(dquot)) return 0; "
+        "test_and_set_bit(DQ_MOD_B) under dq_list_lock",
+        _mark_dirty,
+        dq.active,
+        dq.dirty,
+    )
+    write_dquot(op, dq, in_handle=True)
 
 
 def dqget(op: Op, quotas: Quotas, dq: Dquot, in_handle: bool) -> None:
@@ -681,7 +740,7 @@ def dquot_alloc_space(op: Op, quotas: Quotas, inode: QInode, number: int) -> Non
             _names(pointer, owner),
             f"mark_all_dquot_dirty(dquots) /* {owner} */",
         ):
-            mark_dquot_dirty(op, dq)
+            mark_dquot_dirty(op, quotas, dq)
 
 
 def _names(pointer: Expr, owner: str) -> Expr:
@@ -760,8 +819,8 @@ def dquot_transfer(op: Op, quotas: Quotas, inode: QInode, source: Dquot, target:
     )
     op.unlock(inode.i_lock, "spin_unlock(&inode->i_lock)")
     op.unlock(data_lock, "spin_unlock(&dq_data_lock)")
-    mark_dquot_dirty(op, source)
-    mark_dquot_dirty(op, target)
+    mark_dquot_dirty(op, quotas, source)
+    mark_dquot_dirty(op, quotas, target)
 
 
 def _negated(value: Expr) -> Expr:

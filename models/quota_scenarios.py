@@ -10,6 +10,7 @@ from mc.dsl import BASE_PROPERTIES, invariant, scenario
 from mc.dsl.kernel_model import KernelModel
 from mc.engine.model import Check
 from mc.kernel.expr import State
+from mc.models.journal import jbd2_commit_metadata
 from mc.models.quota import (
     QuotaFile,
     Quotas,
@@ -30,6 +31,7 @@ SHARED_FS = Quotas(
     (QuotaFile("/a", "alice", blocks=1), QuotaFile("/b", "alice", blocks=0, initialized=False)),
     owners=("alice",),
 )
+JOURNALLED_FS = Quotas((QuotaFile("/a", "alice", blocks=1),), owners=("alice",), journalled=True)
 
 
 @invariant(
@@ -107,4 +109,13 @@ _scenario(
     "dquot pointer set by dquot_initialize()) while quotactl(Q_SYNC) writes dirty dquots back",
     SHARED_FS,
     [alloc_block(SHARED_FS, "/a"), alloc_block(SHARED_FS, "/b"), quota_sync(SHARED_FS)],
+)
+
+_scenario(
+    "quota/journalled-alloc-vs-sync-commit",
+    "with journalled quota (usrjquota=), a write allocating a block of alice's file writes her "
+    "dquot from ->mark_dirty inside its handle (dq_lock, dqio_sem) while quotactl(Q_SYNC) "
+    "writes the dirty dquot under a handle of its own and a jbd2 commit waits for the handles",
+    JOURNALLED_FS,
+    [alloc_block(JOURNALLED_FS, "/a"), quota_sync(JOURNALLED_FS), jbd2_commit_metadata()],
 )
