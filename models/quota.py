@@ -52,22 +52,39 @@ the models do not have.  Both 6.4 and 6.17 ``dquot_writeback_dquots()``
 assert s_umount (``WARN_ON_ONCE(!rwsem_is_locked(&sb->s_umount))``) and
 take no ``dqonoff_mutex``.
 
-The quota setup modelled is the one with a dirty list and no journalled
-quota: ext4 mounted with ``usrquota`` and a visible quota file (quotaon(8)),
-no ``usrjquota=``.  The common ext4 setup today is the ``quota`` feature
+Two quota setups are modelled.  The first has a dirty list and no
+journalled quota: ext4 mounted with ``usrquota`` and a visible quota file
+(quotaon(8)), no ``usrjquota=``.  The second (``Quotas(journalled=True)``)
+is journalled quota with a visible quota file, ``usrjquota=``: there
+``ext4_is_quota_journalled()`` holds and ``ext4_mark_dquot_dirty()``
+(read in 6.17-rc3, fs/ext4/super.c at 9b44fff6) does
+``dquot_mark_dquot_dirty(dquot); return ext4_write_dquot(dquot);``: the
+dquot is put on the dirty list and written at once, ``ext4_write_dquot()``
+starting a handle that nests in the caller's (``jbd2__journal_start()`` of
+fs/jbd2/transaction.c, 6.17-rc3: ``current->journal_info`` is the handle
+the task holds, ``h_ref++``, no wait) and ``dquot_commit()`` taking
+dq_lock, then ``v2_write_dquot()`` dqio_sem, under it.  So every charge
+takes dq_lock and dqio_sem inside the allocation's handle: the order
+journal > dq_lock > dqio_sem of the header above, which ext4's
+``ext4_write_dquot()``, ``ext4_acquire_dquot()`` and
+``ext4_release_dquot()`` keep by starting the handle before calling the
+generic function (``quota/journalled-alloc-vs-sync-commit``, and the
+variant ``write-dquot-locks-before-handle``, which deadlocks against a
+jbd2 commit, ``models/journal.py``'s ``jbd2_commit_metadata``).  The
+common ext4 setup today is the ``quota`` feature
 (hidden system quota inodes, ``mkfs.ext4 -O quota``):
 ``ext4_enable_quotas()`` sets ``DQUOT_QUOTA_SYS_FILE | DQUOT_NOLIST_DIRTY``
-and ``ext4_is_quota_journalled()`` holds, so ``ext4_mark_dquot_dirty()``
-does ``dquot_mark_dquot_dirty(dquot); return ext4_write_dquot(dquot);``:
-every ``->mark_dirty`` takes dq_lock and dqio_sem and calls
-``->quota_write`` (``ext4_quota_write()``, the quota file's
-``i_data_sem`` in its own lockdep subclass I_DATA_SEM_QUOTA) inside the
-allocating thread's handle, under the allocating inode's ``i_data_sem``;
-and with DQUOT_NOLIST_DIRTY no dquot is on the dirty list, so Q_SYNC
-writes none (``quota/alloc-vs-sync`` describes the setup with a dirty
-list).  That path is not modelled; Documentation/filesystems/locking.rst
-says ``mark_dirty`` does no FS recursion, which ext4's journalled
-``->mark_dirty`` breaks (a ``[departures]`` entry would be needed).
+and ``ext4_is_quota_journalled()`` holds, so ``->mark_dirty`` writes the
+dquot as in the journalled setup, but with DQUOT_NOLIST_DIRTY no dquot is
+on the dirty list and Q_SYNC writes none: that flag is not modelled
+(``quota/journalled-alloc-vs-sync-commit`` keeps the dirty list of
+``usrjquota=``).  The journalled path leaves out ``ext4_quota_write()``'s
+own work (the quota file's ``i_data_sem`` in its lockdep subclass
+I_DATA_SEM_QUOTA, taken under the allocating inode's ``i_data_sem``,
+which the models leave out too) and its buffers;
+Documentation/filesystems/locking.rst says ``mark_dirty`` does no FS
+recursion, which ext4's journalled ``->mark_dirty`` breaks (the spec
+tables' "FS recursion" column is not checked).
 
 State: per inode ``i_blocks`` and its user-quota pointer ``i_dquot``; per
 dquot ``dqb_curspace``, DQ_ACTIVE_B, DQ_READ_B, DQ_MOD_B, its reference
@@ -85,7 +102,7 @@ takes it as a lock around i_lock) and around ``mark_info_dirty()``,
 ``dq_state_lock`` (quotaon/quotaoff state: no quotaoff), the quota tree's
 blocks (a record is one value; allocating one dirties the info, freeing
 one dirties it too), errors other than ``dquot_commit()``'s -EIO for an
-inactive dquot, the journalled-quota ``->mark_dirty`` (above),
+inactive dquot, DQUOT_NOLIST_DIRTY of the ``quota`` feature (above),
 ``dquot_quota_sync()``'s ``->sync_fs(sb, 1)`` and ``inode_lock()`` of
 each quota file after the writeback when the quota files are not hidden,
 and the two steps of ``dquot_mark_dquot_dirty()``: the kernel tests
@@ -882,7 +899,13 @@ DQUOT_CITES = (
     models="ext4_page_mkwrite() (nodelalloc) -> ext4_map_blocks() -> dquot_alloc_block() "
     "(fs/quota/dquot.c)",
     describe=lambda q, path: f"store allocating a block({path})",
-    cites=(*DQUOT_CITES, Cite("fs/ext4/inode.c", "ext4_page_mkwrite", "6.4")),
+    cites=(
+        *DQUOT_CITES,
+        Cite("fs/ext4/inode.c", "ext4_page_mkwrite", "6.4"),
+        Cite("fs/ext4/super.c", "ext4_mark_dquot_dirty", QUOTA_READ),
+        Cite("fs/ext4/super.c", "ext4_write_dquot", QUOTA_READ),
+        Cite("fs/jbd2/transaction.c", "jbd2__journal_start", QUOTA_READ),
+    ),
 )
 def alloc_block(op: Op, quotas: Quotas, path: str) -> None:
     """A store through a shared mapping that write-faults on a hole of the
@@ -899,7 +922,9 @@ def alloc_block(op: Op, quotas: Quotas, path: str) -> None:
     reserves the space (DQUOT_SPACE_RESERVE: no handle, no ->mark_dirty),
     and the charge is made at writeback (``dquot_claim_block()``); that
     path is not modelled.  ``ext4_page_mkwrite()`` (read in 6.17-rc3,
-    fs/ext4/inode.c at 9b44fff6) initializes no dquot.  Left out:
+    fs/ext4/inode.c at 9b44fff6) initializes no dquot.  With journalled
+    quota the ``->mark_dirty`` writes the dquot inside the fault's handle
+    (``journalled_mark_dirty()``), under invalidate_lock.  Left out:
     ``sb_start_pagefault()``, the folio lock and ``i_data_sem``."""
     inode = qinode(op.world, quotas, path)
     owner = quotas.file(path).owner
@@ -981,6 +1006,7 @@ def chown(op: Op, quotas: Quotas, path: str, owner: str) -> None:
         Cite("fs/quota/dquot.c", "dquot_commit", "6.4"),
         Cite("fs/quota/quota_v2.c", "v2_write_dquot", "6.4"),
         Cite("fs/quota/quota_v2.c", "v2_write_file_info", "6.4"),
+        Cite("fs/ext4/super.c", "ext4_write_dquot", QUOTA_READ),
     ),
 )
 def quota_sync(op: Op, quotas: Quotas) -> None:
