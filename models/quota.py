@@ -450,7 +450,7 @@ def write_dquot(op: Op, dq: Dquot, in_handle: bool) -> None:
     6.17-rc3 fs/jbd2/transaction.c at 9b44fff6: ``handle =
     journal_current_handle(); if (handle) { ... handle->h_ref++; return
     handle; }``), which waits for nothing and takes no lock."""
-    start = "ext4_write_dquot(): handle = ext4_journal_start(inode, EXT4_HT_QUOTA, ...)"
+    start = "ext4_write_dquot(): handle = ext4_journal_start()"
     locks_first = not in_handle and op.variant(WRITE_DQUOT_LOCKS_BEFORE_HANDLE)
     if locks_first:
         op.lock(dq.dq_lock, EXCL, "dquot_commit(): mutex_lock(&dquot->dq_lock)")
