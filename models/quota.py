@@ -57,7 +57,7 @@ journalled quota: ext4 mounted with ``usrquota`` and a visible quota file
 (quotaon(8)), no ``usrjquota=``.  The second (``Quotas(journalled=True)``)
 is journalled quota with a visible quota file, ``usrjquota=``: there
 ``ext4_is_quota_journalled()`` holds and ``ext4_mark_dquot_dirty()``
-(read in 6.17-rc3, fs/ext4/super.c at 9b44fff6) does
+(read in 6.17-rc3, fs/ext4/super.c at Kingxukai/linux 0291023e) does
 ``dquot_mark_dquot_dirty(dquot); return ext4_write_dquot(dquot);``: the
 dquot is put on the dirty list and written at once, ``ext4_write_dquot()``
 starting a handle that nests in the caller's (``jbd2__journal_start()`` of
@@ -144,6 +144,9 @@ from mc.kernel.expr import Expr, state_expr
 from mc.kernel.locks import Lock
 
 QUOTA_READ = "6.17-rc3 (Kingxukai/linux 9b44fff6)"
+EXT4_QUOTA_READ = "6.17-rc3 (Kingxukai/linux 0291023e)"
+"""Where ext4's quota methods were read (fs/ext4/super.c: ``ext4_write_dquot()``,
+``ext4_mark_dquot_dirty()``, the ``transaction > dqio_sem`` helpers)."""
 ALLOC_WITHOUT_I_LOCK = "alloc-without-i_lock"
 ADD_SPACE_WITHOUT_DQB_LOCK = "add-space-without-dq_dqb_lock"
 COMMIT_CLEARS_DIRTY_LATE = "commit-clears-dirty-late"
@@ -611,7 +614,7 @@ def mark_dquot_dirty(op: Op, quotas: Quotas, dq: Dquot) -> None:
 def journalled_mark_dirty(op: Op, dq: Dquot) -> None:
     """ext4's ``->mark_dirty`` with journalled quota
     (``ext4_mark_dquot_dirty()``, read in 6.17-rc3, fs/ext4/super.c at
-    9b44fff6: ``if (ext4_is_quota_journalled(sb)) {
+    0291023e: ``if (ext4_is_quota_journalled(sb)) {
     dquot_mark_dquot_dirty(dquot); return ext4_write_dquot(dquot); }``):
     DQ_MOD_B set as without, then ``ext4_write_dquot()``, whose
     ``ext4_journal_start()`` nests in the handle every modelled caller
@@ -902,8 +905,8 @@ DQUOT_CITES = (
     cites=(
         *DQUOT_CITES,
         Cite("fs/ext4/inode.c", "ext4_page_mkwrite", "6.4"),
-        Cite("fs/ext4/super.c", "ext4_mark_dquot_dirty", QUOTA_READ),
-        Cite("fs/ext4/super.c", "ext4_write_dquot", QUOTA_READ),
+        Cite("fs/ext4/super.c", "ext4_mark_dquot_dirty", EXT4_QUOTA_READ),
+        Cite("fs/ext4/super.c", "ext4_write_dquot", EXT4_QUOTA_READ),
         Cite("fs/jbd2/transaction.c", "jbd2__journal_start", QUOTA_READ),
     ),
 )
@@ -1006,7 +1009,7 @@ def chown(op: Op, quotas: Quotas, path: str, owner: str) -> None:
         Cite("fs/quota/dquot.c", "dquot_commit", "6.4"),
         Cite("fs/quota/quota_v2.c", "v2_write_dquot", "6.4"),
         Cite("fs/quota/quota_v2.c", "v2_write_file_info", "6.4"),
-        Cite("fs/ext4/super.c", "ext4_write_dquot", QUOTA_READ),
+        Cite("fs/ext4/super.c", "ext4_write_dquot", EXT4_QUOTA_READ),
     ),
 )
 def quota_sync(op: Op, quotas: Quotas) -> None:
