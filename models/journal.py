@@ -158,19 +158,7 @@ def jbd2_commit(op: Op, file: File, index: int) -> None:
     """The commit locks the running transaction, waits for its handles,
     then writes the ordered data of the file's page (see the module)."""
     page = _cached_page(op, file, index, "jbd2_commit")
-    handle = journal(op.world)
-    commit = committing(op.world)
-    op.lock(commit, EXCL, "kjournald2(): jbd2_journal_commit_transaction(journal) begins")
-    op.lock(
-        handle,
-        EXCL,
-        "commit_transaction->t_state = T_LOCKED; jbd2_journal_wait_updates(journal)",
-    )
-    op.unlock(
-        handle,
-        "t_state = T_SWITCH; ... t_state = T_FLUSH; "
-        "wake_up_all(&journal->j_wait_transaction_locked)",
-    )
+    commit = _lock_transaction(op)
     folio = find_folio(op, page, "ext4_do_writepages() /* can_map = 0 */: folio = fbatch.folios[i]")
     op.lock(
         folio.lock,
@@ -196,6 +184,14 @@ def jbd2_commit_metadata(op: Op) -> None:
     blocks, ``ext4_handle_dirty_metadata()``): it locks the running
     transaction and waits for its handles, as ``jbd2_commit`` does, and
     writes no ordered data."""
+    commit = _lock_transaction(op)
+    op.unlock(commit, "the commit is done: wake_up(&journal->j_wait_done_commit)")
+
+
+def _lock_transaction(op: Op) -> Lock:
+    """The commit begins (its lock, ``committing``, held until it is
+    done), locks the running transaction and waits for its handles, then
+    lets new handles start on the next transaction; the commit's lock."""
     handle = journal(op.world)
     commit = committing(op.world)
     op.lock(commit, EXCL, "kjournald2(): jbd2_journal_commit_transaction(journal) begins")
@@ -209,7 +205,7 @@ def jbd2_commit_metadata(op: Op) -> None:
         "t_state = T_SWITCH; ... t_state = T_FLUSH; "
         "wake_up_all(&journal->j_wait_transaction_locked)",
     )
-    op.unlock(commit, "the commit is done: wake_up(&journal->j_wait_done_commit)")
+    return commit
 
 
 def committing(world: World) -> Lock:
