@@ -99,6 +99,14 @@ PUNCH_HOLE_CITES = (
 )
 """What a hole punch through fallocate(2) cites down to ext4_punch_hole(),
 of a page-cache file or a DAX one."""
+
+FTRUNCATE_CITES = (
+    Cite("fs/open.c", "do_sys_ftruncate", "6.6"),
+    Cite("fs/open.c", "do_truncate", "6.6"),
+    Cite("fs/attr.c", "notify_change", "6.6"),
+)
+"""What ftruncate(2) cites down to ``->setattr``, of a page-cache file or a
+DAX one."""
 NO_TAIL_ZEROING = "no-tail-zeroing"
 
 
@@ -185,6 +193,21 @@ def block_truncate_page(op: Op, mapping: Mapping, start: Expr, at: str, why: str
 # --- ->setattr ---------------------------------------------------------------------
 
 
+def shrink_waits_then_locks(op: Op, mapping: Mapping, change: Expr) -> None:
+    """``ext4_setattr()`` changing i_size: a shrink (``change`` is
+    ``SHRINK``) first waits for the direct I/O in flight, then
+    ``filemap_invalidate_lock()`` keeps page faults out (of a page-cache
+    file or a DAX one)."""
+    with op.when(equals(change, SHRINK), "if (shrink)"):
+        inode_dio_wait(op, mapping, "/* blocks are going to be removed from the inode */")
+    op.lock(
+        mapping.invalidate_lock,
+        EXCL,
+        "filemap_invalidate_lock(inode->i_mapping)",
+        tag="invalidate-lock",
+    )
+
+
 def inode_dio_wait(op: Op, mapping: Mapping, why: str) -> None:
     """``inode_dio_wait()`` (fs/inode.c): sleep until ``i_dio_count`` is
     zero (with i_rwsem held no new direct I/O begins).  Under variant
@@ -243,14 +266,7 @@ def setattr_size(op: Op, mm: Mm, mapping: Mapping, size: Value, at: str = "") ->
         size,
         oldsize,
     )
-    with op.when(equals(change, SHRINK), "if (shrink)"):
-        inode_dio_wait(op, mapping, "/* blocks are going to be removed from the inode */")
-    op.lock(
-        mapping.invalidate_lock,
-        EXCL,
-        "filemap_invalidate_lock(inode->i_mapping)",
-        tag="invalidate-lock",
-    )
+    shrink_waits_then_locks(op, mapping, change)
     if not op.variant(NO_TAIL_ZEROING):
         with op.when(equals(change, EXTEND), "if (!shrink)"):
             block_truncate_page(

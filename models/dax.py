@@ -123,7 +123,15 @@ from mc.kernel.pathcond import add, at_least, decide, div, equal, equals, is_tru
 from mc.kernel.superblock import SB_FREEZE_PAGEFAULT, SB_FREEZE_WRITE, sb_writers
 from mc.kernel.truncate_properties import truncation
 from mc.kernel.world import ModelError, Scratch, World
-from mc.models.blockfs_truncate import EXTEND, PUNCH_HOLE_CITES, SAME, SHRINK, inode_dio_wait
+from mc.models.blockfs_truncate import (
+    EXTEND,
+    FTRUNCATE_CITES,
+    PUNCH_HOLE_CITES,
+    SAME,
+    SHRINK,
+    inode_dio_wait,
+    shrink_waits_then_locks,
+)
 from mc.models.fault import vm_fault_is
 from mc.models.truncate_mm import render_indices
 
@@ -1025,9 +1033,7 @@ def _write_size(scratch: Scratch, mapping: Mapping, size: int) -> None:
     "notify_change() -> ext4_setattr() (fs/open.c, fs/ext4/inode.c, fs/dax.c)",
     describe=lambda f, pages: f"ftruncate({f}, {pages} page(s)) /* DAX */",
     cites=(
-        Cite("fs/open.c", "do_sys_ftruncate", "6.6"),
-        Cite("fs/open.c", "do_truncate", "6.6"),
-        Cite("fs/attr.c", "notify_change", "6.6"),
+        *FTRUNCATE_CITES,
         Cite(
             "fs/ext4/inode.c",
             "ext4_setattr",
@@ -1072,14 +1078,7 @@ def dax_truncate(op: Op, file: File, pages: int) -> None:
         size,
         beyond,
     )
-    with op.when(equals(change, SHRINK), "if (shrink)"):
-        inode_dio_wait(op, mapping, "/* blocks are going to be removed from the inode */")
-    op.lock(
-        mapping.invalidate_lock,
-        EXCL,
-        "filemap_invalidate_lock(inode->i_mapping)",
-        tag="invalidate-lock",
-    )
+    shrink_waits_then_locks(op, mapping, change)
     break_layouts(op, part)
     op.effect(
         "if (attr->ia_size != inode->i_size) i_size_write(inode, attr->ia_size)",

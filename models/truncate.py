@@ -199,9 +199,7 @@ def _returned_step(slot: int) -> EffectStep:
     models="do_sys_ftruncate() -> do_truncate() -> notify_change() -> ->setattr (fs/open.c)",
     describe=lambda f, size: f"ftruncate({f}, {describe(size)})",
     cites=(
-        Cite("fs/open.c", "do_sys_ftruncate", "6.6"),
-        Cite("fs/open.c", "do_truncate", "6.6"),
-        Cite("fs/attr.c", "notify_change", "6.6"),
+        *blockfs_truncate.FTRUNCATE_CITES,
         Cite(
             "fs/ext4/inode.c",
             "ext4_setattr",
