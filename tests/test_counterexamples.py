@@ -151,3 +151,21 @@ def test_a_step_the_correct_protocol_runs_along_is_named(shipped: Registry) -> N
         "after 'filemap_invalidate_lock(inode->i_mapping)', T1 now goes on at once to "
         "'if (!shrink)', which the trace did not run there"
     )
+
+
+def test_a_trace_cut_inside_an_atomic_step_says_so(shipped: Registry) -> None:
+    """A trace cut by hand between a step and the thread-local step it runs
+    along with ends where no search stops; replay names the step the
+    thread goes on to, and that the cut is inside one atomic step."""
+    path = ROOT / "counterexamples" / "aops-memory-failure-vs-read--memory-failure-unlocked.json"
+    counterexample = cx_format.load(path)
+    cut = next(n for n, step in enumerate(counterexample.steps) if step.chained)
+    counterexample = attrs.evolve(counterexample, steps=counterexample.steps[:cut])
+    scenario = shipped.scenario(counterexample.scenario)
+    model = shipped.build(scenario, counterexample.variants, counterexample.properties)
+    report = replay(model, counterexample)
+    assert not report.reproduced and report.stopped_at == cut
+    assert report.reason.startswith(
+        f"the trace ends after '{counterexample.steps[cut - 1].label}', but T1 goes on at once "
+        "to 'if (!folio) /* not a page-cache page */' in the same atomic step"
+    )

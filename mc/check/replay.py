@@ -133,7 +133,8 @@ def replay(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
             if actual.source != expected.source:
                 moved.append(expected_number)
         if len(records) != len(group):
-            return stop(*_regrouped(model, after, tid, head.thread, group, records))
+            last = replayed + len(group) == len(counterexample.steps)
+            return stop(*_regrouped(model, after, tid, head.thread, group, records, last))
         positions.extend((head.thread, pc) for pc in model.positions(state, (tid, head.branch)))
         state = after
         replayed += len(group)
@@ -167,11 +168,21 @@ def _regrouped(
     thread: str,
     group: Sequence[tuple[int, Step]],
     records: Sequence[Step],
+    last: bool,
 ) -> tuple[int, str]:
     """Where and how a step of the trace, run today with the thread-local
-    steps that follow it (``records``), parts from the trace's (``group``):
-    the step number and the kernel code each goes on to."""
+    steps that follow it (``records``), parts from the trace's (``group``,
+    the trace's ``last`` one): the step number and the kernel code each
+    goes on to."""
     ran = len(records)
+    if ran > len(group) and last:
+        number = group[-1][0]
+        return number, (
+            f"the trace ends after '{group[-1][1].label}', but {thread} goes on at once to "
+            f"'{records[len(group)].label}' in the same atomic step, so no search stops "
+            "there: a trace cut by hand must end where a step ends (or the model now runs "
+            "them together)"
+        )
     if ran > len(group):
         number = group[-1][0]
         return number, (
