@@ -24,6 +24,9 @@ from mc.engine.spill import SpillQueue
 S = TypeVar("S", bound=Hashable)
 
 MASK64 = (1 << 64) - 1
+COUNT_MIX = 0x9E3779B97F4A7C15
+"""The golden-ratio constant of Fibonacci hashing: an odd multiplier that
+spreads a small count over all 64 bits."""
 INITIAL_CAPACITY = 1 << 10
 MAX_LOAD = 0.75
 MIN_NUMBERS = 1 << 10
@@ -39,9 +42,11 @@ def fingerprint(state: Hashable) -> int:
     -1 as -2 (-1 is its error code), so two states that differ only by -1
     against -2 in one slot (-EPERM against -ENOENT in a return value) would
     otherwise have one fingerprint; the count tells them apart.  Two slots
-    swapping -1 and -2, or a -1 inside a slot's tuple, still hash alike."""
+    swapping -1 and -2, or a -1 inside a slot's tuple, still hash alike.
+    The count enters as a multiple of an odd 64-bit constant
+    (``COUNT_MIX``), so the state is hashed once."""
     if type(state) is tuple:
-        return (hash((state, state.count(-1))) & MASK64) or 1
+        return ((hash(state) + state.count(-1) * COUNT_MIX) & MASK64) or 1
     return (hash(state) & MASK64) or 1
 
 
