@@ -500,3 +500,12 @@ def test_vma_start_write_under_i_mmap_rwsem_is_the_cycle_lockdep_reported(
     assert report.undocumented == (("i_mmap_rwsem", "vm_lock"),)
     ((first, second),) = [c for c in report.cycles if len(c) == 2]
     assert {first, second} == {("i_mmap_rwsem", "vm_lock"), ("vm_lock", "i_mmap_rwsem")}
+
+
+def test_the_direct_inversion_is_named_before_a_longer_way_round() -> None:
+    """a -> b -> a is the inversion a deadlock of two threads needs; the
+    cycle a -> c -> b -> a through the same classes comes after it."""
+    edges = [("a", "c"), ("c", "b"), ("b", "a"), ("a", "b")]
+    cycles = lockorder.find_cycles(edges)
+    assert cycles[0] == (("a", "b"), ("b", "a"))
+    assert all(len(cycle) >= 2 for cycle in cycles)

@@ -37,6 +37,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import tomllib
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -591,20 +592,20 @@ def merge(
 
 
 def find_cycles(edges: Sequence[Edge]) -> tuple[tuple[Edge, ...], ...]:
-    """One cycle through each strongly connected set of two or more
-    classes (self-edges are nesting, not cycles between classes)."""
+    """Cycles between two or more classes (self-edges are nesting, not
+    cycles), shortest first: the shortest cycle through each class not on
+    a cycle already given, so a direct inversion (``a -> b -> a``) is named
+    rather than a longer way round through the same classes."""
     graph: dict[str, list[str]] = {}
     for a, b in edges:
         if a != b:
             graph.setdefault(a, []).append(b)
             graph.setdefault(b, [])
+    shortest = [path for start in sorted(graph) if (path := _cycle_from(graph, start))]
     cycles = []
     covered: set[str] = set()
-    for start in sorted(graph):
-        if start in covered:
-            continue
-        path = _cycle_from(graph, start)
-        if path is None:
+    for path in sorted(shortest, key=len):
+        if path[0][0] in covered:
             continue
         covered.update(a for a, _ in path)
         cycles.append(tuple(path))
@@ -612,16 +613,17 @@ def find_cycles(edges: Sequence[Edge]) -> tuple[tuple[Edge, ...], ...]:
 
 
 def _cycle_from(graph: dict[str, list[str]], start: str) -> list[Edge] | None:
-    stack: list[tuple[str, list[Edge]]] = [(start, [])]
+    """The shortest cycle through ``start`` (breadth-first), if any."""
+    queue: deque[tuple[str, list[Edge]]] = deque([(start, [])])
     seen = {start}
-    while stack:
-        node, path = stack.pop()
+    while queue:
+        node, path = queue.popleft()
         for nxt in sorted(graph[node]):
             if nxt == start:
                 return [*path, (node, nxt)]
             if nxt not in seen:
                 seen.add(nxt)
-                stack.append((nxt, [*path, (node, nxt)]))
+                queue.append((nxt, [*path, (node, nxt)]))
     return None
 
 
