@@ -260,19 +260,26 @@ def changed_positions(
     """Each thread and program counter of ``changed`` (a scenario under
     variants) at a step the variants added, changed or moved there, with
     its label, and at the step that comes to steps they removed
-    (``_place_of_removal``, labelled ``LABEL removed``); None when no one
-    step does."""
+    (``_place_of_removal``, labelled ``LABEL removed``, or ``LABEL moved
+    away`` when the step is among those added elsewhere, every step of
+    the gap named); None when no one step does."""
     found: dict[tuple[int, int], str] = {}
     for tid, (before, after) in enumerate(zip(correct.threads, changed.threads, strict=True)):
         old, new = before.program.steps, after.program.steps
-        for _tag, i1, i2, j1, j2 in _differences(old, new):
+        differences = _differences(old, new)
+        added = {step_key(new[j]) for _tag, _i1, _i2, j1, j2 in differences for j in range(j1, j2)}
+        for _tag, i1, i2, j1, j2 in differences:
             for j in range(j1, j2):
                 found.setdefault((tid, j), new[j].label)
             if i2 > i1 and j2 == j1:
                 place = _place_of_removal(before, after, i1, j1)
                 if place is None:
                     return None
-                found.setdefault((tid, place), f"{old[i1].label} removed")
+                gone = [
+                    f"{old[i].label} {'moved away' if step_key(old[i]) in added else 'removed'}"
+                    for i in range(i1, i2)
+                ]
+                found.setdefault((tid, place), "; ".join(gone))
     return found
 
 
