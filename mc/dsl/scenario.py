@@ -267,7 +267,9 @@ def _unique(table: Mapping[str, Any], item: Any, what: str, declared: Source | N
     known = table.get(item.name)
     if known is None or known is item:
         return
-    raise DeclaredTwice(f"{what} {item.name} is declared twice", declared)
+    first = known.declared if isinstance(known, Scenario | Variant) else _checker_source(known)
+    before = "" if first is None else f" (first at {shown(first.file)}:{first.line})"
+    raise DeclaredTwice(f"{what} {item.name} is declared twice{before}", declared)
 
 
 def _find(table: Mapping[str, T], name: str, what: str) -> T:

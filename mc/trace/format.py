@@ -377,7 +377,9 @@ def load(path: Path) -> Counterexample:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
-        raise FormatError(f"{path}: not JSON ({error.msg} at line {error.lineno})") from None
+        what = error.msg.removesuffix(" at")
+        where = f"line {error.lineno}, column {error.colno}"
+        raise FormatError(f"{path}: not JSON ({what} at {where})") from None
     except RecursionError:
         raise FormatError(f"{path}: not a counterexample (nested too deeply)") from None
     except ValueError as error:
