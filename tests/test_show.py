@@ -17,6 +17,7 @@ from click.testing import Result
 from mc.check import inventory, usermodels
 from mc.check.registry import shipped as shipped_registry
 from mc.dsl.scenario import Registry, Scenario
+from mc.kernel.pagecache import File
 
 Run = Callable[..., Result]
 ROOT = Path(__file__).resolve().parent.parent
@@ -530,3 +531,21 @@ def test_namespace_is_checkable_for_creates_in_the_root(tmp_path: Path, vfsmc: R
     assert "two inodes were made for one name" in broken.output
     correct = vfsmc("check", "root.py:my/root-creates", "--no-save")
     assert "also make namespace checkable" in correct.output
+
+
+def test_show_writes_each_thread_as_a_scenario_declares_it(vfsmc: Run) -> None:
+    """Each thread's call, File layouts included, is printed as Python a
+    scenario of one's own can copy; copied, it builds the same threads."""
+    out = vfsmc("show", "super/freeze-vs-writer").output
+    written = re.findall(r"as written: (.*)", out)
+    assert written[:2] == [
+        "write(File('/f', pages=1, cached=(0,)), 0)",
+        "freeze(File('/f', pages=1, cached=(0,)))",
+    ]
+    data = json.loads(vfsmc("show", "super/freeze-vs-writer", "--json").output)
+    assert [thread["call"] for thread in data["threads"]] == written
+    shipped = shipped_registry()
+    threads = shipped.build(shipped.scenario("super/freeze-vs-writer"), ()).threads
+    names: dict[str, object] = {"File": File}
+    names.update((t.invocation.operation.name, t.invocation.operation) for t in threads)
+    assert [eval(call, names) for call in written] == [t.invocation for t in threads]

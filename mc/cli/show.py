@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import attrs
 import click
 
 from mc.check import expectations, inventory, usermodels
@@ -15,8 +16,10 @@ from mc.check.registry import shipped_modules, with_files
 from mc.cli.completion import complete_property, complete_scenario
 from mc.cli.errors import echo_json, one_line_errors
 from mc.cli.options import models_option
+from mc.dsl.operation import Invocation
 from mc.dsl.steps import LockStep, Step
 from mc.kernel.locks import Kind
+from mc.kernel.pagecache import File
 from mc.text import printable
 
 
@@ -71,6 +74,7 @@ def show_command(scenario: str, models: tuple[Path, ...], as_json: bool, steps: 
         {
             "name": thread.name,
             "operation": str(thread.invocation),
+            "call": _call_text(thread.invocation),
             "follows": thread.invocation.operation.models,
             "steps": len(thread.program.steps),
             **({"program": [_step_data(step) for step in thread.program.steps]} if steps else {}),
@@ -114,6 +118,7 @@ def show_command(scenario: str, models: tuple[Path, ...], as_json: bool, steps: 
     click.echo("threads:")
     for thread in threads:
         click.echo(f"  {thread['name']}  {thread['operation']}")
+        click.echo(f"      as written: {thread['call']}")
         click.echo(f"      follows {thread['follows']}; {thread['steps']} steps")
         for number, step in enumerate(thread.get("program", ())):
             tags = f"  tags: {', '.join(step['tags'])}" if step["tags"] else ""
@@ -269,3 +274,22 @@ def explain_command(prop: str, models: tuple[Path, ...], as_json: bool) -> None:
         click.echo("  violated by:")
         for row in rows:
             click.echo(f"    {row.scenario} with {', '.join(row.variants)}")
+
+
+def _call_text(invocation: Invocation) -> str:
+    """The thread as a scenario's ``threads=[...]`` writes it: the
+    operation called with its arguments, a ``File`` with the fields that
+    differ from their defaults."""
+    return f"{invocation.operation.name}({', '.join(_argument_text(a) for a in invocation.args)})"
+
+
+def _argument_text(value: Any) -> str:
+    if isinstance(value, File):
+        fields = attrs.fields(File)
+        given = [
+            f"{field.name}={getattr(value, field.name)!r}"
+            for field in fields[1:]
+            if getattr(value, field.name) != field.default
+        ]
+        return f"File({', '.join([repr(value.path), *given])})"
+    return repr(value)
