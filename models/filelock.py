@@ -80,6 +80,7 @@ import attrs
 
 from mc.dsl import (
     EXCL,
+    LOCK_PROTOCOL,
     Cite,
     E,
     Expr,
@@ -1327,7 +1328,17 @@ def _lm_break(scratch: Scratch, ctx: FileLockContext, file: str, write: bool) ->
 
 
 def _block_on_lease(scratch: Scratch, ctx: FileLockContext, file: str, write: bool) -> None:
-    holder = next(f for f, t, _p, _g in scratch[ctx.leases] if f != file and (write or t == WRITE))
+    holder = next(
+        (f for f, t, _p, _g in scratch[ctx.leases] if f != file and (write or t == WRITE)), None
+    )
+    if holder is None:
+        scratch.violate(
+            LOCK_PROTOCOL,
+            f"{file}'s __break_lease() takes list_first_entry(&ctx->flc_lease) after the "
+            "conflicting leases went away: the list changed since any_leases_conflict() "
+            "because flc_lock was not held across both",
+        )
+        return
     _insert_block(scratch, ctx, "lease", (file, 0, 0, WRITE if write else READ), holder)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from mc.kernel import errno
 from mc.kernel.vfs import is_empty
-from mc.kernel.world import ERROR_SLOT, Dentry, Scratch, Slots, World, given_names_only, touches
+from mc.kernel.world import Dentry, Scratch, Slots, World, given_names_only, touches
 
 NAMESPACE = "namespace"
 
@@ -15,8 +15,7 @@ NAMESPACE = "namespace"
 def _warn(scratch: Scratch, message: str) -> None:
     """A kernel WARN_ON on the namespace's link counts: a violation of the
     ``namespace`` property."""
-    if scratch[ERROR_SLOT] is None:
-        scratch[ERROR_SLOT] = (NAMESPACE, message)
+    scratch.violate(NAMESPACE, message)
 
 
 def _inc_nlink(scratch: Scratch, ino: int) -> None:

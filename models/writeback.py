@@ -993,7 +993,7 @@ def io_completion(op: Op, file: File) -> None:
         completions(op.thread.tid),
         "bio = the next bio the device completes",
         _render_bio,
-        "a bio in flight",
+        "a bio in flight, or every other thread's return",
     )
     with op.when(same(bio, const(None, "NULL")), "if (!bio) /* idle */"):
         op.goto("out")

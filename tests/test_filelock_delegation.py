@@ -5,9 +5,17 @@ nfsd4_check_conflicting_opens()."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from click.testing import Result
+
 from mc.check.checker import check_scenario
 from mc.dsl.scenario import Registry
 from mc.engine.result import Verdict
+
+Run = Callable[..., Result]
 
 SCENARIO = "filelock/delegation-vs-open"
 OPEN_CHECKS = (
@@ -53,3 +61,35 @@ def test_the_lease_without_its_open_check_is_still_caught(shipped: Registry) -> 
         outcome = check_scenario(shipped, scenario, ["lease-skips-open-check"])
         found = outcome.counterexample
         assert found is not None and found.property == "lease-vs-open", scenario
+
+
+TWO_OPENERS = """\
+from mc.dsl import BASE_PROPERTIES, scenario
+from mc.models.filelock import READ, lease_never_answered, open_for_write
+
+scenario(
+    "mine/unanswered-lease-two-openers",
+    "a read lease never answered while two processes open the file for writing",
+    tree=["/f"],
+    threads=[lease_never_answered("/f", READ), open_for_write("/f"), open_for_write("/f")],
+    properties=BASE_PROPERTIES,
+)
+"""
+
+
+def test_a_break_that_lets_go_of_flc_lock_breaks_the_lock_protocol(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """Without flc_lock across the conflict test and the block, another
+    breaker may time the leases out in between: the model says the list
+    changed under the break (lock-protocol) instead of failing to find
+    the lease it blocks on."""
+    (tmp_path / "openers.py").write_text(TWO_OPENERS)
+    name = "openers.py:mine/unanswered-lease-two-openers"
+    assert vfsmc("check", name, "--no-save").exit_code == 0
+    dropped = "mutant:drop@open_for_write:break_lease:spin_lock(&ctx->flc_lock)"
+    found = vfsmc("check", name, "-V", dropped, "--no-save", "--json")
+    assert found.exit_code == 1, found.output
+    verdict = json.loads(found.output)
+    assert verdict["property"] == "lock-protocol"
+    assert "list changed since any_leases_conflict()" in verdict["message"]

@@ -71,13 +71,18 @@ from mc.kernel.expr import (
 from mc.kernel.locks import EXCL, SHARED
 from mc.kernel.locks import Kind as LockKind
 from mc.kernel.pagecache import File
+from mc.kernel.superblock import SB_FREEZE_FS, SB_FREEZE_PAGEFAULT, SB_FREEZE_WRITE, sb_writers
 from mc.kernel.vfs import ancestor_of, dead_dir, is_empty, unlinked
 from mc.kernel.vma import VM_PFNMAP, VM_WRITE
-from mc.kernel.world import ModelError, Scratch, World, touches
+from mc.kernel.world import LOCK_PROTOCOL, ModelError, Scratch, World, touches
 
 __all__ = [
     "BASE_PROPERTIES",
     "EXCL",
+    "LOCK_PROTOCOL",
+    "SB_FREEZE_FS",
+    "SB_FREEZE_PAGEFAULT",
+    "SB_FREEZE_WRITE",
     "SHARED",
     "VM_PFNMAP",
     "VM_WRITE",
@@ -123,6 +128,7 @@ __all__ = [
     "replaces",
     "same",
     "same_inode",
+    "sb_writers",
     "scenario",
     "state_expr",
     "touches",

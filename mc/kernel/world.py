@@ -180,6 +180,14 @@ class Scratch:
             held(value, self.world.slots[slot].name)
         self.values[slot] = value
 
+    def violate(self, prop: str, message: str) -> None:
+        """Record that property ``prop`` is violated, with ``message``, as
+        the kernel's WARN_ON would flag it: the step ends the run in an
+        error state the search reports (a violation already recorded by
+        the same step is kept)."""
+        if self.values[ERROR_SLOT] is None:
+            self.values[ERROR_SLOT] = (prop, message)
+
 
 @attrs.frozen
 class Slot:
