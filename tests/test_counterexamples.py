@@ -169,3 +169,15 @@ def test_a_trace_cut_inside_an_atomic_step_says_so(shipped: Registry) -> None:
         f"the trace ends after '{counterexample.steps[cut - 1].label}', but T1 goes on at once "
         "to 'if (!folio) /* not a page-cache page */' in the same atomic step"
     )
+
+
+def test_a_deadlock_s_box_hangs_from_a_thread_of_its_cycle(shipped: Registry) -> None:
+    """The chart's deadlock box is tied to the lane of a thread that waits
+    in the cycle, not to the first lane whatever it does."""
+    path = ROOT / "counterexamples" / "writeback-write-during-completion--mark-dirty-irqs-on.json"
+    counterexample = cx_format.load(path)
+    waiters = {edge.waiter for edge in counterexample.cycle}
+    assert "T1" not in waiters
+    lanes = [name for name, _operation in counterexample.threads]
+    tie = next(line for line in to_dot(counterexample).splitlines() if "-> violation" in line)
+    assert tie.split()[0].split("_")[0] in {f"l{lanes.index(w)}" for w in waiters}, tie

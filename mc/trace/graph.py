@@ -415,7 +415,8 @@ class _Chart:
                     )
         if self.cx.cycle and self.cx.property == "deadlock":
             text = f"deadlock, {waits_chain(self.cx.cycle)}"
-            anchor = self.lanes[0]
+            waiters = [edge.waiter for edge in self.cx.cycle if edge.waiter in self.lanes]
+            anchor = next(iter(waiters), self.lanes[0])
         else:
             text = f"{self.cx.property}: {self.cx.message}"
             anchor = next((s.thread for s in reversed(self.cx.steps)), self.lanes[0])
