@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 import itertools
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from operator import itemgetter
@@ -14,7 +15,7 @@ import attrs
 
 from mc.dsl.interrupts import handler_families, interrupts_of, split_unsafe_sections
 from mc.dsl.operation import Invocation, Op, Operation
-from mc.dsl.program import CompiledStep, Program, compile_program
+from mc.dsl.program import CompiledStep, Program, compile_program, reading_registers
 from mc.dsl.steps import (
     EffectStep,
     Fire,
@@ -38,6 +39,7 @@ from mc.kernel.world import (
     ERROR_SLOT,
     LOCK_PROTOCOL,
     LocatedModelError,
+    ModelError,
     World,
     reported_error,
 )
@@ -122,6 +124,9 @@ class KernelModel(Model[State, Action]):
         self._forgotten: list[tuple[int, ...]] = [() for _ in self.threads]
         """For each thread, the registers reset to their initial values
         as it returns (``_forget``)."""
+        self._dead: list[list[tuple[int, ...]]] = [[() for _ in t.steps] for t in self.threads]
+        """For each thread and program counter, the registers reset to
+        their initial values as the thread comes there (``_dead_registers``)."""
         blank = world.initial_state()
         self._blank = blank
         initial = blank
@@ -132,6 +137,8 @@ class KernelModel(Model[State, Action]):
             prop.make(self, self.locations, self.misnamed) for prop in properties
         ]
         self._forgotten = self._forgettable()
+        self._dead = self._dead_registers()
+        self.initial = self._without_dead(initial)
         self._pending: list[list[Pending]] | None = None
         """The footprints partial-order reduction reads, made on first use."""
         self._resolving: list[_Resolving | None] = []
@@ -168,6 +175,91 @@ class KernelModel(Model[State, Action]):
             () if kept >> (base + tid) & 1 else tuple(sorted(thread.registers))
             for tid, thread in enumerate(self.threads)
         ]
+
+    def _dead_registers(self) -> list[list[tuple[int, ...]]]:
+        """For each thread and program counter, the registers of the thread
+        that no step it may still take reads (no step there or after it
+        compiles an expression reading them, ``CompiledStep.registers_read``),
+        that no property reads (as ``_forgettable``) and that no other
+        thread's step reads; a register whose slot number the model was
+        given (``World.escaped``) is kept, since it may be read by number.
+        States that differ in such registers alone are one state to every
+        step and property from there on: resetting them as the thread comes
+        there is SPIN's dead-variable reduction (Holzmann, *The SPIN Model
+        Checker*, 2003, section 9.1), with liveness taken over the steps a
+        program counter leads to, which no write ends (a register written
+        again later stays live up to the write)."""
+        base = len(self.world.slots)
+        kept = 0
+        for prop in self._properties:
+            kept |= self._returned_bits if prop.reads is None else prop.reads
+        owner = {slot: tid for tid, thread in enumerate(self.threads) for slot in thread.registers}
+        shared = set(self.world.escaped)
+        for tid, thread in enumerate(self.threads):
+            for compiled in thread.steps:
+                shared.update(slot for slot in compiled.registers_read if owner.get(slot) != tid)
+        table: list[list[tuple[int, ...]]] = []
+        for tid, thread in enumerate(self.threads):
+            tracked = [
+                slot
+                for slot in sorted(thread.registers)
+                if slot not in shared and not kept >> slot & 1
+            ]
+            if not tracked or kept >> (base + tid) & 1:
+                table.append([() for _ in thread.steps])
+                continue
+            after = [
+                tuple(pc for pc in (c.context.next_pc, c.context.target) if pc not in (None, DONE))
+                for c in thread.steps
+            ]
+            live = Reach(after).union([slot_mask(c.registers_read) for c in thread.steps])
+            table.append(
+                [
+                    tuple(slot for slot in tracked if not live[pc] >> slot & 1)
+                    for pc in range(len(after))
+                ]
+            )
+        return table
+
+    def _resolver(self, compiled: CompiledStep, regions: Regions) -> Resolver | None:
+        """The step's resolver (``Step.resolver``), which must read no
+        register its ``fire`` does not (those are live where it runs)."""
+        resolver, read = reading_registers(
+            self.world, functools.partial(compiled.step.resolver, compiled.context, regions)
+        )
+        if read - compiled.registers_read:
+            names = ", ".join(self.world.slots[slot].name for slot in sorted(read))
+            raise ModelError(
+                f"'{compiled.step.label}' ({compiled.step.source}) finds its footprint from "
+                f"{names}, which running it does not read"
+            )
+        return resolver
+
+    def dead_registers(self, tid: int, pc: int) -> tuple[int, ...]:
+        """The registers thread ``tid`` resets as it comes to ``pc`` (none
+        at DONE, where it forgets them all, ``_forgettable``).  They are the
+        thread's own, which no other thread reads, so the footprints leave
+        the resets out."""
+        return () if pc == DONE else self._dead[tid][pc]
+
+    def _without_dead(self, state: State) -> State:
+        """``state`` with each thread's dead registers reset (``_dead``)."""
+        for tid, pc_slot in enumerate(self._pcs):
+            pc = state[pc_slot]
+            if pc != DONE and self._dead[tid][pc]:
+                state = self._reset(state, self._dead[tid][pc])
+        return state
+
+    def _reset(self, state: State, slots: Sequence[int]) -> State:
+        """``state`` with ``slots`` at their initial values."""
+        blank = self._blank
+        changed = [slot for slot in slots if state[slot] != blank[slot]]
+        if not changed:
+            return state
+        values = list(state)
+        for slot in changed:
+            values[slot] = blank[slot]
+        return tuple(values)
 
     def _forget(self, state: State, tid: int) -> State:
         """``state`` with the registers of thread ``tid``, which has
@@ -388,7 +480,7 @@ class KernelModel(Model[State, Action]):
                 ]
             )
             resolvers = [
-                None if step_footprint is not None else c.step.resolver(c.context, regions[tid])
+                None if step_footprint is not None else self._resolver(c, regions[tid])
                 for c in thread.steps
             ]
             if not any(r is not None for r in resolvers):
@@ -528,6 +620,7 @@ class KernelModel(Model[State, Action]):
         fires = self._fires[actor]
         local = self._local[actor]
         forgotten = self._forgotten[actor]
+        dead = self._dead[actor]
         found = []
         for branch, after in enumerate(fires[pc](state)):
             pc = after[pc_slot]
@@ -536,8 +629,11 @@ class KernelModel(Model[State, Action]):
                 after = fires[pc](after)[0]
                 pc = after[pc_slot]
                 hops -= 1
-            if pc == DONE and forgotten:
-                after = self._forget(after, actor)
+            if pc == DONE:
+                if forgotten:
+                    after = self._forget(after, actor)
+            elif dead[pc]:
+                after = self._reset(after, dead[pc])
             found.append(((actor, branch), after))
         return found
 
@@ -557,9 +653,10 @@ class KernelModel(Model[State, Action]):
         """Run thread ``tid``'s local steps from ``state`` on (and forget its
         registers if it returns, as ``_outcomes`` does)."""
         settled = self._chain(state, tid)[-1]
-        if settled[self._pcs[tid]] == DONE and self._forgotten[tid]:
-            return self._forget(settled, tid)
-        return settled
+        pc = settled[self._pcs[tid]]
+        if pc == DONE:
+            return self._forget(settled, tid) if self._forgotten[tid] else settled
+        return self._reset(settled, self._dead[tid][pc])
 
     def _chain(self, state: State, tid: int) -> list[State]:
         """The states thread ``tid``'s local steps pass through from ``state``

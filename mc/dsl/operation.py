@@ -478,7 +478,18 @@ class Op:
 
     def register(self, name: str, render: Callable[[Any], str] | None = None) -> int:
         """The slot of this thread's register ``name`` (created on first use;
-        ``render`` prints its values, inode names by default)."""
+        ``render`` prints its values, inode names by default).  A register
+        whose slot number the model has may be read anywhere, so it keeps
+        its value until the thread returns; one read only through the
+        expressions ``op.let``, ``op.compute``, ``op.choose`` and
+        ``op.reg`` give is reset where no later step reads it
+        (``KernelModel`` dead registers)."""
+        slot = self._register(name, render)
+        self.world.escaped.add(slot)
+        return slot
+
+    def _register(self, name: str, render: Callable[[Any], str] | None = None) -> int:
+        """``register`` for a register read only through expressions."""
         name = self._scope + name
         if name not in self._registers:
             self._registers[name] = self.world.add_slot(
@@ -493,7 +504,7 @@ class Op:
 
     def reg(self, name: str) -> InodeExpr:
         """Register ``name`` as an expression."""
-        return inode_in_slot(self.register(name), name, local=True)
+        return inode_in_slot(self._register(name), name, local=True)
 
     def lookup(
         self, dentry: Dentry, name: str, label: str | None = None, tag: str | None = None
@@ -513,7 +524,7 @@ class Op:
     ) -> InodeExpr:
         """Store ``value`` (an expression, or a constant) into register ``name``."""
         value = as_expr(value)
-        slot = self.register(name, render)
+        slot = self._register(name, render)
         self.emit(
             EffectStep(
                 label=label or f"{name} = {value}",
@@ -616,7 +627,7 @@ class Op:
     ) -> Expr:
         """Register ``name`` takes each of the values ``values`` yields, one
         outcome each; the step waits while there is none."""
-        slot = self.register(name, render)
+        slot = self._register(name, render)
         self.emit(
             ChooseStep(
                 label=label, source=caller_source(), values=values, result=slot, resource=resource
@@ -731,7 +742,7 @@ class Op:
     ) -> Expr:
         """Register ``name`` = ``effect(scratch, *values)``, a read of shared
         state (a lockless lookup)."""
-        slot = self.register(name, render)
+        slot = self._register(name, render)
         self.emit(
             EffectStep(
                 label=label,

@@ -4,7 +4,9 @@ mutations apply to them, and linking into compiled form."""
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import attrs
 
@@ -22,6 +24,8 @@ from mc.dsl.wait_steps import HandOffStep, SectionStep, TryLockStep
 from mc.kernel.locks import Mode
 from mc.kernel.world import DONE, World
 from mc.project import shown
+
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -407,12 +411,27 @@ class CompiledStep:
     step: Step
     fire: Fire
     context: Context
+    registers_read: frozenset[int] = frozenset()
+    """The registers the step's expressions read (of any thread)."""
 
 
 def compile_program(program: Program, world: World, thread: ThreadSlots) -> list[CompiledStep]:
-    """Compile every step of ``program`` for ``thread``."""
+    """Compile every step of ``program`` for ``thread``, noting the
+    registers each one's expressions read."""
     compiled = []
     for step, next_pc, target in program.link():
         context = Context(world, thread, next_pc, target, step.source)
-        compiled.append(CompiledStep(step, step.compile(context), context))
+        fire, read = reading_registers(world, functools.partial(step.compile, context))
+        compiled.append(CompiledStep(step, fire, context, read))
     return compiled
+
+
+def reading_registers(world: World, make: Callable[[], T]) -> tuple[T, frozenset[int]]:
+    """What ``make()`` makes, with the registers the expressions it
+    compiles read (``World.register_read``)."""
+    world.registers_read = set()
+    try:
+        made = make()
+        return made, frozenset(world.registers_read)
+    finally:
+        world.registers_read = None

@@ -140,7 +140,7 @@ def fork_compute(
     tag: str | Sequence[str] | None = None,
 ) -> Expr:
     """Register ``name`` = ``effect(scratch, *values)``, which may decide."""
-    slot = op.register(name, render)
+    slot = op._register(name, render)
     fork_effect(op, label, effect, *args, result=slot, tag=tag)
     return slot_value(slot, name, local=True)
 

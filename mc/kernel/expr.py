@@ -8,6 +8,7 @@ with the helpers below and never see slot numbers.
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
 
 import attrs
@@ -73,11 +74,23 @@ def possible_values(expr: Expr, world: World) -> tuple[Any, ...] | None:
 
 def slot_value(slot: int, text: str, local: bool = False) -> Expr:
     """The value held in ``slot``; ``local`` when the slot is the thread's own."""
-    return Expr(text, lambda _world: lambda state: state[slot], local, _slot_reads(slot, local))
+    return Expr(text, _slot_reader(slot, local), local, _slot_reads(slot, local))
 
 
 def _slot_reads(slot: int, local: bool) -> frozenset[int]:
     return frozenset() if local else frozenset((slot,))
+
+
+def _slot_reader(slot: int, local: bool) -> Callable[[World], Eval]:
+    """What reads ``slot``, built for a world; a register (``local``) tells
+    the world, which notes which steps read it (``World.register_read``)."""
+
+    def build(world: World) -> Eval:
+        if local:
+            world.register_read(slot)
+        return itemgetter(slot)
+
+    return build
 
 
 def joint_reads(*exprs: Expr) -> frozenset[int] | None:
@@ -122,7 +135,7 @@ def inode_in_slot(slot: int, text: str, local: bool = False) -> InodeExpr:
     """The inode number held in ``slot`` (a register when ``local``, a dentry)."""
     return InodeExpr(
         text,
-        lambda _world: lambda state: state[slot],
+        _slot_reader(slot, local),
         local,
         _slot_reads(slot, local),
         held_in=slot,

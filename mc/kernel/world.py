@@ -284,6 +284,13 @@ class World:
         body's, not that of each create they run."""
         self.pc_slots: list[int] = []
         """The program-counter slot of each thread, in thread order."""
+        self.registers_read: set[int] | None = None
+        """While a step compiles, the registers its expressions read
+        (``register_read``); None otherwise."""
+        self.escaped: set[int] = set()
+        """The registers whose slot number a model was given
+        (``Op.register``): an effect or a function of the model may read
+        them by number, so no analysis knows where they are read."""
         self.add_slot("error", None, _render_error)
         self.superblock = Superblock(
             self.add_lock("s_vfs_rename_sem", Kind.MUTEX),
@@ -311,6 +318,12 @@ class World:
         error of the scenario itself found while it is explored; empty when
         not known."""
         self.root = self.add_inode("/", is_dir=True, linked=True, parent=0)
+
+    def register_read(self, slot: int) -> None:
+        """A thread's expression reading register ``slot`` is being
+        compiled: note it for the step compiling (``registers_read``)."""
+        if self.registers_read is not None:
+            self.registers_read.add(slot)
 
     def add_slot(self, name: str, initial: Any, render: Render = str, hidden: bool = False) -> int:
         """A new slot holding ``initial`` in the initial state."""
