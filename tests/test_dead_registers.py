@@ -6,13 +6,19 @@ and a register a model holds the slot number of is never reset."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
+from click.testing import Result
 
 from mc.check.checker import check_scenario
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry
 from mc.engine.model import PropertyKind
 from mc.kernel.expr import State
+
+Run = Callable[..., Result]
 
 SCENARIOS = [
     ("journal/write-vs-writeback-commit", ()),
@@ -89,3 +95,44 @@ def test_a_register_whose_slot_the_model_holds_is_never_reset(shipped: Registry)
         if thread.name == "T3":
             assert "T3.fbatch" in names
             assert "T3.folio.0" not in names
+
+
+HIDDEN_READ = """\
+from mc.dsl import EXCL, LockKind, Op, invariant, operation, scenario
+
+
+@operation(models="no kernel code: a register set to 7", describe=lambda: "seven()")
+def seven(op: Op) -> None:
+    lock = op.world.shared_lock("my_lock", LockKind.MUTEX)
+    op.let("n", 7, "n = 7")
+    op.lock(lock, EXCL, "mutex_lock(&my_lock)")
+    op.unlock(lock, "mutex_unlock(&my_lock)")
+
+
+def _n_small(model):
+    slot = next(i for i, s in enumerate(model.world.slots) if s.name == "T1.n")
+    return lambda state: None if state[slot] in (None, 0) else f"n = {state[slot]}"
+
+
+@invariant("n-small", "n is never set (reads= leaves out returned)", reads=["dentry"])
+def n_small(model):
+    return _n_small(model)
+
+
+scenario("hidden/read", "one thread setting n", tree=[], threads=[seven()], properties=["n-small"])
+"""
+
+
+def test_a_property_reading_a_register_it_does_not_declare_is_caught_by_the_audit(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A property that reads a register without naming its thread's
+    ``returned`` never sees it once the register is reset (here at once:
+    no later step reads ``n``); the audit keeps every register, so there
+    the check sees the 7."""
+    (tmp_path / "hidden.py").write_text(HIDDEN_READ)
+    unaudited = vfsmc("check", "hidden.py:hidden/read", "--no-save")
+    assert unaudited.exit_code == 0, unaudited.output
+    audited = vfsmc("check", "hidden.py:hidden/read", "--no-save", "--audit-reads")
+    assert audited.exit_code == 1, audited.output
+    assert "n-small in hidden/read\nn = 7" in audited.output

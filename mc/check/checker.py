@@ -182,6 +182,8 @@ def check_scenario(
     inventory.check_applicable(registry, found, properties, correct)
     model = build(registry, found, variants, properties)
     options = options or Options()
+    if options.audit_reads:
+        model.keep_registers()
     if not options.exact and "symbolic" in model.world.parts:
         options = attrs.evolve(options, exact=True)
     halted: Sequence[tuple[object, ...]] = ()

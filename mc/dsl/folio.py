@@ -121,6 +121,7 @@ def folio_ref(op: Op, page: Page) -> FolioRef:
     refs = pagecache(op.world).refs.setdefault((page.ino, page.index), [])
     if slot not in refs:
         refs.append(slot)
+        op.world.counted.add(slot)
     return FolioRef(
         f"folio /* {page} */",
         lambda _w: lambda s: s[slot],

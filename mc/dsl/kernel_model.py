@@ -138,6 +138,7 @@ class KernelModel(Model[State, Action]):
         ]
         self._forgotten = self._forgettable()
         self._dead = self._dead_registers()
+        self._settled = initial
         self.initial = self._without_dead(initial)
         self._pending: list[list[Pending]] | None = None
         """The footprints partial-order reduction reads, made on first use."""
@@ -160,52 +161,70 @@ class KernelModel(Model[State, Action]):
     def _forgettable(self) -> list[tuple[int, ...]]:
         """For each thread, its registers, unless a property reads them once
         it has returned: one that says it reads ``returned`` (of that
-        thread), or one that does not say what it reads.  Nothing of the
-        thread reads them once it has returned, so states that differ in
-        them alone are one state to every property and every step (a
-        register is a dead variable once its thread has returned: resetting
-        it is the dead-variable reduction of SPIN, Holzmann, *The SPIN Model
-        Checker*, 2003, section 9.1, at the one point where liveness needs
-        no analysis of the program)."""
+        thread), or one that does not say what it reads; and but those
+        another thread reads (``_read_by_others``, ``World.counted``: a folio
+        reference the page cache counts).  Nothing of the thread reads
+        the others once it has returned, so states that differ in them alone
+        are one state to every property and every step (a register is a
+        dead variable once its thread has returned: resetting it is the
+        dead-variable reduction of SPIN, Holzmann, *The SPIN Model Checker*,
+        2003, section 9.1, at the one point where liveness needs no analysis
+        of the program)."""
+        return [
+            tuple(self._unread(tid, self._read_by_others | self.world.counted))
+            for tid in range(len(self.threads))
+        ]
+
+    def _unread(self, tid: int, elsewhere: set[int]) -> list[int]:
+        """The registers of thread ``tid`` but those read ``elsewhere`` (none
+        when a checked property reads them, ``_property_reads``)."""
         base = len(self.world.slots)
+        kept = self._property_reads
+        if kept >> (base + tid) & 1:
+            return []
+        return [
+            slot
+            for slot in sorted(self.threads[tid].registers)
+            if slot not in elsewhere and not kept >> slot & 1
+        ]
+
+    @functools.cached_property
+    def _property_reads(self) -> int:
+        """What the checked properties read, as a mask (every thread's
+        ``returned`` for one that does not say)."""
         kept = 0
         for prop in self._properties:
             kept |= self._returned_bits if prop.reads is None else prop.reads
-        return [
-            () if kept >> (base + tid) & 1 else tuple(sorted(thread.registers))
+        return kept
+
+    @functools.cached_property
+    def _read_by_others(self) -> set[int]:
+        """The registers an expression of another thread's step reads."""
+        owner = {slot: tid for tid, thread in enumerate(self.threads) for slot in thread.registers}
+        return {
+            slot
             for tid, thread in enumerate(self.threads)
-        ]
+            for compiled in thread.steps
+            for slot in compiled.registers_read
+            if owner.get(slot) != tid
+        }
 
     def _dead_registers(self) -> list[list[tuple[int, ...]]]:
         """For each thread and program counter, the registers of the thread
         that no step it may still take reads (no step there or after it
-        compiles an expression reading them, ``CompiledStep.registers_read``),
-        that no property reads (as ``_forgettable``) and that no other
-        thread's step reads; a register whose slot number the model was
-        given (``World.escaped``) is kept, since it may be read by number.
-        States that differ in such registers alone are one state to every
-        step and property from there on: resetting them as the thread comes
-        there is SPIN's dead-variable reduction (Holzmann, *The SPIN Model
-        Checker*, 2003, section 9.1), with liveness taken over the steps a
-        program counter leads to, which no write ends (a register written
-        again later stays live up to the write)."""
-        base = len(self.world.slots)
-        kept = 0
-        for prop in self._properties:
-            kept |= self._returned_bits if prop.reads is None else prop.reads
-        owner = {slot: tid for tid, thread in enumerate(self.threads) for slot in thread.registers}
-        shared = set(self.world.escaped)
-        for tid, thread in enumerate(self.threads):
-            for compiled in thread.steps:
-                shared.update(slot for slot in compiled.registers_read if owner.get(slot) != tid)
+        compiles an expression reading them, ``CompiledStep.registers_read``)
+        among those only its own steps read, through the expressions they
+        compile (not by number, ``World.escaped``).  States that
+        differ in such registers alone are one state to every step and
+        property from there on: resetting them as the thread comes there is
+        SPIN's dead-variable reduction (Holzmann, *The SPIN Model Checker*,
+        2003, section 9.1), with liveness taken over the steps a program
+        counter leads to, which no write ends (a register written again
+        later stays live up to the write)."""
         table: list[list[tuple[int, ...]]] = []
         for tid, thread in enumerate(self.threads):
-            tracked = [
-                slot
-                for slot in sorted(thread.registers)
-                if slot not in shared and not kept >> slot & 1
-            ]
-            if not tracked or kept >> (base + tid) & 1:
+            tracked = self._unread(tid, self._read_by_others | self.world.escaped)
+            if not tracked:
                 table.append([() for _ in thread.steps])
                 continue
             after = [
@@ -221,6 +240,22 @@ class KernelModel(Model[State, Action]):
             )
         return table
 
+    def keep_registers(self) -> None:
+        """Reset no register before or as its thread returns (what
+        ``--audit-reads`` checks against: a property that reads a register
+        without saying so then answers otherwise once the register is
+        reset, where forgetting it would have hidden the read)."""
+        self._forgotten = [() for _ in self.threads]
+        self._dead = [[() for _ in thread.steps] for thread in self.threads]
+        self.initial = self._settled
+
+    def dead_registers(self, tid: int, pc: int) -> tuple[int, ...]:
+        """The registers thread ``tid`` resets as it comes to ``pc`` (none
+        at DONE, where it forgets them, ``_forgettable``).  They are the
+        thread's own, which no other thread reads, so the footprints leave
+        the resets out."""
+        return () if pc == DONE else self._dead[tid][pc]
+
     def _resolver(self, compiled: CompiledStep, regions: Regions) -> Resolver | None:
         """The step's resolver (``Step.resolver``), which must read no
         register its ``fire`` does not (those are live where it runs)."""
@@ -235,18 +270,14 @@ class KernelModel(Model[State, Action]):
             )
         return resolver
 
-    def dead_registers(self, tid: int, pc: int) -> tuple[int, ...]:
-        """The registers thread ``tid`` resets as it comes to ``pc`` (none
-        at DONE, where it forgets them all, ``_forgettable``).  They are the
-        thread's own, which no other thread reads, so the footprints leave
-        the resets out."""
-        return () if pc == DONE else self._dead[tid][pc]
-
     def _without_dead(self, state: State) -> State:
-        """``state`` with each thread's dead registers reset (``_dead``)."""
+        """``state`` with each thread's dead registers reset (``_dead``),
+        and those of a thread that returned forgotten (``_forget``)."""
         for tid, pc_slot in enumerate(self._pcs):
             pc = state[pc_slot]
-            if pc != DONE and self._dead[tid][pc]:
+            if pc == DONE:
+                state = self._forget(state, tid)
+            elif self._dead[tid][pc]:
                 state = self._reset(state, self._dead[tid][pc])
         return state
 

@@ -291,6 +291,9 @@ class World:
         """The registers whose slot number a model was given
         (``Op.register``): an effect or a function of the model may read
         them by number, so no analysis knows where they are read."""
+        self.counted: set[int] = set()
+        """The registers other threads' steps read by number (the folio
+        references the page cache counts): kept as their thread returns."""
         self.add_slot("error", None, _render_error)
         self.superblock = Superblock(
             self.add_lock("s_vfs_rename_sem", Kind.MUTEX),
