@@ -15,6 +15,7 @@ from mc.check.replay import first_difference, replay
 from mc.dsl.kernel_model import KernelModel, unchecked_errors
 from mc.dsl.scenario import Registry, Scenario, UnknownName
 from mc.dsl.symmetry import rename, representative, telling_apart
+from mc.engine.endings import GraphMismatch
 from mc.engine.explore import NotDeterministic, Options, Search
 from mc.engine.model import PropertyKind
 from mc.engine.parallel import ParallelSearch
@@ -227,6 +228,8 @@ def check_scenario(
                 unreached = tuple(sorted(set(changed.values())))
     except NotDeterministic as error:
         raise ModelError(not_deterministic(model, error)) from None
+    except GraphMismatch as error:
+        raise ModelError(f"{found.name}: {error}") from None
     counterexample = None
     if result.violation is not None and result.violation.path is not None:
         counterexample = counterexample_of(model, found, tuple(variants), result.violation)
@@ -235,9 +238,11 @@ def check_scenario(
             where = f"step {report.stopped_at}: " if report.stopped_at else ""
             if symmetry:
                 raise ModelError(not_symmetric(found.name, f"{where}{report.reason}"))
+            clash = "" if options.exact else " (or two states shared a fingerprint: --exact tells)"
             raise ModelError(
                 f"the model of {found.name} is not deterministic: its counterexample does not "
                 f"re-execute ({where}{report.reason}); models must be functions of the state"
+                f"{clash}"
             )
     unchecked = unchecked_errors(halted, result.properties)
     return Outcome(found, tuple(variants), model, result, counterexample, unchecked, unreached)

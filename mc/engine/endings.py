@@ -135,6 +135,11 @@ def cannot_end(prop: Property[S], state: S) -> str:
     return prop.check(state) or "no state without enabled actions is reachable from here"
 
 
+class GraphMismatch(Exception):
+    """The graph a search stored (by fingerprint) and the model's steps
+    disagree about a state: no end was reachable from it, yet one is."""
+
+
 def going_round(model: Model[S, A], path: Path[S, A]) -> tuple[Path[S, A], int]:
     """``path``, which ends at a state no end is reachable from, taken on
     until it comes back to a state it passed through (preferring at each
@@ -145,6 +150,12 @@ def going_round(model: Model[S, A], path: Path[S, A]) -> tuple[Path[S, A], int]:
     position = {state: at for at, state in enumerate(states)}
     while True:
         successors = model.successors(states[-1])
+        if not successors:
+            raise GraphMismatch(
+                "a state the search found no end reachable from leads to one: two states "
+                "shared a fingerprint, or the model is not a function of the state (--exact "
+                "keeps every state in full and tells)"
+            )
         move = next((at for at, (_a, nxt) in enumerate(successors) if nxt not in position), 0)
         action, after = successors[move]
         states.append(after)
