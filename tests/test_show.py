@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from mc.check import inventory, usermodels
+from mc.check import checkable, inventory, usermodels
 from mc.check.registry import shipped as shipped_registry
 from mc.dsl.scenario import Registry, Scenario
 from mc.kernel.pagecache import File
@@ -293,7 +293,7 @@ def test_every_property_a_shipped_scenario_checks_can_be_named_for_it(shipped: R
     refused = []
     for name, scenario in sorted(shipped.scenarios.items()):
         if any(shipped.property(prop).needs for prop in scenario.properties):
-            available = inventory.available_properties(shipped, scenario)
+            available = checkable.available_properties(shipped, scenario)
             refused += [(name, prop) for prop in scenario.properties if prop not in available]
     assert refused == []
 
@@ -305,7 +305,7 @@ def test_xattr_lost_can_be_named_where_it_is_checked_by_default(
     """The setxattr and removexattr paths make the world part xattr-lost
     needs, so naming it (or leaving another out) is no refusal."""
     assert "xattr-lost" in shipped.scenario(scenario).properties
-    assert "xattr-lost" in inventory.available_properties(shipped, shipped.scenario(scenario))
+    assert "xattr-lost" in checkable.available_properties(shipped, shipped.scenario(scenario))
     only = vfsmc("check", scenario, "-p", "xattr-lost", "--json")
     assert only.exit_code == 0, only.output
     assert json.loads(only.output)["properties"] == ["xattr-lost"]

@@ -951,3 +951,35 @@ def test_a_transform_s_missing_label_names_the_thread_whose_program_lacks_it(
     assert "no step is labelled 'rcu_read_lock()'" in line, line
     assert "in T1's program (fallocate(/f, PUNCH_HOLE, offset, 4096);" in line, line
     assert "test invocation.runs(operation) first" in line, line
+
+
+def test_a_scenario_without_properties_checks_what_its_operations_make_checkable(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """Left without properties=, a dput against d_find_alias checks the
+    dentry invariants too: a lock_for_kill() that does not look at the
+    count again is caught, where the base properties alone pass it."""
+    _write(
+        tmp_path,
+        "noprops.py",
+        "from mc.dsl import scenario\n"
+        "from mc.models.dcache import d_find_alias, dput\n"
+        'scenario("my/noprops", "dput vs d_find_alias", tree=["/a/", "/a/x"],\n'
+        '         threads=[dput("/a/x"), d_find_alias("/a/x")])\n'
+        'scenario("my/base", "dput vs d_find_alias, base properties", tree=["/a/", "/a/x"],\n'
+        '         threads=[dput("/a/x"), d_find_alias("/a/x")],\n'
+        '         properties=["lock-protocol", "deadlock"])\n',
+    )
+    result = vfsmc("check", "noprops.py:my/noprops", "--json", "--no-save")
+    assert result.exit_code == 0, result.output
+    properties = json.loads(result.output)["properties"]
+    assert {"dentry-killed-referenced", "dentry-freed-under-rcu", "namespace"} <= set(properties)
+    assert properties[:5] == [
+        "lock-protocol",
+        "spec-conformance",
+        "deadlock",
+        "completes",
+        "livelock",
+    ]
+    named = vfsmc("check", "noprops.py:my/base", "--json", "--no-save")
+    assert json.loads(named.output)["properties"] == ["lock-protocol", "deadlock"]

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from mc.check import inventory, mutants, usermodels
+from mc.check import checkable, inventory, mutants, usermodels
 from mc.check.replay import first_difference, replay
 from mc.dsl.kernel_model import KernelModel, unchecked_errors
 from mc.dsl.scenario import Registry, Scenario, UnknownName
@@ -179,7 +179,7 @@ def check_scenario(
     partial-order reduction, and its counterexample is unfolded into a path
     of the model itself."""
     found = registry.scenario(scenario)
-    correct = inventory.built(registry, found) if variants else None
+    correct = checkable.built(registry, found) if variants else None
     inventory.check_applicable(registry, found, properties, correct)
     model = build(registry, found, variants, properties)
     options = options or Options()

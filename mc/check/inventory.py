@@ -24,11 +24,15 @@ import attrs
 import mc.models
 from mc.atomic_write import write_atomically
 from mc.check import usermodels
+from mc.check.checkable import (
+    available_properties,
+    built,
+    world_parts,
+)
 from mc.dsl.kernel_model import KernelModel, Thread, differ
 from mc.dsl.operation import Operation
 from mc.dsl.scenario import Registry, Scenario, UnknownName, Variant
-from mc.dsl.steps import EffectStep, LockStep, Step
-from mc.kernel import superblock
+from mc.dsl.steps import LockStep, Step
 from mc.kernel.expr import Expr
 from mc.project import ROOT
 
@@ -52,41 +56,6 @@ class Change:
     """For a step ``added`` or ``moved``: the first step after it in the
     variant's program that was there before (the anchor of a
     ``move_before`` of several steps; None at the program's end)."""
-
-
-def built(registry: Registry, scenario: Scenario, variants: Sequence[str] = ()) -> KernelModel:
-    """``scenario`` built under ``variants`` with no property (nothing explored)."""
-    return registry.build(scenario, variants, ())
-
-
-def world_parts(model: KernelModel) -> set[str]:
-    """The parts of the world the scenario's operations created."""
-    parts = set(model.world.parts)
-    if any(inode.is_dir for inode in model.world.inodes[1:]) or _changes_names(model):
-        parts.add("tree")
-    if any(slot.name == superblock.FROZEN_SLOT for slot in model.world.slots):
-        parts.add("freezing")
-    return parts
-
-
-def _changes_names(model: KernelModel) -> bool:
-    """Whether a thread runs a step that writes names (an effect marked
-    ``given_names_only`` on dentries it is given: a create in /)."""
-    return any(
-        isinstance(step, EffectStep) and step.names
-        for thread in model.threads
-        for step in thread.program.steps
-    )
-
-
-def available_properties(registry: Registry, scenario: Scenario) -> list[str]:
-    """The properties that have something to check in ``scenario``."""
-    parts = world_parts(built(registry, scenario))
-    return [name for name, prop in sorted(registry.properties.items()) if _has(prop.needs, parts)]
-
-
-def _has(needs: tuple[str, str] | None, parts: set[str]) -> bool:
-    return needs is None or needs[0] in parts
 
 
 def check_applicable(
@@ -117,17 +86,6 @@ def check_applicable(
                 f"{name} needs {words}; {scenario.name} has none "
                 f"(properties it can check: {', '.join(available_properties(registry, scenario))})"
             )
-
-
-def omitted_properties(registry: Registry, scenario: Scenario) -> list[str]:
-    """Properties of the kernel world that ``scenario``'s operations make
-    available but its declaration does not check."""
-    available = available_properties(registry, scenario)
-    return [
-        name
-        for name in available
-        if registry.properties[name].needs is not None and name not in scenario.properties
-    ]
 
 
 def user_declared(scenario: Scenario) -> bool:

@@ -7,7 +7,7 @@ model line: a helper both the changed and an unchanged path call."""
 
 from __future__ import annotations
 
-from mc.check import inventory
+from mc.check import checkable, inventory
 from mc.check.replay import ThreadsDiffer, replay
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry
@@ -23,13 +23,13 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
     if not counterexample.variants:
         return VariantMarks()
     scenario = registry.scenario(counterexample.scenario)
-    correct = inventory.built(registry, scenario)
+    correct = checkable.built(registry, scenario)
     notes: dict[tuple[str, str, str], str] = {}
     by_key: dict[tuple[str, tuple[object, ...]], str] = {}
     removed: list[str] = []
     before = correct
     for count, name in enumerate(counterexample.variants, start=1):
-        after = inventory.built(registry, scenario, counterexample.variants[:count])
+        after = checkable.built(registry, scenario, counterexample.variants[:count])
         changes, before = inventory.program_changes(before, after), after
         for change in changes:
             step = change.step
@@ -41,7 +41,7 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
             note = f"{change.kind} by {name}"
             notes[(change.thread, str(step.source), step.label)] = note
             by_key[(change.thread, inventory.step_key(step))] = note
-    changed_model = inventory.built(registry, scenario, counterexample.variants)
+    changed_model = checkable.built(registry, scenario, counterexample.variants)
     at: dict[tuple[str, int], str] = {}
     for change in inventory.program_changes(correct, changed_model):
         if change.kind == "removed":

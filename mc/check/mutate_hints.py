@@ -20,7 +20,7 @@ from pathlib import Path
 import attrs
 
 import mc.dsl as dsl
-from mc.check import inventory
+from mc.check import checkable
 from mc.dsl.operation import Invocation
 from mc.dsl.scenario import Registry, Scenario
 from mc.dsl.steps import LockStep
@@ -54,9 +54,9 @@ def takers(registry: Registry, variants: Sequence[str] = ()) -> list[Taker]:
     found: list[Taker] = []
     for name, scenario in sorted(registry.scenarios.items()):
         try:
-            model = inventory.built(registry, scenario, variants)
+            model = checkable.built(registry, scenario, variants)
         except ModelError:
-            model = inventory.built(registry, scenario)
+            model = checkable.built(registry, scenario)
         for thread in model.threads:
             seen: set[tuple[str, Mode]] = set()
             for step in thread.program.steps:
@@ -207,10 +207,10 @@ def _offer(registry: Registry, pair: Sequence[Taker]) -> str | None:
         ]
     offered = Scenario(f"my/{title}", "offered", tuple(tree), tuple(threads))
     try:
-        checkable = set(inventory.available_properties(registry, offered))
+        available = set(checkable.available_properties(registry, offered))
     except ModelError:
         return None
-    properties = [p for p in properties if p in checkable]
+    properties = [p for p in properties if p in available]
     lines += [
         "",
         f'scenario("my/{title}", "{" beside ".join(str(i) for i in invocations)}",',

@@ -25,7 +25,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 
-from mc.check import expectations
+import attrs
+
+from mc.check import checkable, expectations
 from mc.check.replay import ThreadsDiffer
 from mc.dsl.scenario import DeclaredTwice, Registry, Scenario, UnknownName
 from mc.dsl.steps import Context, Source, Step
@@ -79,7 +81,25 @@ def add(registry: Registry, module: ModuleType) -> list[str]:
         if error.declared is None:
             raise
         raise LocatedModelError(f"{_at(error.declared)}: {error}") from None
+    for item in declared:
+        if isinstance(item, Scenario) and not item.properties_given:
+            _check_what_it_can(registry, item)
     return sorted(item.name for item in declared if isinstance(item, Scenario))
+
+
+def _check_what_it_can(registry: Registry, scenario: Scenario) -> None:
+    """A scenario declared without ``properties=`` checks the base
+    properties and every one its operations make checkable (a dentry's
+    invariants for dcache operations, the page-cache ones for writes), so
+    a bug they would find is not passed over; one that does not build yet
+    is left as it is, for the check to report why."""
+    try:
+        omitted = checkable.omitted_properties(registry, scenario)
+    except Exception:
+        return
+    if omitted:
+        widened = attrs.evolve(scenario, properties=(*scenario.properties, *omitted))
+        registry.scenarios[scenario.name] = widened
 
 
 def _load_file(file: Path) -> ModuleType:

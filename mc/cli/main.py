@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from mc.check import inventory, recorded, usermodels
+from mc.check import checkable, inventory, recorded, usermodels
 from mc.check.baseline import locked
 from mc.check.checker import Outcome, Spread, check_scenario, file_stem
 from mc.check.expectations import ExpectationError
@@ -305,7 +305,7 @@ def _omitted(reg: Registry, scenario: Scenario) -> list[str]:
     make available that its declaration leaves out."""
     if not inventory.user_declared(scenario):
         return []
-    return inventory.omitted_properties(reg, scenario)
+    return checkable.omitted_properties(reg, scenario)
 
 
 def _save(

@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 import click
 
-from mc.check import expectations, inventory, usermodels
+from mc.check import checkable, expectations, inventory, usermodels
 from mc.check.registry import shipped_modules, with_files
 from mc.cli.completion import complete_property, complete_scenario
 from mc.cli.errors import echo_json, one_line_errors
@@ -66,10 +66,10 @@ def show_command(scenario: str, models: tuple[Path, ...], as_json: bool, steps: 
     reg = with_files(models)
     found = reg.scenario(usermodels.resolve(scenario, reg))
     with usermodels.reported():
-        model = inventory.built(reg, found)
+        model = checkable.built(reg, found)
         failing: dict[str, str] = {}
         variants = inventory.applicable_variants(reg, found, failing)
-        available = inventory.available_properties(reg, found)
+        available = checkable.available_properties(reg, found)
     threads: list[dict[str, Any]] = [
         {
             "name": thread.name,

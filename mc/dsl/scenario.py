@@ -64,6 +64,10 @@ class Scenario:
     """The variants the scenario's protocol is made of (a filesystem's own
     steps put into shipped operations with ``inserts``): applied whenever
     it is built, before those asked for; its correct protocol has them."""
+    properties_given: bool = attrs.field(default=True, eq=False)
+    """Whether the declaration named its properties; a scenario of a
+    user's file that did not checks every property its operations make
+    checkable too (``mc.check.usermodels``)."""
 
     @property
     def thread_names(self) -> tuple[str, ...]:
@@ -356,13 +360,15 @@ def scenario(
     description: str,
     tree: Sequence[str],
     threads: Sequence[Invocation],
-    properties: Sequence[str] = BASE_PROPERTIES,
+    properties: Sequence[str] | None = None,
     variants: Sequence[str] = (),
 ) -> Scenario:
     """Declare a scenario: a tree (``/a/`` a directory, ``/a/x`` a file),
-    one invocation per thread, the properties it checks by default, and
-    the variants its protocol is made of (``Scenario.variants``: a
-    filesystem's own steps in shipped operations, ``inserts``)."""
+    one invocation per thread, the properties it checks by default
+    (``BASE_PROPERTIES`` when not given, and in a user's file every
+    property its operations make checkable too), and the variants its
+    protocol is made of (``Scenario.variants``: a filesystem's own steps
+    in shipped operations, ``inserts``)."""
     if isinstance(threads, (str, Invocation)) or not isinstance(threads, Iterable):
         raise ModelError(
             f"threads is a list of invocations such as [create('/a/x')], not {threads!r}"
@@ -385,9 +391,14 @@ def scenario(
             description,
             _names(tree, "tree", "paths"),
             tuple(threads),
-            _names(properties, "properties", "property names"),
+            _names(
+                BASE_PROPERTIES if properties is None else properties,
+                "properties",
+                "property names",
+            ),
             caller_source(),
             _names(variants, "variants", "variant names"),
+            properties is not None,
         )
     )
 
