@@ -357,3 +357,22 @@ def test_spec_errors_name_the_specs_file_they_come_from(vfsmc: Run, tmp_path: Pa
         result = vfsmc("spec", "coverage", "--specs", name)
         assert result.exit_code == 2, result.output
         assert words in result.output, result.output
+
+
+def test_spec_check_takes_the_scenarios_of_model_files_too(vfsmc: Run, tmp_path: Path) -> None:
+    """A scenario of one's own is checked against another version of the
+    document as the shipped ones are: one that creates breaks a document
+    in which ->create must not block."""
+    (tmp_path / "mine.py").write_text(
+        "from mc.dsl import scenario\n"
+        "from mc.models.dirops import create\n"
+        'scenario("my/create", "one create", tree=["/a/"], threads=[create("/a/x")])\n'
+    )
+    text = FLATTENED.read_text()
+    table = "all may block\n\nops\n\ni_rwsem(inode)\n\nlookup:"
+    new = tmp_path / "locking.txt"
+    new.write_text(text.replace(table, table.replace("all may", "all except create may")))
+    result = vfsmc("spec", "check", str(new), "--models", "mine.py", "--filter", "my/")
+    assert result.exit_code == 1, result.output
+    assert "my/create: T1 calls inode_operations.create and it blocks" in result.output
+    assert "1 scenarios: 1 break the rules" in result.output

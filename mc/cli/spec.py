@@ -437,17 +437,21 @@ def coverage_command(specs: Path, models: tuple[Path, ...], as_json: bool) -> No
 @click.argument("new", type=PATH)
 @VOCABULARY_OPTION
 @click.option("--filter", "prefix", default="", help="Only scenarios whose name starts so.")
+@models_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @one_line_errors
-def check_command(new: Path, vocabulary: Path, prefix: str, as_json: bool) -> None:
-    """Every shipped scenario against the rules of NEW (another version of
-    the document, or a rules file): what the models do that NEW forbids,
-    and the changed rules no model exercises."""
+def check_command(
+    new: Path, vocabulary: Path, prefix: str, models: tuple[Path, ...], as_json: bool
+) -> None:
+    """Every shipped scenario (and with --models, those of the model files
+    given) against the rules of NEW (another version of the document, or
+    a rules file): what the models do that NEW forbids, and the changed
+    rules no model exercises."""
+    from mc.check.registry import with_files
     from mc.check.rules_check import check_rules
-    from mc.cli.options import registry
 
     known = vocabulary_load(vocabulary)
-    shipped = registry()
+    shipped = with_files(models)
     chosen = sorted(name for name in shipped.scenarios if name.startswith(prefix))
     if not chosen:
         raise click.UsageError(f"no scenario starts with {prefix!r}")
