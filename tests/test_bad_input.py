@@ -69,7 +69,7 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
         (_set("witness", {"size": "big"}), "witness: field 'size' must be an integer"),
         (_set("cycle.0.holder", "T7"), "cycle[0]: fields 'waiter' and 'holder' must name"),
         (_set("steps.1.thread", "T2"), "steps[1]: a chained step runs in the thread of the step"),
-        (_set("steps.2.branch", 3), "steps[2]: a chained step runs in the thread of the step"),
+        (_set("steps.2.branch", 3), "steps[2]: branch 3, but a chained step (run along with"),
         (_set("addresses", "junk"), "field 'addresses' must be distinct paths in address order"),
         (_set("addresses", "/a < /a"), "field 'addresses' must be distinct paths in address"),
         (_set("steps.3.label", "a\x00b"), "steps[3].label: a NUL character is no text"),
@@ -110,6 +110,8 @@ def test_a_counterexample_of_other_threads_than_its_scenario_s_is_an_error(
     change(data)
     (tmp_path / "other.json").write_text(json.dumps(data))
     one_line(vfsmc("replay", "other.json"), "other.json: ", fragment)
+    one_line(vfsmc("graph", "other.json", "-o", "x.svg"), "other.json: ", fragment)
+    one_line(vfsmc("report", "other.json", "-o", "x.html"), "other.json: ", fragment)
 
 
 def test_unreadable_counterexamples(vfsmc: Run, tmp_path: Path) -> None:

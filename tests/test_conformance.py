@@ -5,6 +5,7 @@ variant is caught, and each kind of breach is reported."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections import deque
 from pathlib import Path
@@ -24,7 +25,7 @@ from mc.engine.explore import check
 from mc.engine.result import Verdict
 from mc.kernel import locks
 from mc.kernel.locks import EXCL, SHARED, Kind
-from mc.kernel.world import ModelError, Scratch
+from mc.kernel.world import LocatedModelError, ModelError, Scratch
 from mc.spec import conformance, semantics
 from mc.spec.load import SpecError
 
@@ -383,8 +384,15 @@ def test_without_the_property_nothing_is_checked() -> None:
 
 
 def test_calling_a_method_the_rules_do_not_have_is_a_model_error() -> None:
-    with pytest.raises(ModelError, match=r"inode_operations\.frobnicate is not a method"):
+    """Named once at the line of the call (the message is located, so no
+    caller puts the line in front of it again)."""
+    with pytest.raises(LocatedModelError) as raised:
         check_scenario(_registry(unknown_method()), "test/s")
+    assert re.fullmatch(
+        r"tests/test_conformance\.py:\d+: inode_operations\.frobnicate is not a method of the "
+        r"locking rules \(.*\)",
+        str(raised.value),
+    )
 
 
 def test_a_role_the_rules_of_the_method_do_not_name_is_a_model_error_at_the_call() -> None:

@@ -104,22 +104,23 @@ def default_out(scenario: str) -> Path:
 
 
 def does_not_replay(
-    registry: Registry, counterexample: Counterexample, refuse_misfit: bool = False
+    registry: Registry, counterexample: Counterexample, refuse_misfit: Path | None = None
 ) -> str | None:
     """Why ``counterexample`` does not reach its violation on today's
     models of ``registry`` (its scenario gone, a step that differs, a trace
-    cut short), or None when it does.  With ``refuse_misfit``, a file that
-    does not fit its scenario (other threads, a witness outside a
-    symbol's range: ``ThreadsDiffer``) is raised, as ``vfsmc replay``
-    refuses it, instead of being one more reason."""
+    cut short), or None when it does.  With ``refuse_misfit`` (the file's
+    path), a file that does not fit its scenario (other threads, a witness
+    outside a symbol's range: ``ThreadsDiffer``) is raised naming the
+    file, as ``vfsmc replay`` refuses it, instead of being one more
+    reason."""
     try:
         with usermodels.reported():
             scenario = registry.scenario(counterexample.scenario)
             model = registry.build(scenario, counterexample.variants, counterexample.properties)
             report = replay(model, counterexample)
     except ThreadsDiffer as error:
-        if refuse_misfit:
-            raise
+        if refuse_misfit is not None:
+            raise ThreadsDiffer(f"{refuse_misfit}: {error}") from None
         return str(error)
     except (UnknownName, ModelError) as error:
         return str(error)

@@ -568,7 +568,7 @@ def graph(file: Path, output: Path, models: tuple[Path, ...]) -> None:
     except (UnknownName, ModelError) as error:
         click.echo(f"vfsmc: warning: steps the variants changed are not marked: {error}", err=True)
         marks = None
-    unreplayed = does_not_replay(reg, counterexample, refuse_misfit=True)
+    unreplayed = does_not_replay(reg, counterexample, refuse_misfit=file)
     caveat = None
     if unreplayed:
         caveat = f"this trace does not replay on today's models ({unreplayed})"

@@ -68,7 +68,7 @@ def report_command(file: Path, output: Path, models: tuple[Path, ...]) -> None:
             "the steps changed"
         )
     else:
-        unreplayed = does_not_replay(reg, counterexample, refuse_misfit=True)
+        unreplayed = does_not_replay(reg, counterexample, refuse_misfit=file)
         if unreplayed is not None:
             note = (
                 f"this trace does not replay on today's models ({unreplayed}): the steps are "

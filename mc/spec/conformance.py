@@ -184,12 +184,18 @@ def _lock_of_object(obj: Any, family: str) -> Lock | None:
     return None
 
 
+def _where(step: CallStep) -> str:
+    """The model line of ``step``, as errors name it (relative when below
+    the working directory)."""
+    return f"{shown(step.source.file)}:{step.source.line}"
+
+
 def plan(step: CallStep, world: World, rules: Rules, waived: frozenset[str] = frozenset()) -> Plan:
     """What a call step checks, and what it cannot check."""
     requirements = rules.get(step.method)
     if requirements is None:
-        raise ModelError(
-            f"{step.source}: {step.method} is not a method of the locking rules "
+        raise LocatedModelError(
+            f"{_where(step)}: {step.method} is not a method of the locking rules "
             "(call methods as table.method, e.g. inode_operations.rename)"
         )
     roles = dict(step.roles)
@@ -199,7 +205,7 @@ def plan(step: CallStep, world: World, rules: Rules, waived: frozenset[str] = fr
     for name in roles:
         if name not in known:
             raise LocatedModelError(
-                f"{step.source}: unknown role {name!r} ({requirements.name}'s roles in "
+                f"{_where(step)}: unknown role {name!r} ({requirements.name}'s roles in "
                 f"{rules.roles.source}: {', '.join(known) or 'none'})"
             )
     checked: list[Checked] = []

@@ -287,10 +287,15 @@ def from_json(data: Any) -> Counterexample:
     if steps and steps[0].chained:
         raise FormatError("steps[0]: field 'chained' cannot be true on the first step")
     for i, (before, step) in enumerate(itertools.pairwise(steps), start=1):
-        if step.chained and (step.thread, step.branch) != (before.thread, 0):
+        if step.chained and step.thread != before.thread:
             raise FormatError(
                 f"steps[{i}]: a chained step runs in the thread of the step before it "
-                f"({before.thread}), on branch 0"
+                f"({before.thread}), not {step.thread}"
+            )
+        if step.chained and step.branch != 0:
+            raise FormatError(
+                f"steps[{i}]: branch {step.branch}, but a chained step (run along with the "
+                "step before it) has one outcome, branch 0"
             )
     blocked, started = (
         tuple(
