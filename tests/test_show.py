@@ -549,3 +549,16 @@ def test_show_writes_each_thread_as_a_scenario_declares_it(vfsmc: Run) -> None:
     names: dict[str, object] = {"File": File}
     names.update((t.invocation.operation.name, t.invocation.operation) for t in threads)
     assert [eval(call, names) for call in written] == [t.invocation for t in threads]
+
+
+def test_show_steps_names_where_tests_and_gotos_jump(vfsmc: Run) -> None:
+    """A test's label to jump to and the gotos after a step are listed as
+    drop_gotos takes them, without the scope of the body that wrote them."""
+    out = vfsmc("show", "dcache/dput-vs-find-alias", "--steps").output
+    assert "if (ret) return true /* not the last */  (models/dcache.py:" in out
+    assert re.search(
+        r"return true /\* not the last \*/  \(models/dcache\.py:\d+\)  may jump to: keep\n", out
+    )
+    data = json.loads(vfsmc("show", "dcache/dput-vs-find-alias", "--steps", "--json").output)
+    gotos = {label for step in data["threads"][0]["program"] for label in step.get("then_goto", ())}
+    assert "out" in gotos and not any("/" in label for label in gotos)

@@ -17,6 +17,7 @@ from mc.cli.completion import complete_property, complete_scenario
 from mc.cli.errors import echo_json, one_line_errors
 from mc.cli.options import models_option
 from mc.dsl.operation import Invocation
+from mc.dsl.program import Jump, Program
 from mc.dsl.steps import LockStep, Step
 from mc.kernel.locks import Kind
 from mc.kernel.pagecache import File
@@ -77,7 +78,7 @@ def show_command(scenario: str, models: tuple[Path, ...], as_json: bool, steps: 
             "call": _call_text(thread.invocation),
             "follows": thread.invocation.operation.models,
             "steps": len(thread.program.steps),
-            **({"program": [_step_data(step) for step in thread.program.steps]} if steps else {}),
+            **({"program": _program_data(thread.program)} if steps else {}),
         }
         for thread in model.threads
     ]
@@ -123,7 +124,11 @@ def show_command(scenario: str, models: tuple[Path, ...], as_json: bool, steps: 
         for number, step in enumerate(thread.get("program", ())):
             tags = f"  tags: {', '.join(step['tags'])}" if step["tags"] else ""
             mode = f"  mode: {step['mode']}" if "mode" in step else ""
-            click.echo(f"      {number:>4}  {step['label']}  ({step['source']}){mode}{tags}")
+            jumps = f"  may jump to: {step['jumps']}" if "jumps" in step else ""
+            then = "".join(f"  then goto: {label}" for label in step.get("then_goto", ()))
+            click.echo(
+                f"      {number:>4}  {step['label']}  ({step['source']}){mode}{tags}{jumps}{then}"
+            )
     click.echo(
         textwrap.fill(
             _slots_text(model.slot_names()),
@@ -166,6 +171,20 @@ def show_command(scenario: str, models: tuple[Path, ...], as_json: bool, steps: 
                 click.echo(f"                 now before  {after}")
 
 
+def _program_data(program: Program) -> list[dict[str, Any]]:
+    """The steps of ``program`` as ``show --steps --json`` gives them, each
+    with the label a test of it may jump to (``jumps``) and the labels of
+    the ``op.goto`` jumps right after it (``then_goto``, what
+    ``drop_gotos`` names)."""
+    found: list[dict[str, Any]] = []
+    for item in program.items:
+        if isinstance(item, Step):
+            found.append(_step_data(item))
+        elif isinstance(item, Jump) and item.source is not None and found:
+            found[-1].setdefault("then_goto", []).append(_label_name(item.target))
+    return found
+
+
 def _step_data(step: Step) -> dict[str, Any]:
     """A step as ``show --steps --json`` gives it."""
     data: dict[str, Any] = {"label": step.label, "kind": type(step).__name__}
@@ -174,7 +193,15 @@ def _step_data(step: Step) -> dict[str, Any]:
         data["mode"] = mode
     data["tags"] = sorted(step.tags)
     data["source"] = str(step.source)
+    if step.jump_label is not None:
+        data["jumps"] = _label_name(step.jump_label)
     return data
+
+
+def _label_name(label: str) -> str:
+    """A label as the operation named it, without the scope of the body
+    that wrote it (``_dput#1/out`` is ``out``), as ``drop_gotos`` takes it."""
+    return label.rsplit("/", 1)[-1]
 
 
 def _collapsed(changes: list[inventory.Change]) -> list[tuple[inventory.Change, int]]:
