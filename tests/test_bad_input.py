@@ -165,6 +165,11 @@ def test_control_characters_from_a_file_are_escaped(vfsmc: Run, tmp_path: Path) 
     data["message"] = "owned\x1b]0;title\x07"
     data["steps"][0]["label"] = "\x1b[31mred\x1b[0m\nsecond line"
     (tmp_path / "ctrl.json").write_text(json.dumps(data))
+    edited = vfsmc("replay", "ctrl.json")
+    assert edited.exit_code == 2 and "\x1b" not in edited.output
+    assert "\\x1b[31mred\\x1b[0m\\nsecond line" in edited.output
+    del data["digest"]
+    (tmp_path / "ctrl.json").write_text(json.dumps(data))
     result = vfsmc("replay", "ctrl.json")
     assert "\x1b" not in result.output and "\x07" not in result.output
     assert "owned\\x1b]0;title\\x07" in result.output

@@ -137,6 +137,13 @@ def test_replay_of_an_outcome_the_step_does_not_have_says_so(vfsmc: Run, tmp_pat
     data = json.loads(path.read_text())
     data["steps"][0]["branch"] = 99
     (tmp_path / "edited.json").write_text(json.dumps(data))
+    edited = vfsmc("replay", "edited.json")
+    assert edited.exit_code == 2, edited.output
+    assert "edited.json: edited since vfsmc saved it (its digest no longer matches" in (
+        edited.output
+    )
+    del data["digest"]  # a trace edited on purpose
+    (tmp_path / "edited.json").write_text(json.dumps(data))
     result = vfsmc("replay", "edited.json", "--json")
     report = json.loads(result.output)
     assert report["reproduced"] is False and report["stopped_at"] == 1

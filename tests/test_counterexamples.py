@@ -181,3 +181,20 @@ def test_a_deadlock_s_box_hangs_from_a_thread_of_its_cycle(shipped: Registry) ->
     lanes = [name for name, _operation in counterexample.threads]
     tie = next(line for line in to_dot(counterexample).splitlines() if "-> violation" in line)
     assert tie.split()[0].split("_")[0] in {f"l{lanes.index(w)}" for w in waiters}, tie
+
+
+def test_a_saved_file_carries_the_digest_of_its_fields() -> None:
+    """Every shipped counterexample is as vfsmc saved it; a field changed
+    by hand no longer gives the digest, and without one nothing is said."""
+    import json
+
+    for path in SHIPPED:
+        assert not cx_format.load(path).edited, path.name
+    data = json.loads(SHIPPED[0].read_text())
+    data["message"] += " (edited)"
+    assert cx_format.from_json(data).edited
+    del data["digest"]
+    assert not cx_format.from_json(data).edited
+    data["digest"] = 7
+    with pytest.raises(cx_format.FormatError, match="field 'digest' must be a string"):
+        cx_format.from_json(data)

@@ -983,3 +983,21 @@ def test_a_scenario_without_properties_checks_what_its_operations_make_checkable
     ]
     named = vfsmc("check", "noprops.py:my/base", "--json", "--no-save")
     assert json.loads(named.output)["properties"] == ["lock-protocol", "deadlock"]
+
+
+def test_regress_replays_a_trace_of_a_scenario_declared_without_properties(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """Loading the model file a trace records, into a registry that holds
+    the scenario with its checkable properties added, is the same
+    declaration again, not one declared twice."""
+    _write(tmp_path / "mine", "order.py", NEW_OPERATION.replace("{name}", "newop"))
+    (tmp_path / "mine" / "expectations.toml").write_text(
+        '[[expect]]\nscenario = "newop/opposite-order"\nverdict = "VIOLATED"\n'
+        'property = "deadlock"\n'
+    )
+    saved = vfsmc("check", "mine/order.py:newop/opposite-order")
+    assert saved.exit_code == 1, saved.output
+    result = vfsmc("regress", "--models", "mine")
+    assert result.exit_code == 0, result.output
+    assert "1/1 counterexamples replay as recorded" in result.output

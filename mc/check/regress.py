@@ -495,10 +495,11 @@ def summary(report: Report, updating: bool = False) -> list[str]:
     verdict = "passed" if report.passed else "FAILED"
     expected = len(report.rows) - len(report.verdict_changes) - len(report.ineffective)
     unchecked = f" ({len(report.ineffective)} not checked)" if report.ineffective else ""
+    files = len(report.replays) + len(report.unreadable)
+    as_recorded = len(report.replays) - len(report.replay_failures)
     lines.append(
         f"regress {verdict}: {expected}/{len(report.rows)} rows as expected{unchecked}, "
-        f"{len(report.replays) - len(report.replay_failures)}/"
-        f"{len(report.replays)} counterexamples replay as recorded, "
+        f"{as_recorded}/{files} counterexamples replay as recorded, "
         f"{len(report.state_changes)} state counts changed"
     )
     return lines

@@ -482,11 +482,30 @@ def replay_command(file: Path, correct: bool, models: tuple[Path, ...], as_json:
         raise UnknownName(f"{file}: {error}{_replaced(counterexample, models)}") from None
     except ThreadsDiffer as error:
         raise ThreadsDiffer(f"{file}: {error}") from None
+    if counterexample.edited:
+        _edited_since_saved(file, report)
     if as_json:
         echo_json(json.dumps(_replay_json(counterexample, variants, report), indent=1))
     else:
         _print_replay(counterexample, variants, report)
     sys.exit(1 if report.reproduced else 0)
+
+
+def _edited_since_saved(file: Path, report: ReplayReport) -> None:
+    """A file edited since vfsmc saved it: a replay that fails is no
+    evidence of a fix (one-line error, exit 2); one that reproduces is
+    said to come from an edited file."""
+    edited = f"{file}: edited since vfsmc saved it (its digest no longer matches its fields)"
+    if not report.reproduced:
+        where = f"step {report.stopped_at}: " if report.stopped_at is not None else ""
+        raise cx_format.FormatError(
+            printable(
+                f"{edited}, and it does not reproduce ({where}{report.reason}): an edited file "
+                "is no evidence of a fix; drop its 'digest' field to replay it as a trace of "
+                "your own"
+            )
+        )
+    say("note", edited)
 
 
 def _replaced(counterexample: cx_format.Counterexample, models: tuple[Path, ...]) -> str:

@@ -267,9 +267,22 @@ def _checker_source(prop: PropertyDef) -> Source | None:
     return Source(code.co_filename, code.co_firstlineno, code.co_name)
 
 
+def _widened(known: Any, item: Any) -> bool:
+    """Whether ``known`` is ``item`` with the properties its operations
+    make checkable added (a scenario declared without ``properties=``, the
+    same declaration loaded again)."""
+    return (
+        isinstance(known, Scenario)
+        and isinstance(item, Scenario)
+        and not item.properties_given
+        and attrs.evolve(known, properties=item.properties) == item
+        and known.declared == item.declared
+    )
+
+
 def _unique(table: Mapping[str, Any], item: Any, what: str, declared: Source | None) -> None:
     known = table.get(item.name)
-    if known is None or known is item:
+    if known is None or known is item or _widened(known, item):
         return
     first = known.declared if isinstance(known, Scenario | Variant) else _checker_source(known)
     before = "" if first is None else f" (first at {shown(first.file)}:{first.line})"

@@ -25,7 +25,8 @@ A counterexample is a JSON object::
       "cycle": [{"waiter": "T1", "resource": "i_rwsem(/a)", "holder": "T2"}, ...],
       "blocked": [...],                       # optional: the step each waiting thread waits at
       "started": [...],                       # optional: steps run as the threads start
-      "models": ["../link_order.py"]         # optional: model files outside vfsmc
+      "models": ["../link_order.py"],        # optional: model files outside vfsmc
+      "digest": "9f2c..."                     # optional: what vfsmc saved (see below)
     }
 
 Each step is one atomic step of a model.  A step with ``"chained": false``
@@ -41,11 +42,16 @@ rw_semaphore no thread contends, at the top of a program): the initial
 state holds their effects.  ``models`` (optional,
 absent when only shipped models were used) names the model files the
 scenario or a variant came from, relative to the counterexample file's
-directory, so replay loads them.
+directory, so replay loads them.  ``digest`` (optional) is the SHA-256 of
+the other fields as vfsmc saved them (``canonical``): a file whose fields
+no longer give it was edited since (``Counterexample.edited``), and a
+replay of it that fails is no evidence of a fix; a trace edited on
+purpose drops the field.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import stat
@@ -95,9 +101,15 @@ class Counterexample:
     """The address order the run needed (``/x/a < /c < /x``), if any."""
     models: tuple[str, ...] = ()
     """Model files outside vfsmc it needs, relative to the file's directory."""
+    edited: bool = attrs.field(default=False, eq=False)
+    """Read from a file whose ``digest`` its other fields no longer give."""
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON object of this counterexample."""
+        """The JSON object of this counterexample, with its ``digest``."""
+        data = self._fields()
+        return {**data, "digest": canonical_digest(data)}
+
+    def _fields(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
             "version": VERSION,
@@ -124,6 +136,13 @@ class Counterexample:
         write_atomically(path, self.dumps())
 
 
+def canonical_digest(data: Mapping[str, Any]) -> str:
+    """The SHA-256 of ``data`` (a counterexample's fields but ``digest``)
+    as JSON with sorted keys and no spaces."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 EVENT_KINDS = ("acquire", "wait", "release", "branch", "assign", "call", "effect", "error")
 TOP_FIELDS = {
     "format": True,
@@ -141,6 +160,7 @@ TOP_FIELDS = {
     "started": False,
     "addresses": False,
     "models": False,
+    "digest": False,
 }
 """The fields of a counterexample object and whether each is required."""
 STEP_FIELDS = (
@@ -352,7 +372,18 @@ def from_json(data: Any) -> Counterexample:
         started=started,
         addresses=addresses,
         models=models,
+        edited=_edited(data),
     )
+
+
+def _edited(data: Mapping[str, Any]) -> bool:
+    """Whether ``data`` has a ``digest`` its other fields do not give."""
+    digest = data.get("digest")
+    if digest is None:
+        return False
+    if not isinstance(digest, str):
+        raise FormatError("field 'digest' must be a string")
+    return digest != canonical_digest({k: v for k, v in data.items() if k != "digest"})
 
 
 def load(path: Path) -> Counterexample:
