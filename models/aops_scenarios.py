@@ -33,6 +33,7 @@ SWAP_EXTENTS = "swap-extents-valid"
     FOLIO_DATA,
     "an unlocked, uptodate folio in the page cache holds the newest data written to its page "
     "(a migrated folio keeps its data)",
+    reads=["folio", "xa", "PG_locked", "history"],
     needs=("pagecache", "a page cache"),
 )
 def folio_data_current(model: KernelModel) -> Check[State]:

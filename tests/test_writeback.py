@@ -6,10 +6,12 @@ fail on hand-built states as their definitions say."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import Result
 
 from mc.check import expectations
 from mc.check.checker import changes_something, check_scenario
@@ -305,3 +307,22 @@ def test_no_lost_write_covers_stores_through_the_mapping(shipped: Registry) -> N
     assert message is not None and "is lost" in message
     durable = _set(model, lost, **{"block 0": ((0, 1), (1, 0))})
     assert no_lost_write_violation(part, durable) is None
+
+
+def test_a_writeback_wait_with_no_io_completion_thread_says_what_is_missing(
+    vfsmc: Callable[..., Result], tmp_path: Path
+) -> None:
+    """An fsync waits for PG_writeback that only a thread completing bios
+    ends: without one in the scenario, the deadlock names what to add."""
+    (tmp_path / "noio.py").write_text(
+        "from mc.dsl import File, scenario\n"
+        "from mc.models.writeback import fsync, write\n"
+        'F = File("/f", pages=1, cached=(0,))\n'
+        'scenario("my/no-io", "no bio completes", tree=["/f"], threads=[write(F, 0), fsync(F)])\n'
+    )
+    result = vfsmc("check", "noio.py:my/no-io", "--no-save")
+    assert result.exit_code == 1, result.output
+    assert (
+        "T2 waits for PG_writeback(/f:0), which no thread could end (no thread of the "
+        "scenario completes bios: add an io_completion(file) thread)"
+    ) in result.output
