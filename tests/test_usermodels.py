@@ -1001,3 +1001,24 @@ def test_regress_replays_a_trace_of_a_scenario_declared_without_properties(
     result = vfsmc("regress", "--models", "mine")
     assert result.exit_code == 0, result.output
     assert "1/1 counterexamples replay as recorded" in result.output
+
+
+def test_list_names_the_scenario_a_variant_fails_on(vfsmc: Run, tmp_path: Path) -> None:
+    """A transform that works on one scenario and raises on another: list
+    names the scenario it raised on."""
+    _write(
+        tmp_path,
+        "amb.py",
+        "from mc.dsl import variant\n"
+        "from mc.models.writeback import write\n\n"
+        '@variant("amb", "a step chosen by a label many steps have")\n'
+        "def amb(program, invocation):\n"
+        "    if not invocation.runs(write):\n"
+        "        return program\n"
+        '    return program.drop(lambda s: s is program.step("folio_unlock(folio)"))\n',
+    )
+    result = vfsmc("list", "--models", "amb.py")
+    assert result.exit_code == 2, result.output
+    assert re.search(
+        r"steps are labelled 'folio_unlock\(folio\)'.*\(on scenario \S+: ", result.output
+    )

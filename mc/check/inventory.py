@@ -34,6 +34,7 @@ from mc.dsl.operation import Operation
 from mc.dsl.scenario import Registry, Scenario, UnknownName, Variant
 from mc.dsl.steps import LockStep, Step
 from mc.kernel.expr import Expr
+from mc.kernel.world import LocatedModelError
 from mc.project import ROOT
 
 
@@ -435,10 +436,16 @@ def applicable_variant_names(registry: Registry) -> dict[str, list[str]]:
             return {
                 name: [str(variant) for variant in applies[name]] for name in registry.scenarios
             }
-    applies = {
-        name: list(applicable_variants(registry, scenario))
-        for name, scenario in registry.scenarios.items()
-    }
+    applies = {}
+    for name, scenario in registry.scenarios.items():
+        try:
+            applies[name] = list(applicable_variants(registry, scenario))
+        except Exception as error:
+            raise LocatedModelError(
+                f"{usermodels.located(error)} (on scenario {name}: a variant's transform is "
+                f"given every thread of every scenario; vfsmc show {name} names the variants "
+                "that fail there)"
+            ) from None
     with contextlib.suppress(OSError):
         write_atomically(path, json.dumps({"key": key, "applies": applies}))
     return applies
