@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
+from test_por_models import _reachable
 
 from mc.check.checker import check_scenario
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry
 from mc.engine.model import PropertyKind
-from mc.kernel.expr import State
 
 Run = Callable[..., Result]
 
@@ -33,17 +33,6 @@ def _without_resets(model: KernelModel) -> KernelModel:
     """The same model with no register reset before its thread returns."""
     model._dead = [[() for _ in thread.steps] for thread in model.threads]
     return model
-
-
-def _reachable(model: KernelModel, limit: int) -> list[State]:
-    order = [model.initial]
-    seen = set(order)
-    for state in order:
-        for _action, after in model.successors(state):
-            if after not in seen and len(order) < limit:
-                seen.add(after)
-                order.append(after)
-    return order
 
 
 @pytest.mark.parametrize(("scenario", "variants"), SCENARIOS)

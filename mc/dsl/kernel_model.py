@@ -295,14 +295,7 @@ class KernelModel(Model[State, Action]):
     def _forget(self, state: State, tid: int) -> State:
         """``state`` with the registers of thread ``tid``, which has
         returned, reset as ``_forgettable`` says."""
-        blank = self._blank
-        slots = [slot for slot in self._forgotten[tid] if state[slot] != blank[slot]]
-        if not slots:
-            return state
-        values = list(state)
-        for slot in slots:
-            values[slot] = blank[slot]
-        return tuple(values)
+        return self._reset(state, self._forgotten[tid])
 
     def locations(self, names: Sequence[str]) -> int:
         """The mask of what a property declares it reads (``reads=``): slot
