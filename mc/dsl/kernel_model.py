@@ -161,10 +161,10 @@ class KernelModel(Model[State, Action]):
     def _forgettable(self) -> list[tuple[int, ...]]:
         """For each thread, its registers, unless a property reads them once
         it has returned: one that says it reads ``returned`` (of that
-        thread), or one that does not say what it reads; and but those
+        thread), or one that does not say what it reads; and except those
         another thread reads (``_read_by_others``, ``World.counted``: a folio
-        reference the page cache counts).  Nothing of the thread reads
-        the others once it has returned, so states that differ in them alone
+        reference the page cache counts).  Nothing reads the others once
+        their thread has returned, so states that differ in them alone
         are one state to every property and every step (a register is a
         dead variable once its thread has returned: resetting it is the
         dead-variable reduction of SPIN, Holzmann, *The SPIN Model Checker*,
@@ -263,7 +263,8 @@ class KernelModel(Model[State, Action]):
             self.world, functools.partial(compiled.step.resolver, compiled.context, regions)
         )
         if read - compiled.registers_read:
-            names = ", ".join(self.world.slots[slot].name for slot in sorted(read))
+            unread = sorted(read - compiled.registers_read)
+            names = ", ".join(self.world.slots[slot].name for slot in unread)
             raise ModelError(
                 f"'{compiled.step.label}' ({compiled.step.source}) finds its footprint from "
                 f"{names}, which running it does not read"

@@ -43,7 +43,7 @@ state holds their effects.  ``models`` (optional,
 absent when only shipped models were used) names the model files the
 scenario or a variant came from, relative to the counterexample file's
 directory, so replay loads them.  ``digest`` (optional) is the SHA-256 of
-the other fields as vfsmc saved them (``canonical``): a file whose fields
+the other fields as vfsmc saved them (``canonical_digest``): a file whose fields
 no longer give it was edited since (``Counterexample.edited``), and a
 replay of it that fails is no evidence of a fix; a trace edited on
 purpose drops the field.
