@@ -585,7 +585,12 @@ def reclaim(op: Op, file: File, index: int) -> None:
     ref = find_folio(op, page, "isolate_lru_folios(): folio = lru_to_folio(src)")
     op.fail_if(not_(ref.found), 0, "out", "if (!folio) /* no folio to isolate */")
     op.trylock(ref.lock, "out", "if (!folio_trylock(folio)) goto keep")
-    op.fail_if(not_(ref.mapped), 0, "keep_locked", "mapping = folio_mapping(folio)")
+    op.fail_if(
+        not_(ref.mapped),
+        0,
+        "keep_locked",
+        "mapping = folio_mapping(folio); if (!mapping) goto keep_locked",
+    )
     op.fail_if(
         folio_test(page, PG_WRITEBACK, "writeback"),
         0,

@@ -286,7 +286,7 @@ dirty_coherent = declare(
 no_lost_write = declare(
     "no-lost-write",
     "when fsync returns, the device holds every write that completed, and every store through "
-    "a mapping made, before the fsync began (unless truncated since)",
+    "a shared mapping that landed, before the fsync began (unless truncated since)",
     reads=page_cache_reads,
     needs=("device", "a block device"),
 )(_checker(no_lost_write_violation))
