@@ -960,7 +960,16 @@ def copy_file_range(op: Op, source_spec: OpenFile, target_spec: OpenFile) -> Non
         label="ret = file_out->f_op->copy_file_range(file_in, pos_in, file_out, pos_out, len, 0)",
         roles={"file_in": source, "file_out": target, "inode_in": src, "inode_out": dst},
     )
-    lock_two_nondirectories(op, dst, src)
+    one_file = src.inode is dst.inode
+    if one_file:
+        op.lock(
+            dst.i_rwsem,
+            EXCL,
+            "lock_two_nondirectories(target, src): inode_lock(inode1) /* inode2 == inode1 */",
+            tag="lock-target",
+        )
+    else:
+        lock_two_nondirectories(op, dst, src)
     file_modified(op, "dst_file")
     op.effect(
         "rc = target_tcon->ses->server->ops->copychunk_range(xid, src_file, dst_file, ...)",
@@ -968,7 +977,10 @@ def copy_file_range(op: Op, source_spec: OpenFile, target_spec: OpenFile) -> Non
         source,
         target,
     )
-    op.unlock(src.i_rwsem, "unlock_two_nondirectories(src_inode, target_inode): inode_unlock(src)")
+    if not one_file:
+        op.unlock(
+            src.i_rwsem, "unlock_two_nondirectories(src_inode, target_inode): inode_unlock(src)"
+        )
     op.unlock(dst.i_rwsem, "inode_unlock(target)")
     op.unlock(writers, "file_end_write(file_out)", tag="sb-start-write")
 
@@ -1097,7 +1109,20 @@ def remap(op: Op, source_spec: OpenFile, target_spec: OpenFile) -> None:
     )
     forward = (src.i_rwsem, dst.i_rwsem, src_invalidate, dst_invalidate)
     swapped = (dst.i_rwsem, src.i_rwsem, dst_invalidate, src_invalidate)
-    if op.variant(REMAP_ARGUMENT_ORDER):
+    one_file = src.inode is dst.inode
+    if one_file:
+        if caches is not None:
+            raise ModelError(
+                f"remap of {source_spec.path} onto itself through its page cache is not modelled "
+                "(clone within one file without cache=)"
+            )
+        op.lock(src.i_rwsem, EXCL, "inode_lock(VFS_I(ip1)) /* src == dest */", tag="remap-lock")
+        op.lock(
+            src_invalidate,
+            EXCL,
+            "filemap_invalidate_lock_two(): filemap_invalidate_lock(mapping1) /* one mapping */",
+        )
+    elif op.variant(REMAP_ARGUMENT_ORDER):
         _lock_two(op, *forward, order="/* in argument order */")
     else:
         first = address_below(op, "src_first", "if (src > dest) swap(src, dest)", src, dst)
@@ -1116,9 +1141,11 @@ def remap(op: Op, source_spec: OpenFile, target_spec: OpenFile) -> None:
     else:
         _remap_through_caches(op, *caches)
     op.unlock(src_invalidate, "xfs_iunlock2_io_mmap(): filemap_invalidate_unlock_two()")
-    op.unlock(dst_invalidate, "filemap_invalidate_unlock_two() /* the other */")
+    if not one_file:
+        op.unlock(dst_invalidate, "filemap_invalidate_unlock_two() /* the other */")
     op.unlock(src.i_rwsem, "inode_unlock(VFS_I(ip1))")
-    op.unlock(dst.i_rwsem, "inode_unlock(VFS_I(ip2))")
+    if not one_file:
+        op.unlock(dst.i_rwsem, "inode_unlock(VFS_I(ip2))")
     op.unlock(writers, "file_end_write(file_out)", tag="sb-start-write")
 
 

@@ -4,9 +4,12 @@ what no-lost-f-pos reports."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import Result
 
 from mc.check.checker import check_scenario
 from mc.check.registry import base
@@ -114,3 +117,27 @@ def test_lseek_with_an_unknown_whence_is_a_model_error() -> None:
     registry.add_scenario(Scenario("seek/bad", "test", ("/f",), (lseek(SEEKED, 7, 1),)))
     with pytest.raises(ModelError, match=r"whence must be SEEK_SET \(0\), SEEK_CUR \(1\)"):
         registry.build(registry.scenario("seek/bad"))
+
+
+ONE_FILE = """\
+from mc.models.file import OpenFile, copy_file_range, remap
+from mc.dsl import scenario
+FA, FA2, FB = OpenFile("/a", name="fa"), OpenFile("/a", name="fa2"), OpenFile("/b", name="fb")
+scenario("one/copy", "copy within /a", tree=["/a", "/b"],
+         threads=[copy_file_range(FA, FA), copy_file_range(FB, FA)])
+scenario("one/clone", "clone within /a", tree=["/a", "/b"],
+         threads=[remap(FA, FA2), copy_file_range(FB, FA)])
+"""
+
+
+@pytest.mark.parametrize("name", ["one/copy", "one/clone"])
+def test_a_copy_or_clone_within_one_file_locks_its_inode_once(
+    vfsmc: Callable[..., Result], tmp_path: Path, name: str
+) -> None:
+    """lock_two_nondirectories() and xfs_iolock_two_inodes_and_break_layout()
+    take one i_rwsem when the two inodes are one: copying or cloning within
+    one file, beside a copy of another file into it, is no lock-protocol
+    error (it was: 'T1 takes i_rwsem(/a), which it already holds')."""
+    (tmp_path / "one.py").write_text(ONE_FILE)
+    result = vfsmc("check", f"one.py:{name}", "--no-save")
+    assert result.exit_code == 0, result.output
