@@ -131,6 +131,13 @@ class OpenFile:
     atomic_pos: bool = True
     legacy: bool = False
 
+    def __attrs_post_init__(self) -> None:
+        if self.cache is not None and self.cache.path != self.path:
+            raise ModelError(
+                f"OpenFile({self.path!r}): its cache is the page cache of {self.cache.path}, "
+                f"not of {self.path} (cache=File({self.path!r}, ...))"
+            )
+
     @property
     def label(self) -> str:
         return self.name or f"file({self.path})"
@@ -167,6 +174,13 @@ class Pipe:
     name: str = "pipe"
     buffers: int = 1
     size: int = 2
+
+    def __attrs_post_init__(self) -> None:
+        if not 0 <= self.buffers <= self.size:
+            raise ModelError(
+                f"Pipe({self.name!r}): buffers={self.buffers} full of size={self.size}: "
+                "between 0 and its size"
+            )
 
     def __str__(self) -> str:
         return self.name

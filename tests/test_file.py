@@ -141,3 +141,14 @@ def test_a_copy_or_clone_within_one_file_locks_its_inode_once(
     (tmp_path / "one.py").write_text(ONE_FILE)
     result = vfsmc("check", f"one.py:{name}", "--no-save")
     assert result.exit_code == 0, result.output
+
+
+def test_a_pipe_or_an_open_file_that_cannot_be_is_a_model_error() -> None:
+    """More full buffers than a pipe holds, or an open file whose page
+    cache is another path's, would check something else than meant."""
+    from mc.models.file import Pipe
+
+    with pytest.raises(ModelError, match=r"Pipe\('p'\): buffers=3 full of size=2"):
+        Pipe("p", buffers=3, size=2)
+    with pytest.raises(ModelError, match=r"its cache is the page cache of /f, not of /g"):
+        OpenFile("/g", cache=File("/f"))
