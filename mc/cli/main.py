@@ -398,8 +398,8 @@ def _print_check(outcome: Outcome, reduce: bool) -> None:
         click.echo(
             f"  note: no partial-order reduction: {', '.join(undeclared)} "
             f"{'does' if len(undeclared) == 1 else 'do'} not say what "
-            f"{'it reads' if len(undeclared) == 1 else 'they read'} (reads=), so every "
-            "interleaving was explored"
+            f"{'it reads' if len(undeclared) == 1 else 'they read'} (reads=), so the search "
+            "explores every interleaving"
         )
     if outcome.unreached_changes:
         click.echo(
