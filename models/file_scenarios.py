@@ -59,6 +59,7 @@ from mc.models.writeback import io_completion, write
     "read(2), write(2) and lseek(2) SEEK_CUR through one struct file each start where the "
     "previous one left f_pos: the file position is the sum of the moves they made (no update "
     "lost to a call that read the old position)",
+    reads=["f_pos", "f_pos moved"],
     needs=(FILES, "an open file (a struct file of models/file.py)"),
 )
 def no_lost_f_pos(model: KernelModel) -> Callable[[tuple[object, ...]], str | None]:
