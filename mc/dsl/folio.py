@@ -106,6 +106,14 @@ def io_completer(op: Op) -> Callable[[State], tuple[int, ...]]:
     return lambda _state: () if part.irq_thread is None else (part.irq_thread,)
 
 
+def no_io_completer(world: World) -> str:
+    """What a scenario lacks when no thread could end a wait for I/O: a
+    thread completing bios (``io_completion``), if it has none."""
+    if pagecache(world).irq_thread is not None:
+        return ""
+    return "no thread of the scenario completes bios: add an io_completion(file) thread"
+
+
 def _register_name(op: Op, page: Page) -> str:
     first = next(iter(pagecache(op.world).mappings), page.ino)
     return f"folio.{page.index}" if page.ino == first else f"folio({page})"
@@ -203,6 +211,7 @@ def wait_writeback(op: Op, page: Page, label: str = "folio_wait_writeback(folio)
         label,
         f"PG_writeback({page})",
         io_completer(op),
+        unheld=no_io_completer,
     )
 
 

@@ -843,19 +843,9 @@ class KernelModel(Model[State, Action]):
             elif wait is not None and not wait.holders:
                 found.append(
                     f"{thread.name} waits for {wait.resource}, which no thread could end"
-                    + self._no_completion(wait)
+                    + (f" ({wait.unheld})" if wait.unheld else "")
                 )
         return found
-
-    def _no_completion(self, wait: Wait) -> str:
-        """Why no thread could end a wait for writeback: the scenario has no
-        thread completing bios (``io_completion``), if so."""
-        cache = self.world.parts.get("pagecache")
-        if cache is None or cache.irq_thread is not None:
-            return ""
-        if not wait.resource.startswith("PG_writeback"):
-            return ""
-        return " (no thread of the scenario completes bios: add an io_completion(file) thread)"
 
     def blocked_steps(self, state: State) -> list[TraceStep]:
         """The step each thread that has not returned would take next in

@@ -601,10 +601,12 @@ class Op:
         holders: Holders | None = None,
         tag: str | Sequence[str] | None = None,
         woken_by_holders: bool = False,
+        unheld: Callable[[World], str] | None = None,
     ) -> Step:
         """Sleep until ``cond`` holds; ``resource`` names what is awaited.
         ``woken_by_holders``: only a wake-up from one of ``holders`` ends the
-        wait, so with none left a deadlock is a lost wake-up."""
+        wait, so with none left a deadlock is a lost wake-up.  ``unheld``
+        says what the scenario lacks when no thread could end the wait."""
         return self.emit(
             WaitStep(
                 label=label,
@@ -614,6 +616,7 @@ class Op:
                 resource=resource,
                 holders=holders,
                 woken_by_holders=woken_by_holders,
+                unheld=unheld,
             )
         )
 

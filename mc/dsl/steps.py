@@ -77,6 +77,9 @@ class Wait:
     lost: bool = False
     """No thread holds ``resource`` any more, and only a holder's wake-up
     ends the wait: a wake-up that never comes (a lost wake-up)."""
+    unheld: str = ""
+    """Why no thread could end the wait when none could (what the scenario
+    lacks), or empty."""
 
 
 @attrs.frozen

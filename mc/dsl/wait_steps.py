@@ -31,7 +31,7 @@ from mc.engine.model import Footprint
 from mc.kernel import locks
 from mc.kernel.expr import Expr, LockExpr, State
 from mc.kernel.locks import Mode, Outcome
-from mc.kernel.world import DONE, LOCK_PROTOCOL
+from mc.kernel.world import DONE, LOCK_PROTOCOL, World
 from mc.trace.events import Event
 
 Holders = Callable[[State], tuple[int, ...]]
@@ -50,6 +50,9 @@ class WaitStep(Step):
     woken_by_holders: bool = False
     """Only a wake-up from a holder ends the wait, so a wait whose holders
     are all gone is a lost wake-up (reported so, not as a wait for them)."""
+    unheld: Callable[[World], str] | None = attrs.field(default=None, eq=False)
+    """What the scenario lacks when no thread could end the wait (the
+    thread that completes bios), if the world says so."""
 
     def compile(self, context: Context) -> Fire:
         cond = self.cond.compile(context.world)
@@ -76,7 +79,8 @@ class WaitStep(Step):
     def waiting(self, context: Context, state: State) -> Wait | None:
         holders = self.holders(state) if self.holders is not None else ()
         others = tuple(t for t in holders if t != context.tid)
-        return Wait(self.resource, others, lost=self.woken_by_holders and not others)
+        unheld = "" if others or self.unheld is None else self.unheld(context.world)
+        return Wait(self.resource, others, self.woken_by_holders and not others, unheld)
 
 
 @attrs.frozen(kw_only=True)
