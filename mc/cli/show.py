@@ -17,7 +17,7 @@ from mc.cli.completion import complete_property, complete_scenario
 from mc.cli.errors import echo_json, one_line_errors
 from mc.cli.options import models_option
 from mc.dsl.operation import Invocation
-from mc.dsl.program import Jump, Program
+from mc.dsl.program import Jump, Program, label_name
 from mc.dsl.steps import LockStep, Step
 from mc.kernel.locks import Kind
 from mc.kernel.pagecache import File
@@ -181,7 +181,7 @@ def _program_data(program: Program) -> list[dict[str, Any]]:
         if isinstance(item, Step):
             found.append(_step_data(item))
         elif isinstance(item, Jump) and item.source is not None and found:
-            found[-1].setdefault("then_goto", []).append(_label_name(item.target))
+            found[-1].setdefault("then_goto", []).append(label_name(item.target))
     return found
 
 
@@ -194,14 +194,8 @@ def _step_data(step: Step) -> dict[str, Any]:
     data["tags"] = sorted(step.tags)
     data["source"] = str(step.source)
     if step.jump_label is not None:
-        data["jumps"] = _label_name(step.jump_label)
+        data["jumps"] = label_name(step.jump_label)
     return data
-
-
-def _label_name(label: str) -> str:
-    """A label as the operation named it, without the scope of the body
-    that wrote it (``_dput#1/out`` is ``out``), as ``drop_gotos`` takes it."""
-    return label.rsplit("/", 1)[-1]
 
 
 def _collapsed(changes: list[inventory.Change]) -> list[tuple[inventory.Change, int]]:

@@ -47,6 +47,12 @@ class Jump:
 Item = Step | Label | Jump
 
 
+def label_name(label: str) -> str:
+    """A label as the operation named it, without the scope of the body
+    that wrote it (``_dput#1/out`` is ``out``), as ``drop_gotos`` takes it."""
+    return label.rsplit("/", 1)[-1]
+
+
 class ProgramError(ValueError):
     """A program that cannot be linked (unknown label, a loop without steps)."""
 
@@ -296,7 +302,7 @@ class Program:
             )
 
         if not any(going(item) for item in gotos):
-            targets = sorted({goto.target.rsplit("/", 1)[-1] for goto in gotos})
+            targets = sorted({label_name(goto.target) for goto in gotos})
             named = ", ".join(repr(t) for t in targets) if targets else "none"
             raise ValueError(f"no goto jumps to {label!r} (the gotos jump to: {named})")
         return Program(tuple(item for item in self.items if not going(item)))
