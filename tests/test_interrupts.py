@@ -11,7 +11,7 @@ import pytest
 from mc.check import lockorder
 from mc.check.checker import check_scenario
 from mc.check.registry import base
-from mc.dsl.interrupts import IDLE_CPU, interrupts_of
+from mc.dsl.interrupts import IDLE_CPU, InterruptStep, interrupts_of
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.operation import Op, operation
 from mc.dsl.scenario import Registry, Scenario
@@ -244,3 +244,29 @@ def test_the_reduction_keeps_the_verdicts_of_an_interrupt_scenario(
     assert reduced.result.verdict is full.result.verdict
     found = [o.result.violation.property for o in (reduced, full) if o.result.violation]
     assert found == ([] if not variants else ["deadlock", "deadlock"])
+
+
+def test_a_handler_with_no_thread_to_land_on_enters_with_the_step_before_it() -> None:
+    registry = _registry(section(True), handler())
+    model, states = _states(registry)
+    part = interrupts_of(model.world)
+    assert part is not None and part.landable == frozenset() and part.idle_only()
+    handler_steps = model.threads[1].steps
+    entering = [at for at, step in enumerate(handler_steps) if isinstance(step.step, InterruptStep)]
+    assert [model._local[1][at] for at in entering] == [True]
+    assert _landings(model, states) <= {None, IDLE_CPU}
+    assert check_scenario(registry, "test/irq").result.verdict is Verdict.OK
+
+
+@pytest.mark.parametrize("irq", [True, False])
+def test_a_thread_that_takes_a_spinlock_over_steps_may_be_landed_on(irq: bool) -> None:
+    registry = _registry(holder(irq), handler())
+    model = registry.build(registry.scenario("test/irq"))
+    assert isinstance(model, KernelModel)
+    part = interrupts_of(model.world)
+    assert part is not None and part.landable == frozenset({0}) and not part.idle_only()
+    assert not any(
+        model._local[1][at]
+        for at, step in enumerate(model.threads[1].steps)
+        if isinstance(step.step, InterruptStep)
+    )

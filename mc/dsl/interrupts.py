@@ -28,7 +28,10 @@ through the interrupted thread.  A handler may not sleep (its sleeping
 waits are lock-protocol errors), so it waits only by spinning on a lock,
 and a spinning holder holds a spinlock itself (sleeping there is an error
 too): every such cycle ends at a thread that held a spinning lock when the
-handler landed, which is why the other threads are not offered.  It
+handler landed, which is why the other threads are not offered.  A thread that never holds
+a spinning lock between two of its steps (``Interrupts.landable``) is never
+offered, and when no thread may be, ``irq_enter()`` has one outcome and
+runs together with the handler's step before it, as ``irq_exit()`` does.  It
 over-approximates: the CPUs are unbounded (a machine with fewer CPUs than
 threads has fewer interleavings, never more) and interrupt affinity is
 ignored.  A handler should choose what to handle (``op.choose``) before
@@ -50,12 +53,21 @@ taken with interrupts on becomes ``spin_lock``, the effect and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
-from mc.dsl.steps import Context, EffectStep, Fire, LockStep, Regions, Step, UnlockStep
+from mc.dsl.steps import (
+    AssertHeldStep,
+    Context,
+    EffectStep,
+    Fire,
+    LockStep,
+    Regions,
+    Step,
+    UnlockStep,
+)
 from mc.dsl.wait_steps import SectionStep
 from mc.engine.model import Footprint
 from mc.kernel.expr import LockExpr, State
@@ -69,6 +81,10 @@ SPINNING = (Kind.SPINLOCK, Kind.SEQLOCK)
 IDLE_CPU = -1
 """Where a handler runs when it interrupts no thread of the scenario."""
 
+_RELEASING = (SectionStep, UnlockStep, AssertHeldStep)
+"""Steps on a lock that leave their thread holding no lock it did not
+hold before."""
+
 
 class Interrupts:
     """The interrupt handlers of a world (the part ``interrupts``): for each
@@ -80,6 +96,47 @@ class Interrupts:
         self.world = world
         self.landing: dict[int, int] = {}
         self.irqs_off: dict[int, int] = {}
+        self.landable: frozenset[int] | None = None
+        """The threads a handler may land on: those that may hold a
+        spinning lock between two of their steps (``note_landable``);
+        None until the programs are known (every thread may)."""
+
+    def may_land_on(self, tid: int) -> bool:
+        """Whether a handler may land on thread ``tid``'s CPU."""
+        return tid in self.irqs_off and (self.landable is None or tid in self.landable)
+
+    def idle_only(self) -> bool:
+        """Whether every handler lands on an idle CPU: no thread ever holds
+        a spinning lock between two of its steps."""
+        return self.landable is not None and not self.landable
+
+    def note_landable(self, programs: Mapping[int, Iterable[Step]]) -> None:
+        """Record which threads of ``programs`` (by thread) may hold a
+        spinning lock between two steps: one that holds one in the initial
+        state, or has a step that takes a lock (not a section, which takes
+        and releases it in one step) of a kind or family that may spin."""
+        spinning = {lock.family for lock in self.world.locks if lock.kind in SPINNING}
+        known = {lock.family for lock in self.world.locks}
+        initial = self.world.initial
+        holding = {
+            tid
+            for lock in self.world.locks
+            if lock.kind in SPINNING
+            for tid in programs
+            if initial[lock.slot] is not None and holds_test(lock.kind, tid)(initial[lock.slot])
+        }
+
+        def may_spin(step: Step) -> bool:
+            lock = getattr(step, "lock", None)
+            if not isinstance(lock, LockExpr) or isinstance(step, _RELEASING):
+                return False
+            if lock.fixed is not None:
+                return lock.fixed.kind in SPINNING
+            return lock.family in spinning or lock.family not in known
+
+        self.landable = frozenset(
+            tid for tid, steps in programs.items() if tid in holding or any(map(may_spin, steps))
+        )
 
     def add_handler(self, tid: int) -> int:
         """Make thread ``tid`` a handler; the slot of where it runs."""
@@ -145,6 +202,7 @@ class InterruptStep(Step):
         targets = [
             (tid, pcs[tid], slot, [(lock.slot, holds_test(lock.kind, tid)) for lock in spinning])
             for tid, slot in sorted(part.irqs_off.items())
+            if part.may_land_on(tid)
         ]
         others = [slot for tid, slot in part.landing.items() if tid != context.tid]
 
@@ -160,7 +218,17 @@ class InterruptStep(Step):
         return fire
 
     def footprint(self, regions: Regions) -> Footprint:
+        if regions.world is not None and interrupts(regions.world).idle_only():
+            return Footprint(regions.own, regions.own | regions.interrupts)
         return Footprint(regions.shared | regions.own, regions.own | regions.interrupts)
+
+    def local_in(self, world: World) -> bool:
+        """Whether the step is local in ``world``: with no thread a handler
+        may land on (``Interrupts.idle_only``) it has one outcome, an idle
+        CPU, and marks where its own handler runs, which only its own steps
+        read; like ``InterruptReturnStep`` it then runs together with the
+        step before it (the handler's choice of what to handle)."""
+        return interrupts(world).idle_only()
 
     def event(self, context: Context, before: State, after: State) -> Event:
         part = interrupts(context.world)

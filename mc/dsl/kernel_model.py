@@ -13,7 +13,12 @@ from typing import Any, ClassVar
 
 import attrs
 
-from mc.dsl.interrupts import handler_families, interrupts_of, split_unsafe_sections
+from mc.dsl.interrupts import (
+    InterruptStep,
+    handler_families,
+    interrupts_of,
+    split_unsafe_sections,
+)
 from mc.dsl.operation import Invocation, Op, Operation
 from mc.dsl.program import CompiledStep, Program, compile_program, reading_registers
 from mc.dsl.steps import (
@@ -118,7 +123,12 @@ class KernelModel(Model[State, Action]):
             world, ([step.step for step in thread.steps] for thread in self.threads)
         )
         self._local = [
-            [step.step.local or uncontended(step.step, read_only) for step in thread.steps]
+            [
+                step.step.local
+                or uncontended(step.step, read_only)
+                or (isinstance(step.step, InterruptStep) and step.step.local_in(world))
+                for step in thread.steps
+            ]
             for thread in self.threads
         ]
         self._forgotten: list[tuple[int, ...]] = [() for _ in self.threads]
@@ -469,7 +479,7 @@ class KernelModel(Model[State, Action]):
         afters: list[list[tuple[int, ...]]] = []
         for tid, thread in enumerate(self.threads):
             frozen = Footprint(
-                regions[tid].interrupts if part is not None and tid in part.irqs_off else 0, 0
+                regions[tid].interrupts if part is not None and part.may_land_on(tid) else 0, 0
             )
             own: list[Footprint] = []
             extra_of: list[Footprint] = []
@@ -1476,6 +1486,9 @@ def build_threads(
             )
             for entry in built
         ]
+        part.note_landable(
+            {entry[0].tid: entry[2].steps for entry in built if entry[0].tid not in handlers}
+        )
     threads = [
         Thread(
             slots,
