@@ -2,8 +2,9 @@
 inode's life, unmount and mount get the verdicts specs/expectations.toml
 records, the properties hold or fail on hand-built states as their
 definitions say, writeback write-protects
-a mapped folio, and uncontended percpu read sides, run together with the
-step before them, change no verdict."""
+a mapped folio, and uncontended read sides (of rw_semaphores no step
+takes for writing), run together with the step before them, change no
+verdict."""
 
 from __future__ import annotations
 
@@ -118,10 +119,23 @@ def test_the_freeze_returns_with_every_level_handed_off(shipped: Registry) -> No
 def test_read_sides_are_uncontended_only_without_a_freezer(shipped: Registry) -> None:
     plain = shipped.build(shipped.scenario("writeback/write-vs-fsync"))
     steps = [[step.step for step in thread.steps] for thread in plain.threads]
-    assert read_only_families(plain.world, steps) == {"sb_writers"}
+    found = read_only_families(plain.world, steps)
+    assert {"sb_writers", "i_mmap_rwsem", "invalidate_lock"} <= found
+    assert "i_rwsem" not in found
     frozen = shipped.build(shipped.scenario("super/freeze-vs-writer"))
     steps = [[step.step for step in thread.steps] for thread in frozen.threads]
-    assert read_only_families(frozen.world, steps) == frozenset()
+    assert "sb_writers" not in read_only_families(frozen.world, steps)
+
+
+def test_a_read_side_a_property_reads_is_not_run_with_the_step_before(
+    shipped: Registry,
+) -> None:
+    plain = shipped.build(shipped.scenario("writeback/write-vs-fsync"))
+    steps = [[step.step for step in thread.steps] for thread in plain.threads]
+    sb_writers = next(lock.slot for lock in plain.world.locks if lock.name == "sb_writers")
+    watched = read_only_families(plain.world, steps, 1 << sb_writers)
+    assert "sb_writers" not in watched and "i_mmap_rwsem" in watched
+    assert read_only_families(plain.world, steps, None) == frozenset()
 
 
 @pytest.mark.parametrize(
@@ -130,6 +144,9 @@ def test_read_sides_are_uncontended_only_without_a_freezer(shipped: Registry) ->
         ("writeback/write-vs-fsync", ()),
         ("writeback/write-vs-fsync", ("no-wait-writeback",)),
         ("writeback/write-fsync-reclaim", ("writepage-drops-page",)),
+        ("mmap/fault-vs-readahead", ()),
+        ("dax/truncate-vs-store", ("dax-fault-no-invalidate-lock",)),
+        ("mmap/two-files-store-write", ("copy-faults-under-folio-lock",)),
     ],
 )
 def test_running_read_sides_with_the_step_before_changes_no_verdict(

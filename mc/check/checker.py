@@ -114,19 +114,22 @@ def under_changing(
     scenario: Scenario,
     variants: Sequence[str],
     properties: Sequence[str] | None = None,
+    *,
+    every_acquisition: bool = False,
 ) -> tuple[KernelModel, tuple[str, ...]]:
     """The model of ``scenario`` under those of ``variants`` that change
     something in it (``changes_something``), and their names.  A variant
     that changes nothing in a scenario leaves it as it is, so a run over
     several scenarios applies each variant where it changes one; the model
     is built without the others (nor their waivers).  ``build`` refuses
-    such a variant instead, for a run that names the scenario."""
-    model = registry.build(scenario, variants, properties)
+    such a variant instead, for a run that names the scenario.
+    ``every_acquisition`` as ``Registry.build``."""
+    model = registry.build(scenario, variants, properties, every_acquisition=every_acquisition)
     changing = tuple(
         name for name in variants if changes_something(registry, model, name, scenario)
     )
     if len(changing) < len(variants):
-        model = registry.build(scenario, changing, properties)
+        model = registry.build(scenario, changing, properties, every_acquisition=every_acquisition)
     return model, changing
 
 

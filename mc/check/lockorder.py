@@ -636,11 +636,15 @@ def explore(
     """Explore each scenario on the correct protocol, or under those of
     ``variants`` that change it (``under_changing``: the others leave it as
     it is), and collect its edges (from every interleaving: the edges are
-    read off the stored states, so partial-order reduction is off).  A
+    read off the stored states, so partial-order reduction is off, and no
+    acquisition runs together with the step before it).  A
     variant that changes none of the scenarios is an ``IneffectiveVariant``,
     raised before any is explored."""
     full = attrs.evolve(options or Options(), reduce=False)
-    built = [(name, *under_changing(registry, registry.scenario(name), variants)) for name in names]
+    built = [
+        (name, *under_changing(registry, registry.scenario(name), variants, every_acquisition=True))
+        for name in names
+    ]
     for variant in variants:
         if not any(variant in changing for _name, _model, changing in built):
             where = names[0] if len(names) == 1 else f"the {len(names)} scenarios explored"

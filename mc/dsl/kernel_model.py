@@ -109,6 +109,8 @@ class KernelModel(Model[State, Action]):
         world: World,
         threads: Sequence[Thread],
         properties: Sequence[PropertyDef],
+        *,
+        every_acquisition: bool = False,
     ) -> None:
         self.world = world
         self.threads = tuple(threads)
@@ -119,33 +121,21 @@ class KernelModel(Model[State, Action]):
         self._unblocked = [
             [step.step.never_blocked for step in thread.steps] for thread in self.threads
         ]
-        read_only = read_only_families(
-            world, ([step.step for step in thread.steps] for thread in self.threads)
-        )
-        self._local = [
-            [
-                step.step.local
-                or uncontended(step.step, read_only)
-                or (isinstance(step.step, InterruptStep) and step.step.local_in(world))
-                for step in thread.steps
-            ]
-            for thread in self.threads
-        ]
         self._forgotten: list[tuple[int, ...]] = [() for _ in self.threads]
         """For each thread, the registers reset to their initial values
         as it returns (``_forget``)."""
         self._dead: list[list[tuple[int, ...]]] = [[() for _ in t.steps] for t in self.threads]
         """For each thread and program counter, the registers reset to
         their initial values as the thread comes there (``_dead_registers``)."""
-        blank = world.initial_state()
-        self._blank = blank
-        initial = blank
-        for tid in range(len(self.threads)):
-            initial = self._settle(initial, tid)
-        self.initial = initial
-        self._properties: list[Property[State]] = [
-            prop.make(self, self.locations, self.misnamed) for prop in properties
-        ]
+        self._blank = world.initial_state()
+        self.initial: State = self._blank
+        programs = [[step.step for step in thread.steps] for thread in self.threads]
+        read_only = frozenset() if every_acquisition else read_only_families(world, programs)
+        self._start(read_only, properties)
+        watched = read_only & read_only_families(world, programs, _watched(self._properties))
+        if watched != read_only:
+            self._start(watched, properties)
+        initial = self.initial
         self._forgotten = self._forgettable()
         self._dead = self._dead_registers()
         self._settled = initial
@@ -164,6 +154,29 @@ class KernelModel(Model[State, Action]):
         lock step: the only steps that leave their thread where it was only
         to join a lock's queue of writers, which the thread leaves by
         taking the lock and moving on."""
+
+    def _start(self, read_only: frozenset[str], properties: Sequence[PropertyDef]) -> None:
+        """Decide which steps are local (``Step.local``; the read sides of
+        ``read_only``, ``uncontended``; an interrupt entry that lands on
+        idle CPUs only), run each thread's local steps from the start
+        (``initial``), and make the properties, which may read it."""
+        world = self.world
+        self._local = [
+            [
+                step.step.local
+                or uncontended(step.step, read_only)
+                or (isinstance(step.step, InterruptStep) and step.step.local_in(world))
+                for step in thread.steps
+            ]
+            for thread in self.threads
+        ]
+        initial = self._blank
+        for tid in range(len(self.threads)):
+            initial = self._settle(initial, tid, starting=True)
+        self.initial = initial
+        self._properties: list[Property[State]] = [
+            prop.make(self, self.locations, self.misnamed) for prop in properties
+        ]
 
     def init_states(self) -> Sequence[State]:
         return (self.initial,)
@@ -684,26 +697,33 @@ class KernelModel(Model[State, Action]):
                 found[cpu] = handler
         return found
 
-    def _settle(self, state: State, tid: int) -> State:
+    def _settle(self, state: State, tid: int, *, starting: bool = False) -> State:
         """Run thread ``tid``'s local steps from ``state`` on (and forget its
-        registers if it returns, as ``_outcomes`` does)."""
-        settled = self._chain(state, tid)[-1]
+        registers if it returns, as ``_outcomes`` does); ``starting`` as
+        ``_chain``."""
+        settled = self._chain(state, tid, starting=starting)[-1]
         pc = settled[self._pcs[tid]]
         if pc == DONE:
             return self._forget(settled, tid) if self._forgotten[tid] else settled
         return self._reset(settled, self._dead[tid][pc])
 
-    def _chain(self, state: State, tid: int) -> list[State]:
+    def _chain(self, state: State, tid: int, *, starting: bool = False) -> list[State]:
         """The states thread ``tid``'s local steps pass through from ``state``
         (``state`` first): at most as many as the thread has steps, so a
         loop of local steps alone stops where it would come round again
         (the state there is stored, and the loop is a cycle of the graph,
-        which ``livelock`` sees), as ``_outcomes`` chains them."""
+        which ``livelock`` sees), as ``_outcomes`` chains them.  As the
+        thread ``starting`` (the initial state), they stop before a step
+        that records an error, which then is the first step of a trace
+        rather than a fact of the initial state."""
         pc_slot, fires, local = self._pcs[tid], self._fires[tid], self._local[tid]
         states = [state]
         pc = state[pc_slot]
         while pc != DONE and local[pc] and state[ERROR_SLOT] is None and len(states) <= len(fires):
-            state = fires[pc](state)[0]
+            after = fires[pc](state)[0]
+            if starting and after[ERROR_SLOT] is not None:
+                break
+            state = after
             states.append(state)
             pc = state[pc_slot]
         return states
@@ -946,7 +966,7 @@ class KernelModel(Model[State, Action]):
         state = self.world.initial_state()
         found = []
         for tid in range(len(self.threads)):
-            chain = self._chain(state, tid)
+            chain = self._chain(state, tid, starting=True)
             found += [
                 self._record(tid, 0, a, b, chained=False) for a, b in itertools.pairwise(chain)
             ]
@@ -1539,3 +1559,15 @@ def lost_wakeup(wait: Wait) -> str:
         f"waits for a wake-up that never comes: no thread holds {wait.resource} any more "
         "(a lost wake-up)"
     )
+
+
+def _watched(properties: Sequence[Property[State]]) -> int | None:
+    """The slots the properties checked on every state read, or None when
+    one does not say (it may read any)."""
+    watched = 0
+    for prop in properties:
+        if prop.on_every_state:
+            if prop.reads is None:
+                return None
+            watched |= prop.reads
+    return watched

@@ -189,9 +189,14 @@ class Registry:
         scenario: Scenario,
         variants: Iterable[str] = (),
         properties: Sequence[str] | None = None,
+        *,
+        every_acquisition: bool = False,
     ) -> KernelModel:
         """The model of ``scenario`` under ``variants``, checking
-        ``properties`` (default: the scenario's own list)."""
+        ``properties`` (default: the scenario's own list); with
+        ``every_acquisition``, every lock acquisition is a step a stored
+        state may stand before (none runs with the step before it, see
+        ``mc.dsl.uncontended``), as ``lockorder`` needs."""
         chosen = self._protocol(scenario) + [
             self.variant(name) for name in variants if name not in scenario.variants
         ]
@@ -219,7 +224,7 @@ class Registry:
             [v.transform for v in chosen if v.transform is not None],
             _bodies(chosen),
         )
-        return KernelModel(world, threads, defs)
+        return KernelModel(world, threads, defs, every_acquisition=every_acquisition)
 
 
 def _located(scenario: Scenario, field: str, error: UnknownName) -> UnknownName:

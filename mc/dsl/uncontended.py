@@ -1,14 +1,19 @@
-"""Read sides no thread can contend: the acquisitions and releases of a
-percpu rw_semaphore that no step of the scenario takes for writing.
+"""Read sides no thread can contend: the acquisitions and releases of an
+rw_semaphore (percpu or not) that no step of the scenario takes for
+writing.
 
 ``percpu_down_read()`` with no writer is an increment of a per-CPU
-counter: it never blocks and other readers cannot observe it.  In the
-models such a step changes only the lock's set of readers, never blocks
-and has one outcome, and readers' insertions and removals commute, so it
-commutes with every other thread's steps and may run together with the
-step before it, as a local step does (``Step.local``).  Once any step of
-the scenario takes the lock exclusive, hands it off or takes it in a
-section or by trylock (a freeze), none of its steps is treated so.
+counter, and ``down_read()`` with no writer holding or waiting adds a
+reader to the count (kernel/locking/rwsem.c, Linux 6.6:
+``rwsem_read_trylock()`` succeeds without a writer bit or a handoff):
+neither blocks, and other readers cannot observe it.  In the models such
+a step changes only the lock's set of readers, never blocks and has one
+outcome, and readers' insertions and removals commute, so it commutes with
+every other thread's steps and may run together with the step before it,
+as a local step does (``Step.local``).  Once any step of the scenario
+takes the lock exclusive, hands it off or takes it in a section or by
+trylock (a freeze), none of its steps is treated so; nor when a property
+checked on every state reads the lock (it would miss the states between).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from collections.abc import Iterable
 
 from mc.dsl.steps import LockStep, Step, UnlockStep
 from mc.dsl.wait_steps import CheckedUnlockStep
-from mc.kernel.locks import Kind, Mode
+from mc.kernel.locks import Mode
 from mc.kernel.world import World
 
 
@@ -27,15 +32,21 @@ def _is_plain_read_side(step: Step) -> bool:
     return isinstance(step, UnlockStep) and not isinstance(step, CheckedUnlockStep)
 
 
-def read_only_families(world: World, programs: Iterable[Iterable[Step]]) -> frozenset[str]:
-    """The families of percpu rw_semaphores every step of ``programs``
-    touches only by a shared acquisition or a plain release."""
-    families = {lock.family for lock in world.locks if lock.kind is Kind.PERCPU_RWSEM}
+def read_only_families(
+    world: World, programs: Iterable[Iterable[Step]], watched: int | None = 0
+) -> frozenset[str]:
+    """The families of rw_semaphores (percpu or not) every step of
+    ``programs`` touches only by a shared acquisition or a plain release,
+    none of whose slots a property checked on every state reads
+    (``watched``: those slots, or None when such a property may read any)."""
+    families = {lock.family for lock in world.locks if lock.kind.shared_mode}
     contended = set()
+    for known in world.locks:
+        if known.family in families and (watched is None or watched >> known.slot & 1):
+            contended.add(known.family)
     for steps in programs:
         for step in steps:
-            lock = getattr(step, "lock", None)
-            family = getattr(lock, "family", None)
+            family = getattr(getattr(step, "lock", None), "family", None)
             if family in families and not _is_plain_read_side(step):
                 contended.add(family)
     return frozenset(families - contended)
