@@ -28,19 +28,20 @@ through the interrupted thread.  A handler may not sleep (its sleeping
 waits are lock-protocol errors), so it waits only by spinning on a lock,
 and a spinning holder holds a spinlock itself (sleeping there is an error
 too): every such cycle ends at a thread that held a spinning lock when the
-handler landed, which is why the other threads are not offered.  A thread that never holds
-a spinning lock between two of its steps (``Interrupts.landable``) is never
-offered, and when no thread may be, ``irq_enter()`` has one outcome and
-runs together with the handler's step before it, as ``irq_exit()`` does.  It
-over-approximates: the CPUs are unbounded (a machine with fewer CPUs than
-threads has fewer interleavings, never more) and interrupt affinity is
-ignored.  A handler should choose what to handle (``op.choose``) before
-``op.interrupt``, as ``io_completion()`` does: a choice that waits is no
-sleeping wait, and inside a handler it would hold its CPU while it waits.
-Left out: nested interrupts (handlers run with interrupts off, as
-Linux runs hard interrupt handlers), softirq as a context of its own (a
-completion run from the block softirq interrupts process context the same
-way), and ``local_irq_disable()`` without a lock.
+handler landed, which is why the other threads are not offered.  A thread
+that never holds a spinning lock between two of its steps
+(``Interrupts.landable``) is never offered, and when no thread may be,
+``irq_enter()`` has one outcome and runs together with the handler's step
+before it, as ``irq_exit()`` does.  It over-approximates: the CPUs are
+unbounded (a machine with fewer CPUs than threads has fewer interleavings,
+never more) and interrupt affinity is ignored.  A handler should choose
+what to handle (``op.choose``) before ``op.interrupt``, as
+``io_completion()`` does: a choice that waits is no sleeping wait, and
+inside a handler it would hold its CPU while it waits.  Left out: nested
+interrupts (handlers run with interrupts off, as Linux runs hard interrupt
+handlers), softirq as a context of its own (a completion run from the block
+softirq interrupts process context the same way), and
+``local_irq_disable()`` without a lock.
 
 A thread's interrupts are off while it holds a lock it took with them off
 (``irq=True`` on the step, or a lock declared ``irqs_off``); the count lives
