@@ -44,6 +44,7 @@ def folio_data_current(model: KernelModel) -> Check[State]:
 @invariant(
     SWAP_EXTENTS,
     "while a swap file is active, its blocks are the extents swapon recorded",
+    reads=["swap extents", "i_block"],
     needs=("swapfile", "a swap file"),
 )
 def swap_extents_valid(model: KernelModel) -> Check[State]:

@@ -22,6 +22,7 @@ EXCLUSIVE = "bdev-exclusive"
     EXCLUSIVE,
     "a block device opened exclusively by one holder is not opened exclusively by another, and "
     "no partition rescan runs under a holder other than the scanner",
+    reads=["exclusive holders", "rescanning"],
     needs=("disk:sda", "a block device opened or controlled"),
 )
 def bdev_exclusive(model: KernelModel) -> Check[State]:

@@ -490,10 +490,34 @@ def dio_coherent_violation(
     return None
 
 
+def dio_coherent_reads(model: Any) -> list[str]:
+    """What ``dio-coherent`` reads: for each direct write it checks
+    (``_alone``), its stage and its page's folio, xa entry, folio locks and
+    write history; for each read begun after a completion, the history of
+    the page and the data its thread returned (``returned(T)``: the
+    register ``read_after_dio`` sets at its last step, with the
+    ``folio_put()`` chained to it, so it holds data only once the thread
+    has returned)."""
+    world = model.world
+    part = world.parts.get("dio")
+    if not isinstance(part, DirectIo):
+        return []
+    slots = world.slots
+    names = []
+    for write in _alone(part, pagecache(world)):
+        page = write.page
+        numbers = (write.stage, page.folio, page.ident, page.history)
+        names += [slots[n].name for n in numbers] + [slots[lock.slot].name for lock in page.locks]
+    for reading in part.reads:
+        names += [f"returned({reading.thread})", slots[reading.write.page.history].name]
+    return names
+
+
 @invariant(
     "dio-coherent",
     "after a direct write completes, no cached folio holds older data for its range, and a "
     "buffered read begun after the completion returns the new data",
+    reads=dio_coherent_reads,
     needs=("dio", "a direct write"),
 )
 def dio_coherent(model: Any) -> Any:

@@ -62,6 +62,7 @@ def _of_context(
     FILELOCK_EXCLUSION,
     "no two conflicting POSIX locks (other owners, overlapping, one a write lock) and no "
     "two conflicting flocks (other files, one exclusive) are held at once",
+    reads=["flc_posix", "flc_flock"],
     needs=NEEDS,
 )
 def filelock_exclusion(model: KernelModel) -> Check[State]:
@@ -72,6 +73,7 @@ def filelock_exclusion(model: KernelModel) -> Check[State]:
     LEASE_VS_OPEN,
     "no open goes past break_lease() while a conflicting lease of another file is granted, "
     "so no lease is granted while a conflicting open is in progress",
+    reads=["opens", "flc_lease"],
     needs=("filelock:lease", "a lease (F_SETLEASE, or an nfsd delegation)"),
 )
 def lease_vs_open(model: KernelModel) -> Check[State]:
@@ -85,6 +87,7 @@ def lease_vs_open(model: KernelModel) -> Check[State]:
     "kernel promises this only for owners that are single processes and chains shorter than "
     "MAX_DEADLK_ITERATIONS, 10: posix_locks_deadlock() bails out after that, and threads "
     "sharing a file table defeat it; the scenarios that check it stay within that)",
+    reads=["posix deadlock verdicts"],
     needs=("filelock:setlkw", "a blocking POSIX lock request (F_SETLKW)"),
 )
 def edeadlk_exact(model: KernelModel) -> Check[State]:
@@ -188,6 +191,7 @@ DELEG_VS_UNLINK = "deleg-vs-unlink"
     "no unlink(2) removes a name while another client's delegation of the file is granted "
     "(vfs_unlink() breaks delegations under the victim's i_rwsem, which nfsd's "
     "generic_add_lease() trylocks)",
+    reads=["opens", "flc_lease"],
     needs=("filelock:delegation", "an nfsd delegation"),
 )
 def deleg_vs_unlink(model: KernelModel) -> Check[State]:
@@ -219,6 +223,7 @@ OFD_EXCLUSION = "ofd-exclusion"
     OFD_EXCLUSION,
     "no two open files are granted overlapping OFD write locks at once, even when one "
     "process opened both (the owner of an OFD lock is the open file)",
+    reads=["OFD locks granted"],
     needs=("filelock:ofd", "an OFD lock (F_OFD_SETLKW)"),
 )
 def ofd_exclusion(model: KernelModel) -> Check[State]:

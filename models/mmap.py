@@ -1182,6 +1182,7 @@ def _vmas(model: Any) -> Vmas | None:
     "vma-open-close",
     "every VMA of a file is opened once (->mmap, ->open on a split or fork copy) and closed "
     "once (->close): outside mmap_lock the filesystem's count equals the VMAs mapping the file",
+    reads=["cb_nr_mmap", "mmap_lock", "vma"],
     needs=("vmas", "VMAs that come and go (mmap, munmap, fork)"),
 )
 def vma_open_close(model: Any) -> Any:
@@ -1189,10 +1190,23 @@ def vma_open_close(model: Any) -> Any:
     return lambda state: None if part is None else open_close_violation(part, state)
 
 
+def ptes_within_vmas_reads(model: Any) -> list[str]:
+    """What ``ptes-within-vmas`` reads: the task's mmap_lock, its VMAs and
+    the ptes of the mapped file (not a forked child's VMAs; its mmap_lock
+    is of the family ``mmap_lock`` too, which the name takes along)."""
+    part = _vmas(model)
+    if part is None:
+        return []
+    process = part.processes[TASK]
+    slots = model.world.slots
+    return [slots[slot].name for slot in (process.mmap_lock.slot, *process.vmas, *part.mm.ptes)]
+
+
 @invariant(
     "ptes-within-vmas",
     "outside mmap_lock every present pte lies in a VMA of the process, and a writable pte in "
     "a writable VMA (munmap zaps, mprotect write-protects)",
+    reads=ptes_within_vmas_reads,
     needs=("vmas", "VMAs that come and go (mmap, munmap, fork)"),
 )
 def ptes_within_vmas(model: Any) -> Any:

@@ -38,6 +38,7 @@ JOURNALLED_FS = Quotas((QuotaFile("/a", "alice", blocks=1),), owners=("alice",),
     USAGE,
     "once every thread has returned, each dquot's charged space equals the blocks of the inodes "
     "whose quota pointer names it: no usage lost or counted twice",
+    reads=["returned", "dqb_curspace", "i_dquot", "i_blocks"],
     needs=("quota", "disk quotas (a dquot charged or moved)"),
 )
 def usage_exact(model: KernelModel) -> Check[State]:
@@ -55,6 +56,7 @@ def usage_exact(model: KernelModel) -> Check[State]:
     RECORD,
     "once every thread has returned, every dquot that is not dirty has its usage recorded in "
     "the quota file (a dquot released with no usage has its record deleted)",
+    reads=["returned", "DQ_MOD_B", "dqb_curspace", "quota file record"],
     needs=("quota", "disk quotas (a dquot charged or moved)"),
 )
 def record_is_current(model: KernelModel) -> Check[State]:
@@ -72,6 +74,7 @@ def record_is_current(model: KernelModel) -> Check[State]:
     RELEASED,
     "once every thread has returned, every dquot no one holds a reference to is clean and "
     "not active: the last dqput() wrote it and released it",
+    reads=["returned", "dq_count", "DQ_MOD_B", "DQ_ACTIVE_B"],
     needs=("quota", "disk quotas (a dquot charged or moved)"),
 )
 def released_is_clean(model: KernelModel) -> Check[State]:

@@ -35,6 +35,7 @@ XATTR_LOST = "xattr-lost"
     XATTR_LOST,
     "an inode's stored extended attributes are those its sets and removals made, in the order "
     "they wrote: no set is lost to a concurrent set (the inode's i_rwsem)",
+    reads=["xattrs", "xattrs-set"],
     needs=(XATTRS, "an inode's extended attributes"),
 )
 def xattr_lost(model: KernelModel) -> Callable[[State], str | None]:
