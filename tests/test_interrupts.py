@@ -270,27 +270,3 @@ def test_a_thread_that_takes_a_spinlock_over_steps_may_be_landed_on(irq: bool) -
         for at, step in enumerate(model.threads[1].steps)
         if isinstance(step.step, InterruptStep)
     )
-
-
-@pytest.mark.parametrize(
-    ("scenario", "variants"),
-    [
-        ("writeback/write-vs-fsync", ("no-wait-writeback",)),
-        ("writeback/mmap-store-flusher", ("no-mkclean",)),
-        ("writeback/completion-irq", ()),
-        ("dio/aio-write-vs-read", ("dio-no-post-invalidate",)),
-    ],
-)
-def test_entering_a_handler_with_the_step_before_changes_no_verdict(
-    shipped: Registry,
-    monkeypatch: pytest.MonkeyPatch,
-    scenario: str,
-    variants: tuple[str, ...],
-) -> None:
-    chained = check_scenario(shipped, scenario, variants)
-    monkeypatch.setattr(InterruptStep, "local_in", lambda _step, _world: False)
-    apart = check_scenario(shipped, scenario, variants)
-    assert chained.result.verdict is apart.result.verdict
-    found = [o.result.violation.property for o in (chained, apart) if o.result.violation]
-    assert found == ([] if not variants else [found[0], found[0]])
-    assert chained.result.stats.states < apart.result.stats.states

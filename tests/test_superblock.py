@@ -2,9 +2,8 @@
 inode's life, unmount and mount get the verdicts specs/expectations.toml
 records, the properties hold or fail on hand-built states as their
 definitions say, writeback write-protects
-a mapped folio, and uncontended read sides (of rw_semaphores no step
-takes for writing), run together with the step before them, change no
-verdict."""
+a mapped folio, and which read sides are uncontended (of rw_semaphores
+no step takes for writing)."""
 
 from __future__ import annotations
 
@@ -12,7 +11,6 @@ import pytest
 
 from mc.check import expectations
 from mc.check.checker import check_scenario
-from mc.dsl import kernel_model
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry
 from mc.dsl.uncontended import read_only_families
@@ -136,34 +134,6 @@ def test_a_read_side_a_property_reads_is_not_run_with_the_step_before(
     watched = read_only_families(plain.world, steps, 1 << sb_writers)
     assert "sb_writers" not in watched and "i_mmap_rwsem" in watched
     assert read_only_families(plain.world, steps, None) == frozenset()
-
-
-@pytest.mark.parametrize(
-    ("scenario", "variants"),
-    [
-        ("writeback/write-vs-fsync", ()),
-        ("writeback/write-vs-fsync", ("no-wait-writeback",)),
-        ("writeback/write-fsync-reclaim", ("writepage-drops-page",)),
-        ("mmap/fault-vs-readahead", ()),
-        ("dax/truncate-vs-store", ("dax-fault-no-invalidate-lock",)),
-        ("mmap/two-files-store-write", ("copy-faults-under-folio-lock",)),
-    ],
-)
-def test_running_read_sides_with_the_step_before_changes_no_verdict(
-    shipped: Registry,
-    monkeypatch: pytest.MonkeyPatch,
-    scenario: str,
-    variants: tuple[str, ...],
-) -> None:
-    reduced = check_scenario(shipped, scenario, variants)
-    monkeypatch.setattr(kernel_model, "uncontended", lambda _step, _families: False)
-    full = check_scenario(shipped, scenario, variants)
-    assert reduced.result.verdict is full.result.verdict
-    assert reduced.result.verdict in (Verdict.OK, Verdict.VIOLATED)
-    if full.result.violation is not None:
-        assert reduced.result.violation is not None
-        assert reduced.result.violation.property == full.result.violation.property
-    assert reduced.result.stats.states < full.result.stats.states
 
 
 def test_use_after_evict_and_clean_unmount_on_hand_built_states(shipped: Registry) -> None:

@@ -1,0 +1,60 @@
+"""Steps that commute with every other thread's run together with the step
+before them: the read sides of uncontended rw_semaphores
+(``mc.dsl.uncontended``) and an interrupt handler's entry where it can land
+on no thread (``mc.dsl.interrupts``).  Each changes no verdict and stores
+fewer states than the same check with it switched off."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from mc.check.checker import check_scenario
+from mc.dsl import kernel_model
+from mc.dsl.interrupts import InterruptStep
+from mc.dsl.scenario import Registry
+from mc.engine.result import Verdict
+
+SwitchOff = Callable[[pytest.MonkeyPatch], None]
+
+
+def _read_sides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kernel_model, "uncontended", lambda _step, _families: False)
+
+
+def _handler_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(InterruptStep, "local_in", lambda _step, _world: False)
+
+
+@pytest.mark.parametrize(
+    ("switch_off", "scenario", "variants"),
+    [
+        (_read_sides, "writeback/write-vs-fsync", ()),
+        (_read_sides, "writeback/write-vs-fsync", ("no-wait-writeback",)),
+        (_read_sides, "writeback/write-fsync-reclaim", ("writepage-drops-page",)),
+        (_read_sides, "mmap/fault-vs-readahead", ()),
+        (_read_sides, "dax/truncate-vs-store", ("dax-fault-no-invalidate-lock",)),
+        (_read_sides, "mmap/two-files-store-write", ("copy-faults-under-folio-lock",)),
+        (_handler_entry, "writeback/write-vs-fsync", ("no-wait-writeback",)),
+        (_handler_entry, "writeback/mmap-store-flusher", ("no-mkclean",)),
+        (_handler_entry, "writeback/completion-irq", ()),
+        (_handler_entry, "dio/aio-write-vs-read", ("dio-no-post-invalidate",)),
+    ],
+    ids=lambda value: getattr(value, "__name__", None),
+)
+def test_running_a_step_with_the_one_before_changes_no_verdict(
+    shipped: Registry,
+    monkeypatch: pytest.MonkeyPatch,
+    switch_off: SwitchOff,
+    scenario: str,
+    variants: tuple[str, ...],
+) -> None:
+    chained = check_scenario(shipped, scenario, variants)
+    switch_off(monkeypatch)
+    apart = check_scenario(shipped, scenario, variants)
+    assert chained.result.verdict is apart.result.verdict
+    assert chained.result.verdict in (Verdict.OK, Verdict.VIOLATED)
+    found = [o.result.violation.property for o in (chained, apart) if o.result.violation]
+    assert len(found) in (0, 2) and len(set(found)) <= 1
+    assert chained.result.stats.states < apart.result.stats.states
