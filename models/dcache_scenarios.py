@@ -63,12 +63,29 @@ def _slot(model: KernelModel, name: str) -> int:
     return next(n for n, slot in enumerate(model.world.slots) if slot.name == name)
 
 
+def dentry_freed_under_rcu_reads(model: KernelModel) -> list[str]:
+    """What ``dentry-freed-under-rcu`` reads: each used dentry's life, the
+    RCU read-side locks it asks about and the registers of the threads
+    that use it, while they run (``registers(T)``)."""
+    world = model.world
+    uses = world.parts.get(DENTRY_USERS, [])
+    if not uses:
+        return []
+    locks = (world.rcu_read_lock, dput_rcu(world))
+    return [
+        *sorted({f"d_life({use.path})" for use in uses}),
+        *sorted({world.slots[lock.slot].name for lock in locks}),
+        *sorted({f"registers({world.thread_names[use.tid]})" for use in uses}),
+    ]
+
+
 @invariant(
     DENTRY_FREED_UNDER_RCU,
     "no dentry is freed while a thread that holds no reference to it still uses it: an rcu-walk "
     "that found it, inside its rcu_read_lock() section or before lockref_get_not_dead(), or a "
     "dput() that dropped the last reference and has not returned or killed it (dentry_free() "
     "frees through call_rcu(), so only an RCU read-side section keeps the memory)",
+    reads=dentry_freed_under_rcu_reads,
     needs=(DENTRY_USERS, "an rcu-walk or a dput() of a dentry"),
 )
 def dentry_freed_under_rcu(model: KernelModel) -> Check:
@@ -86,11 +103,9 @@ def dentry_freed_under_rcu(model: KernelModel) -> Check:
     dput() and rcu_walk() end with it (an operation of your own that ran
     the dput body and went on would be reported as still using it).
 
-    It declares no ``reads=``: it reads the registers ``found`` and ``got``
-    of an rcu-walk and ``ret`` of a dput() while their threads run, which
-    ``reads=`` cannot name (``returned`` takes a thread's registers only
-    once it has returned), so partial-order reduction is off where it is
-    checked."""
+    It reads the registers ``found`` and ``got`` of an rcu-walk and ``ret``
+    of a dput() while their threads run, which it names as
+    ``registers(T)``."""
     world = model.world
     rcu, dput_section = world.rcu_read_lock, dput_rcu(world)
     users = [

@@ -227,6 +227,18 @@ def test_reads_name_single_slots_patterns_and_one_thread_returned(shipped: Regis
     assert second & every and model.locations(["returned(T*)"]) == every
 
 
+def test_registers_name_a_running_thread_s_private_slots(shipped: Registry) -> None:
+    model = shipped.build(shipped.scenario("dcache/dput-vs-rcu-walk"))
+    first = model.threads[0]
+    private = {first.slots.pc, first.slots.ret, *first.registers}
+    assert model.locations(["registers(T1)"]) == sum(1 << slot for slot in private)
+    assert model.locations(["registers(T*)"]) & model.locations(["registers(T2)"])
+    assert model.misnamed("registers(T9)") == "but the threads are T1, T2"
+    table = model._table()
+    visible = model.locations(["registers(T1)"])
+    assert all(pending.next.writes & visible for pending in table[0])
+
+
 def _new_link_of_files(model: KernelModel) -> list[str]:
     return [f"nlink({inode.path})" for inode in model.world.inodes if not inode.is_dir]
 

@@ -328,8 +328,10 @@ class KernelModel(Model[State, Action]):
         every block), single slots by name or pattern (``i_rwsem(/a/x)``,
         ``dentry(/a/*)``), ``returned`` for whether each thread has returned
         and, once it has, its return value and registers (``returned(T2)``
-        for one thread's), ``error`` for the protocol errors steps record
-        (no location: a step that records one halts the run, see
+        for one thread's), ``registers(T2)`` for a thread's registers, return
+        value and program counter while it runs (every step of it is then
+        visible to the property), ``error`` for the protocol errors steps
+        record (no location: a step that records one halts the run, see
         ``pending``).  A name no slot of the world has reads nothing of it."""
         families: dict[str, int] = {}
         slots: dict[str, int] = {}
@@ -339,12 +341,18 @@ class KernelModel(Model[State, Action]):
             slots[name] = slots.get(name, 0) | 1 << index
         base = len(self.world.slots)
         returned = {thread.name: 1 << base + tid for tid, thread in enumerate(self.threads)}
+        private = {
+            thread.name: slot_mask({thread.slots.pc, thread.slots.ret, *thread.registers})
+            for thread in self.threads
+        }
         mask = 0
         for name in names:
             if name == "returned":
                 mask |= self._returned_bits
             elif name.startswith("returned(") and name.endswith(")"):
                 mask |= _matching(returned, name.removeprefix("returned(")[:-1])
+            elif name.startswith("registers(") and name.endswith(")"):
+                mask |= _matching(private, name.removeprefix("registers(")[:-1])
             elif name != "error":
                 mask |= _matching(families, name) | _matching(slots, name)
         return mask
@@ -373,7 +381,7 @@ class KernelModel(Model[State, Action]):
         this world lacks (``block *`` where there is no block device)."""
         names = self.slot_names()
         families = sorted({known.split("(", 1)[0] for known in names})
-        if name.startswith("returned(") and name.endswith(")"):
+        if name.startswith(("returned(", "registers(")) and name.endswith(")"):
             threads = ", ".join(thread.name for thread in self.threads)
             return f"but the threads are {threads}"
         family = name.split("(", 1)[0]
