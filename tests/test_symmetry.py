@@ -146,16 +146,18 @@ def test_a_reduced_path_that_is_no_path_of_the_model_blames_the_symmetry(
         )
 
 
+@pytest.mark.parametrize("form", ["returned", "registers"])
 def test_a_property_reading_one_interchangeable_thread_is_refused(
-    vfsmc: Run, tmp_path: Path
+    vfsmc: Run, tmp_path: Path, form: str
 ) -> None:
-    """Reading returned(T1) and not returned(T2) tells the two rmdirs apart:
-    --symmetry would prune the state where T1 wins; it is refused."""
+    """Reading returned(T1) (or registers(T1)) and not T2's tells the two
+    rmdirs apart: --symmetry would prune the state where T1 wins; it is
+    refused."""
     (tmp_path / "one.py").write_text(
         "from mc.dsl import invariant, scenario\n"
         "from mc.dsl.kernel_model import DONE\n"
         "from mc.models.dirops import rmdir\n\n"
-        "@invariant('t1-loses', 'x', reads=['returned(T1)'], terminal=True)\n"
+        f"@invariant('t1-loses', 'x', reads=['{form}(T1)'], terminal=True)\n"
         "def t1_loses(model):\n"
         "    t = model.threads[0]\n"
         "    return lambda s: 'T1 won' if s[t.slots.pc] == DONE and s[t.slots.ret] == 0 else None\n"
@@ -167,4 +169,4 @@ def test_a_property_reading_one_interchangeable_thread_is_refused(
     assert plain.exit_code == 1 and "T1 won" in plain.output
     refused = vfsmc("check", "one.py:my/two-rmdirs", "--symmetry", "--no-save")
     assert refused.exit_code == 2
-    assert "property t1-loses reads returned(T1) and not the same of T2" in refused.output
+    assert f"property t1-loses reads {form}(T1) and not the same of T2" in refused.output

@@ -180,21 +180,27 @@ def telling_apart(model: KernelModel) -> str | None:
     """Why the checked properties are not symmetric in the interchangeable
     threads, as far as their ``reads=`` tells: one reads whether some
     threads of a group returned (and their registers) and not the others
-    (``returned(T1)``); or None."""
+    (``returned(T1)``), or the registers of some of them as they run
+    (``registers(T1)``, which holds the thread's program counter); or None."""
     base = len(model.world.slots)
     names = [thread.name for thread in model.threads]
     for prop in model.properties():
         if not prop.reads:
             continue
         for group in interchangeable(model):
-            read = [tid for tid in group if prop.reads >> (base + tid) & 1]
-            if read and len(read) < len(group):
-                seen = ", ".join(f"returned({names[t]})" for t in read)
-                others = ", ".join(names[t] for t in group if t not in read)
-                return (
-                    f"property {prop.name} reads {seen} and not the same of {others}: it tells "
-                    "threads --symmetry takes as interchangeable apart; check without --symmetry"
-                )
+            for form, bit in (
+                ("returned", lambda tid: base + tid),
+                ("registers", lambda tid: model.threads[tid].slots.pc),
+            ):
+                read = [tid for tid in group if prop.reads >> bit(tid) & 1]
+                if read and len(read) < len(group):
+                    seen = ", ".join(f"{form}({names[t]})" for t in read)
+                    others = ", ".join(names[t] for t in group if t not in read)
+                    return (
+                        f"property {prop.name} reads {seen} and not the same of {others}: it "
+                        "tells threads --symmetry takes as interchangeable apart; check without "
+                        "--symmetry"
+                    )
     return None
 
 
