@@ -25,7 +25,7 @@ from mc.engine.model import Check, PropertyKind
 from mc.engine.reduction import Reduction
 from mc.engine.result import Strategy, Verdict
 from mc.kernel.expr import State, const
-from mc.kernel.world import DONE, ERROR_SLOT
+from mc.kernel.world import DONE, ERROR_SLOT, ModelError
 
 STATES_CAP = 3000
 SOURCE = Source("models/x.py", 1, "f")
@@ -237,6 +237,12 @@ def test_registers_name_a_running_thread_s_private_slots(shipped: Registry) -> N
     table = model._table()
     visible = model.locations(["registers(T1)"])
     assert all(pending.next.writes & visible for pending in table[0])
+    found = model.register("T2", "found")
+    assert model.world.slots[found].name == "T2.found"
+    assert model.location_name(found) == "T2.found (reads= names it registers(T2))"
+    assert model.misnamed("T2.found") == "which is T2's own: name registers(T2)"
+    with pytest.raises(ModelError, match=r"T2 has no register 'lost' \(its registers: "):
+        model.register("T2", "lost")
 
 
 def _new_link_of_files(model: KernelModel) -> list[str]:

@@ -381,6 +381,10 @@ class KernelModel(Model[State, Action]):
         this world lacks (``block *`` where there is no block device)."""
         names = self.slot_names()
         families = sorted({known.split("(", 1)[0] for known in names})
+        for thread in self.threads:
+            private = {thread.slots.pc, thread.slots.ret, *thread.registers}
+            if any(self.world.slots[slot].name == name for slot in private):
+                return f"which is {thread.name}'s own: name registers({thread.name})"
         if name.startswith(("returned(", "registers(")) and name.endswith(")"):
             threads = ", ".join(thread.name for thread in self.threads)
             return f"but the threads are {threads}"
@@ -414,7 +418,30 @@ class KernelModel(Model[State, Action]):
         return tuple(values)
 
     def location_name(self, index: int) -> str:
-        return self.world.slots[index].name
+        """The slot's name; a thread's private slot says how ``reads=``
+        names it (``registers(T1)``)."""
+        name = self.world.slots[index].name
+        for thread in self.threads:
+            if index in (thread.slots.pc, thread.slots.ret) or index in thread.registers:
+                return f"{name} (reads= names it registers({thread.name}))"
+        return name
+
+    def register(self, thread: str, name: str) -> int:
+        """The slot of thread ``thread``'s register ``name`` (as ``op.let``,
+        ``op.compute`` or ``op.register`` named it), for a property's check;
+        a ``ModelError`` naming the thread's registers when it has none so
+        called."""
+        for candidate in self.threads:
+            if candidate.name != thread:
+                continue
+            found = {self.world.slots[slot].name: slot for slot in candidate.registers}
+            slot = found.get(f"{thread}.{name}")
+            if slot is None:
+                known = ", ".join(sorted(found)) or "none"
+                raise ModelError(f"{thread} has no register {name!r} (its registers: {known})")
+            return slot
+        threads = ", ".join(t.name for t in self.threads)
+        raise ModelError(f"no thread {thread!r} (the threads are {threads})")
 
     def part_read(self, reads: int) -> Callable[[State], Hashable]:
         """The error slot, the slots in ``reads``, and for each thread
