@@ -229,7 +229,7 @@ class InterruptStep(Step):
         CPU, and marks where its own handler runs, which only its own steps
         read; like ``InterruptReturnStep`` it then runs together with the
         step before it (the handler's choice of what to handle)."""
-        return interrupts(world).idle_only()
+        return self.local or interrupts(world).idle_only()
 
     def event(self, context: Context, before: State, after: State) -> Event:
         part = interrupts(context.world)

@@ -13,12 +13,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from mc.dsl.interrupts import (
-    InterruptStep,
-    handler_families,
-    interrupts_of,
-    split_unsafe_sections,
-)
+from mc.dsl.interrupts import handler_families, interrupts_of, split_unsafe_sections
 from mc.dsl.operation import Invocation, Op, Operation
 from mc.dsl.program import CompiledStep, Program, compile_program, reading_registers
 from mc.dsl.steps import (
@@ -36,6 +31,7 @@ from mc.dsl.steps import (
 from mc.dsl.uncontended import read_only_families, uncontended
 from mc.engine.model import Check, Footprint, Model, Pending, Property, PropertyKind, declare
 from mc.engine.model import PropertyDef as EnginePropertyDef
+from mc.engine.reduction import turned_off_by
 from mc.kernel import errno, locks
 from mc.kernel.expr import InodeExpr, State
 from mc.kernel.locks import Kind
@@ -163,9 +159,7 @@ class KernelModel(Model[State, Action]):
         world = self.world
         self._local = [
             [
-                step.step.local
-                or uncontended(step.step, read_only)
-                or (isinstance(step.step, InterruptStep) and step.step.local_in(world))
+                step.step.local_in(world) or uncontended(step.step, read_only)
                 for step in thread.steps
             ]
             for thread in self.threads
@@ -1598,11 +1592,7 @@ def lost_wakeup(wait: Wait) -> str:
 
 def _watched(properties: Sequence[Property[State]]) -> int | None:
     """The slots the properties checked on every state read, or None when
-    one does not say (it may read any)."""
-    watched = 0
-    for prop in properties:
-        if prop.on_every_state:
-            if prop.reads is None:
-                return None
-            watched |= prop.reads
-    return watched
+    one does not say (it may read any, ``turned_off_by``)."""
+    if turned_off_by(properties):
+        return None
+    return _union(prop.reads or 0 for prop in properties if prop.on_every_state)

@@ -352,6 +352,11 @@ class Step(ABC):
         before them, since they commute with every other thread's steps."""
         return False
 
+    def local_in(self, world: World) -> bool:
+        """Whether the step is local in ``world`` (``local``, or so for what
+        the world's scenario holds)."""
+        return self.local
+
     @property
     def jump_label(self) -> str | None:
         """The label the step may jump to, if any."""
