@@ -177,9 +177,8 @@ def test_the_edges_kept_in_order_and_by_pairs_give_the_same_answer() -> None:
             in_order.dead_end(source)
             pairs.dead_end(source)
             continue
-        in_order.expanding(source)
+        in_order.leaving(source, targets)
         for target in targets:
-            in_order.targets.append(target)
             pairs.edge(source, target)
     assert in_order.cannot_end(range(5)) == pairs.cannot_end(range(5)) == [1, 4]
     only_a_source = Edges()
@@ -187,6 +186,23 @@ def test_the_edges_kept_in_order_and_by_pairs_give_the_same_answer() -> None:
     only_a_source.edge(0, 1)
     only_a_source.dead_end(1)
     assert only_a_source.cannot_end(range(3)) == []
+
+
+def test_edges_in_order_keep_far_targets_and_states_with_many_edges() -> None:
+    """A target further than two bytes reach from its source, and a state
+    with more edges than a byte counts, are kept as they are."""
+    far = 100_000
+    graph: dict[int, list[int]] = {0: [far, 1], 1: list(range(2, 302)), far: [far]}
+    graph.update((state, [0]) for state in range(2, 301))
+    in_order, pairs = Edges(in_order=True), Edges()
+    for source in sorted(graph):
+        in_order.leaving(source, graph[source])
+        for target in graph[source]:
+            pairs.edge(source, target)
+    in_order.dead_end(301)
+    pairs.dead_end(301)
+    everyone = [*range(302), far]
+    assert in_order.cannot_end(everyone) == pairs.cannot_end(everyone) == [far]
 
 
 @settings(max_examples=25, deadline=None)

@@ -35,7 +35,6 @@ def breadth_first(search: Expansion[S, A]) -> None:
     codes: dict[Hashable, int] = {}
     actor = search.model.actor
     edges = search.edges
-    edge = None if edges is None else edges.targets.append
     depth = 0
     layer_start = 0
     layer_end = search.stored
@@ -60,8 +59,7 @@ def breadth_first(search: Expansion[S, A]) -> None:
             search.depth_cut = True
         else:
             search.transitions += len(chosen)
-            if edges is not None:
-                edges.expanding(sid)
+            targets: list[int] = []
             for move, action, nxt in chosen:
                 known = find(nxt)
                 if known is None and search.stored >= capacity:
@@ -85,6 +83,7 @@ def breadth_first(search: Expansion[S, A]) -> None:
                 elif known is None:
                     search.max_depth = depth + 1
                     known = add(nxt, sid, move)
-                if edge is not None:
-                    edge(known)
+                targets.append(known)
+            if edges is not None:
+                edges.leaving(sid, targets)
         sid += 1

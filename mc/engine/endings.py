@@ -37,7 +37,7 @@ argument for deadlocks, applied to the set of states that cannot end).
 from __future__ import annotations
 
 from array import array
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from mc.engine.model import Model, Property, PropertyKind
@@ -48,25 +48,57 @@ S = TypeVar("S", bound=Hashable)
 A = TypeVar("A")
 
 
+NEAR = 1 << 15
+"""An edge kept in order is its target's distance from its source when
+that is less than this either way (two bytes), else ``FAR`` and the
+target in full."""
+FAR = -NEAR
+MANY = 255
+"""A state with this many edges or more keeps its count apart."""
+
+
 class Edges:
     """The edges of an explored graph by state number, and its states
     without enabled actions.  ``in_order``: the states are expanded in the
-    order of their numbers (a breadth-first search), so an edge's source
-    is kept once per state as where its edges start, else with each edge."""
+    order of their numbers (a breadth-first search), and each gives its
+    edges at once (``leaving``): a byte counts them, and each is kept as
+    its target's distance from its source in two bytes (a breadth-first
+    search's edges lead to the level after their source's or to states
+    near it), a target further away in full (``far``); else each edge is
+    kept with its source (``edge``)."""
 
     def __init__(self, in_order: bool = False, typecode: str = "i") -> None:
         self.in_order = in_order
-        self.starts = array(typecode)
+        self.counts = bytearray()
+        self.many: dict[int, int] = {}
+        """The count of the edges of each state with ``MANY`` or more."""
+        self.near = array("h")
+        self.far = array(typecode)
         self.sources = array(typecode)
         self.targets = array(typecode)
         self.ends = array(typecode)
 
-    def expanding(self, source: int) -> None:
-        """The edges added next (``targets.append``) leave state ``source``
-        (``in_order``: no state numbered below it is expanded later)."""
-        starts = self.starts
-        while len(starts) <= source:
-            starts.append(len(self.targets))
+    def leaving(self, source: int, targets: Sequence[int]) -> None:
+        """State ``source`` leads to ``targets`` (``in_order``: no state
+        numbered below it gives its edges later)."""
+        counts = self.counts
+        if len(counts) < source:
+            counts.extend(bytes(source - len(counts)))
+        count = len(targets)
+        if count >= MANY:
+            self.many[source] = count
+            count = MANY
+        counts.append(count)
+        distances = [target - source for target in targets]
+        if not distances or (min(distances) > FAR and max(distances) < NEAR):
+            self.near.extend(distances)
+            return
+        for target, distance in zip(targets, distances, strict=True):
+            if FAR < distance < NEAR:
+                self.near.append(distance)
+            else:
+                self.near.append(FAR)
+                self.far.append(target)
 
     def edge(self, source: int, target: int) -> None:
         """State ``source`` leads to ``target`` (not ``in_order``)."""
@@ -85,35 +117,44 @@ class Edges:
         self.ends.extend(other.ends)
 
     def memory_bytes(self) -> int:
-        return array_bytes(self.starts, self.sources, self.targets, self.ends)
+        counted = len(self.counts) + 16 * len(self.many)
+        return counted + array_bytes(self.near, self.far, self.sources, self.targets, self.ends)
 
-    def _sources(self) -> Iterable[int]:
-        """The source of every edge, in the order of ``targets``."""
+    def _edges(self) -> Iterator[tuple[int, int]]:
+        """Every edge, as its source and its target."""
         if not self.in_order:
-            return self.sources
-        bounds = [*self.starts, len(self.targets)]
-        return (
-            source
-            for source in range(len(self.starts))
-            for _ in range(bounds[source + 1] - bounds[source])
-        )
+            yield from zip(self.sources, self.targets, strict=True)
+            return
+        far = iter(self.far)
+        near = iter(self.near)
+        many = self.many
+        for source, count in enumerate(self.counts):
+            if count == MANY:
+                count = many[source]
+            for _ in range(count):
+                distance = next(near)
+                yield source, next(far) if distance == FAR else source + distance
 
     def cannot_end(self, states: Iterable[int]) -> list[int]:
         """Of ``states``, those from which no state without enabled actions
         is reachable, in the order given: the states the ends are reached
         from are found backwards, over the edges grouped by target (a
         counting sort into arrays, a few bytes an edge)."""
-        targets = self.targets
-        sources = len(self.starts) - 1 if self.in_order else max(self.sources, default=-1)
-        size = max(max(targets, default=-1), max(self.ends, default=-1), sources) + 2
-        first = array("q", bytes(8 * size))
-        for target in targets:
+        typecode = self.far.typecode if self.in_order else self.targets.typecode
+        reach = max(max(self.ends, default=-1), len(self.counts) - 1)
+        first = array("q", bytes(8 * (reach + 3)))
+        edges = 0
+        for source, target in self._edges():
+            while target + 2 >= len(first) or source + 2 >= len(first):
+                first.extend(array("q", bytes(8 * len(first))))
             first[target + 1] += 1
-        for at in range(1, size):
+            edges += 1
+        size = len(first) - 1
+        for at in range(1, size + 1):
             first[at] += first[at - 1]
         filled = array("q", first)
-        backwards = array(targets.typecode, bytes(targets.itemsize * len(targets)))
-        for source, target in zip(self._sources(), targets, strict=True):
+        backwards = array(typecode, bytes(array(typecode).itemsize * edges))
+        for source, target in self._edges():
             backwards[filled[target]] = source
             filled[target] += 1
         ending = bytearray(size)

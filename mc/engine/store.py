@@ -170,14 +170,68 @@ class NumberTable:
         self.size += 1
 
 
+class NumberedFingerprints:
+    """Every state's fingerprint by number (8 bytes a state, in the order
+    numbered) and an open-addressing table (linear probing) of numbers
+    (4 bytes a slot) that finds a fingerprint's number: a third less than
+    a table of fingerprints and numbers side by side, at the load a
+    doubling table keeps."""
+
+    def __init__(self, capacity: int) -> None:
+        self.by_number = array("Q")
+        self._allocate(capacity)
+
+    def _allocate(self, capacity: int) -> None:
+        self.mask = capacity - 1
+        self.limit = int(capacity * MAX_LOAD)
+        self.slots = _zeros("I", capacity)
+        """Each slot empty (0) or a number plus one."""
+
+    def get(self, key: int) -> int | None:
+        """The number of fingerprint ``key``, if it has one."""
+        slots, mask, by_number = self.slots, self.mask, self.by_number
+        slot = key & mask
+        while True:
+            held = slots[slot]
+            if held == 0:
+                return None
+            if by_number[held - 1] == key:
+                return held - 1
+            slot = (slot + 1) & mask
+
+    def put(self, key: int, sid: int) -> None:
+        """Number ``sid``, the next number, is fingerprint ``key``'s."""
+        by_number = self.by_number
+        if sid != len(by_number):
+            raise ValueError(f"state {sid} numbered out of order (next is {len(by_number)})")
+        by_number.append(key)
+        if len(by_number) > self.limit:
+            self._allocate(2 * len(self.slots))
+            for number, known in enumerate(by_number):
+                self._place(known, number)
+            return
+        self._place(key, sid)
+
+    def _place(self, key: int, sid: int) -> None:
+        slots, mask = self.slots, self.mask
+        slot = key & mask
+        while slots[slot] != 0:
+            slot = (slot + 1) & mask
+        slots[slot] = sid + 1
+
+    def memory_bytes(self) -> int:
+        return array_bytes(self.by_number, self.slots)
+
+
 class FingerprintStore(Store[S]):
     """64-bit fingerprints in an open-addressing table (linear probing),
     and the full states not yet taken: with ``in_order`` (a breadth-first
     search, which takes them in the order stored) in a ``SpillQueue`` with
     their numbers in two generations of ``NumberTable``, else in memory.
-    ``numbered``: the number of every state is kept beside its fingerprint,
-    so ``find`` never answers ``SEEN`` (a search that keeps the graph's
-    edges, ``mc.engine.endings``)."""
+    ``numbered``: the number of every state is kept with its fingerprint
+    (``NumberedFingerprints``, states stored in the order of their
+    numbers), so ``find`` never answers ``SEEN`` (a search that keeps the
+    graph's edges, ``mc.engine.endings``)."""
 
     exact = False
 
@@ -185,7 +239,8 @@ class FingerprintStore(Store[S]):
         self, capacity: int = INITIAL_CAPACITY, in_order: bool = True, numbered: bool = False
     ) -> None:
         self.numbered = numbered
-        self._allocate(capacity)
+        self.numbers = NumberedFingerprints(capacity if numbered else 1)
+        self._allocate(1 if numbered else capacity)
         self.size = 0
         self.in_order = in_order
         self.queue: SpillQueue[S] = SpillQueue()
@@ -207,9 +262,6 @@ class FingerprintStore(Store[S]):
         self.mask = capacity - 1
         self.limit = int(capacity * MAX_LOAD)
         self.keys = _zeros("Q", capacity)
-        self.values = _zeros("I", capacity if self.numbered else 0)
-        """With ``numbered``: the number of the state whose fingerprint
-        is in the same slot of ``keys``."""
 
     def find(self, state: S, key: int | None = None) -> int | None:
         if key is None:
@@ -219,6 +271,8 @@ class FingerprintStore(Store[S]):
 
     def find_fingerprint(self, key: int) -> int | None:
         """``find`` of the state whose ``fingerprint`` is ``key``."""
+        if self.numbered:
+            return self.numbers.get(key)
         keys, mask = self.keys, self.mask
         slot = key & mask
         while True:
@@ -228,8 +282,6 @@ class FingerprintStore(Store[S]):
             if found == 0:
                 return None
             slot = (slot + 1) & mask
-        if self.numbered:
-            return self.values[slot]
         if not self.in_order:
             return SEEN
         sid = self.newer.get(key)
@@ -244,9 +296,12 @@ class FingerprintStore(Store[S]):
             missed, key = self.missed
             if missed is not state:
                 key = fingerprint(state)
-        if self.size >= self.limit:
-            self._grow()
-        self._put(key, sid)
+        if self.numbered:
+            self.numbers.put(key, sid)
+        else:
+            if self.size >= self.limit:
+                self._grow()
+            self._put(key)
         self.size += 1
         if self.in_order:
             self.queue.put(state)
@@ -255,26 +310,19 @@ class FingerprintStore(Store[S]):
         else:
             self.waiting[sid] = state
 
-    def _put(self, key: int, sid: int) -> None:
+    def _put(self, key: int) -> None:
         keys, mask = self.keys, self.mask
         slot = key & mask
         while keys[slot] != 0:
             slot = (slot + 1) & mask
         keys[slot] = key
-        if self.numbered:
-            self.values[slot] = sid
 
     def _grow(self) -> None:
-        old_keys, old_values = self.keys, self.values
+        old_keys = self.keys
         self._allocate(2 * len(old_keys))
-        if self.numbered:
-            for key, sid in zip(old_keys, old_values, strict=True):
-                if key:
-                    self._put(key, sid)
-            return
         for key in old_keys:
             if key:
-                self._put(key, 0)
+                self._put(key)
 
     def take(self, sid: int) -> S:
         if not self.in_order:
@@ -297,6 +345,8 @@ class FingerprintStore(Store[S]):
         self.queue.close()
 
     def memory_bytes(self) -> int:
-        """The fingerprint table and the two generations of numbers."""
+        """The fingerprint table and the two generations of numbers (or
+        every state's number)."""
         numbers = (self.older.keys, self.older.values, self.newer.keys, self.newer.values)
-        return array_bytes(self.keys, self.values, *numbers)
+        held = self.numbers.memory_bytes() if self.numbered else 0
+        return held + array_bytes(self.keys, *numbers)
