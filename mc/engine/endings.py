@@ -37,7 +37,8 @@ argument for deadlocks, applied to the set of states that cannot end).
 from __future__ import annotations
 
 from array import array
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Sequence
+from itertools import chain, repeat
 from typing import Any, TypeVar
 
 from mc.engine.model import Model, Property, PropertyKind
@@ -49,10 +50,11 @@ A = TypeVar("A")
 
 
 NEAR = 1 << 15
-"""An edge kept in order is its target's distance from its source when
-that is less than this either way (two bytes), else ``FAR`` and the
-target in full."""
-FAR = -NEAR
+"""An edge kept in order is its target's distance from its source, in two
+bytes: less than this either way."""
+FAR = 0
+"""The distance an edge kept in order holds when its target is further
+away or is its source: the target is kept in full beside (``Edges.far``)."""
 MANY = 255
 """A state with this many edges or more keeps its count apart."""
 
@@ -64,8 +66,8 @@ class Edges:
     edges at once (``leaving``): a byte counts them, and each is kept as
     its target's distance from its source in two bytes (a breadth-first
     search's edges lead to the level after their source's or to states
-    near it), a target further away in full (``far``); else each edge is
-    kept with its source (``edge``)."""
+    near it), a target further away or the source itself in full
+    (``far``); else each edge is kept with its source (``edge``)."""
 
     def __init__(self, in_order: bool = False, typecode: str = "i") -> None:
         self.in_order = in_order
@@ -90,14 +92,19 @@ class Edges:
             count = MANY
         counts.append(count)
         distances = [target - source for target in targets]
-        if not distances or (min(distances) > FAR and max(distances) < NEAR):
-            self.near.extend(distances)
-            return
+        near = self.near
+        if FAR not in distances:
+            kept = len(near)
+            try:
+                near.extend(distances)
+                return
+            except OverflowError:
+                del near[kept:]
         for target, distance in zip(targets, distances, strict=True):
-            if FAR < distance < NEAR:
-                self.near.append(distance)
+            if distance != FAR and -NEAR <= distance < NEAR:
+                near.append(distance)
             else:
-                self.near.append(FAR)
+                near.append(FAR)
                 self.far.append(target)
 
     def edge(self, source: int, target: int) -> None:
@@ -120,41 +127,42 @@ class Edges:
         counted = len(self.counts) + 16 * len(self.many)
         return counted + array_bytes(self.near, self.far, self.sources, self.targets, self.ends)
 
-    def _edges(self) -> Iterator[tuple[int, int]]:
-        """Every edge, as its source and its target."""
+    def _pairs(self) -> tuple[array[int], array[int]]:
+        """The source of every edge and its target, in one order."""
         if not self.in_order:
-            yield from zip(self.sources, self.targets, strict=True)
-            return
-        far = iter(self.far)
-        near = iter(self.near)
+            return self.sources, self.targets
         many = self.many
-        for source, count in enumerate(self.counts):
-            if count == MANY:
-                count = many[source]
-            for _ in range(count):
-                distance = next(near)
-                yield source, next(far) if distance == FAR else source + distance
+        sources = array(
+            self.far.typecode,
+            chain.from_iterable(
+                repeat(source, many[source] if count == MANY else count)
+                for source, count in enumerate(self.counts)
+            ),
+        )
+        near = self.near
+        targets = array(self.far.typecode, [s + d for s, d in zip(sources, near, strict=True)])
+        at = -1
+        for target in self.far:
+            at = near.index(FAR, at + 1)
+            targets[at] = target
+        return sources, targets
 
     def cannot_end(self, states: Iterable[int]) -> list[int]:
         """Of ``states``, those from which no state without enabled actions
         is reachable, in the order given: the states the ends are reached
         from are found backwards, over the edges grouped by target (a
         counting sort into arrays, a few bytes an edge)."""
-        typecode = self.far.typecode if self.in_order else self.targets.typecode
-        reach = max(max(self.ends, default=-1), len(self.counts) - 1)
-        first = array("q", bytes(8 * (reach + 3)))
-        edges = 0
-        for source, target in self._edges():
-            while target + 2 >= len(first) or source + 2 >= len(first):
-                first.extend(array("q", bytes(8 * len(first))))
+        sources, targets = self._pairs()
+        reach = max(max(targets, default=-1), max(self.ends, default=-1), max(sources, default=-1))
+        size = reach + 2
+        first = array("q", bytes(8 * (size + 1)))
+        for target in targets:
             first[target + 1] += 1
-            edges += 1
-        size = len(first) - 1
         for at in range(1, size + 1):
             first[at] += first[at - 1]
         filled = array("q", first)
-        backwards = array(typecode, bytes(array(typecode).itemsize * edges))
-        for source, target in self._edges():
+        backwards = array(targets.typecode, bytes(targets.itemsize * len(targets)))
+        for source, target in zip(sources, targets, strict=True):
             backwards[filled[target]] = source
             filled[target] += 1
         ending = bytearray(size)

@@ -267,6 +267,8 @@ class FingerprintStore(Store[S]):
         if key is None:
             key = fingerprint(state)
         self.missed = (state, key)
+        if self.numbered:
+            return self.numbers.get(key)
         return self.find_fingerprint(key)
 
     def find_fingerprint(self, key: int) -> int | None:
