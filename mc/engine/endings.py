@@ -127,44 +127,51 @@ class Edges:
         counted = len(self.counts) + 16 * len(self.many)
         return counted + array_bytes(self.near, self.far, self.sources, self.targets, self.ends)
 
-    def _pairs(self) -> tuple[array[int], array[int]]:
-        """The source of every edge and its target, in one order."""
+    def _sources(self) -> Iterable[int]:
+        """The source of every edge, in the order of ``_targets``."""
         if not self.in_order:
-            return self.sources, self.targets
+            return self.sources
         many = self.many
-        sources = array(
-            self.far.typecode,
-            chain.from_iterable(
-                repeat(source, many[source] if count == MANY else count)
-                for source, count in enumerate(self.counts)
-            ),
+        return chain.from_iterable(
+            repeat(source, many[source] if count == MANY else count)
+            for source, count in enumerate(self.counts)
         )
+
+    def _targets(self) -> array[int]:
+        """The target of every edge."""
+        if not self.in_order:
+            return self.targets
         near = self.near
-        targets = array(self.far.typecode, [s + d for s, d in zip(sources, near, strict=True)])
+        targets = array(
+            self.far.typecode, [s + d for s, d in zip(self._sources(), near, strict=True)]
+        )
         at = -1
         for target in self.far:
             at = near.index(FAR, at + 1)
             targets[at] = target
-        return sources, targets
+        return targets
 
     def cannot_end(self, states: Iterable[int]) -> list[int]:
         """Of ``states``, those from which no state without enabled actions
         is reachable, in the order given: the states the ends are reached
         from are found backwards, over the edges grouped by target (a
-        counting sort into arrays, a few bytes an edge)."""
-        sources, targets = self._pairs()
-        reach = max(max(targets, default=-1), max(self.ends, default=-1), max(sources, default=-1))
-        size = reach + 2
-        first = array("q", bytes(8 * (size + 1)))
+        counting sort into arrays: 4 bytes an edge and 8 a state besides
+        the edges kept, at most twice that past 2^31 edges)."""
+        targets = self._targets()
+        sources = len(self.counts) - 1 if self.in_order else max(self.sources, default=-1)
+        size = max(max(targets, default=-1), max(self.ends, default=-1), sources) + 2
+        offsets = "i" if len(targets) < 1 << 31 else "q"
+        first = array(offsets, bytes(array(offsets).itemsize * (size + 1)))
         for target in targets:
             first[target + 1] += 1
         for at in range(1, size + 1):
             first[at] += first[at - 1]
-        filled = array("q", first)
+        filled = array(offsets, first)
         backwards = array(targets.typecode, bytes(targets.itemsize * len(targets)))
-        for source, target in zip(sources, targets, strict=True):
+        for source, target in zip(self._sources(), targets, strict=True):
             backwards[filled[target]] = source
             filled[target] += 1
+        del targets, filled
         ending = bytearray(size)
         frontier = list(self.ends)
         for state in frontier:
