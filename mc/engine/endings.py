@@ -155,8 +155,9 @@ class Edges:
         """Of ``states``, those from which no state without enabled actions
         is reachable, in the order given: the states the ends are reached
         from are found backwards, over the edges grouped by target (a
-        counting sort into arrays: 4 bytes an edge and 8 a state besides
-        the edges kept, at most twice that past 2^31 edges)."""
+        counting sort into arrays: besides the edges kept, 8 bytes a state
+        and 4 an edge grouped, 4 more an edge kept in order while its
+        targets are grouped; twice the 8 past 2^31 edges)."""
         targets = self._targets()
         sources = len(self.counts) - 1 if self.in_order else max(self.sources, default=-1)
         size = max(max(targets, default=-1), max(self.ends, default=-1), sources) + 2
