@@ -848,7 +848,7 @@ def folio_data_violation(world: World, state: Any) -> str | None:
             history = state[page.history]
             if TRUNCATED in history:
                 continue
-            if history[-1] not in {version for _, version in runs_of(folio[0])}:
+            if not any(cache.same_data(page, v, history[-1]) for _, v in runs_of(folio[0])):
                 return (
                     f"folio {page} holds {cache.writer(folio[0])}, not the newest data "
                     f"written to it ({cache.writer(history[-1])})"

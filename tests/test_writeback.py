@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from click.testing import Result
 
+import mc.testing
 from mc.check import expectations
 from mc.check.checker import changes_something, check_scenario
 from mc.dsl.kernel_model import KernelModel
@@ -326,3 +327,36 @@ def test_a_writeback_wait_with_no_io_completion_thread_says_what_is_missing(
         "T2 waits for PG_writeback(/f:0), which no thread could end (no thread of the "
         "scenario completes bios: add an io_completion(file) thread)"
     ) in result.output
+
+
+HOLE_NEVER_WRITTEN = '''\
+"""Reads of a page that starts as a hole, and an unmount, with no write to it."""
+
+from mc.dsl import BASE_PROPERTIES, File, scenario
+from mc.kernel.inode_life import INODE_PROPERTIES
+from mc.kernel.pagecache_properties import PAGECACHE_PROPERTIES
+from mc.models.inode import inode_flusher
+from mc.models.mount import write_touch_umount
+from mc.models.writeback import io_completion, read, write
+
+HOLE = File("/f", pages=2, cached=(0,), holes=(1,))
+
+scenario("hole/reads", "two reads of the hole, a write of page 0", tree=["/f"],
+         threads=[read(HOLE, 1), read(HOLE, 1), write(HOLE, 0), io_completion(HOLE)],
+         properties=(*BASE_PROPERTIES, *PAGECACHE_PROPERTIES, "folio-data-current"))
+scenario("hole/umount", "a write of page 0 and an unmount", tree=["/f"],
+         threads=[write_touch_umount(HOLE), inode_flusher(HOLE, True), io_completion(HOLE)],
+         properties=(*BASE_PROPERTIES, *PAGECACHE_PROPERTIES, *INODE_PROPERTIES))
+'''
+
+
+@pytest.mark.parametrize("name", ["hole/reads", "hole/umount"])
+def test_a_hole_never_written_holds_its_initial_data_as_zeroes(tmp_path: Path, name: str) -> None:
+    """A page that starts as a hole reads as zeroes and has no block: with
+    no write to it, a folio read from it and the device both hold its
+    initial data (``folio-data-current`` and ``clean-unmount`` once took
+    zeroes for data other than the initial one)."""
+    model = tmp_path / "hole.py"
+    model.write_text(HOLE_NEVER_WRITTEN)
+    outcome = mc.testing.check(name, models=[model])
+    assert outcome.verdict == "OK" and outcome.result.stats.states > 100

@@ -188,10 +188,11 @@ def clean_unmount_violation(part: InodeLife, state: State) -> str | None:
                 if folio is not None and folio[1] & (PG_DIRTY | PG_WRITEBACK):
                     return f"folio {page} is dirty or under writeback after ->kill_sb returned"
                 newest = state[page.history][-1]
-                if newest != TRUNCATED and pages.on_device(state, page) != newest:
+                held = pages.on_device(state, page)
+                if newest != TRUNCATED and not pages.same_data(page, held, newest):
                     return (
                         f"{pages.writer(newest)} to {page} never reached the device: "
-                        f"it holds {pages.writer(pages.on_device(state, page))}"
+                        f"it holds {pages.writer(held)}"
                     )
     return None
 

@@ -369,6 +369,16 @@ class PageCache:
             order.setdefault(None, 0)
         return order
 
+    def same_data(self, page: Page, version: Any, newest: Any) -> bool:
+        """Whether data ``version`` is ``newest``, the newest written to
+        ``page``: the same version, or for a page that starts as a hole
+        and was never written (``newest`` its initial data, 0), zeroes or
+        an unwritten block's contents (as ``write_order`` ranks them)."""
+        if version == newest:
+            return True
+        hole = page.index in self.files[page.ino].holes
+        return hole and newest == 0 and version in (ZEROES, None)
+
     def irq(self, page: Page | None = None) -> int:
         """The thread completing I/O (``io_completion``); a model error,
         naming the scenario's line, when the scenario has none and ``page``
