@@ -223,7 +223,11 @@ def test_unknown_scenario_and_variant_are_one_line_errors(vfsmc: Run) -> None:
 def test_an_unknown_name_offers_the_nearest_and_says_where_the_rest_are(vfsmc: Run) -> None:
     _one_line_error(
         vfsmc("check", "dirops/opposite-renamse"),
-        "unknown scenario 'dirops/opposite-renamse' (did you mean dirops/opposite-renames",
+        "unknown scenario 'dirops/opposite-renamse' (did you mean dirops/opposite-renames? ",
+    )
+    _one_line_error(
+        vfsmc("show", "dirops/nope"),
+        "unknown scenario 'dirops/nope' (dirops/ has ",
     )
     _one_line_error(
         vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutx"),

@@ -210,6 +210,11 @@ def test_list_remembers_which_variants_apply_until_a_source_changes(
     monkeypatch.setattr(inventory, "sources_key", lambda: "a model file changed")
     assert inventory.applicable_variant_names(registry) == first
     assert len(worked_out) == 4
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(inventory, "applicable_variants", counted)
+    assert inventory.applicable_variant_names(registry) == first
+    assert len(worked_out) == 4, "the answer for the first sources is still kept"
 
 
 def test_the_sources_remembered_include_a_user_s_model_file(tmp_path: Path) -> None:
@@ -461,7 +466,14 @@ def test_moving_steps_before_one_of_them_says_so(vfsmc: Run) -> None:
 
 
 @pytest.mark.parametrize(
-    "kept", ["[1, 2]", '{"key": 1, "applies": 3}', "not json", '{"applies": {}}']
+    "kept",
+    [
+        "[1, 2]",
+        '{"key": 1, "applies": 3}',
+        "not json",
+        '{"applies": {}}',
+        '{"entries": [1, {"key": 2}]}',
+    ],
 )
 def test_a_cache_that_is_not_one_is_worked_out_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kept: str
@@ -475,7 +487,8 @@ def test_a_cache_that_is_not_one_is_worked_out_again(
             del registry.scenarios[name]
     applies = inventory.applicable_variant_names(registry)
     assert applies == {"attr/chmod-link-unlink": ["child-first", "setattr-unlocked"]}
-    assert json.loads(inventory.cache_file().read_text())["applies"] == applies
+    [entry] = json.loads(inventory.cache_file().read_text())["entries"]
+    assert entry["applies"] == applies
 
 
 CONDITION_VARIANT = """

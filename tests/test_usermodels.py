@@ -82,6 +82,54 @@ def test_a_new_operation_in_a_file_of_its_own(vfsmc: Run, tmp_path: Path) -> Non
         assert vfsmc("replay", str(alone), "--models", given).exit_code == 1
 
 
+FOLIO_ORDER = '''\
+"""An operation of a filesystem that locks a cached folio and i_rwsem."""
+
+from mc.dsl import EXCL, File, Op, not_, operation, scenario
+from mc.dsl.folio import find_folio, put_folio
+from mc.models.writeback import write
+
+FILE = File("/f", pages=1, cached=(0,))
+
+
+@operation(models="myfs_scrub() (fs/myfs/scrub.c)")
+def scrub(op: Op, file: File, inode_first: bool) -> None:
+    inode = op.inode(file.path)
+    if inode_first:
+        op.lock(inode.i_rwsem, EXCL, "inode_lock(inode)")
+    ref = find_folio(op, op.mapping(file).page(0), "folio = filemap_get_folio(mapping, 0)")
+    op.goto_if(not_(ref.found), "out", "if (!folio) goto out")
+    op.lock(ref.lock, EXCL, "folio_lock(folio)")
+    if not inode_first:
+        op.lock(inode.i_rwsem, EXCL, "inode_lock(inode)")
+        op.unlock(inode.i_rwsem, "inode_unlock(inode)")
+    op.unlock(ref.lock, "folio_unlock(folio)")
+    put_folio(op, ref)
+    op.label("out")
+    if inode_first:
+        op.unlock(inode.i_rwsem, "inode_unlock(inode)")
+
+
+scenario("scrub/folio-first", "the folio lock, then i_rwsem, against a write",
+         tree=["/f"], threads=[scrub(FILE, False), write(FILE, 0)])
+scenario("scrub/inode-first", "i_rwsem, then the folio lock, against a write",
+         tree=["/f"], threads=[scrub(FILE, True), write(FILE, 0)])
+'''
+
+
+def test_an_operation_of_a_users_file_takes_a_folio_lock(vfsmc: Run, tmp_path: Path) -> None:
+    """The folio API the README documents (``find_folio``, ``ref.lock``,
+    ``put_folio``): against a write, which takes i_rwsem before the folio
+    lock, the opposite order deadlocks and the same order passes."""
+    _write(tmp_path, "scrub.py", FOLIO_ORDER)
+    opposite = vfsmc("check", "scrub.py:scrub/folio-first", "--json", "--no-save")
+    report = json.loads(opposite.output)
+    assert (report["verdict"], report["property"]) == ("VIOLATED", "deadlock"), opposite.output
+    assert "PG_locked(/f:0#0)" in report["message"] and "i_rwsem(/f)" in report["message"]
+    same = vfsmc("check", "scrub.py:scrub/inode-first", "--json", "--no-save")
+    assert json.loads(same.output)["verdict"] == "OK", same.output
+
+
 def test_models_given_replace_the_recorded_file_still_in_place(vfsmc: Run, tmp_path: Path) -> None:
     """A changed copy of a recorded model file, declaring the same names,
     is what the trace replays against: the recorded file is not loaded."""
@@ -286,6 +334,17 @@ ERRORS = {
         "scenario('{name}', 'x', tree=['/a/'], threads=[counts()], properties=['deadlock'])\n",
         "the model is not deterministic: run twice from one state, T1 'count', {file}:12 "
         "reached two states: calls is 2, was 1; models must be functions of the state",
+    ),
+    "threads-one-invocation": (
+        "from mc.dsl.scenario import scenario\n"
+        "from mc.models.dirops import create\n\n"
+        "scenario('{name}', 'x', tree=['/a/'], threads=create('/a/f'))\n",
+        "{file}:4: threads is a list of invocations, not the one invocation create(/a/f): "
+        "[create(/a/f)]",
+    ),
+    "scenario-name-not-text": (
+        "from mc.dsl.scenario import scenario\n\nscenario(42, 'x', tree=['/a/'], threads=[])\n",
+        "{file}:3: a scenario's name is text, not 42",
     ),
     "bad-tree": (
         "from mc.dsl.scenario import scenario\n\n"
@@ -617,6 +676,20 @@ def test_model_directories_skip_tests_and_private_files(vfsmc: Run, tmp_path: Pa
     result = vfsmc("list", "--models", "d")
     assert result.exit_code == 0, result.output
     assert "skipping/same-order" in result.output
+
+
+def test_listing_a_scenario_that_does_not_build_blames_the_scenario(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """``list`` builds every scenario to find the variants that change it:
+    a scenario that fails to build alone is named, not the variants."""
+    text, _message = ERRORS["tree-path-not-absolute"]
+    _write(tmp_path / "d", "tree.py", text.replace("{name}", "listed/bad-tree"))
+    result = vfsmc("list", "--models", "d")
+    assert result.exit_code == 2, result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("vfsmc: error: d/tree.py:3: ValueError: tree path 'a/' "), line
+    assert line.endswith("(scenario listed/bad-tree)"), line
 
 
 LINK_COUNTS = '''\

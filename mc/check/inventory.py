@@ -18,6 +18,7 @@ import sys
 import sysconfig
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -417,38 +418,64 @@ def model_file(module: str) -> str:
     return f"models/{module}.py" if (ROOT / "models" / f"{module}.py").exists() else module
 
 
+KEPT_ANSWERS = 8
+"""How many sets of sources ``applicable_variant_names`` remembers its
+answer for (listing with and without a user's model files alternately
+finds both)."""
+
+
 def applicable_variant_names(registry: Registry) -> dict[str, list[str]]:
     """For each scenario of ``registry``, the variants that change a step of
     it (``applicable_variants``), remembered in ``cache_file`` for the
-    sources this process loaded: working them out builds every scenario
-    once per variant that may change it, seconds over the shipped models."""
+    sources this process loaded (the last ``KEPT_ANSWERS`` sets of
+    sources): working them out builds every scenario once per variant
+    that may change it, seconds over the shipped models."""
     key = sources_key()
     path = cache_file()
+    entries: list[dict[str, Any]] = []
     with contextlib.suppress(OSError, ValueError):
         remembered = json.loads(path.read_text())
-        applies = remembered.get("applies") if isinstance(remembered, dict) else None
+        listed = remembered.get("entries") if isinstance(remembered, dict) else None
+        entries = [
+            entry
+            for entry in listed or ()
+            if isinstance(entry, dict) and isinstance(entry.get("applies"), dict)
+        ]
+    for entry in entries:
+        applies = entry["applies"]
         if (
-            isinstance(applies, dict)
-            and remembered.get("key") == key
+            entry.get("key") == key
             and set(applies) == set(registry.scenarios)
             and all(isinstance(names, list) for names in applies.values())
         ):
             return {
                 name: [str(variant) for variant in applies[name]] for name in registry.scenarios
             }
-    applies = {}
+    worked_out = {}
     for name, scenario in registry.scenarios.items():
         try:
-            applies[name] = list(applicable_variants(registry, scenario))
+            worked_out[name] = list(applicable_variants(registry, scenario))
         except Exception as error:
-            raise LocatedModelError(
-                f"{usermodels.located(error)} (on scenario {name}: a variant's transform is "
-                f"given every thread of every scenario; vfsmc show {name} names the variants "
-                "that fail there)"
-            ) from None
+            raise _blamed(registry, scenario, error) from None
+    kept: list[dict[str, Any]] = [{"key": key, "applies": worked_out}]
+    kept += [entry for entry in entries if entry.get("key") != key][: KEPT_ANSWERS - 1]
     with contextlib.suppress(OSError):
-        write_atomically(path, json.dumps({"key": key, "applies": applies}))
-    return applies
+        write_atomically(path, json.dumps({"entries": kept}))
+    return worked_out
+
+
+def _blamed(registry: Registry, scenario: Scenario, error: Exception) -> LocatedModelError:
+    """Why working out the variants of ``scenario`` raised ``error``: the
+    scenario's own build when it fails alone, else a variant's transform."""
+    try:
+        built(registry, scenario)
+    except Exception as own:
+        return LocatedModelError(f"{usermodels.located(own)} (scenario {scenario.name})")
+    return LocatedModelError(
+        f"{usermodels.located(error)} (on scenario {scenario.name}: a variant's transform is "
+        f"given every thread of every scenario; vfsmc show {scenario.name} names the variants "
+        "that fail there)"
+    )
 
 
 def cache_file() -> Path:

@@ -317,15 +317,28 @@ def _known(table: Mapping[str, T], name: str) -> str:
         members = sorted(known for known in table if known.startswith(name))
         shown_members = ", ".join(members[:8]) + (", ..." if len(members) > 8 else "")
         return f"{name} is an area of {len(members)}: {shown_members}"
-    near = difflib.get_close_matches(name, table, n=3, cutoff=0.6)
-    offered = f"did you mean {' or '.join(near)}? " if near else ""
-    return (
-        f"{offered}vfsmc list names all {len(table)}; one a model file declares needs --models FILE"
-    )
+    rest = f"vfsmc list names all {len(table)}; one a model file declares needs --models FILE"
+    if not slash:
+        near = difflib.get_close_matches(name, table, n=3, cutoff=0.6)
+        return f"did you mean {' or '.join(near)}? {rest}" if near else rest
+    members = sorted(known for known in table if known.startswith(f"{area}/"))
+    by_rest = {known.partition("/")[2]: known for known in members}
+    near = [by_rest[n] for n in difflib.get_close_matches(_rest, by_rest, n=3, cutoff=0.6)]
+    if near:
+        return f"did you mean {' or '.join(near)}? {rest}"
+    shown = ", ".join(members[:8]) + (", ..." if len(members) > 8 else "")
+    return f"{area}/ has {len(members)}: {shown}; {rest}"
 
 
 LONGEST_NAME = 100
 """The most characters a declared name has (it names files)."""
+
+
+def _briefly(value: object, longest: int = 80) -> str:
+    """``value`` as a message shows it: its ``repr`` cut to ``longest``
+    characters."""
+    text = repr(value)
+    return text if len(text) <= longest else text[: longest - 3] + "..."
 
 
 def _declare(item: T) -> T:
@@ -334,6 +347,9 @@ def _declare(item: T) -> T:
     name can carry: not empty, no control character, not starting with a
     dot (its files would be hidden), at most ``LONGEST_NAME`` characters."""
     name = getattr(item, "name", "")
+    kind = type(item).__name__.lower().removesuffix("def")
+    if not isinstance(name, str):
+        raise ModelError(f"a {kind}'s name is text, not {_briefly(name)}")
     problem = (
         "is empty"
         if not name
@@ -345,7 +361,6 @@ def _declare(item: T) -> T:
         if len(name) > LONGEST_NAME
         else None
     )
-    kind = type(item).__name__.lower().removesuffix("def")
     if problem is not None:
         raise ModelError(f"the {kind} name {name[:LONGEST_NAME]!r} {problem}")
     description = getattr(item, "description", "")
@@ -387,9 +402,13 @@ def scenario(
     property its operations make checkable too), and the variants its
     protocol is made of (``Scenario.variants``: a filesystem's own steps
     in shipped operations, ``inserts``)."""
-    if isinstance(threads, (str, Invocation)) or not isinstance(threads, Iterable):
+    if isinstance(threads, Invocation):
         raise ModelError(
-            f"threads is a list of invocations such as [create('/a/x')], not {threads!r}"
+            f"threads is a list of invocations, not the one invocation {threads}: [{threads}]"
+        )
+    if isinstance(threads, str) or not isinstance(threads, Iterable):
+        raise ModelError(
+            f"threads is a list of invocations such as [create('/a/x')], not {_briefly(threads)}"
         )
     threads = tuple(threads)
     for position, thread in enumerate(threads):
@@ -401,7 +420,7 @@ def scenario(
         if not isinstance(thread, Invocation):
             raise ModelError(
                 f"threads must be invocations such as create('/a/x'), not "
-                f"{type(thread).__name__} {thread!r} (threads[{position}])"
+                f"{type(thread).__name__} {_briefly(thread)} (threads[{position}])"
             )
     return _declare(
         Scenario(
