@@ -29,6 +29,7 @@ SYMMETRIC = {
     "dcache/automount": ((), ("automount-no-recheck",)),
     "filelock/flock-upgrade": ((), ("flock-upgrade-in-place",)),
     "filelock/ofd-threads": ((), ("ofd-owner-is-files",)),
+    "file/two-reads-shared-file": ((), ("no-fdget-pos",)),
 }
 """Shipped scenarios with two threads running one operation alike, and
 their rows in specs/expectations.toml."""
@@ -170,3 +171,38 @@ def test_a_property_reading_one_interchangeable_thread_is_refused(
     refused = vfsmc("check", "one.py:my/two-rmdirs", "--symmetry", "--no-save")
     assert refused.exit_code == 2
     assert f"property t1-loses reads {form}(T1) and not the same of T2" in refused.output
+
+
+TWO_READS = """\
+from mc.dsl import BASE_PROPERTIES, File, scenario
+from mc.kernel.pagecache_properties import PAGECACHE_PROPERTIES
+from mc.models.writeback import io_completion, read
+
+HOLE = File("/f", pages=2, cached=(0,), holes=(1,))
+scenario("sym/two-reads", "two reads of a hole page", tree=["/f"],
+         threads=[read(HOLE, 1), read(HOLE, 1), io_completion(HOLE)],
+         properties=(*BASE_PROPERTIES, *PAGECACHE_PROPERTIES))
+"""
+
+
+def test_two_reads_that_add_a_folio_are_interchangeable(tmp_path: Path) -> None:
+    """A read adds a folio its thread locks: the step names the thread by
+    number (a constant whose text spells it) and the wait for the lock
+    names the thread's register (a bound method of its folio reference);
+    both are renamed, so the reads are interchangeable, and every
+    representative of a reachable state is reachable."""
+    (tmp_path / "reads.py").write_text(TWO_READS)
+    registry = with_files([tmp_path / "reads.py"])
+    model = registry.build(registry.scenario("sym/two-reads"), ())
+    assert interchangeable(model) == [[0, 1]]
+    normalise = representative(model)
+    assert normalise is not None
+    search = Search(model, Options(reduce=False, exact=True))
+    search.run()
+    reachable = set(search.states)
+    assert all(normalise(state)[0] in reachable for state in search.states)
+    options = Options(reduce=False, exact=True)
+    alone = check_scenario(registry, "sym/two-reads", (), options=options)
+    reduced = check_scenario(registry, "sym/two-reads", (), options=options, symmetry=True)
+    assert alone.result.verdict is reduced.result.verdict is Verdict.OK
+    assert reduced.result.stats.states < alone.result.stats.states

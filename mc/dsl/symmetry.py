@@ -43,7 +43,7 @@ asked for.
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import FunctionType
+from types import FunctionType, MethodType
 from typing import Any
 
 import attrs
@@ -106,9 +106,11 @@ def _renaming(first: Thread, other: Thread) -> dict[object, object]:
 def alike(first: object, other: object, renaming: dict[object, object]) -> bool:
     """Whether ``other`` is ``first`` with the integers and strings of
     ``renaming`` renamed (its one string key is the first thread's name,
-    which is also replaced inside strings): attrs objects field by field, containers item by item,
-    functions by their code and the values they close over, anything else
-    by equality."""
+    which is also replaced inside strings, and a string of digits is the
+    integer it spells, as a constant's text spells its value, a thread's
+    number): attrs objects field by field, containers item by item,
+    functions by their code and the values they close over, bound methods
+    by their function and object, anything else by equality."""
     seen: set[tuple[int, int]] = set()
     name, renamed = next(
         (key, str(value)) for key, value in renaming.items() if isinstance(key, str)
@@ -124,6 +126,8 @@ def alike(first: object, other: object, renaming: dict[object, object]) -> bool:
         if isinstance(a, int | str):
             if a == b or renaming.get(a) == b:
                 return True
+            if isinstance(a, str) and a.isdigit() and isinstance(b, str) and b.isdigit():
+                return renaming.get(int(a)) == int(b)
             return isinstance(a, str) and a.replace(name, renamed) == b
         pair = (id(a), id(b))
         if pair in seen:
@@ -140,6 +144,9 @@ def alike(first: object, other: object, renaming: dict[object, object]) -> bool:
             return len(a) == len(b) and all(
                 renaming.get(k, k) in b and same(v, b[renaming.get(k, k)]) for k, v in a.items()
             )
+        if isinstance(a, MethodType):
+            assert isinstance(b, MethodType)
+            return a.__func__ is b.__func__ and same(a.__self__, b.__self__)
         if isinstance(a, FunctionType):
             assert isinstance(b, FunctionType)
             cells_a, cells_b = a.__closure__ or (), b.__closure__ or ()
