@@ -54,6 +54,7 @@ import attrs
 
 from mc.dsl import EXCL, SHARED, Cite, E, LockKind, Op, Scratch, World, flag_variant, operation
 from mc.dsl.folio import FolioRef, find_folio, folio_ref, new_folio, put_folio
+from mc.kernel.dio import COMPLETED, direct_io
 from mc.kernel.expr import const, is_error, not_, same, state_expr
 from mc.kernel.locks import Lock
 from mc.kernel.pagecache import (
@@ -281,6 +282,15 @@ def _set_error(scratch: Scratch, slot: int) -> int:
     return 0
 
 
+def _lose_dirty_data(scratch: Scratch, slot: int, page: Page) -> int:
+    """``me_pagecache_dirty()``: the dirty data is lost with the poisoned
+    folio, and the mapping's error tells the next fsync; the page's
+    history notes the loss, so what was written before is not looked for
+    in the page cache or on the device."""
+    note_truncated(scratch, page)
+    return _set_error(scratch, slot)
+
+
 @operation(
     models="memory_failure() -> me_pagecache_clean()/me_pagecache_dirty() -> "
     "truncate_error_page() (mm/memory-failure.c)",
@@ -336,7 +346,7 @@ def memory_failure(op: Op, file: File, index: int) -> None:
         folio_test(page, PG_DIRTY, "dirty"),
         "identify_page_state(): me_pagecache_dirty() /* folio dirty */",
     ):
-        op.effect("mapping_set_error(mapping, -EIO)", _set_error, error)
+        op.effect("mapping_set_error(mapping, -EIO)", _lose_dirty_data, error, page)
     op.call(
         "address_space_operations.error_remove_page",
         _error_remove,
@@ -833,10 +843,17 @@ def folio_data_violation(world: World, state: Any) -> str | None:
     """An unlocked, uptodate folio of the page cache holds other data than
     the newest written to its page, or None.  A store through a mapping
     writes one byte, so the folio holds the newest data when that version
-    is among the runs of its bytes (as ``no-lost-write`` reads a block)."""
+    is among the runs of its bytes (as ``no-lost-write`` reads a block).
+    A direct write's data is the newest only once ``iomap_dio_complete()``
+    returned: until then the page cache may hold what was there before
+    (the kernel invalidates it again after the write; ``dio-coherent``
+    checks what reads see)."""
     cache = world.parts.get("pagecache")
     if cache is None:
         return None
+    pending = {
+        write.version for write in direct_io(world).writes if state[write.stage] != COMPLETED
+    }
     for mapping in cache.mappings.values():
         for page in mapping.pages:
             folio = state[page.folio]
@@ -846,7 +863,7 @@ def folio_data_violation(world: World, state: Any) -> str | None:
             if state[page.locks[ident].slot] is not None:
                 continue
             history = state[page.history]
-            if TRUNCATED in history:
+            if TRUNCATED in history or history[-1] in pending:
                 continue
             if not any(cache.same_data(page, v, history[-1]) for _, v in runs_of(folio[0])):
                 return (

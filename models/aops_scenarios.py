@@ -32,8 +32,9 @@ SWAP_EXTENTS = "swap-extents-valid"
 @invariant(
     FOLIO_DATA,
     "an unlocked, uptodate folio in the page cache holds the newest data written to its page "
-    "(a migrated folio keeps its data)",
-    reads=["folio", "xa", "PG_locked", "history"],
+    "(a migrated folio keeps its data; data a truncate, a punch or a memory error threw away "
+    "is not looked for, nor a direct write's before it completed)",
+    reads=["folio", "xa", "PG_locked", "history", "dio"],
     needs=("pagecache", "a page cache"),
 )
 def folio_data_current(model: KernelModel) -> Check[State]:

@@ -58,7 +58,13 @@ from mc.kernel.pathcond import (
     sub,
 )
 from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
-from mc.kernel.truncate_properties import SizeChange, ZeroRead, truncation
+from mc.kernel.truncate_properties import (
+    UNDER_WAY,
+    SizeChange,
+    ZeroRead,
+    render_truncated,
+    truncation,
+)
 from mc.kernel.world import ModelError, Scratch, World
 from mc.models import blockfs_truncate
 from mc.models.fault import access_page
@@ -144,7 +150,12 @@ def truncate_file(op: Op, file: File, size: Arg, at: str = "", writers_held: boo
             "do_sys_ftruncate(): sb_start_write(inode->i_sb)",
             tag="sb-start-write",
         )
+    returned = op.world.add_slot(
+        f"{op.thread.name}.truncated{at}", False, render_truncated, hidden=True
+    )
+    truncation(op.world).sizes.append(SizeChange(op.thread.name, returned))
     op.lock(inode.i_rwsem, EXCL, "do_truncate(): inode_lock(dentry->d_inode)")
+    op.emit(_truncate_step(returned, UNDER_WAY, "/* the truncate is under way */"))
     op.enter(
         "inode_operations.setattr",
         label="notify_change(): error = inode->i_op->setattr(idmap, dentry, attr) "
@@ -155,9 +166,7 @@ def truncate_file(op: Op, file: File, size: Arg, at: str = "", writers_held: boo
     op.unlock(inode.i_rwsem, "inode_unlock(dentry->d_inode)")
     if not writers_held:
         op.unlock(writers, "sb_end_write(inode->i_sb)", tag="sb-start-write")
-    returned = op.world.add_slot(f"{op.thread.name}.truncated{at}", False, hidden=True)
-    truncation(op.world).sizes.append(SizeChange(op.thread.name, returned))
-    op.emit(_returned_step(returned))
+    op.emit(_truncate_step(returned, True, "return error /* the truncate returned */"))
 
 
 TRUNCATE_PAGES = (
@@ -185,11 +194,15 @@ TRUNCATE_PAGES = (
 mm/memory.c it calls (``i_mmap_rwsem`` shared over the rmap walk)."""
 
 
-def _returned_step(slot: int) -> EffectStep:
+def _truncate_step(slot: int, value: object, label: str) -> EffectStep:
+    """Where the truncate stands, for the truncate properties: ``UNDER_WAY``
+    once it holds i_rwsem (it may have shrunk i_size and not yet unmapped
+    what lies beyond), True once it returned; a step of no interleaving of
+    its own (it runs with the step before it)."""
     return EffectStep(
-        label="return error /* the truncate returned */",
+        label=label,
         source=caller_source(),
-        effect=lambda _scratch, _values: True,
+        effect=lambda _scratch, _values: value,
         result=slot,
         kind="assign",
     )

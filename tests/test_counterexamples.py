@@ -134,7 +134,7 @@ def test_the_correct_protocol_s_other_way_is_said_in_kernel_code(shipped: Regist
     report = _on_the_correct_protocol(
         shipped, "truncate-truncate-vs-readahead--pre-invalidate-lock"
     )
-    assert not report.reproduced and report.stopped_at == 6
+    assert not report.reproduced and report.stopped_at == 7
     assert report.reason == (
         "after 'inode_dio_wait(inode) /* blocks are going to be removed from the inode */', "
         "T1 now goes to 'filemap_invalidate_lock(inode->i_mapping)', where the trace went to "
@@ -146,7 +146,7 @@ def test_a_step_the_correct_protocol_runs_along_is_named(shipped: Registry) -> N
     """Where today's model runs a thread-local step along with the trace's
     step and the trace did not, the reason names the step it goes on to."""
     report = _on_the_correct_protocol(shipped, "truncate-shrink-store-extend--no-tail-zeroing")
-    assert not report.reproduced and report.stopped_at == 6
+    assert not report.reproduced and report.stopped_at == 7
     assert report.reason == (
         "after 'filemap_invalidate_lock(inode->i_mapping)', T1 now goes on at once to "
         "'if (!shrink)', which the trace did not run there"

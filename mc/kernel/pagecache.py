@@ -96,8 +96,9 @@ class File:
     """A regular file of a scenario's tree with a page cache: ``pages``
     pages of data (i_size ``pages * PAGE_SIZE``), each on its own block
     except ``holes``, the indices in ``cached`` already in the page cache
-    (clean, uptodate, with buffers; those in ``dirty`` dirty too), and
-    ``spare_blocks`` free blocks on the device for allocation."""
+    (clean, uptodate, with buffers, holding zeroes over a hole; those in
+    ``dirty``, which have blocks, dirty too), and ``spare_blocks`` free
+    blocks on the device for allocation."""
 
     path: str
     pages: int = 2
@@ -121,6 +122,13 @@ class File:
             raise ModelError(
                 f"File({self.path!r}): dirty pages {uncached} are not cached (a dirty page is "
                 "a folio in the page cache: add them to cached)"
+            )
+        blockless = sorted(set(self.dirty) & set(self.holes))
+        if blockless:
+            raise ModelError(
+                f"File({self.path!r}): dirty pages {blockless} are holes: a dirty page has a "
+                "block here (a write allocates it in ->write_begin; delayed allocation at "
+                "writeback is not modelled): leave them out of holes"
             )
         if self.spare_blocks < 0:
             raise ModelError(f"File({self.path!r}): spare_blocks={self.spare_blocks} < 0")
@@ -272,8 +280,9 @@ class PageCache:
             name = f"{spec.path}:{index}"
             block = base + on_disk.index(index) if index in on_disk else None
             dirty = PG_DIRTY if index in spec.dirty else 0
+            initial = ZEROES if index in spec.holes else 0
             cached: Folio | None = (
-                (0, PG_UPTODATE | PG_PRIVATE | dirty) if index in spec.cached else None
+                (initial, PG_UPTODATE | PG_PRIVATE | dirty) if index in spec.cached else None
             )
             pool = len(world.thread_names) + 2
             pages.append(

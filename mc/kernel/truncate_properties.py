@@ -34,7 +34,7 @@ from mc.engine.model import Check, declare
 from mc.kernel.device import READ, WRITE, ZEROES, device_of, release, render_version
 from mc.kernel.expr import State
 from mc.kernel.mm import MM, Mm, mapped_files, pte_folio
-from mc.kernel.pagecache import PAGE_SIZE, Mapping, Page, PageCache, pagecache
+from mc.kernel.pagecache import PAGE_SIZE, Mapping, Page, PageCache, note_truncated, pagecache
 from mc.kernel.pagecache_properties import PAGE_CACHE_READS
 from mc.kernel.pathcond import Symbolic, at_least, holds_in, mul, symbolic_part
 from mc.kernel.world import ERROR_SLOT, Built, Scratch, World
@@ -58,10 +58,20 @@ def _render_stale(block: int | None) -> str:
     return "no" if block is None else f"block {block} was freed under the folio"
 
 
+UNDER_WAY = "under way"
+"""What a truncate's hidden slot holds while it holds i_rwsem (False
+before, True once it returned)."""
+
+
+def render_truncated(value: object) -> str:
+    """A truncate's progress as traces show it."""
+    return UNDER_WAY if value == UNDER_WAY else "returned" if value is True else "not started"
+
+
 @attrs.frozen
 class SizeChange:
     """A truncate of the scenario: its thread and the hidden slot that
-    turns true when it returns."""
+    says it is under way (``UNDER_WAY``) and turns true when it returns."""
 
     thread: str
     returned: int
@@ -110,7 +120,9 @@ def truncation(world: World) -> Truncation:
 
 def free_blocks(scratch: Scratch, mapping: Mapping, indices: Sequence[int]) -> tuple[int, ...]:
     """The filesystem frees the blocks of pages ``indices``: they become
-    holes and the blocks go back to the free map; a folio still cached for
+    holes (their data is gone: the page's history notes it truncated, so
+    what was written before is not looked for) and the blocks go back to
+    the free map; a folio still cached for
     such a page that holds the block's data, or is being read from it, is
     now stale (one with no data yet will read the hole).  Returns the blocks
     freed."""
@@ -124,6 +136,7 @@ def free_blocks(scratch: Scratch, mapping: Mapping, indices: Sequence[int]) -> t
             continue
         scratch[page.block] = None
         release(scratch.values, device, block)
+        note_truncated(scratch, page)
         freed.append(block)
         folio = scratch[page.folio]
         reading = any(
@@ -183,11 +196,13 @@ def beyond_eof(symbolic: Symbolic | None, state: State, mapping: Mapping, index:
 def map_beyond_eof_violation(
     part: Truncation, mm: Mm | None, symbolic: Symbolic | None, state: State
 ) -> str | None:
-    """A pte mapping a page at or beyond EOF once a truncate returned."""
+    """A pte mapping a page at or beyond EOF once a truncate returned, while
+    no truncate is under way (one that has shrunk i_size unmaps what lies
+    beyond before it returns)."""
     if mm is None:
         return None
-    returned = [size.thread for size in part.sizes if state[size.returned]]
-    if not returned:
+    returned = [size.thread for size in part.sizes if state[size.returned] is True]
+    if not returned or any(state[size.returned] == UNDER_WAY for size in part.sizes):
         return None
     mapping = mm.mapping
     for page in mapping.pages:
