@@ -368,7 +368,12 @@ def punch_hole(op: Op, mm: Mm, mapping: Mapping, inode: Any, offset: Value, leng
     waited on (``filemap_write_and_wait_range()``: WB_SYNC_ALL
     ``do_writepages()``, then ``__filemap_fdatawait_range()``; the model
     writes and waits on the whole file, not only the hole's range), then
-    i_rwsem, invalidate_lock, the page cache and the blocks of the hole."""
+    i_rwsem, invalidate_lock, the page cache and the blocks of the hole.
+    ``truncate_pagecache_range()`` is called on the block-aligned part of
+    the hole only (``if (last_block_offset > first_block_offset)``), which
+    with a block to a page is the pages wholly inside; a page in part in
+    the hole is zeroed by ``ext4_zero_partial_blocks()`` through the page
+    cache, its buffer dirtied, not by ``truncate_inode_partial_folio()``."""
     with op.when(
         _mapping_tagged(mapping, TAG_DIRTY),
         "if (mapping_tagged(mapping, PAGECACHE_TAG_DIRTY)) "
@@ -399,7 +404,7 @@ def punch_hole(op: Op, mm: Mm, mapping: Mapping, inode: Any, offset: Value, leng
     )
     partials = Expr("punch_partial", lambda _w: lambda s: s[partial], local=True)
     unmap_mapping_range(op, mm, full, "unmap_start, 1+unmap_end-unmap_start, 0", ".punch")
-    truncate_pagecache_pages(op, mm, mapping, full, partials)
+    truncate_pagecache_pages(op, mm, mapping, full, None)
     for page in mapping.pages:
         with op.when(_partial_page(partials, page.index), f"/* {page} in part in the hole */"):
             zero_block_range(

@@ -73,6 +73,8 @@ from mc.dsl.symbolic_steps import fork_compute
 from mc.kernel.device import DIO_END_IO, WRITE, Bio, device_of, render_version, submit
 from mc.kernel.dio import (
     COMPLETED,
+    ENDED,
+    FAILED,
     QUEUED,
     WAITED,
     DirectIo,
@@ -83,7 +85,8 @@ from mc.kernel.dio import (
     direct_io,
     render_stage,
 )
-from mc.kernel.expr import Eval, Expr, State, all_of, any_of, not_
+from mc.kernel.errno import ENOSPC
+from mc.kernel.expr import Eval, Expr, State, all_of, any_of, is_error, not_
 from mc.kernel.pagecache import (
     PAGE_SIZE,
     PG_UPTODATE,
@@ -125,6 +128,11 @@ def _begin(scratch: Scratch, slot: int) -> None:
 
 def _end(scratch: Scratch, slot: int) -> None:
     scratch[slot] = scratch[slot] - 1
+
+
+def _failed(scratch: Scratch, count: int, stage: int) -> None:
+    _end(scratch, count)
+    scratch[stage] = FAILED
 
 
 def _submit(scratch: Scratch, page: Page, version: int, stage: int, waits: bool) -> int:
@@ -281,12 +289,19 @@ def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
         _begin,
         count,
     )
-    op.effect(
+    mapped = op.compute(
+        "map_ret",
         "ext4_iomap_begin(): ext4_iomap_alloc(): ext4_map_blocks(handle, inode, &map, "
         "EXT4_GET_BLOCKS_CREATE...) /* a hole gets a block */",
-        lambda scratch, p: get_block(scratch, p),
+        get_block,
         page,
     )
+    with op.when(
+        is_error(mapped),
+        "if (ret < 0) /* -ENOSPC: iomap_iter() stops, no bio; iomap_dio_rw() returns it */",
+    ):
+        op.effect("inode_dio_end(inode)", _failed, count, stage)
+        op.fail(ENOSPC, "unlock", "ret = -ENOSPC; goto out")
     op.effect(
         f"iomap_dio_bio_iter(): bio = iomap_dio_alloc_bio(); submit_bio(bio) /* v{version} */; "
         "dio->wait_for_completion = wait_for_completion",
@@ -307,12 +322,13 @@ def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
             f"the direct write of {page}",
         )
         dio_complete(op, file, write, mapping)
+    op.label("unlock")
     op.unlock(inode.i_rwsem, "ext4_dio_write_iter(): inode_unlock(inode) /* shared or not */")
     if not aio:
         op.unlock(writers, "vfs_write(): file_end_write(file): sb_end_write(inode->i_sb)")
         return
     with op.when(
-        is_true(extends),
+        any_of(is_true(extends), is_error(mapped)),
         "aio_rw_done(req, ret): if (ret != -EIOCBQUEUED) req->ki_complete(req, ret)",
     ):
         aio_end_write(op)
@@ -358,7 +374,10 @@ def dio_worker(op: Op, file: File, index: int) -> None:
         "/* the work runs */",
         f"the bio of {write.page}",
     )
-    with op.when(_stage_is(write, COMPLETED), "if (dio->wait_for_completion) /* no work */"):
+    with op.when(
+        _stage_in(write, ENDED),
+        "if (dio->wait_for_completion) /* no work: a synchronous or failed write */",
+    ):
         op.goto("out")
     dio_complete(op, file, write, mapping)
     aio_end_write(op)
@@ -371,16 +390,16 @@ def _queued_or_completed(write: DirectWrite) -> Expr:
     def build(world: World) -> Eval:
         bio_done = done.compile(world)
         return lambda state: (
-            state[write.stage] == COMPLETED or (state[write.stage] == QUEUED and bio_done(state))
+            state[write.stage] in ENDED or (state[write.stage] == QUEUED and bio_done(state))
         )
 
     return Expr(f"bio of {write.page} done", build)
 
 
-def _stage_is(write: DirectWrite, stage: int) -> Expr:
+def _stage_in(write: DirectWrite, stages: tuple[int, ...]) -> Expr:
     return Expr(
-        f"dio({write.thread}) {render_stage(stage)}",
-        lambda _w: lambda state: state[write.stage] == stage,
+        f"dio({write.thread}) {' or '.join(render_stage(stage) for stage in stages)}",
+        lambda _w: lambda state: state[write.stage] in stages,
     )
 
 
@@ -399,7 +418,7 @@ def read_after_dio(op: Op, file: File, index: int) -> None:
     except ValueError as error:
         raise ModelError(str(error)) from None
     op.wait_until(
-        _stage_is(write, COMPLETED),
+        _stage_in(write, ENDED),
         "/* the program reads after io_getevents() reported the direct write */",
         f"the direct write of {write.page}",
     )

@@ -231,10 +231,13 @@ def _invalidate_partial(scratch: Scratch, page: Page, partials: tuple[Partial, .
     return invalidate_folio_method(scratch, page, start, end - start)
 
 
-def truncate_pagecache_pages(op: Op, mm: Mm, mapping: Mapping, full: Expr, partials: Expr) -> None:
+def truncate_pagecache_pages(
+    op: Op, mm: Mm, mapping: Mapping, full: Expr, partials: Expr | None
+) -> None:
     """``truncate_inode_pages_range()`` (mm/truncate.c, Linux 6.6): the
     folios wholly in the range (register ``full``), then those covered in
-    part (register ``partials``, with the byte range to zero in each).  The
+    part (register ``partials``, with the byte range to zero in each; None:
+    the range is page-aligned and covers none in part).  The
     pass over the whole folios is the function's second loop, which locks
     each folio and waits for its writeback, and restarts from the start of
     the range until a ``find_get_entries()`` from there finds nothing (a
@@ -252,6 +255,8 @@ def truncate_pagecache_pages(op: Op, mm: Mm, mapping: Mapping, full: Expr, parti
         "if (find_get_entries(mapping, &start, end - 1, &fbatch, indices)) "
         "/* a folio is left in the range: restart from start */",
     )
+    if partials is None:
+        return
     for page in mapping.pages:
         with op.when(
             _covers(partials, page.index), f"partial page {page.index}: {page} in part in range"

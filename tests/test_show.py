@@ -427,7 +427,7 @@ def test_show_steps_lists_labels_and_tags_and_where_a_step_moved(vfsmc: Run) -> 
     listed = vfsmc("show", "truncate/truncate-vs-writeback", "--steps")
     assert listed.exit_code == 0, listed.output
     assert re.search(
-        r"\n +6  filemap_invalidate_lock\(inode->i_mapping\)  "
+        r"\n +7  filemap_invalidate_lock\(inode->i_mapping\)  "
         r"\(models/blockfs_truncate.py:\d+\)  mode: exclusive  tags: invalidate-lock\n",
         listed.output,
     )

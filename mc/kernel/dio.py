@@ -4,7 +4,8 @@ fs/iomap/direct-io.c): ``inode->i_dio_count`` (``inode_dio_begin()`` /
 direct writes, each with the slot of its progress: ``queued`` (its bio
 submitted, the completion left to the dio workqueue), ``waited`` (its
 submitter waits for it), ``completed`` (``iomap_dio_complete()`` returned,
-the caller told), for the ``dio-coherent`` property.
+the caller told), ``failed`` (no block could be allocated: no bio, the
+caller got -ENOSPC), for the ``dio-coherent`` property.
 """
 
 from __future__ import annotations
@@ -22,12 +23,16 @@ from mc.kernel.world import World
 QUEUED = 1
 WAITED = 2
 COMPLETED = 3
+FAILED = 4
 STAGES = {
     None: "not begun",
     QUEUED: "bio submitted, completion queued to the workqueue",
     WAITED: "bio submitted, the submitter waits",
     COMPLETED: "completed",
+    FAILED: "failed before a bio (the caller got the error)",
 }
+ENDED = (COMPLETED, FAILED)
+"""The stages after which the caller was told: no bio is left to end."""
 
 
 def render_stage(stage: int | None) -> str:
