@@ -52,9 +52,23 @@ from typing import Any
 
 import attrs
 
-from mc.dsl import EXCL, SHARED, Cite, E, LockKind, Op, Scratch, World, flag_variant, operation
+from mc.dsl import (
+    EXCL,
+    SB_FREEZE_WRITE,
+    SHARED,
+    Cite,
+    E,
+    LockKind,
+    Op,
+    Scratch,
+    World,
+    flag_variant,
+    operation,
+    sb_writers,
+)
 from mc.dsl.folio import FolioRef, find_folio, folio_ref, new_folio, put_folio
 from mc.kernel.dio import COMPLETED, direct_io
+from mc.kernel.errno import ENOSPC
 from mc.kernel.expr import const, is_error, not_, same, state_expr
 from mc.kernel.locks import Lock
 from mc.kernel.pagecache import (
@@ -69,6 +83,7 @@ from mc.kernel.pagecache import (
     dirty_folio,
     folio_test,
     free_identity,
+    get_block,
     note_truncated,
     pagecache,
     remove_folio,
@@ -381,22 +396,37 @@ def _write_block(scratch: Scratch, page: Page, version: int, buffer: int) -> int
 
 
 @operation(
-    models="generic_perform_write() of the first block of a new folio: block_write_begin(), "
-    "block_write_end() (fs/buffer.c)",
+    models="generic_file_write_iter() -> generic_perform_write() of the first block of a new "
+    "folio: block_write_begin(), block_write_end() (mm/filemap.c, fs/buffer.c)",
     describe=lambda f, i: f"write block 0({f}, page {i})",
     cites=(
+        Cite("fs/read_write.c", "vfs_write", "6.6"),
+        Cite("mm/filemap.c", "generic_file_write_iter", "6.6"),
         Cite("fs/buffer.c", "block_write_begin", "6.4"),
         Cite("fs/buffer.c", "__block_commit_write", "6.4"),
     ),
 )
 def write_block(op: Op, file: File, index: int) -> None:
     """A write of the first block of page ``index`` on a filesystem whose
-    blocks are smaller than a page, into a folio not in the cache: the new
-    folio (locked) gets that block's data and its buffer is uptodate, but
-    the folio is not (``__block_commit_write()`` sets PG_uptodate only when
-    every buffer is); the folio is dirtied and unlocked."""
+    blocks are smaller than a page, into a folio not in the cache, as
+    ``write()`` makes it: inside ``file_start_write()`` and under i_rwsem
+    exclusive, the new folio (locked) gets that block's data (mapped first
+    by ``get_block(..., 1)`` where the page is a hole: -ENOSPC leaves the
+    folio without data) and its buffer is uptodate, but the folio is not
+    (``__block_commit_write()`` sets PG_uptodate only when every buffer
+    is); the folio is dirtied and unlocked.  A folio already cached is left
+    as it is (the model writes a block only into a new folio)."""
     mapping = op.mapping(file)
     page = mapping.page(index)
+    inode = op.inode(file.path)
+    writers = sb_writers(op.world, SB_FREEZE_WRITE)
+    op.lock(
+        writers,
+        SHARED,
+        "vfs_write(): file_start_write(file): sb_start_write(file_inode(file)->i_sb)",
+        tag="sb-start-write",
+    )
+    op.lock(inode.i_rwsem, EXCL, "generic_file_write_iter(): inode_lock(inode)")
     ref, added = new_folio(
         op,
         mapping,
@@ -405,6 +435,16 @@ def write_block(op: Op, file: File, index: int) -> None:
         "filemap_add_folio()",
     )
     with op.when(added, "if (!err) /* added */"):
+        mapped = op.compute(
+            "map_ret",
+            "__block_write_begin_int(): "
+            "if (!buffer_mapped(bh)) err = get_block(inode, block, bh, 1)",
+            get_block,
+            page,
+        )
+        with op.when(is_error(mapped), "if (unlikely(err)) /* -ENOSPC */"):
+            op.unlock(ref.lock, "folio_unlock(folio) /* block_write_begin() failed */")
+            op.fail(ENOSPC, "out", "return -ENOSPC")
         version = pagecache(op.world).add_write(op.thread.name, len(op.items), page)
         op.effect(
             "copy_page_from_iter_atomic(); block_write_end(): mark_buffer_dirty(bh); "
@@ -415,7 +455,12 @@ def write_block(op: Op, file: File, index: int) -> None:
             _buffer_slot(op.world, page),
         )
         op.unlock(ref.lock, "folio_unlock(folio)")
+    op.label("out")
     put_folio(op, ref)
+    op.unlock(inode.i_rwsem, "inode_unlock(inode)")
+    op.unlock(
+        writers, "file_end_write(file): sb_end_write(file_inode(file)->i_sb)", tag="sb-start-write"
+    )
 
 
 def _partially_uptodate(scratch: Scratch, buffer: int) -> int:

@@ -16,10 +16,10 @@ from mc.kernel.world import ModelError
 SCENARIOS = """\
 from mc.dsl import BASE_PROPERTIES, File, scenario
 from mc.kernel import truncate_properties as _registers  # noqa: F401
-from mc.models.aops import memory_failure
+from mc.models.aops import memory_failure, write_block
 from mc.models.dio import dio_worker, dio_write
 from mc.models.truncate import mmap_load, punch_hole, readahead, truncate
-from mc.models.writeback import io_completion, read, write
+from mc.models.writeback import fsync, io_completion, read, write
 
 HOLE_CACHED = File("/f", pages=1, cached=(0,), holes=(0,))
 COLD = File("/f", pages=1)
@@ -56,6 +56,11 @@ scenario("fine/dio-enospc", "a direct write to a hole of a full device, a read",
          properties=(*BASE_PROPERTIES, "folio-data-current", "dio-coherent", "no-lost-write"))
 scenario("fine/aio-enospc", "an AIO direct write to a hole of a full device",
          tree=["/f"], threads=[dio_write(FULL, 0, True), dio_worker(FULL, 0), io_completion(FULL)])
+scenario("fine/write-block-vs-truncate", "a block's write racing a truncate to 0", tree=["/f"],
+         threads=[write_block(COLD, 0), truncate(COLD, 0), io_completion(COLD)],
+         properties=(*BASE_PROPERTIES, "no-stale-data", "no-write-to-freed-block"))
+scenario("fine/write-block-enospc", "a block's write to a hole of a full device, an fsync",
+         tree=["/f"], threads=[write_block(FULL, 0), fsync(FULL), io_completion(FULL)])
 """
 
 FIXED = {
@@ -68,6 +73,8 @@ FIXED = {
     "fine/partial-punch": "ext4 zeroes a partial block dirty, not truncate_inode_partial_folio()",
     "fine/dio-enospc": "a bio to no block (a Python error): the write returns -ENOSPC",
     "fine/aio-enospc": "the same, and the dio worker waited for a bio never submitted",
+    "fine/write-block-vs-truncate": "write_block took no i_rwsem, so it raced the truncate",
+    "fine/write-block-enospc": "write_block mapped no block to a hole (an assertion in writeback)",
 }
 
 
