@@ -72,6 +72,7 @@ from mc.kernel.errno import ENOSPC
 from mc.kernel.expr import const, is_error, not_, same, state_expr
 from mc.kernel.locks import Lock
 from mc.kernel.pagecache import (
+    BUFFER0_UPTODATE,
     PG_DIRTY,
     PG_PRIVATE,
     PG_UPTODATE,
@@ -381,17 +382,12 @@ def memory_failure(op: Op, file: File, index: int) -> None:
 # --- a block of a partly uptodate folio ---------------------------------------------------
 
 
-def _buffer_slot(world: World, page: Page) -> int:
-    return world.shared_slot(f"buffer 0 uptodate({page})", False, lambda v: "yes" if v else "no")
-
-
-def _write_block(scratch: Scratch, page: Page, version: int, buffer: int) -> int:
+def _write_block(scratch: Scratch, page: Page, version: int) -> int:
     folio = scratch[page.folio]
     assert folio is not None
-    scratch[page.folio] = (version, folio[1] | PG_PRIVATE)
+    scratch[page.folio] = (version, folio[1] | PG_PRIVATE | BUFFER0_UPTODATE)
     scratch[page.history] = (*scratch[page.history], version)
     dirty_folio(scratch, page)
-    scratch[buffer] = True
     return 0
 
 
@@ -452,7 +448,6 @@ def write_block(op: Op, file: File, index: int) -> None:
             _write_block,
             page,
             version,
-            _buffer_slot(op.world, page),
         )
         op.unlock(ref.lock, "folio_unlock(folio)")
     op.label("out")
@@ -463,8 +458,9 @@ def write_block(op: Op, file: File, index: int) -> None:
     )
 
 
-def _partially_uptodate(scratch: Scratch, buffer: int) -> int:
-    return 1 if scratch[buffer] else 0
+def _partially_uptodate(scratch: Scratch, page: Page) -> int:
+    folio = scratch[page.folio]
+    return 1 if folio is not None and folio[1] & BUFFER0_UPTODATE else 0
 
 
 def _data_of(scratch: Scratch, page: Page) -> int | None:
@@ -527,7 +523,7 @@ def read_block(op: Op, file: File, index: int) -> None:
         op.call(
             "address_space_operations.is_partially_uptodate",
             _partially_uptodate,
-            _buffer_slot(op.world, page),
+            page,
             label="filemap_range_uptodate(): return "
             "mapping->a_ops->is_partially_uptodate(folio, pos, count)",
             roles={"folio": ref, "mapping": mapping},

@@ -59,6 +59,9 @@ scenario("fine/aio-enospc", "an AIO direct write to a hole of a full device",
 scenario("fine/write-block-vs-truncate", "a block's write racing a truncate to 0", tree=["/f"],
          threads=[write_block(COLD, 0), truncate(COLD, 0), io_completion(COLD)],
          properties=(*BASE_PROPERTIES, "no-stale-data", "no-write-to-freed-block"))
+scenario("fine/write-block-vs-read", "a block's write and a read of the whole page",
+         tree=["/f"], threads=[read(COLD, 0), write_block(COLD, 0), io_completion(COLD)],
+         properties=(*BASE_PROPERTIES, "folio-data-current", "dirty-coherent"))
 scenario("fine/write-block-enospc", "a block's write to a hole of a full device, an fsync",
          tree=["/f"], threads=[write_block(FULL, 0), fsync(FULL), io_completion(FULL)])
 """
@@ -75,6 +78,7 @@ FIXED = {
     "fine/aio-enospc": "the same, and the dio worker waited for a bio never submitted",
     "fine/write-block-vs-truncate": "write_block took no i_rwsem, so it raced the truncate",
     "fine/write-block-enospc": "write_block mapped no block to a hole (an assertion in writeback)",
+    "fine/write-block-vs-read": "->read_folio read the uptodate block again over its new data",
 }
 
 

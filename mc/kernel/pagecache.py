@@ -56,7 +56,20 @@ PG_UPTODATE = 1
 PG_DIRTY = 2
 PG_WRITEBACK = 4
 PG_PRIVATE = 8
-FLAG_NAMES = ((PG_UPTODATE, "uptodate"), (PG_DIRTY, "dirty"), (PG_WRITEBACK, "writeback"))
+BUFFER0_UPTODATE = 16
+"""Not a page flag: the folio's first buffer is uptodate while the folio
+is not (a filesystem whose blocks are smaller than a page wrote that
+block into a new folio, ``mc.models.aops.write_block``); it goes with
+the folio, as its buffers do."""
+FLAG_NAMES = (
+    (PG_UPTODATE, "uptodate"),
+    (PG_DIRTY, "dirty"),
+    (PG_WRITEBACK, "writeback"),
+    (BUFFER0_UPTODATE, "buffer 0 uptodate"),
+)
+BLOCK_SIZE = 1024
+"""The block size of a filesystem whose blocks are smaller than a page
+(``BUFFER0_UPTODATE``): the first block is bytes 0 to 1023."""
 
 TAG_DIRTY = 1
 TAG_WRITEBACK = 2
@@ -639,7 +652,7 @@ def submit_read(scratch: Scratch, page: Page, end_io: str) -> None:
     if block is None:
         folio = scratch[page.folio]
         assert folio is not None
-        _set_folio(scratch, page, ZEROES, folio[1] | PG_UPTODATE)
+        _set_folio(scratch, page, read_data(folio, ZEROES), _read_flags(folio))
         scratch[lock.slot] = None
         return
     bio = Bio(dev.READ, block, page.ino, page.index, page.path, None, end_io)
@@ -665,8 +678,30 @@ def complete(scratch: Scratch, bio: Bio) -> None:
     folio = scratch[page.folio]
     if folio is not None and scratch[page.ident] == read_into:
         data = scratch[_device(scratch).blocks[bio.block]]
-        _set_folio(scratch, page, data, folio[1] | PG_UPTODATE)
+        _set_folio(scratch, page, read_data(folio, data), _read_flags(folio))
     scratch[page.locks[read_into].slot] = None
+
+
+def read_data(folio: Folio, data: Any) -> Any:
+    """What a read of ``data`` from the device (zeroes for a hole) leaves in
+    ``folio``: ``data``, but for a first buffer already uptodate
+    (``BUFFER0_UPTODATE``), which ``block_read_full_folio()`` does not read
+    again (fs/buffer.c: it skips uptodate buffers), so the folio keeps that
+    block's data."""
+    version, flags = folio
+    if not flags & BUFFER0_UPTODATE or version is None or version == data:
+        return data
+    if isinstance(data, tuple) or isinstance(version, tuple):
+        raise ModelError(
+            "a read into a folio whose first buffer is uptodate, of a block that holds "
+            "several versions, is not modelled"
+        )
+    return ((0, version), (BLOCK_SIZE, data))
+
+
+def _read_flags(folio: Folio) -> int:
+    """The flags of ``folio`` once a read filled it: uptodate, every buffer."""
+    return (folio[1] | PG_UPTODATE) & ~BUFFER0_UPTODATE
 
 
 def _device(scratch: Scratch) -> Device:
