@@ -174,7 +174,9 @@ LABEL_AS_MODELLED = {
     "if (!vma) return -ENOMEM; madvise_dontneed_free(): "
     "if (!madvise_dontneed_free_valid_vma(vma, start, &end, behavior)) return -EINVAL",
     "if (!vma) goto out /* -ENOMEM */",
-    "if (dio->wait_for_completion) /* no work */",
+    "if (dio->wait_for_completion) /* no work: a synchronous or failed write */",
+    "if (ret < N) /* -ENOSPC: iomap_iter() stops, no bio; iomap_dio_rw() returns it */",
+    "if (unlikely(err)) /* -ENOSPC */",
     "if (*ilock_shared && (*extend || !extN_overwrite_io(inode, offset, count))) "
     "{ inode_unlock_shared(inode); *ilock_shared = false; inode_lock(inode); goto restart; }",
     "if (vma && vma->vm_ops && vma->vm_ops->access)",
