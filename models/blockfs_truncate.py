@@ -36,6 +36,7 @@ from mc.kernel.expr import Expr, const, not_, state_expr
 from mc.kernel.locks import EXCL, SHARED
 from mc.kernel.mm import VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_SIGBUS, Mm, vm_fault
 from mc.kernel.pagecache import (
+    BUFFER0_UPTODATE,
     PAGE_SIZE,
     PG_PRIVATE,
     PG_UPTODATE,
@@ -46,6 +47,9 @@ from mc.kernel.pagecache import (
     dirty_folio,
     get_block,
     pagecache,
+    read_data,
+    read_flags,
+    unwritten_as_zeroes,
 )
 from mc.kernel.pagedata import zero
 from mc.kernel.pathcond import (
@@ -126,10 +130,11 @@ def _hole(page: Page) -> Expr:
 
 def _read_block(scratch: Scratch, page: Page) -> None:
     """``bh_read(bh, 0)``: a synchronous read of the block into the locked
-    folio (``submit_bh()`` and ``wait_on_buffer()``)."""
-    flags = scratch[page.folio][1]
-    data = pagecache(scratch.world).on_device(scratch.values, page)
-    scratch[page.folio] = (data, flags | PG_UPTODATE | PG_PRIVATE)
+    folio (``submit_bh()`` and ``wait_on_buffer()``), which keeps a first
+    buffer already uptodate (``read_data``)."""
+    folio = scratch[page.folio]
+    data = unwritten_as_zeroes(pagecache(scratch.world).on_device(scratch.values, page))
+    scratch[page.folio] = (read_data(folio, data), read_flags(folio) | PG_PRIVATE)
 
 
 def _zero_from(scratch: Scratch, page: Page, start: Value, end: Value | None) -> None:
@@ -145,14 +150,15 @@ def zero_block_range(
     """``__block_zero_page_range()`` / ``block_truncate_page()`` on a page:
     ``filemap_grab_folio()`` (the folio locked, created if not cached); a
     hole needs no zeroing; a folio not uptodate is read first
-    (``bh_read()``); bytes ``[start, end)`` of the page (``end`` None: from
+    (``bh_read()``) unless its first buffer is (``BUFFER0_UPTODATE``: the
+    buffer zeroed is taken to be that one); bytes ``[start, end)`` of the page (``end`` None: from
     ``start % PAGE_SIZE`` to the end) are zeroed and the buffer dirtied."""
     ref = blockfs.grab_folio(op, mapping, page, "folio = filemap_grab_folio(mapping, index)")
     with op.when(
         not_(_hole(page)), "if (!buffer_mapped(bh)) goto unlock /* hole */", label_negates=True
     ):
         with op.when(
-            not_(locked_test(page, PG_UPTODATE, "uptodate")),
+            not_(locked_test(page, PG_UPTODATE | BUFFER0_UPTODATE, "uptodate")),
             "if (!folio_test_uptodate(folio) && !buffer_uptodate(bh))",
         ):
             op.effect("bh_read(bh, 0) /* submit_bh() and wait_on_buffer() */", _read_block, page)

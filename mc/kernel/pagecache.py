@@ -652,7 +652,7 @@ def submit_read(scratch: Scratch, page: Page, end_io: str) -> None:
     if block is None:
         folio = scratch[page.folio]
         assert folio is not None
-        _set_folio(scratch, page, read_data(folio, ZEROES), _read_flags(folio))
+        _set_folio(scratch, page, read_data(folio, ZEROES), read_flags(folio))
         scratch[lock.slot] = None
         return
     bio = Bio(dev.READ, block, page.ino, page.index, page.path, None, end_io)
@@ -677,9 +677,17 @@ def complete(scratch: Scratch, bio: Bio) -> None:
     read_into = next(k for k, lock in enumerate(page.locks) if scratch[lock.slot] == irq)
     folio = scratch[page.folio]
     if folio is not None and scratch[page.ident] == read_into:
-        data = scratch[_device(scratch).blocks[bio.block]]
-        _set_folio(scratch, page, read_data(folio, data), _read_flags(folio))
+        data = unwritten_as_zeroes(scratch[_device(scratch).blocks[bio.block]])
+        _set_folio(scratch, page, read_data(folio, data), read_flags(folio))
     scratch[page.locks[read_into].slot] = None
+
+
+def unwritten_as_zeroes(data: Any) -> Any:
+    """What a read of a block that holds ``data`` returns: zeroes for a
+    block allocated and never written (an unwritten extent, or a new
+    buffer ``__block_write_begin_int()`` zeroes around the write), which
+    holds no data version."""
+    return ZEROES if data is None else data
 
 
 def read_data(folio: Folio, data: Any) -> Any:
@@ -699,7 +707,7 @@ def read_data(folio: Folio, data: Any) -> Any:
     return ((0, version), (BLOCK_SIZE, data))
 
 
-def _read_flags(folio: Folio) -> int:
+def read_flags(folio: Folio) -> int:
     """The flags of ``folio`` once a read filled it: uptodate, every buffer."""
     return (folio[1] | PG_UPTODATE) & ~BUFFER0_UPTODATE
 
