@@ -904,7 +904,7 @@ def folio_data_violation(world: World, state: Any) -> str | None:
             if state[page.locks[ident].slot] is not None:
                 continue
             history = state[page.history]
-            if TRUNCATED in history or history[-1] in pending:
+            if TRUNCATED in history or history[-1] in pending or folio[0] == history[-1]:
                 continue
             if not any(cache.same_data(page, v, history[-1]) for _, v in runs_of(folio[0])):
                 return (

@@ -87,7 +87,7 @@ import attrs
 from mc.dsl import EXCL, SHARED, Cite, Op, Scratch, World, const, operation, same, touches
 from mc.kernel.expr import Expr, below, differ, slot_value, state_expr
 from mc.kernel.locks import Kind, Lock, holders
-from mc.kernel.world import Dentry
+from mc.kernel.world import Dentry, ModelError
 from mc.models.dentry import DentryObject, dentry_object
 from mc.models.dirops import rename, split
 from mc.models.namei import ECHILD, lookup_slow
@@ -799,6 +799,28 @@ def reconnect(scratch: Scratch, directory: int, parent: int) -> None:
     scratch[slot] = parent
 
 
+def _not_pinned(op: Op, disconnected: str | None = None, pinned: str | None = None) -> None:
+    """A directory whose dentry left the dcache (``nfsd_rename``) cannot be
+    on the path of a dentry another thread holds (``d_path``'s file: a
+    dentry holds a reference on its parent, so ``d_obtain_alias()`` would
+    find the connected alias): a model error when a scenario has both."""
+    seen = op.world.parts.setdefault("dcache pins", {"disconnected": {}, "pinned": {}})
+    if disconnected is not None:
+        seen["disconnected"][disconnected] = op.thread.name
+    if pinned is not None:
+        seen["pinned"][pinned] = op.thread.name
+    for directory, who in seen["disconnected"].items():
+        for path, holder in seen["pinned"].items():
+            if path.rstrip("/") == directory.rstrip("/") or path.startswith(
+                directory.rstrip("/") + "/"
+            ):
+                raise ModelError(
+                    f"{holder} holds {path}, which pins the dentry of {directory}, so {who}'s "
+                    "d_obtain_alias() finds it connected: nfsd_rename's disconnected directory "
+                    "cannot be on the path of a file another thread holds"
+                )
+
+
 @operation(
     models="nfsd4_rename() -> nfsd_rename() (fs/nfsd/vfs.c) with a parent decoded from a file "
     "handle: exportfs_decode_fh() -> d_obtain_alias() (fs/dcache.c); lock_rename() (fs/namei.c)",
@@ -816,6 +838,7 @@ def nfsd_rename(op: Op, old: str, new: str) -> None:
     parents (-EXDEV) unless a lookup reconnected it meanwhile; then the
     rename of ``rename()``."""
     directory = op.inode(split(old)[0])
+    _not_pinned(op, disconnected=split(old)[0])
     op.effect(
         "exportfs_decode_fh() -> d_obtain_alias(inode) /* IS_ROOT, DCACHE_DISCONNECTED */",
         disconnect,
@@ -1100,13 +1123,14 @@ def rename_sequence(scratch: Scratch, rename_lock: int) -> int:
 
 def read_d_parent(scratch: Scratch, ino: int) -> int:
     """``READ_ONCE(dentry->d_parent)`` of the dentry naming ``ino``: a
-    directory's ``d_parent`` slot, the directory a file's name is in (the
+    directory's ``d_parent`` slot (the dentry itself when it is
+    disconnected, ``disconnect``), the directory a file's name is in (the
     dentry itself when none names it: ``__prepend_path()``'s "Escaped?")."""
     world = scratch.world
     slot = world.inodes[ino].d_parent
     if slot is not None:
-        parent: int = scratch[slot]
-        return parent
+        parent: int | None = scratch[slot]
+        return ino if parent is None else parent
     dentry = _holding_dentry(world, scratch.values, ino)
     return ino if dentry is None else dentry.parent.ino
 
@@ -1214,6 +1238,7 @@ def d_path(op: Op, path: str) -> None:
     spinlock): another lockless reader then retries once more than it
     would."""
     ino = op.world.lookup_path(path).ino
+    _not_pinned(op, pinned=path)
     rcu = d_path_rcu(op.world)
     rename_lock = op.world.rename_lock
     op.lock(rcu, SHARED, "d_path(): rcu_read_lock()")

@@ -617,8 +617,10 @@ def _render_names(names: tuple[str, ...] | None) -> str:
 
 
 def _dir_pos(scratch: Scratch, filp: Filp) -> None:
+    """``file->f_pos = ctx->pos``: the end of the directory; the move is
+    counted as read(2)'s is (``no-lost-f-pos``)."""
+    scratch[filp.moved] = scratch[filp.moved] + 1 - scratch[filp.f_pos]
     scratch[filp.f_pos] = 1
-    return None
 
 
 @operation(

@@ -749,6 +749,14 @@ def mprotect_readonly(op: Op, mapped: MappedFile, start: int, end: int) -> None:
     """mprotect(2) to PROT_READ of the VMA over page ``start`` (the range is
     the whole VMA: no split): ``vm_flags`` lose VM_WRITE and
     ``change_protection()`` write-protects the ptes (their dirty bit stays)."""
+    whole = [(low, high) for low, high, _flags in mapped.vmas if low <= start < high]
+    if whole and whole[0] != (start, end):
+        low, high = whole[0]
+        raise ModelError(
+            f"mprotect_readonly(pages [{start}, {end})) covers part of the VMA over pages "
+            f"[{low}, {high}): mprotect_fixup() would split it, which the model does not; "
+            f"give the VMA's whole range, {low} to {high}"
+        )
     part, process, _ = _parts(op, mapped)
     op.lock(process.mmap_lock, EXCL, "do_mprotect_pkey(): mmap_write_lock_killable(current->mm)")
     number, _ = _look_up_vma(op, process, start, "vma = vma_find(&vmi, end)")
@@ -902,6 +910,13 @@ def fork_exit(op: Op, mapped: MappedFile) -> None:
     mmap_lock exclusive for the teardown, 6.6) unlinks each VMA and calls
     ``->close``."""
     part, parent, _ = _parts(op, mapped)
+    forked = op.world.parts.setdefault("forks", {})
+    other = forked.setdefault(id(part), op.thread.name)
+    if other != op.thread.name:
+        raise ModelError(
+            f"{other} forks too: the model has one child mm, so two fork_exit threads of one "
+            "mapped file would share it (give the scenario one)"
+        )
     child = child_of(op.world, part)
     mapping = part.mapping
     op.lock(parent.mmap_lock, EXCL, "dup_mmap(): mmap_write_lock_killable(oldmm)")
