@@ -254,26 +254,35 @@ EOF_INSIDE, EOF_OUTSIDE, EOF_STRADDLES = 0, 1, 2
 EOF_NAMES = ("inside i_size", "outside i_size", "straddles i_size")
 
 
-def _eof_case(scratch: Scratch, mapping: Mapping, page: Page) -> int:
+def _eof_case(scratch: Scratch, mapping: Mapping, page: Page) -> tuple[int, Any]:
+    """Where i_size, read once, falls against the page, and for a page that
+    straddles it the offset in the page (what ``zero_user_segment()`` is
+    given: a size changed since is not read again)."""
     size = scratch[mapping.i_size]
     if decide(scratch, at_least(size, mul(page.index + 1, PAGE_SIZE))):
-        return EOF_INSIDE
+        return EOF_INSIDE, None
     if decide(scratch, at_least(mul(page.index, PAGE_SIZE), size)):
-        return EOF_OUTSIDE
-    return EOF_STRADDLES
+        return EOF_OUTSIDE, None
+    return EOF_STRADDLES, mod(size, PAGE_SIZE)
 
 
-def _zero_tail(scratch: Scratch, mapping: Mapping, page: Page) -> None:
+def _render_eof(value: tuple[int, Any] | None) -> str:
+    if value is None:
+        return "-"
+    case, offset = value
+    return EOF_NAMES[case] if offset is None else f"{EOF_NAMES[case]} at byte {offset}"
+
+
+def _zero_tail(scratch: Scratch, page: Page, case: tuple[int, Any]) -> None:
     folio = scratch[page.folio]
     if folio is not None:
-        offset = mod(scratch[mapping.i_size], PAGE_SIZE)
-        scratch[page.folio] = (zero(scratch, folio[0], offset, PAGE_SIZE), folio[1])
+        scratch[page.folio] = (zero(scratch, folio[0], case[1], PAGE_SIZE), folio[1])
 
 
 def _eof_is(case: Expr, value: int) -> Expr:
     def build(world: Any) -> Any:
         get = case.compile(world)
-        return lambda state: get(state) == value
+        return lambda state: get(state)[0] == value
 
     return Expr(f"{case} == {EOF_NAMES[value]}", build, case.local)
 
@@ -297,7 +306,7 @@ def block_write_full_page(op: Op, mapping: Mapping, page: Page) -> None:
         _eof_case,
         mapping,
         page,
-        render=lambda value: "-" if value is None else EOF_NAMES[value],
+        render=_render_eof,
     )
     done = op.fresh_label("block_write_full_page_done")
     with op.when(
@@ -312,7 +321,7 @@ def block_write_full_page(op: Op, mapping: Mapping, page: Page) -> None:
         # later extension of the file reads them back (models/eof.py).
         if not op.variant(WRITEBACK_SKIPS_EOF_ZERO):
             zero = "zero_user_segment(page, offset, PAGE_SIZE) /* it may be mmapped */"
-            fork_effect(op, zero, _zero_tail, mapping, page)
+            fork_effect(op, zero, _zero_tail, page, case)
 
     op.section(
         mapping.xa_lock,

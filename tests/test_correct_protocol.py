@@ -22,7 +22,7 @@ from mc.models.dio import dio_worker, dio_write
 from mc.models.file import OpenFile, copy_file_range, copy_file_range_splice, getdents
 from mc.models.inode import iget
 from mc.models.truncate import mmap_load, mmap_store, punch_hole, readahead, truncate
-from mc.models.writeback import fsync, io_completion, read, write
+from mc.models.writeback import flusher, fsync, io_completion, read, write
 
 HOLE_CACHED = File("/f", pages=1, cached=(0,), holes=(0,))
 COLD = File("/f", pages=1)
@@ -77,6 +77,10 @@ scenario("fine/getdents", "one getdents64(2) of a directory", tree=["/a/", "/a/x
 scenario("fine/fsync-vs-iget", "an fsync beside an iget of the inode", tree=["/f"],
          threads=[fsync(CACHED), iget(CACHED)],
          properties=(*BASE_PROPERTIES, "no-post-eof-exposure"))
+scenario("fine/two-truncates-vs-flusher", "a truncate to 0, one to 4196 and the flusher",
+         tree=["/f"],
+         threads=[truncate(TWO, 0), truncate(TWO, 4196), flusher(TWO), io_completion(TWO)],
+         properties=(*BASE_PROPERTIES, "folio-data-current"))
 COPY_A, COPY_B = File("/a", pages=1, cached=(0,)), File("/b", pages=1)
 FILE_A = OpenFile("/a", cache=COPY_A, name="fa")
 FILE_B = OpenFile("/b", cache=COPY_B, name="fb")
@@ -105,6 +109,7 @@ FIXED = {
     "fine/getdents": "f_pos moved by getdents64(2) was not counted as moved",
     "fine/fsync-vs-iget": "a property's reads= of a slot this scenario lacks was refused",
     "fine/copies-vs-store": "the same data, runs of bytes, was taken for other data",
+    "fine/two-truncates-vs-flusher": "block_write_full_page() zeroed from an i_size read again",
 }
 
 
