@@ -60,7 +60,9 @@ by the commit from its start to its end).
 Left out: the data (the copy, the mapping and the I/O are steps that
 change nothing; what the write or the writeback computes is the
 page-cache models'), the ``folio->mapping != mapping`` recheck after the
-relock (nothing truncates here), ``folio_wait_stable()`` and the
+relock that follows the handle's start (the folio lookups themselves
+skip or recreate a folio a truncate removed: ``FGP_CREAT``, a batch
+without it, the recheck after ``FGP_LOCK``), ``folio_wait_stable()`` and the
 writeback wait of the ordered-data pass, ``-ENOSPC`` retries, credits
 and reserved handles (which may join a ``T_LOCKED`` transaction and wait
 only in ``T_SWITCH``, ``wait_transaction_switching()``), a handle with
@@ -72,8 +74,8 @@ the commit's metadata I/O and checkpointing, and
 from __future__ import annotations
 
 from mc.dsl import EXCL, SHARED, Cite, LockKind, Op, flag_variant, operation, touches
-from mc.dsl.folio import find_folio, put_folio
-from mc.kernel.expr import const
+from mc.dsl.folio import find_folio, new_folio, put_folio
+from mc.kernel.expr import const, not_
 from mc.kernel.locks import Lock
 from mc.kernel.pagecache import File, Page
 from mc.kernel.world import ModelError, World
@@ -105,8 +107,25 @@ def ext4_write(op: Op, file: File, index: int) -> None:
     page = _cached_page(op, file, index, "ext4_write")
     handle = journal(op.world)
     op.lock(inode.i_rwsem, EXCL, "ext4_buffered_write_iter(): inode_lock(inode)")
+    op.label("repeat")
     folio = find_folio(op, page, "folio = __filemap_get_folio(mapping, index, FGP_WRITEBEGIN, ...)")
+    with op.when(not_(folio.found), "if (!folio) /* FGP_CREAT: a truncate removed it */"):
+        _, added = new_folio(
+            op,
+            op.mapping(file),
+            page,
+            "folio = filemap_alloc_folio(); __folio_set_locked(folio); filemap_add_folio()",
+        )
+        op.goto_if(not_(added), "repeat", "if (err == -EEXIST) goto repeat")
+        op.goto("locked")
     op.lock(folio.lock, EXCL, "__filemap_get_folio(): folio_lock(folio) /* FGP_LOCK */")
+    with op.when(
+        not_(folio.mapped), "if (unlikely(folio->mapping != mapping)) /* truncated: repeat */"
+    ):
+        op.unlock(folio.lock, "folio_unlock(folio)")
+        put_folio(op, folio, "folio_put(folio); goto repeat")
+        op.goto("repeat")
+    op.label("locked")
     start = "retry_journal: handle = ext4_journal_start(inode, EXT4_HT_WRITE_PAGE, ...)"
     if op.variant(HANDLE_UNDER_FOLIO_LOCK):
         start_handle(op, start)
@@ -138,10 +157,18 @@ def ext4_writepages(op: Op, file: File, index: int) -> None:
         "handle = ext4_journal_start_with_reserve(inode, EXT4_HT_WRITE_PAGE, needed_blocks, ...)",
     )
     folio = find_folio(op, page, "mpage_prepare_extent_to_map(): folio = fbatch.folios[i]")
+    op.goto_if(not_(folio.found), "done", "if (!nr_folios) /* a truncate removed it */")
     op.lock(folio.lock, EXCL, "mpage_prepare_extent_to_map(): folio_lock(folio)")
+    with op.when(
+        not_(folio.mapped), "if (unlikely(folio->mapping != mapping)) /* truncated: skip it */"
+    ):
+        op.unlock(folio.lock, "folio_unlock(folio); continue")
+        op.goto("put")
     op.effect("mpage_map_and_submit_extent(handle, mpd, &give_up_on_write)", _nothing)
     op.unlock(folio.lock, "mpage_map_and_submit_extent(): mpage_folio_done(): folio_unlock(folio)")
+    op.label("put")
     put_folio(op, folio)
+    op.label("done")
     op.unlock(handle, "ext4_journal_stop(handle)")
 
 
@@ -160,6 +187,7 @@ def jbd2_commit(op: Op, file: File, index: int) -> None:
     page = _cached_page(op, file, index, "jbd2_commit")
     commit = _lock_transaction(op)
     folio = find_folio(op, page, "ext4_do_writepages() /* can_map = 0 */: folio = fbatch.folios[i]")
+    op.goto_if(not_(folio.found), "done", "if (!nr_folios) /* a truncate removed it */")
     op.lock(
         folio.lock,
         EXCL,
@@ -167,6 +195,7 @@ def jbd2_commit(op: Op, file: File, index: int) -> None:
     )
     op.unlock(folio.lock, "mpage_folio_done(): folio_unlock(folio)")
     put_folio(op, folio)
+    op.label("done")
     op.unlock(commit, "the commit is done: wake_up(&journal->j_wait_done_commit)")
 
 

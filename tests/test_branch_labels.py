@@ -177,6 +177,9 @@ LABEL_AS_MODELLED = {
     "if (dio->wait_for_completion) /* no work: a synchronous or failed write */",
     "if (ret < N) /* -ENOSPC: iomap_iter() stops, no bio; iomap_dio_rw() returns it */",
     "if (unlikely(err)) /* -ENOSPC */",
+    "if (!folio) /* FGP_CREAT: a truncate removed it */",
+    "if (unlikely(folio->mapping != mapping)) /* truncated: repeat */",
+    "if (unlikely(folio->mapping != mapping)) /* truncated: skip it */",
     "if (*ilock_shared && (*extend || !extN_overwrite_io(inode, offset, count))) "
     "{ inode_unlock_shared(inode); *ilock_shared = false; inode_lock(inode); goto restart; }",
     "if (vma && vma->vm_ops && vma->vm_ops->access)",

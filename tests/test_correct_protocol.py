@@ -21,6 +21,7 @@ from mc.models.aops import memory_failure, write_block
 from mc.models.dio import dio_worker, dio_write
 from mc.models.file import OpenFile, copy_file_range, copy_file_range_splice, getdents
 from mc.models.inode import iget
+from mc.models.journal import ext4_write, jbd2_commit
 from mc.models.truncate import mmap_load, mmap_store, punch_hole, readahead, truncate
 from mc.models.writeback import flusher, fsync, io_completion, read, write
 
@@ -81,6 +82,10 @@ scenario("fine/two-truncates-vs-flusher", "a truncate to 0, one to 4196 and the 
          tree=["/f"],
          threads=[truncate(TWO, 0), truncate(TWO, 4196), flusher(TWO), io_completion(TWO)],
          properties=(*BASE_PROPERTIES, "folio-data-current"))
+scenario("fine/journal-vs-truncate", "a commit and an ext4 write beside a truncate to 0",
+         tree=["/f"],
+         threads=[jbd2_commit(CACHED, 0), ext4_write(CACHED, 0), truncate(CACHED, 0),
+                  io_completion(CACHED)])
 COPY_A, COPY_B = File("/a", pages=1, cached=(0,)), File("/b", pages=1)
 FILE_A = OpenFile("/a", cache=COPY_A, name="fa")
 FILE_B = OpenFile("/b", cache=COPY_B, name="fb")
@@ -110,6 +115,7 @@ FIXED = {
     "fine/fsync-vs-iget": "a property's reads= of a slot this scenario lacks was refused",
     "fine/copies-vs-store": "the same data, runs of bytes, was taken for other data",
     "fine/two-truncates-vs-flusher": "block_write_full_page() zeroed from an i_size read again",
+    "fine/journal-vs-truncate": "the journal's operations locked a folio a truncate removed",
 }
 
 
