@@ -140,7 +140,7 @@ from mc.dsl import (
     flag_variant,
     operation,
 )
-from mc.kernel.expr import Expr, state_expr
+from mc.kernel.expr import Expr, const, same, state_expr
 from mc.kernel.locks import Lock
 
 QUOTA_READ = "6.17-rc3 (Kingxukai/linux 9b44fff6)"
@@ -688,37 +688,74 @@ def dqput(op: Op, dq: Dquot, in_handle: bool) -> None:
     once = op.variant(DQPUT_WITHOUT_WE_SLEPT)
     we_slept = op.fresh_label("we_slept")
     op.label(we_slept)
-    last = state_expr(f"atomic_read(&{dq.owner}->dq_count) == 1", lambda s: s[dq.count] == 1)
+    name = f"dqput_{dq.owner}"
+    looked = op.compute(
+        name,
+        "we_slept: spin_lock(&dq_list_lock); if (atomic_read(&dquot->dq_count) > 1) "
+        "{ atomic_dec(); return; } if (dquot_dirty(dquot)) ...; "
+        "if (test_bit(DQ_ACTIVE_B, &dquot->dq_flags)) ...; atomic_dec(&dquot->dq_count); "
+        "put_dquot_last(dquot); spin_unlock(&dq_list_lock)",
+        _look_under_dq_list_lock,
+        dq.count,
+        dq.dirty,
+        dq.active,
+        render=lambda value: "-" if value is None else str(value),
+    )
+    with op.when(same(looked, const(WRITE_DQUOT)), "if (dquot_dirty(dquot))"):
+        op.enter(
+            "dquot_operations.write_dquot",
+            dq.owner,
+            label="spin_unlock(&dq_list_lock); ret = dquot->dq_sb->dq_op->write_dquot(dquot)",
+            roles={"dquot": dq.owner},
+        )
+        write_dquot(op, dq, in_handle)
+        if once:
+            with op.when(
+                _flag(dq.active, f"DQ_ACTIVE_B({dq.owner})"),
+                "if (test_bit(DQ_ACTIVE_B, &dquot->dq_flags)) /* no new look */",
+            ):
+                op.enter(
+                    "dquot_operations.release_dquot",
+                    dq.owner,
+                    label="dquot->dq_sb->dq_op->release_dquot(dquot) /* no new look */",
+                    roles={"dquot": dq.owner},
+                )
+                release_dquot(op, dq, in_handle)
+            op.effect("atomic_dec(&dquot->dq_count) /* no new look */", _add, dq.count, -1)
+        else:
+            op.goto(we_slept)
     with op.when(
-        last,
-        "we_slept: spin_lock(&dq_list_lock); if (atomic_read(&dquot->dq_count) "
-        "> 1) { atomic_dec(); return; }",
-        label_negates=True,
+        same(looked, const(RELEASE_DQUOT)), "if (test_bit(DQ_ACTIVE_B, &dquot->dq_flags))"
     ):
-        with op.when(_flag(dq.dirty, f"dquot_dirty({dq.owner})"), "if (dquot_dirty(dquot))"):
-            op.enter(
-                "dquot_operations.write_dquot",
-                dq.owner,
-                label="spin_unlock(&dq_list_lock); ret = dquot->dq_sb->dq_op->write_dquot(dquot)",
-                roles={"dquot": dq.owner},
-            )
-            write_dquot(op, dq, in_handle)
-            if not once:
-                op.goto(we_slept)
-        with op.when(
-            _flag(dq.active, f"DQ_ACTIVE_B({dq.owner})"),
-            "if (test_bit(DQ_ACTIVE_B, &dquot->dq_flags))",
-        ):
-            op.enter(
-                "dquot_operations.release_dquot",
-                dq.owner,
-                label="spin_unlock(&dq_list_lock); dquot->dq_sb->dq_op->release_dquot(dquot)",
-                roles={"dquot": dq.owner},
-            )
-            release_dquot(op, dq, in_handle)
-            if not once:
-                op.goto(we_slept)
-    op.effect("atomic_dec(&dquot->dq_count); put_dquot_last(dquot)", _add, dq.count, -1)
+        op.enter(
+            "dquot_operations.release_dquot",
+            dq.owner,
+            label="spin_unlock(&dq_list_lock); dquot->dq_sb->dq_op->release_dquot(dquot)",
+            roles={"dquot": dq.owner},
+        )
+        release_dquot(op, dq, in_handle)
+        if once:
+            op.effect("atomic_dec(&dquot->dq_count) /* no new look */", _add, dq.count, -1)
+        else:
+            op.goto(we_slept)
+
+
+DROPPED, WRITE_DQUOT, RELEASE_DQUOT = "dropped", "write_dquot", "release_dquot"
+"""What ``dqput()``'s look under dq_list_lock decides: the reference is
+dropped (not the last, or the last of a clean, inactive dquot), or the
+dquot is to be written or released first."""
+
+
+def _look_under_dq_list_lock(scratch: Scratch, count: int, dirty: int, active: int) -> str:
+    """``we_slept:`` what ``dqput()`` does under dq_list_lock, at once as
+    the spinlock makes it: a reference that is not the last is dropped; the
+    last one is dropped when the dquot is clean and inactive, else the
+    dquot is to be written (dirty) or released (active) with the lock
+    dropped."""
+    if scratch[count] > 1 or not (scratch[dirty] or scratch[active]):
+        scratch[count] -= 1
+        return DROPPED
+    return WRITE_DQUOT if scratch[dirty] else RELEASE_DQUOT
 
 
 # --- charging and transferring ----------------------------------------------------------
@@ -985,6 +1022,14 @@ def chown(op: Op, quotas: Quotas, path: str, owner: str) -> None:
     last dqput()'s work all run under it.  Left out: its
     ``dquot_initialize()`` before the handle (the pointer is set) and the
     ``->get_inode_usage`` call (no inode counts)."""
+    chowned = op.world.parts.setdefault("chowned", {})
+    other = chowned.setdefault(path, op.thread.name)
+    if other != op.thread.name:
+        raise ModelError(
+            f"{other} chowns {path} too: the model's chown transfers from the owner the file "
+            "starts with (dquot_transfer() would read the owner another chown set), so a "
+            "scenario chowns each file once"
+        )
     inode = qinode(op.world, quotas, path)
     source = dquot(op.world, quotas, quotas.file(path).owner)
     target = dquot(op.world, quotas, owner)

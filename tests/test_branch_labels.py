@@ -24,8 +24,6 @@ LABEL_NEGATES = {
     # quota
     "extN_file_open(): dquot_file_open() -> __dquot_initialize(): if (dquots[cnt]) continue; "
     "/* dqinit_needed() */",
-    "we_slept: spin_lock(&dq_list_lock); if (atomic_read(&dquot->dq_count) > N) "
-    "{ atomic_dec(); return; }",
     # __get_acl(): the block runs for an uncached ACL (models/xattr.py)
     "if (!is_uncached_acl(acl)) return acl",
 }
@@ -177,6 +175,7 @@ LABEL_AS_MODELLED = {
     "if (dio->wait_for_completion) /* no work: a synchronous or failed write */",
     "if (ret < N) /* -ENOSPC: iomap_iter() stops, no bio; iomap_dio_rw() returns it */",
     "if (unlikely(err)) /* -ENOSPC */",
+    "if (test_bit(DQ_ACTIVE_B, &dquot->dq_flags)) /* no new look */",
     "if (!folio) /* FGP_CREAT: a truncate removed it */",
     "if (unlikely(folio->mapping != mapping)) /* truncated: repeat */",
     "if (unlikely(folio->mapping != mapping)) /* truncated: skip it */",

@@ -22,6 +22,7 @@ from mc.models.dio import dio_worker, dio_write
 from mc.models.file import OpenFile, copy_file_range, copy_file_range_splice, getdents
 from mc.models.inode import iget
 from mc.models.journal import ext4_write, jbd2_commit
+from mc.models.quota import QuotaFile, Quotas, chown
 from mc.models.truncate import mmap_load, mmap_store, punch_hole, readahead, truncate
 from mc.models.writeback import flusher, fsync, io_completion, read, write
 
@@ -86,6 +87,10 @@ scenario("fine/journal-vs-truncate", "a commit and an ext4 write beside a trunca
          tree=["/f"],
          threads=[jbd2_commit(CACHED, 0), ext4_write(CACHED, 0), truncate(CACHED, 0),
                   io_completion(CACHED)])
+OWNED = Quotas((QuotaFile("/qa", "alice", blocks=1), QuotaFile("/qb", "alice", blocks=1)))
+scenario("fine/two-chowns", "chowns of two files of one owner to another", tree=["/qa", "/qb"],
+         threads=[chown(OWNED, "/qa", "bob"), chown(OWNED, "/qb", "bob")],
+         properties=(*BASE_PROPERTIES, "quota-released-clean", "quota-usage-exact"))
 COPY_A, COPY_B = File("/a", pages=1, cached=(0,)), File("/b", pages=1)
 FILE_A = OpenFile("/a", cache=COPY_A, name="fa")
 FILE_B = OpenFile("/b", cache=COPY_B, name="fb")
@@ -116,6 +121,7 @@ FIXED = {
     "fine/copies-vs-store": "the same data, runs of bytes, was taken for other data",
     "fine/two-truncates-vs-flusher": "block_write_full_page() zeroed from an i_size read again",
     "fine/journal-vs-truncate": "the journal's operations locked a folio a truncate removed",
+    "fine/two-chowns": "dqput()'s look under dq_list_lock was two steps: both saw a count of 2",
 }
 
 
@@ -145,9 +151,11 @@ MAPPED = """\
 from mc.dsl import VM_WRITE, File, scenario
 from mc.models.dcache import d_path, nfsd_rename
 from mc.models.mmap import MappedFile, fork_exit, mprotect_readonly
+from mc.models.quota import QuotaFile, Quotas, chown
 
+Q = Quotas((QuotaFile("/q", "alice", blocks=1),))
 M = MappedFile(File("/f", pages=3, cached=(0, 1, 2)), vmas=((0, 3, VM_WRITE),))
-scenario("refused/{name}", "x", tree=["/f", "/a/", "/a/x", "/b/"], threads=[{threads}])
+scenario("refused/{name}", "x", tree=["/f", "/a/", "/a/x", "/b/", "/q"], threads=[{threads}])
 """
 
 
@@ -160,6 +168,7 @@ scenario("refused/{name}", "x", tree=["/f", "/a/", "/a/x", "/b/"], threads=[{thr
             "d_path('/a/x'), nfsd_rename('/a/x', '/b/y')",
             "T1 holds /a/x, which pins the dentry of /a",
         ),
+        ("chown(Q, '/q', 'bob'), chown(Q, '/q', 'bob')", "T1 chowns /q too"),
     ],
 )
 def test_what_the_model_does_not_have_is_refused(
