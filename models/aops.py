@@ -52,20 +52,7 @@ from typing import Any
 
 import attrs
 
-from mc.dsl import (
-    EXCL,
-    SB_FREEZE_WRITE,
-    SHARED,
-    Cite,
-    E,
-    LockKind,
-    Op,
-    Scratch,
-    World,
-    flag_variant,
-    operation,
-    sb_writers,
-)
+from mc.dsl import EXCL, SHARED, Cite, E, LockKind, Op, Scratch, World, flag_variant, operation
 from mc.dsl.folio import FolioRef, find_folio, folio_ref, new_folio, put_folio
 from mc.kernel.dio import COMPLETED, direct_io
 from mc.kernel.errno import ENOSPC
@@ -415,14 +402,7 @@ def write_block(op: Op, file: File, index: int) -> None:
     mapping = op.mapping(file)
     page = mapping.page(index)
     inode = op.inode(file.path)
-    writers = sb_writers(op.world, SB_FREEZE_WRITE)
-    op.lock(
-        writers,
-        SHARED,
-        "vfs_write(): file_start_write(file): sb_start_write(file_inode(file)->i_sb)",
-        tag="sb-start-write",
-    )
-    op.lock(inode.i_rwsem, EXCL, "generic_file_write_iter(): inode_lock(inode)")
+    writeback.begin_write(op, inode)
     ref, added = new_folio(
         op,
         mapping,
@@ -452,10 +432,7 @@ def write_block(op: Op, file: File, index: int) -> None:
         op.unlock(ref.lock, "folio_unlock(folio)")
     op.label("out")
     put_folio(op, ref)
-    op.unlock(inode.i_rwsem, "inode_unlock(inode)")
-    op.unlock(
-        writers, "file_end_write(file): sb_end_write(file_inode(file)->i_sb)", tag="sb-start-write"
-    )
+    writeback.end_write(op, inode)
 
 
 def _partially_uptodate(scratch: Scratch, page: Page) -> int:

@@ -714,30 +714,34 @@ def dqput(op: Op, dq: Dquot, in_handle: bool) -> None:
                 _flag(dq.active, f"DQ_ACTIVE_B({dq.owner})"),
                 "if (test_bit(DQ_ACTIVE_B, &dquot->dq_flags)) /* no new look */",
             ):
-                op.enter(
-                    "dquot_operations.release_dquot",
-                    dq.owner,
-                    label="dquot->dq_sb->dq_op->release_dquot(dquot) /* no new look */",
-                    roles={"dquot": dq.owner},
+                _release(
+                    op,
+                    dq,
+                    in_handle,
+                    "dquot->dq_sb->dq_op->release_dquot(dquot) /* no new look */",
                 )
-                release_dquot(op, dq, in_handle)
             op.effect("atomic_dec(&dquot->dq_count) /* no new look */", _add, dq.count, -1)
         else:
             op.goto(we_slept)
     with op.when(
         same(looked, const(RELEASE_DQUOT)), "if (test_bit(DQ_ACTIVE_B, &dquot->dq_flags))"
     ):
-        op.enter(
-            "dquot_operations.release_dquot",
-            dq.owner,
-            label="spin_unlock(&dq_list_lock); dquot->dq_sb->dq_op->release_dquot(dquot)",
-            roles={"dquot": dq.owner},
+        _release(
+            op,
+            dq,
+            in_handle,
+            "spin_unlock(&dq_list_lock); dquot->dq_sb->dq_op->release_dquot(dquot)",
         )
-        release_dquot(op, dq, in_handle)
         if once:
             op.effect("atomic_dec(&dquot->dq_count) /* no new look */", _add, dq.count, -1)
         else:
             op.goto(we_slept)
+
+
+def _release(op: Op, dq: Dquot, in_handle: bool, label: str) -> None:
+    """``->release_dquot`` from ``dqput()``, the call labelled ``label``."""
+    op.enter("dquot_operations.release_dquot", dq.owner, label=label, roles={"dquot": dq.owner})
+    release_dquot(op, dq, in_handle)
 
 
 DROPPED, WRITE_DQUOT, RELEASE_DQUOT = "dropped", "write_dquot", "release_dquot"

@@ -191,15 +191,7 @@ def perform_write(
     nothing and unlocks the folio, and the loop goes ``again``, faulting the source in first.
     Around it, ``vfs_write()``'s ``file_start_write()``/``file_end_write()`` (the SB_FREEZE_WRITE
     level shared, fs/read_write.c), unless ``start_write`` is false (splice(2) took it)."""
-    writers = sb_writers(op.world, SB_FREEZE_WRITE)
-    if start_write:
-        op.lock(
-            writers,
-            SHARED,
-            "vfs_write(): file_start_write(file): sb_start_write(file_inode(file)->i_sb)",
-            tag="sb-start-write",
-        )
-    op.lock(inode.i_rwsem, EXCL, "generic_file_write_iter(): inode_lock(inode)")
+    begin_write(op, inode, start_write=start_write)
     op.label("again")
     if prefault is not None:
         prefault(op)
@@ -236,10 +228,29 @@ def perform_write(
     op.unlock(folio_ref(op, page).lock, "folio_unlock(folio) /* block_write_begin() failed */")
     op.label("out")
     put_folio(op, folio_ref(op, page))
+    end_write(op, inode, start_write=start_write)
+
+
+def begin_write(op: Op, inode: InodeExpr, *, start_write: bool = True) -> None:
+    """``vfs_write()``'s ``file_start_write()`` (the SB_FREEZE_WRITE level
+    shared; not when ``start_write`` is false), then
+    ``generic_file_write_iter()``'s ``inode_lock()``."""
+    if start_write:
+        op.lock(
+            sb_writers(op.world, SB_FREEZE_WRITE),
+            SHARED,
+            "vfs_write(): file_start_write(file): sb_start_write(file_inode(file)->i_sb)",
+            tag="sb-start-write",
+        )
+    op.lock(inode.i_rwsem, EXCL, "generic_file_write_iter(): inode_lock(inode)")
+
+
+def end_write(op: Op, inode: InodeExpr, *, start_write: bool = True) -> None:
+    """``inode_unlock()``, then ``file_end_write()`` (as ``begin_write``)."""
     op.unlock(inode.i_rwsem, "inode_unlock(inode)")
     if start_write:
         op.unlock(
-            writers,
+            sb_writers(op.world, SB_FREEZE_WRITE),
             "file_end_write(file): sb_end_write(file_inode(file)->i_sb)",
             tag="sb-start-write",
         )
