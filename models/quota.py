@@ -679,7 +679,9 @@ def dqput(op: Op, dq: Dquot, in_handle: bool) -> None:
     (``->release_dquot``), each followed by a new look (``goto
     we_slept``), until the dquot is clean and inactive and the count
     drops.  The methods' handles are nested in the caller's when
-    ``in_handle``.  (Since 6.6 the last dqput() queues the dquot for
+    ``in_handle``.  What it does under dq_list_lock (the count, the
+    dirty and active bits, the drop) is one step, as the spinlock makes it
+    (``_look_under_dq_list_lock``).  (Since 6.6 the last dqput() queues the dquot for
     ``quota_release_workfn()``, which runs the same loop in a worker after
     ``synchronize_srcu(&dquot_srcu)``; not modelled.)  A ``->write_dquot``
     that fails is followed by ``clear_dquot_dirty()``: a no-op here, as
@@ -688,9 +690,8 @@ def dqput(op: Op, dq: Dquot, in_handle: bool) -> None:
     once = op.variant(DQPUT_WITHOUT_WE_SLEPT)
     we_slept = op.fresh_label("we_slept")
     op.label(we_slept)
-    name = f"dqput_{dq.owner}"
     looked = op.compute(
-        name,
+        f"dqput_{dq.owner}",
         "we_slept: spin_lock(&dq_list_lock); if (atomic_read(&dquot->dq_count) > 1) "
         "{ atomic_dec(); return; } if (dquot_dirty(dquot)) ...; "
         "if (test_bit(DQ_ACTIVE_B, &dquot->dq_flags)) ...; atomic_dec(&dquot->dq_count); "
