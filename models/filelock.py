@@ -1553,6 +1553,7 @@ def lockd_deferred(op: Op, path: str, first: tuple[int, int]) -> None:
     ctx = context(op.world, path)
     _register_thread(op, ctx)
     owner = op.thread.name
+    op.world.parts.setdefault(LOCKD_REQUESTS, set()).add((path, owner))
     op.effect(
         "vfs_lock_file(): filp->f_op->lock(filp, F_SETLK, fl) /* dlm_posix_lock(): queued, "
         "FILE_LOCK_DEFERRED */",
@@ -1564,12 +1565,29 @@ def lockd_deferred(op: Op, path: str, first: tuple[int, int]) -> None:
         shared_is(ctx.notified, "B_GOT_CALLBACK", lambda v: owner in v),
         "nlmsvc_lock(): return nlm_lck_blocked; svc_recv() until nlmsvc_grant_deferred()",
         "the cluster's grant",
+        unheld=lambda world: _no_callback(world, path, owner, first),
     )
     op.effect(
         "nlmsvc_retry_blocked(): nlmsvc_grant_blocked(block)",
         _unnotify,
         ctx,
         (owner, first[0], first[1], WRITE),
+    )
+
+
+PLOCK_CALLBACKS = "plock callbacks"
+"""The world part of the (path, owner) pairs a ``plock_callback`` thread
+answers; ``LOCKD_REQUESTS`` those a ``lockd_deferred`` thread asks."""
+LOCKD_REQUESTS = "lockd requests"
+
+
+def _no_callback(world: World, path: str, owner: str, first: tuple[int, int]) -> str:
+    """What a scenario lacks when no thread answers lockd's deferred request."""
+    if (path, owner) in world.parts.get(PLOCK_CALLBACKS, set()):
+        return ""
+    return (
+        f"no thread of the scenario answers for the cluster: add "
+        f"plock_callback({path!r}, {owner!r}, {first})"
     )
 
 
@@ -1603,10 +1621,17 @@ def plock_callback(op: Op, path: str, owner: str, first: tuple[int, int]) -> Non
     byte_range(first)
     ctx = context(op.world, path)
     _register_thread(op, ctx)
+    op.world.parts.setdefault(PLOCK_CALLBACKS, set()).add((path, owner))
     op.wait_until(
         shared_is(ctx.queued, "request queued", bool),
         "dev_write(): the cluster's answer to the queued request",
         "lockd's request",
+        unheld=lambda world: (
+            ""
+            if (path, owner) in world.parts.get(LOCKD_REQUESTS, set())
+            else f"no thread of the scenario queues {owner}'s request: add "
+            f"lockd_deferred({path!r}, {first}) as thread {owner}"
+        ),
     )
     request = (owner, first[0], first[1], WRITE)
     op.lock(ctx.flc_lock, EXCL, "posix_lock_file(file, flc, NULL): spin_lock(&ctx->flc_lock)")

@@ -182,3 +182,22 @@ def test_what_the_model_does_not_have_is_refused(
     path.write_text(MAPPED.replace("{name}", "x").replace("{threads}", threads))
     with pytest.raises(ModelError, match=re.escape(refusal)):
         mc.testing.check("refused/x", models=[path])
+
+
+LOCKD_ALONE = """\
+from mc.dsl import scenario
+from mc.models.filelock import lockd_deferred
+
+scenario("alone/lockd", "a deferred lockd request no cluster answers", tree=["/f"],
+         threads=[lockd_deferred("/f", (0, 10))])
+"""
+
+
+def test_a_wait_no_thread_of_the_scenario_could_end_says_what_to_add(tmp_path: Path) -> None:
+    """A deferred lockd request with no thread answering for the cluster
+    deadlocks; the report names the thread to add."""
+    path = tmp_path / "alone.py"
+    path.write_text(LOCKD_ALONE)
+    outcome = mc.testing.check("alone/lockd", models=[path], expect="deadlock")
+    assert outcome.message is not None
+    assert "add plock_callback('/f', 'T1', (0, 10))" in outcome.message
