@@ -45,11 +45,9 @@ from mc.kernel.pagecache import (
     Page,
     change_flags,
     dirty_folio,
+    filled_by_read,
     get_block,
     pagecache,
-    read_data,
-    read_flags,
-    unwritten_as_zeroes,
 )
 from mc.kernel.pagedata import zero
 from mc.kernel.pathcond import (
@@ -131,10 +129,11 @@ def _hole(page: Page) -> Expr:
 def _read_block(scratch: Scratch, page: Page) -> None:
     """``bh_read(bh, 0)``: a synchronous read of the block into the locked
     folio (``submit_bh()`` and ``wait_on_buffer()``), which keeps a first
-    buffer already uptodate (``read_data``)."""
-    folio = scratch[page.folio]
-    data = unwritten_as_zeroes(pagecache(scratch.world).on_device(scratch.values, page))
-    scratch[page.folio] = (read_data(folio, data), read_flags(folio) | PG_PRIVATE)
+    buffer already uptodate (``filled_by_read``)."""
+    data, flags = filled_by_read(
+        scratch[page.folio], pagecache(scratch.world).on_device(scratch.values, page)
+    )
+    scratch[page.folio] = (data, flags | PG_PRIVATE)
 
 
 def _zero_from(scratch: Scratch, page: Page, start: Value, end: Value | None) -> None:

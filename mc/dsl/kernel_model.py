@@ -45,6 +45,7 @@ from mc.kernel.world import (
     reported_error,
 )
 from mc.project import defined_at
+from mc.text import briefly
 from mc.trace.events import Edge, Event, closes_cycle
 from mc.trace.events import Step as TraceStep
 
@@ -87,10 +88,7 @@ def shown_briefly(value: object, longest: int = 80) -> str:
     """``repr(value)``, cut to ``longest`` characters, with its type."""
     if value is None:
         return "None"
-    text = repr(value)
-    if len(text) > longest:
-        text = text[: longest - 3] + "..."
-    return f"{text} (a {type(value).__name__})"
+    return f"{briefly(value, longest)} (a {type(value).__name__})"
 
 
 class KernelModel(Model[State, Action]):

@@ -27,6 +27,7 @@ from mc.engine.model import Check, PropertyKind, declared_reads
 from mc.kernel.expr import State
 from mc.kernel.world import LocatedModelError, ModelError, World
 from mc.project import shown
+from mc.text import briefly
 
 T = TypeVar("T")
 Transform = Callable[[Program, Invocation], Program]
@@ -334,13 +335,6 @@ LONGEST_NAME = 100
 """The most characters a declared name has (it names files)."""
 
 
-def _briefly(value: object, longest: int = 80) -> str:
-    """``value`` as a message shows it: its ``repr`` cut to ``longest``
-    characters."""
-    text = repr(value)
-    return text if len(text) <= longest else text[: longest - 3] + "..."
-
-
 def _declare(item: T) -> T:
     """Record ``item`` in the module whose top level (or function) called
     the declaring function, once its name is one a command line and a file
@@ -349,7 +343,7 @@ def _declare(item: T) -> T:
     name = getattr(item, "name", "")
     kind = type(item).__name__.lower().removesuffix("def")
     if not isinstance(name, str):
-        raise ModelError(f"a {kind}'s name is text, not {_briefly(name)}")
+        raise ModelError(f"a {kind}'s name is text, not {briefly(name)}")
     problem = (
         "is empty"
         if not name
@@ -408,7 +402,7 @@ def scenario(
         )
     if isinstance(threads, str) or not isinstance(threads, Iterable):
         raise ModelError(
-            f"threads is a list of invocations such as [create('/a/x')], not {_briefly(threads)}"
+            f"threads is a list of invocations such as [create('/a/x')], not {briefly(threads)}"
         )
     threads = tuple(threads)
     for position, thread in enumerate(threads):
@@ -420,7 +414,7 @@ def scenario(
         if not isinstance(thread, Invocation):
             raise ModelError(
                 f"threads must be invocations such as create('/a/x'), not "
-                f"{type(thread).__name__} {_briefly(thread)} (threads[{position}])"
+                f"{type(thread).__name__} {briefly(thread)} (threads[{position}])"
             )
     return _declare(
         Scenario(

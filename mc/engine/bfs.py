@@ -60,6 +60,7 @@ def breadth_first(search: Expansion[S, A]) -> None:
         else:
             search.transitions += len(chosen)
             targets: list[int] = []
+            keep = edges is not None
             for move, action, nxt in chosen:
                 known = find(nxt)
                 if known is None and search.stored >= capacity:
@@ -83,7 +84,8 @@ def breadth_first(search: Expansion[S, A]) -> None:
                 elif known is None:
                     search.max_depth = depth + 1
                     known = add(nxt, sid, move)
-                targets.append(known)
+                if keep:
+                    targets.append(known)
             if edges is not None:
                 edges.leaving(sid, targets)
         sid += 1

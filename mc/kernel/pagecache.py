@@ -652,7 +652,7 @@ def submit_read(scratch: Scratch, page: Page, end_io: str) -> None:
     if block is None:
         folio = scratch[page.folio]
         assert folio is not None
-        _set_folio(scratch, page, read_data(folio, ZEROES), read_flags(folio))
+        scratch[page.folio] = filled_by_read(folio, ZEROES)
         scratch[lock.slot] = None
         return
     bio = Bio(dev.READ, block, page.ino, page.index, page.path, None, end_io)
@@ -677,25 +677,23 @@ def complete(scratch: Scratch, bio: Bio) -> None:
     read_into = next(k for k, lock in enumerate(page.locks) if scratch[lock.slot] == irq)
     folio = scratch[page.folio]
     if folio is not None and scratch[page.ident] == read_into:
-        data = unwritten_as_zeroes(scratch[_device(scratch).blocks[bio.block]])
-        _set_folio(scratch, page, read_data(folio, data), read_flags(folio))
+        scratch[page.folio] = filled_by_read(folio, scratch[_device(scratch).blocks[bio.block]])
     scratch[page.locks[read_into].slot] = None
 
 
-def unwritten_as_zeroes(data: Any) -> Any:
-    """What a read of a block that holds ``data`` returns: zeroes for a
-    block allocated and never written (an unwritten extent, or a new
-    buffer ``__block_write_begin_int()`` zeroes around the write), which
-    holds no data version."""
-    return ZEROES if data is None else data
+def filled_by_read(folio: Folio, data: Any) -> Folio:
+    """``folio`` once a read of a block holding ``data`` (zeroes for a
+    hole) filled it: uptodate, every buffer, holding ``data`` (zeroes for a
+    block allocated and never written: an unwritten extent, or a new
+    buffer ``__block_write_begin_int()`` zeroes around the write), but for
+    a first buffer already uptodate (``BUFFER0_UPTODATE``), which
+    ``block_read_full_folio()`` does not read again (fs/buffer.c: it skips
+    uptodate buffers), so the folio keeps that block's data."""
+    flags = (folio[1] | PG_UPTODATE) & ~BUFFER0_UPTODATE
+    return _kept_buffer(folio, ZEROES if data is None else data), flags
 
 
-def read_data(folio: Folio, data: Any) -> Any:
-    """What a read of ``data`` from the device (zeroes for a hole) leaves in
-    ``folio``: ``data``, but for a first buffer already uptodate
-    (``BUFFER0_UPTODATE``), which ``block_read_full_folio()`` does not read
-    again (fs/buffer.c: it skips uptodate buffers), so the folio keeps that
-    block's data."""
+def _kept_buffer(folio: Folio, data: Any) -> Any:
     version, flags = folio
     if not flags & BUFFER0_UPTODATE or version is None or version == data:
         return data
@@ -705,11 +703,6 @@ def read_data(folio: Folio, data: Any) -> Any:
             "several versions, is not modelled"
         )
     return ((0, version), (BLOCK_SIZE, data))
-
-
-def read_flags(folio: Folio) -> int:
-    """The flags of ``folio`` once a read filled it: uptodate, every buffer."""
-    return (folio[1] | PG_UPTODATE) & ~BUFFER0_UPTODATE
 
 
 def _device(scratch: Scratch) -> Device:

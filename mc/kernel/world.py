@@ -17,6 +17,7 @@ import attrs
 
 from mc.kernel import locks
 from mc.kernel.locks import Kind, Lock
+from mc.text import briefly
 
 Render = Callable[[Any], str]
 ERROR_SLOT = 0
@@ -161,8 +162,7 @@ def _a(noun: str) -> str:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return briefly(value, 40)
 
 
 class Scratch:
