@@ -231,7 +231,7 @@ def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
     part = direct_io(op.world)
     version = pagecache(op.world).add_write(op.thread.name, op.thread.pc, None)
     stage = op.world.add_slot(f"dio({op.thread.name})", None, render_stage)
-    write = DirectWrite(op.thread.name, page, version, stage)
+    write = DirectWrite(op.thread.name, page, version, stage, aio)
     part.writes.append(write)
     count = dio_count(op.world, mapping)
     writers = sb_writers(op.world, SB_FREEZE_WRITE)
@@ -362,10 +362,11 @@ def _always() -> Expr:
 def dio_worker(op: Op, file: File, index: int) -> None:
     """The worker of ``s_dio_done_wq`` completing the AIO direct write of
     page ``index`` a thread before this one submits (if that write turns
-    out synchronous, there is nothing to do)."""
+    out synchronous, there is nothing to do); with two such writes, the
+    first worker completes the first."""
     mapping = op.mapping(file)
     try:
-        write = direct_io(op.world).write_of(mapping.pages[index])
+        write = direct_io(op.world).work_of(mapping.pages[index], op.thread.name)
     except ValueError as error:
         raise ModelError(str(error)) from None
     op.wait_until(

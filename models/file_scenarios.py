@@ -249,7 +249,8 @@ scenario(
     "once copy_file_range(2) or FICLONE between two files with a page cache returned, a "
     "buffered read of the destination returns the source's data the call had to copy (every "
     "write to the source that returned before the call began, or newer): no cached "
-    "destination folio holds older data, nor, with none cached, the destination's block",
+    "destination folio holds older data, nor, with none cached, the destination's block "
+    "(unless another writer stored to the destination page after it held that data)",
     reads=PAGE_CACHE_READS,
     needs=(COPIES, "a copy_file_range(2) or FICLONE between files with a page cache"),
 )

@@ -912,6 +912,11 @@ def laundromat(op: Op, path: str) -> None:
     period, the copy, delegation-recall, close and blocked-lock lists the
     same pass reaps under ``s2s_cp_lock``, ``state_lock``,
     ``client_lock`` and ``blocked_locks_lock``."""
+    op.one_thread(
+        "runs the laundromat for",
+        path,
+        "the model has one courtesy client, which one laundromat expires (give the scenario one)",
+    )
     ctx = context(op.world, path)
     _register_thread(op, ctx)
     ctx.agents[COURTESY_CLIENT] = op.thread.name
@@ -922,6 +927,11 @@ def laundromat(op: Op, path: str) -> None:
         shared_is(ctx.expirable, "client EXPIRABLE", lambda v: v == "expirable"),
         "laundromat_main(): mod_delayed_work() queued it",
         "a lock request to mark the client EXPIRABLE",
+        unheld=lambda _world: (
+            f"only a POSIX lock request over the courtesy client's bytes 0-9 of {path} marks it "
+            f"EXPIRABLE, as lock_range({path!r}, (0, 9)) does, and no thread of the scenario is "
+            "left to make one"
+        ),
     )
     op.run(posix_unlock, ctx, COURTESY_CLIENT)
     op.effect("expire_client(clp); /* the work item returns */", _expire_client, ctx)

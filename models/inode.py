@@ -489,6 +489,7 @@ def iput(op: Op, part: InodeLife, mapping: Mapping | None, *, drops: bool) -> No
 def iput_last(op: Op, file: File) -> None:
     """The last reference to the file's inode dropped after it was
     unlinked: ``->drop_inode`` says drop, so it is evicted."""
+    op.one_thread("drops the last reference to", file.path, "a last reference is dropped once")
     part = part_of(op, file)
     iput(op, part, None, drops=True)
 
@@ -548,6 +549,12 @@ def iget(op: Op, file: File) -> None:
     (``__iget()``); an inode number not cached gets a new inode from
     ``alloc_inode()`` -> ``->alloc_inode``, hashed I_NEW, filled and
     ``unlock_new_inode()``.  The caller then uses the inode it got."""
+    op.one_thread(
+        "igets",
+        file.path,
+        "the model has one new inode for the inode number (iget_locked()'s loser of the race "
+        "to hash one is left out), so a scenario igets each file once",
+    )
     part = part_of(op, file)
     old, new = part.inode, part.new
     hash_lock = op.world.shared_lock("inode_hash_lock", Kind.SPINLOCK)

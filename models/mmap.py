@@ -910,13 +910,12 @@ def fork_exit(op: Op, mapped: MappedFile) -> None:
     mmap_lock exclusive for the teardown, 6.6) unlinks each VMA and calls
     ``->close``."""
     part, parent, _ = _parts(op, mapped)
-    forked = op.world.parts.setdefault("forks", {})
-    other = forked.setdefault(id(part), op.thread.name)
-    if other != op.thread.name:
-        raise ModelError(
-            f"{other} forks too: the model has one child mm, so two fork_exit threads of one "
-            "mapped file would share it (give the scenario one)"
-        )
+    op.one_thread(
+        "forks the process that maps",
+        mapped.file.path,
+        "the model has one child mm, so two fork_exit threads of one mapped file would share "
+        "it (give the scenario one)",
+    )
     child = child_of(op.world, part)
     mapping = part.mapping
     op.lock(parent.mmap_lock, EXCL, "dup_mmap(): mmap_write_lock_killable(oldmm)")

@@ -53,6 +53,7 @@ from mc.kernel.inode_life import (
     inode_life,
     set_bits,
 )
+from mc.kernel.mm import UNMOUNTER, refuse_mapping_beside_umount
 from mc.kernel.pagecache import File, Mapping
 from mc.kernel.superblock import SB_UNFROZEN, frozen_is, metadata_slot
 from mc.models.inode import evict, iput, mark_inode_dirty, part_of, writeback_single_inode
@@ -325,7 +326,18 @@ def umount(op: Op, file: File) -> None:
     without s_umount (``do_umount()``), the mount torn down, then
     ``deactivate_super()``: s_umount for write and, the last active
     reference gone, ``->kill_sb`` (``kill_block_super()`` ->
-    ``generic_shutdown_super()``, which unlocks)."""
+    ``generic_shutdown_super()``, which unlocks).  The model has no -EBUSY
+    path, which ``do_umount()`` takes while a file of the filesystem is
+    open: a scenario whose other threads hold the file open beside the
+    unmount checks an unmount that would fail; one that maps a file (its
+    VMA pins the mount) is refused."""
+    op.one_thread(
+        "unmounts",
+        "the filesystem",
+        "a filesystem is unmounted once (a second umount2() finds no mount)",
+    )
+    op.world.parts[UNMOUNTER] = op.thread.name
+    refuse_mapping_beside_umount(op.world)
     mapping = op.mapping(file)
     part_of(op, file)
     op.call(

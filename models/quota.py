@@ -1027,14 +1027,12 @@ def chown(op: Op, quotas: Quotas, path: str, owner: str) -> None:
     last dqput()'s work all run under it.  Left out: its
     ``dquot_initialize()`` before the handle (the pointer is set) and the
     ``->get_inode_usage`` call (no inode counts)."""
-    chowned = op.world.parts.setdefault("chowned", {})
-    other = chowned.setdefault(path, op.thread.name)
-    if other != op.thread.name:
-        raise ModelError(
-            f"{other} chowns {path} too: the model's chown transfers from the owner the file "
-            "starts with (dquot_transfer() would read the owner another chown set), so a "
-            "scenario chowns each file once"
-        )
+    op.one_thread(
+        "chowns",
+        path,
+        "the model's chown transfers from the owner the file starts with (dquot_transfer() "
+        "would read the owner another chown set), so a scenario chowns each file once",
+    )
     inode = qinode(op.world, quotas, path)
     source = dquot(op.world, quotas, quotas.file(path).owner)
     target = dquot(op.world, quotas, owner)

@@ -553,6 +553,12 @@ def thaw(op: Op, file: File) -> None:
         "/* user space: FITHAW once FIFREEZE has returned */",
         "the FIFREEZE ioctl to return",
         lambda state: tuple(tid for tid, pc in freezers if state[pc] != DONE),
+        unheld=lambda world: (
+            ""
+            if _freezers(world)
+            else f"no thread of the scenario issues FIFREEZE: add freeze(F), F the File of "
+            f"{file.path}"
+        ),
     )
     op.run(thaw_super, FREEZE_HOLDER_USERSPACE)
 

@@ -527,7 +527,16 @@ def _versions_or_empty(slot: int) -> Expr:
 def shrink_store_extend(op: Op, file: File, size: Arg, pos: Arg, new_size: Arg) -> None:
     """A program: truncate the file down to ``size``, store a byte at
     ``pos`` through its shared mapping, truncate it up to ``new_size`` and
-    read back ``[size, new_size)``, which must be zeroes."""
+    read back ``[size, new_size)``, which must be zeroes.  The zeroes are
+    promised only while no other thread changes the file's size (a second
+    program's extension would make the store land inside the file), so a
+    scenario runs one such program per file."""
+    op.one_thread(
+        "truncates and reads back",
+        file.path,
+        "the read expects zeroes past the size this program truncated to, which another "
+        "program's truncate up would legitimately make the file's to write",
+    )
     truncate_file(op, file, size, ".down")
     access(op, file, pos, write=True, at=".store")
     truncate_file(op, file, new_size, ".up")

@@ -998,6 +998,11 @@ def io_completion(op: Op, file: File) -> None:
     the writeback accounting and ``sb_clear_inode_writeback()`` under that
     lock, and the wake-up of ``folio_end_writeback()`` (waiters poll
     PG_writeback); a bio's handlers run back to back in one interrupt."""
+    op.one_thread(
+        "completes",
+        "the device's I/O",
+        "a scenario has one io_completion thread, which completes every bio in flight",
+    )
     op.mapping(file)
     part = pagecache(op.world)
     part.irq_thread = op.thread.tid

@@ -863,6 +863,12 @@ def delegation(op: Op, path: str) -> None:
     them hands out a delegation already recalled, which the state shows as
     recalled too.  Under ``deleg-skips-inode-trylock`` the lease is
     inserted without the i_rwsem trylock."""
+    op.one_thread(
+        "hands out a delegation of",
+        path,
+        "the model keeps one delegation of a file and one client's cache of it, so a "
+        "scenario has one delegation thread per file",
+    )
     inode = op.inode(path)
     slot = delegation_slot(op.world, inode)
     delegated = delegated_slot(op.world, inode)

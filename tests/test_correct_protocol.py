@@ -99,6 +99,11 @@ scenario("fine/copies-vs-store", "copies both ways between two files and a store
          threads=[copy_file_range(FILE_B, FILE_A), copy_file_range_splice(FILE_A, FILE_B),
                   mmap_store(COPY_A, 10), io_completion(COPY_A)],
          properties=(*BASE_PROPERTIES, "folio-data-current"))
+scenario("fine/two-copies-vs-write", "two copies of /a into /b racing a write to /a",
+         tree=["/a", "/b"],
+         threads=[write(COPY_A, 0), copy_file_range_splice(FILE_A, FILE_B),
+                  copy_file_range_splice(FILE_A, FILE_B)],
+         properties=(*BASE_PROPERTIES, "copy-coherent"))
 """
 
 FIXED = {
@@ -122,6 +127,7 @@ FIXED = {
     "fine/two-truncates-vs-flusher": "block_write_full_page() zeroed from an i_size read again",
     "fine/journal-vs-truncate": "the journal's operations locked a folio a truncate removed",
     "fine/two-chowns": "dqput()'s look under dq_list_lock was two steps: both saw a count of 2",
+    "fine/two-copies-vs-write": "the older copy landing last in /b was taken for a lost copy",
 }
 
 
@@ -150,12 +156,21 @@ def test_a_dirty_page_over_a_hole_is_refused() -> None:
 MAPPED = """\
 from mc.dsl import VM_WRITE, File, scenario
 from mc.models.dcache import d_path, nfsd_rename
+from mc.models.dio import dio_worker, dio_write
+from mc.models.filelock import laundromat
+from mc.models.inode import iget, iput_last
 from mc.models.mmap import MappedFile, fork_exit, mprotect_readonly
+from mc.models.mount import umount
 from mc.models.quota import QuotaFile, Quotas, chown
+from mc.models.truncate import mmap_store, shrink_store_extend
+from mc.models.writeback import io_completion
+from mc.models.xattr import delegation
 
 Q = Quotas((QuotaFile("/q", "alice", blocks=1),))
 M = MappedFile(File("/f", pages=3, cached=(0, 1, 2)), vmas=((0, 3, VM_WRITE),))
-scenario("refused/{name}", "x", tree=["/f", "/a/", "/a/x", "/b/", "/q"], threads=[{threads}])
+G = File("/g", pages=2, cached=(0, 1))
+scenario("refused/{name}", "x", tree=["/f", "/g", "/a/", "/a/x", "/b/", "/q"],
+         threads=[{threads}])
 """
 
 
@@ -163,41 +178,109 @@ scenario("refused/{name}", "x", tree=["/f", "/a/", "/a/x", "/b/", "/q"], threads
     ("threads", "refusal"),
     [
         ("mprotect_readonly(M, 1, 2)", "covers part of the VMA over pages [0, 3)"),
-        ("fork_exit(M), fork_exit(M)", "T1 forks too: the model has one child mm"),
+        ("fork_exit(M), fork_exit(M)", "T1 forks the process that maps /f too"),
         (
             "d_path('/a/x'), nfsd_rename('/a/x', '/b/y')",
             "T1 holds /a/x, which pins the dentry of /a",
         ),
         ("chown(Q, '/q', 'bob'), chown(Q, '/q', 'bob')", "T1 chowns /q too"),
+        ("io_completion(G), io_completion(G)", "T1 completes the device's I/O too"),
+        ("laundromat('/f'), laundromat('/f')", "T1 runs the laundromat for /f too"),
+        ("iget(G), iget(G)", "T1 igets /g too"),
+        ("iput_last(G), iput_last(G)", "T1 drops the last reference to /g too"),
+        ("umount(G), umount(G)", "T1 unmounts the filesystem too"),
+        ("mmap_store(G, 10), umount(G)", "T2 unmounts the filesystem while the scenario maps"),
+        ("umount(G), mmap_store(G, 10)", "T1 unmounts the filesystem while the scenario maps"),
+        (
+            "shrink_store_extend(G, 100, 50, 8192), shrink_store_extend(G, 100, 50, 8192)",
+            "T1 truncates and reads back /g too",
+        ),
+        (
+            "dio_write(G, 0, True), dio_worker(G, 0), dio_worker(G, 0)",
+            "(T2 completes T1's): one dio_worker completes one write",
+        ),
+        ("delegation('/a/x'), delegation('/a/x')", "T1 hands out a delegation of /a/x too"),
+        ("*[io_completion(G)] * 300", "has 300 threads: partial-order reduction tells at most"),
     ],
 )
 def test_what_the_model_does_not_have_is_refused(
     tmp_path: Path, threads: str, refusal: str
 ) -> None:
     """An mprotect of part of a VMA (which would split it), two forks of
-    one mapped file (one child mm), and a directory an NFS rename finds
-    disconnected above a file another thread holds (which pins it) are
-    model errors, not wrong verdicts."""
+    one mapped file (one child mm), a directory an NFS rename finds
+    disconnected above a file another thread holds (which pins it), a
+    second thread doing what the model does once (complete the device's
+    I/O, expire the courtesy client, iget into the one spare inode, drop
+    the last reference, unmount, truncate-and-read-back, complete one AIO
+    write), an unmount beside a mapping (which pins the mount) and more
+    threads than the reduction tells apart are model errors, not wrong
+    verdicts or errors deep in the search."""
     path = tmp_path / "mapped.py"
     path.write_text(MAPPED.replace("{name}", "x").replace("{threads}", threads))
     with pytest.raises(ModelError, match=re.escape(refusal)):
         mc.testing.check("refused/x", models=[path])
 
 
-LOCKD_ALONE = """\
-from mc.dsl import scenario
-from mc.models.filelock import lockd_deferred
+ALONE = """\
+from mc.dsl import File, scenario
+from mc.models.dio import dio_write
+from mc.models.filelock import laundromat, lockd_deferred
+from mc.models.super import thaw
+from mc.models.truncate import punch_hole
+from mc.models.writeback import io_completion
 
-scenario("alone/lockd", "a deferred lockd request no cluster answers", tree=["/f"],
-         threads=[lockd_deferred("/f", (0, 10))])
+F = File("/f", pages=1, cached=(0,))
+scenario("alone/x", "a wait no thread of the scenario ends", tree=["/f"], threads=[{threads}])
 """
 
 
-def test_a_wait_no_thread_of_the_scenario_could_end_says_what_to_add(tmp_path: Path) -> None:
-    """A deferred lockd request with no thread answering for the cluster
-    deadlocks; the report names the thread to add."""
+@pytest.mark.parametrize(
+    ("threads", "hint"),
+    [
+        ("lockd_deferred('/f', (0, 10))", "add plock_callback('/f', 'T1', (0, 10))"),
+        ("laundromat('/f')", "as lock_range('/f', (0, 9)) does"),
+        (
+            "dio_write(F, 0, True), punch_hole(F, 0, 4096), io_completion(F)",
+            "no dio_worker completes T1's AIO direct write of /f:0: add dio_worker(F, 0)",
+        ),
+        ("thaw(F)", "no thread of the scenario issues FIFREEZE: add freeze(F)"),
+    ],
+)
+def test_a_wait_no_thread_of_the_scenario_could_end_says_what_to_add(
+    tmp_path: Path, threads: str, hint: str
+) -> None:
+    """A deferred lockd request with no thread answering for the cluster,
+    a laundromat with no lock request to make the client EXPIRABLE, an
+    AIO direct write with no worker to complete it (a hole punch waits for
+    it) and a FITHAW with no FIFREEZE deadlock; the report says which
+    thread to add."""
     path = tmp_path / "alone.py"
-    path.write_text(LOCKD_ALONE)
-    outcome = mc.testing.check("alone/lockd", models=[path], expect="deadlock")
+    path.write_text(ALONE.replace("{threads}", threads))
+    outcome = mc.testing.check("alone/x", models=[path], expect="deadlock")
     assert outcome.message is not None
-    assert "add plock_callback('/f', 'T1', (0, 10))" in outcome.message
+    assert hint in outcome.message
+
+
+DAX_FSYNCS = """\
+from mc.dsl import BASE_PROPERTIES, File, scenario
+from mc.models.dax import dax_store_fsync
+
+HOLE = File("/f", pages=1, holes=(0,))
+scenario("dax-race/two-store-fsyncs", "two programs store to one DAX page, then fsync",
+         tree=["/f"], threads=[dax_store_fsync(HOLE, 0), dax_store_fsync(HOLE, 0)],
+         properties=(*BASE_PROPERTIES, "no-lost-write"))
+"""
+
+
+def test_two_fsyncs_of_a_dax_file_can_return_before_the_store_they_cover_is_flushed(
+    tmp_path: Path,
+) -> None:
+    """The kernel's window (README, Mappings, direct I/O and DAX): the
+    second fsync finds the entry's TOWRITE mark already cleared by the
+    first, which has not flushed yet, and returns."""
+    path = tmp_path / "dax_race.py"
+    path.write_text(DAX_FSYNCS)
+    outcome = mc.testing.check("dax-race/two-store-fsyncs", models=[path], expect="no-lost-write")
+    assert outcome.message is not None
+    assert "T2's fsync returned" in outcome.message or "T1's fsync returned" in outcome.message
+    assert "is lost" in outcome.message

@@ -15,6 +15,7 @@ from mc.check.replay import first_difference, replay
 from mc.dsl.kernel_model import KernelModel, unchecked_errors
 from mc.dsl.scenario import Registry, Scenario, UnknownName
 from mc.dsl.symmetry import rename, representative, telling_apart
+from mc.engine.ample import ACTOR_MOVE_LIMIT
 from mc.engine.endings import GraphMismatch
 from mc.engine.explore import NotDeterministic, Options, Search
 from mc.engine.model import PropertyKind
@@ -184,8 +185,13 @@ def check_scenario(
     found = registry.scenario(scenario)
     correct = checkable.built(registry, found) if variants else None
     inventory.check_applicable(registry, found, properties, correct)
-    model = build(registry, found, variants, properties)
     options = options or Options()
+    if options.reduce and len(found.threads) > ACTOR_MOVE_LIMIT:
+        raise ModelError(
+            f"{found.name} has {len(found.threads)} threads: partial-order reduction tells at "
+            f"most {ACTOR_MOVE_LIMIT} apart (check it without, --no-por)"
+        )
+    model = build(registry, found, variants, properties)
     if options.audit_reads:
         model.keep_registers()
     if not options.exact and "symbolic" in model.world.parts:

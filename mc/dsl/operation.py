@@ -77,6 +77,8 @@ TOOL_DIRS = {
 
 
 SKIPPED_FILES = {os.path.abspath(contextlib.__file__)}
+ONE_THREAD = "one thread"
+"""The world part of ``Op.one_thread``: the thread that does each thing."""
 
 
 @functools.cache
@@ -188,6 +190,17 @@ class Op:
     def variant(self, name: str) -> bool:
         """Whether protocol variant ``name`` is applied to this build."""
         return name in self.variants
+
+    def one_thread(self, does: str, subject: object, because: str) -> None:
+        """Refuse, with a ``ModelError``, a scenario in which a second thread
+        ``does`` (a verb: ``"chowns"``) ``subject``: for an operation the
+        model can run only once per subject (it has one spare inode, one
+        child mm, one completion interrupt).  ``because`` says why, for the
+        message "T2 chowns /a too: ``because``"."""
+        taken = self.world.parts.setdefault(ONE_THREAD, {})
+        other = taken.setdefault((does, str(subject)), self.thread.name)
+        if other != self.thread.name:
+            raise ModelError(f"{other} {does} {subject} too: {because}")
 
     def emit(self, step: Step) -> Step:
         """Append ``step`` to the program."""

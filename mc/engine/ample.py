@@ -129,7 +129,9 @@ class AmpleSets(Generic[S, A]):
             raise ValueError("a model that gives successors_of must give pending for every state")
         count = len(pending)
         if count > ACTOR_MOVE_LIMIT:
-            raise ValueError(f"more than {ACTOR_MOVE_LIMIT} actors")
+            raise ValueError(
+                f"{count} actors: partial-order reduction tells at most {ACTOR_MOVE_LIMIT} apart"
+            )
         successors_of = model.successors_of
         fired: list[Sequence[tuple[A, S]] | None] = [None] * count
 

@@ -42,12 +42,14 @@ def render_stage(stage: int | None) -> str:
 @attrs.frozen
 class DirectWrite:
     """A direct write of one page: the thread that submits it, the page,
-    its data version and the slot of its stage."""
+    its data version and the slot of its stage; ``aio``: an io_submit(2)
+    whose completion a ``dio_worker`` thread runs."""
 
     thread: str
     page: Page
     version: int
     stage: int
+    aio: bool = False
 
 
 @attrs.frozen
@@ -66,6 +68,8 @@ class DirectIo:
     def __init__(self) -> None:
         self.writes: list[DirectWrite] = []
         self.reads: list[ReadAfter] = []
+        self.workers: dict[DirectWrite, str] = {}
+        """The ``dio_worker`` thread that completes each AIO write."""
 
     def write_of(self, page: Page) -> DirectWrite:
         """The direct write of ``page`` a thread built earlier makes."""
@@ -73,6 +77,26 @@ class DirectIo:
             if write.page == page:
                 return write
         raise ValueError(f"no thread before this one writes {page} directly")
+
+    def work_of(self, page: Page, worker: str) -> DirectWrite:
+        """The AIO direct write of ``page`` that thread ``worker`` completes:
+        the first a thread built earlier submits that no other worker
+        completes."""
+        writes = [write for write in self.writes if write.page == page and write.aio]
+        for write in writes:
+            if self.workers.setdefault(write, worker) == worker:
+                return write
+        if not writes:
+            raise ValueError(f"no thread before this one writes {page} directly with AIO")
+        taken = ", ".join(f"{self.workers[write]} completes {write.thread}'s" for write in writes)
+        raise ValueError(
+            f"every AIO direct write of {page} a thread before this one submits has its "
+            f"dio_worker ({taken}): one dio_worker completes one write"
+        )
+
+    def unworked(self) -> list[DirectWrite]:
+        """The AIO direct writes no ``dio_worker`` thread completes."""
+        return [write for write in self.writes if write.aio and write not in self.workers]
 
 
 def direct_io(world: World) -> DirectIo:

@@ -24,12 +24,14 @@ import attrs
 from mc.kernel.expr import Expr, const
 from mc.kernel.locks import Kind, Lock
 from mc.kernel.pagecache import Mapping, Page, pagecache
-from mc.kernel.world import Scratch, World
+from mc.kernel.world import ModelError, Scratch, World
 
 PTE_WRITE = 1
 PTE_DIRTY = 2
 PTE_FOLIO_SHIFT = 2
 MM = "mm"
+UNMOUNTER = "unmounter"
+"""The world part naming the thread that unmounts the filesystem."""
 
 VM_FAULT_SIGBUS = 0x2
 VM_FAULT_NOPAGE = 0x100
@@ -113,7 +115,24 @@ def mm_of(world: World, mapping: Mapping, mapped: Sequence[int] = ()) -> Mm:
         world.parts[MM] = mm
     vmas[mapping.ino] = mm
     pagecache(world).pte_refs.append(lambda state, page: _mapped_folios(mm, state, page))
+    refuse_mapping_beside_umount(world)
     return mm
+
+
+def refuse_mapping_beside_umount(world: World) -> None:
+    """A ``ModelError`` for a scenario that both maps a file and unmounts
+    its filesystem (``UNMOUNTER``): a VMA's ``vm_file`` pins the mount, so
+    ``do_umount()`` returns -EBUSY (``propagate_mount_busy()``) while the
+    mapping exists and ``->kill_sb`` never runs under it; the models have
+    no -EBUSY path, so a verdict would be about an unmount that cannot
+    happen."""
+    unmounter, mm = world.parts.get(UNMOUNTER), world.parts.get(MM)
+    if unmounter is not None and isinstance(mm, Mm):
+        raise ModelError(
+            f"{unmounter} unmounts the filesystem while the scenario maps {mm.mapping}: the "
+            "VMA's vm_file pins the mount, so do_umount() returns -EBUSY and ->kill_sb cannot "
+            "run while the mapping exists (the model has no -EBUSY path: unmap first)"
+        )
 
 
 MAPPED_FILES = "mapped files"

@@ -9,7 +9,7 @@ and the bookkeeping the models keep for them.
   at or beyond EOF;
 - ``no-write-to-freed-block``: no write bio is in flight to a free block;
 - ``no-post-eof-exposure``: a read the scenario makes of bytes past an old
-  EOF after extending the file returns zeroes;
+  EOF after extending the file returns zeroes (or another thread's write);
 - ``pte-maps-cached-folio``: no present pte maps a folio the page cache no
   longer holds at its index, once that folio's lock is free (every path
   that takes a folio out of the cache unmaps it first, under its lock:
@@ -231,12 +231,16 @@ def write_to_freed_block_violation(cache: PageCache, state: Sequence[Any]) -> st
 def post_eof_exposure_violation(
     part: Truncation, cache: PageCache, state: Sequence[Any]
 ) -> str | None:
-    """A read of bytes past an old EOF that returned data."""
+    """A read of bytes past an old EOF that returned data: the file's
+    initial data or the reading thread's own writes.  Another thread's
+    write is not judged: it may have landed after the file was extended,
+    when the bytes were the file's to write."""
     for read in part.zero_reads:
         found = state[read.data]
         if found is None:
             continue
-        exposed = sorted(v for v in found if v != ZEROES)
+        others = {write.version for write in cache.writes if write.thread != read.thread}
+        exposed = sorted(v for v in found if v != ZEROES and v not in others)
         if exposed:
             shown = ", ".join(cache.writer(v) for v in exposed)
             return f"{read.thread}'s {read.what} returns {shown}, not zeroes"
@@ -335,7 +339,7 @@ def no_write_to_freed_block(model: Built) -> Check[State]:
 @declare(
     NO_POST_EOF_EXPOSURE,
     "after a truncate to an unaligned size and a truncate up, the bytes past the old EOF "
-    "read as zeroes",
+    "read as zeroes (or as another thread's write, which may have landed after the extension)",
     reads=TRUNCATE_READS,
     needs=("pagecache", "a page cache"),
 )
