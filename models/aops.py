@@ -202,6 +202,7 @@ def migrate(op: Op, file: File, index: int) -> None:
     before ``try_to_migrate()``, and migrates a truncated folio too; and a
     buffer-head filesystem's ``buffer_migrate_folio()`` locks the buffers,
     which ``filemap_migrate_folio()`` has none of."""
+    op.holds_no_file()
     mapping = op.mapping(file)
     page = mapping.page(index)
     src = find_folio(op, page, "folio_isolate_lru(folio): a reference to the LRU folio")
@@ -323,6 +324,7 @@ def memory_failure(op: Op, file: File, index: int) -> None:
     ``->error_remove_page``'s step); ``filemap_release_folio()``
     (``->release_folio``), which ``truncate_error_folio()`` calls when
     ``->error_remove_page`` is not set."""
+    op.holds_no_file()
     mapping = op.mapping(file)
     page = mapping.page(index)
     mf_mutex = op.world.shared_lock("mf_mutex", LockKind.MUTEX)

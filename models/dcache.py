@@ -507,6 +507,7 @@ def shrink_dcache(op: Op, path: str) -> None:
     section is a read-side section outside any path walk
     (:func:`shrink_rcu`), which a grace period waits for as it waits for
     dput()'s."""
+    op.holds_no_file()
     op.inode(path)  # an unknown path is a model error
     dentry = dentry_object(op.world, path)
     count, life = count_slot(op.world, path), life_slot(op.world, path)

@@ -364,6 +364,7 @@ def dio_worker(op: Op, file: File, index: int) -> None:
     page ``index`` a thread before this one submits (if that write turns
     out synchronous, there is nothing to do); with two such writes, the
     first worker completes the first."""
+    op.holds_no_file()
     mapping = op.mapping(file)
     try:
         write = direct_io(op.world).work_of(mapping.pages[index], op.thread.name)

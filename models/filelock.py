@@ -284,6 +284,26 @@ class FileLockContext:
         return f"flctx({self.path})"
 
 
+LEASE_OF_DIRECTORY = "generic_setlease() returns -EINVAL for anything but a regular file"
+WRITE_LOCK_OF_DIRECTORY = (
+    "fcntl() write-locks only through a descriptor open for writing (else -EBADF), "
+    "which a directory never is"
+)
+OPEN_OF_DIRECTORY = "open(2) for writing returns -EISDIR"
+
+
+def regular_file(world: World, path: str, what: str, why: str) -> None:
+    """A ``ModelError`` when ``path`` is a directory, for ``what`` (a
+    lease, a write lock, an open for writing), which the kernel refuses
+    there (``why``) on a path the model does not have."""
+    try:
+        inode = world.lookup_path(path)
+    except ValueError as error:
+        raise ModelError(str(error)) from None
+    if inode.is_dir:
+        raise ModelError(f"{what} of {path}, a directory: {why}")
+
+
 def context(world: World, path: str) -> FileLockContext:
     """The lock context of ``path``, made on first use (a path the tree
     lacks is a model error)."""
@@ -819,9 +839,34 @@ POSIX_CITES = (
 )
 
 
-def _register_thread(op: Op, ctx: FileLockContext, *, lockd: bool = False) -> None:
+LOCAL, CLUSTER = "locally (fs/locks.c)", "through the cluster's lock manager (->lock)"
+POSIX_PATHS = "posix lock paths"
+"""The world part naming, by file, the threads that lock it ``LOCAL`` or
+``CLUSTER``."""
+
+
+def _register_thread(
+    op: Op, ctx: FileLockContext, *, lockd: bool = False, posix: str | None = None
+) -> None:
+    """Note the thread in ``ctx``: a lockd thread, and how it takes POSIX
+    locks.  A file whose filesystem has ``->lock`` (``lockd_deferred``,
+    ``plock_callback``: DLM's ``dlm_posix_lock()``) sends every fcntl lock
+    of it through the cluster, so the models' local ``posix_lock_inode()``
+    path (``lock_range`` and the others) never runs on it: a scenario
+    mixing the two on one file is refused."""
     if lockd:
         ctx.lockd.add(op.thread.name)
+    if posix is None:
+        return
+    paths = op.world.parts.setdefault(POSIX_PATHS, {}).setdefault(ctx.path, {})
+    paths.setdefault(posix, op.thread.name)
+    if len(paths) > 1:
+        local, cluster = paths[LOCAL], paths[CLUSTER]
+        raise ModelError(
+            f"{local} locks {ctx.path} {LOCAL} and {cluster} {CLUSTER}: on a filesystem with "
+            "->lock every fcntl lock goes through the cluster, so a scenario locks a file one "
+            "way"
+        )
 
 
 @operation(
@@ -835,8 +880,9 @@ def lock_two_ranges(op: Op, path: str, first: tuple[int, int], second: tuple[int
     its locks; on -EDEADLK it closes at once."""
     byte_range(first)
     byte_range(second)
+    regular_file(op.world, path, "a write lock", WRITE_LOCK_OF_DIRECTORY)
     ctx = context(op.world, path)
-    _register_thread(op, ctx)
+    _register_thread(op, ctx, posix=LOCAL)
     owner = op.thread.name
     op.run(posix_lock_attempt, ctx, (owner, first[0], first[1], WRITE), False)
     op.goto_if(register_is(op.thread.ret, "error", lambda v: v is not None and v < 0), "close")
@@ -853,8 +899,9 @@ def lock_two_ranges(op: Op, path: str, first: tuple[int, int], second: tuple[int
 def lock_range(op: Op, path: str, first: tuple[int, int]) -> None:
     """A process write-locks ``first`` (F_SETLKW), then closes the file."""
     byte_range(first)
+    regular_file(op.world, path, "a write lock", WRITE_LOCK_OF_DIRECTORY)
     ctx = context(op.world, path)
-    _register_thread(op, ctx)
+    _register_thread(op, ctx, posix=LOCAL)
     owner = op.thread.name
     op.run(posix_lock_attempt, ctx, (owner, first[0], first[1], WRITE), False)
     op.run(posix_unlock, ctx, owner)
@@ -875,8 +922,9 @@ def lockd_lock(op: Op, path: str, first: tuple[int, int]) -> None:
     without sleeping (NLM_LCK_BLOCKED); ->lm_notify wakes lockd, which
     retries; then the client unlocks."""
     byte_range(first)
+    regular_file(op.world, path, "a write lock", WRITE_LOCK_OF_DIRECTORY)
     ctx = context(op.world, path)
-    _register_thread(op, ctx, lockd=True)
+    _register_thread(op, ctx, lockd=True, posix=LOCAL)
     owner = op.thread.name
     op.run(posix_lock_attempt, ctx, (owner, first[0], first[1], WRITE), True)
     op.run(posix_unlock, ctx, owner)
@@ -912,13 +960,14 @@ def laundromat(op: Op, path: str) -> None:
     period, the copy, delegation-recall, close and blocked-lock lists the
     same pass reaps under ``s2s_cp_lock``, ``state_lock``,
     ``client_lock`` and ``blocked_locks_lock``."""
+    op.holds_no_file()
     op.one_thread(
         "runs the laundromat for",
         path,
         "the model has one courtesy client, which one laundromat expires (give the scenario one)",
     )
     ctx = context(op.world, path)
-    _register_thread(op, ctx)
+    _register_thread(op, ctx, posix=LOCAL)
     ctx.agents[COURTESY_CLIENT] = op.thread.name
     op.world.initial[ctx.posix] = tuple(
         sorted({*op.world.initial[ctx.posix], (COURTESY_CLIENT, 0, 9, WRITE)})
@@ -1286,6 +1335,7 @@ def take_lease(op: Op, path: str, kind: str) -> None:
     ``kind``; if it got it, it gives it up later (as it would on SIGIO)."""
     if kind not in (READ, WRITE):
         raise ModelError(f"lease type {kind!r}: F_SETLEASE takes {READ!r} or {WRITE!r}")
+    regular_file(op.world, path, "a lease", LEASE_OF_DIRECTORY)
     ctx = context(op.world, path)
     _register_thread(op, ctx)
     file = op.thread.name
@@ -1311,6 +1361,7 @@ def delegate(op: Op, path: str) -> None:
     """nfsd, holding the file open for reading for a client, hands out a
     read delegation; if it did, the client returns it later (as it would
     on a recall)."""
+    regular_file(op.world, path, "a delegation", LEASE_OF_DIRECTORY)
     ctx = context(op.world, path)
     file = op.thread.name
     ctx.delegations.add(file)
@@ -1321,8 +1372,22 @@ def delegate(op: Op, path: str) -> None:
     op.label("done")
 
 
-def _any_conflict(state: State, ctx: FileLockContext, file: str, write: bool) -> bool:
-    return any(f != file and (write or t == WRITE) for f, t, _p, _g in state[ctx.leases])
+def _conflicts(ctx: FileLockContext, file: str, write: bool, deleg: bool) -> Callable[..., bool]:
+    """``leases_conflict()`` of a breaker (``file``, a writer or not) and a
+    lease (holder, type): another holder's lease, a write lease for a
+    reader; for an FL_DELEG breaker (``break_deleg()``) a delegation only
+    ("if ((breaker->flc_flags & FL_DELEG) && (lease->flc_flags & FL_LEASE))
+    return false")."""
+    return lambda holder, kind: (
+        holder != file and (write or kind == WRITE) and (not deleg or holder in ctx.delegations)
+    )
+
+
+def _any_conflict(
+    state: State, ctx: FileLockContext, file: str, write: bool, deleg: bool = False
+) -> bool:
+    conflict = _conflicts(ctx, file, write, deleg)
+    return any(conflict(f, t) for f, t, _p, _g in state[ctx.leases])
 
 
 def _lm_break(scratch: Scratch, ctx: FileLockContext, file: str, write: bool) -> int:
@@ -1330,17 +1395,19 @@ def _lm_break(scratch: Scratch, ctx: FileLockContext, file: str, write: bool) ->
     POLL_MSG); return false``, after ``__break_lease()`` marked the
     conflicting leases FL_UNLOCK_PENDING (or FL_DOWNGRADE_PENDING)."""
     pending = "unlock" if write else "downgrade"
+    conflict = _conflicts(ctx, file, write, False)
     scratch[ctx.leases] = tuple(
-        (f, t, p or pending, g) if f != file and (write or t == WRITE) else (f, t, p, g)
+        (f, t, p or pending, g) if conflict(f, t) else (f, t, p, g)
         for f, t, p, g in scratch[ctx.leases]
     )
     return 0
 
 
-def _block_on_lease(scratch: Scratch, ctx: FileLockContext, file: str, write: bool) -> None:
-    holder = next(
-        (f for f, t, _p, _g in scratch[ctx.leases] if f != file and (write or t == WRITE)), None
-    )
+def _block_on_lease(
+    scratch: Scratch, ctx: FileLockContext, file: str, write: bool, deleg: bool
+) -> None:
+    conflict = _conflicts(ctx, file, write, deleg)
+    holder = next((f for f, t, _p, _g in scratch[ctx.leases] if conflict(f, t)), None)
     if holder is None:
         scratch.violate(
             LOCK_PROTOCOL,
@@ -1364,7 +1431,7 @@ def _breaker_owns_lease(_scratch: Scratch) -> int:
     return 0
 
 
-def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool) -> None:
+def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool, deleg: bool = False) -> None:
     """``break_lease(inode, mode)``: the lockless ``list_empty_careful(&ctx->flc_lease)``
     check, then ``__break_lease()``: under flc_lock, for each conflicting
     lease ``leases_conflict()``, the break marked and ->lm_break called;
@@ -1375,7 +1442,9 @@ def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool) -> None:
     flc_lock ``time_out_leases()`` first removes the leases whose break
     time has passed (read in 6.17-rc3: Kingxukai/linux 0291023e); the break
     time is whether the scenario's holder let it pass
-    (:func:`lease_never_answered`), not a count of jiffies."""
+    (:func:`lease_never_answered`), not a count of jiffies.  ``deleg``:
+    ``break_deleg()``'s FL_DELEG breaker (``break_deleg_wait()``), which
+    conflicts with delegations only and breaks them with nfsd's ->lm_break."""
     flc = ctx.flc_lock
     op.goto_if(
         shared_is(ctx.leases, "list_empty_careful(&ctx->flc_lease)", lambda v: not v),
@@ -1388,7 +1457,7 @@ def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool) -> None:
         op.effect("time_out_leases(inode, &dispose)", time_out_leases, ctx)
     conflicting = Expr(
         "any_leases_conflict(inode, new_fl)",
-        lambda _w: lambda state: _any_conflict(state, ctx, file, write),
+        lambda _w: lambda state: _any_conflict(state, ctx, file, write, deleg),
     )
     with op.when(
         shared_is(
@@ -1409,12 +1478,9 @@ def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool) -> None:
     op.goto_if(not_expr(conflicting), "out", "if (!any_leases_conflict(inode, new_fl)) goto out")
     op.call(
         "lock_manager_operations.lm_break",
-        _lm_break,
-        ctx,
-        file,
-        write,
+        *((_lm_break_deleg, ctx, file) if deleg else (_lm_break, ctx, file, write)),
         label="fl->fl_flags |= FL_UNLOCK_PENDING; fl->fl_lmops->lm_break(fl) "
-        "/* lease_break_callback() */",
+        + ("/* nfsd_break_deleg_cb() */" if deleg else "/* lease_break_callback() */"),
         roles={"flctx": ctx},
         sleeps=op.variant(LM_BREAK_SLEEPS),
     )
@@ -1425,7 +1491,12 @@ def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool) -> None:
         "locks_insert_block(fl, new_fl, leases_conflict): spin_lock(&blocked_lock_lock)",
     )
     op.effect(
-        "__locks_insert_block(fl, new_fl, leases_conflict)", _block_on_lease, ctx, file, write
+        "__locks_insert_block(fl, new_fl, leases_conflict)",
+        _block_on_lease,
+        ctx,
+        file,
+        write,
+        deleg,
     )
     op.unlock(ctx.blocked_lock_lock, "spin_unlock(&blocked_lock_lock)")
     op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
@@ -1522,6 +1593,7 @@ def open_for_write(op: Op, path: str) -> None:
     ``mnt_get_write_access()``), ``security_file_open()``, fsnotify's
     permission hook, ``break_lease()``, then ``->open`` through the local
     ``open`` pointer."""
+    regular_file(op.world, path, "an open for writing", OPEN_OF_DIRECTORY)
     ctx = context(op.world, path)
     _register_thread(op, ctx)
     file = op.thread.name
@@ -1561,7 +1633,7 @@ def lockd_deferred(op: Op, path: str, first: tuple[int, int]) -> None:
     NLM_LCK_BLOCKED and waits for ->lm_grant."""
     byte_range(first)
     ctx = context(op.world, path)
-    _register_thread(op, ctx)
+    _register_thread(op, ctx, posix=CLUSTER)
     owner = op.thread.name
     op.world.parts.setdefault(LOCKD_REQUESTS, set()).add((path, owner))
     op.effect(
@@ -1628,9 +1700,10 @@ def plock_callback(op: Op, path: str, owner: str, first: tuple[int, int]) -> Non
     Left out: ``ops_lock`` and the cluster's answer (a daemon's write), the
     refused request (``op->info.rv``: ->lm_grant with the error, no local
     lock) and ``posix_lock_file()`` failing (only on allocation failure)."""
+    op.holds_no_file()
     byte_range(first)
     ctx = context(op.world, path)
-    _register_thread(op, ctx)
+    _register_thread(op, ctx, posix=CLUSTER)
     op.world.parts.setdefault(PLOCK_CALLBACKS, set()).add((path, owner))
     op.wait_until(
         shared_is(ctx.queued, "request queued", bool),
@@ -1898,7 +1971,7 @@ def unlink_breaking_delegation(op: Op, path: str) -> None:
         )
         op.lock(victim.i_rwsem, EXCL, "inode_lock(target)", tag="lock-victim")
         if wait_under_lock:
-            op.run(break_lease, ctx, me, True)
+            op.run(break_lease, ctx, me, True, True)
         elif not skip:
             try_break_deleg(op, ctx, me, delegated, round_)
             op.goto_if(
@@ -1930,7 +2003,7 @@ def unlink_breaking_delegation(op: Op, path: str) -> None:
         )
         if last:
             break
-        op.run(break_lease, ctx, me, True)
+        op.run(break_lease, ctx, me, True, True)
         op.effect(
             "error = break_deleg_wait(&delegated_inode): iput(*delegated_inode); "
             "*delegated_inode = NULL; if (!error) goto retry_deleg",
@@ -1964,6 +2037,7 @@ def delegate_then_setattr(op: Op, path: str) -> None:
     ``inode_lock(inode)`` around ``__nfsd_setattr()`` (->setattr is left
     out, and so is its ``nfsd_wait_for_delegreturn()`` retry); then
     DELEGRETURN removes the lease (->lm_change, waking the breakers)."""
+    regular_file(op.world, path, "a delegation", LEASE_OF_DIRECTORY)
     ctx = context(op.world, path)
     file = op.thread.name
     ctx.delegations.add(file)
@@ -2001,6 +2075,7 @@ def lease_never_answered(op: Op, path: str, kind: str) -> None:
     pending break of such a lease may time out at any moment), and
     ``time_out_leases()`` finds ``past_time(fl->fl_break_time)`` and removes
     the lease."""
+    regular_file(op.world, path, "a lease", LEASE_OF_DIRECTORY)
     ctx = context(op.world, path)
     _register_thread(op, ctx)
     file = op.thread.name
@@ -2075,8 +2150,9 @@ def ofd_lock_range(op: Op, path: str, process: str, first: tuple[int, int]) -> N
     ``l_pid`` checks, and ``blocked_hash`` itself (the model follows the
     waiters' blockers directly)."""
     byte_range(first)
+    regular_file(op.world, path, "a write lock", WRITE_LOCK_OF_DIRECTORY)
     ctx = context(op.world, path)
-    _register_thread(op, ctx)
+    _register_thread(op, ctx, posix=LOCAL)
     file = f"{op.thread.name}:fd"
     owner = process if op.variant(OFD_OWNER_IS_FILES) else file
     label = (

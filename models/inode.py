@@ -307,6 +307,7 @@ def inode_flusher(op: Op, file: File, data: bool) -> None:
     a superblock being unmounted is skipped), then
     ``writeback_sb_inodes()`` (WB_SYNC_NONE) on the inode and its pages
     (when ``data``)."""
+    op.holds_no_file()
     part = part_of(op, file)
     mapping = pagecache(op.world).attach(file) if data else None
     s_umount = op.world.superblock.s_umount
@@ -488,7 +489,10 @@ def iput(op: Op, part: InodeLife, mapping: Mapping | None, *, drops: bool) -> No
 )
 def iput_last(op: Op, file: File) -> None:
     """The last reference to the file's inode dropped after it was
-    unlinked: ``->drop_inode`` says drop, so it is evicted."""
+    unlinked: ``->drop_inode`` says drop, so it is evicted.  Being the
+    last, it has no process of the scenario beside it holding the file
+    open (a ``write``, a ``read``...): such a thread would hold a
+    reference of its own, which the model does not count."""
     op.one_thread("drops the last reference to", file.path, "a last reference is dropped once")
     part = part_of(op, file)
     iput(op, part, None, drops=True)
@@ -555,6 +559,7 @@ def iget(op: Op, file: File) -> None:
         "the model has one new inode for the inode number (iget_locked()'s loser of the race "
         "to hash one is left out), so a scenario igets each file once",
     )
+    op.keeps_file_open()
     part = part_of(op, file)
     old, new = part.inode, part.new
     hash_lock = op.world.shared_lock("inode_hash_lock", Kind.SPINLOCK)

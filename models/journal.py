@@ -150,6 +150,7 @@ def ext4_write(op: Op, file: File, index: int) -> None:
 def ext4_writepages(op: Op, file: File, index: int) -> None:
     """The writeback of a delalloc folio that needs its blocks mapped (see
     the module)."""
+    op.holds_no_file()
     page = _cached_page(op, file, index, "ext4_writepages")
     handle = journal(op.world)
     start_handle(
@@ -184,6 +185,7 @@ def ext4_writepages(op: Op, file: File, index: int) -> None:
 def jbd2_commit(op: Op, file: File, index: int) -> None:
     """The commit locks the running transaction, waits for its handles,
     then writes the ordered data of the file's page (see the module)."""
+    op.holds_no_file()
     page = _cached_page(op, file, index, "jbd2_commit")
     commit = _lock_transaction(op)
     folio = find_folio(op, page, "ext4_do_writepages() /* can_map = 0 */: folio = fbatch.folios[i]")
@@ -213,6 +215,7 @@ def jbd2_commit_metadata(op: Op) -> None:
     blocks, ``ext4_handle_dirty_metadata()``): it locks the running
     transaction and waits for its handles, as ``jbd2_commit`` does, and
     writes no ordered data."""
+    op.holds_no_file()
     commit = _lock_transaction(op)
     op.unlock(commit, "the commit is done: wake_up(&journal->j_wait_done_commit)")
 

@@ -31,6 +31,8 @@ the legacy/``fs_context`` split (``->mount`` stands for ``->get_tree``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from mc.dsl import (
     EXCL,
     SHARED,
@@ -43,6 +45,7 @@ from mc.dsl import (
     not_,
     operation,
 )
+from mc.dsl.operation import HOLDING_NO_FILE, KEEPING_FILE_OPEN
 from mc.kernel.expr import Expr, const
 from mc.kernel.inode_life import (
     I_FREEING,
@@ -56,6 +59,7 @@ from mc.kernel.inode_life import (
 from mc.kernel.mm import UNMOUNTER, refuse_mapping_beside_umount
 from mc.kernel.pagecache import File, Mapping
 from mc.kernel.superblock import SB_UNFROZEN, frozen_is, metadata_slot
+from mc.kernel.world import DONE, World
 from mc.models.inode import evict, iput, mark_inode_dirty, part_of, writeback_single_inode
 from mc.models.super import assign, call_sync_fs, flag, flag_slot, syncfs
 from mc.models.writeback import write
@@ -326,11 +330,15 @@ def umount(op: Op, file: File) -> None:
     without s_umount (``do_umount()``), the mount torn down, then
     ``deactivate_super()``: s_umount for write and, the last active
     reference gone, ``->kill_sb`` (``kill_block_super()`` ->
-    ``generic_shutdown_super()``, which unlocks).  The model has no -EBUSY
-    path, which ``do_umount()`` takes while a file of the filesystem is
-    open: a scenario whose other threads hold the file open beside the
-    unmount checks an unmount that would fail; one that maps a file (its
-    VMA pins the mount) is refused."""
+    ``generic_shutdown_super()``, which unlocks).  ``do_umount()`` returns
+    -EBUSY, after ``->umount_begin``, while ``propagate_mount_busy()``
+    finds the mount in use: here while another thread that is a process
+    (not ``op.holds_no_file()``) has not returned, as each holds the file
+    open from its start (one that has not begun counts: the model cannot
+    make its open fail afterwards).  A scenario that maps a file is
+    refused (its VMA pins the mount even after the process's thread
+    returns), as is a second unmount.  Left out: namespace_sem and
+    ``lock_mount_hash()`` around the check, ``umount_tree()``."""
     op.one_thread(
         "unmounts",
         "the filesystem",
@@ -347,6 +355,12 @@ def umount(op: Op, file: File) -> None:
         "sb->s_op->umount_begin(sb)",
         roles={},
     )
+    op.fail_if(
+        _mount_busy(op.thread.tid),
+        E.EBUSY,
+        "busy",
+        "if (propagate_mount_busy(mnt, 2)) retval = -EBUSY /* a file is open */",
+    )
     op.lock(
         op.world.superblock.s_umount,
         EXCL,
@@ -361,6 +375,24 @@ def umount(op: Op, file: File) -> None:
     generic_shutdown_super(op, file, mapping)
     killed = inode_life(op.world, file.path).killed
     op.effect("/* ->kill_sb returned */", assign, killed, True)
+    op.label("busy")
+
+
+def _mount_busy(unmounter: int) -> Expr:
+    """Another thread that is a process (not ``Op.holds_no_file``) has not
+    returned, or one kept a file open (``Op.keeps_file_open``): a file of
+    the filesystem is open."""
+
+    def build(world: World) -> Any:
+        kernel = world.parts.get(HOLDING_NO_FILE, set())
+        if world.parts.get(KEEPING_FILE_OPEN):
+            return lambda _state: True
+        users = [
+            pc for tid, pc in enumerate(world.pc_slots) if tid != unmounter and tid not in kernel
+        ]
+        return lambda state: any(state[pc] != DONE for pc in users)
+
+    return Expr("a file of the filesystem is open", build)
 
 
 @operation(

@@ -217,6 +217,7 @@ def sync(op: Op, file: File) -> None:
     checks the superblock is born and not dying): ``sync_inodes_one_sb()``,
     then ``sync_fs_one_sb()`` with wait 0 and with wait 1.  The flusher
     wake-up and ``sync_bdevs()`` are left out."""
+    op.holds_no_file()
     mapping = op.mapping(file)
     s_umount = op.world.superblock.s_umount
     passes = (

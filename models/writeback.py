@@ -526,6 +526,7 @@ def fsync(op: Op, file: File) -> None:
 def flusher(op: Op, file: File) -> None:
     """The background flusher (one pass of the bdi's writeback work):
     WB_SYNC_NONE writeback of the file's dirty folios."""
+    op.holds_no_file()
     mapping = op.mapping(file)
     do_writepages(op, mapping, sync_all=False)
 
@@ -590,6 +591,7 @@ def reclaim(op: Op, file: File, index: int) -> None:
     ``folio_ref_freeze()``, which fails while another thread holds a
     reference (a batch of the flusher or of ``fdatawait``, a reader): the
     model removes such a folio, which the kernel keeps."""
+    op.holds_no_file()
     mapping = op.mapping(file)
     page = mapping.page(index)
     dirty = locked_test(page, PG_DIRTY, "dirty")
@@ -998,6 +1000,7 @@ def io_completion(op: Op, file: File) -> None:
     the writeback accounting and ``sb_clear_inode_writeback()`` under that
     lock, and the wake-up of ``folio_end_writeback()`` (waiters poll
     PG_writeback); a bio's handlers run back to back in one interrupt."""
+    op.holds_no_file()
     op.one_thread(
         "completes",
         "the device's I/O",

@@ -20,7 +20,14 @@ from mc.kernel import truncate_properties as _registers  # noqa: F401
 from mc.models.aops import memory_failure, write_block
 from mc.models.dio import dio_worker, dio_write
 from mc.models.file import OpenFile, copy_file_range, copy_file_range_splice, getdents
-from mc.models.inode import iget
+from mc.models.inode import iget, inode_flusher
+from mc.models.filelock import (
+    READ,
+    delegate_then_setattr,
+    lease_never_answered,
+    unlink_breaking_delegation,
+)
+from mc.models.mount import write_touch_umount
 from mc.models.journal import ext4_write, jbd2_commit
 from mc.models.quota import QuotaFile, Quotas, chown
 from mc.models.truncate import mmap_load, mmap_store, punch_hole, readahead, truncate
@@ -104,6 +111,20 @@ scenario("fine/two-copies-vs-write", "two copies of /a into /b racing a write to
          threads=[write(COPY_A, 0), copy_file_range_splice(FILE_A, FILE_B),
                   copy_file_range_splice(FILE_A, FILE_B)],
          properties=(*BASE_PROPERTIES, "copy-coherent"))
+scenario("fine/unlink-vs-delegation-and-lease", "an unlink breaking a delegation beside a "
+         "plain lease taken meanwhile and never answered", tree=["/f"],
+         threads=[delegate_then_setattr("/f"), unlink_breaking_delegation("/f"),
+                  lease_never_answered("/f", READ)])
+UMOUNT_PROPERTIES = (*BASE_PROPERTIES, "no-lost-write", "no-use-after-evict", "clean-unmount")
+scenario("fine/umount-vs-writer", "a program unmounting while another writes the file",
+         tree=["/f"],
+         threads=[write_touch_umount(CACHED), write(CACHED, 0), inode_flusher(CACHED, True),
+                  io_completion(CACHED)],
+         properties=UMOUNT_PROPERTIES)
+scenario("fine/umount-vs-iget", "a program unmounting while another opens the file by handle",
+         tree=["/f"],
+         threads=[write_touch_umount(CACHED), iget(CACHED), io_completion(CACHED)],
+         properties=UMOUNT_PROPERTIES)
 """
 
 FIXED = {
@@ -128,6 +149,9 @@ FIXED = {
     "fine/journal-vs-truncate": "the journal's operations locked a folio a truncate removed",
     "fine/two-chowns": "dqput()'s look under dq_list_lock was two steps: both saw a count of 2",
     "fine/two-copies-vs-write": "the older copy landing last in /b was taken for a lost copy",
+    "fine/unlink-vs-delegation-and-lease": "break_deleg_wait() broke and waited on a plain lease",
+    "fine/umount-vs-writer": "umount tore the filesystem down under an open file (an assertion)",
+    "fine/umount-vs-iget": "the same under the descriptor open_by_handle_at() returned",
 }
 
 
@@ -157,7 +181,7 @@ MAPPED = """\
 from mc.dsl import VM_WRITE, File, scenario
 from mc.models.dcache import d_path, nfsd_rename
 from mc.models.dio import dio_worker, dio_write
-from mc.models.filelock import laundromat
+from mc.models.filelock import laundromat, lock_range, lockd_deferred, take_lease
 from mc.models.inode import iget, iput_last
 from mc.models.mmap import MappedFile, fork_exit, mprotect_readonly
 from mc.models.mount import umount
@@ -199,6 +223,12 @@ scenario("refused/{name}", "x", tree=["/f", "/g", "/a/", "/a/x", "/b/", "/q"],
             "dio_write(G, 0, True), dio_worker(G, 0), dio_worker(G, 0)",
             "(T2 completes T1's): one dio_worker completes one write",
         ),
+        (
+            "lock_range('/f', (0, 9)), lockd_deferred('/f', (0, 9))",
+            "T1 locks /f locally (fs/locks.c) and T2 through the cluster's lock manager",
+        ),
+        ("take_lease('/a', 'F_RDLCK')", "a lease of /a, a directory: generic_setlease()"),
+        ("lock_range('/a', (0, 9))", "a write lock of /a, a directory"),
         ("delegation('/a/x'), delegation('/a/x')", "T1 hands out a delegation of /a/x too"),
         ("*[io_completion(G)] * 300", "has 300 threads: partial-order reduction tells at most"),
     ],

@@ -79,6 +79,11 @@ TOOL_DIRS = {
 SKIPPED_FILES = {os.path.abspath(contextlib.__file__)}
 ONE_THREAD = "one thread"
 """The world part of ``Op.one_thread``: the thread that does each thing."""
+HOLDING_NO_FILE = "holding no file"
+"""The world part of ``Op.holds_no_file``: the threads of kernel context."""
+KEEPING_FILE_OPEN = "keeping a file open"
+"""The world part of ``Op.keeps_file_open``: the threads whose process
+keeps a file open after they return."""
 
 
 @functools.cache
@@ -201,6 +206,21 @@ class Op:
         other = taken.setdefault((does, str(subject)), self.thread.name)
         if other != self.thread.name:
             raise ModelError(f"{other} {does} {subject} too: {because}")
+
+    def holds_no_file(self) -> None:
+        """Say that this thread runs in kernel context (the flusher, an I/O
+        completion, a worker, reclaim, sync(2) without a descriptor): it
+        holds no file of the filesystem open, so it keeps no mount busy.
+        Every other thread is a process with the file open until it
+        returns, which an unmount's -EBUSY (``umount``) sees."""
+        self.world.parts.setdefault(HOLDING_NO_FILE, set()).add(self.thread.tid)
+
+    def keeps_file_open(self) -> None:
+        """Say that this thread's process keeps a file of the filesystem open
+        after the thread returns (the descriptor ``open_by_handle_at()``
+        returned): the mount stays busy to the end (``umount`` gets
+        -EBUSY)."""
+        self.world.parts.setdefault(KEEPING_FILE_OPEN, set()).add(self.thread.tid)
 
     def emit(self, step: Step) -> Step:
         """Append ``step`` to the program."""
