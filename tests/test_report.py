@@ -73,6 +73,20 @@ def test_variant_steps_are_marked(shipped: Registry) -> None:
     assert "the variant removed: T2 inode_lock(dentry->d_inode)" in dot
 
 
+def test_a_thread_waiting_at_a_step_the_variant_added_is_marked(shipped: Registry) -> None:
+    """The wait ``lease-break-without-timeout`` puts in place of the timed
+    one is where T2 stays: its dashed box is yellow, and the title says
+    what yellow means though no step run was changed."""
+    path = CHILD_FIRST.parent / "filelock-lease-timeout--lease-break-without-timeout.json"
+    counterexample = cx_format.load(path)
+    marks = variant_marks(shipped, counterexample)
+    assert marks.changed == {}
+    assert marks.blocked == {"T2": "added by lease-break-without-timeout"}
+    dot = to_dot(counterexample, marks)
+    assert 'style="dashed,rounded,filled"' in dot and 'fillcolor="#fff2b3"' in dot
+    assert "yellow: steps the variant added or changed" in dot
+
+
 QUOTA_ORDER = """\
 from mc.dsl import Invocation, Program, scenario, variant
 from mc.models.quota import Quotas, QuotaFile, chown, quota_sync, alloc_block

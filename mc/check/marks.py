@@ -8,7 +8,7 @@ model line: a helper both the changed and an unchanged path call."""
 from __future__ import annotations
 
 from mc.check import checkable, inventory
-from mc.check.replay import ThreadsDiffer, replay
+from mc.check.replay import ReplayReport, ThreadsDiffer, replay
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry
 from mc.trace.format import Counterexample
@@ -50,30 +50,54 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
         pc = next(pc for pc, step in enumerate(thread.program.steps) if step is change.step)
         key = (change.thread, inventory.step_key(change.step))
         at[(change.thread, pc)] = by_key.get(key, f"{change.kind} by the variants")
-    positions = _positions(changed_model, counterexample)
-    if positions is None:
+    report = _replayed(changed_model, counterexample)
+    if report is None:
         changed = {
             number: notes[(step.thread, step.source, step.label)]
             for number, step in enumerate(counterexample.steps, start=1)
             if (step.thread, step.source, step.label) in notes
         }
+        blocked = {
+            step.thread: notes[(step.thread, step.source, step.label)]
+            for step in counterexample.blocked
+            if (step.thread, step.source, step.label) in notes
+        }
     else:
         changed = {
             number: at[position]
-            for number, position in enumerate(positions, start=1)
+            for number, position in enumerate(report.positions, start=1)
             if position in at
         }
-    return VariantMarks(changed, tuple(removed))
+        blocked = {
+            thread: at[(thread, pc)]
+            for thread, pc in _waiting_at(changed_model, counterexample, report.final_state)
+            if (thread, pc) in at
+        }
+    return VariantMarks(changed, tuple(removed), blocked)
 
 
-def _positions(
-    model: KernelModel, counterexample: Counterexample
-) -> tuple[tuple[str, int], ...] | None:
-    """The thread and program counter of each step of ``counterexample``
-    on ``model`` (``ReplayReport.positions``), or None when not every step
-    replays there."""
+def _replayed(model: KernelModel, counterexample: Counterexample) -> ReplayReport | None:
+    """``counterexample`` replayed on ``model``, or None when not every
+    step replays there (``ReplayReport.positions`` then has the thread and
+    program counter of each step)."""
     try:
         report = replay(model, counterexample)
     except ThreadsDiffer:
         return None
-    return report.positions if report.replayed == len(counterexample.steps) else None
+    return report if report.replayed == len(counterexample.steps) else None
+
+
+def _waiting_at(
+    model: KernelModel, counterexample: Counterexample, state: tuple[object, ...]
+) -> list[tuple[str, int]]:
+    """The thread and program counter of each step a thread of
+    ``counterexample`` waits at in its last state."""
+    found = []
+    names = [thread.name for thread in model.threads]
+    for step in counterexample.blocked:
+        tid = names.index(step.thread)
+        current = model.current_step(state, tid)
+        if current is not None:
+            steps = model.threads[tid].program.steps
+            found.append((step.thread, next(pc for pc, s in enumerate(steps) if s is current.step)))
+    return found

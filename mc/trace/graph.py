@@ -48,6 +48,8 @@ class VariantMarks:
 
     changed: Mapping[int, str] = attrs.field(factory=dict)
     removed: tuple[str, ...] = ()
+    blocked: Mapping[str, str] = attrs.field(factory=dict)
+    """The threads that wait, at the end, at a step a variant changed."""
 
 
 @attrs.frozen
@@ -187,8 +189,9 @@ class _Chart:
             title += "\naddresses: " + self.cx.addresses
         if self.cx.witness:
             title += "\nwitness: " + ", ".join(f"{k}={v}" for k, v in self.cx.witness.items())
-        if self.marks.changed:
-            moved = any(note.startswith("moved") for note in self.marks.changed.values())
+        if self.marks.changed or self.marks.blocked:
+            notes = [*self.marks.changed.values(), *self.marks.blocked.values()]
+            moved = any(note.startswith("moved") for note in notes)
             title += f"\nyellow: steps the variant added{', moved' if moved else ''} or changed"
         for removed in self.marks.removed[:REMOVED_SHOWN]:
             title += f"\nthe variant removed: {removed}"
@@ -318,14 +321,16 @@ class _Chart:
 
     def _waiting(self, name: str, step: Step) -> str:
         """The thread's cell of the last row when it waits there: the step
-        it waits at, and for what (a dashed box: the step does not run)."""
+        it waits at, and for what (a dashed box: the step does not run;
+        yellow when a variant changed it)."""
         text = _wrap(step.label, 44)
         if step.event.text != step.label:
             text += "\n" + _wrap(step.event.text, 44)
+        fill = {"style": "dashed,rounded,filled", "fillcolor": MARKED}
         return _node(
             name,
             shape="box",
-            style="dashed,rounded",
+            **(fill if step.thread in self.marks.blocked else {"style": "dashed,rounded"}),
             color=self.color.get(step.thread, "#888888"),
             fontsize=9,
             label=text,
