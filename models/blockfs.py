@@ -64,9 +64,9 @@ from mc.kernel.pagecache import (
 )
 from mc.kernel.pagecache_properties import WRITEBACK_PROTOCOL
 from mc.kernel.pagedata import zero
-from mc.kernel.pathcond import at_least, decide, mod, mul
+from mc.kernel.pathcond import at_least, decide, larger, mod, mul
 from mc.kernel.rmap import NO_MKCLEAN
-from mc.kernel.truncate_properties import stale_block
+from mc.kernel.truncate_properties import stale_block, truncation
 from mc.kernel.world import Scratch
 
 AOP_WRITEPAGE_ACTIVATE = 0x80000
@@ -144,7 +144,9 @@ def write_end(op: Op, mapping: Mapping, page: Page) -> None:
     filesystem's: into a folio that is not uptodate it commits nothing,
     where ``simple_write_end()`` would zero the rest of the folio and
     commit it."""
-    op.effect(
+    truncation(op.world).extenders.add(op.thread.name)
+    fork_effect(
+        op,
         "if (!folio_test_uptodate(folio)) folio_mark_uptodate(folio); "
         "if (last_pos > inode->i_size) i_size_write(inode, last_pos)",
         _uptodate_and_size,
@@ -160,8 +162,7 @@ def write_end(op: Op, mapping: Mapping, page: Page) -> None:
 def _uptodate_and_size(scratch: Scratch, mapping: Mapping, page: Page) -> None:
     change_flags(scratch, page, on=PG_UPTODATE)
     end = (page.index + 1) * PAGE_SIZE
-    if end > scratch[mapping.i_size]:
-        scratch[mapping.i_size] = end
+    scratch[mapping.i_size] = larger(scratch, end, scratch[mapping.i_size])
 
 
 def dirty_folio_method(scratch: Scratch, mapping: Mapping, page: Page) -> int:

@@ -103,7 +103,7 @@ from typing import Any
 
 from mc.dsl import EXCL, SHARED, Cite, Op, flag_variant, operation
 from mc.dsl.symbolic_steps import fork_compute
-from mc.kernel.dax import EMPTY, NOT_MODELLED_ON_DAX, ZERO_PAGE, Dax, dax_of
+from mc.kernel.dax import EMPTY, NOT_MODELLED_ON_DAX, PAGE_CACHE_USERS, ZERO_PAGE, Dax, dax_of
 from mc.kernel.device import ZEROES, device_of, release
 from mc.kernel.expr import Eval, Expr, not_
 from mc.kernel.mm import VM_FAULT_NOPAGE, VM_FAULT_SIGBUS, render_vm_fault, vm_fault
@@ -165,7 +165,9 @@ def _parts(op: Op, file: File) -> tuple[Mapping, Dax]:
         raise ModelError(str(error)) from None
     if file.cached:
         raise ModelError(f"{file} is a DAX file: it has no page cache")
-    if any(ino == mapping.ino for ino, _index in truncation(op.world).stale):
+    if mapping.ino in op.world.parts.get(PAGE_CACHE_USERS, ()) or any(
+        ino == mapping.ino for ino, _index in truncation(op.world).stale
+    ):
         raise ModelError(f"{file} is a DAX file: {NOT_MODELLED_ON_DAX}")
     return mapping, dax_of(op.world, mapping)
 

@@ -100,6 +100,7 @@ from mc.kernel.pagecache import (
 from mc.kernel.pagedata import runs_of
 from mc.kernel.pathcond import decide, is_true, larger, less, mul
 from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
+from mc.kernel.truncate_properties import truncation
 from mc.kernel.world import ModelError, Scratch, World
 from mc.models.writeback import do_writepages, fdatawait, filemap_get_pages, invalidate, read
 
@@ -166,6 +167,7 @@ def dio_complete(op: Op, file: File, write: DirectWrite, mapping: Mapping) -> No
     an extending write's new i_size, before the invalidation),
     ``kiocb_invalidate_post_direct_write()`` over the range, then
     ``inode_dio_end()``; the caller is told (``ki_complete``)."""
+    truncation(op.world).extenders.add(op.thread.name)
     op.effect(
         "dops->end_io(iocb, dio->size, ret, dio->flags) = ext4_dio_write_end_io(): pos += size; "
         "if (pos > i_size_read(inode)) i_size_write(inode, pos)",

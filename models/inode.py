@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mc.dsl import EXCL, SHARED, Cite, Op, Scratch, flag_variant, not_, operation, same
-from mc.dsl.operation import Holders
+from mc.dsl.folio import find_folio, put_folio, wait_writeback
 from mc.kernel.expr import Expr, const
 from mc.kernel.inode_life import (
     DESTROYED,
@@ -53,8 +53,17 @@ from mc.kernel.inode_life import (
     touch,
 )
 from mc.kernel.locks import Kind, Lock
-from mc.kernel.pagecache import PG_WRITEBACK, TAG_DIRTY, File, Mapping, pagecache, remove_folio
-from mc.kernel.world import ModelError, World
+from mc.kernel.pagecache import (
+    PG_DIRTY,
+    TAG_DIRTY,
+    File,
+    Mapping,
+    Page,
+    change_flags,
+    pagecache,
+    remove_folio,
+)
+from mc.kernel.world import ModelError
 from mc.models.writeback import do_writepages, fdatawait
 
 EVICT_NO_WAIT = "evict-skips-writeback-wait"
@@ -90,11 +99,6 @@ def part_of(op: Op, file: File) -> InodeLife:
 
 def _name(inode: InodeObject) -> Expr:
     return const(inode.name, inode.name)
-
-
-def _irq_holders(op: Op) -> Holders:
-    part = pagecache(op.world)
-    return lambda _state: () if part.irq_thread is None else (part.irq_thread,)
 
 
 # --- dirtying and writing the inode ---------------------------------------------------------
@@ -337,21 +341,41 @@ def _stage(stage: int, off: int = 0, on: int = 0) -> Callable[..., int]:
     return change
 
 
-def _truncate_final(scratch: Scratch, mapping: Mapping, inode: InodeObject) -> None:
+def _touch_final(scratch: Scratch, inode: InodeObject) -> None:
     touch(scratch, inode, "truncate_inode_pages_final()")
+
+
+def _remove_final(scratch: Scratch, page: Page) -> None:
+    change_flags(scratch, page, off=PG_DIRTY)
+    remove_folio(scratch, page)
+
+
+def truncate_inode_pages_final(op: Op, mapping: Mapping, inode: InodeObject) -> None:
+    """``truncate_inode_pages_final()`` (mm/truncate.c, 6.6) of an inode
+    being evicted: ``truncate_inode_pages_range()``'s second pass over
+    every folio, each locked (``folio_lock()``), its writeback waited for,
+    and removed from the page cache (``truncate_inode_folio()``:
+    ``filemap_remove_folio()`` under xa_lock).  Nothing maps an evicted
+    inode's folios, so none is unmapped; the data it held was written
+    back before (``sync_filesystem()`` at unmount, the flusher before the
+    last iput), so its removal is no truncation of the file's data."""
+    op.effect("truncate_inode_pages_final(&inode->i_data)", _touch_final, inode)
     for page in mapping.pages:
-        if scratch[page.folio] is not None:
-            remove_folio(scratch, page)
-
-
-def _no_writeback(mapping: Mapping) -> Expr:
-    def build(_world: World) -> Callable[[tuple[object, ...]], bool]:
-        return lambda state: all(
-            state[page.folio] is None or not state[page.folio][1] & PG_WRITEBACK  # type: ignore[index]
-            for page in mapping.pages
-        )
-
-    return Expr("no folio under writeback", build)
+        ref = find_folio(op, page, f"folio = fbatch.folios[i] /* {page}: find_lock_entries() */")
+        with op.when(ref.found, "if (folio)"):
+            op.lock(ref.lock, label="folio_lock(folio)")
+            with op.when(ref.mapped, "if (folio->mapping == mapping)"):
+                op.run(wait_writeback, page)
+                op.section(
+                    mapping.xa_lock,
+                    "truncate_inode_folio(): folio_cancel_dirty(folio); "
+                    "filemap_remove_folio(folio): xa_lock_irq(&mapping->i_pages); "
+                    "page_cache_delete()",
+                    _remove_final,
+                    page,
+                )
+            op.unlock(ref.lock, "folio_unlock(folio)")
+            put_folio(op, ref)
 
 
 def _unhash(scratch: Scratch, part: InodeLife) -> None:
@@ -380,18 +404,7 @@ def evict(op: Op, part: InodeLife, mapping: Mapping | None) -> None:
         roles={"inode": _name(inode)},
     )
     if mapping is not None:
-        op.wait_until(
-            _no_writeback(mapping),
-            "truncate_inode_pages_final(&inode->i_data): folio_wait_writeback(folio)",
-            "PG_writeback",
-            _irq_holders(op),
-        )
-        op.effect(
-            "truncate_inode_pages_final(&inode->i_data): every folio removed",
-            _truncate_final,
-            mapping,
-            inode,
-        )
+        truncate_inode_pages_final(op, mapping, inode)
     op.effect(
         "clear_inode(inode): inode->i_state = I_FREEING | I_CLEAR",
         _stage(EVICTED, on=I_CLEAR),

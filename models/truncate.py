@@ -31,7 +31,7 @@ from mc.engine.symbolic import Symbol
 from mc.kernel.dax import NOT_MODELLED_ON_DAX, Dax
 from mc.kernel.expr import Eval, Expr, InodeExpr, not_
 from mc.kernel.locks import EXCL, SHARED
-from mc.kernel.mm import Mm, mm_of
+from mc.kernel.mm import Mm, mm_of, note_mapped
 from mc.kernel.pagecache import (
     PAGE_SIZE,
     File,
@@ -65,6 +65,7 @@ from mc.kernel.truncate_properties import (
     render_truncated,
     truncation,
 )
+from mc.kernel.vma import refuse_whole_file_beside_vmas
 from mc.kernel.world import ModelError, Scratch, World
 from mc.models import blockfs_truncate
 from mc.models.fault import access_page
@@ -86,6 +87,19 @@ def file_parts(op: Op, file: File) -> tuple[Mapping, Mm, InodeExpr]:
         raise ModelError(f"{file} is a DAX file: {NOT_MODELLED_ON_DAX}")
     truncation(op.world).attach(mapping)
     return mapping, mm, op.inode(file.path)
+
+
+def mapped_whole(op: Op, file: File) -> tuple[Mapping, Mm, InodeExpr]:
+    """``file_parts`` of a file the process maps with one implicit VMA over
+    all of it, as the faults of this module and ``mc.models.usercopy`` do:
+    a model error beside a ``MappedFile``'s VMAs (``mc.models.mmap``)."""
+    parts = file_parts(op, file)
+    try:
+        refuse_whole_file_beside_vmas(op.world, parts[0])
+    except ValueError as error:
+        raise ModelError(str(error)) from None
+    note_mapped(op.world, parts[0])
+    return parts
 
 
 def _position(op: Op, mapping: Mapping, pos: Arg) -> Value:
@@ -305,7 +319,7 @@ write-protect paths (``->page_mkwrite``)."""
 
 def access(op: Op, file: File, pos: Arg, *, write: bool, at: str = "") -> None:
     """A load or store at byte ``pos`` of the mapping."""
-    mapping, mm, _ = file_parts(op, file)
+    mapping, mm, _ = mapped_whole(op, file)
     position = _position(op, mapping, pos)
     version = pagecache(op.world).add_write(op.thread.name, op.thread.pc, None) if write else 0
     index = page_dispatch(
@@ -528,15 +542,9 @@ def shrink_store_extend(op: Op, file: File, size: Arg, pos: Arg, new_size: Arg) 
     """A program: truncate the file down to ``size``, store a byte at
     ``pos`` through its shared mapping, truncate it up to ``new_size`` and
     read back ``[size, new_size)``, which must be zeroes.  The zeroes are
-    promised only while no other thread changes the file's size (a second
-    program's extension would make the store land inside the file), so a
-    scenario runs one such program per file."""
-    op.one_thread(
-        "truncates and reads back",
-        file.path,
-        "the read expects zeroes past the size this program truncated to, which another "
-        "program's truncate up would legitimately make the file's to write",
-    )
+    promised only while no other thread changes the file's size (another
+    thread's extension would make the store land inside the file), so
+    ``no-post-eof-exposure`` refuses a scenario with such a thread."""
     truncate_file(op, file, size, ".down")
     access(op, file, pos, write=True, at=".store")
     truncate_file(op, file, new_size, ".up")

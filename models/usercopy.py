@@ -40,7 +40,7 @@ from mc.kernel.pagecache import PAGE_SIZE, File, Page, pagecache, store_data
 from mc.kernel.pathcond import is_true
 from mc.kernel.world import Scratch
 from mc.models.fault import access_page
-from mc.models.truncate import access, file_parts, mmap_store
+from mc.models.truncate import access, file_parts, mapped_whole, mmap_store
 from mc.models.writeback import filemap_get_pages, perform_write, read, write
 
 COPY_FAULTS_UNDER_FOLIO_LOCK = "copy-faults-under-folio-lock"
@@ -57,7 +57,7 @@ def _copy_atomic(scratch: Scratch, mm: Mm, source: Page, page: Page, version: in
 
 def _write_from(op: Op, file: File, index: int, source_file: File, source: int) -> None:
     mapping, _, inode = file_parts(op, file)
-    _, mm, _ = file_parts(op, source_file)
+    _, mm, _ = mapped_whole(op, source_file)
     page = mapping.page(index)
     src = mm.mapping.pages[source // PAGE_SIZE]
     offset = source % PAGE_SIZE

@@ -17,7 +17,7 @@ from mc.kernel.world import ModelError
 SCENARIOS = """\
 from mc.dsl import BASE_PROPERTIES, File, scenario
 from mc.kernel import truncate_properties as _registers  # noqa: F401
-from mc.models.aops import memory_failure, write_block
+from mc.models.aops import memory_failure, migrate, write_block
 from mc.models.dio import dio_worker, dio_write
 from mc.models.file import OpenFile, copy_file_range, copy_file_range_splice, getdents
 from mc.models.inode import iget, inode_flusher
@@ -31,6 +31,7 @@ from mc.models.mount import write_touch_umount
 from mc.models.journal import ext4_write, jbd2_commit
 from mc.models.quota import QuotaFile, Quotas, chown
 from mc.models.truncate import mmap_load, mmap_store, punch_hole, readahead, truncate
+from mc.models.usercopy import read_to_mapping
 from mc.models.writeback import flusher, fsync, io_completion, read, write
 
 HOLE_CACHED = File("/f", pages=1, cached=(0,), holes=(0,))
@@ -115,11 +116,26 @@ scenario("fine/unlink-vs-delegation-and-lease", "an unlink breaking a delegation
          "plain lease taken meanwhile and never answered", tree=["/f"],
          threads=[delegate_then_setattr("/f"), unlink_breaking_delegation("/f"),
                   lease_never_answered("/f", READ)])
+TWO_CACHED = File("/f", pages=2, cached=(0, 1))
+scenario("fine/dio-truncate-read-into-mapping", "a direct write of page 1 and a truncate to "
+         "one page while a read copies page 0 into a mapping of page 1", tree=["/f"],
+         threads=[dio_write(TWO_CACHED, 1, False), truncate(TWO_CACHED, 4096),
+                  io_completion(TWO_CACHED), read_to_mapping(TWO_CACHED, 0, 4096)],
+         properties=(*BASE_PROPERTIES, "dirty-coherent", "dio-coherent"))
 UMOUNT_PROPERTIES = (*BASE_PROPERTIES, "no-lost-write", "no-use-after-evict", "clean-unmount")
 scenario("fine/umount-vs-writer", "a program unmounting while another writes the file",
          tree=["/f"],
          threads=[write_touch_umount(CACHED), write(CACHED, 0), inode_flusher(CACHED, True),
                   io_completion(CACHED)],
+         properties=UMOUNT_PROPERTIES)
+scenario("fine/umount-vs-short-truncate", "a program unmounting beside a truncate to 100 bytes",
+         tree=["/f"],
+         threads=[write_touch_umount(CACHED), truncate(CACHED, 100), inode_flusher(CACHED, True),
+                  io_completion(CACHED)],
+         properties=UMOUNT_PROPERTIES)
+scenario("fine/umount-vs-migrate", "a program unmounting while compaction migrates the folio",
+         tree=["/f"],
+         threads=[write_touch_umount(CACHED), migrate(CACHED, 0), io_completion(CACHED)],
          properties=UMOUNT_PROPERTIES)
 scenario("fine/umount-vs-iget", "a program unmounting while another opens the file by handle",
          tree=["/f"],
@@ -150,7 +166,13 @@ FIXED = {
     "fine/two-chowns": "dqput()'s look under dq_list_lock was two steps: both saw a count of 2",
     "fine/two-copies-vs-write": "the older copy landing last in /b was taken for a lost copy",
     "fine/unlink-vs-delegation-and-lease": "break_deleg_wait() broke and waited on a plain lease",
+    "fine/dio-truncate-read-into-mapping": "zeroes read from the hole a truncate left were taken "
+    "for data newer than the direct write that followed",
     "fine/umount-vs-writer": "umount tore the filesystem down under an open file (an assertion)",
+    "fine/umount-vs-short-truncate": "the zeroes past EOF on the device were taken for a lost "
+    "write",
+    "fine/umount-vs-migrate": "evict() removed the folios without their locks, under migration "
+    "(an assertion)",
     "fine/umount-vs-iget": "the same under the descriptor open_by_handle_at() returned",
 }
 
@@ -187,7 +209,10 @@ from mc.models.mmap import MappedFile, fork_exit, mprotect_readonly
 from mc.models.mount import umount
 from mc.models.quota import QuotaFile, Quotas, chown
 from mc.models.truncate import mmap_store, shrink_store_extend
-from mc.models.writeback import io_completion
+from mc.models.dax import dax_store
+from mc.models.mmap import vma_store
+from mc.models.usercopy import read_to_mapping
+from mc.models.writeback import io_completion, write
 from mc.models.xattr import delegation
 
 Q = Quotas((QuotaFile("/q", "alice", blocks=1),))
@@ -217,7 +242,8 @@ scenario("refused/{name}", "x", tree=["/f", "/g", "/a/", "/a/x", "/b/", "/q"],
         ("umount(G), mmap_store(G, 10)", "T1 unmounts the filesystem while the scenario maps"),
         (
             "shrink_store_extend(G, 100, 50, 8192), shrink_store_extend(G, 100, 50, 8192)",
-            "T1 truncates and reads back /g too",
+            "no-post-eof-exposure: T1's pread of bytes [100, 8192) expects zeroes past the size it "
+            "truncated to, but T2 may change",
         ),
         (
             "dio_write(G, 0, True), dio_worker(G, 0), dio_worker(G, 0)",
@@ -229,6 +255,9 @@ scenario("refused/{name}", "x", tree=["/f", "/g", "/a/", "/a/x", "/b/", "/q"],
         ),
         ("take_lease('/a', 'F_RDLCK')", "a lease of /a, a directory: generic_setlease()"),
         ("lock_range('/a', (0, 9))", "a write lock of /a, a directory"),
+        ("dax_store(File('/g', pages=1), 0, 1), write(File('/g', pages=1), 0)", "is a DAX file"),
+        ("vma_store(M, 1), read_to_mapping(M.file, 0, 4096)", "and by a MappedFile's VMAs"),
+        ("read_to_mapping(M.file, 0, 4096), vma_store(M, 1)", "and by a MappedFile's VMAs"),
         ("delegation('/a/x'), delegation('/a/x')", "T1 hands out a delegation of /a/x too"),
         ("*[io_completion(G)] * 300", "has 300 threads: partial-order reduction tells at most"),
     ],

@@ -52,6 +52,7 @@ from mc.dsl.wait_steps import (
     WaitStep,
 )
 from mc.kernel import errno as errnos
+from mc.kernel.dax import refuse_page_cache_on_dax
 from mc.kernel.expr import (
     Expr,
     InodeExpr,
@@ -64,7 +65,7 @@ from mc.kernel.expr import (
     slot_value,
 )
 from mc.kernel.locks import Kind, Lock, Mode
-from mc.kernel.mm import Mm, mm_of
+from mc.kernel.mm import Mm, mm_of, note_mapped
 from mc.kernel.pagecache import File, pagecache
 from mc.kernel.pagecache import Mapping as AddressSpace
 from mc.kernel.world import Dentry, ModelError, Scratch, World, given_names, touched_by
@@ -250,9 +251,11 @@ class Op:
         and ``pages``.  The locks are those every operation on the file
         takes."""
         try:
-            return pagecache(self.world).attach(file)
+            mapping = pagecache(self.world).attach(file)
         except ValueError as error:
             raise ModelError(str(error)) from None
+        refuse_page_cache_on_dax(self.world, mapping)
+        return mapping
 
     def mm(self, file: File) -> Mm:
         """The mm of the scenario's process over ``file``'s mapping, laid out
@@ -260,7 +263,9 @@ class Op:
         over the file, its ptes): ``op.mm(file).mmap_lock`` is the
         process's ``mmap_lock``, and ``roles={"mm": op.mm(file)}`` names it
         to a ``vm_operations_struct`` call, whose rules need it held."""
-        return mm_of(self.world, self.mapping(file))
+        mapping = self.mapping(file)
+        note_mapped(self.world, mapping)
+        return mm_of(self.world, mapping)
 
     def dentry(self, parent: InodeExpr, name: str) -> Dentry:
         """The dentry ``name`` in the fixed directory ``parent``."""

@@ -37,9 +37,9 @@ from mc.engine.model import Check, declare
 from mc.kernel.device import render_version
 from mc.kernel.expr import State
 from mc.kernel.locks import Kind, Lock
-from mc.kernel.mm import mm_of
+from mc.kernel.mm import mm_of, note_mapped
 from mc.kernel.pagecache import Mapping
-from mc.kernel.world import ERROR_SLOT, Built, World
+from mc.kernel.world import ERROR_SLOT, Built, ModelError, World
 
 ZERO_PAGE = -1
 EMPTY = -3
@@ -100,12 +100,27 @@ NOT_MODELLED_ON_DAX = (
 )
 
 
+PAGE_CACHE_USERS = "page-cache users"
+"""The world part holding the inode numbers of the files some operation
+reaches through the page cache (``Op.mapping``)."""
+
+
+def refuse_page_cache_on_dax(world: World, mapping: Mapping) -> None:
+    """Note that an operation reaches ``mapping`` through the page cache; a
+    ``ModelError`` when it is the scenario's DAX file."""
+    world.parts.setdefault(PAGE_CACHE_USERS, set()).add(mapping.ino)
+    found = world.parts.get("dax")
+    if isinstance(found, Dax) and found.mapping.ino == mapping.ino:
+        raise ModelError(f"{mapping} is a DAX file: {NOT_MODELLED_ON_DAX}")
+
+
 def dax_of(world: World, mapping: Mapping) -> Dax:
     """The DAX part of ``world`` for ``mapping``, laid out on first use."""
     found = world.parts.get("dax")
     if isinstance(found, Dax):
         return found
     mm = mm_of(world, mapping)
+    note_mapped(world, mapping)
     part = Dax(
         mapping,
         mm.mmap_lock,

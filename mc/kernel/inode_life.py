@@ -25,6 +25,7 @@ from mc.engine.model import Check, declare
 from mc.kernel.expr import Expr, State
 from mc.kernel.locks import Kind, Lock
 from mc.kernel.pagecache import PG_DIRTY, PG_WRITEBACK, TRUNCATED, PageCache
+from mc.kernel.pagecache_properties import same_below_eof
 from mc.kernel.world import Built, Scratch, World, reported_error
 
 I_NEW = 1 << 0
@@ -166,7 +167,8 @@ def no_use_after_evict_violation(part: InodeLife, state: State) -> str | None:
 def clean_unmount_violation(part: InodeLife, state: State) -> str | None:
     """Once ``->kill_sb`` returned: no inode dirty, under writeback or
     referenced; every inode's metadata on disk; every page's newest data on
-    the device and nothing in flight."""
+    the device below EOF (past it, the bytes are the kernel's to zero) and
+    nothing in flight."""
     if not state[part.killed]:
         return None
     for inode in part.objects:
@@ -189,7 +191,11 @@ def clean_unmount_violation(part: InodeLife, state: State) -> str | None:
                     return f"folio {page} is dirty or under writeback after ->kill_sb returned"
                 newest = state[page.history][-1]
                 held = pages.on_device(state, page)
-                if newest != TRUNCATED and not pages.same_data(page, held, newest):
+                if (
+                    newest != TRUNCATED
+                    and not pages.same_data(page, held, newest)
+                    and not same_below_eof(pages, state, page, held, newest)
+                ):
                     return (
                         f"{pages.writer(newest)} to {page} never reached the device: "
                         f"it holds {pages.writer(held)}"

@@ -32,6 +32,8 @@ PTE_FOLIO_SHIFT = 2
 MM = "mm"
 UNMOUNTER = "unmounter"
 """The world part naming the thread that unmounts the filesystem."""
+MAPPED = "mapped"
+"""The world part naming the files an operation of the scenario maps."""
 
 VM_FAULT_SIGBUS = 0x2
 VM_FAULT_NOPAGE = 0x100
@@ -115,23 +117,29 @@ def mm_of(world: World, mapping: Mapping, mapped: Sequence[int] = ()) -> Mm:
         world.parts[MM] = mm
     vmas[mapping.ino] = mm
     pagecache(world).pte_refs.append(lambda state, page: _mapped_folios(mm, state, page))
-    refuse_mapping_beside_umount(world)
     return mm
 
 
+def note_mapped(world: World, mapping: Mapping) -> None:
+    """Note that an operation of the scenario faults through a VMA over
+    ``mapping`` (``refuse_mapping_beside_umount``)."""
+    world.parts.setdefault(MAPPED, set()).add(str(mapping))
+    refuse_mapping_beside_umount(world)
+
+
 def refuse_mapping_beside_umount(world: World) -> None:
-    """A ``ModelError`` for a scenario that both maps a file and unmounts
-    its filesystem (``UNMOUNTER``): a VMA's ``vm_file`` pins the mount, so
-    ``do_umount()`` returns -EBUSY (``propagate_mount_busy()``) while the
-    mapping exists and ``->kill_sb`` never runs under it; the models have
-    no -EBUSY path, so a verdict would be about an unmount that cannot
-    happen."""
-    unmounter, mm = world.parts.get(UNMOUNTER), world.parts.get(MM)
-    if unmounter is not None and isinstance(mm, Mm):
+    """A ``ModelError`` for a scenario that both maps a file
+    (``note_mapped``) and unmounts its filesystem (``UNMOUNTER``): a VMA's
+    ``vm_file`` pins the mount, so ``do_umount()`` returns -EBUSY
+    (``propagate_mount_busy()``) for as long as the mapping exists, after
+    the thread that made it has returned too, and the models unmap no VMA
+    when a thread returns."""
+    unmounter, mapped = world.parts.get(UNMOUNTER), world.parts.get(MAPPED)
+    if unmounter is not None and mapped:
         raise ModelError(
-            f"{unmounter} unmounts the filesystem while the scenario maps {mm.mapping}: the "
-            "VMA's vm_file pins the mount, so do_umount() returns -EBUSY and ->kill_sb cannot "
-            "run while the mapping exists (the model has no -EBUSY path: unmap first)"
+            f"{unmounter} unmounts the filesystem while the scenario maps "
+            f"{', '.join(sorted(mapped))}: the VMA's vm_file pins the mount, so do_umount() "
+            "returns -EBUSY for as long as the mapping exists, after its thread returned too"
         )
 
 

@@ -384,11 +384,18 @@ class PageCache:
     def write_order(self, state: Sequence[Any], page: Page) -> dict[Any, int]:
         """Each version written to ``page`` with its place in the page's
         history (0: the initial data); for a page that starts as a hole,
-        zeroes and an unwritten block's contents are its initial data."""
-        order = {version: at for at, version in enumerate(state[page.history])}
+        zeroes and an unwritten block's contents are its initial data, and
+        once the page was truncated they are the data of its last
+        truncation (a read of the hole it left returns zeroes older than
+        any write after it)."""
+        history = state[page.history]
+        order = {version: at for at, version in enumerate(history)}
         if page.index in self.files[page.ino].holes:
             order.setdefault(ZEROES, 0)
             order.setdefault(None, 0)
+        if TRUNCATED in order:
+            for hole in (ZEROES, None):
+                order[hole] = max(order.get(hole, -1), order[TRUNCATED])
         return order
 
     def same_data(self, page: Page, version: Any, newest: Any) -> bool:

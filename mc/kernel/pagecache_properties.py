@@ -77,18 +77,19 @@ def _agrees_below_eof(part: PageCache, state: Sequence[Any], page: Page) -> bool
     EOF: the bytes past EOF of the EOF folio are the kernel's to zero
     (``truncate_inode_partial_folio()``, ``folio_zero_segment()`` in
     writeback) without dirtying the folio."""
+    return same_below_eof(part, state, page, state[page.folio][0], part.on_device(state, page))
+
+
+def same_below_eof(part: PageCache, state: Sequence[Any], page: Page, a: Any, b: Any) -> bool:
+    """Whether contents ``a`` and ``b`` of ``page`` hold the same data in
+    every byte below EOF (none, for a page wholly past it)."""
     mapping = next(m for m in part.mappings.values() if m.ino == page.ino)
     symbolic = symbolic_part(part.world)
     state = tuple(state)
     limit = sub(state[mapping.i_size], page.index * PAGE_SIZE)
     if holds_in(symbolic, state, at_least(limit, PAGE_SIZE)):
         limit = PAGE_SIZE
-    return agree_below(
-        state[page.folio][0],
-        part.on_device(state, page),
-        limit,
-        lambda cond: holds_in(symbolic, state, cond),
-    )
+    return agree_below(a, b, limit, lambda cond: holds_in(symbolic, state, cond))
 
 
 def _loses_nothing(part: PageCache, state: Sequence[Any], page: Page) -> bool:

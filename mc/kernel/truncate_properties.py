@@ -37,7 +37,7 @@ from mc.kernel.mm import MM, Mm, mapped_files, pte_folio
 from mc.kernel.pagecache import PAGE_SIZE, Mapping, Page, PageCache, note_truncated, pagecache
 from mc.kernel.pagecache_properties import PAGE_CACHE_READS
 from mc.kernel.pathcond import Symbolic, at_least, holds_in, mul, symbolic_part
-from mc.kernel.world import ERROR_SLOT, Built, Scratch, World
+from mc.kernel.world import ERROR_SLOT, Built, ModelError, Scratch, World
 
 TRUNCATION = "truncation"
 NO_STALE_DATA = "no-stale-data"
@@ -96,6 +96,9 @@ class Truncation:
         self.stale: dict[tuple[int, int], int] = {}
         self.sizes: list[SizeChange] = []
         self.zero_reads: list[ZeroRead] = []
+        self.extenders: set[str] = set()
+        """The threads that may raise i_size besides the truncates (a write
+        past EOF, an extending direct write)."""
 
     def stale_slot(self, page: Page) -> int:
         key = (page.ino, page.index)
@@ -344,7 +347,19 @@ def no_write_to_freed_block(model: Built) -> Check[State]:
     needs=("pagecache", "a page cache"),
 )
 def no_post_eof_exposure(model: Built) -> Check[State]:
+    """The check; a ``ModelError`` when another thread may change the size
+    of the file a zero read reads: its extension could make the reader's
+    own store past EOF land inside the file, where it legitimately shows."""
     part, cache = truncation(model.world), pagecache(model.world)
+    for read in part.zero_reads:
+        others = sorted(({size.thread for size in part.sizes} | part.extenders) - {read.thread})
+        if others:
+            raise ModelError(
+                f"{NO_POST_EOF_EXPOSURE}: {read.thread}'s {read.what} expects zeroes past the "
+                f"size it truncated to, but {', '.join(others)} may change the file's size too, "
+                "which can make its store land inside the file: check the scenario without it "
+                f"(--no-property {NO_POST_EOF_EXPOSURE})"
+            )
     return _error_free(lambda state: post_eof_exposure_violation(part, cache, state))
 
 

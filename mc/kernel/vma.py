@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 
 from mc.kernel.locks import Kind, Lock
-from mc.kernel.mm import Mm, mm_of
+from mc.kernel.mm import Mm, mm_of, note_mapped
 from mc.kernel.pagecache import Mapping
 from mc.kernel.world import Scratch, World
 
@@ -83,6 +83,27 @@ class Vmas:
         )
 
 
+WHOLE_FILE_MAPPINGS = "whole-file mappings"
+"""The world part holding the inode numbers of the files the faults of
+``mc.models.truncate`` (and the operations built on them) map, each in one
+VMA over the whole file that the model keeps implicit."""
+WHOLE_FILE_BESIDE_VMAS = (
+    "{mapping} is mapped both by the faults of mc.models.truncate (mmap_store, mmap_load, "
+    "read_to_mapping...: one implicit VMA over the whole file) and by a MappedFile's VMAs "
+    "(mc.models.mmap): the two would disagree on what maps the file; with a MappedFile, use "
+    "vma_load and vma_store"
+)
+
+
+def refuse_whole_file_beside_vmas(world: World, mapping: Mapping) -> None:
+    """Note that ``mapping`` is mapped whole by an implicit VMA; a
+    ``ValueError`` when a ``MappedFile``'s VMAs map it too."""
+    world.parts.setdefault(WHOLE_FILE_MAPPINGS, set()).add(mapping.ino)
+    found = world.parts.get("vmas")
+    if isinstance(found, Vmas) and found.mapping.ino == mapping.ino:
+        raise ValueError(WHOLE_FILE_BESIDE_VMAS.format(mapping=mapping))
+
+
 def vmas_of(world: World, mapping: Mapping, initial: Sequence[Vma] = ()) -> Vmas:
     """The VMA part of ``world``, laid out on first use with the task's
     VMAs ``initial`` (each one opened by ``->mmap`` before the scenario)."""
@@ -91,7 +112,10 @@ def vmas_of(world: World, mapping: Mapping, initial: Sequence[Vma] = ()) -> Vmas
         if initial and found.mapping is not mapping:
             raise ValueError("the VMAs map one file")
         return found
+    if mapping.ino in world.parts.get(WHOLE_FILE_MAPPINGS, ()):
+        raise ValueError(WHOLE_FILE_BESIDE_VMAS.format(mapping=mapping))
     mm = mm_of(world, mapping)
+    note_mapped(world, mapping)
     if len(initial) > VMA_SLOTS:
         raise ValueError(f"a process has at most {VMA_SLOTS} VMAs in the models")
     slots = tuple(
