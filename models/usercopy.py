@@ -34,12 +34,13 @@ from __future__ import annotations
 
 from mc.dsl.folio import folio_ref, put_folio
 from mc.dsl.operation import Cite, Op, operation
+from mc.kernel import errno as E
 from mc.kernel.expr import not_
-from mc.kernel.mm import Mm
+from mc.kernel.mm import VM_FAULT_SIGBUS, Mm
 from mc.kernel.pagecache import PAGE_SIZE, File, Page, pagecache, store_data
 from mc.kernel.pathcond import is_true
 from mc.kernel.world import Scratch
-from mc.models.fault import access_page
+from mc.models.fault import access_page, vm_fault_is
 from mc.models.truncate import access, file_parts, mapped_whole, mmap_store
 from mc.models.writeback import filemap_get_pages, perform_write, read, write
 
@@ -66,6 +67,13 @@ def _write_from(op: Op, file: File, index: int, source_file: File, source: int) 
 
     def prefault(op: Op) -> None:
         access_page(op, mm, src, offset, write=False, version=0, at=".prefault")
+        op.fail_if(
+            vm_fault_is(op.reg("vm_fault.prefault"), VM_FAULT_SIGBUS),
+            E.EFAULT,
+            "out",
+            "if (unlikely(fault_in_iov_iter_readable(i, bytes) == bytes)) { status = -EFAULT; "
+            "break; } /* the source is past EOF: no signal, the fault was the kernel's */",
+        )
 
     def copy(op: Op, page: Page) -> None:
         if faulting:

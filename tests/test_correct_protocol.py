@@ -31,7 +31,7 @@ from mc.models.mount import write_touch_umount
 from mc.models.journal import ext4_write, jbd2_commit
 from mc.models.quota import QuotaFile, Quotas, chown
 from mc.models.truncate import mmap_load, mmap_store, punch_hole, readahead, truncate
-from mc.models.usercopy import read_to_mapping
+from mc.models.usercopy import read_to_mapping, write_from_mapping
 from mc.models.writeback import flusher, fsync, io_completion, read, write
 
 HOLE_CACHED = File("/f", pages=1, cached=(0,), holes=(0,))
@@ -122,6 +122,9 @@ scenario("fine/dio-truncate-read-into-mapping", "a direct write of page 1 and a 
          threads=[dio_write(TWO_CACHED, 1, False), truncate(TWO_CACHED, 4096),
                   io_completion(TWO_CACHED), read_to_mapping(TWO_CACHED, 0, 4096)],
          properties=(*BASE_PROPERTIES, "dirty-coherent", "dio-coherent"))
+scenario("fine/write-from-mapping-vs-truncate", "write(2) of a page from a mapping of itself "
+         "while a truncate to 0 takes the source away", tree=["/f"],
+         threads=[write_from_mapping(COLD, 0, 0), truncate(COLD, 0), io_completion(COLD)])
 UMOUNT_PROPERTIES = (*BASE_PROPERTIES, "no-lost-write", "no-use-after-evict", "clean-unmount")
 scenario("fine/umount-vs-writer", "a program unmounting while another writes the file",
          tree=["/f"],
@@ -168,6 +171,8 @@ FIXED = {
     "fine/unlink-vs-delegation-and-lease": "break_deleg_wait() broke and waited on a plain lease",
     "fine/dio-truncate-read-into-mapping": "zeroes read from the hole a truncate left were taken "
     "for data newer than the direct write that followed",
+    "fine/write-from-mapping-vs-truncate": "the prefault's SIGBUS past EOF did not end the write "
+    "(-EFAULT): the short copy went round for ever",
     "fine/umount-vs-writer": "umount tore the filesystem down under an open file (an assertion)",
     "fine/umount-vs-short-truncate": "the zeroes past EOF on the device were taken for a lost "
     "write",
