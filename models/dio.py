@@ -69,7 +69,7 @@ from typing import Any
 
 from mc.dsl import EXCL, SHARED, Cite, Op, flag_variant, invariant, operation
 from mc.dsl.folio import folio_ref, put_folio
-from mc.dsl.symbolic_steps import fork_compute
+from mc.dsl.symbolic_steps import fork_compute, fork_effect
 from mc.kernel.device import DIO_END_IO, WRITE, Bio, device_of, render_version, submit
 from mc.kernel.dio import (
     COMPLETED,
@@ -168,7 +168,8 @@ def dio_complete(op: Op, file: File, write: DirectWrite, mapping: Mapping) -> No
     ``kiocb_invalidate_post_direct_write()`` over the range, then
     ``inode_dio_end()``; the caller is told (``ki_complete``)."""
     truncation(op.world).extenders.add(op.thread.name)
-    op.effect(
+    fork_effect(
+        op,
         "dops->end_io(iocb, dio->size, ret, dio->flags) = ext4_dio_write_end_io(): pos += size; "
         "if (pos > i_size_read(inode)) i_size_write(inode, pos)",
         _extend,

@@ -15,7 +15,7 @@ from mc.kernel.pagecache import File
 from mc.kernel.world import ModelError
 
 SCENARIOS = """\
-from mc.dsl import BASE_PROPERTIES, File, scenario
+from mc.dsl import BASE_PROPERTIES, File, Symbol, scenario
 from mc.kernel import truncate_properties as _registers  # noqa: F401
 from mc.models.aops import memory_failure, migrate, write_block
 from mc.models.dio import dio_worker, dio_write
@@ -122,6 +122,10 @@ scenario("fine/dio-truncate-read-into-mapping", "a direct write of page 1 and a 
          threads=[dio_write(TWO_CACHED, 1, False), truncate(TWO_CACHED, 4096),
                   io_completion(TWO_CACHED), read_to_mapping(TWO_CACHED, 0, 4096)],
          properties=(*BASE_PROPERTIES, "dirty-coherent", "dio-coherent"))
+scenario("fine/symbolic-truncate-vs-dio", "a truncate to a symbolic size beside an extending "
+         "direct write and a buffered write", tree=["/f"],
+         threads=[truncate(TWO_CACHED, Symbol("size", 0, 8192)), dio_write(TWO_CACHED, 1, False),
+                  write(TWO_CACHED, 1), io_completion(TWO_CACHED)])
 scenario("fine/write-from-mapping-vs-truncate", "write(2) of a page from a mapping of itself "
          "while a truncate to 0 takes the source away", tree=["/f"],
          threads=[write_from_mapping(COLD, 0, 0), truncate(COLD, 0), io_completion(COLD)])
@@ -171,6 +175,9 @@ FIXED = {
     "fine/unlink-vs-delegation-and-lease": "break_deleg_wait() broke and waited on a plain lease",
     "fine/dio-truncate-read-into-mapping": "zeroes read from the hole a truncate left were taken "
     "for data newer than the direct write that followed",
+    "fine/symbolic-truncate-vs-dio": "the i_size updates of write_end() and of the direct "
+    "write's completion compared a symbolic size in steps that cannot fork (a TypeError, a "
+    "model error)",
     "fine/write-from-mapping-vs-truncate": "the prefault's SIGBUS past EOF did not end the write "
     "(-EFAULT): the short copy went round for ever",
     "fine/umount-vs-writer": "umount tore the filesystem down under an open file (an assertion)",
