@@ -101,7 +101,7 @@ from mc.kernel.pagedata import runs_of
 from mc.kernel.pathcond import decide, is_true, larger, less, mul
 from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
 from mc.kernel.truncate_properties import truncation
-from mc.kernel.world import ModelError, Scratch, World
+from mc.kernel.world import LOCK_PROTOCOL, ModelError, Scratch, World
 from mc.models.writeback import do_writepages, fdatawait, filemap_get_pages, invalidate, read
 
 NO_POST_INVALIDATE = "dio-no-post-invalidate"
@@ -128,7 +128,16 @@ def _begin(scratch: Scratch, slot: int) -> None:
 
 
 def _end(scratch: Scratch, slot: int) -> None:
+    """``inode_dio_end()``: ``i_dio_count`` drops; below zero, an end
+    without its ``inode_dio_begin()``, is a lock-protocol error (the
+    count is what ``inode_dio_wait()`` waits on, as a lock)."""
     scratch[slot] = scratch[slot] - 1
+    if scratch[slot] < 0:
+        scratch.violate(
+            LOCK_PROTOCOL,
+            "inode_dio_end() drops i_dio_count below zero: a direct I/O ended that "
+            "inode_dio_begin() never counted",
+        )
 
 
 def _failed(scratch: Scratch, count: int, stage: int) -> None:

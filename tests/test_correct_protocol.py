@@ -355,3 +355,31 @@ def test_two_fsyncs_of_a_dax_file_can_return_before_the_store_they_cover_is_flus
     assert outcome.message is not None
     assert "T2's fsync returned" in outcome.message or "T1's fsync returned" in outcome.message
     assert "is lost" in outcome.message
+
+
+NO_DIO_BEGIN = """\
+from mc.dsl import Invocation, Program, variant
+from mc.models.dio import dio_write
+
+
+@variant("dio-no-dio-begin", "the direct write does not call inode_dio_begin()")
+def dio_no_begin(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(dio_write):
+        return program
+    return program.drop(lambda step: step.label.startswith("inode_dio_begin(inode)"))
+"""
+
+
+def test_an_inode_dio_end_without_its_begin_is_a_lock_protocol_error(tmp_path: Path) -> None:
+    """i_dio_count below zero is reported where it happens, not as the
+    deadlock of an inode_dio_wait() that never sees zero again."""
+    path = tmp_path / "no_dio_begin.py"
+    path.write_text(NO_DIO_BEGIN)
+    outcome = mc.testing.check(
+        "dio/write-vs-truncate",
+        variants=["dio-no-dio-begin"],
+        models=[path],
+        expect="lock-protocol",
+    )
+    assert outcome.message is not None
+    assert "drops i_dio_count below zero" in outcome.message
