@@ -358,7 +358,10 @@ def truncate_inode_pages_final(op: Op, mapping: Mapping, inode: InodeObject) -> 
     ``filemap_remove_folio()`` under xa_lock).  Nothing maps an evicted
     inode's folios, so none is unmapped; the data it held was written
     back before (``sync_filesystem()`` at unmount, the flusher before the
-    last iput), so its removal is no truncation of the file's data."""
+    last iput), so its removal is no truncation of the file's data.  Left
+    out: ``->invalidate_folio`` of a folio with buffers, which eviction
+    calls without the invalidate_lock locking.rst's table asks for (the
+    inode is unreachable by then; the rules have no such exception)."""
     op.effect("truncate_inode_pages_final(&inode->i_data)", _touch_final, inode)
     for page in mapping.pages:
         ref = find_folio(op, page, f"folio = fbatch.folios[i] /* {page}: find_lock_entries() */")
