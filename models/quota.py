@@ -152,6 +152,7 @@ ADD_SPACE_WITHOUT_DQB_LOCK = "add-space-without-dq_dqb_lock"
 COMMIT_CLEARS_DIRTY_LATE = "commit-clears-dirty-late"
 DQPUT_WITHOUT_WE_SLEPT = "dqput-without-we_slept"
 WRITE_DQUOT_LOCKS_BEFORE_HANDLE = "write-dquot-locks-before-handle"
+RELEASE_DQUOT_LOCKS_BEFORE_HANDLE = "release-dquot-locks-before-handle"
 
 flag_variant(
     ALLOC_WITHOUT_I_LOCK,
@@ -182,6 +183,14 @@ flag_variant(
     "journal handle instead of inside it: a Q_SYNC holding dq_lock waits for a handle behind "
     "a jbd2 commit that waits for an allocation's handle, whose journalled ->mark_dirty waits "
     "for that dq_lock",
+)
+
+flag_variant(
+    RELEASE_DQUOT_LOCKS_BEFORE_HANDLE,
+    "ext4_release_dquot() takes dquot->dq_lock (dquot_release()'s lock) before it starts its "
+    "journal handle instead of inside it: a Q_SYNC releasing the last reference holds dq_lock "
+    "and waits for a handle behind a jbd2 commit that waits for a chown's handle, whose "
+    "dqget() waits for that dq_lock (wait_on_dquot())",
 )
 
 
@@ -547,9 +556,14 @@ def release_dquot(op: Op, dq: Dquot, in_handle: bool) -> None:
     freed tree block dirtying the info), the info written if dirty
     (``->write_file_info``) and DQ_ACTIVE_B cleared."""
     sem = dqio_sem(op.world)
-    if not in_handle:
-        op.lock(journal(op.world), SHARED, "ext4_release_dquot(): handle = ext4_journal_start()")
-    op.lock(dq.dq_lock, EXCL, "dquot_release(): mutex_lock(&dquot->dq_lock)")
+    start = "ext4_release_dquot(): handle = ext4_journal_start()"
+    if not in_handle and op.variant(RELEASE_DQUOT_LOCKS_BEFORE_HANDLE):
+        op.lock(dq.dq_lock, EXCL, "dquot_release(): mutex_lock(&dquot->dq_lock)")
+        op.lock(journal(op.world), SHARED, start)
+    else:
+        if not in_handle:
+            op.lock(journal(op.world), SHARED, start)
+        op.lock(dq.dq_lock, EXCL, "dquot_release(): mutex_lock(&dquot->dq_lock)")
     busy = f"release_out.{dq.owner}.{len(op.items)}"
     op.goto_if(
         state_expr(f"dquot_is_busy({dq.owner})", lambda s: bool(s[dq.dirty]) or s[dq.count] > 1),

@@ -32,6 +32,9 @@ SHARED_FS = Quotas(
     owners=("alice",),
 )
 JOURNALLED_FS = Quotas((QuotaFile("/a", "alice", blocks=1),), owners=("alice",), journalled=True)
+JOURNALLED_SWAP_FS = Quotas(
+    (QuotaFile("/a", "alice", blocks=1), QuotaFile("/b", "bob", blocks=1)), journalled=True
+)
 
 
 @invariant(
@@ -121,4 +124,14 @@ _scenario(
     "writes the dirty dquot under a handle of its own and a jbd2 commit waits for the handles",
     JOURNALLED_FS,
     [alloc_block(JOURNALLED_FS, "/a"), quota_sync(JOURNALLED_FS), jbd2_commit_metadata()],
+)
+
+_scenario(
+    "quota/journalled-sync-release-vs-chown",
+    "with journalled quota, chown(2) gives alice's file to bob (alice's dquot marked dirty and "
+    "written inside its handle, its last inode reference dropped) while quotactl(Q_SYNC) "
+    "takes a reference to the dirty dquot, writes it and, as its last dqput(), releases it "
+    "under a handle of its own",
+    JOURNALLED_SWAP_FS,
+    [chown(JOURNALLED_SWAP_FS, "/a", "bob"), quota_sync(JOURNALLED_SWAP_FS)],
 )

@@ -130,6 +130,7 @@ LABEL_AS_MODELLED = {
     "mark_all_dquot_dirty(dquots) /* alice */",
     "mark_all_dquot_dirty(dquots) /* bob */",
     "list_replace_init(&dqopt->info[cnt].dqi_dirty_list, &dirty) /* alice */",
+    "list_replace_init(&dqopt->info[cnt].dqi_dirty_list, &dirty) /* bob */",
     "if (!test_bit(DQ_READ_B, &dquot->dq_flags))",
     "if (!dquot_active(dquot) && !dquot->dq_off) /* instantiate */",
     "if (dquot_active(dquot)) ret = dqopt->ops[type]->commit_dqblk(dquot); else ret = -EIO",

@@ -9,11 +9,13 @@ import pytest
 from mc.check import lockorder
 from mc.check.checker import check_scenario
 from mc.check.registry import shipped as shipped_registry
+from mc.check.registry import with_files
 from mc.dsl.scenario import Registry, Scenario
 from mc.kernel.pagecache import File
 from mc.models.aops import memory_failure, migrate
 from mc.models.truncate import mmap_stores
 from mc.models.writeback import fsync, io_completion
+from mc.project import ROOT
 
 BROKEN = [
     ("quota/alloc-vs-chown", "alloc-without-i_lock", "quota-usage-exact", "alice's dquot"),
@@ -103,6 +105,41 @@ def test_the_quota_locks_are_taken_where_ext4_takes_them(shipped: Registry) -> N
     assert "ext4_release_dquot(): handle = ext4_journal_start()" not in steps
     labels = [step.label for thread in model.threads for step in thread.program.steps]
     assert "down_read(&dqopt->dqio_sem)" in labels and "down_write(&dqopt->dqio_sem)" in labels
+
+
+RELEASE_FIRST = "release-dquot-locks-before-handle"
+
+
+def test_a_release_outside_a_handle_keeps_the_handle_before_dq_lock(shipped: Registry) -> None:
+    """Q_SYNC's last dqput() releases the dquot under a handle of its own
+    (journalled quota), which ext4_release_dquot() starts before
+    dquot_release() takes dq_lock; the variant that swaps them adds the
+    edge dq_lock -> jbd2_handle against chown's jbd2_handle -> dq_lock, a
+    cycle the merged lock order reports."""
+    names = ["quota/journalled-sync-release-vs-chown"]
+    documented = lockorder.load_documented()
+    correct = lockorder.merge(lockorder.explore(shipped, names), documented)
+    assert correct.clean
+    assert ("jbd2_handle", "dq_lock") in correct.edges
+    assert ("dq_lock", "jbd2_handle") not in correct.edges
+    swapped = lockorder.merge(
+        lockorder.explore(shipped, names, variants=[RELEASE_FIRST]), documented
+    )
+    assert ("dq_lock", "jbd2_handle") in swapped.undocumented
+    assert (("dq_lock", "jbd2_handle"), ("jbd2_handle", "dq_lock")) in swapped.cycles
+
+
+def test_a_release_that_locks_before_its_handle_deadlocks_four_threads() -> None:
+    """The deadlock itself: Q_SYNC releasing alice's dquot holds dq_lock and
+    waits for a handle behind a jbd2 commit, which waits for a chown's
+    handle, whose dqget() waits for that dq_lock (bench/scale/quota.py:
+    the correct protocol passes there, in about a million states)."""
+    registry = with_files([ROOT / "bench" / "scale" / "quota.py"])
+    outcome = check_scenario(registry, "scale/quota-release-vs-commit", [RELEASE_FIRST])
+    violation = outcome.result.violation
+    assert violation is not None and violation.property == "deadlock"
+    assert "waits for dq_lock(alice)" in violation.message
+    assert "waits for jbd2_handle" in violation.message
 
 
 @pytest.mark.parametrize(
