@@ -508,8 +508,11 @@ def iput_last(op: Op, file: File) -> None:
     unlinked: ``->drop_inode`` says drop, so it is evicted.  Being the
     last, it has no process of the scenario beside it holding the file
     open (a ``write``, a ``read``...): such a thread would hold a
-    reference of its own, which the model does not count."""
+    reference of its own, which the model does not count, so the scenario
+    is refused (``Op.drops_last_reference``).  An ``iget`` looks the inode
+    up by number and takes its reference then, so it may run beside."""
     op.one_thread("drops the last reference to", file.path, "a last reference is dropped once")
+    op.drops_last_reference(file)
     part = part_of(op, file)
     iput(op, part, None, drops=True)
 

@@ -249,6 +249,8 @@ scenario("refused/{name}", "x", tree=["/f", "/g", "/a/", "/a/x", "/b/", "/q"],
         ("laundromat('/f'), laundromat('/f')", "T1 runs the laundromat for /f too"),
         ("iget(G), iget(G)", "T1 igets /g too"),
         ("iput_last(G), iput_last(G)", "T1 drops the last reference to /g too"),
+        ("iput_last(G), write(G, 0)", "T2 holds /g open while T1 drops the last reference"),
+        ("write(G, 1), iput_last(G)", "T1 holds /g open while T2 drops the last reference"),
         ("umount(G), umount(G)", "T1 unmounts the filesystem too"),
         ("mmap_store(G, 10), umount(G)", "T2 unmounts the filesystem while the scenario maps"),
         ("umount(G), mmap_store(G, 10)", "T1 unmounts the filesystem while the scenario maps"),
@@ -283,7 +285,8 @@ def test_what_the_model_does_not_have_is_refused(
     second thread doing what the model does once (complete the device's
     I/O, expire the courtesy client, iget into the one spare inode, drop
     the last reference, unmount, truncate-and-read-back, complete one AIO
-    write), an unmount beside a mapping (which pins the mount) and more
+    write), a last iput beside a process holding the file open (its
+    reference), an unmount beside a mapping (which pins the mount) and more
     threads than the reduction tells apart are model errors, not wrong
     verdicts or errors deep in the search."""
     path = tmp_path / "mapped.py"

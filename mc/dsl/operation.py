@@ -85,6 +85,13 @@ HOLDING_NO_FILE = "holding no file"
 KEEPING_FILE_OPEN = "keeping a file open"
 """The world part of ``Op.keeps_file_open``: the threads whose process
 keeps a file open after they return."""
+OPENERS = "openers"
+"""The world part of ``Op.mapping``: by inode number, the threads that
+reached the file's page cache (processes hold it open while they run)."""
+LAST_REFERENCE = "last reference"
+"""The world part of ``Op.drops_last_reference``: by inode number, the
+thread that drops the inode's last reference (its number and name) and
+the file's path."""
 
 
 @functools.cache
@@ -156,6 +163,19 @@ def _maybe_dentry(value: Any) -> bool:
     return isinstance(value, Expr) and not isinstance(value, InodeExpr)
 
 
+def _refuse_open_beside_last_reference(world: World, tid: int, ino: int) -> None:
+    """A ``ModelError`` when thread ``tid``, a process that reached inode
+    ``ino``'s page cache, runs beside another thread's last iput of it."""
+    last = world.parts.get(LAST_REFERENCE, {}).get(ino)
+    if last is None or last[0] == tid or tid in world.parts.get(HOLDING_NO_FILE, ()):
+        return
+    raise ModelError(
+        f"{world.thread_names[tid]} holds {last[2]} open while {last[1]} drops the last "
+        "reference to its inode: an open file holds a reference the model does not count "
+        "(the last iput() follows the close; run the two in one program, or leave one out)"
+    )
+
+
 class Op:
     """Builds one thread's program; see the module docstring."""
 
@@ -223,6 +243,19 @@ class Op:
         -EBUSY)."""
         self.world.parts.setdefault(KEEPING_FILE_OPEN, set()).add(self.thread.tid)
 
+    def drops_last_reference(self, file: File) -> None:
+        """Say that this thread drops the last reference to ``file``'s inode
+        (``iput_last``): a ``ModelError`` when another thread of the
+        scenario that is a process (not ``holds_no_file``) reaches the
+        file's page cache (``mapping``), in either order of building, as
+        that process holds the file open and so a reference the model does
+        not count."""
+        ino = self.mapping(file).ino
+        last = (self.thread.tid, self.thread.name, file.path)
+        self.world.parts.setdefault(LAST_REFERENCE, {})[ino] = last
+        for tid in self.world.parts.get(OPENERS, {}).get(ino, ()):
+            _refuse_open_beside_last_reference(self.world, tid, ino)
+
     def emit(self, step: Step) -> Step:
         """Append ``step`` to the program."""
         self._pending_else = None
@@ -255,6 +288,8 @@ class Op:
         except ValueError as error:
             raise ModelError(str(error)) from None
         refuse_page_cache_on_dax(self.world, mapping)
+        self.world.parts.setdefault(OPENERS, {}).setdefault(mapping.ino, set()).add(self.thread.tid)
+        _refuse_open_beside_last_reference(self.world, self.thread.tid, mapping.ino)
         return mapping
 
     def mm(self, file: File) -> Mm:
