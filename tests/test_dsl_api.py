@@ -209,7 +209,10 @@ def test_a_freeze_holds_its_lock_until_another_thread_thaws() -> None:
 def test_a_freeze_nobody_thaws_blocks_writers_for_good() -> None:
     result = check(_model(freeze(), writer()))
     assert result.violation is not None and result.violation.property == "deadlock"
-    assert "T2 waits for sb_writers held by handed off" in result.violation.message
+    assert (
+        "T2 waits for sb_writers, which a thread handed off and no thread has taken over"
+        in result.violation.message
+    )
 
 
 @operation(models="a thaw that forgets to check that the superblock is frozen")

@@ -844,7 +844,7 @@ class KernelModel(Model[State, Action]):
         return "; ".join(
             stuck
             + [
-                f"{e.waiter} waits for {e.resource} held by {e.holder}"
+                e.text()
                 + (", which has returned: nothing ends the wait" if e.holder in returned else "")
                 for e in cycle
             ]
@@ -860,10 +860,7 @@ class KernelModel(Model[State, Action]):
             f"{names[tid]} at '{self.threads[tid].steps[state[self._pcs[tid]]].step.label}'"
             for tid in moving
         )
-        waits = [
-            f"{e.waiter} waits for {e.resource} held by {e.holder}"
-            for e in self.stuck_waits(state, moving)
-        ]
+        waits = [e.text() for e in self.stuck_waits(state, moving)]
         return "; ".join([f"{going} can only go round, never returning", *waits])
 
     def stuck_waits(self, state: State, moving: list[int] | None = None) -> list[Edge]:

@@ -448,7 +448,11 @@ class LockStep(OneLockStep):
         mode = self._mode_text(lock)
         if after[context.thread.pc] == before[context.thread.pc]:
             holders = locks.holders(lock.kind, before[lock.slot])
-            held_by = ", ".join(locks.thread_name(context.world.thread_names, t) for t in holders)
+            names = context.world.thread_names
+            held_by = ", ".join(
+                "a hand-off no thread took over" if t == locks.HANDED_OFF else names[t]
+                for t in holders
+            )
             return Event(
                 "wait", f"waits for {lock.name} {mode}, held by {held_by}", lock.name, mode
             )

@@ -33,6 +33,8 @@ from typing import Any
 
 import attrs
 
+from mc.trace.events import HANDED_OFF as HANDED_OFF_NAME
+
 
 class Mode(enum.Enum):
     """How a lock is taken."""
@@ -311,7 +313,7 @@ def initial(kind: Kind) -> Value:
 
 def thread_name(thread_names: tuple[str, ...], tid: int) -> str:
     """The name of holder ``tid``: a thread's, or that of a handed-off hold."""
-    return "handed off" if tid == HANDED_OFF else thread_names[tid]
+    return HANDED_OFF_NAME if tid == HANDED_OFF else thread_names[tid]
 
 
 def render(kind: Kind, value: Value, thread_names: tuple[str, ...]) -> str:

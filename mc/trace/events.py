@@ -31,6 +31,11 @@ class Step:
     changed: dict[str, str]
 
 
+HANDED_OFF = "handed off"
+"""The holder of a lock its thread handed off and no thread took over (a
+frozen superblock's ``sb_writers``, an AIO write's ``i_rwsem``)."""
+
+
 @attrs.frozen
 class Edge:
     """``waiter`` waits for ``resource``, held by ``holder``."""
@@ -38,6 +43,16 @@ class Edge:
     waiter: str
     resource: str
     holder: str
+
+    def text(self) -> str:
+        """The wait as people read it: ``T1 waits for i_rwsem(/f) held by
+        T2``, or, for a lock handed off, that no thread took it over."""
+        if self.holder == HANDED_OFF:
+            return (
+                f"{self.waiter} waits for {self.resource}, which a thread handed off and no "
+                "thread has taken over"
+            )
+        return f"{self.waiter} waits for {self.resource} held by {self.holder}"
 
 
 def closes_cycle(edges: list[Edge] | tuple[Edge, ...]) -> bool:

@@ -94,9 +94,7 @@ def report_data(
         "message": counterexample.message,
         "witness": counterexample.witness,
         "threads": [{"name": n, "operation": o} for n, o in counterexample.threads],
-        "cycle": [
-            f"{e.waiter} waits for {e.resource} held by {e.holder}" for e in counterexample.cycle
-        ],
+        "cycle": [e.text() for e in counterexample.cycle],
         "note": model_note,
         "sections": {name: section_of(name, lock_names) for name in names},
         "order": list(SECTIONS),
