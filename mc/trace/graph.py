@@ -222,6 +222,7 @@ class _Chart:
                 cells.append(
                     _node(
                         self.cell(lane, 0),
+                        group=self.lane_id[lane],
                         shape="box",
                         style="rounded,filled",
                         fillcolor=self.color[lane] + "22",
@@ -233,6 +234,7 @@ class _Chart:
                 cells.append(
                     _node(
                         self.cell(lane, 0),
+                        group=self.lane_id[lane],
                         shape="box",
                         style="filled",
                         fillcolor="#eeeeee",
@@ -260,6 +262,7 @@ class _Chart:
                 cells.append(
                     _node(
                         self.cell(lane, index),
+                        group=self.lane_id[lane],
                         shape="point",
                         width=0.06,
                         color=self.color.get(lane, "#888888"),
@@ -292,6 +295,7 @@ class _Chart:
         fill = "#ffdddd" if error else MARKED if marked else "white"
         return _node(
             name,
+            group=self.lane_id[step.thread],
             shape="box",
             style="filled,rounded" if step.event.kind in LOCK_EVENTS else "filled",
             fillcolor=fill,
@@ -329,6 +333,7 @@ class _Chart:
         fill = {"style": "dashed,rounded,filled", "fillcolor": MARKED}
         return _node(
             name,
+            group=self.lane_id[step.thread],
             shape="box",
             **(fill if step.thread in self.marks.blocked else {"style": "dashed,rounded"}),
             color=self.color.get(step.thread, "#888888"),
