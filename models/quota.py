@@ -348,6 +348,17 @@ def _add(scratch: Scratch, slot: int, number: int) -> int:
     return 0
 
 
+def _grab_if_dirty(scratch: Scratch, dirty: int, count: int) -> bool:
+    """What ``dquot_writeback_dquots()`` does under one hold of
+    dq_list_lock: a dquot on the dirty list (DQ_MOD_B) gets a reference
+    (``dqgrab()``) before the lock is dropped, so no one cleans and
+    releases it between the look and the reference."""
+    if not scratch[dirty]:
+        return False
+    scratch[count] += 1
+    return True
+
+
 def _read(scratch: Scratch, slot: int) -> Any:
     return scratch[slot]
 
@@ -1076,28 +1087,36 @@ def chown(op: Op, quotas: Quotas, path: str, owner: str) -> None:
 )
 def quota_sync(op: Op, quotas: Quotas) -> None:
     """``quotactl(Q_SYNC)`` under s_umount shared (``dquot_quota_sync()``
-    -> ``dquot_writeback_dquots()``): for every dirty dquot (taken off the
-    dirty list under dq_list_lock), a reference (``dqgrab()``),
+    -> ``dquot_writeback_dquots()``): for every dirty dquot, a reference
+    (``dqgrab()``) taken under the dq_list_lock hold that finds it on the
+    dirty list (one step: ``clear_dquot_dirty()`` takes it off that list
+    under the same lock, so a dquot cleaned meanwhile is not grabbed),
     ``->write_dquot`` and ``dqput()``, which in 6.4 writes and releases the
     dquot itself if the others dropped theirs meanwhile; then, if the info
     is dirty, ``->write_info``.  This is the quota setup with the dirty
     list: ext4's ``quota`` feature (hidden system quota files) sets
     DQUOT_NOLIST_DIRTY, and Q_SYNC then finds no dquot to write (see the
-    module docstring)."""
+    module docstring).  Each owner's dquot is looked at in its turn, where
+    the kernel moves the whole list away at once: a dquot dirtied after
+    that move waits for the next pass there, and is written in this one
+    here."""
     s_umount = op.world.superblock.s_umount
     op.lock(s_umount, SHARED, "quotactl(): quotactl_block() -> down_read(&sb->s_umount)")
     for owner in quotas.owners:
         dq = dquot(op.world, quotas, owner)
+        grabbed = op.compute(
+            f"grabbed.{owner}",
+            "spin_lock(&dq_list_lock); list_replace_init(&dqopt->info[cnt].dqi_dirty_list, "
+            "&dirty); dquot = list_first_entry(&dirty, ...); dqgrab(dquot); "
+            f"spin_unlock(&dq_list_lock) /* {owner}, if on the dirty list */",
+            _grab_if_dirty,
+            dq.dirty,
+            dq.count,
+            render=_yes,
+        )
         with op.when(
-            _flag(dq.dirty, f"dquot_dirty({owner})"),
-            f"list_replace_init(&dqopt->info[cnt].dqi_dirty_list, &dirty) /* {owner} */",
+            same(grabbed, const(True)), f"while (!list_empty(&dirty)) /* {owner} grabbed */"
         ):
-            op.effect(
-                "dqgrab(dquot) /* atomic_inc(&dquot->dq_count) */; spin_unlock(&dq_list_lock)",
-                _add,
-                dq.count,
-                1,
-            )
             op.enter(
                 "dquot_operations.write_dquot",
                 owner,
