@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import mc.testing
 from mc.check.registry import base, with_files
 from mc.dsl import (
     EXCL,
@@ -139,6 +140,23 @@ def test_dropping_a_goto_makes_the_thread_fall_through(tmp_path: Path) -> None:
     scenario = registry.scenario("api/skip")
     assert _walk(registry.build(scenario)) == []
     assert _walk(registry.build(scenario, ["no-skip"])) == ["inode_lock(a)", "inode_unlock(a)"]
+
+
+def test_a_variant_that_drops_the_step_setting_a_register_is_refused(tmp_path: Path) -> None:
+    """Dropping d_path()'s need_seqretry step, which sets the register the
+    next step tests, would leave the test reading None on every path: a
+    model error naming the register, not a silent OK."""
+    (tmp_path / "retry.py").write_text(
+        "from mc.dsl import Invocation, Program, variant\n"
+        "from mc.models.dcache import d_path\n\n"
+        "@variant('drop-retry', 'the seqretry test dropped')\n"
+        "def drop_retry(program: Program, invocation: Invocation) -> Program:\n"
+        "    if not invocation.runs(d_path):\n"
+        "        return program\n"
+        "    return program.drop(lambda s: s.label.startswith('if (need_seqretry('))\n"
+    )
+    with pytest.raises(ModelError, match=r"reads register T2\.seen where no step has set it"):
+        mc.testing.check("dcache/d-path-vs-rename", ["drop-retry"], models=[tmp_path / "retry.py"])
 
 
 def _walk(model: Any) -> list[str]:

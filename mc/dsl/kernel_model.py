@@ -264,6 +264,45 @@ class KernelModel(Model[State, Action]):
         self._dead = [[() for _ in thread.steps] for thread in self.threads]
         self.initial = self._settled
 
+    def reads_before_set(self) -> set[tuple[str, str, str]]:
+        """Each read of a thread's own register (by a step's expressions)
+        that some path from the thread's first step reaches with no step
+        setting that register (a step whose ``result`` it is): the thread,
+        the step's label and the register, by name.  The value read there is
+        the register's initial None, which a variant that drops or moves
+        the step setting it leaves a thread reading silently."""
+        found: set[tuple[str, str, str]] = set()
+        for thread in self.threads:
+            steps = thread.steps
+            if not steps:
+                continue
+            assigned: list[frozenset[int] | None] = [None] * len(steps)
+            assigned[0] = frozenset()
+            waiting = [0]
+            while waiting:
+                pc = waiting.pop()
+                before = assigned[pc]
+                assert before is not None
+                result = getattr(steps[pc].step, "result", None)
+                after = before if result is None else before | {result}
+                context = steps[pc].context
+                for following in (context.next_pc, context.target):
+                    if following is None or following == DONE:
+                        continue
+                    known = assigned[following]
+                    met = after if known is None else known & after
+                    if met != known:
+                        assigned[following] = met
+                        waiting.append(following)
+            for pc, compiled in enumerate(steps):
+                held = assigned[pc]
+                if held is None:
+                    continue
+                for slot in (compiled.registers_read & thread.registers) - held:
+                    register = self.world.slots[slot].name
+                    found.add((thread.name, compiled.step.label, register))
+        return found
+
     def dead_registers(self, tid: int, pc: int) -> tuple[int, ...]:
         """The registers thread ``tid`` resets as it comes to ``pc`` (none
         at DONE, where it forgets them, ``_forgettable``).  They are the
