@@ -15,6 +15,7 @@ import pytest
 from click.testing import Result
 
 from mc import atomic_write
+from mc.check import checker
 from mc.cli import options
 from mc.dsl.kernel_model import KernelModel
 from mc.engine import explore
@@ -384,6 +385,32 @@ def test_a_time_limit_shorter_than_the_clock_s_period_holds(vfsmc: Run) -> None:
     result = vfsmc("check", "writeback/two-writers-flusher", "--time-limit", "0.001", "--json")
     assert result.exit_code == 3, result.output
     assert json.loads(result.output)["incomplete_reason"] == "time limit 0.001 s reached"
+
+
+def test_a_transform_that_never_returns_is_stopped_by_the_time_limit(
+    vfsmc: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(checker, "LEAST_BUILD_SECONDS", 0.2)
+    (tmp_path / "spin.py").write_text(
+        "from mc.dsl import variant\n\n"
+        "@variant('spin', 'a transform that loops')\n"
+        "def spin(program, invocation):\n"
+        "    while True:\n"
+        "        pass\n"
+    )
+    one_line(
+        vfsmc(
+            "check",
+            "quota/alloc-vs-chown",
+            "--models",
+            "spin.py",
+            "-V",
+            "spin",
+            "--time-limit",
+            "0.1",
+        ),
+        "building the model of quota/alloc-vs-chown took longer than 0.2 s",
+    )
 
 
 def test_an_integer_too_long_to_read_names_the_file(vfsmc: Run, tmp_path: Path) -> None:

@@ -3,10 +3,13 @@ violation into a counterexample that is re-executed before anyone sees it."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
 
 import attrs
 
@@ -88,6 +91,39 @@ def build(
             hint = f" (did you mean {close}?)" if close else ""
             raise IneffectiveVariant(f"variant {name} changes nothing in {scenario.name}{hint}")
     return model
+
+
+LEAST_BUILD_SECONDS = 10.0
+"""The least time building a model gets when a time limit is given: a
+build takes well under a second, so a limit shorter than a search bounds
+the search alone."""
+
+
+@contextlib.contextmanager
+def building_within(limit: float | None, scenario: str) -> Iterator[None]:
+    """Bound the building of ``scenario``'s model by the search's time limit
+    ``limit`` (None: no bound), or ``LEAST_BUILD_SECONDS`` when that is
+    longer: past it, a ``ModelError`` (a transform or a body that never
+    returns).  In the main thread only, where a signal can interrupt it."""
+    if limit is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    seconds = max(limit, LEAST_BUILD_SECONDS)
+
+    def expire(_signal: int, _frame: object) -> None:
+        raise ModelError(
+            f"building the model of {scenario} took longer than {seconds:g} s (the time limit, "
+            f"and at least {LEAST_BUILD_SECONDS:g} s for a build): a variant's transform or an "
+            "operation's body that does not return?"
+        )
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def refuse_reads_of_unset_registers(
@@ -206,17 +242,18 @@ def check_scenario(
     partial-order reduction, and its counterexample is unfolded into a path
     of the model itself."""
     found = registry.scenario(scenario)
-    correct = checkable.built(registry, found) if variants else None
-    inventory.check_applicable(registry, found, properties, correct)
     options = options or Options()
-    if options.reduce and len(found.threads) > ACTOR_MOVE_LIMIT:
-        raise ModelError(
-            f"{found.name} has {len(found.threads)} threads: partial-order reduction tells at "
-            f"most {ACTOR_MOVE_LIMIT} apart (check it without, --no-por)"
-        )
-    model = build(registry, found, variants, properties)
-    if correct is not None:
-        refuse_reads_of_unset_registers(model, correct, variants)
+    with building_within(options.time_limit, found.name):
+        correct = checkable.built(registry, found) if variants else None
+        inventory.check_applicable(registry, found, properties, correct)
+        if options.reduce and len(found.threads) > ACTOR_MOVE_LIMIT:
+            raise ModelError(
+                f"{found.name} has {len(found.threads)} threads: partial-order reduction tells "
+                f"at most {ACTOR_MOVE_LIMIT} apart (check it without, --no-por)"
+            )
+        model = build(registry, found, variants, properties)
+        if correct is not None:
+            refuse_reads_of_unset_registers(model, correct, variants)
     if options.audit_reads:
         model.keep_registers()
     if not options.exact and "symbolic" in model.world.parts:
