@@ -142,6 +142,35 @@ def test_dropping_a_goto_makes_the_thread_fall_through(tmp_path: Path) -> None:
     assert _walk(registry.build(scenario, ["no-skip"])) == ["inode_lock(a)", "inode_unlock(a)"]
 
 
+def test_move_after_puts_steps_before_the_goto_that_follows_the_anchor(tmp_path: Path) -> None:
+    (tmp_path / "after.py").write_text(
+        "from mc.dsl import EXCL, Invocation, Op, Program, operation, scenario, variant\n\n"
+        "@operation(models='a goto after a lock')\n"
+        "def jumping(op: Op) -> None:\n"
+        "    a, b = op.inode('/a'), op.inode('/b')\n"
+        "    op.lock(a.i_rwsem, EXCL, 'inode_lock(a)')\n"
+        "    op.goto('out')\n"
+        "    op.unlock(a.i_rwsem, 'never')\n"
+        "    op.label('out')\n"
+        "    op.unlock(a.i_rwsem, 'inode_unlock(a)')\n"
+        "    op.lock(b.i_rwsem, EXCL, 'inode_lock(b)')\n"
+        "    op.unlock(b.i_rwsem, 'inode_unlock(b)')\n\n"
+        "@variant('b-first', 'b taken under a')\n"
+        "def b_first(program: Program, invocation: Invocation) -> Program:\n"
+        "    return program.move_after('inode_lock(b)', 'inode_lock(a)')\n\n"
+        "scenario('api/jumping', 'one jump', tree=['/a/', '/b/'], threads=[jumping()],\n"
+        "         properties=['lock-protocol'])\n"
+    )
+    registry = with_files([tmp_path / "after.py"])
+    scenario = registry.scenario("api/jumping")
+    assert _walk(registry.build(scenario, ["b-first"])) == [
+        "inode_lock(a)",
+        "inode_lock(b)",
+        "inode_unlock(a)",
+        "inode_unlock(b)",
+    ]
+
+
 def test_a_variant_that_drops_the_step_setting_a_register_is_refused(tmp_path: Path) -> None:
     """Dropping d_path()'s need_seqretry step, which sets the register the
     next step tests, would leave the test reading None on every path: a

@@ -270,15 +270,26 @@ class Program:
     def move_before(self, moved: Step | str | Sequence[Step | str], anchor: Step | str) -> Program:
         """``moved`` (a step or several, in order; steps or the labels of
         single steps) taken out and put just before ``anchor``."""
+        return self._moved(moved, anchor, "before")
+
+    def move_after(self, moved: Step | str | Sequence[Step | str], anchor: Step | str) -> Program:
+        """``moved`` (as ``move_before``) taken out and put just after
+        ``anchor``: before a jump (``op.goto``) or label that follows it,
+        so the steps run whenever ``anchor`` ran and went on."""
+        return self._moved(moved, anchor, "after")
+
+    def _moved(
+        self, moved: Step | str | Sequence[Step | str], anchor: Step | str, side: str
+    ) -> Program:
         several = moved if isinstance(moved, Sequence) and not isinstance(moved, str) else [moved]
         steps = [self.step(m) for m in several]
-        before = self.step(anchor)
-        if any(before is m for m in steps):
-            raise ValueError(f"cannot move steps before {before.label!r}: it is one of them")
+        beside = self.step(anchor)
+        if any(beside is m for m in steps):
+            raise ValueError(f"cannot move steps {side} {beside.label!r}: it is one of them")
         for step in steps:
             _position(self.items, step)
         rest = [item for item in self.items if not any(item is m for m in steps)]
-        at = _position(rest, before)
+        at = _position(rest, beside) + (side == "after")
         moved_program = Program((*rest[:at], *steps, *rest[at:]))
         _same_skips(self, moved_program, steps)
         return moved_program
