@@ -269,6 +269,26 @@ def test_malformed_counterexamples_are_one_line_errors(vfsmc: Run, tmp_path: Pat
     assert not Path("chart.png").exists()
 
 
+def test_an_ok_run_notes_the_counterexample_an_earlier_run_saved(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A counterexample saved under the name an OK run would save one under
+    came from an earlier run (before a fix): the run says so, and leaves
+    it where it is."""
+    assert vfsmc("check", "dirops/rename-rmdir-link", "-V", "child-first").exit_code == 1
+    saved = tmp_path / "counterexamples/dirops-rename-rmdir-link--child-first.json"
+    earlier = tmp_path / "counterexamples/dirops-rename-rmdir-link.json"
+    earlier.write_bytes(saved.read_bytes())
+    result = vfsmc("check", "dirops/rename-rmdir-link")
+    assert result.exit_code == 0
+    assert (
+        "note: counterexamples/dirops-rename-rmdir-link.json is from an earlier run that found "
+        "a violation this one does not"
+    ) in result.output
+    assert earlier.is_file()
+    assert "earlier run" not in vfsmc("check", "dirops/rename-rmdir-link", "--no-save").output
+
+
 def test_a_failed_save_leaves_no_partial_file(vfsmc: Run, tmp_path: Path) -> None:
     vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutex")
     path = tmp_path / "counterexamples/dirops-opposite-renames--no-rename-mutex.json"

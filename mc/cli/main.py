@@ -285,6 +285,13 @@ def check(
         if save:
             for kind, path in _save(reg, outcome, target, named, left_out).items():
                 click.echo(f"{kind}: {path}")
+    stale = _stale_counterexample(outcome, target, named, left_out) if save else None
+    if stale is not None:
+        say(
+            "note",
+            f"{stale} is from an earlier run that found a violation this one does not "
+            "(vfsmc replay tells whether it still reproduces; remove it once it is fixed)",
+        )
     if symmetry and representative(outcome.model) is None:
         say(
             "note",
@@ -298,6 +305,18 @@ def check(
             err=True,
         )
     sys.exit(outcome.result.verdict.exit_code)
+
+
+def _stale_counterexample(
+    outcome: Outcome, out: Path, properties: tuple[str, ...] | None, excluded: tuple[str, ...]
+) -> Path | None:
+    """The counterexample an earlier run saved under this run's name,
+    when this run is OK: it no longer shows what it did."""
+    if outcome.result.verdict is not Verdict.OK:
+        return None
+    stem = file_stem(outcome.scenario.name, outcome.variants, properties or None, excluded)
+    path = out / f"{stem}.json"
+    return path if path.is_file() else None
 
 
 def _omitted(reg: Registry, scenario: Scenario) -> list[str]:
