@@ -463,6 +463,22 @@ def write_if_info_dirty(op: Op) -> None:
         write_file_info(op)
 
 
+def handle_then_dq_lock(
+    op: Op, dq: Dquot, in_handle: bool, start: str, lock: str, swapped: str
+) -> None:
+    """ext4's dquot method starting its journal handle (``start``; nested
+    in the caller's when ``in_handle``, and then no lock) before the
+    generic function takes dq_lock (``lock``); variant ``swapped`` takes
+    dq_lock first when the method starts a handle of its own."""
+    if not in_handle and op.variant(swapped):
+        op.lock(dq.dq_lock, EXCL, lock)
+        op.lock(journal(op.world), SHARED, start)
+        return
+    if not in_handle:
+        op.lock(journal(op.world), SHARED, start)
+    op.lock(dq.dq_lock, EXCL, lock)
+
+
 def write_dquot(op: Op, dq: Dquot, in_handle: bool) -> None:
     """``ext4_write_dquot()`` -> ``dquot_commit()``: dq_lock; clear
     DQ_MOD_B (nothing to do if it was clean); ``->commit_dqblk`` if the
@@ -473,15 +489,14 @@ def write_dquot(op: Op, dq: Dquot, in_handle: bool) -> None:
     6.17-rc3 fs/jbd2/transaction.c at 9b44fff6: ``handle =
     journal_current_handle(); if (handle) { ... handle->h_ref++; return
     handle; }``), which waits for nothing and takes no lock."""
-    start = "ext4_write_dquot(): handle = ext4_journal_start()"
-    locks_first = not in_handle and op.variant(WRITE_DQUOT_LOCKS_BEFORE_HANDLE)
-    if locks_first:
-        op.lock(dq.dq_lock, EXCL, "dquot_commit(): mutex_lock(&dquot->dq_lock)")
-        op.lock(journal(op.world), SHARED, start)
-    else:
-        if not in_handle:
-            op.lock(journal(op.world), SHARED, start)
-        op.lock(dq.dq_lock, EXCL, "dquot_commit(): mutex_lock(&dquot->dq_lock)")
+    handle_then_dq_lock(
+        op,
+        dq,
+        in_handle,
+        "ext4_write_dquot(): handle = ext4_journal_start()",
+        "dquot_commit(): mutex_lock(&dquot->dq_lock)",
+        WRITE_DQUOT_LOCKS_BEFORE_HANDLE,
+    )
     late = op.variant(COMMIT_CLEARS_DIRTY_LATE)
     skip = f"commit_out.{dq.owner}.{len(op.items)}"
     op.goto_if(
@@ -567,14 +582,14 @@ def release_dquot(op: Op, dq: Dquot, in_handle: bool) -> None:
     freed tree block dirtying the info), the info written if dirty
     (``->write_file_info``) and DQ_ACTIVE_B cleared."""
     sem = dqio_sem(op.world)
-    start = "ext4_release_dquot(): handle = ext4_journal_start()"
-    if not in_handle and op.variant(RELEASE_DQUOT_LOCKS_BEFORE_HANDLE):
-        op.lock(dq.dq_lock, EXCL, "dquot_release(): mutex_lock(&dquot->dq_lock)")
-        op.lock(journal(op.world), SHARED, start)
-    else:
-        if not in_handle:
-            op.lock(journal(op.world), SHARED, start)
-        op.lock(dq.dq_lock, EXCL, "dquot_release(): mutex_lock(&dquot->dq_lock)")
+    handle_then_dq_lock(
+        op,
+        dq,
+        in_handle,
+        "ext4_release_dquot(): handle = ext4_journal_start()",
+        "dquot_release(): mutex_lock(&dquot->dq_lock)",
+        RELEASE_DQUOT_LOCKS_BEFORE_HANDLE,
+    )
     busy = f"release_out.{dq.owner}.{len(op.items)}"
     op.goto_if(
         state_expr(f"dquot_is_busy({dq.owner})", lambda s: bool(s[dq.dirty]) or s[dq.count] > 1),
