@@ -289,6 +289,24 @@ def test_an_ok_run_notes_the_counterexample_an_earlier_run_saved(
     assert "earlier run" not in vfsmc("check", "dirops/rename-rmdir-link", "--no-save").output
 
 
+def test_explain_of_a_variant_or_scenario_points_to_show(vfsmc: Run) -> None:
+    variant = vfsmc("explain", "child-first")
+    assert variant.exit_code == 2
+    assert "child-first is a variant, not a property: vfsmc show SCENARIO" in variant.output
+    scenario = vfsmc("explain", "dirops/exchange")
+    assert scenario.exit_code == 2
+    assert "vfsmc show dirops/exchange describes it" in scenario.output
+
+
+def test_show_lists_only_the_variants_named(vfsmc: Run) -> None:
+    every = vfsmc("show", "dirops/rename-rmdir-link").output
+    assert "  child-first:" in every and "  rmdir-no-victim-lock:" in every
+    one = vfsmc("show", "dirops/rename-rmdir-link", "-V", "child-first").output
+    assert "  child-first:" in one and "  rmdir-no-victim-lock:" not in one
+    none = vfsmc("show", "dirops/rename-rmdir-link", "-V", "no-wait-writeback").output
+    assert "variants: no-wait-writeback changes no step of this scenario" in none
+
+
 def test_a_failed_save_leaves_no_partial_file(vfsmc: Run, tmp_path: Path) -> None:
     vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutex")
     path = tmp_path / "counterexamples/dirops-opposite-renames--no-rename-mutex.json"

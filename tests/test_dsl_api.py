@@ -3,6 +3,7 @@ labels and registers, and values passed between threads at build time."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +187,47 @@ def test_a_variant_that_drops_the_step_setting_a_register_is_refused(tmp_path: P
     )
     with pytest.raises(ModelError, match=r"reads register T2\.seen where no step has set it"):
         mc.testing.check("dcache/d-path-vs-rename", ["drop-retry"], models=[tmp_path / "retry.py"])
+
+
+HELPER_AND_EMPTY = """\
+from mc.dsl import Invocation, Program, variant
+from mc.models.filelock import break_lease, open_for_write
+
+@variant("asks-a-helper", "tests a helper")
+def asks_a_helper(program: Program, invocation: Invocation) -> Program:
+    return program if invocation.runs(break_lease) else program
+
+@variant("drops-everything", "every step dropped")
+def drops_everything(program: Program, invocation: Invocation) -> Program:
+    return program.drop(lambda step: True) if invocation.runs(open_for_write) else program
+
+@variant("drops-a-conditional-goto", "drop_gotos of a label only a goto_if jumps to")
+def drops_a_conditional_goto(program: Program, invocation: Invocation) -> Program:
+    return program.drop_gotos("restart") if invocation.runs(open_for_write) else program
+"""
+
+
+@pytest.mark.parametrize(
+    ("variant", "refusal"),
+    [
+        ("asks-a-helper", "break_lease is a helper, not an operation (@operation)"),
+        ("drops-everything", "left T2 (open(/f, O_WRONLY), close) with no steps"),
+        (
+            "drops-a-conditional-goto",
+            "the step 'if (any_leases_conflict(inode, new_fl)) goto restart' jumps there",
+        ),
+    ],
+)
+def test_a_transform_that_cannot_mean_what_it_says_is_refused(
+    tmp_path: Path, variant: str, refusal: str
+) -> None:
+    """A transform testing a helper (which no thread is said to run), one
+    that leaves a thread with nothing to do, and a drop_gotos of a label
+    only a conditional jump goes to are errors that say so, not a quiet
+    "changes nothing" or OK."""
+    (tmp_path / "odd.py").write_text(HELPER_AND_EMPTY)
+    with pytest.raises(Exception, match=re.escape(refusal)):
+        mc.testing.check("filelock/lease-vs-open", [variant], models=[tmp_path / "odd.py"])
 
 
 def _walk(model: Any) -> list[str]:

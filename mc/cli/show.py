@@ -14,7 +14,7 @@ import click
 from mc.check import checkable, expectations, inventory, usermodels
 from mc.check.registry import shipped_modules, with_files
 from mc.cli.completion import complete_property, complete_scenario
-from mc.cli.errors import echo_json, one_line_errors
+from mc.cli.errors import echo_json, fail, one_line_errors
 from mc.cli.options import models_option
 from mc.dsl.operation import Invocation
 from mc.dsl.program import Jump, Program, label_name
@@ -60,17 +60,31 @@ def _step_text(step: Step) -> str:
     help="Also list each thread's steps: label, lock mode, tags and model line "
     "(what a variant's transform selects and moves).",
 )
+@click.option(
+    "-V",
+    "--variant",
+    "only",
+    multiple=True,
+    help="Show only this variant's changes (repeatable; by default every variant's).",
+)
 @one_line_errors
-def show_command(scenario: str, models: tuple[Path, ...], as_json: bool, steps: bool) -> None:
+def show_command(
+    scenario: str, models: tuple[Path, ...], as_json: bool, steps: bool, only: tuple[str, ...]
+) -> None:
     """Show SCENARIO: its tree, threads, properties, and the variants that
     change its steps."""
     reg = with_files(models)
     found = reg.scenario(usermodels.resolve(scenario, reg))
+    for name in only:
+        reg.variant(name)
     with usermodels.reported():
         model = checkable.built(reg, found)
         failing: dict[str, str] = {}
         variants = inventory.applicable_variants(reg, found, failing)
         available = checkable.available_properties(reg, found)
+    if only:
+        variants = {name: changes for name, changes in variants.items() if name in only}
+        failing = {name: error for name, error in failing.items() if name in only}
     threads: list[dict[str, Any]] = [
         {
             "name": thread.name,
@@ -145,7 +159,10 @@ def show_command(scenario: str, models: tuple[Path, ...], as_json: bool, steps: 
     for name, error in failing.items():
         click.echo(printable(f"variant {name} fails on this scenario: {error}"))
     if not variants:
-        click.echo("variants: none changes a step of this scenario")
+        if only:
+            click.echo(f"variants: {', '.join(only)} changes no step of this scenario")
+        else:
+            click.echo("variants: none changes a step of this scenario")
         return
     click.echo("variants that change its steps:")
     for name, changes in variants.items():
@@ -269,6 +286,13 @@ def explain_command(prop: str, models: tuple[Path, ...], as_json: bool) -> None:
     """Say what PROPERTY checks, which scenarios check it, and which shipped
     variants violate it."""
     reg = with_files(models)
+    if prop not in reg.properties and prop in reg.variants:
+        fail(
+            f"{prop} is a variant, not a property: vfsmc show SCENARIO prints the steps it "
+            "changes in a scenario, vfsmc check SCENARIO -V VARIANT what it breaks there"
+        )
+    if prop not in reg.properties and prop in reg.scenarios:
+        fail(f"{prop} is a scenario, not a property: vfsmc show {prop} describes it")
     definition = reg.property(prop)
     kind = definition.kind.name.lower().replace("_", "-")
     default = sorted(n for n, s in reg.scenarios.items() if prop in s.properties)

@@ -1533,6 +1533,12 @@ def build_threads(
                     f"{shown_briefly(program)}, not a Program (return the program, "
                     "changed or not)"
                 )
+            if before.steps and not program.steps:
+                raise LocatedModelError(
+                    f"{defined_at(transform)}: a variant's transform left {name} "
+                    f"({invocation}) with no steps: a thread that does nothing checks nothing "
+                    "(leave it out of the scenario instead)"
+                )
             if differ(before, program):
                 changed_by.append(transform)
         replaced = frozenset(operation.name for operation in op.replaced)

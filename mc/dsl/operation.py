@@ -942,7 +942,15 @@ class Invocation:
         invocation's operation, or ran inside it (fallocate(2)'s
         PUNCH_HOLE runs ``punch_hole``'s body), so a transform that
         rewrites that body's steps applies (``if not
-        invocation.runs(punch_hole): return program``)."""
+        invocation.runs(punch_hole): return program``).  A helper (a plain
+        function an operation calls, not declared with ``@operation``) is
+        a ``ModelError``: no thread is said to run one."""
+        if not isinstance(operation, Operation):
+            name = getattr(operation, "__name__", repr(operation))
+            raise ModelError(
+                f"invocation.runs({name}): {name} is a helper, not an operation (@operation): "
+                "test the operations that call it (vfsmc ops lists the operations)"
+            )
         return operation is self.operation or operation in self.ran
 
     def __str__(self) -> str:

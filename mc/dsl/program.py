@@ -11,6 +11,7 @@ from typing import TypeVar
 import attrs
 
 from mc.dsl.steps import (
+    ConditionalStep,
     Context,
     Fire,
     LockStep,
@@ -315,7 +316,18 @@ class Program:
         if not any(going(item) for item in gotos):
             targets = sorted({label_name(goto.target) for goto in gotos})
             named = ", ".join(repr(t) for t in targets) if targets else "none"
-            raise ValueError(f"no goto jumps to {label!r} (the gotos jump to: {named})")
+            tests = [
+                step.label
+                for step in self.steps
+                if isinstance(step, ConditionalStep) and label_name(step.target) == label
+            ]
+            hint = (
+                f"; the step {tests[0]!r} jumps there (an op.goto_if or a failure, a step: "
+                "program.drop removes it)"
+                if tests
+                else ""
+            )
+            raise ValueError(f"no goto jumps to {label!r} (the gotos jump to: {named}{hint})")
         return Program(tuple(item for item in self.items if not going(item)))
 
     def tagged(self, tag: str) -> list[Step]:
