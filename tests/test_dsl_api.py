@@ -230,6 +230,31 @@ def test_a_transform_that_cannot_mean_what_it_says_is_refused(
         mc.testing.check("filelock/lease-vs-open", [variant], models=[tmp_path / "odd.py"])
 
 
+def test_recompute_changes_what_an_effect_step_computes(tmp_path: Path) -> None:
+    """d_path() trusting its lockless walk (need_seqretry never says retry)
+    returns a path no rename ever made; recompute keeps the step's
+    arguments and result register, and refuses a step that is no effect."""
+    (tmp_path / "trust.py").write_text(
+        "from mc.dsl import Invocation, Program, variant\n"
+        "from mc.models.dcache import d_path, locked_path\n\n"
+        "NEED = 'if (need_seqretry(&rename_lock, seq)) { seq = 1; goto restart; }'\n\n"
+        "def trust(scratch, seq, rename_lock, ino):\n"
+        "    return locked_path(scratch, ino)\n\n"
+        "@variant('trust-walk', 'need_seqretry() never asks for a retry')\n"
+        "def trust_walk(program: Program, invocation: Invocation) -> Program:\n"
+        "    return program.recompute(NEED, trust) if invocation.runs(d_path) else program\n\n"
+        "@variant('recompute-a-lock', 'recompute given a lock step')\n"
+        "def recompute_a_lock(program: Program, invocation: Invocation) -> Program:\n"
+        "    if not invocation.runs(d_path):\n"
+        "        return program\n"
+        "    return program.recompute('d_path(): rcu_read_lock()', trust)\n"
+    )
+    models = [tmp_path / "trust.py"]
+    mc.testing.check("dcache/d-path-vs-rename", ["trust-walk"], "d-path", models=models)
+    with pytest.raises(Exception, match="is not an effect step"):
+        mc.testing.check("dcache/d-path-vs-rename", ["recompute-a-lock"], models=models)
+
+
 def _walk(model: Any) -> list[str]:
     """The labels of the steps the model's one thread takes, in order."""
     state, taken, thread = model.initial, [], model.threads[0]

@@ -41,6 +41,7 @@ from mc.dsl.steps import (
     UnlockStep,
     assigned,
     lock_mode,
+    spread,
 )
 from mc.dsl.wait_steps import (
     CheckedUnlockStep,
@@ -68,7 +69,7 @@ from mc.kernel.locks import Kind, Lock, Mode
 from mc.kernel.mm import Mm, mm_of, note_mapped
 from mc.kernel.pagecache import File, pagecache
 from mc.kernel.pagecache import Mapping as AddressSpace
-from mc.kernel.world import Dentry, ModelError, Scratch, World, given_names, touched_by
+from mc.kernel.world import Dentry, ModelError, World, given_names, touched_by
 from mc.project import ROOT
 
 TOOL_DIRS = {
@@ -137,18 +138,6 @@ def as_lock(lock: LockLike) -> LockExpr:
         f"not a lock: {lock!r} (take an object's lock, such as dir.i_rwsem or "
         "op.world.superblock.s_vfs_rename_sem)"
     )
-
-
-def spread(function: Callable[..., Any]) -> Callable[[Scratch, Sequence[Any]], Any]:
-    """``function(scratch, *values)`` as an effect, which is given the
-    values as one list; its ``__wrapped__`` is ``function`` (what
-    ``inspect.unwrap`` finds, to tell two builds' effects apart)."""
-
-    def effect(scratch: Scratch, values: Sequence[Any]) -> Any:
-        return function(scratch, *values)
-
-    effect.__wrapped__ = function  # type: ignore[attr-defined]
-    return effect
 
 
 def as_expr(value: Any) -> Expr:

@@ -6,13 +6,15 @@ from __future__ import annotations
 import difflib
 import functools
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
 
 from mc.dsl.steps import (
+    CallStep,
     ConditionalStep,
     Context,
+    EffectStep,
     Fire,
     LockStep,
     OneLockStep,
@@ -20,10 +22,11 @@ from mc.dsl.steps import (
     Step,
     ThreadSlots,
     UnlockStep,
+    spread,
 )
 from mc.dsl.wait_steps import HandOffStep, SectionStep, TryLockStep
 from mc.kernel.locks import Mode
-from mc.kernel.world import DONE, World
+from mc.kernel.world import DONE, World, touched_by
 from mc.project import shown
 
 T = TypeVar("T")
@@ -111,6 +114,24 @@ class Program:
         for item in self.items:
             items.extend(change(item) if isinstance(item, Step) else (item,))
         return Program(tuple(items))
+
+    def recompute(self, which: Step | str, function: Callable[..., Any]) -> Program:
+        """The effect step ``which`` (an ``op.effect``, ``op.compute`` or
+        ``op.let`` step, or the label of one) computing ``function(scratch,
+        *values)`` instead, with the same arguments and result register.
+        What partial-order reduction takes it to read and write is
+        ``function``'s ``@touches`` declaration, or every slot when it has
+        none (not the old effect's: a stale declaration would be unsound)."""
+        step = self.step(which)
+        if not isinstance(step, EffectStep) or isinstance(step, CallStep):
+            raise ValueError(
+                f"{step.label!r} is not an effect step (op.effect, op.compute, op.let): "
+                "recompute changes what such a step computes"
+            )
+        changed = attrs.evolve(
+            step, effect=spread(function), touches=touched_by(function), names=None
+        )
+        return self.replace_steps(lambda s: (changed,) if s is step else (s,))
 
     def drop(self, chosen: Callable[[Step], bool]) -> Program:
         """Without the steps ``chosen`` picks."""

@@ -763,6 +763,18 @@ def slot_mask(slots: Iterable[int]) -> int:
     return mask
 
 
+def spread(function: Callable[..., Any]) -> Callable[[Scratch, Sequence[Any]], Any]:
+    """``function(scratch, *values)`` as an effect, which is given the
+    values as one list; its ``__wrapped__`` is ``function`` (what
+    ``inspect.unwrap`` finds, to tell two builds' effects apart)."""
+
+    def effect(scratch: Scratch, values: Sequence[Any]) -> Any:
+        return function(scratch, *values)
+
+    effect.__wrapped__ = function  # type: ignore[attr-defined]
+    return effect
+
+
 @attrs.frozen(kw_only=True)
 class EffectStep(Step):
     """Run ``effect`` on the evaluated ``args`` and store what it returns in
