@@ -867,7 +867,9 @@ def folio_data_violation(world: World, state: Any) -> str | None:
     A direct write's data is the newest only once ``iomap_dio_complete()``
     returned: until then the page cache may hold what was there before
     (the kernel invalidates it again after the write; ``dio-coherent``
-    checks what reads see)."""
+    checks what reads see); on a page another thread writes through the
+    cache, the folio that writer dirtied may keep older data after it
+    (``PageCache.collides``: the kernel warns of that collision)."""
     cache = world.parts.get("pagecache")
     if cache is None:
         return None
@@ -884,6 +886,8 @@ def folio_data_violation(world: World, state: Any) -> str | None:
                 continue
             history = state[page.history]
             if TRUNCATED in history or history[-1] in pending or folio[0] == history[-1]:
+                continue
+            if cache.collides(history[-1], page):
                 continue
             if not any(cache.same_data(page, v, history[-1]) for _, v in runs_of(folio[0])):
                 return (

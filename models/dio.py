@@ -241,8 +241,10 @@ def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
     page = mapping.page(index)
     inode = op.inode(file.path)
     part = direct_io(op.world)
-    version = pagecache(op.world).add_write(op.thread.name, op.thread.pc, None)
     stage = op.world.add_slot(f"dio({op.thread.name})", None, render_stage)
+    version = pagecache(op.world).add_write(
+        op.thread.name, op.thread.pc, page, completed=(stage, COMPLETED)
+    )
     write = DirectWrite(op.thread.name, page, version, stage, aio)
     part.writes.append(write)
     count = dio_count(op.world, mapping)

@@ -11,8 +11,14 @@ from pathlib import Path
 import pytest
 
 import mc.testing
-from mc.kernel.pagecache import File
+from mc.check.registry import with_files
+from mc.dsl.scenario import Scenario
+from mc.kernel.dio import COMPLETED
+from mc.kernel.pagecache import File, pagecache
 from mc.kernel.world import ModelError
+from mc.models.dio import dio_write
+from mc.models.truncate import mmap_store
+from mc.models.writeback import fsync
 
 SCENARIOS = """\
 from mc.dsl import BASE_PROPERTIES, File, Symbol, scenario
@@ -148,6 +154,11 @@ scenario("fine/umount-vs-iget", "a program unmounting while another opens the fi
          tree=["/f"],
          threads=[write_touch_umount(CACHED), iget(CACHED), io_completion(CACHED)],
          properties=UMOUNT_PROPERTIES)
+scenario("fine/dio-vs-load-and-punch", "a direct write into a page a punch frees while a "
+         "mapped load reads it", tree=["/f"],
+         threads=[dio_write(COLD, 0, False), mmap_load(COLD, 0), punch_hole(COLD, 0, 4096),
+                  io_completion(COLD)],
+         properties=(*BASE_PROPERTIES, "dirty-coherent"))
 """
 
 FIXED = {
@@ -186,7 +197,25 @@ FIXED = {
     "fine/umount-vs-migrate": "evict() removed the folios without their locks, under migration "
     "(an assertion)",
     "fine/umount-vs-iget": "the same under the descriptor open_by_handle_at() returned",
+    "fine/dio-vs-load-and-punch": "the block the punch freed and the direct write allocated "
+    "again (unwritten, reading as zeroes) was taken to hold its stale data for the zero folio",
 }
+
+
+def test_a_direct_write_beside_a_writer_through_the_cache_is_a_collision(scenarios: Path) -> None:
+    """A direct write is done when its ki_complete runs, and on a page a
+    store also writes it collides: fsync is not held to it (writeback of
+    the store's stale folio may land over it, which the kernel warns of),
+    as dio-coherent does not check such a page; beside a read, it is."""
+    registry = with_files([scenarios])
+    page = File("/f", pages=1)
+    threads = (dio_write(page, 0, False), mmap_store(page, 0), fsync(page))
+    registry.add_scenario(Scenario("test/dio-store", "x", ("/f",), threads, ("no-lost-write",)))
+    for name, collides in (("test/dio-store", True), ("fine/read-vs-dio", False)):
+        cache = pagecache(registry.build(registry.scenario(name)).world)
+        [direct] = [write for write in cache.writes if write.completed is not None]
+        assert direct.completed is not None and direct.completed[1] == COMPLETED
+        assert cache.collides(direct.version, direct.page) is collides
 
 
 @pytest.fixture(scope="module")

@@ -224,6 +224,18 @@ class Write:
     thread: str
     pc: int
     page: Page | None
+    completed: tuple[int, Any] | None = None
+    """For a write that completes apart from its thread's return (a direct
+    write, whose ``ki_complete`` an AIO worker may run): the slot and the
+    value it holds once the write has completed."""
+
+    def returned(self, state: Sequence[Any]) -> bool:
+        """Whether the write had completed (its thread returned, or its
+        completion ran) in ``state``."""
+        if self.completed is not None:
+            slot, value = self.completed
+            return bool(state[slot] == value)
+        return bool(state[self.pc] == DONE)
 
 
 @attrs.frozen
@@ -340,12 +352,27 @@ class PageCache:
         self.mappings[inode.ino] = mapping
         return mapping
 
-    def add_write(self, thread: str, pc: int, page: Page | None) -> int:
+    def add_write(
+        self, thread: str, pc: int, page: Page | None, completed: tuple[int, Any] | None = None
+    ) -> int:
         """A new write of ``page`` by ``thread``: its data version (``page``
-        is None for a store whose page is known only when it runs)."""
+        is None for a store whose page is known only when it runs; for
+        ``completed``, see ``Write``)."""
         version = len(self.writes) + 1
-        self.writes.append(Write(version, thread, pc, page))
+        self.writes.append(Write(version, thread, pc, page, completed))
         return version
+
+    def collides(self, version: Any, page: Page) -> bool:
+        """Whether ``version`` is a direct write's (one past the page cache,
+        ``Write.completed``) to ``page``, which another thread writes
+        through the cache too (a store whose page is known only when it
+        runs may be to any page)."""
+        direct = next((w for w in self.writes if w.version == version), None)
+        if direct is None or direct.completed is None:
+            return False
+        return any(
+            other.thread != direct.thread and other.page in (page, None) for other in self.writes
+        )
 
     def writer(self, version: Any) -> str:
         """``v1 (T1's write)``, ``v0 (the initial data)``, ``zeroes``,
@@ -748,7 +775,7 @@ def promise(scratch: Scratch, mapping: Mapping) -> tuple[tuple[int, int], ...]:
     returned = {
         w.version
         for w in part.writes
-        if w.page is None or (scratch[w.pc] == DONE and w.page.ino == mapping.ino)
+        if w.page is None or (w.returned(scratch.values) and w.page.ino == mapping.ino)
     }
     promised = []
     for page in mapping.pages:

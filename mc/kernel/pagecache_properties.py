@@ -99,7 +99,9 @@ def _loses_nothing(part: PageCache, state: Sequence[Any], page: Page) -> bool:
     folio is stale until the invalidation removes it, which
     ``dio-coherent`` and ``copy-coherent`` check), or zeroes over a block
     allocated and not written yet (an unwritten extent, which reads as
-    zeroes: ``ext4_iomap_alloc()``'s ``EXT4_GET_BLOCKS_IO_CREATE_EXT``).
+    zeroes: ``ext4_iomap_alloc()``'s ``EXT4_GET_BLOCKS_IO_CREATE_EXT``),
+    also one a truncation freed and that was allocated again
+    (``_stale_block``).
     Zeroes, and an unwritten block's contents read before the write
     reached it, are the initial data of a page that starts as a hole;
     elsewhere the kernel wrote the zeroes, and they are newer than any
@@ -108,11 +110,27 @@ def _loses_nothing(part: PageCache, state: Sequence[Any], page: Page) -> bool:
     device = part.on_device(state, page)
     if device is None:
         return all(version == ZEROES for version in cached)
+    if all(version == ZEROES for version in cached) and _stale_block(state, page, device):
+        return True
     order = part.write_order(state, page)
     if any(version not in order for version in cached):
         return False
     newest = max((order.get(version, -1) for _, version in runs_of(device)), default=-1)
     return max(order[version] for version in cached) < newest
+
+
+def _stale_block(state: Sequence[Any], page: Page, device: Any) -> bool:
+    """Whether the block ``page`` maps holds only data written before the
+    page's last truncation: a block freed by it (a punch, a truncate) and
+    allocated again, not yet written, which reads as zeroes as an unwritten
+    extent does (``ext4_iomap_alloc()`` allocates one inside i_size);
+    whether a read can see its stale contents is ``no-stale-data``'s
+    question."""
+    history = state[page.history]
+    if TRUNCATED not in history:
+        return False
+    since = set(history[len(history) - history[::-1].index(TRUNCATED) :])
+    return not any(version in since for _, version in runs_of(device))
 
 
 def _wholly_past_eof(part: PageCache, state: Sequence[Any], page: Page) -> bool:
@@ -200,7 +218,13 @@ def no_lost_write_violation(part: PageCache, state: Sequence[Any]) -> str | None
     truncated since, or the fsync returned an error (-EIO: the data was
     lost and the caller told so).  A store writes one byte, so the block
     holds it when that version, or a newer one, is among the runs of its
-    bytes."""
+    bytes.  A direct write to a page another thread writes through the
+    cache is not held to it: writeback of the folio that writer dirtied
+    (from data read while the direct write was in flight) may land over
+    the direct write's, which the kernel allows and warns of ("Possible
+    data corruption due to collision with buffered I/O!",
+    ``dio_warn_stale_pagecache()``), as ``dio-coherent`` does not check
+    such a page either."""
     for sync in part.syncs:
         if state[sync.pc] != DONE or state[ERROR_SLOT] is not None:
             continue
@@ -208,6 +232,8 @@ def no_lost_write_violation(part: PageCache, state: Sequence[Any]) -> str | None
             continue
         for index, version in state[sync.promised] or ():
             page = sync.mapping.pages[index]
+            if part.collides(version, page):
+                continue
             history = state[page.history]
             start = history.index(version)
             if TRUNCATED in history[start:]:
