@@ -37,7 +37,16 @@ FOLD_AFTER = 40
 """Charts with more rows than this fold runs of one thread's steps."""
 FOLD_RUN = 3
 REMOVED_SHOWN = 4
-DATA_STATE = ("block ", "free blocks", "bios in flight", "folio(", "pte(", "xa_marks(", "i_size(")
+DATA_STATE = (
+    "block ",
+    "free blocks",
+    "i_block(",
+    "bios in flight",
+    "folio(",
+    "pte(",
+    "xa_marks(",
+    "i_size(",
+)
 """The state drawn under a violated page-cache property."""
 
 
