@@ -54,6 +54,7 @@ import attrs
 
 from mc.dsl import EXCL, SHARED, Cite, E, LockKind, Op, Scratch, World, flag_variant, operation
 from mc.dsl.folio import FolioRef, find_folio, folio_ref, new_folio, put_folio
+from mc.kernel.device import ZEROES
 from mc.kernel.dio import COMPLETED, direct_io
 from mc.kernel.errno import ENOSPC
 from mc.kernel.expr import const, is_error, not_, same, state_expr
@@ -859,6 +860,13 @@ def swap_extents_violation(world: World, state: Any) -> str | None:
     return None
 
 
+def _tail_zeroed(data: Any) -> bool:
+    """Whether the folio's bytes end in zeroes after other data (the part
+    past EOF of the EOF folio, zeroed)."""
+    runs = runs_of(data)
+    return len(runs) > 1 and runs[-1][1] == ZEROES
+
+
 def folio_data_violation(world: World, state: Any) -> str | None:
     """An unlocked, uptodate folio of the page cache holds other data than
     the newest written to its page, or None.  A store through a mapping
@@ -869,7 +877,12 @@ def folio_data_violation(world: World, state: Any) -> str | None:
     (the kernel invalidates it again after the write; ``dio-coherent``
     checks what reads see); on a page another thread writes through the
     cache, the folio that writer dirtied may keep older data after it
-    (``PageCache.collides``: the kernel warns of that collision)."""
+    (``PageCache.collides``: the kernel warns of that collision).  A
+    store's byte whose place the property does not know is taken to have
+    been past EOF when the folio's tail is zeroed (``_tail_zeroed``: a
+    truncate to inside the page, ``truncate_inode_partial_folio()``, or
+    writeback's ``folio_zero_segment()`` zeroes the bytes past EOF): a
+    store lost below EOF on such a folio goes unseen."""
     cache = world.parts.get("pagecache")
     if cache is None:
         return None
@@ -888,6 +901,8 @@ def folio_data_violation(world: World, state: Any) -> str | None:
             if TRUNCATED in history or history[-1] in pending or folio[0] == history[-1]:
                 continue
             if cache.collides(history[-1], page):
+                continue
+            if cache.is_store(history[-1]) and _tail_zeroed(folio[0]):
                 continue
             if not any(cache.same_data(page, v, history[-1]) for _, v in runs_of(folio[0])):
                 return (

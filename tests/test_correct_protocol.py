@@ -159,6 +159,11 @@ scenario("fine/dio-vs-load-and-punch", "a direct write into a page a punch frees
          threads=[dio_write(COLD, 0, False), mmap_load(COLD, 0), punch_hole(COLD, 0, 4096),
                   io_completion(COLD)],
          properties=(*BASE_PROPERTIES, "dirty-coherent"))
+scenario("fine/store-vs-partial-truncate", "a store at byte 4097 and a truncate to 4097 bytes",
+         tree=["/f"],
+         threads=[mmap_store(TWO_CACHED, 4097), truncate(TWO_CACHED, 4097),
+                  io_completion(TWO_CACHED)],
+         properties=(*BASE_PROPERTIES, "folio-data-current"))
 """
 
 FIXED = {
@@ -199,6 +204,8 @@ FIXED = {
     "fine/umount-vs-iget": "the same under the descriptor open_by_handle_at() returned",
     "fine/dio-vs-load-and-punch": "the block the punch freed and the direct write allocated "
     "again (unwritten, reading as zeroes) was taken to hold its stale data for the zero folio",
+    "fine/store-vs-partial-truncate": "the store's byte past the new EOF, which "
+    "truncate_inode_partial_folio() zeroed, was looked for in the folio",
 }
 
 

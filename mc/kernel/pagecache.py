@@ -374,6 +374,11 @@ class PageCache:
             other.thread != direct.thread and other.page in (page, None) for other in self.writes
         )
 
+    def is_store(self, version: Any) -> bool:
+        """Whether ``version`` is a store's through a mapping (one byte, at
+        a place known only as it runs)."""
+        return any(w.version == version and w.page is None for w in self.writes)
+
     def writer(self, version: Any) -> str:
         """``v1 (T1's write)``, ``v0 (the initial data)``, ``zeroes``,
         ``unwritten (never written)``; a page of runs names whose each
