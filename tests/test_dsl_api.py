@@ -321,11 +321,17 @@ def test_a_freeze_holds_its_lock_until_another_thread_thaws() -> None:
 
 
 def test_a_freeze_nobody_thaws_blocks_writers_for_good() -> None:
-    result = check(_model(freeze(), writer()))
+    model = _model(freeze(), writer())
+    result = check(model)
     assert result.violation is not None and result.violation.property == "deadlock"
     assert (
         "T2 waits for sb_writers, which a thread handed off and no thread has taken over"
         in result.violation.message
+    )
+    assert result.violation.path is not None
+    [blocked] = model.blocked_steps(result.violation.path.states[-1])
+    assert blocked.event.text == (
+        "waits for sb_writers, which a thread taking over its hand-off could end"
     )
 
 

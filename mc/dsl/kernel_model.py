@@ -963,7 +963,13 @@ class KernelModel(Model[State, Action]):
             elif wait.lost:
                 text = lost_wakeup(wait)
             else:
-                who = ", ".join(names[h] for h in wait.holders) or "nobody"
+                who = (
+                    ", ".join(
+                        "a thread taking over its hand-off" if h == locks.HANDED_OFF else names[h]
+                        for h in wait.holders
+                    )
+                    or "nobody"
+                )
                 text = f"waits for {wait.resource}, which {who} could end"
             found.append(
                 TraceStep(
