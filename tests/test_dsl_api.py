@@ -325,7 +325,8 @@ def test_a_freeze_nobody_thaws_blocks_writers_for_good() -> None:
     result = check(model)
     assert result.violation is not None and result.violation.property == "deadlock"
     assert (
-        "T2 waits for sb_writers, which a thread handed off and no thread has taken over"
+        "T2 waits for sb_writers, which a thread handed off and no thread has taken over "
+        "(and no thread left to run will: a freeze with no thaw after it?)"
         in result.violation.message
     )
     assert result.violation.path is not None

@@ -29,6 +29,7 @@ from mc.dsl.steps import (
     slot_mask,
 )
 from mc.dsl.uncontended import read_only_families, uncontended
+from mc.dsl.wait_steps import HandOffStep
 from mc.engine.model import Check, Footprint, Model, Pending, Property, PropertyKind, declare
 from mc.engine.model import PropertyDef as EnginePropertyDef
 from mc.engine.reduction import turned_off_by
@@ -46,6 +47,7 @@ from mc.kernel.world import (
 )
 from mc.project import defined_at
 from mc.text import briefly
+from mc.trace.events import HANDED_OFF as HANDED_OFF_HOLDER
 from mc.trace.events import Edge, Event, closes_cycle
 from mc.trace.events import Step as TraceStep
 
@@ -880,14 +882,27 @@ class KernelModel(Model[State, Action]):
         }
         cycle = self.deadlock_cycle(state)
         stuck = [] if closes_cycle(cycle) else self._unended_waits(state)
-        return "; ".join(
-            stuck
-            + [
-                e.text()
-                + (", which has returned: nothing ends the wait" if e.holder in returned else "")
-                for e in cycle
-            ]
-        )
+        return "; ".join(stuck + [e.text() + self._why_unended(state, e, returned) for e in cycle])
+
+    def _why_unended(self, state: State, edge: Edge, returned: set[str]) -> str:
+        """What keeps ``edge``'s wait from ending, when it is plain: its
+        holder returned, or no thread left to run takes over the lock
+        handed off (a freeze no thaw follows)."""
+        if edge.holder in returned:
+            return ", which has returned: nothing ends the wait"
+        if edge.holder != HANDED_OFF_HOLDER:
+            return ""
+        for thread, pc_slot in zip(self.threads, self._pcs, strict=True):
+            pc = state[pc_slot]
+            if pc == DONE:
+                continue
+            for compiled in thread.steps[pc:]:
+                step = compiled.step
+                if isinstance(step, HandOffStep) and step.take:
+                    lock = step.lock.compile(self.world)(state)
+                    if lock is not None and lock.name == edge.resource:
+                        return ""
+        return " (and no thread left to run will: a freeze with no thaw after it?)"
 
     def explain_livelock(self, state: State) -> str:
         """What the threads do in ``state``, from which no interleaving
