@@ -53,7 +53,7 @@ from mc.dsl.wait_steps import (
     WaitStep,
 )
 from mc.kernel import errno as errnos
-from mc.kernel.dax import refuse_page_cache_on_dax
+from mc.kernel.dax import PAGE_CACHE_USERS, refuse_page_cache_on_dax
 from mc.kernel.expr import (
     Expr,
     InodeExpr,
@@ -86,9 +86,6 @@ HOLDING_NO_FILE = "holding no file"
 KEEPING_FILE_OPEN = "keeping a file open"
 """The world part of ``Op.keeps_file_open``: the threads whose process
 keeps a file open after they return."""
-OPENERS = "openers"
-"""The world part of ``Op.mapping``: by inode number, the threads that
-reached the file's page cache (processes hold it open while they run)."""
 LAST_REFERENCE = "last reference"
 """The world part of ``Op.drops_last_reference``: by inode number, the
 thread that drops the inode's last reference (its number and name) and
@@ -242,7 +239,7 @@ class Op:
         ino = self.mapping(file).ino
         last = (self.thread.tid, self.thread.name, file.path)
         self.world.parts.setdefault(LAST_REFERENCE, {})[ino] = last
-        for tid in self.world.parts.get(OPENERS, {}).get(ino, ()):
+        for tid in self.world.parts.get(PAGE_CACHE_USERS, {}).get(ino, ()):
             _refuse_open_beside_last_reference(self.world, tid, ino)
 
     def emit(self, step: Step) -> Step:
@@ -276,8 +273,7 @@ class Op:
             mapping = pagecache(self.world).attach(file)
         except ValueError as error:
             raise ModelError(str(error)) from None
-        refuse_page_cache_on_dax(self.world, mapping)
-        self.world.parts.setdefault(OPENERS, {}).setdefault(mapping.ino, set()).add(self.thread.tid)
+        refuse_page_cache_on_dax(self.world, mapping, self.thread.tid)
         _refuse_open_beside_last_reference(self.world, self.thread.tid, mapping.ino)
         return mapping
 

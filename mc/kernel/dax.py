@@ -101,14 +101,14 @@ NOT_MODELLED_ON_DAX = (
 
 
 PAGE_CACHE_USERS = "page-cache users"
-"""The world part holding the inode numbers of the files some operation
-reaches through the page cache (``Op.mapping``)."""
+"""The world part holding, by inode number, the threads that reach the
+file through the page cache (``Op.mapping``)."""
 
 
-def refuse_page_cache_on_dax(world: World, mapping: Mapping) -> None:
-    """Note that an operation reaches ``mapping`` through the page cache; a
-    ``ModelError`` when it is the scenario's DAX file."""
-    world.parts.setdefault(PAGE_CACHE_USERS, set()).add(mapping.ino)
+def refuse_page_cache_on_dax(world: World, mapping: Mapping, tid: int) -> None:
+    """Note that thread ``tid`` reaches ``mapping`` through the page cache;
+    a ``ModelError`` when it is the scenario's DAX file."""
+    world.parts.setdefault(PAGE_CACHE_USERS, {}).setdefault(mapping.ino, set()).add(tid)
     found = world.parts.get("dax")
     if isinstance(found, Dax) and found.mapping.ino == mapping.ino:
         raise ModelError(f"{mapping} is a DAX file: {NOT_MODELLED_ON_DAX}")
