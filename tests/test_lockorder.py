@@ -407,6 +407,21 @@ def test_a_misspelt_class_in_the_order_is_named_with_the_closest_class(
     assert lockorder.merge(explored, documented).unmatched == {}
 
 
+def test_a_class_the_order_names_elsewhere_is_not_offered_for_a_missing_one(
+    shipped: Registry, tmp_path: Path
+) -> None:
+    """A documented class no scenario has is not said to be a misspelling
+    of a class the same order names and the scenarios take: pte_lock is
+    not private_lock mistyped."""
+    order = tmp_path / "lockorder.toml"
+    order.write_text(
+        '[[chain]]\nsource = "rmap"\norder = ["PG_locked", "pte_lock", "private_lock"]\n'
+    )
+    explored = lockorder.explore(shipped, ["buffer/update-vs-reclaim"])
+    report = lockorder.merge(explored, lockorder.load_documented(order), every_scenario=True)
+    assert report.unmatched == {"pte_lock": None}
+
+
 PRIVATE_LOCK = """
 from mc.dsl import EXCL, SHARED, File, LockKind, Op, lock_order, operation, scenario
 

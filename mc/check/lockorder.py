@@ -493,11 +493,13 @@ class Report:
         """The classes the documented order names that no explored
         scenario has (a misspelling, or a lock no model takes), each with
         the closest class the scenarios have, if one is close; nothing
-        unless every scenario was explored."""
+        unless every scenario was explored.  A class the order names
+        elsewhere is no candidate: the name is not a misspelling of it."""
         if not self.every_scenario:
             return {}
+        candidates = sorted(self.classes - self.documented.classes)
         return {
-            name: next(iter(difflib.get_close_matches(name, self.classes, n=1, cutoff=0.8)), None)
+            name: next(iter(difflib.get_close_matches(name, candidates, n=1, cutoff=0.8)), None)
             for name in sorted(self.documented.classes - self.classes)
         }
 
