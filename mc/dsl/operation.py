@@ -854,9 +854,31 @@ class Operation:
     doc: str = ""
     cites: tuple[Cite, ...] = ()
 
-    def __call__(self, *args: Any) -> Invocation:
+    def __call__(self, *args: Any, **keywords: Any) -> Invocation:
+        """The operation run with these arguments, a thread of a scenario;
+        arguments given by keyword are passed by position."""
+        if keywords:
+            args = _positional(self.name, self.build, args, keywords)
         _check_arguments(self.name, self.build, args)
         return Invocation(self, args)
+
+
+def _positional(
+    name: str, build: Callable[..., None], args: tuple[Any, ...], keywords: dict[str, Any]
+) -> tuple[Any, ...]:
+    """``args`` and ``keywords`` as the positional arguments of the
+    operation's body (after ``op``)."""
+    signature, _hints = _parameters(build)
+    try:
+        bound = signature.bind(None, *args, **keywords)
+    except TypeError as mismatch:
+        raise ModelError(f"{name}(): {mismatch}") from None
+    if bound.kwargs:
+        raise ModelError(
+            f"{name}(): {', '.join(bound.kwargs)} can only be given by keyword, "
+            "and an operation's arguments are passed by position"
+        )
+    return tuple(bound.args[1:])
 
 
 def _check_arguments(name: str, build: Callable[..., None], args: tuple[Any, ...]) -> None:

@@ -1,0 +1,774 @@
+"""Metadata buffers: a block filesystem (ext2, minix, fat) updating a block
+of its device through the buffer cache, the flusher writing the device's
+dirty folio, reclaim freeing its buffers, and the buffers' I/O completed by
+``bh->b_end_io`` in interrupt context.
+
+Read in fs/buffer.c of linux-next of the 6.7 cycle (ColinIanKing/linux-next
+at 1cbb97a9, which still has ``mapping->private_lock`` and
+``bdev_getblk()``; cited ``6.7`` below): ``__bread_gfp()``,
+``bdev_getblk()``, ``__find_get_block_slow()``, ``__getblk_slow()``,
+``grow_dev_page()``, ``__bread_slow()``, ``end_buffer_read_sync()``,
+``mark_buffer_dirty()``, ``__brelse()``, ``__sync_dirty_buffer()``,
+``end_buffer_write_sync()``, ``__block_write_full_folio()``,
+``end_buffer_async_write()``, ``buffer_busy()``, ``drop_buffers()`` and
+``try_to_free_buffers()``; ``write_cache_pages()`` (mm/page-writeback.c)
+and ``shrink_folio_list()`` and ``__remove_mapping()`` (mm/vmscan.c) as the
+writeback and reclaim models elsewhere read them in 6.6.
+
+State: one block of the device and the one folio of the device's mapping
+that caches it (the block is a page: one buffer per folio).  The buffer's
+``BH_Lock`` (a sleeping bit lock, held across its I/O and released by the
+completion), ``BH_Uptodate``, ``BH_Dirty`` and ``b_count``; which
+buffer_head is attached (each attachment is a new one, so a thread that
+kept a pointer to a freed one is seen touching it); the folio's lock,
+PG_dirty and PG_writeback; the mapping's ``private_lock``; what the buffer
+and the block hold (the set of the updates in them: each updater sets a
+bit of its own, as ``ext2_new_block()`` sets one in a block bitmap); the
+bios in flight; and the updates made, for ``metadata-update-durable``.
+
+What the model leaves out: I/O errors (every read and write succeeds, so
+``__bread_slow()`` never returns NULL); the per-CPU ``bh_lrus`` (a buffer
+found there holds a reference the same way); ``__folio_mark_dirty()``'s
+``i_pages`` lock and ``__mark_inode_dirty()``; pageout of a dirty folio by
+reclaim (it keeps dirty folios); ``folio_wait_stable()`` (the device does
+not need stable pages); and the data a write carries is the buffer's at
+submission (a change made during the I/O is written again, as its
+``mark_buffer_dirty()`` redirtied the buffer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from mc.dsl import (
+    EXCL,
+    Cite,
+    LockKind,
+    ModelError,
+    Op,
+    Scratch,
+    State,
+    World,
+    const,
+    flag_variant,
+    not_,
+    operation,
+    same,
+)
+from mc.kernel.expr import Expr
+from mc.kernel.locks import Lock
+from mc.kernel.world import DONE
+
+BH_UPTODATE, BH_DIRTY = 1, 2
+PG_DIRTY, PG_WRITEBACK = 1, 2
+READ, WRITE_SYNC, WRITE_ASYNC = "read", "sync write", "async write"
+END_IO = {
+    READ: "end_buffer_read_sync",
+    WRITE_SYNC: "end_buffer_write_sync",
+    WRITE_ASYNC: "end_buffer_async_write",
+}
+
+BH_USE_AFTER_FREE = "bh-no-use-after-free"
+"""The property a step breaks when it touches a buffer_head that
+``try_to_free_buffers()`` freed (what KASAN reports as a use after free)."""
+
+BREAD_SKIPS_UPTODATE_RECHECK = "bread-skips-uptodate-recheck"
+FREE_BUFFERS_IGNORES_B_COUNT = "free-buffers-ignores-b_count"
+WRITEBACK_SKIPS_REDIRTY = "writeback-skips-redirty"
+
+flag_variant(
+    BREAD_SKIPS_UPTODATE_RECHECK,
+    "__bread_slow() reads the block once it holds the buffer lock without testing "
+    "buffer_uptodate() again: a second reader that waited for the lock reads the block over "
+    "an update made to the buffer since the first read",
+)
+flag_variant(
+    FREE_BUFFERS_IGNORES_B_COUNT,
+    "buffer_busy() does not count b_count: try_to_free_buffers() frees a clean, unlocked "
+    "buffer_head a filesystem still holds from sb_bread()",
+)
+flag_variant(
+    WRITEBACK_SKIPS_REDIRTY,
+    "__block_write_full_folio() under WB_SYNC_NONE skips a buffer it cannot trylock without "
+    "folio_redirty_for_writepage(): the folio is left clean over a dirty buffer",
+)
+
+
+def _render_bits(value: frozenset[str] | None) -> str:
+    if value is None:
+        return "not read"
+    return "{" + ", ".join(sorted(value)) + "}" if value else "no bits set"
+
+
+def _render_bh(value: int | None) -> str:
+    return "no buffers" if value is None else f"buffer_head #{value}"
+
+
+def _render_bh_state(value: int) -> str:
+    names = [name for bit, name in ((BH_UPTODATE, "Uptodate"), (BH_DIRTY, "Dirty")) if value & bit]
+    return "|".join(names) or "0"
+
+
+def _render_folio(value: int | None) -> str:
+    if value is None:
+        return "not cached"
+    names = [
+        name for bit, name in ((PG_DIRTY, "dirty"), (PG_WRITEBACK, "writeback")) if value & bit
+    ]
+    return "cached, " + ("|".join(names) or "clean")
+
+
+def _render_bios(value: tuple[tuple[str, Any], ...]) -> str:
+    if not value:
+        return "none"
+    return "; ".join(
+        f"{kind} of {_render_bits(bits)}" if kind != READ else "read" for kind, bits in value
+    )
+
+
+@attrs.frozen
+class MetaBlock:
+    """A block of the device and the buffer cache's folio over it: the
+    locks and the slots of their state (see the module's docstring)."""
+
+    name: str
+    bh_lock: Lock
+    folio_lock: Lock
+    private_lock: Lock
+    bh: int
+    bh_state: int
+    b_count: int
+    attached: int
+    folio: int
+    data: int
+    block: int
+    bios: int
+    updates: int
+    irq: list[int]
+    """The thread of the I/O completion (filled in as that thread is built)."""
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def meta_block(world: World) -> MetaBlock:
+    """The block of the scenario, made on first use: not cached, no bits set."""
+    found = world.parts.get("buffer")
+    if isinstance(found, MetaBlock):
+        return found
+    made = MetaBlock(
+        "block 7",
+        world.add_lock("BH_Lock(block 7)", LockKind.BIT_LOCK, "BH_Lock"),
+        world.add_lock("PG_locked(bdev:0)", LockKind.BIT_LOCK, "PG_locked"),
+        world.add_lock("private_lock(bdev)", LockKind.SPINLOCK, "private_lock"),
+        world.add_slot("bh(block 7)", None, _render_bh),
+        world.add_slot("b_state(block 7)", 0, _render_bh_state),
+        world.add_slot("b_count(block 7)", 0),
+        world.add_slot("buffer_heads attached(block 7)", 0),
+        world.add_slot("folio(bdev:0)", None, _render_folio),
+        world.add_slot("b_data(block 7)", None, _render_bits),
+        world.add_slot("on disk(block 7)", frozenset(), _render_bits),
+        world.add_slot("bios in flight(block 7)", (), _render_bios),
+        world.add_slot("updates made(block 7)", frozenset(), _render_bits),
+        [],
+    )
+    world.parts["buffer"] = made
+    return made
+
+
+def _irq(scratch: Scratch, b: MetaBlock) -> int:
+    if not b.irq:
+        raise ModelError(
+            "a scenario whose threads submit buffer I/O needs a bh_io_completion() thread"
+        )
+    return b.irq[0]
+
+
+def _touch(scratch: Scratch, b: MetaBlock, bh: int, what: str) -> bool:
+    """Whether buffer_head ``bh`` is still attached; if not, ``what`` (done
+    by the thread through its pointer) is a use after free."""
+    if scratch[b.bh] == bh:
+        return True
+    scratch.violate(
+        BH_USE_AFTER_FREE,
+        f"{what} touches buffer_head #{bh} of {b}, which try_to_free_buffers() freed "
+        "(drop_buffers() found it idle while a pointer to it was in use)",
+    )
+    return False
+
+
+# --- sb_bread() -------------------------------------------------------------------------
+
+
+def _find_get_block(scratch: Scratch, b: MetaBlock) -> int | None:
+    if scratch[b.bh] is None:
+        return None
+    scratch[b.b_count] += 1
+    return int(scratch[b.bh])
+
+
+def _grow(scratch: Scratch, b: MetaBlock) -> None:
+    """``grow_dev_page()`` under the folio lock: a new folio if none is
+    cached, and a new buffer_head if it has none (``folio_init_buffers()``:
+    not uptodate, as the folio of a block read by ``bread()`` is not)."""
+    if scratch[b.folio] is None:
+        scratch[b.folio] = 0
+        scratch[b.data] = None
+    if scratch[b.bh] is None:
+        scratch[b.attached] += 1
+        scratch[b.bh] = scratch[b.attached]
+        scratch[b.bh_state] = 0
+
+
+def _submit(scratch: Scratch, b: MetaBlock, kind: str) -> None:
+    """``submit_bh()`` of the locked buffer: the bio is in flight and the
+    buffer lock belongs to the I/O, whose completion unlocks it."""
+    bits = None if kind == READ else scratch[b.data]
+    scratch[b.bios] = tuple(sorted((*scratch[b.bios], (kind, bits)), key=repr))
+    scratch[b.bh_lock.slot] = _irq(scratch, b)
+
+
+def _read(scratch: Scratch, b: MetaBlock, bh: int) -> None:
+    if _touch(scratch, b, bh, "submit_bh(REQ_OP_READ, bh)"):
+        scratch[b.b_count] += 1
+        _submit(scratch, b, READ)
+
+
+def getblk(op: Op, b: MetaBlock) -> Expr:
+    """``bdev_getblk()``: ``__find_get_block()`` takes a reference to the
+    attached buffer_head under ``private_lock``; with none,
+    ``grow_dev_page()`` attaches one under the folio lock and the lookup
+    runs again.  Returns the register holding the thread's buffer_head."""
+    retry = op.fresh_label("getblk")
+    op.label(retry)
+    bh = op.compute(
+        "bh",
+        "bh = __find_get_block(bdev, block, size): spin_lock(&bd_mapping->private_lock); "
+        "if (folio_buffers(folio)) get_bh(bh); spin_unlock(&bd_mapping->private_lock)",
+        _find_get_block,
+        b,
+        render=_render_bh,
+    )
+    with op.when(same(bh, const(None, "NULL")), "if (!bh)"):
+        op.lock(
+            b.folio_lock,
+            EXCL,
+            "__getblk_slow(): grow_dev_page(): folio = __filemap_get_folio(inode->i_mapping, "
+            "index, FGP_LOCK | FGP_ACCESSED | FGP_CREAT, gfp)",
+        )
+        op.effect(
+            "if (!folio_buffers(folio)) { bh = folio_alloc_buffers(folio, size, gfp); "
+            "spin_lock(&inode->i_mapping->private_lock); link_dev_buffers(folio, bh); "
+            "folio_init_buffers(); spin_unlock(&inode->i_mapping->private_lock); }",
+            _grow,
+            b,
+        )
+        op.unlock(b.folio_lock, "folio_unlock(folio); folio_put(folio) /* and look again */")
+        op.goto(retry)
+    return bh
+
+
+def bread(op: Op, b: MetaBlock) -> Expr:
+    """``sb_bread()`` -> ``__bread_gfp()``: ``bdev_getblk()``, then for a
+    buffer that is not uptodate ``__bread_slow()``: lock the buffer, test
+    ``buffer_uptodate()`` again (another reader may have read it while
+    this one waited for the lock), else read it with ``b_end_io =
+    end_buffer_read_sync`` and ``wait_on_buffer()``."""
+    bh = getblk(op, b)
+    done = op.fresh_label("bread_done")
+    uptodate = _buffer_test(b, BH_UPTODATE, "buffer_uptodate(bh)")
+    with op.when(not_(uptodate), "if (likely(bh) && !buffer_uptodate(bh))"):
+        op.lock(b.bh_lock, EXCL, "bh = __bread_slow(bh): lock_buffer(bh)")
+        if not op.variant(BREAD_SKIPS_UPTODATE_RECHECK):
+            with op.when(uptodate, "if (buffer_uptodate(bh))"):
+                op.unlock(b.bh_lock, "unlock_buffer(bh); return bh")
+                op.goto(done)
+        op.effect(
+            "get_bh(bh); bh->b_end_io = end_buffer_read_sync; submit_bh(REQ_OP_READ, bh)",
+            _read,
+            b,
+            bh,
+        )
+        wait_on_buffer(op, b, "wait_on_buffer(bh)")
+    op.label(done)
+    return bh
+
+
+def wait_on_buffer(op: Op, b: MetaBlock, label: str) -> None:
+    """``wait_on_buffer()``: sleep until the buffer is unlocked (its I/O
+    completed)."""
+    lock = b.bh_lock.slot
+    unlocked = Expr(
+        "!buffer_locked(bh)",
+        lambda _world: lambda state: state[lock] is None,
+        reads=frozenset((lock,)),
+    )
+    op.wait_until(unlocked, label, str(b.bh_lock))
+
+
+def _buffer_test(b: MetaBlock, bit: int, text: str) -> Expr:
+    """Whether the buffer's state has ``bit``, read from the state."""
+    slot = b.bh_state
+    return Expr(
+        text, lambda _world: lambda state: bool(state[slot] & bit), reads=frozenset((slot,))
+    )
+
+
+def _folio_test(b: MetaBlock, text: str, test: Callable[[int], Any]) -> Expr:
+    """Whether the folio is cached and ``test`` holds of its flags."""
+    slot = b.folio
+    return Expr(
+        text,
+        lambda _world: lambda state: state[slot] is not None and bool(test(state[slot])),
+        reads=frozenset((slot,)),
+    )
+
+
+# --- the update --------------------------------------------------------------------------
+
+
+def _update(scratch: Scratch, b: MetaBlock, bh: int, bit: str) -> None:
+    if _touch(scratch, b, bh, f"setting bit {bit} in bh->b_data"):
+        scratch[b.data] = (scratch[b.data] or frozenset()) | {bit}
+        scratch[b.updates] = scratch[b.updates] | {bit}
+
+
+def _set_buffer_dirty(scratch: Scratch, b: MetaBlock, bh: int) -> int:
+    """``mark_buffer_dirty()`` up to its folio: whether the buffer was
+    newly dirtied (``!test_set_buffer_dirty(bh)``)."""
+    if not _touch(scratch, b, bh, "mark_buffer_dirty(bh)"):
+        return 0
+    if scratch[b.bh_state] & BH_DIRTY:
+        return 0
+    scratch[b.bh_state] |= BH_DIRTY
+    return 1
+
+
+def _set_folio_dirty(scratch: Scratch, b: MetaBlock, bh: int) -> None:
+    if _touch(scratch, b, bh, "folio_test_set_dirty(bh->b_folio)"):
+        scratch[b.folio] |= PG_DIRTY
+
+
+def mark_buffer_dirty(op: Op, b: MetaBlock, bh: Expr) -> None:
+    """``mark_buffer_dirty()``: set BH_Dirty; if newly set, dirty the folio
+    (``folio_test_set_dirty()``, and for a newly dirty folio
+    ``__folio_mark_dirty()``'s DIRTY mark, which PG_dirty stands for
+    here)."""
+    newly = op.compute(
+        "newly_dirty",
+        "mark_buffer_dirty(bh): if (buffer_dirty(bh)) return; if (!test_set_buffer_dirty(bh))",
+        _set_buffer_dirty,
+        b,
+        bh,
+    )
+    with op.when(same(newly, const(1, "1")), "if (!test_set_buffer_dirty(bh))"):
+        op.effect(
+            "if (!folio_test_set_dirty(folio)) __folio_mark_dirty(folio, mapping, 0)",
+            _set_folio_dirty,
+            b,
+            bh,
+        )
+
+
+def _clear_dirty_and_write(scratch: Scratch, b: MetaBlock, bh: int) -> int:
+    """``test_clear_buffer_dirty()``; if it was dirty, ``get_bh()`` and
+    ``submit_bh()`` with ``end_buffer_write_sync``.  Whether it was."""
+    if not _touch(scratch, b, bh, "__sync_dirty_buffer(bh)"):
+        return 0
+    if not scratch[b.bh_state] & BH_DIRTY:
+        return 0
+    scratch[b.bh_state] &= ~BH_DIRTY
+    scratch[b.b_count] += 1
+    _submit(scratch, b, WRITE_SYNC)
+    return 1
+
+
+def sync_dirty_buffer(op: Op, b: MetaBlock, bh: Expr) -> None:
+    """``sync_dirty_buffer()`` -> ``__sync_dirty_buffer(bh, REQ_SYNC)``: lock
+    the buffer; if ``test_clear_buffer_dirty()``, write it with
+    ``end_buffer_write_sync`` and ``wait_on_buffer()``; else unlock it."""
+    op.lock(b.bh_lock, EXCL, "sync_dirty_buffer(bh): lock_buffer(bh)")
+    written = op.compute(
+        "written",
+        "if (test_clear_buffer_dirty(bh)) { get_bh(bh); bh->b_end_io = end_buffer_write_sync; "
+        "submit_bh(REQ_OP_WRITE | REQ_SYNC, bh); }",
+        _clear_dirty_and_write,
+        b,
+        bh,
+    )
+    with op.when(same(written, const(1, "1")), "if (test_clear_buffer_dirty(bh))"):
+        wait_on_buffer(op, b, "wait_on_buffer(bh)")
+    with op.otherwise():
+        op.unlock(b.bh_lock, "unlock_buffer(bh)")
+
+
+def _brelse(scratch: Scratch, b: MetaBlock, bh: int) -> None:
+    if _touch(scratch, b, bh, "brelse(bh)"):
+        scratch[b.b_count] -= 1
+
+
+BUFFER_CITES = (
+    Cite("fs/buffer.c", "__bread_gfp", "6.7"),
+    Cite("fs/buffer.c", "bdev_getblk", "6.7", leaves_out=("spin_lock", "spin_unlock")),
+    Cite("fs/buffer.c", "__getblk_slow", "6.7"),
+    Cite("fs/buffer.c", "grow_dev_page", "6.7"),
+    Cite("fs/buffer.c", "__bread_slow", "6.7"),
+    Cite("fs/buffer.c", "mark_buffer_dirty", "6.7"),
+    Cite("fs/buffer.c", "__brelse", "6.7"),
+)
+
+
+@operation(
+    models="sb_bread(), setting a bit of the block, mark_buffer_dirty(), sync_dirty_buffer() "
+    "on a sync mount, brelse() (fs/buffer.c)",
+    describe=lambda bit, sync=False: f"update({bit}{', sync' if sync else ''})",
+    cites=(
+        *BUFFER_CITES,
+        Cite("fs/buffer.c", "__sync_dirty_buffer", "6.7"),
+        Cite("fs/ext2/balloc.c", "ext2_new_blocks", "6.7", leaves_out=("spin_lock", "spin_unlock")),
+    ),
+)
+def update_block(op: Op, bit: str, sync: bool = False) -> None:
+    """A filesystem updating a metadata block as ``ext2_new_blocks()``
+    updates a block bitmap: ``sb_bread()``, set the bit ``bit`` under the
+    filesystem's own lock (one step), ``mark_buffer_dirty()``; on a mount
+    with ``sync`` (``MS_SYNCHRONOUS``) ``sync_dirty_buffer()``; ``brelse()``."""
+    b = meta_block(op.world)
+    bh = bread(op, b)
+    op.effect(
+        f"ext2_set_bit_atomic(sb_bgl_lock(sbi, group), {bit}, bh->b_data)", _update, b, bh, bit
+    )
+    mark_buffer_dirty(op, b, bh)
+    if sync:
+        sync_dirty_buffer(op, b, bh)
+    op.effect("brelse(bh)", _brelse, b, bh)
+
+
+# --- the flusher ---------------------------------------------------------------------------
+
+
+def _clear_dirty_for_io(scratch: Scratch, b: MetaBlock) -> None:
+    """``folio_clear_dirty_for_io()``, and buffers created dirty and
+    uptodate for a folio that has none (``folio_create_buffers()``)."""
+    scratch[b.folio] &= ~PG_DIRTY
+    if scratch[b.bh] is None:
+        scratch[b.attached] += 1
+        scratch[b.bh] = scratch[b.attached]
+        scratch[b.bh_state] = BH_UPTODATE | BH_DIRTY
+
+
+def _mark_async_write(scratch: Scratch, b: MetaBlock) -> int:
+    """``test_clear_buffer_dirty()``: a dirty buffer is cleaned and marked
+    for async write (it stays locked).  Returns the writes underway."""
+    if not scratch[b.bh_state] & BH_DIRTY:
+        return 0
+    scratch[b.bh_state] &= ~BH_DIRTY
+    return 1
+
+
+def _redirty(scratch: Scratch, b: MetaBlock) -> int:
+    scratch[b.folio] |= PG_DIRTY
+    return 0
+
+
+def _nothing_underway(_scratch: Scratch, _b: MetaBlock) -> int:
+    return 0
+
+
+def _set_folio_flag(scratch: Scratch, b: MetaBlock, flag: int) -> None:
+    scratch[b.folio] |= flag
+
+
+def _clear_folio_flag(scratch: Scratch, b: MetaBlock, flag: int) -> None:
+    scratch[b.folio] &= ~flag
+
+
+def _submit_async(scratch: Scratch, b: MetaBlock) -> None:
+    _submit(scratch, b, WRITE_ASYNC)
+
+
+@operation(
+    models="the flusher writing the device's dirty folio: write_cache_pages() -> "
+    "block_write_full_page() -> __block_write_full_folio() under WB_SYNC_NONE (fs/buffer.c)",
+    describe=lambda: "flush_bdev()",
+    cites=(
+        Cite("mm/page-writeback.c", "write_cache_pages", "6.6"),
+        Cite("fs/buffer.c", "__block_write_full_folio", "6.7"),
+    ),
+)
+def flush_block(op: Op) -> None:
+    """The flusher's pass over the device's mapping (``WB_SYNC_NONE``): the
+    folio tagged dirty is locked, tested dirty and not under writeback
+    again, cleaned for I/O and written by ``__block_write_full_folio()``.
+    A buffer it cannot ``trylock_buffer()`` (a writer's I/O holds it) is
+    skipped and the folio redirtied (``folio_redirty_for_writepage()``); a
+    dirty one is cleaned and submitted with ``end_buffer_async_write``;
+    then ``folio_start_writeback()``, ``folio_unlock()``, and with nothing
+    underway ``folio_end_writeback()`` at once."""
+    b = meta_block(op.world)
+    dirty = _folio_test(b, "nr_folios", lambda flags: flags & PG_DIRTY)
+    with op.when(
+        not_(dirty),
+        "if (!filemap_get_folios_tag(mapping, &index, end, PAGECACHE_TAG_DIRTY, &fbatch))",
+    ):
+        op.goto("out")
+    op.lock(b.folio_lock, EXCL, "folio_lock(folio)")
+    writable = _folio_test(
+        b,
+        "folio_test_dirty(folio) && !folio_test_writeback(folio)",
+        lambda flags: flags & PG_DIRTY and not flags & PG_WRITEBACK,
+    )
+    with op.when(
+        not_(writable),
+        "if (!folio_test_dirty(folio) || folio_test_writeback(folio)) goto continue_unlock",
+    ):
+        op.unlock(b.folio_lock, "continue_unlock: folio_unlock(folio)")
+        op.goto("out")
+    op.effect(
+        "folio_clear_dirty_for_io(folio); ->writepage(): block_write_full_page(): "
+        "__block_write_full_folio(): head = folio_create_buffers(folio, inode, "
+        "(1 << BH_Dirty) | (1 << BH_Uptodate))",
+        _clear_dirty_for_io,
+        b,
+    )
+    op.trylock(b.bh_lock, "busy", "if (wbc->sync_mode == WB_SYNC_NONE && !trylock_buffer(bh))")
+    underway = op.compute(
+        "underway",
+        "if (test_clear_buffer_dirty(bh)) mark_buffer_async_write_endio(bh, handler)",
+        _mark_async_write,
+        b,
+    )
+    with op.when(same(underway, const(0, "0")), "if (!test_clear_buffer_dirty(bh))"):
+        op.unlock(b.bh_lock, "unlock_buffer(bh)")
+    op.goto("start")
+    op.label("busy")
+    if op.variant(WRITEBACK_SKIPS_REDIRTY):
+        op.compute("underway", "continue /* the folio is not redirtied */", _nothing_underway, b)
+    else:
+        op.compute("underway", "folio_redirty_for_writepage(wbc, folio); continue", _redirty, b)
+    op.label("start")
+    op.effect(
+        "BUG_ON(folio_test_writeback(folio)); folio_start_writeback(folio)",
+        _set_folio_flag,
+        b,
+        PG_WRITEBACK,
+    )
+    with op.when(same(underway, const(1, "1")), "if (buffer_async_write(bh))"):
+        op.effect("submit_bh_wbc(REQ_OP_WRITE | write_flags, bh, wbc)", _submit_async, b)
+    op.unlock(b.folio_lock, "folio_unlock(folio)")
+    with op.when(same(underway, const(0, "0")), "if (nr_underway == 0)"):
+        op.effect("folio_end_writeback(folio)", _clear_folio_flag, b, PG_WRITEBACK)
+    op.label("out")
+
+
+# --- reclaim -------------------------------------------------------------------------------
+
+
+def _try_to_free_buffers(scratch: Scratch, b: MetaBlock, counts: bool) -> int:
+    """``try_to_free_buffers()`` under ``private_lock``: a buffer that is
+    referenced (``b_count``, unless the variant forgets it), dirty or
+    locked is busy and nothing is freed; else the buffer_head is freed and
+    the folio cleaned (``folio_cancel_dirty()``).  Whether the folio has no
+    buffers now."""
+    if scratch[b.bh] is None:
+        return 1
+    busy = scratch[b.bh_state] & BH_DIRTY or scratch[b.bh_lock.slot] is not None
+    if busy or (counts and scratch[b.b_count]):
+        return 0
+    scratch[b.bh] = None
+    scratch[b.bh_state] = 0
+    scratch[b.folio] &= ~PG_DIRTY
+    return 1
+
+
+def _remove_mapping(scratch: Scratch, b: MetaBlock) -> None:
+    """``__remove_mapping()``: a folio dirtied meanwhile is kept; else it
+    leaves the page cache with its data."""
+    if scratch[b.folio] & PG_DIRTY:
+        return
+    scratch[b.folio] = None
+    scratch[b.data] = None
+
+
+@operation(
+    models="reclaim of the device's folio: shrink_folio_list() -> filemap_release_folio() -> "
+    "try_to_free_buffers(), __remove_mapping() (mm/vmscan.c, fs/buffer.c)",
+    describe=lambda: "reclaim()",
+    cites=(
+        Cite("mm/vmscan.c", "shrink_folio_list", "6.6"),
+        Cite("mm/vmscan.c", "__remove_mapping", "6.6", leaves_out=("xa_lock_irq", "xa_unlock_irq")),
+        Cite("fs/buffer.c", "try_to_free_buffers", "6.7"),
+        Cite("fs/buffer.c", "drop_buffers", "6.7"),
+    ),
+)
+def reclaim_block(op: Op) -> None:
+    """Reclaim of the device's folio: ``folio_trylock()``; a folio under
+    writeback or dirty is kept (pageout is left out); its buffers are
+    freed by ``try_to_free_buffers()`` unless one is busy
+    (``buffer_busy()``: referenced, dirty or locked), which keeps the
+    folio; then ``__remove_mapping()`` drops it from the page cache unless
+    it was dirtied meanwhile."""
+    b = meta_block(op.world)
+    cached = _folio_test(b, "folio", lambda _flags: True)
+    with op.when(not_(cached), "if (!folio) /* not on the LRU: not cached */"):
+        op.goto("out")
+    op.trylock(b.folio_lock, "out", "if (!folio_trylock(folio)) goto keep")
+    kept = _folio_test(
+        b,
+        "folio_test_writeback(folio) || folio_test_dirty(folio)",
+        lambda flags: flags & (PG_DIRTY | PG_WRITEBACK),
+    )
+    with op.when(
+        kept, "if (folio_test_writeback(folio) || folio_test_dirty(folio)) goto keep_locked"
+    ):
+        op.unlock(b.folio_lock, "keep_locked: folio_unlock(folio)")
+        op.goto("out")
+    op.section(
+        b.private_lock,
+        "if (folio_has_private(folio) && !filemap_release_folio(folio, sc->gfp_mask)) "
+        "goto activate_locked: try_to_free_buffers(folio): spin_lock(&mapping->private_lock); "
+        "drop_buffers(folio, &buffers_to_free); folio_cancel_dirty(folio); "
+        "spin_unlock(&mapping->private_lock)",
+        _try_to_free_buffers,
+        b,
+        not op.variant(FREE_BUFFERS_IGNORES_B_COUNT),
+        result=op.thread.ret,
+    )
+    with op.when(same(op.ret, const(0, "0")), "if (!filemap_release_folio(folio, gfp))"):
+        op.unlock(b.folio_lock, "activate_locked: folio_unlock(folio)")
+        op.goto("out")
+    op.effect(
+        "__remove_mapping(mapping, folio, true, sc->target_mem_cgroup): "
+        "if (folio_test_dirty(folio)) goto cannot_free; __filemap_remove_folio(folio, shadow)",
+        _remove_mapping,
+        b,
+    )
+    op.unlock(b.folio_lock, "folio_unlock(folio)")
+    op.label("out")
+
+
+# --- the device ----------------------------------------------------------------------------
+
+
+def _render_bio(bio: tuple[str, Any] | None) -> str:
+    if bio is None:
+        return "none (every task returned)"
+    kind, bits = bio
+    return "read" if kind == READ else f"{kind} of {_render_bits(bits)}"
+
+
+def _completions(b: MetaBlock, irq: int) -> Expr:
+    def build(world: World) -> Any:
+        others = [pc for tid, pc in enumerate(world.pc_slots) if tid != irq]
+
+        def values(state: State) -> tuple[Any, ...]:
+            if state[b.bios]:
+                return tuple(state[b.bios])
+            if all(state[pc] == DONE for pc in others):
+                return (None,)
+            return ()
+
+        return values
+
+    return Expr("the bios in flight", build)
+
+
+def _end_io(scratch: Scratch, b: MetaBlock, bio: tuple[str, Any]) -> int:
+    """The buffer's ``b_end_io``: a read fills the buffer from the block
+    and marks it uptodate, a write lands in the block; the buffer is
+    unlocked, and ``end_buffer_async_write()`` ends the folio's writeback
+    where the others drop the reference their submitter took."""
+    kind, bits = bio
+    scratch[b.bios] = tuple(other for other in scratch[b.bios] if other != bio)
+    if kind == READ:
+        scratch[b.data] = scratch[b.block]
+    else:
+        scratch[b.block] = bits
+    scratch[b.bh_state] |= BH_UPTODATE
+    scratch[b.bh_lock.slot] = None
+    if kind == WRITE_ASYNC:
+        scratch[b.folio] &= ~PG_WRITEBACK
+    else:
+        scratch[b.b_count] -= 1
+    return 0
+
+
+@operation(
+    models="bio_endio() -> end_bio_bh_io_sync() -> bh->b_end_io (block/bio.c, fs/buffer.c)",
+    describe=lambda: "bh_io_completion()",
+    cites=(
+        Cite("block/bio.c", "bio_endio", "6.6", leaves_out=("bio.bi_end_io",)),
+        Cite("fs/buffer.c", "end_bio_bh_io_sync", "6.7", method="bio.bi_end_io"),
+        Cite("fs/buffer.c", "end_buffer_read_sync", "6.7"),
+        Cite("fs/buffer.c", "end_buffer_write_sync", "6.7"),
+        Cite("fs/buffer.c", "end_buffer_async_write", "6.7"),
+    ),
+)
+def bh_io_completion(op: Op) -> None:
+    """The device's completion interrupt for the buffer's bios: it
+    completes them in any order, each by ``bh->b_end_io`` in interrupt
+    context (``op.interrupt``), and returns once every other thread has
+    and nothing is in flight."""
+    op.one_thread(
+        "completes",
+        "the buffer I/O",
+        "a scenario has one bh_io_completion thread, which completes every bio in flight",
+    )
+    b = meta_block(op.world)
+    b.irq.append(op.thread.tid)
+    op.label("next")
+    bio = op.choose(
+        "bio",
+        _completions(b, op.thread.tid),
+        "bio = the next bio the device completes",
+        _render_bio,
+        "a bio in flight, or every other thread's return",
+    )
+    with op.when(same(bio, const(None, "NULL")), "if (!bio) /* idle */"):
+        op.goto("out")
+    op.interrupt("the device raises its completion interrupt: irq_enter()")
+    op.call(
+        "buffer_head.b_end_io",
+        _end_io,
+        b,
+        bio,
+        label="end_bio_bh_io_sync(bio): bh->b_end_io(bh, !bio->bi_status)",
+        roles={"bh": bio},
+        sleeps=False,
+    )
+    op.interrupt_return("irq_exit()")
+    op.goto("next")
+    op.label("out")
+
+
+# --- the properties ------------------------------------------------------------------------
+
+
+def lost_update(b: MetaBlock, state: State) -> str | None:
+    """What ``metadata-update-durable`` says of a final state: each update
+    made is on the device, or in a cached folio that is dirty over a dirty
+    buffer (the flusher will write it); else it is lost."""
+    folio = state[b.folio]
+    pending = (
+        folio is not None
+        and folio & PG_DIRTY
+        and (state[b.bh] is None or state[b.bh_state] & BH_DIRTY)
+        and state[b.data] is not None
+    )
+    for bit in sorted(state[b.updates]):
+        if bit in state[b.block] or (pending and bit in state[b.data]):
+            continue
+        where = (
+            "the folio is not cached"
+            if folio is None
+            else f"the buffer holds {_render_bits(state[b.data])} ({_render_folio(folio)}, "
+            f"buffer {_render_bh_state(state[b.bh_state])})"
+        )
+        return (
+            f"{bit}'s update of {b} is lost: the block holds {_render_bits(state[b.block])}, "
+            f"{where}, and no writeback will write it"
+        )
+    return None

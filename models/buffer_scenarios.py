@@ -1,0 +1,88 @@
+"""Scenarios of metadata buffers (``buffer/<name>``) and the properties
+that say what the buffer cache's protocol protects: an update made to a
+buffer reaches the device, and no buffer_head is used after reclaim freed
+it."""
+
+from __future__ import annotations
+
+from mc.dsl import BASE_PROPERTIES, invariant, scenario
+from mc.dsl.kernel_model import KernelModel
+from mc.engine.model import Check
+from mc.kernel.expr import State
+from mc.kernel.world import ERROR_SLOT
+from mc.models.buffer import (
+    BH_USE_AFTER_FREE,
+    bh_io_completion,
+    flush_block,
+    lost_update,
+    meta_block,
+    reclaim_block,
+    update_block,
+)
+
+DURABLE = "metadata-update-durable"
+
+
+@invariant(
+    DURABLE,
+    "once every thread has returned, each update a filesystem made to a metadata buffer is on "
+    "the device, or in a dirty buffer of a dirty folio the flusher will write",
+    reads=["b_data", "on disk", "updates made", "folio", "bh", "b_state"],
+    terminal=True,
+    needs=("buffer", "a metadata block read with sb_bread()"),
+)
+def metadata_update_durable(model: KernelModel) -> Check[State]:
+    block = meta_block(model.world)
+    return lambda state: lost_update(block, state)
+
+
+@invariant(
+    BH_USE_AFTER_FREE,
+    "no thread touches a buffer_head through a pointer it holds after try_to_free_buffers() "
+    "freed it",
+    reads=["error"],
+    needs=("buffer", "a metadata block read with sb_bread()"),
+)
+def bh_no_use_after_free(model: KernelModel) -> Check[State]:
+    def check(state: State) -> str | None:
+        error = state[ERROR_SLOT]
+        if error is not None and error[0] == BH_USE_AFTER_FREE:
+            return str(error[1])
+        return None
+
+    return check
+
+
+PROPERTIES = (*BASE_PROPERTIES, DURABLE, BH_USE_AFTER_FREE)
+
+scenario(
+    "buffer/two-updaters",
+    "two tasks of a block filesystem setting a bit each in a bitmap block that is not cached: "
+    "both sb_bread() it, one reads it while the other waits for the buffer lock",
+    tree=[],
+    threads=[update_block("alice"), update_block("bob"), bh_io_completion()],
+    properties=PROPERTIES,
+)
+
+scenario(
+    "buffer/update-vs-reclaim",
+    "a task reading a bitmap block and setting a bit in it while reclaim tries to free the "
+    "device folio's buffers and the folio",
+    tree=[],
+    threads=[update_block("alice"), reclaim_block(), bh_io_completion()],
+    properties=PROPERTIES,
+)
+
+scenario(
+    "buffer/sync-update-vs-flusher",
+    "a task on a sync mount writing its update of a bitmap block with sync_dirty_buffer() "
+    "while another task updates the block and the flusher writes the device's dirty folio",
+    tree=[],
+    threads=[
+        update_block("alice", sync=True),
+        update_block("bob"),
+        flush_block(),
+        bh_io_completion(),
+    ],
+    properties=PROPERTIES,
+)
