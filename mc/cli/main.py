@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import attrs
 import click
 
 from mc.check import checkable, inventory, recorded, usermodels
@@ -561,8 +562,12 @@ def _print_replay(
 ) -> None:
     protocol = f"variants {', '.join(variants)}" if variants else "the correct protocol"
     if report.reproduced:
-        click.echo(render_text.render(counterexample))
+        edited = counterexample.edited and counterexample.message != report.reason
+        shown = attrs.evolve(counterexample, message=report.reason) if edited else counterexample
+        click.echo(render_text.render(shown))
         click.echo("")
+        if edited:
+            click.echo(printable(f"the file's edited message: {counterexample.message}"))
         click.echo(
             printable(f"reproduces on {protocol}: {counterexample.property}: {report.reason}")
         )
