@@ -46,8 +46,8 @@ import attrs
 from mc.dsl import (
     EXCL,
     Cite,
+    Holders,
     LockKind,
-    ModelError,
     Op,
     Scratch,
     State,
@@ -60,7 +60,7 @@ from mc.dsl import (
 )
 from mc.kernel.expr import Expr
 from mc.kernel.locks import Lock
-from mc.kernel.world import DONE
+from mc.kernel.world import DONE, LOCK_PROTOCOL
 
 BH_UPTODATE, BH_DIRTY = 1, 2
 PG_DIRTY, PG_WRITEBACK = 1, 2
@@ -179,12 +179,19 @@ def meta_block(world: World) -> MetaBlock:
     return made
 
 
-def _irq(scratch: Scratch, b: MetaBlock) -> int:
-    if not b.irq:
-        raise ModelError(
-            "a scenario whose threads submit buffer I/O needs a bh_io_completion() thread"
-        )
-    return b.irq[0]
+def _lock_holder(b: MetaBlock) -> Holders:
+    """Who could end a wait for the buffer's lock: the thread holding it
+    (the completion thread while its I/O is in flight)."""
+    slot = b.bh_lock.slot
+    return lambda state: () if state[slot] is None or state[slot] < 0 else (state[slot],)
+
+
+def _no_completer(b: MetaBlock) -> Callable[[World], str]:
+    """What a scenario lacks when no thread could end a wait for the
+    buffer's I/O: a completion thread, if it has none."""
+    return lambda _world: (
+        "" if b.irq else "no thread of the scenario completes bios: add a bh_io_completion() thread"
+    )
 
 
 def _touch(scratch: Scratch, b: MetaBlock, bh: int, what: str) -> bool:
@@ -223,18 +230,34 @@ def _grow(scratch: Scratch, b: MetaBlock) -> None:
         scratch[b.bh_state] = 0
 
 
-def _submit(scratch: Scratch, b: MetaBlock, kind: str) -> None:
-    """``submit_bh()`` of the locked buffer: the bio is in flight and the
-    buffer lock belongs to the I/O, whose completion unlocks it."""
+def _submit(scratch: Scratch, b: MetaBlock, kind: str, tid: int) -> None:
+    """``submit_bh()`` by thread ``tid`` of the buffer it locked: the bio is
+    in flight and the buffer lock belongs to the I/O, whose completion
+    unlocks it (with no completion thread the submitter keeps it, and its
+    wait for the I/O says what is missing).  Submitting a buffer the thread did not lock is a
+    lock-protocol error (``submit_bh_wbc()``: ``BUG_ON(!buffer_locked(bh))``
+    where nobody holds it; another's I/O or another's lock where someone
+    does)."""
+    holder = scratch[b.bh_lock.slot]
+    if holder != tid:
+        names = scratch.world.thread_names
+        held = "nobody holds" if holder is None else f"{names[holder]} holds"
+        scratch.violate(
+            LOCK_PROTOCOL,
+            f"{names[tid]} submits I/O of the buffer of {b} without holding its BH_Lock "
+            f"({held} it): submit_bh_wbc() requires the buffer locked by its submitter",
+        )
+        return
     bits = None if kind == READ else scratch[b.data]
     scratch[b.bios] = tuple(sorted((*scratch[b.bios], (kind, bits)), key=repr))
-    scratch[b.bh_lock.slot] = _irq(scratch, b)
+    if b.irq:
+        scratch[b.bh_lock.slot] = b.irq[0]
 
 
-def _read(scratch: Scratch, b: MetaBlock, bh: int) -> None:
+def _read(scratch: Scratch, b: MetaBlock, bh: int, tid: int) -> None:
     if _touch(scratch, b, bh, "submit_bh(REQ_OP_READ, bh)"):
         scratch[b.b_count] += 1
-        _submit(scratch, b, READ)
+        _submit(scratch, b, READ, tid)
 
 
 def getblk(op: Op, b: MetaBlock) -> Expr:
@@ -291,6 +314,7 @@ def bread(op: Op, b: MetaBlock) -> Expr:
             _read,
             b,
             bh,
+            op.thread.tid,
         )
         wait_on_buffer(op, b, "wait_on_buffer(bh)")
     op.label(done)
@@ -306,7 +330,7 @@ def wait_on_buffer(op: Op, b: MetaBlock, label: str) -> None:
         lambda _world: lambda state: state[lock] is None,
         reads=frozenset((lock,)),
     )
-    op.wait_until(unlocked, label, str(b.bh_lock))
+    op.wait_until(unlocked, label, str(b.bh_lock), holders=_lock_holder(b), unheld=_no_completer(b))
 
 
 def _buffer_test(b: MetaBlock, bit: int, text: str) -> Expr:
@@ -373,7 +397,7 @@ def mark_buffer_dirty(op: Op, b: MetaBlock, bh: Expr) -> None:
         )
 
 
-def _clear_dirty_and_write(scratch: Scratch, b: MetaBlock, bh: int) -> int:
+def _clear_dirty_and_write(scratch: Scratch, b: MetaBlock, bh: int, tid: int) -> int:
     """``test_clear_buffer_dirty()``; if it was dirty, ``get_bh()`` and
     ``submit_bh()`` with ``end_buffer_write_sync``.  Whether it was."""
     if not _touch(scratch, b, bh, "__sync_dirty_buffer(bh)"):
@@ -382,7 +406,7 @@ def _clear_dirty_and_write(scratch: Scratch, b: MetaBlock, bh: int) -> int:
         return 0
     scratch[b.bh_state] &= ~BH_DIRTY
     scratch[b.b_count] += 1
-    _submit(scratch, b, WRITE_SYNC)
+    _submit(scratch, b, WRITE_SYNC, tid)
     return 1
 
 
@@ -398,6 +422,7 @@ def sync_dirty_buffer(op: Op, b: MetaBlock, bh: Expr) -> None:
         _clear_dirty_and_write,
         b,
         bh,
+        op.thread.tid,
     )
     with op.when(same(written, const(1, "1")), "if (test_clear_buffer_dirty(bh))"):
         wait_on_buffer(op, b, "wait_on_buffer(bh)")
@@ -486,8 +511,8 @@ def _clear_folio_flag(scratch: Scratch, b: MetaBlock, flag: int) -> None:
     scratch[b.folio] &= ~flag
 
 
-def _submit_async(scratch: Scratch, b: MetaBlock) -> None:
-    _submit(scratch, b, WRITE_ASYNC)
+def _submit_async(scratch: Scratch, b: MetaBlock, tid: int) -> None:
+    _submit(scratch, b, WRITE_ASYNC, tid)
 
 
 @operation(
@@ -557,7 +582,9 @@ def flush_block(op: Op) -> None:
         PG_WRITEBACK,
     )
     with op.when(same(underway, const(1, "1")), "if (buffer_async_write(bh))"):
-        op.effect("submit_bh_wbc(REQ_OP_WRITE | write_flags, bh, wbc)", _submit_async, b)
+        op.effect(
+            "submit_bh_wbc(REQ_OP_WRITE | write_flags, bh, wbc)", _submit_async, b, op.thread.tid
+        )
     op.unlock(b.folio_lock, "folio_unlock(folio)")
     with op.when(same(underway, const(0, "0")), "if (nr_underway == 0)"):
         op.effect("folio_end_writeback(folio)", _clear_folio_flag, b, PG_WRITEBACK)

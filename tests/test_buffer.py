@@ -91,16 +91,47 @@ def test_an_operation_takes_its_arguments_by_keyword_too() -> None:
 def test_buffer_io_without_a_completion_thread_says_what_is_missing(
     vfsmc: Callable[..., Result], tmp_path: Path
 ) -> None:
+    """The read sb_bread() submits is never completed: the deadlock names
+    the thread to add, and the other updater waits for the first."""
     (tmp_path / "mine.py").write_text(
         "from mc.dsl import scenario\n"
         "from mc.models.buffer import update_block\n"
-        "from mc.models.buffer_scenarios import PROPERTIES\n"
-        'scenario("mine/alone", "an update nobody completes the read of", tree=[],\n'
-        '         threads=[update_block("alice")], properties=PROPERTIES)\n'
+        'scenario("mine/alone", "updates nobody completes the reads of", tree=[],\n'
+        '         threads=[update_block("alice"), update_block("bob")])\n'
     )
     result = vfsmc("check", "mine.py:mine/alone", "--no-save")
-    assert result.exit_code == 2, result.output
-    assert result.output.strip().endswith(
-        "a scenario whose threads submit buffer I/O needs a bh_io_completion() thread"
+    assert result.exit_code == 1, result.output
+    assert (
+        "waits for BH_Lock(block 7), which no thread could end (no thread of the scenario "
+        "completes bios: add a bh_io_completion() thread)"
+    ) in result.output
+
+
+SUBMIT_UNLOCKED = """
+from mc.dsl import Invocation, Program, variant
+from mc.models.buffer import update_block
+
+@variant("sync-without-lock-buffer", "__sync_dirty_buffer() submits without lock_buffer()")
+def sync_without_lock(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(update_block):
+        return program
+    return program.drop_acquisitions(
+        lambda step: step.label == "sync_dirty_buffer(bh): lock_buffer(bh)"
     )
-    assert len(result.output.strip().splitlines()) == 1
+"""
+
+
+@pytest.mark.usefixtures("own_models")
+def test_io_submitted_on_a_buffer_the_thread_did_not_lock_is_a_protocol_error(
+    vfsmc: Callable[..., Result], tmp_path: Path
+) -> None:
+    """submit_bh_wbc()'s BUG_ON(!buffer_locked(bh)): a sync write without
+    lock_buffer() is reported where it submits, blaming its own thread."""
+    (tmp_path / "mine.py").write_text(SUBMIT_UNLOCKED)
+    args = ("--models", "mine.py", "-V", "sync-without-lock-buffer", "--no-save")
+    result = vfsmc("check", "buffer/sync-update-vs-flusher", *args)
+    assert result.exit_code == 1, result.output
+    assert "lock-protocol in buffer/sync-update-vs-flusher" in result.output
+    assert (
+        "T1 submits I/O of the buffer of block 7 without holding its BH_Lock (nobody holds it)"
+    ) in result.output
