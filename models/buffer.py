@@ -1,7 +1,7 @@
 """Metadata buffers: a block filesystem (ext2, minix, fat) updating a block
-of its device through the buffer cache, the flusher writing the device's
-dirty folio, reclaim freeing its buffers, and the buffers' I/O completed by
-``bh->b_end_io`` in interrupt context.
+of its device through the buffer cache, the flusher and ``sync_blockdev()``
+writing the device's dirty folio, reclaim freeing its buffers, and the
+buffers' I/O completed by ``bh->b_end_io`` in interrupt context.
 
 Read in fs/buffer.c of linux-next of the 6.7 cycle (ColinIanKing/linux-next
 at 1cbb97a9, which still has ``mapping->private_lock`` and
@@ -11,9 +11,11 @@ at 1cbb97a9, which still has ``mapping->private_lock`` and
 ``mark_buffer_dirty()``, ``__brelse()``, ``__sync_dirty_buffer()``,
 ``end_buffer_write_sync()``, ``__block_write_full_folio()``,
 ``end_buffer_async_write()``, ``buffer_busy()``, ``drop_buffers()`` and
-``try_to_free_buffers()``; ``write_cache_pages()`` (mm/page-writeback.c)
-and ``shrink_folio_list()`` and ``__remove_mapping()`` (mm/vmscan.c) as the
-writeback and reclaim models elsewhere read them in 6.6.
+``try_to_free_buffers()``; ``write_cache_pages()`` (mm/page-writeback.c),
+``sync_blockdev()`` (block/bdev.c), ``filemap_write_and_wait_range()``
+(mm/filemap.c), and ``shrink_folio_list()`` and ``__remove_mapping()``
+(mm/vmscan.c) as the writeback and reclaim models elsewhere read them in
+6.6.
 
 State: one block of the device and the one folio of the device's mapping
 that caches it (the block is a page: one buffer per folio).  The buffer's
@@ -21,16 +23,24 @@ that caches it (the block is a page: one buffer per folio).  The buffer's
 completion), ``BH_Uptodate``, ``BH_Dirty`` and ``b_count``; which
 buffer_head is attached (each attachment is a new one, so a thread that
 kept a pointer to a freed one is seen touching it); the folio's lock,
-PG_dirty and PG_writeback; the mapping's ``private_lock``; what the buffer
-and the block hold (the set of the updates in them: each updater sets a
-bit of its own, as ``ext2_new_block()`` sets one in a block bitmap); the
-bios in flight; and the updates made, for ``metadata-update-durable``.
+PG_dirty, PG_writeback, its DIRTY mark (what writeback looks it up by)
+and the references threads hold to it; the mapping's ``private_lock``;
+what the buffer and the block hold (the set of the updates in them: each
+updater sets a bit of its own, as ``ext2_new_blocks()`` sets one in a
+block bitmap); the bios in flight; and the updates made and those whose
+``mark_buffer_dirty()`` returned, for ``metadata-update-durable`` and
+``metadata-synced``.
 
 What the model leaves out: I/O errors (every read and write succeeds, so
 ``__bread_slow()`` never returns NULL); the per-CPU ``bh_lrus`` (a buffer
 found there holds a reference the same way); ``__folio_mark_dirty()``'s
-``i_pages`` lock and ``__mark_inode_dirty()``; pageout of a dirty folio by
-reclaim (it keeps dirty folios); ``folio_wait_stable()`` (the device does
+``i_pages`` lock and ``__mark_inode_dirty()`` (the DIRTY mark is set with
+PG_dirty, in one step); the TOWRITE mark (``tag_pages_for_writeback()``:
+the one folio is looked up by its DIRTY mark when ``sync_blockdev()``
+looks); the buffers of other filesystems' files on the device's
+``private_list`` (``mark_buffer_dirty_inode()``, ``sync_mapping_buffers()``);
+pageout of a dirty folio by reclaim (it keeps dirty folios);
+``folio_wait_stable()`` (the device does
 not need stable pages); and the data a write carries is the buffer's at
 submission (a change made during the I/O is written again, as its
 ``mark_buffer_dirty()`` redirtied the buffer).
@@ -63,7 +73,11 @@ from mc.kernel.locks import Lock
 from mc.kernel.world import DONE, LOCK_PROTOCOL
 
 BH_UPTODATE, BH_DIRTY = 1, 2
-PG_DIRTY, PG_WRITEBACK = 1, 2
+PG_DIRTY, PG_WRITEBACK, TAG_DIRTY = 1, 2, 4
+"""The folio's flags, and its DIRTY mark in the mapping's i_pages: set with
+PG_dirty by ``__folio_mark_dirty()``, cleared by ``folio_start_writeback()``
+of a folio no longer dirty (``folio_clear_dirty_for_io()`` and
+``folio_cancel_dirty()`` leave it), and what writeback looks folios up by."""
 READ, WRITE_SYNC, WRITE_ASYNC = "read", "sync write", "async write"
 END_IO = {
     READ: "end_buffer_read_sync",
@@ -75,9 +89,14 @@ BH_USE_AFTER_FREE = "bh-no-use-after-free"
 """The property a step breaks when it touches a buffer_head that
 ``try_to_free_buffers()`` freed (what KASAN reports as a use after free)."""
 
+METADATA_SYNCED = "metadata-synced"
+"""The property ``sync_bdev`` breaks when it returns with an update it had
+to write not on the device."""
+
 BREAD_SKIPS_UPTODATE_RECHECK = "bread-skips-uptodate-recheck"
 FREE_BUFFERS_IGNORES_B_COUNT = "free-buffers-ignores-b_count"
 WRITEBACK_SKIPS_REDIRTY = "writeback-skips-redirty"
+SYNC_WRITEBACK_TRYLOCKS = "sync-writeback-trylocks"
 
 flag_variant(
     BREAD_SKIPS_UPTODATE_RECHECK,
@@ -94,6 +113,11 @@ flag_variant(
     WRITEBACK_SKIPS_REDIRTY,
     "__block_write_full_folio() under WB_SYNC_NONE skips a buffer it cannot trylock without "
     "folio_redirty_for_writepage(): the folio is left clean over a dirty buffer",
+)
+flag_variant(
+    SYNC_WRITEBACK_TRYLOCKS,
+    "__block_write_full_folio() trylocks the buffer under WB_SYNC_ALL too: a data-integrity "
+    "sync skips (and redirties) a buffer another writer's I/O holds instead of waiting for it",
 )
 
 
@@ -116,7 +140,9 @@ def _render_folio(value: int | None) -> str:
     if value is None:
         return "not cached"
     names = [
-        name for bit, name in ((PG_DIRTY, "dirty"), (PG_WRITEBACK, "writeback")) if value & bit
+        name
+        for bit, name in ((PG_DIRTY, "dirty"), (PG_WRITEBACK, "writeback"), (TAG_DIRTY, "tagged"))
+        if value & bit
     ]
     return "cached, " + ("|".join(names) or "clean")
 
@@ -143,10 +169,12 @@ class MetaBlock:
     b_count: int
     attached: int
     folio: int
+    folio_refs: int
     data: int
     block: int
     bios: int
     updates: int
+    dirtied: int
     irq: list[int]
     """The thread of the I/O completion (filled in as that thread is built)."""
 
@@ -169,10 +197,12 @@ def meta_block(world: World) -> MetaBlock:
         world.add_slot("b_count(block 7)", 0),
         world.add_slot("buffer_heads attached(block 7)", 0),
         world.add_slot("folio(bdev:0)", None, _render_folio),
+        world.add_slot("folio references(bdev:0)", 0),
         world.add_slot("b_data(block 7)", None, _render_bits),
         world.add_slot("on disk(block 7)", frozenset(), _render_bits),
         world.add_slot("bios in flight(block 7)", (), _render_bios),
         world.add_slot("updates made(block 7)", frozenset(), _render_bits),
+        world.add_slot("updates dirtied(block 7)", frozenset(), _render_bits),
         [],
     )
     world.parts["buffer"] = made
@@ -217,17 +247,36 @@ def _find_get_block(scratch: Scratch, b: MetaBlock) -> int | None:
     return int(scratch[b.bh])
 
 
-def _grow(scratch: Scratch, b: MetaBlock) -> None:
-    """``grow_dev_page()`` under the folio lock: a new folio if none is
-    cached, and a new buffer_head if it has none (``folio_init_buffers()``:
-    not uptodate, as the folio of a block read by ``bread()`` is not)."""
+def _folio_buffers(scratch: Scratch, b: MetaBlock) -> int:
+    """``__filemap_get_folio(FGP_CREAT)``'s folio, with a reference (a new
+    one, not read, if none is cached), and whether it has buffers."""
     if scratch[b.folio] is None:
         scratch[b.folio] = 0
         scratch[b.data] = None
-    if scratch[b.bh] is None:
-        scratch[b.attached] += 1
-        scratch[b.bh] = scratch[b.attached]
-        scratch[b.bh_state] = 0
+    scratch[b.folio_refs] += 1
+    return int(scratch[b.bh] is not None)
+
+
+def _folio_put(scratch: Scratch, b: MetaBlock) -> None:
+    scratch[b.folio_refs] -= 1
+
+
+def _link(scratch: Scratch, b: MetaBlock, tid: int) -> None:
+    """``link_dev_buffers()`` and ``folio_init_buffers()``: a new
+    buffer_head, not uptodate (as the folio of a block read by ``bread()``
+    is not).  Linking over buffers another thread linked since this one
+    found none leaks theirs: a lock-protocol error."""
+    if scratch[b.bh] is not None:
+        scratch.violate(
+            LOCK_PROTOCOL,
+            f"{scratch.world.thread_names[tid]} links buffers to the folio of {b}, which "
+            f"has buffer_head #{scratch[b.bh]} since it found none: those buffers leak "
+            "(grow_dev_page() tests folio_buffers() and links under one folio lock)",
+        )
+        return
+    scratch[b.attached] += 1
+    scratch[b.bh] = scratch[b.attached]
+    scratch[b.bh_state] = 0
 
 
 def _submit(scratch: Scratch, b: MetaBlock, kind: str, tid: int) -> None:
@@ -282,14 +331,19 @@ def getblk(op: Op, b: MetaBlock) -> Expr:
             "__getblk_slow(): grow_dev_page(): folio = __filemap_get_folio(inode->i_mapping, "
             "index, FGP_LOCK | FGP_ACCESSED | FGP_CREAT, gfp)",
         )
-        op.effect(
-            "if (!folio_buffers(folio)) { bh = folio_alloc_buffers(folio, size, gfp); "
-            "spin_lock(&inode->i_mapping->private_lock); link_dev_buffers(folio, bh); "
-            "folio_init_buffers(); spin_unlock(&inode->i_mapping->private_lock); }",
-            _grow,
-            b,
-        )
-        op.unlock(b.folio_lock, "folio_unlock(folio); folio_put(folio) /* and look again */")
+        buffers = op.compute("buffers", "bh = folio_buffers(folio)", _folio_buffers, b)
+        with op.when(same(buffers, const(0, "0")), "if (!folio_buffers(folio))"):
+            op.section(
+                b.private_lock,
+                "bh = folio_alloc_buffers(folio, size, gfp); "
+                "spin_lock(&inode->i_mapping->private_lock); link_dev_buffers(folio, bh); "
+                "folio_init_buffers(); spin_unlock(&inode->i_mapping->private_lock)",
+                _link,
+                b,
+                op.thread.tid,
+            )
+        op.unlock(b.folio_lock, "folio_unlock(folio)")
+        op.effect("folio_put(folio) /* and look again */", _folio_put, b)
         op.goto(retry)
     return bh
 
@@ -360,33 +414,38 @@ def _update(scratch: Scratch, b: MetaBlock, bh: int, bit: str) -> None:
         scratch[b.updates] = scratch[b.updates] | {bit}
 
 
-def _set_buffer_dirty(scratch: Scratch, b: MetaBlock, bh: int) -> int:
+def _set_buffer_dirty(scratch: Scratch, b: MetaBlock, bh: int, bit: str) -> int:
     """``mark_buffer_dirty()`` up to its folio: whether the buffer was
-    newly dirtied (``!test_set_buffer_dirty(bh)``)."""
+    newly dirtied (``!test_set_buffer_dirty(bh)``); if not, the call
+    returns, and the update ``bit`` is dirtied."""
     if not _touch(scratch, b, bh, "mark_buffer_dirty(bh)"):
         return 0
     if scratch[b.bh_state] & BH_DIRTY:
+        scratch[b.dirtied] = scratch[b.dirtied] | {bit}
         return 0
     scratch[b.bh_state] |= BH_DIRTY
     return 1
 
 
-def _set_folio_dirty(scratch: Scratch, b: MetaBlock, bh: int) -> None:
+def _set_folio_dirty(scratch: Scratch, b: MetaBlock, bh: int, bit: str) -> None:
     if _touch(scratch, b, bh, "folio_test_set_dirty(bh->b_folio)"):
-        scratch[b.folio] |= PG_DIRTY
+        scratch[b.folio] |= PG_DIRTY | TAG_DIRTY
+        scratch[b.dirtied] = scratch[b.dirtied] | {bit}
 
 
-def mark_buffer_dirty(op: Op, b: MetaBlock, bh: Expr) -> None:
-    """``mark_buffer_dirty()``: set BH_Dirty; if newly set, dirty the folio
-    (``folio_test_set_dirty()``, and for a newly dirty folio
-    ``__folio_mark_dirty()``'s DIRTY mark, which PG_dirty stands for
-    here)."""
+def mark_buffer_dirty(op: Op, b: MetaBlock, bh: Expr, bit: str) -> None:
+    """``mark_buffer_dirty()`` of the update ``bit``: set BH_Dirty; if
+    newly set, dirty the folio (``folio_test_set_dirty()``, and for a newly
+    dirty folio ``__folio_mark_dirty()``'s DIRTY mark, which PG_dirty
+    stands for here).  Once it returns the update counts as dirtied, which
+    ``sync_bdev`` promises to write."""
     newly = op.compute(
         "newly_dirty",
         "mark_buffer_dirty(bh): if (buffer_dirty(bh)) return; if (!test_set_buffer_dirty(bh))",
         _set_buffer_dirty,
         b,
         bh,
+        bit,
     )
     with op.when(same(newly, const(1, "1")), "if (!test_set_buffer_dirty(bh))"):
         op.effect(
@@ -394,6 +453,7 @@ def mark_buffer_dirty(op: Op, b: MetaBlock, bh: Expr) -> None:
             _set_folio_dirty,
             b,
             bh,
+            bit,
         )
 
 
@@ -466,7 +526,7 @@ def update_block(op: Op, bit: str, sync: bool = False) -> None:
     op.effect(
         f"ext2_set_bit_atomic(sb_bgl_lock(sbi, group), {bit}, bh->b_data)", _update, b, bh, bit
     )
-    mark_buffer_dirty(op, b, bh)
+    mark_buffer_dirty(op, b, bh, bit)
     if sync:
         sync_dirty_buffer(op, b, bh)
     op.effect("brelse(bh)", _brelse, b, bh)
@@ -495,16 +555,12 @@ def _mark_async_write(scratch: Scratch, b: MetaBlock) -> int:
 
 
 def _redirty(scratch: Scratch, b: MetaBlock) -> int:
-    scratch[b.folio] |= PG_DIRTY
+    scratch[b.folio] |= PG_DIRTY | TAG_DIRTY
     return 0
 
 
 def _nothing_underway(_scratch: Scratch, _b: MetaBlock) -> int:
     return 0
-
-
-def _set_folio_flag(scratch: Scratch, b: MetaBlock, flag: int) -> None:
-    scratch[b.folio] |= flag
 
 
 def _clear_folio_flag(scratch: Scratch, b: MetaBlock, flag: int) -> None:
@@ -515,43 +571,54 @@ def _submit_async(scratch: Scratch, b: MetaBlock, tid: int) -> None:
     _submit(scratch, b, WRITE_ASYNC, tid)
 
 
-@operation(
-    models="the flusher writing the device's dirty folio: write_cache_pages() -> "
-    "block_write_full_page() -> __block_write_full_folio() under WB_SYNC_NONE (fs/buffer.c)",
-    describe=lambda: "flush_bdev()",
-    cites=(
-        Cite("mm/page-writeback.c", "write_cache_pages", "6.6"),
-        Cite("fs/buffer.c", "__block_write_full_folio", "6.7"),
-    ),
-)
-def flush_block(op: Op) -> None:
-    """The flusher's pass over the device's mapping (``WB_SYNC_NONE``): the
-    folio tagged dirty is locked, tested dirty and not under writeback
-    again, cleaned for I/O and written by ``__block_write_full_folio()``.
-    A buffer it cannot ``trylock_buffer()`` (a writer's I/O holds it) is
-    skipped and the folio redirtied (``folio_redirty_for_writepage()``); a
-    dirty one is cleaned and submitted with ``end_buffer_async_write``;
-    then ``folio_start_writeback()``, ``folio_unlock()``, and with nothing
+def _start_writeback(scratch: Scratch, b: MetaBlock) -> None:
+    """``folio_start_writeback()``: PG_writeback, and the DIRTY mark cleared
+    unless the folio was redirtied; ``BUG_ON(folio_test_writeback(folio))``
+    before it in ``__block_write_full_folio()`` is a lock-protocol error."""
+    if scratch[b.folio] & PG_WRITEBACK:
+        scratch.violate(
+            LOCK_PROTOCOL,
+            f"folio_start_writeback() of the folio of {b}, which is under writeback already "
+            "(__block_write_full_folio(): BUG_ON(folio_test_writeback(folio)))",
+        )
+        return
+    scratch[b.folio] |= PG_WRITEBACK
+    if not scratch[b.folio] & PG_DIRTY:
+        scratch[b.folio] &= ~TAG_DIRTY
+
+
+def write_folio(op: Op, b: MetaBlock, sync_all: bool) -> None:
+    """``write_cache_pages()`` over the device's folio, under ``WB_SYNC_ALL``
+    with ``sync_all`` (else ``WB_SYNC_NONE``): the folio tagged dirty is
+    locked and tested dirty again; one under writeback is waited for
+    (``WB_SYNC_ALL``) or skipped; it is cleaned for I/O and written by
+    ``__block_write_full_folio()``: its buffer locked (``WB_SYNC_ALL``)
+    or trylocked, and when that fails (a writer's I/O holds it) skipped with
+    ``folio_redirty_for_writepage()``; a dirty buffer is cleaned and
+    submitted with ``end_buffer_async_write``; then
+    ``folio_start_writeback()``, ``folio_unlock()``, and with nothing
     underway ``folio_end_writeback()`` at once."""
-    b = meta_block(op.world)
-    dirty = _folio_test(b, "nr_folios", lambda flags: flags & PG_DIRTY)
+    done = op.fresh_label("written")
+    tagged = _folio_test(b, "nr_folios", lambda flags: flags & TAG_DIRTY)
+    tag = "PAGECACHE_TAG_TOWRITE" if sync_all else "PAGECACHE_TAG_DIRTY"
     with op.when(
-        not_(dirty),
-        "if (!filemap_get_folios_tag(mapping, &index, end, PAGECACHE_TAG_DIRTY, &fbatch))",
+        not_(tagged), f"if (!filemap_get_folios_tag(mapping, &index, end, {tag}, &fbatch))"
     ):
-        op.goto("out")
+        op.goto(done)
     op.lock(b.folio_lock, EXCL, "folio_lock(folio)")
-    writable = _folio_test(
-        b,
-        "folio_test_dirty(folio) && !folio_test_writeback(folio)",
-        lambda flags: flags & PG_DIRTY and not flags & PG_WRITEBACK,
-    )
-    with op.when(
-        not_(writable),
-        "if (!folio_test_dirty(folio) || folio_test_writeback(folio)) goto continue_unlock",
-    ):
-        op.unlock(b.folio_lock, "continue_unlock: folio_unlock(folio)")
-        op.goto("out")
+    dirty = _folio_test(b, "folio_test_dirty(folio)", lambda flags: flags & PG_DIRTY)
+    writeback = _folio_test(b, "folio_test_writeback(folio)", lambda flags: flags & PG_WRITEBACK)
+    skip = op.fresh_label("continue_unlock")
+    op.goto_if(not_(dirty), skip, "if (!folio_test_dirty(folio)) goto continue_unlock")
+    if sync_all:
+        with op.when(writeback, "if (folio_test_writeback(folio))"):
+            op.wait_until(
+                not_(writeback),
+                "if (wbc->sync_mode != WB_SYNC_NONE) folio_wait_writeback(folio)",
+                "PG_writeback(bdev:0)",
+            )
+    else:
+        op.goto_if(writeback, skip, "if (folio_test_writeback(folio)) goto continue_unlock")
     op.effect(
         "folio_clear_dirty_for_io(folio); ->writepage(): block_write_full_page(): "
         "__block_write_full_folio(): head = folio_create_buffers(folio, inode, "
@@ -559,7 +626,13 @@ def flush_block(op: Op) -> None:
         _clear_dirty_for_io,
         b,
     )
-    op.trylock(b.bh_lock, "busy", "if (wbc->sync_mode == WB_SYNC_NONE && !trylock_buffer(bh))")
+    busy = op.fresh_label("busy")
+    start = op.fresh_label("start")
+    blocking = sync_all and not op.variant(SYNC_WRITEBACK_TRYLOCKS)
+    if blocking:
+        op.lock(b.bh_lock, EXCL, "if (wbc->sync_mode != WB_SYNC_NONE) lock_buffer(bh)")
+    else:
+        op.trylock(b.bh_lock, busy, "else if (!trylock_buffer(bh))")
     underway = op.compute(
         "underway",
         "if (test_clear_buffer_dirty(bh)) mark_buffer_async_write_endio(bh, handler)",
@@ -568,18 +641,20 @@ def flush_block(op: Op) -> None:
     )
     with op.when(same(underway, const(0, "0")), "if (!test_clear_buffer_dirty(bh))"):
         op.unlock(b.bh_lock, "unlock_buffer(bh)")
-    op.goto("start")
-    op.label("busy")
-    if op.variant(WRITEBACK_SKIPS_REDIRTY):
-        op.compute("underway", "continue /* the folio is not redirtied */", _nothing_underway, b)
-    else:
-        op.compute("underway", "folio_redirty_for_writepage(wbc, folio); continue", _redirty, b)
-    op.label("start")
+    if not blocking:
+        op.goto(start)
+        op.label(busy)
+        if op.variant(WRITEBACK_SKIPS_REDIRTY):
+            op.compute(
+                "underway", "continue /* the folio is not redirtied */", _nothing_underway, b
+            )
+        else:
+            op.compute("underway", "folio_redirty_for_writepage(wbc, folio); continue", _redirty, b)
+    op.label(start)
     op.effect(
         "BUG_ON(folio_test_writeback(folio)); folio_start_writeback(folio)",
-        _set_folio_flag,
+        _start_writeback,
         b,
-        PG_WRITEBACK,
     )
     with op.when(same(underway, const(1, "1")), "if (buffer_async_write(bh))"):
         op.effect(
@@ -588,7 +663,94 @@ def flush_block(op: Op) -> None:
     op.unlock(b.folio_lock, "folio_unlock(folio)")
     with op.when(same(underway, const(0, "0")), "if (nr_underway == 0)"):
         op.effect("folio_end_writeback(folio)", _clear_folio_flag, b, PG_WRITEBACK)
-    op.label("out")
+    op.goto(done)
+    op.label(skip)
+    op.unlock(b.folio_lock, "continue_unlock: folio_unlock(folio)")
+    op.label(done)
+
+
+WRITEBACK_CITES = (
+    Cite("mm/page-writeback.c", "write_cache_pages", "6.6"),
+    Cite("fs/buffer.c", "__block_write_full_folio", "6.7"),
+)
+
+
+@operation(
+    models="the flusher writing the device's dirty folio: write_cache_pages() -> "
+    "block_write_full_page() -> __block_write_full_folio() under WB_SYNC_NONE (fs/buffer.c)",
+    describe=lambda: "flush_bdev()",
+    cites=WRITEBACK_CITES,
+)
+def flush_block(op: Op) -> None:
+    """The flusher's pass over the device's mapping (``WB_SYNC_NONE``,
+    ``write_folio``)."""
+    write_folio(op, meta_block(op.world), sync_all=False)
+
+
+def _promise(scratch: Scratch, b: MetaBlock) -> frozenset[str]:
+    """What ``sync_blockdev()`` beginning now must put on the device: the
+    dirtied updates in the buffer of a folio tagged dirty, and those an
+    async write in flight (under PG_writeback, which it waits for)
+    carries.  Not an update dirtied through ``mark_buffer_dirty()``'s fast
+    path (the buffer was dirty already) while the thread that dirtied the
+    buffer has not dirtied the folio yet: the sync finds no dirty folio,
+    a window the kernel leaves open."""
+    dirtied: frozenset[str] = scratch[b.dirtied]
+    promised: frozenset[str] = frozenset()
+    folio = scratch[b.folio]
+    if folio is not None and folio & TAG_DIRTY and scratch[b.data] is not None:
+        promised = dirtied & scratch[b.data]
+    for kind, bits in scratch[b.bios]:
+        if kind == WRITE_ASYNC:
+            promised |= dirtied & bits
+    return promised
+
+
+def _synced(scratch: Scratch, b: MetaBlock, promised: frozenset[str], tid: int) -> None:
+    missing = sorted(promised - scratch[b.block])
+    if missing:
+        scratch.violate(
+            METADATA_SYNCED,
+            f"{scratch.world.thread_names[tid]}'s sync_blockdev() returns with "
+            f"{', '.join(missing)}'s update of {b}, dirty in the folio when it began, not on the "
+            "device "
+            f"(the block holds {_render_bits(scratch[b.block])})",
+        )
+
+
+@operation(
+    models="sync_blockdev(): filemap_write_and_wait(): write_cache_pages() under WB_SYNC_ALL, "
+    "then filemap_fdatawait() (block/bdev.c, mm/filemap.c)",
+    describe=lambda: "sync_bdev()",
+    cites=(
+        Cite("block/bdev.c", "sync_blockdev", "6.6"),
+        Cite("mm/filemap.c", "filemap_write_and_wait_range", "6.6"),
+        *WRITEBACK_CITES,
+    ),
+)
+def sync_bdev(op: Op) -> None:
+    """``sync_blockdev()``, as ``sync_filesystem()`` and an fsync of the
+    device call it: the folio written under ``WB_SYNC_ALL`` (``write_folio``:
+    a buffer another writer's I/O holds is waited for, not skipped), then
+    its writeback waited for.  What it found to write when it began
+    (``_promise``: the dirtied updates of a dirty folio, and those of a
+    writeback in flight) must be on the device when it returns
+    (``metadata-synced``)."""
+    b = meta_block(op.world)
+    promised = op.compute(
+        "promised",
+        "sync_blockdev(bdev) /* the updates dirtied by now */",
+        _promise,
+        b,
+        render=_render_bits,
+    )
+    write_folio(op, b, sync_all=True)
+    op.wait_until(
+        not_(_folio_test(b, "PG_writeback", lambda flags: flags & PG_WRITEBACK)),
+        "filemap_fdatawait(mapping): folio_wait_writeback(folio)",
+        "PG_writeback(bdev:0)",
+    )
+    op.effect("return 0", _synced, b, promised, op.thread.tid)
 
 
 # --- reclaim -------------------------------------------------------------------------------
@@ -612,9 +774,12 @@ def _try_to_free_buffers(scratch: Scratch, b: MetaBlock, counts: bool) -> int:
 
 
 def _remove_mapping(scratch: Scratch, b: MetaBlock) -> None:
-    """``__remove_mapping()``: a folio dirtied meanwhile is kept; else it
-    leaves the page cache with its data."""
-    if scratch[b.folio] & PG_DIRTY:
+    """``__remove_mapping()``: a folio dirtied meanwhile is kept, and so is
+    one another thread holds a reference to (``grow_dev_page()``'s) or
+    buffers were attached to meanwhile (``folio_attach_private()`` holds
+    one): ``folio_ref_freeze()`` fails; else it leaves the page cache with
+    its data."""
+    if scratch[b.folio] & PG_DIRTY or scratch[b.bh] is not None or scratch[b.folio_refs]:
         return
     scratch[b.folio] = None
     scratch[b.data] = None
@@ -669,7 +834,8 @@ def reclaim_block(op: Op) -> None:
         op.goto("out")
     op.effect(
         "__remove_mapping(mapping, folio, true, sc->target_mem_cgroup): "
-        "if (folio_test_dirty(folio)) goto cannot_free; __filemap_remove_folio(folio, shadow)",
+        "if (!folio_ref_freeze(folio, refcount) || folio_test_dirty(folio)) goto cannot_free; "
+        "__filemap_remove_folio(folio, shadow)",
         _remove_mapping,
         b,
     )

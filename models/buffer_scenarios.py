@@ -1,9 +1,12 @@
 """Scenarios of metadata buffers (``buffer/<name>``) and the properties
 that say what the buffer cache's protocol protects: an update made to a
-buffer reaches the device, and no buffer_head is used after reclaim freed
+buffer reaches the device (by the time sync_blockdev() returns, for one
+dirtied before it began), and no buffer_head is used after reclaim freed
 it."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from mc.dsl import BASE_PROPERTIES, invariant, scenario
 from mc.dsl.kernel_model import KernelModel
@@ -12,11 +15,13 @@ from mc.kernel.expr import State
 from mc.kernel.world import ERROR_SLOT
 from mc.models.buffer import (
     BH_USE_AFTER_FREE,
+    METADATA_SYNCED,
     bh_io_completion,
     flush_block,
     lost_update,
     meta_block,
     reclaim_block,
+    sync_bdev,
     update_block,
 )
 
@@ -36,24 +41,38 @@ def metadata_update_durable(model: KernelModel) -> Check[State]:
     return lambda state: lost_update(block, state)
 
 
-@invariant(
+def _step_error(name: str) -> Callable[[KernelModel], Check[State]]:
+    """The check of a property a step breaks (``scratch.violate(name, ...)``)."""
+
+    def checker(_model: KernelModel) -> Check[State]:
+        def check(state: State) -> str | None:
+            error = state[ERROR_SLOT]
+            if error is not None and error[0] == name:
+                return str(error[1])
+            return None
+
+        return check
+
+    return checker
+
+
+invariant(
     BH_USE_AFTER_FREE,
     "no thread touches a buffer_head through a pointer it holds after try_to_free_buffers() "
     "freed it",
     reads=["error"],
     needs=("buffer", "a metadata block read with sb_bread()"),
-)
-def bh_no_use_after_free(model: KernelModel) -> Check[State]:
-    def check(state: State) -> str | None:
-        error = state[ERROR_SLOT]
-        if error is not None and error[0] == BH_USE_AFTER_FREE:
-            return str(error[1])
-        return None
+)(_step_error(BH_USE_AFTER_FREE))
 
-    return check
+invariant(
+    METADATA_SYNCED,
+    "when sync_blockdev() returns, the device holds every dirtied update of the buffer of a "
+    "folio tagged dirty when it began, and of a writeback then in flight",
+    reads=["error"],
+    needs=("buffer", "a metadata block read with sb_bread()"),
+)(_step_error(METADATA_SYNCED))
 
-
-PROPERTIES = (*BASE_PROPERTIES, DURABLE, BH_USE_AFTER_FREE)
+PROPERTIES = (*BASE_PROPERTIES, DURABLE, BH_USE_AFTER_FREE, METADATA_SYNCED)
 
 scenario(
     "buffer/two-updaters",
@@ -84,5 +103,30 @@ scenario(
         flush_block(),
         bh_io_completion(),
     ],
+    properties=PROPERTIES,
+)
+
+scenario(
+    "buffer/sync-update-vs-syncfs",
+    "a task on a sync mount writing its update of a bitmap block with sync_dirty_buffer() "
+    "while another task updates the block and sync(2) writes and waits on the device "
+    "(sync_blockdev())",
+    tree=[],
+    threads=[
+        update_block("alice", sync=True),
+        update_block("bob"),
+        sync_bdev(),
+        bh_io_completion(),
+    ],
+    properties=PROPERTIES,
+)
+
+scenario(
+    "buffer/flusher-vs-syncfs",
+    "a task updating a bitmap block while the flusher writes the device's dirty folio and "
+    "sync(2) writes and waits on the device (sync_blockdev()): the two writebacks meet on the "
+    "folio lock",
+    tree=[],
+    threads=[update_block("alice"), flush_block(), sync_bdev(), bh_io_completion()],
     properties=PROPERTIES,
 )

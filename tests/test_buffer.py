@@ -35,6 +35,13 @@ BROKEN = [
         "bob's update of block 7 is lost: the block holds {alice}, the buffer holds "
         "{alice, bob} (cached, clean, buffer Uptodate|Dirty)",
     ),
+    (
+        "buffer/sync-update-vs-syncfs",
+        "sync-writeback-trylocks",
+        "metadata-synced",
+        "T3's sync_blockdev() returns with alice's update of block 7, dirty in the folio when "
+        "it began, not on the device",
+    ),
 ]
 
 
