@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from mc.check import usermodels
+from mc.check import lockorder, usermodels
 from mc.cli.main import main
 from mc.cli.options import registry
 from mc.dsl.scenario import Registry
@@ -30,6 +30,14 @@ def own_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 def shipped() -> Registry:
     """The registry with every shipped model."""
     return registry()
+
+
+@pytest.fixture(scope="session")
+def shipped_lock_edges(shipped: Registry) -> list[lockorder.Explored]:
+    """The lock-class edges of every shipped scenario on the correct
+    protocol (``lockorder.explore``), explored once for the tests that
+    read them all."""
+    return lockorder.explore(shipped, sorted(shipped.scenarios))
 
 
 @pytest.fixture
