@@ -797,8 +797,10 @@ def _remove_mapping(scratch: Scratch, b: MetaBlock) -> None:
     ),
 )
 def reclaim_block(op: Op) -> None:
-    """Reclaim of the device's folio: ``folio_trylock()``; a folio under
-    writeback or dirty is kept (pageout is left out); its buffers are
+    """Reclaim of the device's folio: ``folio_trylock()`` (which
+    ``try_to_free_buffers()`` and ``__remove_mapping()`` assert with
+    ``BUG_ON(!folio_test_locked(folio))``); a folio under writeback or
+    dirty is kept (pageout is left out); its buffers are
     freed by ``try_to_free_buffers()`` unless one is busy
     (``buffer_busy()``: referenced, dirty or locked), which keeps the
     folio; then ``__remove_mapping()`` drops it from the page cache unless
@@ -818,6 +820,7 @@ def reclaim_block(op: Op) -> None:
     ):
         op.unlock(b.folio_lock, "keep_locked: folio_unlock(folio)")
         op.goto("out")
+    op.assert_held(b.folio_lock, "try_to_free_buffers(): BUG_ON(!folio_test_locked(folio))")
     op.section(
         b.private_lock,
         "if (folio_has_private(folio) && !filemap_release_folio(folio, sc->gfp_mask)) "
@@ -832,6 +835,7 @@ def reclaim_block(op: Op) -> None:
     with op.when(same(op.ret, const(0, "0")), "if (!filemap_release_folio(folio, gfp))"):
         op.unlock(b.folio_lock, "activate_locked: folio_unlock(folio)")
         op.goto("out")
+    op.assert_held(b.folio_lock, "__remove_mapping(): BUG_ON(!folio_test_locked(folio))")
     op.effect(
         "__remove_mapping(mapping, folio, true, sc->target_mem_cgroup): "
         "if (!folio_ref_freeze(folio, refcount) || folio_test_dirty(folio)) goto cannot_free; "

@@ -1,59 +1,22 @@
-"""Metadata buffers (models/buffer.py): each variant breaks what the buffer
-cache's protocol protects, with a message naming the lost update or the
-freed buffer_head, and the correct protocol keeps every update."""
+"""Metadata buffers (models/buffer.py): the correct protocol keeps every
+update, and what a scenario or a variant of a user's gets wrong is said
+where it goes wrong (tests/test_quota_bdev_aops.py has each shipped
+variant break what the buffer cache's protocol protects)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import Result
 
-from mc.check.checker import check_scenario
-from mc.dsl import ModelError
+from mc.dsl import ModelError, Program
 from mc.dsl.scenario import Registry
-from mc.models.buffer import update_block
-
-BROKEN = [
-    (
-        "buffer/two-updaters",
-        "bread-skips-uptodate-recheck",
-        "metadata-update-durable",
-        "alice's update of block 7 is lost: the block holds no bits set, the buffer holds {bob}",
-    ),
-    (
-        "buffer/update-vs-reclaim",
-        "free-buffers-ignores-b_count",
-        "bh-no-use-after-free",
-        "touches buffer_head #1 of block 7, which try_to_free_buffers() freed",
-    ),
-    (
-        "buffer/sync-update-vs-flusher",
-        "writeback-skips-redirty",
-        "metadata-update-durable",
-        "bob's update of block 7 is lost: the block holds {alice}, the buffer holds "
-        "{alice, bob} (cached, clean, buffer Uptodate|Dirty)",
-    ),
-    (
-        "buffer/sync-update-vs-syncfs",
-        "sync-writeback-trylocks",
-        "metadata-synced",
-        "T3's sync_blockdev() returns with alice's update of block 7, dirty in the folio when "
-        "it began, not on the device",
-    ),
-]
-
-
-@pytest.mark.parametrize(("scenario", "variant", "prop", "words"), BROKEN)
-def test_each_variant_breaks_what_the_buffer_protocol_protects(
-    shipped: Registry, scenario: str, variant: str, prop: str, words: str
-) -> None:
-    assert check_scenario(shipped, scenario, []).result.violation is None
-    found = check_scenario(shipped, scenario, [variant]).result.violation
-    assert found is not None
-    assert found.property == prop
-    assert words in found.message
+from mc.dsl.steps import EffectStep, LockStep, UnlockStep
+from mc.dsl.wait_steps import SectionStep, TryLockStep
+from mc.models.buffer import reclaim_block, update_block
 
 
 def test_every_end_state_has_every_update_on_disk_or_in_a_dirty_buffer(
@@ -142,3 +105,49 @@ def test_io_submitted_on_a_buffer_the_thread_did_not_lock_is_a_protocol_error(
     assert (
         "T1 submits I/O of the buffer of block 7 without holding its BH_Lock (nobody holds it)"
     ) in result.output
+
+
+def _reclaim_program(shipped: Registry) -> Program:
+    model = shipped.build(shipped.scenario("buffer/update-vs-reclaim"), properties=())
+    [reclaim] = [t for t in model.threads if t.invocation.operation is reclaim_block]
+    return reclaim.program
+
+
+def test_dropping_a_lock_drops_its_trylocks_and_unlocks_its_sections(shipped: Registry) -> None:
+    """drop_lock and drop_acquisitions reach every way a program takes a
+    lock: a trylock dropped is gone (the thread goes on as if it got the
+    lock) and a spinlock section is its effect alone, still one step (an
+    assertion that the lock is held stays, to fail where the kernel's
+    BUG_ON would)."""
+    program = _reclaim_program(shipped)
+    tries = [s for s in program.steps if isinstance(s, TryLockStep)]
+    sections = [s for s in program.steps if isinstance(s, SectionStep)]
+    assert tries and sections
+    no_folio_lock = program.drop_lock("PG_locked(bdev:0)")
+    taking = (LockStep, UnlockStep, TryLockStep)
+    assert not any(isinstance(s, taking) and s.lock == tries[0].lock for s in no_folio_lock.steps)
+    no_private_lock = program.drop_lock("private_lock")
+    [effect] = [s for s in no_private_lock.steps if s.label == sections[0].label]
+    assert type(effect) is EffectStep and effect.effect is sections[0].effect
+    assert effect.result == sections[0].result
+    dropped = program.drop_acquisitions(lambda _step: True)
+    assert not any(isinstance(s, TryLockStep | SectionStep | LockStep) for s in dropped.steps)
+    assert all(s.if_held for s in dropped.steps if isinstance(s, UnlockStep))
+
+
+def test_mutate_drops_a_trylock_and_lists_the_sections_it_leaves(
+    vfsmc: Callable[..., Result],
+) -> None:
+    """Reclaim's folio_trylock() dropped breaks the BUG_ON(!folio_test_locked())
+    of try_to_free_buffers(); private_lock's sections are listed as not
+    mutated, not left out in silence."""
+    result = vfsmc("mutate", "buffer/update-vs-reclaim", "--no-save", "--json")
+    report = json.loads(result.output)
+    dropped = [
+        m for m in report["mutations"] if m["kind"] == "drop" and m["operation"] == "reclaim_block"
+    ]
+    assert [m["verdict"] for m in dropped] == ["VIOLATED"]
+    assert dropped[0]["property"] == "lock-protocol"
+    assert "BUG_ON(!folio_test_locked(folio))" in dropped[0]["message"]
+    assert len(report["sections_not_mutated"]) == 2
+    assert all("[private_lock(bdev)]" in line for line in report["sections_not_mutated"])

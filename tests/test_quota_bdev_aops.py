@@ -1,6 +1,7 @@
-"""Disk quotas, block devices and the remaining address-space methods: the
-correct protocol passes and each protocol variant breaks the property that
-says what the lock it drops protects, with a message naming what went wrong."""
+"""Disk quotas, block devices, metadata buffers and the remaining
+address-space methods: the correct protocol passes and each protocol
+variant breaks the property that says what the lock it drops protects, with
+a message naming what went wrong."""
 
 from __future__ import annotations
 
@@ -50,6 +51,33 @@ BROKEN = [
         "partially-uptodate-unlocked",
         "spec-conformance",
         "is_partially_uptodate without PG_locked",
+    ),
+    # metadata buffers (models/buffer.py)
+    (
+        "buffer/two-updaters",
+        "bread-skips-uptodate-recheck",
+        "metadata-update-durable",
+        "alice's update of block 7 is lost: the block holds no bits set, the buffer holds {bob}",
+    ),
+    (
+        "buffer/update-vs-reclaim",
+        "free-buffers-ignores-b_count",
+        "bh-no-use-after-free",
+        "touches buffer_head #1 of block 7, which try_to_free_buffers() freed",
+    ),
+    (
+        "buffer/sync-update-vs-flusher",
+        "writeback-skips-redirty",
+        "metadata-update-durable",
+        "bob's update of block 7 is lost: the block holds {alice}, the buffer holds "
+        "{alice, bob} (cached, clean, buffer Uptodate|Dirty)",
+    ),
+    (
+        "buffer/sync-update-vs-syncfs",
+        "sync-writeback-trylocks",
+        "metadata-synced",
+        "T3's sync_blockdev() returns with alice's update of block 7, dirty in the folio when "
+        "it began, not on the device",
     ),
 ]
 

@@ -18,7 +18,7 @@ from mc.dsl.operation import Invocation
 from mc.dsl.program import Program
 from mc.dsl.scenario import Registry, Variant
 from mc.dsl.steps import LockStep, Step
-from mc.dsl.wait_steps import TryLockStep
+from mc.dsl.wait_steps import SectionStep, TryLockStep
 from mc.kernel.locks import Mode
 
 PREFIX = "mutant:"
@@ -64,18 +64,19 @@ class Mutation:
         """The mutated program."""
         names = site_names(program)
 
+        tries = site_names(program, TryLockStep)
+
         def at(step: Step, site: str) -> bool:
             return isinstance(step, LockStep) and names.get(str(step.source)) == site
 
+        def tried_at(step: Step, site: str) -> bool:
+            return isinstance(step, TryLockStep) and tries.get(str(step.source)) == site
+
         if self.kind is Kind.SPIN:
-            tries = site_names(program, TryLockStep)
-            return program.spin(
-                lambda step: (
-                    isinstance(step, TryLockStep) and tries.get(str(step.source)) == self.sites[0]
-                )
-            )
+            return program.spin(lambda step: tried_at(step, self.sites[0]))
         if self.kind is Kind.DROP:
-            return program.drop_acquisitions(lambda step: at(step, self.sites[0]))
+            site = self.sites[0]
+            return program.drop_acquisitions(lambda step: at(step, site) or tried_at(step, site))
         if self.kind is Kind.WEAKEN:
             return program.weaken(lambda step: at(step, self.sites[0]))
         for first, second in program.acquisitions_in_turn():
@@ -142,8 +143,13 @@ def resolve(_registry: Registry, name: str) -> Variant | None:
 
 def mutations(model: KernelModel) -> list[Mutation]:
     """Every single-step mutation of the programs of ``model``'s threads,
-    in program order, one per operation and model line.  A trylock that
-    already retries in place when its lock is busy is not spun."""
+    in program order, one per operation and model line: each acquisition
+    and trylock dropped (a trylock dropped always succeeds), an exclusive
+    acquisition of a reader-writer lock weakened, two acquisitions in turn
+    swapped, a trylock spun.  A trylock that already retries in place when
+    its lock is busy is not spun.  Spinlock sections (``op.section``) are
+    not mutated: a section is one step, so without its lock it would still
+    run as one (``sections`` lists them)."""
     kinds = {lock.family: lock.kind for lock in model.world.locks}
     found: dict[Mutation, Mutation] = {}
     for thread in model.threads:
@@ -154,16 +160,12 @@ def mutations(model: KernelModel) -> list[Mutation]:
         spinning = {id(step) for step, index, fail in _indexed(thread.program) if fail == index}
         in_turn = {id(first): second for first, second in thread.program.acquisitions_in_turn()}
         for item in items:
-            if isinstance(item, TryLockStep) and id(item) not in spinning:
-                spin = Mutation(
-                    Kind.SPIN,
-                    operation,
-                    (tries[str(item.source)],),
-                    item.label,
-                    item.lock.text,
-                    str(item.source),
-                )
-                found.setdefault(spin, spin)
+            if isinstance(item, TryLockStep):
+                site, lock, line = tries[str(item.source)], item.lock.text, str(item.source)
+                kinds_here = (Kind.DROP,) if id(item) in spinning else (Kind.DROP, Kind.SPIN)
+                for kind_here in kinds_here:
+                    tried = Mutation(kind_here, operation, (site,), item.label, lock, line)
+                    found.setdefault(tried, tried)
             if not isinstance(item, LockStep):
                 continue
             site, lock, line = names[str(item.source)], item.lock.text, str(item.source)
@@ -200,3 +202,19 @@ def closest(model: KernelModel, name: str) -> str | None:
     (a ``mutant:`` name that changes nothing in it), if one is close."""
     found = difflib.get_close_matches(name, [m.name for m in mutations(model)], n=1, cutoff=0.6)
     return found[0] if found else None
+
+
+def sections(model: KernelModel) -> list[str]:
+    """The spinlock sections (``op.section``) of ``model``'s programs, one
+    per operation and model line, as ``operation 'label' [lock] (line)``:
+    mutation analysis leaves them as they are (``mutations``)."""
+    found: dict[tuple[str, str], str] = {}
+    for thread in model.threads:
+        operation = thread.invocation.operation.name
+        for step in thread.program.steps:
+            if isinstance(step, SectionStep):
+                key = (operation, str(step.source))
+                found.setdefault(
+                    key, f"{operation} '{step.label}' [{step.lock.text}] ({step.source})"
+                )
+    return list(found.values())

@@ -40,6 +40,7 @@ from mc.check import mutate_hints, side_by_side, usermodels
 from mc.check.checker import build, check_scenario, file_stem, under_changing
 from mc.check.inventory import NotApplicable, check_applicable
 from mc.check.mutants import Kind, Mutation, mutations, site_names
+from mc.check.mutants import sections as mutant_sections
 from mc.check.mutate_hints import Hint
 from mc.check.recorded import save_recorded
 from mc.dsl.kernel_model import KernelModel
@@ -125,6 +126,9 @@ class Analysis:
     hints: dict[str, Hint] = attrs.field(factory=dict)
     """For each finding that no scenario decided (a drop or weakening that
     broke nothing anywhere), by mutation name: the kind of scenario missing."""
+    sections: tuple[str, ...] = ()
+    """The spinlock sections of the scenario's programs, which no mutation
+    changes (``mutants.sections``)."""
     changes_nothing_in: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
     """For each of ``variants``, the other scenarios a mutation was checked
     on that it changes nothing in: they were checked without it (a
@@ -313,6 +317,7 @@ def analyse(
         evidence=tuple(evidence),
         seconds=time.perf_counter() - started,
         hints=hints,
+        sections=tuple(mutant_sections(model)),
         changes_nothing_in=changes_nothing_in,
     )
 
@@ -524,6 +529,12 @@ def summary(analysis: Analysis) -> list[tuple[str, int, list[str]]]:
             len(analysis.unreached),
             [m.describe() for m in analysis.unreached],
         ),
+        (
+            "spinlock sections, not mutated (each is one step: without its lock it would "
+            "still run as one)",
+            len(analysis.sections),
+            list(analysis.sections),
+        ),
     ]
 
 
@@ -589,6 +600,7 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
             for r in analysis.results
         ],
         "unreached": [_mutation_json(m) for m in analysis.unreached],
+        "sections_not_mutated": list(analysis.sections),
         "not_needed": [evidence(e) for e in analysis.not_needed],
         "undecided": {
             name: {"missing": h.missing, "offer": h.offer} for name, h in analysis.hints.items()

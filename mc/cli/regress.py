@@ -221,10 +221,11 @@ def mutate_command(
 ) -> None:
     """Check SCENARIO under every single-step mutation of its operations.
 
-    Each lock acquisition the scenario reaches is dropped (with its
-    releases), an exclusive rw_semaphore acquisition is weakened to shared,
-    two acquisitions in a row are swapped, and a trylock that backs off
-    retries in place instead, keeping the locks held (spin).  The table
+    Each lock acquisition and trylock the scenario reaches is dropped
+    (with its releases), an exclusive rw_semaphore acquisition is weakened
+    to shared, two acquisitions in a row are swapped, and a trylock that
+    backs off retries in place instead, keeping the locks held (spin);
+    spinlock sections, one step each, are listed, not mutated.  The table
     gives each mutation's verdict; the locks whose removal broke nothing in
     any scenario that reaches them are listed at the end.  SCENARIO may be
     FILE.py:NAME.  Each mutation is also a variant: vfsmc check -V NAME.

@@ -64,6 +64,16 @@ class ProgramError(ValueError):
 LOCK_STEPS = (OneLockStep, TryLockStep, SectionStep, HandOffStep)
 """The steps that take, release, hand off or check a lock."""
 
+ACQUISITIONS = (LockStep, TryLockStep, SectionStep)
+"""The steps that take a lock: ``drop_acquisitions`` offers each."""
+
+
+def _unlocked(section: SectionStep) -> EffectStep:
+    """A spinlock section's effect without its lock, still one step."""
+    return EffectStep(
+        **{field.name: getattr(section, field.name) for field in attrs.fields(EffectStep)}
+    )
+
 
 def _next_acquisition(
     linked: Sequence[tuple[Step, int, int | None]], start: int, entries: Sequence[set[int]]
@@ -138,30 +148,40 @@ class Program:
         return self.replace_steps(lambda step: () if chosen(step) else (step,))
 
     def drop_lock(self, text: str) -> Program:
-        """Without any acquisition or release of the lock spelt ``text``
-        (``s_vfs_rename_sem``, ``i_rwsem(victim)``) or of that lock family."""
+        """Without any acquisition (a trylock's too, which then always
+        succeeds) or release of the lock spelt ``text``
+        (``s_vfs_rename_sem``, ``i_rwsem(victim)``) or of that lock family;
+        a spinlock section of it (``op.section``) becomes its effect alone,
+        still one step."""
 
-        def chosen(step: Step) -> bool:
-            return isinstance(step, LockStep | UnlockStep) and text in (
-                step.lock.text,
-                step.lock.family,
-            )
+        def of_it(step: Step) -> bool:
+            lock = getattr(step, "lock", None)
+            return lock is not None and text in (lock.text, lock.family)
 
-        return self.drop(chosen)
+        def change(step: Step) -> Sequence[Step]:
+            if isinstance(step, SectionStep) and of_it(step):
+                return (_unlocked(step),)
+            if isinstance(step, LockStep | UnlockStep | TryLockStep) and of_it(step):
+                return ()
+            return (step,)
+
+        return self.replace_steps(change)
 
     def drop_acquisitions(self, chosen: Callable[[Step], bool]) -> Program:
         """Without the lock acquisitions ``chosen`` picks (it is given each
-        ``LockStep``, with its ``label``, ``tags`` and ``lock``, and no other
-        step); the releases of those locks, and their hand-offs
+        ``LockStep``, ``TryLockStep`` and spinlock section, with its
+        ``label``, ``tags`` and ``lock``, and no other step): a trylock
+        dropped always succeeds, a section becomes its effect alone (still
+        one step); the releases of those locks, and their hand-offs
         (``op.hand_off``), become releases- and hand-offs-if-held, so a
         path that still takes the lock elsewhere stays balanced and one that
         skipped it releases or hands off nothing."""
-        picked = [s for s in self.steps if isinstance(s, LockStep) and chosen(s)]
-        texts = {step.lock.text for step in picked}
+        picked = [s for s in self.steps if isinstance(s, ACQUISITIONS) and chosen(s)]
+        texts = {step.lock.text for step in picked if not isinstance(step, SectionStep)}
 
         def change(step: Step) -> Sequence[Step]:
             if any(step is p for p in picked):
-                return ()
+                return (_unlocked(step),) if isinstance(step, SectionStep) else ()
             if isinstance(step, UnlockStep) and step.lock.text in texts:
                 return (attrs.evolve(step, if_held=True),)
             if isinstance(step, HandOffStep) and not step.take and step.lock.text in texts:

@@ -389,6 +389,10 @@ class _Chart:
                     held.append(step.thread)
                 elif held is not None and step.event.kind == "release" and step.thread in held:
                     held.remove(step.thread)
+                for each in self.rows[row - 1].steps:
+                    for lane, value in each.changed.items():
+                        if lane in holders and (value == "free" or value in self.color):
+                            holders[lane] = [] if value == "free" else [value]
             for lane in self.lanes:
                 ends = (self.cell(lane, row), self.cell(lane, row + 1))
                 if lane in self.color:
