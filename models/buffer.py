@@ -71,6 +71,7 @@ from mc.dsl import (
 from mc.kernel.expr import Expr
 from mc.kernel.locks import Lock
 from mc.kernel.world import DONE, LOCK_PROTOCOL
+from mc.models.writeback import next_completion
 
 BH_UPTODATE, BH_DIRTY = 1, 2
 PG_DIRTY, PG_WRITEBACK, TAG_DIRTY = 1, 2, 4
@@ -916,17 +917,7 @@ def bh_io_completion(op: Op) -> None:
     )
     b = meta_block(op.world)
     b.irq.append(op.thread.tid)
-    op.label("next")
-    bio = op.choose(
-        "bio",
-        _completions(b, op.thread.tid),
-        "bio = the next bio the device completes",
-        _render_bio,
-        "a bio in flight, or every other thread's return",
-    )
-    with op.when(same(bio, const(None, "NULL")), "if (!bio) /* idle */"):
-        op.goto("out")
-    op.interrupt("the device raises its completion interrupt: irq_enter()")
+    bio = next_completion(op, _completions(b, op.thread.tid), _render_bio)
     op.call(
         "buffer_head.b_end_io",
         _end_io,

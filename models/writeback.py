@@ -974,6 +974,27 @@ def _bio_mapping_lock(bio: Expr) -> LockExpr:
     return LockExpr(f"{bio}->mapping->i_pages", "xa_lock", build, local=bio.local)
 
 
+def next_completion(op: Op, bios: Expr, render: Callable[..., str]) -> Expr:
+    """The head of a completion interrupt's loop: at label ``next``, the
+    next bio the device completes among ``bios`` (an expression giving the
+    bios in flight, or None once every other thread returned and nothing is
+    in flight), to label ``out`` when it is None, else the interrupt
+    raised (``op.interrupt``).  The caller handles the bio, returns from
+    the interrupt, goes to ``next`` and places ``out``."""
+    op.label("next")
+    bio = op.choose(
+        "bio",
+        bios,
+        "bio = the next bio the device completes",
+        render,
+        "a bio in flight, or every other thread's return",
+    )
+    with op.when(same(bio, const(None, "NULL")), "if (!bio) /* idle */"):
+        op.goto("out")
+    op.interrupt("the device raises its completion interrupt: irq_enter()")
+    return bio
+
+
 @operation(
     models="bio_endio() -> bio->bi_end_io: end_bio_bh_io_sync() -> bh->b_end_io (block/bio.c, "
     "fs/buffer.c)",
@@ -1011,17 +1032,7 @@ def io_completion(op: Op, file: File) -> None:
     part.irq_thread = op.thread.tid
     hardirq = op.world.add_lock("hardirq", Kind.SPINLOCK)
     op.world.initial[hardirq.slot] = op.thread.tid
-    op.label("next")
-    bio = op.choose(
-        "bio",
-        completions(op.thread.tid),
-        "bio = the next bio the device completes",
-        _render_bio,
-        "a bio in flight, or every other thread's return",
-    )
-    with op.when(same(bio, const(None, "NULL")), "if (!bio) /* idle */"):
-        op.goto("out")
-    op.interrupt("the device raises its completion interrupt: irq_enter()")
+    bio = next_completion(op, completions(op.thread.tid), _render_bio)
     if "dio" in op.world.parts:
         with op.when(_bio_is(bio, DIO_END_IO), "if (bio->bi_end_io == iomap_dio_bio_end_io)"):
             op.effect(

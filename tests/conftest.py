@@ -40,6 +40,31 @@ def shipped_lock_edges(shipped: Registry) -> list[lockorder.Explored]:
     return lockorder.explore(shipped, sorted(shipped.scenarios))
 
 
+EndStates = Callable[[str], tuple[dict[str, int], list[tuple[object, ...]]]]
+
+
+@pytest.fixture
+def end_states(shipped: Registry) -> EndStates:
+    """Every final state of a shipped scenario on the correct protocol
+    (every thread returned), found by a plain search of its whole graph,
+    with the slot of each name."""
+
+    def ends(scenario: str) -> tuple[dict[str, int], list[tuple[object, ...]]]:
+        model = shipped.build(shipped.scenario(scenario), properties=())
+        slots = {slot.name: index for index, slot in enumerate(model.world.slots)}
+        seen, frontier = set(model.init_states()), list(model.init_states())
+        while frontier:
+            for _action, after in model.successors(frontier.pop()):
+                if after not in seen:
+                    seen.add(after)
+                    frontier.append(after)
+        found = [state for state in seen if model.finished(state)]
+        assert found, f"{scenario} has no final state"
+        return slots, found
+
+    return ends
+
+
 @pytest.fixture
 def vfsmc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
     """Run the vfsmc CLI in-process, in a fresh working directory."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
+from conftest import EndStates
 
 from mc.dsl import ModelError, Program
 from mc.dsl.scenario import Registry
@@ -20,23 +21,14 @@ from mc.models.buffer import reclaim_block, update_block
 
 
 def test_every_end_state_has_every_update_on_disk_or_in_a_dirty_buffer(
-    shipped: Registry,
+    end_states: EndStates,
 ) -> None:
     """What metadata-update-durable asks, read off every final state of the
     flusher scenario: both bits are in the buffer, and a bit the block
     lacks is in a dirty buffer of a dirty folio; some final states have
     bob's bit only in the buffer (the flusher found alice's write holding
     the buffer lock and redirtied the folio)."""
-    model = shipped.build(shipped.scenario("buffer/sync-update-vs-flusher"), properties=())
-    slots = {slot.name: index for index, slot in enumerate(model.world.slots)}
-    seen, frontier = set(model.init_states()), list(model.init_states())
-    while frontier:
-        for _action, after in model.successors(frontier.pop()):
-            if after not in seen:
-                seen.add(after)
-                frontier.append(after)
-    ends = [state for state in seen if model.finished(state)]
-    assert ends
+    slots, ends = end_states("buffer/sync-update-vs-flusher")
     pending = 0
     for state in ends:
         on_disk = state[slots["on disk(block 7)"]]

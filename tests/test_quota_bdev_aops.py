@@ -6,6 +6,7 @@ a message naming what went wrong."""
 from __future__ import annotations
 
 import pytest
+from conftest import EndStates
 
 from mc.check import lockorder
 from mc.check.checker import check_scenario
@@ -93,20 +94,11 @@ def test_each_variant_breaks_what_the_lock_protects(
     assert words in found.message
 
 
-def test_a_chown_moves_the_usage_and_releases_the_old_dquot(shipped: Registry) -> None:
+def test_a_chown_moves_the_usage_and_releases_the_old_dquot(end_states: EndStates) -> None:
     """The last reference to alice's dquot is dropped by chown: every end
     state has it released (not active, its record freed) and bob's dquot
     charged with both blocks."""
-    model = shipped.build(shipped.scenario("quota/alloc-vs-chown"), properties=())
-    slots = {slot.name: index for index, slot in enumerate(model.world.slots)}
-    seen, frontier = set(model.init_states()), list(model.init_states())
-    while frontier:
-        for _action, after in model.successors(frontier.pop()):
-            if after not in seen:
-                seen.add(after)
-                frontier.append(after)
-    ends = [state for state in seen if model.finished(state)]
-    assert ends
+    slots, ends = end_states("quota/alloc-vs-chown")
     for state in ends:
         assert state[slots["DQ_ACTIVE_B(alice)"]] is False
         assert state[slots["quota file record(alice)"]] is None
