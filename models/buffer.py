@@ -70,7 +70,7 @@ from mc.dsl import (
 )
 from mc.kernel.expr import Expr
 from mc.kernel.locks import Lock
-from mc.kernel.world import DONE, LOCK_PROTOCOL
+from mc.kernel.world import LOCK_PROTOCOL, others_returned
 from mc.models.writeback import next_completion
 
 BH_UPTODATE, BH_DIRTY = 1, 2
@@ -860,12 +860,12 @@ def _render_bio(bio: tuple[str, Any] | None) -> str:
 
 def _completions(b: MetaBlock, irq: int) -> Expr:
     def build(world: World) -> Any:
-        others = [pc for tid, pc in enumerate(world.pc_slots) if tid != irq]
+        returned = others_returned(world, irq)
 
         def values(state: State) -> tuple[Any, ...]:
             if state[b.bios]:
                 return tuple(state[b.bios])
-            if all(state[pc] == DONE for pc in others):
+            if returned(state):
                 return (None,)
             return ()
 
@@ -915,6 +915,7 @@ def bh_io_completion(op: Op) -> None:
         "the buffer I/O",
         "a scenario has one bh_io_completion thread, which completes every bio in flight",
     )
+    op.completes_io()
     b = meta_block(op.world)
     b.irq.append(op.thread.tid)
     bio = next_completion(op, _completions(b, op.thread.tid), _render_bio)

@@ -1028,6 +1028,7 @@ def io_completion(op: Op, file: File) -> None:
         "a scenario has one io_completion thread, which completes every bio in flight",
     )
     op.mapping(file)
+    op.completes_io()
     part = pagecache(op.world)
     part.irq_thread = op.thread.tid
     hardirq = op.world.add_lock("hardirq", Kind.SPINLOCK)

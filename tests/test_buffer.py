@@ -143,3 +143,24 @@ def test_mutate_drops_a_trylock_and_lists_the_sections_it_leaves(
     assert "BUG_ON(!folio_test_locked(folio))" in dropped[0]["message"]
     assert len(report["sections_not_mutated"]) == 2
     assert all("[private_lock(bdev)]" in line for line in report["sections_not_mutated"])
+
+
+@pytest.mark.usefixtures("own_models")
+def test_two_devices_completion_threads_do_not_wait_for_each_other(
+    vfsmc: Callable[..., Result], tmp_path: Path
+) -> None:
+    """A scenario running a file's page cache and a metadata buffer has two
+    completion threads, each returning once every other thread has: they
+    leave each other out, where each waiting for the other was a deadlock."""
+    (tmp_path / "mixed.py").write_text(
+        "from mc.dsl import File, scenario\n"
+        "from mc.models.buffer import bh_io_completion, update_block\n"
+        "from mc.models.writeback import fsync, io_completion, write\n"
+        'F = File("/f", pages=1, cached=(0,))\n'
+        'scenario("mine/mixed", "a data write and a bitmap update", tree=["/f"],\n'
+        '         threads=[update_block("alice"), write(F, 0), fsync(F), io_completion(F),\n'
+        "                  bh_io_completion()])\n"
+    )
+    result = vfsmc("check", "mixed.py:mine/mixed", "--no-save")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("mine/mixed: OK")

@@ -214,6 +214,12 @@ class Op:
         if other != self.thread.name:
             raise ModelError(f"{other} {does} {subject} too: {because}")
 
+    def completes_io(self) -> None:
+        """The thread completes a device's I/O and returns once every other
+        thread has and nothing is in flight (``World.completers``): another
+        such thread, of another device, does not wait for it to return."""
+        self.world.completers.add(self.thread.tid)
+
     def holds_no_file(self) -> None:
         """Say that this thread runs in kernel context (the flusher, an I/O
         completion, a worker, reclaim, sync(2) without a descriptor): it

@@ -48,7 +48,14 @@ from mc.kernel import device as dev
 from mc.kernel.device import ZEROES, Bio, Device, render_version
 from mc.kernel.expr import Eval, Expr, State, state_expr
 from mc.kernel.locks import Kind, Lock
-from mc.kernel.world import DONE, LocatedModelError, ModelError, Scratch, World
+from mc.kernel.world import (
+    DONE,
+    LocatedModelError,
+    ModelError,
+    Scratch,
+    World,
+    others_returned,
+)
 
 PAGE_SIZE = 4096
 
@@ -752,17 +759,18 @@ def _device(scratch: Scratch) -> Device:
 
 def completions(irq: int) -> Expr:
     """What the device can do next: complete any bio in flight, or (None)
-    stop once every other thread has returned and nothing is in flight."""
+    stop once every other thread has returned (but those completing
+    another device's I/O) and nothing is in flight."""
 
     def build(world: World) -> Eval:
         slot = dev.device_of(world).bios
-        others = [pc for tid, pc in enumerate(world.pc_slots) if tid != irq]
+        returned = others_returned(world, irq)
 
         def values(state: State) -> Iterable[Bio | None]:
             in_flight = state[slot]
             if in_flight:
                 return tuple(in_flight)
-            if all(state[pc] == DONE for pc in others):
+            if returned(state):
                 return (None,)
             return ()
 

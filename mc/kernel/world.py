@@ -284,6 +284,10 @@ class World:
         body's, not that of each create they run."""
         self.pc_slots: list[int] = []
         """The program-counter slot of each thread, in thread order."""
+        self.completers: set[int] = set()
+        """The threads that complete a device's I/O and return once every
+        other thread has and nothing is in flight (``Op.completes_io``):
+        none of them waits for another to return."""
         self.registers_read: set[int] | None = None
         """While a step compiles, the registers its expressions read
         (``register_read``); None otherwise."""
@@ -493,6 +497,17 @@ class World:
 
 def _yes_no(flag: bool) -> str:
     return "yes" if flag else "no"
+
+
+def others_returned(world: World, completer: int) -> Callable[[Sequence[Any]], bool]:
+    """Whether, in a state, every thread has returned but ``completer`` and
+    the other threads that complete I/O (``World.completers``)."""
+    others = [
+        pc
+        for tid, pc in enumerate(world.pc_slots)
+        if tid != completer and tid not in world.completers
+    ]
+    return lambda state: all(state[pc] == DONE for pc in others)
 
 
 def _render_error(error: tuple[str, str] | None) -> str:
