@@ -586,7 +586,8 @@ def reclaim(op: Op, file: File, index: int) -> None:
     ``i_mmap_rwsem`` shared, a dirty pte dirtying the folio); dirty,
     it is cleaned by ``pageout()`` through ``->writepage`` (for_reclaim);
     clean, its buffers are released (``->release_folio``) and it is removed
-    from the mapping under xa_lock after a last PG_dirty check, then freed
+    from the mapping under xa_lock after a last PG_dirty check (the folio
+    locked: ``BUG_ON(!folio_test_locked(folio))``), then freed
     (``->free_folio``).  Left out: ``__remove_mapping()``'s
     ``folio_ref_freeze()``, which fails while another thread holds a
     reference (a batch of the flusher or of ``fdatawait``, a reader): the
@@ -626,6 +627,7 @@ def reclaim(op: Op, file: File, index: int) -> None:
             roles={"folio": folio_ref(op, page)},
         )
         op.fail_if(same(op.ret, OK), 0, "keep_locked", "if (!...) goto activate_locked")
+    op.assert_held(ref.lock, "__remove_mapping(): BUG_ON(!folio_test_locked(folio))")
     op.section(
         mapping.xa_lock,
         "__remove_mapping(): xa_lock_irq(&mapping->i_pages); folio_ref_freeze(); "
