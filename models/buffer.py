@@ -81,6 +81,7 @@ of a folio no longer dirty (``folio_clear_dirty_for_io()`` and
 ``folio_cancel_dirty()`` leave it), and what writeback looks folios up by."""
 READ, WRITE_SYNC, WRITE_ASYNC = "read", "sync write", "async write"
 END_IO = {
+    # the b_end_io each kind of bio is submitted with, as traces name it
     READ: "end_buffer_read_sync",
     WRITE_SYNC: "end_buffer_write_sync",
     WRITE_ASYNC: "end_buffer_async_write",
@@ -855,7 +856,8 @@ def _render_bio(bio: tuple[str, Any] | None) -> str:
     if bio is None:
         return "none (every task returned)"
     kind, bits = bio
-    return "read" if kind == READ else f"{kind} of {_render_bits(bits)}"
+    done = f"b_end_io = {END_IO[kind]}"
+    return f"read ({done})" if kind == READ else f"{kind} of {_render_bits(bits)} ({done})"
 
 
 def _completions(b: MetaBlock, irq: int) -> Expr:
