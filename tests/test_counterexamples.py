@@ -14,7 +14,7 @@ from mc.check.marks import variant_marks
 from mc.check.replay import ReplayReport, replay
 from mc.dsl.scenario import Registry
 from mc.trace import format as cx_format
-from mc.trace.graph import to_dot
+from mc.trace.graph import HANDED_OFF_COLOR, _Chart, to_dot
 from mc.trace.text import render as render_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -198,3 +198,29 @@ def test_a_saved_file_carries_the_digest_of_its_fields() -> None:
     data["digest"] = 7
     with pytest.raises(cx_format.FormatError, match="field 'digest' must be a string"):
         cx_format.from_json(data)
+
+
+def test_a_lock_handed_to_the_io_completion_is_drawn_on_its_holder() -> None:
+    """A buffer's BH_Lock passes to the completion thread when its bio is
+    submitted and is freed by b_end_io, both by effects, not lock steps: the
+    chart's lane follows it (the submitter's colour, then the completion
+    thread's).  A read's folio lock, which only effects ever change, still
+    gets a lane, and a handed-off lock is drawn held by no thread."""
+    path = ROOT / "counterexamples" / "buffer-two-updaters--bread-skips-uptodate-recheck.json"
+    chart = _Chart(cx_format.load(path))
+    lane = chart.lane_id["BH_Lock(block 7)"]
+    colours = [
+        line.split('color="')[1].split('"')[0]
+        for line in chart._lane_segments()
+        if line.lstrip().startswith(f"{lane}_") and "penwidth" in line
+    ]
+    assert colours[0] == chart.color["T1"] and chart.color["T3"] in colours
+    read = ROOT / "counterexamples" / "writeback-read-write-reclaim--writepage-drops-page.json"
+    assert "PG_locked(/f:0#0)" in _Chart(cx_format.load(read)).lanes
+    aio = ROOT / "counterexamples" / "dio-aio-write-vs-read--dio-no-post-invalidate.json"
+    aio_chart = _Chart(cx_format.load(aio))
+    lane = aio_chart.lane_id["sb_writers"]
+    assert any(
+        line.lstrip().startswith(f"{lane}_") and HANDED_OFF_COLOR in line
+        for line in aio_chart._lane_segments()
+    )

@@ -21,7 +21,7 @@ from pathlib import Path
 import attrs
 
 from mc.atomic_write import write_atomically
-from mc.trace.events import Step, waits_chain
+from mc.trace.events import HANDED_OFF, Step, waits_chain
 from mc.trace.format import Counterexample
 from mc.trace.text import headline
 
@@ -81,6 +81,10 @@ class _Row:
 class GraphError(RuntimeError):
     """The graph cannot be rendered (e.g. graphviz is not installed)."""
 
+
+HANDED_OFF_COLOR = "#888888"
+"""The bar of a lock held by no thread: handed off (a frozen superblock's
+``sb_writers``) until a thread takes it over."""
 
 LONGEST_TEXT = 2000
 """Longer texts are cut (``dot`` rejects a quoted string over 16 kB)."""
@@ -146,6 +150,7 @@ class _Chart:
         for lock in lock_names:
             if lock is not None and lock not in locks:
                 locks.append(lock)
+        locks += [lock for lock in self._locks_changed_by_effects() if lock not in locks]
         self.lanes = self.threads + locks
         self.lane_id = {lane: f"l{i}" for i, lane in enumerate(self.lanes)}
         self.last = len(self.rows) + 1
@@ -379,6 +384,41 @@ class _Chart:
                     last[name] = value
         return [_clip(f"{name} = {value}", 70) for name, value in sorted(last.items())]
 
+    def _holders(self, value: str) -> list[str] | None:
+        """Who holds a lock whose slot reads ``value`` in a trace ("free",
+        "T1", "T1 excl", "T1,T3 shared", "free, T2 waiting", "handed off
+        excl"; ``locks.render``), or None when the value is not a lock's."""
+        held = value.split(", ", 1)[0]
+        if held == "free":
+            return []
+        if held.startswith(HANDED_OFF):
+            return [HANDED_OFF]
+        names = held.removesuffix(" shared").removesuffix(" excl").split(",")
+        return names if all(name in self.color for name in names) else None
+
+    def _locks_changed_by_effects(self) -> list[str]:
+        """The slots that read as a lock's at every step changing them, and
+        name a thread at one of them: locks a step hands to another thread
+        or frees without an acquire or release event (a read's folio lock,
+        handed to the I/O completion with its bio), in order of first
+        change."""
+        order: list[str] = []
+        held: set[str] = set()
+        refused: set[str] = set()
+        for step in self.cx.steps:
+            for name, value in step.changed.items():
+                if name.split(".", 1)[0] in self.color:
+                    continue
+                holders = self._holders(value)
+                if holders is None:
+                    refused.add(name)
+                    continue
+                if name not in order:
+                    order.append(name)
+                if any(holder in self.color for holder in holders):
+                    held.add(name)
+        return [name for name in order if name in held and name not in refused]
+
     def _lane_segments(self) -> Iterator[str]:
         holders: dict[str, list[str]] = {lane: [] for lane in self.lanes if lane not in self.color}
         for row in range(self.last):
@@ -391,16 +431,16 @@ class _Chart:
                     held.remove(step.thread)
                 for each in self.rows[row - 1].steps:
                     for lane, value in each.changed.items():
-                        if lane in holders and (value == "free" or value in self.color):
-                            holders[lane] = [] if value == "free" else [value]
+                        held_by = self._holders(value) if lane in holders else None
+                        if held_by is not None:
+                            holders[lane] = held_by
             for lane in self.lanes:
                 ends = (self.cell(lane, row), self.cell(lane, row + 1))
                 if lane in self.color:
                     yield _edge(*ends, arrowhead="none", color=self.color[lane], penwidth=1.5)
                 elif holders[lane]:
-                    yield _edge(
-                        *ends, arrowhead="none", color=self.color[holders[lane][0]], penwidth=5
-                    )
+                    color = self.color.get(holders[lane][0], HANDED_OFF_COLOR)
+                    yield _edge(*ends, arrowhead="none", color=color, penwidth=5)
                 else:
                     yield _edge(*ends, arrowhead="none", color="#bbbbbb", style="dotted")
 
