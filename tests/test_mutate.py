@@ -303,7 +303,9 @@ def test_an_undecided_finding_names_the_missing_scenario(analysis: mutate.Analys
     missing = analysis.hints[rename_lock.mutation.name].missing
     assert missing == (
         "dcache/d-path-vs-rename runs rename beside a thread that takes rename_lock and nothing "
-        "broke: the race may need another tree or larger bounds"
+        "broke: the race may need another tree or larger bounds, or a model that splits what "
+        "the lock keeps whole (an effect is one step: an update the model makes in one cannot "
+        "be torn)"
     )
     weakened = next(
         e

@@ -24,6 +24,7 @@ from mc.check import checkable
 from mc.dsl.operation import Invocation
 from mc.dsl.scenario import Registry, Scenario
 from mc.dsl.steps import LockStep
+from mc.dsl.wait_steps import SectionStep, TryLockStep
 from mc.kernel.locks import Mode
 from mc.kernel.pagecache import File
 from mc.kernel.world import ModelError
@@ -50,7 +51,8 @@ class Hint:
 def takers(registry: Registry, variants: Sequence[str] = ()) -> list[Taker]:
     """Every (scenario, thread, lock family, mode) the registry's scenarios
     build, under ``variants`` where a scenario builds with them (the locks
-    a variant adds inside an operation, ``inserts``), else as they are."""
+    a variant adds inside an operation, ``inserts``), else as they are: a
+    lock step, a trylock or a spinlock section (exclusive) takes it."""
     found: list[Taker] = []
     for name, scenario in sorted(registry.scenarios.items()):
         try:
@@ -60,9 +62,12 @@ def takers(registry: Registry, variants: Sequence[str] = ()) -> list[Taker]:
         for thread in model.threads:
             seen: set[tuple[str, Mode]] = set()
             for step in thread.program.steps:
-                if isinstance(step, LockStep) and (step.lock.family, step.mode) not in seen:
-                    seen.add((step.lock.family, step.mode))
-                    found.append(Taker(name, thread.invocation, step.lock.family, step.mode))
+                if not isinstance(step, LockStep | TryLockStep | SectionStep):
+                    continue
+                mode = Mode.EXCL if isinstance(step, SectionStep) else step.mode
+                if (step.lock.family, mode) not in seen:
+                    seen.add((step.lock.family, mode))
+                    found.append(Taker(name, thread.invocation, step.lock.family, mode))
     return found
 
 
@@ -133,7 +138,9 @@ def hint(
         return Hint(
             f"{', '.join(beside)} {'runs' if len(beside) == 1 else 'run'} {operation} beside a "
             f"thread that {rival_words} and nothing "
-            f"broke: the race may need another tree or larger bounds"
+            f"broke: the race may need another tree or larger bounds, or a model that "
+            "splits what the lock keeps whole (an effect is one step: an update the model makes "
+            "in one cannot be torn)"
         )
     missing = (
         f"no checked scenario runs {operation} beside a thread that {rival_words} "
