@@ -1412,8 +1412,8 @@ def _block_on_lease(
         scratch.violate(
             LOCK_PROTOCOL,
             f"{file}'s __break_lease() takes list_first_entry(&ctx->flc_lease) after the "
-            "conflicting leases went away: the list changed since any_leases_conflict() "
-            "because flc_lock was not held across both",
+            "conflicting leases went away: the list changed since any_leases_conflict(), "
+            "changed by a thread without flc_lock or with flc_lock not held across both",
         )
         return
     _insert_block(scratch, ctx, "lease", (file, 0, 0, WRITE if write else READ), holder)
