@@ -822,7 +822,10 @@ def reclaim_block(op: Op) -> None:
     ):
         op.unlock(b.folio_lock, "keep_locked: folio_unlock(folio)")
         op.goto("out")
-    op.assert_held(b.folio_lock, "try_to_free_buffers(): BUG_ON(!folio_test_locked(folio))")
+    op.assert_held(
+        b.folio_lock,
+        "try_to_free_buffers(): BUG_ON(!folio_test_locked(folio)) /* locked by its caller */",
+    )
     op.section(
         b.private_lock,
         "if (folio_has_private(folio) && !filemap_release_folio(folio, sc->gfp_mask)) "
@@ -837,7 +840,10 @@ def reclaim_block(op: Op) -> None:
     with op.when(same(op.ret, const(0, "0")), "if (!filemap_release_folio(folio, gfp))"):
         op.unlock(b.folio_lock, "activate_locked: folio_unlock(folio)")
         op.goto("out")
-    op.assert_held(b.folio_lock, "__remove_mapping(): BUG_ON(!folio_test_locked(folio))")
+    op.assert_held(
+        b.folio_lock,
+        "__remove_mapping(): BUG_ON(!folio_test_locked(folio)) /* locked by its caller */",
+    )
     op.effect(
         "__remove_mapping(mapping, folio, true, sc->target_mem_cgroup): "
         "if (!folio_ref_freeze(folio, refcount) || folio_test_dirty(folio)) goto cannot_free; "

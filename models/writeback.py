@@ -627,7 +627,9 @@ def reclaim(op: Op, file: File, index: int) -> None:
             roles={"folio": folio_ref(op, page)},
         )
         op.fail_if(same(op.ret, OK), 0, "keep_locked", "if (!...) goto activate_locked")
-    op.assert_held(ref.lock, "__remove_mapping(): BUG_ON(!folio_test_locked(folio))")
+    op.assert_held(
+        ref.lock, "__remove_mapping(): BUG_ON(!folio_test_locked(folio)) /* locked by its caller */"
+    )
     op.section(
         mapping.xa_lock,
         "__remove_mapping(): xa_lock_irq(&mapping->i_pages); folio_ref_freeze(); "
