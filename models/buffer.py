@@ -355,7 +355,9 @@ def bread(op: Op, b: MetaBlock) -> Expr:
     buffer that is not uptodate ``__bread_slow()``: lock the buffer, test
     ``buffer_uptodate()`` again (another reader may have read it while
     this one waited for the lock), else read it with ``b_end_io =
-    end_buffer_read_sync`` and ``wait_on_buffer()``."""
+    end_buffer_read_sync`` and ``wait_on_buffer()``.  Returns the
+    thread's buffer_head, as an expression to pass to ``update``,
+    ``mark_buffer_dirty``, ``sync_dirty_buffer`` and ``brelse``."""
     bh = getblk(op, b)
     done = op.fresh_label("bread_done")
     uptodate = _buffer_test(b, BH_UPTODATE, "buffer_uptodate(bh)")
@@ -497,6 +499,24 @@ def _brelse(scratch: Scratch, b: MetaBlock, bh: int) -> None:
         scratch[b.b_count] -= 1
 
 
+def update(op: Op, b: MetaBlock, bh: Expr, bit: str, label: str) -> None:
+    """One step, labelled ``label``, that sets the update ``bit`` (a name of
+    the thread's own) in the data of the buffer ``bh`` (what ``bread``
+    returned) and records it for ``metadata-update-durable``; through a
+    buffer_head reclaim freed, a use after free.  Being one step, two
+    threads' updates (different bits, as two inodes' fields in one inode
+    table block) never tear each other: an update that rewrites what
+    another may change (a read of ``b.data``, then a write of it) is two
+    steps of the caller's own, whose lock then matters."""
+    op.effect(label, _update, b, bh, bit)
+
+
+def brelse(op: Op, b: MetaBlock, bh: Expr) -> None:
+    """``brelse(bh)``: the reference ``bread`` took is dropped (through a
+    buffer_head reclaim freed, a use after free)."""
+    op.effect("brelse(bh)", _brelse, b, bh)
+
+
 BUFFER_CITES = (
     Cite("fs/buffer.c", "__bread_gfp", "6.7"),
     Cite("fs/buffer.c", "bdev_getblk", "6.7", leaves_out=("spin_lock", "spin_unlock")),
@@ -525,13 +545,11 @@ def update_block(op: Op, bit: str, sync: bool = False) -> None:
     with ``sync`` (``MS_SYNCHRONOUS``) ``sync_dirty_buffer()``; ``brelse()``."""
     b = meta_block(op.world)
     bh = bread(op, b)
-    op.effect(
-        f"ext2_set_bit_atomic(sb_bgl_lock(sbi, group), {bit}, bh->b_data)", _update, b, bh, bit
-    )
+    update(op, b, bh, bit, f"ext2_set_bit_atomic(sb_bgl_lock(sbi, group), {bit}, bh->b_data)")
     mark_buffer_dirty(op, b, bh, bit)
     if sync:
         sync_dirty_buffer(op, b, bh)
-    op.effect("brelse(bh)", _brelse, b, bh)
+    brelse(op, b, bh)
 
 
 # --- the flusher ---------------------------------------------------------------------------

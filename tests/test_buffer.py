@@ -164,3 +164,51 @@ def test_two_devices_completion_threads_do_not_wait_for_each_other(
     result = vfsmc("check", "mixed.py:mine/mixed", "--no-save")
     assert result.exit_code == 0, result.output
     assert result.output.startswith("mine/mixed: OK")
+
+
+MINIX = """
+from mc.dsl import EXCL, LockKind, Op, flag_variant, operation, scenario
+from mc.models.buffer import (
+    bh_io_completion, bread, brelse, mark_buffer_dirty, meta_block, reclaim_block, update,
+)
+
+EARLY = "brelse-before-dirty"
+flag_variant(EARLY, "the inode-table update drops its buffer_head before dirtying it")
+
+
+@operation(models="a minix-style inode-table update")
+def itable_update(op: Op, bit: str) -> None:
+    b = meta_block(op.world)
+    lock = op.world.shared_lock("itable_lock", LockKind.MUTEX)
+    bh = bread(op, b)
+    op.lock(lock, EXCL, "mutex_lock(&sbi->s_itable_lock)")
+    update(op, b, bh, bit, "raw_inode->i_mode = ...")
+    op.unlock(lock, "mutex_unlock(&sbi->s_itable_lock)")
+    if op.variant(EARLY):
+        brelse(op, b, bh)
+    mark_buffer_dirty(op, b, bh, bit)
+    if not op.variant(EARLY):
+        brelse(op, b, bh)
+
+
+scenario("minix/update-vs-reclaim", "an inode-table update while reclaim frees buffers",
+         tree=[], threads=[itable_update("alice"), reclaim_block(), bh_io_completion()])
+"""
+
+
+@pytest.mark.usefixtures("own_models")
+def test_a_user_s_own_buffer_operation_is_checked(
+    vfsmc: Callable[..., Result], tmp_path: Path
+) -> None:
+    """An operation of a user's own, written with the documented buffer
+    calls: it passes, and its variant that drops the reference before
+    mark_buffer_dirty() touches a buffer_head reclaim freed."""
+    (tmp_path / "minix.py").write_text(MINIX)
+    ok = vfsmc("check", "minix.py:minix/update-vs-reclaim", "--no-save")
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.startswith("minix/update-vs-reclaim: OK")
+    args = ("-V", "brelse-before-dirty", "--no-save")
+    broken = vfsmc("check", "minix.py:minix/update-vs-reclaim", *args)
+    assert broken.exit_code == 1, broken.output
+    assert "bh-no-use-after-free in minix/update-vs-reclaim" in broken.output
+    assert "mark_buffer_dirty(bh) touches buffer_head #1 of block 7" in broken.output
