@@ -149,12 +149,12 @@ def _render_folio(value: int | None) -> str:
     return "cached, " + ("|".join(names) or "clean")
 
 
+def _bio_text(kind: str, bits: frozenset[str] | None) -> str:
+    return "read" if kind == READ else f"{kind} of {_render_bits(bits)}"
+
+
 def _render_bios(value: tuple[tuple[str, Any], ...]) -> str:
-    if not value:
-        return "none"
-    return "; ".join(
-        f"{kind} of {_render_bits(bits)}" if kind != READ else "read" for kind, bits in value
-    )
+    return "; ".join(_bio_text(kind, bits) for kind, bits in value) if value else "none"
 
 
 @attrs.frozen
@@ -382,31 +382,26 @@ def bread(op: Op, b: MetaBlock) -> Expr:
 def wait_on_buffer(op: Op, b: MetaBlock, label: str) -> None:
     """``wait_on_buffer()``: sleep until the buffer is unlocked (its I/O
     completed)."""
-    lock = b.bh_lock.slot
-    unlocked = Expr(
-        "!buffer_locked(bh)",
-        lambda _world: lambda state: state[lock] is None,
-        reads=frozenset((lock,)),
-    )
+    unlocked = _slot_is(b.bh_lock.slot, "!buffer_locked(bh)", lambda value: value is None)
     op.wait_until(unlocked, label, str(b.bh_lock), holders=_lock_holder(b), unheld=_no_completer(b))
 
 
-def _buffer_test(b: MetaBlock, bit: int, text: str) -> Expr:
-    """Whether the buffer's state has ``bit``, read from the state."""
-    slot = b.bh_state
+def _slot_is(slot: int, text: str, test: Callable[[Any], Any]) -> Expr:
+    """Whether ``test`` holds of what ``slot`` holds (the one slot the
+    condition reads, for partial-order reduction)."""
     return Expr(
-        text, lambda _world: lambda state: bool(state[slot] & bit), reads=frozenset((slot,))
+        text, lambda _world: lambda state: bool(test(state[slot])), reads=frozenset((slot,))
     )
+
+
+def _buffer_test(b: MetaBlock, bit: int, text: str) -> Expr:
+    """Whether the buffer's state has ``bit``."""
+    return _slot_is(b.bh_state, text, lambda flags: flags & bit)
 
 
 def _folio_test(b: MetaBlock, text: str, test: Callable[[int], Any]) -> Expr:
     """Whether the folio is cached and ``test`` holds of its flags."""
-    slot = b.folio
-    return Expr(
-        text,
-        lambda _world: lambda state: state[slot] is not None and bool(test(state[slot])),
-        reads=frozenset((slot,)),
-    )
+    return _slot_is(b.folio, text, lambda flags: flags is not None and test(flags))
 
 
 # --- the update --------------------------------------------------------------------------
@@ -880,8 +875,7 @@ def _render_bio(bio: tuple[str, Any] | None) -> str:
     if bio is None:
         return "none (every task returned)"
     kind, bits = bio
-    done = f"b_end_io = {END_IO[kind]}"
-    return f"read ({done})" if kind == READ else f"{kind} of {_render_bits(bits)} ({done})"
+    return f"{_bio_text(kind, bits)} (b_end_io = {END_IO[kind]})"
 
 
 def _completions(b: MetaBlock, irq: int) -> Expr:

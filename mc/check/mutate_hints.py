@@ -22,9 +22,9 @@ import attrs
 import mc.dsl as dsl
 from mc.check import checkable
 from mc.dsl.operation import Invocation
+from mc.dsl.program import ACQUISITIONS
 from mc.dsl.scenario import Registry, Scenario
-from mc.dsl.steps import LockStep
-from mc.dsl.wait_steps import SectionStep, TryLockStep
+from mc.dsl.wait_steps import SectionStep
 from mc.kernel.locks import Mode
 from mc.kernel.pagecache import File
 from mc.kernel.world import ModelError
@@ -62,7 +62,7 @@ def takers(registry: Registry, variants: Sequence[str] = ()) -> list[Taker]:
         for thread in model.threads:
             seen: set[tuple[str, Mode]] = set()
             for step in thread.program.steps:
-                if not isinstance(step, LockStep | TryLockStep | SectionStep):
+                if not isinstance(step, ACQUISITIONS):
                     continue
                 mode = Mode.EXCL if isinstance(step, SectionStep) else step.mode
                 if (step.lock.family, mode) not in seen:
