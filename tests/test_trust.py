@@ -116,6 +116,37 @@ def test_a_variant_that_changes_nothing_is_an_error(
     one_line(vfsmc("check", scenario, "-V", variant), f"variant {variant} changes nothing in")
 
 
+MISSPELT_LOCK = """
+from mc.dsl import Invocation, Program, variant
+from mc.models.dirops import rmdir
+
+
+@variant("rmdir-no-victim-lock-misspelt", "vfs_rmdir() without the victim's lock")
+def misspelt(program: Program, invocation: Invocation) -> Program:
+    if invocation.operation is not rmdir:
+        return program
+    return program.drop_lock("i_rwsm(victim)")
+"""
+
+
+def test_a_drop_lock_of_a_misspelt_lock_lists_the_locks_taken(vfsmc: Run, tmp_path: Path) -> None:
+    (tmp_path / "misspelt.py").write_text(MISSPELT_LOCK)
+    line = one_line(
+        vfsmc(
+            "check",
+            "dirops/rmdir-vs-create",
+            "--models",
+            str(tmp_path / "misspelt.py"),
+            "-V",
+            "rmdir-no-victim-lock-misspelt",
+            "--no-save",
+        ),
+        "variant rmdir-no-victim-lock-misspelt changes nothing in dirops/rmdir-vs-create: "
+        "the lock its drop_lock() names is none its threads take or release (",
+    )
+    assert "i_rwsem(victim)" in line and "i_rwsm" not in line
+
+
 def test_a_regress_row_whose_variant_changes_nothing_is_an_error(
     vfsmc: Run, tmp_path: Path
 ) -> None:

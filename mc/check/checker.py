@@ -88,9 +88,30 @@ def build(
     for name in variants:
         if not changes_something(registry, model, name, scenario):
             close = mutants.closest(model, name) if name.startswith(mutants.PREFIX) else None
-            hint = f" (did you mean {close}?)" if close else ""
+            hint = f" (did you mean {close}?)" if close else _locks_hint(registry, model, name)
             raise IneffectiveVariant(f"variant {name} changes nothing in {scenario.name}{hint}")
     return model
+
+
+def _locks_hint(registry: Registry, model: KernelModel, name: str) -> str:
+    """For a variant whose transform calls ``Program.drop_lock``: the
+    spellings of the locks the scenario's threads do take, among which the
+    one it names (a typo, say) was not."""
+    transform = registry.variant(name).transform
+    code = getattr(transform, "__code__", None)
+    if code is None or "drop_lock" not in code.co_names:
+        return ""
+    spelt = {
+        spelling
+        for thread in model.threads
+        for step in thread.program.steps
+        if (lock := getattr(step, "lock", None)) is not None
+        for spelling in (lock.text, lock.family)
+    }
+    return (
+        f": the lock its drop_lock() names is none its threads take or release "
+        f"({', '.join(sorted(spelt)) or 'they take none'})"
+    )
 
 
 LEAST_BUILD_SECONDS = 10.0
