@@ -6,13 +6,10 @@ it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from mc.dsl import BASE_PROPERTIES, invariant, scenario
+from mc.dsl import BASE_PROPERTIES, invariant, scenario, step_invariant
 from mc.dsl.kernel_model import KernelModel
 from mc.engine.model import Check
 from mc.kernel.expr import State
-from mc.kernel.world import ERROR_SLOT
 from mc.models.buffer import (
     BH_USE_AFTER_FREE,
     METADATA_SYNCED,
@@ -41,36 +38,19 @@ def metadata_update_durable(model: KernelModel) -> Check[State]:
     return lambda state: lost_update(block, state)
 
 
-def _step_error(name: str) -> Callable[[KernelModel], Check[State]]:
-    """The check of a property a step breaks (``scratch.violate(name, ...)``)."""
-
-    def checker(_model: KernelModel) -> Check[State]:
-        def check(state: State) -> str | None:
-            error = state[ERROR_SLOT]
-            if error is not None and error[0] == name:
-                return str(error[1])
-            return None
-
-        return check
-
-    return checker
-
-
-invariant(
+step_invariant(
     BH_USE_AFTER_FREE,
     "no thread touches a buffer_head through a pointer it holds after try_to_free_buffers() "
     "freed it",
-    reads=["error"],
     needs=("buffer", "a metadata block read with sb_bread()"),
-)(_step_error(BH_USE_AFTER_FREE))
+)
 
-invariant(
+step_invariant(
     METADATA_SYNCED,
     "when sync_blockdev() returns, the device holds every dirtied update of the buffer of a "
     "folio tagged dirty when it began, and of a writeback then in flight",
-    reads=["error"],
     needs=("buffer", "a metadata block read with sb_bread()"),
-)(_step_error(METADATA_SYNCED))
+)
 
 PROPERTIES = (*BASE_PROPERTIES, DURABLE, BH_USE_AFTER_FREE, METADATA_SYNCED)
 

@@ -777,3 +777,56 @@ def test_moving_a_test_with_its_body_before_a_step_it_would_skip_is_refused(
         r"goes to 'folio_launder\(\).*', now past 'folio_lock\(folio\)'",
     ):
         registry.build(registry.scenario("writeback/invalidate-vs-stores"), ["unmap-before-lock"])
+
+
+STEP_INVARIANT = """
+from mc.dsl import EXCL, LockKind, Op, Scratch, operation, scenario, step_invariant
+
+NEGATIVE = "counter-never-negative"
+step_invariant(NEGATIVE, "the counter never goes below zero (a WARN_ON in put())")
+
+
+def put(scratch: Scratch, counter: int) -> None:
+    if scratch[counter] == 0:
+        scratch.violate(NEGATIVE, "put() of a counter already at 0")
+        return
+    scratch[counter] = scratch[counter] - 1
+
+
+def last(scratch: Scratch, counter: int) -> bool:
+    return bool(scratch[counter] > 0)
+
+
+@operation(models="a put of a counter tested first")
+def tested_put(op: Op, locked: bool) -> None:
+    counter = op.world.shared_slot("counter", 1)
+    lock = op.world.shared_lock("counter_lock", LockKind.SPINLOCK) if locked else None
+    if lock is not None:
+        op.lock(lock, EXCL, "spin_lock(&counter_lock)")
+    some = op.compute("some", "if (counter > 0)", last, counter)
+    with op.when(some, "if (counter > 0)"):
+        op.effect("counter--", put, counter)
+    if lock is not None:
+        op.unlock(lock, "spin_unlock(&counter_lock)")
+
+
+scenario("my/racy-puts", "two puts", [], [tested_put(False), tested_put(False)],
+         properties=["deadlock", NEGATIVE])
+scenario("my/locked-puts", "two puts", [], [tested_put(True), tested_put(True)],
+         properties=["deadlock", NEGATIVE])
+"""
+
+
+def test_a_step_invariant_reports_what_a_step_recorded(tmp_path: Path) -> None:
+    """A user's ``step_invariant`` is declared in the user's file, reads
+    only the error slot, and reports the message ``scratch.violate`` gave."""
+    (tmp_path / "counter.py").write_text(STEP_INVARIANT)
+    registry = with_files([tmp_path / "counter.py"])
+    assert registry.properties["counter-never-negative"].reads == ("error",)
+    racy = registry.build(registry.scenario("my/racy-puts"))
+    result = check(racy)
+    assert result.verdict is Verdict.VIOLATED and result.violation is not None
+    assert result.violation.property == "counter-never-negative"
+    assert result.violation.message == "put() of a counter already at 0"
+    locked = registry.build(registry.scenario("my/locked-puts"))
+    assert check(locked).verdict is Verdict.OK

@@ -8,7 +8,7 @@ file everything it needs.
 - operations: ``operation`` (``Cite`` names its kernel functions), ``Op`` (its
   methods emit the steps), ``Invocation``;
 - declarations: ``scenario``, ``variant``, ``flag_variant``, ``replaces``, ``inserts``,
-  ``invariant``,
+  ``invariant``, ``step_invariant`` (one that steps break with ``scratch.violate``),
   ``lock_order`` (a documented lock order for ``vfsmc lockorder``);
 - programs, for variants: ``Program`` and its steps (``Step``, ``LockStep``;
   ``never_blocks`` marks the ``compile`` of a step class of one's own whose
@@ -45,6 +45,7 @@ from mc.dsl.scenario import (
     lock_order,
     replaces,
     scenario,
+    step_invariant,
     variant,
 )
 from mc.dsl.steps import LockStep, Step, never_blocks
@@ -131,6 +132,7 @@ __all__ = [
     "sb_writers",
     "scenario",
     "state_expr",
+    "step_invariant",
     "touches",
     "unlinked",
     "variant",

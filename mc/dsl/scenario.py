@@ -25,7 +25,7 @@ from mc.dsl.program import Program
 from mc.dsl.steps import Source, Step
 from mc.engine.model import Check, PropertyKind, declared_reads
 from mc.kernel.expr import State
-from mc.kernel.world import LocatedModelError, ModelError, World
+from mc.kernel.world import LocatedModelError, ModelError, World, reported_error
 from mc.project import shown
 from mc.text import briefly
 
@@ -266,9 +266,10 @@ def _declarer(variant: Variant) -> str:
 
 
 def _checker_source(prop: PropertyDef) -> Source | None:
-    """Where the property's checker is defined (its decorator's line)."""
+    """Where the property's checker is defined (its decorator's line; not
+    known for a ``step_invariant``, whose check is this module's)."""
     code = getattr(inspect.unwrap(prop.checker), "__code__", None)
-    if code is None:
+    if code is None or code.co_filename == __file__:
         return None
     return Source(code.co_filename, code.co_firstlineno, code.co_name)
 
@@ -337,9 +338,10 @@ LONGEST_NAME = 100
 
 def _declare(item: T) -> T:
     """Record ``item`` in the module whose top level (or function) called
-    the declaring function, once its name is one a command line and a file
-    name can carry: not empty, no control character, not starting with a
-    dot (its files would be hidden), at most ``LONGEST_NAME`` characters."""
+    the declaring function (the first caller outside this module), once
+    its name is one a command line and a file name can carry: not empty,
+    no control character, not starting with a dot (its files would be
+    hidden), at most ``LONGEST_NAME`` characters."""
     name = getattr(item, "name", "")
     kind = type(item).__name__.lower().removesuffix("def")
     if not isinstance(name, str):
@@ -361,6 +363,8 @@ def _declare(item: T) -> T:
     if not isinstance(description, str):
         raise ModelError(f"{kind} {name}: its description is text, not {description!r}")
     frame = sys._getframe(2)
+    while frame.f_code.co_filename == __file__ and frame.f_back is not None:
+        frame = frame.f_back
     frame.f_globals.setdefault(DECLARATIONS, []).append(item)
     return item
 
@@ -645,6 +649,19 @@ def invariant(
         return _declare(prop)
 
     return wrap
+
+
+def step_invariant(
+    name: str, description: str, *, needs: tuple[str, str] | None = None
+) -> PropertyDef:
+    """Declare an invariant that steps break themselves, with
+    ``scratch.violate(name, message)`` (as the kernel's WARN_ON): it reads
+    only the error slot, so it makes no step visible to partial-order
+    reduction, and reports the message the step recorded.  ``needs`` as
+    for ``invariant``."""
+    return invariant(name, description, reads=["error"], needs=needs)(
+        lambda _model: lambda state: reported_error(state, name)
+    )
 
 
 def _checked(
