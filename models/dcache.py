@@ -45,8 +45,12 @@ autofs_d_automount()) mounting NFS (nfs_weak_revalidate()); ``->d_real``
 is overlayfs's; ``->d_dname`` pipefs's.
 
 A dentry's life is one slot: hashed, dead (lockref_mark_dead()), unhashed
-(__d_drop()), freed; its reference count another.  An RCU grace period is
-a wait until no thread is in an RCU read-side section.  dput()'s
+(__d_drop()), freed; its reference count another; its ``d_u`` union a
+third: on the inode's alias list (``i_dentry``, one alias per inode here),
+off it, or the rcu_head ``call_rcu()`` wrote over it.  An RCU grace period
+is a wait until no thread is in an RCU read-side section (the model does
+not count a spinlock's holder as a reader, which the kernel does: a free
+it reports under a spinlock alone is one the kernel may not make).  dput()'s
 rcu_read_lock() is a read-side section of its own
 (``rcu_read_lock(dput)``), not the path walk's rcu-walk that the locking
 rules' rcu-walk column means.  The shrinker's is one too
@@ -93,6 +97,7 @@ from mc.models.dirops import rename, split
 from mc.models.namei import ECHILD, lookup_slow
 
 HASHED, DEAD, UNHASHED, FREED = "hashed", "dead", "unhashed", "freed"
+LISTED, UNLISTED, RCU_HEAD = "listed", "unlisted", "rcu_head"
 DCACHE_READ = "6.17-rc3 (Kingxukai/linux 9b44fff6)"
 NAMEI_READ = "6.17-rc3 (Kingxukai/linux 0291023e)"
 UNLIST_LOCKS = (
@@ -119,15 +124,29 @@ LOCK_FOR_KILL_SPINS = "lock-for-kill-spins"
 CI_COMPARE_EXACT = "ci-compare-exact"
 AUTOMOUNT_NO_RECHECK = "automount-no-recheck"
 D_MANAGE_BLOCKS_IN_RCU = "d-manage-blocks-in-rcu"
+FIND_ALIAS_WITHOUT_I_LOCK = "find-alias-without-i-lock"
 DENTRY_USERS = "dcache-dentry-users"
 CI_LOOKUPS = "dcache-ci-lookups"
 AUTOMOUNTS = "automount-points"
 D_PATHS = "d-paths"
+ALIAS_WALKS = "d-find-alias-walks"
+ALIAS_LIST_INTACT = "alias-walk-intact"
 
 
 def life_slot(world: World, path: str) -> int:
     """The dentry's life: hashed, dead, unhashed, freed."""
     return world.shared_slot(f"d_life({path})", HASHED)
+
+
+def alias_slot(world: World, path: str) -> int:
+    """The dentry's ``d_u`` union as the inode's alias list sees it: the
+    dentry on the list (``listed``), taken off it by
+    ``dentry_unlink_inode()``'s ``hlist_del_init(&dentry->d_u.d_alias)``
+    (``unlisted``), or ``rcu_head`` once ``dentry_free()``'s
+    ``call_rcu(&dentry->d_u.d_rcu, __d_free)`` has written the rcu_head
+    over ``d_u.d_alias`` (the two share the union, so ``d_alias.next`` is
+    then the callback list's link)."""
+    return world.shared_slot(f"d_alias({path})", LISTED)
 
 
 def count_slot(world: World, path: str) -> int:
@@ -250,19 +269,24 @@ def put_locked(scratch: Scratch, count: int) -> int:
     return int(scratch[count])
 
 
-def set_life(scratch: Scratch, life: int, value: str) -> None:
-    scratch[life] = value
+def set_slot(scratch: Scratch, slot: int, value: str) -> None:
+    """A dentry's life (:func:`life_slot`) or alias-list state
+    (:func:`alias_slot`) becomes ``value``."""
+    scratch[slot] = value
 
 
 def dentry_kill(op: Op, dentry: DentryObject, i_lock: Lock | None = None) -> None:
     """__dentry_kill(), entered with ``dentry->d_lock`` held (and the
     inode's ``i_lock`` when ``i_lock`` is given: lock_for_kill() took it):
     lockref_mark_dead(), ``->d_prune`` (under d_lock), __d_drop(), then
-    dentry_unlink_inode() drops d_lock, then i_lock, and calls ``->d_iput``;
-    ``->d_release``; dentry_free(): ``call_rcu(&dentry->d_u.d_rcu,
-    __d_free)``."""
+    dentry_unlink_inode() takes the dentry off the inode's alias list
+    (``hlist_del_init(&dentry->d_u.d_alias)``), drops d_lock, then i_lock,
+    and calls ``->d_iput``; ``->d_release``; dentry_free():
+    ``call_rcu(&dentry->d_u.d_rcu, __d_free)``, which writes the rcu_head
+    over ``d_u.d_alias`` at once (:func:`alias_slot`), and ``__d_free()``
+    after a grace period."""
     life = life_slot(op.world, dentry.path)
-    op.effect("lockref_mark_dead(&dentry->d_lockref)", set_life, life, DEAD)
+    op.effect("lockref_mark_dead(&dentry->d_lockref)", set_slot, life, DEAD)
     op.call(
         "dentry_operations.d_prune",
         _nothing,
@@ -271,7 +295,11 @@ def dentry_kill(op: Op, dentry: DentryObject, i_lock: Lock | None = None) -> Non
         roles={"dentry": dentry},
         sleeps=False,
     )
-    op.effect("__d_drop(dentry) /* unhashed */", set_life, life, UNHASHED)
+    op.effect("__d_drop(dentry) /* unhashed */", set_slot, life, UNHASHED)
+    alias = alias_slot(op.world, dentry.path)
+    op.effect(
+        "dentry_unlink_inode(): hlist_del_init(&dentry->d_u.d_alias)", set_slot, alias, UNLISTED
+    )
     late = op.variant(D_IPUT_UNDER_D_LOCK)
     if not late:
         op.unlock(dentry.d_lock, "dentry_unlink_inode(): spin_unlock(&dentry->d_lock)")
@@ -296,12 +324,16 @@ def dentry_kill(op: Op, dentry: DentryObject, i_lock: Lock | None = None) -> Non
         roles={"dentry": dentry},
     )
     if not op.variant(DENTRY_FREE_WITHOUT_RCU):
-        op.wait_until(
-            no_reader(op.world),
-            "dentry_free(): call_rcu(&dentry->d_u.d_rcu, __d_free) /* after a grace period */",
-            "a grace period",
+        op.effect(
+            "dentry_free(): call_rcu(&dentry->d_u.d_rcu, __d_free) /* over d_u.d_alias */",
+            set_slot,
+            alias,
+            RCU_HEAD,
         )
-    op.effect("__d_free(): kmem_cache_free(dentry_cache, dentry)", set_life, life, FREED)
+        op.wait_until(
+            no_reader(op.world), "__d_free() /* after a grace period */", "a grace period"
+        )
+    op.effect("__d_free(): kmem_cache_free(dentry_cache, dentry)", set_slot, life, FREED)
 
 
 def lock_for_kill(op: Op, dentry: DentryObject, i_lock: Lock, busy: Expr) -> None:
@@ -535,52 +567,106 @@ def shrink_dcache(op: Op, path: str) -> None:
     op.label("out")
 
 
-def dget_if_hashed(scratch: Scratch, life: int, count: int) -> None:
+def dget_if_hashed(scratch: Scratch, life: int, count: int) -> bool:
     """__d_find_alias(): ``if (!d_unhashed(alias)) dget_dlock(alias)``,
-    under the alias's d_lock."""
-    if scratch[life] == HASHED:
-        scratch[count] = scratch[count] + 1
+    under the alias's d_lock: whether it took the reference."""
+    if scratch[life] != HASHED:
+        return False
+    scratch[count] = scratch[count] + 1
+    return True
+
+
+def first_alias(scratch: Scratch, alias: int) -> bool:
+    """``hlist_for_each_entry(alias, &inode->i_dentry, d_u.d_alias)``'s
+    first entry: whether the dentry is on the list."""
+    return bool(scratch[alias] == LISTED)
+
+
+def next_alias(scratch: Scratch, path: str, alias: int, life: int) -> None:
+    """``hlist_for_each_entry()``'s step to ``alias->d_u.d_alias.next``
+    after an unhashed alias: NULL for the one alias taken off the list
+    (``hlist_del_init()``), a use after free of a freed dentry, and the
+    callback list's link of the rcu_head for one ``dentry_free()`` queued
+    on ``call_rcu()``, which the walk then takes for a dentry."""
+    if scratch[life] == FREED:
+        scratch.violate(
+            ALIAS_LIST_INTACT,
+            f"d_find_alias() reads alias->d_u.d_alias.next of {path}, which is freed: "
+            "the walk held no i_lock the kill waited for",
+        )
+    elif scratch[alias] == RCU_HEAD:
+        scratch.violate(
+            ALIAS_LIST_INTACT,
+            f"d_find_alias() reads alias->d_u.d_alias.next of {path} after dentry_free() "
+            "queued it on call_rcu(): d_u.d_rcu overlays d_u.d_alias, so the walk follows "
+            "the RCU callback list's link as the next alias",
+        )
 
 
 @operation(
     models="d_find_alias() (fs/dcache.c)",
     describe=lambda path: f"d_find_alias({path})",
-    cites=(Cite("fs/dcache.c", "d_find_alias", DCACHE_READ),),
+    cites=(
+        Cite("fs/dcache.c", "d_find_alias", DCACHE_READ),
+        Cite("fs/dcache.c", "__d_find_alias", DCACHE_READ),
+    ),
 )
 def d_find_alias(op: Op, path: str) -> None:
     """d_find_alias() of the inode of the non-directory ``path``, whose one
     alias is the dentry at ``path`` (read in 6.17-rc3, Kingxukai/linux
-    fs/dcache.c at 9b44fff6): ``if
-    (!hlist_empty(&inode->i_dentry))``, read with no lock, then
-    ``spin_lock(&inode->i_lock)`` and ``__d_find_alias()``: each alias's
-    ``spin_lock(&alias->d_lock)`` inside it, a reference (``dget_dlock()``)
-    on a hashed one, ``spin_unlock(&alias->d_lock)``;
-    ``spin_unlock(&inode->i_lock)``.  i_lock outside d_lock, the order
-    ``d_prune_aliases()`` and ``d_mark_dontcache()`` take them in too.  A
-    killer holds both locks from ``lock_for_kill()`` until
-    ``dentry_unlink_inode()`` has taken the dentry off the alias list, so
-    under i_lock the alias is hashed or gone; the ``d_unhashed()`` test is
-    a step all the same, and ``dentry-killed-referenced`` reports a
-    reference taken on a dentry being killed.  The caller keeps the
-    reference it got (its dput() is not part of the operation)."""
+    fs/dcache.c at 9b44fff6): ``if (!hlist_empty(&inode->i_dentry))``,
+    read with no lock, then ``spin_lock(&inode->i_lock)`` and
+    ``__d_find_alias()``: ``hlist_for_each_entry(alias, &inode->i_dentry,
+    d_u.d_alias)``, each alias's ``spin_lock(&alias->d_lock)`` inside it, a
+    reference (``dget_dlock()``) on a hashed one and ``return alias``,
+    else ``spin_unlock(&alias->d_lock)`` and on to
+    ``alias->d_u.d_alias.next``; ``spin_unlock(&inode->i_lock)``.  i_lock
+    outside d_lock, the order ``d_prune_aliases()`` and
+    ``d_mark_dontcache()`` take them in too.  A killer holds both locks
+    from ``lock_for_kill()`` until ``dentry_unlink_inode()`` has taken the
+    dentry off the alias list, so under i_lock the alias found is hashed,
+    the walk takes a reference and never steps past it; the step to the
+    next alias is modelled all the same: after a kill that did not wait
+    for i_lock it reads ``d_u.d_alias`` of a dentry ``dentry_free()`` has
+    queued on ``call_rcu()`` (``alias-walk-intact``).  The walk holds
+    i_lock, which on every configuration is an RCU read-side section
+    (preemption off, or ``rcu_read_lock()`` in PREEMPT_RT's
+    ``rt_spin_lock()``), so the memory itself outlives it: what breaks is
+    the union.  ``dentry-killed-referenced`` reports a reference taken on a
+    dentry being killed.  The caller keeps the reference it got (its
+    dput() is not part of the operation)."""
     op.inode(path)  # an unknown path is a model error
     dentry = dentry_object(op.world, path)
     count, life = count_slot(op.world, path), life_slot(op.world, path)
+    alias = alias_slot(op.world, path)
     i_lock = inode_i_lock(op.world, path)
-    gone = state_expr(
-        f"hlist_empty(&inode({path})->i_dentry)",
-        lambda state: state[life] in (UNHASHED, FREED),
+    op.world.parts.setdefault(ALIAS_WALKS, []).append(path)
+    empty = state_expr(
+        f"hlist_empty(&inode({path})->i_dentry)", lambda state: state[alias] != LISTED
     )
-    op.goto_if(gone, "out", "if (!hlist_empty(&inode->i_dentry)) /* else return NULL */")
+    op.goto_if(empty, "out", "if (!hlist_empty(&inode->i_dentry)) /* else return NULL */")
     op.lock(i_lock, EXCL, "d_find_alias(): spin_lock(&inode->i_lock)")
+    found = op.compute(
+        "found",
+        "__d_find_alias(): hlist_for_each_entry(alias, &inode->i_dentry, d_u.d_alias)",
+        first_alias,
+        alias,
+    )
+    op.goto_if(same(found, const(False)), "unlock", "if (!alias) /* none listed: return NULL */")
     op.lock(dentry.d_lock, EXCL, "__d_find_alias(): spin_lock(&alias->d_lock)")
-    op.effect(
-        "if (!d_unhashed(alias)) dget_dlock(alias)",
-        dget_if_hashed,
-        life,
-        count,
+    got = op.compute(
+        "got", "if (!d_unhashed(alias)) dget_dlock(alias)", dget_if_hashed, life, count
     )
     op.unlock(dentry.d_lock, "spin_unlock(&alias->d_lock)")
+    op.goto_if(same(got, const(True)), "unlock", "if (got) return alias /* with the reference */")
+    op.effect(
+        "hlist_for_each_entry(): alias = alias->d_u.d_alias.next",
+        next_alias,
+        path,
+        alias,
+        life,
+    )
+    op.label("unlock")
     op.unlock(i_lock, "spin_unlock(&inode->i_lock)")
     op.label("out")
 

@@ -14,6 +14,7 @@ from mc.dsl import (
     flag_variant,
     invariant,
     scenario,
+    step_invariant,
     variant,
 )
 from mc.dsl.kernel_model import KernelModel
@@ -21,6 +22,8 @@ from mc.kernel import properties as _properties  # noqa: F401  (registers the in
 from mc.kernel.locks import holds
 from mc.kernel.world import DONE
 from mc.models.dcache import (
+    ALIAS_LIST_INTACT,
+    ALIAS_WALKS,
     AUTOMOUNT_NO_RECHECK,
     AUTOMOUNTS,
     CI_COMPARE_EXACT,
@@ -31,6 +34,7 @@ from mc.models.dcache import (
     D_PATHS,
     DENTRY_FREE_WITHOUT_RCU,
     DENTRY_USERS,
+    FIND_ALIAS_WITHOUT_I_LOCK,
     FREED,
     HASHED,
     LOCK_FOR_KILL_SPINS,
@@ -311,6 +315,16 @@ def d_move_without_rename_lock(program: Program, invocation: Invocation) -> Prog
     return program.drop_lock("rename_lock")
 
 
+@variant(
+    FIND_ALIAS_WITHOUT_I_LOCK,
+    "d_find_alias() walks the inode's alias list (i_dentry) without taking the inode's i_lock",
+)
+def find_alias_without_i_lock(program: Program, invocation: Invocation) -> Program:
+    if invocation.operation is not d_find_alias:
+        return program
+    return program.drop_lock("i_lock")
+
+
 DCACHE_PROPERTIES = (
     *BASE_PROPERTIES,
     "namespace",
@@ -335,6 +349,14 @@ scenario(
     properties=DCACHE_PROPERTIES,
 )
 
+step_invariant(
+    ALIAS_LIST_INTACT,
+    "d_find_alias()'s walk of an inode's alias list (i_dentry) never steps through a dentry "
+    "dentry_free() has queued on call_rcu() or freed: the killer takes it off the list under "
+    "the inode's i_lock, which the walk holds",
+    needs=(ALIAS_WALKS, "a d_find_alias()"),
+)
+
 scenario(
     "dcache/dput-vs-find-alias",
     "the last dput() of a dentry racing d_find_alias() of its inode, which takes the inode's "
@@ -342,7 +364,7 @@ scenario(
     "fails and it takes them in that order",
     tree=["/a/", "/a/x"],
     threads=[dput("/a/x"), d_find_alias("/a/x")],
-    properties=DCACHE_PROPERTIES,
+    properties=(*DCACHE_PROPERTIES, ALIAS_LIST_INTACT),
 )
 
 scenario(
@@ -352,7 +374,7 @@ scenario(
     "then d_lock",
     tree=["/a/", "/a/x"],
     threads=[dput("/a/x"), shrink_dcache("/a/x"), d_find_alias("/a/x")],
-    properties=DCACHE_PROPERTIES,
+    properties=(*DCACHE_PROPERTIES, ALIAS_LIST_INTACT),
 )
 
 scenario(

@@ -172,3 +172,33 @@ def test_mutate_finds_rename_lock_needed_by_d_path(vfsmc: Run) -> None:
     }
     assert verdicts[D_MOVE_RENAME_LOCK] == ("VIOLATED", "d-path"), verdicts
     assert verdicts[D_PATH_LOCKED_WALK] == ("VIOLATED", "d-path"), verdicts
+
+
+I_LOCK_ACQUISITIONS = (
+    "mutant:drop@dput:lock_for_kill:lock_for_kill(): "
+    "if (!inode || likely(spin_trylock(&inode->i_lock))) return true",
+    "mutant:drop@dput:lock_for_kill:spin_lock(&inode->i_lock)",
+    "mutant:drop@d_find_alias:d_find_alias:d_find_alias(): spin_lock(&inode->i_lock)",
+)
+
+
+def test_mutate_finds_each_i_lock_acquisition_needed_by_the_alias_walk(vfsmc: Run) -> None:
+    """The kill takes the dentry off the alias list under i_lock and then
+    queues it on call_rcu(), whose rcu_head overlays d_u.d_alias: without
+    either side's i_lock, d_find_alias() steps through that rcu_head."""
+    result = vfsmc("mutate", "dcache/dput-vs-find-alias", "--json", "--no-save")
+    assert result.exit_code in (0, 1), result.output
+    verdicts = {
+        row["name"]: (row["verdict"], row["property"])
+        for row in json.loads(result.output)["mutations"]
+    }
+    for name in I_LOCK_ACQUISITIONS:
+        assert verdicts[name] == ("VIOLATED", "alias-walk-intact"), (name, verdicts)
+
+
+def test_a_walk_without_i_lock_follows_the_rcu_head(vfsmc: Run) -> None:
+    found = _violation(vfsmc, "dcache/dput-vs-find-alias", "-V", "find-alias-without-i-lock")
+    assert found.startswith(
+        "alias-walk-intact: d_find_alias() reads alias->d_u.d_alias.next of /a/x after "
+        "dentry_free() queued it on call_rcu()"
+    ), found
