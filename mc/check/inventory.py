@@ -306,11 +306,22 @@ def applicable_variants(
     step computes may differ); with ``failing``, a variant whose
     transform or build fails on the scenario is recorded there with the
     error and left out (else the error is raised)."""
+    return named_variants(registry, scenario, sorted(registry.variants), failing)
+
+
+def named_variants(
+    registry: Registry,
+    scenario: Scenario,
+    names: Sequence[str],
+    failing: dict[str, str] | None = None,
+) -> dict[str, list[Change]]:
+    """``applicable_variants`` among ``names``, which may name variants made
+    on demand (a ``mutant:`` name) as well as declared ones."""
     result = {}
     correct = built(registry, scenario)
-    for name in sorted(registry.variants):
+    for name in names:
         try:
-            if not could_change(registry.variants[name], correct):
+            if not could_change(registry.variant(name), correct):
                 continue
             changes = variant_changes(registry, scenario, name, correct)
         except Exception as error:

@@ -57,8 +57,12 @@ class Mutation:
     """The model line(s) today, ``file:line`` or ``file:line+line``, for people."""
 
     def describe(self) -> str:
-        """``drop rename 'mutex_lock(...)' (models/dirops.py:318)``."""
-        return f"{self.kind.value} {self.operation} '{self.label}' ({self.source})"
+        """``drop rename 'mutex_lock(...)' (models/dirops.py:318)``; a
+        mutation parsed from its name alone is described by its sites."""
+        where = f" ({self.source})" if self.source else ""
+        return (
+            f"{self.kind.value} {self.operation} '{self.label or SWAPPED.join(self.sites)}'{where}"
+        )
 
     def apply(self, program: Program) -> Program:
         """The mutated program."""

@@ -80,11 +80,12 @@ def show_command(
     with usermodels.reported():
         model = checkable.built(reg, found)
         failing: dict[str, str] = {}
-        variants = inventory.applicable_variants(reg, found, failing)
+        variants = (
+            inventory.named_variants(reg, found, only, failing)
+            if only
+            else inventory.applicable_variants(reg, found, failing)
+        )
         available = checkable.available_properties(reg, found)
-    if only:
-        variants = {name: changes for name, changes in variants.items() if name in only}
-        failing = {name: error for name, error in failing.items() if name in only}
     threads: list[dict[str, Any]] = [
         {
             "name": thread.name,
@@ -166,7 +167,7 @@ def show_command(
         return
     click.echo("variants that change its steps:")
     for name, changes in variants.items():
-        click.echo(f"  {name}: {reg.variants[name].description}")
+        click.echo(f"  {name}: {reg.variant(name).description}")
         if not changes:
             click.echo(
                 "      no step's text changes: an operation asks about it, and what a step "
