@@ -262,7 +262,9 @@ class FileLockContext:
     expirable: int
     """nfsd: whether the courtesy client is marked EXPIRABLE, and expired."""
     verdicts: int
-    """A -EDEADLK decision that disagrees with the waits-for graph, if any."""
+    """The -EDEADLK decisions checked against the waits-for graph: None
+    before the first, ``AGREED`` while each agreed, else what the first
+    that disagreed got wrong."""
     queued: int
     """A lockd request a cluster filesystem deferred (FILE_LOCK_DEFERRED)."""
     ofd_held: int
@@ -396,8 +398,18 @@ def _render_ofd(held: tuple[tuple[str, int, int], ...]) -> str:
     return ", ".join(f"{f} {a}-{b}" for f, a, b in held) or "none"
 
 
+AGREED = "agreed"
+
+
 def _render_verdict(verdict: str | None) -> str:
-    return verdict or "none"
+    return verdict or "none yet"
+
+
+def wrong_edeadlk(state: State, ctx: FileLockContext) -> str | None:
+    """The -EDEADLK decision that disagreed with the waits-for graph, if
+    any (``edeadlk-exact``)."""
+    verdict = state[ctx.verdicts]
+    return None if verdict in (None, AGREED) else str(verdict)
 
 
 # --- conditions ------------------------------------------------------------------------------
@@ -474,7 +486,8 @@ def _posix_locks_deadlock(
 ) -> bool:
     """``posix_locks_deadlock(request, fl)`` under blocked_lock_lock:
     follow ``what_owner_is_waiting_for()`` from the blocker's owner; also
-    records a decision that disagrees with the waits-for graph.  ``check``
+    records that a decision was checked, or one that disagrees with the
+    waits-for graph (``ctx.verdicts``).  ``check``
     is ``kernel``, ``skip`` (no check) or ``any-waiter`` (-EDEADLK when
     the blocker's owner waits at all)."""
     blocked = scratch[ctx.blocked]
@@ -495,6 +508,8 @@ def _posix_locks_deadlock(
                 deadlock = True
                 break
     cycle = _waits_for_cycle(scratch[ctx.posix], blocked, request[0], conflict[0])
+    if scratch[ctx.verdicts] is None:
+        scratch[ctx.verdicts] = AGREED
     if deadlock and not cycle:
         scratch[ctx.verdicts] = (
             f"{request[0]} got -EDEADLK waiting for {conflict[0]}, which closes no cycle"
@@ -1454,7 +1469,7 @@ def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool, deleg: boo
     op.lock(flc, EXCL, "__break_lease(): spin_lock(&ctx->flc_lock)")
     timeouts = not op.variant(LEASE_BREAK_NO_TIMEOUT)
     if timeouts:
-        op.effect("time_out_leases(inode, &dispose)", time_out_leases, ctx)
+        _time_out_leases(op, ctx, "time_out_leases(inode, &dispose)")
     conflicting = Expr(
         "any_leases_conflict(inode, new_fl)",
         lambda _w: lambda state: _any_conflict(state, ctx, file, write, deleg),
@@ -1525,7 +1540,7 @@ def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool, deleg: boo
     op.lock(flc, EXCL, "spin_lock(&ctx->flc_lock)")
     op.effect("__locks_delete_block(&new_fl->c)", _unblock, ctx, "lease", file)
     if timeouts:
-        op.effect("if (error == 0) time_out_leases(inode, &dispose)", time_out_leases, ctx)
+        _time_out_leases(op, ctx, "if (error == 0) time_out_leases(inode, &dispose)")
     op.goto_if(conflicting, "restart", "if (any_leases_conflict(inode, new_fl)) goto restart")
     op.label("out")
     op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
@@ -1537,6 +1552,14 @@ def _woken_or_timed_out(state: State, ctx: FileLockContext, file: str) -> bool:
     never answers)."""
     blockers = _blockers(ctx, "lease", file)(state)
     return not blockers or any(b in state[ctx.timed_out] for b in blockers)
+
+
+def _time_out_leases(op: Op, ctx: FileLockContext, label: str) -> None:
+    """``time_out_leases()``, which begins with
+    ``lockdep_assert_held(&ctx->flc_lock)``: a caller that does not hold
+    flc_lock is a lock-protocol error."""
+    op.assert_held(ctx.flc_lock, "time_out_leases(): lockdep_assert_held(&ctx->flc_lock)")
+    op.effect(label, time_out_leases, ctx)
 
 
 def time_out_leases(scratch: Scratch, ctx: FileLockContext) -> None:

@@ -33,6 +33,7 @@ from mc.models.filelock import (
     truncate_breaking_lease,
     unlink_breaking_delegation,
     unlink_violation,
+    wrong_edeadlk,
 )
 
 FILELOCK_EXCLUSION = "filelock-exclusion"
@@ -91,7 +92,7 @@ def lease_vs_open(model: KernelModel) -> Check[State]:
     needs=("filelock:setlkw", "a blocking POSIX lock request (F_SETLKW)"),
 )
 def edeadlk_exact(model: KernelModel) -> Check[State]:
-    return _of_context(lambda state, ctx: state[ctx.verdicts])(model)
+    return _of_context(wrong_edeadlk)(model)
 
 
 FILELOCK_PROPERTIES = (*BASE_PROPERTIES, FILELOCK_EXCLUSION)

@@ -80,10 +80,9 @@ scenario(
 def test_a_break_that_lets_go_of_flc_lock_breaks_the_lock_protocol(
     vfsmc: Run, tmp_path: Path
 ) -> None:
-    """Without flc_lock across the conflict test and the block, another
-    breaker may time the leases out in between: the model says the list
-    changed under the break (lock-protocol) instead of failing to find
-    the lease it blocks on."""
+    """Without flc_lock taken again after the wait, time_out_leases()'s
+    lockdep_assert_held(&ctx->flc_lock) fires (lock-protocol), before
+    another breaker can time the leases out under the conflict test."""
     (tmp_path / "openers.py").write_text(TWO_OPENERS)
     name = "openers.py:mine/unanswered-lease-two-openers"
     assert vfsmc("check", name, "--no-save").exit_code == 0
@@ -92,4 +91,7 @@ def test_a_break_that_lets_go_of_flc_lock_breaks_the_lock_protocol(
     assert found.exit_code == 1, found.output
     verdict = json.loads(found.output)
     assert verdict["property"] == "lock-protocol"
-    assert "list changed since any_leases_conflict()" in verdict["message"]
+    assert verdict["message"] == (
+        "T2 reaches 'time_out_leases(): lockdep_assert_held(&ctx->flc_lock)' "
+        "without holding flc_lock(/f)"
+    ), verdict["message"]
