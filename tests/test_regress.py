@@ -380,3 +380,19 @@ def test_an_update_that_cannot_be_written_says_so(
     ), result.output
     assert "updated the state baseline" not in result.output
     assert path.read_text() == before
+
+
+@pytest.mark.parametrize(
+    ("row", "missing"),
+    [('scenario = "dirops/rmdir-vs-create"\n', "verdict"), ('verdict = "OK"\n', "scenario")],
+)
+def test_a_row_without_a_required_field_says_it_is_missing(
+    vfsmc: Run, tmp_path: Path, row: str, missing: str
+) -> None:
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "nothing.py").write_text('"""No declarations."""\n')
+    (suite / "expectations.toml").write_text("[[expect]]\n" + row)
+    result = vfsmc("regress", "--models", str(suite))
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().endswith(f"field '{missing}' is missing"), result.output

@@ -46,6 +46,9 @@ def _row(raw: Any, where: str) -> Expectation:
     unknown = set(raw) - {"scenario", "variants", "verdict", "property", "states", "properties"}
     if unknown:
         raise ExpectationError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+    for field in ("scenario", "verdict"):
+        if field not in raw:
+            raise ExpectationError(f"{where}: field {field!r} is missing")
     scenario = raw.get("scenario")
     if not isinstance(scenario, str):
         raise ExpectationError(f"{where}: field 'scenario' must be a string")
