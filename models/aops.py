@@ -860,11 +860,12 @@ def swap_extents_violation(world: World, state: Any) -> str | None:
     return None
 
 
-def _tail_zeroed(data: Any) -> bool:
-    """Whether the folio's bytes end in zeroes after other data (the part
-    past EOF of the EOF folio, zeroed)."""
+def _zeroed_in_part(data: Any) -> bool:
+    """Whether some of the folio's bytes, not all, are zeroes: the part past
+    EOF of the EOF folio zeroed, or a punched hole's part of the page
+    (``ext4_zero_partial_blocks()``)."""
     runs = runs_of(data)
-    return len(runs) > 1 and runs[-1][1] == ZEROES
+    return len(runs) > 1 and any(version == ZEROES for _, version in runs)
 
 
 def folio_data_violation(world: World, state: Any) -> str | None:
@@ -879,10 +880,12 @@ def folio_data_violation(world: World, state: Any) -> str | None:
     cache, the folio that writer dirtied may keep older data after it
     (``PageCache.collides``: the kernel warns of that collision).  A
     store's byte whose place the property does not know is taken to have
-    been past EOF when the folio's tail is zeroed (``_tail_zeroed``: a
+    been zeroed when part of the folio is zeroes (``_zeroed_in_part``: a
     truncate to inside the page, ``truncate_inode_partial_folio()``, or
-    writeback's ``folio_zero_segment()`` zeroes the bytes past EOF): a
-    store lost below EOF on such a folio goes unseen."""
+    writeback's ``folio_zero_segment()`` zeroes the bytes past EOF, a hole
+    punched in part of the page, ``ext4_zero_partial_blocks()``, the
+    bytes in the hole): a store lost elsewhere on such a folio goes
+    unseen."""
     cache = world.parts.get("pagecache")
     if cache is None:
         return None
@@ -902,7 +905,7 @@ def folio_data_violation(world: World, state: Any) -> str | None:
                 continue
             if cache.collides(history[-1], page):
                 continue
-            if cache.is_store(history[-1]) and _tail_zeroed(folio[0]):
+            if cache.is_store(history[-1]) and _zeroed_in_part(folio[0]):
                 continue
             if not any(cache.same_data(page, v, history[-1]) for _, v in runs_of(folio[0])):
                 return (

@@ -46,6 +46,7 @@ CACHED = File("/f", pages=1, cached=(0,))
 TWO = File("/f", pages=2, cached=(0, 1), dirty=(1,))
 FULL = File("/f", pages=1, holes=(0,), spare_blocks=0)
 HOLE = File("/f", pages=1, holes=(0,))
+TWO_CACHED = File("/f", pages=2, cached=(0, 1))
 
 scenario("fine/cached-hole", "a read and a write of a cached hole", tree=["/f"],
          threads=[read(HOLE_CACHED, 0), write(HOLE_CACHED, 0), io_completion(HOLE_CACHED)],
@@ -71,6 +72,11 @@ scenario("fine/memory-failure-vs-write", "a memory error on the folio a write di
 scenario("fine/partial-punch", "a punch inside a clean cached page", tree=["/f"],
          threads=[punch_hole(CACHED, 100, 200), read(CACHED, 0), io_completion(CACHED)],
          properties=(*BASE_PROPERTIES, "dirty-coherent", "folio-data-current"))
+scenario("fine/partial-punch-vs-store", "a punch zeroing the first byte of page 1 while a "
+         "store write-faults a byte of the cached file", tree=["/f"],
+         threads=[punch_hole(TWO_CACHED, Symbol("offset", 0, 4096), 4096),
+                  mmap_store(TWO_CACHED, Symbol("pos", 0, 8191)), io_completion(TWO_CACHED)],
+         properties=(*BASE_PROPERTIES, "folio-data-current"))
 scenario("fine/dio-enospc", "a direct write to a hole of a full device, a read",
          tree=["/f"], threads=[dio_write(FULL, 0, False), read(FULL, 0), io_completion(FULL)],
          properties=(*BASE_PROPERTIES, "folio-data-current", "dio-coherent", "no-lost-write"))
@@ -122,7 +128,6 @@ scenario("fine/unlink-vs-delegation-and-lease", "an unlink breaking a delegation
          "plain lease taken meanwhile and never answered", tree=["/f"],
          threads=[delegate_then_setattr("/f"), unlink_breaking_delegation("/f"),
                   lease_never_answered("/f", READ)])
-TWO_CACHED = File("/f", pages=2, cached=(0, 1))
 scenario("fine/dio-truncate-read-into-mapping", "a direct write of page 1 and a truncate to "
          "one page while a read copies page 0 into a mapping of page 1", tree=["/f"],
          threads=[dio_write(TWO_CACHED, 1, False), truncate(TWO_CACHED, 4096),

@@ -224,3 +224,19 @@ def test_a_lock_handed_to_the_io_completion_is_drawn_on_its_holder() -> None:
         line.lstrip().startswith(f"{lane}_") and HANDED_OFF_COLOR in line
         for line in aio_chart._lane_segments()
     )
+
+
+def test_a_lock_an_effect_takes_or_hands_on_keeps_its_row_and_arrow() -> None:
+    """The readahead's __folio_set_locked() takes the new folio's lock and
+    its bio hands it to the completion, both in effects: the long chart
+    folds neither step into a run, and draws an arrow from each into the
+    lock's lane (solid where the thread takes it, dashed where it hands it
+    on)."""
+    path = ROOT / "counterexamples" / "truncate-punch-vs-fault--pre-invalidate-lock.json"
+    chart = _Chart(cx_format.load(path))
+    lock = "PG_locked(/f:0#0)"
+    rows = [index for index, row in enumerate(chart.rows, start=1) if lock in row.step.changed]
+    assert rows and all(len(chart.rows[i - 1].steps) == 1 for i in rows), rows
+    edges = [line for line in chart._lock_edges() if f"-> {chart.lane_id[lock]}_" in line]
+    assert len(edges) == len(rows)
+    assert "dashed" not in edges[0] and "dashed" in edges[-1], edges

@@ -142,7 +142,9 @@ class _Chart:
         started = [
             _Row((0,), (step,)) for step in counterexample.started if step.event.kind in SHOWN
         ]
-        self.rows = started + (self._fold(shown) if len(shown) > FOLD_AFTER else shown)
+        handed = self._locks_changed_by_effects()
+        self.handed = set(handed)
+        self.rows = started + (self._fold(shown, self.handed) if len(shown) > FOLD_AFTER else shown)
         locks: list[str] = []
         lock_names = [row.step.event.lock for row in self.rows] + [
             e.resource for e in counterexample.cycle
@@ -150,15 +152,17 @@ class _Chart:
         for lock in lock_names:
             if lock is not None and lock not in locks:
                 locks.append(lock)
-        locks += [lock for lock in self._locks_changed_by_effects() if lock not in locks]
+        locks += [lock for lock in handed if lock not in locks]
         self.lanes = self.threads + locks
         self.lane_id = {lane: f"l{i}" for i, lane in enumerate(self.lanes)}
         self.last = len(self.rows) + 1
         self.in_cycle = {(e.waiter, e.resource) for e in counterexample.cycle}
 
-    def _fold(self, rows: Sequence[_Row]) -> list[_Row]:
+    def _fold(self, rows: Sequence[_Row], handed: set[str]) -> list[_Row]:
         """Runs of ``FOLD_RUN`` or more rows of one thread that take no lock
-        and are not marked or an error become one row."""
+        (nor change one of the locks ``handed``, which steps hand on
+        without an acquire or release) and are not marked or an error
+        become one row."""
         folded: list[_Row] = []
         run: list[_Row] = []
 
@@ -166,6 +170,7 @@ class _Chart:
             return (
                 row.step.event.kind not in (*LOCK_EVENTS, "error")
                 and row.numbers[0] not in self.marks.changed
+                and handed.isdisjoint(row.step.changed)
             )
 
         def flush() -> None:
@@ -448,6 +453,15 @@ class _Chart:
         for index, row in enumerate(self.rows, start=1):
             step = row.step
             kind, lock = step.event.kind, step.event.lock
+            for name in sorted(self.handed.intersection(step.changed) - {lock}):
+                taken = step.thread in (self._holders(step.changed[name]) or ())
+                yield _edge(
+                    self.cell(step.thread, index),
+                    self.cell(name, index),
+                    color=self.color[step.thread],
+                    constraint="false",
+                    **({} if taken else {"style": "dashed"}),
+                )
             if lock is None or kind not in LOCK_EVENTS:
                 continue
             ends = (self.cell(step.thread, index), self.cell(lock, index))
