@@ -254,8 +254,7 @@ def check_scenario(
     that changes nothing, ``NotApplicable`` for a property the scenario
     gives nothing to check and ``ModelError`` for a model that is not
     deterministic (its trace does not re-execute to the states it reached).
-    Symbolic scenarios keep their states in full (their statistics count
-    them).  A ``spread`` search is breadth-first over several processes,
+    A ``spread`` search is breadth-first over several processes,
     without partial-order reduction and without the count of unchecked
     errors.  With ``symmetry`` the search
     explores one representative of each class of states that differ by a
@@ -277,8 +276,6 @@ def check_scenario(
             refuse_reads_of_unset_registers(model, correct, variants)
     if options.audit_reads:
         model.keep_registers()
-    if not options.exact and "symbolic" in model.world.parts:
-        options = attrs.evolve(options, exact=True)
     halted: Sequence[tuple[object, ...]] = ()
     unreached: tuple[str, ...] = ()
     try:

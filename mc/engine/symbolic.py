@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import attrs
 
@@ -35,7 +35,32 @@ COMPARISONS: dict[str, Callable[[int, int], bool]] = {
 }
 
 
-class _Arithmetic:
+Item = TypeVar("Item")
+_INTERNED: dict[Any, Any] = {}
+"""One object for each distinct term and condition made in this process
+(terms are few: a scenario's symbols and what its steps compute from
+them), so that states holding equal ones hold the same one and compare by
+identity, after a trip through a pickle too."""
+
+
+def _interned(item: Item) -> Item:
+    found: Item = _INTERNED.setdefault(item, item)
+    return found
+
+
+def _rebuilt(kind: type, *fields: Any) -> Any:
+    """An unpickled term or condition, as the one object this process has."""
+    return _interned(kind(*fields))
+
+
+class _Interned:
+    """Pickled as the fields to rebuild from, through ``_rebuilt``."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuilt, (type(self), *attrs.astuple(cast(Any, self), recurse=False)))
+
+
+class _Arithmetic(_Interned):
     """Operators shared by terms; comparisons are the functions below, so
     that ``==`` keeps meaning structural equality."""
 
@@ -101,7 +126,7 @@ TermLike = Term | int
 
 
 @attrs.frozen(cache_hash=True)
-class Compare:
+class Compare(_Interned):
     """``left op right`` for op in < <= == != >= >."""
 
     op: str
@@ -113,7 +138,7 @@ class Compare:
 
 
 @attrs.frozen(cache_hash=True)
-class Not:
+class Not(_Interned):
     """The negation of a condition."""
 
     cond: Cond
@@ -129,22 +154,22 @@ TRUE: PathCondition = ()
 
 def term(value: TermLike) -> Term:
     """An integer as a constant term; terms pass through."""
-    return Const(value) if isinstance(value, int) else value
+    return _interned(Const(value)) if isinstance(value, int) else value
 
 
 def binary(op: str, left: TermLike, right: TermLike) -> Term:
     """``left op right``, folded when both sides are constants."""
     a, b = term(left), term(right)
     if isinstance(a, Const) and isinstance(b, Const):
-        return Const(ARITHMETIC[op](a.value, b.value))
-    return BinOp(op, a, b)
+        return term(ARITHMETIC[op](a.value, b.value))
+    return _interned(BinOp(op, a, b))
 
 
 def compare(op: str, left: TermLike, right: TermLike) -> Cond:
     """The condition ``left op right``."""
     if op not in COMPARISONS:
         raise ValueError(f"unknown comparison {op!r}")
-    return Compare(op, term(left), term(right))
+    return _interned(Compare(op, term(left), term(right)))
 
 
 def lt(left: TermLike, right: TermLike) -> Cond:
@@ -161,7 +186,7 @@ def eq(left: TermLike, right: TermLike) -> Cond:
 
 def negate(cond: Cond) -> Cond:
     """The negation of ``cond`` (double negations removed)."""
-    return cond.cond if isinstance(cond, Not) else Not(cond)
+    return cond.cond if isinstance(cond, Not) else _interned(Not(cond))
 
 
 def variables(item: Term | Cond) -> set[str]:

@@ -192,9 +192,12 @@ class Symbolic:
 
     def statistics(self, states: Sequence[State]) -> dict[str, int]:
         """Symbolic states (stored states under a path condition other than
-        true) and solver calls."""
+        true; not counted when the run kept no states, as with fingerprint
+        storage) and solver calls."""
         if not self.symbols:
             return {}
+        if not states:
+            return {"solver_calls": self.calls}
         slot = self.path
         return {
             "symbolic_states": sum(1 for state in states if state[slot]),
