@@ -628,12 +628,13 @@ def d_find_alias(op: Op, path: str) -> None:
     the walk takes a reference and never steps past it; the step to the
     next alias is modelled all the same: after a kill that did not wait
     for i_lock it reads ``d_u.d_alias`` of a dentry ``dentry_free()`` has
-    queued on ``call_rcu()`` (``alias-walk-intact``).  The walk holds
-    i_lock, which on every configuration is an RCU read-side section
-    (preemption off, or ``rcu_read_lock()`` in PREEMPT_RT's
-    ``rt_spin_lock()``), so the memory itself outlives it: what breaks is
-    the union.  ``dentry-killed-referenced`` reports a reference taken on a
-    dentry being killed.  The caller keeps the reference it got (its
+    queued on ``call_rcu()``, or freed once the grace period ended
+    (``alias-walk-intact``): a walk without i_lock holds no lock there.
+    Holding i_lock, a walk would be in an RCU read-side section on every
+    configuration (preemption off, or ``rcu_read_lock()`` in PREEMPT_RT's
+    ``rt_spin_lock()``), which the model's grace period does not count.
+    ``dentry-killed-referenced`` reports a reference taken on a dentry
+    being killed.  The caller keeps the reference it got (its
     dput() is not part of the operation)."""
     op.inode(path)  # an unknown path is a model error
     dentry = dentry_object(op.world, path)

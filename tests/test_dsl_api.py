@@ -830,3 +830,35 @@ def test_a_step_invariant_reports_what_a_step_recorded(tmp_path: Path) -> None:
     assert result.violation.message == "put() of a counter already at 0"
     locked = registry.build(registry.scenario("my/locked-puts"))
     assert check(locked).verdict is Verdict.OK
+
+
+NESTED_LABEL = """
+from mc.dsl import Op, inserts, state_expr
+from mc.models.dcache import dput
+
+TRY = "lock_for_kill(): if (!inode || likely(spin_trylock(&inode->i_lock))) return true"
+
+
+def first_test(op: Op, path: str) -> None:
+    count = op.world.shared_slot(f"d_count({{path}})", None)
+    op.goto_if(state_expr("count", lambda s: s[count] > 0), "{target}", "if (count) return false")
+
+
+inserts(dput, "count-test-{name}", "the count tested first", before={{TRY: first_test}})
+"""
+
+
+def test_a_jump_to_a_label_of_a_body_run_inside_names_its_scoped_spelling(tmp_path: Path) -> None:
+    """Steps inserted into dput are built in dput's scope: the labels of
+    the _dput body it runs with op.run are spelt with that body's scope,
+    which the error for the bare name gives."""
+    bare = tmp_path / "bare.py"
+    bare.write_text(NESTED_LABEL.format(target="busy", name="bare"))
+    registry = with_files([bare])
+    with pytest.raises(Exception, match=r"jump to unknown label busy .*: _dput#1/busy$"):
+        registry.build(registry.scenario("dcache/dput-vs-find-alias"), ["count-test-bare"])
+    scoped = tmp_path / "scoped.py"
+    scoped.write_text(NESTED_LABEL.format(target="_dput#1/busy", name="scoped"))
+    registry = with_files([scoped])
+    model = registry.build(registry.scenario("dcache/dput-vs-find-alias"), ["count-test-scoped"])
+    assert check(model).verdict is Verdict.OK

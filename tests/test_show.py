@@ -587,3 +587,19 @@ def test_show_steps_names_where_tests_and_gotos_jump(vfsmc: Run) -> None:
     data = json.loads(vfsmc("show", "dcache/dput-vs-find-alias", "--steps", "--json").output)
     gotos = {label for step in data["threads"][0]["program"] for label in step.get("then_goto", ())}
     assert "out" in gotos and not any("/" in label for label in gotos)
+
+
+def test_show_refuses_a_mutant_that_names_no_step(vfsmc: Run) -> None:
+    """As check does: a ``mutant:`` name matching nothing of the scenario
+    (an operation it lacks, or a spinlock weakened: it has no shared mode)
+    is an error, not a scenario it changes no step of."""
+    for mutant in (
+        "mutant:drop@nosuchop:f:x",
+        "mutant:weaken@dput:_dput:spin_lock(&dentry->d_lock)",
+    ):
+        for command in (("show",), ("check", "--no-save")):
+            result = vfsmc(*command, "dcache/dput-vs-find-alias", "-V", mutant)
+            assert result.exit_code == 2, (command, result.output)
+            assert f"variant {mutant} changes nothing in dcache/dput-vs-find-alias" in (
+                result.output
+            )

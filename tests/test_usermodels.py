@@ -661,6 +661,9 @@ def test_file_without_a_scenario_name_lists_what_it_declares(vfsmc: Run, tmp_pat
     assert "models-dir: a directory, not a Python model file: load its models with --models" in (
         directory.output
     )
+    nameless = vfsmc("check", ":my/s")
+    assert nameless.exit_code == 2
+    assert nameless.output.startswith("vfsmc: error: ':my/s' names no model file before the colon")
     undeclared = vfsmc("check", "order.py:listed/nope")
     assert undeclared.exit_code == 2
     assert undeclared.output.strip() == (

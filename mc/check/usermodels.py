@@ -161,6 +161,11 @@ def _not_a_model_file(spec: str, registry: Registry) -> None:
     if ":" not in spec or spec in registry.scenarios:
         return
     file = spec.split(":", 1)[0]
+    if not file:
+        raise ModelError(
+            f"{spec!r} names no model file before the colon (FILE.py:SCENARIO names a "
+            "scenario a .py model file declares)"
+        )
     path = Path(os.path.expanduser(file))
     if path.is_dir():
         raise ModelError(

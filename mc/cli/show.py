@@ -11,7 +11,8 @@ from typing import Any
 import attrs
 import click
 
-from mc.check import checkable, expectations, inventory, usermodels
+from mc.check import checkable, expectations, inventory, mutants, usermodels
+from mc.check.checker import IneffectiveVariant
 from mc.check.registry import shipped_modules, with_files
 from mc.cli.completion import complete_property, complete_scenario
 from mc.cli.errors import echo_json, fail, one_line_errors
@@ -86,6 +87,11 @@ def show_command(
             else inventory.applicable_variants(reg, found, failing)
         )
         available = checkable.available_properties(reg, found)
+    for name in only:
+        if mutants.parse(name) is not None and name not in variants and name not in failing:
+            close = mutants.closest(model, name)
+            hint = f" (did you mean {close}?)" if close else ""
+            raise IneffectiveVariant(f"variant {name} changes nothing in {found.name}{hint}")
     threads: list[dict[str, Any]] = [
         {
             "name": thread.name,

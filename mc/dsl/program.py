@@ -233,11 +233,15 @@ class Program:
         return pairs
 
     def weaken(self, chosen: Callable[[Step], bool]) -> Program:
-        """Exclusive acquisitions ``chosen`` picks become shared."""
+        """Exclusive acquisitions ``chosen`` picks become shared: those of a
+        reader-writer lock, or of one found through the state (a spinlock,
+        a mutex, a bit lock has no shared mode, so its acquisitions stay)."""
 
         def change(step: Step) -> Sequence[Step]:
-            if isinstance(step, LockStep) and chosen(step):
-                return (attrs.evolve(step, mode=Mode.SHARED),)
+            if isinstance(step, LockStep) and step.mode is Mode.EXCL and chosen(step):
+                fixed = step.lock.fixed
+                if fixed is None or fixed.kind.shared_mode:
+                    return (attrs.evolve(step, mode=Mode.SHARED),)
             return (step,)
 
         return self.replace_steps(change)
@@ -430,7 +434,13 @@ class _Linker:
         except KeyError:
             source = jump.source
             at = "" if source is None else f" (written at {shown(source.file)}:{source.line})"
-            raise ProgramError(f"jump to unknown label {name}{at}") from None
+            inner = sorted(known for known in self.labels if label_name(known) == label_name(name))
+            nested = (
+                f"; a body run with op.run has labels of its own: {', '.join(inner)}"
+                if inner
+                else ""
+            )
+            raise ProgramError(f"jump to unknown label {name}{at}{nested}") from None
 
 
 def _skipped(program: Program, jump: Step) -> tuple[Step | None, list[Step]]:

@@ -195,7 +195,7 @@ def dirty_coherent_violation(part: PageCache, state: Sequence[Any]) -> str | Non
                     f"folio {page} holds {part.writer(version)} below EOF (i_size "
                     f"{state[mapping.i_size]}) but is clean with no I/O in flight, and "
                     f"{_block_text(part, state, page)}: reclaim may drop a clean, unlocked "
-                    "folio at any time, and the data with it"
+                    "folio once its last other reference goes, and the data with it"
                 )
             if bool(flags & PG_DIRTY) != bool(marks & TAG_DIRTY):
                 if not flags & PG_DIRTY and _wholly_past_eof(part, state, page):
