@@ -77,6 +77,18 @@ flag_variant(
 )
 
 
+@variant(
+    "rename-descendant-parent-first",
+    "lock_two_directories(), where p2 is an ancestor of p1, locks p1, the descendant, first",
+)
+def rename_descendant_parent_first(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(rename):
+        return program
+    ancestor = program.step("inode_lock_nested(p2->d_inode, I_MUTEX_PARENT)")
+    descendant = program.step("inode_lock_nested(p1->d_inode, I_MUTEX_PARENT2)")
+    return program.swap(ancestor, descendant)
+
+
 @variant("no-trap-check", "do_renameat2() skips the old_dentry/new_dentry == trap checks")
 def no_trap_check(program: Program, invocation: Invocation) -> Program:
     return program.drop(lambda step: "trap-check" in step.tags)
@@ -150,6 +162,24 @@ scenario(
     "directory (parent, then child)",
     tree=["/a/", "/a/b/", "/a/b/x"],
     threads=[rename("/a/b/x", "/a/y"), rmdir("/a/b")],
+    properties=DIROPS_PROPERTIES,
+)
+
+scenario(
+    "dirops/rename-down-vs-rmdir",
+    "a rename of a file into an empty subdirectory of its directory (the new parent's "
+    "ancestor is the old one), racing an rmdir of that subdirectory (parent, then child)",
+    tree=["/a/", "/a/x", "/a/b/"],
+    threads=[rename("/a/x", "/a/b/y"), rmdir("/a/b")],
+    properties=DIROPS_PROPERTIES,
+)
+
+scenario(
+    "dirops/rename-vs-unlink-source",
+    "a cross-directory rename of a file racing an unlink of the file's old name, which "
+    "looks the name up under the old parent's i_rwsem",
+    tree=["/a/", "/c/", "/c/f"],
+    threads=[rename("/c/f", "/a/g"), unlink("/c/f")],
     properties=DIROPS_PROPERTIES,
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from mc.check.checker import Spread, check_scenario
 from mc.dsl.scenario import Registry, Scenario, Variant
+from mc.engine.explore import Options
 from mc.engine.result import Verdict
 from mc.kernel.properties import created_violation
 from mc.kernel.world import DONE
@@ -180,3 +181,27 @@ def test_a_rename_without_its_victim_s_lock_is_caught_by_the_race_not_alone(
     assert raced.violation.property == "namespace"
     assert raced.violation.message == "inc_nlink() brings /a/y back from a link count of 0"
     assert check_scenario(registry, racing.name).result.verdict is Verdict.OK
+
+
+def test_a_rename_without_its_old_parent_s_lock_lets_an_unlink_drop_the_renamed_file(
+    shipped: Registry,
+) -> None:
+    """The unlink looks the old name up under the old parent's i_rwsem; a
+    rename that does not take it moves the file meanwhile, and the unlink
+    drops the link count of a file that keeps its new name."""
+    dropped = (
+        "mutant:drop@rename:lock_two_directories:inode_lock_nested(p2->d_inode, I_MUTEX_PARENT2)"
+    )
+    properties = ["lock-protocol", "deadlock", "namespace"]
+    correct = check_scenario(shipped, "dirops/rename-vs-unlink-source", properties=properties)
+    assert correct.result.verdict is Verdict.OK
+    broken = check_scenario(
+        shipped,
+        "dirops/rename-vs-unlink-source",
+        [dropped],
+        properties=properties,
+        options=Options(exact=False),
+    )
+    assert broken.result.verdict is Verdict.VIOLATED and broken.result.violation is not None
+    assert broken.result.violation.property == "namespace"
+    assert broken.result.violation.message == "/c/f has 0 link(s) but 1 name(s)"
