@@ -82,11 +82,12 @@ flag_variant(
     "lock_two_directories(), where p2 is an ancestor of p1, locks p1, the descendant, first",
 )
 def rename_descendant_parent_first(program: Program, invocation: Invocation) -> Program:
-    if not invocation.runs(rename):
-        return program
-    ancestor = program.step("inode_lock_nested(p2->d_inode, I_MUTEX_PARENT)")
-    descendant = program.step("inode_lock_nested(p1->d_inode, I_MUTEX_PARENT2)")
-    return program.swap(ancestor, descendant)
+    labels = {step.label for step in program.steps}
+    ancestor_first = "inode_lock_nested(p2->d_inode, I_MUTEX_PARENT)"
+    descendant_second = "inode_lock_nested(p1->d_inode, I_MUTEX_PARENT2)"
+    if not invocation.runs(rename) or not {ancestor_first, descendant_second} <= labels:
+        return program  # not a rename across directories (an exchange locks its own way)
+    return program.swap(program.step(ancestor_first), program.step(descendant_second))
 
 
 @variant("no-trap-check", "do_renameat2() skips the old_dentry/new_dentry == trap checks")

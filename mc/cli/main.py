@@ -572,7 +572,8 @@ def _print_replay(
             printable(f"reproduces on {protocol}: {counterexample.property}: {report.reason}")
         )
         return
-    click.echo(render_text.render(counterexample, upto=report.stopped_at))
+    recorded = render_text.render(counterexample, upto=report.stopped_at)
+    click.echo(f"as the file records it (not reproduced): {recorded}")
     click.echo("")
     if report.stopped_at is not None:
         step = counterexample.steps[report.stopped_at - 1]

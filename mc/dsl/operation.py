@@ -962,7 +962,8 @@ class Invocation:
             name = getattr(operation, "__name__", repr(operation))
             raise ModelError(
                 f"invocation.runs({name}): {name} is a helper, not an operation (@operation): "
-                "test the operations that call it (vfsmc ops lists the operations)"
+                "test the operations that call it (vfsmc ops lists the operations), or pick "
+                f"its steps wherever they run by step.source.function == {name!r}"
             )
         return operation is self.operation or operation in self.ran
 
