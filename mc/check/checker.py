@@ -114,6 +114,15 @@ def _locks_hint(registry: Registry, model: KernelModel, name: str) -> str:
     )
 
 
+def _changes_named(labels: set[str]) -> tuple[str, ...]:
+    """The changed steps ``changed_positions`` labels, a step moved (added
+    in one place, ``moved away`` from another) named once, as moved."""
+    away = " moved away"
+    moved = {label.removesuffix(away) for label in labels if label.endswith(away)} & labels
+    kept = {label for label in labels if label.removesuffix(away) not in moved or label in moved}
+    return tuple(sorted(f"{label} (moved)" if label in moved else label for label in kept))
+
+
 LEAST_BUILD_SECONDS = 10.0
 """The least time building a model gets when a time limit is given: a
 build takes well under a second, so a limit shorter than a search bounds
@@ -314,7 +323,7 @@ def check_scenario(
             result = search.run()
             halted = search.halted_states
             if changed and not reached and result.verdict is Verdict.OK:
-                unreached = tuple(sorted(set(changed.values())))
+                unreached = _changes_named(set(changed.values()))
     except NotDeterministic as error:
         raise ModelError(not_deterministic(model, error)) from None
     except GraphMismatch as error:
