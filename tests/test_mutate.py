@@ -314,7 +314,8 @@ def test_an_undecided_finding_names_the_missing_scenario(analysis: mutate.Analys
     )
     hint = analysis.hints[weakened.mutation.name]
     assert "no checked scenario runs link beside a thread that takes i_rwsem shared" in hint.missing
-    assert hint.offer is not None and "threads=[link('/c/e', '/a/b/f'), lookup" in hint.offer
+    assert hint.offer is not None and "threads=[link('/c/e', '/a/b/f'), " in hint.offer
+    assert "lookup(" not in hint.offer  # a directory's i_rwsem: never the linked file's
 
 
 def test_the_offered_scenario_loads_and_passes(
@@ -766,3 +767,18 @@ def test_an_rcu_section_not_needed_asks_for_a_grace_period_not_a_reader(
     )
     assert found.offer is None
     assert "a thread that frees what mmap_load reads after a grace period" in found.missing
+
+
+def test_a_file_s_lock_is_offered_a_rival_that_takes_a_file_s(shipped: Registry) -> None:
+    """fsync's i_rwsem is a file's: a lookup taking a directory's i_rwsem
+    shared can never contend with it, so the offer pairs fsync with a
+    taker of a file's i_rwsem (an O_DIRECT write), which checks as printed."""
+    from mc.check import mutate_hints
+
+    takers = mutate_hints.takers(shipped)
+    assert {t.object_kind for t in takers if t.family == "i_rwsem"} >= {"file", "directory"}
+    found = mutate_hints.hint(
+        shipped, takers, "fsync", "i_rwsem(/f)", True, ["writeback/write-vs-fsync"]
+    )
+    assert "lookup" not in found.missing, found.missing
+    assert found.offer is not None and "dio_write(" in found.offer, found.offer

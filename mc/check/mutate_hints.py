@@ -38,6 +38,9 @@ class Taker:
     invocation: Invocation
     family: str
     mode: Mode
+    object_kind: str | None = None
+    """``directory`` or ``file`` when the lock taken is an object's of the
+    scenario's tree (``i_rwsem(/d)``), else None (found through the state)."""
 
 
 @attrs.frozen
@@ -60,15 +63,26 @@ def takers(registry: Registry, variants: Sequence[str] = ()) -> list[Taker]:
         except ModelError:
             model = checkable.built(registry, scenario)
         for thread in model.threads:
-            seen: set[tuple[str, Mode]] = set()
+            seen: set[tuple[str, Mode, str | None]] = set()
             for step in thread.program.steps:
                 if not isinstance(step, ACQUISITIONS):
                     continue
                 mode = Mode.EXCL if isinstance(step, SectionStep) else step.mode
-                if (step.lock.family, mode) not in seen:
-                    seen.add((step.lock.family, mode))
-                    found.append(Taker(name, thread.invocation, step.lock.family, mode))
+                fixed = step.lock.fixed
+                kind = None if fixed is None else object_kind(fixed.name, scenario.tree)
+                if (step.lock.family, mode, kind) not in seen:
+                    seen.add((step.lock.family, mode, kind))
+                    found.append(Taker(name, thread.invocation, step.lock.family, mode, kind))
     return found
+
+
+def object_kind(lock: str, tree: Sequence[str]) -> str | None:
+    """``directory`` or ``file`` for the lock of an object of ``tree``
+    (``i_rwsem(/a/)`` or ``i_rwsem(/a)``), else None."""
+    inside = lock.partition("(")[2].removesuffix(")")
+    if f"{inside.rstrip('/')}/" in tree:
+        return "directory"
+    return "file" if inside in tree else None
 
 
 RCU_FAMILY = "rcu_read_lock"
@@ -98,7 +112,11 @@ def hint(
             "decide, not another reader"
         )
     checked = set(checked_in)
-    of_family = [t for t in all_takers if t.family == family]
+    analysed = next(iter(checked_in), None)
+    kind = None if analysed is None else object_kind(lock, registry.scenario(analysed).tree)
+    of_family = [
+        t for t in all_takers if t.family == family and kind in (None, t.object_kind or kind)
+    ]
     own = [t for t in of_family if t.invocation.operation.name == operation]
     others = [
         t
@@ -146,7 +164,6 @@ def hint(
         f"no checked scenario runs {operation} beside a thread that {rival_words} "
         f"({', '.join(other_ops)} {'does' if len(other_ops) == 1 else 'do'})"
     )
-    analysed = next(iter(checked_in), None)
     mine = next(
         (t for t in own if t.scenario == analysed),
         next((t for t in own if t.scenario in checked), own[0] if own else None),
@@ -154,8 +171,16 @@ def hint(
     if mine is None:
         return Hint(missing)
     tree = registry.scenario(mine.scenario).tree
-    rival = max(others, key=lambda t: _overlap(t.invocation, tree))
-    return Hint(missing, _offer(registry, [mine, rival]))
+    rivals = sorted(others, key=lambda t: -_overlap(t.invocation, tree))[:OFFERS_TRIED]
+    offers = (_offer(registry, [mine, rival]) for rival in rivals)
+    return Hint(missing, next((offer for offer in offers if offer is not None), None))
+
+
+OFFERS_TRIED = 8
+"""The rivals, those working on the most of the same objects first, whose
+pairing with the operation is tried as a scenario to offer (a pairing
+whose trees disagree, or that builds no checkable scenario, is passed
+over)."""
 
 
 def _overlap(invocation: Invocation, tree: Sequence[str]) -> int:
