@@ -783,3 +783,17 @@ def test_sigterm_ends_a_search_on_ray_as_it_ends_one_process() -> None:
     finally:
         command.kill()
     assert command.returncode == 143
+
+
+def test_equal_states_get_one_stable_fingerprint_however_their_parts_are_shared() -> None:
+    """Pickle's memo writes an object met twice as a reference: the stable
+    fingerprint pickles without it, so a state holding one string twice
+    and an equal state holding two equal strings are one state on Ray."""
+    from mc.engine.parallel import stable_fingerprint
+
+    one, other = "lock-" + str(7), "lock-" + str(7)
+    assert one is not other
+    assert stable_fingerprint((one, one)) == stable_fingerprint((one, other))
+    pair = (1, 2)
+    assert stable_fingerprint((pair, pair)) == stable_fingerprint((pair, (1, 2 + int("0"))))
+    assert stable_fingerprint((one, 1)) != stable_fingerprint((one, 2))

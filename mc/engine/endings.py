@@ -192,6 +192,13 @@ def cannot_end(prop: Property[S], state: S) -> str:
     return prop.check(state) or "no state without enabled actions is reachable from here"
 
 
+MISMATCH = (
+    "a state the search found no end reachable from leads to one: two states shared a "
+    "fingerprint, or the model is not a function of the state (--exact keeps every state in "
+    "full and tells)"
+)
+
+
 class GraphMismatch(Exception):
     """The graph a search stored (by fingerprint) and the model's steps
     disagree about a state: no end was reachable from it, yet one is."""
@@ -208,11 +215,7 @@ def going_round(model: Model[S, A], path: Path[S, A]) -> tuple[Path[S, A], int]:
     while True:
         successors = model.successors(states[-1])
         if not successors:
-            raise GraphMismatch(
-                "a state the search found no end reachable from leads to one: two states "
-                "shared a fingerprint, or the model is not a function of the state (--exact "
-                "keeps every state in full and tells)"
-            )
+            raise GraphMismatch(MISMATCH)
         move = next((at for at, (_a, nxt) in enumerate(successors) if nxt not in position), 0)
         action, after = successors[move]
         states.append(after)
@@ -229,8 +232,14 @@ def cannot_end_violation(
 ) -> tuple[str, Path[S, A]]:
     """The message and the path of a violation of ``prop``, a ``CAN_END``
     property, at the last state of ``path``: the path goes on round a
-    loop (``going_round``), and the message says where the loop starts."""
+    loop (``going_round``), and the message says where the loop starts.
+    ``GraphMismatch`` when an end is reachable from that state after all
+    (``can_end_from``): the stored graph merged it with another state, or
+    the model is not a function of the state, whether the walk round
+    reached a dead end or closed a loop while an end lay on another way."""
     went, start = going_round(model, path)
+    if can_end_from(model, went.states[-1]):
+        raise GraphMismatch(MISMATCH)
     back = len(went) - start
     moves = "move leads" if back == 1 else f"{back} moves lead"
     looped = f"the trace ends going round: its last {moves} back to a state it passed through"

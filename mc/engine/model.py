@@ -143,14 +143,17 @@ def always(
 
 
 def deadlock_free(
-    name: str, explain: Check[S], description: str = "", reads: int | None = 0
+    name: str, explain: Check[S], description: str = "", reads: int | None = None
 ) -> Property[S]:
     """No reachable state without enabled actions is a deadlock: ``explain``
     is called on such states and returns a message when it is one.
-    ``reads`` 0 (the default): on a state where the model halted,
-    ``explain`` reads only what halted it, and is called there too; None
-    (or the mask of what it reads): it reads more, and is called only
-    where the model did not halt (see ``Property.evaluated_at_dead_end``)."""
+    ``reads`` None (the default, or the mask of what it reads): it is
+    called only where the model did not halt; 0: on a state where the
+    model halted, ``explain`` reads only what halted it, and is called
+    there too (see ``Property.evaluated_at_dead_end``: partial-order
+    reduction reaches a halted state once for each step that halts, not
+    with the other actors wherever they may be, so a check that reads more
+    there would answer differently with and without it)."""
     return Property(name, PropertyKind.DEADLOCK_FREE, explain, description, reads, True)
 
 

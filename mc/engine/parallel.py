@@ -55,6 +55,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import hashlib
+import io
 import multiprocessing
 import os
 import pickle
@@ -616,8 +617,15 @@ def owner_of(
 def stable_fingerprint(state: Hashable) -> int:
     """A fingerprint every process computes alike (Python's hash of None
     and of strings differs between processes that were not forked): the
-    first 8 bytes of BLAKE2b over the pickled state."""
-    digest = hashlib.blake2b(pickle.dumps(state, 4), digest_size=8).digest()
+    first 8 bytes of BLAKE2b over the pickled state, pickled without the
+    memo of objects seen (``Pickler.fast``), so that a state holding one
+    object twice and an equal state holding two equal objects pickle
+    alike."""
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, 4)
+    pickler.fast = True
+    pickler.dump(state)
+    digest = hashlib.blake2b(buffer.getvalue(), digest_size=8).digest()
     return int.from_bytes(digest, "little")
 
 
