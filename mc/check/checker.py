@@ -87,10 +87,19 @@ def build(
         )
     for name in variants:
         if not changes_something(registry, model, name, scenario):
-            close = mutants.closest(model, name) if name.startswith(mutants.PREFIX) else None
-            hint = f" (did you mean {close}?)" if close else _locks_hint(registry, model, name)
-            raise IneffectiveVariant(f"variant {name} changes nothing in {scenario.name}{hint}")
+            raise ineffective(registry, model, name, scenario.name)
     return model
+
+
+def ineffective(
+    registry: Registry, model: KernelModel, name: str, scenario: str
+) -> IneffectiveVariant:
+    """The error for variant ``name``, which changes nothing in ``model``
+    (of ``scenario``): a mutant name close to one that would, or the locks
+    the threads take for a ``drop_lock()`` of none of them."""
+    close = mutants.closest(model, name) if name.startswith(mutants.PREFIX) else None
+    hint = f" (did you mean {close}?)" if close else _locks_hint(registry, model, name)
+    return IneffectiveVariant(f"variant {name} changes nothing in {scenario}{hint}")
 
 
 def _locks_hint(registry: Registry, model: KernelModel, name: str) -> str:

@@ -12,7 +12,7 @@ import attrs
 import click
 
 from mc.check import checkable, expectations, inventory, mutants, usermodels
-from mc.check.checker import IneffectiveVariant
+from mc.check.checker import ineffective
 from mc.check.registry import shipped_modules, with_files
 from mc.cli.completion import complete_property, complete_scenario
 from mc.cli.errors import echo_json, fail, one_line_errors
@@ -89,9 +89,7 @@ def show_command(
         available = checkable.available_properties(reg, found)
     for name in only:
         if mutants.parse(name) is not None and name not in variants and name not in failing:
-            close = mutants.closest(model, name)
-            hint = f" (did you mean {close}?)" if close else ""
-            raise IneffectiveVariant(f"variant {name} changes nothing in {found.name}{hint}")
+            raise ineffective(reg, model, name, found.name)
     threads: list[dict[str, Any]] = [
         {
             "name": thread.name,
