@@ -10,6 +10,7 @@ modelled step by step.
 
 from __future__ import annotations
 
+import enum
 import posixpath
 
 from mc.dsl.addresses import address_below
@@ -44,8 +45,17 @@ from mc.kernel.vfs import (
 from mc.kernel.world import Dentry
 from mc.models import libfs
 
-RENAME_NOREPLACE = 1
-RENAME_EXCHANGE = 2
+
+class RenameFlags(enum.IntFlag):
+    """renameat2(2)'s flags (include/uapi/linux/fcntl.h), named so that a
+    scenario shown prints them as written."""
+
+    RENAME_NOREPLACE = 1
+    RENAME_EXCHANGE = 2
+
+
+RENAME_NOREPLACE = RenameFlags.RENAME_NOREPLACE
+RENAME_EXCHANGE = RenameFlags.RENAME_EXCHANGE
 
 OK = const(0, "0")
 

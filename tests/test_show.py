@@ -18,6 +18,7 @@ from mc.check import checkable, inventory, usermodels
 from mc.check.registry import shipped as shipped_registry
 from mc.dsl.scenario import Registry, Scenario
 from mc.kernel.pagecache import File
+from mc.models.dirops import RENAME_EXCHANGE
 
 Run = Callable[..., Result]
 ROOT = Path(__file__).resolve().parent.parent
@@ -603,3 +604,15 @@ def test_show_refuses_a_mutant_that_names_no_step(vfsmc: Run) -> None:
             assert f"variant {mutant} changes nothing in dcache/dput-vs-find-alias" in (
                 result.output
             )
+
+
+def test_show_writes_rename_flags_by_name(vfsmc: Run) -> None:
+    """renameat2()'s flags print as the scenario spells them, and the copy
+    builds the same thread."""
+    out = vfsmc("show", "dirops/exchange").output
+    written = re.findall(r"as written: (.*)", out)
+    assert written[0] == "rename('/a/x', '/b/y', RENAME_EXCHANGE)"
+    thread = shipped_registry().build(shipped_registry().scenario("dirops/exchange"), ()).threads[0]
+    names: dict[str, object] = {"rename": thread.invocation.operation}
+    names["RENAME_EXCHANGE"] = RENAME_EXCHANGE
+    assert eval(written[0], names) == thread.invocation

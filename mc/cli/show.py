@@ -3,6 +3,7 @@ runs, which operations exist, what a property checks."""
 
 from __future__ import annotations
 
+import enum
 import json
 import textwrap
 from pathlib import Path
@@ -342,4 +343,6 @@ def _argument_text(value: Any) -> str:
             if getattr(value, field.name) != field.default
         ]
         return f"File({', '.join([repr(value.path), *given])})"
+    if isinstance(value, enum.Flag) and value.name:
+        return value.name
     return repr(value)
