@@ -351,7 +351,8 @@ def byte_range(given: tuple[int, int]) -> None:
 
 def uses(op: Op, feature: str) -> None:
     """Note that a thread of the scenario uses ``feature`` of the file's
-    locks (``lease``, ``delegation``, ``ofd``, ``setlkw``): the world part
+    locks (``lock``: a POSIX lock or a flock; ``lease``, ``delegation``,
+    ``ofd``, ``setlkw``): the world part
     ``filelock:FEATURE``, which the properties checking it need."""
     op.world.parts.setdefault(f"filelock:{feature}", True)
 
@@ -562,6 +563,7 @@ def _insert_copy(op: Op, ctx: FileLockContext, request: Posix) -> None:
     ``->lm_get_owner``, which ``locks_copy_conflock()`` calls first, with
     flc_lock held (a step without a method call: the document has no row
     for it)."""
+    uses(op, "lock")
     if request[0] in ctx.lockd:
         op.effect(
             "locks_copy_conflock(new, fl): fl->fl_lmops->lm_get_owner(fl->c.flc_owner) "
@@ -1037,6 +1039,7 @@ def flock_lock_inode_wait(op: Op, ctx: FileLockContext, file: str, kind: str) ->
     waiters), a conflicting lock of another file blocks the request
     (``locks_insert_block()``) and the caller sleeps and retries; else the
     lock is inserted.  ``kind`` is LOCK_SH, LOCK_EX or F_UNLCK."""
+    uses(op, "lock")
     flc = ctx.flc_lock
     op.label("retry")
     op.lock(flc, EXCL, "spin_lock(&ctx->flc_lock)")

@@ -41,9 +41,6 @@ LEASE_VS_OPEN = "lease-vs-open"
 EDEADLK_EXACT = "edeadlk-exact"
 
 
-NEEDS = ("filelock", "a file's locks or leases (fs/locks.c)")
-
-
 def _of_context(
     violation: Callable[[State, FileLockContext], str | None],
 ) -> Callable[[KernelModel], Check[State]]:
@@ -64,7 +61,7 @@ def _of_context(
     "no two conflicting POSIX locks (other owners, overlapping, one a write lock) and no "
     "two conflicting flocks (other files, one exclusive) are held at once",
     reads=["flc_posix", "flc_flock"],
-    needs=NEEDS,
+    needs=("filelock:lock", "a POSIX lock or a flock (fcntl(2) F_SETLK/F_SETLKW, flock(2))"),
 )
 def filelock_exclusion(model: KernelModel) -> Check[State]:
     return _of_context(exclusion_violation)(model)

@@ -283,6 +283,11 @@ def test_a_property_with_nothing_to_check_is_one_line_exit_2(vfsmc: Run) -> None
         ("filelock/posix-abba", "ofd-exclusion", "an OFD lock (F_OFD_SETLKW)"),
         ("filelock/posix-abba", "lease-vs-open", "a lease (F_SETLEASE, or an nfsd delegation)"),
         ("filelock/lease-vs-open", "edeadlk-exact", "a blocking POSIX lock request (F_SETLKW)"),
+        (
+            "filelock/lease-vs-open",
+            "filelock-exclusion",
+            "a POSIX lock or a flock (fcntl(2) F_SETLK/F_SETLKW, flock(2))",
+        ),
     ],
 )
 def test_a_file_lock_property_needs_what_it_checks(
