@@ -61,7 +61,7 @@ from mc.kernel.pagecache import File, Mapping
 from mc.kernel.superblock import SB_UNFROZEN, frozen_is, metadata_slot
 from mc.kernel.world import DONE, World
 from mc.models.inode import evict, iput, mark_inode_dirty, part_of, writeback_single_inode
-from mc.models.super import assign, call_sync_fs, flag, flag_slot, syncfs
+from mc.models.super import assert_s_umount_held, assign, call_sync_fs, flag, flag_slot, syncfs
 from mc.models.writeback import write
 
 UMOUNT_SKIPS_SYNC = "umount-skips-sync"
@@ -261,7 +261,9 @@ def sync_filesystem_with_inode(op: Op, mapping: Mapping) -> None:
     """``sync_filesystem()`` with the inode: ``->sync_fs(sb, 0)``,
     ``sync_inodes_sb()`` (the WB_SYNC_ALL writeback of the inode and its
     pages, waiting first for a flusher that holds I_SYNC:
-    ``inode_sleep_on_writeback()``), ``->sync_fs(sb, 1)``."""
+    ``inode_sleep_on_writeback()``), ``->sync_fs(sb, 1)``, after
+    ``WARN_ON(!rwsem_is_locked(&sb->s_umount))`` (``assert_s_umount_held``)."""
+    assert_s_umount_held(op)
     part = inode_life(op.world, mapping.path)
     call_sync_fs(op, 0)
     op.wait_until(

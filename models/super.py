@@ -166,12 +166,25 @@ def sync_inodes_sb(op: Op, mapping: Mapping) -> None:
     with cgroup writeback; the inode's own I_SYNC and ``->write_inode``
     (the freeze scenarios' metadata is the filesystem's, committed by
     ``->sync_fs``; ``mc.models.mount.sync_filesystem_with_inode`` has
-    them)."""
+    them).  The WARN_ON is a lock-protocol error unless the thread holds
+    s_umount (the kernel's asks only that someone does; every caller
+    holds it itself)."""
+    assert_s_umount_held(op)
     do_writepages(op, mapping, sync_all=True)
     s_sync_lock = op.world.shared_lock("s_sync_lock", Kind.MUTEX)
     op.lock(s_sync_lock, EXCL, "wait_sb_inodes(): mutex_lock(&sb->s_sync_lock)")
     fdatawait(op, mapping)
     op.unlock(s_sync_lock, "mutex_unlock(&sb->s_sync_lock)")
+
+
+def assert_s_umount_held(op: Op) -> None:
+    """``WARN_ON(!rwsem_is_locked(&sb->s_umount))`` of ``sync_filesystem()``
+    (fs/sync.c), ``sync_inodes_sb()`` and ``wait_sb_inodes()``
+    (fs/fs-writeback.c), 6.6: "protected against the filesystem going
+    from r/o to r/w or vice versa".  A lock-protocol error unless the
+    thread holds s_umount in either mode: the kernel asks only that
+    someone holds it, and every caller holds it itself."""
+    op.assert_held(op.world.superblock.s_umount, "WARN_ON(!rwsem_is_locked(&sb->s_umount))")
 
 
 def call_sync_fs(op: Op, wait: int) -> None:
@@ -188,7 +201,9 @@ def call_sync_fs(op: Op, wait: int) -> None:
 
 def sync_filesystem(op: Op, mapping: Mapping) -> None:
     """``sync_filesystem()`` (fs/sync.c), s_umount held: ``->sync_fs(sb,
-    0)``, ``sync_inodes_sb()``, ``->sync_fs(sb, 1)``."""
+    0)``, ``sync_inodes_sb()``, ``->sync_fs(sb, 1)``, after
+    ``WARN_ON(!rwsem_is_locked(&sb->s_umount))`` (``assert_s_umount_held``)."""
+    assert_s_umount_held(op)
     call_sync_fs(op, 0)
     sync_inodes_sb(op, mapping)
     call_sync_fs(op, 1)

@@ -7,7 +7,11 @@ no step takes for writing)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
+from click.testing import Result
 
 from mc.check import expectations
 from mc.check.checker import check_scenario
@@ -215,3 +219,31 @@ def test_a_thaw_waiting_for_the_freeze_names_the_freezer(shipped: Registry) -> N
     assert state[freezer] != DONE
     waiting = [step for step in model.blocked_steps(state) if step.thread == "T3"]
     assert waiting and "the FIFREEZE ioctl to return, which T2 could end" in waiting[0].event.text
+
+
+SYNC_WITHOUT_S_UMOUNT = """\
+from mc.dsl import Invocation, Program, variant
+from mc.models.super import sync
+
+
+@variant("sync-no-s-umount", "sync(2)'s passes over the superblocks take no s_umount")
+def sync_no_s_umount(program: Program, invocation: Invocation) -> Program:
+    return program.drop_lock("s_umount") if invocation.operation is sync else program
+"""
+
+
+def test_sync_inodes_sb_without_s_umount_trips_its_warn(
+    vfsmc: Callable[..., Result], tmp_path: Path
+) -> None:
+    """sync_filesystem(), sync_inodes_sb() and wait_sb_inodes() WARN unless
+    s_umount is held (fs/sync.c, fs/fs-writeback.c): a sync(2) whose passes
+    take none is a lock-protocol error there, also with the locking rules'
+    own check (spec-conformance) left out."""
+    (tmp_path / "nosumount.py").write_text(SYNC_WITHOUT_S_UMOUNT)
+    args = ("check", "super/freeze-vs-sync", "--models", "nosumount.py", "--no-save")
+    found = vfsmc(*args, "-V", "sync-no-s-umount", "--no-property", "spec-conformance")
+    assert found.exit_code == 1, found.output
+    assert "reaches 'WARN_ON(!rwsem_is_locked(&sb->s_umount))' without holding s_umount" in (
+        found.output
+    )
+    assert vfsmc(*args).exit_code == 0
