@@ -52,7 +52,7 @@ locks themselves (only the entry into ->lock, ->flock and ->setlease), and
 of ``file_modified()`` (fs/inode.c) the privileges: its times are
 modelled as a metadata change (``file_modified`` below) that fallocate,
 copy_file_range and FICLONE make under ``file_start_write()``
-(``ext4_do_fallocate()``, ``cifs_file_copychunk_range()`` and
+(``ext4_fallocate()``, ``cifs_file_copychunk_range()`` and
 ``__generic_remap_file_range_prep()`` of 6.6 call it), so
 ``no-write-while-frozen`` sees them write a frozen filesystem; the
 ``->write_iter`` entry of read(2)/write(2) is labelled before the shipped
@@ -61,6 +61,7 @@ write body, whose first step is ``vfs_write()``'s ``file_start_write()``.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from typing import Any
 
@@ -105,6 +106,7 @@ from mc.models.writeback import (
 
 NO_LOST_F_POS = "no-lost-f-pos"
 NO_FDGET_POS = "no-fdget-pos"
+SEEK_CUR_WITHOUT_F_LOCK = "seek-cur-without-f-lock"
 REMAP_ARGUMENT_ORDER = "remap-argument-order"
 SPLICE_WRITE_INODE_FIRST = "splice-write-inode-first"
 READDIR_UNLOCKED = "readdir-unlocked"
@@ -151,8 +153,10 @@ class Filp:
     """The state of one struct file: its locks and the slots of ``f_pos``
     (pages), of how far the read(2)/write(2) calls that returned said they
     moved it (hidden: the bookkeeping of ``no-lost-f-pos``), of its
-    ``f_flags`` FASYNC bit, and of its file's data version (for the files
-    copy_file_range and remap move data between)."""
+    ``f_flags`` FASYNC bit, of its file's data version (for the files
+    copy_file_range and remap move data between) and of the lseek(2)
+    SEEK_CURs done on it (hidden); ``atomic_pos``: FMODE_ATOMIC_POS, as
+    its ``OpenFile`` says."""
 
     name: str
     path: str
@@ -162,6 +166,8 @@ class Filp:
     moved: int
     fasync: int
     data: int
+    seeks: int
+    atomic_pos: bool
 
     def __str__(self) -> str:
         return self.name
@@ -210,6 +216,11 @@ class Files:
         if known is not None:
             if known.path != spec.path:
                 raise ModelError(f"{spec.label} names both {known.path} and {spec.path}")
+            if known.atomic_pos != spec.atomic_pos:
+                raise ModelError(
+                    f"{spec.label} is opened both with and without FMODE_ATOMIC_POS "
+                    "(atomic_pos): one struct file has one f_mode"
+                )
             return known
         try:
             self.world.lookup_path(spec.path)
@@ -226,6 +237,8 @@ class Files:
             world.add_slot(f"f_pos moved({name})", 0, hidden=True),
             world.add_slot(f"FASYNC({name})", False),
             world.add_slot(f"data({spec.path})", 0, _render_data),
+            world.add_slot(f"SEEK_CURs({name})", 0, hidden=True),
+            spec.atomic_pos,
         )
         self.filps[name] = filp
         return filp
@@ -505,32 +518,67 @@ def _nothing(_scratch: Scratch) -> None:
     return None
 
 
-SEEK_SET, SEEK_CUR, SEEK_END = 0, 1, 2
-WHENCES = ("SEEK_SET", "SEEK_CUR", "SEEK_END")
-"""The ``whence`` of lseek(2) the model knows, by number (SEEK_DATA and
-SEEK_HOLE are not modelled)."""
+class Whence(enum.IntEnum):
+    """The ``whence`` of lseek(2) the model knows (include/uapi/linux/fs.h;
+    SEEK_DATA and SEEK_HOLE are not modelled)."""
+
+    SEEK_SET = 0
+    SEEK_CUR = 1
+    SEEK_END = 2
+
+
+SEEK_SET, SEEK_CUR, SEEK_END = Whence.SEEK_SET, Whence.SEEK_CUR, Whence.SEEK_END
 
 
 def _seek(scratch: Scratch, filp: Filp, whence: int, offset: int, size: int) -> int:
-    """``vfs_setpos()``; SEEK_CUR moves ``f_pos`` by ``offset`` (counted as
-    a move, as read(2) and write(2) count theirs), SEEK_SET and SEEK_END
-    set it afresh.  A position that would be negative is -EINVAL and
-    ``f_pos`` stays (``if (offset < 0 && !unsigned_offsets(file)) return
-    -EINVAL``); else the new position is returned."""
-    base = int(scratch[filp.f_pos]) if whence == SEEK_CUR else size if whence == SEEK_END else 0
-    position = base + offset
+    """``vfs_setpos()`` for SEEK_SET and SEEK_END: ``f_pos`` set afresh (the
+    moves counted start again there).  A position that would be negative
+    is -EINVAL and ``f_pos`` stays (``if (offset < 0 &&
+    !unsigned_offsets(file)) return -EINVAL``); else the new position is
+    returned."""
+    position = (size if whence == SEEK_END else 0) + offset
     if position < 0:
         return -errno.EINVAL
-    if whence == SEEK_CUR:
-        scratch[filp.f_pos] = position
-        scratch[filp.moved] = scratch[filp.moved] + offset
-        return position
     scratch[filp.f_pos] = scratch[filp.moved] = position
     return position
 
 
-def _describe_lseek(spec: OpenFile, whence: int, offset: int) -> str:
-    named = WHENCES[whence] if whence in range(len(WHENCES)) else f"whence {whence}"
+def _seek_cur_read(scratch: Scratch, filp: Filp, offset: int) -> tuple[int, int]:
+    """``file->f_pos + offset``, read with the count of SEEK_CURs done on
+    the file so far."""
+    return int(scratch[filp.f_pos]) + offset, scratch[filp.seeks]
+
+
+def _seek_cur_set(scratch: Scratch, filp: Filp, offset: int, read: tuple[int, int]) -> int:
+    """``vfs_setpos(file, file->f_pos + offset, maxsize)`` with the
+    position read before: ``f_pos`` moved by ``offset`` (counted as a move,
+    as read(2) and write(2) count theirs), or -EINVAL for a negative
+    position.  A SEEK_CUR done since the read is a lost update
+    (``no-lost-f-pos``), on any file: ``f_lock`` is what keeps SEEK_CUR's
+    read-modify-write whole against another SEEK_CUR."""
+    position, seen = read
+    if scratch[filp.seeks] != seen:
+        scratch.violate(
+            NO_LOST_F_POS,
+            f"lseek(SEEK_CUR) sets f_pos({filp}) from the position it read before another "
+            "SEEK_CUR moved it: that move is lost (generic_file_llseek_size() holds f_lock "
+            "across the read and the write)",
+        )
+        return position
+    if position < 0:
+        return -errno.EINVAL
+    scratch[filp.f_pos] = position
+    scratch[filp.moved] = scratch[filp.moved] + offset
+    scratch[filp.seeks] = seen + 1
+    return position
+
+
+def _render_seek_cur(read: tuple[int, int] | None) -> str:
+    return "none" if read is None else f"page {read[0]}"
+
+
+def _describe_lseek(spec: OpenFile, offset: int, whence: int) -> str:
+    named = whence.name if isinstance(whence, Whence) else f"whence {whence}"
     return f"lseek({spec}, {offset} pages, {named})"
 
 
@@ -546,18 +594,24 @@ def _describe_lseek(spec: OpenFile, whence: int, offset: int) -> str:
         Cite("fs/read_write.c", "vfs_setpos", "6.6"),
     ),
 )
-def lseek(op: Op, spec: OpenFile, whence: int, offset: int) -> None:
-    """lseek(2): under ``fdget_pos()``, ``->llseek`` (``generic_file_llseek()``:
-    SEEK_SET and SEEK_END set ``f_pos`` with ``vfs_setpos()``, SEEK_CUR
-    reads and sets it under ``file->f_lock``).  ``whence`` is SEEK_SET,
-    SEEK_CUR or SEEK_END (another is a model error: the kernel's
-    ``ksys_lseek()`` returns -EINVAL past SEEK_MAX, and SEEK_DATA and
-    SEEK_HOLE are not modelled); a position that would be negative returns
-    -EINVAL from ``vfs_setpos()`` and leaves ``f_pos`` as it was."""
-    if whence not in range(len(WHENCES)):
+def lseek(op: Op, spec: OpenFile, offset: int, whence: int) -> None:
+    """lseek(2), its arguments in lseek(2)'s order: under ``fdget_pos()``,
+    ``->llseek`` (``generic_file_llseek_size()`` of 6.6: SEEK_SET and
+    SEEK_END set ``f_pos`` with ``vfs_setpos()``; SEEK_CUR reads ``f_pos``
+    and sets ``f_pos + offset`` under ``file->f_lock``, two steps, "f_lock
+    protects against read/modify/write race with other SEEK_CURs"; SEEK_CUR
+    by 0 only reads ``f_pos``, without the lock).  ``whence`` is SEEK_SET,
+    SEEK_CUR or SEEK_END from mc.models.file (another value is a model
+    error: the kernel's ``ksys_lseek()`` returns -EINVAL past SEEK_MAX, and
+    SEEK_DATA and SEEK_HOLE are not modelled); ``offset`` is in pages, as
+    ``f_pos`` is.  A position that would be negative returns -EINVAL from
+    ``vfs_setpos()`` and leaves ``f_pos`` as it was.  Left out: the
+    ``maxsize`` bound and ``f_version``."""
+    if not isinstance(whence, Whence) or isinstance(offset, Whence):
         raise ModelError(
-            f"lseek({spec}, {whence!r}, {offset!r}): whence must be SEEK_SET (0), SEEK_CUR (1) "
-            "or SEEK_END (2) (from mc.models.file); SEEK_DATA and SEEK_HOLE are not modelled"
+            f"lseek({spec}, {offset!r}, {whence!r}): whence must be SEEK_SET, SEEK_CUR or "
+            "SEEK_END (from mc.models.file), and the arguments come in lseek(2)'s order, "
+            "lseek(file, offset, whence); SEEK_DATA and SEEK_HOLE are not modelled"
         )
     filp = _filp(op, spec)
     size = spec.cache.pages if spec.cache is not None else 1
@@ -571,20 +625,29 @@ def lseek(op: Op, spec: OpenFile, whence: int, offset: int) -> None:
         label="retval = file->f_op->llseek(file, offset, whence) /* generic_file_llseek() */",
         roles={"file": filp, "inode": op.inode(spec.path)},
     )
-    seek = (_seek, filp, whence, offset, size)
     set_pos = "return vfs_setpos(file, offset, maxsize) /* file->f_pos = offset */"
-    if whence == SEEK_CUR:
-        op.section(
-            filp.f_lock,
-            "spin_lock(&file->f_lock); offset = vfs_setpos(file, file->f_pos+offset, maxsize); "
-            "spin_unlock(&file->f_lock)",
-            *seek,
-            result=result,
+    if whence == SEEK_CUR and offset == 0:
+        op.compute("pos", "if (offset == 0) return file->f_pos", _read_pos, filp)
+    elif whence == SEEK_CUR:
+        op.lock(filp.f_lock, EXCL, "spin_lock(&file->f_lock)")
+        read = op.compute(
+            "pos",
+            "file->f_pos+offset",
+            _seek_cur_read,
+            filp,
+            offset,
+            render=_render_seek_cur,
         )
+        label = "offset = vfs_setpos(file, file->f_pos+offset, maxsize)"
+        if result is None:
+            op.effect(label, _seek_cur_set, filp, offset, read)
+        else:
+            op.compute("offset", label, _seek_cur_set, filp, offset, read)
+        op.unlock(filp.f_lock, "spin_unlock(&file->f_lock)")
     elif result is None:
-        op.effect(set_pos, *seek)
+        op.effect(set_pos, _seek, filp, whence, offset, size)
     else:
-        op.compute("offset", set_pos, *seek, render=str)
+        op.compute("offset", set_pos, _seek, filp, whence, offset, size, render=str)
     if result is not None:
         op.fail_if(
             is_error(slot_value(result, "offset", local=True)),
@@ -829,7 +892,7 @@ def file_modified(op: Op, file: str) -> None:
     frozen SB_FREEZE_COMPLETE), metadata that ``->sync_fs`` and
     ``->freeze_fs`` commit (``mc.kernel.superblock.metadata_slot``).  Every
     call that changes a file's data or blocks through a struct file calls it
-    under its ``file_start_write()`` (``ext4_do_fallocate()``,
+    under its ``file_start_write()`` (``ext4_fallocate()``,
     ``cifs_file_copychunk_range()``, ``__generic_remap_file_range_prep()``),
     so ``no-write-while-frozen`` sees a change made while the filesystem is
     frozen."""
@@ -1296,7 +1359,6 @@ FALLOCATE_MODES = (FALLOC_ALLOCATE, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE)
         Cite("fs/open.c", "ksys_fallocate", "6.6"),
         Cite("fs/open.c", "vfs_fallocate", "6.6"),
         Cite("fs/ext4/extents.c", "ext4_fallocate", "6.6", method="file_operations.fallocate"),
-        Cite("fs/ext4/extents.c", "ext4_do_fallocate", "6.6"),
         Cite("fs/ext4/extents.c", "ext4_alloc_file_blocks", "6.6"),
     ),
 )
@@ -1305,7 +1367,10 @@ def fallocate(op: Op, spec: OpenFile, mode: str, index: int) -> None:
     FALLOC_FL_PUNCH_HOLE (| KEEP_SIZE) the shipped ``punch_hole`` (invalidate_lock
     exclusive, the page cache truncated); with mode 0 or FALLOC_FL_KEEP_SIZE
     ``vfs_fallocate()``'s ``file_start_write()``, then ext4's
-    ``ext4_do_fallocate()``: i_rwsem exclusive, ``inode_dio_wait()`` and
+    ``ext4_fallocate()`` of 6.6 (whose allocation 6.10 moved into
+    ``ext4_do_fallocate()``): i_rwsem exclusive around
+    ``ext4_convert_inline_data()`` (the file has no inline data), then
+    i_rwsem exclusive again, ``inode_dio_wait()``, ``file_modified()`` and
     ``ext4_alloc_file_blocks()`` over a range already allocated, which maps
     nothing new (allocating a hole, an unwritten extent, is not modelled: a
     model error)."""
@@ -1326,7 +1391,10 @@ def fallocate(op: Op, spec: OpenFile, mode: str, index: int) -> None:
         label=f"ret = file->f_op->fallocate(file, {mode}, offset, len)",
         roles={"file": filp, "inode": inode},
     )
-    op.lock(inode.i_rwsem, EXCL, "ext4_do_fallocate(): inode_lock(inode)")
+    op.lock(inode.i_rwsem, EXCL, "ext4_fallocate(): inode_lock(inode)")
+    op.effect("ret = ext4_convert_inline_data(inode) /* no inline data */", _nothing)
+    op.unlock(inode.i_rwsem, "inode_unlock(inode)")
+    op.lock(inode.i_rwsem, EXCL, "inode_lock(inode) /* allocate the range */")
     op.effect("inode_dio_wait(inode) /* no direct I/O in flight */", _nothing)
     file_modified(op, "file")
     op.effect(

@@ -12,6 +12,7 @@ from mc.dsl.scenario import BASE_PROPERTIES, scenario
 from mc.kernel.pagecache import File
 from mc.kernel.pagecache_properties import PAGE_CACHE_READS, PAGECACHE_PROPERTIES
 from mc.kernel.truncate_properties import NO_STALE_DATA
+from mc.kernel.world import reported_error
 from mc.models.dirops import create, unlink
 from mc.models.file import (
     COPIES,
@@ -27,6 +28,7 @@ from mc.models.file import (
     REMAP_SKIPS_DEST_INVALIDATE,
     REMAP_SKIPS_WRITEBACK,
     SEEK_CUR,
+    SEEK_CUR_WITHOUT_F_LOCK,
     SPLICE_WRITE_INODE_FIRST,
     OpenFile,
     Pipe,
@@ -56,14 +58,17 @@ from mc.models.writeback import io_completion, write
 
 @invariant(
     NO_LOST_F_POS,
-    "read(2), write(2) and lseek(2) SEEK_CUR through one struct file each start where the "
-    "previous one left f_pos: the file position is the sum of the moves they made (no update "
-    "lost to a call that read the old position)",
-    reads=["f_pos", "f_pos moved"],
+    "read(2), write(2) and lseek(2) SEEK_CUR through one struct file with FMODE_ATOMIC_POS "
+    "(a regular file or a directory) each start where the previous one left f_pos: the file "
+    "position is the sum of the moves they made (no update lost to a call that read the old "
+    "position); on any file, no lseek(2) SEEK_CUR sets f_pos from a position read before "
+    "another SEEK_CUR moved it (f_lock).  Without FMODE_ATOMIC_POS the kernel promises no "
+    "more: concurrent read(2)s and write(2)s behave like SEEK_SET",
+    reads=["f_pos", "f_pos moved", "error"],
     needs=(FILES, "an open file (a struct file of models/file.py)"),
 )
 def no_lost_f_pos(model: KernelModel) -> Callable[[tuple[object, ...]], str | None]:
-    filps = tuple(files(model.world).filps.values())
+    filps = tuple(filp for filp in files(model.world).filps.values() if filp.atomic_pos)
 
     def check(state: tuple[object, ...]) -> str | None:
         for filp in filps:
@@ -73,7 +78,7 @@ def no_lost_f_pos(model: KernelModel) -> Callable[[tuple[object, ...]], str | No
                     f"f_pos({filp}) is page {pos} after read(2)/write(2)/lseek(2) calls that "
                     f"moved it {moved} pages in all: an update of f_pos was lost"
                 )
-        return None
+        return reported_error(state, NO_LOST_F_POS)
 
     return check
 
@@ -86,6 +91,17 @@ def no_lost_f_pos(model: KernelModel) -> Callable[[tuple[object, ...]], str | No
 )
 def no_fdget_pos(program: Program, _invocation: Invocation) -> Program:
     return program.drop(lambda step: FDGET_POS_TAG in step.tags)
+
+
+@variant(
+    SEEK_CUR_WITHOUT_F_LOCK,
+    "generic_file_llseek_size() reads f_pos and sets f_pos + offset for SEEK_CUR without "
+    "file->f_lock",
+)
+def seek_cur_without_f_lock(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(lseek):
+        return program
+    return program.drop_lock("f_lock")
 
 
 flag_variant(
@@ -137,9 +153,22 @@ LEGACY = OpenFile("/c", name="chr", legacy=True)
 scenario(
     "file/legacy-read-write",
     "read(2) and writev(2) of a file whose operations have ->read and ->write but no "
-    "->read_iter (a character device), through one struct file",
+    "->read_iter (a debugfs or procfs regular file, so FMODE_ATOMIC_POS), through one struct "
+    "file",
     tree=["/c"],
     threads=[read_fd(LEGACY), readv_writev(LEGACY, True)],
+    properties=FILE_PROPERTIES,
+)
+
+CHRDEV = OpenFile("/c", name="chr", legacy=True, atomic_pos=False)
+
+scenario(
+    "file/two-seeks-chrdev",
+    "two lseek(2) SEEK_CURs through one struct file of a character device (no "
+    "FMODE_ATOMIC_POS, so fdget_pos() takes no f_pos_lock): f_lock alone keeps each "
+    "read-modify-write of f_pos whole",
+    tree=["/c"],
+    threads=[lseek(CHRDEV, 1, SEEK_CUR), lseek(CHRDEV, 1, SEEK_CUR)],
     properties=FILE_PROPERTIES,
 )
 
@@ -151,7 +180,7 @@ scenario(
     "from /proc",
     tree=["/f"],
     threads=[
-        lseek(SEEK_F, SEEK_CUR, 1),
+        lseek(SEEK_F, 1, SEEK_CUR),
         read_fd(SEEK_F),
         pread_pwrite(SEEK_F, 0, False, True),
         show_fdinfo(SEEK_F),

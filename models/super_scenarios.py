@@ -234,7 +234,7 @@ CLONE_IGNORES_FREEZE = "clone-ignores-freeze"
 
 ignores_freeze(
     FALLOCATE_IGNORES_FREEZE,
-    "vfs_fallocate() calls ->fallocate without file_start_write(): ext4_do_fallocate()'s "
+    "vfs_fallocate() calls ->fallocate without file_start_write(): ext4_fallocate()'s "
     "file_modified() changes the inode whatever the frozen state",
     fallocate,
     "sb-start-write",
@@ -261,7 +261,7 @@ ONE_PAGE_FILP = OpenFile("/f", cache=ONE_PAGE, name="filp")
 scenario(
     "super/freeze-vs-fallocate",
     "FIFREEZE racing fallocate(2) FALLOC_FL_KEEP_SIZE of an allocated page (vfs_fallocate() -> "
-    "ext4_do_fallocate(): file_modified() under file_start_write()), FITHAW once the freeze "
+    "ext4_fallocate(): file_modified() under file_start_write()), FITHAW once the freeze "
     "returned",
     tree=["/f"],
     threads=[

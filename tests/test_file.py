@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from click.testing import Result
 
-from mc.check.checker import check_scenario
+from mc.check.checker import IneffectiveVariant, check_scenario
 from mc.check.registry import base
+from mc.check.registry import shipped as shipped_registry
 from mc.dsl import E, File, ModelError, Scenario
 from mc.dsl.scenario import Registry
 from mc.dsl.steps import CallStep, LockStep
@@ -26,6 +27,8 @@ from mc.models.file import (
     OpenFile,
     files,
     lseek,
+    read_fd,
+    readv_writev,
 )
 from mc.spec import conformance
 from mc.spec.coverage import coverage, load_reasons
@@ -84,7 +87,7 @@ def _seek_alone(whence: int, offset: int) -> tuple[Any, int, int]:
     """Run one lseek(2) of SEEKED to its end: its return value, f_pos and
     the moves counted."""
     registry = base()
-    registry.add_scenario(Scenario("seek/alone", "test", ("/f",), (lseek(SEEKED, whence, offset),)))
+    registry.add_scenario(Scenario("seek/alone", "test", ("/f",), (lseek(SEEKED, offset, whence),)))
     model = registry.build(registry.scenario("seek/alone"), properties=("lock-protocol",))
     state = model.initial
     while not model.finished(state):
@@ -114,9 +117,11 @@ def test_lseek_to_a_negative_position_is_einval_and_keeps_f_pos(
 
 def test_lseek_with_an_unknown_whence_is_a_model_error() -> None:
     registry = base()
-    registry.add_scenario(Scenario("seek/bad", "test", ("/f",), (lseek(SEEKED, 7, 1),)))
-    with pytest.raises(ModelError, match=r"whence must be SEEK_SET \(0\), SEEK_CUR \(1\)"):
-        registry.build(registry.scenario("seek/bad"))
+    for call in (lseek(SEEKED, 1, 7), lseek(SEEKED, SEEK_CUR, 1)):
+        registry.add_scenario(Scenario("seek/bad", "test", ("/f",), (call,)))
+        with pytest.raises(ModelError, match=r"whence must be SEEK_SET, SEEK_CUR or SEEK_END"):
+            registry.build(registry.scenario("seek/bad"))
+        registry.scenarios.pop("seek/bad")
 
 
 ONE_FILE = """\
@@ -152,3 +157,54 @@ def test_a_pipe_or_an_open_file_that_cannot_be_is_a_model_error() -> None:
         Pipe("p", buffers=3, size=2)
     with pytest.raises(ModelError, match=r"its cache is the page cache of /f, not of /g"):
         OpenFile("/g", cache=File("/f"))
+
+
+def test_f_pos_updates_may_be_lost_only_without_fmode_atomic_pos() -> None:
+    """do_dentry_open() sets FMODE_ATOMIC_POS only for regular files and
+    directories: through a character device's struct file fdget_pos() takes
+    no f_pos_lock, and a read(2) racing a writev(2) may lose an update of
+    f_pos, which the kernel does not promise to keep ("parallel writes and
+    reads behave like SEEK_SET", generic_file_llseek_size()).  Through a
+    debugfs-like regular file the same calls are checked, and caught
+    without fdget_pos()."""
+    registry = shipped_registry()
+    for atomic in (False, True):
+        spec = OpenFile("/c", name="chr", legacy=True, atomic_pos=atomic)
+        threads = (read_fd(spec), readv_writev(spec, True))
+        registry.add_scenario(Scenario(f"chr/rw-{atomic}", "test", ("/c",), threads))
+        outcome = check_scenario(registry, f"chr/rw-{atomic}", properties=[NO_LOST_F_POS])
+        assert outcome.result.verdict is Verdict.OK
+    broken = check_scenario(registry, "chr/rw-True", ["no-fdget-pos"], properties=[NO_LOST_F_POS])
+    assert broken.result.verdict is Verdict.VIOLATED
+    with pytest.raises(IneffectiveVariant):
+        check_scenario(registry, "chr/rw-False", ["no-fdget-pos"], properties=[NO_LOST_F_POS])
+
+
+def test_one_struct_file_has_one_f_mode() -> None:
+    registry = base()
+    both = (
+        read_fd(OpenFile("/c", name="chr", legacy=True, atomic_pos=False)),
+        read_fd(OpenFile("/c", name="chr", legacy=True)),
+    )
+    registry.add_scenario(Scenario("chr/both", "test", ("/c",), both))
+    with pytest.raises(ModelError, match="both with and without FMODE_ATOMIC_POS"):
+        registry.build(registry.scenario("chr/both"))
+
+
+def test_seek_cur_reads_and_sets_f_pos_in_two_steps_under_f_lock(shipped: Registry) -> None:
+    """generic_file_llseek_size() of 6.6 holds f_lock across SEEK_CUR's read
+    of f_pos and its vfs_setpos(): two steps, so dropping the lock loses a
+    concurrent SEEK_CUR's move even where no f_pos_lock is taken."""
+    model = shipped.build(shipped.scenario("file/two-seeks-chrdev"), (), ())
+    labels = [compiled.step.label for compiled in model.threads[0].steps]
+    lock = labels.index("spin_lock(&file->f_lock)")
+    assert labels[lock + 1 : lock + 4] == [
+        "file->f_pos+offset",
+        "offset = vfs_setpos(file, file->f_pos+offset, maxsize)",
+        "spin_unlock(&file->f_lock)",
+    ]
+    assert check_scenario(shipped, "file/two-seeks-chrdev").result.verdict is Verdict.OK
+    broken = check_scenario(shipped, "file/two-seeks-chrdev", ["seek-cur-without-f-lock"])
+    violation = broken.result.violation
+    assert violation is not None and violation.property == NO_LOST_F_POS
+    assert "before another SEEK_CUR moved it" in violation.message

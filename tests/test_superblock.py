@@ -187,7 +187,7 @@ def test_fallocate_copy_and_clone_mark_the_file_modified_under_sb_freeze_write(
     shipped: Registry, scenario: str, variant: str
 ) -> None:
     """fallocate(2), copy_file_range(2) and FICLONE call file_modified()
-    (ext4_do_fallocate(), cifs_file_copychunk_range(),
+    (ext4_fallocate(), cifs_file_copychunk_range(),
     __generic_remap_file_range_prep() of Linux 6.6) inside their
     file_start_write(): without it, the inode's times join the journal of
     a frozen filesystem, which no-write-while-frozen reports (a user trial

@@ -512,7 +512,8 @@ ERRORS = {
         "from mc.dsl import scenario\n"
         "from mc.models.file import OpenFile, lseek\n\n"
         "scenario('{name}', 'x', tree=['/f'], threads=[lseek(OpenFile('/f'), 7, 1)])\n",
-        "{file}:4: lseek(file(/f), 7, 1): whence must be SEEK_SET (0), SEEK_CUR (1) or SEEK_END",
+        "{file}:4: lseek(file(/f), 7, 1): whence must be SEEK_SET, SEEK_CUR or SEEK_END "
+        "(from mc.models.file), and the arguments come in lseek(2)'s order",
     ),
     "read-without-io-completion": (
         "from mc.dsl import File, scenario\n"
