@@ -19,6 +19,7 @@ from mc.check.registry import shipped as shipped_registry
 from mc.dsl.scenario import Registry, Scenario
 from mc.kernel.pagecache import File
 from mc.models.dirops import RENAME_EXCHANGE
+from mc.models.file import SEEK_CUR, OpenFile
 
 Run = Callable[..., Result]
 ROOT = Path(__file__).resolve().parent.parent
@@ -611,13 +612,26 @@ def test_show_refuses_a_mutant_that_names_no_step(vfsmc: Run) -> None:
             )
 
 
-def test_show_writes_rename_flags_by_name(vfsmc: Run) -> None:
-    """renameat2()'s flags print as the scenario spells them, and the copy
-    builds the same thread."""
-    out = vfsmc("show", "dirops/exchange").output
-    written = re.findall(r"as written: (.*)", out)
-    assert written[0] == "rename('/a/x', '/b/y', RENAME_EXCHANGE)"
-    thread = shipped_registry().build(shipped_registry().scenario("dirops/exchange"), ()).threads[0]
-    names: dict[str, object] = {"rename": thread.invocation.operation}
-    names["RENAME_EXCHANGE"] = RENAME_EXCHANGE
-    assert eval(written[0], names) == thread.invocation
+def test_show_writes_enumerations_and_open_files_as_a_scenario_does(vfsmc: Run) -> None:
+    """renameat2()'s flags and lseek(2)'s whence print by name, an OpenFile
+    with the fields that differ from their defaults, and each copy builds
+    the same thread."""
+    names: dict[str, object] = {
+        "File": File,
+        "OpenFile": OpenFile,
+        "RENAME_EXCHANGE": RENAME_EXCHANGE,
+        "SEEK_CUR": SEEK_CUR,
+    }
+    expected = {
+        "dirops/exchange": "rename('/a/x', '/b/y', RENAME_EXCHANGE)",
+        "file/seek-read-fdinfo": (
+            "lseek(OpenFile('/f', cache=File('/f', cached=(0, 1)), name='filp'), 1, SEEK_CUR)"
+        ),
+    }
+    registry = shipped_registry()
+    for scenario, call in expected.items():
+        written = re.findall(r"as written: (.*)", vfsmc("show", scenario).output)
+        assert written[0] == call
+        thread = registry.build(registry.scenario(scenario), ()).threads[0]
+        names[thread.invocation.operation.name] = thread.invocation.operation
+        assert eval(written[0], names) == thread.invocation

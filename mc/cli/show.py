@@ -22,7 +22,6 @@ from mc.dsl.operation import Invocation
 from mc.dsl.program import Jump, Program, label_name
 from mc.dsl.steps import LockStep, Step
 from mc.kernel.locks import Kind
-from mc.kernel.pagecache import File
 from mc.text import printable
 
 
@@ -335,14 +334,23 @@ def _call_text(invocation: Invocation) -> str:
 
 
 def _argument_text(value: Any) -> str:
-    if isinstance(value, File):
-        fields = attrs.fields(File)
-        given = [
-            f"{field.name}={getattr(value, field.name)!r}"
-            for field in fields[1:]
-            if getattr(value, field.name) != field.default
-        ]
-        return f"File({', '.join([repr(value.path), *given])})"
-    if isinstance(value, enum.Flag) and value.name:
+    """``value`` as a scenario writes it: an attrs class (``File``,
+    ``OpenFile``) with its required fields by position and the others by
+    keyword where they differ from their defaults, an enumeration member
+    by its name (``SEEK_CUR``, ``RENAME_EXCHANGE``)."""
+    if attrs.has(type(value)):
+        given = []
+        for field in attrs.fields(type(value)):
+            if not field.init:
+                continue
+            shown = _argument_text(getattr(value, field.name))
+            if field.default is attrs.NOTHING:
+                given.append(shown)
+            elif getattr(value, field.name) != field.default:
+                given.append(f"{field.name}={shown}")
+        return f"{type(value).__name__}({', '.join(given)})"
+    if isinstance(value, enum.Enum) and value.name:
         return value.name
+    if isinstance(value, tuple):
+        return "(" + ", ".join(map(_argument_text, value)) + ("," if len(value) == 1 else "") + ")"
     return repr(value)
