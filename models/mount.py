@@ -21,8 +21,10 @@ write around ``reconfigure_super()``, which returns -EBUSY on a frozen
 superblock (a check the model had left out and now makes).
 
 Left out: the mount tree (``namespace_sem`` and ``mount_lock`` are locks of
-their own, the umount_tree() of one mount), reference counts of the
-superblock (``s_active``: the unmount drops the last one), the dcache
+their own, the umount_tree() of one mount), ``s_count`` (the superblock's
+passive references; ``s_active`` is modelled: the mount's reference and
+one per freeze holder, so an unmount of a frozen filesystem drops only
+the mount's and ``->kill_sb`` waits for the last thaw), the dcache
 (``shrink_dcache_for_umount()`` is the iput of the root's one cached inode),
 the block device (``kill_block_super()``'s ``sync_blockdev()``), a
 read-only remount's extra checks (``sb_prepare_remount_readonly()``) and
@@ -59,9 +61,18 @@ from mc.kernel.inode_life import (
 from mc.kernel.mm import UNMOUNTER, refuse_mapping_beside_umount
 from mc.kernel.pagecache import File, Mapping
 from mc.kernel.superblock import SB_UNFROZEN, frozen_is, metadata_slot
-from mc.kernel.world import DONE, World
+from mc.kernel.world import DONE, World, touches
 from mc.models.inode import evict, iput, mark_inode_dirty, part_of, writeback_single_inode
-from mc.models.super import assert_s_umount_held, assign, call_sync_fs, flag, flag_slot, syncfs
+from mc.models.super import (
+    assert_s_umount_held,
+    assign,
+    call_sync_fs,
+    flag,
+    flag_slot,
+    one_slot,
+    s_active_slot,
+    syncfs,
+)
 from mc.models.writeback import write
 
 UMOUNT_SKIPS_SYNC = "umount-skips-sync"
@@ -330,9 +341,13 @@ def generic_shutdown_super(op: Op, file: File, mapping: Mapping) -> None:
 def umount(op: Op, file: File) -> None:
     """umount2(2) with MNT_FORCE of the last mount: ``->umount_begin``
     without s_umount (``do_umount()``), the mount torn down, then
-    ``deactivate_super()``: s_umount for write and, the last active
-    reference gone, ``->kill_sb`` (``kill_block_super()`` ->
-    ``generic_shutdown_super()``, which unlocks).  ``do_umount()`` returns
+    ``deactivate_super()`` (fs/super.c, 6.6): ``atomic_add_unless(&s->
+    s_active, -1, 1)`` drops a reference that is not the last (a freeze
+    holds one: the filesystem stays frozen and active, and the unmount
+    returns 0); else s_umount for write and ``deactivate_locked_super()``:
+    ``->kill_sb`` (``kill_block_super()`` -> ``generic_shutdown_super()``,
+    which unlocks) once ``atomic_dec_and_test()`` drops the last one (a
+    freeze may have taken one meanwhile: then s_umount is released).  ``do_umount()`` returns
     -EBUSY, after ``->umount_begin``, while ``propagate_mount_busy()``
     finds the mount in use: here while another thread that is a process
     (not ``op.holds_no_file()``) has not returned, as each holds the file
@@ -360,24 +375,56 @@ def umount(op: Op, file: File) -> None:
     op.fail_if(
         _mount_busy(op.thread.tid),
         E.EBUSY,
-        "busy",
+        "unmounted",
         "if (propagate_mount_busy(mnt, 2)) retval = -EBUSY /* a file is open */",
     )
-    op.lock(
-        op.world.superblock.s_umount,
-        EXCL,
-        "deactivate_super(): __super_lock_excl(s); deactivate_locked_super(s)",
+    active = s_active_slot(op.world)
+    kept = op.compute(
+        "kept",
+        "deactivate_super(): atomic_add_unless(&s->s_active, -1, 1)",
+        _add_unless_one,
+        active,
+        render=_yes_no,
     )
+    op.goto_if(kept, "unmounted", "if (kept) return /* a freeze holds the superblock active */")
+    s_umount = op.world.superblock.s_umount
+    op.lock(s_umount, EXCL, "__super_lock_excl(s); deactivate_locked_super(s)")
+    last = op.compute(
+        "last", "atomic_dec_and_test(&s->s_active)", _dec_and_test, active, render=_yes_no
+    )
+    with op.when(not_(last), "if (!atomic_dec_and_test(&s->s_active)) /* a freeze came first */"):
+        op.unlock(s_umount, "super_unlock_excl(s)")
+        op.goto("unmounted")
     op.enter(
         "file_system_type.kill_sb",
         _sb(),
-        label="if (atomic_dec_and_test(&s->s_active)) fs->kill_sb(s)",
+        label="fs->kill_sb(s)",
         roles={},
     )
     generic_shutdown_super(op, file, mapping)
     killed = inode_life(op.world, file.path).killed
     op.effect("/* ->kill_sb returned */", assign, killed, True)
-    op.label("busy")
+    op.label("unmounted")
+
+
+@touches(one_slot)
+def _add_unless_one(scratch: Scratch, slot: int) -> bool:
+    """``atomic_add_unless(&s->s_active, -1, 1)``: drop a reference that
+    is not the last, and say so."""
+    if scratch[slot] == 1:
+        return False
+    scratch[slot] -= 1
+    return True
+
+
+@touches(one_slot)
+def _dec_and_test(scratch: Scratch, slot: int) -> bool:
+    scratch[slot] -= 1
+    return bool(scratch[slot] == 0)
+
+
+def _yes_no(value: bool | None) -> str:
+    return "none" if value is None else "yes" if value else "no"
 
 
 def _mount_busy(unmounter: int) -> Expr:

@@ -33,8 +33,9 @@ drops.  So in 6.6 a sync queues on s_umount behind a mount that holds it
 where the model waits on the flags; the sync holds no other lock there,
 so no cycle differs.
 
-What the models leave out: the superblock's reference counts
-(``s_active``, ``s_count``: the scenarios' superblock stays mounted), a
+What the models leave out: the superblock's passive reference count
+(``s_count``; ``s_active`` is modelled: freeze_super() takes one that the
+last thaw drops, see ``mc.models.mount.umount``), a
 read-only superblock and ``SB_I_SKIP_SYNC`` (``sync_inodes_one_sb()`` and
 ``sync_fs_one_sb()`` skip them), failures of ``sync_filesystem()``
 (``->sync_fs`` returning an error stops it) and ``->unfreeze_fs``,
@@ -72,7 +73,7 @@ from mc.kernel.superblock import (
     metadata_slot,
     sb_writers,
 )
-from mc.kernel.world import DONE, World
+from mc.kernel.world import DONE, ModelError, World, touches
 from mc.models.writeback import do_writepages, fdatawait
 
 FREEZE_SKIPS_PAGEFAULTS = "freeze-skips-pagefaults"
@@ -93,6 +94,37 @@ flag_variant(
 def assign(scratch: Scratch, slot: int, value: Any) -> None:
     """An effect that stores ``value`` in ``slot``."""
     scratch[slot] = value
+
+
+def s_active_slot(world: World) -> int:
+    """``sb->s_active``: the superblock's active references, one for the
+    mount (``alloc_super()``) and one for each freeze holder."""
+    return world.shared_slot("s_active", 1)
+
+
+def one_slot(_world: World, slot: int) -> tuple[list[int], list[int]]:
+    """What an effect on the one slot ``slot`` touches."""
+    return [slot], [slot]
+
+
+@touches(one_slot)
+def _inc_active(scratch: Scratch, slot: int) -> None:
+    scratch[slot] += 1
+
+
+@touches(one_slot)
+def _drop_active(scratch: Scratch, slot: int) -> None:
+    """``deactivate_locked_super()`` of a freeze or thaw: the freeze's
+    reference dropped.  It is never the last here: an unmount is -EBUSY
+    while the freezing or thawing process runs (``mc.models.mount.umount``),
+    so ``->kill_sb`` from a thaw (a filesystem unmounted while frozen and
+    thawed by a kernel holder) is not modelled, a model error."""
+    if scratch[slot] <= 1:
+        raise ModelError(
+            "deactivate_locked_super() from a freeze or thaw drops the last active reference: "
+            "->kill_sb from thaw_super() is not modelled"
+        )
+    scratch[slot] -= 1
 
 
 def _returned_slot(world: World) -> int:
@@ -342,8 +374,10 @@ def sb_freeze_unlock(op: Op, level: int) -> None:
 
 
 def freeze_super(op: Op, mapping: Mapping, who: int, fails: bool = False) -> None:
-    """``freeze_super(sb, who)`` (fs/super.c, Linux 6.6): s_umount
-    exclusive; on a frozen superblock a holder that already holds the
+    """``freeze_super(sb, who)`` (fs/super.c, Linux 6.6): an active
+    reference (``atomic_inc(&sb->s_active)``, which the last thaw drops,
+    and an error return drops again), s_umount exclusive once the
+    superblock is SB_BORN (``super_lock_excl()``); on a frozen superblock a holder that already holds the
     freeze gets -EBUSY and another shares it (``freeze_holders |= who``,
     return 0); one being frozen or thawed is waited for
     (``wait_for_partially_frozen()``, s_umount dropped); then each level in
@@ -365,13 +399,15 @@ def freeze_super(op: Op, mapping: Mapping, who: int, fails: bool = False) -> Non
     holders = holders_slot(op.world)
     levels = _levels(op)
     holder = HOLDER_NAMES[who]
-    op.lock(s_umount, EXCL, "freeze_super(): atomic_inc(&sb->s_active); super_lock_excl(sb)")
+    active = s_active_slot(op.world)
+    op.effect("freeze_super(): atomic_inc(&sb->s_active)", _inc_active, active)
+    super_lock(op, EXCL, "super_lock_excl(sb)", "dying")
     op.label("retry")
     with op.when(frozen_is(SB_FREEZE_COMPLETE), "if (sb->s_writers.frozen == SB_FREEZE_COMPLETE)"):
         op.fail_if(
             holders_have(who, f"sb->s_writers.freeze_holders & {holder}"),
             E.EBUSY,
-            "unlock",
+            "deactivate",
             "if (sb->s_writers.freeze_holders & who) return -EBUSY",
         )
         op.effect(
@@ -428,7 +464,7 @@ def freeze_super(op: Op, mapping: Mapping, who: int, fails: bool = False) -> Non
         op.effect("sb->s_writers.frozen = SB_UNFROZEN", assign, frozen, SB_UNFROZEN)
         if not op.variant(FREEZE_FAILURE_KEEPS_LEVELS):
             sb_freeze_unlock(op, SB_FREEZE_FS)
-        op.goto("unlock")
+        op.goto("deactivate")
     op.effect(
         "sb->s_writers.freeze_holders |= who; sb->s_writers.frozen = SB_FREEZE_COMPLETE; "
         "wake_up_var(&sb->s_writers.frozen)",
@@ -442,8 +478,16 @@ def freeze_super(op: Op, mapping: Mapping, who: int, fails: bool = False) -> Non
             lock,
             f"lockdep_sb_freeze_release(sb): percpu_rwsem_release(&sb->s_writers.rw_sem[{index}])",
         )
+    op.goto("unlock")
+    op.label("deactivate")
+    op.effect(
+        "deactivate_locked_super(sb): atomic_dec_and_test(&s->s_active) /* not the last */",
+        _drop_active,
+        active,
+    )
     op.label("unlock")
-    op.unlock(s_umount, "super_unlock_excl(sb) / deactivate_locked_super(sb)")
+    op.unlock(s_umount, "super_unlock_excl(sb)")
+    op.label("dying")
 
 
 def thaw_super(op: Op, who: int) -> None:
@@ -455,13 +499,16 @@ def thaw_super(op: Op, who: int) -> None:
     ``frozen = SB_UNFROZEN``, ``sb_freeze_unlock(sb, SB_FREEZE_FS)``
     releases the levels from the innermost, ``wake_up_var()``, and
     ``deactivate_locked_super()`` drops the freeze's active reference and
-    s_umount."""
+    s_umount (as it does for a holder that leaves a shared freeze; the
+    -EINVAL returns keep it).  s_umount is taken once the superblock is
+    SB_BORN (``super_lock_excl()``)."""
     s_umount = op.world.superblock.s_umount
     frozen = frozen_slot(op.world)
     holders = holders_slot(op.world)
     holder = HOLDER_NAMES[who]
     mode = SHARED if op.variant(THAW_S_UMOUNT_SHARED) else EXCL
-    op.lock(s_umount, mode, "thaw_super(): super_lock_excl(sb)")
+    active = s_active_slot(op.world)
+    super_lock(op, mode, "thaw_super(): super_lock_excl(sb)", "dying")
     op.fail_if(
         not_(frozen_is(SB_FREEZE_COMPLETE)),
         E.EINVAL,
@@ -481,12 +528,12 @@ def thaw_super(op: Op, who: int) -> None:
             "if (sb->s_writers.freeze_holders & ~who) /* shared with someone else */",
         ):
             op.effect(
-                "sb->s_writers.freeze_holders &= ~who; goto out_deactivate",
+                "sb->s_writers.freeze_holders &= ~who",
                 _drop_holder,
                 holders,
                 who,
             )
-            op.goto("out_unlock")
+            op.goto("out_deactivate")
     for index, lock in _levels(op):
         op.take_over(
             lock,
@@ -506,8 +553,15 @@ def thaw_super(op: Op, who: int) -> None:
         who,
     )
     sb_freeze_unlock(op, SB_FREEZE_FS)
+    op.label("out_deactivate")
+    op.effect(
+        "out: deactivate_locked_super(sb): atomic_dec_and_test(&s->s_active) /* not the last */",
+        _drop_active,
+        active,
+    )
     op.label("out_unlock")
-    op.unlock(s_umount, "deactivate_locked_super(sb) / super_unlock_excl(sb)")
+    op.unlock(s_umount, "super_unlock_excl(sb)")
+    op.label("dying")
 
 
 @operation(

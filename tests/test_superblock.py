@@ -15,8 +15,10 @@ from click.testing import Result
 
 from mc.check import expectations
 from mc.check.checker import check_scenario
+from mc.check.registry import shipped as shipped_registry
+from mc.dsl import E
 from mc.dsl.kernel_model import KernelModel
-from mc.dsl.scenario import Registry
+from mc.dsl.scenario import Registry, Scenario
 from mc.dsl.uncontended import read_only_families
 from mc.engine.result import Verdict
 from mc.kernel.device import WRITE, Bio
@@ -28,14 +30,20 @@ from mc.kernel.inode_life import (
     touch,
 )
 from mc.kernel.locks import HANDED_OFF
-from mc.kernel.pagecache import PG_DIRTY, PG_UPTODATE, pagecache
+from mc.kernel.pagecache import PG_DIRTY, PG_UPTODATE, File, pagecache
 from mc.kernel.superblock import (
     SB_FREEZE_COMPLETE,
     SB_FREEZE_FS,
+    SB_UNFROZEN,
     find_slot,
     no_write_while_frozen_violation,
 )
 from mc.kernel.world import DONE, Scratch
+from mc.models.mount import mount, umount
+from mc.models.super import freeze, thaw
+
+FROZEN_FILE = File("/f", pages=1, cached=(0,))
+COLD_FILE = File("/f", pages=1)
 
 ROWS = [row for row in expectations.load() if row.scenario.startswith("super/")]
 
@@ -247,3 +255,48 @@ def test_sync_inodes_sb_without_s_umount_trips_its_warn(
         found.output
     )
     assert vfsmc(*args).exit_code == 0
+
+
+def _end_states(registry: Registry, threads: tuple[object, ...]) -> tuple[KernelModel, set]:
+    """Every state reachable from a scenario of ``threads`` on /f, and its model."""
+    registry.add_scenario(Scenario("super/probe", "test", ("/f",), threads))
+    model = registry.build(registry.scenario("super/probe"), properties=())
+    seen, frontier = set(model.init_states()), list(model.init_states())
+    while frontier:
+        for _action, after in model.successors(frontier.pop()):
+            if after not in seen:
+                seen.add(after)
+                frontier.append(after)
+    return model, seen
+
+
+def test_an_unmount_of_a_frozen_filesystem_leaves_the_superblock_active() -> None:
+    """freeze_super() takes an active reference (atomic_inc(&sb->s_active))
+    that thaw drops: umount2() once FIFREEZE returned only drops the
+    mount's (deactivate_super()'s atomic_add_unless()) and returns 0, so
+    ->kill_sb never runs on the frozen superblock (while FIFREEZE runs,
+    the unmount is -EBUSY)."""
+    registry = shipped_registry()
+    model, seen = _end_states(registry, (freeze(FROZEN_FILE), umount(FROZEN_FILE)))
+    slots = {slot.name: i for i, slot in enumerate(model.world.slots)}
+    killed, active = slots["->kill_sb returned"], slots["s_active"]
+    frozen = find_slot(model.world, "s_writers.frozen")
+    unmounter = model.threads[1].slots.ret
+    ends = [state for state in seen if model.finished(state)]
+    assert not any(state[killed] for state in seen)
+    unmounted = [state for state in ends if state[unmounter] == 0]
+    assert unmounted and all(
+        state[frozen] == SB_FREEZE_COMPLETE and state[active] == 1 for state in unmounted
+    )
+    assert any(state[unmounter] == -E.EBUSY for state in ends)
+
+
+def test_a_freeze_waits_for_the_mount_to_be_born() -> None:
+    """freeze_super()'s super_lock_excl() waits for SB_BORN (fs/super.c,
+    6.6): no state has the superblock frozen before mount(2) set it."""
+    registry = shipped_registry()
+    model, seen = _end_states(registry, (mount(COLD_FILE), freeze(COLD_FILE), thaw(COLD_FILE)))
+    born = next(i for i, slot in enumerate(model.world.slots) if slot.name == "SB_BORN")
+    frozen = find_slot(model.world, "s_writers.frozen")
+    assert any(state[frozen] == SB_FREEZE_COMPLETE for state in seen)
+    assert not any(state[frozen] != SB_UNFROZEN and not state[born] for state in seen)
