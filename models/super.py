@@ -377,9 +377,10 @@ def freeze_super(op: Op, mapping: Mapping, who: int, fails: bool = False) -> Non
     """``freeze_super(sb, who)`` (fs/super.c, Linux 6.6): an active
     reference (``atomic_inc(&sb->s_active)``, which the last thaw drops,
     and an error return drops again), s_umount exclusive once the
-    superblock is SB_BORN (``super_lock_excl()``); on a frozen superblock a holder that already holds the
-    freeze gets -EBUSY and another shares it (``freeze_holders |= who``,
-    return 0); one being frozen or thawed is waited for
+    superblock is SB_BORN (``super_lock_excl()``); on a frozen superblock
+    a holder that already holds the freeze gets -EBUSY and another shares
+    it (``freeze_holders |= who``, return 0); one being frozen or thawed is
+    waited for
     (``wait_for_partially_frozen()``, s_umount dropped); then each level in
     turn: ``frozen = SB_FREEZE_WRITE`` and, s_umount dropped "to preserve
     sb_start_write -> s_umount ordering", ``sb_wait_write(SB_FREEZE_WRITE)``
