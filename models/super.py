@@ -132,7 +132,12 @@ def _returned_slot(world: World) -> int:
 
 
 def _freeze_returned() -> Expr:
+    """FIFREEZE returned, or the scenario issues none (FITHAW then finds
+    nothing frozen: -EINVAL)."""
+
     def build(world: World) -> Any:
+        if not _freezers(world):
+            return lambda _state: True
         slot = _returned_slot(world)
         return lambda state: bool(state[slot])
 
@@ -615,7 +620,8 @@ def _freezers(world: World) -> list[tuple[int, int]]:
 )
 def thaw(op: Op, file: File) -> None:
     """FITHAW, issued by a process once the FIFREEZE ioctl has returned
-    (``fsfreeze -u`` after ``fsfreeze -f``): ``thaw_super(sb,
+    (``fsfreeze -u`` after ``fsfreeze -f``; in a scenario without FIFREEZE
+    at once, and it finds nothing frozen: -EINVAL): ``thaw_super(sb,
     FREEZE_HOLDER_USERSPACE)``."""
     op.mapping(file)
     freezers = _freezers(op.world)
@@ -624,12 +630,6 @@ def thaw(op: Op, file: File) -> None:
         "/* user space: FITHAW once FIFREEZE has returned */",
         "the FIFREEZE ioctl to return",
         lambda state: tuple(tid for tid, pc in freezers if state[pc] != DONE),
-        unheld=lambda world: (
-            ""
-            if _freezers(world)
-            else f"no thread of the scenario issues FIFREEZE: add freeze(F), F the File of "
-            f"{file.path}"
-        ),
     )
     op.run(thaw_super, FREEZE_HOLDER_USERSPACE)
 

@@ -340,7 +340,6 @@ ALONE = """\
 from mc.dsl import File, scenario
 from mc.models.dio import dio_write
 from mc.models.filelock import laundromat, lockd_deferred
-from mc.models.super import thaw
 from mc.models.truncate import punch_hole
 from mc.models.writeback import io_completion
 
@@ -358,7 +357,6 @@ scenario("alone/x", "a wait no thread of the scenario ends", tree=["/f"], thread
             "dio_write(F, 0, True), punch_hole(F, 0, 4096), io_completion(F)",
             "no dio_worker completes T1's AIO direct write of /f:0: add dio_worker(F, 0)",
         ),
-        ("thaw(F)", "no thread of the scenario issues FIFREEZE: add freeze(F)"),
     ],
 )
 def test_a_wait_no_thread_of_the_scenario_could_end_says_what_to_add(
@@ -367,8 +365,7 @@ def test_a_wait_no_thread_of_the_scenario_could_end_says_what_to_add(
     """A deferred lockd request with no thread answering for the cluster,
     a laundromat with no lock request to make the client EXPIRABLE, an
     AIO direct write with no worker to complete it (a hole punch waits for
-    it) and a FITHAW with no FIFREEZE deadlock; the report says which
-    thread to add."""
+    it) deadlock; the report says which thread to add."""
     path = tmp_path / "alone.py"
     path.write_text(ALONE.replace("{threads}", threads))
     outcome = mc.testing.check("alone/x", models=[path], expect="deadlock")

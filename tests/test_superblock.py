@@ -300,3 +300,11 @@ def test_a_freeze_waits_for_the_mount_to_be_born() -> None:
     frozen = find_slot(model.world, "s_writers.frozen")
     assert any(state[frozen] == SB_FREEZE_COMPLETE for state in seen)
     assert not any(state[frozen] != SB_UNFROZEN and not state[born] for state in seen)
+
+
+def test_fithaw_without_a_fifreeze_finds_nothing_frozen() -> None:
+    """thaw_super_locked(): -EINVAL when the superblock is not frozen; a
+    scenario that issues no FIFREEZE thaws at once and gets it."""
+    model, seen = _end_states(shipped_registry(), (thaw(FROZEN_FILE),))
+    ends = [state for state in seen if model.finished(state)]
+    assert ends and all(state[model.threads[0].slots.ret] == -E.EINVAL for state in ends)
