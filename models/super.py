@@ -88,6 +88,7 @@ flag_variant(
 flag_variant(
     THAW_S_UMOUNT_SHARED,
     "thaw_super() takes s_umount shared instead of exclusive around ->unfreeze_fs",
+    waives=["super_operations.unfreeze_fs s_umount"],
 )
 
 

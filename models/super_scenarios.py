@@ -87,12 +87,10 @@ scenario(
 scenario(
     "super/two-thaws",
     "FIFREEZE, then two FITHAWs racing: thaw_super() checks and thaws under s_umount held "
-    "exclusive, so one thaws and the other finds the filesystem thawed (-EINVAL).  It asks "
-    "what the thaws do, not the locking rules (super/freeze-vs-writer asks those), so that a "
-    "change of thaw_super()'s lock shows what it leads to",
+    "exclusive, so one thaws and the other finds the filesystem thawed (-EINVAL)",
     tree=["/f"],
     threads=[freeze(ONE_PAGE), thaw(ONE_PAGE), thaw(ONE_PAGE)],
-    properties=("lock-protocol", "deadlock", "completes", "livelock", "no-write-while-frozen"),
+    properties=(*BASE_PROPERTIES, "no-write-while-frozen"),
 )
 
 scenario(
