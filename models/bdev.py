@@ -98,6 +98,17 @@ def _render_holder(value: Any) -> str:
     return "NULL" if value is None else str(value)
 
 
+def _render_asked(value: str | None) -> str:
+    return "clear" if value is None else f"set by {value}"
+
+
+def _render_rescan(value: tuple[str, str | None] | None) -> str:
+    if value is None:
+        return "no"
+    thread, claimer = value
+    return f"{thread}" + ("" if claimer is None else f" for {claimer}")
+
+
 @attrs.frozen
 class Disk:
     """A gendisk and its whole block device: ``disk->open_mutex`` and the
@@ -133,9 +144,9 @@ def disk(world: World, name: str = "sda") -> Disk:
         world.shared_slot(f"bd_claiming({name})", None, _render_holder),
         world.shared_slot(f"bd_openers({name})", 0),
         world.shared_slot(f"driver opens({name})", 0),
-        world.shared_slot(f"GD_NEED_PART_SCAN({name})", False),
+        world.shared_slot(f"GD_NEED_PART_SCAN({name})", None, _render_asked),
         world.shared_slot(f"exclusive holders({name})", frozenset(), _render_set),
-        world.shared_slot(f"rescanning({name})", None, _render_holder),
+        world.shared_slot(f"rescanning({name})", None, _render_rescan),
     )
     world.parts[f"disk:{name}"] = made
     return made
@@ -250,17 +261,25 @@ def _capacity(_scratch: Scratch, _d: Disk) -> int:
     return 0
 
 
-def bdev_disk_changed(op: Op, d: Disk, scanner: str) -> None:
-    """``bdev_disk_changed()`` (open_mutex held): drop and re-add the
-    partitions; a partition found beyond the end of the device makes
-    ``blk_add_partition()`` call ``disk_unlock_native_capacity()`` ->
-    ``->unlock_native_capacity`` once (GD_NATIVE_CAPACITY) and rescan."""
+def bdev_disk_changed(op: Op, d: Disk, claimer: str | None = None) -> None:
+    """``bdev_disk_changed()`` (block/partitions/core.c, 6.4), which
+    ``lockdep_assert_held(&disk->open_mutex)`` (a lock-protocol error
+    without it): drop and re-add the partitions; a partition found beyond
+    the end of the device makes ``blk_add_partition()`` call
+    ``disk_unlock_native_capacity()`` -> ``->unlock_native_capacity`` once
+    (GD_NATIVE_CAPACITY) and rescan.  ``claimer``: the claim the rescan
+    runs under (an exclusive opener's holder); None for a rescan that
+    serves GD_NEED_PART_SCAN, which runs under the claim of whoever set
+    the bit (``disk_scan_partitions``), or under none (a driver's own
+    rescan, ``loop_reread_partitions()``, which ``bdev-exclusive`` does not
+    ask to exclude holders)."""
+    op.assert_held(d.open_mutex, "bdev_disk_changed(): lockdep_assert_held(&disk->open_mutex)")
     op.effect(
-        "bdev_disk_changed(): lockdep_assert_held(&disk->open_mutex); "
         "blk_drop_partitions(disk); clear_bit(GD_NEED_PART_SCAN, &disk->state)",
         _rescan_start,
         d,
-        scanner,
+        op.thread.name,
+        claimer,
     )
     op.call(
         "block_device_operations.unlock_native_capacity",
@@ -273,9 +292,13 @@ def bdev_disk_changed(op: Op, d: Disk, scanner: str) -> None:
     op.effect("blk_add_partitions(disk) /* rescan: partitions added */", _rescan_end, d)
 
 
-def _rescan_start(scratch: Scratch, d: Disk, scanner: str) -> int:
-    scratch[d.need_part_scan] = False
-    scratch[d.rescanning] = scanner
+def _rescan_start(scratch: Scratch, d: Disk, thread: str, claimer: str | None) -> int:
+    """The rescan begins: GD_NEED_PART_SCAN served, and ``rescanning`` the
+    thread with the claim it runs under (its own, or that of whoever set
+    the bit)."""
+    asked = scratch[d.need_part_scan]
+    scratch[d.need_part_scan] = None
+    scratch[d.rescanning] = (thread, claimer if claimer is not None else asked)
     return 0
 
 
@@ -305,7 +328,7 @@ def blkdev_get(op: Op, d: Disk, holder: str | None, fail: str) -> None:
         state_expr(f"GD_NEED_PART_SCAN({d})", lambda s: bool(s[d.need_part_scan])),
         "if (test_bit(GD_NEED_PART_SCAN, &disk->state))",
     ):
-        bdev_disk_changed(op, d, holder or "disk_scan_partitions")
+        bdev_disk_changed(op, d, holder)
     op.effect("bdev->bd_openers++", _add, d.openers, 1)
     if holder is not None:
         op.section(
@@ -427,7 +450,7 @@ def open_exclusive(op: Op, holder: str, compat: bool = False) -> None:
 
 
 def _set_scan(scratch: Scratch, d: Disk) -> int:
-    scratch[d.need_part_scan] = True
+    scratch[d.need_part_scan] = "disk_scan_partitions"
     return 0
 
 
@@ -456,7 +479,7 @@ def rescan_partitions(op: Op) -> None:
     blkdev_get(op, d, None, "abort")
     blkdev_put(op, d, None)
     op.label("abort")
-    op.effect("clear_bit(GD_NEED_PART_SCAN, &disk->state)", _assign, d.need_part_scan, False)
+    op.effect("clear_bit(GD_NEED_PART_SCAN, &disk->state)", _assign, d.need_part_scan, None)
     if claims:
         op.section(
             d.bdev_lock,
@@ -537,6 +560,12 @@ def free_swap_slot(op: Op, offset: int) -> None:
     slots = len(op.world.initial[si.swap_map])
     if isinstance(offset, bool) or not 0 <= offset < slots:
         raise ModelError(f"free_swap_slot({offset!r}): the swap area has slots 0 to {slots - 1}")
+    op.one_thread(
+        "frees",
+        f"swap slot {offset}",
+        "a slot is freed once (swap_entry_free() of a free slot is a double free, which "
+        "swap_info_get_cont() reports as a bad swap entry)",
+    )
     d = disk(op.world)
     locked = not op.variant(SLOT_FREE_WITHOUT_SI_LOCK)
     if locked:
@@ -564,15 +593,22 @@ def free_swap_slot(op: Op, offset: int) -> None:
 
 
 def exclusive_violation(d: Disk, state: Any) -> str | None:
-    """Two holders hold the disk exclusively, or a rescan changes its
-    partitions under a holder, or None."""
+    """Two holders hold the disk exclusively, or a rescan made under a
+    claim (an exclusive opener's, or ``disk_scan_partitions()``'s, whose
+    GD_NEED_PART_SCAN a plain open may serve) changes its partitions under
+    another holder, or None.  A driver's own rescan under no claim
+    (``loop_reread_partitions()``, a media change) is not asked to exclude
+    holders: the kernel does it under a filesystem holding the disk."""
     holders = state[d.exclusive]
     if len(holders) > 1:
         return f"{d} is held exclusively by {_render_set(holders)} at once"
-    scanner = state[d.rescanning]
-    if scanner is not None and holders - {scanner}:
+    rescan = state[d.rescanning]
+    if rescan is None:
+        return None
+    thread, claimer = rescan
+    if claimer is not None and holders - {claimer}:
         return (
-            f"{d}'s partitions are rescanned by {scanner} while "
+            f"{thread} rescans {d}'s partitions for {claimer} while "
             f"{_render_set(holders)} holds it exclusively"
         )
     return None

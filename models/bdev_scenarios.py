@@ -21,7 +21,10 @@ EXCLUSIVE = "bdev-exclusive"
 @invariant(
     EXCLUSIVE,
     "a block device opened exclusively by one holder is not opened exclusively by another, and "
-    "no partition rescan runs under a holder other than the scanner",
+    "no partition rescan made under a claim (an exclusive opener's, or BLKRRPART's "
+    "disk_scan_partitions(), whose GD_NEED_PART_SCAN a plain open may serve) runs while "
+    "another holder holds the device (a driver's own rescan, loop_reread_partitions() or a "
+    "media change, claims nothing and is not checked)",
     reads=["exclusive holders", "rescanning"],
     needs=("disk:sda", "a block device opened or controlled"),
 )

@@ -20,8 +20,9 @@ of the class ``xattr_sem``), and ext4_listxattr() calls the handler's
 ``->list`` under it.  The filesystem's ``->set`` reads the inode's
 attribute list in one step and writes the changed list in the next
 (ext4_xattr_set_handle() finds the entry, then ext4_xattr_set_entry()
-writes it): with ext4's ``xattr_sem`` left out of the set (below), only
-i_rwsem keeps two sets from both writing a list the other has not seen.
+writes it): with ext4's ``xattr_sem`` left out of the set (below; the
+variant ``ext4-set-takes-xattr-sem`` puts it in), only i_rwsem keeps two
+sets from both writing a list the other has not seen.
 
 ACLs: FUSE with FUSE_POSIX_ACL leaves ``inode->i_acl`` as
 ACL_NOT_CACHED (only without it does fuse_init_inode() mark the inode
@@ -123,6 +124,10 @@ from."""
 SETFACL_WITHOUT_DELEG_BREAK = "setfacl-without-deleg-break"
 DELEG_SKIPS_INODE_TRYLOCK = "deleg-skips-inode-trylock"
 PERMISSION_BLOCKS_IN_RCU = "permission-blocks-in-rcu"
+EXT4_SET_TAKES_XATTR_SEM = "ext4-set-takes-xattr-sem"
+GET_ACL_CACHES_UNCONDITIONALLY = "get-acl-caches-unconditionally"
+ACLS = "acls"
+"""The world part of a scenario whose threads read or cache an inode's ACL."""
 GET_INODE_ACL_BLOCKS_IN_RCU = "get-inode-acl-blocks-in-rcu"
 
 
@@ -196,11 +201,14 @@ def write_xattrs(
     scratch[made] = scratch[made] - {name} if remove else scratch[made] | {name}
 
 
-def handler_set(op: Op, inode: InodeExpr, name: str, remove: bool) -> None:
+def handler_set(op: Op, inode: InodeExpr, name: str, remove: bool, path: str | None = None) -> None:
     """``handler->set()``: the filesystem reads the list, then writes it.
     A removal is ``handler->set(..., NULL, 0, XATTR_REPLACE)``
     (``__vfs_removexattr()``): ext4_xattr_set_handle() finds no entry of a
-    name the list does not hold, returns -ENODATA and writes nothing."""
+    name the list does not hold, returns -ENODATA and writes nothing.
+    With the variant ``ext4-set-takes-xattr-sem`` the read and the write
+    are under ext4's ``xattr_sem(path)`` for writing
+    (``ext4_write_lock_xattr()``), as ext4_xattr_set_handle() does."""
     op.enter(
         "xattr_handler.set",
         inode,
@@ -210,6 +218,9 @@ def handler_set(op: Op, inode: InodeExpr, name: str, remove: bool) -> None:
         roles={"inode": inode},
     )
     stored, made = xattr_slots(op.world, inode)
+    sem = xattr_sem(op, path) if path is not None and op.variant(EXT4_SET_TAKES_XATTR_SEM) else None
+    if sem is not None:
+        op.lock(sem, EXCL, "ext4_xattr_set_handle(): ext4_write_lock_xattr(inode, &no_expand)")
     seen = op.compute(
         "xattrs",
         "ext4_xattr_ibody_find(): read the inode's attributes",
@@ -242,6 +253,8 @@ def handler_set(op: Op, inode: InodeExpr, name: str, remove: bool) -> None:
         sleeps=True,
     )
     op.label(cleanup)
+    if sem is not None:
+        op.unlock(sem, "ext4_write_unlock_xattr(inode, &no_expand)")
 
 
 def want_write(op: Op, caller: str) -> Lock:
@@ -306,7 +319,7 @@ def _setxattr_locked(op: Op, path: str, name: str, remove: bool) -> None:
     vfs_setxattr()/vfs_removexattr(): i_rwsem, the delegation, ->set."""
     inode = op.inode(path)
     writers = want_write(op, "filename_removexattr" if remove else "filename_setxattr")
-    deleg_locked(op, inode, "xattr-lock", lambda: handler_set(op, inode, name, remove))
+    deleg_locked(op, inode, "xattr-lock", lambda: handler_set(op, inode, name, remove, path))
     drop_write(op, writers)
 
 
@@ -496,6 +509,7 @@ def acl_cache_slot(world: World, inode: InodeExpr) -> int:
     """``inode->i_acl``: ACL_NOT_CACHED, a thread's sentinel (its name:
     ``uncached_acl_sentinel(current)``, set by ``__get_acl()`` while it
     asks the filesystem) or the cached ACL (the server's version)."""
+    world.parts.setdefault(ACLS, True)
     return world.shared_slot(f"i_acl({inode})", NOT_CACHED, _render_cache)
 
 
@@ -531,6 +545,12 @@ def _cache_if_sentinel(scratch: Scratch, cache: int, me: str, fetched: int) -> N
     sentinel is still there (no forget_cached_acl() came in between)."""
     if scratch[cache] == me:
         scratch[cache] = scratch[fetched]
+
+
+def _cache_always(scratch: Scratch, cache: int, fetched: int) -> None:
+    """The ACL fetched is cached whatever came in between (the variant
+    ``get-acl-caches-unconditionally``)."""
+    scratch[cache] = scratch[fetched]
 
 
 def get_acl(op: Op, inode: InodeExpr, method: str, label: str) -> None:
@@ -569,13 +589,21 @@ def get_acl(op: Op, inode: InodeExpr, method: str, label: str) -> None:
             label=label,
             roles={"inode": inode},
         )
-        op.effect(
-            "posix_acl_dup(acl); try_cmpxchg(p, &sentinel, acl)",
-            _cache_if_sentinel,
-            cache,
-            me,
-            fetched,
-        )
+        if op.variant(GET_ACL_CACHES_UNCONDITIONALLY):
+            op.effect(
+                "posix_acl_dup(acl); set_cached_acl(inode, type, acl) /* no sentinel test */",
+                _cache_always,
+                cache,
+                fetched,
+            )
+        else:
+            op.effect(
+                "posix_acl_dup(acl); try_cmpxchg(p, &sentinel, acl)",
+                _cache_if_sentinel,
+                cache,
+                me,
+                fetched,
+            )
 
 
 def _refresh_attrs(scratch: Scratch, cache: int, stale: int) -> None:

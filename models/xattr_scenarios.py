@@ -11,8 +11,11 @@ from mc.dsl import BASE_PROPERTIES, Invocation, Program, State, flag_variant, in
 from mc.dsl import variant as protocol_variant
 from mc.dsl.kernel_model import KernelModel
 from mc.models.xattr import (
+    ACLS,
     DELEG_SKIPS_INODE_TRYLOCK,
     DELEGATIONS,
+    EXT4_SET_TAKES_XATTR_SEM,
+    GET_ACL_CACHES_UNCONDITIONALLY,
     GET_INODE_ACL_BLOCKS_IN_RCU,
     GRANTED,
     PERMISSION_BLOCKS_IN_RCU,
@@ -99,6 +102,40 @@ def deleg_vs_xattr(model: KernelModel) -> Callable[[State], str | None]:
     return check
 
 
+ACL_CACHE_FRESH = "acl-cache-fresh"
+
+
+@invariant(
+    ACL_CACHE_FRESH,
+    "once every thread has returned, an inode's cached ACL (inode->i_acl) is the one its "
+    "filesystem stores, or none is cached: a fetch that a forget_cached_acl() overtook "
+    "(a setfacl) does not cache the ACL it fetched before (__get_acl()'s sentinel)",
+    reads=["i_acl", "acl"],
+    terminal=True,
+    needs=(ACLS, "an inode's cached ACL"),
+)
+def acl_cache_fresh(model: KernelModel) -> Callable[[State], str | None]:
+    slots = model.world.slots
+    pairs = [
+        (slot.name[len("i_acl(") : -1], number, stored)
+        for number, slot in enumerate(slots)
+        if slot.name.startswith("i_acl(")
+        for stored, other in enumerate(slots)
+        if other.name == slot.name[len("i_") :]
+    ]
+
+    def check(state: State) -> str | None:
+        for inode, cached, stored in pairs:
+            if isinstance(state[cached], int) and state[cached] != state[stored]:
+                return (
+                    f"i_acl({inode}) caches ACL v{state[cached]}, but the filesystem stores "
+                    f"v{state[stored]}: a stale ACL stays cached"
+                )
+        return None
+
+    return check
+
+
 XATTR_PROPERTIES = (*BASE_PROPERTIES, "namespace", XATTR_LOST)
 
 
@@ -139,6 +176,17 @@ flag_variant(
     "while a setfacl or setxattr(2) holds the inode's i_rwsem past its try_break_deleg()",
 )
 flag_variant(
+    EXT4_SET_TAKES_XATTR_SEM,
+    "the filesystem's ->set is ext4's: ext4_xattr_set_handle() finds and writes the attribute "
+    "under xattr_sem for writing (ext4_write_lock_xattr()), inside the inode's i_rwsem; the "
+    "shipped ->set relies on i_rwsem alone, as the locking rules let a filesystem",
+)
+flag_variant(
+    GET_ACL_CACHES_UNCONDITIONALLY,
+    "__get_acl() caches the ACL it fetched with set_cached_acl() instead of try_cmpxchg() on "
+    "its sentinel: a forget_cached_acl() (a setfacl) that came in between is undone",
+)
+flag_variant(
     GET_INODE_ACL_BLOCKS_IN_RCU,
     "the filesystem marks its inodes ACL_DONT_CACHE (as overlayfs does, and FUSE without "
     "FUSE_POSIX_ACL) and its ->get_inode_acl asks its server for the ACL (and sleeps) when "
@@ -174,7 +222,7 @@ scenario(
     "attributes) and a getfacl (which caches it) of that directory",
     tree=["/a/", "/a/f"],
     threads=[walk("/a/f"), setfacl("/a"), getfacl("/a")],
-    properties=(*BASE_PROPERTIES, "namespace"),
+    properties=(*BASE_PROPERTIES, "namespace", ACL_CACHE_FRESH),
 )
 
 scenario(

@@ -5,16 +5,21 @@ a message naming what went wrong."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import EndStates
 
+import mc.testing
 from mc.check import lockorder
 from mc.check.checker import check_scenario
 from mc.check.registry import shipped as shipped_registry
 from mc.check.registry import with_files
 from mc.dsl.scenario import Registry, Scenario
 from mc.kernel.pagecache import File
+from mc.kernel.world import ModelError
 from mc.models.aops import memory_failure, migrate
+from mc.models.bdev import free_swap_slot
 from mc.models.truncate import mmap_stores
 from mc.models.writeback import fsync, io_completion
 from mc.project import ROOT
@@ -35,7 +40,7 @@ BROKEN = [
         "no reference left but is still dirty",
     ),
     ("bdev/exclusive-opens", "claim-without-bd_claiming", "bdev-exclusive", "{fs, md}"),
-    ("bdev/rescan-vs-open", "rescan-without-claim", "bdev-exclusive", "rescanned"),
+    ("bdev/rescan-vs-open", "rescan-without-claim", "bdev-exclusive", "rescans sda"),
     ("bdev/exclusive-opens", "open-without-open_mutex", "spec-conformance", "without open_mutex"),
     ("bdev/swap-slot-free", "slot-free-without-si-lock", "spec-conformance", "si->lock"),
     ("aops/migrate-vs-write", "migrate-dst-unlocked", "folio-data-current", "newest data"),
@@ -217,3 +222,48 @@ def test_migration_and_memory_failure_unmap_the_folio_they_take(taker: object) -
         Scenario("test/unmapped", "x", ("/f",), threads, ("deadlock", "pte-maps-cached-folio"))
     )
     assert check_scenario(registry, "test/unmapped").result.violation is None
+
+
+DRIVER_RESCAN = """\
+from mc.dsl import EXCL, operation, scenario
+from mc.models.bdev import bdev_disk_changed, disk, open_exclusive
+
+
+@operation(models="loop_reread_partitions() (drivers/block/loop.c)", describe=lambda l: "reread")
+def reread(op, locked):
+    d = disk(op.world)
+    if locked:
+        op.lock(d.open_mutex, EXCL, "mutex_lock(&lo->lo_disk->open_mutex)")
+    bdev_disk_changed(op, d)
+    if locked:
+        op.unlock(d.open_mutex, "mutex_unlock(&lo->lo_disk->open_mutex)")
+
+
+scenario("my/reread", "a loop driver's rescan racing a filesystem's exclusive open", tree=[],
+         threads=[reread(True), open_exclusive("fs")],
+         properties=["lock-protocol", "bdev-exclusive"])
+scenario("my/reread-unlocked", "the rescan without open_mutex", tree=[],
+         threads=[reread(False)], properties=["lock-protocol"])
+"""
+
+
+def test_a_driver_rescan_claims_nothing_and_asserts_open_mutex(tmp_path: Path) -> None:
+    """bdev_disk_changed() asserts open_mutex held (lockdep_assert_held(),
+    block/partitions/core.c); a driver's own rescan (loop_reread_partitions())
+    runs under a filesystem's exclusive hold without claiming the disk,
+    which the kernel allows, so bdev-exclusive does not flag it."""
+    path = tmp_path / "reread.py"
+    path.write_text(DRIVER_RESCAN)
+    mc.testing.check(f"{path}:my/reread", expect="OK")
+    broken = mc.testing.check(f"{path}:my/reread-unlocked", expect="lock-protocol")
+    assert broken.message is not None
+    assert "lockdep_assert_held(&disk->open_mutex)" in broken.message
+
+
+def test_a_swap_slot_freed_twice_is_refused_naming_the_second_thread() -> None:
+    """swap_entry_free() of a free slot is a double free: the model refuses
+    the scenario, naming the thread that frees the slot again."""
+    registry = shipped_registry()
+    registry.add_scenario(Scenario("my/twice", "test", (), (free_swap_slot(0), free_swap_slot(0))))
+    with pytest.raises(ModelError, match="T2 frees swap slot 0 too, as T1 does: a slot is freed"):
+        registry.build(registry.scenario("my/twice"))

@@ -208,11 +208,11 @@ class Op:
         ``does`` (a verb: ``"chowns"``) ``subject``: for an operation the
         model can run only once per subject (it has one spare inode, one
         child mm, one completion interrupt).  ``because`` says why, for the
-        message "T2 chowns /a too: ``because``"."""
+        message "T2 chowns /a too, as T1 does: ``because``"."""
         taken = self.world.parts.setdefault(ONE_THREAD, {})
         other = taken.setdefault((does, str(subject)), self.thread.name)
         if other != self.thread.name:
-            raise ModelError(f"{other} {does} {subject} too: {because}")
+            raise ModelError(f"{self.thread.name} {does} {subject} too, as {other} does: {because}")
 
     def completes_io(self) -> None:
         """The thread completes a device's I/O and returns once every other
