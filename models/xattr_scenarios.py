@@ -151,7 +151,9 @@ def setxattr_unlocked(program: Program, invocation: Invocation) -> Program:
 
 
 @protocol_variant(
-    "removexattr-unlocked", "vfs_removexattr() calls handler->set without the inode's i_rwsem"
+    "removexattr-unlocked",
+    "vfs_removexattr() calls handler->set without the inode's i_rwsem",
+    waives=["xattr_handler.set i_rwsem(inode)"],
 )
 def removexattr_unlocked(program: Program, invocation: Invocation) -> Program:
     if invocation.operation is not removexattr:
