@@ -85,7 +85,11 @@ ext4's ``s_writepages_rwsem`` in ``ext4_dax_writepages()`` and
 ``i_data_sem``, the i_pages xa_lock under which an entry is looked up,
 locked and marked (the model's entry lock is the DAX_LOCKED bit; a wait
 for an unlocked entry that does not take it is a take and a release of
-the bit), ``__mark_inode_dirty()``, PMD mappings themselves (every huge
+the bit; so a trace may show another thread's ``tag_pages_for_writeback()``
+between ``dax_writeback_one()``'s ``dax_lock_entry()`` and its clear of
+TOWRITE, which one ``xas_lock_irq()`` hold keeps together in the
+kernel),
+``__mark_inode_dirty()``, PMD mappings themselves (every huge
 fault here falls back or raises SIGBUS), pinned pages (no
 ``get_user_pages()``, so ``dax_busy_page()`` finds none and the wait that
 drops and retakes invalidate_lock, ``ext4_wait_dax_page()``, never runs),

@@ -74,7 +74,7 @@ def test_each_variant_loses_a_write_that_fsync_promised(
     outcome = check_scenario(shipped, scenario, [variant], ["no-lost-write", "deadlock"])
     violation = outcome.result.violation
     assert violation is not None and violation.property == "no-lost-write"
-    assert "is lost" in violation.message and "block 0" in violation.message
+    assert "is not on the device" in violation.message and "block 0" in violation.message
     correct = check_scenario(shipped, scenario, [], ["no-lost-write", "deadlock"])
     assert correct.result.verdict is Verdict.OK
 
@@ -93,8 +93,8 @@ def test_the_lost_write_names_the_write_the_folio_and_the_block(shipped: Registr
     found = outcome.counterexample
     assert found is not None
     assert found.message == (
-        "T3's fsync returned, but block 0 holds v1 (T1's write): v2 (T2's write) to folio "
-        "/f:0 had completed before the fsync began and is lost"
+        "T3's fsync returned, but block 0 holds v1 (T1's write): v2 (T2's write) to /f:0 "
+        "had completed before the fsync began and is not on the device (a crash now loses it)"
     )
     waits = [s.label for s in found.steps if s.thread == "T3" and "writeback" in s.label]
     assert any("not waiting" in label for label in waits)
@@ -234,7 +234,7 @@ def test_no_lost_write(shipped: Registry) -> None:
     history = {"history(/f:0)": (0, 1)}
     lost = _set(model, tuple(returned), **history)
     message = no_lost_write_violation(part, lost)
-    assert message is not None and "v1 (T1's write)" in message and "is lost" in message
+    assert message is not None and "v1 (T1's write)" in message and "is not on the device" in message
     durable = _set(model, lost, **{"block 0": 1})
     assert no_lost_write_violation(part, durable) is None
     newer = _set(model, lost, **{"block 0": 2, "history(/f:0)": (0, 1, 2)})
@@ -305,7 +305,7 @@ def test_no_lost_write_covers_stores_through_the_mapping(shipped: Registry) -> N
     returned[sync.promised] = ((0, 1),)
     lost = tuple(returned)
     message = no_lost_write_violation(part, lost)
-    assert message is not None and "is lost" in message
+    assert message is not None and "is not on the device" in message
     durable = _set(model, lost, **{"block 0": ((0, 1), (1, 0))})
     assert no_lost_write_violation(part, durable) is None
 

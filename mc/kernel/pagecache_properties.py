@@ -243,8 +243,8 @@ def no_lost_write_violation(part: PageCache, state: Sequence[Any]) -> str | None
                 continue
             return (
                 f"{sync.thread}'s fsync returned, but {_block_text(part, state, page)}: "
-                f"{part.writer(version)} to folio {page} had completed before the fsync "
-                f"began and is lost"
+                f"{part.writer(version)} to {page} had completed before the fsync began and "
+                "is not on the device (a crash now loses it)"
             )
     return None
 
