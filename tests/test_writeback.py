@@ -234,7 +234,8 @@ def test_no_lost_write(shipped: Registry) -> None:
     history = {"history(/f:0)": (0, 1)}
     lost = _set(model, tuple(returned), **history)
     message = no_lost_write_violation(part, lost)
-    assert message is not None and "v1 (T1's write)" in message and "is not on the device" in message
+    assert message is not None and "v1 (T1's write)" in message
+    assert "is not on the device" in message
     durable = _set(model, lost, **{"block 0": 1})
     assert no_lost_write_violation(part, durable) is None
     newer = _set(model, lost, **{"block 0": 2, "history(/f:0)": (0, 1, 2)})
