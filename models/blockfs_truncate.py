@@ -31,7 +31,7 @@ from mc.dsl.folio import folio_ref, put_folio
 from mc.dsl.operation import Cite, Op
 from mc.dsl.symbolic_steps import fork_compute, fork_effect
 from mc.kernel import errno as E
-from mc.kernel.dio import direct_io, has_direct_io, no_dio
+from mc.kernel.dio import no_dio
 from mc.kernel.expr import Expr, const, not_, state_expr
 from mc.kernel.locks import EXCL, SHARED
 from mc.kernel.mm import VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_SIGBUS, Mm, vm_fault
@@ -71,7 +71,7 @@ from mc.kernel.pathcond import (
 )
 from mc.kernel.superblock import SB_FREEZE_PAGEFAULT, sb_writers
 from mc.kernel.truncate_properties import free_blocks
-from mc.kernel.world import Scratch, World
+from mc.kernel.world import Scratch
 from mc.models import blockfs
 from mc.models.truncate_mm import (
     Partial,
@@ -223,16 +223,6 @@ def inode_dio_wait(op: Op, mapping: Mapping, why: str) -> None:
         no_dio(op.world, mapping),
         f"inode_dio_wait(inode) {why}",
         f"i_dio_count({mapping})",
-        unheld=_no_dio_worker,
-    )
-
-
-def _no_dio_worker(world: World) -> str:
-    unworked = direct_io(world).unworked() if has_direct_io(world) else []
-    return "; ".join(
-        f"no dio_worker completes {write.thread}'s AIO direct write of {write.page}: add "
-        f"dio_worker(F, {write.page.index}) after it, F the File of {write.page.path}"
-        for write in unworked
     )
 
 

@@ -213,6 +213,17 @@ def aio_end_write(op: Op) -> None:
     op.unlock(writers, "sb_end_write(inode->i_sb)")
 
 
+def _unworked_aio(world: World) -> str:
+    """The AIO direct writes of the scenario no ``dio_worker`` completes:
+    their completion would never run (``i_dio_count`` never drops, the
+    freeze level stays held), so a check would pass over them."""
+    return "; ".join(
+        f"no dio_worker completes {write.thread}'s AIO direct write of {write.page}: add "
+        f"dio_worker(F, {write.page.index}) after it, F the File of {write.page.path}"
+        for write in direct_io(world).unworked()
+    )
+
+
 @operation(
     models="ext4_dio_write_iter() -> iomap_dio_rw() -> __iomap_dio_rw() (fs/ext4/file.c, "
     "fs/iomap/direct-io.c)",
@@ -250,6 +261,7 @@ def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
     count = dio_count(op.world, mapping)
     writers = sb_writers(op.world, SB_FREEZE_WRITE)
     if aio:
+        op.check_scenario(_unworked_aio)
         op.lock(writers, SHARED, "aio_write(): kiocb_start_write(req): sb_start_write(inode->i_sb)")
         op.hand_off(
             writers,

@@ -305,6 +305,10 @@ scenario("refused/{name}", "x", tree=["/f", "/g", "/a/", "/a/x", "/b/", "/q"],
             "(T2 completes T1's): one dio_worker completes one write",
         ),
         (
+            "dio_write(G, 0, True), io_completion(G)",
+            "no dio_worker completes T1's AIO direct write of /g:0: add dio_worker(F, 0) after it",
+        ),
+        (
             "lock_range('/f', (0, 9)), lockd_deferred('/f', (0, 9))",
             "T1 locks /f locally (fs/locks.c) and T2 through the cluster's lock manager",
         ),
@@ -340,13 +344,9 @@ def test_what_the_model_does_not_have_is_refused(
 
 
 ALONE = """\
-from mc.dsl import File, scenario
-from mc.models.dio import dio_write
+from mc.dsl import scenario
 from mc.models.filelock import laundromat, lockd_deferred
-from mc.models.truncate import punch_hole
-from mc.models.writeback import io_completion
 
-F = File("/f", pages=1, cached=(0,))
 scenario("alone/x", "a wait no thread of the scenario ends", tree=["/f"], threads=[{threads}])
 """
 
@@ -356,19 +356,14 @@ scenario("alone/x", "a wait no thread of the scenario ends", tree=["/f"], thread
     [
         ("lockd_deferred('/f', (0, 10))", "add plock_callback('/f', 'T1', (0, 10))"),
         ("laundromat('/f')", "as lock_range('/f', (0, 9)) does"),
-        (
-            "dio_write(F, 0, True), punch_hole(F, 0, 4096), io_completion(F)",
-            "no dio_worker completes T1's AIO direct write of /f:0: add dio_worker(F, 0)",
-        ),
     ],
 )
 def test_a_wait_no_thread_of_the_scenario_could_end_says_what_to_add(
     tmp_path: Path, threads: str, hint: str
 ) -> None:
     """A deferred lockd request with no thread answering for the cluster,
-    a laundromat with no lock request to make the client EXPIRABLE, an
-    AIO direct write with no worker to complete it (a hole punch waits for
-    it) deadlock; the report says which thread to add."""
+    a laundromat with no lock request to make the client EXPIRABLE
+    deadlock; the report says which thread to add."""
     path = tmp_path / "alone.py"
     path.write_text(ALONE.replace("{threads}", threads))
     outcome = mc.testing.check("alone/x", models=[path], expect="deadlock")

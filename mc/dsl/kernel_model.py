@@ -1615,6 +1615,10 @@ def build_threads(
     ]
     for thread in threads:
         world.initial[thread.slots.pc] = thread.program.entry()
+    for check in world.scenario_checks:
+        lacking = check(world)
+        if lacking:
+            raise ModelError(lacking)
     return threads
 
 

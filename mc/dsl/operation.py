@@ -220,6 +220,16 @@ class Op:
         such thread, of another device, does not wait for it to return."""
         self.world.completers.add(self.thread.tid)
 
+    def check_scenario(self, check: Callable[[World], str]) -> None:
+        """Once every thread of the scenario is built, ``check(world)``
+        names what the scenario lacks for this thread's operation to mean
+        anything (a thread that completes its work, a peer it waits for):
+        a ``ModelError``, so the check stops with that line instead of
+        passing over work that never runs.  It returns "" when nothing is
+        lacking."""
+        if check not in self.world.scenario_checks:
+            self.world.scenario_checks.append(check)
+
     def holds_no_file(self) -> None:
         """Say that this thread runs in kernel context (the flusher, an I/O
         completion, a worker, reclaim, sync(2) without a descriptor): it

@@ -275,6 +275,10 @@ class World:
         self.parts: dict[str, Any] = {}
         """Objects other kernel modules attach (the page cache, the block
         device), by the name of the module that owns them."""
+        self.scenario_checks: list[Callable[[World], str]] = []
+        """Checks of the whole scenario once every thread is built
+        (``Op.check_scenario``): each names what the scenario lacks, or
+        returns ""."""
         self.creators: dict[int, tuple[str, int, int]] = {}
         """The inodes threads may allocate: each one's thread name, and
         that thread's program-counter and return-value slots."""
