@@ -11,6 +11,7 @@ from click.testing import CliRunner, Result
 from mc.check import lockorder, usermodels
 from mc.cli.main import main
 from mc.cli.options import registry
+from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +44,18 @@ def shipped_lock_edges(shipped: Registry) -> list[lockorder.Explored]:
 EndStates = Callable[[str], tuple[dict[str, int], list[tuple[object, ...]]]]
 
 
+def reachable_states(model: KernelModel) -> set[tuple[object, ...]]:
+    """Every state of ``model`` reachable from its initial ones, by a
+    plain search of its whole graph."""
+    seen, frontier = set(model.init_states()), list(model.init_states())
+    while frontier:
+        for _action, after in model.successors(frontier.pop()):
+            if after not in seen:
+                seen.add(after)
+                frontier.append(after)
+    return seen
+
+
 @pytest.fixture
 def end_states(shipped: Registry) -> EndStates:
     """Every final state of a shipped scenario on the correct protocol
@@ -52,13 +65,7 @@ def end_states(shipped: Registry) -> EndStates:
     def ends(scenario: str) -> tuple[dict[str, int], list[tuple[object, ...]]]:
         model = shipped.build(shipped.scenario(scenario), properties=())
         slots = {slot.name: index for index, slot in enumerate(model.world.slots)}
-        seen, frontier = set(model.init_states()), list(model.init_states())
-        while frontier:
-            for _action, after in model.successors(frontier.pop()):
-                if after not in seen:
-                    seen.add(after)
-                    frontier.append(after)
-        found = [state for state in seen if model.finished(state)]
+        found = [state for state in reachable_states(model) if model.finished(state)]
         assert found, f"{scenario} has no final state"
         return slots, found
 

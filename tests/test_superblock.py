@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
+from conftest import reachable_states
 
 from mc.check import expectations
 from mc.check.checker import check_scenario
@@ -261,13 +262,7 @@ def _end_states(registry: Registry, threads: tuple[object, ...]) -> tuple[Kernel
     """Every state reachable from a scenario of ``threads`` on /f, and its model."""
     registry.add_scenario(Scenario("super/probe", "test", ("/f",), threads))
     model = registry.build(registry.scenario("super/probe"), properties=())
-    seen, frontier = set(model.init_states()), list(model.init_states())
-    while frontier:
-        for _action, after in model.successors(frontier.pop()):
-            if after not in seen:
-                seen.add(after)
-                frontier.append(after)
-    return model, seen
+    return model, reachable_states(model)
 
 
 def test_an_unmount_of_a_frozen_filesystem_leaves_the_superblock_active() -> None:
