@@ -218,7 +218,11 @@ def open_creat(op: Op, path: str) -> None:
     (``inode_lock_shared()`` otherwise); lookup_open() opens a cached
     positive dentry through f_op->open, and calls ``dir->i_op->atomic_open``
     on a negative one, which creates the file (fuse_create_open():
-    FUSE_CREATE, d_instantiate())."""
+    FUSE_CREATE, d_instantiate()).  The ``mnt_want_write()`` that
+    open_last_lookups() takes before the lock is
+    ``mc.models.mnt_write.open_creat_want_write``'s; the ``->create``
+    branch of lookup_open() (a filesystem without ``->atomic_open``) and
+    the in-lookup dentry of ``d_alloc_parallel()`` are left out."""
     parent, name = split(path)
     directory = op.inode(parent)
     dentry = op.dentry(directory, name)
@@ -293,7 +297,9 @@ def tmpfile(op: Op, path: str) -> None:
     i_rwsem; the inode gets I_LINKABLE under its i_lock.  No directory
     lock is needed because ->tmpfile makes no name: ``d_tmpfile()`` leaves
     the child unhashed (the ``tmpfile-unnamed`` invariant); the model's
-    dentry ``#tmpfile`` stands for the name a ->tmpfile must not give."""
+    dentry ``#tmpfile`` stands for the name a ->tmpfile must not give.
+    do_tmpfile()'s ``mnt_want_write()`` around it is
+    ``mc.models.mnt_write.tmpfile_want_write``'s."""
     directory = op.inode(path)
     new = op.new_inode(f"{path.rstrip('/')}/{TMPFILE_NAME}", is_dir=False)
     tmpfile_inodes(op.world).add(op.world.inodes[-1].ino)

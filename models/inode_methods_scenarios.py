@@ -25,6 +25,7 @@ from mc.models.inode_methods import (
 )
 
 PROPERTIES = (*BASE_PROPERTIES, "namespace")
+TMPFILE_UNNAMED = "tmpfile-unnamed"
 
 flag_variant(
     GET_LINK_BLOCKS_IN_RCU,
@@ -62,7 +63,7 @@ scenario(
     "two open(O_CREAT)s of one name through ->atomic_open, and an O_TMPFILE open in the directory",
     tree=["/a/"],
     threads=[open_creat("/a/f"), open_creat("/a/f"), tmpfile("/a")],
-    properties=PROPERTIES,
+    properties=(*PROPERTIES, TMPFILE_UNNAMED),
 )
 
 scenario(
@@ -78,8 +79,6 @@ flag_variant(
     "the filesystem's ->tmpfile gives the new inode a name in the directory (d_instantiate() "
     "of a hashed dentry, as a create does) instead of d_tmpfile(), with no i_rwsem held",
 )
-
-TMPFILE_UNNAMED = "tmpfile-unnamed"
 
 
 @invariant(

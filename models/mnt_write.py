@@ -1,11 +1,14 @@
-"""The directory operations and chmod(2) with their write access to the
-mount: ``mnt_want_write()`` (``sb_start_write()``, the SB_FREEZE_WRITE
-level, then the mount's writer count) before the parent's i_rwsem and
-``mnt_drop_write()`` after it is dropped, so a frozen filesystem blocks them.
+"""The directory operations, open(2) with O_CREAT or O_TMPFILE, and chmod(2)
+with their write access to the mount: ``mnt_want_write()``
+(``sb_start_write()``, the SB_FREEZE_WRITE level, then the mount's writer
+count) before the parent's i_rwsem and ``mnt_drop_write()`` after it is
+dropped, so a frozen filesystem blocks them.
 
 Written from Linux 6.12 fs/namei.c (``filename_create()`` and
 ``done_path_create()``, ``do_unlinkat()``, ``do_rmdir()``,
-``do_renameat2()``, ``do_linkat()``), fs/open.c (``chmod_common()``) and
+``do_renameat2()``, ``do_linkat()``, ``open_last_lookups()``: O_CREAT's
+``mnt_want_write()`` before ``inode_lock(dir->d_inode)``; and 6.17-rc3's
+``do_tmpfile()``), fs/open.c (``chmod_common()``) and
 fs/namespace.c (``mnt_want_write()``: ``sb_start_write(m->mnt_sb)``, then
 ``mnt_get_write_access()``; ``mnt_drop_write()``: the reverse).  In each of
 them the write access brackets everything ``mc.models.dirops`` and
@@ -33,7 +36,7 @@ from collections.abc import Callable
 
 from mc.dsl import SHARED, Cite, Op, Operation, Scratch, const, operation, same
 from mc.kernel.superblock import SB_FREEZE_WRITE, metadata_slot, sb_writers
-from mc.models import attr, dirops
+from mc.models import attr, dirops, inode_methods
 
 WANT_WRITE_TAG = "sb-start-write"
 """The tag of the steps that take and drop the SB_FREEZE_WRITE level."""
@@ -124,4 +127,18 @@ chmod_want_write = _wrapped(
     "chmod_common()",
     "chmod_common(): error = mnt_want_write(path->mnt): sb_start_write(m->mnt_sb)",
     "mnt_drop_write(path->mnt): sb_end_write(mnt->mnt_sb)",
+)
+open_creat_want_write = _wrapped(
+    inode_methods.open_creat,
+    _namei("open_last_lookups"),
+    "open_last_lookups()",
+    "open_last_lookups(): got_write = !mnt_want_write(nd->path.mnt): sb_start_write(m->mnt_sb)",
+    "if (got_write) mnt_drop_write(nd->path.mnt): sb_end_write(mnt->mnt_sb)",
+)
+tmpfile_want_write = _wrapped(
+    inode_methods.tmpfile,
+    Cite("fs/namei.c", "do_tmpfile", "6.17-rc3 (Kingxukai/linux 0291023e)"),
+    "do_tmpfile()",
+    "do_tmpfile(): error = mnt_want_write(path.mnt): sb_start_write(m->mnt_sb)",
+    "mnt_drop_write(path.mnt): sb_end_write(mnt->mnt_sb)",
 )

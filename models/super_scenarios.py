@@ -162,13 +162,16 @@ WANTS_WRITE = (
     mnt_write.rename_want_write,
     mnt_write.link_want_write,
     mnt_write.chmod_want_write,
+    mnt_write.open_creat_want_write,
+    mnt_write.tmpfile_want_write,
 )
 
 
 @variant(
     DIROP_IGNORES_FREEZE,
-    "the directory operations and chmod(2) do not call mnt_want_write() (no sb_start_write()): "
-    "they change the filesystem's metadata whatever its frozen state",
+    "the directory operations, open(2) with O_CREAT or O_TMPFILE and chmod(2) do not call "
+    "mnt_want_write() (no sb_start_write()): they change the filesystem's metadata whatever "
+    "its frozen state",
 )
 def dirop_ignores_freeze(program: Program, invocation: Invocation) -> Program:
     if invocation.operation not in WANTS_WRITE:

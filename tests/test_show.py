@@ -635,3 +635,14 @@ def test_show_writes_enumerations_and_open_files_as_a_scenario_does(vfsmc: Run) 
         thread = registry.build(registry.scenario(scenario), ()).threads[0]
         names[thread.invocation.operation.name] = thread.invocation.operation
         assert eval(written[0], names) == thread.invocation
+
+
+def test_show_says_which_rules_a_variant_waives(vfsmc: Run) -> None:
+    """A variant that waives the locking rule it breaks (declared with it,
+    or in specs/conformance.toml's [waivers]) passes spec-conformance; show
+    says so, so that an OK under it reads as what the change leads to."""
+    out = vfsmc("show", "namei/stat-unlink-create").output
+    part = re.split(r"\n  \S", out.split("create-no-parent-lock:")[1])[0]
+    assert "waives inode_operations.create i_rwsem(dir)" in part
+    declared = vfsmc("show", "xattr/two-sets").output.split("setxattr-unlocked:")[1]
+    assert "waives xattr_handler.set i_rwsem(inode)" in re.split(r"\n  \S", declared)[0]

@@ -40,6 +40,7 @@ from mc.kernel.superblock import (
     no_write_while_frozen_violation,
 )
 from mc.kernel.world import DONE, Scratch
+from mc.models.mnt_write import open_creat_want_write, tmpfile_want_write
 from mc.models.mount import mount, umount
 from mc.models.super import freeze, thaw
 
@@ -303,3 +304,26 @@ def test_fithaw_without_a_fifreeze_finds_nothing_frozen() -> None:
     model, seen = _end_states(shipped_registry(), (thaw(FROZEN_FILE),))
     ends = [state for state in seen if model.finished(state)]
     assert ends and all(state[model.threads[0].slots.ret] == -E.EINVAL for state in ends)
+
+
+def test_open_creat_and_tmpfile_take_the_freeze_level_before_the_directory() -> None:
+    """open_last_lookups() takes mnt_want_write() before inode_lock(dir) for
+    O_CREAT, and do_tmpfile() around vfs_tmpfile(): a freeze waits for
+    them, and without it (dirop-ignores-freeze) their metadata lands in a
+    frozen filesystem."""
+    registry = shipped_registry()
+    threads = (
+        freeze(FROZEN_FILE),
+        open_creat_want_write("/a/x"),
+        tmpfile_want_write("/a"),
+        thaw(FROZEN_FILE),
+    )
+    registry.add_scenario(Scenario("super/open-probe", "test", ("/f", "/a/"), threads))
+    checked = ("lock-protocol", "deadlock", "no-write-while-frozen")
+    outcome = check_scenario(registry, "super/open-probe", properties=checked)
+    assert outcome.result.verdict is Verdict.OK
+    broken = check_scenario(
+        registry, "super/open-probe", ["dirop-ignores-freeze"], properties=checked
+    )
+    violation = broken.result.violation
+    assert violation is not None and violation.property == "no-write-while-frozen"

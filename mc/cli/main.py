@@ -573,7 +573,8 @@ def _print_replay(
         )
         return
     recorded = render_text.render(counterexample, upto=report.stopped_at)
-    click.echo(f"as the file records it (not reproduced): {recorded}")
+    recorded_on = f"as the file records it (on {protocol} it does not reproduce, as said below)"
+    click.echo(f"{recorded_on}: {recorded}")
     click.echo("")
     if report.stopped_at is not None:
         step = counterexample.steps[report.stopped_at - 1]

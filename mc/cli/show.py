@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 import json
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from mc.dsl.operation import Invocation
 from mc.dsl.program import Jump, Program, label_name
 from mc.dsl.steps import LockStep, Step
 from mc.kernel.locks import Kind
+from mc.spec.conformance import rules_at
 from mc.text import printable
 
 
@@ -172,6 +174,12 @@ def show_command(
     click.echo("variants that change its steps:")
     for name, changes in variants.items():
         click.echo(f"  {name}: {reg.variant(name).description}")
+        waived = _waived(reg.variant(name).waives, name)
+        if waived:
+            click.echo(
+                f"      waives {', '.join(waived)}: spec-conformance lets it pass, to show what "
+                "the change leads to"
+            )
         if not changes:
             click.echo(
                 "      no step's text changes: an operation asks about it, and what a step "
@@ -191,6 +199,12 @@ def show_command(
             if change.kind == "moved":
                 after = "the end" if change.before is None else change.before.label
                 click.echo(f"                 now before  {after}")
+
+
+def _waived(declared: Sequence[str], variant: str) -> list[str]:
+    """The locking rules variant ``variant`` waives: those it declares and
+    those specs/conformance.toml's [waivers] gives it."""
+    return sorted({*declared, *rules_at().roles.waived(frozenset({variant}))})
 
 
 def _program_data(program: Program) -> list[dict[str, Any]]:
