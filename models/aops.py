@@ -81,6 +81,7 @@ from mc.kernel.pagecache import (
     wb_err_slot,
 )
 from mc.kernel.pagedata import runs_of
+from mc.kernel.world import yes_no
 from mc.models import writeback
 
 MIGRATE_DST_UNLOCKED = "migrate-dst-unlocked"
@@ -608,9 +609,9 @@ def swap_file(op: Op, mapping: Mapping) -> SwapFile:
     if isinstance(part, SwapFile):
         return part
     made = SwapFile(
-        world.shared_slot(f"S_SWAPFILE({mapping})", False, lambda v: "yes" if v else "no"),
+        world.shared_slot(f"S_SWAPFILE({mapping})", False, yes_no),
         world.shared_slot(f"swap extents({mapping})", None),
-        world.shared_slot("SWP_FS_OPS", False, lambda v: "yes" if v else "no"),
+        world.shared_slot("SWP_FS_OPS", False, yes_no),
         world.add_lock("PG_locked(swapcache folio)", LockKind.BIT_LOCK, "PG_locked"),
         world.add_lock("PG_locked(swap header folio)", LockKind.BIT_LOCK, "PG_locked"),
     )

@@ -99,6 +99,7 @@ from mc.dsl import (
 from mc.kernel.locks import SHARED, Lock
 from mc.kernel.pagecache import File
 from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
+from mc.kernel.world import yes_no
 from mc.models import libfs
 from mc.models.dirops import lookup_one_qstr_excl, split
 from mc.models.truncate import truncate_file
@@ -658,7 +659,7 @@ def posix_lock_attempt(
         check = (
             "skip" if skip or ofd else "any-waiter" if op.variant(DEADLOCK_ANY_WAITER) else "kernel"
         )
-        dead = op.register("deadlock", lambda v: "yes" if v else "no")
+        dead = op.register("deadlock", yes_no)
         deadlock_label = (
             "/* no posix_locks_deadlock() */"
             if skip
@@ -675,7 +676,7 @@ def posix_lock_attempt(
             request,
             conflict,
             check,
-            render=lambda v: "yes" if v else "no",
+            render=yes_no,
         )
         no_deadlock = register_is(dead, "!deadlock", lambda v: not v)
         with op.when(no_deadlock, "if (likely(!posix_locks_deadlock(request, fl)))"):

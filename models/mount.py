@@ -61,7 +61,7 @@ from mc.kernel.inode_life import (
 from mc.kernel.mm import UNMOUNTER, refuse_mapping_beside_umount
 from mc.kernel.pagecache import File, Mapping
 from mc.kernel.superblock import SB_UNFROZEN, frozen_is, metadata_slot
-from mc.kernel.world import DONE, World, touches
+from mc.kernel.world import DONE, World, touches, yes_no
 from mc.models.inode import evict, iput, mark_inode_dirty, part_of, writeback_single_inode
 from mc.models.super import (
     assert_s_umount_held,
@@ -384,13 +384,13 @@ def umount(op: Op, file: File) -> None:
         "deactivate_super(): atomic_add_unless(&s->s_active, -1, 1)",
         _add_unless_one,
         active,
-        render=_yes_no,
+        render=yes_no,
     )
     op.goto_if(kept, "unmounted", "if (kept) return /* a freeze holds the superblock active */")
     s_umount = op.world.superblock.s_umount
     op.lock(s_umount, EXCL, "__super_lock_excl(s); deactivate_locked_super(s)")
     last = op.compute(
-        "last", "atomic_dec_and_test(&s->s_active)", _dec_and_test, active, render=_yes_no
+        "last", "atomic_dec_and_test(&s->s_active)", _dec_and_test, active, render=yes_no
     )
     with op.when(not_(last), "if (!atomic_dec_and_test(&s->s_active)) /* a freeze came first */"):
         op.unlock(s_umount, "super_unlock_excl(s)")
@@ -421,10 +421,6 @@ def _add_unless_one(scratch: Scratch, slot: int) -> bool:
 def _dec_and_test(scratch: Scratch, slot: int) -> bool:
     scratch[slot] -= 1
     return bool(scratch[slot] == 0)
-
-
-def _yes_no(value: bool | None) -> str:
-    return "none" if value is None else "yes" if value else "no"
 
 
 def _mount_busy(unmounter: int) -> Expr:

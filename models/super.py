@@ -73,7 +73,7 @@ from mc.kernel.superblock import (
     metadata_slot,
     sb_writers,
 )
-from mc.kernel.world import DONE, ModelError, World, touches
+from mc.kernel.world import DONE, ModelError, World, touches, yes_no
 from mc.models.writeback import do_writepages, fdatawait
 
 FREEZE_SKIPS_PAGEFAULTS = "freeze-skips-pagefaults"
@@ -129,7 +129,7 @@ def _drop_active(scratch: Scratch, slot: int) -> None:
 
 
 def _returned_slot(world: World) -> int:
-    return world.shared_slot("FIFREEZE returned", False, lambda v: "yes" if v else "no")
+    return world.shared_slot("FIFREEZE returned", False, yes_no)
 
 
 def _freeze_returned() -> Expr:
@@ -157,7 +157,7 @@ def _no_op(_fs: Scratch, *_args: object) -> int:
 def flag_slot(world: World, name: str, initial: bool = True) -> int:
     """The slot of superblock flag ``name`` (SB_BORN, SB_DYING), made on
     first use while the threads are built."""
-    return world.shared_slot(name, initial, lambda v: "yes" if v else "no")
+    return world.shared_slot(name, initial, yes_no)
 
 
 def flag(slot: int, text: str) -> Expr:

@@ -26,7 +26,7 @@ from mc.kernel.expr import Expr, State
 from mc.kernel.locks import Kind, Lock
 from mc.kernel.pagecache import PG_DIRTY, PG_WRITEBACK, TRUNCATED, PageCache
 from mc.kernel.pagecache_properties import same_below_eof
-from mc.kernel.world import Built, Scratch, World, reported_error
+from mc.kernel.world import Built, Scratch, World, reported_error, yes_no
 
 I_NEW = 1 << 0
 I_DIRTY_SYNC = 1 << 1
@@ -92,8 +92,8 @@ class InodeLife:
         self.misuse = world.add_slot(
             "use after evict", None, lambda v: "none" if v is None else str(v)
         )
-        self.killed = world.add_slot("->kill_sb returned", False, lambda v: "yes" if v else "no")
-        self.sb_dying = world.add_slot("SB_DYING", False, lambda v: "yes" if v else "no")
+        self.killed = world.add_slot("->kill_sb returned", False, yes_no)
+        self.sb_dying = world.add_slot("SB_DYING", False, yes_no)
 
     def _object(self, name: str, *, cached: bool, dirty: bool) -> InodeObject:
         world = self.world

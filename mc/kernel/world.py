@@ -413,14 +413,14 @@ class World:
             is_dir=is_dir,
             i_rwsem=self.add_lock(f"i_rwsem({path})", Kind.RWSEM, "i_rwsem"),
             nlink=self.add_slot(f"nlink({path})", (2 if is_dir else 1) if linked else 0),
-            dead=self.add_slot(f"S_DEAD({path})", False, _yes_no) if is_dir else None,
+            dead=self.add_slot(f"S_DEAD({path})", False, yes_no) if is_dir else None,
             d_parent=(
                 self.add_slot(f"d_parent({path})", parent if linked else None, self.inode_name)
                 if is_dir
                 else None
             ),
             renamed_over=(
-                None if is_dir else self.add_slot(f"renamed_over({path})", False, _yes_no, True)
+                None if is_dir else self.add_slot(f"renamed_over({path})", False, yes_no, True)
             ),
         )
         self.inodes.append(inode)
@@ -499,8 +499,9 @@ class World:
         return tuple(self.initial)
 
 
-def _yes_no(flag: bool) -> str:
-    return "yes" if flag else "no"
+def yes_no(flag: bool | None) -> str:
+    """How a flag slot or register renders: yes, no, or none before it is set."""
+    return "none" if flag is None else "yes" if flag else "no"
 
 
 def others_returned(world: World, completer: int) -> Callable[[Sequence[Any]], bool]:
