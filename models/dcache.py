@@ -92,7 +92,7 @@ from mc.dsl import EXCL, SHARED, Cite, Op, Scratch, World, const, operation, sam
 from mc.kernel.expr import Expr, below, differ, slot_value, state_expr
 from mc.kernel.locks import Kind, Lock, holders
 from mc.kernel.world import Dentry, ModelError
-from mc.models.dentry import DentryObject, dentry_object
+from mc.models.dentry import DentryObject, d_alloc_parallel, d_lookup_done, dentry_object
 from mc.models.dirops import rename, split
 from mc.models.namei import ECHILD, lookup_slow
 
@@ -810,7 +810,9 @@ def ci_lookup(op: Op, path: str) -> None:
     ``hash_name()``); ``generic_ci_d_hash()``/``generic_ci_d_compare()`` take
     no lock (the compare copies an inline name that a rename may change).
     Left out: ``d_seq`` and the hash chain (the model compares every child
-    of the parent, which a case-insensitive hash puts on one chain)."""
+    of the parent, which a case-insensitive hash puts on one chain).  The
+    in-lookup hash keys a miss by its casefolded name (``d_same_name()``
+    calls the parent's ->d_compare), by its bytes under ``ci-compare-exact``."""
     parent, name = split(path)
     directory = op.inode(parent)
     parent_dentry = dentry_object(op.world, parent)
@@ -861,7 +863,8 @@ def ci_lookup(op: Op, path: str) -> None:
         label="d_alloc_parallel() -> __d_alloc(): err = dentry->d_op->d_init(dentry)",
         roles={"dentry": new},
     )
-    found = lookup_slow(op, directory, fresh)
+    in_lookup_name = fresh.path if exact else f"{parent.rstrip('/')}/{name.casefold()}"
+    found = lookup_slow(op, directory, fresh, in_lookup_name)
     op.let("result", found, "dentry = lookup_slow(&nd->last, nd->path.dentry, nd->flags)")
     op.label("out")
     op.world.parts.setdefault(CI_LOOKUPS, []).append((op.thread.pc, result, directory.text, name))
@@ -979,13 +982,15 @@ def lookup_splice(op: Op, path: str) -> None:
     through ``__d_unalias()``: ``mutex_trylock(s_vfs_rename_mutex)``,
     ``inode_trylock_shared()`` of its parent and the new (6.15)
     ->d_unalias_trylock/->d_unalias_unlock around ``__d_move()``, -ESTALE if
-    a trylock fails.  The filesystem's ->lookup is read as
+    a trylock fails; ``__d_move()`` takes the in-lookup dentry off the
+    in-lookup hash and wakes its waiters.  The filesystem's ->lookup is read as
     ``d_splice_alias()`` (ext4_lookup() and most ->lookup end in it).  Left
     out: i_lock, the d_locks, ``__d_unalias()`` and the no-alias
     ``__d_add()``."""
     parent, _ = split(path)
     directory, child = op.inode(parent), op.inode(path)
     op.lock(directory.i_rwsem, SHARED, "inode_lock_shared(dir)")
+    looked_up = d_alloc_parallel(op, path)
     op.enter(
         "inode_operations.lookup",
         directory,
@@ -994,7 +999,9 @@ def lookup_splice(op: Op, path: str) -> None:
     )
     op.lock(op.world.rename_lock, EXCL, "d_splice_alias(): write_seqlock(&rename_lock)")
     op.effect("__d_move(new, dentry, false) /* IS_ROOT(new) */", reconnect, child, directory)
+    d_lookup_done(op, path, "__d_move(): __d_lookup_unhash(target), end_dir_add() wakes waiters")
     op.unlock(op.world.rename_lock, "write_sequnlock(&rename_lock)")
+    op.label(looked_up)
     op.unlock(directory.i_rwsem, "inode_unlock_shared(dir)")
 
 

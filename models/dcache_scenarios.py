@@ -52,7 +52,8 @@ from mc.models.dcache import (
     shrink_dcache,
     walk_automount,
 )
-from mc.models.dirops import rename
+from mc.models.dentry import IN_LOOKUP_NAMES, NO_IN_LOOKUP_WAIT
+from mc.models.dirops import lookup, rename
 
 Check = Callable[[State], str | None]
 DENTRY_FREED_UNDER_RCU = "dentry-freed-under-rcu"
@@ -61,6 +62,7 @@ CI_LOOKUP = "ci-lookup"
 D_PATH = "d-path"
 ONE_AUTOMOUNT = "one-automount"
 D_MOVE_WITHOUT_RENAME_LOCK = "d-move-without-rename-lock"
+ONE_LOOKUP_PER_NAME = "one-lookup-per-name"
 
 
 def _slot(model: KernelModel, name: str) -> int:
@@ -273,6 +275,41 @@ def one_automount(model: KernelModel) -> Check:
     return check
 
 
+@invariant(
+    ONE_LOOKUP_PER_NAME,
+    "->lookup of a name runs in one thread at a time: d_alloc_parallel() gives a name that "
+    "misses the dcache one in-lookup dentry, and a lookup of the name that finds it waits in "
+    "d_wait_lookup() until d_lookup_done()",
+    reads=["d_in_lookup"],
+    needs=(IN_LOOKUP_NAMES, "a lookup that misses the dcache"),
+)
+def one_lookup_per_name(model: KernelModel) -> Check:
+    """Two threads holding in-lookup dentries of one name: each calls
+    ->lookup on its own, which filesystems are promised does not happen
+    (NFS, FUSE and overlayfs instantiate the dentry ->lookup was given)."""
+    world = model.world
+    prefix = "d_in_lookup("
+    names = [
+        (slot.name[len(prefix) : -1], n)
+        for n, slot in enumerate(world.slots)
+        if slot.name.startswith(prefix)
+    ]
+
+    def check(state: State) -> str | None:
+        for name, slot in names:
+            if len(state[slot]) > 1:
+                both = " and ".join(state[slot])
+                return f"{both} each hold an in-lookup dentry of {name} and call ->lookup on it"
+        return None
+
+    return check
+
+
+flag_variant(
+    NO_IN_LOOKUP_WAIT,
+    "d_alloc_parallel() does not search the in-lookup hash: a lookup of a name another lookup "
+    "is looking up gets an in-lookup dentry of its own and calls ->lookup too",
+)
 flag_variant(
     DENTRY_FREE_WITHOUT_RCU,
     "dentry_free() frees the dentry at once (as for DCACHE_NORCU) instead of through call_rcu()",
@@ -383,6 +420,16 @@ scenario(
     tree=["/d/", "/d/Foo"],
     threads=[ci_lookup("/d/foo"), ci_lookup("/d/FOO")],
     properties=(*BASE_PROPERTIES, "namespace", CI_LOOKUP),
+)
+
+scenario(
+    "dcache/parallel-lookups",
+    "two lookups of a name that is not in the dcache and one of another name in the same "
+    "directory, each under the parent's i_rwsem shared: one of the two takes the name's "
+    "in-lookup dentry and calls ->lookup, the other waits for it in d_wait_lookup()",
+    tree=["/a/"],
+    threads=[lookup("/a/x"), lookup("/a/x"), lookup("/a/y")],
+    properties=(*BASE_PROPERTIES, "namespace", ONE_LOOKUP_PER_NAME),
 )
 
 scenario(

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import attrs
 
+from mc.dsl.operation import Op
+from mc.kernel.expr import among, const, differ, not_, slot_value
 from mc.kernel.locks import Kind, Lock
-from mc.kernel.world import World
+from mc.kernel.world import Scratch, Slots, World, touches
 
 
 @attrs.frozen
@@ -26,3 +28,97 @@ def dentry_object(world: World, path: str) -> DentryObject:
     name = f"d_lock({path})"
     lock = next((lock for lock in world.locks if lock.name == name), None)
     return DentryObject(path, lock or world.add_lock(name, Kind.SPINLOCK, "d_lock"))
+
+
+IN_LOOKUP_NAMES = "in-lookup-names"
+"""``world.parts`` key: the names a scenario's lookups run ``d_alloc_parallel()`` on."""
+NO_IN_LOOKUP_WAIT = "no-in-lookup-wait"
+
+
+def in_lookup_slot(world: World, name: str) -> int:
+    """Which threads hold an in-lookup dentry (DCACHE_PAR_LOOKUP, on the
+    in-lookup hash) of ``name``, by name, in the order they took it: none,
+    or one thread while its ``->lookup`` runs."""
+    return world.shared_slot(f"d_in_lookup({name})", (), lambda held: ", ".join(held) or "none")
+
+
+def _in_lookup_touches(world: World, slot: int, *_: object) -> tuple[Slots, Slots]:
+    return (slot,), (slot,)
+
+
+@touches(_in_lookup_touches)
+def take_in_lookup(scratch: Scratch, slot: int, thread: str, searches: bool) -> str | None:
+    """d_alloc_parallel(): under the in-lookup hash chain's bit lock, the
+    thread whose in-lookup dentry of the name is there (None: none is, and
+    the new dentry goes on the chain, in lookup by this thread).  Without
+    ``searches`` (``no-in-lookup-wait``) the chain is not searched."""
+    held = scratch[slot]
+    if held and searches:
+        owner: str = held[0]
+        return owner
+    scratch[slot] = (*held, thread)
+    return None
+
+
+@touches(_in_lookup_touches)
+def end_in_lookup(scratch: Scratch, slot: int, thread: str) -> None:
+    """d_lookup_done() -> __d_lookup_unhash_wake(): off the in-lookup hash,
+    DCACHE_PAR_LOOKUP cleared, the waiters woken."""
+    scratch[slot] = tuple(held for held in scratch[slot] if held != thread)
+
+
+def d_alloc_parallel(op: Op, name: str) -> str:
+    """``dentry = d_alloc_parallel(dir, name, &wq)`` in ``__lookup_slow()``:
+    the thread takes the name's in-lookup dentry, or finds another
+    thread's and waits in ``d_wait_lookup()`` until that lookup is done,
+    then goes on with the dentry it looked up (``__lookup_slow()``'s
+    ``d_revalidate()`` branch, which ramfs's dentries do not have).
+    Returns the label the waiter goes to, which the caller places where
+    the walk goes on past ``->lookup`` and ``d_lookup_done()``.  ``name``
+    is the key of the in-lookup hash (``d_same_name()``: the parent's
+    ->d_compare, so one key for the names a casefolded directory takes as
+    one).
+
+    Read in 6.17-rc3 (Kingxukai/linux fs/dcache.c at 9b44fff6):
+    ``d_alloc_parallel()``, ``d_wait_lookup()``, ``__d_lookup_unhash()``;
+    fs/namei.c at 0291023e: ``__lookup_slow()``.  Left out: the dcache
+    hash (``__d_lookup_rcu()`` first, which finds the dentry a finished
+    lookup hashed: here a later lookup takes a new in-lookup dentry and
+    calls ->lookup again, as after the dentry was pruned), the
+    ``i_dir_seq`` and ``rename_lock`` retries, and the mismatch retry
+    (a waiter always goes on with the dentry it waited for)."""
+    slot, names = in_lookup_slot(op.world, name), op.world.thread_names
+    op.world.parts.setdefault(IN_LOOKUP_NAMES, []).append(name)
+    owner = op.compute(
+        "in_lookup",
+        "dentry = d_alloc_parallel(dir, name, &wq)",
+        take_in_lookup,
+        const(slot, name),
+        const(op.thread.name),
+        const(not op.variant(NO_IN_LOOKUP_WAIT)),
+        render=lambda owner: "ours" if owner is None else owner,
+    )
+    looked_up = op.fresh_label("looked_up")
+    with op.when(
+        differ(owner, const(None, "ours")),
+        "d_alloc_parallel(): if (another thread's in-lookup dentry of the name is hashed)",
+    ):
+        op.wait_until(
+            not_(among(owner, slot_value(slot, f"d_in_lookup({name})"))),
+            "d_wait_lookup(dentry): schedule() while d_in_lookup(dentry)",
+            f"d_in_lookup({name})",
+            holders=lambda state: tuple(names.index(held) for held in state[slot][:1]),
+        )
+        op.goto(looked_up)
+    return looked_up
+
+
+def d_lookup_done(op: Op, name: str, label: str = "d_lookup_done(dentry)") -> None:
+    """``d_lookup_done(dentry)`` after ``->lookup`` (``label``: where else
+    the in-lookup dentry leaves the hash, waking its waiters)."""
+    op.effect(
+        label,
+        end_in_lookup,
+        const(in_lookup_slot(op.world, name), name),
+        const(op.thread.name),
+    )

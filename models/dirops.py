@@ -44,6 +44,7 @@ from mc.kernel.vfs import (
 )
 from mc.kernel.world import Dentry
 from mc.models import libfs
+from mc.models.dentry import d_alloc_parallel, d_lookup_done
 
 
 class RenameFlags(enum.IntFlag):
@@ -88,12 +89,15 @@ def lookup_one_qstr_excl(
 )
 def lookup(op: Op, path: str) -> None:
     """A dcache miss in path walk: the parent's i_rwsem shared around
-    ->lookup()."""
+    ->lookup() of the name's in-lookup dentry, which a lookup of the same
+    name that finds it waits for (``d_alloc_parallel()``, read in
+    6.17-rc3: ``mc.models.dentry``)."""
     parent, name = split(path)
     directory = op.inode(parent)
     op.lock(directory.i_rwsem, SHARED, "inode_lock_shared(dir)", tag="lock-parent")
     op.fail_if(dead_dir(directory), E.ENOENT, "out", "if (unlikely(IS_DEADDIR(inode))) -ENOENT")
     dentry = op.dentry(directory, name)
+    looked_up = d_alloc_parallel(op, path)
     op.call(
         "inode_operations.lookup",
         libfs.lookup,
@@ -102,6 +106,8 @@ def lookup(op: Op, path: str) -> None:
         label="old = inode->i_op->lookup(inode, dentry, flags)",
         roles={"dir": directory},
     )
+    d_lookup_done(op, path)
+    op.label(looked_up)
     op.label("out")
     op.unlock(directory.i_rwsem, "inode_unlock_shared(dir)")
 

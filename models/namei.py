@@ -19,7 +19,7 @@ from mc.kernel.expr import InodeExpr, const, differ, inode_in_slot, negative, sa
 from mc.kernel.locks import SHARED
 from mc.kernel.world import Dentry, Scratch
 from mc.models import libfs
-from mc.models.dentry import dentry_object
+from mc.models.dentry import d_alloc_parallel, d_lookup_done, dentry_object
 from mc.models.dirops import split
 
 LOOKUP_RCU = 0x0040
@@ -65,11 +65,18 @@ def _revalidate(op: Op, directory: InodeExpr, dentry: Dentry, seen: InodeExpr, r
     )
 
 
-def lookup_slow(op: Op, directory: InodeExpr, dentry: Dentry) -> InodeExpr:
+def lookup_slow(
+    op: Op, directory: InodeExpr, dentry: Dentry, in_lookup_name: str | None = None
+) -> InodeExpr:
     """lookup_slow(): the parent's i_rwsem shared around ->lookup() of the
-    name d_invalidate() dropped; the fresh dentry is what the walk goes on
-    with."""
+    name d_invalidate() dropped, on the name's in-lookup dentry (a lookup
+    of the same name that finds it waits, ``d_alloc_parallel()``); the
+    fresh dentry is what the walk goes on with.  ``in_lookup_name`` is the
+    in-lookup hash's key for the name (its path unless the parent's
+    ->d_compare takes other spellings as the same name)."""
+    name = in_lookup_name or dentry.path
     op.lock(directory.i_rwsem, SHARED, "inode_lock_shared(dir)")
+    looked_up = d_alloc_parallel(op, name)
     op.call(
         "inode_operations.lookup",
         libfs.lookup,
@@ -78,6 +85,8 @@ def lookup_slow(op: Op, directory: InodeExpr, dentry: Dentry) -> InodeExpr:
         label="old = inode->i_op->lookup(inode, dentry, flags)",
         roles={"dir": directory},
     )
+    d_lookup_done(op, name)
+    op.label(looked_up)
     found = op.lookup(dentry, "dentry", "dentry = d_alloc_parallel(); ->lookup() result")
     op.unlock(directory.i_rwsem, "inode_unlock_shared(dir)")
     return found

@@ -30,6 +30,7 @@ LABEL_NEGATES = {
 """Labels whose condition is the negation of the model's (``label_negates``)."""
 
 LABEL_AS_MODELLED = {
+    "d_alloc_parallel(): if (another thread's in-lookup dentry of the name is hashed)",
     "if (!atomic_dec_and_test(&s->s_active)) /* a freeze came first */",
     "vN_write_dquot(): if (!dquot->dq_off) /* alloc = true */",
     "if (newly_dirty)",

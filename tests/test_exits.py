@@ -25,8 +25,8 @@ MANY_THREADS = """\
 from mc.dsl.scenario import scenario
 from mc.models.dirops import lookup
 
-scenario("many/lookups", "twelve lookups of one name", tree=["/a/", "/a/x"],
-         threads=[lookup("/a/x") for _ in range(12)])
+scenario("many/lookups", "twelve lookups of twelve names", tree=["/a/"],
+         threads=[lookup(f"/a/x{n}") for n in range(12)])
 """
 
 

@@ -27,6 +27,7 @@ Run = Callable[..., Result]
 ROOT = Path(__file__).resolve().parent.parent
 SYMMETRIC = {
     "dcache/automount": ((), ("automount-no-recheck",)),
+    "dcache/parallel-lookups": ((), ("no-in-lookup-wait",)),
     "filelock/flock-upgrade": ((), ("flock-upgrade-in-place",)),
     "filelock/ofd-threads": ((), ("ofd-owner-is-files",)),
     "file/two-reads-shared-file": ((), ("no-fdget-pos",)),
@@ -35,6 +36,12 @@ SYMMETRIC = {
 }
 """Shipped scenarios with two threads running one operation alike, and
 their rows in specs/expectations.toml."""
+
+ALWAYS_NAMED = {"dcache/parallel-lookups"}
+"""Scenarios whose interchangeable threads a lock names in every state but
+those where they are alike anyway (the two lookups hold i_rwsem(/a)
+shared from their first step to their last): no representative moves
+them, which loses reduction, not states."""
 
 
 def test_every_shipped_scenario_with_interchangeable_threads_is_tested(shipped: Registry) -> None:
@@ -74,7 +81,7 @@ def test_representatives_are_reachable(shipped: Registry, name: str) -> None:
         if perm != tuple(range(len(model.threads))):
             moved += 1
             assert normalise(image)[0] == image
-    assert moved > 0
+    assert (moved == 0) == (name in ALWAYS_NAMED)
 
 
 @pytest.mark.parametrize(

@@ -251,6 +251,12 @@ def differ(left: Expr, right: Expr) -> Expr:
     return _binary(f"{left} != {right}", left, right, lambda a, b: a != b)
 
 
+def among(item: Expr, collection: Expr) -> Expr:
+    """True when ``item`` is one of the values ``collection`` holds (a
+    tuple or frozenset slot: the threads in a list)."""
+    return _binary(f"{item} in {collection}", item, collection, lambda a, b: a in b)
+
+
 def below(left: Expr, right: Expr) -> Expr:
     """True when ``left`` < ``right``: for inodes, the kernel's address order."""
     return _binary(f"{left} < {right}", left, right, lambda a, b: a < b)
