@@ -15,7 +15,7 @@ import pytest
 from click.testing import Result
 
 from mc import atomic_write
-from mc.check import checker
+from mc.check import checkable
 from mc.cli import options
 from mc.dsl.kernel_model import KernelModel
 from mc.engine import explore
@@ -390,7 +390,7 @@ def test_a_time_limit_shorter_than_the_clock_s_period_holds(vfsmc: Run) -> None:
 def test_a_transform_that_never_returns_is_stopped_by_the_time_limit(
     vfsmc: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(checker, "LEAST_BUILD_SECONDS", 0.2)
+    monkeypatch.setattr(checkable, "LEAST_BUILD_SECONDS", 0.2)
     (tmp_path / "spin.py").write_text(
         "from mc.dsl import variant\n\n"
         "@variant('spin', 'a transform that loops')\n"
@@ -411,6 +411,25 @@ def test_a_transform_that_never_returns_is_stopped_by_the_time_limit(
         ),
         "building the model of quota/alloc-vs-chown took longer than 0.2 s",
     )
+
+
+def test_a_body_that_never_returns_in_a_user_scenario_is_stopped(
+    vfsmc: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading a file builds its scenarios (to widen their properties):
+    that build is bounded too, for check and show alike."""
+    monkeypatch.setattr(checkable, "BUILD_SECONDS", 0.2)
+    (tmp_path / "loop.py").write_text(
+        "from mc.dsl import operation, scenario\n\n"
+        "@operation(models='a body that never returns')\n"
+        "def spin(op):\n"
+        "    while True:\n"
+        "        pass\n\n"
+        "scenario('my/loop', 'a body that never returns', tree=['/a/'], threads=[spin()])\n"
+    )
+    target = f"{tmp_path / 'loop.py'}:my/loop"
+    for command in (("check", target, "--no-save"), ("show", target)):
+        one_line(vfsmc(*command), "building the model of my/loop took longer than 0.2 s")
 
 
 def test_an_integer_too_long_to_read_names_the_file(vfsmc: Run, tmp_path: Path) -> None:

@@ -4,17 +4,64 @@ its operations build has."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator, Sequence
 
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry, Scenario
 from mc.dsl.steps import EffectStep
 from mc.kernel import superblock
+from mc.kernel.world import ModelError
+
+LEAST_BUILD_SECONDS = 10.0
+"""The least time building a model gets when a time limit is given: a
+build takes well under a second, so a limit shorter than a search bounds
+the search alone."""
+
+BUILD_SECONDS = 30.0
+"""The time building a model gets without a time limit."""
+
+
+class BuildTooLong(ModelError):
+    """Building a model took longer than it may (``building_within``)."""
+
+
+@contextlib.contextmanager
+def building_within(limit: float | None, scenario: str) -> Iterator[None]:
+    """Bound the building of ``scenario``'s model by the search's time limit
+    ``limit``, or ``LEAST_BUILD_SECONDS`` when that is longer, or
+    ``BUILD_SECONDS`` without a limit: past it, a ``ModelError`` (a
+    transform or a body that never returns).  In the main thread only,
+    where a signal can interrupt it; inside another bound, that one holds."""
+    running = signal.getitimer(signal.ITIMER_REAL)[0] > 0
+    if running or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    seconds = BUILD_SECONDS if limit is None else max(limit, LEAST_BUILD_SECONDS)
+    bound = "" if limit is None else f" (the time limit, and at least {LEAST_BUILD_SECONDS:g} s)"
+
+    def expire(_signal: int, _frame: object) -> None:
+        raise BuildTooLong(
+            f"building the model of {scenario} took longer than {seconds:g} s{bound}: a "
+            "variant's transform or an operation's body that does not return?"
+        )
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def built(registry: Registry, scenario: Scenario, variants: Sequence[str] = ()) -> KernelModel:
-    """``scenario`` built under ``variants`` with no property (nothing explored)."""
-    return registry.build(scenario, variants, ())
+    """``scenario`` built under ``variants`` with no property (nothing
+    explored), within ``BUILD_SECONDS`` unless a bound holds already."""
+    with building_within(None, scenario.name):
+        return registry.build(scenario, variants, ())
 
 
 def world_parts(model: KernelModel) -> set[str]:

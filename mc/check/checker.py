@@ -3,13 +3,10 @@ violation into a counterexample that is re-executed before anyone sees it."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import re
-import signal
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import attrs
 
@@ -132,39 +129,6 @@ def _changes_named(labels: set[str]) -> tuple[str, ...]:
     return tuple(sorted(f"{label} (moved)" if label in moved else label for label in kept))
 
 
-LEAST_BUILD_SECONDS = 10.0
-"""The least time building a model gets when a time limit is given: a
-build takes well under a second, so a limit shorter than a search bounds
-the search alone."""
-
-
-@contextlib.contextmanager
-def building_within(limit: float | None, scenario: str) -> Iterator[None]:
-    """Bound the building of ``scenario``'s model by the search's time limit
-    ``limit`` (None: no bound), or ``LEAST_BUILD_SECONDS`` when that is
-    longer: past it, a ``ModelError`` (a transform or a body that never
-    returns).  In the main thread only, where a signal can interrupt it."""
-    if limit is None or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    seconds = max(limit, LEAST_BUILD_SECONDS)
-
-    def expire(_signal: int, _frame: object) -> None:
-        raise ModelError(
-            f"building the model of {scenario} took longer than {seconds:g} s (the time limit, "
-            f"and at least {LEAST_BUILD_SECONDS:g} s for a build): a variant's transform or an "
-            "operation's body that does not return?"
-        )
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def refuse_reads_of_unset_registers(
     model: KernelModel, correct: KernelModel, variants: Sequence[str]
 ) -> None:
@@ -281,7 +245,7 @@ def check_scenario(
     of the model itself."""
     found = registry.scenario(scenario)
     options = options or Options()
-    with building_within(options.time_limit, found.name):
+    with checkable.building_within(options.time_limit, found.name):
         correct = checkable.built(registry, found) if variants else None
         inventory.check_applicable(registry, found, properties, correct)
         if options.reduce and len(found.threads) > ACTOR_MOVE_LIMIT:

@@ -92,9 +92,12 @@ def _check_what_it_can(registry: Registry, scenario: Scenario) -> None:
     properties and every one its operations make checkable (a dentry's
     invariants for dcache operations, the page-cache ones for writes), so
     a bug they would find is not passed over; one that does not build yet
-    is left as it is, for the check to report why."""
+    is left as it is, for the check to report why (one that never
+    finishes building is reported at once)."""
     try:
         omitted = checkable.omitted_properties(registry, scenario)
+    except checkable.BuildTooLong:
+        raise
     except Exception:
         return
     if omitted:
