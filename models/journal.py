@@ -73,13 +73,13 @@ the commit's metadata I/O and checkpointing, and
 
 from __future__ import annotations
 
-from mc.dsl import EXCL, SHARED, Cite, LockKind, Op, flag_variant, operation, touches
+from mc.dsl import EXCL, Cite, Op, flag_variant, operation, touches
 from mc.dsl.folio import find_folio, new_folio, put_folio
-from mc.kernel.expr import const, not_
+from mc.kernel.expr import not_
 from mc.kernel.locks import Lock
 from mc.kernel.pagecache import File, Page
-from mc.kernel.world import ModelError, World
-from mc.models.quota import journal
+from mc.kernel.world import ModelError
+from mc.models.quota import committing, journal, start_handle
 
 HANDLE_UNDER_FOLIO_LOCK = "handle-under-folio-lock"
 
@@ -238,33 +238,6 @@ def _lock_transaction(op: Op) -> Lock:
         "wake_up_all(&journal->j_wait_transaction_locked)",
     )
     return commit
-
-
-def committing(world: World) -> Lock:
-    """The commit in progress (kjournald2 inside
-    ``jbd2_journal_commit_transaction()``, from ``T_LOCKED`` until the
-    transaction is committed): a handle that must wait for it waits for
-    this lock."""
-    return world.shared_lock("jbd2_commit", LockKind.MUTEX)
-
-
-def start_handle(op: Op, label: str) -> None:
-    """``start_this_handle()``: a read acquisition of the journal; first,
-    when the running transaction is full (``add_transaction_credits()``
-    asks for its commit and waits in ``wait_transaction_locked()``, which a
-    commit in progress holds up until it is done) or the log short of
-    space (``__jbd2_log_wait_for_space()``), a wait for the commit in
-    progress to end."""
-    full = op.choose(
-        "full",
-        const((False, True), "{no room, room}"),
-        "add_transaction_credits(): needed > jbd2_max_user_trans_buffers(journal)?",
-    )
-    with op.when(full, "if (the running transaction is full or the log short of space)"):
-        commit = committing(op.world)
-        op.lock(commit, EXCL, "wait_transaction_locked(): wait for the commit in progress")
-        op.unlock(commit, "the commit in progress is done")
-    op.lock(journal(op.world), SHARED, label)
 
 
 def _cached_page(op: Op, file: File, index: int, name: str) -> Page:

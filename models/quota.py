@@ -334,6 +334,46 @@ def journal(world: World) -> Lock:
     return world.shared_lock("jbd2_handle", LockKind.RWSEM)
 
 
+def committing(world: World) -> Lock:
+    """The commit in progress (kjournald2 inside
+    ``jbd2_journal_commit_transaction()``, from ``T_LOCKED`` until the
+    transaction is committed): a handle that must wait for it waits for
+    this lock."""
+    return world.shared_lock("jbd2_commit", LockKind.MUTEX)
+
+
+def start_handle(op: Op, label: str) -> None:
+    """``start_this_handle()``: a read acquisition of the journal; first,
+    when the running transaction is full or the log short of space, a
+    wait for the commit in progress to end (the commit this handle needs
+    cannot begin before it), then ``wait_transaction_locked()``: the
+    handle asks kjournald2 to commit the running transaction
+    (``jbd2_log_start_commit()``) and sleeps until that commit has set it
+    ``T_LOCKED``, waited for every open handle to stop and reached
+    ``T_FLUSH`` (``wake_up_all(&journal->j_wait_transaction_locked)``),
+    which the model makes a write acquisition of the journal, released at
+    once: kjournald2 always runs, so the wait is there whether or not the
+    scenario has a ``jbd2_commit`` thread."""
+    handles = journal(op.world)
+    full = op.choose(
+        "full",
+        const((False, True), "{no room, room}"),
+        "add_transaction_credits(): needed > jbd2_max_user_trans_buffers(journal)?",
+    )
+    with op.when(full, "if (the running transaction is full or the log short of space)"):
+        commit = committing(op.world)
+        op.lock(commit, EXCL, "wait for the commit in progress to end")
+        op.unlock(commit, "the commit in progress is done")
+        op.lock(
+            handles,
+            EXCL,
+            "wait_transaction_locked(): jbd2_log_start_commit(journal, tid); schedule() "
+            "/* kjournald2: T_LOCKED, jbd2_journal_wait_updates() */",
+        )
+        op.unlock(handles, "T_FLUSH: wake_up_all(&journal->j_wait_transaction_locked)")
+    op.lock(handles, SHARED, label)
+
+
 def _flag(slot: int, text: str) -> Expr:
     return state_expr(text, lambda state: bool(state[slot]))
 
@@ -472,10 +512,10 @@ def handle_then_dq_lock(
     dq_lock first when the method starts a handle of its own."""
     if not in_handle and op.variant(swapped):
         op.lock(dq.dq_lock, EXCL, lock)
-        op.lock(journal(op.world), SHARED, start)
+        start_handle(op, start)
         return
     if not in_handle:
-        op.lock(journal(op.world), SHARED, start)
+        start_handle(op, start)
     op.lock(dq.dq_lock, EXCL, lock)
 
 
@@ -539,7 +579,7 @@ def acquire_dquot(op: Op, quotas: Quotas, dq: Dquot, in_handle: bool) -> None:
     its record allocated."""
     sem = dqio_sem(op.world)
     if not in_handle:
-        op.lock(journal(op.world), SHARED, "ext4_acquire_dquot(): handle = ext4_journal_start()")
+        start_handle(op, "ext4_acquire_dquot(): handle = ext4_journal_start()")
     op.lock(dq.dq_lock, EXCL, "dquot_acquire(): mutex_lock(&dquot->dq_lock)")
     with op.when(
         state_expr(f"!test_bit(DQ_READ_B, {dq.owner})", lambda s: not s[dq.read]),
@@ -1018,9 +1058,8 @@ def alloc_block(op: Op, quotas: Quotas, path: str) -> None:
     )
     dquot_initialize(op, quotas, inode, owner, "ext4_file_open(): dquot_file_open()")
     op.lock(invalidate_lock, SHARED, "ext4_page_mkwrite(): filemap_invalidate_lock_shared(mapping)")
-    op.lock(
-        journal(op.world),
-        SHARED,
+    start_handle(
+        op,
         "ext4_page_mkwrite() /* nodelalloc */: handle = ext4_journal_start(inode, "
         "EXT4_HT_WRITE_PAGE, ...)",
     )
@@ -1078,7 +1117,7 @@ def chown(op: Op, quotas: Quotas, path: str, owner: str) -> None:
     target = dquot(op.world, quotas, owner)
     i_rwsem = op.inode(path).i_rwsem
     op.lock(i_rwsem, EXCL, "chown_common(): inode_lock(inode)")
-    op.lock(journal(op.world), SHARED, "ext4_setattr(): handle = ext4_journal_start()")
+    start_handle(op, "ext4_setattr(): handle = ext4_journal_start()")
     xattr_sem = op.world.shared_lock(f"xattr_sem({path})", LockKind.RWSEM)
     op.lock(xattr_sem, SHARED, "down_read(&EXT4_I(inode)->xattr_sem)")
     dqget(op, quotas, target, in_handle=True)
@@ -1149,7 +1188,7 @@ def quota_sync(op: Op, quotas: Quotas) -> None:
             label="sb->dq_op->write_info(sb, cnt)",
             roles={"sb": "sb"},
         )
-        op.lock(journal(op.world), SHARED, "ext4_write_info(): handle = ext4_journal_start()")
+        start_handle(op, "ext4_write_info(): handle = ext4_journal_start()")
         write_file_info(op)
         op.unlock(journal(op.world), "ext4_journal_stop(handle)")
     op.unlock(s_umount, "up_read(&sb->s_umount)")
