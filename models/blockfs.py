@@ -58,6 +58,7 @@ from mc.kernel.pagecache import (
     folio_test,
     get_block,
     pagecache,
+    read_zeroes,
     start_writeback,
     submit_read,
     submit_write,
@@ -376,37 +377,50 @@ def writepage_unlock(op: Op, page: Page, label: str) -> None:
     op.unlock_checked(folio_ref(op, page).lock, label, check, WRITEBACK_PROTOCOL)
 
 
-def read_folio(op: Op, page: Page) -> None:
+def read_folio(op: Op, mapping: Mapping, page: Page) -> None:
     """``block_read_full_folio()``: the folio stays locked; its buffer is
     read with ``b_end_io = end_buffer_async_read``, which marks it uptodate
-    and unlocks it (a hole is zeroed and unlocked at once)."""
-    op.effect(
-        "create_empty_buffers(); lock_buffer(bh); mark_buffer_async_read(bh); "
-        "submit_bh(REQ_OP_READ, bh)",
+    and unlocks it.  A hole, or a block at or past ``i_size_read()`` then
+    (``lblock``: a truncate shrank the file since the caller looked), is
+    zeroed and the folio unlocked at once, with no I/O."""
+    fork_effect(
+        op,
+        "create_empty_buffers(); lblock = DIV_ROUND_UP(i_size_read(inode), blocksize); "
+        "if (iblock < lblock) { lock_buffer(bh); mark_buffer_async_read(bh); "
+        "submit_bh(REQ_OP_READ, bh); } else folio_zero_range(); folio_end_read()",
         _read,
+        mapping,
         page,
         END_BUFFER_ASYNC_READ,
+        True,
     )
 
 
-def readahead(op: Op, page: Page) -> None:
+def readahead(op: Op, mapping: Mapping, page: Page) -> None:
     """``mpage_readahead()``: one bio reads the locked new folio;
     ``mpage_end_io()`` -> ``folio_end_read()`` marks it uptodate and unlocks
-    it."""
-    op.effect(
-        "mpage_readahead(rac, get_block): do_mpage_readpage(); mpage_bio_submit_read(bio)",
-        _read_without_buffers,
+    it.  ``do_mpage_readpage()`` maps no block at or past
+    ``last_block_in_file`` (from ``i_size_read()`` then): such a folio is
+    zeroed, marked uptodate and unlocked with no bio."""
+    fork_effect(
+        op,
+        "mpage_readahead(rac, get_block): do_mpage_readpage(): last_block_in_file = "
+        "(i_size_read(inode) + blocksize - 1) >> blkbits; mpage_bio_submit_read(bio) "
+        "/* or, all of it past EOF: folio_zero_segment(); folio_mark_uptodate(); folio_unlock() */",
+        _read,
+        mapping,
         page,
         MPAGE_END_IO,
+        False,
     )
 
 
-def _read(scratch: Scratch, page: Page, end_io: str) -> None:
-    change_flags(scratch, page, on=PG_PRIVATE)
-    submit_read(scratch, page, end_io)
-
-
-def _read_without_buffers(scratch: Scratch, page: Page, end_io: str) -> None:
+def _read(scratch: Scratch, mapping: Mapping, page: Page, end_io: str, buffers: bool) -> None:
+    if buffers:
+        change_flags(scratch, page, on=PG_PRIVATE)
+    if decide(scratch, at_least(mul(page.index, PAGE_SIZE), scratch[mapping.i_size])):
+        read_zeroes(scratch, page)
+        return
     submit_read(scratch, page, end_io)
 
 

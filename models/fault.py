@@ -271,7 +271,7 @@ def filemap_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at:
             "mapping->a_ops->read_folio, folio)",
             roles={"folio": ref, "mapping": mapping},
         )
-        blockfs.read_folio(op, page)
+        blockfs.read_folio(op, mapping, page)
         op.run(wait_locked, ref)
         with op.when(fpin, "if (fpin) goto out_retry"):
             op.goto(out_retry)

@@ -750,7 +750,7 @@ def readahead_page(op: Op, mapping: Mapping, page: Page, at: str) -> None:
                 label="read_pages(): aops->readahead(rac)",
                 roles={"mapping": mapping, "folio": ref},
             )
-            blockfs.readahead(op, page)
+            blockfs.readahead(op, mapping, page)
         put_folio(op, ref, "folio_put(folio) /* the read holds it; -EEXIST: never seen */")
     op.unlock(
         mapping.invalidate_lock,
@@ -799,7 +799,7 @@ def filemap_get_pages(op: Op, mapping: Mapping, page: Page, at: str) -> None:
                     "/* a_ops->read_folio */",
                     roles={"folio": ref, "mapping": mapping},
                 )
-                blockfs.read_folio(op, page)
+                blockfs.read_folio(op, mapping, page)
                 op.run(wait_locked, ref)
         with op.otherwise():
             op.unlock(ref.lock, "truncated: folio_unlock(folio)")

@@ -132,13 +132,12 @@ def test_the_correct_protocol_s_other_way_is_said_in_kernel_code(shipped: Regist
     with the step before it, the reason names the kernel code each goes
     to (the lock the variant moved), not how steps are grouped."""
     report = _on_the_correct_protocol(
-        shipped, "truncate-truncate-vs-readahead--pre-invalidate-lock"
+        shipped, "aops-memory-failure-vs-read--memory-failure-unlocked"
     )
-    assert not report.reproduced and report.stopped_at == 7
+    assert not report.reproduced and report.stopped_at == 4
     assert report.reason == (
-        "after 'inode_dio_wait(inode) /* blocks are going to be removed from the inode */', "
-        "T1 now goes to 'filemap_invalidate_lock(inode->i_mapping)', where the trace went to "
-        "'if (!shrink)'"
+        "after 'if (!folio) /* not a page-cache page */', T1 now goes to 'folio_lock(folio)', "
+        "where the trace went to 'if (!folio_mapping(folio)) /* truncated */'"
     )
 
 

@@ -696,14 +696,21 @@ def submit_read(scratch: Scratch, page: Page, end_io: str) -> None:
     lock = page.cached_lock(scratch.values)
     assert lock is not None
     if block is None:
-        folio = scratch[page.folio]
-        assert folio is not None
-        scratch[page.folio] = filled_by_read(folio, ZEROES)
-        scratch[lock.slot] = None
+        read_zeroes(scratch, page)
         return
     bio = Bio(dev.READ, block, page.ino, page.index, page.path, None, end_io)
     dev.submit(scratch.values, _device(scratch), bio)
     scratch[lock.slot] = pagecache(scratch.world).irq(page)
+
+
+def read_zeroes(scratch: Scratch, page: Page) -> None:
+    """The read of a block with nothing to read (a hole, or past EOF):
+    the locked folio is zeroed, marked uptodate and unlocked at once."""
+    lock = page.cached_lock(scratch.values)
+    folio = scratch[page.folio]
+    assert lock is not None and folio is not None
+    scratch[page.folio] = filled_by_read(folio, ZEROES)
+    scratch[lock.slot] = None
 
 
 def complete(scratch: Scratch, bio: Bio) -> None:

@@ -127,8 +127,9 @@ def free_blocks(scratch: Scratch, mapping: Mapping, indices: Sequence[int]) -> t
     what was written before is not looked for) and the blocks go back to
     the free map; a folio still cached for
     such a page that holds the block's data, or is being read from it, is
-    now stale (one with no data yet will read the hole).  Returns the blocks
-    freed."""
+    now stale (one with no data yet will read the hole, and one holding
+    zeroes, read past EOF or from a hole, holds what the hole reads).
+    Returns the blocks freed."""
     part = truncation(scratch.world)
     device = device_of(scratch.world)
     freed = []
@@ -146,7 +147,7 @@ def free_blocks(scratch: Scratch, mapping: Mapping, indices: Sequence[int]) -> t
             bio.op == READ and bio.ino == page.ino and bio.index == page.index
             for bio in scratch[device.bios]
         )
-        if folio is not None and (folio[0] is not None or reading):
+        if folio is not None and (folio[0] not in (None, ZEROES) or reading):
             scratch[part.stale_slot(page)] = block
     return tuple(freed)
 
