@@ -405,7 +405,7 @@ def readahead(op: Op, mapping: Mapping, page: Page) -> None:
     fork_effect(
         op,
         "mpage_readahead(rac, get_block): do_mpage_readpage(): last_block_in_file = "
-        "(i_size_read(inode) + blocksize - 1) >> blkbits; mpage_bio_submit_read(bio) "
+        "DIV_ROUND_UP(i_size_read(inode), blocksize); mpage_bio_submit_read(bio) "
         "/* or, all of it past EOF: folio_zero_segment(); folio_mark_uptodate(); folio_unlock() */",
         _read,
         mapping,
