@@ -423,6 +423,22 @@ def test_a_class_the_order_names_elsewhere_is_not_offered_for_a_missing_one(
     assert report.unmatched == {"pte_lock": None}
 
 
+def test_a_class_the_order_says_no_model_takes_is_not_listed(
+    shipped: Registry, tmp_path: Path
+) -> None:
+    """``[unmodelled]`` names a class on purpose: the shipped order says
+    pte_lock is one, and no run lists it as a possible misspelling."""
+    order = tmp_path / "lockorder.toml"
+    order.write_text(
+        '[[chain]]\nsource = "rmap"\norder = ["PG_locked", "pte_lock", "private_lock"]\n'
+        '[unmodelled]\npte_lock = "a pte is set in one step"\n'
+    )
+    explored = lockorder.explore(shipped, ["buffer/update-vs-reclaim"])
+    report = lockorder.merge(explored, lockorder.load_documented(order), every_scenario=True)
+    assert report.unmatched == {}
+    assert "pte_lock" in lockorder.load_documented().unmodelled
+
+
 PRIVATE_LOCK = """
 from mc.dsl import EXCL, SHARED, File, LockKind, Op, lock_order, operation, scenario
 

@@ -76,6 +76,9 @@ class Documented:
     innermost: dict[str, str]
     declared: tuple[LockOrder, ...] = ()
     """The chains among ``chains`` that model files declared."""
+    unmodelled: dict[str, str] = attrs.field(factory=dict)
+    """Classes the chains name that no model takes, each with why
+    (``[unmodelled]``): not reported as unmatched."""
 
     @property
     def where(self) -> str:
@@ -202,7 +205,7 @@ def load_documented(path: Path = LOCKORDER) -> Documented:
             raise ValueError(f"{path}: chain {i + 1}: the order lists class names")
         chains.append((source, tuple(order)))
     tables = {}
-    for name in ("nested", "innermost"):
+    for name in ("nested", "innermost", "unmodelled"):
         table = data.get(name, {})
         if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
             raise ValueError(f"{path}: [{name}] maps class names to the rule's source")
@@ -210,7 +213,9 @@ def load_documented(path: Path = LOCKORDER) -> Documented:
     contradiction = _contradiction(chains)
     if contradiction is not None:
         raise ValueError(f"{path}: {contradiction}")
-    return Documented(tuple(chains), tables["nested"], tables["innermost"])
+    return Documented(
+        tuple(chains), tables["nested"], tables["innermost"], unmodelled=tables["unmodelled"]
+    )
 
 
 def _contradiction(
@@ -501,6 +506,7 @@ class Report:
         return {
             name: next(iter(difflib.get_close_matches(name, candidates, n=1, cutoff=0.8)), None)
             for name in sorted(self.documented.classes - self.classes)
+            if name not in self.documented.unmodelled
         }
 
     @property
