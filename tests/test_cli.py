@@ -27,6 +27,21 @@ def test_list_json_names_scenarios_variants_properties(vfsmc: Run) -> None:
     assert {"deadlock", "lock-protocol", "namespace"} <= set(listing["properties"])
 
 
+def test_list_keeps_what_holds_every_word(vfsmc: Run) -> None:
+    """Words filter the listing: a scenario's name, description or the
+    operations its threads run hold each; nothing holding them is exit 2."""
+    listing = json.loads(vfsmc("list", "flusher", "fsync", "--json").output)
+    assert "writeback/two-writers-flusher" in listing["scenarios"]
+    assert "dirops/opposite-renames" not in listing["scenarios"]
+    assert set(listing["applicable_variants"]) == set(listing["scenarios"])
+    lookups = json.loads(vfsmc("list", "LOOKUP(/a/x)", "--json").output)
+    assert "dcache/parallel-lookups" in lookups["scenarios"]
+    text = vfsmc("list", "in-lookup").output
+    assert "one-lookup-per-name" in text and "no-in-lookup-wait" in text
+    none = vfsmc("list", "nosuchword")
+    assert none.exit_code == 2 and "nothing listed holds nosuchword" in none.output
+
+
 def test_check_ok_exits_0_with_statistics(vfsmc: Run) -> None:
     result = vfsmc("check", "dirops/rename-rmdir-link", "--json")
     assert result.exit_code == 0

@@ -60,26 +60,38 @@ def main() -> None:
 
 
 @main.command("list")
+@click.argument("words", nargs=-1)
 @models_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @one_line_errors
-def list_command(models: tuple[Path, ...], as_json: bool) -> None:
-    """List scenarios, protocol variants and properties."""
+def list_command(words: tuple[str, ...], models: tuple[Path, ...], as_json: bool) -> None:
+    """List scenarios, protocol variants and properties; with WORDS, those
+    whose name or description holds every word (a scenario's also the
+    operations its threads run: `vfsmc list write flusher`)."""
     reg = with_files(models)
     with usermodels.reported():
         applies = inventory.applicable_variant_names(reg)
+    scenarios = {
+        name: scenario
+        for name, scenario in reg.scenarios.items()
+        if _fits(words, name, scenario.description, *map(str, scenario.threads))
+    }
+    variants = {n: v for n, v in reg.variants.items() if _fits(words, n, v.description)}
+    properties = {n: p for n, p in reg.properties.items() if _fits(words, n, p.description)}
+    if words and not (scenarios or variants or properties):
+        raise click.UsageError(f"nothing listed holds {' '.join(words)}")
     if as_json:
         echo_json(
             json.dumps(
                 {
-                    "scenarios": sorted(reg.scenarios),
-                    "applicable_variants": dict(sorted(applies.items())),
-                    "variants": sorted(reg.variants),
-                    "properties": sorted(reg.properties),
+                    "scenarios": sorted(scenarios),
+                    "applicable_variants": {n: applies[n] for n in sorted(scenarios)},
+                    "variants": sorted(variants),
+                    "properties": sorted(properties),
                     "details": {
-                        "scenarios": {n: s.description for n, s in sorted(reg.scenarios.items())},
-                        "variants": {n: v.description for n, v in sorted(reg.variants.items())},
-                        "properties": {n: p.description for n, p in sorted(reg.properties.items())},
+                        "scenarios": {n: s.description for n, s in sorted(scenarios.items())},
+                        "variants": {n: v.description for n, v in sorted(variants.items())},
+                        "properties": {n: p.description for n, p in sorted(properties.items())},
                     },
                 },
                 indent=1,
@@ -87,17 +99,25 @@ def list_command(models: tuple[Path, ...], as_json: bool) -> None:
         )
         return
     tables: list[tuple[str, dict[str, str]]] = [
-        ("scenarios", {n: s.description for n, s in reg.scenarios.items()}),
-        ("variants", {n: v.description for n, v in reg.variants.items()}),
-        ("properties", {n: p.description for n, p in reg.properties.items()}),
+        ("scenarios", {n: s.description for n, s in scenarios.items()}),
+        ("variants", {n: v.description for n, v in variants.items()}),
+        ("properties", {n: p.description for n, p in properties.items()}),
     ]
     for title, table in tables:
+        if not table:
+            continue
         click.echo(f"{title}:")
         width = max(len(name) for name in table)
         for name, description in sorted(table.items()):
             click.echo(f"  {name:<{width}}  {description}")
             if title == "scenarios":
                 click.echo(f"  {'':<{width}}  variants: {', '.join(applies[name]) or 'none'}")
+
+
+def _fits(words: tuple[str, ...], *texts: str) -> bool:
+    """Whether the texts together hold every one of ``words`` (case aside)."""
+    text = " ".join(texts).lower()
+    return all(word.lower() in text for word in words)
 
 
 def _progress(states: int, transitions: int, depth: int, seconds: float) -> None:
