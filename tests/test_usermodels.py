@@ -972,6 +972,9 @@ def test_a_scenario_made_with_a_variant_has_it_in_its_correct_protocol(
     assert "T1 is at 'down(&my_sem)' instead of 'up(&my_sem)'" in replayed.output
     shown = vfsmc("show", f"{model}:my/link")
     assert "protocol made with variant my-link: link takes my_sem around ->link" in shown.output
+    again = vfsmc("check", f"{model}:my/link", "-V", "my-link", "--no-save")
+    assert again.exit_code == 2
+    assert "variant my-link is part of my/link's protocol already" in again.output
     _write(tmp_path, "unknown.py", made.replace('variants=["my-link"]', 'variants=["my-lnik"]'))
     unknown = vfsmc("check", f"{tmp_path / 'unknown.py'}:my/link")
     assert unknown.exit_code == 2

@@ -94,6 +94,11 @@ def ineffective(
     """The error for variant ``name``, which changes nothing in ``model``
     (of ``scenario``): a mutant name close to one that would, or the locks
     the threads take for a ``drop_lock()`` of none of them."""
+    if scenario in registry.scenarios and name in registry.scenarios[scenario].variants:
+        return IneffectiveVariant(
+            f"variant {name} is part of {scenario}'s protocol already (its variants=[...]): "
+            "-V adds only a change under test"
+        )
     close = mutants.closest(model, name) if name.startswith(mutants.PREFIX) else None
     hint = f" (did you mean {close}?)" if close else _locks_hint(registry, model, name)
     return IneffectiveVariant(f"variant {name} changes nothing in {scenario}{hint}")
