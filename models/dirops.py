@@ -85,7 +85,11 @@ def lookup_one_qstr_excl(
 @operation(
     models="lookup_slow(), __lookup_slow() (fs/namei.c)",
     describe=lambda p: f"lookup({p})",
-    cites=(Cite("fs/namei.c", "lookup_slow", "6.12"), Cite("fs/namei.c", "__lookup_slow", "6.12")),
+    cites=(
+        Cite("fs/namei.c", "lookup_slow", "6.12"),
+        Cite("fs/namei.c", "__lookup_slow", "6.12"),
+        Cite("fs/dcache.c", "d_alloc_parallel", "6.17-rc3"),
+    ),
 )
 def lookup(op: Op, path: str) -> None:
     """A dcache miss in path walk: the parent's i_rwsem shared around

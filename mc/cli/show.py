@@ -19,7 +19,7 @@ from mc.check.registry import shipped_modules, with_files
 from mc.cli.completion import complete_property, complete_scenario
 from mc.cli.errors import echo_json, fail, one_line_errors
 from mc.cli.options import models_option
-from mc.dsl.operation import Invocation
+from mc.dsl.operation import Invocation, Operation
 from mc.dsl.program import Jump, Program, label_name
 from mc.dsl.steps import LockStep, Step
 from mc.kernel.locks import Kind
@@ -265,6 +265,7 @@ def ops_command(as_json: bool, markdown: bool) -> None:
                         "operation": info.signature,
                         "module": f"mc.models.{info.module}",
                         "follows": info.operation.models,
+                        "read_in": _read_in(info.operation),
                         "tags": info.tags,
                         "scenarios": info.scenarios,
                     }
@@ -287,6 +288,8 @@ def ops_command(as_json: bool, markdown: bool) -> None:
     for info in infos:
         click.echo(f"{info.signature}  (mc.models.{info.module})")
         click.echo(f"    follows {info.operation.models}")
+        for version, functions in _read_in(info.operation).items():
+            click.echo(f"    read in {version}: {', '.join(functions)}")
         if info.tags:
             for tag, labels in info.tags.items():
                 click.echo(f"    tag {tag}: {'; '.join(labels)}")
@@ -294,6 +297,14 @@ def ops_command(as_json: bool, markdown: bool) -> None:
             click.echo("    no tagged steps")
         else:
             click.echo("    tags: not known (no shipped scenario runs it)")
+
+
+def _read_in(operation: Operation) -> dict[str, list[str]]:
+    """The kernel functions the operation cites, by the version read."""
+    found: dict[str, list[str]] = {}
+    for cite in operation.cites:
+        found.setdefault(cite.version, []).append(f"{cite.function}() ({cite.file})")
+    return found
 
 
 @click.command("explain")
