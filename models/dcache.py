@@ -856,15 +856,18 @@ def ci_lookup(op: Op, path: str) -> None:
     op.unlock(rcu, "try_to_unlazy(nd): rcu_read_unlock() /* not in the dcache */", tag="rcu")
     fresh = op.dentry(directory, name)
     new = dentry_object(op.world, fresh.path)
-    op.call(
-        "dentry_operations.d_init",
-        ext4_d_init,
-        new.path,
-        label="d_alloc_parallel() -> __d_alloc(): err = dentry->d_op->d_init(dentry)",
-        roles={"dentry": new},
-    )
+
+    def allocate(op: Op) -> None:
+        op.call(
+            "dentry_operations.d_init",
+            ext4_d_init,
+            new.path,
+            label="d_alloc_parallel() -> __d_alloc(): err = dentry->d_op->d_init(dentry)",
+            roles={"dentry": new},
+        )
+
     in_lookup_name = fresh.path if exact else f"{parent.rstrip('/')}/{name.casefold()}"
-    found = lookup_slow(op, directory, fresh, in_lookup_name)
+    found = lookup_slow(op, directory, fresh, in_lookup_name, allocate)
     op.let("result", found, "dentry = lookup_slow(&nd->last, nd->path.dentry, nd->flags)")
     op.label("out")
     op.world.parts.setdefault(CI_LOOKUPS, []).append((op.thread.pc, result, directory.text, name))

@@ -279,14 +279,17 @@ def one_automount(model: KernelModel) -> Check:
     ONE_LOOKUP_PER_NAME,
     "->lookup of a name runs in one thread at a time: d_alloc_parallel() gives a name that "
     "misses the dcache one in-lookup dentry, and a lookup of the name that finds it waits in "
-    "d_wait_lookup() until d_lookup_done()",
-    reads=["d_in_lookup"],
+    "d_wait_lookup() until d_lookup_done(); and no thread returns with an in-lookup dentry "
+    "it has not ended",
+    reads=["d_in_lookup", "returned"],
     needs=(IN_LOOKUP_NAMES, "a lookup that misses the dcache"),
 )
 def one_lookup_per_name(model: KernelModel) -> Check:
     """Two threads holding in-lookup dentries of one name: each calls
     ->lookup on its own, which filesystems are promised does not happen
-    (NFS, FUSE and overlayfs instantiate the dentry ->lookup was given)."""
+    (NFS, FUSE and overlayfs instantiate the dentry ->lookup was given);
+    or a thread that returned with one: every later lookup of the name
+    waits for it in d_wait_lookup(), uninterruptibly, for ever."""
     world = model.world
     prefix = "d_in_lookup("
     names = [
@@ -294,12 +297,19 @@ def one_lookup_per_name(model: KernelModel) -> Check:
         for n, slot in enumerate(world.slots)
         if slot.name.startswith(prefix)
     ]
+    pcs = {thread.name: thread.slots.pc for thread in model.threads}
 
     def check(state: State) -> str | None:
         for name, slot in names:
             if len(state[slot]) > 1:
                 both = " and ".join(state[slot])
                 return f"{both} each hold an in-lookup dentry of {name} and call ->lookup on it"
+            for holder in state[slot]:
+                if state[pcs[holder]] == DONE:
+                    return (
+                        f"{holder} returned with an in-lookup dentry of {name} it never ended "
+                        "(no d_lookup_done()): every later lookup of the name waits for ever"
+                    )
         return None
 
     return check

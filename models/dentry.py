@@ -77,7 +77,8 @@ def d_alloc_parallel(op: Op, name: str) -> str:
     the walk goes on past ``->lookup`` and ``d_lookup_done()``.  ``name``
     is the key of the in-lookup hash (``d_same_name()``: the parent's
     ->d_compare, so one key for the names a casefolded directory takes as
-    one).
+    one).  ``__d_alloc()``'s GFP_KERNEL allocation and the wait sleep: the
+    step is an error in atomic context.
 
     Read in 6.17-rc3 (Kingxukai/linux fs/dcache.c at 9b44fff6):
     ``d_alloc_parallel()``, ``d_wait_lookup()``, ``__d_lookup_unhash()``;
@@ -85,8 +86,14 @@ def d_alloc_parallel(op: Op, name: str) -> str:
     hash (``__d_lookup_rcu()`` first, which finds the dentry a finished
     lookup hashed: here a later lookup takes a new in-lookup dentry and
     calls ->lookup again, as after the dentry was pruned), the
-    ``i_dir_seq`` and ``rename_lock`` retries, and the mismatch retry
-    (a waiter always goes on with the dentry it waited for)."""
+    ``i_dir_seq`` and ``rename_lock`` retries, the mismatch retry (a
+    waiter always goes on with the dentry it waited for, where the kernel
+    takes an in-lookup dentry of its own and calls ->lookup when the
+    other's ->lookup failed and left the dentry unhashed), and
+    ``__lookup_slow()``'s ``d_revalidate()`` of the dentry a waiter goes on
+    with (a filesystem with ->d_revalidate, FUSE's, would revalidate it
+    and may look it up again).  The key is the path: a rename of the
+    parent while both look up is not followed."""
     slot, names = in_lookup_slot(op.world, name), op.world.thread_names
     op.world.parts.setdefault(IN_LOOKUP_NAMES, []).append(name)
     owner = op.compute(
@@ -97,6 +104,7 @@ def d_alloc_parallel(op: Op, name: str) -> str:
         const(op.thread.name),
         const(not op.variant(NO_IN_LOOKUP_WAIT)),
         render=lambda owner: "ours" if owner is None else owner,
+        sleeps=True,
     )
     looked_up = op.fresh_label("looked_up")
     with op.when(
@@ -114,8 +122,11 @@ def d_alloc_parallel(op: Op, name: str) -> str:
 
 
 def d_lookup_done(op: Op, name: str, label: str = "d_lookup_done(dentry)") -> None:
-    """``d_lookup_done(dentry)`` after ``->lookup`` (``label``: where else
-    the in-lookup dentry leaves the hash, waking its waiters)."""
+    """``d_lookup_done(dentry)`` after ``->lookup``, or where the dentry
+    leaves the in-lookup hash earlier and wakes its waiters (``label``):
+    a ->lookup that ends in ``d_add()`` or ``d_splice_alias()`` does it
+    there (``__d_add()`` -> ``__d_lookup_unhash()``), and the later
+    ``d_lookup_done()`` does nothing."""
     op.effect(
         label,
         end_in_lookup,

@@ -13,6 +13,8 @@ the ramfs/libfs stand-ins of ``mc.models.libfs``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from mc.dsl.operation import Cite, Op, operation
 from mc.kernel import errno as E
 from mc.kernel.expr import InodeExpr, const, differ, inode_in_slot, negative, same
@@ -66,16 +68,26 @@ def _revalidate(op: Op, directory: InodeExpr, dentry: Dentry, seen: InodeExpr, r
 
 
 def lookup_slow(
-    op: Op, directory: InodeExpr, dentry: Dentry, in_lookup_name: str | None = None
+    op: Op,
+    directory: InodeExpr,
+    dentry: Dentry,
+    in_lookup_name: str | None = None,
+    allocate: Callable[[Op], None] | None = None,
 ) -> InodeExpr:
     """lookup_slow(): the parent's i_rwsem shared around ->lookup() of the
     name d_invalidate() dropped, on the name's in-lookup dentry (a lookup
     of the same name that finds it waits, ``d_alloc_parallel()``); the
     fresh dentry is what the walk goes on with.  ``in_lookup_name`` is the
     in-lookup hash's key for the name (its path unless the parent's
-    ->d_compare takes other spellings as the same name)."""
+    ->d_compare takes other spellings as the same name); ``allocate``, the
+    steps of ``__d_alloc()`` that ``d_alloc_parallel()`` runs first, under
+    the parent's lock (a ``->d_init`` call).  Left out: ``__lookup_slow()``'s
+    IS_DEADDIR check, and its ``d_revalidate()`` of the dentry a waiter
+    goes on with (see ``d_alloc_parallel()``)."""
     name = in_lookup_name or dentry.path
     op.lock(directory.i_rwsem, SHARED, "inode_lock_shared(dir)")
+    if allocate is not None:
+        allocate(op)
     looked_up = d_alloc_parallel(op, name)
     op.call(
         "inode_operations.lookup",

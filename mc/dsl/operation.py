@@ -816,9 +816,11 @@ class Op:
         effect: Callable[..., Any],
         *args: Any,
         render: Callable[[Any], str] = str,
+        sleeps: bool = False,
     ) -> Expr:
         """Register ``name`` = ``effect(scratch, *values)``, a read of shared
-        state (a lockless lookup)."""
+        state (a lockless lookup); ``sleeps``: it may block (an allocation
+        with GFP_KERNEL), an error in atomic context."""
         slot = self._register(name, render)
         self.emit(
             EffectStep(
@@ -827,6 +829,7 @@ class Op:
                 effect=spread(effect),
                 args=tuple(as_expr(a) for a in args),
                 result=slot,
+                sleeps=sleeps,
                 names=given_names(effect, args, _maybe_dentry),
                 touches=touched_by(effect),
             )
