@@ -262,3 +262,18 @@ def test_the_lockorder_section_shows_today_s_report(
     shown = text[start : text.index("```", start)]
     report = lockorder.merge(shipped_lock_edges, lockorder.load_documented(), every_scenario=True)
     assert shown == "\n".join(lockorder.render(report)) + "\n"
+
+
+def test_the_contents_link_to_headings_that_exist() -> None:
+    """Every link of the Contents names a heading of the README (GitHub's
+    anchors: lower case, punctuation dropped, spaces as hyphens), and every
+    top-level section is linked."""
+    text = README.read_text()
+    headings = re.findall(r"^#{2,3} (.+)$", text, re.M)
+    anchors = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+    contents = text[text.index("## Contents") : text.index("## Quick start")]
+    linked = re.findall(r"\]\(#([^)]+)\)", contents)
+    assert linked and set(linked) <= anchors, set(linked) - anchors
+    sections = re.findall(r"^## (.+)$", text, re.M)
+    top = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in sections}
+    assert top - {"contents"} <= set(linked), top - set(linked)
