@@ -239,3 +239,19 @@ def test_a_lock_an_effect_takes_or_hands_on_keeps_its_row_and_arrow() -> None:
     edges = [line for line in chart._lock_edges() if f"-> {chart.lane_id[lock]}_" in line]
     assert len(edges) == len(rows)
     assert "dashed" not in edges[0] and "dashed" in edges[-1], edges
+
+
+def test_a_wait_behind_a_queued_writer_is_said_so() -> None:
+    """The jbd2 commit, a writer queued on the journal, keeps a new handle
+    out before it holds the journal: the waits-for edge says the write
+    waits behind it, not that it holds the journal, and the file keeps
+    that through a save and a load."""
+    path = (
+        ROOT / "counterexamples" / "journal-write-vs-writeback-commit--handle-under-folio-lock.json"
+    )
+    counterexample = cx_format.load(path)
+    queued = [edge for edge in counterexample.cycle if edge.queued]
+    assert [(e.waiter, e.resource, e.holder) for e in queued] == [("T1", "jbd2_handle", "T3")]
+    assert "T1 waits for jbd2_handle behind T3, queued for it first" in counterexample.message
+    assert "T3 waits for jbd2_handle held by T2" in counterexample.message
+    assert cx_format.from_json(counterexample.to_json()).cycle == counterexample.cycle

@@ -834,7 +834,13 @@ class KernelModel(Model[State, Action]):
                 edges.append(Edge(names[tid], "something that never happens", names[tid]))
                 continue
             edges.extend(
-                Edge(names[tid], wait.resource, locks.thread_name(names, h)) for h in wait.holders
+                Edge(
+                    names[tid],
+                    wait.resource,
+                    locks.thread_name(names, h),
+                    queued=h in wait.queued,
+                )
+                for h in wait.holders
             )
         return edges
 

@@ -80,6 +80,9 @@ class Wait:
     unheld: str = ""
     """Why no thread could end the wait when none could (what the scenario
     lacks), or empty."""
+    queued: tuple[int, ...] = ()
+    """Those of ``holders`` that do not hold the lock but are queued for it
+    ahead (writers an rw_semaphore lets go first)."""
 
 
 @attrs.frozen
@@ -465,7 +468,11 @@ class LockStep(OneLockStep):
         lock = self.lock.compile(context.world)(state)
         if lock is None:
             return None
-        return Wait(lock.name, locks.blockers(lock.kind, state[lock.slot], context.tid, self.mode))
+        value = state[lock.slot]
+        blockers = locks.blockers(lock.kind, value, context.tid, self.mode)
+        holding = locks.holders(lock.kind, value)
+        queued = tuple(t for t in blockers if t not in holding)
+        return Wait(lock.name, blockers, queued=queued)
 
 
 def self_deadlock(context: Context, state: State, lock: Lock, mode: Mode) -> State:

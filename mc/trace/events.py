@@ -43,14 +43,22 @@ class Edge:
     waiter: str
     resource: str
     holder: str
+    queued: bool = False
+    """``holder`` does not hold the lock yet: it is a writer queued for it
+    ahead of ``waiter`` (an rw_semaphore keeps new readers out behind it)."""
 
     def text(self) -> str:
         """The wait as people read it: ``T1 waits for i_rwsem(/f) held by
-        T2``, or, for a lock handed off, that no thread took it over."""
+        T2``, behind a writer queued first, or, for a lock handed off, that
+        no thread took it over."""
         if self.holder == HANDED_OFF:
             return (
                 f"{self.waiter} waits for {self.resource}, which a thread handed off and no "
                 "thread has taken over"
+            )
+        if self.queued:
+            return (
+                f"{self.waiter} waits for {self.resource} behind {self.holder}, queued for it first"
             )
         return f"{self.waiter} waits for {self.resource} held by {self.holder}"
 

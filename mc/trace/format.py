@@ -35,7 +35,9 @@ current step; the ``"chained": true`` steps after it are local steps of the
 same thread that run along with it.  ``changed`` holds only the state fields
 the step changed, rendered as text.  ``cycle`` is empty unless the property
 is ``deadlock`` (its waits-for cycle) or ``livelock`` (who waits for whom
-among the threads that cannot move while others go round).  ``started``
+among the threads that cannot move while others go round); an edge has
+``"queued": true`` when its holder does not hold the resource yet but is
+a writer queued for it first.  ``started``
 (optional, absent when empty) holds the local steps the threads run as
 they start, before any scheduling choice (a read side of a percpu
 rw_semaphore no thread contends, at the top of a program): the initial
@@ -121,7 +123,7 @@ class Counterexample:
             "witness": self.witness,
             "threads": [{"name": name, "operation": op} for name, op in self.threads],
             "steps": [attrs.asdict(step) for step in self.steps],
-            "cycle": [attrs.asdict(edge) for edge in self.cycle],
+            "cycle": [_edge(edge) for edge in self.cycle],
             "blocked": [attrs.asdict(step) for step in self.blocked],
             **({"started": [attrs.asdict(step) for step in self.started]} if self.started else {}),
             "addresses": self.addresses,
@@ -174,6 +176,21 @@ STEP_FIELDS = (
     "function",
     "changed",
 )
+
+
+EDGE_FIELDS = ("waiter", "resource", "holder")
+
+
+def _edge(edge: Edge) -> dict[str, Any]:
+    """A waits-for edge as the file holds it: ``queued`` only when true."""
+    found: dict[str, Any] = {
+        "waiter": edge.waiter,
+        "resource": edge.resource,
+        "holder": edge.holder,
+    }
+    if edge.queued:
+        found["queued"] = True
+    return found
 
 
 def _object(value: Any, where: str, fields: Mapping[str, bool]) -> Mapping[str, Any]:
@@ -342,8 +359,10 @@ def from_json(data: Any) -> Counterexample:
         _field(data, "cycle", list, "counterexample") if "cycle" in data else []
     ):
         where = f"cycle[{i}]"
-        _object(edge, where, {"waiter": True, "resource": True, "holder": True})
-        found = Edge(*(_field(edge, k, str, where) for k in ("waiter", "resource", "holder")))
+        _object(edge, where, {"waiter": True, "resource": True, "holder": True, "queued": False})
+        waiter, resource, holder = (_field(edge, k, str, where) for k in EDGE_FIELDS)
+        queued = _field(edge, "queued", bool, where) if "queued" in edge else False
+        found = Edge(waiter, resource, holder, queued=queued)
         if found.waiter not in names or found.holder not in names:
             raise FormatError(f"{where}: fields 'waiter' and 'holder' must name threads")
         cycle.append(found)
