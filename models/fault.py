@@ -388,7 +388,11 @@ def finish_fault(op: Op, mm: Mm, page: Page, write: bool, at: str) -> Expr:
 
 def dirty_and_unlock(op: Op, mapping: Mapping, page: Page) -> None:
     """``fault_dirty_shared_page()``: ``folio_mark_dirty()`` under the folio
-    lock, then ``folio_unlock()``."""
+    lock, then ``folio_unlock()``.  Left out: what it does after, with the
+    folio unlocked: ``maybe_unlock_mmap_for_io()`` dropping mmap_lock (the
+    fault then returns ``VM_FAULT_COMPLETED``), ``balance_dirty_pages_ratelimited()``
+    and ``file_update_time()`` (the threads here take mmap_lock around the
+    whole fault and hold nothing that throttling waits for)."""
     blockfs.mark_folio_dirty(
         op, mapping, page, "fault_dirty_shared_page(): dirtied = folio_mark_dirty(folio)"
     )
