@@ -255,3 +255,13 @@ def test_a_wait_behind_a_queued_writer_is_said_so() -> None:
     assert "T1 waits for jbd2_handle behind T3, queued for it first" in counterexample.message
     assert "T3 waits for jbd2_handle held by T2" in counterexample.message
     assert cx_format.from_json(counterexample.to_json()).cycle == counterexample.cycle
+
+
+def test_each_wait_arrow_names_its_waiter() -> None:
+    """Red wait arrows that cross are told apart: each carries its
+    waiter's name in the waiter's colour."""
+    counterexample = cx_format.load(
+        ROOT / "counterexamples" / "dirops-opposite-renames--no-rename-mutex.json"
+    )
+    dot = to_dot(counterexample)
+    assert 'xlabel="T1 waits"' in dot and 'xlabel="T2 waits"' in dot

@@ -471,9 +471,20 @@ class _Chart:
             elif kind == "release":
                 yield _edge(*ends, color=thread_color, style="dashed", constraint="false")
             elif (step.thread, lock) in self.in_cycle:
-                yield _edge(*ends, color=VIOLATION, penwidth=2.5, constraint="false")
+                yield _edge(*ends, penwidth=2.5, **self._waits(step.thread))
             else:
-                yield _edge(*ends, color=VIOLATION, style="dashed", constraint="false")
+                yield _edge(*ends, style="dashed", **self._waits(step.thread))
+
+    def _waits(self, thread: str) -> dict[str, str]:
+        """A wait's arrow: red, named by its waiter in the waiter's colour,
+        so that crossing arrows are told apart."""
+        return {
+            "color": VIOLATION,
+            "xlabel": f"{thread} waits",
+            "fontcolor": self.color[thread],
+            "fontsize": "10",
+            "constraint": "false",
+        }
 
     def _violation(self) -> Iterator[str]:
         if self.cx.cycle:
@@ -485,10 +496,8 @@ class _Chart:
                     yield _edge(
                         self.cell(edge.waiter, self.last),
                         self.cell(edge.resource, self.last),
-                        color=VIOLATION,
-                        fontcolor=VIOLATION,
                         penwidth=2.5,
-                        constraint="false",
+                        **self._waits(edge.waiter),
                     )
         if self.cx.cycle and self.cx.property == "deadlock":
             text = f"deadlock, {waits_chain(self.cx.cycle)}"
