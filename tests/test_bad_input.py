@@ -414,6 +414,19 @@ def test_a_transform_that_never_returns_is_stopped_by_the_time_limit(
     )
 
 
+def test_an_output_file_in_a_directory_that_does_not_exist_is_refused(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A typo in -o's directory is one line, not a new tree of directories."""
+    shipped = Path(__file__).resolve().parent.parent / "counterexamples"
+    trace = str(shipped / "dirops-opposite-renames--no-rename-mutex.json")
+    missing = tmp_path / "no" / "such"
+    for command in (("graph", trace), ("report", trace)):
+        suffix = ".png" if command[0] == "graph" else ".html"
+        one_line(vfsmc(*command, "-o", str(missing / f"x{suffix}")), "does not exist")
+    assert not (tmp_path / "no").exists()
+
+
 def test_a_body_that_never_returns_in_a_user_scenario_is_stopped(
     vfsmc: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

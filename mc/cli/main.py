@@ -32,6 +32,7 @@ from mc.cli.options import (
     Count,
     OutDirectory,
     distinct,
+    in_existing_directory,
     max_memory_option,
     models_option,
     no_property_option,
@@ -616,6 +617,7 @@ def _print_replay(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
+    callback=in_existing_directory,
     help="Output file: .svg, .png or .dot.",
 )
 @models_option

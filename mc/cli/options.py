@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from mc.atomic_write import stream_of
 from mc.check.registry import shipped
 from mc.cli.completion import complete_property, complete_variant
 from mc.cli.errors import F, say
@@ -129,6 +130,19 @@ def distinct(
 ) -> tuple[str, ...]:
     """The values of a repeatable option, each once, in the order first given."""
     return tuple(dict.fromkeys(given))
+
+
+def in_existing_directory(
+    _context: click.Context, _parameter: click.Parameter, path: Path | None
+) -> Path | None:
+    """An output file's path, whose directory must exist: a typo in it is
+    an error, not a new tree of directories."""
+    if path is None or stream_of(path) is not None or path.parent.is_dir():
+        return path
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise click.BadParameter(f"{path}: {blocking} is not a directory")
+    raise click.BadParameter(f"{path}: the directory {path.parent} does not exist")
 
 
 def variant_option(help_text: str) -> Callable[[F], F]:

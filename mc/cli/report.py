@@ -13,7 +13,7 @@ from mc.check.marks import variant_marks
 from mc.check.recorded import does_not_replay, load_recorded
 from mc.check.registry import with_files
 from mc.cli.errors import one_line_errors, wrote
-from mc.cli.options import models_option
+from mc.cli.options import in_existing_directory, models_option
 from mc.dsl.scenario import UnknownName
 from mc.kernel.world import ModelError
 from mc.text import printable
@@ -34,6 +34,7 @@ suffix (a pipe, ``/dev/stdout``)."""
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
+    callback=in_existing_directory,
     help="The HTML file to write.",
 )
 @models_option

@@ -22,7 +22,7 @@ import click
 
 from mc.atomic_write import stream_of, write_atomically
 from mc.cli.errors import echo_json, one_line_errors, wrote
-from mc.cli.options import models_option
+from mc.cli.options import in_existing_directory, models_option
 from mc.dsl.scenario import UnknownName
 from mc.project import SPECS
 from mc.spec import conformance, coverage, diff, importer, lint, toml_writer, vocabulary
@@ -69,7 +69,13 @@ def _count_line(imported: importer.Imported) -> str:
 
 @spec.command("import")
 @click.argument("path", type=PATH)
-@click.option("-o", "--output", type=PATH, help="Write the rules here (default: stdout).")
+@click.option(
+    "-o",
+    "--output",
+    type=PATH,
+    callback=in_existing_directory,
+    help="Write the rules here (default: stdout).",
+)
 @VOCABULARY_OPTION
 @click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
 @one_line_errors
