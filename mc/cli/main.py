@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -305,8 +306,7 @@ def check(
                 _save(reg, outcome, target, named, left_out)
             raise
         if save:
-            for kind, path in _save(reg, outcome, target, named, left_out).items():
-                click.echo(f"{kind}: {path}")
+            _save(reg, outcome, target, named, left_out, lambda k, p: click.echo(f"{k}: {p}"))
     stale = _stale_counterexample(outcome, target, named, left_out) if save else None
     if stale is not None:
         say(
@@ -355,6 +355,7 @@ def _save(
     out: Path,
     properties: tuple[str, ...] | None,
     excluded: tuple[str, ...] = (),
+    each: Callable[[str, Path], None] | None = None,
 ) -> dict[str, Path]:
     """Save the counterexample (with the model files it needs) and its
     charts, under a name that says how ``properties`` (those named) or
@@ -363,7 +364,9 @@ def _save(
     A chart that cannot be drawn leaves no older one of that name beside
     the new counterexample, and two runs saving under one name in one
     directory save one after the other (the directory is locked), so the
-    three files are always of one run."""
+    three files are always of one run.  ``each`` is told of each file as
+    it is written, so that a run interrupted while it saves has said what
+    it saved."""
     if outcome.counterexample is None:
         return {}
     stem = file_stem(outcome.scenario.name, outcome.variants, properties or None, excluded)
@@ -388,6 +391,8 @@ def _save(
                 say("warning", f"not saved: {path}: {type(error).__name__}: {message_of(error)}")
             else:
                 files[kind] = path
+                if each is not None:
+                    each(kind, path)
                 continue
             if kind == "counterexample":
                 break  # no chart of a counterexample that is not there
