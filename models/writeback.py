@@ -419,7 +419,10 @@ def do_writepages(
     when the filesystem has ``->writepage`` and no ``->writepages`` (its
     callback also records an error with ``mapping_set_error()``).  The
     locks and the per-folio steps are the same; the method named for the
-    rules is ``->writepages``, which locking.rst gives no rule of its own."""
+    rules is ``->writepages``, which locking.rst gives no rule of its own.
+    Its last step, ``return ret /* ->writepages */``, is where a
+    filesystem's own ``->writepages`` ends (a lock it held across the loop
+    is released before it: ``inserts(..., before={...})``)."""
     mode = "WB_SYNC_ALL" if sync_all else "WB_SYNC_NONE"
     op.enter(
         "address_space_operations.writepages",
@@ -428,6 +431,7 @@ def do_writepages(
         roles={"mapping": mapping, "wbc": mode},
     )
     write_cache_pages(op, mapping, sync_all=sync_all, only=only)
+    op.let("writepages", const(0), f"return ret /* ->writepages, {mode} */")
 
 
 def fdatawait(op: Op, mapping: Mapping, only: tuple[int, ...] | None = None) -> None:

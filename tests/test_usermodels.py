@@ -1103,3 +1103,67 @@ def test_list_names_the_scenario_a_variant_fails_on(vfsmc: Run, tmp_path: Path) 
     assert re.search(
         r"steps are labelled 'folio_unlock\(folio\)'.*\(on scenario \S+: ", result.output
     )
+
+
+HOLDS_A_MUTEX_ACROSS_WRITEPAGES = """
+from mc.dsl import EXCL, File, LockKind, flag_variant, inserts, scenario
+from mc.models.writeback import flusher, io_completion, write
+
+WRITE_BEGIN = "status = a_ops->write_begin(file, mapping, pos, bytes, &folio, &fsdata)"
+WRITE_END = "status = a_ops->write_end(file, mapping, pos, bytes, copied, folio, fsdata)"
+GET_BLOCK = (
+    "__block_write_begin_int(): create_empty_buffers(); "
+    "if (!buffer_mapped(bh)) err = get_block(inode, block, bh, 1)"
+)
+WRITEPAGES = "do_writepages(): ret = mapping->a_ops->writepages(mapping, wbc) /* WB_SYNC_NONE */"
+END = "return ret /* ->writepages, WB_SYNC_NONE */"
+LATE = "myfs-locks-after-folio"
+flag_variant(LATE, "myfs_write_begin() takes alloc_mutex with the folio locked")
+
+
+def mutex(op):
+    return op.world.shared_lock("alloc_mutex(/f)", LockKind.MUTEX)
+
+
+def take(op, file, index):
+    op.lock(mutex(op), EXCL, "mutex_lock(&alloc_mutex)")
+
+
+def early(op, file, index):
+    if not op.variant(LATE):
+        take(op, file, index)
+
+
+def late(op, file, index):
+    if op.variant(LATE):
+        take(op, file, index)
+
+
+inserts(write, "myfs-write", "myfs_write_begin() allocates under alloc_mutex",
+        before={WRITE_BEGIN: early, GET_BLOCK: late,
+                WRITE_END: lambda op, f, i: op.unlock(mutex(op), "unlock")})
+inserts(flusher, "myfs-writepages", "myfs_writepages() holds alloc_mutex across the loop",
+        after={WRITEPAGES: lambda op, f: take(op, f, 0)},
+        before={END: lambda op, f: op.unlock(mutex(op), "mutex_unlock(&alloc_mutex)")})
+
+F = File("/f", pages=1, cached=(0,), dirty=(0,))
+scenario("my/write-vs-flusher", "write(2) of page 0 while the flusher writes /f back",
+         tree=["/f"], threads=[write(F, 0), flusher(F), io_completion(F)],
+         properties=["lock-protocol", "deadlock", "completes"],
+         variants=["myfs-write", "myfs-writepages"])
+"""
+
+
+def test_a_lock_held_across_writepages_is_released_at_its_end(vfsmc: Run, tmp_path: Path) -> None:
+    """``->writepages`` has one last step, ``return ret``, whatever the
+    batch held: a filesystem's lock taken as it begins is released there,
+    on every path (an empty batch too), and the order against the folio
+    lock is checked."""
+    model = _write(tmp_path, "wp.py", HOLDS_A_MUTEX_ACROSS_WRITEPAGES)
+    correct = vfsmc("check", f"{model}:my/write-vs-flusher", "--no-save")
+    assert correct.exit_code == 0 and "my/write-vs-flusher: OK" in correct.output, correct.output
+    late = vfsmc(
+        "check", f"{model}:my/write-vs-flusher", "-V", "myfs-locks-after-folio", "--no-save"
+    )
+    assert late.exit_code == 1, late.output
+    assert "deadlock" in late.output and "alloc_mutex(/f)" in late.output
