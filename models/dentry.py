@@ -39,7 +39,7 @@ def in_lookup_slot(world: World, name: str) -> int:
     """Which threads hold an in-lookup dentry (DCACHE_PAR_LOOKUP, on the
     in-lookup hash) of ``name``, by name, in the order they took it: none,
     or one thread while its ``->lookup`` runs."""
-    return world.shared_slot(f"d_in_lookup({name})", (), lambda held: ", ".join(held) or "none")
+    return world.shared_slot(f"d_in_lookup({name})", (), lambda held: ",".join(held) or "free")
 
 
 def _in_lookup_touches(world: World, slot: int, *_: object) -> tuple[Slots, Slots]:

@@ -444,8 +444,9 @@ class _Chart:
                 if lane in self.color:
                     yield _edge(*ends, arrowhead="none", color=self.color[lane], penwidth=1.5)
                 elif holders[lane]:
-                    color = self.color.get(holders[lane][0], HANDED_OFF_COLOR)
-                    yield _edge(*ends, arrowhead="none", color=color, penwidth=5)
+                    colors = [self.color.get(h, HANDED_OFF_COLOR) for h in holders[lane]]
+                    width = 5 if len(colors) == 1 else 3
+                    yield _edge(*ends, arrowhead="none", color=":".join(colors), penwidth=width)
                 else:
                     yield _edge(*ends, arrowhead="none", color="#bbbbbb", style="dotted")
 
