@@ -4,12 +4,14 @@ dentry methods (``roles={"dentry": ...}``)."""
 
 from __future__ import annotations
 
+import posixpath
+
 import attrs
 
 from mc.dsl.operation import Op
 from mc.kernel.expr import among, const, differ, not_, slot_value
 from mc.kernel.locks import Kind, Lock
-from mc.kernel.world import Scratch, Slots, World, touches
+from mc.kernel.world import LOCK_PROTOCOL, ModelError, Scratch, Slots, World, touches
 
 
 @attrs.frozen
@@ -53,6 +55,13 @@ def take_in_lookup(scratch: Scratch, slot: int, thread: str, searches: bool) -> 
     the new dentry goes on the chain, in lookup by this thread).  Without
     ``searches`` (``no-in-lookup-wait``) the chain is not searched."""
     held = scratch[slot]
+    if thread in held:
+        scratch.violate(
+            LOCK_PROTOCOL,
+            f"{thread} looks up a name its own in-lookup dentry holds: d_alloc_parallel() "
+            "waits for itself for ever (a deadlock)",
+        )
+        return None
     if held and searches:
         owner: str = held[0]
         return owner
@@ -94,6 +103,11 @@ def d_alloc_parallel(op: Op, name: str) -> str:
     with (a filesystem with ->d_revalidate, FUSE's, would revalidate it
     and may look it up again).  The key is the path: a rename of the
     parent while both look up is not followed."""
+    if not isinstance(name, str) or not name.startswith("/"):
+        raise ModelError(
+            f"d_alloc_parallel(): {name!r} is no path (an in-lookup name is /dir/name)"
+        )
+    op.inode(posixpath.dirname(name))
     slot, names = in_lookup_slot(op.world, name), op.world.thread_names
     op.world.parts.setdefault(IN_LOOKUP_NAMES, []).append(name)
     owner = op.compute(

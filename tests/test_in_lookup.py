@@ -56,3 +56,42 @@ def test_d_alloc_parallel_under_a_spinlock_is_a_sleep_in_atomic(vfsmc: Run, tmp_
     result = _check(vfsmc, tmp_path, before=SPIN, after=UNSPIN)
     assert result.exit_code == 1, result.output
     assert "lock-protocol" in result.output and "my_spin" in result.output
+
+
+SELF = """
+from mc.dsl import SHARED, Op, operation, scenario
+from mc.models.dentry import d_alloc_parallel, d_lookup_done
+
+
+@operation(models="a ->lookup that looks its own name up again")
+def selfwalk(op: Op) -> None:
+    directory = op.inode("/a")
+    op.lock(directory.i_rwsem, SHARED, "inode_lock_shared(dir)")
+    outer = d_alloc_parallel(op, "{name}")
+    inner = d_alloc_parallel(op, "{name}")
+    d_lookup_done(op, "{name}")
+    op.label(inner)
+    d_lookup_done(op, "{name}")
+    op.label(outer)
+    op.unlock(directory.i_rwsem, "inode_unlock_shared(dir)")
+
+
+scenario("my/self", "self", tree=["/a/"], threads=[selfwalk()], properties=["lock-protocol"])
+"""
+
+
+def test_a_lookup_of_a_name_its_own_in_lookup_dentry_holds_waits_for_itself(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    model = tmp_path / "self.py"
+    model.write_text(SELF.format(name="/a/x"))
+    result = vfsmc("check", f"{model}:my/self", "--no-save")
+    assert result.exit_code == 1, result.output
+    assert "T1 looks up a name its own in-lookup dentry holds" in result.output
+
+
+def test_an_in_lookup_name_outside_the_tree_is_a_model_error(vfsmc: Run, tmp_path: Path) -> None:
+    model = tmp_path / "self.py"
+    model.write_text(SELF.format(name="/zz/x"))
+    result = vfsmc("check", f"{model}:my/self", "--no-save")
+    assert result.exit_code == 2 and "/zz is not in the scenario's tree" in result.output

@@ -269,7 +269,7 @@ def test_the_contents_link_to_headings_that_exist() -> None:
     anchors: lower case, punctuation dropped, spaces as hyphens), and every
     top-level section is linked."""
     text = README.read_text()
-    headings = re.findall(r"^#{2,3} (.+)$", text, re.M)
+    headings = re.findall(r"^#{2,4} (.+)$", text, re.M)
     anchors = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
     contents = text[text.index("## Contents") : text.index("## Quick start")]
     linked = re.findall(r"\]\(#([^)]+)\)", contents)

@@ -69,14 +69,20 @@ def main() -> None:
 def list_command(words: tuple[str, ...], models: tuple[Path, ...], as_json: bool) -> None:
     """List scenarios, protocol variants and properties; with WORDS, those
     whose name or description holds every word (a scenario's also the
-    operations its threads run: `vfsmc list write flusher`)."""
+    operations its threads run and the kernel code they follow: `vfsmc
+    list write flusher`)."""
     reg = with_files(models)
     with usermodels.reported():
         applies = inventory.applicable_variant_names(reg)
     scenarios = {
         name: scenario
         for name, scenario in reg.scenarios.items()
-        if _fits(words, name, scenario.description, *map(str, scenario.threads))
+        if _fits(
+            words,
+            name,
+            scenario.description,
+            *(f"{thread} {thread.operation.models}" for thread in scenario.threads),
+        )
     }
     variants = {n: v for n, v in reg.variants.items() if _fits(words, n, v.description)}
     properties = {n: p for n, p in reg.properties.items() if _fits(words, n, p.description)}
@@ -323,7 +329,8 @@ def check(
     if omitted and not as_json:
         click.echo(
             f"note: the operations of {name} also make {', '.join(omitted)} checkable; "
-            "add them to the scenario's properties=[...] (or pass -p)",
+            f"add {'it' if len(omitted) == 1 else 'them'} to the scenario's properties=[...] "
+            "(or pass -p)",
             err=True,
         )
     sys.exit(outcome.result.verdict.exit_code)
