@@ -95,3 +95,11 @@ def test_an_in_lookup_name_outside_the_tree_is_a_model_error(vfsmc: Run, tmp_pat
     model.write_text(SELF.format(name="/zz/x"))
     result = vfsmc("check", f"{model}:my/self", "--no-save")
     assert result.exit_code == 2 and "/zz is not in the scenario's tree" in result.output
+
+
+def test_a_returned_label_never_placed_says_to_place_it(vfsmc: Run, tmp_path: Path) -> None:
+    model = tmp_path / "self.py"
+    model.write_text(SELF.format(name="/a/x").replace("    op.label(outer)\n", ""))
+    result = vfsmc("check", f"{model}:my/self", "--no-save")
+    assert result.exit_code == 2
+    assert "a label a helper returned" in result.output and "op.label()" in result.output

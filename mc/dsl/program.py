@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -440,6 +441,11 @@ class _Linker:
                 if inner
                 else ""
             )
+            if not inner and re.fullmatch(r".+\.\d+", name):
+                nested = (
+                    "; it is a label a helper returned (op.fresh_label(), d_alloc_parallel()): "
+                    "place it with op.label()"
+                )
             raise ProgramError(f"jump to unknown label {name}{at}{nested}") from None
 
 
