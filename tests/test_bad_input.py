@@ -282,7 +282,8 @@ def test_two_searches_at_once_is_a_usage_error_and_a_name_given_twice_counts_onc
         *("-p", "deadlock", "-p", "deadlock"),
         "--json",
     )
-    data = json.loads(twice.output)
+    data = json.loads(twice.stdout)
+    assert "given more than once: taken once" in twice.output
     assert data["variants"] == ["no-rename-mutex"] and data["properties"] == ["deadlock"]
     assert Path(data["counterexample"]).name.startswith(
         "dirops-opposite-renames--no-rename-mutex--only-deadlock~"

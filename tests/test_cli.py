@@ -42,6 +42,13 @@ def test_list_keeps_what_holds_every_word(vfsmc: Run) -> None:
     assert none.exit_code == 2 and "nothing listed holds nosuchword" in none.output
 
 
+def test_a_variant_given_twice_is_taken_once_and_said_so(vfsmc: Run) -> None:
+    twice = ("-V", "no-rename-mutex", "-V", "no-rename-mutex")
+    result = vfsmc("check", "dirops/opposite-renames", *twice, "--no-save")
+    assert result.exit_code == 1, result.output
+    assert "--variant no-rename-mutex given more than once: taken once" in result.output
+
+
 def test_check_ok_exits_0_with_statistics(vfsmc: Run) -> None:
     result = vfsmc("check", "dirops/rename-rmdir-link", "--json")
     assert result.exit_code == 0

@@ -126,10 +126,16 @@ max_memory_option: Callable[[F], F] = click.option(
 
 
 def distinct(
-    _context: click.Context, _parameter: click.Parameter, given: tuple[str, ...]
+    _context: click.Context, parameter: click.Parameter, given: tuple[str, ...]
 ) -> tuple[str, ...]:
-    """The values of a repeatable option, each once, in the order first given."""
-    return tuple(dict.fromkeys(given))
+    """The values of a repeatable option, each once, in the order first
+    given; one given twice is said to be taken once."""
+    once = tuple(dict.fromkeys(given))
+    if len(once) < len(given):
+        twice = sorted({value for value in given if given.count(value) > 1})
+        option = parameter.opts[0] if parameter.opts else parameter.name
+        say("note", f"{option} {', '.join(twice)} given more than once: taken once")
+    return once
 
 
 def in_existing_directory(
