@@ -52,7 +52,7 @@ from mc.models.dcache import (
     shrink_dcache,
     walk_automount,
 )
-from mc.models.dentry import IN_LOOKUP_NAMES, NO_IN_LOOKUP_WAIT
+from mc.models.dentry import IN_LOOKUP_NAMES, NO_IN_LOOKUP_WAIT, in_lookup_slot
 from mc.models.dirops import lookup, rename
 
 Check = Callable[[State], str | None]
@@ -291,12 +291,8 @@ def one_lookup_per_name(model: KernelModel) -> Check:
     or a thread that returned with one: every later lookup of the name
     waits for it in d_wait_lookup(), uninterruptibly, for ever."""
     world = model.world
-    prefix = "d_in_lookup("
-    names = [
-        (slot.name[len(prefix) : -1], n)
-        for n, slot in enumerate(world.slots)
-        if slot.name.startswith(prefix)
-    ]
+    looked_up = dict.fromkeys(world.parts.get(IN_LOOKUP_NAMES, []))
+    names = [(name, in_lookup_slot(world, name)) for name in looked_up]
     pcs = {thread.name: thread.slots.pc for thread in model.threads}
 
     def check(state: State) -> str | None:
