@@ -617,18 +617,20 @@ class KernelModel(Model[State, Action]):
 
     def may_close_cycle(self, state: State, actor: Hashable, after: State) -> bool:
         """Whether the step may lie on a cycle of the state graph: it (or a
-        local step chained to it) may go back in its thread's program (a
-        way on within a strongly connected part of the thread's step graph,
-        ``Reach.loops``), or it leaves the thread where it was other than
-        by joining a lock's queue.  A cycle of states brings every thread
-        back where it was: a thread that moves on it goes round a loop of
-        its program, whose every way on is of the first kind; a cycle on
-        which no thread moves would be made of steps that leave their
-        thread where it was, and queues only grow by those (their thread
-        leaves one by moving on), so it holds a step of the second kind.
-        (Kurshan, Levin, Minea, Peled and Yenigun, *Static partial order
-        reduction*, TACAS 1998: a transition of each cycle of a program is
-        marked, and no ample set holds one.)"""
+        local step chained to it) may take a back edge of its thread's
+        program (``Reach.loops``: a way on back to a step on the path a
+        depth-first search of the program from its first step took), or
+        it leaves the thread where it was other than by joining a lock's
+        queue.  A cycle of states brings every thread back where it was:
+        a thread that moves on it goes round a loop of its program, which
+        holds a back edge; a cycle on which no thread moves would be made
+        of steps that leave their thread where it was, and queues only
+        grow by those (their thread leaves one by moving on), so it holds
+        a step of the second kind.  (Kurshan, Levin, Minea, Peled and
+        Yenigun, *Static partial order reduction*, TACAS 1998: a transition
+        of each cycle of a program is marked, and no ample set holds one;
+        the back edges are such a set, and fewer than every way on within
+        a loop.)"""
         assert isinstance(actor, int)
         self._table()
         pc_slot = self._pcs[actor]
@@ -1453,10 +1455,40 @@ class Reach:
                         low[parent] = min(low[parent], low[node])
 
     def loops(self, steps: Sequence[int]) -> bool:
-        """Whether a way on from one of ``steps`` stays in its strongly
-        connected component (a way back to it exists)."""
-        where = self.where
-        return any(where[step] == where[target] for step in steps for target in self.after[step])
+        """Whether a way on from one of ``steps`` is a back edge of a
+        depth-first search of the steps from the first (``back_edges``):
+        every loop of the program holds one, and a way on that leaves its
+        loop for good, or goes round to the loop's back edge, is none."""
+        back = self.back_edges
+        return any((step, target) in back for step in steps for target in self.after[step])
+
+    @functools.cached_property
+    def back_edges(self) -> frozenset[tuple[int, int]]:
+        """The ways on, (step, next step), that go back to a step on the
+        path a depth-first search from the first step took to reach them:
+        every cycle of the graph holds one (its first step the search
+        reached is an ancestor of every other one of its steps)."""
+        after = self.after
+        colour = [0] * len(after)
+        back: set[tuple[int, int]] = set()
+        for root in range(len(after)):
+            if colour[root]:
+                continue
+            colour[root] = 1
+            path = [(root, iter(after[root]))]
+            while path:
+                node, ways = path[-1]
+                for target in ways:
+                    if colour[target] == 1:
+                        back.add((node, target))
+                    elif colour[target] == 0:
+                        colour[target] = 1
+                        path.append((target, iter(after[target])))
+                        break
+                else:
+                    colour[node] = 2
+                    path.pop()
+        return frozenset(back)
 
     def union(self, values: Sequence[int]) -> list[int]:
         """For each step, the union of ``values`` (masks, one a step) over

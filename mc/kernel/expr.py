@@ -33,6 +33,9 @@ class Expr:
     reads: frozenset[int] | None = attrs.field(default=None, eq=False, repr=False)
     """The shared slots the value depends on, when known before the program
     runs (None: any shared slot); partial-order reduction reads it."""
+    values: tuple[Any, ...] | None = attrs.field(default=None, eq=False, repr=False)
+    """Every value it may take, when known before the program runs (a
+    condition's ``TRUTH``); see ``possible_values``."""
 
     def compile(self, world: World) -> Eval:
         return self.build(world)
@@ -59,12 +62,19 @@ def const(value: Any, text: str | None = None) -> Const:
     )
 
 
+TRUTH = (False, True)
+"""The values a condition takes."""
+
+
 def possible_values(expr: Expr, world: World) -> tuple[Any, ...] | None:
     """Every value ``expr`` may take in ``world``, when that is known
-    before the program runs: a constant's own, a known inode's number,
-    any inode's number or None for an inode found at run time; else None."""
+    before the program runs: a constant's own, a condition's ``TRUTH``, a
+    known inode's number, any inode's number or None for an inode found at
+    run time; else None."""
     if isinstance(expr, Const):
         return (expr.value,)
+    if expr.values is not None:
+        return expr.values
     if isinstance(expr, InodeExpr):
         if expr.inode is not None:
             return (expr.inode.ino,)
@@ -181,20 +191,24 @@ def _lock_of_inode(inode: Expr, field: str) -> Callable[[World], Callable[[State
     return build
 
 
-def _unary(text: str, expr: Expr, function: Callable[[World, Any], Any]) -> Expr:
+def _unary(text: str, expr: Expr, test: Callable[[World, Any], bool]) -> Expr:
+    """The condition ``test(world, value)`` of ``expr``'s value."""
+
     def build(world: World) -> Eval:
         value = expr.compile(world)
-        return lambda state: function(world, value(state))
+        return lambda state: test(world, value(state))
 
-    return Expr(text, build, expr.local, expr.reads)
+    return Expr(text, build, expr.local, expr.reads, TRUTH)
 
 
-def _binary(text: str, left: Expr, right: Expr, function: Callable[[Any, Any], Any]) -> Expr:
+def _binary(text: str, left: Expr, right: Expr, test: Callable[[Any, Any], bool]) -> Expr:
+    """The condition ``test(a, b)`` of the two values."""
+
     def build(world: World) -> Eval:
         a, b = left.compile(world), right.compile(world)
-        return lambda state: function(a(state), b(state))
+        return lambda state: test(a(state), b(state))
 
-    return Expr(text, build, left.local and right.local, joint_reads(left, right))
+    return Expr(text, build, left.local and right.local, joint_reads(left, right), TRUTH)
 
 
 def negative(expr: Expr) -> Expr:
@@ -275,7 +289,11 @@ def all_of(*conds: Expr) -> Expr:
         return lambda state: all(p(state) for p in parts)
 
     return Expr(
-        " && ".join(str(c) for c in conds), build, all(c.local for c in conds), joint_reads(*conds)
+        " && ".join(str(c) for c in conds),
+        build,
+        all(c.local for c in conds),
+        joint_reads(*conds),
+        TRUTH,
     )
 
 
@@ -287,7 +305,11 @@ def any_of(*conds: Expr) -> Expr:
         return lambda state: any(p(state) for p in parts)
 
     return Expr(
-        " || ".join(str(c) for c in conds), build, all(c.local for c in conds), joint_reads(*conds)
+        " || ".join(str(c) for c in conds),
+        build,
+        all(c.local for c in conds),
+        joint_reads(*conds),
+        TRUTH,
     )
 
 
