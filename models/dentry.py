@@ -9,7 +9,7 @@ import posixpath
 import attrs
 
 from mc.dsl.operation import Op
-from mc.kernel.expr import among, const, differ, not_, slot_value
+from mc.kernel.expr import Expr, among, const, differ, not_, slot_value
 from mc.kernel.locks import Kind, Lock
 from mc.kernel.world import LOCK_PROTOCOL, ModelError, Scratch, Slots, World, touches
 
@@ -44,8 +44,26 @@ def in_lookup_slot(world: World, name: str) -> int:
     return world.shared_slot(f"d_in_lookup({name})", (), lambda held: ",".join(held) or "free")
 
 
+def lookup_failed_slot(world: World, name: str) -> int:
+    """The threads an in-lookup dentry of ``name`` of which left the
+    in-lookup hash unhashed, its ``->lookup`` failed: a lookup that waited
+    for it looks the name up again (``d_alloc_parallel()``'s mismatch
+    retry).  A thread stays there when it looks the name up again, so a
+    waiter that checks late retries, as it would after the dentry it
+    waited for was pruned."""
+    return world.shared_slot(
+        f"d_lookup_failed({name})", (), lambda failed: ",".join(failed) or "none"
+    )
+
+
 def _in_lookup_touches(world: World, slot: int, *_: object) -> tuple[Slots, Slots]:
     return (slot,), (slot,)
+
+
+def _lookup_done_touches(
+    world: World, slot: int, failed_slot: int, *_: object
+) -> tuple[Slots, Slots]:
+    return (slot, failed_slot), (slot, failed_slot)
 
 
 @touches(_in_lookup_touches)
@@ -69,11 +87,14 @@ def take_in_lookup(scratch: Scratch, slot: int, thread: str, searches: bool) -> 
     return None
 
 
-@touches(_in_lookup_touches)
-def end_in_lookup(scratch: Scratch, slot: int, thread: str) -> None:
+@touches(_lookup_done_touches)
+def end_in_lookup(scratch: Scratch, slot: int, failed_slot: int, thread: str, failed: bool) -> None:
     """d_lookup_done() -> __d_lookup_unhash_wake(): off the in-lookup hash,
-    DCACHE_PAR_LOOKUP cleared, the waiters woken."""
+    DCACHE_PAR_LOOKUP cleared, the waiters woken; ``failed``: ->lookup
+    failed, and the dentry, never hashed, is unhashed for its waiters."""
     scratch[slot] = tuple(held for held in scratch[slot] if held != thread)
+    if failed and thread not in scratch[failed_slot]:
+        scratch[failed_slot] = (*scratch[failed_slot], thread)
 
 
 def d_alloc_parallel(op: Op, name: str) -> str:
@@ -81,7 +102,10 @@ def d_alloc_parallel(op: Op, name: str) -> str:
     the thread takes the name's in-lookup dentry, or finds another
     thread's and waits in ``d_wait_lookup()`` until that lookup is done,
     then goes on with the dentry it looked up (``__lookup_slow()``'s
-    ``d_revalidate()`` branch, which ramfs's dentries do not have).
+    ``d_revalidate()`` branch, which ramfs's dentries do not have).  When
+    that lookup failed (``d_lookup_done(..., failed=...)``), the dentry is
+    unhashed: the waiter goes to ``mismatch`` and ``retry``, and takes an
+    in-lookup dentry of its own, or waits for another's.
     Returns the label the waiter goes to, which the caller places where
     the walk goes on past ``->lookup`` and ``d_lookup_done()``.  ``name``
     is the key of the in-lookup hash (``d_same_name()``: the parent's
@@ -95,11 +119,9 @@ def d_alloc_parallel(op: Op, name: str) -> str:
     hash (``__d_lookup_rcu()`` first, which finds the dentry a finished
     lookup hashed: here a later lookup takes a new in-lookup dentry and
     calls ->lookup again, as after the dentry was pruned), the
-    ``i_dir_seq`` and ``rename_lock`` retries, the mismatch retry (a
-    waiter always goes on with the dentry it waited for, where the kernel
-    takes an in-lookup dentry of its own and calls ->lookup when the
-    other's ->lookup failed and left the dentry unhashed), and
-    ``__lookup_slow()``'s ``d_revalidate()`` of the dentry a waiter goes on
+    ``i_dir_seq`` and ``rename_lock`` retries, the mismatch on a changed
+    ``d_name.hash`` or ``d_parent`` (a rename of the dentry while the
+    waiter slept), and ``__lookup_slow()``'s ``d_revalidate()`` of the dentry a waiter goes on
     with (a filesystem with ->d_revalidate, FUSE's, would revalidate it
     and may look it up again).  The key is the path: a rename of the
     parent while both look up is not followed."""
@@ -109,7 +131,10 @@ def d_alloc_parallel(op: Op, name: str) -> str:
         )
     op.inode(posixpath.dirname(name))
     slot, names = in_lookup_slot(op.world, name), op.world.thread_names
+    failed_slot = lookup_failed_slot(op.world, name)
     op.world.parts.setdefault(IN_LOOKUP_NAMES, []).append(name)
+    retry = op.fresh_label("retry")
+    op.label(retry)
     owner = op.compute(
         "in_lookup",
         "dentry = d_alloc_parallel(dir, name, &wq)",
@@ -131,19 +156,32 @@ def d_alloc_parallel(op: Op, name: str) -> str:
             f"d_in_lookup({name})",
             holders=lambda state: tuple(names.index(held) for held in state[slot][:1]),
         )
+        with op.when(
+            among(owner, slot_value(failed_slot, f"d_lookup_failed({name})")),
+            "d_alloc_parallel(): if (unlikely(d_unhashed(dentry))) goto mismatch "
+            "/* its ->lookup failed */",
+        ):
+            op.goto(retry)
         op.goto(looked_up)
     return looked_up
 
 
-def d_lookup_done(op: Op, name: str, label: str = "d_lookup_done(dentry)") -> None:
+def d_lookup_done(
+    op: Op, name: str, label: str = "d_lookup_done(dentry)", failed: Expr | None = None
+) -> None:
     """``d_lookup_done(dentry)`` after ``->lookup``, or where the dentry
     leaves the in-lookup hash earlier and wakes its waiters (``label``):
     a ->lookup that ends in ``d_add()`` or ``d_splice_alias()`` does it
     there (``__d_add()`` -> ``__d_lookup_unhash()``), and the later
-    ``d_lookup_done()`` does nothing."""
+    ``d_lookup_done()`` does nothing.  ``failed``: true where ->lookup
+    failed (``__lookup_slow()`` then ``dput()``s the dentry it never
+    hashed), which sends the waiters to the mismatch retry; None, a
+    lookup that never fails."""
     op.effect(
         label,
         end_in_lookup,
         const(in_lookup_slot(op.world, name), name),
+        const(lookup_failed_slot(op.world, name), f"d_lookup_failed({name})"),
         const(op.thread.name),
+        const(False, "0") if failed is None else failed,
     )

@@ -22,6 +22,7 @@ from mc.kernel.expr import (
     const,
     differ,
     is_dir,
+    is_error,
     negative,
     not_,
     positive,
@@ -110,7 +111,7 @@ def lookup(op: Op, path: str) -> None:
         label="old = inode->i_op->lookup(inode, dentry, flags)",
         roles={"dir": directory},
     )
-    d_lookup_done(op, path)
+    d_lookup_done(op, path, failed=is_error(op.ret))
     op.label(looked_up)
     op.label("out")
     op.unlock(directory.i_rwsem, "inode_unlock_shared(dir)")

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from mc.dsl.operation import Cite, Op, operation
 from mc.kernel import errno as E
-from mc.kernel.expr import InodeExpr, const, differ, inode_in_slot, negative, same
+from mc.kernel.expr import InodeExpr, const, differ, inode_in_slot, is_error, negative, same
 from mc.kernel.locks import SHARED
 from mc.kernel.world import Dentry, Scratch
 from mc.models import libfs
@@ -97,7 +97,7 @@ def lookup_slow(
         label="old = inode->i_op->lookup(inode, dentry, flags)",
         roles={"dir": directory},
     )
-    d_lookup_done(op, name)
+    d_lookup_done(op, name, failed=is_error(op.ret))
     op.label(looked_up)
     found = op.lookup(dentry, "dentry", "dentry = d_alloc_parallel(); ->lookup() result")
     op.unlock(directory.i_rwsem, "inode_unlock_shared(dir)")

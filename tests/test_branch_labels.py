@@ -31,6 +31,7 @@ LABEL_NEGATES = {
 
 LABEL_AS_MODELLED = {
     "d_alloc_parallel(): if (another thread's in-lookup dentry of the name is hashed)",
+    "d_alloc_parallel(): if (unlikely(d_unhashed(dentry))) goto mismatch /* its ->lookup failed */",
     "if (!atomic_dec_and_test(&s->s_active)) /* a freeze came first */",
     "vN_write_dquot(): if (!dquot->dq_off) /* alloc = true */",
     "if (newly_dirty)",

@@ -103,3 +103,72 @@ def test_a_returned_label_never_placed_says_to_place_it(vfsmc: Run, tmp_path: Pa
     result = vfsmc("check", f"{model}:my/self", "--no-save")
     assert result.exit_code == 2
     assert "a label a helper returned" in result.output and "op.label()" in result.output
+
+
+FLAKY = """
+from mc.dsl import SHARED, Op, Scratch, invariant, operation, scenario
+from mc.models.dentry import d_alloc_parallel, d_lookup_done
+
+
+def ask(scratch: Scratch, asked: int, cached: int) -> int:
+    \"\"\"The server fails the first LOOKUP (-EIO); a later one d_add()s /a/x.\"\"\"
+    scratch[asked] += 1
+    if scratch[asked] == 1:
+        return -5
+    scratch[cached] = True
+    return 0
+
+
+def use(scratch: Scratch, ret: int | None, cached: int, wrong: int, thread: str) -> None:
+    \"\"\"A waiter never ran ->lookup: its ret is None, and it goes on with the dentry.\"\"\"
+    if (ret or 0) >= 0 and not scratch[cached]:
+        scratch[wrong] = f"{{thread}} returns 0 with a dentry of /a/x no ->lookup hashed"
+
+
+@operation(models="a walk of /a/x whose ->lookup asks a server that fails the first request")
+def walk(op: Op) -> None:
+    directory = op.inode("/a")
+    asked = op.world.shared_slot("requests", 0)
+    cached = op.world.shared_slot("x cached", False)
+    wrong = op.world.shared_slot("myfs wrong dentry", None)
+    op.lock(directory.i_rwsem, SHARED, "inode_lock_shared(dir)")
+    looked_up = d_alloc_parallel(op, "/a/x")
+    op.call("inode_operations.lookup", ask, asked, cached, label="->lookup(dir, dentry)",
+            roles={{"dir": directory}})
+    d_lookup_done(op, "/a/x"{failed})
+    op.label(looked_up)
+    op.effect("d_inode(dentry)", use, op.ret, cached, wrong, op.thread.name)
+    op.unlock(directory.i_rwsem, "inode_unlock_shared(dir)")
+
+
+@invariant("myfs-hashed", "a walk that returns 0 has a hashed dentry",
+           reads=["myfs wrong dentry"])
+def hashed(model):
+    wrong = model.world.shared_slot("myfs wrong dentry", None)
+    return lambda state: state[wrong]
+
+
+scenario("my/flaky", "two walks of /a/x, the server fails the first", tree=["/a/"],
+         threads=[walk(), walk()],
+         properties=["lock-protocol", "deadlock", "one-lookup-per-name", "myfs-hashed"])
+"""
+
+
+def test_a_waiter_for_a_failed_lookup_looks_the_name_up_itself(vfsmc: Run, tmp_path: Path) -> None:
+    """d_alloc_parallel()'s mismatch retry: the dentry a failed ->lookup
+    leaves unhashed sends its waiter back to take one of its own.  A lookup
+    that does not say it failed leaves the waiter with the unhashed dentry,
+    which the user's property catches."""
+    model = tmp_path / "flaky.py"
+    model.write_text(
+        FLAKY.format(failed=", failed=is_error(op.ret)").replace(
+            "invariant, operation", "invariant, is_error, operation"
+        )
+    )
+    result = vfsmc("check", f"{model}:my/flaky", "--no-save")
+    assert result.exit_code == 0 and "my/flaky: OK" in result.output, result.output
+    unsaid = tmp_path / "unsaid.py"
+    unsaid.write_text(FLAKY.format(failed=""))
+    result = vfsmc("check", f"{unsaid}:my/flaky", "--no-save")
+    assert result.exit_code == 1, result.output
+    assert "returns 0 with a dentry of /a/x no ->lookup hashed" in result.output
