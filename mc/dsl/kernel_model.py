@@ -126,11 +126,21 @@ class KernelModel(Model[State, Action]):
         self._blank = world.initial_state()
         self.initial: State = self._blank
         programs = [[step.step for step in thread.steps] for thread in self.threads]
-        read_only = frozenset() if every_acquisition else read_only_families(world, programs)
+        observed = self._lock_slots_read()
+        read_only = (
+            frozenset() if every_acquisition else read_only_families(world, programs, observed)
+        )
         self._start(read_only, properties)
-        watched = read_only & read_only_families(world, programs, _watched(self._properties))
-        if watched != read_only:
-            self._start(watched, properties)
+        watched = _watched(self._properties)
+        unwatched = read_only & read_only_families(
+            world, programs, None if watched is None else watched | observed
+        )
+        threads_watched = self._threads_watched(watched)
+        if unwatched != read_only or threads_watched:
+            self._start(unwatched, properties, threads_watched)
+        world.unread_locks = frozenset(
+            lock.slot for lock in world.locks if lock.family in unwatched
+        )
         initial = self.initial
         self._forgotten = self._forgettable()
         self._dead = self._dead_registers()
@@ -151,18 +161,55 @@ class KernelModel(Model[State, Action]):
         to join a lock's queue of writers, which the thread leaves by
         taking the lock and moving on."""
 
-    def _start(self, read_only: frozenset[str], properties: Sequence[PropertyDef]) -> None:
+    def _lock_slots_read(self) -> int:
+        """The lock slots steps other than lock steps say they read (an
+        effect's ``touches``, an expression's ``reads``).  An effect that
+        does not say what it reads is refused the slots of the read sides
+        that run with the step before them (``Scratch``, ``unread_locks``);
+        an expression that does not say is taken to read none (the README
+        asks one that reads a lock's slot to say so)."""
+        locks = slot_mask(lock.slot for lock in self.world.locks)
+        found = 0
+        for tid, thread in enumerate(self.threads):
+            regions = self.regions(tid)
+            said = attrs.evolve(regions, shared=regions.data)
+            for compiled in thread.steps:
+                step = compiled.step
+                if getattr(step, "lock", None) is None:
+                    found |= step.footprint(said).reads
+        return found & locks
+
+    def _threads_watched(self, watched: int | None) -> frozenset[int]:
+        """The threads whose registers, return value or program counter a
+        property checked on every state reads (``registers(T)``; every
+        thread when one does not say what it reads): their local steps do
+        not run with the step before them, so the property sees the states
+        between."""
+        return frozenset(
+            tid
+            for tid, thread in enumerate(self.threads)
+            if watched is None or watched & self.regions(tid).own
+        )
+
+    def _start(
+        self,
+        read_only: frozenset[str],
+        properties: Sequence[PropertyDef],
+        watched: frozenset[int] = frozenset(),
+    ) -> None:
         """Decide which steps are local (``Step.local``; the read sides of
         ``read_only``, ``uncontended``; an interrupt entry that lands on
-        idle CPUs only), run each thread's local steps from the start
-        (``initial``), and make the properties, which may read it."""
+        idle CPUs only; none of a thread in ``watched``, whose private
+        slots a property reads), run each thread's local steps from the
+        start (``initial``), and make the properties, which may read it."""
         world = self.world
         self._local = [
             [
-                step.step.local_in(world) or uncontended(step.step, read_only)
+                tid not in watched
+                and (step.step.local_in(world) or uncontended(step.step, read_only))
                 for step in thread.steps
             ]
-            for thread in self.threads
+            for tid, thread in enumerate(self.threads)
         ]
         initial = self._blank
         for tid in range(len(self.threads)):
@@ -543,7 +590,9 @@ class KernelModel(Model[State, Action]):
         forgets (``_forgettable``) are left out: no step of it runs again,
         and no other thread's step nor any checked property reads them.
         Every step of a thread an interrupt handler may land on reads where
-        the handlers run (it is disabled while one runs on its CPU).
+        the handlers run (it is disabled while one runs on its CPU).  A
+        step that reads another thread's register (a value ``op.publish``
+        gave) reads that slot, which the other thread's steps write.
         ``step_footprint(tid, pc, step, regions)`` replaces the steps' own
         ``Step.footprint`` (a benchmark measuring other footprints); without
         it, the steps' resolvers (``Step.resolver``) refine the footprints
@@ -568,7 +617,7 @@ class KernelModel(Model[State, Action]):
             for at, compiled in enumerate(thread.steps):
                 context = compiled.context
                 targets = tuple(pc for pc in (context.next_pc, context.target) if pc is not None)
-                extra = frozen
+                extra = frozen | Footprint(slot_mask(compiled.registers_read - thread.registers), 0)
                 if DONE in targets:
                     extra = extra | Footprint(regions[tid].bit_locks, 1 << (base + tid))
                 footprint = (

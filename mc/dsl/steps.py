@@ -102,16 +102,18 @@ class Regions:
     counter, return value and registers), which no other step reads or
     writes; ``shared`` every slot another thread's steps may touch (all but
     the error slot and the threads' private slots); ``data`` the shared
-    slots an effect, a call or an expression may touch: all but the lock
+    slots an effect, a call or an expression may write: all but the lock
     slots only lock steps change (a mutex, rw_semaphore, spinlock, seqlock
     or RCU slot; bit locks are data, since I/O completion clears them);
     ``families`` the slots of each lock family; ``bit_locks`` the bit
     locks' slots; ``names`` the dentry slots.
 
     The error slot is in no region: a step that records an error ends the
-    run (the model's assertions, see ``KernelModel.pending``).  Steps read
-    the other lock slots only to ask what their own thread holds, which
-    no other thread's step changes."""
+    run (the model's assertions, see ``KernelModel.pending``).  Lock steps
+    read the other lock slots only to ask what their own thread holds,
+    which no other thread's step changes; an effect or an expression that
+    does not say what it reads may read any shared slot, a lock's too (a
+    seqlock's sequence, whether a spinlock is held)."""
 
     own: int
     shared: int
@@ -154,11 +156,11 @@ class Regions:
 
     def read(self, expr: Expr) -> int:
         """What evaluating ``expr`` reads of the shared slots: the slots it
-        names when it says, else every data slot."""
+        names when it says, else every shared slot."""
         if expr.local:
             return 0
         if expr.reads is None:
-            return self.data
+            return self.shared
         mask = 0
         for slot in expr.reads:
             mask |= 1 << slot
@@ -820,7 +822,7 @@ class EffectStep(Step):
             writes &= ~regions.names
             for slot in self.names:
                 writes |= 1 << slot
-        return Footprint(regions.data, writes | regions.own | result)
+        return Footprint(regions.shared, writes | regions.own | result)
 
     def _declared(self, regions: Regions) -> Footprint | None:
         """What ``touches`` declares over every value the arguments may

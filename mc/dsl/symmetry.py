@@ -12,9 +12,12 @@ of its own (a create's new inode) is interchangeable with none: swapping
 it would mean swapping the objects too, which is not done.
 
 A permutation of interchangeable threads moves their private slots
-(program counter, return value, registers) and renames them wherever the
-state names threads: by number in lock values (holders, queued writers,
-RCU readers; a page's lock bit names the thread that added the folio),
+(program counter, return value, registers, and where there are interrupt
+handlers the thread's count of locks held with interrupts off and, for a
+handler, where it runs) and renames them wherever the state names
+threads: by number in lock values (holders, queued writers, RCU readers;
+a page's lock bit names the thread that added the folio; a handler's CPU
+names the thread it interrupted),
 by name in data (a file lock's owner, ``T1:fd``) and in other threads'
 registers.
 The representative is restricted to what is sound without renaming: among
@@ -48,6 +51,7 @@ from typing import Any
 
 import attrs
 
+from mc.dsl.interrupts import Interrupts, interrupts_of
 from mc.dsl.kernel_model import Action, KernelModel, Thread
 from mc.kernel import locks
 from mc.kernel.expr import State
@@ -218,9 +222,13 @@ def representative(model: KernelModel) -> Representative | None:
     groups = interchangeable(model)
     if not groups:
         return None
+    part = interrupts_of(model.world)
+    cpus = {} if part is None else part.landing
     private = [
-        (thread.slots.pc, thread.slots.ret, *sorted(thread.registers)) for thread in model.threads
+        (thread.slots.pc, thread.slots.ret, *sorted(thread.registers), *_cpu_slots(part, tid))
+        for tid, thread in enumerate(model.threads)
     ]
+    landing = sorted(cpus.values())
     lock_slots = [(lock.kind, lock.slot) for lock in model.world.locks]
     lock_slot_set = {slot for _, slot in lock_slots}
     data_slots = [
@@ -241,6 +249,10 @@ def representative(model: KernelModel) -> Representative | None:
                 named.update(locks.holders(kind, value), locks.queued(kind, value))
         for slot in data_slots:
             _names(state[slot], tid_of, named)
+        for slot in landing:
+            cpu = state[slot]
+            if cpu is not None and cpu >= 0:
+                named.add(cpu)
         values: list[Any] | None = None
         perm = list(identity)
         for group in groups:
@@ -263,6 +275,15 @@ def representative(model: KernelModel) -> Representative | None:
         return tuple(values), tuple(perm)
 
     return normalise
+
+
+def _cpu_slots(part: Interrupts | None, tid: int) -> tuple[int, ...]:
+    """Thread ``tid``'s slots of interrupt context: its count of locks held
+    with interrupts off, and where it runs when it is a handler (the
+    thread it interrupted, which names that thread)."""
+    if part is None:
+        return ()
+    return tuple(slots[tid] for slots in (part.irqs_off, part.landing) if tid in slots)
 
 
 def rename(action: Action, perm: tuple[int, ...]) -> Action:

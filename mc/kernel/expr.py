@@ -7,7 +7,7 @@ with the helpers below and never see slot numbers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from operator import itemgetter
 from typing import Any
 
@@ -313,10 +313,19 @@ def any_of(*conds: Expr) -> Expr:
     )
 
 
-def state_expr(text: str, function: Callable[[State], Any], local: bool = False) -> Expr:
-    """An expression computed by ``function`` from the state."""
+def state_expr(
+    text: str,
+    function: Callable[[State], Any],
+    local: bool = False,
+    reads: Iterable[int] | None = None,
+) -> Expr:
+    """An expression computed by ``function`` from the state; ``reads``,
+    the slots it reads (without it, any: partial-order reduction takes
+    it to read every shared slot, but a read side no step contends runs
+    with the step before it all the same, so one that reads a lock's
+    slot must name it)."""
 
     def build(_world: object) -> Eval:
         return function
 
-    return Expr(text, build, local)
+    return Expr(text, build, local, None if reads is None else frozenset(reads))

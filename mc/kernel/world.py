@@ -173,6 +173,12 @@ class Scratch:
         self.values = list(state)
 
     def __getitem__(self, slot: int) -> Any:
+        if slot in self.world.unread_locks:
+            raise ModelError(
+                f"an effect reads {self.world.slots[slot].name}, the slot of a read side "
+                "no step of the scenario contends, which runs with the step before it: "
+                "declare the read with @touches (mc.kernel.world.touches)"
+            )
         return self.values[slot]
 
     def __setitem__(self, slot: int, value: Any) -> None:
@@ -302,6 +308,10 @@ class World:
         self.counted: set[int] = set()
         """The registers other threads' steps read by number (the folio
         references the page cache counts): kept as their thread returns."""
+        self.unread_locks: frozenset[int] = frozenset()
+        """The slots of the rw_semaphores whose read sides run with the step
+        before them (``mc.dsl.uncontended``): no effect may read them
+        through ``Scratch`` without declaring it (``touches``)."""
         self.add_slot("error", None, _render_error)
         self.superblock = Superblock(
             self.add_lock("s_vfs_rename_sem", Kind.MUTEX),
