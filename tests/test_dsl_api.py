@@ -862,3 +862,16 @@ def test_a_jump_to_a_label_of_a_body_run_inside_names_its_scoped_spelling(tmp_pa
     registry = with_files([scoped])
     model = registry.build(registry.scenario("dcache/dput-vs-find-alias"), ["count-test-scoped"])
     assert check(model).verdict is Verdict.OK
+
+
+def test_a_directory_spelt_with_its_trailing_slash_says_how_to_spell_it() -> None:
+    """The tree lists a directory as ``/a/``; ``op.inode("/a/")`` names no
+    inode, and the error says the path is ``/a``."""
+    from mc.kernel.world import World
+
+    world = World(("T1",))
+    world.build_tree(["/a/", "/a/f"])
+    with pytest.raises(ValueError, match=r"/a/ is not in the scenario's tree \(a path has no "):
+        world.lookup_path("/a/")
+    with pytest.raises(ValueError, match=r"^/b is not in the scenario's tree$"):
+        world.lookup_path("/b")

@@ -481,10 +481,18 @@ class World:
         try:
             inode = self.inode_by_path[path]
         except KeyError:
-            raise ValueError(f"{path} is not in the scenario's tree") from None
+            raise ValueError(f"{path} is not in the scenario's tree{self._spelt(path)}") from None
         if self.initial[inode.nlink] == 0:
             raise ValueError(f"{path} is not in the scenario's tree")
         return inode
+
+    def _spelt(self, path: str) -> str:
+        """A hint when ``path`` is in the tree spelt otherwise (``/a/``, a
+        directory as the tree lists it, for ``/a``)."""
+        other = path.rstrip("/") or "/"
+        if other != path and other in self.inode_by_path:
+            return f" (a path has no trailing /: {other!r})"
+        return ""
 
     def inode_name(self, ino: int | None) -> str:
         """An inode number as people read it (a value that numbers no inode,
