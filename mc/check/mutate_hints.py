@@ -41,6 +41,14 @@ class Taker:
     object_kind: str | None = None
     """``directory`` or ``file`` when the lock taken is an object's of the
     scenario's tree (``i_rwsem(/d)``), else None (found through the state)."""
+    lock: str | None = None
+    """The lock's name when the step names it (``i_rwsem(/a/f)``), else
+    None (found through the state)."""
+
+    def contends(self, other: Taker) -> bool:
+        """Whether the two may take the same lock: one is found through
+        the state, or both name the same."""
+        return self.lock is None or other.lock is None or self.lock == other.lock
 
 
 @attrs.frozen
@@ -70,9 +78,12 @@ def takers(registry: Registry, variants: Sequence[str] = ()) -> list[Taker]:
                 mode = Mode.EXCL if isinstance(step, SectionStep) else step.mode
                 fixed = step.lock.fixed
                 kind = None if fixed is None else object_kind(fixed.name, scenario.tree)
-                if (step.lock.family, mode, kind) not in seen:
-                    seen.add((step.lock.family, mode, kind))
-                    found.append(Taker(name, thread.invocation, step.lock.family, mode, kind))
+                named = None if fixed is None else fixed.name
+                if (step.lock.family, mode, named) not in seen:
+                    seen.add((step.lock.family, mode, named))
+                    found.append(
+                        Taker(name, thread.invocation, step.lock.family, mode, kind, named)
+                    )
     return found
 
 
@@ -146,9 +157,7 @@ def hint(
             t.scenario
             for t in others
             if t.scenario in checked
-            and any(
-                inv.operation.name == operation for inv in registry.scenario(t.scenario).threads
-            )
+            and any(mine.scenario == t.scenario and mine.contends(t) for mine in own)
         }
     )
     other_ops = sorted({t.invocation.operation.name for t in others})
@@ -171,7 +180,11 @@ def hint(
     if mine is None:
         return Hint(missing)
     tree = registry.scenario(mine.scenario).tree
-    rivals = sorted(others, key=lambda t: -_overlap(t.invocation, tree))[:OFFERS_TRIED]
+    taken = Taker(mine.scenario, mine.invocation, family, mine.mode, kind, lock)
+    contending = [t for t in others if taken.contends(t)]
+    if not contending:
+        return Hint(missing + f": each on another object than {lock}, which it would have to take")
+    rivals = sorted(contending, key=lambda t: -_overlap(t.invocation, tree))[:OFFERS_TRIED]
     offers = (_offer(registry, [mine, rival]) for rival in rivals)
     return Hint(missing, next((offer for offer in offers if offer is not None), None))
 
