@@ -35,18 +35,22 @@ class WriteError(OSError):
 def write_atomically(path: Path, data: bytes | str) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same
     directory, renamed over ``path`` once complete; a ``path`` that is a
-    symbolic link has the file it points to written, as ``open()`` would,
-    and one that is neither a regular file nor a directory (a FIFO, a
-    device such as ``/dev/stdout``) is written into, never replaced."""
+    symbolic link has the file it points to written, as ``open()`` would
+    (in a directory that must exist), and one that is neither a regular
+    file nor a directory (a FIFO, a device such as ``/dev/stdout``) is
+    written into, never replaced."""
     payload = data.encode() if isinstance(data, str) else data
     stream = stream_of(path)
     if stream is not None:
         _write_to_descriptor(stream, payload, path)
         return
     if path.is_symlink():
-        path = Path(os.path.realpath(path))
+        link, path = path, Path(os.path.realpath(path))
         if path.is_symlink():
             raise WriteError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
+        if not path.parent.is_dir():
+            reason = f"it links to {path}, in a directory that does not exist"
+            raise WriteError(errno.ENOENT, reason, str(link))
     if path.is_dir():
         raise WriteError(errno.EISDIR, os.strerror(errno.EISDIR), str(path) or ".")
     if _special(path):

@@ -259,6 +259,10 @@ def test_a_file_written_through_a_symbolic_link_is_the_link_s_target(tmp_path: P
     write_atomically(tmp_path / "dangling.svg", "made")
     assert (tmp_path / "made.svg").read_text() == "made"
     assert (tmp_path / "dangling.svg").is_symlink()
+    (tmp_path / "astray.svg").symlink_to(tmp_path / "nowhere" / "x.svg")
+    with pytest.raises(WriteError, match="in a directory that does not exist"):
+        write_atomically(tmp_path / "astray.svg", "x")
+    assert not (tmp_path / "nowhere").exists()
     (tmp_path / "loop1.svg").symlink_to("loop2.svg")
     (tmp_path / "loop2.svg").symlink_to("loop1.svg")
     with pytest.raises(WriteError, match="Too many levels of symbolic links"):
