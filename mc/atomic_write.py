@@ -49,8 +49,8 @@ def write_atomically(path: Path, data: bytes | str) -> None:
         if path.is_symlink():
             raise WriteError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
         if not path.parent.is_dir():
-            reason = f"it links to {path}, in a directory that does not exist"
-            raise WriteError(errno.ENOENT, reason, str(link))
+            astray = f"it links to {path}, in a directory that does not exist"
+            raise WriteError(errno.ENOENT, astray, str(link))
     if path.is_dir():
         raise WriteError(errno.EISDIR, os.strerror(errno.EISDIR), str(path) or ".")
     if _special(path):

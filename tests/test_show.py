@@ -646,3 +646,23 @@ def test_show_says_which_rules_a_variant_waives(vfsmc: Run) -> None:
     assert "waives inode_operations.create i_rwsem(dir)" in part
     declared = vfsmc("show", "xattr/two-sets").output.split("setxattr-unlocked:")[1]
     assert "waives xattr_handler.set i_rwsem(inode)" in re.split(r"\n  \S", declared)[0]
+
+
+def test_a_property_no_step_can_change_is_not_suggested(vfsmc: Run, tmp_path: Path) -> None:
+    """A directory in the tree makes ``namespace`` checkable, but when no
+    step may write a name, a link count or a directory's flags it could
+    only pass: it is not suggested."""
+    (tmp_path / "still.py").write_text(
+        "from mc.dsl import Op, operation, scenario, touches\n\n"
+        "@touches(lambda world, slot: ([slot], [slot]))\n"
+        "def bump(scratch, slot):\n"
+        "    scratch[slot] += 1\n\n"
+        '@operation(models="a counter of its own")\n'
+        "def count(op: Op) -> None:\n"
+        '    op.effect("n++", bump, op.world.shared_slot("n", 0))\n\n'
+        'scenario("my/still", "two counts", tree=["/a/"], threads=[count(), count()],\n'
+        '         properties=["deadlock"])\n'
+    )
+    result = vfsmc("check", "still.py:my/still", "--no-save")
+    assert result.exit_code == 0, result.output
+    assert "namespace" not in result.output

@@ -90,16 +90,34 @@ def available_properties(registry: Registry, scenario: Scenario) -> list[str]:
     return [name for name, prop in sorted(registry.properties.items()) if _has(prop.needs, parts)]
 
 
+def _may_change(registry: Registry, model: KernelModel, name: str) -> bool:
+    """Whether some step of ``model`` may write what property ``name``
+    says it reads (one that does not say may read anything)."""
+    reads = registry.properties[name].make(model, model.locations, model.misnamed).reads
+    if reads is None:
+        return True
+    written = 0
+    for state in model.init_states():
+        for pending in model.pending(state):
+            written |= pending.rest.writes
+    return bool(reads & written)
+
+
 def _has(needs: tuple[str, str] | None, parts: set[str]) -> bool:
     return needs is None or needs[0] in parts
 
 
 def omitted_properties(registry: Registry, scenario: Scenario) -> list[str]:
     """Properties of the kernel world that ``scenario``'s operations make
-    available but its declaration does not check."""
-    available = available_properties(registry, scenario)
+    available but its declaration does not check, and that some step of
+    it may change what they read (else the check could only pass)."""
+    model = built(registry, scenario)
+    parts = world_parts(model)
     return [
         name
-        for name in available
-        if registry.properties[name].needs is not None and name not in scenario.properties
+        for name, prop in sorted(registry.properties.items())
+        if prop.needs is not None
+        and _has(prop.needs, parts)
+        and name not in scenario.properties
+        and _may_change(registry, model, name)
     ]
