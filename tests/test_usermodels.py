@@ -5,6 +5,7 @@ model reported as one line naming the file and line, exit 2."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -1167,3 +1168,50 @@ def test_a_lock_held_across_writepages_is_released_at_its_end(vfsmc: Run, tmp_pa
     )
     assert late.exit_code == 1, late.output
     assert "deadlock" in late.output and "alloc_mutex(/f)" in late.output
+
+
+def test_a_trace_runs_no_model_file_outside_its_trees(vfsmc: Run, tmp_path: Path) -> None:
+    """A trace is data: a model file it records outside the current
+    directory's tree and its own directory's tree is refused, naming the
+    file and how to allow it, before anything is loaded (the file is
+    never run), by replay, graph, report and regress alike."""
+    _write(tmp_path / "proj", "order.py", NEW_OPERATION.replace("{name}", "fenced"))
+    assert vfsmc("check", "proj/order.py:fenced/opposite-order").exit_code == 1
+    saved = tmp_path / "proj" / "counterexamples" / "fenced-opposite-order.json"
+    ran = tmp_path / "ran"
+    evil = _write(tmp_path / "outside", "evil.py", f"open({str(ran)!r}, 'w').write('ran')\n")
+    (tmp_path / "work").mkdir()
+    data = json.loads(saved.read_text())
+    data.pop("digest")
+    for name, models in (("absolute.json", [str(evil)]), ("up.json", ["../../outside/evil.py"])):
+        (tmp_path / "work" / "traces").mkdir(exist_ok=True)
+        (tmp_path / "work" / "traces" / name).write_text(json.dumps({**data, "models": models}))
+    os.chdir(tmp_path / "work")
+    for name in ("absolute.json", "up.json"):
+        for command in (["replay"], ["graph", "-o", "c.svg"], ["report", "-o", "c.html"]):
+            result = vfsmc(command[0], f"traces/{name}", *command[1:])
+            assert result.exit_code == 2, result.output
+            assert len(result.output.strip().splitlines()) == 1, result.output
+            assert "which lies outside the current directory and the trace's directory" in (
+                result.output
+            )
+            assert f"pass it with --models {evil}" in result.output
+            assert not ran.exists()
+    assert not Path("c.svg").exists() and not Path("c.html").exists()
+    _write(tmp_path / "work" / "suite", "order.py", NEW_OPERATION.replace("{name}", "fenced2"))
+    _write(tmp_path / "work" / "suite", "expectations.toml", "")
+    (tmp_path / "work" / "suite" / "expectations.toml").write_text(
+        '[[expect]]\nscenario = "fenced2/same-order"\nverdict = "OK"\n'
+    )
+    (tmp_path / "work" / "suite" / "counterexamples").mkdir()
+    (tmp_path / "work" / "suite" / "counterexamples" / "up.json").write_text(
+        json.dumps({**data, "models": ["../../../outside/evil.py"]})
+    )
+    suite = vfsmc("regress", "--models", "suite")
+    assert suite.exit_code == 2, suite.output
+    assert "cannot replay: " in suite.output and "which lies outside" in suite.output
+    assert not ran.exists()
+    os.chdir(tmp_path)
+    trusted = vfsmc("replay", "work/traces/up.json")
+    assert trusted.exit_code == 2 and "which lies outside" not in trusted.output
+    assert ran.exists()

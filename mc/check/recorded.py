@@ -14,7 +14,7 @@ from mc.check.replay import ThreadsDiffer, replay
 from mc.dsl.scenario import Registry, Scenario, UnknownName
 from mc.kernel.world import ModelError
 from mc.project import ROOT
-from mc.trace.format import Counterexample
+from mc.trace.format import Counterexample, FormatError
 
 
 def _user_file(declared_file: str) -> Path | None:
@@ -68,27 +68,68 @@ def save_recorded(
     recording(counterexample, files, path.parent).save(path)
 
 
-def load_recorded(
-    registry: Registry, path: Path, counterexample: Counterexample, given: bool = False
-) -> None:
-    """Add the model files ``counterexample`` (saved at ``path``) records to
-    ``registry``.  A recorded file that is no longer where it was (the
-    counterexample was moved, or the file) is an error.  When model files
-    were ``given`` (``--models``, already in ``registry``) they stand in
-    for the recorded ones, which are not loaded, whether they are still
-    there or not: a changed copy of a recorded file declares the same
-    names, and replaying a trace against the copy is what it is for."""
-    if given:
-        return
+class RefusedModelFile(FormatError):
+    """A counterexample naming a model file outside the trees vfsmc loads
+    a trace's model files from: a trace is data, and the file it names is
+    Python that loading would run."""
+
+
+def _inside(file: Path, roots: Sequence[Path]) -> bool:
+    """Whether ``file`` (symbolic links resolved) is one of ``roots`` or
+    lies in the tree of one of them."""
+    real = Path(os.path.realpath(file))
+    return any(real == root or real.is_relative_to(root) for root in roots)
+
+
+def recorded_files(
+    path: Path, counterexample: Counterexample, allowed: Sequence[Path] = ()
+) -> list[Path]:
+    """The model files ``counterexample`` (saved at ``path``) records,
+    before any is loaded.  Each must lie in the current directory's tree,
+    in the tree of ``path``'s directory, or in one of ``allowed`` (the
+    files and directories given with ``--models``), symbolic links
+    resolved: else ``RefusedModelFile``, since a trace someone sent is
+    data and must not run a file elsewhere on this machine.  A recorded
+    file that is no longer where it was (the counterexample was moved, or
+    the file) is a ``ModelError``."""
+    roots = [Path(os.path.realpath(p)) for p in (Path.cwd(), path.parent, *allowed)]
+    found: list[Path] = []
     for name in counterexample.models:
         file = Path(os.path.abspath(path.parent.resolve() / name))
         if not file.exists():
             file = Path(os.path.abspath(path.parent / name))
+        if not _inside(file, roots):
+            raise RefusedModelFile(
+                f"{path}: records model file {name}, which lies outside the current "
+                "directory and the trace's directory, so it is not run: if you trust it, "
+                f"run vfsmc from a directory above it or pass it with --models {file}"
+            )
         if not file.exists():
             raise ModelError(
                 f"{path}: records model file {name}, which is not at {file} "
                 "(pass the file with --models FILE)"
             )
+        found.append(file)
+    return found
+
+
+def load_recorded(
+    registry: Registry,
+    path: Path,
+    counterexample: Counterexample,
+    given: bool = False,
+    allowed: Sequence[Path] = (),
+) -> None:
+    """Add the model files ``counterexample`` (saved at ``path``) records to
+    ``registry``, each checked by ``recorded_files`` before any is loaded.
+    When model files were ``given`` (``--models``, already in ``registry``)
+    they stand in for the recorded ones, which are not loaded, whether
+    they are still there or not: a changed copy of a recorded file
+    declares the same names, and replaying a trace against the copy is
+    what it is for."""
+    if given:
+        return
+    for file in recorded_files(path, counterexample, allowed):
         for module in usermodels.load(file):
             usermodels.add(registry, module)
 

@@ -220,14 +220,19 @@ def check_row(registry: Registry, row: Expectation, options: Options | None = No
 
 
 def replay_file(
-    registry: Registry, path: Path, found: cx_format.Counterexample | None = None
+    registry: Registry,
+    path: Path,
+    found: cx_format.Counterexample | None = None,
+    allowed: Sequence[Path] = (),
 ) -> ReplayResult:
     """Replay the counterexample saved at ``path`` (``found``, when already
-    loaded) under its variants and without them."""
+    loaded) under its variants and without them; the model files it
+    records load as ``load_recorded`` says, those in ``allowed`` (the
+    suite's directory) too."""
     found = found or cx_format.load(path)
     try:
         with usermodels.reported():
-            load_recorded(registry, path, found)
+            load_recorded(registry, path, found, allowed=allowed)
             scenario = registry.scenario(found.scenario)
             broken = registry.build(scenario, found.variants, found.properties)
             recorded = replay(broken, found)
@@ -284,7 +289,7 @@ def run(
         wanted.append((path, found))
     replayed = side_by_side.each(
         len(wanted),
-        lambda at: _replayed(registry, *wanted[at]),
+        lambda at: _replayed(registry, *wanted[at], allowed=[suite.expectations.parent]),
         processes,
         _in_order(None if on_replay is None else _replays_only(on_replay)),
     )
@@ -300,11 +305,11 @@ def run(
 
 
 def _replayed(
-    registry: Registry, path: Path, found: cx_format.Counterexample
+    registry: Registry, path: Path, found: cx_format.Counterexample, allowed: Sequence[Path]
 ) -> ReplayResult | str:
     """``path`` replayed, or why it cannot be."""
     try:
-        return replay_file(registry, path, found)
+        return replay_file(registry, path, found, allowed)
     except (cx_format.FormatError, UnknownName, ModelError, ThreadsDiffer) as error:
         return str(error)
 
