@@ -225,6 +225,38 @@ def test_suite_counterexamples_are_replayed(vfsmc: Run, tmp_path: Path) -> None:
     assert "aaa-corrupt.json" in line
 
 
+def test_an_edited_counterexample_is_reported_as_edited_not_lost(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A counterexample edited by hand (its digest kept) that no longer
+    reproduces is said to be edited, as replay says it, and cannot be
+    replayed (exit 2), not counted as a counterexample lost (exit 1)."""
+    _suite(tmp_path / "suite")
+    saved = tmp_path / "suite" / "counterexamples"
+    saved.mkdir()
+    vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutex", "--out", str(saved))
+    [path] = saved.glob("*.json")
+    data = json.loads(path.read_text())
+    data["steps"][0]["label"] = "inode_lock(edited)"
+    path.write_text(json.dumps(data))
+    result = vfsmc("regress", "--models", "suite")
+    assert result.exit_code == 2, result.output
+    assert "LOST" not in result.output and "no longer reproduces" not in result.output
+    [line] = [x for x in result.output.splitlines() if x.startswith("cannot replay: ")]
+    assert f"{path.name}: edited since vfsmc saved it (its digest no longer matches" in line
+    assert "an edited file is no evidence of a fix" in line
+    data["message"] = "edited, yet it reproduces"
+    data["steps"][0]["label"] = json.loads((ROOT / "counterexamples" / path.name).read_text())[
+        "steps"
+    ][0]["label"]
+    path.write_text(json.dumps(data))
+    reproduces = vfsmc("regress", "--models", "suite")
+    assert reproduces.exit_code == 0, reproduces.output
+    assert f"note: suite/counterexamples/{path.name}: edited since vfsmc saved it" in (
+        reproduces.output
+    )
+
+
 def test_bad_suites_are_one_line_errors(vfsmc: Run, tmp_path: Path) -> None:
     (tmp_path / "nothing").mkdir()
     (tmp_path / "nothing" / "m.py").write_text("")

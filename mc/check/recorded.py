@@ -169,3 +169,22 @@ def does_not_replay(
         return None
     where = f"at step {report.stopped_at}: " if report.stopped_at is not None else ""
     return f"{where}{report.reason}"
+
+
+def edited_since_saved(file: Path) -> str:
+    """What is said of ``file``, a counterexample edited since vfsmc saved
+    it (``Counterexample.edited``)."""
+    return f"{file}: edited since vfsmc saved it (its digest no longer matches its fields)"
+
+
+def edited_and_lost(file: Path, stopped_at: int | None, reason: str) -> str:
+    """Why an edited counterexample (``file``) that does not reproduce is
+    refused, not counted as a fix or a lost counterexample: a replay of
+    an edited file that fails is no evidence (one line, control
+    characters left to the caller to escape)."""
+    where = f"step {stopped_at}: " if stopped_at is not None else ""
+    return (
+        f"{edited_since_saved(file)}, and it does not reproduce ({where}{reason}): an edited "
+        "file is no evidence of a fix; drop its 'digest' field to replay it as a trace of "
+        "your own"
+    )

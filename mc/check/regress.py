@@ -21,7 +21,7 @@ import attrs
 from mc.check import baseline, expectations, inventory, side_by_side, usermodels
 from mc.check.checker import IneffectiveVariant, check_scenario
 from mc.check.expectations import Expectation
-from mc.check.recorded import load_recorded
+from mc.check.recorded import edited_and_lost, edited_since_saved, load_recorded
 from mc.check.replay import ReplayReport, ThreadsDiffer, replay
 from mc.dsl.scenario import Registry, UnknownName
 from mc.engine.explore import Options
@@ -241,6 +241,10 @@ def replay_file(
                 correct = replay(registry.build(scenario, (), found.properties), found)
     except (UnknownName, ModelError, ThreadsDiffer) as error:
         raise _with_context(error, str(path)) from error
+    if found.edited and not recorded.reproduced:
+        raise cx_format.FormatError(
+            printable(edited_and_lost(path, recorded.stopped_at, recorded.reason))
+        )
     return ReplayResult(path, found, recorded, correct)
 
 
@@ -459,6 +463,9 @@ def summary(report: Report, updating: bool = False) -> list[str]:
         else:
             why = "reproduces on the correct protocol too"
         lines.append(f"counterexample {replayed.path.name}: {why}")
+    for replayed in report.replays:
+        if replayed.counterexample.edited:
+            lines.append(f"note: {edited_since_saved(replayed.path)}")
     moved = [replayed for replayed in report.replays if replayed.recorded.moved]
     if moved:
         lines.append(

@@ -548,17 +548,11 @@ def _edited_since_saved(file: Path, report: ReplayReport) -> None:
     """A file edited since vfsmc saved it: a replay that fails is no
     evidence of a fix (one-line error, exit 2); one that reproduces is
     said to come from an edited file."""
-    edited = f"{file}: edited since vfsmc saved it (its digest no longer matches its fields)"
     if not report.reproduced:
-        where = f"step {report.stopped_at}: " if report.stopped_at is not None else ""
         raise cx_format.FormatError(
-            printable(
-                f"{edited}, and it does not reproduce ({where}{report.reason}): an edited file "
-                "is no evidence of a fix; drop its 'digest' field to replay it as a trace of "
-                "your own"
-            )
+            printable(recorded.edited_and_lost(file, report.stopped_at, report.reason))
         )
-    say("note", edited)
+    say("note", recorded.edited_since_saved(file))
 
 
 def _replaced(counterexample: cx_format.Counterexample, models: tuple[Path, ...]) -> str:
