@@ -197,9 +197,8 @@ def test_a_changed_verdict_fails_and_is_not_recorded(vfsmc: Run, tmp_path: Path)
         in result.output
     )
     assert "FAIL  dirops/opposite-renames" in result.output
-    assert path.read_text() == before.replace(
-        'property = "deadlock"\n', 'property = "deadlock"\nstates = 28\n'
-    )
+    assert "the state baselines were not updated: this run failed" in result.output
+    assert path.read_text() == before, "not even the rows that held: the run failed"
 
 
 def test_suite_counterexamples_are_replayed(vfsmc: Run, tmp_path: Path) -> None:
@@ -255,6 +254,43 @@ def test_an_edited_counterexample_is_reported_as_edited_not_lost(
     assert f"note: suite/counterexamples/{path.name}: edited since vfsmc saved it" in (
         reproduces.output
     )
+
+
+def test_a_row_a_bound_stopped_is_incomplete_not_a_verdict_changed(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A row whose check the time limit stopped is reported incomplete
+    (exit 3 when nothing failed, 1 when something did), and ``--update``
+    records no baseline from such a run."""
+    path = _suite(tmp_path / "suite")
+    before = path.read_text()
+    result = vfsmc("regress", "--models", "suite", "--time-limit", "1e-9", "--update")
+    assert result.exit_code == 3, result.output
+    assert "verdict changed" not in result.output
+    assert "incomplete: dirops/opposite-renames [correct]: time limit" in result.output
+    assert "no verdict (expected OK)" in result.output
+    assert "regress INCOMPLETE: 0/2 rows as expected (2 incomplete)" in result.output
+    assert "the state baselines were not updated: this run was incomplete" in result.output
+    assert "updated the state baseline" not in result.output
+    assert path.read_text() == before
+    assert (
+        json.loads(vfsmc("regress", "--models", "suite", "--time-limit", "1e-9", "--json").output)[
+            "incomplete_rows"
+        ]
+        == 2
+    )
+    saved = tmp_path / "suite" / "counterexamples"
+    saved.mkdir()
+    stem = "dirops-opposite-renames--no-rename-mutex"
+    data = json.loads((ROOT / "counterexamples" / f"{stem}.json").read_text())
+    del data["digest"]
+    data["steps"][0]["label"] = "inode_lock(elsewhere)"
+    (saved / "lost.json").write_text(json.dumps(data))
+    failed = vfsmc("regress", "--models", "suite", "--time-limit", "1e-9", "--update")
+    assert failed.exit_code == 1, failed.output
+    assert "regress FAILED" in failed.output
+    assert "the state baselines were not updated: this run failed" in failed.output
+    assert path.read_text() == before
 
 
 def test_bad_suites_are_one_line_errors(vfsmc: Run, tmp_path: Path) -> None:

@@ -79,15 +79,29 @@ class RowResult:
     the scenario (so its verdict would be the correct protocol's)."""
 
     @property
+    def incomplete(self) -> bool:
+        """A bound (``--time-limit``, ``--max-memory``) stopped the search
+        before it gave a verdict: neither the recorded one nor another."""
+        return (
+            self.ineffective is None
+            and self.verdict is Verdict.INCOMPLETE
+            and self.row.verdict is not Verdict.INCOMPLETE
+        )
+
+    @property
     def matches(self) -> bool:
         """The verdict (and violated property) is the recorded one."""
-        if self.ineffective is not None:
+        if self.ineffective is not None or self.incomplete:
             return False
         return (self.verdict, self.violated) == (self.row.verdict, self.row.violated)
 
     @property
     def states_changed(self) -> bool:
-        return self.row.states is not None and self.row.states != self.states
+        """The states counted differ from the baseline's (a search a bound
+        stopped counts no whole space to compare)."""
+        return (
+            not self.incomplete and self.row.states is not None and self.row.states != self.states
+        )
 
     @property
     def expected(self) -> str:
@@ -155,7 +169,14 @@ class Report:
 
     @property
     def verdict_changes(self) -> list[RowResult]:
-        return [r for r in self.rows if not r.matches and r.ineffective is None]
+        return [
+            r for r in self.rows if not r.matches and r.ineffective is None and not r.incomplete
+        ]
+
+    @property
+    def incomplete(self) -> list[RowResult]:
+        """Rows whose search a bound stopped before any verdict."""
+        return [r for r in self.rows if r.incomplete]
 
     @property
     def ineffective(self) -> list[RowResult]:
@@ -175,10 +196,17 @@ class Report:
         return [r for r in self.rows if r.matches and r.row.states is None]
 
     @property
+    def failed(self) -> bool:
+        """A verdict changed or a counterexample does not replay as recorded."""
+        return bool(self.verdict_changes or self.replay_failures)
+
+    @property
     def passed(self) -> bool:
-        """No verdict changed and every counterexample replays as recorded."""
+        """No verdict changed, every row gave one and every counterexample
+        replays as recorded."""
         return (
             not self.verdict_changes
+            and not self.incomplete
             and not self.replay_failures
             and not self.ineffective
             and not self.unreadable
@@ -412,7 +440,7 @@ class Layout:
         return self._line("", "scenario", "variants", "expected", "got", "states", "time")
 
     def row(self, result: RowResult) -> str:
-        status = "ok" if result.matches else "FAIL"
+        status = "ok" if result.matches else "INC" if result.incomplete else "FAIL"
         states = f"{result.states}{' *' if result.states_changed else ''}"
         return self._line(
             status,
@@ -454,6 +482,9 @@ def summary(report: Report, updating: bool = False) -> list[str]:
         lines.append(f"cannot replay: {why}")
     for r in report.ineffective:
         lines.append(f"not checked: {r.row.label}: {r.ineffective}")
+    for r in report.incomplete:
+        because = f"{r.message}; " if r.message else ""
+        lines.append(f"incomplete: {r.row.label}: {because}no verdict (expected {r.expected})")
     for r in report.verdict_changes:
         because = f" ({r.message})" if r.message else ""
         lines.append(f"verdict changed: {r.row.label}: expected {r.expected}, got {r.got}{because}")
@@ -504,9 +535,27 @@ def summary(report: Report, updating: bool = False) -> list[str]:
             f"left out {counted(count, 'counterexample')} of model files outside vfsmc "
             f"(vfsmc replay FILE replays one): {names}"
         )
-    verdict = "passed" if report.passed else "FAILED"
-    expected = len(report.rows) - len(report.verdict_changes) - len(report.ineffective)
-    unchecked = f" ({len(report.ineffective)} not checked)" if report.ineffective else ""
+    verdict = (
+        "passed"
+        if report.passed
+        else "INCOMPLETE"
+        if report.incomplete
+        and not report.failed
+        and not report.unreadable
+        and not report.ineffective
+        else "FAILED"
+    )
+    expected = (
+        len(report.rows)
+        - len(report.verdict_changes)
+        - len(report.ineffective)
+        - len(report.incomplete)
+    )
+    aside = [
+        f"{len(report.ineffective)} not checked" if report.ineffective else "",
+        f"{len(report.incomplete)} incomplete" if report.incomplete else "",
+    ]
+    unchecked = f" ({', '.join(a for a in aside if a)})" if any(aside) else ""
     files = len(report.replays) + len(report.unreadable)
     as_recorded = len(report.replays) - len(report.replay_failures)
     lines.append(
@@ -533,6 +582,7 @@ def to_json(report: Report) -> dict[str, Any]:
                 "property": r.violated,
                 "message": r.message,
                 "matches": r.matches,
+                "incomplete": r.incomplete,
                 "ineffective": r.ineffective,
                 "states": r.states,
                 "baseline_states": r.row.states,
@@ -553,6 +603,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "left_out": [str(path) for path in report.left_out],
         "verdict_changes": len(report.verdict_changes),
         "ineffective_rows": len(report.ineffective),
+        "incomplete_rows": len(report.incomplete),
         "replay_failures": len(report.replay_failures),
         "state_changes": len(report.state_changes),
     }

@@ -26,6 +26,7 @@ from mc.atomic_write import stream_of
 from mc.check.usermodels import SHOW_TRACEBACK
 from mc.cli.exit_codes import (
     EXIT_BROKEN_PIPE,
+    EXIT_INCOMPLETE,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
@@ -38,7 +39,7 @@ from mc.text import printable
 from mc.trace import format as cx_format
 from mc.trace import graph as render_graph
 
-__all__ = ["EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_TERMINATED", "EXIT_USAGE"]
+__all__ = ["EXIT_INCOMPLETE", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_TERMINATED", "EXIT_USAGE"]
 F = TypeVar("F", bound=Callable[..., Any])
 INPUT_ERRORS = (
     UnknownName,

@@ -3,6 +3,8 @@ and 3 (incomplete)."""
 
 EXIT_USAGE = 2
 """Bad input or usage: one line on stderr."""
+EXIT_INCOMPLETE = 3
+"""A bound, the memory limit or Ctrl-C stopped a search before a verdict."""
 EXIT_INTERNAL = 4
 """An error in vfsmc itself."""
 EXIT_INTERRUPTED = 130

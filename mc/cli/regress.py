@@ -13,7 +13,15 @@ from mc.check import mutate, regress, usermodels
 from mc.check.recorded import default_out
 from mc.check.registry import with_files
 from mc.cli.completion import complete_scenario
-from mc.cli.errors import EXIT_USAGE, echo_json, fail, message_of, one_line_errors, say
+from mc.cli.errors import (
+    EXIT_INCOMPLETE,
+    EXIT_USAGE,
+    echo_json,
+    fail,
+    message_of,
+    one_line_errors,
+    say,
+)
 from mc.cli.options import (
     Count,
     OutDirectory,
@@ -47,7 +55,9 @@ BAR_WIDTH = 28
     help="Record the state counts of the rows whose verdict held as their new baseline.",
 )
 @click.option("--filter", "prefix", default="", help="Only scenarios whose name starts with this.")
-@time_limit_option("Stop each check after this many seconds (the row then fails as INCOMPLETE).")
+@time_limit_option(
+    "Stop each check after this many seconds (the row is then INCOMPLETE: no verdict, exit 3)."
+)
 @max_memory_option
 @por_option
 @processes_option(
@@ -71,7 +81,8 @@ def regress_command(
     Without --models: specs/expectations.toml and counterexamples/.  With
     --models DIR: the model files of DIR, its expectations.toml and its
     counterexamples/.  Exit 1 when a verdict changed or a counterexample no
-    longer replays as recorded; state counts that changed are listed apart.
+    longer replays as recorded, else 3 when a bound stopped a row's check
+    before a verdict; state counts that changed are listed apart.
     """
     if update and not reduce:
         raise click.UsageError(
@@ -123,7 +134,15 @@ def regress_command(
         for line in regress.summary(report, updating=update):
             click.echo(line)
         reports.append(report)
-    if update:
+    finished = all(r.passed for r in reports)
+    if update and not finished:
+        how = "was incomplete" if all(map(_incomplete_only, reports)) else "failed"
+        say(
+            "warning",
+            f"the state baselines were not updated: this run {how}, and only a run whose "
+            "every row and counterexample is as expected records them",
+        )
+    elif update:
         for report in reports:
             where = shown(str(report.suite.expectations))
             try:
@@ -138,7 +157,15 @@ def regress_command(
         echo_json(json.dumps(payload[0] if len(payload) == 1 else payload, indent=1))
     if any(r.ineffective or r.unreadable for r in reports):
         sys.exit(EXIT_USAGE)
-    sys.exit(0 if all(r.passed for r in reports) else 1)
+    if any(r.failed for r in reports):
+        sys.exit(1)
+    sys.exit(0 if finished else EXIT_INCOMPLETE)
+
+
+def _incomplete_only(report: regress.Report) -> bool:
+    """Whether ``report`` passed or fell short only in that a bound
+    stopped some of its rows."""
+    return not (report.failed or report.ineffective or report.unreadable)
 
 
 def _row_printer(layout: regress.Layout) -> Callable[[regress.RowResult], None]:
