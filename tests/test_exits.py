@@ -95,6 +95,58 @@ def test_ctrl_c_during_a_check_gives_incomplete_with_statistics(
     assert "incomplete: interrupted (Ctrl-C)" in text.output
 
 
+def test_ctrl_c_during_mutate_prints_what_was_done_and_exits_3(
+    vfsmc: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C ends ``mutate`` as it ends ``check``: the table of the
+    mutations checked so far, the rest listed as undecided, exit 3."""
+    from mc.check import mutate
+
+    original = mutate._check
+    calls = [0]
+
+    def interrupted_third(*args: object, **kwargs: object) -> mutate.MutantResult:
+        calls[0] += 1
+        if calls[0] == 3:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mutate, "_check", interrupted_third)
+    result = vfsmc("mutate", "dirops/rename-rmdir-link", "--no-save")
+    assert result.exit_code == 3, result.output
+    rows = [line for line in result.output.splitlines() if line.startswith(("drop ", "weaken "))]
+    assert len(rows) == 2, result.output
+    assert "interrupted (Ctrl-C) before it was checked here or on the other" in result.output
+    assert "incomplete: interrupted (Ctrl-C) after" in result.output
+    assert "2 mutations checked here" in result.output
+    calls[0] = 0
+    report = json.loads(vfsmc("mutate", "dirops/rename-rmdir-link", "--no-save", "--json").output)
+    assert report["interrupted"] is True and len(report["mutations"]) == 2
+    assert report["unfinished"]
+
+
+def test_mutate_stopped_by_a_bound_before_any_mutation_exits_3(
+    vfsmc: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    line = one_line(
+        vfsmc("mutate", "dirops/rename-rmdir-link", "--time-limit", "1e-9"),
+        3,
+        "dirops/rename-rmdir-link is INCOMPLETE before any mutation (time limit",
+    )
+    assert "so no mutation was checked" in line
+    from mc.check import mutate
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mutate._Baselines, "get", interrupted)
+    one_line(
+        vfsmc("mutate", "dirops/rename-rmdir-link"),
+        3,
+        "interrupted (Ctrl-C) while searching it unmutated, before any mutation was checked",
+    )
+
+
 def test_ctrl_c_outside_a_single_check_exits_130(
     vfsmc: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -49,12 +49,21 @@ from mc.dsl.wait_steps import TryLockStep
 from mc.engine.explore import Options, Search
 from mc.engine.result import Verdict
 from mc.kernel.world import ModelError
+from mc.text import counted
+
+R = TypeVar("R")
 
 Progress = Callable[[int, int, str], None]
 
 
 class MutationError(ValueError):
     """Mutation analysis cannot run (the scenario fails unmutated)."""
+
+
+class MutationIncomplete(MutationError):
+    """Mutation analysis stopped before any mutation was checked: a bound
+    (``--time-limit``, ``--max-states``, the memory limit) or Ctrl-C
+    stopped the unmutated scenario's search."""
 
 
 def coverage(model: KernelModel, states: Sequence[tuple[Any, ...]]) -> set[tuple[str, str]]:
@@ -134,6 +143,12 @@ class Analysis:
     on that it changes nothing in: they were checked without it (a
     scenario under a variant that changes nothing in it is the scenario
     itself)."""
+    interrupted: bool = False
+    """Ctrl-C ended the analysis: ``results`` and ``evidence`` hold what was
+    done by then, ``unfinished`` what was not."""
+    unfinished: tuple[Mutation, ...] = ()
+    """Mutations reached whose check, or whose check on the other
+    scenarios that reach their step, Ctrl-C left undone."""
 
     def _unbroken(self, kind: Kind) -> list[Evidence]:
         return [e for e in self.evidence if e.mutation.kind is kind and not e.broke]
@@ -166,6 +181,8 @@ class Baseline:
     variants: tuple[str, ...] = ()
     """The variants of the run that change the scenario, the ones it is
     searched (and its mutants checked) under."""
+    reason: str | None = None
+    """Why the search stopped short, when its verdict is INCOMPLETE."""
 
     def reaches(self, mutation: Mutation) -> bool:
         """Whether some thread running the mutated operation reaches its step."""
@@ -216,6 +233,7 @@ class _Baselines:
                 len(states),
                 frozenset(coverage(model, states)),
                 changing,
+                result.incomplete_reason,
             )
         return self.found[scenario]
 
@@ -251,7 +269,19 @@ def analyse(
     if checked is not None:
         check_applicable(registry, found, checked)
     model = build(registry, found, base_variants, checked)
-    baseline = baselines.get(scenario)
+    try:
+        baseline = baselines.get(scenario)
+    except KeyboardInterrupt:
+        raise MutationIncomplete(
+            f"{scenario}: interrupted (Ctrl-C) while searching it unmutated, before any "
+            "mutation was checked"
+        ) from None
+    if baseline.verdict is Verdict.INCOMPLETE:
+        raise MutationIncomplete(
+            f"{scenario} is INCOMPLETE before any mutation ({baseline.reason}, after "
+            f"{baseline.states:,} states), so no mutation was checked: mutation analysis "
+            "needs the unmutated scenario's whole search (raise the bound)"
+        )
     if baseline.verdict is not Verdict.OK:
         why = f" ({baseline.violated})" if baseline.violated else ""
         raise MutationError(
@@ -260,12 +290,31 @@ def analyse(
         )
     every = mutations(model)
     live = [m for m in every if baseline.reaches(m)]
-    results = side_by_side.each(
-        len(live),
-        lambda at: _check(registry, scenario, baselines, live[at], out),
-        processes,
-        _counted(progress, len(live), "mutants"),
-    )
+    done: dict[int, MutantResult] = {}
+    try:
+        results = side_by_side.each(
+            len(live),
+            lambda at: _check(registry, scenario, baselines, live[at], out),
+            processes,
+            _kept(done, _counted(progress, len(live), "mutants")),
+        )
+    except KeyboardInterrupt:
+        results = [done[at] for at in sorted(done)]
+        return Analysis(
+            scenario=scenario,
+            variants=base_variants,
+            properties=tuple(p.name for p in model.properties()),
+            baseline_states=baseline.states,
+            results=tuple(results),
+            unreached=tuple(m for m in every if m not in live),
+            evidence=(),
+            seconds=time.perf_counter() - started,
+            sections=tuple(mutant_sections(model)),
+            interrupted=True,
+            unfinished=tuple(
+                m for m in live if m not in {r.mutation for r in results} or _harmless(m, results)
+            ),
+        )
     harmless = [
         r.mutation
         for r in results
@@ -277,12 +326,21 @@ def analyse(
         if name != scenario
         and any(inv.operation.name in {m.operation for m in harmless} for inv in found.threads)
     ]
-    evidence = side_by_side.each(
-        len(harmless),
-        lambda at: _elsewhere(registry, scenario, others, harmless[at], baselines),
-        processes,
-        _counted(progress, len(harmless), "harmless ones on other scenarios"),
-    )
+    found_elsewhere: dict[int, Evidence] = {}
+    interrupted = False
+    try:
+        evidence = side_by_side.each(
+            len(harmless),
+            lambda at: _elsewhere(registry, scenario, others, harmless[at], baselines),
+            processes,
+            _kept(
+                found_elsewhere,
+                _counted(progress, len(harmless), "harmless ones on other scenarios"),
+            ),
+        )
+    except KeyboardInterrupt:
+        interrupted = True
+        evidence = [found_elsewhere[at] for at in sorted(found_elsewhere)]
     if progress is not None:
         progress(1, 1, "")
     checked_elsewhere = sorted(
@@ -319,7 +377,29 @@ def analyse(
         hints=hints,
         sections=tuple(mutant_sections(model)),
         changes_nothing_in=changes_nothing_in,
+        interrupted=interrupted,
+        unfinished=tuple(m for m in harmless if m not in {e.mutation for e in evidence}),
     )
+
+
+def _harmless(mutation: Mutation, results: Sequence[MutantResult]) -> bool:
+    """Whether ``mutation``, among ``results``, is a drop or weakening
+    that broke nothing here (to be checked on the other scenarios)."""
+    return mutation.kind in (Kind.DROP, Kind.WEAKEN) and any(
+        r.mutation == mutation and r.verdict is Verdict.OK for r in results
+    )
+
+
+def _kept(into: dict[int, R], tell: Callable[[int, R], None] | None) -> Callable[[int, R], None]:
+    """A ``done`` callback that keeps each result in ``into`` by index (for
+    what Ctrl-C leaves) and passes it on to ``tell``."""
+
+    def done(index: int, result: R) -> None:
+        into[index] = result
+        if tell is not None:
+            tell(index, result)
+
+    return done
 
 
 def _check(
@@ -445,9 +525,10 @@ def render(analysis: Analysis) -> str:
     """The analysis as a table and a summary in which every mutation
     appears in exactly one section."""
     variants = f" with {', '.join(analysis.variants)}" if analysis.variants else ""
-    total = len(analysis.results) + len(analysis.unreached)
+    reached = len({r.mutation for r in analysis.results} | set(analysis.unfinished))
+    total = reached + len(analysis.unreached)
     lines = [
-        f"mutations of {analysis.scenario}{variants}: {total}, {len(analysis.results)} reached"
+        f"mutations of {analysis.scenario}{variants}: {total}, {reached} reached"
         f" ({len(analysis.unreached)} not reached), unmutated OK with"
         f" {analysis.baseline_states} states (every interleaving), {analysis.seconds:.2f} s",
         f"properties: {', '.join(analysis.properties)}",
@@ -476,6 +557,13 @@ def render(analysis: Analysis) -> str:
     for title, count, members in summary(analysis):
         lines += ["", f"{title} ({count}):"]
         lines += [f"  {line}" for line in members] or ["  none"]
+    if analysis.interrupted:
+        lines += [
+            "",
+            f"incomplete: interrupted (Ctrl-C) after {analysis.seconds:.2f} s; "
+            f"{counted(len(analysis.results), 'mutation')} checked here, "
+            f"{len(analysis.unfinished)} undecided",
+        ]
     return "\n".join(lines)
 
 
@@ -534,6 +622,18 @@ def summary(analysis: Analysis) -> list[tuple[str, int, list[str]]]:
             "still run as one)",
             len(analysis.sections),
             list(analysis.sections),
+        ),
+        *(
+            [
+                (
+                    "interrupted (Ctrl-C) before it was checked here or on the other "
+                    "scenarios that reach it, so undecided",
+                    len(analysis.unfinished),
+                    [m.describe() for m in analysis.unfinished],
+                )
+            ]
+            if analysis.interrupted
+            else []
         ),
     ]
 
@@ -610,4 +710,6 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
         "changes_nothing_in": {
             variant: list(names) for variant, names in analysis.changes_nothing_in.items()
         },
+        "interrupted": analysis.interrupted,
+        "unfinished": [_mutation_json(m) for m in analysis.unfinished],
     }

@@ -34,6 +34,8 @@ from mc.cli.options import (
     time_limit_option,
     without,
 )
+from mc.dsl.scenario import Registry
+from mc.engine.ctrl_c import one_interrupt_per_press
 from mc.engine.explore import Options
 from mc.project import shown
 
@@ -262,18 +264,57 @@ def mutate_command(
     without(reg, name, properties, excluded)
     show_progress = sys.stderr.isatty() if progress is None else progress
     options = Options(max_states=max_states, time_limit=time_limit, max_memory=max_memory)
-    with usermodels.reported():
-        analysis = mutate.analyse(
+    with one_interrupt_per_press():
+        _mutate(
             reg,
+            scenario,
             name,
             variants,
-            properties=properties or None,
-            excluded=excluded,
-            out=(out or default_out(scenario).parent / "mutations") if save else None,
-            options=options,
-            progress=_bar if show_progress else None,
-            processes=workers,
+            properties,
+            excluded,
+            out,
+            save,
+            options,
+            show_progress,
+            workers,
+            as_json,
         )
+
+
+def _mutate(
+    reg: Registry,
+    scenario: str,
+    name: str,
+    variants: tuple[str, ...],
+    properties: tuple[str, ...],
+    excluded: tuple[str, ...],
+    out: Path | None,
+    save: bool,
+    options: Options,
+    show_progress: bool,
+    workers: int,
+    as_json: bool,
+) -> None:
+    """``vfsmc mutate`` once its arguments are checked, a repeated Ctrl-C
+    (``timeout -s INT`` signals twice) kept from cutting short the report
+    of what was done by the first."""
+    try:
+        with usermodels.reported():
+            analysis = mutate.analyse(
+                reg,
+                name,
+                variants,
+                properties=properties or None,
+                excluded=excluded,
+                out=(out or default_out(scenario).parent / "mutations") if save else None,
+                options=options,
+                progress=_bar if show_progress else None,
+                processes=workers,
+            )
+    except mutate.MutationIncomplete as error:
+        if show_progress:
+            click.echo(f"\r{'':<110}\r", err=True, nl=False)
+        fail(str(error), EXIT_INCOMPLETE)
     if show_progress:
         click.echo(f"\r{'':<110}\r", err=True, nl=False)
     if as_json:
@@ -283,3 +324,5 @@ def mutate_command(
     for result in analysis.results:
         if result.unsaved is not None:
             say("warning", f"not saved: {result.unsaved}")
+    if analysis.interrupted:
+        sys.exit(EXIT_INCOMPLETE)
