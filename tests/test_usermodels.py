@@ -1215,3 +1215,46 @@ def test_a_trace_runs_no_model_file_outside_its_trees(vfsmc: Run, tmp_path: Path
     trusted = vfsmc("replay", "work/traces/up.json")
     assert trusted.exit_code == 2 and "which lies outside" not in trusted.output
     assert ran.exists()
+
+
+ASKS_A_SHIPPED_FLAG = """
+from mc.dsl import scenario
+from mc.models.xattr import setxattr
+
+scenario(
+    "flagged/two-sets",
+    "two setxattrs of /a/f, on a protocol where ext4's set takes xattr_sem",
+    tree=["/a/", "/a/f"],
+    threads=[setxattr("/a/f", "user.a"), setxattr("/a/f", "user.b")],
+    properties=["lock-protocol", "deadlock", "completes"],
+    variants=["ext4-set-takes-xattr-sem"],
+)
+"""
+
+
+def test_a_variant_of_the_scenario_s_protocol_asked_again_changes_nothing(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A variant an operation asks about (``op.variant``), already in a
+    scenario's ``variants=[...]``: ``check -V`` of it and a regress row
+    naming it say it is part of the protocol already, as for any other
+    kind of variant, instead of an OK that says nothing of it."""
+    _write(tmp_path / "suite", "flagged.py", ASKS_A_SHIPPED_FLAG)
+    again = vfsmc("check", "suite/flagged.py:flagged/two-sets", "-V", "ext4-set-takes-xattr-sem")
+    assert again.exit_code == 2, again.output
+    assert (
+        "variant ext4-set-takes-xattr-sem is part of flagged/two-sets's protocol already"
+        in again.output
+    )
+    (tmp_path / "suite" / "expectations.toml").write_text(
+        '[[expect]]\nscenario = "flagged/two-sets"\nverdict = "OK"\n\n'
+        '[[expect]]\nscenario = "flagged/two-sets"\n'
+        'variants = ["ext4-set-takes-xattr-sem"]\nverdict = "OK"\n'
+    )
+    suite = vfsmc("regress", "--models", "suite")
+    assert suite.exit_code == 2, suite.output
+    assert "NO CHANGE" in suite.output
+    assert (
+        "not checked: flagged/two-sets [ext4-set-takes-xattr-sem]: variant "
+        "ext4-set-takes-xattr-sem is part of flagged/two-sets's protocol already"
+    ) in suite.output

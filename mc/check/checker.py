@@ -72,7 +72,8 @@ def build(
     properties: Sequence[str] | None = None,
 ) -> KernelModel:
     """The model of ``scenario`` under ``variants``; a scenario without
-    threads is a ``ModelError`` and a variant that changes nothing an
+    threads is a ``ModelError`` and a variant that changes nothing, or is
+    part of the scenario's protocol already (its ``variants=[...]``), an
     ``IneffectiveVariant``."""
     model = registry.build(scenario, variants, properties)
     if not scenario.threads:
@@ -83,7 +84,7 @@ def build(
             "properties has no verdict (name some with properties= or --property)"
         )
     for name in variants:
-        if not changes_something(registry, model, name, scenario):
+        if name in scenario.variants or not changes_something(registry, model, name, scenario):
             raise ineffective(registry, model, name, scenario.name)
     return model
 
