@@ -4,6 +4,7 @@ replay, graphs and one-line errors on bad input."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+from mc.text import grouped
 from mc.trace import format as cx_format
 
 Run = Callable[..., Result]
@@ -57,6 +59,36 @@ def test_check_ok_exits_0_with_statistics(vfsmc: Run) -> None:
     assert report["property"] is None and report["counterexample"] is None
     assert report["states"] > 100 and report["transitions"] >= report["states"] - 1
     assert {"seconds", "states_per_second", "peak_memory_bytes", "max_depth"} <= set(report)
+
+
+def test_check_statistics_group_thousands_as_the_rate_does(vfsmc: Run) -> None:
+    result = vfsmc("check", "journal/write-vs-writeback-commit")
+    assert result.exit_code == 0, result.output
+    [line] = [x for x in result.output.splitlines() if " transitions, depth " in x]
+    assert re.match(r"  \d{1,3},\d{3} states, \d{1,3}(,\d{3})+ transitions, ", line), line
+    assert not re.search(r"(?<![\d.,])\d{4,}(?![\d.])", line.split(";")[0]), line
+    assert grouped("28878 states, 0.002 s, 1.5e-17, 36.2 MiB, mutant2048") == (
+        "28,878 states, 0.002 s, 1.5e-17, 36.2 MiB, mutant2048"
+    )
+
+
+def test_a_huge_label_from_a_trace_is_echoed_clipped(vfsmc: Run, tmp_path: Path) -> None:
+    """A label of a trace that a replay message repeats is cut to about
+    200 characters, saying how long it is."""
+    vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutex")
+    path = tmp_path / "counterexamples/dirops-opposite-renames--no-rename-mutex.json"
+    data = json.loads(path.read_text())
+    del data["digest"]
+    data["steps"][0]["label"] = "x" * 100_000
+    (tmp_path / "huge.json").write_text(json.dumps(data))
+    result = vfsmc("replay", "huge.json", "--correct")
+    assert result.exit_code == 0, result.output[:2000]
+    [line] = [x for x in result.output.splitlines() if x.startswith("does not reproduce")]
+    assert len(line) < 700, line[:1000]
+    assert "x" * 199 + "\u2026 (100,000 characters)" in line
+    assert "x" * 201 not in line
+    report = json.loads(vfsmc("replay", "huge.json", "--correct", "--json").output)
+    assert len(report["reason"]) < 500
 
 
 def test_check_violation_exits_1_and_saves_trace_and_graph(vfsmc: Run, tmp_path: Path) -> None:

@@ -157,7 +157,7 @@ def test_state_changes_are_reported_apart_and_updated(vfsmc: Run, tmp_path: Path
     assert result.exit_code == 0, result.output
     assert "state counts changed" in result.output
     assert "dirops/opposite-renames [correct]: 7 -> 68" in result.output
-    assert "no state baseline yet for 1 rows" in result.output
+    assert "no state baseline yet for 1 row (record" in result.output
     updated = vfsmc("regress", "--models", "suite", "--update")
     assert updated.exit_code == 0
     assert "updated the state baseline of 2 rows in suite/expectations.toml" in updated.output

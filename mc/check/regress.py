@@ -525,7 +525,7 @@ def summary(report: Report, updating: bool = False) -> list[str]:
     if report.missing_baselines and not updating:
         how = "" if report.reduced else ", without --no-por"
         lines.append(
-            f"no state baseline yet for {len(report.missing_baselines)} rows "
+            f"no state baseline yet for {counted(len(report.missing_baselines), 'row')} "
             f"(record them with vfsmc regress --update{how})"
         )
     if report.left_out:
@@ -561,7 +561,7 @@ def summary(report: Report, updating: bool = False) -> list[str]:
     lines.append(
         f"regress {verdict}: {expected}/{len(report.rows)} rows as expected{unchecked}, "
         f"{as_recorded}/{files} counterexamples replay as recorded, "
-        f"{len(report.state_changes)} state counts changed"
+        f"{counted(len(report.state_changes), 'state count')} changed"
     )
     return lines
 

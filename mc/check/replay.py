@@ -10,7 +10,7 @@ from mc.dsl.kernel_model import KernelModel
 from mc.engine.endings import can_end_from, cannot_end
 from mc.engine.model import PropertyKind
 from mc.kernel.expr import State
-from mc.text import counted
+from mc.text import clipped, counted
 from mc.trace.events import Step
 from mc.trace.format import Counterexample
 
@@ -62,7 +62,10 @@ def threads_differ(model: KernelModel, counterexample: Counterexample) -> str | 
                 f"{name} runs {operation}"
             )
     if len(ours) != len(theirs):
-        return f"it records {len(theirs)} threads, but {counterexample.scenario} has {len(ours)}"
+        return (
+            f"it records {counted(len(theirs), 'thread')}, but {counterexample.scenario} "
+            f"has {len(ours)}"
+        )
     return None
 
 
@@ -98,36 +101,37 @@ def replay(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
             return stop(number, f"{head.thread} has already returned")
         if current.step.label != head.label:
             return stop(
-                number, f"{head.thread} is at '{current.step.label}' instead of '{head.label}'"
+                number,
+                f"{head.thread} is at '{current.step.label}' instead of '{clipped(head.label)}'",
             )
         after = model.step(state, (tid, head.branch))
         outcomes = len(current.fire(state))
         if after is None and 0 < outcomes <= head.branch:
             return stop(
                 number,
-                f"it records outcome {head.branch} of '{head.label}', which has "
+                f"it records outcome {head.branch} of '{clipped(head.label)}', which has "
                 f"{counted(outcomes, 'outcome')} here (0 to {outcomes - 1})",
             )
         if after is None:
             wait = current.step.waiting(current.context, state)
             detail = f"waits for {wait.resource}" if wait is not None else "is blocked"
-            return stop(number, f"{head.thread} cannot run '{head.label}': it {detail}")
+            return stop(number, f"{head.thread} cannot run '{clipped(head.label)}': it {detail}")
         again = model.step(state, (tid, head.branch))
         if again != after:
             differs = "" if again is None else f": {first_difference(model, after, again)}"
             return stop(
                 number,
-                f"the model is not deterministic: '{head.label}' run twice from one state "
+                f"the model is not deterministic: '{clipped(head.label)}' run twice from one state "
                 f"reaches two states{differs}",
             )
         records = model.records(state, (tid, head.branch))
         for (expected_number, expected), actual in zip(group, records, strict=False):
             if actual.label != expected.label:
-                return stop(expected_number, f"'{expected.label}' is now '{actual.label}'")
+                return stop(expected_number, f"'{clipped(expected.label)}' is now '{actual.label}'")
             if actual.changed != expected.changed:
                 return stop(
                     expected_number,
-                    f"'{expected.label}' now changes {_changes(actual.changed)}, "
+                    f"'{clipped(expected.label)}' now changes {_changes(actual.changed)}, "
                     f"not {_changes(expected.changed)}",
                 )
             if actual.source != expected.source:
@@ -178,7 +182,8 @@ def _regrouped(
     if ran > len(group) and last:
         number = group[-1][0]
         return number, (
-            f"the trace ends after '{group[-1][1].label}', but {thread} goes on at once to "
+            f"the trace ends after '{clipped(group[-1][1].label)}', but {thread} goes on at "
+            "once to "
             f"'{records[len(group)].label}' in the same atomic step, so no search stops "
             "there: a trace cut by hand must end where a step ends (or the model now runs "
             "them together)"
@@ -186,7 +191,7 @@ def _regrouped(
     if ran > len(group):
         number = group[-1][0]
         return number, (
-            f"after '{group[-1][1].label}', {thread} now goes on at once to "
+            f"after '{clipped(group[-1][1].label)}', {thread} now goes on at once to "
             f"'{records[len(group)].label}', which the trace did not run there"
         )
     number, expected = group[ran]
@@ -194,12 +199,13 @@ def _regrouped(
     now = "returns" if current is None else f"goes to '{current.step.label}'"
     if current is not None and current.step.label == expected.label:
         return number, (
-            f"'{expected.label}' is now a step of its own after '{records[-1].label}' "
+            f"'{clipped(expected.label)}' is now a step of its own after "
+            f"'{records[-1].label}' "
             "(other threads may run between them), where the trace ran them together"
         )
     return number, (
         f"after '{records[-1].label}', {thread} now {now}, where the trace went to "
-        f"'{expected.label}'"
+        f"'{clipped(expected.label)}'"
     )
 
 

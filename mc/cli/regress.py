@@ -38,6 +38,7 @@ from mc.dsl.scenario import Registry
 from mc.engine.ctrl_c import one_interrupt_per_press
 from mc.engine.explore import Options
 from mc.project import shown
+from mc.text import counted
 
 BAR_WIDTH = 28
 
@@ -153,7 +154,7 @@ def regress_command(
                 reason = error.strerror or message_of(error)
                 fail(f"the new state baselines were not recorded in {where}: {reason}")
             if not as_json:
-                click.echo(f"updated the state baseline of {changed} rows in {where}")
+                click.echo(f"updated the state baseline of {counted(changed, 'row')} in {where}")
     if as_json:
         payload = [regress.to_json(r) for r in reports]
         echo_json(json.dumps(payload[0] if len(payload) == 1 else payload, indent=1))
