@@ -3,8 +3,6 @@ safe to print on a terminal."""
 
 from __future__ import annotations
 
-import re
-
 _SHOWN = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -35,17 +33,6 @@ def briefly(value: object, longest: int = 80) -> str:
     """``repr(value)`` cut to ``longest`` characters."""
     text = repr(value)
     return text if len(text) <= longest else text[: longest - 3] + "..."
-
-
-_WHOLE_NUMBER = re.compile(r"(?<![\w.,-])(\d{4,})(?![\w.,])")
-
-
-def grouped(text: str) -> str:
-    """``text`` with each whole number of four digits or more written with
-    thousands separators (``28878 states`` as ``28,878 states``), as the
-    rates beside them are; decimals, exponents and digits within words
-    stay as they are."""
-    return _WHOLE_NUMBER.sub(lambda found: f"{int(found.group(1)):,}", text)
 
 
 ECHOED = 200

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from mc.text import grouped
 from mc.trace import format as cx_format
 
 Run = Callable[..., Result]
@@ -67,9 +66,6 @@ def test_check_statistics_group_thousands_as_the_rate_does(vfsmc: Run) -> None:
     [line] = [x for x in result.output.splitlines() if " transitions, depth " in x]
     assert re.match(r"  \d{1,3},\d{3} states, \d{1,3}(,\d{3})+ transitions, ", line), line
     assert not re.search(r"(?<![\d.,])\d{4,}(?![\d.])", line.split(";")[0]), line
-    assert grouped("28878 states, 0.002 s, 1.5e-17, 36.2 MiB, mutant2048") == (
-        "28,878 states, 0.002 s, 1.5e-17, 36.2 MiB, mutant2048"
-    )
 
 
 def test_a_huge_label_from_a_trace_is_echoed_clipped(vfsmc: Run, tmp_path: Path) -> None:

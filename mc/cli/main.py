@@ -49,7 +49,7 @@ from mc.engine.reduction import turned_off_by
 from mc.engine.result import Strategy, Verdict
 from mc.kernel.world import ModelError
 from mc.spec.conformance import SPEC_CONFORMANCE
-from mc.text import clipped, grouped, printable
+from mc.text import clipped, printable
 from mc.trace import format as cx_format
 from mc.trace import graph as render_graph
 from mc.trace import text as render_text
@@ -441,7 +441,7 @@ def _print_check(outcome: Outcome, reduce: bool) -> None:
     click.echo(f"{outcome.scenario.name}{variants}: {result.verdict.value}")
     click.echo(f"  {outcome.scenario.description}")
     click.echo(f"  properties: {', '.join(result.properties)}")
-    click.echo(f"  {grouped(result.stats.summary())}")
+    click.echo(f"  {result.stats.summary()}")
     if result.verdict is Verdict.INCOMPLETE:
         click.echo(
             f"  incomplete: {result.incomplete_reason}; no verdict beyond the states explored"

@@ -116,7 +116,7 @@ class Stats:
             else f" ({self.store_bytes_per_state:.0f} in the store)"
         )
         return (
-            f"{self.states} states, {self.transitions} transitions, depth {self.max_depth}, "
+            f"{self.states:,} states, {self.transitions:,} transitions, depth {self.max_depth}, "
             f"{self.seconds:.3f} s, {self.states_per_second:,.0f} states/s, "
             f"peak {self.peak_memory_bytes / 2**20:.1f} MiB, "
             f"{self.bytes_per_state:.0f} B/state{store}{extra}"
@@ -131,10 +131,11 @@ class Stats:
 def _phrase(name: str, value: object) -> str:
     """One figure of ``Stats.extra`` in words."""
     if name == "reduction_stopped_after":
-        return f"reduction given up after {value} states without an ample set"
+        return f"reduction given up after {value:,} states without an ample set"
     if name == "workers":
         return f"{value} worker{'' if value == 1 else 's'}"
-    return f"{value} {name.replace('_', ' ')}"
+    shown = f"{value:,}" if isinstance(value, int) else str(value)
+    return f"{shown} {name.replace('_', ' ')}"
 
 
 @attrs.frozen
