@@ -327,11 +327,11 @@ def check(
             "(partial-order reduction applies as without it)",
         )
     if omitted and not as_json:
-        click.echo(
-            f"note: the operations of {name} also make {', '.join(omitted)} checkable; "
+        say(
+            "note",
+            f"the operations of {name} also make {', '.join(omitted)} checkable; "
             f"add {'it' if len(omitted) == 1 else 'them'} to the scenario's properties=[...] "
             "(or pass -p)",
-            err=True,
         )
     sys.exit(outcome.result.verdict.exit_code)
 
