@@ -204,6 +204,7 @@ def migrate(op: Op, file: File, index: int) -> None:
     before ``try_to_migrate()``, and migrates a truncated folio too; and a
     buffer-head filesystem's ``buffer_migrate_folio()`` locks the buffers,
     which ``filemap_migrate_folio()`` has none of."""
+    op.world.refs_counted = True
     op.holds_no_file()
     mapping = op.mapping(file)
     page = mapping.page(index)

@@ -36,6 +36,11 @@ def put(scratch: Scratch, slot: int, value: int) -> None:
     scratch[slot] = value
 
 
+@touches(lambda world, slot: ([slot], []))
+def read(scratch: Scratch, slot: int):
+    return scratch[slot]
+
+
 def register_is_one(scratch: Scratch, value) -> None:
     if value == 1:
         scratch.violate("saw", "T1's r is 1")
@@ -123,6 +128,39 @@ def expr_checker(op: Op) -> None:
         op.effect("saw it", saw)
 
 
+@touches(lambda world, r: ([], []))
+def register_is_one_declared(scratch: Scratch, value) -> None:
+    register_is_one(scratch, value)
+
+
+@operation(models="r is 1 for one local step, published to the next thread")
+def brief_publisher(op: Op) -> None:
+    a = op.world.shared_slot("a", 0)
+    op.effect("a = 1", put, a, 1)
+    r = op.let("r", const(1), "r = 1")
+    op.publish("T1.r", r)
+    op.let("r", const(0), "r = 0")
+    op.effect("a = 2", put, a, 2)
+
+
+@operation(models="reads T1's r, saying it reads nothing shared")
+def brief_reader(op: Op) -> None:
+    op.effect("check(T1.r)", register_is_one_declared, op.published("T1.r"))
+
+
+@touches(lambda world, flag, lock, seen: ([flag, lock], []))
+def flag_without_reader_seen(scratch: Scratch, flag: int, lock: int, seen) -> None:
+    flag_without_reader(scratch, flag, lock)
+
+
+@operation(models="checks the flag against the readers, declared, with a register argument")
+def register_checker(op: Op) -> None:
+    rw = op.world.shared_lock("rw", LockKind.RWSEM)
+    flag = op.world.shared_slot("flag", 0)
+    seen = op.compute("seen", "seen = flag", read, flag)
+    op.effect("check", flag_without_reader_seen, flag, rw.slot, seen)
+
+
 @operation(models="r goes 1 then 0 between shared steps")
 def flipper(op: Op) -> None:
     z = op.world.shared_slot("z", 0)
@@ -178,6 +216,10 @@ scenario("sound/read-side-undeclared", "an effect that reads a read side's rwsem
          tree=[], threads=[flagger(), undeclared_checker()], properties=["saw", "deadlock"])
 scenario("sound/read-side-expr", "a condition that says it reads a read side's rwsem", tree=[],
          threads=[flagger(), expr_checker()], properties=["saw", "deadlock"])
+scenario("sound/published-briefly", "a register one local step holds at 1, read elsewhere",
+         tree=[], threads=[brief_publisher(), brief_reader()], properties=["saw", "deadlock"])
+scenario("sound/read-side-declared-register", "a declared read of the rwsem, a register argument",
+         tree=[], threads=[flagger(), register_checker()], properties=["saw", "deadlock"])
 scenario("sound/registers-watched", "a property reads a register local steps flip", tree=[],
          threads=[flipper(), bystander()], properties=["r-never-1", "deadlock"])
 scenario("sound/two-handlers", "two identical handlers and a spinlock holder", tree=[],
@@ -202,6 +244,8 @@ def models(tmp_path: Path) -> Path:
         "sound/peek-mutex",
         "sound/read-side-declared",
         "sound/read-side-expr",
+        "sound/read-side-declared-register",
+        "sound/published-briefly",
         "sound/registers-watched",
     ],
 )

@@ -242,9 +242,9 @@ def check_scenario(
     that changes nothing, ``NotApplicable`` for a property the scenario
     gives nothing to check and ``ModelError`` for a model that is not
     deterministic (its trace does not re-execute to the states it reached).
-    A ``spread`` search is breadth-first over several processes,
-    without partial-order reduction and without the count of unchecked
-    errors.  With ``symmetry`` the search
+    A ``spread`` search is breadth-first over several processes (with
+    partial-order reduction as one process does it), without the count of
+    unchecked errors.  With ``symmetry`` the search
     explores one representative of each class of states that differ by a
     permutation of interchangeable threads (``mc.dsl.symmetry``), without
     partial-order reduction, and its counterexample is unfolded into a path

@@ -125,6 +125,7 @@ class KernelModel(Model[State, Action]):
         their initial values as the thread comes there (``_dead_registers``)."""
         self._blank = world.initial_state()
         self.initial: State = self._blank
+        self._exposing = self._writes_exposed()
         programs = [[step.step for step in thread.steps] for thread in self.threads]
         observed = self._lock_slots_read()
         read_only = (
@@ -161,9 +162,54 @@ class KernelModel(Model[State, Action]):
         to join a lock's queue of writers, which the thread leaves by
         taking the lock and moving on."""
 
+    def _writes_exposed(self) -> list[list[bool]]:
+        """For each thread and program counter, whether the step there
+        writes a register another thread's step may read (through an
+        expression, ``_read_by_others``, a ``touches`` declaration, or by
+        number, ``_read_by_number``):
+        it is no local step, so the value it writes is there to be read
+        before the thread's next step."""
+        exposed = (
+            slot_mask(self._read_by_others) | self._read_by_number | self._declared_foreign_reads()
+        )
+        return [
+            [bool(c.step.footprint(self.regions(tid)).writes & exposed) for c in thread.steps]
+            for tid, thread in enumerate(self.threads)
+        ]
+
+    @functools.cached_property
+    def _read_by_number(self) -> int:
+        """The registers of other threads an effect that does not say what
+        it reads may read by number: the folio references, when a step of
+        the scenario counts them (``World.refs_counted``; the others only
+        avoid the folio objects they name, whichever they are).  Any other
+        register another thread's step reads is read through an expression
+        (``op.published``) or a ``touches`` declaration, as the README asks."""
+        world = self.world
+        return slot_mask(world.counted) if world.refs_counted else 0
+
+    def _declared_foreign_reads(self) -> int:
+        """The registers of other threads the steps' ``touches``
+        declarations say they read."""
+        found = 0
+        private = [self.regions(tid).own for tid in range(len(self.threads))]
+        everyone = 0
+        for mask in private:
+            everyone |= mask
+        for tid, thread in enumerate(self.threads):
+            regions = self.regions(tid)
+            for compiled in thread.steps:
+                step = compiled.step
+                if isinstance(step, EffectStep) and step.touches is not None:
+                    declared = step.declared(regions)
+                    if declared is not None:
+                        found |= declared.reads & everyone & ~private[tid]
+        return found
+
     def _lock_slots_read(self) -> int:
         """The lock slots steps other than lock steps say they read (an
-        effect's ``touches``, an expression's ``reads``).  An effect that
+        effect's ``touches``, every lock's when it cannot be evaluated
+        before the run; an expression's ``reads``).  An effect that
         does not say what it reads is refused the slots of the read sides
         that run with the step before them (``Scratch``, ``unread_locks``);
         an expression that does not say is taken to read none (the README
@@ -175,7 +221,12 @@ class KernelModel(Model[State, Action]):
             said = attrs.evolve(regions, shared=regions.data)
             for compiled in thread.steps:
                 step = compiled.step
-                if getattr(step, "lock", None) is None:
+                if getattr(step, "lock", None) is not None:
+                    continue
+                if isinstance(step, EffectStep) and step.touches is not None:
+                    declared = step.declared(regions)
+                    found |= locks if declared is None else declared.reads
+                else:
                     found |= step.footprint(said).reads
         return found & locks
 
@@ -200,14 +251,16 @@ class KernelModel(Model[State, Action]):
         """Decide which steps are local (``Step.local``; the read sides of
         ``read_only``, ``uncontended``; an interrupt entry that lands on
         idle CPUs only; none of a thread in ``watched``, whose private
-        slots a property reads), run each thread's local steps from the
+        slots a property reads, nor one that writes a register another
+        thread reads, ``_writes_exposed``), run each thread's local steps from the
         start (``initial``), and make the properties, which may read it."""
         world = self.world
         self._local = [
             [
                 tid not in watched
+                and not self._exposing[tid][pc]
                 and (step.step.local_in(world) or uncontended(step.step, read_only))
-                for step in thread.steps
+                for pc, step in enumerate(thread.steps)
             ]
             for tid, thread in enumerate(self.threads)
         ]
@@ -308,7 +361,9 @@ class KernelModel(Model[State, Action]):
         """Reset no register before or as its thread returns (what
         ``--audit-reads`` checks against: a property that reads a register
         without saying so then answers otherwise once the register is
-        reset, where forgetting it would have hidden the read)."""
+        reset, where forgetting it would have hidden the read).  The local
+        steps still run with the step before them, so a property that
+        reads a thread's program counter unsaid is not seen between them."""
         self._forgotten = [() for _ in self.threads]
         self._dead = [[() for _ in thread.steps] for thread in self.threads]
         self.initial = self._settled
@@ -592,7 +647,9 @@ class KernelModel(Model[State, Action]):
         Every step of a thread an interrupt handler may land on reads where
         the handlers run (it is disabled while one runs on its CPU).  A
         step that reads another thread's register (a value ``op.publish``
-        gave) reads that slot, which the other thread's steps write.
+        gave) reads that slot, which the other thread's steps write; an
+        effect that does not say what it reads may read another thread's
+        register by number (``_read_by_number``).
         ``step_footprint(tid, pc, step, regions)`` replaces the steps' own
         ``Step.footprint`` (a benchmark measuring other footprints); without
         it, the steps' resolvers (``Step.resolver``) refine the footprints
@@ -617,7 +674,10 @@ class KernelModel(Model[State, Action]):
             for at, compiled in enumerate(thread.steps):
                 context = compiled.context
                 targets = tuple(pc for pc in (context.next_pc, context.target) if pc is not None)
-                extra = frozen | Footprint(slot_mask(compiled.registers_read - thread.registers), 0)
+                foreign = slot_mask(compiled.registers_read - thread.registers)
+                if _by_number(compiled.step):
+                    foreign |= self._read_by_number & ~regions[tid].own
+                extra = frozen | Footprint(foreign, 0)
                 if DONE in targets:
                     extra = extra | Footprint(regions[tid].bit_locks, 1 << (base + tid))
                 footprint = (
@@ -1748,3 +1808,9 @@ def _watched(properties: Sequence[Property[State]]) -> int | None:
     if turned_off_by(properties):
         return None
     return _union(prop.reads or 0 for prop in properties if prop.on_every_state)
+
+
+def _by_number(step: Step) -> bool:
+    """Whether ``step`` runs an effect that does not say what it reads,
+    which may read any slot by number."""
+    return isinstance(step, EffectStep) and step.kind != "assign" and step.touches is None

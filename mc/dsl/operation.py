@@ -553,11 +553,13 @@ class Op:
     def register(self, name: str, render: Callable[[Any], str] | None = None) -> int:
         """The slot of this thread's register ``name`` (created on first use;
         ``render`` prints its values, inode names by default).  A register
-        whose slot number the model has may be read anywhere, so it keeps
-        its value until the thread returns; one read only through the
-        expressions ``op.let``, ``op.compute``, ``op.choose`` and
-        ``op.reg`` give is reset where no later step reads it
-        (``KernelModel`` dead registers)."""
+        whose slot number the model has may be read by this thread's
+        effects and by properties, so it keeps its value until the thread
+        returns; another thread's effect that reads it says so in its
+        ``touches`` declaration.  One read only through the expressions
+        ``op.let``, ``op.compute``, ``op.choose`` and ``op.reg`` give is
+        reset where no later step reads it (``KernelModel`` dead
+        registers)."""
         slot = self._register(name, render)
         self.world.escaped.add(slot)
         return slot

@@ -814,7 +814,7 @@ class EffectStep(Step):
             reads |= regions.read(arg)
         if self.kind == "assign":
             return Footprint(reads, regions.control | result)
-        declared = self._declared(regions)
+        declared = self.declared(regions)
         if declared is not None:
             return Footprint(declared.reads | reads, declared.writes | regions.control | result)
         writes = regions.data
@@ -824,7 +824,7 @@ class EffectStep(Step):
                 writes |= 1 << slot
         return Footprint(regions.shared, writes | regions.own | result)
 
-    def _declared(self, regions: Regions) -> Footprint | None:
+    def declared(self, regions: Regions) -> Footprint | None:
         """What ``touches`` declares over every value the arguments may
         take (None without a declaration, or when an argument's values
         are not known before the program runs or are too many)."""

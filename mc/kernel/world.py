@@ -308,6 +308,10 @@ class World:
         self.counted: set[int] = set()
         """The registers other threads' steps read by number (the folio
         references the page cache counts): kept as their thread returns."""
+        self.refs_counted = False
+        """Whether a step of the scenario counts the ``counted`` references
+        (a migration's ``folio_ref_freeze()``), not only avoids the folio
+        objects they name (``free_identity``)."""
         self.unread_locks: frozenset[int] = frozenset()
         """The slots of the rw_semaphores whose read sides run with the step
         before them (``mc.dsl.uncontended``): no effect may read them
