@@ -92,8 +92,12 @@ def available_properties(registry: Registry, scenario: Scenario) -> list[str]:
 
 def _may_change(registry: Registry, model: KernelModel, name: str) -> bool:
     """Whether some step of ``model`` may write what property ``name``
-    says it reads (one that does not say may read anything)."""
-    reads = registry.properties[name].make(model, model.locations, model.misnamed).reads
+    says it reads (one that does not say may read anything, and one that
+    refuses the model says why when it is checked)."""
+    try:
+        reads = registry.properties[name].make(model, model.locations, model.misnamed).reads
+    except ModelError:
+        return True
     if reads is None:
         return True
     written = 0
