@@ -464,3 +464,42 @@ def test_a_row_without_a_required_field_says_it_is_missing(
     result = vfsmc("regress", "--models", str(suite))
     assert result.exit_code == 2, result.output
     assert result.output.strip().endswith(f"field '{missing}' is missing"), result.output
+
+
+ABBA = """\
+from mc.dsl import EXCL, LockKind, Op, operation, scenario
+
+
+@operation(models="takes two mutexes in the order given")
+def both(op: Op, first: str, second: str) -> None:
+    one = op.world.shared_lock(first, LockKind.MUTEX)
+    two = op.world.shared_lock(second, LockKind.MUTEX)
+    op.lock(one, EXCL, f"mutex_lock({first})")
+    op.lock(two, EXCL, f"mutex_lock({second})")
+    op.unlock(two, f"mutex_unlock({second})")
+    op.unlock(one, f"mutex_unlock({first})")
+
+
+scenario("my/abba", "two orders", tree=[], threads=[both("a", "b"), both("b", "a")],
+         properties=["deadlock"])
+"""
+
+
+def test_a_suite_copied_elsewhere_cites_no_moved_lines(vfsmc: Run, tmp_path: Path) -> None:
+    """A suite's counterexamples name the model file where they were
+    saved; in a copy of the suite (another checkout) the same lines of the
+    same file are no lines that moved."""
+    _suite(
+        tmp_path / "suite",
+        '[[expect]]\nscenario = "my/abba"\nverdict = "VIOLATED"\nproperty = "deadlock"\n',
+    )
+    (tmp_path / "suite" / "abba.py").write_text(ABBA)
+    saved = tmp_path / "suite" / "counterexamples"
+    saved.mkdir()
+    found = vfsmc("check", "suite/abba.py:my/abba", "--out", str(saved))
+    assert found.exit_code == 1, found.output
+    shutil.copytree(tmp_path / "suite", tmp_path / "copy")
+    result = vfsmc("regress", "--models", "copy")
+    assert result.exit_code == 0, result.output
+    assert "reproduces (deadlock)" in result.output
+    assert "have moved" not in result.output
