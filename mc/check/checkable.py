@@ -13,7 +13,7 @@ from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry, Scenario
 from mc.dsl.steps import EffectStep
 from mc.kernel import superblock
-from mc.kernel.world import ModelError
+from mc.kernel.world import ERROR_SLOT, ModelError
 
 LEAST_BUILD_SECONDS = 10.0
 """The least time building a model gets when a time limit is given: a
@@ -92,13 +92,15 @@ def available_properties(registry: Registry, scenario: Scenario) -> list[str]:
 
 def _may_change(registry: Registry, model: KernelModel, name: str) -> bool:
     """Whether some step of ``model`` may write what property ``name``
-    says it reads (one that does not say may read anything, and one that
-    refuses the model says why when it is checked)."""
+    says it reads (one that does not say may read anything, one that
+    reads only the errors steps record, ``reads=["error"]``, sees what any
+    step may record, and one that refuses the model says why when it is
+    checked)."""
     try:
         reads = registry.properties[name].make(model, model.locations, model.misnamed).reads
     except ModelError:
         return True
-    if reads is None:
+    if not reads or reads >> ERROR_SLOT & 1:
         return True
     written = 0
     for state in model.init_states():

@@ -164,14 +164,15 @@ class KernelModel(Model[State, Action]):
 
     def _writes_exposed(self) -> list[list[bool]]:
         """For each thread and program counter, whether the step there
-        writes a register another thread's step may read (through an
-        expression, ``_read_by_others``, a ``touches`` declaration, or by
-        number, ``_read_by_number``):
-        it is no local step, so the value it writes is there to be read
-        before the thread's next step."""
-        exposed = (
-            slot_mask(self._read_by_others) | self._read_by_number | self._declared_foreign_reads()
-        )
+        writes a register another thread's step reads (through an
+        expression, ``_read_by_others``, or a ``touches`` declaration): it
+        is no local step, so the value it writes is there to be read before
+        the thread's next step.  The folio references a migration counts
+        are left out: a thread takes one from a batch that holds it already
+        (``folio = fbatch.folios[i]`` after ``filemap_get_folios_tag()``),
+        and running that step with the one before is what keeps the count
+        of references right between the two."""
+        exposed = slot_mask(self._read_by_others) | self._declared_foreign_reads()
         return [
             [bool(c.step.footprint(self.regions(tid)).writes & exposed) for c in thread.steps]
             for tid, thread in enumerate(self.threads)
