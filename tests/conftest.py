@@ -13,6 +13,8 @@ from mc.cli.main import main
 from mc.cli.options import registry
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry
+from mc.dsl.symmetry import representative
+from mc.engine.explore import Options, Search
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,6 +56,18 @@ def reachable_states(model: KernelModel) -> set[tuple[object, ...]]:
                 seen.add(after)
                 frontier.append(after)
     return seen
+
+
+def representatives_reachable(model: KernelModel) -> bool:
+    """Whether ``--symmetry``'s representative of every state ``model``
+    reaches is one it reaches too (the representative is in the state's
+    orbit, which is all symmetry reduction needs)."""
+    normalise = representative(model)
+    assert normalise is not None
+    search = Search(model, Options(reduce=False, exact=True))
+    search.run()
+    reachable = set(search.states)
+    return all(normalise(state)[0] in reachable for state in search.states)
 
 
 @pytest.fixture

@@ -291,6 +291,20 @@ def analyse(
     every = mutations(model)
     live = [m for m in every if baseline.reaches(m)]
     done: dict[int, MutantResult] = {}
+
+    def analysis(results: Sequence[MutantResult], **found: Any) -> Analysis:
+        return Analysis(
+            scenario=scenario,
+            variants=base_variants,
+            properties=tuple(p.name for p in model.properties()),
+            baseline_states=baseline.states,
+            results=tuple(results),
+            unreached=tuple(m for m in every if m not in live),
+            seconds=time.perf_counter() - started,
+            sections=tuple(mutant_sections(model)),
+            **found,
+        )
+
     try:
         results = side_by_side.each(
             len(live),
@@ -300,16 +314,9 @@ def analyse(
         )
     except KeyboardInterrupt:
         results = [done[at] for at in sorted(done)]
-        return Analysis(
-            scenario=scenario,
-            variants=base_variants,
-            properties=tuple(p.name for p in model.properties()),
-            baseline_states=baseline.states,
-            results=tuple(results),
-            unreached=tuple(m for m in every if m not in live),
+        return analysis(
+            results,
             evidence=(),
-            seconds=time.perf_counter() - started,
-            sections=tuple(mutant_sections(model)),
             interrupted=True,
             unfinished=tuple(
                 m for m in live if m not in {r.mutation for r in results} or _harmless(m, results)
@@ -365,17 +372,10 @@ def analyse(
         )
         for e in undecided
     }
-    return Analysis(
-        scenario=scenario,
-        variants=base_variants,
-        properties=tuple(p.name for p in model.properties()),
-        baseline_states=baseline.states,
-        results=tuple(results),
-        unreached=tuple(m for m in every if m not in live),
+    return analysis(
+        results,
         evidence=tuple(evidence),
-        seconds=time.perf_counter() - started,
         hints=hints,
-        sections=tuple(mutant_sections(model)),
         changes_nothing_in=changes_nothing_in,
         interrupted=interrupted,
         unfinished=tuple(m for m in harmless if m not in {e.mutation for e in evidence}),
