@@ -335,6 +335,13 @@ def test_malformed_counterexamples_are_one_line_errors(vfsmc: Run, tmp_path: Pat
     _one_line_error(vfsmc("graph", str(moved), "-o", "chart.jpg"), "unsupported graph format")
     _one_line_error(vfsmc("report", path, "-o", "chart.png"), "a report is one HTML page")
     assert not Path("chart.png").exists()
+    doubled = Path("doubled.json")
+    doubled.write_text(
+        Path(path)
+        .read_text()
+        .replace('"no-rename-mutex"', '"no-rename-mutex", "no-rename-mutex"', 1)
+    )
+    _one_line_error(vfsmc("replay", str(doubled)), "field 'variants' names 'no-rename-mutex' twice")
 
 
 def test_an_ok_run_notes_the_counterexample_an_earlier_run_saved(

@@ -503,3 +503,22 @@ def test_a_suite_copied_elsewhere_cites_no_moved_lines(vfsmc: Run, tmp_path: Pat
     assert result.exit_code == 0, result.output
     assert "reproduces (deadlock)" in result.output
     assert "have moved" not in result.output
+
+
+def test_a_row_twice_or_a_variant_twice_is_refused(tmp_path: Path) -> None:
+    """Two rows checking the same thing (their variants in any order)
+    would both be recorded and reported; a variant named twice in a row
+    says nothing more than once.  Both are one-line errors."""
+    twice = (
+        '[[expect]]\nscenario = "a"\nvariants = ["x", "y"]\nverdict = "OK"\n\n'
+        '[[expect]]\nscenario = "a"\nvariants = ["y", "x"]\nverdict = "OK"\n'
+    )
+    with pytest.raises(
+        expectations.ExpectationError, match=r"expect\[1\] checks what expect\[0\] checks"
+    ):
+        expectations.parse(twice, tmp_path / "e.toml")
+    doubled = '[[expect]]\nscenario = "a"\nvariants = ["x", "x"]\nverdict = "OK"\n'
+    with pytest.raises(expectations.ExpectationError, match="names 'x' twice"):
+        expectations.parse(doubled, tmp_path / "e.toml")
+    narrowed = twice.replace('verdict = "OK"\n', 'verdict = "OK"\nproperties = ["deadlock"]\n', 1)
+    assert len(expectations.parse(narrowed, tmp_path / "e.toml")) == 2

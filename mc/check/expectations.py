@@ -55,6 +55,9 @@ def _row(raw: Any, where: str) -> Expectation:
     variants = raw.get("variants", [])
     if not isinstance(variants, list) or not all(isinstance(v, str) for v in variants):
         raise ExpectationError(f"{where}: field 'variants' must be a list of strings")
+    twice = sorted({v for v in variants if variants.count(v) > 1})
+    if twice:
+        raise ExpectationError(f"{where}: field 'variants' names {twice[0]!r} twice")
     try:
         verdict = Verdict(raw.get("verdict"))
     except ValueError:
@@ -107,4 +110,14 @@ def parse(text: str, path: Path = DEFAULT_PATH) -> list[Expectation]:
     rows = data.get("expect", [])
     if not isinstance(rows, list):
         raise ExpectationError(f"{path}: 'expect' must be an array of tables")
-    return [_row(raw, f"{path}: expect[{i}]") for i, raw in enumerate(rows)]
+    found = [_row(raw, f"{path}: expect[{i}]") for i, raw in enumerate(rows)]
+    first: dict[tuple[object, ...], int] = {}
+    for i, row in enumerate(found):
+        key = (row.scenario, frozenset(row.variants), row.properties)
+        if key in first:
+            raise ExpectationError(
+                f"{path}: expect[{i}] checks what expect[{first[key]}] checks ({row.label}): "
+                "one row each"
+            )
+        first[key] = i
+    return found

@@ -231,6 +231,13 @@ def _strings(values: Any, where: str) -> tuple[str, ...]:
     return tuple(values)
 
 
+def _distinct(values: tuple[str, ...], field: str) -> tuple[str, ...]:
+    twice = next((v for v in values if values.count(v) > 1), None)
+    if twice is not None:
+        raise FormatError(f"field {field!r} names {twice!r} twice")
+    return values
+
+
 def _threads(raw: list[Any]) -> tuple[tuple[str, str], ...]:
     if not raw:
         raise FormatError("field 'threads' must name at least one thread")
@@ -379,7 +386,7 @@ def from_json(data: Any) -> Counterexample:
         raise FormatError(f"field 'property': {prop!r} is not among field 'properties'")
     return Counterexample(
         scenario=scenario,
-        variants=_strings(data.get("variants", []), "field 'variants'"),
+        variants=_distinct(_strings(data.get("variants", []), "field 'variants'"), "variants"),
         properties=properties,
         property=prop,
         message=_field(data, "message", str, "counterexample"),
