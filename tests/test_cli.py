@@ -558,3 +558,20 @@ def test_a_broken_locking_rule_says_how_to_see_what_it_leads_to(vfsmc: Run) -> N
         "spec-conformance",
     )
     assert "the search stops at the first broken locking rule" not in beyond.output
+
+
+def test_a_chart_of_a_trace_that_does_not_replay_warns_once_naming_it(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A trace of a scenario today's models lack is drawn as recorded,
+    with one warning that names the file (not a second one, unnamed, for
+    the marks the variants would have)."""
+    vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutex")
+    path = Path("counterexamples/dirops-opposite-renames--no-rename-mutex.json")
+    other = Path("other.json")
+    other.write_text(path.read_text().replace('"dirops/opposite-renames"', '"dirops/nope"'))
+    result = vfsmc("graph", str(other), "-o", "chart.svg")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if "warning" in line]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith("vfsmc: warning: other.json: this trace does not replay")

@@ -639,10 +639,19 @@ def graph(file: Path, output: Path, models: tuple[Path, ...]) -> None:
             load_recorded(reg, file, counterexample, given=bool(models))
             marks = variant_marks(reg, counterexample)
     except (UnknownName, ModelError) as error:
-        click.echo(f"vfsmc: warning: steps the variants changed are not marked: {error}", err=True)
+        unmarked: str | None = str(error)
         marks = None
+    else:
+        unmarked = None
     unreplayed = does_not_replay(reg, counterexample, refuse_misfit=file)
     caveat = None
+    if unmarked is not None and not unreplayed:
+        click.echo(
+            printable(
+                f"vfsmc: warning: {file}: steps the variants changed are not marked: {unmarked}"
+            ),
+            err=True,
+        )
     if unreplayed:
         caveat = f"this trace does not replay on today's models ({unreplayed})"
         click.echo(
