@@ -86,7 +86,10 @@ def _changes_names(model: KernelModel) -> bool:
 
 def available_properties(registry: Registry, scenario: Scenario) -> list[str]:
     """The properties that have something to check in ``scenario``."""
-    parts = world_parts(built(registry, scenario))
+    return _available(registry, world_parts(built(registry, scenario)))
+
+
+def _available(registry: Registry, parts: set[str]) -> list[str]:
     return [name for name, prop in sorted(registry.properties.items()) if _has(prop.needs, parts)]
 
 
@@ -118,12 +121,10 @@ def omitted_properties(registry: Registry, scenario: Scenario) -> list[str]:
     available but its declaration does not check, and that some step of
     it may change what they read (else the check could only pass)."""
     model = built(registry, scenario)
-    parts = world_parts(model)
     return [
         name
-        for name, prop in sorted(registry.properties.items())
-        if prop.needs is not None
-        and _has(prop.needs, parts)
+        for name in _available(registry, world_parts(model))
+        if registry.properties[name].needs is not None
         and name not in scenario.properties
         and _may_change(registry, model, name)
     ]

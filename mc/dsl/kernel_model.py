@@ -174,8 +174,8 @@ class KernelModel(Model[State, Action]):
         of references right between the two."""
         exposed = slot_mask(self._read_by_others) | self._declared_foreign_reads()
         return [
-            [bool(c.step.footprint(self.regions(tid)).writes & exposed) for c in thread.steps]
-            for tid, thread in enumerate(self.threads)
+            [bool(c.step.footprint(regions).writes & exposed) for c in thread.steps]
+            for thread, regions in zip(self.threads, self._thread_regions, strict=True)
         ]
 
     @functools.cached_property
@@ -189,22 +189,35 @@ class KernelModel(Model[State, Action]):
         world = self.world
         return slot_mask(world.counted) if world.refs_counted else 0
 
+    @functools.cached_property
+    def _thread_regions(self) -> list[Regions]:
+        """``regions`` of each thread, made once."""
+        return [self.regions(tid) for tid in range(len(self.threads))]
+
+    @functools.cached_property
+    def _declared(self) -> list[list[Footprint | None]]:
+        """For each thread and program counter, what the effect there
+        declares it touches (``EffectStep.declared``), or None."""
+        return [
+            [
+                c.step.declared(regions)
+                if isinstance(c.step, EffectStep) and c.step.touches is not None
+                else None
+                for c in thread.steps
+            ]
+            for thread, regions in zip(self.threads, self._thread_regions, strict=True)
+        ]
+
     def _declared_foreign_reads(self) -> int:
         """The registers of other threads the steps' ``touches``
         declarations say they read."""
+        private = [regions.own for regions in self._thread_regions]
+        everyone = _union(private)
         found = 0
-        private = [self.regions(tid).own for tid in range(len(self.threads))]
-        everyone = 0
-        for mask in private:
-            everyone |= mask
-        for tid, thread in enumerate(self.threads):
-            regions = self.regions(tid)
-            for compiled in thread.steps:
-                step = compiled.step
-                if isinstance(step, EffectStep) and step.touches is not None:
-                    declared = step.declared(regions)
-                    if declared is not None:
-                        found |= declared.reads & everyone & ~private[tid]
+        for tid, declared in enumerate(self._declared):
+            for footprint in declared:
+                if footprint is not None:
+                    found |= footprint.reads & everyone & ~private[tid]
         return found
 
     def _lock_slots_read(self) -> int:
@@ -218,14 +231,13 @@ class KernelModel(Model[State, Action]):
         locks = slot_mask(lock.slot for lock in self.world.locks)
         found = 0
         for tid, thread in enumerate(self.threads):
-            regions = self.regions(tid)
+            regions = self._thread_regions[tid]
             said = attrs.evolve(regions, shared=regions.data)
-            for compiled in thread.steps:
+            for compiled, declared in zip(thread.steps, self._declared[tid], strict=True):
                 step = compiled.step
                 if getattr(step, "lock", None) is not None:
                     continue
                 if isinstance(step, EffectStep) and step.touches is not None:
-                    declared = step.declared(regions)
                     found |= locks if declared is None else declared.reads
                 else:
                     found |= step.footprint(said).reads
@@ -240,7 +252,7 @@ class KernelModel(Model[State, Action]):
         return frozenset(
             tid
             for tid, thread in enumerate(self.threads)
-            if watched is None or watched & self.regions(tid).own
+            if watched is None or watched & self._thread_regions[tid].own
         )
 
     def _start(
