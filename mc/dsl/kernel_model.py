@@ -379,6 +379,7 @@ class KernelModel(Model[State, Action]):
         reads a thread's program counter unsaid is not seen between them."""
         self._forgotten = [() for _ in self.threads]
         self._dead = [[() for _ in thread.steps] for thread in self.threads]
+        self.__dict__.pop("_thread_outcomes", None)
         self.initial = self._settled
 
     def reads_before_set(self) -> set[tuple[str, str, str]]:
@@ -803,12 +804,15 @@ class KernelModel(Model[State, Action]):
     def successors(self, state: State) -> list[tuple[Action, State]]:
         if state[ERROR_SLOT] is not None:
             return []
-        busy = {state[slot] for _handler, slot in self._landing}
-        found = []
-        outcomes = self._outcomes
-        for tid in range(len(self._fires)):
-            if tid not in busy:
-                found.extend(outcomes(state, tid))
+        found: list[tuple[Action, State]] = []
+        if self._landing:
+            busy = {state[slot] for _handler, slot in self._landing}
+            for tid, outcomes in enumerate(self._thread_outcomes):
+                if tid not in busy:
+                    found.extend(outcomes(state))
+            return found
+        for outcomes in self._thread_outcomes:
+            found.extend(outcomes(state))
         return found
 
     def watch(self, positions: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
@@ -853,29 +857,46 @@ class KernelModel(Model[State, Action]):
     def _outcomes(self, state: State, actor: Any) -> list[tuple[Action, State]]:
         """``successors_of`` in a state without an error, for a thread no
         handler runs over."""
-        pc_slot = self._pcs[actor]
-        pc = state[pc_slot]
-        if pc == DONE:
-            return []
-        fires = self._fires[actor]
-        local = self._local[actor]
-        forgotten = self._forgotten[actor]
-        dead = self._dead[actor]
-        found = []
-        for branch, after in enumerate(fires[pc](state)):
-            pc = after[pc_slot]
-            hops = len(fires)
-            while pc != DONE and local[pc] and after[ERROR_SLOT] is None and hops:
-                after = fires[pc](after)[0]
-                pc = after[pc_slot]
-                hops -= 1
+        outcomes: Callable[[State], list[tuple[Action, State]]] = self._thread_outcomes[actor]
+        return outcomes(state)
+
+    @functools.cached_property
+    def _thread_outcomes(self) -> list[Callable[[State], list[tuple[Action, State]]]]:
+        """``_outcomes`` of each thread, made once the steps it chains are
+        known."""
+        return [self._outcomes_of(tid) for tid in range(len(self.threads))]
+
+    def _outcomes_of(self, actor: int) -> Callable[[State], list[tuple[Action, State]]]:
+        """Thread ``actor``'s ``_outcomes``, with what it looks up bound once."""
+        pc_slot, fires, local = self._pcs[actor], self._fires[actor], self._local[actor]
+        forgotten, dead, reset, hops_at_most = (
+            self._forgotten[actor],
+            self._dead[actor],
+            self._reset,
+            len(self._fires[actor]),
+        )
+
+        def outcomes(state: State) -> list[tuple[Action, State]]:
+            pc = state[pc_slot]
             if pc == DONE:
-                if forgotten:
-                    after = self._forget(after, actor)
-            elif dead[pc]:
-                after = self._reset(after, dead[pc])
-            found.append(((actor, branch), after))
-        return found
+                return []
+            found = []
+            for branch, after in enumerate(fires[pc](state)):
+                pc = after[pc_slot]
+                hops = hops_at_most
+                while pc != DONE and local[pc] and after[ERROR_SLOT] is None and hops:
+                    after = fires[pc](after)[0]
+                    pc = after[pc_slot]
+                    hops -= 1
+                if pc == DONE:
+                    if forgotten:
+                        after = reset(after, forgotten)
+                elif dead[pc]:
+                    after = reset(after, dead[pc])
+                found.append(((actor, branch), after))
+            return found
+
+        return outcomes
 
     def interrupted(self, state: State) -> dict[int, int]:
         """Each thread an interrupt handler runs over in ``state``, with the
