@@ -29,6 +29,7 @@ bench: setup
 	$(BIN)/python bench/truncate.py
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/por_ceiling.py
+	$(BIN)/python bench/ceiling.py
 	$(BIN)/python bench/fingerprint_clashes.py
 
 counterexamples: setup
