@@ -91,8 +91,10 @@ from mc.engine.model import Model, PropertyKind
 from mc.engine.reduction import Reduction
 from mc.engine.result import Result, Stats, Strategy, Verdict, Violation
 from mc.engine.store import (
+    INITIAL_CAPACITY,
     ExactStore,
     FingerprintStore,
+    NumberedFingerprints,
     Store,
     array_bytes,
     fingerprint,
@@ -184,14 +186,26 @@ class _Worker(Generic[S, A]):
         knew (by number), and its dead ends (``mc.engine.endings``)."""
         self.by_key = self.hashed_alike and not exact
         """Whether ``unresolved`` holds fingerprints (which only workers
-        that hash alike share), else states."""
+        that hash alike share)."""
+        self.stable_numbers: NumberedFingerprints | None = (
+            NumberedFingerprints(INITIAL_CAPACITY)
+            if self.edges is not None and not self.hashed_alike and not exact
+            else None
+        )
+        """The number of each state this worker stored by its
+        ``stable_fingerprint``, when ``unresolved`` holds those: workers
+        that do not hash alike (Ray actors) and store fingerprints, which
+        would otherwise keep every such edge's target in full until the
+        search is done."""
         self.unresolved: list[tuple[array[int], Any]] = [
-            (array("q"), array("Q") if self.by_key else []) for _ in range(workers)
+            (array("q"), array("Q") if self.by_key or self.stable_numbers else [])
+            for _ in range(workers)
         ]
         """For each owner, the edges to successors it owns that this worker
-        could not number: their sources, and the states (their
-        fingerprints, when ``by_key``) they lead to, which the owner
-        numbers once the search is done (``number``)."""
+        could not number: their sources, and the states they lead to (their
+        fingerprints, when ``by_key``; their ``stable_fingerprint``, with
+        ``stable_numbers``), which the owner numbers once the search is
+        done (``number``)."""
         self.store: Store[S] = (
             ExactStore()
             if exact
@@ -351,6 +365,8 @@ class _Worker(Generic[S, A]):
         for state, parent, move, key, cost, actor, lent in self.planned or ():
             sid = self.stored
             self.store.add(state, sid, key)
+            if self.stable_numbers is not None:
+                self.stable_numbers.put(stable_fingerprint(state), sid)
             self.stored += 1
             self.parent.append(parent)
             self.move.append(move)
@@ -443,7 +459,12 @@ class _Worker(Generic[S, A]):
                 if edges is not None:
                     sources, targets = self.unresolved[owner]
                     sources.append(parent)
-                    targets.append(key if self.by_key else nxt)
+                    if self.by_key:
+                        targets.append(key)
+                    elif self.stable_numbers is not None:
+                        targets.append(stable_fingerprint(nxt))
+                    else:
+                        targets.append(nxt)
                 sent = box.get(slot)
                 if sent is None or cost < sent[4]:
                     box[slot] = (nxt, parent, move, key if self.hashed_alike else None, cost, actor)
@@ -472,6 +493,8 @@ class _Worker(Generic[S, A]):
         store = self.store
         if isinstance(store, FingerprintStore) and self.by_key:
             found = [store.find_fingerprint(key) for key in targets]  # type: ignore[arg-type]
+        elif self.stable_numbers is not None:
+            found = [self.stable_numbers.get(key) for key in targets]  # type: ignore[arg-type]
         else:
             found = [store.find(state) for state in targets]  # type: ignore[arg-type]
         numbers = []
@@ -561,6 +584,8 @@ class _Worker(Generic[S, A]):
                 stored += array_bytes(self.parent, self.move)
                 if self.edges is not None:
                     stored += self.edges.memory_bytes()
+                    if self.stable_numbers is not None:
+                        stored += self.stable_numbers.memory_bytes()
                     for sources, targets in self.unresolved:
                         listed = 8 * len(targets) if isinstance(targets, list) else 0
                         stored += array_bytes(sources) + listed
@@ -811,13 +836,21 @@ ends without its states."""
 
 class ForkPool:
     """Workers forked from this process, each behind a pipe; they share the
-    model this process built."""
-
-    hashes_alike = True
+    model this process built.  ``partition``: what the workers partition
+    states by; by default the store's ``fingerprint``, which forked
+    processes compute alike (``stable_fingerprint`` has them work as
+    processes that do not, Ray actors, do)."""
 
     def __init__(
-        self, model: Model[Any, Any], workers: int, exact: bool, explain: Explain = _as_it_is
+        self,
+        model: Model[Any, Any],
+        workers: int,
+        exact: bool,
+        explain: Explain = _as_it_is,
+        partition: Callable[[Hashable], int] = fingerprint,
     ) -> None:
+        self.hashes_alike = partition is fingerprint
+        self._partition = partition
         context = multiprocessing.get_context("fork")
         self.conns: list[Connection] = []
         self.awaited: list[int] = []
@@ -829,7 +862,7 @@ class ForkPool:
         """The workers killed for not answering in time."""
         for index in range(workers):
             ours, theirs = context.Pipe()
-            worker = _Worker(model, index, workers, exact, fingerprint)
+            worker = _Worker(model, index, workers, exact, partition)
             arguments = (worker, theirs, explain, os.getpid(), list(self.conns))
             process = context.Process(target=_serve, args=arguments, daemon=True)
             process.start()
@@ -838,7 +871,7 @@ class ForkPool:
             self.processes.append(process)
 
     def partition(self, state: Hashable) -> int:
-        return fingerprint(state)
+        return self._partition(state)
 
     def ask(self, requests: Sequence[tuple[Any, ...]], patience: float | None = None) -> list[Any]:
         """The workers' answers; ``WorkerDied`` when one ended (the others'
