@@ -25,8 +25,9 @@ def _escape(char: str) -> str:
 
 
 def counted(number: int, noun: str) -> str:
-    """``1 step``, ``3 steps``: ``number`` and ``noun``, plural unless one."""
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+    """``1 step``, ``3 steps``, ``1,024 steps``: ``number`` (its thousands
+    grouped) and ``noun``, plural unless one."""
+    return f"{number:,} {noun}" if number == 1 else f"{number:,} {noun}s"
 
 
 def briefly(value: object, longest: int = 80) -> str:

@@ -98,6 +98,22 @@ def test_check_violation_exits_1_and_saves_trace_and_graph(vfsmc: Run, tmp_path:
     assert (tmp_path / report["graph"]).read_text().lstrip().startswith("<?xml")
 
 
+def test_check_json_without_saving_holds_the_trace_itself(vfsmc: Run) -> None:
+    """With --no-save the report carries the counterexample (what the file
+    would hold); saved, it names the file instead; and it says whether
+    the search reduced or used symmetry."""
+    args = ("check", "dirops/opposite-renames", "-V", "no-rename-mutex")
+    unsaved = json.loads(vfsmc(*args, "--no-save", "--json").output)
+    assert unsaved["counterexample"] is None
+    trace = cx_format.from_json(unsaved["trace"])
+    assert (trace.property, unsaved["reduction"], unsaved["symmetry"]) == ("deadlock", True, False)
+    saved = json.loads(vfsmc(*args, "--json").output)
+    assert saved["trace"] is None
+    assert cx_format.load(Path(saved["counterexample"])) == trace
+    plain = json.loads(vfsmc("check", "dcache/parallel-lookups", "--symmetry", "--json").stdout)
+    assert (plain["reduction"], plain["symmetry"], plain["trace"]) == (False, True, None)
+
+
 def test_check_text_output_shows_the_cycle(vfsmc: Run) -> None:
     result = vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutex", "--no-save")
     assert result.exit_code == 1
@@ -534,7 +550,7 @@ def test_the_one_configuration_note_holds_under_symmetry(vfsmc: Run) -> None:
     symmetry reduction searches reads the namespace as the model does, so
     the note is the same with --symmetry as without."""
     for extra in ((), ("--symmetry",)):
-        data = json.loads(vfsmc("check", "dcache/automount", *extra, "--no-save", "--json").output)
+        data = json.loads(vfsmc("check", "dcache/automount", *extra, "--no-save", "--json").stdout)
         assert data["verdict"] == "OK" and data["unvaried"] == ["namespace"], extra
 
 

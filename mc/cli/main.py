@@ -303,7 +303,9 @@ def check(
     )
     if as_json:
         saved = _save(reg, outcome, target, named, left_out) if save else {}
-        echo_json(json.dumps({**_check_json(outcome, saved), "omitted": omitted}, indent=1))
+        searched = {"reduction": reduce and not symmetry, "symmetry": symmetry}
+        report = {**_check_json(outcome, saved), **searched, "omitted": omitted}
+        echo_json(json.dumps(report, indent=1))
     else:
         try:
             _print_check(outcome, reduce and not symmetry)
@@ -325,6 +327,12 @@ def check(
             "note",
             f"no threads of {name} are interchangeable: --symmetry changes nothing here "
             "(partial-order reduction applies as without it)",
+        )
+    elif symmetry and reduce:
+        say(
+            "note",
+            "--symmetry searches without partial-order reduction, which the default run "
+            "applies: compare the two runs' states before keeping either",
         )
     if omitted and not as_json:
         say(
@@ -421,6 +429,9 @@ def _check_json(outcome: Outcome, saved: dict[str, Path]) -> dict[str, Any]:
         "incomplete_reason": result.incomplete_reason,
         **result.stats.as_dict(),
         "counterexample": str(saved["counterexample"]) if "counterexample" in saved else None,
+        "trace": None
+        if outcome.counterexample is None or "counterexample" in saved
+        else outcome.counterexample.to_json(),
         "graph": str(saved["svg"]) if "svg" in saved else None,
         "unchecked_errors": outcome.unchecked_errors,
         "unreached_changes": list(outcome.unreached_changes),

@@ -8,6 +8,8 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from mc.text import counted
+
 S = TypeVar("S")
 A = TypeVar("A")
 
@@ -116,7 +118,8 @@ class Stats:
             else f" ({self.store_bytes_per_state:.0f} in the store)"
         )
         return (
-            f"{self.states:,} states, {self.transitions:,} transitions, depth {self.max_depth}, "
+            f"{counted(self.states, 'state')}, {counted(self.transitions, 'transition')}, "
+            f"depth {self.max_depth}, "
             f"{self.seconds:.3f} s, {self.states_per_second:,.0f} states/s, "
             f"peak {self.peak_memory_bytes / 2**20:.1f} MiB, "
             f"{self.bytes_per_state:.0f} B/state{store}{extra}"
@@ -130,12 +133,15 @@ class Stats:
 
 def _phrase(name: str, value: object) -> str:
     """One figure of ``Stats.extra`` in words."""
-    if name == "reduction_stopped_after":
-        return f"reduction given up after {value:,} states without an ample set"
-    if name == "workers":
-        return f"{value} worker{'' if value == 1 else 's'}"
+    if name == "reduction_stopped_after" and isinstance(value, int):
+        return f"reduction given up after {counted(value, 'state')} without an ample set"
+    if name == "workers" and isinstance(value, int):
+        return counted(value, "worker")
+    words = name.replace("_", " ")
+    if value == 1 and words.endswith("s") and not words.endswith(" ms"):
+        words = words[:-1]
     shown = f"{value:,}" if isinstance(value, int) else str(value)
-    return f"{shown} {name.replace('_', ' ')}"
+    return f"{shown} {words}"
 
 
 @attrs.frozen
