@@ -384,3 +384,22 @@ def test_a_returned_thread_s_registers_are_forgotten_unless_a_property_reads_the
     assert search.run().verdict is Verdict.OK
     ended = [s for s in search.states if s[writer.slots.pc] == DONE]
     assert any(s[r] != blank[r] for s in ended for r in writer.registers)
+
+
+def test_a_reduced_search_s_invariant_violation_gets_the_shortest_trace(shipped: Registry) -> None:
+    """The reduced search reaches rmdir-no-victim-lock's namespace violation
+    in more steps than the full one, running steps of threads the
+    violation does not need; the search for a shorter trace finds the
+    full search's, and says how long the reduced one was."""
+    scenario, variants = "dirops/rename-rmdir-link", ("rmdir-no-victim-lock",)
+    reduced = check_scenario(shipped, scenario, variants)
+    full = check_scenario(shipped, scenario, variants, options=Options(reduce=False))
+    shorter, shortest = reduced.result.violation, full.result.violation
+    assert shorter is not None and shorter.path is not None
+    assert shortest is not None and shortest.path is not None
+    assert shorter.property == shortest.property == "namespace"
+    assert reduced.shortened is not None and full.shortened is None
+    steps = len(shorter.path.actions)
+    assert steps == len(shortest.path.actions) < reduced.shortened.steps_before
+    assert reduced.counterexample is not None
+    assert replay(reduced.model, reduced.counterexample).reproduced

@@ -49,7 +49,7 @@ from mc.engine.reduction import turned_off_by
 from mc.engine.result import Strategy, Verdict
 from mc.kernel.world import ModelError
 from mc.spec.conformance import SPEC_CONFORMANCE
-from mc.text import clipped, printable
+from mc.text import clipped, counted, printable
 from mc.trace import format as cx_format
 from mc.trace import graph as render_graph
 from mc.trace import text as render_text
@@ -432,6 +432,7 @@ def _check_json(outcome: Outcome, saved: dict[str, Path]) -> dict[str, Any]:
         "trace": None
         if outcome.counterexample is None or "counterexample" in saved
         else outcome.counterexample.to_json(),
+        "shortened_from": None if outcome.shortened is None else outcome.shortened.steps_before,
         "graph": str(saved["svg"]) if "svg" in saved else None,
         "unchecked_errors": outcome.unchecked_errors,
         "unreached_changes": list(outcome.unreached_changes),
@@ -453,6 +454,13 @@ def _print_check(outcome: Outcome, reduce: bool) -> None:
     click.echo(f"  {outcome.scenario.description}")
     click.echo(f"  properties: {', '.join(result.properties)}")
     click.echo(f"  {result.stats.summary()}")
+    shortened, violation = outcome.shortened, result.violation
+    if shortened is not None and violation is not None and violation.path is not None:
+        click.echo(
+            f"  trace: {counted(len(violation.path.actions), 'transition')}, where the reduced "
+            f"search's took {shortened.steps_before}: a search without reduction "
+            f"({counted(shortened.states, 'state')}) found it"
+        )
     if result.verdict is Verdict.INCOMPLETE:
         click.echo(
             f"  incomplete: {result.incomplete_reason}; no verdict beyond the states explored"
