@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+from mc.check import checker
 from mc.trace import format as cx_format
 
 Run = Callable[..., Result]
@@ -112,6 +113,18 @@ def test_check_json_without_saving_holds_the_trace_itself(vfsmc: Run) -> None:
     assert cx_format.load(Path(saved["counterexample"])) == trace
     plain = json.loads(vfsmc("check", "dcache/parallel-lookups", "--symmetry", "--json").stdout)
     assert (plain["reduction"], plain["symmetry"], plain["trace"]) == (False, True, None)
+
+
+def test_check_says_how_the_search_for_a_shorter_trace_went(
+    vfsmc: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found shorter, none shorter exists, or none found before the bound."""
+    found = vfsmc("check", "dirops/rename-rmdir-link", "-V", "rmdir-no-victim-lock", "--no-save")
+    assert "  trace: 11 transitions, where the reduced search's took 14: a search " in found.output
+    args = ("check", "quota/alloc-vs-sync", "-V", "commit-clears-dirty-late", "--no-save")
+    assert "  trace: the reduced search's 41 transitions, a shortest one: " in vfsmc(*args).output
+    monkeypatch.setattr(checker, "SHORTER_TRACE_STATES", 100)
+    assert "found no shorter one before its bound (--no-por" in vfsmc(*args).output
 
 
 def test_check_text_output_shows_the_cycle(vfsmc: Run) -> None:

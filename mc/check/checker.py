@@ -33,12 +33,15 @@ SHORTER_TRACE_STATES = 20_000
 
 @attrs.frozen
 class Shortened:
-    """A violation the reduced search found, reached in fewer steps by a
-    search without reduction: the steps of the reduced trace, and the
-    states that search stored."""
+    """The search for a shorter trace than a reduced search's (``shorter``):
+    the steps of the reduced trace, the states that search stored, and
+    whether it found one, or else stopped at ``SHORTER_TRACE_STATES``
+    before it knew there was none."""
 
     steps_before: int
     states: int
+    found: bool
+    bounded: bool
 
 
 class IneffectiveVariant(UnknownName):
@@ -326,7 +329,8 @@ def check_scenario(
     shorter_one = shorter(model, options, result)
     if shorter_one is not None:
         shortened, violation = shorter_one
-        result = attrs.evolve(result, violation=violation)
+        if violation is not None:
+            result = attrs.evolve(result, violation=violation)
     counterexample = None
     if result.violation is not None and result.violation.path is not None:
         counterexample = counterexample_of(model, found, tuple(variants), result.violation)
@@ -349,7 +353,7 @@ def check_scenario(
 
 def shorter(
     model: KernelModel, options: Options, result: Result[tuple[object, ...], tuple[int, int]]
-) -> tuple[Shortened, Violation[tuple[object, ...], tuple[int, int]]] | None:
+) -> tuple[Shortened, Violation[tuple[object, ...], tuple[int, int]] | None] | None:
     """A violation reached in fewer steps than ``result``'s, when partial-order
     reduction found it: the reduced search's trace is a shortest one of the
     reduced graph only, and may run steps of threads the violation does
@@ -357,10 +361,10 @@ def shorter(
     trace less a step and of at most ``SHORTER_TRACE_STATES`` states,
     finds the first violation the full search finds, when it lies that
     close (that search's verdict and property are the reduced one's:
-    ``tests/test_por_models.py``).  None when there is none so close or
-    the bound is met first, when nothing was reduced (the trace is a
-    shortest one already) and for a violation not found on the state it
-    is in: a deadlock or a ``terminal`` invariant, whose trace runs every
+    ``tests/test_por_models.py``), with how that search went.  None when
+    it is not run: when the time limit is spent, when nothing was reduced
+    (the trace is a shortest one already) and for a violation not found on
+    the state it is in: a deadlock or a ``terminal`` invariant, whose trace runs every
     thread to where it stops, and ``livelock`` and a goal never reached."""
     violation = result.violation
     if violation is None or violation.path is None or not result.stats.extra.get("reduced_states"):
@@ -369,19 +373,22 @@ def shorter(
     if checked is None or checked.kind is not PropertyKind.ALWAYS or checked.terminal:
         return None
     steps = len(violation.path.actions)
-    if steps < 2:
+    left = None if options.time_limit is None else options.time_limit - result.stats.seconds
+    if steps < 2 or (left is not None and left <= 0):
         return None
     bounded = Options(
         reduce=False,
         exact=options.exact,
         max_depth=steps - 1,
         max_states=SHORTER_TRACE_STATES,
-        time_limit=options.time_limit,
+        time_limit=left,
     )
     found = Search(model, bounded).run()
-    if found.violation is None or found.violation.path is None:
-        return None
-    return Shortened(steps, found.stats.states), found.violation
+    shorter_one = found.violation if found.violation and found.violation.path else None
+    stopped = found.stats.states >= SHORTER_TRACE_STATES or (
+        left is not None and found.stats.seconds >= left
+    )
+    return Shortened(steps, found.stats.states, shorter_one is not None, stopped), shorter_one
 
 
 def not_symmetric(scenario: str, why: str) -> str:

@@ -21,7 +21,7 @@ import click
 
 from mc.check import checkable, inventory, recorded, usermodels
 from mc.check.baseline import locked
-from mc.check.checker import Outcome, Spread, check_scenario, file_stem
+from mc.check.checker import Outcome, Shortened, Spread, check_scenario, file_stem
 from mc.check.expectations import ExpectationError
 from mc.check.marks import variant_marks
 from mc.check.recorded import default_out, does_not_replay, load_recorded
@@ -432,7 +432,9 @@ def _check_json(outcome: Outcome, saved: dict[str, Path]) -> dict[str, Any]:
         "trace": None
         if outcome.counterexample is None or "counterexample" in saved
         else outcome.counterexample.to_json(),
-        "shortened_from": None if outcome.shortened is None else outcome.shortened.steps_before,
+        "shortened_from": outcome.shortened.steps_before
+        if outcome.shortened is not None and outcome.shortened.found
+        else None,
         "graph": str(saved["svg"]) if "svg" in saved else None,
         "unchecked_errors": outcome.unchecked_errors,
         "unreached_changes": list(outcome.unreached_changes),
@@ -441,6 +443,21 @@ def _check_json(outcome: Outcome, saved: dict[str, Path]) -> dict[str, Any]:
         if SPEC_CONFORMANCE in result.properties
         else [],
     }
+
+
+def _shortened(shortened: Shortened, steps: int) -> str:
+    """What the search for a shorter trace than the reduced search's did."""
+    searched = f"a search without reduction ({counted(shortened.states, 'state')})"
+    if shortened.found:
+        return f"{counted(steps, 'transition')}, where the reduced search's took " + (
+            f"{shortened.steps_before}: {searched} found it"
+        )
+    if shortened.bounded:
+        return (
+            f"the reduced search's {counted(steps, 'transition')}; {searched} found no "
+            "shorter one before its bound (--no-por searches every interleaving)"
+        )
+    return f"the reduced search's {counted(steps, 'transition')}, a shortest one: {searched}"
 
 
 WORKERS_PER_CORE = 4
@@ -456,11 +473,7 @@ def _print_check(outcome: Outcome, reduce: bool) -> None:
     click.echo(f"  {result.stats.summary()}")
     shortened, violation = outcome.shortened, result.violation
     if shortened is not None and violation is not None and violation.path is not None:
-        click.echo(
-            f"  trace: {counted(len(violation.path.actions), 'transition')}, where the reduced "
-            f"search's took {shortened.steps_before}: a search without reduction "
-            f"({counted(shortened.states, 'state')}) found it"
-        )
+        click.echo(f"  trace: {_shortened(shortened, len(violation.path.actions))}")
     if result.verdict is Verdict.INCOMPLETE:
         click.echo(
             f"  incomplete: {result.incomplete_reason}; no verdict beyond the states explored"
