@@ -837,7 +837,10 @@ class KernelModel(Model[State, Action]):
         by number), each with the local steps chained to it; none once it
         returned, while an interrupt handler runs over it, or in an error
         state."""
-        return self._outcomes(state, actor) if self._may_run(state, actor) else []
+        if not self._may_run(state, actor):
+            return []
+        assert isinstance(actor, int)
+        return self._thread_outcomes[actor](state)
 
     def surely_enabled(self, state: State, actor: Hashable) -> bool:
         """The thread has not returned, its next step is never blocked
@@ -854,20 +857,15 @@ class KernelModel(Model[State, Action]):
             return False
         return all(state[slot] != actor for _handler, slot in self._landing)
 
-    def _outcomes(self, state: State, actor: Any) -> list[tuple[Action, State]]:
-        """``successors_of`` in a state without an error, for a thread no
-        handler runs over."""
-        outcomes: Callable[[State], list[tuple[Action, State]]] = self._thread_outcomes[actor]
-        return outcomes(state)
-
     @functools.cached_property
     def _thread_outcomes(self) -> list[Callable[[State], list[tuple[Action, State]]]]:
-        """``_outcomes`` of each thread, made once the steps it chains are
+        """For each thread, ``successors_of`` in a state without an error
+        where no handler runs over it, made once the steps it chains are
         known."""
         return [self._outcomes_of(tid) for tid in range(len(self.threads))]
 
     def _outcomes_of(self, actor: int) -> Callable[[State], list[tuple[Action, State]]]:
-        """Thread ``actor``'s ``_outcomes``, with what it looks up bound once."""
+        """Thread ``actor``'s ``_thread_outcomes``, with what it looks up bound once."""
         pc_slot, fires, local = self._pcs[actor], self._fires[actor], self._local[actor]
         forgotten, dead, reset, hops_at_most = (
             self._forgotten[actor],
@@ -912,7 +910,7 @@ class KernelModel(Model[State, Action]):
 
     def _settle(self, state: State, tid: int, *, starting: bool = False) -> State:
         """Run thread ``tid``'s local steps from ``state`` on (and forget its
-        registers if it returns, as ``_outcomes`` does); ``starting`` as
+        registers if it returns, as ``_thread_outcomes`` does); ``starting`` as
         ``_chain``."""
         settled = self._chain(state, tid, starting=starting)[-1]
         pc = settled[self._pcs[tid]]
@@ -925,7 +923,7 @@ class KernelModel(Model[State, Action]):
         (``state`` first): at most as many as the thread has steps, so a
         loop of local steps alone stops where it would come round again
         (the state there is stored, and the loop is a cycle of the graph,
-        which ``livelock`` sees), as ``_outcomes`` chains them.  As the
+        which ``livelock`` sees), as ``_thread_outcomes`` chains them.  As the
         thread ``starting`` (the initial state), they stop before a step
         that records an error, which then is the first step of a trace
         rather than a fact of the initial state."""
