@@ -1258,3 +1258,83 @@ def test_a_variant_of_the_scenario_s_protocol_asked_again_changes_nothing(
         "not checked: flagged/two-sets [ext4-set-takes-xattr-sem]: variant "
         "ext4-set-takes-xattr-sem is part of flagged/two-sets's protocol already"
     ) in suite.output
+
+
+OWN_INVARIANT = '''\
+"""A counter two threads bump under a lock of the file's own, and an
+invariant of the file that reads what a bump records of an update lost."""
+
+from mc.dsl import EXCL, LockKind, Op, Scratch, flag_variant, invariant, operation, scenario
+
+UNLOCKED = "bump-unlocked"
+flag_variant(UNLOCKED, "the bump reads and writes the counter without my_lock")
+
+
+def read(scratch: Scratch, counter: int) -> int:
+    return scratch[counter]
+
+
+def write(scratch: Scratch, counter: int, lost: int, seen: int) -> None:
+    if scratch[counter] != seen:
+        scratch[lost] = f"a bump overwrote {scratch[counter]} with {seen + 1}"
+    scratch[counter] = seen + 1
+
+
+@operation(models="my_bump()")
+def bump(op: Op) -> None:
+    counter = op.world.shared_slot("my counter", 0)
+    lost = op.world.shared_slot("my lost bump", None)
+    lock = op.world.shared_lock("my_lock", LockKind.MUTEX)
+    locked = not op.variant(UNLOCKED)
+    if locked:
+        op.lock(lock, EXCL, "mutex_lock(&my_lock)")
+    seen = op.compute("seen", "seen = my_counter", read, counter)
+    op.effect("my_counter = seen + 1", write, counter, lost, seen)
+    if locked:
+        op.unlock(lock, "mutex_unlock(&my_lock)")
+
+
+@invariant("my-bumps-kept", "no bump of the counter is lost", reads=["my lost bump"])
+def bumps_kept(model):
+    lost = model.world.shared_slot("my lost bump", None)
+    return lambda state: state[lost]
+
+
+scenario("my/two-bumps", "two threads bump the counter", tree=[], threads=[bump(), bump()])
+'''
+
+
+def test_a_files_own_invariant_is_checked_where_its_operations_make_its_slots(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A scenario declared without properties= checks an @invariant of its
+    file that needs no part of the kernel world, when its operations make
+    what the invariant reads: the bump without its lock loses an update."""
+    _write(tmp_path, "counter.py", OWN_INVARIANT)
+    correct = vfsmc("check", "counter.py:my/two-bumps", "--json", "--no-save")
+    assert correct.exit_code == 0, correct.output
+    assert "my-bumps-kept" in json.loads(correct.stdout)["properties"]
+    broken = vfsmc("check", "counter.py:my/two-bumps", "-V", "bump-unlocked", "--no-save")
+    assert broken.exit_code == 1, broken.output
+    assert "my-bumps-kept in my/two-bumps with variant bump-unlocked" in broken.output
+    assert "a bump overwrote 1 with 1" in broken.output
+
+
+def test_an_invariant_asked_of_a_scenario_without_its_slots_has_nothing_to_check(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """Asked of a shipped scenario whose threads never make the slot the
+    invariant reads, it is one line and exit 2 (the slot it would have
+    made lies past every state's end), and show does not offer it there."""
+    _write(tmp_path, "counter.py", OWN_INVARIANT)
+    asked = vfsmc(
+        "check", "dirops/opposite-renames", "--models", "counter.py", "-p", "my-bumps-kept"
+    )
+    assert asked.exit_code == 2, asked.output
+    assert asked.output.strip().splitlines() == [
+        "vfsmc: error: my-bumps-kept reads my lost bump, which no thread of "
+        "dirops/opposite-renames makes: it has nothing to check there"
+    ]
+    shown = vfsmc("show", "dirops/opposite-renames", "--models", "counter.py", "--json")
+    assert shown.exit_code == 0, shown.output
+    assert "my-bumps-kept" not in json.loads(shown.stdout)["available_properties"]

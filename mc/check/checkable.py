@@ -9,8 +9,8 @@ import signal
 import threading
 from collections.abc import Iterator, Sequence
 
-from mc.dsl.kernel_model import KernelModel
-from mc.dsl.scenario import Registry, Scenario
+from mc.dsl.kernel_model import KernelModel, ReadsMissingSlots, make_property
+from mc.dsl.scenario import BASE_PROPERTIES, Registry, Scenario
 from mc.dsl.steps import EffectStep
 from mc.kernel import superblock
 from mc.kernel.world import ERROR_SLOT, ModelError
@@ -85,12 +85,40 @@ def _changes_names(model: KernelModel) -> bool:
 
 
 def available_properties(registry: Registry, scenario: Scenario) -> list[str]:
-    """The properties that have something to check in ``scenario``."""
-    return _available(registry, world_parts(built(registry, scenario)))
+    """The properties that have something to check in ``scenario``: the
+    world part each needs is there, and what each reads too (a property
+    of a model file that makes slots of its own reads none of them)."""
+    model = built(registry, scenario)
+    return [
+        name
+        for name in _available(registry, world_parts(model))
+        if not _reads_missing(registry, model, name)
+    ]
 
 
 def _available(registry: Registry, parts: set[str]) -> list[str]:
     return [name for name, prop in sorted(registry.properties.items()) if _has(prop.needs, parts)]
+
+
+def _reads_of(registry: Registry, model: KernelModel, name: str) -> int | None:
+    """What property ``name`` reads in ``model``, as a mask of slots: None
+    when it does not say, or refuses the model (it says why when it is
+    checked); ``ReadsMissingSlots`` when it reads slots no thread of the
+    model makes."""
+    try:
+        return make_property(registry.properties[name], model).reads
+    except ReadsMissingSlots:
+        raise
+    except ModelError:
+        return None
+
+
+def _reads_missing(registry: Registry, model: KernelModel, name: str) -> bool:
+    try:
+        _reads_of(registry, model, name)
+    except ReadsMissingSlots:
+        return True
+    return False
 
 
 def _may_change(registry: Registry, model: KernelModel, name: str) -> bool:
@@ -98,11 +126,11 @@ def _may_change(registry: Registry, model: KernelModel, name: str) -> bool:
     says it reads (one that does not say may read anything, one that
     reads only the errors steps record, ``reads=["error"]``, sees what any
     step may record, and one that refuses the model says why when it is
-    checked)."""
+    checked); not one that reads slots the model lacks."""
     try:
-        reads = registry.properties[name].make(model, model.locations, model.misnamed).reads
-    except ModelError:
-        return True
+        reads = _reads_of(registry, model, name)
+    except ReadsMissingSlots:
+        return False
     if not reads or reads >> ERROR_SLOT & 1:
         return True
     written = 0
@@ -117,14 +145,18 @@ def _has(needs: tuple[str, str] | None, parts: set[str]) -> bool:
 
 
 def omitted_properties(registry: Registry, scenario: Scenario) -> list[str]:
-    """Properties of the kernel world that ``scenario``'s operations make
-    available but its declaration does not check, and that some step of
-    it may change what they read (else the check could only pass)."""
+    """Properties that ``scenario``'s operations make available but its
+    declaration does not check, and that some step of it may change what
+    they read (else the check could only pass): those of the kernel world
+    its operations build, and those of model files that need no part of
+    it (an ``@invariant`` of the slots a file's operations make), but the
+    base ones (``BASE_PROPERTIES``), which a declaration leaves out only
+    on purpose."""
     model = built(registry, scenario)
     return [
         name
         for name in _available(registry, world_parts(model))
-        if registry.properties[name].needs is not None
+        if name not in BASE_PROPERTIES
         and name not in scenario.properties
         and _may_change(registry, model, name)
     ]

@@ -32,16 +32,11 @@ from mc.check.checkable import (
 )
 from mc.dsl.kernel_model import KernelModel, Thread, differ
 from mc.dsl.operation import Operation
-from mc.dsl.scenario import Registry, Scenario, UnknownName, Variant
+from mc.dsl.scenario import NotApplicable, Registry, Scenario, Variant
 from mc.dsl.steps import LockStep, Step
 from mc.kernel.expr import Expr
 from mc.kernel.world import LocatedModelError
 from mc.project import ROOT
-
-
-class NotApplicable(UnknownName):
-    """A property asked of a scenario that has nothing for it to check (an
-    unknown name as far as that scenario goes: bad input, exit code 2)."""
 
 
 @attrs.frozen

@@ -38,13 +38,13 @@ import attrs
 
 from mc.check import mutate_hints, side_by_side, usermodels
 from mc.check.checker import build, check_scenario, file_stem, under_changing
-from mc.check.inventory import NotApplicable, check_applicable
+from mc.check.inventory import check_applicable
 from mc.check.mutants import Kind, Mutation, mutations, site_names
 from mc.check.mutants import sections as mutant_sections
 from mc.check.mutate_hints import Hint
 from mc.check.recorded import save_recorded
 from mc.dsl.kernel_model import KernelModel
-from mc.dsl.scenario import Registry
+from mc.dsl.scenario import NotApplicable, Registry
 from mc.dsl.wait_steps import TryLockStep
 from mc.engine.explore import Options, Search
 from mc.engine.result import Verdict

@@ -86,6 +86,29 @@ PropertyDef = EnginePropertyDef[State, "KernelModel"]
 """A property of kernel models: its check is made from the built model."""
 
 
+class ReadsMissingSlots(ModelError):
+    """A property made slots of its own (``World.shared_slot`` of a name
+    the scenario's operations never made): it reads what the scenario
+    does not have, so it has nothing to check there."""
+
+    def __init__(self, prop: str, slots: Sequence[str]) -> None:
+        super().__init__(f"{prop} reads {', '.join(slots)}, which no thread of the scenario makes")
+        self.prop = prop
+        self.slots = tuple(slots)
+
+
+def make_property(prop: PropertyDef, model: KernelModel) -> Property[State]:
+    """Property ``prop`` of ``model``; ``ReadsMissingSlots`` when making it
+    added slots to the model's world, whose states have none of them (the
+    slots are taken away again)."""
+    world = model.world
+    before = len(world.slots)
+    made = prop.make(model, model.locations, model.misnamed)
+    if len(world.slots) > before:
+        raise ReadsMissingSlots(prop.name, world.forget_slots_from(before))
+    return made
+
+
 def shown_briefly(value: object, longest: int = 80) -> str:
     """``repr(value)``, cut to ``longest`` characters, with its type."""
     if value is None:
@@ -281,9 +304,7 @@ class KernelModel(Model[State, Action]):
         for tid in range(len(self.threads)):
             initial = self._settle(initial, tid, starting=True)
         self.initial = initial
-        self._properties: list[Property[State]] = [
-            prop.make(self, self.locations, self.misnamed) for prop in properties
-        ]
+        self._properties: list[Property[State]] = [make_property(prop, self) for prop in properties]
 
     def init_states(self) -> Sequence[State]:
         return (self.initial,)

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from mc.dsl.kernel_model import KernelModel, PropertyDef, build_threads
+from mc.dsl.kernel_model import KernelModel, PropertyDef, ReadsMissingSlots, build_threads
 from mc.dsl.operation import Invocation, Operation, caller_source
 from mc.dsl.program import Program
 from mc.dsl.steps import Source, Step
@@ -40,6 +40,11 @@ DECLARATIONS = "__vfsmc_declarations__"
 
 class UnknownName(ValueError):
     """An unknown scenario, variant or property was asked for."""
+
+
+class NotApplicable(UnknownName):
+    """A property asked of a scenario that has nothing for it to check (an
+    unknown name as far as that scenario goes: bad input, exit code 2)."""
 
 
 class DeclaredTwice(ModelError):
@@ -225,7 +230,13 @@ class Registry:
             [v.transform for v in chosen if v.transform is not None],
             _bodies(chosen),
         )
-        return KernelModel(world, threads, defs, every_acquisition=every_acquisition)
+        try:
+            return KernelModel(world, threads, defs, every_acquisition=every_acquisition)
+        except ReadsMissingSlots as error:
+            raise NotApplicable(
+                f"{error.prop} reads {', '.join(error.slots)}, which no thread of "
+                f"{scenario.name} makes: it has nothing to check there"
+            ) from None
 
 
 def _located(scenario: Scenario, field: str, error: UnknownName) -> UnknownName:

@@ -407,6 +407,20 @@ class World:
         self.shared_names.add(name)
         return lock
 
+    def forget_slots_from(self, count: int) -> list[str]:
+        """Take away the slots made after the first ``count`` (and their
+        locks); the names of those taken, in the order made."""
+        taken = [slot.name for slot in self.slots[count:]]
+        del self.slots[count:], self.initial[count:]
+        self._slot_named = {name: at for name, at in self._slot_named.items() if at < count}
+        gone = {lock.name for lock in self.locks if lock.slot >= count}
+        self.locks = [lock for lock in self.locks if lock.slot < count]
+        self._lock_named = {
+            name: lock for name, lock in self._lock_named.items() if lock.slot < count
+        }
+        self.shared_names -= gone
+        return taken
+
     def shared_slot(self, name: str, initial: Any, render: Render = str) -> int:
         """The slot ``name`` of the world, made on first use with ``initial``."""
         index = self._slot_named.get(name)
