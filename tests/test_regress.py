@@ -332,6 +332,19 @@ def test_bad_suites_are_one_line_errors(vfsmc: Run, tmp_path: Path) -> None:
         "vfsmc: error: inapplicable/expectations.toml: writeback/write-vs-fsync [correct] "
         "(namespace): namespace needs "
     ), result.output
+    _suite(
+        tmp_path / "unchecked",
+        '[[expect]]\nscenario = "dirops/opposite-renames"\nvariants = ["no-rename-mutex"]\n'
+        'verdict = "VIOLATED"\nproperty = "no-lost-write"\n',
+    )
+    result = vfsmc("regress", "--models", "unchecked")
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "vfsmc: error: unchecked/expectations.toml: dirops/opposite-renames [no-rename-mutex]: "
+        "expects no-lost-write violated, which the row does not check (it checks lock-protocol, "
+        "spec-conformance, deadlock, completes, livelock, namespace): name it in the row's "
+        "properties or the scenario's"
+    ], result.output
     _suite(tmp_path / "malformed", '[[expect]]\nscenario = "x"\nverdict = "OK"\nstates = "many"\n')
     result = vfsmc("regress", "--models", "malformed")
     assert result.exit_code == 2

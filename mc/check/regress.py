@@ -373,8 +373,9 @@ def _in_order(tell: Callable[[R], None] | None) -> Callable[[int, R], None] | No
 def check_names(registry: Registry, rows: Sequence[Expectation], where: str) -> None:
     """``UnknownName``, naming ``where`` (the expectations file) and the
     row, for a scenario, variant or property of ``rows`` that ``registry``
-    does not know, or a property a row asks of a scenario that gives it
-    nothing to check (``NotApplicable``): before any row is checked, so a
+    does not know, a property a row asks of a scenario that gives it
+    nothing to check (``NotApplicable``), or one a row expects violated
+    that it does not check: before any row is checked, so a
     suite with a misspelt name is one error, not a table cut short."""
     for row in rows:
         try:
@@ -386,6 +387,13 @@ def check_names(registry: Registry, rows: Sequence[Expectation], where: str) -> 
                     registry.property(name)
             if row.properties:
                 inventory.check_applicable(registry, scenario, row.properties)
+            checked = row.properties or scenario.properties
+            if row.violated is not None and row.violated not in checked:
+                raise UnknownName(
+                    f"expects {row.violated} violated, which the row does not check "
+                    f"(it checks {', '.join(checked)}): name it in the row's properties "
+                    "or the scenario's"
+                )
         except (UnknownName, ModelError) as error:
             raise _with_context(error, f"{where}: {row.label}") from error
 
