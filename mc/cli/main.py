@@ -457,7 +457,7 @@ def _shortened(shortened: Shortened, steps: int) -> str:
             f"the reduced search's {counted(steps, 'transition')}; {searched} found no "
             "shorter one before its bound (--no-por searches every interleaving)"
         )
-    return f"the reduced search's {counted(steps, 'transition')}, a shortest one: {searched}"
+    return f"{counted(steps, 'transition')}, a shortest one: {searched} found none shorter"
 
 
 WORKERS_PER_CORE = 4
