@@ -24,6 +24,16 @@ def shown(path: str) -> str:
     return path
 
 
+def shown_source(source: str) -> str:
+    """A model line ``FILE:LINE`` (or several joined by ``+``, as a swap of
+    two steps names them) with each absolute file ``shown``."""
+    parts = []
+    for part in source.split("+"):
+        file, colon, line = part.rpartition(":")
+        parts.append(f"{shown(file)}:{line}" if colon and os.path.isabs(file) else part)
+    return "+".join(parts)
+
+
 def defined_at(function: Callable[..., object]) -> str:
     """Where ``function`` (or the function it wraps, ``__wrapped__``) is
     defined: ``FILE:LINE: in NAME``."""

@@ -20,6 +20,7 @@ from mc.dsl.scenario import Registry, Variant
 from mc.dsl.steps import LockStep, Step
 from mc.dsl.wait_steps import SectionStep, TryLockStep
 from mc.kernel.locks import Mode
+from mc.project import shown_source
 
 PREFIX = "mutant:"
 SWAPPED = " + "
@@ -59,7 +60,7 @@ class Mutation:
     def describe(self) -> str:
         """``drop rename 'mutex_lock(...)' (models/dirops.py:318)``; a
         mutation parsed from its name alone is described by its sites."""
-        where = f" ({self.source})" if self.source else ""
+        where = f" ({shown_source(self.source)})" if self.source else ""
         return (
             f"{self.kind.value} {self.operation} '{self.label or SWAPPED.join(self.sites)}'{where}"
         )

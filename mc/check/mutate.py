@@ -49,6 +49,7 @@ from mc.dsl.wait_steps import TryLockStep
 from mc.engine.explore import Options, Search
 from mc.engine.result import Verdict
 from mc.kernel.world import ModelError
+from mc.project import shown_source
 from mc.text import counted
 
 R = TypeVar("R")
@@ -544,7 +545,7 @@ def render(analysis: Analysis) -> str:
             r.mutation.operation,
             _clip(r.mutation.label),
             r.mutation.lock,
-            r.mutation.source,
+            shown_source(r.mutation.source),
             r.shown_verdict,
             r.violated or "-",
             str(r.counterexample) if r.counterexample else "-",
@@ -645,7 +646,7 @@ def _findings(
     for e in evidence:
         lines.append(
             f"{e.mutation.operation}: {e.mutation.label} [{e.mutation.lock}] "
-            f"{e.mutation.source}; checked in {', '.join(e.passed)}"
+            f"{shown_source(e.mutation.source)}; checked in {', '.join(e.passed)}"
         )
         found = analysis.hints.get(e.mutation.name)
         if found is None:

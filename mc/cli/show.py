@@ -23,6 +23,7 @@ from mc.dsl.operation import Invocation, Operation
 from mc.dsl.program import Jump, Program, label_name
 from mc.dsl.steps import LockStep, Step
 from mc.kernel.locks import Kind
+from mc.project import shown_source
 from mc.spec.conformance import rules_at
 from mc.text import printable
 
@@ -50,7 +51,7 @@ def _lock_mode(step: Step) -> str | None:
 def _step_text(step: Step) -> str:
     mode = _lock_mode(step)
     shown = "" if mode is None else f" [{mode}]"
-    return f"{step.label}{shown}  ({step.source})"
+    return f"{step.label}{shown}  ({shown_source(str(step.source))})"
 
 
 @click.command("show")

@@ -3,6 +3,7 @@ only the fields each step changed, the waits-for cycle at the end."""
 
 from __future__ import annotations
 
+from mc.project import shown_source
 from mc.text import printable
 from mc.trace.events import Step, waits_chain
 from mc.trace.format import Counterexample
@@ -42,16 +43,20 @@ def render(counterexample: Counterexample, *, upto: int | None = None) -> str:
         lines += _step_lines(str(number), step.thread, step, label_width)
     if upto is None:
         for step in counterexample.blocked:
-            lines.append(f"{'':>3}  {step.thread:<3} {step.label:<{label_width}}  {step.source}")
+            lines.append(_step_line("", step.thread, step, label_width))
             lines.append(f"{'':>9}blocked: {step.event.text}")
     if counterexample.cycle and upto is None:
         lines += ["", waits_chain(counterexample.cycle)]
     return "\n".join(printable(line) for line in lines)
 
 
+def _step_line(number: str, thread: str, step: Step, label_width: int) -> str:
+    return f"{number:>3}  {thread:<3} {step.label:<{label_width}}  {shown_source(step.source)}"
+
+
 def _step_lines(number: str, thread: str, step: Step, label_width: int) -> list[str]:
     """A numbered step, what it did and the fields it changed."""
-    lines = [f"{number:>3}  {thread:<3} {step.label:<{label_width}}  {step.source}"]
+    lines = [_step_line(number, thread, step, label_width)]
     if step.event.kind == "branch":
         lines.append(f"{'':>9}-> {step.event.text}")
     elif step.event.text != step.label and step.event.kind != "assign":
