@@ -1338,3 +1338,31 @@ def test_an_invariant_asked_of_a_scenario_without_its_slots_has_nothing_to_check
     shown = vfsmc("show", "dirops/opposite-renames", "--models", "counter.py", "--json")
     assert shown.exit_code == 0, shown.output
     assert "my-bumps-kept" not in json.loads(shown.stdout)["available_properties"]
+
+
+def test_a_step_a_transform_copies_names_the_line_model_line_gives(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A copy made with ``attrs.evolve(step, source=model_line())`` cites the
+    variant's file and line, not the shipped line of the step copied."""
+    _write(tmp_path / "mine", "order.py", NEW_OPERATION.replace("{name}", "copied"))
+    _write(
+        tmp_path / "mine",
+        "copy.py",
+        "import attrs\n"
+        "from mc.dsl import model_line, variant\n"
+        "from order import lock_both\n"
+        '@variant("unlock-b-twice", "inode_unlock(b) copied before itself")\n'
+        "def twice(program, invocation):\n"
+        "    if not invocation.runs(lock_both):\n"
+        "        return program\n"
+        "    def change(step):\n"
+        '        if step.label != "inode_unlock(b)":\n'
+        "            return [step]\n"
+        '        return [attrs.evolve(step, label="inode_unlock(b) /* copy */", '
+        "source=model_line()), step]\n"
+        "    return program.replace_steps(change)\n",
+    )
+    shown = vfsmc("show", "copied/same-order", "--models", "mine", "-V", "unlock-b-twice")
+    assert shown.exit_code == 0, shown.output
+    assert "T1 added    inode_unlock(b) /* copy */  (mine/copy.py:11)" in shown.output, shown.output

@@ -11,6 +11,7 @@ file everything it needs.
   ``invariant``, ``step_invariant`` (one that steps break with ``scratch.violate``),
   ``lock_order`` (a documented lock order for ``vfsmc lockorder``);
 - programs, for variants: ``Program`` and its steps (``Step``, ``LockStep``;
+  ``model_line()``, the ``source`` of a step a transform copies;
   ``never_blocks`` marks the ``compile`` of a step class of one's own whose
   step always has an outcome, which partial-order reduction then knows);
 - lock modes and kinds: ``EXCL``, ``SHARED``, ``LockKind``;
@@ -33,7 +34,7 @@ layer above this one: ``from mc.models.file import OpenFile``; the README's
 "The model-writing API" lists each one's module.
 """
 
-from mc.dsl.operation import Cite, Holders, Invocation, Op, Operation, operation
+from mc.dsl.operation import Cite, Holders, Invocation, Op, Operation, model_line, operation
 from mc.dsl.program import Program
 from mc.dsl.scenario import (
     BASE_PROPERTIES,
@@ -123,6 +124,7 @@ __all__ = [
     "is_empty",
     "is_error",
     "lock_order",
+    "model_line",
     "negative",
     "never_blocks",
     "not_",

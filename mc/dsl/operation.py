@@ -117,6 +117,14 @@ def caller_source() -> Source:
     return Source(_shown_path(frame.f_code.co_filename), frame.f_lineno, frame.f_code.co_name)
 
 
+def model_line() -> Source:
+    """The line of the model file that calls it, as a step's ``source``: a
+    transform that adds a step copied from another
+    (``attrs.evolve(step, label=..., source=model_line())``) makes the
+    copy name that line, where traces, ``show`` and ``mutate`` cite it."""
+    return caller_source()
+
+
 LockLike = Lock | LockExpr
 Holders = Callable[[State], tuple[int, ...]]
 
