@@ -708,30 +708,51 @@ def test_an_insertion_at_a_repeated_label_needs_every(tmp_path: Path) -> None:
     )
 
 
-def test_two_variants_that_replace_one_body_are_refused_together(tmp_path: Path) -> None:
-    """Only one body can run in an operation's place: two inserts() into
-    the hole punch apply alone, and together are a model error naming
-    both, not the second one silently dropping the first."""
+def test_insertions_into_one_body_compose_and_two_replacements_are_refused(
+    tmp_path: Path,
+) -> None:
+    """Two inserts() into the hole punch apply alone and together (each
+    adds its step, the second finding the first's anchor where the body
+    has it), also around a body a replaces() put there; two replaces()
+    of one operation are a model error naming both, not the second one
+    silently dropping the first."""
     model_file = tmp_path / "two.py"
     model_file.write_text(
-        "from mc.dsl import Op, inserts\n"
+        "from mc.dsl import Op, inserts, replaces\n"
         "from mc.models.truncate import punch_hole\n\n"
         "def note(op: Op, *_args) -> None:\n"
         "    op.effect('trace()', lambda scratch: None)\n\n"
         "inserts(punch_hole, 'a', 'x', before={'filemap_invalidate_unlock(mapping)': note})\n"
         "inserts(punch_hole, 'b', 'x', after={'filemap_invalidate_unlock(mapping)': note})\n"
+        "@replaces(punch_hole, 'c', 'x')\n"
+        "def c(op, *args):\n"
+        "    op.run(punch_hole.build, *args)\n"
+        "@replaces(punch_hole, 'd', 'x')\n"
+        "def d(op, *args):\n"
+        "    op.run(punch_hole.build, *args)\n"
     )
     registry = with_files([model_file])
     scenario = registry.scenario("truncate/punch-vs-fault")
+
+    def labels(*variants: str) -> list[str]:
+        return [s.label for s in registry.build(scenario, variants).threads[0].program.steps]
+
     for alone in ("a", "b"):
-        labels = [s.label for s in registry.build(scenario, [alone]).threads[0].program.steps]
-        assert labels.count("trace()") == 1
+        assert labels(alone).count("trace()") == 1
+    both = labels("a", "b")
+    unlock = both.index("filemap_invalidate_unlock(mapping)")
+    assert both[unlock - 1 : unlock + 2] == [
+        "trace()",
+        "filemap_invalidate_unlock(mapping)",
+        "trace()",
+    ]
+    assert labels("c", "a", "b").count("trace()") == 2
     with pytest.raises(
         ModelError,
-        match=r"two.py:8: variant b puts a body in place of "
-        r"punch_hole's, as .*two.py:7: variant a does",
+        match=r"two.py:12: variant d puts a body in place of "
+        r"punch_hole's, as .*two.py:9: variant c does",
     ):
-        registry.build(scenario, ["a", "b"])
+        registry.build(scenario, ["c", "d"])
 
 
 def test_a_shared_lock_s_class_is_the_part_before_its_parenthesis() -> None:

@@ -249,22 +249,32 @@ def _located(scenario: Scenario, field: str, error: UnknownName) -> UnknownName:
 
 
 def _bodies(chosen: Sequence[Variant]) -> dict[Operation, Callable[..., None]]:
-    """The bodies ``chosen`` put in place of operations (``replaces``,
-    ``inserts``); a ``ModelError`` when two of them replace one operation's
-    body, since only one body can run in its place."""
-    bodies: dict[Operation, Callable[..., None]] = {}
-    owner: dict[Operation, Variant] = {}
+    """The bodies ``chosen`` put in place of operations: the body of a
+    ``replaces`` (or the operation's own), with the steps of each
+    ``inserts`` into the operation added in turn; a ``ModelError`` when
+    two of them replace one operation's body, since only one body can run
+    in its place."""
+    replaced: dict[Operation, tuple[Variant, Callable[..., None]]] = {}
+    inserted: dict[Operation, list[Insertion]] = {}
     for variant in chosen:
         for operation, body in variant.bodies:
-            if operation in owner:
+            if isinstance(body, Insertion):
+                inserted.setdefault(operation, []).append(body)
+                continue
+            if operation in replaced:
                 error = LocatedModelError if variant.declared is not None else ModelError
                 raise error(
                     f"{_declarer(variant)} puts a body in place of {operation.name}'s, as "
-                    f"{_declarer(owner[operation])} does (replaces, inserts): apply one of them "
+                    f"{_declarer(replaced[operation][0])} does (replaces): apply one of them "
                     "at a time, or declare one variant that makes both changes"
                 )
-            owner[operation] = variant
-            bodies[operation] = body
+            replaced[operation] = (variant, body)
+    bodies = {operation: body for operation, (_variant, body) in replaced.items()}
+    for operation, insertions in inserted.items():
+        body = bodies.get(operation, operation.build)
+        for insertion in insertions:
+            body = insertion.around(body)
+        bodies[operation] = body
     return bodies
 
 
@@ -548,13 +558,42 @@ def inserts(
     for label, snippet, _ahead in points:
         _check_snippet(name, operation, label, snippet)
 
-    def body(op: Any, *args: Any) -> None:
+    body = Insertion(operation, tuple(points), declared, name, every, operation.build)
+    variant = Variant(
+        name, description, None, _names(waives, "waives", "rules"), declared, ((operation, body),)
+    )
+    return _declare(variant)
+
+
+@attrs.frozen
+class Insertion:
+    """The body ``inserts`` puts in an operation's place: ``build`` (the
+    operation's own body, or the body another variant put there), then
+    the steps of each point added at its place.  ``around`` makes it
+    wrap another body, so that several insertions into one operation
+    compose."""
+
+    operation: Operation
+    points: tuple[tuple[str, Snippet, bool], ...]
+    declared: Source
+    name: str
+    every: bool
+    build: Callable[..., None]
+
+    def around(self, build: Callable[..., None]) -> Insertion:
+        """This insertion into the body ``build``."""
+        return attrs.evolve(self, build=build)
+
+    def __call__(self, op: Any, *args: Any) -> None:
         start = len(op.items)
-        operation.build(op, *args)
+        self.build(op, *args)
         end = len(op.items)
         places: list[tuple[int, bool, list[Any]]] = []
-        for label, snippet, ahead in points:
-            for at in _places(op.items, start, end, label, operation, declared, name, every):
+        for label, snippet, ahead in self.points:
+            spots = _places(
+                op.items, start, end, label, self.operation, self.declared, self.name, self.every
+            )
+            for at in spots:
                 mark = len(op.items)
                 op._pending_else = None
                 snippet(op, *args)
@@ -562,11 +601,6 @@ def inserts(
                 del op.items[mark:]
         for at, _after, added in sorted(places, key=lambda place: (-place[0], place[1])):
             op.items[at:at] = added
-
-    variant = Variant(
-        name, description, None, _names(waives, "waives", "rules"), declared, ((operation, body),)
-    )
-    return _declare(variant)
 
 
 def _check_snippet(name: str, operation: Operation, label: str, snippet: Any) -> None:
