@@ -1366,3 +1366,43 @@ def test_a_step_a_transform_copies_names_the_line_model_line_gives(
     shown = vfsmc("show", "copied/same-order", "--models", "mine", "-V", "unlock-b-twice")
     assert shown.exit_code == 0, shown.output
     assert "T1 added    inode_unlock(b) /* copy */  (mine/copy.py:11)" in shown.output, shown.output
+
+
+def test_a_flag_asked_whose_answer_changes_nothing_is_a_variant_that_changes_nothing(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """An operation that asks about a flag but builds the same steps either
+    way (the bump drops its lock only for a big counter, and the scenario's
+    is not) is refused as changing nothing, not checked as OK under the
+    flag's name; where the answer changes a value a step's function closes
+    over, the flag changes the model."""
+    text = OWN_INVARIANT.replace(
+        "locked = not op.variant(UNLOCKED)", "locked = not (op.variant(UNLOCKED) and big)"
+    ).replace("def bump(op: Op) -> None:", "def bump(op: Op, big: bool = False) -> None:")
+    text += (
+        'scenario("my/two-big-bumps", "two big bumps", tree=[], threads=[bump(True), bump(True)])\n'
+        'flag_variant("bump-by-two", "the bump adds two")\n'
+        '@operation(models="my_add()")\n'
+        "def add(op: Op) -> None:\n"
+        '    counter = op.world.shared_slot("my added", 0)\n'
+        '    step = 2 if op.variant("bump-by-two") else 1\n'
+        '    op.effect("my_added += step", lambda scratch, at: scratch.__setitem__(at, step), '
+        "counter)\n"
+        '@invariant("my-counter-small", "the counter stays below 2", reads=["my added"])\n'
+        "def small(model):\n"
+        '    at = model.world.shared_slot("my added", 0)\n'
+        '    return lambda state: "too big" if state[at] >= 2 else None\n'
+        'scenario("my/add", "one add", tree=[], threads=[add()])\n'
+    )
+    _write(tmp_path, "counter.py", text)
+    small = vfsmc("check", "counter.py:my/two-bumps", "-V", "bump-unlocked", "--no-save")
+    assert small.exit_code == 2, small.output
+    assert small.output.strip() == (
+        "vfsmc: error: variant bump-unlocked changes nothing in my/two-bumps"
+    )
+    big = vfsmc("check", "counter.py:my/two-big-bumps", "-V", "bump-unlocked", "--no-save")
+    assert big.exit_code == 1, big.output
+    assert vfsmc("check", "counter.py:my/add", "--no-save").exit_code == 0
+    by_two = vfsmc("check", "counter.py:my/add", "-V", "bump-by-two", "--no-save")
+    assert by_two.exit_code == 1, by_two.output
+    assert "too big" in by_two.output

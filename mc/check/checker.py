@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import re
 from collections.abc import Callable, Sequence
 
@@ -14,6 +15,7 @@ from mc.check import checkable, inventory, mutants, usermodels
 from mc.check.replay import first_difference, replay
 from mc.dsl.kernel_model import KernelModel, unchecked_errors
 from mc.dsl.scenario import Registry, Scenario, UnknownName
+from mc.dsl.steps import Step
 from mc.dsl.symmetry import rename, representative, telling_apart
 from mc.engine.ample import ACTOR_MOVE_LIMIT
 from mc.engine.endings import GraphMismatch
@@ -102,7 +104,9 @@ def build(
             "properties has no verdict (name some with properties= or --property)"
         )
     for name in variants:
-        if name in scenario.variants or not changes_something(registry, model, name, scenario):
+        if name in scenario.variants or not changes_something(
+            registry, model, name, scenario, variants
+        ):
             raise ineffective(registry, model, name, scenario.name)
     return model
 
@@ -177,23 +181,73 @@ def refuse_reads_of_unset_registers(
 
 
 def changes_something(
-    registry: Registry, model: KernelModel, name: str, scenario: Scenario
+    registry: Registry,
+    model: KernelModel,
+    name: str,
+    scenario: Scenario,
+    variants: Sequence[str] = (),
 ) -> bool:
     """Whether variant ``name`` changed some thread's program of ``model``
-    (``scenario`` under variants): its transform changed a step, an
-    operation asked about it, or a thread ran a body it replaced and
-    built other steps than the shipped body (``inventory.step_key``)."""
+    (``scenario`` under ``variants``, ``name`` among them): its transform
+    changed a step, an operation asked about it and built another model
+    than without it (``_built_alike``), or a thread ran a body it replaced
+    and built other steps than the shipped body (``inventory.step_key``)."""
     variant = registry.variant(name)
     transform = variant.transform
     replaced = {operation.name for operation, _body in variant.bodies}
-    ran_replaced = False
+    ran_replaced = asked = False
     for thread in model.threads:
-        if name in thread.asked:
-            return True
         if transform is not None and any(_same(transform, t) for t in thread.changed_by):
             return True
+        asked = asked or name in thread.asked
         ran_replaced = ran_replaced or bool(replaced & thread.replaced)
+    if asked:
+        others = [other for other in variants if other != name]
+        return not _built_alike(registry, scenario, (*others, name), others)
     return ran_replaced and bool(inventory.variant_changes(registry, scenario, name))
+
+
+def _built_alike(
+    registry: Registry, scenario: Scenario, first: Sequence[str], second: Sequence[str]
+) -> bool:
+    """Whether ``scenario`` under ``first`` and under ``second`` is one
+    model: the same slots, initial state and steps of each thread, with
+    the functions steps call (``_step_shape``)."""
+
+    def shape(model: KernelModel) -> tuple[object, ...]:
+        slots = tuple(slot.name for slot in model.world.slots)
+        steps = tuple(tuple(map(_step_shape, thread.program.steps)) for thread in model.threads)
+        return (slots, model.initial, steps)
+
+    return shape(registry.build(scenario, first, ())) == shape(registry.build(scenario, second, ()))
+
+
+def _step_shape(step: Step) -> tuple[object, ...]:
+    """A step as two builds compare it: its value, and the fields its
+    equality leaves out (the function of an effect, a wait's test) by
+    ``_value_shape``."""
+    left_out = (
+        _value_shape(getattr(step, field.name))
+        for field in attrs.fields(type(step))
+        if not field.eq and field.name != "world"
+    )
+    return (step, *left_out)
+
+
+def _value_shape(value: object) -> object:
+    """A function as its code, the values it closes over and its defaults
+    (a lambda a build makes anew is the same function when those are),
+    tuples item by item, and any other value as itself (objects a build
+    makes, an ``Op``, compare unequal: the variant counts as a change)."""
+    value = inspect.unwrap(value) if callable(value) else value
+    code = getattr(value, "__code__", None)
+    if code is not None:
+        cells = getattr(value, "__closure__", None) or ()
+        closed = tuple(_value_shape(cell.cell_contents) for cell in cells)
+        return (code, closed, _value_shape(getattr(value, "__defaults__", None)))
+    if type(value) is tuple:
+        return tuple(map(_value_shape, value))
+    return value
 
 
 def under_changing(
@@ -213,7 +267,7 @@ def under_changing(
     ``every_acquisition`` as ``Registry.build``."""
     model = registry.build(scenario, variants, properties, every_acquisition=every_acquisition)
     changing = tuple(
-        name for name in variants if changes_something(registry, model, name, scenario)
+        name for name in variants if changes_something(registry, model, name, scenario, variants)
     )
     if len(changing) < len(variants):
         model = registry.build(scenario, changing, properties, every_acquisition=every_acquisition)
