@@ -1345,13 +1345,13 @@ def test_a_step_a_transform_copies_names_the_line_model_line_gives(
 ) -> None:
     """A copy made with ``attrs.evolve(step, source=model_line())`` cites the
     variant's file and line, not the shipped line of the step copied."""
-    _write(tmp_path / "mine", "order.py", NEW_OPERATION.replace("{name}", "copied"))
+    _write(tmp_path / "mine", "copied_order.py", NEW_OPERATION.replace("{name}", "copied"))
     _write(
         tmp_path / "mine",
         "copy.py",
         "import attrs\n"
         "from mc.dsl import model_line, variant\n"
-        "from order import lock_both\n"
+        "from copied_order import lock_both\n"
         '@variant("unlock-b-twice", "inode_unlock(b) copied before itself")\n'
         "def twice(program, invocation):\n"
         "    if not invocation.runs(lock_both):\n"
