@@ -9,6 +9,7 @@ from mc.engine.symbolic import (
     Const,
     Solver,
     Symbol,
+    Undecided,
     compare,
     conjoin,
     eq,
@@ -51,6 +52,21 @@ def test_split_keeps_only_feasible_branches() -> None:
     assert solver.split(path, beyond) == [(True, path)]
     never = compare(">", SIZE.var, 3 * PAGE)
     assert [taken for taken, _ in solver.split(TRUE, never)] == [False]
+
+
+def test_an_undecided_answer_cuts_no_branch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """z3's ``unknown`` (it gave up, or a Ctrl-C reached it) is no
+    ``unsat``: the split raises instead of dropping the branch, and
+    nothing is cached as infeasible."""
+    import z3
+
+    solver = Solver([SIZE, POS])
+    beyond = lt(SIZE.var, POS.var)
+    monkeypatch.setattr(z3, "Z3_solver_check_assumptions", lambda *_args: z3.Z3_L_UNDEF)
+    with pytest.raises(Undecided, match="z3 could not decide a path condition"):
+        solver.split(TRUE, beyond)
+    monkeypatch.undo()
+    assert [taken for taken, _ in solver.split(TRUE, beyond)] == [True, False]
 
 
 def test_concrete_conditions_need_no_solver_call() -> None:

@@ -254,6 +254,14 @@ class Symbol:
         return Var(self.name)
 
 
+class Undecided(RuntimeError):
+    """z3 answered neither sat nor unsat (it gave up): no branch may be cut
+    on such an answer, so the search cannot go on."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"z3 could not decide a path condition ({reason})")
+
+
 class Solver:
     """Feasibility, value enumeration and witnesses for path conditions over
     a fixed set of symbols; answers are cached and solver calls counted."""
@@ -273,8 +281,15 @@ class Solver:
         self._feasible: dict[frozenset[Cond], bool] = {}
         self._values: dict[tuple[frozenset[Cond], Term, int], list[int]] = {}
         self._encoded: dict[Term | Cond, Any] = {}
-        self._incremental = z3.Solver()
+        self._incremental = self._solver()
         self._incremental.add(*self._domain)
+
+    def _solver(self) -> Any:
+        """A z3 solver that leaves SIGINT to Python: z3's own handler would
+        turn a Ctrl-C into an ``unknown`` answer and swallow it."""
+        solver = self._z3.Solver()
+        solver.set("ctrl_c", False)
+        return solver
 
     def _encode(self, item: Term | Cond) -> Any:
         encoded = self._encoded.get(item)
@@ -300,7 +315,7 @@ class Solver:
         return ARITHMETIC[item.op](left, right)
 
     def _check(self, constraints: Iterable[Cond]) -> Any:
-        solver = self._z3.Solver()
+        solver = self._solver()
         solver.add(*self._domain, *(self._encode(c) for c in constraints))
         self.calls += 1
         return solver
@@ -323,6 +338,8 @@ class Solver:
         answer = z3.Z3_solver_check_assumptions(
             solver.ctx.ref(), solver.solver, len(assumptions), array
         )
+        if answer == z3.Z3_L_UNDEF:
+            raise Undecided(z3.Z3_solver_get_reason_unknown(solver.ctx.ref(), solver.solver))
         return bool(answer == z3.Z3_L_TRUE)
 
     def feasible(self, path: PathCondition) -> bool:
@@ -387,7 +404,10 @@ class Solver:
         """Concrete values of every symbol satisfying ``path`` (the smallest
         ones z3 finds first are not promised)."""
         solver = self._check(path)
-        if solver.check() != self._z3.sat:
+        answer = solver.check()
+        if answer == self._z3.unknown:
+            raise Undecided(solver.reason_unknown())
+        if answer != self._z3.sat:
             raise ValueError(f"path condition is infeasible: {render(path)}")
         model = solver.model()
         return {
