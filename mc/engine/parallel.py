@@ -61,6 +61,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 import time
 from array import array
 from collections.abc import Callable, Hashable, Iterator, Sequence
@@ -639,6 +640,22 @@ def owner_of(
     return lambda state, key: partition(state) % workers
 
 
+@contextlib.contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """SIGINT held back while the coordinator sends requests or takes an
+    answer and notes it (a Ctrl-C in between would leave an answer in a
+    pipe that the next request would take for its own); it is delivered
+    when the block ends.  Waiting for an answer stays interruptible."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def stable_fingerprint(state: Hashable) -> int:
     """A fingerprint every process computes alike (Python's hash of None
     and of strings differs between processes that were not forked): the
@@ -879,30 +896,34 @@ class ForkPool:
         seconds (it is killed); a worker that ended before answers None."""
         died: set[int] = set()
         self.awaited = []
-        for index, (conn, request) in enumerate(zip(self.conns, requests, strict=True)):
-            if index in self.dead:
-                continue
-            try:
-                conn.send(request)
-            except OSError:
-                died.add(index)
-                continue
-            self.awaited.append(index)
+        with _ctrl_c_held():
+            for index, (conn, request) in enumerate(zip(self.conns, requests, strict=True)):
+                if index in self.dead:
+                    continue
+                try:
+                    conn.send(request)
+                except OSError:
+                    died.add(index)
+                    continue
+                self.awaited.append(index)
         replies: list[Any] = [None] * len(self.conns)
         give_up = None if patience is None else time.monotonic() + patience
         while self.awaited:
             index = self.awaited[0]
             conn = self.conns[index]
-            if give_up is not None and not conn.poll(max(0.0, give_up - time.monotonic())):
+            wait = None if give_up is None else max(0.0, give_up - time.monotonic())
+            if not conn.poll(wait):
                 self.processes[index].kill()
                 self.silent.add(index)
                 died.add(index)
-            else:
+                self.awaited.pop(0)
+                continue
+            with _ctrl_c_held():
                 try:
                     replies[index] = conn.recv()
                 except (EOFError, OSError):
                     died.add(index)
-            self.awaited.pop(0)
+                self.awaited.pop(0)
         self.dead |= died
         return raise_failed(replies, died, self._obituary)
 
