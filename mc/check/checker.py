@@ -19,7 +19,7 @@ from mc.dsl.steps import Step
 from mc.dsl.symmetry import rename, representative, telling_apart
 from mc.engine.ample import ACTOR_MOVE_LIMIT
 from mc.engine.endings import GraphMismatch
-from mc.engine.explore import NotDeterministic, Options, Search
+from mc.engine.explore import INTERRUPTED, NotDeterministic, Options, Search
 from mc.engine.model import PropertyKind
 from mc.engine.parallel import ParallelSearch
 from mc.engine.ray_pool import RayPool
@@ -415,7 +415,8 @@ def shorter(
     trace less a step and of at most ``SHORTER_TRACE_STATES`` states,
     finds the first violation the full search finds, when it lies that
     close (that search's verdict and property are the reduced one's:
-    ``tests/test_por_models.py``), with how that search went.  None when
+    ``tests/test_por_models.py``), with how that search went (a Ctrl-C
+    ends it as its bound does: the reduced trace stays).  None when
     it is not run: when the time limit is spent, when nothing was reduced
     (the trace is a shortest one already) and for a violation not found on
     the state it is in: a deadlock or a ``terminal`` invariant, whose trace runs every
@@ -436,11 +437,14 @@ def shorter(
         max_depth=steps - 1,
         max_states=SHORTER_TRACE_STATES,
         time_limit=left,
+        interruptible=True,
     )
     found = Search(model, bounded).run()
     shorter_one = found.violation if found.violation and found.violation.path else None
-    stopped = found.stats.states >= SHORTER_TRACE_STATES or (
-        left is not None and found.stats.seconds >= left
+    stopped = (
+        found.stats.states >= SHORTER_TRACE_STATES
+        or (left is not None and found.stats.seconds >= left)
+        or found.incomplete_reason == INTERRUPTED
     )
     return Shortened(steps, found.stats.states, shorter_one is not None, stopped), shorter_one
 
