@@ -606,3 +606,36 @@ def test_a_chart_of_a_trace_that_does_not_replay_warns_once_naming_it(
     warnings = [line for line in result.output.splitlines() if "warning" in line]
     assert len(warnings) == 1, warnings
     assert warnings[0].startswith("vfsmc: warning: other.json: this trace does not replay")
+
+
+def test_a_time_limit_longer_than_vfsmc_times_is_refused(vfsmc: Run) -> None:
+    """Past 1,000,000 s the waits for workers overflow: one line, exit 2."""
+    result = vfsmc("check", "dirops/opposite-renames", "--time-limit", "1e10", "--workers", "2")
+    assert result.exit_code == 2
+    assert result.output.strip().startswith(
+        "vfsmc: error: Invalid value for '--time-limit': '1e10' seconds is longer than vfsmc "
+        "times (at most 1,000,000, about eleven days)"
+    )
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_ctrl_c_in_the_search_for_a_shorter_trace_keeps_the_violation(
+    vfsmc: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The violation the reduced search found is reported and saved when a
+    Ctrl-C ends the search without reduction for a shorter trace."""
+    from mc.engine import explore
+
+    search = explore.breadth_first
+
+    def interrupted_unreduced(running: explore.Search) -> None:  # type: ignore[type-arg]
+        if not running.options.reduce:
+            raise KeyboardInterrupt
+        search(running)
+
+    monkeypatch.setattr(explore, "breadth_first", interrupted_unreduced)
+    result = vfsmc("check", "dirops/rename-rmdir-link", "-V", "rmdir-no-victim-lock", "--no-save")
+    assert result.exit_code == 1, result.output
+    assert "trace: the reduced search's 14 transitions; a search without reduction" in (
+        result.output
+    )

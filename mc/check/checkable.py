@@ -24,6 +24,11 @@ BUILD_SECONDS = 30.0
 """The time building a model gets without a time limit."""
 
 
+LONGEST_TIMER_SECONDS = 1e6
+"""The longest time limit a search takes (about eleven days): a longer one
+is past what the waits for workers hold (milliseconds in a C int)."""
+
+
 class BuildTooLong(ModelError):
     """Building a model took longer than it may (``building_within``)."""
 
@@ -49,7 +54,7 @@ def building_within(limit: float | None, scenario: str) -> Iterator[None]:
         )
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, min(seconds, LONGEST_TIMER_SECONDS))
     try:
         yield
     finally:

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from mc.atomic_write import stream_of
+from mc.check.checkable import LONGEST_TIMER_SECONDS
 from mc.check.registry import shipped
 from mc.cli.completion import complete_property, complete_variant
 from mc.cli.errors import F, say
@@ -46,7 +47,8 @@ class OutDirectory(click.Path):
 
 
 class Seconds(click.ParamType[float]):
-    """A positive, finite number of seconds (``nan`` and ``inf`` are not)."""
+    """A positive, finite number of seconds (``nan`` and ``inf`` are not),
+    at most ``LONGEST_TIMER_SECONDS``."""
 
     name = "seconds"
 
@@ -59,6 +61,13 @@ class Seconds(click.ParamType[float]):
             self.fail(f"{value!r} is not a number of seconds", param, ctx)
         if not math.isfinite(seconds) or seconds <= 0:
             self.fail(f"{value!r} is not a positive, finite number of seconds", param, ctx)
+        if seconds > LONGEST_TIMER_SECONDS:
+            self.fail(
+                f"{value!r} seconds is longer than vfsmc times "
+                f"(at most {LONGEST_TIMER_SECONDS:,.0f}, about eleven days)",
+                param,
+                ctx,
+            )
         return seconds
 
 
