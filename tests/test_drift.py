@@ -852,3 +852,22 @@ def test_a_scoped_guard_without_braces_holds_its_one_statement() -> None:
         ("unlock", "mutex_unlock(&table->m)", 125),
     ]
     assert paths == {("down_read(&table_sem)", "spin_lock(&table->lock)", "mutex_lock(&table->m)")}
+
+
+def test_a_function_nested_deeper_than_vfsmc_reads_is_one_line(
+    tmp_path: Path, vfsmc: Callable[..., Result]
+) -> None:
+    """A cited function whose blocks nest thousands deep (no kernel's do)
+    is bad input, not a RecursionError."""
+    tree = tmp_path / "deep"
+    shutil.copytree(IN_STEP, tree)
+    namei = tree / "fs" / "namei.c"
+    deep = "{" * 3000 + "lock_rename(a, b);" + "}" * 3000
+    namei.write_text(
+        namei.read_text().replace("int vfs_rename(", "int vfs_rename_unused(")
+        + (f"\nint vfs_rename(struct renamedata *rd)\n{{\n{deep}\n}}\n")
+    )
+    result = vfsmc("drift", "--kernel", str(tree), "rename")
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"vfsmc: error: {tree}/fs/namei.c: ")
+    assert result.output.endswith("() nests its statements deeper than vfsmc reads C\n")

@@ -500,7 +500,13 @@ class Reading:
         arms of each branch), each cited function read once; with the
         cited functions read."""
         read: set[str] = {function.name}
-        return list(self._walk(function, function.name, read, helpers=True)), read
+        try:
+            return list(self._walk(function, function.name, read, helpers=True)), read
+        except RecursionError:
+            raise CSourceError(
+                f"{function.file}: {function.name}() nests its statements deeper than "
+                "vfsmc reads C"
+            ) from None
 
     def _walk(
         self, function: Function, cited: str, read: set[str], *, helpers: bool

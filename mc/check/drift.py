@@ -318,8 +318,11 @@ class Comparison:
     def compare(self) -> Report:
         functions = self.cited_functions()
         reading = self.reading(functions)
-        entries = self.entry_points(reading, functions)
-        kernel = [call for entry in entries for call in reading.calls(entry)[0]]
+        try:
+            entries = self.entry_points(reading, functions)
+            kernel = [call for entry in entries for call in reading.calls(entry)[0]]
+        except CSourceError as error:
+            raise DriftInputError(f"{self.tree.root}/{error}") from None
         model = [call for p in self.programs for step in p.steps for call in step_calls(step)]
         self.presence(kernel, model, functions)
         kernel_orders = frozenset(o for entry in entries for o in reading.orders(entry))
