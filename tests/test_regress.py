@@ -345,6 +345,10 @@ def test_bad_suites_are_one_line_errors(vfsmc: Run, tmp_path: Path) -> None:
         "spec-conformance, deadlock, completes, livelock, namespace): name it in the row's "
         "properties or the scenario's"
     ], result.output
+    _suite(tmp_path / "incomplete", '[[expect]]\nscenario = "x"\nverdict = "INCOMPLETE"\n')
+    result = vfsmc("regress", "--models", "incomplete")
+    assert result.exit_code == 2
+    assert "field 'verdict' must be OK or VIOLATED" in result.output
     _suite(tmp_path / "malformed", '[[expect]]\nscenario = "x"\nverdict = "OK"\nstates = "many"\n')
     result = vfsmc("regress", "--models", "malformed")
     assert result.exit_code == 2

@@ -58,10 +58,9 @@ def _row(raw: Any, where: str) -> Expectation:
     twice = sorted({v for v in variants if variants.count(v) > 1})
     if twice:
         raise ExpectationError(f"{where}: field 'variants' names {twice[0]!r} twice")
-    try:
-        verdict = Verdict(raw.get("verdict"))
-    except ValueError:
-        raise ExpectationError(f"{where}: field 'verdict' must be OK or VIOLATED") from None
+    if raw.get("verdict") not in (Verdict.OK.value, Verdict.VIOLATED.value):
+        raise ExpectationError(f"{where}: field 'verdict' must be OK or VIOLATED")
+    verdict = Verdict(raw["verdict"])
     prop = raw.get("property")
     if verdict is Verdict.VIOLATED and not isinstance(prop, str):
         raise ExpectationError(f"{where}: a VIOLATED row needs field 'property'")
