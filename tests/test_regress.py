@@ -384,6 +384,9 @@ def test_the_baseline_rewrite_keeps_the_layout(tmp_path: Path) -> None:
         '# next\n[[expect]]\nscenario = "b"\nverdict = "OK"\nstates = 7 # kept\n'
     )
     assert baseline.rewrite_states(path, {("b", (), "OK", None, None): 7}) == 0
+    path.write_text('[[expect]]\nscenario = "b"\nverdict = "OK"\nstates = 0x10\n')
+    assert baseline.rewrite_states(path, {("b", (), "OK", None, None): 62}) == 1
+    assert path.read_text() == '[[expect]]\nscenario = "b"\nverdict = "OK"\nstates = 62\n'
     inline = tmp_path / "inline.toml"
     inline.write_text('expect = [{scenario = "a", verdict = "OK"}]\n')
     with pytest.raises(expectations.ExpectationError, match="its own"):
