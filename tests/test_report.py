@@ -37,7 +37,22 @@ def _page(vfsmc: Run, source: Path) -> tuple[Path, dict[str, object]]:
         r'<script type="application/json" id="report-data">(.*?)</script>', text, re.S
     )
     assert found is not None
-    return out.resolve(), json.loads(found.group(1).replace("<\\/", "</"))
+    return out.resolve(), json.loads(found.group(1))
+
+
+def test_text_of_a_trace_cannot_end_the_data_block() -> None:
+    """A label or message holding ``<!--<script>`` or ``</script>`` stays
+    data: the page keeps its two script elements and the data reads back."""
+    from mc.trace.report import render_html
+
+    hostile = "x <!--<script> </script> y"
+    data = {"variants": [hostile], "threads": [], "title": hostile, "scenario": "s", "note": ""}
+    data.update(witness={}, property="p", message=hostile)
+    page = render_html(data, None)
+    assert page.count("<script") == 2 and page.count("</script>") == 2
+    found = re.search(r'id="report-data">(.*?)</script>', page, re.S)
+    assert found is not None
+    assert json.loads(found.group(1))["title"] == hostile
 
 
 def test_the_page_is_self_contained(vfsmc: Run) -> None:

@@ -504,8 +504,7 @@ class Reading:
             return list(self._walk(function, function.name, read, helpers=True)), read
         except RecursionError:
             raise CSourceError(
-                f"{function.file}: {function.name}() nests its statements deeper than "
-                "vfsmc reads C"
+                f"{function.file}: {function.name}() nests its statements deeper than vfsmc reads C"
             ) from None
 
     def _walk(

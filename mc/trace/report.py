@@ -241,7 +241,7 @@ select(data.steps.length);
 
 def render_html(data: Mapping[str, Any], svg: str | None) -> str:
     """The page for ``data`` (``report_data``) with the chart ``svg``."""
-    payload = json.dumps(data).replace("</", "<\\/")
+    payload = json.dumps(data).replace("<", "\\u003c")
     variants = ", ".join(data["variants"]) or "none (the correct protocol)"
     threads = "".join(
         f"<li>{html.escape(t['name'])}: {html.escape(t['operation'])}</li>" for t in data["threads"]
