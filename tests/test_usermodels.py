@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -1406,3 +1408,26 @@ def test_a_flag_asked_whose_answer_changes_nothing_is_a_variant_that_changes_not
     by_two = vfsmc("check", "counter.py:my/add", "-V", "bump-by-two", "--no-save")
     assert by_two.exit_code == 1, by_two.output
     assert "too big" in by_two.output
+
+
+def test_a_chart_of_a_trace_whose_model_file_now_fails_says_why(vfsmc: Run, tmp_path: Path) -> None:
+    """graph draws the steps as recorded and names the model file's error,
+    not the unknown scenario that error left behind (in a process of its
+    own: this one keeps the file it loaded before the edit)."""
+    original = NEW_OPERATION.replace("{name}", "failing")
+    _write(tmp_path / "mine", "failing_order.py", original)
+    assert vfsmc("check", "mine/failing_order.py:failing/opposite-order").exit_code == 1
+    saved = "mine/counterexamples/failing-opposite-order.json"
+    _write(tmp_path / "mine", "failing_order.py", original + "\nraise RuntimeError('x')\n")
+    drawn = subprocess.run(
+        [sys.executable, "-m", "mc", "graph", saved, "-o", "chart.dot"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert drawn.returncode == 0, drawn.stderr
+    assert f"vfsmc: warning: {saved}: its models could not be loaded (" in drawn.stderr
+    line = len(original.splitlines()) + 2
+    assert f"mine/failing_order.py:{line}: RuntimeError: x)" in drawn.stderr, drawn.stderr
+    assert "unknown scenario" not in drawn.stderr

@@ -666,30 +666,29 @@ def graph(file: Path, output: Path, models: tuple[Path, ...]) -> None:
     render_graph.chart_format(output)
     counterexample = cx_format.load(file)
     reg = with_files(models)
+    marks = None
+    caveat: str | None = None
     try:
         with usermodels.reported():
             load_recorded(reg, file, counterexample, given=bool(models))
-            marks = variant_marks(reg, counterexample)
     except (UnknownName, ModelError) as error:
-        unmarked: str | None = str(error)
-        marks = None
+        caveat = f"its models could not be loaded ({error})"
     else:
-        unmarked = None
-    unreplayed = does_not_replay(reg, counterexample, refuse_misfit=file)
-    caveat = None
-    if unmarked is not None and not unreplayed:
-        click.echo(
-            printable(
-                f"vfsmc: warning: {file}: steps the variants changed are not marked: {unmarked}"
-            ),
-            err=True,
-        )
-    if unreplayed:
-        caveat = f"this trace does not replay on today's models ({unreplayed})"
+        unreplayed = does_not_replay(reg, counterexample, refuse_misfit=file)
+        if unreplayed:
+            caveat = f"this trace does not replay on today's models ({unreplayed})"
+    if caveat is not None:
         click.echo(
             printable(f"vfsmc: warning: {file}: {caveat}: the chart shows the steps as recorded"),
             err=True,
         )
+    else:
+        try:
+            with usermodels.reported():
+                marks = variant_marks(reg, counterexample)
+        except (UnknownName, ModelError) as error:
+            message = f"{file}: steps the variants changed are not marked: {error}"
+            click.echo(printable(f"vfsmc: warning: {message}"), err=True)
     render_graph.render(counterexample, output, marks, caveat)
     wrote(output)
 
