@@ -36,9 +36,10 @@ def write_atomically(path: Path, data: bytes | str) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same
     directory, renamed over ``path`` once complete; a ``path`` that is a
     symbolic link has the file it points to written, as ``open()`` would
-    (in a directory that must exist), and one that is neither a regular
+    (in a directory that must exist), one that is neither a regular
     file nor a directory (a FIFO, a device such as ``/dev/stdout``) is
-    written into, never replaced."""
+    written into, never replaced, and one this process may not write, as
+    ``open()`` may not, is an error (renaming over it would replace it)."""
     payload = data.encode() if isinstance(data, str) else data
     stream = stream_of(path)
     if stream is not None:
@@ -53,6 +54,8 @@ def write_atomically(path: Path, data: bytes | str) -> None:
             raise WriteError(errno.ENOENT, astray, str(link))
     if path.is_dir():
         raise WriteError(errno.EISDIR, os.strerror(errno.EISDIR), str(path) or ".")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise WriteError(errno.EACCES, os.strerror(errno.EACCES), str(path))
     if _special(path):
         try:
             with open(path, "wb") as out:

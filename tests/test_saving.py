@@ -150,6 +150,26 @@ def test_written_files_respect_the_umask_and_keep_their_mode(
     assert _mode(tmp_path / "other.json") == 0o644
 
 
+def test_a_file_the_process_may_not_write_is_not_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only file (for root, os.access says writable, as open()
+    finds it) is refused as open() would refuse it, and stays as it was."""
+    kept = tmp_path / "old.svg"
+    kept.write_text("old")
+    kept.chmod(0o444)
+    writable = os.access
+
+    def as_a_user(path: object, mode: int) -> bool:
+        return not (Path(str(path)) == kept and mode == os.W_OK) and writable(path, mode)
+
+    monkeypatch.setattr(atomic_write.os, "access", as_a_user)
+    with pytest.raises(WriteError, match=r"cannot write .*old\.svg: Permission denied"):
+        write_atomically(kept, "new")
+    assert kept.read_text() == "old"
+    assert [path.name for path in tmp_path.iterdir()] == ["old.svg"]
+
+
 def test_sigterm_while_writing_removes_the_temporary_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
