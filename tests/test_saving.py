@@ -341,3 +341,24 @@ def test_a_descriptor_of_this_process_is_written_as_it_was_opened(tmp_path: Path
         os.close(writing)
     assert atomic_write.stream_of(Path("/proc/1/fd/1")) is None
     assert atomic_write.stream_of(tmp_path / "log.html") is None
+
+
+SAVED_TO_FU = ("-V", "no-rename-mutex", "--out", "fu")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_standard_output_still_saves_the_counterexample(tmp_path: Path) -> None:
+    """Standard output on a full disk: the counterexample is saved anyway,
+    and the error is one line, exit 2 (no 'Exception ignored' at exit)."""
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "mc", "check", "dirops/opposite-renames", *SAVED_TO_FU],
+            cwd=tmp_path,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    assert result.returncode == 2
+    assert result.stderr == "vfsmc: error: cannot write standard output: No space left on device\n"
+    assert (tmp_path / "fu" / "dirops-opposite-renames--no-rename-mutex.json").is_file()

@@ -11,6 +11,7 @@ terminated (SIGTERM).
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import importlib
 import os
@@ -79,6 +80,11 @@ def message_of(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
+OUTPUT_FAILURES = frozenset({errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG})
+"""The errors of a write to standard output that no reader caused (a full
+disk or ``/dev/full``), as against a reader that went away (EPIPE)."""
+
+
 def _silence_stdout() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
@@ -127,6 +133,11 @@ def one_line_errors(command: F) -> F:
         except BrokenPipeError:
             _silence_stdout()
             sys.exit(EXIT_BROKEN_PIPE)
+        except OSError as error:
+            if error.filename is None and error.errno in OUTPUT_FAILURES:
+                _silence_stdout()
+                fail(f"cannot write standard output: {error.strerror}")
+            fail(message_of(error))
         except INPUT_ERRORS as error:
             fail(message_of(error))
 

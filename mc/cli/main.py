@@ -309,7 +309,7 @@ def check(
     else:
         try:
             _print_check(outcome, reduce and not symmetry)
-        except BrokenPipeError:
+        except OSError:
             if save:
                 _save(reg, outcome, target, named, left_out)
             raise
