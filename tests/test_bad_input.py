@@ -143,6 +143,7 @@ def test_a_file_no_counterexample_can_be_is_not_read(
         vfsmc(name, "huge.json", *output),
         "huge.json: not a counterexample file (32,212,254,720 bytes; a counterexample is under",
     )
+    one_line(vfsmc(name, "", *output), "an empty path names no counterexample file")
 
 
 def test_replay_of_a_user_scenario_without_its_model_says_to_pass_it(

@@ -32,6 +32,7 @@ from mc.cli.errors import Group, echo_json, fail, message_of, one_line_errors, s
 from mc.cli.options import (
     Count,
     OutDirectory,
+    TraceFile,
     distinct,
     in_existing_directory,
     max_memory_option,
@@ -536,7 +537,7 @@ def _print_check(outcome: Outcome, reduce: bool) -> None:
 
 
 @main.command("replay")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=TraceFile())
 @click.option(
     "--correct",
     is_flag=True,
@@ -649,7 +650,7 @@ def _print_replay(
 
 
 @main.command()
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=TraceFile())
 @click.option(
     "-o",
     "--output",

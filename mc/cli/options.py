@@ -33,6 +33,18 @@ models_option: Callable[[F], F] = click.option(
 )
 
 
+class TraceFile(click.Path):
+    """A counterexample file to read; an empty path names none."""
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value == "":
+            self.fail("an empty path names no counterexample file", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 class OutDirectory(click.Path):
     """A directory to write into; an empty path names none (``.`` names
     this one)."""
