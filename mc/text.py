@@ -3,6 +3,8 @@ safe to print on a terminal."""
 
 from __future__ import annotations
 
+import shutil
+
 _SHOWN = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -46,3 +48,11 @@ def clipped(text: str, longest: int = ECHOED) -> str:
     if len(text) <= longest:
         return text
     return f"{text[: longest - 1]}\u2026 ({len(text):,} characters)"
+
+
+def status_line(text: str) -> str:
+    """``text`` as a line that overwrites the one before it on a terminal:
+    after a carriage return, cut and padded to the terminal's width less a
+    column, so that it never wraps (a wrapped line is not overwritten)."""
+    width = max(shutil.get_terminal_size().columns - 1, 1)
+    return f"\r{text[:width]:<{width}}"

@@ -639,3 +639,15 @@ def test_ctrl_c_in_the_search_for_a_shorter_trace_keeps_the_violation(
     assert "trace: the reduced search's 14 transitions; a search without reduction" in (
         result.output
     )
+
+
+def test_a_status_line_never_wraps_a_narrow_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The progress line is cut to the terminal's width less a column, so
+    the carriage return overwrites all of it."""
+    from mc.text import status_line
+
+    monkeypatch.setenv("COLUMNS", "20")
+    line = status_line("1,234,567 states, 8,901,234 transitions, depth 77")
+    assert line == "\r1,234,567 states, 8"
+    monkeypatch.setenv("COLUMNS", "200")
+    assert status_line("short") == "\r" + "short".ljust(199)

@@ -50,7 +50,7 @@ from mc.engine.reduction import turned_off_by
 from mc.engine.result import Strategy, Verdict
 from mc.kernel.world import ModelError
 from mc.spec.conformance import SPEC_CONFORMANCE
-from mc.text import clipped, counted, printable
+from mc.text import clipped, counted, printable, status_line
 from mc.trace import format as cx_format
 from mc.trace import graph as render_graph
 from mc.trace import text as render_text
@@ -132,8 +132,10 @@ def _fits(words: tuple[str, ...], *texts: str) -> bool:
 def _progress(states: int, transitions: int, depth: int, seconds: float) -> None:
     rate = states / seconds if seconds else 0.0
     click.echo(
-        f"\r{states:,} states, {transitions:,} transitions, depth {depth}, {seconds:.1f} s, "
-        f"{rate:,.0f} states/s ",
+        status_line(
+            f"{states:,} states, {transitions:,} transitions, depth {depth}, {seconds:.1f} s, "
+            f"{rate:,.0f} states/s"
+        ),
         err=True,
         nl=False,
     )

@@ -38,7 +38,7 @@ from mc.dsl.scenario import Registry
 from mc.engine.ctrl_c import one_interrupt_per_press
 from mc.engine.explore import Options
 from mc.project import shown
-from mc.text import counted
+from mc.text import counted, status_line
 
 BAR_WIDTH = 28
 
@@ -190,7 +190,7 @@ def _replay_printer(suite: regress.Suite) -> Callable[[regress.ReplayResult], No
 def _bar(done: int, total: int, what: str) -> None:
     filled = BAR_WIDTH * done // max(total, 1)
     text = f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total} {what}"
-    click.echo(f"\r{text[:110]:<110}", err=True, nl=False)
+    click.echo(status_line(text), err=True, nl=False)
 
 
 @click.command("mutate")
@@ -314,10 +314,10 @@ def _mutate(
             )
     except mutate.MutationIncomplete as error:
         if show_progress:
-            click.echo(f"\r{'':<110}\r", err=True, nl=False)
+            click.echo(f"{status_line('')}\r", err=True, nl=False)
         fail(str(error), EXIT_INCOMPLETE)
     if show_progress:
-        click.echo(f"\r{'':<110}\r", err=True, nl=False)
+        click.echo(f"{status_line('')}\r", err=True, nl=False)
     if as_json:
         echo_json(json.dumps(mutate.to_json(analysis), indent=1))
     else:
