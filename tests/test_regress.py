@@ -306,45 +306,34 @@ def test_bad_suites_are_one_line_errors(vfsmc: Run, tmp_path: Path) -> None:
     assert lines[-1].startswith(
         "vfsmc: error: unknown/expectations.toml: nope/x [correct]: unknown scenario 'nope/x'"
     )
-    _suite(
-        tmp_path / "misnamed",
-        '[[expect]]\nscenario = "dirops/opposite-renames"\nvariants = ["no-rename-mutex"]\n'
-        'verdict = "VIOLATED"\nproperty = "deadlok"\n',
-    )
-    result = vfsmc("regress", "--models", "misnamed")
-    assert result.exit_code == 2
-    error = (
-        "vfsmc: error: misnamed/expectations.toml: dirops/opposite-renames [no-rename-mutex]: "
-        "unknown property 'deadlok'"
-    )
-    assert result.output.strip().splitlines() == [result.output.strip()]
-    assert result.output.startswith(error)
-    _suite(
-        tmp_path / "inapplicable",
-        '[[expect]]\nscenario = "dirops/opposite-renames"\nverdict = "OK"\n'
-        '[[expect]]\nscenario = "writeback/write-vs-fsync"\nverdict = "OK"\n'
-        'properties = ["namespace"]\n',
-    )
-    result = vfsmc("regress", "--models", "inapplicable")
-    assert result.exit_code == 2
-    assert result.output.strip().splitlines() == [result.output.strip()], "before any row runs"
-    assert result.output.startswith(
-        "vfsmc: error: inapplicable/expectations.toml: writeback/write-vs-fsync [correct] "
-        "(namespace): namespace needs "
-    ), result.output
-    _suite(
-        tmp_path / "unchecked",
-        '[[expect]]\nscenario = "dirops/opposite-renames"\nvariants = ["no-rename-mutex"]\n'
-        'verdict = "VIOLATED"\nproperty = "no-lost-write"\n',
-    )
-    result = vfsmc("regress", "--models", "unchecked")
-    assert result.exit_code == 2
-    assert result.output.strip().splitlines() == [
-        "vfsmc: error: unchecked/expectations.toml: dirops/opposite-renames [no-rename-mutex]: "
-        "expects no-lost-write violated, which the row does not check (it checks lock-protocol, "
-        "spec-conformance, deadlock, completes, livelock, namespace): name it in the row's "
-        "properties or the scenario's"
-    ], result.output
+    renames = '[[expect]]\nscenario = "dirops/opposite-renames"\n'
+    refused = {
+        "misnamed": (
+            f'{renames}variants = ["no-rename-mutex"]\nverdict = "VIOLATED"\n'
+            'property = "deadlok"\n',
+            "dirops/opposite-renames [no-rename-mutex]: unknown property 'deadlok'",
+        ),
+        "inapplicable": (
+            f'{renames}verdict = "OK"\n[[expect]]\nscenario = "writeback/write-vs-fsync"\n'
+            'verdict = "OK"\nproperties = ["namespace"]\n',
+            "writeback/write-vs-fsync [correct] (namespace): namespace needs ",
+        ),
+        "unchecked": (
+            f'{renames}variants = ["no-rename-mutex"]\nverdict = "VIOLATED"\n'
+            'property = "no-lost-write"\n',
+            "dirops/opposite-renames [no-rename-mutex]: expects no-lost-write violated, which "
+            "the row does not check (it checks lock-protocol, spec-conformance, deadlock, "
+            "completes, livelock, namespace): name it in the row's properties or the scenario's",
+        ),
+    }
+    for name, (text, error) in refused.items():
+        _suite(tmp_path / name, text)
+        result = vfsmc("regress", "--models", name)
+        assert result.exit_code == 2
+        assert result.output.strip().splitlines() == [result.output.strip()], "before any row runs"
+        assert result.output.startswith(f"vfsmc: error: {name}/expectations.toml: {error}"), (
+            result.output
+        )
     _suite(tmp_path / "incomplete", '[[expect]]\nscenario = "x"\nverdict = "INCOMPLETE"\n')
     result = vfsmc("regress", "--models", "incomplete")
     assert result.exit_code == 2

@@ -31,15 +31,15 @@ from mc.cli.completion import complete_property, complete_scenario
 from mc.cli.errors import Group, echo_json, fail, message_of, one_line_errors, say, wrote
 from mc.cli.options import (
     Count,
-    OutDirectory,
-    TraceFile,
     distinct,
     in_existing_directory,
     max_memory_option,
     models_option,
     no_property_option,
+    out_directory,
     por_option,
     time_limit_option,
+    trace_file,
     variant_option,
     without,
 )
@@ -162,7 +162,7 @@ def _progress(states: int, transitions: int, depth: int, seconds: float) -> None
 @max_memory_option
 @click.option(
     "--out",
-    type=OutDirectory(),
+    type=out_directory(),
     default=None,
     help="Directory for counterexample files [default: counterexamples, or for "
     "FILE.py:NAME the counterexamples directory beside FILE.py].",
@@ -539,7 +539,7 @@ def _print_check(outcome: Outcome, reduce: bool) -> None:
 
 
 @main.command("replay")
-@click.argument("file", type=TraceFile())
+@click.argument("file", type=trace_file())
 @click.option(
     "--correct",
     is_flag=True,
@@ -652,7 +652,7 @@ def _print_replay(
 
 
 @main.command()
-@click.argument("file", type=TraceFile())
+@click.argument("file", type=trace_file())
 @click.option(
     "-o",
     "--output",

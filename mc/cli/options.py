@@ -33,29 +33,28 @@ models_option: Callable[[F], F] = click.option(
 )
 
 
-class TraceFile(click.Path):
-    """A counterexample file to read; an empty path names none."""
+class NamedPath(click.Path):
+    """A path that must name something: an empty one is refused with
+    ``refusal``."""
 
-    def __init__(self) -> None:
-        super().__init__(dir_okay=False, path_type=Path)
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if value == "":
-            self.fail("an empty path names no counterexample file", param, ctx)
-        return super().convert(value, param, ctx)
-
-
-class OutDirectory(click.Path):
-    """A directory to write into; an empty path names none (``.`` names
-    this one)."""
-
-    def __init__(self) -> None:
-        super().__init__(file_okay=False, path_type=Path)
+    def __init__(self, refusal: str, *, file_okay: bool = True, dir_okay: bool = True) -> None:
+        super().__init__(file_okay=file_okay, dir_okay=dir_okay, path_type=Path)
+        self.refusal = refusal
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if value == "":
-            self.fail("an empty path names no directory (give . for this one)", param, ctx)
+            self.fail(self.refusal, param, ctx)
         return super().convert(value, param, ctx)
+
+
+def trace_file() -> NamedPath:
+    """A counterexample file to read."""
+    return NamedPath("an empty path names no counterexample file", dir_okay=False)
+
+
+def out_directory() -> NamedPath:
+    """A directory to write into (``.`` names this one)."""
+    return NamedPath("an empty path names no directory (give . for this one)", file_okay=False)
 
 
 class Seconds(click.ParamType[float]):

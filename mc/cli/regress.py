@@ -24,11 +24,11 @@ from mc.cli.errors import (
 )
 from mc.cli.options import (
     Count,
-    OutDirectory,
     distinct,
     max_memory_option,
     models_option,
     no_property_option,
+    out_directory,
     por_option,
     processes_option,
     time_limit_option,
@@ -215,7 +215,7 @@ def _bar(done: int, total: int, what: str) -> None:
 @models_option
 @click.option(
     "--out",
-    type=OutDirectory(),
+    type=out_directory(),
     help="Directory for the mutants' counterexamples [default: mutations, or for "
     "FILE.py:NAME the mutations directory beside FILE.py].",
 )

@@ -13,7 +13,7 @@ from mc.check.marks import variant_marks
 from mc.check.recorded import does_not_replay, load_recorded
 from mc.check.registry import with_files
 from mc.cli.errors import one_line_errors, wrote
-from mc.cli.options import TraceFile, in_existing_directory, models_option
+from mc.cli.options import in_existing_directory, models_option, trace_file
 from mc.dsl.scenario import UnknownName
 from mc.kernel.world import ModelError
 from mc.text import printable
@@ -28,7 +28,7 @@ suffix (a pipe, ``/dev/stdout``)."""
 
 
 @click.command("report")
-@click.argument("file", type=TraceFile())
+@click.argument("file", type=trace_file())
 @click.option(
     "-o",
     "--output",
