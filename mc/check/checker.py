@@ -7,6 +7,7 @@ import functools
 import hashlib
 import inspect
 import re
+import types
 from collections.abc import Callable, Sequence
 
 import attrs
@@ -234,20 +235,37 @@ def _step_shape(step: Step) -> tuple[object, ...]:
     return (step, *left_out)
 
 
-def _value_shape(value: object) -> object:
+def _value_shape(value: object, within: frozenset[int] = frozenset()) -> object:
     """A function as its code, the values it closes over and its defaults
-    (a lambda a build makes anew is the same function when those are),
+    (a lambda a build makes anew is the same function when those are; one
+    ``within`` itself, a nested function that calls itself, as its code),
     tuples item by item, and any other value as itself (objects a build
     makes, an ``Op``, compare unequal: the variant counts as a change)."""
     value = inspect.unwrap(value) if callable(value) else value
     code = getattr(value, "__code__", None)
     if code is not None:
-        cells = getattr(value, "__closure__", None) or ()
-        closed = tuple(_value_shape(cell.cell_contents) for cell in cells)
-        return (code, closed, _value_shape(getattr(value, "__defaults__", None)))
+        if id(value) in within:
+            return code
+        inside = within | {id(value)}
+        closed = tuple(
+            _value_shape(_contents(cell), inside)
+            for cell in getattr(value, "__closure__", None) or ()
+        )
+        return (code, closed, _value_shape(getattr(value, "__defaults__", None), inside))
     if type(value) is tuple:
-        return tuple(map(_value_shape, value))
+        return tuple(_value_shape(item, within) for item in value)
     return value
+
+
+def _contents(cell: types.CellType) -> object:
+    """What a closure's cell holds (a cell not yet filled holds nothing)."""
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return _UNFILLED
+
+
+_UNFILLED = object()
 
 
 def under_changing(
