@@ -92,9 +92,16 @@ class ReadsMissingSlots(ModelError):
     does not have, so it has nothing to check there."""
 
     def __init__(self, prop: str, slots: Sequence[str]) -> None:
-        super().__init__(f"{prop} reads {', '.join(slots)}, which no thread of the scenario makes")
         self.prop = prop
         self.slots = tuple(slots)
+        super().__init__(self.said_of("the scenario"))
+
+    def said_of(self, scenario: str) -> str:
+        """The error, naming ``scenario``."""
+        return (
+            f"{self.prop} reads {', '.join(self.slots)}, which no thread of {scenario} "
+            "makes: it has nothing to check there"
+        )
 
 
 def make_property(prop: PropertyDef, model: KernelModel) -> Property[State]:

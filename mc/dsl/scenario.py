@@ -233,10 +233,7 @@ class Registry:
         try:
             return KernelModel(world, threads, defs, every_acquisition=every_acquisition)
         except ReadsMissingSlots as error:
-            raise NotApplicable(
-                f"{error.prop} reads {', '.join(error.slots)}, which no thread of "
-                f"{scenario.name} makes: it has nothing to check there"
-            ) from None
+            raise NotApplicable(error.said_of(scenario.name)) from None
 
 
 def _located(scenario: Scenario, field: str, error: UnknownName) -> UnknownName:
