@@ -631,9 +631,13 @@ def owner_of(
 ) -> Callable[[Any, int], int]:
     """Which worker owns a state, given the state and its ``fingerprint``:
     by ``partition`` of the model's ``affinity`` of it, or of the whole
-    state (the fingerprint itself when ``partition`` is ``fingerprint``)."""
+    state (the fingerprint itself when ``partition`` is ``fingerprint``, and
+    of the affinity Python's hash, which ``fingerprint`` refines only to
+    tell -1 from -2 apart, of no matter to where a state goes)."""
     place = model.affinity()
     if place is not None:
+        if partition is fingerprint:
+            return lambda state, key: hash(place(state)) % workers
         return lambda state, key: partition(place(state)) % workers
     if partition is fingerprint:
         return lambda state, key: key % workers
