@@ -783,21 +783,80 @@ def unmap_before_lock(program: Program, invocation: Invocation) -> Program:
 """
 
 
-def test_moving_a_test_with_its_body_before_a_step_it_would_skip_is_refused(
-    tmp_path: Path,
-) -> None:
-    """The other case of a moved ``when`` test still goes to the step after
-    its body, so moved before ``folio_lock()`` it would skip the lock: the
-    move is refused, saying what the test would now jump over."""
+def test_a_test_moved_with_its_body_takes_the_label_past_them_along(tmp_path: Path) -> None:
+    """Moving invalidate's ``if (folio_mapped(folio))`` with its body before
+    ``folio_lock()`` moves the label its other case jumps to as well: that
+    case now goes to ``folio_lock()``, the step after the block, and the
+    scenario builds."""
     model_file = tmp_path / "moved_test.py"
     model_file.write_text(MOVES_A_TEST_WITH_ITS_BODY)
     registry = with_files([model_file])
+    model = registry.build(
+        registry.scenario("writeback/invalidate-vs-stores"), ["unmap-before-lock"]
+    )
+    [steps] = [
+        t.steps for t in model.threads if any("folio_mapped" in c.step.label for c in t.steps)
+    ]
+    labels = [c.step.label for c in steps]
+    test = next(i for i, label in enumerate(labels) if label.startswith("if (folio_mapped(folio))"))
+    assert labels[test + 4] == "folio_lock(folio)"
+    assert steps[test].context.target == test + 4
+
+
+GUARDED_BLOCK = """
+from mc.dsl import EXCL, Invocation, Op, Program, const, operation, scenario, variant
+
+
+@operation(models="a guarded block before a lock")
+def guarded(op: Op, taken: bool) -> None:
+    a, b = op.inode("/a"), op.inode("/b")
+    with op.when(const(taken, "taken"), "if (taken)"):
+        op.lock(b.i_rwsem, EXCL, "inode_lock(b)")
+        op.unlock(b.i_rwsem, "inode_unlock(b)")
+    op.lock(a.i_rwsem, EXCL, "inode_lock(a)")
+    op.unlock(a.i_rwsem, "inode_unlock(a)")
+
+
+@variant("block-under-a", "the guarded block runs under a's lock")
+def block_under_a(program: Program, invocation: Invocation) -> Program:
+    return program.move_after(list(program.steps[:3]), "inode_lock(a)")
+
+
+@variant("test-under-a", "the test alone moved under a's lock")
+def test_under_a(program: Program, invocation: Invocation) -> Program:
+    return program.move_after("if (taken)", "inode_lock(a)")
+
+
+scenario("api/guarded-taken", "taken", tree=["/a/", "/b/"], threads=[guarded(True)],
+         properties=["lock-protocol"])
+scenario("api/guarded-skipped", "skipped", tree=["/a/", "/b/"], threads=[guarded(False)],
+         properties=["lock-protocol"])
+"""
+
+
+def test_moving_a_guarded_block_moves_its_labels_with_it(tmp_path: Path) -> None:
+    """A ``when`` block moved after a step keeps its own control flow: the
+    test's other case goes past the block in its new place, not back to
+    the label left where the block was (which made a correct refactor a
+    self-deadlock: the lock taken again).  The test, a thread-local step,
+    runs with the step before it, so the walk does not show it."""
+    (tmp_path / "guarded_block.py").write_text(GUARDED_BLOCK)
+    registry = with_files([tmp_path / "guarded_block.py"])
+    taken = registry.build(registry.scenario("api/guarded-taken"), ["block-under-a"])
+    skipped = registry.build(registry.scenario("api/guarded-skipped"), ["block-under-a"])
+    assert _walk(taken) == ["inode_lock(a)", "inode_lock(b)", "inode_unlock(b)", "inode_unlock(a)"]
+    assert _walk(skipped) == ["inode_lock(a)", "inode_unlock(a)"]
+
+
+def test_moving_a_test_past_where_it_jumps_is_refused(tmp_path: Path) -> None:
+    """The test alone moved after the step its other case goes to would
+    jump back to that step: refused, not a loop."""
+    (tmp_path / "guarded_test.py").write_text(GUARDED_BLOCK)
+    registry = with_files([tmp_path / "guarded_test.py"])
     with pytest.raises(
-        ValueError,
-        match=r"moving 'if \(folio_mapped\(folio\)\).*' moves a test whose other case still "
-        r"goes to 'folio_launder\(\).*', now past 'folio_lock\(folio\)'",
+        ValueError, match=r"moving 'if \(taken\)' past 'inode_lock\(a\)', where it jumps"
     ):
-        registry.build(registry.scenario("writeback/invalidate-vs-stores"), ["unmap-before-lock"])
+        registry.build(registry.scenario("api/guarded-skipped"), ["test-under-a"])
 
 
 STEP_INVARIANT = """

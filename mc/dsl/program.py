@@ -335,9 +335,11 @@ class Program:
             raise ValueError(f"cannot move steps {side} {beside.label!r}: it is one of them")
         for step in steps:
             _position(self.items, step)
-        rest = [item for item in self.items if not any(item is m for m in steps)]
+        carried = _carried(self.items, steps)
+        rest = [item for item in self.items if not any(item is m for m in carried)]
         at = _position(rest, beside) + (side == "after")
-        moved_program = Program((*rest[:at], *steps, *rest[at:]))
+        moved_program = Program((*rest[:at], *carried, *rest[at:]))
+        _same_targets(self, moved_program, steps)
         _same_skips(self, moved_program, steps)
         return moved_program
 
@@ -459,6 +461,106 @@ def _skipped(program: Program, jump: Step) -> tuple[Step | None, list[Step]]:
     if target is None or target == DONE:
         return None, steps[at + 1 :] if target == DONE else []
     return steps[target], steps[at + 1 : target] if target > at else []
+
+
+def _carried(items: Sequence[Item], steps: Sequence[Step]) -> list[Item]:
+    """What moving ``steps`` takes along: when they are consecutive steps
+    of the program, a block, every item from the first to the last (the
+    labels and jumps of its tests and loops) and, of the labels and jumps
+    that follow the last before the next step, those up to the last label
+    the block jumps to (where a test of the block goes past it), unless a
+    jump outside goes to one of those labels; else the steps alone.  A
+    ``ValueError`` when a jump from outside the block goes to a label
+    inside it."""
+    at = sorted(_position(items, step) for step in steps)
+    first, last = at[0], at[-1]
+    inside = items[first : last + 1]
+    if sum(isinstance(item, Step) for item in inside) != len(steps):
+        return list(steps)
+    targets = {_jump_target(item) for item in inside if isinstance(item, Step | Jump)}
+    trailing: Sequence[Item] = []
+    for end in range(last + 1, len(items)):
+        item = items[end]
+        if isinstance(item, Step):
+            break
+        if isinstance(item, Jump):
+            targets.add(item.target)
+        elif item.name in targets:
+            trailing = items[last + 1 : end + 1]
+
+    def outside_jumps(block: Sequence[Item]) -> list[Step | Jump]:
+        return [
+            item
+            for item in items
+            if isinstance(item, Step | Jump)
+            and _jump_target(item) is not None
+            and not any(item is mine for mine in block)
+        ]
+
+    def labels(block: Sequence[Item]) -> set[str]:
+        return {item.name for item in block if isinstance(item, Label)}
+
+    whole = [*inside, *trailing]
+    if not labels(trailing) & {_jump_target(j) for j in outside_jumps(whole)}:
+        inside = whole
+    into = [j for j in outside_jumps(inside) if _jump_target(j) in labels(inside)]
+    if into:
+        jump = into[0]
+        name = jump.label if isinstance(jump, Step) else f"goto {label_name(jump.target)}"
+        raise ValueError(
+            f"cannot move the steps from {steps[0].label!r}: {name!r}, not moved, jumps to "
+            f"{label_name(str(_jump_target(jump)))!r} among them"
+        )
+    return list(inside)
+
+
+def _jump_target(item: Step | Jump) -> str | None:
+    """The label a step that may jump, or a jump, goes to."""
+    return item.target if isinstance(item, Jump) else item.jump_label
+
+
+def _same_targets(before: Program, after: Program, moved: Sequence[Step]) -> None:
+    """A ``ValueError`` when a moved step that may jump now jumps to a step
+    it did not (one it jumped to, or, for a jump past the moved steps, the
+    step after them in their new place, is where it must go), or back
+    where it jumped forward."""
+    old_steps, new_steps = before.link(), after.link()
+    old_targets = {id(step): target for step, _next, target in old_steps}
+    new_targets = {id(step): target for step, _next, target in new_steps}
+    moved_ids = {id(step) for step in moved}
+
+    def step_at(linked: Sequence[tuple[Step, int, int | None]], index: int | None) -> Step | None:
+        return None if index is None or index == DONE else linked[index][0]
+
+    def forward(
+        linked: Sequence[tuple[Step, int, int | None]], step: Step, target: Step | None
+    ) -> bool:
+        order = [id(each) for each, _n, _t in linked]
+        return target is None or order.index(id(target)) > order.index(id(step))
+
+    def after_block(linked: Sequence[tuple[Step, int, int | None]]) -> Step | None:
+        last = max(i for i, (step, _n, _t) in enumerate(linked) if id(step) in moved_ids)
+        return step_at(linked, linked[last][1])
+
+    for step in moved:
+        if step.jump_label is None:
+            continue
+        went = step_at(old_steps, old_targets[id(step)])
+        goes = step_at(new_steps, new_targets[id(step)])
+        where = "the end" if went is None else repr(went.label)
+        if goes is went or (went is after_block(old_steps) and goes is after_block(new_steps)):
+            if forward(old_steps, step, went) == forward(new_steps, step, goes):
+                continue
+            raise ValueError(
+                f"moving {step.label!r} past {where}, where it jumps, would make it jump back: "
+                "move every step from the test to the end of what it guards, in one piece"
+            )
+        now = "the end" if goes is None else repr(goes.label)
+        raise ValueError(
+            f"moving {step.label!r} leaves behind the label {label_name(step.jump_label)!r} "
+            f"it jumps to: it would go to {now}, not {where}; move every step from the "
+            "test to the end of what it guards, in one piece"
+        )
 
 
 def _same_skips(before: Program, after: Program, moved: Sequence[Step]) -> None:
