@@ -80,6 +80,7 @@ from mc.kernel.pagecache import (
     render_ident,
     wb_err_slot,
 )
+from mc.kernel.pagecache_properties import wholly_past_eof
 from mc.kernel.pagedata import runs_of
 from mc.kernel.world import yes_no
 from mc.models import writeback
@@ -887,7 +888,9 @@ def folio_data_violation(world: World, state: Any) -> str | None:
     writeback's ``folio_zero_segment()`` zeroes the bytes past EOF, a hole
     punched in part of the page, ``ext4_zero_partial_blocks()``, the
     bytes in the hole): a store lost elsewhere on such a folio goes
-    unseen."""
+    unseen.  A folio wholly past i_size holds none of the file's data (a
+    truncate in progress: ``do_mpage_readpage()`` reads it as zeroes once
+    i_size is down, before ``truncate_pagecache()`` removes it)."""
     cache = world.parts.get("pagecache")
     if cache is None:
         return None
@@ -900,7 +903,7 @@ def folio_data_violation(world: World, state: Any) -> str | None:
             ident = state[page.ident]
             if folio is None or ident is None or not folio[1] & PG_UPTODATE:
                 continue
-            if state[page.locks[ident].slot] is not None:
+            if state[page.locks[ident].slot] is not None or wholly_past_eof(cache, state, page):
                 continue
             history = state[page.history]
             if TRUNCATED in history or history[-1] in pending or folio[0] == history[-1]:

@@ -33,8 +33,13 @@ SWAP_EXTENTS = "swap-extents-valid"
     FOLIO_DATA,
     "an unlocked, uptodate folio in the page cache holds the newest data written to its page "
     "(a migrated folio keeps its data; data a truncate, a punch or a memory error threw away "
-    "is not looked for, nor a direct write's before it completed)",
-    reads=["folio", "xa", "PG_locked", "history", "dio"],
+    "is not looked for, nor a direct write's before it completed, nor the data of a folio "
+    "wholly past i_size)",
+    reads=lambda model: [
+        name
+        for name in ("folio", "xa", "PG_locked", "history", "dio", "i_size", "path condition")
+        if model.locations([name])
+    ],
     needs=("pagecache", "a page cache"),
 )
 def folio_data_current(model: KernelModel) -> Check[State]:

@@ -458,20 +458,19 @@ def _first_conflict(scratch: Scratch, ctx: FileLockContext, request: Posix) -> P
     return next((fl for fl in scratch[ctx.posix] if posix_conflict(request, fl)), None)
 
 
-def _waits_for_cycle(
-    posix: tuple[Posix, ...], blocked: tuple[Waiter, ...], caller: str, blocker: str
-) -> bool:
+def _waits_for_cycle(blocked: tuple[Waiter, ...], caller: str, blocker: str) -> bool:
     """Whether ``caller`` waiting for ``blocker`` closes a cycle of the
     waits-for graph of the POSIX owners: each blocked request waits for
-    every owner holding a lock that conflicts with it."""
+    the owner of the lock it is queued behind (``fl_blocker``, the first
+    conflicting lock ``posix_lock_inode()`` met), as the kernel's graph
+    has it.  A request that conflicts with a second owner too waits for
+    that one only once its blocker's lock is gone and it retries: a cycle
+    through the second owner is found then (-EDEADLK on the retry), not
+    when the request first sleeps."""
     edges: dict[str, set[str]] = {}
-    for kind, owner, start, end, kind_of, _blocker in blocked:
-        if kind != "posix":
-            continue
-        request = (owner, start, end, kind_of)
-        edges.setdefault(owner, set()).update(
-            held[0] for held in posix if posix_conflict(request, held)
-        )
+    for kind, owner, _start, _end, _kind_of, queued_behind in blocked:
+        if kind == "posix":
+            edges.setdefault(owner, set()).add(queued_behind)
     seen, todo = set(), [blocker]
     while todo:
         owner = todo.pop()
@@ -509,7 +508,7 @@ def _posix_locks_deadlock(
             if owner == request[0]:
                 deadlock = True
                 break
-    cycle = _waits_for_cycle(scratch[ctx.posix], blocked, request[0], conflict[0])
+    cycle = _waits_for_cycle(blocked, request[0], conflict[0])
     if scratch[ctx.verdicts] is None:
         scratch[ctx.verdicts] = AGREED
     if deadlock and not cycle:

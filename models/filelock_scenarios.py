@@ -81,10 +81,13 @@ def lease_vs_open(model: KernelModel) -> Check[State]:
 @invariant(
     EDEADLK_EXACT,
     "an F_SETLKW request gets -EDEADLK exactly when waiting would close a cycle of the "
-    "POSIX owners' waits-for graph: no false -EDEADLK, no sleep that closes a cycle (the "
-    "kernel promises this only for owners that are single processes and chains shorter than "
-    "MAX_DEADLK_ITERATIONS, 10: posix_locks_deadlock() bails out after that, and threads "
-    "sharing a file table defeat it; the scenarios that check it stay within that)",
+    "POSIX owners' waits-for graph, in which a blocked request waits for the owner of the "
+    "lock it is queued behind (fl_blocker, the first conflicting lock): no false -EDEADLK, "
+    "no sleep that closes a cycle (the kernel promises this only for owners that are single "
+    "processes and chains shorter than MAX_DEADLK_ITERATIONS, 10: posix_locks_deadlock() "
+    "bails out after that, and threads sharing a file table defeat it; the scenarios that "
+    "check it stay within that; a cycle through a second conflicting lock is found when the "
+    "request retries once its blocker's lock is gone)",
     reads=["posix deadlock verdicts"],
     needs=("filelock:setlkw", "a blocking POSIX lock request (F_SETLKW)"),
 )
@@ -118,6 +121,20 @@ scenario(
         lock_two_ranges("/f", (0, 9), (10, 19)),
         lock_two_ranges("/f", (10, 19), (20, 29)),
         lock_range("/f", (20, 29)),
+    ],
+    properties=(*FILELOCK_PROPERTIES, EDEADLK_EXACT),
+)
+
+scenario(
+    "filelock/posix-second-blocker",
+    "T1 holds 0-9 and asks for 10-29, held by T2 (10-19) and T3 (20-29); T3 holds 20-29 and "
+    "asks for 0-9: T1 queued behind T2 alone, T3's wait closes no cycle yet, and T1 gets "
+    "-EDEADLK when it retries after T2 unlocks",
+    tree=["/f"],
+    threads=[
+        lock_two_ranges("/f", (0, 9), (10, 29)),
+        lock_range("/f", (10, 19)),
+        lock_two_ranges("/f", (20, 29), (0, 9)),
     ],
     properties=(*FILELOCK_PROPERTIES, EDEADLK_EXACT),
 )

@@ -199,6 +199,34 @@ def test_a_truncate_without_invalidate_lock_is_safe_against_readahead(shipped: R
     assert punch.result.verdict is Verdict.VIOLATED
 
 
+def test_a_folio_wholly_past_eof_need_not_hold_the_newest_data(shipped: Registry) -> None:
+    """Mid-truncate, with i_size already down, readahead reads a page past
+    the new EOF as zeroes (do_mpage_readpage()) before truncate_pagecache()
+    removes it: that folio holds none of the file's data, so
+    ``folio-data-current`` does not ask it for the newest version written
+    (it did, a false alarm under ``pre-invalidate-lock``)."""
+    outcome = check_scenario(
+        shipped, "truncate/truncate-vs-readahead", ["pre-invalidate-lock"], ["folio-data-current"]
+    )
+    assert outcome.result.verdict is Verdict.OK
+
+
+def test_a_read_completing_on_a_folio_nobody_locked_is_a_lock_protocol_error(
+    shipped: Registry,
+) -> None:
+    """A fault that reads a page in without taking the folio lock leaves
+    the I/O completion to unlock a folio no one locked for it: a
+    lock-protocol violation (folio_unlock()'s VM_BUG_ON_FOLIO), not a
+    model error blamed on the shipped completion handler."""
+    mutant = "mutant:drop@mmap_load:find_lock_folio:__folio_lock_killable(folio)"
+    outcome = check_scenario(
+        shipped, "truncate/punch-vs-fault", [mutant], ["lock-protocol", "deadlock"]
+    )
+    assert outcome.result.verdict is Verdict.VIOLATED
+    assert outcome.result.violation is not None
+    assert "completes with no folio locked for it" in outcome.result.violation.message
+
+
 def test_symbolic_states_and_solver_calls_are_reported(shipped: Registry) -> None:
     """Symbolic states are counted over the states a run keeps in full
     (--exact); with fingerprints only the solver calls are."""

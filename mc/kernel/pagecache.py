@@ -50,6 +50,7 @@ from mc.kernel.expr import Eval, Expr, State, state_expr
 from mc.kernel.locks import Kind, Lock
 from mc.kernel.world import (
     DONE,
+    LOCK_PROTOCOL,
     LocatedModelError,
     ModelError,
     Scratch,
@@ -727,7 +728,15 @@ def complete(scratch: Scratch, bio: Bio) -> None:
         end_writeback(scratch, page)
         return
     irq = pagecache(scratch.world).irq(page)
-    read_into = next(k for k, lock in enumerate(page.locks) if scratch[lock.slot] == irq)
+    read_into = next((k for k, lock in enumerate(page.locks) if scratch[lock.slot] == irq), None)
+    if read_into is None:
+        scratch.violate(
+            LOCK_PROTOCOL,
+            f"the read of {page} completes with no folio locked for it: folio_end_read() "
+            "unlocks a folio the reader did not lock, or another task took its lock "
+            "(VM_BUG_ON_FOLIO(!folio_test_locked(folio)) in folio_unlock())",
+        )
+        return
     folio = scratch[page.folio]
     if folio is not None and scratch[page.ident] == read_into:
         scratch[page.folio] = filled_by_read(folio, scratch[_device(scratch).blocks[bio.block]])

@@ -133,7 +133,7 @@ def _stale_block(state: Sequence[Any], page: Page, device: Any) -> bool:
     return not any(version in since for _, version in runs_of(device))
 
 
-def _wholly_past_eof(part: PageCache, state: Sequence[Any], page: Page) -> bool:
+def wholly_past_eof(part: PageCache, state: Sequence[Any], page: Page) -> bool:
     """Whether the folio at ``page`` starts at or past i_size in every
     concrete state ``state`` stands for: the folio ``block_write_full_page()``
     finds "fully outside i_size (truncate in progress)"."""
@@ -198,7 +198,7 @@ def dirty_coherent_violation(part: PageCache, state: Sequence[Any]) -> str | Non
                     "folio once its last other reference goes, and the data with it"
                 )
             if bool(flags & PG_DIRTY) != bool(marks & TAG_DIRTY):
-                if not flags & PG_DIRTY and _wholly_past_eof(part, state, page):
+                if not flags & PG_DIRTY and wholly_past_eof(part, state, page):
                     continue
                 state_of = "dirty" if flags & PG_DIRTY else "clean"
                 return (
