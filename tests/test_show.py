@@ -461,6 +461,35 @@ def test_show_steps_lists_labels_and_tags_and_where_a_step_moved(vfsmc: Run) -> 
     assert "now before  do_truncate(): inode_lock(dentry->d_inode)" in part
 
 
+def test_show_steps_with_a_variant_lists_the_program_it_made(vfsmc: Run) -> None:
+    """``--steps -V V`` lists each thread's steps as the variant leaves
+    them: invalidate-skips-unmap's program has no unmap_mapping_folio()."""
+    unmap = "unmap_mapping_folio(): i_mmap_lock_read(mapping)"
+    plain = vfsmc("show", "writeback/invalidate-vs-stores", "--steps")
+    assert plain.exit_code == 0, plain.output
+    assert unmap in plain.output
+    varied = vfsmc(
+        "show", "writeback/invalidate-vs-stores", "--steps", "-V", "invalidate-skips-unmap"
+    )
+    assert varied.exit_code == 0, varied.output
+    listing = varied.output.split("its steps with invalidate-skips-unmap:")[1].split("slots")[0]
+    assert "folio_lock(folio)" in listing
+    assert unmap not in listing
+    data = json.loads(
+        vfsmc(
+            "show",
+            "writeback/invalidate-vs-stores",
+            "--steps",
+            "--json",
+            "-V",
+            "invalidate-skips-unmap",
+        ).stdout
+    )
+    assert data["program_variants"] == ["invalidate-skips-unmap"]
+    labels = [step["label"] for step in data["threads"][0]["program"]]
+    assert unmap not in labels and "folio_lock(folio)" in labels
+
+
 def test_an_rcu_read_side_section_has_no_lock_mode(vfsmc: Run) -> None:
     listed = vfsmc("show", "dcache/dput-shrink-vs-find-alias", "--steps")
     assert listed.exit_code == 0, listed.output

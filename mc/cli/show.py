@@ -62,7 +62,7 @@ def _step_text(step: Step) -> str:
     "--steps",
     is_flag=True,
     help="Also list each thread's steps: label, lock mode, tags and model line "
-    "(what a variant's transform selects and moves).",
+    "(what a variant's transform selects and moves); with -V, as those variants leave them.",
 )
 @click.option(
     "-V",
@@ -90,6 +90,8 @@ def show_command(
             else inventory.applicable_variants(reg, found, failing)
         )
         available = checkable.available_properties(reg, found)
+        varied = steps and bool(only) and not failing
+        listed = checkable.built(reg, found, only) if varied else model
     for name in only:
         if mutants.parse(name) is not None and name not in variants and name not in failing:
             raise ineffective(reg, model, name, found.name)
@@ -100,9 +102,9 @@ def show_command(
             "call": _call_text(thread.invocation),
             "follows": thread.invocation.operation.models,
             "steps": len(thread.program.steps),
-            **({"program": _program_data(thread.program)} if steps else {}),
+            **({"program": _program_data(listing.program)} if steps else {}),
         }
-        for thread in model.threads
+        for thread, listing in zip(model.threads, listed.threads, strict=True)
     ]
     if as_json:
         data: dict[str, Any] = {
@@ -114,6 +116,7 @@ def show_command(
             "properties": list(found.properties),
             "protocol_variants": list(found.variants),
             "available_properties": available,
+            "program_variants": list(only) if varied else [],
             "slots": model.slot_names(),
             "variants": {
                 name: [
@@ -143,6 +146,8 @@ def show_command(
         click.echo(f"  {thread['name']}  {thread['operation']}")
         click.echo(f"      as written: {thread['call']}")
         click.echo(f"      follows {thread['follows']}; {thread['steps']} steps")
+        if varied and "program" in thread:
+            click.echo(f"      its steps with {', '.join(only)}:")
         for number, step in enumerate(thread.get("program", ())):
             tags = f"  tags: {', '.join(step['tags'])}" if step["tags"] else ""
             mode = f"  mode: {step['mode']}" if "mode" in step else ""
