@@ -823,6 +823,26 @@ def test_a_recorded_model_file_that_is_a_symlink_loop_is_not_there(
     assert len(result.output.strip().splitlines()) == 1
 
 
+def test_a_trace_copied_away_from_its_model_file_says_the_file_is_not_there(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A trace copied to another directory records its model file relative
+    to where it was saved: where that path now leads there is no file, and
+    the error says so (it offered ``--models`` with that missing path)."""
+    _write(tmp_path / "mine", "order.py", NEW_OPERATION.replace("{name}", "copied"))
+    assert vfsmc("check", "mine/order.py:copied/opposite-order").exit_code == 1
+    (tmp_path / "away" / "deeper").mkdir(parents=True)
+    trace = Path("mine/counterexamples/copied-opposite-order.json")
+    moved = tmp_path / "away" / "deeper" / trace.name
+    moved.write_text(trace.read_text())
+    os.chdir(tmp_path / "away" / "deeper")
+    result = vfsmc("replay", trace.name)
+    assert result.exit_code == 2, result.output
+    missing = tmp_path / "away" / "order.py"
+    assert f"records model file ../order.py, which is not at {missing}" in result.output
+    assert "lies outside" not in result.output
+
+
 def test_a_thread_whose_later_body_fails_is_no_namespace_breach(vfsmc: Run, tmp_path: Path) -> None:
     """A thread that runs a create and then a body that fails (the create
     again, -EEXIST; an rmdir of the file, -ENOTDIR) returns the last

@@ -98,16 +98,16 @@ def recorded_files(
         file = Path(os.path.abspath(path.parent.resolve() / name))
         if not file.exists():
             file = Path(os.path.abspath(path.parent / name))
+        if not file.exists():
+            raise ModelError(
+                f"{path}: records model file {name}, which is not at {file} "
+                "(pass the file with --models FILE)"
+            )
         if not _inside(file, roots):
             raise RefusedModelFile(
                 f"{path}: records model file {name}, which lies outside the current "
                 "directory and the trace's directory, so it is not run: if you trust it, "
                 f"run vfsmc from a directory above it or pass it with --models {file}"
-            )
-        if not file.exists():
-            raise ModelError(
-                f"{path}: records model file {name}, which is not at {file} "
-                "(pass the file with --models FILE)"
             )
         found.append(file)
     return found
