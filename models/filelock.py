@@ -99,7 +99,7 @@ from mc.dsl import (
 from mc.kernel.locks import SHARED, Lock
 from mc.kernel.pagecache import File
 from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
-from mc.kernel.world import yes_no
+from mc.kernel.world import others_returned, yes_no
 from mc.models import libfs
 from mc.models.dirops import lookup_one_qstr_excl, split
 from mc.models.truncate import truncate_file
@@ -1236,19 +1236,30 @@ def generic_add_lease(
         op.label("done")
 
 
-def _lease_modify(scratch: Scratch, ctx: FileLockContext, file: str) -> tuple[Waiter, ...]:
+def recalled_delegation(ctx: FileLockContext, leases: tuple[Any, ...]) -> str | None:
+    """The file whose delegation of ``ctx``'s file a break is recalling
+    (``nfsd_break_deleg_cb()`` marked it), if any."""
+    return next((f for f, _t, pending, _g in leases if f in ctx.delegations and pending), None)
+
+
+def _lease_modify(scratch: Scratch, ctx: FileLockContext, file: str | None) -> tuple[Waiter, ...]:
+    if file is None:
+        file = recalled_delegation(ctx, scratch[ctx.leases])
+        if file is None:
+            return ()
     woken = tuple(w for w in scratch[ctx.blocked] if w[0] == "lease" and w[5] == file)
     scratch[ctx.blocked] = tuple(w for w in scratch[ctx.blocked] if w not in woken)
     _unlink_lease(scratch, ctx, file)
     return woken
 
 
-def generic_delete_lease(op: Op, ctx: FileLockContext, file: str) -> None:
+def generic_delete_lease(op: Op, ctx: FileLockContext, file: str | None) -> None:
     """``generic_delete_lease()`` (F_SETLEASE F_UNLCK): under flc_lock the
     file's lease is found and ->lm_change(victim, F_UNLCK) called:
     ``lease_modify()`` clears the pending break, wakes the openers blocked
     on it (``locks_wake_up_blocks()``, under blocked_lock_lock) and deletes
-    it."""
+    it.  ``file`` None: the delegation a break is recalling, whichever it
+    is then (nfsd's laundromat revoking it)."""
     flc = ctx.flc_lock
     op.lock(flc, EXCL, "spin_lock(&ctx->flc_lock)")
     op.enter(
@@ -1967,8 +1978,14 @@ def unlink_breaking_delegation(op: Op, path: str) -> None:
     ``try_break_deleg()``, ``break_deleg()`` and ``break_deleg_wait()`` are
     static inlines of include/linux/filelock.h (6.17-rc3), not cited (drift
     reads .c files); their steps are labelled with their code.
-    What the model leaves out: ``mnt_want_write()``, ``may_delete()``,
-    ``security_*()``, ``is_local_mountpoint()``, the swap-file check,
+    ``mnt_want_write()`` (``sb_start_write()``: SB_FREEZE_WRITE shared)
+    comes before ``retry_deleg:`` and ``mnt_drop_write()`` after the
+    ``break_deleg_wait()`` and its retry, so the wait for the delegation
+    holds off a freeze (6.17-rc3 ``do_unlinkat()``: ``if (delegated_inode)
+    { error = break_deleg_wait(&delegated_inode); if (!error) goto
+    retry_deleg; } mnt_drop_write(path.mnt);``).
+    What the model leaves out: the mount's writer count and read-only
+    state, ``may_delete()``, ``security_*()``, ``is_local_mountpoint()``, the swap-file check,
     ``fsnotify``/``d_delete_notify()``, the ``iput()`` of the victim after
     the parent is unlocked, ``retry_estale()``, and ``lease_break_time``:
     no break time passes in these scenarios."""
@@ -1979,6 +1996,13 @@ def unlink_breaking_delegation(op: Op, path: str) -> None:
     delegated = op.register("delegated_inode", lambda v: "inode" if v else "NULL")
     wait_under_lock = op.variant(DELEG_WAIT_UNDER_I_RWSEM)
     skip = op.variant(UNLINK_SKIPS_DELEG_BREAK)
+    writers = sb_writers(op.world, SB_FREEZE_WRITE)
+    op.lock(
+        writers,
+        SHARED,
+        "do_unlinkat(): error = mnt_want_write(path.mnt): sb_start_write(m->mnt_sb)",
+        tag="sb-start-write",
+    )
     for round_ in range(MAX_DELEG_ROUNDS):
         last = round_ == MAX_DELEG_ROUNDS - 1
         op.label(f"retry_deleg{round_}")
@@ -2037,6 +2061,7 @@ def unlink_breaking_delegation(op: Op, path: str) -> None:
             delegated,
         )
     op.label("done")
+    op.unlock(writers, "mnt_drop_write(path.mnt): sb_end_write(mnt->mnt_sb)", tag="sb-start-write")
 
 
 def _clear_delegated(scratch: Scratch, slot: int) -> None:
@@ -2059,10 +2084,15 @@ def delegate_then_setattr(op: Op, path: str) -> None:
     """nfsd, holding the file open for a client, hands out a delegation
     (:func:`nfsd_set_delegation`: ``inode_trylock()`` of the file); the
     client, before it returns the delegation (on a recall or at close),
-    writes back the attributes it cached: ``nfsd_setattr()`` takes
-    ``inode_lock(inode)`` around ``__nfsd_setattr()`` (->setattr is left
-    out, and so is its ``nfsd_wait_for_delegreturn()`` retry); then
-    DELEGRETURN removes the lease (->lm_change, waking the breakers)."""
+    writes back the attributes it cached: ``nfsd4_setattr()`` takes
+    ``fh_want_write()`` (``mnt_want_write()``: SB_FREEZE_WRITE shared),
+    then ``nfsd_setattr()`` takes ``inode_lock(inode)`` around
+    ``__nfsd_setattr()`` (->setattr is left out, and so is its
+    ``nfsd_wait_for_delegreturn()`` retry), then ``fh_drop_write()``;
+    then DELEGRETURN removes the lease (->lm_change, waking the
+    breakers), unless the laundromat revoked the delegation meanwhile
+    (:func:`deleg_laundromat`): ``nfsd4_delegreturn()`` answers
+    ``nfserr_deleg_revoked`` and the lease is already gone."""
     regular_file(op.world, path, "a delegation", LEASE_OF_DIRECTORY)
     ctx = context(op.world, path)
     file = op.thread.name
@@ -2071,10 +2101,89 @@ def delegate_then_setattr(op: Op, path: str) -> None:
     inode = op.inode(ctx.path)
     op.run(nfsd_set_delegation, ctx, file)
     op.goto_if(register_is(op.thread.ret, "error", lambda v: v is not None and v < 0), "done")
+    writers = sb_writers(op.world, SB_FREEZE_WRITE)
+    op.lock(
+        writers,
+        SHARED,
+        "nfsd4_setattr(): fh_want_write(&cstate->current_fh): sb_start_write(sb)",
+        tag="sb-start-write",
+    )
     op.lock(inode.i_rwsem, EXCL, "nfsd_setattr(): inode_lock(inode)")
     op.unlock(inode.i_rwsem, "__nfsd_setattr(dentry, &attrs); inode_unlock(inode)")
-    op.run(generic_delete_lease, ctx, file)
+    op.unlock(writers, "fh_drop_write(&cstate->current_fh): sb_end_write(sb)", tag="sb-start-write")
+    with op.when(
+        shared_is(ctx.leases, "delegation revoked", lambda v: any(f == file for f, *_ in v)),
+        "nfsd4_delegreturn(): if (dp->dl_stid.sc_status & SC_STATUS_REVOKED) "
+        "status = nfserr_deleg_revoked",
+        label_negates=True,
+    ):
+        op.run(generic_delete_lease, ctx, file)
     op.label("done")
+
+
+def _recall_or_nothing_left(ctx: FileLockContext, tid: int) -> Expr:
+    """Whether a delegation of ``ctx``'s file is being recalled, or every
+    thread but ``tid`` has returned."""
+
+    def build(world: World) -> Callable[[State], bool]:
+        done = others_returned(world, tid)
+        return lambda state: recalled_delegation(ctx, state[ctx.leases]) is not None or done(state)
+
+    return Expr("a delegation recalled, or nothing left to recall it", build)
+
+
+@operation(
+    models="nfsd's laundromat revoking a delegation whose recall the client left unanswered "
+    "for the lease time: kernel_setlease(F_UNLCK) removes its lease "
+    "(fs/nfsd/nfs4state.c nfs4_laundromat(), revoke_delegation())",
+    describe=lambda path: f"nfsd laundromat revoking the delegation of {path}",
+    cites=(
+        Cite("fs/nfsd/nfs4state.c", "nfs4_laundromat", DELEG_VERSION),
+        Cite("fs/nfsd/nfs4state.c", "revoke_delegation", DELEG_VERSION),
+        locks_cite("generic_delete_lease", DELEG_VERSION),
+    ),
+)
+def deleg_laundromat(op: Op, path: str) -> None:
+    """The laundromat work, read in 6.17-rc3 (Kingxukai/linux 0291023e):
+    ``nfs4_laundromat()`` walks ``del_recall_lru`` under ``state_lock`` and
+    takes each delegation whose recall is older than the lease time
+    (``state_expired(&lt, dp->dl_time)``) off its hashes
+    (``unhash_delegation_locked(dp, SC_STATUS_REVOKED)``), then, with no
+    lock held, ``revoke_delegation()`` -> ``destroy_unhashed_deleg()`` ->
+    ``nfs4_unlock_deleg_lease()`` -> ``kernel_setlease(F_UNLCK)``:
+    ``generic_delete_lease()``, which wakes the breakers.  The model has no
+    clock: once ->lm_break marked a delegation for recall, the laundromat
+    may revoke it at any moment, before or after the client's DELEGRETURN;
+    with no recall pending it finishes when every other thread has.
+    Without this thread a recall the client cannot answer (its SETATTR
+    held off by a freeze the unlink's write access holds off in turn) is
+    reported as a deadlock; in the kernel it lasts the lease time (90 s by
+    default).  Left out: ``state_lock``, ``client_lock`` and the client's
+    pinning (``cl_rpc_users``), the other lists the same pass reaps, and
+    the revoked stateid kept for NFSv4.1 clients (``cl_revoked``)."""
+    op.holds_no_file()
+    op.one_thread(
+        "runs the delegation laundromat for",
+        path,
+        "one laundromat revokes every recalled delegation of the file",
+    )
+    ctx = context(op.world, path)
+    op.wait_until(
+        _recall_or_nothing_left(ctx, op.thread.tid),
+        "laundromat_main(): a recall older than the lease time on del_recall_lru",
+        "a delegation to be recalled",
+    )
+    with op.when(
+        shared_is(
+            ctx.leases,
+            "recalled",
+            lambda v: recalled_delegation(ctx, v) is not None,
+        ),
+        "if (!state_expired(&lt, dp->dl_time)) break; "
+        "unhash_delegation_locked(dp, SC_STATUS_REVOKED); revoke_delegation(dp)",
+        label_negates=True,
+    ):
+        op.run(generic_delete_lease, ctx, None)
 
 
 def _ignore_breaks(scratch: Scratch, ctx: FileLockContext, file: str) -> None:

@@ -13,6 +13,7 @@ from mc.kernel.pagecache import File
 from mc.models.filelock import (
     READ,
     FileLockContext,
+    deleg_laundromat,
     delegate,
     delegate_then_setattr,
     exclusion_violation,
@@ -35,6 +36,7 @@ from mc.models.filelock import (
     unlink_violation,
     wrong_edeadlk,
 )
+from mc.models.super import kernel_freeze
 
 FILELOCK_EXCLUSION = "filelock-exclusion"
 LEASE_VS_OPEN = "lease-vs-open"
@@ -219,6 +221,34 @@ scenario(
     "(i_rwsem) before it returns the delegation",
     tree=["/f"],
     threads=[delegate_then_setattr("/f"), unlink_breaking_delegation("/f")],
+    properties=(*BASE_PROPERTIES, DELEG_VS_UNLINK),
+)
+
+scenario(
+    "filelock/unlink-vs-delegation-revoked",
+    "filelock/unlink-vs-delegation with nfsd's laundromat, which may revoke the recalled "
+    "delegation before the client returns it",
+    tree=["/f"],
+    threads=[
+        delegate_then_setattr("/f"),
+        unlink_breaking_delegation("/f"),
+        deleg_laundromat("/f"),
+    ],
+    properties=(*BASE_PROPERTIES, DELEG_VS_UNLINK),
+)
+
+scenario(
+    "filelock/unlink-vs-delegation-frozen",
+    "filelock/unlink-vs-delegation-revoked racing a kernel freeze: the unlink waits for the "
+    "delegation with SB_FREEZE_WRITE held, the freeze waits for the unlink, the client's "
+    "SETATTR for the freeze, until the laundromat revokes the delegation",
+    tree=["/f"],
+    threads=[
+        delegate_then_setattr("/f"),
+        unlink_breaking_delegation("/f"),
+        kernel_freeze(File("/f", pages=1)),
+        deleg_laundromat("/f"),
+    ],
     properties=(*BASE_PROPERTIES, DELEG_VS_UNLINK),
 )
 
