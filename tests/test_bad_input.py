@@ -448,6 +448,27 @@ def test_a_body_that_never_returns_in_a_user_scenario_is_stopped(
         one_line(vfsmc(*command), "building the model of my/loop took longer than 0.2 s")
 
 
+def test_the_build_loading_a_user_scenario_makes_keeps_to_the_time_limit(
+    vfsmc: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``check --time-limit`` bounds the build that loading the file makes
+    as it bounds the scenario's own (it got the 30 s of a build without a
+    limit)."""
+    monkeypatch.setattr(checkable, "LEAST_BUILD_SECONDS", 0.2)
+    (tmp_path / "loop2.py").write_text(
+        "from mc.dsl import operation, scenario\n\n"
+        "@operation(models='a body that never returns')\n"
+        "def spin(op):\n"
+        "    while True:\n"
+        "        pass\n\n"
+        "scenario('my/loop2', 'a body that never returns', tree=['/a/'], threads=[spin()])\n"
+    )
+    one_line(
+        vfsmc("check", f"{tmp_path / 'loop2.py'}:my/loop2", "--no-save", "--time-limit", "0.1"),
+        "building the model of my/loop2 took longer than 0.2 s (the time limit",
+    )
+
+
 def test_an_integer_too_long_to_read_names_the_file(vfsmc: Run, tmp_path: Path) -> None:
     row = '[[expect]]\nscenario = "a/b"\nverdict = "OK"\nstates = ' + "1" * 5000 + "\n"
     (tmp_path / "suite").mkdir()

@@ -15,6 +15,10 @@ from mc.dsl.steps import BranchStep
 
 LABEL_NEGATES = {
     "if (err == -EEXIST) goto repeat",
+    "nfsdN_delegreturn(): if (dp->dl_stid.sc_status & SC_STATUS_REVOKED) "
+    "status = nfserr_deleg_revoked",
+    "if (!state_expired(&lt, dp->dl_time)) break; unhash_delegation_locked(dp, "
+    "SC_STATUS_REVOKED); revoke_delegation(dp)",
     "if (unlikely(folio->mapping != mapping)) /* truncated */",
     "folio = xa_load(&mapping->i_pages, index+i); if (folio) { read_pages(); continue; }",
     "if (!buffer_mapped(bh)) goto unlock /* hole */",

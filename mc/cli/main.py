@@ -267,7 +267,8 @@ def check(
     if address is not None and backend != "ray":
         raise click.UsageError("--address needs --backend ray")
     reg = with_files(models)
-    name = usermodels.resolve(scenario, reg)
+    with checkable.building_within(time_limit, scenario.rsplit(".py:", 1)[-1]):
+        name = usermodels.resolve(scenario, reg)
     chosen = without(reg, name, properties, excluded)
     spread = None
     if backend == "ray" or workers > 1:
