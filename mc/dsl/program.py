@@ -465,14 +465,16 @@ def _skipped(program: Program, jump: Step) -> tuple[Step | None, list[Step]]:
 
 def _carried(items: Sequence[Item], steps: Sequence[Step]) -> list[Item]:
     """What moving ``steps`` takes along: when they are consecutive steps
-    of the program, a block, every item from the first to the last (the
+    of the program, given in its order, a block, every item from the first to the last (the
     labels and jumps of its tests and loops) and, of the labels and jumps
     that follow the last before the next step, those up to the last label
     the block jumps to (where a test of the block goes past it), unless a
     jump outside goes to one of those labels; else the steps alone.  A
     ``ValueError`` when a jump from outside the block goes to a label
     inside it."""
-    at = sorted(_position(items, step) for step in steps)
+    at = [_position(items, step) for step in steps]
+    if not at or at != sorted(at):
+        return list(steps)
     first, last = at[0], at[-1]
     inside = items[first : last + 1]
     if sum(isinstance(item, Step) for item in inside) != len(steps):
