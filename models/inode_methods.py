@@ -43,13 +43,13 @@ from __future__ import annotations
 
 import attrs
 
-from mc.dsl import EXCL, SHARED, Cite, Op, Scratch, World, const, operation, positive, same
+from mc.dsl import EXCL, SHARED, Cite, E, Op, Scratch, World, const, operation, positive, same
 from mc.kernel.expr import InodeExpr
 from mc.kernel.locks import Kind, Lock
 from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
 from mc.kernel.world import Dentry
 from mc.models import libfs
-from mc.models.dirops import split
+from mc.models.dirops import dead_dir, split
 from mc.models.namei import ECHILD
 
 INODE_READ = "6.17-rc3 (Kingxukai/linux 9b44fff6)"
@@ -215,7 +215,8 @@ def readlink(op: Op, path: str) -> None:
 )
 def open_creat(op: Op, path: str) -> None:
     """open_last_lookups(): ``inode_lock(dir->d_inode)`` for O_CREAT
-    (``inode_lock_shared()`` otherwise); lookup_open() opens a cached
+    (``inode_lock_shared()`` otherwise); lookup_open() gives -ENOENT in a
+    removed directory (``IS_DEADDIR(dir_inode)``), opens a cached
     positive dentry through f_op->open, and calls ``dir->i_op->atomic_open``
     on a negative one, which creates the file (fuse_create_open():
     FUSE_CREATE, d_instantiate()).  The ``mnt_want_write()`` that
@@ -231,6 +232,9 @@ def open_creat(op: Op, path: str) -> None:
         directory.i_rwsem,
         SHARED if shared else EXCL,
         "inode_lock_shared(dir->d_inode)" if shared else "inode_lock(dir->d_inode) /* O_CREAT */",
+    )
+    op.fail_if(
+        dead_dir(directory), E.ENOENT, "opened", "if (unlikely(IS_DEADDIR(dir_inode))) -ENOENT"
     )
     seen = op.lookup(dentry, "dentry", "dentry = d_lookup(dir, &nd->last)")
     op.goto_if(positive(seen), "opened", "if (dentry->d_inode) return dentry /* cached positive */")

@@ -8,7 +8,7 @@ from mc.dsl import variant as protocol_variant
 from mc.dsl.kernel_model import KernelModel
 from mc.engine.model import Check
 from mc.kernel import properties as _properties  # noqa: F401  (registers the invariants)
-from mc.models.dirops import unlink
+from mc.models.dirops import rmdir, unlink
 from mc.models.inode_methods import (
     ATOMIC_OPEN_SHARED,
     GET_LINK_BLOCKS_IN_RCU,
@@ -64,6 +64,15 @@ scenario(
     tree=["/a/"],
     threads=[open_creat("/a/f"), open_creat("/a/f"), tmpfile("/a")],
     properties=(*PROPERTIES, TMPFILE_UNNAMED),
+)
+
+scenario(
+    "inode/open-creat-vs-rmdir",
+    "an open(O_CREAT) through ->atomic_open in a directory racing the directory's rmdir: "
+    "lookup_open() gives -ENOENT once the directory is dead",
+    tree=["/a/", "/a/b/"],
+    threads=[rmdir("/a/b"), open_creat("/a/b/f")],
+    properties=PROPERTIES,
 )
 
 scenario(
