@@ -102,6 +102,7 @@ def show_command(
             "call": _call_text(thread.invocation),
             "follows": thread.invocation.operation.models,
             "steps": len(thread.program.steps),
+            **({"steps_with_variants": len(listing.program.steps)} if varied else {}),
             **({"program": _program_data(listing.program)} if steps else {}),
         }
         for thread, listing in zip(model.threads, listed.threads, strict=True)
@@ -147,7 +148,8 @@ def show_command(
         click.echo(f"      as written: {thread['call']}")
         click.echo(f"      follows {thread['follows']}; {thread['steps']} steps")
         if varied and "program" in thread:
-            click.echo(f"      its steps with {', '.join(only)}:")
+            count = thread["steps_with_variants"]
+            click.echo(f"      its {count} steps with {', '.join(only)}:")
         for number, step in enumerate(thread.get("program", ())):
             tags = f"  tags: {', '.join(step['tags'])}" if step["tags"] else ""
             mode = f"  mode: {step['mode']}" if "mode" in step else ""
