@@ -1247,12 +1247,26 @@ def validated_path(scratch: Scratch, seq: int, rename_lock: int, ino: int) -> st
     ``d-path`` compares it with)."""
     if scratch[rename_lock][0] != seq:
         return None
-    return true_path(scratch.world, scratch.values, ino)
+    return locked_path(scratch, ino)
 
 
 def locked_path(scratch: Scratch, ino: int) -> str:
-    """The path that names ``ino`` now, with ``rename_lock`` held."""
-    return true_path(scratch.world, scratch.values, ino)
+    """The path that names ``ino`` now, with ``rename_lock`` held; a
+    ``ModelError`` when no name or several name it (an unlink or a link of
+    the file ran): the walk follows the inode's one name, not the open
+    file's own dentry, whose ``d_parent`` and name outlive an unlink (the
+    kernel returns them with " (deleted)")."""
+    world = scratch.world
+    names = [d for d in world.dentries.values() if scratch.values[d.slot] == ino]
+    if len(names) != 1:
+        has = "no name" if not names else f"{len(names)} names"
+        raise ModelError(
+            f"d_path() of {world.inode_name(ino)} while the file has {has} (an unlink or a "
+            "link of it ran): the model walks the file's one name, not the open "
+            'file\'s dentry (nor its " (deleted)"); give d_path() a file no thread unlinks or '
+            "links"
+        )
+    return true_path(world, scratch.values, ino)
 
 
 def path_string(_scratch: Scratch, names: tuple[str, ...]) -> str:
@@ -1330,8 +1344,9 @@ def d_path(op: Op, path: str) -> None:
     the scenarios; the dentry is never a mount's root), ``get_fs_root_rcu()``
     (the root is ``/``), ``prepend_path()``'s inner ``rcu_read_lock()``
     (inside d_path()'s own, which the model holds throughout), the
-    " (deleted)" suffix of an unlinked dentry, the buffer's length, and
-    d_seq.  The model's ``read_seqlock_excl()`` is a writer's hold of the
+    " (deleted)" suffix of an unlinked dentry (the walk follows the file's
+    one name: a scenario that unlinks or links the file is a model error),
+    the buffer's length, and d_seq.  The model's ``read_seqlock_excl()`` is a writer's hold of the
     seqlock, which moves the sequence (the kernel's takes only the
     spinlock): another lockless reader then retries once more than it
     would."""

@@ -20,7 +20,7 @@ from mc.dsl import (
 from mc.dsl.kernel_model import KernelModel
 from mc.kernel import properties as _properties  # noqa: F401  (registers the invariants)
 from mc.kernel.locks import holds
-from mc.kernel.world import DONE
+from mc.kernel.world import DONE, ModelError
 from mc.models.dcache import (
     ALIAS_LIST_INTACT,
     ALIAS_WALKS,
@@ -197,6 +197,29 @@ def ci_lookup_reads(model: KernelModel) -> list[str]:
     return [*returned, *dentries]
 
 
+def _refuse_name_changes(model: KernelModel, lookups: list[tuple[int, int, str, str]]) -> None:
+    """A ``ModelError`` when a thread other than the lookups takes the
+    i_rwsem of a directory looked in exclusively as a parent (``lock-parent``:
+    a create, unlink, link, rename...): ``ci-lookup`` judges a returned
+    result against the names as they stand, which the kernel promises only
+    for the moment of the walk (``d_seq``)."""
+    lookers = {pc for pc, _result, _parent, _name in lookups}
+    watched = {f"i_rwsem({parent})": parent for _pc, _result, parent, _name in lookups}
+    for thread in model.threads:
+        if thread.slots.pc in lookers:
+            continue
+        for compiled in thread.steps:
+            step = compiled.step
+            lock = getattr(getattr(step, "lock", None), "fixed", None)
+            if "lock-parent" in step.tags and lock is not None and lock.name in watched:
+                raise ModelError(
+                    f"{thread.name} changes names in {watched[lock.name]} ({step.label}), where "
+                    f"a lookup of the scenario looks: ci-lookup judges a lookup's result "
+                    "against the names after it returned, which the kernel promises only for "
+                    "the moment of the walk; check such a scenario with --no-property ci-lookup"
+                )
+
+
 @invariant(
     CI_LOOKUP,
     "a lookup in a casefolded directory returns the inode of the name that matches it "
@@ -207,6 +230,7 @@ def ci_lookup_reads(model: KernelModel) -> list[str]:
 def ci_lookup_finds(model: KernelModel) -> Check:
     world = model.world
     lookups = list(world.parts.get(CI_LOOKUPS, []))
+    _refuse_name_changes(model, lookups)
 
     def check(state: State) -> str | None:
         for pc, result, parent, name in lookups:

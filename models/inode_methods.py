@@ -43,13 +43,26 @@ from __future__ import annotations
 
 import attrs
 
-from mc.dsl import EXCL, SHARED, Cite, E, Op, Scratch, World, const, operation, positive, same
+from mc.dsl import (
+    EXCL,
+    SHARED,
+    Cite,
+    E,
+    Op,
+    Scratch,
+    World,
+    const,
+    dead_dir,
+    operation,
+    positive,
+    same,
+)
 from mc.kernel.expr import InodeExpr
 from mc.kernel.locks import Kind, Lock
 from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
 from mc.kernel.world import Dentry
 from mc.models import libfs
-from mc.models.dirops import dead_dir, split
+from mc.models.dirops import split
 from mc.models.namei import ECHILD
 
 INODE_READ = "6.17-rc3 (Kingxukai/linux 9b44fff6)"

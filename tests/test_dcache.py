@@ -137,6 +137,40 @@ def test_an_unknown_path_is_a_model_error(
     assert where in lines[0]
 
 
+NAME_CHANGES = """
+from mc.dsl import BASE_PROPERTIES, scenario
+from mc.models.dcache import ci_lookup, d_path
+from mc.models.dirops import unlink
+
+scenario("my/d-path-vs-unlink", "d_path() of a file racing its unlink", tree=["/a/", "/a/f"],
+         threads=[unlink("/a/f"), d_path("/a/f")], properties=(*BASE_PROPERTIES, "d-path"))
+scenario("my/ci-lookup-vs-unlink", "a casefolded lookup racing an unlink of its name",
+         tree=["/d/", "/d/Foo"], threads=[ci_lookup("/d/foo"), unlink("/d/Foo")],
+         properties=(*BASE_PROPERTIES, "ci-lookup"))
+"""
+
+
+@pytest.mark.parametrize(
+    ("scenario", "said"),
+    [
+        ("my/d-path-vs-unlink", "d_path() of /a/f while the file has no name"),
+        ("my/ci-lookup-vs-unlink", "T2 changes names in /d"),
+    ],
+)
+def test_a_name_change_these_models_cannot_follow_is_a_model_error(
+    vfsmc: Run, tmp_path: Path, scenario: str, said: str
+) -> None:
+    """d_path() walks the file's one name, not the open dentry (which an
+    unlink leaves with " (deleted)"), and ``ci-lookup`` judges a result
+    against the names after the lookup returned: a scenario that changes
+    those names is refused in one line, not a false alarm."""
+    (tmp_path / "names.py").write_text(NAME_CHANGES)
+    result = vfsmc("check", f"names.py:{scenario}", "--no-save")
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert said in result.output
+
+
 D_MOVE_RENAME_LOCK = "mutant:drop@rename:vfs_rename:write_seqlock(&rename_lock)"
 D_PATH_LOCKED_WALK = (
     "mutant:drop@d_path:d_path:read_seqbegin_or_lock(&rename_lock, &seq): read_seqlock_excl()"
