@@ -60,8 +60,13 @@ checker makes no edge into an RCU section, which never waits
 (``Kind.never_waits``), so d_lock -> rcu_read_lock(shrink) -> i_lock ->
 d_lock is no cycle.
 
-Left out: the LRU lists and DCACHE_SHRINK_LIST (the shrinker kills an
-unused dentry it locks; ``dentry_lru_isolate()``'s trylock is not a step),
+A dentry the shrinker has on its dispose list carries DCACHE_SHRINK_LIST:
+a kill by ``dput()`` marks it DCACHE_DENTRY_KILLED and leaves freeing it to
+the shrinker (``__dentry_kill()``'s ``can_free = false``), which finds it
+killed under its d_lock, takes it off the list (``d_shrink_del()``) and
+frees it; ``shrink-list-owned`` is broken by a ``dentry_free()`` of a
+dentry still on the list.  Left out: the LRU lists (the shrinker's dentry is
+on its list from the start; ``dentry_lru_isolate()``'s trylock is not a step),
 the parent's d_lock in ``dentry_unlist()`` (with the dentry's own d_lock
 taken again, ``spin_lock_nested()``, around it), the kill walking up to the
 parent, d_seq; the mount itself (a slot: mounted or not) and namespace_sem's other
@@ -91,7 +96,7 @@ import attrs
 from mc.dsl import EXCL, SHARED, Cite, Op, Scratch, World, const, operation, same, touches
 from mc.kernel.expr import Expr, below, differ, slot_value, state_expr
 from mc.kernel.locks import Kind, Lock, holders
-from mc.kernel.world import Dentry, ModelError
+from mc.kernel.world import Dentry, ModelError, yes_no
 from mc.models.dentry import DentryObject, d_alloc_parallel, d_lookup_done, dentry_object
 from mc.models.dirops import rename, split
 from mc.models.namei import ECHILD, lookup_slow
@@ -118,6 +123,8 @@ SPLICE_LEFT_OUT = (
     "dentry_operations.d_unalias_unlock",
 )
 DENTRY_FREE_WITHOUT_RCU = "dentry-free-without-rcu"
+KILL_IGNORES_SHRINK_LIST = "kill-ignores-shrink-list"
+SHRINK_LIST_OWNED = "shrink-list-owned"
 D_DELETE_UNLOCKED = "d-delete-unlocked"
 D_IPUT_UNDER_D_LOCK = "d-iput-under-d-lock"
 LOCK_FOR_KILL_SPINS = "lock-for-kill-spins"
@@ -147,6 +154,18 @@ def alias_slot(world: World, path: str) -> int:
     over ``d_u.d_alias`` (the two share the union, so ``d_alias.next`` is
     then the callback list's link)."""
     return world.shared_slot(f"d_alias({path})", LISTED)
+
+
+LISTED_TO_SHRINK, KILLED_ON_LIST = "listed", "killed on the list"
+
+
+def shrink_list_slot(world: World, path: str) -> int:
+    """The dentry on a shrinker's dispose list: ``DCACHE_SHRINK_LIST``
+    (``listed``, from the start when a shrinker of the scenario has it:
+    ``prune_dcache_sb()`` moved it there before), and with
+    ``DCACHE_DENTRY_KILLED`` (``killed on the list``: a kill that found it
+    there left freeing it to the shrinker); None off any list."""
+    return world.shared_slot(f"d_shrink_list({path})", None, lambda v: v or "none")
 
 
 def count_slot(world: World, path: str) -> int:
@@ -220,6 +239,10 @@ class DputUse:
     path: str
     ret: int
     pc: int
+    can_free: int
+    """Its kill's answer (:func:`dentry_kill`), None until the kill marked
+    the dentry DCACHE_DENTRY_KILLED: from then on the dput() reads it no
+    more, whether it frees it or leaves that to a shrinker."""
 
 
 def dentry_users(world: World) -> list[WalkUse | DputUse]:
@@ -323,12 +346,71 @@ def dentry_kill(op: Op, dentry: DentryObject, i_lock: Lock | None = None) -> Non
         label="if (dentry->d_op && dentry->d_op->d_release) dentry->d_op->d_release(dentry)",
         roles={"dentry": dentry},
     )
+    on_list = shrink_list_slot(op.world, dentry.path)
+    if op.variant(KILL_IGNORES_SHRINK_LIST):
+        dentry_free(op, dentry)
+        return
+    can_free = op.register("can_free", yes_no)
+    op.section(
+        dentry.d_lock,
+        "spin_lock_nested(&dentry->d_lock); dentry_unlist(): d_flags |= DCACHE_DENTRY_KILLED; "
+        "if (dentry->d_flags & DCACHE_SHRINK_LIST) can_free = false; "
+        "spin_unlock(&dentry->d_lock)",
+        _killed,
+        on_list,
+        result=can_free,
+    )
+    with op.when(
+        state_expr("can_free", lambda state: bool(state[can_free]), local=True),
+        "if (likely(can_free)) dentry_free(dentry)",
+    ):
+        dentry_free(op, dentry)
+
+
+def _killed(scratch: Scratch, on_list: int) -> bool:
+    """``DCACHE_DENTRY_KILLED`` set: whether the kill may free the dentry
+    (it is on no shrink list)."""
+    if scratch[on_list] == LISTED_TO_SHRINK:
+        scratch[on_list] = KILLED_ON_LIST
+        return False
+    return True
+
+
+def shrink_del(scratch: Scratch, on_list: int) -> bool:
+    """``d_shrink_del(dentry); can_free = dentry->d_flags &
+    DCACHE_DENTRY_KILLED``: the dentry leaves the dispose list; whether a
+    kill left it to the shrinker to free."""
+    killed = bool(scratch[on_list] == KILLED_ON_LIST)
+    scratch[on_list] = None
+    return killed
+
+
+def _freed_off_list(scratch: Scratch, path: str, on_list: int, alias: int) -> None:
+    """``call_rcu()`` of a dentry, which must be on no shrink list: one
+    there is the shrinker's to free, and it takes its d_lock later."""
+    if scratch[on_list] is not None:
+        scratch.violate(
+            SHRINK_LIST_OWNED,
+            f"dentry_free() of {path} while it is on a shrinker's dispose list "
+            "(DCACHE_SHRINK_LIST): shrink_dentry_list() takes its d_lock after it is freed",
+        )
+    scratch[alias] = RCU_HEAD
+
+
+def dentry_free(op: Op, dentry: DentryObject) -> None:
+    """dentry_free(): ``call_rcu(&dentry->d_u.d_rcu, __d_free)``, which
+    writes the rcu_head over ``d_u.d_alias`` at once, and ``__d_free()``
+    after a grace period (at once under ``dentry-free-without-rcu``); a
+    dentry still on a shrink list is a ``shrink-list-owned`` violation."""
+    life, alias = life_slot(op.world, dentry.path), alias_slot(op.world, dentry.path)
+    on_list = shrink_list_slot(op.world, dentry.path)
     if not op.variant(DENTRY_FREE_WITHOUT_RCU):
         op.effect(
             "dentry_free(): call_rcu(&dentry->d_u.d_rcu, __d_free) /* over d_u.d_alias */",
-            set_slot,
+            _freed_off_list,
+            dentry.path,
+            on_list,
             alias,
-            RCU_HEAD,
         )
         op.wait_until(
             no_reader(op.world), "__d_free() /* after a grace period */", "a grace period"
@@ -412,7 +494,15 @@ def _dput(op: Op, path: str) -> None:
         count,
         dentry.d_lock.slot,
     )
-    dentry_users(op.world).append(DputUse(op.thread.tid, path, op.register("ret"), op.thread.pc))
+    dentry_users(op.world).append(
+        DputUse(
+            op.thread.tid,
+            path,
+            op.register("ret"),
+            op.thread.pc,
+            op.register("can_free", yes_no),
+        )
+    )
     op.goto_if(below(left, const(0)), "put_slow", "if (unlikely(ret < 0)) /* d_lock held */")
     op.goto_if(differ(left, const(0)), "keep", "if (ret) return true /* not the last */")
     unlocked = op.variant(D_DELETE_UNLOCKED)
@@ -543,6 +633,8 @@ def shrink_dcache(op: Op, path: str) -> None:
     op.inode(path)  # an unknown path is a model error
     dentry = dentry_object(op.world, path)
     count, life = count_slot(op.world, path), life_slot(op.world, path)
+    on_list = shrink_list_slot(op.world, path)
+    op.world.initial[on_list] = LISTED_TO_SHRINK
     rcu = shrink_rcu(op.world)
     op.lock(dentry.d_lock, EXCL, "shrink_dentry_list(): spin_lock(&dentry->d_lock)")
     op.lock(rcu, SHARED, "rcu_read_lock()")
@@ -558,12 +650,22 @@ def shrink_dcache(op: Op, path: str) -> None:
     )
     i_lock = inode_i_lock(op.world, path)
     lock_for_kill(op, dentry, i_lock, busy)
+    op.effect("d_shrink_del(dentry)", shrink_del, on_list)
     op.unlock(rcu, "shrink_kill(): rcu_read_unlock()")
     dentry_kill(op, dentry, i_lock)
     op.goto("out")
     op.label("busy")
     op.unlock(rcu, "rcu_read_unlock() /* lock_for_kill() gave false */")
+    can_free = op.compute(
+        "can_free",
+        "d_shrink_del(dentry); can_free = dentry->d_flags & DCACHE_DENTRY_KILLED",
+        shrink_del,
+        on_list,
+        render=yes_no,
+    )
     op.unlock(dentry.d_lock, "spin_unlock(&dentry->d_lock)")
+    with op.when(same(can_free, const(True)), "if (can_free) dentry_free(dentry)"):
+        dentry_free(op, dentry)
     op.label("out")
 
 

@@ -37,7 +37,9 @@ from mc.models.dcache import (
     FIND_ALIAS_WITHOUT_I_LOCK,
     FREED,
     HASHED,
+    KILL_IGNORES_SHRINK_LIST,
     LOCK_FOR_KILL_SPINS,
+    SHRINK_LIST_OWNED,
     WalkUse,
     ci_lookup,
     d_find_alias,
@@ -104,9 +106,10 @@ def dentry_freed_under_rcu(model: KernelModel) -> Check:
     gave -1: d_lock was held); lock_for_kill() may drop d_lock then.  A thread
     outside any RCU read-side section is reported too, so a protocol
     without the ``rcu_read_lock()`` is caught rather than checking nothing.
-    A dput() is taken as using the dentry until its thread returns: it
-    frees it itself at its last step when it is the one that kills it, and
-    dput() and rcu_walk() end with it (an operation of your own that ran
+    A dput() is taken as using the dentry until its thread returns or
+    its kill marked the dentry DCACHE_DENTRY_KILLED (a dput() that kills
+    it frees it itself at its last step, unless a shrinker has it on its
+    list), and dput() and rcu_walk() end with it (an operation of your own that ran
     the dput body and went on would be reported as still using it).
 
     It reads the registers ``found`` and ``got`` of an rcu-walk and ``ret``
@@ -137,7 +140,7 @@ def dentry_freed_under_rcu(model: KernelModel) -> Check:
                         "not taken a reference (lockref_get_not_dead()), still uses it: it is not "
                         "in an RCU read-side section"
                     )
-            elif state[use.ret] == 0 and state[use.pc] != DONE:
+            elif state[use.ret] == 0 and state[use.pc] != DONE and state[use.can_free] is None:
                 where = (
                     "under dput()'s rcu_read_lock()"
                     if holds(dput_section.kind, state[dput_section.slot], use.tid)
@@ -392,11 +395,26 @@ def find_alias_without_i_lock(program: Program, invocation: Invocation) -> Progr
     return program.drop_lock("i_lock")
 
 
+flag_variant(
+    KILL_IGNORES_SHRINK_LIST,
+    "__dentry_kill() frees a dentry that is on a shrinker's dispose list (no can_free = false "
+    "for DCACHE_SHRINK_LIST): the shrinker then takes the freed dentry's d_lock",
+)
+
+step_invariant(
+    SHRINK_LIST_OWNED,
+    "a dentry on a shrinker's dispose list (DCACHE_SHRINK_LIST) is freed by the shrinker "
+    "alone, once it took the dentry off the list: a kill elsewhere marks it "
+    "DCACHE_DENTRY_KILLED and leaves it there",
+    needs=(DENTRY_USERS, "a dput() or a shrinker"),
+)
+
 DCACHE_PROPERTIES = (
     *BASE_PROPERTIES,
     "namespace",
     DENTRY_FREED_UNDER_RCU,
     DENTRY_KILLED_REFERENCED,
+    SHRINK_LIST_OWNED,
 )
 
 scenario(

@@ -34,6 +34,8 @@ LABEL_NEGATES = {
 """Labels whose condition is the negation of the model's (``label_negates``)."""
 
 LABEL_AS_MODELLED = {
+    "if (likely(can_free)) dentry_free(dentry)",
+    "if (can_free) dentry_free(dentry)",
     "d_alloc_parallel(): if (another thread's in-lookup dentry of the name is hashed)",
     "d_alloc_parallel(): if (unlikely(d_unhashed(dentry))) goto mismatch /* its ->lookup failed */",
     "if (!atomic_dec_and_test(&s->s_active)) /* a freeze came first */",

@@ -71,6 +71,17 @@ def _violation(vfsmc: Run, *args: str) -> str:
     return str(report["property"]) + ": " + str(report["message"])
 
 
+def test_a_dentry_on_a_shrink_list_is_the_shrinker_s_to_free(vfsmc: Run) -> None:
+    """A kill by dput() of a dentry the shrinker has on its dispose list
+    leaves freeing it to the shrinker (DCACHE_SHRINK_LIST): without that
+    the dentry is freed while the shrinker will still take its d_lock."""
+    assert check("dcache/dput-vs-shrink").result.stats.states > 1000
+    found = _violation(vfsmc, "dcache/dput-vs-shrink", "-V", "kill-ignores-shrink-list")
+    assert found.startswith(
+        "shrink-list-owned: dentry_free() of /a/x while it is on a shrinker's dispose list"
+    ), found
+
+
 def test_an_rcu_walk_without_rcu_read_lock_is_a_use_after_free(vfsmc: Run) -> None:
     """Without path_init()'s rcu_read_lock() the walk uses the pointer
     __d_lookup_rcu() gave it after call_rcu() freed the dentry."""
