@@ -494,6 +494,43 @@ def test_show_steps_with_a_variant_lists_the_program_it_made(vfsmc: Run) -> None
     assert unmap not in labels and "folio_lock(folio)" in labels
 
 
+UNGUARDING_MOVE = """
+from mc.dsl import Invocation, Program, scenario, variant
+from mc.models.dirops import mkdir, rename
+
+
+@variant("s-dead-late", "S_DEAD set after the target is unlocked")
+def s_dead_late(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(rename):
+        return program
+    steps = program.steps
+    first = next(k for k, s in enumerate(steps) if s.label == "if (target && is_dir)")
+    unlock = [s for s in steps if s.label == "inode_unlock(target)"][-1]
+    return program.move_after(list(steps[first : first + 2]), unlock)
+
+
+scenario("g/rename-over-dir", "a rename over an empty directory racing a mkdir in it",
+         tree=["/a/", "/a/d/", "/b/", "/b/e/"], threads=[rename("/a/d", "/b/e"), mkdir("/b/e/n")])
+"""
+
+
+def test_a_step_moved_out_of_the_test_that_guarded_it_is_said(vfsmc: Run) -> None:
+    """Moving vfs_rename()'s S_DEAD block after the target's unlock takes
+    it out of ``if (!error)``: show names the test it left, and check of a
+    user's variant notes it, since it now runs on a failed rename too."""
+    Path("unguard_moves.py").write_text(UNGUARDING_MOVE)
+    shown = vfsmc("show", "unguard_moves.py:g/rename-over-dir", "-V", "s-dead-late")
+    assert shown.exit_code == 0, shown.output
+    assert "no longer under  if (!error): it runs whichever way that goes" in shown.output
+    checked = vfsmc("check", "unguard_moves.py:g/rename-over-dir", "-V", "s-dead-late", "--no-save")
+    assert (
+        "note: s-dead-late moves T1's step 'target->i_flags |= S_DEAD' out of 'if (!error)'"
+        in checked.output
+    ), checked.output
+    plain = vfsmc("check", "dirops/rename-rmdir-link", "-V", "child-first", "--no-save")
+    assert "out of" not in plain.output
+
+
 def test_an_rcu_read_side_section_has_no_lock_mode(vfsmc: Run) -> None:
     listed = vfsmc("show", "dcache/dput-shrink-vs-find-alias", "--steps")
     assert listed.exit_code == 0, listed.output

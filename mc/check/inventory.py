@@ -32,6 +32,7 @@ from mc.check.checkable import (
 )
 from mc.dsl.kernel_model import KernelModel, Thread, differ
 from mc.dsl.operation import Operation
+from mc.dsl.program import Program
 from mc.dsl.scenario import NotApplicable, Registry, Scenario, Variant
 from mc.dsl.steps import LockStep, Step
 from mc.kernel.expr import Expr
@@ -53,6 +54,10 @@ class Change:
     """For a step ``added`` or ``moved``: the first step after it in the
     variant's program that was there before (the anchor of a
     ``move_before`` of several steps; None at the program's end)."""
+    unguarded: tuple[str, ...] = ()
+    """For a step ``moved``: the labels of the tests that guarded it (it
+    ran in one of their cases only, ``Program.guards``) and guard it no
+    more: a block moved out of an ``op.when`` now runs in both cases."""
 
 
 def check_applicable(
@@ -138,6 +143,31 @@ def variant_changes(
     return program_changes(correct, built(registry, scenario, (variant,)))
 
 
+def unguarding_notes(registry: Registry, scenario: Scenario, variants: Sequence[str]) -> list[str]:
+    """A note for each step a variant of a user's model file moves out of
+    a test that guarded it (``Change.unguarded``): a block moved out of an
+    ``op.when`` runs whichever way the test goes, which a transform seldom
+    means (the shipped variants were reviewed, and are not looked at)."""
+    notes = []
+    correct: KernelModel | None = None
+    for name in variants:
+        declared = registry.variant(name).declared
+        if declared is None or declared.file.startswith("models/"):
+            continue
+        correct = correct or built(registry, scenario)
+        try:
+            changes = variant_changes(registry, scenario, name, correct)
+        except Exception:  # a transform of a user's file that applies only with others
+            continue
+        for change in changes:
+            for test in change.unguarded:
+                notes.append(
+                    f"{name} moves {change.thread}'s step {change.step.label!r} out of "
+                    f"{test!r}: it now runs whichever way that test goes"
+                )
+    return notes
+
+
 def variant_overlaps(registry: Registry, scenario: Scenario, variants: Sequence[str]) -> list[str]:
     """A note for each two of ``variants`` that change one step of the
     correct protocol (both remove, change or move it): applied together,
@@ -197,7 +227,21 @@ def program_changes(correct: KernelModel, changed: KernelModel) -> list[Change]:
                 Change(before.name, "added", new[j], None, new[j2] if j2 < len(new) else None)
                 for j in range(j1, j2)
             ]
-    return _moves(found)
+    programs = {
+        before.name: (before.program, after.program)
+        for before, after in zip(correct.threads, changed.threads, strict=True)
+    }
+    return [_unguarded(change, *programs[change.thread]) for change in _moves(found)]
+
+
+def _unguarded(change: Change, old: Program, new: Program) -> Change:
+    """``change`` with the tests that no longer guard a moved step."""
+    if change.kind != "moved" or change.was is None:
+        return change
+    was = {step.label for step in old.guards(change.was)}
+    now = {step.label for step in new.guards(change.step)}
+    lost = tuple(label for label in sorted(was - now))
+    return attrs.evolve(change, unguarded=lost) if lost else change
 
 
 def _differences(old: Sequence[Step], new: Sequence[Step]) -> list[tuple[str, int, int, int, int]]:

@@ -50,6 +50,7 @@ from mc.engine.explore import Options, Search
 from mc.engine.result import Verdict
 from mc.kernel.world import ModelError
 from mc.project import shown_source
+from mc.spec.conformance import SPEC_CONFORMANCE
 from mc.text import counted
 
 R = TypeVar("R")
@@ -558,6 +559,7 @@ def render(analysis: Analysis) -> str:
     for title, count, members in summary(analysis):
         lines += ["", f"{title} ({count}):"]
         lines += [f"  {line}" for line in members] or ["  none"]
+    lines += _rule_note(analysis)
     if analysis.interrupted:
         lines += [
             "",
@@ -566,6 +568,23 @@ def render(analysis: Analysis) -> str:
             f"{len(analysis.unfinished)} undecided",
         ]
     return "\n".join(lines)
+
+
+def _rule_note(analysis: Analysis) -> list[str]:
+    """A note when most mutations that broke the scenario broke only
+    ``spec-conformance``: the rule as the document writes it, which says
+    nothing of what the change leads to."""
+    broke = [r for r in analysis.results if r.verdict is not Verdict.OK]
+    by_rule = [r for r in broke if r.violated == SPEC_CONFORMANCE]
+    if len(by_rule) < 2 or 2 * len(by_rule) < len(broke):
+        return []
+    return [
+        "",
+        f"note: {len(by_rule)} of the {len(broke)} that broke {analysis.scenario} broke only "
+        f"{SPEC_CONFORMANCE}, the locking rules as the document writes them; "
+        f"--no-property {SPEC_CONFORMANCE} shows what each leads to (a deadlock, a broken "
+        "tree...) or that nothing else notices it",
+    ]
 
 
 def summary(analysis: Analysis) -> list[tuple[str, int, list[str]]]:

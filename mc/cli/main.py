@@ -293,6 +293,8 @@ def check(
     with usermodels.reported():
         for text in inventory.variant_overlaps(reg, reg.scenario(name), variants):
             say("note", text)
+        for text in inventory.unguarding_notes(reg, reg.scenario(name), variants):
+            say("note", text)
         try:
             outcome = check_scenario(reg, name, variants, chosen, options, spread, symmetry)
         except UndeclaredRead as error:

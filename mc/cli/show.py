@@ -127,6 +127,7 @@ def show_command(
                         "label": c.step.label,
                         "source": str(c.step.source),
                         **({} if c.before is None else {"before": c.before.label}),
+                        **({"unguarded": list(c.unguarded)} if c.unguarded else {}),
                     }
                     for c in changes
                 ]
@@ -207,6 +208,10 @@ def show_command(
             if change.kind == "moved":
                 after = "the end" if change.before is None else change.before.label
                 click.echo(f"                 now before  {after}")
+                for test in change.unguarded:
+                    click.echo(
+                        f"                 no longer under  {test}: it runs whichever way that goes"
+                    )
 
 
 def _waived(declared: Sequence[str], variant: str) -> list[str]:

@@ -378,6 +378,18 @@ class Program:
             raise ValueError(f"no goto jumps to {label!r} (the gotos jump to: {named}{hint})")
         return Program(tuple(item for item in self.items if not going(item)))
 
+    def guards(self, step: Step) -> list[Step]:
+        """The steps that may jump (the test of an ``op.when``, a
+        ``goto_if``, a failure) and jump forward over ``step``: it runs only
+        in their other case."""
+        linked = self.link()
+        at = next(i for i, (each, _next, _target) in enumerate(linked) if each is step)
+        return [
+            each
+            for i, (each, _next, target) in enumerate(linked)
+            if target is not None and i < at < (len(linked) if target == DONE else target)
+        ]
+
     def tagged(self, tag: str) -> list[Step]:
         """The steps carrying ``tag``."""
         return [step for step in self.steps if tag in step.tags]
