@@ -361,8 +361,7 @@ def dentry_kill(op: Op, dentry: DentryObject, i_lock: Lock | None = None) -> Non
         result=can_free,
     )
     with op.when(
-        state_expr("can_free", lambda state: bool(state[can_free]), local=True),
-        "if (likely(can_free)) dentry_free(dentry)",
+        same(op.reg("can_free"), const(True)), "if (likely(can_free)) dentry_free(dentry)"
     ):
         dentry_free(op, dentry)
 
@@ -1094,6 +1093,11 @@ def lookup_splice(op: Op, path: str) -> None:
     ``__d_add()``."""
     parent, _ = split(path)
     directory, child = op.inode(parent), op.inode(path)
+    if not op.world.lookup_path(path).is_dir:
+        raise ModelError(
+            f"lookup_splice({path!r}): {path} is not a directory; the model splices a "
+            "disconnected directory's alias (a file's alias is never disconnected here)"
+        )
     op.lock(directory.i_rwsem, SHARED, "inode_lock_shared(dir)")
     looked_up = d_alloc_parallel(op, path)
     op.enter(
@@ -1360,7 +1364,7 @@ def locked_path(scratch: Scratch, ino: int) -> str:
     kernel returns them with " (deleted)")."""
     world = scratch.world
     names = [d for d in world.dentries.values() if scratch.values[d.slot] == ino]
-    if len(names) != 1:
+    if len(names) != 1 and ino != world.root.ino:
         has = "no name" if not names else f"{len(names)} names"
         raise ModelError(
             f"d_path() of {world.inode_name(ino)} while the file has {has} (an unlink or a "

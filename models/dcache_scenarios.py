@@ -19,7 +19,7 @@ from mc.dsl import (
 )
 from mc.dsl.kernel_model import KernelModel
 from mc.kernel import properties as _properties  # noqa: F401  (registers the invariants)
-from mc.kernel.locks import holds
+from mc.kernel.locks import EXCL, holds
 from mc.kernel.world import DONE, ModelError
 from mc.models.dcache import (
     ALIAS_LIST_INTACT,
@@ -202,8 +202,9 @@ def ci_lookup_reads(model: KernelModel) -> list[str]:
 
 def _refuse_name_changes(model: KernelModel, lookups: list[tuple[int, int, str, str]]) -> None:
     """A ``ModelError`` when a thread other than the lookups takes the
-    i_rwsem of a directory looked in exclusively as a parent (``lock-parent``:
-    a create, unlink, link, rename...): ``ci-lookup`` judges a returned
+    i_rwsem of a directory looked in exclusively (what every change of its
+    names holds: a create, an open with O_CREAT, an unlink, a link, a
+    rename...): ``ci-lookup`` judges a returned
     result against the names as they stand, which the kernel promises only
     for the moment of the walk (``d_seq``)."""
     lookers = {pc for pc, _result, _parent, _name in lookups}
@@ -214,7 +215,8 @@ def _refuse_name_changes(model: KernelModel, lookups: list[tuple[int, int, str, 
         for compiled in thread.steps:
             step = compiled.step
             lock = getattr(getattr(step, "lock", None), "fixed", None)
-            if "lock-parent" in step.tags and lock is not None and lock.name in watched:
+            exclusive = getattr(step, "mode", None) is EXCL
+            if exclusive and lock is not None and lock.name in watched:
                 raise ModelError(
                     f"{thread.name} changes names in {watched[lock.name]} ({step.label}), where "
                     f"a lookup of the scenario looks: ci-lookup judges a lookup's result "

@@ -1989,6 +1989,7 @@ def unlink_breaking_delegation(op: Op, path: str) -> None:
     ``fsnotify``/``d_delete_notify()``, the ``iput()`` of the victim after
     the parent is unlocked, ``retry_estale()``, and ``lease_break_time``:
     no break time passes in these scenarios."""
+    regular_file(op.world, path, "unlink(2)", "unlink(2) of a directory returns -EISDIR")
     ctx = context(op.world, path)
     me = op.thread.name
     parent, name = split(path)
@@ -2162,6 +2163,7 @@ def deleg_laundromat(op: Op, path: str) -> None:
     pinning (``cl_rpc_users``), the other lists the same pass reaps, and
     the revoked stateid kept for NFSv4.1 clients (``cl_revoked``)."""
     op.holds_no_file()
+    regular_file(op.world, path, "a delegation laundromat", LEASE_OF_DIRECTORY)
     op.one_thread(
         "runs the delegation laundromat for",
         path,

@@ -150,14 +150,25 @@ def test_an_unknown_path_is_a_model_error(
 
 NAME_CHANGES = """
 from mc.dsl import BASE_PROPERTIES, scenario
-from mc.models.dcache import ci_lookup, d_path
-from mc.models.dirops import unlink
+from mc.models.dcache import ci_lookup, d_path, lookup_splice
+from mc.models.dirops import lookup, unlink
+from mc.models.inode_methods import open_creat
 
 scenario("my/d-path-vs-unlink", "d_path() of a file racing its unlink", tree=["/a/", "/a/f"],
          threads=[unlink("/a/f"), d_path("/a/f")], properties=(*BASE_PROPERTIES, "d-path"))
 scenario("my/ci-lookup-vs-unlink", "a casefolded lookup racing an unlink of its name",
          tree=["/d/", "/d/Foo"], threads=[ci_lookup("/d/foo"), unlink("/d/Foo")],
          properties=(*BASE_PROPERTIES, "ci-lookup"))
+scenario("my/ci-lookup-vs-open-creat", "a casefolded lookup racing an O_CREAT open beside it",
+         tree=["/d/"], threads=[ci_lookup("/d/foo"), open_creat("/d/FOO")],
+         properties=(*BASE_PROPERTIES, "ci-lookup"))
+scenario("my/ci-lookup-beside-lookup", "a casefolded lookup and a plain lookup of another name",
+         tree=["/d/", "/d/Foo", "/d/bar"], threads=[ci_lookup("/d/foo"), lookup("/d/bar")],
+         properties=(*BASE_PROPERTIES, "ci-lookup"))
+scenario("my/d-path-of-root", "d_path() of the root", tree=["/a/"], threads=[d_path("/")],
+         properties=(*BASE_PROPERTIES, "d-path"))
+scenario("my/splice-of-a-file", "lookup_splice() of a regular file", tree=["/d/", "/d/f"],
+         threads=[lookup_splice("/d/f")])
 """
 
 
@@ -166,6 +177,8 @@ scenario("my/ci-lookup-vs-unlink", "a casefolded lookup racing an unlink of its 
     [
         ("my/d-path-vs-unlink", "d_path() of /a/f while the file has no name"),
         ("my/ci-lookup-vs-unlink", "T2 changes names in /d"),
+        ("my/ci-lookup-vs-open-creat", "T2 changes names in /d (inode_lock(dir->d_inode)"),
+        ("my/splice-of-a-file", "/d/f is not a directory"),
     ],
 )
 def test_a_name_change_these_models_cannot_follow_is_a_model_error(
@@ -180,6 +193,15 @@ def test_a_name_change_these_models_cannot_follow_is_a_model_error(
     assert result.exit_code == 2, result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
     assert said in result.output
+
+
+@pytest.mark.parametrize("scenario", ["my/ci-lookup-beside-lookup", "my/d-path-of-root"])
+def test_what_changes_no_name_is_checked(vfsmc: Run, tmp_path: Path, scenario: str) -> None:
+    """A plain lookup beside ``ci_lookup`` (the directory's i_rwsem shared)
+    changes no name, and the root has no name to lose: both are checked."""
+    (tmp_path / "unnamed.py").write_text(NAME_CHANGES)
+    result = vfsmc("check", f"unnamed.py:{scenario}", "--no-save")
+    assert result.exit_code == 0, result.output
 
 
 D_MOVE_RENAME_LOCK = "mutant:drop@rename:vfs_rename:write_seqlock(&rename_lock)"

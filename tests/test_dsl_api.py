@@ -27,7 +27,7 @@ from mc.dsl import (
     operation,
     scenario,
 )
-from mc.dsl.program import Jump
+from mc.dsl.program import Jump, Program
 from mc.dsl.scenario import Registry
 from mc.dsl.steps import JumpStep
 from mc.engine.explore import check
@@ -827,6 +827,11 @@ def test_under_a(program: Program, invocation: Invocation) -> Program:
     return program.move_after("if (taken)", "inode_lock(a)")
 
 
+@variant("twice", "one step given twice")
+def twice(program: Program, invocation: Invocation) -> Program:
+    return program.move_after(["inode_lock(b)", "inode_lock(b)"], "inode_lock(a)")
+
+
 scenario("api/guarded-taken", "taken", tree=["/a/", "/b/"], threads=[guarded(True)],
          properties=["lock-protocol"])
 scenario("api/guarded-skipped", "skipped", tree=["/a/", "/b/"], threads=[guarded(False)],
@@ -846,6 +851,62 @@ def test_moving_a_guarded_block_moves_its_labels_with_it(tmp_path: Path) -> None
     skipped = registry.build(registry.scenario("api/guarded-skipped"), ["block-under-a"])
     assert _walk(taken) == ["inode_lock(a)", "inode_lock(b)", "inode_unlock(b)", "inode_unlock(a)"]
     assert _walk(skipped) == ["inode_lock(a)", "inode_unlock(a)"]
+
+
+def test_a_step_given_twice_to_a_move_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "guarded_twice.py").write_text(GUARDED_BLOCK)
+    registry = with_files([tmp_path / "guarded_twice.py"])
+    with pytest.raises(ValueError, match=r"cannot move 'inode_lock\(b\)' twice"):
+        registry.build(registry.scenario("api/guarded-taken"), ["twice"])
+
+
+JUMPING_OUT = """
+from mc.dsl import EXCL, Invocation, Op, Program, const, operation, scenario, variant
+
+
+@operation(models="a test whose body jumps out")
+def jumping_out(op: Op) -> None:
+    a, b = op.inode("/a"), op.inode("/b")
+    op.goto_if(const(False, "early"), "out", "if (early) goto out")
+    with op.when(const(True, "err"), "if (err)"):
+        op.lock(b.i_rwsem, EXCL, "inode_lock(b)")
+        op.unlock(b.i_rwsem, "inode_unlock(b)")
+        op.goto("out")
+    op.label("out")
+    op.lock(a.i_rwsem, EXCL, "inode_lock(a)")
+    op.unlock(a.i_rwsem, "inode_unlock(a)")
+
+
+@variant("err-under-a", "the err block moved under a's lock")
+def err_under_a(program: Program, invocation: Invocation) -> Program:
+    steps = list(program.steps)
+    first = next(i for i, s in enumerate(steps) if s.label == "if (err)")
+    return program.move_after(steps[first : first + 3], "inode_lock(a)")
+
+
+scenario("api/jumping-out", "one test", tree=["/a/", "/b/"], threads=[jumping_out()],
+         properties=["lock-protocol"])
+"""
+
+
+def test_a_block_holding_a_goto_out_of_it_is_refused(tmp_path: Path) -> None:
+    """The body's ``goto out`` would jump back to ``out`` once the block is
+    moved past it: refused, naming the goto, not a loop."""
+    (tmp_path / "jumping_out.py").write_text(JUMPING_OUT)
+    registry = with_files([tmp_path / "jumping_out.py"])
+    with pytest.raises(ValueError, match=r"it holds goto 'out', to a label outside it"):
+        registry.build(registry.scenario("api/jumping-out"), ["err-under-a"])
+
+
+def test_guards_names_the_tests_over_a_step_and_refuses_a_foreign_one(tmp_path: Path) -> None:
+    (tmp_path / "jumping_guards.py").write_text(JUMPING_OUT)
+    registry = with_files([tmp_path / "jumping_guards.py"])
+    program = registry.build(registry.scenario("api/jumping-out")).threads[0].program
+    assert [s.label for s in program.guards("inode_lock(b)")] == ["if (early) goto out", "if (err)"]
+    assert program.guards("inode_lock(a)") == []
+    stranger = Program(program.items[1:]).steps[0]
+    with pytest.raises(ValueError, match="is not a step of this program"):
+        Program(tuple(i for i in program.items if i is not stranger)).guards(stranger)
 
 
 def test_moving_a_test_past_where_it_jumps_is_refused(tmp_path: Path) -> None:

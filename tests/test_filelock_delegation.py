@@ -95,3 +95,30 @@ def test_a_break_that_lets_go_of_flc_lock_breaks_the_lock_protocol(
         "T2 reaches 'time_out_leases(): lockdep_assert_held(&ctx->flc_lock)' "
         "without holding flc_lock(/f)"
     ), verdict["message"]
+
+
+DIRECTORIES = """
+from mc.dsl import scenario
+from mc.models.dirops import create
+from mc.models.filelock import deleg_laundromat, unlink_breaking_delegation
+
+scenario("my/unlink-a-directory", "unlink(2) of a directory", tree=["/d/", "/d/x"],
+         threads=[unlink_breaking_delegation("/d"), create("/d/y")])
+scenario("my/laundromat-of-a-directory", "a delegation laundromat of a directory",
+         tree=["/d/"], threads=[deleg_laundromat("/d")])
+"""
+
+
+def test_unlink_and_the_laundromat_refuse_a_directory(vfsmc: Run, tmp_path: Path) -> None:
+    """unlink(2) of a directory is -EISDIR and no directory is delegated:
+    paths the models do not have, refused in one line (the unlink removed
+    a directory that still held a name)."""
+    (tmp_path / "directories.py").write_text(DIRECTORIES)
+    for name, said in (
+        ("my/unlink-a-directory", "unlink(2) of /d, a directory"),
+        ("my/laundromat-of-a-directory", "a delegation laundromat of /d, a directory"),
+    ):
+        result = vfsmc("check", f"directories.py:{name}", "--no-save")
+        assert result.exit_code == 2, result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
+        assert said in result.output

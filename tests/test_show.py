@@ -524,11 +524,29 @@ def test_a_step_moved_out_of_the_test_that_guarded_it_is_said(vfsmc: Run) -> Non
     assert "no longer under  if (!error): it runs whichever way that goes" in shown.output
     checked = vfsmc("check", "unguard_moves.py:g/rename-over-dir", "-V", "s-dead-late", "--no-save")
     assert (
-        "note: s-dead-late moves T1's step 'target->i_flags |= S_DEAD' out of 'if (!error)'"
+        "note: s-dead-late moves 2 of T1's steps ('if (target && is_dir)' to "
+        "'target->i_flags |= S_DEAD') out of 'if (!error)': they now run whichever way"
         in checked.output
     ), checked.output
     plain = vfsmc("check", "dirops/rename-rmdir-link", "-V", "child-first", "--no-save")
     assert "out of" not in plain.output
+
+
+def test_show_of_a_variant_that_fails_on_the_scenario_is_an_error(vfsmc: Run) -> None:
+    """``show -V V`` of a variant whose transform fails there says so in
+    one line, exit 2 (it said so, then that V changed no step, exit 0)."""
+    Path("fails_here.py").write_text(
+        "from mc.dsl import Invocation, Program, variant\n\n"
+        "@variant('fails-here', 'a transform that raises')\n"
+        "def fails_here(program: Program, invocation: Invocation) -> Program:\n"
+        "    raise ValueError('no such step here')\n"
+    )
+    result = vfsmc(
+        "show", "dirops/opposite-renames", "--models", "fails_here.py", "-V", "fails-here"
+    )
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert "variant fails-here fails on dirops/opposite-renames" in result.output
 
 
 def test_an_rcu_read_side_section_has_no_lock_mode(vfsmc: Run) -> None:

@@ -148,7 +148,7 @@ def unguarding_notes(registry: Registry, scenario: Scenario, variants: Sequence[
     a test that guarded it (``Change.unguarded``): a block moved out of an
     ``op.when`` runs whichever way the test goes, which a transform seldom
     means (the shipped variants were reviewed, and are not looked at)."""
-    notes = []
+    moved: dict[tuple[str, str, str], list[str]] = {}
     correct: KernelModel | None = None
     for name in variants:
         declared = registry.variant(name).declared
@@ -161,10 +161,15 @@ def unguarding_notes(registry: Registry, scenario: Scenario, variants: Sequence[
             continue
         for change in changes:
             for test in change.unguarded:
-                notes.append(
-                    f"{name} moves {change.thread}'s step {change.step.label!r} out of "
-                    f"{test!r}: it now runs whichever way that test goes"
-                )
+                moved.setdefault((name, change.thread, test), []).append(change.step.label)
+    notes = []
+    for (name, thread, test), labels in moved.items():
+        if len(labels) == 1:
+            what, verb = f"{thread}'s step {labels[0]!r}", "it now runs"
+        else:
+            what = f"{len(labels)} of {thread}'s steps ({labels[0]!r} to {labels[-1]!r})"
+            verb = "they now run"
+        notes.append(f"{name} moves {what} out of {test!r}: {verb} whichever way that test goes")
     return notes
 
 

@@ -95,6 +95,8 @@ def show_command(
     for name in only:
         if mutants.parse(name) is not None and name not in variants and name not in failing:
             raise ineffective(reg, model, name, found.name)
+    if only and all(name in failing for name in only):
+        fail(f"variant {only[0]} fails on {found.name}: {failing[only[0]]}")
     threads: list[dict[str, Any]] = [
         {
             "name": thread.name,

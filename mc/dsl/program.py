@@ -330,6 +330,9 @@ class Program:
     ) -> Program:
         several = moved if isinstance(moved, Sequence) and not isinstance(moved, str) else [moved]
         steps = [self.step(m) for m in several]
+        for at, step in enumerate(steps):
+            if any(step is other for other in steps[:at]):
+                raise ValueError(f"cannot move {step.label!r} twice: it is given more than once")
         beside = self.step(anchor)
         if any(beside is m for m in steps):
             raise ValueError(f"cannot move steps {side} {beside.label!r}: it is one of them")
@@ -378,12 +381,15 @@ class Program:
             raise ValueError(f"no goto jumps to {label!r} (the gotos jump to: {named}{hint})")
         return Program(tuple(item for item in self.items if not going(item)))
 
-    def guards(self, step: Step) -> list[Step]:
+    def guards(self, step: Step | str) -> list[Step]:
         """The steps that may jump (the test of an ``op.when``, a
-        ``goto_if``, a failure) and jump forward over ``step``: it runs only
-        in their other case."""
+        ``goto_if``, a failure) and jump forward over ``step`` (a step of the
+        program, or the label of one): it runs only in their other case."""
+        step = self.step(step)
         linked = self.link()
-        at = next(i for i, (each, _next, _target) in enumerate(linked) if each is step)
+        at = next((i for i, (each, _next, _target) in enumerate(linked) if each is step), None)
+        if at is None:
+            raise ValueError(f"{step.label!r} is not a step of this program")
         return [
             each
             for i, (each, _next, target) in enumerate(linked)
@@ -480,8 +486,9 @@ def _carried(items: Sequence[Item], steps: Sequence[Step]) -> list[Item]:
     of the program, given in its order, a block, every item from the first to the last (the
     labels and jumps of its tests and loops) and, of the labels and jumps
     that follow the last before the next step, those up to the last label
-    the block jumps to (where a test of the block goes past it), unless a
-    jump outside goes to one of those labels; else the steps alone.  A
+    the block jumps to (where a test of the block goes past it), short of
+    a label a jump from outside goes to (``out``, which stays where it
+    is); else the steps alone.  A
     ``ValueError`` when a jump from outside the block goes to a label
     inside it."""
     at = [_position(items, step) for step in steps]
@@ -491,16 +498,9 @@ def _carried(items: Sequence[Item], steps: Sequence[Step]) -> list[Item]:
     inside = items[first : last + 1]
     if sum(isinstance(item, Step) for item in inside) != len(steps):
         return list(steps)
-    targets = {_jump_target(item) for item in inside if isinstance(item, Step | Jump)}
-    trailing: Sequence[Item] = []
-    for end in range(last + 1, len(items)):
-        item = items[end]
-        if isinstance(item, Step):
-            break
-        if isinstance(item, Jump):
-            targets.add(item.target)
-        elif item.name in targets:
-            trailing = items[last + 1 : end + 1]
+    following = last + 1
+    while following < len(items) and not isinstance(items[following], Step):
+        following += 1
 
     def outside_jumps(block: Sequence[Item]) -> list[Step | Jump]:
         return [
@@ -514,9 +514,26 @@ def _carried(items: Sequence[Item], steps: Sequence[Step]) -> list[Item]:
     def labels(block: Sequence[Item]) -> set[str]:
         return {item.name for item in block if isinstance(item, Label)}
 
-    whole = [*inside, *trailing]
-    if not labels(trailing) & {_jump_target(j) for j in outside_jumps(whole)}:
-        inside = whole
+    from_outside = {_jump_target(j) for j in outside_jumps(items[first:following])}
+    targets = {_jump_target(item) for item in inside if isinstance(item, Step | Jump)}
+    end = last + 1
+    for place in range(last + 1, following):
+        item = items[place]
+        if isinstance(item, Jump):
+            targets.add(item.target)
+        elif isinstance(item, Label) and item.name in from_outside:
+            break
+        elif isinstance(item, Label) and item.name in targets:
+            end = place + 1
+    inside = items[first:end]
+    leaving = [j for j in inside if isinstance(j, Jump) and j.target not in labels(inside)]
+    if leaving:
+        raise ValueError(
+            f"cannot move the steps from {steps[0].label!r} as a block: it holds "
+            f"goto {label_name(leaving[0].target)!r}, to a label outside it, which the move "
+            "would make jump elsewhere than past the steps it skipped (move the steps alone, "
+            "or drop that goto with program.drop_gotos)"
+        )
     into = [j for j in outside_jumps(inside) if _jump_target(j) in labels(inside)]
     if into:
         jump = into[0]
