@@ -9,6 +9,7 @@ from collections.abc import Callable
 from mc.dsl import (
     BASE_PROPERTIES,
     Invocation,
+    LockStep,
     Program,
     State,
     flag_variant,
@@ -204,9 +205,9 @@ def _refuse_name_changes(model: KernelModel, lookups: list[tuple[int, int, str, 
     """A ``ModelError`` when a thread other than the lookups takes the
     i_rwsem of a directory looked in exclusively (what every change of its
     names holds: a create, an open with O_CREAT, an unlink, a link, a
-    rename...): ``ci-lookup`` judges a returned
-    result against the names as they stand, which the kernel promises only
-    for the moment of the walk (``d_seq``)."""
+    rename...): ``ci-lookup`` judges a returned result against the names as
+    they stand, which the kernel promises only for the moment of the walk
+    (``d_seq``)."""
     lookers = {pc for pc, _result, _parent, _name in lookups}
     watched = {f"i_rwsem({parent})": parent for _pc, _result, parent, _name in lookups}
     for thread in model.threads:
@@ -214,9 +215,10 @@ def _refuse_name_changes(model: KernelModel, lookups: list[tuple[int, int, str, 
             continue
         for compiled in thread.steps:
             step = compiled.step
-            lock = getattr(getattr(step, "lock", None), "fixed", None)
-            exclusive = getattr(step, "mode", None) is EXCL
-            if exclusive and lock is not None and lock.name in watched:
+            if not isinstance(step, LockStep) or step.mode is not EXCL:
+                continue
+            lock = step.lock.fixed
+            if lock is not None and lock.name in watched:
                 raise ModelError(
                     f"{thread.name} changes names in {watched[lock.name]} ({step.label}), where "
                     f"a lookup of the scenario looks: ci-lookup judges a lookup's result "

@@ -483,14 +483,14 @@ def _skipped(program: Program, jump: Step) -> tuple[Step | None, list[Step]]:
 
 def _carried(items: Sequence[Item], steps: Sequence[Step]) -> list[Item]:
     """What moving ``steps`` takes along: when they are consecutive steps
-    of the program, given in its order, a block, every item from the first to the last (the
-    labels and jumps of its tests and loops) and, of the labels and jumps
-    that follow the last before the next step, those up to the last label
-    the block jumps to (where a test of the block goes past it), short of
-    a label a jump from outside goes to (``out``, which stays where it
-    is); else the steps alone.  A
-    ``ValueError`` when a jump from outside the block goes to a label
-    inside it."""
+    of the program, given in its order, a block: every item from the first
+    to the last (the labels and jumps of its tests and loops) and, of the
+    labels and jumps that follow the last before the next step, those up to
+    the last label the block jumps to (where a test of the block goes past
+    it), short of a label a jump from outside goes to (``out``, which stays
+    where it is); else the steps alone.  A ``ValueError`` when a jump from
+    outside the block goes to a label inside it, or a ``goto`` of the block
+    to a label outside it."""
     at = [_position(items, step) for step in steps]
     if not at or at != sorted(at):
         return list(steps)
@@ -515,7 +515,11 @@ def _carried(items: Sequence[Item], steps: Sequence[Step]) -> list[Item]:
         return {item.name for item in block if isinstance(item, Label)}
 
     from_outside = {_jump_target(j) for j in outside_jumps(items[first:following])}
-    targets = {_jump_target(item) for item in inside if isinstance(item, Step | Jump)}
+    targets = {
+        target
+        for item in inside
+        if isinstance(item, Step | Jump) and (target := _jump_target(item)) is not None
+    }
     end = last + 1
     for place in range(last + 1, following):
         item = items[place]
