@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import signal
+import time
 from collections.abc import Hashable, Sequence
 from typing import Any
 
 import pytest
 
+from mc.engine import explore
 from mc.engine.explore import DETERMINISM_PROBES, NotDeterministic, Options, check
 from mc.engine.model import Model, Property, always, deadlock_free, sometimes
 from mc.engine.result import Strategy, Verdict
@@ -190,6 +193,39 @@ def test_time_limit_makes_the_verdict_incomplete() -> None:
     result = check(Grid(2000), Options(time_limit=0.05))
     assert result.verdict is Verdict.INCOMPLETE
     assert result.incomplete_reason is not None and "time limit" in result.incomplete_reason
+
+
+class StopsReturning(Chain):
+    """A chain whose step from state ``at`` never returns."""
+
+    def __init__(self, length: int, at: int) -> None:
+        super().__init__(length)
+        self.at = at
+
+    def next_state(self, state: int, action: str) -> int:
+        while state == self.at:
+            time.sleep(0.01)
+        return state + 1
+
+
+@pytest.mark.parametrize("at", [0, DETERMINISM_PROBES + 5], ids=["probed", "searched"])
+def test_a_step_that_never_returns_is_cut_past_the_time_limit(
+    at: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clock is looked at between states; a step still running
+    ``STEP_GRACE_SECONDS`` after the limit is cut by a signal, in the
+    determinism probe or in the search, and the verdict is INCOMPLETE."""
+    monkeypatch.setattr(explore, "STEP_GRACE_SECONDS", 0.2)
+    began = time.perf_counter()
+    result = check(StopsReturning(1000, at), Options(time_limit=0.1))
+    assert time.perf_counter() - began < 5
+    assert result.verdict is Verdict.INCOMPLETE
+    assert result.incomplete_reason == (
+        "time limit 0.1 s reached, and a step still ran 0.2 s past it: "
+        "an effect that does not return?"
+    )
+    assert signal.getsignal(signal.SIGALRM) is signal.SIG_DFL
+    assert signal.getitimer(signal.ITIMER_REAL)[0] == 0
 
 
 def test_a_violation_wins_over_a_bound_hit_later() -> None:

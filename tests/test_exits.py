@@ -18,6 +18,7 @@ from click.testing import Result
 
 from mc.cli import main as cli_main
 from mc.dsl.kernel_model import KernelModel
+from mc.engine import explore
 
 Run = Callable[..., Result]
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,6 +235,24 @@ def test_sigterm_in_a_model_s_own_code_exits_143_not_as_a_model_error(tmp_path: 
     _out, err = child.communicate(timeout=60)
     assert child.returncode == 143, err
     assert "model" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_an_effect_that_never_returns_ends_at_the_time_limit_as_incomplete(
+    vfsmc: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_models: None, workers: str
+) -> None:
+    """The step runs first in the determinism probe, which the signal cuts
+    ``STEP_GRACE_SECONDS`` after the limit: INCOMPLETE, exit 3, with why."""
+    monkeypatch.setattr(explore, "STEP_GRACE_SECONDS", 0.3)
+    (tmp_path / "own.py").write_text(SPINS_IN_ITS_OWN_CODE)
+    result = vfsmc(
+        *("check", "own.py:own/stuck", "--time-limit", "0.2", "--no-save", "--json"),
+        *("--workers", workers),
+    )
+    assert result.exit_code == 3, result.output
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "INCOMPLETE"
+    assert "a step still ran 0.3 s past it" in report["incomplete_reason"]
 
 
 def test_ctrl_c_while_importing_exits_130_without_a_traceback(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from mc.dsl.kernel_model import KernelModel, ReadsMissingSlots, make_property
 from mc.dsl.scenario import BASE_PROPERTIES, Registry, Scenario
 from mc.dsl.steps import EffectStep
+from mc.engine.explore import LONGEST_TIMER_SECONDS
 from mc.kernel import superblock
 from mc.kernel.world import ERROR_SLOT, ModelError
 
@@ -22,11 +23,6 @@ the search alone."""
 
 BUILD_SECONDS = 30.0
 """The time building a model gets without a time limit."""
-
-
-LONGEST_TIMER_SECONDS = 1e6
-"""The longest time limit a search takes (about eleven days): a longer one
-is past what the waits for workers hold (milliseconds in a C int)."""
 
 
 class BuildTooLong(ModelError):

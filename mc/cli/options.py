@@ -11,12 +11,11 @@ from typing import Any
 import click
 
 from mc.atomic_write import stream_of
-from mc.check.checkable import LONGEST_TIMER_SECONDS
 from mc.check.registry import shipped
 from mc.cli.completion import complete_property, complete_variant
 from mc.cli.errors import F, say
 from mc.dsl.scenario import Registry
-from mc.engine.explore import resident_bytes
+from mc.engine.explore import LONGEST_TIMER_SECONDS, resident_bytes
 
 
 def registry() -> Registry:

@@ -9,12 +9,15 @@ by re-executing those actions from the initial state.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import resource
+import signal
 import sys
+import threading
 import time
 from array import array
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -49,6 +52,12 @@ PROGRESS_AFTER_SECONDS = 1.0
 PROGRESS_INTERVAL_SECONDS = 0.5
 
 INTERRUPTED = "interrupted (Ctrl-C)"
+LONGEST_TIMER_SECONDS = 1e6
+"""The longest time limit a search takes (about eleven days): a longer one
+is past what the waits for workers hold (milliseconds in a C int)."""
+STEP_GRACE_SECONDS = 10.0
+"""How long past the time limit a step that is still running (an effect
+that does not return) is let run before the search is cut inside it."""
 
 ProgressSink = Callable[[int, int, int, float], None]
 
@@ -185,6 +194,47 @@ class _Going(Exception):
         self.violation = violation
 
 
+class StepOverran(BaseException):
+    """The time limit passed ``STEP_GRACE_SECONDS`` ago inside one step:
+    raised by a signal wherever the step was, past ``except Exception``."""
+
+
+def overran_reason(limit: float) -> str:
+    """Why a search cut inside a step stopped."""
+    return (
+        f"time limit {limit:g} s reached, and a step still ran {STEP_GRACE_SECONDS:g} s "
+        "past it: an effect that does not return?"
+    )
+
+
+@contextlib.contextmanager
+def steps_cut_at(deadline: float | None) -> Iterator[None]:
+    """Within it, raise ``StepOverran`` once ``time.perf_counter()`` passes
+    ``deadline`` plus ``STEP_GRACE_SECONDS``, whatever runs then (the clock
+    is otherwise only looked at between states).  In the main thread only,
+    where a signal can interrupt it; inside another interval timer, that
+    one holds."""
+    if (
+        deadline is None
+        or threading.current_thread() is not threading.main_thread()
+        or signal.getitimer(signal.ITIMER_REAL)[0] > 0
+    ):
+        yield
+        return
+
+    def expire(_signal: int, _frame: object) -> None:
+        raise StepOverran
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    seconds = deadline + STEP_GRACE_SECONDS - time.perf_counter()
+    signal.setitimer(signal.ITIMER_REAL, min(max(seconds, 0.001), LONGEST_TIMER_SECONDS))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 class _Found(Exception):
     def __init__(self, prop: str, message: str, sid: int) -> None:
         self.prop = prop
@@ -304,7 +354,13 @@ class Search(Generic[S, A]):
         (``probe_determinism``), which loads what they use (z3, for a
         model with symbolic values); the time limit counts from before it."""
         begun = time.perf_counter()
-        probe_determinism(self.model, deadline=self.deadline(begun))
+        deadline = self.deadline(begun)
+        overran = False
+        try:
+            with steps_cut_at(deadline):
+                probe_determinism(self.model, deadline=deadline)
+        except StepOverran:
+            overran = True
         baseline = resident_bytes()
         self.memory_limit = self.options.max_memory or default_memory_limit()
         if self.memory_limit is not None and baseline >= self.memory_limit:
@@ -316,21 +372,16 @@ class Search(Generic[S, A]):
         violation: Violation[S, A] | None = None
         reason: str | None = None
         try:
-            for position, state in enumerate(self.model.init_states()):
-                if self.store.find(state) is None:
-                    self.add(state, -1, position)
-            if self.options.strategy is Strategy.BFS:
-                breadth_first(self)
-            else:
-                depth_first(self)
-            if not self.dropped and not self.depth_cut:
-                self._check_endings()
+            with steps_cut_at(None if overran else deadline):
+                self._search()
         except _Found as found:
             violation = Violation(found.prop, found.message, self.path_to(found.sid))
         except _Going as going:
             violation = going.violation
         except _Stop as stop:
             reason = stop.reason
+        except StepOverran:
+            overran = True
         except KeyboardInterrupt:
             if not self.options.interruptible:
                 raise
@@ -341,6 +392,9 @@ class Search(Generic[S, A]):
             self.collector.resume()
             self.store.close()
         seconds = time.perf_counter() - self.started
+        if overran and violation is None:
+            assert self.options.time_limit is not None
+            reason = overran_reason(self.options.time_limit)
         if violation is None and reason is None and self.dropped:
             reason = f"max states {self.capacity} reached"
         if violation is None and reason is None and self.depth_cut:
@@ -374,6 +428,19 @@ class Search(Generic[S, A]):
             verdict = Verdict.OK
         unvaried = tuple(self.checked.unvaried()) if verdict is Verdict.OK else ()
         return Result(verdict, stats, violation, reason, tuple(self.property_names), unvaried)
+
+    def _search(self) -> None:
+        """Store the initial states, search from them, then look for states
+        from which the search cannot end."""
+        for position, state in enumerate(self.model.init_states()):
+            if self.store.find(state) is None:
+                self.add(state, -1, position)
+        if self.options.strategy is Strategy.BFS:
+            breadth_first(self)
+        else:
+            depth_first(self)
+        if not self.dropped and not self.depth_cut:
+            self._check_endings()
 
     def _store_bytes_per_state(self) -> float | None:
         """What the store and the parent links hold per stored state (None

@@ -78,14 +78,18 @@ from mc.engine.explore import (
     INTERRUPTED,
     PROGRESS_AFTER_SECONDS,
     PROGRESS_INTERVAL_SECONDS,
+    STEP_GRACE_SECONDS,
     MemoryLimitTooLow,
     Options,
+    StepOverran,
     at_dead_end,
     default_memory_limit,
     memory_reached,
+    overran_reason,
     probe_determinism,
     replay_moves,
     resident_bytes,
+    steps_cut_at,
 )
 from mc.engine.invariants import Invariants
 from mc.engine.model import Model, PropertyKind
@@ -849,7 +853,7 @@ STOP_SECONDS = 5.0
 DEADLINE_EVERY = 32
 """How many states a worker expands between two looks at the clock."""
 
-ANSWER_GRACE_SECONDS = 10.0
+ANSWER_GRACE_SECONDS = STEP_GRACE_SECONDS
 """How long after the time limit the workers are waited for: one still
 silent then (stopped, say, or stuck in a step) is killed, and the search
 ends without its states."""
@@ -993,6 +997,9 @@ class ParallelSearch(Generic[S, A]):
         as a level ended (``proportional_bytes``): what ``--max-memory``
         is compared with, and the peak reported."""
         self.last_progress = 0.0
+        self.overran = False
+        """Whether a step of the determinism probe still ran
+        ``STEP_GRACE_SECONDS`` past the time limit."""
         self.halted_states: list[S] = []
         """The stored states where the model halts (see ``Model.halted``),
         every worker's, once the search is done."""
@@ -1005,8 +1012,12 @@ class ParallelSearch(Generic[S, A]):
         levels done."""
         started = time.perf_counter()
         limit = self.options.time_limit
+        deadline = None if limit is None else started + limit
         try:
-            probe_determinism(self.model, deadline=None if limit is None else started + limit)
+            with steps_cut_at(deadline):
+                probe_determinism(self.model, deadline=deadline)
+        except StepOverran:
+            self.overran = True
         except BaseException:
             if pool is not None:
                 pool.close()
@@ -1054,6 +1065,9 @@ class ParallelSearch(Generic[S, A]):
         growth = sum(max(0, reply[0], reply[3] or 0) for reply in memory)
         self.halted_states = [state for reply in memory for state in reply[5]]
         violation: Violation[S, A] | None = None
+        if self.overran and found is None:
+            assert options.time_limit is not None
+            reason = overran_reason(options.time_limit)
         if found is not None:
             violation = Violation(found[0], found[1], self._path(pool, found[2]))
         elif reason is None and depth_cut:
