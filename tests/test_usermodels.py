@@ -926,6 +926,66 @@ def test_a_transform_that_builds_on_a_body_variant_composes(vfsmc: Run, tmp_path
     assert "PG_locked -> invalidate_lock" in order.output
 
 
+INSERTS_AT_A_FLAG_VARIANT_S_STEP = """
+from mc.dsl import EXCL, Invocation, LockKind, Program, inserts, variant
+from mc.models.xattr import setxattr
+
+LOCK_XATTR = "ext4_xattr_set_handle(): ext4_write_lock_xattr(inode, &no_expand)"
+
+
+def take(op, path, name):
+    op.compute("credits", "credits = ext4_xattr_set_credits()", lambda scratch: 9)
+    op.lock(op.world.shared_lock("my_handle", LockKind.MUTEX), EXCL, "handle = my_start()")
+
+
+def drop(op, path, name):
+    op.unlock(op.world.shared_lock("my_handle", LockKind.MUTEX), "my_stop(handle)")
+
+
+inserts(setxattr, "my-handle", "a handle around ext4's xattr_sem",
+        before={LOCK_XATTR: take}, after={"ext4_write_unlock_xattr(inode, &no_expand)": drop})
+
+
+@variant("my-credits-late", "the credits computed once the handle is started")
+def credits_late(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(setxattr):
+        return program
+    return program.move_after(
+        program.step("credits = ext4_xattr_set_credits()"), program.step("handle = my_start()")
+    )
+"""
+
+
+@pytest.mark.parametrize("first", ["ext4-set-takes-xattr-sem", "my-handle"])
+def test_an_insertion_at_a_step_a_flag_variant_adds_runs_with_it_in_either_order(
+    vfsmc: Run, tmp_path: Path, first: str
+) -> None:
+    """An ``inserts()`` variant placed at a step a shipped flag variant
+    adds builds only with that variant: given both with ``-V`` (in either
+    order, and with a transform moving an inserted step after them), the
+    check, ``show`` and ``lockorder`` take each variant's changes over
+    the others instead of failing on the variant applied alone."""
+    _write(tmp_path / "mine", "ext4.py", INSERTS_AT_A_FLAG_VARIANT_S_STEP)
+    second = "my-handle" if first != "my-handle" else "ext4-set-takes-xattr-sem"
+    given = ("--models", "mine/ext4.py", "-V", first, "-V", second)
+    checked = vfsmc("check", "xattr/two-sets", *given, "--no-save")
+    assert checked.exit_code == 0, checked.output
+    assert f"with {first}, {second}: OK" in checked.output
+    moved = vfsmc("check", "xattr/two-sets", *given, "-V", "my-credits-late", "--no-save")
+    assert moved.exit_code == 0, moved.output
+    shown = vfsmc("show", "xattr/two-sets", *given)
+    assert shown.exit_code == 0 and "fails on this scenario" not in shown.output, shown.output
+    assert "T1 added    handle = my_start() [exclusive]" in shown.output
+    order = vfsmc("lockorder", "--filter", "xattr/two-sets", *given)
+    assert "my_handle -> xattr_sem" in order.output, order.output
+    alone = vfsmc("check", "xattr/two-sets", "--models", "mine/ext4.py", "-V", "my-handle")
+    assert alone.exit_code == 2
+    assert f"no step of setxattr is labelled {LOCK_XATTR!r}" in alone.output
+
+
+LOCK_XATTR = "ext4_xattr_set_handle(): ext4_write_lock_xattr(inode, &no_expand)"
+
+
 MOVES_AN_INSERTED_STEP = """
 from mc.dsl import EXCL, LockKind, Invocation, Program, inserts, scenario, variant
 from mc.models.dirops import link

@@ -202,10 +202,13 @@ def changes_something(
             return True
         asked = asked or name in thread.asked
         ran_replaced = ran_replaced or bool(replaced & thread.replaced)
-    if asked:
-        others = [other for other in variants if other != name]
-        return not _built_alike(registry, scenario, (*others, name), others)
-    return ran_replaced and bool(inventory.variant_changes(registry, scenario, name))
+    others = [other for other in variants if other != name]
+    try:
+        if asked:
+            return not _built_alike(registry, scenario, (*others, name), others)
+        return ran_replaced and bool(inventory.changes_among(registry, scenario, name, variants))
+    except Exception:  # the model builds under every variant, but not without this one
+        return True
 
 
 def _built_alike(

@@ -135,12 +135,43 @@ def differing_fields(was: Step, now: Step) -> list[str]:
 
 
 def variant_changes(
-    registry: Registry, scenario: Scenario, variant: str, correct: KernelModel | None = None
+    registry: Registry,
+    scenario: Scenario,
+    variant: str,
+    correct: KernelModel | None = None,
+    beside: Sequence[str] = (),
 ) -> list[Change]:
     """The steps ``variant`` changes in ``scenario``'s threads (empty when
-    it does not apply); ``correct`` is the scenario built without it."""
-    correct = correct or built(registry, scenario)
-    return program_changes(correct, built(registry, scenario, (variant,)))
+    it does not apply) on top of the variants ``beside`` (an insertion
+    that finds a step another variant adds); ``correct`` is the scenario
+    built under ``beside`` alone."""
+    correct = correct or built(registry, scenario, beside)
+    return program_changes(correct, built(registry, scenario, (*beside, variant)))
+
+
+def changes_among(
+    registry: Registry,
+    scenario: Scenario,
+    variant: str,
+    among: Sequence[str],
+    correct: KernelModel | None = None,
+) -> list[Change]:
+    """``variant_changes`` of ``variant`` alone, or, where it fails alone
+    (an insertion or a transform that finds a step another variant of
+    ``among`` adds), on top of the variants of ``among`` given before it,
+    then of all the others; the error of the build alone when none works."""
+    try:
+        return variant_changes(registry, scenario, variant, correct)
+    except Exception as alone:
+        before = list(among[: among.index(variant)]) if variant in among else list(among)
+        others = [other for other in among if other != variant]
+        for beside in (before, others):
+            if beside:
+                try:
+                    return variant_changes(registry, scenario, variant, beside=beside)
+                except Exception:
+                    continue
+        raise alone
 
 
 def unguarding_notes(registry: Registry, scenario: Scenario, variants: Sequence[str]) -> list[str]:
@@ -156,8 +187,8 @@ def unguarding_notes(registry: Registry, scenario: Scenario, variants: Sequence[
             continue
         correct = correct or built(registry, scenario)
         try:
-            changes = variant_changes(registry, scenario, name, correct)
-        except Exception:  # a transform of a user's file that applies only with others
+            changes = changes_among(registry, scenario, name, variants, correct)
+        except Exception:  # the build under every variant says what is wrong
             continue
         for change in changes:
             for test in change.unguarded:
@@ -367,7 +398,7 @@ def named_variants(
         try:
             if not could_change(registry.variant(name), correct):
                 continue
-            changes = variant_changes(registry, scenario, name, correct)
+            changes = changes_among(registry, scenario, name, names, correct)
         except Exception as error:
             if failing is None:
                 raise
