@@ -194,7 +194,7 @@ def remount(op: Op, file: File) -> None:
     op.lock(s_umount, mode, "do_remount(): down_write(&sb->s_umount)")
     if not op.variant(REMOUNT_IGNORES_FROZEN):
         op.fail_if(
-            not_(frozen_is(SB_UNFROZEN)),
+            not_(frozen_is(op.world, SB_UNFROZEN)),
             E.EBUSY,
             "unlock",
             "reconfigure_super(): if (sb->s_writers.frozen != SB_UNFROZEN) return -EBUSY",

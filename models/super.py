@@ -92,6 +92,7 @@ flag_variant(
 )
 
 
+@touches(lambda _world, slot, _value: ([], [slot]))
 def assign(scratch: Scratch, slot: int, value: Any) -> None:
     """An effect that stores ``value`` in ``slot``."""
     scratch[slot] = value
@@ -145,11 +146,13 @@ def _freeze_returned() -> Expr:
     return Expr("the FIFREEZE ioctl returned", build)
 
 
+@touches(lambda _world, slot: ([], [slot]))
 def _commit_metadata(scratch: Scratch, slot: int) -> int:
     scratch[slot] = False
     return 0
 
 
+@touches(lambda _world, *_args: ([], []))
 def _no_op(_fs: Scratch, *_args: object) -> int:
     return 0
 
@@ -162,7 +165,7 @@ def flag_slot(world: World, name: str, initial: bool = True) -> int:
 
 def flag(slot: int, text: str) -> Expr:
     """The superblock flag held in ``slot`` is set."""
-    return Expr(text, lambda _world: lambda state: bool(state[slot]))
+    return Expr(text, lambda _world: lambda state: bool(state[slot]), reads=frozenset({slot}))
 
 
 def super_lock(op: Op, mode: Mode, label: str, skip: str) -> None:
@@ -175,6 +178,7 @@ def super_lock(op: Op, mode: Mode, label: str, skip: str) -> None:
         Expr(
             "super_flags(sb, SB_BORN | SB_DYING)",
             lambda _world: lambda state: bool(state[born] or state[dying]),
+            reads=frozenset({born, dying}),
         ),
         "super_lock(): wait_var_event(&sb->s_flags, super_flags(sb, SB_BORN | SB_DYING))",
         "the superblock to be born",
@@ -328,25 +332,30 @@ flag_variant(
 )
 
 
+@touches(lambda _world, slot, _who: ([slot], [slot]))
 def _add_holder(scratch: Scratch, slot: int, who: int) -> None:
     scratch[slot] |= who
 
 
+@touches(lambda _world, slot, _who: ([slot], [slot]))
 def _drop_holder(scratch: Scratch, slot: int, who: int) -> None:
     scratch[slot] &= ~who
 
 
+@touches(lambda _world, frozen, holders, _who: ([holders], [frozen, holders]))
 def _complete(scratch: Scratch, frozen: int, holders: int, who: int) -> None:
     scratch[holders] |= who
     scratch[frozen] = SB_FREEZE_COMPLETE
 
 
+@touches(lambda _world, frozen, holders, _who: ([holders], [frozen, holders]))
 def _unfrozen(scratch: Scratch, frozen: int, holders: int, who: int) -> None:
     scratch[holders] &= ~who
     scratch[frozen] = SB_UNFROZEN
 
 
 def _freeze_fs(fails: bool) -> Any:
+    @touches(lambda _world, slot: ([], [slot]))
     def freeze_fs(scratch: Scratch, slot: int) -> int:
         if fails:
             return -E.EIO
@@ -410,9 +419,11 @@ def freeze_super(op: Op, mapping: Mapping, who: int, fails: bool = False) -> Non
     op.effect("freeze_super(): atomic_inc(&sb->s_active)", _inc_active, active)
     super_lock(op, EXCL, "super_lock_excl(sb)", "dying")
     op.label("retry")
-    with op.when(frozen_is(SB_FREEZE_COMPLETE), "if (sb->s_writers.frozen == SB_FREEZE_COMPLETE)"):
+    with op.when(
+        frozen_is(op.world, SB_FREEZE_COMPLETE), "if (sb->s_writers.frozen == SB_FREEZE_COMPLETE)"
+    ):
         op.fail_if(
-            holders_have(who, f"sb->s_writers.freeze_holders & {holder}"),
+            holders_have(op.world, who, f"sb->s_writers.freeze_holders & {holder}"),
             E.EBUSY,
             "deactivate",
             "if (sb->s_writers.freeze_holders & who) return -EBUSY",
@@ -424,10 +435,13 @@ def freeze_super(op: Op, mapping: Mapping, who: int, fails: bool = False) -> Non
             who,
         )
         op.goto("unlock")
-    with op.when(not_(frozen_is(SB_UNFROZEN)), "if (sb->s_writers.frozen != SB_UNFROZEN)"):
+    with op.when(
+        not_(frozen_is(op.world, SB_UNFROZEN)), "if (sb->s_writers.frozen != SB_UNFROZEN)"
+    ):
         op.unlock(s_umount, "wait_for_partially_frozen(sb): up_write(&sb->s_umount)")
         op.wait_until(
             frozen_in(
+                op.world,
                 (SB_UNFROZEN, SB_FREEZE_COMPLETE),
                 "sb->s_writers.frozen == SB_UNFROZEN || frozen == SB_FREEZE_COMPLETE",
             ),
@@ -517,13 +531,13 @@ def thaw_super(op: Op, who: int) -> None:
     active = s_active_slot(op.world)
     super_lock(op, mode, "thaw_super(): super_lock_excl(sb)", "dying")
     op.fail_if(
-        not_(frozen_is(SB_FREEZE_COMPLETE)),
+        not_(frozen_is(op.world, SB_FREEZE_COMPLETE)),
         E.EINVAL,
         "out_unlock",
         "if (sb->s_writers.frozen != SB_FREEZE_COMPLETE) goto out_unlock /* -EINVAL */",
     )
     op.fail_if(
-        not_(holders_have(who, f"sb->s_writers.freeze_holders & {holder}")),
+        not_(holders_have(op.world, who, f"sb->s_writers.freeze_holders & {holder}")),
         E.EINVAL,
         "out_unlock",
         "if (!(sb->s_writers.freeze_holders & who)) goto out_unlock /* -EINVAL */",
@@ -531,7 +545,7 @@ def thaw_super(op: Op, who: int) -> None:
     if not op.variant(THAW_IGNORES_OTHER_HOLDER):
         other = FREEZE_HOLDER_KERNEL | FREEZE_HOLDER_USERSPACE
         with op.when(
-            holders_have(other & ~who, f"sb->s_writers.freeze_holders & ~{holder}"),
+            holders_have(op.world, other & ~who, f"sb->s_writers.freeze_holders & ~{holder}"),
             "if (sb->s_writers.freeze_holders & ~who) /* shared with someone else */",
         ):
             op.effect(

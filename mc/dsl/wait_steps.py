@@ -18,11 +18,13 @@ from mc.dsl.steps import (
     EffectStep,
     Fire,
     Regions,
+    Resolver,
     Step,
     UnlockStep,
     Wait,
     _checked_condition,
     _checked_mode,
+    lock_resolver,
     moving_fire,
     never_blocks,
     of_nothing,
@@ -277,6 +279,12 @@ class HandOffStep(Step):
     if_held: bool = False
     """Hand off only a lock the thread holds; with ``take``, take over only
     a lock somebody handed off (else move on)."""
+
+    def footprint(self, regions: Regions) -> Footprint:
+        return regions.lock(self.lock)
+
+    def resolver(self, context: Context, regions: Regions) -> Resolver | None:
+        return lock_resolver(self.lock, context, regions)
 
     @never_blocks
     def compile(self, context: Context) -> Fire:

@@ -56,6 +56,7 @@ from mc.kernel.world import (
     Scratch,
     World,
     others_returned,
+    touches,
 )
 
 PAGE_SIZE = 4096
@@ -644,6 +645,15 @@ def in_range(mapping: Mapping, only: tuple[int, ...] | None) -> Sequence[Page]:
     return [page for page in mapping.pages if page.index in only]
 
 
+def _marks_of_range(
+    _world: World, mapping: Mapping, only: tuple[int, ...] | None = None
+) -> tuple[list[int], list[int]]:
+    """What ``tag_for_writeback`` touches: the marks of the range."""
+    marks = [page.marks for page in in_range(mapping, only)]
+    return marks, marks
+
+
+@touches(_marks_of_range)
 def tag_for_writeback(
     scratch: Scratch, mapping: Mapping, only: tuple[int, ...] | None = None
 ) -> None:
@@ -654,6 +664,15 @@ def tag_for_writeback(
             change_marks(scratch, page, on=TAG_TOWRITE)
 
 
+def _tagged_reads(
+    _world: World, mapping: Mapping, _tag: int, only: tuple[int, ...] | None = None
+) -> tuple[list[int], list[int]]:
+    """What ``tagged`` reads: the marks and folios of the range."""
+    pages = in_range(mapping, only)
+    return [*(page.marks for page in pages), *(page.ident for page in pages)], []
+
+
+@touches(_tagged_reads)
 def tagged(
     scratch: Scratch, mapping: Mapping, tag: int, only: tuple[int, ...] | None = None
 ) -> tuple[tuple[int, int], ...]:

@@ -83,14 +83,12 @@ def holders_slot(world: World) -> int:
     return world.shared_slot(HOLDERS_SLOT, 0, _render_holders)
 
 
-def holders_have(mask: int, text: str) -> Expr:
+def holders_have(world: World, mask: int, text: str) -> Expr:
     """``sb->s_writers.freeze_holders & mask``."""
-
-    def build(world: World) -> Any:
-        slot = holders_slot(world)
-        return lambda state: bool(state[slot] & mask)
-
-    return Expr(text, build)
+    slot = holders_slot(world)
+    return Expr(
+        text, lambda _world: lambda state: bool(state[slot] & mask), reads=frozenset({slot})
+    )
 
 
 def metadata_slot(world: World) -> int:
@@ -99,26 +97,18 @@ def metadata_slot(world: World) -> int:
     return world.shared_slot("metadata", False, _render_meta)
 
 
-def frozen_is(world_value: int, text: str | None = None) -> Expr:
-    """``sb->s_writers.frozen == world_value``."""
-    name = text or f"sb->s_writers.frozen == {FROZEN_NAMES[world_value]}"
-
-    def build(world: World) -> Any:
-        slot = frozen_slot(world)
-        return lambda state: state[slot] == world_value
-
-    return Expr(name, build)
+def frozen_is(world: World, level: int, text: str | None = None) -> Expr:
+    """``sb->s_writers.frozen == level``."""
+    name = text or f"sb->s_writers.frozen == {FROZEN_NAMES[level]}"
+    slot = frozen_slot(world)
+    return Expr(name, lambda _world: lambda state: state[slot] == level, reads=frozenset({slot}))
 
 
-def frozen_in(values: Sequence[int], text: str) -> Expr:
-    """``sb->s_writers.frozen`` is one of ``values``."""
-    wanted = frozenset(values)
-
-    def build(world: World) -> Any:
-        slot = frozen_slot(world)
-        return lambda state: state[slot] in wanted
-
-    return Expr(text, build)
+def frozen_in(world: World, levels: Sequence[int], text: str) -> Expr:
+    """``sb->s_writers.frozen`` is one of ``levels``."""
+    wanted = frozenset(levels)
+    slot = frozen_slot(world)
+    return Expr(text, lambda _world: lambda state: state[slot] in wanted, reads=frozenset({slot}))
 
 
 def set_frozen(values: Any, world: World, level: int) -> None:
