@@ -64,7 +64,7 @@ from mc.kernel.pagecache import (
     submit_write,
 )
 from mc.kernel.pagecache_properties import WRITEBACK_PROTOCOL
-from mc.kernel.pagedata import zero
+from mc.kernel.pagedata import zero_folio
 from mc.kernel.pathcond import at_least, decide, larger, mod, mul
 from mc.kernel.rmap import NO_MKCLEAN
 from mc.kernel.truncate_properties import stale_block, truncation
@@ -276,9 +276,7 @@ def _render_eof(value: tuple[int, Any] | None) -> str:
 
 
 def _zero_tail(scratch: Scratch, page: Page, case: tuple[int, Any]) -> None:
-    folio = scratch[page.folio]
-    if folio is not None:
-        scratch[page.folio] = (zero(scratch, folio[0], case[1], PAGE_SIZE), folio[1])
+    zero_folio(scratch, page, case[1], PAGE_SIZE)
 
 
 def _eof_is(case: Expr, value: int) -> Expr:

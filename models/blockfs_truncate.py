@@ -49,7 +49,7 @@ from mc.kernel.pagecache import (
     get_block,
     pagecache,
 )
-from mc.kernel.pagedata import zero
+from mc.kernel.pagedata import zero_folio
 from mc.kernel.pathcond import (
     Value,
     add,
@@ -137,10 +137,9 @@ def _read_block(scratch: Scratch, page: Page) -> None:
 
 
 def _zero_from(scratch: Scratch, page: Page, start: Value, end: Value | None) -> None:
-    version, flags = scratch[page.folio]
     low = mod(start, PAGE_SIZE) if end is None else start
     high = PAGE_SIZE if end is None else end
-    scratch[page.folio] = (zero(scratch, version, low, high), flags)
+    zero_folio(scratch, page, low, high)
 
 
 def zero_block_range(

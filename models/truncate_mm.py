@@ -33,7 +33,7 @@ from mc.kernel.pagecache import (
     note_truncated,
     remove_folio,
 )
-from mc.kernel.pagedata import zero
+from mc.kernel.pagedata import zero_folio
 from mc.kernel.truncate_properties import forget_folio
 from mc.kernel.world import Scratch, World
 from mc.models import blockfs
@@ -221,9 +221,7 @@ def _zero_partial(
     start, end = _range_of(partials, page)
     if from_folio_start:
         start = 0
-    version, flags = scratch[page.folio]
-    if version is not None:
-        scratch[page.folio] = (zero(scratch, version, start, end), flags)
+    zero_folio(scratch, page, start, end)
 
 
 def _invalidate_partial(scratch: Scratch, page: Page, partials: tuple[Partial, ...]) -> int:

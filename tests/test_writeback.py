@@ -38,6 +38,7 @@ from mc.kernel.pagecache_properties import (
     no_lost_write_violation,
     writeback_protocol_violation,
 )
+from mc.kernel.pagedata import zero_folio
 from mc.kernel.rmap import folio_clear_dirty_for_io
 from mc.kernel.world import DONE, ERROR_SLOT, LOCK_PROTOCOL, Scratch
 
@@ -361,3 +362,71 @@ def test_a_hole_never_written_holds_its_initial_data_as_zeroes(tmp_path: Path, n
     model.write_text(HOLE_NEVER_WRITTEN)
     outcome = mc.testing.check(name, models=[model])
     assert outcome.verdict == "OK" and outcome.result.stats.states > 100
+
+
+ZEROED_STORES = """
+from mc.dsl import Op, operation, scenario
+from mc.kernel.pagecache import File
+from mc.models.truncate import mmap_store, punch_hole, truncate_file
+from mc.models.writeback import fsync, io_completion
+
+
+@operation(models="ftruncate(2) to 100; p[200] = x; fsync(2)")
+def shrink_store_fsync(op: Op, file: File) -> None:
+    truncate_file(op, file, 100, ".down")
+    op.run(mmap_store, file, 200)
+    op.run(fsync, file)
+
+
+@operation(models="p[200] = x; a hole punched over bytes 100 to 300; fsync(2)")
+def store_punch_fsync(op: Op, file: File) -> None:
+    op.run(mmap_store, file, 200)
+    op.run(punch_hole, file, 100, 200)
+    op.run(fsync, file)
+
+
+@operation(models="p[BYTE] = x; ftruncate(2) to 100, then to 4096; fsync(2)")
+def store_shrink_extend_fsync(op: Op, file: File, byte: int) -> None:
+    op.run(mmap_store, file, byte)
+    truncate_file(op, file, 100, ".down")
+    truncate_file(op, file, 4096, ".up")
+    op.run(fsync, file)
+
+
+F = File("/f", pages=1, cached=(0,))
+for name, body in (
+    ("past-eof", shrink_store_fsync(F)),
+    ("punched", store_punch_fsync(F)),
+    ("cut", store_shrink_extend_fsync(F, 200)),
+    ("kept", store_shrink_extend_fsync(F, 50)),
+):
+    scenario(f"zeroed/{name}", "a store the kernel may zero, then fsync", tree=["/f"],
+             threads=[body, io_completion(F)], properties=["no-lost-write", "deadlock"])
+"""
+
+
+@pytest.mark.parametrize("name", ["past-eof", "punched", "cut", "kept"])
+def test_a_store_whose_byte_the_kernel_zeroes_need_not_reach_the_device(
+    vfsmc: Callable[..., Result], tmp_path: Path, own_models: None, name: str
+) -> None:
+    """A store past EOF (zeroed by writeback's block_write_full_page()),
+    one in a punched range or in the tail a truncate cut (zeroed by the
+    partial-folio zeroing) is data the file no longer has: fsync need not
+    write it.  A store below the new size stays promised, and is written."""
+    (tmp_path / "zeroed.py").write_text(ZEROED_STORES)
+    result = vfsmc("check", f"zeroed.py:zeroed/{name}", "--no-save", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["verdict"] == "OK"
+
+
+def test_a_zeroing_erases_the_versions_it_overwrote_whole(shipped: Registry) -> None:
+    """``zero_folio`` notes a version as erased only when no run of the
+    folio holds it any more: a store below the zeroed range stays."""
+    model = shipped.build(shipped.scenario("writeback/write-vs-fsync"), ())
+    page = next(iter(pagecache(model.world).mappings.values())).pages[0]
+    state = list(model.initial)
+    state[page.folio] = (((0, 0), (50, 7), (51, 0), (200, 8), (201, 0)), PG_UPTODATE)
+    scratch = Scratch(model.world, tuple(state))
+    zero_folio(scratch, page, 100)
+    assert scratch[page.folio] == (((0, 0), (50, 7), (51, 0), (100, ZEROES)), PG_UPTODATE)
+    assert scratch[page.erased] == frozenset({8})

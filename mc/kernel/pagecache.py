@@ -113,6 +113,10 @@ def render_history(history: tuple[int, ...]) -> str:
     return " < ".join("truncated" if v == TRUNCATED else render_version(v) for v in history)
 
 
+def render_erased(versions: frozenset[int]) -> str:
+    return ", ".join(render_version(v) for v in sorted(versions)) or "none"
+
+
 @attrs.frozen
 class File:
     """A regular file of a scenario's tree with a page cache: ``pages``
@@ -175,6 +179,11 @@ class Page:
     marks: int
     block: int
     history: int
+    erased: int
+    """Slot of the data versions no byte of the folio holds any more since a
+    zeroing overwrote them (a truncate's or a punch's partial zeroing, the
+    tail past EOF that writeback zeroes): data the file no longer has, which
+    no fsync need write (``no-lost-write``)."""
 
     def __str__(self) -> str:
         return f"{self.path}:{self.index}"
@@ -337,6 +346,7 @@ class PageCache:
                     ),
                     block=world.add_slot(f"i_block({name})", block, render_block),
                     history=world.add_slot(f"history({name})", (0,), render_history, True),
+                    erased=world.add_slot(f"erased({name})", frozenset(), render_erased, True),
                 )
             )
         for block in range(base, base + len(on_disk)):

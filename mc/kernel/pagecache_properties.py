@@ -215,8 +215,10 @@ def no_lost_write_violation(part: PageCache, state: Sequence[Any]) -> str | None
     """When an fsync returns, the device holds, for every page, the data of
     the newest write that had returned (or store through the mapping that
     had landed) before the fsync began, or newer data, unless the page was
-    truncated since, or the fsync returned an error (-EIO: the data was
-    lost and the caller told so).  A store writes one byte, so the block
+    truncated since, or a zeroing overwrote every byte of it since (the
+    tail past EOF that writeback zeroes, a truncate's or a punch's partial
+    zeroing: ``Page.erased``), or the fsync returned an error (-EIO: the
+    data was lost and the caller told so).  A store writes one byte, so the block
     holds it when that version, or a newer one, is among the runs of its
     bytes.  A direct write to a page another thread writes through the
     cache is not held to it: writeback of the folio that writer dirtied
@@ -236,7 +238,7 @@ def no_lost_write_violation(part: PageCache, state: Sequence[Any]) -> str | None
                 continue
             history = state[page.history]
             start = history.index(version)
-            if TRUNCATED in history[start:]:
+            if TRUNCATED in history[start:] or version in state[page.erased]:
                 continue
             held = {version for _, version in runs_of(part.on_device(state, page))}
             if any(newer in held for newer in history[start:]):
@@ -266,6 +268,7 @@ PAGE_CACHE_READS = (
     "xa_marks",
     "i_block",
     "history",
+    "erased",
     "block *",
     "free blocks",
     "bios in flight",
@@ -313,7 +316,8 @@ dirty_coherent = declare(
 no_lost_write = declare(
     "no-lost-write",
     "when fsync returns, the device holds every write that completed, and every store through "
-    "a shared mapping that landed, before the fsync began (unless truncated since)",
+    "a shared mapping that landed, before the fsync began (unless truncated or zeroed whole "
+    "since)",
     reads=page_cache_reads,
     needs=("device", "a block device"),
 )(_checker(no_lost_write_violation))

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mc.kernel.device import ZEROES, render_version
-from mc.kernel.pagecache import PAGE_SIZE
+from mc.kernel.pagecache import PAGE_SIZE, Page
 from mc.kernel.pathcond import Decision, Value, at_least, decide, larger, less
 from mc.kernel.world import Scratch
 
@@ -78,6 +78,20 @@ def zero(scratch: Scratch, content: Content, start: Value, end: Value = PAGE_SIZ
     """``folio_zero_range()`` / ``folio_zero_segment()``: bytes ``[start,
     end)`` become zeroes."""
     return fill(scratch, content, start, end, ZEROES)
+
+
+def zero_folio(scratch: Scratch, page: Page, start: Value, end: Value = PAGE_SIZE) -> None:
+    """``zero`` on the folio cached at ``page`` (none: nothing to do), and the
+    versions none of its runs holds any more noted as erased (``Page.erased``)."""
+    folio = scratch[page.folio]
+    if folio is None or folio[0] is None:
+        return
+    content, flags = folio
+    zeroed = zero(scratch, content, start, end)
+    scratch[page.folio] = (zeroed, flags)
+    gone = {v for _, v in runs_of(content)} - {v for _, v in runs_of(zeroed)} - {ZEROES}
+    if gone:
+        scratch[page.erased] = scratch[page.erased] | gone
 
 
 def versions_in(scratch: Scratch, content: Content, start: Value, end: Value) -> frozenset[int]:
