@@ -14,7 +14,8 @@ fs/inode.c ``inode_dio_wait()``, include/linux/fs.h ``inode_dio_begin()`` /
   exclusive when an unlocked look at i_size says the write extends the file,
   else shared, upgraded (``goto restart``) when under the lock it extends
   after all or is no overwrite (``!ext4_overwrite_io()``: its page is a
-  hole the write must allocate),
+  hole the write must allocate), whether it extends looked at again under
+  the exclusive lock (a truncate between the two locks may make it),
   ``kiocb_invalidate_pages()`` (``filemap_write_and_wait_range()`` then
   ``invalidate_inode_pages2_range()``, of the written page alone),
   ``inode_dio_begin()``, the block
@@ -307,6 +308,15 @@ def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
     ):
         op.unlock(inode.i_rwsem, "inode_unlock_shared(inode)")
         op.lock(inode.i_rwsem, EXCL, "inode_lock(inode) /* restart: not an overwrite */")
+        fork_compute(
+            op,
+            "extend",
+            "restart: ext4_dio_write_checks(): *extend = ext4_extending_io(inode, offset, count) "
+            "/* under the exclusive lock */",
+            _extends,
+            mapping,
+            page,
+        )
     do_writepages(op, mapping, sync_all=True, only=(index,))
     fdatawait(op, mapping, only=(index,))
     op.run(invalidate, file, index)

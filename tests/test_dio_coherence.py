@@ -12,9 +12,10 @@ import pytest
 from mc.check.checker import check_scenario
 from mc.check.registry import shipped as shipped_registry
 from mc.dsl.scenario import Registry, Scenario
-from mc.kernel.pagecache import File
-from mc.models.dio import dio_write
-from mc.models.truncate import mmap_stores
+from mc.kernel.pagecache import PAGE_SIZE, File
+from mc.kernel.world import DONE
+from mc.models.dio import dio_worker, dio_write
+from mc.models.truncate import mmap_stores, truncate
 from mc.models.writeback import io_completion, read
 
 HOLE = File("/f", pages=2, holes=(0,), spare_blocks=2)
@@ -67,3 +68,34 @@ def test_a_direct_write_writes_back_its_own_range_only() -> None:
     ended = [state for state in search.states if model.finished(state)]
     assert ended and all(flags_of(state, mapping.pages[1]) & PG_DIRTY for state in ended)
     assert not any(flags_of(state, mapping.pages[0]) & PG_DIRTY for state in ended)
+
+
+def test_a_write_a_truncate_made_extending_learns_it_under_the_exclusive_lock() -> None:
+    """``ext4_dio_write_checks()`` computes ``*extend`` again after the
+    upgrade to the exclusive lock (``goto restart``): an AIO write of a hole
+    page within i_size that a truncate cut below it between
+    ``inode_unlock_shared()`` and ``inode_lock()`` extends the file, so it
+    waits for its completion under i_rwsem instead of queueing it."""
+    file = File("/f", pages=2, holes=(1,))
+    registry = _with(
+        "test/aio-hole-write-vs-truncate",
+        dio_write(file, 1, True),
+        truncate(file, PAGE_SIZE),
+        dio_worker(file, 1),
+        io_completion(file),
+    )
+    model = registry.build(registry.scenario("test/aio-hole-write-vs-truncate"), ())
+    steps = model.threads[0].steps
+    restart = next(pc for pc, c in enumerate(steps) if c.step.label.startswith("restart:"))
+    extend = model.register("T1", "extend")
+    pc_slot, truncated = model.threads[0].slots.pc, model.threads[1].slots.pc
+    seen, waiting, learned = set(model.init_states()), list(model.init_states()), []
+    while waiting:
+        state = waiting.pop()
+        for _action, after in model.successors(state):
+            if state[pc_slot] == restart and state[truncated] == DONE and after[pc_slot] != restart:
+                learned.append(after[extend])
+            if after not in seen:
+                seen.add(after)
+                waiting.append(after)
+    assert learned and all(learned)
