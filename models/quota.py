@@ -131,6 +131,7 @@ import attrs
 from mc.dsl import (
     EXCL,
     SHARED,
+    WAIT_AS_LOCK,
     Cite,
     LockKind,
     ModelError,
@@ -362,13 +363,14 @@ def start_handle(op: Op, label: str) -> None:
     )
     with op.when(full, "if (the running transaction is full or the log short of space)"):
         commit = committing(op.world)
-        op.lock(commit, EXCL, "wait for the commit in progress to end")
+        op.lock(commit, EXCL, "wait for the commit in progress to end", tag=WAIT_AS_LOCK)
         op.unlock(commit, "the commit in progress is done")
         op.lock(
             handles,
             EXCL,
             "wait_transaction_locked(): jbd2_log_start_commit(journal, tid); schedule() "
             "/* kjournald2: T_LOCKED, jbd2_journal_wait_updates() */",
+            tag=WAIT_AS_LOCK,
         )
         op.unlock(handles, "T_FLUSH: wake_up_all(&journal->j_wait_transaction_locked)")
     op.lock(handles, SHARED, label)

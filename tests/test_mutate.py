@@ -91,7 +91,7 @@ def test_the_mutations_of_a_program(shipped: Registry) -> None:
     first, second = next(
         (a, b)
         for a, b in program.acquisitions_in_turn()
-        if (names[str(a.source)], names[str(b.source)]) == swap.sites
+        if (names[mutants.site_of(a)], names[mutants.site_of(b)]) == swap.sites
     )
     order = [s for s in swapped.steps if s in (first, second)]
     assert order == [second, first]
@@ -806,3 +806,19 @@ def test_a_file_s_lock_is_offered_a_rival_that_takes_a_file_s(shipped: Registry)
     )
     assert "lookup" not in found.missing, found.missing
     assert found.offer is not None and "dio_write(" in found.offer, found.offer
+
+
+def test_each_call_site_of_a_helper_is_a_site_and_waits_are_not_mutated(
+    shipped: Registry,
+) -> None:
+    """``start_handle(op, label)`` emits every journal handle from one model
+    line: each call site's kernel code is a site of its own (dropping the
+    page fault's handle leaves ``ext4_acquire_dquot()``'s), and the waits
+    it makes lock steps (``WAIT_AS_LOCK``) are listed, not mutated."""
+    model = shipped.build(shipped.scenario("quota/alloc-vs-sync"), ())
+    found = mutants.mutations(model)
+    handles = [m.label for m in found if m.kind is mutants.Kind.DROP and m.lock == "jbd2_handle"]
+    assert "ext4_acquire_dquot(): handle = ext4_journal_start()" in handles
+    assert any(label.startswith("ext4_page_mkwrite()") for label in handles)
+    assert not any("wait_transaction_locked()" in m.label for m in found)
+    assert any("wait_transaction_locked()" in line for line in mutants.sections(model))

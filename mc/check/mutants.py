@@ -17,7 +17,7 @@ from mc.dsl.kernel_model import KernelModel
 from mc.dsl.operation import Invocation
 from mc.dsl.program import Program
 from mc.dsl.scenario import Registry, Variant
-from mc.dsl.steps import LockStep, Step
+from mc.dsl.steps import WAIT_AS_LOCK, LockStep, Step
 from mc.dsl.wait_steps import SectionStep, TryLockStep
 from mc.kernel.locks import Mode
 from mc.project import shown_source
@@ -72,10 +72,10 @@ class Mutation:
         tries = site_names(program, TryLockStep)
 
         def at(step: Step, site: str) -> bool:
-            return isinstance(step, LockStep) and names.get(str(step.source)) == site
+            return isinstance(step, LockStep) and names.get(site_of(step)) == site
 
         def tried_at(step: Step, site: str) -> bool:
-            return isinstance(step, TryLockStep) and tries.get(str(step.source)) == site
+            return isinstance(step, TryLockStep) and tries.get(site_of(step)) == site
 
         if self.kind is Kind.SPIN:
             return program.spin(lambda step: tried_at(step, self.sites[0]))
@@ -85,7 +85,7 @@ class Mutation:
         if self.kind is Kind.WEAKEN:
             return program.weaken(lambda step: at(step, self.sites[0]))
         for first, second in program.acquisitions_in_turn():
-            if (names.get(str(first.source)), names.get(str(second.source))) == self.sites:
+            if (names.get(site_of(first)), names.get(site_of(second))) == self.sites:
                 program = program.move_before(second, first)
         return program
 
@@ -105,22 +105,35 @@ class Mutation:
         return Variant(self.name, f"{self.describe()}", self.transform)
 
 
+Site = tuple[str, str]
+"""A lock acquisition's model line (``file:line``) and kernel code: the
+steps one mutation changes together.  A helper that several call sites
+give their own kernel code (``start_handle(op, label)``) makes a site of
+each; one line run more than once with the same code (a body unrolled for
+its pages) is one site."""
+
+
+def site_of(step: Step) -> Site:
+    """The site of ``step``."""
+    return (str(step.source), step.label)
+
+
 def site_names(
     program: Program, of: type[LockStep] | type[TryLockStep] = LockStep
-) -> dict[str, str]:
-    """The name of each lock acquisition's model line (``file:line``) in
-    ``program`` (of each trylock's, with ``of=TryLockStep``): the function
-    that takes the lock and its kernel code
+) -> dict[Site, str]:
+    """The name of each lock acquisition's site in ``program`` (of each
+    trylock's, with ``of=TryLockStep``): the function that takes the lock
+    and its kernel code
     (``lock_rename:inode_lock_nested(p1->d_inode, I_MUTEX_PARENT)``),
     numbered ``#2``, ``#3``... when two lines share both."""
-    names: dict[str, str] = {}
+    names: dict[Site, str] = {}
     seen: dict[str, int] = {}
     for item in program.items:
-        if not isinstance(item, of) or str(item.source) in names:
+        if not isinstance(item, of) or site_of(item) in names:
             continue
         base = f"{item.source.function}:{item.label}"
         seen[base] = seen.get(base, 0) + 1
-        names[str(item.source)] = base if seen[base] == 1 else f"{base}#{seen[base]}"
+        names[site_of(item)] = base if seen[base] == 1 else f"{base}#{seen[base]}"
     return names
 
 
@@ -148,7 +161,7 @@ def resolve(_registry: Registry, name: str) -> Variant | None:
 
 def mutations(model: KernelModel) -> list[Mutation]:
     """Every single-step mutation of the programs of ``model``'s threads,
-    in program order, one per operation and model line: each acquisition
+    in program order, one per operation and site (``Site``): each acquisition
     and trylock dropped (a trylock dropped always succeeds), an exclusive
     acquisition of a reader-writer lock weakened, two acquisitions in turn
     swapped, a trylock spun.  A trylock that already retries in place when
@@ -165,15 +178,17 @@ def mutations(model: KernelModel) -> list[Mutation]:
         spinning = {id(step) for step, index, fail in _indexed(thread.program) if fail == index}
         in_turn = {id(first): second for first, second in thread.program.acquisitions_in_turn()}
         for item in items:
+            if isinstance(item, Step) and WAIT_AS_LOCK in item.tags:
+                continue
             if isinstance(item, TryLockStep):
-                site, lock, line = tries[str(item.source)], item.lock.text, str(item.source)
+                site, lock, line = tries[site_of(item)], item.lock.text, str(item.source)
                 kinds_here = (Kind.DROP,) if id(item) in spinning else (Kind.DROP, Kind.SPIN)
                 for kind_here in kinds_here:
                     tried = Mutation(kind_here, operation, (site,), item.label, lock, line)
                     found.setdefault(tried, tried)
             if not isinstance(item, LockStep):
                 continue
-            site, lock, line = names[str(item.source)], item.lock.text, str(item.source)
+            site, lock, line = names[site_of(item)], item.lock.text, str(item.source)
             candidates = [Mutation(Kind.DROP, operation, (site,), item.label, lock, line)]
             kind = kinds.get(item.lock.family)
             if item.mode is Mode.EXCL and kind is not None and kind.shared_mode:
@@ -184,7 +199,7 @@ def mutations(model: KernelModel) -> list[Mutation]:
                     Mutation(
                         Kind.SWAP,
                         operation,
-                        (site, names[str(after.source)]),
+                        (site, names[site_of(after)]),
                         f"{item.label}; {after.label}",
                         f"{lock}, {after.lock.text}",
                         f"{line}+{after.source.line}"
@@ -210,14 +225,17 @@ def closest(model: KernelModel, name: str) -> str | None:
 
 
 def sections(model: KernelModel) -> list[str]:
-    """The spinlock sections (``op.section``) of ``model``'s programs, one
-    per operation and model line, as ``operation 'label' [lock] (line)``:
+    """The spinlock sections (``op.section``) of ``model``'s programs and
+    the lock steps that stand for waits (tagged ``WAIT_AS_LOCK``), one per
+    operation and model line, as ``operation 'label' [lock] (line)``:
     mutation analysis leaves them as they are (``mutations``)."""
     found: dict[tuple[str, str], str] = {}
     for thread in model.threads:
         operation = thread.invocation.operation.name
         for step in thread.program.steps:
-            if isinstance(step, SectionStep):
+            if isinstance(step, SectionStep) or (
+                isinstance(step, LockStep) and WAIT_AS_LOCK in step.tags
+            ):
                 key = (operation, str(step.source))
                 found.setdefault(
                     key, f"{operation} '{step.label}' [{step.lock.text}] ({step.source})"

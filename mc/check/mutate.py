@@ -39,7 +39,7 @@ import attrs
 from mc.check import mutate_hints, side_by_side, usermodels
 from mc.check.checker import build, check_scenario, file_stem, under_changing
 from mc.check.inventory import check_applicable
-from mc.check.mutants import Kind, Mutation, mutations, site_names
+from mc.check.mutants import Kind, Mutation, mutations, site_names, site_of
 from mc.check.mutants import sections as mutant_sections
 from mc.check.mutate_hints import Hint
 from mc.check.recorded import save_recorded
@@ -79,7 +79,7 @@ def coverage(model: KernelModel, states: Sequence[tuple[Any, ...]]) -> set[tuple
         names = {**site_names(thread.program, TryLockStep), **site_names(thread.program)}
         pcs = model.with_chained(tid, {state[pc_slot] for state in states})
         for pc in pcs:
-            site = names.get(str(thread.steps[pc].step.source))
+            site = names.get(site_of(thread.steps[pc].step))
             if site is not None:
                 reached.add((operation, site))
     return reached
@@ -638,8 +638,9 @@ def summary(analysis: Analysis) -> list[tuple[str, int, list[str]]]:
             [m.describe() for m in analysis.unreached],
         ),
         (
-            "spinlock sections, not mutated (each is one step: without its lock it would "
-            "still run as one)",
+            "spinlock sections and waits made lock steps, not mutated (a section is one "
+            "step: without its lock it would still run as one; a wait is no lock a change "
+            "could drop)",
             len(analysis.sections),
             list(analysis.sections),
         ),

@@ -49,7 +49,7 @@ from mc.dsl.scenario import (
     step_invariant,
     variant,
 )
-from mc.dsl.steps import LockStep, Step, never_blocks
+from mc.dsl.steps import WAIT_AS_LOCK, LockStep, Step, never_blocks
 from mc.engine.symbolic import Symbol
 from mc.kernel import errno as E
 from mc.kernel.expr import (
@@ -89,6 +89,7 @@ __all__ = [
     "SHARED",
     "VM_PFNMAP",
     "VM_WRITE",
+    "WAIT_AS_LOCK",
     "Cite",
     "E",
     "Expr",

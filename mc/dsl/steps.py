@@ -29,6 +29,12 @@ Compile = TypeVar("Compile", bound=Callable[..., Fire])
 
 _NEVER_BLOCKED: set[Callable[..., Fire]] = set()
 
+WAIT_AS_LOCK = "wait-as-lock"
+"""The tag of a lock step that stands for a wait, not for a lock the kernel
+code takes (a jbd2 handle waiting for the commit to lock its transaction,
+made a write acquisition of the journal): mutation analysis leaves it as
+it is, since it is no lock a change could drop."""
+
 
 def never_blocks(compile: Compile) -> Compile:
     """Mark a step class's ``compile`` as making a ``fire`` that gives at
