@@ -265,3 +265,23 @@ def test_each_wait_arrow_names_its_waiter() -> None:
     )
     dot = to_dot(counterexample)
     assert 'xlabel="T1 waits"' in dot and 'xlabel="T2 waits"' in dot
+
+
+def test_a_step_that_changes_what_the_violated_property_reads_is_never_folded(
+    shipped: Registry,
+) -> None:
+    """Long charts fold runs of one thread's steps, but not a step that
+    changes a slot the violated property reads (a lost update's two
+    writes): on every shipped chart such a step keeps its own row, and
+    some charts would have folded one."""
+    kept = 0
+    for path in SHIPPED:
+        counterexample = cx_format.load(path)
+        marks = variant_marks(shipped, counterexample)
+        chart = _Chart(counterexample, marks)
+        for row in chart.rows:
+            if len(row.steps) > 1:
+                assert all(marks.evidence.isdisjoint(step.changed) for step in row.steps), path
+        blind = _Chart(counterexample, attrs.evolve(marks, evidence=frozenset()))
+        kept += len(chart.rows) > len(blind.rows)
+    assert kept > 0

@@ -16,12 +16,14 @@ from mc.trace.graph import VariantMarks
 
 
 def variant_marks(registry: Registry, counterexample: Counterexample) -> VariantMarks:
-    """The marks of ``counterexample``'s variants; none when it has none.
+    """The marks of ``counterexample``'s variants (none when it has none),
+    and the slots its violated property reads (``VariantMarks.evidence``).
     Each variant's changes are those it makes to the scenario under the
     variants given before it (a transform may move a step another adds),
     and a step's mark is that of the last variant that changed it."""
+    evidence = _evidence(registry, counterexample)
     if not counterexample.variants:
-        return VariantMarks()
+        return VariantMarks(evidence=evidence)
     scenario = registry.scenario(counterexample.scenario)
     correct = checkable.built(registry, scenario)
     notes: dict[tuple[str, str, str], str] = {}
@@ -73,7 +75,23 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
             for thread, pc in _waiting_at(changed_model, counterexample, report.final_state)
             if (thread, pc) in at
         }
-    return VariantMarks(changed, tuple(removed), blocked)
+    return VariantMarks(changed, tuple(removed), blocked, evidence)
+
+
+def _evidence(registry: Registry, counterexample: Counterexample) -> frozenset[str]:
+    """The slots of the scenario that the violated property says it reads
+    (none for a property that does not say, or reads locks alone, which a
+    chart draws anyway)."""
+    scenario = registry.scenario(counterexample.scenario)
+    with checkable.building_within(None, scenario.name):
+        model = registry.build(scenario, counterexample.variants, (counterexample.property,))
+    reads = next((p.reads for p in model.properties() if p.name == counterexample.property), None)
+    if not reads:
+        return frozenset()
+    slots = model.world.slots
+    return frozenset(
+        slots[i].name for i in range(min(reads.bit_length(), len(slots))) if reads >> i & 1
+    )
 
 
 def _replayed(model: KernelModel, counterexample: Counterexample) -> ReplayReport | None:

@@ -59,6 +59,9 @@ class VariantMarks:
     removed: tuple[str, ...] = ()
     blocked: Mapping[str, str] = attrs.field(factory=dict)
     """The threads that wait, at the end, at a step a variant changed."""
+    evidence: frozenset[str] = frozenset()
+    """The slots the violated property reads: a step that changes one is
+    drawn on its own row, never folded with others."""
 
 
 @attrs.frozen
@@ -161,8 +164,8 @@ class _Chart:
     def _fold(self, rows: Sequence[_Row], handed: set[str]) -> list[_Row]:
         """Runs of ``FOLD_RUN`` or more rows of one thread that take no lock
         (nor change one of the locks ``handed``, which steps hand on
-        without an acquire or release) and are not marked or an error
-        become one row."""
+        without an acquire or release, or a slot the violated property
+        reads) and are not marked or an error become one row."""
         folded: list[_Row] = []
         run: list[_Row] = []
 
@@ -171,6 +174,7 @@ class _Chart:
                 row.step.event.kind not in (*LOCK_EVENTS, "error")
                 and row.numbers[0] not in self.marks.changed
                 and handed.isdisjoint(row.step.changed)
+                and self.marks.evidence.isdisjoint(row.step.changed)
             )
 
         def flush() -> None:
