@@ -108,6 +108,16 @@ def test_the_write_prefault_takes_mmap_lock_under_i_rwsem(shipped: Registry) -> 
     assert ("sb_writers", "mmap_lock") in edges
 
 
+def test_a_witness_shows_a_lock_an_effect_takes_or_hands_on(shipped: Registry) -> None:
+    """``__folio_set_locked()`` takes the new folio's lock inside an effect:
+    the witness of the edge out of it shows that step and the holder it
+    leaves, not a release with no acquisition before it."""
+    ((_name, edges),) = lockorder.explore(shipped, ["writeback/read-write-reclaim"])
+    witness = edges[("PG_locked", "xa_lock")]
+    taken = [line for line in witness.trace if "__folio_set_locked(folio)" in line]
+    assert taken and taken[0].split("  (")[0].endswith(f": PG_locked(/f:0#0) = {witness.thread}")
+
+
 def test_an_inverted_edge_makes_a_cycle_and_leaves_the_documented_order(
     shipped: Registry,
 ) -> None:

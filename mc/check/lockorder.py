@@ -449,11 +449,19 @@ def _witness(
 ) -> Witness:
     path = search.path_to(sid)
     thread = model.threads[tid]
+    lock_names = {lock.name for lock in model.world.locks}
     trace = []
     for before, action in zip(path.states, path.actions, strict=False):
         for record in model.records(before, action):
-            if record.thread == thread.name and record.event.kind in ("acquire", "release"):
+            if record.thread != thread.name:
+                continue
+            if record.event.kind in ("acquire", "release"):
                 trace.append(f"{record.event.text}  ({record.source})")
+                continue
+            handed = [name for name in record.changed if name in lock_names]
+            if handed:
+                what = ", ".join(f"{name} = {record.changed[name]}" for name in handed)
+                trace.append(f"{record.label}: {what}  ({record.source})")
     current = model.current_step(path.states[-1], tid)
     assert current is not None
     what = f"takes {taken} {held}" if taking else f"holding {held}, takes {taken}"
