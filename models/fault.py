@@ -144,9 +144,12 @@ def find_lock_folio(
     read in flight holds it), mmap_lock released on the first attempt
     (``maybe_unlock_mmap_for_io()``) before the fault sleeps on the folio lock; a folio
     truncated meanwhile is unlocked and looked up again.  Returns with the folio locked.  A
-    new folio stays locked from its birth (the kernel unlocks it for FGP_FOR_MMAP and the
-    trylock takes it back at once)."""
-    again, locked, busy = (f"{name}{at}" for name in ("find_again", "find_locked", "find_busy"))
+    new folio is unlocked before ``__filemap_get_folio()`` returns it (``if (folio && (fgp_flags &
+    FGP_FOR_MMAP)) folio_unlock(folio)``), so truncate, reclaim or writeback may lock it before
+    the trylock."""
+    again, locked, busy, trying = (
+        f"{name}{at}" for name in ("find_again", "find_locked", "find_busy", "find_try")
+    )
     op.label(again)
     ref = find_folio(
         op, page, "retry_find: folio = __filemap_get_folio(mapping, index, FGP_CREAT|FGP_FOR_MMAP)"
@@ -160,8 +163,10 @@ def find_lock_folio(
             "err = filemap_add_folio(mapping, folio, index, gfp)",
         )
         with op.when(added, "if (err == -EEXIST) goto repeat", label_negates=True):
-            op.goto(locked)
+            op.unlock(ref.lock, "if (folio && (fgp_flags & FGP_FOR_MMAP)) folio_unlock(folio)")
+            op.goto(trying)
         op.goto(again)
+    op.label(trying)
     op.trylock(
         ref.lock, busy, "lock_folio_maybe_drop_mmap(vmf, folio, &fpin): if (folio_trylock(folio))"
     )

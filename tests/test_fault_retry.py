@@ -149,3 +149,28 @@ def test_the_fault_result_tests_are_the_kernel_s_bit_tests() -> None:
     ):
         assert holds(fault_ends, value) is fault, value
         assert holds(mkwrite_ends, value) is mkwrite, value
+
+
+def test_a_new_folio_is_unlocked_before_the_fault_s_trylock(shipped: Registry) -> None:
+    """``__filemap_get_folio(FGP_CREAT|FGP_FOR_MMAP)`` unlocks the folio it
+    added before it returns, and the fault's trylock takes it again: in
+    between, the folio is locked by nobody (another thread's steps may run
+    there: the hole punch's, whose truncate waits for the fault's
+    invalidate_lock)."""
+    model = shipped.build(shipped.scenario("truncate/punch-vs-fault"))
+    unlock = "if (folio && (fgp_flags & FGP_FOR_MMAP)) folio_unlock(folio)"
+    trylock = "lock_folio_maybe_drop_mmap(vmf, folio, &fpin): if (folio_trylock(folio))"
+    pages = [page for mapping in pagecache(model.world).mappings.values() for page in mapping.pages]
+    locks = [lock.slot for page in pages for lock in page.locks]
+    unlocked_at_trylock = []
+    for state in _states(model):
+        for tid in range(len(model.threads)):
+            current = model.current_step(state, tid)
+            if current is None or current.step.label != unlock:
+                continue
+            assert any(state[slot] == tid for slot in locks)
+            for _action, after in model.successors_of(state, tid):
+                at = model.current_step(after, tid)
+                assert at is not None and at.step.label == trylock
+                unlocked_at_trylock.append(all(after[slot] != tid for slot in locks))
+    assert unlocked_at_trylock and all(unlocked_at_trylock)
