@@ -95,7 +95,9 @@ from mc.dsl import (
     negative,
     operation,
     same,
+    touches,
 )
+from mc.kernel.expr import OTHERS_RETURNED
 from mc.kernel.locks import SHARED, Lock
 from mc.kernel.pagecache import File
 from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
@@ -424,7 +426,22 @@ def register_is(slot: int, text: str, test: Callable[[Any], bool]) -> Expr:
 
 def shared_is(slot: int, text: str, test: Callable[[Any], bool]) -> Expr:
     """A condition on a slot every thread may change."""
-    return Expr(text, lambda _world: lambda state: test(state[slot]))
+    return Expr(text, lambda _world: lambda state: test(state[slot]), reads=frozenset({slot}))
+
+
+def _ctx_touches(
+    *read: str, written: tuple[str, ...] = ()
+) -> Callable[..., tuple[list[int], list[int]]]:
+    """A ``touches`` declaration of an effect whose first argument is the
+    lock context: the slots of the context fields ``read`` it reads (and
+    writes, when also in ``written``)."""
+
+    def declared(
+        _world: World, ctx: FileLockContext, *_args: object
+    ) -> tuple[list[int], list[int]]:
+        return [getattr(ctx, name) for name in read], [getattr(ctx, name) for name in written]
+
+    return declared
 
 
 def _holders(
@@ -522,6 +539,7 @@ def _posix_locks_deadlock(
     return deadlock
 
 
+@touches(_ctx_touches("blocked", written=("blocked",)))
 def _insert_block(
     scratch: Scratch, ctx: FileLockContext, kind: str, request: Posix, blocker: str
 ) -> None:
@@ -1144,20 +1162,24 @@ def _other_lease(scratch: Any, ctx: FileLockContext, file: str, kind: str) -> bo
     return False
 
 
+@touches(_ctx_touches("leases", written=("leases",)))
 def _insert_lease(scratch: Scratch, ctx: FileLockContext, file: str, kind: str) -> None:
     scratch[ctx.leases] = tuple(sorted({*scratch[ctx.leases], (file, kind, "", False)}))
 
 
+@touches(_ctx_touches("leases", written=("leases",)))
 def _unlink_lease(scratch: Scratch, ctx: FileLockContext, file: str) -> None:
     scratch[ctx.leases] = tuple(le for le in scratch[ctx.leases] if le[0] != file)
 
 
+@touches(_ctx_touches("leases", written=("leases",)))
 def _grant_lease(scratch: Scratch, ctx: FileLockContext, file: str) -> None:
     scratch[ctx.leases] = tuple(
         (f, t, p, True) if f == file else (f, t, p, g) for f, t, p, g in scratch[ctx.leases]
     )
 
 
+@touches(_ctx_touches("opens", written=("opens",)))
 def _open_as(scratch: Scratch, ctx: FileLockContext, file: str, mode: str) -> None:
     scratch[ctx.opens] = tuple(sorted({*scratch[ctx.opens], (file, mode, False)}))
 
@@ -1192,6 +1214,7 @@ def generic_add_lease(
     conflicting_open = Expr(
         "check_conflicting_open(filp, arg, lease->fl_flags)",
         lambda _w: lambda state: _conflicting_open(state, ctx, file, kind, deleg),
+        reads=frozenset({ctx.opens}),
     )
     if not skip:
         op.fail_if(
@@ -1204,6 +1227,7 @@ def generic_add_lease(
         Expr(
             "another lease in the way",
             lambda _w: lambda state: _other_lease(state, ctx, file, kind),
+            reads=frozenset({ctx.leases}),
         ),
         E.EAGAIN,
         "out",
@@ -1242,6 +1266,7 @@ def recalled_delegation(ctx: FileLockContext, leases: tuple[Any, ...]) -> str | 
     return next((f for f, _t, pending, _g in leases if f in ctx.delegations and pending), None)
 
 
+@touches(_ctx_touches("blocked", "leases", written=("blocked", "leases")))
 def _lease_modify(scratch: Scratch, ctx: FileLockContext, file: str | None) -> tuple[Waiter, ...]:
     if file is None:
         file = recalled_delegation(ctx, scratch[ctx.leases])
@@ -1285,6 +1310,7 @@ def _writers(state: Any, ctx: FileLockContext, file: str) -> bool:
     return any(f != file and m == "W" for f, m, _p in state[ctx.opens])
 
 
+@touches(_ctx_touches("leases", "opens", written=("leases",)))
 def _hash_delegation(
     scratch: Scratch, ctx: FileLockContext, file: str, check_opens: bool = True
 ) -> bool:
@@ -1419,6 +1445,7 @@ def _any_conflict(
     return any(conflict(f, t) for f, t, _p, _g in state[ctx.leases])
 
 
+@touches(_ctx_touches("leases", written=("leases",)))
 def _lm_break(scratch: Scratch, ctx: FileLockContext, file: str, write: bool) -> int:
     """lease_break_callback(): ``kill_fasync(&fl->fl_fasync, SIGIO,
     POLL_MSG); return false``, after ``__break_lease()`` marked the
@@ -1432,6 +1459,7 @@ def _lm_break(scratch: Scratch, ctx: FileLockContext, file: str, write: bool) ->
     return 0
 
 
+@touches(_ctx_touches("leases", "blocked", written=("blocked",)))
 def _block_on_lease(
     scratch: Scratch, ctx: FileLockContext, file: str, write: bool, deleg: bool
 ) -> None:
@@ -1448,12 +1476,14 @@ def _block_on_lease(
     _insert_block(scratch, ctx, "lease", (file, 0, 0, WRITE if write else READ), holder)
 
 
+@touches(_ctx_touches("blocked", written=("blocked",)))
 def _unblock(scratch: Scratch, ctx: FileLockContext, kind: str, owner: str) -> None:
     scratch[ctx.blocked] = tuple(
         w for w in scratch[ctx.blocked] if not (w[0] == kind and w[1] == owner)
     )
 
 
+@touches(lambda _world: ([], []))
 def _breaker_owns_lease(_scratch: Scratch) -> int:
     """nfsd_breaker_owns_lease(): the breaker is no nfsd thread (``if
     (!i_am_nfsd()) return false``)."""
@@ -1487,6 +1517,7 @@ def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool, deleg: boo
     conflicting = Expr(
         "any_leases_conflict(inode, new_fl)",
         lambda _w: lambda state: _any_conflict(state, ctx, file, write, deleg),
+        reads=frozenset({ctx.leases}),
     )
     with op.when(
         shared_is(
@@ -1534,6 +1565,7 @@ def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool, deleg: boo
             Expr(
                 "list_empty(&new_fl->c.flc_blocked_member) || past_time(fl->fl_break_time)",
                 lambda _w: lambda state: _woken_or_timed_out(state, ctx, file),
+                reads=frozenset({ctx.blocked, ctx.timed_out}),
             ),
             "error = wait_event_interruptible_timeout(new_fl->c.flc_wait, "
             "list_empty(&new_fl->c.flc_blocked_member), break_time)",
@@ -1545,6 +1577,7 @@ def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool, deleg: boo
             Expr(
                 "list_empty(&new_fl->c.flc_blocked_member)",
                 lambda _w: lambda state: not _is_blocked(ctx, "lease", file)(state),
+                reads=frozenset({ctx.blocked}),
             ),
             "wait_event_interruptible(new_fl->c.flc_wait, "
             "list_empty(&new_fl->c.flc_blocked_member)) /* no break_time */",
@@ -1576,6 +1609,7 @@ def _time_out_leases(op: Op, ctx: FileLockContext, label: str) -> None:
     op.effect(label, time_out_leases, ctx)
 
 
+@touches(_ctx_touches("leases", "timed_out", "blocked", written=("leases", "blocked")))
 def time_out_leases(scratch: Scratch, ctx: FileLockContext) -> None:
     """``time_out_leases()`` under flc_lock: each lease whose break time has
     passed (``past_time(fl->fl_break_time)``: a break is pending and its
@@ -1589,16 +1623,21 @@ def time_out_leases(scratch: Scratch, ctx: FileLockContext) -> None:
 def not_expr(expr: Expr) -> Expr:
     """The negation of a shared condition."""
     return Expr(
-        f"!{expr}", lambda world: (lambda f: lambda state: not f(state))(expr.compile(world))
+        f"!{expr}",
+        lambda world: (lambda f: lambda state: not f(state))(expr.compile(world)),
+        expr.local,
+        expr.reads,
     )
 
 
+@touches(_ctx_touches("opens", written=("opens",)))
 def _past_break(scratch: Scratch, ctx: FileLockContext, file: str) -> None:
     scratch[ctx.opens] = tuple(
         (f, m, True) if f == file else (f, m, p) for f, m, p in scratch[ctx.opens]
     )
 
 
+@touches(_ctx_touches("opens", written=("opens",)))
 def _close(scratch: Scratch, ctx: FileLockContext, file: str) -> None:
     scratch[ctx.opens] = tuple(o for o in scratch[ctx.opens] if o[0] != file)
 
@@ -1858,6 +1897,7 @@ flag_variant(
 )
 
 
+@touches(_ctx_touches("leases"))
 def _delegation_conflict(scratch: Scratch, ctx: FileLockContext, file: str) -> bool:
     """``any_leases_conflict()`` for a breaker with FL_DELEG: only another
     file's delegations conflict (``leases_conflict()``: FL_DELEG breaker,
@@ -1865,6 +1905,7 @@ def _delegation_conflict(scratch: Scratch, ctx: FileLockContext, file: str) -> b
     return any(f != file and f in ctx.delegations for f, _t, _p, _g in scratch[ctx.leases])
 
 
+@touches(_ctx_touches("leases", written=("leases",)))
 def _lm_break_deleg(scratch: Scratch, ctx: FileLockContext, file: str) -> int:
     """nfsd_break_deleg_cb() (read in 6.17-rc3, Kingxukai/linux 0291023e;
     called with flc_lock held, it takes no lock and does not sleep): the
@@ -1931,6 +1972,7 @@ def try_break_deleg(op: Op, ctx: FileLockContext, file: str, delegated: int, rou
     op.label(f"no_lease{round_}")
 
 
+@touches(_ctx_touches("opens", written=("opens",)))
 def _unlinked(scratch: Scratch, ctx: FileLockContext, me: str) -> None:
     scratch[ctx.opens] = tuple(sorted({*scratch[ctx.opens], (me, "unlink", True)}))
 
@@ -2065,6 +2107,7 @@ def unlink_breaking_delegation(op: Op, path: str) -> None:
     op.unlock(writers, "mnt_drop_write(path.mnt): sb_end_write(mnt->mnt_sb)", tag="sb-start-write")
 
 
+@touches(lambda _world, slot: ([], [slot]))
 def _clear_delegated(scratch: Scratch, slot: int) -> None:
     scratch[slot] = None
 
@@ -2130,7 +2173,11 @@ def _recall_or_nothing_left(ctx: FileLockContext, tid: int) -> Expr:
         done = others_returned(world, tid)
         return lambda state: recalled_delegation(ctx, state[ctx.leases]) is not None or done(state)
 
-    return Expr("a delegation recalled, or nothing left to recall it", build)
+    return Expr(
+        "a delegation recalled, or nothing left to recall it",
+        build,
+        reads=frozenset({ctx.leases, OTHERS_RETURNED}),
+    )
 
 
 @operation(
@@ -2188,6 +2235,7 @@ def deleg_laundromat(op: Op, path: str) -> None:
         op.run(generic_delete_lease, ctx, None)
 
 
+@touches(_ctx_touches("timed_out", written=("timed_out",)))
 def _ignore_breaks(scratch: Scratch, ctx: FileLockContext, file: str) -> None:
     scratch[ctx.timed_out] = tuple(sorted({*scratch[ctx.timed_out], file}))
 

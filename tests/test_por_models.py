@@ -96,6 +96,8 @@ FOOTPRINT_SCENARIOS = [
     ("attr/chmod-link-unlink", ()),
     ("writeback/write-fsync-reclaim", ()),
     ("truncate/punch-vs-fault", ()),
+    ("filelock/unlink-vs-delegation-revoked", ()),
+    ("super/two-freezers", ()),
 ]
 
 

@@ -675,6 +675,7 @@ class KernelModel(Model[State, Action]):
             landing,
             irqs_off,
             slot_mask(self.threads[tid].registers),
+            self._returned_bits,
             self.world,
         )
 

@@ -69,7 +69,7 @@ from mc.kernel.locks import Kind, Lock, Mode
 from mc.kernel.mm import Mm, mm_of, note_mapped
 from mc.kernel.pagecache import File, pagecache
 from mc.kernel.pagecache import Mapping as AddressSpace
-from mc.kernel.world import Dentry, ModelError, World, given_names, touched_by
+from mc.kernel.world import Dentry, ModelError, World, given_names, touched_by, touches
 from mc.project import ROOT
 
 TOOL_DIRS = {
@@ -129,6 +129,7 @@ LockLike = Lock | LockExpr
 Holders = Callable[[State], tuple[int, ...]]
 
 
+@touches(lambda _world, *_args: ([], []))
 def _entered(_scratch: object, *_args: object) -> int:
     return 0
 
@@ -751,6 +752,7 @@ class Op:
                 result=result,
                 lock=as_lock(lock),
                 irq=irq,
+                touches=touched_by(effect),
             )
         )
 

@@ -19,7 +19,7 @@ import attrs
 from mc.engine.model import Footprint
 from mc.kernel import errno as errnos
 from mc.kernel import locks
-from mc.kernel.expr import Eval, Expr, LockExpr, State, possible_values
+from mc.kernel.expr import OTHERS_RETURNED, Eval, Expr, LockExpr, State, possible_values
 from mc.kernel.locks import Lock, Mode, Outcome
 from mc.kernel.world import DONE, ERROR_SLOT, LOCK_PROTOCOL, ModelError, Scratch, Touches, World
 from mc.trace.events import Event
@@ -137,6 +137,9 @@ class Regions:
     interrupted)."""
     registers: int = 0
     """The thread's registers (among ``own``)."""
+    returned: int = 0
+    """The locations saying whether each thread has returned (among
+    ``shared``), which an expression reading ``OTHERS_RETURNED`` reads."""
     world: World | None = attrs.field(default=None, eq=False)
     """The world, for footprints declared in terms of its objects
     (``EffectStep.touches``)."""
@@ -169,7 +172,7 @@ class Regions:
             return self.shared
         mask = 0
         for slot in expr.reads:
-            mask |= 1 << slot
+            mask |= self.returned if slot == OTHERS_RETURNED else 1 << slot
         return mask
 
 

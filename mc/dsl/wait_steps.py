@@ -257,8 +257,15 @@ class EntryCallStep(CallStep):
         return True
 
     def footprint(self, regions: Regions) -> Footprint:
+        """Its arguments and the objects of its roles, which the locking
+        rules' checks evaluate, and the bit locks, whose holder another
+        thread may change (an I/O completion unlocking a folio): the checks
+        read the other locks only to ask what this thread holds."""
         result = 0 if self.result is None else 1 << self.result
-        return Footprint(regions.data, regions.own | result)
+        reads = regions.bit_locks
+        for expr in (*self.args, *(role for _name, role in self.roles)):
+            reads |= regions.read(expr)
+        return Footprint(reads, regions.own | result)
 
 
 @attrs.frozen(kw_only=True)

@@ -21,6 +21,12 @@ State = tuple[Any, ...]
 Eval = Callable[[State], Any]
 
 
+OTHERS_RETURNED = -1
+"""In an expression's ``reads``: whether the other threads have returned
+(``mc.kernel.world.others_returned``), which is one location per thread,
+written by its last step, not a slot."""
+
+
 @attrs.frozen
 class Expr:
     """A value computed from the state."""
