@@ -128,11 +128,13 @@ SHRINK_LIST_OWNED = "shrink-list-owned"
 D_DELETE_UNLOCKED = "d-delete-unlocked"
 D_IPUT_UNDER_D_LOCK = "d-iput-under-d-lock"
 LOCK_FOR_KILL_SPINS = "lock-for-kill-spins"
+LOCK_FOR_KILL_NO_RECHECK = "lock-for-kill-no-recheck"
 CI_COMPARE_EXACT = "ci-compare-exact"
 AUTOMOUNT_NO_RECHECK = "automount-no-recheck"
 D_MANAGE_BLOCKS_IN_RCU = "d-manage-blocks-in-rcu"
 FIND_ALIAS_WITHOUT_I_LOCK = "find-alias-without-i-lock"
 DENTRY_USERS = "dcache-dentry-users"
+KILLABLE = "dcache-killable-dentries"
 CI_LOOKUPS = "dcache-ci-lookups"
 AUTOMOUNTS = "automount-points"
 D_PATHS = "d-paths"
@@ -251,6 +253,13 @@ def dentry_users(world: World) -> list[WalkUse | DputUse]:
     ``dentry-freed-under-rcu`` reads)."""
     users: list[WalkUse | DputUse] = world.parts.setdefault(DENTRY_USERS, [])
     return users
+
+
+def killable(world: World, path: str) -> None:
+    """``path``'s dentry may be killed in the scenario (a dput() or the
+    shrinker runs on it): the world part ``KILLABLE`` that
+    ``dentry-killed-referenced`` and ``shrink-list-owned`` need."""
+    world.parts.setdefault(KILLABLE, {})[path] = None
 
 
 def _nothing(scratch: Scratch, *_args: object) -> int:
@@ -459,7 +468,8 @@ def lock_for_kill(op: Op, dentry: DentryObject, i_lock: Lock, busy: Expr) -> Non
         EXCL,
         "spin_lock(&dentry->d_lock) /* inode == dentry->d_inode: the inode is fixed */",
     )
-    op.goto_if(busy, "unlock_inode", "if (likely(!dentry->d_lockref.count)) return true")
+    if not op.variant(LOCK_FOR_KILL_NO_RECHECK):
+        op.goto_if(busy, "unlock_inode", "if (likely(!dentry->d_lockref.count)) return true")
     op.goto("locked")
     op.label("unlock_inode")
     op.unlock(i_lock, "if (inode) spin_unlock(&inode->i_lock); return false")
@@ -590,6 +600,7 @@ def dput(op: Op, path: str) -> None:
     op.inode(path)  # an unknown path is a model error
     count = count_slot(op.world, path)
     op.world.initial[count] += 1
+    killable(op.world, path)
     op.run(_dput, path)
 
 
@@ -630,6 +641,7 @@ def shrink_dcache(op: Op, path: str) -> None:
     dput()'s."""
     op.holds_no_file()
     op.inode(path)  # an unknown path is a model error
+    killable(op.world, path)
     dentry = dentry_object(op.world, path)
     count, life = count_slot(op.world, path), life_slot(op.world, path)
     on_list = shrink_list_slot(op.world, path)

@@ -39,6 +39,8 @@ from mc.models.dcache import (
     FREED,
     HASHED,
     KILL_IGNORES_SHRINK_LIST,
+    KILLABLE,
+    LOCK_FOR_KILL_NO_RECHECK,
     LOCK_FOR_KILL_SPINS,
     SHRINK_LIST_OWNED,
     WalkUse,
@@ -162,11 +164,13 @@ def dentry_freed_under_rcu(model: KernelModel) -> Check:
     "from seeing the count 0 to marking it dead, and lockref_get_not_dead() cannot take one "
     "while d_lock is held",
     reads=["d_life", "d_count"],
-    needs=(DENTRY_USERS, "an rcu-walk or a dput() of a dentry"),
+    needs=(KILLABLE, "a dput() or a shrinker"),
 )
 def dentry_killed_referenced(model: KernelModel) -> Check:
+    """Every dentry a dput() or the shrinker may kill, whatever takes its
+    references (an rcu-walk, ``d_find_alias()``)."""
     world = model.world
-    dentries = sorted({use.path for use in world.parts.get(DENTRY_USERS, [])})
+    dentries = sorted(world.parts.get(KILLABLE, {}))
     slots = [
         (path, _slot(model, f"d_life({path})"), _slot(model, f"d_count({path})"))
         for path in dentries
@@ -410,7 +414,7 @@ step_invariant(
     "a dentry on a shrinker's dispose list (DCACHE_SHRINK_LIST) is freed by the shrinker "
     "alone, once it took the dentry off the list: a kill elsewhere marks it "
     "DCACHE_DENTRY_KILLED and leaves it there",
-    needs=(DENTRY_USERS, "a dput() or a shrinker"),
+    needs=(KILLABLE, "a dput() or a shrinker"),
 )
 
 DCACHE_PROPERTIES = (
@@ -464,6 +468,24 @@ scenario(
     tree=["/a/", "/a/x"],
     threads=[dput("/a/x"), shrink_dcache("/a/x"), d_find_alias("/a/x")],
     properties=(*DCACHE_PROPERTIES, ALIAS_LIST_INTACT),
+)
+
+flag_variant(
+    LOCK_FOR_KILL_NO_RECHECK,
+    "lock_for_kill() returns true once it has taken i_lock and d_lock again, without reading "
+    "d_lockref.count again: a reference d_find_alias() took while d_lock was dropped is killed",
+)
+
+scenario(
+    "dcache/shrink-vs-find-alias",
+    "the shrinker killing an unused dentry racing d_find_alias() of its inode, which takes a "
+    "reference under the inode's i_lock while lock_for_kill() has dropped d_lock to take i_lock",
+    tree=["/a/", "/a/x"],
+    threads=[shrink_dcache("/a/x"), d_find_alias("/a/x")],
+    properties=(
+        *(name for name in DCACHE_PROPERTIES if name != DENTRY_FREED_UNDER_RCU),
+        ALIAS_LIST_INTACT,
+    ),
 )
 
 scenario(
