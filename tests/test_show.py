@@ -532,6 +532,42 @@ def test_a_step_moved_out_of_the_test_that_guarded_it_is_said(vfsmc: Run) -> Non
     assert "out of" not in plain.output
 
 
+REWORDED_TESTS = """
+from mc.dsl import E, EXCL, Invocation, Op, Program, is_dir, replaces, scenario, unlinked, variant
+from mc.models import libfs
+from mc.models.dirops import done_path_create, filename_create, link
+
+
+@replaces(link, "isdir-early", "the S_ISDIR test made before filename_create(), worded anew")
+def isdir_early(op: Op, old: str, new: str) -> None:
+    source = op.inode(old)
+    op.fail_if(is_dir(source), E.EPERM, "out", "if (S_ISDIR(old_path.dentry->d_inode->i_mode))")
+    directory, dentry = filename_create(op, new)
+    op.lock(source.i_rwsem, EXCL, "inode_lock(inode)")
+    op.fail_if(unlinked(source), E.ENOENT, "unlock_source", "if (inode->i_nlink == 0)")
+    op.call("inode_operations.link", libfs.link, source, directory, dentry,
+            label="error = dir->i_op->link(old_dentry, dir, new_dentry)",
+            roles={"dir": directory, "source": source})
+    op.label("unlock_source")
+    op.unlock(source.i_rwsem, "inode_unlock(inode)")
+    done_path_create(op, directory)
+    op.label("out")
+
+
+scenario("g/link", "a link", tree=["/a/", "/c/", "/c/e"], threads=[link("/c/e", "/a/f")])
+"""
+
+
+def test_a_test_worded_anew_still_guards_the_steps_after_it(vfsmc: Run) -> None:
+    """A replaced body whose S_ISDIR test has another label but the same
+    condition still guards the steps after it: no note says they run
+    whichever way it goes."""
+    Path("reworded.py").write_text(REWORDED_TESTS)
+    checked = vfsmc("check", "reworded.py:g/link", "-V", "isdir-early", "--no-save")
+    assert checked.exit_code == 0, checked.output
+    assert "whichever way" not in checked.output, checked.output
+
+
 def test_show_of_a_variant_that_fails_on_the_scenario_is_an_error(vfsmc: Run) -> None:
     """``show -V V`` of a variant whose transform fails there says so in
     one line, exit 2 (it said so, then that V changed no step, exit 0)."""

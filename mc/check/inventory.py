@@ -271,13 +271,32 @@ def program_changes(correct: KernelModel, changed: KernelModel) -> list[Change]:
 
 
 def _unguarded(change: Change, old: Program, new: Program) -> Change:
-    """``change`` with the tests that no longer guard a moved step."""
+    """``change`` with the tests that no longer guard a moved step: a test
+    is still there when a guard of the new program has its label or tests
+    its condition (a replaced body that words the test anew), and a moved
+    test that leaves to where a lost one leaves (two early returns in
+    another order) lost nothing the program relies on."""
     if change.kind != "moved" or change.was is None:
         return change
-    was = {step.label for step in old.guards(change.was)}
-    now = {step.label for step in new.guards(change.step)}
-    lost = tuple(label for label in sorted(was - now))
-    return attrs.evolve(change, unguarded=lost) if lost else change
+    now = new.guards(change.step)
+    kept = {step.label for step in now} | {_tested(step) for step in now}
+    exit_to = change.step.jump_label
+    lost = sorted(
+        {
+            step.label
+            for step in old.guards(change.was)
+            if step.label not in kept
+            and _tested(step) not in kept
+            and (exit_to is None or step.jump_label != exit_to)
+        }
+    )
+    return attrs.evolve(change, unguarded=tuple(lost)) if lost else change
+
+
+def _tested(step: Step) -> str:
+    """What a test tests, as text (its label for a step with no condition)."""
+    cond = getattr(step, "cond", None)
+    return step.label if cond is None else f"{type(step).__name__}: {cond}"
 
 
 def _differences(old: Sequence[Step], new: Sequence[Step]) -> list[tuple[str, int, int, int, int]]:
