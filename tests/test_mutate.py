@@ -334,6 +334,8 @@ def test_an_undecided_finding_names_the_missing_scenario(analysis: mutate.Analys
     )
     hint = analysis.hints[weakened.mutation.name]
     assert "no checked scenario runs link beside a thread that takes i_rwsem shared" in hint.missing
+    # a second link, now taking it shared too, is a rival of its own
+    assert "two threads of link, each now taking it shared" in hint.missing
     # the takers of a file's i_rwsem shared lock other files: pairing one with link would not
     # contend, so none is offered
     assert hint.missing.endswith(

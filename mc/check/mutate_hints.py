@@ -173,6 +173,15 @@ def hint(
         f"no checked scenario runs {operation} beside a thread that {rival_words} "
         f"({', '.join(other_ops)} {'does' if len(other_ops) == 1 else 'do'})"
     )
+    now = ", each now taking it shared" if weakened else ""
+    if twice:
+        missing += (
+            f"; two threads of {operation}{now}{',' if now else ''} ran in {', '.join(twice)} "
+            "and nothing broke: "
+            "on the same objects (one name, one file) they may"
+        )
+    elif own:
+        missing += f", nor two threads of {operation}{now}"
     mine = next(
         (t for t in own if t.scenario == analysed),
         next((t for t in own if t.scenario in checked), own[0] if own else None),
@@ -186,7 +195,10 @@ def hint(
         return Hint(missing + f": each on another object than {lock}, which it would have to take")
     rivals = sorted(contending, key=lambda t: -_overlap(t.invocation, tree))[:OFFERS_TRIED]
     offers = (_offer(registry, [mine, rival]) for rival in rivals)
-    return Hint(missing, next((offer for offer in offers if offer is not None), None))
+    offer = next((offer for offer in offers if offer is not None), None)
+    if offer is None and not twice:
+        offer = _offer(registry, [mine, mine])
+    return Hint(missing, offer)
 
 
 OFFERS_TRIED = 8
