@@ -712,9 +712,14 @@ def test_show_steps_names_where_tests_and_gotos_jump(vfsmc: Run) -> None:
     drop_gotos takes them, without the scope of the body that wrote them."""
     out = vfsmc("show", "dcache/dput-vs-find-alias", "--steps").output
     assert "if (ret) return true /* not the last */  (models/dcache.py:" in out
-    assert re.search(
-        r"return true /\* not the last \*/  \(models/dcache\.py:\d+\)  may jump to: keep\n", out
+    jump = re.search(
+        r"return true /\* not the last \*/  \(models/dcache\.py:\d+\)  may jump to: keep "
+        r"\(step (\d+)\)\n",
+        out,
     )
+    assert jump is not None, out
+    kept = re.search(rf"^ +{jump.group(1)}  (.*)$", out.split("T2  ")[0], re.M)
+    assert kept is not None and kept.group(1).startswith("rcu_read_unlock()  "), kept
     data = json.loads(vfsmc("show", "dcache/dput-vs-find-alias", "--steps", "--json").output)
     gotos = {label for step in data["threads"][0]["program"] for label in step.get("then_goto", ())}
     assert "out" in gotos and not any("/" in label for label in gotos)

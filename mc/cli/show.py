@@ -23,6 +23,7 @@ from mc.dsl.operation import Invocation, Operation
 from mc.dsl.program import Jump, Program, label_name
 from mc.dsl.steps import LockStep, Step
 from mc.kernel.locks import Kind
+from mc.kernel.world import DONE
 from mc.project import shown_source
 from mc.spec.conformance import rules_at
 from mc.text import printable
@@ -157,6 +158,9 @@ def show_command(
             tags = f"  tags: {', '.join(step['tags'])}" if step["tags"] else ""
             mode = f"  mode: {step['mode']}" if "mode" in step else ""
             jumps = f"  may jump to: {step['jumps']}" if "jumps" in step else ""
+            if "jump_target" in step:
+                target = step["jump_target"]
+                jumps += " (the return)" if target == "return" else f" (step {target})"
             then = "".join(f"  then goto: {label}" for label in step.get("then_goto", ()))
             click.echo(
                 f"      {number:>4}  {step['label']}  ({step['source']}){mode}{tags}{jumps}{then}"
@@ -228,9 +232,13 @@ def _program_data(program: Program) -> list[dict[str, Any]]:
     the ``op.goto`` jumps right after it (``then_goto``, what
     ``drop_gotos`` names)."""
     found: list[dict[str, Any]] = []
+    targets = iter(target for _step, _next, target in program.link())
     for item in program.items:
         if isinstance(item, Step):
             found.append(_step_data(item))
+            target = next(targets)
+            if "jumps" in found[-1] and target is not None:
+                found[-1]["jump_target"] = "return" if target == DONE else target
         elif isinstance(item, Jump) and item.source is not None and found:
             found[-1].setdefault("then_goto", []).append(label_name(item.target))
     return found
