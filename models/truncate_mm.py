@@ -219,9 +219,7 @@ def _zero_partial(
     scratch: Scratch, page: Page, partials: tuple[Partial, ...], from_folio_start: bool
 ) -> None:
     start, end = _range_of(partials, page)
-    if from_folio_start:
-        start = 0
-    zero_folio(scratch, page, start, end)
+    zero_folio(scratch, page, 0 if from_folio_start else start, end, asked=(start, end))
 
 
 def _invalidate_partial(scratch: Scratch, page: Page, partials: tuple[Partial, ...]) -> int:

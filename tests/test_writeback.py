@@ -367,7 +367,7 @@ def test_a_hole_never_written_holds_its_initial_data_as_zeroes(tmp_path: Path, n
 ZEROED_STORES = """
 from mc.dsl import Op, operation, scenario
 from mc.kernel.pagecache import File
-from mc.models.truncate import mmap_store, punch_hole, truncate_file
+from mc.models.truncate import mmap_store, punch_hole, truncate, truncate_file
 from mc.models.writeback import fsync, io_completion
 
 
@@ -393,7 +393,16 @@ def store_shrink_extend_fsync(op: Op, file: File, byte: int) -> None:
     op.run(fsync, file)
 
 
+@operation(models="p[10] = x; ftruncate(2) to 2000; fsync(2)")
+def store_cut_below_fsync(op: Op, file: File) -> None:
+    op.run(mmap_store, file, 10)
+    op.run(truncate, file, 2000)
+    op.run(fsync, file)
+
+
 F = File("/f", pages=1, cached=(0,))
+scenario("zeroed/below", "a store below the new EOF, then fsync", tree=["/f"],
+         threads=[store_cut_below_fsync(F), io_completion(F)], properties=["no-lost-write"])
 for name, body in (
     ("past-eof", shrink_store_fsync(F)),
     ("punched", store_punch_fsync(F)),
@@ -417,6 +426,20 @@ def test_a_store_whose_byte_the_kernel_zeroes_need_not_reach_the_device(
     result = vfsmc("check", f"zeroed.py:zeroed/{name}", "--no-save", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["verdict"] == "OK"
+
+
+def test_a_zeroing_wider_than_asked_erases_nothing_it_was_not_asked_to(
+    vfsmc: Callable[..., Result], tmp_path: Path, own_models: None
+) -> None:
+    """A truncate whose partial zeroing starts at the folio's start (the
+    variant ``partial-zero-from-folio-start``) zeroes a store below the new
+    EOF: the write is lost, and no-lost-write says so."""
+    (tmp_path / "zeroed.py").write_text(ZEROED_STORES)
+    given = ("zeroed.py:zeroed/below", "--no-save", "--json")
+    assert json.loads(vfsmc("check", *given).stdout)["verdict"] == "OK"
+    broken = vfsmc("check", *given, "-V", "partial-zero-from-folio-start")
+    assert broken.exit_code == 1, broken.output
+    assert json.loads(broken.stdout)["property"] == "no-lost-write"
 
 
 def test_a_zeroing_erases_the_versions_it_overwrote_whole(shipped: Registry) -> None:

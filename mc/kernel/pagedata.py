@@ -80,9 +80,19 @@ def zero(scratch: Scratch, content: Content, start: Value, end: Value = PAGE_SIZ
     return fill(scratch, content, start, end, ZEROES)
 
 
-def zero_folio(scratch: Scratch, page: Page, start: Value, end: Value = PAGE_SIZE) -> None:
+def zero_folio(
+    scratch: Scratch,
+    page: Page,
+    start: Value,
+    end: Value = PAGE_SIZE,
+    asked: tuple[Value, Value] | None = None,
+) -> None:
     """``zero`` on the folio cached at ``page`` (none: nothing to do), and the
-    versions none of its runs holds any more noted as erased (``Page.erased``)."""
+    versions none of its runs holds any more noted as erased (``Page.erased``):
+    those the range the operation was ``asked`` to zero (the bytes past the
+    new EOF, the hole; by default ``start`` to ``end``) overwrites whole.  A
+    zeroing wider than asked (a bug) erases no version the asked range
+    leaves, so ``no-lost-write`` still wants it on the device."""
     folio = scratch[page.folio]
     if folio is None or folio[0] is None:
         return
@@ -90,6 +100,9 @@ def zero_folio(scratch: Scratch, page: Page, start: Value, end: Value = PAGE_SIZ
     zeroed = zero(scratch, content, start, end)
     scratch[page.folio] = (zeroed, flags)
     gone = {v for _, v in runs_of(content)} - {v for _, v in runs_of(zeroed)} - {ZEROES}
+    if gone and asked is not None and asked != (start, end):
+        kept = zero(scratch, content, *asked)
+        gone &= {v for _, v in runs_of(content)} - {v for _, v in runs_of(kept)}
     if gone:
         scratch[page.erased] = scratch[page.erased] | gone
 
