@@ -978,6 +978,11 @@ def test_an_insertion_at_a_step_a_flag_variant_adds_runs_with_it_in_either_order
     assert "T1 added    handle = my_start() [exclusive]" in shown.output
     order = vfsmc("lockorder", "--filter", "xattr/two-sets", *given)
     assert "my_handle -> xattr_sem" in order.output, order.output
+    dropped = "mutant:drop@setxattr:deleg_locked:retry_deleg: inode_lock(inode)"
+    broken = vfsmc("check", "xattr/two-sets", *given, "-V", dropped, "--out", "cx")
+    assert broken.exit_code == 1, broken.output
+    saved = sorted(path.suffix for path in (tmp_path / "cx").iterdir())
+    assert saved == [".dot", ".json", ".svg"], broken.output
     alone = vfsmc("check", "xattr/two-sets", "--models", "mine/ext4.py", "-V", "my-handle")
     assert alone.exit_code == 2
     assert f"no step of setxattr is labelled {LOCK_XATTR!r}" in alone.output

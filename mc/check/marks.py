@@ -20,7 +20,10 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
     and the slots its violated property reads (``VariantMarks.evidence``).
     Each variant's changes are those it makes to the scenario under the
     variants given before it (a transform may move a step another adds),
-    and a step's mark is that of the last variant that changed it."""
+    and a step's mark is that of the last variant that changed it; a
+    variant that builds only with one given after it (an insertion before
+    the flag variant whose step it needs) has its changes marked with
+    that one's."""
     evidence = _evidence(registry, counterexample)
     if not counterexample.variants:
         return VariantMarks(evidence=evidence)
@@ -31,7 +34,10 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
     removed: list[str] = []
     before = correct
     for count, name in enumerate(counterexample.variants, start=1):
-        after = checkable.built(registry, scenario, counterexample.variants[:count])
+        try:
+            after = checkable.built(registry, scenario, counterexample.variants[:count])
+        except Exception:  # builds only with a variant given after it: the next one says
+            continue
         changes, before = inventory.program_changes(before, after), after
         for change in changes:
             step = change.step
