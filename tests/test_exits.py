@@ -255,6 +255,43 @@ def test_an_effect_that_never_returns_ends_at_the_time_limit_as_incomplete(
     assert "a step still ran 0.3 s past it" in report["incomplete_reason"]
 
 
+STUCK_DEEP = """
+from mc.dsl import Op, operation, scenario
+
+
+def bump(scratch, slot):
+    while scratch[slot] >= 10:
+        pass
+    scratch[slot] += 1
+
+
+@operation(models="six bumps of a counter that loop for ever once it reaches 10")
+def bumps(op: Op) -> None:
+    slot = op.world.shared_slot("count", 0)
+    for n in range(6):
+        op.effect(f"bump {n}", bump, slot)
+
+
+scenario("my/deep", "two threads bumping", tree=[], threads=[bumps(), bumps()],
+         properties=["deadlock"])
+"""
+
+
+def test_ctrl_c_over_workers_kills_a_worker_stuck_past_the_time_limit(tmp_path: Path) -> None:
+    """A worker stuck in a step past the probe's states: after Ctrl-C the
+    coordinator waits for it until the time limit and ``ANSWER_GRACE_SECONDS``
+    more, then kills it and reports INCOMPLETE (exit 3), where it used to
+    wait for ever."""
+    (tmp_path / "deep.py").write_text(STUCK_DEEP)
+    args = ("check", "deep.py:my/deep", "--time-limit", "0.5", "--workers", "2", "--no-save")
+    child = _child(*args, "--json", cwd=tmp_path)
+    time.sleep(3)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 3, err
+    assert json.loads(out)["verdict"] == "INCOMPLETE" and "Traceback" not in err
+
+
 def test_ctrl_c_while_importing_exits_130_without_a_traceback(tmp_path: Path) -> None:
     program = (
         "import sys\n"

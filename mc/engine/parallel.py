@@ -742,10 +742,11 @@ class Pool(Protocol):
         died (``WorkerDied``)."""
         ...
 
-    def settle(self) -> None:
+    def settle(self, patience: float | None = None) -> None:
         """Wait for the answers to a request ``ask`` was interrupted
         waiting for (and drop them), so that the workers take requests
-        again."""
+        again; a worker silent for ``patience`` seconds (stuck in a step)
+        is killed, its states lost."""
         ...
 
     def close(self) -> None: ...
@@ -948,11 +949,18 @@ class ForkPool:
             how = "ended" if code is None else f"exited with status {code}"
         return f"worker {index + 1} of {len(self.processes)} {how}; its states are lost"
 
-    def settle(self) -> None:
+    def settle(self, patience: float | None = None) -> None:
+        give_up = None if patience is None else time.monotonic() + patience
         while self.awaited:
+            index = self.awaited.pop(0)
+            wait = None if give_up is None else max(0.0, give_up - time.monotonic())
+            if not self.conns[index].poll(wait):
+                self.processes[index].kill()
+                self.silent.add(index)
+                self.dead.add(index)
+                continue
             with contextlib.suppress(EOFError, OSError):
-                self.conns[self.awaited[0]].recv()
-            self.awaited.pop(0)
+                self.conns[index].recv()
 
     def close(self) -> None:
         """End the workers: those waiting for a request are told to stop;
@@ -1056,7 +1064,7 @@ class ParallelSearch(Generic[S, A]):
             if not options.interruptible:
                 raise
             reason, found, depth_cut, counts = INTERRUPTED, None, False, self.counts
-            pool.settle()
+            pool.settle(self._patience())
         except WorkerDied as died:
             reason, found, depth_cut, counts = str(died), None, False, self.counts
         states, transitions, max_depth = counts

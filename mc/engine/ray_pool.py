@@ -228,11 +228,12 @@ class RayPool:
         died.add(index)
         return None
 
-    def settle(self) -> None:
+    def settle(self, patience: float | None = None) -> None:
         died: set[int] = set()
+        give_up = None if patience is None else time.monotonic() + patience
         for index, call in enumerate(self.calls):
             if call is not None:
-                self._get(index, call, died)
+                self._get(index, call, died, give_up)
         self.dead |= died
         self.calls = []
 
