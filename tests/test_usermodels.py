@@ -976,6 +976,9 @@ def test_an_insertion_at_a_step_a_flag_variant_adds_runs_with_it_in_either_order
     shown = vfsmc("show", "xattr/two-sets", *given)
     assert shown.exit_code == 0 and "fails on this scenario" not in shown.output, shown.output
     assert "T1 added    handle = my_start() [exclusive]" in shown.output
+    moved_first = ("-V", "my-credits-late", "-V", first, "-V", second)
+    shown = vfsmc("show", "xattr/two-sets", "--models", "mine/ext4.py", *moved_first)
+    assert shown.exit_code == 0 and "fails on this scenario" not in shown.output, shown.output
     order = vfsmc("lockorder", "--filter", "xattr/two-sets", *given)
     assert "my_handle -> xattr_sem" in order.output, order.output
     dropped = "mutant:drop@setxattr:deleg_locked:retry_deleg: inode_lock(inode)"

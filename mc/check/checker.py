@@ -124,7 +124,10 @@ def ineffective(
             "-V adds only a change under test"
         )
     close = mutants.closest(model, name) if name.startswith(mutants.PREFIX) else None
-    hint = f" (did you mean {close}?)" if close else _locks_hint(registry, model, name)
+    if close == name:
+        hint = " (its steps are there only under variants given after it: give it after them)"
+    else:
+        hint = f" (did you mean {close}?)" if close else _locks_hint(registry, model, name)
     return IneffectiveVariant(f"variant {name} changes nothing in {scenario}{hint}")
 
 

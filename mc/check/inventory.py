@@ -159,19 +159,31 @@ def changes_among(
     """``variant_changes`` of ``variant`` alone, or, where it fails alone
     (an insertion or a transform that finds a step another variant of
     ``among`` adds), on top of the variants of ``among`` given before it,
-    then of all the others; the error of the build alone when none works."""
+    then of the others, then of fewer of them (one that needs ``variant``
+    itself cannot be beside it); the error of the build alone when none
+    works."""
     try:
         return variant_changes(registry, scenario, variant, correct)
     except Exception as alone:
         before = list(among[: among.index(variant)]) if variant in among else list(among)
         others = [other for other in among if other != variant]
-        for beside in (before, others):
+        fewer = [
+            list(chosen)
+            for size in range(len(others) - 1, 0, -1)
+            for chosen in itertools.combinations(others, size)
+        ][:MAX_BASES_TRIED]
+        for beside in (before, others, *fewer):
             if beside:
                 try:
                     return variant_changes(registry, scenario, variant, beside=beside)
                 except Exception:
                     continue
         raise alone
+
+
+MAX_BASES_TRIED = 30
+"""How many sets of the other variants ``changes_among`` tries a variant on
+top of, at most, before it gives the error of the variant alone."""
 
 
 def unguarding_notes(registry: Registry, scenario: Scenario, variants: Sequence[str]) -> list[str]:
@@ -415,7 +427,11 @@ def named_variants(
     correct = built(registry, scenario)
     for name in names:
         try:
-            if not could_change(registry.variant(name), correct):
+            try:
+                changing = could_change(registry.variant(name), correct)
+            except Exception:  # a transform that needs another of names: changes_among says
+                changing = True
+            if not changing:
                 continue
             changes = changes_among(registry, scenario, name, names, correct)
         except Exception as error:
