@@ -329,3 +329,14 @@ def test_the_steps_reached_and_their_unions_are_those_of_a_walk(
         for pc in walked:
             expected |= values[pc]
         assert total == expected
+
+
+def test_a_run_that_records_an_error_is_not_audited(shipped: Registry) -> None:
+    """The freeze that returns holding the levels (freeze-failure-keeps-
+    levels) makes its last step record a lock-protocol error, which copies
+    every slot into the error state: that run halts every thread, the
+    reduction never takes it in an ample set, and the audit leaves it."""
+    model = shipped.build(
+        shipped.scenario("super/freeze-fs-fails"), ("freeze-failure-keeps-levels",)
+    )
+    assert audit_footprints(model) == []

@@ -166,7 +166,10 @@ def audit_footprints(model: KernelModel, limit: int = 20) -> list[str]:
     before the program runs and beyond the one the model gives it in the
     state it ran from (``KernelModel.pending``); for every step, a
     register of its thread it wrote that its footprint does not say
-    (the model would take a resolved footprint to stand too long)."""
+    (the model would take a resolved footprint to stand too long).  A run
+    that records an error (the thread returning holding a lock, say) is
+    not looked at: it halts every thread, and the reduction takes it as
+    dependent on every step (``mc.engine.reduction``)."""
     static = model._footprints()
     uncounted = [uncounted_reads(model, tid) for tid in range(len(model.threads))]
     registers = [model.regions(tid).registers for tid in range(len(model.threads))]
@@ -199,6 +202,8 @@ def audit_footprints(model: KernelModel, limit: int = 20) -> list[str]:
         report(run.site, "writes", run.writes & ~footprint.writes & ~(1 << ERROR_SLOT), what)
 
     def check(state: tuple[Any, ...], run: Run) -> None:
+        if run.writes >> ERROR_SLOT & 1:
+            return  # an erring step halts every thread: no footprint commutes with it
         tid, pc = run.site
         before = static[tid][pc].next
         if not declared[run.site]:
