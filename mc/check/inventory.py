@@ -167,11 +167,14 @@ def changes_among(
     except Exception as alone:
         before = list(among[: among.index(variant)]) if variant in among else list(among)
         others = [other for other in among if other != variant]
-        fewer = [
-            list(chosen)
-            for size in range(len(others) - 1, 0, -1)
-            for chosen in itertools.combinations(others, size)
-        ][:MAX_BASES_TRIED]
+        fewer = itertools.islice(
+            (
+                list(chosen)
+                for size in range(len(others) - 1, 0, -1)
+                for chosen in itertools.combinations(others, size)
+            ),
+            MAX_BASES_TRIED,
+        )
         for beside in (before, others, *fewer):
             if beside:
                 try:
@@ -412,7 +415,7 @@ def applicable_variants(
     step computes may differ); with ``failing``, a variant whose
     transform or build fails on the scenario is recorded there with the
     error and left out (else the error is raised)."""
-    return named_variants(registry, scenario, sorted(registry.variants), failing)
+    return named_variants(registry, scenario, sorted(registry.variants), failing, together=False)
 
 
 def named_variants(
@@ -420,9 +423,12 @@ def named_variants(
     scenario: Scenario,
     names: Sequence[str],
     failing: dict[str, str] | None = None,
+    together: bool = True,
 ) -> dict[str, list[Change]]:
     """``applicable_variants`` among ``names``, which may name variants made
-    on demand (a ``mutant:`` name) as well as declared ones."""
+    on demand (a ``mutant:`` name) as well as declared ones; ``together``:
+    the names were given together (``show -V``), so one that fails alone
+    is tried on top of the others (``changes_among``), else each alone."""
     result = {}
     correct = built(registry, scenario)
     for name in names:
@@ -430,10 +436,16 @@ def named_variants(
             try:
                 changing = could_change(registry.variant(name), correct)
             except Exception:  # a transform that needs another of names: changes_among says
+                if not together:
+                    raise
                 changing = True
             if not changing:
                 continue
-            changes = changes_among(registry, scenario, name, names, correct)
+            changes = (
+                changes_among(registry, scenario, name, names, correct)
+                if together
+                else variant_changes(registry, scenario, name, correct)
+            )
         except Exception as error:
             if failing is None:
                 raise
