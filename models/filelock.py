@@ -433,8 +433,8 @@ def _ctx_touches(
     *read: str, written: tuple[str, ...] = ()
 ) -> Callable[..., tuple[list[int], list[int]]]:
     """A ``touches`` declaration of an effect whose first argument is the
-    lock context: the slots of the context fields ``read`` it reads (and
-    writes, when also in ``written``)."""
+    lock context: it reads the slots of the context fields ``read`` and
+    writes those of the fields ``written``."""
 
     def declared(
         _world: World, ctx: FileLockContext, *_args: object

@@ -86,8 +86,7 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
 
 def _evidence(registry: Registry, counterexample: Counterexample) -> frozenset[str]:
     """The slots of the scenario that the violated property says it reads
-    (none for a property that does not say, or reads locks alone, which a
-    chart draws anyway)."""
+    (none for a property that does not say)."""
     scenario = registry.scenario(counterexample.scenario)
     with checkable.building_within(None, scenario.name):
         model = registry.build(scenario, counterexample.variants, (counterexample.property,))
