@@ -93,6 +93,7 @@ from mc.dsl import (
     const,
     flag_variant,
     negative,
+    not_,
     operation,
     same,
     touches,
@@ -1535,7 +1536,7 @@ def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool, deleg: boo
             roles={"flctx": ctx},
             sleeps=False,
         )
-    op.goto_if(not_expr(conflicting), "out", "if (!any_leases_conflict(inode, new_fl)) goto out")
+    op.goto_if(not_(conflicting), "out", "if (!any_leases_conflict(inode, new_fl)) goto out")
     op.call(
         "lock_manager_operations.lm_break",
         *((_lm_break_deleg, ctx, file) if deleg else (_lm_break, ctx, file, write)),
@@ -1618,16 +1619,6 @@ def time_out_leases(scratch: Scratch, ctx: FileLockContext) -> None:
     for file, _t, pending, _g in scratch[ctx.leases]:
         if pending and file in scratch[ctx.timed_out]:
             _lease_modify(scratch, ctx, file)
-
-
-def not_expr(expr: Expr) -> Expr:
-    """The negation of a shared condition."""
-    return Expr(
-        f"!{expr}",
-        lambda world: (lambda f: lambda state: not f(state))(expr.compile(world)),
-        expr.local,
-        expr.reads,
-    )
 
 
 @touches(_ctx_touches("opens", written=("opens",)))

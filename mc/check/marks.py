@@ -24,10 +24,14 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
     variant that builds only with one given after it (an insertion before
     the flag variant whose step it needs) has its changes marked with
     that one's."""
-    evidence = _evidence(registry, counterexample)
+    scenario = registry.scenario(counterexample.scenario)
+    with checkable.building_within(None, scenario.name):
+        changed_model = registry.build(
+            scenario, counterexample.variants, (counterexample.property,)
+        )
+    evidence = _evidence(changed_model, counterexample.property)
     if not counterexample.variants:
         return VariantMarks(evidence=evidence)
-    scenario = registry.scenario(counterexample.scenario)
     correct = checkable.built(registry, scenario)
     notes: dict[tuple[str, str, str], str] = {}
     by_key: dict[tuple[str, tuple[object, ...]], str] = {}
@@ -49,7 +53,6 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
             note = f"{change.kind} by {name}"
             notes[(change.thread, str(step.source), step.label)] = note
             by_key[(change.thread, inventory.step_key(step))] = note
-    changed_model = checkable.built(registry, scenario, counterexample.variants)
     at: dict[tuple[str, int], str] = {}
     for change in inventory.program_changes(correct, changed_model):
         if change.kind == "removed":
@@ -84,13 +87,10 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
     return VariantMarks(changed, tuple(removed), blocked, evidence)
 
 
-def _evidence(registry: Registry, counterexample: Counterexample) -> frozenset[str]:
-    """The slots of the scenario that the violated property says it reads
+def _evidence(model: KernelModel, prop: str) -> frozenset[str]:
+    """The slots of ``model`` that its property ``prop`` says it reads
     (none for a property that does not say)."""
-    scenario = registry.scenario(counterexample.scenario)
-    with checkable.building_within(None, scenario.name):
-        model = registry.build(scenario, counterexample.variants, (counterexample.property,))
-    reads = next((p.reads for p in model.properties() if p.name == counterexample.property), None)
+    reads = next((p.reads for p in model.properties() if p.name == prop), None)
     if not reads:
         return frozenset()
     slots = model.world.slots
