@@ -89,7 +89,7 @@ from mc.kernel.pagecache import (
 from mc.kernel.pagedata import runs_of
 from mc.kernel.superblock import SB_FREEZE_WRITE, metadata_slot, sb_writers
 from mc.kernel.vfs import dead_dir
-from mc.kernel.world import DONE, ERROR_SLOT, ModelError, Scratch, World
+from mc.kernel.world import DONE, ERROR_SLOT, ModelError, Scratch, World, touches
 from mc.models.blockfs_truncate import inode_dio_wait
 from mc.models.dirops import lock_two_nondirectories
 from mc.models.truncate import file_parts, punch_hole
@@ -210,6 +210,14 @@ class Files:
         self.filps: dict[str, Filp] = {}
         self.pipes: dict[str, PipeState] = {}
         self.invalidate_locks: dict[int, Lock] = {}
+        self._fasync_lock: Lock | None = None
+
+    @property
+    def fasync_lock(self) -> Lock:
+        """fs/fcntl.c's global ``fasync_lock``, laid out on first use."""
+        if self._fasync_lock is None:
+            self._fasync_lock = self.world.add_lock("fasync_lock", Kind.SPINLOCK)
+        return self._fasync_lock
 
     def filp(self, spec: OpenFile) -> Filp:
         known = self.filps.get(spec.label)
@@ -1410,18 +1418,14 @@ def fallocate(op: Op, spec: OpenFile, mode: str, index: int) -> None:
 
 
 FCNTL_VERSION = "6.17-rc3 (Kingxukai/linux 9b44fff6)"
-FASYNC_LIST_LOCKS = (
-    "spin_lock(&fasync_lock)",
-    "spin_unlock(&fasync_lock)",
-    "write_lock_irq",
-    "write_unlock_irq",
-)
-FASYNC_LIST_BECAUSE = (
-    "fasync_lock guards every fasync list and fa_lock one entry against kill_fasync(); "
-    "the model has one file's list and no kill_fasync() reader"
+FASYNC_ENTRY_LOCKS = ("write_lock_irq", "write_unlock_irq")
+FASYNC_ENTRY_BECAUSE = (
+    "fa_lock, an rwlock_t of one fasync entry, is taken only of an entry of this file "
+    "already on the list and guards it against kill_fasync(), which no thread runs"
 )
 
 
+@touches(lambda _world, filp, _on: ((), (filp.fasync,)))
 def _set_fasync(scratch: Scratch, filp: Filp, on: bool) -> int:
     scratch[filp.fasync] = on
     return 0
@@ -1429,6 +1433,39 @@ def _set_fasync(scratch: Scratch, filp: Filp, on: bool) -> int:
 
 def _ok(_scratch: Scratch, *_args: object) -> int:
     return 0
+
+
+def fasync_insert_entry(op: Op, filp: Filp, caller: str) -> None:
+    """``fasync_insert_entry()`` (fs/fcntl.c, read in 6.17-rc3: Kingxukai/linux
+    9b44fff6), called by ``caller``: ``filp->f_lock``, then the global
+    ``fasync_lock``; the entry goes on the list and FASYNC into ``f_flags``;
+    both dropped.  An entry of the same file already on the list is
+    updated under its ``fa_lock`` instead (left out: ``FASYNC_ENTRY_BECAUSE``)."""
+    _fasync_list(op, filp, f"{caller}: fasync_insert_entry()", True)
+
+
+def fasync_remove_entry(op: Op, filp: Filp, caller: str) -> None:
+    """``fasync_remove_entry()`` (fs/fcntl.c, as :func:`fasync_insert_entry`),
+    called by ``caller``: ``filp->f_lock``, then ``fasync_lock``, taken
+    whether or not the file has an entry; the file's entry unlinked (under
+    its ``fa_lock``, left out) and FASYNC cleared; both dropped."""
+    _fasync_list(op, filp, f"{caller}: fasync_remove_entry()", False)
+
+
+def _fasync_list(op: Op, filp: Filp, where: str, on: bool) -> None:
+    fasync_lock = files(op.world).fasync_lock
+    op.lock(filp.f_lock, EXCL, f"{where}: spin_lock(&filp->f_lock)")
+    op.lock(fasync_lock, EXCL, "spin_lock(&fasync_lock)")
+    op.effect(
+        "new->fa_next = *fapp; rcu_assign_pointer(*fapp, new); filp->f_flags |= FASYNC"
+        if on
+        else "*fp = fa->fa_next; kfree_rcu(fa, fa_rcu); filp->f_flags &= ~FASYNC",
+        _set_fasync,
+        filp,
+        on,
+    )
+    op.unlock(fasync_lock, "spin_unlock(&fasync_lock)")
+    op.unlock(filp.f_lock, "spin_unlock(&filp->f_lock)")
 
 
 @operation(
@@ -1452,15 +1489,15 @@ def _ok(_scratch: Scratch, *_args: object) -> int:
             "fs/fcntl.c",
             "fasync_insert_entry",
             FCNTL_VERSION,
-            leaves_out=FASYNC_LIST_LOCKS,
-            because=FASYNC_LIST_BECAUSE,
+            leaves_out=FASYNC_ENTRY_LOCKS,
+            because=FASYNC_ENTRY_BECAUSE,
         ),
         Cite(
             "fs/fcntl.c",
             "fasync_remove_entry",
             FCNTL_VERSION,
-            leaves_out=FASYNC_LIST_LOCKS,
-            because=FASYNC_LIST_BECAUSE,
+            leaves_out=FASYNC_ENTRY_LOCKS,
+            because=FASYNC_ENTRY_BECAUSE,
         ),
         Cite(
             "fs/open.c",
@@ -1489,8 +1526,8 @@ def open_setfl_close(op: Op, spec: OpenFile) -> None:
     only around the ``f_flags`` update; the FASYNC bit is set and cleared by
     ->fasync itself: ``fasync_helper()``'s ``fasync_insert_entry()`` and
     ``fasync_remove_entry()`` take ``filp->f_lock``, then the global
-    ``fasync_lock`` and the entry's ``fa_lock`` (these two left out: the
-    model has one file and no ``kill_fasync()`` reader).  ``__fput()`` calls
+    ``fasync_lock`` (:func:`fasync_insert_entry`), and an entry's
+    ``fa_lock`` (left out: no ``kill_fasync()`` reader).  ``__fput()`` calls
     ``locks_remove_file()`` before ->fasync and ->release (left out here:
     ``filelock/`` models it), and ``eventpoll_release()`` and the fsnotify
     hooks (left out).
@@ -1528,14 +1565,7 @@ def open_setfl_close(op: Op, spec: OpenFile) -> None:
         "error = filp->f_op->fasync(fd, filp, (arg & FASYNC) != 0)",
         roles=roles,
     )
-    op.section(
-        filp.f_lock,
-        "fasync_helper(): fasync_insert_entry(): spin_lock(&filp->f_lock); "
-        "filp->f_flags |= FASYNC; spin_unlock(&filp->f_lock)",
-        _set_fasync,
-        filp,
-        True,
-    )
+    fasync_insert_entry(op, filp, "fasync_helper()")
     op.section(
         filp.f_lock,
         "spin_lock(&filp->f_lock); filp->f_flags = (arg & SETFL_MASK) | ...; "
@@ -1554,14 +1584,7 @@ def open_setfl_close(op: Op, spec: OpenFile) -> None:
             label="if (file->f_op->fasync) file->f_op->fasync(-1, file, 0)",
             roles=roles,
         )
-        op.section(
-            filp.f_lock,
-            "fasync_helper(): fasync_remove_entry(): spin_lock(&filp->f_lock); "
-            "filp->f_flags &= ~FASYNC; spin_unlock(&filp->f_lock)",
-            _set_fasync,
-            filp,
-            False,
-        )
+        fasync_remove_entry(op, filp, "fasync_helper()")
     op.call(
         "file_operations.release",
         _ok,

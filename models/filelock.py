@@ -105,6 +105,7 @@ from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
 from mc.kernel.world import others_returned, yes_no
 from mc.models import libfs
 from mc.models.dirops import lookup_one_qstr_excl, split
+from mc.models.file import Filp, OpenFile, fasync_insert_entry, fasync_remove_entry, files
 from mc.models.truncate import truncate_file
 
 READ, WRITE, UNLOCK = "F_RDLCK", "F_WRLCK", "F_UNLCK"
@@ -1195,7 +1196,10 @@ def generic_add_lease(
     flc_lock ``check_conflicting_open()``, no other lease in the way, the
     lease inserted, ``smp_mb()`` and ``check_conflicting_open()`` again (an
     open may have raced past the lockless ``break_lease()`` check),
-    ->lm_setup; -EAGAIN otherwise; flc_lock dropped, then a delegation's
+    ->lm_setup (``lease_setup()``: :func:`fasync_insert_entry` under
+    ``filp->f_lock`` and ``fasync_lock``, then ``__f_setown()``, whose
+    ``f_owner->lock`` is an rwlock_t, left out); -EAGAIN otherwise;
+    flc_lock dropped, then a delegation's
     i_rwsem.  Both calls of ``check_conflicting_open()`` are made for a
     delegation too, and answer 0 (FL_DELEG: nfsd checks the opens after
     ``vfs_setlease()`` returns); nfsd's lease operations have no
@@ -1251,6 +1255,7 @@ def generic_add_lease(
             ctx,
             file,
         )
+        fasync_insert_entry(op, holder_file(op, ctx, file), "lease_setup()")
     op.label("out")
     op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
     if deleg:
@@ -1283,9 +1288,21 @@ def generic_delete_lease(op: Op, ctx: FileLockContext, file: str | None) -> None
     """``generic_delete_lease()`` (F_SETLEASE F_UNLCK): under flc_lock the
     file's lease is found and ->lm_change(victim, F_UNLCK) called:
     ``lease_modify()`` clears the pending break, wakes the openers blocked
-    on it (``locks_wake_up_blocks()``, under blocked_lock_lock) and deletes
-    it.  ``file`` None: the delegation a break is recalling, whichever it
-    is then (nfsd's laundromat revoking it)."""
+    on it (``locks_wake_up_blocks()``, under blocked_lock_lock), drops the
+    file's owner (``f_delown()``, under ``f_owner->lock``, an rwlock_t:
+    left out), removes its fasync entry (``fasync_helper(0, ...)``:
+    ``filp->f_lock``, then ``fasync_lock``, :func:`fasync_remove_entry`) and
+    deletes it (the deletion is made with the wake-up, before the fasync
+    removal: no other thread reads the lease list without flc_lock but
+    ``break_lease()``'s ``list_empty_careful()``, and the removal changes
+    nothing it reads).  nfsd's ->lm_change, ``nfsd_change_deleg_cb()``,
+    calls ``lease_modify()`` for F_UNLCK too (fs/nfsd/nfs4state.c,
+    6.17-rc3).  ``file`` None: the delegation a break is recalling,
+    whichever it is then (nfsd's laundromat revoking it); its fasync
+    removal is left out (the model knows the file only once it runs).
+    ``time_out_leases()`` deletes its leases in one step
+    (:func:`time_out_leases`) without the fasync removal, whose locks this
+    function's path takes in the same order."""
     flc = ctx.flc_lock
     op.lock(flc, EXCL, "spin_lock(&ctx->flc_lock)")
     op.enter(
@@ -1304,7 +1321,16 @@ def generic_delete_lease(op: Op, ctx: FileLockContext, file: str | None) -> None
         "__locks_wake_up_blocks(fl); locks_delete_lock_ctx(fl, dispose)", _lease_modify, ctx, file
     )
     op.unlock(ctx.blocked_lock_lock, "spin_unlock(&blocked_lock_lock)")
+    if file is not None:
+        holder = holder_file(op, ctx, file)
+        fasync_remove_entry(op, holder, "lease_modify(): fasync_helper(0, filp, 0, &fl->fl_fasync)")
     op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
+
+
+def holder_file(op: Op, ctx: FileLockContext, file: str) -> Filp:
+    """The ``struct file`` the thread ``file`` holds its lease or delegation
+    of ``ctx``'s file through (``fl->c.flc_file``), named after the thread."""
+    return files(op.world).filp(OpenFile(ctx.path, name=file))
 
 
 def _writers(state: Any, ctx: FileLockContext, file: str) -> bool:

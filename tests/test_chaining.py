@@ -1,8 +1,9 @@
 """Steps that commute with every other thread's run together with the step
-before them: the read sides of uncontended rw_semaphores
-(``mc.dsl.uncontended``) and an interrupt handler's entry where it can land
-on no thread (``mc.dsl.interrupts``).  Each changes no verdict and stores
-fewer states than the same check with it switched off."""
+before them: the read sides of uncontended rw_semaphores and the plain
+acquisitions and releases of a lock one thread alone takes
+(``mc.dsl.uncontended``), and an interrupt handler's entry where it can
+land on no thread (``mc.dsl.interrupts``).  Each changes no verdict and
+stores fewer states than the same check with it switched off."""
 
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ def _read_sides(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(kernel_model, "uncontended", lambda _step, _families: False)
 
 
+def _private_locks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kernel_model, "on_private_lock", lambda *_args: False)
+
+
 def _handler_entry(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(InterruptStep, "local_in", lambda _step, _world: False)
 
@@ -36,6 +41,12 @@ def _handler_entry(monkeypatch: pytest.MonkeyPatch) -> None:
         (_read_sides, "mmap/fault-vs-readahead", ()),
         (_read_sides, "dax/truncate-vs-store", ("dax-fault-no-invalidate-lock",)),
         (_read_sides, "mmap/two-files-store-write", ("copy-faults-under-folio-lock",)),
+        (_private_locks, "inode/fileattr", ()),
+        (_private_locks, "xattr/acl-walk", ("get-acl-caches-unconditionally",)),
+        (_private_locks, "truncate/punch-vs-fault", ("pre-invalidate-lock",)),
+        (_private_locks, "dio/aio-write-vs-read", ()),
+        (_private_locks, "filelock/delegation-vs-open", ("deleg-skips-conflicting-opens",)),
+        (_private_locks, "file/seek-read-fdinfo", ("no-fdget-pos",)),
         (_handler_entry, "writeback/write-vs-fsync", ("no-wait-writeback",)),
         (_handler_entry, "writeback/mmap-store-flusher", ("no-mkclean",)),
         (_handler_entry, "writeback/completion-irq", ()),

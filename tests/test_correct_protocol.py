@@ -239,9 +239,11 @@ def scenarios(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("name", sorted(FIXED))
 def test_the_correct_protocol_passes(scenarios: Path, name: str) -> None:
-    """What each once reported: ``FIXED[name]``."""
+    """What each once reported: ``FIXED[name]``; the check runs every
+    thread to its end (a one-thread scenario's lock steps run with the
+    step before them, so it may store a handful of states)."""
     outcome = mc.testing.check(name, models=[scenarios])
-    assert outcome.verdict == "OK" and outcome.result.stats.states > 5
+    assert outcome.verdict == "OK" and outcome.result.stats.states > 3
 
 
 def test_a_dirty_page_over_a_hole_is_refused() -> None:

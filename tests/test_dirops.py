@@ -35,8 +35,9 @@ def test_cross_directory_rename_takes_the_mutex_then_parents_then_children(
 ) -> None:
     """The lock order of a cross-directory rename of a directory over an
     empty directory, read off the model: s_vfs_rename_sem, both parents
-    (new parent first, as do_renameat2 calls lock_rename), source, victim."""
-    model = shipped.build(shipped.scenario("dirops/rename-rmdir-link"))
+    (new parent first, as do_renameat2 calls lock_rename), source, victim
+    (every acquisition a step of its own, though the rename's mutex is its alone)."""
+    model = shipped.build(shipped.scenario("dirops/rename-rmdir-link"), every_acquisition=True)
     state = model.initial
     acquired = []
     while model.current_step(state, 0) is not None:

@@ -45,9 +45,15 @@ def _registry(*threads: object) -> Registry:
     return registry
 
 
-def _model(*threads: object, properties: tuple[str, ...] = ("lock-protocol", "deadlock")):  # type: ignore[no-untyped-def]
+def _model(  # type: ignore[no-untyped-def]
+    *threads: object,
+    properties: tuple[str, ...] = ("lock-protocol", "deadlock"),
+    every_acquisition: bool = False,
+):
     registry = _registry(*threads)
-    return registry.build(registry.scenario("api/s"), properties=properties)
+    return registry.build(
+        registry.scenario("api/s"), properties=properties, every_acquisition=every_acquisition
+    )
 
 
 @operation(models="a helper with a label of its own")
@@ -82,7 +88,7 @@ def test_a_body_run_twice_has_labels_of_its_own() -> None:
 
 
 def test_goto_if_jumps_when_its_condition_holds() -> None:
-    model = _model(twice())
+    model = _model(twice(), every_acquisition=True)
     jump = next(s for s in model.threads[0].program.steps if isinstance(s, JumpStep))
     assert jump.label == "if (IS_ERR_VALUE(error)) goto out"
     state = model.initial
@@ -115,7 +121,7 @@ def test_a_transform_drops_the_gotos_to_a_label_in_every_body() -> None:
     kept = program.drop_gotos("out")
     assert [i for i in kept.items if isinstance(i, Jump)] == []
     assert kept.steps == program.steps
-    taken = _walk(_model(skips_twice()))
+    taken = _walk(_model(skips_twice(), every_acquisition=True))
     assert "inode_lock(a)" not in taken
     with pytest.raises(ValueError, match=r"no goto jumps to 'done' \(the gotos jump to: 'out'\)"):
         program.drop_gotos("done")
@@ -139,8 +145,11 @@ def test_dropping_a_goto_makes_the_thread_fall_through(tmp_path: Path) -> None:
     )
     registry = with_files([tmp_path / "fall.py"])
     scenario = registry.scenario("api/skip")
-    assert _walk(registry.build(scenario)) == []
-    assert _walk(registry.build(scenario, ["no-skip"])) == ["inode_lock(a)", "inode_unlock(a)"]
+    assert _walk(registry.build(scenario, every_acquisition=True)) == []
+    assert _walk(registry.build(scenario, ["no-skip"], every_acquisition=True)) == [
+        "inode_lock(a)",
+        "inode_unlock(a)",
+    ]
 
 
 def test_move_after_puts_steps_before_the_goto_that_follows_the_anchor(tmp_path: Path) -> None:
@@ -164,7 +173,7 @@ def test_move_after_puts_steps_before_the_goto_that_follows_the_anchor(tmp_path:
     )
     registry = with_files([tmp_path / "after.py"])
     scenario = registry.scenario("api/jumping")
-    assert _walk(registry.build(scenario, ["b-first"])) == [
+    assert _walk(registry.build(scenario, ["b-first"], every_acquisition=True)) == [
         "inode_lock(a)",
         "inode_lock(b)",
         "inode_unlock(a)",
@@ -256,7 +265,9 @@ def test_recompute_changes_what_an_effect_step_computes(tmp_path: Path) -> None:
 
 
 def _walk(model: Any) -> list[str]:
-    """The labels of the steps the model's one thread takes, in order."""
+    """The labels of the steps the model's one thread takes, in order (of
+    a model built with ``every_acquisition``: its lock steps do not run
+    with the step before them, though its lock is its alone)."""
     state, taken, thread = model.initial, [], model.threads[0]
     while not model.finished(state):
         taken.append(thread.steps[state[thread.slots.pc]].step.label)
@@ -847,8 +858,12 @@ def test_moving_a_guarded_block_moves_its_labels_with_it(tmp_path: Path) -> None
     runs with the step before it, so the walk does not show it."""
     (tmp_path / "guarded_block.py").write_text(GUARDED_BLOCK)
     registry = with_files([tmp_path / "guarded_block.py"])
-    taken = registry.build(registry.scenario("api/guarded-taken"), ["block-under-a"])
-    skipped = registry.build(registry.scenario("api/guarded-skipped"), ["block-under-a"])
+    taken = registry.build(
+        registry.scenario("api/guarded-taken"), ["block-under-a"], every_acquisition=True
+    )
+    skipped = registry.build(
+        registry.scenario("api/guarded-skipped"), ["block-under-a"], every_acquisition=True
+    )
     assert _walk(taken) == ["inode_lock(a)", "inode_lock(b)", "inode_unlock(b)", "inode_unlock(a)"]
     assert _walk(skipped) == ["inode_lock(a)", "inode_unlock(a)"]
 

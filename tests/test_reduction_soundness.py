@@ -2,8 +2,9 @@
 partial-order reduction with a step that reads another thread's register
 or a lock's slot, a read side run with the step before it under an effect
 that reads the lock, local steps under a property that reads the thread's
-registers, and symmetry with interrupt handlers.  Each model gives the
-same verdict with and without ``--no-por``."""
+registers, a lock one thread alone takes under an effect of another
+thread that reads it, and symmetry with interrupt handlers.  Each model
+gives the same verdict with and without ``--no-por``."""
 
 from __future__ import annotations
 
@@ -89,6 +90,17 @@ def holder(op: Op) -> None:
 @operation(models="looks at m's slot")
 def peeker(op: Op) -> None:
     op.effect("peek(m)", lock_held, op.world.shared_lock("m", LockKind.MUTEX).slot)
+
+
+@touches(lambda world, lock: ([lock], []))
+def declared_lock_held(scratch: Scratch, lock: int) -> None:
+    lock_held(scratch, lock)
+
+
+@operation(models="looks at m's slot, saying so")
+def declared_peeker(op: Op) -> None:
+    m = op.world.shared_lock("m", LockKind.MUTEX)
+    op.effect("peek(m)", declared_lock_held, m.slot)
 
 
 @operation(models="raises a flag, takes the read side, lowers the flag")
@@ -210,6 +222,8 @@ scenario("sound/foreign-register", "a thread reads another's register", tree=[],
          threads=[publisher(), reader()], properties=["saw", "deadlock"])
 scenario("sound/peek-mutex", "an effect reads a mutex's slot", tree=[],
          threads=[holder(), peeker()], properties=["saw", "deadlock"])
+scenario("sound/peek-mutex-declared", "an effect says it reads a mutex's slot", tree=[],
+         threads=[holder(), declared_peeker()], properties=["saw", "deadlock"])
 scenario("sound/read-side-declared", "an effect that says it reads a read side's rwsem", tree=[],
          threads=[flagger(), declared_checker()], properties=["saw", "deadlock"])
 scenario("sound/read-side-undeclared", "an effect that reads a read side's rwsem unsaid",
@@ -241,7 +255,7 @@ def models(tmp_path: Path) -> Path:
     "scenario",
     [
         "sound/foreign-register",
-        "sound/peek-mutex",
+        "sound/peek-mutex-declared",
         "sound/read-side-declared",
         "sound/read-side-expr",
         "sound/read-side-declared-register",
@@ -266,6 +280,17 @@ def test_an_effect_reading_a_read_side_it_does_not_declare_is_a_model_error(
     result = vfsmc("check", f"{models}:sound/read-side-undeclared", "--no-save")
     assert result.exit_code == 2, result.output
     assert "an effect reads rw" in result.output and "@touches" in result.output
+
+
+def test_an_effect_reading_another_thread_s_own_lock_unsaid_is_a_model_error(
+    vfsmc: Run, models: Path
+) -> None:
+    """A lock only T1 takes runs with the step before it, so T2's effect
+    that reads its slot unsaid would miss the state between: it must say so."""
+    result = vfsmc("check", f"{models}:sound/peek-mutex", "--no-save")
+    assert result.exit_code == 2, result.output
+    assert "an effect reads m, the slot of a lock only T1 takes" in result.output
+    assert "@touches" in result.output and "Traceback" not in result.output
 
 
 @pytest.mark.parametrize("scenario", ["sound/two-handlers", "sound/two-handlers-spin"])

@@ -80,11 +80,11 @@ def test_the_state_is_whole_and_grouped(vfsmc: Run) -> None:
 def test_variant_steps_are_marked(shipped: Registry) -> None:
     counterexample = cx_format.load(CHILD_FIRST)
     marks = variant_marks(shipped, counterexample)
-    assert marks.changed == {20: "added by child-first"}
-    assert counterexample.steps[19].label == "inode_lock(victim) /* child first */"
+    assert marks.changed == {19: "added by child-first"}
+    assert counterexample.steps[18].label == "inode_lock(victim) /* child first */"
     assert any("inode_lock(dentry->d_inode)" in text for text in marks.removed)
     dot = to_dot(counterexample, marks)
-    assert 'id="chart-step-20"' in dot and 'fillcolor="#fff2b3"' in dot
+    assert 'id="chart-step-19"' in dot and 'fillcolor="#fff2b3"' in dot
     assert "the variant removed: T2 inode_lock(dentry->d_inode)" in dot
 
 
@@ -220,7 +220,7 @@ def test_stepping_through_a_deadlock_in_the_browser(
     page, _ = _page(vfsmc, CHILD_FIRST)
     browser.get(page.as_uri())
     assert browser.title == "deadlock in dirops/rename-rmdir-link with variant child-first"
-    assert browser.find_element(By.ID, "position").text == "23 / 23"
+    assert browser.find_element(By.ID, "position").text == "22 / 22"
 
     def shown() -> tuple[str, dict[str, str]]:
         title = browser.find_element(By.ID, "state-title").text
@@ -233,28 +233,28 @@ def test_stepping_through_a_deadlock_in_the_browser(
         return title, changed
 
     title, changed = shown()
-    assert title.startswith("after step 23: T3 inode_lock_nested(")
+    assert title.startswith("after step 22: T3 inode_lock_nested(")
     assert changed == {"i_rwsem(/a/b)": "T2 excl, T1,T3 waiting"}
-    browser.find_element(By.CSS_SELECTOR, '#step-rows tr[data-step="1"]').click()
+    browser.find_element(By.CSS_SELECTOR, '#step-rows tr[data-step="4"]').click()
     title, changed = shown()
-    assert title == "after step 1: T1 mutex_lock(&p1->d_sb->s_vfs_rename_mutex)"
-    assert changed == {"s_vfs_rename_sem": "T1"}
+    assert title == "after step 4: T1 inode_lock_nested(p1->d_inode, I_MUTEX_PARENT)"
+    assert changed == {"i_rwsem(/a)": "T1 excl"}
     was = browser.find_element(By.CSS_SELECTOR, "#state tr.changed td.was").text
     assert was == "was free"
-    assert "current" in (browser.find_element(By.ID, "chart-step-1").get_attribute("class") or "")
+    assert "current" in (browser.find_element(By.ID, "chart-step-4").get_attribute("class") or "")
     body = browser.find_element(By.TAG_NAME, "body")
-    for _ in range(19):
+    for _ in range(15):
         body.send_keys(Keys.ARROW_DOWN)
     title, changed = shown()
-    assert title == "after step 20: T2 inode_lock(victim) /* child first */"
+    assert title == "after step 19: T2 inode_lock(victim) /* child first */"
     assert changed == {"i_rwsem(/a/b)": "T2 excl"}
     selected = browser.find_element(By.CSS_SELECTOR, "#step-rows tr.selected")
-    assert selected.get_attribute("data-step") == "20"
+    assert selected.get_attribute("data-step") == "19"
     assert selected.find_element(By.CSS_SELECTOR, ".variant").text == "variant"
     locks = browser.find_element(By.CSS_SELECTOR, 'table[data-section="locks"]').text
     assert "i_rwsem(/a/b) T2 excl" in locks and "i_rwsem(/c/d) T1 excl" in locks
     body.send_keys(Keys.ARROW_UP)
-    assert shown()[0].startswith("after step 19: T1 if (target")
+    assert shown()[0].startswith("after step 18: T1 if (target")
     body.send_keys(Keys.HOME)
     title, changed = shown()
     assert (title, changed) == ("initial state", {})

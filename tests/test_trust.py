@@ -260,7 +260,8 @@ def test_replay_says_how_a_step_differs_from_the_recorded_one(vfsmc: Run, tmp_pa
     relabelled["steps"][3]["label"] = "a step of another kernel"
     (tmp_path / "relabelled.json").write_text(json.dumps(relabelled))
     result = vfsmc("replay", "relabelled.json")
-    assert "'a step of another kernel' is now 'if (!d_compare(...)) return dentry" in result.output
+    assert "is at 'if (!d_compare(...)) return dentry" in result.output
+    assert "instead of 'a step of another kernel'" in result.output
     changed = json.loads(json.dumps(original))
     changed["steps"][2]["changed"] = {}
     (tmp_path / "changed.json").write_text(json.dumps(changed))

@@ -44,7 +44,7 @@ def test_copies_faulting_under_the_folio_lock_deadlock_across_the_two_files(
     assert found is not None and found.property == "deadlock"
     assert "PG_locked(/a:0#0) held by T2" in found.message
     assert "PG_locked(/b:0#0) held by T1" in found.message
-    held = {s.event.lock for s in found.steps if s.event.kind == "acquire"}
+    held = {s.event.lock for s in (*found.started, *found.steps) if s.event.kind == "acquire"}
     assert {"i_rwsem(/a)", "i_rwsem(/b)"} <= held
 
 

@@ -128,7 +128,11 @@ def replay(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
         records = model.records(state, (tid, head.branch))
         for (expected_number, expected), actual in zip(group, records, strict=False):
             if actual.label != expected.label:
-                return stop(expected_number, f"'{clipped(expected.label)}' is now '{actual.label}'")
+                return stop(
+                    expected_number,
+                    f"{expected.thread} is at '{actual.label}' instead of "
+                    f"'{clipped(expected.label)}'",
+                )
             if actual.changed != expected.changed:
                 return stop(
                     expected_number,

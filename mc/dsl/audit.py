@@ -59,9 +59,12 @@ class _WatchedValues(list):  # type: ignore[type-arg]
         return list.__iter__(self)
 
 
-def _watched_scratch(self: Scratch, world: Any, state: tuple[Any, ...]) -> None:
+def _watched_scratch(
+    self: Scratch, world: Any, state: tuple[Any, ...], tid: int | None = None
+) -> None:
     self.world = world
     self.values = _WatchedValues(tuple.__iter__(state))
+    self.tid = tid
 
 
 @contextmanager

@@ -28,7 +28,12 @@ from mc.dsl.steps import (
     assigned,
     slot_mask,
 )
-from mc.dsl.uncontended import read_only_families, uncontended
+from mc.dsl.uncontended import (
+    on_private_lock,
+    private_locks,
+    read_only_families,
+    uncontended,
+)
 from mc.dsl.wait_steps import HandOffStep
 from mc.engine.model import Check, Footprint, Model, Pending, Property, PropertyKind, declare
 from mc.engine.model import PropertyDef as EnginePropertyDef
@@ -161,17 +166,24 @@ class KernelModel(Model[State, Action]):
         read_only = (
             frozenset() if every_acquisition else read_only_families(world, programs, observed)
         )
-        self._start(read_only, properties)
+        private = {} if every_acquisition else self._private_locks(observed)
+        self._start(read_only, properties, private=private)
         watched = _watched(self._properties)
         unwatched = read_only & read_only_families(
             world, programs, None if watched is None else watched | observed
         )
-        threads_watched = self._threads_watched(watched)
-        if unwatched != read_only or threads_watched:
-            self._start(unwatched, properties, threads_watched)
-        world.unread_locks = frozenset(
-            lock.slot for lock in world.locks if lock.family in unwatched
+        private_unwatched = (
+            {}
+            if watched is None
+            else {slot: tid for slot, tid in private.items() if not watched >> slot & 1}
         )
+        threads_watched = self._threads_watched(watched)
+        if unwatched != read_only or threads_watched or private_unwatched != private:
+            self._start(unwatched, properties, threads_watched, private_unwatched)
+        world.unread_locks = {
+            **{lock.slot: None for lock in world.locks if lock.family in unwatched},
+            **private_unwatched,
+        }
         initial = self.initial
         self._forgotten = self._forgettable()
         self._dead = self._dead_registers()
@@ -273,6 +285,34 @@ class KernelModel(Model[State, Action]):
                     found |= step.footprint(said).reads
         return found & locks
 
+    def _private_locks(self, observed: int) -> dict[int, int]:
+        """The slots of the locks one thread alone names, each with that
+        thread (``private_locks``), but those ``observed`` (read by steps
+        other than lock steps), those of a thread an interrupt handler may
+        land on or that is a handler.  An effect of another thread that
+        reads one without saying so is a ``ModelError`` (``Scratch``,
+        ``World.unread_locks``)."""
+        part = self._interrupts
+        locks = slot_mask(lock.slot for lock in self.world.locks)
+        touched = []
+        for tid, thread in enumerate(self.threads):
+            regions = self._thread_regions[tid]
+            said = attrs.evolve(regions, shared=regions.data)
+            found = 0
+            for compiled, declared in zip(thread.steps, self._declared[tid], strict=True):
+                step = compiled.step
+                if isinstance(step, EffectStep) and step.touches is not None:
+                    found |= locks if declared is None else declared.reads | declared.writes
+                else:
+                    footprint = step.footprint(said)
+                    found |= footprint.reads | footprint.writes
+            touched.append(found & locks)
+        return {
+            slot: tid
+            for slot, tid in private_locks(self.world, touched, observed).items()
+            if part is None or (not part.may_land_on(tid) and tid not in part.landing)
+        }
+
     def _threads_watched(self, watched: int | None) -> frozenset[int]:
         """The threads whose registers, return value or program counter a
         property checked on every state reads (``registers(T)``; every
@@ -290,19 +330,28 @@ class KernelModel(Model[State, Action]):
         read_only: frozenset[str],
         properties: Sequence[PropertyDef],
         watched: frozenset[int] = frozenset(),
+        private: Mapping[int, int] | None = None,
     ) -> None:
         """Decide which steps are local (``Step.local``; the read sides of
-        ``read_only``, ``uncontended``; an interrupt entry that lands on
-        idle CPUs only; none of a thread in ``watched``, whose private
-        slots a property reads, nor one that writes a register another
-        thread reads, ``_writes_exposed``), run each thread's local steps from the
-        start (``initial``), and make the properties, which may read it."""
+        ``read_only``, ``uncontended``; the plain acquisitions and releases
+        of the locks ``private`` gives the thread, ``on_private_lock``; an
+        interrupt entry that lands on idle CPUs only; none of a thread in
+        ``watched``, whose private slots a property reads, nor one that
+        writes a register another thread reads, ``_writes_exposed``), run
+        each thread's local steps from the start (``initial``), and make
+        the properties, which may read it."""
         world = self.world
+        part = self._interrupts
+        counted = () if part is None else part.irqs_off
         self._local = [
             [
                 tid not in watched
                 and not self._exposing[tid][pc]
-                and (step.step.local_in(world) or uncontended(step.step, read_only))
+                and (
+                    step.step.local_in(world)
+                    or uncontended(step.step, read_only)
+                    or on_private_lock(step.step, tid, private or {}, tid in counted)
+                )
                 for pc, step in enumerate(thread.steps)
             ]
             for tid, thread in enumerate(self.threads)

@@ -875,14 +875,14 @@ class EffectStep(Step):
     def compile(self, context: Context) -> Fire:
         args: list[Eval] = [a.compile(context.world) for a in self.args]
         effect, result, next_pc, world = self.effect, self.result, context.next_pc, context.world
-        sleeps = self.sleeps
+        sleeps, tid = self.sleeps, context.tid
 
         def fire(state: State) -> tuple[State, ...]:
             if sleeps:
                 forbidden = context.sleep_check(state, self.label)
                 if forbidden is not None:
                     return (forbidden,)
-            scratch = Scratch(world, state)
+            scratch = Scratch(world, state, tid)
             value = effect(scratch, [a(state) for a in args])
             if result is not None:
                 scratch[result] = value

@@ -14,15 +14,24 @@ as a local step does (``Step.local``).  Once any step of the scenario
 takes the lock exclusive, hands it off or takes it in a section or by
 trylock (a freeze), none of its steps is treated so; nor when a property
 checked on every state reads the lock (it would miss the states between).
+
+A lock only one thread of the scenario names (its steps' footprints, an
+effect's ``touches``) is private in the same way: no other thread can
+wait for it, take it or read it, so that thread's plain acquisitions and
+releases of it commute with every other thread's steps (``private_locks``,
+``on_private_lock``).  Not so for a thread an interrupt handler may land
+on or one that is a handler, for an acquisition that turns interrupts
+off where they are counted, or when a property checked on every state
+reads the lock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
-from mc.dsl.steps import LockStep, Step, UnlockStep
+from mc.dsl.steps import LockStep, Step, UnlockStep, disables_irqs
 from mc.dsl.wait_steps import CheckedUnlockStep
-from mc.kernel.locks import Mode
+from mc.kernel.locks import Kind, Mode
 from mc.kernel.world import World
 
 
@@ -58,3 +67,39 @@ def uncontended(step: Step, families: frozenset[str]) -> bool:
         return False
     lock = getattr(step, "lock", None)
     return getattr(lock, "family", None) in families
+
+
+PRIVATE_KINDS = frozenset({Kind.MUTEX, Kind.RWSEM, Kind.SPINLOCK})
+"""The kinds of lock ``private_locks`` may find: not a bit lock (handed
+to I/O completion, read by the page cache's own functions), a seqlock
+(read by its readers' retries), RCU or a percpu rw_semaphore."""
+
+
+def private_locks(world: World, touched: Sequence[int], excluded: int) -> dict[int, int]:
+    """The slots of the locks of ``world`` that one thread alone names,
+    each with that thread: ``touched[tid]`` is the mask of the lock slots
+    thread ``tid``'s steps may touch; none of ``excluded`` (lock slots a
+    property, or a step other than a lock step, reads)."""
+    owners: dict[int, set[int]] = {}
+    for tid, mask in enumerate(touched):
+        for lock in world.locks:
+            if lock.kind in PRIVATE_KINDS and mask >> lock.slot & 1:
+                owners.setdefault(lock.slot, set()).add(tid)
+    return {
+        slot: next(iter(tids))
+        for slot, tids in owners.items()
+        if len(tids) == 1 and not excluded >> slot & 1
+    }
+
+
+def on_private_lock(step: Step, tid: int, private: Mapping[int, int], irqs_counted: bool) -> bool:
+    """Whether ``step`` of thread ``tid`` is a plain acquisition or release
+    of a lock only that thread names (``private``, from ``private_locks``),
+    known without reading the state, that leaves interrupts as they are
+    where the thread counts them (``irqs_counted``)."""
+    if type(step) is not LockStep and type(step) is not UnlockStep:
+        return False
+    fixed = step.lock.fixed
+    if fixed is None or not step.lock.local or private.get(fixed.slot) != tid:
+        return False
+    return not (irqs_counted and disables_irqs(step.irq, fixed))

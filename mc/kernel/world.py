@@ -168,16 +168,25 @@ def _short(value: Any) -> str:
 class Scratch:
     """A state being changed by an effect, with the world to read it by."""
 
-    def __init__(self, world: World, state: tuple[Any, ...]) -> None:
+    def __init__(self, world: World, state: tuple[Any, ...], tid: int | None = None) -> None:
         self.world = world
         self.values = list(state)
+        self.tid = tid
+        """The thread whose step changes the state (None: not said)."""
 
     def __getitem__(self, slot: int) -> Any:
-        if slot in self.world.unread_locks:
+        unread = self.world.unread_locks
+        if slot in unread and unread[slot] != self.tid:
+            owner = unread[slot]
+            what = (
+                "a read side no step of the scenario contends"
+                if owner is None
+                else f"a lock only {self.world.thread_names[owner]} takes"
+            )
             raise ModelError(
-                f"an effect reads {self.world.slots[slot].name}, the slot of a read side "
-                "no step of the scenario contends, which runs with the step before it: "
-                "declare the read with @touches (mc.kernel.world.touches)"
+                f"an effect reads {self.world.slots[slot].name}, the slot of {what}: its "
+                "acquisitions and releases run with the step before them, so declare the "
+                "read with @touches (mc.kernel.world.touches)"
             )
         return self.values[slot]
 
@@ -312,10 +321,12 @@ class World:
         """Whether a step of the scenario counts the ``counted`` references
         (a migration's ``folio_ref_freeze()``), not only avoids the folio
         objects they name (``free_identity``)."""
-        self.unread_locks: frozenset[int] = frozenset()
-        """The slots of the rw_semaphores whose read sides run with the step
-        before them (``mc.dsl.uncontended``): no effect may read them
-        through ``Scratch`` without declaring it (``touches``)."""
+        self.unread_locks: dict[int, int | None] = {}
+        """The slots of the locks whose acquisitions and releases run with
+        the step before them (``mc.dsl.uncontended``): the rw_semaphores no
+        step takes but for reading (None: no effect may read them through
+        ``Scratch`` without declaring it, ``touches``) and the locks one
+        thread alone takes (only that thread's effects may)."""
         self.add_slot("error", None, _render_error)
         self.superblock = Superblock(
             self.add_lock("s_vfs_rename_sem", Kind.MUTEX),
