@@ -25,6 +25,7 @@ from mc.text import printable
 
 Run = Callable[..., Result]
 ROOT = Path(__file__).resolve().parent.parent
+EXCERPT = str(ROOT / "tests" / "fixtures" / "locking-excerpt.rst")
 SHIPPED = ROOT / "counterexamples" / "dirops-opposite-renames--no-rename-mutex.json"
 
 
@@ -141,9 +142,32 @@ def test_a_file_no_counterexample_can_be_is_not_read(
         sparse.truncate(30 << 30)
     one_line(
         vfsmc(name, "huge.json", *output),
-        "huge.json: not a counterexample file (32,212,254,720 bytes; a counterexample is under",
+        "huge.json: not a counterexample file (32,212,254,720 bytes; a counterexample file is",
     )
     one_line(vfsmc(name, "", *output), "an empty path names no counterexample file")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("spec", "lint", "{bad}"),
+        ("spec", "check", "{bad}"),
+        ("spec", "diff", "{bad}", str(ROOT / "specs" / "locking.toml")),
+        ("spec", "import", "{bad}"),
+        ("spec", "import", EXCERPT, "--vocabulary", "{bad}"),
+    ],
+    ids=lambda args: " ".join(a for a in args if "/" not in a),
+)
+@pytest.mark.parametrize("bad", ["/dev/zero", "fifo"])
+def test_a_spec_or_rules_file_that_is_no_file_is_not_read(
+    vfsmc: Run, tmp_path: Path, args: tuple[str, ...], bad: str
+) -> None:
+    """/dev/zero would exhaust memory and a FIFO nobody writes to hang the
+    read: neither is read, whichever file of a command it is."""
+    if bad == "fifo":
+        os.mkfifo(tmp_path / "fifo")
+    result = vfsmc(*(arg.format(bad=bad) for arg in args))
+    one_line(result, f"{bad}: not a", "(not a regular file)")
 
 
 def test_replay_of_a_user_scenario_without_its_model_says_to_pass_it(
@@ -467,6 +491,44 @@ def test_the_build_loading_a_user_scenario_makes_keeps_to_the_time_limit(
         vfsmc("check", f"{tmp_path / 'loop2.py'}:my/loop2", "--no-save", "--time-limit", "0.1"),
         "building the model of my/loop2 took longer than 0.2 s (the time limit",
     )
+
+
+def test_a_build_too_long_names_the_scenario_and_the_line_it_was_running(
+    vfsmc: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading a file builds all its scenarios: the one that never returns
+    is named, with the model line it was at, not the scenario asked for;
+    and loading it with --models keeps to the time limit too."""
+    monkeypatch.setattr(checkable, "LEAST_BUILD_SECONDS", 0.2)
+    (tmp_path / "two.py").write_text(
+        "from mc.dsl import operation, scenario\n"
+        "from mc.models.dirops import link\n\n"
+        "@operation(models='a body that never returns')\n"
+        "def spin(op):\n"
+        "    while True:\n"
+        "        pass\n\n"
+        "scenario('my/fine', 'a link', tree=['/a/', '/c', '/b/'], threads=[link('/c', '/b/f')])\n"
+        "scenario('my/loop3', 'a body that never returns', tree=['/a/'], threads=[spin()])\n"
+    )
+    expected = "building the model of my/loop3 took longer than 0.2 s (the time limit"
+    for command in (
+        ("check", "two.py:my/fine", "--no-save", "--time-limit", "0.1"),
+        ("check", "dirops/opposite-renames", "--models", "two.py", "--time-limit", "0.1"),
+    ):
+        line = one_line(vfsmc(*command), expected)
+        assert "two.py:6 in spin)" in line, line
+
+
+def test_a_shipped_model_file_given_as_the_user_s_is_one_clear_line(vfsmc: Run) -> None:
+    """The shipped models are loaded by every run: given again, each of their
+    declarations was "declared twice (first at)" the same line."""
+    shipped = ROOT / "models"
+    for command in (
+        ("check", "dirops/opposite-renames", "--models", str(shipped / "dirops_scenarios.py")),
+        ("check", "dirops/opposite-renames", "--models", str(shipped)),
+        ("check", f"{shipped / 'dirops_scenarios.py'}:dirops/opposite-renames"),
+    ):
+        one_line(vfsmc(*command, "--no-save"), "shipped models, which every run loads")
 
 
 def test_an_integer_too_long_to_read_names_the_file(vfsmc: Run, tmp_path: Path) -> None:

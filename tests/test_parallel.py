@@ -762,6 +762,29 @@ def test_ray_from_the_command_line(vfsmc: Run, local_ray: None) -> None:
 
 
 @pytest.mark.ray
+def test_a_model_file_an_actor_cannot_load_is_its_error_not_an_incomplete_search(
+    vfsmc: Run, local_ray: None, tmp_path: Path
+) -> None:
+    """A node with another checkout or another Python may fail to load the
+    user's model file: the error it raised is the check's, in one line
+    naming the file's line (it was an INCOMPLETE search, the error lost)."""
+    (tmp_path / "elsewhere.py").write_text(
+        "import os\n"
+        "from mc.dsl import scenario\n"
+        "from mc.models.dirops import link, rename\n"
+        f"if os.getpid() != {os.getpid()}:\n"
+        "    raise RuntimeError('no such module on this node')\n"
+        "scenario('r/x', 'x', tree=['/a/', '/c/', '/c/e'],\n"
+        "         threads=[link('/c/e', '/a/f'), rename('/c/e', '/a/x')])\n"
+    )
+    args = (f"{tmp_path / 'elsewhere.py'}:r/x", "--backend", "ray", "--workers", "2", "--no-save")
+    result = vfsmc("check", *args)
+    assert result.exit_code == 2, result.output
+    assert "elsewhere.py:5: RuntimeError: no such module on this node" in result.output
+    assert "INCOMPLETE" not in result.output
+
+
+@pytest.mark.ray
 def test_more_ray_workers_than_the_cluster_has_cpus_is_an_error(
     shipped: Registry, local_ray: None
 ) -> None:

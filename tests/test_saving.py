@@ -362,3 +362,12 @@ def test_a_full_standard_output_still_saves_the_counterexample(tmp_path: Path) -
     assert result.returncode == 2
     assert result.stderr == "vfsmc: error: cannot write standard output: No space left on device\n"
     assert (tmp_path / "fu" / "dirops-opposite-renames--no-rename-mutex.json").is_file()
+
+
+def test_a_file_name_keeps_letters_of_any_script_and_never_starts_with_a_dash() -> None:
+    """A name that starts with ``-`` would be read as an option by the
+    commands given it (``vfsmc replay -n...json``)."""
+    stem = file_stem("ünï/cødé", ["ünï\u2013cødé variant"])
+    assert not stem.startswith(("-", ".")) and "ünï" in stem and "cødé" in stem
+    assert file_stem("-x/y", []).startswith("x-y~")
+    assert file_stem("ünï/cødé", ["a"]) != file_stem("ünï/cødé", ["b"])

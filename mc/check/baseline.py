@@ -22,6 +22,7 @@ import attrs
 from mc.atomic_write import write_atomically
 from mc.check import expectations
 from mc.check.expectations import Expectation, ExpectationError
+from mc.text_files import TOML_LARGEST, UnreadableText, read_text
 
 Key = tuple[str, tuple[str, ...], str, str | None, tuple[str, ...] | None]
 
@@ -62,9 +63,9 @@ def locked(directory: Path) -> Iterator[None]:
 
 def _rewrite_states(path: Path, states: Mapping[Key, int]) -> int:
     try:
-        text = path.read_text()
-    except OSError as error:
-        raise ExpectationError(f"cannot read {path}: {error.strerror}") from None
+        text = read_text(path, "an expectations file", TOML_LARGEST)
+    except UnreadableText as error:
+        raise ExpectationError(str(error)) from None
     rows = expectations.parse(text, path)
     lines = text.splitlines(keepends=True)
     headers = [i for i, line in enumerate(lines) if HEADER.match(line)]

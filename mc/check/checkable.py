@@ -8,6 +8,8 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import FrameType
 
 from mc.dsl.kernel_model import KernelModel, ReadsMissingSlots, make_property
 from mc.dsl.scenario import BASE_PROPERTIES, Registry, Scenario
@@ -15,6 +17,7 @@ from mc.dsl.steps import EffectStep
 from mc.engine.explore import LONGEST_TIMER_SECONDS
 from mc.kernel import superblock
 from mc.kernel.world import ERROR_SLOT, ModelError
+from mc.project import shown
 
 LEAST_BUILD_SECONDS = 10.0
 """The least time building a model gets when a time limit is given: a
@@ -30,38 +33,66 @@ class BuildTooLong(ModelError):
 
 
 @contextlib.contextmanager
-def building_within(limit: float | None, scenario: str) -> Iterator[None]:
-    """Bound the building of ``scenario``'s model by the search's time limit
-    ``limit``, or ``LEAST_BUILD_SECONDS`` when that is longer, or
-    ``BUILD_SECONDS`` without a limit: past it, a ``ModelError`` (a
-    transform or a body that never returns).  In the main thread only,
-    where a signal can interrupt it; inside another bound, that one holds."""
+def building_within(limit: float | None, what: str) -> Iterator[None]:
+    """Bound ``what`` is being done (``building the model of NAME``,
+    ``loading FILE``) by the search's time limit ``limit``, or
+    ``LEAST_BUILD_SECONDS`` when that is longer, or ``BUILD_SECONDS``
+    without a limit: past it, a ``ModelError`` naming the line of a model
+    file it was running (a transform or a body that never returns).  In
+    the main thread only, where a signal can interrupt it; inside another
+    bound, that one holds, and the error names the innermost ``what``."""
     running = signal.getitimer(signal.ITIMER_REAL)[0] > 0
     if running or threading.current_thread() is not threading.main_thread():
-        yield
+        _DOING.append(what)
+        try:
+            yield
+        finally:
+            _DOING.pop()
         return
     seconds = BUILD_SECONDS if limit is None else max(limit, LEAST_BUILD_SECONDS)
     bound = "" if limit is None else f" (the time limit, and at least {LEAST_BUILD_SECONDS:g} s)"
 
-    def expire(_signal: int, _frame: object) -> None:
+    def expire(_signal: int, frame: FrameType | None) -> None:
         raise BuildTooLong(
-            f"building the model of {scenario} took longer than {seconds:g} s{bound}: a "
+            f"{_DOING[-1]} took longer than {seconds:g} s{bound}{_model_line(frame)}: a "
             "variant's transform or an operation's body that does not return?"
         )
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, min(seconds, LONGEST_TIMER_SECONDS))
+    _DOING.append(what)
     try:
         yield
     finally:
+        _DOING.pop()
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+_DOING: list[str] = []
+"""What the bounds of ``building_within`` are given to do, innermost last:
+the one running when the time is up names itself."""
+
+
+def _model_line(frame: FrameType | None) -> str:
+    """`` (at FILE:LINE in FUNCTION)``: the innermost frame of ``frame``'s
+    stack that runs a model file (a file outside the ``mc`` package, or a
+    shipped model), or nothing."""
+    engine = Path(__file__).resolve().parent.parent
+    shipped = (engine / "models").resolve()
+    while frame is not None:
+        file = Path(frame.f_code.co_filename).resolve()
+        model = file.is_relative_to(shipped) or not file.is_relative_to(engine)
+        if model and file.is_file():
+            return f" (at {shown(str(file))}:{frame.f_lineno} in {frame.f_code.co_name})"
+        frame = frame.f_back
+    return ""
 
 
 def built(registry: Registry, scenario: Scenario, variants: Sequence[str] = ()) -> KernelModel:
     """``scenario`` built under ``variants`` with no property (nothing
     explored), within ``BUILD_SECONDS`` unless a bound holds already."""
-    with building_within(None, scenario.name):
+    with building_within(None, f"building the model of {scenario.name}"):
         return registry.build(scenario, variants, ())
 
 

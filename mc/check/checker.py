@@ -347,7 +347,7 @@ def check_scenario(
     of the model itself."""
     found = registry.scenario(scenario)
     options = options or Options()
-    with checkable.building_within(options.time_limit, found.name):
+    with checkable.building_within(options.time_limit, f"building the model of {found.name}"):
         correct = checkable.built(registry, found) if variants else None
         inventory.check_applicable(registry, found, properties, correct)
         if options.reduce and len(found.threads) > ACTOR_MOVE_LIMIT:
@@ -562,12 +562,14 @@ def file_stem(
 ) -> str:
     """The file name (without suffix) a counterexample is saved under: the
     scenario and the variants joined by ``--`` (``/`` and other characters
-    written ``-``), and the property set when a run narrowed it: the
-    properties named (``--only-deadlock``) or those left out
-    (``--without-namespace``).  When that readable name does not spell the
-    run back exactly (a variant with a ``/`` or ``:``, a narrowed property
-    set, a name longer than ``LONGEST_STEM``, cut to it), a hash of the
-    exact names is appended, so two different runs never share a file."""
+    but letters and digits of any script written ``-``), and the property
+    set when a run narrowed it: the properties named (``--only-deadlock``)
+    or those left out (``--without-namespace``).  When that readable name
+    does not spell the run back exactly (a variant with a ``/`` or ``:``,
+    a narrowed property set, a name longer than ``LONGEST_STEM``, cut to
+    it), a hash of the exact names is appended, so two different runs
+    never share a file, and a leading ``-`` or ``.`` is dropped (the name
+    would read as an option or a hidden file)."""
     parts = [scenario, *variants]
     readable = "--".join(_kept(part) for part in parts)
     if properties is not None:
@@ -577,14 +579,14 @@ def file_stem(
     plain = properties is None and not excluded and _spells(readable, parts)
     if plain and len(readable) <= LONGEST_STEM:
         return readable
-    readable = readable[:LONGEST_STEM]
+    readable = readable[:LONGEST_STEM].lstrip("-.") or "counterexample"
     narrowed = list(properties or ()) + (["-", *sorted(excluded)] if excluded else [])
     exact = "\0".join([*parts, "\0", *narrowed])
     return f"{readable}~{hashlib.sha256(exact.encode()).hexdigest()[:12]}"
 
 
 def _kept(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.@+-]", "-", name)
+    return re.sub(r"[^\w.@+-]", "-", name)
 
 
 def _spells(readable: str, parts: Sequence[str]) -> bool:

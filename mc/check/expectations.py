@@ -12,6 +12,7 @@ import attrs
 
 from mc.engine.result import Verdict
 from mc.project import SPECS
+from mc.text_files import TOML_LARGEST, UnreadableText, read_text
 
 DEFAULT_PATH = SPECS / "expectations.toml"
 
@@ -87,11 +88,9 @@ def _row(raw: Any, where: str) -> Expectation:
 def load(path: Path = DEFAULT_PATH) -> list[Expectation]:
     """Read and validate the expectations file."""
     try:
-        text = path.read_text()
-    except OSError as error:
-        raise ExpectationError(f"cannot read {path}: {error.strerror}") from None
-    except UnicodeDecodeError as error:
-        raise ExpectationError(f"{path}: not UTF-8 text (byte {error.start})") from None
+        text = read_text(path, "an expectations file", TOML_LARGEST)
+    except UnreadableText as error:
+        raise ExpectationError(str(error)) from None
     return parse(text, path)
 
 

@@ -57,6 +57,7 @@ from mc.kernel.locks import Lock
 from mc.kernel.vfs import directories_above
 from mc.kernel.world import ERROR_SLOT, World
 from mc.project import SPECS, shown
+from mc.text_files import TOML_LARGEST, read_text
 
 LOCKORDER = SPECS / "lockorder.toml"
 Edge = tuple[str, str]
@@ -193,7 +194,7 @@ def _where(order: LockOrder) -> str:
 def load_documented(path: Path = LOCKORDER) -> Documented:
     """Read ``specs/lockorder.toml``; a malformed file is a ``ValueError``."""
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(read_text(path, "a lock order file", TOML_LARGEST))
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"{path}: {error}") from None
     chains = []

@@ -25,7 +25,7 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
     the flag variant whose step it needs) has its changes marked with
     that one's."""
     scenario = registry.scenario(counterexample.scenario)
-    with checkable.building_within(None, scenario.name):
+    with checkable.building_within(None, f"building the model of {scenario.name}"):
         changed_model = registry.build(
             scenario, counterexample.variants, (counterexample.property,)
         )

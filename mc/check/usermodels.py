@@ -59,6 +59,11 @@ def load(path: Path) -> list[ModuleType]:
     joins the end of ``sys.path``, so that it can import the files beside
     it, as a script can."""
     path = Path(os.path.expanduser(path))
+    if _shipped(path):
+        raise ModelError(
+            f"{path}: shipped models, which every run loads: --models and FILE.py:NAME "
+            "take model files of your own (name a shipped scenario alone)"
+        )
     if path.is_dir():
         files = sorted(p for p in path.glob("*.py") if not p.name.startswith(("_", "test_")))
         if not files:
@@ -70,6 +75,12 @@ def load(path: Path) -> list[ModuleType]:
     else:
         raise ModelError(f"{path}: not a .py model file or a directory of them")
     return [_load_file(file.resolve()) for file in files]
+
+
+def _shipped(path: Path) -> bool:
+    """Whether ``path`` is the shipped models' folder or in it."""
+    shipped = (Path(__file__).resolve().parent.parent / "models").resolve()
+    return path.resolve().is_relative_to(shipped)
 
 
 def add(registry: Registry, module: ModuleType) -> list[str]:

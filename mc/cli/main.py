@@ -266,8 +266,9 @@ def check(
     )
     if address is not None and backend != "ray":
         raise click.UsageError("--address needs --backend ray")
-    reg = with_files(models)
-    with checkable.building_within(time_limit, scenario.rsplit(".py:", 1)[-1]):
+    files = [*models, *([scenario.split(".py:", 1)[0] + ".py"] if ".py:" in scenario else [])]
+    with checkable.building_within(time_limit, f"loading {', '.join(map(str, files))}"):
+        reg = with_files(models)
         name = usermodels.resolve(scenario, reg)
     chosen = without(reg, name, properties, excluded)
     spread = None

@@ -773,12 +773,18 @@ def answer(worker: _Worker[Any, Any], request: tuple[Any, ...], explain: Explain
     try:
         return worker.handle(request)
     except Exception as error:
-        explained = explain(error)
-        try:
-            pickle.dumps(explained)
-        except Exception:
-            explained = RuntimeError(f"{type(error).__name__}: {error}")
-        return WorkerFailed(explained)
+        return failure(error, explain)
+
+
+def failure(error: Exception, explain: Explain) -> WorkerFailed:
+    """``error`` as a worker's answer: ``explain``ed, and plain text when
+    that cannot be sent back."""
+    explained = explain(error)
+    try:
+        pickle.dumps(explained)
+    except Exception:
+        explained = RuntimeError(f"{type(error).__name__}: {error}")
+    return WorkerFailed(explained)
 
 
 def raise_failed(replies: list[Any], died: set[int], obituary: Callable[[int], str]) -> list[Any]:

@@ -20,9 +20,11 @@ from mc.engine import reaper
 from mc.engine.model import Model
 from mc.engine.parallel import (
     Explain,
+    WorkerFailed,
     _as_it_is,
     _Worker,
     answer,
+    failure,
     raise_failed,
     silent_obituary,
     stable_fingerprint,
@@ -131,10 +133,19 @@ class _Actor:
         exact: bool,
         explain: Explain,
     ) -> None:
-        self.worker = _Worker(factory(), index, workers, exact, stable_fingerprint)
         self.explain = explain
+        self.worker: _Worker[Any, Any] | None = None
+        self.failed: WorkerFailed | None = None
+        """What building the model raised (a model file that does not load
+        on this node), given as the answer to every request."""
+        try:
+            self.worker = _Worker(factory(), index, workers, exact, stable_fingerprint)
+        except Exception as error:
+            self.failed = failure(error, explain)
 
     def handle(self, request: tuple[Any, ...]) -> Any:
+        if self.worker is None:
+            return self.failed
         return answer(self.worker, request, self.explain)
 
 

@@ -13,6 +13,7 @@ from mc.spec.document import Document, Finding, Section
 from mc.spec.load import SpecError
 from mc.spec.model import Method, Rule, Spec, Table
 from mc.spec.vocabulary import Vocabulary
+from mc.text_files import DOCUMENT_LARGEST, UnreadableText, read_text
 
 
 @attrs.frozen
@@ -88,10 +89,9 @@ def from_document(doc: Document) -> Imported:
 def read_document(path: Path, vocabulary: Vocabulary) -> Document:
     """Read the document at ``path`` (flattened text or reStructuredText)."""
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) else "not text"
-        raise SpecError(f"cannot read {path}: {reason}") from None
+        text = read_text(path, "a locking document", DOCUMENT_LARGEST)
+    except UnreadableText as error:
+        raise SpecError(str(error)) from None
     doc = document.parse(text, path.name, vocabulary)
     if not doc.sections:
         raise SpecError(f"{path}: no table of locking rules found (no 'prototypes:' section)")

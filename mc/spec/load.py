@@ -11,6 +11,7 @@ from typing import Any
 
 from mc.project import SPECS
 from mc.spec.model import FORMAT, VERSION, Method, Rule, Spec, Table
+from mc.text_files import TOML_LARGEST, UnreadableText, read_text
 
 DEFAULT_PATH = SPECS / "locking.toml"
 
@@ -74,11 +75,9 @@ def _kind(value: Any) -> str:
 def read_toml(path: Path) -> dict[str, Any]:
     """Parse a TOML file; unreadable or malformed files are ``SpecError``."""
     try:
-        text = path.read_text()
-    except OSError as error:
-        raise SpecError(f"cannot read {path}: {error.strerror}") from None
-    except UnicodeDecodeError as error:
-        raise SpecError(f"{path}: not UTF-8 text (byte {error.start})") from None
+        text = read_text(path, "a TOML file", TOML_LARGEST)
+    except UnreadableText as error:
+        raise SpecError(str(error)) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

@@ -56,7 +56,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -64,6 +63,7 @@ from typing import Any
 import attrs
 
 from mc.atomic_write import write_atomically
+from mc.text_files import UnreadableText, read_text
 from mc.trace.events import Edge, Event, Step
 
 FORMAT = "vfsmc-counterexample"
@@ -416,26 +416,11 @@ def load(path: Path) -> Counterexample:
     """Read a counterexample file; ``FormatError`` names the file and what
     is wrong with it, in one line: also a file that is no regular file (a
     FIFO, a device) or larger than ``LARGEST`` bytes, which no
-    counterexample is, before reading it."""
+    counterexample is, before reading it (``mc.text_files.read_text``)."""
     try:
-        found = path.stat()
-        if not stat.S_ISREG(found.st_mode):
-            raise FormatError(f"{path}: not a counterexample file (not a regular file)")
-        if found.st_size > LARGEST:
-            raise FormatError(
-                f"{path}: not a counterexample file ({found.st_size:,} bytes; "
-                f"a counterexample is under {LARGEST >> 20} MiB)"
-            )
-        with path.open("rb") as handle:
-            raw = handle.read(LARGEST + 1)
-    except OSError as error:
-        raise FormatError(f"cannot read {path}: {error.strerror}") from None
-    if len(raw) > LARGEST:
-        raise FormatError(f"{path}: not a counterexample file (it grew past {LARGEST >> 20} MiB)")
-    try:
-        text = raw.decode()
-    except UnicodeDecodeError as error:
-        raise FormatError(f"{path}: not UTF-8 text (byte {error.start})") from None
+        text = read_text(path, "a counterexample file", LARGEST)
+    except UnreadableText as error:
+        raise FormatError(str(error)) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
