@@ -1260,6 +1260,22 @@ def test_a_lock_held_across_writepages_is_released_at_its_end(vfsmc: Run, tmp_pa
     assert "deadlock" in late.output and "alloc_mutex(/f)" in late.output
 
 
+def test_a_trace_saved_beside_its_model_file_replays_from_anywhere(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """check saves a FILE.py:NAME trace into counterexamples/ beside the
+    file: replayed by the path check printed, from another directory, the
+    file it records one folder up is the trace's own suite's."""
+    _write(tmp_path / "proj", "order.py", NEW_OPERATION.replace("{name}", "beside"))
+    assert vfsmc("check", f"{tmp_path / 'proj' / 'order.py'}:beside/opposite-order").exit_code == 1
+    saved = tmp_path / "proj" / "counterexamples" / "beside-opposite-order.json"
+    (tmp_path / "elsewhere").mkdir()
+    os.chdir(tmp_path / "elsewhere")
+    result = vfsmc("replay", str(saved))
+    assert result.exit_code == 1, result.output
+    assert "deadlock in beside/opposite-order\n" in result.output, result.output[:300]
+
+
 def test_a_trace_runs_no_model_file_outside_its_trees(vfsmc: Run, tmp_path: Path) -> None:
     """A trace is data: a model file it records outside the current
     directory's tree and its own directory's tree is refused, naming the
@@ -1282,7 +1298,7 @@ def test_a_trace_runs_no_model_file_outside_its_trees(vfsmc: Run, tmp_path: Path
             result = vfsmc(command[0], f"traces/{name}", *command[1:])
             assert result.exit_code == 2, result.output
             assert len(result.output.strip().splitlines()) == 1, result.output
-            assert "which lies outside the current directory and the trace's directory" in (
+            assert "which lies outside the current directory and the trace's folder" in (
                 result.output
             )
             assert f"pass it with --models {evil}" in result.output

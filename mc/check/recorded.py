@@ -68,6 +68,10 @@ def save_recorded(
     recording(counterexample, files, path.parent).save(path)
 
 
+SAVED_IN = ("counterexamples", "mutations")
+"""The folders ``default_out`` saves traces into, beside their model file."""
+
+
 class RefusedModelFile(FormatError):
     """A counterexample naming a model file outside the trees vfsmc loads
     a trace's model files from: a trace is data, and the file it names is
@@ -86,13 +90,16 @@ def recorded_files(
 ) -> list[Path]:
     """The model files ``counterexample`` (saved at ``path``) records,
     before any is loaded.  Each must lie in the current directory's tree,
-    in the tree of ``path``'s directory, or in one of ``allowed`` (the
-    files and directories given with ``--models``), symbolic links
-    resolved: else ``RefusedModelFile``, since a trace someone sent is
-    data and must not run a file elsewhere on this machine.  A recorded
-    file that is no longer where it was (the counterexample was moved, or
-    the file) is a ``ModelError``."""
-    roots = [Path(os.path.realpath(p)) for p in (Path.cwd(), path.parent, *allowed)]
+    in the tree of ``path``'s directory (of the folder holding it, when
+    that is a ``counterexamples/`` or ``mutations/`` folder, where check
+    and mutate save a trace beside its model file), or in one of
+    ``allowed`` (the files and directories given with ``--models``),
+    symbolic links resolved: else ``RefusedModelFile``, since a trace
+    someone sent is data and must not run a file elsewhere on this
+    machine.  A recorded file that is no longer where it was (the
+    counterexample was moved, or the file) is a ``ModelError``."""
+    saved_in = path.parent.parent if path.parent.name in SAVED_IN else path.parent
+    roots = [Path(os.path.realpath(p)) for p in (Path.cwd(), saved_in, *allowed)]
     found: list[Path] = []
     for name in counterexample.models:
         file = Path(os.path.abspath(path.parent.resolve() / name))
@@ -106,7 +113,7 @@ def recorded_files(
         if not _inside(file, roots):
             raise RefusedModelFile(
                 f"{path}: records model file {name}, which lies outside the current "
-                "directory and the trace's directory, so it is not run: if you trust it, "
+                "directory and the trace's folder, so it is not run: if you trust it, "
                 f"run vfsmc from a directory above it or pass it with --models {file}"
             )
         found.append(file)
