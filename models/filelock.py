@@ -124,6 +124,7 @@ LEASE_SKIPS_OPEN_CHECK = "lease-skips-open-check"
 DELEG_SKIPS_OPEN_CHECK = "deleg-skips-conflicting-opens"
 LM_BREAK_SLEEPS = "lm_break-sleeps"
 LEASE_BREAK_NO_TIMEOUT = "lease-break-without-timeout"
+LEASE_BREAK_NO_RECHECK = "lease-break-no-recheck"
 FLOCK_UPGRADE_IN_PLACE = "flock-upgrade-in-place"
 EXPIRE_UNDER_FLC_LOCK = "expire-lock-under-flc_lock"
 OFD_OWNER_IS_FILES = "ofd-owner-is-files"
@@ -158,6 +159,11 @@ flag_variant(
     LEASE_BREAK_NO_TIMEOUT,
     "__break_lease() sleeps with wait_event_interruptible() (no break_time) and never calls "
     "time_out_leases(): a lease holder that never answers keeps the opener waiting for ever",
+)
+flag_variant(
+    LEASE_BREAK_NO_RECHECK,
+    "__break_lease() goes on once woken without any_leases_conflict() again: it takes the "
+    "lease it blocked on (the list's first conflicting one) for the only one",
 )
 flag_variant(
     FLOCK_UPGRADE_IN_PLACE,
@@ -381,7 +387,8 @@ def _render_pairs(pairs: tuple[tuple[str, str], ...]) -> str:
 
 def _render_leases(leases: tuple[tuple[str, str, str, bool], ...]) -> str:
     shown = [
-        f"{f} {t}{' ' + p if p else ''}{'' if g else ' (not granted yet)'}" for f, t, p, g in leases
+        f"{f} {t}{f' ({p} pending)' if p else ''}{'' if g else ' (not granted yet)'}"
+        for f, t, p, g in leases
     ]
     return ", ".join(shown) or "none"
 
@@ -1615,7 +1622,8 @@ def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool, deleg: boo
     op.effect("__locks_delete_block(&new_fl->c)", _unblock, ctx, "lease", file)
     if timeouts:
         _time_out_leases(op, ctx, "if (error == 0) time_out_leases(inode, &dispose)")
-    op.goto_if(conflicting, "restart", "if (any_leases_conflict(inode, new_fl)) goto restart")
+    if not op.variant(LEASE_BREAK_NO_RECHECK):
+        op.goto_if(conflicting, "restart", "if (any_leases_conflict(inode, new_fl)) goto restart")
     op.label("out")
     op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
     op.label("done")

@@ -159,6 +159,16 @@ scenario(
 )
 
 scenario(
+    "filelock/two-leases-vs-open",
+    "two processes each take a read lease on a file they have open for reading while "
+    "another opens the file for writing: the opener blocks on the first lease, then "
+    "must find the second",
+    tree=["/f"],
+    threads=[take_lease("/f", READ), take_lease("/f", READ), open_for_write("/f")],
+    properties=(*BASE_PROPERTIES, LEASE_VS_OPEN),
+)
+
+scenario(
     "filelock/lease-vs-truncate",
     "a process takes a read lease on a file it has open for reading while another "
     "truncates the file by name (truncate(2))",
