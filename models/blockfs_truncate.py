@@ -372,7 +372,11 @@ def punch_hole(op: Op, mm: Mm, mapping: Mapping, inode: Any, offset: Value, leng
     waited on (``filemap_write_and_wait_range()``: WB_SYNC_ALL
     ``do_writepages()``, then ``__filemap_fdatawait_range()``; the model
     writes and waits on the whole file, not only the hole's range), then
-    i_rwsem, invalidate_lock, the page cache and the blocks of the hole.
+    i_rwsem, under which the hole's range is cut to i_size at once (before
+    ``inode_dio_wait()``, as 6.6 reads i_size), invalidate_lock, the page
+    cache and the blocks of the hole.  The range reads i_size only, so a
+    hole past i_size takes invalidate_lock and frees nothing where the
+    kernel goes to ``out_mutex``.
     ``truncate_pagecache_range()`` is called on the block-aligned part of
     the hole only (``if (last_block_offset > first_block_offset)``), which
     with a block to a page is the pages wholly inside; a page in part in
@@ -386,13 +390,6 @@ def punch_hole(op: Op, mm: Mm, mapping: Mapping, inode: Any, offset: Value, leng
         do_writepages(op, mapping, sync_all=True)
         fdatawait(op, mapping)
     op.lock(inode.i_rwsem, EXCL, "ext4_punch_hole(): inode_lock(inode)")
-    inode_dio_wait(op, mapping, "/* every dio in flight; newcomers block on i_rwsem */")
-    op.lock(
-        mapping.invalidate_lock,
-        EXCL,
-        "filemap_invalidate_lock(mapping) /* no page faults may reinstantiate pages */",
-        tag="invalidate-lock",
-    )
     partial = op.register("punch_partial", render_partials)
     full = fork_compute(
         op,
@@ -405,6 +402,13 @@ def punch_hole(op: Op, mm: Mm, mapping: Mapping, inode: Any, offset: Value, leng
         length,
         partial,
         render=render_indices,
+    )
+    inode_dio_wait(op, mapping, "/* every dio in flight; newcomers block on i_rwsem */")
+    op.lock(
+        mapping.invalidate_lock,
+        EXCL,
+        "filemap_invalidate_lock(mapping) /* no page faults may reinstantiate pages */",
+        tag="invalidate-lock",
     )
     partials = Expr("punch_partial", lambda _w: lambda s: s[partial], local=True)
     unmap_mapping_range(op, mm, full, "unmap_start, 1+unmap_end-unmap_start, 0", ".punch")
