@@ -824,3 +824,39 @@ def test_each_call_site_of_a_helper_is_a_site_and_waits_are_not_mutated(
     assert any(label.startswith("ext4_page_mkwrite()") for label in handles)
     assert not any("wait_transaction_locked()" in m.label for m in found)
     assert any("wait_transaction_locked()" in line for line in mutants.sections(model))
+
+
+ALONE = """
+from mc.dsl import EXCL, LockKind, Op, operation, scenario
+
+
+@operation(models="takes i_rwsem, then invalidate_lock, as the documented order has it")
+def both_in_order(op: Op) -> None:
+    i_rwsem = op.world.shared_lock("i_rwsem(/f)", LockKind.RWSEM)
+    invalidate = op.world.shared_lock("invalidate_lock(/f)", LockKind.RWSEM)
+    op.lock(i_rwsem, EXCL, "inode_lock(inode)")
+    op.lock(invalidate, EXCL, "filemap_invalidate_lock(mapping)")
+    op.unlock(invalidate, "filemap_invalidate_unlock(mapping)")
+    op.unlock(i_rwsem, "inode_unlock(inode)")
+
+
+scenario("my/alone", "one thread takes two locks", tree=["/f"], threads=[both_in_order()])
+"""
+
+
+def test_a_swap_harmless_here_that_breaks_the_documented_order_is_said(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """With one thread no swap can deadlock, but taking invalidate_lock
+    before i_rwsem is against specs/lockorder.toml: the summary says so
+    apart from the swaps merely harmless here."""
+    (tmp_path / "alone.py").write_text(ALONE)
+    result = vfsmc("mutate", "alone.py:my/alone", "--no-save")
+    assert result.exit_code == 0, result.output
+    against = result.output.split("order harmless here but against the documented lock order")[1]
+    section, rest = against.split("\n\n", 1)
+    assert section.splitlines()[0].endswith("(1):"), section
+    assert "takes invalidate_lock before i_rwsem, which specs/lockorder.toml orders" in section
+    assert "(mm/rmap.c (Linux 6.6), header comment 'Lock ordering in mm')" in section
+    plain = rest.split("order harmless here (swapped, checked in this scenario only) (0):")
+    assert len(plain) == 2, rest

@@ -56,6 +56,9 @@ class Mutation:
 
     source: str = attrs.field(default="", eq=False)
     """The model line(s) today, ``file:line`` or ``file:line+line``, for people."""
+    families: tuple[str, ...] = attrs.field(default=(), eq=False)
+    """The lock classes of a swap's two acquisitions, in the program's
+    order (empty for other kinds, and for a mutation parsed from its name)."""
 
     def describe(self) -> str:
         """``drop rename 'mutex_lock(...)' (models/dirops.py:318)``; a
@@ -205,6 +208,7 @@ def mutations(model: KernelModel) -> list[Mutation]:
                         f"{line}+{after.source.line}"
                         if after.source.file == item.source.file
                         else f"{line}+{after.source}",
+                        (item.lock.family, after.lock.family),
                     )
                 )
             for mutation in candidates:

@@ -39,6 +39,7 @@ import attrs
 from mc.check import mutate_hints, side_by_side, usermodels
 from mc.check.checker import build, check_scenario, file_stem, under_changing
 from mc.check.inventory import check_applicable
+from mc.check.lockorder import LOCKORDER, Documented, load_documented
 from mc.check.mutants import Kind, Mutation, mutations, site_names, site_of
 from mc.check.mutants import sections as mutant_sections
 from mc.check.mutate_hints import Hint
@@ -49,7 +50,7 @@ from mc.dsl.wait_steps import TryLockStep
 from mc.engine.explore import Options, Search
 from mc.engine.result import Verdict
 from mc.kernel.world import ModelError
-from mc.project import shown_source
+from mc.project import shown, shown_source
 from mc.spec.conformance import SPEC_CONFORMANCE
 from mc.text import counted
 
@@ -602,11 +603,20 @@ def summary(analysis: Analysis) -> list[tuple[str, int, list[str]]]:
         + ", ".join(f"{name} ({prop})" for name, prop in e.broke)
         for e in analysis.needed_elsewhere
     ]
-    swaps = [
-        r.mutation.describe()
+    harmless_swaps = [
+        r.mutation
         for r in analysis.results
         if r.verdict is Verdict.OK and r.mutation not in evidence and r.mutation.kind is Kind.SWAP
     ]
+    documented = load_documented()
+    against = [
+        f"{m.describe()}: takes {m.families[1]} before {m.families[0]}, which "
+        f"{shown(str(LOCKORDER))} orders the other way "
+        f"({documented.why(*m.families).split(':', 1)[0]})"
+        for m in harmless_swaps
+        if _against(documented, m.families)
+    ]
+    swaps = [m.describe() for m in harmless_swaps if not _against(documented, m.families)]
     spins = [
         r.mutation.describe()
         for r in analysis.results
@@ -625,6 +635,12 @@ def summary(analysis: Analysis) -> list[tuple[str, int, list[str]]]:
             "shared would do within these bounds (weakening broke nothing anywhere)",
             len(analysis.shared_suffices),
             _findings(analysis, analysis.shared_suffices, offered),
+        ),
+        (
+            "order harmless here but against the documented lock order (swapped, checked "
+            "in this scenario only: another scenario may deadlock)",
+            len(against),
+            against,
         ),
         ("order harmless here (swapped, checked in this scenario only)", len(swaps), swaps),
         (
@@ -657,6 +673,15 @@ def summary(analysis: Analysis) -> list[tuple[str, int, list[str]]]:
             else []
         ),
     ]
+
+
+def _against(documented: Documented, families: tuple[str, ...]) -> bool:
+    """Whether taking ``families`` in the other order breaks the documented
+    lock order: it orders the first before the second, and not the other way."""
+    if len(families) != 2:
+        return False
+    first, second = families
+    return documented.allows(first, second) and not documented.allows(second, first)
 
 
 def _findings(
