@@ -1533,7 +1533,8 @@ def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool, deleg: boo
     ``lease_modify()`` wakes it or the lease's break time passes
     (``wait_event_interruptible_timeout()``), and checks again.  Under
     flc_lock ``time_out_leases()`` first removes the leases whose break
-    time has passed (read in 6.17-rc3: Kingxukai/linux 0291023e); the break
+    time has passed.  The whole of it follows 6.17-rc3 (Kingxukai/linux
+    0291023e; the labels spell its ``struct file_lock_core`` fields); the break
     time is whether the scenario's holder let it pass
     (:func:`lease_never_answered`), not a count of jiffies.  ``deleg``:
     ``break_deleg()``'s FL_DELEG breaker (``break_deleg_wait()``), which
@@ -1573,7 +1574,7 @@ def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool, deleg: boo
     op.call(
         "lock_manager_operations.lm_break",
         *((_lm_break_deleg, ctx, file) if deleg else (_lm_break, ctx, file, write)),
-        label="fl->fl_flags |= FL_UNLOCK_PENDING; fl->fl_lmops->lm_break(fl) "
+        label="fl->c.flc_flags |= FL_UNLOCK_PENDING; fl->fl_lmops->lm_break(fl) "
         + ("/* nfsd_break_deleg_cb() */" if deleg else "/* lease_break_callback() */"),
         roles={"flctx": ctx},
         sleeps=op.variant(LM_BREAK_SLEEPS),
@@ -1582,10 +1583,10 @@ def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool, deleg: boo
     op.lock(
         ctx.blocked_lock_lock,
         EXCL,
-        "locks_insert_block(fl, new_fl, leases_conflict): spin_lock(&blocked_lock_lock)",
+        "locks_insert_block(&fl->c, &new_fl->c, leases_conflict): spin_lock(&blocked_lock_lock)",
     )
     op.effect(
-        "__locks_insert_block(fl, new_fl, leases_conflict)",
+        "__locks_insert_block(&fl->c, &new_fl->c, leases_conflict)",
         _block_on_lease,
         ctx,
         file,
@@ -1680,7 +1681,7 @@ def _close(scratch: Scratch, ctx: FileLockContext, file: str) -> None:
             because="the file's page cache holds no large folios (filemap_nr_thps() is 0): "
             "the drop of the page cache an open for writing does then is not taken",
         ),
-        locks_cite("__break_lease", FILELOCK_VERSION),
+        locks_cite("__break_lease", DELEG_VERSION),
         locks_cite("leases_conflict", FILELOCK_VERSION),
     ),
 )
