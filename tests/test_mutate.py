@@ -860,3 +860,18 @@ def test_a_swap_harmless_here_that_breaks_the_documented_order_is_said(
     assert "(mm/rmap.c (Linux 6.6), header comment 'Lock ordering in mm')" in section
     plain = rest.split("order harmless here (swapped, checked in this scenario only) (0):")
     assert len(plain) == 2, rest
+
+
+def test_a_swap_that_breaks_the_rule_table_first_says_what_it_breaks_beneath(vfsmc: Run) -> None:
+    """Swapping flc_lock and blocked_lock_lock in generic_delete_lease()
+    calls ->lm_change under blocked_lock_lock, which the rule table
+    forbids and the search meets first; left out, the same swap is an ABBA
+    deadlock with the opener: the summary says both."""
+    result = vfsmc("mutate", "filelock/two-leases-vs-open", "--no-save", "--json")
+    assert result.exit_code == 0, result.output
+    swaps = [m for m in json.loads(result.output)["mutations"] if m["kind"] == "swap"]
+    broke = [m for m in swaps if m["property"] == "spec-conformance"]
+    assert broke and all(m["beneath"] == "deadlock" for m in broke), swaps
+    assert all(m["beneath"] is None for m in swaps if m["property"] != "spec-conformance")
+    text = vfsmc("mutate", "filelock/two-leases-vs-open", "--no-save").output
+    assert "VIOLATED spec-conformance (without spec-conformance: deadlock)" in text

@@ -48,7 +48,7 @@ from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import NotApplicable, Registry
 from mc.dsl.wait_steps import TryLockStep
 from mc.engine.explore import Options, Search
-from mc.engine.result import Verdict
+from mc.engine.result import Result, Verdict
 from mc.kernel.world import ModelError
 from mc.project import shown, shown_source
 from mc.spec.conformance import SPEC_CONFORMANCE
@@ -106,6 +106,10 @@ class MutantResult:
     unsaved: str | None = None
     """Why its counterexample could not be saved (an unwritable ``out``):
     the verdict stands, as ``check``'s does."""
+    beneath: str | None = None
+    """What a swap that broke ``spec-conformance`` first breaks once that
+    property is left out (a deadlock the rule table's violation, found
+    sooner, hides), if anything."""
 
     @property
     def shown_verdict(self) -> str:
@@ -426,8 +430,9 @@ def _check(
     except ModelError as error:
         seconds = time.perf_counter() - started
         return MutantResult(mutation, None, STEP_RAISED, str(error), 0, seconds, None)
-    seconds = time.perf_counter() - started
     result = outcome.result
+    beneath = _beneath(registry, scenario, baselines, mutation, result)
+    seconds = time.perf_counter() - started
     saved: Path | None = None
     unsaved = None
     if outcome.counterexample is not None and out is not None:
@@ -447,7 +452,30 @@ def _check(
         seconds=seconds,
         counterexample=saved,
         unsaved=unsaved,
+        beneath=beneath,
     )
+
+
+def _beneath(
+    registry: Registry,
+    scenario: str,
+    baselines: _Baselines,
+    mutation: Mutation,
+    result: Result[Any, Any],
+) -> str | None:
+    """For a swap whose first violation is ``spec-conformance``, the property
+    it violates with that one left out, if any (None for other mutations)."""
+    violated = result.violation.property if result.violation else None
+    if mutation.kind is not Kind.SWAP or violated != SPEC_CONFORMANCE:
+        return None
+    others = tuple(p for p in result.properties if p != SPEC_CONFORMANCE)
+    if not others:
+        return None
+    with usermodels.reported():
+        again = check_scenario(
+            registry, scenario, (*baselines.variants, mutation.name), others, baselines.options
+        ).result
+    return again.violation.property if again.violation else None
 
 
 def _elsewhere(
@@ -595,6 +623,7 @@ def summary(analysis: Analysis) -> list[tuple[str, int, list[str]]]:
     broke_here = [
         f"{r.mutation.describe()}: {r.shown_verdict} {r.violated or ''}".rstrip()
         + (f" ({r.message})" if r.verdict is None else "")
+        + (f" (without {SPEC_CONFORMANCE}: {r.beneath})" if r.beneath else "")
         for r in analysis.results
         if r.verdict is not Verdict.OK
     ]
@@ -742,6 +771,7 @@ def to_json(analysis: Analysis) -> dict[str, Any]:
                 "states": r.states,
                 "seconds": round(r.seconds, 4),
                 "counterexample": str(r.counterexample) if r.counterexample else None,
+                "beneath": r.beneath,
             }
             for r in analysis.results
         ],
