@@ -11,7 +11,7 @@ import pytest
 MC = Path(__file__).resolve().parent.parent / "mc"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("mc.project", "mc.atomic_write", "mc.text"),
+    ("mc.project", "mc.atomic_write", "mc.text", "mc.text_files"),
     ("mc.engine",),
     ("mc.trace.events",),
     ("mc.kernel",),
