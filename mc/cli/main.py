@@ -267,7 +267,8 @@ def check(
     if address is not None and backend != "ray":
         raise click.UsageError("--address needs --backend ray")
     files = [*models, *([scenario.split(".py:", 1)[0] + ".py"] if ".py:" in scenario else [])]
-    with checkable.building_within(time_limit, f"loading {', '.join(map(str, files))}"):
+    loading = f"loading {', '.join(map(str, files))}" if files else f"finding {scenario}"
+    with checkable.building_within(time_limit, loading):
         reg = with_files(models)
         name = usermodels.resolve(scenario, reg)
     chosen = without(reg, name, properties, excluded)
