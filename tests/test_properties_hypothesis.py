@@ -179,6 +179,17 @@ def test_weakening_touches_only_the_chosen_exclusive_acquisitions(program: Progr
 
 
 @given(programs())
+def test_strengthening_touches_only_the_chosen_shared_acquisitions(program: Program) -> None:
+    first = program.steps[0]
+    strengthened = program.strengthen(lambda s: s is first)
+    assert isinstance(strengthened.steps[0], LockStep) and strengthened.steps[0].mode is EXCL
+    assert strengthened.steps[1:] == program.steps[1:]
+    everything = program.strengthen(lambda _s: True)
+    assert all(s.mode is EXCL for s in everything.steps if isinstance(s, LockStep))
+    assert everything.weaken(lambda _s: True).strengthen(lambda _s: True).steps == everything.steps
+
+
+@given(programs())
 def test_taking_the_second_of_two_acquisitions_in_turn_first_moves_only_it(
     program: Program,
 ) -> None:

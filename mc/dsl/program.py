@@ -247,6 +247,18 @@ class Program:
 
         return self.replace_steps(change)
 
+    def strengthen(self, chosen: Callable[[Step], bool]) -> Program:
+        """Shared acquisitions ``chosen`` picks become exclusive
+        (``inode_lock_shared()`` made ``inode_lock()``); their releases need
+        no change (an unlock releases the mode it holds)."""
+
+        def change(step: Step) -> Sequence[Step]:
+            if isinstance(step, LockStep) and step.mode is Mode.SHARED and chosen(step):
+                return (attrs.evolve(step, mode=Mode.EXCL),)
+            return (step,)
+
+        return self.replace_steps(change)
+
     def spin(self, chosen: Callable[[Step], bool]) -> Program:
         """The trylocks ``chosen`` picks (``op.trylock``; it is given each
         ``TryLockStep`` and no other step) retry in place while the lock is
