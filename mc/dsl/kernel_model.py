@@ -270,20 +270,29 @@ class KernelModel(Model[State, Action]):
         that run with the step before them (``Scratch``, ``unread_locks``);
         an expression that does not say is taken to read none (the README
         asks one that reads a lock's slot to say so)."""
-        locks = slot_mask(lock.slot for lock in self.world.locks)
         found = 0
-        for tid, thread in enumerate(self.threads):
-            regions = self._thread_regions[tid]
-            said = attrs.evolve(regions, shared=regions.data)
-            for compiled, declared in zip(thread.steps, self._declared[tid], strict=True):
-                step = compiled.step
-                if getattr(step, "lock", None) is not None:
-                    continue
-                if isinstance(step, EffectStep) and step.touches is not None:
-                    found |= locks if declared is None else declared.reads
-                else:
-                    found |= step.footprint(said).reads
-        return found & locks
+        for tid in range(len(self.threads)):
+            for step, footprint in self._lock_footprints(tid):
+                if getattr(step, "lock", None) is None:
+                    found |= footprint.reads
+        return found
+
+    def _lock_footprints(self, tid: int) -> Iterator[tuple[Step, Footprint]]:
+        """Each step of thread ``tid`` with the lock slots it says it reads
+        and writes: its footprint's, with an effect that declares what it
+        touches taken at its word (every lock when the declaration cannot
+        be evaluated before the run), and one that does not, and an
+        expression, taken to read the data slots only."""
+        locks = slot_mask(lock.slot for lock in self.world.locks)
+        regions = self._thread_regions[tid]
+        said = attrs.evolve(regions, shared=regions.data)
+        for compiled, declared in zip(self.threads[tid].steps, self._declared[tid], strict=True):
+            step = compiled.step
+            if isinstance(step, EffectStep) and step.touches is not None:
+                found = Footprint(locks, locks) if declared is None else declared
+            else:
+                found = step.footprint(said)
+            yield step, Footprint(found.reads & locks, found.writes & locks)
 
     def _private_locks(self, observed: int) -> dict[int, int]:
         """The slots of the locks one thread alone names, each with that
@@ -293,20 +302,12 @@ class KernelModel(Model[State, Action]):
         reads one without saying so is a ``ModelError`` (``Scratch``,
         ``World.unread_locks``)."""
         part = self._interrupts
-        locks = slot_mask(lock.slot for lock in self.world.locks)
         touched = []
-        for tid, thread in enumerate(self.threads):
-            regions = self._thread_regions[tid]
-            said = attrs.evolve(regions, shared=regions.data)
-            found = 0
-            for compiled, declared in zip(thread.steps, self._declared[tid], strict=True):
-                step = compiled.step
-                if isinstance(step, EffectStep) and step.touches is not None:
-                    found |= locks if declared is None else declared.reads | declared.writes
-                else:
-                    footprint = step.footprint(said)
-                    found |= footprint.reads | footprint.writes
-            touched.append(found & locks)
+        for tid in range(len(self.threads)):
+            mask = 0
+            for _step, footprint in self._lock_footprints(tid):
+                mask |= footprint.reads | footprint.writes
+            touched.append(mask)
         return {
             slot: tid
             for slot, tid in private_locks(self.world, touched, observed).items()

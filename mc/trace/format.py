@@ -70,10 +70,6 @@ FORMAT = "vfsmc-counterexample"
 VERSION = 1
 
 
-LARGEST = 256 << 20
-"""The most bytes a counterexample file is read for."""
-
-
 class FormatError(ValueError):
     """A counterexample file that is not of this format."""
 
@@ -415,10 +411,10 @@ def _edited(data: Mapping[str, Any]) -> bool:
 def load(path: Path) -> Counterexample:
     """Read a counterexample file; ``FormatError`` names the file and what
     is wrong with it, in one line: also a file that is no regular file (a
-    FIFO, a device) or larger than ``LARGEST`` bytes, which no
+    FIFO, a device) or larger than ``mc.text_files.LARGEST`` bytes, which no
     counterexample is, before reading it (``mc.text_files.read_text``)."""
     try:
-        text = read_text(path, "a counterexample file", LARGEST)
+        text = read_text(path, "a counterexample file")
     except UnreadableText as error:
         raise FormatError(str(error)) from None
     try:
