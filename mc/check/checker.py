@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import attrs
 
 from mc.check import checkable, inventory, mutants, usermodels
+from mc.check.coverage import Coverage, coverage_of
 from mc.check.replay import first_difference, replay
 from mc.dsl.kernel_model import KernelModel, unchecked_errors
 from mc.dsl.scenario import Registry, Scenario, UnknownName
@@ -70,6 +71,8 @@ class Outcome:
     says nothing about the change)."""
     shortened: Shortened | None = None
     """How the trace of a reduced search was shortened, if it was."""
+    coverage: Coverage | None = None
+    """Which steps the search ran, when asked (``mc.check.coverage``)."""
 
     @property
     def verdict(self) -> str:
@@ -332,6 +335,7 @@ def check_scenario(
     options: Options | None = None,
     spread: Spread | None = None,
     symmetry: bool = False,
+    coverage: bool = False,
 ) -> Outcome:
     """Check ``scenario`` under ``variants``; raises ``UnknownName`` for a
     name the registry does not know, ``IneffectiveVariant`` for a variant
@@ -344,7 +348,8 @@ def check_scenario(
     explores one representative of each class of states that differ by a
     permutation of interchangeable threads (``mc.dsl.symmetry``), without
     partial-order reduction, and its counterexample is unfolded into a path
-    of the model itself."""
+    of the model itself.  With ``coverage`` the outcome says which steps
+    the search ran (one process, no symmetry)."""
     found = registry.scenario(scenario)
     options = options or Options()
     with checkable.building_within(options.time_limit, f"building the model of {found.name}"):
@@ -360,8 +365,11 @@ def check_scenario(
             refuse_reads_of_unset_registers(model, correct, variants)
     if options.audit_reads:
         model.keep_registers()
+    if coverage and (spread is not None or symmetry):
+        raise ValueError("coverage is counted by a search in one process, without symmetry")
     halted: Sequence[tuple[object, ...]] = ()
     unreached: tuple[str, ...] = ()
+    counted = None
     try:
         if spread is not None:
             pool = None
@@ -393,10 +401,13 @@ def check_scenario(
                 )
         else:
             changed = None if correct is None else inventory.changed_positions(correct, model)
+            ran = model.watch(model.every_step(), taken=True) if coverage else None
             reached = model.watch(changed or {})
             search = Search(model, options)
             result = search.run()
             halted = search.halted_states
+            if ran is not None:
+                counted = coverage_of(model, ran, result.verdict is Verdict.OK)
             if changed and not reached and result.verdict is Verdict.OK:
                 unreached = _changes_named(set(changed.values()))
     except NotDeterministic as error:
@@ -425,7 +436,15 @@ def check_scenario(
             )
     unchecked = unchecked_errors(halted, result.properties)
     return Outcome(
-        found, tuple(variants), model, result, counterexample, unchecked, unreached, shortened
+        found,
+        tuple(variants),
+        model,
+        result,
+        counterexample,
+        unchecked,
+        unreached,
+        shortened,
+        counted,
     )
 
 

@@ -22,6 +22,7 @@ import click
 from mc.check import checkable, inventory, recorded, usermodels
 from mc.check.baseline import locked
 from mc.check.checker import Outcome, Shortened, Spread, check_scenario, file_stem
+from mc.check.coverage import coverage_json, coverage_lines
 from mc.check.expectations import ExpectationError
 from mc.check.marks import variant_marks
 from mc.check.recorded import default_out, does_not_replay, load_recorded
@@ -191,6 +192,12 @@ def _progress(states: int, transitions: int, depth: int, seconds: float) -> None
     "reads= leaves out reset (slower; exit 2 naming the slot it reads undeclared).",
 )
 @click.option(
+    "--coverage",
+    is_flag=True,
+    help="List the steps no explored state ran (branches never taken, code a lock or "
+    "test keeps the threads from), as SPIN's 'unreached in proctype' (one process).",
+)
+@click.option(
     "--symmetry",
     is_flag=True,
     help="Explore one of each set of states that differ by a permutation of threads "
@@ -238,6 +245,7 @@ def check(
     reduce: bool,
     exact: bool,
     audit_reads: bool,
+    coverage: bool,
     symmetry: bool,
     workers: int,
     backend: str,
@@ -272,6 +280,11 @@ def check(
         reg = with_files(models)
         name = usermodels.resolve(scenario, reg)
     chosen = without(reg, name, properties, excluded)
+    if coverage and symmetry:
+        raise click.UsageError(
+            "--coverage counts the steps of every thread, --symmetry explores one of "
+            "interchangeable threads' orders: give one"
+        )
     spread = None
     if backend == "ray" or workers > 1:
         if strategy != "bfs":
@@ -280,6 +293,8 @@ def check(
             raise click.UsageError("--symmetry searches in one process (no --workers or ray)")
         if audit_reads:
             raise click.UsageError("--audit-reads searches in one process (no --workers or ray)")
+        if coverage:
+            raise click.UsageError("--coverage counts in one process (no --workers or ray)")
         most = WORKERS_PER_CORE * (os.cpu_count() or 1)
         if workers > most and address is None:
             raise click.UsageError(
@@ -298,7 +313,9 @@ def check(
         for text in inventory.unguarding_notes(reg, reg.scenario(name), variants):
             say("note", text)
         try:
-            outcome = check_scenario(reg, name, variants, chosen, options, spread, symmetry)
+            outcome = check_scenario(
+                reg, name, variants, chosen, options, spread, symmetry, coverage
+            )
         except UndeclaredRead as error:
             fail(str(error))
         omitted = _omitted(reg, outcome.scenario) if chosen is None else []
@@ -446,6 +463,9 @@ def _check_json(outcome: Outcome, saved: dict[str, Path]) -> dict[str, Any]:
         "graph": str(saved["svg"]) if "svg" in saved else None,
         "unchecked_errors": outcome.unchecked_errors,
         "unreached_changes": list(outcome.unreached_changes),
+        "coverage": None
+        if outcome.coverage is None
+        else coverage_json(outcome.model, outcome.coverage),
         "unvaried": list(result.unvaried),
         "unchecked_needs": list(outcome.model.world.unchecked_needs)
         if SPEC_CONFORMANCE in result.properties
@@ -524,6 +544,9 @@ def _print_check(outcome: Outcome, reduce: bool) -> None:
             f"  note: {count} state(s) end in a {name} violation, which this run does not check "
             f"and explores no further (add --property {name})"
         )
+    if outcome.coverage is not None:
+        for line in coverage_lines(outcome.model, outcome.coverage):
+            click.echo(printable(f"  {line}"))
     if result.violation is not None and result.violation.property == SPEC_CONFORMANCE:
         others = [name for name in result.properties if name != SPEC_CONFORMANCE]
         if others:

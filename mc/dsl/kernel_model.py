@@ -358,8 +358,11 @@ class KernelModel(Model[State, Action]):
             for tid, thread in enumerate(self.threads)
         ]
         initial = self._blank
+        self._run_at_start: set[tuple[int, int]] = set()
+        """The positions (thread, program counter) whose steps ran in
+        settling the initial state."""
         for tid in range(len(self.threads)):
-            initial = self._settle(initial, tid, starting=True)
+            initial = self._settle(initial, tid, starting=True, passed=self._run_at_start)
         self.initial = initial
         self._properties: list[Property[State]] = [make_property(prop, self) for prop in properties]
 
@@ -894,22 +897,38 @@ class KernelModel(Model[State, Action]):
             found.extend(outcomes(state))
         return found
 
-    def watch(self, positions: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
+    def watch(
+        self, positions: Iterable[tuple[int, int]], *, taken: bool = False
+    ) -> set[tuple[int, int]]:
         """Record which ``positions`` (thread, program counter) the search
         runs the step of, in some state: the set returned fills as it goes
-        (the other steps run as they did)."""
+        (the other steps run as they did).  ``taken``: only where the step
+        has an outcome (a lock step that waits is not taken), and with the
+        positions whose steps ran in settling the initial state."""
         reached: set[tuple[int, int]] = set()
         for tid, pc in positions:
             fire = self._fires[tid][pc]
+            at = (tid, pc)
+            if taken and at in self._run_at_start:
+                reached.add(at)
+                continue
 
             def watched(
-                state: State, fire: Fire = fire, at: tuple[int, int] = (tid, pc)
+                state: State, fire: Fire = fire, at: tuple[int, int] = at
             ) -> tuple[State, ...]:
-                reached.add(at)
-                return fire(state)
+                outcomes = fire(state)
+                if outcomes or not taken:
+                    reached.add(at)
+                return outcomes
 
             self._fires[tid][pc] = watched
         return reached
+
+    def every_step(self) -> list[tuple[int, int]]:
+        """Every step of every thread, as (thread, program counter)."""
+        return [
+            (tid, pc) for tid, thread in enumerate(self.threads) for pc in range(len(thread.steps))
+        ]
 
     def successors_of(self, state: State, actor: Hashable) -> list[tuple[Action, State]]:
         """The outcomes of thread ``actor``'s step (``pending`` names threads
@@ -987,11 +1006,21 @@ class KernelModel(Model[State, Action]):
                 found[cpu] = handler
         return found
 
-    def _settle(self, state: State, tid: int, *, starting: bool = False) -> State:
+    def _settle(
+        self,
+        state: State,
+        tid: int,
+        *,
+        starting: bool = False,
+        passed: set[tuple[int, int]] | None = None,
+    ) -> State:
         """Run thread ``tid``'s local steps from ``state`` on (and forget its
         registers if it returns, as ``_thread_outcomes`` does); ``starting`` as
-        ``_chain``."""
-        settled = self._chain(state, tid, starting=starting)[-1]
+        ``_chain``.  ``passed`` gains the position of each step run."""
+        chain = self._chain(state, tid, starting=starting)
+        if passed is not None:
+            passed.update((tid, passing[self._pcs[tid]]) for passing in chain[:-1])
+        settled = chain[-1]
         pc = settled[self._pcs[tid]]
         if pc == DONE:
             return self._forget(settled, tid) if self._forgotten[tid] else settled
