@@ -64,6 +64,7 @@ from mc.kernel.pagecache import (
     remove_folio,
 )
 from mc.kernel.world import ModelError
+from mc.models.super import flag_slot
 from mc.models.writeback import do_writepages, fdatawait
 
 EVICT_NO_WAIT = "evict-skips-writeback-wait"
@@ -294,6 +295,7 @@ def writeback_single_inode(
             because="the wb's dirty lists and wb->list_lock are left out",
         ),
         Cite("fs/fs-writeback.c", "__writeback_inodes_wb", "6.6"),
+        Cite("fs/super.c", "super_trylock_shared", "6.6"),
         Cite(
             "fs/fs-writeback.c",
             "writeback_sb_inodes",
@@ -307,15 +309,36 @@ def writeback_single_inode(
 )
 def inode_flusher(op: Op, file: File, data: bool) -> None:
     """The background flusher writing back the inode: ``__writeback_inodes_wb()``
-    pins the superblock with ``trylock_super()`` (s_umount shared, trylock;
-    a superblock being unmounted is skipped), then
+    pins the superblock with ``super_trylock_shared()`` (fs/super.c, 6.6:
+    s_umount shared, trylock, then dropped again on a superblock that is
+    SB_DYING or not SB_BORN; ``sb->s_root`` is not modelled), then
     ``writeback_sb_inodes()`` (WB_SYNC_NONE) on the inode and its pages
-    (when ``data``)."""
+    (when ``data``).  Left out: the superblock's own lifetime (what
+    ``->put_super`` and ``->kill_sb`` free), so a flusher that does not
+    pin the superblock harms nothing the models hold."""
     op.holds_no_file()
     part = part_of(op, file)
     mapping = pagecache(op.world).attach(file) if data else None
     s_umount = op.world.superblock.s_umount
-    op.trylock(s_umount, "out", "if (!trylock_super(sb)) { redirty_tail(); continue; }", SHARED)
+    op.trylock(
+        s_umount,
+        "out",
+        "if (!super_trylock_shared(sb)) { redirty_tail(); continue; }: "
+        "down_read_trylock(&sb->s_umount)",
+        SHARED,
+    )
+    born, dying = flag_slot(op.world, "SB_BORN"), flag_slot(op.world, "SB_DYING", False)
+    with op.when(
+        Expr(
+            "(sb->s_flags & SB_DYING) || !(sb->s_flags & SB_BORN)",
+            lambda _world: lambda state: bool(state[dying] or not state[born]),
+            reads=frozenset({born, dying}),
+        ),
+        "if (!(sb->s_flags & SB_DYING) && sb->s_root && (sb->s_flags & SB_BORN)) return true",
+        label_negates=True,
+    ):
+        op.unlock(s_umount, "super_unlock_shared(sb); return false")
+        op.goto("out")
     writeback_single_inode(op, part, mapping, sync_all=False)
     op.unlock(s_umount, "up_read(&sb->s_umount)")
     op.label("out")

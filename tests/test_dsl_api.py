@@ -1031,3 +1031,23 @@ def test_a_directory_spelt_with_its_trailing_slash_says_how_to_spell_it() -> Non
         world.lookup_path("/a/")
     with pytest.raises(ValueError, match=r"^/b is not in the scenario's tree$"):
         world.lookup_path("/b")
+
+
+def test_a_shared_slot_cannot_take_the_name_of_a_slot_the_models_made() -> None:
+    """``shared_slot`` gives every thread asking by one name one slot; a
+    name the models gave a slot of their own (the inode life's
+    ``->kill_sb returned``, a lock's) is refused rather than shared, as a
+    user's flag by that name would change the model's state unseen."""
+    from mc.kernel.inode_life import inode_life
+    from mc.kernel.world import ModelError, World
+
+    world = World(("T1",))
+    world.build_tree(["/f"])
+    mine = world.shared_slot("my flag", False)
+    assert world.shared_slot("my flag", False) == mine
+    inode_life(world, "/f")
+    with pytest.raises(ModelError, match=r"shared_slot\('->kill_sb returned'\): the models hold"):
+        world.shared_slot("->kill_sb returned", False)
+    lock = world.add_lock("my_lock", LockKind.MUTEX)
+    with pytest.raises(ModelError, match="a slot of yours needs a name of its own"):
+        world.shared_slot(world.slots[lock.slot].name, None)

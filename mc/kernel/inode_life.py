@@ -93,7 +93,6 @@ class InodeLife:
             "use after evict", None, lambda v: "none" if v is None else str(v)
         )
         self.killed = world.add_slot("->kill_sb returned", False, yes_no)
-        self.sb_dying = world.add_slot("SB_DYING", False, yes_no)
 
     def _object(self, name: str, *, cached: bool, dirty: bool) -> InodeObject:
         world = self.world

@@ -281,6 +281,8 @@ class World:
         """The first lock of each name (``shared_lock``)."""
         self.shared_names: set[str] = set()
         """The names of the locks ``shared_lock`` made."""
+        self._shared_slots: set[int] = set()
+        """The slots ``shared_slot`` made."""
         self.inodes: list[Inode] = []
         self.inode_by_path: dict[str, Inode] = {}
         self.dentries: dict[tuple[int, str], Dentry] = {}
@@ -430,12 +432,25 @@ class World:
             name: lock for name, lock in self._lock_named.items() if lock.slot < count
         }
         self.shared_names -= gone
+        self._shared_slots = {slot for slot in self._shared_slots if slot < count}
         return taken
 
     def shared_slot(self, name: str, initial: Any, render: Render = str) -> int:
-        """The slot ``name`` of the world, made on first use with ``initial``."""
+        """The slot ``name`` of the world, made on first use with ``initial``:
+        every thread that asks for it by name gets the same slot.  A name
+        the models gave a slot of their own (``->kill_sb returned``, a
+        lock's) is a ``ModelError``: two meanings would share one slot."""
         index = self._slot_named.get(name)
-        return self.add_slot(name, initial, render) if index is None else index
+        if index is None:
+            index = self.add_slot(name, initial, render)
+            self._shared_slots.add(index)
+            return index
+        if index not in self._shared_slots:
+            raise ModelError(
+                f"shared_slot({name!r}): the models hold their own state in a slot of that "
+                "name; a slot of yours needs a name of its own"
+            )
+        return index
 
     def _lock_renderer(self, kind: Kind) -> Render:
         return lambda value: locks.render(kind, value, self.thread_names)
