@@ -248,7 +248,14 @@ def _unworked_aio(world: World) -> str:
 )
 def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
     """An O_DIRECT write of page ``index``, whole and aligned; ``aio``: an
-    io_submit(2) whose completion ``dio_worker`` runs."""
+    io_submit(2) whose completion ``dio_worker`` runs.  Left out: the
+    submitter completing the I/O itself when the bio ends before it drops
+    its reference (``__iomap_dio_rw()``'s last ``atomic_dec_and_test(&dio->ref)``,
+    then ``iomap_dio_complete()`` under i_rwsem: lock classes the
+    synchronous write takes in that order too), and ``ext4_dio_write_checks()``'s
+    upgrade to i_rwsem exclusive for an overwrite of an inode not yet
+    S_NOSEC (the model's inode is S_NOSEC: only extending writes and
+    holes take it exclusive)."""
     mapping = op.mapping(file)
     page = mapping.page(index)
     inode = op.inode(file.path)

@@ -721,7 +721,11 @@ def access_page(
             not_(allowed),
             "if (!vma || access_error(error_code, vma)) bad_area_access_error() /* SIGSEGV */",
         ):
-            op.unlock(mm.mmap_lock, "bad_area(): mmap_read_unlock(mm); force_sig_fault(SIGSEGV)")
+            op.unlock(
+                mm.mmap_lock,
+                "mmap_read_unlock(mm) /* lock_mm_and_find_vma() finding no VMA, or "
+                "bad_area_access_error() */; force_sig_fault(SIGSEGV)",
+            )
             op.goto(out)
     op.let(result, vm_fault(0), "vm_fault_t ret = 0")
     orig = op.compute(

@@ -141,7 +141,11 @@ does on the range check), ``count_vm_vma_lock_event()``, VMA merging,
 mprotect of part of a VMA, MAP_FIXED over an existing VMA, the child's VMA
 locks in ``dup_mmap()`` (a new mm no fault reaches), the page-table lock
 ``change_pte_range()`` and the zaps take, AFS's ``afs_vm_map_pages()``
-callback check and ``open_mmaps_lock``/``cb_lock`` in ``->open``/``->close``,
+callback check and, in ``->open``/``->close``, ``cb_lock`` and 6.6's
+per-cell ``cell->fs_open_mmaps_lock`` (per volume from 6.9) with
+``afs_drop_open_mmap()``'s ``flush_work(&vnode->cb_work)`` (its work zaps
+the mapping under ``i_mmap_rwsem``, under mmap_lock: an edge the models
+have from munmap),
 userfaultfd, MADV_DONTNEED_LOCKED and hugetlb VMAs, stack VMAs that
 ``expand_stack()`` grows, page tables freed, and the device memory
 ``->access`` reads.
@@ -457,7 +461,12 @@ def _link(scratch: Scratch, process: Process, number: int, vma: Vma) -> None:
 def mmap_file(op: Op, mapped: MappedFile, start: int, end: int, writable: bool) -> None:
     """mmap(2) of file pages ``[start, end)`` at the same virtual pages
     (the hint honoured), MAP_SHARED: -ENOMEM when the range is taken or the
-    process has no VMA slot left."""
+    process has no VMA slot left.  Left out: ``mmap_region()``'s merge with
+    an adjacent VMA of the same file, flags and following offset
+    (``vma_expand(prev)``: ``vma_start_write(prev)``, ``i_mmap_lock_write``,
+    no ``->mmap``); in ``mmap/mmap-vs-split`` a T1 that maps first would
+    grow the existing VMA rather than add one, taking the lock classes
+    munmap takes, so no cycle hides there."""
     part, process, inode = _parts(op, mapped)
     op.lock(process.mmap_lock, EXCL, "vm_mmap_pgoff(): mmap_write_lock_killable(mm)")
     if mapped.thp_area:

@@ -130,6 +130,7 @@ import attrs
 
 from mc.dsl import (
     EXCL,
+    SB_FREEZE_WRITE,
     SHARED,
     WAIT_AS_LOCK,
     Cite,
@@ -140,6 +141,7 @@ from mc.dsl import (
     World,
     flag_variant,
     operation,
+    sb_writers,
 )
 from mc.kernel.expr import Expr, const, same, state_expr
 from mc.kernel.locks import Lock
@@ -1087,11 +1089,14 @@ def alloc_block(op: Op, quotas: Quotas, path: str) -> None:
         Cite("fs/quota/dquot.c", "dquot_release", "6.4"),
         Cite("fs/quota/dquot.c", "dquot_commit", "6.4"),
         Cite("fs/ext4/inode.c", "ext4_setattr", "6.4"),
+        Cite("fs/open.c", "do_fchownat", "6.4"),
     ),
 )
 def chown(op: Op, quotas: Quotas, path: str, owner: str) -> None:
-    """chown(2) of the file at ``path`` to ``owner``: ``chown_common()``
-    takes i_rwsem; ``ext4_setattr()`` starts a handle and calls
+    """chown(2) of the file at ``path`` to ``owner``: ``do_fchownat()``
+    (fs/open.c, 6.4) takes ``mnt_want_write()`` (``sb_start_write()``:
+    SB_FREEZE_WRITE shared) around ``chown_common()``, which takes
+    i_rwsem; ``ext4_setattr()`` starts a handle and calls
     ``dquot_transfer()``: ``dqget()`` of the new owner's dquot (acquired
     from the quota file if not active), ``__dquot_transfer()``, which
     passes the old dquot back ("Pass back references to put"), and
@@ -1118,6 +1123,13 @@ def chown(op: Op, quotas: Quotas, path: str, owner: str) -> None:
     source = dquot(op.world, quotas, quotas.file(path).owner)
     target = dquot(op.world, quotas, owner)
     i_rwsem = op.inode(path).i_rwsem
+    writers = sb_writers(op.world, SB_FREEZE_WRITE)
+    op.lock(
+        writers,
+        SHARED,
+        "do_fchownat(): error = mnt_want_write(path.mnt): sb_start_write(m->mnt_sb)",
+        tag="sb-start-write",
+    )
     op.lock(i_rwsem, EXCL, "chown_common(): inode_lock(inode)")
     start_handle(op, "ext4_setattr(): handle = ext4_journal_start()")
     xattr_sem = op.world.shared_lock(f"xattr_sem({path})", LockKind.RWSEM)
@@ -1128,6 +1140,7 @@ def chown(op: Op, quotas: Quotas, path: str, owner: str) -> None:
     op.unlock(xattr_sem, "up_read(&EXT4_I(inode)->xattr_sem)")
     op.unlock(journal(op.world), "ext4_journal_stop(handle)")
     op.unlock(i_rwsem, "inode_unlock(inode)")
+    op.unlock(writers, "mnt_drop_write(path.mnt): sb_end_write(mnt->mnt_sb)", tag="sb-start-write")
 
 
 @operation(

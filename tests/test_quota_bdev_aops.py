@@ -132,6 +132,17 @@ def test_the_quota_locks_are_taken_where_ext4_takes_them(shipped: Registry) -> N
     assert "down_read(&dqopt->dqio_sem)" in labels and "down_write(&dqopt->dqio_sem)" in labels
 
 
+
+def test_chown_holds_freeze_protection_over_its_quota_work(shipped: Registry) -> None:
+    """do_fchownat()'s mnt_want_write() is SB_FREEZE_WRITE shared around
+    chown_common(): a freezer waits for the chown's handle and dquot
+    locks, so sb_writers comes before each of them."""
+    explored = dict(lockorder.explore(shipped, ["quota/alloc-vs-chown"]))
+    edges = explored["quota/alloc-vs-chown"]
+    for inner in ("i_rwsem", "jbd2_handle", "dq_lock", "dqio_sem"):
+        assert ("sb_writers", inner) in edges, inner
+
+
 RELEASE_FIRST = "release-dquot-locks-before-handle"
 
 
