@@ -132,7 +132,6 @@ def test_the_quota_locks_are_taken_where_ext4_takes_them(shipped: Registry) -> N
     assert "down_read(&dqopt->dqio_sem)" in labels and "down_write(&dqopt->dqio_sem)" in labels
 
 
-
 def test_chown_holds_freeze_protection_over_its_quota_work(shipped: Registry) -> None:
     """do_fchownat()'s mnt_want_write() is SB_FREEZE_WRITE shared around
     chown_common(): a freezer waits for the chown's handle and dquot

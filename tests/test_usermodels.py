@@ -1535,3 +1535,68 @@ def test_a_chart_of_a_trace_whose_model_file_now_fails_says_why(vfsmc: Run, tmp_
     line = len(original.splitlines()) + 2
     assert f"mine/failing_order.py:{line}: RuntimeError: x)" in drawn.stderr, drawn.stderr
     assert "unknown scenario" not in drawn.stderr
+
+
+REGROUPED = '''\
+"""A lock only T1 takes on the correct protocol, which a variant makes T2 take too."""
+
+from mc.dsl import EXCL, Op, flag_variant, operation, scenario
+
+BOTH = "t2-takes-a"
+flag_variant(BOTH, "T2 takes /a inside /b")
+
+
+@operation(models="inode_lock() calls", describe=lambda first, second: f"lock({first}, {second})")
+def lock_pair(op: Op, first: str, second: str | None) -> None:
+    """Lock ``first`` then, if given, ``second``."""
+    outer = op.inode(first).i_rwsem
+    op.lock(outer, EXCL, f"inode_lock({first})")
+    if second is not None:
+        inner = op.inode(second).i_rwsem
+        op.lock(inner, EXCL, f"inode_lock({second})")
+        op.unlock(inner, f"inode_unlock({second})")
+    op.unlock(outer, f"inode_unlock({first})")
+
+
+@operation(models="inode_lock() calls", describe=lambda: "lock(/b)")
+def lock_b(op: Op) -> None:
+    """Lock /b, and under the variant /a inside it."""
+    b = op.inode("/b").i_rwsem
+    op.lock(b, EXCL, "inode_lock(/b)")
+    if op.variant(BOTH):
+        a = op.inode("/a").i_rwsem
+        op.lock(a, EXCL, "inode_lock(/a) /* under /b */")
+        op.unlock(a, "inode_unlock(/a)")
+    op.unlock(b, "inode_unlock(/b)")
+
+
+scenario(
+    "my/pair",
+    "T1 locks /a then /b; T2 locks /b",
+    tree=["/a/", "/b/"],
+    threads=[lock_pair("/a", "/b"), lock_b()],
+)
+'''
+
+
+def test_a_trace_replays_on_the_correct_protocol_where_its_locks_run_together(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """On the correct protocol only T1 takes /a, so its inode_lock(/a)
+    runs as T1 starts; the variant's trace takes it as a step of its own.
+    ``replay --correct`` passes over it rather than stopping at step 1,
+    and stops at the variant's own step."""
+    model = _write(tmp_path, "pair.py", REGROUPED)
+    found = vfsmc("check", f"{model}:my/pair", "-V", "t2-takes-a")
+    assert found.exit_code == 1 and "deadlock" in found.output, found.output
+    saved = tmp_path / "counterexamples" / "my-pair--t2-takes-a.json"
+    assert json.loads(saved.read_text())["steps"][0]["label"] == "inode_lock(/a)"
+    correct = vfsmc("replay", str(saved), "--correct", "--json")
+    assert correct.exit_code == 0, correct.output
+    report = json.loads(correct.output)
+    assert report["stopped_at"] == 3, report
+    assert report["reason"] == (
+        "T2 is at 'inode_unlock(/b)' instead of 'inode_lock(/a) /* under /b */'"
+    )
+    again = vfsmc("replay", str(saved))
+    assert again.exit_code == 1, again.output

@@ -266,7 +266,9 @@ def replay_file(
             recorded = replay(broken, found)
             correct = None
             if found.variants:
-                correct = replay(registry.build(scenario, (), found.properties), found)
+                correct = replay(
+                    registry.build(scenario, (), found.properties), found, regroup=True
+                )
     except (UnknownName, ModelError, ThreadsDiffer) as error:
         raise _with_context(error, str(path)) from error
     if found.edited and not recorded.reproduced:

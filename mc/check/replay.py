@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 
 import attrs
 
 from mc.dsl.kernel_model import KernelModel
+from mc.dsl.program import CompiledStep
 from mc.engine.endings import can_end_from, cannot_end
 from mc.engine.model import PropertyKind
 from mc.kernel.expr import State
@@ -70,13 +72,18 @@ def threads_differ(model: KernelModel, counterexample: Counterexample) -> str | 
     return None
 
 
-def replay(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
+def replay(
+    model: KernelModel, counterexample: Counterexample, *, regroup: bool = False
+) -> ReplayReport:
     """Replay ``counterexample`` on ``model`` step by step; ``ThreadsDiffer``
     when it does not record the threads of ``model``, or its witness is
-    none of ``model``'s."""
+    none of ``model``'s.  ``regroup``: ``model`` is another protocol than
+    the one the trace was found on (``replay_regrouped``)."""
     differ = threads_differ(model, counterexample) or model.witness_problem(counterexample.witness)
     if differ is not None:
         raise ThreadsDiffer(differ)
+    if regroup:
+        return replay_regrouped(model, counterexample)
     names = {thread.name: tid for tid, thread in enumerate(model.threads)}
     state = model.initial
     replayed = 0
@@ -106,17 +113,8 @@ def replay(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
                 f"{head.thread} is at '{current.step.label}' instead of '{clipped(head.label)}'",
             )
         after = model.step(state, (tid, head.branch))
-        outcomes = len(current.fire(state))
-        if after is None and 0 < outcomes <= head.branch:
-            return stop(
-                number,
-                f"it records outcome {head.branch} of '{clipped(head.label)}', which has "
-                f"{counted(outcomes, 'outcome')} here (0 to {outcomes - 1})",
-            )
         if after is None:
-            wait = current.step.waiting(current.context, state)
-            detail = f"waits for {wait.resource}" if wait is not None else "is blocked"
-            return stop(number, f"{head.thread} cannot run '{clipped(head.label)}': it {detail}")
+            return stop(number, _cannot_run(current, state, head))
         again = model.step(state, (tid, head.branch))
         if again != after:
             differs = "" if again is None else f": {first_difference(model, after, again)}"
@@ -147,27 +145,105 @@ def replay(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
         positions.extend((head.thread, pc) for pc in model.positions(state, (tid, head.branch)))
         state = after
         replayed += len(group)
+    reproduced, reason = _outcome(model, counterexample, state)
+    return report(reproduced, None, reason)
+
+
+def _cannot_run(current: CompiledStep, state: State, step: Step) -> str:
+    """Why the trace's ``step``, the thread's ``current`` one in ``state``,
+    cannot run there: the outcome it records is not one it has, or it
+    waits."""
+    outcomes = len(current.fire(state))
+    if 0 < outcomes <= step.branch:
+        return (
+            f"it records outcome {step.branch} of '{clipped(step.label)}', which has "
+            f"{counted(outcomes, 'outcome')} here (0 to {outcomes - 1})"
+        )
+    wait = current.step.waiting(current.context, state)
+    detail = f"waits for {wait.resource}" if wait is not None else "is blocked"
+    return f"{step.thread} cannot run '{clipped(step.label)}': it {detail}"
+
+
+def _outcome(model: KernelModel, counterexample: Counterexample, state: State) -> tuple[bool, str]:
+    """Whether ``state``, where every step of ``counterexample`` replayed
+    to, violates its property, and the violation or why not."""
     if model.addresses(state) != counterexample.addresses:
-        return report(
-            False,
-            None,
+        return False, (
             f"every step replays but the address order is {model.addresses(state) or 'none'}, "
-            f"not {counterexample.addresses or 'none'}",
+            f"not {counterexample.addresses or 'none'}"
         )
     message = violation_in(model, counterexample.property, state)
     if message is None:
-        return report(
-            False,
-            None,
-            f"every step replays but the last state does not violate {counterexample.property}",
+        return False, (
+            f"every step replays but the last state does not violate {counterexample.property}"
         )
     if counterexample.witness or model.witness(state):
         wrong = model.check_witness(state, counterexample.witness)
         if wrong is not None:
-            return report(False, None, f"every step replays but {wrong}")
+            return False, f"every step replays but {wrong}"
         shown = ", ".join(f"{k}={v}" for k, v in counterexample.witness.items())
         message = f"{message} (witness {shown} satisfies the path condition)"
-    return report(True, None, message)
+    return True, message
+
+
+def replay_regrouped(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
+    """Replay ``counterexample`` on ``model``, another protocol than the one
+    it was found on, where steps may run together otherwise (a lock only
+    one thread takes on the correct protocol runs with the step before
+    it, as the thread starts or later).  Each step of the trace (its
+    ``started`` ones first) is matched alone, in its thread: one ``model``
+    already ran along with an earlier step of that thread is passed over,
+    any other is run, and the steps ``model`` runs along with it are
+    expected next in that thread.  Steps run together commute with every
+    other thread's, so the state reached is the one the trace's order
+    reaches.  A step that cannot happen stops the replay there (a
+    ``started`` one as step 1)."""
+    names = {thread.name: tid for tid, thread in enumerate(model.threads)}
+    ahead = {tid: deque(model.started_steps(tid)) for tid in range(len(model.threads))}
+    state = model.initial
+    replayed = 0
+    positions: list[tuple[str, int]] = []
+
+    def stop(number: int, reason: str) -> ReplayReport:
+        return ReplayReport(False, replayed, number, reason, state, (), tuple(positions))
+
+    numbered = [
+        *((1, step, True) for step in counterexample.started),
+        *((number, step, False) for number, step in enumerate(counterexample.steps, start=1)),
+    ]
+    for number, step, starting in numbered:
+        tid = names.get(step.thread)
+        if tid is None:
+            return stop(number, f"the scenario has no thread {step.thread}")
+        expected = ahead[tid]
+        if expected:
+            if expected[0] != step.label:
+                return stop(
+                    number,
+                    f"{step.thread} is at '{expected[0]}' instead of '{clipped(step.label)}' "
+                    f"(here it runs along with {step.thread}'s step before)",
+                )
+            expected.popleft()
+            replayed += not starting
+            continue
+        current = model.current_step(state, tid)
+        if current is None:
+            return stop(number, f"{step.thread} has already returned")
+        if current.step.label != step.label:
+            return stop(
+                number,
+                f"{step.thread} is at '{current.step.label}' instead of '{clipped(step.label)}'",
+            )
+        action = (tid, step.branch)
+        after = model.step(state, action)
+        if after is None:
+            return stop(number, _cannot_run(current, state, step))
+        expected.extend(record.label for record in model.records(state, action)[1:])
+        positions.extend((step.thread, pc) for pc in model.positions(state, action))
+        state = after
+        replayed += not starting
+    reproduced, reason = _outcome(model, counterexample, state)
+    return ReplayReport(reproduced, replayed, None, reason, state, (), tuple(positions))
 
 
 def _regrouped(

@@ -593,7 +593,7 @@ def replay_command(file: Path, correct: bool, models: tuple[Path, ...], as_json:
         with usermodels.reported():
             scenario = reg.scenario(counterexample.scenario)
             model = reg.build(scenario, variants, counterexample.properties)
-            report = replay(model, counterexample)
+            report = replay(model, counterexample, regroup=variants != counterexample.variants)
     except UnknownName as error:
         raise UnknownName(f"{file}: {error}{_replaced(counterexample, models)}") from None
     except ThreadsDiffer as error:
