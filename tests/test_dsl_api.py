@@ -1051,3 +1051,18 @@ def test_a_shared_slot_cannot_take_the_name_of_a_slot_the_models_made() -> None:
     lock = world.add_lock("my_lock", LockKind.MUTEX)
     with pytest.raises(ModelError, match="a slot of yours needs a name of its own"):
         world.shared_slot(world.slots[lock.slot].name, None)
+
+
+def test_a_users_effect_reads_the_models_own_state_by_slot_name() -> None:
+    """``World.slot`` finds a slot the models made by the name ``show``
+    lists, and names the closest one for a misspelt name."""
+    from mc.kernel.inode_life import inode_life
+    from mc.kernel.world import ModelError, World
+
+    world = World(("T1",))
+    world.build_tree(["/f"])
+    part = inode_life(world, "/f")
+    assert world.slot("->kill_sb returned") == part.killed
+    assert world.slot("i_count(/f)") == part.inode.i_count
+    with pytest.raises(ModelError, match=r"no slot is named 'i_cout\(/f\)' \(the closest is "):
+        world.slot("i_cout(/f)")

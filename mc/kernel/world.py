@@ -8,6 +8,7 @@ a step changed, and steps are compiled against fixed slot numbers.
 
 from __future__ import annotations
 
+import difflib
 import pickle
 import posixpath
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -434,6 +435,21 @@ class World:
         self.shared_names -= gone
         self._shared_slots = {slot for slot in self._shared_slots if slot < count}
         return taken
+
+    def slot(self, name: str) -> int:
+        """The slot named ``name``, one the models made (``SB_DYING``,
+        ``->kill_sb returned``, ``i_count(/f)``: ``vfsmc show --steps``
+        lists them under "slots"), for an effect or property of a user's
+        file to read the models' own state; its first, where two have the
+        name.  Slots are made as the threads are built, so a step reads it
+        from the state it runs on (``scratch.world.slot(name)``); a name
+        no slot has is a ``ModelError`` naming the closest there is."""
+        index = self._slot_named.get(name)
+        if index is not None:
+            return index
+        close = difflib.get_close_matches(name, list(self._slot_named), n=1, cutoff=0.6)
+        hint = f" (the closest is {close[0]!r})" if close else ""
+        raise ModelError(f"no slot is named {name!r}{hint}")
 
     def shared_slot(self, name: str, initial: Any, render: Render = str) -> int:
         """The slot ``name`` of the world, made on first use with ``initial``:
