@@ -118,6 +118,19 @@ def test_an_error_step_s_box_says_its_code_once() -> None:
     assert box.count("inode->i_op->setattr(") == 1, box
 
 
+def test_a_computed_value_is_said_once_in_its_box() -> None:
+    """A step whose event is the value it computed (``T1.full = False``)
+    listed that value again among what it changed."""
+    path = ROOT / "counterexamples" / (
+        "quota-journalled-alloc-vs-sync-commit--write-dquot-locks-before-handle.json"
+    )
+    counterexample = cx_format.load(path)
+    computed = next(step for step in counterexample.steps if step.event.text == "T1.full = False")
+    assert computed.changed == {"T1.full": "False"}
+    boxes = [line for line in to_dot(counterexample).splitlines() if "T1.full = False" in line]
+    assert boxes and all(box.count("T1.full = False") == 1 for box in boxes), boxes
+
+
 def _on_the_correct_protocol(shipped: Registry, stem: str) -> ReplayReport:
     """The shipped counterexample ``stem`` replayed without its variants."""
     counterexample = cx_format.load(next(p for p in SHIPPED if p.stem == stem))

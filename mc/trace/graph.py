@@ -314,7 +314,9 @@ class _Chart:
             text = _wrap(step.label, 44)
             if step.event.text != step.label:
                 text += "\n" + _wrap(step.event.text, 44)
-            text += "".join(f"\n{_wrap(line, 44)}" for line in self._details(step))
+            text += "".join(
+                f"\n{_wrap(line, 44)}" for line in self._details(step) if line != step.event.text
+            )
         fill = "#ffdddd" if error else MARKED if marked else "white"
         return _node(
             name,
