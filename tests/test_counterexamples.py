@@ -121,8 +121,10 @@ def test_an_error_step_s_box_says_its_code_once() -> None:
 def test_a_computed_value_is_said_once_in_its_box() -> None:
     """A step whose event is the value it computed (``T1.full = False``)
     listed that value again among what it changed."""
-    path = ROOT / "counterexamples" / (
-        "quota-journalled-alloc-vs-sync-commit--write-dquot-locks-before-handle.json"
+    path = (
+        ROOT
+        / "counterexamples"
+        / ("quota-journalled-alloc-vs-sync-commit--write-dquot-locks-before-handle.json")
     )
     counterexample = cx_format.load(path)
     computed = next(step for step in counterexample.steps if step.event.text == "T1.full = False")

@@ -28,8 +28,8 @@ from mc.dsl import (
     scenario,
 )
 from mc.dsl.program import Jump, Program
-from mc.dsl.scenario import Registry
-from mc.dsl.steps import JumpStep
+from mc.dsl.scenario import Registry, Variant
+from mc.dsl.steps import JumpStep, LockStep
 from mc.engine.explore import check
 from mc.engine.result import Verdict
 from mc.models.dirops import create
@@ -1066,3 +1066,42 @@ def test_a_users_effect_reads_the_models_own_state_by_slot_name() -> None:
     assert world.slot("i_count(/f)") == part.inode.i_count
     with pytest.raises(ModelError, match=r"no slot is named 'i_cout\(/f\)' \(the closest is "):
         world.slot("i_cout(/f)")
+
+
+@operation(models="two inode locks, the second a trylock that backs off")
+def lock_then_try(op: Op, first: str, second: str) -> None:
+    """Lock ``first``, then trylock ``second``: on failure drop ``first``."""
+    outer, inner = op.inode(first).i_rwsem, op.inode(second).i_rwsem
+    op.lock(outer, EXCL, f"inode_lock({first})")
+    op.trylock(inner, "back_off", f"if (!inode_trylock({second})) goto back_off")
+    op.unlock(inner, f"inode_unlock({second})")
+    op.label("back_off")
+    op.unlock(outer, f"inode_unlock({first})")
+
+
+def test_a_trylock_made_blocking_waits_and_can_deadlock() -> None:
+    """Two threads taking /a and /b in opposite orders, each backing off
+    when the second lock is busy, never deadlock; with ``Program.block``
+    the trylocks wait, and they do."""
+    trying = _model(lock_then_try("/a", "/b"), lock_then_try("/b", "/a"))
+    assert check(trying).verdict is Verdict.OK
+    program = trying.threads[0].program
+    blocking = program.block(lambda step: "inode_trylock" in step.label)
+    [waits] = [step for step in blocking.steps if "inode_trylock" in step.label]
+    assert isinstance(waits, LockStep) and waits.source == program.steps[1].source
+    assert [s.label for s in blocking.steps] == [s.label for s in program.steps]
+    registry = _registry(lock_then_try("/a", "/b"), lock_then_try("/b", "/a"))
+    variant_name = "api-blocking-trylock"
+    registry.add_variant(
+        Variant(
+            variant_name,
+            "the trylocks wait",
+            lambda p, _invocation: p.block(lambda s: "inode_trylock" in s.label),
+        )
+    )
+    blocked = registry.build(
+        registry.scenario("api/s"), (variant_name,), properties=("lock-protocol", "deadlock")
+    )
+    found = check(blocked)
+    assert found.verdict is Verdict.VIOLATED and found.violation is not None
+    assert found.violation.property == "deadlock"

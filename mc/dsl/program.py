@@ -259,6 +259,28 @@ class Program:
 
         return self.replace_steps(change)
 
+    def block(self, chosen: Callable[[Step], bool]) -> Program:
+        """The trylocks ``chosen`` picks (``op.trylock``; it is given each
+        ``TryLockStep`` and no other step) wait for their lock instead of
+        jumping to their fail label (``mutex_trylock()`` made
+        ``mutex_lock()``), with their label, source and mode; the fail path
+        stays for whatever else jumps there."""
+
+        def change(step: Step) -> Sequence[Step]:
+            if isinstance(step, TryLockStep) and chosen(step):
+                return (
+                    LockStep(
+                        label=step.label,
+                        source=step.source,
+                        tags=step.tags,
+                        lock=step.lock,
+                        mode=step.mode,
+                    ),
+                )
+            return (step,)
+
+        return self.replace_steps(change)
+
     def spin(self, chosen: Callable[[Step], bool]) -> Program:
         """The trylocks ``chosen`` picks (``op.trylock``; it is given each
         ``TryLockStep`` and no other step) retry in place while the lock is
