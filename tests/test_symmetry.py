@@ -184,6 +184,29 @@ def test_a_property_reading_one_interchangeable_thread_is_refused(
     assert f"property t1-loses reads {form}(T1) and not the same of T2" in refused.output
 
 
+def test_a_property_that_does_not_say_what_it_reads_is_refused(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """An invariant without reads= that looks at T1 alone: --symmetry
+    would prune the state where T2 ran first and say OK."""
+    (tmp_path / "undeclared.py").write_text(
+        "from mc.dsl import invariant, scenario\n"
+        "from mc.models.dirops import rmdir\n\n"
+        "@invariant('t1-loses', 'x', terminal=True)\n"
+        "def t1_loses(model):\n"
+        "    t = model.threads[0]\n"
+        "    return lambda s: 'T1 won' if s[t.slots.ret] == 0 else None\n"
+        "\n"
+        "scenario('my/two-rmdirs', 'x', tree=['/a/', '/a/b/'],\n"
+        "         threads=[rmdir('/a/b'), rmdir('/a/b')], properties=['t1-loses', 'deadlock'])\n"
+    )
+    plain = vfsmc("check", "undeclared.py:my/two-rmdirs", "--no-save")
+    assert plain.exit_code == 1 and "T1 won" in plain.output
+    refused = vfsmc("check", "undeclared.py:my/two-rmdirs", "--symmetry", "--no-save")
+    assert refused.exit_code == 2, refused.output
+    assert "property t1-loses does not say what it reads (reads=)" in refused.output
+
+
 TWO_READS = """\
 from mc.dsl import BASE_PROPERTIES, File, scenario
 from mc.kernel.pagecache_properties import PAGECACHE_PROPERTIES

@@ -192,10 +192,17 @@ def telling_apart(model: KernelModel) -> str | None:
     threads, as far as their ``reads=`` tells: one reads whether some
     threads of a group returned (and their registers) and not the others
     (``returned(T1)``), or the registers of some of them as they run
-    (``registers(T1)``, which holds the thread's program counter); or None."""
+    (``registers(T1)``, which holds the thread's program counter), or one
+    does not say what it reads at all; or None."""
     base = len(model.world.slots)
     names = [thread.name for thread in model.threads]
     for prop in model.properties():
+        if prop.reads is None:
+            return (
+                f"property {prop.name} does not say what it reads (reads=), so nothing tells "
+                "whether it looks at the threads --symmetry takes as interchangeable alike; "
+                "declare its reads= or check without --symmetry"
+            )
         if not prop.reads:
             continue
         for group in interchangeable(model):
