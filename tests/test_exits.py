@@ -12,6 +12,7 @@ import time
 import tomllib
 from collections.abc import Callable, Hashable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import Result
@@ -417,3 +418,49 @@ def test_a_reader_that_stops_mid_output_gets_141_even_unbuffered() -> None:
     assert done.wait(timeout=120) == 141, done.stderr.read()
     assert b"Traceback" not in done.stderr.read()
     done.stderr.close()
+
+
+@pytest.mark.parametrize("stderr", ["full", "closed", "closed pipe"])
+def test_standard_error_that_cannot_be_written_loses_no_verdict(
+    tmp_path: Path, stderr: str
+) -> None:
+    """The progress line and the notes go to standard error on a best
+    effort: where it is full, closed or a pipe nobody reads, the verdict
+    still reaches standard output and the exit code is the verdict's (a
+    violation's 1 once came from the failed write, and ``2>&-`` was an
+    internal error)."""
+    command = [sys.executable, "-m", "mc", "check", "dirops/opposite-renames", "--no-save"]
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    streams: dict[str, Any] = {
+        "full": {"stderr": open("/dev/full", "w")},  # noqa: SIM115
+        "closed": {"stderr": subprocess.DEVNULL, "preexec_fn": lambda: os.close(2)},
+        "closed pipe": {"stderr": write_end},
+    }[stderr]
+    try:
+        for extra in (["--progress"], ["-V", "no-rename-mutex"]):
+            done = subprocess.run(
+                [*command, *extra],
+                stdout=subprocess.PIPE,
+                timeout=120,
+                check=False,
+                cwd=tmp_path,
+                **streams,
+            )
+            verdict = "OK" if extra == ["--progress"] else "VIOLATED"
+            assert done.returncode == (0 if verdict == "OK" else 1), done.stdout
+            shown = "" if verdict == "OK" else " with no-rename-mutex"
+            assert f"dirops/opposite-renames{shown}: {verdict}" in done.stdout.decode()
+        unknown = subprocess.run(
+            [sys.executable, "-m", "mc", "check", "nope/x"],
+            stdout=subprocess.PIPE,
+            timeout=120,
+            check=False,
+            cwd=tmp_path,
+            **streams,
+        )
+        assert unknown.returncode == 2
+    finally:
+        os.close(write_end)
+        if stderr == "full":
+            streams["stderr"].close()

@@ -184,9 +184,7 @@ def test_a_property_reading_one_interchangeable_thread_is_refused(
     assert f"property t1-loses reads {form}(T1) and not the same of T2" in refused.output
 
 
-def test_a_property_that_does_not_say_what_it_reads_is_refused(
-    vfsmc: Run, tmp_path: Path
-) -> None:
+def test_a_property_that_does_not_say_what_it_reads_is_refused(vfsmc: Run, tmp_path: Path) -> None:
     """An invariant without reads= that looks at T1 alone: --symmetry
     would prune the state where T2 ran first and say OK."""
     (tmp_path / "undeclared.py").write_text(

@@ -3,10 +3,12 @@ handled from the first import on."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import signal
 import sys
 from types import FrameType
+from typing import TextIO
 
 from mc.cli.exit_codes import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from mc.project import Terminated
@@ -32,17 +34,63 @@ def _buffer_output() -> None:
         )
 
 
+class _BestEffort(io.TextIOBase):
+    """Standard error as vfsmc writes it: diagnostics and the progress
+    line, which are lost rather than fatal where they cannot be written
+    (``2>/dev/full``, a closed pipe, ``2>&-``), so the verdict still
+    reaches standard output and the exit code still says it."""
+
+    def __init__(self, stream: TextIO | None) -> None:
+        super().__init__()
+        self._stream = stream
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._stream, "encoding", None) or "utf-8"
+
+    @property
+    def errors(self) -> str:  # type: ignore[override]
+        return getattr(self._stream, "errors", None) or "backslashreplace"
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if self._stream is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if self._stream is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._stream.flush()
+
+    def isatty(self) -> bool:
+        try:
+            return self._stream is not None and self._stream.isatty()
+        except (OSError, ValueError):
+            return False
+
+    def fileno(self) -> int:
+        if self._stream is None:
+            raise io.UnsupportedOperation("standard error is closed")
+        return self._stream.fileno()
+
+
 def run() -> None:
     """Import and run the command line; an interruption while importing
     exits 130 without a traceback, SIGTERM exits 143 after the usual
     clean-up (a file being written is removed).  Started with its
     standard output closed (``>&-``), where what it prints would be lost,
-    it says so and exits 2."""
+    it says so and exits 2; standard error is written on a best effort
+    (``_BestEffort``)."""
     if sys.stdout is None:
         if sys.stderr is not None:
             sys.stderr.write("vfsmc: error: standard output is closed: what it prints is lost\n")
         sys.exit(EXIT_USAGE)
     _buffer_output()
+    sys.stderr = _BestEffort(sys.stderr)
     try:
         signal.signal(signal.SIGTERM, _terminated)
         from mc.cli.main import main
