@@ -1600,3 +1600,44 @@ def test_a_trace_replays_on_the_correct_protocol_where_its_locks_run_together(
     )
     again = vfsmc("replay", str(saved))
     assert again.exit_code == 1, again.output
+
+
+OWN_BASE_EXCEPTION = '''\
+from mc.dsl import Op, operation, scenario
+
+
+class Mine(BaseException):
+    """An exception of the model's own that is no Exception."""
+
+
+def boom(scratch, slot):
+    raise Mine("the model's own")
+
+
+@operation(models="an effect that raises")
+def bump(op: Op) -> None:
+    op.effect("x++", boom, op.world.shared_slot("x", 0))
+
+
+scenario("my/boom", "x", tree=["/a/"], threads=[bump(), bump()], properties=["deadlock"])
+'''
+
+
+@pytest.mark.parametrize(
+    ("text", "target", "said"),
+    [
+        ("raise GeneratorExit\n", "dirops/opposite-renames", "ge.py:1: GeneratorExit"),
+        (OWN_BASE_EXCEPTION, "ge.py:my/boom", "ge.py:9: in boom: Mine: the model's own"),
+    ],
+)
+def test_a_model_raising_what_is_no_exception_is_one_line(
+    vfsmc: Run, tmp_path: Path, text: str, target: str, said: str
+) -> None:
+    """A model file raising a BaseException that is no Exception
+    (GeneratorExit, a class of its own) as it loads or as a step runs is
+    a model error naming its line, exit 2, not a traceback and exit 1."""
+    _write(tmp_path, "ge.py", text)
+    extra = ("--models", "ge.py") if target.startswith("dirops/") else ()
+    ran = vfsmc("check", target, "--no-save", *extra)
+    assert ran.exit_code == 2, ran.output
+    assert ran.output.strip() == f"vfsmc: error: {said}"

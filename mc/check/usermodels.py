@@ -275,18 +275,27 @@ def reported() -> Iterator[None]:
         yield
     except (KeyboardInterrupt, Terminated):
         raise
-    except (SystemExit, MemoryError) as error:
-        users = _in_users_files(locate(error))
-        if not users:
-            raise
-        if os.environ.get(SHOW_TRACEBACK):
-            traceback.print_exception(error, file=sys.stderr)
-        raise LocatedModelError(describe(error, users)) from error
+    except MemoryError as error:
+        raise _from_users_files(error) from error
     except Exception as error:
         explained = located(error)
         if explained is error:
             raise
         raise explained from error
+    except BaseException as error:  # SystemExit, GeneratorExit, a model's own kind
+        raise _from_users_files(error) from error
+
+
+def _from_users_files(error: BaseException) -> BaseException:
+    """``error`` as a ``LocatedModelError`` when it was raised in a user's
+    model file (one that is no ``Exception``: SystemExit, GeneratorExit,
+    MemoryError), else itself."""
+    users = _in_users_files(locate(error))
+    if not users:
+        return error
+    if os.environ.get(SHOW_TRACEBACK):
+        traceback.print_exception(error, file=sys.stderr)
+    return LocatedModelError(describe(error, users))
 
 
 def _in_users_files(sources: Sequence[Source]) -> list[Source]:
