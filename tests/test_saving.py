@@ -8,10 +8,12 @@ import json
 import multiprocessing
 import os
 import re
+import signal
 import stat
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -101,6 +103,61 @@ def test_a_dot_that_dies_is_one_line_never_a_killed_vfsmc(tmp_path: Path) -> Non
     warning, error = drawn.stderr.splitlines()
     assert warning.startswith("vfsmc: warning: long.json: this trace does not replay on today's")
     assert error.startswith("vfsmc: error: long.svg: dot failed")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_while_drawing_leaves_no_older_chart_beside_the_new_trace(
+    tmp_path: Path, signum: int
+) -> None:
+    """Ctrl-C or SIGTERM while dot draws the chart of a new trace: the
+    charts of an earlier run of that name, which draw another trace, are
+    removed with the one being drawn; the new trace stays."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "dot").write_text("#!/bin/sh\nexec sleep 60\n")
+    (fake / "dot").chmod(0o755)
+    saved = tmp_path / "counterexamples"
+    saved.mkdir()
+    for suffix in ("dot", "svg"):
+        (saved / f"{STEM}.{suffix}").write_text("an earlier run's chart\n")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "mc", "check", SCENARIO, "-V", VARIANT],
+        cwd=tmp_path,
+        env={**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    trace = saved / f"{STEM}.json"
+    for _ in range(600):
+        if trace.exists() and (saved / f"{STEM}.dot").read_text() != "an earlier run's chart\n":
+            break
+        time.sleep(0.05)
+    child.send_signal(signum)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == (130 if signum == signal.SIGINT else 143), (out, err)
+    assert json.loads(trace.read_text())["variants"] == [VARIANT]
+    assert "digraph" in (saved / f"{STEM}.dot").read_text()
+    assert not (saved / f"{STEM}.svg").exists()
+
+
+def test_a_dot_that_writes_nothing_draws_no_empty_chart(tmp_path: Path) -> None:
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "dot").write_text("#!/bin/sh\ncat >/dev/null\nexit 0\n")
+    (fake / "dot").chmod(0o755)
+    shipped = Path(__file__).resolve().parent.parent / "counterexamples" / f"{STEM}.json"
+    drawn = subprocess.run(
+        [sys.executable, "-m", "mc", "graph", str(shipped), "-o", "chart.svg"],
+        cwd=tmp_path,
+        env={**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert drawn.returncode == 2, drawn.stderr
+    assert drawn.stderr.strip() == "vfsmc: error: chart.svg: dot failed: it wrote nothing"
+    assert not (tmp_path / "chart.svg").exists()
 
 
 def test_a_label_longer_than_dot_accepts_is_cut(vfsmc: Run, tmp_path: Path) -> None:

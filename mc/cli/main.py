@@ -50,6 +50,7 @@ from mc.engine.explore import Options, UndeclaredRead
 from mc.engine.reduction import turned_off_by
 from mc.engine.result import Strategy, Verdict
 from mc.kernel.world import ModelError
+from mc.project import Terminated
 from mc.spec.conformance import SPEC_CONFORMANCE
 from mc.text import clipped, counted, printable, status_line
 from mc.trace import format as cx_format
@@ -416,7 +417,8 @@ def _save(
         with contextlib.suppress(OSError, ExpectationError):
             out.mkdir(parents=True, exist_ok=True)
             stack.enter_context(locked(out))
-        for kind, suffix in (("counterexample", "json"), ("dot", "dot"), ("svg", "svg")):
+        kinds = (("counterexample", "json"), ("dot", "dot"), ("svg", "svg"))
+        for at, (kind, suffix) in enumerate(kinds):
             path = out / f"{stem}.{suffix}"
             try:
                 if kind == "counterexample":
@@ -425,6 +427,12 @@ def _save(
                     )
                 else:
                     render_graph.render(outcome.counterexample, path, marks)
+            except (KeyboardInterrupt, Terminated):
+                if "counterexample" in files:  # no older chart beside the new trace
+                    for _kind, later in kinds[at:]:
+                        with contextlib.suppress(OSError):
+                            (out / f"{stem}.{later}").unlink(missing_ok=True)
+                raise
             except (OSError, render_graph.GraphError) as error:
                 say("warning", f"not saved: {message_of(error)}")
             except Exception as error:  # a bug in a writer must not cost the verdict

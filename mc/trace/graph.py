@@ -557,6 +557,8 @@ def pipe(source: str, fmt: str, path: Path | str = "chart") -> bytes:
         raise GraphError(f"{path}: dot failed: {reason}") from None
     except (graphviz.ExecutableNotFound, OSError) as error:
         raise GraphError(f"{path}: dot failed: {error}") from None
+    if not data:
+        raise GraphError(f"{path}: dot failed: it wrote nothing")
     return data
 
 
