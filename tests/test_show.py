@@ -616,14 +616,22 @@ def test_moving_steps_before_one_of_them_says_so(vfsmc: Run) -> None:
         "not json",
         '{"applies": {}}',
         '{"entries": [1, {"key": 2}]}',
+        "[" * 100_000 + "]" * 100_000,
+        "a FIFO",
     ],
 )
 def test_a_cache_that_is_not_one_is_worked_out_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kept: str
 ) -> None:
+    """Whatever holds the cache's name, a FIFO (which would block its
+    reader) or JSON nested past Python's recursion limit, is worked out
+    again and replaced."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     inventory.cache_file().parent.mkdir(parents=True)
-    inventory.cache_file().write_text(kept)
+    if kept == "a FIFO":
+        os.mkfifo(inventory.cache_file())
+    else:
+        inventory.cache_file().write_text(kept)
     registry = shipped_registry()
     for name in list(registry.scenarios):
         if name != "attr/chmod-link-unlink":

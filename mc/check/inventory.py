@@ -38,6 +38,7 @@ from mc.dsl.steps import LockStep, Step
 from mc.kernel.expr import Expr
 from mc.kernel.world import LocatedModelError
 from mc.project import ROOT
+from mc.text_files import read_text
 
 
 @attrs.frozen
@@ -566,8 +567,8 @@ def applicable_variant_names(registry: Registry) -> dict[str, list[str]]:
     key = sources_key()
     path = cache_file()
     entries: list[dict[str, Any]] = []
-    with contextlib.suppress(OSError, ValueError):
-        remembered = json.loads(path.read_text())
+    with contextlib.suppress(OSError, ValueError, RecursionError):
+        remembered = json.loads(read_text(path, "the applicable-variants cache"))
         listed = remembered.get("entries") if isinstance(remembered, dict) else None
         entries = [
             entry
