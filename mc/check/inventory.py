@@ -593,8 +593,9 @@ def applicable_variant_names(registry: Registry) -> dict[str, list[str]]:
             raise _blamed(registry, scenario, error) from None
     kept: list[dict[str, Any]] = [{"key": key, "applies": worked_out}]
     kept += [entry for entry in entries if entry.get("key") != key][: KEPT_ANSWERS - 1]
-    with contextlib.suppress(OSError):
-        write_atomically(path, json.dumps({"entries": kept}))
+    if path.is_file() or not path.exists():  # a FIFO by its name would block the writer
+        with contextlib.suppress(OSError):
+            write_atomically(path, json.dumps({"entries": kept}))
     return worked_out
 
 
