@@ -30,6 +30,8 @@ LABEL_NEGATES = {
     "/* dqinit_needed() */",
     # __get_acl(): the block runs for an uncached ACL (models/xattr.py)
     "if (!is_uncached_acl(acl)) return acl",
+    # super_trylock_shared(): the block drops s_umount on a dying or unborn superblock
+    "if (!(sb->s_flags & SB_DYING) && sb->s_root && (sb->s_flags & SB_BORN)) return true",
 }
 """Labels whose condition is the negation of the model's (``label_negates``)."""
 
