@@ -78,6 +78,10 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
         (_set("steps.3.label", "a\x00b"), "steps[3].label: a NUL character is no text"),
         (_set("message", "\ud800"), "counterexample.message: an unpaired surrogate is no text"),
         (_set("steps.0.changed", {"x\x00": "1"}), "a field name: a NUL character is no text"),
+        (
+            _set("properties", ["deadlock", "no-lost-write"]),
+            "field 'properties': no-lost-write needs a block device; dirops/opposite-renames has",
+        ),
     ],
 )
 def test_a_malformed_counterexample_names_the_file_and_the_field(

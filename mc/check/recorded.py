@@ -10,8 +10,9 @@ from pathlib import Path
 import attrs
 
 from mc.check import usermodels
+from mc.check.inventory import check_applicable
 from mc.check.replay import ThreadsDiffer, replay
-from mc.dsl.scenario import Registry, Scenario, UnknownName
+from mc.dsl.scenario import NotApplicable, Registry, Scenario, UnknownName
 from mc.kernel.world import ModelError
 from mc.project import ROOT
 from mc.trace.format import Counterexample, FormatError
@@ -139,6 +140,23 @@ def load_recorded(
     for file in recorded_files(path, counterexample, allowed):
         for module in usermodels.load(file):
             usermodels.add(registry, module)
+
+
+def refuse_inapplicable_properties(
+    registry: Registry, path: Path, counterexample: Counterexample
+) -> None:
+    """A ``FormatError`` naming ``path`` when ``counterexample`` records a
+    property its scenario gives nothing to check (no-lost-write of a
+    scenario without a block device): no search saves one, so the file
+    was edited or names another scenario's properties."""
+    if counterexample.scenario not in registry.scenarios:
+        return
+    try:
+        check_applicable(
+            registry, registry.scenario(counterexample.scenario), counterexample.properties
+        )
+    except NotApplicable as error:
+        raise FormatError(f"{path}: field 'properties': {error}") from None
 
 
 def default_out(scenario: str) -> Path:

@@ -600,6 +600,7 @@ def replay_command(file: Path, correct: bool, models: tuple[Path, ...], as_json:
     try:
         with usermodels.reported():
             scenario = reg.scenario(counterexample.scenario)
+            recorded.refuse_inapplicable_properties(reg, file, counterexample)
             model = reg.build(scenario, variants, counterexample.properties)
             report = replay(model, counterexample, regroup=variants != counterexample.variants)
     except UnknownName as error:
@@ -713,6 +714,7 @@ def graph(file: Path, output: Path, models: tuple[Path, ...]) -> None:
     except (UnknownName, ModelError) as error:
         caveat = f"its models could not be loaded ({error})"
     else:
+        recorded.refuse_inapplicable_properties(reg, file, counterexample)
         unreplayed = does_not_replay(reg, counterexample, refuse_misfit=file)
         if unreplayed:
             caveat = f"this trace does not replay on today's models ({unreplayed})"

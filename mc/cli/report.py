@@ -10,7 +10,7 @@ import click
 from mc.atomic_write import write_atomically
 from mc.check import usermodels
 from mc.check.marks import variant_marks
-from mc.check.recorded import does_not_replay, load_recorded
+from mc.check.recorded import does_not_replay, load_recorded, refuse_inapplicable_properties
 from mc.check.registry import with_files
 from mc.cli.errors import one_line_errors, wrote
 from mc.cli.options import in_existing_directory, models_option, trace_file
@@ -58,6 +58,7 @@ def report_command(file: Path, output: Path, models: tuple[Path, ...]) -> None:
     try:
         with usermodels.reported():
             load_recorded(reg, file, counterexample, given=bool(models))
+            refuse_inapplicable_properties(reg, file, counterexample)
             scenario = reg.scenario(counterexample.scenario)
             model = reg.build(scenario, counterexample.variants, counterexample.properties)
             initial = model.render_state(model.initial)
