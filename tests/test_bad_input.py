@@ -79,6 +79,10 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
         (_set("message", "\ud800"), "counterexample.message: an unpaired surrogate is no text"),
         (_set("steps.0.changed", {"x\x00": "1"}), "a field name: a NUL character is no text"),
         (
+            _set("properties", ["deadlock", "namespace", "deadlock"]),
+            "field 'properties' names 'deadlock' twice",
+        ),
+        (
             _set("properties", ["deadlock", "no-lost-write"]),
             "field 'properties': no-lost-write needs a block device; dirops/opposite-renames has",
         ),

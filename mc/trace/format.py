@@ -376,7 +376,10 @@ def from_json(data: Any) -> Counterexample:
     scenario = _field(data, "scenario", str, "counterexample")
     if not scenario:
         raise FormatError("field 'scenario' must not be empty")
-    properties = _strings(_field(data, "properties", list, "counterexample"), "field 'properties'")
+    properties = _distinct(
+        _strings(_field(data, "properties", list, "counterexample"), "field 'properties'"),
+        "properties",
+    )
     prop = _field(data, "property", str, "counterexample")
     if prop not in properties:
         raise FormatError(f"field 'property': {prop!r} is not among field 'properties'")
