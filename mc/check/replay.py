@@ -105,13 +105,10 @@ def replay(
         if tid is None:
             return stop(number, f"the scenario has no thread {head.thread}")
         current = model.current_step(state, tid)
-        if current is None:
-            return stop(number, f"{head.thread} has already returned")
-        if current.step.label != head.label:
-            return stop(
-                number,
-                f"{head.thread} is at '{current.step.label}' instead of '{clipped(head.label)}'",
-            )
+        elsewhere = _elsewhere(current, head)
+        if elsewhere is not None:
+            return stop(number, elsewhere)
+        assert current is not None
         after = model.step(state, (tid, head.branch))
         if after is None:
             return stop(number, _cannot_run(current, state, head))
@@ -147,6 +144,16 @@ def replay(
         replayed += len(group)
     reproduced, reason = _outcome(model, counterexample, state)
     return report(reproduced, None, reason)
+
+
+def _elsewhere(current: CompiledStep | None, step: Step) -> str | None:
+    """Why the trace's ``step`` is not the thread's ``current`` one (None
+    when it is): the thread has returned, or is at another step."""
+    if current is None:
+        return f"{step.thread} has already returned"
+    if current.step.label != step.label:
+        return f"{step.thread} is at '{current.step.label}' instead of '{clipped(step.label)}'"
+    return None
 
 
 def _cannot_run(current: CompiledStep, state: State, step: Step) -> str:
@@ -227,13 +234,10 @@ def replay_regrouped(model: KernelModel, counterexample: Counterexample) -> Repl
             replayed += not starting
             continue
         current = model.current_step(state, tid)
-        if current is None:
-            return stop(number, f"{step.thread} has already returned")
-        if current.step.label != step.label:
-            return stop(
-                number,
-                f"{step.thread} is at '{current.step.label}' instead of '{clipped(step.label)}'",
-            )
+        elsewhere = _elsewhere(current, step)
+        if elsewhere is not None:
+            return stop(number, elsewhere)
+        assert current is not None
         action = (tid, step.branch)
         after = model.step(state, action)
         if after is None:
