@@ -368,10 +368,9 @@ def uses(op: Op, feature: str) -> None:
     op.world.parts.setdefault(f"filelock:{feature}", True)
 
 
-def find_context(world: World) -> FileLockContext | None:
-    """The scenario's lock context, if a thread made one."""
-    parts = world.parts.get("filelock", {})
-    return next(iter(parts.values()), None) if parts else None
+def lock_contexts(world: World) -> list[FileLockContext]:
+    """The lock contexts the threads made, one per file, in the order made."""
+    return list(world.parts.get("filelock", {}).values())
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -725,7 +724,7 @@ def posix_lock_attempt(
             op.wait_until(
                 shared_is(ctx.notified, "notified", lambda v: request[0] in v),
                 "nlmsvc_lock(): return nlm_lck_blocked; svc_recv() until nlmsvc_notify_blocked()",
-                f"a POSIX lock on {request[1]}-{request[2]}",
+                f"a POSIX lock on {ctx.path} {request[1]}-{request[2]}",
                 holders=_holders(ctx, _posix_blockers(ctx, request)),
                 woken_by_holders=True,
             )
@@ -739,7 +738,7 @@ def posix_lock_attempt(
                     lambda _w: lambda state: not _is_blocked(ctx, "posix", request[0])(state),
                 ),
                 "wait_event_interruptible(fl->fl_wait, list_empty(&fl->fl_blocked_member))",
-                f"a POSIX lock on {request[1]}-{request[2]}",
+                f"a POSIX lock on {ctx.path} {request[1]}-{request[2]}",
                 holders=_holders(ctx, _posix_blockers(ctx, request)),
                 woken_by_holders=True,
             )

@@ -17,11 +17,11 @@ from mc.models.filelock import (
     delegate,
     delegate_then_setattr,
     exclusion_violation,
-    find_context,
     flock_upgrade,
     laundromat,
     lease_never_answered,
     lease_violation,
+    lock_contexts,
     lock_range,
     lock_two_ranges,
     lockd_deferred,
@@ -46,14 +46,22 @@ EDEADLK_EXACT = "edeadlk-exact"
 def _of_context(
     violation: Callable[[State, FileLockContext], str | None],
 ) -> Callable[[KernelModel], Check[State]]:
-    """The check ``violation(state, ctx)`` of the file's lock context (none
-    to make when the scenario's file has no locks or leases)."""
+    """The check ``violation(state, ctx)`` of the lock context of every file
+    with locks or leases (its path before the message where there are
+    several)."""
 
     def make(model: KernelModel) -> Check[State]:
-        ctx = find_context(model.world)
-        if ctx is None:
-            return lambda _state: None
-        return lambda state: violation(state, ctx)
+        contexts = lock_contexts(model.world)
+        named = len(contexts) > 1
+
+        def check(state: State) -> str | None:
+            for ctx in contexts:
+                found = violation(state, ctx)
+                if found is not None:
+                    return f"{ctx.path}: {found}" if named else found
+            return None
+
+        return check
 
     return make
 

@@ -122,3 +122,44 @@ def test_unlink_and_the_laundromat_refuse_a_directory(vfsmc: Run, tmp_path: Path
         assert result.exit_code == 2, result.output
         assert len(result.output.strip().splitlines()) == 1, result.output
         assert said in result.output
+
+
+TWO_FILES = """\
+from mc.dsl import BASE_PROPERTIES, Invocation, Program, scenario, variant
+from mc.models.filelock import lock_range
+
+FIND = "list_for_each_entry(fl, &ctx->flc_posix, fl_list) if (posix_locks_conflict(request, fl))"
+
+
+def no_conflict(scratch, ctx, request):
+    return None
+
+
+@variant("mine-ignores-conflicts", "posix_lock_inode() never finds a conflicting lock")
+def ignores(program: Program, invocation: Invocation) -> Program:
+    for step in [s for s in program.steps if s.label == FIND]:
+        program = program.recompute(step, no_conflict)
+    return program
+
+
+scenario(
+    "mine/f-and-g",
+    "one process locks /f, two lock the same bytes of /g",
+    tree=["/f", "/g"],
+    threads=[lock_range("/f", (0, 9)), lock_range("/g", (0, 9)), lock_range("/g", (0, 9))],
+    properties=(*BASE_PROPERTIES, "filelock-exclusion"),
+)
+"""
+
+
+def test_the_lock_properties_look_at_every_file_with_locks(vfsmc: Run, tmp_path: Path) -> None:
+    """filelock-exclusion once read only the first file a thread made
+    locks on (/f here), so two write locks held at once on /g passed."""
+    (tmp_path / "two.py").write_text(TWO_FILES)
+    name = "two.py:mine/f-and-g"
+    assert vfsmc("check", name, "--no-save").exit_code == 0
+    found = vfsmc("check", name, "-V", "mine-ignores-conflicts", "--no-save", "--json")
+    assert found.exit_code == 1, found.output
+    verdict = json.loads(found.output)
+    assert verdict["property"] == "filelock-exclusion"
+    assert verdict["message"] == "/g: T2:0-9 F_WRLCK and T3:0-9 F_WRLCK are both held"

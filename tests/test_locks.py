@@ -254,7 +254,7 @@ def test_a_lost_wake_up_says_so_and_no_cycle() -> None:
     violation = outcome.result.violation
     assert violation is not None and violation.property == "deadlock"
     assert violation.message.startswith(
-        "T2 waits for a wake-up that never comes: no thread holds a POSIX lock on 10-19 any "
+        "T2 waits for a wake-up that never comes: no thread holds a POSIX lock on /f 10-19 any "
         "more (a lost wake-up)"
     )
     assert "held by T1" not in violation.message

@@ -612,15 +612,15 @@ def test_a_dropped_flc_lock_in_posix_unlock_is_a_lost_wake_up(vfsmc: Run) -> Non
     lines = result.output.splitlines()
     headline = lines[lines.index(f"deadlock in filelock/posix-abba with variant {mutant}") + 1]
     assert headline == (
-        "T2 waits for a wake-up that never comes: no thread holds a POSIX lock on 10-19 "
+        "T2 waits for a wake-up that never comes: no thread holds a POSIX lock on /f 10-19 "
         "any more (a lost wake-up)"
     )
     assert "held by T1" not in result.output
     assert "blocked: waits for a wake-up that never comes" in result.output
     cycle = vfsmc("check", "filelock/posix-abba", "-V", "posix-skips-deadlock-check", "--no-save")
     assert (
-        "T1 waits for a POSIX lock on 10-19 held by T2; T2 waits for a POSIX lock on 0-9 "
-        "held by T1" in cycle.output
+        "T1 waits for a POSIX lock on /f 10-19 held by T2; T2 waits for a POSIX lock on /f "
+        "0-9 held by T1" in cycle.output
     )
 
 
