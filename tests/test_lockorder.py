@@ -556,3 +556,28 @@ def test_the_direct_inversion_is_named_before_a_longer_way_round() -> None:
     cycles = lockorder.find_cycles(edges)
     assert cycles[0] == (("a", "b"), ("b", "a"))
     assert all(len(cycle) >= 2 for cycle in cycles)
+
+
+def test_an_ok_under_variants_says_when_they_take_locks_against_the_order(
+    vfsmc: Callable[..., Any],
+) -> None:
+    """mmap/mmap-vs-split under vma-lock-under-i-mmap finds no deadlock in
+    its own threads, but takes vm_lock under i_mmap_rwsem, the other way
+    from mm/rmap.c's order: the OK says so, and --no-lock-order does not
+    look."""
+    args = ("check", "mmap/mmap-vs-split", "-V", "vma-lock-under-i-mmap", "--no-save")
+    ran = vfsmc(*args, "--json")
+    assert ran.exit_code == 0, ran.output
+    report = json.loads(ran.output)
+    assert report["verdict"] == "OK"
+    [edge] = report["against_lock_order"]
+    assert (edge["held"], edge["taken"], edge["thread"]) == ("i_mmap_rwsem", "vm_lock", "T1")
+    assert edge["order"].startswith("mm/rmap.c (Linux 6.6), header comment 'Lock ordering in mm'")
+    text = vfsmc(*args).output
+    assert "note: OK here, but under the variants T1 takes vm_lock while holding i_mmap_rwsem" in (
+        text
+    )
+    quiet = vfsmc(*args, "--no-lock-order", "--json")
+    assert json.loads(quiet.output)["against_lock_order"] is None
+    correct = vfsmc("check", "mmap/mmap-vs-split", "--no-save", "--json")
+    assert json.loads(correct.output)["against_lock_order"] is None

@@ -676,6 +676,31 @@ def explore(
     return found
 
 
+AGAINST_ORDER_STATES = 5_000
+"""How many states ``against_documented`` explores at most (its edges are
+those of the states explored: a note it gives is evidence, its silence
+is none)."""
+
+
+def against_documented(
+    registry: Registry, name: str, variants: Sequence[str], time_limit: float | None = None
+) -> list[tuple[Edge, Witness, str]]:
+    """The lock-class edges scenario ``name`` takes under ``variants`` in
+    the order the documented one (with the model files' ``lock_order``s)
+    reverses: each with its witness and the chain that orders the two
+    classes the other way.  A change that passes its own scenario may
+    still take two locks against an order other code keeps (``check``
+    says so of an OK); classes no chain orders are not reported."""
+    documented = load_documented().declared_by(registry.lock_orders)
+    options = Options(max_states=AGAINST_ORDER_STATES, time_limit=time_limit)
+    [explored] = explore(registry, [name], options, variants)
+    return [
+        (edge, witness, documented.why(edge[1], edge[0]))
+        for edge, witness in sorted(explored.edges.items())
+        if documented.allows(edge[1], edge[0]) and not documented.allows(*edge)
+    ]
+
+
 def render(report: Report) -> list[str]:
     """The report as text: the merged edges, then cycles and edges out of
     order, each with the scenario and the trace that shows it."""

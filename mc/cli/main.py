@@ -12,14 +12,14 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 import click
 
-from mc.check import checkable, inventory, recorded, usermodels
+from mc.check import checkable, inventory, lockorder, recorded, usermodels
 from mc.check.baseline import locked
 from mc.check.checker import Outcome, Shortened, Spread, check_scenario, file_stem
 from mc.check.coverage import coverage_json, coverage_lines
@@ -193,6 +193,13 @@ def _progress(states: int, transitions: int, depth: int, seconds: float) -> None
     "reads= leaves out reset (slower; exit 2 naming the slot it reads undeclared).",
 )
 @click.option(
+    "--lock-order/--no-lock-order",
+    default=True,
+    show_default=True,
+    help="On an OK under variants, look for lock-class edges the variants take against "
+    "the documented order (a search of at most 5,000 states without reduction).",
+)
+@click.option(
     "--coverage",
     is_flag=True,
     help="List the steps no explored state ran (branches never taken, code a lock or "
@@ -246,6 +253,7 @@ def check(
     reduce: bool,
     exact: bool,
     audit_reads: bool,
+    lock_order: bool,
     coverage: bool,
     symmetry: bool,
     workers: int,
@@ -327,14 +335,25 @@ def check(
     named, left_out = (
         (chosen, ()) if properties else (None, tuple(n for n in excluded if n in checked))
     )
+    against = None
+    if lock_order and variants and outcome.result.verdict is Verdict.OK and spread is None:
+        with usermodels.reported():
+            against = lockorder.against_documented(reg, name, variants, time_limit)
     if as_json:
         saved = _save(reg, outcome, target, named, left_out) if save else {}
         searched = {"reduction": reduce and not symmetry, "symmetry": symmetry}
-        report = {**_check_json(outcome, saved), **searched, "omitted": omitted}
+        report = {
+            **_check_json(outcome, saved),
+            **searched,
+            "omitted": omitted,
+            "against_lock_order": None if against is None else _against_json(against),
+        }
         echo_json(json.dumps(report, indent=1))
     else:
         try:
             _print_check(outcome, reduce and not symmetry)
+            for line in _against_notes(against or [], name, variants):
+                click.echo(printable(line))
         except OSError:
             if save:
                 _save(reg, outcome, target, named, left_out)
@@ -447,6 +466,37 @@ def _save(
             with contextlib.suppress(OSError):
                 path.unlink(missing_ok=True)
     return files
+
+
+def _against_json(against: Sequence[tuple[lockorder.Edge, lockorder.Witness, str]]) -> list[Any]:
+    return [
+        {
+            "held": held,
+            "taken": taken,
+            "thread": witness.thread,
+            "label": witness.label,
+            "source": witness.source,
+            "order": why,
+        }
+        for (held, taken), witness, why in against
+    ]
+
+
+def _against_notes(
+    against: Sequence[tuple[lockorder.Edge, lockorder.Witness, str]],
+    name: str,
+    variants: Sequence[str],
+) -> list[str]:
+    """A note for each lock-class edge the variants take against the
+    documented order, which their OK verdict says nothing of."""
+    flags = " ".join(f"-V {variant}" for variant in variants)
+    return [
+        f"  note: OK here, but under the variants {witness.thread} takes {taken} while holding "
+        f"{held} ('{witness.label}', {witness.source}), against the documented order ({why}): "
+        "a thread taking them the documented way, as other code does, would deadlock with it "
+        f"(vfsmc lockorder --filter {name} {flags})"
+        for (held, taken), witness, why in against
+    ]
 
 
 def _check_json(outcome: Outcome, saved: dict[str, Path]) -> dict[str, Any]:
