@@ -1090,6 +1090,8 @@ def test_a_trylock_made_blocking_waits_and_can_deadlock() -> None:
     [waits] = [step for step in blocking.steps if "inode_trylock" in step.label]
     assert isinstance(waits, LockStep) and waits.source == program.steps[1].source
     assert [s.label for s in blocking.steps] == [s.label for s in program.steps]
+    renamed = program.block(lambda step: "inode_trylock" in step.label, lambda label: "waits")
+    assert [s.label for s in renamed.steps].count("waits") == 1
     registry = _registry(lock_then_try("/a", "/b"), lock_then_try("/b", "/a"))
     variant_name = "api-blocking-trylock"
     registry.add_variant(

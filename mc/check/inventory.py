@@ -126,6 +126,8 @@ def differing_fields(was: Step, now: Step) -> list[str]:
     """What of ``step_key`` two steps with one label differ in, as ``name:
     old -> new`` (what a variant changed in a step it kept)."""
     found = []
+    if type(was) is not type(now):
+        found.append(f"kind: {_kind_of(was)} -> {_kind_of(now)}")
     if isinstance(was, LockStep) and isinstance(now, LockStep) and was.mode != now.mode:
         found.append(f"mode: {was.mode.value} -> {now.mode.value}")
     old, new = step_key(was), step_key(now)
@@ -133,6 +135,14 @@ def differing_fields(was: Step, now: Step) -> list[str]:
         if old[at] != new[at]:
             found.append(f"{name}: {old[at]} -> {new[at]}")
     return found
+
+
+def _kind_of(step: Step) -> str:
+    """What a step does, as ``differing_fields`` names it (a trylock, a
+    lock that waits)."""
+    return {"TryLockStep": "trylock", "LockStep": "lock that waits"}.get(
+        type(step).__name__, type(step).__name__
+    )
 
 
 def variant_changes(

@@ -259,18 +259,19 @@ class Program:
 
         return self.replace_steps(change)
 
-    def block(self, chosen: Callable[[Step], bool]) -> Program:
+    def block(self, chosen: Callable[[Step], bool], relabel: Callable[[str], str] = str) -> Program:
         """The trylocks ``chosen`` picks (``op.trylock``; it is given each
         ``TryLockStep`` and no other step) wait for their lock instead of
         jumping to their fail label (``mutex_trylock()`` made
-        ``mutex_lock()``), with their label, source and mode; the fail path
-        stays for whatever else jumps there."""
+        ``mutex_lock()``), with their source and mode and their label
+        rewritten by ``relabel``; the fail path stays for whatever else
+        jumps there."""
 
         def change(step: Step) -> Sequence[Step]:
             if isinstance(step, TryLockStep) and chosen(step):
                 return (
                     LockStep(
-                        label=step.label,
+                        label=relabel(step.label),
                         source=step.source,
                         tags=step.tags,
                         lock=step.lock,
