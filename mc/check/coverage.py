@@ -75,14 +75,13 @@ def coverage_lines(model: KernelModel, coverage: Coverage) -> list[str]:
     summary = f"coverage: {coverage.ran} of {coverage.steps} steps ran"
     if not coverage.never_ran:
         return [f"{summary}, every one"]
-    if coverage.complete:
-        summary += "; never ran, in any state reachable:"
-    else:
-        summary += (
-            "; not run by the states explored (the search stopped short: a step listed "
-            "may run in a state it did not reach):"
-        )
-    lines = [summary]
+    if not coverage.complete:
+        return [
+            f"{summary} in the states explored: the search stopped short (at a violation, a "
+            f"bound), so the other {len(coverage.never_ran)} may run in a state it did not "
+            "reach (--json lists them)"
+        ]
+    lines = [f"{summary}; never ran, in any state reachable:"]
     shown = None
     for tid, pc in coverage.never_ran:
         thread = model.threads[tid]
