@@ -183,6 +183,7 @@ def _outcome(model: KernelModel, counterexample: Counterexample, state: State) -
     if message is None:
         return False, (
             f"every step replays but the last state does not violate {counterexample.property}"
+            + _going_on(model, counterexample.property, state)
         )
     if counterexample.witness or model.witness(state):
         wrong = model.check_witness(state, counterexample.witness)
@@ -191,6 +192,22 @@ def _outcome(model: KernelModel, counterexample: Counterexample, state: State) -
         shown = ", ".join(f"{k}={v}" for k, v in counterexample.witness.items())
         message = f"{message} (witness {shown} satisfies the path condition)"
     return True, message
+
+
+def _going_on(model: KernelModel, name: str, state: State) -> str:
+    """For a deadlock the last state does not have: which threads can go
+    on there, and at which step."""
+    if not any(p.name == name and p.kind is PropertyKind.DEADLOCK_FREE for p in model.properties()):
+        return ""
+    movers = sorted({tid for (tid, _branch), _after in model.successors(state)})
+    if not movers:
+        return ""
+    going = []
+    for tid in movers:
+        current = model.current_step(state, tid)
+        assert current is not None
+        going.append(f"{model.threads[tid].name} at '{clipped(current.step.label)}'")
+    return f": {', '.join(going)} can go on"
 
 
 def replay_regrouped(model: KernelModel, counterexample: Counterexample) -> ReplayReport:
