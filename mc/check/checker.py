@@ -111,6 +111,15 @@ def build(
         if name in scenario.variants or not changes_something(
             registry, model, name, scenario, variants
         ):
+            others = [other for other in variants if other != name]
+            if others and name not in scenario.variants:
+                alone = registry.build(scenario, (name,), properties)
+                if changes_something(registry, alone, name, scenario, (name,)):
+                    raise IneffectiveVariant(
+                        f"variant {name} changes nothing in {scenario.name} beyond what "
+                        f"{', '.join(others)} change{'s' if len(others) == 1 else ''} with it: "
+                        "they change the same steps; check each alone"
+                    )
             raise ineffective(registry, model, name, scenario.name)
     return model
 
