@@ -996,7 +996,7 @@ TRY = "lock_for_kill(): if (!inode || likely(spin_trylock(&inode->i_lock))) retu
 
 
 def first_test(op: Op, path: str) -> None:
-    count = op.world.shared_slot(f"d_count({{path}})", None)
+    count = op.world.slot(f"d_count({{path}})")
     op.goto_if(state_expr("count", lambda s: s[count] > 0), "{target}", "if (count) return false")
 
 
@@ -1053,6 +1053,35 @@ def test_a_shared_slot_cannot_take_the_name_of_a_slot_the_models_made() -> None:
         world.shared_slot(world.slots[lock.slot].name, None)
 
 
+def test_a_shared_slot_of_the_models_name_is_refused_whoever_asks_first() -> None:
+    """Whichever thread is built first: a user's slot named as one the
+    models make for themselves (``add_slot``) or share among their own
+    threads (``flag_slot``'s ``SB_DYING``) is refused, not merged with it
+    (the user's initial value once replaced the models' own)."""
+    from mc.kernel.inode_life import inode_life
+    from mc.kernel.world import ModelError, World
+    from mc.models.super import flag_slot
+
+    def fresh() -> World:
+        world = World(("T1",))
+        world.build_tree(["/f"])
+        return world
+
+    first = fresh()
+    first.shared_slot("->kill_sb returned", True)
+    with pytest.raises(ModelError, match="a slot of yours needs a name of its own"):
+        inode_life(first, "/f")
+    models_first = fresh()
+    flag_slot(models_first, "SB_DYING", False)
+    assert flag_slot(models_first, "SB_DYING", False) == models_first.slot("SB_DYING")
+    with pytest.raises(ModelError, match="a slot of yours needs a name of its own"):
+        models_first.shared_slot("SB_DYING", False)
+    users_first = fresh()
+    users_first.shared_slot("SB_DYING", True)
+    with pytest.raises(ModelError, match="a slot of yours needs a name of its own"):
+        flag_slot(users_first, "SB_DYING", False)
+
+
 def test_a_users_effect_reads_the_models_own_state_by_slot_name() -> None:
     """``World.slot`` finds a slot the models made by the name ``show``
     lists, and names the closest one for a misspelt name."""
@@ -1064,7 +1093,7 @@ def test_a_users_effect_reads_the_models_own_state_by_slot_name() -> None:
     part = inode_life(world, "/f")
     assert world.slot("->kill_sb returned") == part.killed
     assert world.slot("i_count(/f)") == part.inode.i_count
-    with pytest.raises(ModelError, match=r"no slot is named 'i_cout\(/f\)' \(the closest is "):
+    with pytest.raises(ModelError, match=r"no slot is named 'i_cout\(/f\)' yet \(the closest is "):
         world.slot("i_cout(/f)")
 
 

@@ -9,9 +9,12 @@ a step changed, and steps are compiled against fixed slot numbers.
 from __future__ import annotations
 
 import difflib
+import os
 import pickle
 import posixpath
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import attrs
@@ -166,6 +169,27 @@ def _short(value: Any) -> str:
     return briefly(value, 40)
 
 
+_MODELS_ROOTS = tuple(
+    os.path.realpath(root) + os.sep
+    for root in (
+        Path(__file__).resolve().parent.parent,
+        Path(__file__).resolve().parent.parent / "models",
+    )
+)
+
+
+def _asked_by_the_models(file: str) -> bool:
+    """Whether code in ``file`` is vfsmc's or its shipped models'."""
+    return os.path.realpath(file).startswith(_MODELS_ROOTS)
+
+
+def _taken_name(name: str) -> str:
+    return (
+        f"shared_slot({name!r}): the models hold their own state in a slot of that name; a "
+        "slot of yours needs a name of its own"
+    )
+
+
 class Scratch:
     """A state being changed by an effect, with the world to read it by."""
 
@@ -282,8 +306,9 @@ class World:
         """The first lock of each name (``shared_lock``)."""
         self.shared_names: set[str] = set()
         """The names of the locks ``shared_lock`` made."""
-        self._shared_slots: set[int] = set()
-        """The slots ``shared_slot`` made."""
+        self._shared_slots: dict[int, bool] = {}
+        """The slots ``shared_slot`` made, each with whether a user's file
+        asked for it (else the models did)."""
         self.inodes: list[Inode] = []
         self.inode_by_path: dict[str, Inode] = {}
         self.dentries: dict[tuple[int, str], Dentry] = {}
@@ -365,7 +390,10 @@ class World:
             self.registers_read.add(slot)
 
     def add_slot(self, name: str, initial: Any, render: Render = str, hidden: bool = False) -> int:
-        """A new slot holding ``initial`` in the initial state."""
+        """A new slot holding ``initial`` in the initial state (a name a
+        user's file took with ``shared_slot`` is a ``ModelError``)."""
+        if self._shared_slots.get(self._slot_named.get(name, -1), False):
+            raise ModelError(_taken_name(name))
         self.initial.append(held(initial, name))
         self.slots.append(Slot(name, render, hidden))
         self._slot_named.setdefault(name, len(self.slots) - 1)
@@ -433,7 +461,9 @@ class World:
             name: lock for name, lock in self._lock_named.items() if lock.slot < count
         }
         self.shared_names -= gone
-        self._shared_slots = {slot for slot in self._shared_slots if slot < count}
+        self._shared_slots = {
+            slot: users for slot, users in self._shared_slots.items() if slot < count
+        }
         return taken
 
     def slot(self, name: str) -> int:
@@ -449,23 +479,28 @@ class World:
             return index
         close = difflib.get_close_matches(name, list(self._slot_named), n=1, cutoff=0.6)
         hint = f" (the closest is {close[0]!r})" if close else ""
-        raise ModelError(f"no slot is named {name!r}{hint}")
+        raise ModelError(
+            f"no slot is named {name!r} yet{hint}: the models make their slots as the threads "
+            "are built, so look it up when the step runs (scratch.world.slot(name))"
+        )
 
     def shared_slot(self, name: str, initial: Any, render: Render = str) -> int:
         """The slot ``name`` of the world, made on first use with ``initial``:
         every thread that asks for it by name gets the same slot.  A name
-        the models gave a slot of their own (``->kill_sb returned``, a
-        lock's) is a ``ModelError``: two meanings would share one slot."""
+        the models use for their own state (``s_active``, ``->kill_sb
+        returned``, a lock's) asked for from a user's file, or one a user's
+        file asked for first that the models then make, is a
+        ``ModelError`` whichever thread is built first: two meanings would
+        share one slot (a shipped helper that shares a slot by name, as
+        ``flag_slot``, is the models' own asking)."""
+        users = not _asked_by_the_models(sys._getframe(1).f_code.co_filename)
         index = self._slot_named.get(name)
         if index is None:
             index = self.add_slot(name, initial, render)
-            self._shared_slots.add(index)
+            self._shared_slots[index] = users
             return index
-        if index not in self._shared_slots:
-            raise ModelError(
-                f"shared_slot({name!r}): the models hold their own state in a slot of that "
-                "name; a slot of yours needs a name of its own"
-            )
+        if self._shared_slots.get(index, False) != users:
+            raise ModelError(_taken_name(name))
         return index
 
     def _lock_renderer(self, kind: Kind) -> Render:
