@@ -3,7 +3,10 @@ stops on the correct protocol; its graph renders."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -298,3 +301,32 @@ def test_a_step_that_changes_what_the_violated_property_reads_is_never_folded(
         blind = _Chart(counterexample, attrs.evolve(marks, evidence=frozenset()))
         kept += len(chart.rows) > len(blind.rows)
     assert kept > 0
+
+
+def test_a_trace_whose_started_steps_differ_stops_as_the_threads_start(
+    vfsmc: Callable[..., Any], tmp_path: Path
+) -> None:
+    """The steps a trace records its threads running as they start are
+    checked too: emptied (the file's digest dropped, as an edit on purpose
+    does), the replay stops before step 1 and says so; on the correct
+    protocol, where the threads may start otherwise, T1's first step is
+    said to be one it runs as it starts."""
+    path = ROOT / "counterexamples" / "aops-memory-failure-vs-read--memory-failure-unlocked.json"
+    data = json.loads(path.read_text())
+    assert data["started"][0]["label"] == "memory_failure(): mutex_lock(&mf_mutex)"
+    del data["digest"], data["started"]
+    (tmp_path / "edited.json").write_text(json.dumps(data))
+    ran = vfsmc("replay", str(tmp_path / "edited.json"), "--json")
+    assert ran.exit_code == 0, ran.output
+    report = json.loads(ran.output)
+    assert report["stopped_at"] == 0 and report["stopped_step"] is None, report
+    assert report["reason"] == (
+        "as the threads start, T1 runs 'memory_failure(): mutex_lock(&mf_mutex)' where the "
+        "trace records nothing more"
+    ), report["reason"]
+    edited = str(tmp_path / "edited.json")
+    correct = json.loads(vfsmc("replay", edited, "--correct", "--json").output)
+    assert correct["reason"].endswith("(here it runs as T1 starts)"), correct
+    text = vfsmc("replay", str(tmp_path / "edited.json")).output
+    last = text.splitlines()[-1]
+    assert last.startswith("does not reproduce on variants memory-failure-unlocked: as the"), last

@@ -22,7 +22,8 @@ from mc.trace.format import Counterexample
 class ReplayReport:
     """How far a counterexample replays and whether it still violates its
     property.  ``stopped_at`` is the 1-based number of the first step that
-    can no longer happen, with ``reason`` saying why."""
+    can no longer happen (0: one the threads run as they start, ``started``),
+    with ``reason`` saying why."""
 
     reproduced: bool
     replayed: int
@@ -84,6 +85,9 @@ def replay(
         raise ThreadsDiffer(differ)
     if regroup:
         return replay_regrouped(model, counterexample)
+    started = _started_differ(model, counterexample)
+    if started is not None:
+        return ReplayReport(False, 0, 0, started, model.initial)
     names = {thread.name: tid for tid, thread in enumerate(model.threads)}
     state = model.initial
     replayed = 0
@@ -144,6 +148,25 @@ def replay(
         replayed += len(group)
     reproduced, reason = _outcome(model, counterexample, state)
     return report(reproduced, None, reason)
+
+
+def _started_differ(model: KernelModel, counterexample: Counterexample) -> str | None:
+    """How the steps the trace records its threads running as they start
+    (``started``) differ from those ``model`` runs there, or None."""
+    started = model.started_records()
+    for thread in model.threads:
+        recorded = [step.label for step in counterexample.started if step.thread == thread.name]
+        ran = [step.label for step in started if step.thread == thread.name]
+        if recorded == ran:
+            continue
+        at = next(
+            (i for i, (then, now) in enumerate(zip(recorded, ran, strict=False)) if then != now),
+            min(len(recorded), len(ran)),
+        )
+        today = f"'{ran[at]}'" if at < len(ran) else "nothing more"
+        then = f"'{clipped(recorded[at])}'" if at < len(recorded) else "nothing more"
+        return f"as the threads start, {thread.name} runs {today} where the trace records {then}"
+    return None
 
 
 def _elsewhere(current: CompiledStep | None, step: Step) -> str | None:
@@ -221,18 +244,21 @@ def replay_regrouped(model: KernelModel, counterexample: Counterexample) -> Repl
     expected next in that thread.  Steps run together commute with every
     other thread's, so the state reached is the one the trace's order
     reaches.  A step that cannot happen stops the replay there (a
-    ``started`` one as step 1)."""
+    ``started`` one as step 0)."""
     names = {thread.name: tid for tid, thread in enumerate(model.threads)}
-    ahead = {tid: deque(model.started_steps(tid)) for tid in range(len(model.threads))}
+    ahead: dict[int, deque[tuple[str, str]]] = {tid: deque() for tid in range(len(model.threads))}
+    for record in model.started_records():
+        ahead[names[record.thread]].append((record.label, f"as {record.thread} starts"))
     state = model.initial
     replayed = 0
     positions: list[tuple[str, int]] = []
 
     def stop(number: int, reason: str) -> ReplayReport:
-        return ReplayReport(False, replayed, number, reason, state, (), tuple(positions))
+        said = f"as the threads start, {reason}" if number == 0 else reason
+        return ReplayReport(False, replayed, number, said, state, (), tuple(positions))
 
     numbered = [
-        *((1, step, True) for step in counterexample.started),
+        *((0, step, True) for step in counterexample.started),
         *((number, step, False) for number, step in enumerate(counterexample.steps, start=1)),
     ]
     for number, step, starting in numbered:
@@ -241,11 +267,12 @@ def replay_regrouped(model: KernelModel, counterexample: Counterexample) -> Repl
             return stop(number, f"the scenario has no thread {step.thread}")
         expected = ahead[tid]
         if expected:
-            if expected[0] != step.label:
+            label, when = expected[0]
+            if label != step.label:
                 return stop(
                     number,
-                    f"{step.thread} is at '{expected[0]}' instead of '{clipped(step.label)}' "
-                    f"(here it runs along with {step.thread}'s step before)",
+                    f"{step.thread} is at '{label}' instead of '{clipped(step.label)}' "
+                    f"(here it runs {when})",
                 )
             expected.popleft()
             replayed += not starting
@@ -259,7 +286,8 @@ def replay_regrouped(model: KernelModel, counterexample: Counterexample) -> Repl
         after = model.step(state, action)
         if after is None:
             return stop(number, _cannot_run(current, state, step))
-        expected.extend(record.label for record in model.records(state, action)[1:])
+        along = f"along with {step.thread}'s step before"
+        expected.extend((record.label, along) for record in model.records(state, action)[1:])
         positions.extend((step.thread, pc) for pc in model.positions(state, action))
         state = after
         replayed += not starting

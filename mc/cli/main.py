@@ -725,7 +725,7 @@ def _print_replay(
     recorded_on = f"as the file records it (on {protocol} it does not reproduce, as said below)"
     click.echo(f"{recorded_on}: {recorded}")
     click.echo("")
-    if report.stopped_at is not None:
+    if report.stopped_at:
         step = counterexample.steps[report.stopped_at - 1]
         click.echo(
             printable(

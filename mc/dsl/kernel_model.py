@@ -358,9 +358,9 @@ class KernelModel(Model[State, Action]):
             for tid, thread in enumerate(self.threads)
         ]
         initial = self._blank
-        self._run_at_start: list[tuple[int, int]] = []
+        self._run_at_start: set[tuple[int, int]] = set()
         """The positions (thread, program counter) whose steps ran in
-        settling the initial state, in the order run."""
+        settling the initial state."""
         for tid in range(len(self.threads)):
             initial = self._settle(initial, tid, starting=True, passed=self._run_at_start)
         self.initial = initial
@@ -924,13 +924,6 @@ class KernelModel(Model[State, Action]):
             self._fires[tid][pc] = watched
         return reached
 
-    def started_steps(self, tid: int) -> list[str]:
-        """The labels of the steps thread ``tid`` ran as the initial state
-        was settled, in order."""
-        return [
-            self.threads[tid].steps[pc].step.label for at, pc in self._run_at_start if at == tid
-        ]
-
     def every_step(self) -> list[tuple[int, int]]:
         """Every step of every thread, as (thread, program counter)."""
         return [
@@ -1019,14 +1012,14 @@ class KernelModel(Model[State, Action]):
         tid: int,
         *,
         starting: bool = False,
-        passed: list[tuple[int, int]] | None = None,
+        passed: set[tuple[int, int]] | None = None,
     ) -> State:
         """Run thread ``tid``'s local steps from ``state`` on (and forget its
         registers if it returns, as ``_thread_outcomes`` does); ``starting`` as
         ``_chain``.  ``passed`` gains the position of each step run."""
         chain = self._chain(state, tid, starting=starting)
         if passed is not None:
-            passed.extend((tid, passing[self._pcs[tid]]) for passing in chain[:-1])
+            passed.update((tid, passing[self._pcs[tid]]) for passing in chain[:-1])
         settled = chain[-1]
         pc = settled[self._pcs[tid]]
         if pc == DONE:
