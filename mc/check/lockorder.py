@@ -649,6 +649,7 @@ def explore(
     names: Sequence[str],
     options: Options | None = None,
     variants: Sequence[str] = (),
+    properties: Sequence[str] | None = None,
 ) -> list[Explored]:
     """Explore each scenario on the correct protocol, or under those of
     ``variants`` that change it (``under_changing``: the others leave it as
@@ -656,10 +657,16 @@ def explore(
     read off the stored states, so partial-order reduction is off, and no
     acquisition runs together with the step before it).  A
     variant that changes none of the scenarios is an ``IneffectiveVariant``,
-    raised before any is explored."""
+    raised before any is explored.  ``properties``: those checked on the
+    way (default: each scenario's), whose first violation ends its search."""
     full = attrs.evolve(options or Options(), reduce=False)
     built = [
-        (name, *under_changing(registry, registry.scenario(name), variants, every_acquisition=True))
+        (
+            name,
+            *under_changing(
+                registry, registry.scenario(name), variants, properties, every_acquisition=True
+            ),
+        )
         for name in names
     ]
     for variant in variants:
@@ -676,7 +683,7 @@ def explore(
     return found
 
 
-AGAINST_ORDER_STATES = 5_000
+AGAINST_ORDER_STATES = 2_000
 """How many states ``against_documented`` explores at most (its edges are
 those of the states explored: a note it gives is evidence, its silence
 is none)."""
@@ -693,7 +700,7 @@ def against_documented(
     says so of an OK); classes no chain orders are not reported."""
     documented = load_documented().declared_by(registry.lock_orders)
     options = Options(max_states=AGAINST_ORDER_STATES, time_limit=time_limit)
-    [explored] = explore(registry, [name], options, variants)
+    [explored] = explore(registry, [name], options, variants, properties=())
     return [
         (edge, witness, documented.why(edge[1], edge[0]))
         for edge, witness in sorted(explored.edges.items())

@@ -197,7 +197,7 @@ def _progress(states: int, transitions: int, depth: int, seconds: float) -> None
     default=True,
     show_default=True,
     help="On an OK under variants, look for lock-class edges the variants take against "
-    "the documented order (a search of at most 5,000 states without reduction).",
+    "the documented order (a search of at most 2,000 states without reduction).",
 )
 @click.option(
     "--coverage",
