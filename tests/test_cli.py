@@ -483,6 +483,12 @@ def test_two_variants_changing_one_step_get_a_note(vfsmc: Callable[..., Result])
     assert len(notes) == 1, both.output
     assert "unlink-skips-deleg-break and deleg-wait-under-i_rwsem both change T2's step" in notes[0]
     assert "break_deleg()" in notes[0] and "check each alone too" in notes[0]
+    assert both.exit_code == 2  # the second removes nothing the first has not: not "nothing"
+    assert both.output.splitlines()[-1] == (
+        "vfsmc: error: variant unlink-skips-deleg-break changes nothing in "
+        "filelock/unlink-vs-delegation beyond what deleg-wait-under-i_rwsem changes with it: "
+        "they change the same steps; check each alone"
+    )
     apart = vfsmc(
         "check",
         "dirops/rename-up-vs-rmdir",

@@ -163,23 +163,3 @@ def test_the_lock_properties_look_at_every_file_with_locks(vfsmc: Run, tmp_path:
     verdict = json.loads(found.output)
     assert verdict["property"] == "filelock-exclusion"
     assert verdict["message"] == "/g: T2:0-9 F_WRLCK and T3:0-9 F_WRLCK are both held"
-
-
-def test_two_variants_that_remove_the_same_steps_are_said_so(vfsmc: Run) -> None:
-    """Each alone breaks filelock/unlink-vs-delegation; together the second
-    changes nothing more, which is not "changes nothing"."""
-    ran = vfsmc(
-        "check",
-        "filelock/unlink-vs-delegation",
-        "-V",
-        "unlink-skips-deleg-break",
-        "-V",
-        "deleg-wait-under-i_rwsem",
-        "--no-save",
-    )
-    assert ran.exit_code == 2
-    assert ran.output.splitlines()[-1] == (
-        "vfsmc: error: variant unlink-skips-deleg-break changes nothing in "
-        "filelock/unlink-vs-delegation beyond what deleg-wait-under-i_rwsem changes with it: "
-        "they change the same steps; check each alone"
-    )
