@@ -112,16 +112,30 @@ def build(
             registry, model, name, scenario, variants
         ):
             others = [other for other in variants if other != name]
-            if others and name not in scenario.variants:
-                alone = registry.build(scenario, (name,), properties)
-                if changes_something(registry, alone, name, scenario, (name,)):
-                    raise IneffectiveVariant(
-                        f"variant {name} changes nothing in {scenario.name} beyond what "
-                        f"{', '.join(others)} change{'s' if len(others) == 1 else ''} with it: "
-                        "they change the same steps; check each alone"
-                    )
+            if (
+                others
+                and name not in scenario.variants
+                and _changes_alone(registry, scenario, name, properties)
+            ):
+                raise IneffectiveVariant(
+                    f"variant {name} changes nothing in {scenario.name} beyond what "
+                    f"{', '.join(others)} change{'s' if len(others) == 1 else ''} with it: "
+                    "they change the same steps; check each alone"
+                )
             raise ineffective(registry, model, name, scenario.name)
     return model
+
+
+def _changes_alone(
+    registry: Registry, scenario: Scenario, name: str, properties: Sequence[str] | None
+) -> bool:
+    """Whether variant ``name`` given alone changes ``scenario`` (False
+    where it builds only with another variant)."""
+    try:
+        alone = registry.build(scenario, (name,), properties)
+    except Exception:  # it needs a variant given with it: the usual error says which
+        return False
+    return changes_something(registry, alone, name, scenario, (name,))
 
 
 def ineffective(
