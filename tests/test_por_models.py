@@ -369,8 +369,8 @@ def test_a_returned_thread_s_registers_are_forgotten_unless_a_property_reads_the
     which no-lost-write reads once it has returned (what it promised), are
     kept; and so are the flusher's when a property does not say what it
     reads."""
-    model = shipped.build(shipped.scenario("writeback/two-writers-flusher"))
-    writer, fsync = model.threads[2], model.threads[3]
+    model = shipped.build(shipped.scenario("writeback/mmap-store-flusher"))
+    writer, fsync = model.threads[1], model.threads[2]
     assert "flusher" in str(writer.invocation) and "fsync" in str(fsync.invocation)
     search = Search(model, Options(exact=True))
     assert search.run().verdict is Verdict.OK
@@ -381,7 +381,7 @@ def test_a_returned_thread_s_registers_are_forgotten_unless_a_property_reads_the
     assert any(s[r] != blank[r] for s in promised for r in fsync.registers)
     undeclared = PropertyDef("anything", "", PropertyKind.ALWAYS, lambda model: lambda s: None)
     registry = _registry_with(undeclared)
-    kept = registry.build(registry.scenario("writeback/two-writers-flusher"), (), ("anything",))
+    kept = registry.build(registry.scenario("writeback/mmap-store-flusher"), (), ("anything",))
     search = Search(kept, Options(exact=True))
     assert search.run().verdict is Verdict.OK
     ended = [s for s in search.states if s[writer.slots.pc] == DONE]
