@@ -793,6 +793,28 @@ def test_a_reads_declaration_that_cannot_be_right_is_one_line(
     assert ": in links_kept: property links-kept: " in line and message in line, line
 
 
+def test_a_reads_function_that_raises_holds_up_only_the_scenarios_that_check_it(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A scenario of the file that does not check the failing property
+    gets its verdict, and the note on properties it could check still
+    names the failing one; the scenario that checks it is one line."""
+    text = LINK_COUNTS.format(reads="lambda model: {}['no such family']", which="")
+    text += (
+        '\nscenario("links/mkdir-only", "a mkdir", tree=["/a/"], '
+        'threads=[mkdir("/a/d")], properties=["deadlock"])\n'
+    )
+    _write(tmp_path / "mine", "raising.py", text)
+    other = vfsmc("check", "mine/raising.py:links/mkdir-only", "--no-save")
+    assert other.exit_code == 0, other.output
+    assert "links/mkdir-only: OK" in other.output
+    assert "also make links-kept" in other.output
+    checked = vfsmc("check", "mine/raising.py:links/mkdir-rmdir", "--no-save")
+    assert checked.exit_code == 2, checked.output
+    (line,) = [line for line in checked.output.splitlines() if line.startswith("vfsmc: error")]
+    assert line.startswith("vfsmc: error: mine/raising.py:") and "KeyError" in line, line
+
+
 def test_a_property_without_reads_says_the_reduction_is_off(vfsmc: Run, tmp_path: Path) -> None:
     _write(tmp_path / "mine", "opaque.py", LINK_COUNTS.format(reads="None", which=""))
     result = vfsmc("check", "mine/opaque.py:links/mkdir-rmdir", "--no-save")

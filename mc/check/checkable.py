@@ -134,14 +134,16 @@ def _available(registry: Registry, parts: set[str]) -> list[str]:
 
 def _reads_of(registry: Registry, model: KernelModel, name: str) -> int | None:
     """What property ``name`` reads in ``model``, as a mask of slots: None
-    when it does not say, or refuses the model (it says why when it is
-    checked); ``ReadsMissingSlots`` when it reads slots no thread of the
-    model makes."""
+    when it does not say, refuses the model or fails on it (a model file's
+    ``reads=`` function raising: it says why when it is checked, and a
+    scenario that does not check it is not held up by it);
+    ``ReadsMissingSlots`` when it reads slots no thread of the model
+    makes."""
     try:
         return make_property(registry.properties[name], model).reads
     except ReadsMissingSlots:
         raise
-    except ModelError:
+    except Exception:
         return None
 
 
