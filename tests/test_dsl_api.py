@@ -347,6 +347,19 @@ def test_a_freeze_nobody_thaws_blocks_writers_for_good() -> None:
     )
 
 
+def test_a_wait_for_other_threads_names_them_in_one_wait_none_holds() -> None:
+    """The device's completion waits for a bio or for every other thread
+    to return: it is ended by the writers, not held by them."""
+    registry = base()
+    threads = (freeze(), writer(), writer(), io_completion(File("/f", pages=1)))
+    registry.add_scenario(Scenario("api/f", "test", ("/f",), threads))
+    result = check(registry.build(registry.scenario("api/f"), properties=("deadlock",)))
+    assert result.violation is not None and result.violation.property == "deadlock"
+    assert result.violation.message.endswith(
+        "; T4 waits for a bio in flight, or every other thread's return, which T2, T3 could end"
+    ), result.violation.message
+
+
 @operation(models="a thaw that forgets to check that the superblock is frozen")
 def careless_thaw(op: Op) -> None:
     sb_writers = op.world.shared_lock("sb_writers", LockKind.PERCPU_RWSEM)

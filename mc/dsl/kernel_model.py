@@ -53,7 +53,7 @@ from mc.kernel.world import (
 from mc.project import defined_at
 from mc.text import briefly
 from mc.trace.events import HANDED_OFF as HANDED_OFF_HOLDER
-from mc.trace.events import Edge, Event, closes_cycle
+from mc.trace.events import Edge, Event, closes_cycle, waits_text
 from mc.trace.events import Step as TraceStep
 
 Action = tuple[int, int]
@@ -1090,6 +1090,7 @@ class KernelModel(Model[State, Action]):
                     wait.resource,
                     locks.thread_name(names, h),
                     queued=h in wait.queued,
+                    held=wait.held,
                 )
                 for h in wait.holders
             )
@@ -1139,9 +1140,10 @@ class KernelModel(Model[State, Action]):
         }
         cycle = self.deadlock_cycle(state)
         stuck = [] if closes_cycle(cycle) else self._unended_waits(state)
-        return "; ".join(stuck + [e.text() + self._why_unended(state, e, returned) for e in cycle])
+        why = functools.partial(self._why_unended, state, returned=returned)
+        return "; ".join(stuck + waits_text(cycle, why))
 
-    def _why_unended(self, state: State, edge: Edge, returned: set[str]) -> str:
+    def _why_unended(self, state: State, edge: Edge, *, returned: set[str]) -> str:
         """What keeps ``edge``'s wait from ending, when it is plain: its
         holder returned, or no thread left to run takes over the lock
         handed off (a freeze no thaw follows)."""
@@ -1171,7 +1173,7 @@ class KernelModel(Model[State, Action]):
             f"{names[tid]} at '{self.threads[tid].steps[state[self._pcs[tid]]].step.label}'"
             for tid in moving
         )
-        waits = [e.text() for e in self.stuck_waits(state, moving)]
+        waits = waits_text(self.stuck_waits(state, moving), lambda _edge: "")
         return "; ".join([f"{going} can only go round, never returning", *waits])
 
     def stuck_waits(self, state: State, moving: list[int] | None = None) -> list[Edge]:

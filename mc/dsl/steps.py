@@ -89,6 +89,9 @@ class Wait:
     queued: tuple[int, ...] = ()
     """Those of ``holders`` that do not hold the lock but are queued for it
     ahead (writers an rw_semaphore lets go first)."""
+    held: bool = True
+    """``holders`` hold ``resource`` (a lock, a CPU); False: they are the
+    threads whose steps could end the wait (a condition, a choice)."""
 
 
 @attrs.frozen

@@ -122,7 +122,7 @@ class ChooseStep(Step):
             for tid, pc in enumerate(context.world.pc_slots)
             if tid != context.tid and state[pc] != DONE
         )
-        return Wait(self.resource, running)
+        return Wait(self.resource, running, held=False)
 
 
 @attrs.frozen(kw_only=True)

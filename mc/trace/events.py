@@ -3,6 +3,8 @@ and the waits-for edges of a deadlock."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import attrs
 
 
@@ -46,21 +48,51 @@ class Edge:
     queued: bool = False
     """``holder`` does not hold the lock yet: it is a writer queued for it
     ahead of ``waiter`` (an rw_semaphore keeps new readers out behind it)."""
+    held: bool = True
+    """``holder`` holds ``resource``; False: it is a thread whose steps
+    could end the wait (a condition such as a bio in flight)."""
 
     def text(self) -> str:
         """The wait as people read it: ``T1 waits for i_rwsem(/f) held by
-        T2``, behind a writer queued first, or, for a lock handed off, that
-        no thread took it over."""
+        T2``, behind a writer queued first, for a lock handed off that no
+        thread took it over, or for a condition who could end it."""
+        return self.text_of(self.holder)
+
+    def text_of(self, holders: str) -> str:
+        """``text`` with ``holders`` (several, as ``T1, T2``) for the holder."""
+        if not self.held:
+            return f"{self.waiter} waits for {self.resource}, which {holders} could end"
         if self.holder == HANDED_OFF:
             return (
                 f"{self.waiter} waits for {self.resource}, which a thread handed off and no "
                 "thread has taken over"
             )
         if self.queued:
-            return (
-                f"{self.waiter} waits for {self.resource} behind {self.holder}, queued for it first"
-            )
-        return f"{self.waiter} waits for {self.resource} held by {self.holder}"
+            return f"{self.waiter} waits for {self.resource} behind {holders}, queued for it first"
+        return f"{self.waiter} waits for {self.resource} held by {holders}"
+
+
+def waits_text(edges: Sequence[Edge], why: Callable[[Edge], str]) -> list[str]:
+    """Each wait of ``edges`` as people read it, with what ``why`` adds to
+    it; the waits of one thread for one resource that ``why`` adds nothing
+    to are one text naming every holder (``T4 waits for a bio in flight,
+    which T1, T2 could end``)."""
+    found: list[Edge | str] = []
+    holders: dict[Edge, list[str]] = {}
+    for edge in edges:
+        said = why(edge)
+        if said or edge.holder == HANDED_OFF:
+            found.append(edge.text() + said)
+            continue
+        key = attrs.evolve(edge, holder="")
+        if key not in holders:
+            holders[key] = []
+            found.append(key)
+        holders[key].append(edge.holder)
+    return [
+        entry if isinstance(entry, str) else entry.text_of(", ".join(holders[entry]))
+        for entry in found
+    ]
 
 
 def closes_cycle(edges: list[Edge] | tuple[Edge, ...]) -> bool:
