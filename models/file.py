@@ -23,7 +23,8 @@ COPY_FILE_SPLICE patch): ``ksys_read()``/``ksys_write()`` take
 ``if (ret >= 0 && ppos)`` (the model's labels named 4.15's
 ``file_pos_read()``/``file_pos_write()``: fixed); ``vfs_write()`` takes
 ``file_start_write()`` (a no-op for a file that is not S_ISREG, such as the
-character device of ``file/legacy-read-write``) before ``->write`` or
+character device of ``file/two-seeks-chrdev``; ``file/legacy-read-write``'s
+file is a regular one with ->read and ->write) before ``->write`` or
 ``->write_iter``; ``vfs_copy_file_range()`` takes ``file_start_write(file_out)``
 and tries ``->copy_file_range``, then ``->remap_file_range`` (same
 superblock), then ``generic_copy_file_range()`` -> ``do_splice_direct()``;
@@ -125,7 +126,9 @@ class OpenFile:
     read(2) and write(2) reach; ``atomic_pos`` is FMODE_ATOMIC_POS (set by
     do_dentry_open() for regular files and directories); ``legacy`` says
     the file's operations have ->read and ->write but no ->read_iter and
-    ->write_iter (a character device or a pseudo-filesystem's file)."""
+    ->write_iter: a regular file (a pseudo-filesystem's, whose write takes
+    ``file_start_write()``) with ``atomic_pos``, a character device (no
+    freeze protection) without it."""
 
     path: str
     cache: File | None = None
@@ -348,7 +351,9 @@ def _io_at(
     """``vfs_read()``/``vfs_write()`` (or ``vfs_readv()``/``vfs_writev()``,
     ``vfs`` names which) of the page at ``pos``: ``->read_iter`` /
     ``->write_iter`` running the shipped body, or ``->read``/``->write`` of a
-    legacy file; nothing past EOF.  ``pos`` is a register (read(2)) or the
+    legacy file, the write inside ``file_start_write()`` when the file is a
+    regular one (``atomic_pos``: do_dentry_open() sets FMODE_ATOMIC_POS for
+    S_ISREG; for a character device it is a no-op); nothing past EOF.  ``pos`` is a register (read(2)) or the
     page the caller names (pread(2)).  With ``advance``, ``f_pos`` is stored
     after it (``if (ret >= 0 && ppos) f.file->f_pos = pos``)."""
     inode = op.inode(spec.path)
@@ -361,8 +366,24 @@ def _io_at(
             else ("file->f_op->read(file, buf, count, pos)")
         )
 
+        regular = writing and spec.atomic_pos
+        writers = sb_writers(op.world, SB_FREEZE_WRITE)
+
         def legacy(index: int) -> None:
+            if regular:
+                op.lock(
+                    writers,
+                    SHARED,
+                    f"{vfs}: file_start_write(file): sb_start_write(file_inode(file)->i_sb)",
+                    tag="sb-start-write",
+                )
             op.call(method, _legacy_io, filp, writing, label=f"{vfs}: ret = {call}", roles=roles)
+            if regular:
+                op.unlock(
+                    writers,
+                    f"{vfs}: file_end_write(file): sb_end_write(file_inode(file)->i_sb)",
+                    tag="sb-start-write",
+                )
             if advance:
                 op.effect("if (ret >= 0 && ppos) f.file->f_pos = pos", _advance, filp, index)
 
