@@ -351,11 +351,11 @@ def _io_at(
     """``vfs_read()``/``vfs_write()`` (or ``vfs_readv()``/``vfs_writev()``,
     ``vfs`` names which) of the page at ``pos``: ``->read_iter`` /
     ``->write_iter`` running the shipped body, or ``->read``/``->write`` of a
-    legacy file, the write inside ``file_start_write()`` when the file is a
-    regular one (``atomic_pos``: do_dentry_open() sets FMODE_ATOMIC_POS for
-    S_ISREG; for a character device it is a no-op); nothing past EOF.  ``pos`` is a register (read(2)) or the
-    page the caller names (pread(2)).  With ``advance``, ``f_pos`` is stored
-    after it (``if (ret >= 0 && ppos) f.file->f_pos = pos``)."""
+    legacy file, the write inside ``file_start_write()`` for a regular file
+    (``atomic_pos``: do_dentry_open() sets FMODE_ATOMIC_POS for S_ISREG; a
+    character device's is a no-op); nothing past EOF.  ``pos`` is a register
+    (read(2)) or the page the caller names (pread(2)).  With ``advance``,
+    ``f_pos`` is stored after it (``if (ret >= 0 && ppos) f.file->f_pos = pos``)."""
     inode = op.inode(spec.path)
     roles = {"file": filp, "inode": inode}
     if spec.legacy:
