@@ -49,6 +49,9 @@ otherwise the real inode's ``get_cached_acl_rcu()``, fs/overlayfs/inode.c
 of 6.17-rc3, 9b44fff6), not modelled: the variant
 ``get-inode-acl-blocks-in-rcu`` is such a filesystem whose method sleeps.
 
+Before the break, xattr_permission() checks a ``user.*`` name with
+``inode_permission()`` under i_rwsem: ``->permission`` and, through
+generic_permission(), ``->get_inode_acl`` (``xattr_permission``).
 A removal sets with XATTR_REPLACE (``__vfs_removexattr()``, fs/xattr.c
 of 6.17-rc3, Kingxukai/linux 9b44fff6): ext4_xattr_set_handle() (fs/ext4/xattr.c
 of 6.17-rc3, 0291023e) returns -ENODATA for a name neither in the inode
@@ -66,8 +69,9 @@ i_rwsem: the lost update ``xattr-lost`` reports under
 i_rwsem alone, as the locking rules let it), the flc_lock that
 try_break_deleg() -> ``__break_lease()`` takes under i_rwsem (an
 i_rwsem -> flc_lock edge, modelled in mc.models.filelock; here the break
-is one step), the mount's writer count of ``mnt_want_write()``, security
-and permission hooks other than ``->permission``, the attribute timeout of
+is one step), the mount's writer count of ``mnt_want_write()``, the
+security hooks, getxattr(2)'s xattr_permission() (``inode_permission()``
+with no lock held), the attribute timeout of
 FUSE (attributes are valid until ``fuse_invalidate_attr()``), the default
 ACL, ``->set_acl``'s own work (not a method of the locking rules: two
 steps).
@@ -277,17 +281,25 @@ def drop_write(op: Op, writers: Lock) -> None:
 
 
 def deleg_locked(
-    op: Op, inode: InodeExpr, tag: str, body: Callable[[], None], break_deleg: bool = True
+    op: Op,
+    inode: InodeExpr,
+    tag: str,
+    body: Callable[[], None],
+    break_deleg: bool = True,
+    check: Callable[[], None] | None = None,
 ) -> None:
     """The ``retry_deleg:`` loop of vfs_setxattr(), vfs_removexattr() and
-    vfs_set_acl(): ``inode_lock(inode)``, try_break_deleg() (-EWOULDBLOCK
-    with a delegation recalled: ``goto out_unlock``), ``body`` (the
-    filesystem's set), ``inode_unlock(inode)``; after a recall,
-    ``break_deleg_wait()`` with the lock dropped, then ``goto retry_deleg``.
-    Without ``break_deleg`` the body runs under i_rwsem with no break."""
+    vfs_set_acl(): ``inode_lock(inode)``, ``check`` (the permission check
+    before the break), try_break_deleg() (-EWOULDBLOCK with a delegation
+    recalled: ``goto out_unlock``), ``body`` (the filesystem's set),
+    ``inode_unlock(inode)``; after a recall, ``break_deleg_wait()`` with
+    the lock dropped, then ``goto retry_deleg``.  Without ``break_deleg``
+    the body runs under i_rwsem with no break."""
     slot = delegation_slot(op.world, inode)
     op.label("retry_deleg")
     op.lock(inode.i_rwsem, EXCL, "retry_deleg: inode_lock(inode)", tag=tag)
+    if check is not None:
+        check()
     if not break_deleg:
         body()
         op.unlock(inode.i_rwsem, "inode_unlock(inode)", tag=tag)
@@ -316,11 +328,32 @@ def deleg_locked(
 
 def _setxattr_locked(op: Op, path: str, name: str, remove: bool) -> None:
     """filename_setxattr()/filename_removexattr(): mnt_want_write(), then
-    vfs_setxattr()/vfs_removexattr(): i_rwsem, the delegation, ->set."""
+    vfs_setxattr()/vfs_removexattr(): i_rwsem, xattr_permission(), the
+    delegation, ->set."""
     inode = op.inode(path)
     writers = want_write(op, "filename_removexattr" if remove else "filename_setxattr")
-    deleg_locked(op, inode, "xattr-lock", lambda: handler_set(op, inode, name, remove, path))
+    deleg_locked(
+        op,
+        inode,
+        "xattr-lock",
+        lambda: handler_set(op, inode, name, remove, path),
+        check=lambda: xattr_permission(op, inode, name),
+    )
     drop_write(op, writers)
+
+
+def xattr_permission(op: Op, inode: InodeExpr, name: str) -> None:
+    """xattr_permission(..., MAY_WRITE) of __vfs_setxattr_locked() and
+    __vfs_removexattr_locked() (fs/xattr.c of 6.17-rc3, Kingxukai/linux
+    9b44fff6), under the inode's i_rwsem: no check of the VFS for
+    ``security.*`` and ``system.*``, ``capable(CAP_SYS_ADMIN)`` for
+    ``trusted.*``, else ``inode_permission()`` (``->permission``, and
+    generic_permission()'s ACL lookup, ``->get_inode_acl``: see
+    ``_permission``).  ``may_write_xattr()`` before it (immutable and
+    append-only inodes, unmapped ids) reads nothing the model has."""
+    if name.startswith(("security.", "system.", "trusted.")):
+        return
+    _permission(op, inode, rcu=False)
 
 
 @operation(
@@ -389,8 +422,8 @@ def xattr_sem(op: Op, path: str) -> Lock:
     ),
 )
 def getxattr(op: Op, path: str, name: str) -> None:
-    """vfs_getxattr(): xattr_permission(), then __vfs_getxattr() ->
-    ``handler->get`` without i_rwsem.  ext4's (ext4_xattr_user_get() ->
+    """vfs_getxattr(): xattr_permission() (left out: no lock is held), then
+    __vfs_getxattr() -> ``handler->get`` without i_rwsem.  ext4's (ext4_xattr_user_get() ->
     ext4_xattr_get(), fs/ext4/xattr.c of 6.17-rc3, Kingxukai/linux
     0291023e) reads the inode body, then the block, under
     ``down_read(&EXT4_I(inode)->xattr_sem)``."""
