@@ -141,6 +141,30 @@ def test_no_stale_acl_stays_cached_after_setfacl(shipped: Registry) -> None:
     assert cached and all(state[cache] == state[server] for state in cached)
 
 
+def test_a_set_checks_permission_under_i_rwsem_before_the_delegation_break(
+    shipped: Registry,
+) -> None:
+    """__vfs_setxattr_locked() and __vfs_removexattr_locked(): xattr_permission()
+    -> inode_permission() -> ->permission and ->get_inode_acl between
+    inode_lock() and try_break_deleg() (a user.* name)."""
+    model = shipped.build(shipped.scenario("xattr/remove-deleg"), (), ())
+    for thread in model.threads:
+        if not str(thread.invocation).startswith(("setxattr(", "removexattr(")):
+            continue
+        labels = [compiled.step.label for compiled in thread.steps]
+        locked = labels.index("retry_deleg: inode_lock(inode)")
+        broken = next(at for at, label in enumerate(labels) if "try_break_deleg" in label)
+        methods = {
+            compiled.step.method
+            for compiled in thread.steps[locked:broken]
+            if isinstance(compiled.step, CallStep)
+        }
+        assert methods == {
+            "inode_operations.permission",
+            "inode_operations.get_inode_acl",
+        }, thread.invocation
+
+
 def test_a_removal_of_an_absent_name_returns_enodata(shipped: Registry) -> None:
     scenario = "xattr/remove-deleg"
     model = shipped.build(shipped.scenario(scenario), (), ())
