@@ -1153,7 +1153,8 @@ def mounted_already(scratch: Scratch, mounted: int) -> bool:
 
 
 def add_mount(scratch: Scratch, mounted: int) -> None:
-    """do_add_mount() -> graft_tree(): the new NFS mount is attached."""
+    """d_set_mounted(): the point is DCACHE_MOUNTED, and the new NFS mount,
+    which do_add_mount() -> graft_tree() then attaches, is counted."""
     scratch[mounted] = scratch[mounted] + 1
 
 
@@ -1182,8 +1183,13 @@ def walk_automount(op: Op, path: str) -> None:
     namespace_sem, taken in that order, unless something was mounted
     meanwhile (``finish_automount()`` read in linux-fsdevel/vfs and the
     6.12-era copy in the search index: ``inode_lock(dentry->d_inode);
-    namespace_lock();``, ``path_overmounted()``, ``discard_locked:``
-    releasing both; 6.18 moves the pair into ``lock_mount_exact()``);
+    namespace_lock();``, ``path_overmounted()``, ``get_mountpoint()`` ->
+    ``d_set_mounted()``: ``rename_lock`` for writing, the point's d_lock
+    inside it, DCACHE_MOUNTED set; ``do_add_mount()`` (the mount attached,
+    counted with the flag set), ``discard_locked:``
+    releasing both; 6.18 moves the pair into ``lock_mount_exact()``; left
+    out: ``mount_lock`` around the mountpoint hash, and the d_lock of each
+    ancestor d_set_mounted() checks for d_invalidate());
     complete_walk() then revalidates the jumped-to root with
     ``->d_weak_revalidate``.  ``complete_walk()`` (read in 6.17-rc3,
     0291023e) leaves rcu-walk with ``try_to_unlazy()`` first and calls
@@ -1239,7 +1245,19 @@ def walk_automount(op: Op, path: str) -> None:
             "discard",
             "if (path_overmounted(path)) { err = 0; goto discard_locked; }",
         )
-    op.effect("do_add_mount(): graft_tree(mnt, ...)", add_mount, mounted)
+    op.lock(
+        op.world.rename_lock,
+        EXCL,
+        "get_mountpoint() -> d_set_mounted(dentry): write_seqlock(&rename_lock)",
+    )
+    op.section(
+        point.d_lock,
+        "spin_lock(&dentry->d_lock); if (!d_unlinked(dentry) && !d_mountpoint(dentry)) "
+        "dentry->d_flags |= DCACHE_MOUNTED; spin_unlock(&dentry->d_lock)",
+        add_mount,
+        mounted,
+    )
+    op.unlock(op.world.rename_lock, "write_sequnlock(&rename_lock)")
     op.label("discard")
     op.unlock(namespace_sem, "unlock_mount() / discard_locked: namespace_unlock()")
     op.unlock(point_inode.i_rwsem, "unlock_mount() / discard_locked: inode_unlock(dentry->d_inode)")
