@@ -922,7 +922,14 @@ def _end_io(scratch: Scratch, b: MetaBlock, bio: tuple[str, Any]) -> int:
         Cite("fs/buffer.c", "end_bio_bh_io_sync", "6.7", method="bio.bi_end_io"),
         Cite("fs/buffer.c", "end_buffer_read_sync", "6.7"),
         Cite("fs/buffer.c", "end_buffer_write_sync", "6.7"),
-        Cite("fs/buffer.c", "end_buffer_async_write", "6.7"),
+        Cite(
+            "fs/buffer.c",
+            "end_buffer_async_write",
+            "6.7",
+            leaves_out=("spin_lock_irqsave", "spin_unlock_irqrestore"),
+            because="first->b_uptodate_lock, a leaf lock taken in the interrupt, keeps the "
+            "async-write bits of a folio's buffers whole; the model's folios have one buffer",
+        ),
     ),
 )
 def bh_io_completion(op: Op) -> None:

@@ -901,7 +901,13 @@ def ext4_d_init(scratch: Scratch, dentry: str) -> int:
         Cite("fs/dcache.c", "__d_alloc", DCACHE_READ),
         Cite("fs/libfs.c", "generic_ci_d_hash", DCACHE_READ),
         Cite("fs/libfs.c", "generic_ci_d_compare", DCACHE_READ),
-        Cite("fs/namei.c", "lookup_slow", NAMEI_READ),
+        Cite(
+            "fs/namei.c",
+            "lookup_slow",
+            NAMEI_READ,
+            leaves_out=("dentry_operations.d_compare",),
+            because="d_alloc_parallel()'s d_same_name() is a comparison of casefolded keys",
+        ),
     ),
 )
 def ci_lookup(op: Op, path: str) -> None:
@@ -923,9 +929,12 @@ def ci_lookup(op: Op, path: str) -> None:
     ``hash_name()``); ``generic_ci_d_hash()``/``generic_ci_d_compare()`` take
     no lock (the compare copies an inline name that a rename may change).
     Left out: ``d_seq`` and the hash chain (the model compares every child
-    of the parent, which a case-insensitive hash puts on one chain).  The
-    in-lookup hash keys a miss by its casefolded name (``d_same_name()``
-    calls the parent's ->d_compare), by its bytes under ``ci-compare-exact``."""
+    of the parent, which a case-insensitive hash puts on one chain), and
+    the ->d_compare calls of ``d_alloc_parallel()``'s ``d_same_name()``
+    (under the in-lookup hash's bit lock and RCU, then under the in-lookup
+    dentry's d_lock): the in-lookup hash keys a miss by its casefolded name
+    instead (what those calls decide), by its bytes under
+    ``ci-compare-exact``."""
     parent, name = split(path)
     directory = op.inode(parent)
     parent_dentry = dentry_object(op.world, parent)

@@ -108,10 +108,10 @@ def d_alloc_parallel(op: Op, name: str) -> str:
     in-lookup dentry of its own, or waits for another's.
     Returns the label the waiter goes to, which the caller places where
     the walk goes on past ``->lookup`` and ``d_lookup_done()``.  ``name``
-    is the key of the in-lookup hash (``d_same_name()``: the parent's
-    ->d_compare, so one key for the names a casefolded directory takes as
-    one).  ``__d_alloc()``'s GFP_KERNEL allocation and the wait sleep: the
-    step is an error in atomic context.
+    is the key of the in-lookup hash (what ``d_same_name()``'s calls of the
+    parent's ->d_compare decide, which are left out: one key for the names
+    a casefolded directory takes as one).  ``__d_alloc()``'s GFP_KERNEL
+    allocation and the wait sleep: the step is an error in atomic context.
 
     Read in 6.17-rc3 (Kingxukai/linux fs/dcache.c at 9b44fff6):
     ``d_alloc_parallel()``, ``d_wait_lookup()``, ``__d_lookup_unhash()``;

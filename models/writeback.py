@@ -1010,7 +1010,14 @@ def next_completion(op: Op, bios: Expr, render: Callable[..., str]) -> Expr:
     cites=(
         Cite("block/bio.c", "bio_endio", "6.6", leaves_out=("bio.bi_end_io",)),
         Cite("fs/buffer.c", "end_bio_bh_io_sync", "6.6", method="bio.bi_end_io"),
-        Cite("fs/buffer.c", "end_buffer_async_write", "6.6"),
+        Cite(
+            "fs/buffer.c",
+            "end_buffer_async_write",
+            "6.6",
+            leaves_out=("spin_lock_irqsave", "spin_unlock_irqrestore"),
+            because="first->b_uptodate_lock, a leaf lock taken in the interrupt, keeps the "
+            "async-write bits of a folio's buffers whole; the model's folios have one buffer",
+        ),
         Cite("mm/filemap.c", "folio_end_writeback", "6.6"),
         Cite("mm/page-writeback.c", "__folio_end_writeback", "6.6"),
     ),
