@@ -597,6 +597,26 @@ def test_a_broken_locking_rule_says_how_to_see_what_it_leads_to(vfsmc: Run) -> N
     assert "the search stops at the first broken locking rule" not in beyond.output
 
 
+def test_an_ok_with_the_broken_rule_left_out_says_the_rule_is_still_broken(vfsmc: Run) -> None:
+    """A remount under s_umount shared harms nothing the properties of
+    super/freeze-vs-remount read: the OK without spec-conformance says the
+    rule is broken and that the OK does not make the change safe; with
+    the rule checked, or without the variant, no such note."""
+    args = ("check", "super/freeze-vs-remount", "--no-save")
+    shared = ("-V", "remount-s_umount-shared", "--no-property", "spec-conformance")
+    result = vfsmc(*args, *shared)
+    assert result.exit_code == 0, result.output
+    assert (
+        "note: OK without spec-conformance, which the variants break (T1 calls "
+        "super_operations.remount_fs with s_umount only shared" in result.output
+    )
+    assert "does not make the change safe" in result.output
+    data = json.loads(vfsmc(*args, *shared, "--json").stdout)
+    assert data["breaks_rule"].startswith("T1 calls super_operations.remount_fs")
+    correct = vfsmc(*args, "--no-property", "spec-conformance", "--json")
+    assert json.loads(correct.stdout)["breaks_rule"] is None
+
+
 def test_a_chart_of_a_trace_that_does_not_replay_warns_once_naming_it(
     vfsmc: Run, tmp_path: Path
 ) -> None:

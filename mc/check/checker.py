@@ -29,6 +29,7 @@ from mc.engine.result import Result, Verdict, Violation
 from mc.engine.symmetry import NotSymmetric, Symmetric, unfold
 from mc.kernel.world import ModelError
 from mc.project import shown
+from mc.spec.conformance import SPEC_CONFORMANCE
 from mc.trace.format import Counterexample
 
 SHORTER_TRACE_STATES = 20_000
@@ -348,6 +349,23 @@ class Spread:
     )
     """How a Ray actor builds the model itself in a fresh process
     (``mc.check.registry.build_model`` with the model files to load)."""
+
+
+RULE_SEARCH_STATES = 20_000
+"""How many states ``rule_broken`` explores at most."""
+
+
+def rule_broken(
+    registry: Registry, scenario: str, variants: Sequence[str], time_limit: float | None = None
+) -> str | None:
+    """What locking rule ``variants`` break in ``scenario``: a search for
+    spec-conformance alone, of at most ``RULE_SEARCH_STATES`` states (an
+    OK that checked it out says nothing of the rules); None when it finds
+    no rule broken."""
+    options = Options(max_states=RULE_SEARCH_STATES, time_limit=time_limit)
+    outcome = check_scenario(registry, scenario, variants, [SPEC_CONFORMANCE], options)
+    violation = outcome.result.violation
+    return None if violation is None else violation.message
 
 
 def check_scenario(

@@ -21,7 +21,14 @@ import click
 
 from mc.check import checkable, inventory, lockorder, recorded, usermodels
 from mc.check.baseline import locked
-from mc.check.checker import Outcome, Shortened, Spread, check_scenario, file_stem
+from mc.check.checker import (
+    Outcome,
+    Shortened,
+    Spread,
+    check_scenario,
+    file_stem,
+    rule_broken,
+)
 from mc.check.coverage import coverage_json, coverage_lines
 from mc.check.expectations import ExpectationError
 from mc.check.marks import variant_marks
@@ -339,6 +346,15 @@ def check(
     if lock_order and variants and outcome.result.verdict is Verdict.OK and spread is None:
         with usermodels.reported():
             against = lockorder.against_documented(reg, name, variants, time_limit)
+    broken = None
+    if (
+        variants
+        and outcome.result.verdict is Verdict.OK
+        and SPEC_CONFORMANCE in checked
+        and SPEC_CONFORMANCE not in outcome.result.properties
+    ):
+        with usermodels.reported():
+            broken = rule_broken(reg, name, variants, time_limit)
     if as_json:
         saved = _save(reg, outcome, target, named, left_out) if save else {}
         searched = {"reduction": reduce and not symmetry, "symmetry": symmetry}
@@ -347,6 +363,7 @@ def check(
             **searched,
             "omitted": omitted,
             "against_lock_order": None if against is None else _against_json(against),
+            "breaks_rule": broken,
         }
         echo_json(json.dumps(report, indent=1))
     else:
@@ -354,6 +371,15 @@ def check(
             _print_check(outcome, reduce and not symmetry)
             for line in _against_notes(against or [], name, variants):
                 click.echo(printable(line))
+            if broken is not None:
+                click.echo(
+                    printable(
+                        "  note: OK without spec-conformance, which the variants break "
+                        f"({broken}): no property checked sees harm from it within these "
+                        "bounds, which does not make the change safe (the rule may guard "
+                        "what no property checks)"
+                    )
+                )
         except OSError:
             if save:
                 _save(reg, outcome, target, named, left_out)
@@ -614,7 +640,8 @@ def _print_check(outcome: Outcome, reduce: bool) -> None:
                 + ", ".join(others[:4])
                 + (", ..." if len(others) > 4 else "")
                 + "), check with --no-property spec-conformance or give the variant "
-                "waives=[the rule]"
+                "waives=[the rule] (an OK then means no property checked sees harm within "
+                "these bounds, not that the change is safe)"
             )
     if result.violation is not None:
         click.echo("")
