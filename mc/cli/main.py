@@ -585,7 +585,14 @@ def _print_check(outcome: Outcome, reduce: bool) -> None:
     click.echo(f"  {result.stats.summary()}")
     shortened, violation = outcome.shortened, result.violation
     if shortened is not None and violation is not None and violation.path is not None:
-        click.echo(f"  trace: {_shortened(shortened, len(violation.path.actions))}")
+        transitions = len(violation.path.actions)
+        numbered = len(outcome.counterexample.steps) if outcome.counterexample else transitions
+        chained = (
+            f" ({numbered} numbered steps: those marked + run along with the step before)"
+            if numbered != transitions
+            else ""
+        )
+        click.echo(f"  trace: {_shortened(shortened, transitions)}{chained}")
     if result.verdict is Verdict.INCOMPLETE:
         click.echo(
             f"  incomplete: {result.incomplete_reason}; no verdict beyond the states explored"

@@ -1,5 +1,6 @@
-"""Counterexamples as text, in the style TLC made familiar: numbered steps,
-only the fields each step changed, the waits-for cycle at the end."""
+"""Counterexamples as text, in the style TLC made familiar: numbered steps
+(those marked ``+`` run along with the step before them), only the fields
+each step changed, the waits-for cycle at the end."""
 
 from __future__ import annotations
 
@@ -51,7 +52,10 @@ def render(counterexample: Counterexample, *, upto: int | None = None) -> str:
 
 
 def _step_line(number: str, thread: str, step: Step, label_width: int) -> str:
-    return f"{number:>3}  {thread:<3} {step.label:<{label_width}}  {shown_source(step.source)}"
+    """A step's line: its number, marked ``+`` when it runs along with the
+    step before it (a local step, no transition of its own)."""
+    mark = "+" if step.chained and number not in ("", "0") else " "
+    return f"{number:>3}{mark} {thread:<3} {step.label:<{label_width}}  {shown_source(step.source)}"
 
 
 def _step_lines(number: str, thread: str, step: Step, label_width: int) -> list[str]:
