@@ -16,7 +16,7 @@ import re
 import site
 import sys
 import sysconfig
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,10 @@ class Change:
     """For a step ``added`` or ``moved``: the first step after it in the
     variant's program that was there before (the anchor of a
     ``move_before`` of several steps; None at the program's end)."""
+    next: Step | None = None
+    """For a step ``moved``: the step moved too that is now right after
+    it and came before it in the correct protocol (two steps swapped);
+    None otherwise (steps moved together keep their order)."""
     unguarded: tuple[str, ...] = ()
     """For a step ``moved``: the labels of the tests that guarded it (it
     ran in one of their cases only, ``Program.guards``) and guard it no
@@ -286,14 +290,39 @@ def program_changes(correct: KernelModel, changed: KernelModel) -> list[Change]:
                 i1, j1 = i1 + paired, j1 + paired
             found += [Change(before.name, "removed", old[i]) for i in range(i1, i2)]
             found += [
-                Change(before.name, "added", new[j], None, new[j2] if j2 < len(new) else None)
+                Change(
+                    before.name,
+                    "added",
+                    new[j],
+                    None,
+                    new[j2] if j2 < len(new) else None,
+                    new[j + 1] if j + 1 < len(new) else None,
+                )
                 for j in range(j1, j2)
             ]
     programs = {
         before.name: (before.program, after.program)
         for before, after in zip(correct.threads, changed.threads, strict=True)
     }
-    return [_unguarded(change, *programs[change.thread]) for change in _moves(found)]
+    changes = _moves(found)
+    was_of = {id(c.step): c.was for c in changes if c.kind == "moved" and c.was is not None}
+    return [
+        _unguarded(_swapped(change, was_of, programs[change.thread][0]), *programs[change.thread])
+        for change in changes
+    ]
+
+
+def _swapped(change: Change, was_of: Mapping[int, Step], old: Program) -> Change:
+    """``change`` with ``next`` kept only where two steps swapped: the step
+    now right after a moved one was moved too (``was_of`` gives a moved
+    step's place in the correct protocol) and came before it in ``old``."""
+    if change.kind != "moved" or change.next is None or change.was is None:
+        return attrs.evolve(change, next=None)
+    follower = was_of.get(id(change.next))
+    where = {id(step): at for at, step in enumerate(old.steps)}
+    if follower is None or where.get(id(follower), -1) >= where.get(id(change.was), -1):
+        return attrs.evolve(change, next=None)
+    return change
 
 
 def _unguarded(change: Change, old: Program, new: Program) -> Change:
@@ -405,7 +434,7 @@ def _moves(changes: list[Change]) -> list[Change]:
             if places:
                 arrived = changes[places[0]]
                 moved[at] = Change(
-                    change.thread, "moved", arrived.step, change.step, arrived.before
+                    change.thread, "moved", arrived.step, change.step, arrived.before, arrived.next
                 )
                 dropped.add(places.pop(0))
     return [moved.get(at, change) for at, change in enumerate(changes) if at not in dropped]

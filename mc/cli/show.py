@@ -213,7 +213,13 @@ def show_command(
                 )
             if change.kind == "moved":
                 after = "the end" if change.before is None else change.before.label
-                click.echo(f"                 now before  {after}")
+                if change.next is not None:
+                    click.echo(
+                        f"                 now right before  {change.next.label}  (which "
+                        f"it used to follow), and before  {after}"
+                    )
+                else:
+                    click.echo(f"                 now before  {after}")
                 for test in change.unguarded:
                     click.echo(
                         f"                 no longer under  {test}: it runs whichever way that goes"
