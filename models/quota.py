@@ -859,7 +859,10 @@ def dquot_alloc_space(op: Op, quotas: Quotas, inode: QInode, number: int) -> Non
     """``__dquot_alloc_space()``: under inode->i_lock, each dquot the inode
     points to is charged under its dq_dqb_lock (``dquot_add_space()``) and
     i_blocks grows (``__inode_add_bytes()``); then ``mark_all_dquot_dirty()``
-    -> ``->mark_dirty``."""
+    -> ``->mark_dirty``.  The kernel loops over the quota types; the model
+    has the user quota alone, and its test of ``dquots[USRQUOTA]`` is one
+    branch for each owner that dquot may be (the labels ask "alice's
+    dquot?")."""
     dquots = {owner: dquot(op.world, quotas, owner) for owner in quotas.owners}
     unlocked = op.variant(ALLOC_WITHOUT_I_LOCK)
     if not unlocked:
@@ -875,7 +878,7 @@ def dquot_alloc_space(op: Op, quotas: Quotas, inode: QInode, number: int) -> Non
     for owner, dq in dquots.items():
         with op.when(
             _names(pointer, owner),
-            f"if (dquot) /* dquots[cnt] is {owner}'s dquot */",
+            f"if (dquot) /* cnt = USRQUOTA: dquots[cnt] is {owner}'s dquot? */",
         ):
             _add_space(op, dq, number)
     op.effect("__inode_add_bytes(inode, number)", _add, inode.blocks, number)
@@ -884,7 +887,7 @@ def dquot_alloc_space(op: Op, quotas: Quotas, inode: QInode, number: int) -> Non
     for owner, dq in dquots.items():
         with op.when(
             _names(pointer, owner),
-            f"mark_all_dquot_dirty(dquots) /* {owner} */",
+            f"mark_all_dquot_dirty(dquots): if (dquots[USRQUOTA]) /* {owner}'s dquot? */",
         ):
             mark_dquot_dirty(op, quotas, dq)
 
