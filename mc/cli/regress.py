@@ -299,6 +299,7 @@ def _mutate(
     """``vfsmc mutate`` once its arguments are checked, a repeated Ctrl-C
     (``timeout -s INT`` signals twice) kept from cutting short the report
     of what was done by the first."""
+    saved_under = (out or default_out(scenario).parent / "mutations") if save else None
     try:
         with usermodels.reported():
             analysis = mutate.analyse(
@@ -307,7 +308,7 @@ def _mutate(
                 variants,
                 properties=properties or None,
                 excluded=excluded,
-                out=(out or default_out(scenario).parent / "mutations") if save else None,
+                out=saved_under,
                 options=options,
                 progress=_bar if show_progress else None,
                 processes=workers,
@@ -322,6 +323,11 @@ def _mutate(
         echo_json(json.dumps(mutate.to_json(analysis), indent=1))
     else:
         click.echo(mutate.render(analysis))
+        if saved_under is not None and any(r.counterexample for r in analysis.results):
+            click.echo(
+                f"\nthe counterexamples of the mutants found are saved under {saved_under}/ "
+                "(--out DIR for another place, --no-save for none)"
+            )
     for result in analysis.results:
         if result.unsaved is not None:
             say("warning", f"not saved: {result.unsaved}")
