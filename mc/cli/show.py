@@ -21,6 +21,7 @@ from mc.cli.errors import echo_json, fail, one_line_errors
 from mc.cli.options import models_option
 from mc.dsl.operation import Invocation, Operation
 from mc.dsl.program import Jump, Program, label_name
+from mc.dsl.scenario import Registry
 from mc.dsl.steps import LockStep, Step
 from mc.kernel.locks import Kind
 from mc.kernel.world import DONE
@@ -337,19 +338,18 @@ def _read_in(operation: Operation) -> dict[str, list[str]]:
 
 
 @click.command("explain")
-@click.argument("prop", metavar="PROPERTY", shell_complete=complete_property)
+@click.argument("prop", metavar="PROPERTY|VARIANT", shell_complete=complete_property)
 @models_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @one_line_errors
 def explain_command(prop: str, models: tuple[Path, ...], as_json: bool) -> None:
     """Say what PROPERTY checks, which scenarios check it, and which shipped
-    variants violate it."""
+    variants violate it; of a VARIANT, what it changes, the rules it
+    waives and the verdicts expected under it."""
     reg = with_files(models)
     if prop not in reg.properties and prop in reg.variants:
-        fail(
-            f"{prop} is a variant, not a property: vfsmc show SCENARIO prints the steps it "
-            "changes in a scenario, vfsmc check SCENARIO -V VARIANT what it breaks there"
-        )
+        _explain_variant(reg, prop, as_json)
+        return
     if prop not in reg.properties and prop in reg.scenarios:
         fail(f"{prop} is a scenario, not a property: vfsmc show {prop} describes it")
     definition = reg.property(prop)
@@ -378,6 +378,54 @@ def explain_command(prop: str, models: tuple[Path, ...], as_json: bool) -> None:
         click.echo("  violated by:")
         for row in rows:
             click.echo(f"    {row.scenario} with {', '.join(row.variants)}")
+
+
+def _explain_variant(reg: Registry, name: str, as_json: bool) -> None:
+    """What variant ``name`` is: its description, where it is declared,
+    the rules it waives (its own and specs/conformance.toml's [waivers]),
+    the scenarios whose protocol it is part of and
+    the verdicts specs/expectations.toml expects under it."""
+    variant = reg.variant(name)
+    waived = _waived(variant.waives, name)
+    protocol = sorted(n for n, s in reg.scenarios.items() if name in s.variants)
+    rows = [
+        row for row in expectations.load() if name in row.variants and row.scenario in reg.scenarios
+    ]
+    expected = [
+        (row.scenario, [v for v in row.variants if v != name], row.violated or row.verdict.value)
+        for row in rows
+    ]
+    if as_json:
+        found = {
+            "variant": name,
+            "description": variant.description,
+            "declared_at": None if variant.declared is None else str(variant.declared),
+            "waives": waived,
+            "protocol_of": protocol,
+            "expected": [
+                {"scenario": scenario, "with": others, "verdict": verdict}
+                for scenario, others, verdict in expected
+            ],
+        }
+        echo_json(json.dumps(found, indent=1))
+        return
+    click.echo(f"{name} (variant)")
+    click.echo(f"  {variant.description}")
+    if variant.declared is not None:
+        click.echo(f"  declared at {variant.declared}")
+    if waived:
+        click.echo(f"  waives {', '.join(waived)}")
+    if protocol:
+        click.echo(f"  part of the protocol of: {', '.join(protocol)}")
+    if expected:
+        click.echo("  expected (specs/expectations.toml):")
+        for scenario, others, verdict in expected:
+            also = f" with {', '.join(others)}" if others else ""
+            click.echo(f"    {scenario}{also}: {verdict}")
+    click.echo(
+        "  vfsmc show SCENARIO -V "
+        f"{name} prints the steps it changes there, vfsmc check SCENARIO -V {name} what it breaks"
+    )
 
 
 def _call_text(invocation: Invocation) -> str:
