@@ -16,6 +16,7 @@ from click.testing import Result
 
 from mc.check import checkable, inventory, usermodels
 from mc.check.registry import shipped as shipped_registry
+from mc.check.registry import with_files
 from mc.dsl.scenario import Registry, Scenario
 from mc.kernel.pagecache import File
 from mc.models.dirops import RENAME_EXCHANGE
@@ -833,3 +834,39 @@ def test_a_property_no_step_can_change_is_not_suggested(vfsmc: Run, tmp_path: Pa
     result = vfsmc("check", "still.py:my/still", "--no-save")
     assert result.exit_code == 0, result.output
     assert "namespace" not in result.output
+
+
+LATE_LOCK = """\
+from mc.dsl import EXCL, LockKind, Op, flag_variant, operation, scenario
+
+flag_variant("late", "takes a once b is dropped")
+
+
+@operation(models="two mutexes")
+def late_lock(op: Op) -> None:
+    a = op.world.shared_lock("a", LockKind.MUTEX)
+    b = op.world.shared_lock("b", LockKind.MUTEX)
+    op.lock(b, EXCL, "lock b")
+    if not op.variant("late"):
+        op.lock(a, EXCL, "lock a")
+    op.unlock(b, "unlock b")
+    if op.variant("late"):
+        op.lock(a, EXCL, "lock a")
+    op.unlock(a, "unlock a")
+
+
+scenario("my/late", "x", tree=["/a/"], threads=[late_lock()], properties=["deadlock"])
+"""
+
+
+def test_a_flag_variant_moving_a_step_marks_its_old_place_moved_away(tmp_path: Path) -> None:
+    """The step a flag variant takes on another model line is the same
+    step moved: the chart marks where it was 'moved away', not 'removed'."""
+    (tmp_path / "late.py").write_text(LATE_LOCK)
+    registry = with_files([tmp_path / "late.py"])
+    scenario = registry.scenario("my/late")
+    positions = inventory.changed_positions(
+        registry.build(scenario, (), ()), registry.build(scenario, ("late",), ())
+    )
+    assert positions is not None
+    assert sorted(positions.values()) == ["lock a", "lock a moved away"]

@@ -370,13 +370,16 @@ def changed_positions(
     variants) at a step the variants added, changed or moved there, with
     its label, and at the step that comes to steps they removed
     (``_place_of_removal``, labelled ``LABEL removed``, or ``LABEL moved
-    away`` when the step is among those added elsewhere, every step of
-    the gap named); None when no one step does."""
+    away`` when the step, or one alike but for its model line, is among
+    those added elsewhere, every step of the gap named); None when no one
+    step does."""
     found: dict[tuple[int, int], str] = {}
     for tid, (before, after) in enumerate(zip(correct.threads, changed.threads, strict=True)):
         old, new = before.program.steps, after.program.steps
         differences = _differences(old, new)
-        added = {step_key(new[j]) for _tag, _i1, _i2, j1, j2 in differences for j in range(j1, j2)}
+        added = {
+            _key_but_source(new[j]) for _tag, _i1, _i2, j1, j2 in differences for j in range(j1, j2)
+        }
         for _tag, i1, i2, j1, j2 in differences:
             for j in range(j1, j2):
                 found.setdefault((tid, j), new[j].label)
@@ -385,7 +388,8 @@ def changed_positions(
                 if place is None:
                     return None
                 gone = [
-                    f"{old[i].label} {'moved away' if step_key(old[i]) in added else 'removed'}"
+                    f"{old[i].label} "
+                    + ("moved away" if _key_but_source(old[i]) in added else "removed")
                     for i in range(i1, i2)
                 ]
                 found.setdefault((tid, place), "; ".join(gone))
