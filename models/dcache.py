@@ -925,8 +925,8 @@ def ci_lookup(op: Op, path: str) -> None:
     and ->d_compare called with no lock; ``__d_alloc()`` sets ``d_op`` from
     the superblock's default (``sb->__s_d_op``, 6.17) and calls ->d_init
     with no lock.  ->d_hash is called by ``link_path_walk()`` for a normal
-    component of a parent with DCACHE_OP_HASH (6.12 called it from
-    ``hash_name()``); ``generic_ci_d_hash()``/``generic_ci_d_compare()`` take
+    component of a parent with DCACHE_OP_HASH, after ``hash_name()`` (so in
+    every copy read, 5.x to 6.17-rc3); ``generic_ci_d_hash()``/``generic_ci_d_compare()`` take
     no lock (the compare copies an inline name that a rename may change).
     Left out: ``d_seq`` and the hash chain (the model compares every child
     of the parent, which a case-insensitive hash puts on one chain), and
