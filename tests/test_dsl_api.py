@@ -1149,3 +1149,35 @@ def test_a_trylock_made_blocking_waits_and_can_deadlock() -> None:
     found = check(blocked)
     assert found.verdict is Verdict.VIOLATED and found.violation is not None
     assert found.violation.property == "deadlock"
+
+
+def test_an_insertion_into_several_operations_goes_into_each(tmp_path: Path) -> None:
+    """inserts() given the operations that run the fault path adds its
+    steps at the label in each; anything but operations is refused."""
+    model_file = tmp_path / "faults.py"
+    model_file.write_text(
+        "from mc.dsl import File, Op, inserts, scenario\n"
+        "from mc.models.truncate import mmap_load, mmap_store\n\n"
+        "def note(op: Op, *_args) -> None:\n"
+        "    op.effect('trace_fault(vmf)', lambda scratch: None)\n\n"
+        "inserts((mmap_load, mmap_store), 'traced', 'x',\n"
+        "        before={'__do_fault(): ret = vma->vm_ops->fault(vmf)': note}, every=True)\n\n"
+        "F = File('/f', pages=1, cached=(0,))\n"
+        "scenario('api/load-store', 'x', tree=['/f'], threads=[mmap_load(F, 0), "
+        "mmap_store(F, 0)], properties=['deadlock'])\n"
+    )
+    registry = with_files([model_file])
+    scenario = registry.scenario("api/load-store")
+    fault = "__do_fault(): ret = vma->vm_ops->fault(vmf)"
+    plain = registry.build(scenario).threads
+    traced = registry.build(scenario, ["traced"]).threads
+    for before, after in zip(plain, traced, strict=True):
+        labels = [s.label for s in after.program.steps]
+        faults = [s.label for s in before.program.steps].count(fault)
+        assert faults and labels.count("trace_fault(vmf)") == faults, before.invocation
+        added = [at for at, label in enumerate(labels) if label == "trace_fault(vmf)"]
+        assert all(labels[at + 1] == fault for at in added)
+    bad = tmp_path / "bad.py"
+    bad.write_text("from mc.dsl import inserts\n\ninserts('load', 'b', 'x', after={'x': print})\n")
+    with pytest.raises(ModelError, match="inserts takes an operation or a sequence of them"):
+        with_files([bad])

@@ -526,7 +526,7 @@ Snippet = Callable[..., None]
 
 
 def inserts(
-    operation: Operation,
+    operation: Operation | Sequence[Operation],
     name: str,
     description: str,
     *,
@@ -546,19 +546,29 @@ def inserts(
     the operation's own scope (its registers and labels, also where the
     labelled step is one of a body it runs with ``op.run``) (a
     filesystem's own lock taken inside a shipped operation:
-    ``after={"filemap_invalidate_lock(mapping)": take_gc_lock}``)."""
+    ``after={"filemap_invalidate_lock(mapping)": take_gc_lock}``).
+    ``operation`` may be several operations that run the same helper (the
+    fault path of ``mmap_load`` and ``mmap_store``): the steps go into
+    each, whose body must have each label, and each function is called
+    with that operation's arguments."""
     declared = caller_source()
+    operations = (operation,) if isinstance(operation, Operation) else tuple(operation)
+    if not operations or not all(isinstance(one, Operation) for one in operations):
+        raise ModelError(
+            f"variant {name}: inserts takes an operation or a sequence of them, "
+            f"not {briefly(operation)}"
+        )
     points = [(label, f, True) for label, f in (before or {}).items()]
     points += [(label, f, False) for label, f in (after or {}).items()]
     if not points:
         raise ModelError(f"variant {name}: inserts takes before= or after= {{label: f(op, ...)}}")
-    for label, snippet, _ahead in points:
-        _check_snippet(name, operation, label, snippet)
-
-    body = Insertion(operation, tuple(points), declared, name, every, operation.build)
-    variant = Variant(
-        name, description, None, _names(waives, "waives", "rules"), declared, ((operation, body),)
+    for one in operations:
+        for label, snippet, _ahead in points:
+            _check_snippet(name, one, label, snippet)
+    bodies = tuple(
+        (one, Insertion(one, tuple(points), declared, name, every, one.build)) for one in operations
     )
+    variant = Variant(name, description, None, _names(waives, "waives", "rules"), declared, bodies)
     return _declare(variant)
 
 
