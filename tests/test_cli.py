@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from mc.check import checker
+import mc.cli.main as cli_main
+from mc.check import checker, lockorder
+from mc.kernel.world import ModelError
 from mc.trace import format as cx_format
 
 Run = Callable[..., Result]
@@ -695,3 +697,55 @@ def test_a_status_line_never_wraps_a_narrow_terminal(monkeypatch: pytest.MonkeyP
     assert line == "\r1,234,567 states, 8"
     monkeypatch.setenv("COLUMNS", "200")
     assert status_line("short") == "\r" + "short".ljust(199)
+
+
+@pytest.mark.parametrize(
+    ("raised", "why"),
+    [
+        (KeyboardInterrupt(), "interrupted"),
+        (ModelError("the transform failed"), "the transform failed"),
+    ],
+)
+def test_a_look_after_an_ok_that_fails_keeps_the_ok(
+    vfsmc: Run, monkeypatch: pytest.MonkeyPatch, raised: BaseException, why: str
+) -> None:
+    """Ctrl-C or a model error in the searches an OK under variants runs
+    afterwards (the lock order, the broken rule) costs the note, not the
+    verdict."""
+
+    def fail(*_args: object) -> None:
+        raise raised
+
+    monkeypatch.setattr(lockorder, "against_documented", fail)
+    monkeypatch.setattr(cli_main, "rule_broken", fail)
+    args = ("check", "super/freeze-vs-remount", "-V", "remount-s_umount-shared", "--no-save")
+    result = vfsmc(*args, "--no-property", "spec-conformance")
+    assert result.exit_code == 0, result.output
+    assert "super/freeze-vs-remount with remount-s_umount-shared: OK" in result.output
+    assert (
+        f"note: no look for lock-class edges against the documented order: {why}\n" in result.output
+    )
+    assert f"note: no look for the locking rule the variants break: {why}\n" in result.output
+    data = json.loads(vfsmc(*args, "--no-property", "spec-conformance", "--json").stdout)
+    assert data["verdict"] == "OK" and len(data["looks_skipped"]) == 2
+
+
+def test_the_broken_rule_note_is_not_given_when_the_protocol_breaks_it_alone(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A scenario whose own protocol (variants=[...]) breaks a rule: the
+    note would blame the -V change for it."""
+    (tmp_path / "proto.py").write_text(
+        "from mc.dsl import Op, inserts, scenario\n"
+        "from mc.models.attr import chmod\n"
+        "from mc.models.dirops import link\n\n"
+        "def note(op: Op, *_args) -> None:\n"
+        "    op.effect('trace_link()', lambda scratch: None)\n\n"
+        "inserts(link, 'link-traced', 'x', before={'dentry = lookup_one_qstr_excl(\"y\")': note})\n"
+        "scenario('my/proto', 'x', tree=['/a/', '/a/x'], threads=[chmod('/a/x', 0o600), "
+        "link('/a/x', '/a/y')], variants=['setattr-unlocked'])\n"
+    )
+    args = ("check", "proto.py:my/proto", "-V", "link-traced", "--no-save", "--json")
+    result = vfsmc(*args, "--no-property", "spec-conformance")
+    data = json.loads(result.stdout)
+    assert data["verdict"] == "OK" and data["breaks_rule"] is None, result.output

@@ -361,11 +361,15 @@ def rule_broken(
     """What locking rule ``variants`` break in ``scenario``: a search for
     spec-conformance alone, of at most ``RULE_SEARCH_STATES`` states (an
     OK that checked it out says nothing of the rules); None when it finds
-    no rule broken."""
+    no rule broken, or when the scenario's own protocol breaks one too
+    (the variants are not what breaks it)."""
     options = Options(max_states=RULE_SEARCH_STATES, time_limit=time_limit)
     outcome = check_scenario(registry, scenario, variants, [SPEC_CONFORMANCE], options)
     violation = outcome.result.violation
-    return None if violation is None else violation.message
+    if violation is None:
+        return None
+    correct = check_scenario(registry, scenario, (), [SPEC_CONFORMANCE], options)
+    return None if correct.result.violation is not None else violation.message
 
 
 def check_scenario(

@@ -12,9 +12,10 @@ import functools
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import click
@@ -272,6 +273,7 @@ def check(
     """Explore every interleaving of SCENARIO and check its properties.
 
     SCENARIO may be FILE.py:NAME, a scenario declared in a model file."""
+    began = time.monotonic()
     if bfs and dfs:
         raise click.UsageError("--bfs and --dfs ask for two searches; give one")
     strategy = "dfs" if dfs else "bfs"
@@ -342,19 +344,26 @@ def check(
     named, left_out = (
         (chosen, ()) if properties else (None, tuple(n for n in excluded if n in checked))
     )
-    against = None
-    if lock_order and variants and outcome.result.verdict is Verdict.OK and spread is None:
-        with usermodels.reported():
-            against = lockorder.against_documented(reg, name, variants, time_limit)
-    broken = None
-    if (
-        variants
-        and outcome.result.verdict is Verdict.OK
-        and SPEC_CONFORMANCE in checked
-        and SPEC_CONFORMANCE not in outcome.result.properties
-    ):
-        with usermodels.reported():
-            broken = rule_broken(reg, name, variants, time_limit)
+    against, broken, unlooked = None, None, []
+    if variants and outcome.result.verdict is Verdict.OK:
+
+        def left() -> float | None:
+            return None if time_limit is None else time_limit - (time.monotonic() - began)
+
+        if lock_order and spread is None:
+            against, why = _afterwards(
+                "look for lock-class edges against the documented order",
+                lambda: lockorder.against_documented(reg, name, variants, left()),
+                left(),
+            )
+            unlooked += [why] if why else []
+        if SPEC_CONFORMANCE in checked and SPEC_CONFORMANCE not in outcome.result.properties:
+            broken, why = _afterwards(
+                "look for the locking rule the variants break",
+                lambda: rule_broken(reg, name, variants, left()),
+                left(),
+            )
+            unlooked += [why] if why else []
     if as_json:
         saved = _save(reg, outcome, target, named, left_out) if save else {}
         searched = {"reduction": reduce and not symmetry, "symmetry": symmetry}
@@ -364,6 +373,7 @@ def check(
             "omitted": omitted,
             "against_lock_order": None if against is None else _against_json(against),
             "breaks_rule": broken,
+            "looks_skipped": unlooked,
         }
         echo_json(json.dumps(report, indent=1))
     else:
@@ -371,6 +381,8 @@ def check(
             _print_check(outcome, reduce and not symmetry)
             for line in _against_notes(against or [], name, variants):
                 click.echo(printable(line))
+            for why in unlooked:
+                click.echo(printable(f"  note: {why}"))
             if broken is not None:
                 click.echo(
                     printable(
@@ -413,6 +425,25 @@ def check(
             "(or pass -p)",
         )
     sys.exit(outcome.result.verdict.exit_code)
+
+
+T = TypeVar("T")
+
+
+def _afterwards(what: str, look: Callable[[], T], left: float | None) -> tuple[T | None, str]:
+    """``look()``, a search an OK under variants runs after the verdict,
+    with what it found; or None and why it gave nothing: the time limit
+    used up, Ctrl-C, or a model error in it, none of which costs the
+    verdict already found."""
+    if left is not None and left <= 0:
+        return None, f"no {what}: the search used up --time-limit"
+    try:
+        with usermodels.reported():
+            return look(), ""
+    except KeyboardInterrupt:
+        return None, f"no {what}: interrupted"
+    except ModelError as error:
+        return None, f"no {what}: {message_of(error)}"
 
 
 def _stale_counterexample(
