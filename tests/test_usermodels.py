@@ -793,13 +793,19 @@ def test_a_reads_declaration_that_cannot_be_right_is_one_line(
     assert ": in links_kept: property links-kept: " in line and message in line, line
 
 
+@pytest.mark.parametrize(
+    ("reads", "raised"),
+    [("lambda model: {}['no such family']", "KeyError"), ("exit_5", "SystemExit")],
+)
 def test_a_reads_function_that_raises_holds_up_only_the_scenarios_that_check_it(
-    vfsmc: Run, tmp_path: Path
+    vfsmc: Run, tmp_path: Path, reads: str, raised: str
 ) -> None:
     """A scenario of the file that does not check the failing property
     gets its verdict, and the note on properties it could check still
     names the failing one; the scenario that checks it is one line."""
-    text = LINK_COUNTS.format(reads="lambda model: {}['no such family']", which="")
+    text = "import sys\n\ndef exit_5(model):\n    sys.exit(5)\n\n" + LINK_COUNTS.format(
+        reads=reads, which=""
+    )
     text += (
         '\nscenario("links/mkdir-only", "a mkdir", tree=["/a/"], '
         'threads=[mkdir("/a/d")], properties=["deadlock"])\n'
@@ -812,7 +818,9 @@ def test_a_reads_function_that_raises_holds_up_only_the_scenarios_that_check_it(
     checked = vfsmc("check", "mine/raising.py:links/mkdir-rmdir", "--no-save")
     assert checked.exit_code == 2, checked.output
     (line,) = [line for line in checked.output.splitlines() if line.startswith("vfsmc: error")]
-    assert line.startswith("vfsmc: error: mine/raising.py:") and "KeyError" in line, line
+    assert line.startswith("vfsmc: error: mine/raising.py:") and raised in line, line
+    shown = vfsmc("show", "mine/raising.py:links/mkdir-only")
+    assert shown.exit_code == 0, shown.output
 
 
 def test_a_property_without_reads_says_the_reduction_is_off(vfsmc: Run, tmp_path: Path) -> None:

@@ -141,9 +141,9 @@ def _reads_of(registry: Registry, model: KernelModel, name: str) -> int | None:
     makes."""
     try:
         return make_property(registry.properties[name], model).reads
-    except ReadsMissingSlots:
+    except (ReadsMissingSlots, KeyboardInterrupt):
         raise
-    except Exception:
+    except BaseException:  # a model file's own code: SystemExit(5) as much as a KeyError
         return None
 
 
