@@ -4,6 +4,7 @@ replay, graphs and one-line errors on bad input."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -310,6 +311,19 @@ def test_an_empty_out_directory_is_refused(vfsmc: Run) -> None:
     result = vfsmc("check", "dirops/opposite-renames", "--out", "")
     assert result.exit_code == 2
     assert "an empty path names no directory (give . for this one)" in result.output
+
+
+@pytest.mark.parametrize("command", ["check", "mutate"])
+def test_an_out_directory_that_is_something_else_is_refused_up_front(
+    vfsmc: Run, command: str
+) -> None:
+    """A FIFO, a file above the path, /dev/null: one line, exit 2, before
+    any search (mutate warned for each file it could not save)."""
+    os.mkfifo("fifo")
+    Path("afile").write_text("x")
+    for out, blocking in (("fifo", "fifo"), ("afile/sub", "afile"), ("/dev/null", "/dev/null")):
+        result = vfsmc(command, "dirops/opposite-renames", "-V", "no-rename-mutex", "--out", out)
+        _one_line_error(result, f"{out}: {blocking} is not a directory")
 
 
 def test_unknown_scenario_and_variant_are_one_line_errors(vfsmc: Run) -> None:

@@ -34,7 +34,8 @@ models_option: Callable[[F], F] = click.option(
 
 class NamedPath(click.Path):
     """A path that must name something: an empty one is refused with
-    ``refusal``."""
+    ``refusal``; one that must be a directory is refused where it, or a
+    directory above it, is something else (a FIFO, ``/dev/null``, a file)."""
 
     def __init__(self, refusal: str, *, file_okay: bool = True, dir_okay: bool = True) -> None:
         super().__init__(file_okay=file_okay, dir_okay=dir_okay, path_type=Path)
@@ -43,7 +44,14 @@ class NamedPath(click.Path):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if value == "":
             self.fail(self.refusal, param, ctx)
-        return super().convert(value, param, ctx)
+        found = super().convert(value, param, ctx)
+        if not self.file_okay and isinstance(found, Path):
+            blocking = next(
+                (p for p in (found, *found.parents) if p.exists() and not p.is_dir()), None
+            )
+            if blocking is not None:
+                self.fail(f"{found}: {blocking} is not a directory", param, ctx)
+        return found
 
 
 def trace_file() -> NamedPath:
