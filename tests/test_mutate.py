@@ -4,6 +4,7 @@ reports verdicts and the locks no scenario needs."""
 
 from __future__ import annotations
 
+import errno
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -389,16 +390,24 @@ def test_an_acquisition_run_along_with_another_step_is_mutated(shipped: Registry
     assert all(baseline.reaches(m) for m in drops)
 
 
-def test_an_unwritable_out_keeps_the_analysis_and_warns(vfsmc: Run) -> None:
+def test_an_unwritable_out_keeps_the_analysis_and_warns(
+    vfsmc: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """As ``check`` keeps its verdict when a file cannot be written, the
-    analysis is printed and each counterexample not saved is a warning."""
+    analysis is printed and each counterexample not saved is a warning (an
+    --out that cannot be a directory is refused before the analysis)."""
     Path("blocker").write_text("a file, not a directory")
-    result = vfsmc(
-        "mutate", "dirops/opposite-renames", "--out", "blocker/sub", "--no-progress", "--json"
-    )
+    refused = vfsmc("mutate", "dirops/opposite-renames", "--out", "blocker/sub")
+    assert refused.exit_code == 2 and "blocker is not a directory" in refused.output
+
+    def full(*_args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(mutate, "save_recorded", full)
+    result = vfsmc("mutate", "dirops/opposite-renames", "--no-progress", "--json")
     assert result.exit_code == 0, result.output
     warnings = [line for line in result.output.splitlines() if line.startswith("vfsmc: warning")]
-    assert warnings and all("blocker is not a directory" in line for line in warnings)
+    assert warnings and all("No space left on device" in line for line in warnings)
     report = json.loads(result.output[: result.output.index("vfsmc: warning")])
     violated = [m for m in report["mutations"] if m["verdict"] == "VIOLATED"]
     assert len(violated) == len(warnings)
