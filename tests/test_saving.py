@@ -4,6 +4,7 @@ get the umask's permissions, and temporary files never stay behind."""
 
 from __future__ import annotations
 
+import errno
 import json
 import multiprocessing
 import os
@@ -22,7 +23,7 @@ from click.testing import Result
 
 from mc import atomic_write
 from mc.atomic_write import WriteError, sweep, write_atomically
-from mc.check import baseline, expectations
+from mc.check import baseline, expectations, recorded
 from mc.check.checker import file_stem
 from mc.trace import graph as render_graph
 
@@ -32,16 +33,26 @@ STEM = file_stem(SCENARIO, [VARIANT])
 
 
 def test_an_unwritable_out_directory_is_a_warning_after_the_verdict(
-    vfsmc: Run, tmp_path: Path
+    vfsmc: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """An --out that cannot be a directory is refused before the search;
+    one that fails once the search is done (a full disk) costs the file,
+    not the verdict."""
     (tmp_path / "blocker").write_text("a file, not a directory")
-    result = vfsmc("check", SCENARIO, "-V", VARIANT, "--out", "blocker/sub")
+    refused = vfsmc("check", SCENARIO, "-V", VARIANT, "--out", "blocker/sub")
+    assert refused.exit_code == 2 and "blocker is not a directory" in refused.output
+
+    def full(*_args: object, **_kwargs: object) -> None:
+        raise WriteError(errno.ENOSPC, "No space left on device", "out/x.json")
+
+    monkeypatch.setattr(recorded, "save_recorded", full)
+    result = vfsmc("check", SCENARIO, "-V", VARIANT, "--out", "out")
     assert result.exit_code == 1
     lines = result.output.splitlines()
     assert lines[0] == f"{SCENARIO} with {VARIANT}: VIOLATED"
     warnings = [line for line in lines if line.startswith("vfsmc: warning: not saved: ")]
-    assert len(warnings) == 1 and "blocker is not a directory" in warnings[0]
-    report = vfsmc("check", SCENARIO, "-V", VARIANT, "--out", "blocker/sub", "--json")
+    assert len(warnings) == 1 and "No space left on device" in warnings[0]
+    report = vfsmc("check", SCENARIO, "-V", VARIANT, "--out", "out", "--json")
     assert report.exit_code == 1
     printed = report.output[report.output.index("{") :]
     assert json.loads(printed)["counterexample"] is None
