@@ -140,6 +140,10 @@ def test_check_text_output_shows_the_cycle(vfsmc: Run) -> None:
     result = vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutex", "--no-save")
     assert result.exit_code == 1
     assert "cycle: T1 -> i_rwsem(/a) -> T2 -> i_rwsem(/b) -> T1" in result.output
+    assert (
+        "  trace: 6 transitions (10 numbered steps: those marked + run along with the step "
+        "before)\n" in result.output
+    )
     assert not Path("counterexamples").exists()
 
 

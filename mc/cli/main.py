@@ -615,7 +615,7 @@ def _print_check(outcome: Outcome, reduce: bool) -> None:
     click.echo(f"  properties: {', '.join(result.properties)}")
     click.echo(f"  {result.stats.summary()}")
     shortened, violation = outcome.shortened, result.violation
-    if shortened is not None and violation is not None and violation.path is not None:
+    if violation is not None and violation.path is not None:
         transitions = len(violation.path.actions)
         numbered = len(outcome.counterexample.steps) if outcome.counterexample else transitions
         chained = (
@@ -623,7 +623,10 @@ def _print_check(outcome: Outcome, reduce: bool) -> None:
             if numbered != transitions
             else ""
         )
-        click.echo(f"  trace: {_shortened(shortened, transitions)}{chained}")
+        if shortened is not None:
+            click.echo(f"  trace: {_shortened(shortened, transitions)}{chained}")
+        elif chained:
+            click.echo(f"  trace: {counted(transitions, 'transition')}{chained}")
     if result.verdict is Verdict.INCOMPLETE:
         click.echo(
             f"  incomplete: {result.incomplete_reason}; no verdict beyond the states explored"
