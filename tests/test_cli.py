@@ -422,6 +422,17 @@ def test_explain_of_a_scenario_points_to_show(vfsmc: Run) -> None:
     assert "vfsmc show dirops/exchange describes it" in result.output
 
 
+def test_explain_of_a_name_it_does_not_know_suggests_properties_and_variants(
+    vfsmc: Run,
+) -> None:
+    _one_line_error(
+        vfsmc("explain", "no-rename"),
+        "no property or variant is called 'no-rename' (did you mean no-rename-mutex?",
+    )
+    mutant = "mutant:drop@rename:lock_rename:mutex_lock(&p1->d_sb->s_vfs_rename_mutex)"
+    assert vfsmc("explain", mutant).output.startswith(f"{mutant} (variant)\n")
+
+
 def test_explain_of_a_variant_says_what_it_is_and_what_is_expected_of_it(vfsmc: Run) -> None:
     """Its description, where it is declared, the rules it waives and the
     verdicts the expectations give under it, as text and JSON."""

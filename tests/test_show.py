@@ -410,11 +410,13 @@ def test_shell_completion_names_scenarios_variants_properties(tmp_path: Path) ->
     assert complete("vfsmc check mine.py:mine/") == ["mine.py:mine/one-create"]
     assert complete("vfsmc check --models mine.py mine.py:mine/") == ["mine.py:mine/one-create"]
     assert complete("vfsmc check nowhere.py:mine/") == []
+    assert complete("vfsmc explain --models mine.py mine-") == ["mine-untouched"]
+    assert complete("vfsmc check -p mine-") == []
 
     assert "dirops/opposite-renames" in complete("vfsmc check dirops/opp")
     assert complete("vfsmc check dirops/x -V no-re") == ["no-rename-mutex"]
     assert "no-lost-write" in complete("vfsmc check dirops/x --no-property no-")
-    assert complete("vfsmc explain dead") == ["deadlock"]
+    assert complete("vfsmc explain dead") == ["deadlock", "deadlock-check-any-waiter"]
 
 
 def test_a_change_repeated_in_an_unrolled_loop_is_listed_once(vfsmc: Run) -> None:

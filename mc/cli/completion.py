@@ -61,3 +61,14 @@ def complete_property(
 ) -> list[CompletionItem]:
     """The properties whose names start with ``incomplete``."""
     return _items({n: p.description for n, p in _registry(ctx).properties.items()}, incomplete)
+
+
+def complete_explained(
+    ctx: click.Context, _param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """The properties, then the variants, whose names start with
+    ``incomplete`` (``explain`` takes either)."""
+    reg = _registry(ctx)
+    named = {n: p.description for n, p in reg.properties.items()}
+    named.update({n: v.description for n, v in reg.variants.items() if n not in named})
+    return _items(named, incomplete)

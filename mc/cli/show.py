@@ -3,6 +3,7 @@ runs, which operations exist, what a property checks."""
 
 from __future__ import annotations
 
+import difflib
 import enum
 import json
 import textwrap
@@ -16,12 +17,12 @@ import click
 from mc.check import checkable, expectations, inventory, mutants, usermodels
 from mc.check.checker import ineffective
 from mc.check.registry import shipped_modules, with_files
-from mc.cli.completion import complete_property, complete_scenario
+from mc.cli.completion import complete_explained, complete_scenario
 from mc.cli.errors import echo_json, fail, one_line_errors
 from mc.cli.options import models_option
 from mc.dsl.operation import Invocation, Operation
 from mc.dsl.program import Jump, Program, label_name
-from mc.dsl.scenario import Registry
+from mc.dsl.scenario import Registry, UnknownName
 from mc.dsl.steps import LockStep, Step
 from mc.kernel.locks import Kind
 from mc.kernel.world import DONE
@@ -338,7 +339,7 @@ def _read_in(operation: Operation) -> dict[str, list[str]]:
 
 
 @click.command("explain")
-@click.argument("prop", metavar="PROPERTY|VARIANT", shell_complete=complete_property)
+@click.argument("prop", metavar="PROPERTY|VARIANT", shell_complete=complete_explained)
 @models_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @one_line_errors
@@ -347,11 +348,20 @@ def explain_command(prop: str, models: tuple[Path, ...], as_json: bool) -> None:
     variants violate it; of a VARIANT, what it changes, the rules it
     waives and the verdicts expected under it."""
     reg = with_files(models)
-    if prop not in reg.properties and prop in reg.variants:
-        _explain_variant(reg, prop, as_json)
-        return
     if prop not in reg.properties and prop in reg.scenarios:
         fail(f"{prop} is a scenario, not a property: vfsmc show {prop} describes it")
+    if prop not in reg.properties:
+        try:
+            reg.variant(prop)
+        except UnknownName:
+            close = difflib.get_close_matches(prop, [*reg.properties, *reg.variants], n=3)
+            hint = f"did you mean {', '.join(close)}?" if close else "vfsmc list names them"
+            fail(
+                f"no property or variant is called {prop!r} ({hint}; one a model file "
+                "declares needs --models FILE)"
+            )
+        _explain_variant(reg, prop, as_json)
+        return
     definition = reg.property(prop)
     kind = definition.kind.name.lower().replace("_", "-")
     default = sorted(n for n, s in reg.scenarios.items() if prop in s.properties)
