@@ -109,6 +109,8 @@ def test_a_flag_variant_taking_a_lock_on_another_line_moves_it(vfsmc: Run, tmp_p
     assert shown.exit_code == 0, shown.output
     changes = json.loads(shown.output)["variants"]["b-first"]
     assert {change["kind"] for change in changes} == {"moved"}, changes
+    first = {c["label"]: c.get("right_before") for c in changes if c["thread"] == "T1"}
+    assert first == {"lock b": "lock a", "lock a": None}
     part = vfsmc("show", "order.py:t/order").output.split("b-first:")[1]
     assert (
         "moved    lock b [exclusive]  (order.py:10)\n                 now right before  lock a  "

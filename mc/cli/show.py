@@ -132,6 +132,7 @@ def show_command(
                         "label": c.step.label,
                         "source": str(c.step.source),
                         **({} if c.before is None else {"before": c.before.label}),
+                        **({} if c.next is None else {"right_before": c.next.label}),
                         **({"unguarded": list(c.unguarded)} if c.unguarded else {}),
                     }
                     for c in changes
