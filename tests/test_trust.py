@@ -267,3 +267,38 @@ def test_replay_says_how_a_step_differs_from_the_recorded_one(vfsmc: Run, tmp_pa
     (tmp_path / "changed.json").write_text(json.dumps(changed))
     result = vfsmc("replay", "changed.json")
     assert "now changes T1.ret = 1, not nothing" in result.output, result.output
+
+
+def test_a_regress_row_whose_model_raises_is_an_error_and_the_others_are_checked(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A model file's property whose reads= raises: the row that checks it
+    is an error (exit 2 at the end), the rows before and after it still get
+    their verdicts."""
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "broken.py").write_text(
+        "from mc.dsl import invariant, scenario\n"
+        "from mc.models.dirops import create\n\n"
+        "def bad_reads(model):\n"
+        "    raise KeyError('no such slot family')\n\n"
+        "@invariant('my-bad', 'reads raises', reads=bad_reads)\n"
+        "def bad(model):\n"
+        "    return lambda state: None\n\n"
+        "scenario('my/ok', 'x', tree=['/a/'], threads=[create('/a/x')], properties=['deadlock'])\n"
+        "scenario('my/bad', 'x', tree=['/a/'], threads=[create('/a/x')], "
+        "properties=['deadlock', 'my-bad'])\n"
+    )
+    rows = "".join(
+        f'[[expect]]\nscenario = "{name}"\nverdict = "OK"\n\n'
+        for name in ("my/ok", "my/bad", "dirops/two-creates")
+    )
+    (suite / "expectations.toml").write_text(rows)
+    result = vfsmc("regress", "--models", str(suite))
+    assert result.exit_code == 2, result.output
+    [error] = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert error.startswith("error: my/bad [correct]: ") and "KeyError" in error, error
+    assert "ERROR" in result.output
+    assert "regress FAILED: 2/3 rows as expected (1 model error)" in result.output
+    report = json.loads(vfsmc("regress", "--models", str(suite), "--json").output)
+    assert report["error_rows"] == 1 and not report["passed"]

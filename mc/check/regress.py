@@ -77,6 +77,10 @@ class RowResult:
     ineffective: str | None = None
     """Why the row was not checked: one of its variants changes nothing in
     the scenario (so its verdict would be the correct protocol's)."""
+    error: str | None = None
+    """The model error that kept the row from a verdict (a model file's
+    code raising while the scenario was built or searched): bad input,
+    reported after the other rows were checked."""
 
     @property
     def incomplete(self) -> bool:
@@ -84,6 +88,7 @@ class RowResult:
         before it gave a verdict: neither the recorded one nor another."""
         return (
             self.ineffective is None
+            and self.error is None
             and self.verdict is Verdict.INCOMPLETE
             and self.row.verdict is not Verdict.INCOMPLETE
         )
@@ -91,7 +96,7 @@ class RowResult:
     @property
     def matches(self) -> bool:
         """The verdict (and violated property) is the recorded one."""
-        if self.ineffective is not None or self.incomplete:
+        if self.ineffective is not None or self.error is not None or self.incomplete:
             return False
         return (self.verdict, self.violated) == (self.row.verdict, self.row.violated)
 
@@ -111,6 +116,8 @@ class RowResult:
     def got(self) -> str:
         if self.ineffective is not None:
             return "NO CHANGE"
+        if self.error is not None:
+            return "ERROR"
         return _verdict_text(self.verdict, self.violated)
 
 
@@ -170,7 +177,9 @@ class Report:
     @property
     def verdict_changes(self) -> list[RowResult]:
         return [
-            r for r in self.rows if not r.matches and r.ineffective is None and not r.incomplete
+            r
+            for r in self.rows
+            if not r.matches and r.ineffective is None and r.error is None and not r.incomplete
         ]
 
     @property
@@ -182,6 +191,11 @@ class Report:
     def ineffective(self) -> list[RowResult]:
         """Rows not checked because a variant of theirs changes nothing."""
         return [r for r in self.rows if r.ineffective is not None]
+
+    @property
+    def errors(self) -> list[RowResult]:
+        """Rows a model error kept from a verdict."""
+        return [r for r in self.rows if r.error is not None]
 
     @property
     def replay_failures(self) -> list[ReplayResult]:
@@ -209,6 +223,7 @@ class Report:
             and not self.incomplete
             and not self.replay_failures
             and not self.ineffective
+            and not self.errors
             and not self.unreadable
         )
 
@@ -233,8 +248,11 @@ def check_row(registry: Registry, row: Expectation, options: Options | None = No
     except IneffectiveVariant as error:
         seconds = time.perf_counter() - started
         return RowResult(row, row.verdict, None, str(error), 0, seconds, str(error))
-    except (UnknownName, ModelError) as error:
+    except UnknownName as error:
         raise _with_context(error, row.label) from error
+    except ModelError as error:
+        seconds = time.perf_counter() - started
+        return RowResult(row, Verdict.INCOMPLETE, None, str(error), 0, seconds, error=str(error))
     result = outcome.result
     violation = result.violation
     return RowResult(
@@ -492,6 +510,8 @@ def summary(report: Report, updating: bool = False) -> list[str]:
         lines.append(f"cannot replay: {why}")
     for r in report.ineffective:
         lines.append(f"not checked: {r.row.label}: {r.ineffective}")
+    for r in report.errors:
+        lines.append(f"error: {r.row.label}: {r.error}")
     for r in report.incomplete:
         because = f"{r.message}; " if r.message else ""
         lines.append(f"incomplete: {r.row.label}: {because}no verdict (expected {r.expected})")
@@ -553,16 +573,19 @@ def summary(report: Report, updating: bool = False) -> list[str]:
         and not report.failed
         and not report.unreadable
         and not report.ineffective
+        and not report.errors
         else "FAILED"
     )
     expected = (
         len(report.rows)
         - len(report.verdict_changes)
         - len(report.ineffective)
+        - len(report.errors)
         - len(report.incomplete)
     )
     aside = [
         f"{len(report.ineffective)} not checked" if report.ineffective else "",
+        counted(len(report.errors), "model error") if report.errors else "",
         f"{len(report.incomplete)} incomplete" if report.incomplete else "",
     ]
     unchecked = f" ({', '.join(a for a in aside if a)})" if any(aside) else ""
@@ -594,6 +617,7 @@ def to_json(report: Report) -> dict[str, Any]:
                 "matches": r.matches,
                 "incomplete": r.incomplete,
                 "ineffective": r.ineffective,
+                "error": r.error,
                 "states": r.states,
                 "baseline_states": r.row.states,
                 "seconds": round(r.seconds, 4),
@@ -613,6 +637,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "left_out": [str(path) for path in report.left_out],
         "verdict_changes": len(report.verdict_changes),
         "ineffective_rows": len(report.ineffective),
+        "error_rows": len(report.errors),
         "incomplete_rows": len(report.incomplete),
         "replay_failures": len(report.replay_failures),
         "state_changes": len(report.state_changes),

@@ -158,7 +158,7 @@ def regress_command(
     if as_json:
         payload = [regress.to_json(r) for r in reports]
         echo_json(json.dumps(payload[0] if len(payload) == 1 else payload, indent=1))
-    if any(r.ineffective or r.unreadable for r in reports):
+    if any(r.ineffective or r.errors or r.unreadable for r in reports):
         sys.exit(EXIT_USAGE)
     if any(r.failed for r in reports):
         sys.exit(1)
@@ -168,7 +168,7 @@ def regress_command(
 def _incomplete_only(report: regress.Report) -> bool:
     """Whether ``report`` passed or fell short only in that a bound
     stopped some of its rows."""
-    return not (report.failed or report.ineffective or report.unreadable)
+    return not (report.failed or report.ineffective or report.errors or report.unreadable)
 
 
 def _row_printer(layout: regress.Layout) -> Callable[[regress.RowResult], None]:
