@@ -355,12 +355,13 @@ def explain_command(prop: str, models: tuple[Path, ...], as_json: bool) -> None:
         try:
             reg.variant(prop)
         except UnknownName:
-            close = difflib.get_close_matches(prop, [*reg.properties, *reg.variants], n=3)
-            hint = f"did you mean {', '.join(close)}?" if close else "vfsmc list names them"
-            fail(
-                f"no property or variant is called {prop!r} ({hint}; one a model file "
-                "declares needs --models FILE)"
-            )
+            variants = difflib.get_close_matches(prop, list(reg.variants), n=3)
+            if variants and not difflib.get_close_matches(prop, list(reg.properties), n=1):
+                fail(
+                    f"no property or variant is called {prop!r} (did you mean "
+                    f"{', '.join(variants)}?)"
+                )
+            reg.property(prop)
         _explain_variant(reg, prop, as_json)
         return
     definition = reg.property(prop)
