@@ -485,14 +485,19 @@ def _elsewhere(
     mutation: Mutation,
     baselines: _Baselines,
 ) -> Evidence:
+    """What the scenarios ``others`` say of ``mutation``, harmless in
+    ``scenario``: those it breaks and those that pass under it; one that
+    checks nothing, does not apply, or whose model raises on the correct
+    protocol (a model file's broken property) tells nothing."""
     passed = [scenario]
     broke = []
     for other in others:
         if baselines.properties_of(other) == ():
             continue
         try:
-            baseline = baselines.get(other)
-        except NotApplicable:
+            with usermodels.reported():
+                baseline = baselines.get(other)
+        except (NotApplicable, ModelError):
             continue
         if baseline.verdict is not Verdict.OK or not baseline.reaches(mutation):
             continue
