@@ -756,6 +756,15 @@ def test_a_look_after_an_ok_that_fails_keeps_the_ok(
     assert data["verdict"] == "OK" and len(data["looks_skipped"]) == 2
 
 
+def test_a_look_after_an_ok_gets_what_is_left_of_the_time_limit() -> None:
+    """The looks share --time-limit with the search: none is left, none runs."""
+    looked: list[str] = []
+    found, why = cli_main._afterwards("look for x", lambda: looked.append("ran"), 0.0)
+    assert (found, why, looked) == (None, "no look for x: the search used up --time-limit", [])
+    found, why = cli_main._afterwards("look for x", lambda: "found", 5.0)
+    assert (found, why) == ("found", "")
+
+
 def test_the_broken_rule_note_is_not_given_when_the_protocol_breaks_it_alone(
     vfsmc: Run, tmp_path: Path
 ) -> None:
