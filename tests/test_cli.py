@@ -449,6 +449,19 @@ def test_explain_of_a_variant_says_what_it_is_and_what_is_expected_of_it(vfsmc: 
     assert {"scenario": "xattr/two-sets", "with": [], "verdict": "xattr-lost"} in (
         waived["expected"]
     )
+    suite = Path("suite")
+    suite.mkdir()
+    (suite / "mine.py").write_text(
+        "from mc.dsl import scenario\nfrom mc.models.dirops import rename\n\n"
+        "scenario('my/renames', 'x', tree=['/a/', '/a/x', '/b/', '/b/z'], "
+        "threads=[rename('/a/x', '/b/y'), rename('/b/z', '/a/w')])\n"
+    )
+    (suite / "expectations.toml").write_text(
+        '[[expect]]\nscenario = "my/renames"\nvariants = ["no-rename-mutex"]\n'
+        'verdict = "VIOLATED"\nproperty = "deadlock"\n'
+    )
+    own = vfsmc("explain", "no-rename-mutex", "--models", "suite").output
+    assert "    my/renames: deadlock\n" in own, own
     protocol = json.loads(vfsmc("explain", "ext4-set-takes-xattr-sem", "--json").stdout)
     assert {"scenario": "xattr/two-sets", "with": ["setxattr-unlocked"], "verdict": "OK"} in (
         protocol["expected"]

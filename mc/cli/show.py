@@ -362,13 +362,15 @@ def explain_command(prop: str, models: tuple[Path, ...], as_json: bool) -> None:
                     f"{', '.join(variants)}?)"
                 )
             reg.property(prop)
-        _explain_variant(reg, prop, as_json)
+        _explain_variant(reg, prop, models, as_json)
         return
     definition = reg.property(prop)
     kind = definition.kind.name.lower().replace("_", "-")
     default = sorted(n for n, s in reg.scenarios.items() if prop in s.properties)
     rows = [
-        row for row in expectations.load() if row.violated == prop and row.scenario in reg.scenarios
+        row
+        for row in _expected_rows(models)
+        if row.violated == prop and row.scenario in reg.scenarios
     ]
     if as_json:
         found = {
@@ -392,16 +394,31 @@ def explain_command(prop: str, models: tuple[Path, ...], as_json: bool) -> None:
             click.echo(f"    {row.scenario} with {', '.join(row.variants)}")
 
 
-def _explain_variant(reg: Registry, name: str, as_json: bool) -> None:
+def _expected_rows(models: Sequence[Path]) -> list[expectations.Expectation]:
+    """The rows of specs/expectations.toml, then those of the
+    ``expectations.toml`` of each model directory given (as ``regress``
+    reads them)."""
+    rows = expectations.load()
+    for path in models:
+        own = path / "expectations.toml"
+        if path.is_dir() and own.is_file():
+            rows += expectations.load(own)
+    return rows
+
+
+def _explain_variant(reg: Registry, name: str, models: Sequence[Path], as_json: bool) -> None:
     """What variant ``name`` is: its description, where it is declared,
     the rules it waives (its own and specs/conformance.toml's [waivers]),
     the scenarios whose protocol it is part of and
-    the verdicts specs/expectations.toml expects under it."""
+    the verdicts specs/expectations.toml (and a model directory's own)
+    expects under it."""
     variant = reg.variant(name)
     waived = _waived(variant.waives, name)
     protocol = sorted(n for n, s in reg.scenarios.items() if name in s.variants)
     rows = [
-        row for row in expectations.load() if name in row.variants and row.scenario in reg.scenarios
+        row
+        for row in _expected_rows(models)
+        if name in row.variants and row.scenario in reg.scenarios
     ]
     expected = [
         (row.scenario, [v for v in row.variants if v != name], row.violated or row.verdict.value)
@@ -430,7 +447,7 @@ def _explain_variant(reg: Registry, name: str, as_json: bool) -> None:
     if protocol:
         click.echo(f"  part of the protocol of: {', '.join(protocol)}")
     if expected:
-        click.echo("  expected (specs/expectations.toml):")
+        click.echo("  expected (the expectations files):")
         for scenario, others, verdict in expected:
             also = f" with {', '.join(others)}" if others else ""
             click.echo(f"    {scenario}{also}: {verdict}")
