@@ -8,11 +8,14 @@ from pathlib import Path
 
 import click
 
-from mc.check import lockorder, usermodels
+from mc.check import inventory, lockorder, usermodels
 from mc.check.registry import with_files
-from mc.cli.errors import echo_json, one_line_errors, say
+from mc.cli.errors import echo_json, message_of, one_line_errors, say
+from mc.cli.exit_codes import EXIT_USAGE
 from mc.cli.options import models_option, time_limit_option, variant_option
+from mc.dsl.scenario import Registry
 from mc.engine.explore import Options
+from mc.kernel.world import ModelError
 
 
 @click.command("lockorder")
@@ -55,6 +58,8 @@ def lockorder_command(
         raise ValueError(f"no scenario starts with {prefix!r}")
     for name in variants:
         reg.variant(name)
+    broken = _not_building(reg, names)
+    names = [name for name in names if name not in broken]
     with usermodels.reported():
         explored = lockorder.explore(reg, names, Options(time_limit=time_limit), variants)
     report = lockorder.merge(explored, documented, variants, every_scenario=not prefix)
@@ -66,4 +71,26 @@ def lockorder_command(
     else:
         for line in lockorder.render(report):
             click.echo(line)
+    for name, why in broken.items():
+        say("error", f"{name} not explored: {why}")
+    if broken:
+        sys.exit(EXIT_USAGE)
     sys.exit(1 if not report.clean else 3 if report.incomplete else 0)
+
+
+def _not_building(reg: Registry, names: list[str]) -> dict[str, str]:
+    """The scenarios of model files, among ``names``, whose model raises
+    as it is built (a property's ``reads=`` function, a thread's
+    operation), with the error: bad input, reported after the others
+    were explored."""
+    found = {}
+    for name in names:
+        scenario = reg.scenario(name)
+        if not inventory.user_declared(scenario):
+            continue
+        try:
+            with usermodels.reported():
+                reg.build(scenario)
+        except ModelError as error:
+            found[name] = message_of(error)
+    return found
