@@ -18,6 +18,37 @@ from mc.engine.explore import Options, Search
 
 ROOT = Path(__file__).resolve().parent.parent
 
+RAISING_READS = """\
+from mc.dsl import invariant, scenario
+from mc.models.dirops import create
+
+
+def bad_reads(model):
+    raise KeyError("no such slot family")
+
+
+@invariant("my-bad", "reads raises", reads=bad_reads)
+def bad(model):
+    return lambda state: None
+
+
+scenario("my/ok", "x", tree=["/a/"], threads=[create("/a/x")], properties=["deadlock"])
+scenario("my/bad", "x", tree=["/a/"], threads=[create("/a/x")], properties=["deadlock", "my-bad"])
+"""
+
+
+@pytest.fixture
+def raising_reads() -> Callable[[Path], Path]:
+    """Writes, into a directory, ``mine.py``: scenarios my/ok and my/bad,
+    my/bad checking a property whose reads= function raises; its path."""
+
+    def write(directory: Path) -> Path:
+        path = directory / "mine.py"
+        path.write_text(RAISING_READS)
+        return path
+
+    return write
+
 
 @pytest.fixture(scope="session", autouse=True)
 def own_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:

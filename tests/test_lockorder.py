@@ -586,22 +586,11 @@ def test_an_ok_under_variants_says_when_they_take_locks_against_the_order(
 
 
 def test_a_scenario_whose_model_raises_is_an_error_after_the_others(
-    vfsmc: Callable[..., Any], tmp_path: Path
+    vfsmc: Callable[..., Any], tmp_path: Path, raising_reads: Callable[[Path], Path]
 ) -> None:
     """A model file's property whose reads= raises: its scenario is named
     as not explored (exit 2) once the others' report is printed."""
-    (tmp_path / "mine.py").write_text(
-        "from mc.dsl import invariant, scenario\n"
-        "from mc.models.dirops import create\n\n"
-        "def bad_reads(model):\n"
-        "    raise KeyError('no such slot family')\n\n"
-        "@invariant('my-bad', 'reads raises', reads=bad_reads)\n"
-        "def bad(model):\n"
-        "    return lambda state: None\n\n"
-        "scenario('my/ok', 'x', tree=['/a/'], threads=[create('/a/x')], properties=['deadlock'])\n"
-        "scenario('my/bad', 'x', tree=['/a/'], threads=[create('/a/x')], "
-        "properties=['deadlock', 'my-bad'])\n"
-    )
+    raising_reads(tmp_path)
     result = vfsmc("lockorder", "--models", "mine.py", "--filter", "my/")
     assert result.exit_code == 2, result.output
     assert "observed in 1 scenario" in result.output

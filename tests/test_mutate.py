@@ -889,22 +889,11 @@ def test_a_swap_that_breaks_the_rule_table_first_says_what_it_breaks_beneath(vfs
 
 
 def test_a_scenario_whose_model_raises_tells_nothing_of_a_mutant_elsewhere(
-    vfsmc: Run, tmp_path: Path
+    vfsmc: Run, tmp_path: Path, raising_reads: Callable[[Path], Path]
 ) -> None:
     """A harmless mutant is tried on the other scenarios; one whose own
     property's reads= raises is passed over, not the end of the run."""
-    (tmp_path / "mine.py").write_text(
-        "from mc.dsl import invariant, scenario\n"
-        "from mc.models.dirops import create\n\n"
-        "def bad_reads(model):\n"
-        "    raise KeyError('no such slot family')\n\n"
-        "@invariant('my-bad', 'reads raises', reads=bad_reads)\n"
-        "def bad(model):\n"
-        "    return lambda state: None\n\n"
-        "scenario('my/ok', 'x', tree=['/a/'], threads=[create('/a/x')], properties=['deadlock'])\n"
-        "scenario('my/bad', 'x', tree=['/a/'], threads=[create('/a/x')], "
-        "properties=['deadlock', 'my-bad'])\n"
-    )
+    raising_reads(tmp_path)
     result = vfsmc("mutate", "mine.py:my/ok", "--no-save", "--no-progress")
     assert result.exit_code == 0, result.output
     assert result.output.startswith("mutations of my/ok: ")

@@ -270,25 +270,14 @@ def test_replay_says_how_a_step_differs_from_the_recorded_one(vfsmc: Run, tmp_pa
 
 
 def test_a_regress_row_whose_model_raises_is_an_error_and_the_others_are_checked(
-    vfsmc: Run, tmp_path: Path
+    vfsmc: Run, tmp_path: Path, raising_reads: Callable[[Path], Path]
 ) -> None:
     """A model file's property whose reads= raises: the row that checks it
     is an error (exit 2 at the end), the rows before and after it still get
     their verdicts."""
     suite = tmp_path / "suite"
     suite.mkdir()
-    (suite / "broken.py").write_text(
-        "from mc.dsl import invariant, scenario\n"
-        "from mc.models.dirops import create\n\n"
-        "def bad_reads(model):\n"
-        "    raise KeyError('no such slot family')\n\n"
-        "@invariant('my-bad', 'reads raises', reads=bad_reads)\n"
-        "def bad(model):\n"
-        "    return lambda state: None\n\n"
-        "scenario('my/ok', 'x', tree=['/a/'], threads=[create('/a/x')], properties=['deadlock'])\n"
-        "scenario('my/bad', 'x', tree=['/a/'], threads=[create('/a/x')], "
-        "properties=['deadlock', 'my-bad'])\n"
-    )
+    raising_reads(suite)
     rows = "".join(
         f'[[expect]]\nscenario = "{name}"\nverdict = "OK"\n\n'
         for name in ("my/ok", "my/bad", "dirops/two-creates")
