@@ -387,6 +387,9 @@ def test_malformed_counterexamples_are_one_line_errors(vfsmc: Run, tmp_path: Pat
     _one_line_error(vfsmc("graph", str(moved), "-o", "chart.jpg"), "unsupported graph format")
     _one_line_error(vfsmc("report", path, "-o", "chart.png"), "a report is one HTML page")
     assert not Path("chart.png").exists()
+    _one_line_error(vfsmc("graph", path, "-o", ".svg"), ".svg: the name's suffix gives the chart's")
+    for command in ("graph", "report"):
+        _one_line_error(vfsmc(command, path, "-o", ""), "an empty path names no file to write")
     doubled = Path("doubled.json")
     doubled.write_text(
         Path(path)

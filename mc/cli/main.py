@@ -46,6 +46,7 @@ from mc.cli.options import (
     models_option,
     no_property_option,
     out_directory,
+    output_file,
     por_option,
     time_limit_option,
     trace_file,
@@ -811,7 +812,7 @@ def _print_replay(
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=output_file(),
     required=True,
     callback=in_existing_directory,
     help="Output file: .svg, .png or .dot.",

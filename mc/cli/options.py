@@ -59,6 +59,11 @@ def trace_file() -> NamedPath:
     return NamedPath("an empty path names no counterexample file", dir_okay=False)
 
 
+def output_file() -> NamedPath:
+    """A file to write."""
+    return NamedPath("an empty path names no file to write", dir_okay=False)
+
+
 def out_directory() -> NamedPath:
     """A directory to write into (``.`` names this one)."""
     return NamedPath("an empty path names no directory (give . for this one)", file_okay=False)

@@ -13,7 +13,7 @@ from mc.check.marks import variant_marks
 from mc.check.recorded import does_not_replay, load_recorded, refuse_inapplicable_properties
 from mc.check.registry import with_files
 from mc.cli.errors import one_line_errors, wrote
-from mc.cli.options import in_existing_directory, models_option, trace_file
+from mc.cli.options import in_existing_directory, models_option, output_file, trace_file
 from mc.dsl.scenario import UnknownName
 from mc.kernel.world import ModelError
 from mc.text import printable
@@ -32,7 +32,7 @@ suffix (a pipe, ``/dev/stdout``)."""
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=output_file(),
     required=True,
     callback=in_existing_directory,
     help="The HTML file to write.",

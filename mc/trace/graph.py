@@ -566,6 +566,11 @@ def chart_format(path: Path) -> str:
     """The format the suffix of ``path`` asks for (.dot, .svg, .png); any
     other is a ``GraphError``."""
     fmt = path.suffix.lstrip(".").lower()
+    if not fmt:
+        raise GraphError(
+            f"{path.name}: the name's suffix gives the chart's format: name it "
+            "FILE.dot, FILE.svg or FILE.png"
+        )
     if fmt not in FORMATS:
         raise GraphError(f"unsupported graph format {path.suffix!r}: use .dot, .svg or .png")
     return fmt
