@@ -158,6 +158,25 @@ def test_a_reduced_path_that_is_no_path_of_the_model_blames_the_symmetry(
         )
 
 
+T1_LOSES = """\
+from mc.dsl import invariant, scenario
+from mc.dsl.kernel_model import DONE
+from mc.models.dirops import rmdir
+
+
+@invariant("t1-loses", "x"{reads}, terminal=True)
+def t1_loses(model):
+    t = model.threads[0]
+    return lambda s: "T1 won" if s[t.slots.pc] == DONE and s[t.slots.ret] == 0 else None
+
+
+scenario("my/two-rmdirs", "x", tree=["/a/", "/a/b/"],
+         threads=[rmdir("/a/b"), rmdir("/a/b")], properties=["t1-loses", "deadlock"])
+"""
+"""Two rmdirs of one directory and an invariant that T1 loses, which looks
+at T1 alone ({reads}: its reads= declaration, or nothing)."""
+
+
 @pytest.mark.parametrize("form", ["returned", "registers"])
 def test_a_property_reading_one_interchangeable_thread_is_refused(
     vfsmc: Run, tmp_path: Path, form: str
@@ -165,18 +184,7 @@ def test_a_property_reading_one_interchangeable_thread_is_refused(
     """Reading returned(T1) (or registers(T1)) and not T2's tells the two
     rmdirs apart: --symmetry would prune the state where T1 wins; it is
     refused."""
-    (tmp_path / "one.py").write_text(
-        "from mc.dsl import invariant, scenario\n"
-        "from mc.dsl.kernel_model import DONE\n"
-        "from mc.models.dirops import rmdir\n\n"
-        f"@invariant('t1-loses', 'x', reads=['{form}(T1)'], terminal=True)\n"
-        "def t1_loses(model):\n"
-        "    t = model.threads[0]\n"
-        "    return lambda s: 'T1 won' if s[t.slots.pc] == DONE and s[t.slots.ret] == 0 else None\n"
-        "\n"
-        "scenario('my/two-rmdirs', 'x', tree=['/a/', '/a/b/'],\n"
-        "         threads=[rmdir('/a/b'), rmdir('/a/b')], properties=['t1-loses', 'deadlock'])\n"
-    )
+    (tmp_path / "one.py").write_text(T1_LOSES.format(reads=f", reads=['{form}(T1)']"))
     plain = vfsmc("check", "one.py:my/two-rmdirs", "--no-save")
     assert plain.exit_code == 1 and "T1 won" in plain.output
     refused = vfsmc("check", "one.py:my/two-rmdirs", "--symmetry", "--no-save")
@@ -187,17 +195,7 @@ def test_a_property_reading_one_interchangeable_thread_is_refused(
 def test_a_property_that_does_not_say_what_it_reads_is_refused(vfsmc: Run, tmp_path: Path) -> None:
     """An invariant without reads= that looks at T1 alone: --symmetry
     would prune the state where T2 ran first and say OK."""
-    (tmp_path / "undeclared.py").write_text(
-        "from mc.dsl import invariant, scenario\n"
-        "from mc.models.dirops import rmdir\n\n"
-        "@invariant('t1-loses', 'x', terminal=True)\n"
-        "def t1_loses(model):\n"
-        "    t = model.threads[0]\n"
-        "    return lambda s: 'T1 won' if s[t.slots.ret] == 0 else None\n"
-        "\n"
-        "scenario('my/two-rmdirs', 'x', tree=['/a/', '/a/b/'],\n"
-        "         threads=[rmdir('/a/b'), rmdir('/a/b')], properties=['t1-loses', 'deadlock'])\n"
-    )
+    (tmp_path / "undeclared.py").write_text(T1_LOSES.format(reads=""))
     plain = vfsmc("check", "undeclared.py:my/two-rmdirs", "--no-save")
     assert plain.exit_code == 1 and "T1 won" in plain.output
     refused = vfsmc("check", "undeclared.py:my/two-rmdirs", "--symmetry", "--no-save")

@@ -306,21 +306,25 @@ def program_changes(correct: KernelModel, changed: KernelModel) -> list[Change]:
     }
     changes = _moves(found)
     was_of = {id(c.step): c.was for c in changes if c.kind == "moved" and c.was is not None}
+    places = {
+        name: {id(step): at for at, step in enumerate(old.steps)}
+        for name, (old, _new) in programs.items()
+    }
     return [
-        _unguarded(_swapped(change, was_of, programs[change.thread][0]), *programs[change.thread])
+        _unguarded(_swapped(change, was_of, places[change.thread]), *programs[change.thread])
         for change in changes
     ]
 
 
-def _swapped(change: Change, was_of: Mapping[int, Step], old: Program) -> Change:
+def _swapped(change: Change, was_of: Mapping[int, Step], place: Mapping[int, int]) -> Change:
     """``change`` with ``next`` kept only where two steps swapped: the step
     now right after a moved one was moved too (``was_of`` gives a moved
-    step's place in the correct protocol) and came before it in ``old``."""
+    step's step in the correct protocol, ``place`` where each of those
+    steps stood) and came before it there."""
     if change.kind != "moved" or change.next is None or change.was is None:
         return attrs.evolve(change, next=None)
     follower = was_of.get(id(change.next))
-    where = {id(step): at for at, step in enumerate(old.steps)}
-    if follower is None or where.get(id(follower), -1) >= where.get(id(change.was), -1):
+    if follower is None or place.get(id(follower), -1) >= place.get(id(change.was), -1):
         return attrs.evolve(change, next=None)
     return change
 
