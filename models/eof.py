@@ -15,13 +15,16 @@ the old EOF block itself) exposes whatever the device holds between the old
 and the new EOF; POSIX wants zeroes there.
 
 ``pagecache_isize_extended()`` (mm/truncate.c, 6.6) is what the kernel does
-on the extension for a cached straddling folio: with blocks smaller than a
-page it write-protects it (``folio_mkclean()``) so the next store faults
-through ``->page_mkwrite``; later kernels (Brian Foster's 2024 patch of the
-series of ext4's c7fc0366c656) also zero there the post-EOF range of a
-folio that is still dirty, "Writeback normally does this".  It returns at
-once when ``i_blocksize(inode) >= PAGE_SIZE``, which is this model's
-filesystem (a block per page), so it has no step here.
+on the extension for a cached straddling page: 6.6 returns at once when
+``from >= to || bsize == PAGE_SIZE``, and otherwise (blocks smaller than
+a page) finds and locks the page (``find_lock_page()``) and
+write-protects it (``page_mkclean()``) so the next store faults through
+``->page_mkwrite``.  The folio conversion that followed tests
+``i_blocksize(inode) >= PAGE_SIZE`` and calls ``folio_mkclean()``, and
+later kernels (Brian Foster's 2024 patch of the series of ext4's
+c7fc0366c656) also zero there the post-EOF range of a folio that is
+still dirty, "Writeback normally does this".  This model's filesystem
+has a block per page, so the function does nothing and has no step here.
 """
 
 from __future__ import annotations

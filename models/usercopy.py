@@ -26,6 +26,11 @@ before the folio lock in a fault) are steps a trace shows.
   which may fault (a store through the mapping: a write fault with
   ``->page_mkwrite``) while it holds a reference but no lock.
 
+The labels use the folio names of the later folio conversion of
+``generic_perform_write()`` (``copy_folio_from_iter_atomic(folio, offset,
+bytes, i)``); 6.6 makes the same call on the page,
+``copy_page_from_iter_atomic(page, offset, bytes, i)``.
+
 The model leaves out partial copies (a copy is the whole page or
 nothing) and the data a load reads (the copy moves the write's version).
 """
