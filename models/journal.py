@@ -31,35 +31,53 @@ commit writes the transaction's ordered data
 and only then is done; a handle start that finds the running transaction
 full (``add_transaction_credits()`` asks for its commit and waits, and
 that commit cannot begin before the one in progress is done) or the log
-short of space (``__jbd2_log_wait_for_space()``) waits for the commit in
+short of space (``__jbd2_log_wait_for_space()`` waits for the committing
+transaction, or checkpoints, then the start retries) waits for the commit in
 progress to end, which the model's ``jbd2_commit`` lock stands for (held
 by the commit from its start to its end).
 
-- ``ext4_write``: write(2) of one cached page through ``ext4_write_begin()``
-  (what a delalloc mount runs too once ``ext4_nonda_switch()`` finds free
-  space low: ``ext4_da_write_begin()`` falls back to it, and what
-  ``-o nodelalloc`` runs always): ``__filemap_get_folio(FGP_WRITEBEGIN)``
-  locks the folio, ``folio_unlock()``, ``ext4_journal_start()``,
-  ``folio_lock()`` again, the copy, ``ext4_write_end()``'s
-  ``folio_unlock()`` and ``ext4_journal_stop()``, inside the inode lock of
-  ``ext4_buffered_write_iter()``.  The comment above the unlock gives the
-  latency and ``GFP_NOFS`` reasons; ``ext4_write_end()``'s says the order
-  ("it forces lock ordering of folio lock and transaction start").  A
-  folio held locked while a handle starts waits for a commit that waits
-  for the handles, one of which may wait for that folio, or that will
-  lock the folio for its ordered data.
+- ``ext4_write``: write(2) of one cached page through
+  ``ext4_write_begin()`` (what a delalloc mount runs too once
+  ``ext4_nonda_switch()`` finds free space low: ``ext4_da_write_begin()``
+  falls back to it, and what ``-o nodelalloc`` runs always):
+  ``__filemap_get_folio(FGP_WRITEBEGIN)`` locks the folio,
+  ``folio_unlock()``, ``ext4_journal_start()``, ``folio_lock()`` again,
+  the copy, ``ext4_write_end()``'s ``folio_unlock()`` and
+  ``ext4_journal_stop()``, inside the inode lock of
+  ``ext4_buffered_write_iter()`` and the freeze protection of
+  ``vfs_write()``'s ``file_start_write()`` (fs/ext4/super.c's order:
+  "sb_start_write -> i_mutex -> transaction start -> page lock");
+  ``block_write_end()`` dirties the folio (``mark_buffer_dirty()``). The
+  comment above the unlock gives the latency and ``GFP_NOFS`` reasons;
+  ``ext4_write_end()``'s says the order ("it forces lock ordering of folio
+  lock and transaction start"). A folio held locked while a handle starts
+  waits for a commit that waits for the handles, one of which may wait for
+  that folio, or that will lock the folio for its ordered data.
 - ``ext4_writepages``: the writeback of a delalloc folio that needs
-  mapping, ``ext4_do_writepages()``'s loop:
+  mapping, ``ext4_do_writepages()``'s loop: nothing when the mapping has
+  no DIRTY mark (``mapping_tagged()``, before any handle), else
   ``ext4_journal_start_with_reserve()``, then
-  ``mpage_prepare_extent_to_map()`` locks the folio,
-  ``mpage_map_and_submit_extent()`` submits it and ``mpage_folio_done()``
-  unlocks it, then ``ext4_journal_stop()``.
+  ``mpage_prepare_extent_to_map()`` locks the folio (and skips it if it
+  is no longer dirty), ``mpage_map_and_submit_extent()`` submits it
+  (``folio_clear_dirty_for_io()``) and ``mpage_folio_done()`` unlocks it,
+  then ``ext4_journal_stop()``.
 - ``jbd2_commit``: kjournald2 committing a transaction that holds the
-  file's ordered data, from its start to its end.
+  file's ordered data, from its start to its end; its ordered-data pass
+  finds only folios tagged dirty (``PAGECACHE_TAG_TOWRITE``) and skips a
+  locked one that is no longer dirty, as ``ext4_writepages`` does.
 
 Left out: the data (the copy, the mapping and the I/O are steps that
-change nothing; what the write or the writeback computes is the
-page-cache models'), the ``folio->mapping != mapping`` recheck after the
+change nothing but the folio's dirty flag and marks; what the write or
+the writeback computes is the page-cache models'; PG_writeback goes with
+the I/O),
+``i_data_sem`` (``ext4_map_blocks()`` takes it under the handle and the
+folio lock, last in the super.c order: no modelled thread takes it
+otherwise), ``ext4_writepages()``'s ``ext4_writepages_down_read()`` of
+``s_writepages_rwsem`` (percpu, shared, before the handle; its writers,
+mount option and journal-mode changes, are not modelled), the handle
+``file_modified()`` -> ``ext4_dirty_inode()`` starts and stops under the
+inode lock before ``ext4_write_begin()`` (the same i_rwsem -> handle
+edge), the ``folio->mapping != mapping`` recheck after the
 relock that follows the handle's start (the folio lookups themselves
 skip or recreate a folio a truncate removed: ``FGP_CREAT``, a batch
 without it, the recheck after ``FGP_LOCK``), ``folio_wait_stable()`` and the
@@ -73,12 +91,24 @@ the commit's metadata I/O and checkpointing, and
 
 from __future__ import annotations
 
-from mc.dsl import EXCL, Cite, Op, flag_variant, operation, touches
+from mc.dsl import EXCL, SHARED, Cite, Op, flag_variant, operation, touches
 from mc.dsl.folio import find_folio, new_folio, put_folio
-from mc.kernel.expr import not_
+from mc.kernel.expr import LockExpr, not_
 from mc.kernel.locks import Lock
-from mc.kernel.pagecache import File, Page
-from mc.kernel.world import ModelError
+from mc.kernel.pagecache import (
+    PG_DIRTY,
+    TAG_DIRTY,
+    TAG_TOWRITE,
+    File,
+    Page,
+    change_marks,
+    clear_dirty_for_io,
+    dirty_folio,
+    folio_test,
+    marked,
+)
+from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
+from mc.kernel.world import ModelError, Scratch
 from mc.models.quota import committing, journal, start_handle
 
 HANDLE_UNDER_FOLIO_LOCK = "handle-under-folio-lock"
@@ -106,6 +136,8 @@ def ext4_write(op: Op, file: File, index: int) -> None:
     inode = op.inode(file.path)
     page = _cached_page(op, file, index, "ext4_write")
     handle = journal(op.world)
+    freeze = sb_writers(op.world, SB_FREEZE_WRITE)
+    op.lock(freeze, SHARED, "vfs_write(): file_start_write(file): sb_start_write(inode->i_sb)")
     op.lock(inode.i_rwsem, EXCL, "ext4_buffered_write_iter(): inode_lock(inode)")
     op.label("repeat")
     folio = find_folio(op, page, "folio = __filemap_get_folio(mapping, index, FGP_WRITEBEGIN, ...)")
@@ -133,11 +165,17 @@ def ext4_write(op: Op, file: File, index: int) -> None:
         op.unlock(folio.lock, "folio_unlock(folio) /* grab it first before the handle */")
         start_handle(op, start)
         op.lock(folio.lock, EXCL, "folio_lock(folio)")
-    op.effect("ext4_block_write_begin(); copy_folio_from_iter_atomic()", _nothing)
+    op.effect("ext4_block_write_begin(); copy_page_from_iter_atomic()", _nothing)
+    op.effect(
+        "ext4_write_end(): block_write_end(): mark_buffer_dirty(bh) -> __folio_mark_dirty(folio)",
+        dirty_folio,
+        page,
+    )
     op.unlock(folio.lock, "ext4_write_end(): folio_unlock(folio)")
     put_folio(op, folio)
     op.unlock(handle, "ext4_write_end(): ext4_journal_stop(handle)")
     op.unlock(inode.i_rwsem, "inode_unlock(inode)")
+    op.unlock(freeze, "file_end_write(file): sb_end_write(inode->i_sb)")
 
 
 @operation(
@@ -153,6 +191,11 @@ def ext4_writepages(op: Op, file: File, index: int) -> None:
     op.holds_no_file()
     page = _cached_page(op, file, index, "ext4_writepages")
     handle = journal(op.world)
+    op.goto_if(
+        not_(marked(page, TAG_DIRTY, "DIRTY")),
+        "out",
+        "if (!mapping_tagged(mapping, PAGECACHE_TAG_DIRTY)) goto out_writepages",
+    )
     start_handle(
         op,
         "handle = ext4_journal_start_with_reserve(inode, EXT4_HT_WRITE_PAGE, needed_blocks, ...)",
@@ -165,12 +208,19 @@ def ext4_writepages(op: Op, file: File, index: int) -> None:
     ):
         op.unlock(folio.lock, "folio_unlock(folio); continue")
         op.goto("put")
-    op.effect("mpage_map_and_submit_extent(handle, mpd, &give_up_on_write)", _nothing)
+    _skip_clean(op, page, folio.lock, "put")
+    op.effect(
+        "mpage_map_and_submit_extent(handle, mpd, &give_up_on_write): mpage_submit_folio(): "
+        "folio_clear_dirty_for_io(folio); folio_start_writeback(folio)",
+        _cleaned,
+        page,
+    )
     op.unlock(folio.lock, "mpage_map_and_submit_extent(): mpage_folio_done(): folio_unlock(folio)")
     op.label("put")
     put_folio(op, folio)
     op.label("done")
     op.unlock(handle, "ext4_journal_stop(handle)")
+    op.label("out")
 
 
 @operation(
@@ -188,6 +238,12 @@ def jbd2_commit(op: Op, file: File, index: int) -> None:
     op.holds_no_file()
     page = _cached_page(op, file, index, "jbd2_commit")
     commit = _lock_transaction(op)
+    op.goto_if(
+        not_(marked(page, TAG_DIRTY, "DIRTY")),
+        "done",
+        "ext4_do_writepages() /* can_map = 0, WB_SYNC_ALL */: tag_pages_for_writeback(); "
+        "filemap_get_folios_tag(PAGECACHE_TAG_TOWRITE) finds none",
+    )
     folio = find_folio(op, page, "ext4_do_writepages() /* can_map = 0 */: folio = fbatch.folios[i]")
     op.goto_if(not_(folio.found), "done", "if (!nr_folios) /* a truncate removed it */")
     op.lock(
@@ -195,7 +251,14 @@ def jbd2_commit(op: Op, file: File, index: int) -> None:
         EXCL,
         "journal_submit_data_buffers(): ext4_normal_submit_inode_data_buffers(): folio_lock(folio)",
     )
+    _skip_clean(op, page, folio.lock, "put")
+    op.effect(
+        "mpage_submit_folio(): folio_clear_dirty_for_io(folio); folio_start_writeback(folio)",
+        _cleaned,
+        page,
+    )
     op.unlock(folio.lock, "mpage_folio_done(): folio_unlock(folio)")
+    op.label("put")
     put_folio(op, folio)
     op.label("done")
     op.unlock(commit, "the commit is done: wake_up(&journal->j_wait_done_commit)")
@@ -250,6 +313,26 @@ def _cached_page(op: Op, file: File, index: int, name: str) -> Page:
             f"declare File({file.path!r}, ..., cached=({index},))"
         )
     return op.mapping(file).pages[index]
+
+
+def _skip_clean(op: Op, page: Page, lock: LockExpr, skip: str) -> None:
+    """``mpage_prepare_extent_to_map()``'s test of the locked folio: one
+    written back meanwhile is unlocked and skipped."""
+    with op.when(
+        not_(folio_test(page, PG_DIRTY, "dirty")),
+        "if (!folio_test_dirty(folio)) { folio_unlock(folio); continue; }",
+    ):
+        op.unlock(lock, "folio_unlock(folio)")
+        op.goto(skip)
+
+
+def _cleaned(scratch: Scratch, page: Page) -> None:
+    """PG_dirty cleared for the I/O (``folio_clear_dirty_for_io()``), and
+    the DIRTY and TOWRITE marks that ``folio_start_writeback()`` clears
+    before the folio is unlocked; PG_writeback, set until the I/O the model
+    leaves out completes, is left out with it."""
+    clear_dirty_for_io(scratch, page)
+    change_marks(scratch, page, off=TAG_DIRTY | TAG_TOWRITE)
 
 
 @touches(lambda _world: ((), ()))
