@@ -16,8 +16,9 @@ mm/memory-failure.c (``memory_failure()``, ``me_pagecache_clean()``,
 ``filemap_range_uptodate()``, ``generic_file_direct_write()``), fs/ioctl.c
 (``ioctl_fibmap()``), fs/inode.c (``bmap()``), mm/swapfile.c (``swapon``:
 ``claim_swapfile()``, ``setup_swap_extents()``; ``swapoff``:
-``destroy_swap_extents()``), mm/page_io.c (``swap_read_folio()``,
-``swap_readpage_fs()``, ``swap_read_unplug()``) and fs/attr.c
+``destroy_swap_extents()``), mm/page_io.c (``swap_readpage()``,
+``swap_readpage_fs()``, ``swap_read_unplug()``; 6.10 renamed the first two
+``swap_read_folio()`` and ``swap_read_folio_fs()``) and fs/attr.c
 (``inode_newsize_ok()``: "truncation of in-use swapfiles is disallowed").
 In 6.8 ``->error_remove_page`` became ``->error_remove_folio``.
 ``filemap_update_page()``/``filemap_range_uptodate()``, ``ioctl_fibmap()``/
@@ -192,17 +193,21 @@ def migrate(op: Op, file: File, index: int) -> None:
     """Compaction moving the page-cache folio at ``index`` (MIGRATE_SYNC_LIGHT):
     the source is locked (``folio_lock()``), a folio under writeback is
     skipped (-EBUSY), a mapped one is unmapped (``try_to_migrate()``: a
-    dirty pte dirties it), the new folio is allocated and locked before
-    anyone can find it; ``->migrate_folio`` (``filemap_migrate_folio()``)
+    dirty pte dirties it), with the new folio allocated and locked before
+    (``migrate_folio_unmap()`` holds it locked across ``try_to_migrate()``
+    and its ``i_mmap_rwsem``) and before anyone can find it;
+    ``->migrate_folio`` (``filemap_migrate_folio()``)
     swaps the xarray entry under xa_lock, moving PG_dirty, then copies the
     data and flags; both folios are unlocked.  Left out: the migration
     entries ``try_to_migrate()`` installs and ``remove_migration_ptes()``
     turns into ptes of the new folio (here the ptes are cleared, and the
     next access faults the new folio in from the cache).  It differs from
-    6.17's ``migrate_folio_unmap()``, which allocates the new folio first,
+    ``migrate_folio_unmap()`` (6.3's batched migration, read in 6.4 and
+    6.17), which allocates the new folio before it locks the source (the
+    model allocates it after: nobody else can find it either way),
     trylocks the source (giving up under MIGRATE_SYNC_LIGHT on a folio not
-    uptodate, where the model waits for the lock), trylocks the new folio
-    before ``try_to_migrate()``, and migrates a truncated folio too; and a
+    uptodate, where the model waits for the lock), and migrates a
+    truncated folio without private data rather than skipping it; and a
     buffer-head filesystem's ``buffer_migrate_folio()`` locks the buffers,
     which ``filemap_migrate_folio()`` has none of."""
     op.world.refs_counted = True
@@ -219,15 +224,6 @@ def migrate(op: Op, file: File, index: int) -> None:
         "unlock_src",
         "if (folio_test_writeback(src)) { if (mode != MIGRATE_SYNC) rc = -EBUSY; goto out; }",
     )
-    writeback.unmap_folio(
-        op,
-        mapping,
-        page,
-        "if (folio_mapped(src)) try_to_migrate(src, 0) /* establish migration ptes */",
-        "try_to_migrate() -> rmap_walk() -> rmap_walk_file(): i_mmap_lock_read(mapping)",
-        "try_to_migrate_one(): pteval = ptep_clear_flush(vma, address, pvmw.pte); "
-        "if (pte_dirty(pteval)) folio_mark_dirty(folio); set_pte_at(migration entry)",
-    )
     dst = dst_ref(op, page)
     locks_dst = not op.variant(MIGRATE_DST_UNLOCKED)
     op.effect(
@@ -237,6 +233,15 @@ def migrate(op: Op, file: File, index: int) -> None:
         op.thread.tid,
         dst.slot,
         locks_dst,
+    )
+    writeback.unmap_folio(
+        op,
+        mapping,
+        page,
+        "if (folio_mapped(src)) try_to_migrate(src, 0) /* establish migration ptes */",
+        "try_to_migrate() -> rmap_walk() -> rmap_walk_file(): i_mmap_lock_read(mapping)",
+        "try_to_migrate_one(): pteval = ptep_clear_flush(vma, address, pvmw.pte); "
+        "if (pte_dirty(pteval)) folio_mark_dirty(folio); set_pte_at(migration entry)",
     )
     op.enter(
         "address_space_operations.migrate_folio",
@@ -326,8 +331,10 @@ def memory_failure(op: Op, file: File, index: int) -> None:
     page in from the device); ``filemap_remove_folio()``'s ``i_lock`` and
     ``xa_lock_irq()`` around the removal (the model removes the folio in
     ``->error_remove_page``'s step); ``filemap_release_folio()``
-    (``->release_folio``), which ``truncate_error_folio()`` calls when
-    ``->error_remove_page`` is not set."""
+    (``->release_folio``), which ``truncate_error_page()`` calls after a
+    successful ``->error_remove_page`` (a no-op here: the truncation
+    dropped the folio's private data); without the method it calls
+    ``invalidate_inode_page()`` instead."""
     op.holds_no_file()
     mapping = op.mapping(file)
     page = mapping.page(index)
@@ -556,23 +563,34 @@ def direct_write(op: Op, file: File, index: int) -> None:
     """An O_DIRECT write of page ``index`` under i_rwsem: the range is
     written back and waited for (``filemap_write_and_wait_range()``), its
     cache invalidated (``invalidate_inode_pages2_range()``), then
-    ``->direct_IO``.  Left out of ``generic_file_write_iter()``'s path:
-    ``vfs_write()``'s freeze protection, ``file_remove_privs()`` and
-    ``file_update_time()``, the invalidation after the write
-    (``kiocb_invalidate_post_direct_write()``, folio locks under
-    i_rwsem), and the buffered fallback when ``->direct_IO`` returns
-    -EBUSY (``generic_perform_write()`` under the same i_rwsem)."""
+    ``->direct_IO``; a folio the invalidation could not drop (dirty or
+    under writeback again: -EBUSY) makes ``generic_file_direct_write()``
+    return 0 without calling ``->direct_IO``, for the caller to write the
+    range through the page cache.  Left out of
+    ``generic_file_write_iter()``'s path: ``vfs_write()``'s freeze
+    protection, ``file_remove_privs()`` and ``file_update_time()``, the
+    invalidation after the write (``kiocb_invalidate_post_direct_write()``,
+    folio locks under i_rwsem), an error of the writeback, and the
+    buffered fallback after -EBUSY or a short direct write
+    (``generic_perform_write()`` under the same i_rwsem)."""
     mapping = op.mapping(file)
     i_rwsem = op.inode(file.path).i_rwsem
     op.lock(i_rwsem, EXCL, "generic_file_write_iter(): inode_lock(inode)")
     op.run(write_and_wait, mapping)
     op.run(writeback.invalidate, file, index)
+    op.fail_if(
+        not_(same(op.ret, const(0, "0"))),
+        0,
+        "unlock",
+        "if (written) { if (written == -EBUSY) return 0; goto out; } /* buffered fallback */",
+    )
     op.call(
         "address_space_operations.direct_IO",
         _no_op,
         label="written = mapping->a_ops->direct_IO(iocb, from)",
         roles={"mapping": mapping, "inode": op.inode(file.path)},
     )
+    op.label("unlock")
     op.unlock(i_rwsem, "inode_unlock(inode)")
 
 
@@ -700,7 +718,9 @@ def _read_swapped(_scratch: Scratch) -> int:
 def swap_cycle(op: Op, file: File) -> None:
     """``swapon(2)`` of the file: ``claim_swapfile()`` takes inode_lock
     (-EBUSY if already a swap file), ``setup_swap_extents()`` ->
-    ``->swap_activate``, S_SWAPFILE set, inode_unlock; a swap-in of one
+    ``->swap_activate``, S_SWAPFILE set and ``inode_drain_writes()``
+    (``filemap_write_and_wait()``; its ``inode_dio_wait()`` is left out),
+    inode_unlock; a swap-in of one
     page reads through ``->swap_rw`` with the new swap-cache folio locked
     (the read's completion unlocks it); ``swapoff(2)``:
     ``destroy_swap_extents()`` -> ``->swap_deactivate``, then S_SWAPFILE
@@ -764,9 +784,8 @@ def swap_cycle(op: Op, file: File) -> None:
         "bad_swap",
         "if (nr_extents < 0) goto bad_swap /* a hole */",
     )
-    op.effect(
-        "inode->i_flags |= S_SWAPFILE; inode_drain_writes(inode)", _assign, swap.swapfile, True
-    )
+    op.effect("inode->i_flags |= S_SWAPFILE", _assign, swap.swapfile, True)
+    op.run(write_and_wait, mapping)
     if locked:
         op.unlock(i_rwsem, "inode_unlock(inode)")
     folio = SwapFolio(swap.swapcache_lock)
@@ -777,7 +796,7 @@ def swap_cycle(op: Op, file: File) -> None:
     op.call(
         "address_space_operations.swap_rw",
         _read_swapped,
-        label="swap_read_folio(): swap_readpage_fs() ... swap_read_unplug(): "
+        label="swap_read_folio(): swap_read_folio_fs() ... swap_read_unplug(): "
         "ret = mapping->a_ops->swap_rw(&sio->iocb, &to)",
         roles={"folio": folio, "mapping": mapping},
     )
@@ -823,7 +842,11 @@ def truncate_swapfile(op: Op, file: File) -> None:
     refuses to shrink a swap file in use (-ETXTBSY: "truncation of in-use
     swapfiles is disallowed - it would cause subsequent swapout to scribble
     on the now-freed blocks"); else the blocks are freed.  The page cache
-    is left out (the swap file's pages are not cached)."""
+    is left out (the swap file's pages are not cached), and so is what
+    ``vfs_truncate()`` does before ``do_truncate()``: ``mnt_want_write()``
+    (``sb_start_write()``, the SB_FREEZE_WRITE level; ``with_write_access()``
+    of ``mc.models.mnt_write`` runs a body inside it), ``get_write_access()``
+    and ``break_lease()``."""
     mapping = op.mapping(file)
     swap = swap_file(op, mapping)
     i_rwsem = op.inode(file.path).i_rwsem

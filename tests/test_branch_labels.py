@@ -247,6 +247,11 @@ LABEL_AS_MODELLED = {
     # file/clone-vs-write, file/copy-splice-vs-write: the writeback and truncation of /a and /b
     "if (folio_batch has /a:N)",
     "if (folio_batch has /b:N)",
+    # swapon's inode_drain_writes() of /swap, ext4's writeback of a folio cleaned
+    # meanwhile, a walk that finds its link unlinked
+    "if (folio_batch has /swap:N)",
+    "if (!folio_test_dirty(folio)) { folio_unlock(folio); continue; }",
+    "if (!dentry || d_is_negative(dentry)) /* unlinked */",
     "if (pte_dirty(ptent)) /* /b:N */",
     # ptrace of an unmapped address, an AIO write that turned synchronous (models/mmap.py,
     # models/dio.py)
