@@ -1,5 +1,5 @@
 """The remaining inode methods, from fs/namei.c, fs/stat.c, fs/inode.c,
-fs/ioctl.c, fs/read_write.c and fs/libfs.c of Linux 6.12: following a
+fs/ioctl.c, fs/readdir.c and fs/libfs.c of Linux 6.12: following a
 symbolic link (``pick_link()``: ``->get_link`` in rcu-walk with a NULL
 dentry, -ECHILD, again in ref-walk),
 readlink(2) (``->readlink``, with ``touch_atime()`` -> ``->update_time``),
@@ -53,6 +53,7 @@ from mc.dsl import (
     World,
     const,
     dead_dir,
+    not_,
     operation,
     positive,
     same,
@@ -62,6 +63,7 @@ from mc.kernel.locks import Kind, Lock
 from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
 from mc.kernel.world import Dentry
 from mc.models import libfs
+from mc.models.dentry import d_alloc_parallel, d_lookup_done
 from mc.models.dirops import split
 from mc.models.namei import ECHILD
 
@@ -115,23 +117,35 @@ def follow(op: Op, path: str) -> None:
     """A walk that meets the symbolic link ``path``: under rcu_read_lock
     pick_link() reads ``inode->i_link`` (none: the filesystem keeps it) and
     calls ``get(NULL, inode, ...)``; on -ECHILD, try_to_unlazy() leaves
-    rcu-walk and ``get(link->dentry, inode, ...)`` asks again."""
+    rcu-walk and ``get(link->dentry, inode, ...)`` asks again.  A name
+    already unlinked is not followed: the walk finds a negative dentry
+    (``lookup_slow()`` in the kernel, then -ENOENT); one unlinked after the
+    rcu lookup fails ``try_to_unlazy()`` (the dentry's ``d_seq`` moved),
+    and the walk, restarted in ref-walk, finds no name either.  Left out:
+    the restart's own steps (its lookup under the parent's i_rwsem)."""
     parent, name = split(path)
     link = op.inode(path)
+    dentry = op.dentry(op.inode(parent), name)
     rcu = op.world.rcu_read_lock
     op.lock(rcu, SHARED, "path_init(): rcu_read_lock() /* LOOKUP_RCU */", tag="rcu")
-    op.lookup(
-        op.dentry(op.inode(parent), name), "dentry", "dentry = __d_lookup_rcu(parent, &nd->last)"
-    )
+    seen = op.lookup(dentry, "dentry", "dentry = __d_lookup_rcu(parent, &nd->last)")
+    with op.when(not_(positive(seen)), "if (!dentry || d_is_negative(dentry)) /* unlinked */"):
+        op.unlock(rcu, "try_to_unlazy(nd): leave_rcu(nd)", tag="rcu")
+        op.fail(E.ENOENT, "out", "lookup_slow(): -ENOENT")
     _get_link(op, link, rcu=True)
     with op.when(
         same(op.ret, const(ECHILD)),
         "if (res == ERR_PTR(-ECHILD) && try_to_unlazy(nd))",
     ):
         op.unlock(rcu, "try_to_unlazy(nd): leave_rcu(nd)", tag="rcu")
+        still = op.lookup(dentry, "dentry", "try_to_unlazy(): read_seqcount_retry(&dentry->d_seq)")
+        op.fail_if(
+            not_(positive(still)), E.ENOENT, "out", "d_seq moved: the walk restarts, -ENOENT"
+        )
         _get_link(op, link, rcu=False)
     with op.otherwise():
         op.unlock(rcu, "complete_walk(nd): leave_rcu(nd)", tag="rcu")
+    op.label("out")
 
 
 def atime_slot(op: Op, inode: InodeExpr) -> int:
@@ -152,8 +166,9 @@ def touch_atime(op: Op, inode: InodeExpr) -> None:
     filesystem's atime is not updated: the trylock fails and the update is
     skipped), ``mnt_get_write_access()`` (left out: the mount is
     writable), inode_update_time(inode, S_ATIME) ->
-    ``inode->i_op->update_time(inode, flags)``, without i_rwsem, then
-    ``sb_end_write()``."""
+    ``inode->i_op->update_time(inode, flags)`` (touch_atime() takes no
+    i_rwsem; ``iterate_dir()`` calls it under the directory's, shared),
+    then ``sb_end_write()``."""
     writers = sb_writers(op.world, SB_FREEZE_WRITE)
     op.trylock(
         writers,
@@ -224,19 +239,34 @@ def readlink(op: Op, path: str) -> None:
         Cite("fs/namei.c", "open_last_lookups", "6.12"),
         Cite("fs/namei.c", "lookup_open", "6.12"),
         Cite("fs/namei.c", "atomic_open", "6.12"),
+        Cite("fs/dcache.c", "d_alloc_parallel", "6.17-rc3"),
+        Cite("fs/fuse/dir.c", "fuse_atomic_open", "6.12"),
     ),
 )
 def open_creat(op: Op, path: str) -> None:
     """open_last_lookups(): ``inode_lock(dir->d_inode)`` for O_CREAT
     (``inode_lock_shared()`` otherwise); lookup_open() gives -ENOENT in a
     removed directory (``IS_DEADDIR(dir_inode)``), opens a cached
-    positive dentry through f_op->open, and calls ``dir->i_op->atomic_open``
-    on a negative one, which creates the file (fuse_create_open():
-    FUSE_CREATE, d_instantiate()).  The ``mnt_want_write()`` that
-    open_last_lookups() takes before the lock is
-    ``mc.models.mnt_write.open_creat_want_write``'s; the ``->create``
-    branch of lookup_open() (a filesystem without ``->atomic_open``) and
-    the in-lookup dentry of ``d_alloc_parallel()`` are left out."""
+    positive dentry through f_op->open, and on a miss takes the name's
+    in-lookup dentry (``d_alloc_parallel()``, ``mc.models.dentry``), or
+    waits for another opener's and goes on with the dentry it looked up.
+    ``dir->i_op->atomic_open`` is FUSE's (``fuse_atomic_open()``): on an
+    in-lookup dentry it first looks the name up (``fuse_lookup()`` ->
+    ``d_splice_alias()``, which hashes the dentry and wakes its waiters),
+    opens without creating when the name is positive
+    (``d_really_is_positive(entry)``), else creates the file
+    (``fuse_create_open()``: FUSE_CREATE, ``d_instantiate()``).  With the
+    directory held exclusive no other opener of the name gets that far;
+    under ``atomic-open-shared`` a waiter woken by ``fuse_lookup()``'s
+    negative dentry calls ``->atomic_open`` on it while the first opener
+    creates.  The ``mnt_want_write()`` that open_last_lookups() takes
+    before the lock is ``mc.models.mnt_write.open_creat_want_write``'s.
+    Left out: the ``->create`` branch of lookup_open() (a filesystem
+    without ``->atomic_open``), ``d_revalidate()`` of a dentry found
+    cached or waited for, a negative dentry cached before the open
+    (``d_lookup()`` finds a positive one or none: the dentry slot does
+    not tell a cached negative dentry from no dentry), and the open of
+    the file that follows."""
     parent, name = split(path)
     directory = op.inode(parent)
     dentry = op.dentry(directory, name)
@@ -251,21 +281,55 @@ def open_creat(op: Op, path: str) -> None:
     )
     seen = op.lookup(dentry, "dentry", "dentry = d_lookup(dir, &nd->last)")
     op.goto_if(positive(seen), "opened", "if (dentry->d_inode) return dentry /* cached positive */")
+    waited = d_alloc_parallel(op, path)
+    _atomic_open(op, directory, dentry)
+    found = op.lookup(
+        dentry,
+        "entry",
+        "fuse_atomic_open(): if (d_in_lookup(entry)) res = fuse_lookup(dir, entry, 0)",
+    )
+    d_lookup_done(
+        op, path, "fuse_lookup(): d_splice_alias(inode, entry): __d_add() /* the waiters woken */"
+    )
+    op.goto_if(positive(found), "opened", NO_OPEN)
+    op.goto("create")
+    op.label(waited)
+    again = op.lookup(dentry, "dentry", "d_alloc_parallel() waited: if (dentry->d_inode)")
+    op.goto_if(positive(again), "opened", "return dentry /* cached positive */")
+    _atomic_open(op, directory, dentry)
+    now = op.lookup(dentry, "entry", "fuse_atomic_open(): d_really_is_positive(entry)")
+    op.goto_if(positive(now), "opened", NO_OPEN)
+    op.label("create")
     new = op.new_inode(path, is_dir=False)
-    op.call(
-        "inode_operations.atomic_open",
+    op.effect(
+        "fuse_create_open(dir, entry, file, flags, mode, FUSE_CREATE): d_instantiate(entry, inode)",
         libfs.mknod,
         directory,
         dentry,
         new,
-        label="error = dir->i_op->atomic_open(dir, dentry, file, open_to_namei_flags(open_flag), "
-        "mode)",
-        roles={"dir": directory, "open_flag": O_CREAT},
     )
     op.label("opened")
     op.unlock(
         directory.i_rwsem,
         "inode_unlock_shared(dir->d_inode)" if shared else "inode_unlock(dir->d_inode)",
+    )
+
+
+NO_OPEN = "if (!(flags & O_CREAT) || d_really_is_positive(entry)) goto no_open"
+
+
+def _atomic_open(op: Op, directory: InodeExpr, dentry: Dentry) -> None:
+    """lookup_open() -> atomic_open(): the call of ``dir->i_op->atomic_open``
+    with O_CREAT, into ``fuse_atomic_open()`` (what it does is the caller's
+    next steps)."""
+    op.call(
+        "inode_operations.atomic_open",
+        _zero,
+        directory,
+        dentry,
+        label="error = dir->i_op->atomic_open(dir, dentry, file, open_to_namei_flags(open_flag), "
+        "mode)",
+        roles={"dir": directory, "open_flag": O_CREAT},
     )
 
 
@@ -472,7 +536,9 @@ def readdir_offsets(op: Op, path: str) -> None:
     ``iterate_dir()`` i_rwsem shared (``down_read_killable()``) around
     ``->iterate_shared`` = ``offset_readdir()``, whose
     ``offset_dir_lookup()`` asks ``inode->i_op->get_offset_ctx(inode)``
-    (shmem_get_offset_ctx()).  Until 6.12 lseek(2) asked it too
+    (shmem_get_offset_ctx()); then, still under i_rwsem, ``file->f_pos =
+    ctx->pos; fsnotify_access(file); file_accessed(file)``, whose
+    ``touch_atime()`` calls ``->update_time``.  Until 6.12 lseek(2) asked it too
     (``offset_dir_llseek()``); 6.17's ``offset_dir_llseek()`` is
     ``vfs_setpos()`` alone.  Left out: the dots, the names emitted and the
     offset map (a maple tree with its own lock, searched under
@@ -494,5 +560,6 @@ def readdir_offsets(op: Op, path: str) -> None:
         label="offset_dir_lookup(): struct offset_ctx *octx = inode->i_op->get_offset_ctx(inode)",
         roles={"inode": directory},
     )
+    touch_atime(op, directory)
     op.unlock(directory.i_rwsem, "inode_unlock_shared(inode)")
     op.unlock(f_pos_lock, "fdput_pos(f): mutex_unlock(&file->f_pos_lock)")

@@ -279,10 +279,18 @@ def test_o_creat_unknown_to_the_call_is_listed_as_not_checked() -> None:
 
 def test_atomic_open_shared_for_o_creat_breaks_the_rules_unless_waived(shipped: Registry) -> None:
     """atomic-open-shared waives the rule to show what it leads to (two
-    inodes for one name); without the waiver the call itself is caught."""
+    inodes for one name): the second opener calls ->atomic_open only once
+    the first one's in-lookup dentry is done (fuse_lookup() hashed it and
+    woke the waiters, d_alloc_parallel()), and both create.  Without the
+    waiver the call itself is caught."""
     waived = check_scenario(shipped, "inode/open-creat", ["atomic-open-shared"])
     assert waived.result.violation is not None
     assert waived.result.violation.property == "namespace"
+    assert waived.counterexample is not None
+    steps = [(step.thread, step.label) for step in waived.counterexample.steps]
+    woken = [i for i, (_, label) in enumerate(steps) if label.startswith("fuse_lookup(): d_splice")]
+    calls = [i for i, (_, label) in enumerate(steps) if "i_op->atomic_open" in label]
+    assert woken and len(calls) == 2 and woken[0] < calls[1], steps
     strict = _ignoring_waivers(shipped)
     unwaived = check(strict.build(strict.scenario("inode/open-creat"), ["atomic-open-shared"]))
     assert unwaived.violation is not None
