@@ -222,14 +222,20 @@ def mark_folio_dirty(op: Op, mapping: Mapping, page: Page, label: str) -> None:
         )
 
 
+RECLAIM_WRITES = "reclaim-writes"
+"""The variant under which ``->writepage`` writes from reclaim too."""
+
+
 def writepage(op: Op, mapping: Mapping, page: Page, *, for_reclaim: bool) -> None:
     """The filesystem's ``->writepage``, entered with the folio locked and
     cleaned for I/O.  From reclaim it declines: ``redirty_page_for_writepage()``
-    and ``return AOP_WRITEPAGE_ACTIVATE`` with the folio still locked; under
-    variant ``writepage-drops-page`` it unlocks and returns 0 instead,
-    neither redirtying nor starting writeback.  Otherwise it is
+    and ``return AOP_WRITEPAGE_ACTIVATE`` with the folio still locked (as
+    ``shmem_writepage()`` and f2fs's ``redirty_out`` do); under variant
+    ``writepage-drops-page`` it unlocks and returns 0 instead, neither
+    redirtying nor starting writeback.  Under ``reclaim-writes`` (ext2's and
+    minix's ``->writepage``) and from writeback it is
     ``block_write_full_page()``."""
-    if for_reclaim:
+    if for_reclaim and not op.variant(RECLAIM_WRITES):
         if op.variant("writepage-drops-page"):
             writepage_unlock(op, page, "folio_unlock(folio); return 0 /* nothing written */")
             op.effect("return 0", _set_ret, op.thread.ret, 0)

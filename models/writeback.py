@@ -709,6 +709,12 @@ def pageout(op: Op, mapping: Mapping, page: Page) -> None:
     )
     op.trylock(folio_ref(op, page).lock, "out", "if (!folio_trylock(folio)) goto keep")
     op.fail_if(
+        not_(folio_ref(op, page).mapped),
+        0,
+        "keep_locked",
+        "mapping = folio_mapping(folio); if (!mapping) goto keep_locked /* truncated meanwhile */",
+    )
+    op.fail_if(
         _dirty_or_writeback(page),
         0,
         "keep_locked",

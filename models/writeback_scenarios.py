@@ -11,7 +11,7 @@ from mc.kernel.pagecache import PAGE_SIZE, File
 from mc.kernel.pagecache_properties import PAGECACHE_PROPERTIES
 from mc.kernel.rmap import NO_MKCLEAN
 from mc.kernel.truncate_properties import PTE_MAPS_CACHED_FOLIO
-from mc.models.blockfs import MARK_DIRTY
+from mc.models.blockfs import MARK_DIRTY, RECLAIM_WRITES
 from mc.models.truncate import mmap_stores, munmap
 from mc.models.usercopy import COPY_FAULTS_UNDER_FOLIO_LOCK, read_to_mapping, write_from_mapping
 from mc.models.writeback import (
@@ -31,6 +31,12 @@ flag_variant(
     "writepage-drops-page",
     "->writepage declining to write from reclaim unlocks the folio without "
     "redirty_page_for_writepage() or set_page_writeback()",
+)
+flag_variant(
+    RECLAIM_WRITES,
+    "->writepage writes from reclaim too (block_write_full_page(), as ext2's and minix's do) "
+    "instead of redirtying the folio and returning AOP_WRITEPAGE_ACTIVATE: a filesystem's "
+    "choice, which pageout()'s success path then runs",
 )
 flag_variant(
     "clear-dirty-unlocked",

@@ -63,10 +63,11 @@ vma-lock-under-i-mmap; release-dquot-locks-before-handle deadlocks with
 four threads (bench/scale/quota.py), more than a shipped scenario has."""
 
 
-FILESYSTEM_CHOICES = {"ext4-set-takes-xattr-sem"}
+FILESYSTEM_CHOICES = {"ext4-set-takes-xattr-sem", "reclaim-writes"}
 """Variants that make a shipped body one filesystem's (ext4's ->set under
-its xattr_sem) rather than break the protocol: a change of one's own is
-checked with them, and they break nothing alone."""
+its xattr_sem, ext2's ->writepage writing from reclaim) rather than break
+the protocol: a change of one's own is checked with them, and they break
+nothing alone."""
 
 
 def test_every_variant_is_caught_by_some_scenario(shipped: Registry) -> None:

@@ -16,8 +16,12 @@ from click.testing import Result
 import mc.testing
 from mc.check import expectations
 from mc.check.checker import changes_something, check_scenario
+from mc.check.registry import shipped as shipped_registry
+from mc.dsl import File as FileSpec
+from mc.dsl import Scenario
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry
+from mc.engine.explore import check
 from mc.engine.result import Verdict
 from mc.kernel.device import WRITE, ZEROES, Bio
 from mc.kernel.mm import PTE_DIRTY, PTE_WRITE
@@ -41,9 +45,11 @@ from mc.kernel.pagecache_properties import (
 from mc.kernel.pagedata import zero_folio
 from mc.kernel.rmap import folio_clear_dirty_for_io
 from mc.kernel.world import DONE, ERROR_SLOT, LOCK_PROTOCOL, Scratch
+from mc.models.writeback import invalidate, io_completion, read, reclaim
+from mc.models.writeback_scenarios import WRITEBACK_PROPERTIES
 
 ROWS = [row for row in expectations.load() if row.scenario.startswith("writeback/")]
-VARIANTS = ("writepage-drops-page", "clear-dirty-unlocked", "no-wait-writeback")
+VARIANTS = ("writepage-drops-page", "clear-dirty-unlocked", "no-wait-writeback", "reclaim-writes")
 
 
 def test_every_scenario_and_variant_that_changes_it_has_a_recorded_verdict(
@@ -453,3 +459,21 @@ def test_a_zeroing_erases_the_versions_it_overwrote_whole(shipped: Registry) -> 
     zero_folio(scratch, page, 100)
     assert scratch[page.folio] == (((0, 0), (50, 7), (51, 0), (100, ZEROES)), PG_UPTODATE)
     assert scratch[page.erased] == frozenset({8})
+
+
+def test_reclaim_frees_only_the_folio_it_locked(shipped: Registry) -> None:
+    """shrink_folio_list() relocks the folio ->writepage wrote from reclaim
+    and keeps it when a truncation took it out of the mapping meanwhile
+    (``mapping = folio_mapping(folio); if (!mapping) goto keep_locked``):
+    with a read adding a new folio at the index, reclaim removes nothing
+    it does not hold (without the test it removed the reader's locked
+    folio, whose read then completed into no folio)."""
+    dirty = FileSpec("/f", pages=1, cached=(0,), dirty=(0,))
+    threads = (reclaim(dirty, 0), invalidate(dirty, 0), read(dirty, 0), io_completion(dirty))
+    registry = shipped_registry()
+    registry.add_scenario(
+        Scenario("test/reclaim", "test", ("/f",), threads, properties=WRITEBACK_PROPERTIES)
+    )
+    model = registry.build(registry.scenario("test/reclaim"), ("reclaim-writes",))
+    result = check(model)
+    assert result.verdict is Verdict.OK, result.violation
