@@ -33,8 +33,12 @@ def simple_setattr(scratch: Scratch, inode: int, slot: int, mode: int) -> int:
 
 def notify_change(op: Op, inode: InodeExpr, mode: int) -> None:
     """notify_change(): WARN_ON_ONCE(!inode_is_locked(inode)), may_setattr(),
-    security_inode_setattr(), try_break_deleg(), then ``->setattr`` (ramfs:
-    simple_setattr())."""
+    security_inode_setattr(), then ``->setattr`` (ramfs: simple_setattr();
+    a ramfs directory has no ``->setattr``, and notify_change() calls
+    simple_setattr() itself, which the model still shows as the method's
+    call).  Left out: ``try_break_deleg()`` before the call (no delegation
+    is granted in the scenarios that chmod; ``mc.models.filelock`` models
+    the break where a scenario has one)."""
     op.call(
         "inode_operations.setattr",
         simple_setattr,

@@ -103,7 +103,7 @@ from mc.kernel.locks import SHARED, Lock
 from mc.kernel.pagecache import File
 from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
 from mc.kernel.world import others_returned, yes_no
-from mc.models import libfs
+from mc.models import attr, libfs
 from mc.models.dirops import lookup_one_qstr_excl, split
 from mc.models.file import Filp, OpenFile, fasync_insert_entry, fasync_remove_entry, files
 from mc.models.truncate import truncate_file
@@ -2135,6 +2135,104 @@ def unlink_breaking_delegation(op: Op, path: str) -> None:
 @touches(lambda _world, slot: ([], [slot]))
 def _clear_delegated(scratch: Scratch, slot: int) -> None:
     scratch[slot] = None
+
+
+SETATTR_DELEG_WAIT_UNDER_I_RWSEM = "setattr-deleg-wait-under-i_rwsem"
+
+flag_variant(
+    SETATTR_DELEG_WAIT_UNDER_I_RWSEM,
+    "notify_change() waits for the delegation break (break_deleg(inode, O_WRONLY), "
+    "blocking) with the inode's i_rwsem held, instead of returning -EWOULDBLOCK for "
+    "chmod_common() to drop it and wait in break_deleg_wait()",
+)
+
+
+@operation(
+    models="chmod(2) of a file nfsd may have delegated: chmod_common() -> notify_change() -> "
+    "try_break_deleg(), on -EWOULDBLOCK the inode unlocked, break_deleg_wait() and a retry "
+    "(fs/open.c, fs/attr.c, include/linux/filelock.h, fs/locks.c)",
+    describe=lambda path, mode: f"chmod({path}, {mode:o}) breaking delegations",
+    cites=(
+        Cite("fs/open.c", "chmod_common", DELEG_VERSION),
+        Cite("fs/attr.c", "notify_change", DELEG_VERSION),
+        locks_cite("__break_lease", DELEG_VERSION),
+        Cite(
+            "fs/nfsd/nfs4state.c",
+            "nfsd_break_deleg_cb",
+            DELEG_VERSION,
+            method="lock_manager_operations.lm_break",
+        ),
+    ),
+)
+def chmod_breaking_delegation(op: Op, path: str, mode: int) -> None:
+    """``chmod_common()`` (6.17-rc3): ``mnt_want_write()``
+    (SB_FREEZE_WRITE shared), then at ``retry_deleg:`` the inode's i_rwsem
+    (``inode_lock_killable()``) and ``notify_change()``, which calls
+    ``try_break_deleg()`` before ``->setattr`` (``mc.models.attr``) and
+    returns its -EWOULDBLOCK; ``out_unlock:`` the inode unlocked, and with a
+    delegated inode ``break_deleg_wait()`` (the blocking ``__break_lease()``,
+    :func:`break_lease`) and ``goto retry_deleg``; ``mnt_drop_write()``
+    after the retry, so the wait for the delegation holds off a freeze, as
+    ``unlink_breaking_delegation``'s does.  The retry is unrolled
+    ``MAX_DELEG_ROUNDS`` times.  Left out: ``may_setattr()``,
+    ``security_*()``, 6.17's ATTR_DELEG (nfsd's own setattr breaks no
+    delegation of its client; the chmod is local), ``fsnotify_change()``."""
+    regular_file(
+        op.world,
+        path,
+        "chmod_breaking_delegation()",
+        "nfsd delegates regular files only (a lease of a directory is refused); use chmod()",
+    )
+    ctx = context(op.world, path)
+    me = op.thread.name
+    inode = op.inode(path)
+    delegated = op.register("delegated_inode", lambda v: "inode" if v else "NULL")
+    wait_under_lock = op.variant(SETATTR_DELEG_WAIT_UNDER_I_RWSEM)
+    writers = sb_writers(op.world, SB_FREEZE_WRITE)
+    op.lock(
+        writers,
+        SHARED,
+        "chmod_common(): error = mnt_want_write(path->mnt): sb_start_write(m->mnt_sb)",
+        tag="sb-start-write",
+    )
+    for round_ in range(MAX_DELEG_ROUNDS):
+        op.label(f"retry_deleg{round_}")
+        op.lock(inode.i_rwsem, EXCL, "inode_lock_killable(inode)", tag="inode-lock")
+        if wait_under_lock:
+            op.run(break_lease, ctx, me, True, True)
+        else:
+            try_break_deleg(op, ctx, me, delegated, round_)
+            op.goto_if(
+                register_is(delegated, "delegated_inode", bool),
+                f"out_unlock{round_}",
+                "notify_change(): error = try_break_deleg(inode, delegated_inode); "
+                "if (error) return error",
+            )
+        attr.notify_change(op, inode, mode)
+        op.label(f"out_unlock{round_}")
+        op.unlock(inode.i_rwsem, "out_unlock: inode_unlock(inode)", tag="inode-lock")
+        if wait_under_lock:
+            break
+        op.goto_if(
+            register_is(delegated, "!delegated_inode", lambda v: not v),
+            "done",
+            "if (delegated_inode)",
+        )
+        if round_ == MAX_DELEG_ROUNDS - 1:
+            break
+        op.run(break_lease, ctx, me, True, True)
+        op.effect(
+            "error = break_deleg_wait(&delegated_inode): iput(*delegated_inode); "
+            "*delegated_inode = NULL; if (!error) goto retry_deleg",
+            _clear_delegated,
+            delegated,
+        )
+    op.label("done")
+    op.unlock(
+        writers,
+        "out_mnt_unlock: mnt_drop_write(path->mnt): sb_end_write(mnt->mnt_sb)",
+        tag="sb-start-write",
+    )
 
 
 @operation(

@@ -13,6 +13,7 @@ from mc.kernel.pagecache import File
 from mc.models.filelock import (
     READ,
     FileLockContext,
+    chmod_breaking_delegation,
     deleg_laundromat,
     delegate,
     delegate_then_setattr,
@@ -268,6 +269,15 @@ scenario(
         deleg_laundromat("/f"),
     ],
     properties=(*BASE_PROPERTIES, DELEG_VS_UNLINK),
+)
+
+scenario(
+    "filelock/chmod-vs-delegation",
+    "a local chmod(2) of a file nfsd delegates to a client, which sends a SETATTR (i_rwsem) "
+    "before it returns the delegation",
+    tree=["/f"],
+    threads=[delegate_then_setattr("/f"), chmod_breaking_delegation("/f", 0o600)],
+    properties=BASE_PROPERTIES,
 )
 
 scenario(

@@ -1,7 +1,15 @@
 """The filesystem under the VFS: ramfs with the libfs helpers
 (fs/libfs.c, fs/ramfs/inode.c).  Each function is what one
 inode_operations method does to the world, returning 0 or -errno; the VFS
-models call them through ``op.call`` with the locks the VFS holds."""
+models call them through ``op.call`` with the locks the VFS holds.
+
+Each method is one step, and the spinlocks taken inside it are left out:
+``d_instantiate()``'s ``inode->i_lock`` and ``dentry->d_lock`` (in
+``simple_link()``, ``ramfs_mknod()``), ``simple_empty()``'s ``d_lock`` of
+the directory and, nested, of each child (in ``simple_rmdir()``,
+``simple_rename()``), ``mark_inode_dirty()``'s ``i_lock``: leaf locks
+under the VFS's i_rwsem, so ``vfsmc lockorder`` has no i_rwsem -> i_lock
+or d_lock -> d_lock edge from these methods."""
 
 from __future__ import annotations
 

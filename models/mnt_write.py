@@ -98,7 +98,7 @@ unlink_want_write = _wrapped(
     _namei("do_unlinkat"),
     "do_unlinkat()",
     "do_unlinkat(): error = mnt_want_write(path.mnt): sb_start_write(m->mnt_sb)",
-    "exit3: mnt_drop_write(path.mnt): sb_end_write(mnt->mnt_sb)",
+    "iput(inode); mnt_drop_write(path.mnt): sb_end_write(mnt->mnt_sb)",
 )
 rmdir_want_write = _wrapped(
     dirops.rmdir,
@@ -112,7 +112,7 @@ rename_want_write = _wrapped(
     _namei("do_renameat2"),
     "do_renameat2()",
     "do_renameat2(): error = mnt_want_write(old_path.mnt): sb_start_write(m->mnt_sb)",
-    "exit2: mnt_drop_write(old_path.mnt): sb_end_write(mnt->mnt_sb)",
+    "exit_lock_rename: ... mnt_drop_write(old_path.mnt): sb_end_write(mnt->mnt_sb)",
 )
 link_want_write = _wrapped(
     dirops.link,

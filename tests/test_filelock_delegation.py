@@ -12,8 +12,13 @@ from pathlib import Path
 from click.testing import Result
 
 from mc.check.checker import check_scenario
+from mc.check.registry import base
+from mc.dsl import BASE_PROPERTIES, File, Scenario
 from mc.dsl.scenario import Registry
+from mc.engine.explore import check
 from mc.engine.result import Verdict
+from mc.models.filelock import chmod_breaking_delegation, deleg_laundromat, delegate_then_setattr
+from mc.models.super import kernel_freeze
 
 Run = Callable[..., Result]
 
@@ -163,3 +168,32 @@ def test_the_lock_properties_look_at_every_file_with_locks(vfsmc: Run, tmp_path:
     verdict = json.loads(found.output)
     assert verdict["property"] == "filelock-exclusion"
     assert verdict["message"] == "/g: T2:0-9 F_WRLCK and T3:0-9 F_WRLCK are both held"
+
+
+def _chmod_frozen(laundromat: bool) -> Registry:
+    threads = [
+        delegate_then_setattr("/f"),
+        chmod_breaking_delegation("/f", 0o600),
+        kernel_freeze(File("/f", pages=1)),
+        *([deleg_laundromat("/f")] if laundromat else []),
+    ]
+    registry = base()
+    registry.add_scenario(
+        Scenario("test/chmod-frozen", "test", ("/f",), tuple(threads), properties=BASE_PROPERTIES)
+    )
+    return registry
+
+
+def test_chmod_waits_for_a_delegation_with_the_freeze_held_off() -> None:
+    """chmod_common() (6.17-rc3) breaks a delegation in notify_change(),
+    drops the inode lock and waits in break_deleg_wait() inside its
+    mnt_want_write(): against a client whose SETATTR comes before its
+    DELEGRETURN and a freeze, only the laundromat's revocation ends the
+    wait (without it, the kernel's stall of the lease time is a deadlock
+    here, as for unlink(2)); a chmod that broke no delegation passed."""
+    stalled = _chmod_frozen(laundromat=False)
+    result = check(stalled.build(stalled.scenario("test/chmod-frozen"), ()))
+    assert result.violation is not None and result.violation.property == "deadlock"
+    assert "the lease being broken" in result.violation.message
+    revoked = _chmod_frozen(laundromat=True)
+    assert check(revoked.build(revoked.scenario("test/chmod-frozen"), ())).verdict is Verdict.OK
