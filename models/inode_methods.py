@@ -244,8 +244,35 @@ def readlink(op: Op, path: str) -> None:
     ),
 )
 def open_creat(op: Op, path: str) -> None:
-    """open_last_lookups(): ``inode_lock(dir->d_inode)`` for O_CREAT
-    (``inode_lock_shared()`` otherwise); lookup_open() gives -ENOENT in a
+    """open_last_lookups(): ``lookup_fast_for_open()`` first (a cached
+    positive dentry is opened with no lock: ``lookup_fast_for_open``), else
+    ``lookup_open_locked``."""
+    lookup_fast_for_open(op, path)
+    lookup_open_locked(op, path)
+    op.label(FINISH_LOOKUP)
+
+
+FINISH_LOOKUP = "finish_lookup"
+
+
+def lookup_fast_for_open(op: Op, path: str) -> None:
+    """open_last_lookups()'s ``dentry = lookup_fast_for_open(nd,
+    open_flag); if (likely(dentry)) goto finish_lookup;`` (since 6.12, read
+    in 6.17-rc3): for O_CREAT without O_EXCL, a dcache hit on a positive
+    dentry opens the file with neither ``mnt_want_write()`` nor the
+    directory's i_rwsem; the caller places ``FINISH_LOOKUP`` after them.
+    Left out: the audit and ``d_revalidate()`` cases that make it give up."""
+    parent, name = split(path)
+    dentry = op.dentry(op.inode(parent), name)
+    fast = op.lookup(
+        dentry, "dentry", "open_last_lookups(): dentry = lookup_fast_for_open(nd, open_flag)"
+    )
+    op.goto_if(positive(fast), FINISH_LOOKUP, "if (likely(dentry)) goto finish_lookup")
+
+
+def lookup_open_locked(op: Op, path: str) -> None:
+    """open_last_lookups() past the fast lookup: ``inode_lock(dir->d_inode)``
+    for O_CREAT (``inode_lock_shared()`` otherwise); lookup_open() gives -ENOENT in a
     removed directory (``IS_DEADDIR(dir_inode)``), opens a cached
     positive dentry through f_op->open, and on a miss takes the name's
     in-lookup dentry (``d_alloc_parallel()``, ``mc.models.dentry``), or

@@ -63,9 +63,26 @@ def with_write_access(
     op.unlock(writers, release, tag=WANT_WRITE_TAG)
 
 
-def _wrapped(inner: Operation, entry: Cite, syscall: str, acquire: str, release: str) -> Operation:
+def _wrapped(
+    inner: Operation,
+    entry: Cite,
+    syscall: str,
+    acquire: str,
+    release: str,
+    fast_path: tuple[Callable[..., None], Callable[..., None], str] | None = None,
+) -> Operation:
+    """``inner`` inside ``with_write_access``; ``fast_path``: what runs
+    before ``mnt_want_write()`` (it may jump to the label given, placed
+    after ``mnt_drop_write()``) and the body then run in its stead."""
+
     def build(op: Op, *args: object) -> None:
-        with_write_access(op, acquire, release, inner, *args)
+        if fast_path is None:
+            with_write_access(op, acquire, release, inner, *args)
+            return
+        before, body, skipped_to = fast_path
+        before(op, *args)
+        with_write_access(op, acquire, release, body, *args)
+        op.label(skipped_to)
 
     build.__name__ = f"{inner.name}_want_write"
     build.__signature__ = inspect.signature(inner.build)  # type: ignore[attr-defined]
@@ -134,6 +151,11 @@ open_creat_want_write = _wrapped(
     "open_last_lookups()",
     "open_last_lookups(): got_write = !mnt_want_write(nd->path.mnt): sb_start_write(m->mnt_sb)",
     "if (got_write) mnt_drop_write(nd->path.mnt): sb_end_write(mnt->mnt_sb)",
+    fast_path=(
+        inode_methods.lookup_fast_for_open,
+        inode_methods.lookup_open_locked,
+        inode_methods.FINISH_LOOKUP,
+    ),
 )
 tmpfile_want_write = _wrapped(
     inode_methods.tmpfile,

@@ -11,6 +11,7 @@ from mc.engine.explore import check
 from mc.engine.result import Verdict
 from mc.models.dirops import unlink
 from mc.models.inode_methods import follow
+from mc.models.mnt_write import open_creat_want_write
 
 
 def _program(shipped: Registry, scenario: str, thread: str) -> list[object]:
@@ -62,4 +63,29 @@ def test_a_walk_does_not_follow_a_link_already_unlinked() -> None:
     reached = model.watch(calls, taken=True)
     result = check(model)
     assert result.verdict is Verdict.OK
+    assert reached == set()
+
+
+def test_an_open_of_a_cached_name_takes_no_write_access_and_no_lock() -> None:
+    """open_last_lookups() (6.17-rc3): lookup_fast_for_open() finds the
+    cached positive dentry of an existing name and goes to finish_lookup,
+    before mnt_want_write() and the directory's i_rwsem, so a frozen
+    filesystem does not hold such an open back."""
+    registry = base()
+    registry.add_scenario(
+        Scenario(
+            "test/cached",
+            "an O_CREAT open of a name",
+            ("/a/", "/a/f"),
+            (open_creat_want_write("/a/f"),),
+        )
+    )
+    model = registry.build(registry.scenario("test/cached"), ())
+    [thread] = model.threads
+    locks = [
+        (0, pc) for pc, compiled in enumerate(thread.steps) if isinstance(compiled.step, LockStep)
+    ]
+    assert len(locks) == 2
+    reached = model.watch(locks, taken=True)
+    assert check(model).verdict is Verdict.OK
     assert reached == set()
