@@ -10,11 +10,14 @@ address_space_operations:
 - ``write_end``: ``simple_write_end()`` (fs/libfs.c): uptodate, i_size,
   ``folio_mark_dirty()`` -> ``->dirty_folio``, unlock
 - ``dirty_folio``: ``block_dirty_folio()`` (fs/buffer.c)
-- ``writepages``: ``generic_writepages()`` -> ``write_cache_pages()`` with
-  ``->writepage`` (as ``def_blk_aops`` had it, fs/block_dev.c)
+- ``writepages``: ``write_cache_pages()`` with ``->writepage`` as its
+  callback (``writepage_cb()``: what ``generic_writepages()`` was until
+  6.3, and 6.6's ``do_writepages()`` falls back to for a mapping with
+  ``->writepage`` alone)
 - ``writepage``: from reclaim (``wbc->for_reclaim``) the filesystem does
   not write: ``redirty_page_for_writepage()`` and ``AOP_WRITEPAGE_ACTIVATE``
-  (as ``shmem_writepage()`` and f2fs's ``redirty_out`` do); otherwise
+  (as ``shmem_writepage()`` and f2fs's ``redirty_out`` do; variant
+  ``reclaim-writes`` writes as ext2 does); otherwise
   ``block_write_full_page()`` (fs/buffer.c)
 - ``read_folio``: ``block_read_full_folio()``; ``readahead``:
   ``mpage_readahead()`` (fs/mpage.c)
@@ -24,6 +27,20 @@ address_space_operations:
 
 Each function here emits the callee's steps after the VFS's call, or is
 the atomic body of a method that cannot block.
+
+Left out: the data buffer's own lock in ``__block_write_full_folio()``
+(``lock_buffer()`` for WB_SYNC_ALL, ``trylock_buffer()`` else, unlocked
+by ``end_buffer_async_write()`` in interrupt context: no other thread
+locks a file's data buffer here; ``mc.models.buffer`` models it for
+metadata buffers), the i_pages lock ``__folio_mark_dirty()`` takes inside
+``redirty_page_for_writepage()`` and ``mark_buffer_dirty()`` (those
+dirtyings are one step each: ``mark_folio_dirty`` models the lock where
+``->dirty_folio`` runs), ``mapping->private_lock`` in
+``try_to_free_buffers()``, ``file_update_time()`` ->
+``__mark_inode_dirty()``'s ``i_lock`` and ``wb->list_lock`` under
+i_rwsem, and ``folio_end_writeback()`` -> ``folio_rotate_reclaimable()``'s
+LRU lock for a folio marked PG_reclaim: leaf locks, which add no edge a
+cycle could use in these scenarios.
 """
 
 from __future__ import annotations
@@ -73,7 +90,7 @@ from mc.kernel.world import Scratch
 AOP_WRITEPAGE_ACTIVATE = 0x80000
 END_BUFFER_ASYNC_WRITE = "end_buffer_async_write"
 END_BUFFER_ASYNC_READ = "end_buffer_async_read"
-MPAGE_END_IO = "mpage_end_io"
+MPAGE_END_IO = "mpage_read_end_io"
 
 OK = const(0, "0")
 
@@ -391,7 +408,8 @@ def read_folio(op: Op, mapping: Mapping, page: Page) -> None:
         op,
         "create_empty_buffers(); lblock = DIV_ROUND_UP(i_size_read(inode), blocksize); "
         "if (iblock < lblock) { lock_buffer(bh); mark_buffer_async_read(bh); "
-        "submit_bh(REQ_OP_READ, bh); } else folio_zero_range(); folio_end_read()",
+        "submit_bh(REQ_OP_READ, bh); } else { folio_zero_range(); folio_mark_uptodate(); "
+        "folio_unlock(); }",
         _read,
         mapping,
         page,
@@ -402,7 +420,7 @@ def read_folio(op: Op, mapping: Mapping, page: Page) -> None:
 
 def readahead(op: Op, mapping: Mapping, page: Page) -> None:
     """``mpage_readahead()``: one bio reads the locked new folio;
-    ``mpage_end_io()`` -> ``folio_end_read()`` marks it uptodate and unlocks
+    ``mpage_read_end_io()`` marks it uptodate and unlocks
     it.  ``do_mpage_readpage()`` maps no block at or past
     ``last_block_in_file`` (from ``i_size_read()`` then): such a folio is
     zeroed, marked uptodate and unlocked with no bio."""

@@ -173,10 +173,15 @@ def d_lookup_done(
     leaves the in-lookup hash earlier and wakes its waiters (``label``):
     a ->lookup that ends in ``d_add()`` or ``d_splice_alias()`` does it
     there (``__d_add()`` -> ``__d_lookup_unhash()``), and the later
-    ``d_lookup_done()`` does nothing.  ``failed``: true where ->lookup
-    failed (``__lookup_slow()`` then ``dput()``s the dentry it never
-    hashed), which sends the waiters to the mismatch retry; None, a
-    lookup that never fails."""
+    ``d_lookup_done()`` does nothing.  ``failed``: true where the
+    in-lookup dentry is left unhashed, which sends the waiters to the
+    mismatch retry: a failed ->lookup (``__lookup_slow()`` then ``dput()``s
+    the dentry it never hashed), or ``d_splice_alias()`` moving an
+    existing alias in its place (``__d_move()`` unhashes the in-lookup
+    target and never hashes it again); None, a lookup that never fails.
+    ``mc.models.dcache``'s splice passes None: no scenario has a waiter
+    there, where the kernel's waiter would retry (behind the splicer's
+    ``rename_lock``) rather than go on."""
     op.effect(
         label,
         end_in_lookup,

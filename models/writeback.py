@@ -162,7 +162,7 @@ def write(op: Op, file: File, index: int) -> None:
 def _copy_plain(version: int) -> Callable[[Op, Page], None]:
     def copy(op: Op, page: Page) -> None:
         op.effect(
-            "copied = copy_folio_from_iter_atomic(folio, offset, bytes, i) "
+            "copied = copy_page_from_iter_atomic(page, offset, bytes, i) "
             f"/* {render_version(version)} */",
             store_data,
             page,
@@ -263,7 +263,8 @@ def write_cache_pages(
     op: Op, mapping: Mapping, *, sync_all: bool, only: tuple[int, ...] | None = None
 ) -> None:
     """``write_cache_pages()`` with ``->writepage`` as the callback
-    (``generic_writepages()``): WB_SYNC_ALL first tags every DIRTY folio
+    (``writepage_cb()``, as ``generic_writepages()`` did until 6.3):
+    WB_SYNC_ALL first tags every DIRTY folio
     TOWRITE and writes those; WB_SYNC_NONE writes what is DIRTY.  Each folio
     is locked, skipped if truncated or clean, waited on (WB_SYNC_ALL) or
     skipped (WB_SYNC_NONE) if under writeback, cleaned for I/O with
@@ -383,7 +384,7 @@ def _write_one(op: Op, mapping: Mapping, page: Page, *, sync_all: bool) -> None:
     op.enter(
         "address_space_operations.writepage",
         page,
-        label="__writepage(): ret = mapping->a_ops->writepage(&folio->page, wbc)",
+        label="writepage_cb(): ret = mapping->a_ops->writepage(&folio->page, wbc)",
         roles={
             "folio": ref,
             "mapping": mapping,
@@ -912,7 +913,7 @@ def invalidate(op: Op, file: File, index: int) -> None:
         )
     with op.when(
         locked_test(page, PG_DIRTY, "dirty"),
-        "folio_launder(): if (folio_test_dirty(folio) && mapping->a_ops->launder_folio)",
+        "do_launder_folio(): if (folio_test_dirty(folio) && mapping->a_ops->launder_folio)",
     ):
         op.enter(
             "address_space_operations.launder_folio",
@@ -1064,9 +1065,10 @@ def io_completion(op: Op, file: File) -> None:
                 bio,
             )
             op.goto("handled")
-    with op.when(_bio_is(bio, blockfs.MPAGE_END_IO), "if (bio->bi_end_io == mpage_end_io)"):
+    with op.when(_bio_is(bio, blockfs.MPAGE_END_IO), "if (bio->bi_end_io == mpage_read_end_io)"):
         op.effect(
-            "bio_endio(bio): bio->bi_end_io(bio) /* mpage_end_io(): folio_end_read() */",
+            "bio_endio(bio): bio->bi_end_io(bio) "
+            "/* mpage_read_end_io(): folio_mark_uptodate(); folio_unlock() */",
             _complete,
             bio,
         )
@@ -1089,7 +1091,7 @@ def io_completion(op: Op, file: File) -> None:
             _complete,
             bio,
             label="end_bio_bh_io_sync(bio): bh->b_end_io(bh, uptodate) "
-            "/* end_buffer_async_read(): folio_end_read() */",
+            "/* end_buffer_async_read(): folio_mark_uptodate(); folio_unlock() */",
             roles={"bh": bio},
             sleeps=False,
         )

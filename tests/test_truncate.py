@@ -364,7 +364,7 @@ def test_no_write_to_freed_block_on_hand_built_states(shipped: Registry) -> None
     freed = _set(model, in_flight, **{"free blocks": (1, 2)})
     message = write_to_freed_block_violation(cache, freed)
     assert message is not None and "block 1 was freed" in message
-    read = Bio(READ, 1, 1, 1, "/f", None, "mpage_end_io")
+    read = Bio(READ, 1, 1, 1, "/f", None, "mpage_read_end_io")
     reading = _set(model, freed, **{"bios in flight": (read,)})
     assert write_to_freed_block_violation(cache, reading) is None
 
