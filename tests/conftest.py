@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -143,3 +144,10 @@ def own_models() -> Iterator[None]:
         table.update(before)
     usermodels._loaded.clear()
     usermodels._loaded.update(loaded)
+
+
+def as_from_a_terminal() -> None:
+    """Ctrl-C as a terminal delivers it, for a child that a test signals
+    (``preexec_fn``): a test run started in the background by a shell
+    inherits SIGINT ignored, and so would vfsmc."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

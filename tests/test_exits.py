@@ -3,6 +3,7 @@ errors, internal errors, Ctrl-C and SIGTERM, never a traceback."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 from click.testing import Result
+from conftest import as_from_a_terminal
 
 from mc.cli import main as cli_main
 from mc.dsl.kernel_model import KernelModel
@@ -159,12 +161,6 @@ def test_ctrl_c_outside_a_single_check_exits_130(
     assert "Traceback" not in result.output
 
 
-def _as_from_a_terminal() -> None:
-    """Ctrl-C as a terminal delivers it: a test run started in the
-    background by a shell inherits SIGINT ignored, and so would vfsmc."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def _child(*args: str, cwd: Path, **kwargs: object) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "mc", *args],
@@ -173,7 +169,7 @@ def _child(*args: str, cwd: Path, **kwargs: object) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONFAULTHANDLER": "1"},
-        preexec_fn=_as_from_a_terminal,
+        preexec_fn=as_from_a_terminal,
         **kwargs,  # type: ignore[call-overload]
     )
 
@@ -350,17 +346,15 @@ def test_ctrl_c_ends_a_search_over_workers_with_its_statistics(tmp_path: Path) -
     level it waits for, as INCOMPLETE with the figures of the levels done
     (the workers' too), exit 3."""
     (tmp_path / "many.py").write_text(MANY_THREADS)
-    child = subprocess.Popen(
-        [sys.executable, "-m", "mc", "check", "many.py:many/lookups", "--json", "--workers", "2"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    args = ("check", "many.py:many/lookups", "--json", "--workers", "2")
+    child = _child(*args, cwd=tmp_path, start_new_session=True)
     time.sleep(4)
     os.killpg(child.pid, signal.SIGINT)
-    out, err = child.communicate(timeout=120)
+    try:
+        out, err = child.communicate(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
     assert child.returncode == 3, err
     report = json.loads(out)
     assert report["verdict"] == "INCOMPLETE"

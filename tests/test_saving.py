@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
+from conftest import as_from_a_terminal
 
 from mc import atomic_write
 from mc.atomic_write import WriteError, sweep, write_atomically
@@ -138,6 +139,7 @@ def test_an_interrupt_while_drawing_leaves_no_older_chart_beside_the_new_trace(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=as_from_a_terminal,
     )
     trace = saved / f"{STEM}.json"
     for _ in range(600):
