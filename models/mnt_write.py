@@ -90,6 +90,11 @@ def _wrapped(
         f"{syscall}: ``{acquire}``, the body of ``{inner.name}``, ``{release}``; "
         "a frozen filesystem makes it wait at the SB_FREEZE_WRITE level."
     )
+    if fast_path is not None:
+        build.__doc__ += (
+            f"  ``{fast_path[0].__name__}`` runs first, and may skip both (its "
+            f"body past that is ``{fast_path[1].__name__}``)."
+        )
     cites = (
         entry,
         Cite("fs/namespace.c", "mnt_want_write", "6.12"),
