@@ -1905,6 +1905,18 @@ def truncate_breaking_lease(op: Op, file: File, size: int) -> None:
 
 # --- unlink(2) and nfsd's delegations (6.17) -------------------------------------------------
 
+DELEGATION_BREAK_CITES = (
+    locks_cite("__break_lease", DELEG_VERSION),
+    Cite(
+        "fs/nfsd/nfs4state.c",
+        "nfsd_break_deleg_cb",
+        DELEG_VERSION,
+        method="lock_manager_operations.lm_break",
+    ),
+)
+"""What an operation that breaks a delegation and waits for it follows
+besides its own functions."""
+
 DELEG_WAIT_UNDER_I_RWSEM = "deleg-wait-under-i_rwsem"
 UNLINK_SKIPS_DELEG_BREAK = "unlink-skips-deleg-break"
 MAX_DELEG_ROUNDS = 2
@@ -2022,13 +2034,7 @@ def unlink_violation(state: State, ctx: FileLockContext) -> str | None:
     cites=(
         Cite("fs/namei.c", "do_unlinkat", DELEG_VERSION),
         Cite("fs/namei.c", "vfs_unlink", DELEG_VERSION),
-        locks_cite("__break_lease", DELEG_VERSION),
-        Cite(
-            "fs/nfsd/nfs4state.c",
-            "nfsd_break_deleg_cb",
-            DELEG_VERSION,
-            method="lock_manager_operations.lm_break",
-        ),
+        *DELEGATION_BREAK_CITES,
     ),
 )
 def unlink_breaking_delegation(op: Op, path: str) -> None:
@@ -2114,20 +2120,8 @@ def unlink_breaking_delegation(op: Op, path: str) -> None:
         op.unlock(directory.i_rwsem, "inode_unlock(path.dentry->d_inode)")
         if wait_under_lock or skip:
             break
-        op.goto_if(
-            register_is(delegated, "!delegated_inode", lambda v: not v),
-            "done",
-            "if (delegated_inode)",
-        )
-        if last:
+        if break_deleg_wait(op, ctx, me, delegated, last):
             break
-        op.run(break_lease, ctx, me, True, True)
-        op.effect(
-            "error = break_deleg_wait(&delegated_inode): iput(*delegated_inode); "
-            "*delegated_inode = NULL; if (!error) goto retry_deleg",
-            _clear_delegated,
-            delegated,
-        )
     op.label("done")
     op.unlock(writers, "mnt_drop_write(path.mnt): sb_end_write(mnt->mnt_sb)", tag="sb-start-write")
 
@@ -2135,6 +2129,28 @@ def unlink_breaking_delegation(op: Op, path: str) -> None:
 @touches(lambda _world, slot: ([], [slot]))
 def _clear_delegated(scratch: Scratch, slot: int) -> None:
     scratch[slot] = None
+
+
+def break_deleg_wait(op: Op, ctx: FileLockContext, me: str, delegated: int, last: bool) -> bool:
+    """After the locks are dropped: to ``done`` without a delegated inode;
+    else, but in the ``last`` round, ``break_deleg_wait()`` (the blocking
+    ``__break_lease()``, :func:`break_lease`) for the retry that follows.
+    True when the caller's retry loop ends here (the ``last`` round)."""
+    op.goto_if(
+        register_is(delegated, "!delegated_inode", lambda v: not v),
+        "done",
+        "if (delegated_inode)",
+    )
+    if last:
+        return True
+    op.run(break_lease, ctx, me, True, True)
+    op.effect(
+        "error = break_deleg_wait(&delegated_inode): iput(*delegated_inode); "
+        "*delegated_inode = NULL; if (!error) goto retry_deleg",
+        _clear_delegated,
+        delegated,
+    )
+    return False
 
 
 SETATTR_DELEG_WAIT_UNDER_I_RWSEM = "setattr-deleg-wait-under-i_rwsem"
@@ -2155,13 +2171,7 @@ flag_variant(
     cites=(
         Cite("fs/open.c", "chmod_common", DELEG_VERSION),
         Cite("fs/attr.c", "notify_change", DELEG_VERSION),
-        locks_cite("__break_lease", DELEG_VERSION),
-        Cite(
-            "fs/nfsd/nfs4state.c",
-            "nfsd_break_deleg_cb",
-            DELEG_VERSION,
-            method="lock_manager_operations.lm_break",
-        ),
+        *DELEGATION_BREAK_CITES,
     ),
 )
 def chmod_breaking_delegation(op: Op, path: str, mode: int) -> None:
@@ -2213,20 +2223,8 @@ def chmod_breaking_delegation(op: Op, path: str, mode: int) -> None:
         op.unlock(inode.i_rwsem, "out_unlock: inode_unlock(inode)", tag="inode-lock")
         if wait_under_lock:
             break
-        op.goto_if(
-            register_is(delegated, "!delegated_inode", lambda v: not v),
-            "done",
-            "if (delegated_inode)",
-        )
-        if round_ == MAX_DELEG_ROUNDS - 1:
+        if break_deleg_wait(op, ctx, me, delegated, round_ == MAX_DELEG_ROUNDS - 1):
             break
-        op.run(break_lease, ctx, me, True, True)
-        op.effect(
-            "error = break_deleg_wait(&delegated_inode): iput(*delegated_inode); "
-            "*delegated_inode = NULL; if (!error) goto retry_deleg",
-            _clear_delegated,
-            delegated,
-        )
     op.label("done")
     op.unlock(
         writers,
