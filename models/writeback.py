@@ -713,7 +713,8 @@ def pageout(op: Op, mapping: Mapping, page: Page) -> None:
         not_(folio_ref(op, page).mapped),
         0,
         "keep_locked",
-        "mapping = folio_mapping(folio); if (!mapping) goto keep_locked /* truncated meanwhile */",
+        "mapping = folio_mapping(folio); ... if (!mapping || !__remove_mapping(mapping, folio, "
+        "...)) goto keep_locked /* truncated meanwhile: tested at the relock */",
     )
     op.fail_if(
         _dirty_or_writeback(page),
