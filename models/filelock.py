@@ -2014,16 +2014,25 @@ def _unlinked(scratch: Scratch, ctx: FileLockContext, me: str) -> None:
     scratch[ctx.opens] = tuple(sorted({*scratch[ctx.opens], (me, "unlink", True)}))
 
 
-def unlink_violation(state: State, ctx: FileLockContext) -> str | None:
-    """A name removed (->unlink done, the victim still locked) while a
-    delegation of another client is granted."""
+def _under_delegation(state: State, ctx: FileLockContext, change: str) -> tuple[str, str] | None:
+    """A thread that made ``change`` (noted in the opens, its inode still
+    locked) while another client's delegation is granted, with that client."""
     for me, mode, _past in state[ctx.opens]:
-        if mode != "unlink":
+        if mode != change:
             continue
         for holder, _kind, _pending, granted in state[ctx.leases]:
             if holder != me and granted and holder in ctx.delegations:
-                return f"{me} removed the name while {holder}'s delegation is granted"
+                return me, holder
     return None
+
+
+def unlink_violation(state: State, ctx: FileLockContext) -> str | None:
+    """A name removed (->unlink done, the victim still locked) while a
+    delegation of another client is granted."""
+    found = _under_delegation(state, ctx, "unlink")
+    if found is None:
+        return None
+    return f"{found[0]} removed the name while {found[1]}'s delegation is granted"
 
 
 @operation(
@@ -2154,6 +2163,7 @@ def break_deleg_wait(op: Op, ctx: FileLockContext, me: str, delegated: int, last
 
 
 SETATTR_DELEG_WAIT_UNDER_I_RWSEM = "setattr-deleg-wait-under-i_rwsem"
+SETATTR_SKIPS_DELEG_BREAK = "setattr-skips-deleg-break"
 
 flag_variant(
     SETATTR_DELEG_WAIT_UNDER_I_RWSEM,
@@ -2161,6 +2171,25 @@ flag_variant(
     "blocking) with the inode's i_rwsem held, instead of returning -EWOULDBLOCK for "
     "chmod_common() to drop it and wait in break_deleg_wait()",
 )
+flag_variant(
+    SETATTR_SKIPS_DELEG_BREAK,
+    "notify_change() calls ->setattr without try_break_deleg(): the mode changes while a "
+    "client holds a delegation of the file",
+)
+
+
+@touches(_ctx_touches("opens", written=("opens",)))
+def _attributes_changed(scratch: Scratch, ctx: FileLockContext, me: str) -> None:
+    scratch[ctx.opens] = tuple(sorted({*scratch[ctx.opens], (me, "setattr", True)}))
+
+
+def setattr_violation(state: State, ctx: FileLockContext) -> str | None:
+    """An attribute changed (->setattr done, the inode still locked) while
+    a delegation of another client is granted."""
+    found = _under_delegation(state, ctx, "setattr")
+    if found is None:
+        return None
+    return f"{found[0]} changed the file's mode while {found[1]}'s delegation is granted"
 
 
 @operation(
@@ -2198,6 +2227,7 @@ def chmod_breaking_delegation(op: Op, path: str, mode: int) -> None:
     inode = op.inode(path)
     delegated = op.register("delegated_inode", lambda v: "inode" if v else "NULL")
     wait_under_lock = op.variant(SETATTR_DELEG_WAIT_UNDER_I_RWSEM)
+    skip = op.variant(SETATTR_SKIPS_DELEG_BREAK)
     writers = sb_writers(op.world, SB_FREEZE_WRITE)
     op.lock(
         writers,
@@ -2210,7 +2240,7 @@ def chmod_breaking_delegation(op: Op, path: str, mode: int) -> None:
         op.lock(inode.i_rwsem, EXCL, "inode_lock_killable(inode)", tag="inode-lock")
         if wait_under_lock:
             op.run(break_lease, ctx, me, True, True)
-        else:
+        elif not skip:
             try_break_deleg(op, ctx, me, delegated, round_)
             op.goto_if(
                 register_is(delegated, "delegated_inode", bool),
@@ -2219,9 +2249,11 @@ def chmod_breaking_delegation(op: Op, path: str, mode: int) -> None:
                 "if (error) return error",
             )
         attr.notify_change(op, inode, mode)
+        op.effect("/* the mode changed, the inode still locked */", _attributes_changed, ctx, me)
+        op.effect("notify_change(): fsnotify_change(dentry, ia_valid)", _close, ctx, me)
         op.label(f"out_unlock{round_}")
         op.unlock(inode.i_rwsem, "out_unlock: inode_unlock(inode)", tag="inode-lock")
-        if wait_under_lock:
+        if wait_under_lock or skip:
             break
         if break_deleg_wait(op, ctx, me, delegated, round_ == MAX_DELEG_ROUNDS - 1):
             break

@@ -31,6 +31,7 @@ from mc.models.filelock import (
     ofd_violation,
     open_for_write,
     plock_callback,
+    setattr_violation,
     take_lease,
     truncate_breaking_lease,
     unlink_breaking_delegation,
@@ -271,13 +272,28 @@ scenario(
     properties=(*BASE_PROPERTIES, DELEG_VS_UNLINK),
 )
 
+DELEG_VS_SETATTR = "deleg-vs-setattr"
+
+
+@invariant(
+    DELEG_VS_SETATTR,
+    "no chmod(2) changes a file's mode while another client's delegation of the file is "
+    "granted (notify_change() breaks delegations under the inode's i_rwsem, which nfsd's "
+    "generic_add_lease() trylocks)",
+    reads=["opens", "flc_lease"],
+    needs=("filelock:delegation", "an nfsd delegation"),
+)
+def deleg_vs_setattr(model: KernelModel) -> Check[State]:
+    return _of_context(setattr_violation)(model)
+
+
 scenario(
     "filelock/chmod-vs-delegation",
     "a local chmod(2) of a file nfsd delegates to a client, which sends a SETATTR (i_rwsem) "
     "before it returns the delegation",
     tree=["/f"],
     threads=[delegate_then_setattr("/f"), chmod_breaking_delegation("/f", 0o600)],
-    properties=BASE_PROPERTIES,
+    properties=(*BASE_PROPERTIES, DELEG_VS_SETATTR),
 )
 
 scenario(
