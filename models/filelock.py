@@ -2014,25 +2014,23 @@ def _unlinked(scratch: Scratch, ctx: FileLockContext, me: str) -> None:
     scratch[ctx.opens] = tuple(sorted({*scratch[ctx.opens], (me, "unlink", True)}))
 
 
-def _under_delegation(state: State, ctx: FileLockContext, change: str) -> tuple[str, str] | None:
-    """A thread that made ``change`` (noted in the opens, its inode still
-    locked) while another client's delegation is granted, with that client."""
+def _under_delegation(state: State, ctx: FileLockContext, change: str, did: str) -> str | None:
+    """That a thread made ``change`` (noted in the opens, its inode still
+    locked; what it ``did``, in words) while another client's delegation is
+    granted, or None."""
     for me, mode, _past in state[ctx.opens]:
         if mode != change:
             continue
         for holder, _kind, _pending, granted in state[ctx.leases]:
             if holder != me and granted and holder in ctx.delegations:
-                return me, holder
+                return f"{me} {did} while {holder}'s delegation is granted"
     return None
 
 
 def unlink_violation(state: State, ctx: FileLockContext) -> str | None:
     """A name removed (->unlink done, the victim still locked) while a
     delegation of another client is granted."""
-    found = _under_delegation(state, ctx, "unlink")
-    if found is None:
-        return None
-    return f"{found[0]} removed the name while {found[1]}'s delegation is granted"
+    return _under_delegation(state, ctx, "unlink", "removed the name")
 
 
 @operation(
@@ -2076,15 +2074,10 @@ def unlink_breaking_delegation(op: Op, path: str) -> None:
     me = op.thread.name
     parent, name = split(path)
     directory = op.inode(parent)
-    delegated = op.register("delegated_inode", lambda v: "inode" if v else "NULL")
     wait_under_lock = op.variant(DELEG_WAIT_UNDER_I_RWSEM)
     skip = op.variant(UNLINK_SKIPS_DELEG_BREAK)
-    writers = sb_writers(op.world, SB_FREEZE_WRITE)
-    op.lock(
-        writers,
-        SHARED,
-        "do_unlinkat(): error = mnt_want_write(path.mnt): sb_start_write(m->mnt_sb)",
-        tag="sb-start-write",
+    delegated, writers = _write_access_for_delegation(
+        op, "do_unlinkat(): error = mnt_want_write(path.mnt): sb_start_write(m->mnt_sb)"
     )
     for round_ in range(MAX_DELEG_ROUNDS):
         last = round_ == MAX_DELEG_ROUNDS - 1
@@ -2140,6 +2133,16 @@ def _clear_delegated(scratch: Scratch, slot: int) -> None:
     scratch[slot] = None
 
 
+def _write_access_for_delegation(op: Op, label: str) -> tuple[int, Lock]:
+    """The ``delegated_inode`` register of a call that may break a
+    delegation, and ``mnt_want_write()`` (SB_FREEZE_WRITE shared, taken
+    here with ``label``), which its wait for the delegation holds."""
+    delegated = op.register("delegated_inode", lambda v: "inode" if v else "NULL")
+    writers = sb_writers(op.world, SB_FREEZE_WRITE)
+    op.lock(writers, SHARED, label, tag="sb-start-write")
+    return delegated, writers
+
+
 def break_deleg_wait(op: Op, ctx: FileLockContext, me: str, delegated: int, last: bool) -> bool:
     """After the locks are dropped: to ``done`` without a delegated inode;
     else, but in the ``last`` round, ``break_deleg_wait()`` (the blocking
@@ -2186,10 +2189,7 @@ def _attributes_changed(scratch: Scratch, ctx: FileLockContext, me: str) -> None
 def setattr_violation(state: State, ctx: FileLockContext) -> str | None:
     """An attribute changed (->setattr done, the inode still locked) while
     a delegation of another client is granted."""
-    found = _under_delegation(state, ctx, "setattr")
-    if found is None:
-        return None
-    return f"{found[0]} changed the file's mode while {found[1]}'s delegation is granted"
+    return _under_delegation(state, ctx, "setattr", "changed the file's mode")
 
 
 @operation(
@@ -2225,15 +2225,10 @@ def chmod_breaking_delegation(op: Op, path: str, mode: int) -> None:
     ctx = context(op.world, path)
     me = op.thread.name
     inode = op.inode(path)
-    delegated = op.register("delegated_inode", lambda v: "inode" if v else "NULL")
     wait_under_lock = op.variant(SETATTR_DELEG_WAIT_UNDER_I_RWSEM)
     skip = op.variant(SETATTR_SKIPS_DELEG_BREAK)
-    writers = sb_writers(op.world, SB_FREEZE_WRITE)
-    op.lock(
-        writers,
-        SHARED,
-        "chmod_common(): error = mnt_want_write(path->mnt): sb_start_write(m->mnt_sb)",
-        tag="sb-start-write",
+    delegated, writers = _write_access_for_delegation(
+        op, "chmod_common(): error = mnt_want_write(path->mnt): sb_start_write(m->mnt_sb)"
     )
     for round_ in range(MAX_DELEG_ROUNDS):
         op.label(f"retry_deleg{round_}")
