@@ -2096,15 +2096,16 @@ def unlink_breaking_delegation(op: Op, path: str) -> None:
             "lookup_one_qstr_excl(): -ENOENT for a negative dentry",
         )
         op.lock(victim.i_rwsem, EXCL, "inode_lock(target)", tag="lock-victim")
-        if wait_under_lock:
-            op.run(break_lease, ctx, me, True, True)
-        elif not skip:
-            try_break_deleg(op, ctx, me, delegated, round_)
-            op.goto_if(
-                register_is(delegated, "delegated_inode", bool),
-                f"unlock_victim{round_}",
-                "error = try_break_deleg(target, delegated_inode); if (error) goto out",
-            )
+        _break_under_lock(
+            op,
+            ctx,
+            delegated,
+            round_,
+            wait=wait_under_lock,
+            skip=skip,
+            out=f"unlock_victim{round_}",
+            label="error = try_break_deleg(target, delegated_inode); if (error) goto out",
+        )
         op.call(
             "inode_operations.unlink",
             libfs.unlink,
@@ -2131,6 +2132,30 @@ def unlink_breaking_delegation(op: Op, path: str) -> None:
 @touches(lambda _world, slot: ([], [slot]))
 def _clear_delegated(scratch: Scratch, slot: int) -> None:
     scratch[slot] = None
+
+
+def _break_under_lock(
+    op: Op,
+    ctx: FileLockContext,
+    delegated: int,
+    round_: int,
+    *,
+    wait: bool,
+    skip: bool,
+    out: str,
+    label: str,
+) -> None:
+    """With the inode locked: ``try_break_deleg()``, and to ``out`` (test
+    ``label``) when it found a delegation to wait for; under a variant
+    that waits with the lock held (``wait``), the blocking
+    ``__break_lease()`` instead; under one that skips the break
+    (``skip``), nothing."""
+    me = op.thread.name
+    if wait:
+        op.run(break_lease, ctx, me, True, True)
+    elif not skip:
+        try_break_deleg(op, ctx, me, delegated, round_)
+        op.goto_if(register_is(delegated, "delegated_inode", bool), out, label)
 
 
 def _write_access_for_delegation(op: Op, label: str) -> tuple[int, Lock]:
@@ -2233,16 +2258,17 @@ def chmod_breaking_delegation(op: Op, path: str, mode: int) -> None:
     for round_ in range(MAX_DELEG_ROUNDS):
         op.label(f"retry_deleg{round_}")
         op.lock(inode.i_rwsem, EXCL, "inode_lock_killable(inode)", tag="inode-lock")
-        if wait_under_lock:
-            op.run(break_lease, ctx, me, True, True)
-        elif not skip:
-            try_break_deleg(op, ctx, me, delegated, round_)
-            op.goto_if(
-                register_is(delegated, "delegated_inode", bool),
-                f"out_unlock{round_}",
-                "notify_change(): error = try_break_deleg(inode, delegated_inode); "
-                "if (error) return error",
-            )
+        _break_under_lock(
+            op,
+            ctx,
+            delegated,
+            round_,
+            wait=wait_under_lock,
+            skip=skip,
+            out=f"out_unlock{round_}",
+            label="notify_change(): error = try_break_deleg(inode, delegated_inode); "
+            "if (error) return error",
+        )
         attr.notify_change(op, inode, mode)
         op.effect("/* the mode changed, the inode still locked */", _attributes_changed, ctx, me)
         op.effect("notify_change(): fsnotify_change(dentry, ia_valid)", _close, ctx, me)
