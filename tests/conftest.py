@@ -51,6 +51,15 @@ def raising_reads() -> Callable[[Path], Path]:
     return write
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Say the order's seed even under ``-q``, so that an order a run
+    failed in can be run again (``pytest -p randomly --randomly-seed=N``)."""
+    seed = session.config.getoption("randomly_seed", None)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if seed is not None and reporter is not None:
+        reporter.write_line(f"test order: --randomly-seed={seed}")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def own_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """What vfsmc caches (``vfsmc list``'s applicable variants) goes to a
