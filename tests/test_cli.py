@@ -497,12 +497,17 @@ def test_python_dash_m_and_the_console_script(tmp_path: Path) -> None:
             cwd=tmp_path,
             capture_output=True,
             text=True,
+            timeout=120,
             check=False,
         )
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["verdict"] == "OK"
     usage = subprocess.run(
-        [sys.executable, "-m", "mc", "check"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "mc", "check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert usage.returncode == 2
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -176,16 +177,18 @@ def _child(*args: str, cwd: Path, **kwargs: object) -> subprocess.Popen[str]:
 
 def _signal_once_searching(child: subprocess.Popen[str], signum: int) -> tuple[str, str]:
     """Send ``signum`` once the child's progress line starts (once the
-    search runs for a second); a child still running two minutes later
-    is made to print where it is (faulthandler, on SIGABRT)."""
+    search runs for a second); a child silent for two minutes, or still
+    running two minutes after the signal, is made to print where it is
+    (faulthandler, on SIGABRT)."""
     assert child.stderr is not None
-    first = child.stderr.read(1)
+    started, _, _ = select.select([child.stderr], [], [], 120)
+    first = child.stderr.read(1) if started else "nothing"
     child.send_signal(signum)
     try:
         return child.communicate(timeout=120)
     except subprocess.TimeoutExpired:
         child.send_signal(signal.SIGABRT)
-        _out, err = child.communicate()
+        _out, err = child.communicate(timeout=60)
         where = f"stderr from {first!r}: {err[-4000:]}"
         raise AssertionError(f"no exit after the signal; {where}") from None
 
@@ -305,6 +308,7 @@ def test_ctrl_c_while_importing_exits_130_without_a_traceback(tmp_path: Path) ->
         cwd=tmp_path,
         capture_output=True,
         text=True,
+        timeout=120,
         check=False,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )

@@ -676,7 +676,7 @@ def test_a_server_that_is_not_ray_is_no_ray_cluster(
             with pytest.raises(RayUnavailable, match="it answers, but not as a Ray cluster does"):
                 ray_pool._reachable(f"127.0.0.1:{port}")
         finally:
-            server.join()
+            server.join(timeout=10)
 
 
 def test_the_memory_bound_holds_over_workers(vfsmc: Run, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -123,6 +123,7 @@ def test_the_worked_example_runs_as_written(tmp_path: Path) -> None:
             env=env,
             capture_output=True,
             text=True,
+            timeout=120,
             check=False,
         )
         output = (done.stdout + done.stderr).splitlines()

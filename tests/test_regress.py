@@ -81,6 +81,7 @@ def _run_copy(tree: Path, *args: str) -> subprocess.CompletedProcess[str]:
         env=env,
         capture_output=True,
         text=True,
+        timeout=300,
         check=False,
     )
 

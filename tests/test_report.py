@@ -187,8 +187,23 @@ def test_a_long_chart_folds_runs_of_one_thread() -> None:
     assert rows < len(longest.steps)
 
 
+CHROMIUM_OFFLINE = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+)
+"""Headless, as root, and asking the network for nothing: a machine
+without one refuses, or never answers, what Chromium asks by default."""
+
+
 @pytest.fixture
-def browser() -> Iterator[object]:
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     if CHROMIUM is None or CHROMEDRIVER is None:
         pytest.skip(
             "headless Chromium is not installed "
@@ -199,10 +214,12 @@ def browser() -> Iterator[object]:
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+    for argument in CHROMIUM_OFFLINE:
         options.add_argument(argument)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium')}")
     options.add_argument("--window-size=1400,1000")
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
     try:
         yield driver
     finally:

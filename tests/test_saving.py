@@ -101,7 +101,9 @@ def test_a_dot_that_dies_is_one_line_never_a_killed_vfsmc(tmp_path: Path) -> Non
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "mc", *args]
-        return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+        return subprocess.run(
+            command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
 
     checked = run("check", "writeback/write-vs-fsync", "-V", "no-wait-writeback")
     assert checked.returncode == 1, checked.stderr
@@ -166,6 +168,7 @@ def test_a_dot_that_writes_nothing_draws_no_empty_chart(tmp_path: Path) -> None:
         env={**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"},
         capture_output=True,
         text=True,
+        timeout=120,
         check=False,
     )
     assert drawn.returncode == 2, drawn.stderr
@@ -427,6 +430,7 @@ def test_a_full_standard_output_still_saves_the_counterexample(tmp_path: Path) -
             stdout=full,
             stderr=subprocess.PIPE,
             text=True,
+            timeout=120,
             check=False,
         )
     assert result.returncode == 2

@@ -392,6 +392,7 @@ def test_shell_completion_names_scenarios_variants_properties(tmp_path: Path) ->
             env=env,
             capture_output=True,
             text=True,
+            timeout=120,
             check=True,
             cwd=tmp_path,
         )

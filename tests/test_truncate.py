@@ -259,7 +259,12 @@ def test_a_concrete_scenario_never_loads_z3() -> None:
         "print(result.verdict.value, 'z3' in sys.modules)\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, check=True, cwd=ROOT
+        [sys.executable, "-c", program],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=ROOT,
     )
     assert done.stdout.split() == ["VIOLATED", "False"]
 

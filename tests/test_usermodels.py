@@ -1558,6 +1558,7 @@ def test_a_chart_of_a_trace_whose_model_file_now_fails_says_why(vfsmc: Run, tmp_
         cwd=tmp_path,
         capture_output=True,
         text=True,
+        timeout=120,
         check=False,
     )
     assert drawn.returncode == 0, drawn.stderr
