@@ -425,11 +425,19 @@ def test_a_time_limit_shorter_than_the_clock_s_period_holds(vfsmc: Run) -> None:
 def test_a_transform_that_never_returns_is_stopped_by_the_time_limit(
     vfsmc: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Before the search, the notes on a user's variant build the scenario
+    under it: within the time limit too, and the first build that runs
+    out of it ends the check (the transform runs once, not again for the
+    check after the bound of a build without a limit)."""
     monkeypatch.setattr(checkable, "LEAST_BUILD_SECONDS", 0.2)
+    monkeypatch.setattr(checkable, "BUILD_SECONDS", 1.0)
     (tmp_path / "spin.py").write_text(
+        "from pathlib import Path\n"
         "from mc.dsl import variant\n\n"
         "@variant('spin', 'a transform that loops')\n"
         "def spin(program, invocation):\n"
+        "    with Path('started').open('a') as started:\n"
+        "        started.write('spin\\n')\n"
         "    while True:\n"
         "        pass\n"
     )
@@ -446,6 +454,38 @@ def test_a_transform_that_never_returns_is_stopped_by_the_time_limit(
         ),
         "building the model of quota/alloc-vs-chown took longer than 0.2 s",
     )
+    assert (tmp_path / "started").read_text() == "spin\n"
+
+
+SPINNING_TRANSFORM = (
+    "from mc.dsl import variant\n\n"
+    "@variant('spin', 'a transform that loops')\n"
+    "def spin(program, invocation):\n"
+    "    while True:\n"
+    "        pass\n"
+)
+
+
+def test_a_trace_whose_variant_never_returns_is_one_line_for_every_reader(
+    vfsmc: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trace of a user's variant whose transform never returns: replay
+    and lockorder end with the build's error, report and graph draw the
+    steps as recorded; none waits for ever."""
+    monkeypatch.setattr(checkable, "BUILD_SECONDS", 0.2)
+    (tmp_path / "spin.py").write_text(SPINNING_TRANSFORM)
+    trace = _base()
+    trace["variants"] = ["spin"]
+    (tmp_path / "cx.json").write_text(json.dumps(trace))
+    models = ("--models", "spin.py")
+    too_long = "building the model of dirops/opposite-renames took longer than 0.2 s"
+    one_line(vfsmc("replay", "cx.json", *models), too_long, "spin.py:5")
+    one_line(vfsmc("lockorder", *models, "-V", "spin"), "took longer than 0.2 s", "spin.py:5")
+    for command, output in (("report", "cx.html"), ("graph", "cx.dot")):
+        drawn = vfsmc(command, "cx.json", *models, "-o", output)
+        assert drawn.exit_code == 0, drawn.output
+        assert too_long in drawn.output
+        assert (tmp_path / output).stat().st_size > 0
 
 
 def test_an_output_file_in_a_directory_that_does_not_exist_is_refused(

@@ -89,11 +89,18 @@ def _model_line(frame: FrameType | None) -> str:
     return ""
 
 
-def built(registry: Registry, scenario: Scenario, variants: Sequence[str] = ()) -> KernelModel:
-    """``scenario`` built under ``variants`` with no property (nothing
-    explored), within ``BUILD_SECONDS`` unless a bound holds already."""
+def built(
+    registry: Registry,
+    scenario: Scenario,
+    variants: Sequence[str] = (),
+    properties: Sequence[str] | None = (),
+) -> KernelModel:
+    """``scenario`` built under ``variants`` with ``properties`` (by default
+    none: nothing explored; None: the scenario's own), within
+    ``BUILD_SECONDS`` unless a bound holds already: a user's transform or
+    body that never returns is an error, not a command that never ends."""
     with building_within(None, f"building the model of {scenario.name}"):
-        return registry.build(scenario, variants, ())
+        return registry.build(scenario, variants, properties)
 
 
 def world_parts(model: KernelModel) -> set[str]:

@@ -315,13 +315,19 @@ def under_changing(
     several scenarios applies each variant where it changes one; the model
     is built without the others (nor their waivers).  ``build`` refuses
     such a variant instead, for a run that names the scenario.
-    ``every_acquisition`` as ``Registry.build``."""
-    model = registry.build(scenario, variants, properties, every_acquisition=every_acquisition)
-    changing = tuple(
-        name for name in variants if changes_something(registry, model, name, scenario, variants)
-    )
-    if len(changing) < len(variants):
-        model = registry.build(scenario, changing, properties, every_acquisition=every_acquisition)
+    ``every_acquisition`` as ``Registry.build``; within ``BUILD_SECONDS``
+    unless a bound holds already (``checkable.built``)."""
+    with checkable.building_within(None, f"building the model of {scenario.name}"):
+        model = registry.build(scenario, variants, properties, every_acquisition=every_acquisition)
+        changing = tuple(
+            name
+            for name in variants
+            if changes_something(registry, model, name, scenario, variants)
+        )
+        if len(changing) < len(variants):
+            model = registry.build(
+                scenario, changing, properties, every_acquisition=every_acquisition
+            )
     return model, changing
 
 

@@ -26,6 +26,7 @@ import mc.models
 from mc.atomic_write import write_atomically
 from mc.check import usermodels
 from mc.check.checkable import (
+    BuildTooLong,
     available_properties,
     built,
     world_parts,
@@ -179,6 +180,8 @@ def changes_among(
     works."""
     try:
         return variant_changes(registry, scenario, variant, correct)
+    except BuildTooLong:
+        raise
     except Exception as alone:
         before = list(among[: among.index(variant)]) if variant in among else list(among)
         others = [other for other in among if other != variant]
@@ -194,6 +197,8 @@ def changes_among(
             if beside:
                 try:
                     return variant_changes(registry, scenario, variant, beside=beside)
+                except BuildTooLong:
+                    raise
                 except Exception:
                     continue
         raise alone
@@ -218,6 +223,8 @@ def unguarding_notes(registry: Registry, scenario: Scenario, variants: Sequence[
         correct = correct or built(registry, scenario)
         try:
             changes = changes_among(registry, scenario, name, variants, correct)
+        except BuildTooLong:
+            raise
         except Exception:  # the build under every variant says what is wrong
             continue
         for change in changes:
@@ -250,6 +257,8 @@ def variant_overlaps(registry: Registry, scenario: Scenario, variants: Sequence[
         keys: dict[tuple[object, ...], Change] = {}
         try:
             alone = variant_changes(registry, scenario, name, correct)
+        except BuildTooLong:
+            raise
         except Exception:  # a transform of a user's file, applied alone
             alone = []
         for change in alone:

@@ -10,6 +10,7 @@ from pathlib import Path
 import attrs
 
 from mc.check import usermodels
+from mc.check.checkable import built
 from mc.check.inventory import check_applicable
 from mc.check.replay import ThreadsDiffer, replay
 from mc.dsl.scenario import NotApplicable, Registry, Scenario, UnknownName
@@ -182,7 +183,7 @@ def does_not_replay(
     try:
         with usermodels.reported():
             scenario = registry.scenario(counterexample.scenario)
-            model = registry.build(scenario, counterexample.variants, counterexample.properties)
+            model = built(registry, scenario, counterexample.variants, counterexample.properties)
             report = replay(model, counterexample)
     except ThreadsDiffer as error:
         if refuse_misfit is not None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from mc.check import inventory, lockorder, usermodels
+from mc.check import checkable, inventory, lockorder, usermodels
 from mc.check.registry import with_files
 from mc.cli.errors import echo_json, message_of, one_line_errors, say
 from mc.cli.exit_codes import EXIT_USAGE
@@ -90,7 +90,7 @@ def _not_building(reg: Registry, names: list[str]) -> dict[str, str]:
             continue
         try:
             with usermodels.reported():
-                reg.build(scenario)
+                checkable.built(reg, scenario, properties=None)
         except ModelError as error:
             found[name] = message_of(error)
     return found

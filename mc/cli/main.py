@@ -327,10 +327,11 @@ def check(
             workers, backend == "ray", address, functools.partial(build_model, tuple(sources))
         )
     with usermodels.reported():
-        for text in inventory.variant_overlaps(reg, reg.scenario(name), variants):
-            say("note", text)
-        for text in inventory.unguarding_notes(reg, reg.scenario(name), variants):
-            say("note", text)
+        with checkable.building_within(time_limit, f"building the model of {name}"):
+            for text in inventory.variant_overlaps(reg, reg.scenario(name), variants):
+                say("note", text)
+            for text in inventory.unguarding_notes(reg, reg.scenario(name), variants):
+                say("note", text)
         try:
             outcome = check_scenario(
                 reg, name, variants, chosen, options, spread, symmetry, coverage
@@ -720,7 +721,7 @@ def replay_command(file: Path, correct: bool, models: tuple[Path, ...], as_json:
         with usermodels.reported():
             scenario = reg.scenario(counterexample.scenario)
             recorded.refuse_inapplicable_properties(reg, file, counterexample)
-            model = reg.build(scenario, variants, counterexample.properties)
+            model = checkable.built(reg, scenario, variants, counterexample.properties)
             report = replay(model, counterexample, regroup=variants != counterexample.variants)
     except UnknownName as error:
         raise UnknownName(f"{file}: {error}{_replaced(counterexample, models)}") from None

@@ -9,6 +9,7 @@ import click
 
 from mc.atomic_write import write_atomically
 from mc.check import usermodels
+from mc.check.checkable import built
 from mc.check.marks import variant_marks
 from mc.check.recorded import does_not_replay, load_recorded, refuse_inapplicable_properties
 from mc.check.registry import with_files
@@ -60,7 +61,7 @@ def report_command(file: Path, output: Path, models: tuple[Path, ...]) -> None:
             load_recorded(reg, file, counterexample, given=bool(models))
             refuse_inapplicable_properties(reg, file, counterexample)
             scenario = reg.scenario(counterexample.scenario)
-            model = reg.build(scenario, counterexample.variants, counterexample.properties)
+            model = built(reg, scenario, counterexample.variants, counterexample.properties)
             initial = model.render_state(model.initial)
             locks = {lock.name for lock in model.world.locks}
             marks = variant_marks(reg, counterexample)
