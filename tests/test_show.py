@@ -8,8 +8,9 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import Result
@@ -239,6 +240,54 @@ def test_list_remembers_which_variants_apply_until_a_source_changes(
     monkeypatch.setattr(inventory, "applicable_variants", counted)
     assert inventory.applicable_variant_names(registry) == first
     assert len(worked_out) == 4, "the answer for the first sources is still kept"
+
+
+MINE_BESIDE_A_CONDITION = """
+
+from mc.dsl import scenario
+from mc.models.dirops import create
+
+scenario("mine/one-create", "one create", tree=["/a/"], threads=[create("/a/x")])
+"""
+
+
+def test_after_an_edit_of_a_user_s_file_only_what_it_declares_is_worked_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a user's model file, the shipped scenarios' shipped variants are
+    remembered for the shipped sources: once the file changes, its own
+    scenario is worked out in full and the shipped ones are asked about
+    its variant alone, and the answer is the one worked out from nothing."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    (tmp_path / "mine.py").write_text(CONDITION_VARIANT + MINE_BESIDE_A_CONDITION)
+    registry = with_files([tmp_path / "mine.py"])
+    kept = ("truncate/truncate-vs-write-fault", "dirops/opposite-renames", "mine/one-create")
+    for name in list(registry.scenarios):
+        if name not in kept:
+            del registry.scenarios[name]
+    asked: list[tuple[str, tuple[str, ...]]] = []
+    ask = inventory.named_variants
+
+    def counted(
+        reg: Registry, scenario: Scenario, names: Sequence[str], *args: Any, **kwargs: Any
+    ) -> dict[str, list[inventory.Change]]:
+        asked.append((scenario.name, tuple(names)))
+        return ask(reg, scenario, names, *args, **kwargs)
+
+    monkeypatch.setattr(inventory, "named_variants", counted)
+    first = inventory.applicable_variant_names(registry)
+    assert {name for name, _ in asked} == set(kept)
+    assert all(len(names) > 1 for _, names in asked)
+    assert "fault-never-past-eof" in first["truncate/truncate-vs-write-fault"]
+    assert "fault-never-past-eof" not in first["dirops/opposite-renames"]
+    asked.clear()
+    monkeypatch.setattr(inventory, "sources_key", lambda: "the user's file changed")
+    assert inventory.applicable_variant_names(registry) == first
+    assert sorted(asked) == [
+        ("dirops/opposite-renames", ("fault-never-past-eof",)),
+        ("mine/one-create", tuple(sorted(registry.variants))),
+        ("truncate/truncate-vs-write-fault", ("fault-never-past-eof",)),
+    ]
 
 
 def test_the_sources_remembered_include_a_user_s_model_file(tmp_path: Path) -> None:

@@ -96,9 +96,10 @@ def check_applicable(
             )
 
 
-def user_declared(scenario: Scenario) -> bool:
-    """Whether ``scenario`` comes from a model file outside the shipped models."""
-    return scenario.declared is not None and not scenario.declared.file.startswith("models/")
+def user_declared(declared: Scenario | Variant) -> bool:
+    """Whether a scenario or variant comes from a model file outside the
+    shipped models."""
+    return declared.declared is not None and not declared.declared.file.startswith("models/")
 
 
 def step_key(step: Step) -> tuple[object, ...]:
@@ -217,8 +218,7 @@ def unguarding_notes(registry: Registry, scenario: Scenario, variants: Sequence[
     moved: dict[tuple[str, str, str], list[str]] = {}
     correct: KernelModel | None = None
     for name in variants:
-        declared = registry.variant(name).declared
-        if declared is None or declared.file.startswith("models/"):
+        if not user_declared(registry.variant(name)):
             continue
         correct = correct or built(registry, scenario)
         try:
@@ -619,40 +619,78 @@ def applicable_variant_names(registry: Registry) -> dict[str, list[str]]:
     it (``applicable_variants``), remembered in ``cache_file`` for the
     sources this process loaded (the last ``KEPT_ANSWERS`` sets of
     sources): working them out builds every scenario once per variant
-    that may change it, seconds over the shipped models."""
+    that may change it, seconds over the shipped models.  With a user's
+    model files, the shipped scenarios' shipped variants are those
+    remembered for the shipped sources (``shipped_sources_key``), so an
+    edit of the user's file works out its own scenarios and variants only."""
     key = sources_key()
     path = cache_file()
-    entries: list[dict[str, Any]] = []
-    with contextlib.suppress(OSError, ValueError, RecursionError):
-        remembered = json.loads(read_text(path, "the applicable-variants cache"))
-        listed = remembered.get("entries") if isinstance(remembered, dict) else None
-        entries = [
-            entry
-            for entry in listed or ()
-            if isinstance(entry, dict) and isinstance(entry.get("applies"), dict)
-        ]
-    for entry in entries:
-        applies = entry["applies"]
-        if (
-            entry.get("key") == key
-            and set(applies) == set(registry.scenarios)
-            and all(isinstance(names, list) for names in applies.values())
-        ):
-            return {
-                name: [str(variant) for variant in applies[name]] for name in registry.scenarios
-            }
+    entries = _remembered(path)
+    found = _answer(entries, key, set(registry.scenarios))
+    if found is not None:
+        return found
+    shipped_variants = {name for name, v in registry.variants.items() if not user_declared(v)}
+    shipped_scenarios = {name for name, s in registry.scenarios.items() if not user_declared(s)}
+    theirs = len(shipped_variants) < len(registry.variants) or len(shipped_scenarios) < len(
+        registry.scenarios
+    )
+    base_key = shipped_sources_key()
+    base = _answer(entries, base_key, shipped_scenarios) if theirs else None
+    users_variants = sorted(set(registry.variants) - shipped_variants)
     worked_out = {}
     for name, scenario in registry.scenarios.items():
         try:
-            worked_out[name] = list(applicable_variants(registry, scenario))
+            if base is not None and name in base:
+                extra = named_variants(registry, scenario, users_variants, together=False)
+                applies = {*base[name], *extra}
+                worked_out[name] = [v for v in sorted(registry.variants) if v in applies]
+            else:
+                worked_out[name] = list(applicable_variants(registry, scenario))
         except Exception as error:
             raise _blamed(registry, scenario, error) from None
     kept: list[dict[str, Any]] = [{"key": key, "applies": worked_out}]
-    kept += [entry for entry in entries if entry.get("key") != key][: KEPT_ANSWERS - 1]
+    if theirs and base is None:
+        shipped_answer = {
+            name: [v for v in worked_out[name] if v in shipped_variants]
+            for name in sorted(shipped_scenarios)
+        }
+        kept.append({"key": base_key, "applies": shipped_answer})
+    written = {entry["key"] for entry in kept}
+    kept += [entry for entry in entries if entry.get("key") not in written][
+        : KEPT_ANSWERS - len(kept)
+    ]
     if path.is_file() or not path.exists():  # a FIFO by its name would block the writer
         with contextlib.suppress(OSError):
             write_atomically(path, json.dumps({"entries": kept}))
     return worked_out
+
+
+def _remembered(path: Path) -> list[dict[str, Any]]:
+    """The answers ``cache_file`` keeps, those that have the form of one."""
+    with contextlib.suppress(OSError, ValueError, RecursionError):
+        remembered = json.loads(read_text(path, "the applicable-variants cache"))
+        listed = remembered.get("entries") if isinstance(remembered, dict) else None
+        return [
+            entry
+            for entry in listed or ()
+            if isinstance(entry, dict) and isinstance(entry.get("applies"), dict)
+        ]
+    return []
+
+
+def _answer(
+    entries: Sequence[dict[str, Any]], key: str, scenarios: set[str]
+) -> dict[str, list[str]] | None:
+    """The answer remembered for ``key`` about exactly ``scenarios``, if any."""
+    for entry in entries:
+        applies = entry["applies"]
+        if (
+            entry.get("key") == key
+            and set(applies) == scenarios
+            and all(isinstance(names, list) for names in applies.values())
+        ):
+            return {name: [str(variant) for variant in applies[name]] for name in scenarios}
+    return None
 
 
 def _blamed(registry: Registry, scenario: Scenario, error: Exception) -> LocatedModelError:
@@ -677,6 +715,18 @@ def cache_file() -> Path:
     return Path(home) / "vfsmc" / "applicable-variants.json"
 
 
+def shipped_sources_key() -> str:
+    """A digest of the Python source of vfsmc and its models alone: what
+    the shipped scenarios and variants are built from."""
+    return _digest(_shipped_sources())
+
+
+def _shipped_sources() -> set[Path]:
+    return {
+        file.resolve() for folder in (ROOT / "mc", ROOT / "models") for file in folder.rglob("*.py")
+    }
+
+
 def sources_key() -> str:
     """A digest of the Python source of vfsmc and its models, and of every
     module this process loaded from outside the interpreter's own libraries
@@ -686,9 +736,7 @@ def sources_key() -> str:
         Path(p).resolve()
         for p in (sysconfig.get_paths()["stdlib"], *site.getsitepackages(), sys.base_prefix)
     }
-    files = {
-        file.resolve() for folder in (ROOT / "mc", ROOT / "models") for file in folder.rglob("*.py")
-    }
+    files = _shipped_sources()
     for module in list(sys.modules.values()):
         name = getattr(module, "__file__", None)
         if not name or not name.endswith(".py"):
@@ -696,6 +744,10 @@ def sources_key() -> str:
         file = Path(os.path.realpath(name))
         if not any(file.is_relative_to(library) for library in libraries):
             files.add(file)
+    return _digest(files)
+
+
+def _digest(files: Iterable[Path]) -> str:
     digest = hashlib.sha256()
     for file in sorted(files):
         digest.update(str(file).encode() + b"\0")
