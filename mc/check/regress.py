@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import attrs
 
 from mc.check import baseline, expectations, inventory, side_by_side, usermodels
+from mc.check.checkable import built
 from mc.check.checker import IneffectiveVariant, check_scenario
 from mc.check.expectations import Expectation
 from mc.check.recorded import edited_and_lost, edited_since_saved, load_recorded
@@ -280,12 +281,12 @@ def replay_file(
         with usermodels.reported():
             load_recorded(registry, path, found, allowed=allowed)
             scenario = registry.scenario(found.scenario)
-            broken = registry.build(scenario, found.variants, found.properties)
+            broken = built(registry, scenario, found.variants, found.properties)
             recorded = replay(broken, found)
             correct = None
             if found.variants:
                 correct = replay(
-                    registry.build(scenario, (), found.properties), found, regroup=True
+                    built(registry, scenario, (), found.properties), found, regroup=True
                 )
     except (UnknownName, ModelError, ThreadsDiffer) as error:
         raise _with_context(error, str(path)) from error
