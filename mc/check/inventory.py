@@ -629,20 +629,19 @@ def applicable_variant_names(registry: Registry) -> dict[str, list[str]]:
     found = _answer(entries, key, set(registry.scenarios))
     if found is not None:
         return found
-    shipped_variants = {name for name, v in registry.variants.items() if not user_declared(v)}
+    users_variants = sorted(name for name, v in registry.variants.items() if user_declared(v))
     shipped_scenarios = {name for name, s in registry.scenarios.items() if not user_declared(s)}
-    theirs = len(shipped_variants) < len(registry.variants) or len(shipped_scenarios) < len(
-        registry.scenarios
-    )
+    theirs = bool(users_variants) or len(shipped_scenarios) < len(registry.scenarios)
     base_key = shipped_sources_key()
     base = _answer(entries, base_key, shipped_scenarios) if theirs else None
-    users_variants = sorted(set(registry.variants) - shipped_variants)
     worked_out = {}
     for name, scenario in registry.scenarios.items():
         try:
             if base is not None and name in base:
-                extra = named_variants(registry, scenario, users_variants, together=False)
-                applies = {*base[name], *extra}
+                applies = set(base[name])
+                if users_variants:
+                    by_users = named_variants(registry, scenario, users_variants, together=False)
+                    applies.update(by_users)
                 worked_out[name] = [v for v in sorted(registry.variants) if v in applies]
             else:
                 worked_out[name] = list(applicable_variants(registry, scenario))
@@ -651,7 +650,7 @@ def applicable_variant_names(registry: Registry) -> dict[str, list[str]]:
     kept: list[dict[str, Any]] = [{"key": key, "applies": worked_out}]
     if theirs and base is None:
         shipped_answer = {
-            name: [v for v in worked_out[name] if v in shipped_variants]
+            name: [v for v in worked_out[name] if v not in users_variants]
             for name in sorted(shipped_scenarios)
         }
         kept.append({"key": base_key, "applies": shipped_answer})
