@@ -75,7 +75,11 @@ DELEG_VS_XATTR = "deleg-vs-xattr"
     "i_rwsem, which nfsd's generic_add_lease() trylocks) before they change them; a change "
     "under a granted delegation is a lost recall",
     reads=["delegation", "delegated", "acl", "xattrs"],
-    needs=(DELEGATIONS, "an nfsd delegation of a file"),
+    needs=(
+        DELEGATIONS,
+        "a thread running mc.models.xattr's delegation(path), which caches the file's ACL and "
+        "attributes",
+    ),
 )
 def deleg_vs_xattr(model: KernelModel) -> Callable[[State], str | None]:
     delegations = sorted(model.world.parts.get(DELEGATIONS, {}).items())

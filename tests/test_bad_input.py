@@ -621,3 +621,16 @@ def test_leaving_out_a_property_not_checked_says_so(vfsmc: Run) -> None:
     assert result.exit_code == 0
     note = result.output.splitlines()[0]
     assert note.startswith("vfsmc: note: no-lost-write: not among the properties checked (")
+
+
+def test_a_property_asked_of_a_scenario_without_what_it_reads_names_the_operation(
+    vfsmc: Run,
+) -> None:
+    """filelock's delegations are leases: deleg-vs-xattr reads what the
+    xattr model's delegation(path) caches, and says so, not that the
+    scenario has no delegation."""
+    one_line(
+        vfsmc("check", "filelock/chmod-vs-delegation", "-p", "deleg-vs-xattr", "--no-save"),
+        "deleg-vs-xattr needs a thread running mc.models.xattr's delegation(path)",
+        "filelock/chmod-vs-delegation has none",
+    )
