@@ -5,7 +5,8 @@ count) before the parent's i_rwsem and ``mnt_drop_write()`` after it is
 dropped, so a frozen filesystem blocks them.
 
 Written from Linux 6.12 fs/namei.c (``filename_create()`` and
-``done_path_create()``, ``do_unlinkat()``, ``do_rmdir()``,
+``done_path_create()``, which ``do_mknodat()``, ``do_mkdirat()`` and
+``do_symlinkat()`` call, ``do_unlinkat()``, ``do_rmdir()``,
 ``do_renameat2()``, ``do_linkat()``, ``open_last_lookups()``: O_CREAT's
 ``mnt_want_write()`` before ``inode_lock(dir->d_inode)``; and 6.17-rc3's
 ``do_tmpfile()``), fs/open.c (``chmod_common()``) and
@@ -112,6 +113,27 @@ create_want_write = _wrapped(
     dirops.create,
     _namei("filename_create"),
     "do_mknodat() -> filename_create()",
+    "filename_create(): err2 = mnt_want_write(path->mnt): sb_start_write(m->mnt_sb)",
+    "done_path_create(): mnt_drop_write(path->mnt): sb_end_write(mnt->mnt_sb)",
+)
+mkdir_want_write = _wrapped(
+    dirops.mkdir,
+    _namei("filename_create"),
+    "do_mkdirat() -> filename_create()",
+    "filename_create(): err2 = mnt_want_write(path->mnt): sb_start_write(m->mnt_sb)",
+    "done_path_create(): mnt_drop_write(path->mnt): sb_end_write(mnt->mnt_sb)",
+)
+mknod_want_write = _wrapped(
+    dirops.mknod,
+    _namei("filename_create"),
+    "do_mknodat() -> filename_create()",
+    "filename_create(): err2 = mnt_want_write(path->mnt): sb_start_write(m->mnt_sb)",
+    "done_path_create(): mnt_drop_write(path->mnt): sb_end_write(mnt->mnt_sb)",
+)
+symlink_want_write = _wrapped(
+    dirops.symlink,
+    _namei("filename_create"),
+    "do_symlinkat() -> filename_create()",
     "filename_create(): err2 = mnt_want_write(path->mnt): sb_start_write(m->mnt_sb)",
     "done_path_create(): mnt_drop_write(path->mnt): sb_end_write(mnt->mnt_sb)",
 )

@@ -157,6 +157,9 @@ scenario(
 DIROP_IGNORES_FREEZE = "dirop-ignores-freeze"
 WANTS_WRITE = (
     mnt_write.create_want_write,
+    mnt_write.mkdir_want_write,
+    mnt_write.mknod_want_write,
+    mnt_write.symlink_want_write,
     mnt_write.unlink_want_write,
     mnt_write.rmdir_want_write,
     mnt_write.rename_want_write,

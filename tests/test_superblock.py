@@ -40,7 +40,13 @@ from mc.kernel.superblock import (
     no_write_while_frozen_violation,
 )
 from mc.kernel.world import DONE, Scratch
-from mc.models.mnt_write import open_creat_want_write, tmpfile_want_write
+from mc.models.mnt_write import (
+    mkdir_want_write,
+    mknod_want_write,
+    open_creat_want_write,
+    symlink_want_write,
+    tmpfile_want_write,
+)
 from mc.models.mount import mount, umount
 from mc.models.super import freeze, thaw
 
@@ -304,6 +310,30 @@ def test_fithaw_without_a_fifreeze_finds_nothing_frozen() -> None:
     model, seen = _end_states(shipped_registry(), (thaw(FROZEN_FILE),))
     ends = [state for state in seen if model.finished(state)]
     assert ends and all(state[model.threads[0].slots.ret] == -E.EINVAL for state in ends)
+
+
+def test_mkdir_mknod_and_symlink_take_the_freeze_level_before_the_directory() -> None:
+    """filename_create() takes mnt_want_write() before the parent's
+    i_rwsem for do_mkdirat(), do_mknodat() and do_symlinkat() alike: a
+    freeze waits for them, and without it (dirop-ignores-freeze) their
+    metadata lands in a frozen filesystem."""
+    registry = shipped_registry()
+    threads = (
+        freeze(FROZEN_FILE),
+        mkdir_want_write("/a/d"),
+        mknod_want_write("/a/n"),
+        symlink_want_write("/a/s"),
+        thaw(FROZEN_FILE),
+    )
+    registry.add_scenario(Scenario("super/mkdir-probe", "test", ("/f", "/a/"), threads))
+    checked = ("lock-protocol", "deadlock", "no-write-while-frozen")
+    outcome = check_scenario(registry, "super/mkdir-probe", properties=checked)
+    assert outcome.result.verdict is Verdict.OK
+    broken = check_scenario(
+        registry, "super/mkdir-probe", ["dirop-ignores-freeze"], properties=checked
+    )
+    violation = broken.result.violation
+    assert violation is not None and violation.property == "no-write-while-frozen"
 
 
 def test_open_creat_and_tmpfile_take_the_freeze_level_before_the_directory() -> None:
