@@ -17,7 +17,7 @@ from conftest import reachable_states
 from mc.check import expectations
 from mc.check.checker import check_scenario
 from mc.check.registry import shipped as shipped_registry
-from mc.dsl import E
+from mc.dsl import E, Invocation
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry, Scenario
 from mc.dsl.uncontended import read_only_families
@@ -312,48 +312,30 @@ def test_fithaw_without_a_fifreeze_finds_nothing_frozen() -> None:
     assert ends and all(state[model.threads[0].slots.ret] == -E.EINVAL for state in ends)
 
 
-def test_mkdir_mknod_and_symlink_take_the_freeze_level_before_the_directory() -> None:
-    """filename_create() takes mnt_want_write() before the parent's
-    i_rwsem for do_mkdirat(), do_mknodat() and do_symlinkat() alike: a
-    freeze waits for them, and without it (dirop-ignores-freeze) their
-    metadata lands in a frozen filesystem."""
-    registry = shipped_registry()
-    threads = (
-        freeze(FROZEN_FILE),
-        mkdir_want_write("/a/d"),
-        mknod_want_write("/a/n"),
-        symlink_want_write("/a/s"),
-        thaw(FROZEN_FILE),
-    )
-    registry.add_scenario(Scenario("super/mkdir-probe", "test", ("/f", "/a/"), threads))
-    checked = ("lock-protocol", "deadlock", "no-write-while-frozen")
-    outcome = check_scenario(registry, "super/mkdir-probe", properties=checked)
-    assert outcome.result.verdict is Verdict.OK
-    broken = check_scenario(
-        registry, "super/mkdir-probe", ["dirop-ignores-freeze"], properties=checked
-    )
-    violation = broken.result.violation
-    assert violation is not None and violation.property == "no-write-while-frozen"
-
-
-def test_open_creat_and_tmpfile_take_the_freeze_level_before_the_directory() -> None:
+@pytest.mark.parametrize(
+    "creators",
+    [
+        (open_creat_want_write("/a/x"), tmpfile_want_write("/a")),
+        (mkdir_want_write("/a/d"), mknod_want_write("/a/n"), symlink_want_write("/a/s")),
+    ],
+    ids=["open-creat-and-tmpfile", "mkdir-mknod-and-symlink"],
+)
+def test_creators_take_the_freeze_level_before_the_directory(
+    creators: tuple[Invocation, ...],
+) -> None:
     """open_last_lookups() takes mnt_want_write() before inode_lock(dir) for
-    O_CREAT, and do_tmpfile() around vfs_tmpfile(): a freeze waits for
-    them, and without it (dirop-ignores-freeze) their metadata lands in a
-    frozen filesystem."""
+    O_CREAT, do_tmpfile() around vfs_tmpfile(), and filename_create()
+    before the parent's i_rwsem for do_mkdirat(), do_mknodat() and
+    do_symlinkat(): a freeze waits for them, and without it
+    (dirop-ignores-freeze) their metadata lands in a frozen filesystem."""
     registry = shipped_registry()
-    threads = (
-        freeze(FROZEN_FILE),
-        open_creat_want_write("/a/x"),
-        tmpfile_want_write("/a"),
-        thaw(FROZEN_FILE),
-    )
-    registry.add_scenario(Scenario("super/open-probe", "test", ("/f", "/a/"), threads))
+    threads = (freeze(FROZEN_FILE), *creators, thaw(FROZEN_FILE))
+    registry.add_scenario(Scenario("super/creators-probe", "test", ("/f", "/a/"), threads))
     checked = ("lock-protocol", "deadlock", "no-write-while-frozen")
-    outcome = check_scenario(registry, "super/open-probe", properties=checked)
+    outcome = check_scenario(registry, "super/creators-probe", properties=checked)
     assert outcome.result.verdict is Verdict.OK
     broken = check_scenario(
-        registry, "super/open-probe", ["dirop-ignores-freeze"], properties=checked
+        registry, "super/creators-probe", ["dirop-ignores-freeze"], properties=checked
     )
     violation = broken.result.violation
     assert violation is not None and violation.property == "no-write-while-frozen"
