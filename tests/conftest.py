@@ -53,7 +53,7 @@ def raising_reads() -> Callable[[Path], Path]:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Say the order's seed even under ``-q``, so that an order a run
-    failed in can be run again (``pytest -p randomly --randomly-seed=N``)."""
+    failed in can be run again (``pytest --randomly-seed=N``)."""
     seed = session.config.getoption("randomly_seed", None)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if seed is not None and reporter is not None:
