@@ -68,7 +68,7 @@ The requests carry ``fl_ops`` as an NFS client's do (``nfs4_fl_lock_ops``),
 so ``locks_copy_lock()`` calls ``->fl_copy_lock`` and disposing of a lock
 calls ``->fl_release_private``.  The document's ``inode->i_lock`` column of
 ``file_lock_operations`` names the lock that ``ctx->flc_lock`` replaced in
-Linux 3.20 (specs/conformance.toml maps it).
+Linux 4.0 (specs/conformance.toml maps it).
 """
 
 from __future__ import annotations

@@ -596,3 +596,42 @@ def test_a_scenario_whose_model_raises_is_an_error_after_the_others(
     assert "observed in 1 scenario" in result.output
     last = result.output.strip().splitlines()[-1]
     assert last.startswith("vfsmc: error: my/bad not explored: mine.py:") and "KeyError" in last
+
+
+MKDIR_LOCKS_FIRST = """
+from mc.dsl import File, Invocation, Program, scenario, variant
+from mc.models.mnt_write import mkdir_want_write
+from mc.models.super import freeze, thaw
+
+
+@variant("mkdir-lock-before-want-write", "the parent locked before mnt_want_write()")
+def mkdir_lock_first(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(mkdir_want_write):
+        return program
+    want_write = program.tagged("sb-start-write")[0]
+    return program.move_before(program.tagged("lock-parent")[0], want_write)
+
+
+F = File("/f", pages=1, cached=(0,))
+scenario("my/mkdir-vs-freeze", "mkdir racing a freeze", tree=["/f", "/a/"],
+         threads=[mkdir_want_write("/a/d"), freeze(F), thaw(F)])
+"""
+
+
+def test_the_command_a_note_on_the_order_gives_runs_as_printed(
+    vfsmc: Callable[..., Any], tmp_path: Path
+) -> None:
+    """A user's variant that takes sb_writers under i_rwsem is OK against a
+    freeze alone; the note on the documented order it breaks gives the
+    lockorder command with the model file, which names the edge."""
+    (tmp_path / "mkdir_order.py").write_text(MKDIR_LOCKS_FIRST)
+    checked = vfsmc(
+        "check", "mkdir_order.py:my/mkdir-vs-freeze", "-V", "mkdir-lock-before-want-write"
+    )
+    assert checked.exit_code == 0, checked.output
+    command = re.search(r"\(vfsmc (lockorder [^)]*)\)", checked.output)
+    assert command is not None, checked.output
+    assert "--models mkdir_order.py" in command.group(1)
+    ordered = vfsmc(*command.group(1).split())
+    assert ordered.exit_code == 1, ordered.output
+    assert "holding i_rwsem(/a), takes sb_writers" in ordered.output

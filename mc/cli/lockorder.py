@@ -55,7 +55,9 @@ def lockorder_command(
     documented = lockorder.load_documented().declared_by(reg.lock_orders)
     names = sorted(name for name in reg.scenarios if name.startswith(prefix))
     if not names:
-        raise ValueError(f"no scenario starts with {prefix!r}")
+        raise ValueError(
+            f"no scenario starts with {prefix!r} (one a model file declares needs --models FILE)"
+        )
     for name in variants:
         reg.variant(name)
     broken = _not_building(reg, names)

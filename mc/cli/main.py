@@ -11,6 +11,7 @@ import contextlib
 import functools
 import json
 import os
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -381,7 +382,7 @@ def check(
     else:
         try:
             _print_check(outcome, reduce and not symmetry)
-            for line in _against_notes(against or [], name, variants):
+            for line in _against_notes(against or [], name, variants, files):
                 click.echo(printable(line))
             for why in unlooked:
                 click.echo(printable(f"  note: {why}"))
@@ -545,10 +546,14 @@ def _against_notes(
     against: Sequence[tuple[lockorder.Edge, lockorder.Witness, str]],
     name: str,
     variants: Sequence[str],
+    files: Sequence[object] = (),
 ) -> list[str]:
     """A note for each lock-class edge the variants take against the
-    documented order, which their OK verdict says nothing of."""
-    flags = " ".join(f"-V {variant}" for variant in variants)
+    documented order, which their OK verdict says nothing of, with the
+    command that shows them (``files``: the model files the check loaded)."""
+    flags = " ".join(
+        [*(f"--models {shlex.quote(str(file))}" for file in files), *(f"-V {v}" for v in variants)]
+    )
     return [
         f"  note: OK here, but under the variants {witness.thread} takes {taken} while holding "
         f"{held} ('{witness.label}', {witness.source}), against the documented order ({why}): "

@@ -460,7 +460,9 @@ def check_command(
     shipped = with_files(models)
     chosen = sorted(name for name in shipped.scenarios if name.startswith(prefix))
     if not chosen:
-        raise click.UsageError(f"no scenario starts with {prefix!r}")
+        raise click.UsageError(
+            f"no scenario starts with {prefix!r} (one a model file declares needs --models FILE)"
+        )
     found = check_rules(shipped, _load_any(new, known), known, chosen)
     if as_json:
         report = {
