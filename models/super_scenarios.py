@@ -196,6 +196,45 @@ scenario(
     properties=FREEZE_PROPERTIES,
 )
 
+WANT_WRITE_UNDER_PARENT_LOCK = "want-write-under-parent-lock"
+FILENAME_CREATE_CALLERS = (
+    mnt_write.create_want_write,
+    mnt_write.mkdir_want_write,
+    mnt_write.mknod_want_write,
+    mnt_write.symlink_want_write,
+    mnt_write.link_want_write,
+)
+
+
+@variant(
+    WANT_WRITE_UNDER_PARENT_LOCK,
+    "filename_create() locks the parent (inode_lock_nested(I_MUTEX_PARENT)) before "
+    "mnt_want_write(): the order before Linux 3.6, when mnt_want_write() did not wait for a "
+    "freeze; 3.6's freeze protection moved it outside i_mutex (nfsd's part: 4a55c1017b8d, "
+    "'nfsd: Push mnt_want_write() outside of i_mutex')",
+)
+def want_write_under_parent_lock(program: Program, invocation: Invocation) -> Program:
+    if invocation.operation not in FILENAME_CREATE_CALLERS:
+        return program
+    acquire = program.tagged(mnt_write.WANT_WRITE_TAG)[0]
+    parent_lock = program.tagged("lock-parent")[0]
+    return program.move_after(acquire, parent_lock)
+
+
+scenario(
+    "super/freeze-vs-mkdir",
+    "a mkdir(2) of /a/d and an open(2) with O_CREAT of /a/c in the same directory racing "
+    "FIFREEZE, FITHAW once the freeze returned",
+    tree=["/f", "/a/"],
+    threads=[
+        mnt_write.mkdir_want_write("/a/d"),
+        mnt_write.open_creat_want_write("/a/c"),
+        freeze(ONE_PAGE),
+        thaw(ONE_PAGE),
+    ],
+    properties=FREEZE_PROPERTIES,
+)
+
 
 # --- two freeze holders, a failing ->freeze_fs --------------------------------------------
 

@@ -41,6 +41,8 @@ from mc.kernel.superblock import (
 )
 from mc.kernel.world import DONE, Scratch
 from mc.models.mnt_write import (
+    create_want_write,
+    link_want_write,
     mkdir_want_write,
     mknod_want_write,
     open_creat_want_write,
@@ -339,3 +341,38 @@ def test_creators_take_the_freeze_level_before_the_directory(
     )
     violation = broken.result.violation
     assert violation is not None and violation.property == "no-write-while-frozen"
+
+
+@pytest.mark.parametrize(
+    "creator",
+    [
+        create_want_write("/a/c"),
+        mkdir_want_write("/a/d"),
+        mknod_want_write("/a/n"),
+        symlink_want_write("/a/s"),
+        link_want_write("/f", "/a/l"),
+    ],
+    ids=lambda invocation: invocation.operation.name,
+)
+def test_a_creator_taking_the_freeze_level_under_the_directory_deadlocks_with_a_freeze(
+    creator: Invocation,
+) -> None:
+    """Every filename_create() caller takes mnt_want_write() before the
+    parent's i_rwsem (fs/namei.c, 6.12).  Under want-write-under-parent-lock
+    it takes the level inside that lock instead, and with an O_CREAT open
+    of the same directory (which holds the level and waits for the
+    directory) a freeze (pending on the open's level, so the creator queues
+    behind it) closes a cycle."""
+    registry = shipped_registry()
+    threads = (creator, open_creat_want_write("/a/x"), freeze(FROZEN_FILE), thaw(FROZEN_FILE))
+    registry.add_scenario(Scenario("super/creator-probe", "test", ("/f", "/a/"), threads))
+    checked = ("lock-protocol", "deadlock", "no-write-while-frozen")
+    assert check_scenario(registry, "super/creator-probe", properties=checked).result.verdict is (
+        Verdict.OK
+    )
+    broken = check_scenario(
+        registry, "super/creator-probe", ["want-write-under-parent-lock"], properties=checked
+    )
+    violation = broken.result.violation
+    assert violation is not None and violation.property == "deadlock"
+    assert {"sb_writers", "i_rwsem(/a)"} <= set(violation.message.split())
