@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+from mc.project import ROOT
+
 Run = Callable[..., Result]
 
 NEW_OPERATION = '''\
@@ -148,6 +150,7 @@ def test_models_given_replace_the_recorded_file_still_in_place(vfsmc: Run, tmp_p
     assert replayed.exit_code == 0, replayed.output
     assert "declared twice" not in replayed.output
     assert "does not reproduce on the correct protocol: step 2" in replayed.output
+    assert f"replayed on the models of vfsmc in {ROOT}" in replayed.output.splitlines()
     assert vfsmc("replay", saved, "--models", "mine/order.py").exit_code == 1
     for command, output in (("graph", "chart.dot"), ("report", "page.html")):
         drawn = vfsmc(command, saved, "--models", "mine/alt", "-o", output)

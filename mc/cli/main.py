@@ -60,7 +60,7 @@ from mc.engine.explore import Options, UndeclaredRead
 from mc.engine.reduction import turned_off_by
 from mc.engine.result import Strategy, Verdict
 from mc.kernel.world import ModelError
-from mc.project import Terminated
+from mc.project import ROOT, Terminated
 from mc.spec.conformance import SPEC_CONFORMANCE
 from mc.text import clipped, counted, printable, status_line
 from mc.trace import format as cx_format
@@ -778,6 +778,7 @@ def _replay_json(
         if step is None
         else {"thread": step.thread, "label": step.label, "source": step.source},
         "reason": report.reason,
+        "vfsmc": str(ROOT),
     }
 
 
@@ -800,6 +801,7 @@ def _print_replay(
     recorded_on = f"as the file records it (on {protocol} it does not reproduce, as said below)"
     click.echo(f"{recorded_on}: {recorded}")
     click.echo("")
+    click.echo(printable(f"replayed on the models of vfsmc in {ROOT}"))
     if report.stopped_at:
         step = counterexample.steps[report.stopped_at - 1]
         click.echo(
