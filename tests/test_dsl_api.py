@@ -469,21 +469,40 @@ def test_a_variant_inserts_steps_inside_a_shipped_body(tmp_path: Path) -> None:
     assert deadlock.violation is not None and deadlock.violation.property == "deadlock"
 
 
-def test_an_insertion_at_a_label_the_body_lacks_is_a_located_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("module", "operation", "label", "scenario", "meant"),
+    [
+        (
+            "truncate",
+            "punch_hole",
+            "filemap_invalidate_lock(mapping)",
+            "truncate/punch-vs-fault",
+            "filemap_invalidate_lock(mapping) /* no page faults",
+        ),
+        ("xattr", "setxattr", "inode_lock(inode)", "xattr/two-sets", "retry_deleg: inode_lock"),
+    ],
+    ids=["label-begins-one", "label-ends-one"],
+)
+def test_an_insertion_at_a_label_the_body_lacks_is_a_located_error(
+    tmp_path: Path, module: str, operation: str, label: str, scenario: str, meant: str
+) -> None:
+    """The label suggested is one that contains the label given, as
+    ``Program.step`` suggests, wherever it contains it."""
     model_file = tmp_path / "nowhere.py"
     model_file.write_text(
         "from mc.dsl import inserts\n"
-        "from mc.models.truncate import punch_hole\n\n"
-        "inserts(punch_hole, 'nowhere', 'x', after={'filemap_invalidate_lock(mapping)': print})\n"
+        f"from mc.models.{module} import {operation}\n\n"
+        f"inserts({operation}, 'nowhere', 'x', after={{{label!r}: print}})\n"
     )
     registry = with_files([model_file])
     with pytest.raises(
         ModelError,
-        match=r"nowhere.py:4: variant nowhere: no step of punch_hole "
-        r"is labelled 'filemap_invalidate_lock\(mapping\)' \(did you mean "
-        r"'filemap_invalidate_lock\(mapping\) /\* no page faults",
+        match=re.escape(
+            f"nowhere.py:4: variant nowhere: no step of {operation} is labelled {label!r} "
+            f"(did you mean '{meant}"
+        ),
     ):
-        registry.build(registry.scenario("truncate/punch-vs-fault"), ["nowhere"])
+        registry.build(registry.scenario(scenario), ["nowhere"])
 
 
 def test_an_insertion_whose_function_takes_other_arguments_is_a_located_error(

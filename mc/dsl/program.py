@@ -58,6 +58,15 @@ def label_name(label: str) -> str:
     return label.rsplit("/", 1)[-1]
 
 
+def nearest_label(wanted: str, labels: Sequence[str]) -> str | None:
+    """The label a mistyped ``wanted`` most likely meant: the first of
+    ``labels`` that contains it (``retry: inode_lock(inode)`` for
+    ``inode_lock(inode)``), else the closest spelling, if any is close."""
+    containing = [label for label in labels if wanted in label]
+    close = containing or difflib.get_close_matches(wanted, labels, n=1)
+    return close[0] if close else None
+
+
 class ProgramError(ValueError):
     """A program that cannot be linked (unknown label, a loop without steps)."""
 
@@ -329,11 +338,8 @@ class Program:
                 "tagged(tag))"
             )
         if not found:
-            labels = [step.label for step in self.steps]
-            close = [label for label in labels if which in label][:1] or difflib.get_close_matches(
-                which, labels, n=1
-            )
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            close = nearest_label(which, [step.label for step in self.steps])
+            hint = f"did you mean {close!r}? " if close else ""
             raise ValueError(
                 f"no step is labelled {which!r} ({hint}a step another variant adds is there "
                 "only when that variant is given before this one)"

@@ -21,7 +21,7 @@ import attrs
 
 from mc.dsl.kernel_model import KernelModel, PropertyDef, ReadsMissingSlots, build_threads
 from mc.dsl.operation import Invocation, Operation, caller_source
-from mc.dsl.program import Program
+from mc.dsl.program import Program, nearest_label
 from mc.dsl.steps import Source, Step
 from mc.engine.model import Check, PropertyKind, declared_reads
 from mc.kernel.expr import State
@@ -658,9 +658,8 @@ def _places(
             "at each of them"
         )
     labels = [item.label for item in items[start:end] if isinstance(item, Step)]
-    close = [known for known in labels if known.startswith(label)]
-    close = close or difflib.get_close_matches(label, labels, n=1, cutoff=0.6)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    close = nearest_label(label, labels)
+    hint = f" (did you mean {close!r}?)" if close else ""
     raise LocatedModelError(f"{where}: no step of {operation.name} is labelled {label!r}{hint}")
 
 
