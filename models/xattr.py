@@ -311,11 +311,11 @@ def deleg_locked(
         slot,
         render=E.render,
     )
-    op.goto_if(same(broke, const(EWOULDBLOCK)), "deleg", "if (error) goto out_unlock")
+    op.goto_if(same(broke, const(EWOULDBLOCK)), "out_unlock", "if (error) goto out_unlock")
     body()
     op.unlock(inode.i_rwsem, "inode_unlock(inode)", tag=tag)
     op.goto("out")
-    op.label("deleg")
+    op.label("out_unlock")
     op.unlock(inode.i_rwsem, "out_unlock: inode_unlock(inode)", tag=tag)
     op.wait_until(
         state_expr(f"!delegation({inode})", lambda state: state[slot] is None),
