@@ -630,6 +630,48 @@ def test_a_test_worded_anew_still_guards_the_steps_after_it(vfsmc: Run) -> None:
     assert "whichever way" not in checked.output, checked.output
 
 
+FLAG_BODIES = """
+from mc.dsl import EXCL, Op, flag_variant, is_error, operation, scenario
+from mc.models.filelock import WRITE, context, posix_lock_attempt, posix_unlock
+
+flag_variant("verify-under-lock", "the lock check made with i_rwsem held")
+
+
+def verify(op: Op, path: str) -> None:
+    op.run(posix_lock_attempt, context(op.world, path), (op.thread.name, 0, 9, WRITE), False)
+    op.goto_if(is_error(op.ret), "out")
+    op.run(posix_unlock, context(op.world, path), op.thread.name)
+
+
+@operation(models="a truncate that honours POSIX locks")
+def checked_truncate(op: Op, path: str) -> None:
+    inode = op.inode(path)
+    if not op.variant("verify-under-lock"):
+        verify(op, path)
+    op.lock(inode.i_rwsem, EXCL, "inode_lock(inode)")
+    if op.variant("verify-under-lock"):
+        verify(op, path)
+    op.unlock(inode.i_rwsem, "inode_unlock(inode)")
+    op.label("out")
+
+
+scenario("g/checked", "a truncate", tree=["/f"], threads=[checked_truncate("/f")])
+"""
+
+
+def test_a_flag_variant_s_own_order_gets_no_note(vfsmc: Run) -> None:
+    """A flag variant whose body takes i_rwsem before the test that
+    guarded it in the other body was written in that order: show says the
+    lock is no longer under the test, and check adds no note on it."""
+    Path("flag_bodies.py").write_text(FLAG_BODIES)
+    shown = vfsmc("show", "flag_bodies.py:g/checked", "-V", "verify-under-lock")
+    assert shown.exit_code == 0, shown.output
+    assert "no longer under" in shown.output, shown.output
+    checked = vfsmc("check", "flag_bodies.py:g/checked", "-V", "verify-under-lock", "--no-save")
+    assert checked.exit_code == 0, checked.output
+    assert "whichever way" not in checked.output, checked.output
+
+
 def test_show_of_a_variant_that_fails_on_the_scenario_is_an_error(vfsmc: Run) -> None:
     """``show -V V`` of a variant whose transform fails there says so in
     one line, exit 2 (it said so, then that V changed no step, exit 0)."""

@@ -214,11 +214,14 @@ def unguarding_notes(registry: Registry, scenario: Scenario, variants: Sequence[
     """A note for each step a variant of a user's model file moves out of
     a test that guarded it (``Change.unguarded``): a block moved out of an
     ``op.when`` runs whichever way the test goes, which a transform seldom
-    means (the shipped variants were reviewed, and are not looked at)."""
+    means (the shipped variants were reviewed, and are not looked at; nor
+    are a flag variant's or a replaced body's steps, which their author
+    wrote in that order)."""
     moved: dict[tuple[str, str, str], list[str]] = {}
     correct: KernelModel | None = None
     for name in variants:
-        if not user_declared(registry.variant(name)):
+        declared = registry.variant(name)
+        if not user_declared(declared) or declared.transform is None:
             continue
         correct = correct or built(registry, scenario)
         try:
