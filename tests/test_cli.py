@@ -34,7 +34,8 @@ def test_list_json_names_scenarios_variants_properties(vfsmc: Run) -> None:
 
 def test_list_keeps_what_holds_every_word(vfsmc: Run) -> None:
     """Words filter the listing: a scenario's name, description or the
-    operations its threads run hold each; nothing holding them is exit 2."""
+    operations its threads run hold each, where a word begins (``lease`` is
+    not the quota scenarios' "release"); nothing holding them is exit 2."""
     listing = json.loads(vfsmc("list", "flusher", "fsync", "--json").output)
     assert "writeback/two-writers-flusher" in listing["scenarios"]
     assert "dirops/opposite-renames" not in listing["scenarios"]
@@ -43,6 +44,9 @@ def test_list_keeps_what_holds_every_word(vfsmc: Run) -> None:
     assert "dcache/parallel-lookups" in lookups["scenarios"]
     text = vfsmc("list", "in-lookup").output
     assert "one-lookup-per-name" in text and "no-in-lookup-wait" in text
+    leases = json.loads(vfsmc("list", "lease", "--json").output)["scenarios"]
+    assert "filelock/lease-vs-open" in leases
+    assert not [name for name in leases if name.startswith("quota/")], leases
     none = vfsmc("list", "nosuchword")
     assert none.exit_code == 2 and "nothing listed holds nosuchword" in none.output
 

@@ -11,6 +11,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import shlex
 import sys
 import time
@@ -136,9 +137,15 @@ def list_command(words: tuple[str, ...], models: tuple[Path, ...], as_json: bool
 
 
 def _fits(words: tuple[str, ...], *texts: str) -> bool:
-    """Whether the texts together hold every one of ``words`` (case aside)."""
+    """Whether the texts together hold every one of ``words`` (case aside),
+    each where a word of theirs begins if it begins with a letter or digit:
+    ``write`` is in "writeback" and "i_write", ``lease`` not in "release"."""
     text = " ".join(texts).lower()
-    return all(word.lower() in text for word in words)
+    return all(re.search(_word_start(word.lower()), text) for word in words)
+
+
+def _word_start(word: str) -> str:
+    return f"(?<![a-z0-9]){re.escape(word)}" if word[:1].isalnum() else re.escape(word)
 
 
 def _progress(states: int, transitions: int, depth: int, seconds: float) -> None:
