@@ -183,6 +183,43 @@ def test_a_model_file_imports_the_files_beside_it(vfsmc: Run, tmp_path: Path) ->
     assert "cycle: T1 -> i_rwsem(/b) -> T2 -> i_rwsem(/a) -> T1" in bad.output
 
 
+def test_a_variant_only_an_imported_file_declares_is_named_with_the_file_to_load(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A variant declared in a file a model file imports (and that is not
+    loaded itself) is unknown, and the error names that file and line;
+    loaded, it is known (and here changes nothing)."""
+    _write(
+        tmp_path / "imported",
+        "declares_flag.py",
+        "from mc.dsl import flag_variant\n\n"
+        "flag_variant('imported-only-flag', 'declared where it is imported')\n",
+    )
+    _write(
+        tmp_path / "imported",
+        "uses_it.py",
+        "import declares_flag  # noqa: F401\n"
+        "from mc.dsl import scenario\n"
+        "from mc.models.dirops import mkdir\n\n"
+        "scenario('imported/mkdir', 'a mkdir', tree=['/a/'], threads=[mkdir('/a/d')])\n",
+    )
+    spec = "imported/uses_it.py:imported/mkdir"
+    result = vfsmc("check", spec, "-V", "imported-only-flag", "--no-save")
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        "vfsmc: error: unknown variant 'imported-only-flag': imported/declares_flag.py:3 "
+        "declares it, in a module a model file imports, and a declaration counts only in a "
+        "file loaded itself: add --models imported/declares_flag.py\n"
+    )
+    loaded = vfsmc(
+        "check", spec, "-V", "imported-only-flag", "--models", "imported/declares_flag.py"
+    )
+    assert (
+        loaded.output
+        == "vfsmc: error: variant imported-only-flag changes nothing in imported/mkdir\n"
+    )
+
+
 def test_a_variant_of_a_shipped_operation_on_a_shipped_scenario(vfsmc: Run, tmp_path: Path) -> None:
     _write(
         tmp_path,

@@ -318,7 +318,25 @@ def _find(table: Mapping[str, T], name: str, what: str) -> T:
     try:
         return table[name]
     except KeyError:
-        raise UnknownName(f"unknown {what} {name!r} ({_known(table, name)})") from None
+        pass
+    elsewhere = _declared_unloaded(name)
+    if elsewhere is not None:
+        raise UnknownName(
+            f"unknown {what} {name!r}: {shown(elsewhere.file)}:{elsewhere.line} declares it, "
+            f"in a module a model file imports, and a declaration counts only in a file "
+            f"loaded itself: add --models {shown(elsewhere.file)}"
+        )
+    raise UnknownName(f"unknown {what} {name!r} ({_known(table, name)})")
+
+
+def _declared_unloaded(name: str) -> Source | None:
+    """Where a module imported in this process (by a model file, with a
+    plain ``import``) declares a scenario or variant ``name``."""
+    for module in list(sys.modules.values()):
+        for item in getattr(module, DECLARATIONS, ()):
+            if isinstance(item, Scenario | Variant) and item.name == name and item.declared:
+                return item.declared
+    return None
 
 
 def _known(table: Mapping[str, T], name: str) -> str:
