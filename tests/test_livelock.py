@@ -233,8 +233,8 @@ def test_two_workers_agree_with_one_on_random_models(
 
 
 def test_a_fingerprint_clash_that_hides_an_end_is_an_error_not_a_crash() -> None:
-    """Python hashes -1 as -2, so two states that swap them between two
-    slots share a fingerprint; the stored graph then has a state no end
+    """Python hashes -1 as -2, so two states that swap them inside two
+    slots' tuples share a fingerprint; the stored graph then has a state no end
     is reachable from that the model ends from. The search says so and
     names --exact instead of failing while it draws the loop."""
     from mc.engine.endings import GraphMismatch
@@ -242,19 +242,20 @@ def test_a_fingerprint_clash_that_hides_an_end_is_an_error_not_a_crash() -> None
     from mc.engine.model import Model, can_end
     from mc.engine.store import fingerprint
 
-    edges = {(0, 0, 0): [(1, -1, -2)], (1, -1, -2): [(1, -2, -1)], (1, -2, -1): [(2, 0, 0)]}
+    first, swapped = (1, (-1,), (-2,)), (1, (-2,), (-1,))
+    edges = {(0, (0,), (0,)): [first], first: [swapped], swapped: [(2, (0,), (0,))]}
 
-    class Swapped(Model[tuple[int, ...], int]):
-        def init_states(self) -> list[tuple[int, ...]]:
-            return [(0, 0, 0)]
+    class Swapped(Model[tuple[Any, ...], int]):
+        def init_states(self) -> list[tuple[Any, ...]]:
+            return [(0, (0,), (0,))]
 
-        def successors(self, state: tuple[int, ...]) -> list[tuple[int, tuple[int, ...]]]:
+        def successors(self, state: tuple[Any, ...]) -> list[tuple[int, tuple[Any, ...]]]:
             return list(enumerate(edges.get(state, [])))
 
         def properties(self) -> list[Any]:
             return [can_end("livelock", lambda _state: None)]
 
-    assert fingerprint((1, -1, -2)) == fingerprint((1, -2, -1))
+    assert fingerprint(first) == fingerprint(swapped)
     assert Search(Swapped(), Options(exact=True, reduce=False)).run().verdict.name == "OK"
     with pytest.raises(GraphMismatch, match="shared a fingerprint"):
         Search(Swapped(), Options(exact=False, reduce=False)).run()

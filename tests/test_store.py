@@ -146,9 +146,12 @@ def test_a_trace_found_over_fingerprints_replays(shipped: Registry) -> None:
 
 def test_minus_one_and_minus_two_have_two_fingerprints() -> None:
     """Python hashes -1 as -2: the fingerprint tells them apart, so a state
-    whose return value is -EPERM is not taken for one with -ENOENT."""
+    whose return value is -EPERM is not taken for one with -ENOENT, nor
+    one where two threads' return values swap them."""
     assert hash(-1) == hash(-2)
     assert fingerprint((0, -1, 3)) != fingerprint((0, -2, 3))
+    assert fingerprint((0, -1, -2)) != fingerprint((0, -2, -1))
+    assert fingerprint((-1, -2, -1)) != fingerprint((-1, -1, -2))
     store: FingerprintStore[tuple[int, ...]] = FingerprintStore()
     store.add((0, -1, 3), 0)
     assert store.find((0, -2, 3)) is None

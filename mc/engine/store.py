@@ -24,9 +24,6 @@ from mc.engine.spill import SpillQueue
 S = TypeVar("S", bound=Hashable)
 
 MASK64 = (1 << 64) - 1
-COUNT_MIX = 0x9E3779B97F4A7C15
-"""The golden-ratio constant of Fibonacci hashing: an odd multiplier that
-spreads a small count over all 64 bits."""
 INITIAL_CAPACITY = 1 << 10
 MAX_LOAD = 0.75
 MIN_NUMBERS = 1 << 10
@@ -38,16 +35,26 @@ keeps: below every number, so a state taken before compares as one."""
 def fingerprint(state: Hashable) -> int:
     """The state's 64-bit fingerprint (never 0, the table's empty mark):
     Python's hash, which mixes a tuple's items with xxHash's rounds, of the
-    state and, for a tuple, how many of its items are -1.  Python hashes
-    -1 as -2 (-1 is its error code), so two states that differ only by -1
-    against -2 in one slot (-EPERM against -ENOENT in a return value) would
-    otherwise have one fingerprint; the count tells them apart.  Two slots
-    swapping -1 and -2, or a -1 inside a slot's tuple, still hash alike.
-    The count enters as a multiple of an odd 64-bit constant
-    (``COUNT_MIX``), so the state is hashed once."""
-    if type(state) is tuple:
-        return ((hash(state) + state.count(-1) * COUNT_MIX) & MASK64) or 1
-    return (hash(state) & MASK64) or 1
+    state and, for a tuple holding -1, of where it holds it.  Python
+    hashes -1 as -2 (-1 is its error code), so two states that differ only
+    by -1 against -2 in some slots (-EPERM against -ENOENT in return
+    values, swapped between two threads) would otherwise have one
+    fingerprint, which no uniform hash would give them; the positions of
+    the -1s tell them apart, and cost one scan when there are none
+    (``tuple.count``).  A -1 inside a slot's tuple (an item of an item)
+    still hashes as -2: a state whose slots hold such tuples is one a
+    search with ``--exact`` is sure of."""
+    if type(state) is not tuple:
+        return (hash(state) & MASK64) or 1
+    minus_ones = state.count(-1)
+    if not minus_ones:
+        return (hash(state) & MASK64) or 1
+    where = [minus_ones]
+    at = -1
+    for _ in range(minus_ones):
+        at = state.index(-1, at + 1)
+        where.append(at)
+    return (hash((hash(state), *where)) & MASK64) or 1
 
 
 def omission_probability(stored: int) -> float:
