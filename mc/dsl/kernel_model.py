@@ -161,6 +161,7 @@ class KernelModel(Model[State, Action]):
         self._blank = world.initial_state()
         self.initial: State = self._blank
         self._exposing = self._writes_exposed()
+        self._reading_others = self._reads_others()
         programs = [[step.step for step in thread.steps] for thread in self.threads]
         observed = self._lock_slots_read()
         read_only = (
@@ -218,6 +219,22 @@ class KernelModel(Model[State, Action]):
         return [
             [bool(c.step.footprint(regions).writes & exposed) for c in thread.steps]
             for thread, regions in zip(self.threads, self._thread_regions, strict=True)
+        ]
+
+    def _reads_others(self) -> list[list[bool]]:
+        """For each thread and program counter, whether the step there reads
+        a register of another thread (through an expression, ``op.published``,
+        or a ``touches`` declaration): it is no local step, so the other
+        thread may write that register between it and the step before it."""
+        private = [regions.own for regions in self._thread_regions]
+        everyone = _union(private)
+        return [
+            [
+                bool(compiled.registers_read - thread.registers)
+                or (declared is not None and bool(declared.reads & everyone & ~private[tid]))
+                for compiled, declared in zip(thread.steps, self._declared[tid], strict=True)
+            ]
+            for tid, thread in enumerate(self.threads)
         ]
 
     @functools.cached_property
@@ -317,13 +334,17 @@ class KernelModel(Model[State, Action]):
     def _threads_watched(self, watched: int | None) -> frozenset[int]:
         """The threads whose registers, return value or program counter a
         property checked on every state reads (``registers(T)``; every
-        thread when one does not say what it reads): their local steps do
-        not run with the step before them, so the property sees the states
-        between."""
+        thread when one does not say what it reads), or, for an interrupt
+        handler, where it runs (its landing slot, which its local entry
+        and return write): their local steps do not run with the step
+        before them, so the property sees the states between."""
+        landing = dict(self._landing)
         return frozenset(
             tid
             for tid, thread in enumerate(self.threads)
-            if watched is None or watched & self._thread_regions[tid].own
+            if watched is None
+            or watched & self._thread_regions[tid].own
+            or (tid in landing and watched >> landing[tid] & 1)
         )
 
     def _start(
@@ -338,7 +359,8 @@ class KernelModel(Model[State, Action]):
         of the locks ``private`` gives the thread, ``on_private_lock``; an
         interrupt entry that lands on idle CPUs only; none of a thread in
         ``watched``, whose private slots a property reads, nor one that
-        writes a register another thread reads, ``_writes_exposed``), run
+        writes a register another thread reads, ``_writes_exposed``, or
+        reads one, ``_reads_others``), run
         each thread's local steps from the start (``initial``), and make
         the properties, which may read it."""
         world = self.world
@@ -348,6 +370,7 @@ class KernelModel(Model[State, Action]):
             [
                 tid not in watched
                 and not self._exposing[tid][pc]
+                and not self._reading_others[tid][pc]
                 and (
                     step.step.local_in(world)
                     or uncontended(step.step, read_only)
@@ -373,18 +396,27 @@ class KernelModel(Model[State, Action]):
         """For each thread, its registers, unless a property reads them once
         it has returned: one that says it reads ``returned`` (of that
         thread), or one that does not say what it reads; and except those
-        another thread reads (``_read_by_others``, ``World.counted``: a folio
-        reference the page cache counts).  Nothing reads the others once
+        another thread reads (``registers_read_across_threads``: through an
+        expression or a ``touches`` declaration, as the README asks of a
+        read of another thread's register; ``World.counted``: a folio
+        reference the page cache counts).
+        Nothing reads the others once
         their thread has returned, so states that differ in them alone
         are one state to every property and every step (a register is a
         dead variable once its thread has returned: resetting it is the
         dead-variable reduction of SPIN, Holzmann, *The SPIN Model Checker*,
         2003, section 9.1, at the one point where liveness needs no analysis
         of the program)."""
-        return [
-            tuple(self._unread(tid, self._read_by_others | self.world.counted))
-            for tid in range(len(self.threads))
-        ]
+        elsewhere = self.registers_read_across_threads | self.world.counted
+        return [tuple(self._unread(tid, elsewhere)) for tid in range(len(self.threads))]
+
+    @functools.cached_property
+    def registers_read_across_threads(self) -> set[int]:
+        """The registers another thread's step reads: through an expression
+        (``_read_by_others``, ``op.published``) or a ``touches`` declaration."""
+        declared = self._declared_foreign_reads()
+        found = {slot for slot in range(declared.bit_length()) if declared >> slot & 1}
+        return self._read_by_others | found
 
     def _unread(self, tid: int, elsewhere: set[int]) -> list[int]:
         """The registers of thread ``tid`` but those read ``elsewhere`` (none
@@ -425,7 +457,8 @@ class KernelModel(Model[State, Action]):
         that no step it may still take reads (no step there or after it
         compiles an expression reading them, ``CompiledStep.registers_read``)
         among those only its own steps read, through the expressions they
-        compile (not by number, ``World.escaped``).  States that
+        compile (not another thread's, ``registers_read_across_threads``,
+        nor by number, ``World.escaped``).  States that
         differ in such registers alone are one state to every step and
         property from there on: resetting them as the thread comes there is
         SPIN's dead-variable reduction (Holzmann, *The SPIN Model Checker*,
@@ -434,7 +467,7 @@ class KernelModel(Model[State, Action]):
         later stays live up to the write)."""
         table: list[list[tuple[int, ...]]] = []
         for tid, thread in enumerate(self.threads):
-            tracked = self._unread(tid, self._read_by_others | self.world.escaped)
+            tracked = self._unread(tid, self.registers_read_across_threads | self.world.escaped)
             if not tracked:
                 table.append([() for _ in thread.steps])
                 continue
@@ -562,7 +595,10 @@ class KernelModel(Model[State, Action]):
         value and program counter while it runs (every step of it is then
         visible to the property), ``error`` for the protocol errors steps
         record (no location: a step that records one halts the run, see
-        ``pending``).  A name no slot of the world has reads nothing of it."""
+        ``pending``).  A name no slot of the world has reads nothing of it.
+        Where an interrupt handler runs (``T2.cpu``) is read only by that
+        name, not by a pattern (``*``): reading it makes the handler's
+        entry and return visible steps (``_threads_watched``)."""
         families: dict[str, int] = {}
         slots: dict[str, int] = {}
         for index, name in self._nameable():
@@ -570,6 +606,7 @@ class KernelModel(Model[State, Action]):
             families[family] = families.get(family, 0) | 1 << index
             slots[name] = slots.get(name, 0) | 1 << index
         base = len(self.world.slots)
+        landing = slot_mask(slot for _handler, slot in self._landing)
         returned = {thread.name: 1 << base + tid for tid, thread in enumerate(self.threads)}
         private = {
             thread.name: slot_mask({thread.slots.pc, thread.slots.ret, *thread.registers})
@@ -584,7 +621,8 @@ class KernelModel(Model[State, Action]):
             elif name.startswith("registers(") and name.endswith(")"):
                 mask |= _matching(private, name.removeprefix("registers(")[:-1])
             elif name != "error":
-                mask |= _matching(families, name) | _matching(slots, name)
+                found = _matching(families, name) | _matching(slots, name)
+                mask |= found & ~landing | slots.get(name, 0) & landing
         return mask
 
     def _nameable(self) -> list[tuple[int, str]]:

@@ -511,15 +511,21 @@ def self_deadlock(context: Context, state: State, lock: Lock, mode: Mode) -> Sta
 class AssertHeldStep(OneLockStep):
     """``lockdep_assert_held(lock)``, ``VM_BUG_ON_FOLIO(!folio_test_locked())``:
     a thread that does not hold ``lock`` here is a lock-protocol error;
-    one that does moves on.  It reads only whether its own thread holds
-    the lock, which no other thread changes."""
+    one that does moves on.  It reads whether its own thread holds the
+    lock, which no other thread's step changes (one that changes a bit
+    lock another thread holds is a lock-protocol error where it runs,
+    ``Scratch``): a local step, unless the lock is found through the
+    state, which another thread may change (it then reads what finding
+    the lock reads, and the lock's slot)."""
 
     @property
     def local(self) -> bool:
-        return True
+        return self.lock.fixed is not None
 
     def footprint(self, regions: Regions) -> Footprint:
-        return Footprint(0, regions.control)
+        if self.local:
+            return Footprint(0, regions.control)
+        return Footprint(regions.lock(self.lock).reads, regions.control)
 
     @never_blocks
     def compile(self, context: Context) -> Fire:

@@ -64,7 +64,9 @@ def interchangeable(model: KernelModel) -> list[list[int]]:
     """The groups (two threads or more) of interchangeable threads: each
     thread's program equals the first one's of its group once the first
     thread's private slots, number and name are renamed to its own
-    (``alike``)."""
+    (``alike``), and no other thread reads a register of one of them
+    (``op.published``, a ``touches`` declaration, by number): a program
+    that reads T1's register and not T2's tells them apart."""
     creators = {made[0] for made in model.world.creators.values()}
     slot_names = [slot.name for slot in model.world.slots]
     candidates: dict[object, list[int]] = {}
@@ -90,9 +92,15 @@ def interchangeable(model: KernelModel) -> list[list[int]]:
             other = model.threads[tid]
             if alike(first.program, other.program, _renaming(first, other)):
                 group.append(tid)
-        if len(group) > 1:
+        if len(group) > 1 and not _read_from_outside(model, group):
             groups.append(group)
     return groups
+
+
+def _read_from_outside(model: KernelModel, group: list[int]) -> bool:
+    """Whether another thread reads a register of a member of ``group``."""
+    registers = {slot for tid in group for slot in model.threads[tid].registers}
+    return bool(registers & model.registers_read_across_threads)
 
 
 def _renaming(first: Thread, other: Thread) -> dict[object, object]:

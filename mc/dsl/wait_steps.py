@@ -250,11 +250,16 @@ class CheckedUnlockStep(UnlockStep):
 class EntryCallStep(CallStep):
     """The entry into a filesystem method whose body follows as steps of
     its own: the dispatch point, changing nothing but the caller's return
-    register, so it runs together with the step before it."""
+    register, so it runs together with the step before it, unless an
+    argument or role the locking rules' checks evaluate is found through
+    the shared state, which another thread may change.  The locks the
+    checks ask about are the caller's own: no other thread's step changes
+    whether it holds one (one that changes a bit lock another thread holds
+    is a lock-protocol error where it runs, ``Scratch``)."""
 
     @property
     def local(self) -> bool:
-        return True
+        return all(expr.local for expr in (*self.args, *(role for _name, role in self.roles)))
 
     def footprint(self, regions: Regions) -> Footprint:
         """Its arguments and the objects of its roles, which the locking

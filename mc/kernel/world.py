@@ -218,7 +218,34 @@ class Scratch:
     def __setitem__(self, slot: int, value: Any) -> None:
         if type(value) not in _FIT and _unfit(value) is not None:
             held(value, self.world.slots[slot].name)
+        if slot in self.world.bit_lock_slots:
+            self._check_bit_lock(slot, value)
         self.values[slot] = value
+
+    def _check_bit_lock(self, slot: int, value: Any) -> None:
+        """A bit lock another thread holds changes only by that thread's
+        steps: its holder releases it, or makes a thread that completes
+        I/O its holder (a read's submitter hands its folio lock to the
+        completion, ``folio_end_read()`` unlocks it).  An effect of a
+        thread that changes it anyway is a lock-protocol error, which is
+        also what lets a step that asks whether its thread holds a bit lock
+        run with the step before it (``AssertHeldStep``, ``EntryCallStep``)."""
+        holder = self.values[slot]
+        if (
+            self.tid is None
+            or value == holder
+            or not isinstance(holder, int)
+            or holder in (self.tid, locks.HANDED_OFF)
+            or not 0 <= holder < len(self.world.thread_names)
+        ):
+            return
+        names = self.world.thread_names
+        self.violate(
+            LOCK_PROTOCOL,
+            f"{names[self.tid]} changes {self.world.slots[slot].name}, which {names[holder]} "
+            "holds: a bit lock changes only by its holder's steps (its release, or the I/O "
+            "it hands the lock to)",
+        )
 
     def violate(self, prop: str, message: str) -> None:
         """Record that property ``prop`` is violated, with ``message``, as
@@ -349,6 +376,9 @@ class World:
         """Whether a step of the scenario counts the ``counted`` references
         (a migration's ``folio_ref_freeze()``), not only avoids the folio
         objects they name (``free_identity``)."""
+        self.bit_lock_slots: frozenset[int] = frozenset()
+        """The slots of the bit locks, once the layout is final
+        (``initial_state``): what ``Scratch`` checks an effect's writes to."""
         self.unread_locks: dict[int, int | None] = {}
         """The slots of the locks whose acquisitions and releases run with
         the step before them (``mc.dsl.uncontended``): the rw_semaphores no
@@ -609,6 +639,9 @@ class World:
 
     def initial_state(self) -> tuple[Any, ...]:
         """The initial state; the layout is frozen from here on."""
+        self.bit_lock_slots = frozenset(
+            lock.slot for lock in self.locks if lock.kind is Kind.BIT_LOCK
+        )
         return tuple(self.initial)
 
 
