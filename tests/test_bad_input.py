@@ -471,7 +471,8 @@ def test_a_trace_whose_variant_never_returns_is_one_line_for_every_reader(
 ) -> None:
     """A trace of a user's variant whose transform never returns: replay
     and lockorder end with the build's error, report and graph draw the
-    steps as recorded; none waits for ever."""
+    steps as recorded, show and list (which ask what the variant changes)
+    end with the transform's error; none waits for ever."""
     monkeypatch.setattr(checkable, "BUILD_SECONDS", 0.2)
     (tmp_path / "spin.py").write_text(SPINNING_TRANSFORM)
     trace = _base()
@@ -481,6 +482,9 @@ def test_a_trace_whose_variant_never_returns_is_one_line_for_every_reader(
     too_long = "building the model of dirops/opposite-renames took longer than 0.2 s"
     one_line(vfsmc("replay", "cx.json", *models), too_long, "spin.py:5")
     one_line(vfsmc("lockorder", *models, "-V", "spin"), "took longer than 0.2 s", "spin.py:5")
+    for listing in (("show", "dirops/opposite-renames"), ("list",)):
+        applying = "applying variant spin to "
+        one_line(vfsmc(*listing, *models), applying, "took longer than 0.2 s", "spin.py:5")
     for command, output in (("report", "cx.html"), ("graph", "cx.dot")):
         drawn = vfsmc(command, "cx.json", *models, "-o", output)
         assert drawn.exit_code == 0, drawn.output

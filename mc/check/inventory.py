@@ -28,6 +28,7 @@ from mc.check import usermodels
 from mc.check.checkable import (
     BuildTooLong,
     available_properties,
+    building_within,
     built,
     world_parts,
 )
@@ -494,7 +495,10 @@ def named_variants(
     for name in names:
         try:
             try:
-                changing = could_change(registry.variant(name), correct)
+                with building_within(None, f"applying variant {name} to {scenario.name}"):
+                    changing = could_change(registry.variant(name), correct)
+            except BuildTooLong:
+                raise
             except Exception:  # a transform that needs another of names: changes_among says
                 if not together:
                     raise
@@ -506,6 +510,8 @@ def named_variants(
                 if together
                 else variant_changes(registry, scenario, name, correct)
             )
+        except BuildTooLong:
+            raise
         except Exception as error:
             if failing is None:
                 raise
