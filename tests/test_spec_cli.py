@@ -380,3 +380,40 @@ def test_spec_check_takes_the_scenarios_of_model_files_too(vfsmc: Run, tmp_path:
         "inode_operations table (table-removed)"
     ) in result.output
     assert "1 scenarios: 1 break the rules" in result.output
+
+
+@pytest.mark.parametrize(
+    ("file", "edit", "words"),
+    [
+        ("conformance", "columns = 'i_rwsem'\n", "field columns: must be a table, not str"),
+        ("conformance", "[columns]\nxattr_handler = 'i_rwsem'\n", "field columns.xattr_handler"),
+        ("conformance", "objects = 3\n", "field objects: must be a table, not int"),
+        ("conformance", "waivers = [1]\n", "field waivers: must be a table, not list"),
+        ("coverage", "tables = 'none'\n", "field tables: must be a table"),
+        (
+            "coverage",
+            "[tables.inode_operations]\nmethods = 'truncate'\n",
+            "table inode_operations, field methods: must be a table",
+        ),
+        (
+            "vocabulary",
+            "[tables.inode_operations.columns.i_rwsem]\nkind = ['lock']\n",
+            "field kind: must be one of",
+        ),
+        ("vocabulary", "[tables.inode_operations]\ncolumns = 1\n", "field columns: must be a"),
+        ("vocabulary", "[tables.inode_operations]\nplacement = 'x'\n", "field placement"),
+    ],
+)
+def test_a_spec_file_whose_table_is_of_another_type_is_one_line(
+    vfsmc: Run, tmp_path: Path, file: str, edit: str, words: str
+) -> None:
+    """A field that must be a table but holds a string, a number or a list
+    is bad input: one line naming the file and the field, exit 2 (it was
+    an internal error)."""
+    shutil.copytree(ROOT / "specs", tmp_path / "specs")
+    (tmp_path / "specs" / f"{file}.toml").write_text(edit)
+    result = vfsmc("spec", "coverage", "--specs", "specs")
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and f"specs/{file}.toml" in lines[0], result.output
+    assert words in lines[0], result.output

@@ -51,9 +51,14 @@ RoleValue = Callable[[State], Any]
 Condition = Callable[[State, Any], bool]
 
 
-@functools.cache
 def rules_at(specs: Path = SPECS) -> Rules:
-    """The compiled rules of the files in ``specs`` (read once a process)."""
+    """The compiled rules of the files in ``specs`` (read once a process
+    for each directory, however it is named)."""
+    return _rules_in(specs.resolve(), specs)
+
+
+@functools.cache
+def _rules_in(_resolved: Path, specs: Path) -> Rules:
     return semantics.check_waivers(
         semantics.compile_rules(
             load.load(specs / "locking.toml"),

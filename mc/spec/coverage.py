@@ -44,7 +44,10 @@ def load_reasons(spec: Spec, path: Path = DEFAULT_PATH) -> Reasons:
     tables: dict[str, str] = {}
     methods: dict[str, str] = {}
     stale: list[str] = []
-    for name, raw in data.get("tables", {}).items():
+    raw_tables = data.get("tables", {})
+    if not isinstance(raw_tables, dict):
+        raise SpecError(f"{path}: field tables: must be a table")
+    for name, raw in raw_tables.items():
         table = spec.table(name)
         if table is None:
             stale.append(name)
@@ -55,7 +58,10 @@ def load_reasons(spec: Spec, path: Path = DEFAULT_PATH) -> Reasons:
             if not isinstance(raw["reason"], str):
                 raise SpecError(f"{path}: table {name}, field reason: must be a string")
             tables[name] = raw["reason"]
-        for method, reason in raw.get("methods", {}).items():
+        raw_methods = raw.get("methods", {})
+        if not isinstance(raw_methods, dict):
+            raise SpecError(f"{path}: table {name}, field methods: must be a table")
+        for method, reason in raw_methods.items():
             if table.method(method) is None:
                 stale.append(f"{name}.{method}")
                 continue

@@ -155,6 +155,25 @@ def _roles(raw: Any, fail: Any) -> tuple[str, ...]:
     return tuple(raw)
 
 
+def _table_of(data: Mapping[str, Any], field: str, path: Path | str) -> Mapping[str, Any]:
+    """``data[field]`` (empty when absent), which must be a table."""
+    raw = data.get(field, {})
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: field {field}: must be a table, not {type(raw).__name__}")
+    return raw
+
+
+def _tables_of(data: Mapping[str, Any], field: str, path: Path | str) -> Mapping[str, Any]:
+    """``_table_of`` whose every value is a table too."""
+    raw = _table_of(data, field, path)
+    for name, inner in raw.items():
+        if not isinstance(inner, dict):
+            raise SpecError(
+                f"{path}: field {field}.{name}: must be a table, not {type(inner).__name__}"
+            )
+    return raw
+
+
 def role_map_from_data(data: Mapping[str, Any], path: Path | str) -> RoleMap:
     """Validate parsed TOML as the conformance map."""
     unknown = set(data) - {
@@ -169,7 +188,7 @@ def role_map_from_data(data: Mapping[str, Any], path: Path | str) -> RoleMap:
     if unknown:
         raise SpecError(f"{path}: unknown field {sorted(unknown)[0]!r}")
     columns: dict[tuple[str, str], tuple[str, tuple[str, ...], Mapping[str, tuple[str, ...]]]] = {}
-    for table, raw_columns in data.get("columns", {}).items():
+    for table, raw_columns in _tables_of(data, "columns", path).items():
         for column, raw in raw_columns.items():
             place = f"{path}: table {table}, column {column}"
 
@@ -191,7 +210,7 @@ def role_map_from_data(data: Mapping[str, Any], path: Path | str) -> RoleMap:
             }
             columns[(table, column)] = (lock, roles, by_method)
     objects: dict[tuple[str, str], Mapping[str, tuple[str, ...]]] = {}
-    for table, raw_objects in data.get("objects", {}).items():
+    for table, raw_objects in _tables_of(data, "objects", path).items():
         for phrase, raw in raw_objects.items():
             place = f"{path}: table {table}, object {phrase!r}"
             if not isinstance(raw, dict):
@@ -204,7 +223,7 @@ def role_map_from_data(data: Mapping[str, Any], path: Path | str) -> RoleMap:
     if not isinstance(scopes, dict) or not all(v in SCOPES for v in scopes.values()):
         raise SpecError(f"{path}: field scopes: each lock's scope is one of {', '.join(SCOPES)}")
     waivers = {}
-    for variant, raw in data.get("waivers", {}).items():
+    for variant, raw in _table_of(data, "waivers", path).items():
         if not isinstance(raw, list) or not all(isinstance(w, str) for w in raw):
             raise SpecError(f"{path}: waivers, variant {variant}: must be a list of strings")
         for waiver in raw:
@@ -214,7 +233,7 @@ def role_map_from_data(data: Mapping[str, Any], path: Path | str) -> RoleMap:
                     "'table.method lock(role)'"
                 )
         waivers[variant] = tuple(raw)
-    departures = data.get("departures", {})
+    departures = _table_of(data, "departures", path)
     for rule, evidence in departures.items():
         if len(rule.split()) != 2 or rule.split()[0].count(".") != 1:
             raise SpecError(f"{path}: departures: {rule!r} is not 'table.method lock(role)'")

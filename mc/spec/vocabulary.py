@@ -136,7 +136,10 @@ def from_data(data: Mapping[str, Any], path: Path | str) -> Vocabulary:
         t = f"table {table}"
         if not isinstance(raw, dict) or set(raw) - {"columns", "placement"}:
             raise SpecError(f"{path}: {t}: holds only columns and placement")
-        for name, col in raw.get("columns", {}).items():
+        raw_columns = raw.get("columns", {})
+        if not isinstance(raw_columns, dict):
+            raise SpecError(f"{path}: {t}, field columns: must be a table")
+        for name, col in raw_columns.items():
             c = f"column {name}"
 
             def fail(problem: str, *more: str, t: str = t, c: str = c) -> SpecError:
@@ -145,7 +148,7 @@ def from_data(data: Mapping[str, Any], path: Path | str) -> Vocabulary:
             if not isinstance(col, dict) or set(col) - {"kind", "values", "methods"}:
                 raise fail("holds only kind, values and methods")
             kind = col.get("kind")
-            if kind not in KINDS:
+            if not isinstance(kind, str) or kind not in KINDS:
                 raise fail(f"must be one of {', '.join(sorted(KINDS))}", "field kind")
             values = col.get("values", {})
             if not isinstance(values, dict):
@@ -182,7 +185,10 @@ def from_data(data: Mapping[str, Any], path: Path | str) -> Vocabulary:
                 },
                 by_method,
             )
-        for method, placed in raw.get("placement", {}).items():
+        raw_placement = raw.get("placement", {})
+        if not isinstance(raw_placement, dict):
+            raise SpecError(f"{path}: {t}, field placement: must be a table")
+        for method, placed in raw_placement.items():
             if not isinstance(placed, list) or not all(isinstance(p, str) for p in placed):
                 raise SpecError(f"{path}: {t}, placement {method}: must be a list of columns")
             for name in placed:
