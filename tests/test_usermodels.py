@@ -647,6 +647,10 @@ def test_model_mistakes_are_one_line_with_file_and_line(
     expected = message.format(file=file, name=name, kind=kind)
     assert lines[0].startswith(f"vfsmc: error: {expected}"), lines[0]
     assert len(lines[0]) < 400, lines[0]
+    if "transform" in message:
+        listed = vfsmc("list", "--models", file)
+        assert listed.exit_code == 2, listed.output
+        assert listed.output.startswith(f"vfsmc: error: {expected}"), listed.output
 
 
 def test_a_step_that_raises_inside_the_tool_names_the_model_step(

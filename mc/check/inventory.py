@@ -32,7 +32,7 @@ from mc.check.checkable import (
     built,
     world_parts,
 )
-from mc.dsl.kernel_model import KernelModel, Thread, differ
+from mc.dsl.kernel_model import KernelModel, Thread, differ, transformed
 from mc.dsl.operation import Operation
 from mc.dsl.program import Program
 from mc.dsl.scenario import NotApplicable, Registry, Scenario, Variant
@@ -536,7 +536,10 @@ def could_change(variant: Variant, correct: KernelModel) -> bool:
     if variant.transform is not None:
         transform = variant.transform
         if any(
-            differ(thread.program, transform(thread.program, thread.invocation))
+            differ(
+                thread.program,
+                transformed(transform, thread.program, thread.invocation, thread.name),
+            )
             for thread in correct.threads
         ):
             return True

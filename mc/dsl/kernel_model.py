@@ -1837,6 +1837,42 @@ def _union_footprints(footprints: Iterable[Footprint]) -> Footprint:
     return Footprint(reads, writes)
 
 
+def transformed(
+    transform: Callable[[Program, Invocation], Program],
+    program: Program,
+    invocation: Invocation,
+    name: str,
+) -> Program:
+    """``transform`` applied to thread ``name``'s ``program``: a label it
+    looks for and does not find is named with the thread, and a result
+    that is no Program, or a program left without steps, is a model error
+    at the transform."""
+    try:
+        result = transform(program, invocation)
+    except ValueError as error:
+        if error.args and isinstance(error.args[0], str):
+            guard = (
+                "; a transform is given every thread's program: test "
+                "invocation.runs(operation) first"
+                if error.args[0].startswith("no step is labelled")
+                else ""
+            )
+            error.args = (f"{error.args[0]} in {name}'s program ({invocation}{guard})",)
+        raise
+    if not isinstance(result, Program):
+        raise LocatedModelError(
+            f"{defined_at(transform)}: a variant's transform returned "
+            f"{shown_briefly(result)}, not a Program (return the program, changed or not)"
+        )
+    if program.steps and not result.steps:
+        raise LocatedModelError(
+            f"{defined_at(transform)}: a variant's transform left {name} "
+            f"({invocation}) with no steps: a thread that does nothing checks nothing "
+            "(leave it out of the scenario instead)"
+        )
+    return result
+
+
 def build_threads(
     world: World,
     invocations: Sequence[Invocation],
@@ -1863,30 +1899,7 @@ def build_threads(
         invocation = attrs.evolve(invocation, ran=frozenset(op.ran))
         changed_by = []
         for transform in transforms:
-            try:
-                before, program = program, transform(program, invocation)
-            except ValueError as error:
-                if error.args and isinstance(error.args[0], str):
-                    guard = (
-                        "; a transform is given every thread's program: test "
-                        "invocation.runs(operation) first"
-                        if error.args[0].startswith("no step is labelled")
-                        else ""
-                    )
-                    error.args = (f"{error.args[0]} in {name}'s program ({invocation}{guard})",)
-                raise
-            if not isinstance(program, Program):
-                raise LocatedModelError(
-                    f"{defined_at(transform)}: a variant's transform returned "
-                    f"{shown_briefly(program)}, not a Program (return the program, "
-                    "changed or not)"
-                )
-            if before.steps and not program.steps:
-                raise LocatedModelError(
-                    f"{defined_at(transform)}: a variant's transform left {name} "
-                    f"({invocation}) with no steps: a thread that does nothing checks nothing "
-                    "(leave it out of the scenario instead)"
-                )
+            before, program = program, transformed(transform, program, invocation, name)
             if differ(before, program):
                 changed_by.append(transform)
         replaced = frozenset(operation.name for operation in op.replaced)
