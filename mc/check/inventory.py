@@ -256,6 +256,7 @@ def variant_overlaps(registry: Registry, scenario: Scenario, variants: Sequence[
     if len(variants) < 2:
         return []
     correct = built(registry, scenario)
+    occurrence = _occurrences(correct)
     touched: dict[str, dict[tuple[object, ...], Change]] = {}
     for name in variants:
         keys: dict[tuple[object, ...], Change] = {}
@@ -268,7 +269,8 @@ def variant_overlaps(registry: Registry, scenario: Scenario, variants: Sequence[
         for change in alone:
             original = change.was if change.kind == "changed" else change.step
             if change.kind != "added" and original is not None:
-                keys.setdefault((change.thread, *step_key(original)), change)
+                at = occurrence.get((change.thread, id(original)))
+                keys.setdefault((change.thread, at, *step_key(original)), change)
         touched[name] = keys
     notes = []
     for first, second in itertools.combinations(variants, 2):
@@ -283,6 +285,21 @@ def variant_overlaps(registry: Registry, scenario: Scenario, variants: Sequence[
             "result may be neither's (check each alone too)"
         )
     return notes
+
+
+def _occurrences(model: KernelModel) -> dict[tuple[str, int], int]:
+    """For each step of each thread (by thread name and identity), how many
+    steps before it in its program look the same (``step_key``): a body
+    run twice (a cache invalidated before and after an I/O) has two steps
+    of one label and line, which two variants may change one each."""
+    found = {}
+    for thread in model.threads:
+        seen: dict[tuple[object, ...], int] = {}
+        for step in thread.program.steps:
+            key = step_key(step)
+            found[(thread.name, id(step))] = seen.get(key, 0)
+            seen[key] = seen.get(key, 0) + 1
+    return found
 
 
 def program_changes(correct: KernelModel, changed: KernelModel) -> list[Change]:
