@@ -35,26 +35,27 @@ keeps: below every number, so a state taken before compares as one."""
 def fingerprint(state: Hashable) -> int:
     """The state's 64-bit fingerprint (never 0, the table's empty mark):
     Python's hash, which mixes a tuple's items with xxHash's rounds, of the
-    state and, for a tuple holding -1, of where it holds it.  Python
+    state and, for a tuple holding -2, of where it holds it.  Python
     hashes -1 as -2 (-1 is its error code), so two states that differ only
-    by -1 against -2 in some slots (-EPERM against -ENOENT in return
-    values, swapped between two threads) would otherwise have one
-    fingerprint, which no uniform hash would give them; the positions of
-    the -1s tell them apart, and cost one scan when there are none
-    (``tuple.count``).  A -1 inside a slot's tuple (an item of an item)
-    still hashes as -2: a state whose slots hold such tuples is one a
-    search with ``--exact`` is sure of."""
+    by -1 against -2 in some slots (-EPERM against -ENOENT in a return
+    value, or the two swapped between two threads) would otherwise have
+    one fingerprint, which no uniform hash would give them.  Of two such
+    states, one holds -2 where the other does not: a state without -2 is
+    hashed alone (one scan, ``tuple.count``, tells), and the positions of
+    the -2s tell apart the states that hold some.  A -1 inside a slot's
+    tuple (an item of an item) still hashes as -2: a state whose slots
+    hold such tuples is one a search with ``--exact`` is sure of."""
     if type(state) is not tuple:
         return (hash(state) & MASK64) or 1
-    minus_ones = state.count(-1)
-    if not minus_ones:
+    minus_twos = state.count(-2)
+    if not minus_twos:
         return (hash(state) & MASK64) or 1
-    where = [minus_ones]
+    where = [hash(state)]
     at = -1
-    for _ in range(minus_ones):
-        at = state.index(-1, at + 1)
+    for _ in range(minus_twos):
+        at = state.index(-2, at + 1)
         where.append(at)
-    return (hash((hash(state), *where)) & MASK64) or 1
+    return (hash(tuple(where)) & MASK64) or 1
 
 
 def omission_probability(stored: int) -> float:
