@@ -399,8 +399,7 @@ class KernelModel(Model[State, Action]):
         another thread reads (``registers_read_across_threads``: through an
         expression or a ``touches`` declaration, as the README asks of a
         read of another thread's register; ``World.counted``: a folio
-        reference the page cache counts).
-        Nothing reads the others once
+        reference the page cache counts).  Nothing reads the others once
         their thread has returned, so states that differ in them alone
         are one state to every property and every step (a register is a
         dead variable once its thread has returned: resetting it is the

@@ -65,8 +65,8 @@ def interchangeable(model: KernelModel) -> list[list[int]]:
     thread's program equals the first one's of its group once the first
     thread's private slots, number and name are renamed to its own
     (``alike``), and no other thread reads a register of one of them
-    (``op.published``, a ``touches`` declaration, by number): a program
-    that reads T1's register and not T2's tells them apart."""
+    (``op.published``, a ``touches`` declaration): a program that reads
+    T1's register and not T2's tells them apart."""
     creators = {made[0] for made in model.world.creators.values()}
     slot_names = [slot.name for slot in model.world.slots]
     candidates: dict[object, list[int]] = {}
