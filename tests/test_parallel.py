@@ -618,6 +618,8 @@ def test_bad_combinations_are_one_line_errors(vfsmc: Run) -> None:
 
 
 def test_more_workers_than_the_machine_can_run_is_a_one_line_error(vfsmc: Run) -> None:
+    """check, and the commands that run checks side by side (mutate,
+    regress), take at most 4 workers a core."""
     most = 4 * (os.cpu_count() or 1)
     done = vfsmc("check", "dirops/rename-rmdir-link", "--workers", str(most + 1), "--no-save")
     assert done.exit_code == 2
@@ -626,6 +628,11 @@ def test_more_workers_than_the_machine_can_run_is_a_one_line_error(vfsmc: Run) -
         "only share the cores), or --backend ray --address on a cluster"
     )
     assert done.output.count("\n") == 1
+    for command in (("mutate", "dirops/rename-rmdir-link"), ("regress",)):
+        side_by_side = vfsmc(*command, "--workers", str(most + 1))
+        assert side_by_side.exit_code == 2, side_by_side.output
+        assert f"{most + 1}: at most {most} on this machine" in side_by_side.output
+        assert side_by_side.output.count("\n") == 1
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import os
 import re
 import shlex
 import sys
@@ -41,11 +40,13 @@ from mc.check.replay import ReplayReport, ThreadsDiffer, replay
 from mc.cli.completion import complete_property, complete_scenario
 from mc.cli.errors import Group, echo_json, fail, message_of, one_line_errors, say, wrote
 from mc.cli.options import (
+    WORKERS_PER_CORE,
     Count,
     distinct,
     in_existing_directory,
     max_memory_option,
     models_option,
+    most_workers,
     no_property_option,
     out_directory,
     output_file,
@@ -322,7 +323,7 @@ def check(
             raise click.UsageError("--audit-reads searches in one process (no --workers or ray)")
         if coverage:
             raise click.UsageError("--coverage counts in one process (no --workers or ray)")
-        most = WORKERS_PER_CORE * (os.cpu_count() or 1)
+        most = most_workers()
         if workers > most and address is None:
             raise click.UsageError(
                 f"--workers {workers}: at most {most} on this machine ({WORKERS_PER_CORE} a "
@@ -615,10 +616,6 @@ def _shortened(shortened: Shortened, steps: int) -> str:
             "shorter one before its bound (--no-por searches every interleaving)"
         )
     return f"{counted(steps, 'transition')}, a shortest one: {searched} found none shorter"
-
-
-WORKERS_PER_CORE = 4
-"""How many workers a search may have per core of this machine."""
 
 
 def _print_check(outcome: Outcome, reduce: bool) -> None:

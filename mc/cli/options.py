@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -143,10 +144,36 @@ def time_limit_option(help_text: str) -> Callable[[F], F]:
     return click.option("--time-limit", type=Seconds(), help=help_text)
 
 
+WORKERS_PER_CORE = 4
+"""How many worker processes a command may have per core of this machine."""
+
+
+def most_workers() -> int:
+    """The most worker processes on this machine (``WORKERS_PER_CORE`` a core)."""
+    return WORKERS_PER_CORE * (os.cpu_count() or 1)
+
+
+def _on_this_machine(_ctx: click.Context, _param: click.Parameter, workers: int) -> int:
+    if workers > most_workers():
+        raise click.BadParameter(
+            f"{workers}: at most {most_workers()} on this machine ({WORKERS_PER_CORE} a core; "
+            "more only share the cores)"
+        )
+    return workers
+
+
 def processes_option(help_text: str) -> Callable[[F], F]:
     """``--workers COUNT`` of a command whose checks run side by side, each
-    in a process of its own (``mc.check.side_by_side``)."""
-    return click.option("--workers", type=Count(), default=1, show_default=True, help=help_text)
+    in a process of its own (``mc.check.side_by_side``), at most
+    ``most_workers``."""
+    return click.option(
+        "--workers",
+        type=Count(),
+        default=1,
+        show_default=True,
+        callback=_on_this_machine,
+        help=help_text,
+    )
 
 
 max_memory_option: Callable[[F], F] = click.option(
