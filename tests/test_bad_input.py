@@ -638,3 +638,19 @@ def test_a_property_asked_of_a_scenario_without_what_it_reads_names_the_operatio
         "deleg-vs-xattr needs a thread running mc.models.xattr's delegation(path)",
         "filelock/chmod-vs-delegation has none",
     )
+
+
+def test_a_chart_of_an_edited_trace_that_does_not_replay_says_it_was_edited(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """graph and report draw a trace that no longer replays as recorded;
+    one whose digest its fields no longer give is said to be edited, as
+    replay refuses it for."""
+    trace = _base()
+    trace["scenario"] = "dirops/renamed-away"
+    (tmp_path / "edited.json").write_text(json.dumps(trace))
+    for command, output in (("graph", "edited.svg"), ("report", "edited.html")):
+        drawn = vfsmc(command, "edited.json", "-o", output)
+        assert drawn.exit_code == 0, drawn.output
+        assert "unknown scenario 'dirops/renamed-away'" in drawn.output, drawn.output
+        assert "the file was edited since it was saved" in drawn.output, drawn.output

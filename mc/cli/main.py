@@ -850,6 +850,7 @@ def graph(file: Path, output: Path, models: tuple[Path, ...]) -> None:
         if unreplayed:
             caveat = f"this trace does not replay on today's models ({unreplayed})"
     if caveat is not None:
+        caveat = counterexample.edit_said(caveat)
         click.echo(
             printable(f"vfsmc: warning: {file}: {caveat}: the chart shows the steps as recorded"),
             err=True,

@@ -78,6 +78,7 @@ def report_command(file: Path, output: Path, models: tuple[Path, ...]) -> None:
                 "shown as recorded"
             )
     if note:
+        note = counterexample.edit_said(note)
         click.echo(printable(f"vfsmc: warning: {file}: {note}"), err=True)
     try:
         svg: str | None = render_graph.pipe(

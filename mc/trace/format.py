@@ -103,6 +103,13 @@ class Counterexample:
     edited: bool = attrs.field(default=False, eq=False)
     """Read from a file whose ``digest`` its other fields no longer give."""
 
+    def edit_said(self, caveat: str) -> str:
+        """``caveat`` on the trace, with whether the file was edited since
+        vfsmc saved it (its ``digest`` no longer given by its fields)."""
+        if not self.edited:
+            return caveat
+        return f"{caveat}; the file was edited since it was saved (its digest does not match)"
+
     def to_json(self) -> dict[str, Any]:
         """The JSON object of this counterexample, with its ``digest``."""
         data = self._fields()
