@@ -462,3 +462,20 @@ def test_standard_error_that_cannot_be_written_loses_no_verdict(
         os.close(write_end)
         if stderr == "full":
             streams["stderr"].close()
+
+
+def test_a_model_file_that_closes_standard_output_is_named(tmp_path: Path) -> None:
+    """A model file that closes standard output leaves vfsmc nowhere to
+    print: that is the file's error, one line naming it, exit 2."""
+    (tmp_path / "closes.py").write_text("import sys\nsys.stdout.close()\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "mc", "check", "dirops/opposite-renames", "--models", "closes.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == "vfsmc: error: closes.py: closes standard output, where vfsmc prints\n"

@@ -141,6 +141,8 @@ def _load_file(file: Path) -> ModuleType:
     except BaseException:
         del sys.modules[name]
         raise
+    if sys.stdout.closed:
+        raise ModelError(f"{shown(str(file))}: closes standard output, where vfsmc prints")
     _loaded[file] = module
     return module
 
