@@ -672,6 +672,48 @@ def test_a_flag_variant_s_own_order_gets_no_note(vfsmc: Run) -> None:
     assert "whichever way" not in checked.output, checked.output
 
 
+GOTO_LEFT_BEHIND = """
+from mc.dsl import Invocation, Op, Program, operation, scenario, variant
+
+
+def put(scratch, slot, value):
+    scratch[slot] = value
+
+
+@operation(models="an early return past a recheck")
+def early(op: Op) -> None:
+    flag = op.world.shared_slot("flag", 0)
+    op.effect("recheck()", put, flag, 1)
+    op.effect("return ret", put, flag, 2)
+    op.goto("out")
+    op.effect("cleanup()", put, flag, 3)
+    op.label("out")
+
+
+@variant("return-first", "the return moved above the recheck")
+def return_first(program: Program, invocation: Invocation) -> Program:
+    return program.move_before("return ret", "recheck()")
+
+
+scenario("g/early", "an early return", tree=[], threads=[early()])
+"""
+
+
+def test_a_step_moved_without_the_goto_after_it_is_said(vfsmc: Run) -> None:
+    """A move takes a step's following goto only with a block that jumps
+    there: moved alone, the step goes on to the step after it.  show and
+    check of a user's variant say so."""
+    Path("goto_left.py").write_text(GOTO_LEFT_BEHIND)
+    shown = vfsmc("show", "goto_left.py:g/early", "-V", "return-first")
+    assert shown.exit_code == 0, shown.output
+    assert "without the goto out after it, which stays" in shown.output, shown.output
+    checked = vfsmc("check", "goto_left.py:g/early", "-V", "return-first", "--no-save")
+    assert (
+        "note: return-first moves T1's step 'return ret' without the 'goto out' after it, "
+        "which stays where it was: the step now goes on to the step after it" in checked.output
+    ), checked.output
+
+
 def test_show_of_a_variant_that_fails_on_the_scenario_is_an_error(vfsmc: Run) -> None:
     """``show -V V`` of a variant whose transform fails there says so in
     one line, exit 2 (it said so, then that V changed no step, exit 0)."""

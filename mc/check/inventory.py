@@ -34,7 +34,7 @@ from mc.check.checkable import (
 )
 from mc.dsl.kernel_model import KernelModel, Thread, differ, transformed
 from mc.dsl.operation import Operation
-from mc.dsl.program import Program
+from mc.dsl.program import Jump, Program, label_name
 from mc.dsl.scenario import NotApplicable, Registry, Scenario, Variant
 from mc.dsl.steps import LockStep, Step
 from mc.kernel.expr import Expr
@@ -65,6 +65,11 @@ class Change:
     """For a step ``moved``: the labels of the tests that guarded it (it
     ran in one of their cases only, ``Program.guards``) and guard it no
     more: a block moved out of an ``op.when`` now runs in both cases."""
+    left_goto: str | None = None
+    """For a step ``moved``: the label of the ``op.goto`` that came right
+    after it and stayed where it was (a move takes a step's following goto
+    only with a block that jumps there), so the step now goes on to the
+    step after it instead."""
 
 
 def check_applicable(
@@ -213,12 +218,15 @@ top of, at most, before it gives the error of the variant alone."""
 
 def unguarding_notes(registry: Registry, scenario: Scenario, variants: Sequence[str]) -> list[str]:
     """A note for each step a variant of a user's model file moves out of
-    a test that guarded it (``Change.unguarded``): a block moved out of an
-    ``op.when`` runs whichever way the test goes, which a transform seldom
-    means (the shipped variants were reviewed, and are not looked at; nor
-    are a flag variant's or a replaced body's steps, which their author
-    wrote in that order)."""
+    a test that guarded it (``Change.unguarded``) or away from the goto
+    after it (``Change.left_goto``): a block moved out of an ``op.when``
+    runs whichever way the test goes, and a step moved without its goto
+    goes on where it used to jump, which a transform seldom means (the
+    shipped variants were reviewed, and are not looked at; nor are a flag
+    variant's or a replaced body's steps, which their author wrote in that
+    order)."""
     moved: dict[tuple[str, str, str], list[str]] = {}
+    left: list[str] = []
     correct: KernelModel | None = None
     for name in variants:
         declared = registry.variant(name)
@@ -234,6 +242,12 @@ def unguarding_notes(registry: Registry, scenario: Scenario, variants: Sequence[
         for change in changes:
             for test in change.unguarded:
                 moved.setdefault((name, change.thread, test), []).append(change.step.label)
+            if change.left_goto is not None:
+                left.append(
+                    f"{name} moves {change.thread}'s step {change.step.label!r} without the "
+                    f"'goto {change.left_goto}' after it, which stays where it was: the step "
+                    "now goes on to the step after it"
+                )
     notes = []
     for (name, thread, test), labels in moved.items():
         if len(labels) == 1:
@@ -242,7 +256,7 @@ def unguarding_notes(registry: Registry, scenario: Scenario, variants: Sequence[
             what = f"{len(labels)} of {thread}'s steps ({labels[0]!r} to {labels[-1]!r})"
             verb = "they now run"
         notes.append(f"{name} moves {what} out of {test!r}: {verb} whichever way that test goes")
-    return notes
+    return [*notes, *dict.fromkeys(left)]
 
 
 def variant_overlaps(registry: Registry, scenario: Scenario, variants: Sequence[str]) -> list[str]:
@@ -341,7 +355,10 @@ def program_changes(correct: KernelModel, changed: KernelModel) -> list[Change]:
         for name, (old, _new) in programs.items()
     }
     return [
-        _unguarded(_swapped(change, was_of, places[change.thread]), *programs[change.thread])
+        _goto_left(
+            _unguarded(_swapped(change, was_of, places[change.thread]), *programs[change.thread]),
+            *programs[change.thread],
+        )
         for change in changes
     ]
 
@@ -357,6 +374,27 @@ def _swapped(change: Change, was_of: Mapping[int, Step], place: Mapping[int, int
     if follower is None or place.get(id(follower), -1) >= place.get(id(change.was), -1):
         return attrs.evolve(change, next=None)
     return change
+
+
+def _gotos_after(program: Program, step: Step) -> tuple[str, ...]:
+    """The labels of the ``op.goto`` jumps right after ``step``."""
+    items = program.items
+    at = next(k for k, item in enumerate(items) if item is step) + 1
+    found = []
+    while at < len(items) and isinstance(jump := items[at], Jump):
+        found.append(label_name(jump.target))
+        at += 1
+    return tuple(found)
+
+
+def _goto_left(change: Change, old: Program, new: Program) -> Change:
+    """``change`` with the goto a moved step left behind, if any."""
+    if change.kind != "moved" or change.was is None:
+        return change
+    before = _gotos_after(old, change.was)
+    if not before or _gotos_after(new, change.step) == before:
+        return change
+    return attrs.evolve(change, left_goto=before[0])
 
 
 def _unguarded(change: Change, old: Program, new: Program) -> Change:

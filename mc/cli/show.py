@@ -134,6 +134,7 @@ def show_command(
                         **({} if c.before is None else {"before": c.before.label}),
                         **({} if c.next is None else {"right_before": c.next.label}),
                         **({"unguarded": list(c.unguarded)} if c.unguarded else {}),
+                        **({} if c.left_goto is None else {"left_goto": c.left_goto}),
                     }
                     for c in changes
                 ]
@@ -226,6 +227,11 @@ def show_command(
                 for test in change.unguarded:
                     click.echo(
                         f"                 no longer under  {test}: it runs whichever way that goes"
+                    )
+                if change.left_goto is not None:
+                    click.echo(
+                        f"                 without the goto {change.left_goto} after it, "
+                        "which stays: it goes on to the step after it"
                     )
 
 
