@@ -673,7 +673,7 @@ def test_a_flag_variant_s_own_order_gets_no_note(vfsmc: Run) -> None:
 
 
 GOTO_LEFT_BEHIND = """
-from mc.dsl import Invocation, Op, Program, operation, scenario, variant
+from mc.dsl import Invocation, Op, Program, operation, scenario, state_expr, variant
 
 
 def put(scratch, slot, value):
@@ -683,16 +683,24 @@ def put(scratch, slot, value):
 @operation(models="an early return past a recheck")
 def early(op: Op) -> None:
     flag = op.world.shared_slot("flag", 0)
-    op.effect("recheck()", put, flag, 1)
+    beyond = state_expr("beyond", lambda s: s[flag] == 1, reads=[flag])
+    with op.when(beyond, "if (index >= max_idx) /* recheck */"):
+        op.effect("return VM_FAULT_SIGBUS", put, flag, 3)
+        op.goto("out")
     op.effect("return ret", put, flag, 2)
     op.goto("out")
-    op.effect("cleanup()", put, flag, 3)
+    op.effect("cleanup()", put, flag, 4)
     op.label("out")
 
 
 @variant("return-first", "the return moved above the recheck")
 def return_first(program: Program, invocation: Invocation) -> Program:
-    return program.move_before("return ret", "recheck()")
+    return program.move_before("return ret", "if (index >= max_idx) /* recheck */")
+
+
+@variant("swapped-pair", "the recheck's return and the plain return swapped")
+def swapped_pair(program: Program, invocation: Invocation) -> Program:
+    return program.swap("return VM_FAULT_SIGBUS", "return ret")
 
 
 scenario("g/early", "an early return", tree=[], threads=[early()])
@@ -702,8 +710,11 @@ scenario("g/early", "an early return", tree=[], threads=[early()])
 def test_a_step_moved_without_the_goto_after_it_is_said(vfsmc: Run) -> None:
     """A move takes a step's following goto only with a block that jumps
     there: moved alone, the step goes on to the step after it.  show and
-    check of a user's variant say so."""
+    check of a user's variant say so; of two steps swapped, each still
+    followed by a goto to the same label, neither says anything."""
     Path("goto_left.py").write_text(GOTO_LEFT_BEHIND)
+    swapped = vfsmc("show", "goto_left.py:g/early", "-V", "swapped-pair")
+    assert "T1 moved" in swapped.output and "without the goto" not in swapped.output
     shown = vfsmc("show", "goto_left.py:g/early", "-V", "return-first")
     assert shown.exit_code == 0, shown.output
     assert "without the goto out after it, which stays" in shown.output, shown.output

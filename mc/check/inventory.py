@@ -376,25 +376,43 @@ def _swapped(change: Change, was_of: Mapping[int, Step], place: Mapping[int, int
     return change
 
 
-def _gotos_after(program: Program, step: Step) -> tuple[str, ...]:
-    """The labels of the ``op.goto`` jumps right after ``step``."""
+def _goto_after(program: Program, step: Step) -> tuple[Jump, frozenset[tuple[object, ...]]] | None:
+    """The ``op.goto`` right after the run of steps (no label or jump
+    between) that holds ``step``, with the steps of that run (``step_key``:
+    two builds make distinct step objects); None when a label or a step
+    comes after the run."""
     items = program.items
-    at = next(k for k, item in enumerate(items) if item is step) + 1
-    found = []
-    while at < len(items) and isinstance(jump := items[at], Jump):
-        found.append(label_name(jump.target))
-        at += 1
-    return tuple(found)
+    at = next(k for k, item in enumerate(items) if item is step)
+    start = at
+    while start > 0 and isinstance(items[start - 1], Step):
+        start -= 1
+    end = at
+    while end + 1 < len(items) and isinstance(items[end + 1], Step):
+        end += 1
+    if end + 1 >= len(items) or not isinstance(jump := items[end + 1], Jump):
+        return None
+    run = items[start : end + 1]
+    return jump, frozenset(step_key(item) for item in run if isinstance(item, Step))
 
 
 def _goto_left(change: Change, old: Program, new: Program) -> Change:
-    """``change`` with the goto a moved step left behind, if any."""
+    """``change`` with the goto a moved step left behind: the one that
+    ended the run of steps it came in, when the steps after it in the new
+    program, of that run, end otherwise (it moved out of the run; two
+    steps of one run swapped keep its goto)."""
     if change.kind != "moved" or change.was is None:
         return change
-    before = _gotos_after(old, change.was)
-    if not before or _gotos_after(new, change.step) == before:
+    found = _goto_after(old, change.was)
+    if found is None:
         return change
-    return attrs.evolve(change, left_goto=before[0])
+    jump, run = found
+    items = new.items
+    at = next(k for k, item in enumerate(items) if item is change.step) + 1
+    while at < len(items) and isinstance(step := items[at], Step) and step_key(step) in run:
+        at += 1
+    if at < len(items) and isinstance(after := items[at], Jump) and after.target == jump.target:
+        return change
+    return attrs.evolve(change, left_goto=label_name(jump.target))
 
 
 def _unguarded(change: Change, old: Program, new: Program) -> Change:
