@@ -292,6 +292,20 @@ def test_ctrl_c_over_workers_kills_a_worker_stuck_past_the_time_limit(tmp_path: 
     assert json.loads(out)["verdict"] == "INCOMPLETE" and "Traceback" not in err
 
 
+def _python(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """This Python run with ``args`` in ``folder``, importing this vfsmc,
+    its output captured as text (two minutes at most)."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
 def test_ctrl_c_while_importing_exits_130_without_a_traceback(tmp_path: Path) -> None:
     program = (
         "import sys\n"
@@ -303,15 +317,7 @@ def test_ctrl_c_while_importing_exits_130_without_a_traceback(tmp_path: Path) ->
         "from mc.cli.launch import run\n"
         "run()\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", program, "list"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    done = _python(tmp_path, "-c", program, "list")
     assert done.returncode == 130
     assert done.stderr == "vfsmc: error: interrupted\n"
 
@@ -468,14 +474,8 @@ def test_a_model_file_that_closes_standard_output_is_named(tmp_path: Path) -> No
     """A model file that closes standard output leaves vfsmc nowhere to
     print: that is the file's error, one line naming it, exit 2."""
     (tmp_path / "closes.py").write_text("import sys\nsys.stdout.close()\n")
-    done = subprocess.run(
-        [sys.executable, "-m", "mc", "check", "dirops/opposite-renames", "--models", "closes.py"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    done = _python(
+        tmp_path, "-m", "mc", "check", "dirops/opposite-renames", "--models", "closes.py"
     )
     assert done.returncode == 2, done.stderr
     assert done.stderr == "vfsmc: error: closes.py: closes standard output, where vfsmc prints\n"
