@@ -12,7 +12,7 @@ from mc.check import checkable, inventory, lockorder, usermodels
 from mc.check.registry import with_files
 from mc.cli.errors import echo_json, message_of, one_line_errors, say
 from mc.cli.exit_codes import EXIT_USAGE
-from mc.cli.options import models_option, time_limit_option, variant_option
+from mc.cli.options import models_option, no_scenario_starting, time_limit_option, variant_option
 from mc.dsl.scenario import Registry
 from mc.engine.explore import Options
 from mc.kernel.world import ModelError
@@ -55,9 +55,7 @@ def lockorder_command(
     documented = lockorder.load_documented().declared_by(reg.lock_orders)
     names = sorted(name for name in reg.scenarios if name.startswith(prefix))
     if not names:
-        raise ValueError(
-            f"no scenario starts with {prefix!r} (one a model file declares needs --models FILE)"
-        )
+        raise ValueError(no_scenario_starting(prefix))
     for name in variants:
         reg.variant(name)
     broken = _not_building(reg, names)

@@ -144,6 +144,12 @@ def time_limit_option(help_text: str) -> Callable[[F], F]:
     return click.option("--time-limit", type=Seconds(), help=help_text)
 
 
+def no_scenario_starting(prefix: str) -> str:
+    """What a command filtering scenarios by ``prefix`` says when none is
+    left."""
+    return f"no scenario starts with {prefix!r} (one a model file declares needs --models FILE)"
+
+
 WORKERS_PER_CORE = 4
 """How many worker processes a command may have per core of this machine."""
 

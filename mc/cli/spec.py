@@ -22,7 +22,7 @@ import click
 
 from mc.atomic_write import stream_of, write_atomically
 from mc.cli.errors import echo_json, one_line_errors, wrote
-from mc.cli.options import in_existing_directory, models_option
+from mc.cli.options import in_existing_directory, models_option, no_scenario_starting
 from mc.dsl.scenario import UnknownName
 from mc.project import SPECS
 from mc.spec import conformance, coverage, diff, importer, lint, toml_writer, vocabulary
@@ -460,9 +460,7 @@ def check_command(
     shipped = with_files(models)
     chosen = sorted(name for name in shipped.scenarios if name.startswith(prefix))
     if not chosen:
-        raise click.UsageError(
-            f"no scenario starts with {prefix!r} (one a model file declares needs --models FILE)"
-        )
+        raise click.UsageError(no_scenario_starting(prefix))
     found = check_rules(shipped, _load_any(new, known), known, chosen)
     if as_json:
         report = {

@@ -226,13 +226,12 @@ class KernelModel(Model[State, Action]):
         a register of another thread (through an expression, ``op.published``,
         or a ``touches`` declaration): it is no local step, so the other
         thread may write that register between it and the step before it."""
-        private = [regions.own for regions in self._thread_regions]
-        everyone = _union(private)
         return [
             [
-                bool(compiled.registers_read - thread.registers)
-                or (declared is not None and bool(declared.reads & everyone & ~private[tid]))
-                for compiled, declared in zip(thread.steps, self._declared[tid], strict=True)
+                bool(compiled.registers_read - thread.registers) or bool(declared)
+                for compiled, declared in zip(
+                    thread.steps, self._foreign_declared[tid], strict=True
+                )
             ]
             for tid, thread in enumerate(self.threads)
         ]
@@ -267,17 +266,25 @@ class KernelModel(Model[State, Action]):
             for thread, regions in zip(self.threads, self._thread_regions, strict=True)
         ]
 
+    @functools.cached_property
+    def _foreign_declared(self) -> list[list[int]]:
+        """For each thread and program counter, the private slots of other
+        threads the ``touches`` declaration of the effect there says it
+        reads."""
+        private = [regions.own for regions in self._thread_regions]
+        everyone = _union(private)
+        return [
+            [
+                0 if footprint is None else footprint.reads & everyone & ~private[tid]
+                for footprint in declared
+            ]
+            for tid, declared in enumerate(self._declared)
+        ]
+
     def _declared_foreign_reads(self) -> int:
         """The registers of other threads the steps' ``touches``
         declarations say they read."""
-        private = [regions.own for regions in self._thread_regions]
-        everyone = _union(private)
-        found = 0
-        for tid, declared in enumerate(self._declared):
-            for footprint in declared:
-                if footprint is not None:
-                    found |= footprint.reads & everyone & ~private[tid]
-        return found
+        return _union(mask for masks in self._foreign_declared for mask in masks)
 
     def _lock_slots_read(self) -> int:
         """The lock slots steps other than lock steps say they read (an
