@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from mc.dsl.folio import find_folio, folio_ref, hold_folio, new_folio, put_folio, wait_locked
 from mc.dsl.operation import Op, caller_source
+from mc.dsl.scenario import flag_variant
 from mc.dsl.steps import EffectStep
 from mc.dsl.symbolic_steps import fork_compute
 from mc.kernel.expr import Eval, Expr, all_of, any_of, const, not_
@@ -93,6 +94,14 @@ model has (of ``VM_FAULT_ERROR``, SIGBUS): a ``->fault`` result with one
 of them ends the fault with it."""
 MKWRITE_ENDS = VM_FAULT_SIGBUS | VM_FAULT_NOPAGE
 """``VM_FAULT_ERROR | VM_FAULT_NOPAGE`` of the bits the model has."""
+
+NO_FAULT_AROUND = "no-fault-around"
+flag_variant(
+    NO_FAULT_AROUND,
+    "should_fault_around() is false (fault_around_bytes set to PAGE_SIZE in debugfs, a VMA "
+    "registered with userfaultfd, or vm_operations without ->map_pages): a read fault goes "
+    "to ->fault directly, without filemap_map_pages() first",
+)
 
 
 def _dropped_mmap(op: Op, mm: Mm) -> Expr:
@@ -439,12 +448,14 @@ def call_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at: st
 
 
 def do_read_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at: str) -> None:
-    """``do_read_fault()``: fault-around first; else ``->fault`` and a
-    read-only pte."""
+    """``do_read_fault()``: fault-around first when ``should_fault_around()``
+    (always, but under the flag ``no-fault-around``); else ``->fault`` and
+    a read-only pte."""
     done = f"read_fault_done{at}"
-    mapped = map_pages(op, mm, mapping, page, at)
-    with op.when(is_true(mapped), "if (ret) return ret /* fault-around mapped it */"):
-        op.goto(done)
+    if not op.variant(NO_FAULT_AROUND):
+        mapped = map_pages(op, mm, mapping, page, at)
+        with op.when(is_true(mapped), "if (ret) return ret /* fault-around mapped it */"):
+            op.goto(done)
     call_fault(op, mm, mapping, page, result, at)
     with op.when(
         vm_fault_has(op.reg(result), FAULT_ENDS),
@@ -625,7 +636,7 @@ def fault_under_vma_lock(
         render=render_pte,
     )
     with op.when(_pte_none(orig), "if (pte_none(vmf->orig_pte)) return do_fault(vmf)"):
-        if not write:
+        if not write and not op.variant(NO_FAULT_AROUND):
             mapped = map_pages(op, mm, mm.mapping, page, f"{at}.vma")
             with op.when(is_true(mapped), "do_read_fault(): if (ret) return ret /* mapped */"):
                 vma_lock.unlock(

@@ -63,10 +63,11 @@ vma-lock-under-i-mmap; release-dquot-locks-before-handle deadlocks with
 four threads (bench/scale/quota.py), more than a shipped scenario has."""
 
 
-FILESYSTEM_CHOICES = {"ext4-set-takes-xattr-sem", "reclaim-writes"}
-"""Variants that make a shipped body one filesystem's (ext4's ->set under
-its xattr_sem, ext2's ->writepage writing from reclaim) rather than break
-the protocol: a change of one's own is checked with them, and they break
+FILESYSTEM_CHOICES = {"ext4-set-takes-xattr-sem", "reclaim-writes", "no-fault-around"}
+"""Variants that make a shipped body one filesystem's or one system's
+(ext4's ->set under its xattr_sem, ext2's ->writepage writing from
+reclaim, read faults without fault-around) rather than break the
+protocol: a change of one's own is checked with them, and they break
 nothing alone."""
 
 
