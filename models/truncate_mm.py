@@ -21,7 +21,7 @@ from mc.dsl.operation import Op
 from mc.dsl.symbolic_steps import fork_effect
 from mc.kernel.expr import Eval, Expr, const
 from mc.kernel.locks import SHARED
-from mc.kernel.mm import Mm, zap
+from mc.kernel.mm import Mm, zap_clean, zap_dirty
 from mc.kernel.pagecache import (
     PAGE_SIZE,
     PG_DIRTY,
@@ -59,23 +59,31 @@ def render_partials(partials: tuple[Partial, ...] | None) -> str:
     return "; ".join(f"page {i} bytes [{start}, {end})" for i, start, end in partials)
 
 
-def _dirty_method(scratch: Scratch, mapping: Mapping, page: Page) -> int:
-    return blockfs.dirty_folio_method(scratch, mapping, page)
+def _zap_dirty_method(scratch: Scratch, mm: Mm, page: Page) -> int:
+    if not zap_dirty(scratch, mm, page.index):
+        return 0
+    return blockfs.dirty_folio_method(scratch, mm.mapping, page)
 
 
 def zap_ptes(op: Op, mm: Mm, indices: Expr, label: str, name: str) -> None:
     """``zap_pte_range()`` over the pages in register ``indices``: clear
     their ptes; a dirty one marks its folio dirty (``folio_mark_dirty()``
-    -> ``->dirty_folio``, under the page-table lock in the kernel)."""
-    dirty = op.compute(name, label, zap, mm, indices, render=render_indices)
+    -> ``->dirty_folio``), in the kernel under the page-table lock with
+    the pte cleared.  Here a dirty pte mapping its cached folio is cleared
+    in the step of that call (``mc.kernel.mm.zap_clean``, ``zap_dirty``),
+    so that writeback never finds the folio clean and unmapped before its
+    dirt arrives; when writeback cleaned the pte meanwhile, the call
+    dirties nothing."""
+    dirty = op.compute(name, label, zap_clean, mm, indices, render=render_indices)
     for page in mm.mapping.pages:
         with op.when(holds(dirty, page.index), f"if (pte_dirty(ptent)) /* {page} */"):
             op.call(
                 "address_space_operations.dirty_folio",
-                _dirty_method,
-                mm.mapping,
+                _zap_dirty_method,
+                mm,
                 page,
-                label="folio_mark_dirty(folio): mapping->a_ops->dirty_folio(mapping, folio)",
+                label="ptep_get_and_clear_full(); folio_mark_dirty(folio): "
+                "mapping->a_ops->dirty_folio(mapping, folio)",
                 roles={"mapping": mm.mapping, "folio": page},
                 sleeps=False,
             )
