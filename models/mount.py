@@ -59,7 +59,7 @@ from mc.kernel.inode_life import (
     set_bits,
 )
 from mc.kernel.mm import UNMOUNTER, refuse_mapping_beside_umount
-from mc.kernel.pagecache import File, Mapping
+from mc.kernel.pagecache import File, Mapping, pagecache
 from mc.kernel.superblock import SB_UNFROZEN, frozen_is, metadata_slot
 from mc.kernel.world import DONE, World, touches, yes_no
 from mc.models.inode import evict, iput, mark_inode_dirty, part_of, writeback_single_inode
@@ -275,6 +275,7 @@ def sync_filesystem_with_inode(op: Op, mapping: Mapping) -> None:
     ``inode_sleep_on_writeback()``), ``->sync_fs(sb, 1)``, after
     ``WARN_ON(!rwsem_is_locked(&sb->s_umount))`` (``assert_s_umount_held``)."""
     assert_s_umount_held(op)
+    pagecache(op.world).cover_superblock(f"{op.thread.name}'s sync_inodes_sb()", only=mapping)
     part = inode_life(op.world, mapping.path)
     call_sync_fs(op, 0)
     op.wait_until(

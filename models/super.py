@@ -54,7 +54,7 @@ from typing import Any
 from mc.dsl import EXCL, SHARED, Cite, E, Op, Scratch, flag_variant, is_error, not_, operation
 from mc.kernel.expr import Expr
 from mc.kernel.locks import Kind, Mode
-from mc.kernel.pagecache import File, Mapping
+from mc.kernel.pagecache import File, Mapping, pagecache
 from mc.kernel.superblock import (
     FREEZE_HOLDER_KERNEL,
     FREEZE_HOLDER_USERSPACE,
@@ -210,13 +210,28 @@ def sync_inodes_sb(op: Op, mapping: Mapping) -> None:
     ``->sync_fs``; ``mc.models.mount.sync_filesystem_with_inode`` has
     them).  The WARN_ON is a lock-protocol error unless the thread holds
     s_umount (the kernel's asks only that someone does; every caller
-    holds it itself)."""
+    holds it itself).  It writes back the file it is given, then every
+    other file with a page cache when its thread is built; a file first
+    used by a thread listed after it is refused
+    (``PageCache.cover_superblock``)."""
     assert_s_umount_held(op)
+    what = f"{op.thread.name}'s sync_inodes_sb()"
+    mappings = [mapping] + [
+        m for m in pagecache(op.world).cover_superblock(what) if m is not mapping
+    ]
     do_writepages(op, mapping, sync_all=True)
+    for other in mappings[1:]:
+        op.run(_write_all_pages, other)
     s_sync_lock = op.world.shared_lock("s_sync_lock", Kind.MUTEX)
     op.lock(s_sync_lock, EXCL, "wait_sb_inodes(): mutex_lock(&sb->s_sync_lock)")
     fdatawait(op, mapping)
+    for other in mappings[1:]:
+        op.run(fdatawait, other)
     op.unlock(s_sync_lock, "mutex_unlock(&sb->s_sync_lock)")
+
+
+def _write_all_pages(op: Op, mapping: Mapping) -> None:
+    do_writepages(op, mapping, sync_all=True)
 
 
 def assert_s_umount_held(op: Op) -> None:

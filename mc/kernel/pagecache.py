@@ -294,6 +294,9 @@ class PageCache:
         """The register slots in which threads hold folios of each page."""
         self.pte_refs: list[Callable[[Sequence[Any], Page], Iterable[int]]] = []
         """Functions giving the folio identities ptes map at a page."""
+        self.superblock_wide: tuple[frozenset[int], str] | None = None
+        """The files a writeback of every file of the superblock covers
+        (``sync_inodes_sb()``), and what that writeback is."""
 
     def attach(self, spec: File) -> Mapping:
         """The mapping of ``spec``'s file, laid out on first use."""
@@ -369,7 +372,39 @@ class PageCache:
             pages=tuple(pages),
         )
         self.mappings[inode.ino] = mapping
+        self._refuse_uncovered()
         return mapping
+
+    def cover_superblock(self, what: str, only: Mapping | None = None) -> list[Mapping]:
+        """The mappings ``what``, a writeback of every file of the superblock,
+        covers: those laid out so far, or ``only`` when it is given.  Another
+        file's page cache is refused (a ``ModelError``), now or once it is
+        laid out: the writeback's steps are made already."""
+        mappings = list(self.mappings.values()) if only is None else [only]
+        if self.superblock_wide is None:
+            paths = ", ".join(m.path for m in mappings)
+            covers = (
+                f"the files of the threads listed before it and its own ({paths}): "
+                "{others}, first used by a thread listed after it, would be left out "
+                "(list that thread first)"
+                if only is None
+                else f"{paths} alone (its inode models follow one file): "
+                "{others} has a page cache too"
+            )
+            self.superblock_wide = (
+                frozenset(m.ino for m in mappings),
+                f"{what} writes back every file of the superblock, which here are {covers}",
+            )
+        self._refuse_uncovered()
+        return mappings
+
+    def _refuse_uncovered(self) -> None:
+        if self.superblock_wide is None:
+            return
+        covered, refusal = self.superblock_wide
+        others = [m.path for m in self.mappings.values() if m.ino not in covered]
+        if others:
+            raise ModelError(refusal.replace("{others}", ", ".join(others)))
 
     def add_write(
         self, thread: str, pc: int, page: Page | None, completed: tuple[int, Any] | None = None
