@@ -46,6 +46,7 @@ from mc.kernel.inode_life import (
     I_WILL_FREE,
     InodeLife,
     InodeObject,
+    begin_evict,
     hashed_as,
     inode_life,
     set_bits,
@@ -74,6 +75,13 @@ flag_variant(
     EVICT_NO_WAIT,
     "evict() does not wait for the flusher to finish with the inode "
     "(no inode_wait_for_writeback()) before ->evict_inode",
+)
+EVICT_WAITS_LATE = "writeback-wait-after-evict-inode"
+flag_variant(
+    EVICT_WAITS_LATE,
+    "evict() waits for the flusher to finish with the inode only in end_writeback(), after "
+    "->evict_inode tore it down (2.6.36 to 3.0; 3.1's 'vfs: Move waiting for inode "
+    "writeback from end_writeback() to evict_inode()')",
 )
 LIST_LOCK_INSIDE_I_LOCK = "list-lock-inside-i_lock"
 flag_variant(
@@ -408,6 +416,15 @@ def _unhash(scratch: Scratch, part: InodeLife) -> None:
     scratch[part.hash] = None
 
 
+def _wait_for_writeback(op: Op, inode: InodeObject, call: str) -> None:
+    op.wait_until(
+        not_(state_has(inode, I_SYNC, "inode->i_state & I_SYNC")),
+        f"{call}: while (inode->i_state & I_SYNC) "
+        "__wait_on_bit(wq, &wq_entry, bit_wait, TASK_UNINTERRUPTIBLE)",
+        f"I_SYNC({inode})",
+    )
+
+
 def evict(op: Op, part: InodeLife, mapping: Mapping | None) -> None:
     """``evict()`` of an I_FREEING inode: ``inode_wait_for_writeback()``
     (sleeps while I_SYNC), ``->evict_inode`` (ext4's shape:
@@ -416,13 +433,14 @@ def evict(op: Op, part: InodeLife, mapping: Mapping | None) -> None:
     of ``__wait_on_freeing_inode()``, ``destroy_inode()`` ->
     ``->destroy_inode`` and ``->free_inode``."""
     inode = part.inode
-    if not op.variant(EVICT_NO_WAIT):
-        op.wait_until(
-            not_(state_has(inode, I_SYNC, "inode->i_state & I_SYNC")),
-            "inode_wait_for_writeback(inode): while (inode->i_state & I_SYNC) "
-            "__wait_on_bit(wq, &wq_entry, bit_wait, TASK_UNINTERRUPTIBLE)",
-            f"I_SYNC({inode})",
-        )
+    late = op.variant(EVICT_WAITS_LATE)
+    if not op.variant(EVICT_NO_WAIT) and not late:
+        _wait_for_writeback(op, inode, "inode_wait_for_writeback(inode)")
+    op.effect(
+        "if (op->evict_inode) /* the filesystem tears the inode down: no one else may use it */",
+        begin_evict,
+        inode,
+    )
     op.enter(
         "super_operations.evict_inode",
         _name(inode),
@@ -431,6 +449,8 @@ def evict(op: Op, part: InodeLife, mapping: Mapping | None) -> None:
     )
     if mapping is not None:
         truncate_inode_pages_final(op, mapping, inode)
+    if late:
+        _wait_for_writeback(op, inode, "end_writeback(inode): inode_sync_wait(inode)")
     op.effect(
         "clear_inode(inode): inode->i_state = I_FREEING | I_CLEAR",
         _stage(EVICTED, on=I_CLEAR),

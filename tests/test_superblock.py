@@ -26,6 +26,7 @@ from mc.kernel.device import WRITE, Bio
 from mc.kernel.inode_life import (
     EVICTED,
     InodeLife,
+    begin_evict,
     clean_unmount_violation,
     no_use_after_evict_violation,
     touch,
@@ -39,7 +40,7 @@ from mc.kernel.superblock import (
     find_slot,
     no_write_while_frozen_violation,
 )
-from mc.kernel.world import DONE, Scratch
+from mc.kernel.world import DONE, ModelError, Scratch
 from mc.models.mnt_write import (
     create_want_write,
     link_want_write,
@@ -51,6 +52,9 @@ from mc.models.mnt_write import (
 )
 from mc.models.mount import mount, umount
 from mc.models.super import freeze, thaw
+from mc.models.super_scenarios import FREEZE_PROPERTIES
+from mc.models.truncate import mmap_store, munmap
+from mc.models.writeback import io_completion, write
 
 FROZEN_FILE = File("/f", pages=1, cached=(0,))
 COLD_FILE = File("/f", pages=1)
@@ -183,6 +187,57 @@ def test_use_after_evict_and_clean_unmount_on_hand_built_states(shipped: Registr
     assert message is not None and "metadata" in message
     state[part.inode.on_disk] = state[part.inode.change]
     assert clean_unmount_violation(part, tuple(state)) is None
+
+
+def test_only_the_evicting_thread_uses_an_inode_inside_evict_inode(shipped: Registry) -> None:
+    """From ``->evict_inode``'s start the inode is the evicting thread's
+    until ``clear_inode()``: another thread's use then is a use after
+    evict (the flusher's ``->write_inode`` of 2.6.36 to 3.0)."""
+    model = shipped.build(shipped.scenario("super/umount-vs-writeback"))
+    part = model.world.parts["inode_life"]
+    assert isinstance(part, InodeLife)
+    scratch = Scratch(model.world, model.initial, 0)
+    begin_evict(scratch, part.inode)
+    touch(scratch, part.inode, "truncate_inode_pages_final()")
+    assert no_use_after_evict_violation(part, tuple(scratch.values)) is None
+    other = Scratch(model.world, tuple(scratch.values), 1)
+    touch(other, part.inode, "->write_inode")
+    message = no_use_after_evict_violation(part, tuple(other.values))
+    assert message == f"->write_inode on /f while {model.threads[0].name} is in ->evict_inode"
+
+
+def _checked(threads: tuple[object, ...], tree: tuple[str, ...] = ("/f",)) -> Verdict:
+    registry = shipped_registry()
+    registry.add_scenario(Scenario("super/probe", "test", tree, threads, FREEZE_PROPERTIES))
+    return check_scenario(registry, "super/probe").result.verdict
+
+
+def test_a_store_zapped_by_munmap_is_dirty_before_the_freeze_finds_the_folio_unmapped() -> None:
+    """``zap_pte_range()`` clears a dirty pte and marks its folio dirty
+    under the page-table lock that ``folio_mkclean()``'s walk takes: a
+    freeze's writeback finds the folio mapped, or dirty, never clean and
+    unmapped with the store's dirt still to come (which would leave it
+    dirty while frozen)."""
+    threads = (
+        mmap_store(FROZEN_FILE, 0),
+        munmap(FROZEN_FILE),
+        freeze(FROZEN_FILE),
+        thaw(FROZEN_FILE),
+        io_completion(FROZEN_FILE),
+    )
+    assert _checked(threads) is Verdict.OK
+
+
+def test_a_freeze_writes_back_every_file_of_the_superblock() -> None:
+    """``sync_filesystem()`` writes back every inode of the superblock, not
+    only the file the freeze was given; a file first used by a thread
+    listed after the freeze is refused, not left dirty while frozen."""
+    other = File("/g", pages=1, cached=(0,))
+    tree = ("/f", "/g")
+    ends = (thaw(FROZEN_FILE), io_completion(FROZEN_FILE))
+    assert _checked((write(other, 0), freeze(FROZEN_FILE), *ends), tree) is Verdict.OK
+    with pytest.raises(ModelError, match="/g, first used by a thread listed after it"):
+        _checked((freeze(FROZEN_FILE), write(other, 0), *ends), tree)
 
 
 def test_no_step_label_holds_the_mutant_name_separator(shipped: Registry) -> None:

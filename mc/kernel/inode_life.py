@@ -5,7 +5,7 @@ memory and on disk, and the superblock's end.  Two properties read them:
 
 - ``no-use-after-evict``: no operation touches an inode (a method call on
   it, a reference taken, its metadata written) once ``->evict_inode`` has
-  run on it;
+  begun on it, but the evicting thread until ``clear_inode()``;
 - ``clean-unmount``: when ``->kill_sb`` returns, no inode of the superblock
   is dirty, referenced or under writeback, its metadata and every write to
   its pages are on the device, and no I/O is in flight.
@@ -42,8 +42,14 @@ FLAG_NAMES = (
     (I_WILL_FREE, "I_WILL_FREE"),
     (I_CLEAR, "I_CLEAR"),
 )
-LIVE, EVICTED, DESTROYED, FREED = 0, 1, 2, 3
-STAGES = ("live", "->evict_inode done", "->destroy_inode done", "->free_inode done")
+LIVE, EVICTING, EVICTED, DESTROYED, FREED = 0, 1, 2, 3, 4
+STAGES = (
+    "live",
+    "->evict_inode began",
+    "->evict_inode done",
+    "->destroy_inode done",
+    "->free_inode done",
+)
 NO_USE_AFTER_EVICT = "no-use-after-evict"
 CLEAN_UNMOUNT = "clean-unmount"
 
@@ -69,6 +75,8 @@ class InodeObject:
     """The version of its metadata in memory (bumped by mark_inode_dirty)."""
     on_disk: int
     """The version ``->write_inode`` last wrote."""
+    evictor: int
+    """The thread in ``->evict_inode`` on it (its number), or None."""
 
     def __str__(self) -> str:
         return self.name
@@ -106,6 +114,11 @@ class InodeLife:
             i_lock=world.add_lock(f"i_lock({name})", Kind.SPINLOCK, "i_lock"),
             change=world.add_slot(f"i_version({name})", 1 if dirty else 0, hidden=True),
             on_disk=world.add_slot(f"on-disk inode({name})", 0),
+            evictor=world.add_slot(
+                f"evicting({name})",
+                None,
+                lambda v: "no" if v is None else world.thread_names[v],
+            ),
         )
 
     @property
@@ -141,12 +154,27 @@ def set_bits(scratch: Scratch, inode: InodeObject, on: int = 0, off: int = 0) ->
 
 
 def touch(scratch: Scratch, inode: InodeObject, what: str) -> None:
-    """Record ``what`` as a use of ``inode``: one after ``->evict_inode``
-    is a use after evict."""
-    if scratch[inode.stage] != LIVE and scratch[scratch.world.parts["inode_life"].misuse] is None:
-        scratch[scratch.world.parts["inode_life"].misuse] = (
-            f"{what} on {inode} after {STAGES[scratch[inode.stage]]}"
+    """Record ``what`` as a use of ``inode``: one once ``->evict_inode``
+    began, but by the evicting thread before ``clear_inode()``, is a use
+    after evict."""
+    stage = scratch[inode.stage]
+    if stage == LIVE or (stage == EVICTING and scratch[inode.evictor] == scratch.tid):
+        return
+    misuse = scratch.world.parts["inode_life"].misuse
+    if scratch[misuse] is None:
+        names = scratch.world.thread_names
+        when = (
+            f"while {names[scratch[inode.evictor]]} is in ->evict_inode"
+            if stage == EVICTING
+            else f"after {STAGES[stage]}"
         )
+        scratch[misuse] = f"{what} on {inode} {when}"
+
+
+def begin_evict(scratch: Scratch, inode: InodeObject) -> None:
+    """``->evict_inode`` begins on ``inode`` in this step's thread."""
+    scratch[inode.stage] = EVICTING
+    scratch[inode.evictor] = scratch.tid
 
 
 def hashed_as(part: InodeLife, value: str | None, text: str) -> Expr:
