@@ -216,11 +216,11 @@ scenario("sym/two-reads", "two reads of a hole page", tree=["/f"],
 
 
 def test_two_reads_that_add_a_folio_are_interchangeable(tmp_path: Path) -> None:
-    """A read adds a folio its thread locks: the step names the thread by
-    number (a constant whose text spells it) and the wait for the lock
-    names the thread's register (a bound method of its folio reference);
-    both are renamed, so the reads are interchangeable, and every
-    representative of a reachable state is reachable."""
+    """A read adds a folio its thread locks: the step takes the thread's
+    number from the scratch it runs in (no constant of the program) and the
+    wait for the lock names the thread's register (a bound method of its
+    folio reference), which is renamed, so the reads are interchangeable,
+    and every representative of a reachable state is reachable."""
     (tmp_path / "reads.py").write_text(TWO_READS)
     registry = with_files([tmp_path / "reads.py"])
     model = registry.build(registry.scenario("sym/two-reads"), ())
@@ -231,3 +231,66 @@ def test_two_reads_that_add_a_folio_are_interchangeable(tmp_path: Path) -> None:
     reduced = check_scenario(registry, "sym/two-reads", (), options=options, symmetry=True)
     assert alone.result.verdict is reduced.result.verdict is Verdict.OK
     assert reduced.result.stats.states < alone.result.stats.states
+
+
+FAST_PATH = """\
+from mc.dsl import Op, const, invariant, not_, operation, same, scenario
+
+
+def claim(scratch, owner, me):
+    if scratch[owner] == me:
+        scratch[owner] = None
+        return me
+    return None
+
+
+def tick(scratch, slot):
+    scratch[slot] = scratch[slot] + 1
+
+
+def recheck(scratch, token, me, flag):
+    if token == me:
+        scratch[flag] = 1
+
+
+@invariant("never-flagged", "the owner's recheck never passes", reads=["flag"])
+def never_flagged(model):
+    flag = model.world.shared_slot("flag", 0)
+    return lambda s: "the owner passed its recheck" if s[flag] else None
+
+
+@operation(models="the thread whose number owner holds takes the fast path")
+def contender(op: Op) -> None:
+    owner = op.world.shared_slot("owner", 0)
+    flag = op.world.shared_slot("flag", 0)
+    ticks = op.world.shared_slot("ticks", 0)
+    me = op.thread.tid
+    token = op.compute("token", "token = claim(&owner)", claim, owner, me)
+    op.goto_if(not_(same(token, const(None))), "fast", "if (token) goto fast")
+    op.effect("ticks++", tick, ticks)
+    op.effect("ticks++ again", tick, ticks)
+    op.goto("out")
+    op.label("fast")
+    op.effect("if (token == me) flag = 1", recheck, token, me, flag)
+    op.label("out")
+
+
+scenario("sym/fast-path", "two contenders, the first owns at the start", tree=[],
+         threads=[contender(), contender()], properties=["never-flagged"])
+"""
+
+
+def test_threads_whose_programs_hold_their_own_numbers_are_not_interchangeable(
+    tmp_path: Path,
+) -> None:
+    """A program given its thread's number as a constant may store it in
+    data (an owner field), where no permutation renames it: the two
+    contenders differ only by that number and are not grouped, and
+    ``--symmetry`` finds the violation the search without it finds."""
+    (tmp_path / "fast.py").write_text(FAST_PATH)
+    registry = with_files([tmp_path / "fast.py"])
+    model = registry.build(registry.scenario("sym/fast-path"), ())
+    assert interchangeable(model) == []
+    for use in (False, True):
+        outcome = check_scenario(registry, "sym/fast-path", (), symmetry=use)
+        assert outcome.result.verdict is Verdict.VIOLATED

@@ -171,16 +171,16 @@ def new_folio(op: Op, mapping: Mapping, page: Page, label: str) -> tuple[FolioRe
         label,
         _add,
         page,
-        op.thread.tid,
         ref.slot,
         result=result,
     )
     return ref, Expr(name, lambda _w: lambda s: bool(s[result]), local=True)
 
 
-def _add(scratch: Scratch, page: Page, tid: int, slot: int) -> bool:
+def _add(scratch: Scratch, page: Page, slot: int) -> bool:
     scratch[slot] = None
-    return add_folio(scratch, page, tid, slot)
+    assert scratch.tid is not None
+    return add_folio(scratch, page, scratch.tid, slot)
 
 
 def hold_folio(op: Op, page: Page, ident: Expr, label: str) -> FolioRef:

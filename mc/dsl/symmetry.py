@@ -5,9 +5,14 @@ representative of a state under their permutations (for
 Two threads are interchangeable when they run the same operation with the
 same arguments, built alike (the same variant transforms, variants asked
 about and replaced bodies), and the second's program is the first's with
-the first thread's private slots, number and name renamed to its own
-(``alike``: a write that stores its own data version is not the same
-program as another write of the page).  A thread that allocates an object
+the first thread's private slots and name renamed to its own (``alike``:
+a write that stores its own data version is not the same program as
+another write of the page).  A program that holds its thread's number as
+a constant (``op.thread.tid`` given to a step) is the same as no other
+thread's: the number could be stored anywhere in data, where no
+permutation renames it; a step that needs the number of the thread
+running it reads ``scratch.tid``, which names the thread in lock values
+only in the shipped models.  A thread that allocates an object
 of its own (a create's new inode) is interchangeable with none: swapping
 it would mean swapping the objects too, which is not done.
 
@@ -63,7 +68,7 @@ Representative = Callable[[State], tuple[State, tuple[int, ...]]]
 def interchangeable(model: KernelModel) -> list[list[int]]:
     """The groups (two threads or more) of interchangeable threads: each
     thread's program equals the first one's of its group once the first
-    thread's private slots, number and name are renamed to its own
+    thread's private slots and name are renamed to its own
     (``alike``), and no other thread reads a register of one of them
     (``op.published``, a ``touches`` declaration): a program that reads
     T1's register and not T2's tells them apart."""
@@ -107,7 +112,6 @@ def _renaming(first: Thread, other: Thread) -> dict[object, object]:
     mapping: dict[object, object] = {
         first.slots.pc: other.slots.pc,
         first.slots.ret: other.slots.ret,
-        first.slots.tid: other.slots.tid,
         first.name: other.name,
     }
     for mine, theirs in zip(sorted(first.registers), sorted(other.registers), strict=True):
@@ -119,10 +123,10 @@ def alike(first: object, other: object, renaming: dict[object, object]) -> bool:
     """Whether ``other`` is ``first`` with the integers and strings of
     ``renaming`` renamed (its one string key is the first thread's name,
     which is also replaced inside strings, and a string of digits is the
-    integer it spells, as a constant's text spells its value, a thread's
-    number): attrs objects field by field, containers item by item,
-    functions by their code and the values they close over, bound methods
-    by their function and object, anything else by equality."""
+    integer it spells, as a constant's text spells its value): attrs
+    objects field by field, containers item by item, functions by their
+    code and the values they close over, bound methods by their function
+    and object, anything else by equality."""
     seen: set[tuple[int, int]] = set()
     name, renamed = next(
         (key, str(value)) for key, value in renaming.items() if isinstance(key, str)
