@@ -20,7 +20,7 @@ from mc.dsl.wait_steps import SectionStep
 from mc.engine.explore import Options, Search
 from mc.engine.result import Verdict
 from mc.kernel.locks import Kind, Lock
-from mc.kernel.world import Scratch
+from mc.kernel.world import ModelError, Scratch
 from mc.trace import text
 
 TREE = ("/a",)
@@ -74,6 +74,21 @@ def sleeper(op: Op) -> None:
     op.interrupt_return()
 
 
+@operation(
+    models="spin_lock_irq(&B); if (spin_trylock(&dev_lock)) spin_unlock(&dev_lock); "
+    "spin_unlock_irq(&B)",
+    describe=lambda irq: f"nested({irq})",
+)
+def nested(op: Op, irq: bool | None) -> None:
+    outer = op.world.shared_lock("B", Kind.SPINLOCK)
+    inner = _dev_lock(op, irqs_off=True)
+    op.lock(outer, irq=True)
+    op.trylock(inner, "skip", "if (spin_trylock(&dev_lock))", irq=irq)
+    op.unlock(inner, irq=irq)
+    op.label("skip")
+    op.unlock(outer, irq=True)
+
+
 def _registry(*threads: Any) -> Registry:
     registry = base()
     registry.add_scenario(Scenario("test/irq", "test", TREE, tuple(threads)))
@@ -101,6 +116,32 @@ def test_spin_lock_irq_keeps_the_interrupt_away_and_passes() -> None:
     assert outcome.result.verdict is Verdict.OK
     model, states = _states(_registry(holder(True), handler()))
     assert _landings(model, states) == {None, IDLE_CPU}
+
+
+@pytest.mark.parametrize("irq", [None, True, False])
+def test_a_trylock_counts_as_a_lock_held_with_interrupts_off(irq: bool | None) -> None:
+    """A trylock under ``spin_lock_irq(&B)`` and its release leave the
+    interrupts off until B's release, however the inner lock's ``irq=`` is
+    given (declared ``irqs_off``, or said): a handler never lands on the
+    thread."""
+    model, states = _states(_registry(nested(irq), handler()))
+    assert _landings(model, states) == {None, IDLE_CPU}
+    assert check_scenario(_registry(nested(irq), handler()), "test/irq").result.verdict is (
+        Verdict.OK
+    )
+
+
+@operation(models="spin_lock(&dev_lock) with its release as spin_unlock_irq()")
+def unpaired(op: Op) -> None:
+    lock = _dev_lock(op)
+    op.lock(lock, irq=False)
+    op.unlock(lock, irq=True)
+
+
+def test_a_release_unlike_every_acquisition_of_its_lock_is_refused() -> None:
+    registry = _registry(unpaired(), handler())
+    with pytest.raises(ModelError, match=r"T1 releases dev_lock at .* interrupts off, and takes"):
+        registry.build(registry.scenario("test/irq"))
 
 
 def test_a_lock_declared_irqs_off_disables_interrupts_without_a_word() -> None:

@@ -68,12 +68,13 @@ from mc.dsl.steps import (
     Regions,
     Step,
     UnlockStep,
+    disables_irqs,
 )
-from mc.dsl.wait_steps import SectionStep
+from mc.dsl.wait_steps import SectionStep, TryLockStep
 from mc.engine.model import Footprint
 from mc.kernel.expr import LockExpr, State
 from mc.kernel.locks import Kind, holds_test
-from mc.kernel.world import DONE, World
+from mc.kernel.world import DONE, ModelError, World
 from mc.trace.events import Event
 
 SPINNING = (Kind.SPINLOCK, Kind.SEQLOCK)
@@ -110,6 +111,36 @@ class Interrupts:
         """Whether every handler lands on an idle CPU: no thread ever holds
         a spinning lock between two of its steps."""
         return self.landable is not None and not self.landable
+
+    def refuse_unpaired_irqs(self, programs: Mapping[int, Iterable[Step]]) -> None:
+        """A ``ModelError`` when a thread releases a lock it takes itself as
+        taken with interrupts off (``irq``, or as the lock is declared) and
+        takes it only with them on, or the other way round: the count of
+        locks held with interrupts off would enable them while another
+        such lock is still held, or never."""
+        names = self.world.thread_names
+        for tid, steps in programs.items():
+            taken: dict[str, set[bool]] = {}
+            released: dict[str, list[tuple[bool, str]]] = {}
+            for step in steps:
+                lock = getattr(step, "lock", None)
+                if not isinstance(lock, LockExpr) or lock.fixed is None:
+                    continue
+                off = disables_irqs(getattr(step, "irq", None), lock.fixed)
+                if isinstance(step, LockStep | TryLockStep):
+                    taken.setdefault(lock.fixed.name, set()).add(off)
+                elif isinstance(step, UnlockStep):
+                    released.setdefault(lock.fixed.name, []).append((off, step.label))
+            for name, releases in released.items():
+                for off, label in releases:
+                    if name in taken and off not in taken[name]:
+                        said = "off" if off else "on"
+                        raise ModelError(
+                            f"{names[tid]} releases {name} at {label!r} as a lock taken with "
+                            f"interrupts {said}, and takes it only with them "
+                            f"{'on' if off else 'off'}: give the release the irq= of the "
+                            "acquisition"
+                        )
 
     def note_landable(self, programs: Mapping[int, Iterable[Step]]) -> None:
         """Record which threads of ``programs`` (by thread) may hold a

@@ -1942,9 +1942,9 @@ def build_threads(
             )
             for entry in built
         ]
-        part.note_landable(
-            {entry[0].tid: entry[2].steps for entry in built if entry[0].tid not in handlers}
-        )
+        programs = {entry[0].tid: entry[2].steps for entry in built if entry[0].tid not in handlers}
+        part.refuse_unpaired_irqs(programs)
+        part.note_landable(programs)
     threads = [
         Thread(
             slots,

@@ -689,9 +689,14 @@ class Op:
         unheld: Callable[[World], str] | None = None,
     ) -> Step:
         """Sleep until ``cond`` holds; ``resource`` names what is awaited.
-        ``woken_by_holders``: only a wake-up from one of ``holders`` ends the
-        wait, so with none left a deadlock is a lost wake-up.  ``unheld``
-        says what the scenario lacks when no thread could end the wait."""
+        The wait ends in any state where ``cond`` holds, as if whoever made
+        it true woke the sleeper: a waker that changes the condition and
+        forgets ``wake_up()`` is not seen by the condition alone (give the
+        wake-up a slot of its own that the waker sets, and wait for both).
+        ``woken_by_holders``: ``holders`` are the wakers, so a deadlock with
+        none of them left is reported as a lost wake-up rather than a wait
+        for them.  ``unheld`` says what the scenario lacks when no thread
+        could end the wait."""
         return self.emit(
             WaitStep(
                 label=label,
@@ -763,8 +768,10 @@ class Op:
         label: str,
         mode: Mode = Mode.EXCL,
         tag: str | Sequence[str] | None = None,
+        irq: bool | None = None,
     ) -> Step:
-        """``if (!trylock(lock)) goto fail``."""
+        """``if (!trylock(lock)) goto fail``; ``irq`` as ``op.lock``'s (a
+        lock taken so is held with interrupts off until its release)."""
         return self.emit(
             TryLockStep(
                 label=label,
@@ -773,6 +780,7 @@ class Op:
                 lock=as_lock(lock),
                 target=self._scope + fail,
                 mode=mode,
+                irq=irq,
             )
         )
 

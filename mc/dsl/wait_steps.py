@@ -24,6 +24,7 @@ from mc.dsl.steps import (
     Wait,
     _checked_condition,
     _checked_mode,
+    disables_irqs,
     lock_resolver,
     moving_fire,
     never_blocks,
@@ -50,8 +51,9 @@ class WaitStep(Step):
     holders: Holders | None = attrs.field(default=None, eq=False)
     """Who must act before the condition can hold (for waits-for graphs)."""
     woken_by_holders: bool = False
-    """Only a wake-up from a holder ends the wait, so a wait whose holders
-    are all gone is a lost wake-up (reported so, not as a wait for them)."""
+    """The holders are the wakers, so a wait whose holders are all gone is a
+    lost wake-up (reported so, not as a wait for them).  The wait itself
+    ends wherever ``cond`` holds (``op.wait_until``)."""
     unheld: Callable[[World], str] | None = attrs.field(default=None, eq=False)
     """What the scenario lacks when no thread could end the wait (the
     thread that completes bios), if the world says so."""
@@ -172,11 +174,15 @@ class SectionStep(EffectStep):
 @attrs.frozen(kw_only=True)
 class TryLockStep(Step):
     """``if (!trylock(lock)) goto target``: take ``lock`` when it is free,
-    else jump without waiting."""
+    else jump without waiting.  ``irq`` as ``LockStep``'s: a lock taken
+    with interrupts off (``spin_trylock_irq``, or one declared
+    ``irqs_off``, as ``xa_trylock``) counts as held with them off until
+    its release."""
 
     lock: LockExpr
     target: str
     mode: Mode = attrs.field(default=Mode.EXCL, validator=_checked_mode)
+    irq: bool | None = None
 
     @property
     def branches(self) -> bool:
@@ -187,12 +193,13 @@ class TryLockStep(Step):
         return self.target
 
     def footprint(self, regions: Regions) -> Footprint:
-        return regions.lock(self.lock)
+        return regions.lock(self.lock) | Footprint(0, regions.irqs_off)
 
     @never_blocks
     def compile(self, context: Context) -> Fire:
         lock_of = self.lock.compile(context.world)
         tid, mode, next_pc, fail_pc = context.tid, self.mode, context.next_pc, context.target
+        irqs_off, irq = context.irqs_off, self.irq
         name = context.thread.name
         assert fail_pc is not None
 
@@ -207,6 +214,8 @@ class TryLockStep(Step):
             values = list(state)
             if outcome is Outcome.TAKEN:
                 values[lock.slot] = value
+                if irqs_off is not None and disables_irqs(irq, lock):
+                    values[irqs_off] += 1
                 return (context.advance(values, next_pc),)
             return (context.advance(values, fail_pc),)
 
