@@ -110,3 +110,22 @@ def test_bad_symbols_are_rejected() -> None:
         Symbol("x", 5, 1)
     with pytest.raises(ValueError, match="unknown symbol"):
         Solver([SIZE]).feasible(conjoin(TRUE, lt(POS.var, 1)))
+
+
+@pytest.mark.parametrize("divisor", [-3, -2, 2, 3, None])
+def test_division_and_remainder_round_as_python_does(divisor: int | None) -> None:
+    """The solver's ``//`` and ``%`` are Python's (toward minus infinity),
+    which ``evaluate`` and the models use, for a negative divisor too: for
+    each value of x (and of a symbolic divisor d, when ``divisor`` is
+    None) the quotient and remainder Python gives are the only feasible
+    ones."""
+    x, d = Symbol("x", -7, 7), Symbol("d", -3, -1)
+    solver = Solver([x] if divisor is not None else [x, d])
+    for value in range(-7, 8):
+        for k in [divisor] if divisor is not None else [-3, -2, -1]:
+            path = conjoin(TRUE, eq(x.var, value))
+            by = k if divisor is not None else d.var
+            if divisor is None:
+                path = conjoin(path, eq(d.var, k))
+            for term, expected in ((x.var // by, value // k), (x.var % by, value % k)):
+                assert [taken for taken, _ in solver.split(path, eq(term, expected))] == [True]

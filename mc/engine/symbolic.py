@@ -310,9 +310,21 @@ class Solver:
         left, right = self._encode(item.left), self._encode(item.right)
         if isinstance(item, Compare):
             return COMPARISONS[item.op](left, right)
-        if item.op == "//":
-            return left / right
+        if item.op in ("//", "%"):
+            quotient = self._floor_division(item.right, left, right)
+            return quotient if item.op == "//" else left - right * quotient
         return ARITHMETIC[item.op](left, right)
+
+    def _floor_division(self, divisor: Term, left: Any, right: Any) -> Any:
+        """Python's ``left // right`` (rounding toward minus infinity): z3's
+        integer division rounds so that the remainder is never negative,
+        which is the same for a positive divisor only.  A divisor that may
+        be 0 leaves the quotient unconstrained there, where Python raises."""
+        if isinstance(divisor, Const):
+            if divisor.value == 0:
+                raise ZeroDivisionError(f"{divisor} is a divisor")
+            return left / right if divisor.value > 0 else (-left) / (-right)
+        return self._z3.If(right > 0, left / right, (-left) / (-right))
 
     def _check(self, constraints: Iterable[Cond]) -> Any:
         solver = self._solver()
