@@ -8,10 +8,12 @@ stores fewer states than the same check with it switched off."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from mc.check.checker import check_scenario
+from mc.check.registry import with_files
 from mc.dsl import kernel_model
 from mc.dsl.interrupts import InterruptStep
 from mc.dsl.scenario import Registry
@@ -69,3 +71,58 @@ def test_running_a_step_with_the_one_before_changes_no_verdict(
     found = [o.result.violation.property for o in (chained, apart) if o.result.violation]
     assert len(found) in (0, 2) and len(set(found)) <= 1
     assert chained.result.stats.states < apart.result.stats.states
+
+
+HELD_AT_START = """\
+from mc.dsl import E, SHARED, EXCL, LockKind, Op, invariant, operation, scenario, state_expr
+
+
+def put(scratch, slot, value):
+    scratch[slot] = value
+
+
+@invariant("no-eperm", "no thread returns -EPERM", reads=["returned"])
+def no_eperm(model):
+    rets = [thread.slots.ret for thread in model.threads]
+    return lambda s: "a thread returned -EPERM" if -E.EPERM in [s[r] for r in rets] else None
+
+
+@operation(models="down_read(&R) or mutex_lock(&R); -EPERM if x is not 1 yet; release")
+def reader(op: Op, kind: str) -> None:
+    lock = op.world.shared_lock("R", LockKind[kind])
+    x = op.world.shared_slot("x", 0)
+    op.lock(lock, SHARED if kind == "RWSEM" else EXCL, "down_read(&R)")
+    op.fail_if(state_expr("x != 1", lambda s: s[x] != 1, reads=[x]), E.EPERM, "unlock",
+               "if (x != 1) return -EPERM")
+    op.label("unlock")
+    op.unlock(lock, "up_read(&R)")
+
+
+@operation(models="holds R for writing from the start; x = 1; releases it")
+def writer(op: Op, kind: str) -> None:
+    lock = op.world.shared_lock("R", LockKind[kind])
+    op.effect("x = 1", put, op.world.shared_slot("x", 0), 1)
+    if kind == "RWSEM":
+        op.world.initial[lock.slot] = (op.thread.tid, (), ())
+        op.unlock(lock, "up_write(&R)")
+    else:
+        op.world.initial[lock.slot] = op.thread.tid
+        op.effect("R = NULL /* no lock step of this thread names R */", put, lock.slot, None)
+
+
+for kind in ("RWSEM", "MUTEX"):
+    scenario(f"held/{kind}", "a reader against a writer holding R from the start", tree=[],
+             threads=[reader(kind), writer(kind)], properties=["no-eperm", "lock-protocol"])
+"""
+
+
+@pytest.mark.parametrize("kind", ["RWSEM", "MUTEX"])
+def test_a_lock_held_when_the_scenario_starts_is_neither_uncontended_nor_private(
+    tmp_path: Path, kind: str
+) -> None:
+    """The reader's acquisition waits for the writer that holds the lock
+    from the start: it is no read side that never blocks, nor a lock only
+    the reader names, so it is not run with the step before it."""
+    (tmp_path / "held.py").write_text(HELD_AT_START)
+    registry = with_files([tmp_path / "held.py"])
+    assert check_scenario(registry, f"held/{kind}").result.verdict is Verdict.OK

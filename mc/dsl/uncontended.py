@@ -13,7 +13,8 @@ every other thread's steps and may run together with the step before it,
 as a local step does (``Step.local``).  Once any step of the scenario
 takes the lock exclusive, hands it off or takes it in a section or by
 trylock (a freeze), none of its steps is treated so; nor when a property
-checked on every state reads the lock (it would miss the states between).
+checked on every state reads the lock (it would miss the states between),
+or when the scenario starts with it held.
 
 A lock only one thread of the scenario names (its steps' footprints, an
 effect's ``touches``) is private in the same way: no other thread can
@@ -47,11 +48,14 @@ def read_only_families(
     """The families of rw_semaphores (percpu or not) every step of
     ``programs`` touches only by a shared acquisition or a plain release,
     none of whose slots a property checked on every state reads
-    (``watched``: those slots, or None when such a property may read any)."""
+    (``watched``: those slots, or None when such a property may read any),
+    and none of which the scenario starts with held."""
     families = {lock.family for lock in world.locks if lock.kind.shared_mode}
     contended = set()
     for known in world.locks:
-        if known.family in families and (watched is None or watched >> known.slot & 1):
+        if known.family in families and (
+            watched is None or watched >> known.slot & 1 or world.initial[known.slot] is not None
+        ):
             contended.add(known.family)
     for steps in programs:
         for step in steps:
@@ -79,7 +83,8 @@ def private_locks(world: World, touched: Sequence[int], excluded: int) -> dict[i
     """The slots of the locks of ``world`` that one thread alone names,
     each with that thread: ``touched[tid]`` is the mask of the lock slots
     thread ``tid``'s steps may touch; none of ``excluded`` (lock slots a
-    property, or a step other than a lock step, reads)."""
+    property, or a step other than a lock step, reads) and none held when
+    the scenario starts."""
     owners: dict[int, set[int]] = {}
     for tid, mask in enumerate(touched):
         for lock in world.locks:
@@ -88,7 +93,7 @@ def private_locks(world: World, touched: Sequence[int], excluded: int) -> dict[i
     return {
         slot: next(iter(tids))
         for slot, tids in owners.items()
-        if len(tids) == 1 and not excluded >> slot & 1
+        if len(tids) == 1 and not excluded >> slot & 1 and world.initial[slot] is None
     }
 
 
