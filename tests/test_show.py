@@ -717,11 +717,14 @@ def test_a_step_moved_without_the_goto_after_it_is_said(vfsmc: Run) -> None:
     assert "T1 moved" in swapped.output and "without the goto" not in swapped.output
     shown = vfsmc("show", "goto_left.py:g/early", "-V", "return-first")
     assert shown.exit_code == 0, shown.output
-    assert "without the goto out after it, which stays" in shown.output, shown.output
+    assert (
+        "without the goto out (to the end of the program) after it, which stays" in shown.output
+    ), shown.output
     checked = vfsmc("check", "goto_left.py:g/early", "-V", "return-first", "--no-save")
     assert (
-        "note: return-first moves T1's step 'return ret' without the 'goto out' after it, "
-        "which stays where it was: the step now goes on to the step after it" in checked.output
+        "note: return-first moves T1's step 'return ret' without the goto out (to the end of "
+        "the program) after it, which stays where it was: the step now goes on to the step "
+        "after it" in checked.output
     ), checked.output
 
 

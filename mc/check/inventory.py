@@ -245,7 +245,7 @@ def unguarding_notes(registry: Registry, scenario: Scenario, variants: Sequence[
             if change.left_goto is not None:
                 left.append(
                     f"{name} moves {change.thread}'s step {change.step.label!r} without the "
-                    f"'goto {change.left_goto}' after it, which stays where it was: the step "
+                    f"{change.left_goto} after it, which stays where it was: the step "
                     "now goes on to the step after it"
                 )
     notes = []
@@ -412,7 +412,15 @@ def _goto_left(change: Change, old: Program, new: Program) -> Change:
         at += 1
     if at < len(items) and isinstance(after := items[at], Jump) and after.target == jump.target:
         return change
-    return attrs.evolve(change, left_goto=label_name(jump.target))
+    return attrs.evolve(change, left_goto=_goto_text(old, jump))
+
+
+def _goto_text(program: Program, jump: Jump) -> str:
+    """``goto out`` as a note names it: with the step it lands on, since
+    the labels ``op.when`` makes (``end.27``) say nothing."""
+    landing = program.landing(jump)
+    where = "the end of the program" if landing is None else repr(landing.label)
+    return f"goto {label_name(jump.target)} (to {where})"
 
 
 def _unguarded(change: Change, old: Program, new: Program) -> Change:

@@ -230,7 +230,7 @@ def show_command(
                     )
                 if change.left_goto is not None:
                     click.echo(
-                        f"                 without the goto {change.left_goto} after it, "
+                        f"                 without the {change.left_goto} after it, "
                         "which stays: it goes on to the step after it"
                     )
 

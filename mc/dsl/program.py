@@ -458,6 +458,15 @@ class Program:
                 )
         return linked
 
+    def landing(self, jump: Step | Jump) -> Step | None:
+        """The step ``jump`` (a goto, or a step that jumps) goes to, or None
+        at the end of the program."""
+        linker = _Linker(self.items)
+        target = jump.target if isinstance(jump, Jump) else jump.jump_label
+        assert target is not None
+        landing = linker.resolve(linker.label(target, jump))
+        return None if landing == DONE else self.steps[landing]
+
     def entry(self) -> int:
         """The index of the step the program starts with (not the first
         when a goto comes before it; ``DONE`` when no step is reached)."""
