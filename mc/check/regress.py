@@ -532,7 +532,8 @@ def summary(report: Report, updating: bool = False) -> list[str]:
     if moved:
         lines.append(
             "counterexamples citing model lines that have moved since they were saved "
-            "(same steps; vfsmc check saves one again, make counterexamples the shipped ones):"
+            "(same steps; vfsmc check of its scenario and variants saves it again, and in "
+            "vfsmc's source tree make counterexamples saves every shipped one):"
         )
         for replayed in moved:
             steps = ", ".join(str(number) for number in replayed.recorded.moved)
