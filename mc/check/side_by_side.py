@@ -5,6 +5,8 @@ results pickled, in the order asked."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing
 import signal
 from collections.abc import Callable
@@ -32,8 +34,9 @@ def each(
     """``work(0)`` ... ``work(count - 1)``, in that order, over at most
     ``processes`` forked processes (in this one when 1); ``done(index,
     result)`` is told of each result as it arrives (in any order over
-    processes).  An exception a child raises is raised here; Ctrl-C ends
-    the children."""
+    processes).  An exception a child raises is raised here; Ctrl-C kills
+    the children (SIGTERM is theirs to catch, as the search does, and a
+    child that caught it would keep the exit waiting for it)."""
     if processes <= 1 or count <= 1:
         results = []
         for index in range(count):
@@ -43,6 +46,7 @@ def each(
         return results
     global _work
     _work = work
+    before = set(multiprocessing.active_children())
     pool = ProcessPoolExecutor(
         min(processes, count),
         mp_context=multiprocessing.get_context("fork"),
@@ -60,8 +64,9 @@ def each(
             f"a process checking side by side ended without an answer ({error})"
         ) from None
     except BaseException:
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.terminate()
+        started = {*getattr(pool, "_processes", {}).values(), *multiprocessing.active_children()}
+        for process in started - before:
+            process.kill()
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -73,5 +78,13 @@ def _run(index: int) -> Any:
     return _work(index)
 
 
+PR_SET_PDEATHSIG = 1
+"""prctl(2): the signal a process gets when its parent ends."""
+
+
 def _leave_ctrl_c_to_the_parent() -> None:
+    """Ctrl-C is the parent's to handle; a child the parent could not end
+    (one forked as the interrupt came) ends with it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
