@@ -40,7 +40,7 @@ def write_atomically(path: Path, data: bytes | str) -> None:
     file nor a directory (a FIFO, a device such as ``/dev/stdout``) is
     written into, never replaced, and one this process may not write, as
     ``open()`` may not, is an error (renaming over it would replace it)."""
-    payload = data.encode() if isinstance(data, str) else data
+    payload = data.encode("utf-8", "backslashreplace") if isinstance(data, str) else data
     stream = stream_of(path)
     if stream is not None:
         _write_to_descriptor(stream, payload, path)

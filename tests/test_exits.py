@@ -479,3 +479,47 @@ def test_a_model_file_that_closes_standard_output_is_named(tmp_path: Path) -> No
     )
     assert done.returncode == 2, done.stderr
     assert done.stderr == "vfsmc: error: closes.py: closes standard output, where vfsmc prints\n"
+
+
+def test_a_removed_working_directory_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    program = (
+        f"import os, sys; os.chdir({str(gone)!r}); os.rmdir({str(gone)!r}); "
+        "sys.argv = ['vfsmc', 'list']; from mc.cli.launch import run; run()"
+    )
+    done = _python(tmp_path, "-c", program)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "vfsmc: error: the working directory was removed: cd to one that exists"
+    ]
+
+
+SURROGATE = """\
+from mc.dsl import invariant, scenario
+from mc.models.dirops import link, rename
+
+
+@invariant("p-surr", "a message no UTF-8 encodes", reads=[])
+def p_surr(model):
+    return lambda state: "bad \\udcff name"
+
+
+scenario("my/surr", "link vs rename \\ud800", tree=["/a/", "/c/", "/c/e"],
+         threads=[link("/c/e", "/a/x"), rename("/c/e", "/a/y")])
+"""
+
+
+def test_a_lone_surrogate_of_a_model_is_escaped_in_output_and_files(tmp_path: Path) -> None:
+    """A model's string made from bytes that are no UTF-8 (``os.fsdecode``)
+    costs neither the verdict, the report nor the saved trace: printed and
+    written, it is escaped, and the saved file replays (reproduces: exit 1)."""
+    (tmp_path / "surr.py").write_text(SURROGATE)
+    done = _python(tmp_path, "-m", "mc", "check", "surr.py:my/surr", "-p", "p-surr", "--json")
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert report["verdict"] == "VIOLATED" and "\\udcff" not in done.stderr
+    (saved,) = (tmp_path / "counterexamples").glob("*.json")
+    assert saved.with_suffix(".svg").exists()
+    replayed = _python(tmp_path, "-m", "mc", "replay", str(saved))
+    assert replayed.returncode == 1 and "bad \\udcff name" in replayed.stdout, replayed

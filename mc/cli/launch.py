@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import signal
 import sys
 from types import FrameType
@@ -83,14 +84,24 @@ def run() -> None:
     exits 130 without a traceback, SIGTERM exits 143 after the usual
     clean-up (a file being written is removed).  Started with its
     standard output closed (``>&-``), where what it prints would be lost,
-    it says so and exits 2; standard error is written on a best effort
-    (``_BestEffort``)."""
+    or in a working directory that was removed, it says so and exits 2;
+    standard error is written on a best effort (``_BestEffort``), and a
+    character neither stream can encode (a lone surrogate of a model's
+    string) is escaped."""
     if sys.stdout is None:
         if sys.stderr is not None:
             sys.stderr.write("vfsmc: error: standard output is closed: what it prints is lost\n")
         sys.exit(EXIT_USAGE)
     _buffer_output()
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     sys.stderr = _BestEffort(sys.stderr)
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        sys.stderr.write("vfsmc: error: the working directory was removed: cd to one that exists\n")
+        sys.exit(EXIT_USAGE)
     try:
         signal.signal(signal.SIGTERM, _terminated)
         from mc.cli.main import main

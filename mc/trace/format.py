@@ -111,8 +111,11 @@ class Counterexample:
         return f"{caveat}; the file was edited since it was saved (its digest does not match)"
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON object of this counterexample, with its ``digest``."""
-        data = self._fields()
+        """The JSON object of this counterexample, with its ``digest``; a
+        lone surrogate in its text (a model's string made from bytes that
+        are no UTF-8) is written as its escape, ``\\udcff``, which the format
+        reads back as text."""
+        data = _as_text(self._fields())
         return {**data, "digest": canonical_digest(data)}
 
     def _fields(self) -> dict[str, Any]:
@@ -140,6 +143,22 @@ class Counterexample:
     def save(self, path: Path) -> None:
         """Write the counterexample to ``path`` atomically."""
         write_atomically(path, self.dumps())
+
+
+def _as_text(value: Any) -> Any:
+    """``value`` with every string UTF-8 can encode: a lone surrogate is
+    replaced by its backslash escape."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode()
+        return value
+    if isinstance(value, dict):
+        return {_as_text(key): _as_text(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_text(item) for item in value]
+    return value
 
 
 def canonical_digest(data: Mapping[str, Any]) -> str:

@@ -550,7 +550,8 @@ def pipe(source: str, fmt: str, path: Path | str = "chart") -> bytes:
     import graphviz
 
     try:
-        data: bytes = graphviz.Source(source).pipe(format=fmt, quiet=True)
+        text = source.encode("utf-8", "backslashreplace").decode()
+        data: bytes = graphviz.Source(text).pipe(format=fmt, quiet=True)
     except graphviz.CalledProcessError as error:
         said = (error.stderr or b"").decode(errors="replace").strip().splitlines()
         reason = said[0] if said else f"exit status {error.returncode}"
