@@ -196,6 +196,31 @@ def test_graph_writes_svg_png_and_dot(vfsmc: Run, tmp_path: Path) -> None:
         assert (tmp_path / f"chart{suffix}").read_bytes().startswith(magic)
 
 
+def test_an_output_that_is_the_input_is_refused_and_the_input_kept(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """graph and report to the counterexample they read (by its name or a
+    link to it) and spec import to the document it reads: exit 2, the
+    input as it was."""
+    vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutex")
+    path = tmp_path / "counterexamples/dirops-opposite-renames--no-rename-mutex.json"
+    (tmp_path / "link.svg").symlink_to(path)
+    html = tmp_path / "trace.html"
+    html.write_bytes(path.read_bytes())
+    document = tmp_path / "locking.rst"
+    document.write_text((ROOT / "specs/locking.toml").read_text())
+    kept = {file: file.read_bytes() for file in (path, html, document)}
+    for args in (
+        ("graph", str(path), "-o", "link.svg"),
+        ("report", "trace.html", "-o", "trace.html"),
+        ("spec", "import", "locking.rst", "-o", "locking.rst"),
+    ):
+        result = vfsmc(*args)
+        assert result.exit_code == 2, result.output
+        assert "being read" in result.output and "would replace it" in result.output
+    assert {file: file.read_bytes() for file in kept} == kept
+
+
 def test_graph_of_a_trace_cut_short_says_it_does_not_replay_one_of_another_scenario_is_refused(
     vfsmc: Run, tmp_path: Path
 ) -> None:

@@ -48,6 +48,7 @@ from mc.cli.options import (
     models_option,
     most_workers,
     no_property_option,
+    not_the_input,
     out_directory,
     output_file,
     por_option,
@@ -834,6 +835,7 @@ def _print_replay(
 def graph(file: Path, output: Path, models: tuple[Path, ...]) -> None:
     """Draw a saved counterexample as a message-sequence chart (the steps
     its variants changed marked, when today's models can tell)."""
+    not_the_input(output, file, "counterexample")
     render_graph.chart_format(output)
     counterexample = cx_format.load(file)
     reg = with_files(models)

@@ -216,6 +216,23 @@ def in_existing_directory(
     raise click.BadParameter(f"{path}: the directory {path.parent} does not exist")
 
 
+def not_the_input(output: Path | None, source: Path, what: str) -> None:
+    """A usage error when ``output`` is the file ``source`` (``what``) read
+    from, or a link to it: writing it would destroy what is read."""
+    if output is None or stream_of(output) is not None or not output.exists():
+        return
+    try:
+        same = os.path.samefile(output, source)
+    except OSError:
+        return
+    if same:
+        named = "" if output == source else f" ({source})"
+        raise click.BadParameter(
+            f"{output} is the {what} being read{named}: writing it would replace it",
+            param_hint="-o",
+        )
+
+
 def variant_option(help_text: str) -> Callable[[F], F]:
     """``--variant/-V V``, repeatable, each variant once."""
     return click.option(

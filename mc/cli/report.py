@@ -14,7 +14,13 @@ from mc.check.marks import variant_marks
 from mc.check.recorded import does_not_replay, load_recorded, refuse_inapplicable_properties
 from mc.check.registry import with_files
 from mc.cli.errors import one_line_errors, wrote
-from mc.cli.options import in_existing_directory, models_option, output_file, trace_file
+from mc.cli.options import (
+    in_existing_directory,
+    models_option,
+    not_the_input,
+    output_file,
+    trace_file,
+)
 from mc.dsl.scenario import UnknownName
 from mc.kernel.world import ModelError
 from mc.text import printable
@@ -44,6 +50,7 @@ def report_command(file: Path, output: Path, models: tuple[Path, ...]) -> None:
     """Write FILE (a saved counterexample) as one HTML page: the chart, the
     numbered steps, and the whole state after the step clicked or reached
     with the arrow keys, with what it changed highlighted."""
+    not_the_input(output, file, "counterexample")
     if output.suffix.lower() not in REPORT_SUFFIXES:
         raise click.BadParameter(
             f"{output}: a report is one HTML page; name it .html "

@@ -22,7 +22,12 @@ import click
 
 from mc.atomic_write import stream_of, write_atomically
 from mc.cli.errors import echo_json, one_line_errors, wrote
-from mc.cli.options import in_existing_directory, models_option, no_scenario_starting
+from mc.cli.options import (
+    in_existing_directory,
+    models_option,
+    no_scenario_starting,
+    not_the_input,
+)
 from mc.dsl.scenario import UnknownName
 from mc.project import SPECS
 from mc.spec import conformance, coverage, diff, importer, lint, toml_writer, vocabulary
@@ -82,6 +87,7 @@ def _count_line(imported: importer.Imported) -> str:
 def import_command(path: Path, output: Path | None, vocabulary: Path, as_json: bool) -> None:
     """Build the rules file from PATH: the kernel's locking.rst, or its
     flattened text.  Whatever is not taken exactly as written is reported."""
+    not_the_input(output, path, "document")
     imported = importer.import_path(path, vocabulary_load(vocabulary))
     text = toml_writer.render(imported.spec)
     if output is not None:
