@@ -253,6 +253,49 @@ def test_graph_of_a_trace_cut_short_says_it_does_not_replay_one_of_another_scena
     assert not (tmp_path / "other.html").exists()
 
 
+LINK_FIRST = """\
+from mc.dsl import Invocation, Program, scenario, variant
+from mc.models.dirops import link, rename
+
+
+@variant("link-source-first", "vfs_link() locks the source before the new parent")
+def link_source_first(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(link):
+        return program
+    return program.move_before(program.tagged("lock-source")[0], program.tagged("lock-parent")[0])
+
+
+scenario("my/link-vs-rename", "a link racing a rename", tree=["/a/", "/c/", "/c/e"],
+         threads=[link("/c/e", "/a/f"), rename("/c/e", "/a/x")])
+"""
+
+
+def test_replay_under_a_variant_that_changes_nothing_today_is_an_error(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A trace whose variant's change is gone from the models does not
+    reproduce, which says nothing of a fix: exit 2, as check says (the
+    edited model file is read by a process of its own)."""
+    model = tmp_path / "link_first.py"
+    model.write_text(LINK_FIRST)
+    found = vfsmc("check", "link_first.py:my/link-vs-rename", "-V", "link-source-first")
+    assert found.exit_code == 1, found.output
+    (saved,) = (tmp_path / "counterexamples").glob("*.json")
+    model.write_text(LINK_FIRST.replace("    return program.move_before", "    return program  #"))
+    replayed = subprocess.run(
+        [sys.executable, "-m", "mc", "replay", str(saved)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert replayed.returncode == 2, replayed
+    assert "changes nothing in my/link-vs-rename" in replayed.stderr
+    assert "says nothing of a fix" in replayed.stderr
+
+
 def test_replay_of_an_outcome_the_step_does_not_have_says_so(vfsmc: Run, tmp_path: Path) -> None:
     vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutex")
     path = tmp_path / "counterexamples/dirops-opposite-renames--no-rename-mutex.json"

@@ -24,11 +24,14 @@ import click
 from mc.check import checkable, inventory, lockorder, recorded, usermodels
 from mc.check.baseline import locked
 from mc.check.checker import (
+    IneffectiveVariant,
     Outcome,
     Shortened,
     Spread,
+    changes_something,
     check_scenario,
     file_stem,
+    ineffective,
     rule_broken,
 )
 from mc.check.coverage import coverage_json, coverage_lines
@@ -57,6 +60,7 @@ from mc.cli.options import (
     variant_option,
     without,
 )
+from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry, Scenario, UnknownName
 from mc.dsl.symmetry import representative
 from mc.engine.explore import Options, UndeclaredRead
@@ -733,6 +737,8 @@ def replay_command(file: Path, correct: bool, models: tuple[Path, ...], as_json:
             recorded.refuse_inapplicable_properties(reg, file, counterexample)
             model = checkable.built(reg, scenario, variants, counterexample.properties)
             report = replay(model, counterexample, regroup=variants != counterexample.variants)
+            if not report.reproduced:
+                _refuse_vanished_variants(reg, model, scenario, variants)
     except UnknownName as error:
         raise UnknownName(f"{file}: {error}{_replaced(counterexample, models)}") from None
     except ThreadsDiffer as error:
@@ -744,6 +750,21 @@ def replay_command(file: Path, correct: bool, models: tuple[Path, ...], as_json:
     else:
         _print_replay(counterexample, variants, report)
     sys.exit(1 if report.reproduced else 0)
+
+
+def _refuse_vanished_variants(
+    registry: Registry, model: KernelModel, scenario: Scenario, variants: Sequence[str]
+) -> None:
+    """A trace that no longer reproduces under a variant that changes
+    nothing today (its change, or a mutant's site, gone from the models)
+    says nothing of a fix: the error ``check`` gives for that variant."""
+    for name in variants:
+        if not changes_something(registry, model, name, scenario, variants):
+            error = ineffective(registry, model, name, scenario.name)
+            raise IneffectiveVariant(
+                f"{error}: the trace no longer reproduces because its change is gone from "
+                "the models, which says nothing of a fix"
+            )
 
 
 def _edited_since_saved(file: Path, report: ReplayReport) -> None:
