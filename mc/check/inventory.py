@@ -802,8 +802,11 @@ def _blamed(registry: Registry, scenario: Scenario, error: Exception) -> Located
 def cache_file() -> Path:
     """Where ``applicable_variant_names`` keeps its answer:
     ``$XDG_CACHE_HOME/vfsmc/applicable-variants.json`` (``~/.cache`` by
-    default)."""
-    home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    default, and where it is relative, which the XDG base directory
+    specification says to ignore)."""
+    home = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(home):
+        home = str(Path.home() / ".cache")
     return Path(home) / "vfsmc" / "applicable-variants.json"
 
 
