@@ -377,6 +377,10 @@ def test_the_baseline_rewrite_keeps_the_layout(tmp_path: Path) -> None:
     path.write_text('[[expect]]\nscenario = "b"\nverdict = "OK"\nstates = 0x10\n')
     assert baseline.rewrite_states(path, {("b", (), "OK", None, None): 62}) == 1
     assert path.read_text() == '[[expect]]\nscenario = "b"\nverdict = "OK"\nstates = 62\n'
+    for quoted in ('"states"', "'states'"):
+        path.write_text(f'[[expect]]\nscenario = "b"\nverdict = "OK"\n{quoted} = 1\n')
+        assert baseline.rewrite_states(path, {("b", (), "OK", None, None): 3}) == 1
+        assert path.read_text() == f'[[expect]]\nscenario = "b"\nverdict = "OK"\n{quoted} = 3\n'
     inline = tmp_path / "inline.toml"
     inline.write_text('expect = [{scenario = "a", verdict = "OK"}]\n')
     with pytest.raises(expectations.ExpectationError, match="its own"):

@@ -28,7 +28,9 @@ Key = tuple[str, tuple[str, ...], str, str | None, tuple[str, ...] | None]
 
 HEADER = re.compile(r"^\s*\[\[\s*expect\s*\]\]\s*(#.*)?$")
 OTHER_TABLE = re.compile(r"^\s*\[")
-STATES = re.compile(r"^(\s*states\s*=\s*)([+]?(?:0[xob][0-9a-fA-F_]+|[0-9_]+))(.*)$")
+STATES = re.compile(
+    r"""^(\s*(?:states|"states"|'states')\s*=\s*)([+]?(?:0[xob][0-9a-fA-F_]+|[0-9_]+))(.*)$"""
+)
 FIELD = re.compile(r"^\s*[^#\s]")
 
 
