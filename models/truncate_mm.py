@@ -21,7 +21,7 @@ from mc.dsl.operation import Op
 from mc.dsl.symbolic_steps import fork_effect
 from mc.kernel.expr import Eval, Expr, const
 from mc.kernel.locks import SHARED
-from mc.kernel.mm import Mm, zap_clean, zap_dirty
+from mc.kernel.mm import Mm, zap, zap_dirty
 from mc.kernel.pagecache import (
     PAGE_SIZE,
     PG_DIRTY,
@@ -70,11 +70,11 @@ def zap_ptes(op: Op, mm: Mm, indices: Expr, label: str, name: str) -> None:
     their ptes; a dirty one marks its folio dirty (``folio_mark_dirty()``
     -> ``->dirty_folio``), in the kernel under the page-table lock with
     the pte cleared.  Here a dirty pte mapping its cached folio is cleared
-    in the step of that call (``mc.kernel.mm.zap_clean``, ``zap_dirty``),
+    in the step of that call (``mc.kernel.mm.zap``, ``zap_dirty``),
     so that writeback never finds the folio clean and unmapped before its
     dirt arrives; when writeback cleaned the pte meanwhile, the call
     dirties nothing."""
-    dirty = op.compute(name, label, zap_clean, mm, indices, render=render_indices)
+    dirty = op.compute(name, label, zap, mm, indices, True, render=render_indices)
     for page in mm.mapping.pages:
         with op.when(holds(dirty, page.index), f"if (pte_dirty(ptent)) /* {page} */"):
             op.call(

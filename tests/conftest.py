@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -85,6 +88,21 @@ def shipped_lock_edges(shipped: Registry) -> list[lockorder.Explored]:
 
 
 EndStates = Callable[[str], tuple[dict[str, int], list[tuple[object, ...]]]]
+
+
+def python_in(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """This Python run with ``args`` in ``folder``, importing this vfsmc
+    (a process of its own: it reads model files afresh), its output
+    captured as text (two minutes at most)."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
 
 
 def reachable_states(model: KernelModel) -> set[tuple[object, ...]]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
+from conftest import python_in
 
 import mc.cli.main as cli_main
 from mc.check import checker, lockorder
@@ -282,15 +283,7 @@ def test_replay_under_a_variant_that_changes_nothing_today_is_an_error(
     assert found.exit_code == 1, found.output
     (saved,) = (tmp_path / "counterexamples").glob("*.json")
     model.write_text(LINK_FIRST.replace("    return program.move_before", "    return program  #"))
-    replayed = subprocess.run(
-        [sys.executable, "-m", "mc", "replay", str(saved)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    replayed = python_in(tmp_path, "-m", "mc", "replay", str(saved))
     assert replayed.returncode == 2, replayed
     assert "changes nothing in my/link-vs-rename" in replayed.stderr
     assert "says nothing of a fix" in replayed.stderr

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from click.testing import Result
-from conftest import as_from_a_terminal
+from conftest import as_from_a_terminal, python_in
 
 from mc.cli import main as cli_main
 from mc.dsl.kernel_model import KernelModel
@@ -292,20 +292,6 @@ def test_ctrl_c_over_workers_kills_a_worker_stuck_past_the_time_limit(tmp_path: 
     assert json.loads(out)["verdict"] == "INCOMPLETE" and "Traceback" not in err
 
 
-def _python(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """This Python run with ``args`` in ``folder``, importing this vfsmc,
-    its output captured as text (two minutes at most)."""
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-
-
 def test_ctrl_c_while_importing_exits_130_without_a_traceback(tmp_path: Path) -> None:
     program = (
         "import sys\n"
@@ -317,7 +303,7 @@ def test_ctrl_c_while_importing_exits_130_without_a_traceback(tmp_path: Path) ->
         "from mc.cli.launch import run\n"
         "run()\n"
     )
-    done = _python(tmp_path, "-c", program, "list")
+    done = python_in(tmp_path, "-c", program, "list")
     assert done.returncode == 130
     assert done.stderr == "vfsmc: error: interrupted\n"
 
@@ -474,7 +460,7 @@ def test_a_model_file_that_closes_standard_output_is_named(tmp_path: Path) -> No
     """A model file that closes standard output leaves vfsmc nowhere to
     print: that is the file's error, one line naming it, exit 2."""
     (tmp_path / "closes.py").write_text("import sys\nsys.stdout.close()\n")
-    done = _python(
+    done = python_in(
         tmp_path, "-m", "mc", "check", "dirops/opposite-renames", "--models", "closes.py"
     )
     assert done.returncode == 2, done.stderr
@@ -488,7 +474,7 @@ def test_a_removed_working_directory_is_one_line_and_exit_2(tmp_path: Path) -> N
         f"import os, sys; os.chdir({str(gone)!r}); os.rmdir({str(gone)!r}); "
         "sys.argv = ['vfsmc', 'list']; from mc.cli.launch import run; run()"
     )
-    done = _python(tmp_path, "-c", program)
+    done = python_in(tmp_path, "-c", program)
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines() == [
         "vfsmc: error: the working directory was removed: cd to one that exists"
@@ -515,11 +501,11 @@ def test_a_lone_surrogate_of_a_model_is_escaped_in_output_and_files(tmp_path: Pa
     costs neither the verdict, the report nor the saved trace: printed and
     written, it is escaped, and the saved file replays (reproduces: exit 1)."""
     (tmp_path / "surr.py").write_text(SURROGATE)
-    done = _python(tmp_path, "-m", "mc", "check", "surr.py:my/surr", "-p", "p-surr", "--json")
+    done = python_in(tmp_path, "-m", "mc", "check", "surr.py:my/surr", "-p", "p-surr", "--json")
     assert done.returncode == 1, done.stderr
     report = json.loads(done.stdout)
     assert report["verdict"] == "VIOLATED" and "\\udcff" not in done.stderr
     (saved,) = (tmp_path / "counterexamples").glob("*.json")
     assert saved.with_suffix(".svg").exists()
-    replayed = _python(tmp_path, "-m", "mc", "replay", str(saved))
+    replayed = python_in(tmp_path, "-m", "mc", "replay", str(saved))
     assert replayed.returncode == 1 and "bad \\udcff name" in replayed.stdout, replayed

@@ -188,45 +188,36 @@ def set_pte(scratch: Scratch, mm: Mm, index: int, *, write: bool, ident: int) ->
     return True
 
 
-def zap(scratch: Scratch, mm: Mm, indices: Sequence[int]) -> tuple[int, ...]:
+def zap(
+    scratch: Scratch, mm: Mm, indices: Sequence[int], keep_dirty: bool = False
+) -> tuple[int, ...]:
     """``ptep_get_and_clear()`` on every present pte over ``indices``;
     returns the indices whose pte was dirty and mapped the folio cached
     there (that folio must be marked dirty; the dirt of a pte that outlived
-    its folio goes with the folio, out of the page cache)."""
+    its folio goes with the folio, out of the page cache).
+
+    ``keep_dirty``: the first step of ``zap_pte_range()`` when each dirty
+    pte's folio is marked dirty in a step of its own: those ptes stay
+    until ``zap_dirty`` clears them and dirties their folios.  The kernel
+    clears the pte, marks the folio dirty and removes its rmap under the
+    page-table lock, which ``folio_mkclean()``'s walk takes: writeback sees
+    the folio mapped, or dirty and unmapped, never clean and unmapped with
+    the pte's dirt still to come."""
     dirty = []
     for index in indices:
         pte = scratch[mm.ptes[index]]
         if pte is None:
             continue
-        if pte & PTE_DIRTY and maps_cached(scratch, mm, index):
+        found = pte & PTE_DIRTY and maps_cached(scratch, mm, index)
+        if found:
             dirty.append(index)
-        scratch[mm.ptes[index]] = None
-    return tuple(dirty)
-
-
-def zap_clean(scratch: Scratch, mm: Mm, indices: Sequence[int]) -> tuple[int, ...]:
-    """The first step of ``zap_pte_range()`` over ``indices`` when each
-    dirty pte's folio is marked dirty in a step of its own: every present
-    pte is cleared but a dirty one mapping the folio cached there, which
-    stays until ``zap_dirty`` clears it and dirties that folio; returns
-    those indices.  The kernel clears the pte, marks the folio dirty and
-    removes its rmap under the page-table lock, which ``folio_mkclean()``'s
-    walk takes: writeback sees the folio mapped, or dirty and unmapped,
-    never clean and unmapped with the pte's dirt still to come."""
-    dirty = []
-    for index in indices:
-        pte = scratch[mm.ptes[index]]
-        if pte is None:
-            continue
-        if pte & PTE_DIRTY and maps_cached(scratch, mm, index):
-            dirty.append(index)
-        else:
+        if not (found and keep_dirty):
             scratch[mm.ptes[index]] = None
     return tuple(dirty)
 
 
 def zap_dirty(scratch: Scratch, mm: Mm, index: int) -> bool:
-    """``ptep_get_and_clear()`` of the pte ``zap_clean`` left at ``index``:
+    """``ptep_get_and_clear()`` of the pte ``zap(keep_dirty=True)`` left at ``index``:
     whether it is still dirty and maps the folio cached there (writeback
     may have cleaned it meanwhile, ``folio_mkclean()``, as it would have
     before the zap)."""
