@@ -618,6 +618,10 @@ def test_scenario_arguments_given_as_one_string_or_an_uncalled_operation_are_ref
         scenario("api/int", "x", tree=["/a/"], threads=[42])  # type: ignore[list-item]
     with pytest.raises(ModelError, match=r"threads is a list of invocations"):
         scenario("api/lone", "x", tree=["/a/"], threads=create("/a/x"))  # type: ignore[arg-type]
+    with pytest.raises(ModelError, match=r"properties names 'deadlock' twice"):
+        scenario(
+            "api/twice", "x", tree=["/a/"], threads=[create("/a/x")], properties=["deadlock"] * 2
+        )
 
 
 @pytest.mark.parametrize(

@@ -476,7 +476,7 @@ def scenario(
 
 def _names(given: Sequence[str], what: str, items: str) -> tuple[str, ...]:
     """``given`` as a tuple, refusing a lone string (its letters would be
-    taken for the names)."""
+    taken for the names) and a name given twice."""
     if isinstance(given, str):
         raise ModelError(f"{what} is a list of {items}, not the string {given!r}: [{given!r}]")
     try:
@@ -486,6 +486,9 @@ def _names(given: Sequence[str], what: str, items: str) -> tuple[str, ...]:
     for item in found:
         if not isinstance(item, str):
             raise ModelError(f"{what} is a list of {items}, strings; it holds {item!r}")
+    twice = next((item for at, item in enumerate(found) if item in found[:at]), None)
+    if twice is not None:
+        raise ModelError(f"{what} names {twice!r} twice")
     return found
 
 
