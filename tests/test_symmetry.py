@@ -142,6 +142,41 @@ def test_symmetry_where_no_threads_are_interchangeable_says_it_changes_nothing(
     assert "interchangeable" not in noted.stderr
 
 
+NOT_DETERMINISTIC = """\
+from mc.dsl import invariant, scenario
+from mc.models.dirops import link, rename
+
+calls = [0]
+
+
+@invariant("p-seventh", "violated the seventh time it is asked, whatever the state")
+def p_seventh(model):
+    def check(state):
+        calls[0] += 1
+        return "the seventh call" if calls[0] == 7 else None
+
+    return check
+
+
+scenario("sym/not-deterministic", "a link racing a rename", tree=["/a/", "/c/", "/c/e"],
+         threads=[link("/c/e", "/a/f"), rename("/c/e", "/a/x")])
+"""
+
+
+def test_where_no_threads_are_interchangeable_a_bad_trace_does_not_blame_the_symmetry(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """With no interchangeable threads --symmetry changes nothing: a trace
+    that does not re-execute is the property's (not deterministic), not
+    the symmetry's."""
+    (tmp_path / "seventh.py").write_text(NOT_DETERMINISTIC)
+    found = vfsmc(
+        "check", "seventh.py:sym/not-deterministic", "-p", "p-seventh", "--symmetry", "--no-save"
+    )
+    assert found.exit_code == 2, found.output
+    assert "is not deterministic" in found.output and "took as interchangeable" not in found.output
+
+
 def test_a_reduced_path_that_is_no_path_of_the_model_blames_the_symmetry(
     shipped: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -421,6 +421,7 @@ def check_scenario(
     halted: Sequence[tuple[object, ...]] = ()
     unreached: tuple[str, ...] = ()
     counted = None
+    quotiented = False
     try:
         if spread is not None:
             pool = None
@@ -435,6 +436,7 @@ def check_scenario(
             result = parallel.run(pool)
             halted = parallel.halted_states
         elif symmetry and (normalise := representative(model)) is not None:
+            quotiented = True
             apart = telling_apart(model)
             if apart is not None:
                 raise ModelError(f"--symmetry on {found.name}: {apart}")
@@ -477,7 +479,7 @@ def check_scenario(
         report = replay(model, counterexample)
         if not report.reproduced:
             where = f"step {report.stopped_at}: " if report.stopped_at else ""
-            if symmetry:
+            if quotiented:
                 raise ModelError(not_symmetric(found.name, f"{where}{report.reason}"))
             clash = "" if options.exact else " (or two states shared a fingerprint: --exact tells)"
             raise ModelError(
