@@ -32,15 +32,18 @@ class WriteError(OSError):
         return f"cannot write {self.filename}: {self.strerror}"
 
 
-def write_atomically(path: Path, data: bytes | str) -> None:
+def write_atomically(path: Path, data: bytes | str, errors: str = "strict") -> None:
     """Write ``data`` to ``path`` through a temporary file in the same
     directory, renamed over ``path`` once complete; a ``path`` that is a
     symbolic link has the file it points to written, as ``open()`` would
     (in a directory that must exist), one that is neither a regular
     file nor a directory (a FIFO, a device such as ``/dev/stdout``) is
     written into, never replaced, and one this process may not write, as
-    ``open()`` may not, is an error (renaming over it would replace it)."""
-    payload = data.encode("utf-8", "backslashreplace") if isinstance(data, str) else data
+    ``open()`` may not, is an error (renaming over it would replace it).
+    Text is written as UTF-8, ``errors`` as ``str.encode`` takes it: a
+    chart or a page may escape a lone surrogate (``backslashreplace``); a
+    file that must parse again (TOML) may not, and raises instead."""
+    payload = data.encode("utf-8", errors) if isinstance(data, str) else data
     stream = stream_of(path)
     if stream is not None:
         _write_to_descriptor(stream, payload, path)

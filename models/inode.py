@@ -365,6 +365,7 @@ def _drop(result: int) -> Callable[..., int]:
 def _stage(stage: int, off: int = 0, on: int = 0) -> Callable[..., int]:
     def change(scratch: Scratch, inode: InodeObject) -> int:
         scratch[inode.stage] = stage
+        scratch[inode.evictor] = None
         if on or off:
             set_bits(scratch, inode, on=on, off=off)
         return 0

@@ -329,3 +329,64 @@ def test_threads_whose_programs_hold_their_own_numbers_are_not_interchangeable(
     for use in (False, True):
         outcome = check_scenario(registry, "sym/fast-path", (), symmetry=use)
         assert outcome.result.verdict is Verdict.VIOLATED
+
+
+IGRAB_TWICE = """\
+from mc.dsl import EXCL, operation, scenario
+from mc.kernel.inode_life import I_FREEING, I_WILL_FREE, state_has
+from mc.kernel.pagecache import File, pagecache
+from mc.models.inode import _iget_ref, iput, iput_last, part_of
+
+
+@operation(models="igrab() then iput() (fs/inode.c)", describe=lambda f: f"igrab+iput({f})")
+def grab_drop(op, file):
+    part = part_of(op, file)
+    inode = part.inode
+    mapping = pagecache(op.world).attach(file)
+    op.lock(inode.i_lock, EXCL, "igrab(): spin_lock(&inode->i_lock)")
+    with op.when(
+        state_has(inode, I_FREEING | I_WILL_FREE, "inode->i_state & (I_FREEING|I_WILL_FREE)"),
+        "if (inode->i_state & (I_FREEING|I_WILL_FREE))",
+    ):
+        op.unlock(inode.i_lock, "spin_unlock(&inode->i_lock); return NULL")
+        op.goto("grabbed_none")
+    op.effect("__iget(inode)", _iget_ref, inode)
+    op.unlock(inode.i_lock, "spin_unlock(&inode->i_lock)")
+    iput(op, part, mapping, drops=True)
+    op.label("grabbed_none")
+    op.effect("/* later: read the on-disk inode count */", _peek, inode)
+    op.effect("/* later: read it again */", _peek, inode)
+    op.effect("/* later: and again */", _peek, inode)
+
+
+def _peek(scratch, inode):
+    return scratch[inode.on_disk]
+
+
+F = File("/f", pages=1, cached=(0,))
+
+scenario(
+    "my/igrab-twice",
+    "two igrab()+iput() of an unlinked file's inode while the last dentry reference is dropped",
+    tree=["/f"],
+    threads=[iput_last(F), grab_drop(F), grab_drop(F)],
+    properties=("no-use-after-evict",),
+)
+"""
+
+
+def test_two_interchangeable_threads_that_may_each_evict_keep_the_evictor_named(
+    tmp_path: Path,
+) -> None:
+    """The thread in ->evict_inode is recorded by name, which pins it in
+    place: with two interchangeable igrab()+iput() threads, either of which
+    may drop the last reference, every representative is reachable and
+    --symmetry gives the verdict the search without it gives."""
+    (tmp_path / "igrab.py").write_text(IGRAB_TWICE)
+    registry = with_files([tmp_path / "igrab.py"])
+    model = registry.build(registry.scenario("my/igrab-twice"), ())
+    assert interchangeable(model) == [[1, 2]]
+    assert representatives_reachable(model)
+    for use in (False, True):
+        outcome = check_scenario(registry, "my/igrab-twice", (), symmetry=use)
+        assert outcome.result.verdict is Verdict.OK

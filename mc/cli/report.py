@@ -95,5 +95,5 @@ def report_command(file: Path, output: Path, models: tuple[Path, ...]) -> None:
         click.echo(f"vfsmc: warning: no chart: {error}", err=True)
         svg = None
     data = render_report.report_data(counterexample, initial, locks, marks.changed, note)
-    write_atomically(output, render_report.render_html(data, svg))
+    write_atomically(output, render_report.render_html(data, svg), errors="backslashreplace")
     wrote(output)

@@ -95,7 +95,7 @@ class ForkStep(EffectStep):
             outcomes = []
             queue: list[tuple[int, ...]] = [()]
             while queue:
-                scratch = ForkScratch(world, state, part, queue.pop(0))
+                scratch = ForkScratch(world, state, part, queue.pop(0), context.tid)
                 value = effect(scratch, values)
                 if result is not None:
                     scratch.values[result] = value

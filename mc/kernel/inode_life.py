@@ -76,7 +76,8 @@ class InodeObject:
     on_disk: int
     """The version ``->write_inode`` last wrote."""
     evictor: int
-    """The thread in ``->evict_inode`` on it (its number), or None."""
+    """The thread in ``->evict_inode`` on it, by name (a thread named in
+    data stays in place under ``--symmetry``), or None."""
 
     def __str__(self) -> str:
         return self.name
@@ -114,11 +115,7 @@ class InodeLife:
             i_lock=world.add_lock(f"i_lock({name})", Kind.SPINLOCK, "i_lock"),
             change=world.add_slot(f"i_version({name})", 1 if dirty else 0, hidden=True),
             on_disk=world.add_slot(f"on-disk inode({name})", 0),
-            evictor=world.add_slot(
-                f"evicting({name})",
-                None,
-                lambda v: "no" if v is None else world.thread_names[v],
-            ),
+            evictor=world.add_slot(f"evicting({name})", None, lambda v: v or "no"),
         )
 
     @property
@@ -158,13 +155,12 @@ def touch(scratch: Scratch, inode: InodeObject, what: str) -> None:
     began, but by the evicting thread before ``clear_inode()``, is a use
     after evict."""
     stage = scratch[inode.stage]
-    if stage == LIVE or (stage == EVICTING and scratch[inode.evictor] == scratch.tid):
+    if stage == LIVE or (stage == EVICTING and scratch[inode.evictor] == _name_of(scratch)):
         return
     misuse = scratch.world.parts["inode_life"].misuse
     if scratch[misuse] is None:
-        names = scratch.world.thread_names
         when = (
-            f"while {names[scratch[inode.evictor]]} is in ->evict_inode"
+            f"while {scratch[inode.evictor]} is in ->evict_inode"
             if stage == EVICTING
             else f"after {STAGES[stage]}"
         )
@@ -174,7 +170,12 @@ def touch(scratch: Scratch, inode: InodeObject, what: str) -> None:
 def begin_evict(scratch: Scratch, inode: InodeObject) -> None:
     """``->evict_inode`` begins on ``inode`` in this step's thread."""
     scratch[inode.stage] = EVICTING
-    scratch[inode.evictor] = scratch.tid
+    scratch[inode.evictor] = _name_of(scratch)
+
+
+def _name_of(scratch: Scratch) -> str | None:
+    """The name of the thread whose step ``scratch`` runs."""
+    return None if scratch.tid is None else scratch.world.thread_names[scratch.tid]
 
 
 def hashed_as(part: InodeLife, value: str | None, text: str) -> Expr:

@@ -300,9 +300,14 @@ class ForkScratch(Scratch):
     two feasible outcomes records the other one for a later run."""
 
     def __init__(
-        self, world: World, state: State, part: Symbolic | None, forced: tuple[int, ...]
+        self,
+        world: World,
+        state: State,
+        part: Symbolic | None,
+        forced: tuple[int, ...],
+        tid: int | None = None,
     ) -> None:
-        super().__init__(world, state)
+        super().__init__(world, state, tid)
         self.part = part
         self.forced = forced
         self.taken: list[int] = []

@@ -588,6 +588,6 @@ def render(
     fmt = chart_format(path)
     source = to_dot(counterexample, marks, caveat)
     if fmt == "dot":
-        write_atomically(path, source)
+        write_atomically(path, source, errors="backslashreplace")
         return
     write_atomically(path, pipe(source, fmt, path))
