@@ -129,3 +129,17 @@ def test_division_and_remainder_round_as_python_does(divisor: int | None) -> Non
                 path = conjoin(path, eq(d.var, k))
             for term, expected in ((x.var // by, value // k), (x.var % by, value % k)):
                 assert [taken for taken, _ in solver.split(path, eq(term, expected))] == [True]
+
+
+def test_a_divisor_that_may_be_0_is_refused() -> None:
+    """Python raises on a division by 0, where z3 leaves the quotient free:
+    a condition dividing by a symbol that may be 0 on the path is an
+    error, and one whose path rules 0 out is decided."""
+    x, d = Symbol("x", -7, 7), Symbol("d", -1, 1)
+    solver = Solver([x, d])
+    with pytest.raises(ZeroDivisionError, match="divides by d, which may be 0 here"):
+        solver.split(TRUE, eq(x.var // d.var, 3))
+    with pytest.raises(ZeroDivisionError):
+        solver.values(TRUE, x.var % d.var)
+    nonzero = conjoin(TRUE, compare("!=", d.var, 0))
+    assert [taken for taken, _ in solver.split(nonzero, eq(x.var // d.var, 7))] == [True, False]

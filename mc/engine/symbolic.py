@@ -200,6 +200,18 @@ def variables(item: Term | Cond) -> set[str]:
     return variables(item.left) | variables(item.right)
 
 
+def symbolic_divisors(item: Term | Cond) -> set[Term]:
+    """The divisors of ``item``'s ``//`` and ``%`` that mention a symbol."""
+    if isinstance(item, Var | Const):
+        return set()
+    if isinstance(item, Not):
+        return symbolic_divisors(item.cond)
+    found = symbolic_divisors(item.left) | symbolic_divisors(item.right)
+    if isinstance(item, BinOp) and item.op in ("//", "%") and variables(item.right):
+        found.add(item.right)
+    return found
+
+
 def evaluate(item: Term | Cond, env: Mapping[str, int]) -> Any:
     """The concrete value of a term (int) or condition (bool) under ``env``."""
     if isinstance(item, Var):
@@ -319,7 +331,7 @@ class Solver:
         """Python's ``left // right`` (rounding toward minus infinity): z3's
         integer division rounds so that the remainder is never negative,
         which is the same for a positive divisor only.  A divisor that may
-        be 0 leaves the quotient unconstrained there, where Python raises."""
+        be 0 is refused before it is asked (``refuse_zero_divisors``)."""
         if isinstance(divisor, Const):
             if divisor.value == 0:
                 raise ZeroDivisionError(f"{divisor} is a divisor")
@@ -367,6 +379,7 @@ class Solver:
         symbols is decided without the solver."""
         if not variables(cond):
             return [(bool(evaluate(cond, {})), path)]
+        self.refuse_zero_divisors(path, cond)
         outcomes = []
         for taken, branch in ((True, cond), (False, negate(cond))):
             extended = conjoin(path, branch)
@@ -374,12 +387,21 @@ class Solver:
                 outcomes.append((taken, extended))
         return outcomes
 
+    def refuse_zero_divisors(self, path: PathCondition, item: Term | Cond) -> None:
+        """``ZeroDivisionError`` when a divisor of ``item`` may be 0 under
+        ``path``, as Python's division would raise for that value (z3 would
+        leave the quotient unconstrained instead)."""
+        for divisor in symbolic_divisors(item):
+            if self.feasible(conjoin(path, eq(divisor, 0))):
+                raise ZeroDivisionError(f"{item} divides by {divisor}, which may be 0 here")
+
     def values(self, path: PathCondition, item: TermLike, limit: int = 64) -> list[int]:
         """Every value ``item`` can take under ``path`` (ascending), at most
         ``limit`` of them."""
         value = term(item)
         if not variables(value):
             return [evaluate(value, {})] if self.feasible(path) else []
+        self.refuse_zero_divisors(path, value)
         key = (frozenset(path), value, limit)
         if key not in self._values:
             self._values[key] = self._enumerate(path, value, limit)

@@ -113,6 +113,7 @@ class Symbolic:
         found = self._splits.get(key)
         if found is not None:
             return found
+        self.solver.refuse_zero_divisors(path, cond)
         known = self._model_of(path)
         holds = bool(evaluate(cond, known))
         other = conjoin(path, negate(cond) if holds else cond)
