@@ -28,6 +28,12 @@ BUILD_SECONDS = 30.0
 """The time building a model gets without a time limit."""
 
 
+REPEAT_SECONDS = 1.0
+"""Past the bound, the alarm comes again this often until the error is
+raised where it ends the build: one raised inside a destructor (a z3
+term's ``__del__``) is printed and dropped by Python."""
+
+
 class BuildTooLong(ModelError):
     """Building a model took longer than it may (``building_within``)."""
 
@@ -59,7 +65,7 @@ def building_within(limit: float | None, what: str) -> Iterator[None]:
         )
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, min(seconds, LONGEST_TIMER_SECONDS))
+    signal.setitimer(signal.ITIMER_REAL, min(seconds, LONGEST_TIMER_SECONDS), REPEAT_SECONDS)
     _DOING.append(what)
     try:
         yield
