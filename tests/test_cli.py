@@ -188,6 +188,22 @@ def test_replay_reproduces_then_not_on_the_correct_protocol(vfsmc: Run) -> None:
     assert "mutex_lock(&p1->d_sb->s_vfs_rename_mutex)" in report["reason"]
 
 
+def test_a_default_counterexamples_that_is_no_directory_is_refused_before_the_search(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """As --out is: a file, or a link to nothing, where check would save."""
+    (tmp_path / "counterexamples").write_text("mine\n")
+    refused = vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutex")
+    assert refused.exit_code == 2, refused.output
+    assert "counterexamples is a file, not a directory" in refused.output
+    assert (tmp_path / "counterexamples").read_text() == "mine\n"
+    assert vfsmc("check", "dirops/opposite-renames", "--no-save").exit_code == 0
+    (tmp_path / "counterexamples").unlink()
+    (tmp_path / "counterexamples").symlink_to(tmp_path / "gone")
+    linked = vfsmc("check", "dirops/opposite-renames")
+    assert linked.exit_code == 2 and "is a link to nothing" in linked.output
+
+
 def test_graph_writes_svg_png_and_dot(vfsmc: Run, tmp_path: Path) -> None:
     vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutex")
     path = "counterexamples/dirops-opposite-renames--no-rename-mutex.json"

@@ -291,6 +291,8 @@ def check(
     began = time.monotonic()
     if bfs and dfs:
         raise click.UsageError("--bfs and --dfs ask for two searches; give one")
+    if save and out is None:
+        _refuse_unusable_default_out(default_out(scenario))
     strategy = "dfs" if dfs else "bfs"
     show_progress = sys.stderr.isatty() if progress is None else progress
     options = Options(
@@ -750,6 +752,22 @@ def replay_command(file: Path, correct: bool, models: tuple[Path, ...], as_json:
     else:
         _print_replay(counterexample, variants, report)
     sys.exit(1 if report.reproduced else 0)
+
+
+def _refuse_unusable_default_out(directory: Path) -> None:
+    """A usage error before the search when the directory a counterexample
+    would be saved in by default is a file or a link to nothing, as
+    ``--out`` is refused."""
+    if directory.is_symlink() and not directory.exists():
+        problem = "a link to nothing"
+    elif directory.exists() and not directory.is_dir():
+        problem = "a file, not a directory"
+    else:
+        return
+    raise click.UsageError(
+        f"{directory} is {problem}: a counterexample found could not be saved there "
+        "(--out DIR for another place, --no-save for none)"
+    )
 
 
 def _refuse_vanished_variants(
