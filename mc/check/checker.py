@@ -108,6 +108,20 @@ def build(
             f"scenario {scenario.name} checks no property: a search without "
             "properties has no verdict (name some with properties= or --property)"
         )
+    refuse_ineffective(registry, model, scenario, variants, properties)
+    return model
+
+
+def refuse_ineffective(
+    registry: Registry,
+    model: KernelModel,
+    scenario: Scenario,
+    variants: Sequence[str],
+    properties: Sequence[str] | None = None,
+) -> None:
+    """An ``IneffectiveVariant`` for the first of ``variants`` that changes
+    nothing in ``model`` (``scenario`` built under them), or is part of the
+    scenario's protocol already."""
     for name in variants:
         if name in scenario.variants or not changes_something(
             registry, model, name, scenario, variants
@@ -124,7 +138,6 @@ def build(
                     "they change the same steps; check each alone"
                 )
             raise ineffective(registry, model, name, scenario.name)
-    return model
 
 
 def _changes_alone(

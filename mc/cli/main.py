@@ -28,10 +28,9 @@ from mc.check.checker import (
     Outcome,
     Shortened,
     Spread,
-    changes_something,
     check_scenario,
     file_stem,
-    ineffective,
+    refuse_ineffective,
     rule_broken,
 )
 from mc.check.coverage import coverage_json, coverage_lines
@@ -776,13 +775,13 @@ def _refuse_vanished_variants(
     """A trace that no longer reproduces under a variant that changes
     nothing today (its change, or a mutant's site, gone from the models)
     says nothing of a fix: the error ``check`` gives for that variant."""
-    for name in variants:
-        if not changes_something(registry, model, name, scenario, variants):
-            error = ineffective(registry, model, name, scenario.name)
-            raise IneffectiveVariant(
-                f"{error}: the trace no longer reproduces because its change is gone from "
-                "the models, which says nothing of a fix"
-            )
+    try:
+        refuse_ineffective(registry, model, scenario, variants)
+    except IneffectiveVariant as error:
+        raise IneffectiveVariant(
+            f"{error}: the trace no longer reproduces because its change is gone from "
+            "the models, which says nothing of a fix"
+        ) from None
 
 
 def _edited_since_saved(file: Path, report: ReplayReport) -> None:
