@@ -134,12 +134,11 @@ class Interrupts:
             for name, releases in released.items():
                 for off, label in releases:
                     if name in taken and off not in taken[name]:
-                        said = "off" if off else "on"
+                        said, taken_so = ("off", "on") if off else ("on", "off")
                         raise ModelError(
                             f"{names[tid]} releases {name} at {label!r} as a lock taken with "
-                            f"interrupts {said}, and takes it only with them "
-                            f"{'on' if off else 'off'}: give the release the irq= of the "
-                            "acquisition"
+                            f"interrupts {said}, and takes it only with them {taken_so}: give "
+                            "the release the irq= of the acquisition"
                         )
 
     def note_landable(self, programs: Mapping[int, Iterable[Step]]) -> None:

@@ -294,9 +294,10 @@ class PageCache:
         """The register slots in which threads hold folios of each page."""
         self.pte_refs: list[Callable[[Sequence[Any], Page], Iterable[int]]] = []
         """Functions giving the folio identities ptes map at a page."""
-        self.superblock_wide: tuple[frozenset[int], str] | None = None
+        self.superblock_wide: tuple[frozenset[int], str, bool] | None = None
         """The files a writeback of every file of the superblock covers
-        (``sync_inodes_sb()``), and what that writeback is."""
+        (``sync_inodes_sb()``), what that writeback is, and whether it was
+        given its one file."""
 
     def attach(self, spec: File) -> Mapping:
         """The mapping of ``spec``'s file, laid out on first use."""
@@ -382,29 +383,27 @@ class PageCache:
         laid out: the writeback's steps are made already."""
         mappings = list(self.mappings.values()) if only is None else [only]
         if self.superblock_wide is None:
-            paths = ", ".join(m.path for m in mappings)
-            covers = (
-                f"the files of the threads listed before it and its own ({paths}): "
-                "{others}, first used by a thread listed after it, would be left out "
-                "(list that thread first)"
-                if only is None
-                else f"{paths} alone (its inode models follow one file): "
-                "{others} has a page cache too"
-            )
-            self.superblock_wide = (
-                frozenset(m.ino for m in mappings),
-                f"{what} writes back every file of the superblock, which here are {covers}",
-            )
+            self.superblock_wide = (frozenset(m.ino for m in mappings), what, only is not None)
         self._refuse_uncovered()
         return mappings
 
     def _refuse_uncovered(self) -> None:
         if self.superblock_wide is None:
             return
-        covered, refusal = self.superblock_wide
-        others = [m.path for m in self.mappings.values() if m.ino not in covered]
-        if others:
-            raise ModelError(refusal.replace("{others}", ", ".join(others)))
+        covered, what, alone = self.superblock_wide
+        paths = ", ".join(m.path for m in self.mappings.values() if m.ino in covered)
+        others = ", ".join(m.path for m in self.mappings.values() if m.ino not in covered)
+        if not others:
+            return
+        if alone:
+            here = f"{paths} alone (its inode models follow one file): {others} has pages too"
+        else:
+            here = (
+                f"the files of the threads listed before it and its own ({paths}): {others}, "
+                "first used by a thread listed after it, would be left out (list that thread "
+                "first)"
+            )
+        raise ModelError(f"{what} writes back every file of the superblock, which here are {here}")
 
     def add_write(
         self, thread: str, pc: int, page: Page | None, completed: tuple[int, Any] | None = None
