@@ -401,9 +401,9 @@ class Solver:
         value = term(item)
         if not variables(value):
             return [evaluate(value, {})] if self.feasible(path) else []
-        self.refuse_zero_divisors(path, value)
         key = (frozenset(path), value, limit)
         if key not in self._values:
+            self.refuse_zero_divisors(path, value)
             self._values[key] = self._enumerate(path, value, limit)
         return list(self._values[key])
 
