@@ -219,11 +219,11 @@ def in_existing_directory(
 def not_the_input(output: Path | None, source: Path, what: str) -> None:
     """A usage error when ``output`` is the file ``source`` (``what``) read
     from, or a link to it: writing it would destroy what is read."""
-    if output is None or stream_of(output) is not None or not output.exists():
+    if output is None or stream_of(output) is not None:
         return
     try:
         same = os.path.samefile(output, source)
-    except OSError:
+    except OSError:  # the output does not exist yet
         return
     if same:
         named = "" if output == source else f" ({source})"
