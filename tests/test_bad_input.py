@@ -22,6 +22,8 @@ from mc.engine import explore
 from mc.engine.explore import Options, default_memory_limit
 from mc.spec.document import parse
 from mc.text import printable
+from mc.trace import graph
+from mc.trace.graph import LAID_OUT_AT_MOST
 
 Run = Callable[..., Result]
 ROOT = Path(__file__).resolve().parent.parent
@@ -654,3 +656,41 @@ def test_a_chart_of_an_edited_trace_that_does_not_replay_says_it_was_edited(
         assert drawn.exit_code == 0, drawn.output
         assert "unknown scenario 'dirops/renamed-away'" in drawn.output, drawn.output
         assert "the file was edited since it was saved" in drawn.output, drawn.output
+
+
+def test_a_trace_too_long_to_lay_out_is_refused_as_a_picture_and_written_as_dot(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """graphviz takes minutes over a chart of thousands of steps: graph
+    refuses an SVG or PNG of one in a line (exit 2, nothing written), still
+    writes its DOT source, and report writes the page without the chart."""
+    trace = _base()
+    trace["steps"] = (trace["steps"] * (1 + LAID_OUT_AT_MOST // len(trace["steps"])))[
+        : LAID_OUT_AT_MOST + 1
+    ]
+    (tmp_path / "long.json").write_text(json.dumps(trace))
+    refused = vfsmc("graph", "long.json", "-o", "long.svg")
+    assert refused.exit_code == 2, refused.output
+    assert f"the trace has {LAID_OUT_AT_MOST + 1:,} steps" in refused.output.splitlines()[-1]
+    assert not (tmp_path / "long.svg").exists()
+    assert vfsmc("graph", "long.json", "-o", "long.dot").exit_code == 0
+    assert (tmp_path / "long.dot").read_text().startswith("digraph")
+    page = vfsmc("report", "long.json", "-o", "long.html")
+    assert page.exit_code == 0, page.output
+    assert "no chart: the trace has" in page.output
+    assert (tmp_path / "long.html").exists()
+
+
+def test_check_saves_a_trace_too_long_to_lay_out_with_its_dot_and_no_picture(
+    vfsmc: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The verdict and the trace of a check stand when its chart is too long
+    to lay out: the JSON and the DOT source are saved, the SVG is not, and
+    a warning says why."""
+    monkeypatch.setattr(graph, "LAID_OUT_AT_MOST", 3)
+    found = vfsmc("check", "dirops/opposite-renames", "--variant", "no-rename-mutex")
+    assert found.exit_code == 1, found.output
+    saved = Path("counterexamples/dirops-opposite-renames--no-rename-mutex")
+    assert saved.with_suffix(".json").exists() and saved.with_suffix(".dot").exists()
+    assert not saved.with_suffix(".svg").exists()
+    assert "warning: not saved: " in found.output and "lays out at most 3" in found.output

@@ -26,6 +26,7 @@ from mc import atomic_write
 from mc.atomic_write import WriteError, sweep, write_atomically
 from mc.check import baseline, expectations, recorded
 from mc.check.checker import file_stem
+from mc.trace import format as cx_format
 from mc.trace import graph as render_graph
 
 Run = Callable[..., Result]
@@ -110,8 +111,10 @@ def test_a_dot_that_dies_is_one_line_never_a_killed_vfsmc(tmp_path: Path) -> Non
     assert "VIOLATED" in checked.stdout and "vfsmc: warning: not saved:" in checked.stderr
     saved = tmp_path / "counterexamples" / "writeback-write-vs-fsync--no-wait-writeback.json"
     data = json.loads(saved.read_text())
-    data["steps"] = data["steps"] * 20  # far more than a pipe holds
+    data["steps"] = data["steps"] * (render_graph.LAID_OUT_AT_MOST // len(data["steps"]))
     (tmp_path / "long.json").write_text(json.dumps(data))
+    source = render_graph.to_dot(cx_format.load(tmp_path / "long.json"))
+    assert len(source) > 8 * 65536  # far more than a pipe holds
     drawn = run("graph", "long.json", "-o", "long.svg")
     assert drawn.returncode == 2
     warning, error = drawn.stderr.splitlines()

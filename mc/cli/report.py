@@ -88,6 +88,7 @@ def report_command(file: Path, output: Path, models: tuple[Path, ...]) -> None:
         note = counterexample.edit_said(note)
         click.echo(printable(f"vfsmc: warning: {file}: {note}"), err=True)
     try:
+        render_graph.refuse_unwieldy(counterexample)
         svg: str | None = render_graph.pipe(
             render_graph.to_dot(counterexample, marks, note or None), "svg"
         ).decode()

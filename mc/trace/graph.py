@@ -85,6 +85,12 @@ class GraphError(RuntimeError):
     """The graph cannot be rendered (e.g. graphviz is not installed)."""
 
 
+LAID_OUT_AT_MOST = 1_000
+"""The most steps a chart is drawn of as SVG or PNG: graphviz's layout
+time grows faster than the square of the steps (a second for 1,000,
+five for 2,000, two minutes for 5,000)."""
+
+
 HANDED_OFF_COLOR = "#888888"
 """The bar of a lock held by no thread: handed off (a frozen superblock's
 ``sb_writers``) until a thread takes it over."""
@@ -590,4 +596,19 @@ def render(
     if fmt == "dot":
         write_atomically(path, source, errors="backslashreplace")
         return
+    refuse_unwieldy(counterexample, path)
     write_atomically(path, pipe(source, fmt, path))
+
+
+def refuse_unwieldy(counterexample: Counterexample, path: Path | None = None) -> None:
+    """A ``GraphError`` when the trace has more steps than graphviz lays
+    out in reasonable time (``LAID_OUT_AT_MOST``); ``path`` names the
+    chart."""
+    steps = len(counterexample.steps)
+    if steps > LAID_OUT_AT_MOST:
+        said = "" if path is None else f"{path}: "
+        raise GraphError(
+            f"{said}the trace has {steps:,} steps, and graphviz lays out at most "
+            f"{LAID_OUT_AT_MOST:,} in reasonable time ('vfsmc graph' writes the chart's DOT "
+            "source to FILE.dot; 'vfsmc replay' prints a trace of any length)"
+        )
