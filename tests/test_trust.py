@@ -142,9 +142,44 @@ def test_a_drop_lock_of_a_misspelt_lock_lists_the_locks_taken(vfsmc: Run, tmp_pa
             "--no-save",
         ),
         "variant rmdir-no-victim-lock-misspelt changes nothing in dirops/rmdir-vs-create: "
-        "the lock its drop_lock() names is none its threads take or release (",
+        "the lock its drop_lock('i_rwsm(victim)') names is none its threads take or release (",
     )
-    assert "i_rwsem(victim)" in line and "i_rwsm" not in line
+    taken = line.split("take or release (", 1)[1]
+    assert "i_rwsem(victim)" in taken and "i_rwsm" not in taken
+
+
+UNMATCHED_GUARD = """
+from mc.dsl import Invocation, Program, variant
+from mc.models.dirops import unlink
+
+
+@variant("unlink-no-victim-lock", "vfs_unlink() without the victim's lock")
+def unlocked(program: Program, invocation: Invocation) -> Program:
+    if invocation.operation is not unlink:
+        return program
+    return program.drop_lock("i_rwsem(victim)")
+"""
+
+
+def test_a_drop_lock_its_transform_never_reaches_is_said_so(vfsmc: Run, tmp_path: Path) -> None:
+    """A variant whose test matches none of the scenario's threads is not
+    blamed on a lock name the threads do take."""
+    (tmp_path / "unmatched.py").write_text(UNMATCHED_GUARD)
+    line = one_line(
+        vfsmc(
+            "check",
+            "dirops/rmdir-vs-create",
+            "--models",
+            str(tmp_path / "unmatched.py"),
+            "-V",
+            "unlink-no-victim-lock",
+            "--no-save",
+        ),
+        "variant unlink-no-victim-lock changes nothing in dirops/rmdir-vs-create: its transform "
+        "called drop_lock() on no thread's program (does a test in it, such as "
+        "invocation.runs(...), match none of the threads? they run ",
+    )
+    assert "rmdir" in line and "names is none" not in line
 
 
 def test_a_regress_row_whose_variant_changes_nothing_is_an_error(

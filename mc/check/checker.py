@@ -16,6 +16,8 @@ from mc.check import checkable, inventory, mutants, usermodels
 from mc.check.coverage import Coverage, coverage_of
 from mc.check.replay import first_difference, replay
 from mc.dsl.kernel_model import KernelModel, unchecked_errors
+from mc.dsl.operation import Invocation
+from mc.dsl.program import Program
 from mc.dsl.scenario import Registry, Scenario, UnknownName
 from mc.dsl.steps import Step
 from mc.dsl.symmetry import rename, representative, telling_apart
@@ -177,8 +179,17 @@ def _locks_hint(registry: Registry, model: KernelModel, name: str) -> str:
     one it names (a typo, say) was not."""
     transform = registry.variant(name).transform
     code = getattr(transform, "__code__", None)
-    if code is None or "drop_lock" not in code.co_names:
+    if transform is None or code is None or "drop_lock" not in code.co_names:
         return ""
+    asked = _drop_lock_calls(model, transform)
+    if asked is None:
+        return ""
+    if not asked:
+        runs = ", ".join(sorted({thread.invocation.operation.name for thread in model.threads}))
+        return (
+            ": its transform called drop_lock() on no thread's program (does a test in it, "
+            f"such as invocation.runs(...), match none of the threads? they run {runs})"
+        )
     spelt = {
         spelling
         for thread in model.threads
@@ -186,10 +197,36 @@ def _locks_hint(registry: Registry, model: KernelModel, name: str) -> str:
         if (lock := getattr(step, "lock", None)) is not None
         for spelling in (lock.text, lock.family)
     }
+    missing = sorted(set(asked) - spelt)
+    if not missing:
+        return ""
     return (
-        f": the lock its drop_lock() names is none its threads take or release "
+        f": the lock its drop_lock({missing[0]!r}) names is none its threads take or release "
         f"({', '.join(sorted(spelt)) or 'they take none'})"
     )
+
+
+def _drop_lock_calls(
+    model: KernelModel, transform: Callable[[Program, Invocation], Program]
+) -> list[str] | None:
+    """The locks ``transform`` asks ``Program.drop_lock`` to drop, run again
+    over each thread's program of ``model``; None if it fails so."""
+    asked: list[str] = []
+    drop_lock = Program.drop_lock
+
+    def recorded(program: Program, text: str) -> Program:
+        asked.append(text)
+        return drop_lock(program, text)
+
+    Program.drop_lock = recorded  # type: ignore[method-assign, assignment]
+    try:
+        for thread in model.threads:
+            transform(thread.program, thread.invocation)
+    except Exception:  # the hint is a guess; the error it goes with stands without it
+        return None
+    finally:
+        Program.drop_lock = drop_lock  # type: ignore[method-assign]
+    return asked
 
 
 def _changes_named(labels: set[str]) -> tuple[str, ...]:
