@@ -784,6 +784,36 @@ def test_a_broken_locking_rule_says_how_to_see_what_it_leads_to(vfsmc: Run) -> N
     assert "the search stops at the first broken locking rule" not in beyond.output
 
 
+UNLOCKED_CHMOD = """
+from mc.dsl import scenario
+from mc.models.attr import chmod
+from mc.models.dirops import link, unlink
+
+scenario(
+    "my/unlocked-chmod",
+    "chmod without the inode's i_rwsem, as this filesystem's protocol",
+    tree=["/a/", "/a/x", "/b/"],
+    threads=[chmod("/a/x", 0o600), link("/a/x", "/b/y"), unlink("/a/x")],
+    variants=["setattr-unlocked"],
+)
+"""
+
+
+def test_a_broken_rule_of_a_scenarios_own_protocol_says_how_to_waive_it(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """With no variant given, the note on a broken rule says where a waiver
+    goes: a variant listed in the scenario's variants=[...]."""
+    (tmp_path / "mine.py").write_text(UNLOCKED_CHMOD)
+    result = vfsmc("check", "mine.py:my/unlocked-chmod", "--no-save")
+    assert result.exit_code == 1, result.output
+    assert (
+        "check with --no-property spec-conformance or, where the protocol breaks the rule "
+        "knowingly (a caller the document's table does not foresee), list a variant with "
+        "waives=[the rule] in the scenario's variants=[...]" in " ".join(result.output.split())
+    )
+
+
 def test_an_ok_with_the_broken_rule_left_out_says_the_rule_is_still_broken(vfsmc: Run) -> None:
     """A remount under s_umount shared harms nothing the properties of
     super/freeze-vs-remount read: the OK without spec-conformance says the

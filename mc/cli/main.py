@@ -692,14 +692,21 @@ def _print_check(outcome: Outcome, reduce: bool) -> None:
     if result.violation is not None and result.violation.property == SPEC_CONFORMANCE:
         others = [name for name in result.properties if name != SPEC_CONFORMANCE]
         if others:
+            waiver = (
+                " give the variant waives=[the rule]"
+                if outcome.variants
+                else ", where the protocol breaks the rule knowingly (a caller the document's "
+                "table does not foresee), list a variant with waives=[the rule] in the "
+                "scenario's variants=[...]"
+            )
             click.echo(
                 "  note: the search stops at the first broken locking rule; to see what the "
                 "change leads to ("
                 + ", ".join(others[:4])
                 + (", ..." if len(others) > 4 else "")
-                + "), check with --no-property spec-conformance or give the variant "
-                "waives=[the rule] (an OK then means no property checked sees harm within "
-                "these bounds, not that the change is safe)"
+                + f"), check with --no-property spec-conformance or{waiver} (an OK then "
+                "means no property checked sees harm within these bounds, not that the "
+                "change is safe)"
             )
     if result.violation is not None:
         click.echo("")

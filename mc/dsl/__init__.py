@@ -19,6 +19,10 @@ file everything it needs.
   ``differ``, ``below``, ``is_error``, ``not_``, ``all_of``, ``any_of``, ``const``,
   ``state_expr``, ``handed_off``, and of the tree ``dead_dir``, ``unlinked``, ``ancestor_of``,
   ``is_empty``;
+- the address order of locks of one rank (``lock_two_inodes()``):
+  ``address_below(op, name, label, left, right)``, a register saying whether
+  ``left``'s address is below ``right``'s, the run forking over every order
+  not fixed yet;
 - errors: ``E`` (the errno numbers), ``ModelError``;
 - the state, for invariants and effects: ``State``, ``Scratch``, ``World``;
 - files with a page cache: ``File`` (its address_space is ``Op.mapping``);
@@ -34,6 +38,7 @@ layer above this one: ``from mc.models.file import OpenFile``; the README's
 "The model-writing API" lists each one's module.
 """
 
+from mc.dsl.addresses import address_below
 from mc.dsl.operation import Cite, Holders, Invocation, Op, Operation, model_line, operation
 from mc.dsl.program import Program
 from mc.dsl.scenario import (
@@ -109,6 +114,7 @@ __all__ = [
     "Symbol",
     "Variant",
     "World",
+    "address_below",
     "all_of",
     "among",
     "ancestor_of",
