@@ -515,7 +515,7 @@ def iput(op: Op, part: InodeLife, mapping: Mapping | None, *, drops: bool) -> No
             _drop(1 if drops else 0),
             _name(inode),
             label="iput_final(): drop = op->drop_inode(inode) /* generic_drop_inode() */",
-            roles={"inode": _name(inode)},
+            roles={"inode": const(inode, inode.name)},
             sleeps=False,
         )
         with op.when(

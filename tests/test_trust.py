@@ -326,3 +326,30 @@ def test_a_regress_row_whose_model_raises_is_an_error_and_the_others_are_checked
     assert "regress FAILED: 2/3 rows as expected (1 model error)" in result.output
     report = json.loads(vfsmc("regress", "--models", str(suite), "--json").output)
     assert report["error_rows"] == 1 and not report["passed"]
+
+
+IPUT_WITHOUT_I_LOCK = """
+from mc.dsl import Invocation, Program, variant
+from mc.models.inode import iput_last
+
+
+@variant("iput-without-i-lock", "iput() drops the last reference without the inode's i_lock")
+def unlocked(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(iput_last):
+        return program
+    return program.drop_lock("i_lock")
+"""
+
+
+def test_drop_inode_without_the_inodes_i_lock_breaks_the_documents_note(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """The note !!!inode->i_lock!!! of ->drop_inode requires i_lock(inode):
+    iput() without it breaks the rule, and the shipped iput() keeps it."""
+    (tmp_path / "unlocked.py").write_text(IPUT_WITHOUT_I_LOCK)
+    scenario = ("check", "super/evict-vs-lookup", "--no-save", "--json")
+    assert json.loads(vfsmc(*scenario).stdout)["verdict"] == "OK"
+    unlocked = ("--models", str(tmp_path / "unlocked.py"), "-V", "iput-without-i-lock")
+    broken = json.loads(vfsmc(*scenario, *unlocked).stdout)
+    assert broken["verdict"] == "VIOLATED" and broken["property"] == "spec-conformance"
+    assert "super_operations.drop_inode without i_lock(/f)" in broken["message"]

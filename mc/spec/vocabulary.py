@@ -32,7 +32,7 @@ KINDS: dict[str, set[str]] = {
     "lock": LOCK_NEEDS | BLOCKING,
     "may-block": BLOCKING,
     "rcu-walk": RCU_WALK,
-    "text": BLOCKING | {"text"},
+    "text": BLOCKING | LOCK_NEEDS | {"text"},
 }
 CONDITIONS = (
     "directory",
