@@ -98,7 +98,7 @@ class ForkStep(EffectStep):
                 scratch = ForkScratch(world, state, part, queue.pop(0), context.tid)
                 value = effect(scratch, values)
                 if result is not None:
-                    scratch.values[result] = value
+                    scratch[result] = value
                 queue.extend(scratch.branches)
                 outcomes.append(context.advance(scratch.values, next_pc))
             return tuple(outcomes)

@@ -43,8 +43,8 @@ def fingerprint(state: Hashable) -> int:
     states, one holds -2 where the other does not: a state without -2 is
     hashed alone (one scan, ``tuple.count``, tells), and the positions of
     the -2s tell apart the states that hold some.  A -1 inside a slot's
-    tuple (an item of an item) still hashes as -2: a state whose slots
-    hold such tuples is one a search with ``--exact`` is sure of."""
+    tuple (an item of an item) would still hash as -2, so a kernel model's
+    slot may not hold one (``mc.kernel.world.MINUS_ONE_INSIDE``)."""
     if type(state) is not tuple:
         return (hash(state) & MASK64) or 1
     minus_twos = state.count(-2)

@@ -41,7 +41,9 @@ from mc.kernel.mm import mm_of, note_mapped
 from mc.kernel.pagecache import Mapping
 from mc.kernel.world import ERROR_SLOT, Built, ModelError, World
 
-ZERO_PAGE = -1
+ZERO_PAGE = -4
+"""An entry's target when it maps the shared zero page (not -1, which a
+slot's tuple may not hold: ``mc.kernel.world.MINUS_ONE_INSIDE``)."""
 EMPTY = -3
 PG_PMD_COLOUR = 511
 

@@ -85,8 +85,9 @@ TAG_WRITEBACK = 2
 TAG_TOWRITE = 4
 TAG_NAMES = ((TAG_DIRTY, "DIRTY"), (TAG_WRITEBACK, "WRITEBACK"), (TAG_TOWRITE, "TOWRITE"))
 
-TRUNCATED = -1
-"""Marks in a page's history that the page was truncated."""
+TRUNCATED = -3
+"""Marks in a page's history that the page was truncated (not -1, which a
+slot's tuple may not hold: ``mc.kernel.world.MINUS_ONE_INSIDE``)."""
 
 Folio = tuple[int | None, int]
 

@@ -112,6 +112,8 @@ def held(value: Any, slot: str) -> Any:
     compare by value, not lists, sets or dicts, which do not hash, nor
     functions, locks or plain objects, which equal only themselves."""
     problem = _unfit(value)
+    if problem == MINUS_ONE_INSIDE:
+        raise ModelError(f"slot {slot} cannot hold {_short(value)}: {problem}")
     if problem is not None:
         raise ModelError(
             f"slot {slot} cannot hold {_short(value)}: {problem}; a slot holds numbers, "
@@ -127,27 +129,42 @@ _COPIED: set[type] = set()
 """Types a value of which was seen to equal its copy, with the same hash."""
 
 
-def _unfit(value: Any) -> str | None:
+MINUS_ONE_INSIDE = (
+    "-1 inside a tuple, frozenset or frozen class hashes as -2 does (Python's error code is "
+    "-1), so two states that differ only there would share a fingerprint: hold another value"
+)
+
+
+def _unfit(value: Any, inside: bool = False) -> str | None:
     """Why a slot cannot hold ``value`` (the innermost part of a tuple or
     frozenset that is to blame), or None: it must hash, equal itself, and
     equal a copy of it made as another process would receive it, with the
-    same hash (looked at for the first value of each type)."""
+    same hash (looked at for the first value of each type); and no -1 may
+    be inside it (``MINUS_ONE_INSIDE``: a state's own items are
+    fingerprinted apart, ``mc.engine.store.fingerprint``, the items of
+    its items are not).  ``inside``: ``value`` is an item of a slot's
+    value."""
     kind = type(value)
     if kind in _FIT:
-        return None
-    if kind is tuple or kind is frozenset:
+        return MINUS_ONE_INSIDE if inside and kind is int and value == -1 else None
+    if isinstance(value, tuple | frozenset):
         for item in value:
-            problem = _unfit(item)
+            problem = _unfit(item, True)
             if problem is not None:
                 return problem
-        return None
+        if kind is tuple or kind is frozenset:
+            return None
+    elif attrs.has(kind) and any(map(_holds_minus_one, attrs.astuple(value, recurse=False))):
+        return MINUS_ONE_INSIDE
     try:
         hash(value)
     except TypeError:
         return f"{_a(kind.__name__)} has no hash"
     if value != value:
         return f"{_a(kind.__name__)} that equals nothing, not even itself (a NaN)"
-    if kind in _COPIED or kind is float:
+    if kind is float:
+        return MINUS_ONE_INSIDE if inside and value == -1 else None
+    if kind in _COPIED:
         return None
     try:
         copy = pickle.loads(pickle.dumps(value))
@@ -159,6 +176,16 @@ def _unfit(value: Any) -> str | None:
         return f"{_a(kind.__name__)} hashes otherwise than a copy of it"
     _COPIED.add(kind)
     return None
+
+
+def _holds_minus_one(value: Any) -> bool:
+    """Whether ``value`` is -1 or holds one in its items or fields."""
+    kind = type(value)
+    if kind is int or kind is float:
+        return bool(value == -1)
+    if isinstance(value, tuple | frozenset):
+        return any(map(_holds_minus_one, value))
+    return attrs.has(kind) and any(map(_holds_minus_one, attrs.astuple(value, recurse=False)))
 
 
 def _a(noun: str) -> str:
