@@ -156,12 +156,12 @@ def test_plain_spin_lock_deadlocks_with_the_interrupt_on_its_cpu() -> None:
     violation = outcome.result.violation
     assert violation is not None and violation.property == "deadlock"
     assert violation.message == (
-        "T1 waits for its CPU, where T2 interrupted it held by T2; T2 waits for dev_lock held by T1"
+        "T1 waits for its CPU (interrupted) held by T2; T2 waits for dev_lock held by T1"
     )
     found = outcome.counterexample
     assert found is not None
     assert {(e.waiter, e.resource, e.holder) for e in found.cycle} == {
-        ("T1", "its CPU, where T2 interrupted it", "T2"),
+        ("T1", "its CPU (interrupted)", "T2"),
         ("T2", "dev_lock", "T1"),
     }
     rendered = text.render(found)
@@ -232,7 +232,7 @@ def test_the_completion_interrupt_lands_on_the_thread_holding_xa_lock(shipped: R
     found = outcome.counterexample
     assert found is not None
     assert {(e.waiter, e.resource, e.holder) for e in found.cycle} == {
-        ("T1", "its CPU, where T2 interrupted it", "T2"),
+        ("T1", "its CPU (interrupted)", "T2"),
         ("T2", "xa_lock(/f)", "T1"),
     }
     landing = [step for step in found.steps if "the interrupt lands on" in step.event.text]

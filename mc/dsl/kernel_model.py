@@ -53,7 +53,7 @@ from mc.kernel.world import (
 from mc.project import defined_at
 from mc.text import briefly
 from mc.trace.events import HANDED_OFF as HANDED_OFF_HOLDER
-from mc.trace.events import Edge, Event, closes_cycle, waits_text
+from mc.trace.events import INTERRUPTED_CPU, Edge, Event, closes_cycle, waits_text
 from mc.trace.events import Step as TraceStep
 
 Action = tuple[int, int]
@@ -1122,7 +1122,7 @@ class KernelModel(Model[State, Action]):
                 continue
             if tid in interrupted:
                 handler = names[interrupted[tid]]
-                edges.append(Edge(names[tid], f"its CPU, where {handler} interrupted it", handler))
+                edges.append(Edge(names[tid], INTERRUPTED_CPU, handler))
                 continue
             wait = current.step.waiting(current.context, state)
             if wait is None:
@@ -1275,7 +1275,7 @@ class KernelModel(Model[State, Action]):
             if tid in interrupted:
                 handler = names[interrupted[tid]]
                 text = f"is interrupted: waits for {handler}'s handler to return on its CPU"
-                wait = Wait(f"its CPU, where {handler} interrupted it", (interrupted[tid],))
+                wait = Wait(INTERRUPTED_CPU, (interrupted[tid],))
             elif wait is None:
                 text = "waits for something that never happens"
             elif wait.lost:
