@@ -694,3 +694,26 @@ def test_check_saves_a_trace_too_long_to_lay_out_with_its_dot_and_no_picture(
     assert saved.with_suffix(".json").exists() and saved.with_suffix(".dot").exists()
     assert not saved.with_suffix(".svg").exists()
     assert "warning: not saved: " in found.output and "lays out at most 3" in found.output
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("cycle.0.resource", "i_rwsem(/zzz)", "but it records T1 -> i_rwsem(/zzz)"),
+        ("message", "all is fine", "but it records another message: all is fine"),
+    ],
+)
+def test_a_trace_whose_steps_reproduce_but_whose_words_are_edited_is_refused(
+    vfsmc: Run, tmp_path: Path, field: str, value: str, said: str
+) -> None:
+    """replay, graph and report recompute a violation's message and cycle
+    from the state its steps reach: a file that records others (edited by
+    hand, its digest dropped) is refused in one line, not printed or drawn
+    as it says."""
+    trace = _base()
+    _set(field, value)(trace)
+    del trace["digest"]
+    (tmp_path / "words.json").write_text(json.dumps(trace))
+    for command, *output in (("replay",), ("graph", "-o", "w.svg"), ("report", "-o", "w.html")):
+        one_line(vfsmc(command, "words.json", *output), said)
+    assert not (tmp_path / "w.svg").exists() and not (tmp_path / "w.html").exists()

@@ -14,7 +14,7 @@ from mc.engine.endings import can_end_from, cannot_end
 from mc.engine.model import PropertyKind
 from mc.kernel.expr import State
 from mc.text import clipped, counted
-from mc.trace.events import Step
+from mc.trace.events import Edge, Step
 from mc.trace.format import Counterexample
 
 
@@ -147,7 +147,46 @@ def replay(
         state = after
         replayed += len(group)
     reproduced, reason = _outcome(model, counterexample, state)
+    if reproduced:
+        unlike = recorded_unlike(model, counterexample, state)
+        if unlike is not None:
+            raise ThreadsDiffer(unlike)
     return report(reproduced, None, reason)
+
+
+def recorded_unlike(model: KernelModel, counterexample: Counterexample, state: State) -> str | None:
+    """What ``counterexample`` records of its violation that ``state``, where
+    its steps replay to on the protocol it was found on, does not give: the
+    violation's message (a livelock's may say more, how the trace ends)
+    or a deadlock's cycle.  A file whose steps reproduce but whose words
+    are another violation's was edited, and is not drawn or printed as it
+    says."""
+    found = violation_in(model, counterexample.property, state) or ""
+    kind = next(p.kind for p in model.properties() if p.name == counterexample.property)
+    said = counterexample.message
+    if said != found and not (kind is PropertyKind.CAN_END and said.startswith(f"{found} (")):
+        return (
+            f"its steps lead to {counterexample.property}: {clipped(found)}, but it records "
+            f"another message: {clipped(said)} (edited since saved, or worded by older models)"
+        )
+    if kind is PropertyKind.DEADLOCK_FREE:
+        cycle = tuple(model.deadlock_cycle(state))
+    elif kind is PropertyKind.CAN_END:
+        cycle = tuple(model.stuck_waits(state))
+    else:
+        cycle = ()
+    if cycle != tuple(counterexample.cycle):
+        return (
+            f"its steps lead to the cycle {_cycle_text(cycle)}, but it records "
+            f"{_cycle_text(counterexample.cycle)} (edited since saved, or worded by older models)"
+        )
+    return None
+
+
+def _cycle_text(cycle: Sequence[Edge]) -> str:
+    if not cycle:
+        return "none"
+    return clipped(" -> ".join(f"{edge.waiter} -> {edge.resource}" for edge in cycle))
 
 
 def _started_differ(model: KernelModel, counterexample: Counterexample) -> str | None:
