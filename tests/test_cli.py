@@ -325,9 +325,7 @@ def test_replay_of_an_outcome_the_step_does_not_have_says_so(vfsmc: Run, tmp_pat
     assert "which has 1 outcome here (0 to 0)" in report["reason"]
 
 
-def test_replay_of_an_edited_message_is_refused_naming_today_s(
-    vfsmc: Run, tmp_path: Path
-) -> None:
+def test_replay_of_an_edited_message_is_refused_naming_today_s(vfsmc: Run, tmp_path: Path) -> None:
     """A hand-edited message is not printed as if the check had found it:
     the file is refused in one line giving the violation today's models
     find and the file's text."""

@@ -182,7 +182,7 @@ def test_a_dot_that_writes_nothing_draws_no_empty_chart(tmp_path: Path) -> None:
 def test_a_label_longer_than_dot_accepts_is_cut(vfsmc: Run, tmp_path: Path) -> None:
     vfsmc("check", SCENARIO, "-V", VARIANT)
     data = json.loads((tmp_path / "counterexamples" / f"{STEM}.json").read_text())
-    data["message"] = "x" * 20000
+    data["steps"][0]["label"] = "x" * 20000
     (tmp_path / "huge.json").write_text(json.dumps(data))
     result = vfsmc("graph", "huge.json", "-o", "huge.svg")
     assert result.exit_code == 0, result.output
