@@ -374,6 +374,14 @@ def test_the_memory_held_as_the_search_begins_counts_what_the_first_steps_load(
     )
 
 
+def test_a_memory_limit_is_said_as_given_not_rounded_to_a_mebibyte() -> None:
+    """--max-memory 39.2M is said as 39.2 MiB, not as 39 MiB, which the
+    peak reported beside it could exceed."""
+    said = str(explore.MemoryLimitTooLow(int(39.2 * 2**20), 64 << 20))
+    assert said.startswith("memory limit 39.2 MiB is under the 64 MiB"), said
+    assert str(explore.MemoryLimitTooLow(32 << 20, 64 << 20)).startswith("memory limit 32 MiB ")
+
+
 def test_running_out_of_memory_is_incomplete(vfsmc: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     original = KernelModel.successors_of
     calls = [0]

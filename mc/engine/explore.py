@@ -268,7 +268,10 @@ def memory_reached(limit: int) -> str:
 
 
 def _size(limit: int) -> str:
-    return f"{limit:,} bytes" if limit < 2**20 else f"{limit / 2**20:,.0f} MiB"
+    if limit < 2**20:
+        return f"{limit:,} bytes"
+    mib = limit / 2**20
+    return f"{mib:,.0f} MiB" if mib == round(mib) else f"{mib:,.1f} MiB"
 
 
 class MemoryLimitTooLow(ValueError):
