@@ -15,7 +15,7 @@ from mc.engine.model import PropertyKind
 from mc.kernel.expr import State
 from mc.text import clipped, counted
 from mc.trace.events import Edge, Step
-from mc.trace.format import Counterexample
+from mc.trace.format import Counterexample, as_saved
 
 
 @attrs.frozen
@@ -161,9 +161,9 @@ def recorded_unlike(model: KernelModel, counterexample: Counterexample, state: S
     or a deadlock's cycle.  A file whose steps reproduce but whose words
     are another violation's was edited, and is not drawn or printed as it
     says."""
-    found = violation_in(model, counterexample.property, state) or ""
+    found = as_saved(violation_in(model, counterexample.property, state) or "")
     kind = next(p.kind for p in model.properties() if p.name == counterexample.property)
-    said = counterexample.message
+    said = as_saved(counterexample.message)
     if said != found and not (kind is PropertyKind.CAN_END and said.startswith(f"{found} (")):
         return (
             f"its steps lead to {counterexample.property}: {clipped(found)}, but it records "
@@ -175,12 +175,23 @@ def recorded_unlike(model: KernelModel, counterexample: Counterexample, state: S
         cycle = tuple(model.stuck_waits(state))
     else:
         cycle = ()
-    if cycle != tuple(counterexample.cycle):
+    cycle = tuple(map(saved, cycle))
+    if cycle != tuple(saved(edge) for edge in counterexample.cycle):
         return (
             f"its steps lead to the cycle {_cycle_text(cycle)}, but it records "
             f"{_cycle_text(counterexample.cycle)} (edited since saved, or worded by older models)"
         )
     return None
+
+
+def saved(edge: Edge) -> Edge:
+    """``edge`` as a counterexample file saves it (``as_saved``)."""
+    return attrs.evolve(
+        edge,
+        waiter=as_saved(edge.waiter),
+        resource=as_saved(edge.resource),
+        holder=as_saved(edge.holder),
+    )
 
 
 def _cycle_text(cycle: Sequence[Edge]) -> str:

@@ -145,6 +145,12 @@ class Counterexample:
         write_atomically(path, self.dumps())
 
 
+def as_saved(text: str) -> str:
+    """``text`` as a counterexample file saves it (``_as_text``)."""
+    saved: str = _as_text(text)
+    return saved
+
+
 def _as_text(value: Any) -> Any:
     """``value`` with every string UTF-8 can encode: a lone surrogate is
     replaced by its backslash escape."""
