@@ -725,3 +725,26 @@ def test_a_trace_whose_steps_reproduce_but_whose_words_are_edited_is_refused(
     for command, *output in (("replay",), ("graph", "-o", "w.svg"), ("report", "-o", "w.html")):
         one_line(vfsmc(command, "words.json", *output), said)
     assert not (tmp_path / "w.svg").exists() and not (tmp_path / "w.html").exists()
+
+
+def test_a_trace_that_no_longer_replays_while_its_bug_remains_is_stale_not_a_fix(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A step's label reworded since the trace was saved stops the replay;
+    replay then checks the scenario under the trace's variants, and a
+    violation of its property still there is said to make the trace stale
+    (exit 1, as the bug remains), not a fix (exit 0)."""
+    trace = _base()
+    trace["steps"][3]["label"] = "mutex_lock(&reworded)"
+    del trace["digest"]
+    (tmp_path / "stale.json").write_text(json.dumps(trace))
+    replayed = vfsmc("replay", "stale.json")
+    assert replayed.exit_code == 1, replayed.output
+    assert "does not reproduce on variants no-rename-mutex: step 4" in replayed.output
+    assert replayed.output.splitlines()[-1] == (
+        "but vfsmc check dirops/opposite-renames -V no-rename-mutex still finds deadlock: the "
+        "trace is stale (its steps changed since it was saved), not a fix; that check saves a "
+        "new one"
+    )
+    report = json.loads(vfsmc("replay", "stale.json", "--json").stdout)
+    assert report["reproduced"] is False and report["still_violated_by_check"] is True

@@ -753,11 +753,57 @@ def replay_command(file: Path, correct: bool, models: tuple[Path, ...], as_json:
         raise ThreadsDiffer(f"{file}: {error}") from None
     if counterexample.edited:
         _edited_since_saved(file, report)
+    stale = None if report.reproduced or correct else _still_violated(reg, counterexample)
     if as_json:
-        echo_json(json.dumps(_replay_json(counterexample, variants, report), indent=1))
+        found = _replay_json(counterexample, variants, report)
+        echo_json(json.dumps({**found, "still_violated_by_check": stale}, indent=1))
     else:
         _print_replay(counterexample, variants, report)
-    sys.exit(1 if report.reproduced else 0)
+        if stale is not None:
+            click.echo(printable(_stale_text(counterexample, stale)))
+    sys.exit(1 if report.reproduced or stale else 0)
+
+
+STALE_CHECK_SECONDS = 60.0
+"""How long ``replay`` checks a scenario whose trace no longer replays on
+the variants it records, to tell a stale trace from a fix."""
+
+
+def _still_violated(reg: Registry, counterexample: cx_format.Counterexample) -> bool | None:
+    """Whether the trace's scenario under its variants still violates its
+    property (a check of at most ``STALE_CHECK_SECONDS``): True when the
+    trace is stale (its steps changed since it was saved) and the bug is
+    still there, False when the check finds it no more, None when the
+    check cannot tell (bounded, or it cannot be run)."""
+    options = Options(time_limit=STALE_CHECK_SECONDS)
+    try:
+        with usermodels.reported():
+            outcome = check_scenario(
+                reg,
+                counterexample.scenario,
+                counterexample.variants,
+                counterexample.properties,
+                options,
+            )
+    except (UnknownName, ModelError, ValueError):
+        return None
+    result = outcome.result
+    if result.verdict is Verdict.INCOMPLETE:
+        return None
+    violation = result.violation
+    return violation is not None and violation.property == counterexample.property
+
+
+def _stale_text(counterexample: cx_format.Counterexample, stale: bool) -> str:
+    """What the check of a trace's scenario that no longer replays says."""
+    variants = "".join(f" -V {name}" for name in counterexample.variants)
+    command = f"vfsmc check {counterexample.scenario}{variants}"
+    if stale:
+        return (
+            f"but {command} still finds {counterexample.property}: the trace is stale (its "
+            "steps changed since it was saved), not a fix; that check saves a new one"
+        )
+    return f"and {command} finds no {counterexample.property} either: a fix"
 
 
 def _refuse_unusable_default_out(directory: Path) -> None:
