@@ -116,70 +116,48 @@ def test_a_variant_that_changes_nothing_is_an_error(
     one_line(vfsmc("check", scenario, "-V", variant), f"variant {variant} changes nothing in")
 
 
-MISSPELT_LOCK = """
+def _dropping(name: str, operation: str, lock: str) -> str:
+    """A model file declaring variant ``name``: ``operation`` (of
+    mc.models.dirops) without ``lock``."""
+    return f"""
 from mc.dsl import Invocation, Program, variant
-from mc.models.dirops import rmdir
+from mc.models.dirops import {operation}
 
 
-@variant("rmdir-no-victim-lock-misspelt", "vfs_rmdir() without the victim's lock")
-def misspelt(program: Program, invocation: Invocation) -> Program:
-    if invocation.operation is not rmdir:
+@variant("{name}", "vfs_{operation}() without {lock}")
+def dropped(program: Program, invocation: Invocation) -> Program:
+    if invocation.operation is not {operation}:
         return program
-    return program.drop_lock("i_rwsm(victim)")
+    return program.drop_lock("{lock}")
 """
+
+
+def _ineffective(vfsmc: Run, tmp_path: Path, name: str, operation: str, lock: str) -> str:
+    """The one line ``check dirops/rmdir-vs-create`` gives for variant
+    ``name`` (``_dropping``), which changes nothing there."""
+    (tmp_path / "dropping.py").write_text(_dropping(name, operation, lock))
+    scenario = "dirops/rmdir-vs-create"
+    checked = vfsmc("check", scenario, "--models", "dropping.py", "-V", name, "--no-save")
+    return one_line(checked, f"variant {name} changes nothing in {scenario}: ")
 
 
 def test_a_drop_lock_of_a_misspelt_lock_lists_the_locks_taken(vfsmc: Run, tmp_path: Path) -> None:
-    (tmp_path / "misspelt.py").write_text(MISSPELT_LOCK)
-    line = one_line(
-        vfsmc(
-            "check",
-            "dirops/rmdir-vs-create",
-            "--models",
-            str(tmp_path / "misspelt.py"),
-            "-V",
-            "rmdir-no-victim-lock-misspelt",
-            "--no-save",
-        ),
-        "variant rmdir-no-victim-lock-misspelt changes nothing in dirops/rmdir-vs-create: "
-        "the lock its drop_lock('i_rwsm(victim)') names is none its threads take or release (",
-    )
+    line = _ineffective(vfsmc, tmp_path, "rmdir-no-victim-lock-misspelt", "rmdir", "i_rwsm(victim)")
+    said = "the lock its drop_lock('i_rwsm(victim)') names is none its threads take or release ("
+    assert said in line, line
     taken = line.split("take or release (", 1)[1]
     assert "i_rwsem(victim)" in taken and "i_rwsm" not in taken
-
-
-UNMATCHED_GUARD = """
-from mc.dsl import Invocation, Program, variant
-from mc.models.dirops import unlink
-
-
-@variant("unlink-no-victim-lock", "vfs_unlink() without the victim's lock")
-def unlocked(program: Program, invocation: Invocation) -> Program:
-    if invocation.operation is not unlink:
-        return program
-    return program.drop_lock("i_rwsem(victim)")
-"""
 
 
 def test_a_drop_lock_its_transform_never_reaches_is_said_so(vfsmc: Run, tmp_path: Path) -> None:
     """A variant whose test matches none of the scenario's threads is not
     blamed on a lock name the threads do take."""
-    (tmp_path / "unmatched.py").write_text(UNMATCHED_GUARD)
-    line = one_line(
-        vfsmc(
-            "check",
-            "dirops/rmdir-vs-create",
-            "--models",
-            str(tmp_path / "unmatched.py"),
-            "-V",
-            "unlink-no-victim-lock",
-            "--no-save",
-        ),
-        "variant unlink-no-victim-lock changes nothing in dirops/rmdir-vs-create: its transform "
-        "called drop_lock() on no thread's program (does a test in it, such as "
-        "invocation.runs(...), match none of the threads? they run ",
+    line = _ineffective(vfsmc, tmp_path, "unlink-no-victim-lock", "unlink", "i_rwsem(victim)")
+    said = (
+        "its transform called drop_lock() on no thread's program (does a test in it, such as "
+        "invocation.runs(...), match none of the threads? they run "
     )
-    assert "rmdir" in line and "names is none" not in line
+    assert said in line and "rmdir" in line and "names is none" not in line, line
 
 
 def test_a_regress_row_whose_variant_changes_nothing_is_an_error(
