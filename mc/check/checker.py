@@ -9,12 +9,13 @@ import inspect
 import re
 import types
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import attrs
 
 from mc.check import checkable, inventory, mutants, usermodels
 from mc.check.coverage import Coverage, coverage_of
-from mc.check.replay import first_difference, replay
+from mc.check.replay import first_difference, replay, violation_in
 from mc.dsl.kernel_model import KernelModel, unchecked_errors
 from mc.dsl.operation import Invocation
 from mc.dsl.program import Program
@@ -27,7 +28,7 @@ from mc.engine.explore import INTERRUPTED, NotDeterministic, Options, Search
 from mc.engine.model import PropertyKind
 from mc.engine.parallel import ParallelSearch
 from mc.engine.ray_pool import RayPool
-from mc.engine.result import Result, Verdict, Violation
+from mc.engine.result import Path, Result, Verdict, Violation
 from mc.engine.symmetry import NotSymmetric, Symmetric, unfold
 from mc.kernel.world import ModelError
 from mc.project import shown
@@ -140,6 +141,24 @@ def refuse_ineffective(
                     "they change the same steps; check each alone"
                 )
             raise ineffective(registry, model, name, scenario.name)
+
+
+def _said_of(
+    model: KernelModel,
+    violation: Violation[Any, Any],
+    quotient: Path[Any, Any],
+    unfolded: Path[Any, Any],
+) -> str:
+    """The message of ``violation``, found on a ``quotient`` path whose
+    states are representatives (other threads may stand in a thread's
+    place), said of the last state of the path of the model itself it
+    unfolds to: the same words with that state's threads, and what a
+    livelock's message adds of the way the trace ends."""
+    found = violation_in(model, violation.property, quotient.states[-1])
+    actual = violation_in(model, violation.property, unfolded.states[-1])
+    if found is None or actual is None or not violation.message.startswith(found):
+        return violation.message
+    return actual + violation.message[len(found) :]
 
 
 def _changes_alone(
@@ -499,8 +518,10 @@ def check_scenario(
                     unfolded = unfold(quotient, result.violation.path)
                 except NotSymmetric as error:
                     raise ModelError(not_symmetric(found.name, str(error))) from None
+                said = _said_of(model, result.violation, result.violation.path, unfolded)
                 result = attrs.evolve(
-                    result, violation=attrs.evolve(result.violation, path=unfolded)
+                    result,
+                    violation=attrs.evolve(result.violation, path=unfolded, message=said),
                 )
         else:
             changed = None if correct is None else inventory.changed_positions(correct, model)
