@@ -130,8 +130,8 @@ _COPIED: set[type] = set()
 
 
 MINUS_ONE_INSIDE = (
-    "-1 inside a tuple, frozenset or frozen class hashes as -2 does (Python's error code is "
-    "-1), so two states that differ only there would share a fingerprint: hold another value"
+    "-1 inside a tuple or frozenset hashes as -2 does (Python's error code is -1), so two "
+    "states that differ only there would share a fingerprint: hold another value"
 )
 
 
@@ -140,10 +140,11 @@ def _unfit(value: Any, inside: bool = False) -> str | None:
     frozenset that is to blame), or None: it must hash, equal itself, and
     equal a copy of it made as another process would receive it, with the
     same hash (looked at for the first value of each type); and no -1 may
-    be inside it (``MINUS_ONE_INSIDE``: a state's own items are
-    fingerprinted apart, ``mc.engine.store.fingerprint``, the items of
-    its items are not).  ``inside``: ``value`` is an item of a slot's
-    value."""
+    be inside a tuple or frozenset of it (``MINUS_ONE_INSIDE``: a state's
+    own items are fingerprinted apart, ``mc.engine.store.fingerprint``,
+    the items of its items are not; the fields of a frozen class are not
+    looked into, which would cost a walk of every symbolic term written).
+    ``inside``: ``value`` is an item of a slot's value."""
     kind = type(value)
     if kind in _FIT:
         return MINUS_ONE_INSIDE if inside and kind is int and value == -1 else None
@@ -154,8 +155,6 @@ def _unfit(value: Any, inside: bool = False) -> str | None:
                 return problem
         if kind is tuple or kind is frozenset:
             return None
-    elif attrs.has(kind) and any(map(_holds_minus_one, attrs.astuple(value, recurse=False))):
-        return MINUS_ONE_INSIDE
     try:
         hash(value)
     except TypeError:
@@ -176,16 +175,6 @@ def _unfit(value: Any, inside: bool = False) -> str | None:
         return f"{_a(kind.__name__)} hashes otherwise than a copy of it"
     _COPIED.add(kind)
     return None
-
-
-def _holds_minus_one(value: Any) -> bool:
-    """Whether ``value`` is -1 or holds one in its items or fields."""
-    kind = type(value)
-    if kind is int or kind is float:
-        return bool(value == -1)
-    if isinstance(value, tuple | frozenset):
-        return any(map(_holds_minus_one, value))
-    return attrs.has(kind) and any(map(_holds_minus_one, attrs.astuple(value, recurse=False)))
 
 
 def _a(noun: str) -> str:
