@@ -34,12 +34,12 @@ class Step:
 
 
 HANDED_OFF = "handed off"
+"""The holder of a lock its thread handed off and no thread took over (a
+frozen superblock's ``sb_writers``, an AIO write's ``i_rwsem``)."""
 INTERRUPTED_CPU = "its CPU (interrupted)"
 """What a thread an interrupt handler runs over waits for: its CPU, which
 the handler holds until it returns (``T1 waits for its CPU (interrupted)
 held by T2``)."""
-"""The holder of a lock its thread handed off and no thread took over (a
-frozen superblock's ``sb_writers``, an AIO write's ``i_rwsem``)."""
 
 
 @attrs.frozen
