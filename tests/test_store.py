@@ -21,6 +21,7 @@ from mc.engine.store import (
     fingerprint,
     omission_probability,
 )
+from mc.engine.symbolic import Var, binary
 
 
 def test_the_table_keeps_every_state_through_its_growth() -> None:
@@ -203,3 +204,13 @@ def test_a_state_that_differs_by_minus_one_against_minus_two_is_explored(
     result = vfsmc("check", "collide.py:my/collide", "--no-save", *options)
     assert result.exit_code == 1, result.output
     assert "my/collide: VIOLATED" in result.output and "x is -2" in result.output
+
+
+def test_symbolic_constants_minus_one_and_minus_two_fingerprint_apart() -> None:
+    """Python hashes -1 as -2; a path condition's constant says which it is
+    in its hash, so two states whose conditions differ only there are two
+    fingerprints, and equal terms still hash alike."""
+    x = Var("x")
+    minus = [fingerprint((0, (binary("+", x, value),))) for value in (-1, -2)]
+    assert minus[0] != minus[1]
+    assert fingerprint((binary("+", x, -1),)) == fingerprint((binary("+", x, -1),))

@@ -104,6 +104,12 @@ class Const(_Arithmetic):
     """An integer constant."""
 
     value: int
+    minus_one: bool = attrs.field(
+        default=attrs.Factory(lambda const: const.value == -1, takes_self=True), repr=False
+    )
+    """Whether ``value`` is -1, which Python hashes as -2: hashed with it,
+    so that ``Const(-1)`` and ``Const(-2)`` (and the terms and states that
+    hold them) hash apart, as a fingerprint needs."""
 
     def __str__(self) -> str:
         return str(self.value)

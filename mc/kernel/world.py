@@ -143,7 +143,9 @@ def _unfit(value: Any, inside: bool = False) -> str | None:
     be inside a tuple or frozenset of it (``MINUS_ONE_INSIDE``: a state's
     own items are fingerprinted apart, ``mc.engine.store.fingerprint``,
     the items of its items are not; the fields of a frozen class are not
-    looked into, which would cost a walk of every symbolic term written).
+    looked into, which would cost a walk of every symbolic term written,
+    and the symbolic constants hash -1 apart themselves,
+    ``mc.engine.symbolic.Const``).
     ``inside``: ``value`` is an item of a slot's value."""
     kind = type(value)
     if kind in _FIT:
