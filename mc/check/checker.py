@@ -15,7 +15,7 @@ import attrs
 
 from mc.check import checkable, inventory, mutants, usermodels
 from mc.check.coverage import Coverage, coverage_of
-from mc.check.replay import first_difference, replay, violation_in
+from mc.check.replay import first_difference, replay, violation_cycle, violation_in
 from mc.dsl.kernel_model import KernelModel, unchecked_errors
 from mc.dsl.operation import Invocation
 from mc.dsl.program import Program
@@ -667,11 +667,7 @@ def counterexample_of(
         steps.extend(model.records(before, action))
     kind = next((p.kind for p in model.properties() if p.name == violation.property), None)
     last = path.states[-1]
-    cycle = []
-    if kind is PropertyKind.DEADLOCK_FREE:
-        cycle = model.deadlock_cycle(last)
-    elif kind is PropertyKind.CAN_END:
-        cycle = model.stuck_waits(last)
+    cycle = violation_cycle(model, kind, last)
     return Counterexample(
         scenario=scenario.name,
         variants=variants,

@@ -169,19 +169,24 @@ def recorded_unlike(model: KernelModel, counterexample: Counterexample, state: S
             f"its steps lead to {counterexample.property}: {clipped(found)}, but it records "
             f"another message: {clipped(said)} (edited since saved, or worded by older models)"
         )
-    if kind is PropertyKind.DEADLOCK_FREE:
-        cycle = tuple(model.deadlock_cycle(state))
-    elif kind is PropertyKind.CAN_END:
-        cycle = tuple(model.stuck_waits(state))
-    else:
-        cycle = ()
-    cycle = tuple(map(saved, cycle))
+    cycle = tuple(map(saved, violation_cycle(model, kind, state)))
     if cycle != tuple(saved(edge) for edge in counterexample.cycle):
         return (
             f"its steps lead to the cycle {_cycle_text(cycle)}, but it records "
             f"{_cycle_text(counterexample.cycle)} (edited since saved, or worded by older models)"
         )
     return None
+
+
+def violation_cycle(model: KernelModel, kind: PropertyKind | None, state: State) -> list[Edge]:
+    """The waits a violation of a property of ``kind`` records at its last
+    ``state``: a deadlock's cycle, or what threads that can never end wait
+    for; none for any other property."""
+    if kind is PropertyKind.DEADLOCK_FREE:
+        return model.deadlock_cycle(state)
+    if kind is PropertyKind.CAN_END:
+        return model.stuck_waits(state)
+    return []
 
 
 def saved(edge: Edge) -> Edge:
