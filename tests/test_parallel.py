@@ -40,6 +40,7 @@ from mc.engine.parallel import ForkPool, ParallelSearch, owner_of, proportional_
 from mc.engine.ray_pool import RayUnavailable
 from mc.engine.result import Verdict
 from mc.engine.store import fingerprint
+from mc.kernel.pathcond import forget_answers
 from mc.trace.format import Counterexample
 
 Run = Callable[..., Result]
@@ -145,7 +146,9 @@ def test_the_model_s_own_figures_over_workers(shipped: Registry) -> None:
     are every worker's; the address orders explored, which two workers may
     both meet, are left out."""
     exact = Options(exact=True)
+    forget_answers()
     alone = check_scenario(shipped, "truncate/punch-vs-fault", options=exact).result.stats.extra
+    forget_answers()
     spread = check_scenario(
         shipped, "truncate/punch-vs-fault", options=exact, spread=Spread(2)
     ).result.stats.extra

@@ -44,6 +44,7 @@ from typing import Any
 
 import attrs
 
+from mc.check import checkable
 from mc.check.checker import IneffectiveVariant, under_changing
 from mc.dsl.addresses import ADDRESSES, AddressOrder
 from mc.dsl.interrupts import SPINNING, interrupts_of
@@ -673,14 +674,19 @@ def explore(
         if not any(variant in changing for _name, _model, changing in built):
             where = names[0] if len(names) == 1 else f"the {len(names)} scenarios explored"
             raise IneffectiveVariant(f"variant {variant} changes nothing in {where}")
-    found = []
-    for name, model, changing in built:
-        search = Search(model, full)
-        result = search.run()
-        edges, usage = observed_edges(name, model, search), observed_usage(name, model, search)
-        classes = frozenset(lock.family for lock in model.world.locks)
-        found.append(Explored(name, edges, usage, result.incomplete_reason, changing, classes))
-    return found
+    return [_explored(name, model, changing, full) for name, model, changing in built]
+
+
+def _explored(
+    name: str, model: KernelModel, changing: tuple[str, ...], options: Options
+) -> Explored:
+    """Scenario ``name`` explored as ``explore`` explores it, built as
+    ``model`` under the variants ``changing``."""
+    search = Search(model, options)
+    result = search.run()
+    edges, usage = observed_edges(name, model, search), observed_usage(name, model, search)
+    classes = frozenset(lock.family for lock in model.world.locks)
+    return Explored(name, edges, usage, result.incomplete_reason, changing, classes)
 
 
 AGAINST_ORDER_STATES = 2_000
@@ -697,10 +703,14 @@ def against_documented(
     reverses: each with its witness and the chain that orders the two
     classes the other way.  A change that passes its own scenario may
     still take two locks against an order other code keeps (``check``
-    says so of an OK); classes no chain orders are not reported."""
+    says so of an OK); classes no chain orders are not reported.
+    ``variants`` are those ``check`` accepted: each changes the scenario
+    (``explore`` works that out for variants given to several)."""
     documented = load_documented().declared_by(registry.lock_orders)
-    options = Options(max_states=AGAINST_ORDER_STATES, time_limit=time_limit)
-    [explored] = explore(registry, [name], options, variants, properties=())
+    options = Options(max_states=AGAINST_ORDER_STATES, time_limit=time_limit, reduce=False)
+    with checkable.building_within(None, f"building the model of {name}"):
+        model = registry.build(registry.scenario(name), variants, (), every_acquisition=True)
+    explored = _explored(name, model, tuple(variants), options)
     return [
         (edge, witness, documented.why(edge[1], edge[0]))
         for edge, witness in sorted(explored.edges.items())

@@ -55,20 +55,52 @@ Value = int | Term
 Decision = bool | Cond
 
 
+class Answers:
+    """The solver of one set of symbols and what it answered: the same
+    questions get the same answers in every world declaring those
+    symbols (a check and the look after it build the scenario twice)."""
+
+    def __init__(self, symbols: tuple[Symbol, ...]) -> None:
+        self.solver = Solver(symbols)
+        self.splits: dict[tuple[PathCondition, Cond], list[tuple[bool, PathCondition]]] = {}
+        self.values: dict[tuple[PathCondition, Term], list[int]] = {}
+        self.models: dict[PathCondition, dict[str, int]] = {}
+        """A satisfying assignment of each feasible path condition met."""
+
+
+ANSWERS_KEPT = 2
+"""How many symbol sets' ``Answers`` a process keeps (the latest ones)."""
+
+_answers: dict[tuple[Symbol, ...], Answers] = {}
+
+
+def answers_for(symbols: tuple[Symbol, ...]) -> Answers:
+    """The ``Answers`` of ``symbols`` (in declaration order): kept from
+    an earlier world, or new."""
+    found = _answers.pop(symbols, None) or Answers(symbols)
+    _answers[symbols] = found
+    while len(_answers) > ANSWERS_KEPT:
+        del _answers[next(iter(_answers))]
+    return found
+
+
+def forget_answers() -> None:
+    """Drop every kept ``Answers``: the next world asks its solver anew."""
+    _answers.clear()
+
+
 class Symbolic:
     """The symbolic part of a world: the scenario's symbols, the path
     condition slot and the solver (created on first need, so that z3 is
-    loaded only by scenarios that have symbols)."""
+    loaded only by scenarios that have symbols; shared with other worlds
+    of the same symbols, ``answers_for``)."""
 
     def __init__(self, world: World) -> None:
         self.world = world
         self.symbols: dict[str, Symbol] = {}
         self.path = world.add_slot("path condition", TRUE, render_path)
-        self._solver: Solver | None = None
-        self._splits: dict[tuple[PathCondition, Cond], list[tuple[bool, PathCondition]]] = {}
-        self._values: dict[tuple[PathCondition, Term], list[int]] = {}
-        self._models: dict[PathCondition, dict[str, int]] = {}
-        """A satisfying assignment of each feasible path condition met."""
+        self._answers: Answers | None = None
+        self._calls_before = 0
 
     def declare(self, symbol: Symbol) -> Term:
         """Register ``symbol`` (the same name must keep the same range)."""
@@ -78,29 +110,35 @@ class Symbolic:
                 f"symbol {symbol.name} is declared as {known.low}..{known.high} and as "
                 f"{symbol.low}..{symbol.high}"
             )
-        if self._solver is not None and known is None:
+        if self._answers is not None and known is None:
             raise ModelError(f"symbol {symbol.name} is declared after the exploration began")
         self.symbols[symbol.name] = symbol
         return symbol.var
 
     @property
+    def answers(self) -> Answers:
+        if self._answers is None:
+            self._answers = answers_for(tuple(self.symbols.values()))
+            self._calls_before = self._answers.solver.calls
+        return self._answers
+
+    @property
     def solver(self) -> Solver:
-        if self._solver is None:
-            self._solver = Solver(self.symbols.values())
-        return self._solver
+        return self.answers.solver
 
     @property
     def calls(self) -> int:
-        """Solver calls so far."""
-        return 0 if self._solver is None else self._solver.calls
+        """Solver calls this world's questions made so far."""
+        return 0 if self._answers is None else self._answers.solver.calls - self._calls_before
 
     def _model_of(self, path: PathCondition) -> dict[str, int]:
-        known = self._models.get(path)
+        models = self.answers.models
+        known = models.get(path)
         if known is None:
             known = self.solver.model(path)
             if known is None:
                 raise ModelError(f"the path condition {render(path)} is infeasible")
-            self._models[path] = known
+            models[path] = known
         return known
 
     def split(self, path: PathCondition, cond: Cond) -> list[tuple[bool, PathCondition]]:
@@ -110,7 +148,8 @@ class Symbolic:
         so equal sets of assignments keep equal path conditions wherever the
         order of decisions allows."""
         key = (path, cond)
-        found = self._splits.get(key)
+        splits = self.answers.splits
+        found = splits.get(key)
         if found is not None:
             return found
         self.solver.refuse_zero_divisors(path, cond)
@@ -122,16 +161,17 @@ class Symbolic:
             found = [(holds, path)]
         else:
             this = conjoin(path, cond if holds else negate(cond))
-            self._models.setdefault(this, known)
-            self._models.setdefault(other, other_model)
+            self.answers.models.setdefault(this, known)
+            self.answers.models.setdefault(other, other_model)
             found = [(True, this), (False, other)] if holds else [(True, other), (False, this)]
-        self._splits[key] = found
+        splits[key] = found
         return found
 
     def values(self, path: PathCondition, value: Term) -> list[int]:
         """Every value ``value`` takes under ``path``, ascending (cached)."""
         key = (path, value)
-        found = self._values.get(key)
+        known = self.answers.values
+        found = known.get(key)
         if found is None:
             found = self.solver.values(path, value, VALUES_LIMIT + 1)
             if len(found) > VALUES_LIMIT:
@@ -139,7 +179,7 @@ class Symbolic:
                     f"{value} takes more than {VALUES_LIMIT} values: enumerate page indices, "
                     "keep offsets symbolic"
                 )
-            self._values[key] = found
+            known[key] = found
         return found
 
     def implies(self, path: PathCondition, cond: Decision) -> bool:
