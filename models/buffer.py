@@ -952,7 +952,7 @@ def bh_io_completion(op: Op) -> None:
         b,
         bio,
         label="end_bio_bh_io_sync(bio): bh->b_end_io(bh, !bio->bi_status)",
-        roles={"bh": bio},
+        roles={"bh": const(b, "bh")},
         sleeps=False,
     )
     op.interrupt_return("irq_exit()")

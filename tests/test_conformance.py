@@ -18,6 +18,7 @@ from mc.check import expectations
 from mc.check.checker import check_scenario
 from mc.check.registry import base
 from mc.check.registry import shipped as shipped_registry
+from mc.dsl import const
 from mc.dsl.operation import Op, operation
 from mc.dsl.scenario import BASE_PROPERTIES, Registry, Scenario
 from mc.dsl.steps import CallStep
@@ -26,6 +27,7 @@ from mc.engine.result import Verdict
 from mc.kernel import locks
 from mc.kernel.locks import EXCL, SHARED, Kind
 from mc.kernel.world import LocatedModelError, ModelError, Scratch
+from mc.models.buffer import meta_block
 from mc.spec import conformance, semantics
 from mc.spec.load import SpecError
 
@@ -568,3 +570,27 @@ def test_a_need_a_user_s_call_leaves_unchecked_is_said(vfsmc: Any) -> None:
     assert "T1 calls vm_operations_struct.page_mkwrite without mmap_lock" in broken.output
     shipped_only = vfsmc("spec", "coverage")
     assert "missing-role: the call names no mm" not in shipped_only.output
+
+
+@operation(models="a buffer's I/O completion: bh->b_end_io with or without its lock bit")
+def buffer_completion(op: Op, locked: bool) -> None:
+    block = meta_block(op.world)
+    if locked:
+        op.lock(block.bh_lock, EXCL, "lock_buffer(bh)")
+    op.call("buffer_head.b_end_io", _nothing, roles={"bh": const(block, "bh")}, sleeps=False)
+    if locked:
+        op.unlock(block.bh_lock, "unlock_buffer(bh)")
+
+
+@pytest.mark.parametrize("locked", [True, False])
+def test_b_end_io_is_called_on_a_locked_buffer(locked: bool) -> None:
+    """The buffer_head table's "bh is locked": ->b_end_io without the
+    buffer's BH_Lock breaks the rule, with it the call is fine (the shipped
+    completions hold the lock their submitter handed over)."""
+    outcome = check_scenario(_registry(buffer_completion(locked)), "test/s")
+    violation = outcome.result.violation
+    if locked:
+        assert violation is None, violation.message if violation else None
+    else:
+        assert violation is not None and violation.property == "spec-conformance"
+        assert "buffer_head.b_end_io without BH_Lock(block 7)" in violation.message, violation

@@ -130,6 +130,12 @@ def test_cli_coverage_explains_every_method_not_modelled(vfsmc: Run) -> None:
     assert len(by_name["inode_operations.rename"]["scenarios"]) >= 4
     text = vfsmc("spec", "coverage").output
     assert "100.0% modelled or explained" in text.splitlines()[-1]
+    end_io = by_name["buffer_head.b_end_io"]
+    checking = end_io["checked_in"]["BH_Lock(bh)"]
+    assert 0 < checking < len(end_io["scenarios"]), end_io
+    assert f"checks BH_Lock(bh) (in {checking})" in text
+    [unchecked] = [u for u in end_io["unchecked"] if u["need"] == "BH_Lock(bh)"]
+    assert unchecked["kind"] == "lock-not-modelled"
 
 
 def test_coverage_reports_a_method_neither_modelled_nor_explained(

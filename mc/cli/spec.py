@@ -401,6 +401,7 @@ def coverage_command(specs: Path, models: tuple[Path, ...], as_json: bool) -> No
                             "status": m.status,
                             "scenarios": list(m.scenarios),
                             "checked": list(m.checked),
+                            "checked_in": dict(zip(m.checked, m.checked_in, strict=True)),
                             "unchecked": [
                                 {"need": n, "kind": k, "reason": r} for n, k, r in m.unchecked
                             ],
@@ -425,11 +426,10 @@ def coverage_command(specs: Path, models: tuple[Path, ...], as_json: bool) -> No
                 table = m.table
                 click.echo(table)
             if m.modelled:
-                checks = ", ".join(m.checked) or "no lock rule"
                 count = len(m.scenarios)
                 click.echo(
                     f"  {m.method:<22} modelled in {count} scenario{'s' * (count != 1)}; "
-                    f"checks {checks}"
+                    f"checks {m.checks()}"
                 )
                 for need, kind, reason in m.unchecked:
                     click.echo(f"  {'':<22} not checked: {need} ({kind}: {reason})")

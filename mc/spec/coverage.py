@@ -83,6 +83,18 @@ class MethodCoverage:
     unchecked: tuple[tuple[str, str, str], ...]
     """(need, kind, reason) for what the calls cannot check."""
     reason: str | None
+    checked_in: tuple[int, ...]
+    """How many of ``scenarios`` check each need of ``checked``."""
+
+    def checks(self) -> str:
+        """What the calls check, each need with the number of scenarios
+        that check it where some calling scenarios cannot."""
+        if not self.checked:
+            return "no lock rule"
+        return ", ".join(
+            need if count == len(self.scenarios) else f"{need} (in {count})"
+            for need, count in zip(self.checked, self.checked_in, strict=True)
+        )
 
     @property
     def modelled(self) -> bool:
@@ -132,22 +144,23 @@ def calls_by_scenario(
 
 def coverage(registry: Registry, rules: Rules, reasons: Reasons) -> Coverage:
     """The coverage of every method of ``rules.spec`` by ``registry``'s
-    scenarios; a need a call of a model file outside the shipped models
-    leaves unchecked is listed with that call's model line, though other
-    calls check it."""
+    scenarios: each need with the number of scenarios that check it, and
+    what some call leaves unchecked, though other calls check it (a call
+    of a model file outside the shipped models with its model line)."""
     models: dict[str, KernelModel] = {}
     calls = calls_by_scenario(registry, models)
     methods = []
     for table, method in rules.spec.methods():
         name = f"{table.name}.{method.name}"
         by_scenario = calls.get(name, {})
-        checked: dict[str, None] = {}
+        checked: dict[str, set[str]] = {}
         unchecked: dict[tuple[str, str, str], None] = {}
         theirs: dict[tuple[str, str, str], None] = {}
         for scenario, steps in by_scenario.items():
             for step in steps:
                 plan = conformance.plan(step, models[scenario].world, rules)
-                checked.update(dict.fromkeys(c.need.id for c in plan.checked))
+                for found in plan.checked:
+                    checked.setdefault(found.need.id, set()).add(scenario)
                 unchecked.update(dict.fromkeys((u.need, u.kind, u.reason) for u in plan.unchecked))
                 if not step.source.file.startswith(conformance.SHIPPED_MODELS):
                     where = f" at {shown(step.source.file)}:{step.source.line}"
@@ -160,8 +173,9 @@ def coverage(registry: Registry, rules: Rules, reasons: Reasons) -> Coverage:
                 method.name,
                 tuple(by_scenario),
                 tuple(checked),
-                tuple(u for u in unchecked if u[0] not in checked) + tuple(theirs),
+                tuple(unchecked) + tuple(theirs),
                 reasons.reason(table.name, method.name),
+                tuple(len(scenarios) for scenarios in checked.values()),
             )
         )
     return Coverage(tuple(methods))

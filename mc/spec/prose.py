@@ -162,6 +162,23 @@ def _from_interrupts(sentence: str, methods: Sequence[str]) -> list[Rule] | None
     return [Rule(methods=(methods[0],), text=sentence, context="interrupt", may_block=False)]
 
 
+LOCKED_OBJECTS = {"bh": "BH_Lock"}
+"""The lock a sentence means by "OBJECT is locked": a buffer head's lock
+bit (``lock_buffer()``)."""
+
+
+def _object_is_locked(sentence: str, methods: Sequence[str]) -> list[Rule] | None:
+    """bh is locked, but that's all ... (buffer_head: the section's one
+    method is called with its object's lock held)."""
+    match = re.match(r"^(?P<object>\w+) is locked\b", sentence)
+    if match is None or match["object"] not in LOCKED_OBJECTS or len(methods) != 1:
+        return None
+    lock = LOCKED_OBJECTS[match["object"]]
+    return [
+        Rule(methods=(methods[0],), text=sentence, lock=lock, mode="held", object=match["object"])
+    ]
+
+
 def _called_with_spinlock(sentence: str, methods: Sequence[str]) -> list[Rule] | None:
     """m is called with LOCK and sometimes the page lock held."""
     match = re.match(r"^(?P<method>\w+) is called with (?P<lock>\w+) and sometimes ", sentence)
@@ -193,6 +210,7 @@ RECOGNISERS: tuple[Recogniser, ...] = (
     _called_with,
     _must_not_block,
     _from_interrupts,
+    _object_is_locked,
     _called_with_spinlock,
     _takes_locked_superblock,
 )
