@@ -101,14 +101,16 @@ def test_a_trylock_retried_holding_the_lock_the_holder_waits_for_is_a_livelock(
 ) -> None:
     """The spinner always has a step, so no state is a dead end and
     ``deadlock`` sees nothing; ``livelock`` reports the state where T2
-    waits for A and T1 can only go round its trylock."""
+    waits for A and T1 can only go round its trylock of B, which T2
+    holds: both halves of the ABBA are its cycle."""
     found = vfsmc("check", f"{spin_file}:spin/abba", "--no-save", *mode)
     assert found.exit_code == 1, found.output
     assert "livelock in spin/abba" in found.output
     assert (
         "T1 at 'while (!spin_trylock(&B)) cpu_relax()' can only go round, never returning; "
-        "T2 waits for A held by T1"
+        "T1 spins on B held by T2; T2 waits for A held by T1"
     ) in found.output
+    assert "cycle: T1 -> B -> T2 -> A -> T1" in found.output
     unseen = vfsmc("check", f"{spin_file}:spin/abba-no-livelock", "--no-save", *mode)
     assert unseen.exit_code == 0, unseen.output
     backs_off = vfsmc("check", f"{spin_file}:spin/polite", "--no-save", *mode)
@@ -135,9 +137,13 @@ def test_a_livelock_s_counterexample_replays_and_is_drawn(vfsmc: Run, spin_file:
     assert replayed.exit_code == 1, replayed.output
     assert "reproduces" in replayed.output and "livelock" in replayed.output
     data = json.loads(saved.read_text())
-    assert data["cycle"] == [{"waiter": "T2", "resource": "A", "holder": "T1"}]
+    assert data["cycle"] == [
+        {"waiter": "T1", "resource": "B", "holder": "T2", "spinning": True},
+        {"waiter": "T2", "resource": "A", "holder": "T1"},
+    ]
     drawn = saved.with_suffix(".dot").read_text()
     assert "livelock: T1 at" in drawn and "deadlock," not in drawn
+    assert 'xlabel="T1 spins"' in drawn and 'xlabel="T2 waits"' in drawn
     assert "the trace ends going round: its last move leads back" in replayed.output
     data["steps"] = data["steps"][:1]
     saved.write_text(json.dumps(data))

@@ -1222,11 +1222,22 @@ class KernelModel(Model[State, Action]):
 
     def stuck_waits(self, state: State, moving: list[int] | None = None) -> list[Edge]:
         """Who waits for whom among the threads that cannot move in
-        ``state`` while others (``moving``, by number) can: the waits a
-        livelock's chart draws."""
+        ``state`` while others (``moving``, by number) can, after what
+        those spin on (a trylock retried in a loop, ``Step.spinning``):
+        the waits a livelock's chart draws."""
         names = self.world.thread_names
-        going = {names[tid] for tid in (self._moving(state) if moving is None else moving)}
-        return [edge for edge in self.waits_for(state) if edge.waiter not in going]
+        moving = self._moving(state) if moving is None else moving
+        going = {names[tid] for tid in moving}
+        spins: list[Edge] = []
+        for tid in moving:
+            current = self.current_step(state, tid)
+            wait = None if current is None else current.step.spinning(current.context, state)
+            if wait is not None:
+                spins.extend(
+                    Edge(names[tid], wait.resource, locks.thread_name(names, h), spinning=True)
+                    for h in wait.holders
+                )
+        return spins + [edge for edge in self.waits_for(state) if edge.waiter not in going]
 
     def _moving(self, state: State) -> list[int]:
         """The threads that have a step enabled in ``state``."""

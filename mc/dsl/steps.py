@@ -362,6 +362,12 @@ class Step(ABC):
         """When the step is blocked in ``state``: what it waits for."""
         return None
 
+    def spinning(self, context: Context, state: State) -> Wait | None:
+        """When the step, enabled in ``state``, only goes back to retry
+        what another thread keeps from succeeding (a trylock in a loop):
+        what it spins on."""
+        return None
+
     @property
     def local(self) -> bool:
         """Whether the step reads and writes only its thread's own slots and

@@ -221,6 +221,15 @@ class TryLockStep(Step):
 
         return fire
 
+    def spinning(self, context: Context, state: State) -> Wait | None:
+        """The lock, when the trylock fails in ``state`` and its failure
+        jumps back to it or before it (a retry loop)."""
+        lock = self.lock.compile(context.world)(state)
+        if lock is None or context.target is None or context.target >= context.next_pc:
+            return None
+        blockers = locks.blockers(lock.kind, state[lock.slot], context.tid, self.mode)
+        return Wait(lock.name, blockers) if blockers else None
+
     def event(self, context: Context, before: State, after: State) -> Event:
         lock = self.lock.compile(context.world)(before)
         if lock is None or after[0] is not None:

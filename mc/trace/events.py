@@ -55,6 +55,10 @@ class Edge:
     held: bool = True
     """``holder`` holds ``resource``; False: it is a thread whose steps
     could end the wait (a condition such as a bio in flight)."""
+    spinning: bool = False
+    """``waiter`` does not sleep: it retries a trylock of ``resource`` in a
+    loop (``while (!spin_trylock(...)) cpu_relax();``), so it always has a
+    step and makes no progress while ``holder`` holds it."""
 
     def text(self) -> str:
         """The wait as people read it: ``T1 waits for i_rwsem(/f) held by
@@ -73,6 +77,8 @@ class Edge:
             )
         if self.queued:
             return f"{self.waiter} waits for {self.resource} behind {holders}, queued for it first"
+        if self.spinning:
+            return f"{self.waiter} spins on {self.resource} held by {holders}"
         return f"{self.waiter} waits for {self.resource} held by {holders}"
 
 

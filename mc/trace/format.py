@@ -37,8 +37,10 @@ the step changed, rendered as text.  ``cycle`` is empty unless the property
 is ``deadlock`` (its waits-for cycle) or ``livelock`` (who waits for whom
 among the threads that cannot move while others go round); an edge has
 ``"queued": true`` when its holder does not hold the resource yet but is
-a writer queued for it first, and ``"held": false`` when the resource is
-no lock but a condition its holder's steps could bring about.  ``started``
+a writer queued for it first, ``"held": false`` when the resource is
+no lock but a condition its holder's steps could bring about, and
+``"spinning": true`` when the waiter of a livelock does not sleep but
+retries a trylock of the lock in a loop.  ``started``
 (optional, absent when empty) holds the local steps the threads run as
 they start, before any scheduling choice (a read side of a percpu
 rw_semaphore no thread contends, at the top of a program): the initial
@@ -221,6 +223,8 @@ def _edge(edge: Edge) -> dict[str, Any]:
         found["queued"] = True
     if not edge.held:
         found["held"] = False
+    if edge.spinning:
+        found["spinning"] = True
     return found
 
 
@@ -400,12 +404,20 @@ def from_json(data: Any) -> Counterexample:
         _object(
             edge,
             where,
-            {"waiter": True, "resource": True, "holder": True, "queued": False, "held": False},
+            {
+                "waiter": True,
+                "resource": True,
+                "holder": True,
+                "queued": False,
+                "held": False,
+                "spinning": False,
+            },
         )
         waiter, resource, holder = (_field(edge, k, str, where) for k in EDGE_FIELDS)
         queued = _field(edge, "queued", bool, where) if "queued" in edge else False
         held = _field(edge, "held", bool, where) if "held" in edge else True
-        found = Edge(waiter, resource, holder, queued=queued, held=held)
+        spinning = _field(edge, "spinning", bool, where) if "spinning" in edge else False
+        found = Edge(waiter, resource, holder, queued=queued, held=held, spinning=spinning)
         if found.waiter not in names or found.holder not in names:
             raise FormatError(f"{where}: fields 'waiter' and 'holder' must name threads")
         cycle.append(found)

@@ -488,12 +488,13 @@ class _Chart:
             else:
                 yield _edge(*ends, style="dashed", **self._waits(step.thread))
 
-    def _waits(self, thread: str) -> dict[str, str]:
+    def _waits(self, thread: str, spinning: bool = False) -> dict[str, str]:
         """A wait's arrow: red, named by its waiter in the waiter's colour,
-        so that crossing arrows are told apart."""
+        so that crossing arrows are told apart (a waiter that retries a
+        trylock in a loop spins)."""
         return {
             "color": VIOLATION,
-            "xlabel": f"{thread} waits",
+            "xlabel": f"{thread} {'spins' if spinning else 'waits'}",
             "fontcolor": self.color[thread],
             "fontsize": "10",
             "constraint": "false",
@@ -510,7 +511,7 @@ class _Chart:
                         self.cell(edge.waiter, self.last),
                         self.cell(edge.resource, self.last),
                         penwidth=2.5,
-                        **self._waits(edge.waiter),
+                        **self._waits(edge.waiter, edge.spinning),
                     )
         if self.cx.cycle and self.cx.property == "deadlock":
             text = f"deadlock, {waits_chain(self.cx.cycle)}"
