@@ -25,6 +25,7 @@ from mc.engine.result import Strategy, Verdict
 Run = Callable[..., Result]
 
 SPIN = """
+from mc.engine.endings import Edges
 from mc.dsl import EXCL, Op, const, operation, scenario
 from mc.kernel.locks import Kind
 
@@ -301,3 +302,18 @@ def test_a_livelock_a_fingerprint_clash_makes_up_is_an_error_not_a_verdict() -> 
     assert exact.verdict is Verdict.OK
     with pytest.raises(GraphMismatch, match="two states shared a fingerprint"):
         Search(_Clashing(), Options(strategy=Strategy.BFS, exact=False)).run()
+
+
+@pytest.mark.parametrize("mode", [[], ["--workers", "2"]], ids=["one process", "two workers"])
+def test_the_livelock_pass_keeps_to_the_memory_limit(
+    vfsmc: Run, spin_file: Path, mode: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pass over the stored graph that finds a livelock allocates
+    beyond the search (``Edges.pass_bytes``): with no room for it under
+    --max-memory the run is incomplete, saying so, not a verdict."""
+    monkeypatch.setattr(Edges, "pass_bytes", lambda _edges, _states: 2**40)
+    found = vfsmc("check", f"{spin_file}:spin/abba", "--no-save", "--max-memory", "8G", *mode)
+    assert found.exit_code == 3, found.output
+    assert "memory limit 8,192 MiB reached: livelock's pass over the stored graph needs" in (
+        found.output
+    )

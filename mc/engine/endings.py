@@ -37,7 +37,7 @@ argument for deadlocks, applied to the set of states that cannot end).
 from __future__ import annotations
 
 from array import array
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from itertools import chain, repeat
 from typing import Any, TypeVar
 
@@ -57,6 +57,9 @@ FAR = 0
 away or is its source: the target is kept in full beside (``Edges.far``)."""
 MANY = 255
 """A state with this many edges or more keeps its count apart."""
+BOUNDS_EVERY = 1 << 16
+"""How many states ``Edges.cannot_end`` walks back between two looks at
+the search's bounds."""
 
 
 class Edges:
@@ -151,13 +154,31 @@ class Edges:
             targets[at] = target
         return targets
 
-    def cannot_end(self, states: Iterable[int]) -> list[int]:
+    def edge_count(self) -> int:
+        """How many edges are kept."""
+        return len(self.near) if self.in_order else len(self.targets)
+
+    def pass_bytes(self, states: int) -> int:
+        """What ``cannot_end`` allocates over ``states`` states, at most:
+        the offsets twice, the edges grouped and, kept in order, their
+        targets, a byte and a frontier entry a state."""
+        edges = self.edge_count()
+        offsets = 4 if edges < 1 << 31 else 8
+        targets = (4 if self.in_order else 0) * edges
+        return 2 * offsets * (states + 2) + 4 * edges + targets + 9 * states
+
+    def cannot_end(
+        self, states: Iterable[int], bounds: Callable[[], None] = lambda: None
+    ) -> list[int]:
         """Of ``states``, those from which no state without enabled actions
         is reachable, in the order given: the states the ends are reached
         from are found backwards, over the edges grouped by target (a
         counting sort into arrays: besides the edges kept, 8 bytes a state
         and 4 an edge grouped, 4 more an edge kept in order while its
-        targets are grouped; twice the 8 past 2^31 edges)."""
+        targets are grouped; twice the 8 past 2^31 edges; ``pass_bytes``).
+        ``bounds`` is called between the phases and every ``BOUNDS_EVERY``
+        states walked back (it raises to stop the pass)."""
+        bounds()
         targets = self._targets()
         sources = len(self.counts) - 1 if self.in_order else max(self.sources, default=-1)
         size = max(max(targets, default=-1), max(self.ends, default=-1), sources) + 2
@@ -173,11 +194,16 @@ class Edges:
             backwards[filled[target]] = source
             filled[target] += 1
         del targets, filled
+        bounds()
         ending = bytearray(size)
-        frontier = list(self.ends)
+        frontier = array("q", self.ends)
         for state in frontier:
             ending[state] = 1
+        walked = 0
         while frontier:
+            walked += 1
+            if not walked % BOUNDS_EVERY:
+                bounds()
             state = frontier.pop()
             for source in backwards[first[state] : first[state + 1]]:
                 if not ending[source]:

@@ -262,6 +262,31 @@ def default_memory_limit() -> int | None:
     return None
 
 
+class MemoryBound(Exception):
+    """The memory limit stopped a pass over the stored graph: why."""
+
+
+def endings_bounds(
+    edges: Edges, states: int, limit: int | None, checking: str
+) -> Callable[[], None]:
+    """The look at the memory ``limit`` that ``Edges.cannot_end`` over
+    ``states`` states makes as it goes, for property ``checking``: a
+    ``MemoryBound`` at once when the pass has no room (``pass_bytes``),
+    else when the process reaches the limit."""
+    if limit is None:
+        return lambda: None
+    needed = edges.pass_bytes(states)
+    where = f"{checking}'s pass over the stored graph"
+    if resident_bytes() + needed > limit:
+        raise MemoryBound(f"{memory_reached(limit)}: {where} needs {_size(needed)} more")
+
+    def bounds() -> None:
+        if resident_bytes() >= limit:
+            raise MemoryBound(f"{memory_reached(limit)} in {where}")
+
+    return bounds
+
+
 def memory_reached(limit: int) -> str:
     """Why a search that reached the memory ``limit`` stopped."""
     return f"memory limit {_size(limit)} reached"
@@ -461,9 +486,13 @@ class Search(Generic[S, A]):
         enabled actions is reachable, if any."""
         if self.edges is None:
             return
-        stuck = self.edges.cannot_end(range(self.stored))
+        prop = self.endable[0]
+        try:
+            bounds = endings_bounds(self.edges, self.stored, self.memory_limit, prop.name)
+            stuck = self.edges.cannot_end(range(self.stored), bounds)
+        except MemoryBound as bound:
+            raise _Stop(str(bound)) from None
         if stuck:
-            prop = self.endable[0]
             message, path = cannot_end_violation(self.model, prop, self.path_to(stuck[0]))
             raise _Going(Violation(prop.name, message, path))
 

@@ -79,11 +79,13 @@ from mc.engine.explore import (
     PROGRESS_AFTER_SECONDS,
     PROGRESS_INTERVAL_SECONDS,
     STEP_GRACE_SECONDS,
+    MemoryBound,
     MemoryLimitTooLow,
     Options,
     StepOverran,
     at_dead_end,
     default_memory_limit,
+    endings_bounds,
     memory_reached,
     overran_reason,
     probe_determinism,
@@ -1086,8 +1088,11 @@ class ParallelSearch(Generic[S, A]):
             violation = Violation(found[0], found[1], self._path(pool, found[2]))
         elif reason is None and depth_cut:
             reason = f"max depth {options.max_depth} reached"
-        elif reason is None and keeps_edges(model) and (stuck := self._cannot_end(pool)):
-            violation = stuck
+        elif reason is None and keeps_edges(model):
+            try:
+                violation = self._cannot_end(pool, memory_limit)
+            except MemoryBound as bound:
+                reason = str(bound)
         elif reason is None and unreached:
             goal = next(g for g in goals if g.name in unreached)
             violation = Violation(goal.name, f"never reached: {goal.description}", None)
@@ -1241,11 +1246,12 @@ class ParallelSearch(Generic[S, A]):
             self.last_progress = now
             sink(states, transitions, depth, elapsed)
 
-    def _cannot_end(self, pool: Pool) -> Violation[S, A] | None:
+    def _cannot_end(self, pool: Pool, memory_limit: int | None) -> Violation[S, A] | None:
         """The violation of the first ``CAN_END`` property at a state of
         least depth from which no state without enabled actions is
         reachable, if any, from the edges the workers kept (those to a
-        successor another worker owns numbered by their owner)."""
+        successor another worker owns numbered by their owner); a
+        ``MemoryBound`` when this process has no room for the pass."""
         replies = self._ask(pool, ("edges",))
         graph = Edges(typecode="q")
         for edges, _unresolved in replies:
@@ -1266,7 +1272,9 @@ class ParallelSearch(Generic[S, A]):
             for worker in range(self.workers)
             for sid in range(stored[worker])
         )
-        stuck = graph.cannot_end(everyone)
+        prop = next(p for p in self.model.properties() if p.kind is PropertyKind.CAN_END)
+        bounds = endings_bounds(graph, sum(stored), memory_limit, prop.name)
+        stuck = graph.cannot_end(everyone, bounds)
         if not stuck:
             return None
 
@@ -1278,7 +1286,6 @@ class ParallelSearch(Generic[S, A]):
             return steps
 
         first = min(stuck, key=lambda gid: (depth(gid), gid))
-        prop = next(p for p in self.model.properties() if p.kind is PropertyKind.CAN_END)
         message, path = cannot_end_violation(self.model, prop, self._path(pool, first, links))
         return Violation(prop.name, message, path)
 
