@@ -193,6 +193,22 @@ def test_a_check_narrowed_by_property_saves_under_its_own_name(vfsmc: Run) -> No
     assert cx_format.load(Path(narrowed["counterexample"])).properties == ("deadlock",)
 
 
+def test_a_depth_first_trace_is_saved_beside_the_shortest_not_over_it(vfsmc: Run) -> None:
+    """--dfs saves under the run's name with .dfs: the breadth-first
+    run's shortest trace stays, and each replays."""
+    scenario, variant = "dirops/opposite-renames", "no-rename-mutex"
+    shortest = json.loads(vfsmc("check", scenario, "-V", variant, "--json").output)
+    before = Path(shortest["counterexample"]).read_text()
+    deep = json.loads(vfsmc("check", scenario, "-V", variant, "--dfs", "--json").output)
+    assert Path(deep["counterexample"]).name == f"{file_stem(scenario, [variant])}.dfs.json"
+    assert Path(shortest["counterexample"]).read_text() == before
+    assert len(cx_format.load(Path(deep["counterexample"])).steps) >= len(
+        cx_format.load(Path(shortest["counterexample"])).steps
+    )
+    for saved in (shortest, deep):
+        assert vfsmc("replay", saved["counterexample"]).exit_code == 1
+
+
 def test_names_that_differ_after_a_dot_save_to_different_files(vfsmc: Run) -> None:
     stems = {
         file_stem("dirops/rename-rmdir-link", ["mutant:drop@rmdir:models/dirops.py:209"]),

@@ -361,6 +361,7 @@ def check(
     named, left_out = (
         (chosen, ()) if properties else (None, tuple(n for n in excluded if n in checked))
     )
+    stem = _stem(outcome, named, left_out, dfs)
     against, broken, unlooked = None, None, []
     if variants and outcome.result.verdict is Verdict.OK:
 
@@ -382,7 +383,7 @@ def check(
             )
             unlooked += [why] if why else []
     if as_json:
-        saved = _save(reg, outcome, target, named, left_out) if save else {}
+        saved = _save(reg, outcome, target, stem) if save else {}
         searched = {"reduction": reduce and not symmetry, "symmetry": symmetry}
         report = {
             **_check_json(outcome, saved),
@@ -411,11 +412,11 @@ def check(
                 )
         except OSError:
             if save:
-                _save(reg, outcome, target, named, left_out)
+                _save(reg, outcome, target, stem)
             raise
         if save:
-            _save(reg, outcome, target, named, left_out, lambda k, p: click.echo(f"{k}: {p}"))
-    stale = _stale_counterexample(outcome, target, named, left_out) if save else None
+            _save(reg, outcome, target, stem, lambda k, p: click.echo(f"{k}: {p}"))
+    stale = _stale_counterexample(outcome, target / f"{stem}.json") if save else None
     if stale is not None:
         say(
             "note",
@@ -463,15 +464,31 @@ def _afterwards(what: str, look: Callable[[], T], left: float | None) -> tuple[T
         return None, f"no {what}: {message_of(error)}"
 
 
-def _stale_counterexample(
-    outcome: Outcome, out: Path, properties: tuple[str, ...] | None, excluded: tuple[str, ...]
-) -> Path | None:
-    """The counterexample an earlier run saved under this run's name,
-    when this run is OK: it no longer shows what it did."""
+DEPTH_FIRST_SUFFIX = ".dfs"
+"""What a depth-first run's counterexample file name adds to the stem of
+the run (``file_stem`` never writes a ``.``): it does not replace the
+shortest trace a breadth-first run saved."""
+
+
+def _stem(
+    outcome: Outcome,
+    properties: tuple[str, ...] | None,
+    excluded: tuple[str, ...],
+    depth_first: bool,
+) -> str:
+    """The name the run's counterexample is saved under: the run's
+    ``file_stem``, which says how ``properties`` (those named) or
+    ``excluded`` (those left out) narrowed it, marked when the search was
+    ``depth_first``."""
+    stem = file_stem(outcome.scenario.name, outcome.variants, properties or None, excluded)
+    return stem + DEPTH_FIRST_SUFFIX if depth_first else stem
+
+
+def _stale_counterexample(outcome: Outcome, path: Path) -> Path | None:
+    """The counterexample an earlier run saved under this run's name
+    (``path``), when this run is OK: it no longer shows what it did."""
     if outcome.result.verdict is not Verdict.OK:
         return None
-    stem = file_stem(outcome.scenario.name, outcome.variants, properties or None, excluded)
-    path = out / f"{stem}.json"
     return path if path.is_file() else None
 
 
@@ -487,13 +504,11 @@ def _save(
     reg: Registry,
     outcome: Outcome,
     out: Path,
-    properties: tuple[str, ...] | None,
-    excluded: tuple[str, ...] = (),
+    stem: str,
     each: Callable[[str, Path], None] | None = None,
 ) -> dict[str, Path]:
     """Save the counterexample (with the model files it needs) and its
-    charts, under a name that says how ``properties`` (those named) or
-    ``excluded`` (those left out) narrowed the run; a file that cannot be
+    charts in ``out`` under ``stem`` (``_stem``); a file that cannot be
     written is a warning, never a change of the verdict or its exit code.
     A chart that cannot be drawn leaves no older one of that name beside
     the new counterexample, and two runs saving under one name in one
@@ -503,7 +518,6 @@ def _save(
     it saved."""
     if outcome.counterexample is None:
         return {}
-    stem = file_stem(outcome.scenario.name, outcome.variants, properties or None, excluded)
     marks = variant_marks(reg, outcome.counterexample)
     files: dict[str, Path] = {}
     with contextlib.ExitStack() as stack:
