@@ -67,10 +67,10 @@ killed under its d_lock, takes it off the list (``d_shrink_del()``) and
 frees it; ``shrink-list-owned`` is broken by a ``dentry_free()`` of a
 dentry still on the list.  Left out: the LRU lists (the shrinker's dentry is
 on its list from the start; ``dentry_lru_isolate()``'s trylock is not a step),
-the parent's d_lock in ``dentry_unlist()`` (with the dentry's own d_lock
-taken again, ``spin_lock_nested()``, around it), the kill walking up to the
-parent, d_seq; the mount itself (a slot: mounted or not) and namespace_sem's other
-users.
+the parent's child list, the parent's count (``--parent->d_lockref.count``
+is taken to leave a reference: the kill drops the parent's d_lock and does
+not walk up to kill the parent), d_seq; the mount itself (a slot: mounted
+or not) and namespace_sem's other users.
 
 ``dput()``, ``fast_dput()``, ``retain_dentry()``, ``lock_for_kill()``,
 ``__dentry_kill()``, ``dentry_unlink_inode()``, ``dentry_free()`` and
@@ -89,6 +89,7 @@ the inode's ``i_lock``; ``->d_release`` with no lock.
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any
 
 import attrs
@@ -105,11 +106,7 @@ HASHED, DEAD, UNHASHED, FREED = "hashed", "dead", "unhashed", "freed"
 LISTED, UNLISTED, RCU_HEAD = "listed", "unlisted", "rcu_head"
 DCACHE_READ = "6.17-rc3 (Kingxukai/linux 9b44fff6)"
 NAMEI_READ = "6.17-rc3 (Kingxukai/linux 0291023e)"
-UNLIST_LOCKS = (
-    "spin_lock(&parent->d_lock)",
-    "spin_unlock(&parent->d_lock)",
-    "spin_lock_nested(&dentry->d_lock,DENTRY_D_LOCK_NESTED)",
-)
+UNLIST_LOCKS = ("spin_lock_nested(&dentry->d_lock,DENTRY_D_LOCK_NESTED)",)
 SPLICE_LEFT_OUT = (
     "spin_lock(&inode->i_lock)",
     "spin_unlock(&inode->i_lock)",
@@ -316,7 +313,11 @@ def dentry_kill(op: Op, dentry: DentryObject, i_lock: Lock | None = None) -> Non
     and calls ``->d_iput``; ``->d_release``; dentry_free():
     ``call_rcu(&dentry->d_u.d_rcu, __d_free)``, which writes the rcu_head
     over ``d_u.d_alias`` at once (:func:`alias_slot`), and ``__d_free()``
-    after a grace period."""
+    after a grace period.  Once the dentry is negative its ``d_parent`` is
+    stable: the parent's d_lock is taken (but for the root), then the
+    dentry's nested in it for ``dentry_unlist()``; ``call_rcu()`` runs under
+    the parent's d_lock, which is dropped before the grace period (the
+    RCU callback frees the dentry later, not under it)."""
     life = life_slot(op.world, dentry.path)
     op.effect("lockref_mark_dead(&dentry->d_lockref)", set_slot, life, DEAD)
     op.call(
@@ -359,20 +360,35 @@ def dentry_kill(op: Op, dentry: DentryObject, i_lock: Lock | None = None) -> Non
     if op.variant(KILL_IGNORES_SHRINK_LIST):
         dentry_free(op, dentry)
         return
+    parent = None if dentry.path == "/" else dentry_object(op.world, posixpath.dirname(dentry.path))
+    if parent is not None:
+        op.lock(
+            parent.d_lock,
+            EXCL,
+            "if (!IS_ROOT(dentry)) spin_lock(&parent->d_lock) /* ->d_parent is stable now */",
+        )
     can_free = op.register("can_free", yes_no)
     op.section(
         dentry.d_lock,
-        "spin_lock_nested(&dentry->d_lock); dentry_unlist(): d_flags |= DCACHE_DENTRY_KILLED; "
+        "spin_lock_nested(&dentry->d_lock, DENTRY_D_LOCK_NESTED); dentry_unlist(): "
+        "d_flags |= DCACHE_DENTRY_KILLED; "
         "if (dentry->d_flags & DCACHE_SHRINK_LIST) can_free = false; "
         "spin_unlock(&dentry->d_lock)",
         _killed,
         on_list,
         result=can_free,
     )
-    with op.when(
-        same(op.reg("can_free"), const(True)), "if (likely(can_free)) dentry_free(dentry)"
-    ):
-        dentry_free(op, dentry)
+    freeing = same(op.reg("can_free"), const(True))
+    with op.when(freeing, "if (likely(can_free)) dentry_free(dentry)"):
+        dentry_free_queued(op, dentry)
+    if parent is not None:
+        op.unlock(
+            parent.d_lock,
+            "if (parent && --parent->d_lockref.count) spin_unlock(&parent->d_lock) "
+            "/* the parent is still referenced */",
+        )
+    with op.when(freeing, "if (can_free) /* the RCU callback queued */"):
+        dentry_free_later(op, dentry)
 
 
 def _killed(scratch: Scratch, on_list: int) -> bool:
@@ -410,19 +426,35 @@ def dentry_free(op: Op, dentry: DentryObject) -> None:
     writes the rcu_head over ``d_u.d_alias`` at once, and ``__d_free()``
     after a grace period (at once under ``dentry-free-without-rcu``); a
     dentry still on a shrink list is a ``shrink-list-owned`` violation."""
+    dentry_free_queued(op, dentry)
+    dentry_free_later(op, dentry)
+
+
+def dentry_free_queued(op: Op, dentry: DentryObject) -> None:
+    """What :func:`dentry_free` does at once: ``call_rcu()``, or under
+    ``dentry-free-without-rcu`` the free itself."""
     life, alias = life_slot(op.world, dentry.path), alias_slot(op.world, dentry.path)
     on_list = shrink_list_slot(op.world, dentry.path)
-    if not op.variant(DENTRY_FREE_WITHOUT_RCU):
-        op.effect(
-            "dentry_free(): call_rcu(&dentry->d_u.d_rcu, __d_free) /* over d_u.d_alias */",
-            _freed_off_list,
-            dentry.path,
-            on_list,
-            alias,
-        )
-        op.wait_until(
-            no_reader(op.world), "__d_free() /* after a grace period */", "a grace period"
-        )
+    if op.variant(DENTRY_FREE_WITHOUT_RCU):
+        op.effect("__d_free(): kmem_cache_free(dentry_cache, dentry)", set_slot, life, FREED)
+        return
+    op.effect(
+        "dentry_free(): call_rcu(&dentry->d_u.d_rcu, __d_free) /* over d_u.d_alias */",
+        _freed_off_list,
+        dentry.path,
+        on_list,
+        alias,
+    )
+
+
+def dentry_free_later(op: Op, dentry: DentryObject) -> None:
+    """The RCU callback :func:`dentry_free_queued` queued: ``__d_free()``
+    after a grace period, run by the thread that queued it once no thread
+    is in a read-side section (nothing under ``dentry-free-without-rcu``)."""
+    if op.variant(DENTRY_FREE_WITHOUT_RCU):
+        return
+    op.wait_until(no_reader(op.world), "__d_free() /* after a grace period */", "a grace period")
+    life = life_slot(op.world, dentry.path)
     op.effect("__d_free(): kmem_cache_free(dentry_cache, dentry)", set_slot, life, FREED)
 
 
@@ -578,8 +610,8 @@ DPUT_CITES = (
         "__dentry_kill",
         DCACHE_READ,
         leaves_out=UNLIST_LOCKS,
-        because="dentry_unlist() runs under the parent's d_lock and the dentry's, "
-        "taken again; the model has no parent and no child list",
+        because="dentry_unlist() runs under the parent's d_lock and the dentry's, taken "
+        "again (a section of the dentry's d_lock here); the model has no child list",
     ),
     Cite("fs/dcache.c", "dentry_unlink_inode", DCACHE_READ),
     Cite("fs/dcache.c", "dentry_free", DCACHE_READ),
@@ -616,8 +648,8 @@ def dput(op: Op, path: str) -> None:
             "__dentry_kill",
             DCACHE_READ,
             leaves_out=UNLIST_LOCKS,
-            because="dentry_unlist() runs under the parent's d_lock and the dentry's, "
-            "taken again; the model has no parent and no child list",
+            because="dentry_unlist() runs under the parent's d_lock and the dentry's, taken "
+            "again (a section of the dentry's d_lock here); the model has no child list",
         ),
     ),
 )

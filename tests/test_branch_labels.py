@@ -37,6 +37,7 @@ LABEL_NEGATES = {
 
 LABEL_AS_MODELLED = {
     "if (likely(can_free)) dentry_free(dentry)",
+    "if (can_free) /* the RCU callback queued */",
     "if (can_free) dentry_free(dentry)",
     "d_alloc_parallel(): if (another thread's in-lookup dentry of the name is hashed)",
     "d_alloc_parallel(): if (unlikely(d_unhashed(dentry))) goto mismatch /* its ->lookup failed */",

@@ -338,6 +338,25 @@ def test_the_directory_order_reads_the_tree_of_the_state(shipped: Registry) -> N
     assert "/c is an ancestor of /a/b" in (check(tuple(moved), b.i_rwsem, c.i_rwsem) or "")
 
 
+def test_a_dentry_s_d_lock_nests_inside_its_parent_s(shipped: Registry) -> None:
+    """__dentry_kill() takes the parent's d_lock, then the dentry's nested:
+    the dcache scenarios show the edge d_lock -> d_lock in that order, and
+    the other order breaks ancestors before descendants."""
+    model = shipped.build(shipped.scenario("dcache/dput-vs-shrink"))
+    world = model.world
+    parent, child = dentry_object(world, "/a"), dentry_object(world, "/a/x")
+    state = world.initial_state()
+    assert lockorder.dentry_order(state, parent.d_lock, child.d_lock) is None
+    assert lockorder.dentry_order(state, child.d_lock, parent.d_lock) == (
+        "holding d_lock(/a/x), takes d_lock(/a): breaks ancestors before descendants "
+        "(/a is an ancestor of /a/x)"
+    )
+    sibling = dentry_object(world, "/ab")
+    assert lockorder.dentry_order(state, sibling.d_lock, parent.d_lock) is None
+    [explored] = lockorder.explore(shipped, ["dcache/dput-vs-shrink"])
+    assert ("d_lock", "d_lock") in explored.edges
+
+
 def test_an_exploration_a_bound_stopped_is_no_clean_result(vfsmc: Callable[..., Any]) -> None:
     """Edges read off part of the states may miss the one that closes a
     cycle: the report names the scenarios explored in part, exit 3."""

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import re
 import tomllib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -311,8 +312,31 @@ NONDIRECTORIES_BY_ADDRESS = "non-directories by increasing address"
 
 def nesting_checks(world: World) -> dict[str, NestingCheck]:
     """For each class nested in its own class by a rule the model can check
-    on one acquisition, that check (``i_rwsem``: ``directory_order``)."""
-    return {"i_rwsem": directory_order(world)}
+    on one acquisition, that check (``i_rwsem``: ``directory_order``,
+    ``d_lock``: ``dentry_order``)."""
+    return {"i_rwsem": directory_order(world), "d_lock": dentry_order}
+
+
+DENTRY_LOCK = re.compile(r"^d_lock\((?P<path>/.*)\)$")
+
+
+def dentry_order(_state: Sequence[Any], held: Lock, taken: Lock) -> str | None:
+    """The order of two dentries' d_lock (fs/dcache.c: a parent's before
+    its child's, ``spin_lock_nested()``), by the paths the locks are
+    named after (``d_lock(/a/x)``): taking an ancestor's while holding a
+    descendant's breaks it; two dentries neither above the other are not
+    checked."""
+    holder, wanted = DENTRY_LOCK.match(held.name), DENTRY_LOCK.match(taken.name)
+    if holder is None or wanted is None:
+        return None
+    below = holder["path"]
+    above = wanted["path"].rstrip("/") + "/"
+    if not below.startswith(above) or below == wanted["path"]:
+        return None
+    return (
+        f"holding {held}, takes {taken}: breaks {ANCESTORS_FIRST} "
+        f"({wanted['path']} is an ancestor of {below})"
+    )
 
 
 def directory_order(world: World) -> NestingCheck:
