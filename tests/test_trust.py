@@ -335,6 +335,30 @@ def unlocked(program: Program, invocation: Invocation) -> Program:
 """
 
 
+QUOTA_IO_WITHOUT_DQIO_SEM = """
+from mc.dsl import Invocation, Program, variant
+
+
+@variant("quota-io-without-dqio-sem", "the quota format reads and writes without dqio_sem")
+def unlocked(program: Program, invocation: Invocation) -> Program:
+    return program.drop_lock("dqio_sem")
+"""
+
+
+def test_quota_write_without_dqio_sem_breaks_the_documents_rule(vfsmc: Run, tmp_path: Path) -> None:
+    """ "->quota_read() and ->quota_write() ... (via dqio_sem)": ->quota_write
+    without dqio_sem breaks the rule; ->quota_read's need is a recorded
+    departure (v2_check_quota_file() reads without it at quota on), so the
+    read before it passes."""
+    (tmp_path / "unlocked.py").write_text(QUOTA_IO_WITHOUT_DQIO_SEM)
+    scenario = ("check", "quota/alloc-vs-sync", "--no-save", "--json")
+    assert json.loads(vfsmc(*scenario).stdout)["verdict"] == "OK"
+    unlocked = ("--models", str(tmp_path / "unlocked.py"), "-V", "quota-io-without-dqio-sem")
+    broken = json.loads(vfsmc(*scenario, *unlocked).stdout)
+    assert broken["verdict"] == "VIOLATED" and broken["property"] == "spec-conformance"
+    assert "super_operations.quota_write without dqio_sem" in broken["message"], broken
+
+
 def test_drop_inode_without_the_inodes_i_lock_breaks_the_documents_note(
     vfsmc: Run, tmp_path: Path
 ) -> None:

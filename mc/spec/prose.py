@@ -162,6 +162,26 @@ def _from_interrupts(sentence: str, methods: Sequence[str]) -> list[Rule] | None
     return [Rule(methods=(methods[0],), text=sentence, context="interrupt", may_block=False)]
 
 
+def _only_ones_via(sentence: str, methods: Sequence[str]) -> list[Rule] | None:
+    """->a() and ->b() functions are both guaranteed to be the only ones
+    operating on the quota file by the quota code (via LOCK) ..."""
+    match = re.match(
+        r"^(?P<methods>->\w+\(\)(?: and ->\w+\(\))*) functions are (?:both )?guaranteed "
+        r"to be the only ones operating on [^(]+\(via (?P<lock>\w+)\)",
+        sentence,
+    )
+    if match is None:
+        return None
+    return [
+        Rule(
+            methods=tuple(METHOD.findall(match["methods"])),
+            text=sentence,
+            lock=match["lock"],
+            mode="held",
+        )
+    ]
+
+
 LOCKED_OBJECTS = {"bh": "BH_Lock"}
 """The lock a sentence means by "OBJECT is locked": a buffer head's lock
 bit (``lock_buffer()``)."""
@@ -213,6 +233,7 @@ RECOGNISERS: tuple[Recogniser, ...] = (
     _object_is_locked,
     _called_with_spinlock,
     _takes_locked_superblock,
+    _only_ones_via,
 )
 
 
