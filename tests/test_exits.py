@@ -509,3 +509,36 @@ def test_a_lone_surrogate_of_a_model_is_escaped_in_output_and_files(tmp_path: Pa
     assert saved.with_suffix(".svg").exists()
     replayed = python_in(tmp_path, "-m", "mc", "replay", str(saved))
     assert replayed.returncode == 1 and "bad \\udcff name" in replayed.stdout, replayed
+
+
+ENDS_THE_PROCESS = """
+import os
+
+from mc.dsl import Op, Scratch, operation, scenario
+
+
+def end(scratch: Scratch) -> None:
+    os._exit(0)
+
+
+@operation(models="an effect that ends the process")
+def ends(op: Op) -> None:
+    op.effect("os._exit(0)", end)
+
+
+scenario("own/ends", "one thread", tree=[], threads=[ends()], properties=["deadlock"])
+"""
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_model_s_os_exit_is_a_model_error_not_a_silent_exit_0(
+    tmp_path: Path, workers: str
+) -> None:
+    """os._exit() skips every clean-up and would end vfsmc with the code it
+    names and no verdict (exit 0 read as OK): in vfsmc's process it is
+    refused, a model error at the model's line."""
+    (tmp_path / "own.py").write_text(ENDS_THE_PROCESS)
+    child = _child("check", "own.py:own/ends", "--no-save", "--workers", workers, cwd=tmp_path)
+    _out, err = child.communicate(timeout=120)
+    assert child.returncode == 2, err
+    assert "own.py:8: in end: ProcessExitRefused: os._exit(0) would end vfsmc" in err, err

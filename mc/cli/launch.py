@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 from types import FrameType
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from mc.cli.exit_codes import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from mc.project import Terminated
@@ -79,6 +79,26 @@ class _BestEffort(io.TextIOBase):
         return self._stream.fileno()
 
 
+class ProcessExitRefused(Exception):
+    """``os._exit()`` called in vfsmc's own process: by a model's code,
+    which would end the run with the exit code it names and no verdict."""
+
+
+def _refuse_process_exit() -> None:
+    """Make ``os._exit()`` in this process raise ``ProcessExitRefused``
+    (a model error where a model's code calls it) instead of ending it
+    without a verdict, clean-up or message; the processes vfsmc forks
+    (the workers) end by it as before."""
+    real, pid = os._exit, os.getpid()
+
+    def refused(status: int) -> NoReturn:
+        if os.getpid() != pid:
+            real(status)
+        raise ProcessExitRefused(f"os._exit({status}) would end vfsmc without a verdict")
+
+    os._exit = refused
+
+
 def run() -> None:
     """Import and run the command line; an interruption while importing
     exits 130 without a traceback, SIGTERM exits 143 after the usual
@@ -87,7 +107,8 @@ def run() -> None:
     or in a working directory that was removed, it says so and exits 2;
     standard error is written on a best effort (``_BestEffort``), and a
     character neither stream can encode (a lone surrogate of a model's
-    string) is escaped."""
+    string) is escaped.  ``os._exit()`` is refused in this process
+    (``_refuse_process_exit``)."""
     if sys.stdout is None:
         if sys.stderr is not None:
             sys.stderr.write("vfsmc: error: standard output is closed: what it prints is lost\n")
@@ -104,6 +125,7 @@ def run() -> None:
         sys.exit(EXIT_USAGE)
     try:
         signal.signal(signal.SIGTERM, _terminated)
+        _refuse_process_exit()
         from mc.cli.main import main
     except KeyboardInterrupt:
         sys.stderr.write("vfsmc: error: interrupted\n")
