@@ -53,11 +53,13 @@ file_lock_core``/``struct file_lease`` split): the unlink delegation
 break (:func:`unlink_breaking_delegation`), OFD locks
 (:func:`ofd_lock_range`), lease timeouts (``time_out_leases()`` at the
 start of ``__break_lease()`` and after a timed-out wait) follow that tree.
-What differs there from the 5.15 code the rest follows: after the wait
-for a lease break, ``__break_lease()`` calls ``__locks_delete_block()``
-under flc_lock alone where 5.15 calls ``locks_delete_block()``, which takes
-``blocked_lock_lock`` (the model follows 6.17); ``file_rwsem`` and
-``trace_*`` as before.  Both trees' ``__break_lease()`` skip a lease
+What differs there from the 5.15 code the rest follows: the split
+renamed 5.15's ``locks_delete_block()`` ``__locks_delete_block()`` (and
+the bare unlink ``__locks_unlink_block()``), which ``__break_lease()``
+calls after the wait under flc_lock: a breaker still blocked (its wait
+timed out) takes ``blocked_lock_lock`` inside flc_lock to unlink itself,
+one woken (``flc_blocker`` NULL, no waiters of its own) returns at once;
+``file_rwsem`` and ``trace_*`` as before.  Both trees' ``__break_lease()`` skip a lease
 already FL_UNLOCK_PENDING instead of calling its ->lm_break again (the
 model calls it again, with no effect on the state), delete a lease whose
 ->lm_break returns true and return -EWOULDBLOCK for O_NONBLOCK, and both
@@ -1619,9 +1621,35 @@ def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool, deleg: boo
             holders=_holders(ctx, _blockers(ctx, "lease", file)),
         )
     op.lock(flc, EXCL, "spin_lock(&ctx->flc_lock)")
-    op.effect("__locks_delete_block(&new_fl->c)", _unblock, ctx, "lease", file)
     if timeouts:
+        still_blocked = Expr(
+            "new_fl->c.flc_blocker",
+            lambda _w: _is_blocked(ctx, "lease", file),
+            reads=frozenset({ctx.blocked}),
+        )
+        with op.when(
+            still_blocked,
+            "__locks_delete_block(&new_fl->c): if (smp_load_acquire(&waiter->flc_blocker) || "
+            "!list_empty(&waiter->flc_blocked_requests)) /* timed out, still blocked */",
+        ):
+            op.section(
+                ctx.blocked_lock_lock,
+                "spin_lock(&blocked_lock_lock); __locks_wake_up_blocks(waiter); "
+                "__locks_unlink_block(waiter); spin_unlock(&blocked_lock_lock)",
+                _unblock,
+                ctx,
+                "lease",
+                file,
+            )
         _time_out_leases(op, ctx, "if (error == 0) time_out_leases(inode, &dispose)")
+    else:
+        op.effect(
+            "__locks_delete_block(&new_fl->c) /* woken: flc_blocker is NULL, no lock */",
+            _unblock,
+            ctx,
+            "lease",
+            file,
+        )
     if not op.variant(LEASE_BREAK_NO_RECHECK):
         op.goto_if(conflicting, "restart", "if (any_leases_conflict(inode, new_fl)) goto restart")
     op.label("out")

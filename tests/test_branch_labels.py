@@ -38,6 +38,8 @@ LABEL_NEGATES = {
 LABEL_AS_MODELLED = {
     "if (likely(can_free)) dentry_free(dentry)",
     "if (can_free) /* the RCU callback queued */",
+    "__locks_delete_block(&new_fl->c): if (smp_load_acquire(&waiter->flc_blocker) || "
+    "!list_empty(&waiter->flc_blocked_requests)) /* timed out, still blocked */",
     "if (can_free) dentry_free(dentry)",
     "d_alloc_parallel(): if (another thread's in-lookup dentry of the name is hashed)",
     "d_alloc_parallel(): if (unlikely(d_unhashed(dentry))) goto mismatch /* its ->lookup failed */",

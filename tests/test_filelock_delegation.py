@@ -197,3 +197,20 @@ def test_chmod_waits_for_a_delegation_with_the_freeze_held_off() -> None:
     assert "the lease being broken" in result.violation.message
     revoked = _chmod_frozen(laundromat=True)
     assert check(revoked.build(revoked.scenario("test/chmod-frozen"), ())).verdict is Verdict.OK
+
+
+def test_a_timed_out_lease_breaker_unlinks_itself_under_blocked_lock_lock(
+    vfsmc: Callable[..., Result],
+) -> None:
+    """__break_lease() calls __locks_delete_block() under flc_lock after
+    its wait (6.17-rc3): a breaker whose wait timed out is still blocked,
+    so it takes blocked_lock_lock inside flc_lock to unlink itself; the
+    lease-timeout scenario runs that section."""
+    result = vfsmc("check", "filelock/lease-timeout", "--coverage", "--json", "--no-save")
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "OK", result.output
+    ran = [s["label"] for s in report["coverage"]["never_ran"]]
+    assert not any("__locks_unlink_block(waiter)" in label for label in ran), ran
+    shown = vfsmc("show", "filelock/lease-timeout").output
+    at = shown.index("/* timed out, still blocked */")
+    assert "spin_lock(&blocked_lock_lock); __locks_wake_up_blocks(waiter)" in shown[at:]
