@@ -335,6 +335,38 @@ def unlocked(program: Program, invocation: Invocation) -> Program:
 """
 
 
+DQB_LOCK_DROPPED = """
+from mc.dsl import Invocation, Program, variant
+from mc.models.quota import alloc_block
+
+
+@variant("alloc-drops-dq_dqb_lock", "__dquot_alloc_space() charges without dq_dqb_lock")
+def drop_dqb(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(alloc_block):
+        return program
+    return program.drop_lock("dq_dqb_lock")
+"""
+
+
+def test_dropping_the_lock_of_a_one_step_section_says_what_cannot_show(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A section's effect without its lock still runs as one step: the OK
+    comes with a note that a race inside it cannot show (the shipped
+    add-space-without-dq_dqb_lock, which splits the read-modify-write,
+    finds the lost update)."""
+    (tmp_path / "dqb.py").write_text(DQB_LOCK_DROPPED)
+    args = ("check", "quota/alloc-vs-sync", "--no-save", "--models", str(tmp_path / "dqb.py"))
+    result = vfsmc(*args, "-V", "alloc-drops-dq_dqb_lock")
+    assert result.exit_code == 0, result.output
+    assert (
+        "note: alloc-drops-dq_dqb_lock drops dq_dqb_lock(alice) from T1 and T2's one-step "
+        "section 'dquot_add_space(): spin_lock(&dquot->dq_dqb_lock);"
+    ) in result.output
+    assert "a race that lock kept out of it cannot show" in result.output
+    assert vfsmc(*args, "-V", "add-space-without-dq_dqb_lock").exit_code == 1
+
+
 QUOTA_IO_WITHOUT_DQIO_SEM = """
 from mc.dsl import Invocation, Program, variant
 

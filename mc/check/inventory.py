@@ -37,6 +37,7 @@ from mc.dsl.operation import Operation
 from mc.dsl.program import Jump, Program, label_name
 from mc.dsl.scenario import NotApplicable, Registry, Scenario, Variant
 from mc.dsl.steps import LockStep, Step
+from mc.dsl.wait_steps import SectionStep
 from mc.kernel.expr import Expr
 from mc.kernel.world import LocatedModelError
 from mc.project import ROOT
@@ -227,18 +228,7 @@ def unguarding_notes(registry: Registry, scenario: Scenario, variants: Sequence[
     order)."""
     moved: dict[tuple[str, str, str], list[str]] = {}
     left: list[str] = []
-    correct: KernelModel | None = None
-    for name in variants:
-        declared = registry.variant(name)
-        if not user_declared(declared) or declared.transform is None:
-            continue
-        correct = correct or built(registry, scenario)
-        try:
-            changes = changes_among(registry, scenario, name, variants, correct)
-        except BuildTooLong:
-            raise
-        except Exception:  # the build under every variant says what is wrong
-            continue
+    for name, changes in _user_transform_changes(registry, scenario, variants):
         for change in changes:
             for test in change.unguarded:
                 moved.setdefault((name, change.thread, test), []).append(change.step.label)
@@ -257,6 +247,56 @@ def unguarding_notes(registry: Registry, scenario: Scenario, variants: Sequence[
             verb = "they now run"
         notes.append(f"{name} moves {what} out of {test!r}: {verb} whichever way that test goes")
     return [*notes, *dict.fromkeys(left)]
+
+
+def _user_transform_changes(
+    registry: Registry, scenario: Scenario, variants: Sequence[str]
+) -> Iterable[tuple[str, list[Change]]]:
+    """The steps each of ``variants`` that a user's model file declares
+    with a transform changes (``changes_among``), by variant; one whose
+    change cannot be worked out is passed over (the build under every
+    variant says what is wrong)."""
+    correct: KernelModel | None = None
+    for name in variants:
+        declared = registry.variant(name)
+        if not user_declared(declared) or declared.transform is None:
+            continue
+        correct = correct or built(registry, scenario)
+        try:
+            changes = changes_among(registry, scenario, name, variants, correct)
+        except BuildTooLong:
+            raise
+        except Exception:
+            continue
+        yield name, list(changes)
+
+
+def unlocked_section_notes(
+    registry: Registry, scenario: Scenario, variants: Sequence[str]
+) -> list[str]:
+    """A note for each spinlock section (``op.section``) a variant of a
+    user's model file drops the lock of (``drop_lock``,
+    ``drop_acquisitions``): its effect still runs as one step, so no
+    interleaving inside it is explored, and a race the lock kept out of
+    it cannot show; an OK says nothing of that race."""
+    threads: dict[tuple[str, str, str], list[str]] = {}
+    for name, changes in _user_transform_changes(registry, scenario, variants):
+        for change in changes:
+            was = change.was
+            if change.kind != "changed" or not isinstance(was, SectionStep):
+                continue
+            if isinstance(change.step, SectionStep):
+                continue
+            found = threads.setdefault((name, was.lock.text, was.label), [])
+            if change.thread not in found:
+                found.append(change.thread)
+    return [
+        f"{name} drops {lock} from {' and '.join(f'{t}' for t in names)}'s one-step "
+        f"section {label!r}: its effect still runs as one step, so no interleaving inside it "
+        "is explored and a race that lock kept out of it cannot show (write its reads and "
+        "writes as steps of their own to see one)"
+        for (name, lock, label), names in threads.items()
+    ]
 
 
 def variant_overlaps(registry: Registry, scenario: Scenario, variants: Sequence[str]) -> list[str]:

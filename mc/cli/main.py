@@ -347,6 +347,8 @@ def check(
                 say("note", text)
             for text in inventory.unguarding_notes(reg, reg.scenario(name), variants):
                 say("note", text)
+            for text in inventory.unlocked_section_notes(reg, reg.scenario(name), variants):
+                say("note", text)
         try:
             outcome = check_scenario(
                 reg, name, variants, chosen, options, spread, symmetry, coverage
