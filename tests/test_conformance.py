@@ -562,6 +562,7 @@ def test_a_need_a_user_s_call_leaves_unchecked_is_said(vfsmc: Any) -> None:
         "not checked: mmap_lock(mm) (missing-role: the call names no mm at unnamed.py:17)"
         in listed.output
     )
+    assert "(missing-role: the call names no mm)" not in listed.output
     Path("named.py").write_text(MKWRITE_CALL.format(roles=', roles={"mm": mm}'))
     named = vfsmc("check", "named.py:my/mkwrite", "--no-save")
     assert named.exit_code == 0 and "cannot check" not in named.output, named.output

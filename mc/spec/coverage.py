@@ -161,8 +161,11 @@ def coverage(registry: Registry, rules: Rules, reasons: Reasons) -> Coverage:
                 plan = conformance.plan(step, models[scenario].world, rules)
                 for found in plan.checked:
                     checked.setdefault(found.need.id, set()).add(scenario)
-                unchecked.update(dict.fromkeys((u.need, u.kind, u.reason) for u in plan.unchecked))
-                if not step.source.file.startswith(conformance.SHIPPED_MODELS):
+                if step.source.file.startswith(conformance.SHIPPED_MODELS):
+                    unchecked.update(
+                        dict.fromkeys((u.need, u.kind, u.reason) for u in plan.unchecked)
+                    )
+                else:
                     where = f" at {shown(step.source.file)}:{step.source.line}"
                     theirs.update(
                         dict.fromkeys((u.need, u.kind, u.reason + where) for u in plan.unchecked)
