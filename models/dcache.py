@@ -749,6 +749,30 @@ def next_alias(scratch: Scratch, path: str, alias: int, life: int) -> None:
 
 
 @operation(
+    models="igrab() (fs/inode.c)",
+    describe=lambda path: f"igrab({path})",
+    cites=(Cite("fs/inode.c", "igrab", DCACHE_READ),),
+)
+def igrab(op: Op, path: str) -> None:
+    """igrab() of the inode of ``path`` (read in 6.17-rc3, Kingxukai/linux
+    fs/inode.c at 9b44fff6): ``spin_lock(&inode->i_lock)``, a reference
+    (``__iget()``) unless the inode is I_FREEING or I_WILL_FREE,
+    ``spin_unlock(&inode->i_lock)``; no dentry is looked at, so it takes
+    no dentry reference and no d_lock (as fsnotify's and nfsd's callers
+    that hold an inode, not a path).  Left out: the inode's count and
+    state, which nothing of the dcache scenarios reads, and the
+    reference's later ``iput()``."""
+    op.inode(path)  # an unknown path is a model error
+    i_lock = inode_i_lock(op.world, path)
+    op.lock(i_lock, EXCL, "igrab(): spin_lock(&inode->i_lock)")
+    op.unlock(
+        i_lock,
+        "if (!(inode->i_state & (I_FREEING|I_WILL_FREE))) __iget(inode); "
+        "spin_unlock(&inode->i_lock)",
+    )
+
+
+@operation(
     models="d_find_alias() (fs/dcache.c)",
     describe=lambda path: f"d_find_alias({path})",
     cites=(

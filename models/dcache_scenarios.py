@@ -49,6 +49,7 @@ from mc.models.dcache import (
     d_path,
     dput,
     dput_rcu,
+    igrab,
     lookup_splice,
     nfsd_rename,
     pipe_d_path,
@@ -458,6 +459,17 @@ scenario(
     tree=["/a/", "/a/x"],
     threads=[dput("/a/x"), d_find_alias("/a/x")],
     properties=(*DCACHE_PROPERTIES, ALIAS_LIST_INTACT),
+)
+
+scenario(
+    "dcache/dput-vs-igrab",
+    "the last dput() of a dentry racing igrab() of its inode, which holds the inode's i_lock "
+    "and no dentry: lock_for_kill()'s trylock of i_lock under d_lock may fail, and its slow "
+    "path (d_lock dropped, i_lock and d_lock taken in order, the count read again) goes on to "
+    "the kill",
+    tree=["/a/", "/a/x"],
+    threads=[dput("/a/x"), igrab("/a/x")],
+    properties=DCACHE_PROPERTIES,
 )
 
 scenario(
