@@ -136,6 +136,21 @@ def test_cli_coverage_explains_every_method_not_modelled(vfsmc: Run) -> None:
     assert f"checks BH_Lock(bh) (in {checking})" in text
     [unchecked] = [u for u in end_io["unchecked"] if u["need"] == "BH_Lock(bh)"]
     assert unchecked["kind"] == "lock-not-modelled"
+    write_dquot = by_name["dquot_operations.write_dquot"]
+    assert write_dquot["checked"] == []
+    assert [u["need"] for u in write_dquot["unchecked"] if u["kind"] == "note"] == [
+        "Held locks when called: dqonoff_sem or dqptr_sem"
+    ]
+
+
+def test_spec_show_names_the_notes_nothing_checks(vfsmc: Run) -> None:
+    """A row's text columns are notes: show lists them as not checked
+    rather than saying the method needs no lock."""
+    shown = vfsmc("spec", "show", "dquot_operations.write_dquot").output
+    assert "  no lock it must hold or must not hold" in shown
+    assert "  a note, not checked: Held locks when called: dqonoff_sem or dqptr_sem" in shown
+    data = json.loads(vfsmc("spec", "show", "dquot_operations.write_dquot", "--json").output)
+    assert "Held locks when called: dqonoff_sem or dqptr_sem" in data["notes"]
 
 
 def test_coverage_reports_a_method_neither_modelled_nor_explained(

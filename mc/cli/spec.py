@@ -179,6 +179,7 @@ def _requirements_json(r: Requirements) -> dict[str, Any]:
         "blocking_source": r.blocking_source,
         "rcu_walk": r.rcu_walk,
         "context": r.context,
+        "notes": list(r.notes),
     }
 
 
@@ -227,7 +228,9 @@ def _show_method(rules: Rules, table_name: str, method_name: str, as_json: bool)
         when = f" if {' and '.join(need.conditions)}" if need.conditions else ""
         click.echo(f"  {need.id}: {need.need}{when}  [{need.source}]")
     if not requirements.needs:
-        click.echo("  no lock held or not held")
+        click.echo("  no lock it must hold or must not hold")
+    for note in requirements.notes:
+        click.echo(f"  a note, not checked: {note}")
     for text in requirements.unmapped:
         click.echo(f"  not placed on the call's objects: {text}")
 

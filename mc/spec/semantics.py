@@ -72,6 +72,9 @@ class Requirements:
     """rcu-walk-ok or no-rcu-walk for tables with an rcu-walk column."""
     context: str | None
     """interrupt or rcu when the prose says the method is called there."""
+    notes: tuple[str, ...] = ()
+    """The cells of the row's text columns (``column: value``), which
+    the vocabulary reads as notes and nothing checks."""
 
     @property
     def name(self) -> str:
@@ -290,6 +293,7 @@ def requirements(
     """What the rules require of a call of ``method``."""
     needs: list[Need] = []
     unmapped: list[str] = []
+    notes: list[str] = []
     blocking: tuple[str, str] | None = _table_blocking(table, method.name)
     rcu_walk = None
     context = None
@@ -306,6 +310,8 @@ def requirements(
             unmapped.append(f"{column} = {cell.value} (not in the vocabulary)")
             continue
         source = f"{column}: {cell.value}"
+        if known.kind == "text" and meaning == ("text",) and cell.value != "-":
+            notes.append(source)
         for entry in meaning:
             token, when = parse_token(entry)
             if known.kind == "rcu-walk":
@@ -359,6 +365,7 @@ def requirements(
         decided[1],
         rcu_walk,
         context,
+        tuple(notes),
     )
 
 
