@@ -367,6 +367,27 @@ def test_dropping_the_lock_of_a_one_step_section_says_what_cannot_show(
     assert vfsmc(*args, "-V", "add-space-without-dq_dqb_lock").exit_code == 1
 
 
+def test_an_unsaved_json_trace_names_its_model_files_and_replays(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """--json --no-save gives the trace as a saved file holds it, with the
+    model files it needs named relative to the current directory: written
+    to a file there, it replays without --models."""
+    (tmp_path / "ilock.py").write_text(
+        DQB_LOCK_DROPPED.replace("dq_dqb_lock", "i_lock").replace("alloc-drops", "my-alloc-drops")
+    )
+    found = vfsmc(
+        *("check", "quota/alloc-vs-chown", "--models", "ilock.py"),
+        *("-V", "my-alloc-drops-i_lock", "--json", "--no-save"),
+    )
+    report = json.loads(found.stdout)
+    assert report["verdict"] == "VIOLATED" and report["counterexample"] is None, report
+    assert report["trace"]["models"] == ["ilock.py"]
+    (tmp_path / "trace.json").write_text(json.dumps(report["trace"]))
+    replayed = vfsmc("replay", "trace.json")
+    assert replayed.exit_code == 1 and "reproduces" in replayed.output, replayed.output
+
+
 QUOTA_IO_WITHOUT_DQIO_SEM = """
 from mc.dsl import Invocation, Program, variant
 

@@ -388,7 +388,7 @@ def check(
         saved = _save(reg, outcome, target, stem) if save else {}
         searched = {"reduction": reduce and not symmetry, "symmetry": symmetry}
         report = {
-            **_check_json(outcome, saved),
+            **_check_json(outcome, saved, _unsaved_trace(reg, outcome, saved)),
             **searched,
             "omitted": omitted,
             "against_lock_order": None if against is None else _against_json(against),
@@ -593,7 +593,21 @@ def _against_notes(
     ]
 
 
-def _check_json(outcome: Outcome, saved: dict[str, Path]) -> dict[str, Any]:
+def _unsaved_trace(
+    reg: Registry, outcome: Outcome, saved: dict[str, Path]
+) -> dict[str, Any] | None:
+    """The counterexample a run did not save, as a saved file would hold
+    it: the model files it needs named relative to the current directory,
+    so that written to a file there it replays as it is."""
+    if outcome.counterexample is None or "counterexample" in saved:
+        return None
+    files = recorded.model_files(reg, outcome.scenario, outcome.variants)
+    return recorded.recording(outcome.counterexample, files, Path.cwd()).to_json()
+
+
+def _check_json(
+    outcome: Outcome, saved: dict[str, Path], trace: dict[str, Any] | None
+) -> dict[str, Any]:
     result = outcome.result
     violation = result.violation
     return {
@@ -606,9 +620,7 @@ def _check_json(outcome: Outcome, saved: dict[str, Path]) -> dict[str, Any]:
         "incomplete_reason": result.incomplete_reason,
         **result.stats.as_dict(),
         "counterexample": str(saved["counterexample"]) if "counterexample" in saved else None,
-        "trace": None
-        if outcome.counterexample is None or "counterexample" in saved
-        else outcome.counterexample.to_json(),
+        "trace": trace,
         "shortened_from": outcome.shortened.steps_before
         if outcome.shortened is not None and outcome.shortened.found
         else None,
