@@ -468,6 +468,9 @@ def test_malformed_counterexamples_are_one_line_errors(vfsmc: Run, tmp_path: Pat
     _one_line_error(vfsmc("report", path, "-o", "chart.png"), "a report is one HTML page")
     assert not Path("chart.png").exists()
     _one_line_error(vfsmc("graph", path, "-o", ".svg"), ".svg: the name's suffix gives the chart's")
+    _one_line_error(
+        vfsmc("graph", path, "-o", "elsewhere/chart"), "elsewhere/chart: the name's suffix gives"
+    )
     for command in ("graph", "report"):
         _one_line_error(vfsmc(command, path, "-o", ""), "an empty path names no file to write")
     doubled = Path("doubled.json")

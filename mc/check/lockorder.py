@@ -805,8 +805,8 @@ def render(report: Report) -> list[str]:
         if len(names) < total:
             lines += [
                 "",
-                f"{variant} changes {len(names)} of the {total} scenarios, explored under it "
-                "(the others as they are):",
+                f"{variant} changes {len(names)} of the {total} scenarios (the others were "
+                "explored as they are); explored under it:",
                 *(f"  {name}" for name in names),
             ]
     return lines

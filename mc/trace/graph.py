@@ -576,7 +576,7 @@ def chart_format(path: Path) -> str:
     fmt = path.suffix.lstrip(".").lower()
     if not fmt:
         raise GraphError(
-            f"{path.name}: the name's suffix gives the chart's format: name it "
+            f"{path}: the name's suffix gives the chart's format: name it "
             "FILE.dot, FILE.svg or FILE.png"
         )
     if fmt not in FORMATS:
