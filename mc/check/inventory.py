@@ -291,7 +291,7 @@ def unlocked_section_notes(
             if change.thread not in found:
                 found.append(change.thread)
     return [
-        f"{name} drops {lock} from {' and '.join(f'{t}' for t in names)}'s one-step "
+        f"{name} drops {lock} from {' and '.join(names)}'s one-step "
         f"section {label!r}: its effect still runs as one step, so no interleaving inside it "
         "is explored and a race that lock kept out of it cannot show (write its reads and "
         "writes as steps of their own to see one)"
