@@ -116,17 +116,17 @@ def test_a_variant_that_changes_nothing_is_an_error(
     one_line(vfsmc("check", scenario, "-V", variant), f"variant {variant} changes nothing in")
 
 
-def _dropping(name: str, operation: str, lock: str) -> str:
-    """A model file declaring variant ``name``: ``operation`` (of
-    mc.models.dirops) without ``lock``."""
+def _dropping(name: str, operation: str, lock: str, module: str = "dirops") -> str:
+    """A model file declaring variant ``name``: what runs ``operation`` (of
+    mc.models.``module``) without ``lock``."""
     return f"""
 from mc.dsl import Invocation, Program, variant
-from mc.models.dirops import {operation}
+from mc.models.{module} import {operation}
 
 
-@variant("{name}", "vfs_{operation}() without {lock}")
+@variant("{name}", "{operation}() without {lock}")
 def dropped(program: Program, invocation: Invocation) -> Program:
-    if invocation.operation is not {operation}:
+    if not invocation.runs({operation}):
         return program
     return program.drop_lock("{lock}")
 """
@@ -322,30 +322,8 @@ def test_a_regress_row_whose_model_raises_is_an_error_and_the_others_are_checked
     assert report["error_rows"] == 1 and not report["passed"]
 
 
-IPUT_WITHOUT_I_LOCK = """
-from mc.dsl import Invocation, Program, variant
-from mc.models.inode import iput_last
-
-
-@variant("iput-without-i-lock", "iput() drops the last reference without the inode's i_lock")
-def unlocked(program: Program, invocation: Invocation) -> Program:
-    if not invocation.runs(iput_last):
-        return program
-    return program.drop_lock("i_lock")
-"""
-
-
-DQB_LOCK_DROPPED = """
-from mc.dsl import Invocation, Program, variant
-from mc.models.quota import alloc_block
-
-
-@variant("alloc-drops-dq_dqb_lock", "__dquot_alloc_space() charges without dq_dqb_lock")
-def drop_dqb(program: Program, invocation: Invocation) -> Program:
-    if not invocation.runs(alloc_block):
-        return program
-    return program.drop_lock("dq_dqb_lock")
-"""
+IPUT_WITHOUT_I_LOCK = _dropping("iput-without-i-lock", "iput_last", "i_lock", "inode")
+DQB_LOCK_DROPPED = _dropping("alloc-drops-dq_dqb_lock", "alloc_block", "dq_dqb_lock", "quota")
 
 
 def test_dropping_the_lock_of_a_one_step_section_says_what_cannot_show(
@@ -374,7 +352,7 @@ def test_an_unsaved_json_trace_names_its_model_files_and_replays(
     model files it needs named relative to the current directory: written
     to a file there, it replays without --models."""
     (tmp_path / "ilock.py").write_text(
-        DQB_LOCK_DROPPED.replace("dq_dqb_lock", "i_lock").replace("alloc-drops", "my-alloc-drops")
+        _dropping("my-alloc-drops-i_lock", "alloc_block", "i_lock", "quota")
     )
     found = vfsmc(
         *("check", "quota/alloc-vs-chown", "--models", "ilock.py"),
@@ -403,13 +381,14 @@ def test_quota_write_without_dqio_sem_breaks_the_documents_rule(vfsmc: Run, tmp_
     without dqio_sem breaks the rule; ->quota_read's need is a recorded
     departure (v2_check_quota_file() reads without it at quota on), so the
     read before it passes."""
-    (tmp_path / "unlocked.py").write_text(QUOTA_IO_WITHOUT_DQIO_SEM)
-    scenario = ("check", "quota/alloc-vs-sync", "--no-save", "--json")
-    assert json.loads(vfsmc(*scenario).stdout)["verdict"] == "OK"
-    unlocked = ("--models", str(tmp_path / "unlocked.py"), "-V", "quota-io-without-dqio-sem")
-    broken = json.loads(vfsmc(*scenario, *unlocked).stdout)
-    assert broken["verdict"] == "VIOLATED" and broken["property"] == "spec-conformance"
-    assert "super_operations.quota_write without dqio_sem" in broken["message"], broken
+    message = _spec_breach(
+        vfsmc,
+        tmp_path,
+        "quota/alloc-vs-sync",
+        QUOTA_IO_WITHOUT_DQIO_SEM,
+        "quota-io-without-dqio-sem",
+    )
+    assert "super_operations.quota_write without dqio_sem" in message, message
 
 
 def test_drop_inode_without_the_inodes_i_lock_breaks_the_documents_note(
@@ -417,10 +396,20 @@ def test_drop_inode_without_the_inodes_i_lock_breaks_the_documents_note(
 ) -> None:
     """The note !!!inode->i_lock!!! of ->drop_inode requires i_lock(inode):
     iput() without it breaks the rule, and the shipped iput() keeps it."""
-    (tmp_path / "unlocked.py").write_text(IPUT_WITHOUT_I_LOCK)
-    scenario = ("check", "super/evict-vs-lookup", "--no-save", "--json")
-    assert json.loads(vfsmc(*scenario).stdout)["verdict"] == "OK"
-    unlocked = ("--models", str(tmp_path / "unlocked.py"), "-V", "iput-without-i-lock")
-    broken = json.loads(vfsmc(*scenario, *unlocked).stdout)
-    assert broken["verdict"] == "VIOLATED" and broken["property"] == "spec-conformance"
-    assert "super_operations.drop_inode without i_lock(/f)" in broken["message"]
+    message = _spec_breach(
+        vfsmc, tmp_path, "super/evict-vs-lookup", IPUT_WITHOUT_I_LOCK, "iput-without-i-lock"
+    )
+    assert "super_operations.drop_inode without i_lock(/f)" in message, message
+
+
+def _spec_breach(vfsmc: Run, tmp_path: Path, scenario: str, model: str, variant: str) -> str:
+    """The message of the spec-conformance violation ``variant``, declared
+    by the model file text ``model``, gives in ``scenario``, which is OK
+    without it."""
+    (tmp_path / "unlocked.py").write_text(model)
+    args = ("check", scenario, "--no-save", "--json")
+    assert json.loads(vfsmc(*args).stdout)["verdict"] == "OK"
+    unlocked = ("--models", str(tmp_path / "unlocked.py"), "-V", variant)
+    broken = json.loads(vfsmc(*args, *unlocked).stdout)
+    assert broken["verdict"] == "VIOLATED" and broken["property"] == "spec-conformance", broken
+    return str(broken["message"])

@@ -44,6 +44,11 @@ def sentences(paragraph: str) -> list[str]:
     return parts
 
 
+def _named(match: re.Match[str]) -> tuple[str, ...]:
+    """The methods a recogniser's ``methods`` group names (``->a(), ->b()``)."""
+    return tuple(METHOD.findall(match["methods"]))
+
+
 def _have_lock_on(sentence: str, methods: Sequence[str]) -> list[Rule] | None:
     """->a(), ->b() and ->c() have ->LOCK MODE on OBJECT."""
     match = re.match(
@@ -55,7 +60,7 @@ def _have_lock_on(sentence: str, methods: Sequence[str]) -> list[Rule] | None:
         return None
     return [
         Rule(
-            methods=tuple(METHOD.findall(match["methods"])),
+            methods=_named(match),
             text=sentence,
             lock=match["lock"],
             mode=MODES[match["mode"]],
@@ -172,14 +177,7 @@ def _only_ones_via(sentence: str, methods: Sequence[str]) -> list[Rule] | None:
     )
     if match is None:
         return None
-    return [
-        Rule(
-            methods=tuple(METHOD.findall(match["methods"])),
-            text=sentence,
-            lock=match["lock"],
-            mode="held",
-        )
-    ]
+    return [Rule(methods=_named(match), text=sentence, lock=match["lock"], mode="held")]
 
 
 LOCKED_OBJECTS = {"bh": "BH_Lock"}
