@@ -50,14 +50,21 @@ def test_show_json_lists_the_changes_per_variant(vfsmc: Run) -> None:
 
 def test_show_lists_what_a_mutant_named_on_the_command_line_changes(vfsmc: Run) -> None:
     """A ``mutant:`` variant is made from its name: show lists the step it
-    removes, as for a declared variant."""
+    removes, as for a declared variant, and the releases it makes
+    releases-if-held."""
     mutant = "mutant:drop@open_for_write:break_lease:__break_lease(): spin_lock(&ctx->flc_lock)"
     text = vfsmc("show", "filelock/lease-vs-open", "-V", mutant)
     assert text.exit_code == 0, text.output
     assert "changes no step" not in text.output
     assert "T2 removed  __break_lease(): spin_lock(&ctx->flc_lock) [exclusive]" in text.output
     report = json.loads(vfsmc("show", "filelock/lease-vs-open", "-V", mutant, "--json").output)
-    assert [change["kind"] for change in report["variants"][mutant]] == ["removed"]
+    assert [change["kind"] for change in report["variants"][mutant]] == [
+        "removed",
+        "changed",
+        "changed",
+    ]
+    assert "spin_unlock(&ctx->flc_lock)  (models/filelock.py" in text.output
+    assert "[only if held: False -> True]" in text.output
 
 
 def test_show_names_the_slots_reads_can_name(vfsmc: Run) -> None:

@@ -114,7 +114,8 @@ def step_key(step: Step) -> tuple[object, ...]:
     class, label, source, a lock step's mode, a branch's condition (a
     variant that replaced a condition changes the key), and an effect's
     function and whether it sleeps (a flag an operation asks about may
-    change either and nothing else), without the scopes and numbers a
+    change either and nothing else), and whether a release or hand-off
+    happens only if held (``drop_acquisitions``), without the scopes and numbers a
     build gives registers (``beyond_eof.0``), which differ when a variant
     moves steps.  An effect's arguments are left out: a register among
     them is a slot a build numbers."""
@@ -124,7 +125,17 @@ def step_key(step: Step) -> tuple[object, ...]:
     effect = getattr(step, "effect", None)
     function = None if effect is None else _function_name(inspect.unwrap(effect))
     sleeps = getattr(step, "sleeps", None)
-    return (type(step).__name__, step.label, str(step.source), mode, shown, function, sleeps)
+    if_held = getattr(step, "if_held", None)
+    return (
+        type(step).__name__,
+        step.label,
+        str(step.source),
+        mode,
+        shown,
+        function,
+        sleeps,
+        if_held,
+    )
 
 
 def _function_name(function: object) -> str:
@@ -144,7 +155,7 @@ def differing_fields(was: Step, now: Step) -> list[str]:
     if isinstance(was, LockStep) and isinstance(now, LockStep) and was.mode != now.mode:
         found.append(f"mode: {was.mode.value} -> {now.mode.value}")
     old, new = step_key(was), step_key(now)
-    for at, name in ((4, "condition"), (5, "function"), (6, "sleeps")):
+    for at, name in ((4, "condition"), (5, "function"), (6, "sleeps"), (7, "only if held")):
         if old[at] != new[at]:
             found.append(f"{name}: {old[at]} -> {new[at]}")
     return found
