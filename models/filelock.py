@@ -1991,7 +1991,8 @@ def try_break_deleg(op: Op, ctx: FileLockContext, file: str, delegated: int, rou
     """``try_break_deleg(target, delegated_inode)``: ``break_deleg(inode,
     O_WRONLY|O_NONBLOCK)``, the lockless ``list_empty_careful()`` check,
     then ``__break_lease(inode, mode, FL_DELEG)``: under flc_lock
-    ``time_out_leases()`` (no break time passes here), each conflicting
+    ``time_out_leases()`` (a lease whose holder never answered goes, as
+    in :func:`break_lease`), each conflicting
     delegation marked FL_UNLOCK_PENDING and its ->lm_break
     (``nfsd_break_deleg_cb()``) called; a lease left on the list gives
     ``-EWOULDBLOCK`` (``mode & O_NONBLOCK``) and the delegated inode is
@@ -2004,6 +2005,7 @@ def try_break_deleg(op: Op, ctx: FileLockContext, file: str, delegated: int, rou
         "return 0",
     )
     op.lock(flc, EXCL, "__break_lease(): spin_lock(&ctx->flc_lock)")
+    _time_out_leases(op, ctx, "time_out_leases(inode, &dispose)")
     op.compute(
         "delegated_inode",
         "if (!any_leases_conflict(inode, new_fl)) goto out",

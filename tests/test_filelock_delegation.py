@@ -5,7 +5,9 @@ nfsd4_check_conflicting_opens()."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -214,3 +216,24 @@ def test_a_timed_out_lease_breaker_unlinks_itself_under_blocked_lock_lock(
     shown = vfsmc("show", "filelock/lease-timeout").output
     at = shown.index("/* timed out, still blocked */")
     assert "spin_lock(&blocked_lock_lock); __locks_wake_up_blocks(waiter)" in shown[at:]
+
+
+def test_a_delegation_break_times_out_leases_first(vfsmc: Callable[..., Result]) -> None:
+    """__break_lease() begins with time_out_leases() under flc_lock for a
+    delegation break too (try_break_deleg(), 6.17-rc3): the unlink's break
+    runs it."""
+    result = vfsmc("check", "filelock/unlink-vs-delegation", "--coverage", "--json", "--no-save")
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "OK", result.output
+    listed = vfsmc("show", "filelock/unlink-vs-delegation", "--steps").output.splitlines()
+    steps = [re.match(r"^\s+(\d+)  (.*?)  \(", line) for line in listed]
+    found = [(int(m[1]), m[2]) for m in steps if m is not None]
+    breaking = [
+        number
+        for (number, label), (_next, after) in itertools.pairwise(found)
+        if label == "time_out_leases(inode, &dispose)"
+        and after == "if (!any_leases_conflict(inode, new_fl)) goto out"
+    ]
+    assert breaking, listed
+    never = {s["step"] for s in report["coverage"]["never_ran"] if s["thread"] == "T2"}
+    assert set(breaking) - never, (breaking, never)
