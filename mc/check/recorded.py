@@ -55,6 +55,19 @@ def recording(
     return attrs.evolve(counterexample, models=named)
 
 
+def recorded_in(
+    registry: Registry,
+    scenario: Scenario,
+    variants: Sequence[str],
+    counterexample: Counterexample,
+    directory: Path,
+) -> Counterexample:
+    """``counterexample`` (of ``scenario`` under ``variants``) as a file in
+    ``directory`` holds it: naming the model files outside the shipped
+    models that declared them (``model_files``, ``recording``)."""
+    return recording(counterexample, model_files(registry, scenario, variants), directory)
+
+
 def save_recorded(
     registry: Registry,
     scenario: Scenario,
@@ -66,8 +79,7 @@ def save_recorded(
     ``path`` atomically, recording the model files outside the shipped
     models that declared them, so ``vfsmc replay`` and ``vfsmc graph``
     load them without ``--models``."""
-    files = model_files(registry, scenario, variants)
-    recording(counterexample, files, path.parent).save(path)
+    recorded_in(registry, scenario, variants, counterexample, path.parent).save(path)
 
 
 SAVED_IN = ("counterexamples", "mutations")

@@ -601,8 +601,9 @@ def _unsaved_trace(
     so that written to a file there it replays as it is."""
     if outcome.counterexample is None or "counterexample" in saved:
         return None
-    files = recorded.model_files(reg, outcome.scenario, outcome.variants)
-    return recorded.recording(outcome.counterexample, files, Path.cwd()).to_json()
+    return recorded.recorded_in(
+        reg, outcome.scenario, outcome.variants, outcome.counterexample, Path.cwd()
+    ).to_json()
 
 
 def _check_json(

@@ -148,23 +148,23 @@ class Symbolic:
         so equal sets of assignments keep equal path conditions wherever the
         order of decisions allows."""
         key = (path, cond)
-        splits = self.answers.splits
-        found = splits.get(key)
+        answers = self.answers
+        found = answers.splits.get(key)
         if found is not None:
             return found
-        self.solver.refuse_zero_divisors(path, cond)
+        answers.solver.refuse_zero_divisors(path, cond)
         known = self._model_of(path)
         holds = bool(evaluate(cond, known))
         other = conjoin(path, negate(cond) if holds else cond)
-        other_model = self.solver.model(other)
+        other_model = answers.solver.model(other)
         if other_model is None:
             found = [(holds, path)]
         else:
             this = conjoin(path, cond if holds else negate(cond))
-            self.answers.models.setdefault(this, known)
-            self.answers.models.setdefault(other, other_model)
+            answers.models.setdefault(this, known)
+            answers.models.setdefault(other, other_model)
             found = [(True, this), (False, other)] if holds else [(True, other), (False, this)]
-        splits[key] = found
+        answers.splits[key] = found
         return found
 
     def values(self, path: PathCondition, value: Term) -> list[int]:
