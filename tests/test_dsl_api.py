@@ -1133,6 +1133,28 @@ def test_a_users_effect_reads_the_models_own_state_by_slot_name() -> None:
         world.slot("i_cout(/f)")
 
 
+@pytest.mark.parametrize("slot", [-1, 10_000, "my flag"])
+def test_an_effect_s_slot_the_state_does_not_have_is_a_model_error(slot: object) -> None:
+    """An effect reading or writing a slot number no ``add_slot`` returned
+    is told so, naming the scenario's range: a negative number once read
+    another slot from the end of the state, a too large one said only
+    ``IndexError``."""
+    from mc.kernel.world import ModelError, Scratch, World
+
+    world = World(("T1",))
+    world.build_tree(["/f"])
+    mine = world.shared_slot("my flag", False)
+    scratch = Scratch(world, world.initial_state(), tid=0)
+    assert scratch[mine] is False
+    last = len(world.slots) - 1
+    expected = rf"the state has no slot {slot!r}: .* 0 to {last} in this scenario"
+    with pytest.raises(ModelError, match=expected):
+        scratch[slot]  # type: ignore[index]
+    with pytest.raises(ModelError, match=expected):
+        scratch[slot] = True  # type: ignore[index]
+    assert scratch.values == list(world.initial_state())
+
+
 @operation(models="two inode locks, the second a trylock that backs off")
 def lock_then_try(op: Op, first: str, second: str) -> None:
     """Lock ``first``, then trylock ``second``: on failure drop ``first``."""

@@ -231,9 +231,22 @@ class Scratch:
                 "acquisitions and releases run with the step before them, so declare the "
                 "read with @touches (mc.kernel.world.touches)"
             )
-        return self.values[slot]
+        if type(slot) is not int or slot < 0:
+            raise ModelError(self._no_slot(slot))
+        try:
+            return self.values[slot]
+        except IndexError:
+            raise ModelError(self._no_slot(slot)) from None
+
+    def _no_slot(self, slot: object) -> str:
+        return (
+            f"the state has no slot {slot!r}: a slot is a number World.add_slot() or "
+            f"World.shared_slot() returned, 0 to {len(self.values) - 1} in this scenario"
+        )
 
     def __setitem__(self, slot: int, value: Any) -> None:
+        if type(slot) is not int or not 0 <= slot < len(self.values):
+            raise ModelError(self._no_slot(slot))
         if type(value) not in _FIT and _unfit(value) is not None:
             held(value, self.world.slots[slot].name)
         if slot in self.world.bit_lock_slots:
