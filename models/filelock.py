@@ -290,6 +290,9 @@ class FileLockContext:
     """The thread acting for an owner that is not a thread (the courtesy
     client's locks are released by the laundromat)."""
     lockd: set[str] = attrs.field(eq=False, hash=False, factory=set)
+    ofd_owners: set[str] = attrs.field(eq=False, hash=False, factory=set)
+    """The owners whose requests are OFD locks (FL_OFDLCK): a request
+    blocked behind one of their locks is not in ``blocked_hash``."""
     """The owners whose requests lockd made (their lock manager has ->lm_notify)."""
     delegations: set[str] = attrs.field(eq=False, hash=False, factory=set)
     """The files whose leases are nfsd's delegations (``nfsd_lease_mng_ops``:
@@ -485,19 +488,27 @@ def _first_conflict(scratch: Scratch, ctx: FileLockContext, request: Posix) -> P
     return next((fl for fl in scratch[ctx.posix] if posix_conflict(request, fl)), None)
 
 
-def _waits_for_cycle(blocked: tuple[Waiter, ...], caller: str, blocker: str) -> bool:
+def _hashed(blocked: tuple[Waiter, ...], ctx: FileLockContext) -> list[Waiter]:
+    """The blocked POSIX requests in ``blocked_hash``: ``__locks_insert_block()``
+    hashes a waiter only when its blocker ``IS_POSIX(blocker) &&
+    !IS_OFDLCK(blocker)``."""
+    return [w for w in blocked if w[0] == "posix" and w[5] not in ctx.ofd_owners]
+
+
+def _waits_for_cycle(hashed: list[Waiter], caller: str, blocker: str) -> bool:
     """Whether ``caller`` waiting for ``blocker`` closes a cycle of the
     waits-for graph of the POSIX owners: each blocked request waits for
     the owner of the lock it is queued behind (``fl_blocker``, the first
     conflicting lock ``posix_lock_inode()`` met), as the kernel's graph
-    has it.  A request that conflicts with a second owner too waits for
+    has it.  The graph holds the requests in ``blocked_hash`` only: a
+    wait behind an OFD lock is outside the deadlock detection fcntl(2)
+    promises.  A request that conflicts with a second owner too waits for
     that one only once its blocker's lock is gone and it retries: a cycle
     through the second owner is found then (-EDEADLK on the retry), not
     when the request first sleeps."""
     edges: dict[str, set[str]] = {}
-    for kind, owner, _start, _end, _kind_of, queued_behind in blocked:
-        if kind == "posix":
-            edges.setdefault(owner, set()).add(queued_behind)
+    for _kind, owner, _start, _end, _kind_of, queued_behind in hashed:
+        edges.setdefault(owner, set()).add(queued_behind)
     seen, todo = set(), [blocker]
     while todo:
         owner = todo.pop()
@@ -518,14 +529,14 @@ def _posix_locks_deadlock(
     waits-for graph (``ctx.verdicts``).  ``check``
     is ``kernel``, ``skip`` (no check) or ``any-waiter`` (-EDEADLK when
     the blocker's owner waits at all)."""
-    blocked = scratch[ctx.blocked]
+    hashed = _hashed(scratch[ctx.blocked], ctx)
     deadlock = False
     if check == "any-waiter":
-        deadlock = any(w[0] == "posix" and w[1] == conflict[0] for w in blocked)
+        deadlock = any(w[1] == conflict[0] for w in hashed)
     elif check == "kernel":
         owner, iterations = conflict[0], 0
         while True:
-            waiting = next((w for w in blocked if w[0] == "posix" and w[1] == owner), None)
+            waiting = next((w for w in hashed if w[1] == owner), None)
             if waiting is None:
                 break
             iterations += 1
@@ -535,7 +546,7 @@ def _posix_locks_deadlock(
             if owner == request[0]:
                 deadlock = True
                 break
-    cycle = _waits_for_cycle(blocked, request[0], conflict[0])
+    cycle = _waits_for_cycle(hashed, request[0], conflict[0])
     if scratch[ctx.verdicts] is None:
         scratch[ctx.verdicts] = AGREED
     if deadlock and not cycle:
@@ -635,6 +646,7 @@ def posix_lock_attempt(
     uses(op, "setlkw")
     if ofd:
         uses(op, "ofd")
+        ctx.ofd_owners.add(request[0])
     op.label("retry")
     op.lock(flc, EXCL, "spin_lock(&ctx->flc_lock)")
     slot = op.register("fl", lambda v: "none" if v is None else _render_posix((v,)))
@@ -915,23 +927,30 @@ def _register_thread(
 
 
 @operation(
-    models="fcntl(F_SETLKW) of two byte ranges one after the other, then close(2) (fs/locks.c)",
-    describe=lambda path, first, second: f"F_SETLKW {path} {first} then {second}, close",
+    models="fcntl(F_SETLKW), or F_OFD_SETLKW, of two byte ranges one after the other, then "
+    "close(2) (fs/locks.c)",
+    describe=lambda path, first, second, ofd=False: (
+        f"{'F_OFD_SETLKW' if ofd else 'F_SETLKW'} {path} {first} then {second}, close"
+    ),
     cites=POSIX_CITES,
 )
-def lock_two_ranges(op: Op, path: str, first: tuple[int, int], second: tuple[int, int]) -> None:
+def lock_two_ranges(
+    op: Op, path: str, first: tuple[int, int], second: tuple[int, int], ofd: bool = False
+) -> None:
     """A process write-locks ``first`` then ``second`` (F_SETLKW each,
     ``posix_lock_inode_wait()``), then closes the file, which releases
-    its locks; on -EDEADLK it closes at once."""
+    its locks; on -EDEADLK it closes at once.  ``ofd``: the thread's own
+    open file owns the locks (F_OFD_SETLKW, as :func:`ofd_lock_range`),
+    so no -EDEADLK is decided for its requests."""
     byte_range(first)
     byte_range(second)
     regular_file(op.world, path, "a write lock", WRITE_LOCK_OF_DIRECTORY)
     ctx = context(op.world, path)
     _register_thread(op, ctx, posix=LOCAL)
-    owner = op.thread.name
-    op.run(posix_lock_attempt, ctx, (owner, first[0], first[1], WRITE), False)
+    owner = f"{op.thread.name}:fd" if ofd else op.thread.name
+    op.run(posix_lock_attempt, ctx, (owner, first[0], first[1], WRITE), False, ofd)
     op.goto_if(register_is(op.thread.ret, "error", lambda v: v is not None and v < 0), "close")
-    op.run(posix_lock_attempt, ctx, (owner, second[0], second[1], WRITE), False)
+    op.run(posix_lock_attempt, ctx, (owner, second[0], second[1], WRITE), False, ofd)
     op.label("close")
     op.run(posix_unlock, ctx, owner)
 
@@ -2536,8 +2555,9 @@ def ofd_lock_range(op: Op, path: str, process: str, first: tuple[int, int]) -> N
     keeps it out of ``blocked_hash`` when the blocker is an OFD lock.
     Close (``locks_remove_file()``) releases the file's OFD locks.
     What the model leaves out: the F_OFD_SETLK/F_OFD_GETLK forms,
-    ``l_pid`` checks, and ``blocked_hash`` itself (the model follows the
-    waiters' blockers directly)."""
+    ``l_pid`` checks, and ``blocked_hash`` itself (the -EDEADLK chain
+    follows the waiters' blockers directly, skipping a waiter whose
+    blocker is an OFD lock, as the hash does)."""
     byte_range(first)
     regular_file(op.world, path, "a write lock", WRITE_LOCK_OF_DIRECTORY)
     ctx = context(op.world, path)

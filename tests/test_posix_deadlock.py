@@ -1,0 +1,64 @@
+"""``posix_locks_deadlock()`` follows the waits-for chain through
+``blocked_hash``, which holds no request blocked behind an OFD lock."""
+
+from __future__ import annotations
+
+from mc.check import registry
+from mc.dsl import Scenario
+from mc.engine.explore import check
+from mc.engine.result import Verdict
+from mc.kernel.world import Scratch
+from mc.models.filelock import (
+    AGREED,
+    WRITE,
+    _posix_locks_deadlock,
+    lock_contexts,
+    lock_two_ranges,
+)
+
+CHAIN = (
+    lock_two_ranges("/f", (0, 9), (10, 19)),
+    lock_two_ranges("/f", (10, 19), (20, 29)),
+    lock_two_ranges("/f", (20, 29), (0, 9), ofd=True),
+)
+
+
+def _build():  # type: ignore[no-untyped-def]
+    shipped = registry.shipped()
+    shipped.add_scenario(Scenario("test/posix-ofd-chain", "test", ("/f",), CHAIN))
+    return shipped.build(
+        shipped.scenario("test/posix-ofd-chain"), properties=("deadlock", "edeadlk-exact")
+    )
+
+
+def test_the_edeadlk_chain_stops_at_a_request_blocked_behind_an_ofd_lock() -> None:
+    """T2 waits behind T3's OFD lock and T3's open file behind T1: T1 asking
+    for T2's range gets no -EDEADLK, as ``__locks_insert_block()`` left T2's
+    request out of ``blocked_hash``; the decision agrees with the graph of
+    hashed waits.  The chain once followed T2's wait to T3 and gave
+    -EDEADLK."""
+    model = _build()
+    world = model.world
+    [ctx] = lock_contexts(world)
+    assert ctx.ofd_owners == {"T3:fd"}
+    scratch = Scratch(world, world.initial_state(), tid=0)
+    scratch[ctx.posix] = (("T1", 0, 9, WRITE), ("T2", 10, 19, WRITE), ("T3:fd", 20, 29, WRITE))
+    scratch[ctx.blocked] = (
+        ("posix", "T2", 20, 29, WRITE, "T3:fd"),
+        ("posix", "T3:fd", 0, 9, WRITE, "T1"),
+    )
+    request, held = ("T1", 10, 19, WRITE), ("T2", 10, 19, WRITE)
+    assert _posix_locks_deadlock(scratch, ctx, request, held, "kernel") is False
+    assert scratch[ctx.verdicts] == AGREED
+    assert _posix_locks_deadlock(scratch, ctx, request, held, "any-waiter") is False
+
+
+def test_a_cycle_through_an_ofd_lock_deadlocks_as_fcntl_says() -> None:
+    """With the OFD request last, or T1's, nobody gets -EDEADLK and the
+    three sleep for good: fcntl(2) promises no deadlock detection for OFD
+    locks, and the check finds the deadlock while every -EDEADLK decision
+    agrees with the hashed graph."""
+    result = check(_build())
+    assert result.verdict is Verdict.VIOLATED
+    assert result.violation is not None and result.violation.property == "deadlock"
+    assert "T3" in result.violation.message
