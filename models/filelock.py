@@ -1558,7 +1558,16 @@ def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool, deleg: boo
     time is whether the scenario's holder let it pass
     (:func:`lease_never_answered`), not a count of jiffies.  ``deleg``:
     ``break_deleg()``'s FL_DELEG breaker (``break_deleg_wait()``), which
-    conflicts with delegations only and breaks them with nfsd's ->lm_break."""
+    conflicts with delegations only and breaks them with nfsd's ->lm_break.
+    What it leaves out: the kernel blocks on the head of the lease list
+    (``list_first_entry(&ctx->flc_lease)``), which need not conflict (a
+    plain lease ahead of the delegation an FL_DELEG breaker waits for);
+    with no break pending there, ``break_time`` is 0, made 1 jiffy, and the
+    breaker polls: it wakes, takes flc_lock, finds the conflict and blocks
+    again.  The model blocks on the first conflicting lease instead, and
+    wakes when that lease goes or its break time passes: the poll takes
+    the same locks in the same order, so no lock edge is missed, but the
+    model never runs the breaker's empty rounds."""
     flc = ctx.flc_lock
     op.goto_if(
         shared_is(ctx.leases, "list_empty_careful(&ctx->flc_lease)", lambda v: not v),
