@@ -51,7 +51,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from mc.dsl import EXCL, SHARED, Cite, E, Op, Scratch, flag_variant, is_error, not_, operation
+from mc.dsl import (
+    EXCL,
+    SHARED,
+    Cite,
+    E,
+    Op,
+    Scratch,
+    const,
+    flag_variant,
+    is_error,
+    not_,
+    operation,
+    same,
+)
 from mc.kernel.expr import Expr
 from mc.kernel.locks import Kind, Mode
 from mc.kernel.pagecache import File, Mapping, pagecache
@@ -678,9 +691,22 @@ def thaw(op: Op, file: File) -> None:
 def kernel_freeze(op: Op, file: File) -> None:
     """A freeze the kernel holds: XFS online scrub's summary-counter check
     freezes the filesystem with ``FREEZE_HOLDER_KERNEL``, checks, and thaws
-    with the same holder (the thaw only if its freeze succeeded)."""
+    with the same holder (the thaw only if its freeze succeeded).
+    ``xchk_fscounters_freeze()`` calls ``freeze_super()`` again while it
+    returns -EBUSY (another kernel freeze holds the superblock frozen),
+    with ``delay(HZ / 10)`` between.  What the model leaves out: the
+    scrub's own freeze protection, which ``xchk_fscounters_freeze()``
+    drops first (``mnt_drop_write_file()`` under ``XCHK_HAVE_FREEZE_PROT``;
+    the model never takes it), and ``xchk_should_terminate()`` (no fatal
+    signal arrives)."""
     mapping = op.mapping(file)
+    op.label("again")
     op.run(freeze_super, mapping, FREEZE_HOLDER_KERNEL)
+    op.goto_if(
+        same(op.ret, const(-E.EBUSY, "-EBUSY")),
+        "again",
+        "while ((error = xchk_fsfreeze(sc)) == -EBUSY) delay(HZ / 10)",
+    )
     op.goto_if(is_error(op.ret), "done", "if (error) return error /* not frozen */")
     op.run(thaw_super, FREEZE_HOLDER_KERNEL)
     op.label("done")

@@ -51,7 +51,7 @@ from mc.models.mnt_write import (
     tmpfile_want_write,
 )
 from mc.models.mount import mount, umount
-from mc.models.super import freeze, thaw
+from mc.models.super import freeze, kernel_freeze, thaw
 from mc.models.super_scenarios import FREEZE_PROPERTIES
 from mc.models.truncate import mmap_store, munmap
 from mc.models.writeback import io_completion, write
@@ -348,6 +348,24 @@ def test_an_unmount_of_a_frozen_filesystem_leaves_the_superblock_active() -> Non
         state[frozen] == SB_FREEZE_COMPLETE and state[active] == 1 for state in unmounted
     )
     assert any(state[unmounter] == -E.EBUSY for state in ends)
+
+
+def test_a_scrub_retries_the_kernel_freeze_another_scrub_holds() -> None:
+    """xchk_fscounters_freeze() calls freeze_super() again while it returns
+    -EBUSY (fs/xfs/scrub/fscounters.c, 6.6): of two scrubs, the second
+    freezes once the first has thawed, and neither ends with -EBUSY; both
+    end thawed and every end state is unfrozen."""
+    registry = shipped_registry()
+    model, seen = _end_states(registry, (kernel_freeze(FROZEN_FILE), kernel_freeze(FROZEN_FILE)))
+    frozen = find_slot(model.world, "s_writers.frozen")
+    ends = [state for state in seen if model.finished(state)]
+    returns = {state[thread.slots.ret] for state in ends for thread in model.threads}
+    assert ends and returns == {0}
+    assert all(state[frozen] == SB_UNFROZEN for state in ends)
+    assert any(
+        state[frozen] == SB_FREEZE_COMPLETE and state[model.threads[1].slots.ret] == -E.EBUSY
+        for state in seen
+    )
 
 
 def test_a_freeze_waits_for_the_mount_to_be_born() -> None:
