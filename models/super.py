@@ -694,7 +694,10 @@ def kernel_freeze(op: Op, file: File) -> None:
     with the same holder (the thaw only if its freeze succeeded).
     ``xchk_fscounters_freeze()`` calls ``freeze_super()`` again while it
     returns -EBUSY (another kernel freeze holds the superblock frozen),
-    with ``delay(HZ / 10)`` between.  What the model leaves out: the
+    with ``delay(HZ / 10)`` between: the model's delay lasts until no
+    kernel freeze is held, as the rounds before that return -EBUSY again
+    and change nothing (``freeze_super()`` drops s_umount and its active
+    reference before it returns).  What the model leaves out: the
     scrub's own freeze protection, which ``xchk_fscounters_freeze()``
     drops first (``mnt_drop_write_file()`` under ``XCHK_HAVE_FREEZE_PROT``;
     the model never takes it), and ``xchk_should_terminate()`` (no fatal
@@ -702,11 +705,19 @@ def kernel_freeze(op: Op, file: File) -> None:
     mapping = op.mapping(file)
     op.label("again")
     op.run(freeze_super, mapping, FREEZE_HOLDER_KERNEL)
-    op.goto_if(
-        same(op.ret, const(-E.EBUSY, "-EBUSY")),
-        "again",
-        "while ((error = xchk_fsfreeze(sc)) == -EBUSY) delay(HZ / 10)",
-    )
+    with op.when(
+        same(op.ret, const(-E.EBUSY, "-EBUSY")), "while ((error = xchk_fsfreeze(sc)) == -EBUSY)"
+    ):
+        op.wait_until(
+            not_(
+                holders_have(
+                    op.world, FREEZE_HOLDER_KERNEL, "freeze_holders & FREEZE_HOLDER_KERNEL"
+                )
+            ),
+            "delay(HZ / 10) /* until the other kernel freeze is thawed */",
+            "the kernel freeze another scrub holds",
+        )
+        op.goto("again")
     op.goto_if(is_error(op.ret), "done", "if (error) return error /* not frozen */")
     op.run(thaw_super, FREEZE_HOLDER_KERNEL)
     op.label("done")
