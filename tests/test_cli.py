@@ -305,6 +305,28 @@ def test_replay_under_a_variant_that_changes_nothing_today_is_an_error(
     assert "says nothing of a fix" in replayed.stderr
 
 
+def test_replay_refuses_a_variant_check_refuses_even_where_the_trace_reproduces(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A trace that reproduces, with a variant added that changes nothing
+    in its scenario, is refused as check refuses the pair: the replay
+    once said it reproduced on both."""
+    shipped = ROOT / "counterexamples/dirops-opposite-renames--no-rename-mutex.json"
+    data = json.loads(shipped.read_text())
+    data["variants"] = [*data["variants"], "child-first"]
+    (tmp_path / "both.json").write_text(json.dumps(data))
+    replayed = vfsmc("replay", "both.json")
+    assert replayed.exit_code == 2, replayed.output
+    assert "variant child-first changes nothing in dirops/opposite-renames: the trace " in (
+        replayed.output
+    )
+    checked = vfsmc(
+        "check", "dirops/opposite-renames", "-V", "no-rename-mutex", "-V", "child-first"
+    )
+    assert checked.exit_code == 2
+    assert "variant child-first changes nothing in dirops/opposite-renames" in checked.output
+
+
 def test_replay_of_an_outcome_the_step_does_not_have_says_so(vfsmc: Run, tmp_path: Path) -> None:
     vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutex")
     path = tmp_path / "counterexamples/dirops-opposite-renames--no-rename-mutex.json"

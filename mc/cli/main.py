@@ -774,8 +774,7 @@ def replay_command(file: Path, correct: bool, models: tuple[Path, ...], as_json:
             recorded.refuse_inapplicable_properties(reg, file, counterexample)
             model = checkable.built(reg, scenario, variants, counterexample.properties)
             report = replay(model, counterexample, regroup=variants != counterexample.variants)
-            if not report.reproduced:
-                _refuse_vanished_variants(reg, model, scenario, variants)
+            _refuse_ineffective_variants(reg, model, scenario, variants, report.reproduced)
     except UnknownName as error:
         raise UnknownName(f"{file}: {error}{_replaced(counterexample, models)}") from None
     except ThreadsDiffer as error:
@@ -851,19 +850,28 @@ def _refuse_unusable_default_out(directory: Path) -> None:
     )
 
 
-def _refuse_vanished_variants(
-    registry: Registry, model: KernelModel, scenario: Scenario, variants: Sequence[str]
+def _refuse_ineffective_variants(
+    registry: Registry,
+    model: KernelModel,
+    scenario: Scenario,
+    variants: Sequence[str],
+    reproduced: bool,
 ) -> None:
-    """A trace that no longer reproduces under a variant that changes
-    nothing today (its change, or a mutant's site, gone from the models)
-    says nothing of a fix: the error ``check`` gives for that variant."""
+    """The error ``check`` gives for a variant of the trace that changes
+    nothing today: a trace that no longer reproduces so (its change, or a
+    mutant's site, gone from the models) says nothing of a fix, and one
+    that reproduces does not owe it to that variant."""
     try:
         refuse_ineffective(registry, model, scenario, variants)
     except IneffectiveVariant as error:
-        raise IneffectiveVariant(
-            f"{error}: the trace no longer reproduces because its change is gone from "
-            "the models, which says nothing of a fix"
-        ) from None
+        why = (
+            "the trace reproduces without it, and check refuses such a variant: drop it "
+            "from the trace's variants"
+            if reproduced
+            else "the trace no longer reproduces because its change is gone from the "
+            "models, which says nothing of a fix"
+        )
+        raise IneffectiveVariant(f"{error}: {why}") from None
 
 
 def _edited_since_saved(file: Path, report: ReplayReport) -> None:
