@@ -79,6 +79,9 @@ ACTIVATE = const(blockfs.AOP_WRITEPAGE_ACTIVATE, "AOP_WRITEPAGE_ACTIVATE")
 INVALIDATE_SKIPS_UNMAP = "invalidate-skips-unmap"
 """The variant in which ``invalidate_inode_pages2_range()`` removes a mapped
 folio without unmapping it."""
+INVALIDATE_SKIPS_WRITEBACK_WAIT = "invalidate-skips-writeback-wait"
+"""The variant in which ``invalidate_inode_pages2_range()`` does not wait
+for the folio's writeback before ``->release_folio``."""
 
 
 def _render_batch(batch: tuple[tuple[int, int], ...] | None) -> str:
@@ -901,7 +904,8 @@ def invalidate(op: Op, file: File, index: int) -> None:
     op.fail_if(not_(ref.found), 0, "out", "if (!folio) /* none */")
     op.lock(ref.lock, label="folio_lock(folio)")
     op.fail_if(not_(ref.mapped), 0, "unlock", "if (folio->mapping != mapping) continue")
-    op.run(wait_writeback, page)
+    if not op.variant(INVALIDATE_SKIPS_WRITEBACK_WAIT):
+        op.run(wait_writeback, page)
     if not op.variant(INVALIDATE_SKIPS_UNMAP):
         unmap_folio(
             op,

@@ -16,6 +16,7 @@ from mc.models.truncate import mmap_stores, munmap
 from mc.models.usercopy import COPY_FAULTS_UNDER_FOLIO_LOCK, read_to_mapping, write_from_mapping
 from mc.models.writeback import (
     INVALIDATE_SKIPS_UNMAP,
+    INVALIDATE_SKIPS_WRITEBACK_WAIT,
     flusher,
     fsync,
     invalidate,
@@ -46,6 +47,12 @@ flag_variant(
 flag_variant(
     "no-wait-writeback",
     "WB_SYNC_ALL writeback skips a dirty folio already under writeback instead of waiting",
+)
+
+flag_variant(
+    INVALIDATE_SKIPS_WRITEBACK_WAIT,
+    "invalidate_inode_pages2_range() does not folio_wait_writeback() the locked folio: "
+    "->release_folio is called on a folio under writeback",
 )
 
 flag_variant(

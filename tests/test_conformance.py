@@ -595,3 +595,23 @@ def test_b_end_io_is_called_on_a_locked_buffer(locked: bool) -> None:
     else:
         assert violation is not None and violation.property == "spec-conformance"
         assert "buffer_head.b_end_io without BH_Lock(block 7)" in violation.message, violation
+
+
+@pytest.mark.parametrize("variants", [(), ("invalidate-skips-writeback-wait",)])
+def test_release_folio_is_called_on_a_folio_not_under_writeback(
+    shipped: Registry, variants: tuple[str, ...]
+) -> None:
+    """->release_folio's "The folio is locked and not under writeback.":
+    invalidate_inode_pages2_range() waits for the locked folio's writeback
+    first; without the wait an fsync's writeback may be in flight at the
+    call, which breaks the rule (PG_writeback is read at the call)."""
+    outcome = check_scenario(shipped, "writeback/write-invalidate-fsync", variants)
+    violation = outcome.result.violation
+    if not variants:
+        assert violation is None, violation.message if violation else None
+        return
+    assert violation is not None and violation.property == "spec-conformance"
+    assert "calls address_space_operations.release_folio with PG_writeback set" in (
+        violation.message
+    )
+    assert "need address_space_operations.release_folio PG_writeback(folio)" in violation.message

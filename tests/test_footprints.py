@@ -6,6 +6,7 @@ end and deadlock state the full search reaches."""
 
 from __future__ import annotations
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -340,3 +341,27 @@ def test_a_run_that_records_an_error_is_not_audited(shipped: Registry) -> None:
         shipped.scenario("super/freeze-fs-fails"), ("freeze-failure-keeps-levels",)
     )
     assert audit_footprints(model) == []
+
+
+def test_a_call_reads_the_flags_its_locking_rules_read(shipped: Registry) -> None:
+    """->release_folio's rule reads the folio's PG_writeback, which other
+    threads set and clear: the call's footprint includes that slot under a
+    declared effect too, so the reduction never puts the call and the end
+    of writeback in one order only."""
+    model = shipped.build(shipped.scenario("writeback/write-invalidate-fsync"), ())
+    [(tid, call)] = [
+        (tid, c.step)
+        for tid, thread in enumerate(model.threads)
+        for c in thread.steps
+        if isinstance(c.step, EffectStep)
+        and getattr(c.step, "method", "").endswith("release_folio")
+    ]
+    folio = next(i for i, s in enumerate(model.world.slots) if s.name == "folio(/f:0)")
+    declared = attrs.evolve(call, touches=lambda _world, _page: ([], []))
+    regions = model.regions(tid)
+    assert call.guard_reads(regions) >> folio & 1
+    assert declared.footprint(regions).reads >> folio & 1
+    without = shipped.build(
+        shipped.scenario("writeback/write-invalidate-fsync"), (), ("lock-protocol",)
+    )
+    assert not call.guard_reads(without.regions(tid))

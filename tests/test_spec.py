@@ -149,6 +149,20 @@ def test_a_sentence_naming_a_lock_it_cannot_read_is_reported() -> None:
     assert prose.speaks_of_locks("takes d_lock") and not prose.speaks_of_locks("returns 0")
 
 
+def test_a_sentence_about_the_paragraph_s_method_is_its_rule() -> None:
+    """ "The folio is locked and not under writeback." names no method: it
+    is a rule of the method its paragraph begins with, and only there."""
+    about = "->release_folio() is called when the MM wants to make a change. "
+    sentence = "The folio is locked and not under writeback."
+    rules, left = prose.rules_in(about + sentence, ["writepage", "release_folio"])
+    assert [(r.methods, r.lock, r.mode, r.object) for r in rules] == [
+        (("release_folio",), "PG_writeback", "clear", "folio")
+    ]
+    assert left == about.strip()
+    elsewhere, kept = prose.rules_in("The MM calls it. " + sentence, ["release_folio", "x"])
+    assert not elsewhere and kept.endswith(sentence)
+
+
 def test_prose_rules_of_the_document(shipped_spec: load.Spec) -> None:
     rules = {(r.lock, r.object, r.mode): r.methods for t in shipped_spec.tables for r in t.rules}
     assert rules[("i_rwsem", "victim", "exclusive")] == ("rmdir", "unlink", "rename")

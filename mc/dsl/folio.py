@@ -64,6 +64,26 @@ class FolioRef(Expr):
         return self.lock
 
     @property
+    def PG_writeback(self) -> Expr:
+        """``folio_test_writeback(folio)`` of the folio held (false when the
+        register holds none, or another folio is cached at the index)."""
+        page, slot = self.page, self.slot
+
+        def build(_world: World) -> Eval:
+            def test(state: State) -> bool:
+                held, folio = state[slot], state[page.folio]
+                cached = held is not None and held == state[page.ident] and folio is not None
+                return cached and bool(folio[1] & PG_WRITEBACK)
+
+            return test
+
+        return Expr(
+            f"folio_test_writeback(folio /* {page} */)",
+            build,
+            reads=frozenset({page.ident, page.folio}),
+        )
+
+    @property
     def found(self) -> Expr:
         """The register holds a folio (the lookup found one)."""
         slot = self.slot

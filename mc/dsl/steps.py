@@ -831,9 +831,14 @@ class EffectStep(Step):
     def local(self) -> bool:
         return self.kind == "assign" and all(arg.local for arg in self.args)
 
+    def guard_reads(self, regions: Regions) -> int:
+        """What the checks made at the step read of the shared slots, besides
+        the effect (a call's guards: ``World.call_guard_reads``)."""
+        return 0
+
     def footprint(self, regions: Regions) -> Footprint:
         result = 0 if self.result is None else 1 << self.result
-        reads = 0
+        reads = self.guard_reads(regions)
         for arg in self.args:
             reads |= regions.read(arg)
         if self.kind == "assign":
@@ -879,10 +884,11 @@ class EffectStep(Step):
         args: list[Eval] = [a.compile(context.world) for a in self.args]
         world = context.world
         control = regions.control | (0 if self.result is None else 1 << self.result)
+        guarded = self.guard_reads(regions)
 
         def resolve(state: State) -> Footprint | None:
             reads, writes = declared(world, *[a(state) for a in args])
-            return Footprint(slot_mask(reads), slot_mask(writes) | control)
+            return Footprint(slot_mask(reads) | guarded, slot_mask(writes) | control)
 
         return resolve
 
@@ -922,6 +928,16 @@ class CallStep(EffectStep):
     roles: tuple[tuple[str, Expr], ...] = ()
     kind: str = "call"
     sleeps: bool = True
+
+    def guard_reads(self, regions: Regions) -> int:
+        world = regions.world
+        if world is None:
+            return 0
+        reads = 0
+        for exprs_read in world.call_guard_reads:
+            for expr in exprs_read(self, world):
+                reads |= regions.read(expr)
+        return reads
 
     @never_blocks
     def compile(self, context: Context) -> Fire:

@@ -427,6 +427,11 @@ class World:
         """Checks of the calls into filesystem methods, made when each call
         step compiles (``guard(step, context)`` gives a function of the
         state returning an error state or None); spec-conformance adds one."""
+        self.call_guard_reads: list[Callable[[Any, World], Sequence[Any]]] = []
+        """For each guard that reads state other threads change (a folio's
+        PG_writeback, not the caller's own locks), the expressions it reads
+        at a call step (``reads(step, world)``): the step's footprint
+        includes them, so the reduction orders it against their writers."""
         self.waivers: dict[str, str] = {}
         """The locking rules the chosen variants knowingly break (``table.method
         need``), each with the variant that waives it and where it is

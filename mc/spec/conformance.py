@@ -47,6 +47,10 @@ NEEDS: Mapping[str, Callable[[Mode | None], bool]] = {
     "not-shared": lambda mode: mode is not Mode.SHARED,
 }
 
+FLAG_CLEAR = "clear"
+"""The need of a flag of the object that is not set when the method is
+called (``PG_writeback``: "not under writeback")."""
+
 RoleValue = Callable[[State], Any]
 Condition = Callable[[State, Any], bool]
 
@@ -87,6 +91,8 @@ class Checked:
     value: RoleValue | None
     lock: Callable[[State], Lock | None]
     conditions: tuple[Condition, ...]
+    flag: Callable[[State], bool] | None = None
+    """Of a ``clear`` need: whether the object's flag is set (``lock`` unused)."""
 
 
 @attrs.frozen
@@ -162,6 +168,19 @@ def _resolve_lock(
     return (lambda _state: owned), None, None
 
 
+def _resolve_flag(
+    need: Need, roles: Mapping[str, Expr], world: World
+) -> tuple[Callable[[State], bool] | None, Unchecked | None]:
+    expr = roles.get(need.role)
+    if expr is None:
+        return None, Unchecked(need.id, f"the call names no {need.role}", "missing-role")
+    flag = getattr(expr, need.lock, None)
+    if not isinstance(flag, Expr):
+        reason = f"the {need.role} object has no {need.lock} in the models"
+        return None, Unchecked(need.id, reason, "lock-not-modelled")
+    return flag.compile(world), None
+
+
 def _probe(expr: Expr, world: World) -> Any:
     """The value of a role that is an object fixed when the program is
     built (a mapping, a page), or None."""
@@ -219,7 +238,7 @@ def plan(step: CallStep, world: World, rules: Rules, waived: frozenset[str] = fr
         for text in requirements.unmapped
     ]
     for need in requirements.needs:
-        if need.need not in NEEDS:
+        if need.need not in NEEDS and need.need != FLAG_CLEAR:
             continue
         departure = rules.roles.departures.get(f"{requirements.name} {need.id}")
         if departure is not None:
@@ -227,6 +246,13 @@ def plan(step: CallStep, world: World, rules: Rules, waived: frozenset[str] = fr
             continue
         if f"{requirements.name} {need.id}" in waived:
             unchecked.append(Unchecked(need.id, "waived by the variant", "waived"))
+            continue
+        if need.need == FLAG_CLEAR:
+            flag, problem = _resolve_flag(need, roles, world)
+            if problem is not None or flag is None:
+                unchecked.append(problem or Unchecked(need.id, "unresolved", "lock-not-modelled"))
+            else:
+                checked.append(Checked(need, None, lambda _state: None, (), flag))
             continue
         lock_of, value, problem = _resolve_lock(need, roles, world)
         if problem is not None or lock_of is None:
@@ -291,6 +317,12 @@ def make_guard(
                     continue
                 if not all(condition(state, value) for condition in item.conditions):
                     continue
+                if item.flag is not None:
+                    if item.flag(state):
+                        rule, waiver = item.need.source, f"{requirements.name} {item.need.id}"
+                        set_ = f"with {item.need.lock} set"
+                        return error(state, f"{set_} (rules: {rule}; need {waiver})")
+                    continue
                 lock = item.lock(state)
                 if lock is None:
                     continue
@@ -334,6 +366,20 @@ def prepare(world: World, variants: frozenset[str]) -> None:
     variants name in specs/conformance.toml or declare themselves)."""
     rules = rules_at()
     world.call_guards.append(make_guard(rules, waived_in(world, rules, variants)))
+    world.call_guard_reads.append(lambda step, _world: flags_read(step, rules))
+
+
+def flags_read(step: CallStep, rules: Rules) -> list[Expr]:
+    """The flags of the call's objects its ``clear`` needs read (other
+    threads set and clear them, unlike the locks the caller holds)."""
+    requirements = rules.get(step.method)
+    roles = dict(step.roles)
+    found = []
+    for need in requirements.needs if requirements is not None else ():
+        flag = getattr(roles.get(need.role), need.lock, None) if need.need == FLAG_CLEAR else None
+        if isinstance(flag, Expr):
+            found.append(flag)
+    return found
 
 
 def waived_in(world: World, rules: Rules, variants: frozenset[str]) -> frozenset[str]:

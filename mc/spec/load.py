@@ -18,7 +18,8 @@ DEFAULT_PATH = SPECS / "locking.toml"
 TABLE_FIELDS = {"title", "columns", "blocking", "notes", "footnotes", "rules", "methods"}
 METHOD_FIELDS = {"prototype", "cells"}
 RULE_FIELDS = {"methods", "text", "lock", "mode", "object", "when", "context", "may_block"}
-RULE_MODES = {"exclusive", "shared", "held"}
+RULE_MODES = {"exclusive", "shared", "held", "clear"}
+"""How a rule needs its lock held, or ``clear``: a flag of the object is not set."""
 RULE_CONTEXTS = {"interrupt", "rcu"}
 
 

@@ -221,6 +221,24 @@ def _takes_locked_superblock(sentence: str, methods: Sequence[str]) -> list[Rule
     ]
 
 
+def _subject_not_under_writeback(sentence: str, methods: Sequence[str]) -> list[Rule] | None:
+    """The folio is locked and not under writeback. (a sentence of a
+    paragraph about one method: the folio's PG_writeback is clear when it
+    is called; the lock is the table's column already)."""
+    match = re.match(r"^The (?P<object>folio|page) is locked and not under writeback\.$", sentence)
+    if match is None or len(methods) != 1:
+        return None
+    return [
+        Rule(
+            methods=(methods[0],),
+            text=sentence,
+            lock="PG_writeback",
+            mode="clear",
+            object=match["object"],
+        )
+    ]
+
+
 RECOGNISERS: tuple[Recogniser, ...] = (
     _have_lock_on,
     _conditional_lock,
@@ -235,14 +253,24 @@ RECOGNISERS: tuple[Recogniser, ...] = (
 )
 
 
+SUBJECT_RECOGNISERS: tuple[Recogniser, ...] = (_subject_not_under_writeback,)
+"""Recognisers of sentences that name no method, about the method the
+paragraph begins with (``->release_folio() is called when ...``)."""
+
+
 def rules_in(paragraph: str, methods: Sequence[str]) -> tuple[list[Rule], str]:
     """The rules a paragraph states about ``methods`` (those of its table),
     and what is left of it as text (empty when every sentence was a rule)."""
     found: list[Rule] = []
     left: list[str] = []
+    opening = re.match(r"^->(\w+)\(\) ", paragraph)
+    subject = (opening[1],) if opening and opening[1] in methods else None
+    recognisers = [(recognise, methods) for recognise in RECOGNISERS]
+    if subject is not None:
+        recognisers += [(recognise, subject) for recognise in SUBJECT_RECOGNISERS]
     for sentence in sentences(paragraph):
-        for recognise in RECOGNISERS:
-            rules = recognise(sentence, methods)
+        for recognise, about in recognisers:
+            rules = recognise(sentence, about)
             if rules and all(m in methods for r in rules for m in r.methods):
                 found.extend(rules)
                 break

@@ -26,7 +26,7 @@ from mc.spec.vocabulary import CONDITIONS, Vocabulary, parse_token
 DEFAULT_PATH = SPECS / "conformance.toml"
 SCOPES = ("sb", "world")
 """Roles that are not objects of the call: the superblock, the whole world."""
-RULE_NEEDS = {"exclusive": "exclusive", "shared": "held", "held": "held"}
+RULE_NEEDS = {"exclusive": "exclusive", "shared": "held", "held": "held", "clear": "clear"}
 CONDITION_ROLES: Mapping[str, tuple[str, ...]] = {
     "cross-directory": ("old_dir", "new_dir"),
     "exchange": ("flags",),
