@@ -462,7 +462,7 @@ def freeze_super(op: Op, mapping: Mapping, who: int, fails: bool = False) -> Non
             holders,
             who,
         )
-        op.goto("unlock")
+        op.fail(0, "unlock", "return 0 /* the freeze shared */")
     with op.when(
         not_(frozen_is(op.world, SB_UNFROZEN)), "if (sb->s_writers.frozen != SB_UNFROZEN)"
     ):

@@ -368,6 +368,20 @@ def test_a_scrub_retries_the_kernel_freeze_another_scrub_holds() -> None:
     )
 
 
+def test_a_scrub_that_shares_fifreeze_s_freeze_after_a_busy_round_returns_0() -> None:
+    """freeze_super() on a superblock FIFREEZE holds shares the freeze and
+    returns 0: a scrub whose first round got -EBUSY (another scrub held it)
+    goes on then, rather than reading the -EBUSY of that round and waiting
+    for its own freeze to go (a deadlock the kernel does not have)."""
+    registry = shipped_registry()
+    threads = (kernel_freeze(FROZEN_FILE), kernel_freeze(FROZEN_FILE))
+    registry.add_scenario(
+        Scenario("super/probe", "test", ("/f",), (*threads, freeze(FROZEN_FILE), thaw(FROZEN_FILE)))
+    )
+    outcome = check_scenario(registry, "super/probe", (), ("deadlock", "completes"))
+    assert outcome.result.verdict is Verdict.OK, outcome.result.violation
+
+
 def test_a_freeze_waits_for_the_mount_to_be_born() -> None:
     """freeze_super()'s super_lock_excl() waits for SB_BORN (fs/super.c,
     6.6): no state has the superblock frozen before mount(2) set it."""
