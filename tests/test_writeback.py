@@ -36,6 +36,8 @@ from mc.kernel.pagecache import (
     PageCache,
     pagecache,
     promise,
+    store_data,
+    submit_write,
 )
 from mc.kernel.pagecache_properties import (
     dirty_coherent_violation,
@@ -477,3 +479,54 @@ def test_reclaim_frees_only_the_folio_it_locked(shipped: Registry) -> None:
     model = registry.build(registry.scenario("test/reclaim"), ("reclaim-writes",))
     result = check(model)
     assert result.verdict is Verdict.OK, result.violation
+
+
+INVALIDATE_UNLOCKED = """\
+from mc.dsl import Invocation, Program, variant
+from mc.models.writeback import invalidate
+
+
+@variant("invalidate-unlocked", "invalidate_inode_pages2_range() without folio_lock()")
+def invalidate_unlocked(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(invalidate):
+        return program
+    return program.drop_acquisitions(lambda step: step.label == "folio_lock(folio)")
+"""
+
+
+def test_a_folio_removed_without_its_lock_is_a_lock_protocol_error(
+    vfsmc: Callable[..., Result], tmp_path: Path
+) -> None:
+    """page_cache_delete()'s VM_BUG_ON_FOLIO(!folio_test_locked(folio)):
+    invalidation without the folio lock removes a folio a write is copying
+    into; the check says so, where a shipped effect once failed an
+    assertion and the run ended as a model error (exit 2)."""
+    (tmp_path / "unlocked.py").write_text(INVALIDATE_UNLOCKED)
+    args = ("check", "writeback/write-invalidate-fsync", "--models", "unlocked.py", "--no-save")
+    found = vfsmc(*args, "-V", "invalidate-unlocked", "--no-property", "spec-conformance")
+    assert found.exit_code == 1, found.output
+    assert (
+        "T2 removes the folio of /f:0 from the page cache without its lock: page_cache_delete() "
+        "does VM_BUG_ON_FOLIO(!folio_test_locked(folio), folio)"
+    ) in found.output
+
+
+@pytest.mark.parametrize("use", ["store", "submit"])
+def test_a_use_of_a_folio_gone_from_the_cache_is_a_lock_protocol_error(
+    shipped: Registry, use: str
+) -> None:
+    """A copy into, or a write of, a folio no longer cached (its user did
+    not hold the lock that keeps removal out) is reported, not asserted."""
+    model, part = _model(shipped, "writeback/write-vs-fsync")
+    page = next(iter(part.mappings.values())).pages[0]
+    state = list(model.initial)
+    state[page.folio] = None
+    state[page.ident] = None
+    scratch = Scratch(model.world, tuple(state), tid=0)
+    if use == "store":
+        store_data(scratch, page, 1)
+    else:
+        submit_write(scratch, page, "end_buffer_async_write")
+    error = scratch.values[ERROR_SLOT]
+    assert error is not None and error[0] == LOCK_PROTOCOL
+    assert "the folio of /f:0 after it left the page cache" in error[1]

@@ -621,16 +621,41 @@ def add_folio(scratch: Scratch, page: Page, tid: int, ref: int) -> bool:
 
 
 def remove_folio(scratch: Scratch, page: Page) -> None:
-    """``page_cache_delete()``: the folio leaves the xarray with its marks."""
+    """``page_cache_delete()``: the folio leaves the xarray with its marks;
+    its remover holds its lock (``VM_BUG_ON_FOLIO(!folio_test_locked(folio))``),
+    which keeps every other user of the folio out."""
+    lock = page.cached_lock(scratch.values)
+    tid = scratch.tid
+    if lock is not None and tid is not None and scratch[lock.slot] != tid:
+        scratch.violate(
+            LOCK_PROTOCOL,
+            f"{scratch.world.thread_names[tid]} removes the folio of {page} from the page cache "
+            "without its lock: page_cache_delete() does "
+            "VM_BUG_ON_FOLIO(!folio_test_locked(folio), folio)",
+        )
     scratch[page.ident] = None
     scratch[page.folio] = None
     scratch[page.marks] = 0
 
 
+def gone(scratch: Scratch, page: Page, does: str) -> None:
+    """A lock-protocol error: the thread ``does`` (something to) the folio
+    of ``page`` it holds, which left the page cache (or lost its block)
+    since it found it; the folio lock it should hold keeps removal out."""
+    who = "a thread" if scratch.tid is None else scratch.world.thread_names[scratch.tid]
+    scratch.violate(
+        LOCK_PROTOCOL,
+        f"{who} {does} the folio of {page} after it left the page cache: the folio lock, "
+        "held from lookup to use, keeps truncation and invalidation from removing it",
+    )
+
+
 def store_data(scratch: Scratch, page: Page, version: int) -> None:
     """The folio's contents become data ``version`` (a whole-page copy)."""
     folio = scratch[page.folio]
-    assert folio is not None
+    if folio is None:
+        gone(scratch, page, "copies data into")
+        return
     _set_folio(scratch, page, version, folio[1])
     scratch[page.history] = (*scratch[page.history], version)
 
@@ -748,7 +773,9 @@ def submit_write(scratch: Scratch, page: Page, end_io: str, block: int | None = 
     the page's block, or to ``block`` (the one a buffer still maps)."""
     folio = scratch[page.folio]
     block = scratch[page.block] if block is None else block
-    assert folio is not None and block is not None
+    if folio is None or block is None:
+        gone(scratch, page, "submits a write of")
+        return
     bio = Bio(dev.WRITE, block, page.ino, page.index, page.path, folio[0], end_io)
     dev.submit(scratch.values, _device(scratch), bio)
 
