@@ -67,6 +67,7 @@ from mc.dsl import (
 )
 from mc.kernel.expr import Expr
 from mc.kernel.locks import Kind, Mode
+from mc.kernel.mm import UNMOUNTER
 from mc.kernel.pagecache import File, Mapping, pagecache
 from mc.kernel.superblock import (
     FREEZE_HOLDER_KERNEL,
@@ -86,7 +87,7 @@ from mc.kernel.superblock import (
     metadata_slot,
     sb_writers,
 )
-from mc.kernel.world import DONE, ModelError, World, touches, yes_no
+from mc.kernel.world import DONE, LOCK_PROTOCOL, ModelError, World, touches, yes_no
 from mc.models.writeback import do_writepages, fdatawait
 
 FREEZE_SKIPS_PAGEFAULTS = "freeze-skips-pagefaults"
@@ -133,7 +134,18 @@ def _drop_active(scratch: Scratch, slot: int) -> None:
     reference dropped.  It is never the last here: an unmount is -EBUSY
     while the freezing or thawing process runs (``mc.models.mount.umount``),
     so ``->kill_sb`` from a thaw (a filesystem unmounted while frozen and
-    thawed by a kernel holder) is not modelled, a model error."""
+    thawed by a kernel holder) is not modelled, a model error.  In a
+    scenario that never unmounts, the mount's reference is still there:
+    dropping the last reference is a thaw dropping one no freeze of it
+    took, which the protocol (``freeze_holders``) keeps out."""
+    if scratch[slot] <= 1 and UNMOUNTER not in scratch.world.parts:
+        scratch.violate(
+            LOCK_PROTOCOL,
+            "deactivate_locked_super() from a freeze or thaw drops the mounted superblock's "
+            "last active reference (a thaw dropped a reference no freeze of it took): "
+            "->kill_sb would run under the mount",
+        )
+        return
     if scratch[slot] <= 1:
         raise ModelError(
             "deactivate_locked_super() from a freeze or thaw drops the last active reference: "

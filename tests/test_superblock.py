@@ -463,3 +463,40 @@ def test_a_creator_taking_the_freeze_level_under_the_directory_deadlocks_with_a_
     violation = broken.result.violation
     assert violation is not None and violation.property == "deadlock"
     assert {"sb_writers", "i_rwsem(/a)"} <= set(violation.message.split())
+
+
+THAW_WITHOUT_HOLDER_CHECK = """\
+from mc.dsl import File, Invocation, Program, scenario, variant
+from mc.models.super import kernel_freeze, thaw
+
+F = File("/f", pages=1, cached=(0,))
+
+
+@variant("thaw-skips-holder-check", "thaw_super_locked() does not check freeze_holders & who")
+def thaw_skips_holder_check(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(thaw):
+        return program
+    return program.drop(
+        lambda step: step.label.startswith("if (!(sb->s_writers.freeze_holders & who))")
+    )
+
+
+scenario("my/scrub-vs-fithaw", "a scrub's freeze and a stray FITHAW", tree=["/f"],
+         threads=[kernel_freeze(F), thaw(F)])
+"""
+
+
+def test_a_thaw_dropping_a_reference_no_freeze_took_is_a_lock_protocol_error(
+    vfsmc: Callable[..., Result], tmp_path: Path
+) -> None:
+    """A FITHAW that skips the holder check drops the scrub's active
+    reference, and the scrub's thaw then drops the mounted superblock's
+    last one: a violation with its trace (the run once ended as a model
+    error, "->kill_sb from thaw_super() is not modelled"); the correct
+    protocol passes."""
+    (tmp_path / "stray.py").write_text(THAW_WITHOUT_HOLDER_CHECK)
+    scenario = "stray.py:my/scrub-vs-fithaw"
+    found = vfsmc("check", scenario, "-V", "thaw-skips-holder-check", "--no-save")
+    assert found.exit_code == 1, found.output
+    assert "drops the mounted superblock's last active reference" in found.output
+    assert vfsmc("check", scenario, "--no-save").exit_code == 0
