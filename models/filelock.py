@@ -647,6 +647,7 @@ def posix_lock_attempt(
     if ofd:
         uses(op, "ofd")
         ctx.ofd_owners.add(request[0])
+        ctx.agents[request[0]] = op.thread.name
     op.label("retry")
     op.lock(flc, EXCL, "spin_lock(&ctx->flc_lock)")
     slot = op.register("fl", lambda v: "none" if v is None else _render_posix((v,)))

@@ -57,8 +57,13 @@ def test_a_cycle_through_an_ofd_lock_deadlocks_as_fcntl_says() -> None:
     """With the OFD request last, or T1's, nobody gets -EDEADLK and the
     three sleep for good: fcntl(2) promises no deadlock detection for OFD
     locks, and the check finds the deadlock while every -EDEADLK decision
-    agrees with the hashed graph."""
+    agrees with the hashed graph.  The OFD lock's holder is the thread
+    whose open file owns it (the wait was once a lost wake-up, its holder
+    not found)."""
     result = check(_build())
     assert result.verdict is Verdict.VIOLATED
     assert result.violation is not None and result.violation.property == "deadlock"
-    assert "T3" in result.violation.message
+    assert result.violation.message == (
+        "T1 waits for a POSIX lock on /f 10-19 held by T2; T2 waits for a POSIX lock on /f "
+        "20-29 held by T3; T3 waits for a POSIX lock on /f 0-9 held by T1"
+    )
