@@ -280,7 +280,27 @@ def test_each_wait_arrow_names_its_waiter() -> None:
         ROOT / "counterexamples" / "dirops-opposite-renames--no-rename-mutex.json"
     )
     dot = to_dot(counterexample)
-    assert 'xlabel="T1 waits"' in dot and 'xlabel="T2 waits"' in dot
+    assert 'headlabel="T1 waits"' in dot and 'headlabel="T2 waits"' in dot
+
+
+def test_no_two_wait_arrows_share_a_row() -> None:
+    """Threads that wait at the end (file/splice-both-ways: both) each get
+    a row of their own with their dashed box and arrow: two red arrows and
+    their "waits" labels drawn in one row ran into each other."""
+    for path in SHIPPED:
+        dot = to_dot(cx_format.load(path))
+        rows = [
+            line.split()[0].rsplit("_", 1)[1]
+            for line in dot.splitlines()
+            if ' waits"' in line or ' spins"' in line
+        ]
+        assert len(rows) == len(set(rows)), (path.name, rows)
+        dashed = [
+            line.split()[0].rsplit("_", 1)[1]
+            for line in dot.splitlines()
+            if 'style="dashed,rounded' in line
+        ]
+        assert len(dashed) == len(set(dashed)), (path.name, dashed)
 
 
 def test_a_step_that_changes_what_the_violated_property_reads_is_never_folded(

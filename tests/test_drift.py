@@ -533,17 +533,40 @@ def test_the_summary_gives_each_operation_one_status(vfsmc: Callable[..., Result
     drifted = vfsmc("drift", "--summary", "--kernel", str(DRIFTED), "rename", "write")
     assert drifted.exit_code == 1, drifted.output
     assert drifted.output.splitlines() == [
-        "rename: cited function missing (3 findings): "
+        "rename: cited function missing (1 of 8 cited functions, 3 findings): "
         "lock_two_nondirectories() -> lock_two_nondirs()",
-        "write: drifted (2 findings)",
-        "0 in step, 1 drifted, 1 cited function missing, 0 not compared",
+        "write: drifted (12 cited functions, 2 findings)",
+        "2 operations: 0 in step, 1 drifted, 1 cited function missing, 0 not compared",
+        "20 kernel functions cited by the 2 operations compared: 1 missing; 5 findings",
     ]
     in_step = vfsmc("drift", "--summary", "--kernel", str(IN_STEP), "rename", "write")
     assert in_step.exit_code == 0, in_step.output
     assert in_step.output.splitlines() == [
-        "rename: in step",
-        "write: in step",
-        "2 in step, 0 drifted, 0 cited function missing, 0 not compared",
+        "rename: in step (8 cited functions)",
+        "write: in step (12 cited functions)",
+        "2 operations: 2 in step, 0 drifted, 0 cited function missing, 0 not compared",
+        "20 kernel functions cited by the 2 operations compared: 0 missing; 0 findings",
+    ]
+
+
+def test_the_summary_counts_kernel_functions_once_each(vfsmc: Callable[..., Result]) -> None:
+    """A file the tree lacks is one finding however many cited functions
+    it holds: the summary counts the functions, and a function two
+    operations cite once in the totals; an operation not compared cites
+    none of them."""
+    names = ("rename", "rename_want_write", "write_fd", "create_want_write")
+    result = vfsmc("drift", "--summary", "--kernel", str(DRIFTED), *names)
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert lines[1] == (
+        "rename_want_write: cited function missing (3 of 10 cited functions, 2 findings): "
+        "mnt_want_write() (no fs/namespace.c), mnt_drop_write() (no fs/namespace.c), "
+        "lock_two_nondirectories() -> lock_two_nondirs()"
+    )
+    assert lines[3] == "create_want_write: not compared (no scenario runs it)"
+    assert lines[-2:] == [
+        "4 operations: 0 in step, 0 drifted, 3 cited function missing, 1 not compared",
+        "25 kernel functions cited by the 3 operations compared: 6 missing; 8 findings",
     ]
 
 
@@ -556,7 +579,8 @@ def test_a_cited_file_the_tree_lacks_is_missing(
     result = vfsmc("drift", "--summary", "--kernel", str(tree), "rename")
     assert result.exit_code == 1, result.output
     assert result.output.startswith(
-        "rename: cited function missing (2 findings): lock_two_nondirectories() (no fs/inode.c)"
+        "rename: cited function missing (1 of 8 cited functions, 2 findings): "
+        "lock_two_nondirectories() (no fs/inode.c)"
     )
     full = vfsmc("drift", "--kernel", str(tree), "rename")
     assert findings(full) == {

@@ -144,7 +144,7 @@ def test_a_livelock_s_counterexample_replays_and_is_drawn(vfsmc: Run, spin_file:
     ]
     drawn = saved.with_suffix(".dot").read_text()
     assert "livelock: T1 at" in drawn and "deadlock," not in drawn
-    assert 'xlabel="T1 spins"' in drawn and 'xlabel="T2 waits"' in drawn
+    assert 'headlabel="T1 spins"' in drawn and 'headlabel="T2 waits"' in drawn
     assert "the trace ends going round: its last move leads back" in replayed.output
     data["steps"] = data["steps"][:1]
     saved.write_text(json.dumps(data))

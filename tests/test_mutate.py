@@ -900,3 +900,40 @@ def test_a_scenario_whose_model_raises_tells_nothing_of_a_mutant_elsewhere(
     result = vfsmc("mutate", "mine.py:my/ok", "--no-save", "--no-progress")
     assert result.exit_code == 0, result.output
     assert result.output.startswith("mutations of my/ok: ")
+
+
+def test_no_scenario_is_offered_whose_rival_takes_another_object_s_lock(
+    shipped: Registry,
+) -> None:
+    """take_lease's f_lock is its own open file's (f_lock(T1)): each rival
+    paired with it takes the f_lock of a file of its own, so the pairing
+    could never decide the drop, and none is offered; the global
+    fasync_lock beside it is taken by the rival, and its pairing is."""
+    from mc.check import mutate_hints
+
+    takers = mutate_hints.takers(shipped)
+    checked = [
+        "filelock/lease-vs-open",
+        "filelock/lease-vs-truncate",
+        "filelock/two-leases-vs-open",
+    ]
+    own_file = mutate_hints.hint(
+        shipped,
+        takers,
+        "take_lease",
+        "f_lock(T1)",
+        False,
+        checked,
+    )
+    assert own_file.offer is None
+    assert "no other thread takes f_lock(T1), the lock the step takes there" in own_file.missing
+    assert "(they take f_lock(T2))" in own_file.missing
+    shared = mutate_hints.hint(
+        shipped,
+        takers,
+        "take_lease",
+        "fasync_lock",
+        False,
+        checked,
+    )
+    assert shared.offer is not None and "delegate_then_setattr(" in shared.offer

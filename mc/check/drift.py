@@ -106,6 +106,14 @@ class Report:
     missing: tuple[str, ...] = ()
     """The cited functions the tree lacks under their cited names: gone
     (``f()``, ``f() (no fs/x.c)``) or renamed (``f() -> g()``)."""
+    cited: tuple[str, ...] = ()
+    """The kernel functions the operation cites, each once, by their cited
+    names."""
+
+    @property
+    def missing_functions(self) -> tuple[str, ...]:
+        """The cited names of the functions ``missing`` lists."""
+        return tuple(dict.fromkeys(entry.split("()", 1)[0] for entry in self.missing))
 
     @property
     def status(self) -> str:
@@ -336,6 +344,7 @@ class Comparison:
             len(_unique([c for c in model if not c.implied], lambda c: (c.key, c.source))),
             tuple(functions),
             missing=tuple(dict.fromkeys(self.missing)),
+            cited=tuple(dict.fromkeys(cite.function for cite in self.operation.cites)),
         )
 
     def presence(

@@ -376,6 +376,7 @@ def analyse(
             e.mutation.lock,
             e.mutation.kind is Kind.WEAKEN,
             e.passed,
+            e.mutation.label,
         )
         for e in undecided
     }

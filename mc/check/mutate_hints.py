@@ -8,7 +8,8 @@ weakened one only when some thread takes F shared beside it (or a second
 thread runs O, now also shared).  The scenarios that checked the mutation
 are searched for such a pair; when none has one, the takers of F that the
 scenarios loaded (shipped and the user's) run are offered as a new
-pairing."""
+pairing, one whose threads, built together, take the very lock the
+mutated step takes (not each a lock of F of its own)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import attrs
 
 import mc.dsl as dsl
 from mc.check import checkable
+from mc.dsl.kernel_model import KernelModel
 from mc.dsl.operation import Invocation
 from mc.dsl.program import ACQUISITIONS
 from mc.dsl.scenario import Registry, Scenario
@@ -111,10 +113,16 @@ def hint(
     lock: str,
     weakened: bool,
     checked_in: Iterable[str],
+    label: str = "",
 ) -> Hint:
     """What kind of scenario would decide whether ``operation`` needs its
-    acquisition of ``lock`` (exclusive, when ``weakened``)."""
+    acquisition of ``lock`` (exclusive, when ``weakened``) at the step
+    ``label`` names.  A scenario is offered only when, built, another of
+    its threads takes the very lock that step takes there: a rival taking
+    a lock of the family on another object (its own open file's
+    ``f_lock``) cannot decide it."""
     family = _family_of(lock)
+    site = _Site(operation, family, label, weakened)
     if family == RCU_FAMILY:
         return Hint(
             f"an RCU read-side section keeps out only a grace period: what {operation} reads "
@@ -149,9 +157,10 @@ def hint(
         )
         if twice or not own:
             return Hint(missing)
-        return Hint(
-            missing + f"; meanwhile two threads of {operation}", _offer(registry, own[:1] * 2)
-        )
+        meanwhile = _offer(registry, own[:1] * 2, site)
+        if isinstance(meanwhile, _Apart):
+            return Hint(missing + meanwhile.said(1))
+        return Hint(missing + f"; meanwhile two threads of {operation}", meanwhile)
     beside = sorted(
         {
             t.scenario
@@ -194,11 +203,81 @@ def hint(
     if not contending:
         return Hint(missing + f": each on another object than {lock}, which it would have to take")
     rivals = sorted(contending, key=lambda t: -_overlap(t.invocation, tree))[:OFFERS_TRIED]
-    offers = (_offer(registry, [mine, rival]) for rival in rivals)
-    offer = next((offer for offer in offers if offer is not None), None)
-    if offer is None and not twice:
-        offer = _offer(registry, [mine, mine])
-    return Hint(missing, offer)
+    pairs = [[mine, rival] for rival in rivals] + ([] if twice else [[mine, mine]])
+    apart: list[_Apart] = []
+    for pair in pairs:
+        offer = _offer(registry, pair, site)
+        if isinstance(offer, str):
+            return Hint(missing, offer)
+        if offer is not None:
+            apart.append(offer)
+    if apart:
+        return Hint(missing + apart[0].said(len(apart)))
+    return Hint(missing)
+
+
+@attrs.frozen
+class _Site:
+    """The mutated acquisition: ``operation``'s step ``label`` (any of its
+    acquisitions of ``family`` when no step has that label) taking a lock
+    of ``family``, weakened to shared or dropped."""
+
+    operation: str
+    family: str
+    label: str
+    weakened: bool
+
+
+@attrs.frozen
+class _Apart:
+    """A pairing whose threads never take the same lock at the site: the
+    lock the operation takes there, and those of the family the others
+    take."""
+
+    taken: tuple[str, ...]
+    theirs: tuple[str, ...]
+
+    def said(self, pairings: int) -> str:
+        """Why no scenario is offered, after ``pairings`` were tried."""
+        tried = "the pairing tried" if pairings == 1 else f"the {pairings} pairings tried"
+        theirs = f" (they take {', '.join(self.theirs)})" if self.theirs else ""
+        lock = f"{' or '.join(self.taken)}, the lock" if self.taken else "the lock"
+        return (
+            f"; in {tried} no other thread takes {lock} the step takes there{theirs}, so no "
+            "scenario of the operations loaded is offered: one that decides it needs a thread "
+            "sharing that lock's object"
+        )
+
+
+def _contention(model: KernelModel, site: _Site) -> _Apart | None:
+    """None when a thread of ``model`` other than the first (which runs
+    ``site.operation``) takes the lock the first takes at ``site`` (shared,
+    for a weakening, unless it runs the operation too, whose step the
+    weakening changes as well); a lock found through the state, not named
+    by the step, may be any; else what each side takes."""
+    first, *others = model.threads
+    acquisitions = [
+        step
+        for step in first.program.steps
+        if isinstance(step, ACQUISITIONS) and step.lock.family == site.family
+    ]
+    at_site = [step for step in acquisitions if step.label == site.label] or acquisitions
+    taken = {None if step.lock.fixed is None else step.lock.fixed.name for step in at_site}
+    theirs: list[str] = []
+    for thread in others:
+        same_operation = thread.invocation.operation.name == site.operation
+        for step in thread.program.steps:
+            if not isinstance(step, ACQUISITIONS) or step.lock.family != site.family:
+                continue
+            mode = Mode.EXCL if isinstance(step, SectionStep) else step.mode
+            if site.weakened and mode is not Mode.SHARED and not same_operation:
+                continue
+            name = None if step.lock.fixed is None else step.lock.fixed.name
+            if name is None or None in taken or name in taken:
+                return None
+            if name not in theirs:
+                theirs.append(name)
+    return _Apart(tuple(sorted(n for n in taken if n is not None)), tuple(theirs))
 
 
 OFFERS_TRIED = 8
@@ -221,11 +300,13 @@ USER_MODULE = "vfsmc_models_"
 (``usermodels``), which a pasted file cannot import."""
 
 
-def _offer(registry: Registry, pair: Sequence[Taker]) -> str | None:
+def _offer(registry: Registry, pair: Sequence[Taker], site: _Site) -> str | _Apart | None:
     """A scenario declaration running ``pair``'s invocations over the union
-    of their scenarios' trees (None when the trees disagree), as a model
-    file that checks as printed: it imports every name it uses, and runs
-    the I/O completion thread of the pair's scenarios when they have one."""
+    of their scenarios' trees (None when the trees disagree or it builds no
+    checkable scenario), as a model file that checks as printed: it
+    imports every name it uses, and runs the I/O completion thread of the
+    pair's scenarios when they have one.  When built, its threads never
+    take the lock the first takes at ``site``, what each takes instead."""
     tree: list[str] = []
     for taker in pair:
         for path in registry.scenario(taker.scenario).tree:
@@ -264,9 +345,12 @@ def _offer(registry: Registry, pair: Sequence[Taker]) -> str | None:
         ]
     offered = Scenario(f"my/{title}", "offered", tuple(tree), tuple(threads))
     try:
+        apart = _contention(checkable.built(registry, offered), site)
         available = set(checkable.available_properties(registry, offered))
     except ModelError:
         return None
+    if apart is not None:
+        return apart
     properties = [p for p in properties if p in available]
     lines += [
         "",

@@ -21,7 +21,7 @@ from pathlib import Path
 import attrs
 
 from mc.atomic_write import write_atomically
-from mc.trace.events import HANDED_OFF, Step, waits_chain
+from mc.trace.events import HANDED_OFF, Edge, Step, waits_chain
 from mc.trace.format import Counterexample
 from mc.trace.text import headline
 
@@ -164,8 +164,11 @@ class _Chart:
         locks += [lock for lock in handed if lock not in locks]
         self.lanes = self.threads + locks
         self.lane_id = {lane: f"l{i}" for i, lane in enumerate(self.lanes)}
-        self.last = len(self.rows) + 1
         self.in_cycle = {(e.waiter, e.resource) for e in counterexample.cycle}
+        self.waiting = self._waiting_steps()
+        self.final_waits = self._final_waits()
+        self.tail = list(dict.fromkeys([*(e.waiter for e in self.final_waits), *self.waiting]))
+        self.last = len(self.rows) + max(1, len(self.tail))
 
     def _fold(self, rows: Sequence[_Row], handed: set[str]) -> list[_Row]:
         """Runs of ``FOLD_RUN`` or more rows of one thread that take no lock
@@ -236,7 +239,8 @@ class _Chart:
         lines += self._header()
         for index, row in enumerate(self.rows, start=1):
             lines += self._row(index, row)
-        lines += self._row(self.last, None)
+        for index in range(len(self.rows) + 1, self.last + 1):
+            lines += self._row(index, None)
         lines += list(self._lane_segments())
         lines += list(self._lock_edges())
         lines += list(self._violation())
@@ -281,12 +285,12 @@ class _Chart:
         if marked:
             number.update(shape="box", style="filled", fillcolor=MARKED, color=MARKED_BORDER)
         cells = [_node(f"step_{index}", **number)]
-        waiting = {} if row is not None else self._waiting_steps()
+        waiter = self._tail_thread(index)
         for lane in self.lanes:
             if row is not None and lane == row.step.thread:
                 cells.append(self._box(self.cell(lane, index), row, marked))
-            elif lane in waiting:
-                cells.append(self._waiting(self.cell(lane, index), waiting[lane]))
+            elif lane == waiter and lane in self.waiting:
+                cells.append(self._waiting(self.cell(lane, index), self.waiting[lane]))
             else:
                 cells.append(
                     _node(
@@ -334,6 +338,24 @@ class _Chart:
             fontsize=9,
             label=text,
         )
+
+    def _final_waits(self) -> list[Edge]:
+        """The waits of the cycle no step drawn records: drawn at the end,
+        from the row of their waiter."""
+        recorded = {
+            (r.step.thread, r.step.event.lock) for r in self.rows if r.step.event.kind == "wait"
+        }
+        return [e for e in self.cx.cycle if (e.waiter, e.resource) not in recorded]
+
+    def _tail_thread(self, index: int) -> str | None:
+        """The thread whose wait the final row ``index`` draws: each
+        thread waiting at the end has a row of its own, so that no two wait
+        arrows or their labels share one."""
+        at = index - len(self.rows) - 1
+        return self.tail[at] if 0 <= at < len(self.tail) else None
+
+    def _tail_row(self, thread: str) -> int:
+        return len(self.rows) + 1 + self.tail.index(thread)
 
     def _waiting_steps(self) -> dict[str, Step]:
         """The step each blocked thread waits at, by thread, but for one
@@ -439,7 +461,7 @@ class _Chart:
     def _lane_segments(self) -> Iterator[str]:
         holders: dict[str, list[str]] = {lane: [] for lane in self.lanes if lane not in self.color}
         for row in range(self.last):
-            if row >= 1:
+            if 1 <= row <= len(self.rows):
                 step = self.rows[row - 1].step
                 held = holders.get(step.event.lock or "")
                 if held is not None and step.event.kind == "acquire":
@@ -489,30 +511,29 @@ class _Chart:
                 yield _edge(*ends, style="dashed", **self._waits(step.thread))
 
     def _waits(self, thread: str, spinning: bool = False) -> dict[str, str]:
-        """A wait's arrow: red, named by its waiter in the waiter's colour,
-        so that crossing arrows are told apart (a waiter that retries a
+        """A wait's arrow: red, named by its waiter in the waiter's colour
+        just above its arrowhead, so that crossing arrows are told apart
+        and no name sits between two arrows (a waiter that retries a
         trylock in a loop spins)."""
         return {
             "color": VIOLATION,
-            "xlabel": f"{thread} {'spins' if spinning else 'waits'}",
+            "headlabel": f"{thread} {'spins' if spinning else 'waits'}",
+            "labelangle": "-25",
+            "labeldistance": "2.5",
             "fontcolor": self.color[thread],
             "fontsize": "10",
             "constraint": "false",
         }
 
     def _violation(self) -> Iterator[str]:
-        if self.cx.cycle:
-            recorded = {
-                (r.step.thread, r.step.event.lock) for r in self.rows if r.step.event.kind == "wait"
-            }
-            for edge in self.cx.cycle:
-                if (edge.waiter, edge.resource) not in recorded:
-                    yield _edge(
-                        self.cell(edge.waiter, self.last),
-                        self.cell(edge.resource, self.last),
-                        penwidth=2.5,
-                        **self._waits(edge.waiter, edge.spinning),
-                    )
+        for edge in self.final_waits:
+            row = self._tail_row(edge.waiter)
+            yield _edge(
+                self.cell(edge.waiter, row),
+                self.cell(edge.resource, row),
+                penwidth=2.5,
+                **self._waits(edge.waiter, edge.spinning),
+            )
         if self.cx.cycle and self.cx.property == "deadlock":
             text = f"deadlock, {waits_chain(self.cx.cycle)}"
             waiters = [edge.waiter for edge in self.cx.cycle if edge.waiter in self.lanes]
