@@ -74,7 +74,10 @@ def write_atomically(path: Path, data: bytes | str, errors: str = "strict") -> N
         reason = f"{blocking} is not a directory" if blocking else error.strerror
         raise WriteError(error.errno, reason, str(path)) from None
     except OSError as error:
-        raise WriteError(error.errno, error.strerror, str(path)) from None
+        reason = error.strerror
+        if path.parent.is_dir():
+            reason = f"no file can be made in {path.parent} to write it through ({reason})"
+        raise WriteError(error.errno, reason, str(path)) from None
     try:
         with os.fdopen(handle, "wb") as out:
             os.fchmod(out.fileno(), _mode_for(path))

@@ -448,3 +448,25 @@ def test_a_file_name_keeps_letters_of_any_script_and_never_starts_with_a_dash() 
     assert not stem.startswith(("-", ".")) and "ünï" in stem and "cødé" in stem
     assert file_stem("-x/y", []).startswith("x-y~")
     assert file_stem("ünï/cødé", ["a"]) != file_stem("ünï/cødé", ["b"])
+
+
+def test_a_file_in_a_directory_that_takes_no_new_file_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file is written through a new one beside it: where none can be
+    made (/proc), the error says so rather than "No such file or
+    directory" of a file that exists."""
+    target = tmp_path / "existing.json"
+    target.write_text("{}")
+
+    def refused(*_args: object, **_kwargs: object) -> None:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT))
+
+    monkeypatch.setattr(atomic_write.tempfile, "mkstemp", refused)
+    with pytest.raises(WriteError) as raised:
+        write_atomically(target, "[]")
+    assert str(raised.value) == (
+        f"cannot write {target}: no file can be made in {tmp_path} to write it through "
+        "(No such file or directory)"
+    )
+    assert target.read_text() == "{}"
