@@ -36,6 +36,7 @@ LABEL_NEGATES = {
 """Labels whose condition is the negation of the model's (``label_negates``)."""
 
 LABEL_AS_MODELLED = {
+    "while ((error = xchk_fsfreeze(sc)) == -EBUSY)",
     "if (likely(can_free)) dentry_free(dentry)",
     "if (can_free) /* the RCU callback queued */",
     "__locks_delete_block(&new_fl->c): if (smp_load_acquire(&waiter->flc_blocker) || "
