@@ -577,13 +577,14 @@ class KernelModel(Model[State, Action]):
     def _reset(self, state: State, slots: Sequence[int]) -> State:
         """``state`` with ``slots`` at their initial values."""
         blank = self._blank
-        changed = [slot for slot in slots if state[slot] != blank[slot]]
-        if not changed:
-            return state
-        values = list(state)
-        for slot in changed:
-            values[slot] = blank[slot]
-        return tuple(values)
+        values = None
+        for slot in slots:
+            initial = blank[slot]
+            if state[slot] != initial:
+                if values is None:
+                    values = list(state)
+                values[slot] = initial
+        return state if values is None else tuple(values)
 
     def _forget(self, state: State, tid: int) -> State:
         """``state`` with the registers of thread ``tid``, which has
@@ -730,6 +731,13 @@ class KernelModel(Model[State, Action]):
         ]
         if not returned:
             return slots
+        if len(returned) == 1:
+            [(pc, private)] = returned
+
+            def one_thread_part(state: State) -> Hashable:
+                return slots(state), (private(state) if state[pc] == DONE else None,)
+
+            return one_thread_part
 
         def part(state: State) -> Hashable:
             ended = [private(state) if state[pc] == DONE else None for pc, private in returned]
@@ -1008,7 +1016,8 @@ class KernelModel(Model[State, Action]):
 
     def _outcomes_of(self, actor: int) -> Callable[[State], list[tuple[Action, State]]]:
         """Thread ``actor``'s ``_thread_outcomes``, with what it looks up bound once."""
-        pc_slot, fires, local = self._pcs[actor], self._fires[actor], self._local[actor]
+        pc_slot, fires = self._pcs[actor], self._fires[actor]
+        chained = [*self._local[actor], False]
         forgotten, dead, reset, hops_at_most = (
             self._forgotten[actor],
             self._dead[actor],
@@ -1024,7 +1033,7 @@ class KernelModel(Model[State, Action]):
             for branch, after in enumerate(fires[pc](state)):
                 pc = after[pc_slot]
                 hops = hops_at_most
-                while pc != DONE and local[pc] and after[ERROR_SLOT] is None and hops:
+                while chained[pc] and after[ERROR_SLOT] is None and hops:
                     after = fires[pc](after)[0]
                     pc = after[pc_slot]
                     hops -= 1

@@ -571,6 +571,7 @@ class UnlockStep(OneLockStep):
         tid, next_pc, name = context.tid, context.next_pc, context.thread.name
         if_held = self.if_held
         irqs_off, irq = context.irqs_off, self.irq
+        pc_slot, returns = context.thread.pc, next_pc == DONE
 
         def fire(state: State) -> tuple[State, ...]:
             lock = lock_of(state)
@@ -588,7 +589,10 @@ class UnlockStep(OneLockStep):
             values[lock.slot] = value
             if irqs_off is not None and disables_irqs(irq, lock):
                 values[irqs_off] = max(0, values[irqs_off] - 1)
-            return (context.advance(values, next_pc),)
+            if returns:
+                return (context.advance(values, next_pc),)
+            values[pc_slot] = next_pc
+            return (tuple(values),)
 
         return fire
 
@@ -714,9 +718,16 @@ class BranchStep(ConditionalStep):
         cond = self.cond.compile(context.world)
         then_pc, else_pc = context.next_pc, context.target
         assert else_pc is not None
+        if DONE in (then_pc, else_pc):
+            return lambda state: (
+                context.advance(list(state), then_pc if cond(state) else else_pc),
+            )
+        pc_slot = context.thread.pc
 
         def fire(state: State) -> tuple[State, ...]:
-            return (context.advance(list(state), then_pc if cond(state) else else_pc),)
+            values = list(state)
+            values[pc_slot] = then_pc if cond(state) else else_pc
+            return (tuple(values),)
 
         return fire
 
@@ -734,9 +745,16 @@ class JumpStep(ConditionalStep):
         cond = self.cond.compile(context.world)
         next_pc, jump_pc = context.next_pc, context.target
         assert jump_pc is not None
+        if DONE in (next_pc, jump_pc):
+            return lambda state: (
+                context.advance(list(state), jump_pc if cond(state) else next_pc),
+            )
+        pc_slot = context.thread.pc
 
         def fire(state: State) -> tuple[State, ...]:
-            return (context.advance(list(state), jump_pc if cond(state) else next_pc),)
+            values = list(state)
+            values[pc_slot] = jump_pc if cond(state) else next_pc
+            return (tuple(values),)
 
         return fire
 
@@ -796,6 +814,10 @@ def slot_mask(slots: Iterable[int]) -> int:
     return mask
 
 
+SPREAD_FROM = "_spread_from"
+"""The attribute naming the function a ``spread`` effect calls."""
+
+
 def spread(function: Callable[..., Any]) -> Callable[[Scratch, Sequence[Any]], Any]:
     """``function(scratch, *values)`` as an effect, which is given the
     values as one list; its ``__wrapped__`` is ``function`` (what
@@ -805,7 +827,28 @@ def spread(function: Callable[..., Any]) -> Callable[[Scratch, Sequence[Any]], A
         return function(scratch, *values)
 
     effect.__wrapped__ = function  # type: ignore[attr-defined]
+    setattr(effect, SPREAD_FROM, function)
     return effect
+
+
+def _runner(effect: Effect, args: Sequence[Eval]) -> Callable[[Scratch, State], Any]:
+    """``effect`` run on the values of ``args`` in a state: a ``spread``
+    effect's function is called with them directly."""
+    function: Callable[..., Any] | None = getattr(effect, SPREAD_FROM, None)
+    if function is None:
+        return lambda scratch, state: effect(scratch, [a(state) for a in args])
+    if not args:
+        return lambda scratch, _state: function(scratch)
+    if len(args) == 1:
+        [first] = args
+        return lambda scratch, state: function(scratch, first(state))
+    if len(args) == 2:
+        first, second = args
+        return lambda scratch, state: function(scratch, first(state), second(state))
+    if len(args) == 3:
+        first, second, third = args
+        return lambda scratch, state: function(scratch, first(state), second(state), third(state))
+    return lambda scratch, state: function(scratch, *[a(state) for a in args])
 
 
 @attrs.frozen(kw_only=True)
@@ -888,9 +931,9 @@ class EffectStep(Step):
 
     @never_blocks
     def compile(self, context: Context) -> Fire:
-        args: list[Eval] = [a.compile(context.world) for a in self.args]
-        effect, result, next_pc, world = self.effect, self.result, context.next_pc, context.world
-        sleeps, tid = self.sleeps, context.tid
+        run = _runner(self.effect, [a.compile(context.world) for a in self.args])
+        result, next_pc, world = self.result, context.next_pc, context.world
+        sleeps, tid, pc_slot, returns = self.sleeps, context.tid, context.thread.pc, next_pc == DONE
 
         def fire(state: State) -> tuple[State, ...]:
             if sleeps:
@@ -898,10 +941,14 @@ class EffectStep(Step):
                 if forbidden is not None:
                     return (forbidden,)
             scratch = Scratch(world, state, tid)
-            value = effect(scratch, [a(state) for a in args])
+            value = run(scratch, state)
             if result is not None:
                 scratch[result] = value
-            return (context.advance(scratch.values, next_pc),)
+            if returns:
+                return (context.advance(scratch.values, next_pc),)
+            values = scratch.values
+            values[pc_slot] = next_pc
+            return (tuple(values),)
 
         return fire
 

@@ -130,8 +130,15 @@ class Invariants(Generic[S]):
     def violated(self, state: S) -> tuple[str, str] | None:
         """The first invariant ``state`` violates, as its name and message,
         or None."""
-        answers = [group.answers(state) for group in self._groups]
-        if all(found == group.fine for found, group in zip(answers, self._groups, strict=True)):
+        groups = self._groups
+        for at, group in enumerate(groups):
+            found = group.answers(state)
+            if found != group.fine:
+                answers = [before.fine for before in groups[:at]]
+                answers.append(found)
+                answers.extend(after.answers(state) for after in groups[at + 1 :])
+                break
+        else:
             return None
         for prop, (group, place) in zip(self.properties, self._places, strict=True):
             message = answers[group][place]
