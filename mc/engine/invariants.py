@@ -131,9 +131,9 @@ class Invariants(Generic[S]):
         """The first invariant ``state`` violates, as its name and message,
         or None."""
         groups = self._groups
-        for at, group in enumerate(groups):
-            found = group.answers(state)
-            if found != group.fine:
+        for at, asked in enumerate(groups):
+            found = asked.answers(state)
+            if found != asked.fine:
                 answers = [before.fine for before in groups[:at]]
                 answers.append(found)
                 answers.extend(after.answers(state) for after in groups[at + 1 :])
