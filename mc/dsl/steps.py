@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
+from operator import itemgetter
 from typing import Any, TypeVar, cast
 
 import attrs
@@ -213,6 +214,36 @@ def _checked_condition(_step: Any, _attribute: Any, cond: Any) -> None:
         )
 
 
+def _values_at(slots: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """The values of a state at ``slots``, as a tuple."""
+    if len(slots) > 1:
+        return itemgetter(*slots)
+    if slots:
+        [slot] = slots
+        return lambda state: (state[slot],)
+    return lambda _state: ()
+
+
+def _holds_some(tests: HeldTests, tid: int) -> Callable[[Sequence[Any]], bool]:
+    """Whether ``tid`` holds one of the locks of ``tests`` in a state: a
+    lock held by number (``locks.held_by_number``) is looked for among the
+    values of all such locks at once."""
+    numbered = [lock.slot for lock, _held in tests if locks.held_by_number(lock.kind)]
+    others = [(lock.slot, held) for lock, held in tests if not locks.held_by_number(lock.kind)]
+    values_of = _values_at(numbered)
+
+    def holds_some(state: Sequence[Any]) -> bool:
+        if tid in values_of(state):
+            return True
+        for slot, held in others:
+            value = state[slot]
+            if value is not None and held(value):
+                return True
+        return False
+
+    return holds_some
+
+
 Acquirers = dict[int, tuple[bool, locks.Acquire]]
 
 
@@ -252,6 +283,8 @@ class Context:
         self.next_pc = next_pc
         self.target = target
         self._locks, self._atomic = _held_tests(world, self.tid)
+        self._holds_some = _holds_some(self._locks, self.tid)
+        self._holds_atomic = _holds_some(self._atomic, self.tid)
         self._pc = thread.pc
         part = world.parts.get("interrupts")
         self.irqs_off: int | None = None if part is None else part.irqs_off.get(self.tid)
@@ -289,6 +322,8 @@ class Context:
 
     def held(self, state: Sequence[Any]) -> list[Lock]:
         """The locks this thread holds in ``state``."""
+        if not self._holds_some(state):
+            return []
         return [
             lock
             for lock, held in self._locks
@@ -297,6 +332,8 @@ class Context:
 
     def atomic_lock_held(self, state: State) -> Lock | None:
         """A spinlock (or seqlock write side) this thread holds, if any."""
+        if not self._holds_atomic(state):
+            return None
         for lock, held in self._atomic:
             value = state[lock.slot]
             if value is not None and held(value):

@@ -137,6 +137,12 @@ def holds(kind: Kind, value: Value, tid: int) -> bool:
     return bool(value == tid)
 
 
+def held_by_number(kind: Kind) -> bool:
+    """Whether a lock of ``kind`` is held by thread ``tid`` exactly when its
+    value is ``tid`` (``holds``)."""
+    return not kind.shared_mode and kind is not Kind.SEQLOCK and kind is not Kind.RCU
+
+
 def holds_test(kind: Kind, tid: int) -> Callable[[Value], bool]:
     """``holds(kind, value, tid)`` as a function of the value alone, for
     steps compiled for thread ``tid``."""
