@@ -889,7 +889,8 @@ class KernelModel(Model[State, Action]):
         the back edges are such a set, and fewer than every way on within
         a loop.)"""
         assert isinstance(actor, int)
-        self._table()
+        if self._pending is None:
+            self._table()
         pc_slot = self._pcs[actor]
         pc = state[pc_slot]
         stays = after[pc_slot] == pc and not self._queueing[actor][pc]
@@ -922,18 +923,25 @@ class KernelModel(Model[State, Action]):
         that takes the step, which the reduction preserves (see
         ``mc.engine.reduction``).  Properties read the error slot only
         to report those errors."""
-        table = self._table()
         found = []
-        for tid, pc_slot in enumerate(self._pcs):
+        for pc_slot, known, resolving in self._pending_rows:
             pc = state[pc_slot]
             if pc == DONE:
                 continue
-            resolving = self._resolving[tid]
             if resolving is None or not resolving.resolving[pc]:
-                found.append(table[tid][pc])
+                found.append(known[pc])
             else:
                 found.append(resolving.pending(pc, state))
         return found
+
+    @functools.cached_property
+    def _pending_rows(self) -> list[tuple[int, list[Pending], _Resolving | None]]:
+        """For each thread, its program counter's slot, its footprints by
+        program counter and what finds them state by state (``pending``)."""
+        table = self._table()
+        return [
+            (pc_slot, table[tid], self._resolving[tid]) for tid, pc_slot in enumerate(self._pcs)
+        ]
 
     def successors(self, state: State) -> list[tuple[Action, State]]:
         if state[ERROR_SLOT] is not None:
@@ -1005,7 +1013,7 @@ class KernelModel(Model[State, Action]):
         thread."""
         if state[ERROR_SLOT] is not None:
             return False
-        return all(state[slot] != actor for _handler, slot in self._landing)
+        return not self._landing or all(state[slot] != actor for _handler, slot in self._landing)
 
     @functools.cached_property
     def _thread_outcomes(self) -> list[Callable[[State], list[tuple[Action, State]]]]:
