@@ -224,6 +224,21 @@ def _values_at(slots: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...
     return lambda _state: ()
 
 
+def _holding(
+    world: World, tid: int
+) -> tuple[Callable[[Sequence[Any]], bool], Callable[[Sequence[Any]], bool]]:
+    """Whether ``tid`` holds some lock of ``world``, and some atomic one
+    (``_holds_some``); made once per thread."""
+    key = ("holding", tid, len(world.locks))
+    made: tuple[Callable[[Sequence[Any]], bool], Callable[[Sequence[Any]], bool]] | None = (
+        world.compiled.get(key)
+    )
+    if made is None:
+        every, atomic = _held_tests(world, tid)
+        made = world.compiled[key] = (_holds_some(every, tid), _holds_some(atomic, tid))
+    return made
+
+
 def _holds_some(tests: HeldTests, tid: int) -> Callable[[Sequence[Any]], bool]:
     """Whether ``tid`` holds one of the locks of ``tests`` in a state: a
     lock held by number (``locks.held_by_number``) is looked for among the
@@ -283,8 +298,7 @@ class Context:
         self.next_pc = next_pc
         self.target = target
         self._locks, self._atomic = _held_tests(world, self.tid)
-        self._holds_some = _holds_some(self._locks, self.tid)
-        self._holds_atomic = _holds_some(self._atomic, self.tid)
+        self._holds_some, self._holds_atomic = _holding(world, self.tid)
         self._pc = thread.pc
         part = world.parts.get("interrupts")
         self.irqs_off: int | None = None if part is None else part.irqs_off.get(self.tid)
@@ -970,7 +984,7 @@ class EffectStep(Step):
     def compile(self, context: Context) -> Fire:
         run = _runner(self.effect, [a.compile(context.world) for a in self.args])
         result, next_pc, world = self.result, context.next_pc, context.world
-        sleeps, tid, pc_slot, returns = self.sleeps, context.tid, context.thread.pc, next_pc == DONE
+        sleeps, tid = self.sleeps, context.tid
 
         def fire(state: State) -> tuple[State, ...]:
             if sleeps:
@@ -981,11 +995,7 @@ class EffectStep(Step):
             value = run(scratch, state)
             if result is not None:
                 scratch[result] = value
-            if returns:
-                return (context.advance(scratch.values, next_pc),)
-            values = scratch.values
-            values[pc_slot] = next_pc
-            return (tuple(values),)
+            return (context.advance(scratch.values, next_pc),)
 
         return fire
 
