@@ -577,13 +577,14 @@ class KernelModel(Model[State, Action]):
     def _reset(self, state: State, slots: Sequence[int]) -> State:
         """``state`` with ``slots`` at their initial values."""
         blank = self._blank
-        changed = [slot for slot in slots if state[slot] != blank[slot]]
-        if not changed:
-            return state
-        values = list(state)
-        for slot in changed:
-            values[slot] = blank[slot]
-        return tuple(values)
+        values = None
+        for slot in slots:
+            initial = blank[slot]
+            if state[slot] != initial:
+                if values is None:
+                    values = list(state)
+                values[slot] = initial
+        return state if values is None else tuple(values)
 
     def _forget(self, state: State, tid: int) -> State:
         """``state`` with the registers of thread ``tid``, which has
@@ -730,6 +731,13 @@ class KernelModel(Model[State, Action]):
         ]
         if not returned:
             return slots
+        if len(returned) == 1:
+            [(pc, private)] = returned
+
+            def one_thread_part(state: State) -> Hashable:
+                return slots(state), (private(state) if state[pc] == DONE else None,)
+
+            return one_thread_part
 
         def part(state: State) -> Hashable:
             ended = [private(state) if state[pc] == DONE else None for pc, private in returned]
@@ -881,7 +889,8 @@ class KernelModel(Model[State, Action]):
         the back edges are such a set, and fewer than every way on within
         a loop.)"""
         assert isinstance(actor, int)
-        self._table()
+        if self._pending is None:
+            self._table()
         pc_slot = self._pcs[actor]
         pc = state[pc_slot]
         stays = after[pc_slot] == pc and not self._queueing[actor][pc]
@@ -914,18 +923,25 @@ class KernelModel(Model[State, Action]):
         that takes the step, which the reduction preserves (see
         ``mc.engine.reduction``).  Properties read the error slot only
         to report those errors."""
-        table = self._table()
         found = []
-        for tid, pc_slot in enumerate(self._pcs):
+        for pc_slot, known, resolving in self._pending_rows:
             pc = state[pc_slot]
             if pc == DONE:
                 continue
-            resolving = self._resolving[tid]
             if resolving is None or not resolving.resolving[pc]:
-                found.append(table[tid][pc])
+                found.append(known[pc])
             else:
                 found.append(resolving.pending(pc, state))
         return found
+
+    @functools.cached_property
+    def _pending_rows(self) -> list[tuple[int, list[Pending], _Resolving | None]]:
+        """For each thread, its program counter's slot, its footprints by
+        program counter and what finds them state by state (``pending``)."""
+        table = self._table()
+        return [
+            (pc_slot, table[tid], self._resolving[tid]) for tid, pc_slot in enumerate(self._pcs)
+        ]
 
     def successors(self, state: State) -> list[tuple[Action, State]]:
         if state[ERROR_SLOT] is not None:
@@ -997,7 +1013,7 @@ class KernelModel(Model[State, Action]):
         thread."""
         if state[ERROR_SLOT] is not None:
             return False
-        return all(state[slot] != actor for _handler, slot in self._landing)
+        return not self._landing or all(state[slot] != actor for _handler, slot in self._landing)
 
     @functools.cached_property
     def _thread_outcomes(self) -> list[Callable[[State], list[tuple[Action, State]]]]:
@@ -1008,7 +1024,8 @@ class KernelModel(Model[State, Action]):
 
     def _outcomes_of(self, actor: int) -> Callable[[State], list[tuple[Action, State]]]:
         """Thread ``actor``'s ``_thread_outcomes``, with what it looks up bound once."""
-        pc_slot, fires, local = self._pcs[actor], self._fires[actor], self._local[actor]
+        pc_slot, fires = self._pcs[actor], self._fires[actor]
+        chained = [*self._local[actor], False]
         forgotten, dead, reset, hops_at_most = (
             self._forgotten[actor],
             self._dead[actor],
@@ -1024,7 +1041,7 @@ class KernelModel(Model[State, Action]):
             for branch, after in enumerate(fires[pc](state)):
                 pc = after[pc_slot]
                 hops = hops_at_most
-                while pc != DONE and local[pc] and after[ERROR_SLOT] is None and hops:
+                while chained[pc] and after[ERROR_SLOT] is None and hops:
                     after = fires[pc](after)[0]
                     pc = after[pc_slot]
                     hops -= 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
+from operator import itemgetter
 from typing import Any, TypeVar, cast
 
 import attrs
@@ -213,6 +214,51 @@ def _checked_condition(_step: Any, _attribute: Any, cond: Any) -> None:
         )
 
 
+def _values_at(slots: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """The values of a state at ``slots``, as a tuple."""
+    if len(slots) > 1:
+        return itemgetter(*slots)
+    if slots:
+        [slot] = slots
+        return lambda state: (state[slot],)
+    return lambda _state: ()
+
+
+def _holding(
+    world: World, tid: int
+) -> tuple[Callable[[Sequence[Any]], bool], Callable[[Sequence[Any]], bool]]:
+    """Whether ``tid`` holds some lock of ``world``, and some atomic one
+    (``_holds_some``); made once per thread."""
+    key = ("holding", tid, len(world.locks))
+    made: tuple[Callable[[Sequence[Any]], bool], Callable[[Sequence[Any]], bool]] | None = (
+        world.compiled.get(key)
+    )
+    if made is None:
+        every, atomic = _held_tests(world, tid)
+        made = world.compiled[key] = (_holds_some(every, tid), _holds_some(atomic, tid))
+    return made
+
+
+def _holds_some(tests: HeldTests, tid: int) -> Callable[[Sequence[Any]], bool]:
+    """Whether ``tid`` holds one of the locks of ``tests`` in a state: a
+    lock held by number (``locks.held_by_number``) is looked for among the
+    values of all such locks at once."""
+    numbered = [lock.slot for lock, _held in tests if locks.held_by_number(lock.kind)]
+    others = [(lock.slot, held) for lock, held in tests if not locks.held_by_number(lock.kind)]
+    values_of = _values_at(numbered)
+
+    def holds_some(state: Sequence[Any]) -> bool:
+        if tid in values_of(state):
+            return True
+        for slot, held in others:
+            value = state[slot]
+            if value is not None and held(value):
+                return True
+        return False
+
+    return holds_some
+
+
 Acquirers = dict[int, tuple[bool, locks.Acquire]]
 
 
@@ -252,6 +298,7 @@ class Context:
         self.next_pc = next_pc
         self.target = target
         self._locks, self._atomic = _held_tests(world, self.tid)
+        self._holds_some, self._holds_atomic = _holding(world, self.tid)
         self._pc = thread.pc
         part = world.parts.get("interrupts")
         self.irqs_off: int | None = None if part is None else part.irqs_off.get(self.tid)
@@ -289,6 +336,8 @@ class Context:
 
     def held(self, state: Sequence[Any]) -> list[Lock]:
         """The locks this thread holds in ``state``."""
+        if not self._holds_some(state):
+            return []
         return [
             lock
             for lock, held in self._locks
@@ -297,6 +346,8 @@ class Context:
 
     def atomic_lock_held(self, state: State) -> Lock | None:
         """A spinlock (or seqlock write side) this thread holds, if any."""
+        if not self._holds_atomic(state):
+            return None
         for lock, held in self._atomic:
             value = state[lock.slot]
             if value is not None and held(value):
@@ -571,6 +622,7 @@ class UnlockStep(OneLockStep):
         tid, next_pc, name = context.tid, context.next_pc, context.thread.name
         if_held = self.if_held
         irqs_off, irq = context.irqs_off, self.irq
+        pc_slot, returns = context.thread.pc, next_pc == DONE
 
         def fire(state: State) -> tuple[State, ...]:
             lock = lock_of(state)
@@ -588,7 +640,10 @@ class UnlockStep(OneLockStep):
             values[lock.slot] = value
             if irqs_off is not None and disables_irqs(irq, lock):
                 values[irqs_off] = max(0, values[irqs_off] - 1)
-            return (context.advance(values, next_pc),)
+            if returns:
+                return (context.advance(values, next_pc),)
+            values[pc_slot] = next_pc
+            return (tuple(values),)
 
         return fire
 
@@ -714,9 +769,16 @@ class BranchStep(ConditionalStep):
         cond = self.cond.compile(context.world)
         then_pc, else_pc = context.next_pc, context.target
         assert else_pc is not None
+        if DONE in (then_pc, else_pc):
+            return lambda state: (
+                context.advance(list(state), then_pc if cond(state) else else_pc),
+            )
+        pc_slot = context.thread.pc
 
         def fire(state: State) -> tuple[State, ...]:
-            return (context.advance(list(state), then_pc if cond(state) else else_pc),)
+            values = list(state)
+            values[pc_slot] = then_pc if cond(state) else else_pc
+            return (tuple(values),)
 
         return fire
 
@@ -734,9 +796,16 @@ class JumpStep(ConditionalStep):
         cond = self.cond.compile(context.world)
         next_pc, jump_pc = context.next_pc, context.target
         assert jump_pc is not None
+        if DONE in (next_pc, jump_pc):
+            return lambda state: (
+                context.advance(list(state), jump_pc if cond(state) else next_pc),
+            )
+        pc_slot = context.thread.pc
 
         def fire(state: State) -> tuple[State, ...]:
-            return (context.advance(list(state), jump_pc if cond(state) else next_pc),)
+            values = list(state)
+            values[pc_slot] = jump_pc if cond(state) else next_pc
+            return (tuple(values),)
 
         return fire
 
@@ -796,6 +865,10 @@ def slot_mask(slots: Iterable[int]) -> int:
     return mask
 
 
+SPREAD_FROM = "_spread_from"
+"""The attribute naming the function a ``spread`` effect calls."""
+
+
 def spread(function: Callable[..., Any]) -> Callable[[Scratch, Sequence[Any]], Any]:
     """``function(scratch, *values)`` as an effect, which is given the
     values as one list; its ``__wrapped__`` is ``function`` (what
@@ -805,7 +878,28 @@ def spread(function: Callable[..., Any]) -> Callable[[Scratch, Sequence[Any]], A
         return function(scratch, *values)
 
     effect.__wrapped__ = function  # type: ignore[attr-defined]
+    setattr(effect, SPREAD_FROM, function)
     return effect
+
+
+def _runner(effect: Effect, args: Sequence[Eval]) -> Callable[[Scratch, State], Any]:
+    """``effect`` run on the values of ``args`` in a state: a ``spread``
+    effect's function is called with them directly."""
+    function: Callable[..., Any] | None = getattr(effect, SPREAD_FROM, None)
+    if function is None:
+        return lambda scratch, state: effect(scratch, [a(state) for a in args])
+    if not args:
+        return lambda scratch, _state: function(scratch)
+    if len(args) == 1:
+        [first] = args
+        return lambda scratch, state: function(scratch, first(state))
+    if len(args) == 2:
+        first, second = args
+        return lambda scratch, state: function(scratch, first(state), second(state))
+    if len(args) == 3:
+        first, second, third = args
+        return lambda scratch, state: function(scratch, first(state), second(state), third(state))
+    return lambda scratch, state: function(scratch, *[a(state) for a in args])
 
 
 @attrs.frozen(kw_only=True)
@@ -894,8 +988,8 @@ class EffectStep(Step):
 
     @never_blocks
     def compile(self, context: Context) -> Fire:
-        args: list[Eval] = [a.compile(context.world) for a in self.args]
-        effect, result, next_pc, world = self.effect, self.result, context.next_pc, context.world
+        run = _runner(self.effect, [a.compile(context.world) for a in self.args])
+        result, next_pc, world = self.result, context.next_pc, context.world
         sleeps, tid = self.sleeps, context.tid
 
         def fire(state: State) -> tuple[State, ...]:
@@ -904,7 +998,7 @@ class EffectStep(Step):
                 if forbidden is not None:
                     return (forbidden,)
             scratch = Scratch(world, state, tid)
-            value = effect(scratch, [a(state) for a in args])
+            value = run(scratch, state)
             if result is not None:
                 scratch[result] = value
             return (context.advance(scratch.values, next_pc),)

@@ -145,7 +145,10 @@ class AmpleSets(Generic[S, A]):
         if reduction is not None:
             self.tried += 1
             for invisible, members, outside in reduction.plans(pending):
-                if not any(actions(at) for at in invisible):
+                for at in invisible:
+                    if actions(at):
+                        break
+                else:
                     continue
                 chosen = _numbered(members, actions)
                 if self._proviso(state, chosen) and self._some_enabled(
@@ -179,9 +182,10 @@ class AmpleSets(Generic[S, A]):
         set: none may close a cycle (C3) or halts the model."""
         model = self.model
         closes, halted, actor = model.may_close_cycle, model.halted, model.actor
-        return not any(
-            closes(state, actor(action), nxt) or halted(nxt) for _move, action, nxt in chosen
-        )
+        for _move, action, nxt in chosen:
+            if closes(state, actor(action), nxt) or halted(nxt):
+                return False
+        return True
 
 
 def enabled_indices(

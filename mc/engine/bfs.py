@@ -61,6 +61,9 @@ def breadth_first(search: Expansion[S, A]) -> None:
             search.transitions += len(chosen)
             targets: list[int] = []
             keep = edges is not None
+            if prefer_fewer_switches:
+                at = sid - layer_start
+                switched, came_by = switches[at], last_actor[at]
             for move, action, nxt in chosen:
                 known = find(nxt)
                 if known is None and search.stored >= capacity:
@@ -69,8 +72,7 @@ def breadth_first(search: Expansion[S, A]) -> None:
                 if prefer_fewer_switches:
                     name = actor(action)
                     who = -1 if name is None else codes.setdefault(name, len(codes))
-                    at = sid - layer_start
-                    cost = switches[at] + (last_actor[at] not in (-1, who))
+                    cost = switched + (came_by not in (-1, who))
                     if known is None:
                         search.max_depth = depth + 1
                         known = add(nxt, sid, move)

@@ -37,8 +37,9 @@ argument for deadlocks, applied to the set of states that cannot end).
 from __future__ import annotations
 
 from array import array
+from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from itertools import chain, repeat
+from itertools import accumulate, chain, repeat
 from typing import Any, TypeVar
 
 from mc.engine.model import Model, Property, PropertyKind
@@ -184,10 +185,9 @@ class Edges:
         size = max(max(targets, default=-1), max(self.ends, default=-1), sources) + 2
         offsets = "i" if len(targets) < 1 << 31 else "q"
         first = array(offsets, bytes(array(offsets).itemsize * (size + 1)))
-        for target in targets:
-            first[target + 1] += 1
-        for at in range(1, size + 1):
-            first[at] += first[at - 1]
+        for target, count in Counter(targets).items():
+            first[target + 1] = count
+        first = array(offsets, accumulate(first))
         filled = array(offsets, first)
         backwards = array(targets.typecode, bytes(targets.itemsize * len(targets)))
         for source, target in zip(self._sources(), targets, strict=True):

@@ -28,6 +28,7 @@ itself changes the lock (a writer joining the queue).
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -60,7 +61,7 @@ class Kind(enum.Enum):
     """A sleeping lock bit in an object's flags (PG_locked): taken like a
     mutex, but the context it is handed to (I/O completion) may clear it."""
 
-    @property
+    @functools.cached_property
     def sleeps(self) -> bool:
         """Whether waiting for this lock sleeps (forbidden in atomic context)."""
         return (
@@ -70,12 +71,12 @@ class Kind(enum.Enum):
             or self is Kind.BIT_LOCK
         )
 
-    @property
+    @functools.cached_property
     def shared_mode(self) -> bool:
         """Whether the lock can be taken shared (a reader-writer lock)."""
         return self is Kind.RWSEM or self is Kind.PERCPU_RWSEM
 
-    @property
+    @functools.cached_property
     def never_waits(self) -> bool:
         """Whether taking this lock can never wait: an RCU read-side section
         (``rcu_read_lock()`` only marks the reader, and lockdep takes it as
@@ -84,7 +85,7 @@ class Kind(enum.Enum):
         runs through an acquisition of such a lock."""
         return self is Kind.RCU
 
-    @property
+    @functools.cached_property
     def atomic(self) -> bool:
         """Whether holding this lock puts the holder in atomic context."""
         return self is Kind.SPINLOCK or self is Kind.SEQLOCK or self is Kind.RCU
@@ -134,6 +135,12 @@ def holds(kind: Kind, value: Value, tid: int) -> bool:
     if kind is Kind.RCU:
         return tid in value
     return bool(value == tid)
+
+
+def held_by_number(kind: Kind) -> bool:
+    """Whether a lock of ``kind`` is held by thread ``tid`` exactly when its
+    value is ``tid`` (``holds``)."""
+    return not kind.shared_mode and kind is not Kind.SEQLOCK and kind is not Kind.RCU
 
 
 def holds_test(kind: Kind, tid: int) -> Callable[[Value], bool]:
