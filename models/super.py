@@ -138,15 +138,15 @@ def _drop_active(scratch: Scratch, slot: int) -> None:
     scenario that never unmounts, the mount's reference is still there:
     dropping the last reference is a thaw dropping one no freeze of it
     took, which the protocol (``freeze_holders``) keeps out."""
-    if scratch[slot] <= 1 and UNMOUNTER not in scratch.world.parts:
-        scratch.violate(
-            LOCK_PROTOCOL,
-            "deactivate_locked_super() from a freeze or thaw drops the mounted superblock's "
-            "last active reference (a thaw dropped a reference no freeze of it took): "
-            "->kill_sb would run under the mount",
-        )
-        return
     if scratch[slot] <= 1:
+        if UNMOUNTER not in scratch.world.parts:
+            scratch.violate(
+                LOCK_PROTOCOL,
+                "deactivate_locked_super() from a freeze or thaw drops the mounted superblock's "
+                "last active reference (a thaw dropped a reference no freeze of it took): "
+                "->kill_sb would run under the mount",
+            )
+            return
         raise ModelError(
             "deactivate_locked_super() from a freeze or thaw drops the last active reference: "
             "->kill_sb from thaw_super() is not modelled"

@@ -171,14 +171,21 @@ def _resolve_lock(
 def _resolve_flag(
     need: Need, roles: Mapping[str, Expr], world: World
 ) -> tuple[Callable[[State], bool] | None, Unchecked | None]:
-    expr = roles.get(need.role)
-    if expr is None:
+    if need.role not in roles:
         return None, Unchecked(need.id, f"the call names no {need.role}", "missing-role")
-    flag = getattr(expr, need.lock, None)
-    if not isinstance(flag, Expr):
+    flag = _flag_of(need, roles)
+    if flag is None:
         reason = f"the {need.role} object has no {need.lock} in the models"
         return None, Unchecked(need.id, reason, "lock-not-modelled")
     return flag.compile(world), None
+
+
+def _flag_of(need: Need, roles: Mapping[str, Expr]) -> Expr | None:
+    """The test of the flag a ``clear`` need names on its role's object
+    (``FolioRef.PG_writeback``), if the call names the role and the object
+    has it."""
+    flag = getattr(roles.get(need.role), need.lock, None)
+    return flag if isinstance(flag, Expr) else None
 
 
 def _probe(expr: Expr, world: World) -> Any:
@@ -374,12 +381,9 @@ def flags_read(step: CallStep, rules: Rules) -> list[Expr]:
     threads set and clear them, unlike the locks the caller holds)."""
     requirements = rules.get(step.method)
     roles = dict(step.roles)
-    found = []
-    for need in requirements.needs if requirements is not None else ():
-        flag = getattr(roles.get(need.role), need.lock, None) if need.need == FLAG_CLEAR else None
-        if isinstance(flag, Expr):
-            found.append(flag)
-    return found
+    needs = requirements.needs if requirements is not None else ()
+    flags = [_flag_of(need, roles) for need in needs if need.need == FLAG_CLEAR]
+    return [flag for flag in flags if flag is not None]
 
 
 def waived_in(world: World, rules: Rules, variants: frozenset[str]) -> frozenset[str]:
