@@ -1,5 +1,5 @@
 # Everything a fresh machine needs: `make check` runs a real check,
-# `make test` runs lint, types and the test suite, then the tests that
+# `make test` runs lint, types and the test suite (on every core), then the tests that
 # start a local Ray instance (`pytest -m ray`; setup installs the ray extra).
 
 PYTHON ?= python3
@@ -18,7 +18,7 @@ test: setup
 	$(BIN)/ruff check mc models tests bench
 	$(BIN)/ruff format --check mc models tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 	$(BIN)/pytest -m ray
 
 bench: setup
