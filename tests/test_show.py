@@ -691,6 +691,7 @@ def put(scratch, slot, value):
 def early(op: Op) -> None:
     flag = op.world.shared_slot("flag", 0)
     beyond = state_expr("beyond", lambda s: s[flag] == 1, reads=[flag])
+    op.effect("prepare()", put, flag, 5)
     with op.when(beyond, "if (index >= max_idx) /* recheck */"):
         op.effect("return VM_FAULT_SIGBUS", put, flag, 3)
         op.goto("out")
@@ -710,6 +711,11 @@ def swapped_pair(program: Program, invocation: Invocation) -> Program:
     return program.swap("return VM_FAULT_SIGBUS", "return ret")
 
 
+@variant("prepare-last", "the step before the recheck moved to the end")
+def prepare_last(program: Program, invocation: Invocation) -> Program:
+    return program.move_after("prepare()", "cleanup()")
+
+
 scenario("g/early", "an early return", tree=[], threads=[early()])
 """
 
@@ -718,7 +724,8 @@ def test_a_step_moved_without_the_goto_after_it_is_said(vfsmc: Run) -> None:
     """A move takes a step's following goto only with a block that jumps
     there: moved alone, the step goes on to the step after it.  show and
     check of a user's variant say so; of two steps swapped, each still
-    followed by a goto to the same label, neither says anything."""
+    followed by a goto to the same label, neither says anything; nor of a
+    step that came before an ``op.when`` whose body ends in the goto."""
     Path("goto_left.py").write_text(GOTO_LEFT_BEHIND)
     swapped = vfsmc("show", "goto_left.py:g/early", "-V", "swapped-pair")
     assert "T1 moved" in swapped.output and "without the goto" not in swapped.output
@@ -733,6 +740,9 @@ def test_a_step_moved_without_the_goto_after_it_is_said(vfsmc: Run) -> None:
         "the program) after it, which stays where it was: the step now goes on to the step "
         "after it" in checked.output
     ), checked.output
+    before_the_test = vfsmc("show", "goto_left.py:g/early", "-V", "prepare-last")
+    assert "T1 moved" in before_the_test.output, before_the_test.output
+    assert "without the goto" not in before_the_test.output, "the goto ends the when's body"
 
 
 def test_show_of_a_variant_that_fails_on_the_scenario_is_an_error(vfsmc: Run) -> None:

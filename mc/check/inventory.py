@@ -428,22 +428,28 @@ def _swapped(change: Change, was_of: Mapping[int, Step], place: Mapping[int, int
 
 
 def _goto_after(program: Program, step: Step) -> tuple[Jump, frozenset[tuple[object, ...]]] | None:
-    """The ``op.goto`` right after the run of steps (no label or jump
-    between) that holds ``step``, with the steps of that run (``step_key``:
-    two builds make distinct step objects); None when a label or a step
-    comes after the run."""
+    """The ``op.goto`` right after the run of steps (no label, jump or step
+    that may jump between) that holds ``step``, with the steps of that run
+    (``step_key``: two builds make distinct step objects); None when a
+    label or a step that may jump (the test of an ``op.when``, whose body
+    the goto ends) comes after the run."""
     items = program.items
     at = next(k for k, item in enumerate(items) if item is step)
     start = at
-    while start > 0 and isinstance(items[start - 1], Step):
+    while start > 0 and _falls_through(items[start - 1]):
         start -= 1
     end = at
-    while end + 1 < len(items) and isinstance(items[end + 1], Step):
+    while end + 1 < len(items) and _falls_through(items[end + 1]):
         end += 1
     if end + 1 >= len(items) or not isinstance(jump := items[end + 1], Jump):
         return None
     run = items[start : end + 1]
     return jump, frozenset(step_key(item) for item in run if isinstance(item, Step))
+
+
+def _falls_through(item: object) -> bool:
+    """Whether ``item`` is a step that always goes on to the item after it."""
+    return isinstance(item, Step) and item.jump_label is None
 
 
 def _goto_left(change: Change, old: Program, new: Program) -> Change:
