@@ -578,6 +578,18 @@ ERRORS = {
         "{file}:5: the scenario reads page 0 of /f from the device but has no thread completing "
         "I/O: add io_completion(FILE) to its threads",
     ),
+    "reread-without-io-completion": (
+        "from mc.dsl import File, scenario\n"
+        "from mc.models.file import OpenFile, remap\n"
+        "from mc.models.truncate import mmap_store\n\n"
+        "B = File('/b', pages=1, cached=(0,))\n"
+        "scenario('{name}', 'x', tree=['/a', '/b'], threads=[\n"
+        "    remap(OpenFile('/a', cache=File('/a', pages=1)), OpenFile('/b', cache=B)),\n"
+        "    mmap_store(B, 0)])\n",
+        "{file}:6: the scenario reads page 0 of /b from the device but has no thread completing "
+        "I/O: add io_completion(FILE) to its threads (from mc.models.writeback import "
+        "io_completion; FILE is the File of /b), since page 0, cached at the start, was dropped",
+    ),
     "swap-slot-outside": (
         "from mc.dsl import scenario\n"
         "from mc.models.bdev import free_swap_slot\n\n"

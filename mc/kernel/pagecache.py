@@ -501,17 +501,29 @@ class PageCache:
         if self.irq_thread is None:
             what = f"reads page {page.index} of {page.path} from the device" if page else "does I/O"
             path = page.path if page else "the file"
-            cached = f"cached=({page.index},)" if page else "cached=..."
             message = (
                 f"the scenario {what} but has no thread completing I/O: add io_completion(FILE) "
                 f"to its threads (from mc.models.writeback import io_completion; FILE is the "
-                f"File of {path}), or make the page cached (File(..., {cached}))"
+                f"File of {path}), {self._or_cached(page)}"
             )
             where = self.world.declared_at
             if where:
                 raise LocatedModelError(f"{where}: {message}")
             raise ModelError(message)
         return self.irq_thread
+
+    def _or_cached(self, page: Page | None) -> str:
+        """What else lets a scenario without ``io_completion`` read
+        ``page``: caching it at the start, unless it is cached at the start
+        and a thread dropped it from the page cache before the read."""
+        if page is None:
+            return "or make the pages it reads cached (File(..., cached=...))"
+        if page.index in self.files[page.ino].cached:
+            return (
+                f"since page {page.index}, cached at the start, was dropped (truncated, "
+                "invalidated, reclaimed) and is read back"
+            )
+        return f"or make the page cached (File(..., cached=({page.index},)))"
 
 
 def pagecache(world: World) -> PageCache:
