@@ -432,6 +432,21 @@ def test_an_out_directory_that_is_something_else_is_refused_up_front(
         _one_line_error(result, f"{out}: {blocking} is not a directory")
 
 
+@pytest.mark.parametrize("command", ["check", "mutate"])
+def test_an_out_directory_in_a_missing_directory_is_refused(vfsmc: Run, command: str) -> None:
+    """A mistyped ``--out`` (``cx/a/b``) is one line, exit 2, before any
+    search, and makes no directory."""
+    result = vfsmc(command, "dirops/opposite-renames", "--out", "cx/a/b")
+    _one_line_error(result, "cx/a/b: there is no directory ")
+    assert not Path("cx").exists()
+
+
+def test_a_missing_out_directory_is_made(vfsmc: Run) -> None:
+    made = vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutex", "--out", "cx")
+    assert made.exit_code == 1, made.output
+    assert any(Path("cx").glob("*.json")), made.output
+
+
 def test_unknown_scenario_and_variant_are_one_line_errors(vfsmc: Run) -> None:
     _one_line_error(vfsmc("check", "dirops/nope"), "unknown scenario 'dirops/nope'")
     _one_line_error(

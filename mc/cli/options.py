@@ -36,7 +36,9 @@ models_option: Callable[[F], F] = click.option(
 class NamedPath(click.Path):
     """A path that must name something: an empty one is refused with
     ``refusal``; one that must be a directory is refused where it, or a
-    directory above it, is something else (a FIFO, ``/dev/null``, a file)."""
+    directory above it, is something else (a FIFO, ``/dev/null``, a file),
+    and where the directory it would be made in does not exist (a mistyped
+    path makes no tree of directories)."""
 
     def __init__(self, refusal: str, *, file_okay: bool = True, dir_okay: bool = True) -> None:
         super().__init__(file_okay=file_okay, dir_okay=dir_okay, path_type=Path)
@@ -52,6 +54,14 @@ class NamedPath(click.Path):
             )
             if blocking is not None:
                 self.fail(f"{found}: {blocking} is not a directory", param, ctx)
+            parent = found.absolute().parent
+            if not found.exists() and not parent.is_dir():
+                self.fail(
+                    f"{found}: there is no directory {parent} to make it in "
+                    "(vfsmc makes the directory, not those above it)",
+                    param,
+                    ctx,
+                )
         return found
 
 
