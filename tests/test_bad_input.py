@@ -483,21 +483,23 @@ def test_a_trace_whose_variant_never_returns_is_one_line_for_every_reader(
     and lockorder end with the build's error, report and graph draw the
     steps as recorded, show and list (which ask what the variant changes)
     end with the transform's error; none waits for ever.  The scenario is
-    built once first, so that the 0.2 s are not spent on what a first
-    build in the process pays (imports, the shipped registry)."""
+    built once first, so that the second is not spent on what a first
+    build in the process pays (imports, the shipped registry); a shipped
+    scenario builds in a tenth of it on a quiet machine (``list`` builds
+    them all, also while other tests load the machine)."""
     assert vfsmc("show", "dirops/opposite-renames").exit_code == 0
-    monkeypatch.setattr(checkable, "BUILD_SECONDS", 0.2)
+    monkeypatch.setattr(checkable, "BUILD_SECONDS", 1.0)
     (tmp_path / "spin.py").write_text(SPINNING_TRANSFORM)
     trace = _base()
     trace["variants"] = ["spin"]
     (tmp_path / "cx.json").write_text(json.dumps(trace))
     models = ("--models", "spin.py")
-    too_long = "building the model of dirops/opposite-renames took longer than 0.2 s"
+    too_long = "building the model of dirops/opposite-renames took longer than 1 s"
     one_line(vfsmc("replay", "cx.json", *models), too_long, "spin.py:5")
-    one_line(vfsmc("lockorder", *models, "-V", "spin"), "took longer than 0.2 s", "spin.py:5")
+    one_line(vfsmc("lockorder", *models, "-V", "spin"), "took longer than 1 s", "spin.py:5")
     for listing in (("show", "dirops/opposite-renames"), ("list",)):
         applying = "applying variant spin to "
-        one_line(vfsmc(*listing, *models), applying, "took longer than 0.2 s", "spin.py:5")
+        one_line(vfsmc(*listing, *models), applying, "took longer than 1 s", "spin.py:5")
     for command, output in (("report", "cx.html"), ("graph", "cx.dot")):
         drawn = vfsmc(command, "cx.json", *models, "-o", output)
         assert drawn.exit_code == 0, drawn.output
