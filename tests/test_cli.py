@@ -554,6 +554,13 @@ def test_explain_of_a_name_it_does_not_know_suggests_properties_and_variants(
     )
     mutant = "mutant:drop@rename:lock_rename:mutex_lock(&p1->d_sb->s_vfs_rename_mutex)"
     assert vfsmc("explain", mutant).output.startswith(f"{mutant} (variant)\n")
+    _one_line_error(
+        vfsmc("explain", "nosuch-x"),
+        "no property or variant is called 'nosuch-x' (vfsmc list names the ",
+    )
+    _one_line_error(
+        vfsmc("explain", "deadlok"), "variant is called 'deadlok' (did you mean deadlock"
+    )
 
 
 def test_explain_of_a_variant_says_what_it_is_and_what_is_expected_of_it(vfsmc: Run) -> None:

@@ -361,13 +361,14 @@ def explain_command(prop: str, models: tuple[Path, ...], as_json: bool) -> None:
         try:
             reg.variant(prop)
         except UnknownName:
-            variants = difflib.get_close_matches(prop, list(reg.variants), n=3)
-            if variants and not difflib.get_close_matches(prop, list(reg.properties), n=1):
-                fail(
-                    f"no property or variant is called {prop!r} (did you mean "
-                    f"{', '.join(variants)}?)"
-                )
-            reg.property(prop)
+            close = difflib.get_close_matches(prop, [*reg.properties, *reg.variants], n=3)
+            hint = (
+                f"did you mean {', '.join(close)}?"
+                if close
+                else f"vfsmc list names the {len(reg.properties)} properties and "
+                f"{len(reg.variants)} variants; one a model file declares needs --models FILE"
+            )
+            fail(f"no property or variant is called {prop!r} ({hint})")
         _explain_variant(reg, prop, models, as_json)
         return
     definition = reg.property(prop)
