@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from click.testing import Result
+from conftest import python_in
 
 from mc import atomic_write
 from mc.check import checkable
@@ -732,13 +733,34 @@ def test_a_trace_whose_steps_reproduce_but_whose_words_are_edited_is_refused(
     assert not (tmp_path / "w.svg").exists() and not (tmp_path / "w.html").exists()
 
 
+ABBA = """\
+from mc.dsl import EXCL, LockKind, Op, operation, scenario
+
+
+@operation(models="takes two mutexes in the order given")
+def both(op: Op, first: str, second: str) -> None:
+    one = op.world.shared_lock(first, LockKind.MUTEX)
+    two = op.world.shared_lock(second, LockKind.MUTEX)
+    op.lock(one, EXCL, f"mutex_lock({first})")
+    op.lock(two, EXCL, f"mutex_lock({second})")
+    op.unlock(two, f"mutex_unlock({second})")
+    op.unlock(one, f"mutex_unlock({first})")
+
+
+scenario("my/abba", "two orders", tree=[], threads=[both("a", "b"), both("b", "a")],
+         properties=["deadlock"])
+"""
+
+
 def test_a_trace_that_no_longer_replays_while_its_bug_remains_is_stale_not_a_fix(
     vfsmc: Run, tmp_path: Path
 ) -> None:
     """A step's label reworded since the trace was saved stops the replay;
     replay then checks the scenario under the trace's variants, and a
     violation of its property still there is said to make the trace stale
-    (exit 1, as the bug remains), not a fix (exit 0)."""
+    (exit 1, as the bug remains), not a fix (exit 0).  A file without its
+    digest may have been cut or written by hand: it is not said to be
+    stale; a trace as vfsmc saved it whose model's step was reworded is."""
     trace = _base()
     trace["steps"][3]["label"] = "mutex_lock(&reworded)"
     del trace["digest"]
@@ -748,8 +770,25 @@ def test_a_trace_that_no_longer_replays_while_its_bug_remains_is_stale_not_a_fix
     assert "does not reproduce on variants no-rename-mutex: step 4" in replayed.output
     assert replayed.output.splitlines()[-1] == (
         "but vfsmc check dirops/opposite-renames -V no-rename-mutex still finds deadlock: the "
-        "trace is stale (its steps changed since it was saved), not a fix; that check saves a "
-        "new one"
+        "trace, which records no digest (written or edited by hand), does not lead there as "
+        "it stands, or its steps changed since; not a fix; that check saves one that does"
+    )
+    model = tmp_path / "abba.py"
+    model.write_text(ABBA)
+    assert vfsmc("check", "abba.py:my/abba", "--out", "cx").exit_code == 1
+    own = (
+        '    own = op.world.shared_lock(f"own-{first}", LockKind.MUTEX)\n'
+        '    op.lock(own, EXCL, "mutex_lock(own)")\n'
+        '    op.unlock(own, "mutex_unlock(own)")\n'
+    )
+    first_lock = '    op.lock(one, EXCL, f"mutex_lock({first})")\n'
+    model.write_text(ABBA.replace(first_lock, own + first_lock))
+    [saved] = (tmp_path / "cx").glob("*.json")
+    stale = python_in(tmp_path, "-m", "mc", "replay", str(saved))  # reads the file afresh
+    assert stale.returncode == 1, stale.stdout + stale.stderr
+    assert stale.stdout.splitlines()[-1] == (
+        "but vfsmc check my/abba still finds deadlock: the trace is stale (its steps changed "
+        "since it was saved), not a fix; that check saves a new one"
     )
     report = json.loads(vfsmc("replay", "stale.json", "--json").stdout)
     assert report["reproduced"] is False and report["still_violated_by_check"] is True

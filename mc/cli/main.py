@@ -826,6 +826,12 @@ def _stale_text(counterexample: cx_format.Counterexample, stale: bool) -> str:
     """What the check of a trace's scenario that no longer replays says."""
     variants = "".join(f" -V {name}" for name in counterexample.variants)
     command = f"vfsmc check {counterexample.scenario}{variants}"
+    if stale and counterexample.undigested:
+        return (
+            f"but {command} still finds {counterexample.property}: the trace, which records "
+            "no digest (written or edited by hand), does not lead there as it stands, or its "
+            "steps changed since; not a fix; that check saves one that does"
+        )
     if stale:
         return (
             f"but {command} still finds {counterexample.property}: the trace is stale (its "

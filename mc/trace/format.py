@@ -104,6 +104,9 @@ class Counterexample:
     """Model files outside vfsmc it needs, relative to the file's directory."""
     edited: bool = attrs.field(default=False, eq=False)
     """Read from a file whose ``digest`` its other fields no longer give."""
+    undigested: bool = attrs.field(default=False, eq=False)
+    """Read from a file with no ``digest``: one written or edited by hand
+    (and its digest dropped), not as vfsmc saved it."""
 
     def edit_said(self, caveat: str) -> str:
         """``caveat`` on the trace, with whether the file was edited since
@@ -450,6 +453,7 @@ def from_json(data: Any) -> Counterexample:
         addresses=addresses,
         models=models,
         edited=_edited(data),
+        undigested=data.get("digest") is None,
     )
 
 
