@@ -46,6 +46,11 @@ def test_replay_checks_the_address_order(shipped: Registry) -> None:
     other = attrs.evolve(found, addresses="/a < /a/b")
     report = replay(model, other)
     assert not report.reproduced and "address order is /a/b < /a" in report.reason
+    emptied = replay(model, attrs.evolve(found, steps=()))
+    assert emptied.reason == (
+        "the trace has no steps but the address order is none (no step compared the "
+        "addresses), not /a/b < /a"
+    )
 
 
 def test_both_orders_of_two_files_are_explored(shipped: Registry) -> None:

@@ -253,9 +253,10 @@ def _outcome(model: KernelModel, counterexample: Counterexample, state: State) -
     """Whether ``state``, where every step of ``counterexample`` replayed
     to, violates its property, and the violation or why not."""
     if model.addresses(state) != counterexample.addresses:
+        replayed = "every step replays" if counterexample.steps else "the trace has no steps"
+        found = model.addresses(state) or "none (no step compared the addresses)"
         return False, (
-            f"every step replays but the address order is {model.addresses(state) or 'none'}, "
-            f"not {counterexample.addresses or 'none'}"
+            f"{replayed} but the address order is {found}, not {counterexample.addresses or 'none'}"
         )
     message = violation_in(model, counterexample.property, state)
     if message is None:
