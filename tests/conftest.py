@@ -41,6 +41,27 @@ scenario("my/bad", "x", tree=["/a/"], threads=[create("/a/x")], properties=["dea
 """
 
 
+ABBA = """\
+from mc.dsl import EXCL, LockKind, Op, operation, scenario
+
+
+@operation(models="takes two mutexes in the order given")
+def both(op: Op, first: str, second: str) -> None:
+    one = op.world.shared_lock(first, LockKind.MUTEX)
+    two = op.world.shared_lock(second, LockKind.MUTEX)
+    op.lock(one, EXCL, f"mutex_lock({first})")
+    op.lock(two, EXCL, f"mutex_lock({second})")
+    op.unlock(two, f"mutex_unlock({second})")
+    op.unlock(one, f"mutex_unlock({first})")
+
+
+scenario("my/abba", "two orders", tree=[], threads=[both("a", "b"), both("b", "a")],
+         properties=["deadlock"])
+"""
+"""A user's model file: my/abba, two threads taking mutexes a and b in
+opposite orders (a deadlock)."""
+
+
 @pytest.fixture
 def raising_reads() -> Callable[[Path], Path]:
     """Writes, into a directory, ``mine.py``: scenarios my/ok and my/bad,

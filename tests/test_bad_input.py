@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from click.testing import Result
-from conftest import python_in
+from conftest import ABBA, python_in
 
 from mc import atomic_write
 from mc.check import checkable
@@ -731,25 +731,6 @@ def test_a_trace_whose_steps_reproduce_but_whose_words_are_edited_is_refused(
     for command, *output in (("replay",), ("graph", "-o", "w.svg"), ("report", "-o", "w.html")):
         one_line(vfsmc(command, "words.json", *output), said)
     assert not (tmp_path / "w.svg").exists() and not (tmp_path / "w.html").exists()
-
-
-ABBA = """\
-from mc.dsl import EXCL, LockKind, Op, operation, scenario
-
-
-@operation(models="takes two mutexes in the order given")
-def both(op: Op, first: str, second: str) -> None:
-    one = op.world.shared_lock(first, LockKind.MUTEX)
-    two = op.world.shared_lock(second, LockKind.MUTEX)
-    op.lock(one, EXCL, f"mutex_lock({first})")
-    op.lock(two, EXCL, f"mutex_lock({second})")
-    op.unlock(two, f"mutex_unlock({second})")
-    op.unlock(one, f"mutex_unlock({first})")
-
-
-scenario("my/abba", "two orders", tree=[], threads=[both("a", "b"), both("b", "a")],
-         properties=["deadlock"])
-"""
 
 
 def test_a_trace_that_no_longer_replays_while_its_bug_remains_is_stale_not_a_fix(

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
+from conftest import ABBA
 
 from mc.check import baseline, expectations
 
@@ -478,25 +479,6 @@ def test_a_row_without_a_required_field_says_it_is_missing(
     result = vfsmc("regress", "--models", str(suite))
     assert result.exit_code == 2, result.output
     assert result.output.strip().endswith(f"field '{missing}' is missing"), result.output
-
-
-ABBA = """\
-from mc.dsl import EXCL, LockKind, Op, operation, scenario
-
-
-@operation(models="takes two mutexes in the order given")
-def both(op: Op, first: str, second: str) -> None:
-    one = op.world.shared_lock(first, LockKind.MUTEX)
-    two = op.world.shared_lock(second, LockKind.MUTEX)
-    op.lock(one, EXCL, f"mutex_lock({first})")
-    op.lock(two, EXCL, f"mutex_lock({second})")
-    op.unlock(two, f"mutex_unlock({second})")
-    op.unlock(one, f"mutex_unlock({first})")
-
-
-scenario("my/abba", "two orders", tree=[], threads=[both("a", "b"), both("b", "a")],
-         properties=["deadlock"])
-"""
 
 
 def test_a_suite_copied_elsewhere_cites_no_moved_lines(vfsmc: Run, tmp_path: Path) -> None:
