@@ -56,6 +56,63 @@ def test_shipped_graph_matches_the_trace(shipped: Registry, path: Path) -> None:
     assert path.with_suffix(".svg").exists()
 
 
+ALIAS_STATE = """
+from mc.dsl import EXCL, Op, flag_variant, operation, scenario
+from mc.models.dcache import d_find_alias, dput, inode_i_lock
+from mc.models.dentry import dentry_object
+
+flag_variant("myfs-dlock-then-ilock", "d_lock, then a blocking spin_lock(i_lock)")
+
+
+@operation(models="myfs_dentry_inode_state()")
+def myfs_dentry_inode_state(op: Op, path: str) -> None:
+    d_lock = dentry_object(op.world, path).d_lock
+    i_lock = inode_i_lock(op.world, path)
+    if op.variant("myfs-dlock-then-ilock"):
+        op.lock(d_lock, EXCL, "spin_lock(&dentry->d_lock)")
+        op.lock(i_lock, EXCL, "spin_lock(&inode->i_lock)")
+    else:
+        op.lock(i_lock, EXCL, "spin_lock(&inode->i_lock)")
+        op.lock(d_lock, EXCL, "spin_lock(&dentry->d_lock)")
+    op.unlock(d_lock, "spin_unlock(&dentry->d_lock)")
+    op.unlock(i_lock, "spin_unlock(&inode->i_lock)")
+
+
+scenario("my/inode-state-vs-find-alias", "myfs's inode state against d_find_alias() and dput()",
+         tree=["/a/", "/a/x"],
+         threads=[myfs_dentry_inode_state("/a/x"), d_find_alias("/a/x"), dput("/a/x")])
+"""
+
+
+@pytest.mark.usefixtures("own_models")
+def test_a_model_file_moved_since_the_trace_keeps_its_marks(
+    vfsmc: Callable[..., Any], tmp_path: Path
+) -> None:
+    """The marks replay the trace on the scenario built with the
+    properties it was checked with: built with the violated one alone,
+    dput()'s lockref step runs along with the next (nothing else reads
+    what it changes), the replay stops there, and the marks fell back to
+    the recorded model lines, which name the file where it was; drawn
+    with the file moved (--models), T1's changed lock step was not yellow."""
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "alias_state.py").write_text(ALIAS_STATE)
+    ran = vfsmc(
+        "check", "my/inode-state-vs-find-alias", "-V", "myfs-dlock-then-ilock",
+        "--models", "old/alias_state.py", "--out", "cx",
+    )  # fmt: skip
+    assert ran.exit_code == 1, ran.output
+    (tmp_path / "old").rename(tmp_path / "new")
+    [saved] = (tmp_path / "cx").glob("*.json")
+    drawn = vfsmc("graph", str(saved), "--models", "new/alias_state.py", "-o", "chart.dot")
+    assert drawn.exit_code == 0, drawn.output
+    [first] = [
+        line
+        for line in (tmp_path / "chart.dot").read_text().splitlines()
+        if 'id="chart-step-1"' in line
+    ]
+    assert 'fillcolor="#fff2b3"' in first, first
+
+
 def test_round_trip_through_json() -> None:
     counterexample = cx_format.load(SHIPPED[0])
     assert cx_format.from_json(counterexample.to_json()) == counterexample

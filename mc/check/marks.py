@@ -26,9 +26,7 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
     that one's."""
     scenario = registry.scenario(counterexample.scenario)
     with checkable.building_within(None, f"building the model of {scenario.name}"):
-        changed_model = registry.build(
-            scenario, counterexample.variants, (counterexample.property,)
-        )
+        changed_model = registry.build(scenario, counterexample.variants, counterexample.properties)
     evidence = _evidence(changed_model, counterexample.property)
     if not counterexample.variants:
         return VariantMarks(evidence=evidence)
