@@ -56,6 +56,41 @@ def test_shipped_graph_matches_the_trace(shipped: Registry, path: Path) -> None:
     assert path.with_suffix(".svg").exists()
 
 
+def test_a_change_the_trace_does_not_reach_is_named_in_the_title(shipped: Registry) -> None:
+    """expire-lock-under-flc_lock moves spin_unlock(&ctx->flc_lock) past
+    the step the trace ends at, so no step is yellow; the title says what
+    it moved, and that this trace does not reach it, whether the trace
+    replays or not (a label edited); a variant whose steps are yellow gets
+    no such line."""
+    path = ROOT / "counterexamples" / "filelock-courtesy-lock--expire-lock-under-flc_lock.json"
+    counterexample = cx_format.load(path)
+    said = (
+        "variant expire-lock-under-flc_lock moves T1 'spin_unlock(&ctx->flc_lock)' "
+        "(models/filelock.py:"
+    )
+    for cx in (counterexample, _edited(counterexample)):
+        marks = variant_marks(shipped, cx)
+        assert not marks.changed and not marks.blocked
+        [unreached] = marks.unreached
+        assert unreached.startswith(said), unreached
+        title = to_dot(cx, marks).split("\n  labelloc=t;")[0]
+        assert f"{unreached} (not reached in this trace)" in title
+    shown = cx_format.load(
+        ROOT / "counterexamples" / "dcache-automount--d-manage-blocks-in-rcu.json"
+    )
+    marks = variant_marks(shipped, shown)
+    assert marks.changed and marks.unreached == ()
+    assert "not reached" not in to_dot(shown, marks)
+
+
+def _edited(counterexample: cx_format.Counterexample) -> cx_format.Counterexample:
+    """``counterexample`` with its first step's label changed: it no longer
+    replays."""
+    steps = list(counterexample.steps)
+    steps[0] = attrs.evolve(steps[0], label="something else")
+    return attrs.evolve(counterexample, steps=tuple(steps))
+
+
 ALIAS_STATE = """
 from mc.dsl import EXCL, Op, flag_variant, operation, scenario
 from mc.models.dcache import d_find_alias, dput, inode_i_lock
@@ -111,6 +146,7 @@ def test_a_model_file_moved_since_the_trace_keeps_its_marks(
         if 'id="chart-step-1"' in line
     ]
     assert 'fillcolor="#fff2b3"' in first, first
+    assert "not reached" not in (tmp_path / "chart.dot").read_text()
 
 
 def test_round_trip_through_json() -> None:

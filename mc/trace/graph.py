@@ -6,10 +6,11 @@ lane is drawn thick in the colour of the thread holding it, and the
 violation is highlighted in red: for a deadlock, the waits of the cycle.
 Each step's box in its thread's lane gives the kernel code and what it did
 (so arrows carry no labels); branches are drawn with the way they went;
-steps a variant changed are yellow, with what it removed in the title; a
-long chart folds runs of one thread's steps that touch no lock into one
-box; where a page-cache property is violated, the final block, bio, folio
-and pte state is drawn under the violation.
+steps a variant changed are yellow, with what it removed in the title,
+and what it changed when the trace reaches none of its steps; a long
+chart folds runs of one thread's steps that touch no lock into one box;
+where a page-cache property is violated, the final block, bio, folio and
+pte state is drawn under the violation.
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ class VariantMarks:
     evidence: frozenset[str] = frozenset()
     """The slots the violated property reads: a step that changes one is
     drawn on its own row, never folded with others."""
+    unreached: tuple[str, ...] = ()
+    """What a variant none of whose changed steps the trace runs changed,
+    a line for each step (``variant V moves T1 'LABEL' (SOURCE) before
+    'LABEL'``): named in the title, as nothing is yellow for it."""
 
 
 @attrs.frozen
@@ -229,6 +234,11 @@ class _Chart:
             title += f"\nthe variant removed: {removed}"
         if len(self.marks.removed) > REMOVED_SHOWN:
             title += f"\nand {len(self.marks.removed) - REMOVED_SHOWN} more steps it removed"
+        for unreached in self.marks.unreached[:REMOVED_SHOWN]:
+            title += f"\n{unreached} (not reached in this trace)"
+        if len(self.marks.unreached) > REMOVED_SHOWN:
+            more = len(self.marks.unreached) - REMOVED_SHOWN
+            title += f"\nand {more} more steps changed that this trace does not reach"
         lines = [
             "digraph counterexample {",
             f"  label={_quote(title)};",
