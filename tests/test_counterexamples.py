@@ -17,7 +17,7 @@ from mc.check.marks import variant_marks
 from mc.check.replay import ReplayReport, replay
 from mc.dsl.scenario import Registry
 from mc.trace import format as cx_format
-from mc.trace.graph import HANDED_OFF_COLOR, _Chart, to_dot
+from mc.trace.graph import HANDED_OFF_COLOR, VIOLATION, _Chart, to_dot
 from mc.trace.text import render as render_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,14 +83,6 @@ def test_a_change_the_trace_does_not_reach_is_named_in_the_title(shipped: Regist
     assert "not reached" not in to_dot(shown, marks)
 
 
-def _edited(counterexample: cx_format.Counterexample) -> cx_format.Counterexample:
-    """``counterexample`` with its first step's label changed: it no longer
-    replays."""
-    steps = list(counterexample.steps)
-    steps[0] = attrs.evolve(steps[0], label="something else")
-    return attrs.evolve(counterexample, steps=tuple(steps))
-
-
 ALIAS_STATE = """
 from mc.dsl import EXCL, Op, flag_variant, operation, scenario
 from mc.models.dcache import d_find_alias, dput, inode_i_lock
@@ -147,6 +139,14 @@ def test_a_model_file_moved_since_the_trace_keeps_its_marks(
     ]
     assert 'fillcolor="#fff2b3"' in first, first
     assert "not reached" not in (tmp_path / "chart.dot").read_text()
+
+
+def _edited(counterexample: cx_format.Counterexample) -> cx_format.Counterexample:
+    """``counterexample`` with its first step's label changed: it no longer
+    replays."""
+    steps = list(counterexample.steps)
+    steps[0] = attrs.evolve(steps[0], label="something else")
+    return attrs.evolve(counterexample, steps=tuple(steps))
 
 
 def test_round_trip_through_json() -> None:
@@ -374,6 +374,47 @@ def test_each_wait_arrow_names_its_waiter() -> None:
     )
     dot = to_dot(counterexample)
     assert 'headlabel="T1 waits"' in dot and 'headlabel="T2 waits"' in dot
+
+
+def test_a_thread_waiting_outside_the_cycle_has_its_wait_arrow() -> None:
+    """T2 of dirops/rename-into-descendant waits at the end for
+    s_vfs_rename_sem, which T1 holds; no deadlock's cycle has that wait,
+    and its dashed box had no arrow: it has a red dashed one to the lock's
+    lane, named by its waiter, and its box says nothing of who holds it,
+    since the lane's colour does."""
+    path = ROOT / "counterexamples" / "dirops-rename-into-descendant--no-trap-check.json"
+    counterexample = cx_format.load(path)
+    chart = _Chart(counterexample)
+    row = chart._tail_row("T2")
+    arrow = f"  {chart.cell('T2', row)} -> {chart.cell('s_vfs_rename_sem', row)} ["
+    [line] = [line for line in to_dot(counterexample).splitlines() if line.startswith(arrow)]
+    assert 'headlabel="T2 waits"' in line and 'style="dashed"' in line, line
+    assert f'color="{VIOLATION}"' in line, line
+    assert "held by" not in to_dot(counterexample)
+
+
+def test_a_wait_for_a_lock_no_other_thread_holds_says_who_does() -> None:
+    """The box of a thread waiting at the end for a lock no other thread
+    holds there says so: no thread, and the step that let it go, or the
+    waiter itself; its arrow still points to the lock's lane."""
+    path = ROOT / "counterexamples" / "dirops-rename-into-descendant--no-trap-check.json"
+    counterexample = cx_format.load(path)
+    first = counterexample.steps[0]
+    release = attrs.evolve(
+        first,
+        label="mutex_unlock(&p1->d_sb->s_vfs_rename_mutex)",
+        event=attrs.evolve(first.event, kind="release", text="unlock s_vfs_rename_sem"),
+        changed={"s_vfs_rename_sem": "free"},
+    )
+    let_go = attrs.evolve(counterexample, steps=(*counterexample.steps, release))
+    dot = to_dot(let_go)
+    assert f"held by none: T1 let it go at step {len(let_go.steps)}" in dot.replace("\\n", " ")
+    assert 'headlabel="T2 waits"' in dot
+    wait = counterexample.blocked[0]
+    itself = attrs.evolve(counterexample, blocked=(attrs.evolve(wait, thread="T1"),))
+    dot = to_dot(itself)
+    assert "held by T1 itself" in dot.replace("\\n", " ")
+    assert 'headlabel="T1 waits"' in dot
 
 
 def test_no_two_wait_arrows_share_a_row() -> None:
