@@ -17,7 +17,7 @@ from mc.check.marks import variant_marks
 from mc.check.replay import ReplayReport, replay
 from mc.dsl.scenario import Registry
 from mc.trace import format as cx_format
-from mc.trace.graph import HANDED_OFF_COLOR, _Chart, to_dot
+from mc.trace.graph import HANDED_OFF_COLOR, VIOLATION, _Chart, to_dot
 from mc.trace.text import render as render_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +54,99 @@ def test_shipped_graph_matches_the_trace(shipped: Registry, path: Path) -> None:
     marks = variant_marks(shipped, counterexample)
     assert path.with_suffix(".dot").read_text() == to_dot(counterexample, marks)
     assert path.with_suffix(".svg").exists()
+
+
+def test_a_change_the_trace_does_not_reach_is_named_in_the_title(shipped: Registry) -> None:
+    """expire-lock-under-flc_lock moves spin_unlock(&ctx->flc_lock) past
+    the step the trace ends at, so no step is yellow; the title says what
+    it moved, and that this trace does not reach it, whether the trace
+    replays or not (a label edited); a variant whose steps are yellow gets
+    no such line."""
+    path = ROOT / "counterexamples" / "filelock-courtesy-lock--expire-lock-under-flc_lock.json"
+    counterexample = cx_format.load(path)
+    said = (
+        "variant expire-lock-under-flc_lock moves T1 'spin_unlock(&ctx->flc_lock)' "
+        "(models/filelock.py:"
+    )
+    for cx in (counterexample, _edited(counterexample)):
+        marks = variant_marks(shipped, cx)
+        assert not marks.changed and not marks.blocked
+        [unreached] = marks.unreached
+        assert unreached.startswith(said), unreached
+        title = to_dot(cx, marks).split("\n  labelloc=t;")[0]
+        assert f"{unreached} (not reached in this trace)" in title
+    shown = cx_format.load(
+        ROOT / "counterexamples" / "dcache-automount--d-manage-blocks-in-rcu.json"
+    )
+    marks = variant_marks(shipped, shown)
+    assert marks.changed and marks.unreached == ()
+    assert "not reached" not in to_dot(shown, marks)
+
+
+ALIAS_STATE = """
+from mc.dsl import EXCL, Op, flag_variant, operation, scenario
+from mc.models.dcache import d_find_alias, dput, inode_i_lock
+from mc.models.dentry import dentry_object
+
+flag_variant("myfs-dlock-then-ilock", "d_lock, then a blocking spin_lock(i_lock)")
+
+
+@operation(models="myfs_dentry_inode_state()")
+def myfs_dentry_inode_state(op: Op, path: str) -> None:
+    d_lock = dentry_object(op.world, path).d_lock
+    i_lock = inode_i_lock(op.world, path)
+    if op.variant("myfs-dlock-then-ilock"):
+        op.lock(d_lock, EXCL, "spin_lock(&dentry->d_lock)")
+        op.lock(i_lock, EXCL, "spin_lock(&inode->i_lock)")
+    else:
+        op.lock(i_lock, EXCL, "spin_lock(&inode->i_lock)")
+        op.lock(d_lock, EXCL, "spin_lock(&dentry->d_lock)")
+    op.unlock(d_lock, "spin_unlock(&dentry->d_lock)")
+    op.unlock(i_lock, "spin_unlock(&inode->i_lock)")
+
+
+scenario("my/inode-state-vs-find-alias", "myfs's inode state against d_find_alias() and dput()",
+         tree=["/a/", "/a/x"],
+         threads=[myfs_dentry_inode_state("/a/x"), d_find_alias("/a/x"), dput("/a/x")])
+"""
+
+
+@pytest.mark.usefixtures("own_models")
+def test_a_model_file_moved_since_the_trace_keeps_its_marks(
+    vfsmc: Callable[..., Any], tmp_path: Path
+) -> None:
+    """The marks replay the trace on the scenario built with the
+    properties it was checked with: built with the violated one alone,
+    dput()'s lockref step runs along with the next (nothing else reads
+    what it changes), the replay stops there, and the marks fell back to
+    the recorded model lines, which name the file where it was; drawn
+    with the file moved (--models), T1's changed lock step was not yellow."""
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "alias_state.py").write_text(ALIAS_STATE)
+    ran = vfsmc(
+        "check", "my/inode-state-vs-find-alias", "-V", "myfs-dlock-then-ilock",
+        "--models", "old/alias_state.py", "--out", "cx",
+    )  # fmt: skip
+    assert ran.exit_code == 1, ran.output
+    (tmp_path / "old").rename(tmp_path / "new")
+    [saved] = (tmp_path / "cx").glob("*.json")
+    drawn = vfsmc("graph", str(saved), "--models", "new/alias_state.py", "-o", "chart.dot")
+    assert drawn.exit_code == 0, drawn.output
+    [first] = [
+        line
+        for line in (tmp_path / "chart.dot").read_text().splitlines()
+        if 'id="chart-step-1"' in line
+    ]
+    assert 'fillcolor="#fff2b3"' in first, first
+    assert "not reached" not in (tmp_path / "chart.dot").read_text()
+
+
+def _edited(counterexample: cx_format.Counterexample) -> cx_format.Counterexample:
+    """``counterexample`` with its first step's label changed: it no longer
+    replays."""
+    steps = list(counterexample.steps)
+    steps[0] = attrs.evolve(steps[0], label="something else")
+    return attrs.evolve(counterexample, steps=tuple(steps))
 
 
 def test_round_trip_through_json() -> None:
@@ -281,6 +374,47 @@ def test_each_wait_arrow_names_its_waiter() -> None:
     )
     dot = to_dot(counterexample)
     assert 'headlabel="T1 waits"' in dot and 'headlabel="T2 waits"' in dot
+
+
+def test_a_thread_waiting_outside_the_cycle_has_its_wait_arrow() -> None:
+    """T2 of dirops/rename-into-descendant waits at the end for
+    s_vfs_rename_sem, which T1 holds; no deadlock's cycle has that wait,
+    and its dashed box had no arrow: it has a red dashed one to the lock's
+    lane, named by its waiter, and its box says nothing of who holds it,
+    since the lane's colour does."""
+    path = ROOT / "counterexamples" / "dirops-rename-into-descendant--no-trap-check.json"
+    counterexample = cx_format.load(path)
+    chart = _Chart(counterexample)
+    row = chart._tail_row("T2")
+    arrow = f"  {chart.cell('T2', row)} -> {chart.cell('s_vfs_rename_sem', row)} ["
+    [line] = [line for line in to_dot(counterexample).splitlines() if line.startswith(arrow)]
+    assert 'headlabel="T2 waits"' in line and 'style="dashed"' in line, line
+    assert f'color="{VIOLATION}"' in line, line
+    assert "held by" not in to_dot(counterexample)
+
+
+def test_a_wait_for_a_lock_no_other_thread_holds_says_who_does() -> None:
+    """The box of a thread waiting at the end for a lock no other thread
+    holds there says so: no thread, and the step that let it go, or the
+    waiter itself; its arrow still points to the lock's lane."""
+    path = ROOT / "counterexamples" / "dirops-rename-into-descendant--no-trap-check.json"
+    counterexample = cx_format.load(path)
+    first = counterexample.steps[0]
+    release = attrs.evolve(
+        first,
+        label="mutex_unlock(&p1->d_sb->s_vfs_rename_mutex)",
+        event=attrs.evolve(first.event, kind="release", text="unlock s_vfs_rename_sem"),
+        changed={"s_vfs_rename_sem": "free"},
+    )
+    let_go = attrs.evolve(counterexample, steps=(*counterexample.steps, release))
+    dot = to_dot(let_go)
+    assert f"held by none: T1 let it go at step {len(let_go.steps)}" in dot.replace("\\n", " ")
+    assert 'headlabel="T2 waits"' in dot
+    wait = counterexample.blocked[0]
+    itself = attrs.evolve(counterexample, blocked=(attrs.evolve(wait, thread="T1"),))
+    dot = to_dot(itself)
+    assert "held by T1 itself" in dot.replace("\\n", " ")
+    assert 'headlabel="T1 waits"' in dot
 
 
 def test_no_two_wait_arrows_share_a_row() -> None:

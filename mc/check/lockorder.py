@@ -130,9 +130,7 @@ class Documented:
             return self
         added = tuple((f"{order.source} ({_where(order)})", order.classes) for order in orders)
         chains = self.chains + added
-        filed = len(self.chains) - len(self.declared)
-        names = [f"specs/lockorder.toml's chain {n}" for n in range(1, filed + 1)]
-        names += [_where(order) for order in (*self.declared, *orders)]
+        names = [*self.chain_names, *(_where(order) for order in orders)]
         declared = ", ".join(_where(order) for order in orders)
         for order in orders:
             inner = next((c for c in order.classes[:-1] if c in self.innermost), None)
@@ -148,14 +146,53 @@ class Documented:
             raise ValueError(f"the lock orders declared ({declared}) {with_what}: {contradiction}")
         return attrs.evolve(self, chains=chains, declared=self.declared + tuple(orders))
 
+    @property
+    def chain_names(self) -> list[str]:
+        """A short name for each chain, in order: ``specs/lockorder.toml's
+        chain 5``, or the model line of a ``lock_order`` that declared it."""
+        filed = len(self.chains) - len(self.declared)
+        names = [f"specs/lockorder.toml's chain {n}" for n in range(1, filed + 1)]
+        return names + [_where(order) for order in self.declared]
+
     def why(self, held: str, taken: str) -> str:
-        """The chain that orders ``held`` before ``taken``, or why none does."""
-        for source, order in self.chains:
-            if held in order and taken in order and order.index(held) < order.index(taken):
-                return source
+        """Why the order lets a thread holding ``held`` take ``taken``, in
+        one line: the shortest way from one to the other through the
+        chains, each step named by its chain (``i_rwsem before mmap_lock
+        (specs/lockorder.toml's chain 5), mmap_lock before sb_pagefaults
+        (specs/lockorder.toml's chain 11)``), else the rule that makes
+        ``taken`` innermost; or that the order does not give it."""
+        steps = self._steps(held, taken)
+        if steps:
+            names = self.chain_names
+            return ", ".join(f"{a} before {b} ({names[n]})" for a, b, n in steps)
         if taken in self.innermost:
-            return self.innermost[taken]
-        return "no documented chain orders them"
+            return f"{taken} is innermost (specs/lockorder.toml's [innermost])"
+        return f"the documented order does not put {held} before {taken}"
+
+    def _steps(self, held: str, taken: str) -> list[tuple[str, str, int]]:
+        """The fewest chain steps from ``held`` to ``taken``: each two
+        classes and the index of the first chain that orders them; empty
+        when no chains do."""
+        direct: dict[str, dict[str, int]] = {}
+        for number, (_source, order) in enumerate(self.chains):
+            for i, outer in enumerate(order):
+                for inner in order[i + 1 :]:
+                    direct.setdefault(outer, {}).setdefault(inner, number)
+        came: dict[str, str] = {held: held}
+        queue = deque([held])
+        while queue and taken not in came:
+            node = queue.popleft()
+            for nxt in direct.get(node, {}):
+                if nxt not in came:
+                    came[nxt] = node
+                    queue.append(nxt)
+        if held == taken or taken not in came:
+            return []
+        path = [taken]
+        while path[-1] != held:
+            path.append(came[path[-1]])
+        path.reverse()
+        return [(a, b, direct[a][b]) for a, b in itertools.pairwise(path)]
 
 
 def _chain_name(names: Sequence[str], number: int) -> str:

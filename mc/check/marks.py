@@ -23,18 +23,20 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
     and a step's mark is that of the last variant that changed it; a
     variant that builds only with one given after it (an insertion before
     the flag variant whose step it needs) has its changes marked with
-    that one's."""
+    that one's.  A variant none of whose added, changed or moved steps
+    the trace runs (nor waits at) has them named in
+    ``VariantMarks.unreached``, as nothing is yellow for it."""
     scenario = registry.scenario(counterexample.scenario)
     with checkable.building_within(None, f"building the model of {scenario.name}"):
-        changed_model = registry.build(
-            scenario, counterexample.variants, (counterexample.property,)
-        )
+        changed_model = registry.build(scenario, counterexample.variants, counterexample.properties)
     evidence = _evidence(changed_model, counterexample.property)
     if not counterexample.variants:
         return VariantMarks(evidence=evidence)
     correct = checkable.built(registry, scenario)
     notes: dict[tuple[str, str, str], str] = {}
     by_key: dict[tuple[str, tuple[object, ...]], str] = {}
+    said: dict[tuple[str, str, str], tuple[str, str]] = {}
+    said_by_key: dict[tuple[str, tuple[object, ...]], tuple[str, str]] = {}
     removed: list[str] = []
     before = correct
     for count, name in enumerate(counterexample.variants, start=1):
@@ -53,7 +55,11 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
             note = f"{change.kind} by {name}"
             notes[(change.thread, str(step.source), step.label)] = note
             by_key[(change.thread, inventory.step_key(step))] = note
+            what = (name, _said(change, name))
+            said[(change.thread, str(step.source), step.label)] = what
+            said_by_key[(change.thread, inventory.step_key(step))] = what
     at: dict[tuple[str, int], str] = {}
+    said_at: dict[tuple[str, int], tuple[str, str]] = {}
     for change in inventory.program_changes(correct, changed_model):
         if change.kind == "removed":
             continue
@@ -61,6 +67,8 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
         pc = next(pc for pc, step in enumerate(thread.program.steps) if step is change.step)
         key = (change.thread, inventory.step_key(change.step))
         at[(change.thread, pc)] = by_key.get(key, f"{change.kind} by the variants")
+        if key in said_by_key:
+            said_at[(change.thread, pc)] = said_by_key[key]
     report = _replayed(changed_model, counterexample)
     if report is None:
         changed = {
@@ -73,18 +81,45 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
             for step in counterexample.blocked
             if (step.thread, step.source, step.label) in notes
         }
+        ran = {
+            (step.thread, step.label) for step in (*counterexample.steps, *counterexample.blocked)
+        }
+        met = [what for key, what in said.items() if (key[0], key[2]) in ran]
+        unmet = [what for key, what in said.items() if (key[0], key[2]) not in ran]
     else:
         changed = {
             number: at[position]
             for number, position in enumerate(report.positions, start=1)
             if position in at
         }
-        blocked = {
-            thread: at[(thread, pc)]
-            for thread, pc in _waiting_at(changed_model, counterexample, report.final_state)
-            if (thread, pc) in at
-        }
-    return VariantMarks(changed, tuple(removed), blocked, evidence)
+        waiting = _waiting_at(changed_model, counterexample, report.final_state)
+        blocked = {thread: at[(thread, pc)] for thread, pc in waiting if (thread, pc) in at}
+        reached = {*report.positions, *waiting}
+        met = [what for position, what in said_at.items() if position in reached]
+        unmet = [what for position, what in said_at.items() if position not in reached]
+    marked = {name for name, _text in met}
+    unreached = tuple(dict.fromkeys(text for name, text in unmet if name not in marked))
+    return VariantMarks(changed, tuple(removed), blocked, evidence, unreached)
+
+
+VERBS = {"added": "adds", "changed": "changes", "moved": "moves"}
+ANCHOR_SHOWN = 40
+"""The most characters of the label of the step a step was added or
+moved before that ``_said`` gives."""
+
+
+def _said(change: inventory.Change, variant: str) -> str:
+    """What ``variant`` did to a step, in one line: ``variant V moves T1
+    'spin_unlock(&inode->i_lock)' (models/quota.py:886) before
+    'ext4_journal_stop(handle)'``."""
+    step = change.step
+    text = f"variant {variant} {VERBS[change.kind]} {change.thread} '{step.label}' ({step.source})"
+    if change.kind != "changed" and change.before is not None:
+        anchor = change.before.label
+        if len(anchor) > ANCHOR_SHOWN:
+            anchor = anchor[: ANCHOR_SHOWN - 3] + "..."
+        text += f" before '{anchor}'"
+    return text
 
 
 def _evidence(model: KernelModel, prop: str) -> frozenset[str]:

@@ -647,7 +647,7 @@ def summary(analysis: Analysis) -> list[tuple[str, int, list[str]]]:
     against = [
         f"{m.describe()}: takes {m.families[1]} before {m.families[0]}, which "
         f"{shown(str(LOCKORDER))} orders the other way "
-        f"({documented.why(*m.families).split(':', 1)[0]})"
+        f"({documented.why(*m.families)})"
         for m in harmless_swaps
         if _against(documented, m.families)
     ]

@@ -6,10 +6,13 @@ lane is drawn thick in the colour of the thread holding it, and the
 violation is highlighted in red: for a deadlock, the waits of the cycle.
 Each step's box in its thread's lane gives the kernel code and what it did
 (so arrows carry no labels); branches are drawn with the way they went;
-steps a variant changed are yellow, with what it removed in the title; a
-long chart folds runs of one thread's steps that touch no lock into one
-box; where a page-cache property is violated, the final block, bio, folio
-and pte state is drawn under the violation.
+the step each blocked thread waits at is a dashed box at the end, with
+an arrow to the lane of the lock it waits for; steps a variant changed
+are yellow, with what it removed in the title, and what it changed when
+the trace reaches none of its steps; a long chart folds runs of one
+thread's steps that touch no lock into one box; where a page-cache
+property is violated, the final block, bio, folio and pte state is drawn
+under the violation.
 """
 
 from __future__ import annotations
@@ -62,6 +65,10 @@ class VariantMarks:
     evidence: frozenset[str] = frozenset()
     """The slots the violated property reads: a step that changes one is
     drawn on its own row, never folded with others."""
+    unreached: tuple[str, ...] = ()
+    """What a variant none of whose changed steps the trace runs changed,
+    a line for each step (``variant V moves T1 'LABEL' (SOURCE) before
+    'LABEL'``): named in the title, as nothing is yellow for it."""
 
 
 @attrs.frozen
@@ -165,6 +172,7 @@ class _Chart:
         self.lanes = self.threads + locks
         self.lane_id = {lane: f"l{i}" for i, lane in enumerate(self.lanes)}
         self.in_cycle = {(e.waiter, e.resource) for e in counterexample.cycle}
+        self.held_after, self.last_change = self._lane_holders()
         self.waiting = self._waiting_steps()
         self.final_waits = self._final_waits()
         self.tail = list(dict.fromkeys([*(e.waiter for e in self.final_waits), *self.waiting]))
@@ -229,6 +237,11 @@ class _Chart:
             title += f"\nthe variant removed: {removed}"
         if len(self.marks.removed) > REMOVED_SHOWN:
             title += f"\nand {len(self.marks.removed) - REMOVED_SHOWN} more steps it removed"
+        for unreached in self.marks.unreached[:REMOVED_SHOWN]:
+            title += f"\n{unreached} (not reached in this trace)"
+        if len(self.marks.unreached) > REMOVED_SHOWN:
+            more = len(self.marks.unreached) - REMOVED_SHOWN
+            title += f"\nand {more} more steps changed that this trace does not reach"
         lines = [
             "digraph counterexample {",
             f"  label={_quote(title)};",
@@ -383,6 +396,9 @@ class _Chart:
         text = _wrap(step.label, 44)
         if step.event.text != step.label:
             text += "\n" + _wrap(step.event.text, 44)
+        held = self._held_at_the_end(step)
+        if held:
+            text += "\n" + _wrap(held, 44)
         fill = {"style": "dashed,rounded,filled", "fillcolor": MARKED}
         return _node(
             name,
@@ -458,21 +474,51 @@ class _Chart:
                     held.add(name)
         return [name for name in order if name in held and name not in refused]
 
-    def _lane_segments(self) -> Iterator[str]:
+    def _lane_holders(self) -> tuple[list[dict[str, list[str]]], dict[str, _Row]]:
+        """Who holds each lock's lane as the chart starts and after each
+        row (threads, or ``HANDED_OFF``), and the last row that changed
+        who holds it, by lane."""
         holders: dict[str, list[str]] = {lane: [] for lane in self.lanes if lane not in self.color}
+        after = [{lane: list(held) for lane, held in holders.items()}]
+        changed: dict[str, _Row] = {}
+        for row in self.rows:
+            step = row.step
+            held = holders.get(step.event.lock or "")
+            if held is not None and step.event.kind == "acquire":
+                held.append(step.thread)
+                changed[step.event.lock or ""] = row
+            elif held is not None and step.event.kind == "release" and step.thread in held:
+                held.remove(step.thread)
+                changed[step.event.lock or ""] = row
+            for each in row.steps:
+                for lane, value in each.changed.items():
+                    held_by = self._holders(value) if lane in holders else None
+                    if held_by is not None:
+                        holders[lane] = held_by
+                        changed[lane] = row
+            after.append({lane: list(held) for lane, held in holders.items()})
+        return after, changed
+
+    def _held_at_the_end(self, step: Step) -> str:
+        """For the step a thread waits at for a lock whose lane steps of
+        the chart take or let go, who holds it at the end when that is not
+        another thread, whose lane the wait's arrow points to: no thread
+        (and the step that let it go), or the waiter itself; else empty."""
+        lock = step.event.lock
+        row = self.last_change.get(lock or "")
+        if lock is None or row is None:
+            return ""
+        held = self.held_after[-1][lock]
+        if held == [step.thread]:
+            return f"held by {step.thread} itself"
+        if held and HANDED_OFF not in held:
+            return ""
+        how = "handed it off" if held else "let it go"
+        return f"held by none: {row.step.thread} {how} at step {row.title}"
+
+    def _lane_segments(self) -> Iterator[str]:
         for row in range(self.last):
-            if 1 <= row <= len(self.rows):
-                step = self.rows[row - 1].step
-                held = holders.get(step.event.lock or "")
-                if held is not None and step.event.kind == "acquire":
-                    held.append(step.thread)
-                elif held is not None and step.event.kind == "release" and step.thread in held:
-                    held.remove(step.thread)
-                for each in self.rows[row - 1].steps:
-                    for lane, value in each.changed.items():
-                        held_by = self._holders(value) if lane in holders else None
-                        if held_by is not None:
-                            holders[lane] = held_by
+            holders = self.held_after[min(row, len(self.rows))]
             for lane in self.lanes:
                 ends = (self.cell(lane, row), self.cell(lane, row + 1))
                 if lane in self.color:
@@ -534,6 +580,17 @@ class _Chart:
                 penwidth=2.5,
                 **self._waits(edge.waiter, edge.spinning),
             )
+        drawn = {edge.waiter for edge in self.final_waits}
+        for thread, step in self.waiting.items():
+            lock = step.event.lock
+            if thread in drawn or lock is None or lock not in self.lane_id or lock in self.color:
+                continue
+            row = self._tail_row(thread)
+            ends = (self.cell(thread, row), self.cell(lock, row))
+            if (thread, lock) in self.in_cycle:
+                yield _edge(*ends, penwidth=2.5, **self._waits(thread))
+            else:
+                yield _edge(*ends, style="dashed", **self._waits(thread))
         if self.cx.cycle and self.cx.property == "deadlock":
             text = f"deadlock, {waits_chain(self.cx.cycle)}"
             waiters = [edge.waiter for edge in self.cx.cycle if edge.waiter in self.lanes]
