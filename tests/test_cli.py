@@ -472,7 +472,7 @@ def test_an_unknown_name_offers_the_nearest_and_says_where_the_rest_are(vfsmc: R
     )
     _one_line_error(
         vfsmc("explain", "dir-nlink"),
-        "unknown property 'dir-nlink' (vfsmc list names all",
+        "no property or variant is called 'dir-nlink' (vfsmc list names the ",
     )
     line = vfsmc("explain", "dir-nlink").output
     assert "one a model file declares needs --models FILE)" in line
