@@ -61,6 +61,7 @@ from mc.kernel.pagecache import (
     pagecache,
     present,
     promise,
+    references,
     remove_folio,
     render_promise,
     store_data,
@@ -596,10 +597,13 @@ def reclaim(op: Op, file: File, index: int) -> None:
     clean, its buffers are released (``->release_folio``) and it is removed
     from the mapping under xa_lock after a last PG_dirty check (the folio
     locked: ``BUG_ON(!folio_test_locked(folio))``), then freed
-    (``->free_folio``).  Left out: ``__remove_mapping()``'s
-    ``folio_ref_freeze()``, which fails while another thread holds a
-    reference (a batch of the flusher or of ``fdatawait``, a reader): the
-    model removes such a folio, which the kernel keeps."""
+    (``->free_folio``), unless ``folio_ref_freeze()`` finds a reference
+    besides the reclaimer's (a thread's folio register, as a writer's
+    between ``write_begin`` and ``write_end``, or a pte).  Left out: the
+    references of a batch (``filemap_get_folios_tag()`` of the flusher or
+    of ``fdatawait``), which a folio register does not hold: the model
+    removes such a folio, which the kernel keeps."""
+    op.world.refs_counted = True
     op.holds_no_file()
     mapping = op.mapping(file)
     page = mapping.page(index)
@@ -644,6 +648,7 @@ def reclaim(op: Op, file: File, index: int) -> None:
         "if (folio_test_dirty(folio)) goto cannot_free; __filemap_remove_folio(folio, shadow)",
         _remove_if_clean,
         page,
+        True,
         result=op.thread.ret,
     )
     op.fail_if(
@@ -671,9 +676,16 @@ def free_folio(op: Op, page: Page) -> None:
     )
 
 
-def _remove_if_clean(scratch: Scratch, page: Page) -> int:
+def _remove_if_clean(scratch: Scratch, page: Page, freeze: bool = False) -> int:
+    """The folio leaves the page cache unless it is dirty or under
+    writeback (1); ``freeze``: as ``__remove_mapping()``, also unless
+    ``folio_ref_freeze()`` fails, a reference besides the remover's being
+    held (a thread's folio register, a pte).  ``invalidate_complete_folio2()``
+    freezes nothing."""
     folio = scratch[page.folio]
     if folio is None or folio[1] & (PG_DIRTY | PG_WRITEBACK):
+        return 1
+    if freeze and references(scratch, page, scratch[page.ident]) > 1:
         return 1
     remove_folio(scratch, page)
     return 0

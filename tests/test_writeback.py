@@ -511,6 +511,52 @@ def test_a_folio_removed_without_its_lock_is_a_lock_protocol_error(
     ) in found.output
 
 
+RELOCKING_WRITER = """\
+from mc.dsl import EXCL, File, LockKind, Op, flag_variant, inserts, scenario
+from mc.dsl.folio import find_folio
+from mc.models.writeback import fsync, invalidate, io_completion, reclaim, write
+
+GET_BLOCK = ("__block_write_begin_int(): create_empty_buffers(); "
+             "if (!buffer_mapped(bh)) err = get_block(inode, block, bh, 1)")
+flag_variant("relocks", "write_begin drops and retakes the folio lock, keeping its reference")
+
+
+def get_block(op: Op, file: File, index: int) -> None:
+    lock = op.world.shared_lock(f"myfs_map_mutex({file.path})", LockKind.MUTEX)
+    if op.variant("relocks"):
+        ref = find_folio(op, op.mapping(file).page(index), "folio = page_folio(page)")
+        op.unlock(ref.lock, "folio_unlock(folio)")
+    op.lock(lock, EXCL, "mutex_lock(&MYFS_I(inode)->map_mutex)")
+    op.unlock(lock, "mutex_unlock(&MYFS_I(inode)->map_mutex)")
+    if op.variant("relocks"):
+        op.lock(ref.lock, EXCL, "folio_lock(folio) /* no folio->mapping recheck */")
+
+
+inserts(write, "myfs-get-block", "get_block under map_mutex", before={GET_BLOCK: get_block})
+F = File("/f", pages=1, cached=(0,))
+for name, remover in (("reclaim", reclaim), ("invalidate", invalidate)):
+    scenario(f"myfs/write-{name}-fsync", "a write, a remover, fsync", tree=["/f"],
+             threads=[write(F, 0), remover(F, 0), fsync(F), io_completion(F)],
+             variants=["myfs-get-block"])
+"""
+
+
+def test_reclaim_keeps_a_folio_a_writer_holds_a_reference_to(
+    vfsmc: Callable[..., Result], tmp_path: Path
+) -> None:
+    """A write_begin that drops the folio lock and retakes it without a
+    folio->mapping recheck, keeping its reference: reclaim's
+    folio_ref_freeze() fails on that reference, so reclaim never removes
+    the folio (it did, a false alarm); invalidate_complete_folio2() freezes
+    nothing and removes it, which the check reports."""
+    (tmp_path / "relock.py").write_text(RELOCKING_WRITER)
+    kept = vfsmc("check", "relock.py:myfs/write-reclaim-fsync", "-V", "relocks", "--no-save")
+    assert kept.exit_code == 0, kept.output
+    removed = vfsmc("check", "relock.py:myfs/write-invalidate-fsync", "-V", "relocks", "--no-save")
+    assert removed.exit_code == 1, removed.output
+    assert "copies data into the folio of /f:0 after it left the page cache" in removed.output
+
+
 @pytest.mark.parametrize("use", ["store", "submit"])
 def test_a_use_of_a_folio_gone_from_the_cache_is_a_lock_protocol_error(
     shipped: Registry, use: str

@@ -600,6 +600,16 @@ def change_marks(scratch: Scratch, page: Page, on: int = 0, off: int = 0) -> Non
     scratch[page.marks] = (scratch[page.marks] | on) & ~off
 
 
+def references(scratch: Scratch, page: Page, ident: Any) -> int:
+    """How many references to folio ``ident`` of ``page`` the threads hold
+    in their folio registers and the ptes that map it (what
+    ``folio_ref_freeze()`` finds besides the page cache's own)."""
+    part = pagecache(scratch.world)
+    held = [slot for slot in part.refs.get((page.ino, page.index), ()) if scratch[slot] == ident]
+    mapped = [source for source in part.pte_refs if ident in source(scratch.values, page)]
+    return len(held) + len(mapped)
+
+
 def free_identity(scratch: Scratch, page: Page) -> int:
     """The smallest identity of a folio object at ``page`` nothing refers
     to: not cached, not locked, held in no thread's register, mapped by no

@@ -405,8 +405,8 @@ class World:
         references the page cache counts): kept as their thread returns."""
         self.refs_counted = False
         """Whether a step of the scenario counts the ``counted`` references
-        (a migration's ``folio_ref_freeze()``), not only avoids the folio
-        objects they name (``free_identity``)."""
+        (the ``folio_ref_freeze()`` of a migration or of reclaim), not only
+        avoids the folio objects they name (``free_identity``)."""
         self.bit_lock_slots: frozenset[int] = frozenset()
         """The slots of the bit locks, once the layout is final
         (``initial_state``): what ``Scratch`` checks an effect's writes to."""
