@@ -9,7 +9,9 @@ a rename meets in ``lock_two_directories()`` and a lookup reconnects
 (``d_splice_alias()``), mount traversal (``->d_manage`` in rcu-walk and
 ref-walk, ``->d_automount``) with ``complete_walk()``'s
 ``->d_weak_revalidate``, ``d_real_inode()`` (``->d_real``) and
-``d_path()`` of a pipe (``->d_dname``), and ``d_find_alias()``.
+``d_path()`` of a pipe (``->d_dname``), ``d_find_alias()``, and
+``d_lookup()`` (``__d_lookup()``: a candidate's d_lock taken with no
+reference, under RCU).
 
 ``lock_for_kill()``, on dput()'s path and the shrinker's, takes the inode's
 ``i_lock`` (``i_lock(/a/x)``, class ``i_lock``): by ``spin_trylock()`` under the
@@ -65,7 +67,17 @@ a kill by ``dput()`` marks it DCACHE_DENTRY_KILLED and leaves freeing it to
 the shrinker (``__dentry_kill()``'s ``can_free = false``), which finds it
 killed under its d_lock, takes it off the list (``d_shrink_del()``) and
 frees it; ``shrink-list-owned`` is broken by a ``dentry_free()`` of a
-dentry still on the list.  Left out: the LRU lists (the shrinker's dentry is
+dentry still on the list.  Once freed, a dentry's ``d_lock`` is freed
+memory: every acquisition of it (``op.lock``, ``op.trylock``,
+``op.section``, in any operation, a user's too) is checked by the lock's
+acquisition guard, which :func:`life_slot` declares
+(``World.guard_acquisitions``), and taking it then is a
+``dentry-use-after-free``.  Between ``call_rcu()`` and the end of the
+grace period the memory is still there: the model's grace period waits
+for every read-side section, also one that began after ``call_rcu()``
+(the kernel's does not), but a section that begins after ``call_rcu()``
+can as well begin after ``__d_free()``, and that interleaving is the
+one reported.  Left out: the LRU lists (the shrinker's dentry is
 on its list from the start; ``dentry_lru_isolate()``'s trylock is not a step),
 the parent's child list, the parent's count (``--parent->d_lockref.count``
 is taken to leave a reference: the kill drops the parent's d_lock and does
@@ -90,6 +102,7 @@ the inode's ``i_lock``; ``->d_release`` with no lock.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -137,11 +150,57 @@ AUTOMOUNTS = "automount-points"
 D_PATHS = "d-paths"
 ALIAS_WALKS = "d-find-alias-walks"
 ALIAS_LIST_INTACT = "alias-walk-intact"
+DENTRY_USE_AFTER_FREE = "dentry-use-after-free"
+D_LOOKUP_WITHOUT_RCU = "d-lookup-without-rcu"
 
 
 def life_slot(world: World, path: str) -> int:
-    """The dentry's life: hashed, dead, unhashed, freed."""
-    return world.shared_slot(f"d_life({path})", HASHED)
+    """The dentry's life: hashed, dead, unhashed, freed.  Freed, the
+    dentry's memory is gone, and every acquisition of its ``d_lock``, in a
+    shipped operation or a user's (``op.lock``, ``op.trylock``,
+    ``op.section``), is a use after free (``dentry-use-after-free``, the
+    lock's acquisition guard: :func:`taking_freed`)."""
+    slot = world.shared_slot(f"d_life({path})", HASHED)
+    alias = alias_slot(world, path)
+    world.guard_acquisitions(
+        dentry_object(world, path).d_lock.name,
+        DENTRY_USE_AFTER_FREE,
+        (slot, alias),
+        taking_freed(path, slot, alias),
+    )
+    return slot
+
+
+def taking_freed(path: str, life: int, alias: int) -> Callable[[Sequence[Any], int], str | None]:
+    """The check of an acquisition of ``path``'s d_lock: what is wrong
+    once the dentry is freed.  ``__dentry_kill()`` -> ``dentry_free()`` ->
+    ``call_rcu(&dentry->d_u.d_rcu, __d_free)`` (fs/dcache.c, read in
+    6.17-rc3, Kingxukai/linux 9b44fff6): ``__d_free()`` runs once the grace
+    period has ended, and ``kmem_cache_free(dentry_cache, dentry)`` gives
+    the memory back, d_lock with it.  Any access from then on is a use
+    after free, ``spin_lock(&dentry->d_lock)`` and ``spin_trylock()``
+    first, whether or not the thread is in an RCU read-side section now:
+    to keep the memory it would have had to be in one from before the free
+    was queued, and the grace period would not have ended.  The lock's
+    slot is not read: only the dentry's life, and its ``d_u`` union
+    (:func:`alias_slot`), which says whether the free went through
+    ``call_rcu()`` (not under ``dentry-free-without-rcu``)."""
+
+    def check(state: Sequence[Any], _tid: int) -> str | None:
+        if state[life] != FREED:
+            return None
+        how = (
+            "dentry_free() queued call_rcu(&dentry->d_u.d_rcu, __d_free), and __d_free() ran "
+            "after the grace period"
+            if state[alias] == RCU_HEAD
+            else "dentry_free() freed it at once, with no RCU grace period"
+        )
+        return (
+            f"{path} was freed: __dentry_kill() -> {how}; its d_lock is freed memory "
+            "(a use after free)"
+        )
+
+    return check
 
 
 def alias_slot(world: World, path: str) -> int:
@@ -922,6 +981,73 @@ def rcu_walk(op: Op, path: str) -> None:
     op.goto("out")
     op.label("miss")
     op.unlock(rcu, "leave_rcu(nd): rcu_read_unlock()", tag="rcu")
+    op.label("out")
+
+
+@operation(
+    models="d_lookup() -> __d_lookup() (fs/dcache.c)",
+    describe=lambda path: f"d_lookup({path})",
+    cites=(
+        Cite("fs/dcache.c", "d_lookup", DCACHE_READ),
+        Cite("fs/dcache.c", "__d_lookup", DCACHE_READ),
+        *DPUT_CITES,
+    ),
+)
+def d_lookup(op: Op, path: str) -> None:
+    """``d_lookup()`` of the name of ``path`` (read in 6.17-rc3,
+    Kingxukai/linux fs/dcache.c at 9b44fff6): ``__d_lookup()`` walks the
+    hash chain under ``rcu_read_lock()`` (``hlist_bl_for_each_entry_rcu()``),
+    takes each candidate's ``spin_lock(&dentry->d_lock)`` while it holds no
+    reference to it, and under the lock skips an unhashed one (``if
+    (d_unhashed(dentry)) goto next``) or takes a reference
+    (``dentry->d_lockref.count++``); ``rcu_read_unlock()``.  The read-side
+    section, entered before the dentry could be unhashed, is all that keeps
+    the candidate's memory until its d_lock is taken: a kill meanwhile
+    unhashes it and queues its free on ``call_rcu()``, whose grace period
+    waits for the lookup.  The caller puts the reference it got
+    (``dput()``).
+
+    The section is the path walk's ``rcu_read_lock`` (ref-walk's
+    ``lookup_fast()`` falls back on ``d_lookup()`` this way): no method is
+    called in it.  Under the variant ``d-lookup-without-rcu`` the chain is
+    walked with no read-side section, and a dentry the last ``dput()``
+    frees meanwhile has its d_lock taken after ``__d_free()``
+    (``dentry-use-after-free``); under ``dentry-free-without-rcu`` the free
+    does not wait for the lookup's section at all.  Left out:
+    ``d_lookup()``'s ``rename_lock`` retry (no rename in the scenarios that
+    run it), the name and parent compares (one dentry on the chain)."""
+    op.inode(path)  # an unknown path is a model error
+    killable(op.world, path)
+    life, count = life_slot(op.world, path), count_slot(op.world, path)
+    dentry = dentry_object(op.world, path)
+    rcu = op.world.rcu_read_lock
+    protected = not op.variant(D_LOOKUP_WITHOUT_RCU)
+    if protected:
+        op.lock(rcu, SHARED, "__d_lookup(): rcu_read_lock()", tag="rcu")
+    found = op.compute(
+        "found", "hlist_bl_for_each_entry_rcu(dentry, node, b, d_hash)", find_hashed, life
+    )
+    op.goto_if(
+        same(found, const(False)), "miss", "if (dentry->d_name.hash != hash) continue /* none */"
+    )
+    op.lock(dentry.d_lock, EXCL, "__d_lookup(): spin_lock(&dentry->d_lock)")
+    got = op.compute(
+        "got",
+        "if (d_unhashed(dentry)) goto next; dentry->d_lockref.count++",
+        dget_if_hashed,
+        life,
+        count,
+        render=yes_no,
+    )
+    op.unlock(dentry.d_lock, "spin_unlock(&dentry->d_lock)")
+    if protected:
+        op.unlock(rcu, "rcu_read_unlock(); return found", tag="rcu")
+    with op.when(same(got, const(True)), "if (dentry) /* the caller's dput(dentry) */"):
+        op.run(_dput, path)
+    op.goto("out")
+    op.label("miss")
+    if protected:
+        op.unlock(rcu, "rcu_read_unlock(); return NULL", tag="rcu")
     op.label("out")
 
 

@@ -31,9 +31,11 @@ from mc.models.dcache import (
     CI_LOOKUPS,
     D_DELETE_UNLOCKED,
     D_IPUT_UNDER_D_LOCK,
+    D_LOOKUP_WITHOUT_RCU,
     D_MANAGE_BLOCKS_IN_RCU,
     D_PATHS,
     DENTRY_FREE_WITHOUT_RCU,
+    DENTRY_USE_AFTER_FREE,
     DENTRY_USERS,
     FIND_ALIAS_WITHOUT_I_LOCK,
     FREED,
@@ -46,6 +48,7 @@ from mc.models.dcache import (
     WalkUse,
     ci_lookup,
     d_find_alias,
+    d_lookup,
     d_path,
     dput,
     dput_rcu,
@@ -418,12 +421,22 @@ step_invariant(
     needs=(KILLABLE, "a dput() or a shrinker"),
 )
 
+step_invariant(
+    DENTRY_USE_AFTER_FREE,
+    "no thread takes, or tries to take, the d_lock of a dentry dentry_free() freed "
+    "(call_rcu(__d_free) ran after the grace period): the memory is gone, whether or not the "
+    "thread is in an RCU read-side section now (it had to be in one from before the free was "
+    "queued); checked at every acquisition of a dentry's d_lock, a user operation's too",
+    needs=(KILLABLE, "a dput() or a shrinker"),
+)
+
 DCACHE_PROPERTIES = (
     *BASE_PROPERTIES,
     "namespace",
     DENTRY_FREED_UNDER_RCU,
     DENTRY_KILLED_REFERENCED,
     SHRINK_LIST_OWNED,
+    DENTRY_USE_AFTER_FREE,
 )
 
 scenario(
@@ -432,6 +445,21 @@ scenario(
     "rcu-walk that finds it and takes a reference of its own",
     tree=["/a/", "/a/x"],
     threads=[dput("/a/x"), rcu_walk("/a/x")],
+    properties=DCACHE_PROPERTIES,
+)
+
+flag_variant(
+    D_LOOKUP_WITHOUT_RCU,
+    "__d_lookup() walks the hash chain and takes the candidate's d_lock without "
+    "rcu_read_lock(): nothing holds back the grace period of a kill that frees it meanwhile",
+)
+
+scenario(
+    "dcache/dput-vs-d-lookup",
+    "the last dput() of a dentry racing d_lookup() of its name, which finds it on the hash "
+    "chain under rcu_read_lock() and takes its d_lock holding no reference (__d_lookup())",
+    tree=["/a/", "/a/x"],
+    threads=[dput("/a/x"), d_lookup("/a/x")],
     properties=DCACHE_PROPERTIES,
 )
 

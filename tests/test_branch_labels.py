@@ -202,6 +202,7 @@ LABEL_AS_MODELLED = {
     "if (shrink)",
     "if (err == -ECHILD) /* try_to_unlazy(nd), inode_permission() again */",
     "if (lockref_get_not_dead(&dentry->d_lockref))",
+    "if (dentry) /* the caller's dput(dentry) */",
     "if (!d_compare(...)) return dentry /* Foo */",
     "if (res == ERR_PTR(-ECHILD) && try_to_unlazy(nd))",
     "__fput(): if (unlikely(file->f_flags & FASYNC))",

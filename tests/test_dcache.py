@@ -269,3 +269,177 @@ def test_a_walk_without_i_lock_follows_the_rcu_head(vfsmc: Run) -> None:
         "alias-walk-intact: d_find_alias() reads alias->d_u.d_alias.next of /a/x after "
         "dentry_free() queued it on call_rcu()"
     ), found
+
+
+UAF_PROBE = """
+from mc.dsl import EXCL, SHARED, Op, Scratch, const, operation, same, scenario
+from mc.models.dcache import dput
+from mc.models.dentry import dentry_object
+
+
+def _nothing(scratch: Scratch) -> None:
+    pass
+
+
+@operation(models="myfs touching a dentry it holds no reference to")
+def touch(op: Op, path: str) -> None:
+    d_lock = dentry_object(op.world, path).d_lock
+    op.lock(d_lock, EXCL, "spin_lock(&dentry->d_lock)")
+    op.unlock(d_lock, "spin_unlock(&dentry->d_lock)")
+
+
+@operation(models="myfs trying a dentry's d_lock with no reference")
+def try_touch(op: Op, path: str) -> None:
+    d_lock = dentry_object(op.world, path).d_lock
+    op.trylock(d_lock, "busy", "if (!spin_trylock(&dentry->d_lock)) goto busy")
+    op.unlock(d_lock, "spin_unlock(&dentry->d_lock)")
+    op.label("busy")
+
+
+@operation(models="myfs: one short d_lock section with no reference")
+def section_touch(op: Op, path: str) -> None:
+    d_lock = dentry_object(op.world, path).d_lock
+    op.section(d_lock, "spin_lock(&dentry->d_lock); ...; spin_unlock(&dentry->d_lock)", _nothing)
+
+
+@operation(models="myfs: rcu_read_lock(), then d_lock of a dentry it kept no reference to")
+def rcu_touch(op: Op, path: str) -> None:
+    d_lock = dentry_object(op.world, path).d_lock
+    rcu = op.world.rcu_read_lock
+    op.lock(rcu, SHARED, "rcu_read_lock()")
+    op.lock(d_lock, EXCL, "spin_lock(&dentry->d_lock)")
+    op.unlock(d_lock, "spin_unlock(&dentry->d_lock)")
+    op.unlock(rcu, "rcu_read_unlock()")
+
+
+def _hashed(scratch: Scratch, life: int) -> bool:
+    return bool(scratch[life] == "hashed")
+
+
+@operation(models="myfs: finds the dentry hashed under rcu_read_lock(), then takes its d_lock")
+def rcu_lookup(op: Op, path: str) -> None:
+    d_lock = dentry_object(op.world, path).d_lock
+    rcu = op.world.rcu_read_lock
+    op.lock(rcu, SHARED, "rcu_read_lock()")
+    found = op.compute("found", "dentry = myfs_hash_lookup(name)", _hashed,
+                       op.world.slot(f"d_life({path})"))
+    op.goto_if(same(found, const(False)), "out", "if (!dentry) goto out")
+    op.lock(d_lock, EXCL, "spin_lock(&dentry->d_lock)")
+    op.unlock(d_lock, "spin_unlock(&dentry->d_lock)")
+    op.label("out")
+    op.unlock(rcu, "rcu_read_unlock()")
+
+
+scenario("my/uaf-probe", "d_lock of a dentry with no reference vs its last dput()",
+         tree=["/a/", "/a/x"], threads=[dput("/a/x"), touch("/a/x")])
+scenario("my/uaf-try", "a trylock of d_lock with no reference vs the last dput()",
+         tree=["/a/", "/a/x"], threads=[dput("/a/x"), try_touch("/a/x")])
+scenario("my/uaf-section", "a d_lock section with no reference vs the last dput()",
+         tree=["/a/", "/a/x"], threads=[dput("/a/x"), section_touch("/a/x")])
+scenario("my/rcu-touch", "d_lock under an RCU section, with no reference, vs the last dput()",
+         tree=["/a/", "/a/x"], threads=[dput("/a/x"), rcu_touch("/a/x")])
+scenario("my/rcu-lookup", "a lookup under RCU that takes d_lock vs the last dput()",
+         tree=["/a/", "/a/x"], threads=[dput("/a/x"), rcu_lookup("/a/x")])
+"""
+
+FREED_BY_DPUT = (
+    "/a/x was freed: __dentry_kill() -> dentry_free() queued "
+    "call_rcu(&dentry->d_u.d_rcu, __d_free), and __d_free() ran after the grace period; "
+    "its d_lock is freed memory (a use after free)"
+)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "taking"),
+    [
+        ("my/uaf-probe", "T2 takes d_lock(/a/x) at 'spin_lock(&dentry->d_lock)'"),
+        (
+            "my/uaf-try",
+            "T2 tries to take d_lock(/a/x) at 'if (!spin_trylock(&dentry->d_lock)) goto busy'",
+        ),
+        (
+            "my/uaf-section",
+            "T2 takes d_lock(/a/x) at "
+            "'spin_lock(&dentry->d_lock); ...; spin_unlock(&dentry->d_lock)'",
+        ),
+    ],
+)
+def test_a_user_operation_taking_the_d_lock_of_a_freed_dentry_is_a_use_after_free(
+    vfsmc: Run, tmp_path: Path, scenario: str, taking: str
+) -> None:
+    """A thread of the user's own that holds no reference takes (or tries,
+    or takes in one section) the d_lock of the dentry the last dput() has
+    freed once the grace period ended: dentry-use-after-free, naming the
+    thread, the lock, the step and how the dentry was freed; under the
+    default partial-order reduction, in a scenario that names no
+    properties."""
+    (tmp_path / "probe.py").write_text(UAF_PROBE)
+    found = _violation(vfsmc, f"probe.py:{scenario}")
+    assert found == f"dentry-use-after-free: {taking}: {FREED_BY_DPUT}", found
+
+
+def test_an_rcu_section_entered_after_the_free_was_queued_keeps_nothing(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A thread that enters rcu_read_lock() and then takes the d_lock of a
+    dentry it kept no reference to: a section that begins after call_rcu()
+    holds no grace period back, and may begin after __d_free() (the
+    interleaving reported)."""
+    (tmp_path / "probe.py").write_text(UAF_PROBE)
+    found = _violation(vfsmc, "probe.py:my/rcu-touch")
+    assert found == (
+        f"dentry-use-after-free: T2 takes d_lock(/a/x) at 'spin_lock(&dentry->d_lock)': "
+        f"{FREED_BY_DPUT}"
+    ), found
+
+
+def test_a_lookup_that_finds_the_dentry_hashed_under_rcu_takes_a_live_d_lock(
+    tmp_path: Path,
+) -> None:
+    """The correct shape of the probe: the dentry found hashed inside the
+    read-side section, whose grace period the free waits for, then its
+    d_lock: no alarm."""
+    (tmp_path / "probe.py").write_text(UAF_PROBE)
+    outcome = check(f"{tmp_path / 'probe.py'}:my/rcu-lookup")
+    assert outcome.result.stats.states > 20
+
+
+@pytest.mark.parametrize("variant", ["d-lookup-without-rcu", "dentry-free-without-rcu"])
+def test_d_lookup_taking_d_lock_after_the_free_is_a_use_after_free(
+    vfsmc: Run, variant: str
+) -> None:
+    """__d_lookup() takes a candidate's d_lock holding no reference: only
+    its rcu_read_lock(), entered while the dentry was hashed, and the
+    grace period call_rcu() waits for keep the memory.  Without either the
+    lookup takes the d_lock of the dentry the last dput() freed."""
+    found = _violation(vfsmc, "dcache/dput-vs-d-lookup", "-V", variant)
+    assert found.startswith(
+        "dentry-use-after-free: T2 takes d_lock(/a/x) at "
+        "'__d_lookup(): spin_lock(&dentry->d_lock)': /a/x was freed: __dentry_kill() -> "
+    ), found
+    how = (
+        "dentry_free() freed it at once, with no RCU grace period"
+        if variant == "dentry-free-without-rcu"
+        else "dentry_free() queued call_rcu(&dentry->d_u.d_rcu, __d_free), and __d_free() ran "
+        "after the grace period"
+    )
+    assert how in found, found
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        "dcache/dput-vs-d-lookup",
+        "dcache/dput-vs-rcu-walk",
+        "dcache/dput-vs-shrink",
+        "dcache/dput-vs-find-alias",
+        "dcache/dput-shrink-vs-find-alias",
+        "dcache/shrink-vs-find-alias",
+    ],
+)
+def test_the_correct_protocol_takes_no_freed_d_lock(scenario: str) -> None:
+    """lock_for_kill()'s slow path, d_find_alias() under i_lock, the
+    shrinker's dispose list, rcu-walks and __d_lookup() under RCU take
+    d_lock of dentries they may hold no reference to, never of a freed one."""
+    outcome = check(scenario, properties=["dentry-use-after-free", "deadlock"])
+    assert outcome.result.stats.states > 50

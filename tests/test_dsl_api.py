@@ -1226,3 +1226,57 @@ def test_an_insertion_into_several_operations_goes_into_each(tmp_path: Path) -> 
     bad.write_text("from mc.dsl import inserts\n\ninserts('load', 'b', 'x', after={'x': print})\n")
     with pytest.raises(ModelError, match="inserts takes an operation or a sequence of them"):
         with_files([bad])
+
+
+GUARDED = """
+from mc.dsl import EXCL, LockKind, Op, Scratch, operation, scenario, step_invariant
+
+step_invariant("myfs-lock-after-teardown", "no thread takes myfs's lock once it is torn down")
+
+
+def gone(world):
+    slot = world.shared_slot("myfs torn down", False)
+    lock = world.shared_lock("myfs_lock", LockKind.SPINLOCK)
+    world.guard_acquisitions(
+        lock.name, "myfs-lock-after-teardown", [slot],
+        lambda state, tid: "the lock's object is torn down" if state[slot] else None,
+    )
+    return slot, lock
+
+
+def tear_down(scratch: Scratch, slot: int) -> None:
+    scratch[slot] = True
+
+
+@operation(models="myfs's teardown")
+def teardown(op: Op) -> None:
+    slot, _lock = gone(op.world)
+    op.effect("myfs_free(obj)", tear_down, slot)
+
+
+@operation(models="myfs taking the object's lock")
+def take(op: Op) -> None:
+    _slot, lock = gone(op.world)
+    op.lock(lock, EXCL, "spin_lock(&obj->lock)")
+    op.unlock(lock, "spin_unlock(&obj->lock)")
+
+
+scenario("my/guarded", "a lock taken beside the teardown of its object", tree=["/a/"],
+         threads=[teardown(), take()],
+         properties=["lock-protocol", "deadlock", "myfs-lock-after-teardown"])
+"""
+
+
+def test_an_acquisition_guard_of_the_model_s_own_reports_the_taker(tmp_path: Path) -> None:
+    """``World.guard_acquisitions`` on a lock of the model's own: its
+    acquisition after the teardown is a violation of the guard's property,
+    naming the thread, the lock and the step, under partial-order
+    reduction; the acquisition before it is fine."""
+    (tmp_path / "guarded.py").write_text(GUARDED)
+    outcome = mc.testing.check(
+        f"{tmp_path / 'guarded.py'}:my/guarded", expect="myfs-lock-after-teardown"
+    )
+    assert outcome.message == (
+        "myfs-lock-after-teardown: T2 takes myfs_lock at 'spin_lock(&obj->lock)': "
+        "the lock's object is torn down"
+    ), outcome.message

@@ -16,7 +16,8 @@ from mc.dsl.audit import audit_footprints
 from mc.dsl.kernel_model import KernelModel, PropertyDef, Reach
 from mc.dsl.operation import Invocation, Op, operation
 from mc.dsl.scenario import BASE_PROPERTIES, Registry, scenario
-from mc.dsl.steps import EffectStep
+from mc.dsl.steps import EffectStep, LockStep
+from mc.dsl.wait_steps import SectionStep, TryLockStep
 from mc.engine.explore import Options, Search
 from mc.engine.model import PropertyKind
 from mc.kernel.expr import InodeExpr, State, positive
@@ -365,3 +366,25 @@ def test_a_call_reads_the_flags_its_locking_rules_read(shipped: Registry) -> Non
         shipped.scenario("writeback/write-invalidate-fsync"), (), ("lock-protocol",)
     )
     assert not call.guard_reads(without.regions(tid))
+
+
+def test_an_acquisition_reads_what_its_guard_reads(shipped: Registry) -> None:
+    """The acquisition guard of a dentry's d_lock (dentry-use-after-free)
+    reads the dentry's life, which the kill's __d_free() writes: every
+    acquisition of that d_lock, plain, by trylock or in a section, has the
+    slot in its footprint, so the reduction never runs it in one order
+    only against the free; a lock no guard watches reads nothing more."""
+    model = shipped.build(shipped.scenario("dcache/dput-vs-d-lookup"), ())
+    life = next(i for i, s in enumerate(model.world.slots) if s.name == "d_life(/a/x)")
+    taking = [
+        (tid, c.step)
+        for tid, thread in enumerate(model.threads)
+        for c in thread.steps
+        if isinstance(c.step, LockStep | SectionStep | TryLockStep)
+    ]
+    guarded = [(tid, step) for tid, step in taking if step.lock.family == "d_lock"]
+    assert {type(step) for _tid, step in guarded} == {LockStep, SectionStep}
+    for tid, step in taking:
+        reads = step.footprint(model.regions(tid)).reads
+        watched = step.lock.fixed is not None and step.lock.fixed.name == "d_lock(/a/x)"
+        assert bool(reads >> life & 1) == watched, step.label

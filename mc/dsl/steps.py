@@ -13,7 +13,7 @@ import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
-from typing import Any, TypeVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 import attrs
 
@@ -451,14 +451,18 @@ class OneLockStep(Step):
     thread's count of locks held with interrupts off."""
 
     lock: LockExpr
+    acquires: ClassVar[bool] = False
+    """The step takes the lock: its acquisition guards read what they
+    read (``World.guard_acquisitions``)."""
 
     def footprint(self, regions: Regions) -> Footprint:
-        return regions.lock(self.lock) | Footprint(0, regions.irqs_off)
+        guarded = acquisition_guard_reads(regions, self.lock) if self.acquires else 0
+        return regions.lock(self.lock) | Footprint(guarded, regions.irqs_off)
 
     def resolver(self, context: Context, regions: Regions) -> Resolver | None:
         if type(self).footprint is not OneLockStep.footprint:
             return None
-        return lock_resolver(self.lock, context, regions)
+        return lock_resolver(self.lock, context, regions, self.acquires)
 
 
 @attrs.frozen(kw_only=True)
@@ -470,8 +474,12 @@ class LockStep(OneLockStep):
 
     mode: Mode = attrs.field(default=Mode.EXCL, validator=_checked_mode)
     irq: bool | None = None
+    acquires: ClassVar[bool] = True
 
     def compile(self, context: Context) -> Fire:
+        return guarded_acquisition(context, self.lock, self._compile(context), "takes", self.label)
+
+    def _compile(self, context: Context) -> Fire:
         lock_of = self.lock.compile(context.world)
         tid, mode, next_pc, pc_slot = context.tid, self.mode, context.next_pc, context.thread.pc
         irqs_off, irq = context.irqs_off, self.irq
@@ -711,21 +719,28 @@ def moving_fire(
     return fire
 
 
-def lock_resolver(lock: LockExpr, context: Context, regions: Regions) -> Resolver | None:
+def lock_resolver(
+    lock: LockExpr, context: Context, regions: Regions, acquires: bool = False
+) -> Resolver | None:
     """The footprint of a step taking or releasing ``lock`` found through
-    the state: the lock it finds there, or where it finds none, the
+    the state: the lock it finds there (with what its acquisition guards
+    read, for a step that ``acquires`` it), or where it finds none, the
     protocol error that ends its thread (None for a fixed lock, whose
     footprint says it already)."""
     if lock.fixed is not None:
         return None
     lock_of = lock.compile(context.world)
     irqs_off = Footprint(0, regions.irqs_off)
+    guards = context.world.acquire_guards if acquires else {}
 
     def resolve(state: State) -> Footprint | None:
         found = lock_of(state)
         if found is None:
             return Footprint(0, regions.control)
-        return regions.one_lock(found) | irqs_off
+        guarded = 0
+        for guard in guards.get(found.name, {}).values():
+            guarded |= slot_mask(guard.reads)
+        return regions.one_lock(found) | irqs_off | Footprint(guarded, 0)
 
     return resolve
 
@@ -734,6 +749,60 @@ def disables_irqs(irq: bool | None, lock: Lock) -> bool:
     """Whether taking ``lock`` by a step that says ``irq`` disables
     interrupts: the step's word, else the lock's declaration."""
     return lock.irqs_off if irq is None else irq
+
+
+def acquisition_guard_reads(regions: Regions, lock: LockExpr) -> int:
+    """What the checks of an acquisition of ``lock`` read
+    (``World.guard_acquisitions``): those of the lock, or of every lock of
+    its family while the lock is found through the state."""
+    world = regions.world
+    if world is None or not world.acquire_guards:
+        return 0
+    if lock.fixed is not None:
+        names: Iterable[str] = (lock.fixed.name,)
+    else:
+        names = (known.name for known in world.locks if known.family == lock.family)
+    reads = 0
+    for name in names:
+        for guard in world.acquire_guards.get(name, {}).values():
+            reads |= slot_mask(guard.reads)
+    return reads
+
+
+def guarded_acquisition(
+    context: Context, lock_expr: LockExpr, fire: Fire, verb: str, label: str
+) -> Fire:
+    """``fire`` of a step that takes ``lock_expr`` (or tries to), checked
+    first by the lock's acquisition guards (``World.guard_acquisitions``):
+    where one answers, the step records its violation, ``T2 takes
+    d_lock(/a/x) at 'LABEL': ...``, whether or not the lock is free (the
+    lock's memory is read either way).  ``fire`` itself where no lock the
+    step may take is guarded."""
+    world = context.world
+    guards = world.acquire_guards
+    if not guards:
+        return fire
+    fixed = lock_expr.fixed
+    if fixed is not None and fixed.name not in guards:
+        return fire
+    if fixed is None and not any(
+        known.name in guards for known in world.locks if known.family == lock_expr.family
+    ):
+        return fire
+    lock_of = lock_expr.compile(world)
+    tid, name = context.tid, context.thread.name
+
+    def guarded(state: State) -> tuple[State, ...]:
+        lock = lock_of(state)
+        if lock is not None:
+            for guard in guards.get(lock.name, {}).values():
+                wrong = guard.check(state, tid)
+                if wrong is not None:
+                    message = f"{name} {verb} {lock.name} at '{label}': {wrong}"
+                    return (context.error(state, guard.prop, message),)
+        return fire(state)
+
+    return guarded
 
 
 @attrs.frozen(kw_only=True)

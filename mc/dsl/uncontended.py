@@ -23,7 +23,7 @@ releases of it commute with every other thread's steps (``private_locks``,
 ``on_private_lock``).  Not so for a thread an interrupt handler may land
 on or one that is a handler, for an acquisition that turns interrupts
 off where they are counted, or when a property checked on every state
-reads the lock.
+reads the lock, or for a lock whose acquisitions a model guards.
 """
 
 from __future__ import annotations
@@ -54,7 +54,10 @@ def read_only_families(
     contended = set()
     for known in world.locks:
         if known.family in families and (
-            watched is None or watched >> known.slot & 1 or world.initial[known.slot] is not None
+            watched is None
+            or watched >> known.slot & 1
+            or world.initial[known.slot] is not None
+            or known.name in world.acquire_guards
         ):
             contended.add(known.family)
     for steps in programs:
@@ -93,7 +96,10 @@ def private_locks(world: World, touched: Sequence[int], excluded: int) -> dict[i
     return {
         slot: next(iter(tids))
         for slot, tids in owners.items()
-        if len(tids) == 1 and not excluded >> slot & 1 and world.initial[slot] is None
+        if len(tids) == 1
+        and not excluded >> slot & 1
+        and world.initial[slot] is None
+        and world.slots[slot].name not in world.acquire_guards
     }
 
 

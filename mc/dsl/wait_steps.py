@@ -24,7 +24,9 @@ from mc.dsl.steps import (
     Wait,
     _checked_condition,
     _checked_mode,
+    acquisition_guard_reads,
     disables_irqs,
+    guarded_acquisition,
     lock_resolver,
     moving_fire,
     never_blocks,
@@ -143,9 +145,13 @@ class SectionStep(EffectStep):
     irq: bool | None = None
 
     def footprint(self, regions: Regions) -> Footprint:
-        return super().footprint(regions) | regions.lock(self.lock)
+        guarded = Footprint(acquisition_guard_reads(regions, self.lock), 0)
+        return super().footprint(regions) | regions.lock(self.lock) | guarded
 
     def compile(self, context: Context) -> Fire:
+        return guarded_acquisition(context, self.lock, self._compile(context), "takes", self.label)
+
+    def _compile(self, context: Context) -> Fire:
         run = super().compile(context)
         lock_of = self.lock.compile(context.world)
         tid, name = context.tid, context.thread.name
@@ -193,10 +199,16 @@ class TryLockStep(Step):
         return self.target
 
     def footprint(self, regions: Regions) -> Footprint:
-        return regions.lock(self.lock) | Footprint(0, regions.irqs_off)
+        guarded = acquisition_guard_reads(regions, self.lock)
+        return regions.lock(self.lock) | Footprint(guarded, regions.irqs_off)
 
     @never_blocks
     def compile(self, context: Context) -> Fire:
+        return guarded_acquisition(
+            context, self.lock, self._compile(context), "tries to take", self.label
+        )
+
+    def _compile(self, context: Context) -> Fire:
         lock_of = self.lock.compile(context.world)
         tid, mode, next_pc, fail_pc = context.tid, self.mode, context.next_pc, context.target
         irqs_off, irq = context.irqs_off, self.irq

@@ -287,6 +287,26 @@ class Scratch:
             self.values[ERROR_SLOT] = (prop, message)
 
 
+AcquireCheck = Callable[[Sequence[Any], int], str | None]
+
+
+@attrs.frozen
+class AcquireGuard:
+    """A check a model attaches to every acquisition of one lock
+    (``World.guard_acquisitions``): taking the lock, or trying to (a
+    trylock, a spinlock section), reads the lock's memory, which the model
+    may know is gone (a dentry freed after its grace period: taking its
+    ``d_lock`` is a use after free).  ``check(state, tid)`` answers None
+    where thread ``tid`` may touch the lock, else what is wrong, reported
+    as a violation of ``prop``; it reads the slots ``reads`` alone, which
+    the acquisition's footprint then includes, so partial-order reduction
+    orders the acquisition against their writers."""
+
+    prop: str
+    reads: tuple[int, ...]
+    check: AcquireCheck = attrs.field(eq=False)
+
+
 @attrs.frozen
 class Slot:
     """One named field of the state vector."""
@@ -432,6 +452,9 @@ class World:
         PG_writeback, not the caller's own locks), the expressions it reads
         at a call step (``reads(step, world)``): the step's footprint
         includes them, so the reduction orders it against their writers."""
+        self.acquire_guards: dict[str, dict[str, AcquireGuard]] = {}
+        """The checks of each lock's acquisitions, by the lock's name and the
+        property each reports (``guard_acquisitions``)."""
         self.waivers: dict[str, str] = {}
         """The locking rules the chosen variants knowingly break (``table.method
         need``), each with the variant that waives it and where it is
@@ -515,6 +538,20 @@ class World:
         self.shared_names.add(name)
         return lock
 
+    def guard_acquisitions(
+        self, lock: str, prop: str, reads: Iterable[int], check: AcquireCheck
+    ) -> None:
+        """Check every acquisition of the lock named ``lock`` (made yet or
+        not) with ``check``, which reads the slots ``reads`` (see
+        ``AcquireGuard``): ``op.lock``, ``op.trylock`` and ``op.section``
+        of it, in shipped operations and a user's alike, become a violation
+        of ``prop`` in the states where ``check`` gives a message, reported
+        as ``T2 takes LOCK at 'LABEL': MESSAGE``.  One guard per lock and
+        property: the first declared stands."""
+        self.acquire_guards.setdefault(lock, {}).setdefault(
+            prop, AcquireGuard(prop, tuple(reads), check)
+        )
+
     def forget_slots_from(self, count: int) -> list[str]:
         """Take away the slots made after the first ``count`` (and their
         locks); the names of those taken, in the order made."""
@@ -527,6 +564,11 @@ class World:
             name: lock for name, lock in self._lock_named.items() if lock.slot < count
         }
         self.shared_names -= gone
+        self.acquire_guards = {
+            name: kept
+            for name, guards in self.acquire_guards.items()
+            if (kept := {p: g for p, g in guards.items() if all(r < count for r in g.reads)})
+        }
         self._shared_slots = {
             slot: users for slot, users in self._shared_slots.items() if slot < count
         }
