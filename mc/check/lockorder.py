@@ -108,6 +108,14 @@ class Documented:
                     changed = True
         return below
 
+    def places(self, held: str, taken: str) -> bool:
+        """Whether the order says whether taking ``taken`` while holding
+        ``held`` is in order: one class, an innermost one, or classes a
+        chain (or chains in turn) order one way or the other.  Of classes
+        it does not place (a filesystem's own lock no ``lock_order``
+        places) it says nothing."""
+        return held == taken or self.allows(held, taken) or self.allows(taken, held)
+
     def allows(self, held: str, taken: str) -> bool:
         """Whether taking ``taken`` while holding ``held`` is in order."""
         if held == taken:
@@ -547,6 +555,7 @@ class Report:
     scenarios: tuple[str, ...]
     cycles: tuple[tuple[Edge, ...], ...]
     undocumented: tuple[Edge, ...]
+    """The edges the documented order places and does not allow."""
     documented: Documented
     usage: dict[Usage, Witness] = attrs.field(factory=dict)
     """How each class is taken with respect to interrupts (``observed_usage``)."""
@@ -563,6 +572,9 @@ class Report:
     every_scenario: bool = False
     """Whether every registered scenario was explored: then the classes
     of the documented order none of them has are reported (``unmatched``)."""
+    unplaced: tuple[Edge, ...] = ()
+    """The edges between classes the documented order does not place
+    (``Documented.places``): listed, not judged."""
 
     @property
     def unmatched(self) -> dict[str, str | None]:
@@ -652,7 +664,14 @@ def merge(
         for how, witness in one.usage.items():
             usage.setdefault(how, witness)
     undocumented = tuple(
-        sorted(e for e, w in edges.items() if not documented.allows(*e) or w.breaks is not None)
+        sorted(
+            e
+            for e, w in edges.items()
+            if (documented.places(*e) and not documented.allows(*e)) or w.breaks is not None
+        )
+    )
+    unplaced = tuple(
+        sorted(e for e, w in edges.items() if w.breaks is None and not documented.places(*e))
     )
     cycles = find_cycles(list(edges))
     return Report(
@@ -667,6 +686,7 @@ def merge(
         under,
         frozenset(classes),
         every_scenario,
+        unplaced,
     )
 
 
@@ -790,7 +810,13 @@ def render(report: Report) -> list[str]:
     )
     lines = [f"{observed}{under}:"]
     for (a, b), witness in sorted(report.edges.items()):
-        mark = "   NOT IN THE DOCUMENTED ORDER" if (a, b) in report.undocumented else ""
+        mark = (
+            "   NOT IN THE DOCUMENTED ORDER"
+            if (a, b) in report.undocumented
+            else "   (classes the documented order does not place)"
+            if (a, b) in report.unplaced
+            else ""
+        )
         lines.append(f"  {a} -> {b}  ({witness.scenario}, {witness.thread}){mark}")
     lines.append("")
     if report.cycles:
@@ -806,8 +832,19 @@ def render(report: Report) -> list[str]:
         lines.append(f"edges the documented order ({report.documented.where}) does not allow:")
         for edge in report.undocumented:
             lines += _shown(edge, report.edges[edge])
+    elif report.unplaced:
+        lines.append("no observed edge goes against the documented order")
     else:
         lines.append("every observed edge is in the documented order")
+    if report.unplaced:
+        lines.append(
+            "edges between classes the documented order does not place, not judged "
+            '(a model file places its own lock with lock_order("i_rwsem", "my_lock", ...)):'
+        )
+        lines += [
+            f"  {a} -> {b}: {report.edges[(a, b)].scenario}, {report.edges[(a, b)].thread}"
+            for a, b in report.unplaced
+        ]
     if report.unmatched:
         lines.append(
             f"classes the documented order ({report.documented.where}) names that no "
@@ -869,6 +906,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "edges": [edge(e) for e in sorted(report.edges)],
         "cycles": [[edge(e) for e in cycle] for cycle in report.cycles],
         "undocumented": [edge(e) for e in report.undocumented],
+        "unplaced": [edge(e) for e in report.unplaced],
         "unmatched_classes": [
             {"class": name, "closest": close} for name, close in report.unmatched.items()
         ],
