@@ -768,8 +768,8 @@ def test_a_trace_that_no_longer_replays_while_its_bug_remains_is_stale_not_a_fix
     stale = python_in(tmp_path, "-m", "mc", "replay", str(saved))  # reads the file afresh
     assert stale.returncode == 1, stale.stdout + stale.stderr
     assert stale.stdout.splitlines()[-1] == (
-        "but vfsmc check my/abba still finds deadlock: the trace is stale (its steps changed "
-        "since it was saved), not a fix; that check saves a new one"
-    )
+        f"but vfsmc check {model}:my/abba still finds deadlock: the trace is stale (its "
+        "steps changed since it was saved), not a fix; that check saves a new one"
+    ), "the command runs as printed"
     report = json.loads(vfsmc("replay", "stale.json", "--json").stdout)
     assert report["reproduced"] is False and report["still_violated_by_check"] is True

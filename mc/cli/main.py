@@ -788,7 +788,9 @@ def replay_command(file: Path, correct: bool, models: tuple[Path, ...], as_json:
     else:
         _print_replay(counterexample, variants, report)
         if stale is not None:
-            click.echo(printable(_stale_text(counterexample, stale)))
+            click.echo(
+                printable(_stale_text(_check_command(reg, counterexample), counterexample, stale))
+            )
     sys.exit(1 if report.reproduced or stale else 0)
 
 
@@ -822,10 +824,28 @@ def _still_violated(reg: Registry, counterexample: cx_format.Counterexample) -> 
     return violation is not None and violation.property == counterexample.property
 
 
-def _stale_text(counterexample: cx_format.Counterexample, stale: bool) -> str:
-    """What the check of a trace's scenario that no longer replays says."""
+def _check_command(reg: Registry, counterexample: cx_format.Counterexample) -> str:
+    """The ``vfsmc check`` of a trace's scenario under its variants, as a
+    user runs it: ``FILE.py:NAME`` for a scenario of a model file, with
+    ``--models`` for the other files its variants come from."""
+    scenario = reg.scenarios.get(counterexample.scenario)
+    target, loaded, files = counterexample.scenario, set(), []
+    if scenario is not None and scenario.declared and inventory.user_declared(scenario):
+        target = f"{scenario.declared.file}:{target}"
+        loaded.add(scenario.declared.file)
+    for name in counterexample.variants:
+        declared = reg.variants[name].declared if name in reg.variants else None
+        if declared and inventory.user_declared(reg.variants[name]) and declared.file not in loaded:
+            loaded.add(declared.file)
+            files.append(declared.file)
+    models = "".join(f" --models {file}" for file in files)
     variants = "".join(f" -V {name}" for name in counterexample.variants)
-    command = f"vfsmc check {counterexample.scenario}{variants}"
+    return f"vfsmc check {target}{models}{variants}"
+
+
+def _stale_text(command: str, counterexample: cx_format.Counterexample, stale: bool) -> str:
+    """What the check (``command``) of a trace's scenario that no longer
+    replays says."""
     if stale and counterexample.undigested:
         return (
             f"but {command} still finds {counterexample.property}: the trace, which records "
