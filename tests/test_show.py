@@ -711,6 +711,11 @@ def swapped_pair(program: Program, invocation: Invocation) -> Program:
     return program.swap("return VM_FAULT_SIGBUS", "return ret")
 
 
+@variant("return-inside", "the plain return moved into the recheck's body")
+def return_inside(program: Program, invocation: Invocation) -> Program:
+    return program.move_before("return ret", "return VM_FAULT_SIGBUS")
+
+
 @variant("prepare-last", "the step before the recheck moved to the end")
 def prepare_last(program: Program, invocation: Invocation) -> Program:
     return program.move_after("prepare()", "cleanup()")
@@ -743,6 +748,25 @@ def test_a_step_moved_without_the_goto_after_it_is_said(vfsmc: Run) -> None:
     before_the_test = vfsmc("show", "goto_left.py:g/early", "-V", "prepare-last")
     assert "T1 moved" in before_the_test.output, before_the_test.output
     assert "without the goto" not in before_the_test.output, "the goto ends the when's body"
+
+
+def test_a_step_moved_under_a_test_is_said(vfsmc: Run) -> None:
+    """A move into an ``op.when``'s body (a lock moved into an
+    ``if (folio_mapped(folio))``) makes the step run in one case of the
+    test only: show and check of a user's variant say so."""
+    Path("goto_left.py").write_text(GOTO_LEFT_BEHIND)
+    shown = vfsmc("show", "goto_left.py:g/early", "-V", "return-inside")
+    assert (
+        "now under  if (index >= max_idx) /* recheck */: it runs in one of its cases"
+        in shown.output
+    ), shown.output
+    checked = vfsmc("check", "goto_left.py:g/early", "-V", "return-inside", "--no-save")
+    assert (
+        "note: return-inside moves T1's step 'return ret' under 'if (index >= max_idx) /* "
+        "recheck */' it was not under: it now runs only where the test lets it" in checked.output
+    ), checked.output
+    moved_out = vfsmc("show", "goto_left.py:g/early", "-V", "return-first")
+    assert "now under" not in moved_out.output, moved_out.output
 
 
 def test_show_of_a_variant_that_fails_on_the_scenario_is_an_error(vfsmc: Run) -> None:

@@ -66,6 +66,10 @@ class Change:
     """For a step ``moved``: the labels of the tests that guarded it (it
     ran in one of their cases only, ``Program.guards``) and guard it no
     more: a block moved out of an ``op.when`` now runs in both cases."""
+    guarded: tuple[str, ...] = ()
+    """For a step ``moved``: the labels of the tests that guard it now and
+    did not (``Program.guards``): a step moved into an ``op.when`` runs in
+    one of its cases only."""
     left_goto: str | None = None
     """For a step ``moved``: the label of the ``op.goto`` that came right
     after it and stayed where it was (a move takes a step's following goto
@@ -230,7 +234,8 @@ top of, at most, before it gives the error of the variant alone."""
 
 def unguarding_notes(registry: Registry, scenario: Scenario, variants: Sequence[str]) -> list[str]:
     """A note for each step a variant of a user's model file moves out of
-    a test that guarded it (``Change.unguarded``) or away from the goto
+    a test that guarded it (``Change.unguarded``), under a test that did
+    not (``Change.guarded``), or away from the goto
     after it (``Change.left_goto``): a block moved out of an ``op.when``
     runs whichever way the test goes, and a step moved without its goto
     goes on where it used to jump, which a transform seldom means (the
@@ -238,11 +243,14 @@ def unguarding_notes(registry: Registry, scenario: Scenario, variants: Sequence[
     variant's or a replaced body's steps, which their author wrote in that
     order)."""
     moved: dict[tuple[str, str, str], list[str]] = {}
+    under: dict[tuple[str, str, str], list[str]] = {}
     left: list[str] = []
     for name, changes in _user_transform_changes(registry, scenario, variants):
         for change in changes:
             for test in change.unguarded:
                 moved.setdefault((name, change.thread, test), []).append(change.step.label)
+            for test in change.guarded:
+                under.setdefault((name, change.thread, change.step.label), []).append(test)
             if change.left_goto is not None:
                 left.append(
                     f"{name} moves {change.thread}'s step {change.step.label!r} without the "
@@ -257,6 +265,13 @@ def unguarding_notes(registry: Registry, scenario: Scenario, variants: Sequence[
             what = f"{len(labels)} of {thread}'s steps ({labels[0]!r} to {labels[-1]!r})"
             verb = "they now run"
         notes.append(f"{name} moves {what} out of {test!r}: {verb} whichever way that test goes")
+    for (name, thread, label), tests in under.items():
+        which = f"{tests[0]!r}" if len(tests) == 1 else f"{len(tests)} tests ({tests[0]!r}, ...)"
+        lets = "the test lets" if len(tests) == 1 else "they let"
+        notes.append(
+            f"{name} moves {thread}'s step {label!r} under {which} it was not under: it now "
+            f"runs only where {lets} it"
+        )
     return [*notes, *dict.fromkeys(left)]
 
 
@@ -488,19 +503,29 @@ def _unguarded(change: Change, old: Program, new: Program) -> Change:
     another order) lost nothing the program relies on."""
     if change.kind != "moved" or change.was is None:
         return change
-    now = new.guards(change.step)
+    now, before = new.guards(change.step), old.guards(change.was)
     kept = {step.label for step in now} | {_tested(step) for step in now}
+    had = {step.label for step in before} | {_tested(step) for step in before}
     exit_to = change.step.jump_label
     lost = sorted(
         {
             step.label
-            for step in old.guards(change.was)
+            for step in before
             if step.label not in kept
             and _tested(step) not in kept
             and (exit_to is None or step.jump_label != exit_to)
         }
     )
-    return attrs.evolve(change, unguarded=tuple(lost)) if lost else change
+    gained = sorted(
+        {
+            step.label
+            for step in now
+            if step.label not in had
+            and _tested(step) not in had
+            and (exit_to is None or step.jump_label != exit_to)
+        }
+    )
+    return attrs.evolve(change, unguarded=tuple(lost), guarded=tuple(gained))
 
 
 def _tested(step: Step) -> str:

@@ -134,6 +134,7 @@ def show_command(
                         **({} if c.before is None else {"before": c.before.label}),
                         **({} if c.next is None else {"right_before": c.next.label}),
                         **({"unguarded": list(c.unguarded)} if c.unguarded else {}),
+                        **({"guarded": list(c.guarded)} if c.guarded else {}),
                         **({} if c.left_goto is None else {"left_goto": c.left_goto}),
                     }
                     for c in changes
@@ -228,6 +229,8 @@ def show_command(
                     click.echo(
                         f"                 no longer under  {test}: it runs whichever way that goes"
                     )
+                for test in change.guarded:
+                    click.echo(f"                 now under  {test}: it runs in one of its cases")
                 if change.left_goto is not None:
                     click.echo(
                         f"                 without the {change.left_goto} after it, "
