@@ -504,28 +504,32 @@ def _unguarded(change: Change, old: Program, new: Program) -> Change:
     if change.kind != "moved" or change.was is None:
         return change
     now, before = new.guards(change.step), old.guards(change.was)
-    kept = {step.label for step in now} | {_tested(step) for step in now}
-    had = {step.label for step in before} | {_tested(step) for step in before}
     exit_to = change.step.jump_label
-    lost = sorted(
-        {
-            step.label
-            for step in before
-            if step.label not in kept
-            and _tested(step) not in kept
-            and (exit_to is None or step.jump_label != exit_to)
-        }
+    return attrs.evolve(
+        change,
+        unguarded=_guards_apart(before, now, exit_to),
+        guarded=_guards_apart(now, before, exit_to),
     )
-    gained = sorted(
-        {
-            step.label
-            for step in now
-            if step.label not in had
-            and _tested(step) not in had
-            and (exit_to is None or step.jump_label != exit_to)
-        }
+
+
+def _guards_apart(
+    guards: Sequence[Step], others: Sequence[Step], exit_to: str | None
+) -> tuple[str, ...]:
+    """The labels of ``guards`` none of ``others`` is (by label or by the
+    condition it tests), but those that leave to ``exit_to``, where the
+    step itself leaves."""
+    known = {step.label for step in others} | {_tested(step) for step in others}
+    return tuple(
+        sorted(
+            {
+                step.label
+                for step in guards
+                if step.label not in known
+                and _tested(step) not in known
+                and (exit_to is None or step.jump_label != exit_to)
+            }
+        )
     )
-    return attrs.evolve(change, unguarded=tuple(lost), guarded=tuple(gained))
 
 
 def _tested(step: Step) -> str:
