@@ -1545,6 +1545,18 @@ def _breaker_owns_lease(_scratch: Scratch) -> int:
     return 0
 
 
+TIMED_BREAK = (
+    "the lease being broken (in the kernel lease_break_time, 45 s by default, times out a "
+    "lease that is no delegation: for one, this is a stall of that long at each break, not a "
+    "hang; the model counts that time only for a holder that never answers)"
+)
+"""What a breaker that is no FL_DELEG one waits for while ``break_time``
+runs: a wait that ends with the holder alone is a stall in the kernel,
+not a hang, for a plain lease (``__break_lease()`` sets ``fl_break_time``
+from ``lease_break_time``; ``nfsd_break_deleg_cb()`` sets it to 0, and an
+FL_DELEG breaker waits for delegations alone)."""
+
+
 def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool, deleg: bool = False) -> None:
     """``break_lease(inode, mode)``: the lockless ``list_empty_careful(&ctx->flc_lease)``
     check, then ``__break_lease()``: under flc_lock, for each conflicting
@@ -1634,7 +1646,7 @@ def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool, deleg: boo
             ),
             "error = wait_event_interruptible_timeout(new_fl->c.flc_wait, "
             "list_empty(&new_fl->c.flc_blocked_member), break_time)",
-            "the lease being broken",
+            "the lease being broken" if deleg else TIMED_BREAK,
             holders=_holders(ctx, _blockers(ctx, "lease", file)),
         )
     else:

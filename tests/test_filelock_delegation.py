@@ -197,8 +197,61 @@ def test_chmod_waits_for_a_delegation_with_the_freeze_held_off() -> None:
     result = check(stalled.build(stalled.scenario("test/chmod-frozen"), ()))
     assert result.violation is not None and result.violation.property == "deadlock"
     assert "the lease being broken" in result.violation.message
+    assert "lease_break_time" not in result.violation.message, "an FL_DELEG breaker's wait"
     revoked = _chmod_frozen(laundromat=True)
     assert check(revoked.build(revoked.scenario("test/chmod-frozen"), ())).verdict is Verdict.OK
+
+
+LEASE_MUTEX = """\
+from mc.dsl import EXCL, LockKind, Op, inserts, scenario
+from mc.models.filelock import READ, open_for_write, take_lease
+
+
+def lease_mutex(op: Op, path: str):
+    return op.world.shared_lock(f"myfs_lease_mutex({path})", LockKind.MUTEX)
+
+
+def open_lock(op: Op, path: str) -> None:
+    op.lock(lease_mutex(op, path), EXCL, "myfs_open(): mutex_lock(&mi->lease_mutex)")
+
+
+def open_unlock(op: Op, path: str) -> None:
+    op.unlock(lease_mutex(op, path), "myfs_open(): mutex_unlock(&mi->lease_mutex)")
+
+
+def setlease_side(op: Op, path: str, kind) -> None:
+    op.lock(lease_mutex(op, path), EXCL, "myfs_setlease(): mutex_lock(&mi->lease_mutex)")
+    op.unlock(lease_mutex(op, path), "myfs_setlease(): mutex_unlock(&mi->lease_mutex)")
+
+
+inserts(open_for_write, "held-across-break", "->open holds lease_mutex across break_lease()",
+        before={"get_write_access(inode)": open_lock},
+        after={"/* the open goes on past break_lease() */": open_unlock})
+inserts(take_lease, "setlease-mutex", "->setlease(F_UNLCK) takes lease_mutex",
+        after={"if (error) goto done": setlease_side})
+scenario("my/lease-vs-open", "a read lease given up through ->setlease, an open for writing",
+         tree=["/f"], threads=[take_lease("/f", READ), open_for_write("/f")],
+         variants=["setlease-mutex"])
+"""
+
+
+def test_a_wait_for_a_plain_lease_break_says_lease_break_time_ends_it(
+    vfsmc: Callable[..., Result],
+) -> None:
+    """An open holding a lock across break_lease() that the lease holder
+    takes before it gives the lease up: in the kernel lease_break_time
+    times the break out (__break_lease() sets fl_break_time; only
+    nfsd_break_deleg_cb() sets it to 0), a 45 s stall at each open, not a
+    hang; the model has no jiffies, and its deadlock says so."""
+    Path("lease_mutex.py").write_text(LEASE_MUTEX)
+    result = vfsmc("check", "lease_mutex.py:my/lease-vs-open", "-V", "held-across-break")
+    assert result.exit_code == 1, result.output
+    assert (
+        "T2 waits for the lease being broken (in the kernel lease_break_time, 45 s by default, "
+        "times out a lease that is no delegation: for one, this is a stall of that long at each "
+        "break, not a hang; the model counts that time only for a holder that never answers) "
+        "held by T1"
+    ) in result.output
 
 
 def test_a_timed_out_lease_breaker_unlinks_itself_under_blocked_lock_lock(
