@@ -17,7 +17,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import click
 import pytest
 from click.testing import Result
 from conftest import as_from_a_terminal
@@ -58,6 +60,25 @@ def test_an_unwritable_out_directory_is_a_warning_after_the_verdict(
     assert report.exit_code == 1
     printed = report.output[report.output.index("{") :]
     assert json.loads(printed)["counterexample"] is None
+
+
+def test_output_closed_while_the_files_are_said_stops_the_saying_not_the_saving(
+    vfsmc: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``vfsmc check ... | head``: standard output closes as check says
+    the first file it saved; the charts are saved all the same, and the
+    run ends 141 (only the counterexample was saved)."""
+    echo = click.echo
+
+    def closing(message: object = None, *args: Any, **kwargs: Any) -> None:
+        if isinstance(message, str) and message.startswith("counterexample: "):
+            raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+        echo(message, *args, **kwargs)
+
+    monkeypatch.setattr(click, "echo", closing)
+    result = vfsmc("check", SCENARIO, "-V", VARIANT, "--out", "out")
+    assert result.exit_code == 141, result.output
+    assert sorted(path.suffix for path in Path("out").iterdir()) == [".dot", ".json", ".svg"]
 
 
 def test_no_chart_is_saved_without_its_counterexample(vfsmc: Run) -> None:

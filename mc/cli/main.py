@@ -417,7 +417,7 @@ def check(
                 _save(reg, outcome, target, stem)
             raise
         if save:
-            _save(reg, outcome, target, stem, lambda k, p: click.echo(f"{k}: {p}"))
+            _save_saying(reg, outcome, target, stem)
     stale = _stale_counterexample(outcome, target / f"{stem}.json") if save else None
     if stale is not None:
         say(
@@ -500,6 +500,24 @@ def _omitted(reg: Registry, scenario: Scenario) -> list[str]:
     if not inventory.user_declared(scenario):
         return []
     return checkable.omitted_properties(reg, scenario)
+
+
+def _save_saying(reg: Registry, outcome: Outcome, out: Path, stem: str) -> None:
+    """``_save`` that says each file as it is written; standard output
+    closed meanwhile (``| head``) stops the saying, not the saving: the
+    error is raised once every file is written."""
+    lost: list[OSError] = []
+
+    def say(kind: str, path: Path) -> None:
+        if not lost:
+            try:
+                click.echo(f"{kind}: {path}")
+            except OSError as error:
+                lost.append(error)
+
+    _save(reg, outcome, out, stem, say)
+    if lost:
+        raise lost[0]
 
 
 def _save(
