@@ -35,7 +35,7 @@ def test_list_json_names_scenarios_variants_properties(vfsmc: Run) -> None:
 
 def test_list_keeps_what_holds_every_word(vfsmc: Run) -> None:
     """Words filter the listing: a scenario's name, description or the
-    operations its threads run hold each, where a word begins (``lease`` is
+    operations its threads run (also by name) hold each, where a word begins (``lease`` is
     not the quota scenarios' "release"); nothing holding them is exit 2."""
     listing = json.loads(vfsmc("list", "flusher", "fsync", "--json").output)
     assert "writeback/two-writers-flusher" in listing["scenarios"]
@@ -48,6 +48,8 @@ def test_list_keeps_what_holds_every_word(vfsmc: Run) -> None:
     leases = json.loads(vfsmc("list", "lease", "--json").output)["scenarios"]
     assert "filelock/lease-vs-open" in leases
     assert not [name for name in leases if name.startswith("quota/")], leases
+    by_op_name = json.loads(vfsmc("list", "write_fd", "--json").output)["scenarios"]
+    assert "file/fallocate-modes" in by_op_name, "the names vfsmc ops gives operations"
     none = vfsmc("list", "nosuchword")
     assert none.exit_code == 2 and "nothing listed holds nosuchword" in none.output
 

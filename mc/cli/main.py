@@ -88,8 +88,9 @@ def main() -> None:
 def list_command(words: tuple[str, ...], models: tuple[Path, ...], as_json: bool) -> None:
     """List scenarios, protocol variants and properties; with WORDS, those
     whose name or description holds every word (a scenario's also the
-    operations its threads run and the kernel code they follow: `vfsmc
-    list write flusher`)."""
+    operations its threads run, by the names `vfsmc ops` gives them, and
+    the kernel code they follow: `vfsmc list write flusher`, `vfsmc list
+    write_fd`)."""
     reg = with_files(models)
     with usermodels.reported():
         applies = inventory.applicable_variant_names(reg)
@@ -100,7 +101,10 @@ def list_command(words: tuple[str, ...], models: tuple[Path, ...], as_json: bool
             words,
             name,
             scenario.description,
-            *(f"{thread} {thread.operation.models}" for thread in scenario.threads),
+            *(
+                f"{thread} {thread.operation.name} {thread.operation.models}"
+                for thread in scenario.threads
+            ),
         )
     }
     variants = {n: v for n, v in reg.variants.items() if _fits(words, n, v.description)}
