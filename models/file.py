@@ -56,8 +56,8 @@ copy_file_range and FICLONE make under ``file_start_write()``
 (``ext4_fallocate()``, ``cifs_file_copychunk_range()`` and
 ``__generic_remap_file_range_prep()`` of 6.6 call it), so
 ``no-write-while-frozen`` sees them write a frozen filesystem; the
-``->write_iter`` entry of read(2)/write(2) is labelled before the shipped
-write body, whose first step is ``vfs_write()``'s ``file_start_write()``.
+``->write_iter`` entry of write(2) comes after the shipped write body's
+first step, ``vfs_write()``'s ``file_start_write()`` (``op.entering``).
 """
 
 from __future__ import annotations
@@ -396,12 +396,12 @@ def _io_at(
     )
 
     def through_iter(index: int) -> None:
-        op.enter(
+        with op.entering(
             method,
             label=f"{vfs}: ret = {call} /* file->f_op->{method.split('.')[1]} */",
             roles=roles,
-        )
-        op.run(write if writing else read, cache, index)
+        ):
+            op.run(write if writing else read, cache, index)
         if advance:
             op.effect("if (ret >= 0 && ppos) f.file->f_pos = pos", _advance, filp, index)
 

@@ -122,7 +122,8 @@ find a folio cite it."""
             "vfs_write",
             "6.6",
             leaves_out=("file_operations.write_iter", "file_operations.write"),
-            because="->write_iter is no step of its own (its body follows); no ->write is set",
+            because="->write_iter is no step of its own (its body follows; a write through a "
+            "file enters it after file_start_write()); no ->write is set",
         ),
         Cite(
             "mm/filemap.c",
@@ -237,8 +238,9 @@ def perform_write(
 
 def begin_write(op: Op, inode: InodeExpr, *, start_write: bool = True) -> None:
     """``vfs_write()``'s ``file_start_write()`` (the SB_FREEZE_WRITE level
-    shared; not when ``start_write`` is false), then
-    ``generic_file_write_iter()``'s ``inode_lock()``."""
+    shared; not when ``start_write`` is false), the ``->write_iter`` call
+    where a caller entered it (``op.entering``: write(2) through a file),
+    then ``generic_file_write_iter()``'s ``inode_lock()``."""
     if start_write:
         op.lock(
             sb_writers(op.world, SB_FREEZE_WRITE),
@@ -246,6 +248,7 @@ def begin_write(op: Op, inode: InodeExpr, *, start_write: bool = True) -> None:
             "vfs_write(): file_start_write(file): sb_start_write(file_inode(file)->i_sb)",
             tag="sb-start-write",
         )
+    op.entered_here("file_operations.write_iter")
     op.lock(inode.i_rwsem, EXCL, "generic_file_write_iter(): inode_lock(inode)")
 
 

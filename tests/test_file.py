@@ -208,3 +208,19 @@ def test_seek_cur_reads_and_sets_f_pos_in_two_steps_under_f_lock(shipped: Regist
     violation = broken.result.violation
     assert violation is not None and violation.property == NO_LOST_F_POS
     assert "before another SEEK_CUR moved it" in violation.message
+
+
+def test_write_enters_write_iter_inside_file_start_write(shipped: Registry) -> None:
+    """vfs_write() takes file_start_write() before it calls ->write_iter, so
+    the steps a change adds at the entry run under sb_writers."""
+    steps = _steps(shipped, "file/fallocate-modes", 2)
+    entries = [
+        at
+        for at, s in enumerate(steps)
+        if isinstance(s, CallStep) and s.method == "file_operations.write_iter"
+    ]
+    assert entries
+    for at in entries:
+        before, after = steps[at - 1], steps[at + 1]
+        assert isinstance(before, LockStep) and "sb-start-write" in before.tags
+        assert isinstance(after, LockStep) and "inode_lock(inode)" in after.label

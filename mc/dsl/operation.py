@@ -197,6 +197,7 @@ class Op:
         self._registers: dict[str, int] = {}
         self._scope = ""
         self._runs = itertools.count(1)
+        self._movable_entries: dict[str, Step] = {}
 
     @property
     def ret(self) -> Expr:
@@ -800,6 +801,32 @@ class Op:
         assert isinstance(called, CallStep)
         fields = {field.name: getattr(called, field.name) for field in attrs.fields(CallStep)}
         return self.emit(EntryCallStep(**fields))
+
+    @contextlib.contextmanager
+    def entering(
+        self, method: str, *args: Any, label: str, roles: dict[str, Any]
+    ) -> Iterator[None]:
+        """``enter(method, ...)`` for a body run inside the ``with`` that
+        makes steps of its own before the kernel calls ``method``: where
+        that body says ``op.entered_here(method)``, the entry moves (as
+        ``vfs_write()``'s ``file_start_write()`` comes before
+        ``->write_iter``); a body that does not say it keeps the entry
+        first."""
+        self._movable_entries[method] = self.enter(method, *args, label=label, roles=roles)
+        try:
+            yield
+        finally:
+            self._movable_entries.pop(method, None)
+
+    def entered_here(self, method: str) -> None:
+        """The place in this body where the kernel calls ``method``: the
+        entry a caller made with ``entering`` moves here; nothing when the
+        body runs without one."""
+        step = self._movable_entries.pop(method, None)
+        if step is None:
+            return
+        del self.items[next(at for at, item in enumerate(self.items) if item is step)]
+        self.emit(step)
 
     def hand_off(self, lock: LockLike, label: str) -> Step:
         """Return, or go on, with ``lock`` still held but by no thread (a
