@@ -726,3 +726,30 @@ def test_the_command_a_note_on_the_order_gives_runs_as_printed(
     ordered = vfsmc(*command.group(1).split())
     assert ordered.exit_code == 1, ordered.output
     assert "holding i_rwsem(/a), takes sb_writers" in ordered.output
+
+
+@operation(models="an ioctl whose error path returns with i_rwsem held")
+def leaking_ioctl(op: Op, path: str) -> None:
+    op.lock(op.inode(path).i_rwsem, EXCL, "inode_lock(inode) /* never unlocked */")
+
+
+def test_another_bug_of_the_change_hides_none_of_its_edges(shipped: Registry) -> None:
+    """A thread that returns holding i_rwsem (a lock-protocol error one
+    step in) beside the mmap_lock -> i_rwsem inversion: the error ends the
+    runs it is on, not the exploration, so the inversion is still found,
+    and the report says how many runs the error ended."""
+    planted = Scenario(
+        "planted/leak-and-inversion",
+        "a leaking ioctl on /g beside a path taking i_rwsem inside mmap_lock",
+        ("/f", "/g"),
+        (leaking_ioctl("/g"), inverted(COLD)),
+        BASE_PROPERTIES,
+    )
+    reg = _registry(shipped, planted)
+    report = lockorder.merge(lockorder.explore(reg, [planted.name]), lockorder.load_documented())
+    assert ("mmap_lock", "i_rwsem") in report.undocumented
+    assert set(report.ended) == {planted.name}
+    assert set(report.ended[planted.name]) == {"lock-protocol"}
+    rendered = "\n".join(lockorder.render(report))
+    assert "runs a step's error ended" in rendered and f"{planted.name}: " in rendered
+    assert lockorder.to_json(report)["ended_by_errors"] == report.ended

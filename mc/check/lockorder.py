@@ -49,7 +49,7 @@ from mc.check import checkable
 from mc.check.checker import IneffectiveVariant, under_changing
 from mc.dsl.addresses import ADDRESSES, AddressOrder
 from mc.dsl.interrupts import SPINNING, interrupts_of
-from mc.dsl.kernel_model import KernelModel
+from mc.dsl.kernel_model import KernelModel, unchecked_errors
 from mc.dsl.program import CompiledStep
 from mc.dsl.scenario import LockOrder, Registry
 from mc.dsl.steps import LockStep, disables_irqs
@@ -575,6 +575,9 @@ class Report:
     unplaced: tuple[Edge, ...] = ()
     """The edges between classes the documented order does not place
     (``Documented.places``): listed, not judged."""
+    ended: dict[str, dict[str, int]] = attrs.field(factory=dict)
+    """The scenarios where a step's error ended some runs
+    (``Explored.ended``): their edges are those of the runs up to it."""
 
     @property
     def unmatched(self) -> dict[str, str | None]:
@@ -627,6 +630,9 @@ class Explored:
     """The variants it was explored under."""
     classes: frozenset[str] = frozenset()
     """The lock classes of its world, taken or not."""
+    ended: dict[str, int] = attrs.field(factory=dict)
+    """How many states a step's error ended the run in, by the property
+    it violates (``unchecked_errors``): no edge past them is seen."""
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.name, self.edges))
@@ -649,6 +655,7 @@ def merge(
     usage: dict[Usage, Witness] = {}
     names = []
     incomplete = {}
+    ended = {}
     under = {}
     classes: set[str] = set()
     for one in explored:
@@ -657,6 +664,8 @@ def merge(
         under[one.name] = one.variants
         if one.incomplete is not None:
             incomplete[one.name] = one.incomplete
+        if one.ended:
+            ended[one.name] = one.ended
         for edge, witness in one.edges.items():
             kept = edges.get(edge)
             if kept is None or (kept.breaks is None and witness.breaks is not None):
@@ -687,6 +696,7 @@ def merge(
         frozenset(classes),
         every_scenario,
         unplaced,
+        ended,
     )
 
 
@@ -731,7 +741,7 @@ def explore(
     names: Sequence[str],
     options: Options | None = None,
     variants: Sequence[str] = (),
-    properties: Sequence[str] | None = None,
+    properties: Sequence[str] = (),
 ) -> list[Explored]:
     """Explore each scenario on the correct protocol, or under those of
     ``variants`` that change it (``under_changing``: the others leave it as
@@ -740,7 +750,9 @@ def explore(
     acquisition runs together with the step before it).  A
     variant that changes none of the scenarios is an ``IneffectiveVariant``,
     raised before any is explored.  ``properties``: those checked on the
-    way (default: each scenario's), whose first violation ends its search."""
+    way, whose first violation ends its search (default: none, so a bug
+    the change makes elsewhere hides none of its edges; a step that
+    records an error still ends the run it is on, ``Explored.ended``)."""
     full = attrs.evolve(options or Options(), reduce=False)
     built = [
         (
@@ -767,7 +779,8 @@ def _explored(
     result = search.run()
     edges, usage = observed_edges(name, model, search), observed_usage(name, model, search)
     classes = frozenset(lock.family for lock in model.world.locks)
-    return Explored(name, edges, usage, result.incomplete_reason, changing, classes)
+    ended = unchecked_errors(search.halted_states, ())
+    return Explored(name, edges, usage, result.incomplete_reason, changing, classes, ended)
 
 
 AGAINST_ORDER_STATES = 2_000
@@ -874,6 +887,16 @@ def render(report: Report) -> list[str]:
     if report.incomplete:
         lines += ["", "explored in part (their edges are those of the states explored):"]
         lines += [f"  {name}: {why}" for name, why in sorted(report.incomplete.items())]
+    if report.ended:
+        lines += [
+            "",
+            "runs a step's error ended (no edge past the error is seen; check the "
+            "scenario for what it is):",
+        ]
+        lines += [
+            f"  {name}: " + ", ".join(f"{count} {prop}" for prop, count in sorted(by.items()))
+            for name, by in sorted(report.ended.items())
+        ]
     total = len(report.scenarios)
     for variant, names in report.changed_by.items():
         if len(names) < total:
@@ -902,6 +925,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "scenarios": list(report.scenarios),
         "variants": list(report.variants),
         "incomplete": dict(sorted(report.incomplete.items())),
+        "ended_by_errors": dict(sorted(report.ended.items())),
         "changed_by": {variant: list(names) for variant, names in report.changed_by.items()},
         "edges": [edge(e) for e in sorted(report.edges)],
         "cycles": [[edge(e) for e in cycle] for cycle in report.cycles],

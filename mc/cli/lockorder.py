@@ -47,7 +47,9 @@ def lockorder_command(
     against directories before non-directories or ancestors before
     descendants, in the tree of the state), and lock classes some scenario
     takes in interrupt context and some scenario takes with interrupts on
-    (lockdep's inconsistent irq usage).  Exit 1 when there is any, 3 when
+    (lockdep's inconsistent irq usage).  No property ends an exploration:
+    a step's error ends only the run it is on, and the runs so ended are
+    listed.  Exit 1 when there is any, 3 when
     there is none but a bound stopped a scenario's exploration early, 2
     when a variant changes none of the scenarios explored.
     """
