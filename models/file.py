@@ -71,6 +71,7 @@ import attrs
 from mc.dsl.addresses import address_below
 from mc.dsl.folio import folio_ref, put_folio
 from mc.dsl.operation import Cite, Op, operation
+from mc.dsl.symbolic_steps import fork_compute, fork_effect
 from mc.kernel import errno
 from mc.kernel.device import render_version
 from mc.kernel.expr import Expr, const, is_error, same, slot_value, state_expr
@@ -88,6 +89,7 @@ from mc.kernel.pagecache import (
     store_data,
 )
 from mc.kernel.pagedata import runs_of
+from mc.kernel.pathcond import add, div, pick
 from mc.kernel.superblock import SB_FREEZE_WRITE, metadata_slot, sb_writers
 from mc.kernel.vfs import dead_dir
 from mc.kernel.world import DONE, ERROR_SLOT, ModelError, Scratch, World, touches
@@ -559,6 +561,11 @@ class Whence(enum.IntEnum):
 SEEK_SET, SEEK_CUR, SEEK_END = Whence.SEEK_SET, Whence.SEEK_CUR, Whence.SEEK_END
 
 
+PSEUDO_FILE_PAGES = 1
+"""The size of a file without a page cache (``OpenFile(cache=None)``):
+one page, as its ``->read`` serves."""
+
+
 def _seek(scratch: Scratch, filp: Filp, whence: int, offset: int, size: int) -> int:
     """``vfs_setpos()`` for SEEK_SET and SEEK_END: ``f_pos`` set afresh (the
     moves counted start again there).  A position that would be negative
@@ -570,6 +577,15 @@ def _seek(scratch: Scratch, filp: Filp, whence: int, offset: int, size: int) -> 
         return -errno.EINVAL
     scratch[filp.f_pos] = scratch[filp.moved] = position
     return position
+
+
+def _seek_end(scratch: Scratch, filp: Filp, offset: int, mapping: Mapping) -> int:
+    """``vfs_setpos(file, offset + eof, maxsize)`` with ``eof =
+    i_size_read(inode)`` read now: the end is the page past the last one
+    i_size reaches into (``DIV_ROUND_UP(i_size, PAGE_SIZE)``: a read there
+    finds EOF), one run for each value a symbolic size can take."""
+    eof = pick(scratch, div(add(scratch[mapping.i_size], PAGE_SIZE - 1), PAGE_SIZE))
+    return _seek(scratch, filp, SEEK_END, offset, eof)
 
 
 def _seek_cur_read(scratch: Scratch, filp: Filp, offset: int) -> tuple[int, int]:
@@ -629,7 +645,10 @@ def lseek(op: Op, spec: OpenFile, offset: int, whence: int) -> None:
     SEEK_END set ``f_pos`` with ``vfs_setpos()``; SEEK_CUR reads ``f_pos``
     and sets ``f_pos + offset`` under ``file->f_lock``, two steps, "f_lock
     protects against read/modify/write race with other SEEK_CURs"; SEEK_CUR
-    by 0 only reads ``f_pos``, without the lock).  ``whence`` is SEEK_SET,
+    by 0 only reads ``f_pos``, without the lock; SEEK_END adds the size
+    ``generic_file_llseek()`` passes, ``i_size_read(inode)`` when it runs,
+    as ``_seek_end`` rounds it to pages, or ``PSEUDO_FILE_PAGES`` for a
+    file without a page cache).  ``whence`` is SEEK_SET,
     SEEK_CUR or SEEK_END from mc.models.file (another value is a model
     error: the kernel's ``ksys_lseek()`` returns -EINVAL past SEEK_MAX, and
     SEEK_DATA and SEEK_HOLE are not modelled); ``offset`` is in pages, as
@@ -643,7 +662,6 @@ def lseek(op: Op, spec: OpenFile, offset: int, whence: int) -> None:
             "lseek(file, offset, whence); SEEK_DATA and SEEK_HOLE are not modelled"
         )
     filp = _filp(op, spec)
-    size = spec.cache.pages if spec.cache is not None else 1
     # Only a seek backwards, or to before the start, can make the position
     # negative: only then does the model keep vfs_setpos()'s return and test it.
     may_fail = offset < 0
@@ -673,10 +691,20 @@ def lseek(op: Op, spec: OpenFile, offset: int, whence: int) -> None:
         else:
             op.compute("offset", label, _seek_cur_set, filp, offset, read)
         op.unlock(filp.f_lock, "spin_unlock(&file->f_lock)")
+    elif whence == SEEK_END and spec.cache is not None:
+        mapping = op.mapping(spec.cache)
+        set_end = (
+            "return vfs_setpos(file, offset + eof, maxsize) "
+            "/* eof = i_size_read(inode); file->f_pos = offset + eof */"
+        )
+        if result is None:
+            fork_effect(op, set_end, _seek_end, filp, offset, mapping)
+        else:
+            fork_compute(op, "offset", set_end, _seek_end, filp, offset, mapping)
     elif result is None:
-        op.effect(set_pos, _seek, filp, whence, offset, size)
+        op.effect(set_pos, _seek, filp, whence, offset, PSEUDO_FILE_PAGES)
     else:
-        op.compute("offset", set_pos, _seek, filp, whence, offset, size, render=str)
+        op.compute("offset", set_pos, _seek, filp, whence, offset, PSEUDO_FILE_PAGES, render=str)
     if result is not None:
         op.fail_if(
             is_error(slot_value(result, "offset", local=True)),

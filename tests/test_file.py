@@ -14,10 +14,11 @@ from click.testing import Result
 from mc.check.checker import IneffectiveVariant, check_scenario
 from mc.check.registry import base
 from mc.check.registry import shipped as shipped_registry
-from mc.dsl import E, File, ModelError, Scenario
+from mc.dsl import E, File, ModelError, Op, Scenario, operation
 from mc.dsl.scenario import Registry
 from mc.dsl.steps import CallStep, LockStep
 from mc.engine.result import Verdict
+from mc.kernel.pagecache import PAGE_SIZE
 from mc.models.file import (
     FDGET_POS_TAG,
     NO_LOST_F_POS,
@@ -30,6 +31,7 @@ from mc.models.file import (
     read_fd,
     readv_writev,
 )
+from mc.models.truncate import truncate
 from mc.spec import conformance
 from mc.spec.coverage import coverage, load_reasons
 
@@ -83,17 +85,22 @@ def test_opposite_remaps_pass_in_every_address_order(shipped: Registry) -> None:
 SEEKED = OpenFile("/f", cache=File("/f", pages=2, cached=(0, 1)), name="filp")
 
 
-def _seek_alone(whence: int, offset: int) -> tuple[Any, int, int]:
-    """Run one lseek(2) of SEEKED to its end: its return value, f_pos and
-    the moves counted."""
+def _run_alone(invocation: Any) -> tuple[Any, int, int]:
+    """Run one thread doing ``invocation`` on SEEKED to its end: its return
+    value, f_pos and the moves counted."""
     registry = base()
-    registry.add_scenario(Scenario("seek/alone", "test", ("/f",), (lseek(SEEKED, offset, whence),)))
+    registry.add_scenario(Scenario("seek/alone", "test", ("/f",), (invocation,)))
     model = registry.build(registry.scenario("seek/alone"), properties=("lock-protocol",))
     state = model.initial
     while not model.finished(state):
         [(_action, state)] = model.successors(state)
     (filp,) = files(model.world).filps.values()
     return state[model.threads[0].slots.ret], state[filp.f_pos], state[filp.moved]
+
+
+def _seek_alone(whence: int, offset: int) -> tuple[Any, int, int]:
+    """Run one lseek(2) of SEEKED alone (``_run_alone``)."""
+    return _run_alone(lseek(SEEKED, offset, whence))
 
 
 @pytest.mark.parametrize(
@@ -224,3 +231,18 @@ def test_write_enters_write_iter_inside_file_start_write(shipped: Registry) -> N
         before, after = steps[at - 1], steps[at + 1]
         assert isinstance(before, LockStep) and "sb-start-write" in before.tags
         assert isinstance(after, LockStep) and "inode_lock(inode)" in after.label
+
+
+@operation(models="ftruncate(fd, size); lseek(fd, 0, SEEK_END)")
+def _truncate_then_seek_end(op: Op, size: int) -> None:
+    op.run(truncate, SEEKED.cache, size)
+    op.run(lseek, SEEKED, 0, SEEK_END)
+
+
+@pytest.mark.parametrize(("size", "pages"), [(0, 0), (PAGE_SIZE + 1, 2), (PAGE_SIZE, 1)])
+def test_seek_end_reads_i_size_when_it_runs(size: int, pages: int) -> None:
+    """generic_file_llseek() passes i_size_read(inode) as the end: after a
+    truncate, SEEK_END lands at the new size (in pages, rounded up), not
+    at the size the file had when the scenario began."""
+    _ret, pos, _moves = _run_alone(_truncate_then_seek_end(size))
+    assert pos == pages
