@@ -1797,3 +1797,53 @@ def test_a_deadlock_the_correct_protocol_escapes_says_who_goes_on(
         "every step replays but the last state does not violate deadlock: T1 at"
     ), reason
     assert reason.endswith("can go on"), reason
+
+
+HOOKS_TURNED_ON_BY_A_FLAG = """
+from mc.dsl import EXCL, LockKind, flag_variant, inserts
+from mc.models.writeback import fsync
+
+SPIN = "fsync-waits-under-spinlock"
+flag_variant(SPIN, "myfs_fsync() holds ei->i_sync_lock across folio_wait_writeback()")
+
+
+def sync_lock(op, file):
+    return op.world.shared_lock(f"i_sync_lock({file.path})", LockKind.SPINLOCK)
+
+
+def take(op, file):
+    if op.variant(SPIN):
+        op.lock(sync_lock(op, file), EXCL, "spin_lock(&ei->i_sync_lock)")
+
+
+def drop(op, file):
+    if op.variant(SPIN):
+        op.unlock(sync_lock(op, file), "spin_unlock(&ei->i_sync_lock)")
+
+
+inserts(fsync, "myfs-fsync-hooks", "myfs's fsync hooks", every=True,
+        before={"folio_wait_writeback(folio)": take}, after={"folio_wait_writeback(folio)": drop})
+"""
+
+
+def test_an_insertion_whose_steps_a_flag_turns_on_changes_the_scenario_with_it(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """Hooks inserted into a shipped operation that add steps only under a
+    flag variant: the two given together change the shipped scenario
+    (check finds the sleep under the spinlock, show lists the steps);
+    the hooks alone change nothing, and say so."""
+    model = _write(tmp_path, "hooks.py", HOOKS_TURNED_ON_BY_A_FLAG)
+    both = ("-V", "myfs-fsync-hooks", "-V", "fsync-waits-under-spinlock")
+    for variants in (both, (*both[2:], *both[:2])):
+        result = vfsmc(
+            "check", "writeback/write-vs-fsync", "--models", model, *variants, "--no-save"
+        )
+        assert result.exit_code == 1, result.output
+        assert "lock-protocol" in result.output and "i_sync_lock" in result.output
+    shown = vfsmc("show", "writeback/write-vs-fsync", "--models", model, *both)
+    assert shown.exit_code == 0, shown.output
+    assert "added    spin_lock(&ei->i_sync_lock)" in shown.output
+    alone = vfsmc("check", "writeback/write-vs-fsync", "--models", model, *both[:2], "--no-save")
+    assert alone.exit_code == 2
+    assert "variant myfs-fsync-hooks changes nothing in writeback/write-vs-fsync" in alone.output

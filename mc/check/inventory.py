@@ -200,9 +200,10 @@ def changes_among(
     ``among`` adds), on top of the variants of ``among`` given before it,
     then of the others, then of fewer of them (one that needs ``variant``
     itself cannot be beside it); the error of the build alone when none
-    works."""
+    works.  One that changes nothing alone is tried on top of all the
+    others (an insertion whose steps a flag of another turns on)."""
     try:
-        return variant_changes(registry, scenario, variant, correct)
+        changes = variant_changes(registry, scenario, variant, correct)
     except BuildTooLong:
         raise
     except Exception as alone:
@@ -225,6 +226,15 @@ def changes_among(
                 except Exception:
                     continue
         raise alone
+    others = [other for other in among if other != variant]
+    if changes or not others:
+        return changes
+    try:
+        return variant_changes(registry, scenario, variant, beside=others)
+    except BuildTooLong:
+        raise
+    except Exception:  # it builds alone but not beside the others: what it changes alone
+        return changes
 
 
 MAX_BASES_TRIED = 30
