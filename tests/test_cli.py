@@ -537,8 +537,20 @@ def test_an_ok_run_notes_the_counterexample_an_earlier_run_saved(
         "note: counterexamples/dirops-rename-rmdir-link.json is from an earlier run that found "
         "a violation this one does not"
     ) in result.output
+    assert "(vfsmc replay tells whether it still reproduces" in result.output
     assert earlier.is_file()
     assert "earlier run" not in vfsmc("check", "dirops/rename-rmdir-link", "--no-save").output
+    more = json.loads(saved.read_text())
+    more["threads"].append({"name": "T4", "operation": "io_completion()"})
+    earlier.write_text(json.dumps(more))
+    result = vfsmc("check", "dirops/rename-rmdir-link")
+    assert result.exit_code == 0
+    assert (
+        "a violation this one does not, of another form of the scenario (it records 4 threads, "
+        "but dirops/rename-rmdir-link has 3): it cannot replay here"
+    ) in result.output
+    earlier.write_text("{")
+    assert "(it cannot be read (" in vfsmc("check", "dirops/rename-rmdir-link").output
 
 
 def test_explain_of_a_scenario_points_to_show(vfsmc: Run) -> None:

@@ -38,7 +38,7 @@ from mc.check.expectations import ExpectationError
 from mc.check.marks import variant_marks
 from mc.check.recorded import default_out, does_not_replay, load_recorded
 from mc.check.registry import build_model, with_files
-from mc.check.replay import ReplayReport, ThreadsDiffer, replay
+from mc.check.replay import ReplayReport, ThreadsDiffer, replay, threads_differ
 from mc.cli.completion import complete_property, complete_scenario
 from mc.cli.errors import Group, echo_json, fail, message_of, one_line_errors, say, wrote
 from mc.cli.options import (
@@ -424,11 +424,7 @@ def check(
             _save_saying(reg, outcome, target, stem)
     stale = _stale_counterexample(outcome, target / f"{stem}.json") if save else None
     if stale is not None:
-        say(
-            "note",
-            f"{stale} is from an earlier run that found a violation this one does not "
-            "(vfsmc replay tells whether it still reproduces; remove it once it is fixed)",
-        )
+        say("note", _stale_note(outcome, stale))
     if symmetry and representative(outcome.model) is None:
         say(
             "note",
@@ -496,6 +492,19 @@ def _stale_counterexample(outcome: Outcome, path: Path) -> Path | None:
     if outcome.result.verdict is not Verdict.OK:
         return None
     return path if path.is_file() else None
+
+
+def _stale_note(outcome: Outcome, stale: Path) -> str:
+    """What to do with ``stale``: replay it, or, when it records other
+    threads than the scenario has now (or cannot be read), remove it."""
+    try:
+        differ = threads_differ(outcome.model, cx_format.load(stale))
+    except (OSError, ValueError) as error:
+        differ = f"it cannot be read ({message_of(error)})"
+    earlier = f"{stale} is from an earlier run that found a violation this one does not"
+    if differ is not None:
+        return f"{earlier}, of another form of the scenario ({differ}): it cannot replay here"
+    return f"{earlier} (vfsmc replay tells whether it still reproduces; remove it once it is fixed)"
 
 
 def _omitted(reg: Registry, scenario: Scenario) -> list[str]:
