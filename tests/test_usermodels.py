@@ -1847,3 +1847,57 @@ def test_an_insertion_whose_steps_a_flag_turns_on_changes_the_scenario_with_it(
     alone = vfsmc("check", "writeback/write-vs-fsync", "--models", model, *both[:2], "--no-save")
     assert alone.exit_code == 2
     assert "variant myfs-fsync-hooks changes nothing in writeback/write-vs-fsync" in alone.output
+
+
+DECIDES_ON_A_SYMBOLIC_SIZE = """
+from mc.dsl import (
+    File, Op, PAGE_SIZE, Symbol, at_most, decide, fork_when, operation, scenario, step_invariant,
+)
+from mc.models.truncate import truncate
+
+SMALL = "small-file-seen"
+F = File("/f", pages=2, cached=(0, 1))
+
+
+def refuse(scratch):
+    scratch.violate(SMALL, "the file is at most one page long")
+
+
+step_invariant(SMALL, "the check below never sees a file of one page or less")
+
+
+@operation(models="myfs_check_size()")
+def check_size(op: Op, file: File) -> None:
+    op.run(truncate, file, Symbol("size", 0, 8192))
+    with fork_when(op, "small", "if (i_size_read(inode) <= PAGE_SIZE)",
+                   lambda scratch, m: at_most(scratch[m.i_size], PAGE_SIZE), op.mapping(file)):
+        op.effect("WARN_ON(small)", refuse)
+
+
+scenario("my/size", "truncate to a symbolic size, then a check of it", tree=["/f"],
+         threads=[check_size(F)], properties=["lock-protocol", SMALL])
+"""
+
+
+def test_a_step_of_one_s_own_decides_on_a_symbolic_size(vfsmc: Run, tmp_path: Path) -> None:
+    """fork_when with a comparison from mc.dsl forks the run into the
+    outcomes z3 finds feasible: the check sees a size of at most a page,
+    with a witness that says so; a plain op.effect cannot decide."""
+    model = _write(tmp_path, "size.py", DECIDES_ON_A_SYMBOLIC_SIZE)
+    result = vfsmc("check", f"{model}:my/size", "--no-save", "--json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.output)
+    assert report["property"] == "small-file-seen"
+    assert 0 <= report["trace"]["witness"]["size"] <= 4096
+    plain = _write(
+        tmp_path / "plain",
+        "size.py",
+        DECIDES_ON_A_SYMBOLIC_SIZE.replace(
+            "    with fork_when(",
+            "    op.effect('decide', lambda s, m: decide(s, at_most(s[m.i_size], PAGE_SIZE)),"
+            " op.mapping(file))\n    with fork_when(",
+        ),
+    )
+    error = vfsmc("check", f"{plain}:my/size", "--no-save")
+    assert error.exit_code == 2
+    assert "depends on a symbolic value in a step that cannot fork" in error.output

@@ -27,6 +27,11 @@ file everything it needs.
 - the state, for invariants and effects: ``State``, ``Scratch``, ``World``;
 - files with a page cache: ``File`` (its address_space is ``Op.mapping``);
 - symbolic sizes and offsets: ``Symbol`` (``Symbol("new_size", 0, 8192)``);
+  arithmetic on them, ``add``, ``sub``, ``mul``, ``div``, ``mod`` (``PAGE_SIZE``),
+  and decisions, ``less``, ``at_most``, ``at_least``, ``equal`` (``negated``),
+  taken in a step that may fork the run (``fork_effect``, ``fork_compute``,
+  ``fork_when``) with ``decide(scratch, cond)``, ``pick(scratch, value)``,
+  ``smaller`` and ``larger``;
 - VMA flags, for ``mc.models.mmap.MappedFile``: ``VM_WRITE``, ``VM_PFNMAP``;
 - footprints, for partial-order reduction: ``touches`` (what an effect or a
   filesystem method reads and writes, given its arguments).
@@ -55,6 +60,7 @@ from mc.dsl.scenario import (
     variant,
 )
 from mc.dsl.steps import WAIT_AS_LOCK, LockStep, Step, never_blocks
+from mc.dsl.symbolic_steps import fork_compute, fork_effect, fork_when
 from mc.engine.symbolic import Symbol
 from mc.kernel import errno as E
 from mc.kernel.expr import (
@@ -78,7 +84,23 @@ from mc.kernel.expr import (
 )
 from mc.kernel.locks import EXCL, SHARED
 from mc.kernel.locks import Kind as LockKind
-from mc.kernel.pagecache import File
+from mc.kernel.pagecache import PAGE_SIZE, File
+from mc.kernel.pathcond import (
+    add,
+    at_least,
+    at_most,
+    decide,
+    div,
+    equal,
+    larger,
+    less,
+    mod,
+    mul,
+    negated,
+    pick,
+    smaller,
+    sub,
+)
 from mc.kernel.superblock import SB_FREEZE_FS, SB_FREEZE_PAGEFAULT, SB_FREEZE_WRITE, sb_writers
 from mc.kernel.vfs import ancestor_of, dead_dir, is_empty, unlinked
 from mc.kernel.vma import VM_PFNMAP, VM_WRITE
@@ -88,6 +110,7 @@ __all__ = [
     "BASE_PROPERTIES",
     "EXCL",
     "LOCK_PROTOCOL",
+    "PAGE_SIZE",
     "SB_FREEZE_FS",
     "SB_FREEZE_PAGEFAULT",
     "SB_FREEZE_WRITE",
@@ -114,36 +137,53 @@ __all__ = [
     "Symbol",
     "Variant",
     "World",
+    "add",
     "address_below",
     "all_of",
     "among",
     "ancestor_of",
     "any_of",
+    "at_least",
+    "at_most",
     "below",
     "const",
     "dead_dir",
+    "decide",
     "differ",
+    "div",
+    "equal",
     "flag_variant",
+    "fork_compute",
+    "fork_effect",
+    "fork_when",
     "handed_off",
     "inserts",
     "invariant",
     "is_dir",
     "is_empty",
     "is_error",
+    "larger",
+    "less",
     "lock_order",
+    "mod",
     "model_line",
+    "mul",
+    "negated",
     "negative",
     "never_blocks",
     "not_",
     "operation",
+    "pick",
     "positive",
     "replaces",
     "same",
     "same_inode",
     "sb_writers",
     "scenario",
+    "smaller",
     "state_expr",
     "step_invariant",
+    "sub",
     "touches",
     "unlinked",
     "variant",
