@@ -618,7 +618,8 @@ def _against_notes(
     return [
         f"  note: OK here, but under the variants {witness.thread} takes {taken} while holding "
         f"{held} ('{witness.label}', {witness.source}), against the documented order ({why}): "
-        "a thread taking them the documented way, as other code does, would deadlock with it "
+        "a thread taking them the documented way, as other code does, can deadlock with it "
+        "unless something else keeps the two apart (lockdep reports the inversion either way) "
         f"(vfsmc lockorder --filter {name} {flags})"
         for (held, taken), witness, why in against
     ]
