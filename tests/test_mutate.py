@@ -937,3 +937,21 @@ def test_no_scenario_is_offered_whose_rival_takes_another_object_s_lock(
         checked,
     )
     assert shared.offer is not None and "delegate_then_setattr(" in shared.offer
+
+
+def test_a_dropped_shared_acquisition_asks_for_an_exclusive_taker(shipped: Registry) -> None:
+    """setxattr takes sb_writers shared (mnt_want_write()): another shared
+    taker, or a second setxattr, never waits on it, so only a thread that
+    takes it exclusive (a freeze) could decide the drop."""
+    from mc.check import mutate_hints
+
+    found = mutate_hints.hint(
+        shipped,
+        mutate_hints.takers(shipped),
+        "setxattr",
+        "sb_writers",
+        False,
+        ["xattr/two-sets", "xattr/remove-deleg"],
+    )
+    assert "beside a thread that takes sb_writers exclusive" in found.missing, found.missing
+    assert "freeze" in found.missing and "two threads of setxattr" not in found.missing

@@ -137,16 +137,26 @@ def hint(
         t for t in all_takers if t.family == family and kind in (None, t.object_kind or kind)
     ]
     own = [t for t in of_family if t.invocation.operation.name == operation]
+    shared_only = not weakened and bool(own) and all(t.mode is Mode.SHARED for t in own)
     others = [
         t
         for t in of_family
-        if t.invocation.operation.name != operation and (not weakened or t.mode is Mode.SHARED)
+        if t.invocation.operation.name != operation
+        and (not weakened or t.mode is Mode.SHARED)
+        and (not shared_only or t.mode is not Mode.SHARED)
     ]
-    rival_words = f"takes {family} shared" if weakened else f"takes {family}"
+    rival_words = (
+        f"takes {family} shared"
+        if weakened
+        else f"takes {family} exclusive"
+        if shared_only
+        else f"takes {family}"
+    )
     twice = [
         name
         for name in sorted(checked)
-        if sum(inv.operation.name == operation for inv in registry.scenario(name).threads) > 1
+        if not shared_only
+        and sum(inv.operation.name == operation for inv in registry.scenario(name).threads) > 1
     ]
     if not others:
         ran = f" (two threads of {operation} ran in {', '.join(twice)})" if twice else ""
@@ -155,7 +165,7 @@ def hint(
             f"whatever {family} keeps out of {operation} is not modelled{ran}; a model of it, "
             f"run beside {operation}, would decide"
         )
-        if twice or not own:
+        if twice or not own or shared_only:
             return Hint(missing)
         meanwhile = _offer(registry, own[:1] * 2, site)
         if isinstance(meanwhile, _Apart):
@@ -189,7 +199,7 @@ def hint(
             "and nothing broke: "
             "on the same objects (one name, one file) they may"
         )
-    elif own:
+    elif own and not shared_only:
         missing += f", nor two threads of {operation}{now}"
     mine = next(
         (t for t in own if t.scenario == analysed),
@@ -203,7 +213,7 @@ def hint(
     if not contending:
         return Hint(missing + f": each on another object than {lock}, which it would have to take")
     rivals = sorted(contending, key=lambda t: -_overlap(t.invocation, tree))[:OFFERS_TRIED]
-    pairs = [[mine, rival] for rival in rivals] + ([] if twice else [[mine, mine]])
+    pairs = [[mine, rival] for rival in rivals] + ([] if twice or shared_only else [[mine, mine]])
     apart: list[_Apart] = []
     for pair in pairs:
         offer = _offer(registry, pair, site)
