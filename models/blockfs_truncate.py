@@ -31,7 +31,7 @@ from mc.dsl.folio import folio_ref, put_folio
 from mc.dsl.operation import Cite, Op
 from mc.dsl.symbolic_steps import fork_compute, fork_effect
 from mc.kernel import errno as E
-from mc.kernel.dio import no_dio
+from mc.kernel.dio import dio_holders, no_dio
 from mc.kernel.expr import Expr, const, not_, state_expr
 from mc.kernel.locks import EXCL, SHARED
 from mc.kernel.mm import VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_SIGBUS, Mm, vm_fault
@@ -222,6 +222,7 @@ def inode_dio_wait(op: Op, mapping: Mapping, why: str) -> None:
         no_dio(op.world, mapping),
         f"inode_dio_wait(inode) {why}",
         f"i_dio_count({mapping})",
+        holders=dio_holders(op.world, mapping),
     )
 
 

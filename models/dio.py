@@ -84,6 +84,7 @@ from mc.kernel.dio import (
     bio_in_flight,
     dio_count,
     direct_io,
+    ends_dio,
     render_stage,
 )
 from mc.kernel.errno import ENOSPC
@@ -188,6 +189,7 @@ def dio_complete(op: Op, file: File, write: DirectWrite, mapping: Mapping) -> No
     )
     if not op.variant(NO_POST_INVALIDATE):
         op.run(invalidate, file, write.page.index)
+    ends_dio(op.world, mapping, op.thread.tid)
     op.effect(
         "inode_dio_end(file_inode(iocb->ki_filp)): if (atomic_dec_and_test(&inode->i_dio_count)) "
         "wake_up_bit(&inode->i_state, __I_DIO_WAKEUP)",
@@ -343,6 +345,7 @@ def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
         is_error(mapped),
         "if (ret < 0) /* -ENOSPC: iomap_iter() stops, no bio; iomap_dio_rw() returns it */",
     ):
+        ends_dio(op.world, mapping, op.thread.tid)
         op.effect("inode_dio_end(inode)", _failed, count, stage)
         op.fail(ENOSPC, "unlock", "ret = -ENOSPC; goto out")
     op.effect(

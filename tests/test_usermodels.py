@@ -1901,3 +1901,51 @@ def test_a_step_of_one_s_own_decides_on_a_symbolic_size(vfsmc: Run, tmp_path: Pa
     error = vfsmc("check", f"{plain}:my/size", "--no-save")
     assert error.exit_code == 2
     assert "depends on a symbolic value in a step that cannot fork" in error.output
+
+
+COMPLETION_TAKES_I_RWSEM = """
+from mc.dsl import EXCL, inserts
+from mc.models.dio import dio_worker
+
+END_IO = (
+    "dops->end_io(iocb, dio->size, ret, dio->flags) = ext4_dio_write_end_io(): pos += size; "
+    "if (pos > i_size_read(inode)) i_size_write(inode, pos)"
+)
+
+
+def lock(op, file, index):
+    op.lock(op.inode(file.path).i_rwsem, EXCL, "myfs_dio_write_end_io(): inode_lock(inode)")
+
+
+def unlock(op, file, index):
+    op.unlock(op.inode(file.path).i_rwsem, "myfs_dio_write_end_io(): inode_unlock(inode)")
+
+
+inserts(dio_worker, "end-io-takes-i-rwsem", "the AIO completion takes i_rwsem for i_size",
+        before={END_IO: lock}, after={END_IO: unlock})
+"""
+
+
+def test_a_wait_for_direct_io_names_the_thread_that_would_end_it(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """Hole punch waits in inode_dio_wait() under i_rwsem; an AIO
+    completion worker that takes i_rwsem before its inode_dio_end() is the
+    thread the wait is for: the deadlock is the cycle between the two, not
+    a wait nobody could end."""
+    model = _write(tmp_path, "endio.py", COMPLETION_TAKES_I_RWSEM)
+    result = vfsmc(
+        "check",
+        "dio/aio-write-vs-punch",
+        "--models",
+        model,
+        "-V",
+        "end-io-takes-i-rwsem",
+        "--no-save",
+    )
+    assert result.exit_code == 1, result.output
+    assert "T2 waits for i_dio_count(/f) held by T3; T3 waits for i_rwsem(/f) held by T2" in (
+        result.output
+    )
+    assert "cycle: T2 -> i_dio_count(/f) -> T3 -> i_rwsem(/f) -> T2" in result.output
+    assert "which no thread could end" not in result.output

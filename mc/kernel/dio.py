@@ -10,15 +10,15 @@ caller got -ENOSPC), for the ``dio-coherent`` property.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 
 from mc.kernel.device import DIO_END_IO
-from mc.kernel.expr import Expr
+from mc.kernel.expr import Expr, State
 from mc.kernel.pagecache import Mapping, Page
-from mc.kernel.world import World
+from mc.kernel.world import DONE, World
 
 QUEUED = 1
 WAITED = 2
@@ -116,6 +116,34 @@ def has_direct_io(world: World) -> bool:
 
 class DioCounts(dict[int, int]):
     """The slots of ``i_dio_count``, by inode number."""
+
+
+class DioEnders(dict[int, set[int]]):
+    """The threads whose programs drop ``i_dio_count`` (``inode_dio_end()``),
+    by inode number."""
+
+
+def _enders(world: World, mapping: Mapping) -> set[int]:
+    found = world.parts.get("i_dio_enders")
+    if not isinstance(found, DioEnders):
+        found = DioEnders()
+        world.parts["i_dio_enders"] = found
+    return found.setdefault(mapping.ino, set())
+
+
+def ends_dio(world: World, mapping: Mapping, tid: int) -> None:
+    """Thread ``tid``'s program drops ``mapping``'s ``i_dio_count``."""
+    _enders(world, mapping).add(tid)
+
+
+def dio_holders(world: World, mapping: Mapping) -> Callable[[State], tuple[int, ...]]:
+    """Who could end a wait for ``mapping``'s ``i_dio_count``
+    (``inode_dio_wait()``): the threads still running whose programs drop
+    it (``ends_dio``), as a direct write's submitter or an AIO's completion
+    worker does."""
+    enders = _enders(world, mapping)
+    pcs = world.pc_slots
+    return lambda state: tuple(tid for tid in sorted(enders) if state[pcs[tid]] != DONE)
 
 
 def dio_count(world: World, mapping: Mapping) -> int:
