@@ -36,3 +36,26 @@ def test_a_child_that_dies_is_one_error() -> None:
 
     with pytest.raises(side_by_side.ChildDied, match="ended without an answer"):
         side_by_side.each(3, work, 2)
+
+
+def test_work_meanwhile_answers_from_another_process() -> None:
+    """``meanwhile`` runs the work in a forked process while this one goes
+    on: its answer, or the exception it raised, comes back; one that dies
+    is ChildDied; a cancelled one is ended."""
+    assert side_by_side.meanwhile(os.getpid).result() not in (os.getpid(), None)
+
+    def malformed() -> int:
+        raise ValueError("no such lock")
+
+    with pytest.raises(ValueError, match="no such lock"):
+        side_by_side.meanwhile(malformed).result()
+
+    def dies() -> int:
+        os.kill(os.getpid(), signal.SIGKILL)
+        return 0
+
+    with pytest.raises(side_by_side.ChildDied, match="ended without an answer"):
+        side_by_side.meanwhile(dies).result()
+    sleeping = side_by_side.meanwhile(lambda: signal.pause())
+    sleeping.cancel()
+    assert not sleeping.running

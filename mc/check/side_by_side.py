@@ -1,7 +1,8 @@
 """Independent checks run side by side, each in a process forked from this
 one: the children share the model files loaded here (their properties are
 closures, which cannot be pickled), get only an index, and send back their
-results pickled, in the order asked."""
+results pickled, in the order asked.  ``meanwhile`` runs one such piece of
+work while this process goes on with its own."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ import contextlib
 import ctypes
 import multiprocessing
 import signal
+import sys
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TypeVar
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -71,6 +75,66 @@ def each(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         _work = None
+
+
+class Meanwhile(Generic[T]):
+    """Work running in a process forked from this one (``meanwhile``)."""
+
+    def __init__(self, process: BaseProcess, answers: Connection) -> None:
+        self._process = process
+        self._answers = answers
+
+    def result(self) -> T:
+        """Wait for the work's answer: what it returned, or the exception
+        it raised, raised here (``ChildDied`` when it ended without one)."""
+        try:
+            kind, value = self._answers.recv()
+        except EOFError:
+            self._process.join()
+            raise ChildDied("the process working meanwhile ended without an answer") from None
+        except BaseException:
+            self.cancel()
+            raise
+        self._process.join()
+        if kind == RAISED:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    @property
+    def running(self) -> bool:
+        """Whether the work's process is still running."""
+        return self._process.is_alive()
+
+    def cancel(self) -> None:
+        """End the work, done or not."""
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join()
+
+
+RAISED = "raised"
+
+
+def meanwhile(work: Callable[[], T]) -> Meanwhile[T]:
+    """``work()`` in a process forked now, while this one goes on; Ctrl-C is
+    this process's to handle (it cancels the work)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    context = multiprocessing.get_context("fork")
+    answers, sending = context.Pipe(duplex=False)
+    process = context.Process(target=_answer, args=(work, sending), daemon=True)
+    process.start()
+    sending.close()
+    return Meanwhile(process, answers)
+
+
+def _answer(work: Callable[[], Any], sending: Connection) -> None:
+    _leave_ctrl_c_to_the_parent()
+    try:
+        answer = ("returned", work())
+    except BaseException as error:  # sent to the parent, which raises it
+        answer = (RAISED, error)
+    sending.send(answer)
 
 
 def _run(index: int) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import re
 import shlex
 import sys
@@ -21,7 +22,7 @@ from typing import Any, TypeVar
 import attrs
 import click
 
-from mc.check import checkable, inventory, lockorder, recorded, usermodels
+from mc.check import checkable, inventory, lockorder, recorded, side_by_side, usermodels
 from mc.check.baseline import locked
 from mc.check.checker import (
     IneffectiveVariant,
@@ -353,12 +354,24 @@ def check(
                 say("note", text)
             for text in inventory.unlocked_section_notes(reg, reg.scenario(name), variants):
                 say("note", text)
-        try:
-            outcome = check_scenario(
-                reg, name, variants, chosen, options, spread, symmetry, coverage
+        against_order = (
+            side_by_side.meanwhile(
+                functools.partial(lockorder.against_documented, reg, name, variants, time_limit)
             )
-        except UndeclaredRead as error:
-            fail(str(error))
+            if variants and lock_order and spread is None and (os.cpu_count() or 1) > 1
+            else None
+        )
+        try:
+            try:
+                outcome = check_scenario(
+                    reg, name, variants, chosen, options, spread, symmetry, coverage
+                )
+            except UndeclaredRead as error:
+                fail(str(error))
+        except BaseException:
+            if against_order is not None:
+                against_order.cancel()
+            raise
         omitted = _omitted(reg, outcome.scenario) if chosen is None else []
     if show_progress and outcome.result.stats.seconds >= 1.0:
         click.echo("", err=True)
@@ -369,6 +382,8 @@ def check(
     )
     stem = _stem(outcome, named, left_out, dfs)
     against, broken, unlooked = None, None, []
+    if against_order is not None and outcome.result.verdict is not Verdict.OK:
+        against_order.cancel()
     if variants and outcome.result.verdict is Verdict.OK:
 
         def left() -> float | None:
@@ -377,7 +392,9 @@ def check(
         if lock_order and spread is None:
             against, why = _afterwards(
                 "look for lock-class edges against the documented order",
-                lambda: lockorder.against_documented(reg, name, variants, left()),
+                against_order.result
+                if against_order is not None
+                else lambda: lockorder.against_documented(reg, name, variants, left()),
                 left(),
             )
             unlooked += [why] if why else []
@@ -462,7 +479,7 @@ def _afterwards(what: str, look: Callable[[], T], left: float | None) -> tuple[T
             return look(), ""
     except KeyboardInterrupt:
         return None, f"no {what}: interrupted"
-    except ModelError as error:
+    except (ModelError, side_by_side.ChildDied) as error:
         return None, f"no {what}: {message_of(error)}"
 
 
