@@ -753,3 +753,27 @@ def test_another_bug_of_the_change_hides_none_of_its_edges(shipped: Registry) ->
     rendered = "\n".join(lockorder.render(report))
     assert "runs a step's error ended" in rendered and f"{planted.name}: " in rendered
     assert lockorder.to_json(report)["ended_by_errors"] == report.ended
+
+
+def test_an_ok_under_variants_says_when_they_break_a_nesting_rule(
+    vfsmc: Callable[..., Any],
+) -> None:
+    """child-first takes the child's i_rwsem before its parent's: with the
+    properties that would catch it left out, the OK's note names the
+    directory-locking rule it breaks, as lockorder does."""
+    ran = vfsmc(
+        "check",
+        "dirops/rename-rmdir-link",
+        "-V",
+        "child-first",
+        "--no-property",
+        "spec-conformance",
+        "--no-property",
+        "deadlock",
+        "--no-save",
+        "--json",
+    )
+    assert ran.exit_code == 0, ran.output
+    [edge] = json.loads(ran.output)["against_lock_order"]
+    assert (edge["held"], edge["taken"]) == ("i_rwsem", "i_rwsem")
+    assert "breaks ancestors before descendants (/a is an ancestor of /a/b)" in edge["order"]

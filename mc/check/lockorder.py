@@ -795,7 +795,9 @@ def against_documented(
     """The lock-class edges scenario ``name`` takes under ``variants`` in
     the order the documented one (with the model files' ``lock_order``s)
     reverses: each with its witness and the chain that orders the two
-    classes the other way.  A change that passes its own scenario may
+    classes the other way, or, for an edge inside one class, the nesting
+    rule it breaks (``Witness.breaks``: a directory's i_rwsem taken under
+    a non-directory's).  A change that passes its own scenario may
     still take two locks against an order other code keeps (``check``
     says so of an OK); classes no chain orders are not reported.
     ``variants`` are those ``check`` accepted: each changes the scenario
@@ -806,9 +808,10 @@ def against_documented(
         model = registry.build(registry.scenario(name), variants, (), every_acquisition=True)
     explored = _explored(name, model, tuple(variants), options)
     return [
-        (edge, witness, documented.why(edge[1], edge[0]))
+        (edge, witness, witness.breaks or documented.why(edge[1], edge[0]))
         for edge, witness in sorted(explored.edges.items())
-        if documented.allows(edge[1], edge[0]) and not documented.allows(*edge)
+        if witness.breaks is not None
+        or (documented.allows(edge[1], edge[0]) and not documented.allows(*edge))
     ]
 
 
