@@ -43,7 +43,7 @@ from mc.kernel.vfs import (
     walk_is,
     walk_trap,
 )
-from mc.kernel.world import Dentry
+from mc.kernel.world import Dentry, ModelError
 from mc.models import libfs
 from mc.models.dentry import d_alloc_parallel, d_lookup_done
 
@@ -58,6 +58,8 @@ class RenameFlags(enum.IntFlag):
 
 RENAME_NOREPLACE = RenameFlags.RENAME_NOREPLACE
 RENAME_EXCHANGE = RenameFlags.RENAME_EXCHANGE
+RENAME_WHITEOUT_BIT = 4
+"""RENAME_WHITEOUT (include/uapi/linux/fcntl.h), which the model refuses."""
 
 OK = const(0, "0")
 
@@ -540,6 +542,31 @@ def vfs_rename(
         op.unlock(target.i_rwsem, "inode_unlock(target)")
 
 
+def _refuse_flags(flags: int) -> None:
+    """A model error for renameat2(2) flags the model does not follow:
+    RENAME_WHITEOUT (the whiteout left at the old name is not modelled),
+    bits ``do_renameat2()`` refuses with -EINVAL (unknown ones, EXCHANGE
+    with NOREPLACE)."""
+    known = int(RENAME_NOREPLACE | RENAME_EXCHANGE)
+    if flags & RENAME_WHITEOUT_BIT:
+        raise ModelError(
+            "rename(..., RENAME_WHITEOUT): the whiteout left at the old name is not modelled "
+            "(the rename would run as a plain one); flags may hold RENAME_NOREPLACE or "
+            "RENAME_EXCHANGE"
+        )
+    if flags & ~known:
+        raise ModelError(
+            f"rename(..., {flags:#x}): bits {flags & ~known:#x} are no renameat2(2) flag the "
+            "model knows (do_renameat2() returns -EINVAL for unknown bits); flags may hold "
+            "RENAME_NOREPLACE or RENAME_EXCHANGE"
+        )
+    if flags & RENAME_EXCHANGE and flags & RENAME_NOREPLACE:
+        raise ModelError(
+            "rename(..., RENAME_EXCHANGE | RENAME_NOREPLACE): do_renameat2() returns -EINVAL "
+            "for the two together (an exchange replaces by definition)"
+        )
+
+
 def _describe_rename(old: str, new: str, flags: int = 0) -> str:
     arrow = "<->" if flags & RENAME_EXCHANGE else "->"
     return f"rename({old} {arrow} {new})"
@@ -571,6 +598,7 @@ def rename(op: Op, old: str, new: str, flags: int = 0) -> None:
     """rename(2)/renameat2(2): lock_rename(new parent, old parent), look up
     source and target, the trap checks (-EINVAL, -ENOTEMPTY), vfs_rename(),
     unlock_rename().  ``flags`` may hold RENAME_NOREPLACE, RENAME_EXCHANGE."""
+    _refuse_flags(flags)
     old_parent, old_name = split(old)
     new_parent, new_name = split(new)
     old_dir, new_dir = op.inode(old_parent), op.inode(new_parent)

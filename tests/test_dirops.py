@@ -3,12 +3,16 @@ verdict specs/expectations.toml records, and the traces are the kernel's."""
 
 from __future__ import annotations
 
+import re
+
+import pytest
+
 from mc.check.checker import Spread, check_scenario
 from mc.dsl.scenario import Registry, Scenario, Variant
 from mc.engine.explore import Options
 from mc.engine.result import Verdict
 from mc.kernel.properties import created_violation
-from mc.kernel.world import DONE
+from mc.kernel.world import DONE, ModelError
 from mc.models.dirops import rename
 
 
@@ -206,3 +210,22 @@ def test_a_rename_without_its_old_parent_s_lock_lets_an_unlink_drop_the_renamed_
     assert broken.result.verdict is Verdict.VIOLATED and broken.result.violation is not None
     assert broken.result.violation.property == "namespace"
     assert broken.result.violation.message == "/c/f has 0 link(s) but 1 name(s)"
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (4, "RENAME_WHITEOUT): the whiteout left at the old name is not modelled"),
+        (0x99, "bits 0x98 are no renameat2(2) flag the model knows"),
+        (3, "RENAME_EXCHANGE | RENAME_NOREPLACE): do_renameat2() returns -EINVAL"),
+    ],
+)
+def test_renameat2_flags_the_model_does_not_follow_are_a_model_error(flags: int, said: str) -> None:
+    """A whiteout, an unknown bit or EXCHANGE with NOREPLACE would otherwise
+    run as a plain rename."""
+    registry = Registry()
+    registry.add_scenario(
+        Scenario("t/flags", "test", ("/a/", "/b/", "/a/x"), (rename("/a/x", "/b/x", flags),))
+    )
+    with pytest.raises(ModelError, match=re.escape(said)):
+        registry.build(registry.scenario("t/flags"), (), ())
