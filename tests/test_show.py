@@ -417,6 +417,9 @@ def test_a_user_scenario_is_told_what_it_leaves_out(vfsmc: Run, tmp_path: Path) 
     result = vfsmc("check", "mine.py:my/r", "--no-save")
     assert result.exit_code == 0
     assert "also make namespace checkable" in result.output
+    assert "-p checks only the properties it names: name the scenario's own as well" in (
+        result.output
+    )
     shipped = vfsmc("check", "writeback/write-vs-fsync", "--no-save").output
     assert "checkable" not in shipped
 

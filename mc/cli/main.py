@@ -459,7 +459,7 @@ def check(
             "note",
             f"the operations of {name} also make {', '.join(omitted)} checkable; "
             f"add {'it' if len(omitted) == 1 else 'them'} to the scenario's properties=[...] "
-            "(or pass -p)",
+            "(-p checks only the properties it names: name the scenario's own as well)",
         )
     sys.exit(outcome.result.verdict.exit_code)
 
