@@ -1949,3 +1949,37 @@ def test_a_wait_for_direct_io_names_the_thread_that_would_end_it(
     )
     assert "cycle: T2 -> i_dio_count(/f) -> T3 -> i_rwsem(/f) -> T2" in result.output
     assert "which no thread could end" not in result.output
+
+
+INSERTS_INTO_ONE_STORE = """
+from mc.dsl import EXCL, LockKind, inserts
+from mc.models.truncate import mmap_store
+
+MKWRITE = "do_page_mkwrite(): ret = vmf->vma->vm_ops->page_mkwrite(vmf)"
+
+
+def lock(op):
+    return op.world.shared_lock("my_lock", LockKind.MUTEX)
+
+
+inserts(mmap_store, "my-mkwrite", "->page_mkwrite takes my_lock", every=True,
+        before={MKWRITE: lambda op, *args: op.lock(lock(op), EXCL, "mutex_lock(&my_lock)")},
+        after={MKWRITE: lambda op, *args: op.unlock(lock(op), "mutex_unlock(&my_lock)")})
+"""
+
+
+def test_an_insertion_into_another_operation_than_the_one_with_the_step_says_which(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """writeback/mmap-store-flusher's thread runs mmap_stores, not
+    mmap_store: the insertion changes nothing, and the error names the
+    operation whose program has the labelled step."""
+    model = _write(tmp_path, "hook.py", INSERTS_INTO_ONE_STORE)
+    result = vfsmc(
+        "check", "writeback/mmap-store-flusher", "--models", model, "-V", "my-mkwrite", "--no-save"
+    )
+    assert result.exit_code == 2
+    assert (
+        "(it inserts into mmap_store, but the step it names is in mmap_stores (T1): "
+        "inserts((mmap_store, mmap_stores), ...) reaches it there too)"
+    ) in result.output

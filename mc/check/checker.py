@@ -19,7 +19,7 @@ from mc.check.replay import first_difference, replay, violation_cycle, violation
 from mc.dsl.kernel_model import KernelModel, unchecked_errors
 from mc.dsl.operation import Invocation
 from mc.dsl.program import Program
-from mc.dsl.scenario import Registry, Scenario, UnknownName
+from mc.dsl.scenario import Insertion, Registry, Scenario, UnknownName
 from mc.dsl.steps import Step
 from mc.dsl.symmetry import rename, representative, telling_apart
 from mc.engine.ample import ACTOR_MOVE_LIMIT
@@ -188,8 +188,42 @@ def ineffective(
     if close == name:
         hint = " (its steps are there only under variants given after it: give it after them)"
     else:
-        hint = f" (did you mean {close}?)" if close else _locks_hint(registry, model, name)
+        hint = (
+            f" (did you mean {close}?)"
+            if close
+            else _locks_hint(registry, model, name) or _labels_elsewhere(registry, model, name)
+        )
     return IneffectiveVariant(f"variant {name} changes nothing in {scenario}{hint}")
+
+
+def _labels_elsewhere(registry: Registry, model: KernelModel, name: str) -> str:
+    """For an insertion into operations the scenario's threads do not run:
+    the threads whose programs have a step of a label it inserts at, with
+    the operations they run (``inserts((op1, op2), ...)`` reaches both)."""
+    insertions = [body for _operation, body in registry.variant(name).bodies]
+    labels = {
+        label
+        for insertion in insertions
+        if isinstance(insertion, Insertion)
+        for label, _snippet, _ahead in insertion.points
+    }
+    into = {
+        insertion.operation.name for insertion in insertions if isinstance(insertion, Insertion)
+    }
+    found = {
+        thread.name: thread.invocation.operation.name
+        for thread in model.threads
+        if thread.invocation.operation.name not in into
+        and any(compiled.step.label in labels for compiled in thread.steps)
+    }
+    if not found:
+        return ""
+    where = ", ".join(f"{operation} ({thread})" for thread, operation in found.items())
+    every = ", ".join(sorted(into | set(found.values())))
+    return (
+        f" (it inserts into {', '.join(sorted(into))}, but the step it names is in {where}: "
+        f"inserts(({every}), ...) reaches it there too)"
+    )
 
 
 def _locks_hint(registry: Registry, model: KernelModel, name: str) -> str:
