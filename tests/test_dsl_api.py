@@ -1280,3 +1280,14 @@ def test_an_acquisition_guard_of_the_model_s_own_reports_the_taker(tmp_path: Pat
         "myfs-lock-after-teardown: T2 takes myfs_lock at 'spin_lock(&obj->lock)': "
         "the lock's object is torn down"
     ), outcome.message
+
+
+def test_an_inode_lock_the_models_do_not_give_an_inode_says_where_it_is() -> None:
+    """op.inode(path) has i_rwsem alone: asking it for i_lock names
+    inode_i_lock(), as the README's API table does."""
+    from mc.kernel.expr import inode_in_slot
+
+    inode = inode_in_slot(0, "/f")
+    with pytest.raises(AttributeError, match=r"i_lock is inode_i_lock\(op.world, path\)"):
+        _ = inode.i_lock
+    assert getattr(inode, "i_mutex", None) is None

@@ -128,6 +128,15 @@ class InodeExpr(Expr):
     held_in: int | None = attrs.field(default=None, eq=False, repr=False)
     """The slot whose value the expression is, when it is one slot's."""
 
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise AttributeError(
+            f"an inode ({self.text}) has no {name} in the models: op.inode(path) has i_rwsem "
+            "alone; i_lock is inode_i_lock(op.world, path) from mc.models.dcache, and a lock "
+            "of one's own op.world.shared_lock(name, LockKind...)"
+        )
+
     @property
     def i_rwsem(self) -> LockExpr:
         text = f"i_rwsem({self.text})"
