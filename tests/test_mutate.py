@@ -955,3 +955,28 @@ def test_a_dropped_shared_acquisition_asks_for_an_exclusive_taker(shipped: Regis
     )
     assert "beside a thread that takes sb_writers exclusive" in found.missing, found.missing
     assert "freeze" in found.missing and "two threads of setxattr" not in found.missing
+
+
+ONE_RENAME = """\
+from mc.dsl.scenario import scenario
+from mc.models.dirops import rename
+
+scenario("mutate-one/rename", "a rename between unrelated directories, alone",
+         tree=["/a/", "/b/", "/a/d/"], threads=[rename("/a/d", "/b/g")])
+"""
+
+
+def test_a_branch_no_run_takes_is_not_reached(tmp_path: Path) -> None:
+    """Alone, a rename between unrelated directories takes the parents'
+    locks on lock_two_directories()'s unrelated branch, each run along with
+    the step before it: the ancestor branch's acquisitions never run, so
+    their mutations are not reached (not checked and found harmless)."""
+    (tmp_path / "one.py").write_text(ONE_RENAME)
+    registry = with_files((tmp_path / "one.py",))
+    found = mutate.analyse(registry, "mutate-one/rename")
+    reached = {(r.mutation.label, r.mutation.kind.value) for r in found.results}
+    unreached = {(m.label, m.kind.value) for m in found.unreached}
+    ancestor = "inode_lock_nested(p2->d_inode, I_MUTEX_PARENT)"
+    unrelated = "inode_lock_nested(p1->d_inode, I_MUTEX_PARENT)"
+    assert (ancestor, "drop") in unreached and (ancestor, "drop") not in reached
+    assert (unrelated, "drop") in reached

@@ -30,7 +30,7 @@ or a sign that the scenarios miss the race the lock is there for.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -69,20 +69,21 @@ class MutationIncomplete(MutationError):
     stopped the unmutated scenario's search."""
 
 
-def coverage(model: KernelModel, states: Sequence[tuple[Any, ...]]) -> set[tuple[str, str]]:
-    """The (operation, site) of every lock acquisition and trylock some
-    thread is about to run in one of ``states``, or runs along with a step
-    there (a local step: ``KernelModel.with_chained``)."""
+def coverage(model: KernelModel, ran: Iterable[tuple[int, int]]) -> set[tuple[str, str]]:
+    """The (operation, site) of every lock acquisition and trylock among the
+    steps a search ``ran`` (thread, program counter: ``KernelModel.watch``,
+    which sees the local steps run along with another too, on the branches
+    they take)."""
     reached: set[tuple[str, str]] = set()
-    for tid, thread in enumerate(model.threads):
-        pc_slot = thread.slots.pc
-        operation = thread.invocation.operation.name
-        names = {**site_names(thread.program, TryLockStep), **site_names(thread.program)}
-        pcs = model.with_chained(tid, {state[pc_slot] for state in states})
-        for pc in pcs:
-            site = names.get(site_of(thread.steps[pc].step))
-            if site is not None:
-                reached.add((operation, site))
+    names = [
+        {**site_names(thread.program, TryLockStep), **site_names(thread.program)}
+        for thread in model.threads
+    ]
+    for tid, pc in ran:
+        thread = model.threads[tid]
+        site = names[tid].get(site_of(thread.steps[pc].step))
+        if site is not None:
+            reached.add((thread.invocation.operation.name, site))
     return reached
 
 
@@ -231,14 +232,14 @@ class _Baselines:
             if wanted is not None:
                 check_applicable(self.registry, found, wanted)
             model, changing = under_changing(self.registry, found, self.variants, wanted)
+            ran = model.watch(model.every_step(), taken=True)
             search = Search(model, attrs.evolve(self.options, exact=True, reduce=False))
             result = search.run()
-            states = search.store.kept()
             self.found[scenario] = Baseline(
                 result.verdict,
                 result.violation.property if result.violation else None,
-                len(states),
-                frozenset(coverage(model, states)),
+                result.stats.states,
+                frozenset(coverage(model, ran)),
                 changing,
                 result.incomplete_reason,
             )

@@ -1357,24 +1357,6 @@ class KernelModel(Model[State, Action]):
         chain = self._chain(current.fire(before)[branch], tid)
         return [before[pc_slot], *(state[pc_slot] for state in chain[:-1])]
 
-    def with_chained(self, tid: int, pcs: Iterable[int]) -> set[int]:
-        """``pcs`` of thread ``tid`` (where stored states have it) with the
-        program counters of the local steps that run along with the steps
-        there, and of those it runs as it starts: a local step is never
-        where a stored state has its thread, yet it runs."""
-        local, steps = self._local[tid], self.threads[tid].steps
-        found = {pc for pc in pcs if pc != DONE}
-        if steps and local[0]:
-            found.add(0)
-        todo = list(found)
-        while todo:
-            context = steps[todo.pop()].context
-            for after in (context.next_pc, context.target):
-                if after is not None and after != DONE and local[after] and after not in found:
-                    found.add(after)
-                    todo.append(after)
-        return found
-
     def started_records(self) -> list[TraceStep]:
         """Describe the local steps each thread runs as it starts, which
         the initial state holds the effects of (``records`` of no action)."""
