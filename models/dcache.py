@@ -1539,11 +1539,17 @@ def true_path(world: World, values: Any, ino: int) -> str:
     return "/" + "/".join(names)
 
 
-def rename_sequence(scratch: Scratch, rename_lock: int) -> int:
+def rename_sequence(scratch: Scratch, rename_lock: int, ino: int) -> tuple[int, str]:
     """``read_seqbegin()``'s read of ``rename_lock``'s sequence (odd while
-    a writer is in its section: the reader spins)."""
+    a writer is in its section: the reader spins), with the path that
+    names ``ino`` as the walk begins (what ``d-path`` accepts besides the
+    one at its validation)."""
     sequence: int = scratch[rename_lock][0]
-    return sequence
+    return sequence, locked_path(scratch, ino)
+
+
+def _render_sequence(value: Any) -> str:
+    return "none" if value is None else f"{value[0]} (the path then {value[1]})"
 
 
 def read_d_parent(scratch: Scratch, ino: int) -> int:
@@ -1567,14 +1573,23 @@ def prepend_name(scratch: Scratch, ino: int, names: tuple[str, ...]) -> tuple[st
     return ("?" if dentry is None else dentry.name, *names)
 
 
-def validated_path(scratch: Scratch, seq: int, rename_lock: int, ino: int) -> str | None:
+def validated_path(
+    scratch: Scratch, seq: tuple[int, str], rename_lock: int, ino: int
+) -> tuple[str, ...] | None:
     """``need_seqretry(&rename_lock, seq)``: None when the sequence moved
     since ``read_seqbegin()`` (a rename ran meanwhile: retry), else the
-    path that names ``ino`` now, which the walk must have read (what
-    ``d-path`` compares it with)."""
-    if scratch[rename_lock][0] != seq:
+    paths that named ``ino`` as the walk began and now, one of which the
+    walk must have read (what ``d-path`` compares it with: with the
+    sequence unchanged no rename ran, and the two are one)."""
+    sequence, started = seq
+    if scratch[rename_lock][0] != sequence:
         return None
-    return locked_path(scratch, ino)
+    return tuple(dict.fromkeys((started, locked_path(scratch, ino))))
+
+
+def _locked_paths(scratch: Scratch, ino: int) -> tuple[str, ...]:
+    """The path the walk under ``rename_lock`` must have read."""
+    return (locked_path(scratch, ino),)
 
 
 def locked_path(scratch: Scratch, ino: int) -> str:
@@ -1664,9 +1679,11 @@ def d_path(op: Op, path: str) -> None:
 
     ``d_path()``, ``prepend_path()``, ``__prepend_path()`` and
     ``prepend_name()`` read in 6.17-rc3 (Kingxukai/linux fs/d_path.c at
-    9b44fff6).  The invariant ``d-path`` asks that the path returned be the
-    one that named the file when the walk was validated (the sequence
-    unchanged, or the walk under ``rename_lock``).  Left out:
+    9b44fff6).  The invariant ``d-path`` asks that the path returned be one
+    that named the file while the walk ran: as it began or when it was
+    validated (the sequence unchanged, or the walk under ``rename_lock``);
+    a path that named it only between two renames inside one walk is not
+    accepted, which a correct protocol never needs (it retries).  Left out:
     ``mount_lock``'s own ``read_seqbegin_or_lock()`` (no mount changes in
     the scenarios; the dentry is never a mount's root), ``get_fs_root_rcu()``
     (the root is ``/``), ``prepend_path()``'s inner ``rcu_read_lock()``
@@ -1688,10 +1705,12 @@ def d_path(op: Op, path: str) -> None:
         "read_seqbegin_or_lock(&rename_lock, &seq): seq = read_seqbegin(&rename_lock)",
         rename_sequence,
         rename_lock.slot,
+        ino,
+        render=_render_sequence,
     )
     sampled = op.register("seq")
     op.goto_if(
-        state_expr("seq & 1", lambda state: state[sampled] & 1 == 1, local=True),
+        state_expr("seq & 1", lambda state: state[sampled][0] & 1 == 1, local=True),
         "restart",
         "read_seqbegin(): while (seq & 1) cpu_relax()",
     )
@@ -1703,12 +1722,12 @@ def d_path(op: Op, path: str) -> None:
         seq,
         rename_lock.slot,
         ino,
-        render=lambda value: "none" if value is None else str(value),
+        render=lambda value: "none" if value is None else " or ".join(value),
     )
     op.goto_if(differ(seen, const(None)), "done", "done_seqretry(&rename_lock, seq) /* even */")
     op.lock(rename_lock, EXCL, "read_seqbegin_or_lock(&rename_lock, &seq): read_seqlock_excl()")
     _prepend_path(op, ino, "locked")
-    op.compute("seen", "need_seqretry(&rename_lock, 1): no", locked_path, ino)
+    op.compute("seen", "need_seqretry(&rename_lock, 1): no", _locked_paths, ino)
     op.unlock(rename_lock, "done_seqretry(&rename_lock, seq): read_sequnlock_excl()")
     op.label("done")
     op.compute("result", "*p = b; return extract_string(&b)", path_string, op.reg("b"))

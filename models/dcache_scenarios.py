@@ -270,9 +270,10 @@ def ci_lookup_finds(model: KernelModel) -> Check:
 
 @invariant(
     D_PATH,
-    "d_path() returns the path that named the file when its walk was validated: rename_lock's "
-    "sequence unchanged since read_seqbegin(), or the walk made holding rename_lock (a walk "
-    "that a rename overtook mixes old and new names into a path that never existed)",
+    "d_path() returns a path that named the file while its walk ran, as it began or when it "
+    "was validated: rename_lock's sequence unchanged since read_seqbegin(), or the walk made "
+    "holding rename_lock (a walk that a rename overtook mixes old and new names into a path "
+    "that never existed)",
     needs=(D_PATHS, "a d_path()"),
     reads=["returned"],
 )
@@ -281,10 +282,14 @@ def d_path_named(model: KernelModel) -> Check:
 
     def check(state: State) -> str | None:
         for pc, result, seen, path in walks:
-            if state[pc] == DONE and state[result] != state[seen]:
+            if state[pc] == DONE and state[result] not in state[seen]:
+                named = " and ".join(state[seen])
+                were = (
+                    "the paths that named it" if len(state[seen]) > 1 else "the path that named it"
+                )
                 return (
-                    f"d_path() of {path} returned {state[result]}, but the path that named it "
-                    f"when its walk was validated was {state[seen]}"
+                    f"d_path() of {path} returned {state[result]}, but {were} while its walk ran "
+                    f"(as it began and when it was validated): {named}"
                 )
         return None
 

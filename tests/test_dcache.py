@@ -224,7 +224,7 @@ def test_a_d_move_outside_rename_lock_gives_d_path_a_path_that_never_existed(vfs
     assert found.startswith(prefix), found
     returned = found.removeprefix(prefix).split(",", 1)[0]
     assert returned not in ("/a/d/f", "/b/e/f"), found
-    assert found.endswith("when its walk was validated was /b/e/f"), found
+    assert found.endswith("(as it began and when it was validated): /a/d/f and /b/e/f"), found
 
 
 def test_mutate_finds_rename_lock_needed_by_d_path(vfsmc: Run) -> None:
