@@ -777,3 +777,20 @@ def test_an_ok_under_variants_says_when_they_break_a_nesting_rule(
     [edge] = json.loads(ran.output)["against_lock_order"]
     assert (edge["held"], edge["taken"]) == ("i_rwsem", "i_rwsem")
     assert "breaks ancestors before descendants (/a is an ancestor of /a/b)" in edge["order"]
+
+
+def test_a_model_file_nests_its_own_lock_class_in_itself() -> None:
+    """lock_order(c, c, source=...) says the filesystem takes two locks of
+    class c at once in an order it fixes: an edge c -> c is then in the
+    documented order, as a class of [nested] is, and is judged otherwise."""
+    from mc.dsl.scenario import LockOrder
+    from mc.dsl.steps import Source
+
+    documented = lockorder.load_documented()
+    assert not documented.allows("ip_lock", "ip_lock")
+    nesting = LockOrder(("ip_lock", "ip_lock"), "myfs_rename()", Source("myfs.py", 9, "<module>"))
+    placed = LockOrder(("i_rwsem", "ip_lock"), "myfs", Source("myfs.py", 8, "<module>"))
+    declared = documented.declared_by([placed, nesting])
+    assert declared.allows("ip_lock", "ip_lock") and declared.allows("i_rwsem", "ip_lock")
+    assert "myfs_rename()" in declared.nested["ip_lock"]
+    assert declared.declared == (placed,)

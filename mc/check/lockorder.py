@@ -132,10 +132,20 @@ class Documented:
 
     def declared_by(self, orders: Sequence[LockOrder]) -> Documented:
         """This order with the chains model files declared (``lock_order``),
-        each cited by its source and model line; a ``ValueError`` when they
-        order a class before itself, with the chains of the file."""
+        each cited by its source and model line, and the classes a
+        ``lock_order(c, c, ...)`` nests in themselves (as ``[nested]``); a
+        ``ValueError`` when they order a class before itself, with the
+        chains of the file."""
         if not orders:
             return self
+        nesting = {
+            order.classes[0]: f"{order.source} ({_where(order)})"
+            for order in orders
+            if len(set(order.classes)) == 1
+        }
+        orders = [order for order in orders if len(set(order.classes)) > 1]
+        if not orders:
+            return attrs.evolve(self, nested={**self.nested, **nesting})
         added = tuple((f"{order.source} ({_where(order)})", order.classes) for order in orders)
         chains = self.chains + added
         names = [*self.chain_names, *(_where(order) for order in orders)]
@@ -152,7 +162,12 @@ class Documented:
             against = "specs/lockorder.toml" if "specs/lockorder.toml" in contradiction else None
             with_what = f"contradict {against}" if against else "contradict each other"
             raise ValueError(f"the lock orders declared ({declared}) {with_what}: {contradiction}")
-        return attrs.evolve(self, chains=chains, declared=self.declared + tuple(orders))
+        return attrs.evolve(
+            self,
+            chains=chains,
+            declared=self.declared + tuple(orders),
+            nested={**self.nested, **nesting},
+        )
 
     @property
     def chain_names(self) -> list[str]:
