@@ -768,6 +768,12 @@ def test_a_step_moved_under_a_test_is_said(vfsmc: Run) -> None:
         "note: return-inside moves T1's step 'return ret' under 'if (index >= max_idx) /* "
         "recheck */' it was not under: it now runs only where the test lets it" in checked.output
     ), checked.output
+    report = vfsmc(
+        "check", "goto_left.py:g/early", "-V", "return-inside", "--no-save", "--json"
+    ).stdout
+    assert any(
+        "moves T1's step 'return ret' under" in note for note in json.loads(report)["variant_notes"]
+    ), report
     moved_out = vfsmc("show", "goto_left.py:g/early", "-V", "return-first")
     assert "now under" not in moved_out.output, moved_out.output
 

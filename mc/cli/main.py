@@ -348,11 +348,13 @@ def check(
         )
     with usermodels.reported():
         with checkable.building_within(time_limit, f"building the model of {name}"):
-            for text in inventory.variant_overlaps(reg, reg.scenario(name), variants):
-                say("note", text)
-            for text in inventory.unguarding_notes(reg, reg.scenario(name), variants):
-                say("note", text)
-            for text in inventory.unlocked_section_notes(reg, reg.scenario(name), variants):
+            found = reg.scenario(name)
+            notes = [
+                *inventory.variant_overlaps(reg, found, variants),
+                *inventory.unguarding_notes(reg, found, variants),
+                *inventory.unlocked_section_notes(reg, found, variants),
+            ]
+            for text in notes:
                 say("note", text)
         against_order = (
             side_by_side.meanwhile(
@@ -415,6 +417,7 @@ def check(
             "against_lock_order": None if against is None else _against_json(against),
             "breaks_rule": broken,
             "looks_skipped": unlooked,
+            "variant_notes": notes,
         }
         echo_json(json.dumps(report, indent=1))
     else:
