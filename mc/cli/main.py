@@ -7,7 +7,6 @@ stopped the search), 4 internal error, 130 interrupted (see ``mc.cli.errors``).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
@@ -23,7 +22,6 @@ import attrs
 import click
 
 from mc.check import checkable, inventory, lockorder, recorded, side_by_side, usermodels
-from mc.check.baseline import locked
 from mc.check.checker import (
     IneffectiveVariant,
     Outcome,
@@ -35,7 +33,6 @@ from mc.check.checker import (
     rule_broken,
 )
 from mc.check.coverage import coverage_json, coverage_lines
-from mc.check.expectations import ExpectationError
 from mc.check.marks import variant_marks
 from mc.check.recorded import default_out, does_not_replay, load_recorded
 from mc.check.registry import build_model, with_files
@@ -60,6 +57,7 @@ from mc.cli.options import (
     variant_option,
     without,
 )
+from mc.cli.saving import save_outcome
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry, Scenario, UnknownName
 from mc.dsl.symmetry import representative
@@ -67,7 +65,7 @@ from mc.engine.explore import Options, UndeclaredRead
 from mc.engine.reduction import turned_off_by
 from mc.engine.result import Strategy, Verdict
 from mc.kernel.world import ModelError
-from mc.project import ROOT, Terminated
+from mc.project import ROOT
 from mc.spec.conformance import SPEC_CONFORMANCE
 from mc.text import clipped, counted, printable, status_line
 from mc.trace import format as cx_format
@@ -408,7 +406,7 @@ def check(
             )
             unlooked += [why] if why else []
     if as_json:
-        saved = _save(reg, outcome, target, stem) if save else {}
+        saved = save_outcome(reg, outcome, target, stem) if save else {}
         searched = {"reduction": reduce and not symmetry, "symmetry": symmetry}
         report = {
             **_check_json(outcome, saved, _unsaved_trace(reg, outcome, saved)),
@@ -438,7 +436,7 @@ def check(
                 )
         except OSError:
             if save:
-                _save(reg, outcome, target, stem)
+                save_outcome(reg, outcome, target, stem)
             raise
         if save:
             _save_saying(reg, outcome, target, stem)
@@ -536,7 +534,7 @@ def _omitted(reg: Registry, scenario: Scenario) -> list[str]:
 
 
 def _save_saying(reg: Registry, outcome: Outcome, out: Path, stem: str) -> None:
-    """``_save`` that says each file as it is written; standard output
+    """``save_outcome`` that says each file as it is written; standard output
     closed meanwhile (``| head``) stops the saying, not the saving: the
     error is raised once every file is written."""
     lost: list[OSError] = []
@@ -548,65 +546,9 @@ def _save_saying(reg: Registry, outcome: Outcome, out: Path, stem: str) -> None:
             except OSError as error:
                 lost.append(error)
 
-    _save(reg, outcome, out, stem, say)
+    save_outcome(reg, outcome, out, stem, say)
     if lost:
         raise lost[0]
-
-
-def _save(
-    reg: Registry,
-    outcome: Outcome,
-    out: Path,
-    stem: str,
-    each: Callable[[str, Path], None] | None = None,
-) -> dict[str, Path]:
-    """Save the counterexample (with the model files it needs) and its
-    charts in ``out`` under ``stem`` (``_stem``); a file that cannot be
-    written is a warning, never a change of the verdict or its exit code.
-    A chart that cannot be drawn leaves no older one of that name beside
-    the new counterexample, and two runs saving under one name in one
-    directory save one after the other (the directory is locked), so the
-    three files are always of one run.  ``each`` is told of each file as
-    it is written, so that a run interrupted while it saves has said what
-    it saved."""
-    if outcome.counterexample is None:
-        return {}
-    marks = variant_marks(reg, outcome.counterexample)
-    files: dict[str, Path] = {}
-    with contextlib.ExitStack() as stack:
-        with contextlib.suppress(OSError, ExpectationError):
-            out.mkdir(parents=True, exist_ok=True)
-            stack.enter_context(locked(out))
-        kinds = (("counterexample", "json"), ("dot", "dot"), ("svg", "svg"))
-        for at, (kind, suffix) in enumerate(kinds):
-            path = out / f"{stem}.{suffix}"
-            try:
-                if kind == "counterexample":
-                    recorded.save_recorded(
-                        reg, outcome.scenario, outcome.variants, outcome.counterexample, path
-                    )
-                else:
-                    render_graph.render(outcome.counterexample, path, marks)
-            except (KeyboardInterrupt, Terminated):
-                if "counterexample" in files:  # no older chart beside the new trace
-                    for _kind, later in kinds[at:]:
-                        with contextlib.suppress(OSError):
-                            (out / f"{stem}.{later}").unlink(missing_ok=True)
-                raise
-            except (OSError, render_graph.GraphError) as error:
-                say("warning", f"not saved: {message_of(error)}")
-            except Exception as error:  # a bug in a writer must not cost the verdict
-                say("warning", f"not saved: {path}: {type(error).__name__}: {message_of(error)}")
-            else:
-                files[kind] = path
-                if each is not None:
-                    each(kind, path)
-                continue
-            if kind == "counterexample":
-                break  # no chart of a counterexample that is not there
-            with contextlib.suppress(OSError):
-                path.unlink(missing_ok=True)
-    return files
 
 
 def _against_json(against: Sequence[tuple[lockorder.Edge, lockorder.Witness, str]]) -> list[Any]:
@@ -1077,6 +1019,7 @@ def graph(file: Path, output: Path, models: tuple[Path, ...]) -> None:
 main.add_lazy("regress", "mc.cli.regress:regress_command")
 main.add_lazy("mutate", "mc.cli.regress:mutate_command")
 main.add_lazy("lockorder", "mc.cli.lockorder:lockorder_command")
+main.add_lazy("sweep", "mc.cli.sweep:sweep_command")
 main.add_lazy("spec", "mc.cli.spec:spec")
 main.add_lazy("drift", "mc.cli.drift:drift_command")
 main.add_lazy("show", "mc.cli.show:show_command")

@@ -1,0 +1,74 @@
+"""Saving a check's counterexample and its charts (``vfsmc check`` and
+``vfsmc sweep``)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+
+from mc.check import recorded
+from mc.check.baseline import locked
+from mc.check.checker import Outcome
+from mc.check.expectations import ExpectationError
+from mc.check.marks import variant_marks
+from mc.cli.errors import message_of, say
+from mc.dsl.scenario import Registry
+from mc.project import Terminated
+from mc.trace import graph as render_graph
+
+
+def save_outcome(
+    reg: Registry,
+    outcome: Outcome,
+    out: Path,
+    stem: str,
+    each: Callable[[str, Path], None] | None = None,
+) -> dict[str, Path]:
+    """Save the counterexample (with the model files it needs) and its
+    charts in ``out`` under ``stem`` (``file_stem``); a file that cannot be
+    written is a warning, never a change of the verdict or its exit code.
+    A chart that cannot be drawn leaves no older one of that name beside
+    the new counterexample, and two runs saving under one name in one
+    directory save one after the other (the directory is locked), so the
+    three files are always of one run.  ``each`` is told of each file as
+    it is written, so that a run interrupted while it saves has said what
+    it saved."""
+    if outcome.counterexample is None:
+        return {}
+    marks = variant_marks(reg, outcome.counterexample)
+    files: dict[str, Path] = {}
+    with contextlib.ExitStack() as stack:
+        with contextlib.suppress(OSError, ExpectationError):
+            out.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(locked(out))
+        kinds = (("counterexample", "json"), ("dot", "dot"), ("svg", "svg"))
+        for at, (kind, suffix) in enumerate(kinds):
+            path = out / f"{stem}.{suffix}"
+            try:
+                if kind == "counterexample":
+                    recorded.save_recorded(
+                        reg, outcome.scenario, outcome.variants, outcome.counterexample, path
+                    )
+                else:
+                    render_graph.render(outcome.counterexample, path, marks)
+            except (KeyboardInterrupt, Terminated):
+                if "counterexample" in files:  # no older chart beside the new trace
+                    for _kind, later in kinds[at:]:
+                        with contextlib.suppress(OSError):
+                            (out / f"{stem}.{later}").unlink(missing_ok=True)
+                raise
+            except (OSError, render_graph.GraphError) as error:
+                say("warning", f"not saved: {message_of(error)}")
+            except Exception as error:  # a bug in a writer must not cost the verdict
+                say("warning", f"not saved: {path}: {type(error).__name__}: {message_of(error)}")
+            else:
+                files[kind] = path
+                if each is not None:
+                    each(kind, path)
+                continue
+            if kind == "counterexample":
+                break  # no chart of a counterexample that is not there
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+    return files

@@ -1,0 +1,100 @@
+"""vfsmc sweep: a change checked on every scenario it changes, each under
+the variants that change it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from click.testing import Result
+
+Run = Callable[..., Result]
+
+HOOKS = """
+from mc.dsl import EXCL, LockKind, flag_variant, inserts
+from mc.models.writeback import fsync
+
+SPIN = "fsync-waits-under-spinlock"
+flag_variant(SPIN, "myfs_fsync() holds ei->i_sync_lock across folio_wait_writeback()")
+
+
+def sync_lock(op, file):
+    return op.world.shared_lock(f"i_sync_lock({file.path})", LockKind.SPINLOCK)
+
+
+def take(op, file):
+    if op.variant(SPIN):
+        op.lock(sync_lock(op, file), EXCL, "spin_lock(&ei->i_sync_lock)")
+
+
+def drop(op, file):
+    if op.variant(SPIN):
+        op.unlock(sync_lock(op, file), "spin_unlock(&ei->i_sync_lock)")
+
+
+inserts(fsync, "myfs-fsync-hooks", "myfs's fsync hooks", every=True,
+        before={"folio_wait_writeback(folio)": take}, after={"folio_wait_writeback(folio)": drop})
+"""
+
+
+def test_each_scenario_the_variants_change_is_checked_under_those_that_change_it(
+    vfsmc: Run,
+) -> None:
+    """child-first changes six of the directory scenarios: each is checked
+    under it, the five it breaks saved and replayable, the others left
+    out."""
+    result = vfsmc("sweep", "-V", "child-first", "--filter", "dirops/", "--json")
+    assert result.exit_code == 1, result.output
+    rows = json.loads(result.stdout)["scenarios"]
+    verdicts = {row["scenario"]: row["verdict"] for row in rows}
+    assert verdicts["dirops/rename-rmdir-link"] == "VIOLATED"
+    assert verdicts["dirops/rmdir-vs-create"] == "OK"
+    assert "dirops/opposite-renames" not in verdicts
+    assert all(row["variants"] == ["child-first"] for row in rows)
+    broken = next(row for row in rows if row["scenario"] == "dirops/rename-rmdir-link")
+    assert broken["property"] == "deadlock"
+    saved = Path(broken["counterexample"])
+    assert saved == Path("counterexamples/dirops-rename-rmdir-link--child-first.json")
+    replayed = vfsmc("replay", str(saved))
+    assert replayed.exit_code == 1 and "reproduces" in replayed.output, replayed.output
+
+
+def test_a_flag_and_the_insertion_it_turns_on_are_applied_together(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """Hooks into fsync that add steps under a flag: every scenario that
+    runs fsync is checked under both, the others under neither, and the
+    text names each scenario with its verdict."""
+    (tmp_path / "hooks.py").write_text(HOOKS)
+    result = vfsmc(
+        "sweep",
+        "--models",
+        "hooks.py",
+        "-V",
+        "myfs-fsync-hooks",
+        "-V",
+        "fsync-waits-under-spinlock",
+        "--filter",
+        "writeback/write-",
+        "--no-save",
+    )
+    assert result.exit_code == 1, result.output
+    line = next(
+        line for line in result.stdout.splitlines() if line.startswith("writeback/write-vs-fsync")
+    )
+    assert "with myfs-fsync-hooks, fsync-waits-under-spinlock: VIOLATED (lock-protocol" in line
+    assert "scenarios change under the variants" in result.output
+    assert not list(tmp_path.glob("counterexamples/*"))
+
+
+def test_a_variant_that_changes_no_scenario_or_no_variant_is_bad_input(vfsmc: Run) -> None:
+    unused = vfsmc("sweep", "-V", "child-first", "--filter", "xattr/")
+    assert unused.exit_code == 2
+    assert unused.output.strip() == (
+        "vfsmc: error: variant child-first changes nothing in the 4 scenarios"
+    )
+    none = vfsmc("sweep")
+    assert none.exit_code == 2 and "give its variants with -V" in none.output
+    unknown = vfsmc("sweep", "-V", "child-frist")
+    assert unknown.exit_code == 2 and "child-first" in unknown.output
