@@ -1015,3 +1015,18 @@ def test_the_broken_rule_note_is_not_given_when_the_protocol_breaks_it_alone(
     result = vfsmc(*args, "--no-property", "spec-conformance")
     data = json.loads(result.stdout)
     assert data["verdict"] == "OK" and data["breaks_rule"] is None, result.output
+
+
+def test_replay_on_other_variants_than_those_recorded(vfsmc: Run) -> None:
+    """--on replays a trace on the protocol under the variants it names (a
+    change's own correct locking without its bug), not the recorded ones:
+    the same ones reproduce, others do not; with --correct it is usage."""
+    assert vfsmc("check", "dirops/rename-rmdir-link", "-V", "child-first").exit_code == 1
+    saved = "counterexamples/dirops-rename-rmdir-link--child-first.json"
+    same = vfsmc("replay", saved, "--on", "child-first")
+    assert same.exit_code == 1 and "reproduces on variants child-first" in same.output
+    other = vfsmc("replay", saved, "--on", "rmdir-no-victim-lock")
+    assert other.exit_code == 0, other.output
+    assert "does not reproduce on variants rmdir-no-victim-lock" in other.output
+    both = vfsmc("replay", saved, "--on", "child-first", "--correct")
+    assert both.exit_code == 2 and "give one" in both.output

@@ -746,15 +746,27 @@ def _print_check(outcome: Outcome, reduce: bool) -> None:
     is_flag=True,
     help="Replay on the correct protocol (without the recorded variants).",
 )
+@click.option(
+    "--on",
+    "on",
+    multiple=True,
+    callback=distinct,
+    help="Replay on the protocol under these variants instead of the recorded ones "
+    "(repeatable): a fix, or a change's own correct locking with its bug left out.",
+)
 @models_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @one_line_errors
-def replay_command(file: Path, correct: bool, models: tuple[Path, ...], as_json: bool) -> None:
+def replay_command(
+    file: Path, correct: bool, on: tuple[str, ...], models: tuple[Path, ...], as_json: bool
+) -> None:
     """Re-execute a saved counterexample on today's models."""
+    if correct and on:
+        raise click.UsageError("--correct replays on no variant, --on on those it names: give one")
     counterexample = cx_format.load(file)
     reg = with_files(models)
     recorded.load_recorded(reg, file, counterexample, given=bool(models))
-    variants = () if correct else counterexample.variants
+    variants = on if on else () if correct else counterexample.variants
     if counterexample.scenario not in reg.scenarios:
         hint = (
             "none of the model files given declares it" + _replaced(counterexample, models)
@@ -775,7 +787,7 @@ def replay_command(file: Path, correct: bool, models: tuple[Path, ...], as_json:
         raise ThreadsDiffer(f"{file}: {error}") from None
     if counterexample.edited:
         _edited_since_saved(file, report)
-    stale = None if report.reproduced or correct else _still_violated(reg, counterexample)
+    stale = None if report.reproduced or correct or on else _still_violated(reg, counterexample)
     if as_json:
         found = _replay_json(counterexample, variants, report)
         echo_json(json.dumps({**found, "still_violated_by_check": stale}, indent=1))
