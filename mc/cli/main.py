@@ -37,7 +37,7 @@ from mc.check.marks import variant_marks
 from mc.check.recorded import default_out, does_not_replay, load_recorded
 from mc.check.registry import build_model, with_files
 from mc.check.replay import ReplayReport, ThreadsDiffer, replay, threads_differ
-from mc.cli.completion import complete_property, complete_scenario
+from mc.cli.completion import complete_property, complete_scenario, complete_variant
 from mc.cli.errors import Group, echo_json, fail, message_of, one_line_errors, say, wrote
 from mc.cli.options import (
     WORKERS_PER_CORE,
@@ -751,6 +751,7 @@ def _print_check(outcome: Outcome, reduce: bool) -> None:
     "on",
     multiple=True,
     callback=distinct,
+    shell_complete=complete_variant,
     help="Replay on the protocol under these variants instead of the recorded ones "
     "(repeatable): a fix, or a change's own correct locking with its bug left out.",
 )
