@@ -41,6 +41,34 @@ scenario("my/bad", "x", tree=["/a/"], threads=[create("/a/x")], properties=["dea
 """
 
 
+FSYNC_HOOKS_UNDER_A_FLAG = """
+from mc.dsl import EXCL, LockKind, flag_variant, inserts
+from mc.models.writeback import fsync
+
+SPIN = "fsync-waits-under-spinlock"
+flag_variant(SPIN, "myfs_fsync() holds ei->i_sync_lock across folio_wait_writeback()")
+
+
+def sync_lock(op, file):
+    return op.world.shared_lock(f"i_sync_lock({file.path})", LockKind.SPINLOCK)
+
+
+def take(op, file):
+    if op.variant(SPIN):
+        op.lock(sync_lock(op, file), EXCL, "spin_lock(&ei->i_sync_lock)")
+
+
+def drop(op, file):
+    if op.variant(SPIN):
+        op.unlock(sync_lock(op, file), "spin_unlock(&ei->i_sync_lock)")
+
+
+inserts(fsync, "myfs-fsync-hooks", "myfs's fsync hooks", every=True,
+        before={"folio_wait_writeback(folio)": take}, after={"folio_wait_writeback(folio)": drop})
+"""
+"""A model file: hooks inserted into fsync around folio_wait_writeback() that
+take a spinlock only under the flag variant fsync-waits-under-spinlock."""
+
 ABBA = """\
 from mc.dsl import EXCL, LockKind, Op, operation, scenario
 

@@ -8,34 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from click.testing import Result
+from conftest import FSYNC_HOOKS_UNDER_A_FLAG
 
 Run = Callable[..., Result]
-
-HOOKS = """
-from mc.dsl import EXCL, LockKind, flag_variant, inserts
-from mc.models.writeback import fsync
-
-SPIN = "fsync-waits-under-spinlock"
-flag_variant(SPIN, "myfs_fsync() holds ei->i_sync_lock across folio_wait_writeback()")
-
-
-def sync_lock(op, file):
-    return op.world.shared_lock(f"i_sync_lock({file.path})", LockKind.SPINLOCK)
-
-
-def take(op, file):
-    if op.variant(SPIN):
-        op.lock(sync_lock(op, file), EXCL, "spin_lock(&ei->i_sync_lock)")
-
-
-def drop(op, file):
-    if op.variant(SPIN):
-        op.unlock(sync_lock(op, file), "spin_unlock(&ei->i_sync_lock)")
-
-
-inserts(fsync, "myfs-fsync-hooks", "myfs's fsync hooks", every=True,
-        before={"folio_wait_writeback(folio)": take}, after={"folio_wait_writeback(folio)": drop})
-"""
 
 
 def test_each_scenario_the_variants_change_is_checked_under_those_that_change_it(
@@ -66,7 +41,7 @@ def test_a_flag_and_the_insertion_it_turns_on_are_applied_together(
     """Hooks into fsync that add steps under a flag: every scenario that
     runs fsync is checked under both, the others under neither, and the
     text names each scenario with its verdict."""
-    (tmp_path / "hooks.py").write_text(HOOKS)
+    (tmp_path / "hooks.py").write_text(FSYNC_HOOKS_UNDER_A_FLAG)
     result = vfsmc(
         "sweep",
         "--models",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
+from conftest import FSYNC_HOOKS_UNDER_A_FLAG
 
 from mc.project import ROOT
 
@@ -1799,33 +1800,6 @@ def test_a_deadlock_the_correct_protocol_escapes_says_who_goes_on(
     assert reason.endswith("can go on"), reason
 
 
-HOOKS_TURNED_ON_BY_A_FLAG = """
-from mc.dsl import EXCL, LockKind, flag_variant, inserts
-from mc.models.writeback import fsync
-
-SPIN = "fsync-waits-under-spinlock"
-flag_variant(SPIN, "myfs_fsync() holds ei->i_sync_lock across folio_wait_writeback()")
-
-
-def sync_lock(op, file):
-    return op.world.shared_lock(f"i_sync_lock({file.path})", LockKind.SPINLOCK)
-
-
-def take(op, file):
-    if op.variant(SPIN):
-        op.lock(sync_lock(op, file), EXCL, "spin_lock(&ei->i_sync_lock)")
-
-
-def drop(op, file):
-    if op.variant(SPIN):
-        op.unlock(sync_lock(op, file), "spin_unlock(&ei->i_sync_lock)")
-
-
-inserts(fsync, "myfs-fsync-hooks", "myfs's fsync hooks", every=True,
-        before={"folio_wait_writeback(folio)": take}, after={"folio_wait_writeback(folio)": drop})
-"""
-
-
 def test_an_insertion_whose_steps_a_flag_turns_on_changes_the_scenario_with_it(
     vfsmc: Run, tmp_path: Path
 ) -> None:
@@ -1833,7 +1807,7 @@ def test_an_insertion_whose_steps_a_flag_turns_on_changes_the_scenario_with_it(
     flag variant: the two given together change the shipped scenario
     (check finds the sleep under the spinlock, show lists the steps);
     the hooks alone change nothing, and say so."""
-    model = _write(tmp_path, "hooks.py", HOOKS_TURNED_ON_BY_A_FLAG)
+    model = _write(tmp_path, "hooks.py", FSYNC_HOOKS_UNDER_A_FLAG)
     both = ("-V", "myfs-fsync-hooks", "-V", "fsync-waits-under-spinlock")
     for variants in (both, (*both[2:], *both[:2])):
         result = vfsmc(

@@ -32,7 +32,7 @@ from mc.check.checker import (
     refuse_ineffective,
     rule_broken,
 )
-from mc.check.coverage import coverage_json, coverage_lines
+from mc.check.coverage import coverage_lines
 from mc.check.marks import variant_marks
 from mc.check.recorded import default_out, does_not_replay, load_recorded
 from mc.check.registry import build_model, with_files
@@ -57,7 +57,7 @@ from mc.cli.options import (
     variant_option,
     without,
 )
-from mc.cli.saving import save_outcome
+from mc.cli.outcome import outcome_json, save_outcome
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry, Scenario, UnknownName
 from mc.dsl.symmetry import representative
@@ -409,7 +409,7 @@ def check(
         saved = save_outcome(reg, outcome, target, stem) if save else {}
         searched = {"reduction": reduce and not symmetry, "symmetry": symmetry}
         report = {
-            **_check_json(outcome, saved, _unsaved_trace(reg, outcome, saved)),
+            **outcome_json(outcome, saved, _unsaved_trace(reg, outcome, saved)),
             **searched,
             "omitted": omitted,
             "against_lock_order": None if against is None else _against_json(against),
@@ -598,38 +598,6 @@ def _unsaved_trace(
     return recorded.recorded_in(
         reg, outcome.scenario, outcome.variants, outcome.counterexample, Path.cwd()
     ).to_json()
-
-
-def _check_json(
-    outcome: Outcome, saved: dict[str, Path], trace: dict[str, Any] | None
-) -> dict[str, Any]:
-    result = outcome.result
-    violation = result.violation
-    return {
-        "scenario": outcome.scenario.name,
-        "variants": list(outcome.variants),
-        "verdict": result.verdict.value,
-        "property": violation.property if violation else None,
-        "message": violation.message if violation else None,
-        "properties": list(result.properties),
-        "incomplete_reason": result.incomplete_reason,
-        **result.stats.as_dict(),
-        "counterexample": str(saved["counterexample"]) if "counterexample" in saved else None,
-        "trace": trace,
-        "shortened_from": outcome.shortened.steps_before
-        if outcome.shortened is not None and outcome.shortened.found
-        else None,
-        "graph": str(saved["svg"]) if "svg" in saved else None,
-        "unchecked_errors": outcome.unchecked_errors,
-        "unreached_changes": list(outcome.unreached_changes),
-        "coverage": None
-        if outcome.coverage is None
-        else coverage_json(outcome.model, outcome.coverage),
-        "unvaried": list(result.unvaried),
-        "unchecked_needs": list(outcome.model.world.unchecked_needs)
-        if SPEC_CONFORMANCE in result.properties
-        else [],
-    }
 
 
 def _shortened(shortened: Shortened, steps: int) -> str:

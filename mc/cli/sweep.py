@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from mc.check import usermodels
-from mc.check.checker import IneffectiveVariant, Outcome, check_scenario, file_stem, under_changing
+from mc.check.checker import IneffectiveVariant, check_scenario, file_stem, under_changing
 from mc.check.registry import with_files
 from mc.cli.errors import echo_json, one_line_errors, say
 from mc.cli.options import (
@@ -22,7 +22,7 @@ from mc.cli.options import (
     time_limit_option,
     variant_option,
 )
-from mc.cli.saving import save_outcome
+from mc.cli.outcome import outcome_json, save_outcome
 from mc.engine.explore import Options
 from mc.engine.result import Verdict
 from mc.text import clipped, printable
@@ -89,7 +89,7 @@ def sweep_command(
         with usermodels.reported():
             outcome = check_scenario(reg, name, changing, options=options)
         saved = save_outcome(reg, outcome, target, file_stem(name, changing)) if save else {}
-        row = _row(outcome, saved.get("counterexample"))
+        row = outcome_json(outcome, saved, None)
         rows.append(row)
         if not as_json:
             click.echo(printable(_line(row)))
@@ -101,21 +101,6 @@ def sweep_command(
     if Verdict.VIOLATED.value in verdicts:
         sys.exit(Verdict.VIOLATED.exit_code)
     sys.exit(Verdict.INCOMPLETE.exit_code if Verdict.INCOMPLETE.value in verdicts else 0)
-
-
-def _row(outcome: Outcome, saved: Path | None) -> dict[str, Any]:
-    result = outcome.result
-    violation = result.violation
-    return {
-        "scenario": outcome.scenario.name,
-        "variants": list(outcome.variants),
-        "verdict": result.verdict.value,
-        "property": None if violation is None else violation.property,
-        "message": None if violation is None else violation.message,
-        "incomplete_reason": result.incomplete_reason,
-        "states": result.stats.states,
-        "counterexample": None if saved is None else str(saved),
-    }
 
 
 def _line(row: dict[str, Any]) -> str:

@@ -1,20 +1,23 @@
-"""Saving a check's counterexample and its charts (``vfsmc check`` and
-``vfsmc sweep``)."""
+"""A check's outcome as ``vfsmc check`` and ``vfsmc sweep`` give it: its
+counterexample and charts saved, and the outcome as JSON."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from mc.check import recorded
 from mc.check.baseline import locked
 from mc.check.checker import Outcome
+from mc.check.coverage import coverage_json
 from mc.check.expectations import ExpectationError
 from mc.check.marks import variant_marks
 from mc.cli.errors import message_of, say
 from mc.dsl.scenario import Registry
 from mc.project import Terminated
+from mc.spec.conformance import SPEC_CONFORMANCE
 from mc.trace import graph as render_graph
 
 
@@ -72,3 +75,37 @@ def save_outcome(
             with contextlib.suppress(OSError):
                 path.unlink(missing_ok=True)
     return files
+
+
+def outcome_json(
+    outcome: Outcome, saved: dict[str, Path], trace: dict[str, Any] | None
+) -> dict[str, Any]:
+    """``outcome`` as ``check --json`` prints it, with the files ``saved``
+    (``save_outcome``) and the ``trace`` of a counterexample not saved."""
+    result = outcome.result
+    violation = result.violation
+    return {
+        "scenario": outcome.scenario.name,
+        "variants": list(outcome.variants),
+        "verdict": result.verdict.value,
+        "property": violation.property if violation else None,
+        "message": violation.message if violation else None,
+        "properties": list(result.properties),
+        "incomplete_reason": result.incomplete_reason,
+        **result.stats.as_dict(),
+        "counterexample": str(saved["counterexample"]) if "counterexample" in saved else None,
+        "trace": trace,
+        "shortened_from": outcome.shortened.steps_before
+        if outcome.shortened is not None and outcome.shortened.found
+        else None,
+        "graph": str(saved["svg"]) if "svg" in saved else None,
+        "unchecked_errors": outcome.unchecked_errors,
+        "unreached_changes": list(outcome.unreached_changes),
+        "coverage": None
+        if outcome.coverage is None
+        else coverage_json(outcome.model, outcome.coverage),
+        "unvaried": list(result.unvaried),
+        "unchecked_needs": list(outcome.model.world.unchecked_needs)
+        if SPEC_CONFORMANCE in result.properties
+        else [],
+    }
