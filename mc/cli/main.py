@@ -382,8 +382,6 @@ def check(
     )
     stem = _stem(outcome, named, left_out, dfs)
     against, broken, unlooked = None, None, []
-    if against_order is not None and outcome.result.verdict is not Verdict.OK:
-        against_order.cancel()
     if variants and outcome.result.verdict is Verdict.OK:
 
         def left() -> float | None:
@@ -405,6 +403,8 @@ def check(
                 left(),
             )
             unlooked += [why] if why else []
+    if against_order is not None:
+        against_order.cancel()
     if as_json:
         saved = save_outcome(reg, outcome, target, stem) if save else {}
         searched = {"reduction": reduce and not symmetry, "symmetry": symmetry}
