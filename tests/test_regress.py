@@ -518,3 +518,20 @@ def test_a_row_twice_or_a_variant_twice_is_refused(tmp_path: Path) -> None:
         expectations.parse(doubled, tmp_path / "e.toml")
     narrowed = twice.replace('verdict = "OK"\n', 'verdict = "OK"\nproperties = ["deadlock"]\n', 1)
     assert len(expectations.parse(narrowed, tmp_path / "e.toml")) == 2
+
+
+def test_a_suite_of_shipped_scenarios_alone_needs_no_model_file(vfsmc: Run) -> None:
+    """A directory with an expectations.toml of shipped scenarios and
+    variants, and no .py file, is a suite regress runs (a directory with
+    neither is still refused)."""
+    Path("suite").mkdir()
+    Path("suite/expectations.toml").write_text(
+        '[[expect]]\nscenario = "dirops/rename-rmdir-link"\nvariants = ["child-first"]\n'
+        'verdict = "VIOLATED"\nproperty = "deadlock"\n'
+    )
+    result = vfsmc("regress", "--models", "suite")
+    assert result.exit_code == 0, result.output
+    assert "regress passed: 1/1 rows as expected" in result.output
+    Path("empty").mkdir()
+    refused = vfsmc("regress", "--models", "empty")
+    assert refused.exit_code == 2 and "no .py model files" in refused.output

@@ -99,7 +99,7 @@ def regress_command(
                 "(its model files, expectations.toml and counterexamples/); give the "
                 f"file's folder, or check its scenarios with vfsmc check {path}:SCENARIO"
             )
-    reg = with_files(models)
+    reg = with_files(tuple(path for path in models if not _expectations_alone(path)))
     directories = [path for path in models if Path(path).is_dir()]
     suites = [regress.Suite.of_directory(Path(d)) for d in directories] or [regress.Suite.shipped()]
     options = Options(time_limit=time_limit, max_memory=max_memory, reduce=reduce)
@@ -333,3 +333,13 @@ def _mutate(
             say("warning", f"not saved: {result.unsaved}")
     if analysis.interrupted:
         sys.exit(EXIT_INCOMPLETE)
+
+
+def _expectations_alone(path: Path) -> bool:
+    """Whether directory ``path`` is a suite of shipped scenarios alone: an
+    ``expectations.toml`` and no model file of its own to load."""
+    return (
+        path.is_dir()
+        and (path / "expectations.toml").is_file()
+        and not any(p for p in path.glob("*.py") if not p.name.startswith(("_", "test_")))
+    )
