@@ -114,8 +114,9 @@ def _write_from(op: Op, file: File, index: int, source_file: File, source: int) 
 
 
 @operation(
-    models="generic_file_write_iter() -> generic_perform_write(): fault_in_iov_iter_readable(), "
-    "copy_folio_from_iter_atomic() (mm/filemap.c, lib/iov_iter.c)",
+    models="generic_file_write_iter() -> generic_perform_write() from byte source of the file's "
+    "own mapping: fault_in_iov_iter_readable(), copy_folio_from_iter_atomic() (mm/filemap.c, "
+    "lib/iov_iter.c)",
     describe=lambda f, i, src: f"write({f}, page {i}) from mmap({f}) at {src}",
     cites=(*write.cites, Cite("lib/iov_iter.c", "fault_in_iov_iter_readable", "6.6")),
 )
@@ -126,9 +127,9 @@ def write_from_mapping(op: Op, file: File, index: int, source: int) -> None:
 
 
 @operation(
-    models="generic_file_write_iter() -> generic_perform_write() from a mapping of another "
-    "file: fault_in_iov_iter_readable(), copy_folio_from_iter_atomic() (mm/filemap.c, "
-    "lib/iov_iter.c)",
+    models="generic_file_write_iter() -> generic_perform_write() from byte source of a mapping "
+    "of another file: fault_in_iov_iter_readable(), copy_folio_from_iter_atomic() "
+    "(mm/filemap.c, lib/iov_iter.c)",
     describe=lambda f, i, g, src: f"write({f}, page {i}) from mmap({g}) at {src}",
     cites=write_from_mapping.cites,
 )
