@@ -143,3 +143,17 @@ def test_a_divisor_that_may_be_0_is_refused() -> None:
         solver.values(TRUE, x.var % d.var)
     nonzero = conjoin(TRUE, compare("!=", d.var, 0))
     assert [taken for taken, _ in solver.split(nonzero, eq(x.var // d.var, 7))] == [True, False]
+
+
+def test_a_comparison_of_symbols_has_no_truth_value_of_its_own() -> None:
+    """``if at_least(i_size, 8192):`` on a symbolic size would take one
+    branch silently: the comparison refuses to be a bool and says how to
+    decide it; a comparison of numbers stays a bool."""
+    from mc.engine.symbolic import UndecidedComparison, Var
+    from mc.kernel.pathcond import at_least, negated
+
+    with pytest.raises(UndecidedComparison, match=r"decide\(scratch, cond\)"):
+        bool(at_least(Var("size"), 8192))
+    with pytest.raises(UndecidedComparison):
+        bool(negated(at_least(Var("size"), 8192)))
+    assert at_least(8192, 4096) is True

@@ -131,8 +131,24 @@ Term = Var | Const | BinOp
 TermLike = Term | int
 
 
+class UndecidedComparison(TypeError):
+    """A comparison of symbolic values asked for its truth (``if cond:``)
+    where only a forking step can decide it."""
+
+
+class _Condition(_Interned):
+    """A condition has no truth value of its own: a step decides it."""
+
+    def __bool__(self) -> bool:
+        raise UndecidedComparison(
+            f"{self} compares symbolic values: it is true in some runs and false in others, so "
+            "`if` cannot test it; decide it with decide(scratch, cond) in a step that may fork "
+            "(fork_effect, fork_compute, fork_when)"
+        )
+
+
 @attrs.frozen(cache_hash=True)
-class Compare(_Interned):
+class Compare(_Condition):
     """``left op right`` for op in < <= == != >= >."""
 
     op: str
@@ -144,7 +160,7 @@ class Compare(_Interned):
 
 
 @attrs.frozen(cache_hash=True)
-class Not(_Interned):
+class Not(_Condition):
     """The negation of a condition."""
 
     cond: Cond
