@@ -1957,3 +1957,36 @@ def test_an_insertion_into_another_operation_than_the_one_with_the_step_says_whi
         "(it inserts into mmap_store, but the step it names is in mmap_stores (T1): "
         "inserts((mmap_store, mmap_stores), ...) reaches it there too)"
     ) in result.output
+
+
+A_SYMBOL_ARGUMENT = """
+from mc.dsl import Op, PAGE_SIZE, Symbol, at_least, fork_when, mul, operation, scenario
+from mc.dsl import step_invariant
+
+PAST = "past-the-end-seen"
+step_invariant(PAST, "the check never sees a position past the end")
+
+
+def refuse(scratch):
+    scratch.violate(PAST, "a position at or past 8192")
+
+
+@operation(models="myfs_check_pos()")
+def check_pos(op: Op, pos) -> None:
+    with fork_when(op, "past", "if (pos * PAGE_SIZE >= 8192)",
+                   lambda scratch, p: at_least(mul(p, PAGE_SIZE), 8192), pos):
+        op.effect("WARN_ON(past)", refuse)
+
+
+scenario("my/pos", "a check of a symbolic position", tree=["/f"],
+         threads=[check_pos(Symbol("pos", 0, 3))], properties=["lock-protocol", PAST])
+"""
+
+
+def test_a_fork_step_takes_an_operation_s_own_symbol_argument(vfsmc: Run, tmp_path: Path) -> None:
+    """A Symbol an operation is given, passed to fork_when as it is, is the
+    term it stands for: the run forks, and the witness names the symbol."""
+    model = _write(tmp_path, "pos.py", A_SYMBOL_ARGUMENT)
+    result = vfsmc("check", f"{model}:my/pos", "--no-save", "--json")
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout)["trace"]["witness"]["pos"] in (2, 3)

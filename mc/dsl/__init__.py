@@ -31,7 +31,9 @@ file everything it needs.
   and decisions, ``less``, ``at_most``, ``at_least``, ``equal`` (``negated``),
   taken in a step that may fork the run (``fork_effect``, ``fork_compute``,
   ``fork_when``) with ``decide(scratch, cond)``, ``pick(scratch, value)``,
-  ``smaller`` and ``larger``;
+  ``smaller`` and ``larger``; ``argument(op, value)`` is an operation's
+  own ``Symbol`` argument as a term to compute with while the thread is
+  built;
 - VMA flags, for ``mc.models.mmap.MappedFile``: ``VM_WRITE``, ``VM_PFNMAP``;
 - footprints, for partial-order reduction: ``touches`` (what an effect or a
   filesystem method reads and writes, given its arguments).
@@ -60,7 +62,7 @@ from mc.dsl.scenario import (
     variant,
 )
 from mc.dsl.steps import WAIT_AS_LOCK, LockStep, Step, never_blocks
-from mc.dsl.symbolic_steps import fork_compute, fork_effect, fork_when
+from mc.dsl.symbolic_steps import argument, fork_compute, fork_effect, fork_when
 from mc.engine.symbolic import Symbol
 from mc.kernel import errno as E
 from mc.kernel.expr import (
@@ -143,6 +145,7 @@ __all__ = [
     "among",
     "ancestor_of",
     "any_of",
+    "argument",
     "at_least",
     "at_most",
     "below",

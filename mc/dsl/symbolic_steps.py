@@ -116,7 +116,10 @@ def fork_effect(
     tag: str | Sequence[str] | None = None,
 ) -> ForkStep:
     """An atomic change ``effect(scratch, *values)`` that may decide on
-    symbolic values; its value goes to register slot ``result`` if given."""
+    symbolic values; its value goes to register slot ``result`` if given.
+    A ``Symbol`` among ``args`` (an operation's own argument) is passed as
+    the term it stands for (``argument``)."""
+    args = tuple(argument(op, a) if isinstance(a, Symbol) else a for a in args)
     step = ForkStep(
         label=label,
         source=caller_source(),
