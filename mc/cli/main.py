@@ -756,7 +756,8 @@ def replay_command(
         raise ThreadsDiffer(f"{file}: {error}") from None
     if counterexample.edited:
         _edited_since_saved(file, report)
-    stale = None if report.reproduced or correct or on else _still_violated(reg, counterexample)
+    checked = attrs.evolve(counterexample, variants=on) if on else counterexample
+    stale = None if report.reproduced or correct else _still_violated(reg, checked)
     if as_json:
         found = _replay_json(counterexample, variants, report)
         echo_json(json.dumps({**found, "still_violated_by_check": stale}, indent=1))
@@ -764,7 +765,9 @@ def replay_command(
         _print_replay(counterexample, variants, report)
         if stale is not None:
             click.echo(
-                printable(_stale_text(_check_command(reg, counterexample), counterexample, stale))
+                printable(
+                    _stale_text(_check_command(reg, checked), checked, stale, elsewhere=bool(on))
+                )
             )
     sys.exit(1 if report.reproduced or stale else 0)
 
@@ -818,9 +821,17 @@ def _check_command(reg: Registry, counterexample: cx_format.Counterexample) -> s
     return f"vfsmc check {target}{models}{variants}"
 
 
-def _stale_text(command: str, counterexample: cx_format.Counterexample, stale: bool) -> str:
+def _stale_text(
+    command: str, counterexample: cx_format.Counterexample, stale: bool, elsewhere: bool = False
+) -> str:
     """What the check (``command``) of a trace's scenario that no longer
-    replays says."""
+    replays says; ``elsewhere``: the trace was replayed on other variants
+    than those it records (``replay --on``), which the check is of."""
+    if stale and elsewhere:
+        return (
+            f"but {command} still finds {counterexample.property}: these variants take the "
+            "trace's steps apart, not the bug; not a fix; that check saves a trace of it"
+        )
     if stale and counterexample.undigested:
         return (
             f"but {command} still finds {counterexample.property}: the trace, which records "
