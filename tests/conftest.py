@@ -69,6 +69,25 @@ inserts(fsync, "myfs-fsync-hooks", "myfs's fsync hooks", every=True,
 """A model file: hooks inserted into fsync around folio_wait_writeback() that
 take a spinlock only under the flag variant fsync-waits-under-spinlock."""
 
+INSERTS_INTO_ONE_STORE = """
+from mc.dsl import EXCL, LockKind, inserts
+from mc.models.truncate import mmap_store
+
+MKWRITE = "do_page_mkwrite(): ret = vmf->vma->vm_ops->page_mkwrite(vmf)"
+
+
+def lock(op):
+    return op.world.shared_lock("my_lock", LockKind.MUTEX)
+
+
+inserts(mmap_store, "my-mkwrite", "->page_mkwrite takes my_lock", every=True,
+        before={MKWRITE: lambda op, *args: op.lock(lock(op), EXCL, "mutex_lock(&my_lock)")},
+        after={MKWRITE: lambda op, *args: op.unlock(lock(op), "mutex_unlock(&my_lock)")})
+"""
+"""A model file: ->page_mkwrite takes a mutex of its own, inserted into
+mmap_store alone (scenarios whose threads run mmap_stores have the step
+too, out of its reach)."""
+
 ABBA = """\
 from mc.dsl import EXCL, LockKind, Op, operation, scenario
 

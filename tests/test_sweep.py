@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from click.testing import Result
-from conftest import FSYNC_HOOKS_UNDER_A_FLAG
+from conftest import FSYNC_HOOKS_UNDER_A_FLAG, INSERTS_INTO_ONE_STORE
 
 Run = Callable[..., Result]
 
@@ -73,3 +73,23 @@ def test_a_variant_that_changes_no_scenario_or_no_variant_is_bad_input(vfsmc: Ru
     assert none.exit_code == 2 and "give its variants with -V" in none.output
     unknown = vfsmc("sweep", "-V", "child-frist")
     assert unknown.exit_code == 2 and "child-first" in unknown.output
+
+
+def test_a_sweep_says_where_the_steps_an_insertion_names_are_out_of_its_reach(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """An insertion into mmap_store reaches the scenarios that run
+    mmap_store; those whose threads run mmap_stores have the same
+    ->page_mkwrite step, and the sweep names them and the operation."""
+    (tmp_path / "mkwrite.py").write_text(INSERTS_INTO_ONE_STORE)
+    result = vfsmc(
+        "sweep", "--models", "mkwrite.py", "-V", "my-mkwrite", "--filter", "writeback/", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert {"scenario": "writeback/mmap-store-flusher", "operation": "mmap_stores"} in report[
+        "labels_not_reached"
+    ]
+    text = vfsmc("sweep", "--models", "mkwrite.py", "-V", "my-mkwrite", "--filter", "writeback/")
+    assert "which they do not insert into (name those operations in inserts" in text.output
+    assert "writeback/mmap-store-flusher" in text.output.split("which they do not insert")[1]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from conftest import FSYNC_HOOKS_UNDER_A_FLAG
+from conftest import FSYNC_HOOKS_UNDER_A_FLAG, INSERTS_INTO_ONE_STORE
 
 from mc.project import ROOT
 
@@ -1923,23 +1923,6 @@ def test_a_wait_for_direct_io_names_the_thread_that_would_end_it(
     )
     assert "cycle: T2 -> i_dio_count(/f) -> T3 -> i_rwsem(/f) -> T2" in result.output
     assert "which no thread could end" not in result.output
-
-
-INSERTS_INTO_ONE_STORE = """
-from mc.dsl import EXCL, LockKind, inserts
-from mc.models.truncate import mmap_store
-
-MKWRITE = "do_page_mkwrite(): ret = vmf->vma->vm_ops->page_mkwrite(vmf)"
-
-
-def lock(op):
-    return op.world.shared_lock("my_lock", LockKind.MUTEX)
-
-
-inserts(mmap_store, "my-mkwrite", "->page_mkwrite takes my_lock", every=True,
-        before={MKWRITE: lambda op, *args: op.lock(lock(op), EXCL, "mutex_lock(&my_lock)")},
-        after={MKWRITE: lambda op, *args: op.unlock(lock(op), "mutex_unlock(&my_lock)")})
-"""
 
 
 def test_an_insertion_into_another_operation_than_the_one_with_the_step_says_which(

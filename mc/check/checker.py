@@ -200,30 +200,42 @@ def _labels_elsewhere(registry: Registry, model: KernelModel, name: str) -> str:
     """For an insertion into operations the scenario's threads do not run:
     the threads whose programs have a step of a label it inserts at, with
     the operations they run (``inserts((op1, op2), ...)`` reaches both)."""
-    insertions = [body for _operation, body in registry.variant(name).bodies]
-    labels = {
-        label
-        for insertion in insertions
-        if isinstance(insertion, Insertion)
-        for label, _snippet, _ahead in insertion.points
-    }
-    into = {
-        insertion.operation.name for insertion in insertions if isinstance(insertion, Insertion)
-    }
-    found = {
-        thread.name: thread.invocation.operation.name
-        for thread in model.threads
-        if thread.invocation.operation.name not in into
-        and any(compiled.step.label in labels for compiled in thread.steps)
-    }
+    found = labels_elsewhere(registry, model, name)
     if not found:
         return ""
+    into = inserted_into(registry, name)
     where = ", ".join(f"{operation} ({thread})" for thread, operation in found.items())
     every = ", ".join(sorted(into | set(found.values())))
     return (
         f" (it inserts into {', '.join(sorted(into))}, but the step it names is in {where}: "
         f"inserts(({every}), ...) reaches it there too)"
     )
+
+
+def inserted_into(registry: Registry, name: str) -> set[str]:
+    """The operations variant ``name`` inserts steps into (``inserts``)."""
+    return {
+        body.operation.name
+        for _operation, body in registry.variant(name).bodies
+        if isinstance(body, Insertion)
+    }
+
+
+def labels_elsewhere(registry: Registry, model: KernelModel, name: str) -> dict[str, str]:
+    """The threads of ``model`` whose programs have a step labelled as one
+    variant ``name`` inserts at, though they run none of the operations it
+    inserts into, each with the operation it runs."""
+    insertions = [
+        body for _operation, body in registry.variant(name).bodies if isinstance(body, Insertion)
+    ]
+    labels = {label for insertion in insertions for label, _snippet, _ahead in insertion.points}
+    into = inserted_into(registry, name)
+    return {
+        thread.name: thread.invocation.operation.name
+        for thread in model.threads
+        if thread.invocation.operation.name not in into
+        and any(compiled.step.label in labels for compiled in thread.steps)
+    }
 
 
 def _locks_hint(registry: Registry, model: KernelModel, name: str) -> str:

@@ -11,7 +11,13 @@ from typing import Any
 import click
 
 from mc.check import usermodels
-from mc.check.checker import IneffectiveVariant, check_scenario, file_stem, under_changing
+from mc.check.checker import (
+    IneffectiveVariant,
+    check_scenario,
+    file_stem,
+    labels_elsewhere,
+    under_changing,
+)
 from mc.check.registry import with_files
 from mc.cli.errors import echo_json, one_line_errors, say
 from mc.cli.options import (
@@ -73,11 +79,14 @@ def sweep_command(
     if not names:
         raise ValueError(no_scenario_starting(prefix))
     with usermodels.reported():
-        changed = {
-            name: changing
-            for name in names
-            if (changing := under_changing(reg, reg.scenario(name), variants)[1])
-        }
+        built = {name: under_changing(reg, reg.scenario(name), variants) for name in names}
+    changed = {name: changing for name, (_model, changing) in built.items() if changing}
+    missed = {
+        (name, operation)
+        for name, (model, _changing) in built.items()
+        for variant in variants
+        for operation in labels_elsewhere(reg, model, variant).values()
+    }
     unused = [v for v in variants if not any(v in changing for changing in changed.values())]
     if unused:
         where = names[0] if len(names) == 1 else f"the {len(names)} scenarios"
@@ -94,9 +103,13 @@ def sweep_command(
         if not as_json:
             click.echo(printable(_line(row)))
     if as_json:
-        echo_json(json.dumps({"variants": list(variants), "scenarios": rows}, indent=1))
+        unreached = [{"scenario": name, "operation": op} for name, op in sorted(missed)]
+        report = {"variants": list(variants), "scenarios": rows, "labels_not_reached": unreached}
+        echo_json(json.dumps(report, indent=1))
     else:
         _summary(rows, len(names))
+        if missed:
+            _say_missed(missed)
     verdicts = {row["verdict"] for row in rows}
     if Verdict.VIOLATED.value in verdicts:
         sys.exit(Verdict.VIOLATED.exit_code)
@@ -119,4 +132,17 @@ def _summary(rows: list[dict[str, Any]], explored: int) -> None:
     say(
         "note",
         f"{len(rows)} of the {explored} scenarios change under the variants: {said}",
+    )
+
+
+def _say_missed(missed: set[tuple[str, str]]) -> None:
+    """Note the scenarios whose threads have a step an insertion names but
+    run another operation than those it inserts into."""
+    operations = sorted({operation for _name, operation in missed})
+    scenarios = sorted({name for name, _operation in missed})
+    say(
+        "note",
+        f"the steps the insertions name are also in {len(scenarios)} scenarios where threads "
+        f"run {', '.join(operations)}, which they do not insert into (name those operations in "
+        f"inserts((...), ...) to reach them): {', '.join(scenarios)}",
     )
