@@ -782,7 +782,8 @@ def test_an_ok_under_variants_says_when_they_break_a_nesting_rule(
 def test_a_model_file_nests_its_own_lock_class_in_itself() -> None:
     """lock_order(c, c, source=...) says the filesystem takes two locks of
     class c at once in an order it fixes: an edge c -> c is then in the
-    documented order, as a class of [nested] is, and is judged otherwise."""
+    documented order, as a class of [nested] is, and is judged otherwise;
+    so does c twice in a row in a longer chain, whose order stands."""
     from mc.dsl.scenario import LockOrder
     from mc.dsl.steps import Source
 
@@ -794,3 +795,10 @@ def test_a_model_file_nests_its_own_lock_class_in_itself() -> None:
     assert declared.allows("ip_lock", "ip_lock") and declared.allows("i_rwsem", "ip_lock")
     assert "myfs_rename()" in declared.nested["ip_lock"]
     assert declared.declared == (placed,)
+    chain = LockOrder(("i_rwsem", "ip_lock", "ip_lock"), "myfs", Source("myfs.py", 7, "<module>"))
+    in_one = documented.declared_by([chain])
+    assert in_one.allows("ip_lock", "ip_lock") and in_one.allows("i_rwsem", "ip_lock")
+    assert in_one.declared[0].classes == ("i_rwsem", "ip_lock")
+    itself = LockOrder(("ip_lock", "i_rwsem", "ip_lock"), "myfs", Source("myfs.py", 6, "<module>"))
+    with pytest.raises(ValueError, match=r"the lock order declared \(.*\) contradicts itself"):
+        documented.declared_by([itself])

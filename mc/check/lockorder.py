@@ -133,17 +133,23 @@ class Documented:
     def declared_by(self, orders: Sequence[LockOrder]) -> Documented:
         """This order with the chains model files declared (``lock_order``),
         each cited by its source and model line, and the classes a
-        ``lock_order(c, c, ...)`` nests in themselves (as ``[nested]``); a
+        ``lock_order`` names twice in a row nests in themselves (as
+        ``[nested]``: ``lock_order("i_rwsem", "ip_lock", "ip_lock")``); a
         ``ValueError`` when they order a class before itself, with the
         chains of the file."""
         if not orders:
             return self
         nesting = {
-            order.classes[0]: f"{order.source} ({_where(order)})"
+            held: f"{order.source} ({_where(order)})"
             for order in orders
-            if len(set(order.classes)) == 1
+            for held, taken in itertools.pairwise(order.classes)
+            if held == taken
         }
-        orders = [order for order in orders if len(set(order.classes)) > 1]
+        orders = [
+            attrs.evolve(order, classes=tuple(c for c, _ in itertools.groupby(order.classes)))
+            for order in orders
+            if len(set(order.classes)) > 1
+        ]
         if not orders:
             return attrs.evolve(self, nested={**self.nested, **nesting})
         added = tuple((f"{order.source} ({_where(order)})", order.classes) for order in orders)
@@ -160,8 +166,15 @@ class Documented:
         contradiction = _contradiction(chains, names)
         if contradiction is not None:
             against = "specs/lockorder.toml" if "specs/lockorder.toml" in contradiction else None
-            with_what = f"contradict {against}" if against else "contradict each other"
-            raise ValueError(f"the lock orders declared ({declared}) {with_what}: {contradiction}")
+            with_what = (
+                f"contradict {against}"
+                if against
+                else "contradict each other"
+                if len(orders) > 1
+                else "contradicts itself"
+            )
+            orders_declared = "lock orders declared" if len(orders) > 1 else "lock order declared"
+            raise ValueError(f"the {orders_declared} ({declared}) {with_what}: {contradiction}")
         return attrs.evolve(
             self,
             chains=chains,

@@ -413,8 +413,9 @@ def lock_order(*classes: str, source: str) -> LockOrder:
     A class is a lock's family, the part of its name before a parenthesis
     (``i_gc_rwsem`` for ``i_gc_rwsem(/f)``); ``source`` says where the
     order is written down (a comment, a document, a commit).  One class
-    given twice, ``lock_order("ip_lock", "ip_lock", source=...)``, nests
-    the class in itself (two of its locks held at once, in an order a rule
+    given twice in a row, ``lock_order("ip_lock", "ip_lock", source=...)``
+    or ``lock_order("i_rwsem", "ip_lock", "ip_lock", ...)``, nests the
+    class in itself (two of its locks held at once, in an order a rule
     of the filesystem fixes, as ``mutex_lock_nested()`` tells lockdep)."""
     if len(classes) < 2 or not all(isinstance(c, str) and c for c in classes):
         raise ModelError(f"lock_order takes two or more lock class names, not {classes!r}")
