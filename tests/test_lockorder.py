@@ -802,3 +802,28 @@ def test_a_model_file_nests_its_own_lock_class_in_itself() -> None:
     itself = LockOrder(("ip_lock", "i_rwsem", "ip_lock"), "myfs", Source("myfs.py", 6, "<module>"))
     with pytest.raises(ValueError, match=r"the lock order declared \(.*\) contradicts itself"):
         documented.declared_by([itself])
+
+
+@operation(models="two locks of one class of a filesystem's own, /a's then /b's")
+def two_of_one_class(op: Op) -> None:
+    from mc.kernel.locks import Kind
+
+    first, second = (op.world.shared_lock(f"my_lock({p})", Kind.MUTEX) for p in ("/a", "/b"))
+    op.lock(first, EXCL, "mutex_lock(&a->my_lock)")
+    op.lock(second, EXCL, "mutex_lock_nested(&b->my_lock, 1)")
+    op.unlock(second, "mutex_unlock(&b->my_lock)")
+    op.unlock(first, "mutex_unlock(&a->my_lock)")
+
+
+def test_two_locks_of_one_class_of_one_s_own_say_how_to_document_the_nesting(
+    shipped: Registry,
+) -> None:
+    planted = Scenario("planted/nested", "two of my_lock", ("/a", "/b"), (two_of_one_class(),))
+    report = lockorder.merge(
+        lockorder.explore(_registry(shipped, planted), [planted.name]), lockorder.load_documented()
+    )
+    assert report.undocumented == (("my_lock", "my_lock"),)
+    assert (
+        "  (my_lock -> my_lock: two locks of one class held at once; where a rule of the "
+        'filesystem orders them, lock_order("my_lock", "my_lock", source=...) says so)'
+    ) in lockorder.render(report)

@@ -876,6 +876,14 @@ def render(report: Report) -> list[str]:
         lines.append(f"edges the documented order ({report.documented.where}) does not allow:")
         for edge in report.undocumented:
             lines += _shown(edge, report.edges[edge])
+        nested = sorted(
+            a for a, b in report.undocumented if a == b and report.edges[(a, b)].breaks is None
+        )
+        lines += [
+            f"  ({name} -> {name}: two locks of one class held at once; where a rule of the "
+            f'filesystem orders them, lock_order("{name}", "{name}", source=...) says so)'
+            for name in nested
+        ]
     elif report.unplaced:
         lines.append("no observed edge goes against the documented order")
     else:
