@@ -251,7 +251,7 @@ def unknown_declared(
         known.update(lock.family for lock in world.locks)
     found = []
     for order in orders:
-        for name in order.classes:
+        for name in dict.fromkeys(order.classes):
             if name in known:
                 continue
             close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
