@@ -69,6 +69,10 @@ def test_a_variant_that_changes_no_scenario_or_no_variant_is_bad_input(vfsmc: Ru
     assert unused.output.strip() == (
         "vfsmc: error: variant child-first changes nothing in the 4 scenarios"
     )
+    Path("hooks.py").write_text(FSYNC_HOOKS_UNDER_A_FLAG)
+    flag = vfsmc("sweep", "--models", "hooks.py", "-V", "fsync-waits-under-spinlock")
+    assert flag.exit_code == 2
+    assert "(a flag of a model file changes a scenario only where a step asks" in flag.output
     none = vfsmc("sweep")
     assert none.exit_code == 2 and "give its variants with -V" in none.output
     unknown = vfsmc("sweep", "-V", "child-frist")

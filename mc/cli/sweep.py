@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from mc.check import usermodels
+from mc.check import inventory, usermodels
 from mc.check.checker import (
     IneffectiveVariant,
     check_scenario,
@@ -90,7 +90,15 @@ def sweep_command(
     unused = [v for v in variants if not any(v in changing for changing in changed.values())]
     if unused:
         where = names[0] if len(names) == 1 else f"the {len(names)} scenarios"
-        raise IneffectiveVariant(f"variant {unused[0]} changes nothing in {where}")
+        found = reg.variant(unused[0])
+        flag = found.transform is None and not found.bodies and inventory.user_declared(found)
+        hint = (
+            " (a flag of a model file changes a scenario only where a step asks for it: give "
+            "the insertion whose steps ask op.variant() with it)"
+            if flag
+            else ""
+        )
+        raise IneffectiveVariant(f"variant {unused[0]} changes nothing in {where}{hint}")
     options = Options(time_limit=time_limit, max_states=max_states)
     target = out or DEFAULT_OUT
     rows = []
