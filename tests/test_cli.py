@@ -1032,6 +1032,12 @@ def test_replay_on_other_variants_than_those_recorded(vfsmc: Run) -> None:
     assert "does not reproduce on variants rmdir-no-victim-lock" in other.output
     both = vfsmc("replay", saved, "--on", "child-first", "--correct")
     assert both.exit_code == 2 and "give one" in both.output
+    elsewhere = vfsmc("replay", saved, "--on", "setxattr-unlocked")
+    assert elsewhere.exit_code == 2
+    assert (
+        "variant setxattr-unlocked changes nothing in dirops/rename-rmdir-link: replay --on "
+        "takes the variants that change the scenario"
+    ) in elsewhere.output
     Path("noop.py").write_text(
         "from mc.dsl import inserts\n"
         "from mc.models.dirops import rename\n"

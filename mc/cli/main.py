@@ -749,7 +749,9 @@ def replay_command(
             recorded.refuse_inapplicable_properties(reg, file, counterexample)
             model = checkable.built(reg, scenario, variants, counterexample.properties)
             report = replay(model, counterexample, regroup=variants != counterexample.variants)
-            _refuse_ineffective_variants(reg, model, scenario, variants, report.reproduced)
+            _refuse_ineffective_variants(
+                reg, model, scenario, variants, report.reproduced, named=bool(on)
+            )
     except UnknownName as error:
         raise UnknownName(f"{file}: {error}{_replaced(counterexample, models)}") from None
     except ThreadsDiffer as error:
@@ -868,16 +870,20 @@ def _refuse_ineffective_variants(
     scenario: Scenario,
     variants: Sequence[str],
     reproduced: bool,
+    named: bool = False,
 ) -> None:
     """The error ``check`` gives for a variant of the trace that changes
     nothing today: a trace that no longer reproduces so (its change, or a
     mutant's site, gone from the models) says nothing of a fix, and one
-    that reproduces does not owe it to that variant."""
+    that reproduces does not owe it to that variant; ``named``: the
+    variants are those ``replay --on`` names, not the trace's."""
     try:
         refuse_ineffective(registry, model, scenario, variants)
     except IneffectiveVariant as error:
         why = (
-            "the trace reproduces without it, and check refuses such a variant: drop it "
+            "replay --on takes the variants that change the scenario"
+            if named
+            else "the trace reproduces without it, and check refuses such a variant: drop it "
             "from the trace's variants"
             if reproduced
             else "the trace no longer reproduces because its change is gone from the "
