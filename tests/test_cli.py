@@ -443,6 +443,22 @@ def test_an_out_directory_in_a_missing_directory_is_refused(vfsmc: Run, command:
     assert not Path("cx").exists()
 
 
+def test_a_name_unknown_once_model_files_are_loaded_says_they_lack_it(vfsmc: Run) -> None:
+    """With --models given, an unknown name's hint says the files loaded do
+    not declare it, rather than asking for the --models already given."""
+    Path("mine.py").write_text("from mc.dsl import scenario\n")
+    for args, fragment in (
+        (("check", "dirops/opposite-renames", "-V", "nope"), "unknown variant 'nope'"),
+        (("check", "myfs/x"), "unknown scenario 'myfs/x'"),
+        (("explain", "nope"), "no property or variant is called 'nope'"),
+    ):
+        loaded = vfsmc(*args, "--models", "mine.py")
+        _one_line_error(loaded, fragment)
+        assert "the model files loaded (mine.py) declare none such" in loaded.output
+        assert "needs --models" not in loaded.output
+        assert "needs --models FILE" in vfsmc(*args).output
+
+
 def test_a_missing_out_directory_is_made(vfsmc: Run) -> None:
     made = vfsmc("check", "dirops/opposite-renames", "-V", "no-rename-mutex", "--out", "cx")
     assert made.exit_code == 1, made.output

@@ -23,6 +23,7 @@ from mc.kernel import (
     superblock,
     truncate_properties,
 )
+from mc.project import shown
 from mc.spec import conformance
 
 
@@ -66,6 +67,7 @@ def with_files(paths: Iterable[Path]) -> Registry:
     (model files, or directories of them)."""
     registry = shipped()
     for path in paths:
+        registry.model_files.append(shown(str(path)))
         for module in usermodels.load(path):
             usermodels.add(registry, module)
     return registry

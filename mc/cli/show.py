@@ -369,7 +369,7 @@ def explain_command(prop: str, models: tuple[Path, ...], as_json: bool) -> None:
                 f"did you mean {', '.join(close)}?"
                 if close
                 else f"vfsmc list names the {len(reg.properties)} properties and "
-                f"{len(reg.variants)} variants; one a model file declares needs --models FILE"
+                f"{len(reg.variants)} variants; {reg.elsewhere()}"
             )
             fail(f"no property or variant is called {prop!r} ({hint})")
         _explain_variant(reg, prop, models, as_json)

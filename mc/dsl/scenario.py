@@ -134,6 +134,8 @@ class Registry:
         self.variant_resolvers: list[Callable[[Registry, str], Variant | None]] = []
         """Functions that make a variant from a name no model declares
         (``mutant:...`` names a program mutation)."""
+        self.model_files: list[str] = []
+        """The model files (or directories) loaded, as the user named them."""
 
     def add_module(self, module: ModuleType) -> list[Declaration]:
         """Add everything ``module`` declared; returns it."""
@@ -169,8 +171,15 @@ class Registry:
             self.preparers[prop.name] = prepare
         return prop
 
+    def elsewhere(self) -> str:
+        """Where a name this registry lacks may be declared: in a model file
+        to give with --models, or, once some are loaded, not in them."""
+        if not self.model_files:
+            return "one a model file declares needs --models FILE"
+        return f"the model files loaded ({', '.join(self.model_files)}) declare none such"
+
     def scenario(self, name: str) -> Scenario:
-        return _find(self.scenarios, name, "scenario")
+        return _find(self.scenarios, name, "scenario", self.elsewhere())
 
     def variant(self, name: str) -> Variant:
         if name not in self.variants:
@@ -178,10 +187,10 @@ class Registry:
                 made = resolve(self, name)
                 if made is not None:
                     return made
-        return _find(self.variants, name, "variant")
+        return _find(self.variants, name, "variant", self.elsewhere())
 
     def property(self, name: str) -> PropertyDef:
-        return _find(self.properties, name, "property")
+        return _find(self.properties, name, "property", self.elsewhere())
 
     def _protocol(self, scenario: Scenario) -> list[Variant]:
         """The variants ``scenario``'s protocol is made of."""
@@ -314,19 +323,19 @@ def _unique(table: Mapping[str, Any], item: Any, what: str, declared: Source | N
     raise DeclaredTwice(f"{what} {item.name} is declared twice{before}", declared)
 
 
-def _find(table: Mapping[str, T], name: str, what: str) -> T:
+def _find(table: Mapping[str, T], name: str, what: str, elsewhere: str) -> T:
     try:
         return table[name]
     except KeyError:
         pass
-    elsewhere = _declared_unloaded(name)
-    if elsewhere is not None:
+    unloaded = _declared_unloaded(name)
+    if unloaded is not None:
         raise UnknownName(
-            f"unknown {what} {name!r}: {shown(elsewhere.file)}:{elsewhere.line} declares it, "
+            f"unknown {what} {name!r}: {shown(unloaded.file)}:{unloaded.line} declares it, "
             f"in a module a model file imports, and a declaration counts only in a file "
-            f"loaded itself: add --models {shown(elsewhere.file)}"
+            f"loaded itself: add --models {shown(unloaded.file)}"
         )
-    raise UnknownName(f"unknown {what} {name!r} ({_known(table, name)})")
+    raise UnknownName(f"unknown {what} {name!r} ({_known(table, name, elsewhere)})")
 
 
 def _declared_unloaded(name: str) -> Source | None:
@@ -339,23 +348,24 @@ def _declared_unloaded(name: str) -> Source | None:
     return None
 
 
-def _known(table: Mapping[str, T], name: str) -> str:
+def _known(table: Mapping[str, T], name: str, elsewhere: str) -> str:
     """What the names of ``table`` offer in place of ``name``: them all when
-    they are a few, else the nearest, with where to find the rest (one of a
-    model file is known once the file is loaded)."""
+    they are a few, else the nearest, with where to find the rest
+    (``elsewhere``: one of a model file is known once the file is loaded)."""
     if len(table) <= 12:
         return f"known: {', '.join(sorted(table)) or 'none'}"
     area, slash, _rest = name.partition("/")
     if slash and not any(known.startswith(f"{area}/") for known in table):
         return (
-            f"none is in {area}/; one a model file declares needs --models FILE or "
-            f"FILE.py:{name}; vfsmc list names all {len(table)}"
+            f"none is in {area}/; {elsewhere}"
+            f"{' or FILE.py:' + name if elsewhere.endswith('FILE') else ''}; "
+            f"vfsmc list names all {len(table)}"
         )
     if slash and not _rest:
         members = sorted(known for known in table if known.startswith(name))
         shown_members = ", ".join(members[:8]) + (", ..." if len(members) > 8 else "")
         return f"{name} is an area of {len(members)}: {shown_members}"
-    rest = f"vfsmc list names all {len(table)}; one a model file declares needs --models FILE"
+    rest = f"vfsmc list names all {len(table)}; {elsewhere}"
     if not slash:
         near = difflib.get_close_matches(name, table, n=3, cutoff=0.6)
         return f"did you mean {' or '.join(near)}? {rest}" if near else rest
