@@ -69,7 +69,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mc.dsl import EXCL, SHARED, Cite, Op, flag_variant, invariant, operation
-from mc.dsl.folio import folio_ref, put_folio
+from mc.dsl.folio import folio_ref, io_completer, put_folio
 from mc.dsl.symbolic_steps import fork_compute, fork_effect
 from mc.kernel.device import DIO_END_IO, WRITE, Bio, device_of, render_version, submit
 from mc.kernel.dio import (
@@ -227,6 +227,20 @@ def _unworked_aio(world: World) -> str:
     )
 
 
+def _uncompleted_bios(world: World) -> str:
+    """What a scenario with direct writes lacks when no thread completes
+    their bios (``io_completion``): the writes would wait for them forever,
+    a deadlock of the scenario rather than of the protocol."""
+    if pagecache(world).irq_thread is not None:
+        return ""
+    paths = sorted({write.page.path for write in direct_io(world).writes})
+    return (
+        f"the direct writes of {', '.join(paths)} submit bios that no thread completes: add "
+        f"io_completion(F) to the threads (from mc.models.writeback import io_completion), "
+        f"F the File written"
+    )
+
+
 @operation(
     models="ext4_dio_write_iter() -> iomap_dio_rw() -> __iomap_dio_rw() (fs/ext4/file.c, "
     "fs/iomap/direct-io.c)",
@@ -270,6 +284,7 @@ def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
     part.writes.append(write)
     count = dio_count(op.world, mapping)
     writers = sb_writers(op.world, SB_FREEZE_WRITE)
+    op.check_scenario(_uncompleted_bios)
     if aio:
         op.check_scenario(_unworked_aio)
         op.lock(writers, SHARED, "aio_write(): kiocb_start_write(req): sb_start_write(inode->i_sb)")
@@ -421,6 +436,7 @@ def dio_worker(op: Op, file: File, index: int) -> None:
         "iomap_dio_bio_end_io(): if (atomic_dec_and_test(&dio->ref)) queue_work(...) "
         "/* the work runs */",
         f"the bio of {write.page}",
+        holders=io_completer(op),
     )
     with op.when(
         _stage_in(write, ENDED),

@@ -311,6 +311,10 @@ scenario("refused/{name}", "x", tree=["/f", "/g", "/a/", "/a/x", "/b/", "/q"],
             "no dio_worker completes T1's AIO direct write of /g:0: add dio_worker(F, 0) after it",
         ),
         (
+            "dio_write(G, 0, False)",
+            "the direct writes of /g submit bios that no thread completes: add io_completion(F)",
+        ),
+        (
             "lock_range('/f', (0, 9)), lockd_deferred('/f', (0, 9))",
             "T1 locks /f locally (fs/locks.c) and T2 through the cluster's lock manager",
         ),
