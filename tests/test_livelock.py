@@ -75,6 +75,15 @@ def local_loop(op: Op) -> None:
     op.goto("top")
 
 
+@operation(models="for (;;) { spin_lock(&A); spin_unlock(&A); }", describe=lambda: "lock_loop")
+def lock_loop(op: Op) -> None:
+    a, _b = locks(op)
+    op.label("top")
+    op.lock(a, EXCL, "spin_lock(&A)")
+    op.unlock(a, "spin_unlock(&A)")
+    op.goto("top")
+
+
 PROPERTIES = ["lock-protocol", "deadlock", "completes", "livelock"]
 scenario("spin/abba", "a spinner against B then A", tree=[], threads=[spinner(), other()],
          properties=PROPERTIES)
@@ -82,6 +91,8 @@ scenario("spin/polite", "a retrier that backs off against B then A", tree=[],
          threads=[polite(), other()], properties=PROPERTIES)
 scenario("spin/local-loop", "a loop of a register's steps alone beside B then A", tree=[],
          threads=[local_loop(), other()], properties=PROPERTIES)
+scenario("spin/lock-loop", "a loop taking and dropping A", tree=[], threads=[lock_loop()],
+         properties=PROPERTIES)
 scenario("spin/abba-no-livelock", "the spinner, without the livelock check", tree=[],
          threads=[spinner(), other()], properties=["lock-protocol", "deadlock", "completes"])
 """
@@ -150,6 +161,33 @@ def test_a_livelock_s_counterexample_replays_and_is_drawn(vfsmc: Run, spin_file:
     saved.write_text(json.dumps(data))
     shorter = vfsmc("replay", str(saved))
     assert "the last state does not violate livelock" in shorter.output
+
+
+def test_a_livelock_s_trace_marks_where_its_loop_begins(vfsmc: Run, spin_file: Path) -> None:
+    """The counterexample says after which step the trace goes round
+    (``loop``), and its text marks the place: the spinner's loop is its
+    last step, back to the state after the one before; a thread taking
+    and dropping a lock forever goes round from the initial state."""
+    spins = vfsmc("check", f"{spin_file}:spin/abba", "--json")
+    saved = json.loads(Path(json.loads(spins.stdout)["counterexample"]).read_text())
+    steps = len(saved["steps"])
+    assert saved["loop"] == steps - 1
+    shown = vfsmc("replay", json.loads(spins.stdout)["counterexample"]).output
+    assert f"-- the loop: step {steps} leads back to the state after step {steps - 1} --" in shown
+    loops = vfsmc("check", f"{spin_file}:spin/lock-loop", "--json")
+    assert loops.exit_code == 1, loops.output
+    path = Path(json.loads(loops.stdout)["counterexample"])
+    assert json.loads(path.read_text())["loop"] == 0
+    lines = vfsmc("replay", str(path)).output.splitlines()
+    steps = len(json.loads(path.read_text())["steps"])
+    marker = lines.index(f"     -- the loop: steps 1 to {steps} lead back to the initial state --")
+    assert lines[marker + 1].startswith("  1  T1  spin_lock(&A)")
+    data = json.loads(path.read_text())
+    data["loop"] = -1
+    path.write_text(json.dumps(data))
+    refused = vfsmc("replay", str(path))
+    assert refused.exit_code == 2
+    assert "field 'loop' must be a count of steps, 0 or more" in refused.output
 
 
 def spin_model(back_off: bool) -> Threads:

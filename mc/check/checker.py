@@ -709,10 +709,13 @@ def counterexample_of(
     path = violation.path
     assert path is not None
     steps = []
-    for before, action in zip(path.states, path.actions, strict=False):
+    after_steps = {path.states[0]: 0}
+    for before, action, after in zip(path.states, path.actions, path.states[1:], strict=False):
         steps.extend(model.records(before, action))
+        after_steps.setdefault(after, len(steps))
     kind = next((p.kind for p in model.properties() if p.name == violation.property), None)
     last = path.states[-1]
+    loop = after_steps[last] if kind is PropertyKind.CAN_END else None
     cycle = violation_cycle(model, kind, last)
     return Counterexample(
         scenario=scenario.name,
@@ -727,6 +730,7 @@ def counterexample_of(
         blocked=tuple(model.blocked_steps(last)),
         started=tuple(model.started_records()),
         addresses=model.addresses(last),
+        loop=loop if loop is not None and loop < len(steps) else None,
     )
 
 

@@ -26,6 +26,7 @@ A counterexample is a JSON object::
       "blocked": [...],                       # optional: the step each waiting thread waits at
       "started": [...],                       # optional: steps run as the threads start
       "models": ["../link_order.py"],        # optional: model files outside vfsmc
+      "loop": 5,                              # optional: where a livelock's loop begins
       "digest": "9f2c..."                     # optional: what vfsmc saved (see below)
     }
 
@@ -47,7 +48,12 @@ rw_semaphore no thread contends, at the top of a program): the initial
 state holds their effects.  ``models`` (optional,
 absent when only shipped models were used) names the model files the
 scenario or a variant came from, relative to the counterexample file's
-directory, so replay loads them.  ``digest`` (optional) is the SHA-256 of
+directory, so replay loads them.  ``loop`` (optional, only for a
+violation of a property no run may break by going round forever,
+``livelock`` or ``completes``) is the number of steps after which the
+trace's last steps go round: its last step leads back to the state after
+step ``loop`` (0: the initial state; a trace cut short of it has no loop
+to show).  ``digest`` (optional) is the SHA-256 of
 the other fields as vfsmc saved them (``canonical_digest``): a file whose fields
 no longer give it was edited since (``Counterexample.edited``), and a
 replay of it that fails is no evidence of a fix; a trace edited on
@@ -102,6 +108,9 @@ class Counterexample:
     """The address order the run needed (``/x/a < /c < /x``), if any."""
     models: tuple[str, ...] = ()
     """Model files outside vfsmc it needs, relative to the file's directory."""
+    loop: int | None = None
+    """For a run that goes round forever: its last step leads back to the
+    state after this many steps."""
     edited: bool = attrs.field(default=False, eq=False)
     """Read from a file whose ``digest`` its other fields no longer give."""
     undigested: bool = attrs.field(default=False, eq=False)
@@ -140,6 +149,7 @@ class Counterexample:
             **({"started": [attrs.asdict(step) for step in self.started]} if self.started else {}),
             "addresses": self.addresses,
             **({"models": list(self.models)} if self.models else {}),
+            **({"loop": self.loop} if self.loop is not None else {}),
         }
 
     def dumps(self) -> str:
@@ -196,6 +206,7 @@ TOP_FIELDS = {
     "started": False,
     "addresses": False,
     "models": False,
+    "loop": False,
     "digest": False,
 }
 """The fields of a counterexample object and whether each is required."""
@@ -438,6 +449,12 @@ def from_json(data: Any) -> Counterexample:
     prop = _field(data, "property", str, "counterexample")
     if prop not in properties:
         raise FormatError(f"field 'property': {prop!r} is not among field 'properties'")
+    loop = _field(data, "loop", int, "counterexample") if "loop" in data else None
+    if loop is not None and (isinstance(loop, bool) or loop < 0):
+        raise FormatError(
+            "field 'loop' must be a count of steps, 0 or more: those after which the trace "
+            "goes round"
+        )
     return Counterexample(
         scenario=scenario,
         variants=_distinct(_strings(data.get("variants", []), "field 'variants'"), "variants"),
@@ -452,6 +469,7 @@ def from_json(data: Any) -> Counterexample:
         started=started,
         addresses=addresses,
         models=models,
+        loop=loop,
         edited=_edited(data),
         undigested=data.get("digest") is None,
     )

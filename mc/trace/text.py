@@ -40,7 +40,10 @@ def render(counterexample: Counterexample, *, upto: int | None = None) -> str:
         for step in counterexample.started:
             lines += _step_lines("0", step.thread, step, label_width)
         lines.append("")
+    loop = counterexample.loop
     for number, step in enumerate(steps, start=1):
+        if loop is not None and number == loop + 1:
+            lines.append(_loop_line(loop, len(counterexample.steps)))
         lines += _step_lines(str(number), step.thread, step, label_width)
     if upto is None:
         for step in counterexample.blocked:
@@ -49,6 +52,13 @@ def render(counterexample: Counterexample, *, upto: int | None = None) -> str:
     if counterexample.cycle and upto is None:
         lines += ["", waits_chain(counterexample.cycle)]
     return "\n".join(printable(line) for line in lines)
+
+
+def _loop_line(loop: int, steps: int) -> str:
+    """The line before step ``loop + 1``: where the trace starts going round."""
+    where = "the initial state" if loop == 0 else f"the state after step {loop}"
+    going = f"step {steps} leads" if loop + 1 == steps else f"steps {loop + 1} to {steps} lead"
+    return f"{'':>5}-- the loop: {going} back to {where} --"
 
 
 def _step_line(number: str, thread: str, step: Step, label_width: int) -> str:
