@@ -855,6 +855,27 @@ def test_a_cache_that_is_not_one_is_worked_out_again(
     assert entry["applies"] == applies
 
 
+def test_the_cache_keeps_the_shipped_sources_answer_however_many_come_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every set of sources with a user's files starts from the answer for
+    the shipped ones: more sets than the cache keeps do not push it out
+    (each later listing would work the shipped scenarios out again)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    base = {"key": inventory.shipped_sources_key(), "applies": {"x/y": []}}
+    others = [{"key": f"other-{n}", "applies": {}} for n in range(inventory.KEPT_ANSWERS)]
+    inventory.cache_file().parent.mkdir(parents=True)
+    inventory.cache_file().write_text(json.dumps({"entries": [*others, base]}))
+    registry = shipped_registry()
+    for name in list(registry.scenarios):
+        if name != "attr/chmod-link-unlink":
+            del registry.scenarios[name]
+    inventory.applicable_variant_names(registry)
+    entries = json.loads(inventory.cache_file().read_text())["entries"]
+    assert len(entries) == inventory.KEPT_ANSWERS
+    assert base in entries
+
+
 CONDITION_VARIANT = """
 import attrs
 

@@ -800,7 +800,9 @@ def model_file(module: str) -> str:
 KEPT_ANSWERS = 8
 """How many sets of sources ``applicable_variant_names`` remembers its
 answer for (listing with and without a user's model files alternately
-finds both)."""
+finds both); the answer for the shipped sources alone, which every set
+with a user's files starts from, is kept however many others come after
+it."""
 
 
 def applicable_variant_names(registry: Registry) -> dict[str, list[str]]:
@@ -844,9 +846,9 @@ def applicable_variant_names(registry: Registry) -> dict[str, list[str]]:
         }
         kept.append({"key": base_key, "applies": shipped_answer})
     written = {entry["key"] for entry in kept}
-    kept += [entry for entry in entries if entry.get("key") not in written][
-        : KEPT_ANSWERS - len(kept)
-    ]
+    older = [entry for entry in entries if entry.get("key") not in written]
+    older.sort(key=lambda entry: entry.get("key") != base_key)
+    kept += older[: KEPT_ANSWERS - len(kept)]
     if path.is_file() or not path.exists():  # a FIFO by its name would block the writer
         with contextlib.suppress(OSError):
             write_atomically(path, json.dumps({"entries": kept}))
