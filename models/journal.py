@@ -109,7 +109,7 @@ from mc.kernel.pagecache import (
 )
 from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
 from mc.kernel.world import ModelError, Scratch
-from mc.models.quota import committing, journal, start_handle
+from mc.models.quota import committing, journal, start_handle, stop_handle
 
 HANDLE_UNDER_FOLIO_LOCK = "handle-under-folio-lock"
 
@@ -135,7 +135,6 @@ def ext4_write(op: Op, file: File, index: int) -> None:
     """One page written through ``ext4_write_begin()`` (see the module)."""
     inode = op.inode(file.path)
     page = _cached_page(op, file, index, "ext4_write")
-    handle = journal(op.world)
     freeze = sb_writers(op.world, SB_FREEZE_WRITE)
     op.lock(freeze, SHARED, "vfs_write(): file_start_write(file): sb_start_write(inode->i_sb)")
     op.lock(inode.i_rwsem, EXCL, "ext4_buffered_write_iter(): inode_lock(inode)")
@@ -173,7 +172,7 @@ def ext4_write(op: Op, file: File, index: int) -> None:
     )
     op.unlock(folio.lock, "ext4_write_end(): folio_unlock(folio)")
     put_folio(op, folio)
-    op.unlock(handle, "ext4_write_end(): ext4_journal_stop(handle)")
+    stop_handle(op, "ext4_write_end(): ext4_journal_stop(handle)")
     op.unlock(inode.i_rwsem, "inode_unlock(inode)")
     op.unlock(freeze, "file_end_write(file): sb_end_write(inode->i_sb)")
 
@@ -190,7 +189,6 @@ def ext4_writepages(op: Op, file: File, index: int) -> None:
     the module)."""
     op.holds_no_file()
     page = _cached_page(op, file, index, "ext4_writepages")
-    handle = journal(op.world)
     op.goto_if(
         not_(marked(page, TAG_DIRTY, "DIRTY")),
         "out",
@@ -219,7 +217,7 @@ def ext4_writepages(op: Op, file: File, index: int) -> None:
     op.label("put")
     put_folio(op, folio)
     op.label("done")
-    op.unlock(handle, "ext4_journal_stop(handle)")
+    stop_handle(op, "ext4_journal_stop(handle)")
     op.label("out")
 
 

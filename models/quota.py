@@ -143,7 +143,7 @@ from mc.dsl import (
     operation,
     sb_writers,
 )
-from mc.kernel.expr import Expr, const, same, state_expr
+from mc.kernel.expr import Expr, const, positive, same, slot_value, state_expr
 from mc.kernel.locks import Lock
 
 QUOTA_READ = "6.17-rc3 (Kingxukai/linux 9b44fff6)"
@@ -358,6 +358,64 @@ def start_handle(op: Op, label: str) -> None:
     once: kjournald2 always runs, so the wait is there whether or not the
     scenario has a ``jbd2_commit`` thread."""
     handles = journal(op.world)
+    held = _journal_info(op)
+    with op.when(
+        positive(slot_value(held, "current->journal_info", local=True)),
+        "jbd2__journal_start(): handle = journal_current_handle(); if (handle)",
+    ):
+        op.assert_held(handles, "J_ASSERT(handle->h_transaction->t_journal == journal)")
+        _count_handle(op, held, +1, "handle->h_ref++; return handle /* nested: no new handle */")
+    with op.otherwise():
+        _start_this_handle(op, label)
+        _count_handle(op, held, None, "current->journal_info = handle /* h_ref = 1 */")
+
+
+def stop_handle(op: Op, label: str = "ext4_journal_stop(handle)") -> None:
+    """``jbd2_journal_stop()``: a handle ``start_handle`` started inside
+    another of the thread's (``h_ref`` above 1) only drops that reference;
+    the outermost releases the journal (``stop_this_handle()``).  Left
+    out: ``h_sync``'s wait for the commit."""
+    held = _journal_info(op)
+    with op.when(
+        state_expr("--handle->h_ref > 0", lambda state: state[held] > 1, True, (held,)),
+        "jbd2_journal_stop(): if (--handle->h_ref > 0)",
+    ):
+        _count_handle(op, held, -1, "return 0 /* a nested handle: the outer one stays */")
+    with op.otherwise():
+        _count_handle(op, held, 0, "current->journal_info = NULL")
+        op.unlock(journal(op.world), label)
+
+
+def _count_handle(op: Op, held: int, change: int | None, label: str) -> None:
+    """Set the thread's ``current->journal_info`` (slot ``held``): ``change``
+    added to ``h_ref`` (+1, -1), None for a new handle (``h_ref`` 1), 0
+    for none."""
+    if change in (None, 0):
+        value: Any = 1 if change is None else None
+    else:
+        value = state_expr(
+            f"handle->h_ref {'+' if change > 0 else '-'} 1",
+            lambda state: state[held] + change,
+            True,
+            (held,),
+        )
+    with op.thread_wide():
+        op.let(JOURNAL_INFO, value, label)
+
+
+JOURNAL_INFO = "journal_info"
+
+
+def _journal_info(op: Op) -> int:
+    """The slot of the thread's ``current->journal_info`` as the handle's
+    ``h_ref``: None with no handle, else how many starts it took."""
+    with op.thread_wide():
+        return op.register(JOURNAL_INFO)
+
+
+def _start_this_handle(op: Op, label: str) -> None:
+    """``start_this_handle()`` (see ``start_handle``)."""
+    handles = journal(op.world)
     full = op.choose(
         "full",
         const((False, True), "{no room, room}"),
@@ -566,7 +624,7 @@ def write_dquot(op: Op, dq: Dquot, in_handle: bool) -> None:
     op.label(skip)
     op.unlock(dq.dq_lock, "out_lock: mutex_unlock(&dquot->dq_lock)")
     if not in_handle:
-        op.unlock(journal(op.world), "ext4_journal_stop(handle)")
+        stop_handle(op)
 
 
 def acquire_dquot(op: Op, quotas: Quotas, dq: Dquot, in_handle: bool) -> None:
@@ -611,7 +669,7 @@ def acquire_dquot(op: Op, quotas: Quotas, dq: Dquot, in_handle: bool) -> None:
     op.effect("set_bit(DQ_ACTIVE_B, &dquot->dq_flags)", _assign, dq.active, True)
     op.unlock(dq.dq_lock, "mutex_unlock(&dquot->dq_lock)")
     if not in_handle:
-        op.unlock(journal(op.world), "ext4_journal_stop(handle)")
+        stop_handle(op)
 
 
 def release_dquot(op: Op, dq: Dquot, in_handle: bool) -> None:
@@ -661,7 +719,7 @@ def release_dquot(op: Op, dq: Dquot, in_handle: bool) -> None:
     op.label(busy)
     op.unlock(dq.dq_lock, "out_dqlock: mutex_unlock(&dquot->dq_lock)")
     if not in_handle:
-        op.unlock(journal(op.world), "ext4_journal_stop(handle)")
+        stop_handle(op)
 
 
 def _mark_dirty(scratch: Scratch, active: int, dirty: int) -> int:
@@ -1071,7 +1129,7 @@ def alloc_block(op: Op, quotas: Quotas, path: str) -> None:
         "EXT4_HT_WRITE_PAGE, ...)",
     )
     dquot_alloc_space(op, quotas, inode, 1)
-    op.unlock(journal(op.world), "ext4_journal_stop(handle)")
+    stop_handle(op)
     op.unlock(invalidate_lock, "filemap_invalidate_unlock_shared(mapping)")
 
 
@@ -1141,7 +1199,7 @@ def chown(op: Op, quotas: Quotas, path: str, owner: str) -> None:
     dquot_transfer(op, quotas, inode, source, target)
     dqput(op, source, in_handle=True)
     op.unlock(xattr_sem, "up_read(&EXT4_I(inode)->xattr_sem)")
-    op.unlock(journal(op.world), "ext4_journal_stop(handle)")
+    stop_handle(op)
     op.unlock(i_rwsem, "inode_unlock(inode)")
     op.unlock(writers, "mnt_drop_write(path.mnt): sb_end_write(mnt->mnt_sb)", tag="sb-start-write")
 
@@ -1208,7 +1266,7 @@ def quota_sync(op: Op, quotas: Quotas) -> None:
         )
         start_handle(op, "ext4_write_info(): handle = ext4_journal_start()")
         write_file_info(op)
-        op.unlock(journal(op.world), "ext4_journal_stop(handle)")
+        stop_handle(op)
     op.unlock(s_umount, "up_read(&sb->s_umount)")
 
 

@@ -3,6 +3,11 @@ against fs/ext4/inode.c and fs/jbd2 of 6.17-rc3."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
+from click.testing import Result
+
 from mc.check.registry import base
 from mc.dsl import File, Scenario
 from mc.dsl.kernel_model import KernelModel
@@ -12,6 +17,7 @@ from mc.engine.result import Verdict
 from mc.models.journal import ext4_write, ext4_writepages, jbd2_commit
 
 CLEAN = File("/f", pages=1, cached=(0,))
+Run = Callable[..., Result]
 
 
 def _model(*threads: object) -> KernelModel:
@@ -63,3 +69,53 @@ def test_the_write_takes_freeze_protection_before_the_inode_lock() -> None:
     steps = [compiled.step for compiled in model.threads[0].steps]
     locks = [step.label for step in steps if isinstance(step, LockStep)]
     assert "sb_start_write" in locks[0] and "inode_lock" in locks[1], locks
+
+
+NESTED = """
+from mc.dsl import Op, operation, scenario
+from mc.kernel.pagecache import File
+from mc.models.journal import jbd2_commit
+from mc.models.quota import journal, start_handle, stop_handle
+
+F = File("/f", pages=1, cached=(0,))
+
+
+@operation(models="ext4_journal_start() inside a handle", describe=lambda: "nested")
+def nested(op: Op) -> None:
+    start_handle(op, "handle = ext4_journal_start()")
+    start_handle(op, "ext4_write_dquot(): handle = ext4_journal_start()")
+    stop_handle(op, "ext4_write_dquot(): ext4_journal_stop(handle)")
+    stop_handle(op, "ext4_journal_stop(handle)")
+    start_handle(op, "handle = ext4_journal_start() /* again */")
+    stop_handle(op, "ext4_journal_stop(handle) /* again */")
+
+
+@operation(models="a handle ended with op.unlock, then started again", describe=lambda: "unlocked")
+def unlocked(op: Op) -> None:
+    start_handle(op, "handle = ext4_journal_start()")
+    op.unlock(journal(op.world), "ext4_journal_stop(handle)")
+    start_handle(op, "handle = ext4_journal_start() /* again */")
+    stop_handle(op)
+
+
+scenario("my/nested-handle", "nested handles against a commit", tree=["/f"],
+         threads=[nested(), jbd2_commit(F, 0)])
+scenario("my/unlocked-handle", "a handle stopped by op.unlock", tree=["/f"], threads=[unlocked()])
+"""
+
+
+def test_a_handle_started_inside_the_thread_s_own_takes_a_reference(vfsmc: Run) -> None:
+    """jbd2__journal_start() finds current->journal_info and only takes a
+    reference (h_ref++); jbd2_journal_stop() of the inner handle drops it,
+    the outer one stops the handle: no second acquisition of jbd2_handle,
+    no deadlock against the commit, and the handle started afresh after
+    both is a new one.  A handle ended by a bare op.unlock leaves the count
+    behind, and the next start says so."""
+    Path("nested.py").write_text(NESTED)
+    ok = vfsmc("check", "nested.py:my/nested-handle", "--no-save")
+    assert ok.exit_code == 0, ok.output
+    mixed = vfsmc("check", "nested.py:my/unlocked-handle", "--no-save")
+    assert mixed.exit_code == 1, mixed.output
+    assert "J_ASSERT(handle->h_transaction->t_journal == journal)' without holding jbd2_handle" in (
+        mixed.output
+    )

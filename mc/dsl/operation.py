@@ -583,6 +583,21 @@ class Op:
             )
         return self._registers[name]
 
+    @contextlib.contextmanager
+    def thread_wide(self) -> Iterator[None]:
+        """Registers named inside the block (``op.register``, ``op.reg``,
+        ``op.let``) are the thread's own, the same in every body it runs
+        (``op.run``, a variant's hooks), as ``current->journal_info`` is:
+        the body that starts a journal handle and the one that stops it see
+        one count.  Outside the block, a body run with ``op.run`` has
+        registers of its own."""
+        outer = self._scope
+        self._scope = ""
+        try:
+            yield
+        finally:
+            self._scope = outer
+
     @property
     def register_slots(self) -> frozenset[int]:
         """The slots of this thread's registers."""
