@@ -325,6 +325,7 @@ def getblk(op: Op, b: MetaBlock) -> Expr:
         _find_get_block,
         b,
         render=_render_bh,
+        under=b.private_lock,
     )
     with op.when(same(bh, const(None, "NULL")), "if (!bh)"):
         op.lock(
@@ -514,7 +515,7 @@ def brelse(op: Op, b: MetaBlock, bh: Expr) -> None:
 
 BUFFER_CITES = (
     Cite("fs/buffer.c", "__bread_gfp", "6.7"),
-    Cite("fs/buffer.c", "bdev_getblk", "6.7", leaves_out=("spin_lock", "spin_unlock")),
+    Cite("fs/buffer.c", "bdev_getblk", "6.7"),
     Cite("fs/buffer.c", "__getblk_slow", "6.7"),
     Cite("fs/buffer.c", "grow_dev_page", "6.7"),
     Cite("fs/buffer.c", "__bread_slow", "6.7"),

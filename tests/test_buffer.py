@@ -141,8 +141,9 @@ def test_mutate_drops_a_trylock_and_lists_the_sections_it_leaves(
     assert [m["verdict"] for m in dropped] == ["VIOLATED"]
     assert dropped[0]["property"] == "lock-protocol"
     assert "BUG_ON(!folio_test_locked(folio))" in dropped[0]["message"]
-    assert len(report["sections_not_mutated"]) == 2
+    assert len(report["sections_not_mutated"]) == 3
     assert all("[private_lock(bdev)]" in line for line in report["sections_not_mutated"])
+    assert any("__find_get_block(" in line for line in report["sections_not_mutated"])
 
 
 @pytest.mark.usefixtures("own_models")
@@ -212,3 +213,56 @@ def test_a_user_s_own_buffer_operation_is_checked(
     assert broken.exit_code == 1, broken.output
     assert "bh-no-use-after-free in minix/update-vs-reclaim" in broken.output
     assert "mark_buffer_dirty(bh) touches buffer_head #1 of block 7" in broken.output
+
+
+SPLIT_RECLAIM = """
+from mc.dsl import EXCL, Op, Scratch, const, flag_variant, operation, same, scenario
+from mc.models.buffer import bh_io_completion, meta_block, update_block
+
+UNLOCKED = "split-free-unlocked"
+flag_variant(UNLOCKED, "the two-step free without private_lock")
+
+
+def _busy(scratch: Scratch, b) -> int:
+    if scratch[b.bh] is None:
+        return 0
+    return int(bool(scratch[b.b_count] or scratch[b.bh_lock.slot] is not None))
+
+
+def _drop(scratch: Scratch, b) -> None:
+    scratch[b.bh] = None
+    scratch[b.bh_state] = 0
+
+
+@operation(models="try_to_free_buffers() as a busy test and a free")
+def split_reclaim(op: Op) -> None:
+    b = meta_block(op.world)
+    op.trylock(b.folio_lock, "out", "if (!folio_trylock(folio)) goto keep")
+    locked = not op.variant(UNLOCKED)
+    if locked:
+        op.lock(b.private_lock, EXCL, "spin_lock(&mapping->i_private_lock)")
+    busy = op.compute("busy", "if (buffer_busy(bh)) goto failed", _busy, b)
+    with op.when(same(busy, const(0, "0")), "if (!buffer_busy(bh))"):
+        op.effect("free_buffer_head(bh)", _drop, b)
+    if locked:
+        op.unlock(b.private_lock, "spin_unlock(&mapping->i_private_lock)")
+    op.unlock(b.folio_lock, "folio_unlock(folio)")
+    op.label("out")
+
+
+scenario("my/split-reclaim", "an updater against a two-step try_to_free_buffers()", tree=[],
+         threads=[update_block("alice"), split_reclaim(), bh_io_completion()])
+"""
+
+
+def test_the_lookup_of_a_buffer_head_takes_private_lock(vfsmc: Callable[..., Result]) -> None:
+    """__find_get_block() takes its reference under private_lock
+    (__find_get_block_slow(), fs/buffer.c 6.7): a try_to_free_buffers()
+    written as two steps under private_lock is safe against it, and
+    without the lock the free lands between the busy test and the use."""
+    Path("split.py").write_text(SPLIT_RECLAIM)
+    ok = vfsmc("check", "split.py:my/split-reclaim", "--no-save")
+    assert ok.exit_code == 0, ok.output
+    broken = vfsmc("check", "split.py:my/split-reclaim", "-V", "split-free-unlocked", "--no-save")
+    assert broken.exit_code == 1, broken.output
+    assert "bh-no-use-after-free" in broken.output

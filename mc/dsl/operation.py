@@ -879,11 +879,17 @@ class Op:
         *args: Any,
         render: Callable[[Any], str] = str,
         sleeps: bool = False,
+        under: LockLike | None = None,
     ) -> Expr:
         """Register ``name`` = ``effect(scratch, *values)``, a read of shared
         state (a lockless lookup); ``sleeps``: it may block (an allocation
-        with GFP_KERNEL), an error in atomic context."""
+        with GFP_KERNEL), an error in atomic context.  ``under``: a spinlock
+        held around it, as ``op.section`` holds one (a lookup under
+        ``private_lock``): the step waits while another thread holds it."""
         slot = self._register(name, render)
+        if under is not None:
+            self.section(under, label, effect, *args, result=slot)
+            return slot_value(slot, name, local=True)
         self.emit(
             EffectStep(
                 label=label,
