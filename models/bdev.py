@@ -12,8 +12,18 @@ Written from the stored torvalds/linux tree of the 6.4 cycle: block/bdev.c
 ``blkdev_getgeo()``, ``compat_blkdev_ioctl()``) and mm/swapfile.c
 (``swapcache_free_entries()``, ``swap_entry_free()``, ``swap_range_free()``).
 
+The claim's locks are those of 6.6: ``bdev_lock`` became a mutex in 6.5
+("block: turn bdev_lock into a mutex", which changed no section but the
+lock calls), and ``bd_finish_claiming()`` and ``bd_end_claim()`` set
+``bd_holder`` and ``bd_holder_ops`` under the device's ``bd_holder_lock``
+inside it (read in the 6.6-cycle block/bdev.c excerpts of the search
+index: the ``blk_holder_ops`` series and "bdev: open block device as
+files"); ``bd_prepare_to_claim()`` drops the mutex to sleep while
+another claim is in progress (``prepare_to_wait()`` first, so no wake-up
+is lost).
+
 State: the whole device's ``bd_holder``, ``bd_holders`` and ``bd_claiming``
-(under the ``bdev_lock`` spinlock), ``bd_openers`` and the driver's own
+(under the ``bdev_lock`` mutex), ``bd_openers`` and the driver's own
 count of opens (under ``disk->open_mutex``), GD_NEED_PART_SCAN, the
 holders that hold the device exclusively (what the invariant reads) and
 the swap map's slots.
@@ -117,6 +127,7 @@ class Disk:
     name: str
     open_mutex: Lock
     bdev_lock: Lock
+    bd_holder_lock: Lock
     holder: int
     holders: int
     claiming: int
@@ -138,7 +149,8 @@ def disk(world: World, name: str = "sda") -> Disk:
     made = Disk(
         name,
         world.add_lock(f"open_mutex({name})", LockKind.MUTEX, "open_mutex"),
-        world.shared_lock("bdev_lock", LockKind.SPINLOCK),
+        world.shared_lock("bdev_lock", LockKind.MUTEX),
+        world.add_lock(f"bd_holder_lock({name})", LockKind.MUTEX, "bd_holder_lock"),
         world.shared_slot(f"bd_holder({name})", None, _render_holder),
         world.shared_slot(f"bd_holders({name})", 0),
         world.shared_slot(f"bd_claiming({name})", None, _render_holder),
@@ -187,28 +199,33 @@ def prepare_to_claim(op: Op, d: Disk, holder: str, fail: str) -> None:
     skip = op.variant(CLAIM_WITHOUT_BD_CLAIMING)
     retry = f"claim_retry.{holder}"
     op.label(retry)
-    op.section(
-        d.bdev_lock,
-        "bd_prepare_to_claim(): spin_lock(&bdev_lock); if (!bd_may_claim(bdev, whole, holder)) "
-        "return -EBUSY; if (whole->bd_claiming) wait; whole->bd_claiming = holder; "
-        "spin_unlock(&bdev_lock)",
+    op.lock(d.bdev_lock, EXCL, "bd_prepare_to_claim(): mutex_lock(&bdev_lock)")
+    claim = op.compute(
+        "claim",
+        "if (!bd_may_claim(bdev, holder, hops)) ...; if (whole->bd_claiming) ...; "
+        "whole->bd_claiming = holder /* yay, all mine */",
         _prepare,
         d,
         holder,
         skip,
-        result=op.thread.ret,
     )
-    op.fail_if(is_error(op.ret), E.EBUSY, fail, "if (ret) goto put_blkdev /* -EBUSY */")
+    with op.when(is_error(claim), "if (!bd_may_claim(bdev, holder, hops))"):
+        op.unlock(d.bdev_lock, "mutex_unlock(&bdev_lock)")
+        op.fail(E.EBUSY, fail, "return -EBUSY")
     with op.when(
-        same(op.ret, const(1, "1")), "if (whole->bd_claiming) /* another claim in progress */"
+        same(claim, const(1, "1")), "if (whole->bd_claiming) /* another claim in progress */"
     ):
+        op.unlock(
+            d.bdev_lock,
+            "prepare_to_wait(wq, &wait, TASK_UNINTERRUPTIBLE); mutex_unlock(&bdev_lock)",
+        )
         op.wait_until(
             state_expr(f"bd_claiming({d}) == NULL", lambda s: s[d.claiming] is None),
-            "prepare_to_wait(wq, &wait, TASK_UNINTERRUPTIBLE); spin_unlock(&bdev_lock); "
-            "schedule(); goto retry",
+            "schedule(); finish_wait(wq, &wait); goto retry",
             f"bd_claiming({d})",
         )
         op.goto(retry)
+    op.unlock(d.bdev_lock, "mutex_unlock(&bdev_lock); return 0")
 
 
 def _finish(scratch: Scratch, d: Disk, holder: str) -> int:
@@ -232,6 +249,21 @@ def _unclaim(scratch: Scratch, d: Disk, holder: str) -> int:
         scratch[d.holder] = None
     scratch[d.exclusive] = scratch[d.exclusive] - {holder}
     return 0
+
+
+def _holder_section(op: Op, d: Disk, lock_label: str, label: str, effect: Any, holder: str) -> None:
+    """``bd_finish_claiming()`` or ``bd_end_claim()`` (block/bdev.c, 6.6):
+    the holder fields under ``bdev_lock``, ``bd_holder`` and
+    ``bd_holder_ops`` also under the device's ``bd_holder_lock``, which the
+    holder ops' callers take (``fs_bdev_mark_dead()`` ->
+    ``bdev_super_lock()``).  The model updates every field in one step
+    inside ``bd_holder_lock``, which ``bd_end_claim()`` takes only when the
+    count drops to 0: one claim per holder in the scenarios, so always."""
+    op.lock(d.bdev_lock, EXCL, lock_label)
+    op.lock(d.bd_holder_lock, EXCL, "mutex_lock(&bdev->bd_holder_lock)")
+    op.effect(label, effect, d, holder)
+    op.unlock(d.bd_holder_lock, "mutex_unlock(&bdev->bd_holder_lock)")
+    op.unlock(d.bdev_lock, "mutex_unlock(&bdev_lock)")
 
 
 # --- open and release -------------------------------------------------------------------
@@ -331,12 +363,13 @@ def blkdev_get(op: Op, d: Disk, holder: str | None, fail: str) -> None:
         bdev_disk_changed(op, d, holder)
     op.effect("bdev->bd_openers++", _add, d.openers, 1)
     if holder is not None:
-        op.section(
-            d.bdev_lock,
-            "bd_finish_claiming(): spin_lock(&bdev_lock); whole->bd_holders++; "
-            "bdev->bd_holder = holder; bd_clear_claiming(whole, holder); spin_unlock(&bdev_lock)",
-            _finish,
+        _holder_section(
+            op,
             d,
+            "bd_finish_claiming(): mutex_lock(&bdev_lock)",
+            "whole->bd_holders++; bdev->bd_holders++; bdev->bd_holder = holder; "
+            "bdev->bd_holder_ops = hops; bd_clear_claiming(whole, holder)",
+            _finish,
             holder,
         )
     if not unlocked:
@@ -351,12 +384,13 @@ def blkdev_put(op: Op, d: Disk, holder: str | None) -> None:
     if not unlocked:
         op.lock(d.open_mutex, EXCL, "blkdev_put(): mutex_lock(&disk->open_mutex)")
     if holder is not None:
-        op.section(
-            d.bdev_lock,
-            "spin_lock(&bdev_lock); --bdev->bd_holders; if (!bdev->bd_holders) "
-            "bdev->bd_holder = NULL; spin_unlock(&bdev_lock)",
-            _unclaim,
+        _holder_section(
+            op,
             d,
+            "bd_end_claim(): mutex_lock(&bdev_lock)",
+            "--bdev->bd_holders; --whole->bd_holders; if (!bdev->bd_holders) "
+            "bdev->bd_holder = NULL, bdev->bd_holder_ops = NULL",
+            _unclaim,
             holder,
         )
     op.effect(
@@ -419,8 +453,8 @@ def driver_ioctl(op: Op, d: Disk, compat: bool) -> None:
 
 BDEV_CITES = (
     Cite("block/bdev.c", "blkdev_get_by_dev", "6.4"),
-    Cite("block/bdev.c", "bd_prepare_to_claim", "6.4"),
-    Cite("block/bdev.c", "bd_finish_claiming", "6.4"),
+    Cite("block/bdev.c", "bd_prepare_to_claim", "6.6"),
+    Cite("block/bdev.c", "bd_finish_claiming", "6.6"),
     Cite("block/bdev.c", "blkdev_get_whole", "6.4"),
     Cite("block/bdev.c", "blkdev_put", "6.4"),
     Cite("block/bdev.c", "blkdev_put_whole", "6.4"),
@@ -481,13 +515,9 @@ def rescan_partitions(op: Op) -> None:
     op.label("abort")
     op.effect("clear_bit(GD_NEED_PART_SCAN, &disk->state)", _assign, d.need_part_scan, None)
     if claims:
-        op.section(
-            d.bdev_lock,
-            "bd_abort_claiming(disk->part0, disk_scan_partitions)",
-            _abort,
-            d,
-            "disk_scan_partitions",
-        )
+        op.lock(d.bdev_lock, EXCL, "bd_abort_claiming(disk->part0, ...): mutex_lock(&bdev_lock)")
+        op.effect("bd_clear_claiming(bdev_whole(bdev), holder)", _abort, d, "disk_scan_partitions")
+        op.unlock(d.bdev_lock, "mutex_unlock(&bdev_lock)")
     op.label("out")
 
 
