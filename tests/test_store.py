@@ -4,6 +4,7 @@ states."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from mc.engine.store import (
     omission_probability,
 )
 from mc.engine.symbolic import Var, binary
+from mc.kernel.world import WideInt, widened
 
 
 def test_the_table_keeps_every_state_through_its_growth() -> None:
@@ -214,3 +216,73 @@ def test_symbolic_constants_minus_one_and_minus_two_fingerprint_apart() -> None:
     minus = [fingerprint((0, (binary("+", x, value),))) for value in (-1, -2)]
     assert minus[0] != minus[1]
     assert fingerprint((binary("+", x, -1),)) == fingerprint((binary("+", x, -1),))
+
+
+WIDE_CLASH = """\
+from mc.dsl import Op, Scratch, invariant, operation, scenario
+from mc.kernel.expr import state_expr
+
+LLONG_MAX = 2**63 - 1
+
+
+def put(scratch: Scratch, slot: int, value: object) -> None:
+    scratch[slot] = value
+
+
+def judge(scratch: Scratch, end: int, bad: int) -> None:
+    if scratch[end] in (LLONG_MAX, (LLONG_MAX,)):
+        scratch[bad] = 1
+
+
+@operation(models="end = value; done = 1")
+def writer(op: Op, value: object, done: str) -> None:
+    op.effect(f"end = {value}", put, op.world.shared_slot("end", 0), value)
+    op.effect(f"{done} = 1", put, op.world.shared_slot(done, 0), 1)
+
+
+@operation(models="wait for both writers, then look at end")
+def judge_op(op: Op) -> None:
+    d1, d2 = op.world.shared_slot("done1", 0), op.world.shared_slot("done2", 0)
+    op.wait_until(state_expr("done1 && done2", lambda s: s[d1] and s[d2], reads=[d1, d2]),
+                  "wait_event(done1 && done2)", "both done")
+    op.effect("if (end == LLONG_MAX) bad = 1", judge, op.world.shared_slot("end", 0),
+              op.world.shared_slot("bad", 0))
+
+
+@invariant("not-bad", "the last writer never leaves LLONG_MAX", reads=["bad"])
+def not_bad(model):
+    bad = next(i for i, s in enumerate(model.world.slots) if s.name == "bad")
+    return lambda state: "end is LLONG_MAX after both wrote" if state[bad] else None
+
+
+scenario("my/wide", "LLONG_MAX against 3", tree=["/f"], properties=["not-bad"],
+         threads=[writer(LLONG_MAX, "done1"), writer(3, "done2"), judge_op()])
+scenario("my/wide-inside", "(LLONG_MAX,) against (3,)", tree=["/f"], properties=["not-bad"],
+         threads=[writer((LLONG_MAX,), "done1"), writer((3,), "done2"), judge_op()])
+"""
+
+
+def test_ints_python_hashes_modulo_2_61_minus_1_have_fingerprints_apart() -> None:
+    """Python hashes an int from 2**61 - 1 on modulo it: LLONG_MAX as 3.  A
+    slot holds such an int as a WideInt, which hashes all its bits and
+    still equals, computes and prints as the int."""
+    llong_max = 2**63 - 1
+    assert hash(llong_max) == hash(3)
+    wide = widened(llong_max)
+    assert type(wide) is WideInt and wide == llong_max and str(wide) == str(llong_max)
+    assert fingerprint((0, wide)) != fingerprint((0, 3))
+    assert fingerprint((0, widened((llong_max,)))) != fingerprint((0, (3,)))
+    assert widened(-llong_max) != widened(llong_max) and wide + 1 == 2**63
+    assert pickle.loads(pickle.dumps(wide)) == wide
+    assert hash(pickle.loads(pickle.dumps(wide))) == hash(wide)
+
+
+@pytest.mark.parametrize("scenario", ["my/wide", "my/wide-inside"])
+@pytest.mark.parametrize("options", [(), ("--exact",), ("--workers", "2"), ("--no-por",)])
+def test_a_state_that_differs_by_llong_max_against_3_is_explored(
+    vfsmc: Any, tmp_path: Path, scenario: str, options: tuple[str, ...]
+) -> None:
+    (tmp_path / "wide.py").write_text(WIDE_CLASH)
+    result = vfsmc("check", f"wide.py:{scenario}", "--no-save", *options)
+    assert result.exit_code == 1, result.output
+    assert "end is LLONG_MAX after both wrote" in result.output

@@ -36,7 +36,7 @@ from mc.engine.model import Footprint
 from mc.kernel import locks
 from mc.kernel.expr import Expr, LockExpr, State
 from mc.kernel.locks import Mode, Outcome
-from mc.kernel.world import DONE, LOCK_PROTOCOL, World
+from mc.kernel.world import DONE, LOCK_PROTOCOL, World, widened
 from mc.trace.events import Event
 
 Holders = Callable[[State], tuple[int, ...]]
@@ -106,7 +106,7 @@ class ChooseStep(Step):
             outcomes = []
             for value in values(state):
                 changed = list(state)
-                changed[result] = value
+                changed[result] = widened(value)
                 outcomes.append(context.advance(changed, next_pc))
             return tuple(outcomes)
 

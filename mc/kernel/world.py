@@ -112,6 +112,8 @@ def held(value: Any, slot: str) -> Any:
     compare by value, not lists, sets or dicts, which do not hash, nor
     functions, locks or plain objects, which equal only themselves."""
     problem = _unfit(value)
+    if problem is WIDE_INSIDE or (type(value) is int and not -WIDE < value < WIDE):
+        return widened(value)
     if problem == MINUS_ONE_INSIDE:
         raise ModelError(f"slot {slot} cannot hold {_short(value)}: {problem}")
     if problem is not None:
@@ -135,6 +137,53 @@ MINUS_ONE_INSIDE = (
 )
 
 
+WIDE = sys.hash_info.modulus
+"""From this magnitude on, Python hashes an int modulo it (2**61 - 1 on a
+64-bit build): LLONG_MAX hashes as 3 does."""
+WIDE_INSIDE = "an int Python's hash folds, held as a WideInt"
+"""What ``_unfit`` says of a tuple or frozenset with such an int inside
+(nothing wrong with it: the slot holds it ``widened``)."""
+
+
+class WideInt(int):
+    """An int from ``WIDE`` on (LLONG_MAX, a whole-range ``end``), as a
+    slot holds it: Python hashes such an int modulo ``WIDE``, so two states
+    that differ only by LLONG_MAX against 3 in a slot would share a
+    fingerprint, which no uniform hash would give them; this one hashes all
+    its bits.  It equals the int, computes as one (its results are plain
+    ints, held as WideInts again when written) and prints as one."""
+
+    __slots__ = ()
+
+    def __hash__(self) -> int:
+        whole, chunks = abs(int(self)), [WIDE_TAG, int(self) < 0]
+        while whole:
+            chunks.append(whole & CHUNK_MASK)
+            whole >>= CHUNK_BITS
+        return hash(tuple(chunks))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (WideInt, (int(self),))
+
+
+WIDE_TAG = 0x57494445
+CHUNK_BITS = 60
+CHUNK_MASK = (1 << CHUNK_BITS) - 1
+
+
+def widened(value: Any) -> Any:
+    """``value`` with every int from ``WIDE`` on in it (itself, or an item
+    of its tuples and frozensets) held as a ``WideInt``."""
+    kind = type(value)
+    if kind is int:
+        return value if -WIDE < value < WIDE else WideInt(value)
+    if kind is tuple:
+        return tuple(widened(item) for item in value)
+    if kind is frozenset:
+        return frozenset(widened(item) for item in value)
+    return value
+
+
 def _unfit(value: Any, inside: bool = False) -> str | None:
     """Why a slot cannot hold ``value`` (the innermost part of a tuple or
     frozenset that is to blame), or None: it must hash, equal itself, and
@@ -149,14 +198,21 @@ def _unfit(value: Any, inside: bool = False) -> str | None:
     ``inside``: ``value`` is an item of a slot's value."""
     kind = type(value)
     if kind in _FIT:
-        return MINUS_ONE_INSIDE if inside and kind is int and value == -1 else None
+        if not inside or kind is not int:
+            return None
+        if value == -1:
+            return MINUS_ONE_INSIDE
+        return None if -WIDE < value < WIDE else WIDE_INSIDE
     if isinstance(value, tuple | frozenset):
+        wide = False
         for item in value:
             problem = _unfit(item, True)
-            if problem is not None:
+            if problem is WIDE_INSIDE:
+                wide = True
+            elif problem is not None:
                 return problem
         if kind is tuple or kind is frozenset:
-            return None
+            return WIDE_INSIDE if wide else None
     try:
         hash(value)
     except TypeError:
@@ -247,8 +303,12 @@ class Scratch:
     def __setitem__(self, slot: int, value: Any) -> None:
         if type(slot) is not int or not 0 <= slot < len(self.values):
             raise ModelError(self._no_slot(slot))
-        if type(value) not in _FIT and _unfit(value) is not None:
-            held(value, self.world.slots[slot].name)
+        kind = type(value)
+        if kind is int:
+            if not -WIDE < value < WIDE:
+                value = WideInt(value)
+        elif kind not in _FIT and _unfit(value) is not None:
+            value = held(value, self.world.slots[slot].name)
         if slot in self.world.bit_lock_slots:
             self._check_bit_lock(slot, value)
         self.values[slot] = value
