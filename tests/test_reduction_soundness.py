@@ -79,6 +79,25 @@ def reader(op: Op) -> None:
     op.effect("check(T1.r)", register_is_one, op.published("T1.r"))
 
 
+def slot_is_one(scratch: Scratch, slot: int) -> None:
+    if scratch[slot] == 1:
+        scratch.violate("saw", "T1's r is 1")
+
+
+@operation(models="r is 1, then 0, its slot number published")
+def slot_publisher(op: Op) -> None:
+    op.publish("T1.r slot", op.register("r"))
+    op.effect("z = 1", put, op.world.shared_slot("z", 0), 1)
+    op.let("r", const(1), "r = 1")
+    op.let("r", const(0), "r = 0")
+    op.effect("z = 2", put, op.world.shared_slot("z", 0), 2)
+
+
+@operation(models="reads T1's r by its slot number, not saying so")
+def slot_reader(op: Op) -> None:
+    op.effect("check(T1.r)", slot_is_one, op.published("T1.r slot"))
+
+
 @operation(models="holds m, then writes z")
 def holder(op: Op) -> None:
     m = op.world.shared_lock("m", LockKind.MUTEX)
@@ -220,6 +239,8 @@ def spinner(op: Op) -> None:
 
 scenario("sound/foreign-register", "a thread reads another's register", tree=[],
          threads=[publisher(), reader()], properties=["saw", "deadlock"])
+scenario("sound/foreign-register-slot", "reads another's register by slot number", tree=[],
+         threads=[slot_publisher(), slot_reader()], properties=["saw", "deadlock"])
 scenario("sound/peek-mutex", "an effect reads a mutex's slot", tree=[],
          threads=[holder(), peeker()], properties=["saw", "deadlock"])
 scenario("sound/peek-mutex-declared", "an effect says it reads a mutex's slot", tree=[],
@@ -290,6 +311,19 @@ def test_an_effect_reading_another_thread_s_own_lock_unsaid_is_a_model_error(
     result = vfsmc("check", f"{models}:sound/peek-mutex", "--no-save")
     assert result.exit_code == 2, result.output
     assert "an effect reads m, the slot of a lock only T1 takes" in result.output
+    assert "@touches" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("options", [(), ("--no-por",)], ids=["reduced", "unreduced"])
+def test_an_effect_reading_another_thread_s_register_by_number_unsaid_is_a_model_error(
+    vfsmc: Run, models: Path, options: tuple[str, ...]
+) -> None:
+    """T1's register steps run with the step before them, reduced or not:
+    T2's effect that reads the register by its slot number unsaid would
+    never see r = 1, and the check said OK; it must say so."""
+    result = vfsmc("check", f"{models}:sound/foreign-register-slot", "--no-save", *options)
+    assert result.exit_code == 2, result.output
+    assert "a step of T2 reads T1.r, a register of T1, through its slot number" in result.output
     assert "@touches" in result.output and "Traceback" not in result.output
 
 

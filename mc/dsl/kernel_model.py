@@ -185,6 +185,13 @@ class KernelModel(Model[State, Action]):
             **{lock.slot: None for lock in world.locks if lock.family in unwatched},
             **private_unwatched,
         }
+        declared_reads = self.registers_read_across_threads | world.counted
+        world.undeclared_registers = {
+            slot: tid
+            for tid, thread in enumerate(self.threads)
+            for slot in thread.registers
+            if slot not in declared_reads
+        }
         initial = self.initial
         self._forgotten = self._forgettable()
         self._dead = self._dead_registers()

@@ -287,6 +287,18 @@ class Scratch:
                 "acquisitions and releases run with the step before them, so declare the "
                 "read with @touches (mc.kernel.world.touches)"
             )
+        if self.tid is not None:
+            owner = self.world.undeclared_registers.get(slot, self.tid)
+            if owner != self.tid:
+                raise ModelError(
+                    f"a step of {self.world.thread_names[self.tid]} reads "
+                    f"{self.world.slots[slot].name}, a register of "
+                    f"{self.world.thread_names[owner]}, through its slot number: the owner's "
+                    "steps on its registers run with the step before them, taken to commute "
+                    "with every other thread's, so declare the read with @touches "
+                    "(mc.kernel.world.touches) or pass the register as an expression "
+                    "(op.published, op.reg)"
+                )
         if type(slot) is not int or slot < 0:
             raise ModelError(self._no_slot(slot))
         try:
@@ -490,6 +502,12 @@ class World:
         self.bit_lock_slots: frozenset[int] = frozenset()
         """The slots of the bit locks, once the layout is final
         (``initial_state``): what ``Scratch`` checks an effect's writes to."""
+        self.undeclared_registers: dict[int, int] = {}
+        """Each thread's registers no other thread's step says it reads
+        (through an expression or ``touches``), with the thread: a step of
+        another thread that reads one anyway through its slot number would
+        be taken to commute with the owner's register steps, so ``Scratch``
+        refuses the read."""
         self.unread_locks: dict[int, int | None] = {}
         """The slots of the locks whose acquisitions and releases run with
         the step before them (``mc.dsl.uncontended``): the rw_semaphores no
