@@ -98,6 +98,31 @@ def slot_reader(op: Op) -> None:
     op.effect("check(T1.r)", slot_is_one, op.published("T1.r slot"))
 
 
+def saw_if(scratch: Scratch, seen: object) -> None:
+    if seen:
+        scratch.violate("saw", "the mutex is held")
+
+
+@operation(models="looks at m's slot through an expression that does not say so")
+def expr_peeker(op: Op) -> None:
+    m = op.world.shared_lock("m", LockKind.MUTEX)
+    seen = op.let("seen", state_expr("m is held", lambda s: s[m.slot] is not None))
+    op.effect("if (seen) saw()", saw_if, seen)
+
+
+@operation(models="looks at rw's slot through an expression that does not say so")
+def expr_read_side_peeker(op: Op) -> None:
+    rw = op.world.shared_lock("rw", LockKind.RWSEM)
+    flag = op.world.shared_slot("flag", 0)
+    seen = op.let(
+        "seen",
+        state_expr(
+            "flag && !readers", lambda s: s[flag] == 1 and (s[rw.slot] or (None, ()))[1] == ()
+        ),
+    )
+    op.effect("if (seen) saw()", saw_if, seen)
+
+
 @operation(models="holds m, then writes z")
 def holder(op: Op) -> None:
     m = op.world.shared_lock("m", LockKind.MUTEX)
@@ -241,6 +266,10 @@ scenario("sound/foreign-register", "a thread reads another's register", tree=[],
          threads=[publisher(), reader()], properties=["saw", "deadlock"])
 scenario("sound/foreign-register-slot", "reads another's register by slot number", tree=[],
          threads=[slot_publisher(), slot_reader()], properties=["saw", "deadlock"])
+scenario("sound/peek-mutex-expr", "an expression reads a mutex's slot unsaid", tree=[],
+         threads=[holder(), expr_peeker()], properties=["saw", "deadlock"])
+scenario("sound/read-side-expr-unsaid", "an expression reads a read side's rwsem unsaid",
+         tree=[], threads=[flagger(), expr_read_side_peeker()], properties=["saw", "deadlock"])
 scenario("sound/peek-mutex", "an effect reads a mutex's slot", tree=[],
          threads=[holder(), peeker()], properties=["saw", "deadlock"])
 scenario("sound/peek-mutex-declared", "an effect says it reads a mutex's slot", tree=[],
@@ -279,6 +308,8 @@ def models(tmp_path: Path) -> Path:
         "sound/peek-mutex-declared",
         "sound/read-side-declared",
         "sound/read-side-expr",
+        "sound/peek-mutex-expr",
+        "sound/read-side-expr-unsaid",
         "sound/read-side-declared-register",
         "sound/published-briefly",
         "sound/registers-watched",

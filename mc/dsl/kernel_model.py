@@ -164,6 +164,7 @@ class KernelModel(Model[State, Action]):
         self._reading_others = self._reads_others()
         programs = [[step.step for step in thread.steps] for thread in self.threads]
         observed = self._lock_slots_read()
+        every_acquisition = every_acquisition or world.opaque_reads
         read_only = (
             frozenset() if every_acquisition else read_only_families(world, programs, observed)
         )

@@ -7,6 +7,7 @@ with the helpers below and never see slot numbers.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from operator import itemgetter
 from typing import Any
@@ -15,7 +16,7 @@ import attrs
 
 from mc.kernel import locks
 from mc.kernel.locks import Lock
-from mc.kernel.world import Inode, World
+from mc.kernel.world import Inode, World, asked_by_the_models
 
 State = tuple[Any, ...]
 Eval = Callable[[State], Any]
@@ -335,12 +336,17 @@ def state_expr(
     reads: Iterable[int] | None = None,
 ) -> Expr:
     """An expression computed by ``function`` from the state; ``reads``,
-    the slots it reads (without it, any: partial-order reduction takes
-    it to read every shared slot, but a read side no step contends runs
-    with the step before it all the same, so one that reads a lock's
-    slot must name it)."""
+    the slots it reads.  Without it, any: partial-order reduction takes it
+    to read every shared slot, and one written in a user's file makes every
+    lock acquisition of the scenario a step of its own (``World.opaque_reads``:
+    a lock one thread alone takes, or a read side no step contends, no
+    longer runs with the step before it), since it may read a lock's slot;
+    the shipped models name what they read where it is a lock's."""
+    unsaid = reads is None and not asked_by_the_models(sys._getframe(1).f_code.co_filename)
 
-    def build(_world: object) -> Eval:
+    def build(world: World) -> Eval:
+        if unsaid:
+            world.opaque_reads = True
         return function
 
     return Expr(text, build, local, None if reads is None else frozenset(reads))

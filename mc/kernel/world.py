@@ -252,7 +252,7 @@ _MODELS_ROOTS = tuple(
 )
 
 
-def _asked_by_the_models(file: str) -> bool:
+def asked_by_the_models(file: str) -> bool:
     """Whether code in ``file`` is vfsmc's or its shipped models'."""
     return os.path.realpath(file).startswith(_MODELS_ROOTS)
 
@@ -502,6 +502,11 @@ class World:
         self.bit_lock_slots: frozenset[int] = frozenset()
         """The slots of the bit locks, once the layout is final
         (``initial_state``): what ``Scratch`` checks an effect's writes to."""
+        self.opaque_reads = False
+        """Whether a step of the scenario evaluates an expression of a
+        user's file that does not say what it reads (``state_expr`` without
+        ``reads=``): it may read any slot, a lock's too, so no lock
+        acquisition runs with the step before it."""
         self.undeclared_registers: dict[int, int] = {}
         """Each thread's registers no other thread's step says it reads
         (through an expression or ``touches``), with the thread: a step of
@@ -679,7 +684,7 @@ class World:
         ``ModelError`` whichever thread is built first: two meanings would
         share one slot (a shipped helper that shares a slot by name, as
         ``flag_slot``, is the models' own asking)."""
-        users = not _asked_by_the_models(sys._getframe(1).f_code.co_filename)
+        users = not asked_by_the_models(sys._getframe(1).f_code.co_filename)
         index = self._slot_named.get(name)
         if index is None:
             index = self.add_slot(name, initial, render)
