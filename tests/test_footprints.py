@@ -6,8 +6,12 @@ end and deadlock state the full search reaches."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import attrs
 import pytest
+from click.testing import Result
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -388,3 +392,63 @@ def test_an_acquisition_reads_what_its_guard_reads(shipped: Registry) -> None:
         reads = step.footprint(model.regions(tid)).reads
         watched = step.lock.fixed is not None and step.lock.fixed.name == "d_lock(/a/x)"
         assert bool(reads >> life & 1) == watched, step.label
+
+
+TOUCHES_LEAVE_OUT = """
+from mc.dsl import Op, Scratch, invariant, operation, scenario, touches
+
+
+@touches(lambda world, slot, v: ([slot], [slot] if {declared} else []))
+def setv(scratch: Scratch, slot: int, v: int) -> None:
+    scratch[slot] = v
+
+
+@touches(lambda world, x, bad: ([x], [bad]))
+def judge(scratch: Scratch, x: int, bad: int) -> None:
+    if scratch[x] == 1:
+        scratch[bad] = 1
+
+
+@operation(models="x = 1; x = 0")
+def flip(op: Op) -> None:
+    x = op.world.shared_slot("x", 0)
+    op.effect("x = 1", setv, x, 1)
+    op.effect("x = 0", setv, x, 0)
+
+
+@operation(models="if (x) bad = 1")
+def look(op: Op) -> None:
+    op.effect("if (x) bad = 1", judge, op.world.shared_slot("x", 0), op.world.shared_slot("bad", 0))
+
+
+@invariant("not-bad", "nobody sees x == 1", reads=["bad"])
+def not_bad(model):
+    bad = model.world.shared_slot("bad", 0)
+    return lambda state: "saw x == 1" if state[bad] else None
+
+
+scenario("my/touch", "x = 1 seen by another thread", tree=["/f"], threads=[flip(), look()],
+         properties=["not-bad"])
+"""
+
+
+def test_check_refuses_a_users_declaration_that_leaves_out_a_write(
+    vfsmc: Callable[..., Result], tmp_path: Path
+) -> None:
+    """Partial-order reduction trusts @touches: with x's write left out, the
+    reduced search ran x = 1 and x = 0 together and said OK.  check audits
+    a user's declarations first and says what one leaves out (exit 2);
+    declared right, or with --no-por, the violation is found."""
+    (tmp_path / "wrong.py").write_text(TOUCHES_LEAVE_OUT.replace("{declared}", "False"))
+    (tmp_path / "right.py").write_text(TOUCHES_LEAVE_OUT.replace("{declared}", "True"))
+    refused = vfsmc("check", f"{tmp_path / 'wrong.py'}:my/touch", "--no-save")
+    assert refused.exit_code == 2, refused.output
+    assert "step 'x = 1'" in refused.output and "writes x, which its footprint leaves out" in (
+        refused.output
+    )
+    assert len(refused.output.strip().splitlines()) == 1
+    unreduced = vfsmc("check", f"{tmp_path / 'wrong.py'}:my/touch", "--no-save", "--no-por")
+    assert unreduced.exit_code == 1, unreduced.output
+    right = vfsmc("check", f"{tmp_path / 'right.py'}:my/touch", "--no-save")
+    assert right.exit_code == 1, right.output
+    assert "saw x == 1" in right.output

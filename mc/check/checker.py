@@ -16,6 +16,7 @@ import attrs
 from mc.check import checkable, inventory, mutants, usermodels
 from mc.check.coverage import Coverage, coverage_of
 from mc.check.replay import first_difference, replay, violation_cycle, violation_in
+from mc.dsl.audit import users_footprint_error
 from mc.dsl.kernel_model import KernelModel, unchecked_errors
 from mc.dsl.operation import Invocation
 from mc.dsl.program import Program
@@ -529,6 +530,14 @@ def check_scenario(
         model = build(registry, found, variants, properties)
         if correct is not None:
             refuse_reads_of_unset_registers(model, correct, variants)
+    if options.reduce:
+        undeclared = users_footprint_error(model)
+        if undeclared is not None:
+            raise ModelError(
+                f"{undeclared}: partial-order reduction trusts an effect's @touches, so one "
+                "that leaves out what the effect reads or writes could hide interleavings "
+                "(declare it, or check with --no-por)"
+            )
     if options.audit_reads:
         model.keep_registers()
     if coverage and (spread is not None or symmetry):

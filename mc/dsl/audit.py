@@ -36,7 +36,7 @@ from mc.dsl.steps import Context, slot_mask
 from mc.engine.explore import Options, Search
 from mc.engine.model import Footprint
 from mc.kernel.locks import Kind
-from mc.kernel.world import ERROR_SLOT, Scratch
+from mc.kernel.world import ERROR_SLOT, Scratch, asked_by_the_models
 
 Site = tuple[int, int]
 """A step of a thread: (thread, program counter)."""
@@ -86,9 +86,14 @@ class Run:
     writes: int
 
 
-def record(model: KernelModel, each: Callable[[tuple[Any, ...], Run], None]) -> None:
-    """Explore ``model`` without reduction, calling ``each(state, run)``
-    for every run of every step from every state."""
+def record(
+    model: KernelModel,
+    each: Callable[[tuple[Any, ...], Run], None],
+    max_states: int | None = None,
+) -> None:
+    """Explore ``model`` without reduction (at most ``max_states`` states),
+    calling ``each(state, run)`` for every run of every step from every
+    state."""
     fires = model._fires
     for tid, steps in enumerate(fires):
         for pc, fire in enumerate(steps):
@@ -108,7 +113,7 @@ def record(model: KernelModel, each: Callable[[tuple[Any, ...], Run], None]) -> 
             steps[pc] = watched
     try:
         with _watching_effects():
-            Search(model, Options(reduce=False, exact=True)).run()
+            Search(model, Options(reduce=False, exact=True, max_states=max_states)).run()
     finally:
         for tid, thread in enumerate(model.threads):
             fires[tid] = [step.fire for step in thread.steps]
@@ -160,7 +165,9 @@ def _slot_names(model: KernelModel) -> list[str]:
     return [*named, *(f"returned({thread.name})" for thread in model.threads)]
 
 
-def audit_footprints(model: KernelModel, limit: int = 20) -> list[str]:
+def audit_footprints(
+    model: KernelModel, limit: int = 20, max_states: int | None = None
+) -> list[str]:
     """The slots footprints of ``model`` left out over its whole graph, at
     most ``limit`` of them, one line each: for each run of a step whose
     footprint is declared in terms of what it touches
@@ -217,5 +224,27 @@ def audit_footprints(model: KernelModel, limit: int = 20) -> list[str]:
             if pending.actor == tid:
                 outside(run, pending.next, "footprint in that state")
 
-    record(model, check)
+    record(model, check, max_states)
     return found
+
+
+USERS_AUDIT_STATES = 20_000
+"""How many states ``users_footprint_error`` explores at most."""
+
+
+def users_footprint_error(model: KernelModel) -> str | None:
+    """What a ``touches`` declaration of a user's file leaves out, as
+    ``audit_footprints`` finds it over the first ``USERS_AUDIT_STATES``
+    states, if the scenario has one: partial-order reduction trusts the
+    declaration, so one that leaves out a read or a write would let it
+    miss interleavings (the shipped models' declarations are audited by
+    their tests)."""
+    if not any(
+        (code := getattr(getattr(c.step, "touches", None), "__code__", None)) is not None
+        and not asked_by_the_models(code.co_filename)
+        for thread in model.threads
+        for c in thread.steps
+    ):
+        return None
+    found = audit_footprints(model, limit=1, max_states=USERS_AUDIT_STATES)
+    return found[0] if found else None
