@@ -36,6 +36,11 @@ LABEL_NEGATES = {
 """Labels whose condition is the negation of the model's (``label_negates``)."""
 
 LABEL_AS_MODELLED = {
+    # start_handle()/stop_handle(): the nested handle's reference count (models/quota.py)
+    "jbdN__journal_start(): handle = journal_current_handle(); if (handle)",
+    "jbdN_journal_stop(): if (--handle->h_ref > N)",
+    # bd_prepare_to_claim(): the block returns -EBUSY (models/bdev.py)
+    "if (!bd_may_claim(bdev, holder, hops))",
     "while ((error = xchk_fsfreeze(sc)) == -EBUSY)",
     "if (likely(can_free)) dentry_free(dentry)",
     "if (can_free) /* the RCU callback queued */",

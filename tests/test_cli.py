@@ -135,7 +135,7 @@ def test_check_says_how_the_search_for_a_shorter_trace_went(
     none = vfsmc(*args).output
     assert "  trace: 37 transitions, a shortest one: a search without reduction (" in none
     assert (
-        " states) found none shorter (57 numbered steps: those marked + run along with the "
+        " states) found none shorter (69 numbered steps: those marked + run along with the "
         "step before)\n" in none
     )
     assert "\n  2+ T1  " in none

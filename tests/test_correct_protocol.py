@@ -18,7 +18,7 @@ from mc.kernel.pagecache import File, pagecache
 from mc.kernel.world import ModelError
 from mc.models.dio import dio_write
 from mc.models.truncate import mmap_store
-from mc.models.writeback import fsync
+from mc.models.writeback import fsync, io_completion
 
 SCENARIOS = """\
 from mc.dsl import BASE_PROPERTIES, File, Symbol, scenario
@@ -221,7 +221,7 @@ def test_a_direct_write_beside_a_writer_through_the_cache_is_a_collision(scenari
     as dio-coherent does not check such a page; beside a read, it is."""
     registry = with_files([scenarios])
     page = File("/f", pages=1)
-    threads = (dio_write(page, 0, False), mmap_store(page, 0), fsync(page))
+    threads = (dio_write(page, 0, False), mmap_store(page, 0), fsync(page), io_completion(page))
     registry.add_scenario(Scenario("test/dio-store", "x", ("/f",), threads, ("no-lost-write",)))
     for name, collides in (("test/dio-store", True), ("fine/read-vs-dio", False)):
         cache = pagecache(registry.build(registry.scenario(name)).world)
