@@ -4,7 +4,9 @@ states."""
 
 from __future__ import annotations
 
+import json
 import pickle
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +115,19 @@ def test_a_search_over_fingerprints_reports_its_store_per_state(shipped: Registr
     numbers = held - 8 * capacity - links * compact.states
     assert numbers >= 2 * 12 * 1024 and numbers % (12 * 1024) == 0
     assert f"({compact.store_bytes_per_state:.0f} in the store)" in compact.summary()
+
+
+def test_an_exact_search_reports_at_least_its_states_tuples_per_state(
+    vfsmc: Any, tmp_path: Path
+) -> None:
+    """A search of a few states may grow the process by nothing it can
+    see: the figure is never less than the state tuples the exact store
+    holds (it said 0 B a state)."""
+    (tmp_path / "collide.py").write_text(COLLIDE)
+    found = vfsmc("check", "collide.py:my/collide", "--no-save", "--exact", "--json")
+    stats = json.loads(found.stdout)
+    assert stats["states"] < 20
+    assert stats["bytes_per_state"] >= sys.getsizeof((0,) * 10)
 
 
 def test_fingerprints_are_never_the_empty_mark() -> None:

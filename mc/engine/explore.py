@@ -432,7 +432,8 @@ class Search(Generic[S, A]):
             violation = Violation(unreached.name, f"never reached: {unreached.description}", None)
         stored = self.stored
         held = self._store_bytes_per_state() or 0.0
-        growth = max(resident_bytes() - baseline, held * stored, 0)
+        least = self.store.least_bytes() if isinstance(self.store, ExactStore) else held * stored
+        growth = max(resident_bytes() - baseline, least, 0)
         extra = dict(self.model.statistics(self.store.kept()))
         extra.update(self.ample_sets.statistics())
         if not self.store.exact:

@@ -14,6 +14,7 @@ number, so traces are rebuilt by re-execution either way.
 
 from __future__ import annotations
 
+import sys
 from abc import ABC, abstractmethod
 from array import array
 from collections.abc import Hashable, Sequence
@@ -124,6 +125,13 @@ class ExactStore(Store[S]):
 
     def kept(self) -> Sequence[S]:
         return self.states
+
+    def least_bytes(self) -> int:
+        """The bytes the index and the state tuples themselves take (their
+        items, mostly shared between states, left out): the least the
+        store holds."""
+        tuples = sum(sys.getsizeof(state) for state in self.states)
+        return sys.getsizeof(self.index) + sys.getsizeof(self.states) + tuples
 
 
 def array_bytes(*arrays: array[int]) -> int:
