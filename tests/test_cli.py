@@ -17,6 +17,7 @@ from conftest import python_in
 
 import mc.cli.main as cli_main
 from mc.check import checker, lockorder
+from mc.engine.ctrl_c import Interrupt
 from mc.kernel.world import ModelError
 from mc.trace import format as cx_format
 
@@ -949,7 +950,7 @@ def test_ctrl_c_in_the_search_for_a_shorter_trace_keeps_the_violation(
 
     def interrupted_unreduced(running: explore.Search) -> None:  # type: ignore[type-arg]
         if not running.options.reduce:
-            raise KeyboardInterrupt
+            raise Interrupt
         search(running)
 
     monkeypatch.setattr(explore, "breadth_first", interrupted_unreduced)

@@ -23,6 +23,7 @@ from conftest import as_from_a_terminal, python_in
 from mc.cli import main as cli_main
 from mc.dsl.kernel_model import KernelModel
 from mc.engine import explore
+from mc.engine.ctrl_c import Interrupt
 
 Run = Callable[..., Result]
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,7 +78,7 @@ def _interrupt_after(monkeypatch: pytest.MonkeyPatch, calls: int) -> None:
     def successors_of(self: KernelModel, state: tuple[object, ...], actor: Hashable) -> object:
         count[0] += 1
         if count[0] == calls:
-            raise KeyboardInterrupt
+            raise Interrupt
         return original(self, state, actor)
 
     monkeypatch.setattr(KernelModel, "successors_of", successors_of)

@@ -1973,3 +1973,33 @@ def test_a_fork_step_takes_an_operation_s_own_symbol_argument(vfsmc: Run, tmp_pa
     result = vfsmc("check", f"{model}:my/pos", "--no-save", "--json")
     assert result.exit_code == 1, result.output
     assert json.loads(result.stdout)["trace"]["witness"]["pos"] in (2, 3)
+
+
+RAISES_INTERRUPT = """
+from mc.dsl import Op, Scratch, operation, scenario
+
+
+def interrupt(scratch: Scratch) -> None:
+    raise KeyboardInterrupt
+
+
+@operation(models="an effect that raises KeyboardInterrupt")
+def raiser(op: Op) -> None:
+    op.effect("raise KeyboardInterrupt", interrupt)
+
+
+scenario("mine/interrupt", "a model raising KeyboardInterrupt", tree=[], threads=[raiser()],
+         properties=["deadlock"])
+"""
+
+
+def test_a_keyboard_interrupt_the_model_raises_is_its_error_not_ctrl_c(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """No Ctrl-C came: the search does not end as interrupted (exit 130)
+    but names the model line, exit 2."""
+    _write(tmp_path / "mine", "interrupt.py", RAISES_INTERRUPT)
+    result = vfsmc("check", "mine/interrupt.py:mine/interrupt", "--no-save")
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("vfsmc: error: mine/interrupt.py:6: in interrupt: ")
+    assert "KeyboardInterrupt raised by the model" in result.output

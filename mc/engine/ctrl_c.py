@@ -15,6 +15,27 @@ again: ``timeout -s INT`` signals the command and then its process group,
 which holds the command too."""
 
 
+class Interrupt(KeyboardInterrupt):
+    """Ctrl-C, as ``one_interrupt_per_press`` raises it."""
+
+
+class RaisedByModel(Exception):
+    """A ``KeyboardInterrupt`` a model raised itself, where no Ctrl-C came."""
+
+
+class _Signals:
+    watching = 0
+
+
+def by_signal(error: KeyboardInterrupt) -> bool:
+    """Whether ``error`` may have come from Ctrl-C: one our handler raised,
+    or any while no handler of ours was there to tell, unless SIGINT is
+    ignored (a model's own ``raise KeyboardInterrupt`` is no interrupt)."""
+    if isinstance(error, Interrupt):
+        return True
+    return not _Signals.watching and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+
+
 @contextlib.contextmanager
 def one_interrupt_per_press(interruptible: bool = True) -> Iterator[None]:
     """Within it, SIGINT raises ``KeyboardInterrupt`` as Python's own
@@ -39,10 +60,28 @@ def one_interrupt_per_press(interruptible: bool = True) -> Iterator[None]:
         if last and now - last[0] < REPEATED_WITHIN_SECONDS:
             return
         last[:] = [now]
-        raise KeyboardInterrupt
+        raise Interrupt
 
     signal.signal(signal.SIGINT, interrupt)
+    _Signals.watching += 1
     try:
         yield
     finally:
+        _Signals.watching -= 1
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@contextlib.contextmanager
+def telling_models_apart(interruptible: bool = True) -> Iterator[None]:
+    """``one_interrupt_per_press``, where a ``KeyboardInterrupt`` no Ctrl-C
+    raised (a model's own) becomes ``RaisedByModel``, with its traceback,
+    so that it is reported as the model's error and not as an interrupt."""
+    with one_interrupt_per_press(interruptible):
+        try:
+            yield
+        except KeyboardInterrupt as error:
+            if by_signal(error):
+                raise
+            raise RaisedByModel("KeyboardInterrupt raised by the model").with_traceback(
+                error.__traceback__
+            ) from None

@@ -25,6 +25,7 @@ import attrs
 from mc.engine.ample import AmpleSets, Moves, enabled_indices
 from mc.engine.bfs import breadth_first
 from mc.engine.collector import Collector
+from mc.engine.ctrl_c import telling_models_apart
 from mc.engine.dfs import depth_first
 from mc.engine.endings import Edges, cannot_end_violation, keeps_edges
 from mc.engine.invariants import Invariants
@@ -385,7 +386,7 @@ class Search(Generic[S, A]):
         deadline = self.deadline(begun)
         overran = False
         try:
-            with steps_cut_at(deadline):
+            with steps_cut_at(deadline), telling_models_apart(self.options.interruptible):
                 probe_determinism(self.model, deadline=deadline)
         except StepOverran:
             overran = True
@@ -400,7 +401,10 @@ class Search(Generic[S, A]):
         violation: Violation[S, A] | None = None
         reason: str | None = None
         try:
-            with steps_cut_at(None if overran else deadline):
+            with (
+                steps_cut_at(None if overran else deadline),
+                telling_models_apart(self.options.interruptible),
+            ):
                 self._search()
         except _Found as found:
             violation = Violation(found.prop, found.message, self.path_to(found.sid))
