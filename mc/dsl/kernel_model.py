@@ -48,7 +48,9 @@ from mc.kernel.world import (
     LocatedModelError,
     ModelError,
     World,
+    is_wide,
     reported_error,
+    wide_refused,
 )
 from mc.project import defined_at
 from mc.text import briefly
@@ -950,6 +952,17 @@ class KernelModel(Model[State, Action]):
         return [
             (pc_slot, table[tid], self._resolving[tid]) for tid, pc_slot in enumerate(self._pcs)
         ]
+
+    def stored_by_fingerprint(self, fingerprinted: bool) -> None:
+        """Refuse, over fingerprints, an initial state that holds an int
+        Python's hash folds (``wide_refused``); the steps refuse to write
+        one from then on."""
+        self.world.fingerprinted = fingerprinted
+        if not fingerprinted:
+            return
+        for slot, value in enumerate(self.initial):
+            if is_wide(value):
+                raise wide_refused(value, self.world.slots[slot].name)
 
     def successors(self, state: State) -> list[tuple[Action, State]]:
         if state[ERROR_SLOT] is not None:

@@ -36,7 +36,7 @@ from mc.engine.model import Footprint
 from mc.kernel import locks
 from mc.kernel.expr import Expr, LockExpr, State
 from mc.kernel.locks import Mode, Outcome
-from mc.kernel.world import DONE, LOCK_PROTOCOL, World, widened
+from mc.kernel.world import DONE, LOCK_PROTOCOL, World, is_wide, wide_refused
 from mc.trace.events import Event
 
 Holders = Callable[[State], tuple[int, ...]]
@@ -106,7 +106,9 @@ class ChooseStep(Step):
             outcomes = []
             for value in values(state):
                 changed = list(state)
-                changed[result] = widened(value)
+                if context.world.fingerprinted and is_wide(value):
+                    raise wide_refused(value, context.world.slots[result].name)
+                changed[result] = value
                 outcomes.append(context.advance(changed, next_pc))
             return tuple(outcomes)
 

@@ -333,6 +333,7 @@ class Search(Generic[S, A]):
             if self.options.exact
             else FingerprintStore(in_order=in_order, numbered=self.edges is not None)
         )
+        model.stored_by_fingerprint(not self.store.exact)
         self.stored = 0
         self.capacity = sys.maxsize if self.options.max_states is None else self.options.max_states
         """The most states the search stores: once it holds as many, it

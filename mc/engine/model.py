@@ -422,6 +422,12 @@ class Model(ABC, Generic[S, A]):
         """What the location ``index`` of ``project`` is called."""
         return f"location {index}"
 
+    def stored_by_fingerprint(self, fingerprinted: bool) -> None:
+        """A search is about to keep this model's states as 64-bit
+        fingerprints (or, not ``fingerprinted``, in full): a model whose
+        states may hold what Python's hash does not tell apart refuses so
+        (a ``ModelError``) rather than have two states taken as one."""
+
     def halted(self, state: S) -> bool:
         """Whether ``state`` stops every actor at once (a model that ends
         the run on an error it records); an action that leads to such a

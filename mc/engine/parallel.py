@@ -218,6 +218,7 @@ class _Worker(Generic[S, A]):
             if exact
             else FingerprintStore(in_order=False, numbered=self.edges is not None)
         )
+        model.stored_by_fingerprint(not self.store.exact)
         self.stored = 0
         self.parent = array("q")
         self.move = array("i")

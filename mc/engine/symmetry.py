@@ -69,6 +69,9 @@ class Symmetric(Model[S, A]):
     def halted(self, state: S) -> bool:
         return self.inner.halted(state)
 
+    def stored_by_fingerprint(self, fingerprinted: bool) -> None:
+        self.inner.stored_by_fingerprint(fingerprinted)
+
     def statistics(self, states: Sequence[S]) -> dict[str, int]:
         return dict(self.inner.statistics(states))
 

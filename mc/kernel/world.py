@@ -112,8 +112,8 @@ def held(value: Any, slot: str) -> Any:
     compare by value, not lists, sets or dicts, which do not hash, nor
     functions, locks or plain objects, which equal only themselves."""
     problem = _unfit(value)
-    if problem is WIDE_INSIDE or (type(value) is int and not -WIDE < value < WIDE):
-        return widened(value)
+    if problem is WIDE_INSIDE:
+        return value
     if problem == MINUS_ONE_INSIDE:
         raise ModelError(f"slot {slot} cannot hold {_short(value)}: {problem}")
     if problem is not None:
@@ -140,48 +140,33 @@ MINUS_ONE_INSIDE = (
 WIDE = sys.hash_info.modulus
 """From this magnitude on, Python hashes an int modulo it (2**61 - 1 on a
 64-bit build): LLONG_MAX hashes as 3 does."""
-WIDE_INSIDE = "an int Python's hash folds, held as a WideInt"
-"""What ``_unfit`` says of a tuple or frozenset with such an int inside
-(nothing wrong with it: the slot holds it ``widened``)."""
+WIDE_INSIDE = "an int Python's hash folds inside"
+"""What ``_unfit`` says of a tuple or frozenset with an int from ``WIDE``
+on inside (nothing wrong with it in full states: ``wide_refused``)."""
 
 
-class WideInt(int):
-    """An int from ``WIDE`` on (LLONG_MAX, a whole-range ``end``), as a
-    slot holds it: Python hashes such an int modulo ``WIDE``, so two states
-    that differ only by LLONG_MAX against 3 in a slot would share a
-    fingerprint, which no uniform hash would give them; this one hashes all
-    its bits.  It equals the int, computes as one (its results are plain
-    ints, held as WideInts again when written) and prints as one."""
-
-    __slots__ = ()
-
-    def __hash__(self) -> int:
-        whole, chunks = abs(int(self)), [WIDE_TAG, int(self) < 0]
-        while whole:
-            chunks.append(whole & CHUNK_MASK)
-            whole >>= CHUNK_BITS
-        return hash(tuple(chunks))
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (WideInt, (int(self),))
-
-
-WIDE_TAG = 0x57494445
-CHUNK_BITS = 60
-CHUNK_MASK = (1 << CHUNK_BITS) - 1
-
-
-def widened(value: Any) -> Any:
-    """``value`` with every int from ``WIDE`` on in it (itself, or an item
-    of its tuples and frozensets) held as a ``WideInt``."""
+def is_wide(value: Any) -> bool:
+    """Whether ``value`` is, or holds in its tuples and frozensets, an int
+    from ``WIDE`` on."""
     kind = type(value)
     if kind is int:
-        return value if -WIDE < value < WIDE else WideInt(value)
-    if kind is tuple:
-        return tuple(widened(item) for item in value)
-    if kind is frozenset:
-        return frozenset(widened(item) for item in value)
-    return value
+        return not -WIDE < value < WIDE
+    if kind is tuple or kind is frozenset:
+        return any(is_wide(item) for item in value)
+    return False
+
+
+def wide_refused(value: Any, slot: str) -> ModelError:
+    """Why a search over 64-bit fingerprints cannot hold ``value`` in
+    ``slot``: states are fingerprinted by Python's hash, which folds an int
+    from ``WIDE`` on modulo it, so two states that differ only by LLONG_MAX
+    against 3 would be one and a violation could be missed; full states
+    (``--exact``) tell them apart."""
+    return ModelError(
+        f"slot {slot} cannot hold {_short(value)} in a search over fingerprints: Python hashes "
+        f"an int from 2**61-1 on modulo 2**61-1 (LLONG_MAX as 3), so two states that differ "
+        f"only there would be one; check with --exact (full states)"
+    )
 
 
 def _unfit(value: Any, inside: bool = False) -> str | None:
@@ -317,10 +302,13 @@ class Scratch:
             raise ModelError(self._no_slot(slot))
         kind = type(value)
         if kind is int:
-            if not -WIDE < value < WIDE:
-                value = WideInt(value)
-        elif kind not in _FIT and _unfit(value) is not None:
-            value = held(value, self.world.slots[slot].name)
+            if not -WIDE < value < WIDE and self.world.fingerprinted:
+                raise wide_refused(value, self.world.slots[slot].name)
+        elif kind not in _FIT and (problem := _unfit(value)) is not None:
+            if problem is not WIDE_INSIDE:
+                held(value, self.world.slots[slot].name)
+            elif self.world.fingerprinted:
+                raise wide_refused(value, self.world.slots[slot].name)
         if slot in self.world.bit_lock_slots:
             self._check_bit_lock(slot, value)
         self.values[slot] = value
@@ -502,6 +490,9 @@ class World:
         self.bit_lock_slots: frozenset[int] = frozenset()
         """The slots of the bit locks, once the layout is final
         (``initial_state``): what ``Scratch`` checks an effect's writes to."""
+        self.fingerprinted = False
+        """Whether the search running keeps states as fingerprints, which an
+        int from ``WIDE`` on would fool (``wide_refused``)."""
         self.opaque_reads = False
         """Whether a step of the scenario evaluates an expression of a
         user's file that does not say what it reads (``state_expr`` without
