@@ -243,26 +243,45 @@ def _abort(scratch: Scratch, d: Disk, holder: str) -> int:
     return 0
 
 
-def _unclaim(scratch: Scratch, d: Disk, holder: str) -> int:
+def _drop_claim(scratch: Scratch, d: Disk, holder: str) -> int:
     scratch[d.holders] -= 1
-    if scratch[d.holders] == 0:
-        scratch[d.holder] = None
     scratch[d.exclusive] = scratch[d.exclusive] - {holder}
     return 0
 
 
-def _holder_section(op: Op, d: Disk, lock_label: str, label: str, effect: Any, holder: str) -> None:
-    """``bd_finish_claiming()`` or ``bd_end_claim()`` (block/bdev.c, 6.6):
-    the holder fields under ``bdev_lock``, ``bd_holder`` and
-    ``bd_holder_ops`` also under the device's ``bd_holder_lock``, which the
-    holder ops' callers take (``fs_bdev_mark_dead()`` ->
-    ``bdev_super_lock()``).  The model updates every field in one step
-    inside ``bd_holder_lock``, which ``bd_end_claim()`` takes only when the
-    count drops to 0: one claim per holder in the scenarios, so always."""
-    op.lock(d.bdev_lock, EXCL, lock_label)
+def _finish_claiming(op: Op, d: Disk, holder: str) -> None:
+    """``bd_finish_claiming()`` (block/bdev.c, 6.6): the holder fields under
+    ``bdev_lock``, ``bd_holder`` and ``bd_holder_ops`` also under the
+    device's ``bd_holder_lock``, which the holder ops' callers take
+    (``fs_bdev_mark_dead()`` -> ``bdev_super_lock()``); the model updates
+    every field in one step inside ``bd_holder_lock``."""
+    op.lock(d.bdev_lock, EXCL, "bd_finish_claiming(): mutex_lock(&bdev_lock)")
     op.lock(d.bd_holder_lock, EXCL, "mutex_lock(&bdev->bd_holder_lock)")
-    op.effect(label, effect, d, holder)
+    op.effect(
+        "whole->bd_holders++; bdev->bd_holders++; bdev->bd_holder = holder; "
+        "bdev->bd_holder_ops = hops; bd_clear_claiming(whole, holder)",
+        _finish,
+        d,
+        holder,
+    )
     op.unlock(d.bd_holder_lock, "mutex_unlock(&bdev->bd_holder_lock)")
+    op.unlock(d.bdev_lock, "mutex_unlock(&bdev_lock)")
+
+
+def _end_claim(op: Op, d: Disk, holder: str) -> None:
+    """``bd_end_claim()`` (block/bdev.c, 6.6): the counts dropped under
+    ``bdev_lock``, and once the device's is 0, ``bd_holder`` and
+    ``bd_holder_ops`` cleared under ``bd_holder_lock`` inside it (a holder
+    that claimed twice takes it at its second release only)."""
+    op.lock(d.bdev_lock, EXCL, "bd_end_claim(): mutex_lock(&bdev_lock)")
+    op.effect("--bdev->bd_holders; --whole->bd_holders", _drop_claim, d, holder)
+    with op.when(
+        state_expr(f"!bd_holders({d})", lambda s: s[d.holders] == 0, reads=[d.holders]),
+        "if (!bdev->bd_holders)",
+    ):
+        op.lock(d.bd_holder_lock, EXCL, "mutex_lock(&bdev->bd_holder_lock)")
+        op.effect("bdev->bd_holder = NULL; bdev->bd_holder_ops = NULL", _assign, d.holder, None)
+        op.unlock(d.bd_holder_lock, "mutex_unlock(&bdev->bd_holder_lock)")
     op.unlock(d.bdev_lock, "mutex_unlock(&bdev_lock)")
 
 
@@ -363,15 +382,7 @@ def blkdev_get(op: Op, d: Disk, holder: str | None, fail: str) -> None:
         bdev_disk_changed(op, d, holder)
     op.effect("bdev->bd_openers++", _add, d.openers, 1)
     if holder is not None:
-        _holder_section(
-            op,
-            d,
-            "bd_finish_claiming(): mutex_lock(&bdev_lock)",
-            "whole->bd_holders++; bdev->bd_holders++; bdev->bd_holder = holder; "
-            "bdev->bd_holder_ops = hops; bd_clear_claiming(whole, holder)",
-            _finish,
-            holder,
-        )
+        _finish_claiming(op, d, holder)
     if not unlocked:
         op.unlock(d.open_mutex, "mutex_unlock(&disk->open_mutex)")
 
@@ -384,15 +395,7 @@ def blkdev_put(op: Op, d: Disk, holder: str | None) -> None:
     if not unlocked:
         op.lock(d.open_mutex, EXCL, "blkdev_put(): mutex_lock(&disk->open_mutex)")
     if holder is not None:
-        _holder_section(
-            op,
-            d,
-            "bd_end_claim(): mutex_lock(&bdev_lock)",
-            "--bdev->bd_holders; --whole->bd_holders; if (!bdev->bd_holders) "
-            "bdev->bd_holder = NULL, bdev->bd_holder_ops = NULL",
-            _unclaim,
-            holder,
-        )
+        _end_claim(op, d, holder)
     op.effect(
         "blkdev_put_whole(): if (!--bdev->bd_openers) blkdev_flush_mapping(bdev)",
         _add,

@@ -41,6 +41,7 @@ LABEL_AS_MODELLED = {
     "jbdN_journal_stop(): if (--handle->h_ref > N)",
     # bd_prepare_to_claim(): the block returns -EBUSY (models/bdev.py)
     "if (!bd_may_claim(bdev, holder, hops))",
+    "if (!bdev->bd_holders)",
     "while ((error = xchk_fsfreeze(sc)) == -EBUSY)",
     "if (likely(can_free)) dentry_free(dentry)",
     "if (can_free) /* the RCU callback queued */",

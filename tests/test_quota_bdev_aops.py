@@ -16,6 +16,7 @@ from mc.check.checker import check_scenario
 from mc.check.registry import shipped as shipped_registry
 from mc.check.registry import with_files
 from mc.dsl.scenario import Registry, Scenario
+from mc.engine.result import Verdict
 from mc.kernel.pagecache import File
 from mc.kernel.world import ModelError
 from mc.models.aops import memory_failure, migrate
@@ -277,3 +278,57 @@ def test_a_swap_slot_freed_twice_is_refused_naming_the_second_thread() -> None:
     registry.add_scenario(Scenario("my/twice", "test", (), (free_swap_slot(0), free_swap_slot(0))))
     with pytest.raises(ModelError, match="T2 frees swap slot 0 too, as T1 does: a slot is freed"):
         registry.build(registry.scenario("my/twice"))
+
+
+HOLDER_VS_UMOUNT = """
+from mc.dsl import EXCL, Op, operation, scenario
+from mc.models.bdev import blkdev_get, blkdev_put, disk
+
+
+@operation(models="a holder op taking s_umount under bd_holder_lock")
+def holder_freeze(op: Op) -> None:
+    d, sb = disk(op.world), op.world.superblock
+    op.lock(d.bd_holder_lock, EXCL, "bdev_freeze(): mutex_lock(&bdev->bd_holder_lock)")
+    op.lock(sb.s_umount, EXCL, "super_lock_excl(sb) /* bd_holder_lock still held */")
+    op.unlock(sb.s_umount, "super_unlock_excl(sb)")
+    op.unlock(d.bd_holder_lock, "mutex_unlock(&bdev->bd_holder_lock)")
+
+
+def _get(op: Op, d) -> None:
+    blkdev_get(op, d, "sb", "fail")
+    op.label("fail")
+
+
+def _put(op: Op, d) -> None:
+    blkdev_put(op, d, "sb")
+
+
+@operation(models="claims the device, then releases it under s_umount")
+def mount_umount(op: Op, claims: int) -> None:
+    d, sb = disk(op.world), op.world.superblock
+    for _ in range(claims):
+        op.run(_get, d)
+    op.lock(sb.s_umount, EXCL, "deactivate_super(): down_write(&sb->s_umount)")
+    op.run(_put, d)
+    op.unlock(sb.s_umount, "up_write(&sb->s_umount)")
+    for _ in range(1, claims):
+        op.run(_put, d)
+
+
+for claims in (1, 2):
+    scenario(f"my/holder-vs-umount-{claims}", "a holder op against an unmount", tree=["/f"],
+             threads=[holder_freeze(), mount_umount(claims)], properties=["deadlock"])
+"""
+
+
+def test_bd_end_claim_takes_bd_holder_lock_only_for_the_last_claim(tmp_path: Path) -> None:
+    """bd_end_claim() (block/bdev.c, 6.6) takes bd_holder_lock only once
+    bd_holders drops to 0: a release under s_umount that leaves a claim
+    deadlocks with no holder op that takes s_umount under
+    bd_holder_lock; the last release does."""
+    (tmp_path / "holder.py").write_text(HOLDER_VS_UMOUNT)
+    registry = with_files([tmp_path / "holder.py"])
+    last = check_scenario(registry, "my/holder-vs-umount-1").result
+    assert last.verdict is Verdict.VIOLATED and last.violation is not None
+    assert "bd_holder_lock(sda)" in last.violation.message
+    assert check_scenario(registry, "my/holder-vs-umount-2").result.verdict is Verdict.OK
