@@ -266,3 +266,35 @@ def test_the_lookup_of_a_buffer_head_takes_private_lock(vfsmc: Callable[..., Res
     broken = vfsmc("check", "split.py:my/split-reclaim", "-V", "split-free-unlocked", "--no-save")
     assert broken.exit_code == 1, broken.output
     assert "bh-no-use-after-free" in broken.output
+
+
+SLEEPING_UNDER = """
+from mc.dsl import LockKind, Op, Scratch, operation, scenario
+
+
+def _read(scratch: Scratch, slot: int) -> int:
+    return scratch[slot]
+
+
+@operation(models="an allocation that may sleep inside a spinlock section")
+def sleeping_under(op: Op) -> None:
+    spin = op.world.shared_lock("my_spin", LockKind.SPINLOCK)
+    op.compute("v", "v = kmalloc(GFP_KERNEL)", _read, op.world.shared_slot("myval", 0),
+               under=spin, sleeps=True)
+
+
+scenario("my/sleeping-under", "a sleep under a spinlock", tree=[], threads=[sleeping_under()],
+         properties=["lock-protocol"])
+"""
+
+
+def test_a_computation_that_may_sleep_under_a_spinlock_is_seen_to_sleep(
+    vfsmc: Callable[..., Result],
+) -> None:
+    """op.compute(..., under=spin, sleeps=True) takes the spinlock in a step
+    of its own, so the sleep is seen in atomic context (it ran as one
+    section step and the sleep went unseen: OK)."""
+    Path("sleeping.py").write_text(SLEEPING_UNDER)
+    result = vfsmc("check", "sleeping.py:my/sleeping-under", "--no-save")
+    assert result.exit_code == 1, result.output
+    assert "T1 may sleep (v = kmalloc(GFP_KERNEL)) holding my_spin" in result.output

@@ -452,3 +452,11 @@ def test_check_refuses_a_users_declaration_that_leaves_out_a_write(
     right = vfsmc("check", f"{tmp_path / 'right.py'}:my/touch", "--no-save")
     assert right.exit_code == 1, right.output
     assert "saw x == 1" in right.output
+    partial = TOUCHES_LEAVE_OUT.replace("{declared}", "False").replace(
+        "@touches(lambda world, slot, v: ([slot], [slot] if False else []))",
+        "@touches(functools.partial(lambda extra, world, slot, v: ([slot], []), None))",
+    )
+    (tmp_path / "partial.py").write_text("import functools\n" + partial)
+    declared_by_partial = vfsmc("check", f"{tmp_path / 'partial.py'}:my/touch", "--no-save")
+    assert declared_by_partial.exit_code == 2, declared_by_partial.output
+    assert "writes x, which its footprint leaves out" in declared_by_partial.output

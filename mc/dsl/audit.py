@@ -32,7 +32,7 @@ from typing import Any
 import attrs
 
 from mc.dsl.kernel_model import KernelModel, Reading
-from mc.dsl.steps import Context, slot_mask
+from mc.dsl.steps import Context, Source, slot_mask
 from mc.engine.explore import Options, Search
 from mc.engine.model import Footprint
 from mc.kernel.locks import Kind
@@ -228,6 +228,17 @@ def audit_footprints(
     return found
 
 
+def _users(declared: Any, source: Source | None) -> bool:
+    """Whether a step written at ``source`` with the ``touches``
+    declaration ``declared`` is a user's: written in a user's file, or
+    declared by anything but a function of the shipped models (a
+    ``functools.partial``, a callable object)."""
+    code = getattr(declared, "__code__", None)
+    if code is None or not asked_by_the_models(code.co_filename):
+        return True
+    return source is None or not asked_by_the_models(source.file)
+
+
 USERS_AUDIT_STATES = 20_000
 """How many states ``users_footprint_error`` explores at most."""
 
@@ -240,8 +251,8 @@ def users_footprint_error(model: KernelModel) -> str | None:
     miss interleavings (the shipped models' declarations are audited by
     their tests)."""
     if not any(
-        (code := getattr(getattr(c.step, "touches", None), "__code__", None)) is not None
-        and not asked_by_the_models(code.co_filename)
+        (declared := getattr(c.step, "touches", None)) is not None
+        and _users(declared, c.step.source)
         for thread in model.threads
         for c in thread.steps
     ):

@@ -885,11 +885,18 @@ class Op:
         state (a lockless lookup); ``sleeps``: it may block (an allocation
         with GFP_KERNEL), an error in atomic context.  ``under``: a spinlock
         held around it, as ``op.section`` holds one (a lookup under
-        ``private_lock``): the step waits while another thread holds it."""
+        ``private_lock``): the step waits while another thread holds it; with
+        ``sleeps``, the lock is taken and released in steps of their own
+        around the computation, so that its sleep is seen under the lock."""
         slot = self._register(name, render)
-        if under is not None:
+        if under is not None and not sleeps:
             self.section(under, label, effect, *args, result=slot)
             return slot_value(slot, name, local=True)
+        if under is not None:
+            self.lock(under, Mode.EXCL, f"spin_lock(&{under})")
+            computed = self.compute(name, label, effect, *args, render=render, sleeps=True)
+            self.unlock(under, f"spin_unlock(&{under})")
+            return computed
         self.emit(
             EffectStep(
                 label=label,
