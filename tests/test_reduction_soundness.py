@@ -123,6 +123,25 @@ def expr_read_side_peeker(op: Op) -> None:
     op.effect("if (seen) saw()", saw_if, seen)
 
 
+def saw_one(scratch: Scratch, seen: object) -> None:
+    if seen:
+        scratch.violate("saw", "T1's r is 1")
+
+
+@operation(models="tests T1's register by slot number in an expression, not saying so")
+def slot_expr_reader(op: Op) -> None:
+    r = op.published("T1.r slot")
+    seen = op.let("seen", state_expr("T1.r == 1", lambda s: s[r] == 1))
+    op.effect("if (seen) saw()", saw_one, seen)
+
+
+@operation(models="tests T1's register by slot number in an expression that says so")
+def slot_expr_declared_reader(op: Op) -> None:
+    r = op.published("T1.r slot")
+    seen = op.let("seen", state_expr("T1.r == 1", lambda s: s[r] == 1, reads=[r]))
+    op.effect("if (seen) saw()", saw_one, seen)
+
+
 @operation(models="holds m, then writes z")
 def holder(op: Op) -> None:
     m = op.world.shared_lock("m", LockKind.MUTEX)
@@ -270,6 +289,11 @@ scenario("sound/peek-mutex-expr", "an expression reads a mutex's slot unsaid", t
          threads=[holder(), expr_peeker()], properties=["saw", "deadlock"])
 scenario("sound/read-side-expr-unsaid", "an expression reads a read side's rwsem unsaid",
          tree=[], threads=[flagger(), expr_read_side_peeker()], properties=["saw", "deadlock"])
+scenario("sound/foreign-register-expr", "an expression reads another's register unsaid",
+         tree=[], threads=[slot_publisher(), slot_expr_reader()], properties=["saw", "deadlock"])
+scenario("sound/foreign-register-expr-reads", "an expression says it reads another's register",
+         tree=[], threads=[slot_publisher(), slot_expr_declared_reader()],
+         properties=["saw", "deadlock"])
 scenario("sound/peek-mutex", "an effect reads a mutex's slot", tree=[],
          threads=[holder(), peeker()], properties=["saw", "deadlock"])
 scenario("sound/peek-mutex-declared", "an effect says it reads a mutex's slot", tree=[],
@@ -309,6 +333,8 @@ def models(tmp_path: Path) -> Path:
         "sound/read-side-declared",
         "sound/read-side-expr",
         "sound/peek-mutex-expr",
+        "sound/foreign-register-expr",
+        "sound/foreign-register-expr-reads",
         "sound/read-side-expr-unsaid",
         "sound/read-side-declared-register",
         "sound/published-briefly",

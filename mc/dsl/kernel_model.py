@@ -226,6 +226,8 @@ class KernelModel(Model[State, Action]):
         and running that step with the one before is what keeps the count
         of references right between the two."""
         exposed = slot_mask(self._read_by_others) | self._declared_foreign_reads()
+        if self.world.opaque_reads:
+            exposed |= slot_mask(self.world.register_slots)
         return [
             [bool(c.step.footprint(regions).writes & exposed) for c in thread.steps]
             for thread, regions in zip(self.threads, self._thread_regions, strict=True)

@@ -581,6 +581,7 @@ class Op:
             self._registers[name] = self.world.add_slot(
                 f"{self.thread.name}.{name}", None, render or self.world.inode_name
             )
+            self.world.register_slots.add(self._registers[name])
         return self._registers[name]
 
     @contextlib.contextmanager

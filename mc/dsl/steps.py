@@ -169,10 +169,14 @@ class Regions:
 
     def read(self, expr: Expr) -> int:
         """What evaluating ``expr`` reads of the shared slots: the slots it
-        names when it says, else every shared slot."""
+        names when it says, else every shared slot (and, where an
+        expression of a user's file does not say, ``World.opaque_reads``,
+        every other thread's register)."""
         if expr.local:
             return 0
         if expr.reads is None:
+            if self.world is not None and self.world.opaque_reads:
+                return self.shared | (slot_mask(self.world.register_slots) & ~self.registers)
             return self.shared
         mask = 0
         for slot in expr.reads:

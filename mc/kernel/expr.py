@@ -340,13 +340,18 @@ def state_expr(
     to read every shared slot, and one written in a user's file makes every
     lock acquisition of the scenario a step of its own (``World.opaque_reads``:
     a lock one thread alone takes, or a read side no step contends, no
-    longer runs with the step before it), since it may read a lock's slot;
-    the shipped models name what they read where it is a lock's."""
+    longer runs with the step before it), and every step that writes a
+    register a step of its own, since it may read a lock's slot or another
+    thread's register; the shipped models name what they read where it is
+    a lock's.  A register ``reads`` names is read as ``op.reg`` reads it."""
     unsaid = reads is None and not asked_by_the_models(sys._getframe(1).f_code.co_filename)
 
     def build(world: World) -> Eval:
         if unsaid:
             world.opaque_reads = True
+        for slot in reads or ():
+            if slot in world.register_slots:
+                world.register_read(slot)
         return function
 
     return Expr(text, build, local, None if reads is None else frozenset(reads))

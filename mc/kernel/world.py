@@ -490,6 +490,8 @@ class World:
         self.bit_lock_slots: frozenset[int] = frozenset()
         """The slots of the bit locks, once the layout is final
         (``initial_state``): what ``Scratch`` checks an effect's writes to."""
+        self.register_slots: set[int] = set()
+        """The slots of every thread's registers."""
         self.fingerprinted = False
         """Whether the search running keeps states as fingerprints, which an
         int from ``WIDE`` on would fool (``wide_refused``)."""
