@@ -377,7 +377,7 @@ def stop_handle(op: Op, label: str = "ext4_journal_stop(handle)") -> None:
     out: ``h_sync``'s wait for the commit."""
     held = _journal_info(op)
     with op.when(
-        state_expr("--handle->h_ref > 0", lambda state: state[held] > 1, True, (held,)),
+        state_expr("--handle->h_ref > 0", lambda state: (state[held] or 0) > 1, True, (held,)),
         "jbd2_journal_stop(): if (--handle->h_ref > 0)",
     ):
         _count_handle(op, held, -1, "return 0 /* a nested handle: the outer one stays */")

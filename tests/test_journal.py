@@ -98,6 +98,14 @@ def unlocked(op: Op) -> None:
     stop_handle(op)
 
 
+@operation(models="one ext4_journal_stop() too many", describe=lambda: "stops_twice")
+def stops_twice(op: Op) -> None:
+    start_handle(op, "handle = ext4_journal_start()")
+    stop_handle(op)
+    stop_handle(op, "ext4_journal_stop(handle) /* again */")
+
+
+scenario("my/stops-twice", "a handle stopped twice", tree=["/f"], threads=[stops_twice()])
 scenario("my/nested-handle", "nested handles against a commit", tree=["/f"],
          threads=[nested(), jbd2_commit(F, 0)])
 scenario("my/unlocked-handle", "a handle stopped by op.unlock", tree=["/f"], threads=[unlocked()])
@@ -119,3 +127,6 @@ def test_a_handle_started_inside_the_thread_s_own_takes_a_reference(vfsmc: Run) 
     assert "J_ASSERT(handle->h_transaction->t_journal == journal)' without holding jbd2_handle" in (
         mixed.output
     )
+    twice = vfsmc("check", "nested.py:my/stops-twice", "--no-save")
+    assert twice.exit_code == 1, twice.output
+    assert "T1 unlocks jbd2_handle, which it does not hold" in twice.output
