@@ -183,6 +183,14 @@ def test_a_livelock_s_trace_marks_where_its_loop_begins(vfsmc: Run, spin_file: P
     marker = lines.index(f"     -- the loop: steps 1 to {steps} lead back to the initial state --")
     assert lines[marker + 1].startswith("  1  T1  spin_lock(&A)")
     data = json.loads(path.read_text())
+    data["loop"] = steps - 1
+    path.write_text(json.dumps(data))
+    elsewhere = vfsmc("replay", str(path))
+    assert elsewhere.exit_code == 2, elsewhere.output
+    assert (
+        f"its steps go round back to the initial state, but it records loop {steps - 1}"
+        in elsewhere.output
+    )
     data["loop"] = -1
     path.write_text(json.dumps(data))
     refused = vfsmc("replay", str(path))

@@ -91,6 +91,7 @@ def replay(
     names = {thread.name: tid for tid, thread in enumerate(model.threads)}
     state = model.initial
     replayed = 0
+    after_steps = {state: 0}
 
     moved: list[int] = []
     positions: list[tuple[str, int]] = []
@@ -146,12 +147,43 @@ def replay(
         positions.extend((head.thread, pc) for pc in model.positions(state, (tid, head.branch)))
         state = after
         replayed += len(group)
+        after_steps.setdefault(state, replayed)
     reproduced, reason = _outcome(model, counterexample, state)
     if reproduced:
-        unlike = recorded_unlike(model, counterexample, state)
+        unlike = recorded_unlike(model, counterexample, state) or _loop_unlike(
+            model, counterexample, after_steps, state
+        )
         if unlike is not None:
             raise ThreadsDiffer(unlike)
     return report(reproduced, None, reason)
+
+
+def _loop_unlike(
+    model: KernelModel, counterexample: Counterexample, after_steps: dict[State, int], last: State
+) -> str | None:
+    """What ``counterexample`` records of where its run goes round (its
+    ``loop``) that its steps, replayed to ``last`` through ``after_steps``
+    (the number of steps after which each state was first reached), do not
+    give; None for a file that records no loop."""
+    if counterexample.loop is None:
+        return None
+    kind = next(p.kind for p in model.properties() if p.name == counterexample.property)
+    found = after_steps[last] if kind is PropertyKind.CAN_END else None
+    if found is not None and found >= len(counterexample.steps):
+        found = None
+    if found == counterexample.loop:
+        return None
+    where = (
+        f"go round back to the state after step {found}"
+        if found
+        else "go round back to the initial state"
+        if found == 0
+        else "do not go round"
+    )
+    return (
+        f"its steps {where}, but it records loop {counterexample.loop} "
+        "(edited since saved, or worded by older models)"
+    )
 
 
 def recorded_unlike(model: KernelModel, counterexample: Counterexample, state: State) -> str | None:
