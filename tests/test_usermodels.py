@@ -2003,3 +2003,17 @@ def test_a_keyboard_interrupt_the_model_raises_is_its_error_not_ctrl_c(
     assert result.exit_code == 2, result.output
     assert result.output.startswith("vfsmc: error: mine/interrupt.py:6: in interrupt: ")
     assert "KeyboardInterrupt raised by the model" in result.output
+
+
+def test_a_file_scenario_spec_names_the_file_s_own_scenarios(vfsmc: Run, tmp_path: Path) -> None:
+    """FILE.py:NAME names a scenario FILE.py declares: a shipped one named
+    so is refused with how to name it; an unknown variant's hint knows the
+    file is loaded."""
+    _write(tmp_path / "mine", "own.py", RAISES_INTERRUPT)
+    shipped = vfsmc("check", "mine/own.py:dirops/opposite-renames", "--no-save")
+    assert shipped.exit_code == 2, shipped.output
+    assert "mine/own.py declares no scenario 'dirops/opposite-renames'" in shipped.output
+    assert "name it alone, with --models mine/own.py" in shipped.output
+    unknown = vfsmc("check", "mine/own.py:mine/interrupt", "-V", "nope", "--no-save")
+    assert unknown.exit_code == 2, unknown.output
+    assert "the model files loaded (mine/own.py) declare none such" in unknown.output

@@ -160,13 +160,20 @@ def resolve(spec: str, registry: Registry) -> str:
         _not_a_model_file(spec, registry)
         return spec
     declared = [s for module in load(Path(file + ".py")) for s in add(registry, module)]
+    registry.model_files.append(shown(file + ".py"))
     listed = ", ".join(declared) or "none"
     if not name:
         raise ModelError(
             f"name a scenario after the file: {file}.py:SCENARIO (it declares: {listed})"
         )
-    if name not in registry.scenarios:
-        raise UnknownName(f"{file}.py declares no scenario {name!r} (it declares: {listed})")
+    if name not in declared:
+        also = (
+            f"; {name} is a scenario of its own: name it alone, with --models {file}.py for "
+            "the file's variants"
+            if name in registry.scenarios
+            else ""
+        )
+        raise UnknownName(f"{file}.py declares no scenario {name!r} (it declares: {listed}){also}")
     return name
 
 

@@ -23,10 +23,12 @@ resolved footprint stands.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -37,6 +39,7 @@ from mc.engine.explore import Options, Search
 from mc.engine.model import Footprint
 from mc.kernel.locks import Kind
 from mc.kernel.world import ERROR_SLOT, Scratch, asked_by_the_models
+from mc.project import ROOT
 
 Site = tuple[int, int]
 """A step of a thread: (thread, program counter)."""
@@ -234,9 +237,10 @@ def _users(declared: Any, source: Source | None) -> bool:
     declared by anything but a function of the shipped models (a
     ``functools.partial``, a callable object)."""
     code = getattr(declared, "__code__", None)
-    if code is None or not asked_by_the_models(code.co_filename):
+    if code is None or not asked_by_the_models(code.co_filename) or source is None:
         return True
-    return source is None or not asked_by_the_models(source.file)
+    written = Path(source.file) if os.path.isabs(source.file) else ROOT / source.file
+    return not (written.exists() and asked_by_the_models(str(written)))
 
 
 USERS_AUDIT_STATES = 20_000
