@@ -498,8 +498,9 @@ class World:
         self.opaque_reads = False
         """Whether a step of the scenario evaluates an expression of a
         user's file that does not say what it reads (``state_expr`` without
-        ``reads=``): it may read any slot, a lock's too, so no lock
-        acquisition runs with the step before it."""
+        ``reads=``): it may read any slot, a lock's or another thread's
+        register too, so no lock acquisition and no register step runs with
+        the step before it."""
         self.undeclared_registers: dict[int, int] = {}
         """Each thread's registers no other thread's step says it reads
         (through an expression or ``touches``), with the thread: a step of
