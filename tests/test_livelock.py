@@ -26,7 +26,7 @@ Run = Callable[..., Result]
 
 SPIN = """
 from mc.engine.endings import Edges
-from mc.dsl import EXCL, Op, const, operation, scenario
+from mc.dsl import EXCL, Op, const, operation, scenario, state_expr, touches
 from mc.kernel.locks import Kind
 
 
@@ -84,6 +84,24 @@ def lock_loop(op: Op) -> None:
     op.goto("top")
 
 
+@operation(models="for (;;) { wait_event(token == mine); token = theirs; }",
+           describe=lambda mine, theirs: f"pingpong({mine})")
+def pingpong(op: Op, mine: int, theirs: int) -> None:
+    token = op.world.shared_slot("token", 0)
+    op.effect("start", lambda scratch: None)
+    op.label("loop")
+    op.wait_until(
+        state_expr(f"token == {mine}", lambda state: state[token] == mine, reads=(token,)),
+        f"wait_event(token == {mine})", "token")
+    op.effect(f"token = {theirs}", put_token, token, theirs)
+    op.goto("loop")
+
+
+@touches(lambda world, token, value: ((), (token,)))
+def put_token(scratch, token: int, value: int) -> None:
+    scratch[token] = value
+
+
 PROPERTIES = ["lock-protocol", "deadlock", "completes", "livelock"]
 scenario("spin/abba", "a spinner against B then A", tree=[], threads=[spinner(), other()],
          properties=PROPERTIES)
@@ -91,6 +109,8 @@ scenario("spin/polite", "a retrier that backs off against B then A", tree=[],
          threads=[polite(), other()], properties=PROPERTIES)
 scenario("spin/local-loop", "a loop of a register's steps alone beside B then A", tree=[],
          threads=[local_loop(), other()], properties=PROPERTIES)
+scenario("spin/pingpong", "two threads passing a token for ever", tree=[],
+         threads=[pingpong(0, 1), pingpong(1, 0)], properties=PROPERTIES)
 scenario("spin/lock-loop", "a loop taking and dropping A", tree=[], threads=[lock_loop()],
          properties=PROPERTIES)
 scenario("spin/abba-no-livelock", "the spinner, without the livelock check", tree=[],
@@ -196,6 +216,19 @@ def test_a_livelock_s_trace_marks_where_its_loop_begins(vfsmc: Run, spin_file: P
     refused = vfsmc("replay", str(path))
     assert refused.exit_code == 2
     assert "field 'loop' must be a count of steps, 0 or more" in refused.output
+
+
+def test_a_livelock_s_blocked_line_claims_no_end_while_a_thread_moves(
+    vfsmc: Run, spin_file: Path
+) -> None:
+    """At the end of a livelock the other thread still moves and will end
+    the wait: the blocked line names what it waits for and does not say
+    nobody could end it."""
+    found = vfsmc("check", f"{spin_file}:spin/pingpong", "--no-save")
+    assert found.exit_code == 1, found.output
+    assert "livelock in spin/pingpong" in found.output
+    assert "blocked: waits for token\n" in found.output
+    assert "nobody could end" not in found.output
 
 
 def spin_model(back_off: bool) -> Threads:

@@ -1312,15 +1312,22 @@ class KernelModel(Model[State, Action]):
     def blocked_steps(self, state: State) -> list[TraceStep]:
         """The step each thread that has not returned would take next in
         ``state`` but cannot, with what it waits for and who could end the
-        wait."""
+        wait (a condition no thread holds is not said to be one nobody could
+        end while some thread can still move: a livelock's last state)."""
         if state[ERROR_SLOT] is not None:
             return []
         found = []
         names = self.world.thread_names
         interrupted = self.interrupted(state)
+        currents = [self.current_step(state, tid) for tid in range(len(self.threads))]
+        moving = {
+            tid
+            for tid, current in enumerate(currents)
+            if current is not None and tid not in interrupted and current.fire(state)
+        }
         for tid, thread in enumerate(self.threads):
-            current = self.current_step(state, tid)
-            if current is None or (tid not in interrupted and current.fire(state)):
+            current = currents[tid]
+            if current is None or tid in moving:
                 continue
             wait = current.step.waiting(current.context, state)
             if tid in interrupted:
@@ -1331,6 +1338,8 @@ class KernelModel(Model[State, Action]):
                 text = "waits for something that never happens"
             elif wait.lost:
                 text = lost_wakeup(wait)
+            elif not wait.holders and moving:
+                text = f"waits for {wait.resource}"
             else:
                 who = (
                     ", ".join(
