@@ -184,16 +184,16 @@ class KernelModel(Model[State, Action]):
         threads_watched = self._threads_watched(watched)
         if unwatched != read_only or threads_watched or private_unwatched != private:
             self._start(unwatched, properties, threads_watched, private_unwatched)
-        world.unread_locks = {
+        declared_reads = self.registers_read_across_threads | world.counted
+        world.unread_slots = {
             **{lock.slot: None for lock in world.locks if lock.family in unwatched},
             **private_unwatched,
-        }
-        declared_reads = self.registers_read_across_threads | world.counted
-        world.undeclared_registers = {
-            slot: tid
-            for tid, thread in enumerate(self.threads)
-            for slot in thread.registers
-            if slot not in declared_reads
+            **{
+                slot: tid
+                for tid, thread in enumerate(self.threads)
+                for slot in thread.registers
+                if slot not in declared_reads
+            },
         }
         initial = self.initial
         self._forgotten = self._forgettable()
@@ -303,7 +303,7 @@ class KernelModel(Model[State, Action]):
         effect's ``touches``, every lock's when it cannot be evaluated
         before the run; an expression's ``reads``).  An effect that
         does not say what it reads is refused the slots of the read sides
-        that run with the step before them (``Scratch``, ``unread_locks``);
+        that run with the step before them (``Scratch``, ``unread_slots``);
         an expression that does not say is taken to read none (the README
         asks one that reads a lock's slot to say so)."""
         found = 0
@@ -336,7 +336,7 @@ class KernelModel(Model[State, Action]):
         other than lock steps), those of a thread an interrupt handler may
         land on or that is a handler.  An effect of another thread that
         reads one without saying so is a ``ModelError`` (``Scratch``,
-        ``World.unread_locks``)."""
+        ``World.unread_slots``)."""
         part = self._interrupts
         touched = []
         for tid in range(len(self.threads)):

@@ -259,37 +259,41 @@ class Scratch:
         """The thread whose step changes the state (None: not said)."""
 
     def __getitem__(self, slot: int) -> Any:
-        unread = self.world.unread_locks
+        unread = self.world.unread_slots
         if slot in unread and unread[slot] != self.tid:
-            owner = unread[slot]
-            what = (
-                "a read side no step of the scenario contends"
-                if owner is None
-                else f"a lock only {self.world.thread_names[owner]} takes"
-            )
-            raise ModelError(
-                f"an effect reads {self.world.slots[slot].name}, the slot of {what}: its "
-                "acquisitions and releases run with the step before them, so declare the "
-                "read with @touches (mc.kernel.world.touches)"
-            )
-        if self.tid is not None:
-            owner = self.world.undeclared_registers.get(slot, self.tid)
-            if owner != self.tid:
-                raise ModelError(
-                    f"a step of {self.world.thread_names[self.tid]} reads "
-                    f"{self.world.slots[slot].name}, a register of "
-                    f"{self.world.thread_names[owner]}, through its slot number: the owner's "
-                    "steps on its registers run with the step before them, taken to commute "
-                    "with every other thread's, so declare the read with @touches "
-                    "(mc.kernel.world.touches) or pass the register as an expression "
-                    "(op.published, op.reg)"
-                )
+            self._unsaid_read(slot, unread[slot])
         if type(slot) is not int or slot < 0:
             raise ModelError(self._no_slot(slot))
         try:
             return self.values[slot]
         except IndexError:
             raise ModelError(self._no_slot(slot)) from None
+
+    def _unsaid_read(self, slot: int, owner: int | None) -> None:
+        """Refuse a read of ``slot``, one of ``World.unread_slots``, by a
+        step of another thread than ``owner`` (a register read by a step
+        that names no thread is let through)."""
+        names = self.world.thread_names
+        if slot in self.world.register_slots:
+            if self.tid is None or owner is None:
+                return
+            raise ModelError(
+                f"a step of {names[self.tid]} reads {self.world.slots[slot].name}, a register "
+                f"of {names[owner]}, through its slot number: the owner's steps on its "
+                "registers run with the step before them, taken to commute with every other "
+                "thread's, so declare the read with @touches (mc.kernel.world.touches) or pass "
+                "the register as an expression (op.published, op.reg)"
+            )
+        what = (
+            "a read side no step of the scenario contends"
+            if owner is None
+            else f"a lock only {names[owner]} takes"
+        )
+        raise ModelError(
+            f"an effect reads {self.world.slots[slot].name}, the slot of {what}: its "
+            "acquisitions and releases run with the step before them, so declare the "
+            "read with @touches (mc.kernel.world.touches)"
+        )
 
     def _no_slot(self, slot: object) -> str:
         return (
@@ -501,18 +505,16 @@ class World:
         ``reads=``): it may read any slot, a lock's or another thread's
         register too, so no lock acquisition and no register step runs with
         the step before it."""
-        self.undeclared_registers: dict[int, int] = {}
-        """Each thread's registers no other thread's step says it reads
-        (through an expression or ``touches``), with the thread: a step of
-        another thread that reads one anyway through its slot number would
-        be taken to commute with the owner's register steps, so ``Scratch``
-        refuses the read."""
-        self.unread_locks: dict[int, int | None] = {}
-        """The slots of the locks whose acquisitions and releases run with
-        the step before them (``mc.dsl.uncontended``): the rw_semaphores no
-        step takes but for reading (None: no effect may read them through
-        ``Scratch`` without declaring it, ``touches``) and the locks one
-        thread alone takes (only that thread's effects may)."""
+        self.unread_slots: dict[int, int | None] = {}
+        """The slots an effect may not read through ``Scratch`` without
+        declaring it (``touches``), with the one thread whose effects may
+        (None: none): the locks whose acquisitions and releases run with the
+        step before them (``mc.dsl.uncontended``), the rw_semaphores no step
+        takes but for reading and the locks one thread alone takes; and
+        each thread's registers no other thread's step says it reads
+        (through an expression or ``touches``), which a step of another
+        thread reading one anyway through its slot number would take to
+        commute with the owner's register steps."""
         self.add_slot("error", None, _render_error)
         self.superblock = Superblock(
             self.add_lock("s_vfs_rename_sem", Kind.MUTEX),
