@@ -173,13 +173,12 @@ def _loop_unlike(
         found = None
     if found == counterexample.loop:
         return None
-    where = (
-        f"go round back to the state after step {found}"
-        if found
-        else "go round back to the initial state"
-        if found == 0
-        else "do not go round"
-    )
+    if found is None:
+        where = "do not go round"
+    elif found == 0:
+        where = "go round back to the initial state"
+    else:
+        where = f"go round back to the state after step {found}"
     return (
         f"its steps {where}, but it records loop {counterexample.loop} "
         "(edited since saved, or worded by older models)"
