@@ -70,7 +70,7 @@ from mc.kernel.pathcond import (
     sub,
 )
 from mc.kernel.superblock import SB_FREEZE_PAGEFAULT, sb_writers
-from mc.kernel.truncate_properties import free_blocks
+from mc.kernel.truncate_properties import free_blocks, truncation
 from mc.kernel.world import Scratch
 from mc.models import blockfs
 from mc.models.truncate_mm import (
@@ -110,6 +110,10 @@ FTRUNCATE_CITES = (
 """What ftruncate(2) cites down to ``->setattr``, of a page-cache file or a
 DAX one."""
 NO_TAIL_ZEROING = "no-tail-zeroing"
+PUNCH_ROUNDS_OUT = "punch-rounds-out"
+"""A broken hole punch: the page-cache range and the blocks freed are
+rounded out to whole pages, so the pages in part in the hole go whole,
+data outside the hole with them (``no-loss-outside-range``)."""
 
 
 # --- zeroing the tail of a block in the page cache ---------------------------------
@@ -260,7 +264,9 @@ def _write_size(scratch: Scratch, mapping: Mapping, size: Value, beyond: int, pa
 
 def setattr_size(op: Op, mm: Mm, mapping: Mapping, size: Value, at: str = "") -> None:
     """``ext4_setattr()`` with ATTR_SIZE (the body of ``->setattr``, entered
-    with i_rwsem held exclusive by ``do_truncate()``)."""
+    with i_rwsem held exclusive by ``do_truncate()``).  What it frees and
+    drops is held to the pages past ``size`` (``no-loss-outside-range``)."""
+    truncation(op.world).may_drop(op.thread.name, size)
     oldsize = op.register(f"oldsize{at}", str)
     change = fork_compute(
         op,
@@ -366,6 +372,16 @@ def _plan(scratch: Scratch, mapping: Mapping, offset: Value, length: Value, part
     return full
 
 
+def _plan_rounded_out(
+    scratch: Scratch, mapping: Mapping, offset: Value, length: Value, partial: int
+) -> Any:
+    """``PUNCH_ROUNDS_OUT``: the pages in part in the hole join those
+    wholly inside."""
+    full, parts = punch_plan(scratch, mapping, offset, length)
+    scratch[partial] = ()
+    return tuple(sorted({*full, *(index for index, _, _ in parts)}))
+
+
 def punch_hole(op: Op, mm: Mm, mapping: Mapping, inode: Any, offset: Value, length: Value) -> None:
     """``ext4_fallocate()`` with FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
     (the body of ``->fallocate``) -> ``ext4_punch_hole()`` (Linux 6.6):
@@ -382,7 +398,9 @@ def punch_hole(op: Op, mm: Mm, mapping: Mapping, inode: Any, offset: Value, leng
     the hole only (``if (last_block_offset > first_block_offset)``), which
     with a block to a page is the pages wholly inside; a page in part in
     the hole is zeroed by ``ext4_zero_partial_blocks()`` through the page
-    cache, its buffer dirtied, not by ``truncate_inode_partial_folio()``."""
+    cache, its buffer dirtied, not by ``truncate_inode_partial_folio()``.
+    What it frees and drops is held to the hole (``no-loss-outside-range``)."""
+    truncation(op.world).may_drop(op.thread.name, offset, add(offset, length))
     with op.when(
         _mapping_tagged(mapping, TAG_DIRTY),
         "if (mapping_tagged(mapping, PAGECACHE_TAG_DIRTY)) "
@@ -397,7 +415,7 @@ def punch_hole(op: Op, mm: Mm, mapping: Mapping, inode: Any, offset: Value, leng
         "punch_full",
         "ext4_punch_hole(): if (offset >= inode->i_size) return 0; "
         "end = min(offset+length, round_up(inode->i_size, PAGE_SIZE))",
-        _plan,
+        _plan_rounded_out if op.variant(PUNCH_ROUNDS_OUT) else _plan,
         mapping,
         offset,
         length,

@@ -1000,6 +1000,7 @@ def _free(scratch: Scratch, part: Dax, indices: tuple[int, ...]) -> tuple[int, .
         block = scratch[page.block]
         if block is None:
             continue
+        truncation(scratch.world).outside(scratch, part.mapping, page, "frees the block of")
         scratch[page.block] = None
         release(scratch.values, device, block)
         note_truncated(scratch, page)
@@ -1063,6 +1064,7 @@ def dax_truncate(op: Op, file: File, pages: int) -> None:
     mapping, part = _parts(op, file)
     inode = op.inode(file.path)
     size = pages * PAGE_SIZE
+    truncation(op.world).may_drop(op.thread.name, size)
     writers = sb_writers(op.world, SB_FREEZE_WRITE)
     op.lock(
         writers, SHARED, "do_sys_ftruncate(): sb_start_write(inode->i_sb)", tag="sb-start-write"
@@ -1165,6 +1167,7 @@ def dax_punch_hole(op: Op, file: File, index: int) -> None:
     if not 0 <= index < file.pages:
         raise ModelError(f"dax_punch_hole({file}, {index}): a page of 0 to {file.pages - 1}")
     mapping, part = _parts(op, file)
+    truncation(op.world).may_drop(op.thread.name, index * PAGE_SIZE, (index + 1) * PAGE_SIZE)
     inode = op.inode(file.path)
     writers = sb_writers(op.world, SB_FREEZE_WRITE)
     op.lock(writers, SHARED, "vfs_fallocate(): file_start_write(file)", tag="sb-start-write")

@@ -34,7 +34,7 @@ from mc.kernel.pagecache import (
     remove_folio,
 )
 from mc.kernel.pagedata import zero_folio
-from mc.kernel.truncate_properties import forget_folio
+from mc.kernel.truncate_properties import check_drop, forget_folio
 from mc.kernel.world import Scratch, World
 from mc.models import blockfs
 from mc.models.writeback import locked_test
@@ -163,13 +163,15 @@ def truncate_folio(op: Op, mm: Mm, mapping: Mapping, page: Page) -> None:
                 "folio_cancel_dirty(folio); filemap_remove_folio(folio): "
                 "xa_lock_irq(&mapping->i_pages); page_cache_delete()",
                 _cancel_and_remove,
+                mapping,
                 page,
             )
         op.unlock(ref.lock, "folio_unlock(folio)")
         put_folio(op, ref)
 
 
-def _cancel_and_remove(scratch: Scratch, page: Page) -> None:
+def _cancel_and_remove(scratch: Scratch, mapping: Mapping, page: Page) -> None:
+    check_drop(scratch, mapping, page)
     change_flags(scratch, page, off=PG_DIRTY)
     remove_folio(scratch, page)
     note_truncated(scratch, page)

@@ -11,7 +11,11 @@ from mc.kernel import truncate_properties as _truncate_properties  # noqa: F401 
 from mc.kernel.pagecache import PAGE_SIZE, File
 from mc.kernel.pagecache_properties import PAGECACHE_PROPERTIES
 from mc.kernel.truncate_properties import TRUNCATE_PROPERTIES
-from mc.models.blockfs_truncate import MKWRITE_NO_TRUNCATE_CHECK, NO_TAIL_ZEROING
+from mc.models.blockfs_truncate import (
+    MKWRITE_NO_TRUNCATE_CHECK,
+    NO_TAIL_ZEROING,
+    PUNCH_ROUNDS_OUT,
+)
 from mc.models.truncate import (
     mmap_load,
     mmap_store,
@@ -46,6 +50,12 @@ flag_variant(
 flag_variant(
     MKWRITE_NO_TRUNCATE_CHECK,
     "->page_mkwrite does not recheck folio->mapping and i_size under the folio lock",
+)
+flag_variant(
+    PUNCH_ROUNDS_OUT,
+    "ext4_punch_hole() truncates the page cache and frees the blocks from round_down(offset) "
+    "to round_up(offset + length): the pages in part in the hole go whole, with the data "
+    "outside the hole",
 )
 flag_variant(
     TRUNCATE_SKIPS_WRITEBACK,

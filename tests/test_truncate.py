@@ -28,6 +28,7 @@ from mc.kernel.device import READ, WRITE, ZEROES, Bio
 from mc.kernel.pagecache import PG_DIRTY, File
 from mc.kernel.pathcond import forget_answers, symbolic_part
 from mc.kernel.truncate_properties import (
+    NO_LOSS_OUTSIDE_RANGE,
     TRUNCATE_PROPERTIES,
     map_beyond_eof_violation,
     post_eof_exposure_violation,
@@ -35,6 +36,7 @@ from mc.kernel.truncate_properties import (
     truncation,
     write_to_freed_block_violation,
 )
+from mc.kernel.world import Scratch, reported_error
 from mc.models.truncate import mmap_store, munmap
 from mc.trace import format as cx_format
 
@@ -45,6 +47,7 @@ VARIANTS = (
     "no-tail-zeroing",
     "mkwrite-no-truncate-check",
     "truncate-skips-writeback",
+    "punch-rounds-out",
 )
 CONCRETE = {"truncate/unaligned-clean"}
 """Scenarios whose arguments are concrete on purpose (one exact size)."""
@@ -106,6 +109,12 @@ AGREEMENT = [
         "truncate-skips-writeback",
         "no-write-to-freed-block",
         {"new_size": (4094, 4098)},
+    ),
+    (
+        "truncate/punch-vs-fault",
+        "punch-rounds-out",
+        "no-loss-outside-range",
+        {"offset": (4093, 4096), "pos": (0, 1)},
     ),
 ]
 
@@ -438,3 +447,41 @@ def test_munmap_hands_a_dirty_pte_to_its_folio(shipped: Registry) -> None:
         assert flags & PG_DIRTY
     zapped_dirty = [s for s in search.states if s[names["T2.munmapped"]] == (0,)]
     assert zapped_dirty, "munmap never found the pte dirty"
+
+
+def _loss(model: KernelModel, state: tuple[Any, ...], page: int, does: str) -> str | None:
+    """What ``Truncation.outside`` records when T1 ``does`` page ``page`` in ``state``."""
+    scratch = Scratch(model.world, state, 0)
+    (mapping,) = model.world.parts["pagecache"].mappings.values()
+    truncation(model.world).outside(scratch, mapping, mapping.pages[page], does)
+    return reported_error(tuple(scratch.values), NO_LOSS_OUTSIDE_RANGE)
+
+
+def test_a_truncation_may_drop_only_what_its_range_holds(shipped: Registry) -> None:
+    """A truncate to a symbolic size frees page 1 only where the size is at
+    most 4096, and never page 0 unless the size is 0; a punch of one page at
+    a symbolic offset frees a page only where the hole holds all of it, or
+    all of it up to EOF."""
+    model = _model(shipped, "truncate/truncate-vs-writeback")
+    size = Symbol("new_size", 0, 8192).var
+    small = _set(model, model.initial, **{"path condition": conjoin(TRUE, le(size, 4096))})
+    assert _loss(model, small, 1, "frees the block of") is None
+    message = _loss(model, small, 0, "frees the block of")
+    assert message == (
+        "T1 frees the block of /f:0, which lies in part outside the new size new_size: the data "
+        "of its bytes outside is lost (a page in part in the range keeps its folio and block, "
+        "the part inside zeroed)"
+    )
+    large = _set(model, model.initial, **{"path condition": conjoin(TRUE, lt(4096, size))})
+    assert _loss(model, large, 1, "drops the dirty folio of") is not None
+
+    punch = _model(shipped, "truncate/punch-vs-fault")
+    offset = Symbol("offset", 0, 4096).var
+    aligned = _set(punch, punch.initial, **{"path condition": conjoin(TRUE, le(offset, 0))})
+    assert _loss(punch, aligned, 0, "frees the block of") is None
+    assert _loss(punch, aligned, 1, "frees the block of") is not None
+    inside = _set(punch, punch.initial, **{"path condition": conjoin(TRUE, lt(0, offset))})
+    assert "[offset, (offset + 4096))" in (_loss(punch, inside, 0, "frees the block of") or "")
+    assert _loss(punch, inside, 1, "frees the block of") is not None
+    to_eof = _set(punch, inside, **{"i_size(/f)": 4096})
+    assert _loss(punch, to_eof, 1, "frees the block of") is None

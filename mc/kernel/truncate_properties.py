@@ -15,7 +15,15 @@ and the bookkeeping the models keep for them.
   that takes a folio out of the cache unmaps it first, under its lock:
   truncate, ``invalidate_inode_pages2_range()``, reclaim's and memory
   failure's ``try_to_unmap()``, migration's ``try_to_migrate()``; a store
-  through a pte left behind would land in a folio nothing reads).
+  through a pte left behind would land in a folio nothing reads);
+- ``no-loss-outside-range``: a truncate frees the blocks, and drops the
+  dirty folios, of pages wholly past its new size alone, and a hole punch
+  those of pages wholly inside its hole (or inside it up to EOF): a page
+  in part outside keeps its data, the part inside zeroed
+  (``truncate_inode_partial_folio()``, ``ext4_zero_partial_blocks()``).
+  The ranges are the operations' arguments, which no rewrite of their
+  steps changes; the steps that free a block or drop a folio check them
+  (``free_blocks``, ``check_drop``).
 
 Each check is a pure function of a state (``*_violation``) that the tests
 call on hand-built states.  Comparisons with a symbolic i_size are decided
@@ -34,10 +42,18 @@ from mc.engine.model import Check, declare
 from mc.kernel.device import READ, WRITE, ZEROES, device_of, release, render_version
 from mc.kernel.expr import State
 from mc.kernel.mm import MM, Mm, mapped_files, pte_folio
-from mc.kernel.pagecache import PAGE_SIZE, Mapping, Page, PageCache, note_truncated, pagecache
+from mc.kernel.pagecache import (
+    PAGE_SIZE,
+    PG_DIRTY,
+    Mapping,
+    Page,
+    PageCache,
+    note_truncated,
+    pagecache,
+)
 from mc.kernel.pagecache_properties import PAGE_CACHE_READS
-from mc.kernel.pathcond import Symbolic, at_least, holds_in, mul, symbolic_part
-from mc.kernel.world import ERROR_SLOT, Built, ModelError, Scratch, World
+from mc.kernel.pathcond import Symbolic, Value, at_least, at_most, holds_in, mul, symbolic_part
+from mc.kernel.world import ERROR_SLOT, Built, ModelError, Scratch, World, reported_error
 
 TRUNCATION = "truncation"
 NO_STALE_DATA = "no-stale-data"
@@ -45,12 +61,14 @@ NO_MAP_BEYOND_EOF = "no-map-beyond-eof"
 NO_WRITE_TO_FREED_BLOCK = "no-write-to-freed-block"
 NO_POST_EOF_EXPOSURE = "no-post-eof-exposure"
 PTE_MAPS_CACHED_FOLIO = "pte-maps-cached-folio"
+NO_LOSS_OUTSIDE_RANGE = "no-loss-outside-range"
 TRUNCATE_PROPERTIES = (
     NO_STALE_DATA,
     NO_MAP_BEYOND_EOF,
     NO_WRITE_TO_FREED_BLOCK,
     NO_POST_EOF_EXPOSURE,
     PTE_MAPS_CACHED_FOLIO,
+    NO_LOSS_OUTSIDE_RANGE,
 )
 
 
@@ -87,9 +105,37 @@ class ZeroRead:
     data: int
 
 
+@attrs.frozen
+class Dropped:
+    """What one truncation a thread makes may drop: the bytes from ``start``
+    on, to ``end`` (a hole punch's ``offset + length``; None for a
+    truncate, to the end of the file)."""
+
+    start: Value
+    end: Value | None
+
+    def __str__(self) -> str:
+        if self.end is None:
+            return f"the new size {self.start}"
+        return f"the hole [{self.start}, {self.end})"
+
+    def holds(self, part: Symbolic | None, state: State, mapping: Mapping, page: Page) -> bool:
+        """Whether ``page`` lies wholly in the range, or wholly in it up to
+        EOF, in every concrete state ``state`` stands for."""
+        low = page.index * PAGE_SIZE
+        if not holds_in(part, state, at_most(self.start, low)):
+            return False
+        if self.end is None:
+            return True
+        return holds_in(part, state, at_most(low + PAGE_SIZE, self.end)) or holds_in(
+            part, state, at_most(state[mapping.i_size], self.end)
+        )
+
+
 class Truncation:
     """The bookkeeping of one world: per page, the block freed under a
-    cached folio (``stale(/f:1)``); the truncates; the zero reads."""
+    cached folio (``stale(/f:1)``); the truncates; the zero reads; what
+    each thread's truncations may drop."""
 
     def __init__(self, world: World) -> None:
         self.world = world
@@ -99,6 +145,38 @@ class Truncation:
         self.extenders: set[str] = set()
         """The threads that may raise i_size besides the truncates (a write
         past EOF, an extending direct write)."""
+        self.drops: dict[str, list[Dropped]] = {}
+        """Per thread, the ranges its truncates and hole punches name
+        (``may_drop``)."""
+
+    def may_drop(self, thread: str, start: Value, end: Value | None = None) -> None:
+        """Thread ``thread`` truncates to ``start`` (``end`` None) or
+        punches the hole ``[start, end)``: ``no-loss-outside-range`` holds
+        what it frees and drops to that range."""
+        self.drops.setdefault(thread, []).append(Dropped(start, end))
+
+    def outside(self, scratch: Scratch, mapping: Mapping, page: Page, does: str) -> None:
+        """The thread of ``scratch`` ``does`` (frees the block of, drops the
+        dirty folio of) ``page``: a violation of ``no-loss-outside-range``
+        when the page lies in part outside every range its truncations
+        name.  A thread that names none is not checked."""
+        if scratch.tid is None:
+            return
+        thread = self.world.thread_names[scratch.tid]
+        drops = self.drops.get(thread)
+        if not drops:
+            return
+        part = symbolic_part(self.world)
+        state = tuple(scratch.values)
+        if any(drop.holds(part, state, mapping, page) for drop in drops):
+            return
+        named = " or ".join(str(drop) for drop in drops)
+        scratch.violate(
+            NO_LOSS_OUTSIDE_RANGE,
+            f"{thread} {does} {page}, which lies in part outside {named}: the data of its bytes "
+            "outside is lost (a page in part in the range keeps its folio and block, the part "
+            "inside zeroed)",
+        )
 
     def stale_slot(self, page: Page) -> int:
         key = (page.ino, page.index)
@@ -138,6 +216,7 @@ def free_blocks(scratch: Scratch, mapping: Mapping, indices: Sequence[int]) -> t
         block = scratch[page.block]
         if block is None:
             continue
+        part.outside(scratch, mapping, page, "frees the block of")
         scratch[page.block] = None
         release(scratch.values, device, block)
         note_truncated(scratch, page)
@@ -150,6 +229,15 @@ def free_blocks(scratch: Scratch, mapping: Mapping, indices: Sequence[int]) -> t
         if folio is not None and (folio[0] not in (None, ZEROES) or reading):
             scratch[part.stale_slot(page)] = block
     return tuple(freed)
+
+
+def check_drop(scratch: Scratch, mapping: Mapping, page: Page) -> None:
+    """The thread of ``scratch`` removes the folio of ``page`` from the page
+    cache: when it is dirty, its data must lie in a range the thread's
+    truncations name (``Truncation.outside``)."""
+    folio = scratch[page.folio]
+    if folio is not None and folio[1] & PG_DIRTY:
+        truncation(scratch.world).outside(scratch, mapping, page, "drops the dirty folio of")
 
 
 def forget_folio(scratch: Scratch, page: Page) -> None:
@@ -364,11 +452,25 @@ def no_post_eof_exposure(model: Built) -> Check[State]:
     return _error_free(lambda state: post_eof_exposure_violation(part, cache, state))
 
 
+@declare(
+    NO_LOSS_OUTSIDE_RANGE,
+    "a truncate frees the blocks, and drops the dirty folios, of pages wholly past its new size "
+    "alone; a hole punch those of pages wholly inside its hole (or inside it up to EOF)",
+    reads=["error"],
+    needs=("pagecache", "a page cache"),
+)
+def no_loss_outside_range(_model: Built) -> Check[State]:
+    """Reported by the steps that free a block or drop a dirty folio
+    (``Truncation.outside``)."""
+    return lambda state: reported_error(state, NO_LOSS_OUTSIDE_RANGE)
+
+
 DEFINITIONS = (
     no_stale_data,
     no_map_beyond_eof,
     no_write_to_freed_block,
     no_post_eof_exposure,
     pte_maps_cached_folio,
+    no_loss_outside_range,
 )
 """The truncate properties, for the registry."""
