@@ -60,6 +60,7 @@ from mc.kernel.dio import COMPLETED, direct_io
 from mc.kernel.errno import ENOSPC
 from mc.kernel.expr import const, is_error, not_, same, state_expr
 from mc.kernel.locks import Lock
+from mc.kernel.mm import mapped_files, pte_folio
 from mc.kernel.pagecache import (
     BUFFER0_UPTODATE,
     PG_DIRTY,
@@ -148,11 +149,13 @@ def _migrate_mapping(
     scratch: Scratch, page: Page, src: int, dst: int, saved: int, move_dirty: bool
 ) -> int:
     """``folio_migrate_mapping()`` under xa_lock: -EAGAIN unless only the
-    migration holds the source (``folio_ref_freeze()``); else the xarray
-    entry becomes the new folio, which takes PG_dirty (and the buffers)."""
+    migration holds the source (``folio_ref_freeze()``: a pte still
+    mapping it holds a reference too, taken when ``set_pte_range()`` mapped
+    it); else the xarray entry becomes the new folio, which takes PG_dirty
+    (and the buffers)."""
     part = pagecache(scratch.world)
     holders = [slot for slot in part.refs.get((page.ino, page.index), ()) if scratch[slot] == src]
-    if scratch[page.ident] != src or len(holders) > 1:
+    if scratch[page.ident] != src or len(holders) > 1 or _mapped_by_pte(scratch, page, src):
         return -E.EAGAIN
     folio = scratch[page.folio]
     assert folio is not None
@@ -163,6 +166,16 @@ def _migrate_mapping(
     scratch[page.ident] = dst
     scratch[page.folio] = (None, kept)
     return 0
+
+
+def _mapped_by_pte(scratch: Scratch, page: Page, ident: int) -> bool:
+    """Whether a pte of a mapping of ``page``'s file maps folio ``ident``."""
+    for mm in mapped_files(scratch.world):
+        if mm.mapping.ino == page.ino:
+            pte = scratch[mm.ptes[page.index]]
+            if pte is not None and pte_folio(pte) == ident:
+                return True
+    return False
 
 
 def _copy(scratch: Scratch, page: Page, saved: int) -> int:

@@ -4,13 +4,13 @@ where the steps sit against the locks the kernel holds there."""
 from __future__ import annotations
 
 from mc.check.registry import base
-from mc.dsl import File, Scenario
+from mc.dsl import File, Invocation, Program, Scenario, Variant
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.steps import CallStep, LockStep, Step, UnlockStep
 from mc.engine.explore import check
 from mc.engine.result import Verdict
 from mc.models.aops import direct_write, migrate, swap_cycle
-from mc.models.truncate import mmap_store
+from mc.models.truncate import mmap_load, mmap_store
 from mc.models.writeback import io_completion
 
 DIRTY = File("/f", pages=1, cached=(0,), dirty=(0,))
@@ -66,3 +66,27 @@ def test_a_direct_write_whose_invalidation_fails_does_no_direct_io() -> None:
     called = model.watch([direct_io], taken=True)
     assert check(model).verdict is Verdict.OK
     assert gave_up and called
+
+
+def _skips_unmap(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(migrate):
+        return program
+    return program.drop(
+        lambda step: "try_to_migrate" in step.label or step.label == "i_mmap_unlock_read(mapping)"
+    )
+
+
+def test_a_folio_a_pte_still_maps_does_not_migrate() -> None:
+    """folio_migrate_mapping(): folio_ref_freeze() fails on the reference a
+    pte holds, so a migration that skips try_to_migrate() gives -EAGAIN
+    rather than move a folio a pte still maps (mm/migrate.c, 6.4)."""
+    cached = File("/f", pages=1, cached=(0,))
+    registry = base()
+    registry.add_variant(Variant("test-skips-unmap", "no try_to_migrate()", _skips_unmap))
+    threads = (migrate(cached, 0), mmap_load(cached, 0))
+    registry.add_scenario(
+        Scenario("test/a", "test", ("/f",), threads, ("deadlock", "pte-maps-cached-folio"))
+    )
+    model = registry.build(registry.scenario("test/a"), ["test-skips-unmap"])
+    assert not any("try_to_migrate" in step.label for step in _steps(model))
+    assert check(model).verdict is Verdict.OK
