@@ -65,7 +65,7 @@ from mc.kernel.pagecache import (
     remove_folio,
 )
 from mc.kernel.world import ModelError
-from mc.models.super import flag_slot
+from mc.models.super import flag_slot, wb_worker
 from mc.models.writeback import do_writepages, fdatawait
 
 EVICT_NO_WAIT = "evict-skips-writeback-wait"
@@ -89,6 +89,13 @@ flag_variant(
     "__mark_inode_dirty() takes wb->list_lock with inode->i_lock still held (no "
     "locked_inode_to_wb_and_lock_list() dropping i_lock first): i_lock -> wb->list_lock, the "
     "reverse of the flusher's order",
+)
+FLUSHER_SLEEPS_ON_S_UMOUNT = "flusher-sleeps-on-s_umount"
+flag_variant(
+    FLUSHER_SLEEPS_ON_S_UMOUNT,
+    "__writeback_inodes_wb() pins the superblock with down_read(&sb->s_umount) instead of "
+    "super_trylock_shared(): the flusher's work sleeps on the s_umount an unmount holds while "
+    "it waits, in sync_inodes_sb(), for its own work that the flusher would run next",
 )
 flag_variant(
     IGET_IGNORES_FREEING,
@@ -321,20 +328,27 @@ def inode_flusher(op: Op, file: File, data: bool) -> None:
     s_umount shared, trylock, then dropped again on a superblock that is
     SB_DYING or not SB_BORN; ``sb->s_root`` is not modelled), then
     ``writeback_sb_inodes()`` (WB_SYNC_NONE) on the inode and its pages
-    (when ``data``).  Left out: the superblock's own lifetime (what
+    (when ``data``), all in one work item of ``wb_workfn()``, which holds
+    ``mc.models.super.wb_worker`` (a sync that holds s_umount waits for
+    its own work to run there).  Left out: the superblock's own lifetime (what
     ``->put_super`` and ``->kill_sb`` free), so a flusher that does not
     pin the superblock harms nothing the models hold."""
     op.holds_no_file()
     part = part_of(op, file)
     mapping = pagecache(op.world).attach(file) if data else None
     s_umount = op.world.superblock.s_umount
-    op.trylock(
-        s_umount,
-        "out",
-        "if (!super_trylock_shared(sb)) { redirty_tail(); continue; }: "
-        "down_read_trylock(&sb->s_umount)",
-        SHARED,
-    )
+    worker = wb_worker(op)
+    op.lock(worker, EXCL, "wb_workfn(): wb_do_writeback(wb) /* one work item at a time */")
+    if op.variant(FLUSHER_SLEEPS_ON_S_UMOUNT):
+        op.lock(s_umount, SHARED, "down_read(&sb->s_umount) /* pins the superblock */")
+    else:
+        op.trylock(
+            s_umount,
+            "out",
+            "if (!super_trylock_shared(sb)) { redirty_tail(); continue; }: "
+            "down_read_trylock(&sb->s_umount)",
+            SHARED,
+        )
     born, dying = flag_slot(op.world, "SB_BORN"), flag_slot(op.world, "SB_DYING", False)
     with op.when(
         Expr(
@@ -350,6 +364,7 @@ def inode_flusher(op: Op, file: File, data: bool) -> None:
     writeback_single_inode(op, part, mapping, sync_all=False)
     op.unlock(s_umount, "up_read(&sb->s_umount)")
     op.label("out")
+    op.unlock(worker, "wb_workfn() returns /* the next work item may run */")
 
 
 # --- eviction --------------------------------------------------------------------------------

@@ -64,6 +64,8 @@ from mc.kernel.superblock import SB_UNFROZEN, frozen_is, metadata_slot
 from mc.kernel.world import DONE, World, touches, yes_no
 from mc.models.inode import evict, iput, mark_inode_dirty, part_of, writeback_single_inode
 from mc.models.super import (
+    QUEUE_SYNC_WORK,
+    SYNC_WORK_DONE,
     assert_s_umount_held,
     assign,
     call_sync_fs,
@@ -72,6 +74,7 @@ from mc.models.super import (
     one_slot,
     s_active_slot,
     syncfs,
+    wb_worker,
 )
 from mc.models.writeback import write
 
@@ -272,12 +275,15 @@ def sync_filesystem_with_inode(op: Op, mapping: Mapping) -> None:
     """``sync_filesystem()`` with the inode: ``->sync_fs(sb, 0)``,
     ``sync_inodes_sb()`` (the WB_SYNC_ALL writeback of the inode and its
     pages, waiting first for a flusher that holds I_SYNC:
-    ``inode_sleep_on_writeback()``), ``->sync_fs(sb, 1)``, after
+    ``inode_sleep_on_writeback()``; the work the flusher runs, held as
+    ``mc.models.super.wb_worker``), ``->sync_fs(sb, 1)``, after
     ``WARN_ON(!rwsem_is_locked(&sb->s_umount))`` (``assert_s_umount_held``)."""
     assert_s_umount_held(op)
     pagecache(op.world).cover_superblock(f"{op.thread.name}'s sync_inodes_sb()", only=mapping)
     part = inode_life(op.world, mapping.path)
     call_sync_fs(op, 0)
+    worker = wb_worker(op)
+    op.lock(worker, EXCL, QUEUE_SYNC_WORK)
     op.wait_until(
         Expr(
             "!(inode->i_state & I_SYNC)",
@@ -287,6 +293,7 @@ def sync_filesystem_with_inode(op: Op, mapping: Mapping) -> None:
         f"I_SYNC({part.inode})",
     )
     writeback_single_inode(op, part, mapping, sync_all=True)
+    op.unlock(worker, SYNC_WORK_DONE)
     call_sync_fs(op, 1)
 
 

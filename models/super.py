@@ -42,9 +42,10 @@ read-only superblock and ``SB_I_SKIP_SYNC`` (``sync_inodes_one_sb()`` and
 syncfs(2)'s report of writeback errors (``errseq_check_and_advance()``),
 ``sync_filesystem()``'s first, non-waiting pass (``writeback_inodes_sb()``
 and ``sync_blockdev_nowait()``: the waiting pass that follows writes and
-waits for everything it would have started), the flusher work items
-``sync_inodes_sb()`` queues (the caller runs the writeback itself) and the
-block device's own cache (``sync_blockdev()``).
+waits for everything it would have started), the queue of the flusher work
+items ``sync_inodes_sb()`` waits for (the caller runs the writeback itself,
+holding ``wb_workfn``, the flusher's one work at a time: ``wb_worker``)
+and the block device's own cache (``sync_blockdev()``).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ from mc.dsl import (
     same,
 )
 from mc.kernel.expr import Expr
-from mc.kernel.locks import Kind, Mode
+from mc.kernel.locks import Kind, Lock, Mode
 from mc.kernel.mm import UNMOUNTER
 from mc.kernel.pagecache import File, Mapping, pagecache
 from mc.kernel.superblock import (
@@ -218,6 +219,29 @@ def super_lock(op: Op, mode: Mode, label: str, skip: str) -> None:
 # --- sync ------------------------------------------------------------------------------
 
 
+WB_WORKER = "wb_workfn"
+QUEUE_SYNC_WORK = (
+    "bdi_split_work_to_wbs(bdi, &work, false); wb_wait_for_completion(&done) "
+    "/* wb_workfn() runs the WB_SYNC_ALL work */"
+)
+SYNC_WORK_DONE = "wb_writeback() returns: finish_writeback_work(): wake_up_all(done->waitq)"
+"""The lock that stands for the bdi writeback's work (``wb->dwork``)."""
+
+
+def wb_worker(op: Op) -> Lock:
+    """The flusher's work of the superblock's bdi writeback (``wb->dwork``):
+    ``wb_workfn()`` runs one work item at a time (a work item never runs
+    twice at once on its workqueue), and ``sync_inodes_sb()`` queues its
+    WB_SYNC_ALL work there and sleeps in ``wb_wait_for_completion()``
+    until it ran.  A mutex the flusher holds over each work item and a
+    sync over the writeback it queues (its thread runs the work in the
+    flusher's place), as lockdep annotates ``flush_work()``: a flusher
+    that sleeps on s_umount in a work item (not trying it,
+    ``super_trylock_shared()``) deadlocks an unmount or a freeze that
+    holds s_umount and waits for its work."""
+    return op.world.shared_lock(WB_WORKER, Kind.MUTEX)
+
+
 def sync_inodes_sb(op: Op, mapping: Mapping) -> None:
     """``sync_inodes_sb()`` (fs/fs-writeback.c, 6.6): WB_SYNC_ALL writeback
     of every dirty inode (``__writeback_single_inode()`` ->
@@ -238,15 +262,20 @@ def sync_inodes_sb(op: Op, mapping: Mapping) -> None:
     holds it itself).  It writes back the file it is given, then every
     other file with a page cache when its thread is built; a file first
     used by a thread listed after it is refused
-    (``PageCache.cover_superblock``)."""
+    (``PageCache.cover_superblock``).  The writeback is the work
+    ``bdi_split_work_to_wbs()`` queues to the flusher, run here holding
+    ``wb_worker`` (``wb_wait_for_completion()`` returns once it ran)."""
     assert_s_umount_held(op)
     what = f"{op.thread.name}'s sync_inodes_sb()"
     mappings = [mapping] + [
         m for m in pagecache(op.world).cover_superblock(what) if m is not mapping
     ]
+    worker = wb_worker(op)
+    op.lock(worker, EXCL, QUEUE_SYNC_WORK)
     do_writepages(op, mapping, sync_all=True)
     for other in mappings[1:]:
         op.run(_write_all_pages, other)
+    op.unlock(worker, SYNC_WORK_DONE)
     s_sync_lock = op.world.shared_lock("s_sync_lock", Kind.MUTEX)
     op.lock(s_sync_lock, EXCL, "wait_sb_inodes(): mutex_lock(&sb->s_sync_lock)")
     fdatawait(op, mapping)
