@@ -504,6 +504,11 @@ def test_an_unknown_name_offers_the_nearest_and_says_where_the_rest_are(vfsmc: R
         vfsmc("show", "truncate/"),
         "unknown scenario 'truncate/' (truncate/ is an area of 6: truncate/punch-vs-fault, ",
     )
+    _one_line_error(
+        vfsmc("check", "dirops/opposite-renames", "-p", "deadlock, livelock"),
+        "unknown property 'deadlock, livelock': a list is no name; repeat the option, once for "
+        "each of deadlock, livelock",
+    )
 
 
 def test_malformed_counterexamples_are_one_line_errors(vfsmc: Run, tmp_path: Path) -> None:

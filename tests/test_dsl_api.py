@@ -505,6 +505,26 @@ def test_an_insertion_at_a_label_the_body_lacks_is_a_located_error(
         registry.build(registry.scenario(scenario), ["nowhere"])
 
 
+def test_an_insertion_at_a_label_nothing_is_close_to_says_where_the_labels_are(
+    tmp_path: Path,
+) -> None:
+    model_file = tmp_path / "far.py"
+    model_file.write_text(
+        "from mc.dsl import inserts\n"
+        "from mc.models.super import freeze\n\n"
+        "inserts(freeze, 'far', 'x', before={'no such label here': print})\n"
+    )
+    registry = with_files([model_file])
+    with pytest.raises(
+        ModelError,
+        match=re.escape(
+            "far.py:4: variant far: no step of freeze is labelled 'no such label here' (none is "
+            "close; vfsmc show SCENARIO --steps lists the labels of a scenario that runs freeze)"
+        ),
+    ):
+        registry.build(registry.scenario("super/freeze-vs-writer"), ["far"])
+
+
 def test_an_insertion_whose_function_takes_other_arguments_is_a_located_error(
     tmp_path: Path,
 ) -> None:

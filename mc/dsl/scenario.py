@@ -328,6 +328,12 @@ def _find(table: Mapping[str, T], name: str, what: str, elsewhere: str) -> T:
         return table[name]
     except KeyError:
         pass
+    parts = [part.strip() for part in name.split(",")]
+    if len(parts) > 1 and all(part in table for part in parts):
+        raise UnknownName(
+            f"unknown {what} {name!r}: a list is no name; repeat the option, once for each of "
+            f"{', '.join(parts)}"
+        )
     unloaded = _declared_unloaded(name)
     if unloaded is not None:
         raise UnknownName(
@@ -694,7 +700,12 @@ def _places(
         )
     labels = [item.label for item in items[start:end] if isinstance(item, Step)]
     close = nearest_label(label, labels)
-    hint = f" (did you mean {close!r}?)" if close else ""
+    hint = (
+        f" (did you mean {close!r}?)"
+        if close
+        else f" (none is close; vfsmc show SCENARIO --steps lists the labels of a scenario "
+        f"that runs {operation.name})"
+    )
     raise LocatedModelError(f"{where}: no step of {operation.name} is labelled {label!r}{hint}")
 
 
