@@ -1929,8 +1929,10 @@ def lease_violation(state: State, ctx: FileLockContext) -> str | None:
             if holder != file and granted and (mode == "W" or kind == WRITE):
                 what = "writing" if mode == "W" else "reading"
                 return (
-                    f"{file} went past break_lease() for {what} while {holder}'s "
-                    f"{kind} lease is granted"
+                    f"{holder}'s {kind} lease is granted while {file} is past break_lease() "
+                    f"for {what}: a lease and a conflicting open at once, whichever came first "
+                    "(generic_add_lease() refuses a lease over a conflicting open, break_lease() "
+                    "breaks one before an open goes on)"
                 )
     return None
 
