@@ -90,6 +90,47 @@ def test_a_moved_step_is_one_change(shipped: Registry) -> None:
     assert not removed & added
 
 
+SWAP = """\
+from mc.dsl import EXCL, File, Invocation, LockKind, Op, Program, operation, scenario, variant
+
+@operation(models="x")
+def both(op: Op, file: File) -> None:
+    a = op.world.shared_lock("a", LockKind.MUTEX)
+    op.lock(a, EXCL, "lock a")
+    op.compute("x", "x = 1", lambda _scratch: 1)
+    op.unlock(a, "unlock a")
+    op.compute("y", "y = 2", lambda _scratch: 2)
+
+@variant("swapped", "unlock a before x = 1")
+def swapped(program: Program, invocation: Invocation) -> Program:
+    return program.swap("x = 1", "unlock a")
+
+scenario("t/swap", "x", tree=["/f"], threads=[both(File("/f", pages=1))], properties=["deadlock"])
+"""
+
+
+def test_both_steps_of_a_swap_of_neighbours_are_moved(vfsmc: Run, tmp_path: Path) -> None:
+    """``Program.swap`` of two neighbours moves both: show lists each, and
+    a chart marks each (``changed_positions``)."""
+    (tmp_path / "swap.py").write_text(SWAP)
+    shown = vfsmc("show", "swap.py:t/swap", "--json")
+    assert shown.exit_code == 0, shown.output
+    changes = json.loads(shown.output)["variants"]["swapped"]
+    assert sorted((c["kind"], c["label"]) for c in changes) == [
+        ("moved", "unlock a"),
+        ("moved", "x = 1"),
+    ]
+    text = vfsmc("show", "swap.py:t/swap").output.split("swapped:")[1]
+    assert "now right before  x = 1  (which it used to follow)\n" in text, text
+    registry = with_files([tmp_path / "swap.py"])
+    scenario = registry.scenario("t/swap")
+    marked = inventory.changed_positions(
+        checkable.built(registry, scenario), checkable.built(registry, scenario, ["swapped"])
+    )
+    assert marked is not None
+    assert sorted(marked.values()) == ["unlock a", "x = 1"]
+
+
 def test_a_flag_variant_taking_a_lock_on_another_line_moves_it(vfsmc: Run, tmp_path: Path) -> None:
     """An operation whose flag variant takes the same two locks in the
     other order, each on a line of its own, moved a step: show says so,
@@ -1064,7 +1105,8 @@ scenario("my/late", "x", tree=["/a/"], threads=[late_lock()], properties=["deadl
 
 def test_a_flag_variant_moving_a_step_marks_its_old_place_moved_away(tmp_path: Path) -> None:
     """The step a flag variant takes on another model line is the same
-    step moved: the chart marks where it was 'moved away', not 'removed'."""
+    step moved: the chart marks where it was 'moved away', not 'removed',
+    and the step it changed places with."""
     (tmp_path / "late.py").write_text(LATE_LOCK)
     registry = with_files([tmp_path / "late.py"])
     scenario = registry.scenario("my/late")
@@ -1072,4 +1114,4 @@ def test_a_flag_variant_moving_a_step_marks_its_old_place_moved_away(tmp_path: P
         registry.build(scenario, (), ()), registry.build(scenario, ("late",), ())
     )
     assert positions is not None
-    assert sorted(positions.values()) == ["lock a", "lock a moved away"]
+    assert sorted(positions.values()) == ["lock a", "lock a moved away", "unlock b"]

@@ -424,7 +424,17 @@ def program_changes(correct: KernelModel, changed: KernelModel) -> list[Change]:
         before.name: (before.program, after.program)
         for before, after in zip(correct.threads, changed.threads, strict=True)
     }
-    changes = _moves(found)
+    changes = _moves(found) + [
+        Change(
+            before.name,
+            "moved",
+            after.program.steps[j],
+            before.program.steps[i],
+            after.program.steps[j + 1] if j + 1 < len(after.program.steps) else None,
+        )
+        for before, after in zip(correct.threads, changed.threads, strict=True)
+        for i, j in _swap_partners(before.program.steps, after.program.steps)
+    ]
     was_of = {id(c.step): c.was for c in changes if c.kind == "moved" and c.was is not None}
     places = {
         name: {id(step): at for at, step in enumerate(old.steps)}
@@ -557,6 +567,33 @@ def _differences(old: Sequence[Step], new: Sequence[Step]) -> list[tuple[str, in
     return [opcode for opcode in matcher.get_opcodes() if opcode[0] != "equal"]
 
 
+def _swap_partners(old: Sequence[Step], new: Sequence[Step]) -> list[tuple[int, int]]:
+    """The steps of ``old`` that stayed in ``new`` but changed places with a
+    step moved past them alone (``Program.swap`` of two neighbours, which
+    ``difflib`` tells as one step taken out and put back on the other
+    side): the index of each in ``old`` and in ``new``."""
+    matcher = difflib.SequenceMatcher(
+        a=[step_key(s) for s in old], b=[step_key(s) for s in new], autojunk=False
+    )
+    opcodes = matcher.get_opcodes()
+    stayed = [
+        (i1 + k, j1 + k) for tag, i1, i2, j1, _ in opcodes if tag == "equal" for k in range(i2 - i1)
+    ]
+    taken = [i for tag, i1, i2, _, _ in opcodes if tag != "equal" for i in range(i1, i2)]
+    put = [j for tag, _, _, j1, j2 in opcodes if tag != "equal" for j in range(j1, j2)]
+    partners = []
+    for i in taken:
+        key = _key_but_source(old[i])
+        for j in put:
+            if _key_but_source(new[j]) != key:
+                continue
+            crossed = [(a, b) for a, b in stayed if (a < i) != (b < j)]
+            if len(crossed) == 1 and crossed[0] not in partners:
+                partners.append(crossed[0])
+            break
+    return partners
+
+
 def changed_positions(
     correct: KernelModel, changed: KernelModel
 ) -> dict[tuple[int, int], str] | None:
@@ -574,6 +611,8 @@ def changed_positions(
         added = {
             _key_but_source(new[j]) for _tag, _i1, _i2, j1, j2 in differences for j in range(j1, j2)
         }
+        for _i, j in _swap_partners(old, new):
+            found.setdefault((tid, j), new[j].label)
         for _tag, i1, i2, j1, j2 in differences:
             for j in range(j1, j2):
                 found.setdefault((tid, j), new[j].label)

@@ -219,9 +219,10 @@ def show_command(
             if change.kind == "moved":
                 after = "the end" if change.before is None else change.before.label
                 if change.next is not None:
+                    also = "" if change.next is change.before else f", and before  {after}"
                     click.echo(
                         f"                 now right before  {change.next.label}  (which "
-                        f"it used to follow), and before  {after}"
+                        f"it used to follow){also}"
                     )
                 else:
                     click.echo(f"                 now before  {after}")
