@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
-from mc.dsl.kernel_model import KernelModel, ReadsMissingSlots, make_property
+from mc.dsl.kernel_model import KernelModel, ReadsMissingSlots, Thread, make_property
 from mc.dsl.scenario import BASE_PROPERTIES, Registry, Scenario
 from mc.dsl.steps import EffectStep
 from mc.engine.explore import LONGEST_TIMER_SECONDS
@@ -107,6 +107,15 @@ def built(
     body that never returns is an error, not a command that never ends."""
     with building_within(None, f"building the model of {scenario.name}"):
         return registry.build(scenario, variants, properties)
+
+
+def built_threads(
+    registry: Registry, scenario: Scenario, variants: Sequence[str] = ()
+) -> list[Thread]:
+    """The threads of ``scenario`` built under ``variants`` alone
+    (``Registry.threads``), within ``BUILD_SECONDS`` as ``built``."""
+    with building_within(None, f"building the threads of {scenario.name}"):
+        return registry.threads(scenario, variants)
 
 
 def world_parts(model: KernelModel) -> set[str]:

@@ -30,6 +30,7 @@ from mc.check.checkable import (
     available_properties,
     building_within,
     built,
+    built_threads,
     world_parts,
 )
 from mc.dsl.kernel_model import KernelModel, Thread, differ, transformed
@@ -185,7 +186,7 @@ def variant_changes(
     that finds a step another variant adds); ``correct`` is the scenario
     built under ``beside`` alone."""
     correct = correct or built(registry, scenario, beside)
-    return program_changes(correct, built(registry, scenario, (*beside, variant)))
+    return thread_changes(correct.threads, built_threads(registry, scenario, (*beside, variant)))
 
 
 def changes_among(
@@ -395,8 +396,13 @@ def _occurrences(model: KernelModel) -> dict[tuple[str, int], int]:
 def program_changes(correct: KernelModel, changed: KernelModel) -> list[Change]:
     """The steps in which the threads of ``changed`` (a scenario under
     variants) differ from those of ``correct`` (it without them)."""
+    return thread_changes(correct.threads, changed.threads)
+
+
+def thread_changes(correct: Sequence[Thread], changed: Sequence[Thread]) -> list[Change]:
+    """``program_changes`` of the threads of two builds."""
     found: list[Change] = []
-    for before, after in zip(correct.threads, changed.threads, strict=True):
+    for before, after in zip(correct, changed, strict=True):
         old, new = before.program.steps, after.program.steps
         for tag, i1, i2, j1, j2 in _differences(old, new):
             if tag == "replace" and all(
@@ -422,7 +428,7 @@ def program_changes(correct: KernelModel, changed: KernelModel) -> list[Change]:
             ]
     programs = {
         before.name: (before.program, after.program)
-        for before, after in zip(correct.threads, changed.threads, strict=True)
+        for before, after in zip(correct, changed, strict=True)
     }
     changes = _moves(found) + [
         Change(
@@ -432,7 +438,7 @@ def program_changes(correct: KernelModel, changed: KernelModel) -> list[Change]:
             before.program.steps[i],
             after.program.steps[j + 1] if j + 1 < len(after.program.steps) else None,
         )
-        for before, after in zip(correct.threads, changed.threads, strict=True)
+        for before, after in zip(correct, changed, strict=True)
         for i, j in _swap_partners(before.program.steps, after.program.steps)
     ]
     was_of = {id(c.step): c.was for c in changes if c.kind == "moved" and c.was is not None}

@@ -19,7 +19,13 @@ from typing import Any, TypeVar
 
 import attrs
 
-from mc.dsl.kernel_model import KernelModel, PropertyDef, ReadsMissingSlots, build_threads
+from mc.dsl.kernel_model import (
+    KernelModel,
+    PropertyDef,
+    ReadsMissingSlots,
+    Thread,
+    build_threads,
+)
 from mc.dsl.operation import Invocation, Operation, caller_source
 from mc.dsl.program import Program, nearest_label
 from mc.dsl.steps import Source, Step
@@ -212,9 +218,6 @@ class Registry:
         ``every_acquisition``, every lock acquisition is a step a stored
         state may stand before (none runs with the step before it, see
         ``mc.dsl.uncontended``), as ``lockorder`` needs."""
-        chosen = self._protocol(scenario) + [
-            self.variant(name) for name in variants if name not in scenario.variants
-        ]
         wanted = scenario.properties if properties is None else tuple(properties)
         try:
             defs = [self.property(name) for name in wanted]
@@ -222,6 +225,26 @@ class Registry:
             if properties is not None:
                 raise
             raise _located(scenario, "properties", error) from None
+        world, threads = self._threads(scenario, variants, wanted)
+        try:
+            return KernelModel(world, threads, defs, every_acquisition=every_acquisition)
+        except ReadsMissingSlots as error:
+            raise NotApplicable(error.said_of(scenario.name)) from None
+
+    def threads(self, scenario: Scenario, variants: Iterable[str] = ()) -> list[Thread]:
+        """The threads of ``scenario`` under ``variants``, built, transformed
+        and compiled, without the model around them (what tells the
+        programs of two builds apart; ``build`` for one to explore)."""
+        return self._threads(scenario, variants, ())[1]
+
+    def _threads(
+        self, scenario: Scenario, variants: Iterable[str], wanted: Sequence[str]
+    ) -> tuple[World, list[Thread]]:
+        """The world and threads of ``scenario`` under ``variants``, the
+        properties ``wanted`` prepared."""
+        chosen = self._protocol(scenario) + [
+            self.variant(name) for name in variants if name not in scenario.variants
+        ]
         world = World(scenario.thread_names)
         if scenario.declared is not None:
             world.declared_at = f"{shown(scenario.declared.file)}:{scenario.declared.line}"
@@ -239,10 +262,7 @@ class Registry:
             [v.transform for v in chosen if v.transform is not None],
             _bodies(chosen),
         )
-        try:
-            return KernelModel(world, threads, defs, every_acquisition=every_acquisition)
-        except ReadsMissingSlots as error:
-            raise NotApplicable(error.said_of(scenario.name)) from None
+        return world, threads
 
 
 def _located(scenario: Scenario, field: str, error: UnknownName) -> UnknownName:
