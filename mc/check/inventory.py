@@ -24,7 +24,7 @@ import attrs
 
 import mc.models
 from mc.atomic_write import write_atomically
-from mc.check import usermodels
+from mc.check import side_by_side, usermodels
 from mc.check.checkable import (
     BuildTooLong,
     available_properties,
@@ -850,6 +850,11 @@ with a user's files starts from, is kept however many others come after
 it."""
 
 
+SIDE_BY_SIDE_FROM = 24
+"""How many scenarios ``applicable_variant_names`` works out anew before it
+works them out in two processes side by side."""
+
+
 def applicable_variant_names(registry: Registry) -> dict[str, list[str]]:
     """For each scenario of ``registry``, the variants that change a step of
     it (``applicable_variants``), remembered in ``cache_file`` for the
@@ -870,19 +875,25 @@ def applicable_variant_names(registry: Registry) -> dict[str, list[str]]:
     theirs = bool(users_variants) or len(shipped_scenarios) < len(registry.scenarios)
     base_key = shipped_sources_key()
     base = _answer(entries, base_key, shipped_scenarios) if theirs else None
-    worked_out = {}
-    for name, scenario in registry.scenarios.items():
+    scenarios = list(registry.scenarios.values())
+
+    def work_out(index: int) -> list[str]:
+        scenario = scenarios[index]
         try:
-            if base is not None and name in base:
-                applies = set(base[name])
+            if base is not None and scenario.name in base:
+                applies = set(base[scenario.name])
                 if users_variants:
                     by_users = named_variants(registry, scenario, users_variants, together=False)
                     applies.update(by_users)
-                worked_out[name] = [v for v in sorted(registry.variants) if v in applies]
-            else:
-                worked_out[name] = list(applicable_variants(registry, scenario))
+                return [v for v in sorted(registry.variants) if v in applies]
+            return list(applicable_variants(registry, scenario))
         except Exception as error:
             raise _blamed(registry, scenario, error) from None
+
+    unknown = sum(base is None or s.name not in base for s in scenarios)
+    processes = min(os.cpu_count() or 1, 2) if unknown >= SIDE_BY_SIDE_FROM else 1
+    answers = side_by_side.each(len(scenarios), work_out, processes)
+    worked_out = {s.name: answer for s, answer in zip(scenarios, answers, strict=True)}
     kept: list[dict[str, Any]] = [{"key": key, "applies": worked_out}]
     if theirs and base is None:
         shipped_answer = {
