@@ -124,11 +124,11 @@ def test_both_steps_of_a_swap_of_neighbours_are_moved(vfsmc: Run, tmp_path: Path
     assert "now right before  x = 1  (which it used to follow)\n" in text, text
     registry = with_files([tmp_path / "swap.py"])
     scenario = registry.scenario("t/swap")
-    marked = inventory.changed_positions(
-        checkable.built(registry, scenario), checkable.built(registry, scenario, ["swapped"])
-    )
+    changed = checkable.built(registry, scenario, ["swapped"])
+    marked = inventory.changed_positions(checkable.built(registry, scenario), changed)
     assert marked is not None
-    assert sorted(marked.values()) == ["unlock a", "x = 1"]
+    labels = [step.label for step in changed.threads[0].program.steps]
+    assert sorted(labels[pc] for _tid, pc in marked) == ["unlock a", "x = 1"]
 
 
 def test_a_flag_variant_taking_a_lock_on_another_line_moves_it(vfsmc: Run, tmp_path: Path) -> None:

@@ -617,8 +617,6 @@ def changed_positions(
         added = {
             _key_but_source(new[j]) for _tag, _i1, _i2, j1, j2 in differences for j in range(j1, j2)
         }
-        for _i, j in _swap_partners(old, new):
-            found.setdefault((tid, j), new[j].label)
         for _tag, i1, i2, j1, j2 in differences:
             for j in range(j1, j2):
                 found.setdefault((tid, j), new[j].label)
@@ -632,6 +630,8 @@ def changed_positions(
                     for i in range(i1, i2)
                 ]
                 found.setdefault((tid, place), "; ".join(gone))
+        for _i, j in _swap_partners(old, new):
+            found.setdefault((tid, j), new[j].label)
     return found
 
 
