@@ -827,3 +827,46 @@ def test_two_locks_of_one_class_of_one_s_own_say_how_to_document_the_nesting(
         "  (my_lock -> my_lock: two locks of one class held at once; where a rule of the "
         'filesystem orders them, lock_order("my_lock", "my_lock", source=...) says so)'
     ) in lockorder.render(report)
+
+
+TWO_ORDERS = """\
+from mc.dsl import EXCL, LockKind, Op, operation, scenario
+
+
+def _both(op: Op, first: str, second: str) -> None:
+    one = op.world.shared_lock(first, LockKind.MUTEX)
+    two = op.world.shared_lock(second, LockKind.MUTEX)
+    op.lock(one, EXCL, f"lock {first}")
+    op.lock(two, EXCL, f"lock {second}")
+    op.unlock(two, f"unlock {second}")
+    op.unlock(one, f"unlock {first}")
+
+
+@operation(models="my_a, then my_b")
+def ab(op: Op) -> None:
+    _both(op, "my_a", "my_b")
+
+
+@operation(models="my_b, then my_a")
+def ba(op: Op) -> None:
+    _both(op, "my_b", "my_a")
+
+
+scenario("my/ab", "a then b", tree=[], threads=[ab()], properties=["deadlock"])
+scenario("my/ba", "b then a", tree=[], threads=[ba()], properties=["deadlock"])
+"""
+
+
+def test_scenarios_named_as_check_names_them_are_explored_alone(
+    vfsmc: Callable[..., Any], tmp_path: Path
+) -> None:
+    (tmp_path / "orders.py").write_text(TWO_ORDERS)
+    one = vfsmc("lockorder", f"{tmp_path / 'orders.py'}:my/ab")
+    assert one.exit_code == 0, one.output
+    assert one.output.startswith("1 lock-class edges observed in 1 scenario:\n")
+    both = vfsmc("lockorder", f"{tmp_path / 'orders.py'}:my/ab", f"{tmp_path / 'orders.py'}:my/ba")
+    assert both.exit_code == 1, both.output
+    assert "cycle 1: my_a -> my_b -> my_a" in both.output
+    unknown = vfsmc("lockorder", "nope/x")
+    assert unknown.exit_code == 2
+    assert "unknown scenario 'nope/x'" in unknown.output

@@ -19,6 +19,7 @@ from mc.kernel.world import ModelError
 
 
 @click.command("lockorder")
+@click.argument("scenarios", nargs=-1)
 @models_option
 @click.option("--filter", "prefix", default="", help="Only scenarios whose name starts with this.")
 @time_limit_option(
@@ -29,13 +30,15 @@ from mc.kernel.world import ModelError
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @one_line_errors
 def lockorder_command(
+    scenarios: tuple[str, ...],
     models: tuple[Path, ...],
     prefix: str,
     time_limit: float | None,
     variants: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Merge the lock-class edges of every scenario and check them.
+    """Merge the lock-class edges of every scenario (or of the SCENARIOS
+    named, each may be FILE.py:NAME) and check them.
 
     Each scenario is explored on the correct protocol (or under the
     variants given, in the scenarios they change); every state where a
@@ -54,8 +57,12 @@ def lockorder_command(
     when a variant changes none of the scenarios explored.
     """
     reg = with_files(models)
+    named = [usermodels.resolve(spec, reg) for spec in scenarios]
+    for name in named:
+        reg.scenario(name)
     documented = lockorder.load_documented().declared_by(reg.lock_orders)
-    names = sorted(name for name in reg.scenarios if name.startswith(prefix))
+    chosen = sorted(set(named)) if named else sorted(reg.scenarios)
+    names = [name for name in chosen if name.startswith(prefix)]
     if not names:
         raise ValueError(no_scenario_starting(prefix))
     for name in variants:
@@ -64,8 +71,9 @@ def lockorder_command(
     names = [name for name in names if name not in broken]
     with usermodels.reported():
         explored = lockorder.explore(reg, names, Options(time_limit=time_limit), variants)
-    report = lockorder.merge(explored, documented, variants, every_scenario=not prefix)
-    if prefix:
+    every = not prefix and not named
+    report = lockorder.merge(explored, documented, variants, every_scenario=every)
+    if not every:
         for message in lockorder.unknown_declared(reg, reg.lock_orders, report.classes):
             say("note", message)
     if as_json:
