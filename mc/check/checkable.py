@@ -114,7 +114,7 @@ def built_threads(
 ) -> list[Thread]:
     """The threads of ``scenario`` built under ``variants`` alone
     (``Registry.threads``), within ``BUILD_SECONDS`` as ``built``."""
-    with building_within(None, f"building the threads of {scenario.name}"):
+    with building_within(None, f"building the model of {scenario.name}"):
         return registry.threads(scenario, variants)
 
 
