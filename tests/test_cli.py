@@ -34,6 +34,36 @@ def test_list_json_names_scenarios_variants_properties(vfsmc: Run) -> None:
     assert {"deadlock", "lock-protocol", "namespace"} <= set(listing["properties"])
 
 
+def test_list_leaves_a_users_variant_out_where_it_does_not_build(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A variant of a user's that names a path of its own scenario's tree
+    builds on no shipped scenario without it: list says so in a note and
+    lists the rest (check of such a scenario with it is the error)."""
+    (tmp_path / "own.py").write_text(
+        "from mc.dsl import EXCL, Op, inserts, scenario\n"
+        "from mc.models.dirops import create\n\n"
+        "def take_b(op: Op, *args: object) -> None:\n"
+        "    op.lock(op.inode('/b').i_rwsem, EXCL, 'inode_lock(/b)')\n"
+        "    op.unlock(op.inode('/b').i_rwsem, 'inode_unlock(/b)')\n\n"
+        "inserts(create, 'create-locks-b', 'x',\n"
+        "        before={'inode_lock_nested(path->dentry->d_inode, I_MUTEX_PARENT)': take_b})\n"
+        "scenario('my/create', 'x', tree=['/b/'], threads=[create('/b/x')])\n"
+    )
+    listed = vfsmc("list", "--models", str(tmp_path / "own.py"), "--json")
+    assert listed.exit_code == 0, listed.output
+    note, _, listing = listed.output.partition("\n")
+    assert note.startswith("vfsmc: note: variant create-locks-b does not build on "), note
+    assert "is not in the scenario's tree" in note
+    applies = json.loads(listing)["applicable_variants"]
+    assert "create-locks-b" in applies["my/create"]
+    assert "create-locks-b" not in applies["dirops/two-creates"]
+    failing = vfsmc(
+        "check", "dirops/two-creates", "--models", str(tmp_path / "own.py"), "-V", "create-locks-b"
+    )
+    assert failing.exit_code == 2 and "is not in the scenario's tree" in failing.output
+
+
 def test_list_keeps_what_holds_every_word(vfsmc: Run) -> None:
     """Words filter the listing: a scenario's name, description or the
     operations its threads run (also by name) hold each, where a word begins (``lease`` is

@@ -855,7 +855,9 @@ SIDE_BY_SIDE_FROM = 24
 works them out in two processes side by side."""
 
 
-def applicable_variant_names(registry: Registry) -> dict[str, list[str]]:
+def applicable_variant_names(
+    registry: Registry, failing: dict[str, dict[str, str]] | None = None
+) -> dict[str, list[str]]:
     """For each scenario of ``registry``, the variants that change a step of
     it (``applicable_variants``), remembered in ``cache_file`` for the
     sources this process loaded (the last ``KEPT_ANSWERS`` sets of
@@ -863,7 +865,12 @@ def applicable_variant_names(registry: Registry) -> dict[str, list[str]]:
     that may change it, seconds over the shipped models.  With a user's
     model files, the shipped scenarios' shipped variants are those
     remembered for the shipped sources (``shipped_sources_key``), so an
-    edit of the user's file works out its own scenarios and variants only."""
+    edit of the user's file works out its own scenarios and variants only.
+    A user's variant that fails to build on a shipped scenario (a label
+    or a path its body lacks) changes nothing there; where ``failing`` is
+    given, it gains the variant's name with each such scenario and the
+    error, when the answer is worked out rather than remembered.  Any
+    other failure is an error."""
     key = sources_key()
     path = cache_file()
     entries = _remembered(path)
@@ -877,23 +884,35 @@ def applicable_variant_names(registry: Registry) -> dict[str, list[str]]:
     base = _answer(entries, base_key, shipped_scenarios) if theirs else None
     scenarios = list(registry.scenarios.values())
 
-    def work_out(index: int) -> list[str]:
+    def work_out(index: int) -> tuple[list[str], dict[str, str]]:
         scenario = scenarios[index]
+        tolerated: dict[str, str] = {}
+        failed = tolerated if users_variants and not user_declared(scenario) else None
         try:
             if base is not None and scenario.name in base:
                 applies = set(base[scenario.name])
                 if users_variants:
-                    by_users = named_variants(registry, scenario, users_variants, together=False)
-                    applies.update(by_users)
-                return [v for v in sorted(registry.variants) if v in applies]
-            return list(applicable_variants(registry, scenario))
+                    applies.update(
+                        named_variants(registry, scenario, users_variants, failed, together=False)
+                    )
+                names = [v for v in sorted(registry.variants) if v in applies]
+            else:
+                names = list(applicable_variants(registry, scenario, failed))
         except Exception as error:
             raise _blamed(registry, scenario, error) from None
+        for name, why in tolerated.items():
+            if name not in users_variants:
+                raise LocatedModelError(f"{why} (scenario {scenario.name})")
+        return names, tolerated
 
     unknown = sum(base is None or s.name not in base for s in scenarios)
     processes = min(os.cpu_count() or 1, 2) if unknown >= SIDE_BY_SIDE_FROM else 1
     answers = side_by_side.each(len(scenarios), work_out, processes)
-    worked_out = {s.name: answer for s, answer in zip(scenarios, answers, strict=True)}
+    worked_out = {s.name: names for s, (names, _) in zip(scenarios, answers, strict=True)}
+    if failing is not None:
+        for scenario, (_names, tolerated) in zip(scenarios, answers, strict=True):
+            for name, why in tolerated.items():
+                failing.setdefault(name, {})[scenario.name] = why
     kept: list[dict[str, Any]] = [{"key": key, "applies": worked_out}]
     if theirs and base is None:
         shipped_answer = {

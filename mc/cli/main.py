@@ -91,8 +91,17 @@ def list_command(words: tuple[str, ...], models: tuple[Path, ...], as_json: bool
     the kernel code they follow: `vfsmc list write flusher`, `vfsmc list
     write_fd`)."""
     reg = with_files(models)
+    failing: dict[str, dict[str, str]] = {}
     with usermodels.reported():
-        applies = inventory.applicable_variant_names(reg)
+        applies = inventory.applicable_variant_names(reg, failing)
+    for name, where in sorted(failing.items()):
+        first, why = next(iter(sorted(where.items())))
+        others = f" and {counted(len(where) - 1, 'other')}" if len(where) > 1 else ""
+        say(
+            "note",
+            f"variant {name} does not build on {first}{others}, so it is not listed there "
+            f"({why}; vfsmc show {first} names the variants that fail there)",
+        )
     scenarios = {
         name: scenario
         for name, scenario in reg.scenarios.items()
