@@ -269,9 +269,11 @@ def test_list_remembers_which_variants_apply_until_a_source_changes(
     worked_out: list[str] = []
     work_out = inventory.applicable_variants
 
-    def counted(reg: Registry, scenario: Scenario) -> dict[str, list[inventory.Change]]:
+    def counted(
+        reg: Registry, scenario: Scenario, failing: dict[str, str] | None = None
+    ) -> dict[str, list[inventory.Change]]:
         worked_out.append(scenario.name)
-        return work_out(reg, scenario)
+        return work_out(reg, scenario, failing)
 
     monkeypatch.setattr(inventory, "applicable_variants", counted)
     first = inventory.applicable_variant_names(registry)
