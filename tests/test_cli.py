@@ -399,6 +399,27 @@ def test_replay_of_an_edited_message_is_refused_naming_today_s(vfsmc: Run, tmp_p
     assert vfsmc("replay", str(path)).exit_code == 1
 
 
+def test_a_change_to_a_step_run_as_the_threads_start_is_reached(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A variant whose only change is a thread's first step, which runs as
+    the threads start (in the initial state), is not said to be reached
+    by no explored state."""
+    (tmp_path / "first.py").write_text(
+        "from mc.dsl import Invocation, Program, variant\n"
+        "from mc.models.quota import quota_sync\n\n"
+        "@variant('qsync-excl', 'x')\n"
+        "def qsync_excl(program: Program, invocation: Invocation) -> Program:\n"
+        "    if not invocation.runs(quota_sync):\n"
+        "        return program\n"
+        "    return program.strengthen(lambda s: 'down_read(&sb->s_umount)' in s.label)\n"
+    )
+    args = ("--models", str(tmp_path / "first.py"), "-V", "qsync-excl", "--no-save", "--json")
+    data = json.loads(vfsmc("check", "quota/alloc-vs-sync", *args).output)
+    assert data["verdict"] == "OK"
+    assert data["unreached_changes"] == []
+
+
 def test_an_ok_that_never_reaches_the_change_says_so(vfsmc: Run, tmp_path: Path) -> None:
     """Swapping the parents' locks in lock_rename()'s "p2 is an ancestor of
     p1" branch: a scenario that never takes the branch is OK with a note,

@@ -985,14 +985,15 @@ class KernelModel(Model[State, Action]):
     ) -> set[tuple[int, int]]:
         """Record which ``positions`` (thread, program counter) the search
         runs the step of, in some state: the set returned fills as it goes
-        (the other steps run as they did).  ``taken``: only where the step
-        has an outcome (a lock step that waits is not taken), and with the
-        positions whose steps ran in settling the initial state."""
+        (the other steps run as they did), and holds at once the positions
+        whose steps ran in settling the initial state.  ``taken``: only
+        where the step has an outcome (a lock step that waits is not
+        taken)."""
         reached: set[tuple[int, int]] = set()
         for tid, pc in positions:
             fire = self._fires[tid][pc]
             at = (tid, pc)
-            if taken and at in self._run_at_start:
+            if at in self._run_at_start:
                 reached.add(at)
                 continue
 
