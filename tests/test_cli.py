@@ -399,9 +399,7 @@ def test_replay_of_an_edited_message_is_refused_naming_today_s(vfsmc: Run, tmp_p
     assert vfsmc("replay", str(path)).exit_code == 1
 
 
-def test_a_change_to_a_step_run_as_the_threads_start_is_reached(
-    vfsmc: Run, tmp_path: Path
-) -> None:
+def test_a_change_to_a_step_run_as_the_threads_start_is_reached(vfsmc: Run, tmp_path: Path) -> None:
     """A variant whose only change is a thread's first step, which runs as
     the threads start (in the initial state), is not said to be reached
     by no explored state."""
