@@ -92,6 +92,15 @@ def sleep_in_atomic(op: Op) -> None:
     op.unlock(op.world.rename_lock)
 
 
+@operation(models="a thread calling a filesystem method under a spinning lock")
+def call_in_atomic(op: Op) -> None:
+    op.lock(op.world.rename_lock)
+    op.call(
+        "dquot_operations.mark_dirty", lambda _scratch: 0, label="dquot->dq_op->mark_dirty(dquot)"
+    )
+    op.unlock(op.world.rename_lock)
+
+
 @operation(models="a thread taking a spinning lock under another")
 def nest_spin(op: Op) -> None:
     op.lock(op.inode("/a").i_rwsem)
@@ -142,6 +151,11 @@ def _registry(*threads: object) -> Registry:
         (unlock_unheld, "T1 unlocks i_rwsem(/a), which it does not hold"),
         (leak, "T1 returns holding i_rwsem(/a)"),
         (sleep_in_atomic, "T1 may sleep (taking i_rwsem(/a)) holding rename_lock"),
+        (
+            call_in_atomic,
+            "T1 may sleep (a filesystem's dquot_operations.mark_dirty may: "
+            "dquot->dq_op->mark_dirty(dquot)) holding rename_lock",
+        ),
     ],
 )
 def test_protocol_errors_are_violations(thread: object, message: str) -> None:

@@ -1059,15 +1059,20 @@ class EffectStep(Step):
 
         return resolve
 
+    def sleeping(self) -> str:
+        """What the step does that may sleep, as a lock-protocol error
+        names it."""
+        return self.label
+
     @never_blocks
     def compile(self, context: Context) -> Fire:
         run = _runner(self.effect, [a.compile(context.world) for a in self.args])
         result, next_pc, world = self.result, context.next_pc, context.world
-        sleeps, tid = self.sleeps, context.tid
+        sleeps, tid, sleeping = self.sleeps, context.tid, self.sleeping()
 
         def fire(state: State) -> tuple[State, ...]:
             if sleeps:
-                forbidden = context.sleep_check(state, self.label)
+                forbidden = context.sleep_check(state, sleeping)
                 if forbidden is not None:
                     return (forbidden,)
             scratch = Scratch(world, state, tid)
@@ -1095,6 +1100,11 @@ class CallStep(EffectStep):
     roles: tuple[tuple[str, Expr], ...] = ()
     kind: str = "call"
     sleeps: bool = True
+
+    def sleeping(self) -> str:
+        """A method may sleep in some filesystem's implementation, whatever
+        the one modelled does."""
+        return f"a filesystem's {self.method} may: {self.label}"
 
     def guard_reads(self, regions: Regions) -> int:
         world = regions.world
