@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ABBA
 
 from mc.check import lockorder
 from mc.dsl.operation import Op, operation
@@ -829,32 +830,12 @@ def test_two_locks_of_one_class_of_one_s_own_say_how_to_document_the_nesting(
     ) in lockorder.render(report)
 
 
-TWO_ORDERS = """\
-from mc.dsl import EXCL, LockKind, Op, operation, scenario
-
-
-def _both(op: Op, first: str, second: str) -> None:
-    one = op.world.shared_lock(first, LockKind.MUTEX)
-    two = op.world.shared_lock(second, LockKind.MUTEX)
-    op.lock(one, EXCL, f"lock {first}")
-    op.lock(two, EXCL, f"lock {second}")
-    op.unlock(two, f"unlock {second}")
-    op.unlock(one, f"unlock {first}")
-
-
-@operation(models="my_a, then my_b")
-def ab(op: Op) -> None:
-    _both(op, "my_a", "my_b")
-
-
-@operation(models="my_b, then my_a")
-def ba(op: Op) -> None:
-    _both(op, "my_b", "my_a")
-
-
-scenario("my/ab", "a then b", tree=[], threads=[ab()], properties=["deadlock"])
-scenario("my/ba", "b then a", tree=[], threads=[ba()], properties=["deadlock"])
-"""
+TWO_ORDERS = (
+    ABBA
+    + 'scenario("my/ab", "a then b", tree=[], threads=[both("my_a", "my_b")])\n'
+    + 'scenario("my/ba", "b then a", tree=[], threads=[both("my_b", "my_a")])\n'
+)
+"""A model file: ``my/abba`` and each of its two orders as a scenario alone."""
 
 
 def test_scenarios_named_as_check_names_them_are_explored_alone(
