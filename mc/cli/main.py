@@ -590,7 +590,8 @@ def _against_notes(
         f"  note: OK here, but under the variants {witness.thread} takes {taken} while holding "
         f"{held} ('{witness.label}', {witness.source}), against the documented order ({why}): "
         "a thread taking them the documented way, as other code does, can deadlock with it "
-        "unless something else keeps the two apart (lockdep reports the inversion either way) "
+        "unless something else keeps the two apart (lockdep, for a lock it tracks, reports "
+        "the inversion once it has seen both orders) "
         f"(vfsmc lockorder --filter {name} {flags})"
         for (held, taken), witness, why in against
     ]
