@@ -57,7 +57,7 @@ def test_setattr_without_i_rwsem_names_the_rule(shipped: Registry) -> None:
     assert violation is not None
     assert violation.message == (
         "T1 calls inode_operations.setattr without i_rwsem(/a/x) exclusive "
-        "(rules: i_rwsem(inode): exclusive; need inode_operations.setattr i_rwsem(inode))"
+        "(rules: i_rwsem(inode): exclusive; waive with inode_operations.setattr i_rwsem(inode))"
     )
 
 
@@ -244,7 +244,7 @@ def _atomic_open(mode: object, roles: dict[str, object]) -> object:
             _atomic_open(SHARED, {"dir": "dir", "open_flag": O_CREAT}),
             "T1 calls inode_operations.atomic_open with i_rwsem(/a) only shared "
             "(rules: i_rwsem(inode): shared (exclusive if O_CREAT is set in open flags); "
-            "need inode_operations.atomic_open i_rwsem(dir))",
+            "waive with inode_operations.atomic_open i_rwsem(dir))",
         ),
     ],
 )
@@ -353,7 +353,7 @@ def _registry(*threads: object) -> Registry:
         (
             lambda: called_locked("inode_operations.fiemap"),
             "T1 calls inode_operations.fiemap holding i_rwsem(/a/x) shared "
-            "(rules: i_rwsem(inode): no; need inode_operations.fiemap i_rwsem(inode))",
+            "(rules: i_rwsem(inode): no; waive with inode_operations.fiemap i_rwsem(inode))",
         ),
         (
             getattr_atomic,
@@ -372,7 +372,7 @@ def _registry(*threads: object) -> Registry:
         (
             rmdir_shared,
             "T1 calls inode_operations.rmdir with i_rwsem(/a) only shared "
-            "(rules: i_rwsem(inode): exclusive (both); need inode_operations.rmdir i_rwsem(dir))",
+            "(rules: i_rwsem(inode): exclusive (both); waive with inode_operations.rmdir i_rwsem(dir))",
         ),
     ],
 )
@@ -614,4 +614,6 @@ def test_release_folio_is_called_on_a_folio_not_under_writeback(
     assert "calls address_space_operations.release_folio with PG_writeback set" in (
         violation.message
     )
-    assert "need address_space_operations.release_folio PG_writeback(folio)" in violation.message
+    assert (
+        "waive with address_space_operations.release_folio PG_writeback(folio)" in violation.message
+    )

@@ -1276,7 +1276,7 @@ def test_regress_replays_a_trace_of_a_scenario_declared_without_properties(
 
 def test_list_names_the_scenario_a_variant_fails_on(vfsmc: Run, tmp_path: Path) -> None:
     """A transform that works on one scenario and raises on another: list
-    names the scenario it raised on."""
+    leaves it out there, with a note naming the scenario it raised on."""
     _write(
         tmp_path,
         "amb.py",
@@ -1289,9 +1289,11 @@ def test_list_names_the_scenario_a_variant_fails_on(vfsmc: Run, tmp_path: Path) 
         '    return program.drop(lambda s: s is program.step("folio_unlock(folio)"))\n',
     )
     result = vfsmc("list", "--models", "amb.py")
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 0, result.output
     assert re.search(
-        r"steps are labelled 'folio_unlock\(folio\)'.*\(on scenario \S+: ", result.output
+        r"note: variant amb does not build on \S+ and \d+ others?, so it is not listed there "
+        r"\(amb.py:8: .*steps are labelled 'folio_unlock\(folio\)'",
+        result.output,
     )
 
 

@@ -328,7 +328,7 @@ def make_guard(
                     if item.flag(state):
                         rule, waiver = item.need.source, f"{requirements.name} {item.need.id}"
                         set_ = f"with {item.need.lock} set"
-                        return error(state, f"{set_} (rules: {rule}; need {waiver})")
+                        return error(state, f"{set_} (rules: {rule}; waive with {waiver})")
                     continue
                 lock = item.lock(state)
                 if lock is None:
@@ -338,7 +338,7 @@ def make_guard(
                     rule = item.need.source
                     waiver = f"{requirements.name} {item.need.id}"
                     return error(
-                        state, f"{_breach(item.need, lock, mode)} (rules: {rule}; need {waiver})"
+                        state, f"{_breach(item.need, lock, mode)} (rules: {rule}; waive with {waiver})"
                     )
             in_rcu = locks.holds(rcu.kind, state[rcu.slot], tid)
             if in_rcu and requirements.rcu_walk == "no-rcu-walk":
