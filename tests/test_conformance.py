@@ -372,7 +372,8 @@ def _registry(*threads: object) -> Registry:
         (
             rmdir_shared,
             "T1 calls inode_operations.rmdir with i_rwsem(/a) only shared "
-            "(rules: i_rwsem(inode): exclusive (both); waive with inode_operations.rmdir i_rwsem(dir))",
+            "(rules: i_rwsem(inode): exclusive (both); "
+            "waive with inode_operations.rmdir i_rwsem(dir))",
         ),
     ],
 )

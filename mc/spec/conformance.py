@@ -337,9 +337,8 @@ def make_guard(
                 if not NEEDS[item.need.need](mode):
                     rule = item.need.source
                     waiver = f"{requirements.name} {item.need.id}"
-                    return error(
-                        state, f"{_breach(item.need, lock, mode)} (rules: {rule}; waive with {waiver})"
-                    )
+                    breach = _breach(item.need, lock, mode)
+                    return error(state, f"{breach} (rules: {rule}; waive with {waiver})")
             in_rcu = locks.holds(rcu.kind, state[rcu.slot], tid)
             if in_rcu and requirements.rcu_walk == "no-rcu-walk":
                 return error(state, "in rcu-walk (rules: rcu-walk: no)")
