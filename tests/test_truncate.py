@@ -353,6 +353,10 @@ def test_no_stale_data_on_hand_built_states(shipped: Registry) -> None:
     assert "read of block 0 still in flight" in (stale_data_violation(part, cache, reading) or "")
     removed = _set(model, start, **{"stale(/f:0)": 0, "folio(/f:0)": None})
     assert stale_data_violation(part, cache, removed) is None
+    past_eof = _set(model, stale, **{"i_size(/f)": 0})
+    assert stale_data_violation(part, cache, past_eof) is None
+    grown = _set(model, past_eof, **{"i_size(/f)": 1})
+    assert stale_data_violation(part, cache, grown) is not None
 
 
 def test_no_map_beyond_eof_on_hand_built_states(shipped: Registry) -> None:

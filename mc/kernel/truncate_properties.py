@@ -1,10 +1,10 @@
 """What truncate and hole punch must guarantee, as invariants of one state,
 and the bookkeeping the models keep for them.
 
-- ``no-stale-data``: no folio stays in the page cache for a page whose
-  block was freed while the folio was there (a read or a fault would
-  return, and writeback would write, data of a block the filesystem may
-  already have given to another file);
+- ``no-stale-data``: no folio stays in the page cache, below EOF, for a
+  page whose block was freed while the folio was there (a read or a fault
+  would return, and writeback would write, data of a block the filesystem
+  may already have given to another file);
 - ``no-map-beyond-eof``: once a truncate has returned, no pte maps a page
   at or beyond EOF;
 - ``no-write-to-freed-block``: no write bio is in flight to a free block;
@@ -51,7 +51,7 @@ from mc.kernel.pagecache import (
     note_truncated,
     pagecache,
 )
-from mc.kernel.pagecache_properties import PAGE_CACHE_READS
+from mc.kernel.pagecache_properties import PAGE_CACHE_READS, wholly_past_eof
 from mc.kernel.pathcond import Symbolic, Value, at_least, at_most, holds_in, mul, symbolic_part
 from mc.kernel.world import ERROR_SLOT, Built, ModelError, Scratch, World, reported_error
 
@@ -260,11 +260,18 @@ def stale_block(scratch: Scratch, page: Page) -> int | None:
 
 def stale_data_violation(part: Truncation, cache: PageCache, state: Sequence[Any]) -> str | None:
     """A folio cached for a page whose block was freed while the folio held
-    its data or was being read from it."""
+    its data or was being read from it, unless the page lies wholly past
+    EOF: no read returns its bytes, no fault maps it and writeback skips
+    it (``block_write_full_page()``: "fully outside i_size"), so it shows
+    nothing until i_size grows over it, when it is checked again (a
+    truncate that frees the blocks before it truncates the page cache
+    leaves such a folio for that while, harmlessly)."""
     for mapping in cache.mappings.values():
         for page in mapping.pages:
             slot = part.stale.get((page.ino, page.index))
             if slot is None or state[slot] is None or state[page.folio] is None:
+                continue
+            if wholly_past_eof(cache, state, page):
                 continue
             version, _ = state[page.folio]
             block = state[slot]
@@ -360,8 +367,8 @@ freed under cached folios, the ptes and when each truncate returned."""
 
 @declare(
     NO_STALE_DATA,
-    "no folio stays cached for a page whose block was freed under it (reads, faults and "
-    "writeback would see data of a freed block)",
+    "no folio stays cached below EOF for a page whose block was freed under it (reads, faults "
+    "and writeback would see data of a freed block)",
     reads=TRUNCATE_READS,
     needs=("pagecache", "a page cache"),
 )
