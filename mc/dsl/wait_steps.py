@@ -99,15 +99,16 @@ class ChooseStep(Step):
     resource: str = "something to happen"
 
     def compile(self, context: Context) -> Fire:
-        values = self.values.compile(context.world)
+        world = context.world
+        values = self.values.compile(world)
         result, next_pc = self.result, context.next_pc
 
         def fire(state: State) -> tuple[State, ...]:
             outcomes = []
             for value in values(state):
                 changed = list(state)
-                if context.world.fingerprinted and is_wide(value):
-                    raise wide_refused(value, context.world.slots[result].name)
+                if world.fingerprinted and is_wide(value):
+                    raise wide_refused(value, world.slots[result].name)
                 changed[result] = value
                 outcomes.append(context.advance(changed, next_pc))
             return tuple(outcomes)
