@@ -402,9 +402,15 @@ def program_changes(correct: KernelModel, changed: KernelModel) -> list[Change]:
 def thread_changes(correct: Sequence[Thread], changed: Sequence[Thread]) -> list[Change]:
     """``program_changes`` of the threads of two builds."""
     found: list[Change] = []
+    partners: list[Change] = []
     for before, after in zip(correct, changed, strict=True):
         old, new = before.program.steps, after.program.steps
-        for tag, i1, i2, j1, j2 in _differences(old, new):
+        opcodes = _opcodes(old, new)
+        partners += [
+            Change(before.name, "moved", new[j], old[i], new[j + 1] if j + 1 < len(new) else None)
+            for i, j in _swap_partners(old, new, opcodes)
+        ]
+        for tag, i1, i2, j1, j2 in _differences(opcodes):
             if tag == "replace" and all(
                 old[i].source == new[j].source
                 for i, j in zip(range(i1, i2), range(j1, j2), strict=False)
@@ -430,17 +436,7 @@ def thread_changes(correct: Sequence[Thread], changed: Sequence[Thread]) -> list
         before.name: (before.program, after.program)
         for before, after in zip(correct, changed, strict=True)
     }
-    changes = _moves(found) + [
-        Change(
-            before.name,
-            "moved",
-            after.program.steps[j],
-            before.program.steps[i],
-            after.program.steps[j + 1] if j + 1 < len(after.program.steps) else None,
-        )
-        for before, after in zip(correct, changed, strict=True)
-        for i, j in _swap_partners(before.program.steps, after.program.steps)
-    ]
+    changes = _moves(found) + partners
     was_of = {id(c.step): c.was for c in changes if c.kind == "moved" and c.was is not None}
     places = {
         name: {id(step): at for at, step in enumerate(old.steps)}
@@ -564,24 +560,30 @@ def _tested(step: Step) -> str:
     return step.label if cond is None else f"{type(step).__name__}: {cond}"
 
 
-def _differences(old: Sequence[Step], new: Sequence[Step]) -> list[tuple[str, int, int, int, int]]:
-    """How the steps ``new`` differ from ``old`` (``difflib`` opcodes but
-    ``equal``), steps compared by ``step_key``."""
+Opcode = tuple[str, int, int, int, int]
+
+
+def _opcodes(old: Sequence[Step], new: Sequence[Step]) -> Sequence[Opcode]:
+    """How the steps ``new`` stand against ``old`` (``difflib`` opcodes),
+    steps compared by ``step_key``."""
     matcher = difflib.SequenceMatcher(
         a=[step_key(s) for s in old], b=[step_key(s) for s in new], autojunk=False
     )
-    return [opcode for opcode in matcher.get_opcodes() if opcode[0] != "equal"]
+    return matcher.get_opcodes()
 
 
-def _swap_partners(old: Sequence[Step], new: Sequence[Step]) -> list[tuple[int, int]]:
-    """The steps of ``old`` that stayed in ``new`` but changed places with a
-    step moved past them alone (``Program.swap`` of two neighbours, which
-    ``difflib`` tells as one step taken out and put back on the other
-    side): the index of each in ``old`` and in ``new``."""
-    matcher = difflib.SequenceMatcher(
-        a=[step_key(s) for s in old], b=[step_key(s) for s in new], autojunk=False
-    )
-    opcodes = matcher.get_opcodes()
+def _differences(opcodes: Sequence[Opcode]) -> list[Opcode]:
+    """``opcodes`` but ``equal``: where the steps differ."""
+    return [opcode for opcode in opcodes if opcode[0] != "equal"]
+
+
+def _swap_partners(
+    old: Sequence[Step], new: Sequence[Step], opcodes: Sequence[Opcode]
+) -> list[tuple[int, int]]:
+    """The steps of ``old`` that stayed in ``new`` (``opcodes``) but changed
+    places with a step moved past them alone (``Program.swap`` of two
+    neighbours, which ``difflib`` tells as one step taken out and put back
+    on the other side): the index of each in ``old`` and in ``new``."""
     stayed = [
         (i1 + k, j1 + k) for tag, i1, i2, j1, _ in opcodes if tag == "equal" for k in range(i2 - i1)
     ]
@@ -613,7 +615,8 @@ def changed_positions(
     found: dict[tuple[int, int], str] = {}
     for tid, (before, after) in enumerate(zip(correct.threads, changed.threads, strict=True)):
         old, new = before.program.steps, after.program.steps
-        differences = _differences(old, new)
+        opcodes = _opcodes(old, new)
+        differences = _differences(opcodes)
         added = {
             _key_but_source(new[j]) for _tag, _i1, _i2, j1, j2 in differences for j in range(j1, j2)
         }
@@ -630,7 +633,7 @@ def changed_positions(
                     for i in range(i1, i2)
                 ]
                 found.setdefault((tid, place), "; ".join(gone))
-        for _i, j in _swap_partners(old, new):
+        for _i, j in _swap_partners(old, new, opcodes):
             found.setdefault((tid, j), new[j].label)
     return found
 
