@@ -855,7 +855,9 @@ it."""
 
 SIDE_BY_SIDE_FROM = 24
 """How many scenarios ``applicable_variant_names`` works out anew before it
-works them out in two processes side by side."""
+works them out in two processes side by side (without a user's variants:
+their transforms are timed build by build, ``building_within``, which a
+second process on the same cores would make slower)."""
 
 
 def applicable_variant_names(
@@ -909,7 +911,8 @@ def applicable_variant_names(
         return names, tolerated
 
     unknown = sum(base is None or s.name not in base for s in scenarios)
-    processes = min(os.cpu_count() or 1, 2) if unknown >= SIDE_BY_SIDE_FROM else 1
+    side_by_side_ok = unknown >= SIDE_BY_SIDE_FROM and not users_variants
+    processes = min(os.cpu_count() or 1, 2) if side_by_side_ok else 1
     answers = side_by_side.each(len(scenarios), work_out, processes)
     worked_out = {s.name: names for s, (names, _) in zip(scenarios, answers, strict=True)}
     if failing is not None:
