@@ -58,6 +58,7 @@ from mc.dsl import (
     Cite,
     Holders,
     LockKind,
+    ModelError,
     Op,
     Scratch,
     State,
@@ -68,6 +69,10 @@ from mc.dsl import (
     operation,
     same,
 )
+from mc.dsl.operation import as_lock, caller_source
+from mc.dsl.steps import Context, Fire, LockStep, Regions
+from mc.dsl.wait_steps import WaitStep
+from mc.engine.model import Footprint
 from mc.kernel.expr import Expr
 from mc.kernel.locks import Lock
 from mc.kernel.world import LOCK_PROTOCOL, others_returned
@@ -226,17 +231,73 @@ def _no_completer(b: MetaBlock) -> Callable[[World], str]:
     )
 
 
+def _freed(b: MetaBlock, bh: int, what: str) -> str:
+    """What a use after free of buffer_head ``bh`` by ``what`` says."""
+    return (
+        f"{what} touches buffer_head #{bh} of {b}, which try_to_free_buffers() freed "
+        "(drop_buffers() found it idle while a pointer to it was in use)"
+    )
+
+
 def _touch(scratch: Scratch, b: MetaBlock, bh: int, what: str) -> bool:
     """Whether buffer_head ``bh`` is still attached; if not, ``what`` (done
     by the thread through its pointer) is a use after free."""
     if scratch[b.bh] == bh:
         return True
-    scratch.violate(
-        BH_USE_AFTER_FREE,
-        f"{what} touches buffer_head #{bh} of {b}, which try_to_free_buffers() freed "
-        "(drop_buffers() found it idle while a pointer to it was in use)",
-    )
+    scratch.violate(BH_USE_AFTER_FREE, _freed(b, bh, what))
     return False
+
+
+def _through_pointer(context: Context, b: MetaBlock, bh: Expr, label: str, fire: Fire) -> Fire:
+    """``fire`` of a step that reads the buffer_head the thread's pointer
+    ``bh`` holds (its ``b_state``), checked first: through a buffer_head
+    reclaim freed, the step is a use after free, whether or not it could
+    go on (a waiter for the lock or the I/O reads ``b_state`` again once
+    woken)."""
+    pointer, attached, name = bh.compile(context.world), b.bh, context.thread.name
+
+    def checked(state: State) -> tuple[State, ...]:
+        held = pointer(state)
+        if held is not None and state[attached] != held:
+            message = _freed(b, held, f"{name}'s '{label}'")
+            return (context.error(state, BH_USE_AFTER_FREE, message),)
+        return fire(state)
+
+    return checked
+
+
+def _pointer_reads(regions: Regions, b: MetaBlock, bh: Expr) -> Footprint:
+    return Footprint(regions.read(bh) | 1 << b.bh, 0)
+
+
+@attrs.frozen(kw_only=True)
+class BufferLockStep(LockStep):
+    """``lock_buffer(bh)`` through the thread's pointer: taking BH_Lock
+    reads the buffer_head's ``b_state`` (see ``_through_pointer``)."""
+
+    block: MetaBlock = attrs.field(eq=False)
+    bh: Expr
+
+    def footprint(self, regions: Regions) -> Footprint:
+        return super().footprint(regions) | _pointer_reads(regions, self.block, self.bh)
+
+    def compile(self, context: Context) -> Fire:
+        return _through_pointer(context, self.block, self.bh, self.label, super().compile(context))
+
+
+@attrs.frozen(kw_only=True)
+class BufferWaitStep(WaitStep):
+    """``wait_on_buffer(bh)`` through the thread's pointer: it tests
+    ``buffer_locked(bh)``, and again once woken (see ``_through_pointer``)."""
+
+    block: MetaBlock = attrs.field(eq=False)
+    bh: Expr
+
+    def footprint(self, regions: Regions) -> Footprint:
+        return super().footprint(regions) | _pointer_reads(regions, self.block, self.bh)
+
+    def compile(self, context: Context) -> Fire:
+        return _through_pointer(context, self.block, self.bh, self.label, super().compile(context))
 
 
 # --- sb_bread() -------------------------------------------------------------------------
@@ -363,7 +424,7 @@ def bread(op: Op, b: MetaBlock) -> Expr:
     done = op.fresh_label("bread_done")
     uptodate = _buffer_test(b, BH_UPTODATE, "buffer_uptodate(bh)")
     with op.when(not_(uptodate), "if (likely(bh) && !buffer_uptodate(bh))"):
-        op.lock(b.bh_lock, EXCL, "bh = __bread_slow(bh): lock_buffer(bh)")
+        lock_buffer(op, b, bh, "bh = __bread_slow(bh): lock_buffer(bh)")
         if not op.variant(BREAD_SKIPS_UPTODATE_RECHECK):
             with op.when(uptodate, "if (buffer_uptodate(bh))"):
                 op.unlock(b.bh_lock, "unlock_buffer(bh); return bh")
@@ -375,16 +436,59 @@ def bread(op: Op, b: MetaBlock) -> Expr:
             bh,
             op.thread.tid,
         )
-        wait_on_buffer(op, b, "wait_on_buffer(bh)")
+        wait_on_buffer(op, b, bh)
     op.label(done)
     return bh
 
 
-def wait_on_buffer(op: Op, b: MetaBlock, label: str) -> None:
-    """``wait_on_buffer()``: sleep until the buffer is unlocked (its I/O
-    completed)."""
+def _pointer(function: str, bh: object) -> Expr:
+    if not isinstance(bh, Expr):
+        raise ModelError(
+            f"{function}(op, b, bh, label): bh is the buffer_head bread() returned, not {bh!r}"
+        )
+    return bh
+
+
+def lock_buffer(op: Op, b: MetaBlock, bh: Expr, label: str = "lock_buffer(bh)") -> None:
+    """``lock_buffer(bh)``: take the buffer's BH_Lock (held across its I/O,
+    which ``unlock_buffer`` or the I/O's completion releases) through the
+    thread's buffer_head ``bh``; through one reclaim freed, a use after
+    free, also where the thread waited for the lock while it was freed."""
+    op.emit(
+        BufferLockStep(
+            label=label,
+            source=caller_source(),
+            lock=as_lock(b.bh_lock),
+            mode=EXCL,
+            block=b,
+            bh=_pointer("lock_buffer", bh),
+        )
+    )
+
+
+def unlock_buffer(op: Op, b: MetaBlock, label: str = "unlock_buffer(bh)") -> None:
+    """``unlock_buffer(bh)``: release the BH_Lock ``lock_buffer`` took."""
+    op.unlock(b.bh_lock, label)
+
+
+def wait_on_buffer(op: Op, b: MetaBlock, bh: Expr, label: str = "wait_on_buffer(bh)") -> None:
+    """``wait_on_buffer(bh)``: sleep until the buffer is unlocked (its I/O
+    completed), through the thread's buffer_head ``bh``: through one
+    reclaim freed, a use after free, also where it was freed while the
+    thread slept (woken, it tests ``buffer_locked()`` again)."""
     unlocked = _slot_is(b.bh_lock.slot, "!buffer_locked(bh)", lambda value: value is None)
-    op.wait_until(unlocked, label, str(b.bh_lock), holders=_lock_holder(b), unheld=_no_completer(b))
+    op.emit(
+        BufferWaitStep(
+            label=label,
+            source=caller_source(),
+            cond=unlocked,
+            resource=str(b.bh_lock),
+            holders=_lock_holder(b),
+            unheld=_no_completer(b),
+            block=b,
+            bh=_pointer("wait_on_buffer", bh),
+        )
+    )
 
 
 def _slot_is(slot: int, text: str, test: Callable[[Any], Any]) -> Expr:
@@ -474,7 +578,7 @@ def sync_dirty_buffer(op: Op, b: MetaBlock, bh: Expr) -> None:
     """``sync_dirty_buffer()`` -> ``__sync_dirty_buffer(bh, REQ_SYNC)``: lock
     the buffer; if ``test_clear_buffer_dirty()``, write it with
     ``end_buffer_write_sync`` and ``wait_on_buffer()``; else unlock it."""
-    op.lock(b.bh_lock, EXCL, "sync_dirty_buffer(bh): lock_buffer(bh)")
+    lock_buffer(op, b, bh, "sync_dirty_buffer(bh): lock_buffer(bh)")
     written = op.compute(
         "written",
         "if (test_clear_buffer_dirty(bh)) { get_bh(bh); bh->b_end_io = end_buffer_write_sync; "
@@ -485,7 +589,7 @@ def sync_dirty_buffer(op: Op, b: MetaBlock, bh: Expr) -> None:
         op.thread.tid,
     )
     with op.when(same(written, const(1, "1")), "if (test_clear_buffer_dirty(bh))"):
-        wait_on_buffer(op, b, "wait_on_buffer(bh)")
+        wait_on_buffer(op, b, bh)
     with op.otherwise():
         op.unlock(b.bh_lock, "unlock_buffer(bh)")
 

@@ -215,6 +215,89 @@ def test_a_user_s_own_buffer_operation_is_checked(
     assert "mark_buffer_dirty(bh) touches buffer_head #1 of block 7" in broken.output
 
 
+LATE_WAIT = """
+from mc.dsl import Invocation, Op, Program, flag_variant, operation, scenario, variant
+from mc.models.buffer import (
+    bh_io_completion, bread, brelse, lock_buffer, meta_block, reclaim_block, unlock_buffer,
+    update_block,
+)
+
+
+@variant("brelse-during-io", "the sync update drops its reference after submit_bh(), "
+         "before wait_on_buffer()")
+def brelse_during_io(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(update_block):
+        return program
+    waits = [step for step in program.steps if step.label == "wait_on_buffer(bh)"]
+    return program.move_before(program.step("brelse(bh)"), waits[-1])
+
+
+RELOCK = "relock-after-brelse"
+flag_variant(RELOCK, "the reader drops its reference before it locks the buffer")
+
+
+@operation(models="a reader locking the buffer to look at it")
+def inspect(op: Op) -> None:
+    b = meta_block(op.world)
+    bh = bread(op, b)
+    if op.variant(RELOCK):
+        brelse(op, b, bh)
+    lock_buffer(op, b, bh, "lock_buffer(bh) /* look */")
+    unlock_buffer(op, b)
+    if not op.variant(RELOCK):
+        brelse(op, b, bh)
+
+
+scenario("my/late-wait", "a sync update while reclaim frees the buffers", tree=[],
+         threads=[update_block("alice", sync=True), reclaim_block(), bh_io_completion()])
+scenario("my/relock", "a reader while reclaim frees the buffers", tree=[],
+         threads=[inspect(), reclaim_block(), bh_io_completion()])
+"""
+
+
+@pytest.mark.usefixtures("own_models")
+@pytest.mark.parametrize(
+    ("name", "variant", "step"),
+    [
+        ("my/late-wait", "brelse-during-io", "T1's 'wait_on_buffer(bh)'"),
+        ("my/relock", "relock-after-brelse", "T1's 'lock_buffer(bh) /* look */'"),
+    ],
+)
+def test_waiting_on_or_locking_a_freed_buffer_head_is_a_use_after_free(
+    vfsmc: Callable[..., Result], tmp_path: Path, name: str, variant: str, step: str
+) -> None:
+    """``wait_on_buffer(op, b, bh)`` and ``lock_buffer(op, b, bh)`` read the
+    buffer_head through the thread's pointer: once reclaim freed it (the
+    thread holding no reference), each is a use after free, the wait also
+    where the buffer was freed while the thread slept.  With the reference
+    held to the end, reclaim frees nothing the thread uses."""
+    (tmp_path / "late.py").write_text(LATE_WAIT)
+    ok = vfsmc("check", f"late.py:{name}", "--no-save")
+    assert ok.exit_code == 0, ok.output
+    broken = vfsmc("check", f"late.py:{name}", "-V", variant, "--no-save")
+    assert broken.exit_code == 1, broken.output
+    assert f"bh-no-use-after-free in {name}" in broken.output
+    assert f"{step} touches buffer_head #1 of block 7, which try_to_free_buffers() freed" in (
+        broken.output
+    )
+
+
+@pytest.mark.usefixtures("own_models")
+def test_a_buffer_call_given_a_label_for_its_buffer_head_says_so(
+    vfsmc: Callable[..., Result], tmp_path: Path
+) -> None:
+    """``lock_buffer(op, b, "text")``, the buffer_head left out, is one
+    line naming the argument."""
+    source = LATE_WAIT.replace(
+        'lock_buffer(op, b, bh, "lock_buffer(bh) /* look */")', 'lock_buffer(op, b, "look")'
+    )
+    (tmp_path / "late.py").write_text(source)
+    result = vfsmc("check", "late.py:my/relock", "--no-save")
+    assert result.exit_code == 2, result.output
+    assert "bh is the buffer_head bread() returned, not 'look'" in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+
+
 SPLIT_RECLAIM = """
 from mc.dsl import EXCL, Op, Scratch, const, flag_variant, operation, same, scenario
 from mc.models.buffer import bh_io_completion, meta_block, update_block
