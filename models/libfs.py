@@ -48,6 +48,21 @@ def _drop_nlink(scratch: Scratch, ino: int) -> None:
     scratch[slot] = max(0, scratch[slot] - 1)
 
 
+def _into_removed(scratch: Scratch, directory: int, what: str) -> bool:
+    """Whether ``directory`` was removed (rmdir, or a rename over it, took
+    its link count to 0): then ``what`` puts a name in a removed
+    directory, which the VFS's IS_DEADDIR() tests under its i_rwsem keep
+    from happening (a violation of ``namespace``)."""
+    if scratch[scratch.world.inodes[directory].nlink]:
+        return False
+    _warn(
+        scratch,
+        f"{what} inside removed directory {scratch.world.inode_name(directory)} "
+        "(its link count is 0)",
+    )
+    return True
+
+
 def _links(world: World, *inodes: int | None) -> list[int]:
     """The link-count slots of ``inodes`` (None names none)."""
     return [world.inodes[ino].nlink for ino in inodes if ino is not None]
@@ -78,7 +93,7 @@ def _mknod_touches(world: World, directory: int, dentry: Dentry, inode: int) -> 
     slots = [dentry.slot, new.nlink]
     if new.is_dir and new.d_parent is not None:
         slots += [new.d_parent, *_links(world, directory)]
-    return _same(slots)
+    return [*slots, *_links(world, directory)], slots
 
 
 @touches(_mknod_touches)
@@ -87,6 +102,8 @@ def mknod(scratch: Scratch, directory: int, dentry: Dentry, inode: int) -> int:
     """ramfs_mknod(): a new inode instantiated at ``dentry``
     (d_instantiate); a directory also links ``..`` (inc_nlink(dir))."""
     new = scratch.world.inodes[inode]
+    if _into_removed(scratch, directory, f"ramfs_mknod() makes {dentry.path}"):
+        return 0
     scratch[dentry.slot] = inode
     scratch[new.nlink] = 2 if new.is_dir else 1
     if new.is_dir:
@@ -96,10 +113,17 @@ def mknod(scratch: Scratch, directory: int, dentry: Dentry, inode: int) -> int:
     return 0
 
 
-@touches(lambda world, source, directory, dentry: _same([*_links(world, source), dentry.slot]))
+@touches(
+    lambda world, source, directory, dentry: (
+        [*_links(world, source, directory), dentry.slot],
+        [*_links(world, source), dentry.slot],
+    )
+)
 @given_names_only
 def link(scratch: Scratch, source: int, directory: int, dentry: Dentry) -> int:
     """simple_link(): inc_nlink(inode); d_instantiate(dentry, inode)."""
+    if _into_removed(scratch, directory, f"simple_link() makes {dentry.path}"):
+        return 0
     _inc_nlink(scratch, source)
     scratch[dentry.slot] = source
     return 0
@@ -158,7 +182,14 @@ def rename(
     counts follow a moved directory.  The names themselves move in
     d_move()/d_exchange()."""
     source_is_dir = scratch.world.inodes[source].is_dir
+    moved = "simple_rename() moves " + scratch.world.inode_name(source)
+    if _into_removed(scratch, new_dir, moved):
+        return 0
     if exchange and target is not None:
+        if _into_removed(
+            scratch, old_dir, f"simple_rename() moves {scratch.world.inode_name(target)}"
+        ):
+            return 0
         target_is_dir = scratch.world.inodes[target].is_dir
         if old_dir != new_dir and source_is_dir != target_is_dir:
             _drop_nlink(scratch, old_dir if source_is_dir else new_dir)

@@ -4,16 +4,18 @@ verdict specs/expectations.toml records, and the traces are the kernel's."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 
 from mc.check.checker import Spread, check_scenario
+from mc.dsl.operation import Invocation
 from mc.dsl.scenario import Registry, Scenario, Variant
 from mc.engine.explore import Options
 from mc.engine.result import Verdict
 from mc.kernel.properties import created_violation
 from mc.kernel.world import DONE, ModelError
-from mc.models.dirops import rename
+from mc.models.dirops import create, link, rename, rmdir
 
 
 def test_opposite_renames_deadlock_is_the_classic_abba(shipped: Registry) -> None:
@@ -186,6 +188,51 @@ def test_a_rename_without_its_victim_s_lock_is_caught_by_the_race_not_alone(
     assert raced.violation.property == "namespace"
     assert raced.violation.message == "inc_nlink() brings /a/y back from a link count of 0"
     assert check_scenario(registry, racing.name).result.verdict is Verdict.OK
+
+
+@pytest.mark.parametrize(
+    ("racer", "made"),
+    [
+        (lambda: create("/a/b/f"), "ramfs_mknod() makes /a/b/f"),
+        (lambda: link("/a/x", "/a/b/f"), "simple_link() makes /a/b/f"),
+        (lambda: rename("/a/x", "/a/b/f"), "simple_rename() moves /a/x"),
+    ],
+)
+def test_a_name_made_in_a_directory_rmdir_removed_is_found_without_s_dead(
+    shipped: Registry, racer: Callable[[], Invocation], made: str
+) -> None:
+    """An rmdir that leaves S_DEAD unset lets a create, a link or a rename
+    that waited for the directory's i_rwsem put a name in it once removed:
+    ``namespace`` sees the name made in a directory whose link count is 0,
+    not only a name below a directory marked S_DEAD."""
+    registry = Registry()
+    registry.properties.update(shipped.properties)
+    registry.add_variant(
+        Variant(
+            "rmdir-no-s-dead",
+            "vfs_rmdir() does not mark the removed directory S_DEAD",
+            transform=lambda program, invocation: (
+                program.drop(lambda step: step.label == "dentry->d_inode->i_flags |= S_DEAD")
+                if invocation.operation is rmdir
+                else program
+            ),
+        )
+    )
+    scenario = Scenario(
+        "t/rmdir-vs-maker",
+        "rmdir of /a/b while a name is made in it",
+        ("/a/", "/a/b/", "/a/x"),
+        (rmdir("/a/b"), racer()),
+        properties=("deadlock", "namespace"),
+    )
+    registry.add_scenario(scenario)
+    assert check_scenario(registry, scenario.name).result.verdict is Verdict.OK
+    broken = check_scenario(registry, scenario.name, ("rmdir-no-s-dead",)).result
+    assert broken.verdict is Verdict.VIOLATED and broken.violation is not None
+    assert broken.violation.property == "namespace"
+    assert broken.violation.message == (
+        f"{made} inside removed directory /a/b (its link count is 0)"
+    )
 
 
 def test_a_rename_without_its_old_parent_s_lock_lets_an_unlink_drop_the_renamed_file(
