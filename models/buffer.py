@@ -69,7 +69,8 @@ from mc.dsl import (
     operation,
     same,
 )
-from mc.dsl.operation import as_lock, caller_source
+from mc.dsl.callers import caller_source
+from mc.dsl.operation import as_lock
 from mc.dsl.steps import Context, Fire, LockStep, Regions
 from mc.dsl.wait_steps import WaitStep
 from mc.engine.model import Footprint

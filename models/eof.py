@@ -34,7 +34,8 @@ from typing import Any
 
 import attrs
 
-from mc.dsl.operation import Cite, Op, caller_source, operation
+from mc.dsl.callers import caller_source
+from mc.dsl.operation import Cite, Op, operation
 from mc.dsl.steps import EffectStep
 from mc.kernel.device import ZEROES
 from mc.kernel.expr import State

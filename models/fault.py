@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from mc.dsl.callers import caller_source
 from mc.dsl.folio import find_folio, folio_ref, hold_folio, new_folio, put_folio, wait_locked
-from mc.dsl.operation import Op, caller_source
+from mc.dsl.operation import Op
 from mc.dsl.scenario import flag_variant
 from mc.dsl.steps import EffectStep
 from mc.dsl.symbolic_steps import fork_compute

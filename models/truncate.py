@@ -23,8 +23,9 @@ offset inside the page symbolic.
 
 from __future__ import annotations
 
+from mc.dsl.callers import caller_source
 from mc.dsl.folio import folio_ref, put_folio
-from mc.dsl.operation import Cite, Op, caller_source, operation
+from mc.dsl.operation import Cite, Op, operation
 from mc.dsl.steps import EffectStep
 from mc.dsl.symbolic_steps import argument, fork_compute, fork_effect
 from mc.engine.symbolic import Symbol

@@ -27,11 +27,12 @@ from mc.dsl import (
     operation,
     scenario,
 )
-from mc.dsl.program import Jump, Program
+from mc.dsl.program import Jump, Label, Program
 from mc.dsl.scenario import Registry, Variant
-from mc.dsl.steps import JumpStep, LockStep
+from mc.dsl.steps import BranchStep, JumpStep, LockStep, Source
 from mc.engine.explore import check
 from mc.engine.result import Verdict
+from mc.kernel.expr import Const, LockExpr
 from mc.models.dirops import create
 from mc.models.truncate import truncate
 from mc.models.writeback import io_completion
@@ -1311,3 +1312,33 @@ def test_an_inode_lock_the_models_do_not_give_an_inode_says_where_it_is() -> Non
     with pytest.raises(AttributeError, match=r"i_lock is inode_i_lock\(op.world, path\)"):
         _ = inode.i_lock
     assert getattr(inode, "i_mutex", None) is None
+
+
+def test_force_makes_a_test_hold_as_its_label_reads() -> None:
+    """``force`` makes a test constant as its label reads it: a branch whose
+    label says the negation of what it tests gets the opposite value;
+    the label says it was forced, and a step that is no test is refused."""
+    source = Source("m.py", 1, "f")
+    mapped = BranchStep(
+        label="if (!folio->mapping) goto truncated",
+        source=source,
+        cond=const(True, "folio->mapping"),
+        target="truncated",
+        label_negates=True,
+    )
+    lock = LockStep(
+        label="folio_lock(folio)",
+        source=source,
+        lock=LockExpr("PG_locked(f)", "PG_locked", lambda _world: lambda _state: None),
+    )
+    program = Program((lock, mapped, Label("truncated")))
+    always = program.force("if (!folio->mapping) goto truncated", True).steps[1]
+    assert isinstance(always, BranchStep) and isinstance(always.cond, Const)
+    assert always.label == "if (!folio->mapping) goto truncated /* always */"
+    assert always.cond.value is False
+    never = program.force(mapped, False).steps[1]
+    assert isinstance(never, BranchStep) and isinstance(never.cond, Const)
+    assert never.cond.value is True
+    assert never.label.endswith("/* never */")
+    with pytest.raises(ValueError, match="is not a test"):
+        program.force("folio_lock(folio)", True)

@@ -21,7 +21,8 @@ from typing import Any
 
 import attrs
 
-from mc.dsl.operation import Op, as_expr, caller_source
+from mc.dsl.callers import caller_source
+from mc.dsl.operation import Op, as_expr
 from mc.dsl.steps import Context, EffectStep, Fire, Regions
 from mc.engine.model import Footprint
 from mc.kernel.expr import Expr, InodeExpr, State, slot_value

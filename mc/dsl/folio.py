@@ -19,7 +19,8 @@ from typing import Any
 
 import attrs
 
-from mc.dsl.operation import Op, caller_source
+from mc.dsl.callers import caller_source
+from mc.dsl.operation import Op
 from mc.dsl.steps import EffectStep
 from mc.kernel.expr import Eval, Expr, LockExpr, State, const, not_
 from mc.kernel.locks import SHARED, Lock

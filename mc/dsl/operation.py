@@ -14,16 +14,14 @@ import contextlib
 import functools
 import inspect
 import itertools
-import os
-import sys
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import attrs
 
+from mc.dsl.callers import caller_source
 from mc.dsl.interrupts import InterruptReturnStep, InterruptStep, interrupts
 from mc.dsl.program import Item, Jump, Label, Program
 from mc.dsl.steps import (
@@ -70,15 +68,7 @@ from mc.kernel.mm import Mm, mm_of, note_mapped
 from mc.kernel.pagecache import File, pagecache
 from mc.kernel.pagecache import Mapping as AddressSpace
 from mc.kernel.world import Dentry, ModelError, World, given_names, touched_by, touches
-from mc.project import ROOT
 
-TOOL_DIRS = {
-    str(Path(__file__).resolve().parent),
-    str(Path(__file__).resolve().parents[1] / "kernel"),
-}
-
-
-SKIPPED_FILES = {os.path.abspath(contextlib.__file__)}
 ONE_THREAD = "one thread"
 """The world part of ``Op.one_thread``: the thread that does each thing."""
 HOLDING_NO_FILE = "holding no file"
@@ -90,31 +80,6 @@ LAST_REFERENCE = "last reference"
 """The world part of ``Op.drops_last_reference``: by inode number, the
 thread that drops the inode's last reference (its number and name) and
 the file's path."""
-
-
-@functools.cache
-def _inside_dsl(filename: str) -> bool:
-    path = os.path.abspath(filename)
-    return os.path.dirname(path) in TOOL_DIRS or path in SKIPPED_FILES
-
-
-@functools.cache
-def _shown_path(filename: str) -> str:
-    path = Path(filename).resolve()
-    try:
-        return str(path.relative_to(ROOT))
-    except ValueError:
-        return str(path)
-
-
-def caller_source() -> Source:
-    """The first frame outside mc.dsl and mc.kernel: the model line being built."""
-    frame = sys._getframe(1)
-    while frame is not None and _inside_dsl(frame.f_code.co_filename):
-        frame = frame.f_back  # type: ignore[assignment]
-    if frame is None:
-        return Source("?", 0, "?")
-    return Source(_shown_path(frame.f_code.co_filename), frame.f_lineno, frame.f_code.co_name)
 
 
 def model_line() -> Source:

@@ -11,7 +11,9 @@ from typing import Any, TypeVar
 
 import attrs
 
+from mc.dsl.callers import caller_source
 from mc.dsl.steps import (
+    BranchStep,
     CallStep,
     ConditionalStep,
     Context,
@@ -26,6 +28,7 @@ from mc.dsl.steps import (
     spread,
 )
 from mc.dsl.wait_steps import HandOffStep, SectionStep, TryLockStep
+from mc.kernel.expr import const
 from mc.kernel.locks import Mode
 from mc.kernel.world import DONE, World, touched_by
 from mc.project import shown
@@ -150,6 +153,30 @@ class Program:
             )
         changed = attrs.evolve(
             step, effect=spread(function), touches=touched_by(function), names=None
+        )
+        return self.replace_steps(lambda s: (changed,) if s is step else (s,))
+
+    def force(self, which: Step | str, holds: bool) -> Program:
+        """The test ``which`` (an ``op.when``, ``op.fail_if`` or
+        ``op.goto_if`` step, or the label of one) made to hold always
+        (``holds=True``) or never, whatever the state: the condition as its
+        label shows it, so a branch whose label says the negation of what it
+        tests (``label_negates``) is forced as the label reads.  Its label
+        gains ``/* always */`` or ``/* never */`` and its source is the
+        line of the transform that forced it."""
+        step = self.step(which)
+        if not isinstance(step, ConditionalStep):
+            raise ValueError(
+                f"{step.label!r} is not a test (op.when, op.fail_if, op.goto_if): "
+                "force makes a test's condition constant"
+            )
+        negated = isinstance(step, BranchStep) and step.label_negates
+        value = holds != negated
+        changed = attrs.evolve(
+            step,
+            cond=const(value, "true" if value else "false"),
+            label=f"{step.label} /* {'always' if holds else 'never'} */",
+            source=caller_source(),
         )
         return self.replace_steps(lambda s: (changed,) if s is step else (s,))
 

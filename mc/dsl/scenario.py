@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from mc.dsl.callers import caller_source
 from mc.dsl.kernel_model import (
     KernelModel,
     PropertyDef,
@@ -26,7 +27,7 @@ from mc.dsl.kernel_model import (
     Thread,
     build_threads,
 )
-from mc.dsl.operation import Invocation, Operation, caller_source
+from mc.dsl.operation import Invocation, Operation
 from mc.dsl.program import Program, nearest_label
 from mc.dsl.steps import Source, Step
 from mc.engine.model import Check, PropertyKind, declared_reads

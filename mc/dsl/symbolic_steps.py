@@ -10,7 +10,8 @@ from typing import Any
 
 import attrs
 
-from mc.dsl.operation import Op, as_expr, caller_source
+from mc.dsl.callers import caller_source
+from mc.dsl.operation import Op, as_expr
 from mc.dsl.scenario import Scenario
 from mc.dsl.steps import Context, EffectStep, Fire
 from mc.engine.symbolic import Symbol
