@@ -21,7 +21,7 @@ from mc.dsl import (
 from mc.dsl.kernel_model import KernelModel
 from mc.kernel import properties as _properties  # noqa: F401  (registers the invariants)
 from mc.kernel.locks import EXCL, holds
-from mc.kernel.world import DONE, ModelError
+from mc.kernel.world import DONE, ModelError, reported_error
 from mc.models.dcache import (
     ALIAS_LIST_INTACT,
     ALIAS_WALKS,
@@ -61,7 +61,12 @@ from mc.models.dcache import (
     shrink_dcache,
     walk_automount,
 )
-from mc.models.dentry import IN_LOOKUP_NAMES, NO_IN_LOOKUP_WAIT, in_lookup_slot
+from mc.models.dentry import (
+    IN_LOOKUP_NAMES,
+    NO_IN_LOOKUP_WAIT,
+    ONE_LOOKUP_PER_NAME,
+    in_lookup_slot,
+)
 from mc.models.dirops import lookup, rename
 
 Check = Callable[[State], str | None]
@@ -71,7 +76,6 @@ CI_LOOKUP = "ci-lookup"
 D_PATH = "d-path"
 ONE_AUTOMOUNT = "one-automount"
 D_MOVE_WITHOUT_RENAME_LOCK = "d-move-without-rename-lock"
-ONE_LOOKUP_PER_NAME = "one-lookup-per-name"
 
 
 def _slot(model: KernelModel, name: str) -> int:
@@ -323,9 +327,9 @@ def one_automount(model: KernelModel) -> Check:
     ONE_LOOKUP_PER_NAME,
     "->lookup of a name runs in one thread at a time: d_alloc_parallel() gives a name that "
     "misses the dcache one in-lookup dentry, and a lookup of the name that finds it waits in "
-    "d_wait_lookup() until d_lookup_done(); and no thread returns with an in-lookup dentry "
-    "it has not ended",
-    reads=["d_in_lookup", "returned"],
+    "d_wait_lookup() until d_lookup_done(); no thread runs ->lookup of a name holding no "
+    "in-lookup dentry of it; and no thread returns with an in-lookup dentry it has not ended",
+    reads=["d_in_lookup", "returned", "error"],
     needs=(IN_LOOKUP_NAMES, "a lookup that misses the dcache"),
 )
 def one_lookup_per_name(model: KernelModel) -> Check:
@@ -350,7 +354,7 @@ def one_lookup_per_name(model: KernelModel) -> Check:
                         f"{holder} returned with an in-lookup dentry of {name} it never ended "
                         "(no d_lookup_done()): every later lookup of the name waits for ever"
                     )
-        return None
+        return reported_error(state, ONE_LOOKUP_PER_NAME)
 
     return check
 

@@ -13,6 +13,10 @@ from mc.kernel.expr import Expr, among, const, differ, not_, slot_value
 from mc.kernel.locks import Kind, Lock
 from mc.kernel.world import LOCK_PROTOCOL, ModelError, Scratch, Slots, World, touches
 
+ONE_LOOKUP_PER_NAME = "one-lookup-per-name"
+"""The property of ``->lookup`` running in one thread at a time on a name
+(``mc.models.dcache_scenarios`` checks it on states)."""
+
 
 @attrs.frozen
 class DentryObject:
@@ -91,8 +95,23 @@ def take_in_lookup(scratch: Scratch, slot: int, thread: str, searches: bool) -> 
 def end_in_lookup(scratch: Scratch, slot: int, failed_slot: int, thread: str, failed: bool) -> None:
     """d_lookup_done() -> __d_lookup_unhash_wake(): off the in-lookup hash,
     DCACHE_PAR_LOOKUP cleared, the waiters woken; ``failed``: ->lookup
-    failed, and the dentry, never hashed, is unhashed for its waiters."""
-    scratch[slot] = tuple(held for held in scratch[slot] if held != thread)
+    failed, and the dentry, never hashed, is unhashed for its waiters.  A
+    thread that holds no in-lookup dentry of the name got here past a
+    ``->lookup`` that d_alloc_parallel() did not give it to run (on another
+    thread's in-lookup dentry, or on one another lookup had ended): a
+    violation of ``one-lookup-per-name``."""
+    held = scratch[slot]
+    if thread not in held:
+        name = scratch.world.slots[slot].name.removeprefix("d_in_lookup(").removesuffix(")")
+        owner = f" ({held[0]}'s is in lookup)" if held else ""
+        scratch.violate(
+            ONE_LOOKUP_PER_NAME,
+            f"{thread} ran ->lookup of {name} holding no in-lookup dentry of it{owner}: "
+            "d_alloc_parallel() gives one thread the name's in-lookup dentry to look up, and "
+            "a lookup that finds another's waits in d_wait_lookup()",
+        )
+        return
+    scratch[slot] = tuple(holder for holder in held if holder != thread)
     if failed and thread not in scratch[failed_slot]:
         scratch[failed_slot] = (*scratch[failed_slot], thread)
 

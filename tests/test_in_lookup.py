@@ -172,3 +172,43 @@ def test_a_waiter_for_a_failed_lookup_looks_the_name_up_itself(vfsmc: Run, tmp_p
     result = vfsmc("check", f"{unsaid}:my/flaky", "--no-save")
     assert result.exit_code == 1, result.output
     assert "returns 0 with a dentry of /a/x no ->lookup hashed" in result.output
+
+
+FOUND = "d_alloc_parallel(): if (another thread's in-lookup dentry of the name is hashed)"
+SKIPS_WAIT = """
+from mc.dsl import Invocation, Program, scenario, variant
+from mc.models.dirops import lookup
+
+FOUND = "d_alloc_parallel(): if (another thread's in-lookup dentry of the name is hashed)"
+
+
+@variant("in-lookup-match-ignored", "d_alloc_parallel() goes on past another's in-lookup dentry")
+def ignored(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(lookup):
+        return program
+    return program.force(FOUND, False)
+
+
+scenario("my/two-lookups", "two lookups of one name", tree=["/a/", "/a/x"],
+         threads=[lookup("/a/x"), lookup("/a/x")])
+"""
+
+
+def test_a_lookup_run_on_another_thread_s_in_lookup_dentry_is_caught(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A lookup that goes on to ->lookup with the in-lookup dentry another
+    thread holds, instead of waiting for it, runs ->lookup of a name it
+    holds no in-lookup dentry of: caught where it ends that lookup, though
+    only one thread ever holds the name's in-lookup dentry."""
+    (tmp_path / "skips.py").write_text(SKIPS_WAIT)
+    ok = vfsmc("check", "skips.py:my/two-lookups", "--no-save")
+    assert ok.exit_code == 0, ok.output
+    result = vfsmc("check", "skips.py:my/two-lookups", "-V", "in-lookup-match-ignored", "--no-save")
+    assert result.exit_code == 1, result.output
+    assert "one-lookup-per-name in my/two-lookups" in result.output
+    assert (
+        "T2 ran ->lookup of /a/x holding no in-lookup dentry of it (T1's is in lookup)"
+        in result.output
+    )
+    assert f"{FOUND} /* never */  skips.py:12" in result.output
