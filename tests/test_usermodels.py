@@ -2019,3 +2019,47 @@ def test_a_file_scenario_spec_names_the_file_s_own_scenarios(vfsmc: Run, tmp_pat
     unknown = vfsmc("check", "mine/own.py:mine/interrupt", "-V", "nope", "--no-save")
     assert unknown.exit_code == 2, unknown.output
     assert "the model files loaded (mine/own.py) declare none such" in unknown.output
+
+
+STEP_BROKEN_INVARIANT = """
+from mc.dsl import Op, Scratch, invariant, operation, scenario
+
+COUNTED = "my-counted"
+
+
+@invariant(COUNTED, "the counter stays below 2", reads=["my counter"])
+def counted(model):
+    slot = model.world.shared_slot("my counter", 0)
+    return lambda state: "the counter reached 2" if state[slot] >= 2 else None
+
+
+def _bump(scratch: Scratch) -> None:
+    slot = scratch.world.shared_slot("my counter", 0)
+    if scratch[slot] == 1:
+        scratch.violate(COUNTED, "a second bump while the first is not undone")
+        return
+    scratch[slot] = scratch[slot] + 1
+
+
+@operation(models="a bump of the counter")
+def bump(op: Op) -> None:
+    op.world.shared_slot("my counter", 0)
+    op.effect("counter++", _bump)
+
+
+scenario("my/bumps", "two bumps", tree=["/a/"], threads=[bump(), bump()],
+         properties=["deadlock", COUNTED])
+"""
+
+
+def test_an_invariant_reports_the_error_a_step_recorded_against_it(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A step that records a violation of an ``@invariant`` (not a
+    ``step_invariant``) with ``scratch.violate`` ends the run with it
+    reported, though the invariant's own check does not look for it."""
+    (tmp_path / "bumps.py").write_text(STEP_BROKEN_INVARIANT)
+    result = vfsmc("check", f"{tmp_path / 'bumps.py'}:my/bumps", "--no-save")
+    assert result.exit_code == 1, result.output
+    assert "my-counted in my/bumps" in result.output
+    assert "my-counted in my/bumps\na second bump while the first is not undone" in result.output

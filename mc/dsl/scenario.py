@@ -753,7 +753,7 @@ def invariant(
     naming what it lacks)."""
 
     def wrap(checker: Callable[[KernelModel], Check[State]]) -> PropertyDef:
-        declared = declared_reads(name, reads, checker)
+        declared = declared_reads(name, _with_errors(reads), checker)
         where = caller_source()
         prop = PropertyDef(
             name,
@@ -782,12 +782,37 @@ def step_invariant(
     )
 
 
+def _with_errors(
+    reads: Sequence[str] | Callable[[KernelModel], Sequence[str]] | None,
+) -> Sequence[str] | Callable[[KernelModel], Sequence[str]] | None:
+    """``reads`` with the error slot, which every invariant reads: it
+    reports the error a step recorded against it (``_checked``)."""
+    if reads is None:
+        return None
+    if callable(reads):
+        given = reads
+        return lambda model: _plus_error(given(model))
+    return _plus_error(reads)
+
+
+def _plus_error(names: Sequence[str]) -> Sequence[str]:
+    """``names`` and ``error`` (what is not a list of names stays, for its
+    declaration's own error)."""
+    if not isinstance(names, (list, tuple)) or "error" in names:
+        return names
+    if not all(isinstance(name, str) for name in names):
+        return names
+    return [*names, "error"]
+
+
 def _checked(
     name: str, where: Source, checker: Callable[[KernelModel], Check[State]]
 ) -> Callable[[KernelModel], Check[State]]:
     """``checker`` whose check is a function of the state answering None or
-    a message: anything else is a ``ModelError`` naming the invariant and
-    the line that declared it, not a failure inside the checker."""
+    a message (anything else is a ``ModelError`` naming the invariant and
+    the line that declared it, not a failure inside the checker), and
+    that reports the error a step recorded against the invariant
+    (``scratch.violate(name, ...)``) where the check itself finds none."""
     at = f"{shown(where.file)}:{where.line}"
 
     def make(model: KernelModel) -> Check[State]:
@@ -800,7 +825,9 @@ def _checked(
 
         def answered(state: State) -> str | None:
             message = check(state)
-            if message is None or isinstance(message, str):
+            if message is None:
+                return reported_error(state, name)
+            if isinstance(message, str):
                 return message
             raise LocatedModelError(
                 f"{at}: invariant {name}'s check returned {message!r}: None when it holds, "
