@@ -647,6 +647,33 @@ def test_a_step_moved_out_of_the_test_that_guarded_it_is_said(vfsmc: Run) -> Non
     assert "out of" not in plain.output
 
 
+VICTIM_FIRST = """
+from mc.dsl import Invocation, Program, variant
+from mc.models.dirops import rmdir
+
+
+@variant("victim-first", "do_rmdir() locks the victim before the parent")
+def victim_first(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(rmdir):
+        return program
+    return program.move_before(program.tagged("lock-victim"), program.tagged("lock-parent")[0])
+"""
+
+
+def test_a_step_moved_out_of_several_tests_is_one_note(vfsmc: Run) -> None:
+    """A step a transform moves out of three tests at once is one note
+    naming the three, not a note for each."""
+    Path("victim_first.py").write_text(VICTIM_FIRST)
+    args = ("--models", "victim_first.py", "-V", "victim-first", "--no-save")
+    checked = vfsmc("check", "dirops/rename-rmdir-link", *args)
+    notes = [line for line in checked.output.splitlines() if "out of" in line]
+    assert notes == [
+        "vfsmc: note: victim-first moves T2's step 'inode_lock(dentry->d_inode)' out of 3 tests "
+        "('if (d_is_negative(dentry)) -ENOENT', 'lookup_one_qstr_excl(b): IS_DEADDIR(dir)', "
+        "'may_delete(dir, dentry, 1): -ENOTDIR'): it now runs whichever way they go"
+    ], checked.output
+
+
 REWORDED_TESTS = """
 from mc.dsl import E, EXCL, Invocation, Op, Program, is_dir, replaces, scenario, unlinked, variant
 from mc.models import libfs

@@ -322,8 +322,10 @@ def refuse_reads_of_unset_registers(
     more = f" (and {len(added) - 1} more)" if len(added) > 1 else ""
     raise ModelError(
         f"under {', '.join(variants)}, {thread}'s step '{label}' reads register {register} "
-        f"where no step has set it{more}: the variant dropped or moved the step that sets it "
-        "(change what that step computes instead of dropping it)"
+        f"where no step has set it{more}: the variant dropped the step that sets it, or moved "
+        "one of the two so that this step may come first (this step above it, it below this "
+        "step or onto a path that skips it); to change what the register holds, change what "
+        "that step computes instead of dropping it"
     )
 
 

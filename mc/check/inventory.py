@@ -268,14 +268,24 @@ def unguarding_notes(registry: Registry, scenario: Scenario, variants: Sequence[
                     f"{change.left_goto} after it, which stays where it was: the step "
                     "now goes on to the step after it"
                 )
-    notes = []
+    out_of: dict[tuple[str, str, tuple[str, ...]], list[str]] = {}
     for (name, thread, test), labels in moved.items():
+        out_of.setdefault((name, thread, tuple(labels)), []).append(test)
+    notes = []
+    for (name, thread, labels), tests in out_of.items():
         if len(labels) == 1:
             what, verb = f"{thread}'s step {labels[0]!r}", "it now runs"
         else:
             what = f"{len(labels)} of {thread}'s steps ({labels[0]!r} to {labels[-1]!r})"
             verb = "they now run"
-        notes.append(f"{name} moves {what} out of {test!r}: {verb} whichever way that test goes")
+        if len(tests) == 1:
+            notes.append(f"{name} moves {what} out of {tests[0]!r}: {verb} whichever way it goes")
+        else:
+            listed = ", ".join(repr(test) for test in tests)
+            notes.append(
+                f"{name} moves {what} out of {len(tests)} tests ({listed}): {verb} whichever "
+                "way they go"
+            )
     for (name, thread, label), tests in under.items():
         which = f"{tests[0]!r}" if len(tests) == 1 else f"{len(tests)} tests ({tests[0]!r}, ...)"
         lets = "the test lets" if len(tests) == 1 else "they let"
