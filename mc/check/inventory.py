@@ -272,11 +272,11 @@ def unguarding_notes(registry: Registry, scenario: Scenario, variants: Sequence[
     for (name, thread, test), labels in moved.items():
         out_of.setdefault((name, thread, tuple(labels)), []).append(test)
     notes = []
-    for (name, thread, labels), tests in out_of.items():
-        if len(labels) == 1:
-            what, verb = f"{thread}'s step {labels[0]!r}", "it now runs"
+    for (name, thread, steps), tests in out_of.items():
+        if len(steps) == 1:
+            what, verb = f"{thread}'s step {steps[0]!r}", "it now runs"
         else:
-            what = f"{len(labels)} of {thread}'s steps ({labels[0]!r} to {labels[-1]!r})"
+            what = f"{len(steps)} of {thread}'s steps ({steps[0]!r} to {steps[-1]!r})"
             verb = "they now run"
         if len(tests) == 1:
             notes.append(f"{name} moves {what} out of {tests[0]!r}: {verb} whichever way it goes")
