@@ -86,12 +86,12 @@ def _registry_with_link_declaring(declared: object) -> Registry:
 
 def _links_and_name(world: World, source: int, directory: int, dentry: object) -> tuple:  # type: ignore[type-arg]
     slots = [world.inodes[source].nlink, dentry.slot]  # type: ignore[attr-defined]
-    return slots, slots
+    return [*slots, world.inodes[directory].nlink], slots
 
 
 def _name_only(world: World, source: int, directory: int, dentry: object) -> tuple:  # type: ignore[type-arg]
     slots = [dentry.slot]  # type: ignore[attr-defined]
-    return slots, slots
+    return [*slots, world.inodes[directory].nlink], slots
 
 
 def test_a_declaration_that_leaves_out_a_write_is_caught() -> None:
