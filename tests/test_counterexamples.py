@@ -457,6 +457,18 @@ def test_a_step_that_changes_what_the_violated_property_reads_is_never_folded(
     assert kept > 0
 
 
+def test_a_folded_row_says_what_its_steps_left_changed(shipped: Registry) -> None:
+    """A folded run of steps draws, under their labels, each data slot the
+    run changed with the value it left (the second reader's run that
+    takes its reference: ``b_count(block 7) = 3``)."""
+    path = ROOT / "counterexamples" / "buffer-two-updaters--bread-skips-uptodate-recheck.json"
+    counterexample = cx_format.load(path)
+    chart = _Chart(counterexample, variant_marks(shipped, counterexample))
+    folded = {row.title: chart._net_details(row.steps) for row in chart.rows if len(row.steps) > 1}
+    assert folded["14-16"] == ["b_count(block 7) = 3", "T2.bh = buffer_head #1"]
+    assert "\\nb_count(block 7) = 3\\nT2.bh = buffer_head #1" in chart.dot()
+
+
 def test_a_trace_whose_started_steps_differ_stops_as_the_threads_start(
     vfsmc: Callable[..., Any], tmp_path: Path
 ) -> None:

@@ -327,6 +327,7 @@ class _Chart:
         error = step.event.kind == "error"
         if len(row.steps) > 1:
             text = "\n".join(_clip(s.label, 44) for s in row.steps)
+            text += "".join(f"\n{_clip(line, 44)}" for line in self._net_details(row.steps))
         elif step.event.kind == "branch":
             text = _wrap(step.label, 44) + f"\n{step.event.text}"
         elif error:
@@ -420,6 +421,17 @@ class _Chart:
             if name not in self.lane_id and not name.endswith(".ret")
         ]
         return shown[:DETAILS]
+
+    def _net_details(self, steps: Sequence[Step]) -> list[str]:
+        """What a run of steps changed besides locks and return values, as
+        ``_details`` gives it, each slot with the value the run left."""
+        net: dict[str, object] = {}
+        for step in steps:
+            for name, value in step.changed.items():
+                if name not in self.lane_id and not name.endswith(".ret"):
+                    net.pop(name, None)
+                    net[name] = value
+        return [f"{name} = {value}" for name, value in net.items()][:DETAILS]
 
     def _final_data(self) -> list[str]:
         """The block, bio, folio and pte fields the trace changed, with
