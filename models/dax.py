@@ -109,7 +109,7 @@ from mc.dsl import EXCL, SHARED, Cite, Op, flag_variant, operation
 from mc.dsl.symbolic_steps import fork_compute
 from mc.kernel.dax import EMPTY, NOT_MODELLED_ON_DAX, PAGE_CACHE_USERS, ZERO_PAGE, Dax, dax_of
 from mc.kernel.device import ZEROES, device_of, release
-from mc.kernel.expr import Eval, Expr, not_
+from mc.kernel.expr import Eval, Expr, not_, slot_value
 from mc.kernel.mm import VM_FAULT_NOPAGE, VM_FAULT_SIGBUS, render_vm_fault, vm_fault
 from mc.kernel.pagecache import (
     PAGE_SIZE,
@@ -126,7 +126,7 @@ from mc.kernel.pagedata import render_versions
 from mc.kernel.pathcond import add, at_least, decide, div, equal, equals, is_true, less, mul
 from mc.kernel.superblock import SB_FREEZE_PAGEFAULT, SB_FREEZE_WRITE, sb_writers
 from mc.kernel.truncate_properties import truncation
-from mc.kernel.world import ModelError, Scratch, World
+from mc.kernel.world import LOCK_PROTOCOL, ModelError, Scratch, World
 from mc.models.blockfs_truncate import (
     EXTEND,
     FTRUNCATE_CITES,
@@ -726,8 +726,21 @@ def _mkclean(scratch: Scratch, part: Dax, index: int) -> None:
 
 
 def _flush(scratch: Scratch, part: Dax, index: int) -> None:
-    """``dax_flush()`` of the entry's block, then its DIRTY mark cleared."""
+    """``dax_flush()`` of the entry's block, then its DIRTY mark cleared.
+    The entry lock it holds keeps the entry in the mapping: an entry
+    deleted under it (a truncate or punch that did not wait for the lock)
+    would be stored back by ``xas_store()`` over the emptied range and its
+    block, which the truncate frees, flushed: a lock-protocol error."""
     entry = scratch[part.entries[index]]
+    if entry is None:
+        scratch.violate(
+            LOCK_PROTOCOL,
+            f"dax_writeback_one() holds the entry lock of {part.mapping.pages[index]}, but the "
+            "entry was deleted under it: xas_store() stores it back into the range a truncate "
+            "or punch emptied, and dax_flush() writes its block, which that truncate or punch "
+            "frees (dax_delete_mapping_entry() waits for a locked entry)",
+        )
+        return
     line = scratch[part.cache[index]]
     if line is not None and line[0] == entry[0]:
         scratch[device_of(scratch.world).blocks[line[0]]] = line[1]
@@ -1094,7 +1107,7 @@ def dax_truncate(op: Op, file: File, pages: int) -> None:
         mapping,
         size,
     )
-    pages_beyond = Expr("beyond_eof", lambda _w: lambda s: s[beyond], local=True)
+    pages_beyond = slot_value(beyond, "beyond_eof", local=True)
     unmap_pages(
         op,
         part,

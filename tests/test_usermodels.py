@@ -2063,3 +2063,63 @@ def test_an_invariant_reports_the_error_a_step_recorded_against_it(
     assert result.exit_code == 1, result.output
     assert "my-counted in my/bumps" in result.output
     assert "my-counted in my/bumps\na second bump while the first is not undone" in result.output
+
+
+DAX_AND_TRUNCATE_CHANGES = """
+from mc.dsl import Invocation, Program, variant
+from mc.models.dax import dax_punch_hole, dax_truncate
+from mc.models.truncate import truncate
+
+
+@variant("delete-no-wait", "dax_delete_mapping_entry() does not wait for a locked entry")
+def delete_no_wait(program: Program, invocation: Invocation) -> Program:
+    if not (invocation.runs(dax_truncate) or invocation.runs(dax_punch_hole)):
+        return program
+    return program.drop_acquisitions(
+        lambda s: "dax_delete_mapping_entry" in s.label or "dax_is_locked(entry)" in s.label
+    )
+
+
+@variant("size-after-pagecache", "i_size_write() after truncate_pagecache()")
+def size_after_pagecache(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(truncate):
+        return program
+    size = next(s for s in program.steps if s.label.startswith("i_size_write(inode, attr"))
+    last = [s for s in program.steps if s.label == "i_mmap_unlock_read(mapping)"][-1]
+    return program.move_after([size], last)
+"""
+
+
+def test_a_dax_entry_deleted_under_its_writeback_s_lock_is_a_protocol_error(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A truncate that deletes a DAX entry without waiting for its lock
+    pulls it from under dax_writeback_one(), which would store it back and
+    flush its block: a lock-protocol error, where the model failed on the
+    missing entry before."""
+    (tmp_path / "changes.py").write_text(DAX_AND_TRUNCATE_CHANGES)
+    args = ("dax/truncate-vs-store-fsync", "--models", str(tmp_path / "changes.py"), "--no-save")
+    result = vfsmc("check", *args, "-V", "delete-no-wait")
+    assert result.exit_code == 1, result.output
+    assert "lock-protocol in dax/truncate-vs-store-fsync" in result.output
+    assert "dax_writeback_one() holds the entry lock of /f:0, but the entry was deleted" in (
+        result.output
+    )
+
+
+def test_a_model_step_that_fails_only_under_a_variant_says_so(vfsmc: Run, tmp_path: Path) -> None:
+    """A variant that moves the step filling a register a later model
+    function reads makes that function fail: one line naming the model
+    line, the variant, and what most often causes it."""
+    (tmp_path / "changes.py").write_text(DAX_AND_TRUNCATE_CHANGES)
+    args = ("truncate/truncate-vs-write-fault", "--models", str(tmp_path / "changes.py"))
+    result = vfsmc("check", *args, "-V", "size-after-pagecache", "--no-save")
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if "error" in line]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("vfsmc: error: models/truncate_mm.py:"), result.output
+    assert (
+        ", under size-after-pagecache: a step that fails only under a variant has most often "
+        "lost a step before it whose result it needs, moved or dropped (vfsmc show "
+        "truncate/truncate-vs-write-fault -V size-after-pagecache lists the steps it changes)"
+    ) in lines[0]
