@@ -32,7 +32,7 @@ from mc.dsl.operation import Cite, Op
 from mc.dsl.symbolic_steps import fork_compute, fork_effect
 from mc.kernel import errno as E
 from mc.kernel.dio import dio_holders, no_dio
-from mc.kernel.expr import Expr, const, not_, state_expr
+from mc.kernel.expr import Expr, const, not_, slot_value, state_expr
 from mc.kernel.locks import EXCL, SHARED
 from mc.kernel.mm import VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_SIGBUS, Mm, vm_fault
 from mc.kernel.pagecache import (
@@ -283,7 +283,7 @@ def setattr_size(op: Op, mm: Mm, mapping: Mapping, size: Value, at: str = "") ->
             block_truncate_page(
                 op,
                 mapping,
-                Expr("oldsize", lambda _w: lambda s: s[oldsize], local=True),
+                slot_value(oldsize, "oldsize", local=True),
                 f"{at}.old",
                 "if (oldsize & (blocksize - 1)) ext4_block_truncate_page(handle, mapping, oldsize)",
             )
@@ -299,8 +299,8 @@ def setattr_size(op: Op, mm: Mm, mapping: Mapping, size: Value, at: str = "") ->
         beyond,
         partial,
     )
-    beyond_pages = Expr(f"beyond_eof{at}", lambda _w: lambda s: s[beyond], local=True)
-    partial_pages = Expr(f"eof_page{at}", lambda _w: lambda s: s[partial], local=True)
+    beyond_pages = slot_value(beyond, f"beyond_eof{at}", local=True)
+    partial_pages = slot_value(partial, f"eof_page{at}", local=True)
     unmap_mapping_range(op, mm, beyond_pages, "holebegin, 0, 1", f"{at}.1")
     truncate_pagecache_pages(op, mm, mapping, beyond_pages, partial_pages)
     unmap_mapping_range(op, mm, beyond_pages, "holebegin, 0, 1", f"{at}.2")
@@ -429,7 +429,7 @@ def punch_hole(op: Op, mm: Mm, mapping: Mapping, inode: Any, offset: Value, leng
         "filemap_invalidate_lock(mapping) /* no page faults may reinstantiate pages */",
         tag="invalidate-lock",
     )
-    partials = Expr("punch_partial", lambda _w: lambda s: s[partial], local=True)
+    partials = slot_value(partial, "punch_partial", local=True)
     unmap_mapping_range(op, mm, full, "unmap_start, 1+unmap_end-unmap_start, 0", ".punch")
     truncate_pagecache_pages(op, mm, mapping, full, None)
     for page in mapping.pages:

@@ -100,7 +100,7 @@ from mc.dsl import (
     same,
     touches,
 )
-from mc.kernel.expr import OTHERS_RETURNED
+from mc.kernel.expr import OTHERS_RETURNED, slot_value
 from mc.kernel.locks import SHARED, Lock
 from mc.kernel.pagecache import File
 from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
@@ -659,7 +659,7 @@ def posix_lock_attempt(
         request,
         render=lambda v: "none" if v is None else _render_posix((v,)),
     )
-    conflict = Expr("fl", lambda _world: lambda state: state[slot], local=True)
+    conflict = slot_value(slot, "fl", local=True)
     with op.when(register_is(slot, "fl", lambda v: v is not None), "if (conflicting fl)"):
         with op.when(
             register_is(slot, "fl->fl_lmops", lambda v: v[0] == COURTESY_CLIENT),

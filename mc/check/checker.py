@@ -31,7 +31,7 @@ from mc.engine.parallel import ParallelSearch
 from mc.engine.ray_pool import RayPool
 from mc.engine.result import Path, Result, Verdict, Violation
 from mc.engine.symmetry import NotSymmetric, Symmetric, unfold
-from mc.kernel.world import ModelError
+from mc.kernel.world import LocatedModelError, ModelError
 from mc.project import shown
 from mc.spec.conformance import SPEC_CONFORMANCE
 from mc.trace.format import Counterexample
@@ -329,6 +329,25 @@ def refuse_reads_of_unset_registers(
     )
 
 
+def _under_variants(error: Exception, scenario: str, variants: Sequence[str]) -> BaseException:
+    """``error``, raised by a model's own code in the search, as the model
+    error of the line it comes from, saying which variants it ran under:
+    a step that fails only under a variant has most often lost a step
+    before it whose result it needs (a register a moved or dropped step
+    fills).  Model errors, and errors with no model line, stay as they are."""
+    if not variants or isinstance(error, ModelError):
+        return error
+    explained = usermodels.located(error)
+    if not isinstance(explained, LocatedModelError):
+        return explained
+    named = " ".join(f"-V {name}" for name in variants)
+    return LocatedModelError(
+        f"{explained}, under {', '.join(variants)}: a step that fails only under a variant "
+        "has most often lost a step before it whose result it needs, moved or dropped "
+        f"(vfsmc show {scenario} {named} lists the steps it changes)"
+    )
+
+
 def changes_something(
     registry: Registry,
     model: KernelModel,
@@ -595,6 +614,8 @@ def check_scenario(
         raise ModelError(not_deterministic(model, error)) from None
     except GraphMismatch as error:
         raise ModelError(f"{found.name}: {error}") from None
+    except Exception as error:
+        raise _under_variants(error, found.name, variants) from error
     shortened = None
     shorter_one = shorter(model, options, result)
     if shorter_one is not None:
