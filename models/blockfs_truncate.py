@@ -257,9 +257,14 @@ def pages_from(
     return tuple(beyond), tuple(partial)
 
 
-def _write_size(scratch: Scratch, mapping: Mapping, size: Value, beyond: int, partial: int) -> None:
+def _write_size(scratch: Scratch, mapping: Mapping, size: Value) -> None:
     scratch[mapping.i_size] = size
-    scratch[beyond], scratch[partial] = pages_from(scratch, mapping, size)
+
+
+def _hole_pages(scratch: Scratch, mapping: Mapping, beyond: int, partial: int) -> None:
+    """``truncate_pagecache(inode, inode->i_size)``: the pages past the
+    i_size it reads now, and the page that size falls inside of."""
+    scratch[beyond], scratch[partial] = pages_from(scratch, mapping, scratch[mapping.i_size])
 
 
 def setattr_size(op: Op, mm: Mm, mapping: Mapping, size: Value, at: str = "") -> None:
@@ -289,13 +294,12 @@ def setattr_size(op: Op, mm: Mm, mapping: Mapping, size: Value, at: str = "") ->
             )
     beyond = op.register(f"beyond_eof{at}", render_indices)
     partial = op.register(f"eof_page{at}", render_partials)
+    fork_effect(op, "i_size_write(inode, attr->ia_size)", _write_size, mapping, size)
     fork_effect(
         op,
-        "i_size_write(inode, attr->ia_size); truncate_pagecache(inode, inode->i_size): "
-        "holebegin = round_up(newsize, PAGE_SIZE)",
-        _write_size,
+        "truncate_pagecache(inode, inode->i_size): holebegin = round_up(newsize, PAGE_SIZE)",
+        _hole_pages,
         mapping,
-        size,
         beyond,
         partial,
     )

@@ -19,7 +19,9 @@ from mc.check import expectations
 from mc.check.checker import changes_something, check_scenario
 from mc.check.replay import replay
 from mc.dsl.kernel_model import KernelModel
-from mc.dsl.scenario import Registry, Scenario
+from mc.dsl.operation import Invocation
+from mc.dsl.program import Program
+from mc.dsl.scenario import Registry, Scenario, Variant
 from mc.dsl.symbolic_steps import scenario_symbols, substitute
 from mc.engine.explore import Options, Search, check
 from mc.engine.result import Verdict
@@ -37,7 +39,7 @@ from mc.kernel.truncate_properties import (
     write_to_freed_block_violation,
 )
 from mc.kernel.world import Scratch, reported_error
-from mc.models.truncate import mmap_store, munmap
+from mc.models.truncate import mmap_store, munmap, truncate
 from mc.trace import format as cx_format
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -206,6 +208,37 @@ def test_a_truncate_without_invalidate_lock_is_safe_against_readahead(shipped: R
     assert _concrete_failures(shipped, scenario.name, variants, "no-stale-data", values) == []
     punch = check_scenario(shipped, "truncate/punch-vs-fault", variants, ["no-stale-data"])
     assert punch.result.verdict is Verdict.VIOLATED
+
+
+def test_truncate_pagecache_before_i_size_write_truncates_by_the_old_size(
+    shipped: Registry,
+) -> None:
+    """``i_size_write()`` and ``truncate_pagecache(inode, inode->i_size)``
+    are two steps, the second reading i_size: moved after the page cache
+    is truncated, the size write leaves truncate_pagecache() the old size,
+    so it unmaps nothing and a pte maps page 1 past the new EOF once the
+    truncate returned.  Between the two, on the correct protocol, a fault
+    sees the new size with the pages still there (the kernel's window)."""
+    registry = Registry()
+    registry.properties.update(shipped.properties)
+    registry.add_scenario(shipped.scenario("truncate/truncate-vs-write-fault"))
+
+    def size_late(program: Program, invocation: Invocation) -> Program:
+        if not invocation.runs(truncate):
+            return program
+        size = program.step("i_size_write(inode, attr->ia_size)")
+        last = [s for s in program.steps if s.label == "i_mmap_unlock_read(mapping)"][-1]
+        return program.move_after([size], last)
+
+    registry.add_variant(
+        Variant("size-late", "i_size_write() after truncate_pagecache()", transform=size_late)
+    )
+    broken = check_scenario(registry, "truncate/truncate-vs-write-fault", ["size-late"]).result
+    assert broken.verdict is Verdict.VIOLATED and broken.violation is not None
+    assert broken.violation.property == "no-map-beyond-eof"
+    assert "pte(/f:1) maps page 1 (bytes from 4096) beyond EOF" in broken.violation.message
+    correct = check_scenario(registry, "truncate/truncate-vs-write-fault").result
+    assert correct.verdict is Verdict.OK
 
 
 def test_a_folio_wholly_past_eof_need_not_hold_the_newest_data(shipped: Registry) -> None:
