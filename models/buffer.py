@@ -49,7 +49,7 @@ submission (a change made during the I/O is written again, as its
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -71,7 +71,7 @@ from mc.dsl import (
 )
 from mc.dsl.callers import caller_source
 from mc.dsl.operation import as_lock
-from mc.dsl.steps import Context, Fire, LockStep, Regions
+from mc.dsl.steps import Context, Fire, LockStep, Regions, Step
 from mc.dsl.wait_steps import WaitStep
 from mc.engine.model import Footprint
 from mc.kernel.expr import Expr
@@ -267,38 +267,40 @@ def _through_pointer(context: Context, b: MetaBlock, bh: Expr, label: str, fire:
     return checked
 
 
-def _pointer_reads(regions: Regions, b: MetaBlock, bh: Expr) -> Footprint:
-    return Footprint(regions.read(bh) | 1 << b.bh, 0)
+class _ThroughPointer:
+    """What a step class that reads the buffer_head the thread's pointer
+    ``bh`` holds adds to the step class after it (``_through_pointer``):
+    its footprint reads the pointer and which buffer_head is attached."""
+
+    block: MetaBlock
+    bh: Expr
+    label: str
+
+    def footprint(self, regions: Regions) -> Footprint:
+        pointer = Footprint(regions.read(self.bh) | 1 << self.block.bh, 0)
+        return cast(Step, super()).footprint(regions) | pointer
+
+    def compile(self, context: Context) -> Fire:
+        fire = cast(Step, super()).compile(context)
+        return _through_pointer(context, self.block, self.bh, self.label, fire)
 
 
 @attrs.frozen(kw_only=True)
-class BufferLockStep(LockStep):
+class BufferLockStep(_ThroughPointer, LockStep):
     """``lock_buffer(bh)`` through the thread's pointer: taking BH_Lock
-    reads the buffer_head's ``b_state`` (see ``_through_pointer``)."""
+    reads the buffer_head's ``b_state``."""
 
     block: MetaBlock = attrs.field(eq=False)
     bh: Expr
-
-    def footprint(self, regions: Regions) -> Footprint:
-        return super().footprint(regions) | _pointer_reads(regions, self.block, self.bh)
-
-    def compile(self, context: Context) -> Fire:
-        return _through_pointer(context, self.block, self.bh, self.label, super().compile(context))
 
 
 @attrs.frozen(kw_only=True)
-class BufferWaitStep(WaitStep):
+class BufferWaitStep(_ThroughPointer, WaitStep):
     """``wait_on_buffer(bh)`` through the thread's pointer: it tests
-    ``buffer_locked(bh)``, and again once woken (see ``_through_pointer``)."""
+    ``buffer_locked(bh)``, and again once woken."""
 
     block: MetaBlock = attrs.field(eq=False)
     bh: Expr
-
-    def footprint(self, regions: Regions) -> Footprint:
-        return super().footprint(regions) | _pointer_reads(regions, self.block, self.bh)
-
-    def compile(self, context: Context) -> Fire:
-        return _through_pointer(context, self.block, self.bh, self.label, super().compile(context))
 
 
 # --- sb_bread() -------------------------------------------------------------------------
