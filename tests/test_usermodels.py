@@ -2080,13 +2080,13 @@ def delete_no_wait(program: Program, invocation: Invocation) -> Program:
     )
 
 
-@variant("size-after-pagecache", "i_size_write() after truncate_pagecache()")
-def size_after_pagecache(program: Program, invocation: Invocation) -> Program:
+@variant("holes-late", "truncate_pagecache() works out its pages after it unmaps them")
+def holes_late(program: Program, invocation: Invocation) -> Program:
     if not invocation.runs(truncate):
         return program
-    size = next(s for s in program.steps if s.label.startswith("i_size_write(inode, attr"))
+    holes = next(s for s in program.steps if s.label.startswith("truncate_pagecache(inode"))
     last = [s for s in program.steps if s.label == "i_mmap_unlock_read(mapping)"][-1]
-    return program.move_after([size], last)
+    return program.move_after([holes], last)
 """
 
 
@@ -2113,13 +2113,13 @@ def test_a_model_step_that_fails_only_under_a_variant_says_so(vfsmc: Run, tmp_pa
     line, the variant, and what most often causes it."""
     (tmp_path / "changes.py").write_text(DAX_AND_TRUNCATE_CHANGES)
     args = ("truncate/truncate-vs-write-fault", "--models", str(tmp_path / "changes.py"))
-    result = vfsmc("check", *args, "-V", "size-after-pagecache", "--no-save")
+    result = vfsmc("check", *args, "-V", "holes-late", "--no-save")
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if "error" in line]
     assert len(lines) == 1, result.output
     assert lines[0].startswith("vfsmc: error: models/truncate_mm.py:"), result.output
     assert (
-        ", under size-after-pagecache: a step that fails only under a variant has most often "
+        ", under holes-late: a step that fails only under a variant has most often "
         "lost a step before it whose result it needs, moved or dropped (vfsmc show "
-        "truncate/truncate-vs-write-fault -V size-after-pagecache lists the steps it changes)"
+        "truncate/truncate-vs-write-fault -V holes-late lists the steps it changes)"
     ) in lines[0]

@@ -615,7 +615,10 @@ def check_scenario(
     except GraphMismatch as error:
         raise ModelError(f"{found.name}: {error}") from None
     except Exception as error:
-        raise _under_variants(error, found.name, variants) from error
+        explained = _under_variants(error, found.name, variants)
+        if explained is error:
+            raise
+        raise explained from error
     shortened = None
     shorter_one = shorter(model, options, result)
     if shorter_one is not None:
