@@ -674,6 +674,46 @@ def test_a_step_moved_out_of_several_tests_is_one_note(vfsmc: Run) -> None:
     ], checked.output
 
 
+DROPS_A_TEST = """
+from mc.dsl import Invocation, Program, variant
+
+TEST = "if (r != p1 && r != p) /* no common ancestor */"
+
+
+@variant("drop-exdev-test", "lock_two_directories() without its common-ancestor test")
+def drop_exdev_test(program: Program, invocation: Invocation) -> Program:
+    if not program.tagged("rename-mutex"):
+        return program
+    return program.drop(lambda step: step.label == TEST)
+
+
+@variant("never-exdev", "lock_two_directories() never finds the parents unrelated")
+def never_exdev(program: Program, invocation: Invocation) -> Program:
+    if not program.tagged("rename-mutex"):
+        return program
+    return program.force(TEST, False)
+"""
+
+
+def test_a_dropped_test_says_its_block_always_runs(vfsmc: Run) -> None:
+    """Dropping an ``op.when`` test runs its block always and its other
+    case never: one note for the threads it is dropped from, pointing at
+    ``force``, which a forced test does not get."""
+    Path("drops.py").write_text(DROPS_A_TEST)
+    args = ("dirops/opposite-renames", "--models", "drops.py", "--no-save")
+    dropped = vfsmc("check", *args, "-V", "drop-exdev-test")
+    notes = [line for line in dropped.output.splitlines() if "drops the test" in line]
+    assert notes == [
+        "vfsmc: note: drop-exdev-test drops the test 'if (r != p1 && r != p) /* no common "
+        "ancestor */' (T1, T2): the block it guarded now always runs and its other case, if "
+        "it has one, never (program.force(test, holds) makes a test hold always or never and "
+        "keeps both cases)"
+    ], dropped.output
+    forced = vfsmc("check", *args, "-V", "never-exdev")
+    assert forced.exit_code == 0, forced.output
+    assert "drops the test" not in forced.output, forced.output
+
+
 REWORDED_TESTS = """
 from mc.dsl import E, EXCL, Invocation, Op, Program, is_dir, replaces, scenario, unlinked, variant
 from mc.models import libfs

@@ -37,7 +37,7 @@ from mc.dsl.kernel_model import KernelModel, Thread, differ, transformed
 from mc.dsl.operation import Operation
 from mc.dsl.program import Jump, Program, label_name
 from mc.dsl.scenario import NotApplicable, Registry, Scenario, Variant
-from mc.dsl.steps import LockStep, Step
+from mc.dsl.steps import BranchStep, LockStep, Step
 from mc.dsl.wait_steps import SectionStep
 from mc.kernel.expr import Expr
 from mc.kernel.world import LocatedModelError
@@ -252,12 +252,19 @@ def unguarding_notes(registry: Registry, scenario: Scenario, variants: Sequence[
     goes on where it used to jump, which a transform seldom means (the
     shipped variants were reviewed, and are not looked at; nor are a flag
     variant's or a replaced body's steps, which their author wrote in that
-    order)."""
+    order), and for each ``op.when`` test a variant drops: the block it
+    guarded then always runs and its other case never (``Program.force``
+    keeps both)."""
     moved: dict[tuple[str, str, str], list[str]] = {}
     under: dict[tuple[str, str, str], list[str]] = {}
+    dropped: dict[tuple[str, str], list[str]] = {}
     left: list[str] = []
     for name, changes in _user_transform_changes(registry, scenario, variants):
         for change in changes:
+            if change.kind == "removed" and isinstance(change.step, BranchStep):
+                forced = {f"{change.step.label} /* {how} */" for how in ("always", "never")}
+                if not any(other.step.label in forced for other in changes):
+                    dropped.setdefault((name, change.step.label), []).append(change.thread)
             for test in change.unguarded:
                 moved.setdefault((name, change.thread, test), []).append(change.step.label)
             for test in change.guarded:
@@ -292,6 +299,12 @@ def unguarding_notes(registry: Registry, scenario: Scenario, variants: Sequence[
         notes.append(
             f"{name} moves {thread}'s step {label!r} under {which} it was not under: it now "
             f"runs only where {lets} it"
+        )
+    for (name, label), threads in dropped.items():
+        notes.append(
+            f"{name} drops the test {label!r} ({', '.join(dict.fromkeys(threads))}): the block "
+            "it guarded now always runs and its other case, if it has one, never "
+            "(program.force(test, holds) makes a test hold always or never and keeps both cases)"
         )
     return [*notes, *dict.fromkeys(left)]
 
