@@ -6,7 +6,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from mc.check import lockorder, usermodels
 from mc.cli.main import main
 from mc.cli.options import registry
 from mc.dsl.kernel_model import KernelModel
-from mc.dsl.scenario import Registry
+from mc.dsl.scenario import Registry, Scenario, Variant
 from mc.dsl.symmetry import representative
 from mc.engine.explore import Options, Search
 
@@ -145,6 +145,21 @@ def own_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 def shipped() -> Registry:
     """The registry with every shipped model."""
     return registry()
+
+
+def registry_with(
+    shipped: Registry, *variants: Variant, scenarios: Sequence[Scenario] = ()
+) -> Registry:
+    """A registry with the shipped properties and the way shipped variants
+    are found, and a test's own ``variants`` and ``scenarios``."""
+    registry = Registry()
+    registry.properties.update(shipped.properties)
+    registry.variant_resolvers.extend(shipped.variant_resolvers)
+    for variant in variants:
+        registry.add_variant(variant)
+    for scenario in scenarios:
+        registry.add_scenario(scenario)
+    return registry
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 
 import pytest
+from conftest import registry_with
 
 from mc.check.checker import Spread, check_scenario
 from mc.dsl.operation import Invocation
@@ -156,19 +157,14 @@ def test_a_rename_without_its_victim_s_lock_is_caught_by_the_race_not_alone(
     link(2).  Without that lock the rename alone is still a rename (its
     window is not a violation); racing link(2), inc_nlink() brings the
     victim back from 0 links (vfs_link()'s i_nlink check raced)."""
-    registry = Registry()
-    registry.properties.update(shipped.properties)
-    registry.variant_resolvers.extend(shipped.variant_resolvers)
-    registry.add_variant(
-        Variant(
-            "rename-no-victim-lock",
-            "vfs_rename() locks the source but not the target",
-            transform=lambda program, invocation: (
-                program.drop_acquisitions(lambda step: "lock-target" in step.tags)
-                if invocation.operation is rename
-                else program
-            ),
-        )
+    no_victim_lock = Variant(
+        "rename-no-victim-lock",
+        "vfs_rename() locks the source but not the target",
+        transform=lambda program, invocation: (
+            program.drop_acquisitions(lambda step: "lock-target" in step.tags)
+            if invocation.operation is rename
+            else program
+        ),
     )
     racing = shipped.scenario("dirops/rename-over-file-vs-link")
     alone = Scenario(
@@ -179,8 +175,7 @@ def test_a_rename_without_its_victim_s_lock_is_caught_by_the_race_not_alone(
         properties=racing.properties,
     )
     assert "namespace" in alone.properties
-    registry.add_scenario(alone)
-    registry.add_scenario(racing)
+    registry = registry_with(shipped, no_victim_lock, scenarios=(alone, racing))
     variants = ("rename-no-victim-lock",)
     assert check_scenario(registry, alone.name, variants).result.verdict is Verdict.OK
     raced = check_scenario(registry, racing.name, variants).result
@@ -205,18 +200,14 @@ def test_a_name_made_in_a_directory_rmdir_removed_is_found_without_s_dead(
     that waited for the directory's i_rwsem put a name in it once removed:
     ``namespace`` sees the name made in a directory whose link count is 0,
     not only a name below a directory marked S_DEAD."""
-    registry = Registry()
-    registry.properties.update(shipped.properties)
-    registry.add_variant(
-        Variant(
-            "rmdir-no-s-dead",
-            "vfs_rmdir() does not mark the removed directory S_DEAD",
-            transform=lambda program, invocation: (
-                program.drop(lambda step: step.label == "dentry->d_inode->i_flags |= S_DEAD")
-                if invocation.operation is rmdir
-                else program
-            ),
-        )
+    no_s_dead = Variant(
+        "rmdir-no-s-dead",
+        "vfs_rmdir() does not mark the removed directory S_DEAD",
+        transform=lambda program, invocation: (
+            program.drop(lambda step: step.label == "dentry->d_inode->i_flags |= S_DEAD")
+            if invocation.operation is rmdir
+            else program
+        ),
     )
     scenario = Scenario(
         "t/rmdir-vs-maker",
@@ -225,7 +216,7 @@ def test_a_name_made_in_a_directory_rmdir_removed_is_found_without_s_dead(
         (rmdir("/a/b"), racer()),
         properties=("deadlock", "namespace"),
     )
-    registry.add_scenario(scenario)
+    registry = registry_with(shipped, no_s_dead, scenarios=(scenario,))
     assert check_scenario(registry, scenario.name).result.verdict is Verdict.OK
     broken = check_scenario(registry, scenario.name, ("rmdir-no-s-dead",)).result
     assert broken.verdict is Verdict.VIOLATED and broken.violation is not None

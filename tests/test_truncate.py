@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 import pytest
+from conftest import registry_with
 
 from mc.check import expectations
 from mc.check.checker import changes_something, check_scenario
@@ -219,9 +220,6 @@ def test_truncate_pagecache_before_i_size_write_truncates_by_the_old_size(
     so it unmaps nothing and a pte maps page 1 past the new EOF once the
     truncate returned.  Between the two, on the correct protocol, a fault
     sees the new size with the pages still there (the kernel's window)."""
-    registry = Registry()
-    registry.properties.update(shipped.properties)
-    registry.add_scenario(shipped.scenario("truncate/truncate-vs-write-fault"))
 
     def size_late(program: Program, invocation: Invocation) -> Program:
         if not invocation.runs(truncate):
@@ -230,9 +228,9 @@ def test_truncate_pagecache_before_i_size_write_truncates_by_the_old_size(
         last = [s for s in program.steps if s.label == "i_mmap_unlock_read(mapping)"][-1]
         return program.move_after([size], last)
 
-    registry.add_variant(
-        Variant("size-late", "i_size_write() after truncate_pagecache()", transform=size_late)
-    )
+    late = Variant("size-late", "i_size_write() after truncate_pagecache()", transform=size_late)
+    faults = shipped.scenario("truncate/truncate-vs-write-fault")
+    registry = registry_with(shipped, late, scenarios=(faults,))
     broken = check_scenario(registry, "truncate/truncate-vs-write-fault", ["size-late"]).result
     assert broken.verdict is Verdict.VIOLATED and broken.violation is not None
     assert broken.violation.property == "no-map-beyond-eof"

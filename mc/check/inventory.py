@@ -35,7 +35,7 @@ from mc.check.checkable import (
 )
 from mc.dsl.kernel_model import KernelModel, Thread, differ, transformed
 from mc.dsl.operation import Operation
-from mc.dsl.program import Jump, Program, label_name
+from mc.dsl.program import Jump, Program, forced_label, label_name
 from mc.dsl.scenario import NotApplicable, Registry, Scenario, Variant
 from mc.dsl.steps import BranchStep, LockStep, Step
 from mc.dsl.wait_steps import SectionStep
@@ -262,7 +262,7 @@ def unguarding_notes(registry: Registry, scenario: Scenario, variants: Sequence[
     for name, changes in _user_transform_changes(registry, scenario, variants):
         for change in changes:
             if change.kind == "removed" and isinstance(change.step, BranchStep):
-                forced = {f"{change.step.label} /* {how} */" for how in ("always", "never")}
+                forced = {forced_label(change.step.label, holds) for holds in (True, False)}
                 if not any(other.step.label in forced for other in changes):
                     dropped.setdefault((name, change.step.label), []).append(change.thread)
             for test in change.unguarded:

@@ -121,6 +121,11 @@ def _next_acquisition(
     return second if entries[found] <= region | {start} else None
 
 
+def forced_label(label: str, holds: bool) -> str:
+    """The label ``Program.force`` gives the test labelled ``label``."""
+    return f"{label} /* {'always' if holds else 'never'} */"
+
+
 @attrs.frozen
 class Program:
     """The items of one thread's program, in order."""
@@ -175,7 +180,7 @@ class Program:
         changed = attrs.evolve(
             step,
             cond=const(value, "true" if value else "false"),
-            label=f"{step.label} /* {'always' if holds else 'never'} */",
+            label=forced_label(step.label, holds),
             source=caller_source(),
         )
         return self.replace_steps(lambda s: (changed,) if s is step else (s,))
