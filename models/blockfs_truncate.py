@@ -490,7 +490,7 @@ def _partial_field(partials: Expr, index: int, field: int) -> Expr:
 def _truncated(scratch: Scratch, mapping: Mapping, page: Page, ident: int | None) -> bool:
     if ident is None or scratch[page.ident] != ident:
         return True
-    return decide(scratch, less(scratch[mapping.i_size], mul(page.index, PAGE_SIZE)))
+    return decide(scratch, at_most(scratch[mapping.i_size], mul(page.index, PAGE_SIZE)))
 
 
 def _map_block(scratch: Scratch, page: Page) -> int:
@@ -525,7 +525,7 @@ def page_mkwrite(op: Op, mapping: Mapping, page: Page, result: str, at: str) -> 
             op,
             f"truncated{at}",
             "size = i_size_read(inode); "
-            "if ((folio->mapping != inode->i_mapping) || (folio_pos(folio) > size))",
+            "if ((folio->mapping != inode->i_mapping) || (folio_pos(folio) >= size))",
             _truncated,
             mapping,
             page,

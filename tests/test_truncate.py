@@ -40,6 +40,7 @@ from mc.kernel.truncate_properties import (
     write_to_freed_block_violation,
 )
 from mc.kernel.world import Scratch, reported_error
+from mc.models.blockfs_truncate import _truncated as mkwrite_finds_truncated
 from mc.models.truncate import mmap_store, munmap, truncate
 from mc.trace import format as cx_format
 
@@ -451,6 +452,17 @@ def test_page_mkwrite_sees_the_truncation_and_the_fault_retries(shipped: Registr
         shipped, "truncate/truncate-vs-write-fault", "T2.truncated.1.shared_mkwrite", True
     )
     assert _reached(shipped, "truncate/truncate-vs-write-fault", "T2.beyond_eof_locked.1", True)
+
+
+def test_page_mkwrite_takes_a_folio_that_starts_at_eof_as_truncated(shipped: Registry) -> None:
+    """block_page_mkwrite() of 6.6 rechecks ``folio_pos(folio) >= size``: the
+    folio at 4096 of a file 4096 bytes long lies wholly past EOF."""
+    model = _model(shipped, "truncate/truncate-vs-write-fault")
+    (mapping,) = model.world.parts["pagecache"].mappings.values()
+    page = mapping.pages[1]
+    for size, truncated in ((4095, True), (4096, True), (4097, False), (8192, False)):
+        scratch = Scratch(model.world, _set(model, model.initial, **{"i_size(/f)": size}), 0)
+        assert mkwrite_finds_truncated(scratch, mapping, page, scratch[page.ident]) is truncated
 
 
 def test_a_fault_after_the_punch_reads_the_hole(shipped: Registry) -> None:
