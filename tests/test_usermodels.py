@@ -1297,6 +1297,35 @@ def test_list_names_the_scenario_a_variant_fails_on(vfsmc: Run, tmp_path: Path) 
     )
 
 
+def test_list_notes_a_variant_that_fails_on_the_user_s_own_scenario(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A user's transform that raises on a scenario of the same file is a
+    note in list, as on a shipped scenario, not an error that hides the
+    listing; check of that scenario with the variant still fails."""
+    _write(
+        tmp_path,
+        "own.py",
+        "from mc.dsl import File, scenario, variant\n"
+        "from mc.models.writeback import fsync, write\n\n"
+        'F = File("/f")\n'
+        'scenario("own/write-fsync", "a write and an fsync", tree=["/f"], '
+        "threads=[write(F, 0), fsync(F)], properties=['lock-protocol'])\n\n"
+        '@variant("own-missing", "a step by a label no step has")\n'
+        "def own_missing(program, invocation):\n"
+        "    if not invocation.runs(write):\n"
+        "        return program\n"
+        '    return program.drop(lambda s: s is program.step("no such label"))\n',
+    )
+    listed = vfsmc("list", "--models", "own.py")
+    assert listed.exit_code == 0, listed.output
+    assert "note: variant own-missing does not build on " in listed.output
+    assert "own/write-fsync" in listed.output
+    checked = vfsmc("check", "own/write-fsync", "--models", "own.py", "-V", "own-missing")
+    assert checked.exit_code == 2, checked.output
+    assert "no such label" in checked.output
+
+
 HOLDS_A_MUTEX_ACROSS_WRITEPAGES = """
 from mc.dsl import EXCL, File, LockKind, flag_variant, inserts, scenario
 from mc.models.writeback import flusher, io_completion, write

@@ -894,8 +894,8 @@ def applicable_variant_names(
     model files, the shipped scenarios' shipped variants are those
     remembered for the shipped sources (``shipped_sources_key``), so an
     edit of the user's file works out its own scenarios and variants only.
-    A user's variant that fails to build on a shipped scenario (a label
-    or a path its body lacks) changes nothing there; where ``failing`` is
+    A user's variant that fails to build on a scenario, shipped or the
+    user's (a label or a path its body lacks), changes nothing there; where ``failing`` is
     given, it gains the variant's name with each such scenario and the
     error, when the answer is worked out rather than remembered.  Any
     other failure is an error."""
@@ -915,7 +915,7 @@ def applicable_variant_names(
     def work_out(index: int) -> tuple[list[str], dict[str, str]]:
         scenario = scenarios[index]
         tolerated: dict[str, str] = {}
-        failed = tolerated if users_variants and not user_declared(scenario) else None
+        failed = tolerated if users_variants else None
         try:
             if base is not None and scenario.name in base:
                 applies = set(base[scenario.name])
