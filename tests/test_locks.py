@@ -5,15 +5,21 @@ from __future__ import annotations
 import json
 import re
 
+import attrs
 import pytest
+from conftest import registry_with
 
 from mc.check.checker import check_scenario
 from mc.check.registry import base, shipped
-from mc.dsl.operation import Op, operation
-from mc.dsl.scenario import Registry, Scenario
+from mc.dsl.kernel_model import Thread
+from mc.dsl.operation import Invocation, Op, operation
+from mc.dsl.program import Program
+from mc.dsl.scenario import Registry, Scenario, Variant
+from mc.dsl.steps import DowngradeStep, LockStep, UnlockStep
 from mc.engine.explore import check
 from mc.engine.result import Verdict
 from mc.kernel import locks
+from mc.kernel.expr import const
 from mc.kernel.locks import EXCL, SHARED, Kind, Outcome
 from mc.kernel.pagecache import File
 from mc.models.writeback import fsync, write
@@ -293,4 +299,94 @@ def test_a_deadlock_without_a_cycle_starts_with_the_wait_no_thread_can_end() -> 
     assert violation is not None and violation.property == "deadlock"
     assert violation.message.startswith(
         "T1 waits for PG_writeback(/f:0), which no thread could end"
+    )
+
+
+@operation(models="read or write A by a test, then release it")
+def read_or_write_a(op: Op) -> None:
+    a = op.inode("/a")
+    with op.when(const(True, "true"), "if (exclusive)"):
+        op.lock(a.i_rwsem, EXCL, label="inode_lock(a)")
+    with op.otherwise():
+        op.lock(a.i_rwsem, SHARED, label="inode_lock_shared(a)")
+    op.unlock(a.i_rwsem, label="unlock(a)")
+
+
+def _release(program: Program, label: str) -> UnlockStep:
+    step = program.step(label)
+    assert isinstance(step, UnlockStep)
+    return step
+
+
+def test_a_release_takes_the_one_mode_its_lock_is_held_in_where_it_is_reached() -> None:
+    """The program as built gives a release the mode every path to it holds
+    the lock in: up_read after down_read, after downgrade_write; a release
+    reached holding the lock either way is left to release what is held."""
+    program = _built(read_a_then_b()).program
+    assert _release(program, "unlock i_rwsem(/b)").mode is SHARED
+    assert _release(_built(write_b()).program, "unlock i_rwsem(/b)").mode is EXCL
+    assert _release(_built(read_or_write_a()).program, "unlock(a)").mode is None
+
+
+def _built(invocation: Invocation) -> Thread:
+    model = base().build(Scenario("test/s", "test", TREE, (invocation,)))
+    (thread,) = model.threads
+    return thread
+
+
+def _mode_changed(program: Program, invocation: Invocation) -> Program:
+    return program.replace_steps(
+        lambda step: (
+            (attrs.evolve(step, mode=EXCL),)
+            if isinstance(step, LockStep) and step.lock.text == "i_rwsem(/a)"
+            else (step,)
+        )
+    )
+
+
+def test_a_release_in_the_mode_the_lock_is_not_held_in_is_a_protocol_error(
+    shipped: Registry,
+) -> None:
+    """An acquisition made exclusive by hand leaves up_read() of a
+    write-held rwsem; Program.strengthen changes the release with it."""
+    by_hand = Variant("by-hand", "down_write, up_read", transform=_mode_changed)
+    strengthened = Variant(
+        "strengthened",
+        "down_write, up_write",
+        transform=lambda program, _invocation: program.strengthen(
+            lambda step: step.lock.text == "i_rwsem(/a)"
+        ),
+    )
+    scenario = Scenario("test/read", "read A then B", TREE, (read_a_then_b(),))
+    registry = registry_with(shipped, by_hand, strengthened, scenarios=(scenario,))
+    assert check_scenario(registry, scenario.name).result.verdict is Verdict.OK
+    assert check_scenario(registry, scenario.name, ("strengthened",)).result.verdict is Verdict.OK
+    violation = check_scenario(registry, scenario.name, ("by-hand",)).result.violation
+    assert violation is not None and violation.property == "lock-protocol"
+    assert violation.message.startswith(
+        "T1 releases i_rwsem(/a) for reading (up_read) at 'unlock i_rwsem(/a)', but holds it "
+        "for writing"
+    )
+
+
+def test_munmap_without_its_downgrade_releases_a_write_held_mmap_lock_for_reading(
+    shipped: Registry,
+) -> None:
+    """__vm_munmap() without mmap_write_downgrade() still ends with
+    mmap_read_unlock(): an up_read() of the mmap_lock it holds for writing."""
+    no_downgrade = Variant(
+        "munmap-no-downgrade",
+        "do_vmi_align_munmap() does not downgrade mmap_lock",
+        transform=lambda program, _invocation: program.drop(
+            lambda step: isinstance(step, DowngradeStep)
+        ),
+    )
+    racing = shipped.scenario("mmap/load-vs-munmap")
+    registry = registry_with(shipped, no_downgrade, scenarios=(racing,))
+    assert check_scenario(registry, racing.name).result.verdict is Verdict.OK
+    violation = check_scenario(registry, racing.name, ("munmap-no-downgrade",)).result.violation
+    assert violation is not None and violation.property == "lock-protocol"
+    assert "releases mmap_lock" in violation.message
+    assert (
+        "for reading (up_read)" in violation.message and "holds it for writing" in violation.message
     )

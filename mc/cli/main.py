@@ -96,6 +96,8 @@ def list_command(words: tuple[str, ...], models: tuple[Path, ...], as_json: bool
         applies = inventory.applicable_variant_names(reg, failing)
     for name, where in sorted(failing.items()):
         first, why = next(iter(sorted(where.items())))
+        if len(where) == len(reg.scenarios):
+            fail(why)
         others = f" and {counted(len(where) - 1, 'other')}" if len(where) > 1 else ""
         say(
             "note",

@@ -172,7 +172,7 @@ class Op:
 
     def program(self) -> Program:
         """The program built so far."""
-        return Program(tuple(self.items))
+        return Program(tuple(self.items)).with_release_modes()
 
     def variant(self, name: str) -> bool:
         """Whether protocol variant ``name`` is applied to this build."""

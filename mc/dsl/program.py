@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -17,6 +17,7 @@ from mc.dsl.steps import (
     CallStep,
     ConditionalStep,
     Context,
+    DowngradeStep,
     EffectStep,
     Fire,
     LockStep,
@@ -28,7 +29,7 @@ from mc.dsl.steps import (
     spread,
 )
 from mc.dsl.wait_steps import HandOffStep, SectionStep, TryLockStep
-from mc.kernel.expr import const
+from mc.kernel.expr import LockExpr, const
 from mc.kernel.locks import Mode
 from mc.kernel.world import DONE, World, touched_by
 from mc.project import shown
@@ -121,6 +122,64 @@ def _next_acquisition(
     return second if entries[found] <= region | {start} else None
 
 
+Held = dict[str, frozenset[Mode]]
+EITHER_MODE = frozenset((Mode.SHARED, Mode.EXCL))
+
+
+def _held_modes(linked: Sequence[tuple[Step, int, int | None]], entry: int) -> list[Held | None]:
+    """For each step of a linked program, the modes the thread may hold
+    each lock in (by its text) when the step runs, over every path from
+    ``entry``; None for a step no path reaches."""
+    held: list[Held | None] = [None] * len(linked)
+    if entry == DONE:
+        return held
+    held[entry] = {}
+    work = [entry]
+    while work:
+        index = work.pop()
+        step, after, jump = linked[index]
+        before = held[index]
+        assert before is not None
+        for target, out in zip((after, jump), _held_after(step, before), strict=True):
+            if target is None or target == DONE:
+                continue
+            known = held[target]
+            merged = (
+                dict(out)
+                if known is None
+                else {
+                    text: known.get(text, frozenset()) | out.get(text, frozenset())
+                    for text in known.keys() | out.keys()
+                }
+            )
+            if merged != known:
+                held[target] = merged
+                work.append(target)
+    return held
+
+
+def _held_after(step: Step, before: Held) -> tuple[Held, Held]:
+    """What ``step`` leaves held on the way to the step after it and on the
+    way to its jump target."""
+    lock: LockExpr | None = getattr(step, "lock", None)
+    if lock is None or isinstance(step, SectionStep):
+        return before, before
+    text, after = lock.text, dict(before)
+    if isinstance(step, LockStep | TryLockStep):
+        after[text] = frozenset((step.mode,))
+        return after, before
+    if isinstance(step, DowngradeStep):
+        if text in after:
+            after[text] = frozenset((Mode.SHARED,))
+        return after, before
+    if isinstance(step, UnlockStep) or (isinstance(step, HandOffStep) and not step.take):
+        after.pop(text, None)
+        return after, before
+    if isinstance(step, HandOffStep):
+        after[text] = EITHER_MODE
+    return after, before
+
+
 def forced_label(label: str, holds: bool) -> str:
     """The label ``Program.force`` gives the test labelled ``label``."""
     return f"{label} /* {'always' if holds else 'never'} */"
@@ -194,7 +253,9 @@ class Program:
         succeeds) or release of the lock spelt ``text``
         (``s_vfs_rename_sem``, ``i_rwsem(victim)``) or of that lock family;
         a spinlock section of it (``op.section``) becomes its effect alone,
-        still one step."""
+        still one step, and its hand-offs and take-overs (``op.hand_off``,
+        ``op.take_over``) hand off only a lock held and take over only one
+        handed off, as ``drop_acquisitions`` leaves them."""
 
         def of_it(step: Step) -> bool:
             lock = getattr(step, "lock", None)
@@ -205,6 +266,8 @@ class Program:
                 return (_unlocked(step),)
             if isinstance(step, LockStep | UnlockStep | TryLockStep) and of_it(step):
                 return ()
+            if isinstance(step, HandOffStep) and of_it(step):
+                return (attrs.evolve(step, if_held=True),)
             return (step,)
 
         return self.replace_steps(change)
@@ -286,19 +349,65 @@ class Program:
                     return (attrs.evolve(step, mode=Mode.SHARED),)
             return (step,)
 
-        return self.replace_steps(change)
+        return self._with_modes_changed(change)
 
     def strengthen(self, chosen: Callable[[Step], bool]) -> Program:
         """Shared acquisitions ``chosen`` picks become exclusive
-        (``inode_lock_shared()`` made ``inode_lock()``); their releases need
-        no change (an unlock releases the mode it holds)."""
+        (``inode_lock_shared()`` made ``inode_lock()``), their releases with
+        them (``inode_unlock_shared()`` made ``inode_unlock()``:
+        ``with_release_modes``)."""
 
         def change(step: Step) -> Sequence[Step]:
             if isinstance(step, LockStep) and step.mode is Mode.SHARED and chosen(step):
                 return (attrs.evolve(step, mode=Mode.EXCL),)
             return (step,)
 
-        return self.replace_steps(change)
+        return self._with_modes_changed(change)
+
+    def _with_modes_changed(self, change: Callable[[Step], Sequence[Step]]) -> Program:
+        changed = self.replace_steps(change)
+        texts = {
+            old.lock.text
+            for old, new in zip(self.steps, changed.steps, strict=True)
+            if isinstance(old, LockStep) and old != new
+        }
+        return changed.with_release_modes(texts) if texts else changed
+
+    def with_release_modes(self, texts: Collection[str] | None = None) -> Program:
+        """This program with each release (``op.unlock``) given the mode
+        the thread holds its lock in wherever the release is reached, where
+        that is one mode on every path from the program's start (an
+        ``up_read()`` after ``down_read()``, after ``downgrade_write()``; a
+        release reached holding it either way is left to release what is
+        held).  A release given a mode, of a reader-writer lock held in the
+        other, is a lock-protocol error where it runs: a variant that drops
+        a ``downgrade_write()`` leaves an ``up_read()`` of a write-held
+        lock.  The operations' programs are built so
+        (``Op.program``), before any variant changes them; ``weaken`` and
+        ``strengthen`` give the releases of the locks whose acquisitions
+        they change the modes again.  ``texts``: only the releases of the
+        locks spelt so."""
+        linked = self.link()
+        modes = _held_modes(linked, self.entry())
+        stamped: list[Step] = []
+        for (step, _after, _jump), held in zip(linked, modes, strict=True):
+            if (
+                isinstance(step, UnlockStep)
+                and not isinstance(step, DowngradeStep)
+                and (texts is None or step.lock.text in texts)
+                and held is not None
+            ):
+                known = held.get(step.lock.text, frozenset())
+                mode = next(iter(known)) if len(known) == 1 else None
+                if step.mode is not mode:
+                    step = attrs.evolve(step, mode=mode)
+            stamped.append(step)
+        if all(new is old for new, (old, _a, _j) in zip(stamped, linked, strict=True)):
+            return self
+        replaced = iter(stamped)
+        return Program(
+            tuple(next(replaced) if isinstance(item, Step) else item for item in self.items)
+        )
 
     def block(self, chosen: Callable[[Step], bool], relabel: Callable[[str], str] = str) -> Program:
         """The trylocks ``chosen`` picks (``op.trylock``; it is given each

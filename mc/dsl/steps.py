@@ -627,12 +627,17 @@ class UnlockStep(OneLockStep):
 
     if_held: bool = False
     irq: bool | None = None
+    mode: Mode | None = None
+    """The mode the release is of (``up_read()``, ``up_write()``), where
+    the program as built holds the lock in one mode wherever the release
+    is reached (``Program.with_release_modes``); None releases what is
+    held."""
 
     @never_blocks
     def compile(self, context: Context) -> Fire:
         lock_of = self.lock.compile(context.world)
         tid, next_pc, name = context.tid, context.next_pc, context.thread.name
-        if_held = self.if_held
+        if_held, mode = self.if_held, self.mode
         irqs_off, irq = context.irqs_off, self.irq
         pc_slot, returns = context.thread.pc, next_pc == DONE
 
@@ -648,6 +653,14 @@ class UnlockStep(OneLockStep):
             if not held:
                 message = f"{name} unlocks {lock.name}, which it does not hold"
                 return (context.error(state, LOCK_PROTOCOL, message),)
+            if mode is not None and lock.kind.shared_mode:
+                holds_for = Mode.EXCL if state[lock.slot][0] == tid else Mode.SHARED
+                if holds_for is not mode:
+                    return (
+                        context.error(
+                            state, LOCK_PROTOCOL, _wrong_release(name, lock.name, self.label, mode)
+                        ),
+                    )
             values = list(state)
             values[lock.slot] = value
             if irqs_off is not None and disables_irqs(irq, lock):
@@ -670,6 +683,18 @@ class UnlockStep(OneLockStep):
         if slot is not None and disables_irqs(self.irq, lock) and after[slot] == 0:
             text += ", interrupts on"
         return Event("release", text, lock.name)
+
+
+def _wrong_release(thread: str, lock: str, label: str, mode: Mode) -> str:
+    if mode is Mode.SHARED:
+        done, held = "for reading (up_read)", "for writing"
+    else:
+        done, held = "for writing (up_write)", "for reading"
+    return (
+        f"{thread} releases {lock} {done} at '{label}', but holds it {held}: the lock's count "
+        "goes wrong (DEBUG_RWSEMS warns); a change of an acquisition's mode changes its "
+        "releases too (Program.weaken, Program.strengthen)"
+    )
 
 
 @attrs.frozen(kw_only=True)
