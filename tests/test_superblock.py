@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from conftest import reachable_states
+from conftest import reachable_states, registry_with
 
 from mc.check import expectations
 from mc.check.checker import check_scenario
 from mc.check.registry import shipped as shipped_registry
 from mc.dsl import E, Invocation
 from mc.dsl.kernel_model import KernelModel
-from mc.dsl.scenario import Registry, Scenario
+from mc.dsl.scenario import Registry, Scenario, Variant
 from mc.dsl.uncontended import read_only_families
 from mc.engine.result import Verdict
 from mc.kernel.device import WRITE, Bio
@@ -500,3 +500,21 @@ def test_a_thaw_dropping_a_reference_no_freeze_took_is_a_lock_protocol_error(
     assert found.exit_code == 1, found.output
     assert "drops the mounted superblock's last active reference" in found.output
     assert vfsmc("check", scenario, "--no-save").exit_code == 0
+
+
+def test_drop_lock_of_a_freeze_level_leaves_the_freezer_s_hand_off_if_held(
+    shipped: Registry,
+) -> None:
+    """drop_lock() of the page-fault level drops the freezer's acquisition
+    of it too; its hand-off to thaw then hands off nothing, and the store
+    that no longer waits for the freeze is what the check finds."""
+    dropped = Variant(
+        "no-pagefault-level",
+        "nobody takes sb_writers' page-fault level",
+        transform=lambda program, _invocation: program.drop_lock("sb_pagefaults"),
+    )
+    scenario = shipped.scenario("super/freeze-vs-fault")
+    registry = registry_with(shipped, dropped, scenarios=(scenario,))
+    violation = check_scenario(registry, scenario.name, ("no-pagefault-level",)).result.violation
+    assert violation is not None
+    assert violation.property == "no-write-while-frozen", violation.message
