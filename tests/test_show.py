@@ -687,6 +687,14 @@ def drop_exdev_test(program: Program, invocation: Invocation) -> Program:
     return program.drop(lambda step: step.label == TEST)
 
 
+@variant("drop-exdev-block", "lock_two_directories() without its common-ancestor test and block")
+def drop_exdev_block(program: Program, invocation: Invocation) -> Program:
+    if not program.tagged("rename-mutex"):
+        return program
+    test = program.step(TEST)
+    return program.drop(lambda step: step is test or test in program.guards(step))
+
+
 @variant("never-exdev", "lock_two_directories() never finds the parents unrelated")
 def never_exdev(program: Program, invocation: Invocation) -> Program:
     if not program.tagged("rename-mutex"):
@@ -698,7 +706,8 @@ def never_exdev(program: Program, invocation: Invocation) -> Program:
 def test_a_dropped_test_says_its_block_always_runs(vfsmc: Run) -> None:
     """Dropping an ``op.when`` test runs its block always and its other
     case never: one note for the threads it is dropped from, pointing at
-    ``force``, which a forced test does not get."""
+    ``force``, which a forced test does not get, nor a test dropped with
+    its block."""
     Path("drops.py").write_text(DROPS_A_TEST)
     args = ("dirops/opposite-renames", "--models", "drops.py", "--no-save")
     dropped = vfsmc("check", *args, "-V", "drop-exdev-test")
@@ -712,6 +721,9 @@ def test_a_dropped_test_says_its_block_always_runs(vfsmc: Run) -> None:
     forced = vfsmc("check", *args, "-V", "never-exdev")
     assert forced.exit_code == 0, forced.output
     assert "drops the test" not in forced.output, forced.output
+    whole = vfsmc("check", *args, "-V", "drop-exdev-block")
+    assert whole.exit_code == 1, whole.output
+    assert "drops the test" not in whole.output, whole.output
 
 
 REWORDED_TESTS = """

@@ -41,7 +41,7 @@ from mc.dsl.steps import BranchStep, DowngradeStep, LockStep, Step, UnlockStep
 from mc.dsl.wait_steps import SectionStep
 from mc.kernel.expr import Expr
 from mc.kernel.locks import Mode
-from mc.kernel.world import LocatedModelError
+from mc.kernel.world import DONE, LocatedModelError
 from mc.project import ROOT
 from mc.text_files import read_text
 
@@ -275,11 +275,13 @@ def unguarding_notes(registry: Registry, scenario: Scenario, variants: Sequence[
     under: dict[tuple[str, str, str], list[str]] = {}
     dropped: dict[tuple[str, str], list[str]] = {}
     left: list[str] = []
-    for name, changes in _user_transform_changes(registry, scenario, variants):
+    for name, changes, correct in _user_transform_changes(registry, scenario, variants):
         for change in changes:
             if change.kind == "removed" and isinstance(change.step, BranchStep):
                 forced = {forced_label(change.step.label, holds) for holds in (True, False)}
-                if not any(other.step.label in forced for other in changes):
+                if not any(other.step.label in forced for other in changes) and not (
+                    _block_dropped_too(correct, change, changes)
+                ):
                     dropped.setdefault((name, change.step.label), []).append(change.thread)
             for test in change.unguarded:
                 moved.setdefault((name, change.thread, test), []).append(change.step.label)
@@ -325,11 +327,28 @@ def unguarding_notes(registry: Registry, scenario: Scenario, variants: Sequence[
     return [*notes, *dict.fromkeys(left)]
 
 
+def _block_dropped_too(correct: KernelModel, test: Change, changes: Sequence[Change]) -> bool:
+    """Whether the variant removed every step the dropped test ``test``
+    jumped over in its thread, the block with it (an ``if`` deleted
+    whole, which leaves nothing that now always runs)."""
+    thread = next(t for t in correct.threads if t.name == test.thread)
+    linked = thread.program.link()
+    at = next((i for i, (step, _n, _t) in enumerate(linked) if step is test.step), None)
+    if at is None:
+        return False
+    target = linked[at][2]
+    end = len(linked) if target is None or target == DONE else target
+    removed = [c.step for c in changes if c.kind == "removed" and c.thread == test.thread]
+    block = [step for step, _n, _t in linked[at + 1 : end]]
+    return bool(block) and all(any(step is gone for gone in removed) for step in block)
+
+
 def _user_transform_changes(
     registry: Registry, scenario: Scenario, variants: Sequence[str]
-) -> Iterable[tuple[str, list[Change]]]:
+) -> Iterable[tuple[str, list[Change], KernelModel]]:
     """The steps each of ``variants`` that a user's model file declares
-    with a transform changes (``changes_among``), by variant; one whose
+    with a transform changes (``changes_among``), by variant, with the
+    correct protocol's model they were found against; one whose
     change cannot be worked out is passed over (the build under every
     variant says what is wrong)."""
     correct: KernelModel | None = None
@@ -344,7 +363,7 @@ def _user_transform_changes(
             raise
         except Exception:
             continue
-        yield name, list(changes)
+        yield name, list(changes), correct
 
 
 def unlocked_section_notes(
@@ -356,7 +375,7 @@ def unlocked_section_notes(
     interleaving inside it is explored, and a race the lock kept out of
     it cannot show; an OK says nothing of that race."""
     threads: dict[tuple[str, str, str], list[str]] = {}
-    for name, changes in _user_transform_changes(registry, scenario, variants):
+    for name, changes, _correct in _user_transform_changes(registry, scenario, variants):
         for change in changes:
             was = change.was
             if change.kind != "changed" or not isinstance(was, SectionStep):
