@@ -17,7 +17,7 @@ from conftest import reachable_states, registry_with
 from mc.check import expectations
 from mc.check.checker import check_scenario
 from mc.check.registry import shipped as shipped_registry
-from mc.dsl import E, Invocation
+from mc.dsl import E, Invocation, Program
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry, Scenario, Variant
 from mc.dsl.uncontended import read_only_families
@@ -518,3 +518,36 @@ def test_drop_lock_of_a_freeze_level_leaves_the_freezer_s_hand_off_if_held(
     violation = check_scenario(registry, scenario.name, ("no-pagefault-level",)).result.violation
     assert violation is not None
     assert violation.property == "no-write-while-frozen", violation.message
+
+
+UNHASH = "remove_inode_hash(inode): spin_lock(&inode_hash_lock); hlist_del_init_rcu(&inode->i_hash)"
+EVICT_TEST = (
+    "if (op->evict_inode) /* the filesystem tears the inode down: no one else may use it */"
+)
+
+
+def _unhash_early(program: Program, _invocation: Invocation) -> Program:
+    unhashes = [step for step in program.steps if step.label == UNHASH]
+    tests = [step for step in program.steps if step.label == EVICT_TEST]
+    for unhash, test in zip(unhashes, tests, strict=True):
+        program = program.move_before([unhash], test)
+    return program
+
+
+def test_an_evict_that_unhashes_before_evict_inode_lets_iget_set_up_a_second_inode(
+    shipped: Registry,
+) -> None:
+    """evict() keeps the I_FREEING inode hashed until ->evict_inode is done,
+    so that iget() waits for it; unhashed first, iget() sets up another
+    in-core inode of the number while ->evict_inode frees the on-disk one."""
+    early = Variant(
+        "unhash-early", "evict() unhashes before ->evict_inode", transform=_unhash_early
+    )
+    scenario = shipped.scenario("super/evict-vs-lookup")
+    registry = registry_with(shipped, early, scenarios=(scenario,))
+    assert check_scenario(registry, scenario.name).result.verdict is Verdict.OK
+    violation = check_scenario(registry, scenario.name, ("unhash-early",)).result.violation
+    assert violation is not None and violation.property == "no-use-after-evict"
+    assert violation.message.startswith(
+        "/f' is in the inode hash for /f's inode number while T1 is in ->evict_inode on /f"
+    ), violation.message

@@ -5,7 +5,9 @@ memory and on disk, and the superblock's end.  Two properties read them:
 
 - ``no-use-after-evict``: no operation touches an inode (a method call on
   it, a reference taken, its metadata written) once ``->evict_inode`` has
-  begun on it, but the evicting thread until ``clear_inode()``;
+  begun on it, but the evicting thread until ``clear_inode()``, and no
+  second in-core inode of its number is hashed while ``->evict_inode``
+  runs;
 - ``clean-unmount``: when ``->kill_sb`` returns, no inode of the superblock
   is dirty, referenced or under writeback, its metadata and every write to
   its pages are on the device, and no I/O is in flight.
@@ -187,9 +189,23 @@ def hashed_as(part: InodeLife, value: str | None, text: str) -> Expr:
 
 
 def no_use_after_evict_violation(part: InodeLife, state: State) -> str | None:
-    """The first use of an inode after ``->evict_inode`` ran on it."""
+    """The first use of an inode after ``->evict_inode`` ran on it, or a
+    second in-core inode of its number in the hash while ``->evict_inode``
+    runs on it: ``evict()`` keeps the I_FREEING inode hashed until
+    ``->evict_inode`` is done so that ``iget()`` waits for it
+    (``__wait_on_freeing_inode()``) instead of reading the on-disk inode
+    being freed into a new one."""
     misuse = state[part.misuse]
-    return None if misuse is None else str(misuse)
+    if misuse is not None:
+        return str(misuse)
+    old, new = part.inode, part.new
+    if state[old.stage] == EVICTING and state[part.hash] == new.name:
+        return (
+            f"{new} is in the inode hash for {old}'s inode number while "
+            f"{state[old.evictor]} is in ->evict_inode on {old}: iget() set up a second "
+            "in-core inode from the on-disk inode being freed"
+        )
+    return None
 
 
 def clean_unmount_violation(part: InodeLife, state: State) -> str | None:
@@ -251,7 +267,8 @@ def _maker(name: str, check: Any) -> Any:
 no_use_after_evict = declare(
     NO_USE_AFTER_EVICT,
     "no operation touches an inode (a method called on it, a reference taken, its metadata "
-    "written) after ->evict_inode ran on it",
+    "written) after ->evict_inode ran on it, and iget() sets up no second inode of its number "
+    "while ->evict_inode runs",
     reads=["*", "error", "returned"],
     needs=("inode_life", "an inode's life (iget, iput, eviction)"),
 )(_maker(NO_USE_AFTER_EVICT, no_use_after_evict_violation))
