@@ -346,15 +346,19 @@ def _render_blocks(blocks: tuple[int, ...] | None) -> str:
 def punch_plan(
     scratch: Scratch, mapping: Mapping, offset: Value, length: Value
 ) -> tuple[tuple[int, ...], tuple[Partial, ...]]:
-    """``ext4_punch_hole()``'s range: nothing when ``offset >= i_size``;
-    else up to ``end = min(offset+length, round_up(i_size, PAGE_SIZE))``,
-    the pages wholly inside (their blocks are freed) and those inside in
-    part, with the bytes to zero."""
+    """``ext4_punch_hole()``'s range (6.6): nothing when ``offset >=
+    i_size``; else up to ``offset+length``, or, where that is past i_size,
+    to the end of the page after the one i_size falls in
+    (``length = inode->i_size + PAGE_SIZE - (inode->i_size & (PAGE_SIZE -
+    1)) - offset``: the EOF page whole, and one more past a page-aligned
+    i_size); the pages wholly inside (their blocks are freed) and those
+    inside in part, with the bytes to zero."""
     isize = scratch[mapping.i_size]
     if decide(scratch, at_least(offset, isize)):
         return (), ()
-    rounded = mul(div(add(isize, PAGE_SIZE - 1), PAGE_SIZE), PAGE_SIZE)
-    end = smaller(scratch, add(offset, length), rounded)
+    end = add(offset, length)
+    if decide(scratch, less(isize, end)):
+        end = sub(add(isize, PAGE_SIZE), mod(isize, PAGE_SIZE))
     full: list[int] = []
     partial: list[Partial] = []
     for page in mapping.pages:
@@ -418,7 +422,8 @@ def punch_hole(op: Op, mm: Mm, mapping: Mapping, inode: Any, offset: Value, leng
         op,
         "punch_full",
         "ext4_punch_hole(): if (offset >= inode->i_size) return 0; "
-        "end = min(offset+length, round_up(inode->i_size, PAGE_SIZE))",
+        "if (offset + length > inode->i_size) length = inode->i_size + PAGE_SIZE - "
+        "(inode->i_size & (PAGE_SIZE - 1)) - offset",
         _plan_rounded_out if op.variant(PUNCH_ROUNDS_OUT) else _plan,
         mapping,
         offset,

@@ -41,6 +41,7 @@ from mc.kernel.truncate_properties import (
 )
 from mc.kernel.world import Scratch, reported_error
 from mc.models.blockfs_truncate import _truncated as mkwrite_finds_truncated
+from mc.models.blockfs_truncate import punch_plan
 from mc.models.truncate import mmap_store, munmap, truncate
 from mc.trace import format as cx_format
 
@@ -463,6 +464,24 @@ def test_page_mkwrite_takes_a_folio_that_starts_at_eof_as_truncated(shipped: Reg
     for size, truncated in ((4095, True), (4096, True), (4097, False), (8192, False)):
         scratch = Scratch(model.world, _set(model, model.initial, **{"i_size(/f)": size}), 0)
         assert mkwrite_finds_truncated(scratch, mapping, page, scratch[page.ident]) is truncated
+
+
+def test_a_punch_past_eof_reaches_the_end_of_the_eof_page(shipped: Registry) -> None:
+    """ext4_punch_hole() of 6.6: a hole past i_size ends with the page i_size
+    falls in (``length = inode->i_size + PAGE_SIZE - (inode->i_size &
+    (PAGE_SIZE - 1)) - offset``), so that page is freed whole; a hole
+    inside i_size is the range asked."""
+    model = _model(shipped, "truncate/truncate-vs-write-fault")
+    (mapping,) = model.world.parts["pagecache"].mappings.values()
+    cases = (
+        (5000, 0, 5001, ((0, 1), ())),
+        (5000, 100, 4000, ((), ((0, 100, 4096), (1, 0, 4)))),
+        (8192, 4096, 4097, ((1,), ())),
+        (5000, 6000, 1, ((), ())),
+    )
+    for size, offset, length, planned in cases:
+        scratch = Scratch(model.world, _set(model, model.initial, **{"i_size(/f)": size}), 0)
+        assert punch_plan(scratch, mapping, offset, length) == planned, (size, offset, length)
 
 
 def test_a_fault_after_the_punch_reads_the_hole(shipped: Registry) -> None:

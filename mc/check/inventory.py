@@ -37,10 +37,9 @@ from mc.dsl.kernel_model import KernelModel, Thread, differ, transformed
 from mc.dsl.operation import Operation
 from mc.dsl.program import Jump, Program, forced_label, label_name
 from mc.dsl.scenario import NotApplicable, Registry, Scenario, Variant
-from mc.dsl.steps import BranchStep, DowngradeStep, LockStep, Step, UnlockStep
+from mc.dsl.steps import BranchStep, LockStep, Step
 from mc.dsl.wait_steps import SectionStep
 from mc.kernel.expr import Expr
-from mc.kernel.locks import Mode
 from mc.kernel.world import DONE, LocatedModelError
 from mc.project import ROOT
 from mc.text_files import read_text
@@ -117,8 +116,8 @@ def user_declared(declared: Scenario | Variant) -> bool:
 
 def step_key(step: Step) -> tuple[object, ...]:
     """What tells two steps apart across two builds of a scenario: the
-    class, label, source, a lock step's mode (a release's, where it has
-    one: ``Program.with_release_modes``), a branch's condition (a
+    class, label, source, a lock step's mode (not a release's, which
+    follows its acquisitions: ``Program.with_release_modes``), a branch's condition (a
     variant that replaced a condition changes the key), and an effect's
     function and whether it sleeps (a flag an operation asks about may
     change either and nothing else), and whether a release or hand-off
@@ -126,8 +125,7 @@ def step_key(step: Step) -> tuple[object, ...]:
     build gives registers (``beyond_eof.0``), which differ when a variant
     moves steps.  An effect's arguments are left out: a register among
     them is a slot a build numbers."""
-    taken = lock_step_mode(step)
-    mode = None if taken is None else taken.value
+    mode = step.mode.value if isinstance(step, LockStep) else None
     cond = getattr(step, "cond", None)
     shown = _SCOPED.sub("", cond.text) if isinstance(cond, Expr) else None
     effect = getattr(step, "effect", None)
@@ -146,18 +144,6 @@ def step_key(step: Step) -> tuple[object, ...]:
     )
 
 
-def lock_step_mode(step: Step) -> Mode | None:
-    """The mode a lock step takes its lock in, or a release releases it
-    in; None for other steps and a release of what is held."""
-    if isinstance(step, LockStep | UnlockStep) and not isinstance(step, DowngradeStep):
-        return step.mode
-    return None
-
-
-def _mode_text(mode: Mode | None) -> str:
-    return "what is held" if mode is None else mode.value
-
-
 def _function_name(function: object) -> str:
     return getattr(function, "__qualname__", None) or repr(function)
 
@@ -172,9 +158,8 @@ def differing_fields(was: Step, now: Step) -> list[str]:
     found = []
     if type(was) is not type(now):
         found.append(f"kind: {_kind_of(was)} -> {_kind_of(now)}")
-    before, after = lock_step_mode(was), lock_step_mode(now)
-    if before != after:
-        found.append(f"mode: {_mode_text(before)} -> {_mode_text(after)}")
+    if isinstance(was, LockStep) and isinstance(now, LockStep) and was.mode != now.mode:
+        found.append(f"mode: {was.mode.value} -> {now.mode.value}")
     old, new = step_key(was), step_key(now)
     for at, name in ((4, "condition"), (5, "function"), (6, "sleeps"), (7, "only if held")):
         if old[at] != new[at]:
