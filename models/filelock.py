@@ -539,9 +539,9 @@ def _posix_locks_deadlock(
             waiting = next((w for w in hashed if w[1] == owner), None)
             if waiting is None:
                 break
-            iterations += 1
-            if iterations > MAX_DEADLK_ITERATIONS:
+            if iterations > MAX_DEADLK_ITERATIONS:  # if (i++ > MAX_DEADLK_ITERATIONS) return 0
                 break
+            iterations += 1
             owner = waiting[5]
             if owner == request[0]:
                 deadlock = True

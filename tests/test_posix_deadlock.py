@@ -67,3 +67,21 @@ def test_a_cycle_through_an_ofd_lock_deadlocks_as_fcntl_says() -> None:
         "T1 waits for a POSIX lock on /f 10-19 held by T2; T2 waits for a POSIX lock on /f "
         "20-29 held by T3; T3 waits for a POSIX lock on /f 0-9 held by T1"
     )
+
+
+def test_the_edeadlk_chain_follows_eleven_owners_as_the_kernel_does() -> None:
+    """``if (i++ > MAX_DEADLK_ITERATIONS) return 0`` before each owner is
+    compared: a cycle closed by the 11th owner on the chain is found, one
+    closed by the 12th is not."""
+    model = _build()
+    world = model.world
+    [ctx] = lock_contexts(world)
+    request, held = ("T1", 10, 19, WRITE), ("O1", 10, 19, WRITE)
+    for hops, found in ((11, True), (12, False)):
+        owners = [f"O{n}" for n in range(1, hops + 1)]
+        scratch = Scratch(world, world.initial_state(), tid=0)
+        scratch[ctx.blocked] = tuple(
+            ("posix", waiter, 0, 9, WRITE, blocker)
+            for waiter, blocker in zip(owners, [*owners[1:], "T1"], strict=True)
+        )
+        assert _posix_locks_deadlock(scratch, ctx, request, held, "kernel") is found, hops
