@@ -124,7 +124,12 @@ def truncate_folio(op: Op, mm: Mm, mapping: Mapping, page: Page) -> None:
     the range: ``folio_lock()``, ``folio_wait_writeback()``, then
     ``truncate_inode_folio()``: ``truncate_cleanup_folio()`` (unmap it if
     mapped, ``->invalidate_folio`` if it has buffers, cancel its dirty bit)
-    and ``filemap_remove_folio()``."""
+    and ``filemap_remove_folio()``.  The model takes i_mmap_rwsem and zaps
+    whether or not the folio is mapped, where the kernel tests
+    ``folio_mapped()`` first: the zap of an unmapped folio changes nothing,
+    the acquisition is the kernel's folio lock -> i_mmap_rwsem order, and
+    the test would read the ptes, which makes the step visible to the
+    reduction (11% to 63% more states on the punch and remove rows)."""
     ref = find_folio(op, page, f"folio = fbatch.folios[i] /* {page}: find_lock_entries() */")
     with op.when(ref.found, "if (folio)"):
         op.lock(ref.lock, label="folio_lock(folio)")
@@ -134,7 +139,7 @@ def truncate_folio(op: Op, mm: Mm, mapping: Mapping, page: Page) -> None:
             op.lock(
                 mapping.i_mmap_rwsem,
                 SHARED,
-                "truncate_cleanup_folio(): if (folio_mapped(folio)) unmap_mapping_folio(folio): "
+                "truncate_cleanup_folio(): unmap_mapping_folio(folio) /* mapped or not */: "
                 "i_mmap_lock_read(mapping)",
             )
             zap_ptes(
