@@ -25,6 +25,7 @@ from mc.dsl.folio import (
     wait_writeback,
 )
 from mc.dsl.operation import Cite, Op, operation
+from mc.dsl.symbolic_steps import fork_compute
 from mc.kernel import errno as E
 from mc.kernel.device import DIO_END_IO, WRITE, Bio, render_version
 from mc.kernel.expr import (
@@ -42,6 +43,7 @@ from mc.kernel.expr import (
 from mc.kernel.locks import EXCL, SHARED, Kind, Lock
 from mc.kernel.mm import mm_mapping, zap
 from mc.kernel.pagecache import (
+    PAGE_SIZE,
     PG_DIRTY,
     PG_PRIVATE,
     PG_UPTODATE,
@@ -69,6 +71,7 @@ from mc.kernel.pagecache import (
     tagged,
     wb_err_slot,
 )
+from mc.kernel.pathcond import at_least, decide, is_true, mul
 from mc.kernel.rmap import NO_MKCLEAN, folio_clear_dirty_for_io
 from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
 from mc.kernel.world import Scratch, World
@@ -871,18 +874,45 @@ def read(op: Op, file: File, index: int) -> None:
     locks; a missing one is read ahead (``page_cache_sync_ra()`` ->
     ``->readahead``) under invalidate_lock shared; one that is not uptodate
     is read by ``filemap_update_page()`` -> ``->read_folio``, waiting for the
-    I/O to unlock it.  The data read goes to register ``data``."""
+    I/O to unlock it.  The data read goes to register ``data``.  A read
+    from EOF on reads nothing: ``filemap_read()`` tests ``iocb->ki_pos >=
+    i_size_read(inode)`` before it looks the page up and again once it
+    holds it uptodate (a truncate may have shrunk the file meanwhile), and
+    then copies nothing."""
     mapping = op.mapping(file)
     page = mapping.page(index)
-    filemap_get_pages(op, mapping, page, "")
-    op.compute(
-        "data",
-        "copied = copy_folio_to_iter(folio, offset, bytes, iter)",
-        _data_of,
+    before = fork_compute(
+        op,
+        "past_eof",
+        "filemap_read(): if (unlikely(iocb->ki_pos >= i_size_read(inode))) break",
+        _past_eof,
+        mapping,
         page,
-        render=render_version,
     )
+    op.goto_if(is_true(before), "out", "if (ki_pos >= i_size) /* nothing to read */")
+    filemap_get_pages(op, mapping, page, "")
+    after = fork_compute(
+        op,
+        "past_eof_now",
+        "isize = i_size_read(inode); if (unlikely(iocb->ki_pos >= isize)) goto put_folios",
+        _past_eof,
+        mapping,
+        page,
+    )
+    with op.when(not_(is_true(after)), "if (ki_pos < isize) /* not truncated meanwhile */"):
+        op.compute(
+            "data",
+            "copied = copy_folio_to_iter(folio, offset, bytes, iter)",
+            _data_of,
+            page,
+            render=render_version,
+        )
     put_folio(op, folio_ref(op, page))
+    op.label("out")
+
+
+def _past_eof(scratch: Scratch, mapping: Mapping, page: Page) -> bool:
+    return decide(scratch, at_least(mul(page.index, PAGE_SIZE), scratch[mapping.i_size]))
 
 
 def _data_of(scratch: Scratch, page: Page) -> int | None:

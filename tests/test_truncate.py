@@ -28,7 +28,7 @@ from mc.engine.explore import Options, Search, check
 from mc.engine.result import Verdict
 from mc.engine.symbolic import TRUE, Symbol, conjoin, evaluate, le, lt
 from mc.kernel.device import READ, WRITE, ZEROES, Bio
-from mc.kernel.pagecache import PG_DIRTY, File
+from mc.kernel.pagecache import PAGE_SIZE, PG_DIRTY, File
 from mc.kernel.pathcond import forget_answers, symbolic_part
 from mc.kernel.truncate_properties import (
     NO_LOSS_OUTSIDE_RANGE,
@@ -43,6 +43,8 @@ from mc.kernel.world import Scratch, reported_error
 from mc.models.blockfs_truncate import _truncated as mkwrite_finds_truncated
 from mc.models.blockfs_truncate import punch_plan
 from mc.models.truncate import mmap_store, munmap, truncate
+from mc.models.writeback import _past_eof as read_finds_past_eof
+from mc.models.writeback import io_completion, read
 from mc.trace import format as cx_format
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -551,3 +553,35 @@ def test_a_truncation_may_drop_only_what_its_range_holds(shipped: Registry) -> N
     assert _loss(punch, inside, 1, "frees the block of") is not None
     to_eof = _set(punch, inside, **{"i_size(/f)": 4096})
     assert _loss(punch, to_eof, 1, "frees the block of") is None
+
+
+def test_a_read_racing_a_truncate_to_zero_copies_nothing_past_the_new_eof(
+    shipped: Registry,
+) -> None:
+    """filemap_read() tests ki_pos against i_size before the lookup and once
+    the folio is uptodate (``read_finds_past_eof``): a read at 0 of a file
+    truncated to 0 copies nothing; a read racing the truncate is OK."""
+    file = File("/f", pages=1, cached=(0,))
+    scenario = Scenario(
+        "test/read-vs-truncate",
+        "",
+        ("/f",),
+        (read(file, 0), truncate(file, 0), io_completion(file)),
+        ("lock-protocol", "deadlock", "completes"),
+    )
+    model = shipped.build(scenario)
+    assert Search(model).run().verdict is Verdict.OK
+    (mapping,) = model.world.parts["pagecache"].mappings.values()
+    steps = [step.label for step in model.threads[0].program.steps]
+    assert (
+        steps.index("filemap_read(): if (unlikely(iocb->ki_pos >= i_size_read(inode))) break")
+        < (
+            steps.index(
+                "isize = i_size_read(inode); if (unlikely(iocb->ki_pos >= isize)) goto put_folios"
+            )
+        )
+        < steps.index("copied = copy_folio_to_iter(folio, offset, bytes, iter)")
+    )
+    for size, past in ((0, True), (1, False), (PAGE_SIZE, False)):
+        scratch = Scratch(model.world, _set(model, model.initial, **{"i_size(/f)": size}), 0)
+        assert read_finds_past_eof(scratch, mapping, mapping.pages[0]) is past
