@@ -422,8 +422,8 @@ def punch_hole(op: Op, mm: Mm, mapping: Mapping, inode: Any, offset: Value, leng
         op,
         "punch_full",
         "ext4_punch_hole(): if (offset >= inode->i_size) return 0; "
-        "if (offset + length > inode->i_size) length = inode->i_size + PAGE_SIZE - "
-        "(inode->i_size & (PAGE_SIZE - 1)) - offset",
+        "if (offset+length > inode->i_size) length = inode->i_size+PAGE_SIZE-"
+        "(inode->i_size & (PAGE_SIZE-1))-offset",
         _plan_rounded_out if op.variant(PUNCH_ROUNDS_OUT) else _plan,
         mapping,
         offset,

@@ -71,8 +71,10 @@ from mc.models.super import (
     call_sync_fs,
     flag,
     flag_slot,
+    ksys_sync,
     one_slot,
     s_active_slot,
+    sync,
     syncfs,
     wb_worker,
 )
@@ -279,9 +281,18 @@ def sync_filesystem_with_inode(op: Op, mapping: Mapping) -> None:
     ``mc.models.super.wb_worker``), ``->sync_fs(sb, 1)``, after
     ``WARN_ON(!rwsem_is_locked(&sb->s_umount))`` (``assert_s_umount_held``)."""
     assert_s_umount_held(op)
+    call_sync_fs(op, 0)
+    sync_inodes_with_inode(op, mapping)
+    call_sync_fs(op, 1)
+
+
+def sync_inodes_with_inode(op: Op, mapping: Mapping) -> None:
+    """``sync_inodes_sb()`` with the inode, s_umount held: the WB_SYNC_ALL
+    writeback of the inode and its pages, waiting first for a flusher that
+    holds I_SYNC (``inode_sleep_on_writeback()``); the work the flusher
+    runs, held as ``mc.models.super.wb_worker``."""
     pagecache(op.world).cover_superblock(f"{op.thread.name}'s sync_inodes_sb()", only=mapping)
     part = inode_life(op.world, mapping.path)
-    call_sync_fs(op, 0)
     worker = wb_worker(op)
     op.lock(worker, EXCL, QUEUE_SYNC_WORK)
     op.wait_until(
@@ -294,7 +305,6 @@ def sync_filesystem_with_inode(op: Op, mapping: Mapping) -> None:
     )
     writeback_single_inode(op, part, mapping, sync_all=True)
     op.unlock(worker, SYNC_WORK_DONE)
-    call_sync_fs(op, 1)
 
 
 def generic_shutdown_super(op: Op, file: File, mapping: Mapping) -> None:
@@ -446,6 +456,26 @@ def _mount_busy(unmounter: int) -> Expr:
         return lambda state: any(state[pc] != DONE for pc in users)
 
     return Expr("a file of the filesystem is open", build)
+
+
+@operation(
+    models="ksys_sync() -> iterate_supers(sync_inodes_one_sb / sync_fs_one_sb), the inode written "
+    "back under I_SYNC with ->write_inode (fs/sync.c, fs/fs-writeback.c)",
+    describe=lambda f: "sync() with the inode",
+    cites=(
+        *sync.cites,
+        Cite("fs/fs-writeback.c", "sync_inodes_sb", "6.6"),
+        Cite("fs/fs-writeback.c", "__writeback_single_inode", "6.6"),
+    ),
+)
+def sync_inode(op: Op, file: File) -> None:
+    """sync(2) in a scenario that models the inode's life (``iput_last``,
+    ``iget``, eviction): ``sync``'s three passes, the first of which
+    writes the inode back as the flusher does (``sync_inodes_with_inode``):
+    under I_SYNC, its pages and then ``->write_inode``.  ``sync`` and
+    ``syncfs`` write the pages alone, and are refused beside the inode's
+    life."""
+    ksys_sync(op, file, sync_inodes_with_inode)
 
 
 @operation(

@@ -50,6 +50,7 @@ and the block device's own cache (``sync_blockdev()``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mc.dsl import (
@@ -67,6 +68,7 @@ from mc.dsl import (
     same,
 )
 from mc.kernel.expr import Expr
+from mc.kernel.inode_life import refuse_inode_life
 from mc.kernel.locks import Kind, Lock, Mode
 from mc.kernel.mm import UNMOUNTER
 from mc.kernel.pagecache import File, Mapping, pagecache
@@ -342,7 +344,16 @@ def sync(op: Op, file: File) -> None:
     each time under s_umount shared (``super_lock_shared()``, which also
     checks the superblock is born and not dying): ``sync_inodes_one_sb()``,
     then ``sync_fs_one_sb()`` with wait 0 and with wait 1.  The flusher
-    wake-up and ``sync_bdevs()`` are left out."""
+    wake-up and ``sync_bdevs()`` are left out, and so are the inode's
+    I_SYNC and ``->write_inode``: a scenario that models the inode's life
+    refuses it (``mc.models.mount.sync_inode`` has them)."""
+    refuse_inode_life(op.world, op.thread.name)
+    ksys_sync(op, file, sync_inodes_sb)
+
+
+def ksys_sync(op: Op, file: File, write_inodes: Callable[[Op, Mapping], None]) -> None:
+    """``ksys_sync()``'s three passes over the superblock, the first
+    writing the inodes back with ``write_inodes(op, mapping)``."""
     op.holds_no_file()
     mapping = op.mapping(file)
     s_umount = op.world.superblock.s_umount
@@ -355,7 +366,7 @@ def sync(op: Op, file: File) -> None:
         skip = f"put_super.{number}"
         super_lock(op, SHARED, f"iterate_supers({what}): super_lock_shared(sb)", skip)
         if wait is None:
-            sync_inodes_sb(op, mapping)
+            write_inodes(op, mapping)
         else:
             call_sync_fs(op, wait)
         op.unlock(s_umount, "super_unlock_shared(sb)")
@@ -370,7 +381,8 @@ def sync(op: Op, file: File) -> None:
 def syncfs(op: Op, file: File) -> None:
     """syncfs(2) on an open file of the filesystem (so, once it is
     mounted): ``down_read(&sb->s_umount)``, ``sync_filesystem()``,
-    ``up_read()``."""
+    ``up_read()``; the pages alone, as ``sync``."""
+    refuse_inode_life(op.world, op.thread.name)
     mapping = op.mapping(file)
     s_umount = op.world.superblock.s_umount
     op.wait_until(

@@ -41,6 +41,7 @@ from mc.kernel.superblock import (
     no_write_while_frozen_violation,
 )
 from mc.kernel.world import DONE, ModelError, Scratch
+from mc.models.inode import iput_last
 from mc.models.mnt_write import (
     create_want_write,
     link_want_write,
@@ -50,8 +51,8 @@ from mc.models.mnt_write import (
     symlink_want_write,
     tmpfile_want_write,
 )
-from mc.models.mount import mount, umount
-from mc.models.super import freeze, kernel_freeze, thaw
+from mc.models.mount import mount, sync_inode, umount
+from mc.models.super import freeze, kernel_freeze, sync, thaw
 from mc.models.super_scenarios import FREEZE_PROPERTIES
 from mc.models.truncate import mmap_store, munmap
 from mc.models.writeback import io_completion, write
@@ -551,3 +552,28 @@ def test_an_evict_that_unhashes_before_evict_inode_lets_iget_set_up_a_second_ino
     assert violation.message.startswith(
         "/f' is in the inode hash for /f's inode number while T1 is in ->evict_inode on /f"
     ), violation.message
+
+
+def test_sync_writes_the_inode_where_the_scenario_models_its_life(shipped: Registry) -> None:
+    """sync(2) writes pages alone, so a scenario with the inode's life
+    refuses it, whichever thread comes first; sync_inode() writes the
+    inode under I_SYNC with ->write_inode, which an evict() that does not
+    wait for writeback races."""
+    file = File("/f", pages=1, cached=(0,), dirty=(0,))
+    for threads in ((iput_last(file), sync(file)), (sync(file), iput_last(file))):
+        scenario = Scenario("test/sync-beside-iput", "", ("/f",), (*threads, io_completion(file)))
+        with pytest.raises(ModelError, match=r"sync\(2\) writes the pages back without"):
+            registry_with(shipped, scenarios=(scenario,)).build(scenario)
+    scenario = Scenario(
+        "test/iput-vs-sync",
+        "",
+        ("/f",),
+        (iput_last(file), sync_inode(file), io_completion(file)),
+        ("lock-protocol", "deadlock", "completes", "no-use-after-evict"),
+    )
+    registry = shipped_registry()
+    registry.add_scenario(scenario)
+    assert check_scenario(registry, scenario.name).result.verdict is Verdict.OK
+    raced = check_scenario(registry, scenario.name, ("evict-skips-writeback-wait",)).result
+    assert raced.violation is not None and raced.violation.property == "no-use-after-evict"
+    assert raced.violation.message == "->write_inode on /f while T1 is in ->evict_inode"

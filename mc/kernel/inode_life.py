@@ -28,7 +28,7 @@ from mc.kernel.expr import Expr, State
 from mc.kernel.locks import Kind, Lock
 from mc.kernel.pagecache import PG_DIRTY, PG_WRITEBACK, TRUNCATED, PageCache
 from mc.kernel.pagecache_properties import same_below_eof
-from mc.kernel.world import Built, Scratch, World, reported_error, yes_no
+from mc.kernel.world import Built, ModelError, Scratch, World, reported_error, yes_no
 
 I_NEW = 1 << 0
 I_DIRTY_SYNC = 1 << 1
@@ -134,9 +134,35 @@ def inode_life(world: World, path: str, *, cached: bool = True, dirty: bool = Fa
         if part.path != path:
             raise ValueError("the inode models follow one file per scenario")
         return part
+    syncer = world.parts.get(PAGES_ONLY_SYNC)
+    if syncer is not None:
+        raise ModelError(_pages_only(str(syncer)))
     part = InodeLife(world, path, cached=cached, dirty=dirty)
     world.parts["inode_life"] = part
     return part
+
+
+PAGES_ONLY_SYNC = "pages-only sync"
+"""The world part naming the thread whose sync(2) or syncfs(2) writes pages
+alone (``mc.models.super.sync``, ``syncfs``)."""
+
+
+def refuse_inode_life(world: World, thread: str) -> None:
+    """A sync(2) or syncfs(2) of ``thread`` that writes the pages back
+    without the inode's I_SYNC and ``->write_inode``: a model error in a
+    scenario that models the inode's life, made before or after it, where
+    the writeback of the inode is what a race with eviction is about."""
+    if isinstance(world.parts.get("inode_life"), InodeLife):
+        raise ModelError(_pages_only(thread))
+    world.parts.setdefault(PAGES_ONLY_SYNC, thread)
+
+
+def _pages_only(thread: str) -> str:
+    return (
+        f"{thread}'s sync(2) writes the pages back without the inode's I_SYNC and "
+        "->write_inode, and this scenario models the inode's life (iget, the last iput, "
+        "eviction): sync_inode(file) (mc.models.mount) is sync(2) with them"
+    )
 
 
 # --- reading and changing the state ---------------------------------------------------
