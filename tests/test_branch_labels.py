@@ -36,6 +36,8 @@ LABEL_NEGATES = {
 """Labels whose condition is the negation of the model's (``label_negates``)."""
 
 LABEL_AS_MODELLED = {
+    # read(): the copy runs where the second i_size test finds ki_pos inside the file
+    "if (ki_pos < isize) /* not truncated meanwhile */",
     # start_handle()/stop_handle(): the nested handle's reference count (models/quota.py)
     "jbdN__journal_start(): handle = journal_current_handle(); if (handle)",
     "jbdN_journal_stop(): if (--handle->h_ref > N)",
