@@ -66,7 +66,7 @@ from mc.kernel.pagecache import (
 )
 from mc.kernel.world import ModelError
 from mc.models.super import flag_slot, wb_worker
-from mc.models.writeback import do_writepages, fdatawait
+from mc.models.writeback import do_writepages
 
 EVICT_NO_WAIT = "evict-skips-writeback-wait"
 IGET_IGNORES_FREEING = "iget-ignores-freeing"
@@ -257,8 +257,6 @@ def writeback_single_inode(
     op.unlock(wb_lock, "writeback_sb_inodes(): spin_unlock(&wb->list_lock)")
     if mapping is not None:
         do_writepages(op, mapping, sync_all=sync_all)
-        if sync_all:
-            fdatawait(op, mapping)
     dirty = op.register("dirty", str)
     version = op.register("version", str)
     op.section(

@@ -78,7 +78,7 @@ from mc.models.super import (
     syncfs,
     wb_worker,
 )
-from mc.models.writeback import write
+from mc.models.writeback import fdatawait, write
 
 UMOUNT_SKIPS_SYNC = "umount-skips-sync"
 REMOUNT_S_UMOUNT_SHARED = "remount-s_umount-shared"
@@ -290,7 +290,10 @@ def sync_inodes_with_inode(op: Op, mapping: Mapping) -> None:
     """``sync_inodes_sb()`` with the inode, s_umount held: the WB_SYNC_ALL
     writeback of the inode and its pages, waiting first for a flusher that
     holds I_SYNC (``inode_sleep_on_writeback()``); the work the flusher
-    runs, held as ``mc.models.super.wb_worker``."""
+    runs, held as ``mc.models.super.wb_worker``.  The work is
+    ``for_sync``, so ``__writeback_single_inode()`` does not wait for the
+    pages' I/O before ``->write_inode``: ``wait_sb_inodes()`` waits for it
+    afterwards, under ``s_sync_lock``."""
     pagecache(op.world).cover_superblock(f"{op.thread.name}'s sync_inodes_sb()", only=mapping)
     part = inode_life(op.world, mapping.path)
     worker = wb_worker(op)
@@ -305,6 +308,10 @@ def sync_inodes_with_inode(op: Op, mapping: Mapping) -> None:
     )
     writeback_single_inode(op, part, mapping, sync_all=True)
     op.unlock(worker, SYNC_WORK_DONE)
+    s_sync_lock = op.world.shared_lock("s_sync_lock", LockKind.MUTEX)
+    op.lock(s_sync_lock, EXCL, "wait_sb_inodes(): mutex_lock(&sb->s_sync_lock)")
+    fdatawait(op, mapping)
+    op.unlock(s_sync_lock, "mutex_unlock(&sb->s_sync_lock)")
 
 
 def generic_shutdown_super(op: Op, file: File, mapping: Mapping) -> None:
