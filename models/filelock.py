@@ -100,7 +100,7 @@ from mc.dsl import (
     same,
     touches,
 )
-from mc.kernel.expr import OTHERS_RETURNED, slot_value
+from mc.kernel.expr import OTHERS_RETURNED, is_error, slot_value
 from mc.kernel.locks import SHARED, Lock
 from mc.kernel.pagecache import File
 from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
@@ -126,6 +126,7 @@ LEASE_SKIPS_OPEN_CHECK = "lease-skips-open-check"
 DELEG_SKIPS_OPEN_CHECK = "deleg-skips-conflicting-opens"
 LM_BREAK_SLEEPS = "lm_break-sleeps"
 LEASE_BREAK_NO_TIMEOUT = "lease-break-without-timeout"
+LEASE_BREAK_SIGNALLED = "lease-break-signalled"
 LEASE_BREAK_NO_RECHECK = "lease-break-no-recheck"
 FLOCK_UPGRADE_IN_PLACE = "flock-upgrade-in-place"
 EXPIRE_UNDER_FLC_LOCK = "expire-lock-under-flc_lock"
@@ -140,6 +141,12 @@ flag_variant(
     DEADLOCK_ANY_WAITER,
     "posix_locks_deadlock() returns -EDEADLK when the blocker's owner waits for any lock, "
     "without following the chain back to the caller (no posix_same_owner(caller_fl, block_fl))",
+)
+LM_SETUP_AFTER_UNLOCK = "lm-setup-after-unlock"
+flag_variant(
+    LM_SETUP_AFTER_UNLOCK,
+    "generic_add_lease() calls ->lm_setup (lease_setup(): the lease's fasync entry) after "
+    "spin_unlock(&ctx->flc_lock), once the lease is on flc_lease for a break to find",
 )
 flag_variant(
     LEASE_SKIPS_OPEN_CHECK,
@@ -1214,6 +1221,16 @@ def _open_as(scratch: Scratch, ctx: FileLockContext, file: str, mode: str) -> No
     scratch[ctx.opens] = tuple(sorted({*scratch[ctx.opens], (file, mode, False)}))
 
 
+def _lease_setup(op: Op, ctx: FileLockContext, file: str) -> None:
+    op.effect(
+        "if (lease->fl_lmops->lm_setup) lease->fl_lmops->lm_setup(lease, priv) /* lease_setup() */",
+        _grant_lease,
+        ctx,
+        file,
+    )
+    fasync_insert_entry(op, holder_file(op, ctx, file), "lease_setup()")
+
+
 def generic_add_lease(
     op: Op, ctx: FileLockContext, file: str, kind: str, deleg: bool = False
 ) -> None:
@@ -1275,17 +1292,15 @@ def generic_add_lease(
         ):
             op.effect("locks_unlink_lock_ctx(lease)", _unlink_lease, ctx, file)
             op.fail(E.EAGAIN, "out", "goto out")
-    if not deleg:
-        op.effect(
-            "if (lease->fl_lmops->lm_setup) lease->fl_lmops->lm_setup(lease, priv) "
-            "/* lease_setup() */",
-            _grant_lease,
-            ctx,
-            file,
-        )
-        fasync_insert_entry(op, holder_file(op, ctx, file), "lease_setup()")
+    setup_late = not deleg and op.variant(LM_SETUP_AFTER_UNLOCK)
+    if not deleg and not setup_late:
+        _lease_setup(op, ctx, file)
     op.label("out")
     op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
+    if setup_late:
+        op.goto_if(is_error(op.ret), "setup_done", "if (error) /* no lease to set up */")
+        _lease_setup(op, ctx, file)
+        op.label("setup_done")
     if deleg:
         op.unlock(inode.i_rwsem, "if (is_deleg) inode_unlock(inode)")
         op.goto("done")
@@ -1504,9 +1519,29 @@ def _any_conflict(
 def _lm_break(scratch: Scratch, ctx: FileLockContext, file: str, write: bool) -> int:
     """lease_break_callback(): ``kill_fasync(&fl->fl_fasync, SIGIO,
     POLL_MSG); return false``, after ``__break_lease()`` marked the
-    conflicting leases FL_UNLOCK_PENDING (or FL_DOWNGRADE_PENDING)."""
+    conflicting leases FL_UNLOCK_PENDING (or FL_DOWNGRADE_PENDING).  A
+    conflicting lease ``->lm_setup`` has not yet given its fasync entry
+    (``lease_setup()``, under the flc_lock that inserted it) gets no SIGIO:
+    ``lease-break-signalled`` (a delegation has no ``->lm_setup``: nfsd
+    learns of a break through its own ``->lm_break``)."""
     pending = "unlock" if write else "downgrade"
     conflict = _conflicts(ctx, file, write, False)
+    unset = next(
+        (
+            f
+            for f, t, _p, g in scratch[ctx.leases]
+            if conflict(f, t) and not g and f not in ctx.delegations
+        ),
+        None,
+    )
+    if unset is not None:
+        scratch.violate(
+            LEASE_BREAK_SIGNALLED,
+            f"{file}'s break reaches {unset}'s lease before ->lm_setup gave it its fasync "
+            "entry: lease_break_callback()'s kill_fasync() signals nobody, so the holder never "
+            "learns of the break and the breaker waits lease_break_time",
+        )
+        return 0
     scratch[ctx.leases] = tuple(
         (f, t, p or pending, g) if conflict(f, t) else (f, t, p, g)
         for f, t, p, g in scratch[ctx.leases]

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mc.dsl import BASE_PROPERTIES, State, invariant, scenario
+from mc.dsl import BASE_PROPERTIES, State, invariant, scenario, step_invariant
 from mc.dsl.kernel_model import KernelModel
 from mc.engine.model import Check
 from mc.kernel.pagecache import File
 from mc.models.filelock import (
+    LEASE_BREAK_SIGNALLED,
     READ,
     FileLockContext,
     chmod_breaking_delegation,
@@ -107,6 +108,15 @@ def edeadlk_exact(model: KernelModel) -> Check[State]:
     return _of_context(wrong_edeadlk)(model)
 
 
+step_invariant(
+    LEASE_BREAK_SIGNALLED,
+    "a lease break's SIGIO reaches the lease's holder: ->lm_break (lease_break_callback()) "
+    "finds the fasync entry ->lm_setup (lease_setup()) gave the lease under the flc_lock that "
+    "made it visible",
+    needs=("filelock:lease", "a lease (F_SETLEASE, or an nfsd delegation)"),
+)
+LEASE_PROPERTIES = (*BASE_PROPERTIES, LEASE_VS_OPEN, LEASE_BREAK_SIGNALLED)
+
 FILELOCK_PROPERTIES = (*BASE_PROPERTIES, FILELOCK_EXCLUSION)
 
 scenario(
@@ -165,7 +175,7 @@ scenario(
     "the file for writing",
     tree=["/f"],
     threads=[take_lease("/f", READ), open_for_write("/f")],
-    properties=(*BASE_PROPERTIES, LEASE_VS_OPEN),
+    properties=LEASE_PROPERTIES,
 )
 
 scenario(
@@ -175,7 +185,7 @@ scenario(
     "must find the second",
     tree=["/f"],
     threads=[take_lease("/f", READ), take_lease("/f", READ), open_for_write("/f")],
-    properties=(*BASE_PROPERTIES, LEASE_VS_OPEN),
+    properties=LEASE_PROPERTIES,
 )
 
 scenario(
@@ -184,7 +194,7 @@ scenario(
     "truncates the file by name (truncate(2))",
     tree=["/f"],
     threads=[take_lease("/f", READ), truncate_breaking_lease(File("/f", pages=1), 0)],
-    properties=(*BASE_PROPERTIES, LEASE_VS_OPEN),
+    properties=LEASE_PROPERTIES,
 )
 
 scenario(
@@ -302,7 +312,7 @@ scenario(
     "for writing: the opener waits lease_break_time, then time_out_leases() removes the lease",
     tree=["/f"],
     threads=[lease_never_answered("/f", READ), open_for_write("/f")],
-    properties=(*BASE_PROPERTIES, LEASE_VS_OPEN),
+    properties=LEASE_PROPERTIES,
 )
 
 OFD_EXCLUSION = "ofd-exclusion"

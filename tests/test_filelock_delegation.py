@@ -290,3 +290,16 @@ def test_a_delegation_break_times_out_leases_first(vfsmc: Callable[..., Result])
     assert breaking, listed
     never = {s["step"] for s in report["coverage"]["never_ran"] if s["thread"] == "T2"}
     assert set(breaking) - never, (breaking, never)
+
+
+def test_a_break_before_lm_setup_signals_nobody(shipped: Registry) -> None:
+    """lease_setup() after spin_unlock(&ctx->flc_lock): the opener's break
+    finds the lease on flc_lease before its fasync entry, and
+    lease_break_callback()'s kill_fasync() signals nobody."""
+    assert check_scenario(shipped, "filelock/lease-vs-open").result.verdict is Verdict.OK
+    outcome = check_scenario(shipped, "filelock/lease-vs-open", ["lm-setup-after-unlock"])
+    violation = outcome.result.violation
+    assert violation is not None and violation.property == "lease-break-signalled"
+    assert violation.message.startswith(
+        "T2's break reaches T1's lease before ->lm_setup gave it its fasync entry"
+    )
