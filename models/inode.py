@@ -639,30 +639,18 @@ def iget(op: Op, file: File) -> None:
     part = part_of(op, file)
     old, new = part.inode, part.new
     hash_lock = op.world.shared_lock("inode_hash_lock", Kind.SPINLOCK)
-    found = op.register("found", str)
     op.label("again")
-    op.section(
-        hash_lock,
-        "spin_lock(&inode_hash_lock); inode = find_inode_fast(sb, head, ino)",
-        _find,
-        part,
-        result=found,
-    )
-    with op.when(
-        Expr(f"inode == {old}", lambda _w: lambda state: state[found] == old.name, local=True),
-        f"if (inode) /* {old} */",
-    ):
+    op.lock(hash_lock, EXCL, "spin_lock(&inode_hash_lock)")
+    found = op.compute("found", "inode = find_inode_fast(sb, head, ino)", _find, part)
+    with op.when(same(found, const(old.name, old.name)), f"if (inode) /* {old} */"):
         op.lock(old.i_lock, EXCL, "find_inode_fast(): spin_lock(&inode->i_lock)")
         if not op.variant(IGET_IGNORES_FREEING):
             with op.when(
                 state_has(old, I_FREEING | I_WILL_FREE, "inode->i_state & (I_FREEING|I_WILL_FREE)"),
                 "if (inode->i_state & (I_FREEING|I_WILL_FREE))",
             ):
-                op.unlock(
-                    old.i_lock,
-                    "__wait_on_freeing_inode(inode): spin_unlock(&inode->i_lock); "
-                    "spin_unlock(&inode_hash_lock)",
-                )
+                op.unlock(old.i_lock, "__wait_on_freeing_inode(inode): spin_unlock(&inode->i_lock)")
+                op.unlock(hash_lock, "spin_unlock(&inode_hash_lock)")
                 op.wait_until(
                     not_(hashed_as(part, old.name, f"inode_hashtable holds {old}")),
                     "schedule() /* until evict(): remove_inode_hash(); wake_up_bit(__I_NEW) */",
@@ -670,12 +658,14 @@ def iget(op: Op, file: File) -> None:
                 )
                 op.goto("again")
         op.effect("__iget(inode)", _iget_ref, old)
-        op.unlock(old.i_lock, "spin_unlock(&inode->i_lock); spin_unlock(&inode_hash_lock)")
+        op.unlock(old.i_lock, "spin_unlock(&inode->i_lock)")
+        op.unlock(hash_lock, "iget_locked(): spin_unlock(&inode_hash_lock)")
         op.effect(
             "/* the caller uses the inode */",
             lambda scratch: touch(scratch, old, "the iget() caller's use"),
         )
         op.goto("out")
+    op.unlock(hash_lock, "spin_unlock(&inode_hash_lock) /* not cached */")
     op.call(
         "super_operations.alloc_inode",
         _alloc,
