@@ -246,15 +246,23 @@ def truncate_pagecache_pages(
     op: Op, mm: Mm, mapping: Mapping, full: Expr, partials: Expr | None
 ) -> None:
     """``truncate_inode_pages_range()`` (mm/truncate.c, Linux 6.6): the
-    folios wholly in the range (register ``full``), then those covered in
-    part (register ``partials``, with the byte range to zero in each; None:
-    the range is page-aligned and covers none in part).  The
-    pass over the whole folios is the function's second loop, which locks
-    each folio and waits for its writeback, and restarts from the start of
-    the range until a ``find_get_entries()`` from there finds nothing (a
-    folio added meanwhile is removed too).  The first, non-blocking pass
-    (``find_lock_entries()``, which skips locked folios and folios under
-    writeback) is left out: the second pass removes whatever it would have."""
+    folios covered in part (register ``partials``, with the byte range to
+    zero in each; None: the range is page-aligned and covers none in
+    part), then those wholly in the range (register ``full``), in the
+    kernel's order.  The pass over the whole folios is the function's
+    second loop, which locks each folio and waits for its writeback, and
+    restarts from the start of the range until a ``find_get_entries()``
+    from there finds nothing (a folio added meanwhile is removed too).  The
+    first, non-blocking pass over the whole folios, before the partial
+    ones (``find_lock_entries()``, which skips locked folios and folios
+    under writeback), is left out: the second pass removes whatever it
+    would have."""
+    if partials is not None:
+        for page in mapping.pages:
+            with op.when(
+                _covers(partials, page.index), f"partial page {page.index}: {page} in part in range"
+            ):
+                truncate_partial_folio(op, mapping, page, partials)
     restart = op.fresh_label("truncate_restart")
     op.label(restart)
     for page in mapping.pages:
@@ -266,13 +274,6 @@ def truncate_pagecache_pages(
         "if (find_get_entries(mapping, &start, end - 1, &fbatch, indices)) "
         "/* a folio is left in the range: restart from start */",
     )
-    if partials is None:
-        return
-    for page in mapping.pages:
-        with op.when(
-            _covers(partials, page.index), f"partial page {page.index}: {page} in part in range"
-        ):
-            truncate_partial_folio(op, mapping, page, partials)
 
 
 def _any_cached(mapping: Mapping, full: Expr) -> Expr:
