@@ -208,6 +208,13 @@ class QuotaFile:
     blocks: int = 0
     initialized: bool = True
 
+    def __attrs_post_init__(self) -> None:
+        if self.blocks < 0:
+            raise ModelError(
+                f"QuotaFile({self.path!r}, {self.owner!r}, blocks={self.blocks}): a file has "
+                "0 blocks or more"
+            )
+
 
 @attrs.frozen
 class Quotas:
@@ -221,6 +228,15 @@ class Quotas:
     files: tuple[QuotaFile, ...]
     owners: tuple[str, ...] = ("alice", "bob")
     journalled: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        for file in self.files:
+            if file.owner not in self.owners:
+                raise ModelError(
+                    f"QuotaFile({file.path!r}) is owned by {file.owner}, who is not among "
+                    f"Quotas(owners={self.owners!r}): the models have a dquot for each owner "
+                    f"listed and none for {file.owner}, whose charges would go uncounted"
+                )
 
     def file(self, path: str) -> QuotaFile:
         """The file at ``path`` (a ``ModelError`` when the setup has none)."""
@@ -1232,6 +1248,9 @@ def quota_sync(op: Op, quotas: Quotas) -> None:
     here."""
     s_umount = op.world.superblock.s_umount
     op.lock(s_umount, SHARED, "quotactl(): quotactl_block() -> down_read(&sb->s_umount)")
+    op.assert_held(
+        s_umount, "dquot_writeback_dquots(): WARN_ON_ONCE(!rwsem_is_locked(&sb->s_umount))"
+    )
     for owner in quotas.owners:
         dq = dquot(op.world, quotas, owner)
         grabbed = op.compute(

@@ -8,19 +8,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import EndStates
+from conftest import EndStates, registry_with
 
 import mc.testing
 from mc.check import lockorder
 from mc.check.checker import check_scenario
 from mc.check.registry import shipped as shipped_registry
 from mc.check.registry import with_files
-from mc.dsl.scenario import Registry, Scenario
+from mc.dsl.scenario import Registry, Scenario, Variant
 from mc.engine.result import Verdict
 from mc.kernel.pagecache import File
 from mc.kernel.world import ModelError
 from mc.models.aops import memory_failure, migrate
 from mc.models.bdev import free_swap_slot
+from mc.models.quota import QuotaFile, Quotas, quota_sync
 from mc.models.truncate import mmap_stores
 from mc.models.writeback import fsync, io_completion
 from mc.project import ROOT
@@ -332,3 +333,31 @@ def test_bd_end_claim_takes_bd_holder_lock_only_for_the_last_claim(tmp_path: Pat
     assert last.verdict is Verdict.VIOLATED and last.violation is not None
     assert "bd_holder_lock(sda)" in last.violation.message
     assert check_scenario(registry, "my/holder-vs-umount-2").result.verdict is Verdict.OK
+
+
+def test_q_sync_warns_without_s_umount(shipped: Registry) -> None:
+    """dquot_writeback_dquots() does WARN_ON_ONCE(!rwsem_is_locked(&sb->s_umount)):
+    a Q_SYNC that does not take s_umount is a lock-protocol error there."""
+    no_s_umount = Variant(
+        "q-sync-without-s_umount",
+        "quotactl(Q_SYNC) without s_umount",
+        transform=lambda program, invocation: (
+            program.drop_lock("s_umount") if invocation.runs(quota_sync) else program
+        ),
+    )
+    scenario = shipped.scenario("quota/alloc-vs-sync")
+    registry = registry_with(shipped, no_s_umount, scenarios=(scenario,))
+    violation = check_scenario(
+        registry, scenario.name, ("q-sync-without-s_umount",)
+    ).result.violation
+    assert violation is not None and violation.property == "lock-protocol"
+    assert "WARN_ON_ONCE(!rwsem_is_locked(&sb->s_umount))' without holding s_umount" in (
+        violation.message
+    )
+
+
+def test_a_quota_setup_refuses_negative_blocks_and_an_owner_it_does_not_list() -> None:
+    with pytest.raises(ModelError, match="a file has 0 blocks or more"):
+        QuotaFile("/a", "alice", blocks=-3)
+    with pytest.raises(ModelError, match="owned by alice, who is not among"):
+        Quotas((QuotaFile("/a", "alice"),), owners=("bob",))
