@@ -820,6 +820,7 @@ def early(op: Op) -> None:
     with op.when(beyond, "if (index >= max_idx) /* recheck */"):
         op.effect("return VM_FAULT_SIGBUS", put, flag, 3)
         op.goto("out")
+    op.effect("unwind()", put, flag, 6)
     op.effect("return ret", put, flag, 2)
     op.goto("out")
     op.effect("cleanup()", put, flag, 4)
@@ -841,6 +842,11 @@ def return_inside(program: Program, invocation: Invocation) -> Program:
     return program.move_before("return ret", "return VM_FAULT_SIGBUS")
 
 
+@variant("unwind-first", "a step from inside the run before the goto moved above the recheck")
+def unwind_first(program: Program, invocation: Invocation) -> Program:
+    return program.move_before("unwind()", "if (index >= max_idx) /* recheck */")
+
+
 @variant("prepare-last", "the step before the recheck moved to the end")
 def prepare_last(program: Program, invocation: Invocation) -> Program:
     return program.move_after("prepare()", "cleanup()")
@@ -855,7 +861,8 @@ def test_a_step_moved_without_the_goto_after_it_is_said(vfsmc: Run) -> None:
     there: moved alone, the step goes on to the step after it.  show and
     check of a user's variant say so; of two steps swapped, each still
     followed by a goto to the same label, neither says anything; nor of a
-    step that came before an ``op.when`` whose body ends in the goto."""
+    step that came before an ``op.when`` whose body ends in the goto, nor
+    of one moved from inside the run the goto ends."""
     Path("goto_left.py").write_text(GOTO_LEFT_BEHIND)
     swapped = vfsmc("show", "goto_left.py:g/early", "-V", "swapped-pair")
     assert "T1 moved" in swapped.output and "without the goto" not in swapped.output
@@ -873,6 +880,9 @@ def test_a_step_moved_without_the_goto_after_it_is_said(vfsmc: Run) -> None:
     before_the_test = vfsmc("show", "goto_left.py:g/early", "-V", "prepare-last")
     assert "T1 moved" in before_the_test.output, before_the_test.output
     assert "without the goto" not in before_the_test.output, "the goto ends the when's body"
+    inside = vfsmc("show", "goto_left.py:g/early", "-V", "unwind-first")
+    assert "T1 moved" in inside.output, inside.output
+    assert "without the goto" not in inside.output, "the run's last step keeps its goto"
 
 
 def test_a_step_moved_under_a_test_is_said(vfsmc: Run) -> None:

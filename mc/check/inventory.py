@@ -533,11 +533,17 @@ def _falls_through(item: object) -> bool:
 
 
 def _goto_left(change: Change, old: Program, new: Program) -> Change:
-    """``change`` with the goto a moved step left behind: the one that
-    ended the run of steps it came in, when the steps after it in the new
-    program, of that run, end otherwise (it moved out of the run; two
-    steps of one run swapped keep its goto)."""
+    """``change`` with the goto a moved step left behind: the one right
+    after it, which ended the run of steps it came in, when the steps
+    after it in the new program, of that run, end otherwise (it moved out
+    of the run; two steps of one run swapped keep its goto).  A step
+    moved from inside a run left no goto: the one after the run still
+    follows the run's last step."""
     if change.kind != "moved" or change.was is None:
+        return change
+    items = old.items
+    at = next(k for k, item in enumerate(items) if item is change.was)
+    if at + 1 >= len(items) or not isinstance(items[at + 1], Jump):
         return change
     found = _goto_after(old, change.was)
     if found is None:
