@@ -484,7 +484,11 @@ def _read(scratch: Scratch, slot: int) -> Any:
 # --- the filesystem's quota file I/O (super_operations) -----------------------------------
 
 
-def _quota_read(_scratch: Scratch, *_args: object) -> int:
+def _quota_read(scratch: Scratch, dq: Dquot) -> int:
+    """``qtree_read_dquot()``: the record read into the dquot
+    (``disk2mem_dqblk()``: its usage), or zeroes where it has none."""
+    record = scratch[dq.record]
+    scratch[dq.curspace] = 0 if record is None else record
     return 0
 
 
@@ -667,6 +671,7 @@ def acquire_dquot(op: Op, quotas: Quotas, dq: Dquot, in_handle: bool) -> None:
         op.call(
             "super_operations.quota_read",
             _quota_read,
+            dq,
             label="qtree_read_dquot(): ret = sb->s_op->quota_read(sb, type, ddquot, "
             "info->dqi_entry_size, dquot->dq_off)",
             roles={},

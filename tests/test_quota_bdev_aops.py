@@ -21,7 +21,7 @@ from mc.kernel.pagecache import File
 from mc.kernel.world import ModelError
 from mc.models.aops import memory_failure, migrate
 from mc.models.bdev import free_swap_slot
-from mc.models.quota import QuotaFile, Quotas, quota_sync
+from mc.models.quota import QuotaFile, Quotas, chown, quota_sync
 from mc.models.truncate import mmap_stores
 from mc.models.writeback import fsync, io_completion
 from mc.project import ROOT
@@ -361,3 +361,37 @@ def test_a_quota_setup_refuses_negative_blocks_and_an_owner_it_does_not_list() -
         QuotaFile("/a", "alice", blocks=-3)
     with pytest.raises(ModelError, match="owned by alice, who is not among"):
         Quotas((QuotaFile("/a", "alice"),), owners=("bob",))
+
+
+def test_two_acquires_without_dq_lock_read_the_record_over_a_charge(shipped: Registry) -> None:
+    """->quota_read reads the record's usage into the dquot: two chowns to an
+    owner whose dquot is not read in, with dquot_acquire() not taking
+    dq_lock, both read it, and the second read overwrites the first
+    chown's charge."""
+    no_dq_lock = Variant(
+        "acquire-without-dq_lock",
+        "dquot_acquire() without dq_lock",
+        transform=lambda program, _invocation: program.drop_acquisitions(
+            lambda step: step.label.startswith("dquot_acquire(): mutex_lock(&dquot->dq_lock)")
+        ),
+    )
+    quotas = Quotas(
+        (QuotaFile("/a", "alice", blocks=1), QuotaFile("/b", "bob", blocks=1)),
+        owners=("alice", "bob", "carol"),
+    )
+    scenario = Scenario(
+        "test/two-chowns-to-carol",
+        "two chowns to an owner whose dquot is not read in",
+        ("/a", "/b"),
+        (chown(quotas, "/a", "carol"), chown(quotas, "/b", "carol")),
+        ("lock-protocol", "deadlock", "completes", "quota-usage-exact"),
+    )
+    registry = registry_with(shipped, no_dq_lock, scenarios=(scenario,))
+    assert check_scenario(registry, scenario.name).result.verdict is Verdict.OK
+    outcome = check_scenario(registry, scenario.name, ("acquire-without-dq_lock",))
+    violation = outcome.result.violation
+    assert violation is not None and violation.property == "quota-usage-exact"
+    assert (
+        violation.message
+        == "carol's dquot is charged 1 block(s) but the inodes pointing to it have 2"
+    )
