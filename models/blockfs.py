@@ -437,10 +437,16 @@ def readahead(op: Op, mapping: Mapping, page: Page) -> None:
     )
 
 
+def past_eof(scratch: Scratch, mapping: Mapping, page: Page) -> bool:
+    """In this run of a forking step: ``page`` starts at or past EOF
+    (``page_offset >= i_size_read()``)."""
+    return decide(scratch, at_least(mul(page.index, PAGE_SIZE), scratch[mapping.i_size]))
+
+
 def _read(scratch: Scratch, mapping: Mapping, page: Page, end_io: str, buffers: bool) -> None:
     if buffers:
         change_flags(scratch, page, on=PG_PRIVATE)
-    if decide(scratch, at_least(mul(page.index, PAGE_SIZE), scratch[mapping.i_size])):
+    if past_eof(scratch, mapping, page):
         read_zeroes(scratch, page)
         return
     submit_read(scratch, page, end_io)

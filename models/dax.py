@@ -127,6 +127,7 @@ from mc.kernel.pathcond import add, at_least, decide, div, equal, equals, is_tru
 from mc.kernel.superblock import SB_FREEZE_PAGEFAULT, SB_FREEZE_WRITE, sb_writers
 from mc.kernel.truncate_properties import truncation
 from mc.kernel.world import LOCK_PROTOCOL, ModelError, Scratch, World
+from mc.models import blockfs
 from mc.models.blockfs_truncate import (
     EXTEND,
     FTRUNCATE_CITES,
@@ -221,10 +222,6 @@ def _unlock(scratch: Scratch, part: Dax, index: int) -> None:
 
 
 # --- the fault ------------------------------------------------------------------------
-
-
-def _beyond_eof(scratch: Scratch, mapping: Mapping, page: Page) -> bool:
-    return decide(scratch, at_least(mul(page.index, PAGE_SIZE), scratch[mapping.i_size]))
 
 
 def _iomap_begin(scratch: Scratch, part: Dax, page: Page, write: bool) -> Any:
@@ -332,7 +329,7 @@ def dax_pte_fault(op: Op, part: Dax, page: Page, write: bool, result: str, at: s
         "dax_iomap_pte_fault(): if (pos >= i_size_read(iter.inode)) { ret = VM_FAULT_SIGBUS; "
         "goto out; } /* 'Caller is supposed to hold locks serializing us with truncate / "
         "punch hole so this is a reliable test' */",
-        _beyond_eof,
+        blockfs.past_eof,
         mapping,
         page,
     )

@@ -43,7 +43,6 @@ from mc.kernel.mm import (
     vm_fault,
 )
 from mc.kernel.pagecache import (
-    PAGE_SIZE,
     PG_UPTODATE,
     Mapping,
     Page,
@@ -51,14 +50,10 @@ from mc.kernel.pagecache import (
     present,
 )
 from mc.kernel.pagedata import fill, render_versions, versions_in
-from mc.kernel.pathcond import Value, add, at_least, decide, is_true, mul
+from mc.kernel.pathcond import Value, add, is_true
 from mc.kernel.world import Scratch, World
 from mc.models import blockfs, blockfs_truncate
 from mc.models.writeback import locked_test, readahead_page
-
-
-def _beyond_eof(scratch: Scratch, mapping: Mapping, page: Page) -> bool:
-    return decide(scratch, at_least(mul(page.index, PAGE_SIZE), scratch[mapping.i_size]))
 
 
 def _cached_uptodate(scratch: Scratch, page: Page) -> int | None:
@@ -233,7 +228,7 @@ def filemap_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at:
         f"beyond_eof{at}",
         "max_idx = DIV_ROUND_UP(i_size_read(inode), PAGE_SIZE); "
         "if (unlikely(index >= max_idx)) return VM_FAULT_SIGBUS",
-        _beyond_eof,
+        blockfs.past_eof,
         mapping,
         page,
     )
@@ -305,7 +300,7 @@ def filemap_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at:
         f"beyond_eof_locked{at}",
         "max_idx = DIV_ROUND_UP(i_size_read(inode), PAGE_SIZE); "
         "if (unlikely(index >= max_idx)) /* recheck i_size under the folio lock */",
-        _beyond_eof,
+        blockfs.past_eof,
         mapping,
         page,
     )
@@ -349,7 +344,7 @@ def _map_pages(scratch: Scratch, mm: Mm, mapping: Mapping, page: Page) -> bool:
     folio = scratch[page.folio]
     if folio is None or not folio[1] & PG_UPTODATE or not cached_unlocked(scratch.values, page):
         return False
-    if decide(scratch, at_least(mul(page.index, PAGE_SIZE), scratch[mapping.i_size])):
+    if blockfs.past_eof(scratch, mapping, page):
         return False
     return set_pte(scratch, mm, page.index, write=False, ident=scratch[page.ident])
 

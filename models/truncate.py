@@ -44,7 +44,6 @@ from mc.kernel.pagedata import render_versions, versions_in
 from mc.kernel.pathcond import (
     Value,
     add,
-    at_least,
     decide,
     describe,
     div,
@@ -68,7 +67,7 @@ from mc.kernel.truncate_properties import (
 )
 from mc.kernel.vma import refuse_whole_file_beside_vmas
 from mc.kernel.world import ModelError, Scratch, World
-from mc.models import blockfs_truncate
+from mc.models import blockfs, blockfs_truncate
 from mc.models.fault import access_page
 from mc.models.truncate_mm import zap_ptes
 from mc.models.writeback import FILEMAP_GET_FOLIO, filemap_get_pages, readahead_page
@@ -417,10 +416,6 @@ def munmap(op: Op, file: File) -> None:
 # --- readahead and read ----------------------------------------------------------------
 
 
-def _past_eof(scratch: Scratch, mapping: Mapping, page: Page) -> bool:
-    return decide(scratch, at_least(mul(page.index, PAGE_SIZE), scratch[mapping.i_size]))
-
-
 @operation(
     models="ksys_readahead() -> generic_fadvise(POSIX_FADV_WILLNEED) -> "
     "force_page_cache_ra() -> page_cache_ra_unbounded() (mm/readahead.c)",
@@ -452,7 +447,7 @@ def readahead(op: Op, file: File, pos: Arg) -> None:
                 f"past_eof.{page.index}",
                 "do_page_cache_ra(): isize = i_size_read(inode); end_index = (isize - 1) >> "
                 "PAGE_SHIFT; if (!isize || index > end_index) return",
-                _past_eof,
+                blockfs.past_eof,
                 mapping,
                 page,
             )

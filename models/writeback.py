@@ -43,7 +43,6 @@ from mc.kernel.expr import (
 from mc.kernel.locks import EXCL, SHARED, Kind, Lock
 from mc.kernel.mm import mm_mapping, zap
 from mc.kernel.pagecache import (
-    PAGE_SIZE,
     PG_DIRTY,
     PG_PRIVATE,
     PG_UPTODATE,
@@ -71,7 +70,7 @@ from mc.kernel.pagecache import (
     tagged,
     wb_err_slot,
 )
-from mc.kernel.pathcond import at_least, decide, is_true, mul
+from mc.kernel.pathcond import is_true
 from mc.kernel.rmap import NO_MKCLEAN, folio_clear_dirty_for_io
 from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
 from mc.kernel.world import Scratch, World
@@ -885,7 +884,7 @@ def read(op: Op, file: File, index: int) -> None:
         op,
         "past_eof",
         "filemap_read(): if (unlikely(iocb->ki_pos >= i_size_read(inode))) break",
-        _past_eof,
+        blockfs.past_eof,
         mapping,
         page,
     )
@@ -895,7 +894,7 @@ def read(op: Op, file: File, index: int) -> None:
         op,
         "past_eof_now",
         "isize = i_size_read(inode); if (unlikely(iocb->ki_pos >= isize)) goto put_folios",
-        _past_eof,
+        blockfs.past_eof,
         mapping,
         page,
     )
@@ -909,10 +908,6 @@ def read(op: Op, file: File, index: int) -> None:
         )
     put_folio(op, folio_ref(op, page))
     op.label("out")
-
-
-def _past_eof(scratch: Scratch, mapping: Mapping, page: Page) -> bool:
-    return decide(scratch, at_least(mul(page.index, PAGE_SIZE), scratch[mapping.i_size]))
 
 
 def _data_of(scratch: Scratch, page: Page) -> int | None:

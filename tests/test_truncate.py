@@ -40,10 +40,10 @@ from mc.kernel.truncate_properties import (
     write_to_freed_block_violation,
 )
 from mc.kernel.world import Scratch, reported_error
+from mc.models.blockfs import past_eof as read_finds_past_eof
 from mc.models.blockfs_truncate import _truncated as mkwrite_finds_truncated
 from mc.models.blockfs_truncate import punch_plan
 from mc.models.truncate import mmap_store, munmap, truncate
-from mc.models.writeback import _past_eof as read_finds_past_eof
 from mc.models.writeback import io_completion, read
 from mc.trace import format as cx_format
 
