@@ -14,22 +14,25 @@ The stored torvalds/linux fs/inode.c read is newer (``inode_state_read()``,
 ``evict()``, ``evict_inodes()`` and ``find_inode_fast()`` keep 6.6's
 order, which the model follows.
 
-``wb->list_lock`` is taken where ``__mark_inode_dirty()`` and
-``writeback_sb_inodes()`` take it, outside i_lock. Left out: the LRU and
-the inode shrinker, the contents of the wb's dirty lists (the flusher's
-choice is one section under the inode's i_lock; ``inode_io_list_del()``
-in ``evict()`` is not a step), beyond the flags that guard them (a dirty
-inode the flusher may pick is one with I_DIRTY_SYNC that is not I_NEW,
-I_FREEING or I_WILL_FREE), I_WILL_FREE's ``write_inode_now()``
-(``->drop_inode`` here decides at once), the RCU grace period before
-``->free_inode`` (it runs right after ``->destroy_inode``),
-``I_DIRTY_TIME`` and ``I_DIRTY_PAGES``, inode hash chains with other
-inode numbers.
+``wb->list_lock`` is taken where ``__mark_inode_dirty()``,
+``writeback_sb_inodes()`` and ``evict()``'s ``inode_io_list_del()`` take
+it, outside i_lock; ``s_inode_list_lock`` where ``iget_locked()``
+(inside inode_hash_lock), ``evict()`` and ``evict_inodes()`` (outside
+i_lock) take it.  Left out: the LRU and the inode shrinker, the contents
+of the wb's dirty lists and of the superblock's inode list, beyond the
+flags that guard them (the flusher's choice is one section under the
+inode's i_lock: a dirty inode it may pick is one with I_DIRTY_SYNC that
+is not I_NEW, I_FREEING or I_WILL_FREE; the list removals change no
+modelled state), I_WILL_FREE's ``write_inode_now()`` (``->drop_inode``
+here decides at once), the RCU grace period before ``->free_inode`` (it
+runs right after ``->destroy_inode``), ``I_DIRTY_TIME`` and
+``I_DIRTY_PAGES``, inode hash chains with other inode numbers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from mc.dsl import EXCL, SHARED, Cite, Op, Scratch, flag_variant, not_, operation, same
 from mc.dsl.folio import find_folio, put_folio, wait_writeback
@@ -130,6 +133,13 @@ def _mark_dirty(scratch: Scratch, inode: InodeObject) -> int:
     was_dirty = bool(scratch[inode.i_state] & I_DIRTY_SYNC)
     set_bits(scratch, inode, on=I_DIRTY_SYNC)
     return int(was_dirty)
+
+
+def s_inode_list_lock(op: Op) -> Lock:
+    """``sb->s_inode_list_lock``: it guards the superblock's list of its
+    inodes (``s_inodes``) and nests inside ``inode_hash_lock`` and outside
+    ``inode->i_lock`` (fs/inode.c's lock ordering)."""
+    return op.world.shared_lock("s_inode_list_lock", Kind.SPINLOCK)
 
 
 def list_lock(op: Op) -> Lock:
@@ -439,14 +449,43 @@ def _wait_for_writeback(op: Op, inode: InodeObject, call: str) -> None:
     )
 
 
+def _on_io_list(inode: InodeObject, mapping: Mapping | None) -> Expr:
+    def on_list(state: Any) -> bool:
+        if (state[inode.i_state] or 0) & (I_DIRTY_SYNC | I_SYNC):
+            return True
+        return mapping is not None and any(state[p.marks] & TAG_DIRTY for p in mapping.pages)
+
+    return Expr("!list_empty(&inode->i_io_list)", lambda _w: on_list)
+
+
 def evict(op: Op, part: InodeLife, mapping: Mapping | None) -> None:
-    """``evict()`` of an I_FREEING inode: ``inode_wait_for_writeback()``
-    (sleeps while I_SYNC), ``->evict_inode`` (ext4's shape:
-    ``truncate_inode_pages_final()``, waiting for writeback of each folio,
-    then ``clear_inode()``: I_CLEAR), ``remove_inode_hash()`` and the wake-up
-    of ``__wait_on_freeing_inode()``, ``destroy_inode()`` ->
+    """``evict()`` of an I_FREEING inode: ``inode_io_list_del()`` of an
+    inode still on a wb list (dirty, or under I_SYNC: ``requeue_inode()``
+    leaves an I_FREEING inode where it is), ``wb->list_lock`` then its
+    i_lock; ``inode_sb_list_del()`` under ``s_inode_list_lock``;
+    ``inode_wait_for_writeback()`` (sleeps while I_SYNC), ``->evict_inode``
+    (ext4's shape: ``truncate_inode_pages_final()``, waiting for writeback
+    of each folio, then ``clear_inode()``: I_CLEAR), ``remove_inode_hash()``
+    (``__remove_inode_hash()``: i_lock inside inode_hash_lock) and the
+    wake-up of ``__wait_on_freeing_inode()``, ``destroy_inode()`` ->
     ``->destroy_inode`` and ``->free_inode``."""
     inode = part.inode
+    with op.when(_on_io_list(inode, mapping), "if (!list_empty(&inode->i_io_list))"):
+        wb_lock = list_lock(op)
+        op.lock(wb_lock, EXCL, "inode_io_list_del(inode): spin_lock(&wb->list_lock)")
+        op.section(
+            inode.i_lock,
+            "spin_lock(&inode->i_lock); inode->i_state &= ~I_SYNC_QUEUED; "
+            "list_del_init(&inode->i_io_list); spin_unlock(&inode->i_lock)",
+            lambda _scratch: None,
+        )
+        op.unlock(wb_lock, "spin_unlock(&wb->list_lock)")
+    op.section(
+        s_inode_list_lock(op),
+        "inode_sb_list_del(inode): spin_lock(&inode->i_sb->s_inode_list_lock); "
+        "list_del_init(&inode->i_sb_list); spin_unlock(&inode->i_sb->s_inode_list_lock)",
+        lambda _scratch: None,
+    )
     late = op.variant(EVICT_WAITS_LATE)
     if not op.variant(EVICT_NO_WAIT) and not late:
         _wait_for_writeback(op, inode, "inode_wait_for_writeback(inode)")
@@ -470,12 +509,16 @@ def evict(op: Op, part: InodeLife, mapping: Mapping | None) -> None:
         _stage(EVICTED, on=I_CLEAR),
         inode,
     )
+    hash_lock = op.world.shared_lock("inode_hash_lock", Kind.SPINLOCK)
+    op.lock(hash_lock, EXCL, "remove_inode_hash(inode): spin_lock(&inode_hash_lock)")
     op.section(
-        op.world.shared_lock("inode_hash_lock", Kind.SPINLOCK),
-        "remove_inode_hash(inode): spin_lock(&inode_hash_lock); hlist_del_init_rcu(&inode->i_hash)",
+        inode.i_lock,
+        "spin_lock(&inode->i_lock); hlist_del_init_rcu(&inode->i_hash); "
+        "spin_unlock(&inode->i_lock)",
         _unhash,
         part,
     )
+    op.unlock(hash_lock, "spin_unlock(&inode_hash_lock)")
     op.section(
         inode.i_lock,
         "spin_lock(&inode->i_lock); wake_up_bit(&inode->i_state, __I_NEW); "
@@ -627,7 +670,10 @@ def iget(op: Op, file: File) -> None:
     (``__wait_on_freeing_inode()``: both locks dropped, sleeping until
     ``evict()`` unhashes it, then the lookup again) or takes a reference
     (``__iget()``); an inode number not cached gets a new inode from
-    ``alloc_inode()`` -> ``->alloc_inode``, hashed I_NEW, filled and
+    ``alloc_inode()`` -> ``->alloc_inode``, hashed I_NEW under
+    inode_hash_lock and its i_lock, put on the superblock's list
+    (``inode_sb_list_add()``, still under inode_hash_lock, as 6.6 has it;
+    later kernels call it after the unlock), filled and
     ``unlock_new_inode()``.  The caller then uses the inode it got."""
     op.one_thread(
         "igets",
@@ -673,13 +719,21 @@ def iget(op: Op, file: File) -> None:
         label="alloc_inode(sb): inode = ops->alloc_inode(sb)",
         roles={},
     )
+    op.lock(hash_lock, EXCL, "spin_lock(&inode_hash_lock); old = find_inode_fast() /* none */")
     op.section(
-        hash_lock,
-        "spin_lock(&inode_hash_lock); old = find_inode_fast(); inode->i_state = I_NEW; "
-        "hlist_add_head_rcu(&inode->i_hash, head); spin_unlock(&inode_hash_lock)",
+        new.i_lock,
+        "spin_lock(&inode->i_lock); inode->i_state = I_NEW; "
+        "hlist_add_head_rcu(&inode->i_hash, head); spin_unlock(&inode->i_lock)",
         _hash_new,
         part,
     )
+    op.section(
+        s_inode_list_lock(op),
+        "inode_sb_list_add(inode): spin_lock(&inode->i_sb->s_inode_list_lock); "
+        "list_add(&inode->i_sb_list, &inode->i_sb->s_inodes)",
+        lambda _scratch: None,
+    )
+    op.unlock(hash_lock, "spin_unlock(&inode_hash_lock)")
     op.section(
         new.i_lock,
         "/* the inode read from disk */ unlock_new_inode(inode): inode->i_state &= ~I_NEW; "

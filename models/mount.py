@@ -62,7 +62,14 @@ from mc.kernel.mm import UNMOUNTER, refuse_mapping_beside_umount
 from mc.kernel.pagecache import File, Mapping, pagecache
 from mc.kernel.superblock import SB_UNFROZEN, frozen_is, metadata_slot
 from mc.kernel.world import DONE, World, touches, yes_no
-from mc.models.inode import evict, iput, mark_inode_dirty, part_of, writeback_single_inode
+from mc.models.inode import (
+    evict,
+    iput,
+    mark_inode_dirty,
+    part_of,
+    s_inode_list_lock,
+    writeback_single_inode,
+)
 from mc.models.super import (
     QUEUE_SYNC_WORK,
     SYNC_WORK_DONE,
@@ -328,15 +335,19 @@ def generic_shutdown_super(op: Op, file: File, mapping: Mapping) -> None:
         op.run(sync_filesystem_with_inode, mapping)
     op.effect("sb->s_flags &= ~SB_ACTIVE", lambda _fs: None)
     evicting = op.register("evicting", str)
+    inode_list_lock = s_inode_list_lock(op)
+    op.lock(inode_list_lock, EXCL, "evict_inodes(): spin_lock(&sb->s_inode_list_lock)")
     op.section(
         inode.i_lock,
-        "evict_inodes(): spin_lock(&inode->i_lock); if (i_count || i_state & (I_NEW | "
+        "list_for_each_entry_safe(inode, next, &sb->s_inodes, i_sb_list): "
+        "spin_lock(&inode->i_lock); if (i_count || i_state & (I_NEW | "
         "I_FREEING | I_WILL_FREE)) continue; inode->i_state |= I_FREEING; "
         "spin_unlock(&inode->i_lock)",
         _evictable,
         inode,
         result=evicting,
     )
+    op.unlock(inode_list_lock, "spin_unlock(&sb->s_inode_list_lock)")
     with op.when(
         Expr("evicting", lambda _w: lambda state: bool(state[evicting]), local=True),
         "dispose_list(&dispose): evict(inode)",

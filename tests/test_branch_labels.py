@@ -36,6 +36,8 @@ LABEL_NEGATES = {
 """Labels whose condition is the negation of the model's (``label_negates``)."""
 
 LABEL_AS_MODELLED = {
+    # evict(): inode_io_list_del() of an inode still on a wb list (models/inode.py)
+    "if (!list_empty(&inode->i_io_list))",
     # read(): the copy runs where the second i_size test finds ki_pos inside the file
     "if (ki_pos < isize) /* not truncated meanwhile */",
     # start_handle()/stop_handle(): the nested handle's reference count (models/quota.py)

@@ -14,7 +14,7 @@ import pytest
 from click.testing import Result
 from conftest import reachable_states, registry_with
 
-from mc.check import expectations
+from mc.check import expectations, lockorder
 from mc.check.checker import check_scenario
 from mc.check.registry import shipped as shipped_registry
 from mc.dsl import E, Invocation, Program
@@ -53,7 +53,7 @@ from mc.models.mnt_write import (
 )
 from mc.models.mount import mount, sync_inode, umount
 from mc.models.super import freeze, kernel_freeze, sync, thaw
-from mc.models.super_scenarios import FREEZE_PROPERTIES
+from mc.models.super_scenarios import FREEZE_PROPERTIES, INODE_FILE
 from mc.models.truncate import mmap_store, munmap
 from mc.models.writeback import io_completion, write
 
@@ -521,18 +521,49 @@ def test_drop_lock_of_a_freeze_level_leaves_the_freezer_s_hand_off_if_held(
     assert violation.property == "no-write-while-frozen", violation.message
 
 
-UNHASH = "remove_inode_hash(inode): spin_lock(&inode_hash_lock); hlist_del_init_rcu(&inode->i_hash)"
+UNHASH = "remove_inode_hash(inode): spin_lock(&inode_hash_lock)"
 EVICT_TEST = (
     "if (op->evict_inode) /* the filesystem tears the inode down: no one else may use it */"
 )
 
 
 def _unhash_early(program: Program, _invocation: Invocation) -> Program:
-    unhashes = [step for step in program.steps if step.label == UNHASH]
-    tests = [step for step in program.steps if step.label == EVICT_TEST]
+    steps = program.steps
+    unhashes = [steps[at : at + 3] for at, step in enumerate(steps) if step.label == UNHASH]
+    tests = [step for step in steps if step.label == EVICT_TEST]
     for unhash, test in zip(unhashes, tests, strict=True):
-        program = program.move_before([unhash], test)
+        assert unhash[-1].label == "spin_unlock(&inode_hash_lock)"
+        program = program.move_before(list(unhash), test)
     return program
+
+
+def test_iget_and_evict_nest_the_inode_list_locks_as_fs_inode_c_orders_them(
+    shipped: Registry,
+) -> None:
+    """``evict()`` of a dirty inode takes the wb's list lock, then i_lock
+    (``inode_io_list_del()``), and ``__remove_inode_hash()`` i_lock inside
+    inode_hash_lock; ``iget_locked()`` adds the new inode to the
+    superblock's list inside inode_hash_lock; ``evict_inodes()`` takes each
+    inode's i_lock under ``s_inode_list_lock``."""
+    alone = Scenario("planted/evict", "the last iput alone", ("/f",), (iput_last(INODE_FILE),))
+    ((_name, evicting),) = lockorder.explore(
+        registry_with(shipped, scenarios=(alone,)), [alone.name]
+    )
+    assert evicting[("wb->list_lock", "i_lock")].label.startswith(
+        "spin_lock(&inode->i_lock); inode->i_state &= ~I_SYNC_QUEUED; list_del_init("
+    )
+    assert evicting[("inode_hash_lock", "i_lock")].label.startswith(
+        "spin_lock(&inode->i_lock); hlist_del_init_rcu(&inode->i_hash)"
+    )
+    ((_name, lookup),) = lockorder.explore(shipped, ["super/evict-vs-lookup"])
+    assert lookup[("inode_hash_lock", "s_inode_list_lock")].label.startswith(
+        "inode_sb_list_add(inode)"
+    )
+    ((_name, umount),) = lockorder.explore(shipped, ["super/umount-vs-writeback"])
+    assert umount[("s_inode_list_lock", "i_lock")].label.startswith(
+        "list_for_each_entry_safe(inode, next, &sb->s_inodes"
+    )
+    assert ("s_umount", "s_inode_list_lock") in umount
 
 
 def test_an_evict_that_unhashes_before_evict_inode_lets_iget_set_up_a_second_inode(
