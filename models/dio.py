@@ -175,18 +175,30 @@ def _extend(scratch: Scratch, mapping: Mapping, page: Page) -> None:
 
 def dio_complete(op: Op, file: File, write: DirectWrite, mapping: Mapping) -> None:
     """``iomap_dio_complete()``: ``->end_io`` (``ext4_dio_write_end_io()``:
-    an extending write's new i_size, before the invalidation),
+    an extending write's new i_size, before the invalidation; i_rwsem held
+    for writing there, as ``ext4_handle_inode_extension()`` of later trees
+    asserts with ``lockdep_assert_held_write()`` and 6.6's comment says: "we
+    perform all extending writes synchronously under i_rwsem held
+    exclusively so i_size update is safe here"),
     ``kiocb_invalidate_post_direct_write()`` over the range, then
     ``inode_dio_end()``; the caller is told (``ki_complete``)."""
     truncation(op.world).extenders.add(op.thread.name)
-    fork_effect(
+    raises = fork_compute(
         op,
+        "raises_i_size",
         "dops->end_io(iocb, dio->size, ret, dio->flags) = ext4_dio_write_end_io(): pos += size; "
-        "if (pos > i_size_read(inode)) i_size_write(inode, pos)",
-        _extend,
+        "if (pos > i_size_read(inode))",
+        _extends,
         mapping,
         write.page,
     )
+    with op.when(is_true(raises), "if (pos > i_size_read(inode))"):
+        op.assert_held(
+            op.inode(file.path).i_rwsem,
+            "ext4_handle_inode_extension(): lockdep_assert_held_write(&inode->i_rwsem)",
+            mode=EXCL,
+        )
+        fork_effect(op, "i_size_write(inode, pos)", _extend, mapping, write.page)
     if not op.variant(NO_POST_INVALIDATE):
         op.run(invalidate, file, write.page.index)
     ends_dio(op.world, mapping, op.thread.tid)

@@ -8,10 +8,12 @@ warns of a collision with buffered I/O there)."""
 from __future__ import annotations
 
 import pytest
+from conftest import registry_with
 
 from mc.check.checker import check_scenario
 from mc.check.registry import shipped as shipped_registry
-from mc.dsl.scenario import Registry, Scenario
+from mc.dsl import Invocation, Program
+from mc.dsl.scenario import Registry, Scenario, Variant
 from mc.kernel.pagecache import PAGE_SIZE, File
 from mc.kernel.world import DONE
 from mc.models.dio import dio_worker, dio_write
@@ -99,3 +101,36 @@ def test_a_write_a_truncate_made_extending_learns_it_under_the_exclusive_lock() 
                 seen.add(after)
                 waiting.append(after)
     assert learned and all(learned)
+
+
+def _extending_write_shared(program: Program, _invocation: Invocation) -> Program:
+    return program.weaken(
+        lambda step: (
+            step.label
+            in (
+                "ext4_dio_write_iter(): inode_lock(inode)",
+                "inode_lock(inode) /* restart: not an overwrite */",
+            )
+        )
+    )
+
+
+def test_an_extending_direct_write_under_a_shared_i_rwsem_breaks_the_i_size_assertion(
+    shipped: Registry,
+) -> None:
+    """ext4 raises i_size at ``->end_io`` on the grounds that every
+    extending write runs under i_rwsem held exclusively (later trees assert
+    it, ``lockdep_assert_held_write()``): a write that extends under the
+    shared lock reaches the assertion holding i_rwsem for reading."""
+    shared = Variant(
+        "extend-shared", "extending writes keep i_rwsem shared", transform=_extending_write_shared
+    )
+    scenario = shipped.scenario("dio/write-vs-truncate")
+    registry = registry_with(shipped, shared, scenarios=(scenario,))
+    assert check_scenario(registry, scenario.name).result.violation is None
+    violation = check_scenario(registry, scenario.name, ("extend-shared",)).result.violation
+    assert violation is not None and violation.property == "lock-protocol"
+    assert violation.message == (
+        "T1 reaches 'ext4_handle_inode_extension(): lockdep_assert_held_write(&inode->i_rwsem)' "
+        "holding i_rwsem(/f) for reading, not for writing"
+    ), violation.message

@@ -1914,7 +1914,7 @@ from mc.models.dio import dio_worker
 
 END_IO = (
     "dops->end_io(iocb, dio->size, ret, dio->flags) = ext4_dio_write_end_io(): pos += size; "
-    "if (pos > i_size_read(inode)) i_size_write(inode, pos)"
+    "if (pos > i_size_read(inode))"
 )
 
 

@@ -821,10 +821,13 @@ class Op:
             HandOffStep(label=label, source=caller_source(), lock=as_lock(lock), take=True)
         )
 
-    def assert_held(self, lock: LockExpr | Lock, label: str) -> Step:
+    def assert_held(self, lock: LockExpr | Lock, label: str, mode: Mode | None = None) -> Step:
         """``lockdep_assert_held(lock)``: a lock-protocol error unless the
-        thread holds ``lock`` when it gets here."""
-        return self.emit(AssertHeldStep(label=label, source=caller_source(), lock=as_lock(lock)))
+        thread holds ``lock`` when it gets here; ``mode`` EXCL:
+        ``lockdep_assert_held_write(lock)``, held for reading is an error too."""
+        return self.emit(
+            AssertHeldStep(label=label, source=caller_source(), lock=as_lock(lock), mode=mode)
+        )
 
     def unlock_checked(
         self, lock: LockLike, label: str, check: Callable[[State], str | None], prop: str

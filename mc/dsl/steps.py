@@ -580,12 +580,15 @@ def self_deadlock(context: Context, state: State, lock: Lock, mode: Mode) -> Sta
 class AssertHeldStep(OneLockStep):
     """``lockdep_assert_held(lock)``, ``VM_BUG_ON_FOLIO(!folio_test_locked())``:
     a thread that does not hold ``lock`` here is a lock-protocol error;
-    one that does moves on.  It reads whether its own thread holds the
+    one that does moves on.  ``mode`` EXCL: ``lockdep_assert_held_write()``,
+    held for reading is an error too.  It reads whether its own thread holds the
     lock, which no other thread's step changes (one that changes a bit
     lock another thread holds is a lock-protocol error where it runs,
     ``Scratch``): a local step, unless the lock is found through the
     state, which another thread may change (it then reads what finding
     the lock reads, and the lock's slot)."""
+
+    mode: Mode | None = None
 
     @property
     def local(self) -> bool:
@@ -600,12 +603,19 @@ class AssertHeldStep(OneLockStep):
     def compile(self, context: Context) -> Fire:
         lock_of = self.lock.compile(context.world)
         tid, next_pc, name = context.tid, context.next_pc, context.thread.name
+        for_writing = self.mode is Mode.EXCL
 
         def fire(state: State) -> tuple[State, ...]:
             lock = lock_of(state)
             if lock is None or not locks.holds(lock.kind, state[lock.slot], tid):
                 held = "a lock it finds nowhere" if lock is None else lock.name
                 message = f"{name} reaches '{self.label}' without holding {held}"
+                return (context.error(state, LOCK_PROTOCOL, message),)
+            if for_writing and not locks.holds_exclusively(lock.kind, state[lock.slot], tid):
+                message = (
+                    f"{name} reaches '{self.label}' holding {lock.name} for reading, "
+                    "not for writing"
+                )
                 return (context.error(state, LOCK_PROTOCOL, message),)
             return (context.advance(list(state), next_pc),)
 

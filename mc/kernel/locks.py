@@ -137,6 +137,14 @@ def holds(kind: Kind, value: Value, tid: int) -> bool:
     return bool(value == tid)
 
 
+def holds_exclusively(kind: Kind, value: Value, tid: int) -> bool:
+    """Whether thread ``tid`` holds the lock and no other thread may hold
+    it beside (a reader-writer lock held for writing)."""
+    if kind.shared_mode:
+        return value is not None and value[0] == tid
+    return holds(kind, value, tid)
+
+
 def held_by_number(kind: Kind) -> bool:
     """Whether a lock of ``kind`` is held by thread ``tid`` exactly when its
     value is ``tid`` (``holds``)."""
