@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from click.testing import Result
@@ -104,3 +105,46 @@ def test_coverage_of_another_search_is_refused(
     assert ran.exit_code == 2
     assert said in ran.output
     assert len(ran.output.strip().splitlines()) == 1
+
+
+CALLS_A_SHIPPED_BODY = """
+from mc.dsl import EXCL, Op, operation, scenario
+from mc.models import libfs
+from mc.models.dirops import create
+
+
+@operation(models="inode_lock(dir); ->create of g through libfs's mknod; inode_unlock(dir)")
+def make_g(op: Op, path: str) -> None:
+    directory = op.inode(path)
+    op.lock(directory.i_rwsem, EXCL, "inode_lock(dir)")
+    inode = op.new_inode(path + "/g", is_dir=False)
+    op.call(
+        "inode_operations.create",
+        libfs.mknod,
+        directory,
+        op.dentry(directory, "g"),
+        inode,
+        label="dir->i_op->create(g)",
+        roles={"dir": directory},
+    )
+    op.unlock(directory.i_rwsem, "inode_unlock(dir)")
+
+
+scenario("mine/make-g", "g and f made in /a", tree=["/a/"], threads=[make_g("/a"), create("/a/f")])
+"""
+
+
+def test_a_user_s_declared_footprint_audit_leaves_the_coverage_whole(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A user's step with a ``touches`` declaration (``libfs.mknod``
+    called from the user's file) has its footprint audited by a search of
+    its own before the check; the check's coverage still counts every step
+    it runs, with partial-order reduction as without."""
+    (tmp_path / "mine.py").write_text(CALLS_A_SHIPPED_BODY)
+    reduced = json.loads(vfsmc("check", "mine.py:mine/make-g", "--coverage", "--json").output)
+    full = json.loads(
+        vfsmc("check", "mine.py:mine/make-g", "--coverage", "--json", "--no-por").output
+    )
+    assert reduced["coverage"]["never_ran"] == full["coverage"]["never_ran"] == []
+    assert reduced["coverage"]["ran"] == reduced["coverage"]["steps"] == 9

@@ -119,7 +119,7 @@ def record(
             Search(model, Options(reduce=False, exact=True, max_states=max_states)).run()
     finally:
         for tid, thread in enumerate(model.threads):
-            fires[tid] = [step.fire for step in thread.steps]
+            fires[tid][:] = [step.fire for step in thread.steps]
 
 
 def record_footprints(model: KernelModel) -> tuple[dict[Site, int], dict[Site, int]]:
