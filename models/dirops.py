@@ -15,6 +15,7 @@ import posixpath
 
 from mc.dsl.addresses import address_below
 from mc.dsl.operation import Cite, Op, Operation, operation
+from mc.dsl.scenario import step_invariant
 from mc.kernel import errno as E
 from mc.kernel.expr import (
     InodeExpr,
@@ -33,8 +34,10 @@ from mc.kernel.locks import EXCL, SHARED
 from mc.kernel.vfs import (
     NO_COMMON_ANCESTOR,
     P2_ABOVE,
+    RENAME_NOREPLACE_KEPT,
     d_exchange,
     d_move,
+    d_move_noreplace,
     dead_dir,
     mark_dead,
     relation,
@@ -533,13 +536,45 @@ def vfs_rename(
                 "__d_move(old_dentry, new_dentry, true) /* d_exchange */", d_exchange, old, new
             )
         else:
-            op.effect("__d_move(old_dentry, new_dentry, false) /* d_move */", d_move, old, new)
+            noreplace = _asks_noreplace(op)
+            op.effect(
+                "__d_move(old_dentry, new_dentry, false) /* d_move */",
+                d_move_noreplace if noreplace else d_move,
+                old,
+                new,
+            )
         op.unlock(op.world.rename_lock, "write_sequnlock(&rename_lock)")
     unlocks_source = not_(is_dir(source)) if not lock_old_subdir else const(True)
     with op.when(unlocks_source, "if (!is_dir || lock_old_subdir)"):
         op.unlock(source.i_rwsem, "inode_unlock(source)")
     with op.when(locks_target, "if (target && (!new_is_dir || lock_new_subdir))"):
         op.unlock(target.i_rwsem, "inode_unlock(target)")
+
+
+NOREPLACE_RENAMES = "noreplace-renames"
+"""The world part naming the threads whose rename(2) asks for
+RENAME_NOREPLACE."""
+
+step_invariant(
+    RENAME_NOREPLACE_KEPT,
+    "a renameat2(2) with RENAME_NOREPLACE never replaces a name: the name it moves the source "
+    "to is negative when it moves it (do_renameat2() tests d_is_positive(new_dentry) under "
+    "lock_rename() and returns -EEXIST)",
+    needs=(NOREPLACE_RENAMES, "a rename with RENAME_NOREPLACE"),
+)
+
+
+def _asks_noreplace(op: Op) -> bool:
+    """Whether the thread's system call is a rename with RENAME_NOREPLACE
+    (the invocation the scenario gives it, whatever body a variant put in
+    place of rename's), which ``rename-noreplace`` then holds it to."""
+    invocation = op.invocation
+    if invocation is None or invocation.operation is not rename or len(invocation.args) < 3:
+        return False
+    if not invocation.args[2] & RENAME_NOREPLACE:
+        return False
+    op.world.parts.setdefault(NOREPLACE_RENAMES, set()).add(op.thread.tid)
+    return True
 
 
 def _refuse_flags(flags: int) -> None:
@@ -569,7 +604,8 @@ def _refuse_flags(flags: int) -> None:
 
 def _describe_rename(old: str, new: str, flags: int = 0) -> str:
     arrow = "<->" if flags & RENAME_EXCHANGE else "->"
-    return f"rename({old} {arrow} {new})"
+    noreplace = ", RENAME_NOREPLACE" if flags & RENAME_NOREPLACE else ""
+    return f"rename({old} {arrow} {new}{noreplace})"
 
 
 @operation(

@@ -4,19 +4,24 @@ variants they catch."""
 from __future__ import annotations
 
 from mc.dsl.addresses import FIXED_ADDRESSES
-from mc.dsl.operation import Invocation, Operation
+from mc.dsl.operation import Invocation, Op, Operation
 from mc.dsl.program import Program
-from mc.dsl.scenario import BASE_PROPERTIES, Transform, flag_variant, scenario, variant
+from mc.dsl.scenario import BASE_PROPERTIES, Transform, flag_variant, replaces, scenario, variant
+from mc.kernel import errno as E
 from mc.kernel import properties as _properties  # noqa: F401  (registers the invariants)
+from mc.kernel.expr import positive
+from mc.kernel.vfs import RENAME_NOREPLACE_KEPT
 from mc.models.dirops import (
     PARENTS_BY_ADDRESS,
     RENAME_EXCHANGE,
+    RENAME_NOREPLACE,
     create,
     link,
     lookup,
     mkdir,
     rename,
     rmdir,
+    split,
     unlink,
 )
 
@@ -93,6 +98,32 @@ def rename_descendant_parent_first(program: Program, invocation: Invocation) -> 
 @variant("no-trap-check", "do_renameat2() skips the old_dentry/new_dentry == trap checks")
 def no_trap_check(program: Program, invocation: Invocation) -> Program:
     return program.drop(lambda step: "trap-check" in step.tags)
+
+
+@replaces(
+    rename,
+    "noreplace-test-unlocked",
+    "do_renameat2() tests RENAME_NOREPLACE on a lookup of the target made before lock_rename(), "
+    "then renames under the locks without the test",
+)
+def noreplace_test_unlocked(op: Op, old: str, new: str, flags: int = 0) -> None:
+    if flags & RENAME_NOREPLACE:
+        new_parent, new_name = split(new)
+        new_dir = op.inode(new_parent)
+        early = op.lookup(
+            op.dentry(new_dir, new_name),
+            "early_target",
+            "new_dentry = lookup_fast(new) /* the new parent not locked yet */",
+        )
+        op.fail_if(
+            positive(early),
+            E.EEXIST,
+            "done",
+            "if ((flags & RENAME_NOREPLACE) && d_is_positive(new_dentry)) "
+            "/* before lock_rename() */",
+        )
+    op.run(rename.build, old, new, flags & ~RENAME_NOREPLACE)
+    op.label("done")
 
 
 scenario(
@@ -191,4 +222,13 @@ scenario(
     tree=["/a/", "/a/x", "/a/y", "/b/"],
     threads=[rename("/a/x", "/a/y"), link("/a/y", "/b/z")],
     properties=DIROPS_PROPERTIES,
+)
+
+scenario(
+    "dirops/noreplace-vs-create",
+    "renameat2(RENAME_NOREPLACE) of a file into another directory racing a create of the "
+    "target name there",
+    tree=["/a/", "/a/x", "/b/"],
+    threads=[rename("/a/x", "/b/y", RENAME_NOREPLACE), create("/b/y")],
+    properties=(*DIROPS_PROPERTIES, RENAME_NOREPLACE_KEPT),
 )

@@ -36,6 +36,8 @@ LABEL_NEGATES = {
 """Labels whose condition is the negation of the model's (``label_negates``)."""
 
 LABEL_AS_MODELLED = {
+    # dio_complete(): ->end_io raises i_size of a write past it (models/dio.py)
+    "if (pos > i_size_read(inode))",
     # evict(): inode_io_list_del() of an inode still on a wb list (models/inode.py)
     "if (!list_empty(&inode->i_io_list))",
     # read(): the copy runs where the second i_size test finds ki_pos inside the file

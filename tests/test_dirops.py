@@ -11,7 +11,7 @@ from conftest import registry_with
 
 from mc.check.checker import Spread, check_scenario
 from mc.dsl.operation import Invocation
-from mc.dsl.scenario import Registry, Scenario, Variant
+from mc.dsl.scenario import NotApplicable, Registry, Scenario, Variant
 from mc.engine.explore import Options
 from mc.engine.result import Verdict
 from mc.kernel.properties import created_violation
@@ -267,3 +267,32 @@ def test_renameat2_flags_the_model_does_not_follow_are_a_model_error(flags: int,
     )
     with pytest.raises(ModelError, match=re.escape(said)):
         registry.build(registry.scenario("t/flags"), (), ())
+
+
+def test_rename_noreplace_holds_the_system_call_to_its_flag_whatever_body_runs(
+    shipped: Registry,
+) -> None:
+    """``rename-noreplace`` follows the thread's invocation: a body in
+    place of rename's that tests the flag too early and renames without it
+    is caught, and a plain rename over the created name is not its
+    business (the property needs a RENAME_NOREPLACE rename)."""
+    scenario = shipped.scenario("dirops/noreplace-vs-create")
+    assert check_scenario(shipped, scenario.name).result.violation is None
+    early = check_scenario(shipped, scenario.name, ["noreplace-test-unlocked"]).result.violation
+    assert early is not None and early.property == "rename-noreplace"
+    assert early.message.startswith(
+        "rename(/a/x -> /b/y, RENAME_NOREPLACE) replaces the inode /b/y names"
+    )
+    plain = Scenario(
+        "test/plain-rename-vs-create",
+        "a rename without the flag",
+        ("/a/", "/a/x", "/b/"),
+        (rename("/a/x", "/b/y"), create("/b/y")),
+        ("deadlock", "namespace"),
+    )
+    registry = registry_with(shipped, scenarios=(plain,))
+    assert check_scenario(registry, plain.name).result.violation is None
+    with pytest.raises(
+        NotApplicable, match="rename-noreplace needs a rename with RENAME_NOREPLACE"
+    ):
+        check_scenario(registry, plain.name, (), ["rename-noreplace"])

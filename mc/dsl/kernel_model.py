@@ -1943,6 +1943,7 @@ def build_threads(
         world.pc_slots.append(slots.pc)
         asked: set[str] = set()
         op = Op(world, slots, _Asked(variants, asked), bodies or {})
+        op.invocation = invocation
         op.run_body(invocation.operation, *invocation.args)
         program = op.program()
         invocation = attrs.evolve(invocation, ran=frozenset(op.ran))

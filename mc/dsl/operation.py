@@ -155,6 +155,10 @@ class Op:
         """The operations whose replaced body this thread ran."""
         self.ran: set[Operation] = set()
         """Every operation whose body (or replacement) this thread ran."""
+        self.invocation: Invocation | None = None
+        """The invocation the thread runs: the system call as the scenario
+        asked for it (its operation and arguments), whatever body a variant
+        put in place of the operation's; None outside a scenario's thread."""
         self.items: list[Item] = []
         self._placed: set[str] = set()
         self._labels = itertools.count(1)

@@ -222,6 +222,29 @@ def d_move(scratch: Scratch, old: Dentry, new: Dentry) -> None:
     _reparent(scratch, inode, new.parent.ino)
 
 
+RENAME_NOREPLACE_KEPT = "rename-noreplace"
+"""The property ``d_move_noreplace`` breaks: renameat2(RENAME_NOREPLACE)
+replaced a name."""
+
+
+@touches(lambda world, old, new: _moved_names(world, old, new))
+@given_names_only
+def d_move_noreplace(scratch: Scratch, old: Dentry, new: Dentry) -> None:
+    """``d_move()`` of a renameat2(2) with RENAME_NOREPLACE: the move of a
+    positive name breaks the flag's promise (``do_renameat2()`` tests
+    ``d_is_positive(new_dentry)`` under ``lock_rename()`` and returns
+    -EEXIST), a violation of ``rename-noreplace``; else ``d_move()``."""
+    if scratch[new.slot] is not None:
+        scratch.violate(
+            RENAME_NOREPLACE_KEPT,
+            f"rename({old} -> {new}, RENAME_NOREPLACE) replaces the inode {new} names: "
+            "renameat2(2) promises -EEXIST for a target that exists (do_renameat2() tests "
+            "d_is_positive(new_dentry) under lock_rename())",
+        )
+        return
+    d_move(scratch, old, new)
+
+
 @touches(lambda world, first, second: _moved_names(world, first, second))
 @given_names_only
 def d_exchange(scratch: Scratch, first: Dentry, second: Dentry) -> None:
