@@ -105,8 +105,9 @@ from mc.dsl import (
     const,
     operation,
     same,
+    step_invariant,
 )
-from mc.kernel.expr import InodeExpr, state_expr
+from mc.kernel.expr import Eval, InodeExpr, state_expr
 from mc.kernel.locks import Lock
 from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
 from mc.models.mnt_write import WANT_WRITE_TAG
@@ -130,6 +131,9 @@ DELEG_SKIPS_INODE_TRYLOCK = "deleg-skips-inode-trylock"
 PERMISSION_BLOCKS_IN_RCU = "permission-blocks-in-rcu"
 EXT4_SET_TAKES_XATTR_SEM = "ext4-set-takes-xattr-sem"
 GET_ACL_CACHES_UNCONDITIONALLY = "get-acl-caches-unconditionally"
+DELEGATION_HOLDERS = "xattr-delegation-holders"
+"""The world part naming, by inode, the thread that holds its delegation:
+the one a breaker waits for."""
 ACLS = "acls"
 """The world part of a scenario whose threads read or cache an inode's ACL."""
 GET_INODE_ACL_BLOCKS_IN_RCU = "get-inode-acl-blocks-in-rcu"
@@ -317,10 +321,13 @@ def deleg_locked(
     op.goto("out")
     op.label("out_unlock")
     op.unlock(inode.i_rwsem, "out_unlock: inode_unlock(inode)", tag=tag)
+    holding = op.world.parts.setdefault(DELEGATION_HOLDERS, {})
+    key = str(inode)
     op.wait_until(
         state_expr(f"!delegation({inode})", lambda state: state[slot] is None),
         "if (delegated_inode) error = break_deleg_wait(&delegated_inode)",
         "the delegation's return",
+        holders=lambda state: (holding[key],) if key in holding and state[slot] else (),
     )
     op.goto("retry_deleg")
     op.label("out")
@@ -528,6 +535,15 @@ def listxattr(op: Op, path: str) -> None:
 
 NOT_CACHED = None
 """``ACL_NOT_CACHED``: the inode's ACL cache slot holds no ACL."""
+ACL_WALK_READS_AN_ACL = "acl-walk-reads-an-acl"
+
+step_invariant(
+    ACL_WALK_READS_AN_ACL,
+    "the rcu-walk permission check hands posix_acl_permission() an ACL, never ACL_NOT_CACHED "
+    "or the sentinel of a thread fetching one (check_acl() returns -ECHILD for an uncached "
+    "ACL, is_uncached_acl(), and the walk goes on in ref-walk)",
+    needs=(ACLS, "an inode's cached ACL"),
+)
 
 
 def _render_cache(value: object) -> str:
@@ -705,17 +721,40 @@ def _permission(op: Op, directory: InodeExpr, rcu: bool) -> None:
             roles={"inode": directory},
         )
     else:
-        op.fail_if(
-            state_expr(
-                f"is_uncached_acl(i_acl({directory}))",
-                lambda state: not isinstance(state[cache], int),
-            ),
-            E.ECHILD,
-            done,
-            "check_acl(): acl = get_cached_acl_rcu(inode, ACL_TYPE_ACCESS); "
-            "if (is_uncached_acl(acl)) return -ECHILD",
+        acl = op.let(
+            "rcu_acl",
+            state_expr(f"i_acl({directory})", lambda state: state[cache], reads=[cache]),
+            "check_acl(): acl = get_cached_acl_rcu(inode, ACL_TYPE_ACCESS)",
+        )
+        op.fail_if(_uncached(acl), E.ECHILD, done, "if (is_uncached_acl(acl)) return -ECHILD")
+        op.effect(
+            "return posix_acl_permission(idmap, inode, acl, mask)",
+            _posix_acl_permission,
+            acl,
+            const(str(directory), str(directory)),
         )
     op.label(done)
+
+
+def _uncached(acl: Expr) -> Expr:
+    def build(world: World) -> Eval:
+        value_of = acl.compile(world)
+        return lambda state: not isinstance(value_of(state), int)
+
+    return Expr("is_uncached_acl(acl)", build, acl.local)
+
+
+def _posix_acl_permission(scratch: Scratch, acl: object, inode: object) -> None:
+    """posix_acl_permission() reads the ACL's entries (``acl->a_entries``):
+    ACL_NOT_CACHED or a fetcher's sentinel is no ACL, and reading one
+    oopses (``acl-walk-reads-an-acl``)."""
+    if not isinstance(acl, int):
+        scratch.violate(
+            ACL_WALK_READS_AN_ACL,
+            f"the rcu-walk permission check of {inode} hands posix_acl_permission() "
+            f"{_render_cache(acl)}, which is no ACL: reading its entries oopses "
+            "(check_acl() returns -ECHILD for an uncached ACL, is_uncached_acl())",
+        )
 
 
 @operation(
@@ -874,9 +913,11 @@ def _return_delegation(scratch: Scratch, slot: int, delegated: int) -> None:
 @operation(
     models="nfsd handing out a read delegation of a file (OPEN): nfs4_set_delegation() -> "
     "kernel_setlease() -> generic_add_lease(); DELEGRETURN (fs/nfsd/nfs4state.c, fs/locks.c)",
-    describe=lambda path: f"delegation({path})",
+    describe=lambda path, setattr=False: f"delegation({path}{', then SETATTR' if setattr else ''})",
     cites=(
         Cite("fs/nfsd/nfs4state.c", "nfs4_set_delegation", DELEG_VERSION),
+        Cite("fs/nfsd/nfs4proc.c", "nfsd4_setattr", DELEG_VERSION),
+        Cite("fs/nfsd/vfs.c", "nfsd_setattr", DELEG_VERSION),
         Cite(
             "fs/locks.c",
             "generic_add_lease",
@@ -893,7 +934,7 @@ def _return_delegation(scratch: Scratch, slot: int, delegated: int) -> None:
         Cite("fs/locks.c", "generic_delete_lease", DELEG_VERSION),
     ),
 )
-def delegation(op: Op, path: str) -> None:
+def delegation(op: Op, path: str, setattr: bool = False) -> None:
     """nfsd hands out a read delegation of the file, as
     ``nfs4_set_delegation()`` (fs/nfsd/nfs4state.c of 6.17-rc3,
     Kingxukai/linux 0291023e) does: ``kernel_setlease()`` with FL_DELEG ->
@@ -907,7 +948,13 @@ def delegation(op: Op, path: str) -> None:
     ``kernel_setlease(F_UNLCK)``) and ``hash_delegation_locked()``: the
     client has the delegation and caches the file's ACL and attributes.
     Later the client returns it (DELEGRETURN, on a recall or not), which
-    removes the lease and wakes the breakers.
+    removes the lease and wakes the breakers.  With ``setattr`` the client,
+    before it returns the delegation, sends a SETATTR of the file
+    (``nfsd4_setattr()``: ``fh_want_write()``, SB_FREEZE_WRITE shared; then
+    ``nfsd_setattr()`` takes ``inode_lock(inode)`` for ``notify_change()``,
+    whose break of the holder's own delegation breaks nothing,
+    ``nfsd4_breaker_owns_lease()``): a breaker that waits for the return
+    with i_rwsem held keeps that SETATTR, and so the return, waiting.
 
     Left out: ``check_conflicting_open()`` (0 for FL_DELEG: "We leave these
     checks to the caller") and ``nfsd4_check_conflicting_opens()`` (the
@@ -936,6 +983,7 @@ def delegation(op: Op, path: str) -> None:
     acl = acl_slot(op.world, inode)
     stored = stored_xattrs_slot(op.world, inode)
     op.world.parts.setdefault(DELEGATIONS, {})[str(inode)] = (slot, delegated, acl, stored)
+    op.world.parts.setdefault(DELEGATION_HOLDERS, {})[str(inode)] = op.thread.tid
     trylock = not op.variant(DELEG_SKIPS_INODE_TRYLOCK)
     if trylock:
         op.trylock(
@@ -970,6 +1018,18 @@ def delegation(op: Op, path: str) -> None:
             delegated,
         )
         op.fail(E.EAGAIN, "done", "return ERR_PTR(status)")
+    if setattr:
+        writers = sb_writers(op.world, SB_FREEZE_WRITE)
+        op.lock(
+            writers, SHARED, "nfsd4_setattr(): fh_want_write(&cstate->current_fh): mnt_want_write()"
+        )
+        op.lock(inode.i_rwsem, EXCL, "nfsd_setattr(): inode_lock(inode)")
+        op.unlock(
+            inode.i_rwsem,
+            "__nfsd_setattr(): notify_change(&nop_mnt_idmap, dentry, iap, NULL) /* the "
+            "holder's own: nothing to break */; inode_unlock(inode)",
+        )
+        op.unlock(writers, "fh_drop_write(&cstate->current_fh): mnt_drop_write()")
     op.effect(
         "nfsd4_delegreturn(): destroy_delegation(dp) /* recalled or not */",
         _return_delegation,

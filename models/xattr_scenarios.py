@@ -11,6 +11,7 @@ from mc.dsl import BASE_PROPERTIES, Invocation, Program, State, flag_variant, in
 from mc.dsl import variant as protocol_variant
 from mc.dsl.kernel_model import KernelModel
 from mc.models.xattr import (
+    ACL_WALK_READS_AN_ACL,
     ACLS,
     DELEG_SKIPS_INODE_TRYLOCK,
     DELEGATIONS,
@@ -165,6 +166,25 @@ def removexattr_unlocked(program: Program, invocation: Invocation) -> Program:
     return program.drop(lambda step: "xattr-lock" in step.tags)
 
 
+@protocol_variant(
+    "xattr-deleg-wait-under-i_rwsem",
+    "vfs_setxattr(), vfs_removexattr() and vfs_set_acl() wait for the recalled delegation "
+    "(break_deleg_wait()) before inode_unlock(): the holder's SETATTR waits for that i_rwsem",
+)
+def xattr_deleg_wait_under_i_rwsem(program: Program, invocation: Invocation) -> Program:
+    if not any(invocation.runs(operation) for operation in (setxattr, removexattr, setfacl)):
+        return program
+    unlocks = [step for step in program.steps if step.label == "out_unlock: inode_unlock(inode)"]
+    waits = [
+        step
+        for step in program.steps
+        if step.label == "if (delegated_inode) error = break_deleg_wait(&delegated_inode)"
+    ]
+    for unlock, wait in zip(unlocks, waits, strict=True):
+        program = program.swap(unlock, wait)
+    return program
+
+
 flag_variant(
     PERMISSION_BLOCKS_IN_RCU,
     "fuse_permission() refreshes invalidated attributes from its server (fuse_perm_getattr() "
@@ -222,13 +242,22 @@ scenario(
 )
 
 scenario(
+    "xattr/remove-deleg-setattr",
+    "a removexattr(2) of a file an NFS client holds a delegation of; the client sends a "
+    "SETATTR of the file before it returns the delegation",
+    tree=["/a/", "/a/f"],
+    threads=[removexattr("/a/f", "user.a"), delegation("/a/f", True)],
+    properties=(*XATTR_PROPERTIES, DELEG_VS_XATTR),
+)
+
+scenario(
     "xattr/acl-walk",
     "a path walk checking exec permission in rcu-walk on a FUSE directory whose ACL is not "
     "cached yet, racing a setfacl (which forgets the cached ACL and invalidates the "
     "attributes) and a getfacl (which caches it) of that directory",
     tree=["/a/", "/a/f"],
     threads=[walk("/a/f"), setfacl("/a"), getfacl("/a")],
-    properties=(*BASE_PROPERTIES, "namespace", ACL_CACHE_FRESH),
+    properties=(*BASE_PROPERTIES, "namespace", ACL_CACHE_FRESH, ACL_WALK_READS_AN_ACL),
 )
 
 scenario(

@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import Result
+from conftest import registry_with
 
-from mc.dsl.scenario import Registry
+from mc.check.checker import check_scenario
+from mc.dsl import Invocation, Program
+from mc.dsl.scenario import Registry, Variant
 from mc.dsl.steps import CallStep
 from mc.kernel import errno
 from mc.kernel.world import DONE
@@ -211,3 +214,32 @@ def test_an_unlocked_removal_of_an_absent_name_loses_no_set(
     result = vfsmc("check", "absent.py:remove-absent", "--variant", "remove-unlocked", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["verdict"] == "OK"
+
+
+def _no_uncached_test(program: Program, _invocation: Invocation) -> Program:
+    tests = [
+        step for step in program.steps if step.label == "if (is_uncached_acl(acl)) return -ECHILD"
+    ]
+    for test in tests:
+        program = program.force(test, False)
+    return program
+
+
+def test_an_rcu_walk_that_skips_is_uncached_acl_hands_a_sentinel_to_posix_acl_permission(
+    shipped: Registry,
+) -> None:
+    """check_acl() in rcu-walk returns -ECHILD for ACL_NOT_CACHED or a
+    fetcher's sentinel; without the test, posix_acl_permission() reads the
+    entries of something that is no ACL."""
+    skipped = Variant(
+        "no-uncached-test", "check_acl() without is_uncached_acl()", transform=_no_uncached_test
+    )
+    scenario = shipped.scenario("xattr/acl-walk")
+    registry = registry_with(shipped, skipped, scenarios=(scenario,))
+    assert check_scenario(registry, scenario.name).result.violation is None
+    violation = check_scenario(registry, scenario.name, ("no-uncached-test",)).result.violation
+    assert violation is not None and violation.property == "acl-walk-reads-an-acl"
+    assert violation.message.startswith(
+        "the rcu-walk permission check of /a hands posix_acl_permission() ACL_NOT_CACHED, "
+        "which is no ACL"
+    ), violation.message
