@@ -109,7 +109,7 @@ from mc.dsl import (
 )
 from mc.kernel.expr import Eval, InodeExpr, state_expr
 from mc.kernel.locks import Lock
-from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
+from mc.kernel.superblock import SB_FREEZE_WRITE, metadata_slot, sb_writers
 from mc.models.mnt_write import WANT_WRITE_TAG
 from mc.models.namei import ECHILD
 
@@ -209,6 +209,23 @@ def write_xattrs(
     scratch[made] = scratch[made] - {name} if remove else scratch[made] | {name}
 
 
+def _write_journalled(
+    scratch: Scratch,
+    stored: int,
+    made: int,
+    metadata: int,
+    seen: frozenset[str],
+    name: str,
+    remove: bool,
+) -> None:
+    """``write_xattrs()`` inside ext4's journal handle
+    (``ext4_xattr_set()``: ``ext4_journal_start()``): the change is
+    metadata ``->sync_fs`` and ``->freeze_fs`` commit, which
+    ``no-write-while-frozen`` sees made on a frozen filesystem."""
+    write_xattrs(scratch, stored, made, seen, name, remove)
+    scratch[metadata] = True
+
+
 def handler_set(op: Op, inode: InodeExpr, name: str, remove: bool, path: str | None = None) -> None:
     """``handler->set()``: the filesystem reads the list, then writes it.
     A removal is ``handler->set(..., NULL, 0, XATTR_REPLACE)``
@@ -252,9 +269,10 @@ def handler_set(op: Op, inode: InodeExpr, name: str, remove: bool, path: str | N
         )
     op.effect(
         f"ext4_xattr_set_entry(): write them back with {name} " + ("removed" if remove else "set"),
-        write_xattrs,
+        _write_journalled,
         stored,
         made,
+        metadata_slot(op.world),
         seen,
         name,
         remove,

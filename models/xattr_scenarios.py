@@ -10,6 +10,10 @@ from collections.abc import Callable
 from mc.dsl import BASE_PROPERTIES, Invocation, Program, State, flag_variant, invariant, scenario
 from mc.dsl import variant as protocol_variant
 from mc.dsl.kernel_model import KernelModel
+from mc.kernel.pagecache import File
+from mc.kernel.superblock import NO_WRITE_WHILE_FROZEN
+from mc.models.mnt_write import WANT_WRITE_TAG
+from mc.models.super import freeze, thaw
 from mc.models.xattr import (
     ACL_WALK_READS_AN_ACL,
     ACLS,
@@ -142,6 +146,8 @@ def acl_cache_fresh(model: KernelModel) -> Callable[[State], str | None]:
 
 
 XATTR_PROPERTIES = (*BASE_PROPERTIES, "namespace", XATTR_LOST)
+FROZEN_FILE = File("/f", pages=1, cached=(0,))
+"""The file the freezer writes back (a freeze syncs the filesystem)."""
 
 
 @protocol_variant(
@@ -248,6 +254,26 @@ scenario(
     tree=["/a/", "/a/f"],
     threads=[removexattr("/a/f", "user.a"), delegation("/a/f", True)],
     properties=(*XATTR_PROPERTIES, DELEG_VS_XATTR),
+)
+
+
+@protocol_variant(
+    "setxattr-ignores-freeze",
+    "filename_setxattr() does not take mnt_want_write(): the set runs on a frozen filesystem",
+)
+def setxattr_ignores_freeze(program: Program, invocation: Invocation) -> Program:
+    if invocation.operation is not setxattr:
+        return program
+    return program.drop(lambda step: WANT_WRITE_TAG in step.tags)
+
+
+scenario(
+    "xattr/freeze-vs-setxattr",
+    "a setxattr(2) racing FIFREEZE, FITHAW once the freeze returned: ext4 journals the set, "
+    "metadata a frozen filesystem must not have uncommitted",
+    tree=["/f", "/a/", "/a/f"],
+    threads=[setxattr("/a/f", "user.a"), freeze(FROZEN_FILE), thaw(FROZEN_FILE)],
+    properties=(*XATTR_PROPERTIES, NO_WRITE_WHILE_FROZEN),
 )
 
 scenario(
