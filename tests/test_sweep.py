@@ -67,7 +67,7 @@ def test_a_variant_that_changes_no_scenario_or_no_variant_is_bad_input(vfsmc: Ru
     unused = vfsmc("sweep", "-V", "child-first", "--filter", "xattr/")
     assert unused.exit_code == 2
     assert unused.output.strip() == (
-        "vfsmc: error: variant child-first changes nothing in the 4 scenarios"
+        "vfsmc: error: variant child-first changes nothing in the 6 scenarios"
     )
     Path("hooks.py").write_text(FSYNC_HOOKS_UNDER_A_FLAG)
     flag = vfsmc("sweep", "--models", "hooks.py", "-V", "fsync-waits-under-spinlock")
