@@ -121,15 +121,16 @@ def test_the_worked_example_runs_as_written(tmp_path: Path) -> None:
             ["bash", "-c", command],
             cwd=tmp_path,
             env=env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
             timeout=120,
             check=False,
         )
-        output = (done.stdout + done.stderr).splitlines()
-        assert "Traceback" not in done.stderr, done.stderr
+        output = done.stdout.splitlines()
+        assert "Traceback" not in done.stdout, done.stdout
         problem = matches(expected, output)
-        assert problem is None, f"$ {command}\n{problem}\n--- got:\n{done.stdout}{done.stderr}"
+        assert problem is None, f"$ {command}\n{problem}\n--- got:\n{done.stdout}"
 
 
 def _api_section(text: str) -> str:
