@@ -64,6 +64,43 @@ def test_list_leaves_a_users_variant_out_where_it_does_not_build(
     assert failing.exit_code == 2 and "is not in the scenario's tree" in failing.output
 
 
+UNLOCKS_BEFORE_THE_LOOKUP = (
+    "from mc.dsl import Invocation, Program, scenario, variant\n"
+    "from mc.models.dirops import rmdir\n\n"
+    "@variant('unlock-victim-first', 'x')\n"
+    "def unlock_victim_first(program: Program, invocation: Invocation) -> Program:\n"
+    "    if not invocation.runs(rmdir):\n"
+    "        return program\n"
+    "    unlock = program.step('inode_unlock(dentry->d_inode)')\n"
+    "    return program.move_before([unlock], program.steps[0])\n\n"
+    "scenario('my/rmdir', 'x', tree=['/a/', '/a/b/'], threads=[rmdir('/a/b')])\n"
+)
+
+
+def test_list_leaves_out_a_variant_that_reads_a_register_before_it_is_set(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A variant that moves rmdir's unlock of the victim above the lookup
+    that finds it fails check (the step reads a register no step has set);
+    list leaves it out of the scenario with a note, as for any variant
+    that does not build there, and with words works out only the
+    scenarios they name (no note of the others)."""
+    own = str(tmp_path / "own.py")
+    (tmp_path / "own.py").write_text(UNLOCKS_BEFORE_THE_LOOKUP)
+    failing = vfsmc("check", f"{own}:my/rmdir", "-V", "unlock-victim-first", "--no-save")
+    assert failing.exit_code == 2 and "where no step has set it" in failing.output
+    listed = vfsmc("list", "--models", own, "my/rmdir", "--json")
+    assert listed.exit_code == 0, listed.output
+    note, _, listing = listed.output.partition("\n")
+    assert note.startswith(
+        "vfsmc: note: variant unlock-victim-first does not build on my/rmdir, so it is not "
+        "listed there"
+    ), note
+    assert "where no step has set it" in note
+    applies = json.loads(listing)["applicable_variants"]
+    assert list(applies) == ["my/rmdir"] and "unlock-victim-first" not in applies["my/rmdir"]
+
+
 def test_list_keeps_what_holds_every_word(vfsmc: Run) -> None:
     """Words filter the listing: a scenario's name, description or the
     operations its threads run (also by name) hold each, where a word begins (``lease`` is

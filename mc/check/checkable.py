@@ -216,3 +216,28 @@ def omitted_properties(registry: Registry, scenario: Scenario) -> list[str]:
         and name not in scenario.properties
         and _may_change(registry, model, name)
     ]
+
+
+def refuse_reads_of_unset_registers(
+    model: KernelModel, correct: KernelModel, variants: Sequence[str]
+) -> None:
+    """A ``ModelError`` when under ``variants`` a step reads one of its
+    thread's registers on a path where no step has set it, and no step of
+    that thread with its label does so on the correct protocol
+    (``KernelModel.reads_before_set``; a fault's ``tried``, None on the
+    first attempt, is read so by design, under a name of its own in each
+    body that faults): a transform dropped or moved the step that sets it,
+    and the thread would go on with the register's initial None."""
+    shipped = {(thread, label) for thread, label, _register in correct.reads_before_set()}
+    added = sorted(read for read in model.reads_before_set() if read[:2] not in shipped)
+    if not added:
+        return
+    thread, label, register = added[0]
+    more = f" (and {len(added) - 1} more)" if len(added) > 1 else ""
+    raise ModelError(
+        f"under {', '.join(variants)}, {thread}'s step '{label}' reads register {register} "
+        f"where no step has set it{more}: the variant dropped the step that sets it, or moved "
+        "one of the two so that this step may come first (this step above it, it below this "
+        "step or onto a path that skips it); to change what the register holds, change what "
+        "that step computes instead of dropping it"
+    )

@@ -16,7 +16,7 @@ import re
 import site
 import sys
 import sysconfig
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from mc.check.checkable import (
     building_within,
     built,
     built_threads,
+    refuse_reads_of_unset_registers,
     world_parts,
 )
 from mc.dsl.kernel_model import KernelModel, Thread, differ, transformed
@@ -784,6 +785,10 @@ def named_variants(
                 if together
                 else variant_changes(registry, scenario, name, correct)
             )
+            if failing is not None and changes and not together:
+                refuse_reads_of_unset_registers(
+                    built(registry, scenario, (name,)), correct, (name,)
+                )
         except BuildTooLong:
             raise
         except Exception as error:
@@ -910,7 +915,9 @@ second process on the same cores would make slower)."""
 
 
 def applicable_variant_names(
-    registry: Registry, failing: dict[str, dict[str, str]] | None = None
+    registry: Registry,
+    failing: dict[str, dict[str, str]] | None = None,
+    only: Collection[str] | None = None,
 ) -> dict[str, list[str]]:
     """For each scenario of ``registry``, the variants that change a step of
     it (``applicable_variants``), remembered in ``cache_file`` for the
@@ -924,19 +931,26 @@ def applicable_variant_names(
     user's (a label or a path its body lacks), changes nothing there; where ``failing`` is
     given, it gains the variant's name with each such scenario and the
     error, when the answer is worked out rather than remembered.  Any
-    other failure is an error."""
+    other failure is an error.  ``only``: the scenarios asked about (a
+    ``list`` of some words); unless the whole answer is remembered, only
+    theirs is worked out, and not remembered."""
     key = sources_key()
     path = cache_file()
     entries = _remembered(path)
     found = _answer(entries, key, set(registry.scenarios))
     if found is not None:
         return found
+    partial = only is not None and set(only) < set(registry.scenarios)
     users_variants = sorted(name for name, v in registry.variants.items() if user_declared(v))
     shipped_scenarios = {name for name, s in registry.scenarios.items() if not user_declared(s)}
     theirs = bool(users_variants) or len(shipped_scenarios) < len(registry.scenarios)
     base_key = shipped_sources_key()
     base = _answer(entries, base_key, shipped_scenarios) if theirs else None
-    scenarios = list(registry.scenarios.values())
+    scenarios = [
+        scenario
+        for name, scenario in registry.scenarios.items()
+        if not partial or name in (only or ())
+    ]
 
     def work_out(index: int) -> tuple[list[str], dict[str, str]]:
         scenario = scenarios[index]
@@ -968,6 +982,8 @@ def applicable_variant_names(
         for scenario, (_names, tolerated) in zip(scenarios, answers, strict=True):
             for name, why in tolerated.items():
                 failing.setdefault(name, {})[scenario.name] = why
+    if partial:
+        return worked_out
     kept: list[dict[str, Any]] = [{"key": key, "applies": worked_out}]
     if theirs and base is None:
         shipped_answer = {

@@ -92,20 +92,8 @@ def list_command(words: tuple[str, ...], models: tuple[Path, ...], as_json: bool
     write_fd`)."""
     reg = with_files(models)
     failing: dict[str, dict[str, str]] = {}
-    with usermodels.reported():
-        applies = inventory.applicable_variant_names(reg, failing)
-    for name, where in sorted(failing.items()):
-        first, why = next(iter(sorted(where.items())))
-        if len(where) == len(reg.scenarios):
-            fail(why)
-        others = f" and {counted(len(where) - 1, 'other')}" if len(where) > 1 else ""
-        say(
-            "note",
-            f"variant {name} does not build on {first}{others}, so it is not listed there "
-            f"({why}; vfsmc show {first} names the variants that fail there)",
-        )
-    scenarios = {
-        name: scenario
+    fitting = {
+        name
         for name, scenario in reg.scenarios.items()
         if _fits(
             words,
@@ -117,6 +105,19 @@ def list_command(words: tuple[str, ...], models: tuple[Path, ...], as_json: bool
             ),
         )
     }
+    with usermodels.reported():
+        applies = inventory.applicable_variant_names(reg, failing, fitting if words else None)
+    for name, where in sorted(failing.items()):
+        first, why = next(iter(sorted(where.items())))
+        if len(where) == len(reg.scenarios):
+            fail(why)
+        others = f" and {counted(len(where) - 1, 'other')}" if len(where) > 1 else ""
+        say(
+            "note",
+            f"variant {name} does not build on {first}{others}, so it is not listed there "
+            f"({why}; vfsmc show {first} names the variants that fail there)",
+        )
+    scenarios = {name: scenario for name, scenario in reg.scenarios.items() if name in fitting}
     variants = {n: v for n, v in reg.variants.items() if _fits(words, n, v.description)}
     properties = {n: p for n, p in reg.properties.items() if _fits(words, n, p.description)}
     if words and not (scenarios or variants or properties):
