@@ -532,9 +532,17 @@ def _stale_note(outcome: Outcome, stale: Path) -> str:
     except (OSError, ValueError) as error:
         differ = f"it cannot be read ({message_of(error)})"
     earlier = f"{stale} is from an earlier run that found a violation this one does not"
+    charts = [stale.with_suffix(suffix) for suffix in (".dot", ".svg")]
+    beside = [chart.name for chart in charts if chart.is_file()]
+    drawn = f", as {' and '.join(beside)} beside it are" if beside else ""
     if differ is not None:
-        return f"{earlier}, of another form of the scenario ({differ}): it cannot replay here"
-    return f"{earlier} (vfsmc replay tells whether it still reproduces; remove it once it is fixed)"
+        return (
+            f"{earlier}{drawn}, of another form of the scenario ({differ}): it cannot replay here"
+        )
+    return (
+        f"{earlier}{drawn} (vfsmc replay tells whether it still reproduces; remove "
+        f"{'them' if beside else 'it'} once it is fixed)"
+    )
 
 
 def _omitted(reg: Registry, scenario: Scenario) -> list[str]:
