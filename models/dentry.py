@@ -4,14 +4,26 @@ dentry methods (``roles={"dentry": ...}``)."""
 
 from __future__ import annotations
 
+import functools
 import posixpath
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 
 from mc.dsl.operation import Op
 from mc.kernel.expr import Expr, among, const, differ, not_, slot_value
 from mc.kernel.locks import Kind, Lock
-from mc.kernel.world import LOCK_PROTOCOL, ModelError, Scratch, Slots, World, touches
+from mc.kernel.world import (
+    LOCK_PROTOCOL,
+    TOUCHES,
+    ModelError,
+    Scratch,
+    Slots,
+    World,
+    touched_by,
+    touches,
+)
 
 ONE_LOOKUP_PER_NAME = "one-lookup-per-name"
 """The property of ``->lookup`` running in one thread at a time on a name
@@ -114,6 +126,41 @@ def end_in_lookup(scratch: Scratch, slot: int, failed_slot: int, thread: str, fa
     scratch[slot] = tuple(holder for holder in held if holder != thread)
     if failed and thread not in scratch[failed_slot]:
         scratch[failed_slot] = (*scratch[failed_slot], thread)
+
+
+def in_lookup_method(op: Op, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method``, a filesystem's ``->lookup``, as ``__lookup_slow()``
+    calls it: on the in-lookup dentry of ``name`` that ``d_alloc_parallel()``
+    gave this thread.  Called by a thread that holds none (its
+    ``d_lookup_done()`` moved before the call, say), it is a violation of
+    ``one-lookup-per-name``: another lookup of the name may run ->lookup
+    beside it.  The call reads the name's in-lookup slot besides what
+    ``method`` declares it touches."""
+    slot = in_lookup_slot(op.world, name)
+    thread = op.thread.name
+    declared = touched_by(method)
+
+    @functools.wraps(method)
+    def call(scratch: Scratch, *args: Any) -> Any:
+        held = scratch[slot]
+        if thread not in held:
+            owner = f" ({held[0]}'s is in lookup)" if held else ""
+            scratch.violate(
+                ONE_LOOKUP_PER_NAME,
+                f"{thread} calls ->lookup of {name} holding no in-lookup dentry of it{owner}: "
+                "d_alloc_parallel() gives one thread the name's in-lookup dentry to look up, "
+                "and __lookup_slow() calls ->lookup on it before d_lookup_done()",
+            )
+            return 0
+        return method(scratch, *args)
+
+    def touched(world: World, *args: Any) -> tuple[Slots, Slots]:
+        reads, writes = declared(world, *args) if declared is not None else ((), ())
+        return (*reads, slot), writes
+
+    if declared is not None:
+        setattr(call, TOUCHES, touched)
+    return call
 
 
 def d_alloc_parallel(op: Op, name: str) -> str:

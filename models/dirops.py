@@ -48,7 +48,7 @@ from mc.kernel.vfs import (
 )
 from mc.kernel.world import Dentry, ModelError
 from mc.models import libfs
-from mc.models.dentry import d_alloc_parallel, d_lookup_done
+from mc.models.dentry import d_alloc_parallel, d_lookup_done, in_lookup_method
 
 
 class RenameFlags(enum.IntFlag):
@@ -110,7 +110,7 @@ def lookup(op: Op, path: str) -> None:
     looked_up = d_alloc_parallel(op, path)
     op.call(
         "inode_operations.lookup",
-        libfs.lookup,
+        in_lookup_method(op, path, libfs.lookup),
         directory,
         dentry,
         label="old = inode->i_op->lookup(inode, dentry, flags)",

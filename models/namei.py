@@ -21,7 +21,7 @@ from mc.kernel.expr import InodeExpr, const, differ, inode_in_slot, is_error, ne
 from mc.kernel.locks import SHARED
 from mc.kernel.world import Dentry, Scratch
 from mc.models import libfs
-from mc.models.dentry import d_alloc_parallel, d_lookup_done, dentry_object
+from mc.models.dentry import d_alloc_parallel, d_lookup_done, dentry_object, in_lookup_method
 from mc.models.dirops import split
 
 LOOKUP_RCU = 0x0040
@@ -91,7 +91,7 @@ def lookup_slow(
     looked_up = d_alloc_parallel(op, name)
     op.call(
         "inode_operations.lookup",
-        libfs.lookup,
+        in_lookup_method(op, name, libfs.lookup),
         directory,
         dentry,
         label="old = inode->i_op->lookup(inode, dentry, flags)",

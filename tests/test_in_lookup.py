@@ -199,7 +199,7 @@ def test_a_lookup_run_on_another_thread_s_in_lookup_dentry_is_caught(
 ) -> None:
     """A lookup that goes on to ->lookup with the in-lookup dentry another
     thread holds, instead of waiting for it, runs ->lookup of a name it
-    holds no in-lookup dentry of: caught where it ends that lookup, though
+    holds no in-lookup dentry of: caught where it calls ->lookup, though
     only one thread ever holds the name's in-lookup dentry."""
     (tmp_path / "skips.py").write_text(SKIPS_WAIT)
     ok = vfsmc("check", "skips.py:my/two-lookups", "--no-save")
@@ -208,7 +208,39 @@ def test_a_lookup_run_on_another_thread_s_in_lookup_dentry_is_caught(
     assert result.exit_code == 1, result.output
     assert "one-lookup-per-name in my/two-lookups" in result.output
     assert (
-        "T2 ran ->lookup of /a/x holding no in-lookup dentry of it (T1's is in lookup)"
+        "T2 calls ->lookup of /a/x holding no in-lookup dentry of it (T1's is in lookup)"
         in result.output
     )
     assert f"{FOUND} /* never */  skips.py:12" in result.output
+
+
+ENDS_EARLY = """
+from mc.dsl import Invocation, Program, scenario, variant
+from mc.models.dirops import lookup
+
+
+@variant("lookup-done-early", "__lookup_slow() calls d_lookup_done() before ->lookup")
+def early(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(lookup):
+        return program
+    done = program.step("d_lookup_done(dentry)")
+    call = program.step("old = inode->i_op->lookup(inode, dentry, flags)")
+    return program.move_before([done], call)
+
+
+scenario("my/two-lookups", "two lookups of one name", tree=["/a/", "/a/x"],
+         threads=[lookup("/a/x"), lookup("/a/x")])
+"""
+
+
+def test_a_lookup_that_ends_its_in_lookup_dentry_before_lookup_is_caught(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """d_lookup_done() moved before ->lookup wakes the waiters while
+    ->lookup has yet to run: the thread calls ->lookup holding no in-lookup
+    dentry, and another lookup of the name may run ->lookup beside it."""
+    (tmp_path / "early.py").write_text(ENDS_EARLY)
+    result = vfsmc("check", "early.py:my/two-lookups", "-V", "lookup-done-early", "--no-save")
+    assert result.exit_code == 1, result.output
+    assert "one-lookup-per-name in my/two-lookups" in result.output
+    assert "calls ->lookup of /a/x holding no in-lookup dentry of it" in result.output
