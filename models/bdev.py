@@ -77,6 +77,9 @@ from mc.dsl import (
 from mc.kernel.expr import state_expr
 from mc.kernel.locks import Lock
 
+CLAIMANTS = "bd-claimants"
+"""The world part naming, by holder, the thread that claims the device
+with it: the one a wait for ``bd_claiming`` waits for."""
 CLAIM_WITHOUT_BD_CLAIMING = "claim-without-bd_claiming"
 RESCAN_WITHOUT_CLAIM = "rescan-without-claim"
 OPEN_WITHOUT_OPEN_MUTEX = "open-without-open_mutex"
@@ -197,6 +200,8 @@ def prepare_to_claim(op: Op, d: Disk, holder: str, fail: str) -> None:
     """``bd_prepare_to_claim()``: -EBUSY (to ``fail``) if held by someone
     else; waits while another claim is in progress; then ``bd_claiming``."""
     skip = op.variant(CLAIM_WITHOUT_BD_CLAIMING)
+    claimants: dict[str, int] = op.world.parts.setdefault(CLAIMANTS, {})
+    claimants.setdefault(holder, op.thread.tid)
     retry = f"claim_retry.{holder}"
     op.label(retry)
     op.lock(d.bdev_lock, EXCL, "bd_prepare_to_claim(): mutex_lock(&bdev_lock)")
@@ -223,6 +228,7 @@ def prepare_to_claim(op: Op, d: Disk, holder: str, fail: str) -> None:
             state_expr(f"bd_claiming({d}) == NULL", lambda s: s[d.claiming] is None),
             "schedule(); finish_wait(wq, &wait); goto retry",
             f"bd_claiming({d})",
+            holders=lambda s: (claimants[s[d.claiming]],) if s[d.claiming] in claimants else (),
         )
         op.goto(retry)
     op.unlock(d.bdev_lock, "mutex_unlock(&bdev_lock); return 0")
@@ -257,6 +263,7 @@ def _finish_claiming(op: Op, d: Disk, holder: str) -> None:
     every field in one step inside ``bd_holder_lock``."""
     op.lock(d.bdev_lock, EXCL, "bd_finish_claiming(): mutex_lock(&bdev_lock)")
     op.lock(d.bd_holder_lock, EXCL, "mutex_lock(&bdev->bd_holder_lock)")
+    op.assert_held(d.bdev_lock, "bd_clear_claiming(): lockdep_assert_held(&bdev_lock)")
     op.effect(
         "whole->bd_holders++; bdev->bd_holders++; bdev->bd_holder = holder; "
         "bdev->bd_holder_ops = hops; bd_clear_claiming(whole, holder)",
@@ -519,6 +526,7 @@ def rescan_partitions(op: Op) -> None:
     op.effect("clear_bit(GD_NEED_PART_SCAN, &disk->state)", _assign, d.need_part_scan, None)
     if claims:
         op.lock(d.bdev_lock, EXCL, "bd_abort_claiming(disk->part0, ...): mutex_lock(&bdev_lock)")
+        op.assert_held(d.bdev_lock, "bd_clear_claiming(): lockdep_assert_held(&bdev_lock)")
         op.effect("bd_clear_claiming(bdev_whole(bdev), holder)", _abort, d, "disk_scan_partitions")
         op.unlock(d.bdev_lock, "mutex_unlock(&bdev_lock)")
     op.label("out")

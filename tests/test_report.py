@@ -290,3 +290,37 @@ def test_every_shipped_scenario_s_whole_initial_state_renders(shipped: Registry)
         rendered = model.render_state(model.initial)
         registers = [model.world.slots[slot].name for t in model.threads for slot in t.registers]
         assert rendered["error"] == "none" and set(registers) <= set(rendered), name
+
+
+FORCED_TEST = """
+from mc.dsl import Invocation, Program, variant
+from mc.models.xattr import walk
+
+
+@variant("no-uncached-test", "check_acl() without is_uncached_acl()")
+def no_uncached_test(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(walk):
+        return program
+    return program.force("if (is_uncached_acl(acl)) return -ECHILD", False)
+"""
+
+
+def test_a_forced_test_is_marked_changed_not_removed(vfsmc: Run, tmp_path: Path) -> None:
+    """``force`` rewrites a test in place (its label gains ``/* never */``):
+    the chart marks it as changed, and its title does not say the variant
+    removed it."""
+    (tmp_path / "forced.py").write_text(FORCED_TEST)
+    result = vfsmc(
+        "check", "xattr/acl-walk", "--models", "forced.py", "-V", "no-uncached-test", "--out", "cx"
+    )
+    assert result.exit_code == 1, result.output
+    counterexample = cx_format.load(next(Path("cx").glob("*.json")))
+    marks = variant_marks(with_files([tmp_path / "forced.py"]), counterexample)
+    assert marks.removed == ()
+    forced = [
+        number
+        for number, step in enumerate(counterexample.steps, start=1)
+        if step.label.endswith("/* never */")
+    ]
+    assert forced and all(number in marks.changed for number in forced)
+    assert "the variant removed" not in to_dot(counterexample, marks)

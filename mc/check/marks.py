@@ -10,6 +10,7 @@ from __future__ import annotations
 from mc.check import checkable, inventory
 from mc.check.replay import ReplayReport, ThreadsDiffer, replay
 from mc.dsl.kernel_model import KernelModel
+from mc.dsl.program import forced_label
 from mc.dsl.scenario import Registry
 from mc.trace.format import Counterexample
 from mc.trace.graph import VariantMarks
@@ -45,11 +46,19 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
         except Exception:  # builds only with a variant given after it: the next one says
             continue
         changes, before = inventory.program_changes(before, after), after
+        kept = [change for change in changes if change.kind != "removed"]
+        rewritten = {(change.thread, str(change.step.source)) for change in kept} | {
+            (change.thread, change.step.label) for change in kept
+        }
         for change in changes:
             step = change.step
             if change.kind == "removed":
                 text = f"{change.thread} {step.label} ({step.source})"
-                if text not in removed:
+                forced = {
+                    (change.thread, forced_label(step.label, holds)) for holds in (True, False)
+                }
+                in_place = (change.thread, str(step.source)) in rewritten or forced & rewritten
+                if not in_place and text not in removed:
                     removed.append(text)
                 continue
             note = f"{change.kind} by {name}"
