@@ -577,10 +577,23 @@ def _clear_dirty_and_write(scratch: Scratch, b: MetaBlock, bh: int, tid: int) ->
     return 1
 
 
-def sync_dirty_buffer(op: Op, b: MetaBlock, bh: Expr) -> None:
+def _sync_written(scratch: Scratch, b: MetaBlock, bit: str, tid: int) -> None:
+    if bit not in scratch[b.block]:
+        scratch.violate(
+            METADATA_SYNCED,
+            f"{scratch.world.thread_names[tid]}'s sync_dirty_buffer() returns with its update "
+            f"{bit} of {b} not on the device (the block holds {_render_bits(scratch[b.block])}): "
+            "a sync mount's update must be on disk when the call returns",
+        )
+
+
+def sync_dirty_buffer(op: Op, b: MetaBlock, bh: Expr, bit: str | None = None) -> None:
     """``sync_dirty_buffer()`` -> ``__sync_dirty_buffer(bh, REQ_SYNC)``: lock
     the buffer; if ``test_clear_buffer_dirty()``, write it with
-    ``end_buffer_write_sync`` and ``wait_on_buffer()``; else unlock it."""
+    ``end_buffer_write_sync`` and ``wait_on_buffer()``; else unlock it (a
+    writer that cleared the dirty bit held the buffer lock until its write
+    was done).  With ``bit``, the update the caller made: on the device when
+    the call returns (``metadata-synced``)."""
     lock_buffer(op, b, bh, "sync_dirty_buffer(bh): lock_buffer(bh)")
     written = op.compute(
         "written",
@@ -595,6 +608,8 @@ def sync_dirty_buffer(op: Op, b: MetaBlock, bh: Expr) -> None:
         wait_on_buffer(op, b, bh)
     with op.otherwise():
         op.unlock(b.bh_lock, "unlock_buffer(bh)")
+    if bit is not None:
+        op.effect("return 0 /* the buffer is on disk */", _sync_written, b, bit, op.thread.tid)
 
 
 def _brelse(scratch: Scratch, b: MetaBlock, bh: int) -> None:
@@ -651,7 +666,7 @@ def update_block(op: Op, bit: str, sync: bool = False) -> None:
     update(op, b, bh, bit, f"ext2_set_bit_atomic(sb_bgl_lock(sbi, group), {bit}, bh->b_data)")
     mark_buffer_dirty(op, b, bh, bit)
     if sync:
-        sync_dirty_buffer(op, b, bh)
+        sync_dirty_buffer(op, b, bh, bit)
     brelse(op, b, bh)
 
 

@@ -48,7 +48,8 @@ step_invariant(
 step_invariant(
     METADATA_SYNCED,
     "when sync_blockdev() returns, the device holds every dirtied update of the buffer of a "
-    "folio tagged dirty when it began, and of a writeback then in flight",
+    "folio tagged dirty when it began, and of a writeback then in flight; when a sync "
+    "mount's sync_dirty_buffer() returns, it holds the caller's update",
     needs=("buffer", "a metadata block read with sb_bread()"),
 )
 

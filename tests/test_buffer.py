@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from conftest import EndStates
+from conftest import EndStates, registry_with
 
-from mc.dsl import ModelError, Program
-from mc.dsl.scenario import Registry
+from mc.check.checker import check_scenario
+from mc.dsl import Invocation, ModelError, Program
+from mc.dsl.scenario import Registry, Variant
 from mc.dsl.steps import EffectStep, LockStep, UnlockStep
 from mc.dsl.wait_steps import SectionStep, TryLockStep
 from mc.models.buffer import reclaim_block, update_block
@@ -381,3 +382,32 @@ def test_a_computation_that_may_sleep_under_a_spinlock_is_seen_to_sleep(
     result = vfsmc("check", "sleeping.py:my/sleeping-under", "--no-save")
     assert result.exit_code == 1, result.output
     assert "T1 may sleep (v = kmalloc(GFP_KERNEL)) holding my_spin" in result.output
+
+
+def _no_sync_wait(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(update_block):
+        return program
+    steps = program.steps
+    tests = [n for n, s in enumerate(steps) if s.label == "if (test_clear_buffer_dirty(bh))"]
+    if not tests:
+        return program  # an update on a mount that is not sync
+    wait = steps[tests[0] + 1]
+    assert wait.label == "wait_on_buffer(bh)"
+    return program.drop(lambda step: step is wait)
+
+
+def test_a_sync_update_that_does_not_wait_for_its_write_returns_before_it_is_on_disk(
+    shipped: Registry,
+) -> None:
+    """__sync_dirty_buffer() waits for the write it submitted: a sync
+    mount's update is on the device when the call returns
+    (``metadata-synced``); without the wait it may not be."""
+    variant = Variant(
+        "no-sync-wait", "sync_dirty_buffer() without wait_on_buffer()", transform=_no_sync_wait
+    )
+    scenario = shipped.scenario("buffer/sync-update-vs-flusher")
+    registry = registry_with(shipped, variant, scenarios=(scenario,))
+    assert check_scenario(registry, scenario.name).result.violation is None
+    violation = check_scenario(registry, scenario.name, ("no-sync-wait",)).result.violation
+    assert violation is not None and violation.property == "metadata-synced"
+    assert "sync_dirty_buffer() returns with its update alice" in violation.message
