@@ -189,7 +189,8 @@ def dentry_killed_referenced(model: KernelModel) -> Check:
             if state[life] != HASHED and state[count] > 0:
                 return (
                     f"{path} is {state[life]} with {state[count]} reference(s) held: "
-                    "a reference was taken on a dentry being killed"
+                    "it was killed while referenced, or a reference was taken on it while "
+                    "it was being killed"
                 )
         return None
 
