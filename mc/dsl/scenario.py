@@ -466,12 +466,13 @@ def lock_order(*classes: str, source: str) -> LockOrder:
 def scenario(
     name: str,
     description: str,
-    tree: Sequence[str],
-    threads: Sequence[Invocation],
+    tree: Sequence[str] = (),
+    threads: Sequence[Invocation] = (),
     properties: Sequence[str] | None = None,
     variants: Sequence[str] = (),
 ) -> Scenario:
-    """Declare a scenario: a tree (``/a/`` a directory, ``/a/x`` a file),
+    """Declare a scenario: a tree (``/a/`` a directory, ``/a/x`` a file;
+    none for a scenario of no files, a block device's),
     one invocation per thread, the properties it checks by default
     (``BASE_PROPERTIES`` when not given, and in a user's file every
     property its operations make checkable too), and the variants its
