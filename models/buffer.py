@@ -566,8 +566,18 @@ def mark_buffer_dirty(op: Op, b: MetaBlock, bh: Expr, bit: str) -> None:
 
 def _clear_dirty_and_write(scratch: Scratch, b: MetaBlock, bh: int, tid: int) -> int:
     """``test_clear_buffer_dirty()``; if it was dirty, ``get_bh()`` and
-    ``submit_bh()`` with ``end_buffer_write_sync``.  Whether it was."""
+    ``submit_bh()`` with ``end_buffer_write_sync``.  Whether it was.  The
+    caller's reference is checked here, as ``__sync_dirty_buffer()``'s
+    ``WARN_ON(atomic_read(&bh->b_count) < 1)`` does first."""
     if not _touch(scratch, b, bh, "__sync_dirty_buffer(bh)"):
+        return 0
+    if scratch[b.b_count] < 1:
+        scratch.violate(
+            BH_USE_AFTER_FREE,
+            f"{scratch.world.thread_names[tid]} syncs {b}'s buffer_head holding no reference "
+            "to it: __sync_dirty_buffer()'s WARN_ON(atomic_read(&bh->b_count) < 1) (a brelse() "
+            "before the sync, and reclaim may free it)",
+        )
         return 0
     if not scratch[b.bh_state] & BH_DIRTY:
         return 0

@@ -41,7 +41,8 @@ def metadata_update_durable(model: KernelModel) -> Check[State]:
 step_invariant(
     BH_USE_AFTER_FREE,
     "no thread touches a buffer_head through a pointer it holds after try_to_free_buffers() "
-    "freed it",
+    "freed it, nor syncs one it holds no reference to (__sync_dirty_buffer()'s "
+    "WARN_ON(b_count < 1))",
     needs=("buffer", "a metadata block read with sb_bread()"),
 )
 

@@ -411,3 +411,28 @@ def test_a_sync_update_that_does_not_wait_for_its_write_returns_before_it_is_on_
     violation = check_scenario(registry, scenario.name, ("no-sync-wait",)).result.violation
     assert violation is not None and violation.property == "metadata-synced"
     assert "sync_dirty_buffer() returns with its update alice" in violation.message
+
+
+def _brelse_first(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(update_block):
+        return program
+    locks = [s for s in program.steps if s.label == "sync_dirty_buffer(bh): lock_buffer(bh)"]
+    if not locks:
+        return program
+    return program.move_before([program.step("brelse(bh)")], locks[0])
+
+
+def test_a_sync_of_a_buffer_the_thread_released_is_the_kernel_s_warning(
+    shipped: Registry,
+) -> None:
+    """__sync_dirty_buffer() starts with WARN_ON(b_count < 1): a sync mount's
+    update that drops its reference before the sync is caught there, before
+    any reclaim frees the buffer."""
+    variant = Variant(
+        "brelse-first", "brelse() before sync_dirty_buffer()", transform=_brelse_first
+    )
+    scenario = shipped.scenario("buffer/sync-update-vs-flusher")
+    registry = registry_with(shipped, variant, scenarios=(scenario,))
+    violation = check_scenario(registry, scenario.name, ("brelse-first",)).result.violation
+    assert violation is not None and violation.property == "bh-no-use-after-free"
+    assert "holding no reference to it: __sync_dirty_buffer()'s WARN_ON" in violation.message
