@@ -1901,8 +1901,8 @@ def transformed(
     except ValueError as error:
         if error.args and isinstance(error.args[0], str):
             guard = (
-                "; a transform is given every thread's program: test "
-                "invocation.runs(operation) first"
+                "; a transform is given every thread's program: where this thread does not "
+                "run the operation with that step, test invocation.runs(operation) first"
                 if error.args[0].startswith("no step is labelled")
                 else ""
             )
