@@ -14,6 +14,7 @@ from mc.kernel.pagecache import File
 from mc.kernel.superblock import NO_WRITE_WHILE_FROZEN
 from mc.models.mnt_write import WANT_WRITE_TAG
 from mc.models.super import freeze, thaw
+from mc.models.super_scenarios import ignores_freeze
 from mc.models.xattr import (
     ACL_WALK_READS_AN_ACL,
     ACLS,
@@ -257,14 +258,12 @@ scenario(
 )
 
 
-@protocol_variant(
+ignores_freeze(
     "setxattr-ignores-freeze",
     "filename_setxattr() does not take mnt_want_write(): the set runs on a frozen filesystem",
+    setxattr,
+    WANT_WRITE_TAG,
 )
-def setxattr_ignores_freeze(program: Program, invocation: Invocation) -> Program:
-    if invocation.operation is not setxattr:
-        return program
-    return program.drop(lambda step: WANT_WRITE_TAG in step.tags)
 
 
 scenario(
