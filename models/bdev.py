@@ -78,8 +78,8 @@ from mc.kernel.expr import state_expr
 from mc.kernel.locks import Lock
 
 CLAIMANTS = "bd-claimants"
-"""The world part naming, by holder, the thread that claims the device
-with it: the one a wait for ``bd_claiming`` waits for."""
+"""The world part naming, by holder, the threads that claim the device
+with it: those a wait for ``bd_claiming`` waits for."""
 CLAIM_WITHOUT_BD_CLAIMING = "claim-without-bd_claiming"
 RESCAN_WITHOUT_CLAIM = "rescan-without-claim"
 OPEN_WITHOUT_OPEN_MUTEX = "open-without-open_mutex"
@@ -200,8 +200,8 @@ def prepare_to_claim(op: Op, d: Disk, holder: str, fail: str) -> None:
     """``bd_prepare_to_claim()``: -EBUSY (to ``fail``) if held by someone
     else; waits while another claim is in progress; then ``bd_claiming``."""
     skip = op.variant(CLAIM_WITHOUT_BD_CLAIMING)
-    claimants: dict[str, int] = op.world.parts.setdefault(CLAIMANTS, {})
-    claimants.setdefault(holder, op.thread.tid)
+    claimants: dict[str, list[int]] = op.world.parts.setdefault(CLAIMANTS, {})
+    claimants.setdefault(holder, []).append(op.thread.tid)
     retry = f"claim_retry.{holder}"
     op.label(retry)
     op.lock(d.bdev_lock, EXCL, "bd_prepare_to_claim(): mutex_lock(&bdev_lock)")
@@ -228,7 +228,7 @@ def prepare_to_claim(op: Op, d: Disk, holder: str, fail: str) -> None:
             state_expr(f"bd_claiming({d}) == NULL", lambda s: s[d.claiming] is None),
             "schedule(); finish_wait(wq, &wait); goto retry",
             f"bd_claiming({d})",
-            holders=lambda s: (claimants[s[d.claiming]],) if s[d.claiming] in claimants else (),
+            holders=lambda s: tuple(claimants.get(s[d.claiming], ())),
         )
         op.goto(retry)
     op.unlock(d.bdev_lock, "mutex_unlock(&bdev_lock); return 0")

@@ -65,6 +65,7 @@ from mc.kernel.pagecache import (
     PG_DIRTY,
     PG_PRIVATE,
     PG_UPTODATE,
+    PG_WRITEBACK,
     TAG_DIRTY,
     Mapping,
     Page,
@@ -85,7 +86,7 @@ from mc.kernel.pagedata import zero_folio
 from mc.kernel.pathcond import at_least, decide, larger, mod, mul
 from mc.kernel.rmap import NO_MKCLEAN
 from mc.kernel.truncate_properties import stale_block, truncation
-from mc.kernel.world import Scratch
+from mc.kernel.world import LOCK_PROTOCOL, Scratch
 
 AOP_WRITEPAGE_ACTIVATE = 0x80000
 END_BUFFER_ASYNC_WRITE = "end_buffer_async_write"
@@ -350,7 +351,7 @@ def block_write_full_page(op: Op, mapping: Mapping, page: Page) -> None:
         mapping.xa_lock,
         "BUG_ON(folio_test_writeback(folio)); folio_start_writeback(folio): "
         "xas_lock_irqsave(); folio_test_set_writeback(); xas_set_mark(WRITEBACK) ...",
-        start_writeback,
+        _start_writeback_once,
         page,
     )
     op.effect(
@@ -362,6 +363,22 @@ def block_write_full_page(op: Op, mapping: Mapping, page: Page) -> None:
     )
     writepage_unlock(op, page, "folio_unlock(folio)")
     op.label(done)
+
+
+def _start_writeback_once(scratch: Scratch, page: Page) -> None:
+    """``__block_write_full_folio()``'s ``BUG_ON(folio_test_writeback(folio))``,
+    then ``folio_start_writeback()``: a folio already under writeback (a
+    data-integrity writeback that did not wait for it) is a lock-protocol
+    error, the kernel's BUG."""
+    if flags_of(scratch.values, page) & PG_WRITEBACK:
+        scratch.violate(
+            LOCK_PROTOCOL,
+            f"folio_start_writeback() of {page}, which is under writeback already "
+            "(__block_write_full_folio(): BUG_ON(folio_test_writeback(folio)); "
+            "write_cache_pages() waits for it under WB_SYNC_ALL)",
+        )
+        return
+    start_writeback(scratch, page)
 
 
 def submit_buffer_write(scratch: Scratch, page: Page, end_io: str) -> None:

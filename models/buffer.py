@@ -593,7 +593,8 @@ def _sync_written(scratch: Scratch, b: MetaBlock, bit: str, tid: int) -> None:
             METADATA_SYNCED,
             f"{scratch.world.thread_names[tid]}'s sync_dirty_buffer() returns with its update "
             f"{bit} of {b} not on the device (the block holds {_render_bits(scratch[b.block])}): "
-            "a sync mount's update must be on disk when the call returns",
+            "a sync mount's update must be on disk when the call returns (I/O errors and "
+            "discarded buffers are not modelled)",
         )
 
 

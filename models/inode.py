@@ -460,9 +460,12 @@ def _on_io_list(inode: InodeObject, mapping: Mapping | None) -> Expr:
 
 def evict(op: Op, part: InodeLife, mapping: Mapping | None) -> None:
     """``evict()`` of an I_FREEING inode: ``inode_io_list_del()`` of an
-    inode still on a wb list (dirty, or under I_SYNC: ``requeue_inode()``
-    leaves an I_FREEING inode where it is), ``wb->list_lock`` then its
-    i_lock; ``inode_sb_list_del()`` under ``s_inode_list_lock``;
+    inode still on a wb list, ``wb->list_lock`` then its i_lock (the model
+    takes it on a list while dirty or under I_SYNC; an inode whose
+    writeback ended after it became I_FREEING stays on ``b_io`` clean,
+    ``requeue_inode()`` returning early, and is not seen as on a list
+    there: other interleavings take the same lock pair);
+    ``inode_sb_list_del()`` under ``s_inode_list_lock``;
     ``inode_wait_for_writeback()`` (sleeps while I_SYNC), ``->evict_inode``
     (ext4's shape: ``truncate_inode_pages_final()``, waiting for writeback
     of each folio, then ``clear_inode()``: I_CLEAR), ``remove_inode_hash()``

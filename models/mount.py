@@ -326,6 +326,7 @@ def generic_shutdown_super(op: Op, file: File, mapping: Mapping) -> None:
     ``shrink_dcache_for_umount()`` (the root's iput: the inode stays
     cached, SB_ACTIVE), ``sync_filesystem()``, SB_ACTIVE cleared,
     ``evict_inodes()`` (each unreferenced inode I_FREEING under its i_lock,
+    its ``i_count`` tested there as 6.6.54 and later do, CVE-2024-47679,
     then ``evict()``), ``->put_super``, SB_DYING (``super_wake()``) and
     ``super_unlock_excl()``."""
     part = part_of(op, file)

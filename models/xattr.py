@@ -764,14 +764,16 @@ def _uncached(acl: Expr) -> Expr:
 
 def _posix_acl_permission(scratch: Scratch, acl: object, inode: object) -> None:
     """posix_acl_permission() reads the ACL's entries (``acl->a_entries``):
-    ACL_NOT_CACHED or a fetcher's sentinel is no ACL, and reading one
-    oopses (``acl-walk-reads-an-acl``)."""
+    ACL_NOT_CACHED or a fetcher's sentinel is no ACL (``acl-walk-reads-an-acl``):
+    ACL_NOT_CACHED is ``(void *)-1`` and oopses, a sentinel is
+    ``(void *)current + 1`` and reads task memory as an ACL."""
     if not isinstance(acl, int):
         scratch.violate(
             ACL_WALK_READS_AN_ACL,
             f"the rcu-walk permission check of {inode} hands posix_acl_permission() "
-            f"{_render_cache(acl)}, which is no ACL: reading its entries oopses "
-            "(check_acl() returns -ECHILD for an uncached ACL, is_uncached_acl())",
+            f"{_render_cache(acl)}, which is no ACL: it reads its entries (ACL_NOT_CACHED "
+            "oopses, a sentinel is read as task memory; check_acl() returns -ECHILD for an "
+            "uncached ACL, is_uncached_acl())",
         )
 
 

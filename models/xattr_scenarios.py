@@ -176,7 +176,8 @@ def removexattr_unlocked(program: Program, invocation: Invocation) -> Program:
 @protocol_variant(
     "xattr-deleg-wait-under-i_rwsem",
     "vfs_setxattr(), vfs_removexattr() and vfs_set_acl() wait for the recalled delegation "
-    "(break_deleg_wait()) before inode_unlock(): the holder's SETATTR waits for that i_rwsem",
+    "(break_deleg_wait()) before inode_unlock(): the holder's SETATTR waits for that i_rwsem "
+    "(a deadlock here; in the kernel a stall until nfsd's laundromat revokes the delegation)",
 )
 def xattr_deleg_wait_under_i_rwsem(program: Program, invocation: Invocation) -> Program:
     if not any(invocation.runs(operation) for operation in (setxattr, removexattr, setfacl)):

@@ -576,3 +576,41 @@ def test_a_use_of_a_folio_gone_from_the_cache_is_a_lock_protocol_error(
     error = scratch.values[ERROR_SLOT]
     assert error is not None and error[0] == LOCK_PROTOCOL
     assert "the folio of /f:0 after it left the page cache" in error[1]
+
+
+SYNC_ALL_WITHOUT_WAIT = """
+from mc.dsl import File, Invocation, Program, scenario, variant
+from mc.models.writeback import flusher, fsync, io_completion, write
+
+WAIT = "if (folio_test_writeback(folio)) folio_wait_writeback(folio) /* WB_SYNC_ALL */"
+
+
+@variant("sync-all-no-wait", "WB_SYNC_ALL write_cache_pages() does not wait on PG_writeback")
+def sync_all_no_wait(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(fsync):
+        return program
+    return program.drop(lambda s: s.label == WAIT)
+
+
+F = File("/f", pages=1, cached=(0,), dirty=(0,))
+scenario("mine/flusher-write-fsync", "x", tree=["/f"],
+         threads=[flusher(F), write(F, 0), fsync(F), io_completion(F)])
+"""
+
+
+def test_a_data_integrity_writeback_that_does_not_wait_hits_the_bug_on(
+    vfsmc: Callable[..., Result], tmp_path: Path
+) -> None:
+    """write_cache_pages() under WB_SYNC_ALL waits for a folio under
+    writeback before it writes it again; without the wait,
+    __block_write_full_folio()'s BUG_ON(folio_test_writeback(folio)) is
+    where the kernel stops, and the report names it."""
+    (tmp_path / "wbwait.py").write_text(SYNC_ALL_WITHOUT_WAIT)
+    ok = vfsmc("check", "wbwait.py:mine/flusher-write-fsync", "--no-save")
+    assert ok.exit_code == 0, ok.output
+    result = vfsmc(
+        "check", "wbwait.py:mine/flusher-write-fsync", "-V", "sync-all-no-wait", "--no-save"
+    )
+    assert result.exit_code == 1, result.output
+    assert "lock-protocol in mine/flusher-write-fsync" in result.output
+    assert "BUG_ON(folio_test_writeback(folio))" in result.output
