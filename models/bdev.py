@@ -234,7 +234,9 @@ def prepare_to_claim(op: Op, d: Disk, holder: str, fail: str) -> None:
     op.unlock(d.bdev_lock, "mutex_unlock(&bdev_lock); return 0")
 
 
-def _finish(scratch: Scratch, d: Disk, holder: str) -> int:
+def finish_claim(scratch: Scratch, d: Disk, holder: str) -> int:
+    """``bd_finish_claiming()``'s changes: the holder counted and set,
+    ``bd_claiming`` cleared when it is this holder's, the open exclusive."""
     scratch[d.holders] += 1
     scratch[d.holder] = holder
     if scratch[d.claiming] == holder:
@@ -243,19 +245,22 @@ def _finish(scratch: Scratch, d: Disk, holder: str) -> int:
     return 0
 
 
-def _abort(scratch: Scratch, d: Disk, holder: str) -> int:
+def abort_claim(scratch: Scratch, d: Disk, holder: str) -> int:
+    """``bd_clear_claiming()`` of an aborted claim: ``bd_claiming`` cleared
+    when it is this holder's."""
     if scratch[d.claiming] == holder:
         scratch[d.claiming] = None
     return 0
 
 
-def _drop_claim(scratch: Scratch, d: Disk, holder: str) -> int:
+def drop_claim(scratch: Scratch, d: Disk, holder: str) -> int:
+    """``bd_end_claim()``'s counts: the holder's claim dropped."""
     scratch[d.holders] -= 1
     scratch[d.exclusive] = scratch[d.exclusive] - {holder}
     return 0
 
 
-def _finish_claiming(op: Op, d: Disk, holder: str) -> None:
+def finish_claiming(op: Op, d: Disk, holder: str) -> None:
     """``bd_finish_claiming()`` (block/bdev.c, 6.6): the holder fields under
     ``bdev_lock``, ``bd_holder`` and ``bd_holder_ops`` also under the
     device's ``bd_holder_lock``, which the holder ops' callers take
@@ -267,7 +272,7 @@ def _finish_claiming(op: Op, d: Disk, holder: str) -> None:
     op.effect(
         "whole->bd_holders++; bdev->bd_holders++; bdev->bd_holder = holder; "
         "bdev->bd_holder_ops = hops; bd_clear_claiming(whole, holder)",
-        _finish,
+        finish_claim,
         d,
         holder,
     )
@@ -275,13 +280,13 @@ def _finish_claiming(op: Op, d: Disk, holder: str) -> None:
     op.unlock(d.bdev_lock, "mutex_unlock(&bdev_lock)")
 
 
-def _end_claim(op: Op, d: Disk, holder: str) -> None:
+def end_claim(op: Op, d: Disk, holder: str) -> None:
     """``bd_end_claim()`` (block/bdev.c, 6.6): the counts dropped under
     ``bdev_lock``, and once the device's is 0, ``bd_holder`` and
     ``bd_holder_ops`` cleared under ``bd_holder_lock`` inside it (a holder
     that claimed twice takes it at its second release only)."""
     op.lock(d.bdev_lock, EXCL, "bd_end_claim(): mutex_lock(&bdev_lock)")
-    op.effect("--bdev->bd_holders; --whole->bd_holders", _drop_claim, d, holder)
+    op.effect("--bdev->bd_holders; --whole->bd_holders", drop_claim, d, holder)
     with op.when(
         state_expr(f"!bd_holders({d})", lambda s: s[d.holders] == 0, reads=[d.holders]),
         "if (!bdev->bd_holders)",
@@ -295,17 +300,20 @@ def _end_claim(op: Op, d: Disk, holder: str) -> None:
 # --- open and release -------------------------------------------------------------------
 
 
-def _driver_open(scratch: Scratch, d: Disk) -> int:
+def driver_open(scratch: Scratch, d: Disk) -> int:
+    """The driver's ``->open`` (a count of its opens)."""
     scratch[d.driver_opens] += 1
     return 0
 
 
-def _driver_release(scratch: Scratch, d: Disk) -> int:
+def driver_release(scratch: Scratch, d: Disk) -> int:
+    """The driver's ``->release``."""
     scratch[d.driver_opens] -= 1
     return 0
 
 
-def _add(scratch: Scratch, slot: int, number: int) -> int:
+def add_to(scratch: Scratch, slot: int, number: int) -> int:
+    """``slot += number`` (``bd_openers++``, ``bd_openers--``)."""
     scratch[slot] += number
     return 0
 
@@ -315,7 +323,8 @@ def _assign(scratch: Scratch, slot: int, value: Any) -> int:
     return 0
 
 
-def _capacity(_scratch: Scratch, _d: Disk) -> int:
+def no_capacity_change(_scratch: Scratch, _d: Disk) -> int:
+    """A driver's ``->unlock_native_capacity``: nothing the model follows."""
     return 0
 
 
@@ -334,23 +343,23 @@ def bdev_disk_changed(op: Op, d: Disk, claimer: str | None = None) -> None:
     op.assert_held(d.open_mutex, "bdev_disk_changed(): lockdep_assert_held(&disk->open_mutex)")
     op.effect(
         "blk_drop_partitions(disk); clear_bit(GD_NEED_PART_SCAN, &disk->state)",
-        _rescan_start,
+        rescan_start,
         d,
         op.thread.name,
         claimer,
     )
     op.call(
         "block_device_operations.unlock_native_capacity",
-        _capacity,
+        no_capacity_change,
         d,
         label="blk_add_partitions() -> blk_add_partition(): if (from >= get_capacity(disk)) "
         "disk_unlock_native_capacity(disk) -> disk->fops->unlock_native_capacity(disk)",
         roles={"disk": d},
     )
-    op.effect("blk_add_partitions(disk) /* rescan: partitions added */", _rescan_end, d)
+    op.effect("blk_add_partitions(disk) /* rescan: partitions added */", rescan_end, d)
 
 
-def _rescan_start(scratch: Scratch, d: Disk, thread: str, claimer: str | None) -> int:
+def rescan_start(scratch: Scratch, d: Disk, thread: str, claimer: str | None) -> int:
     """The rescan begins: GD_NEED_PART_SCAN served, and ``rescanning`` the
     thread with the claim it runs under (its own, or that of whoever set
     the bit)."""
@@ -360,7 +369,8 @@ def _rescan_start(scratch: Scratch, d: Disk, thread: str, claimer: str | None) -
     return 0
 
 
-def _rescan_end(scratch: Scratch, d: Disk) -> int:
+def rescan_end(scratch: Scratch, d: Disk) -> int:
+    """The rescan is done: no thread rescans."""
     scratch[d.rescanning] = None
     return 0
 
@@ -377,7 +387,7 @@ def blkdev_get(op: Op, d: Disk, holder: str | None, fail: str) -> None:
         op.lock(d.open_mutex, EXCL, "disk_block_events(disk); mutex_lock(&disk->open_mutex)")
     op.call(
         "block_device_operations.open",
-        _driver_open,
+        driver_open,
         d,
         label="blkdev_get_whole(): ret = disk->fops->open(bdev, mode)",
         roles={"disk": d},
@@ -387,9 +397,9 @@ def blkdev_get(op: Op, d: Disk, holder: str | None, fail: str) -> None:
         "if (test_bit(GD_NEED_PART_SCAN, &disk->state))",
     ):
         bdev_disk_changed(op, d, holder)
-    op.effect("bdev->bd_openers++", _add, d.openers, 1)
+    op.effect("bdev->bd_openers++", add_to, d.openers, 1)
     if holder is not None:
-        _finish_claiming(op, d, holder)
+        finish_claiming(op, d, holder)
     if not unlocked:
         op.unlock(d.open_mutex, "mutex_unlock(&disk->open_mutex)")
 
@@ -402,16 +412,16 @@ def blkdev_put(op: Op, d: Disk, holder: str | None) -> None:
     if not unlocked:
         op.lock(d.open_mutex, EXCL, "blkdev_put(): mutex_lock(&disk->open_mutex)")
     if holder is not None:
-        _end_claim(op, d, holder)
+        end_claim(op, d, holder)
     op.effect(
         "blkdev_put_whole(): if (!--bdev->bd_openers) blkdev_flush_mapping(bdev)",
-        _add,
+        add_to,
         d.openers,
         -1,
     )
     op.call(
         "block_device_operations.release",
-        _driver_release,
+        driver_release,
         d,
         label="bdev->bd_disk->fops->release(bdev->bd_disk, mode)",
         roles={"disk": d},
@@ -527,7 +537,9 @@ def rescan_partitions(op: Op) -> None:
     if claims:
         op.lock(d.bdev_lock, EXCL, "bd_abort_claiming(disk->part0, ...): mutex_lock(&bdev_lock)")
         op.assert_held(d.bdev_lock, "bd_clear_claiming(): lockdep_assert_held(&bdev_lock)")
-        op.effect("bd_clear_claiming(bdev_whole(bdev), holder)", _abort, d, "disk_scan_partitions")
+        op.effect(
+            "bd_clear_claiming(bdev_whole(bdev), holder)", abort_claim, d, "disk_scan_partitions"
+        )
         op.unlock(d.bdev_lock, "mutex_unlock(&bdev_lock)")
     op.label("out")
 

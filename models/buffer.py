@@ -240,7 +240,7 @@ def _freed(b: MetaBlock, bh: int, what: str) -> str:
     )
 
 
-def _touch(scratch: Scratch, b: MetaBlock, bh: int, what: str) -> bool:
+def touch_buffer_head(scratch: Scratch, b: MetaBlock, bh: int, what: str) -> bool:
     """Whether buffer_head ``bh`` is still attached; if not, ``what`` (done
     by the thread through its pointer) is a use after free."""
     if scratch[b.bh] == bh:
@@ -306,14 +306,16 @@ class BufferWaitStep(_ThroughPointer, WaitStep):
 # --- sb_bread() -------------------------------------------------------------------------
 
 
-def _find_get_block(scratch: Scratch, b: MetaBlock) -> int | None:
+def find_get_block(scratch: Scratch, b: MetaBlock) -> int | None:
+    """``__find_get_block()``: the buffer_head attached to the block's
+    folio, with a reference (``get_bh()``), or None when none is."""
     if scratch[b.bh] is None:
         return None
     scratch[b.b_count] += 1
     return int(scratch[b.bh])
 
 
-def _folio_buffers(scratch: Scratch, b: MetaBlock) -> int:
+def get_folio_buffers(scratch: Scratch, b: MetaBlock) -> int:
     """``__filemap_get_folio(FGP_CREAT)``'s folio, with a reference (a new
     one, not read, if none is cached), and whether it has buffers."""
     if scratch[b.folio] is None:
@@ -327,7 +329,7 @@ def _folio_put(scratch: Scratch, b: MetaBlock) -> None:
     scratch[b.folio_refs] -= 1
 
 
-def _link(scratch: Scratch, b: MetaBlock, tid: int) -> None:
+def link_buffers(scratch: Scratch, b: MetaBlock, tid: int) -> None:
     """``link_dev_buffers()`` and ``folio_init_buffers()``: a new
     buffer_head, not uptodate (as the folio of a block read by ``bread()``
     is not).  Linking over buffers another thread linked since this one
@@ -369,8 +371,10 @@ def _submit(scratch: Scratch, b: MetaBlock, kind: str, tid: int) -> None:
         scratch[b.bh_lock.slot] = b.irq[0]
 
 
-def _read(scratch: Scratch, b: MetaBlock, bh: int, tid: int) -> None:
-    if _touch(scratch, b, bh, "submit_bh(REQ_OP_READ, bh)"):
+def submit_read(scratch: Scratch, b: MetaBlock, bh: int, tid: int) -> None:
+    """``get_bh(bh); submit_bh(REQ_OP_READ, bh)`` through the thread's
+    pointer ``bh`` (a use after free once reclaim freed it)."""
+    if touch_buffer_head(scratch, b, bh, "submit_bh(REQ_OP_READ, bh)"):
         scratch[b.b_count] += 1
         _submit(scratch, b, READ, tid)
 
@@ -386,7 +390,7 @@ def getblk(op: Op, b: MetaBlock) -> Expr:
         "bh",
         "bh = __find_get_block(bdev, block, size): spin_lock(&bd_mapping->private_lock); "
         "if (folio_buffers(folio)) get_bh(bh); spin_unlock(&bd_mapping->private_lock)",
-        _find_get_block,
+        find_get_block,
         b,
         render=_render_bh,
         under=b.private_lock,
@@ -398,14 +402,14 @@ def getblk(op: Op, b: MetaBlock) -> Expr:
             "__getblk_slow(): grow_dev_page(): folio = __filemap_get_folio(inode->i_mapping, "
             "index, FGP_LOCK | FGP_ACCESSED | FGP_CREAT, gfp)",
         )
-        buffers = op.compute("buffers", "bh = folio_buffers(folio)", _folio_buffers, b)
+        buffers = op.compute("buffers", "bh = folio_buffers(folio)", get_folio_buffers, b)
         with op.when(same(buffers, const(0, "0")), "if (!folio_buffers(folio))"):
             op.section(
                 b.private_lock,
                 "bh = folio_alloc_buffers(folio, size, gfp); "
                 "spin_lock(&inode->i_mapping->private_lock); link_dev_buffers(folio, bh); "
                 "folio_init_buffers(); spin_unlock(&inode->i_mapping->private_lock)",
-                _link,
+                link_buffers,
                 b,
                 op.thread.tid,
             )
@@ -425,7 +429,7 @@ def bread(op: Op, b: MetaBlock) -> Expr:
     ``mark_buffer_dirty``, ``sync_dirty_buffer`` and ``brelse``."""
     bh = getblk(op, b)
     done = op.fresh_label("bread_done")
-    uptodate = _buffer_test(b, BH_UPTODATE, "buffer_uptodate(bh)")
+    uptodate = buffer_test(b, BH_UPTODATE, "buffer_uptodate(bh)")
     with op.when(not_(uptodate), "if (likely(bh) && !buffer_uptodate(bh))"):
         lock_buffer(op, b, bh, "bh = __bread_slow(bh): lock_buffer(bh)")
         if not op.variant(BREAD_SKIPS_UPTODATE_RECHECK):
@@ -434,7 +438,7 @@ def bread(op: Op, b: MetaBlock) -> Expr:
                 op.goto(done)
         op.effect(
             "get_bh(bh); bh->b_end_io = end_buffer_read_sync; submit_bh(REQ_OP_READ, bh)",
-            _read,
+            submit_read,
             b,
             bh,
             op.thread.tid,
@@ -502,12 +506,12 @@ def _slot_is(slot: int, text: str, test: Callable[[Any], Any]) -> Expr:
     )
 
 
-def _buffer_test(b: MetaBlock, bit: int, text: str) -> Expr:
+def buffer_test(b: MetaBlock, bit: int, text: str) -> Expr:
     """Whether the buffer's state has ``bit``."""
     return _slot_is(b.bh_state, text, lambda flags: flags & bit)
 
 
-def _folio_test(b: MetaBlock, text: str, test: Callable[[int], Any]) -> Expr:
+def block_folio_test(b: MetaBlock, text: str, test: Callable[[int], Any]) -> Expr:
     """Whether the folio is cached and ``test`` holds of its flags."""
     return _slot_is(b.folio, text, lambda flags: flags is not None and test(flags))
 
@@ -516,7 +520,7 @@ def _folio_test(b: MetaBlock, text: str, test: Callable[[int], Any]) -> Expr:
 
 
 def _update(scratch: Scratch, b: MetaBlock, bh: int, bit: str) -> None:
-    if _touch(scratch, b, bh, f"setting bit {bit} in bh->b_data"):
+    if touch_buffer_head(scratch, b, bh, f"setting bit {bit} in bh->b_data"):
         scratch[b.data] = (scratch[b.data] or frozenset()) | {bit}
         scratch[b.updates] = scratch[b.updates] | {bit}
 
@@ -525,7 +529,7 @@ def _set_buffer_dirty(scratch: Scratch, b: MetaBlock, bh: int, bit: str) -> int:
     """``mark_buffer_dirty()`` up to its folio: whether the buffer was
     newly dirtied (``!test_set_buffer_dirty(bh)``); if not, the call
     returns, and the update ``bit`` is dirtied."""
-    if not _touch(scratch, b, bh, "mark_buffer_dirty(bh)"):
+    if not touch_buffer_head(scratch, b, bh, "mark_buffer_dirty(bh)"):
         return 0
     if scratch[b.bh_state] & BH_DIRTY:
         scratch[b.dirtied] = scratch[b.dirtied] | {bit}
@@ -535,7 +539,7 @@ def _set_buffer_dirty(scratch: Scratch, b: MetaBlock, bh: int, bit: str) -> int:
 
 
 def _set_folio_dirty(scratch: Scratch, b: MetaBlock, bh: int, bit: str) -> None:
-    if _touch(scratch, b, bh, "folio_test_set_dirty(bh->b_folio)"):
+    if touch_buffer_head(scratch, b, bh, "folio_test_set_dirty(bh->b_folio)"):
         scratch[b.folio] |= PG_DIRTY | TAG_DIRTY
         scratch[b.dirtied] = scratch[b.dirtied] | {bit}
 
@@ -564,12 +568,12 @@ def mark_buffer_dirty(op: Op, b: MetaBlock, bh: Expr, bit: str) -> None:
         )
 
 
-def _clear_dirty_and_write(scratch: Scratch, b: MetaBlock, bh: int, tid: int) -> int:
+def clear_dirty_and_write(scratch: Scratch, b: MetaBlock, bh: int, tid: int) -> int:
     """``test_clear_buffer_dirty()``; if it was dirty, ``get_bh()`` and
     ``submit_bh()`` with ``end_buffer_write_sync``.  Whether it was.  The
     caller's reference is checked here, as ``__sync_dirty_buffer()``'s
     ``WARN_ON(atomic_read(&bh->b_count) < 1)`` does first."""
-    if not _touch(scratch, b, bh, "__sync_dirty_buffer(bh)"):
+    if not touch_buffer_head(scratch, b, bh, "__sync_dirty_buffer(bh)"):
         return 0
     if scratch[b.b_count] < 1:
         scratch.violate(
@@ -610,7 +614,7 @@ def sync_dirty_buffer(op: Op, b: MetaBlock, bh: Expr, bit: str | None = None) ->
         "written",
         "if (test_clear_buffer_dirty(bh)) { get_bh(bh); bh->b_end_io = end_buffer_write_sync; "
         "submit_bh(REQ_OP_WRITE | REQ_SYNC, bh); }",
-        _clear_dirty_and_write,
+        clear_dirty_and_write,
         b,
         bh,
         op.thread.tid,
@@ -624,7 +628,7 @@ def sync_dirty_buffer(op: Op, b: MetaBlock, bh: Expr, bit: str | None = None) ->
 
 
 def _brelse(scratch: Scratch, b: MetaBlock, bh: int) -> None:
-    if _touch(scratch, b, bh, "brelse(bh)"):
+    if touch_buffer_head(scratch, b, bh, "brelse(bh)"):
         scratch[b.b_count] -= 1
 
 
@@ -748,15 +752,17 @@ def write_folio(op: Op, b: MetaBlock, sync_all: bool) -> None:
     ``folio_start_writeback()``, ``folio_unlock()``, and with nothing
     underway ``folio_end_writeback()`` at once."""
     done = op.fresh_label("written")
-    tagged = _folio_test(b, "nr_folios", lambda flags: flags & TAG_DIRTY)
+    tagged = block_folio_test(b, "nr_folios", lambda flags: flags & TAG_DIRTY)
     tag = "PAGECACHE_TAG_TOWRITE" if sync_all else "PAGECACHE_TAG_DIRTY"
     with op.when(
         not_(tagged), f"if (!filemap_get_folios_tag(mapping, &index, end, {tag}, &fbatch))"
     ):
         op.goto(done)
     op.lock(b.folio_lock, EXCL, "folio_lock(folio)")
-    dirty = _folio_test(b, "folio_test_dirty(folio)", lambda flags: flags & PG_DIRTY)
-    writeback = _folio_test(b, "folio_test_writeback(folio)", lambda flags: flags & PG_WRITEBACK)
+    dirty = block_folio_test(b, "folio_test_dirty(folio)", lambda flags: flags & PG_DIRTY)
+    writeback = block_folio_test(
+        b, "folio_test_writeback(folio)", lambda flags: flags & PG_WRITEBACK
+    )
     skip = op.fresh_label("continue_unlock")
     op.goto_if(not_(dirty), skip, "if (!folio_test_dirty(folio)) goto continue_unlock")
     if sync_all:
@@ -895,7 +901,7 @@ def sync_bdev(op: Op) -> None:
     )
     write_folio(op, b, sync_all=True)
     op.wait_until(
-        not_(_folio_test(b, "PG_writeback", lambda flags: flags & PG_WRITEBACK)),
+        not_(block_folio_test(b, "PG_writeback", lambda flags: flags & PG_WRITEBACK)),
         "filemap_fdatawait(mapping): folio_wait_writeback(folio)",
         "PG_writeback(bdev:0)",
     )
@@ -905,7 +911,7 @@ def sync_bdev(op: Op) -> None:
 # --- reclaim -------------------------------------------------------------------------------
 
 
-def _try_to_free_buffers(scratch: Scratch, b: MetaBlock, counts: bool) -> int:
+def try_to_free_buffers(scratch: Scratch, b: MetaBlock, counts: bool) -> int:
     """``try_to_free_buffers()`` under ``private_lock``: a buffer that is
     referenced (``b_count``, unless the variant forgets it), dirty or
     locked is busy and nothing is freed; else the buffer_head is freed and
@@ -922,7 +928,7 @@ def _try_to_free_buffers(scratch: Scratch, b: MetaBlock, counts: bool) -> int:
     return 1
 
 
-def _remove_mapping(scratch: Scratch, b: MetaBlock) -> None:
+def remove_mapping(scratch: Scratch, b: MetaBlock) -> None:
     """``__remove_mapping()``: a folio dirtied meanwhile is kept, and so is
     one another thread holds a reference to (``grow_dev_page()``'s) or
     buffers were attached to meanwhile (``folio_attach_private()`` holds
@@ -955,11 +961,11 @@ def reclaim_block(op: Op) -> None:
     folio; then ``__remove_mapping()`` drops it from the page cache unless
     it was dirtied meanwhile."""
     b = meta_block(op.world)
-    cached = _folio_test(b, "folio", lambda _flags: True)
+    cached = block_folio_test(b, "folio", lambda _flags: True)
     with op.when(not_(cached), "if (!folio) /* not on the LRU: not cached */"):
         op.goto("out")
     op.trylock(b.folio_lock, "out", "if (!folio_trylock(folio)) goto keep")
-    kept = _folio_test(
+    kept = block_folio_test(
         b,
         "folio_test_writeback(folio) || folio_test_dirty(folio)",
         lambda flags: flags & (PG_DIRTY | PG_WRITEBACK),
@@ -979,7 +985,7 @@ def reclaim_block(op: Op) -> None:
         "goto activate_locked: try_to_free_buffers(folio): spin_lock(&mapping->private_lock); "
         "drop_buffers(folio, &buffers_to_free); folio_cancel_dirty(folio); "
         "spin_unlock(&mapping->private_lock)",
-        _try_to_free_buffers,
+        try_to_free_buffers,
         b,
         not op.variant(FREE_BUFFERS_IGNORES_B_COUNT),
         result=op.thread.ret,
@@ -995,7 +1001,7 @@ def reclaim_block(op: Op) -> None:
         "__remove_mapping(mapping, folio, true, sc->target_mem_cgroup): "
         "if (!folio_ref_freeze(folio, refcount) || folio_test_dirty(folio)) goto cannot_free; "
         "__filemap_remove_folio(folio, shadow)",
-        _remove_mapping,
+        remove_mapping,
         b,
     )
     op.unlock(b.folio_lock, "folio_unlock(folio)")

@@ -210,7 +210,7 @@ def ext4_writepages(op: Op, file: File, index: int) -> None:
     op.effect(
         "mpage_map_and_submit_extent(handle, mpd, &give_up_on_write): mpage_submit_folio(): "
         "folio_clear_dirty_for_io(folio); folio_start_writeback(folio)",
-        _cleaned,
+        folio_cleaned,
         page,
     )
     op.unlock(folio.lock, "mpage_map_and_submit_extent(): mpage_folio_done(): folio_unlock(folio)")
@@ -252,7 +252,7 @@ def jbd2_commit(op: Op, file: File, index: int) -> None:
     _skip_clean(op, page, folio.lock, "put")
     op.effect(
         "mpage_submit_folio(): folio_clear_dirty_for_io(folio); folio_start_writeback(folio)",
-        _cleaned,
+        folio_cleaned,
         page,
     )
     op.unlock(folio.lock, "mpage_folio_done(): folio_unlock(folio)")
@@ -324,7 +324,7 @@ def _skip_clean(op: Op, page: Page, lock: LockExpr, skip: str) -> None:
         op.goto(skip)
 
 
-def _cleaned(scratch: Scratch, page: Page) -> None:
+def folio_cleaned(scratch: Scratch, page: Page) -> None:
     """PG_dirty cleared for the I/O (``folio_clear_dirty_for_io()``), and
     the DIRTY and TOWRITE marks that ``folio_start_writeback()`` clears
     before the folio is unlocked; PG_writeback, set until the I/O the model
