@@ -16,7 +16,6 @@ from mc.kernel.expr import Expr, among, const, differ, not_, slot_value
 from mc.kernel.locks import Kind, Lock
 from mc.kernel.world import (
     LOCK_PROTOCOL,
-    TOUCHES,
     ModelError,
     Scratch,
     Slots,
@@ -154,13 +153,14 @@ def in_lookup_method(op: Op, name: str, method: Callable[..., Any]) -> Callable[
             return 0
         return method(scratch, *args)
 
+    if declared is None:
+        return call
+
     def touched(world: World, *args: Any) -> tuple[Slots, Slots]:
-        reads, writes = declared(world, *args) if declared is not None else ((), ())
+        reads, writes = declared(world, *args)
         return (*reads, slot), writes
 
-    if declared is not None:
-        setattr(call, TOUCHES, touched)
-    return call
+    return touches(touched)(call)
 
 
 def d_alloc_parallel(op: Op, name: str) -> str:

@@ -47,9 +47,8 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
             continue
         changes, before = inventory.program_changes(before, after), after
         kept = [change for change in changes if change.kind != "removed"]
-        rewritten = {(change.thread, str(change.step.source)) for change in kept} | {
-            (change.thread, change.step.label) for change in kept
-        }
+        at_lines = {(change.thread, str(change.step.source)) for change in kept}
+        labels = {(change.thread, change.step.label) for change in kept}
         for change in changes:
             step = change.step
             if change.kind == "removed":
@@ -57,7 +56,7 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
                 forced = {
                     (change.thread, forced_label(step.label, holds)) for holds in (True, False)
                 }
-                in_place = (change.thread, str(step.source)) in rewritten or forced & rewritten
+                in_place = (change.thread, str(step.source)) in at_lines or forced & labels
                 if not in_place and text not in removed:
                     removed.append(text)
                 continue
