@@ -79,10 +79,20 @@ for every read-side section, also one that began after ``call_rcu()``
 can as well begin after ``__d_free()``, and that interleaving is the
 one reported.  Left out: the LRU lists (the shrinker's dentry is
 on its list from the start; ``dentry_lru_isolate()``'s trylock is not a step),
-the parent's child list, the parent's count (``--parent->d_lockref.count``
-is taken to leave a reference: the kill drops the parent's d_lock and does
-not walk up to kill the parent), d_seq; the mount itself (a slot: mounted
-or not) and namespace_sem's other users.
+the kill of a parent whose count a child's kill brought to 0 (the kill
+drops the parent's d_lock, where dput()'s loop would go on with the
+parent), d_seq; the mount itself (a slot: mounted or not) and
+namespace_sem's other users.
+
+Each dentry a scenario may kill is on its parent's child list
+(``d_children``, a set of names) and holds one reference to it, in the
+parent's count from the start.  ``__dentry_kill()`` takes the parent's
+d_lock (but for the root), then ``dentry_unlist()``'s
+``__hlist_del(&dentry->d_sib)`` reads the list and writes it without the
+dentry, and ``--parent->d_lockref.count`` loads the count and stores it
+less one, each a load and a store apart: a sibling's kill, or a get or
+put of the parent's (lockref's cmpxchg, only while the parent's d_lock is
+free), between the two is lost (``parent-updates-kept``).
 
 ``dput()``, ``fast_dput()``, ``retain_dentry()``, ``lock_for_kill()``,
 ``__dentry_kill()``, ``dentry_unlink_inode()``, ``dentry_free()`` and
@@ -135,6 +145,8 @@ SPLICE_LEFT_OUT = (
 DENTRY_FREE_WITHOUT_RCU = "dentry-free-without-rcu"
 KILL_IGNORES_SHRINK_LIST = "kill-ignores-shrink-list"
 SHRINK_LIST_OWNED = "shrink-list-owned"
+PARENT_UPDATES_KEPT = "parent-updates-kept"
+KILL_WITHOUT_PARENT_LOCK = "kill-without-parent-lock"
 D_DELETE_UNLOCKED = "d-delete-unlocked"
 D_IPUT_UNDER_D_LOCK = "d-iput-under-d-lock"
 LOCK_FOR_KILL_SPINS = "lock-for-kill-spins"
@@ -420,34 +432,131 @@ def dentry_kill(op: Op, dentry: DentryObject, i_lock: Lock | None = None) -> Non
         dentry_free(op, dentry)
         return
     parent = None if dentry.path == "/" else dentry_object(op.world, posixpath.dirname(dentry.path))
-    if parent is not None:
-        op.lock(
-            parent.d_lock,
-            EXCL,
-            "if (!IS_ROOT(dentry)) spin_lock(&parent->d_lock) /* ->d_parent is stable now */",
-        )
+    unlocked_parent = op.variant(KILL_WITHOUT_PARENT_LOCK)
     can_free = op.register("can_free", yes_no)
-    op.section(
-        dentry.d_lock,
-        "spin_lock_nested(&dentry->d_lock, DENTRY_D_LOCK_NESTED); dentry_unlist(): "
-        "d_flags |= DCACHE_DENTRY_KILLED; "
-        "if (dentry->d_flags & DCACHE_SHRINK_LIST) can_free = false; "
-        "spin_unlock(&dentry->d_lock)",
-        _killed,
-        on_list,
-        result=can_free,
-    )
+    if parent is None:
+        op.section(dentry.d_lock, KILLED_LABEL, _killed, on_list, result=can_free)
+    else:
+        children, parent_count = child_of(op.world, dentry.path)
+        if not unlocked_parent:
+            op.lock(
+                parent.d_lock,
+                EXCL,
+                "if (!IS_ROOT(dentry)) spin_lock(&parent->d_lock) /* ->d_parent is stable now */",
+            )
+        seen = op.compute(
+            "d_children",
+            "spin_lock_nested(&dentry->d_lock, DENTRY_D_LOCK_NESTED); dentry_unlist(): "
+            "__hlist_del(&dentry->d_sib) reads its neighbours on parent->d_children",
+            read_children,
+            children,
+            render=render_children,
+        )
+        op.section(
+            dentry.d_lock,
+            "dentry_unlist(): d_flags |= DCACHE_DENTRY_KILLED; __hlist_del(&dentry->d_sib) "
+            "writes them; if (dentry->d_flags & DCACHE_SHRINK_LIST) can_free = false; "
+            "spin_unlock(&dentry->d_lock)",
+            _unlisted,
+            on_list,
+            children,
+            dentry.path,
+            seen,
+            result=can_free,
+        )
     freeing = same(op.reg("can_free"), const(True))
     with op.when(freeing, "if (likely(can_free)) dentry_free(dentry)"):
         dentry_free_queued(op, dentry)
     if parent is not None:
-        op.unlock(
-            parent.d_lock,
-            "if (parent && --parent->d_lockref.count) spin_unlock(&parent->d_lock) "
-            "/* the parent is still referenced */",
+        read = op.compute(
+            "parent_count",
+            "if (parent && --parent->d_lockref.count): the load of the count",
+            read_count,
+            parent_count,
         )
+        op.effect(
+            "--parent->d_lockref.count: the store", put_parent, parent_count, parent.path, read
+        )
+        if not unlocked_parent:
+            op.unlock(
+                parent.d_lock,
+                "spin_unlock(&parent->d_lock); return NULL /* or return parent, its count 0: "
+                "dput()'s loop goes on with it, left out */",
+            )
     with op.when(freeing, "if (can_free) /* the RCU callback queued */"):
         dentry_free_later(op, dentry)
+
+
+KILLED_LABEL = (
+    "spin_lock_nested(&dentry->d_lock, DENTRY_D_LOCK_NESTED); dentry_unlist(): "
+    "d_flags |= DCACHE_DENTRY_KILLED; "
+    "if (dentry->d_flags & DCACHE_SHRINK_LIST) can_free = false; "
+    "spin_unlock(&dentry->d_lock)"
+)
+
+
+def child_of(world: World, path: str) -> tuple[int, int]:
+    """The slots of ``path``'s parent a kill of ``path`` updates: the
+    parent's ``d_children`` (a frozenset of the names listed) and its
+    ``d_lockref.count``.  Each child dentry a scenario may kill holds one
+    reference to its parent (``d_alloc()``'s ``dget_dlock(parent)``), in
+    the parent's count from the start, and is on its list."""
+    parent = posixpath.dirname(path)
+    children = world.shared_slot(f"d_children({parent})", frozenset(), render_children)
+    count = count_slot(world, parent)
+    if path not in world.initial[children]:
+        world.initial[children] = world.initial[children] | {path}
+        world.initial[count] += 1
+    return children, count
+
+
+def render_children(names: frozenset[str]) -> str:
+    return ", ".join(sorted(names)) or "empty"
+
+
+def read_children(scratch: Scratch, children: int) -> frozenset[str]:
+    """The parent's child list as ``__hlist_del()`` reads it: the
+    neighbours it is to link together."""
+    return frozenset(scratch[children])
+
+
+def _unlisted(
+    scratch: Scratch, on_list: int, children: int, path: str, seen: frozenset[str]
+) -> bool:
+    """:func:`_killed`, and ``__hlist_del(&dentry->d_sib)``: the list as the
+    kill read it, without the dentry.  A removal another kill made since the
+    read is written over: that sibling, killed and soon freed, is on the
+    list again (``parent-updates-kept``)."""
+    lost = seen - scratch[children]
+    if lost:
+        scratch.violate(
+            PARENT_UPDATES_KEPT,
+            f"dentry_unlist() of {path} linked the neighbours it read before "
+            f"{render_children(lost)} left the parent's d_children: {render_children(lost)}, "
+            "killed, is on the list again, and d_walk() or the next kill of a sibling steps "
+            "through it once it is freed",
+        )
+    scratch[children] = seen - {path}
+    return _killed(scratch, on_list)
+
+
+def read_count(scratch: Scratch, count: int) -> int:
+    """The load of ``--parent->d_lockref.count``."""
+    return int(scratch[count])
+
+
+def put_parent(scratch: Scratch, count: int, parent: str, read: int) -> None:
+    """The store of ``--parent->d_lockref.count``: the count the kill read,
+    less one.  A change another thread made since the load (a get or a
+    put, which lockref's cmpxchg makes only while the parent's d_lock is
+    free) is lost (``parent-updates-kept``)."""
+    if scratch[count] != read:
+        scratch.violate(
+            PARENT_UPDATES_KEPT,
+            f"--{parent}->d_lockref.count stored {read - 1} over {scratch[count]}: the count "
+            f"changed from {read} after the kill loaded it, and that get or put is lost",
+        )
+    scratch[count] = read - 1
 
 
 def _killed(scratch: Scratch, on_list: int) -> bool:
@@ -670,7 +779,8 @@ DPUT_CITES = (
         DCACHE_READ,
         leaves_out=UNLIST_LOCKS,
         because="dentry_unlist() runs under the parent's d_lock and the dentry's, taken "
-        "again (a section of the dentry's d_lock here); the model has no child list",
+        "again: the read of the parent's child list is under the parent's d_lock "
+        "alone here, the write a section of the dentry's d_lock",
     ),
     Cite("fs/dcache.c", "dentry_unlink_inode", DCACHE_READ),
     Cite("fs/dcache.c", "dentry_free", DCACHE_READ),
@@ -708,7 +818,8 @@ def dput(op: Op, path: str) -> None:
             DCACHE_READ,
             leaves_out=UNLIST_LOCKS,
             because="dentry_unlist() runs under the parent's d_lock and the dentry's, taken "
-            "again (a section of the dentry's d_lock here); the model has no child list",
+            "again: the read of the parent's child list is under the parent's d_lock "
+            "alone here, the write a section of the dentry's d_lock",
         ),
     ),
 )

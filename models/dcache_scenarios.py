@@ -41,9 +41,11 @@ from mc.models.dcache import (
     FREED,
     HASHED,
     KILL_IGNORES_SHRINK_LIST,
+    KILL_WITHOUT_PARENT_LOCK,
     KILLABLE,
     LOCK_FOR_KILL_NO_RECHECK,
     LOCK_FOR_KILL_SPINS,
+    PARENT_UPDATES_KEPT,
     SHRINK_LIST_OWNED,
     WalkUse,
     ci_lookup,
@@ -440,6 +442,22 @@ step_invariant(
     needs=(KILLABLE, "a dput() or a shrinker"),
 )
 
+step_invariant(
+    PARENT_UPDATES_KEPT,
+    "a kill's removal of the dentry from its parent's child list (dentry_unlist()'s "
+    "__hlist_del(&dentry->d_sib)) and its put of the parent's d_lockref.count are never "
+    "written over a sibling's removal or another get or put of the parent made between "
+    "their load and their store: the parent's d_lock orders them (fs/dcache.c: d_lock "
+    "protects d_parent and d_children, the children's d_sib, and d_count)",
+    needs=(KILLABLE, "a dput() or a shrinker"),
+)
+
+flag_variant(
+    KILL_WITHOUT_PARENT_LOCK,
+    "__dentry_kill() unlists the dentry and puts its parent's count without the parent's "
+    "d_lock, under the dentry's own d_lock alone",
+)
+
 DCACHE_PROPERTIES = (
     *BASE_PROPERTIES,
     "namespace",
@@ -447,6 +465,7 @@ DCACHE_PROPERTIES = (
     DENTRY_KILLED_REFERENCED,
     SHRINK_LIST_OWNED,
     DENTRY_USE_AFTER_FREE,
+    PARENT_UPDATES_KEPT,
 )
 
 scenario(
@@ -462,6 +481,17 @@ flag_variant(
     D_LOOKUP_WITHOUT_RCU,
     "__d_lookup() walks the hash chain and takes the candidate's d_lock without "
     "rcu_read_lock(): nothing holds back the grace period of a kill that frees it meanwhile",
+)
+
+scenario(
+    "dcache/sibling-kills",
+    "the last dput()s of two dentries of one directory, each killing its dentry, racing the "
+    "last dput() of the directory's own reference: each kill unlists its dentry and puts the "
+    "directory's count under the directory's d_lock, and the directory's put is lockref's "
+    "cmpxchg while that d_lock is free",
+    tree=["/a/", "/a/x", "/a/y"],
+    threads=[dput("/a/x"), dput("/a/y"), dput("/a")],
+    properties=DCACHE_PROPERTIES,
 )
 
 scenario(

@@ -443,3 +443,52 @@ def test_the_correct_protocol_takes_no_freed_d_lock(scenario: str) -> None:
     d_lock of dentries they may hold no reference to, never of a freed one."""
     outcome = check(scenario, properties=["dentry-use-after-free", "deadlock"])
     assert outcome.result.stats.states > 50
+
+
+TWO_CHILDREN = """
+from mc.dsl import scenario
+from mc.models.dcache import dput
+
+scenario(
+    "my/two-children",
+    "the last dput()s of two dentries of one directory",
+    tree=["/a/", "/a/x", "/a/y"],
+    threads=[dput("/a/x"), dput("/a/y")],
+    properties=["deadlock", "parent-updates-kept"],
+)
+"""
+
+
+def test_two_kills_unlisting_without_the_parent_s_d_lock_lose_a_removal(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """dentry_unlist()'s __hlist_del() reads the neighbours and writes them:
+    without the parent's d_lock two sibling kills both read the list with
+    both children on it, and the second write puts the first child back."""
+    (tmp_path / "two.py").write_text(TWO_CHILDREN)
+    found = _violation(vfsmc, "two.py:my/two-children", "-V", "kill-without-parent-lock")
+    assert found.startswith("parent-updates-kept: dentry_unlist() of /a/"), found
+    assert "left the parent's d_children" in found and "is on the list again" in found, found
+    assert check(f"{tmp_path / 'two.py'}:my/two-children").result.stats.states > 100
+
+
+def test_a_kill_putting_the_parent_s_count_without_its_d_lock_loses_a_put(vfsmc: Run) -> None:
+    """--parent->d_lockref.count is a load and a store: without the
+    parent's d_lock, the directory's own dput() (lockref's cmpxchg, which
+    succeeds while that d_lock is free) or a sibling's kill comes between."""
+    found = _violation(vfsmc, "dcache/sibling-kills", "-V", "kill-without-parent-lock")
+    assert found.startswith("parent-updates-kept: "), found
+    assert "d_lockref.count stored" in found or "d_children" in found, found
+
+
+def test_mutate_finds_the_parent_s_d_lock_needed_by_the_kill(vfsmc: Run) -> None:
+    """vfsmc mutate reports dropping __dentry_kill()'s spin_lock(&parent->d_lock),
+    and fast_dput()'s d_lock on its slow path, as breaking parent-updates-kept."""
+    result = vfsmc("mutate", "dcache/sibling-kills", "--json", "--no-save")
+    assert result.exit_code in (0, 1), result.output
+    rows = {row["name"]: row for row in json.loads(result.output)["mutations"]}
+    parent = next(name for name in rows if "spin_lock(&parent->d_lock)" in name)
+    assert rows[parent]["verdict"] == "VIOLATED", rows[parent]
+    assert rows[parent]["property"] == "parent-updates-kept", rows[parent]
+    slow = next(name for name in rows if "lockref_put_return() < 0" in name)
+    assert rows[slow]["property"] == "parent-updates-kept", rows[slow]
