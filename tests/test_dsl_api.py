@@ -33,6 +33,7 @@ from mc.dsl.steps import BranchStep, JumpStep, LockStep, Source
 from mc.engine.explore import check
 from mc.engine.result import Verdict
 from mc.kernel.expr import Const, LockExpr
+from mc.kernel.locks import Mode
 from mc.models.dirops import create
 from mc.models.truncate import truncate
 from mc.models.writeback import io_completion
@@ -1215,6 +1216,60 @@ def test_a_trylock_made_blocking_waits_and_can_deadlock() -> None:
     found = check(blocked)
     assert found.verdict is Verdict.VIOLATED and found.violation is not None
     assert found.violation.property == "deadlock"
+
+
+@operation(models="a remount reclaiming memory: super_cache_scan() under s_umount")
+def remount_reclaims(op: Op, blocking: bool) -> None:
+    """Hold the directory's i_rwsem for writing, as reconfigure_super()'s
+    caller holds s_umount, and reclaim: super_trylock_shared() backs off
+    from the lock it holds; the variant taking it blocks on itself."""
+    lock = op.inode("/a").i_rwsem
+    op.lock(lock, EXCL, "down_write(&sb->s_umount)")
+    if blocking:
+        op.lock(lock, SHARED, "super_cache_scan(): down_read(&sb->s_umount)")
+        op.unlock(lock, "up_read(&sb->s_umount)")
+    else:
+        op.trylock(lock, "stop", "if (!super_trylock_shared(sb)) return SHRINK_STOP", mode=SHARED)
+        op.unlock(lock, "super_unlock_shared(sb)")
+        op.label("stop")
+    op.unlock(lock, "up_write(&sb->s_umount)")
+
+
+@pytest.mark.parametrize("mode", [EXCL, SHARED])
+def test_a_trylock_of_a_lock_its_thread_holds_for_writing_fails(mode: Mode) -> None:
+    """The kernel's trylock of a lock the caller holds exclusively fails,
+    and lockdep does not check trylocks for recursion: the thread takes the
+    failure branch, where the blocking acquisition waits for itself."""
+
+    @operation(models="a trylock under the same lock")
+    def again(op: Op) -> None:
+        lock = op.inode("/a").i_rwsem
+        op.lock(lock, EXCL, "down_write(&sem)")
+        op.trylock(lock, "busy", "if (!trylock(&sem)) goto busy", mode=mode)
+        op.effect("taken twice", lambda scratch: scratch.violate("lock-protocol", "taken twice"))
+        op.label("busy")
+        op.unlock(lock, "up_write(&sem)")
+
+    assert check(_model(again())).verdict is Verdict.OK
+    assert check(_model(remount_reclaims(False))).verdict is Verdict.OK
+    found = check(_model(remount_reclaims(True)))
+    assert found.violation is not None and found.violation.property == "lock-protocol"
+    assert "which it already holds: it waits for itself" in found.violation.message
+
+
+def test_a_read_trylock_of_a_lock_held_for_reading_is_refused_as_a_second_hold() -> None:
+    @operation(models="a read trylock under the same read hold")
+    def reread(op: Op) -> None:
+        lock = op.inode("/a").i_rwsem
+        op.lock(lock, SHARED, "down_read(&sem)")
+        op.trylock(lock, "busy", "if (!down_read_trylock(&sem)) goto busy", mode=SHARED)
+        op.unlock(lock, "up_read(&sem)")
+        op.label("busy")
+        op.unlock(lock, "up_read(&sem)")
+
+    found = check(_model(reread()))
+    assert found.violation is not None and found.violation.property == "lock-protocol"
+    assert "for reading, which it already holds for reading" in found.violation.message
 
 
 def test_an_insertion_into_several_operations_goes_into_each(tmp_path: Path) -> None:

@@ -1500,8 +1500,8 @@ class KernelModel(Model[State, Action]):
 
 @declare(
     LOCK_PROTOCOL,
-    "no unlock of a lock not held, no return with a lock held, no re-acquiring a held lock, "
-    "no sleeping while holding a spinlock or in interrupt context",
+    "no unlock of a lock not held, no return with a lock held, no re-acquiring a held lock "
+    "(a trylock of one fails), no sleeping while holding a spinlock or in interrupt context",
     reads=["error"],
 )
 def lock_protocol(model: KernelModel) -> Check[State]:

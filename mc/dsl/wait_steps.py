@@ -9,6 +9,7 @@ whose body follows as the callee's own steps.  ``Op`` emits them
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -35,7 +36,7 @@ from mc.dsl.steps import (
 from mc.engine.model import Footprint
 from mc.kernel import locks
 from mc.kernel.expr import Expr, LockExpr, State
-from mc.kernel.locks import Mode, Outcome
+from mc.kernel.locks import Lock, Mode, Outcome
 from mc.kernel.world import DONE, LOCK_PROTOCOL, World, is_wide, wide_refused
 from mc.trace.events import Event
 
@@ -224,7 +225,13 @@ class TryLockStep(Step):
                 return (context.error(state, LOCK_PROTOCOL, of_nothing(name, "locks", self.lock)),)
             outcome, value = locks.acquire(lock.kind, state[lock.slot], tid, mode)
             if outcome is Outcome.ALREADY_HELD:
-                message = f"{name} takes {lock.name}, which it already holds"
+                if fails_on_its_holder(lock, state[lock.slot], tid, mode):
+                    return (context.advance(list(state), fail_pc),)
+                message = (
+                    f"{name} tries to take {lock.name} for reading, which it already holds for "
+                    "reading: the kernel's down_read_trylock() takes it again unless a writer "
+                    "waits, and a thread holds a lock once here"
+                )
                 return (context.error(state, LOCK_PROTOCOL, message),)
             values = list(state)
             if outcome is Outcome.TAKEN:
@@ -252,6 +259,18 @@ class TryLockStep(Step):
         if before[lock.slot] == after[lock.slot]:
             return Event("branch", f"{lock.name} is held: the trylock fails")
         return Event("acquire", f"trylock {lock.name}", lock.name, "")
+
+
+def fails_on_its_holder(lock: Lock, value: Any, tid: int, mode: Mode) -> bool:
+    """Whether a trylock of ``lock`` by ``tid``, which holds it, fails as the
+    kernel's does: ``spin_trylock()``, ``mutex_trylock()``,
+    ``folio_trylock()`` and ``down_write_trylock()`` find it taken, and
+    ``down_read_trylock()`` finds it held for writing; lockdep does not
+    check a trylock for recursion (``validate_chain()`` skips
+    ``check_deadlock()`` for one), so ``super_trylock_shared()`` under the
+    s_umount a remount holds just fails.  A read trylock of a lock the
+    thread holds for reading would succeed, which the model cannot hold."""
+    return mode is Mode.EXCL or locks.holds_exclusively(lock.kind, value, tid)
 
 
 @attrs.frozen(kw_only=True)
