@@ -71,6 +71,7 @@ from mc.kernel.pagecache import (
     File,
     Mapping,
     Page,
+    change_flags,
     dirty_folio,
     folio_test,
     free_identity,
@@ -295,12 +296,16 @@ def migrate(op: Op, file: File, index: int) -> None:
 # --- memory failure -----------------------------------------------------------------------
 
 
-def _error_remove(scratch: Scratch, page: Page) -> int:
-    """``generic_error_remove_page()`` -> ``truncate_inode_folio()``: the
-    folio leaves the mapping (``filemap_remove_folio()``)."""
+def _error_remove(scratch: Scratch, page: Page) -> None:
+    """The end of ``generic_error_remove_page()`` -> ``truncate_inode_folio()``:
+    ``truncate_cleanup_folio()``'s ``folio_cancel_dirty()``, then the folio
+    leaves the mapping (``filemap_remove_folio()``).  A dirty bit the unmap
+    before it moved from a pte is cancelled with the data: nothing tells
+    the mapping's next fsync of that store (``me_pagecache_dirty()`` looked
+    at the folio before)."""
     if scratch[page.folio] is not None:
+        change_flags(scratch, page, off=PG_DIRTY)
         remove_folio(scratch, page)
-    return 0
 
 
 def _set_error(scratch: Scratch, slot: int) -> int:
@@ -343,7 +348,10 @@ def memory_failure(op: Op, file: File, index: int) -> None:
     is SIGBUS; here the pte is cleared, and the next access faults the
     page in from the device); ``filemap_remove_folio()``'s ``i_lock`` and
     ``xa_lock_irq()`` around the removal (the model removes the folio in
-    ``->error_remove_page``'s step); ``filemap_release_folio()``
+    a step of ``->error_remove_page``'s body, after
+    ``truncate_cleanup_folio()``'s unmap of a folio still mapped, which
+    only a change that skips ``hwpoison_user_mappings()`` leaves: its store
+    is then lost with no SIGBUS, which the model does not see); ``filemap_release_folio()``
     (``->release_folio``), which ``truncate_error_page()`` calls after a
     successful ``->error_remove_page`` (a no-op here: the truncation
     dropped the folio's private data); without the method it calls
@@ -376,12 +384,26 @@ def memory_failure(op: Op, file: File, index: int) -> None:
         "identify_page_state(): me_pagecache_dirty() /* folio dirty */",
     ):
         op.effect("mapping_set_error(mapping, -EIO)", _lose_dirty_data, error, page)
-    op.call(
+    op.enter(
         "address_space_operations.error_remove_page",
-        _error_remove,
         page,
         label="truncate_error_page(): err = mapping->a_ops->error_remove_page(mapping, p)",
         roles={"mapping": mapping, "folio": folio_ref(op, page)},
+    )
+    writeback.unmap_folio(
+        op,
+        mapping,
+        page,
+        "generic_error_remove_page() -> truncate_inode_folio() -> truncate_cleanup_folio(): "
+        "if (folio_mapped(folio)) unmap_mapping_folio(folio)",
+        walk="unmap_mapping_folio(): i_mmap_lock_read(mapping)",
+        unmap="zap_page_range_single() -> zap_pte_range(): ptent = ptep_get_and_clear_full(); "
+        "if (pte_dirty(ptent)) folio_mark_dirty(folio)",
+    )
+    op.effect(
+        "truncate_cleanup_folio(): folio_cancel_dirty(folio); filemap_remove_folio(folio)",
+        _error_remove,
+        page,
     )
     writeback.free_folio(op, page)
     op.label("unlock")

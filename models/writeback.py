@@ -682,13 +682,17 @@ def free_folio(op: Op, page: Page) -> None:
 
 
 def _remove_if_clean(scratch: Scratch, page: Page, freeze: bool = False) -> int:
-    """The folio leaves the page cache unless it is dirty or under
-    writeback (1); ``freeze``: as ``__remove_mapping()``, also unless
-    ``folio_ref_freeze()`` fails, a reference besides the remover's being
-    held (a thread's folio register, a pte).  ``invalidate_complete_folio2()``
-    freezes nothing."""
+    """The folio leaves the page cache unless it is dirty (1); ``freeze``:
+    as ``__remove_mapping()``, also unless ``folio_ref_freeze()`` fails, a
+    reference besides the remover's being held (a thread's folio register,
+    a pte).  ``invalidate_complete_folio2()`` freezes nothing.  Neither
+    tests PG_writeback (mm/vmscan.c, mm/truncate.c, 6.6): their callers
+    do, ``shrink_folio_list()`` before it unmaps and again after
+    ``pageout()`` relocks, ``invalidate_inode_pages2_range()`` by
+    ``folio_wait_writeback()``; a folio removed under writeback is
+    ``dirty-coherent``'s to report."""
     folio = scratch[page.folio]
-    if folio is None or folio[1] & (PG_DIRTY | PG_WRITEBACK):
+    if folio is None or folio[1] & PG_DIRTY:
         return 1
     if freeze and references(scratch, page, scratch[page.ident]) > 1:
         return 1

@@ -614,3 +614,36 @@ def test_a_data_integrity_writeback_that_does_not_wait_hits_the_bug_on(
     assert result.exit_code == 1, result.output
     assert "lock-protocol in mine/flusher-write-fsync" in result.output
     assert "BUG_ON(folio_test_writeback(folio))" in result.output
+
+
+RECLAIM_UNDER_WRITEBACK = """
+from mc.dsl import Invocation, Program, variant
+from mc.models.writeback import reclaim
+
+
+@variant("reclaim-ignores-writeback", "shrink_folio_list() does not skip a folio under writeback")
+def ignores(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(reclaim):
+        return program
+    return program.force(
+        "if (folio_test_writeback(folio)) { folio_set_reclaim(folio); goto activate_locked; }",
+        False,
+    )
+"""
+
+
+def test_reclaim_that_does_not_skip_writeback_evicts_a_folio_under_io(tmp_path: Path) -> None:
+    """__remove_mapping() tests the folio's references and PG_dirty, not
+    PG_writeback (mm/vmscan.c): shrink_folio_list()'s own test is what
+    keeps a folio under I/O in the cache, and without it the folio is
+    removed while its write is in flight, whatever the locking rules say."""
+    model = tmp_path / "ignores.py"
+    model.write_text(RECLAIM_UNDER_WRITEBACK)
+    outcome = mc.testing.check(
+        "writeback/write-fsync-reclaim",
+        ["reclaim-ignores-writeback"],
+        "dirty-coherent",
+        properties=[p for p in WRITEBACK_PROPERTIES if p != "spec-conformance"],
+        models=[model],
+    )
+    assert outcome.message is not None and "was evicted while write" in outcome.message

@@ -195,8 +195,8 @@ def dirty_coherent_violation(part: PageCache, state: Sequence[Any]) -> str | Non
                     f"folio {page} holds {part.writer(version)} below EOF (i_size "
                     f"{state[mapping.i_size]}) but is clean with no I/O in flight, and "
                     f"{_block_text(part, state, page)}: nothing writes the folio back, so a "
-                    "read returns its data until reclaim drops the clean folio (once its last "
-                    "other reference goes), and the device's after"
+                    "read returns the folio's data until reclaim drops the clean folio (once "
+                    "its last other reference goes), and the device's older data from then on"
                 )
             if bool(flags & PG_DIRTY) != bool(marks & TAG_DIRTY):
                 if not flags & PG_DIRTY and wholly_past_eof(part, state, page):
