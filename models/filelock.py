@@ -137,6 +137,13 @@ flag_variant(
     "posix_lock_inode() puts a conflicting F_SETLKW request to sleep without "
     "posix_locks_deadlock(): no -EDEADLK",
 )
+DEADLOCK_CHECK_BEFORE_BLOCKED_LOCK = "deadlock-check-before-blocked-lock-lock"
+flag_variant(
+    DEADLOCK_CHECK_BEFORE_BLOCKED_LOCK,
+    "posix_lock_inode() runs posix_locks_deadlock() before spin_lock(&blocked_lock_lock) and "
+    'inserts the request under it after ("Deadlock detection and insertion into the blocked '
+    'locks list must be done while holding the same lock!")',
+)
 flag_variant(
     DEADLOCK_ANY_WAITER,
     "posix_locks_deadlock() returns -EDEADLK when the blocker's owner waits for any lock, "
@@ -351,7 +358,7 @@ def context(world: World, path: str) -> FileLockContext:
             expirable=world.shared_slot("courtesy client", "courtesy"),
             verdicts=world.shared_slot("posix deadlock verdicts", None, _render_verdict),
             queued=world.shared_slot("dlm request queued", False),
-            ofd_held=world.shared_slot("OFD locks granted", (), _render_ofd),
+            ofd_held=world.shared_slot(f"OFD locks granted({path})", (), _render_ofd),
             timed_out=world.shared_slot(f"unanswered leases({path})", (), _render_names),
             threads=world.thread_names,
         )
@@ -701,7 +708,9 @@ def posix_lock_attempt(
                 if under_lock:
                     op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
                 op.goto("retry")
-        op.lock(blocked_lock_lock, EXCL, "spin_lock(&blocked_lock_lock)")
+        checked_first = op.variant(DEADLOCK_CHECK_BEFORE_BLOCKED_LOCK)
+        if not checked_first:
+            op.lock(blocked_lock_lock, EXCL, "spin_lock(&blocked_lock_lock)")
         skip = op.variant(SKIP_DEADLOCK_CHECK)
         check = (
             "skip" if skip or ofd else "any-waiter" if op.variant(DEADLOCK_ANY_WAITER) else "kernel"
@@ -725,6 +734,8 @@ def posix_lock_attempt(
             check,
             render=yes_no,
         )
+        if checked_first:
+            op.lock(blocked_lock_lock, EXCL, "spin_lock(&blocked_lock_lock)")
         no_deadlock = register_is(dead, "!deadlock", lambda v: not v)
         with op.when(no_deadlock, "if (likely(!posix_locks_deadlock(request, fl)))"):
             op.effect(
@@ -961,6 +972,34 @@ def lock_two_ranges(
     op.run(posix_lock_attempt, ctx, (owner, second[0], second[1], WRITE), False, ofd)
     op.label("close")
     op.run(posix_unlock, ctx, owner)
+
+
+@operation(
+    models="fcntl(F_SETLKW) of one byte range of a file, then of another file, then close(2) "
+    "of both (fs/locks.c)",
+    describe=lambda path, other, first: f"F_SETLKW {path} {first} then {other} {first}, close",
+    cites=POSIX_CITES,
+)
+def lock_two_files(op: Op, path: str, other: str, first: tuple[int, int]) -> None:
+    """A process write-locks ``first`` of ``path``, then the same range of
+    ``other`` (F_SETLKW each), then closes both files, each close releasing
+    the process's locks on its file; on -EDEADLK it closes at once.  The
+    two files' requests meet only under blocked_lock_lock, which
+    ``posix_locks_deadlock()``'s walk of ``blocked_hash`` and the request's
+    insertion there share: the flc_lock of one file does not order them."""
+    byte_range(first)
+    contexts = []
+    for each in (path, other):
+        regular_file(op.world, each, "a write lock", WRITE_LOCK_OF_DIRECTORY)
+        contexts.append(context(op.world, each))
+        _register_thread(op, contexts[-1], posix=LOCAL)
+    owner = op.thread.name
+    op.run(posix_lock_attempt, contexts[0], (owner, first[0], first[1], WRITE), False)
+    op.goto_if(register_is(op.thread.ret, "error", lambda v: v is not None and v < 0), "close")
+    op.run(posix_lock_attempt, contexts[1], (owner, first[0], first[1], WRITE), False)
+    op.label("close")
+    for ctx in contexts:
+        op.run(posix_unlock, ctx, owner)
 
 
 @operation(

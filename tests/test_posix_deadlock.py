@@ -85,3 +85,48 @@ def test_the_edeadlk_chain_follows_eleven_owners_as_the_kernel_does() -> None:
             for waiter, blocker in zip(owners, [*owners[1:], "T1"], strict=True)
         )
         assert _posix_locks_deadlock(scratch, ctx, request, held, "kernel") is found, hops
+
+
+def test_ofd_locks_of_one_range_of_two_files_do_not_conflict() -> None:
+    """Each file's granted OFD locks are its own: the same range of /f and
+    /g write-locked by two open files at once is no violation (the slot
+    was once one for every file, and reported it)."""
+    from mc.models.filelock import ofd_lock_range
+
+    shipped = registry.shipped()
+    threads = (ofd_lock_range("/f", "P1", (0, 9)), ofd_lock_range("/g", "P2", (0, 9)))
+    shipped.add_scenario(Scenario("test/ofd-two-files", "test", ("/f", "/g"), threads))
+    model = shipped.build(
+        shipped.scenario("test/ofd-two-files"), properties=("deadlock", "ofd-exclusion")
+    )
+    result = check(model)
+    assert result.verdict is Verdict.OK, result.violation
+    assert result.stats.states > 10
+
+
+def test_a_wrong_edeadlk_over_two_files_names_no_file() -> None:
+    """Every file's -EDEADLK decisions share one slot, the waits-for graph
+    spanning files: the message is the decision's alone, not prefixed with
+    the first file's path as a per-file property's would be."""
+    from mc.testing import check as check_scenario
+
+    outcome = check_scenario(
+        "filelock/posix-abba-two-files", ["posix-skips-deadlock-check"], "edeadlk-exact"
+    )
+    assert outcome.message is not None
+    assert outcome.message.startswith("edeadlk-exact: T2 sleeps"), outcome.message
+    assert "which closes a cycle: -EDEADLK was due" in outcome.message
+
+
+def test_the_deadlock_check_outside_blocked_lock_lock_deadlocks_over_two_files() -> None:
+    """posix_locks_deadlock() and the insertion into blocked_hash under one
+    blocked_lock_lock section: apart, two processes locking two files in
+    opposite orders each find no cycle and both sleep.  On one file the
+    flc_lock orders them, and nothing shows."""
+    from mc.testing import check as check_scenario
+
+    variant = ["deadlock-check-before-blocked-lock-lock"]
+    found = check_scenario("filelock/posix-abba-two-files", variant, "deadlock")
+    assert found.message is not None and "waits for a POSIX lock on /g 0-9" in found.message
+    check_scenario("filelock/posix-abba-edeadlk", variant, "OK")
+    check_scenario("filelock/posix-abba-two-files", [], "OK")

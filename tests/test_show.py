@@ -521,7 +521,11 @@ def test_shell_completion_names_scenarios_variants_properties(tmp_path: Path) ->
     assert "dirops/opposite-renames" in complete("vfsmc check dirops/opp")
     assert complete("vfsmc check dirops/x -V no-re") == ["no-rename-mutex"]
     assert "no-lost-write" in complete("vfsmc check dirops/x --no-property no-")
-    assert complete("vfsmc explain dead") == ["deadlock", "deadlock-check-any-waiter"]
+    assert complete("vfsmc explain dead") == [
+        "deadlock",
+        "deadlock-check-any-waiter",
+        "deadlock-check-before-blocked-lock-lock",
+    ]
 
 
 def test_a_change_repeated_in_an_unrolled_loop_is_listed_once(vfsmc: Run) -> None:
