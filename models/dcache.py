@@ -510,7 +510,10 @@ def child_of(world: World, path: str) -> tuple[int, int]:
     return children, count
 
 
-def render_children(names: frozenset[str]) -> str:
+def render_children(names: frozenset[str] | None) -> str:
+    """A child list, or a register of one no step has set yet."""
+    if names is None:
+        return "not read"
     return ", ".join(sorted(names)) or "empty"
 
 

@@ -95,6 +95,7 @@ from mc.kernel.vfs import dead_dir
 from mc.kernel.world import DONE, ERROR_SLOT, ModelError, Scratch, World, touches
 from mc.models.blockfs_truncate import inode_dio_wait
 from mc.models.dirops import lock_two_nondirectories
+from mc.models.inode_methods import touch_atime
 from mc.models.truncate import file_parts, punch_hole
 from mc.models.truncate_mm import truncate_folio
 from mc.models.writeback import (
@@ -107,6 +108,8 @@ from mc.models.writeback import (
     write,
 )
 
+OPENERS = "file-openers"
+"""The world part naming the thread that opens each OpenFile with open_setfl_close()."""
 NO_LOST_F_POS = "no-lost-f-pos"
 NO_FDGET_POS = "no-fdget-pos"
 SEEK_CUR_WITHOUT_F_LOCK = "seek-cur-without-f-lock"
@@ -244,12 +247,12 @@ class Files:
         filp = Filp(
             name,
             spec.path,
-            world.add_lock(f"f_pos_lock({name})", Kind.MUTEX, family="f_pos_lock"),
+            world.shared_lock(f"f_pos_lock({name})", Kind.MUTEX),
             world.add_lock(f"f_lock({name})", Kind.SPINLOCK, family="f_lock"),
             world.add_slot(f"f_pos({name})", 0),
             world.add_slot(f"f_pos moved({name})", 0, hidden=True),
             world.add_slot(f"FASYNC({name})", False),
-            world.add_slot(f"data({spec.path})", 0, _render_data),
+            world.shared_slot(f"data({spec.path})", 0, _render_data),
             world.add_slot(f"SEEK_CURs({name})", 0, hidden=True),
             spec.atomic_pos,
         )
@@ -758,8 +761,15 @@ def getdents(op: Op, spec: OpenFile) -> None:
     takes ``f_pos_lock``: it has ``->iterate_shared``), ``iterate_dir()``:
     i_rwsem shared (``down_read_killable()``), -ENOENT for a dead directory,
     else ``->iterate_shared`` (libfs's ``dcache_readdir()``: the names of
-    the directory's positive children, into register ``names``) and
-    ``file->f_pos = ctx->pos``."""
+    the directory's positive children, into register ``names``),
+    ``file->f_pos = ctx->pos`` and ``file_accessed(file)`` ->
+    ``touch_atime()`` (``sb_start_write_trylock()``, ``->update_time``)
+    under the directory's i_rwsem, as ``readdir_offsets`` has it."""
+    if not spec.atomic_pos:
+        raise ModelError(
+            f"getdents64({spec}): a directory's struct file always has FMODE_ATOMIC_POS "
+            "(do_dentry_open() sets it for directories and regular files): drop atomic_pos=False"
+        )
     filp = _filp(op, spec)
     directory = op.inode(spec.path)
     fdget_pos(op, spec, filp)
@@ -788,7 +798,8 @@ def getdents(op: Op, spec: OpenFile) -> None:
         directory,
         render=_render_names,
     )
-    op.effect("file->f_pos = ctx->pos; file_accessed(file)", _dir_pos, filp)
+    op.effect("file->f_pos = ctx->pos", _dir_pos, filp)
+    touch_atime(op, directory)
     op.label("unlock")
     if not op.variant(READDIR_UNLOCKED):
         op.unlock(directory.i_rwsem, "inode_unlock_shared(inode)", tag="readdir-lock")
@@ -1091,7 +1102,21 @@ def copy_file_range(op: Op, source_spec: OpenFile, target_spec: OpenFile) -> Non
     (``cifs_file_copychunk_range()``): ``lock_two_nondirectories(target,
     src)``, by address (every order the scenario can observe), the
     server-side copy (the target's data becomes the source's), and
-    ``unlock_two_nondirectories()``."""
+    ``unlock_two_nondirectories()``.  Left out: what the SMB client does
+    to the page caches under both i_rwsem (``filemap_write_and_wait_range()``
+    of the source, ``cifs_flush_folio()`` and
+    ``truncate_inode_pages_range()`` of the target, ``truncate_setsize()``,
+    ``file_accessed(src_file)``), so an ``OpenFile`` with a page cache
+    (``cache=``) is refused here: ``copy_file_range_splice`` copies through
+    the caches, and ``copy-coherent`` checks it."""
+    for spec in (source_spec, target_spec):
+        if spec.cache is not None:
+            raise ModelError(
+                f"copy_file_range({source_spec}, {target_spec}): {spec} has a page cache, and "
+                "this operation's SMB server-side copy leaves out what cifs does to the caches "
+                "(flush, truncation): give it OpenFile without cache=, or use "
+                "copy_file_range_splice for a copy through the page cache"
+            )
     source, target = _filp(op, source_spec), _filp(op, target_spec)
     src, dst = op.inode(source_spec.path), op.inode(target_spec.path)
     writers = sb_writers(op.world, SB_FREEZE_WRITE)
@@ -1452,7 +1477,7 @@ def fallocate(op: Op, spec: OpenFile, mode: str, index: int) -> None:
     op.effect("ret = ext4_convert_inline_data(inode) /* no inline data */", _nothing)
     op.unlock(inode.i_rwsem, "inode_unlock(inode)")
     op.lock(inode.i_rwsem, EXCL, "inode_lock(inode) /* allocate the range */")
-    op.effect("inode_dio_wait(inode) /* no direct I/O in flight */", _nothing)
+    inode_dio_wait(op, op.mapping(cache), "/* ext4_fallocate() */")
     file_modified(op, "file")
     op.effect(
         "ret = ext4_alloc_file_blocks(file, lblk, len_lblk, new_size, flags) "
@@ -1592,7 +1617,16 @@ def open_setfl_close(op: Op, spec: OpenFile) -> None:
     removes the process's POSIX locks (``locks_remove_posix()``), and
     close(2) calls ``filp_flush()`` itself.  Left out: the leases
     ``break_lease()`` breaks (the file has none here: ``filelock/`` models
-    them), the ``fsnotify`` hooks, O_PATH and O_DIRECT checks."""
+    them), the ``fsnotify`` hooks, O_PATH and O_DIRECT checks.  The thread
+    opens the struct file, so two threads of a scenario cannot both run
+    this operation on one ``OpenFile`` (a model error)."""
+    opener = op.world.parts.setdefault(OPENERS, {}).setdefault(spec.label, op.thread.name)
+    if opener != op.thread.name:
+        raise ModelError(
+            f"{op.thread.name} and {opener} both open {spec} with open_setfl_close(): each "
+            "open(2) makes a struct file of its own, so give each thread an OpenFile with a "
+            "name of its own (OpenFile(path, name=...))"
+        )
     filp = _filp(op, spec)
     inode = op.inode(spec.path)
     roles = {"file": filp, "inode": inode}

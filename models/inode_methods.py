@@ -529,13 +529,11 @@ class OpenDir:
 
 
 def _open_dir(world: World, path: str) -> OpenDir:
-    """The open directory at ``path``; its ``file->f_pos_lock`` is of class
-    ``f_pos_lock``."""
-    name = f"f_pos_lock({path})"
-    lock = next((lock for lock in world.locks if lock.name == name), None)
-    if lock is None:
-        lock = world.add_lock(name, Kind.MUTEX, "f_pos_lock")
-    return OpenDir(f"file({path})", lock)
+    """The open directory at ``path``, ``file(path)``; its
+    ``file->f_pos_lock`` is of class ``f_pos_lock``, the one lock
+    ``OpenFile(path)`` of mc.models.file has (one struct file)."""
+    name = f"file({path})"
+    return OpenDir(name, world.shared_lock(f"f_pos_lock({name})", Kind.MUTEX))
 
 
 @operation(

@@ -255,6 +255,8 @@ LABEL_AS_MODELLED = {
     "if (folio_mapped(folio)) unmap_mapping_folio(folio)",
     "if (folio_mapped(src)) try_to_migrate(src, N) /* establish migration ptes */",
     "hwpoison_user_mappings(): if (folio_mapped(folio)) try_to_unmap(folio, ttu)",
+    "generic_error_remove_page() -> truncate_inode_folio() -> truncate_cleanup_folio(): "
+    "if (folio_mapped(folio)) unmap_mapping_folio(folio)",
     "if (ret & VM_FAULT_LOCKED)",
     "if (unlikely(!(ret & VM_FAULT_LOCKED))) /* and no error */",
     "if (!folio->mapping) /* truncated */",

@@ -25,7 +25,7 @@ from mc.dsl import BASE_PROPERTIES, File, Symbol, scenario
 from mc.kernel import truncate_properties as _registers  # noqa: F401
 from mc.models.aops import memory_failure, migrate, write_block
 from mc.models.dio import dio_worker, dio_write
-from mc.models.file import OpenFile, copy_file_range, copy_file_range_splice, getdents
+from mc.models.file import OpenFile, copy_file_range_splice, getdents
 from mc.models.inode import iget, inode_flusher
 from mc.models.filelock import (
     READ,
@@ -114,9 +114,10 @@ scenario("fine/two-chowns", "chowns of two files of one owner to another", tree=
 COPY_A, COPY_B = File("/a", pages=1, cached=(0,)), File("/b", pages=1)
 FILE_A = OpenFile("/a", cache=COPY_A, name="fa")
 FILE_B = OpenFile("/b", cache=COPY_B, name="fb")
-scenario("fine/copies-vs-store", "copies both ways between two files and a store into one",
+scenario("fine/copies-vs-store", "copies both ways between two files through the page cache "
+         "and a store into one",
          tree=["/a", "/b"],
-         threads=[copy_file_range(FILE_B, FILE_A), copy_file_range_splice(FILE_A, FILE_B),
+         threads=[copy_file_range_splice(FILE_B, FILE_A), copy_file_range_splice(FILE_A, FILE_B),
                   mmap_store(COPY_A, 10), io_completion(COPY_A)],
          properties=(*BASE_PROPERTIES, "folio-data-current"))
 scenario("fine/two-copies-vs-write", "two copies of /a into /b racing a write to /a",

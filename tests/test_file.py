@@ -246,3 +246,52 @@ def test_seek_end_reads_i_size_when_it_runs(size: int, pages: int) -> None:
     at the size the file had when the scenario began."""
     _ret, pos, _moves = _run_alone(_truncate_then_seek_end(size))
     assert pos == pages
+
+
+def _build(name: str, tree: tuple[str, ...], *threads: object) -> Any:
+    registry = base()
+    registry.add_scenario(Scenario(name, "test", tree, threads))  # type: ignore[arg-type]
+    return registry.build(registry.scenario(name))
+
+
+def test_open_files_that_cannot_be_are_refused_where_they_are_used() -> None:
+    """A server-side copy_file_range() between files with a page cache
+    (cifs's flush and truncation of the caches are not modelled), a
+    directory's struct file without FMODE_ATOMIC_POS, and one struct file
+    opened by two threads' open_setfl_close() are model errors."""
+    from mc.models.file import copy_file_range, getdents, open_setfl_close
+
+    cached = OpenFile("/a", cache=File("/a"))
+    with pytest.raises(ModelError, match=r"has a page cache.*copy_file_range_splice"):
+        _build("t/copy", ("/a", "/b"), copy_file_range(cached, OpenFile("/b")))
+    with pytest.raises(ModelError, match="always has FMODE_ATOMIC_POS"):
+        _build("t/dir", ("/d/",), getdents(OpenFile("/d", atomic_pos=False)))
+    shared = OpenFile("/a", name="fa")
+    with pytest.raises(ModelError, match="T2 and T1 both open fa with open_setfl_close"):
+        _build("t/opens", ("/a",), open_setfl_close(shared), open_setfl_close(shared))
+    _build("t/opens-apart", ("/a",), open_setfl_close(shared), open_setfl_close(OpenFile("/a")))
+
+
+def test_getdents_touches_the_directory_s_atime_under_its_i_rwsem() -> None:
+    """iterate_dir() calls file_accessed() -> touch_atime() before it drops
+    the directory's i_rwsem: ->update_time is called there, behind
+    sb_start_write_trylock()."""
+    from mc.models.file import getdents
+
+    model = _build("t/getdents", ("/d/", "/d/x"), getdents(OpenFile("/d")))
+    labels = [step.label for step in model.threads[0].program.steps]
+    update = next(i for i, label in enumerate(labels) if "update_time" in label)
+    unlock = labels.index("inode_unlock_shared(inode)")
+    trylock = next(i for i, label in enumerate(labels) if "sb_start_write_trylock" in label)
+    assert trylock < update < unlock, labels
+
+
+def test_getdents_and_readdir_offsets_of_one_directory_share_its_f_pos_lock() -> None:
+    """OpenFile("/d") and readdir_offsets("/d") open one struct file,
+    file(/d): one f_pos_lock, not two of one name."""
+    from mc.models.file import getdents
+    from mc.models.inode_methods import readdir_offsets
+
+    model = _build("t/both", ("/d/", "/d/x"), getdents(OpenFile("/d")), readdir_offsets("/d"))
+    names = [lock.name for lock in model.world.locks if lock.name.startswith("f_pos_lock")]
+    assert names == ["f_pos_lock(file(/d))"], names

@@ -325,11 +325,10 @@ def test_two_non_directories_out_of_address_order_are_out_of_order(
         "    second = [s for s in program.steps if s.label == "
         "'inode_lock_nested(inode2, I_MUTEX_NONDIR2)' and 'lock-source' in s.tags]\n"
         "    return program.swap(first, second[0])\n\n"
-        "A, B = File('/a', pages=1), File('/b', pages=1)\n"
         "scenario('my/exchange-vs-copy', 'x', tree=['/a', '/b'],\n"
         "         threads=[rename('/a', '/b', RENAME_EXCHANGE),\n"
-        "                  copy_file_range(OpenFile('/a', cache=A, name='fa'),\n"
-        "                                  OpenFile('/b', cache=B, name='fb'))],\n"
+        "                  copy_file_range(OpenFile('/a', name='fa'),\n"
+        "                                  OpenFile('/b', name='fb'))],\n"
         "         properties=['deadlock'])\n"
     )
     args = ("lockorder", "--models", "nondir.py", "--filter", "my/")
