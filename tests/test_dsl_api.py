@@ -266,6 +266,37 @@ def test_recompute_changes_what_an_effect_step_computes(tmp_path: Path) -> None:
         mc.testing.check("dcache/d-path-vs-rename", ["recompute-a-lock"], models=models)
 
 
+def test_recompute_gives_a_method_call_another_implementation(tmp_path: Path) -> None:
+    """A filesystem whose ->d_delete keeps unused dentries (returns 0): the
+    call stays where the locking rules check it, its implementation is the
+    variant's, and the last dput() no longer kills the dentry; an
+    op.enter call, whose body is the steps after it, is refused."""
+    (tmp_path / "keep.py").write_text(
+        "from mc.dsl import Invocation, Program, variant\n"
+        "from mc.models.dcache import dput\n"
+        "from mc.models.writeback import fsync\n\n"
+        "DELETE = ('retain_dentry(dentry, true): '\n"
+        "          'if (dentry->d_op->d_delete(dentry)) return false')\n\n"
+        "@variant('keeps-unused', '->d_delete returns 0')\n"
+        "def keeps(program: Program, invocation: Invocation) -> Program:\n"
+        "    if not invocation.runs(dput):\n"
+        "        return program\n"
+        "    return program.recompute(DELETE, lambda scratch, dentry: 0)\n\n"
+        "@variant('recompute-an-entry', 'recompute given an op.enter call')\n"
+        "def entry(program: Program, invocation: Invocation) -> Program:\n"
+        "    if not invocation.runs(fsync):\n"
+        "        return program\n"
+        "    step = next(s for s in program.steps if 'a_ops->writepages' in s.label)\n"
+        "    return program.recompute(step, lambda scratch: 0)\n"
+    )
+    models = [tmp_path / "keep.py"]
+    plain = mc.testing.check("dcache/dput-vs-rcu-walk", models=models)
+    kept = mc.testing.check("dcache/dput-vs-rcu-walk", ["keeps-unused"], models=models)
+    assert kept.result.stats.states < plain.result.stats.states
+    with pytest.raises(Exception, match=r"the body of an op\.enter call is the steps after it"):
+        mc.testing.check("writeback/write-vs-fsync", ["recompute-an-entry"], models=models)
+
+
 def _walk(model: Any) -> list[str]:
     """The labels of the steps the model's one thread takes, in order (of
     a model built with ``every_acquisition``: its lock steps do not run
@@ -1397,3 +1428,37 @@ def test_force_makes_a_test_hold_as_its_label_reads() -> None:
     assert never.label.endswith("/* never */")
     with pytest.raises(ValueError, match="is not a test"):
         program.force("folio_lock(folio)", True)
+
+
+WITHIN = """
+from mc.dsl import inserts, scenario
+from mc.models.filelock import lock_range
+
+def note(op, path, first):
+    op.effect("trace_wake(fl)", lambda scratch: None)
+
+inserts(lock_range, "traced-wake", "x", before={"spin_lock(&blocked_lock_lock)": note},
+        within="wake_up_blocks")
+inserts(lock_range, "traced-any", "x", before={"spin_lock(&blocked_lock_lock)": note})
+scenario("api/lock", "x", tree=["/f"], threads=[lock_range("/f", (0, 9))],
+         properties=["deadlock"])
+"""
+
+
+def test_an_insertion_within_a_function_picks_its_step_of_a_shared_label(
+    tmp_path: Path,
+) -> None:
+    """posix_lock_attempt() and wake_up_blocks() both take blocked_lock_lock
+    in lock_range(): within= names the function whose step is meant, and
+    without it the label is ambiguous, and the error names both functions."""
+    model_file = tmp_path / "within.py"
+    model_file.write_text(WITHIN)
+    registry = with_files([model_file])
+    scenario = registry.scenario("api/lock")
+    [thread] = registry.build(scenario, ["traced-wake"]).threads
+    labels = [step.label for step in thread.program.steps]
+    at = labels.index("trace_wake(fl)")
+    assert labels[at + 1] == "spin_lock(&blocked_lock_lock)"
+    assert thread.program.steps[at + 1].source.function == "wake_up_blocks"
+    with pytest.raises(ModelError, match="posix_lock_attempt, wake_up_blocks"):
+        registry.build(scenario, ["traced-any"])

@@ -295,3 +295,16 @@ def test_getdents_and_readdir_offsets_of_one_directory_share_its_f_pos_lock() ->
     model = _build("t/both", ("/d/", "/d/x"), getdents(OpenFile("/d")), readdir_offsets("/d"))
     names = [lock.name for lock in model.world.locks if lock.name.startswith("f_pos_lock")]
     assert names == ["f_pos_lock(file(/d))"], names
+
+
+def test_check_says_which_rules_the_variants_waive(vfsmc: Callable[..., Result]) -> None:
+    """A variant's waives= lets spec-conformance pass its calls: the check
+    says so, where the OK or the violation would otherwise not show it."""
+    result = vfsmc("check", "file/two-reads-shared-file", "-V", "no-fdget-pos", "--no-save")
+    assert result.exit_code == 1, result.output
+    assert (
+        "note: spec-conformance lets pass the rules the variants waive "
+        "(file_operations.iterate_shared f_pos_lock(file))"
+    ) in result.output
+    plain = vfsmc("check", "file/two-reads-shared-file", "--no-save")
+    assert "waive" not in plain.output

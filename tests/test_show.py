@@ -566,7 +566,7 @@ def test_show_steps_lists_labels_and_tags_and_where_a_step_moved(vfsmc: Run) -> 
     assert listed.exit_code == 0, listed.output
     assert re.search(
         r"\n +7  filemap_invalidate_lock\(inode->i_mapping\)  "
-        r"\(models/blockfs_truncate.py:\d+\)  mode: exclusive  tags: invalidate-lock\n",
+        r"\(models/blockfs_truncate.py:\d+ in \w+\)  mode: exclusive  tags: invalidate-lock\n",
         listed.output,
     )
     data = json.loads(vfsmc("show", "truncate/truncate-vs-writeback", "--steps", "--json").output)
@@ -934,8 +934,10 @@ def test_show_of_a_variant_that_fails_on_the_scenario_is_an_error(vfsmc: Run) ->
 def test_an_rcu_read_side_section_has_no_lock_mode(vfsmc: Run) -> None:
     listed = vfsmc("show", "dcache/dput-shrink-vs-find-alias", "--steps")
     assert listed.exit_code == 0, listed.output
-    assert re.search(r"\n +0  dput\(\): rcu_read_lock\(\)  \(models/dcache.py:\d+\)", listed.output)
-    spin = r"spin_lock\(&dentry->d_lock\)  \(models/dcache.py:\d+\)  mode: exclusive"
+    assert re.search(
+        r"\n +0  dput\(\): rcu_read_lock\(\)  \(models/dcache.py:\d+ in _dput\)", listed.output
+    )
+    spin = r"spin_lock\(&dentry->d_lock\)  \(models/dcache.py:\d+ in \w+\)  mode: exclusive"
     assert re.search(spin, listed.output)
     data = json.loads(vfsmc("show", "dcache/dput-shrink-vs-find-alias", "--steps", "--json").output)
     assert "mode" not in data["threads"][0]["program"][0]
@@ -1091,7 +1093,7 @@ def test_show_steps_names_where_tests_and_gotos_jump(vfsmc: Run) -> None:
     out = vfsmc("show", "dcache/dput-vs-find-alias", "--steps").output
     assert "if (ret) return true /* not the last */  (models/dcache.py:" in out
     jump = re.search(
-        r"return true /\* not the last \*/  \(models/dcache\.py:\d+\)  may jump to: keep "
+        r"return true /\* not the last \*/  \(models/dcache\.py:\d+ in _dput\)  may jump to: keep "
         r"\(step (\d+)\)\n",
         out,
     )

@@ -97,3 +97,21 @@ def test_a_sweep_says_where_the_steps_an_insertion_names_are_out_of_its_reach(
     text = vfsmc("sweep", "--models", "mkwrite.py", "-V", "my-mkwrite", "--filter", "writeback/")
     assert "which they do not insert into (name those operations in inserts" in text.output
     assert "writeback/mmap-store-flusher" in text.output.split("which they do not insert")[1]
+
+
+def test_a_variant_that_cannot_build_in_one_scenario_names_the_scenario(vfsmc: Run) -> None:
+    """An insertion whose function fails in one of the scenarios it changes
+    (a path that scenario's tree lacks) stops the sweep with the model
+    line and the scenario it was building."""
+    Path("bypath.py").write_text(
+        "from mc.dsl import SHARED, inserts\n"
+        "from mc.models.namei import stat\n"
+        "GETATTR = 'return inode->i_op->getattr(idmap, path, stat, request_mask, query_flags)'\n"
+        "inserts(stat, 'getattr-by-path', 'x',\n"
+        "        before={GETATTR: lambda op, p: op.lock(op.inode('/a/n').i_rwsem, SHARED, 'l')},\n"
+        "        after={GETATTR: lambda op, p: op.unlock(op.inode('/a/n').i_rwsem, 'u')})\n"
+    )
+    result = vfsmc("sweep", "-V", "getattr-by-path", "--models", "bypath.py", "--no-save")
+    assert result.exit_code == 2, result.output
+    assert "bypath.py:5" in result.output, result.output
+    assert "(building namei/" in result.output, result.output

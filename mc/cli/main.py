@@ -676,6 +676,15 @@ def _print_check(outcome: Outcome, reduce: bool) -> None:
                 + "): this OK says nothing of the change; a scenario that reaches them would"
             )
         )
+    waived = sorted(outcome.model.world.waivers)
+    if waived and SPEC_CONFORMANCE in result.properties:
+        click.echo(
+            printable(
+                "  note: spec-conformance lets pass the rules the variants waive ("
+                + ", ".join(waived)
+                + "): their calls are not checked against them"
+            )
+        )
     needs = outcome.model.world.unchecked_needs
     if needs and SPEC_CONFORMANCE in result.properties:
         click.echo(

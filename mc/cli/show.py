@@ -168,7 +168,8 @@ def show_command(
                 jumps += " (the return)" if target == "return" else f" (step {target})"
             then = "".join(f"  then goto: {label}" for label in step.get("then_goto", ()))
             click.echo(
-                f"      {number:>4}  {step['label']}  ({step['source']}){mode}{tags}{jumps}{then}"
+                f"      {number:>4}  {step['label']}  ({step['source']} in {step['function']})"
+                f"{mode}{tags}{jumps}{then}"
             )
     click.echo(
         textwrap.fill(
@@ -271,6 +272,7 @@ def _step_data(step: Step) -> dict[str, Any]:
         data["mode"] = mode
     data["tags"] = sorted(step.tags)
     data["source"] = str(step.source)
+    data["function"] = step.source.function
     if step.jump_label is not None:
         data["jumps"] = label_name(step.jump_label)
     return data

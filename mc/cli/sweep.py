@@ -31,6 +31,7 @@ from mc.cli.options import (
 from mc.cli.outcome import outcome_json, save_outcome
 from mc.engine.explore import Options
 from mc.engine.result import Verdict
+from mc.kernel.world import ModelError
 from mc.text import clipped, printable
 
 DEFAULT_OUT = Path("counterexamples")
@@ -78,8 +79,13 @@ def sweep_command(
     names = sorted(name for name in reg.scenarios if name.startswith(prefix))
     if not names:
         raise ValueError(no_scenario_starting(prefix))
-    with usermodels.reported():
-        built = {name: under_changing(reg, reg.scenario(name), variants) for name in names}
+    built = {}
+    for name in names:
+        try:
+            with usermodels.reported():
+                built[name] = under_changing(reg, reg.scenario(name), variants)
+        except ModelError as error:
+            raise type(error)(f"{error} (building {name} under the variants)") from error
     changed = {name: changing for name, (_model, changing) in built.items() if changing}
     missed = {
         (name, operation)

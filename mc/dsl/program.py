@@ -14,7 +14,6 @@ import attrs
 from mc.dsl.callers import caller_source
 from mc.dsl.steps import (
     BranchStep,
-    CallStep,
     ConditionalStep,
     Context,
     DowngradeStep,
@@ -28,7 +27,7 @@ from mc.dsl.steps import (
     UnlockStep,
     spread,
 )
-from mc.dsl.wait_steps import HandOffStep, SectionStep, TryLockStep
+from mc.dsl.wait_steps import EntryCallStep, HandOffStep, SectionStep, TryLockStep
 from mc.kernel.expr import LockExpr, const
 from mc.kernel.locks import Mode
 from mc.kernel.world import DONE, World, touched_by
@@ -205,15 +204,24 @@ class Program:
     def recompute(self, which: Step | str, function: Callable[..., Any]) -> Program:
         """The effect step ``which`` (an ``op.effect``, ``op.compute`` or
         ``op.let`` step, or the label of one) computing ``function(scratch,
-        *values)`` instead, with the same arguments and result register.
-        What partial-order reduction takes it to read and write is
-        ``function``'s ``@touches`` declaration, or every slot when it has
-        none (not the old effect's: a stale declaration would be unsound)."""
+        *values)`` instead, with the same arguments and result register;
+        or the method call ``which`` (``op.call``) running ``function`` as
+        the filesystem's implementation (the locking rules are checked at
+        the call as before; an ``op.enter`` call, whose body is steps of its
+        own, is refused).  What partial-order reduction takes it to read and
+        write is ``function``'s ``@touches`` declaration, or every slot when
+        it has none (not the old effect's: a stale declaration would be
+        unsound)."""
         step = self.step(which)
-        if not isinstance(step, EffectStep) or isinstance(step, CallStep):
+        if not isinstance(step, EffectStep) or isinstance(step, EntryCallStep):
             raise ValueError(
-                f"{step.label!r} is not an effect step (op.effect, op.compute, op.let): "
-                "recompute changes what such a step computes"
+                f"{step.label!r} is not an effect step (op.effect, op.compute, op.let) or a "
+                "method call (op.call): recompute changes what such a step computes"
+                + (
+                    "; the body of an op.enter call is the steps after it"
+                    if isinstance(step, EntryCallStep)
+                    else ""
+                )
             )
         changed = attrs.evolve(
             step, effect=spread(function), touches=touched_by(function), names=None

@@ -596,6 +596,7 @@ def inserts(
     before: Mapping[str, Snippet] | None = None,
     after: Mapping[str, Snippet] | None = None,
     every: bool = False,
+    within: str | None = None,
     waives: Sequence[str] = (),
 ) -> Variant:
     """Declare a variant that adds steps inside ``operation``'s body wherever
@@ -613,7 +614,11 @@ def inserts(
     ``operation`` may be several operations that run the same helper (the
     fault path of ``mmap_load`` and ``mmap_store``): the steps go into
     each, whose body must have each label, and each function is called
-    with that operation's arguments."""
+    with that operation's arguments.  ``within`` counts only the steps the
+    model function of that name wrote (``step.source.function``, as
+    ``vfsmc show SCENARIO --steps`` prints it), where helpers of one body
+    share a label (``spin_lock(&blocked_lock_lock)`` in
+    ``posix_lock_attempt`` and in ``wake_up_blocks``)."""
     declared = caller_source()
     operations = (operation,) if isinstance(operation, Operation) else tuple(operation)
     if not operations or not all(isinstance(one, Operation) for one in operations):
@@ -629,7 +634,8 @@ def inserts(
         for label, snippet, _ahead in points:
             _check_snippet(name, one, label, snippet)
     bodies = tuple(
-        (one, Insertion(one, tuple(points), declared, name, every, one.build)) for one in operations
+        (one, Insertion(one, tuple(points), declared, name, every, one.build, within))
+        for one in operations
     )
     variant = Variant(name, description, None, _names(waives, "waives", "rules"), declared, bodies)
     return _declare(variant)
@@ -649,6 +655,7 @@ class Insertion:
     name: str
     every: bool
     build: Callable[..., None]
+    within: str | None = None
 
     def around(self, build: Callable[..., None]) -> Insertion:
         """This insertion into the body ``build``."""
@@ -661,7 +668,15 @@ class Insertion:
         places: list[tuple[int, bool, list[Any]]] = []
         for label, snippet, ahead in self.points:
             spots = _places(
-                op.items, start, end, label, self.operation, self.declared, self.name, self.every
+                op.items,
+                start,
+                end,
+                label,
+                self.operation,
+                self.declared,
+                self.name,
+                self.every,
+                self.within,
             )
             for at in spots:
                 mark = len(op.items)
@@ -704,23 +719,33 @@ def _places(
     declared: Source,
     name: str,
     every: bool,
+    within: str | None = None,
 ) -> list[int]:
     """Where in ``items`` (the body ``operation`` emitted between ``start``
     and ``end``) the step labelled ``label`` is (every such step, with
-    ``every``)."""
-    found = [
-        at for at in range(start, end) if isinstance(items[at], Step) and items[at].label == label
+    ``every``), of the model function ``within`` when given."""
+    steps = [
+        at
+        for at in range(start, end)
+        if isinstance(items[at], Step) and (within is None or items[at].source.function == within)
     ]
+    found = [at for at in steps if items[at].label == label]
     if len(found) == 1 or (found and every):
         return found
     where = f"{shown(declared.file)}:{declared.line}: variant {name}"
     if found:
+        functions = sorted({items[at].source.function for at in found})
+        choose = (
+            f"; or within= one of the functions that wrote them: {', '.join(functions)}"
+            if len(functions) > 1 and within is None
+            else ""
+        )
         raise LocatedModelError(
             f"{where}: {len(found)} steps of {operation.name} are labelled {label!r} "
             "(a body unrolled for its retries or pages): pass every=True to add the steps "
-            "at each of them"
+            f"at each of them{choose}"
         )
-    labels = [item.label for item in items[start:end] if isinstance(item, Step)]
+    labels = [items[at].label for at in steps]
     close = nearest_label(label, labels)
     hint = (
         f" (did you mean {close!r}?)"
@@ -728,7 +753,8 @@ def _places(
         else f" (none is close; vfsmc show SCENARIO --steps lists the labels of a scenario "
         f"that runs {operation.name})"
     )
-    raise LocatedModelError(f"{where}: no step of {operation.name} is labelled {label!r}{hint}")
+    of = f"{operation.name}'s function {within}" if within else operation.name
+    raise LocatedModelError(f"{where}: no step of {of} is labelled {label!r}{hint}")
 
 
 def invariant(
