@@ -258,6 +258,25 @@ def test_replay_reproduces_then_not_on_the_correct_protocol(vfsmc: Run) -> None:
     assert "mutex_lock(&p1->d_sb->s_vfs_rename_mutex)" in report["reason"]
 
 
+def test_replay_correct_of_a_trace_of_two_variants_says_how_to_drop_one(vfsmc: Run) -> None:
+    """--correct drops a scenario's setting (fixed-addresses) with the change
+    under test: the replay says so, and --on keeps the setting."""
+    path = str(
+        Path(__file__).parent.parent
+        / "counterexamples/dirops-rename-up-vs-rmdir--child-first--fixed-addresses.json"
+    )
+    correct = vfsmc("replay", path, "--correct")
+    assert correct.exit_code == 0, correct.output
+    assert (
+        "(--correct drops every variant the trace records, child-first, fixed-addresses; to "
+        "drop one alone"
+    ) in correct.output
+    kept = vfsmc("replay", path, "--on", "fixed-addresses")
+    assert kept.exit_code == 0, kept.output
+    assert "does not reproduce on variants fixed-addresses" in kept.output
+    assert "--correct drops" not in kept.output
+
+
 def test_a_default_counterexamples_that_is_no_directory_is_refused_before_the_search(
     vfsmc: Run, tmp_path: Path
 ) -> None:

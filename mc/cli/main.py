@@ -795,6 +795,15 @@ def replay_command(
         echo_json(json.dumps({**found, "still_violated_by_check": stale}, indent=1))
     else:
         _print_replay(counterexample, variants, report)
+        if correct and len(counterexample.variants) > 1:
+            names = ", ".join(counterexample.variants)
+            click.echo(
+                printable(
+                    f"(--correct drops every variant the trace records, {names}; to drop one "
+                    "alone, as the change under test apart from a scenario's setting, replay "
+                    "with --on and the others)"
+                )
+            )
         if stale is not None:
             click.echo(
                 printable(
