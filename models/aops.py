@@ -298,11 +298,11 @@ def migrate(op: Op, file: File, index: int) -> None:
 
 def _error_remove(scratch: Scratch, page: Page) -> None:
     """The end of ``generic_error_remove_page()`` -> ``truncate_inode_folio()``:
-    ``truncate_cleanup_folio()``'s ``folio_cancel_dirty()``, then the folio
-    leaves the mapping (``filemap_remove_folio()``).  A dirty bit the unmap
-    before it moved from a pte is cancelled with the data: nothing tells
-    the mapping's next fsync of that store (``me_pagecache_dirty()`` looked
-    at the folio before)."""
+    ``truncate_cleanup_folio()``'s ``folio_cancel_dirty()``, then
+    ``truncate_inode_folio()``'s ``filemap_remove_folio()``.  A dirty bit
+    the unmap before it moved from a pte is cancelled with the data (a
+    store through a writable pte had dirtied the folio before
+    ``me_pagecache_dirty()`` looked, so the mapping's error is set)."""
     if scratch[page.folio] is not None:
         change_flags(scratch, page, off=PG_DIRTY)
         remove_folio(scratch, page)
@@ -350,8 +350,10 @@ def memory_failure(op: Op, file: File, index: int) -> None:
     ``xa_lock_irq()`` around the removal (the model removes the folio in
     a step of ``->error_remove_page``'s body, after
     ``truncate_cleanup_folio()``'s unmap of a folio still mapped, which
-    only a change that skips ``hwpoison_user_mappings()`` leaves: its store
-    is then lost with no SIGBUS, which the model does not see); ``filemap_release_folio()``
+    only a change that skips ``hwpoison_user_mappings()`` leaves: the
+    process then reads the old data back with no SIGBUS, which the model
+    does not see; ``truncate_cleanup_folio()``'s ``folio_invalidate()`` of a
+    folio with buffers is left out too); ``filemap_release_folio()``
     (``->release_folio``), which ``truncate_error_page()`` calls after a
     successful ``->error_remove_page`` (a no-op here: the truncation
     dropped the folio's private data); without the method it calls
@@ -401,7 +403,8 @@ def memory_failure(op: Op, file: File, index: int) -> None:
         "if (pte_dirty(ptent)) folio_mark_dirty(folio)",
     )
     op.effect(
-        "truncate_cleanup_folio(): folio_cancel_dirty(folio); filemap_remove_folio(folio)",
+        "truncate_cleanup_folio(): folio_cancel_dirty(folio); truncate_inode_folio(): "
+        "filemap_remove_folio(folio)",
         _error_remove,
         page,
     )

@@ -95,7 +95,7 @@ from mc.kernel.vfs import dead_dir
 from mc.kernel.world import DONE, ERROR_SLOT, ModelError, Scratch, World, touches
 from mc.models.blockfs_truncate import inode_dio_wait
 from mc.models.dirops import lock_two_nondirectories
-from mc.models.inode_methods import touch_atime
+from mc.models.inode_methods import TOUCH_ATIME_CITES, touch_atime
 from mc.models.truncate import file_parts, punch_hole
 from mc.models.truncate_mm import truncate_folio
 from mc.models.writeback import (
@@ -754,6 +754,7 @@ def _dir_pos(scratch: Scratch, filp: Filp) -> None:
         Cite("fs/readdir.c", "iterate_dir", "6.6"),
         Cite("fs/libfs.c", "dcache_readdir", "6.6", method="file_operations.iterate_shared"),
         Cite("fs/file.c", "__fdget_pos", "6.6"),
+        *TOUCH_ATIME_CITES,
     ),
 )
 def getdents(op: Op, spec: OpenFile) -> None:

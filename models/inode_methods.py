@@ -160,6 +160,20 @@ def generic_update_time(scratch: Scratch, inode: int, atime: int) -> int:
     return 0
 
 
+TOUCH_ATIME_CITES = (
+    Cite(
+        "fs/inode.c",
+        "touch_atime",
+        INODE_READ,
+        leaves_out=("mnt_get_write_access", "mnt_put_write_access"),
+        because="the mount's write count: the model's mount is writable",
+    ),
+    Cite("fs/inode.c", "inode_update_time", INODE_READ),
+)
+"""The kernel code :func:`touch_atime` follows, for the cites of an
+operation that runs it."""
+
+
 def touch_atime(op: Op, inode: InodeExpr) -> None:
     """touch_atime() (read in 6.17-rc3, fs/inode.c at 9b44fff6):
     atime_needs_update(), ``sb_start_write_trylock()`` (a frozen
@@ -206,14 +220,7 @@ def touch_atime(op: Op, inode: InodeExpr) -> None:
             because="the branch for a symlink without ->readlink (IOP_DEFAULT_READLINK set "
             "under i_lock, then ->get_link); the model's filesystem has ->readlink",
         ),
-        Cite(
-            "fs/inode.c",
-            "touch_atime",
-            INODE_READ,
-            leaves_out=("mnt_get_write_access", "mnt_put_write_access"),
-            because="the mount's write count: the model's mount is writable",
-        ),
-        Cite("fs/inode.c", "inode_update_time", INODE_READ),
+        *TOUCH_ATIME_CITES,
     ),
 )
 def readlink(op: Op, path: str) -> None:

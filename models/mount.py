@@ -106,6 +106,63 @@ flag_variant(
 )
 
 
+PUT_SUPER_FIRST = "put-super-before-evict"
+flag_variant(
+    PUT_SUPER_FIRST,
+    "generic_shutdown_super() calls ->put_super before evict_inodes(): the inodes are evicted "
+    "after the filesystem freed its private info",
+)
+FS_INFO_LIVE = "fs-info-live"
+"""The property a call into the filesystem after its ``->put_super`` breaks."""
+FS_INFO_FREED = "s_fs_info freed"
+PUT_SUPER = "put_super"
+"""The world part an unmount makes: the scenario has a ``->put_super``."""
+
+
+def _put_super(scratch: Scratch, freed: int) -> int:
+    """``->put_super`` as ``ext4_put_super()``: the journal destroyed, and
+    ``sb->s_fs_info = NULL; kfree(sbi)`` at its end."""
+    scratch[freed] = True
+    return 0
+
+
+def _fs_info_guard(world: World) -> None:
+    """From ``->put_super`` on, a call of another ``super_operations``
+    method is a use of the freed ``sb->s_fs_info`` (``EXT4_SB(sb)``: every
+    ext4 super_operation reads it): ``fs-info-live``, checked at the call
+    (a ``World.call_guards`` entry, once per world)."""
+    if PUT_SUPER in world.parts:
+        return
+    world.parts[PUT_SUPER] = True
+    freed = flag_slot(world, FS_INFO_FREED, False)
+    read = Expr(FS_INFO_FREED, lambda _w: lambda state: state[freed], reads=frozenset({freed}))
+
+    def touches_fs_info(step: Any) -> bool:
+        method = str(step.method)
+        return method.startswith("super_operations.") and method != "super_operations.put_super"
+
+    def make(step: Any, context: Any) -> Any:
+        if not touches_fs_info(step):
+            return None
+        method, label = step.method.split(".", 1)[1], step.label
+
+        def guard(state: Any) -> Any:
+            if not state[freed]:
+                return None
+            return context.error(
+                state,
+                FS_INFO_LIVE,
+                f"{context.thread.name} calls ->{method} at '{label}' after ->put_super freed "
+                "the filesystem's private info (ext4_put_super(): kfree(sbi); "
+                "generic_shutdown_super() calls it after evict_inodes())",
+            )
+
+        return guard
+
+    world.call_guards.append(make)
+    world.call_guard_reads.append(lambda step, _world: [read] if touches_fs_info(step) else [])
+
+
 def _remount_fs(scratch: Scratch, metadata: int) -> int:
     """``->remount_fs`` as ``ext4_remount()``: the new mount options are
     written to the on-disk superblock (``ext4_commit_super()``), a metadata
@@ -321,6 +378,18 @@ def sync_inodes_with_inode(op: Op, mapping: Mapping) -> None:
     op.unlock(s_sync_lock, "mutex_unlock(&sb->s_sync_lock)")
 
 
+def put_super(op: Op) -> None:
+    """``if (sop->put_super) sop->put_super(sb)``: the filesystem frees its
+    private info, which no method may use from then on (``fs-info-live``)."""
+    op.call(
+        "super_operations.put_super",
+        _put_super,
+        flag_slot(op.world, FS_INFO_FREED, False),
+        label="if (sop->put_super) sop->put_super(sb)",
+        roles={},
+    )
+
+
 def generic_shutdown_super(op: Op, file: File, mapping: Mapping) -> None:
     """``generic_shutdown_super()``, s_umount held for write:
     ``shrink_dcache_for_umount()`` (the root's iput: the inode stays
@@ -349,17 +418,17 @@ def generic_shutdown_super(op: Op, file: File, mapping: Mapping) -> None:
         result=evicting,
     )
     op.unlock(inode_list_lock, "spin_unlock(&sb->s_inode_list_lock)")
+    _fs_info_guard(op.world)
+    put_super_first = op.variant(PUT_SUPER_FIRST)
+    if put_super_first:
+        put_super(op)
     with op.when(
         Expr("evicting", lambda _w: lambda state: bool(state[evicting]), local=True),
         "dispose_list(&dispose): evict(inode)",
     ):
         evict(op, part, mapping)
-    op.call(
-        "super_operations.put_super",
-        _zero,
-        label="if (sop->put_super) sop->put_super(sb)",
-        roles={},
-    )
+    if not put_super_first:
+        put_super(op)
     op.effect("super_wake(sb, SB_DYING)", assign, flag_slot(op.world, "SB_DYING", False), True)
     op.unlock(op.world.superblock.s_umount, "super_unlock_excl(sb)")
 

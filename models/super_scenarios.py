@@ -3,7 +3,7 @@ variants they catch."""
 
 from __future__ import annotations
 
-from mc.dsl import Invocation, Operation, Program, variant
+from mc.dsl import Invocation, Operation, Program, step_invariant, variant
 from mc.dsl.scenario import BASE_PROPERTIES, Variant, scenario
 from mc.kernel.inode_life import INODE_PROPERTIES
 from mc.kernel.pagecache import File
@@ -19,7 +19,14 @@ from mc.models.file import (
     remap,
 )
 from mc.models.inode import iget, inode_flusher, iput_last
-from mc.models.mount import mount, remount, syncfs_statfs_mounts, write_touch_umount
+from mc.models.mount import (
+    FS_INFO_LIVE,
+    PUT_SUPER,
+    mount,
+    remount,
+    syncfs_statfs_mounts,
+    write_touch_umount,
+)
 from mc.models.super import freeze, fs_transaction, kernel_freeze, sync, thaw
 from mc.models.truncate import mmap_store
 from mc.models.writeback import io_completion, write
@@ -128,6 +135,14 @@ scenario(
     properties=(*BASE_PROPERTIES, *INODE_PROPERTIES),
 )
 
+step_invariant(
+    FS_INFO_LIVE,
+    "no super_operations method is called once ->put_super has freed the filesystem's "
+    "private info (sb->s_fs_info: ext4_put_super() frees sbi): generic_shutdown_super() "
+    "evicts the inodes first, and the flusher's writeback of an inode holds s_umount out",
+    needs=(PUT_SUPER, "an unmount (->put_super)"),
+)
+
 scenario(
     "super/umount-vs-writeback",
     "a program writing a page and the inode's metadata, then unmounting with MNT_FORCE, while "
@@ -138,7 +153,7 @@ scenario(
         inode_flusher(INODE_FILE, True),
         io_completion(INODE_FILE),
     ],
-    properties=(*BASE_PROPERTIES, *PAGECACHE_PROPERTIES, *INODE_PROPERTIES),
+    properties=(*BASE_PROPERTIES, *PAGECACHE_PROPERTIES, *INODE_PROPERTIES, FS_INFO_LIVE),
 )
 
 COLD = File("/f", pages=1)

@@ -608,3 +608,15 @@ def test_sync_writes_the_inode_where_the_scenario_models_its_life(shipped: Regis
     raced = check_scenario(registry, scenario.name, ("evict-skips-writeback-wait",)).result
     assert raced.violation is not None and raced.violation.property == "no-use-after-evict"
     assert raced.violation.message == "->write_inode on /f while T1 is in ->evict_inode"
+
+
+def test_put_super_before_evict_inodes_calls_evict_inode_on_freed_fs_info() -> None:
+    """generic_shutdown_super() calls ->put_super after evict_inodes():
+    ext4_put_super() frees sbi, which ->evict_inode reads.  Moved first,
+    the eviction's call is reported where it is made."""
+    from mc.testing import check
+
+    found = check("super/umount-vs-writeback", ["put-super-before-evict"], "fs-info-live")
+    assert found.message is not None
+    assert "calls ->evict_inode at 'op->evict_inode(inode)' after ->put_super" in found.message
+    check("super/umount-vs-writeback", properties=["fs-info-live", "deadlock"])

@@ -1151,6 +1151,12 @@ class CallStep(EffectStep):
                 reads |= regions.read(expr)
         return reads
 
+    def local_in(self, world: World) -> bool:
+        """Local, and no guard of the world's calls reads shared state at it."""
+        return self.local and all(
+            expr.local for exprs_read in world.call_guard_reads for expr in exprs_read(self, world)
+        )
+
     @never_blocks
     def compile(self, context: Context) -> Fire:
         fire = super().compile(context)

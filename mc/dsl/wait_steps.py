@@ -229,8 +229,8 @@ class TryLockStep(Step):
                     return (context.advance(list(state), fail_pc),)
                 message = (
                     f"{name} tries to take {lock.name} for reading, which it already holds for "
-                    "reading: the kernel's down_read_trylock() takes it again unless a writer "
-                    "waits, and a thread holds a lock once here"
+                    "reading: the kernel's down_read_trylock() takes it again unless a waiter "
+                    "is queued (RWSEM_FLAG_WAITERS), and a thread holds a lock once here"
                 )
                 return (context.error(state, LOCK_PROTOCOL, message),)
             values = list(state)
@@ -265,11 +265,12 @@ def fails_on_its_holder(lock: Lock, value: Any, tid: int, mode: Mode) -> bool:
     """Whether a trylock of ``lock`` by ``tid``, which holds it, fails as the
     kernel's does: ``spin_trylock()``, ``mutex_trylock()``,
     ``folio_trylock()`` and ``down_write_trylock()`` find it taken, and
-    ``down_read_trylock()`` finds it held for writing; lockdep does not
-    check a trylock for recursion (``validate_chain()`` skips
-    ``check_deadlock()`` for one), so ``super_trylock_shared()`` under the
-    s_umount a remount holds just fails.  A read trylock of a lock the
-    thread holds for reading would succeed, which the model cannot hold."""
+    ``down_read_trylock()`` finds it held for writing; a trylock that
+    fails never reaches lockdep (``lock_acquire()`` runs on success, and
+    ``validate_chain()`` skips ``check_deadlock()`` for a trylock anyway),
+    so ``super_trylock_shared()`` under the s_umount a remount holds just
+    fails.  A read trylock of a lock the thread holds for reading would
+    succeed unless a waiter is queued, which the model cannot hold."""
     return mode is Mode.EXCL or locks.holds_exclusively(lock.kind, value, tid)
 
 
@@ -319,7 +320,7 @@ class EntryCallStep(CallStep):
         thread may change (an I/O completion unlocking a folio): the checks
         read the other locks only to ask what this thread holds."""
         result = 0 if self.result is None else 1 << self.result
-        reads = regions.bit_locks
+        reads = regions.bit_locks | self.guard_reads(regions)
         for expr in (*self.args, *(role for _name, role in self.roles)):
             reads |= regions.read(expr)
         return Footprint(reads, regions.own | result)
