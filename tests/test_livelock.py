@@ -396,3 +396,32 @@ def test_the_livelock_pass_keeps_to_the_memory_limit(
     assert "memory limit 8,192 MiB reached: livelock's pass over the stored graph needs" in (
         found.output
     )
+
+
+SELF_SPIN = """
+from mc.dsl import EXCL, Op, operation, scenario
+
+@operation(models="a trylock retried on a lock the thread holds")
+def spin_on_own(op: Op) -> None:
+    lock = op.inode("/a").i_rwsem
+    op.lock(lock, EXCL, "down_write(&sem)")
+    op.label("again")
+    op.trylock(lock, "again", "while (!down_write_trylock(&sem)) cpu_relax()")
+    op.unlock(lock, "up_write(&sem)")
+    op.unlock(lock, "up_write(&sem) /* second */")
+
+scenario("spin/own", "x", tree=["/a/"], threads=[spin_on_own()],
+         properties=["deadlock", "livelock", "lock-protocol"])
+"""
+
+
+def test_a_trylock_retried_on_a_lock_its_thread_holds_spins_on_itself(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """The kernel's trylock of a lock its caller holds fails, so a retry
+    loop on it never ends: the livelock names the thread as the holder it
+    spins on, the AA recursion."""
+    (tmp_path / "own.py").write_text(SELF_SPIN)
+    found = vfsmc("check", f"{tmp_path / 'own.py'}:spin/own", "--no-save")
+    assert found.exit_code == 1, found.output
+    assert "T1 spins on i_rwsem(/a) held by T1" in found.output

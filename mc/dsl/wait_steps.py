@@ -245,11 +245,15 @@ class TryLockStep(Step):
 
     def spinning(self, context: Context, state: State) -> Wait | None:
         """The lock, when the trylock fails in ``state`` and its failure
-        jumps back to it or before it (a retry loop)."""
+        jumps back to it or before it (a retry loop); held by the spinning
+        thread itself, the wait is for itself (an AA recursion)."""
         lock = self.lock.compile(context.world)(state)
         if lock is None or context.target is None or context.target >= context.next_pc:
             return None
-        blockers = locks.blockers(lock.kind, state[lock.slot], context.tid, self.mode)
+        value, tid = state[lock.slot], context.tid
+        if locks.holds(lock.kind, value, tid) and fails_on_its_holder(lock, value, tid, self.mode):
+            return Wait(lock.name, (tid,))
+        blockers = locks.blockers(lock.kind, value, tid, self.mode)
         return Wait(lock.name, blockers) if blockers else None
 
     def event(self, context: Context, before: State, after: State) -> Event:
