@@ -3,7 +3,8 @@ partial-order reduction with a step that reads another thread's register
 or a lock's slot, a read side run with the step before it under an effect
 that reads the lock, local steps under a property that reads the thread's
 registers, a lock one thread alone takes under an effect of another
-thread that reads it, and symmetry with interrupt handlers.  Each model
+thread that reads it, a lock held on one path only (``mc.dsl.guards``),
+and symmetry with interrupt handlers.  Each model
 gives the same verdict with and without ``--no-por``."""
 
 from __future__ import annotations
@@ -281,6 +282,34 @@ def spinner(op: Op) -> None:
     op.unlock(s, "spin_unlock(&s)", irq=False)
 
 
+def z_unset(scratch: Scratch, z: int) -> None:
+    if scratch[z] == 0:
+        scratch.violate("saw", "T2 read z before T1 wrote it")
+
+
+@touches(lambda world, z: ([z], []))
+def declared_z_unset(scratch: Scratch, z: int) -> None:
+    z_unset(scratch, z)
+
+
+@operation(models="takes m only when the flag is up, writes z, lets m go if held")
+def maybe_locker(op: Op) -> None:
+    m = op.world.shared_lock("m", LockKind.MUTEX)
+    flag = op.world.shared_slot("flag", 0)
+    with op.when(state_expr("flag", lambda s: s[flag] == 1, reads=[flag]), "if (flag)"):
+        op.lock(m, EXCL, "lock")
+    op.effect("z = 1", put, op.world.shared_slot("z", 0), 1)
+    op.unlock(m, "unlock if held", if_held=True)
+
+
+@operation(models="reads z holding m")
+def locked_reader(op: Op) -> None:
+    m = op.world.shared_lock("m", LockKind.MUTEX)
+    op.lock(m, EXCL, "lock")
+    op.effect("check(z)", declared_z_unset, op.world.shared_slot("z", 0))
+    op.unlock(m, "unlock")
+
+
 scenario("sound/foreign-register", "a thread reads another's register", tree=[],
          threads=[publisher(), reader()], properties=["saw", "deadlock"])
 scenario("sound/foreign-register-slot", "reads another's register by slot number", tree=[],
@@ -315,6 +344,8 @@ scenario("sound/two-handlers", "two identical handlers and a spinlock holder", t
 scenario("sound/two-handlers-spin", "two identical handlers spinning on the holder's lock",
          tree=[], threads=[spinner(), spinning_handler(), spinning_handler()],
          properties=["deadlock", "lock-protocol"])
+scenario("sound/lock-on-one-path", "a mutex held on one path only, against a reader under it",
+         tree=[], threads=[maybe_locker(), locked_reader()], properties=["saw", "deadlock"])
 """
 
 
@@ -339,6 +370,7 @@ def models(tmp_path: Path) -> Path:
         "sound/read-side-declared-register",
         "sound/published-briefly",
         "sound/registers-watched",
+        "sound/lock-on-one-path",
     ],
 )
 @pytest.mark.parametrize("options", [(), ("--no-por",)], ids=["reduced", "unreduced"])

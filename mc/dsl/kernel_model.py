@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import attrs
 
+from mc.dsl.guards import guarded_parts, guarding_locks, surely_held, tokens
 from mc.dsl.interrupts import handler_families, interrupts_of, split_unsafe_sections
 from mc.dsl.operation import Invocation, Op, Operation
 from mc.dsl.program import CompiledStep, Program, compile_program, reading_registers
@@ -852,16 +853,46 @@ class KernelModel(Model[State, Action]):
             extras.append(extra_of)
             afters.append(after)
         writes = [_union(footprint.writes for footprint in own) for own in owns]
+        programs = [[compiled.step for compiled in thread.steps] for thread in self.threads]
+        eligible = guarding_locks(self.world.locks, programs, owns)
         for tid, thread in enumerate(self.threads):
             own, after, local = owns[tid], afters[tid], self._local[tid]
             chains = [_reached(pc, after, local.__getitem__) for pc in range(len(own))]
             reaches = Reach(after)
             self._cyclic.append([reaches.loops(chain) for chain in chains])
             self._queueing.append([isinstance(c.step, LockStep) for c in thread.steps])
+            facts = surely_held(
+                thread.program.entry(),
+                programs[tid],
+                [(c.context.next_pc, c.context.target) for c in thread.steps],
+                own,
+                eligible,
+            )
+            guards, blocks = (
+                zip(
+                    *(
+                        tokens(step, known, footprint, eligible)
+                        for step, known, footprint in zip(programs[tid], facts, own, strict=True)
+                    ),
+                    strict=True,
+                )
+                if own
+                else ((), ())
+            )
+            free, parts = guarded_parts(own, guards, reaches.footprints)
             table.append(
                 [
-                    Pending(tid, _union_footprints(own[at] for at in chain), rest)
-                    for chain, rest in zip(chains, reaches.footprints(own), strict=True)
+                    Pending(
+                        tid,
+                        _union_footprints(own[at] for at in chain),
+                        rest,
+                        blocks[pc],
+                        parts[pc],
+                        free[pc] if parts[pc] else None,
+                    )
+                    for pc, (chain, rest) in enumerate(
+                        zip(chains, reaches.footprints(own), strict=True)
+                    )
                 ]
             )
             resolvers = [
@@ -872,7 +903,9 @@ class KernelModel(Model[State, Action]):
                 self._resolving.append(None)
                 continue
             others = _union(mask for other, mask in enumerate(writes) if other != tid)
-            resolving = _Resolving(tid, regions[tid], own, extras[tid], chains, reaches, resolvers)
+            resolving = _Resolving(
+                tid, regions[tid], own, extras[tid], chains, reaches, resolvers, (guards, blocks)
+            )
             resolving.predicted = _predicted(thread, regions[tid], resolving, others, self.initial)
             self._resolving.append(resolving)
         return table
@@ -1596,6 +1629,7 @@ class _Resolving:
         chain: Sequence[tuple[int, ...]],
         reach: Reach,
         resolvers: Sequence[Resolver | None],
+        tokens: tuple[Sequence[int], Sequence[int]],
     ) -> None:
         self.tid = tid
         self.registers = regions.registers
@@ -1617,11 +1651,16 @@ class _Resolving:
         self.resolving = reach.union([int(r is not None) << at for at, r in enumerate(resolvers)])
         """The steps with a resolver the thread may take from each program
         counter, as a mask."""
-        self.fixed = reach.footprints(
-            [Footprint() if r is not None else f for f, r in zip(own, resolvers, strict=True)]
+        self.guards, self.blocks = tokens
+        guards = self.guards
+        self.fixed, self.guarded = guarded_parts(
+            [Footprint() if r is not None else f for f, r in zip(own, resolvers, strict=True)],
+            guards,
+            reach.footprints,
         )
         """The footprint of the steps without a resolver the thread may
-        take from each program counter."""
+        take from each program counter, those it takes holding no lock
+        (``mc.dsl.guards``) and those it takes holding some, by guard."""
         self.answers: dict[tuple[int, Any], Pending] = {}
         self.step_bits = len(resolvers).bit_length()
         self.numbered: dict[Any, int] = {}
@@ -1661,6 +1700,7 @@ class _Resolving:
                 valuations.append((Reading(values), self._number(self.values(tuple(values)))))
         fixed = self.fixed[pc]
         reads, writes = fixed.reads, fixed.writes
+        resolved: dict[int, Footprint] = {}
         now = self.own[pc]
         for at in _members(self.resolving[pc]):
             resolver = self.resolvers[at]
@@ -1673,9 +1713,27 @@ class _Resolving:
             known = [answer for answer, read in asked if answer is not None]
             if len(known) == len(asked) and not any(read & changing for _, read in asked):
                 footprint = _union_footprints(known) | self.extras[at]
-            reads |= footprint.reads
-            writes |= footprint.writes
-        return Pending(self.tid, now | self.following[pc], Footprint(reads, writes))
+            guard = self.guards[at]
+            if guard:
+                resolved[guard] = resolved.get(guard, Footprint()) | footprint
+            else:
+                reads |= footprint.reads
+                writes |= footprint.writes
+        unguarded = Footprint(reads, writes)
+        parts = self.guarded[pc]
+        if resolved:
+            for guard, part in parts:
+                resolved[guard] = resolved.get(guard, Footprint()) | part
+            parts = tuple(sorted(resolved.items(), key=itemgetter(0)))
+        rest = _union_footprints([unguarded, *(part for _guard, part in parts)])
+        return Pending(
+            self.tid,
+            now | self.following[pc],
+            rest,
+            self.blocks[pc],
+            parts,
+            unguarded if parts else None,
+        )
 
     def _ask(
         self, at: int, resolver: Resolver, state: Reading, registers: int

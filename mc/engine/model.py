@@ -72,6 +72,28 @@ class Pending:
     actor: Hashable
     next: Footprint
     rest: Footprint
+    blocks: int = 0
+    """Tokens no other actor can hold while this one stays where it is (a
+    lock it holds, ``mc.dsl.guards``)."""
+    guarded: tuple[tuple[int, Footprint], ...] = ()
+    """Parts of ``rest``: the footprint of the steps the actor takes only
+    while it holds every token of a mask, by mask."""
+    unguarded: Footprint | None = None
+    """``rest`` less the ``guarded`` parts (None: all of ``rest``)."""
+
+    def reached_by(self, other: Pending) -> bool:
+        """Whether ``other``'s next step conflicts with what this actor may
+        do while ``other`` stays where it is: with ``rest``, less the
+        guarded steps of a token ``other`` blocks, which this actor cannot
+        take before ``other`` moves."""
+        if not (other.blocks and self.guarded):
+            return other.next.conflicts(self.rest)
+        assert self.unguarded is not None
+        if other.next.conflicts(self.unguarded):
+            return True
+        return any(
+            other.next.conflicts(part) for guard, part in self.guarded if not guard & other.blocks
+        )
 
 
 @attrs.frozen

@@ -97,6 +97,19 @@ set chosen is the one ``candidates`` would choose from every actor's
 actions, so the reduced graph is the same; the actions of the actors
 outside it are never computed (``Search.expand``).
 
+C1 asks less of an outsider ``q`` whose steps wait for a token that an
+actor ``p`` of ``P`` keeps (``Pending.blocks``: a lock ``p`` holds, which
+no other actor can take until ``p`` lets it go; ``mc.dsl.guards``): along
+a path that takes no action of ``A``, ``p`` does not move and keeps the
+token, so none of the steps ``q`` takes only while holding it
+(``Pending.guarded``) is taken, and ``next(p)`` need not be independent
+of them (``Pending.reached_by``).  This is the locking discipline's
+reduction (Stoller, *Model-checking multi-threaded distributed Java
+programs*, STTT 4(1), 2002: the accesses a held lock protects are no
+interleaving points) put as a condition on the persistent set; the lock
+steps themselves, which take and give back the tokens, still conflict
+as before.
+
 The footprints are the model's (``Model.pending``), and the finer they
 are, the more actors pass C1.  A thread-local step (a register computation,
 a branch on the thread's own registers) reads and writes only the thread's
@@ -323,9 +336,9 @@ class Reduction:
         number = len(self.known)
         row = 0
         for other, known in enumerate(self.known):
-            if pending.next.conflicts(known.rest):
+            if known.reached_by(pending):
                 row |= 1 << other
-            if known.next.conflicts(pending.rest):
+            if pending.reached_by(known):
                 self.conflicting[other] |= 1 << number
         if pending.next.conflicts(pending.rest):
             row |= 1 << number
