@@ -2324,6 +2324,7 @@ def break_deleg_wait(op: Op, ctx: FileLockContext, me: str, delegated: int, last
         register_is(delegated, "!delegated_inode", lambda v: not v),
         "done",
         "if (delegated_inode)",
+        label_negates=True,
     )
     if last:
         return True

@@ -1,6 +1,7 @@
 """Branch results in traces are the truth of the kernel condition written on
 the line: every shipped ``when`` label is listed here with its polarity, as
-reviewed against the model condition it labels."""
+reviewed against the model condition it labels, and every ``goto_if`` label
+that says the negation of its jump's condition."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from mc.check.checker import check_scenario
 from mc.check.inventory import could_change
 from mc.dsl.scenario import Registry
-from mc.dsl.steps import BranchStep
+from mc.dsl.steps import BranchStep, JumpStep
 
 LABEL_NEGATES = {
     "if (err == -EEXIST) goto repeat",
@@ -34,6 +35,15 @@ LABEL_NEGATES = {
     "if (!(sb->s_flags & SB_DYING) && sb->s_root && (sb->s_flags & SB_BORN)) return true",
 }
 """Labels whose condition is the negation of the model's (``label_negates``)."""
+
+JUMP_LABEL_NEGATES = {
+    "if (likely(!dentry->d_lockref.count)) return true",
+    "if (!hlist_empty(&inode->i_dentry)) /* else return NULL */",
+    "while (dentry != root->dentry)",
+    "if (delegated_inode)",
+}
+"""The ``goto_if`` labels whose condition is the negation of the jump's:
+the code the label's test guards is what the jump skips."""
 
 LABEL_AS_MODELLED = {
     # dio_complete(): ->end_io raises i_size of a write past it (models/dio.py)
@@ -326,6 +336,7 @@ def _shape(label: str) -> str:
 
 def test_every_shipped_branch_label_has_a_reviewed_polarity(shipped: Registry) -> None:
     seen: dict[str, bool] = {}
+    jumps: set[str] = set()
     for scenario in shipped.scenarios.values():
         correct = shipped.build(scenario, ())
         models = [correct]
@@ -340,12 +351,15 @@ def test_every_shipped_branch_label_has_a_reviewed_polarity(shipped: Registry) -
                 for step in thread.program.steps:
                     if isinstance(step, BranchStep):
                         seen[_shape(step.label)] = step.label_negates
+                    if isinstance(step, JumpStep) and step.label_negates:
+                        jumps.add(step.label)
     assert LABEL_NEGATES.isdisjoint(LABEL_AS_MODELLED)
     unreviewed = set(seen) - LABEL_NEGATES - LABEL_AS_MODELLED
     assert not unreviewed, f"review the polarity of these labels and list them here: {unreviewed}"
     wrong = {label for label, negates in seen.items() if negates != (label in LABEL_NEGATES)}
     assert not wrong, f"label_negates disagrees with the reviewed polarity: {wrong}"
     assert set(seen) >= LABEL_NEGATES
+    assert jumps == JUMP_LABEL_NEGATES
 
 
 @pytest.mark.parametrize(

@@ -1428,6 +1428,17 @@ def test_force_makes_a_test_hold_as_its_label_reads() -> None:
     assert never.label.endswith("/* never */")
     with pytest.raises(ValueError, match="is not a test"):
         program.force("folio_lock(folio)", True)
+    recheck = JumpStep(
+        label="if (likely(!dentry->d_lockref.count)) return true",
+        source=source,
+        cond=const(True, "dentry->d_lockref.count"),
+        target="busy",
+        label_negates=True,
+    )
+    jumping = Program((recheck, Label("busy")))
+    kept = jumping.force(recheck, True).steps[0]
+    assert isinstance(kept, JumpStep) and isinstance(kept.cond, Const)
+    assert kept.cond.value is False, "the label's !count holds: the jump to busy is never taken"
 
 
 WITHIN = """

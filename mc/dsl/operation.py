@@ -436,14 +436,20 @@ class Op:
         self.items.append(Jump(self._scope + name, caller_source()))
         self._pending_else = None
 
-    def goto_if(self, cond: Expr, name: str, label: str | None = None) -> Step:
-        """``if (cond) goto name;``, one step."""
+    def goto_if(
+        self, cond: Expr, name: str, label: str | None = None, *, label_negates: bool = False
+    ) -> Step:
+        """``if (cond) goto name;``, one step.  ``label_negates``: the
+        kernel's test on ``label`` is ``!cond`` (``if (likely(!count))
+        return true`` where the jump goes to what runs when the count is
+        not 0), so that traces and ``Program.force`` read the label."""
         return self.emit(
             JumpStep(
                 label=label or f"if ({cond}) goto {name}",
                 source=caller_source(),
                 cond=cond,
                 target=self._scope + name,
+                label_negates=label_negates,
             )
         )
 

@@ -19,6 +19,7 @@ from mc.dsl.steps import (
     DowngradeStep,
     EffectStep,
     Fire,
+    JumpStep,
     LockStep,
     OneLockStep,
     Source,
@@ -242,7 +243,7 @@ class Program:
                 f"{step.label!r} is not a test (op.when, op.fail_if, op.goto_if): "
                 "force makes a test's condition constant"
             )
-        negated = isinstance(step, BranchStep) and step.label_negates
+        negated = isinstance(step, BranchStep | JumpStep) and step.label_negates
         value = holds != negated
         changed = attrs.evolve(
             step,

@@ -897,7 +897,13 @@ class BranchStep(ConditionalStep):
 
 @attrs.frozen(kw_only=True)
 class JumpStep(ConditionalStep):
-    """``if (cond) goto target``: jump when ``cond`` holds, else fall through."""
+    """``if (cond) goto target``: jump when ``cond`` holds, else fall through.
+    When ``label_negates``, the condition the label shows is ``!cond`` (the
+    kernel's ``if (likely(!count)) return true`` in front of the code the
+    jump skips); traces then print whether the label's condition holds
+    ("yes": no jump) or not ("no")."""
+
+    label_negates: bool = False
 
     @never_blocks
     def compile(self, context: Context) -> Fire:
@@ -919,6 +925,8 @@ class JumpStep(ConditionalStep):
 
     def event(self, context: Context, before: State, after: State) -> Event:
         taken = after[context.thread.pc] != context.next_pc
+        if self.label_negates:
+            return Event("branch", "no" if taken else "yes")
         return Event("branch", "taken" if taken else "not taken")
 
 
