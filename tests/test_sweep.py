@@ -33,6 +33,21 @@ def test_each_scenario_the_variants_change_is_checked_under_those_that_change_it
     assert saved == Path("counterexamples/dirops-rename-rmdir-link--child-first.json")
     replayed = vfsmc("replay", str(saved))
     assert replayed.exit_code == 1 and "reproduces" in replayed.output, replayed.output
+    kept = next(row for row in rows if row["scenario"] == "dirops/rmdir-vs-create")
+    assert [edge["held"] for edge in kept["against_lock_order"]] == ["i_rwsem"]
+    assert broken["against_lock_order"] == []
+
+
+def test_an_ok_under_the_change_notes_the_locks_it_takes_against_the_order(vfsmc: Run) -> None:
+    """As check does: rmdir-vs-create passes under child-first, but its
+    rmdir takes the parent's i_rwsem under the child's."""
+    result = vfsmc("sweep", "-V", "child-first", "--filter", "dirops/rmdir", "--no-save")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    heads = [line.partition(";")[0] for line in lines]
+    at = heads.index("dirops/rmdir-vs-create with child-first: OK")
+    assert lines[at + 1].startswith("  note: OK here, but under the variants T1 takes i_rwsem ")
+    assert "(vfsmc lockorder --filter dirops/rmdir-vs-create -V child-first)" in lines[at + 1]
 
 
 def test_a_flag_and_the_insertion_it_turns_on_are_applied_together(

@@ -11,7 +11,6 @@ import functools
 import json
 import os
 import re
-import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -57,7 +56,7 @@ from mc.cli.options import (
     variant_option,
     without,
 )
-from mc.cli.outcome import outcome_json, save_outcome
+from mc.cli.outcome import against_json, against_notes, outcome_json, save_outcome
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry, Scenario, UnknownName
 from mc.dsl.symmetry import representative
@@ -424,7 +423,7 @@ def check(
             **outcome_json(outcome, saved, _unsaved_trace(reg, outcome, saved)),
             **searched,
             "omitted": omitted,
-            "against_lock_order": None if against is None else _against_json(against),
+            "against_lock_order": None if against is None else against_json(against),
             "breaks_rule": broken,
             "looks_skipped": unlooked,
             "variant_notes": notes,
@@ -433,7 +432,7 @@ def check(
     else:
         try:
             _print_check(outcome, reduce and not symmetry)
-            for line in _against_notes(against or [], name, variants, files):
+            for line in against_notes(against or [], name, variants, files):
                 click.echo(printable(line))
             for why in unlooked:
                 click.echo(printable(f"  note: {why}"))
@@ -569,43 +568,6 @@ def _save_saying(reg: Registry, outcome: Outcome, out: Path, stem: str) -> None:
     save_outcome(reg, outcome, out, stem, say)
     if lost:
         raise lost[0]
-
-
-def _against_json(against: Sequence[tuple[lockorder.Edge, lockorder.Witness, str]]) -> list[Any]:
-    return [
-        {
-            "held": held,
-            "taken": taken,
-            "thread": witness.thread,
-            "label": witness.label,
-            "source": witness.source,
-            "order": why,
-        }
-        for (held, taken), witness, why in against
-    ]
-
-
-def _against_notes(
-    against: Sequence[tuple[lockorder.Edge, lockorder.Witness, str]],
-    name: str,
-    variants: Sequence[str],
-    files: Sequence[object] = (),
-) -> list[str]:
-    """A note for each lock-class edge the variants take against the
-    documented order, which their OK verdict says nothing of, with the
-    command that shows them (``files``: the model files the check loaded)."""
-    flags = " ".join(
-        [*(f"--models {shlex.quote(str(file))}" for file in files), *(f"-V {v}" for v in variants)]
-    )
-    return [
-        f"  note: OK here, but under the variants {witness.thread} takes {taken} while holding "
-        f"{held} ('{witness.label}', {witness.source}), against the documented order ({why}): "
-        "a thread taking them the documented way, as other code does, can deadlock with it "
-        "unless something else keeps the two apart (lockdep, for a lock it tracks, reports "
-        "the inversion once it has seen both orders) "
-        f"(vfsmc lockorder --filter {name} {flags})"
-        for (held, taken), witness, why in against
-    ]
 
 
 def _unsaved_trace(

@@ -4,11 +4,12 @@ counterexample and charts saved, and the outcome as JSON."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import shlex
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mc.check import recorded
+from mc.check import lockorder, recorded
 from mc.check.baseline import locked
 from mc.check.checker import Outcome
 from mc.check.coverage import coverage_json
@@ -109,3 +110,41 @@ def outcome_json(
         if SPEC_CONFORMANCE in result.properties
         else [],
     }
+
+
+def against_json(against: Sequence[tuple[lockorder.Edge, lockorder.Witness, str]]) -> list[Any]:
+    """The lock-class edges against the documented order, as JSON."""
+    return [
+        {
+            "held": held,
+            "taken": taken,
+            "thread": witness.thread,
+            "label": witness.label,
+            "source": witness.source,
+            "order": why,
+        }
+        for (held, taken), witness, why in against
+    ]
+
+
+def against_notes(
+    against: Sequence[tuple[lockorder.Edge, lockorder.Witness, str]],
+    name: str,
+    variants: Sequence[str],
+    files: Sequence[object] = (),
+) -> list[str]:
+    """A note for each lock-class edge the variants take against the
+    documented order, which their OK verdict says nothing of, with the
+    command that shows them (``files``: the model files the check loaded)."""
+    flags = " ".join(
+        [*(f"--models {shlex.quote(str(file))}" for file in files), *(f"-V {v}" for v in variants)]
+    )
+    return [
+        f"  note: OK here, but under the variants {witness.thread} takes {taken} while holding "
+        f"{held} ('{witness.label}', {witness.source}), against the documented order ({why}): "
+        "a thread taking them the documented way, as other code does, can deadlock with it "
+        "unless something else keeps the two apart (lockdep, for a lock it tracks, reports "
+        "the inversion once it has seen both orders) "
+        f"(vfsmc lockorder --filter {name} {flags})"
+        for (held, taken), witness, why in against
+    ]

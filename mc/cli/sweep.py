@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from mc.check import inventory, usermodels
+from mc.check import inventory, lockorder, usermodels
 from mc.check.checker import (
     IneffectiveVariant,
     check_scenario,
@@ -28,7 +28,7 @@ from mc.cli.options import (
     time_limit_option,
     variant_option,
 )
-from mc.cli.outcome import outcome_json, save_outcome
+from mc.cli.outcome import against_json, against_notes, outcome_json, save_outcome
 from mc.engine.explore import Options
 from mc.engine.result import Verdict
 from mc.kernel.world import ModelError
@@ -68,8 +68,10 @@ def sweep_command(
     that change it (a filesystem's several insertions and flags, the
     others left out where they change nothing, as lockorder explores
     them): one line a scenario, with its verdict and the counterexample
-    saved.  Exit 1 when some scenario is VIOLATED, 3 when none is but a
-    bound stopped one, 2 when a variant changes none of the scenarios.
+    saved, and under an OK the lock-class edges the variants take against
+    the documented order, as ``check`` notes them.  Exit 1 when some
+    scenario is VIOLATED, 3 when none is but a bound stopped one, 2 when a
+    variant changes none of the scenarios.
     """
     if not variants:
         raise click.UsageError("sweep checks a change: give its variants with -V")
@@ -113,9 +115,17 @@ def sweep_command(
             outcome = check_scenario(reg, name, changing, options=options)
         saved = save_outcome(reg, outcome, target, file_stem(name, changing)) if save else {}
         row = outcome_json(outcome, saved, None)
+        against = (
+            lockorder.against_documented(reg, name, changing, time_limit)
+            if outcome.result.verdict is Verdict.OK
+            else []
+        )
+        row["against_lock_order"] = against_json(against)
         rows.append(row)
         if not as_json:
             click.echo(printable(_line(row)))
+            for line in against_notes(against, name, changing, models):
+                click.echo(printable(line))
     if as_json:
         unreached = [{"scenario": name, "operation": op} for name, op in sorted(missed)]
         report = {"variants": list(variants), "scenarios": rows, "labels_not_reached": unreached}
