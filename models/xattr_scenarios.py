@@ -291,5 +291,5 @@ scenario(
     "a setfacl of a file an NFS client holds a delegation of, racing a getfacl of it",
     tree=["/a/", "/a/f"],
     threads=[setfacl("/a/f"), delegation("/a/f"), getfacl("/a/f")],
-    properties=(*BASE_PROPERTIES, "namespace", DELEG_VS_XATTR),
+    properties=(*BASE_PROPERTIES, "namespace", DELEG_VS_XATTR, ACL_CACHE_FRESH),
 )
