@@ -125,7 +125,7 @@ from mc.models.dentry import DentryObject, d_alloc_parallel, d_lookup_done, dent
 from mc.models.dirops import rename, split
 from mc.models.namei import ECHILD, lookup_slow
 
-HASHED, DEAD, UNHASHED, FREED = "hashed", "dead", "unhashed", "freed"
+HASHED, DEAD, DROPPED, UNHASHED, FREED = "hashed", "dead", "dropped", "unhashed", "freed"
 LISTED, UNLISTED, RCU_HEAD = "listed", "unlisted", "rcu_head"
 DCACHE_READ = "6.17-rc3 (Kingxukai/linux 9b44fff6)"
 NAMEI_READ = "6.17-rc3 (Kingxukai/linux 0291023e)"
@@ -167,7 +167,12 @@ D_LOOKUP_WITHOUT_RCU = "d-lookup-without-rcu"
 
 
 def life_slot(world: World, path: str) -> int:
-    """The dentry's life: hashed, dead, unhashed, freed.  Freed, the
+    """The dentry's life, two facts and the free: ``hashed`` (in the hash,
+    its lockref alive), ``dead`` (``lockref_mark_dead()``, still hashed),
+    ``dropped`` (``__d_drop()``, alive: a kill that drops it before marking
+    it dead), ``unhashed`` (both), ``freed``.  Each step of a kill moves it
+    one way only (:func:`mark_dead`, :func:`drop_hash`), so a kill that
+    does the two in the other order ends where the kernel's does.  Freed, the
     dentry's memory is gone, and every acquisition of its ``d_lock``, in a
     shipped operation or a user's (``op.lock``, ``op.trylock``,
     ``op.section``), is a use after free (``dentry-use-after-free``, the
@@ -369,6 +374,23 @@ def put_locked(scratch: Scratch, count: int) -> int:
     return int(scratch[count])
 
 
+def _life_touches(world: World, life: int) -> tuple[list[int], list[int]]:
+    return [life], [life]
+
+
+@touches(_life_touches)
+def mark_dead(scratch: Scratch, life: int) -> None:
+    """``lockref_mark_dead()``: the count goes negative, whether or not
+    ``__d_drop()`` came first."""
+    scratch[life] = {HASHED: DEAD, DROPPED: UNHASHED}.get(scratch[life], scratch[life])
+
+
+@touches(_life_touches)
+def drop_hash(scratch: Scratch, life: int) -> None:
+    """``__d_drop()``: off the hash, whether or not the lockref is dead yet."""
+    scratch[life] = {HASHED: DROPPED, DEAD: UNHASHED}.get(scratch[life], scratch[life])
+
+
 def set_slot(scratch: Scratch, slot: int, value: str) -> None:
     """A dentry's life (:func:`life_slot`) or alias-list state
     (:func:`alias_slot`) becomes ``value``."""
@@ -390,7 +412,7 @@ def dentry_kill(op: Op, dentry: DentryObject, i_lock: Lock | None = None) -> Non
     the parent's d_lock, which is dropped before the grace period (the
     RCU callback frees the dentry later, not under it)."""
     life = life_slot(op.world, dentry.path)
-    op.effect("lockref_mark_dead(&dentry->d_lockref)", set_slot, life, DEAD)
+    op.effect("lockref_mark_dead(&dentry->d_lockref)", mark_dead, life)
     op.call(
         "dentry_operations.d_prune",
         _nothing,
@@ -399,7 +421,7 @@ def dentry_kill(op: Op, dentry: DentryObject, i_lock: Lock | None = None) -> Non
         roles={"dentry": dentry},
         sleeps=False,
     )
-    op.effect("__d_drop(dentry) /* unhashed */", set_slot, life, UNHASHED)
+    op.effect("__d_drop(dentry) /* unhashed */", drop_hash, life)
     alias = alias_slot(op.world, dentry.path)
     op.effect(
         "dentry_unlink_inode(): hlist_del_init(&dentry->d_u.d_alias)", set_slot, alias, UNLISTED
@@ -672,7 +694,12 @@ def lock_for_kill(op: Op, dentry: DentryObject, i_lock: Lock, busy: Expr) -> Non
         "spin_lock(&dentry->d_lock) /* inode == dentry->d_inode: the inode is fixed */",
     )
     if not op.variant(LOCK_FOR_KILL_NO_RECHECK):
-        op.goto_if(busy, "unlock_inode", "if (likely(!dentry->d_lockref.count)) return true")
+        op.goto_if(
+            busy,
+            "unlock_inode",
+            "if (likely(!dentry->d_lockref.count)) return true",
+            label_negates=True,
+        )
     op.goto("locked")
     op.label("unlock_inode")
     op.unlock(i_lock, "if (inode) spin_unlock(&inode->i_lock); return false")
@@ -987,7 +1014,12 @@ def d_find_alias(op: Op, path: str) -> None:
     empty = state_expr(
         f"hlist_empty(&inode({path})->i_dentry)", lambda state: state[alias] != LISTED
     )
-    op.goto_if(empty, "out", "if (!hlist_empty(&inode->i_dentry)) /* else return NULL */")
+    op.goto_if(
+        empty,
+        "out",
+        "if (!hlist_empty(&inode->i_dentry)) /* else return NULL */",
+        label_negates=True,
+    )
     op.lock(i_lock, EXCL, "d_find_alias(): spin_lock(&inode->i_lock)")
     found = op.compute(
         "found",
@@ -1020,9 +1052,9 @@ def find_hashed(scratch: Scratch, life: int) -> bool:
 
 
 def get_not_dead(scratch: Scratch, life: int, count: int) -> bool:
-    """lockref_get_not_dead(): a reference unless the dentry is dead; run
-    under the dentry's d_lock (see :func:`rcu_walk`)."""
-    if scratch[life] != HASHED:
+    """lockref_get_not_dead(): a reference unless the dentry is dead (a
+    dropped one is not); run under the dentry's d_lock (see :func:`rcu_walk`)."""
+    if scratch[life] not in (HASHED, DROPPED):
         return False
     scratch[count] = scratch[count] + 1
     return True
@@ -1744,7 +1776,7 @@ def _prepend_path(op: Op, ino: int, pass_name: str) -> None:
     op.compute("b", "b = *p", _empty_names, render=_render_names)
     op.label(loop)
     at = op.reg("dentry")
-    op.goto_if(same(at, const(root)), done, "while (dentry != root->dentry)")
+    op.goto_if(same(at, const(root)), done, "while (dentry != root->dentry)", label_negates=True)
     parent = op.compute(
         "parent",
         "parent = READ_ONCE(dentry->d_parent)",

@@ -33,6 +33,28 @@ def early(program: Program, invocation: Invocation) -> Program:
     return program.move_before(unlock, "lockref_mark_dead(&dentry->d_lockref)")
 """
 
+KILL_ORDERS = """
+from mc.dsl import Invocation, Program, variant
+from mc.models.dcache import dput
+
+MARK_DEAD = "lockref_mark_dead(&dentry->d_lockref)"
+
+
+@variant("drop-then-mark-dead", "__d_drop() before lockref_mark_dead(), both under d_lock")
+def swapped(program: Program, invocation: Invocation) -> Program:
+    if invocation.operation is not dput:
+        return program
+    return program.move_after(program.step(MARK_DEAD), "__d_drop(dentry) /* unhashed */")
+
+
+@variant("mark-dead-after-unlock", "lockref_mark_dead() after dentry_unlink_inode() drops d_lock")
+def late(program: Program, invocation: Invocation) -> Program:
+    if invocation.operation is not dput:
+        return program
+    unlock = "dentry_unlink_inode(): spin_unlock(&dentry->d_lock)"
+    return program.move_after(program.step(MARK_DEAD), unlock)
+"""
+
 UNKNOWN_PATHS = """
 from mc.dsl import scenario
 from mc.models.dcache import dput, rcu_walk, shrink_dcache
@@ -120,6 +142,31 @@ def test_d_lock_dropped_before_lockref_mark_dead_lets_a_reference_in(
     args = ("dcache/dput-vs-rcu-walk", "--models", "early.py", "-V", "d-lock-before-mark-dead")
     found = _violation(vfsmc, *args, "--no-property", "spec-conformance")
     assert found.startswith("dentry-killed-referenced: /a/x is dead with 1 reference"), found
+
+
+@pytest.mark.parametrize("scenario", ["dput-vs-rcu-walk", "dput-vs-d-lookup", "dput-vs-shrink"])
+def test_a_kill_dropping_the_hash_before_marking_it_dead_under_d_lock_is_harmless(
+    vfsmc: Run, tmp_path: Path, scenario: str
+) -> None:
+    """Nobody sees the dentry between the two under d_lock: the kill ends
+    with it unhashed and dead either way (the life slot does not go back
+    to hashed)."""
+    (tmp_path / "orders.py").write_text(KILL_ORDERS)
+    args = (f"dcache/{scenario}", "--models", "orders.py", "-V", "drop-then-mark-dead")
+    result = vfsmc("check", *args, "--no-save")
+    assert result.exit_code == 0, result.output
+
+
+def test_a_dropped_dentry_not_yet_dead_gives_an_rcu_walk_a_reference(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """__d_drop() under d_lock, lockref_mark_dead() after it is dropped: an
+    rcu-walk that found the dentry hashed gets its reference through
+    lockref_get_not_dead(), which asks only whether it is dead."""
+    (tmp_path / "orders.py").write_text(KILL_ORDERS)
+    args = ("dcache/dput-vs-rcu-walk", "--models", "orders.py", "-V", "mark-dead-after-unlock")
+    found = _violation(vfsmc, *args, "--no-property", "spec-conformance")
+    assert found.startswith("dentry-killed-referenced: /a/x is dropped with 1 reference"), found
 
 
 def test_the_shipped_dcache_scenarios_hold_with_the_new_invariant() -> None:

@@ -943,6 +943,21 @@ def test_an_rcu_read_side_section_has_no_lock_mode(vfsmc: Run) -> None:
     assert "mode" not in data["threads"][0]["program"][0]
 
 
+def test_a_spinlock_section_names_its_lock(vfsmc: Run) -> None:
+    """An op.section takes and releases its lock within the step: the
+    listing says which, as the label may not."""
+    listed = vfsmc("show", "dcache/sibling-kills", "--steps")
+    assert listed.exit_code == 0, listed.output
+    assert re.search(
+        r"dentry_unlist\(\): d_flags \|= DCACHE_DENTRY_KILLED; .* in dentry_kill\)  "
+        r"section: takes and releases d_lock\(/a/\w\) in the step",
+        listed.output,
+    ), listed.output
+    data = json.loads(vfsmc("show", "dcache/sibling-kills", "--steps", "--json").output)
+    sections = {step.get("section") for step in data["threads"][0]["program"]}
+    assert {"d_lock(/a/x)", "d_lock(/a/y)"} & sections
+
+
 def test_moving_steps_before_one_of_them_says_so(vfsmc: Run) -> None:
     Path("moving.py").write_text(MOVING_VARIANT.replace("{moved}", "[inode_lock, *taken]"))
     result = vfsmc(

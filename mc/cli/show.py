@@ -24,6 +24,7 @@ from mc.dsl.operation import Invocation, Operation
 from mc.dsl.program import Jump, Program, label_name
 from mc.dsl.scenario import Registry, UnknownName
 from mc.dsl.steps import LockStep, Step
+from mc.dsl.wait_steps import SectionStep
 from mc.kernel.locks import Kind
 from mc.kernel.world import DONE
 from mc.project import shown_source
@@ -162,6 +163,8 @@ def show_command(
         for number, step in enumerate(thread.get("program", ())):
             tags = f"  tags: {', '.join(step['tags'])}" if step["tags"] else ""
             mode = f"  mode: {step['mode']}" if "mode" in step else ""
+            if "section" in step:
+                mode += f"  section: takes and releases {step['section']} in the step"
             jumps = f"  may jump to: {step['jumps']}" if "jumps" in step else ""
             if "jump_target" in step:
                 target = step["jump_target"]
@@ -270,6 +273,8 @@ def _step_data(step: Step) -> dict[str, Any]:
     mode = _lock_mode(step)
     if mode is not None:
         data["mode"] = mode
+    if isinstance(step, SectionStep):
+        data["section"] = step.lock.text
     data["tags"] = sorted(step.tags)
     data["source"] = str(step.source)
     data["function"] = step.source.function

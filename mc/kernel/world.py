@@ -667,8 +667,10 @@ class World:
         close = difflib.get_close_matches(name, list(self._slot_named), n=1, cutoff=0.6)
         hint = f" (the closest is {close[0]!r})" if close else ""
         raise ModelError(
-            f"no slot is named {name!r} yet{hint}: the models make their slots as the threads "
-            "are built, so look it up when the step runs (scratch.world.slot(name))"
+            f"no slot is named {name!r} yet{hint}: no model made one of that name (a misspelt "
+            "name, or a path the scenario's tree lacks: vfsmc show SCENARIO --steps lists the "
+            "slots), or the lookup came before the threads that make it were built (look it up "
+            "when the step runs: scratch.world.slot(name))"
         )
 
     def shared_slot(self, name: str, initial: Any, render: Render = str) -> int:
