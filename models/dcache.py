@@ -397,7 +397,9 @@ def set_slot(scratch: Scratch, slot: int, value: str) -> None:
     scratch[slot] = value
 
 
-def dentry_kill(op: Op, dentry: DentryObject, i_lock: Lock | None = None) -> None:
+def dentry_kill(
+    op: Op, dentry: DentryObject, i_lock: Lock | None = None, shrinking: bool = False
+) -> None:
     """__dentry_kill(), entered with ``dentry->d_lock`` held (and the
     inode's ``i_lock`` when ``i_lock`` is given: lock_for_kill() took it):
     lockref_mark_dead(), ``->d_prune`` (under d_lock), __d_drop(), then
@@ -410,7 +412,11 @@ def dentry_kill(op: Op, dentry: DentryObject, i_lock: Lock | None = None) -> Non
     stable: the parent's d_lock is taken (but for the root), then the
     dentry's nested in it for ``dentry_unlist()``; ``call_rcu()`` runs under
     the parent's d_lock, which is dropped before the grace period (the
-    RCU callback frees the dentry later, not under it)."""
+    RCU callback frees the dentry later, not under it).  A put that brings
+    the parent's count to 0 returns the parent with its d_lock held, and
+    the caller's loop goes on with it (:func:`_kill_parent`); the RCU
+    callback of the dentry runs after that here (it runs after a grace
+    period, whenever that ends)."""
     life = life_slot(op.world, dentry.path)
     op.effect("lockref_mark_dead(&dentry->d_lockref)", mark_dead, life)
     op.call(
@@ -499,11 +505,20 @@ def dentry_kill(op: Op, dentry: DentryObject, i_lock: Lock | None = None) -> Non
         op.effect(
             "--parent->d_lockref.count: the store", put_parent, parent_count, parent.path, read
         )
-        if not unlocked_parent:
+        if not unlocked_parent and dropped_here(op.world, parent.path):
+            with op.when(
+                differ(read, const(1)),
+                "if (parent && --parent->d_lockref.count) "
+                "{ spin_unlock(&parent->d_lock); return NULL; }",
+            ):
+                op.unlock(parent.d_lock, "spin_unlock(&parent->d_lock)")
+            with op.otherwise():
+                op.run(_kill_parent, parent.path, shrinking)
+        elif not unlocked_parent:
             op.unlock(
                 parent.d_lock,
-                "spin_unlock(&parent->d_lock); return NULL /* or return parent, its count 0: "
-                "dput()'s loop goes on with it, left out */",
+                "spin_unlock(&parent->d_lock); return NULL /* a reference the scenario does "
+                "not drop keeps the parent */",
             )
     with op.when(freeing, "if (can_free) /* the RCU callback queued */"):
         dentry_free_later(op, dentry)
@@ -517,6 +532,52 @@ KILLED_LABEL = (
 )
 
 
+def _kill_parent(op: Op, path: str, shrinking: bool) -> None:
+    """dput()'s loop, or ``shrink_kill()``'s, on the parent ``__dentry_kill()``
+    returned (fs/dcache.c, 6.17-rc3): its count is 0 and its d_lock held.
+    dput() asks ``retain_dentry(dentry, true)``, which with ``->d_delete``
+    (``always_delete_dentry()``) gives false; then ``rcu_read_lock()`` and
+    ``lock_for_kill()``, whose first test of the count cannot hold (the
+    count is 0 under the d_lock held since), the inode's ``i_lock`` by
+    trylock, else the d_locks dropped and retaken in order with the count
+    read again: a reference taken meanwhile leaves the parent alive
+    (``rcu_read_unlock()``, ``spin_unlock(&dentry->d_lock)``).  Else
+    ``rcu_read_unlock()`` and ``__dentry_kill()`` of the parent
+    (:func:`dentry_kill`), which may go on with its own parent.  The
+    shrinker asks no ``->d_delete``.  Made only where the scenario drops
+    the parent's last reference (:func:`dropped_here`): another parent is
+    pinned (:func:`pin`)."""
+    dentry = dentry_object(op.world, path)
+    count, life = count_slot(op.world, path), life_slot(op.world, path)
+    killable(op.world, path)
+    if not shrinking:
+        op.call(
+            "dentry_operations.d_delete",
+            always_delete_dentry,
+            dentry,
+            label="retain_dentry(dentry, true): if (dentry->d_op->d_delete(dentry)) return false",
+            roles={"dentry": dentry},
+            sleeps=False,
+        )
+        op.goto_if(same(op.ret, const(0)), "keep", "if (!ret) /* retain */")
+    rcu = shrink_rcu(op.world) if shrinking else dput_rcu(op.world)
+    op.lock(rcu, SHARED, "rcu_read_lock()")
+    busy = state_expr(
+        f"{path}->d_lockref.count || d_unhashed({path})",
+        lambda state: state[count] > 0 or state[life] != HASHED,
+    )
+    i_lock = inode_i_lock(op.world, path)
+    lock_for_kill(op, dentry, i_lock, busy)
+    op.unlock(rcu, "rcu_read_unlock() /* while (lock_for_kill(dentry)) */")
+    dentry_kill(op, dentry, i_lock, shrinking)
+    op.goto("out")
+    op.label("busy")
+    op.unlock(rcu, "rcu_read_unlock() /* lock_for_kill() gave false */")
+    op.label("keep")
+    op.unlock(dentry.d_lock, "spin_unlock(&dentry->d_lock)")
+    op.label("out")
+
+
 def child_of(world: World, path: str) -> tuple[int, int]:
     """The slots of ``path``'s parent a kill of ``path`` updates: the
     parent's ``d_children`` (a frozenset of the names listed) and its
@@ -526,10 +587,36 @@ def child_of(world: World, path: str) -> tuple[int, int]:
     parent = posixpath.dirname(path)
     children = world.shared_slot(f"d_children({parent})", frozenset(), render_children)
     count = count_slot(world, parent)
+    pin(world, parent)
     if path not in world.initial[children]:
         world.initial[children] = world.initial[children] | {path}
         world.initial[count] += 1
     return children, count
+
+
+PINNED = "dcache-pinned-parents"
+
+
+def dropped_here(world: World, path: str) -> bool:
+    """Whether a thread of the scenario drops ``path``'s last reference (a
+    ``dput`` or the shrinker of it), so that a child's kill may bring its
+    count to 0; never the root's, which the superblock's ``s_root`` keeps."""
+    return path != "/" and any(
+        invocation.operation in (dput, shrink_dcache) and invocation.args[:1] == (path,)
+        for invocation in world.invocations
+    )
+
+
+def pin(world: World, path: str) -> None:
+    """A reference to ``path``'s dentry, a parent a kill puts, that the
+    scenario never drops: the superblock's ``s_root`` of the root, and
+    for a directory no ``dput`` or shrinker of the scenario runs on
+    (:func:`dropped_here`), its users' (a cwd, an open file, a
+    filesystem's pin): a child's kill leaves it a count above 0.  Once."""
+    pinned: set[str] = world.parts.setdefault(PINNED, set())
+    if path not in pinned and not dropped_here(world, path):
+        pinned.add(path)
+        world.initial[count_slot(world, path)] += 1
 
 
 def render_children(names: frozenset[str] | None) -> str:
@@ -895,7 +982,7 @@ def shrink_dcache(op: Op, path: str) -> None:
     lock_for_kill(op, dentry, i_lock, busy)
     op.effect("d_shrink_del(dentry)", shrink_del, on_list)
     op.unlock(rcu, "shrink_kill(): rcu_read_unlock()")
-    dentry_kill(op, dentry, i_lock)
+    dentry_kill(op, dentry, i_lock, shrinking=True)
     op.goto("out")
     op.label("busy")
     op.unlock(rcu, "rcu_read_unlock() /* lock_for_kill() gave false */")

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+from mc.check.registry import shipped as shipped_registry
+from mc.engine.explore import Options, Search
 from mc.testing import check
 
 Run = Callable[..., Result]
@@ -539,3 +541,33 @@ def test_mutate_finds_the_parent_s_d_lock_needed_by_the_kill(vfsmc: Run) -> None
     assert rows[parent]["property"] == "parent-updates-kept", rows[parent]
     slow = next(name for name in rows if "lockref_put_return() < 0" in name)
     assert rows[slow]["property"] == "parent-updates-kept", rows[slow]
+
+
+def _parent_killed_by_a_child(scenario: str) -> bool:
+    """Whether, in some reachable state, a child's kill went on to kill its
+    parent: a thread marked two dentries dead (``lockref_mark_dead()``, its
+    own and the parent it returned to dput()'s loop)."""
+    registry = shipped_registry()
+    model = registry.build(registry.scenario(scenario), (), None)
+    marks = {
+        (tid, pc)
+        for tid, thread in enumerate(model.threads)
+        for pc, compiled in enumerate(thread.steps)
+        if compiled.step.label == "lockref_mark_dead(&dentry->d_lockref)"
+    }
+    reached = model.watch(marks, taken=True)
+    Search(model, Options()).run()
+    threads = [tid for tid, _pc in reached]
+    return any(threads.count(tid) > 1 for tid in threads)
+
+
+def test_the_last_child_s_kill_goes_on_to_kill_the_parent() -> None:
+    """dput()'s loop: a kill whose put brings the parent's count to 0 kills
+    the parent next, when the directory's own dput() came first."""
+    assert _parent_killed_by_a_child("dcache/sibling-kills")
+
+
+def test_a_parent_nobody_puts_is_never_killed_by_its_child_s_kill() -> None:
+    """A parent the scenario runs no dput() on is pinned: its child's kill
+    leaves it a reference."""
+    assert not _parent_killed_by_a_child("dcache/dput-vs-rcu-walk")

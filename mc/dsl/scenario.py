@@ -250,6 +250,7 @@ class Registry:
         if scenario.declared is not None:
             world.declared_at = f"{shown(scenario.declared.file)}:{scenario.declared.line}"
         world.build_tree(scenario.tree)
+        world.invocations = tuple(scenario.threads)
         names = frozenset(v.name for v in chosen)
         world.waivers = {w: _declarer(v) for v in chosen for w in v.waives}
         for name in wanted:

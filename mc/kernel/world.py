@@ -461,6 +461,11 @@ class World:
         """Objects other kernel modules attach (the page cache, the block
         device), by the name of the module that owns them."""
         self.scenario_checks: list[Callable[[World], str]] = []
+        self.invocations: tuple[Any, ...] = ()
+        """The scenario's threads, an invocation each (``mc.dsl.operation.Invocation``),
+        for an operation whose program depends on what the others do (a
+        dentry's kill goes on with its parent only where a thread drops the
+        parent's last reference)."""
         """Checks of the whole scenario once every thread is built
         (``Op.check_scenario``): each names what the scenario lacks, or
         returns ""."""
