@@ -345,6 +345,37 @@ def test_dropping_the_lock_of_a_one_step_section_says_what_cannot_show(
     assert vfsmc(*args, "-V", "add-space-without-dq_dqb_lock").exit_code == 1
 
 
+PREPARE_WITHOUT_BDEV_LOCK = """
+from mc.dsl import Invocation, Program, variant
+from mc.models.bdev import open_exclusive
+
+
+@variant("prepare-without-bdev_lock", "bd_prepare_to_claim() without bdev_lock")
+def dropped(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(open_exclusive):
+        return program
+    label = "bd_prepare_to_claim(): mutex_lock(&bdev_lock)"
+    return program.drop_acquisitions(lambda step: step.label == label)
+"""
+
+
+def test_dropping_a_mutex_around_one_step_says_what_cannot_show(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """bd_prepare_to_claim()'s test and set of bd_claiming is one effect
+    under bdev_lock: without the mutex it is still one step, so the OK
+    comes with a note that a race inside it cannot show."""
+    (tmp_path / "prepare.py").write_text(PREPARE_WITHOUT_BDEV_LOCK)
+    args = ("check", "bdev/exclusive-opens", "--no-save", "--models", str(tmp_path / "prepare.py"))
+    result = vfsmc(*args, "-V", "prepare-without-bdev_lock")
+    assert result.exit_code == 0, result.output
+    assert (
+        "note: prepare-without-bdev_lock drops bdev_lock around T1 and T2's one step "
+        "'if (!bd_may_claim(bdev, holder, hops))"
+    ) in result.output
+    assert "a race that lock kept out of it cannot show" in result.output
+
+
 def test_an_unsaved_json_trace_names_its_model_files_and_replays(
     vfsmc: Run, tmp_path: Path
 ) -> None:

@@ -38,7 +38,7 @@ from mc.dsl.kernel_model import KernelModel, Thread, differ, transformed
 from mc.dsl.operation import Operation
 from mc.dsl.program import Jump, Program, forced_label, label_name
 from mc.dsl.scenario import NotApplicable, Registry, Scenario, Variant
-from mc.dsl.steps import BranchStep, LockStep, Step
+from mc.dsl.steps import BranchStep, EffectStep, LockStep, Step, UnlockStep
 from mc.dsl.wait_steps import SectionStep
 from mc.kernel.expr import Expr
 from mc.kernel.world import DONE, LocatedModelError
@@ -378,6 +378,54 @@ def unlocked_section_notes(
         "writes as steps of their own to see one)"
         for (name, lock, label), names in threads.items()
     ]
+
+
+def dropped_lock_notes(
+    registry: Registry, scenario: Scenario, variants: Sequence[str]
+) -> list[str]:
+    """A note for each acquisition a variant of a user's model file
+    removes whose critical section, up to the thread's release of that
+    lock, holds one step that reads or writes shared state (an effect, a
+    call, a computation): that step runs as one step with the lock or
+    without it, so no interleaving inside it is explored, and a race the
+    lock kept out of it cannot show; an OK says nothing of that race."""
+    found: dict[tuple[str, str, str], list[str]] = {}
+    for name, changes, correct in _user_transform_changes(registry, scenario, variants):
+        for change in changes:
+            if change.kind != "removed" or not isinstance(change.step, LockStep):
+                continue
+            thread = next(t for t in correct.threads if t.slots.name == change.thread)
+            inside = _critical_section(thread.program.steps, change.step)
+            shared = [step for step in inside if not step.local_in(correct.world)]
+            if len(shared) != 1 or not isinstance(shared[0], EffectStep):
+                continue
+            key = (name, change.step.lock.text, shared[0].label)
+            names = found.setdefault(key, [])
+            if change.thread not in names:
+                names.append(change.thread)
+    return [
+        f"{name} drops {lock} around {' and '.join(names)}'s one step {label!r}: it runs as "
+        "one step with the lock or without it, so no interleaving inside it is explored and a "
+        "race that lock kept out of it cannot show (write its reads and writes as steps of "
+        "their own to see one)"
+        for (name, lock, label), names in found.items()
+    ]
+
+
+def _critical_section(steps: Sequence[Step], taken: LockStep) -> list[Step]:
+    """The steps after ``taken`` in program order up to the release of its
+    lock (none when another lock step comes first or none releases it)."""
+    at = next((i for i, step in enumerate(steps) if step is taken), None)
+    if at is None:
+        return []
+    inside: list[Step] = []
+    for step in steps[at + 1 :]:
+        if isinstance(step, UnlockStep) and step.lock.text == taken.lock.text:
+            return inside
+        if isinstance(step, LockStep | UnlockStep | SectionStep):
+            return []
+        inside.append(step)
+    return []
 
 
 def variant_overlaps(registry: Registry, scenario: Scenario, variants: Sequence[str]) -> list[str]:

@@ -362,6 +362,7 @@ def check(
                 *inventory.variant_overlaps(reg, found, variants),
                 *inventory.unguarding_notes(reg, found, variants),
                 *inventory.unlocked_section_notes(reg, found, variants),
+                *inventory.dropped_lock_notes(reg, found, variants),
             ]
             for text in notes:
                 say("note", text)
