@@ -379,3 +379,15 @@ def test_a_trace_prints_the_truth_of_the_kernel_condition(
     assert outcome.counterexample is not None
     shown = [s.event.text for s in outcome.counterexample.steps if s.label == label]
     assert shown and set(shown) == {holds}
+
+
+def test_an_error_return_that_falls_through_to_its_target_says_it_returned(
+    shipped: Registry,
+) -> None:
+    """``op.fail`` right before the label it goes to: the thread's next step
+    is the same either way, so the trace tells the return by its test."""
+    outcome = check_scenario(shipped, "xattr/setfacl-deleg", ("get-acl-caches-unconditionally",))
+    assert outcome.counterexample is not None
+    label = "return -EAGAIN /* no delegation handed out */"
+    shown = [s.event.text for s in outcome.counterexample.steps if s.label == label]
+    assert shown == ["yes: return -EAGAIN"]

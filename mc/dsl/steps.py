@@ -957,7 +957,10 @@ class FailStep(ConditionalStep):
         return fire
 
     def event(self, context: Context, before: State, after: State) -> Event:
-        failed = after[context.thread.pc] != context.next_pc
+        if context.target == context.next_pc:
+            failed = bool(self.cond.compile(context.world)(before))
+        else:
+            failed = after[context.thread.pc] != context.next_pc
         return Event("branch", f"yes: return {errnos.render(self.errno)}" if failed else "no")
 
 
