@@ -4,10 +4,12 @@ labels and registers, and values passed between threads at build time."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import Result
 
 import mc.testing
 from mc.check.registry import base, with_files
@@ -1473,3 +1475,45 @@ def test_an_insertion_within_a_function_picks_its_step_of_a_shared_label(
     assert thread.program.steps[at + 1].source.function == "wake_up_blocks"
     with pytest.raises(ModelError, match="posix_lock_attempt, wake_up_blocks"):
         registry.build(scenario, ["traced-any"])
+
+
+GOALS = """
+from mc.dsl import EXCL, LockKind, Op, Scratch, goal, operation, scenario, touches
+
+
+@touches(lambda world, slot: ([slot], [slot]))
+def bump(scratch: Scratch, slot: int) -> None:
+    scratch[slot] = scratch[slot] + 1
+
+
+@operation(models="x++ under m")
+def inc(op: Op) -> None:
+    m = op.world.shared_lock("m", LockKind.MUTEX)
+    op.lock(m, EXCL, "lock")
+    op.effect("x++", bump, op.world.shared_slot("x", 0))
+    op.unlock(m, "unlock")
+
+
+@goal("x-reaches", "x reaches 2", reads=["x"])
+def x_reaches(model):
+    x = model.world.slot("x")
+    return lambda s: "x is 2" if s[x] == 2 else None
+
+
+scenario("g/two", "two increments", tree=[], threads=[inc(), inc()],
+         properties=["x-reaches", "deadlock"])
+scenario("g/one", "one increment", tree=[], threads=[inc()],
+         properties=["x-reaches", "deadlock"])
+"""
+
+
+@pytest.mark.parametrize("options", [(), ("--no-por",), ("--dfs",)])
+def test_a_goal_is_met_where_a_state_reaches_it_and_violated_where_none_does(
+    vfsmc: Callable[..., Result], tmp_path: Path, options: tuple[str, ...]
+) -> None:
+    (tmp_path / "goals.py").write_text(GOALS)
+    met = vfsmc("check", "goals.py:g/two", "--no-save", *options)
+    assert met.exit_code == 0, met.output
+    unmet = vfsmc("check", "goals.py:g/one", "--no-save", *options)
+    assert unmet.exit_code == 1, unmet.output
+    assert "x-reaches: never reached: x reaches 2" in unmet.output

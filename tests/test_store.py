@@ -244,7 +244,7 @@ def put(scratch: Scratch, slot: int, value: object) -> None:
 
 
 def judge(scratch: Scratch, end: int, bad: int) -> None:
-    if scratch[end] in (LLONG_MAX, (LLONG_MAX,)):
+    if scratch[end] in (LLONG_MAX, (LLONG_MAX,), 0.5):
         scratch[bad] = 1
 
 
@@ -266,13 +266,15 @@ def judge_op(op: Op) -> None:
 @invariant("not-bad", "the last writer never leaves LLONG_MAX", reads=["bad"])
 def not_bad(model):
     bad = next(i for i, s in enumerate(model.world.slots) if s.name == "bad")
-    return lambda state: "end is LLONG_MAX after both wrote" if state[bad] else None
+    return lambda state: "end is the first writer's after both wrote" if state[bad] else None
 
 
 scenario("my/wide", "LLONG_MAX against 3", tree=["/f"], properties=["not-bad"],
          threads=[writer(LLONG_MAX, "done1"), writer(3, "done2"), judge_op()])
 scenario("my/wide-inside", "(LLONG_MAX,) against (3,)", tree=["/f"], properties=["not-bad"],
          threads=[writer((LLONG_MAX,), "done1"), writer((3,), "done2"), judge_op()])
+scenario("my/half", "0.5 against 2**60", tree=["/f"], properties=["not-bad"],
+         threads=[writer(0.5, "done1"), writer(2 ** 60, "done2"), judge_op()])
 """
 
 
@@ -284,16 +286,19 @@ def test_a_search_over_fingerprints_refuses_an_int_python_hashes_modulo_2_61_min
     assert fingerprint((0, llong_max)) == fingerprint((0, 3))
     assert is_wide(llong_max) and is_wide((0, frozenset({-llong_max})))
     assert not is_wide(2**61 - 2) and not is_wide((-(2**61) + 2,))
+    assert hash(0.5) == hash(2**60) and fingerprint((0, 0.5)) == fingerprint((0, 2**60))
+    assert is_wide(0.5) and is_wide((1, 0.25)) and not is_wide(2.0) and not is_wide((3.0,))
 
 
-@pytest.mark.parametrize("scenario", ["my/wide", "my/wide-inside"])
+@pytest.mark.parametrize("scenario", ["my/wide", "my/wide-inside", "my/half"])
 @pytest.mark.parametrize("options", [(), ("--workers", "2"), ("--no-por",)])
-def test_a_state_that_differs_by_llong_max_against_3_is_refused_over_fingerprints(
+def test_a_state_that_differs_by_a_number_hashed_as_another_is_refused_over_fingerprints(
     vfsmc: Any, tmp_path: Path, scenario: str, options: tuple[str, ...]
 ) -> None:
-    """Over fingerprints the write of LLONG_MAX is a model error that says
-    to check with --exact (it was one state with 3, and the check said
-    OK); with --exact, the violation is found."""
+    """Over fingerprints the write of LLONG_MAX (hashed as 3) or of 0.5
+    (hashed as 2**60) is a model error that says to check with --exact (it
+    was one state with the other, and the check said OK); with --exact,
+    the violation is found."""
     (tmp_path / "wide.py").write_text(WIDE_CLASH)
     refused = vfsmc("check", f"wide.py:{scenario}", "--no-save", *options)
     assert refused.exit_code == 2, refused.output
@@ -301,4 +306,4 @@ def test_a_state_that_differs_by_llong_max_against_3_is_refused_over_fingerprint
     assert "cannot hold" in refused.output and "check with --exact" in refused.output
     exact = vfsmc("check", f"wide.py:{scenario}", "--no-save", "--exact", *options)
     assert exact.exit_code == 1, exact.output
-    assert "end is LLONG_MAX after both wrote" in exact.output
+    assert "end is the first writer's after both wrote" in exact.output

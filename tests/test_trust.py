@@ -359,9 +359,7 @@ def dropped(program: Program, invocation: Invocation) -> Program:
 """
 
 
-def test_dropping_a_mutex_around_one_step_says_what_cannot_show(
-    vfsmc: Run, tmp_path: Path
-) -> None:
+def test_dropping_a_mutex_around_one_step_says_what_cannot_show(vfsmc: Run, tmp_path: Path) -> None:
     """bd_prepare_to_claim()'s test and set of bd_claiming is one effect
     under bdev_lock: without the mutex it is still one step, so the OK
     comes with a note that a race inside it cannot show."""

@@ -797,6 +797,40 @@ def invariant(
     return wrap
 
 
+def goal(
+    name: str,
+    description: str,
+    *,
+    reads: Sequence[str] | Callable[[KernelModel], Sequence[str]] | None = None,
+    terminal: bool = False,
+    needs: tuple[str, str] | None = None,
+) -> Callable[[Callable[[KernelModel], Check[State]]], PropertyDef]:
+    """Declare a goal: the decorated ``f(model)`` returns the test of one
+    state (None while the goal is not reached there, else what was
+    reached); a check of it is VIOLATED ("never reached: ...") when no
+    reachable state reaches it, so a scenario that cannot do what it is
+    meant to (a race window it never opens) is not passed as OK.
+    ``reads``, ``terminal`` and ``needs`` as ``invariant``'s (a goal that
+    says what it reads keeps partial-order reduction on, which reaches a
+    goal exactly when the full search does)."""
+
+    def wrap(checker: Callable[[KernelModel], Check[State]]) -> PropertyDef:
+        declared = declared_reads(name, _with_errors(reads), checker)
+        where = caller_source()
+        prop = PropertyDef(
+            name,
+            description,
+            PropertyKind.SOMETIMES,
+            _checked(name, where, checker),
+            declared,
+            terminal,
+            needs,
+        )
+        return _declare(prop)
+
+    return wrap
+
+
 def step_invariant(
     name: str, description: str, *, needs: tuple[str, str] | None = None
 ) -> PropertyDef:

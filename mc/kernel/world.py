@@ -140,17 +140,22 @@ MINUS_ONE_INSIDE = (
 WIDE = sys.hash_info.modulus
 """From this magnitude on, Python hashes an int modulo it (2**61 - 1 on a
 64-bit build): LLONG_MAX hashes as 3 does."""
-WIDE_INSIDE = "an int Python's hash folds inside"
-"""What ``_unfit`` says of a tuple or frozenset with an int from ``WIDE``
-on inside (nothing wrong with it in full states: ``wide_refused``)."""
+WIDE_INSIDE = "a number Python's hash folds inside"
+"""What ``_unfit`` says of a float that is no whole number, and of a tuple
+or frozenset with an int from ``WIDE`` on or such a float inside (nothing
+wrong with it in full states: ``wide_refused``)."""
 
 
 def is_wide(value: Any) -> bool:
-    """Whether ``value`` is, or holds in its tuples and frozensets, an int
-    from ``WIDE`` on."""
+    """Whether ``value`` is, or holds in its tuples and frozensets, a number
+    Python's hash folds onto another's: an int from ``WIDE`` on, or a float
+    that is no whole number (``hash(0.5) == hash(2**60)``; a whole float
+    equals, and hashes as, the int it is)."""
     kind = type(value)
     if kind is int:
         return not -WIDE < value < WIDE
+    if kind is float:
+        return not value.is_integer()
     if kind is tuple or kind is frozenset:
         return any(is_wide(item) for item in value)
     return False
@@ -159,13 +164,15 @@ def is_wide(value: Any) -> bool:
 def wide_refused(value: Any, slot: str) -> ModelError:
     """Why a search over 64-bit fingerprints cannot hold ``value`` in
     ``slot``: states are fingerprinted by Python's hash, which folds an int
-    from ``WIDE`` on modulo it, so two states that differ only by LLONG_MAX
-    against 3 would be one and a violation could be missed; full states
-    (``--exact``) tell them apart."""
+    from ``WIDE`` on modulo it and a float that is no whole number onto an
+    int, so two states that differ only by LLONG_MAX against 3, or 0.5
+    against 2**60, would be one and a violation could be missed; full
+    states (``--exact``) tell them apart."""
     return ModelError(
         f"slot {slot} cannot hold {_short(value)} in a search over fingerprints: Python hashes "
-        f"an int from 2**61-1 on modulo 2**61-1 (LLONG_MAX as 3), so two states that differ "
-        f"only there would be one; check with --exact (full states)"
+        f"an int from 2**61-1 on modulo 2**61-1 (LLONG_MAX as 3) and a float that is no whole "
+        f"number as an int (0.5 as 2**60), so two states that differ only there would be one; "
+        f"check with --exact (full states)"
     )
 
 
@@ -205,7 +212,9 @@ def _unfit(value: Any, inside: bool = False) -> str | None:
     if value != value:
         return f"{_a(kind.__name__)} that equals nothing, not even itself (a NaN)"
     if kind is float:
-        return MINUS_ONE_INSIDE if inside and value == -1 else None
+        if inside and value == -1:
+            return MINUS_ONE_INSIDE
+        return None if value.is_integer() else WIDE_INSIDE
     if kind in _COPIED:
         return None
     try:
