@@ -64,6 +64,8 @@ LABEL_AS_MODELLED = {
     "__locks_delete_block(&new_fl->c): if (smp_load_acquire(&waiter->flc_blocker) || "
     "!list_empty(&waiter->flc_blocked_requests)) /* timed out, still blocked */",
     "if (can_free) dentry_free(dentry)",
+    # __dentry_kill()'s put of the parent: the count left is not 0 (models/dcache.py)
+    "if (parent && --parent->d_lockref.count) { spin_unlock(&parent->d_lock); return NULL; }",
     "d_alloc_parallel(): if (another thread's in-lookup dentry of the name is hashed)",
     "d_alloc_parallel(): if (unlikely(d_unhashed(dentry))) goto mismatch /* its ->lookup failed */",
     "if (!atomic_dec_and_test(&s->s_active)) /* a freeze came first */",
