@@ -1256,6 +1256,37 @@ def test_a_scenario_without_properties_checks_what_its_operations_make_checkable
     assert json.loads(named.output)["properties"] == ["lock-protocol", "deadlock"]
 
 
+def test_a_scenario_made_with_a_variant_a_later_file_declares_checks_what_it_can(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A folder loads its files in name order: a scenario without
+    properties= whose protocol variant a later file declares gets the
+    properties its operations make checkable all the same (it had the base
+    ones alone, and a bug the dentry invariants find passed)."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    _write(
+        folder,
+        "a_scen.py",
+        "from mc.dsl import scenario\n"
+        "from mc.models.dcache import d_find_alias, dput\n"
+        'scenario("my/later", "dput vs d_find_alias", tree=["/a/", "/a/x"],\n'
+        '         threads=[dput("/a/x"), d_find_alias("/a/x")], variants=["my-later"])\n',
+    )
+    _write(
+        folder,
+        "b_variant.py",
+        "from mc.dsl import variant\n"
+        '@variant("my-later", "leaves the protocol as it is")\n'
+        "def later(program, invocation):\n"
+        "    return program\n",
+    )
+    result = vfsmc("check", "my/later", "--models", "mine", "--json", "--no-save")
+    assert result.exit_code == 0, result.output
+    properties = json.loads(result.output)["properties"]
+    assert {"dentry-killed-referenced", "dentry-freed-under-rcu"} <= set(properties)
+
+
 def test_regress_replays_a_trace_of_a_scenario_declared_without_properties(
     vfsmc: Run, tmp_path: Path
 ) -> None:

@@ -92,28 +92,35 @@ def add(registry: Registry, module: ModuleType) -> list[str]:
         if error.declared is None:
             raise
         raise LocatedModelError(f"{_at(error.declared)}: {error}") from None
-    for item in declared:
-        if isinstance(item, Scenario) and not item.properties_given:
-            _check_what_it_can(registry, item)
+    registry.unwidened += [
+        item.name for item in declared if isinstance(item, Scenario) and not item.properties_given
+    ]
+    registry.unwidened = [
+        name
+        for name in registry.unwidened
+        if not _check_what_it_can(registry, registry.scenarios[name])
+    ]
     return sorted(item.name for item in declared if isinstance(item, Scenario))
 
 
-def _check_what_it_can(registry: Registry, scenario: Scenario) -> None:
+def _check_what_it_can(registry: Registry, scenario: Scenario) -> bool:
     """A scenario declared without ``properties=`` checks the base
     properties and every one its operations make checkable (a dentry's
     invariants for dcache operations, the page-cache ones for writes), so
-    a bug they would find is not passed over; one that does not build yet
-    is left as it is, for the check to report why (one that never
-    finishes building is reported at once)."""
+    a bug they would find is not passed over.  False for one that does not
+    build yet, left as it is: a file loaded later may declare a variant of
+    its protocol, and else the check reports why (one that never finishes
+    building is reported at once)."""
     try:
         omitted = checkable.omitted_properties(registry, scenario)
     except checkable.BuildTooLong:
         raise
     except Exception:
-        return
+        return False
     if omitted:
         widened = attrs.evolve(scenario, properties=(*scenario.properties, *omitted))
         registry.scenarios[scenario.name] = widened
+    return True
 
 
 def _load_file(file: Path) -> ModuleType:

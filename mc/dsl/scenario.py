@@ -143,6 +143,10 @@ class Registry:
         (``mutant:...`` names a program mutation)."""
         self.model_files: list[str] = []
         """The model files (or directories) loaded, as the user named them."""
+        self.unwidened: list[str] = []
+        """Scenarios of model files declared without ``properties=`` whose
+        properties could not be worked out yet (a variant of their protocol
+        a file loaded later declares): tried again as each file is added."""
 
     def add_module(self, module: ModuleType) -> list[Declaration]:
         """Add everything ``module`` declared; returns it."""
