@@ -256,6 +256,12 @@ def inode_i_lock(world: World, path: str) -> Lock:
     gives it another inode while it is in use."""
     name = f"i_lock({path})"
     lock = next((lock for lock in world.locks if lock.name == name), None)
+    if lock is not None and lock.kind is not Kind.SPINLOCK:
+        raise ModelError(
+            f"lock {name} is a {lock.kind.value}, not a spinlock: i_lock(path) is the VFS "
+            "inode's i_lock, so a filesystem's own lock needs a class of its own "
+            "(xfs_ilock(/f))"
+        )
     return lock or world.add_lock(name, Kind.SPINLOCK, "i_lock")
 
 

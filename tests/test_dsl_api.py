@@ -1517,3 +1517,39 @@ def test_a_goal_is_met_where_a_state_reaches_it_and_violated_where_none_does(
     unmet = vfsmc("check", "goals.py:g/one", "--no-save", *options)
     assert unmet.exit_code == 1, unmet.output
     assert "x-reaches: never reached: x reaches 2" in unmet.output
+
+
+I_LOCK_CLASH = """
+from mc.dsl import EXCL, LockKind, Op, operation, scenario
+from mc.models.dcache import inode_i_lock
+
+
+@operation(models="spin_lock(&inode->i_lock)")
+def vfs_i_lock(op: Op, path: str) -> None:
+    lock = inode_i_lock(op.world, path)
+    op.lock(lock, EXCL, "spin_lock(&inode->i_lock)")
+    op.unlock(lock, "spin_unlock(&inode->i_lock)")
+
+
+@operation(models="a filesystem's rwsem named after ip->i_lock")
+def own_i_lock(op: Op, path: str) -> None:
+    lock = op.world.shared_lock(f"i_lock({path})", LockKind.RWSEM)
+    op.lock(lock, EXCL, "xfs_ilock(ip, XFS_ILOCK_EXCL)")
+    op.unlock(lock, "xfs_iunlock(ip, XFS_ILOCK_EXCL)")
+
+
+scenario("my/vfs-first", "", tree=["/f"], threads=[vfs_i_lock("/f"), own_i_lock("/f")])
+scenario("my/own-first", "", tree=["/f"], threads=[own_i_lock("/f"), vfs_i_lock("/f")])
+"""
+
+
+@pytest.mark.parametrize("scenario", ["my/vfs-first", "my/own-first"])
+def test_a_lock_of_one_s_own_named_as_the_vfs_inode_s_i_lock_is_refused_either_way(
+    vfsmc: Callable[..., Result], tmp_path: Path, scenario: str
+) -> None:
+    """Whichever thread is built first, a rw_semaphore named i_lock(/f)
+    and the VFS inode's i_lock spinlock of that name are one model error."""
+    (tmp_path / "clash.py").write_text(I_LOCK_CLASH)
+    result = vfsmc("check", f"clash.py:{scenario}", "--no-save")
+    assert result.exit_code == 2, result.output
+    assert re.search(r"lock i_lock\(/f\) is a (spinlock|rw_semaphore), not a", result.output)
