@@ -850,3 +850,47 @@ def test_scenarios_named_as_check_names_them_are_explored_alone(
     unknown = vfsmc("lockorder", "nope/x")
     assert unknown.exit_code == 2
     assert "unknown scenario 'nope/x'" in unknown.output
+
+
+BY_INODE = """
+from mc.dsl import EXCL, LockKind, Op, lock_order, operation, scenario
+
+lock_order("my_ilock", "my_ilock", by="inode", source="my_lock_two_inodes(): by i_ino")
+
+
+@operation(models="takes two inodes' my_ilock, first the one named first")
+def lock_two(op: Op, first: str, second: str) -> None:
+    one = op.world.shared_lock(f"my_ilock({first})", LockKind.RWSEM)
+    two = op.world.shared_lock(f"my_ilock({second})", LockKind.RWSEM)
+    op.lock(one, EXCL, "my_ilock(first)")
+    op.lock(two, EXCL, "my_ilock(second)")
+    op.unlock(two, "my_iunlock(second)")
+    op.unlock(one, "my_iunlock(first)")
+
+
+scenario("my/by-number", "", tree=["/a", "/b"], threads=[lock_two("/a", "/b")],
+         properties=["deadlock"])
+scenario("my/against-number", "", tree=["/a", "/b"], threads=[lock_two("/b", "/a")],
+         properties=["deadlock"])
+"""
+
+
+def test_a_class_nested_by_inode_number_is_checked_in_that_order(
+    vfsmc: Callable[..., Any], tmp_path: Path
+) -> None:
+    """lock_order(X, X, by="inode"): two of X's locks are taken by
+    increasing inode number (the tree's order), which lockorder checks
+    as it checks i_rwsem's rules."""
+    (tmp_path / "by_inode.py").write_text(BY_INODE)
+    kept = vfsmc("lockorder", "--models", "by_inode.py", "--filter", "my/by-number")
+    assert kept.exit_code == 0, kept.output
+    broken = vfsmc("lockorder", "--models", "by_inode.py", "--filter", "my/against-number")
+    assert broken.exit_code == 1, broken.output
+    assert (
+        "holding my_ilock(/b), takes my_ilock(/a): breaks increasing inode number "
+        "(lock_order(..., by='inode')) (/a is numbered before /b)"
+    ) in broken.output
+    (tmp_path / "bad_by.py").write_text(BY_INODE.replace('by="inode"', 'by="address"'))
+    refused = vfsmc("lockorder", "--models", "bad_by.py")
+    assert refused.exit_code == 2, refused.output
+    assert "lock_order's by= is one of inode, not 'address'" in refused.output

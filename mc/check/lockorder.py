@@ -386,8 +386,38 @@ NONDIRECTORIES_BY_ADDRESS = "non-directories by increasing address"
 def nesting_checks(world: World) -> dict[str, NestingCheck]:
     """For each class nested in its own class by a rule the model can check
     on one acquisition, that check (``i_rwsem``: ``directory_order``,
-    ``d_lock``: ``dentry_order``)."""
-    return {"i_rwsem": directory_order(world), "d_lock": dentry_order}
+    ``d_lock``: ``dentry_order``), and those model files declare
+    (``lock_order(..., by="inode")``: ``inode_number_order``)."""
+    checks = {family: inode_number_order(world) for family in world.nesting_orders}
+    return {**checks, "i_rwsem": directory_order(world), "d_lock": dentry_order}
+
+
+NAMED_PATH = re.compile(r"^[^(]*\((?P<path>/.*)\)$")
+
+
+def inode_number_order(world: World) -> NestingCheck:
+    """Two locks of a class a model file nests by inode number, named after
+    their inodes' paths (``xfs_ilock(/a)``): taking one of a lower number
+    than one held breaks the rule (the inode numbers are the scenario's
+    tree order); a lock named after no inode of the tree is not checked."""
+    numbers = {inode.path: inode.ino for inode in world.inodes}
+
+    def check(_state: Sequence[Any], held: Lock, taken: Lock) -> str | None:
+        holder, wanted = NAMED_PATH.match(held.name), NAMED_PATH.match(taken.name)
+        if holder is None or wanted is None:
+            return None
+        first, second = numbers.get(holder["path"]), numbers.get(wanted["path"])
+        if first is None or second is None or second > first:
+            return None
+        return (
+            f"holding {held}, takes {taken}: breaks {INODE_NUMBERS} "
+            f"({wanted['path']} is numbered before {holder['path']})"
+        )
+
+    return check
+
+
+INODE_NUMBERS = "increasing inode number (lock_order(..., by='inode'))"
 
 
 DENTRY_LOCK = re.compile(r"^d_lock\((?P<path>/.*)\)$")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import itertools
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import ModuleType
@@ -121,6 +122,10 @@ class LockOrder:
     classes: tuple[str, ...]
     source: str
     declared: Source | None = attrs.field(default=None, eq=False)
+    by: str | None = None
+    """How two locks of a class nested in itself are ordered: ``"inode"``,
+    by increasing inode number (the scenario's tree order), or None (any
+    order the model takes them in)."""
 
 
 Declaration = Scenario | Variant | PropertyDef | LockOrder
@@ -255,6 +260,13 @@ class Registry:
             world.declared_at = f"{shown(scenario.declared.file)}:{scenario.declared.line}"
         world.build_tree(scenario.tree)
         world.invocations = tuple(scenario.threads)
+        world.nesting_orders = {
+            a: order.by
+            for order in self.lock_orders
+            if order.by is not None
+            for a, b in itertools.pairwise(order.classes)
+            if a == b
+        }
         names = frozenset(v.name for v in chosen)
         world.waivers = {w: _declarer(v) for v in chosen for w in v.waives}
         for name in wanted:
@@ -447,7 +459,11 @@ def _declare(item: T) -> T:
     return item
 
 
-def lock_order(*classes: str, source: str) -> LockOrder:
+NESTING_RULES = ("inode",)
+"""The orders ``lock_order(..., by=...)`` knows for a class nested in itself."""
+
+
+def lock_order(*classes: str, source: str, by: str | None = None) -> LockOrder:
     """Declare that lock ``classes`` are taken in this order, outermost
     first (``lock_order("i_rwsem", "invalidate_lock", "i_gc_rwsem",
     source="fs/f2fs/file.c: ...")``), as a chain of ``specs/lockorder.toml``
@@ -458,12 +474,25 @@ def lock_order(*classes: str, source: str) -> LockOrder:
     given twice in a row, ``lock_order("ip_lock", "ip_lock", source=...)``
     or ``lock_order("i_rwsem", "ip_lock", "ip_lock", ...)``, nests the
     class in itself (two of its locks held at once, in an order a rule
-    of the filesystem fixes, as ``mutex_lock_nested()`` tells lockdep)."""
+    of the filesystem fixes, as ``mutex_lock_nested()`` tells lockdep);
+    ``by="inode"`` says the rule: the two are taken by increasing inode
+    number (``xfs_lock_two_inodes()``), here the order of the scenario's
+    tree, the path inside the lock's name (``xfs_ilock(/a)`` before
+    ``xfs_ilock(/b)``), and ``vfsmc lockorder`` reports an acquisition
+    that breaks it."""
     if len(classes) < 2 or not all(isinstance(c, str) and c for c in classes):
         raise ModelError(f"lock_order takes two or more lock class names, not {classes!r}")
     if not isinstance(source, str) or not source.strip():
         raise ModelError("lock_order needs source=: where the order is written down")
-    order = LockOrder(tuple(classes), source, caller_source())
+    if by is not None and by not in NESTING_RULES:
+        raise ModelError(f"lock_order's by= is one of {', '.join(NESTING_RULES)}, not {by!r}")
+    nested = any(a == b for a, b in itertools.pairwise(classes))
+    if by is not None and not nested:
+        raise ModelError(
+            f"lock_order(..., by={by!r}) orders a class nested in itself: give the class twice "
+            f"in a row, not {classes!r}"
+        )
+    order = LockOrder(tuple(classes), source, caller_source(), by)
     sys._getframe(1).f_globals.setdefault(DECLARATIONS, []).append(order)
     return order
 

@@ -470,6 +470,9 @@ class World:
         """Objects other kernel modules attach (the page cache, the block
         device), by the name of the module that owns them."""
         self.scenario_checks: list[Callable[[World], str]] = []
+        self.nesting_orders: dict[str, str] = {}
+        """The classes model files nest in themselves with a rule
+        (``lock_order(..., by=...)``), with the rule."""
         self.invocations: tuple[Any, ...] = ()
         """The scenario's threads, an invocation each (``mc.dsl.operation.Invocation``),
         for an operation whose program depends on what the others do (a
