@@ -114,6 +114,35 @@ def test_a_sweep_says_where_the_steps_an_insertion_names_are_out_of_its_reach(
     assert "writeback/mmap-store-flusher" in text.output.split("which they do not insert")[1]
 
 
+INSERTS_INTO_PUNCH_HOLE = """
+from mc.dsl import inserts
+from mc.models.truncate import punch_hole
+
+
+def note(op, *args):
+    op.effect("trace_punch()", lambda scratch: None)
+
+
+inserts(punch_hole, "traced-punch", "ext4_punch_hole() traces its start",
+        before={"ext4_punch_hole(): inode_lock(inode)": note})
+"""
+
+
+def test_an_insertion_reached_through_op_run_is_not_said_out_of_reach(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """fallocate(2)'s PUNCH_HOLE runs punch_hole's body: an insertion into
+    punch_hole reaches file/fallocate-modes, and no note says otherwise."""
+    (tmp_path / "punch.py").write_text(INSERTS_INTO_PUNCH_HOLE)
+    result = vfsmc(
+        "sweep", "--models", "punch.py", "-V", "traced-punch", "--filter", "file/", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert "file/fallocate-modes" in {row["scenario"] for row in report["scenarios"]}
+    assert report["labels_not_reached"] == []
+
+
 def test_a_variant_that_cannot_build_in_one_scenario_names_the_scenario(vfsmc: Run) -> None:
     """An insertion whose function fails in one of the scenarios it changes
     (a path that scenario's tree lacks) stops the sweep with the model

@@ -225,7 +225,8 @@ def inserted_into(registry: Registry, name: str) -> set[str]:
 def labels_elsewhere(registry: Registry, model: KernelModel, name: str) -> dict[str, str]:
     """The threads of ``model`` whose programs have a step labelled as one
     variant ``name`` inserts at, though they run none of the operations it
-    inserts into, each with the operation it runs."""
+    inserts into (as theirs, or inside it with ``op.run``: fallocate(2)'s
+    PUNCH_HOLE runs ``punch_hole``), each with the operation it runs."""
     insertions = [
         body for _operation, body in registry.variant(name).bodies if isinstance(body, Insertion)
     ]
@@ -234,7 +235,8 @@ def labels_elsewhere(registry: Registry, model: KernelModel, name: str) -> dict[
     return {
         thread.name: thread.invocation.operation.name
         for thread in model.threads
-        if thread.invocation.operation.name not in into
+        if not {thread.invocation.operation.name, *(op.name for op in thread.invocation.ran)}
+        & set(into)
         and any(compiled.step.label in labels for compiled in thread.steps)
     }
 
