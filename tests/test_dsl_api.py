@@ -1553,3 +1553,36 @@ def test_a_lock_of_one_s_own_named_as_the_vfs_inode_s_i_lock_is_refused_either_w
     result = vfsmc("check", f"clash.py:{scenario}", "--no-save")
     assert result.exit_code == 2, result.output
     assert re.search(r"lock i_lock\(/f\) is a (spinlock|rw_semaphore), not a", result.output)
+
+
+ALLOCATE_ONLY = """
+from mc.dsl import inserts
+from mc.models.file import fallocate
+
+
+def note(op, *args):
+    op.effect("trace_alloc()", lambda scratch: None)
+
+
+inserts(fallocate, "traced-alloc", "the allocation traces its start", optional={optional},
+        before={{"inode_lock(inode) /* allocate the range */": note}})
+"""
+
+
+@pytest.mark.parametrize("optional", [True, False])
+def test_an_optional_insertion_passes_over_a_run_of_the_body_without_its_step(
+    vfsmc: Callable[..., Result], tmp_path: Path, optional: bool
+) -> None:
+    """fallocate(2)'s PUNCH_HOLE takes no allocation step: an insertion at
+    that step is made in the KEEP_SIZE thread, and with optional=True the
+    PUNCH_HOLE thread gets nothing; without it, that thread's build is a
+    model error naming the label."""
+    (tmp_path / "alloc.py").write_text(ALLOCATE_ONLY.format(optional=optional))
+    result = vfsmc("show", "file/fallocate-modes", "--models", "alloc.py", "-V", "traced-alloc")
+    if optional:
+        assert result.exit_code == 0, result.output
+        assert re.search(r"T1 added +trace_alloc\(\)", result.output), result.output
+        assert "T2 added" not in result.output
+    else:
+        assert result.exit_code == 2, result.output
+        assert "no step of fallocate is labelled 'inode_lock(inode) /* allocate" in result.output

@@ -631,6 +631,7 @@ def inserts(
     after: Mapping[str, Snippet] | None = None,
     every: bool = False,
     within: str | None = None,
+    optional: bool = False,
     waives: Sequence[str] = (),
 ) -> Variant:
     """Declare a variant that adds steps inside ``operation``'s body wherever
@@ -652,7 +653,12 @@ def inserts(
     model function of that name wrote (``step.source.function``, as
     ``vfsmc show SCENARIO --steps`` prints it), where helpers of one body
     share a label (``spin_lock(&blocked_lock_lock)`` in
-    ``posix_lock_attempt`` and in ``wake_up_blocks``)."""
+    ``posix_lock_attempt`` and in ``wake_up_blocks``).  ``optional`` adds
+    nothing to a run of the body that has no step of a label, where its
+    arguments take another path (fallocate(2)'s PUNCH_HOLE has no
+    allocation step); without it that is a model error, the mark of a
+    misspelt label (a label no thread of a scenario has leaves the variant
+    changing nothing, which ``check`` refuses either way)."""
     declared = caller_source()
     operations = (operation,) if isinstance(operation, Operation) else tuple(operation)
     if not operations or not all(isinstance(one, Operation) for one in operations):
@@ -668,7 +674,7 @@ def inserts(
         for label, snippet, _ahead in points:
             _check_snippet(name, one, label, snippet)
     bodies = tuple(
-        (one, Insertion(one, tuple(points), declared, name, every, one.build, within))
+        (one, Insertion(one, tuple(points), declared, name, every, one.build, within, optional))
         for one in operations
     )
     variant = Variant(name, description, None, _names(waives, "waives", "rules"), declared, bodies)
@@ -690,6 +696,7 @@ class Insertion:
     every: bool
     build: Callable[..., None]
     within: str | None = None
+    optional: bool = False
 
     def around(self, build: Callable[..., None]) -> Insertion:
         """This insertion into the body ``build``."""
@@ -711,6 +718,7 @@ class Insertion:
                 self.name,
                 self.every,
                 self.within,
+                self.optional,
             )
             for at in spots:
                 mark = len(op.items)
@@ -754,6 +762,7 @@ def _places(
     name: str,
     every: bool,
     within: str | None = None,
+    optional: bool = False,
 ) -> list[int]:
     """Where in ``items`` (the body ``operation`` emitted between ``start``
     and ``end``) the step labelled ``label`` is (every such step, with
@@ -764,7 +773,7 @@ def _places(
         if isinstance(items[at], Step) and (within is None or items[at].source.function == within)
     ]
     found = [at for at in steps if items[at].label == label]
-    if len(found) == 1 or (found and every):
+    if len(found) == 1 or (found and every) or (optional and not found):
         return found
     where = f"{shown(declared.file)}:{declared.line}: variant {name}"
     if found:
