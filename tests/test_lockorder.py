@@ -554,7 +554,7 @@ def test_a_model_file_documents_the_order_of_its_own_lock(vfsmc: Callable[..., A
     contradicts = lockorder("wrong", 'lock_order("invalidate_lock", "i_rwsem", source="x")')
     assert contradicts.exit_code == 2
     assert contradicts.output.count("\n") == 1 and "Traceback" not in contradicts.output
-    assert "lock_order at wrong.py:4) contradict specs/lockorder.toml" in contradicts.output
+    assert "lock_order at wrong.py:4) contradicts specs/lockorder.toml" in contradicts.output
     assert "invalidate_lock before i_rwsem (lock_order at wrong.py:4)" in contradicts.output
     assert "i_rwsem before mmap_lock (specs/lockorder.toml's chain 1)" in contradicts.output
     after_innermost = lockorder("inner", 'lock_order("xa_lock", "i_gc_rwsem", source="x")')
@@ -894,3 +894,17 @@ def test_a_class_nested_by_inode_number_is_checked_in_that_order(
     refused = vfsmc("lockorder", "--models", "bad_by.py")
     assert refused.exit_code == 2, refused.output
     assert "lock_order's by= is one of inode, not 'address'" in refused.output
+
+
+def test_check_refuses_a_lock_order_that_contradicts_the_documented_one(
+    vfsmc: Callable[..., Any], tmp_path: Path
+) -> None:
+    """A model file's lock_order against specs/lockorder.toml is one line
+    and exit 2 from check too, not only from lockorder."""
+    (tmp_path / "against.py").write_text(
+        'from mc.dsl import lock_order\nlock_order("invalidate_lock", "i_rwsem", source="x")\n'
+    )
+    result = vfsmc("check", "dirops/two-creates", "--models", "against.py", "--no-save")
+    assert result.exit_code == 2, result.output
+    assert "contradicts specs/lockorder.toml" in result.output
+    assert len(result.output.strip().splitlines()) == 1

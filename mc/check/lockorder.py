@@ -167,7 +167,7 @@ class Documented:
         if contradiction is not None:
             against = "specs/lockorder.toml" if "specs/lockorder.toml" in contradiction else None
             with_what = (
-                f"contradict {against}"
+                f"{'contradict' if len(orders) > 1 else 'contradicts'} {against}"
                 if against
                 else "contradict each other"
                 if len(orders) > 1

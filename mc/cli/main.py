@@ -327,6 +327,8 @@ def check(
     with checkable.building_within(time_limit, loading):
         reg = with_files(models)
         name = usermodels.resolve(scenario, reg)
+        if reg.lock_orders:
+            lockorder.load_documented().declared_by(reg.lock_orders)
     chosen = without(reg, name, properties, excluded)
     if coverage and symmetry:
         raise click.UsageError(
