@@ -1227,3 +1227,14 @@ def test_a_flag_variant_moving_a_step_marks_its_old_place_moved_away(tmp_path: P
     )
     assert positions is not None
     assert sorted(positions.values()) == ["lock a", "lock a moved away", "unlock b"]
+
+
+def test_a_change_of_one_of_several_steps_so_labelled_says_which_share(vfsmc: Run) -> None:
+    """remap-argument-order drops the locks of one of vfs_clone_file_range()'s
+    two orders: the listing says it changed one of the two steps so
+    labelled, not every such lock."""
+    shown = vfsmc("show", "file/opposite-remaps", "-V", "remap-argument-order")
+    assert shown.exit_code == 0, shown.output
+    removed = "removed  inode_lock_nested(VFS_I(ip2)"
+    line = next(line for line in shown.output.splitlines() if removed in line)
+    assert line.endswith("(1 of the 2 steps so labelled)"), line

@@ -20,6 +20,7 @@ from mc.check.registry import shipped_modules, with_files
 from mc.cli.completion import complete_explained, complete_scenario
 from mc.cli.errors import echo_json, fail, one_line_errors
 from mc.cli.options import models_option
+from mc.dsl.kernel_model import KernelModel
 from mc.dsl.operation import Invocation, Operation
 from mc.dsl.program import Jump, Program, label_name
 from mc.dsl.scenario import Registry, UnknownName
@@ -211,6 +212,9 @@ def show_command(
             )
         for change, places in _collapsed(changes):
             where = "" if places == 1 else f"  (in {places} places)"
+            alike = _alike(model, change)
+            if change.kind in ("removed", "changed", "moved") and alike > places:
+                where = f"  ({places} of the {alike} steps so labelled)"
             if change.kind == "changed" and change.was is not None:
                 click.echo(f"      {change.thread} changed  {_step_text(change.was)}")
                 differs = inventory.differing_fields(change.was, change.step)
@@ -281,6 +285,19 @@ def _step_data(step: Step) -> dict[str, Any]:
     if step.jump_label is not None:
         data["jumps"] = label_name(step.jump_label)
     return data
+
+
+def _alike(model: KernelModel, change: inventory.Change) -> int:
+    """How many steps of the thread ``change`` is of, in the correct
+    protocol, are alike the step it removed, changed or moved."""
+    original = change.was if change.kind == "changed" else change.step
+    if original is None:
+        return 0
+    key = inventory.step_key(original)
+    thread = next((t for t in model.threads if t.slots.name == change.thread), None)
+    if thread is None:
+        return 0
+    return sum(inventory.step_key(step) == key for step in thread.program.steps)
 
 
 def _collapsed(changes: list[inventory.Change]) -> list[tuple[inventory.Change, int]]:
