@@ -1586,3 +1586,33 @@ def test_an_optional_insertion_passes_over_a_run_of_the_body_without_its_step(
     else:
         assert result.exit_code == 2, result.output
         assert "no step of fallocate is labelled 'inode_lock(inode) /* allocate" in result.output
+
+
+UNDECLARED_FLAG = """
+from mc.dsl import EXCL, flag_variant, inserts
+from mc.models.truncate import truncate
+
+flag_variant("my-flag", "takes invalidate_lock at i_size_write")
+
+
+def hook(op, file, size):
+    if op.variant("my-flga"):
+        op.lock(op.mapping(file).invalidate_lock, EXCL, "x")
+
+
+inserts(truncate, "flag-hook", "asks the flag", before={"i_size_write(inode, attr->ia_size)": hook})
+"""
+
+
+def test_a_flag_no_variant_declares_is_a_model_error_at_the_question(
+    vfsmc: Callable[..., Result], tmp_path: Path
+) -> None:
+    """op.variant() of a misspelt flag would never be on: the build names
+    the line and the flag it meant."""
+    (tmp_path / "flag.py").write_text(UNDECLARED_FLAG)
+    args = ("check", "truncate/truncate-vs-write-fault", "--models", "flag.py", "--no-save")
+    result = vfsmc(*args, "-V", "flag-hook", "-V", "my-flag")
+    assert result.exit_code == 2, result.output
+    assert "flag.py:9: in hook: op.variant('my-flga'): no variant is named so (did you mean " in (
+        result.output
+    )

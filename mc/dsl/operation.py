@@ -11,6 +11,7 @@ model's source line and function, so traces name it.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import functools
 import inspect
 import itertools
@@ -179,7 +180,17 @@ class Op:
         return Program(tuple(self.items)).with_release_modes()
 
     def variant(self, name: str) -> bool:
-        """Whether protocol variant ``name`` is applied to this build."""
+        """Whether protocol variant ``name`` is applied to this build; a
+        name no variant has is a ``ModelError`` (a misspelt flag would
+        never be on, and the variant it means would change nothing)."""
+        known = self.world.known_variants
+        if known and name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ModelError(
+                f"op.variant({name!r}): no variant is named so{hint}; declare it with "
+                "flag_variant(name, description)"
+            )
         return name in self.variants
 
     def one_thread(self, does: str, subject: object, because: str) -> None:

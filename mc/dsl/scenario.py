@@ -260,6 +260,7 @@ class Registry:
             world.declared_at = f"{shown(scenario.declared.file)}:{scenario.declared.line}"
         world.build_tree(scenario.tree)
         world.invocations = tuple(scenario.threads)
+        world.known_variants = frozenset(self.variants)
         world.nesting_orders = {
             a: order.by
             for order in self.lock_orders

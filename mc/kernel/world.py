@@ -473,6 +473,9 @@ class World:
         self.nesting_orders: dict[str, str] = {}
         """The classes model files nest in themselves with a rule
         (``lock_order(..., by=...)``), with the rule."""
+        self.known_variants: frozenset[str] = frozenset()
+        """The names of every variant declared where the scenario is built
+        (``op.variant`` refuses another); empty where none are known."""
         self.invocations: tuple[Any, ...] = ()
         """The scenario's threads, an invocation each (``mc.dsl.operation.Invocation``),
         for an operation whose program depends on what the others do (a
