@@ -260,7 +260,7 @@ class Registry:
             world.declared_at = f"{shown(scenario.declared.file)}:{scenario.declared.line}"
         world.build_tree(scenario.tree)
         world.invocations = tuple(scenario.threads)
-        world.known_variants = frozenset(self.variants)
+        world.known_variants = frozenset(DECLARED_VARIANTS | set(self.variants))
         world.nesting_orders = {
             a: order.by
             for order in self.lock_orders
@@ -457,7 +457,14 @@ def _declare(item: T) -> T:
     while frame.f_code.co_filename == __file__ and frame.f_back is not None:
         frame = frame.f_back
     frame.f_globals.setdefault(DECLARATIONS, []).append(item)
+    if isinstance(item, Variant):
+        DECLARED_VARIANTS.add(name)
     return item
+
+
+DECLARED_VARIANTS: set[str] = set()
+"""The name of every variant this process declared (shipped or of a model
+file, in any registry): ``op.variant`` refuses a name outside them."""
 
 
 NESTING_RULES = ("inode",)
