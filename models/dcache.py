@@ -538,6 +538,21 @@ KILLED_LABEL = (
 )
 
 
+def retain_dentry(op: Op, dentry: DentryObject, keep: str) -> None:
+    """``retain_dentry(dentry, true)`` under the dentry's d_lock: its
+    ``->d_delete`` (``always_delete_dentry()``) says whether to keep it,
+    and a kept one goes to the label ``keep``."""
+    op.call(
+        "dentry_operations.d_delete",
+        always_delete_dentry,
+        dentry,
+        label="retain_dentry(dentry, true): if (dentry->d_op->d_delete(dentry)) return false",
+        roles={"dentry": dentry},
+        sleeps=False,
+    )
+    op.goto_if(same(op.ret, const(0)), keep, "if (!ret) /* retain */")
+
+
 def _kill_parent(op: Op, path: str, shrinking: bool) -> None:
     """dput()'s loop, or ``shrink_kill()``'s, on the parent ``__dentry_kill()``
     returned (fs/dcache.c, 6.17-rc3): its count is 0 and its d_lock held.
@@ -557,15 +572,7 @@ def _kill_parent(op: Op, path: str, shrinking: bool) -> None:
     count, life = count_slot(op.world, path), life_slot(op.world, path)
     killable(op.world, path)
     if not shrinking:
-        op.call(
-            "dentry_operations.d_delete",
-            always_delete_dentry,
-            dentry,
-            label="retain_dentry(dentry, true): if (dentry->d_op->d_delete(dentry)) return false",
-            roles={"dentry": dentry},
-            sleeps=False,
-        )
-        op.goto_if(same(op.ret, const(0)), "keep", "if (!ret) /* retain */")
+        retain_dentry(op, dentry, "keep")
     rcu = shrink_rcu(op.world) if shrinking else dput_rcu(op.world)
     op.lock(rcu, SHARED, "rcu_read_lock()")
     busy = state_expr(
@@ -865,15 +872,7 @@ def _dput(op: Op, path: str) -> None:
     )
     op.goto_if(busy, "keep_locked", "if (dentry->d_lockref.count) /* retain */")
     if not unlocked:
-        op.call(
-            "dentry_operations.d_delete",
-            always_delete_dentry,
-            dentry,
-            label="retain_dentry(dentry, true): if (dentry->d_op->d_delete(dentry)) return false",
-            roles={"dentry": dentry},
-            sleeps=False,
-        )
-        op.goto_if(same(op.ret, const(0)), "keep_locked", "if (!ret) /* retain */")
+        retain_dentry(op, dentry, "keep_locked")
     i_lock = inode_i_lock(op.world, path)
     lock_for_kill(op, dentry, i_lock, busy)
     op.unlock(rcu, "while (lock_for_kill(dentry)) { rcu_read_unlock();")

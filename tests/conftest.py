@@ -200,6 +200,19 @@ def reachable_states(model: KernelModel) -> set[tuple[object, ...]]:
     return seen
 
 
+def first_reachable(model: KernelModel, limit: int) -> list[tuple[object, ...]]:
+    """The first ``limit`` states of ``model`` a breadth-first search of it
+    stores, the initial one first."""
+    seen = {model.initial}
+    order = [model.initial]
+    for state in order:
+        for _action, after in model.successors(state):
+            if after not in seen and len(order) < limit:
+                seen.add(after)
+                order.append(after)
+    return order
+
+
 def representatives_reachable(model: KernelModel) -> bool:
     """Whether ``--symmetry``'s representative of every state ``model``
     reaches is one it reaches too (the representative is in the state's

@@ -7,13 +7,12 @@ move is one whose step those tokens say cannot."""
 from __future__ import annotations
 
 import pytest
+from conftest import first_reachable
 
-from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry
 from mc.engine.model import Footprint, Pending
 from mc.engine.reduction import Reduction
 from mc.kernel import locks
-from mc.kernel.expr import State
 
 GUARD_SCENARIOS = [
     ("dirops/rename-rmdir-link", ()),
@@ -24,17 +23,6 @@ GUARD_SCENARIOS = [
     ("file/readdir-vs-create-unlink", ()),
     ("filelock/unlink-vs-delegation-frozen", ()),
 ]
-
-
-def _reachable(model: KernelModel, limit: int) -> list[State]:
-    seen = {model.initial}
-    order = [model.initial]
-    for state in order:
-        for _action, after in model.successors(state):
-            if after not in seen and len(order) < limit:
-                seen.add(after)
-                order.append(after)
-    return order
 
 
 def _covers(outer: Footprint, inner: Footprint) -> bool:
@@ -48,7 +36,7 @@ def test_a_thread_holds_the_locks_its_tokens_keep_from_the_others(
     model = shipped.build(shipped.scenario(scenario), variants)
     by_slot = {lock.slot: lock for lock in model.world.locks}
     kept = 0
-    for state in _reachable(model, 1500):
+    for state in first_reachable(model, 1500):
         for pending in model.pending(state):
             tid = pending.actor
             assert isinstance(tid, int)
@@ -69,7 +57,7 @@ def test_no_thread_that_can_move_is_kept_out_by_another_s_locks(
 ) -> None:
     model = shipped.build(shipped.scenario(scenario), variants)
     passed_over = 0
-    for state in _reachable(model, 1500):
+    for state in first_reachable(model, 1500):
         pending = {p.actor: p for p in model.pending(state)}
         movers = {tid for (tid, _branch), _after in model.successors(state)}
         for tid in movers:

@@ -12,6 +12,7 @@ than it declares is caught by the audit."""
 from __future__ import annotations
 
 import pytest
+from conftest import first_reachable
 
 from mc.check import expectations
 from mc.check.checker import check_scenario
@@ -77,17 +78,6 @@ def test_the_reduction_keeps_every_verdict(
     assert report.reproduced, report.reason
 
 
-def _reachable(model: KernelModel, limit: int) -> list[State]:
-    seen = {model.initial}
-    order = [model.initial]
-    for state in order:
-        for _action, after in model.successors(state):
-            if after not in seen and len(order) < limit:
-                seen.add(after)
-                order.append(after)
-    return order
-
-
 FOOTPRINT_SCENARIOS = [
     ("dirops/rename-rmdir-link", ()),
     ("dirops/exchange", ()),
@@ -107,7 +97,7 @@ def test_steps_stay_inside_their_footprints(
 ) -> None:
     model = shipped.build(shipped.scenario(scenario), variants)
     commuted = 0
-    for state in _reachable(model, 1500):
+    for state in first_reachable(model, 1500):
         pending = {p.actor: p for p in model.pending(state)}
         moves: dict[int, list[State]] = {}
         for (tid, _branch), after in model.successors(state):
@@ -141,7 +131,7 @@ def test_a_thread_said_to_be_surely_enabled_can_act(
 ) -> None:
     model = shipped.build(shipped.scenario(scenario), variants)
     told = 0
-    for state in _reachable(model, 1500):
+    for state in first_reachable(model, 1500):
         for pending in model.pending(state):
             if model.surely_enabled(state, pending.actor):
                 told += 1
@@ -328,7 +318,7 @@ def test_every_cycle_of_states_holds_a_step_that_may_close_one(
     """The cycle proviso's premise on the states a scenario reaches: with
     every step ``may_close_cycle`` marks taken out, no cycle is left."""
     model = shipped.build(shipped.scenario(scenario), variants)
-    states = _reachable(model, 3000)
+    states = first_reachable(model, 3000)
     number = {state: at for at, state in enumerate(states)}
     every: list[list[int]] = [[] for _ in states]
     unmarked: list[list[int]] = [[] for _ in states]

@@ -830,21 +830,7 @@ def invariant(
     a scenario without it cannot be asked for the invariant (exit 2,
     naming what it lacks)."""
 
-    def wrap(checker: Callable[[KernelModel], Check[State]]) -> PropertyDef:
-        declared = declared_reads(name, _with_errors(reads), checker)
-        where = caller_source()
-        prop = PropertyDef(
-            name,
-            description,
-            PropertyKind.ALWAYS,
-            _checked(name, where, checker),
-            declared,
-            terminal,
-            needs,
-        )
-        return _declare(prop)
-
-    return wrap
+    return _property_of(PropertyKind.ALWAYS, name, description, reads, terminal, needs)
 
 
 def goal(
@@ -864,17 +850,25 @@ def goal(
     says what it reads keeps partial-order reduction on, which reaches a
     goal exactly when the full search does)."""
 
+    return _property_of(PropertyKind.SOMETIMES, name, description, reads, terminal, needs)
+
+
+def _property_of(
+    kind: PropertyKind,
+    name: str,
+    description: str,
+    reads: Sequence[str] | Callable[[KernelModel], Sequence[str]] | None,
+    terminal: bool,
+    needs: tuple[str, str] | None,
+) -> Callable[[Callable[[KernelModel], Check[State]]], PropertyDef]:
+    """The decorator ``invariant`` and ``goal`` give: a property of ``kind``
+    whose check the decorated ``f(model)`` makes, declared where it is."""
+
     def wrap(checker: Callable[[KernelModel], Check[State]]) -> PropertyDef:
         declared = declared_reads(name, _with_errors(reads), checker)
         where = caller_source()
         prop = PropertyDef(
-            name,
-            description,
-            PropertyKind.SOMETIMES,
-            _checked(name, where, checker),
-            declared,
-            terminal,
-            needs,
+            name, description, kind, _checked(name, where, checker), declared, terminal, needs
         )
         return _declare(prop)
 
