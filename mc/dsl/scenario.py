@@ -829,7 +829,6 @@ def invariant(
     the same in words (``("xattrs", "an inode's extended attributes")``):
     a scenario without it cannot be asked for the invariant (exit 2,
     naming what it lacks)."""
-
     return _property_of(PropertyKind.ALWAYS, name, description, reads, terminal, needs)
 
 
