@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from test_por_models import _reachable
+from conftest import first_reachable
 
 from mc.check.checker import check_scenario
 from mc.dsl.kernel_model import KernelModel
@@ -45,7 +45,7 @@ def test_resetting_dead_registers_commutes_with_every_step(
     quotient = reset._without_dead
     invariants = [p for p in reset.properties() if p.kind is PropertyKind.ALWAYS and not p.terminal]
     apart = 0
-    for state in _reachable(plain, 3000):
+    for state in first_reachable(plain, 3000):
         same = quotient(state)
         apart += same != state
         assert reset.successors(same) == [
