@@ -133,8 +133,9 @@ def test_symmetry_where_no_threads_are_interchangeable_says_it_changes_nothing(
     plain, asked = vfsmc(*args), vfsmc(*args, "--symmetry")
     assert plain.exit_code == asked.exit_code == 0
     assert asked.stderr.strip() == (
-        "vfsmc: note: no threads of dirops/rename-rmdir-link are interchangeable: --symmetry "
-        "changes nothing here (partial-order reduction applies as without it)"
+        "vfsmc: note: no threads of dirops/rename-rmdir-link are interchangeable: no two "
+        "threads run one operation with the same arguments, which name what a thread works "
+        "on; --symmetry changes nothing here (partial-order reduction applies as without it)"
     )
     report = json.loads(asked.stdout)
     assert report["states"] == json.loads(plain.stdout)["states"]
@@ -390,3 +391,33 @@ def test_two_interchangeable_threads_that_may_each_evict_keep_the_evictor_named(
     for use in (False, True):
         outcome = check_scenario(registry, "my/igrab-twice", (), symmetry=use)
         assert outcome.result.verdict is Verdict.OK
+
+
+NAMED_AFTER_THE_THREAD = """
+from mc.dsl import Op, Scratch, operation, scenario, touches
+
+
+@touches(lambda world, slot: ([], [slot]))
+def put(scratch: Scratch, slot: int) -> None:
+    scratch[slot] = 1
+
+
+@operation(models="sets a flag named after its thread")
+def flagger(op: Op) -> None:
+    op.effect("flag = 1", put, op.world.shared_slot(f"flag {op.thread.name}", 0))
+
+
+scenario("my/named", "", tree=[], threads=[flagger(), flagger()], properties=["deadlock"])
+"""
+
+
+def test_symmetry_says_why_two_threads_of_one_invocation_are_not_interchangeable(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    (tmp_path / "named.py").write_text(NAMED_AFTER_THE_THREAD)
+    asked = vfsmc("check", "named.py:my/named", "--symmetry", "--no-save")
+    assert asked.exit_code == 0, asked.output
+    assert (
+        "T1 and T2 run flagger(), but their programs differ once each one's own registers "
+        "are renamed: a slot or lock named after the thread"
+    ) in asked.output

@@ -59,7 +59,7 @@ from mc.cli.options import (
 from mc.cli.outcome import against_json, against_notes, outcome_json, save_outcome
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry, Scenario, UnknownName
-from mc.dsl.symmetry import representative
+from mc.dsl.symmetry import representative, why_none
 from mc.engine.explore import Options, UndeclaredRead
 from mc.engine.reduction import turned_off_by
 from mc.engine.result import Strategy, Verdict
@@ -460,8 +460,8 @@ def check(
     if symmetry and representative(outcome.model) is None:
         say(
             "note",
-            f"no threads of {name} are interchangeable: --symmetry changes nothing here "
-            "(partial-order reduction applies as without it)",
+            f"no threads of {name} are interchangeable: {why_none(outcome.model)}; "
+            "--symmetry changes nothing here (partial-order reduction applies as without it)",
         )
     elif symmetry and reduce:
         say(

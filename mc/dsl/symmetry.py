@@ -102,6 +102,29 @@ def interchangeable(model: KernelModel) -> list[list[int]]:
     return groups
 
 
+def why_none(model: KernelModel) -> str:
+    """Why ``interchangeable`` finds no group in ``model``: the nearest a
+    pair of threads came, in words."""
+    threads = model.threads
+    by_invocation: dict[object, list[int]] = {}
+    for tid, thread in enumerate(threads):
+        by_invocation.setdefault(thread.invocation, []).append(tid)
+    pairs = [members[:2] for members in by_invocation.values() if len(members) > 1]
+    if not pairs:
+        return (
+            "no two threads run one operation with the same arguments, which name what a "
+            "thread works on"
+        )
+    first, second = (threads[tid] for tid in pairs[0])
+    if not alike(first.program, second.program, _renaming(first, second)):
+        return (
+            f"{first.name} and {second.name} run {first.invocation}, but their programs differ "
+            "once each one's own registers are renamed: a slot or lock named after the thread, "
+            "or a step that asks which thread it is, tells them apart"
+        )
+    return f"another thread reads a register of {first.name} or {second.name}"
+
+
 def _read_from_outside(model: KernelModel, group: list[int]) -> bool:
     """Whether another thread reads a register of a member of ``group``."""
     registers = {slot for tid in group for slot in model.threads[tid].registers}
