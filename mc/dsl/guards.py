@@ -146,6 +146,24 @@ def tokens(
     return guard, blocks
 
 
+def thread_tokens(
+    entry: int,
+    steps: Sequence[Step],
+    following: Sequence[tuple[int | None, int | None]],
+    own: Sequence[Footprint],
+    eligible: dict[int, Lock],
+) -> tuple[list[int], list[int]]:
+    """For each step of one thread's program, its guard and what its
+    thread keeps others from holding there (``tokens``), from the locks
+    it surely holds (``surely_held``)."""
+    facts = surely_held(entry, steps, following, own, eligible)
+    pairs = [
+        tokens(step, known, mine, eligible)
+        for step, known, mine in zip(steps, facts, own, strict=True)
+    ]
+    return [guard for guard, _ in pairs], [blocks for _, blocks in pairs]
+
+
 def guarded_parts(
     own: Sequence[Footprint],
     guards: Sequence[int],

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from mc.dsl.guards import guarded_parts, guarding_locks, surely_held, tokens
+from mc.dsl.guards import guarded_parts, guarding_locks, thread_tokens
 from mc.dsl.interrupts import handler_families, interrupts_of, split_unsafe_sections
 from mc.dsl.operation import Invocation, Op, Operation
 from mc.dsl.program import CompiledStep, Program, compile_program, reading_registers
@@ -861,23 +861,12 @@ class KernelModel(Model[State, Action]):
             reaches = Reach(after)
             self._cyclic.append([reaches.loops(chain) for chain in chains])
             self._queueing.append([isinstance(c.step, LockStep) for c in thread.steps])
-            facts = surely_held(
+            guards, blocks = thread_tokens(
                 thread.program.entry(),
                 programs[tid],
                 [(c.context.next_pc, c.context.target) for c in thread.steps],
                 own,
                 eligible,
-            )
-            guards, blocks = (
-                zip(
-                    *(
-                        tokens(step, known, footprint, eligible)
-                        for step, known, footprint in zip(programs[tid], facts, own, strict=True)
-                    ),
-                    strict=True,
-                )
-                if own
-                else ((), ())
             )
             free, parts = guarded_parts(own, guards, reaches.footprints)
             table.append(
@@ -1652,10 +1641,9 @@ class _Resolving:
         """The steps with a resolver the thread may take from each program
         counter, as a mask."""
         self.guards, self.blocks = tokens
-        guards = self.guards
         self.fixed, self.guarded = guarded_parts(
             [Footprint() if r is not None else f for f, r in zip(own, resolvers, strict=True)],
-            guards,
+            self.guards,
             reach.footprints,
         )
         """The footprint of the steps without a resolver the thread may
