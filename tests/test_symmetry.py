@@ -228,6 +228,24 @@ def test_a_property_reading_one_interchangeable_thread_is_refused(
     assert f"property t1-loses reads {form}(T1) and not the same of T2" in refused.output
 
 
+def test_a_property_of_ones_own_reading_every_interchangeable_thread_is_refused(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """An invariant whose reads= names the registers and returns of both
+    rmdirs but whose test looks at T1 alone: nothing shows it, so
+    --symmetry, which would store one of the two states where one rmdir
+    won and say OK, is refused."""
+    both = "'returned(T1)', 'returned(T2)', 'registers(T1)', 'registers(T2)'"
+    (tmp_path / "both.py").write_text(T1_LOSES.format(reads=f", reads=[{both}]"))
+    plain = vfsmc("check", "both.py:my/two-rmdirs", "--no-save")
+    assert plain.exit_code == 1 and "T1 won" in plain.output
+    refused = vfsmc("check", "both.py:my/two-rmdirs", "--symmetry", "--no-save")
+    assert refused.exit_code == 2, refused.output
+    assert "property t1-loses reads returned(T1), returned(T2), threads --symmetry" in (
+        refused.output
+    )
+
+
 def test_a_property_that_does_not_say_what_it_reads_is_refused(vfsmc: Run, tmp_path: Path) -> None:
     """An invariant without reads= that looks at T1 alone: --symmetry
     would prune the state where T2 ran first and say OK."""

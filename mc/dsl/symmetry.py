@@ -44,8 +44,11 @@ one that looks at one thread of a group and not at the other (the second
 walker's return value, say) would see a permuted state differently.
 Emerson and Sistla (*Symmetry and model checking*, 1996) make the
 reduction exact for properties invariant under the permutations; that is a
-claim about each property, not checked here, so symmetry is off unless
-asked for.
+claim about each property.  The shipped properties make it (those that
+read threads' registers or returns read every thread's; tests compare the
+verdicts with and without symmetry); a model's own property that reads a
+grouped thread's registers or return is refused (``telling_apart``), as
+its test may look at one thread alone, which no declaration shows.
 """
 
 from __future__ import annotations
@@ -223,12 +226,15 @@ def _names(value: Any, tid_of: dict[str, int], into: set[int]) -> None:
 
 
 def telling_apart(model: KernelModel) -> str | None:
-    """Why the checked properties are not symmetric in the interchangeable
-    threads, as far as their ``reads=`` tells: one reads whether some
-    threads of a group returned (and their registers) and not the others
-    (``returned(T1)``), or the registers of some of them as they run
-    (``registers(T1)``, which holds the thread's program counter), or one
-    does not say what it reads at all; or None."""
+    """Why the checked properties may not be symmetric in the
+    interchangeable threads, as far as their ``reads=`` tells: one reads
+    whether some threads of a group returned (and their registers) and not
+    the others (``returned(T1)``), or the registers of some of them as
+    they run (``registers(T1)``, which holds the thread's program
+    counter); or one of a model's own (not ``remembered``: its ``reads=``
+    is not audited) does not say what it reads, or reads those of a
+    grouped thread at all, since whether its test looks at them alike is
+    not known (it may look at T1's return alone); or None."""
     base = len(model.world.slots)
     names = [thread.name for thread in model.threads]
     for prop in model.properties():
@@ -246,13 +252,19 @@ def telling_apart(model: KernelModel) -> str | None:
                 ("registers", lambda tid: model.threads[tid].slots.pc),
             ):
                 read = [tid for tid in group if prop.reads >> bit(tid) & 1]
+                seen = ", ".join(f"{form}({names[t]})" for t in read)
                 if read and len(read) < len(group):
-                    seen = ", ".join(f"{form}({names[t]})" for t in read)
                     others = ", ".join(names[t] for t in group if t not in read)
                     return (
                         f"property {prop.name} reads {seen} and not the same of {others}: it "
                         "tells threads --symmetry takes as interchangeable apart; check without "
                         "--symmetry"
+                    )
+                if read and not prop.remembered:
+                    return (
+                        f"property {prop.name} reads {seen}, threads --symmetry takes as "
+                        "interchangeable: whether its test looks at them alike (and not at "
+                        f"{names[read[0]]}'s alone) is not known; check without --symmetry"
                     )
     return None
 
