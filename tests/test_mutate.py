@@ -876,6 +876,42 @@ def test_a_swap_harmless_here_that_breaks_the_documented_order_is_said(
     assert len(plain) == 2, rest
 
 
+OWN_ORDER = """
+from mc.dsl import EXCL, LockKind, Op, lock_order, operation, scenario
+
+lock_order("my_outer", "my_inner", source="myfs/inode.c: my_outer nests my_inner")
+
+
+@operation(models="takes the filesystem's two locks in the order its lock_order gives")
+def both_mine(op: Op) -> None:
+    outer = op.world.shared_lock("my_outer(/f)", LockKind.MUTEX)
+    inner = op.world.shared_lock("my_inner(/f)", LockKind.MUTEX)
+    op.lock(outer, EXCL, "mutex_lock(&mi->outer)")
+    op.lock(inner, EXCL, "mutex_lock(&mi->inner)")
+    op.unlock(inner, "mutex_unlock(&mi->inner)")
+    op.unlock(outer, "mutex_unlock(&mi->outer)")
+
+
+scenario("my/own-order", "one thread takes its two locks", tree=["/f"], threads=[both_mine()])
+"""
+
+
+def test_a_swap_against_a_model_files_lock_order_is_said(vfsmc: Run, tmp_path: Path) -> None:
+    """A lock_order() of the model file counts as the documented order does:
+    the swap of its two locks, harmless with one thread, is said to go
+    against it, citing the declaration."""
+    (tmp_path / "own.py").write_text(OWN_ORDER)
+    result = vfsmc("mutate", "own.py:my/own-order", "--no-save")
+    assert result.exit_code == 0, result.output
+    against = result.output.split("order harmless here but against the documented lock order")[1]
+    section = against.split("\n\n", 1)[0]
+    assert section.splitlines()[0].endswith("(1):"), section
+    assert "takes my_inner before my_outer, which specs/lockorder.toml and lock_order at own" in (
+        section
+    )
+    assert "(my_outer before my_inner (lock_order at own.py:4))" in section
+
+
 def test_a_swap_that_breaks_the_rule_table_first_says_what_it_breaks_beneath(vfsmc: Run) -> None:
     """Swapping flc_lock and blocked_lock_lock in generic_delete_lease()
     calls ->lm_change under blocked_lock_lock, which the rule table

@@ -39,18 +39,18 @@ import attrs
 from mc.check import mutate_hints, side_by_side, usermodels
 from mc.check.checker import build, check_scenario, file_stem, under_changing
 from mc.check.inventory import check_applicable
-from mc.check.lockorder import LOCKORDER, Documented, load_documented
+from mc.check.lockorder import Documented, load_documented
 from mc.check.mutants import Kind, Mutation, mutations, site_names, site_of
 from mc.check.mutants import sections as mutant_sections
 from mc.check.mutate_hints import Hint
 from mc.check.recorded import save_recorded
 from mc.dsl.kernel_model import KernelModel
-from mc.dsl.scenario import NotApplicable, Registry
+from mc.dsl.scenario import LockOrder, NotApplicable, Registry
 from mc.dsl.wait_steps import TryLockStep
 from mc.engine.explore import Options, Search
 from mc.engine.result import Result, Verdict
 from mc.kernel.world import ModelError
-from mc.project import shown, shown_source
+from mc.project import shown_source
 from mc.spec.conformance import SPEC_CONFORMANCE
 from mc.text import counted
 
@@ -157,6 +157,9 @@ class Analysis:
     unfinished: tuple[Mutation, ...] = ()
     """Mutations reached whose check, or whose check on the other
     scenarios that reach their step, Ctrl-C left undone."""
+    lock_orders: tuple[LockOrder, ...] = ()
+    """The lock orders the model files declared (``lock_order``), which a
+    swap is judged against with ``specs/lockorder.toml``'s."""
 
     def _unbroken(self, kind: Kind) -> list[Evidence]:
         return [e for e in self.evidence if e.mutation.kind is kind and not e.broke]
@@ -310,6 +313,7 @@ def analyse(
             unreached=tuple(m for m in every if m not in live),
             seconds=time.perf_counter() - started,
             sections=tuple(mutant_sections(model)),
+            lock_orders=tuple(registry.lock_orders),
             **found,
         )
 
@@ -644,10 +648,10 @@ def summary(analysis: Analysis) -> list[tuple[str, int, list[str]]]:
         for r in analysis.results
         if r.verdict is Verdict.OK and r.mutation not in evidence and r.mutation.kind is Kind.SWAP
     ]
-    documented = load_documented()
+    documented = load_documented().declared_by(analysis.lock_orders)
     against = [
         f"{m.describe()}: takes {m.families[1]} before {m.families[0]}, which "
-        f"{shown(str(LOCKORDER))} orders the other way "
+        f"{documented.where} orders the other way "
         f"({documented.why(*m.families)})"
         for m in harmless_swaps
         if _against(documented, m.families)
