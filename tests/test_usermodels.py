@@ -862,6 +862,49 @@ def test_a_reads_declaration_that_cannot_be_right_is_one_line(
     assert ": in links_kept: property links-kept: " in line and message in line, line
 
 
+NAMES_ONE_FILE = """
+from mc.dsl import invariant, scenario
+from mc.models.dirops import unlink
+
+
+@invariant("x-named", "nothing unlinks /d/x", reads=["dentry(/d/x)"])
+def x_named(model):
+    slot = model.world.dentry(model.world.inode_by_path["/d"], "x").slot
+    return lambda state: "/d/x is gone" if state[slot] is None else None
+
+
+scenario("my/has-x", "an unlink of /d/x", tree=["/d/", "/d/x"], threads=[unlink("/d/x")])
+"""
+
+NO_SUCH_FILE = """
+from mc.dsl import scenario
+from mc.models.dirops import rmdir
+
+scenario("my/no-x", "an rmdir", tree=["/a/", "/a/b/"], threads=[rmdir("/a/b")])
+"""
+
+
+def test_an_invariant_naming_a_slot_of_another_file_s_scenario_holds_up_no_other_scenario(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """The invariant of one file names dentry(/d/x), which a scenario of
+    another file declared without properties= lacks: that scenario is
+    checked without it, with a note saying why; its own file's scenario
+    checks it (and finds the unlink); asked for by name it is the error."""
+    (tmp_path / "has.py").write_text(NAMES_ONE_FILE)
+    (tmp_path / "other.py").write_text(NO_SUCH_FILE)
+    own = vfsmc("check", "has.py:my/has-x", "--no-save")
+    assert own.exit_code == 1 and "/d/x is gone" in own.output, own.output
+    other = vfsmc("check", "other.py:my/no-x", "--models", "has.py", "--no-save")
+    assert other.exit_code == 0, other.output
+    assert (
+        "note: property x-named is not checked on my/no-x: reads= names 'dentry(/d/x)', "
+        "but no dentry slot is called so"
+    ) in other.output
+    asked = vfsmc("check", "other.py:my/no-x", "--models", "has.py", "-p", "x-named", "--no-save")
+    assert asked.exit_code == 2 and "but no dentry slot is called so" in asked.output
+
+
 @pytest.mark.parametrize(
     ("reads", "raised"),
     [("lambda model: {}['no such family']", "KeyError"), ("exit_5", "SystemExit")],

@@ -15,6 +15,7 @@ from mc.dsl.kernel_model import KernelModel, ReadsMissingSlots, Thread, make_pro
 from mc.dsl.scenario import BASE_PROPERTIES, Registry, Scenario
 from mc.dsl.steps import EffectStep
 from mc.engine.explore import LONGEST_TIMER_SECONDS
+from mc.engine.model import DeclarationError
 from mc.kernel import superblock
 from mc.kernel.world import ERROR_SLOT, ModelError
 from mc.project import shown
@@ -160,10 +161,11 @@ def _reads_of(registry: Registry, model: KernelModel, name: str) -> int | None:
     ``reads=`` function raising: it says why when it is checked, and a
     scenario that does not check it is not held up by it);
     ``ReadsMissingSlots`` when it reads slots no thread of the model
-    makes."""
+    makes; ``DeclarationError`` when its ``reads=`` names a slot the model
+    lacks (``dentry(/upper/d/f)`` in a scenario without that file)."""
     try:
         return make_property(registry.properties[name], model).reads
-    except (ReadsMissingSlots, KeyboardInterrupt):
+    except (ReadsMissingSlots, DeclarationError, KeyboardInterrupt):
         raise
     except BaseException:  # a model file's own code: SystemExit(5) as much as a KeyError
         return None
@@ -172,9 +174,29 @@ def _reads_of(registry: Registry, model: KernelModel, name: str) -> int | None:
 def _reads_missing(registry: Registry, model: KernelModel, name: str) -> bool:
     try:
         _reads_of(registry, model, name)
-    except ReadsMissingSlots:
+    except (ReadsMissingSlots, DeclarationError):
         return True
     return False
+
+
+def unlocated_properties(registry: Registry, scenario: Scenario) -> dict[str, str]:
+    """The properties of model files ``scenario``'s operations make
+    available that were not added to it because their ``reads=`` names a
+    slot it lacks, each with why (a typo, or an object of another
+    scenario): ``check`` says so, and checks one asked for by name with
+    the error."""
+    model = built(registry, scenario)
+    found = {}
+    for name in _available(registry, world_parts(model)):
+        if name in BASE_PROPERTIES or name in scenario.properties:
+            continue
+        try:
+            _reads_of(registry, model, name)
+        except DeclarationError as error:
+            found[name] = str(error)
+        except ReadsMissingSlots:
+            continue
+    return found
 
 
 def _may_change(registry: Registry, model: KernelModel, name: str) -> bool:
@@ -182,10 +204,11 @@ def _may_change(registry: Registry, model: KernelModel, name: str) -> bool:
     says it reads (one that does not say may read anything, one that
     reads only the errors steps record, ``reads=["error"]``, sees what any
     step may record, and one that refuses the model says why when it is
-    checked); not one that reads slots the model lacks."""
+    checked); not one that reads slots the model lacks, or whose
+    ``reads=`` names one (``unlocated_properties``)."""
     try:
         reads = _reads_of(registry, model, name)
-    except ReadsMissingSlots:
+    except (ReadsMissingSlots, DeclarationError):
         return False
     if not reads or reads >> ERROR_SLOT & 1:
         return True

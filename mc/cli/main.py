@@ -387,6 +387,7 @@ def check(
                 against_order.cancel()
             raise
         omitted = _omitted(reg, outcome.scenario) if chosen is None else []
+        unlocated = _unlocated(reg, outcome.scenario) if chosen is None else {}
     if show_progress and outcome.result.stats.seconds >= 1.0:
         click.echo("", err=True)
     target = out or default_out(scenario)
@@ -468,6 +469,12 @@ def check(
             "note",
             "--symmetry searches without partial-order reduction, which the default run "
             "applies: compare the two runs' states before keeping either",
+        )
+    for prop, why in unlocated.items():
+        say(
+            "note",
+            f"property {prop} is not checked on {name}: {why.split(f'property {prop}: ', 1)[-1]} "
+            "(a slot of another scenario, or a typo)",
         )
     if omitted and not as_json:
         say(
@@ -553,6 +560,15 @@ def _omitted(reg: Registry, scenario: Scenario) -> list[str]:
     if not inventory.user_declared(scenario):
         return []
     return checkable.omitted_properties(reg, scenario)
+
+
+def _unlocated(reg: Registry, scenario: Scenario) -> dict[str, str]:
+    """For a scenario of the user's own declared without ``properties=``:
+    the model files' properties not added to it because their ``reads=``
+    names a slot it lacks."""
+    if not inventory.user_declared(scenario) or scenario.properties_given:
+        return {}
+    return checkable.unlocated_properties(reg, scenario)
 
 
 def _save_saying(reg: Registry, outcome: Outcome, out: Path, stem: str) -> None:
