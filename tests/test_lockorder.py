@@ -890,10 +890,60 @@ def test_a_class_nested_by_inode_number_is_checked_in_that_order(
         "holding my_ilock(/b), takes my_ilock(/a): breaks increasing inode number "
         "(lock_order(..., by='inode')) (/a is numbered before /b)"
     ) in broken.output
-    (tmp_path / "bad_by.py").write_text(BY_INODE.replace('by="inode"', 'by="address"'))
+    (tmp_path / "bad_by.py").write_text(BY_INODE.replace('by="inode"', 'by="size"'))
     refused = vfsmc("lockorder", "--models", "bad_by.py")
     assert refused.exit_code == 2, refused.output
-    assert "lock_order's by= is one of inode, not 'address'" in refused.output
+    assert (
+        "lock_order's by= is one of inode, address, address-descending, not 'size'"
+    ) in refused.output
+
+
+BY_ADDRESS = """
+from mc.dsl import EXCL, LockKind, Op, address_below, const, lock_order, operation, same
+from mc.dsl import scenario
+
+lock_order("my_mlock", "my_mlock", by="{by}", source="my_double_lock(): by address")
+
+
+@operation(models="takes two inodes' my_mlock, the lower address first")
+def lock_two(op: Op, a: str, b: str) -> None:
+    locks = {{p: op.world.shared_lock(f"my_mlock({{p}})", LockKind.RWSEM) for p in (a, b)}}
+    low = address_below(op, "a_low", "if (a > b) swap(a, b)", op.inode(a), op.inode(b))
+    with op.when(same(low, const(True)), "if (a < b)"):
+        op.lock(locks[a], EXCL, "down_write(&a->my_mlock)")
+        op.lock(locks[b], EXCL, "down_write_nested(&b->my_mlock, 1)")
+    with op.otherwise():
+        op.lock(locks[b], EXCL, "down_write(&b->my_mlock)")
+        op.lock(locks[a], EXCL, "down_write_nested(&a->my_mlock, 1)")
+    op.unlock(locks[a], "up_write(&a->my_mlock)")
+    op.unlock(locks[b], "up_write(&b->my_mlock)")
+
+
+scenario("my/by-address", "", tree=["/a", "/b"],
+         threads=[lock_two("/a", "/b"), lock_two("/b", "/a")], properties=["deadlock"])
+"""
+
+
+def test_a_class_nested_by_address_is_checked_in_the_run_s_address_order(
+    vfsmc: Callable[..., Any], tmp_path: Path
+) -> None:
+    """lock_order(X, X, by="address"): two of X's locks are taken by
+    increasing address, in the order address_below() observed in the run
+    (both orders are explored); the operation, lower address first, keeps
+    it, and breaks by="address-descending" (btrfs_double_mmap_lock()'s
+    rule) in one of the two orders."""
+    (tmp_path / "up.py").write_text(BY_ADDRESS.format(by="address"))
+    kept = vfsmc("lockorder", "--models", "up.py", "--filter", "my/by-address")
+    assert kept.exit_code == 0, kept.output
+    (tmp_path / "down.py").write_text(BY_ADDRESS.format(by="address-descending"))
+    broken = vfsmc("lockorder", "--models", "down.py", "--filter", "my/by-address")
+    assert broken.exit_code == 1, broken.output
+    assert re.search(
+        r"holding my_mlock\((/[ab])\), takes my_mlock\((/[ab])\): breaks decreasing address "
+        r"\(lock_order\(\.\.\., by='address-descending'\)\) \(\1 < \2 in this run's "
+        r"address order\)",
+        broken.output,
+    ), broken.output
 
 
 def test_check_refuses_a_lock_order_that_contradicts_the_documented_one(

@@ -388,7 +388,10 @@ def nesting_checks(world: World) -> dict[str, NestingCheck]:
     on one acquisition, that check (``i_rwsem``: ``directory_order``,
     ``d_lock``: ``dentry_order``), and those model files declare
     (``lock_order(..., by="inode")``: ``inode_number_order``)."""
-    checks = {family: inode_number_order(world) for family in world.nesting_orders}
+    checks = {
+        family: inode_number_order(world) if by == "inode" else address_order(world, by)
+        for family, by in world.nesting_orders.items()
+    }
     return {**checks, "i_rwsem": directory_order(world), "d_lock": dentry_order}
 
 
@@ -418,6 +421,38 @@ def inode_number_order(world: World) -> NestingCheck:
 
 
 INODE_NUMBERS = "increasing inode number (lock_order(..., by='inode'))"
+
+
+def address_order(world: World, by: str) -> NestingCheck:
+    """Two locks of a class a model file nests by address, named after
+    their inodes' paths (``btrfs_i_mmap_lock(/a)``), checked where the run
+    has compared the two inodes' addresses (``mc.dsl.addresses``: a model
+    that orders them with ``address_below()`` locks in every order the
+    scenario can observe): by increasing address (``by="address"``, as
+    ``lock_two_nondirectories()``) or decreasing (``by="address-descending"``,
+    as btrfs's ``btrfs_double_mmap_lock()``).  A pair the run never
+    compared, or a lock named after no inode of the tree, is not checked."""
+    numbers = {inode.path: inode.ino for inode in world.inodes}
+    order = world.parts.get(ADDRESSES)
+    descending = by == "address-descending"
+    rule = f"{'decreasing' if descending else 'increasing'} address (lock_order(..., by={by!r}))"
+
+    def check(state: Sequence[Any], held: Lock, taken: Lock) -> str | None:
+        holder, wanted = NAMED_PATH.match(held.name), NAMED_PATH.match(taken.name)
+        if holder is None or wanted is None or not isinstance(order, AddressOrder):
+            return None
+        first, second = numbers.get(holder["path"]), numbers.get(wanted["path"])
+        if first is None or second is None:
+            return None
+        lower, higher = (first, second) if descending else (second, first)
+        if (lower, higher) not in state[order.slot]:
+            return None
+        return (
+            f"holding {held}, takes {taken}: breaks {rule} "
+            f"({world.inode_name(lower)} < {world.inode_name(higher)} in this run's address order)"
+        )
+
+    return check
 
 
 DENTRY_LOCK = re.compile(r"^d_lock\((?P<path>/.*)\)$")

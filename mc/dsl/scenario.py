@@ -467,7 +467,7 @@ DECLARED_VARIANTS: set[str] = set()
 file, in any registry): ``op.variant`` refuses a name outside them."""
 
 
-NESTING_RULES = ("inode",)
+NESTING_RULES = ("inode", "address", "address-descending")
 """The orders ``lock_order(..., by=...)`` knows for a class nested in itself."""
 
 
@@ -487,7 +487,10 @@ def lock_order(*classes: str, source: str, by: str | None = None) -> LockOrder:
     number (``xfs_lock_two_inodes()``), here the order of the scenario's
     tree, the path inside the lock's name (``xfs_ilock(/a)`` before
     ``xfs_ilock(/b)``), and ``vfsmc lockorder`` reports an acquisition
-    that breaks it."""
+    that breaks it; ``by="address"`` by increasing address and
+    ``by="address-descending"`` by decreasing address
+    (``btrfs_double_mmap_lock()``), in the order the run observed
+    (``address_below()`` forks the run on a first comparison)."""
     if len(classes) < 2 or not all(isinstance(c, str) and c for c in classes):
         raise ModelError(f"lock_order takes two or more lock class names, not {classes!r}")
     if not isinstance(source, str) or not source.strip():
