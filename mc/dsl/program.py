@@ -491,8 +491,9 @@ class Program:
             close = nearest_label(which, [step.label for step in self.steps])
             hint = f"did you mean {close!r}? " if close else ""
             raise ValueError(
-                f"no step is labelled {which!r} ({hint}a step another variant adds is there "
-                "only when that variant is given before this one)"
+                f"no step is labelled {which!r} ({hint}variants change the program in the "
+                "order -V gives them: a step another variant adds is there only when that "
+                "variant comes first, and one another removes or relabels is gone once it has)"
             )
         return found[0]
 
