@@ -266,7 +266,7 @@ from mc.models.mount import umount
 from mc.models.quota import QuotaFile, Quotas, chown
 from mc.models.truncate import mmap_store, shrink_store_extend
 from mc.models.dax import dax_store
-from mc.models.mmap import vma_store
+from mc.models.mmap import mmap_file, vma_store
 from mc.models.usercopy import read_to_mapping
 from mc.models.writeback import io_completion, write
 from mc.models.xattr import delegation
@@ -322,6 +322,18 @@ scenario("refused/{name}", "x", tree=["/f", "/g", "/a/", "/a/x", "/b/", "/q"],
         ("take_lease('/a', 'F_RDLCK')", "a lease of /a, a directory: generic_setlease()"),
         ("lock_range('/a', (0, 9))", "a write lock of /a, a directory"),
         ("dax_store(File('/g', pages=1), 0, 1), write(File('/g', pages=1), 0)", "is a DAX file"),
+        (
+            "dax_store(File('/g', pages=1), 0, 1), dax_store(File('/f', pages=1), 0, 1)",
+            "/f is a second DAX file beside /g: the DAX model follows one file per scenario",
+        ),
+        (
+            "vma_store(M, 1), vma_store(MappedFile(G, vmas=((0, 2, VM_WRITE),)), 1)",
+            "the VMAs map one file: /g is a second file beside /f",
+        ),
+        (
+            "mmap_file(MappedFile(G), 0, 1, True), vma_store(M, 1)",
+            "the VMAs map one file: /f is a second file beside /g",
+        ),
         ("vma_store(M, 1), read_to_mapping(M.file, 0, 4096)", "and by a MappedFile's VMAs"),
         ("read_to_mapping(M.file, 0, 4096), vma_store(M, 1)", "and by a MappedFile's VMAs"),
         (
@@ -340,7 +352,8 @@ def test_what_the_model_does_not_have_is_refused(
     second thread doing what the model does once (complete the device's
     I/O, expire the courtesy client, iget into the one spare inode, drop
     the last reference, unmount, truncate-and-read-back, complete one AIO
-    write), a last iput beside a process holding the file open (its
+    write), a second DAX file or a second file with VMAs (whose parts
+    are of one file), a last iput beside a process holding the file open (its
     reference), an unmount beside a mapping (which pins the mount) and more
     threads than the reduction tells apart are model errors, not wrong
     verdicts or errors deep in the search."""

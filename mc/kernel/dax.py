@@ -117,9 +117,16 @@ def refuse_page_cache_on_dax(world: World, mapping: Mapping, tid: int) -> None:
 
 
 def dax_of(world: World, mapping: Mapping) -> Dax:
-    """The DAX part of ``world`` for ``mapping``, laid out on first use."""
+    """The DAX part of ``world`` for ``mapping``, laid out on first use; a
+    ``ModelError`` for a second DAX file (the part, its ``pmd`` and the
+    properties that read it are of one file)."""
     found = world.parts.get("dax")
     if isinstance(found, Dax):
+        if found.mapping.ino != mapping.ino:
+            raise ModelError(
+                f"{mapping.path} is a second DAX file beside {found.mapping.path}: the DAX model "
+                "follows one file per scenario"
+            )
         return found
     mm = mm_of(world, mapping)
     note_mapped(world, mapping)

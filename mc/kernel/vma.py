@@ -109,8 +109,10 @@ def vmas_of(world: World, mapping: Mapping, initial: Sequence[Vma] = ()) -> Vmas
     VMAs ``initial`` (each one opened by ``->mmap`` before the scenario)."""
     found = world.parts.get("vmas")
     if isinstance(found, Vmas):
-        if initial and found.mapping is not mapping:
-            raise ValueError("the VMAs map one file")
+        if found.mapping.ino != mapping.ino:
+            raise ValueError(
+                f"the VMAs map one file: {mapping} is a second file beside {found.mapping}"
+            )
         return found
     if mapping.ino in world.parts.get(WHOLE_FILE_MAPPINGS, ()):
         raise ValueError(WHOLE_FILE_BESIDE_VMAS.format(mapping=mapping))
