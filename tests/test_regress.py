@@ -367,25 +367,25 @@ def test_the_baseline_rewrite_keeps_the_layout(tmp_path: Path) -> None:
         '# next\n[[expect]]\nscenario = "b"\nverdict = "OK"\nstates = 1_000 # kept\n'
     )
     changed = baseline.rewrite_states(
-        path, {("a", ("x",), "OK", None, None): 5, ("b", (), "OK", None, None): 7}
+        path, {("a", ("x",), "OK", None, None, ()): 5, ("b", (), "OK", None, None, ()): 7}
     )
     assert changed == 2
     assert path.read_text() == (
         '[[expect]]\nscenario = "a"\nvariants = [\n  "x",\n]\nverdict = "OK"\nstates = 5\n\n'
         '# next\n[[expect]]\nscenario = "b"\nverdict = "OK"\nstates = 7 # kept\n'
     )
-    assert baseline.rewrite_states(path, {("b", (), "OK", None, None): 7}) == 0
+    assert baseline.rewrite_states(path, {("b", (), "OK", None, None, ()): 7}) == 0
     path.write_text('[[expect]]\nscenario = "b"\nverdict = "OK"\nstates = 0x10\n')
-    assert baseline.rewrite_states(path, {("b", (), "OK", None, None): 62}) == 1
+    assert baseline.rewrite_states(path, {("b", (), "OK", None, None, ()): 62}) == 1
     assert path.read_text() == '[[expect]]\nscenario = "b"\nverdict = "OK"\nstates = 62\n'
     for quoted in ('"states"', "'states'"):
         path.write_text(f'[[expect]]\nscenario = "b"\nverdict = "OK"\n{quoted} = 1\n')
-        assert baseline.rewrite_states(path, {("b", (), "OK", None, None): 3}) == 1
+        assert baseline.rewrite_states(path, {("b", (), "OK", None, None, ()): 3}) == 1
         assert path.read_text() == f'[[expect]]\nscenario = "b"\nverdict = "OK"\n{quoted} = 3\n'
     inline = tmp_path / "inline.toml"
     inline.write_text('expect = [{scenario = "a", verdict = "OK"}]\n')
     with pytest.raises(expectations.ExpectationError, match="its own"):
-        baseline.rewrite_states(inline, {("a", (), "OK", None, None): 5})
+        baseline.rewrite_states(inline, {("a", (), "OK", None, None, ()): 5})
 
 
 def test_a_row_may_narrow_the_properties_it_checks(vfsmc: Run, tmp_path: Path) -> None:
@@ -410,6 +410,33 @@ def test_a_row_may_narrow_the_properties_it_checks(vfsmc: Run, tmp_path: Path) -
     result = vfsmc("regress", "--models", str(suite))
     assert result.exit_code == 2
     assert "property 'namespace' is not among the 'properties' checked" in result.output
+
+
+def test_a_row_may_leave_out_properties_of_the_scenario_s_own(vfsmc: Run, tmp_path: Path) -> None:
+    """without = [...] checks the scenario's properties but those: without
+    namespace the same variant is OK; a property the scenario does not
+    check, or without beside properties, is one line and exit 2."""
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "nothing.py").write_text('"""No declarations: the shipped scenarios only."""\n')
+    row = '[[expect]]\nscenario = "dirops/rmdir-vs-create"\nvariants = ["rmdir-no-victim-lock"]\n'
+    (suite / "expectations.toml").write_text(
+        f'{row}verdict = "OK"\nwithout = ["namespace"]\n\n{row}verdict = "VIOLATED"\n'
+        'property = "namespace"\n'
+    )
+    result = vfsmc("regress", "--models", str(suite))
+    assert result.exit_code == 0, result.output
+    assert "2/2 rows as expected" in result.output
+    (suite / "expectations.toml").write_text(f'{row}verdict = "OK"\nwithout = ["no-lost-write"]\n')
+    result = vfsmc("regress", "--models", str(suite))
+    assert result.exit_code == 2
+    assert "leaves out no-lost-write, which dirops/rmdir-vs-create does not check" in result.output
+    (suite / "expectations.toml").write_text(
+        f'{row}verdict = "OK"\nwithout = ["namespace"]\nproperties = ["deadlock"]\n'
+    )
+    result = vfsmc("regress", "--models", str(suite))
+    assert result.exit_code == 2
+    assert "give 'properties' (what the row checks) or 'without'" in result.output
 
 
 def test_the_shipped_suite_leaves_out_counterexamples_of_ones_own_model_files(

@@ -303,7 +303,7 @@ ROWS = "".join(
 
 def _update_many(path: str, name: str, rounds: int) -> None:
     for count in range(2, rounds + 2):
-        baseline.rewrite_states(Path(path), {(f"s/{name}", (), "OK", None, None): count})
+        baseline.rewrite_states(Path(path), {(f"s/{name}", (), "OK", None, None, ()): count})
 
 
 def test_two_updates_at_once_both_land(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from mc.check import expectations
 from mc.check.expectations import Expectation, ExpectationError
 from mc.text_files import TOML_LARGEST, UnreadableText, read_text
 
-Key = tuple[str, tuple[str, ...], str, str | None, tuple[str, ...] | None]
+Key = tuple[str, tuple[str, ...], str, str | None, tuple[str, ...] | None, tuple[str, ...]]
 
 HEADER = re.compile(r"^\s*\[\[\s*expect\s*\]\]\s*(#.*)?$")
 OTHER_TABLE = re.compile(r"^\s*\[")
@@ -36,7 +36,14 @@ FIELD = re.compile(r"^\s*[^#\s]")
 
 def key(row: Expectation) -> Key:
     """What identifies a row across edits of the file."""
-    return (row.scenario, row.variants, row.verdict.value, row.violated, row.properties)
+    return (
+        row.scenario,
+        row.variants,
+        row.verdict.value,
+        row.violated,
+        row.properties,
+        row.without,
+    )
 
 
 def rewrite_states(path: Path, states: Mapping[Key, int]) -> int:

@@ -5,6 +5,7 @@ property), with a baseline of distinct states, read from
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +35,39 @@ class Expectation:
     """The baseline: distinct states the check stored (None until recorded)."""
     properties: tuple[str, ...] | None = None
     """The properties checked (None: the scenario's own)."""
+    without: tuple[str, ...] = ()
+    """Properties of the scenario's own the row leaves out (with
+    ``properties`` None): ``without = ["spec-conformance"]`` for a
+    variant that breaks the rule table, to see what it leads to."""
 
     @property
     def label(self) -> str:
         checked = f" ({', '.join(self.properties)})" if self.properties is not None else ""
+        if self.without:
+            checked = f" (without {', '.join(self.without)})"
         return f"{self.scenario} [{', '.join(self.variants) or 'correct'}]{checked}"
+
+    def checked(self, own: Sequence[str]) -> tuple[str, ...] | None:
+        """The properties the row checks of a scenario whose own are
+        ``own``: its ``properties``, the scenario's less ``without``, or
+        None (the scenario's own)."""
+        if self.without:
+            return tuple(name for name in own if name not in self.without)
+        return self.properties
 
 
 def _row(raw: Any, where: str) -> Expectation:
     if not isinstance(raw, dict):
         raise ExpectationError(f"{where}: must be a table")
-    unknown = set(raw) - {"scenario", "variants", "verdict", "property", "states", "properties"}
+    unknown = set(raw) - {
+        "scenario",
+        "variants",
+        "verdict",
+        "property",
+        "states",
+        "properties",
+        "without",
+    }
     if unknown:
         raise ExpectationError(f"{where}: unknown field {sorted(unknown)[0]!r}")
     for field in ("scenario", "verdict"):
@@ -81,8 +104,18 @@ def _row(raw: Any, where: str) -> Expectation:
         raise ExpectationError(f"{where}: field 'properties' must be a non-empty list of strings")
     if properties is not None and prop is not None and prop not in properties:
         raise ExpectationError(f"{where}: property {prop!r} is not among the 'properties' checked")
+    without = raw.get("without", [])
+    if not isinstance(without, list) or not all(isinstance(p, str) for p in without):
+        raise ExpectationError(f"{where}: field 'without' must be a list of strings")
+    if without and properties is not None:
+        raise ExpectationError(
+            f"{where}: give 'properties' (what the row checks) or 'without' (what it leaves "
+            "out of the scenario's own), not both"
+        )
+    if prop is not None and prop in without:
+        raise ExpectationError(f"{where}: property {prop!r} is among those 'without' leaves out")
     chosen = None if properties is None else tuple(properties)
-    return Expectation(scenario, tuple(variants), verdict, prop, states, chosen)
+    return Expectation(scenario, tuple(variants), verdict, prop, states, chosen, tuple(without))
 
 
 def load(path: Path = DEFAULT_PATH) -> list[Expectation]:
@@ -111,7 +144,7 @@ def parse(text: str, path: Path = DEFAULT_PATH) -> list[Expectation]:
     found = [_row(raw, f"{path}: expect[{i}]") for i, raw in enumerate(rows)]
     first: dict[tuple[object, ...], int] = {}
     for i, row in enumerate(found):
-        key = (row.scenario, frozenset(row.variants), row.properties)
+        key = (row.scenario, frozenset(row.variants), row.properties, frozenset(row.without))
         if key in first:
             raise ExpectationError(
                 f"{path}: expect[{i}] checks what expect[{first[key]}] checks ({row.label}): "

@@ -244,7 +244,11 @@ def check_row(registry: Registry, row: Expectation, options: Options | None = No
     try:
         with usermodels.reported():
             outcome = check_scenario(
-                registry, row.scenario, row.variants, row.properties, options=options
+                registry,
+                row.scenario,
+                row.variants,
+                row.checked(registry.scenario(row.scenario).properties),
+                options=options,
             )
     except IneffectiveVariant as error:
         seconds = time.perf_counter() - started
@@ -403,12 +407,18 @@ def check_names(registry: Registry, rows: Sequence[Expectation], where: str) -> 
             scenario = registry.scenario(row.scenario)
             for variant in row.variants:
                 registry.variant(variant)
-            for name in (row.violated, *(row.properties or ())):
+            for name in (row.violated, *(row.properties or ()), *row.without):
                 if name is not None:
                     registry.property(name)
+            for name in row.without:
+                if name not in scenario.properties:
+                    raise UnknownName(
+                        f"leaves out {name}, which {scenario.name} does not check (it checks "
+                        f"{', '.join(scenario.properties)})"
+                    )
             if row.properties:
                 inventory.check_applicable(registry, scenario, row.properties)
-            checked = row.properties or scenario.properties
+            checked = row.checked(scenario.properties) or scenario.properties
             if row.violated is not None and row.violated not in checked:
                 raise UnknownName(
                     f"expects {row.violated} violated, which the row does not check "
