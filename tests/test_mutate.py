@@ -840,76 +840,61 @@ def test_each_call_site_of_a_helper_is_a_site_and_waits_are_not_mutated(
     assert any("wait_transaction_locked()" in line for line in mutants.sections(model))
 
 
-ALONE = """
-from mc.dsl import EXCL, LockKind, Op, operation, scenario
+TWO_IN_ORDER = """
+from mc.dsl import EXCL, LockKind, Op, lock_order, operation, scenario
+{declared}
 
-
-@operation(models="takes i_rwsem, then invalidate_lock, as the documented order has it")
+@operation(models="takes two locks in the order the documented order or a lock_order gives")
 def both_in_order(op: Op) -> None:
-    i_rwsem = op.world.shared_lock("i_rwsem(/f)", LockKind.RWSEM)
-    invalidate = op.world.shared_lock("invalidate_lock(/f)", LockKind.RWSEM)
-    op.lock(i_rwsem, EXCL, "inode_lock(inode)")
-    op.lock(invalidate, EXCL, "filemap_invalidate_lock(mapping)")
-    op.unlock(invalidate, "filemap_invalidate_unlock(mapping)")
-    op.unlock(i_rwsem, "inode_unlock(inode)")
+    outer = op.world.shared_lock("{outer}(/f)", LockKind.RWSEM)
+    inner = op.world.shared_lock("{inner}(/f)", LockKind.RWSEM)
+    op.lock(outer, EXCL, "down_write(outer)")
+    op.lock(inner, EXCL, "down_write(inner)")
+    op.unlock(inner, "up_write(inner)")
+    op.unlock(outer, "up_write(outer)")
 
 
 scenario("my/alone", "one thread takes two locks", tree=["/f"], threads=[both_in_order()])
 """
 
 
+@pytest.mark.parametrize(
+    ("outer", "inner", "declared", "where", "why"),
+    [
+        (
+            "i_rwsem",
+            "invalidate_lock",
+            "",
+            "specs/lockorder.toml",
+            "i_rwsem before invalidate_lock (specs/lockorder.toml's chain 1)",
+        ),
+        (
+            "my_outer",
+            "my_inner",
+            'lock_order("my_outer", "my_inner", source="myfs/inode.c")',
+            "specs/lockorder.toml and lock_order at alone.py:3",
+            "my_outer before my_inner (lock_order at alone.py:3)",
+        ),
+    ],
+    ids=["documented", "lock_order"],
+)
 def test_a_swap_harmless_here_that_breaks_the_documented_order_is_said(
-    vfsmc: Run, tmp_path: Path
+    vfsmc: Run, tmp_path: Path, outer: str, inner: str, declared: str, where: str, why: str
 ) -> None:
-    """With one thread no swap can deadlock, but taking invalidate_lock
-    before i_rwsem is against specs/lockorder.toml: the summary says so
-    apart from the swaps merely harmless here."""
-    (tmp_path / "alone.py").write_text(ALONE)
+    """With one thread no swap can deadlock, but taking the inner lock
+    first is against specs/lockorder.toml, or a lock_order() of the model
+    file: the summary says so apart from the swaps merely harmless here."""
+    (tmp_path / "alone.py").write_text(
+        TWO_IN_ORDER.format(outer=outer, inner=inner, declared=declared)
+    )
     result = vfsmc("mutate", "alone.py:my/alone", "--no-save")
     assert result.exit_code == 0, result.output
     against = result.output.split("order harmless here but against the documented lock order")[1]
     section, rest = against.split("\n\n", 1)
     assert section.splitlines()[0].endswith("(1):"), section
-    assert "takes invalidate_lock before i_rwsem, which specs/lockorder.toml orders" in section
-    assert "(i_rwsem before invalidate_lock (specs/lockorder.toml's chain 1))" in section
+    assert f"takes {inner} before {outer}, which {where} orders the other way ({why})" in section
     plain = rest.split("order harmless here (swapped, checked in this scenario only) (0):")
     assert len(plain) == 2, rest
-
-
-OWN_ORDER = """
-from mc.dsl import EXCL, LockKind, Op, lock_order, operation, scenario
-
-lock_order("my_outer", "my_inner", source="myfs/inode.c: my_outer nests my_inner")
-
-
-@operation(models="takes the filesystem's two locks in the order its lock_order gives")
-def both_mine(op: Op) -> None:
-    outer = op.world.shared_lock("my_outer(/f)", LockKind.MUTEX)
-    inner = op.world.shared_lock("my_inner(/f)", LockKind.MUTEX)
-    op.lock(outer, EXCL, "mutex_lock(&mi->outer)")
-    op.lock(inner, EXCL, "mutex_lock(&mi->inner)")
-    op.unlock(inner, "mutex_unlock(&mi->inner)")
-    op.unlock(outer, "mutex_unlock(&mi->outer)")
-
-
-scenario("my/own-order", "one thread takes its two locks", tree=["/f"], threads=[both_mine()])
-"""
-
-
-def test_a_swap_against_a_model_files_lock_order_is_said(vfsmc: Run, tmp_path: Path) -> None:
-    """A lock_order() of the model file counts as the documented order does:
-    the swap of its two locks, harmless with one thread, is said to go
-    against it, citing the declaration."""
-    (tmp_path / "own.py").write_text(OWN_ORDER)
-    result = vfsmc("mutate", "own.py:my/own-order", "--no-save")
-    assert result.exit_code == 0, result.output
-    against = result.output.split("order harmless here but against the documented lock order")[1]
-    section = against.split("\n\n", 1)[0]
-    assert section.splitlines()[0].endswith("(1):"), section
-    assert "takes my_inner before my_outer, which specs/lockorder.toml and lock_order at own" in (
-        section
-    )
-    assert "(my_outer before my_inner (lock_order at own.py:4))" in section
 
 
 def test_a_swap_that_breaks_the_rule_table_first_says_what_it_breaks_beneath(vfsmc: Run) -> None:

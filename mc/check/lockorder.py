@@ -433,26 +433,41 @@ def address_order(world: World, by: str) -> NestingCheck:
     as btrfs's ``btrfs_double_mmap_lock()``).  A pair the run never
     compared, or a lock named after no inode of the tree, is not checked."""
     numbers = {inode.path: inode.ino for inode in world.inodes}
-    order = world.parts.get(ADDRESSES)
     descending = by == "address-descending"
     rule = f"{'decreasing' if descending else 'increasing'} address (lock_order(..., by={by!r}))"
 
     def check(state: Sequence[Any], held: Lock, taken: Lock) -> str | None:
         holder, wanted = NAMED_PATH.match(held.name), NAMED_PATH.match(taken.name)
-        if holder is None or wanted is None or not isinstance(order, AddressOrder):
+        if holder is None or wanted is None:
             return None
         first, second = numbers.get(holder["path"]), numbers.get(wanted["path"])
         if first is None or second is None:
             return None
         lower, higher = (first, second) if descending else (second, first)
-        if (lower, higher) not in state[order.slot]:
-            return None
-        return (
-            f"holding {held}, takes {taken}: breaks {rule} "
-            f"({world.inode_name(lower)} < {world.inode_name(higher)} in this run's address order)"
-        )
+        return _below_in_run(world, state, held, taken, (lower, higher), rule)
 
     return check
+
+
+def _below_in_run(
+    world: World,
+    state: Sequence[Any],
+    held: Lock,
+    taken: Lock,
+    pair: tuple[int, int],
+    rule: str,
+) -> str | None:
+    """That taking ``taken`` while holding ``held`` breaks ``rule``, when
+    the run's address order (``mc.dsl.addresses``) puts inode ``pair[0]``
+    below ``pair[1]``; None where it does not order them so."""
+    order = world.parts.get(ADDRESSES)
+    if not isinstance(order, AddressOrder) or pair not in state[order.slot]:
+        return None
+    lower, higher = (world.inode_name(ino) for ino in pair)
+    return (
+        f"holding {held}, takes {taken}: breaks {rule} "
+        f"({lower} < {higher} in this run's address order)"
+    )
 
 
 DENTRY_LOCK = re.compile(r"^d_lock\((?P<path>/.*)\)$")
@@ -501,7 +516,6 @@ def directory_order(world: World) -> NestingCheck:
     before any non-directory's, and rename locks the parents "ancestors
     first"."""
     inodes = {inode.i_rwsem.slot: inode for inode in world.inodes}
-    order = world.parts.get(ADDRESSES)
 
     def check(state: Sequence[Any], held: Lock, taken: Lock) -> str | None:
         holder, wanted = inodes.get(held.slot), inodes.get(taken.slot)
@@ -521,14 +535,9 @@ def directory_order(world: World) -> NestingCheck:
     def by_address(
         state: Sequence[Any], held: Lock, taken: Lock, first: int, second: int, is_dir: bool
     ) -> str | None:
-        if is_dir or not isinstance(order, AddressOrder):
+        if is_dir:
             return None
-        if (second, first) not in state[order.slot]:
-            return None
-        return (
-            f"holding {held}, takes {taken}: breaks {NONDIRECTORIES_BY_ADDRESS} "
-            f"({world.inode_name(second)} < {world.inode_name(first)} in this run's address order)"
-        )
+        return _below_in_run(world, state, held, taken, (second, first), NONDIRECTORIES_BY_ADDRESS)
 
     return check
 
