@@ -53,7 +53,19 @@ from typing import Any
 
 import attrs
 
-from mc.dsl import EXCL, SHARED, Cite, E, LockKind, Op, Scratch, World, flag_variant, operation
+from mc.dsl import (
+    EXCL,
+    SHARED,
+    Cite,
+    E,
+    LockKind,
+    ModelError,
+    Op,
+    Scratch,
+    World,
+    flag_variant,
+    operation,
+)
 from mc.dsl.folio import FolioRef, find_folio, folio_ref, new_folio, put_folio
 from mc.kernel.device import ZEROES
 from mc.kernel.dio import COMPLETED, direct_io
@@ -658,13 +670,21 @@ class SwapFile:
     fs_ops: int
     swapcache_lock: Lock
     header_lock: Lock
+    mapping: Mapping
 
 
 def swap_file(op: Op, mapping: Mapping) -> SwapFile:
-    """The swap state of ``mapping``'s file, made on first use."""
+    """The swap state of ``mapping``'s file, made on first use; a
+    ``ModelError`` for a second file (the swap-cache folio, the header
+    folio and SWP_FS_OPS are of one swap file)."""
     world = op.world
     part = world.parts.get("swapfile")
     if isinstance(part, SwapFile):
+        if part.mapping.ino != mapping.ino:
+            raise ModelError(
+                f"{op.thread.name} asks whether {mapping} is a swap file beside "
+                f"{part.mapping}: the swap model follows one file per scenario"
+            )
         return part
     made = SwapFile(
         world.shared_slot(f"S_SWAPFILE({mapping})", False, yes_no),
@@ -672,6 +692,7 @@ def swap_file(op: Op, mapping: Mapping) -> SwapFile:
         world.shared_slot("SWP_FS_OPS", False, yes_no),
         world.add_lock("PG_locked(swapcache folio)", LockKind.BIT_LOCK, "PG_locked"),
         world.add_lock("PG_locked(swap header folio)", LockKind.BIT_LOCK, "PG_locked"),
+        mapping,
     )
     world.parts["swapfile"] = made
     return made
@@ -908,20 +929,18 @@ def _render_blocks(blocks: tuple[int | None, ...]) -> str:
 def swap_extents_violation(world: World, state: Any) -> str | None:
     """The swap file's recorded extents differ from its blocks, or None."""
     part = world.parts.get("swapfile")
-    cache = world.parts.get("pagecache")
-    if not isinstance(part, SwapFile) or cache is None:
+    if not isinstance(part, SwapFile):
         return None
     extents = state[part.extents]
     if extents is None:
         return None
-    for mapping in cache.mappings.values():
-        blocks = tuple(state[page.block] for page in mapping.pages)
-        if blocks != extents:
-            return (
-                f"{mapping} is an active swap file mapped to {_render_blocks(extents)}, but its "
-                f"pages now have {_render_blocks(blocks)}: swap-out would scribble on freed blocks"
-            )
-    return None
+    blocks = tuple(state[page.block] for page in part.mapping.pages)
+    if blocks == extents:
+        return None
+    return (
+        f"{part.mapping} is an active swap file mapped to {_render_blocks(extents)}, but its "
+        f"pages now have {_render_blocks(blocks)}: swap-out would scribble on freed blocks"
+    )
 
 
 def _zeroed_in_part(data: Any) -> bool:

@@ -262,6 +262,12 @@ class Files:
     def pipe(self, spec: Pipe) -> PipeState:
         known = self.pipes.get(spec.name)
         if known is not None:
+            if (self.world.initial[known.count], known.size) != (spec.buffers, spec.size):
+                raise ModelError(
+                    f"pipe {spec.name} is given two layouts, {self.world.initial[known.count]} "
+                    f"of {known.size} buffers full and {spec.buffers} of {spec.size}: give "
+                    "every thread one Pipe"
+                )
             return known
         state = PipeState(
             spec.name,

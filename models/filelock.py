@@ -357,7 +357,7 @@ def context(world: World, path: str) -> FileLockContext:
             notified=world.shared_slot("lockd notified", (), _render_names),
             expirable=world.shared_slot("courtesy client", "courtesy"),
             verdicts=world.shared_slot("posix deadlock verdicts", None, _render_verdict),
-            queued=world.shared_slot("dlm request queued", False),
+            queued=world.shared_slot(f"dlm requests queued({path})", frozenset(), _render_names),
             ofd_held=world.shared_slot(f"OFD locks granted({path})", (), _render_ofd),
             timed_out=world.shared_slot(f"unanswered leases({path})", (), _render_names),
             threads=world.thread_names,
@@ -1074,8 +1074,9 @@ def laundromat(op: Op, path: str) -> None:
     op.holds_no_file()
     op.one_thread(
         "runs the laundromat for",
-        path,
-        "the model has one courtesy client, which one laundromat expires (give the scenario one)",
+        "the courtesy client",
+        "the model has one courtesy client, whose lock is on one file, which one laundromat "
+        "expires (give the scenario one)",
     )
     ctx = context(op.world, path)
     _register_thread(op, ctx, posix=LOCAL)
@@ -1851,7 +1852,7 @@ def open_for_write(op: Op, path: str) -> None:
 
 
 def _defer(scratch: Scratch, ctx: FileLockContext, owner: str) -> None:
-    scratch[ctx.queued] = True
+    scratch[ctx.queued] = scratch[ctx.queued] | {owner}
 
 
 def _lm_grant(scratch: Scratch, ctx: FileLockContext, owner: str) -> int:
@@ -1950,7 +1951,7 @@ def plock_callback(op: Op, path: str, owner: str, first: tuple[int, int]) -> Non
     _register_thread(op, ctx, posix=CLUSTER)
     op.world.parts.setdefault(PLOCK_CALLBACKS, set()).add((path, owner))
     op.wait_until(
-        shared_is(ctx.queued, "request queued", bool),
+        shared_is(ctx.queued, f"{owner}'s request queued", lambda queued: owner in queued),
         "dev_write(): the cluster's answer to the queued request",
         "lockd's request",
         unheld=lambda world: (

@@ -359,7 +359,7 @@ def sync_inodes_with_inode(op: Op, mapping: Mapping) -> None:
     pages' I/O before ``->write_inode``: ``wait_sb_inodes()`` waits for it
     afterwards, under ``s_sync_lock``."""
     pagecache(op.world).cover_superblock(f"{op.thread.name}'s sync_inodes_sb()", only=mapping)
-    part = inode_life(op.world, mapping.path)
+    part = inode_life(op.world, mapping.path, dirty=True)
     worker = wb_worker(op)
     op.lock(worker, EXCL, QUEUE_SYNC_WORK)
     op.wait_until(
@@ -508,7 +508,7 @@ def umount(op: Op, file: File) -> None:
         roles={},
     )
     generic_shutdown_super(op, file, mapping)
-    killed = inode_life(op.world, file.path).killed
+    killed = inode_life(op.world, file.path, dirty=True).killed
     op.effect("/* ->kill_sb returned */", assign, killed, True)
     op.label("unmounted")
 

@@ -93,6 +93,7 @@ class InodeLife:
     def __init__(self, world: World, path: str, *, cached: bool, dirty: bool) -> None:
         self.world = world
         self.path = path
+        self.cached, self.dirty = cached, dirty
         self.inode = self._object(path, cached=cached, dirty=dirty)
         self.new = self._object(f"{path}'", cached=False, dirty=False)
         self.hash = world.add_slot(
@@ -133,6 +134,11 @@ def inode_life(world: World, path: str, *, cached: bool = True, dirty: bool = Fa
     if isinstance(part, InodeLife):
         if part.path != path:
             raise ValueError("the inode models follow one file per scenario")
+        if (part.cached, part.dirty) != (cached, dirty):
+            raise ValueError(
+                f"the inode of {path} is laid out twice, cached={part.cached} dirty={part.dirty} "
+                f"and cached={cached} dirty={dirty}"
+            )
         return part
     syncer = world.parts.get(PAGES_ONLY_SYNC)
     if syncer is not None:

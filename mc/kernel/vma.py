@@ -72,6 +72,8 @@ class Vmas:
     processes: dict[str, Process]
     opened: int
     iomem_i_mmap: Lock
+    initial: tuple[Vma, ...] = ()
+    """The task's VMAs when the scenario starts."""
 
     def file_vmas(self, state: Sequence[Any]) -> int:
         """How many file VMAs exist in every process."""
@@ -113,6 +115,11 @@ def vmas_of(world: World, mapping: Mapping, initial: Sequence[Vma] = ()) -> Vmas
             raise ValueError(
                 f"the VMAs map one file: {mapping} is a second file beside {found.mapping}"
             )
+        if tuple(initial) != found.initial:
+            raise ValueError(
+                f"{mapping} is given two layouts of the task's VMAs when the scenario starts, "
+                f"{list(found.initial)} and {list(initial)}: give every thread one MappedFile"
+            )
         return found
     if mapping.ino in world.parts.get(WHOLE_FILE_MAPPINGS, ()):
         raise ValueError(WHOLE_FILE_BESIDE_VMAS.format(mapping=mapping))
@@ -131,6 +138,7 @@ def vmas_of(world: World, mapping: Mapping, initial: Sequence[Vma] = ()) -> Vmas
         {TASK: Process(TASK, mm.mmap_lock, slots, _vm_locks(world, TASK))},
         world.add_slot(f"cb_nr_mmap({mapping})", opened),
         world.add_lock("i_mmap_rwsem(iomem)", Kind.RWSEM, "i_mmap_rwsem"),
+        tuple(initial),
     )
     world.parts["vmas"] = part
     return part
