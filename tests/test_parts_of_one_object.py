@@ -46,7 +46,8 @@ scenario("parts/x", "x", tree=["/f", "/g"], threads=[{threads}])
             "/f is given two layouts of the task's VMAs when the scenario starts",
         ),
         (
-            "splice_read(OPEN, Pipe('p', buffers=2), 0), splice_write(Pipe('p', buffers=0), OPEN, 0)",
+            "splice_read(OPEN, Pipe('p', buffers=2), 0), "
+            "splice_write(Pipe('p', buffers=0), OPEN, 0)",
             "pipe p is given two layouts, 2 of 2 buffers full and 0 of 2",
         ),
     ],
