@@ -497,3 +497,57 @@ def test_a_trace_whose_started_steps_differ_stops_as_the_threads_start(
     text = vfsmc("replay", str(tmp_path / "edited.json")).output
     last = text.splitlines()[-2]
     assert last.startswith("does not reproduce on variants memory-failure-unlocked: as the"), last
+
+
+SYNC_FS_COMMITS = '''\
+"""btrfs_sync_fs() starting a transaction (sb_start_intwrite()) under
+sync(2)'s s_umount, on a frozen filesystem whose thaw waits for s_umount
+(fixed by a53f4f8e9c8e, which tests the freeze without blocking first)."""
+
+from mc.dsl import SHARED, File, Op, flag_variant, inserts, sb_writers, scenario
+from mc.dsl.scenario import BASE_PROPERTIES
+from mc.kernel.superblock import SB_FREEZE_FS, SB_FREEZE_WRITE
+from mc.models.super import freeze, sync, thaw
+from mc.models.writeback import io_completion
+
+flag_variant("sync-fs-ignores-freeze", "btrfs_sync_fs() starts a transaction on a frozen fs")
+
+
+def commit_pending(op: Op, file: File, fails: bool = False) -> None:
+    intwrite = sb_writers(op.world, SB_FREEZE_FS)
+    if not op.variant("sync-fs-ignores-freeze"):
+        level = sb_writers(op.world, SB_FREEZE_WRITE)
+        op.trylock(level, "done", "if (__sb_start_write(sb, SB_FREEZE_WRITE, false))", mode=SHARED)
+        op.unlock(level, "__sb_end_write(sb, SB_FREEZE_WRITE)")
+    op.lock(intwrite, SHARED, "btrfs_start_transaction(): sb_start_intwrite(sb)")
+    op.unlock(intwrite, "sb_end_intwrite(sb)")
+    op.label("done")
+
+
+inserts((sync, freeze), "sync-fs-commits", "btrfs_sync_fs(sb, 1) commits pending changes",
+        before={"sb->s_op->sync_fs(sb, 1)": commit_pending})
+F = File("/f", pages=1, cached=(0,))
+scenario("my/sync-vs-freeze", "sync(2), FIFREEZE and FITHAW", tree=["/f"],
+         threads=[sync(F), freeze(F), thaw(F), io_completion(F)],
+         properties=BASE_PROPERTIES, variants=["sync-fs-commits"])
+'''
+
+
+def test_a_deadlock_on_a_lock_handed_off_is_saved_and_replays(
+    vfsmc: Callable[..., Any], tmp_path: Path
+) -> None:
+    """The freeze hands sb_internal off to the thaw; sync waits for it
+    holding s_umount, which the thaw waits for: the saved trace's cycle
+    has a lock no thread holds (``handed off``), and replay, graph and
+    report read it back."""
+    (tmp_path / "syncfs.py").write_text(SYNC_FS_COMMITS)
+    found = vfsmc("check", "syncfs.py:my/sync-vs-freeze", "-V", "sync-fs-ignores-freeze")
+    assert found.exit_code == 1, found.output
+    assert "which a thread handed off and no thread has taken over" in found.output
+    [saved] = (tmp_path / "counterexamples").glob("*.json")
+    assert any(edge["holder"] == "handed off" for edge in json.loads(saved.read_text())["cycle"])
+    replayed = vfsmc("replay", str(saved))
+    assert replayed.exit_code == 1 and "reproduces" in replayed.output, replayed.output
+    assert vfsmc("graph", str(saved), "-o", str(tmp_path / "chart.svg")).exit_code == 0
+    assert vfsmc("report", str(saved), "-o", str(tmp_path / "page.html")).exit_code == 0
+    assert vfsmc("check", "syncfs.py:my/sync-vs-freeze", "--no-save").exit_code == 0

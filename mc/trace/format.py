@@ -73,7 +73,7 @@ import attrs
 
 from mc.atomic_write import write_atomically
 from mc.text_files import UnreadableText, read_text
-from mc.trace.events import Edge, Event, Step
+from mc.trace.events import HANDED_OFF, Edge, Event, Step
 
 FORMAT = "vfsmc-counterexample"
 VERSION = 1
@@ -432,8 +432,11 @@ def from_json(data: Any) -> Counterexample:
         held = _field(edge, "held", bool, where) if "held" in edge else True
         spinning = _field(edge, "spinning", bool, where) if "spinning" in edge else False
         found = Edge(waiter, resource, holder, queued=queued, held=held, spinning=spinning)
-        if found.waiter not in names or found.holder not in names:
-            raise FormatError(f"{where}: fields 'waiter' and 'holder' must name threads")
+        if found.waiter not in names or found.holder not in (*names, HANDED_OFF):
+            raise FormatError(
+                f"{where}: field 'waiter' must name a thread, and 'holder' a thread or "
+                f"{HANDED_OFF!r}"
+            )
         cycle.append(found)
     witness = _field(data, "witness", dict, "counterexample") if "witness" in data else {}
     for name, value in witness.items():
