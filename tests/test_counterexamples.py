@@ -4,6 +4,9 @@ stops on the correct protocol; its graph renders."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -551,3 +554,61 @@ def test_a_deadlock_on_a_lock_handed_off_is_saved_and_replays(
     assert vfsmc("graph", str(saved), "-o", str(tmp_path / "chart.svg")).exit_code == 0
     assert vfsmc("report", str(saved), "-o", str(tmp_path / "page.html")).exit_code == 0
     assert vfsmc("check", "syncfs.py:my/sync-vs-freeze", "--no-save").exit_code == 0
+
+
+NAMES_IN_A_SET = """\
+from mc.dsl import EXCL, LockKind, Op, Scratch, invariant, operation, scenario
+
+
+def add_names(scratch: Scratch, slot: int) -> int:
+    scratch[slot] = scratch[slot] | {"f=new", "..=/a", "g=old", "h=x", "i=y"}
+    return 0
+
+
+@operation(models="adds names to a directory block of the filesystem's own")
+def add(op: Op) -> None:
+    lock = op.world.shared_lock("dirblock_lock", LockKind.MUTEX)
+    block = op.world.shared_slot("dirblock", frozenset())
+    op.lock(lock, EXCL, "lock_buffer(bh)")
+    op.effect("add the entries", add_names, block)
+    op.unlock(lock, "unlock_buffer(bh)")
+
+
+@invariant("no-names", "the block stays empty", reads=["dirblock"])
+def no_names(model):
+    block = next(i for i, s in enumerate(model.world.slots) if s.name == "dirblock")
+    return lambda state: f"dirblock holds {len(state[block])} names" if state[block] else None
+
+
+scenario("my/names", "one thread adds names", tree=[], threads=[add()],
+         properties=["no-names"])
+"""
+
+
+def test_a_set_of_strings_in_a_slot_replays_under_another_hash_seed(tmp_path: Path) -> None:
+    """A frozenset of strings prints in an order Python's hash seed sets;
+    the trace prints its items sorted, so a trace saved by one process
+    replays in another as recorded."""
+    (tmp_path / "names.py").write_text(NAMES_IN_A_SET)
+    command = [sys.executable, "-m", "mc"]
+    for seed, args in (("1", ("check", "names.py:my/names")), ("2", ("replay",))):
+        if args == ("replay",):
+            [saved] = (tmp_path / "counterexamples").glob("*.json")
+            args = ("replay", str(saved))
+        ran = subprocess.run(
+            [*command, *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={
+                **os.environ,
+                "PYTHONHASHSEED": seed,
+                "PYTHONPATH": str(ROOT),
+                "XDG_CACHE_HOME": str(tmp_path / "cache"),
+            },
+        )
+        assert ran.returncode == 1, ran.stdout + ran.stderr
+    assert "dirblock = frozenset({'..=/a', 'f=new', 'g=old', 'h=x', 'i=y'})" in ran.stdout
+    assert "reproduces" in ran.stdout and "stale" not in ran.stdout, ran.stdout

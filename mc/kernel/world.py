@@ -24,6 +24,34 @@ from mc.kernel.locks import Kind, Lock
 from mc.text import briefly
 
 Render = Callable[[Any], str]
+
+
+def plain(value: Any) -> str:
+    """``str(value)``, but the items of a set or frozenset, at any depth of
+    tuples, lists and dicts, in sorted order: Python orders a set of
+    strings by their hashes, which differ from one process to the next, so
+    a trace that prints one would not read the same when replayed."""
+    if isinstance(value, tuple | list | dict | set | frozenset):
+        return _canonical(value)
+    return str(value)
+
+
+def _canonical(value: Any) -> str:
+    if isinstance(value, set | frozenset):
+        items = ", ".join(sorted(_canonical(item) for item in value))
+        if isinstance(value, set):
+            return f"{{{items}}}" if items else "set()"
+        return f"frozenset({{{items}}})" if items else "frozenset()"
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        parts = [_canonical(item) for item in value]
+        return f"({parts[0]},)" if len(parts) == 1 else f"({', '.join(parts)})"
+    if isinstance(value, list):
+        return f"[{', '.join(_canonical(item) for item in value)}]"
+    if isinstance(value, dict):
+        return f"{{{', '.join(f'{_canonical(k)}: {_canonical(v)}' for k, v in value.items())}}}"
+    return repr(value)
+
+
 ERROR_SLOT = 0
 DONE = -1
 """The program counter of a thread that has returned."""
@@ -577,7 +605,9 @@ class World:
         if self.registers_read is not None:
             self.registers_read.add(slot)
 
-    def add_slot(self, name: str, initial: Any, render: Render = str, hidden: bool = False) -> int:
+    def add_slot(
+        self, name: str, initial: Any, render: Render = plain, hidden: bool = False
+    ) -> int:
         """A new slot holding ``initial`` in the initial state (a name a
         user's file took with ``shared_slot`` is a ``ModelError``)."""
         if self._shared_slots.get(self._slot_named.get(name, -1), False):
@@ -693,7 +723,7 @@ class World:
             "when the step runs: scratch.world.slot(name))"
         )
 
-    def shared_slot(self, name: str, initial: Any, render: Render = str) -> int:
+    def shared_slot(self, name: str, initial: Any, render: Render = plain) -> int:
         """The slot ``name`` of the world, made on first use with ``initial``:
         every thread that asks for it by name gets the same slot.  A name
         the models use for their own state (``s_active``, ``->kill_sb
@@ -805,7 +835,7 @@ class World:
             return "negative"
         if type(ino) is int and 0 <= ino < len(self.inodes):
             return self.inodes[ino].path
-        return str(ino)
+        return plain(ino)
 
     def children(self, directory: Inode) -> Iterator[Dentry]:
         """The dentries that can name a child of ``directory``."""
