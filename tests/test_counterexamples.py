@@ -191,6 +191,7 @@ def test_the_steps_threads_run_as_they_start_are_recorded_and_shown(shipped: Reg
     shown = text.split("as the threads start (in the initial state, before any choice):\n")[1]
     assert shown.startswith("  0  T2  vfs_write(): file_start_write(file): sb_start_write(")
     assert "sb_writers = T2 shared" in shown.split("\n  1  ")[0]
+    assert shown.split("\n  1  ")[0].endswith("\n\nthen, the interleaving:")
     dot = to_dot(counterexample, variant_marks(shipped, counterexample))
     assert 'id="chart-step-0"' in dot and "sb_start_write" in dot.split("chart-step-1")[0]
 

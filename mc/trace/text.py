@@ -39,7 +39,7 @@ def render(counterexample: Counterexample, *, upto: int | None = None) -> str:
         lines.append("as the threads start (in the initial state, before any choice):")
         for step in counterexample.started:
             lines += _step_lines("0", step.thread, step, label_width)
-        lines.append("")
+        lines += ["", "then, the interleaving:"]
     loop = counterexample.loop
     for number, step in enumerate(steps, start=1):
         if loop is not None and number == loop + 1:
