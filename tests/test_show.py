@@ -1238,3 +1238,53 @@ def test_a_change_of_one_of_several_steps_so_labelled_says_which_share(vfsmc: Ru
     removed = "removed  inode_lock_nested(VFS_I(ip2)"
     line = next(line for line in shown.output.splitlines() if removed in line)
     assert line.endswith("(1 of the 2 steps so labelled)"), line
+
+
+def test_the_shipped_answer_is_the_one_worked_out_for_these_sources(shipped: Registry) -> None:
+    """specs/applicable-variants.json, which a first listing on a fresh
+    machine starts from, is of the sources as they are, and says what
+    working the variants out from nothing says (after an edit of vfsmc or
+    its models, `make counterexamples` writes it again)."""
+    entry = json.loads(inventory.SHIPPED_ANSWER.read_text())
+    assert entry["key"] == inventory.shipped_sources_key(), (
+        "specs/applicable-variants.json is of other sources: python -m mc.cli.shipped "
+        "(make counterexamples) writes it again"
+    )
+    assert entry["applies"] == {
+        scenario.name: list(inventory.applicable_variants(shipped, scenario))
+        for scenario in shipped.scenarios.values()
+    }
+
+
+def test_a_first_listing_starts_from_the_shipped_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no cache of its own, a listing of the shipped scenarios takes
+    the shipped answer for these sources and works nothing out; the
+    shipped answer of other sources is left aside."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    answer = tmp_path / "answer.json"
+    registry = shipped_registry()
+    inventory.write_shipped_answer(registry, answer)
+    monkeypatch.setattr(inventory, "SHIPPED_ANSWER", answer)
+    worked_out: list[str] = []
+    work_out = inventory.applicable_variants
+
+    def counted(reg: Registry, scenario: Scenario, failing: Any = None) -> Any:
+        worked_out.append(scenario.name)
+        return work_out(reg, scenario, failing)
+
+    monkeypatch.setattr(inventory, "applicable_variants", counted)
+    applies = inventory.applicable_variant_names(registry)
+    assert not worked_out
+    assert applies == json.loads(answer.read_text())["applies"]
+    for name in list(registry.scenarios):
+        if name != "attr/chmod-link-unlink":
+            del registry.scenarios[name]
+    answer.write_text(
+        json.dumps({"key": "other sources", "applies": {"attr/chmod-link-unlink": []}})
+    )
+    assert inventory.applicable_variant_names(registry) == {
+        "attr/chmod-link-unlink": ["child-first", "setattr-unlocked"]
+    }
+    assert worked_out == ["attr/chmod-link-unlink"]

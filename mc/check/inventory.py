@@ -42,7 +42,7 @@ from mc.dsl.steps import BranchStep, EffectStep, LockStep, Step, UnlockStep
 from mc.dsl.wait_steps import SectionStep
 from mc.kernel.expr import Expr
 from mc.kernel.world import DONE, LocatedModelError
-from mc.project import ROOT
+from mc.project import ROOT, SPECS
 from mc.text_files import read_text
 
 
@@ -955,6 +955,15 @@ with a user's files starts from, is kept however many others come after
 it."""
 
 
+SHIPPED_ANSWER = SPECS / "applicable-variants.json"
+"""The answer for the shipped sources, shipped with them (``{"key":
+shipped_sources_key(), "applies": ...}``, written by
+``write_shipped_answer``, ``make counterexamples``): a first listing on a
+fresh machine starts from it instead of building every scenario under
+every variant.  Used only while its key is the sources' (an edit of vfsmc
+or of its models leaves it aside)."""
+
+
 SIDE_BY_SIDE_FROM = 24
 """How many scenarios ``applicable_variant_names`` works out anew before it
 works them out in two processes side by side (without a user's variants:
@@ -985,7 +994,8 @@ def applicable_variant_names(
     key = sources_key()
     path = cache_file()
     entries = _remembered(path)
-    found = _answer(entries, key, set(registry.scenarios))
+    shipped = _remembered_in(SHIPPED_ANSWER)
+    found = _answer([*entries, *shipped], key, set(registry.scenarios))
     if found is not None:
         return found
     partial = only is not None and set(only) < set(registry.scenarios)
@@ -993,7 +1003,7 @@ def applicable_variant_names(
     shipped_scenarios = {name for name, s in registry.scenarios.items() if not user_declared(s)}
     theirs = bool(users_variants) or len(shipped_scenarios) < len(registry.scenarios)
     base_key = shipped_sources_key()
-    base = _answer(entries, base_key, shipped_scenarios) if theirs else None
+    base = _answer([*entries, *shipped], base_key, shipped_scenarios) if theirs else None
     scenarios = [
         scenario
         for name, scenario in registry.scenarios.items()
@@ -1060,6 +1070,29 @@ def _remembered(path: Path) -> list[dict[str, Any]]:
             if isinstance(entry, dict) and isinstance(entry.get("applies"), dict)
         ]
     return []
+
+
+def _remembered_in(path: Path) -> list[dict[str, Any]]:
+    """The one answer ``path`` holds (``SHIPPED_ANSWER``), if it has the form
+    of one."""
+    with contextlib.suppress(OSError, ValueError, RecursionError):
+        entry = json.loads(read_text(path, "the shipped applicable-variants answer"))
+        if isinstance(entry, dict) and isinstance(entry.get("applies"), dict):
+            return [entry]
+    return []
+
+
+def write_shipped_answer(registry: Registry, path: Path = SHIPPED_ANSWER) -> int:
+    """Work out the answer for the shipped scenarios and variants of
+    ``registry`` (the shipped registry) and write it to ``path`` with the
+    key of the shipped sources; returns how many scenarios it covers."""
+    applies = {
+        scenario.name: list(applicable_variants(registry, scenario))
+        for scenario in registry.scenarios.values()
+    }
+    entry = {"key": shipped_sources_key(), "applies": dict(sorted(applies.items()))}
+    write_atomically(path, json.dumps(entry, indent=1, sort_keys=True) + "\n")
+    return len(applies)
 
 
 def _answer(
@@ -1135,9 +1168,13 @@ def sources_key() -> str:
 
 
 def _digest(files: Iterable[Path]) -> str:
+    """A digest of ``files``, each by its path (relative to the repository
+    for vfsmc's own, so that a clone elsewhere has the same) and content."""
     digest = hashlib.sha256()
+    root = ROOT.resolve()
     for file in sorted(files):
-        digest.update(str(file).encode() + b"\0")
+        named = file.relative_to(root) if file.is_relative_to(root) else file
+        digest.update(str(named).encode() + b"\0")
         with contextlib.suppress(OSError):
             digest.update(file.read_bytes())
     return digest.hexdigest()

@@ -1,5 +1,8 @@
 """Regenerate the shipped counterexamples: one per expected violation in
-specs/expectations.toml, saved (with its graphs) under counterexamples/.
+specs/expectations.toml, saved (with its graphs) under counterexamples/;
+then the answer ``vfsmc list`` starts from on a fresh machine
+(specs/applicable-variants.json: the variants that change each shipped
+scenario, for these sources).
 
 ``python -m mc.cli.shipped [PREFIX ...]`` regenerates only the rows whose
 scenario starts with one of the prefixes (``writeback/``)."""
@@ -9,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from mc.check import expectations
+from mc.check import expectations, inventory
 from mc.check.checker import check_scenario, file_stem
 from mc.check.marks import variant_marks
 from mc.cli.options import registry
@@ -35,6 +38,8 @@ def main(out: Path = OUT, prefixes: tuple[str, ...] = ()) -> int:
         for suffix in ("dot", "svg"):
             render_graph.render(found, stem.parent / f"{stem.name}.{suffix}", marks)
         print(f"{row.label}: {found.property}, {len(found.steps)} steps -> {stem}.json")
+    covered = inventory.write_shipped_answer(reg)
+    print(f"the variants of {covered} scenarios -> {inventory.SHIPPED_ANSWER}")
     return 0
 
 
