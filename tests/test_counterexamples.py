@@ -541,20 +541,45 @@ def test_a_deadlock_on_a_lock_handed_off_is_saved_and_replays(
     vfsmc: Callable[..., Any], tmp_path: Path
 ) -> None:
     """The freeze hands sb_internal off to the thaw; sync waits for it
-    holding s_umount, which the thaw waits for: the saved trace's cycle
-    has a lock no thread holds (``handed off``), and replay, graph and
-    report read it back."""
+    holding s_umount, which the thaw waits for before it takes sb_internal
+    over: the cycle goes through the thaw, and replay, graph and report
+    read the saved trace back."""
     (tmp_path / "syncfs.py").write_text(SYNC_FS_COMMITS)
     found = vfsmc("check", "syncfs.py:my/sync-vs-freeze", "-V", "sync-fs-ignores-freeze")
     assert found.exit_code == 1, found.output
-    assert "which a thread handed off and no thread has taken over" in found.output
+    assert "T1 waits for sb_internal, which T3 could end; T3 waits for s_umount held by T1" in (
+        found.output
+    )
+    assert "cycle: T1 -> sb_internal -> T3 -> s_umount -> T1" in found.output
+    assert "waits for sb_internal, which T3 (taking over its hand-off) could end" in found.output
     [saved] = (tmp_path / "counterexamples").glob("*.json")
-    assert any(edge["holder"] == "handed off" for edge in json.loads(saved.read_text())["cycle"])
+    assert [edge["holder"] for edge in json.loads(saved.read_text())["cycle"]] == ["T3", "T1"]
     replayed = vfsmc("replay", str(saved))
     assert replayed.exit_code == 1 and "reproduces" in replayed.output, replayed.output
     assert vfsmc("graph", str(saved), "-o", str(tmp_path / "chart.svg")).exit_code == 0
     assert vfsmc("report", str(saved), "-o", str(tmp_path / "page.html")).exit_code == 0
     assert vfsmc("check", "syncfs.py:my/sync-vs-freeze", "--no-save").exit_code == 0
+    (tmp_path / "nothaw.py").write_text(FREEZE_WITHOUT_THAW)
+    unthawed = vfsmc("check", "nothaw.py:my/freeze-no-thaw")
+    assert unthawed.exit_code == 1, unthawed.output
+    assert "(and no thread left to run will: a freeze with no thaw after it?)" in unthawed.output
+    assert "which nobody left to run (a hand-off no thread takes over) could end" in (
+        unthawed.output
+    )
+    saved = tmp_path / "counterexamples" / "my-freeze-no-thaw.json"
+    assert "handed off" in [edge["holder"] for edge in json.loads(saved.read_text())["cycle"]]
+    assert vfsmc("replay", str(saved)).exit_code == 1
+
+
+FREEZE_WITHOUT_THAW = """\
+from mc.dsl import File, scenario
+from mc.models.super import freeze
+from mc.models.writeback import io_completion, write
+
+F = File("/f", pages=1, cached=(0,))
+scenario("my/freeze-no-thaw", "a freeze no thaw follows, and a write",
+         tree=["/f"], threads=[freeze(F), write(F, 0), io_completion(F)])
+"""
 
 
 NAMES_IN_A_SET = """\

@@ -378,7 +378,7 @@ def test_a_freeze_nobody_thaws_blocks_writers_for_good() -> None:
     assert result.violation.path is not None
     [blocked] = model.blocked_steps(result.violation.path.states[-1])
     assert blocked.event.text == (
-        "waits for sb_writers, which a thread taking over its hand-off could end"
+        "waits for sb_writers, which nobody left to run (a hand-off no thread takes over) could end"
     )
 
 

@@ -1191,17 +1191,46 @@ class KernelModel(Model[State, Action]):
             if wait is None:
                 edges.append(Edge(names[tid], "something that never happens", names[tid]))
                 continue
-            edges.extend(
-                Edge(
-                    names[tid],
-                    wait.resource,
-                    locks.thread_name(names, h),
-                    queued=h in wait.queued,
-                    held=wait.held,
-                )
-                for h in wait.holders
-            )
+            for h in wait.holders:
+                takers = self._takers(state, wait.resource) if h == locks.HANDED_OFF else ()
+                edges.extend(Edge(names[tid], wait.resource, taker, held=False) for taker in takers)
+                if not takers:
+                    edges.append(
+                        Edge(
+                            names[tid],
+                            wait.resource,
+                            locks.thread_name(names, h),
+                            queued=h in wait.queued,
+                            held=wait.held,
+                        )
+                    )
         return edges
+
+    def _taking_over(self, state: State, resource: str) -> str:
+        """Who could end a wait for ``resource``, handed off: the threads
+        that take it over, or a thread that would."""
+        takers = self._takers(state, resource)
+        if not takers:
+            return "nobody left to run (a hand-off no thread takes over)"
+        return f"{', '.join(takers)} (taking over its hand-off)"
+
+    def _takers(self, state: State, resource: str) -> list[str]:
+        """The threads left to run that take over lock ``resource`` when it
+        is handed off (a thaw after a freeze): those that could end a
+        wait for it."""
+        found = []
+        for thread, pc_slot in zip(self.threads, self._pcs, strict=True):
+            pc = state[pc_slot]
+            if pc == DONE:
+                continue
+            for compiled in thread.steps[pc:]:
+                step = compiled.step
+                if isinstance(step, HandOffStep) and step.take:
+                    lock = step.lock.compile(self.world)(state)
+                    if lock is not None and lock.name == resource:
+                        found.append(thread.name)
+                        break
+        return found
 
     def deadlock_cycle(self, state: State) -> list[Edge]:
         """A cycle of the waits-for graph, or every edge if there is none;
@@ -1256,18 +1285,8 @@ class KernelModel(Model[State, Action]):
         handed off (a freeze no thaw follows)."""
         if edge.holder in returned:
             return ", which has returned: nothing ends the wait"
-        if edge.holder != HANDED_OFF_HOLDER:
+        if edge.holder != HANDED_OFF_HOLDER or self._takers(state, edge.resource):
             return ""
-        for thread, pc_slot in zip(self.threads, self._pcs, strict=True):
-            pc = state[pc_slot]
-            if pc == DONE:
-                continue
-            for compiled in thread.steps[pc:]:
-                step = compiled.step
-                if isinstance(step, HandOffStep) and step.take:
-                    lock = step.lock.compile(self.world)(state)
-                    if lock is not None and lock.name == edge.resource:
-                        return ""
         return " (and no thread left to run will: a freeze with no thaw after it?)"
 
     def explain_livelock(self, state: State) -> str:
@@ -1366,7 +1385,9 @@ class KernelModel(Model[State, Action]):
             else:
                 who = (
                     ", ".join(
-                        "a thread taking over its hand-off" if h == locks.HANDED_OFF else names[h]
+                        self._taking_over(state, wait.resource)
+                        if h == locks.HANDED_OFF
+                        else names[h]
                         for h in wait.holders
                     )
                     or "nobody"
