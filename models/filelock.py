@@ -261,7 +261,7 @@ CLOSE_CITE = locks_cite(
 
 Posix = tuple[str, int, int, str]
 """An applied POSIX lock, or a request: owner, first byte, last byte, type."""
-Waiter = tuple[str, str, int, int, str, str]
+Waiter = tuple[str, str, int, int, str, str, str]
 """A blocked request: kind (posix, flock, lease), owner, range, type, and
 the owner of the applied lock it waits for."""
 
@@ -412,7 +412,9 @@ def _render_leases(leases: tuple[tuple[str, str, str, bool], ...]) -> str:
 
 
 def _render_blocked(waiters: tuple[Waiter, ...] | None) -> str:
-    shown = [f"{k} {o}:{s}-{e} {t} waits for {b}" for k, o, s, e, t, b in waiters or ()]
+    shown = [
+        f"{k} {o}:{s}-{e} {t} of {path} waits for {b}" for k, o, s, e, t, b, path in waiters or ()
+    ]
     return ", ".join(shown) or "none"
 
 
@@ -521,7 +523,7 @@ def _waits_for_cycle(hashed: list[Waiter], caller: str, blocker: str) -> bool:
     through the second owner is found then (-EDEADLK on the retry), not
     when the request first sleeps."""
     edges: dict[str, set[str]] = {}
-    for _kind, owner, _start, _end, _kind_of, queued_behind in hashed:
+    for _kind, owner, _start, _end, _kind_of, queued_behind, _path in hashed:
         edges.setdefault(owner, set()).add(queued_behind)
     seen, todo = set(), [blocker]
     while todo:
@@ -578,7 +580,7 @@ def _posix_locks_deadlock(
 def _insert_block(
     scratch: Scratch, ctx: FileLockContext, kind: str, request: Posix, blocker: str
 ) -> None:
-    waiter: Waiter = (kind, request[0], request[1], request[2], request[3], blocker)
+    waiter: Waiter = (kind, request[0], request[1], request[2], request[3], blocker, ctx.path)
     scratch[ctx.blocked] = tuple(sorted({*scratch[ctx.blocked], waiter}))
 
 
@@ -807,7 +809,9 @@ def _remove_posix(scratch: Scratch, ctx: FileLockContext, owner: str) -> tuple[P
 
 def _woken(kind: str, owner: str) -> Callable[[Scratch, FileLockContext], tuple[Waiter, ...]]:
     def woken(scratch: Scratch, ctx: FileLockContext) -> tuple[Waiter, ...]:
-        return tuple(w for w in scratch[ctx.blocked] if w[0] == kind and w[5] == owner)
+        return tuple(
+            w for w in scratch[ctx.blocked] if w[0] == kind and w[5] == owner and w[6] == ctx.path
+        )
 
     return woken
 
@@ -1361,7 +1365,9 @@ def _lease_modify(scratch: Scratch, ctx: FileLockContext, file: str | None) -> t
         file = recalled_delegation(ctx, scratch[ctx.leases])
         if file is None:
             return ()
-    woken = tuple(w for w in scratch[ctx.blocked] if w[0] == "lease" and w[5] == file)
+    woken = tuple(
+        w for w in scratch[ctx.blocked] if w[0] == "lease" and w[5] == file and w[6] == ctx.path
+    )
     scratch[ctx.blocked] = tuple(w for w in scratch[ctx.blocked] if w not in woken)
     _unlink_lease(scratch, ctx, file)
     return woken

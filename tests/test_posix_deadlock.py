@@ -12,7 +12,10 @@ from mc.models.filelock import (
     AGREED,
     WRITE,
     _posix_locks_deadlock,
+    _woken,
     lock_contexts,
+    lock_range,
+    lock_two_files,
     lock_two_ranges,
 )
 
@@ -44,8 +47,8 @@ def test_the_edeadlk_chain_stops_at_a_request_blocked_behind_an_ofd_lock() -> No
     scratch = Scratch(world, world.initial_state(), tid=0)
     scratch[ctx.posix] = (("T1", 0, 9, WRITE), ("T2", 10, 19, WRITE), ("T3:fd", 20, 29, WRITE))
     scratch[ctx.blocked] = (
-        ("posix", "T2", 20, 29, WRITE, "T3:fd"),
-        ("posix", "T3:fd", 0, 9, WRITE, "T1"),
+        ("posix", "T2", 20, 29, WRITE, "T3:fd", "/f"),
+        ("posix", "T3:fd", 0, 9, WRITE, "T1", "/f"),
     )
     request, held = ("T1", 10, 19, WRITE), ("T2", 10, 19, WRITE)
     assert _posix_locks_deadlock(scratch, ctx, request, held, "kernel") is False
@@ -81,7 +84,7 @@ def test_the_edeadlk_chain_follows_eleven_owners_as_the_kernel_does() -> None:
         owners = [f"O{n}" for n in range(1, hops + 1)]
         scratch = Scratch(world, world.initial_state(), tid=0)
         scratch[ctx.blocked] = tuple(
-            ("posix", waiter, 0, 9, WRITE, blocker)
+            ("posix", waiter, 0, 9, WRITE, blocker, "/f")
             for waiter, blocker in zip(owners, [*owners[1:], "T1"], strict=True)
         )
         assert _posix_locks_deadlock(scratch, ctx, request, held, "kernel") is found, hops
@@ -130,3 +133,26 @@ def test_the_deadlock_check_outside_blocked_lock_lock_deadlocks_over_two_files()
     assert found.message is not None and "waits for a POSIX lock on /g 0-9" in found.message
     check_scenario("filelock/posix-abba-edeadlk", variant, "OK")
     check_scenario("filelock/posix-abba-two-files", [], "OK")
+
+
+def test_a_close_wakes_the_requests_blocked_on_that_file_s_locks_only() -> None:
+    """``locks_wake_up_blocks()`` wakes the requests blocked behind the
+    lock removed: T1's unlock of /f wakes T2's request of /f, not T3's
+    request of /g, blocked behind T1's lock of /g (``blocked_hash`` holds
+    both, by owner)."""
+    shipped = registry.shipped()
+    threads = (
+        lock_two_files("/f", "/g", (0, 9)),
+        lock_range("/f", (0, 9)),
+        lock_range("/g", (0, 9)),
+    )
+    shipped.add_scenario(Scenario("test/two-files", "test", ("/f", "/g"), threads))
+    model = shipped.build(shipped.scenario("test/two-files"), properties=("deadlock",))
+    world = model.world
+    by_path = {ctx.path: ctx for ctx in lock_contexts(world)}
+    scratch = Scratch(world, world.initial_state(), tid=0)
+    on_f = ("posix", "T2", 0, 9, WRITE, "T1", "/f")
+    on_g = ("posix", "T3", 0, 9, WRITE, "T1", "/g")
+    scratch[by_path["/f"].blocked] = (on_f, on_g)
+    assert _woken("posix", "T1")(scratch, by_path["/f"]) == (on_f,)
+    assert _woken("posix", "T1")(scratch, by_path["/g"]) == (on_g,)
