@@ -426,7 +426,11 @@ def _journal_info(op: Op) -> int:
     """The slot of the thread's ``current->journal_info`` as the handle's
     ``h_ref``: None with no handle, else how many starts it took."""
     with op.thread_wide():
-        return op.register(JOURNAL_INFO)
+        return op.register(JOURNAL_INFO, _render_h_ref)
+
+
+def _render_h_ref(h_ref: int | None) -> str:
+    return "NULL" if h_ref is None else f"a handle, h_ref {h_ref}"
 
 
 def _start_this_handle(op: Op, label: str) -> None:

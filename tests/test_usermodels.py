@@ -2226,3 +2226,22 @@ def test_a_model_step_that_fails_only_under_a_variant_says_so(vfsmc: Run, tmp_pa
         "lost a step before it whose result it needs, moved or dropped (vfsmc show "
         "truncate/truncate-vs-write-fault -V holes-late lists the steps it changes)"
     ) in lines[0]
+
+
+def test_a_step_invariant_declared_twice_names_both_lines(vfsmc: Run, tmp_path: Path) -> None:
+    """step_invariant's check is vfsmc's own function: the error names the
+    model lines that called it, as for an @invariant."""
+    body = (
+        "from mc.dsl import scenario, step_invariant\n"
+        "from mc.models.dirops import rmdir\n"
+        'step_invariant("mine-broken", "a step of mine says so")\n'
+        'scenario("{name}", "x", tree=["/a/", "/a/b/"], threads=[rmdir("/a/b")])\n'
+    )
+    (tmp_path / "one.py").write_text(body.format(name="my/one"))
+    (tmp_path / "two.py").write_text(body.format(name="my/two"))
+    twice = vfsmc("check", "one.py:my/one", "--models", "two.py", "--no-save")
+    assert twice.exit_code == 2
+    assert (
+        "one.py:3: property mine-broken is declared twice (first at two.py:3)" in (twice.output)
+        or "two.py:3: property mine-broken is declared twice (first at one.py:3)" in twice.output
+    )

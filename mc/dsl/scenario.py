@@ -332,12 +332,13 @@ def _declarer(variant: Variant) -> str:
 
 
 def _checker_source(prop: PropertyDef) -> Source | None:
-    """Where the property's checker is defined (its decorator's line; not
-    known for a ``step_invariant``, whose check is this module's)."""
+    """Where the property is declared: its checker's decorator's line, or
+    the ``step_invariant`` call's (whose check is this module's)."""
     code = getattr(inspect.unwrap(prop.checker), "__code__", None)
-    if code is None or code.co_filename == __file__:
-        return None
-    return Source(code.co_filename, code.co_firstlineno, code.co_name)
+    if code is not None and code.co_filename != __file__:
+        return Source(code.co_filename, code.co_firstlineno, code.co_name)
+    declared: Source | None = getattr(prop.checker, "declared_at", None)
+    return declared
 
 
 def _widened(known: Any, item: Any) -> bool:
@@ -945,4 +946,5 @@ def _checked(
         return answered
 
     make.__wrapped__ = checker  # type: ignore[attr-defined]
+    make.declared_at = where  # type: ignore[attr-defined]
     return make
