@@ -442,3 +442,37 @@ def _spec_breach(vfsmc: Run, tmp_path: Path, scenario: str, model: str, variant:
     broken = json.loads(vfsmc(*args, *unlocked).stdout)
     assert broken["verdict"] == "VIOLATED" and broken["property"] == "spec-conformance", broken
     return str(broken["message"])
+
+
+WRITE_I_RWSEM_SHARED = """
+from mc.dsl import Invocation, Program, variant
+from mc.models.writeback import write
+
+
+@variant(
+    "write-i_rwsem-shared",
+    "generic_file_write_iter() takes i_rwsem shared",
+    waives=("address_space_operations.write_begin i_rwsem(inode)",
+            "address_space_operations.write_end i_rwsem(inode)"),
+)
+def shared(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(write):
+        return program
+    return program.weaken(lambda step: step.label == "generic_file_write_iter(): inode_lock(inode)")
+"""
+
+
+def test_making_a_lock_shared_around_steps_that_test_and_store_says_what_cannot_show(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """Two writers of one file with i_rwsem shared: write_end's test of
+    i_size and the store it decides are one step, so a lost i_size update
+    cannot show; the OK comes with a note naming that step."""
+    (tmp_path / "shared.py").write_text(WRITE_I_RWSEM_SHARED)
+    args = ("check", "writeback/two-writers-flusher", "--no-save", "--models", "shared.py")
+    result = vfsmc(*args, "-V", "write-i_rwsem-shared")
+    assert result.exit_code == 0, result.output
+    assert "note: write-i_rwsem-shared makes shared i_rwsem(/f) around " in result.output
+    assert "steps of T1 and T2 that read or write shared state (among them " in result.output
+    assert "if (last_pos > inode->i_size" in result.output
+    assert "a race that lock kept out of it cannot show" in result.output

@@ -41,8 +41,10 @@ from mc.dsl.scenario import NotApplicable, Registry, Scenario, Variant
 from mc.dsl.steps import BranchStep, EffectStep, LockStep, Step, UnlockStep
 from mc.dsl.wait_steps import SectionStep
 from mc.kernel.expr import Expr
+from mc.kernel.locks import EXCL, SHARED
 from mc.kernel.world import DONE, LocatedModelError
 from mc.project import ROOT, SPECS
+from mc.text import clipped, counted
 from mc.text_files import read_text
 
 
@@ -384,32 +386,81 @@ def dropped_lock_notes(
     registry: Registry, scenario: Scenario, variants: Sequence[str]
 ) -> list[str]:
     """A note for each acquisition a variant of a user's model file
-    removes whose critical section, up to the thread's release of that
-    lock, holds one step that reads or writes shared state (an effect, a
-    call, a computation): that step runs as one step with the lock or
-    without it, so no interleaving inside it is explored, and a race the
-    lock kept out of it cannot show; an OK says nothing of that race."""
-    found: dict[tuple[str, str, str], list[str]] = {}
+    removes, or makes shared where it was exclusive, around steps that read
+    or write shared state (effects, calls, computations) up to the
+    thread's release of that lock: each such step runs as one step with
+    the lock or without it, so no interleaving inside it is explored, and
+    a race the lock kept out of it (a test of i_size and the store after
+    it, in one step) cannot show; an OK says nothing of that race.  A
+    section of one such step and no other lock is named as that step; a
+    longer one by how many, and those that test something (``if (``)."""
+    found: dict[tuple[str, str, str, str], list[str]] = {}
     for name, changes, correct in _user_transform_changes(registry, scenario, variants):
         for change in changes:
-            if change.kind != "removed" or not isinstance(change.step, LockStep):
+            taken = _dropped_or_weakened(change)
+            if taken is None:
                 continue
+            verb, lock = taken
             thread = next(t for t in correct.threads if t.slots.name == change.thread)
-            inside = _critical_section(thread.program.steps, change.step)
-            shared = [step for step in inside if not step.local_in(correct.world)]
-            if len(shared) != 1 or not isinstance(shared[0], EffectStep):
-                continue
-            key = (name, change.step.lock.text, shared[0].label)
-            names = found.setdefault(key, [])
+            steps = thread.program.steps
+            alone = [s for s in _critical_section(steps, lock) if not s.local_in(correct.world)]
+            if len(alone) == 1 and isinstance(alone[0], EffectStep):
+                around = f"{{threads}}'s one step {alone[0].label!r}"
+            else:
+                shared = [
+                    s
+                    for s in _whole_section(steps, lock)
+                    if isinstance(s, EffectStep) and not s.local_in(correct.world)
+                ]
+                if not shared:
+                    continue
+                tests = [step for step in shared if "if (" in step.label][:2] or shared[:1]
+                named = ", ".join(repr(clipped(step.label, 90)) for step in tests)
+                around = (
+                    f"{counted(len(shared), 'step')} of {{threads}} that read or write shared "
+                    f"state (among them {named})"
+                )
+            names = found.setdefault((name, verb, lock.lock.text, around), [])
             if change.thread not in names:
                 names.append(change.thread)
     return [
-        f"{name} drops {lock} around {' and '.join(names)}'s one step {label!r}: it runs as "
-        "one step with the lock or without it, so no interleaving inside it is explored and a "
-        "race that lock kept out of it cannot show (write its reads and writes as steps of "
-        "their own to see one)"
-        for (name, lock, label), names in found.items()
+        f"{name} {verb} {lock} around {around.format(threads=' and '.join(names))}: each runs "
+        "as one step with the lock or without it, so no interleaving inside one is explored "
+        "and a race that lock kept out of it cannot show (a test and the store it decides, "
+        "in one step: write its reads and writes as steps of their own to see one)"
+        for (name, verb, lock, around), names in found.items()
     ]
+
+
+def _dropped_or_weakened(change: Change) -> tuple[str, LockStep] | None:
+    """The acquisition of the correct protocol ``change`` removes, or makes
+    shared where it was exclusive, with what it does to it."""
+    if change.kind == "removed" and isinstance(change.step, LockStep):
+        return "drops", change.step
+    was, now = change.was, change.step
+    if (
+        change.kind == "changed"
+        and isinstance(was, LockStep)
+        and isinstance(now, LockStep)
+        and was.mode == EXCL
+        and now.mode == SHARED
+    ):
+        return "makes shared", was
+    return None
+
+
+def _whole_section(steps: Sequence[Step], taken: LockStep) -> list[Step]:
+    """The steps after ``taken`` in program order up to the release of its
+    lock, other locks' steps among them (none when no step releases it)."""
+    at = next((i for i, step in enumerate(steps) if step is taken), None)
+    if at is None:
+        return []
+    inside: list[Step] = []
+    for step in steps[at + 1 :]:
+        if isinstance(step, UnlockStep) and step.lock.text == taken.lock.text:
+            return inside
+        inside.append(step)
+    return []
 
 
 def _critical_section(steps: Sequence[Step], taken: LockStep) -> list[Step]:
