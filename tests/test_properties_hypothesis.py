@@ -175,7 +175,12 @@ def test_weakening_touches_only_the_chosen_exclusive_acquisitions(program: Progr
     first = program.steps[0]
     weakened = program.weaken(lambda s: s is first)
     assert isinstance(weakened.steps[0], LockStep) and weakened.steps[0].mode is SHARED
+    assert weakened.steps[0].label == first.label
     _same_but_releases_of(first, weakened.steps[1:], program.steps[1:])
+    relabelled = program.weaken(lambda s: s is first, relabel=lambda label: f"{label} shared")
+    was_exclusive = isinstance(first, LockStep) and first.mode is EXCL
+    assert relabelled.steps[0].label == first.label + (" shared" if was_exclusive else "")
+    _same_but_releases_of(first, relabelled.steps[1:], program.steps[1:])
 
 
 def _same_but_releases_of(

@@ -346,29 +346,36 @@ class Program:
                     pairs.append((first, second))
         return pairs
 
-    def weaken(self, chosen: Callable[[Step], bool]) -> Program:
+    def weaken(
+        self, chosen: Callable[[Step], bool], relabel: Callable[[str], str] = str
+    ) -> Program:
         """Exclusive acquisitions ``chosen`` picks become shared: those of a
         reader-writer lock, or of one found through the state (a spinlock,
-        a mutex, a bit lock has no shared mode, so its acquisitions stay)."""
+        a mutex, a bit lock has no shared mode, so its acquisitions stay);
+        ``relabel`` rewrites their labels (``lambda label:
+        label.replace("inode_lock(", "inode_lock_shared(")``; by default they
+        keep theirs, which other variants may find them by)."""
 
         def change(step: Step) -> Sequence[Step]:
             if isinstance(step, LockStep) and step.mode is Mode.EXCL and chosen(step):
                 fixed = step.lock.fixed
                 if fixed is None or fixed.kind.shared_mode:
-                    return (attrs.evolve(step, mode=Mode.SHARED),)
+                    return (attrs.evolve(step, mode=Mode.SHARED, label=relabel(step.label)),)
             return (step,)
 
         return self._with_modes_changed(change)
 
-    def strengthen(self, chosen: Callable[[Step], bool]) -> Program:
+    def strengthen(
+        self, chosen: Callable[[Step], bool], relabel: Callable[[str], str] = str
+    ) -> Program:
         """Shared acquisitions ``chosen`` picks become exclusive
         (``inode_lock_shared()`` made ``inode_lock()``), their releases with
         them (``inode_unlock_shared()`` made ``inode_unlock()``:
-        ``with_release_modes``)."""
+        ``with_release_modes``); ``relabel`` as for ``weaken``."""
 
         def change(step: Step) -> Sequence[Step]:
             if isinstance(step, LockStep) and step.mode is Mode.SHARED and chosen(step):
-                return (attrs.evolve(step, mode=Mode.EXCL),)
+                return (attrs.evolve(step, mode=Mode.EXCL, label=relabel(step.label)),)
             return (step,)
 
         return self._with_modes_changed(change)
