@@ -473,6 +473,39 @@ def test_making_a_lock_shared_around_steps_that_test_and_store_says_what_cannot_
     result = vfsmc(*args, "-V", "write-i_rwsem-shared")
     assert result.exit_code == 0, result.output
     assert "note: write-i_rwsem-shared makes shared i_rwsem(/f) around " in result.output
-    assert "steps of T1 and T2 that read or write shared state (among them " in result.output
+    assert "of T1 and T2 that test shared state and act on it in one step (" in result.output
     assert "if (last_pos > inode->i_size" in result.output
     assert "a race that lock kept out of it cannot show" in result.output
+
+
+UNREACHED_MOVE = """
+from mc.dsl import Invocation, Program, variant
+from mc.models.quota import alloc_block
+
+
+@variant("acquire-lock-first", "dquot_acquire() takes dq_lock before the handle")
+def moved(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(alloc_block):
+        return program
+    steps = list(program.steps)
+    for i, step in enumerate(steps):
+        if step.label.startswith("dquot_acquire(): mutex_lock(&dquot->dq_lock)"):
+            anchor = next(
+                (s for s in reversed(steps[:i]) if "journal_start" in s.label), None
+            )
+            if anchor is not None:
+                return program.move_before([step], anchor)
+    return program
+"""
+
+
+def test_a_moved_step_no_state_runs_is_noted_under_the_ok(vfsmc: Run, tmp_path: Path) -> None:
+    """A move whose old place the program reaches after a jump (no step
+    leads to it alone) is watched there by the step after it: where
+    neither is reached the OK says the change was never run."""
+    (tmp_path / "moved.py").write_text(UNREACHED_MOVE)
+    args = ("check", "quota/alloc-vs-chown", "--no-save", "--models", "moved.py")
+    result = vfsmc(*args, "-V", "acquire-lock-first", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.JSONDecoder().raw_decode(result.output)[0]
+    assert report["unreached_changes"], report

@@ -392,8 +392,9 @@ def dropped_lock_notes(
     the lock or without it, so no interleaving inside it is explored, and
     a race the lock kept out of it (a test of i_size and the store after
     it, in one step) cannot show; an OK says nothing of that race.  A
-    section of one such step and no other lock is named as that step; a
-    longer one by how many, and those that test something (``if (``)."""
+    section of one such step and no other lock is named as that step; in
+    a longer one (whose other steps the change does interleave), the
+    steps whose label tests something (``if (``) and acts on it."""
     found: dict[tuple[str, str, str, str], list[str]] = {}
     for name, changes, correct in _user_transform_changes(registry, scenario, variants):
         for change in changes:
@@ -407,18 +408,19 @@ def dropped_lock_notes(
             if len(alone) == 1 and isinstance(alone[0], EffectStep):
                 around = f"{{threads}}'s one step {alone[0].label!r}"
             else:
-                shared = [
+                tests = [
                     s
                     for s in _whole_section(steps, lock)
-                    if isinstance(s, EffectStep) and not s.local_in(correct.world)
+                    if isinstance(s, EffectStep)
+                    and not s.local_in(correct.world)
+                    and "if (" in s.label
                 ]
-                if not shared:
+                if not tests:
                     continue
-                tests = [step for step in shared if "if (" in step.label][:2] or shared[:1]
-                named = ", ".join(repr(clipped(step.label, 90)) for step in tests)
+                named = ", ".join(repr(clipped(step.label, 90)) for step in tests[:2])
                 around = (
-                    f"{counted(len(shared), 'step')} of {{threads}} that read or write shared "
-                    f"state (among them {named})"
+                    f"{counted(len(tests), 'step')} of {{threads}} that test shared state and "
+                    f"act on it in one step ({named}{', ...' if len(tests) > 2 else ''})"
                 )
             names = found.setdefault((name, verb, lock.lock.text, around), [])
             if change.thread not in names:
@@ -759,8 +761,10 @@ def changed_positions(
     its label, and at the step that comes to steps they removed
     (``_place_of_removal``, labelled ``LABEL removed``, or ``LABEL moved
     away`` when the step, or one alike but for its model line, is among
-    those added elsewhere, every step of the gap named); None when no one
-    step does."""
+    those added elsewhere, every step of the gap named), else at the step
+    after them (which a thread may reach by other ways too: it stands for
+    the gap, reached at least as often); None when the gap ends the
+    program after a jump or a label."""
     found: dict[tuple[int, int], str] = {}
     for tid, (before, after) in enumerate(zip(correct.threads, changed.threads, strict=True)):
         old, new = before.program.steps, after.program.steps
@@ -774,6 +778,8 @@ def changed_positions(
                 found.setdefault((tid, j), new[j].label)
             if i2 > i1 and j2 == j1:
                 place = _place_of_removal(before, after, i1, j1)
+                if place is None and j1 < len(new):
+                    place = j1
                 if place is None:
                     return None
                 gone = [
