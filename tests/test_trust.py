@@ -15,6 +15,7 @@ from click.testing import Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mc.check import lockorder
 from mc.check.checker import check_scenario, file_stem
 from mc.check.registry import with_files
 from mc.check.replay import replay
@@ -509,3 +510,24 @@ def test_a_moved_step_no_state_runs_is_noted_under_the_ok(vfsmc: Run, tmp_path: 
     assert result.exit_code == 0, result.output
     report = json.JSONDecoder().raw_decode(result.output)[0]
     assert report["unreached_changes"], report
+
+
+def test_an_ok_says_when_its_look_for_edges_against_the_order_stopped_short(
+    vfsmc: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The look for lock-class edges against the documented order explores
+    a bounded number of states: where it stops before the last, the OK
+    says so and names the command that explores them all."""
+    (tmp_path / "prepare.py").write_text(PREPARE_WITHOUT_BDEV_LOCK)
+    args = ("check", "bdev/exclusive-opens", "--no-save", "--models", "prepare.py")
+    whole = vfsmc(*args, "-V", "prepare-without-bdev_lock")
+    assert whole.exit_code == 0 and "look for lock-class edges" not in whole.output
+    monkeypatch.setattr(lockorder, "AGAINST_ORDER_STATES", 5)
+    cut = vfsmc(*args, "-V", "prepare-without-bdev_lock")
+    assert cut.exit_code == 0, cut.output
+    assert (
+        "note: the look for lock-class edges against the documented order stopped (max states 5 "
+        "reached): an edge the variants take past it is not judged (vfsmc lockorder --filter "
+        "bdev/exclusive-opens --models prepare.py -V prepare-without-bdev_lock explores every "
+        "state)"
+    ) in cut.output

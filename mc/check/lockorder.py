@@ -891,12 +891,24 @@ those of the states explored: a note it gives is evidence, its silence
 is none)."""
 
 
+@attrs.frozen
+class AgainstOrder:
+    """What ``against_documented`` found: the edges against the documented
+    order, each with its witness and why, and why its search stopped
+    before every state, if it did (a note it gives is evidence, its
+    silence is none)."""
+
+    found: tuple[tuple[Edge, Witness, str], ...]
+    stopped: str | None = None
+
+
 def against_documented(
     registry: Registry, name: str, variants: Sequence[str], time_limit: float | None = None
-) -> list[tuple[Edge, Witness, str]]:
+) -> AgainstOrder:
     """The lock-class edges scenario ``name`` takes under ``variants`` in
     the order the documented one (with the model files' ``lock_order``s)
-    reverses: each with its witness and the chain that orders the two
+    reverses, in its first ``AGAINST_ORDER_STATES`` states (and whether
+    that was every one): each with its witness and the chain that orders the two
     classes the other way, or, for an edge inside one class, the nesting
     rule it breaks (``Witness.breaks``: a directory's i_rwsem taken under
     a non-directory's).  A change that passes its own scenario may
@@ -909,12 +921,13 @@ def against_documented(
     with checkable.building_within(None, f"building the model of {name}"):
         model = registry.build(registry.scenario(name), variants, (), every_acquisition=True)
     explored = _explored(name, model, tuple(variants), options)
-    return [
+    found = tuple(
         (edge, witness, witness.breaks or documented.why(edge[1], edge[0]))
         for edge, witness in sorted(explored.edges.items())
         if witness.breaks is not None
         or (documented.allows(edge[1], edge[0]) and not documented.allows(*edge))
-    ]
+    )
+    return AgainstOrder(found, explored.incomplete)
 
 
 def render(report: Report) -> list[str]:

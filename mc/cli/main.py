@@ -56,7 +56,13 @@ from mc.cli.options import (
     variant_option,
     without,
 )
-from mc.cli.outcome import against_json, against_notes, outcome_json, save_outcome
+from mc.cli.outcome import (
+    against_json,
+    against_notes,
+    lockorder_command,
+    outcome_json,
+    save_outcome,
+)
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry, Scenario, UnknownName
 from mc.dsl.symmetry import representative, why_none
@@ -411,6 +417,12 @@ def check(
                 left(),
             )
             unlooked += [why] if why else []
+            if against is not None and against.stopped:
+                unlooked.append(
+                    "the look for lock-class edges against the documented order stopped "
+                    f"({against.stopped}): an edge the variants take past it is not judged "
+                    f"({lockorder_command(name, variants, files)} explores every state)"
+                )
         if SPEC_CONFORMANCE in checked and SPEC_CONFORMANCE not in outcome.result.properties:
             broken, why = _afterwards(
                 "look for the locking rule the variants break",
@@ -427,7 +439,7 @@ def check(
             **outcome_json(outcome, saved, _unsaved_trace(reg, outcome, saved)),
             **searched,
             "omitted": omitted,
-            "against_lock_order": None if against is None else against_json(against),
+            "against_lock_order": None if against is None else against_json(against.found),
             "breaks_rule": broken,
             "looks_skipped": unlooked,
             "variant_notes": notes,
@@ -436,7 +448,7 @@ def check(
     else:
         try:
             _print_check(outcome, reduce and not symmetry)
-            for line in against_notes(against or [], name, variants, files):
+            for line in against_notes(against.found if against else (), name, variants, files):
                 click.echo(printable(line))
             for why in unlooked:
                 click.echo(printable(f"  note: {why}"))

@@ -136,15 +136,20 @@ def against_notes(
     """A note for each lock-class edge the variants take against the
     documented order, which their OK verdict says nothing of, with the
     command that shows them (``files``: the model files the check loaded)."""
-    flags = " ".join(
-        [*(f"--models {shlex.quote(str(file))}" for file in files), *(f"-V {v}" for v in variants)]
-    )
     return [
         f"  note: OK here, but under the variants {witness.thread} takes {taken} while holding "
         f"{held} ('{witness.label}', {witness.source}), against the documented order ({why}): "
         "a thread taking them the documented way, as other code does, can deadlock with it "
         "unless something else keeps the two apart (lockdep, for a lock it tracks, reports "
-        "the inversion once it has seen both orders) "
-        f"(vfsmc lockorder --filter {name} {flags})"
+        f"the inversion once it has seen both orders) ({lockorder_command(name, variants, files)})"
         for (held, taken), witness, why in against
     ]
+
+
+def lockorder_command(name: str, variants: Sequence[str], files: Sequence[object] = ()) -> str:
+    """The ``vfsmc lockorder`` command that explores scenario ``name``
+    under ``variants``, loading the model files ``files``."""
+    flags = " ".join(
+        [*(f"--models {shlex.quote(str(file))}" for file in files), *(f"-V {v}" for v in variants)]
+    )
+    return f"vfsmc lockorder --filter {name} {flags}"

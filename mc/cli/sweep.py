@@ -116,9 +116,9 @@ def sweep_command(
         saved = save_outcome(reg, outcome, target, file_stem(name, changing)) if save else {}
         row = outcome_json(outcome, saved, None)
         against = (
-            lockorder.against_documented(reg, name, changing, time_limit)
+            lockorder.against_documented(reg, name, changing, time_limit).found
             if outcome.result.verdict is Verdict.OK
-            else []
+            else ()
         )
         row["against_lock_order"] = against_json(against)
         rows.append(row)
