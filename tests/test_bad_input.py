@@ -72,7 +72,10 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
         (_set("steps.0.event.kind", "teleport"), "steps[0].event: field 'kind' must be one of"),
         (_set("steps.0.event.lock", 3), "steps[0].event: field 'lock' must be a string or null"),
         (_set("witness", {"size": "big"}), "witness: field 'size' must be an integer"),
-        (_set("cycle.0.holder", "T7"), "cycle[0]: fields 'waiter' and 'holder' must name"),
+        (
+            _set("cycle.0.holder", "T7"),
+            "cycle[0]: field 'waiter' must name a thread, and 'holder' a thread or",
+        ),
         (_set("cycle.0.queued", "yes"), "cycle[0]: field 'queued' must be bool"),
         (_set("steps.1.thread", "T2"), "steps[1]: a chained step runs in the thread of the step"),
         (_set("steps.2.branch", 3), "steps[2]: branch 3, but a chained step (run along with"),

@@ -395,7 +395,7 @@ def dropped_lock_notes(
     section of one such step and no other lock is named as that step; in
     a longer one (whose other steps the change does interleave), the
     steps whose label tests something (``if (``) and acts on it."""
-    found: dict[tuple[str, str, str, str], list[str]] = {}
+    found: dict[tuple[str, str, str, tuple[str, str]], list[str]] = {}
     for name, changes, correct in _user_transform_changes(registry, scenario, variants):
         for change in changes:
             taken = _dropped_or_weakened(change)
@@ -406,7 +406,7 @@ def dropped_lock_notes(
             steps = thread.program.steps
             alone = [s for s in _critical_section(steps, lock) if not s.local_in(correct.world)]
             if len(alone) == 1 and isinstance(alone[0], EffectStep):
-                around = f"{{threads}}'s one step {alone[0].label!r}"
+                around = ("", f"'s one step {alone[0].label!r}")
             else:
                 tests = [
                     s
@@ -419,18 +419,19 @@ def dropped_lock_notes(
                     continue
                 named = ", ".join(repr(clipped(step.label, 90)) for step in tests[:2])
                 around = (
-                    f"{counted(len(tests), 'step')} of {{threads}} that test shared state and "
-                    f"act on it in one step ({named}{', ...' if len(tests) > 2 else ''})"
+                    f"{counted(len(tests), 'step')} of ",
+                    " that test shared state and act on it in one step "
+                    f"({named}{', ...' if len(tests) > 2 else ''})",
                 )
             names = found.setdefault((name, verb, lock.lock.text, around), [])
             if change.thread not in names:
                 names.append(change.thread)
     return [
-        f"{name} {verb} {lock} around {around.format(threads=' and '.join(names))}: each runs "
+        f"{name} {verb} {lock} around {before}{' and '.join(names)}{after}: each runs "
         "as one step with the lock or without it, so no interleaving inside one is explored "
         "and a race that lock kept out of it cannot show (a test and the store it decides, "
         "in one step: write its reads and writes as steps of their own to see one)"
-        for (name, verb, lock, around), names in found.items()
+        for (name, verb, lock, (before, after)), names in found.items()
     ]
 
 
