@@ -1383,12 +1383,13 @@ class KernelModel(Model[State, Action]):
             elif not wait.holders and moving:
                 text = f"waits for {wait.resource}"
             else:
+                others = [h for h in wait.holders if h != tid] or list(wait.holders)
                 who = (
                     ", ".join(
                         self._taking_over(state, wait.resource)
                         if h == locks.HANDED_OFF
                         else names[h]
-                        for h in wait.holders
+                        for h in others
                     )
                     or "nobody"
                 )
