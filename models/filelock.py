@@ -262,8 +262,9 @@ CLOSE_CITE = locks_cite(
 Posix = tuple[str, int, int, str]
 """An applied POSIX lock, or a request: owner, first byte, last byte, type."""
 Waiter = tuple[str, str, int, int, str, str, str]
-"""A blocked request: kind (posix, flock, lease), owner, range, type, and
-the owner of the applied lock it waits for."""
+"""A blocked request: kind (posix, flock, lease), owner, range, type, the
+owner of the applied lock it waits for, and the file (the path) of that
+lock."""
 
 
 @attrs.frozen
@@ -423,8 +424,8 @@ def _render_opens(opens: tuple[tuple[str, str, bool], ...]) -> str:
     return ", ".join(shown) or "none"
 
 
-def _render_names(names: tuple[str, ...]) -> str:
-    return ", ".join(names) or "none"
+def _render_names(names: tuple[str, ...] | frozenset[str]) -> str:
+    return ", ".join(sorted(names)) or "none"
 
 
 def _render_ofd(held: tuple[tuple[str, int, int], ...]) -> str:
