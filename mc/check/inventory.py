@@ -410,7 +410,7 @@ def dropped_lock_notes(
             else:
                 tests = [
                     s
-                    for s in _whole_section(steps, lock)
+                    for s in _critical_section(steps, lock, other_locks=True)
                     if isinstance(s, EffectStep)
                     and not s.local_in(correct.world)
                     and "if (" in s.label
@@ -452,9 +452,12 @@ def _dropped_or_weakened(change: Change) -> tuple[str, LockStep] | None:
     return None
 
 
-def _whole_section(steps: Sequence[Step], taken: LockStep) -> list[Step]:
+def _critical_section(
+    steps: Sequence[Step], taken: LockStep, *, other_locks: bool = False
+) -> list[Step]:
     """The steps after ``taken`` in program order up to the release of its
-    lock, other locks' steps among them (none when no step releases it)."""
+    lock (none when none releases it, or when another lock step comes
+    first, unless ``other_locks``)."""
     at = next((i for i, step in enumerate(steps) if step is taken), None)
     if at is None:
         return []
@@ -462,21 +465,7 @@ def _whole_section(steps: Sequence[Step], taken: LockStep) -> list[Step]:
     for step in steps[at + 1 :]:
         if isinstance(step, UnlockStep) and step.lock.text == taken.lock.text:
             return inside
-        inside.append(step)
-    return []
-
-
-def _critical_section(steps: Sequence[Step], taken: LockStep) -> list[Step]:
-    """The steps after ``taken`` in program order up to the release of its
-    lock (none when another lock step comes first or none releases it)."""
-    at = next((i for i, step in enumerate(steps) if step is taken), None)
-    if at is None:
-        return []
-    inside: list[Step] = []
-    for step in steps[at + 1 :]:
-        if isinstance(step, UnlockStep) and step.lock.text == taken.lock.text:
-            return inside
-        if isinstance(step, LockStep | UnlockStep | SectionStep):
+        if not other_locks and isinstance(step, LockStep | UnlockStep | SectionStep):
             return []
         inside.append(step)
     return []
