@@ -1208,7 +1208,7 @@ class KernelModel(Model[State, Action]):
 
     def _taking_over(self, state: State, resource: str) -> str:
         """Who could end a wait for ``resource``, handed off: the threads
-        that take it over, or a thread that would."""
+        left to run that take it over, or that none does."""
         takers = self._takers(state, resource)
         if not takers:
             return "nobody left to run (a hand-off no thread takes over)"
