@@ -1366,10 +1366,8 @@ def _lease_modify(scratch: Scratch, ctx: FileLockContext, file: str | None) -> t
         file = recalled_delegation(ctx, scratch[ctx.leases])
         if file is None:
             return ()
-    woken = tuple(
-        w for w in scratch[ctx.blocked] if w[0] == "lease" and w[5] == file and w[6] == ctx.path
-    )
-    scratch[ctx.blocked] = tuple(w for w in scratch[ctx.blocked] if w not in woken)
+    woken = _woken("lease", file)(scratch, ctx)
+    _wake(scratch, ctx, woken)
     _unlink_lease(scratch, ctx, file)
     return woken
 

@@ -179,37 +179,11 @@ def _reads_missing(registry: Registry, model: KernelModel, name: str) -> bool:
     return False
 
 
-def unlocated_properties(registry: Registry, scenario: Scenario) -> dict[str, str]:
-    """The properties of model files ``scenario``'s operations make
-    available that were not added to it because their ``reads=`` names a
-    slot it lacks, each with why (a typo, or an object of another
-    scenario): ``check`` says so, and checks one asked for by name with
-    the error."""
-    model = built(registry, scenario)
-    found = {}
-    for name in _available(registry, world_parts(model)):
-        if name in BASE_PROPERTIES or name in scenario.properties:
-            continue
-        try:
-            _reads_of(registry, model, name)
-        except DeclarationError as error:
-            found[name] = str(error)
-        except ReadsMissingSlots:
-            continue
-    return found
-
-
-def _may_change(registry: Registry, model: KernelModel, name: str) -> bool:
-    """Whether some step of ``model`` may write what property ``name``
-    says it reads (one that does not say may read anything, one that
-    reads only the errors steps record, ``reads=["error"]``, sees what any
-    step may record, and one that refuses the model says why when it is
-    checked); not one that reads slots the model lacks, or whose
-    ``reads=`` names one (``unlocated_properties``)."""
-    try:
-        reads = _reads_of(registry, model, name)
-    except (ReadsMissingSlots, DeclarationError):
-        return False
+def _may_change(model: KernelModel, reads: int | None) -> bool:
+    """Whether some step of ``model`` may write what a property that reads
+    ``reads`` reads (one that does not say may read anything, and one
+    that reads only the errors steps record, ``reads=["error"]``, sees
+    what any step may record)."""
     if not reads or reads >> ERROR_SLOT & 1:
         return True
     written = 0
@@ -223,22 +197,39 @@ def _has(needs: tuple[str, str] | None, parts: set[str]) -> bool:
     return needs is None or needs[0] in parts
 
 
-def omitted_properties(registry: Registry, scenario: Scenario) -> list[str]:
-    """Properties that ``scenario``'s operations make available but its
-    declaration does not check, and that some step of it may change what
-    they read (else the check could only pass): those of the kernel world
-    its operations build, and those of model files that need no part of
-    it (an ``@invariant`` of the slots a file's operations make), but the
-    base ones (``BASE_PROPERTIES``), which a declaration leaves out only
-    on purpose."""
+def left_out(registry: Registry, scenario: Scenario) -> tuple[list[str], dict[str, str]]:
+    """The properties ``scenario``'s operations make available that its
+    declaration does not check, but the base ones (``BASE_PROPERTIES``),
+    which a declaration leaves out only on purpose: those of the kernel
+    world its operations build and those of model files that need no part
+    of it (an ``@invariant`` of the slots a file's operations make).
+    First those some step may change what they read (else the check could
+    only pass; one that refuses the model says why when it is checked),
+    then, each with why, those whose ``reads=`` names a slot the scenario
+    lacks (a typo, or an object of another scenario: ``check`` says so,
+    and checks one asked for by name with the error); one that reads
+    slots no thread of the scenario makes is in neither."""
     model = built(registry, scenario)
-    return [
-        name
-        for name in _available(registry, world_parts(model))
-        if name not in BASE_PROPERTIES
-        and name not in scenario.properties
-        and _may_change(registry, model, name)
-    ]
+    omitted, unlocated = [], {}
+    for name in _available(registry, world_parts(model)):
+        if name in BASE_PROPERTIES or name in scenario.properties:
+            continue
+        try:
+            reads = _reads_of(registry, model, name)
+        except DeclarationError as error:
+            unlocated[name] = str(error)
+            continue
+        except ReadsMissingSlots:
+            continue
+        if _may_change(model, reads):
+            omitted.append(name)
+    return omitted, unlocated
+
+
+def omitted_properties(registry: Registry, scenario: Scenario) -> list[str]:
+    """The first list of ``left_out``: the properties a scenario declared
+    without ``properties=`` is widened with."""
+    return left_out(registry, scenario)[0]
 
 
 def refuse_reads_of_unset_registers(

@@ -392,8 +392,7 @@ def check(
             if against_order is not None:
                 against_order.cancel()
             raise
-        omitted = _omitted(reg, outcome.scenario) if chosen is None else []
-        unlocated = _unlocated(reg, outcome.scenario) if chosen is None else {}
+        omitted, unlocated = _left_out(reg, outcome.scenario) if chosen is None else ([], {})
     if show_progress and outcome.result.stats.seconds >= 1.0:
         click.echo("", err=True)
     target = out or default_out(scenario)
@@ -566,21 +565,15 @@ def _stale_note(outcome: Outcome, stale: Path) -> str:
     )
 
 
-def _omitted(reg: Registry, scenario: Scenario) -> list[str]:
+def _left_out(reg: Registry, scenario: Scenario) -> tuple[list[str], dict[str, str]]:
     """For a scenario of the user's own: the properties its operations
-    make available that its declaration leaves out."""
+    make available that its declaration leaves out, and for one declared
+    without ``properties=``, those not added to it because their
+    ``reads=`` names a slot it lacks (``checkable.left_out``)."""
     if not inventory.user_declared(scenario):
-        return []
-    return checkable.omitted_properties(reg, scenario)
-
-
-def _unlocated(reg: Registry, scenario: Scenario) -> dict[str, str]:
-    """For a scenario of the user's own declared without ``properties=``:
-    the model files' properties not added to it because their ``reads=``
-    names a slot it lacks."""
-    if not inventory.user_declared(scenario) or scenario.properties_given:
-        return {}
-    return checkable.unlocated_properties(reg, scenario)
+        return [], {}
+    omitted, unlocated = checkable.left_out(reg, scenario)
+    return omitted, {} if scenario.properties_given else unlocated
 
 
 def _save_saying(reg: Registry, outcome: Outcome, out: Path, stem: str) -> None:
