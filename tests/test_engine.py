@@ -279,3 +279,19 @@ def test_steps_run_twice_from_the_first_states_must_agree() -> None:
     assert caught.value.twice and caught.value.previous == 3
     assert (caught.value.stored, caught.value.replayed) == (4, 5)
     assert check(Drifting(40, start=DETERMINISM_PROBES + 1)).verdict is Verdict.OK
+
+
+class TakingTurns(Chain):
+    """A chain whose steps two threads take in turn: every step switches."""
+
+    def actor(self, action: str) -> Hashable:
+        return action
+
+    def actions(self, state: int) -> Sequence[str]:
+        return (f"T{state % 2}",) if state < self.length else ()
+
+
+def test_more_context_switches_than_two_bytes_count() -> None:
+    result = check(TakingTurns(70_000))
+    assert result.verdict is Verdict.OK
+    assert result.stats.max_depth == 70_000

@@ -29,9 +29,9 @@ def breadth_first(search: Expansion[S, A]) -> None:
     capacity = search.capacity
     clock = time.perf_counter
     prefer_fewer_switches = type(search.model).actor is not Model.actor
-    switches = array("H", bytes(2 * search.stored))
+    switches = array("I", bytes(4 * search.stored))
     last_actor = array("h", [-1] * search.stored)
-    next_switches, next_last_actor = array("H"), array("h")
+    next_switches, next_last_actor = array("I"), array("h")
     codes: dict[Hashable, int] = {}
     actor = search.model.actor
     edges = search.edges
@@ -44,7 +44,7 @@ def breadth_first(search: Expansion[S, A]) -> None:
             depth += 1
             layer_start, layer_end = layer_end, search.stored
             switches, last_actor = next_switches, next_last_actor
-            next_switches, next_last_actor = array("H"), array("h")
+            next_switches, next_last_actor = array("I"), array("h")
             reduction = search.reduction if search.keep_reducing() else None
             if reduction is not None:
                 reduction.turn()
