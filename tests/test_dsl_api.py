@@ -1616,3 +1616,33 @@ def test_a_flag_no_variant_declares_is_a_model_error_at_the_question(
     assert "flag.py:9: in hook: op.variant('my-flga'): no variant is named so (did you mean " in (
         result.output
     )
+
+
+LOCAL_TEST_OF_SHARED = """
+from mc.dsl import Op, operation, scenario, state_expr
+
+
+@operation(models="a test of a flag another thread sets")
+def waiter(op: Op, path: str) -> None:
+    flag = op.world.shared_slot(f"flag({path})", False)
+    op.goto_if(state_expr("!flag", lambda s: not s[flag], True, (flag,)), "out", "if (!flag)")
+    op.label("out")
+
+
+scenario("my/local-test", "a local test of a shared flag", tree=["/f"], threads=[waiter("/f")])
+"""
+
+
+def test_a_local_test_that_reads_a_shared_slot_is_a_model_error(tmp_path: Path) -> None:
+    """``local=True`` lets a test run with the step before it, unseen by
+    the other threads: naming a shared slot in its ``reads=`` would hide
+    every write to that slot from it, so the build refuses it."""
+    mine = tmp_path / "mine.py"
+    mine.write_text(LOCAL_TEST_OF_SHARED)
+    registry = with_files([mine])
+    with pytest.raises(Exception, match=r"local=True .* names flag\(/f\), a shared slot"):
+        registry.build(registry.scenario("my/local-test"))
+    shared = tmp_path / "shared.py"
+    shared.write_text(LOCAL_TEST_OF_SHARED.replace(", True, (flag,)", ", reads=(flag,)"))
+    registry = with_files([shared])
+    assert check(registry.build(registry.scenario("my/local-test"))).verdict is Verdict.OK

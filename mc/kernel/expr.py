@@ -16,7 +16,7 @@ import attrs
 
 from mc.kernel import locks
 from mc.kernel.locks import Lock
-from mc.kernel.world import Inode, World, asked_by_the_models
+from mc.kernel.world import Inode, ModelError, World, asked_by_the_models
 
 State = tuple[Any, ...]
 Eval = Callable[[State], Any]
@@ -343,7 +343,11 @@ def state_expr(
     longer runs with the step before it), and every step that writes a
     register a step of its own, since it may read a lock's slot or another
     thread's register; the shipped models name what they read where it is
-    a lock's.  A register ``reads`` names is read as ``op.reg`` reads it."""
+    a lock's.  A register ``reads`` names is read as ``op.reg`` reads it.
+    ``local``: the value depends on the thread's own registers alone, so
+    its test runs with the thread's step before it, unseen by the others;
+    ``reads`` naming a slot that is no register is then a model error (the
+    other threads' writes to it would never interleave with the test)."""
     unsaid = reads is None and not asked_by_the_models(sys._getframe(1).f_code.co_filename)
 
     def build(world: World) -> Eval:
@@ -352,6 +356,12 @@ def state_expr(
         for slot in reads or ():
             if slot in world.register_slots:
                 world.register_read(slot)
+            elif local:
+                raise ModelError(
+                    f"state_expr({text!r}): local=True (the third argument) says it reads the "
+                    f"thread's own registers alone, but reads= names {world.slots[slot].name}, "
+                    "a shared slot; drop local=True"
+                )
         return function
 
     return Expr(text, build, local, None if reads is None else frozenset(reads))
