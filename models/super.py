@@ -91,6 +91,7 @@ from mc.kernel.superblock import (
     sb_writers,
 )
 from mc.kernel.world import DONE, LOCK_PROTOCOL, ModelError, World, touches, yes_no
+from mc.models.quota import journal
 from mc.models.writeback import do_writepages, fdatawait
 
 FREEZE_SKIPS_PAGEFAULTS = "freeze-skips-pagefaults"
@@ -488,6 +489,15 @@ def freeze_super(op: Op, mapping: Mapping, who: int, fails: bool = False) -> Non
     ``freeze_holders |= who``, ``frozen = SB_FREEZE_COMPLETE`` and the three
     rw_semaphores handed off (``lockdep_sb_freeze_release()``): they stay
     held after the call returns, until the last holder's ``thaw_super()``.
+    ``->freeze_fs`` is ext4's ``ext4_freeze()`` (fs/ext4/super.c, 6.12):
+    ``jbd2_journal_lock_updates()`` (fs/jbd2/transaction.c) sets the
+    journal barrier, so new handles wait and the open ones drain (an
+    exclusive acquisition of ``jbd2_handle``, whose holders are the open
+    handles), the journal is flushed and the superblock committed, and
+    ``jbd2_journal_unlock_updates()`` lifts the barrier ("we rely on upper
+    layer to stop further updates": the freeze levels).  A handle opened
+    under no freeze level (an inode evicted inside a handle, 46e294efc355)
+    is waited for there.
     ``fails``: the filesystem's ``->freeze_fs`` returns -EIO (ext4's
     ``ext4_freeze()`` when ``jbd2_journal_flush()`` fails on an aborted
     journal)."""
@@ -556,11 +566,22 @@ def freeze_super(op: Op, mapping: Mapping, who: int, fails: bool = False) -> Non
         "sb_wait_write(sb, SB_FREEZE_FS): percpu_down_write(&sb->s_writers.rw_sem[2])",
         tag="freeze-level",
     )
+    updates = journal(op.world)
+    op.lock(
+        updates,
+        EXCL,
+        "ext4_freeze(): jbd2_journal_lock_updates(journal) /* new handles wait, open ones drain */",
+    )
     op.call(
         "super_operations.freeze_fs",
         _freeze_fs(fails),
         metadata_slot(op.world),
         label="ret = sb->s_op->freeze_fs(sb) /* the journal flushed and locked */",
+    )
+    op.unlock(
+        updates,
+        "ext4_freeze(): out: jbd2_journal_unlock_updates(journal) "
+        "/* we rely on upper layer to stop further updates */",
     )
     with op.when(is_error(op.ret), "if (ret) /* VFS:Filesystem freeze failed */"):
         op.effect("sb->s_writers.frozen = SB_UNFROZEN", assign, frozen, SB_UNFROZEN)

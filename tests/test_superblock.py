@@ -17,6 +17,7 @@ from conftest import reachable_states, registry_with
 from mc.check import expectations, lockorder
 from mc.check.checker import check_scenario
 from mc.check.registry import shipped as shipped_registry
+from mc.check.registry import with_files
 from mc.dsl import E, Invocation, Program
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry, Scenario, Variant
@@ -620,3 +621,47 @@ def test_put_super_before_evict_inodes_calls_evict_inode_on_freed_fs_info() -> N
     assert found.message is not None
     assert "calls ->evict_inode at 'op->evict_inode(inode)' after ->put_super" in found.message
     check("super/umount-vs-writeback", properties=["fs-info-live", "deadlock"])
+
+
+EVICT_IN_HANDLE = """
+from mc.dsl import SHARED, File, Op, flag_variant, operation, scenario
+from mc.kernel.superblock import SB_FREEZE_FS, sb_writers
+from mc.models.quota import start_handle, stop_handle
+from mc.models.super import freeze, thaw
+
+flag_variant("intwrite-in-handle", "ext4_evict_inode() takes sb_start_intwrite() in a handle")
+
+
+@operation(models="ext4_xattr_set() in a handle opened under no freeze level, whose "
+           "ext4_xattr_set_entry() drops an EA inode's last reference (46e294efc355)")
+def evict_in_handle(op: Op, path: str) -> None:
+    internal = sb_writers(op.world, SB_FREEZE_FS)
+    start_handle(op, "ext4_xattr_set(): ext4_journal_start()")
+    if op.variant("intwrite-in-handle"):
+        op.lock(internal, SHARED, "ext4_evict_inode(): sb_start_intwrite()")
+        op.unlock(internal, "ext4_evict_inode(): sb_end_intwrite()")
+    stop_handle(op, "ext4_xattr_set(): ext4_journal_stop()")
+
+
+F = File("/f", pages=1, cached=(0,))
+scenario("my/evict-in-handle-vs-freeze", "an eviction inside a handle racing FIFREEZE, FITHAW",
+         tree=["/f", "/a"], threads=[evict_in_handle("/a"), freeze(F), thaw(F)])
+"""
+
+
+def test_the_freeze_waits_for_the_open_journal_handles(tmp_path: Path) -> None:
+    """ext4_freeze()'s jbd2_journal_lock_updates() waits for every open
+    handle with the three freeze levels held: a handle that then asks for
+    the internal level (46e294efc355) deadlocks against it, and one that
+    does not passes."""
+    mine = tmp_path / "evict_in_handle.py"
+    mine.write_text(EVICT_IN_HANDLE)
+    registry = with_files([mine])
+    scenario = "my/evict-in-handle-vs-freeze"
+    broken = check_scenario(registry, scenario, ["intwrite-in-handle"])
+    assert broken.result.verdict is Verdict.VIOLATED
+    assert broken.result.violation is not None
+    assert broken.result.violation.property == "deadlock"
+    assert "jbd2_handle" in broken.result.violation.message
+    fixed = check_scenario(registry, scenario)
+    assert fixed.result.verdict is Verdict.OK
