@@ -958,3 +958,50 @@ def test_check_refuses_a_lock_order_that_contradicts_the_documented_one(
     assert result.exit_code == 2, result.output
     assert "contradicts specs/lockorder.toml" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+IN_ARGUMENT_ORDER = """
+from mc.dsl import EXCL, SHARED, LockKind, Op, lock_order, operation, scenario
+
+lock_order("my_ilock", "my_ilock", source="my_move_range(): source, then destination")
+
+
+@operation(models="takes the source's my_ilock, then the destination's, under my_gate")
+def move_range(op: Op, src: str, dst: str) -> None:
+    gate = op.world.shared_lock("my_gate", LockKind.{kind})
+    locks = {{p: op.world.shared_lock(f"my_ilock({{p}})", LockKind.MUTEX) for p in (src, dst)}}
+    op.lock(gate, {mode}, "lock(&sbi->my_gate)")
+    op.lock(locks[src], EXCL, "mutex_lock(&src->my_ilock)")
+    op.lock(locks[dst], EXCL, "mutex_lock_nested(&dst->my_ilock, 1)")
+    op.unlock(locks[dst], "mutex_unlock(&dst->my_ilock)")
+    op.unlock(locks[src], "mutex_unlock(&src->my_ilock)")
+    op.unlock(gate, "unlock(&sbi->my_gate)")
+
+
+scenario("my/opposite-moves", "", tree=["/a", "/b"],
+         threads=[move_range("/a", "/b"), move_range("/b", "/a")], properties=["deadlock"])
+"""
+
+
+@pytest.mark.parametrize(
+    ("kind", "mode", "kept"),
+    [("MUTEX", "EXCL", True), ("RWSEM", "SHARED", False), ("RWSEM", "EXCL", True)],
+)
+def test_two_locks_of_one_class_taken_both_ways_with_no_gate_are_out_of_order(
+    vfsmc: Callable[..., Any], tmp_path: Path, kind: str, mode: str, kept: bool
+) -> None:
+    """Two locks of a class a rule nests, taken in both orders by two
+    threads: a deadlock whatever the rule, unless a lock both hold, in
+    modes that exclude each other, keeps them apart (a shared rw_semaphore
+    does not)."""
+    (tmp_path / "moves.py").write_text(IN_ARGUMENT_ORDER.format(kind=kind, mode=mode))
+    result = vfsmc("lockorder", "--models", "moves.py", "--filter", "my/opposite-moves")
+    if kept:
+        assert result.exit_code == 0, result.output
+        return
+    assert result.exit_code == 1, result.output
+    assert re.search(
+        r"holding my_ilock\((/[ab])\), takes my_ilock\((/[ab])\), where T\d holding "
+        r"my_ilock\(\2\) takes my_ilock\(\1\), and no lock held by both keeps them apart",
+        result.output,
+    ), result.output

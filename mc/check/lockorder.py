@@ -22,6 +22,9 @@ whether an acquisition keeps that rule, it is checked on each one, as
 lockdep checks it through its subclasses (``nesting_checks``): holding a
 non-directory's i_rwsem while taking a directory's, or a descendant's
 while taking its ancestor's, puts the edge out of the documented order.
+Two locks of one class taken both ways by acquisitions that share no lock
+keeping them apart put it out of order too, whatever rule would order
+them (``InstanceOrders``).
 
 Lockdep's interrupt check is made the same way: a class some scenario
 takes in interrupt context (``op.interrupt``) and some scenario takes with
@@ -55,7 +58,7 @@ from mc.dsl.scenario import LockOrder, Registry
 from mc.dsl.steps import LockStep, disables_irqs
 from mc.dsl.wait_steps import SectionStep
 from mc.engine.explore import Options, Search
-from mc.kernel.locks import Lock
+from mc.kernel.locks import Lock, holds_exclusively
 from mc.kernel.vfs import directories_above
 from mc.kernel.world import ERROR_SLOT, World
 from mc.project import SPECS, shown
@@ -554,6 +557,7 @@ def observed_edges(
     checks = nesting_checks(model.world)
     found: dict[Edge, tuple[int, int, str, str]] = {}
     broken: dict[Edge, tuple[tuple[int, int, str, str], str]] = {}
+    both_ways = InstanceOrders(model)
     for sid, state, tid, current, taken in _acquisitions(model, search):
         if taken.kind.never_waits:
             continue
@@ -563,13 +567,19 @@ def observed_edges(
             if held is taken:
                 continue
             edge = (held.family, taken.family)
+            where = (sid, tid, held.name, taken.name)
             if edge not in found:
-                found[edge] = (sid, tid, held.name, taken.name)
-            check = checks.get(taken.family) if held.family == taken.family else None
-            if check is not None and not again and edge not in broken:
+                found[edge] = where
+            if held.family != taken.family or again:
+                continue
+            both_ways.see(state, tid, holding, held, taken, where)
+            check = checks.get(taken.family)
+            if check is not None and edge not in broken:
                 why = check(state, held, taken)
                 if why is not None:
-                    broken[edge] = ((sid, tid, held.name, taken.name), why)
+                    broken[edge] = (where, why)
+    for edge, inversion in both_ways.unguarded().items():
+        broken.setdefault(edge, inversion)
     edges = {}
     for edge, where in sorted(found.items()):
         if edge in broken:
@@ -578,6 +588,110 @@ def observed_edges(
         else:
             edges[edge] = _witness(scenario, model, search, *where)
     return edges
+
+
+class InstanceOrders:
+    """The two locks of one class each acquisition nested, in the order
+    taken, with the locks the thread held beside them (its gates: two
+    acquisitions that hold one lock, in modes that exclude each other,
+    never run at once).  Two locks taken in both orders by acquisitions
+    that share no gate deadlock when two threads take them so at once,
+    whatever rule would order them (an instance-level ABBA, the cycle
+    lockdep's classes cannot show); acquisitions of two inodes' locks whose
+    addresses the run compared (``mc.dsl.addresses``) are left to the
+    address rules, which judge each in the order the run fixed."""
+
+    KEPT = 8
+    """The distinct gate sets kept for a pair of locks."""
+
+    def __init__(self, model: KernelModel) -> None:
+        world = model.world
+        self.threads = [thread.name for thread in model.threads]
+        self.inodes = {inode.i_rwsem.slot: inode.ino for inode in world.inodes}
+        self.numbers = {inode.path: inode.ino for inode in world.inodes}
+        part = world.parts.get(ADDRESSES)
+        self.addresses = part.slot if isinstance(part, AddressOrder) else None
+        self.seen: dict[tuple[str, str], dict[Gates, tuple[int, int, str, str]]] = {}
+        self.families: dict[tuple[str, str], str] = {}
+
+    def see(
+        self,
+        state: Sequence[Any],
+        tid: int,
+        holding: Sequence[Lock],
+        held: Lock,
+        taken: Lock,
+        where: tuple[int, int, str, str],
+    ) -> None:
+        """Thread ``tid``, holding ``holding``, takes ``taken`` inside ``held``."""
+        if self._compared(state, held, taken):
+            return
+        gates = frozenset(
+            (lock.name, holds_exclusively(lock.kind, state[lock.slot], tid))
+            for lock in holding
+            if lock is not held
+        )
+        pair = (held.name, taken.name)
+        by_gates = self.seen.setdefault(pair, {})
+        if len(by_gates) < self.KEPT:
+            by_gates.setdefault(gates, where)
+        self.families[pair] = held.family
+
+    def _compared(self, state: Sequence[Any], held: Lock, taken: Lock) -> bool:
+        if self.addresses is None:
+            return False
+        first, second = self._inode(held), self._inode(taken)
+        if first is None or second is None:
+            return False
+        order = state[self.addresses]
+        return (first, second) in order or (second, first) in order
+
+    def _inode(self, lock: Lock) -> int | None:
+        ino = self.inodes.get(lock.slot)
+        if ino is not None:
+            return ino
+        named = NAMED_PATH.match(lock.name)
+        return None if named is None else self.numbers.get(named["path"])
+
+    def unguarded(self) -> dict[Edge, tuple[tuple[int, int, str, str], str]]:
+        """For each class two of whose locks were taken both ways with no
+        gate between, the acquisition of the later-named order with why
+        it can deadlock."""
+        found: dict[Edge, tuple[tuple[int, int, str, str], str]] = {}
+        for (first, second), by_gates in sorted(self.seen.items()):
+            back = self.seen.get((second, first))
+            family = self.families[(first, second)]
+            if back is None or first > second or (family, family) in found:
+                continue
+            for gates, where in by_gates.items():
+                other = next(
+                    (at for back_gates, at in back.items() if not _excludes(gates, back_gates)),
+                    None,
+                )
+                if other is not None:
+                    found[(family, family)] = (other, self._why(where, other))
+                    break
+        return found
+
+    def _why(self, one: tuple[int, int, str, str], other: tuple[int, int, str, str]) -> str:
+        return (
+            f"holding {other[2]}, takes {other[3]}, where {self.threads[one[1]]} holding "
+            f"{one[2]} takes {one[3]}, and no lock held by both keeps them apart: two threads "
+            "taking them so at once wait for each other, whatever order a rule gives them"
+        )
+
+
+Gates = frozenset[tuple[str, bool]]
+"""The locks a thread holds beside the two an acquisition nests, each with
+whether it holds it exclusively."""
+
+
+def _excludes(one: Gates, other: Gates) -> bool:
+    """Whether two acquisitions holding these gates never run at once: they
+    hold one lock, at least one of them exclusively."""
+    exclusive = {name for name, alone in one if alone}
+    shared = {name for name, alone in one if not alone}
+    return any(name in exclusive or (alone and name in shared) for name, alone in other)
 
 
 def observed_usage(
