@@ -153,6 +153,7 @@ userfaultfd, MADV_DONTNEED_LOCKED and hugetlb VMAs, stack VMAs that
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -160,7 +161,7 @@ import attrs
 
 from mc.dsl import EXCL, SHARED, Cite, Op, flag_variant, invariant, operation
 from mc.kernel.expr import Eval, Expr, LockExpr, State, not_
-from mc.kernel.locks import holds
+from mc.kernel.locks import Lock, holds
 from mc.kernel.mm import PTE_WRITE
 from mc.kernel.pagecache import PAGE_SIZE, File, pagecache
 from mc.kernel.vma import (
@@ -285,6 +286,51 @@ def vm_lock_of(process: Process, number: Expr) -> LockExpr:
         return lambda state: None if get(state) is None else process.vm_locks[get(state)]
 
     return LockExpr(f"vm_lock(vma[{number}])", "vm_lock", build, local=number.local)
+
+
+def _device(vma: Expr) -> Expr:
+    """The VMA ``vma`` names maps ``/dev/mem`` (``VM_PFNMAP``): its
+    ``f_mapping`` is the iomem mapping and ``mmap_mem_ops`` has no
+    ``->open`` or ``->close``."""
+    return _test(
+        vma, "vma->vm_flags & VM_PFNMAP", lambda v: v is not None and bool(v[2] & VM_PFNMAP)
+    )
+
+
+def _maps_devmem(part: Vmas) -> bool:
+    """Whether the task has a ``/dev/mem`` VMA (``VM_PFNMAP``): only its
+    layout at the start can (``mmap_file`` maps the file)."""
+    return any(vma[2] & VM_PFNMAP for vma in part.initial)
+
+
+def _for_a_file_vma(
+    op: Op, part: Vmas, vma: Expr, label: str
+) -> contextlib.AbstractContextManager[object]:
+    """What follows runs for a file's VMA alone (``->open``, ``->close``:
+    ``mmap_mem_ops`` has neither): a branch where the task has a
+    ``/dev/mem`` VMA (``_maps_devmem``)."""
+    if _maps_devmem(part):
+        return op.when(not_(_device(vma)), label)
+    return contextlib.nullcontext()
+
+
+def _i_mmap_of(part: Vmas, vma: Expr) -> Lock | LockExpr:
+    """``vma->vm_file->f_mapping->i_mmap_rwsem`` of the VMA ``vma`` names:
+    the iomem mapping's for ``/dev/mem`` (``_device``), else the file's."""
+    if not _maps_devmem(part):
+        return part.mapping.i_mmap_rwsem
+
+    def build(world: World) -> Any:
+        get = vma.compile(world)
+
+        def lock(state: State) -> Lock:
+            value = get(state)
+            device = value is not None and value[2] & VM_PFNMAP
+            return part.iomem_i_mmap if device else part.mapping.i_mmap_rwsem
+
+        return lock
+
+    return LockExpr("vp->mapping->i_mmap_rwsem", "i_mmap_rwsem", build, local=vma.local)
 
 
 def _write_locked(op: Op, process: Process, number: Expr) -> Expr:
@@ -669,23 +715,28 @@ def unmap_vma_range(op: Op, part: Vmas, process: Process, start: int, end: int) 
 
 
 def _split_vma(op: Op, part: Vmas, process: Process, number: Expr, at: int, *, below: bool) -> None:
-    """``__split_vma()``: the new VMA (``vm_area_dup()``) is ``->open``ed,
-    both VMAs are write-locked (``vma_start_write(vma); vma_start_write(new)``),
+    """``__split_vma()``: the new VMA (``vm_area_dup()``) is ``->open``ed
+    (a file's; ``/dev/mem``'s ``mmap_mem_ops`` has no ``->open``), both
+    VMAs are write-locked (``vma_start_write(vma); vma_start_write(new)``),
     then the new one is inserted under ``vma_prepare()``'s
-    ``i_mmap_lock_write()``."""
+    ``i_mmap_lock_write()`` of the VMA's ``f_mapping`` (the iomem
+    mapping's for ``/dev/mem``)."""
+    vma = _vma_in(process, number)
     new = op.compute(
         f"new_{'below' if below else 'above'}", "new = vm_area_dup(vma)", _new_slot, process
     )
     if not op.variant(SPLIT_WITHOUT_OPEN):
-        afs_vm_open(
-            op,
-            part,
-            process,
-            "__split_vma(): if (new->vm_ops && new->vm_ops->open) new->vm_ops->open(new)",
-        )
+        with _for_a_file_vma(op, part, vma, "if (new->vm_ops && new->vm_ops->open)"):
+            afs_vm_open(
+                op,
+                part,
+                process,
+                "__split_vma(): if (new->vm_ops && new->vm_ops->open) new->vm_ops->open(new)",
+            )
     vma_start_write(op, process, number, "vma_start_write(vma)")
     op.lock(vm_lock_of(process, new), EXCL, "vma_start_write(new) /* not in the tree yet */")
-    op.lock(part.mapping.i_mmap_rwsem, EXCL, "vma_prepare(&vp): i_mmap_lock_write(vp->mapping)")
+    i_mmap = _i_mmap_of(part, vma)
+    op.lock(i_mmap, EXCL, "vma_prepare(&vp): i_mmap_lock_write(vp->mapping)")
     op.effect(
         f"vma->vm_{'start' if below else 'end'} = addr /* page {at} */; "
         "vma_complete(): vma_iter_store(vmi, vp->insert)",
@@ -696,7 +747,7 @@ def _split_vma(op: Op, part: Vmas, process: Process, number: Expr, at: int, *, b
         at,
         below,
     )
-    op.unlock(part.mapping.i_mmap_rwsem, "vma_complete(): i_mmap_unlock_write(vp->mapping)")
+    op.unlock(i_mmap, "vma_complete(): i_mmap_unlock_write(vp->mapping)")
 
 
 @operation(
@@ -891,6 +942,12 @@ def madvise_remove(op: Op, mapped: MappedFile, start: int, end: int) -> None:
 # --- fork(2) and the child's exit ----------------------------------------------------------
 
 
+def _vma_at(process: Process, number: int) -> Expr:
+    """The VMA in ``process``'s slot ``number``."""
+    slot = process.vmas[number]
+    return Expr(f"vma[{number}]", lambda _w: lambda state: state[slot], reads=frozenset((slot,)))
+
+
 def _slot_used(slot: int, text: str) -> Expr:
     return Expr(text, lambda _w: lambda state: state[slot] is not None)
 
@@ -926,16 +983,15 @@ def fork_exit(op: Op, mapped: MappedFile) -> None:
         "it (give the scenario one)",
     )
     child = child_of(op.world, part)
-    mapping = part.mapping
     op.lock(parent.mmap_lock, EXCL, "dup_mmap(): mmap_write_lock_killable(oldmm)")
     op.lock(child.mmap_lock, EXCL, "mmap_write_lock_nested(mm, SINGLE_DEPTH_NESTING)")
     for number, slot in enumerate(parent.vmas):
         present = _slot_used(slot, f"mpnt {number}")
         with op.when(present, f"for_each_vma(old_vmi, mpnt) /* VMA slot {number} */"):
+            mpnt = _vma_at(parent, number)
+            i_mmap = _i_mmap_of(part, mpnt)
             op.lock(parent.vm_locks[number], EXCL, "vma_start_write(mpnt)")
-            op.lock(
-                mapping.i_mmap_rwsem, EXCL, "tmp = vm_area_dup(mpnt); i_mmap_lock_write(mapping)"
-            )
+            op.lock(i_mmap, EXCL, "tmp = vm_area_dup(mpnt); i_mmap_lock_write(mapping)")
             op.effect(
                 "vma_interval_tree_insert_after(tmp, mpnt, &mapping->i_mmap); "
                 "vma_iter_bulk_store(&vmi, tmp)",
@@ -944,10 +1000,14 @@ def fork_exit(op: Op, mapped: MappedFile) -> None:
                 child,
                 number,
             )
-            op.unlock(mapping.i_mmap_rwsem, "i_mmap_unlock_write(mapping)")
-            afs_vm_open(
-                op, part, child, "if (tmp->vm_ops && tmp->vm_ops->open) tmp->vm_ops->open(tmp)"
-            )
+            op.unlock(i_mmap, "i_mmap_unlock_write(mapping)")
+            with _for_a_file_vma(op, part, mpnt, "if (tmp->vm_ops && tmp->vm_ops->open)"):
+                afs_vm_open(
+                    op,
+                    part,
+                    child,
+                    "if (tmp->vm_ops && tmp->vm_ops->open) tmp->vm_ops->open(tmp)",
+                )
     op.unlock(child.mmap_lock, "mmap_write_unlock(mm) /* no VMA of the child write-locked */")
     mmap_write_unlock(op, parent, "mmap_write_unlock(oldmm)")
     op.lock(
@@ -962,22 +1022,24 @@ def fork_exit(op: Op, mapped: MappedFile) -> None:
     for number, slot in enumerate(child.vmas):
         present = _slot_used(slot, f"vma {number}")
         with op.when(present, f"free_pgtables(): for each vma /* VMA slot {number} */"):
+            i_mmap = _i_mmap_of(part, _vma_at(child, number))
             op.lock(
-                mapping.i_mmap_rwsem,
-                EXCL,
-                "free_pgtables(): unlink_file_vma(vma): i_mmap_lock_write(mapping)",
+                i_mmap, EXCL, "free_pgtables(): unlink_file_vma(vma): i_mmap_lock_write(mapping)"
             )
             op.effect("__remove_shared_vm_struct(vma, file, mapping)", _unlink_kept, number)
-            op.unlock(mapping.i_mmap_rwsem, "i_mmap_unlock_write(mapping)")
+            op.unlock(i_mmap, "i_mmap_unlock_write(mapping)")
     for number, slot in enumerate(child.vmas):
         present = _slot_used(slot, f"vma {number}")
         with op.when(present, f"do {{ remove_vma(vma, true); }} /* VMA slot {number} */"):
-            afs_vm_close(
-                op,
-                part,
-                child,
-                "remove_vma(): if (vma->vm_ops && vma->vm_ops->close) vma->vm_ops->close(vma)",
-            )
+            with _for_a_file_vma(
+                op, part, _vma_at(child, number), "if (vma->vm_ops && vma->vm_ops->close)"
+            ):
+                afs_vm_close(
+                    op,
+                    part,
+                    child,
+                    "remove_vma(): if (vma->vm_ops && vma->vm_ops->close) vma->vm_ops->close(vma)",
+                )
             op.effect("__mt_destroy(&mm->mm_mt) /* the VMA is gone */", _unlink, child, number)
     op.unlock(child.mmap_lock, "mmap_write_unlock(mm)")
 

@@ -191,6 +191,9 @@ LABEL_AS_MODELLED = {
     "if (wait_for_completion) /* is_sync_kiocb(iocb) || IOMAP_DIO_FORCE_WAIT: wait for the "
     "bio, then iomap_dio_complete() */",
     "if (!(vma->vm_flags & VM_PFNMAP)) /* a file VMA */",
+    "if (new->vm_ops && new->vm_ops->open)",
+    "if (tmp->vm_ops && tmp->vm_ops->open)",
+    "if (vma->vm_ops && vma->vm_ops->close)",
     "if (!pte_write(entry)) return do_wp_page(vmf): wp_pfn_shared(vmf)",
     "do { remove_vma(vma, true); } /* VMA slot N */",
     "free_pgtables(): for each vma /* VMA slot N */",

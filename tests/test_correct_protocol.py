@@ -39,6 +39,8 @@ from mc.models.quota import QuotaFile, Quotas, chown
 from mc.models.truncate import mmap_load, mmap_store, punch_hole, readahead, truncate
 from mc.models.usercopy import read_to_mapping, write_from_mapping
 from mc.models.writeback import flusher, fsync, io_completion, read, write
+from mc.models.mmap import MappedFile, fork_exit, munmap_range, ptrace_peek, vma_load
+from mc.kernel.vma import VM_PFNMAP, VM_WRITE
 
 HOLE_CACHED = File("/f", pages=1, cached=(0,), holes=(0,))
 COLD = File("/f", pages=1)
@@ -170,6 +172,14 @@ scenario("fine/store-vs-partial-truncate", "a store at byte 4097 and a truncate 
          threads=[mmap_store(TWO_CACHED, 4097), truncate(TWO_CACHED, 4097),
                   io_completion(TWO_CACHED)],
          properties=(*BASE_PROPERTIES, "folio-data-current"))
+WITH_DEVMEM = MappedFile(TWO_CACHED, vmas=((0, 2, VM_WRITE), (8, 10, VM_PFNMAP)))
+scenario("fine/fork-with-devmem", "fork of a task with a file VMA and a /dev/mem one",
+         tree=["/f"], threads=[fork_exit(WITH_DEVMEM), vma_load(WITH_DEVMEM, 0)],
+         properties=(*BASE_PROPERTIES, "vma-open-close", "ptes-within-vmas"))
+scenario("fine/split-devmem", "munmap of half a /dev/mem VMA while a debugger peeks at the "
+         "other", tree=["/f"], threads=[munmap_range(WITH_DEVMEM, 8, 9),
+                                        ptrace_peek(WITH_DEVMEM, 9)],
+         properties=(*BASE_PROPERTIES, "vma-open-close", "ptes-within-vmas"))
 """
 
 FIXED = {
@@ -212,6 +222,9 @@ FIXED = {
     "again (unwritten, reading as zeroes) was taken to hold its stale data for the zero folio",
     "fine/store-vs-partial-truncate": "the store's byte past the new EOF, which "
     "truncate_inode_partial_folio() zeroed, was looked for in the folio",
+    "fine/fork-with-devmem": "dup_mmap() and exit_mmap() called the file's ->open and ->close "
+    "for a /dev/mem VMA too (mmap_mem_ops has none) and took the file's i_mmap_rwsem",
+    "fine/split-devmem": "__split_vma() of a /dev/mem VMA called the file's ->open",
 }
 
 
