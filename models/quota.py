@@ -429,6 +429,14 @@ def _journal_info(op: Op) -> int:
         return op.register(JOURNAL_INFO, _render_h_ref)
 
 
+def journal_current_handle(op: Op) -> Expr:
+    """``ext4_journal_current_handle()``: the thread's ``current->journal_info``,
+    positive inside a handle ``start_handle`` started (its ``h_ref``), None
+    outside one: ``op.when(positive(journal_current_handle(op)), "if
+    (ext4_journal_current_handle())")``."""
+    return slot_value(_journal_info(op), "ext4_journal_current_handle()", local=True)
+
+
 def _render_h_ref(h_ref: int | None) -> str:
     return "NULL" if h_ref is None else f"a handle, h_ref {h_ref}"
 

@@ -624,9 +624,9 @@ def test_put_super_before_evict_inodes_calls_evict_inode_on_freed_fs_info() -> N
 
 
 EVICT_IN_HANDLE = """
-from mc.dsl import SHARED, File, Op, flag_variant, operation, scenario
+from mc.dsl import SHARED, File, Op, const, flag_variant, not_, operation, positive, scenario
 from mc.kernel.superblock import SB_FREEZE_FS, sb_writers
-from mc.models.quota import start_handle, stop_handle
+from mc.models.quota import journal_current_handle, start_handle, stop_handle
 from mc.models.super import freeze, thaw
 
 flag_variant("intwrite-in-handle", "ext4_evict_inode() takes sb_start_intwrite() in a handle")
@@ -637,9 +637,12 @@ flag_variant("intwrite-in-handle", "ext4_evict_inode() takes sb_start_intwrite()
 def evict_in_handle(op: Op, path: str) -> None:
     internal = sb_writers(op.world, SB_FREEZE_FS)
     start_handle(op, "ext4_xattr_set(): ext4_journal_start()")
+    outside = not_(positive(journal_current_handle(op)))
     if op.variant("intwrite-in-handle"):
-        op.lock(internal, SHARED, "ext4_evict_inode(): sb_start_intwrite()")
-        op.unlock(internal, "ext4_evict_inode(): sb_end_intwrite()")
+        outside = const(True)
+    with op.when(outside, "ext4_evict_inode(): if (!ext4_journal_current_handle())"):
+        op.lock(internal, SHARED, "sb_start_intwrite()")
+        op.unlock(internal, "sb_end_intwrite()")
     stop_handle(op, "ext4_xattr_set(): ext4_journal_stop()")
 
 
