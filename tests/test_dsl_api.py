@@ -1646,3 +1646,47 @@ def test_a_local_test_that_reads_a_shared_slot_is_a_model_error(tmp_path: Path) 
     shared.write_text(LOCAL_TEST_OF_SHARED.replace(", True, (flag,)", ", reads=(flag,)"))
     registry = with_files([shared])
     assert check(registry.build(registry.scenario("my/local-test"))).verdict is Verdict.OK
+
+
+SHARED_BY_TWO_HELPERS = """
+from mc.dsl import File, Op, inserts, scenario
+from mc.models.truncate import mmap_store
+
+
+def note(op: Op, *_args) -> None:
+    op.effect("trace_unlock(mapping)", lambda scratch: None)
+
+
+inserts(mmap_store, "traced", "x", after={{"filemap_invalidate_unlock_shared(mapping)": note}},
+        every=True{within})
+
+F = File("/f", pages=1)
+scenario("api/store", "x", tree=["/f"], threads=[mmap_store(F, 0)], properties=["deadlock"])
+"""
+
+
+def test_every_finding_a_label_in_two_model_functions_asks_for_within(tmp_path: Path) -> None:
+    """The store's fault reads the page in (readahead_page) and
+    ext4_page_mkwrite() (page_mkwrite) then runs: both drop
+    invalidate_lock with one label.  every=True there names the two
+    functions; within= one of them, or both, picks the steps."""
+    both = tmp_path / "both.py"
+    both.write_text(SHARED_BY_TWO_HELPERS.format(within=""))
+    registry = with_files([both])
+    with pytest.raises(
+        Exception,
+        match=r"every=True finds .* in 2 model functions of mmap_store: " + ", ".join(FUNCTIONS),
+    ):
+        registry.build(registry.scenario("api/store"), ["traced"])
+    counts = {}
+    for name, within in (("one", "'page_mkwrite'"), ("two", f"{tuple(FUNCTIONS)!r}")):
+        chosen = tmp_path / f"{name}.py"
+        chosen.write_text(SHARED_BY_TWO_HELPERS.format(within=f", within={within}"))
+        registry = with_files([chosen])
+        model = registry.build(registry.scenario("api/store"), ["traced"])
+        traced = [s for s in model.threads[0].program.steps if s.label == "trace_unlock(mapping)"]
+        counts[name] = len(traced)
+    assert 0 < counts["one"] < counts["two"]
+
+
+FUNCTIONS = ("page_mkwrite", "readahead_page")

@@ -642,7 +642,7 @@ def inserts(
     before: Mapping[str, Snippet] | None = None,
     after: Mapping[str, Snippet] | None = None,
     every: bool = False,
-    within: str | None = None,
+    within: str | Sequence[str] | None = None,
     optional: bool = False,
     waives: Sequence[str] = (),
 ) -> Variant:
@@ -665,13 +665,18 @@ def inserts(
     model function of that name wrote (``step.source.function``, as
     ``vfsmc show SCENARIO --steps`` prints it), where helpers of one body
     share a label (``spin_lock(&blocked_lock_lock)`` in
-    ``posix_lock_attempt`` and in ``wake_up_blocks``).  ``optional`` adds
+    ``posix_lock_attempt`` and in ``wake_up_blocks``), or those of several
+    (a tuple of names); ``every`` matching steps of more than one function
+    without it is a model error, which names them (a label two helpers
+    share is more often a slip than a wish).  ``optional`` adds
     nothing to a run of the body that has no step of a label, where its
     arguments take another path (fallocate(2)'s PUNCH_HOLE has no
     allocation step); without it that is a model error, the mark of a
     misspelt label (a label no thread of a scenario has leaves the variant
     changing nothing, which ``check`` refuses either way)."""
     declared = caller_source()
+    if within is not None and not isinstance(within, str):
+        within = tuple(within)
     operations = (operation,) if isinstance(operation, Operation) else tuple(operation)
     if not operations or not all(isinstance(one, Operation) for one in operations):
         raise ModelError(
@@ -707,7 +712,7 @@ class Insertion:
     name: str
     every: bool
     build: Callable[..., None]
-    within: str | None = None
+    within: str | tuple[str, ...] | None = None
     optional: bool = False
 
     def around(self, build: Callable[..., None]) -> Insertion:
@@ -773,23 +778,31 @@ def _places(
     declared: Source,
     name: str,
     every: bool,
-    within: str | None = None,
+    within: str | tuple[str, ...] | None = None,
     optional: bool = False,
 ) -> list[int]:
     """Where in ``items`` (the body ``operation`` emitted between ``start``
     and ``end``) the step labelled ``label`` is (every such step, with
-    ``every``), of the model function ``within`` when given."""
+    ``every``), of the model function or functions ``within`` when given."""
+    functions_kept = (within,) if isinstance(within, str) else within
     steps = [
         at
         for at in range(start, end)
-        if isinstance(items[at], Step) and (within is None or items[at].source.function == within)
+        if isinstance(items[at], Step)
+        and (functions_kept is None or items[at].source.function in functions_kept)
     ]
     found = [at for at in steps if items[at].label == label]
+    functions = sorted({items[at].source.function for at in found})
+    where = f"{shown(declared.file)}:{declared.line}: variant {name}"
+    if every and within is None and len(functions) > 1:
+        raise LocatedModelError(
+            f"{where}: every=True finds {label!r} in {len(functions)} model functions of "
+            f"{operation.name}: {', '.join(functions)}; pass within= the one meant (or a tuple "
+            "of those meant)"
+        )
     if len(found) == 1 or (found and every) or (optional and not found):
         return found
-    where = f"{shown(declared.file)}:{declared.line}: variant {name}"
     if found:
-        functions = sorted({items[at].source.function for at in found})
         choose = (
             f"; or within= one of the functions that wrote them: {', '.join(functions)}"
             if len(functions) > 1 and within is None
@@ -808,7 +821,8 @@ def _places(
         else f" (none is close; vfsmc show SCENARIO --steps lists the labels of a scenario "
         f"that runs {operation.name})"
     )
-    of = f"{operation.name}'s function {within}" if within else operation.name
+    named = within if isinstance(within, str) or within is None else " or ".join(within)
+    of = f"{operation.name}'s function {named}" if within else operation.name
     raise LocatedModelError(f"{where}: no step of {of} is labelled {label!r}{hint}")
 
 
