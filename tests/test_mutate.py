@@ -1001,3 +1001,52 @@ def test_a_branch_no_run_takes_is_not_reached(tmp_path: Path) -> None:
     unrelated = "inode_lock_nested(p1->d_inode, I_MUTEX_PARENT)"
     assert (ancestor, "drop") in unreached and (ancestor, "drop") not in reached
     assert (unrelated, "drop") in reached
+
+
+GC_PROTOCOL = """
+from mc.dsl import EXCL, File, LockKind, Op, inserts, scenario
+from mc.models.truncate import mmap_load, punch_hole, truncate
+from mc.models.writeback import io_completion
+
+
+def take(op: Op, file, *_args) -> None:
+    gc = op.world.shared_lock(f"i_gc_rwsem({file.path})", LockKind.RWSEM)
+    op.lock(gc, EXCL, "down_write(&i_gc_rwsem)")
+    op.unlock(gc, "up_write(&i_gc_rwsem)")
+
+
+inserts(punch_hole, "my-gc", "x", before={"filemap_invalidate_unlock(mapping)": take})
+inserts(truncate, "my-gc-truncate", "x",
+        before={"filemap_invalidate_unlock(inode->i_mapping)": take})
+F = File("/f", pages=1, cached=(0,))
+scenario("my/punch-vs-load", "x", tree=["/f"],
+         threads=[punch_hole(F, 0, 4096), mmap_load(F, 0), io_completion(F)],
+         properties=["deadlock"], variants=["my-gc"])
+scenario("my/truncate-vs-load", "x", tree=["/f"],
+         threads=[truncate(F, 0), mmap_load(F, 0), io_completion(F)],
+         properties=["deadlock"], variants=["my-gc-truncate"])
+"""
+
+
+def test_an_offered_scenario_keeps_the_protocol_variants_of_the_scenarios_paired(
+    tmp_path: Path,
+) -> None:
+    """The lock a scenario's own variants insert (its protocol) is taken in
+    the scenario offered to decide a drop of it only under those variants:
+    the offer declares them, and its threads, built, take the lock."""
+    from mc.check import mutate_hints
+
+    model_file = tmp_path / "gc_protocol.py"
+    model_file.write_text(GC_PROTOCOL)
+    registry = with_files([model_file])
+    found = mutate_hints.hint(
+        registry,
+        mutate_hints.takers(registry),
+        "punch_hole",
+        "i_gc_rwsem(/f)",
+        False,
+        ["my/punch-vs-load"],
+    )
+    assert found.offer is not None, found.missing
+    assert "truncate(" in found.offer
+    assert "variants=['my-gc', 'my-gc-truncate']" in found.offer

@@ -353,7 +353,12 @@ def _offer(registry: Registry, pair: Sequence[Taker], site: _Site) -> str | _Apa
         properties += [
             p for p in registry.scenario(taker.scenario).properties if p not in properties
         ]
-    offered = Scenario(f"my/{title}", "offered", tuple(tree), tuple(threads))
+    protocol: list[str] = []
+    for taker in pair:
+        protocol += [v for v in registry.scenario(taker.scenario).variants if v not in protocol]
+    offered = Scenario(
+        f"my/{title}", "offered", tuple(tree), tuple(threads), variants=tuple(protocol)
+    )
     try:
         apart = _contention(checkable.built(registry, offered), site)
         available = set(checkable.available_properties(registry, offered))
@@ -367,7 +372,8 @@ def _offer(registry: Registry, pair: Sequence[Taker], site: _Site) -> str | _Apa
         f'scenario("my/{title}", "{" beside ".join(str(i) for i in invocations)}",',
         f"         tree={tree!r},",
         f"         threads=[{calls}],",
-        f"         properties={properties!r})",
+        f"         properties={properties!r}"
+        + (f",\n         variants={protocol!r})" if protocol else ")"),
     ]
     return "\n".join(lines)
 
