@@ -87,8 +87,9 @@ from mc.kernel.dio import (
     ends_dio,
     render_stage,
 )
-from mc.kernel.errno import ENOSPC
+from mc.kernel.errno import EFAULT, ENOSPC
 from mc.kernel.expr import Eval, Expr, State, all_of, any_of, is_error, not_
+from mc.kernel.mm import VM_FAULT_SIGBUS
 from mc.kernel.pagecache import (
     PAGE_SIZE,
     PG_UPTODATE,
@@ -104,9 +105,21 @@ from mc.kernel.pathcond import decide, is_true, larger, less, mul
 from mc.kernel.superblock import SB_FREEZE_WRITE, sb_writers
 from mc.kernel.truncate_properties import truncation
 from mc.kernel.world import LOCK_PROTOCOL, ModelError, Scratch, World
+from mc.models.fault import access_page, vm_fault_is
+from mc.models.truncate import mapped_whole
 from mc.models.writeback import do_writepages, fdatawait, filemap_get_pages, invalidate, read
 
 NO_POST_INVALIDATE = "dio-no-post-invalidate"
+DIO_HOLDS_INVALIDATE_LOCK = "dio-holds-invalidate-lock"
+
+flag_variant(
+    DIO_HOLDS_INVALIDATE_LOCK,
+    "the direct write holds invalidate_lock exclusive from before its writeback and "
+    "invalidation to its end, to keep faults from bringing pages back over the range: a "
+    "direct write whose buffer is mapped from the same file then faults on its own source "
+    "under the lock the fault takes (the deadlock class of btrfs's 'fix deadlock due to "
+    "page faults during direct IO reads and writes', 2021, for its own locks)",
+)
 
 flag_variant(
     NO_POST_INVALIDATE,
@@ -276,7 +289,10 @@ def _uncompleted_bios(world: World) -> str:
 )
 def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
     """An O_DIRECT write of page ``index``, whole and aligned; ``aio``: an
-    io_submit(2) whose completion ``dio_worker`` runs.  Left out: the
+    io_submit(2) whose completion ``dio_worker`` runs.  The user buffer is
+    anonymous memory that is present (``bio_iov_iter_get_pages()`` pins
+    it without a fault); ``dio_write_from_mapping`` writes from a mapping
+    of the file.  Left out: the
     submitter completing the I/O itself when the bio ends before it drops
     its reference (``__iomap_dio_rw()``'s last ``atomic_dec_and_test(&dio->ref)``,
     then ``iomap_dio_complete()`` under i_rwsem: lock classes the
@@ -284,6 +300,12 @@ def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
     upgrade to i_rwsem exclusive for an overwrite of an inode not yet
     S_NOSEC (the model's inode is S_NOSEC: only extending writes and
     holes take it exclusive)."""
+    _dio_write(op, file, index, aio)
+
+
+def _dio_write(op: Op, file: File, index: int, aio: bool, source: int | None = None) -> None:
+    """``dio_write``, from byte ``source`` of the process's mapping of
+    ``file`` when given (``dio_write_from_mapping``)."""
     mapping = op.mapping(file)
     page = mapping.page(index)
     inode = op.inode(file.path)
@@ -353,6 +375,9 @@ def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
             mapping,
             page,
         )
+    holding = op.variant(DIO_HOLDS_INVALIDATE_LOCK)
+    if holding:
+        op.lock(mapping.invalidate_lock, EXCL, "filemap_invalidate_lock(inode->i_mapping)")
     do_writepages(op, mapping, sync_all=True, only=(index,))
     fdatawait(op, mapping, only=(index,))
     op.run(invalidate, file, index)
@@ -375,6 +400,8 @@ def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
         ends_dio(op.world, mapping, op.thread.tid)
         op.effect("inode_dio_end(inode)", _failed, count, stage)
         op.fail(ENOSPC, "unlock", "ret = -ENOSPC; goto out")
+    if source is not None:
+        _pin_source(op, file, source, count, stage)
     op.effect(
         f"iomap_dio_bio_iter(): bio = iomap_dio_alloc_bio(); submit_bio(bio) /* v{version} */; "
         "dio->wait_for_completion = wait_for_completion",
@@ -396,6 +423,8 @@ def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
         )
         dio_complete(op, file, write, mapping)
     op.label("unlock")
+    if holding:
+        op.unlock(mapping.invalidate_lock, "filemap_invalidate_unlock(inode->i_mapping)")
     op.unlock(inode.i_rwsem, "ext4_dio_write_iter(): inode_unlock(inode) /* shared or not */")
     if not aio:
         op.unlock(writers, "vfs_write(): file_end_write(file): sb_end_write(inode->i_sb)")
@@ -405,6 +434,48 @@ def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
         "aio_rw_done(req, ret): if (ret != -EIOCBQUEUED) req->ki_complete(req, ret)",
     ):
         aio_end_write(op)
+
+
+def _pin_source(op: Op, file: File, source: int, count: int, stage: int) -> None:
+    """``iomap_dio_bio_iter()``'s ``bio_iov_iter_get_pages()`` of a user
+    buffer mapped from ``file`` at byte ``source``: the pages are pinned
+    through the page tables and, where the source is not mapped, faulted
+    in as a load would fault (``get_user_pages``' slow path:
+    ``mmap_read_lock()``, ``handle_mm_fault()``, so ``filemap_fault()``'s
+    ``invalidate_lock`` and folio lock), with i_rwsem held and the direct
+    write counted in ``i_dio_count``; a source past EOF (SIGBUS) makes the
+    write fail with -EFAULT."""
+    mapping, mm, _ = mapped_whole(op, file)
+    src = mm.mapping.pages[source // PAGE_SIZE]
+    access_page(op, mm, src, source % PAGE_SIZE, write=False, version=0, at=".gup")
+    with op.when(
+        vm_fault_is(op.reg("vm_fault.gup"), VM_FAULT_SIGBUS),
+        "if (unlikely(ret)) /* bio_iov_iter_get_pages(): -EFAULT, the source past EOF */",
+    ):
+        ends_dio(op.world, mapping, op.thread.tid)
+        op.effect("inode_dio_end(inode)", _failed, count, stage)
+        op.fail(EFAULT, "unlock", "ret = -EFAULT; goto out")
+
+
+@operation(
+    models="ext4_dio_write_iter() -> iomap_dio_rw() from a buffer mapped from the same file: "
+    "bio_iov_iter_get_pages() faults the source in (fs/iomap/direct-io.c, block/bio.c)",
+    describe=lambda f, index, source: (
+        f"pwrite(O_DIRECT {f}, page {index}) from mmap({f}) at {source}"
+    ),
+    cites=(
+        *dio_write.cites,
+        Cite("block/bio.c", "bio_iov_iter_get_pages", "6.6"),
+        Cite("mm/gup.c", "__get_user_pages", "6.6"),
+    ),
+)
+def dio_write_from_mapping(op: Op, file: File, index: int, source: int) -> None:
+    """A synchronous O_DIRECT write of page ``index`` of ``file`` from the
+    process's shared mapping of ``file`` at byte ``source`` (the buffer
+    pinned, and faulted in when not mapped, under i_rwsem with the
+    direct write counted: ``_pin_source``).  The data the source holds is
+    left out: the direct write stores its own version."""
+    _dio_write(op, file, index, False, source)
 
 
 def _waits(extends: Expr) -> Expr:

@@ -10,7 +10,7 @@ from mc.kernel.pagecache import PAGE_SIZE, File
 from mc.kernel.pagecache_properties import PAGECACHE_PROPERTIES
 from mc.kernel.truncate_properties import TRUNCATE_PROPERTIES
 from mc.models.blockfs_truncate import NO_DIO_WAIT
-from mc.models.dio import dio_worker, dio_write, read_after_dio
+from mc.models.dio import dio_worker, dio_write, dio_write_from_mapping, read_after_dio
 from mc.models.truncate import punch_hole, truncate
 from mc.models.writeback import io_completion, read
 
@@ -78,4 +78,19 @@ scenario(
         io_completion(DIRTY),
     ],
     properties=(*DIO_PROPERTIES, *PAGECACHE_PROPERTIES),
+)
+
+scenario(
+    "dio/write-from-own-mapping-vs-truncate",
+    "a synchronous direct write of the first page from the process's mapping of the second "
+    "(its buffer pinned, and faulted in, under i_rwsem with the write counted) while "
+    "ftruncate cuts the file to one page (the write fails with -EFAULT if the truncate goes "
+    "first)",
+    tree=["/f"],
+    threads=[
+        dio_write_from_mapping(COLD, 0, PAGE_SIZE),
+        truncate(COLD, PAGE_SIZE),
+        io_completion(COLD),
+    ],
+    properties=(*DIO_PROPERTIES, *TRUNCATE_PROPERTIES),
 )

@@ -192,6 +192,7 @@ LABEL_AS_MODELLED = {
     "bio, then iomap_dio_complete() */",
     "if (!(vma->vm_flags & VM_PFNMAP)) /* a file VMA */",
     "if (new->vm_ops && new->vm_ops->open)",
+    "if (unlikely(ret)) /* bio_iov_iter_get_pages(): -EFAULT, the source past EOF */",
     "if (tmp->vm_ops && tmp->vm_ops->open)",
     "if (vma->vm_ops && vma->vm_ops->close)",
     "if (!pte_write(entry)) return do_wp_page(vmf): wp_pfn_shared(vmf)",
