@@ -16,6 +16,7 @@ instead (one order, as a checker with fixed addresses would).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -91,6 +92,15 @@ def render_order(order: Order, name: Any) -> str:
                 break
         else:
             chains.append([a, b])
+    joined = True
+    while joined:
+        joined = False
+        for before, after in itertools.permutations(chains, 2):
+            if before[-1] == after[0]:
+                before.extend(after[1:])
+                chains.remove(after)
+                joined = True
+                break
     return "; ".join(" < ".join(name(x) for x in chain) for chain in chains) or "none"
 
 

@@ -400,10 +400,16 @@ def from_json(data: Any) -> Counterexample:
         for field in ("blocked", "started")
     )
     addresses = _field(data, "addresses", str, "counterexample") if "addresses" in data else ""
-    ordered = addresses.split(" < ") if addresses else []
-    if len(set(ordered)) < len(ordered) or not all(path.startswith("/") for path in ordered):
+    chains = [chain.split(" < ") for chain in addresses.split("; ")] if addresses else []
+    if any(
+        len(chain) < 2
+        or len(set(chain)) < len(chain)
+        or not all(path.startswith("/") for path in chain)
+        for chain in chains
+    ):
         raise FormatError(
-            "field 'addresses' must be distinct paths in address order, as '/a < /b/c'"
+            "field 'addresses' must be chains of distinct paths in address order, each two "
+            "or more, joined by '; ', as '/a < /b/c' or '/a < /b; /a < /c'"
         )
     models = (
         _strings(_field(data, "models", list, "counterexample"), "field 'models'")
