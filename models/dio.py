@@ -446,6 +446,11 @@ def _pin_source(op: Op, file: File, source: int, count: int, stage: int) -> None
     write counted in ``i_dio_count``; a source past EOF (SIGBUS) makes the
     write fail with -EFAULT."""
     mapping, mm, _ = mapped_whole(op, file)
+    if not 0 <= source < len(mm.mapping.pages) * PAGE_SIZE:
+        raise ModelError(
+            f"dio_write_from_mapping: the source, byte {source}, is not in the "
+            f"{len(mm.mapping.pages)} pages of {file.path}"
+        )
     src = mm.mapping.pages[source // PAGE_SIZE]
     access_page(op, mm, src, source % PAGE_SIZE, write=False, version=0, at=".gup")
     with op.when(

@@ -340,7 +340,8 @@ def test_two_non_directories_out_of_address_order_are_out_of_order(
 
 def test_the_directory_order_reads_the_tree_of_the_state(shipped: Registry) -> None:
     """Whether one inode is above another is asked of the state the thread
-    takes the lock in: the tree the renames have made, not the initial one."""
+    takes the lock in: the tree the renames have made, not the initial one;
+    two unrelated directories, of the locks the holder holds too."""
     model = shipped.build(shipped.scenario("dirops/rename-into-descendant"))
     world = model.world
     check = lockorder.directory_order(world)
@@ -351,11 +352,17 @@ def test_the_directory_order_reads_the_tree_of_the_state(shipped: Registry) -> N
         "(/a is an ancestor of /a/b)"
     )
     assert check(state, a.i_rwsem, b.i_rwsem) is None
-    assert check(state, c.i_rwsem, a.i_rwsem) is None
+    unrelated = "breaks two unrelated directories only under s_vfs_rename_mutex (/c and /a"
+    assert unrelated in (check(state, c.i_rwsem, a.i_rwsem) or "")
+    renaming = list(state)
+    renaming[c.i_rwsem.slot] = (0, (), ())
+    renaming[world.superblock.s_vfs_rename_sem.slot] = 0
+    assert check(tuple(renaming), c.i_rwsem, a.i_rwsem) is None
     assert b.d_parent is not None
     moved = list(state)
     moved[b.d_parent] = c.ino
-    assert check(tuple(moved), b.i_rwsem, a.i_rwsem) is None
+    after = check(tuple(moved), b.i_rwsem, a.i_rwsem) or ""
+    assert "ancestor" not in after and "unrelated directories" in after
     assert "/c is an ancestor of /a/b" in (check(tuple(moved), b.i_rwsem, c.i_rwsem) or "")
 
 
@@ -1003,5 +1010,23 @@ def test_two_locks_of_one_class_taken_both_ways_with_no_gate_are_out_of_order(
     assert re.search(
         r"holding my_ilock\((/[ab])\), takes my_ilock\((/[ab])\), where T\d holding "
         r"my_ilock\(\2\) takes my_ilock\(\1\), and no lock held by both keeps them apart",
+        result.output,
+    ), result.output
+
+
+def test_two_unrelated_directories_locked_without_the_rename_mutex_are_out_of_order(
+    vfsmc: Callable[..., Any],
+) -> None:
+    """vfs_rename() since 22e111ed6c83 locks two directories neither above
+    the other only under s_vfs_rename_mutex: lock_rename() without it is
+    reported, as lockdep's classes never could, and with it passes."""
+    args = ("lockorder", "dirops/opposite-renames")
+    assert vfsmc(*args).exit_code == 0
+    result = vfsmc(*args, "-V", "no-rename-mutex")
+    assert result.exit_code == 1, result.output
+    assert re.search(
+        r"holding i_rwsem\((/[ab])\), takes i_rwsem\((/[ab])\): breaks two unrelated "
+        r"directories only under s_vfs_rename_mutex \(\1 and \2, neither above the other, "
+        r"without s_vfs_rename_sem\)",
         result.output,
     ), result.output

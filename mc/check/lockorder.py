@@ -58,7 +58,7 @@ from mc.dsl.scenario import LockOrder, Registry
 from mc.dsl.steps import LockStep, disables_irqs
 from mc.dsl.wait_steps import SectionStep
 from mc.engine.explore import Options, Search
-from mc.kernel.locks import Lock, holds_exclusively
+from mc.kernel.locks import Lock, holders, holds_exclusively
 from mc.kernel.vfs import directories_above
 from mc.kernel.world import ERROR_SLOT, World
 from mc.project import SPECS, shown
@@ -384,6 +384,16 @@ about to take: the nesting rule the acquisition breaks, or None."""
 ANCESTORS_FIRST = "ancestors before descendants"
 DIRECTORIES_FIRST = "directories before non-directories"
 NONDIRECTORIES_BY_ADDRESS = "non-directories by increasing address"
+UNRELATED_UNDER_RENAME_MUTEX = "two unrelated directories only under s_vfs_rename_mutex"
+
+
+def _held_together(state: Sequence[Any], held: Lock, other: Lock) -> bool:
+    """Whether the thread holding ``held`` exclusively holds ``other`` too."""
+    return any(
+        holds_exclusively(held.kind, state[held.slot], tid)
+        and holds_exclusively(other.kind, state[other.slot], tid)
+        for tid in holders(held.kind, state[held.slot])
+    )
 
 
 def nesting_checks(world: World) -> dict[str, NestingCheck]:
@@ -504,8 +514,14 @@ def directory_order(world: World) -> NestingCheck:
     address is held (non-directories by increasing address, as
     ``lock_two_nondirectories()`` takes them), where the run has compared
     the two addresses (``mc.dsl.addresses``: the models lock in every order
-    the scenario can observe, and a pair never compared is left alone).
-    Two directories neither above the other are not checked.
+    the scenario can observe, and a pair never compared is left alone);
+    nor a directory's while another directory neither above nor below it
+    is held, unless the thread holds ``s_vfs_rename_mutex`` ("NOTE: WE
+    ONLY LOCK UNRELATED DIRECTORIES IN CROSS-DIRECTORY CASE.  NEVER, EVER
+    DO THAT WITHOUT ->s_vfs_rename_mutex", ``vfs_rename()`` since
+    22e111ed6c83: an order of unrelated directories by address is not
+    transitive with the ancestor rule, so three threads can close a cycle
+    each of whose edges keeps a rule).
 
     Lockdep checks it through the subclasses of inode_lock_nested()
     (include/linux/fs.h, Linux 6.12: "parent[2] -> child -> grandchild ->
@@ -519,6 +535,7 @@ def directory_order(world: World) -> NestingCheck:
     before any non-directory's, and rename locks the parents "ancestors
     first"."""
     inodes = {inode.i_rwsem.slot: inode for inode in world.inodes}
+    rename_mutex = world.superblock.s_vfs_rename_sem
 
     def check(state: Sequence[Any], held: Lock, taken: Lock) -> str | None:
         holder, wanted = inodes.get(held.slot), inodes.get(taken.slot)
@@ -529,6 +546,15 @@ def directory_order(world: World) -> NestingCheck:
         broken = []
         if wanted.ino in directories_above(world, state, holder.ino):
             broken.append(f"{ANCESTORS_FIRST} ({wanted} is an ancestor of {holder})")
+        elif (
+            holder.is_dir
+            and holder.ino not in directories_above(world, state, wanted.ino)
+            and not _held_together(state, held, rename_mutex)
+        ):
+            broken.append(
+                f"{UNRELATED_UNDER_RENAME_MUTEX} ({holder} and {wanted}, neither above the "
+                f"other, without {rename_mutex})"
+            )
         if not holder.is_dir:
             broken.append(f"{DIRECTORIES_FIRST} ({holder} is not a directory, {wanted} is)")
         if not broken:
