@@ -18,6 +18,7 @@ from mc.dsl.operation import Cite, Op, Operation, operation
 from mc.dsl.scenario import step_invariant
 from mc.kernel import errno as E
 from mc.kernel.expr import (
+    Expr,
     InodeExpr,
     all_of,
     const,
@@ -429,6 +430,46 @@ def unlock_rename(op: Op, p1: InodeExpr, p2: InodeExpr) -> None:
         )
 
 
+CHILDREN_BY_LOCK_TWO_INODES = "rename-children-lock-two-inodes"
+
+
+def lock_two_inodes(op: Op, inode1: InodeExpr, inode2: InodeExpr) -> None:
+    """Variant ``rename-children-lock-two-inodes``: ``lock_two_inodes(source,
+    target, I_MUTEX_NORMAL, I_MUTEX_NONDIR2)`` of Linux 6.5-6.7 (fs/inode.c,
+    added by 28eceeda130f, removed by 22e111ed6c83), which ``vfs_rename()``
+    called in every rename: a directory before a non-directory, two of a
+    kind in address order, so two subdirectories of one parent by address
+    in a same-directory rename, with no ``s_vfs_rename_mutex`` held."""
+    with op.when(negative(inode2), "if (!inode1 || !inode2) goto lock"):
+        op.lock(inode1.i_rwsem, EXCL, "inode_lock_nested(inode1, I_MUTEX_NORMAL)")
+    with op.otherwise():
+        with op.when(
+            same(is_dir(inode1), is_dir(inode2)), "if (S_ISDIR(inode2) == S_ISDIR(inode1))"
+        ):
+            first = address_below(
+                op, "inode1_first", "if (inode1 > inode2) swap(inode1, inode2)", inode1, inode2
+            )
+            with op.when(same(first, const(True)), "if (inode1 < inode2) /* by address */"):
+                op.lock(inode1.i_rwsem, EXCL, "inode_lock_nested(inode1, I_MUTEX_NORMAL)")
+                op.lock(inode2.i_rwsem, EXCL, "inode_lock_nested(inode2, I_MUTEX_NONDIR2)")
+            with op.otherwise():
+                op.lock(
+                    inode2.i_rwsem, EXCL, "inode_lock_nested(inode1, I_MUTEX_NORMAL) /* swapped */"
+                )
+                op.lock(inode1.i_rwsem, EXCL, "inode_lock_nested(inode2, I_MUTEX_NONDIR2)")
+        with op.otherwise():
+            with op.when(is_dir(inode1), "if (S_ISDIR(inode1->i_mode)) /* the directory first */"):
+                op.lock(inode1.i_rwsem, EXCL, "inode_lock_nested(inode1, I_MUTEX_NORMAL)")
+                op.lock(inode2.i_rwsem, EXCL, "inode_lock_nested(inode2, I_MUTEX_NONDIR2)")
+            with op.otherwise():
+                op.lock(
+                    inode2.i_rwsem,
+                    EXCL,
+                    "inode_lock_nested(inode1, I_MUTEX_NORMAL) /* swapped: the directory */",
+                )
+                op.lock(inode1.i_rwsem, EXCL, "inode_lock_nested(inode2, I_MUTEX_NONDIR2)")
+
+
 def lock_two_nondirectories(op: Op, source: InodeExpr, target: InodeExpr) -> None:
     """lock_two_nondirectories() -> lock_two_inodes() (fs/inode.c, Linux
     6.6): in inode address order (every order the scenario can observe,
@@ -455,6 +496,39 @@ def lock_two_nondirectories(op: Op, source: InodeExpr, target: InodeExpr) -> Non
                 "inode_lock_nested(inode2, I_MUTEX_NONDIR2)",
                 tag="lock-source",
             )
+
+
+def _lock_children(
+    op: Op,
+    source: InodeExpr,
+    target: InodeExpr,
+    lock_old_subdir: bool,
+    lock_new_subdir: bool,
+    locks_target: Expr,
+) -> None:
+    """``vfs_rename()``'s locking of the children (Linux 6.12): a
+    subdirectory whose parent changes, the victim, non-directories after
+    any subdirectory in address order; two unrelated directories only in a
+    cross-directory rename, under ``s_vfs_rename_mutex``."""
+    with op.when(is_dir(source), "if (is_dir)"):
+        if lock_old_subdir:
+            op.lock(
+                source.i_rwsem, EXCL, "inode_lock_nested(source, I_MUTEX_CHILD)", tag="lock-source"
+            )
+        with op.when(locks_target, "if (target && (!new_is_dir || lock_new_subdir))"):
+            op.lock(target.i_rwsem, EXCL, "inode_lock(target)", tag="lock-target")
+    with op.otherwise():
+        with op.when(is_dir(target), "else if (new_is_dir)"):
+            if lock_new_subdir:
+                op.lock(
+                    target.i_rwsem,
+                    EXCL,
+                    "inode_lock_nested(target, I_MUTEX_CHILD)",
+                    tag="lock-target",
+                )
+            op.lock(source.i_rwsem, EXCL, "inode_lock(source)", tag="lock-source")
+        with op.otherwise():
+            lock_two_nondirectories(op, source, target)
 
 
 def vfs_rename(
@@ -490,25 +564,12 @@ def vfs_rename(
     locks_target = (
         positive(target) if lock_new_subdir else all_of(positive(target), not_(is_dir(target)))
     )
-    with op.when(is_dir(source), "if (is_dir)"):
-        if lock_old_subdir:
-            op.lock(
-                source.i_rwsem, EXCL, "inode_lock_nested(source, I_MUTEX_CHILD)", tag="lock-source"
-            )
-        with op.when(locks_target, "if (target && (!new_is_dir || lock_new_subdir))"):
-            op.lock(target.i_rwsem, EXCL, "inode_lock(target)", tag="lock-target")
-    with op.otherwise():
-        with op.when(is_dir(target), "else if (new_is_dir)"):
-            if lock_new_subdir:
-                op.lock(
-                    target.i_rwsem,
-                    EXCL,
-                    "inode_lock_nested(target, I_MUTEX_CHILD)",
-                    tag="lock-target",
-                )
-            op.lock(source.i_rwsem, EXCL, "inode_lock(source)", tag="lock-source")
-        with op.otherwise():
-            lock_two_nondirectories(op, source, target)
+    children_65 = op.variant(CHILDREN_BY_LOCK_TWO_INODES)
+    if children_65:
+        lock_two_inodes(op, source, target)
+        locks_target = positive(target)
+    else:
+        _lock_children(op, source, target, lock_old_subdir, lock_new_subdir, locks_target)
     op.call(
         "inode_operations.rename",
         libfs.rename,
@@ -544,7 +605,7 @@ def vfs_rename(
                 new,
             )
         op.unlock(op.world.rename_lock, "write_sequnlock(&rename_lock)")
-    unlocks_source = not_(is_dir(source)) if not lock_old_subdir else const(True)
+    unlocks_source = not_(is_dir(source)) if not (lock_old_subdir or children_65) else const(True)
     with op.when(unlocks_source, "if (!is_dir || lock_old_subdir)"):
         op.unlock(source.i_rwsem, "inode_unlock(source)")
     with op.when(locks_target, "if (target && (!new_is_dir || lock_new_subdir))"):

@@ -12,6 +12,7 @@ from mc.kernel import properties as _properties  # noqa: F401  (registers the in
 from mc.kernel.expr import positive
 from mc.kernel.vfs import RENAME_NOREPLACE_KEPT
 from mc.models.dirops import (
+    CHILDREN_BY_LOCK_TWO_INODES,
     PARENTS_BY_ADDRESS,
     RENAME_EXCHANGE,
     RENAME_NOREPLACE,
@@ -70,6 +71,12 @@ mkdir_no_parent_lock = variant(
 )(parent_unlocked(mkdir))
 
 
+flag_variant(
+    CHILDREN_BY_LOCK_TWO_INODES,
+    "vfs_rename() locks source and target with lock_two_inodes() in every rename, as Linux "
+    "6.5-6.7 did (28eceeda130f, until 22e111ed6c83): two subdirectories of one parent in "
+    "address order, with no s_vfs_rename_mutex held",
+)
 flag_variant(
     PARENTS_BY_ADDRESS,
     "lock_two_directories() locks the two parents in address order even when one is an "
@@ -231,4 +238,13 @@ scenario(
     tree=["/a/", "/a/x", "/b/"],
     threads=[rename("/a/x", "/b/y", RENAME_NOREPLACE), create("/b/y")],
     properties=(*DIROPS_PROPERTIES, RENAME_NOREPLACE_KEPT),
+)
+
+scenario(
+    "dirops/samedir-subdir-rename-vs-rmdir",
+    "a same-directory rename of /a/x over /a/y (both subdirectories), an rmdir of /a/y/z, "
+    "and a cross-directory rename of /a/x/g to /a/y/z/f (22e111ed6c83's three threads)",
+    tree=["/a/", "/a/x/", "/a/x/g", "/a/y/", "/a/y/z/"],
+    threads=[rename("/a/x", "/a/y"), rmdir("/a/y/z"), rename("/a/x/g", "/a/y/z/f")],
+    properties=DIROPS_PROPERTIES,
 )
