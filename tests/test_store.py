@@ -4,8 +4,12 @@ states."""
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import json
 import sys
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +28,7 @@ from mc.engine.store import (
     omission_probability,
 )
 from mc.engine.symbolic import Var, binary
-from mc.kernel.world import is_wide
+from mc.kernel.world import ModelError, held, is_wide
 
 
 def test_the_table_keeps_every_state_through_its_growth() -> None:
@@ -307,3 +311,37 @@ def test_a_state_that_differs_by_a_number_hashed_as_another_is_refused_over_fing
     exact = vfsmc("check", f"wide.py:{scenario}", "--no-save", "--exact", *options)
     assert exact.exit_code == 1, exact.output
     assert "end is the first writer's after both wrote" in exact.output
+
+
+@dataclasses.dataclass(frozen=True)
+class Box:
+    """A model file's frozen class: its hash is that of a tuple of its fields."""
+
+    value: int
+
+
+class Mode(enum.IntEnum):
+    MINUS = -1
+    ONE = 1
+
+
+@pytest.mark.parametrize(
+    ("value", "refusal"),
+    [
+        ((Decimal(-1),), "a Decimal: Python hashes every number modulo 2\\*\\*61-1"),
+        ((Fraction(-1),), "a Fraction: Python hashes every number"),
+        ((-1 + 0j,), "a complex: Python hashes every number"),
+        (Decimal(2) ** 61, "a Decimal: Python hashes every number"),
+        (Box(-1), "field value of a Box: -1 inside a tuple or frozenset hashes as -2"),
+        ((Mode.MINUS,), "-1 inside a tuple or frozenset hashes as -2"),
+    ],
+)
+def test_a_value_that_would_share_a_fingerprint_with_another_is_refused(
+    value: object, refusal: str
+) -> None:
+    """Decimal(-1) and (-2,) hash alike, and so do Box(-1) and Box(-2), or
+    Decimal(2**61) and 1: a slot holding one is a model error, where the
+    search over fingerprints once took the two states for one."""
+    with pytest.raises(ModelError, match=refusal):
+        held(value, "box")
+    assert held((Box(-2), Mode.ONE, 2.0), "box") == (Box(-2), Mode.ONE, 2.0)

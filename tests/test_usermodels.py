@@ -308,7 +308,8 @@ ERRORS = {
         "def keep(op):\n"
         "    op.effect('put', put, op.world.shared_slot('kept', 0))\n\n"
         "scenario('{name}', 'x', tree=['/a/'], threads=[keep()])\n",
-        "{file}:5: in put: slot kept cannot hold [1, 2]: a list has no hash; a slot holds numbers",
+        "{file}:5: in put: slot kept cannot hold [1, 2]: a list has no hash; a slot holds "
+        "ints, floats",
     ),
     "unhashable-initial-value": (
         "from mc.dsl.operation import operation\n"

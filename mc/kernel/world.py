@@ -8,7 +8,9 @@ a step changed, and steps are compiled against fixed slot numbers.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import numbers
 import os
 import pickle
 import posixpath
@@ -135,7 +137,8 @@ def held(value: Any, slot: str) -> Any:
     """``value``, which slot ``slot`` is to hold: a ``ModelError`` when it
     is not a value a state can hold.  A state is stored by its hash and
     copied between processes, so a slot holds values equal to their
-    copies: numbers (not NaN, which equals nothing), strings, None,
+    copies: ints and floats (not NaN, which equals nothing; no other kind
+    of number, which Python hashes modulo 2**61-1), strings, None,
     enumerations, tuples and frozensets of them and frozen classes that
     compare by value, not lists, sets or dicts, which do not hash, nor
     functions, locks or plain objects, which equal only themselves."""
@@ -146,8 +149,8 @@ def held(value: Any, slot: str) -> Any:
         raise ModelError(f"slot {slot} cannot hold {_short(value)}: {problem}")
     if problem is not None:
         raise ModelError(
-            f"slot {slot} cannot hold {_short(value)}: {problem}; a slot holds numbers, "
-            "strings, None, enumerations, tuples and frozensets of them, and frozen "
+            f"slot {slot} cannot hold {_short(value)}: {problem}; a slot holds ints, "
+            "floats, strings, None, enumerations, tuples and frozensets of them, and frozen "
             "classes that compare by value"
         )
     return value
@@ -211,10 +214,12 @@ def _unfit(value: Any, inside: bool = False) -> str | None:
     same hash (looked at for the first value of each type); and no -1 may
     be inside a tuple or frozenset of it (``MINUS_ONE_INSIDE``: a state's
     own items are fingerprinted apart, ``mc.engine.store.fingerprint``,
-    the items of its items are not; the fields of a frozen class are not
-    looked into, which would cost a walk of every symbolic term written,
-    and the symbolic constants hash -1 apart themselves,
-    ``mc.engine.symbolic.Const``).
+    the items of its items are not; the fields of a model file's frozen
+    dataclass or attrs class are looked into as items, vfsmc's own are
+    not, which would cost a walk of every symbolic term written, and the
+    symbolic constants hash -1 apart themselves,
+    ``mc.engine.symbolic.Const``); no number but an int or a float (every
+    other kind Python hashes modulo 2**61-1, with no check of its own).
     ``inside``: ``value`` is an item of a slot's value."""
     kind = type(value)
     if kind in _FIT:
@@ -234,7 +239,7 @@ def _unfit(value: Any, inside: bool = False) -> str | None:
         if kind is tuple or kind is frozenset:
             return WIDE_INSIDE if wide else None
     try:
-        hash(value)
+        hashed = hash(value)
     except TypeError:
         return f"{_a(kind.__name__)} has no hash"
     if value != value:
@@ -243,6 +248,22 @@ def _unfit(value: Any, inside: bool = False) -> str | None:
         if inside and value == -1:
             return MINUS_ONE_INSIDE
         return None if value.is_integer() else WIDE_INSIDE
+    if isinstance(value, int):
+        if inside and value == -1:
+            return MINUS_ONE_INSIDE
+        if not -WIDE < value < WIDE:
+            return WIDE_INSIDE
+    elif isinstance(value, numbers.Number):
+        return (
+            f"{_a(kind.__name__)}: Python hashes every number modulo 2**61-1 and -1 as -2, so "
+            "two states that differ only there could share a fingerprint: hold an int"
+        )
+    if inside and hashed == -2 and value != -2:
+        return f"{_a(kind.__name__)} that hashes as -2 does: " + MINUS_ONE_INSIDE
+    for name in _fields_looked_into(kind):
+        problem = _unfit(getattr(value, name), True)
+        if problem is not None and problem is not WIDE_INSIDE:
+            return f"field {name} of {_a(kind.__name__)}: {problem}"
     if kind in _COPIED:
         return None
     try:
@@ -255,6 +276,28 @@ def _unfit(value: Any, inside: bool = False) -> str | None:
         return f"{_a(kind.__name__)} hashes otherwise than a copy of it"
     _COPIED.add(kind)
     return None
+
+
+def _fields_looked_into(kind: type) -> tuple[str, ...]:
+    """The fields of a frozen dataclass or attrs class of a model file,
+    whose hash is that of a tuple of them (so a -1 among them hashes as -2
+    does); vfsmc's own classes are not looked into (its symbolic terms
+    hash -1 apart themselves, and a walk of each written would cost)."""
+    found = _FIELDS.get(kind)
+    if found is None:
+        if kind.__module__.split(".")[0] == "mc":
+            found = ()
+        elif dataclasses.is_dataclass(kind):
+            found = tuple(field.name for field in dataclasses.fields(kind))
+        elif attrs.has(kind):
+            found = tuple(field.name for field in attrs.fields(kind))
+        else:
+            found = ()
+        _FIELDS[kind] = found
+    return found
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 def _a(noun: str) -> str:
