@@ -979,6 +979,8 @@ def test_moving_steps_before_one_of_them_says_so(vfsmc: Run) -> None:
         "not json",
         '{"applies": {}}',
         '{"entries": [1, {"key": 2}]}',
+        '{"entries": 5}',
+        '{"entries": "abc"}',
         "[" * 100_000 + "]" * 100_000,
         "a FIFO",
     ],

@@ -1113,7 +1113,7 @@ def _remembered(path: Path) -> list[dict[str, Any]]:
         listed = remembered.get("entries") if isinstance(remembered, dict) else None
         return [
             entry
-            for entry in listed or ()
+            for entry in (listed if isinstance(listed, list) else ())
             if isinstance(entry, dict) and isinstance(entry.get("applies"), dict)
         ]
     return []
