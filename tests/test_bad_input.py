@@ -777,3 +777,28 @@ def test_a_trace_that_no_longer_replays_while_its_bug_remains_is_stale_not_a_fix
     ), "the command runs as printed"
     report = json.loads(vfsmc("replay", "stale.json", "--json").stdout)
     assert report["reproduced"] is False and report["still_violated_by_check"] is True
+
+
+def test_a_trace_under_a_variant_that_changes_nothing_is_drawn_by_nothing(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A trace whose variants name one that changes nothing in its scenario
+    (child-first moves no lock of a rename) is refused by graph and report
+    as by replay (exit 2, nothing written), and regress cannot replay it."""
+    data = _base()
+    data["variants"] = [*data["variants"], "child-first"]
+    del data["digest"]
+    suite = tmp_path / "suite"
+    (suite / "counterexamples").mkdir(parents=True)
+    trace = suite / "counterexamples" / "idle.json"
+    trace.write_text(json.dumps(data))
+    for args in (("replay",), ("graph", "-o", "idle.svg"), ("report", "-o", "idle.html")):
+        line = one_line(vfsmc(args[0], str(trace), *args[1:]))
+        assert "variant child-first changes nothing in dirops/opposite-renames" in line
+    assert not (tmp_path / "idle.svg").exists() and not (tmp_path / "idle.html").exists()
+    (suite / "expectations.toml").write_text(
+        '[[expect]]\nscenario = "dirops/opposite-renames"\nverdict = "OK"\n'
+    )
+    result = vfsmc("regress", "--models", str(suite))
+    assert result.exit_code != 0 and "cannot replay" in result.output, result.output
+    assert "child-first changes nothing" in result.output

@@ -11,6 +11,7 @@ import attrs
 
 from mc.check import usermodels
 from mc.check.checkable import built
+from mc.check.checker import IneffectiveVariant, refuse_ineffective
 from mc.check.inventory import check_applicable
 from mc.check.replay import ThreadsDiffer, replay
 from mc.dsl.scenario import NotApplicable, Registry, Scenario, UnknownName
@@ -191,22 +192,33 @@ def does_not_replay(
     path), a file that does not fit its scenario (other threads, a witness
     outside a symbol's range: ``ThreadsDiffer``) is raised naming the
     file, as ``vfsmc replay`` refuses it, instead of being one more
-    reason."""
+    reason, and so is one under a variant that changes nothing in its
+    scenario today (``IDLE_VARIANT``)."""
     try:
         with usermodels.reported():
             scenario = registry.scenario(counterexample.scenario)
             model = built(registry, scenario, counterexample.variants, counterexample.properties)
             report = replay(model, counterexample)
+            if refuse_misfit is not None:
+                refuse_ineffective(registry, model, scenario, counterexample.variants)
     except ThreadsDiffer as error:
         if refuse_misfit is not None:
             raise ThreadsDiffer(f"{refuse_misfit}: {error}") from None
         return str(error)
+    except IneffectiveVariant as error:
+        raise IneffectiveVariant(f"{refuse_misfit}: {error}: {IDLE_VARIANT}") from None
     except (UnknownName, ModelError) as error:
         return str(error)
     if report.reproduced:
         return None
     where = f"at step {report.stopped_at}: " if report.stopped_at is not None else ""
     return f"{where}{report.reason}"
+
+
+IDLE_VARIANT = (
+    "a trace recorded under a variant that changes nothing owes nothing to it, and check "
+    "refuses such a variant: drop it from the trace's variants"
+)
 
 
 def edited_since_saved(file: Path) -> str:

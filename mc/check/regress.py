@@ -20,7 +20,7 @@ import attrs
 
 from mc.check import baseline, expectations, inventory, side_by_side, usermodels
 from mc.check.checkable import built
-from mc.check.checker import IneffectiveVariant, check_scenario
+from mc.check.checker import IneffectiveVariant, check_scenario, refuse_ineffective
 from mc.check.expectations import Expectation
 from mc.check.recorded import edited_and_lost, edited_since_saved, load_recorded
 from mc.check.replay import ReplayReport, ThreadsDiffer, replay
@@ -287,6 +287,7 @@ def replay_file(
             scenario = registry.scenario(found.scenario)
             broken = built(registry, scenario, found.variants, found.properties)
             recorded = replay(broken, found)
+            refuse_ineffective(registry, broken, scenario, found.variants)
             correct = None
             if found.variants:
                 correct = replay(
