@@ -784,7 +784,8 @@ def test_a_trace_under_a_variant_that_changes_nothing_is_drawn_by_nothing(
 ) -> None:
     """A trace whose variants name one that changes nothing in its scenario
     (child-first moves no lock of a rename) is refused by graph and report
-    as by replay (exit 2, nothing written), and regress cannot replay it."""
+    as by replay (exit 2, nothing written), and regress fails it, saying
+    so."""
     data = _base()
     data["variants"] = [*data["variants"], "child-first"]
     del data["digest"]
@@ -800,5 +801,8 @@ def test_a_trace_under_a_variant_that_changes_nothing_is_drawn_by_nothing(
         '[[expect]]\nscenario = "dirops/opposite-renames"\nverdict = "OK"\n'
     )
     result = vfsmc("regress", "--models", str(suite))
-    assert result.exit_code != 0 and "cannot replay" in result.output, result.output
-    assert "child-first changes nothing" in result.output
+    assert result.exit_code == 1, result.output
+    assert "FAIL  idle.json: with no-rename-mutex, child-first: reproduces (deadlock), but " in (
+        result.output
+    )
+    assert "variant child-first changes nothing in dirops/opposite-renames" in result.output

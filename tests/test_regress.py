@@ -62,6 +62,7 @@ def test_regress_json_lists_rows_and_counterexamples(vfsmc: Run) -> None:
     assert all(row["matches"] and row["states"] > 0 for row in report["rows"])
     [replayed] = report["counterexamples"]
     assert replayed["reproduces"] and replayed["reproduces_on_correct"] is False
+    assert replayed["idle_variant"] is None
 
 
 def _copy_of_the_tree(destination: Path) -> None:

@@ -131,15 +131,23 @@ class ReplayResult:
     counterexample: cx_format.Counterexample
     recorded: ReplayReport
     correct: ReplayReport | None
+    idle: str | None = None
+    """A variant of the trace that changes nothing in its scenario today,
+    as ``check`` would refuse it: the trace owes nothing to it."""
 
     @property
     def ok(self) -> bool:
-        return self.recorded.reproduced and not (self.correct and self.correct.reproduced)
+        return (
+            self.recorded.reproduced
+            and not (self.correct and self.correct.reproduced)
+            and self.idle is None
+        )
 
     @property
     def with_variants(self) -> str:
         if self.recorded.reproduced:
-            return f"reproduces ({self.counterexample.property})"
+            found = f"reproduces ({self.counterexample.property})"
+            return found if self.idle is None else f"{found}, but {self.idle}"
         return f"LOST: {_stopped(self.recorded)}"
 
     @property
@@ -287,7 +295,11 @@ def replay_file(
             scenario = registry.scenario(found.scenario)
             broken = built(registry, scenario, found.variants, found.properties)
             recorded = replay(broken, found)
-            refuse_ineffective(registry, broken, scenario, found.variants)
+            idle = None
+            try:
+                refuse_ineffective(registry, broken, scenario, found.variants)
+            except IneffectiveVariant as error:
+                idle = str(error)
             correct = None
             if found.variants:
                 correct = replay(
@@ -299,7 +311,7 @@ def replay_file(
         raise cx_format.FormatError(
             printable(edited_and_lost(path, recorded.stopped_at, recorded.reason))
         )
-    return ReplayResult(path, found, recorded, correct)
+    return ReplayResult(path, found, recorded, correct, idle)
 
 
 def run(
@@ -643,6 +655,7 @@ def to_json(report: Report) -> dict[str, Any]:
                 "variants": list(r.counterexample.variants),
                 "reproduces": r.recorded.reproduced,
                 "reproduces_on_correct": None if r.correct is None else r.correct.reproduced,
+                "idle_variant": r.idle,
                 "ok": r.ok,
             }
             for r in report.replays
