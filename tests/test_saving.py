@@ -362,6 +362,11 @@ def test_a_long_name_is_cut_and_hashed_to_fit_a_file_name() -> None:
     assert len(f"{stem}.json".encode()) < 255
     assert stem != file_stem(SCENARIO, [long + "y"])
     assert file_stem(SCENARIO, [VARIANT]) == "dirops-opposite-renames--no-rename-mutex"
+    accented = "my/ünï-" + "é" * 95
+    for name in (accented, "my/" + "界" * 97):
+        stem = file_stem(name, [])
+        assert len(f"{stem}.svg".encode()) < 255, stem
+        assert stem != file_stem(name + "é", [])
 
 
 def test_a_file_written_through_a_symbolic_link_is_the_link_s_target(tmp_path: Path) -> None:

@@ -751,8 +751,8 @@ _PART = re.compile(r"[A-Za-z0-9_.@+]+(-[A-Za-z0-9_.@+]+)*")
 
 
 LONGEST_STEM = 180
-"""The most characters of the readable part of a counterexample's file name
-(a longer one is cut and hashed: a file name has at most 255 bytes)."""
+"""The most bytes (UTF-8) of the readable part of a counterexample's file
+name (a longer one is cut and hashed: a file name has at most 255 bytes)."""
 
 
 def file_stem(
@@ -767,8 +767,8 @@ def file_stem(
     set when a run narrowed it: the properties named (``--only-deadlock``)
     or those left out (``--without-namespace``).  When that readable name
     does not spell the run back exactly (a variant with a ``/`` or ``:``,
-    a narrowed property set, a name longer than ``LONGEST_STEM``, cut to
-    it), a hash of the exact names is appended, so two different runs
+    a narrowed property set, a name longer than ``LONGEST_STEM`` bytes,
+    cut to it), a hash of the exact names is appended, so two different runs
     never share a file, and a leading ``-`` or ``.`` is dropped (the name
     would read as an option or a hidden file)."""
     parts = [scenario, *variants]
@@ -778,9 +778,10 @@ def file_stem(
     elif excluded:
         readable += "--without-" + "+".join(_kept(p) for p in sorted(excluded))
     plain = properties is None and not excluded and _spells(readable, parts)
-    if plain and len(readable) <= LONGEST_STEM:
+    if plain and len(readable.encode()) <= LONGEST_STEM:
         return readable
-    readable = readable[:LONGEST_STEM].lstrip("-.") or "counterexample"
+    cut = readable.encode()[:LONGEST_STEM].decode("utf-8", "ignore")
+    readable = cut.lstrip("-.") or "counterexample"
     narrowed = list(properties or ()) + (["-", *sorted(excluded)] if excluded else [])
     exact = "\0".join([*parts, "\0", *narrowed])
     return f"{readable}~{hashlib.sha256(exact.encode()).hexdigest()[:12]}"
