@@ -305,7 +305,10 @@ def _step(raw: Any, where: str, threads: set[str]) -> Step:
     _object(raw, where, dict.fromkeys(STEP_FIELDS, True))
     thread = _field(raw, "thread", str, where)
     if thread not in threads:
-        raise FormatError(f"{where}: field 'thread' names no thread of field 'threads'")
+        raise FormatError(
+            f"{where}: field 'thread' names no thread of field 'threads': {thread!r} is none of "
+            f"{', '.join(sorted(threads))}"
+        )
     branch = _field(raw, "branch", int, where)
     if branch < 0:
         raise FormatError(f"{where}: field 'branch' must be at least 0")
