@@ -2246,3 +2246,42 @@ def test_a_step_invariant_declared_twice_names_both_lines(vfsmc: Run, tmp_path: 
         "one.py:3: property mine-broken is declared twice (first at two.py:3)" in (twice.output)
         or "two.py:3: property mine-broken is declared twice (first at one.py:3)" in twice.output
     )
+
+
+RAISES_INTERRUPT_LATE = """
+from mc.dsl import Op, Scratch, operation, scenario
+
+
+def count_then_interrupt(scratch: Scratch, slot: int) -> None:
+    if scratch[slot] >= {depth}:
+        raise KeyboardInterrupt
+    scratch[slot] = scratch[slot] + 1
+
+
+@operation(models="effects that count, then raise KeyboardInterrupt")
+def counter(op: Op) -> None:
+    slot = op.world.shared_slot("count", 0)
+    for step in range(8):
+        op.effect(f"count {{step}}", count_then_interrupt, slot)
+
+
+scenario("mine/late-interrupt", "x", tree=[], threads=[counter(), counter(), counter()],
+         properties=["deadlock"])
+"""
+
+
+@pytest.mark.parametrize("depth", [2, 12])
+def test_a_keyboard_interrupt_the_model_raises_over_workers_is_its_error(
+    vfsmc: Run, tmp_path: Path, depth: int
+) -> None:
+    """Over workers, a KeyboardInterrupt no Ctrl-C raised is the model's,
+    one line naming its model line and exit 2, as in one process: in the
+    first steps the command runs itself (it was exit 130, interrupted) and
+    in a worker, which ignores SIGINT (it ended the worker with a
+    traceback, and the run INCOMPLETE)."""
+    _write(tmp_path / "mine", "late.py", RAISES_INTERRUPT_LATE.format(depth=depth))
+    result = vfsmc("check", "mine/late.py:mine/late-interrupt", "--no-save", "--workers", "2")
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("vfsmc: error: mine/late.py:7: in count_then_interrupt: ")
+    assert "KeyboardInterrupt raised by the model" in result.output
+    assert len(result.output.strip().splitlines()) == 1

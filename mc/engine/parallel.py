@@ -72,7 +72,7 @@ import attrs
 
 from mc.engine.ample import AmpleSets, enabled_indices
 from mc.engine.collector import Collector
-from mc.engine.ctrl_c import one_interrupt_per_press
+from mc.engine.ctrl_c import RaisedByModel, one_interrupt_per_press, telling_models_apart
 from mc.engine.endings import Edges, cannot_end_violation, keeps_edges
 from mc.engine.explore import (
     INTERRUPTED,
@@ -772,11 +772,15 @@ the traceback itself stays in the worker."""
 
 def answer(worker: _Worker[Any, Any], request: tuple[Any, ...], explain: Explain) -> Any:
     """The worker's answer to ``request``, or ``WorkerFailed`` with the
-    error it raised."""
+    error it raised (a ``KeyboardInterrupt`` the model's own: a worker
+    ignores SIGINT, ``_serve``)."""
     try:
         return worker.handle(request)
     except Exception as error:
         return failure(error, explain)
+    except KeyboardInterrupt as error:
+        raised = RaisedByModel("KeyboardInterrupt raised by the model")
+        return failure(raised.with_traceback(error.__traceback__), explain)
 
 
 def failure(error: Exception, explain: Explain) -> WorkerFailed:
@@ -1031,7 +1035,7 @@ class ParallelSearch(Generic[S, A]):
         limit = self.options.time_limit
         deadline = None if limit is None else started + limit
         try:
-            with steps_cut_at(deadline):
+            with steps_cut_at(deadline), telling_models_apart(self.options.interruptible):
                 probe_determinism(self.model, deadline=deadline)
         except StepOverran:
             self.overran = True
