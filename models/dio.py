@@ -397,9 +397,7 @@ def _dio_write(op: Op, file: File, index: int, aio: bool, source: int | None = N
         is_error(mapped),
         "if (ret < 0) /* -ENOSPC: iomap_iter() stops, no bio; iomap_dio_rw() returns it */",
     ):
-        ends_dio(op.world, mapping, op.thread.tid)
-        op.effect("inode_dio_end(inode)", _failed, count, stage)
-        op.fail(ENOSPC, "unlock", "ret = -ENOSPC; goto out")
+        _fail_before_io(op, mapping, count, stage, ENOSPC)
     if source is not None:
         _pin_source(op, file, source, count, stage)
     op.effect(
@@ -457,9 +455,16 @@ def _pin_source(op: Op, file: File, source: int, count: int, stage: int) -> None
         vm_fault_is(op.reg("vm_fault.gup"), VM_FAULT_SIGBUS),
         "if (unlikely(ret)) /* bio_iov_iter_get_pages(): -EFAULT, the source past EOF */",
     ):
-        ends_dio(op.world, mapping, op.thread.tid)
-        op.effect("inode_dio_end(inode)", _failed, count, stage)
-        op.fail(EFAULT, "unlock", "ret = -EFAULT; goto out")
+        _fail_before_io(op, mapping, count, stage, EFAULT)
+
+
+def _fail_before_io(op: Op, mapping: Mapping, count: int, stage: int, errno: int) -> None:
+    """The direct write ends before its bio with ``-errno``:
+    ``inode_dio_end()``, then to ``out`` (the unlock)."""
+    ends_dio(op.world, mapping, op.thread.tid)
+    op.effect("inode_dio_end(inode)", _failed, count, stage)
+    name = {ENOSPC: "ENOSPC", EFAULT: "EFAULT"}[errno]
+    op.fail(errno, "unlock", f"ret = -{name}; goto out")
 
 
 @operation(
