@@ -214,6 +214,23 @@ def test_a_lookup_run_on_another_thread_s_in_lookup_dentry_is_caught(
     assert f"{FOUND} /* never */  skips.py:12" in result.output
 
 
+def test_replay_on_the_correct_protocol_names_the_test_the_variant_forced(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A trace through a forced test stops on the correct protocol at that
+    test, named as the test the variant forced, not as an unknown step."""
+    (tmp_path / "skips.py").write_text(SKIPS_WAIT)
+    found = vfsmc("check", "skips.py:my/two-lookups", "-V", "in-lookup-match-ignored")
+    assert found.exit_code == 1, found.output
+    saved = tmp_path / "counterexamples" / "my-two-lookups--in-lookup-match-ignored.json"
+    replayed = vfsmc("replay", str(saved), "--correct")
+    assert replayed.exit_code == 0, replayed.output
+    assert (
+        f"is at the test '{FOUND}', which the trace's variant made never hold (program.force) "
+        "and which this protocol evaluates" in replayed.output
+    )
+
+
 ENDS_EARLY = """
 from mc.dsl import Invocation, Program, scenario, variant
 from mc.models.dirops import lookup

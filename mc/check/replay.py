@@ -9,7 +9,7 @@ from pathlib import Path
 import attrs
 
 from mc.dsl.kernel_model import KernelModel
-from mc.dsl.program import CompiledStep
+from mc.dsl.program import CompiledStep, forced_label
 from mc.engine.endings import can_end_from, cannot_end
 from mc.engine.model import PropertyKind
 from mc.kernel.expr import State
@@ -128,11 +128,7 @@ def replay(
         records = model.records(state, (tid, head.branch))
         for (expected_number, expected), actual in zip(group, records, strict=False):
             if actual.label != expected.label:
-                return stop(
-                    expected_number,
-                    f"{expected.thread} is at '{actual.label}' instead of "
-                    f"'{clipped(expected.label)}'",
-                )
+                return stop(expected_number, _at_another_step(actual.label, expected))
             if actual.changed != expected.changed:
                 return stop(
                     expected_number,
@@ -260,9 +256,22 @@ def _elsewhere(current: CompiledStep | None, step: Step) -> str | None:
     when it is): the thread has returned, or is at another step."""
     if current is None:
         return f"{step.thread} has already returned"
-    if current.step.label != step.label:
-        return f"{step.thread} is at '{current.step.label}' instead of '{clipped(step.label)}'"
-    return None
+    if current.step.label == step.label:
+        return None
+    return _at_another_step(current.step.label, step)
+
+
+def _at_another_step(label: str, step: Step) -> str:
+    """Why the thread at the step labelled ``label`` is not at the trace's
+    ``step``: told apart from a test a variant forced (``Program.force``)."""
+    for holds in (True, False):
+        if forced_label(label, holds) == step.label:
+            made = "hold always" if holds else "never hold"
+            return (
+                f"{step.thread} is at the test '{clipped(label)}', which the trace's variant made "
+                f"{made} (program.force) and which this protocol evaluates"
+            )
+    return f"{step.thread} is at '{label}' instead of '{clipped(step.label)}'"
 
 
 def _cannot_run(current: CompiledStep, state: State, step: Step) -> str:
@@ -358,8 +367,7 @@ def replay_regrouped(model: KernelModel, counterexample: Counterexample) -> Repl
             if label != step.label:
                 return stop(
                     number,
-                    f"{step.thread} is at '{label}' instead of '{clipped(step.label)}' "
-                    f"(here it runs {when})",
+                    f"{_at_another_step(label, step)} (here it runs {when})",
                 )
             expected.popleft()
             replayed += not starting
