@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
@@ -74,6 +75,40 @@ def building_within(limit: float | None, what: str) -> Iterator[None]:
         _DOING.pop()
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+class LeftAside(BuildTooLong):
+    """A build given a shorter bound (``at_most``) took longer."""
+
+
+@contextlib.contextmanager
+def at_most(seconds: float, what: str) -> Iterator[None]:
+    """Bound ``what`` by ``seconds``, or by half the time the running
+    ``building_within`` bound has left when that is less: past it
+    ``LeftAside``, and the outer bound goes on with the time it had left.
+    In the main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    left, every = signal.getitimer(signal.ITIMER_REAL)
+    if left > 0:
+        seconds = min(seconds, left / 2)
+
+    def expire(_signal: int, frame: FrameType | None) -> None:
+        raise LeftAside(f"{what} took longer than {seconds:g} s{_model_line(frame)}")
+
+    started = time.monotonic()
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds, REPEAT_SECONDS)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if left > 0:
+            signal.setitimer(
+                signal.ITIMER_REAL, max(left - (time.monotonic() - started), 0.001), every
+            )
 
 
 _DOING: list[str] = []

@@ -98,21 +98,39 @@ def add(registry: Registry, module: ModuleType) -> list[str]:
     registry.unwidened = [
         name
         for name in registry.unwidened
-        if not _check_what_it_can(registry, registry.scenarios[name])
+        if not _check_what_it_can(registry, registry.scenarios[name], WIDENING_SECONDS)
     ]
     return sorted(item.name for item in declared if isinstance(item, Scenario))
 
 
-def _check_what_it_can(registry: Registry, scenario: Scenario) -> bool:
+WIDENING_SECONDS = 3.0
+"""How long building one scenario of a file may take while the file is
+loaded (a build takes milliseconds): one that takes longer is left
+unwidened there, so that it holds up no other scenario of its file, and
+is built again when it is named (``resolve``)."""
+
+
+def _check_what_it_can(
+    registry: Registry, scenario: Scenario, seconds: float | None = None
+) -> bool:
     """A scenario declared without ``properties=`` checks the base
     properties and every one its operations make checkable (a dentry's
     invariants for dcache operations, the page-cache ones for writes), so
     a bug they would find is not passed over.  False for one that does not
     build yet, left as it is: a file loaded later may declare a variant of
-    its protocol, and else the check reports why (one that never finishes
-    building is reported at once)."""
+    its protocol, and else the check reports why; and for one that takes
+    longer than ``seconds`` to build, when given (else one that never
+    finishes building is reported at once)."""
+    bound = (
+        contextlib.nullcontext()
+        if seconds is None
+        else checkable.at_most(seconds, f"building the model of {scenario.name}")
+    )
     try:
-        omitted = checkable.omitted_properties(registry, scenario)
+        with bound:
+            omitted = checkable.omitted_properties(registry, scenario)
+    except checkable.LeftAside:
+        return False
     except checkable.BuildTooLong:
         raise
     except Exception:
@@ -181,6 +199,8 @@ def resolve(spec: str, registry: Registry) -> str:
             else ""
         )
         raise UnknownName(f"{file}.py declares no scenario {name!r} (it declares: {listed}){also}")
+    if name in registry.unwidened and _check_what_it_can(registry, registry.scenarios[name]):
+        registry.unwidened.remove(name)
     return name
 
 
