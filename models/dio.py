@@ -299,7 +299,9 @@ def dio_write(op: Op, file: File, index: int, aio: bool) -> None:
     synchronous write takes in that order too), and ``ext4_dio_write_checks()``'s
     upgrade to i_rwsem exclusive for an overwrite of an inode not yet
     S_NOSEC (the model's inode is S_NOSEC: only extending writes and
-    holes take it exclusive)."""
+    holes take it exclusive), and its ``file_modified()`` (the new mtime
+    under i_rwsem and freeze protection, which ``no-write-while-frozen``
+    would see as the write's own data change does)."""
     _dio_write(op, file, index, aio)
 
 
