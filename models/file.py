@@ -25,18 +25,20 @@ COPY_FILE_SPLICE patch): ``ksys_read()``/``ksys_write()`` take
 ``file_start_write()`` (a no-op for a file that is not S_ISREG, such as the
 character device of ``file/two-seeks-chrdev``; ``file/legacy-read-write``'s
 file is a regular one with ->read and ->write) before ``->write`` or
-``->write_iter``; ``vfs_copy_file_range()`` takes ``file_start_write(file_out)``
-and tries ``->copy_file_range``, then ``->remap_file_range`` (same
-superblock), then ``generic_copy_file_range()`` -> ``do_splice_direct()``;
-in 6.6 ``vfs_iter_write()`` takes no freeze protection (its callers do).
-fs/remap_range.c of 6.6 (mnt_idmap): ``vfs_clone_file_range()`` takes
-``file_start_write(file_out)`` around ``do_clone_file_range()`` ->
-``->remap_file_range``, and ``generic_remap_file_range_prep()`` waits for
-direct I/O on both inodes, then writes back and waits on both ranges.
-fs/splice.c: ``do_splice()`` takes ``file_start_write(out)`` before
-``do_splice_from()``, and ``iter_file_splice_write()`` takes
-``pipe_lock()`` before ``vfs_iter_write()`` -> ``->write_iter`` (i_rwsem
-inside the pipe mutex).  fs/file.c's ``__fdget_pos()`` and
+``->write_iter``.  The copy and the clone follow 6.12 (fs/read_write.c of
+6.12; XFS's 6.7 demotion of the clone's source locks):
+``vfs_copy_file_range()`` takes ``file_start_write(file_out)`` and tries
+``->copy_file_range``, then ``->remap_file_range`` (same superblock),
+drops it and falls back to ``do_splice_direct()``, whose
+``direct_splice_actor()`` takes it around each ``do_splice_from()``.
+fs/remap_range.c (mnt_idmap): ``vfs_clone_file_range()`` takes
+``file_start_write(file_out)`` around ``->remap_file_range``, and
+``generic_remap_file_range_prep()`` waits for direct I/O on both inodes,
+then writes back and waits on both ranges.  fs/splice.c: ``do_splice()``
+takes ``file_start_write(out)`` before ``do_splice_from()``, and
+``iter_file_splice_write()`` takes ``pipe_lock()`` before
+``out->f_op->write_iter`` (6.6 called it through ``vfs_iter_write()``,
+which took no lock: i_rwsem inside the pipe mutex either way).  fs/file.c's ``__fdget_pos()`` and
 ``file_needs_f_pos_lock()`` (6.6); XFS's
 ``xfs_iolock_two_inodes_and_break_layout()`` and ``xfs_ilock2_io_mmap()``
 with ``filemap_invalidate_lock_two()``.  The ones not read
@@ -54,7 +56,7 @@ of ``file_modified()`` (fs/inode.c) the privileges: its times are
 modelled as a metadata change (``file_modified`` below) that fallocate,
 copy_file_range and FICLONE make under ``file_start_write()``
 (``ext4_fallocate()``, ``cifs_file_copychunk_range()`` and
-``__generic_remap_file_range_prep()`` of 6.6 call it), so
+``__generic_remap_file_range_prep()`` call it), so
 ``no-write-while-frozen`` sees them write a frozen filesystem; the
 ``->write_iter`` entry of write(2) comes after the shipped write body's
 first step, ``vfs_write()``'s ``file_start_write()`` (``op.entering``).
@@ -890,14 +892,15 @@ def splice_read(op: Op, spec: OpenFile, pipe_spec: Pipe, index: int) -> None:
 
 @operation(
     models="splice(2) pipe -> file: do_splice_from() -> ->splice_write = iter_file_splice_write() "
-    "-> vfs_iter_write() -> ->write_iter (fs/splice.c)",
+    "-> ->write_iter (fs/splice.c)",
     describe=lambda p, f, i: f"splice({p} -> {f} page {i})",
     cites=(
-        Cite("fs/splice.c", "do_splice", "6.6"),
-        Cite("fs/splice.c", "do_splice_from", "6.6"),
-        Cite("fs/splice.c", "iter_file_splice_write", "6.6", method="file_operations.splice_write"),
-        Cite("fs/splice.c", "splice_from_pipe_next", "6.6"),
-        Cite("fs/read_write.c", "vfs_iter_write", "6.6", method="file_operations.write_iter"),
+        Cite("fs/splice.c", "do_splice", "6.12"),
+        Cite("fs/splice.c", "do_splice_from", "6.12"),
+        Cite(
+            "fs/splice.c", "iter_file_splice_write", "6.12", method="file_operations.splice_write"
+        ),
+        Cite("fs/splice.c", "splice_from_pipe_next", "6.12"),
         *write.cites,
     ),
 )
@@ -906,7 +909,7 @@ def splice_write(op: Op, pipe_spec: Pipe, spec: OpenFile, index: int) -> None:
     SPLICE_F_NONBLOCK: ``do_splice()`` takes ``file_start_write(out)``
     first; ``->splice_write`` is ``iter_file_splice_write()``:
     ``pipe_lock()``, -EAGAIN when the pipe is empty
-    (``splice_from_pipe_next()``), ``vfs_iter_write()`` -> ``->write_iter``
+    (``splice_from_pipe_next()``), ``out->f_op->write_iter``
     (the shipped ``generic_perform_write()`` body without its own
     ``file_start_write()``: i_rwsem exclusive inside the pipe mutex), the
     buffer consumed, ``pipe_unlock()``.  Variant
@@ -941,7 +944,7 @@ def splice_write(op: Op, pipe_spec: Pipe, spec: OpenFile, index: int) -> None:
     )
     op.enter(
         "file_operations.write_iter",
-        label="ret = vfs_iter_write(out, &from, &sd.pos, 0): call_write_iter(file, &kiocb, iter)",
+        label="iter_file_splice_write(): ret = out->f_op->write_iter(&kiocb, &from)",
         roles={"file": filp, "inode": inode},
     )
     perform_write(op, mapping, page, inode, version, start_write=False)
@@ -1095,10 +1098,11 @@ def copy_coherent_check(world: World) -> Callable[[Any], str | None]:
         Cite("fs/read_write.c", "vfs_copy_file_range", "6.6"),
         Cite(
             "fs/smb/client/cifsfs.c",
-            "cifs_file_copychunk_range",
+            "cifs_copy_file_range",
             "6.6",
             method="file_operations.copy_file_range",
         ),
+        Cite("fs/smb/client/cifsfs.c", "cifs_file_copychunk_range", "6.6"),
         Cite("fs/inode.c", "lock_two_nondirectories", "6.6"),
         Cite("fs/inode.c", "unlock_two_nondirectories", "6.6"),
     ),
@@ -1106,8 +1110,8 @@ def copy_coherent_check(world: World) -> Callable[[Any], str | None]:
 def copy_file_range(op: Op, source_spec: OpenFile, target_spec: OpenFile) -> None:
     """copy_file_range(2) within one filesystem: ``file_start_write(file_out)``
     around ``->copy_file_range``, here the SMB client's
-    (``cifs_file_copychunk_range()``): ``lock_two_nondirectories(target,
-    src)``, by address (every order the scenario can observe), the
+    (``cifs_copy_file_range()`` -> ``cifs_file_copychunk_range()``):
+    ``lock_two_nondirectories(target, src)``, by address (every order the scenario can observe), the
     server-side copy (the target's data becomes the source's), and
     ``unlock_two_nondirectories()``.  Left out: what the SMB client does
     to the page caches under both i_rwsem (``filemap_write_and_wait_range()``
@@ -1187,18 +1191,18 @@ def _remap_blocks(scratch: Scratch, source: Mapping, target: Mapping) -> None:
         scratch[target_page.history] = (*scratch[target_page.history], data)
 
 
-def _remap_through_caches(op: Op, source_cache: File, target_cache: File) -> None:
-    """The page-cache half of XFS's ``xfs_reflink_remap_prep()`` and the
-    remap, with both i_rwsem and both invalidate_locks held (so no folio
-    enters either cache meanwhile): ``generic_remap_file_range_prep()``
-    waits for direct I/O on both files (``inode_dio_wait()``) and writes
-    back and waits on both ranges (``filemap_write_and_wait_range()``);
+def _flush_through_caches(op: Op, source_cache: File, target_cache: File) -> None:
+    """The page-cache half of XFS's ``xfs_reflink_remap_prep()``, with both
+    i_rwsem and both invalidate_locks held exclusive (so no folio enters
+    either cache meanwhile): ``generic_remap_file_range_prep()`` waits for
+    direct I/O on both files (``inode_dio_wait()``) and writes back and
+    waits on both ranges (``filemap_write_and_wait_range()``);
     ``xfs_flush_unmap_range()`` drops the destination's range from its
     page cache (``truncate_pagecache_range()``; its own
     ``filemap_write_and_wait_range()`` finds the range clean, both locks
-    held since the first, and is that one); then the blocks are remapped.
-    Variant ``remap-skips-writeback`` leaves the source's dirty folios
-    unwritten (the clone takes what the blocks held before them); variant
+    held since the first, and is that one).  Variant
+    ``remap-skips-writeback`` leaves the source's dirty folios unwritten
+    (the clone takes what the blocks held before them); variant
     ``remap-skips-dest-invalidate`` leaves the destination's folios cached
     over the blocks the clone replaces."""
     source = op.mapping(source_cache)
@@ -1217,12 +1221,6 @@ def _remap_through_caches(op: Op, source_cache: File, target_cache: File) -> Non
         )
         for page in target.pages:
             truncate_folio(op, mm, target, page)
-    op.effect(
-        "xfs_reflink_remap_blocks(src, pos_in, dest, pos_out, remap_len, &remapped)",
-        _remap_blocks,
-        source,
-        target,
-    )
 
 
 def _lock_two(op: Op, io1: Any, io2: Any, inval1: Any, inval2: Any, *, order: str) -> None:
@@ -1235,25 +1233,25 @@ def _lock_two(op: Op, io1: Any, io2: Any, inval1: Any, inval2: Any, *, order: st
 
 
 @operation(
-    models="ioctl(FICLONE) -> vfs_clone_file_range() -> do_clone_file_range() -> "
-    "->remap_file_range (fs/remap_range.c)",
+    models="ioctl(FICLONE) -> vfs_clone_file_range() -> ->remap_file_range (fs/remap_range.c)",
     describe=lambda i, o: f"ioctl({o}, FICLONE, {i})",
     cites=(
-        Cite("fs/ioctl.c", "ioctl_file_clone", "6.6"),
-        Cite("fs/remap_range.c", "vfs_clone_file_range", "6.6"),
-        Cite("fs/remap_range.c", "do_clone_file_range", "6.6"),
+        Cite("fs/ioctl.c", "ioctl_file_clone", "6.12"),
+        Cite("fs/remap_range.c", "vfs_clone_file_range", "6.12"),
         Cite(
             "fs/xfs/xfs_file.c",
             "xfs_file_remap_range",
-            "6.6",
+            "6.12",
             method="file_operations.remap_file_range",
         ),
-        Cite("fs/xfs/xfs_reflink.c", "xfs_reflink_remap_prep", "6.6"),
-        Cite("fs/xfs/xfs_inode.c", "xfs_ilock2_io_mmap", "6.6"),
-        Cite("fs/xfs/xfs_inode.c", "xfs_iolock_two_inodes_and_break_layout", "6.6"),
-        Cite("mm/filemap.c", "filemap_invalidate_lock_two", "6.6"),
-        Cite("fs/remap_range.c", "generic_remap_file_range_prep", "6.6"),
-        Cite("fs/remap_range.c", "__generic_remap_file_range_prep", "6.6"),
+        Cite("fs/xfs/xfs_reflink.c", "xfs_reflink_remap_prep", "6.12"),
+        Cite("fs/xfs/xfs_inode.c", "xfs_ilock2_io_mmap", "6.12"),
+        Cite("fs/xfs/xfs_inode.c", "xfs_iolock_two_inodes_and_break_layout", "6.12"),
+        Cite("mm/filemap.c", "filemap_invalidate_lock_two", "6.12"),
+        Cite("fs/remap_range.c", "generic_remap_file_range_prep", "6.12"),
+        Cite("fs/remap_range.c", "__generic_remap_file_range_prep", "6.12"),
+        Cite("fs/xfs/xfs_inode.c", "xfs_ilock_demote", "6.12"),
+        Cite("fs/xfs/xfs_inode.c", "xfs_iunlock2_remapping", "6.12"),
     ),
 )
 def remap(op: Op, source_spec: OpenFile, target_spec: OpenFile) -> None:
@@ -1262,9 +1260,16 @@ def remap(op: Op, source_spec: OpenFile, target_spec: OpenFile) -> None:
     both i_rwsem (``xfs_iolock_two_inodes_and_break_layout()``: ``if (src >
     dest) swap(src, dest)``, by address) and both invalidate_locks
     (``filemap_invalidate_lock_two()``, by the mappings' addresses, which
-    follow the inodes' that embed them), then the extents are shared (the
-    target's data becomes the source's).  Variant ``remap-argument-order``
-    locks in argument order (source, then target)."""
+    follow the inodes' that embed them) exclusive; once the ranges are
+    flushed, ``xfs_reflink_remap_prep()`` demotes the source's two to
+    shared (``xfs_ilock_demote()``, since 6.7's "xfs: allow read IO and
+    FICLONE to run concurrently"), so reads and faults of the source go on
+    while the extents are shared (the target's data becomes the source's);
+    ``xfs_iunlock2_remapping()`` releases them.  Variant
+    ``remap-argument-order`` locks in argument order (source, then
+    target).  Left out: ``XFS_IREMAPPING``, which sends a writer holding
+    the source's locks shared (a direct write, ``xfs_ilock_for_iomap()``)
+    to retake them exclusive, and ``xfs_reflink_update_dest()``."""
     source, target = _filp(op, source_spec), _filp(op, target_spec)
     src, dst = op.inode(source_spec.path), op.inode(target_spec.path)
     part = files(op.world)
@@ -1307,19 +1312,28 @@ def remap(op: Op, source_spec: OpenFile, target_spec: OpenFile) -> None:
             _lock_two(op, *swapped, order="/* swapped */")
     if caches is None:
         file_modified(op, "file_out")
-        op.effect(
-            "generic_remap_file_range_prep(); xfs_reflink_remap_blocks(src, pos_in, dest, pos_out)",
-            _copy_data,
-            source,
-            target,
-        )
     else:
-        _remap_through_caches(op, *caches)
-    op.unlock(src_invalidate, "xfs_iunlock2_io_mmap(): filemap_invalidate_unlock_two()")
+        _flush_through_caches(op, *caches)
     if not one_file:
-        op.unlock(dst_invalidate, "filemap_invalidate_unlock_two() /* the other */")
-    op.unlock(src.i_rwsem, "inode_unlock(VFS_I(ip1))")
-    if not one_file:
+        op.downgrade(
+            src_invalidate,
+            "xfs_reflink_remap_prep(): xfs_iflags_set(src, XFS_IREMAPPING); "
+            "xfs_ilock_demote(src, XFS_IOLOCK_EXCL | XFS_MMAPLOCK_EXCL): "
+            "downgrade_write(&VFS_I(ip)->i_mapping->invalidate_lock)",
+        )
+        op.downgrade(src.i_rwsem, "xfs_ilock_demote(): downgrade_write(&VFS_I(ip)->i_rwsem)")
+    remapped = "xfs_reflink_remap_blocks(src, pos_in, dest, pos_out, len, &remapped)"
+    if caches is None:
+        op.effect(remapped, _copy_data, source, target)
+    else:
+        op.effect(remapped, _remap_blocks, op.mapping(caches[0]), op.mapping(caches[1]))
+    if one_file:
+        op.unlock(src_invalidate, "xfs_iunlock2_remapping(): xfs_iunlock(ip2, XFS_MMAPLOCK_EXCL)")
+        op.unlock(src.i_rwsem, "inode_unlock(VFS_I(ip2))")
+    else:
+        op.unlock(src_invalidate, "xfs_iunlock2_remapping(): xfs_iunlock(ip1, XFS_MMAPLOCK_SHARED)")
+        op.unlock(dst_invalidate, "xfs_iunlock(ip2, XFS_MMAPLOCK_EXCL)")
+        op.unlock(src.i_rwsem, "inode_unlock_shared(VFS_I(ip1))")
         op.unlock(dst.i_rwsem, "inode_unlock(VFS_I(ip2))")
     op.unlock(writers, "file_end_write(file_out)", tag="sb-start-write")
 
@@ -1347,41 +1361,43 @@ def _copy_spliced(slot: int) -> Callable[[Op, Page], None]:
 
 @operation(
     models="copy_file_range(2) without ->copy_file_range or ->remap_file_range: "
-    "vfs_copy_file_range() -> generic_copy_file_range() -> do_splice_direct() "
-    "(fs/read_write.c, fs/splice.c)",
+    "vfs_copy_file_range() -> do_splice_direct() (fs/read_write.c, fs/splice.c)",
     describe=lambda i, o: f"copy_file_range({i} -> {o}) /* splice */",
     cites=(
-        Cite("fs/read_write.c", "vfs_copy_file_range", "6.6"),
-        Cite("fs/read_write.c", "generic_copy_file_range", "6.6"),
-        Cite("fs/splice.c", "do_splice_direct", "6.6"),
-        Cite("fs/splice.c", "splice_direct_to_actor", "6.6"),
-        Cite("fs/splice.c", "direct_splice_actor", "6.6"),
-        Cite("fs/splice.c", "do_splice_read", "6.6"),
-        Cite("fs/splice.c", "do_splice_from", "6.6"),
+        Cite("fs/read_write.c", "vfs_copy_file_range", "6.12"),
+        Cite("fs/splice.c", "do_splice_direct", "6.12"),
+        Cite("fs/splice.c", "splice_direct_to_actor", "6.12"),
+        Cite("fs/splice.c", "direct_splice_actor", "6.12"),
+        Cite("fs/splice.c", "do_splice_read", "6.12"),
+        Cite("fs/splice.c", "do_splice_from", "6.12"),
         Cite(
-            "fs/ext4/file.c", "ext4_file_splice_read", "6.6", method="file_operations.splice_read"
+            "fs/ext4/file.c", "ext4_file_splice_read", "6.12", method="file_operations.splice_read"
         ),
-        Cite("mm/filemap.c", "filemap_splice_read", "6.6"),
-        Cite("fs/splice.c", "iter_file_splice_write", "6.6", method="file_operations.splice_write"),
-        Cite("fs/read_write.c", "vfs_iter_write", "6.6", method="file_operations.write_iter"),
-        Cite("mm/filemap.c", "generic_perform_write", "6.6"),
+        Cite("mm/filemap.c", "filemap_splice_read", "6.12"),
+        Cite(
+            "fs/splice.c", "iter_file_splice_write", "6.12", method="file_operations.splice_write"
+        ),
+        Cite("mm/filemap.c", "generic_perform_write", "6.12"),
     ),
 )
 def copy_file_range_splice(op: Op, source_spec: OpenFile, target_spec: OpenFile) -> None:
     """copy_file_range(2) between two files with a page cache on a
     filesystem without ``->copy_file_range`` and ``->remap_file_range``
-    (ext4's shape): ``vfs_copy_file_range()`` takes
-    ``file_start_write(file_out)`` and falls back to
-    ``generic_copy_file_range()`` -> ``do_splice_direct()``: for each page,
-    ``splice_direct_to_actor()`` reads the source's folio into the task's
-    own pipe (``->splice_read`` = ``filemap_splice_read()``, no inode lock:
-    the folio is got uptodate as read(2) gets it), then
-    ``direct_splice_actor()`` -> ``do_splice_from()`` -> ``->splice_write``
-    = ``iter_file_splice_write()``: ``pipe_lock()`` of that pipe, then
-    ``vfs_iter_write()`` -> ``->write_iter`` (the shipped
-    ``generic_perform_write()`` body, i_rwsem exclusive) copies the spliced
-    data into the destination's folio.  Left out: the pipe's buffers
-    (one page moves at a time), short copies, ``->splice_eof``."""
+    (ext4's shape), as Linux 6.12 makes it: ``vfs_copy_file_range()`` takes
+    ``file_start_write(file_out)``, finds no method to call, drops it
+    (``file_end_write()``) and falls back to ``do_splice_direct()``: for
+    each page, ``splice_direct_to_actor()`` reads the source's folio into
+    the task's own pipe (``->splice_read`` = ``filemap_splice_read()``, no
+    inode lock: the folio is got uptodate as read(2) gets it), then
+    ``direct_splice_actor()`` takes ``file_start_write(file)`` around
+    ``do_splice_from()`` -> ``->splice_write`` = ``iter_file_splice_write()``:
+    ``pipe_lock()`` of that pipe, then ``out->f_op->write_iter`` (the
+    shipped ``generic_perform_write()`` body, i_rwsem exclusive) copies the
+    spliced data into the destination's folio.  Before 6.7 (da40448ce4ea
+    "fs: move file_start_write() into direct_splice_actor()") the freeze
+    protection was held across the whole splice, the source's reads
+    included.  Left out: the pipe's buffers (one page moves at a time),
+    short copies, ``->splice_eof``."""
     caches = _caches(source_spec, target_spec)
     if caches is None:
         raise ModelError("copy_file_range through splice needs two files with a page cache")
@@ -1394,6 +1410,11 @@ def copy_file_range_splice(op: Op, source_spec: OpenFile, target_spec: OpenFile)
     writers = sb_writers(op.world, SB_FREEZE_WRITE)
     op.lock(
         writers, SHARED, "vfs_copy_file_range(): file_start_write(file_out)", tag="sb-start-write"
+    )
+    op.unlock(
+        writers,
+        "else if (samesb) splice = true; /* no method */ file_end_write(file_out)",
+        tag="sb-start-write",
     )
     for source_page, target_page in zip(source.pages, target.pages, strict=True):
         at = f".copy{source_page.index}"
@@ -1412,6 +1433,9 @@ def copy_file_range_splice(op: Op, source_spec: OpenFile, target_spec: OpenFile)
             render=render_version,
         )
         put_folio(op, folio_ref(op, source_page))
+        op.lock(
+            writers, SHARED, "direct_splice_actor(): file_start_write(file)", tag="sb-start-write"
+        )
         op.enter(
             "file_operations.splice_write",
             label="direct_splice_actor(): do_splice_from(pipe, file, sd->opos, sd->total_len, "
@@ -1421,15 +1445,14 @@ def copy_file_range_splice(op: Op, source_spec: OpenFile, target_spec: OpenFile)
         op.lock(pipe.mutex, EXCL, "iter_file_splice_write(): pipe_lock(pipe)", tag="pipe-lock")
         op.enter(
             "file_operations.write_iter",
-            label="ret = vfs_iter_write(out, &from, &sd.pos, 0): call_write_iter(file, &kiocb, "
-            "iter)",
+            label="iter_file_splice_write(): ret = out->f_op->write_iter(&kiocb, &from)",
             roles={"file": target_filp, "inode": dst},
         )
         perform_write(
             op, target, target_page, dst, 0, start_write=False, copy=_copy_spliced(spliced)
         )
         op.unlock(pipe.mutex, "pipe_unlock(pipe)", tag="pipe-lock")
-    op.unlock(writers, "file_end_write(file_out)", tag="sb-start-write")
+        op.unlock(writers, "direct_splice_actor(): file_end_write(file)", tag="sb-start-write")
 
 
 # --- fallocate ------------------------------------------------------------------------
@@ -1456,13 +1479,15 @@ def fallocate(op: Op, spec: OpenFile, mode: str, index: int) -> None:
     FALLOC_FL_PUNCH_HOLE (| KEEP_SIZE) the shipped ``punch_hole`` (invalidate_lock
     exclusive, the page cache truncated); with mode 0 or FALLOC_FL_KEEP_SIZE
     ``vfs_fallocate()``'s ``file_start_write()``, then ext4's
-    ``ext4_fallocate()`` of 6.6 (whose allocation 6.10 moved into
-    ``ext4_do_fallocate()``): i_rwsem exclusive around
-    ``ext4_convert_inline_data()`` (the file has no inline data), then
-    i_rwsem exclusive again, ``inode_dio_wait()``, ``file_modified()`` and
-    ``ext4_alloc_file_blocks()`` over a range already allocated, which maps
-    nothing new (allocating a hole, an unwritten extent, is not modelled: a
-    model error)."""
+    ``ext4_fallocate()`` of 6.6 (the same in 6.12): i_rwsem exclusive
+    around ``ext4_convert_inline_data()`` (the file has no inline data),
+    then i_rwsem exclusive again, ``inode_dio_wait()``, ``file_modified()``
+    and ``ext4_alloc_file_blocks()`` over a range already allocated, which
+    maps nothing new (allocating a hole, an unwritten extent, is not
+    modelled: a model error).  Left out: the jbd2 handles started under
+    i_rwsem, ``ext4_alloc_file_blocks()``'s for each chunk and
+    ``file_modified()`` -> ``ext4_dirty_inode()``'s (the journal's
+    operations, ``mc.models.journal``, take handles under i_rwsem)."""
     if mode not in FALLOCATE_MODES:
         raise ModelError(f"fallocate mode {mode!r} is not modelled (modes: {FALLOCATE_MODES})")
     cache = _cache(spec)
