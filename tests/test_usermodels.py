@@ -1209,10 +1209,37 @@ def test_a_scenario_made_with_a_variant_has_it_in_its_correct_protocol(
     again = vfsmc("check", f"{model}:my/link", "-V", "my-link", "--no-save")
     assert again.exit_code == 2
     assert "variant my-link is part of my/link's protocol already" in again.output
+    listed = vfsmc("list", "--models", str(model), "--json", "my/link")
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.output)["applicable_variants"]["my/link"] == ["my-sem-first"]
     _write(tmp_path, "unknown.py", made.replace('variants=["my-link"]', 'variants=["my-lnik"]'))
     unknown = vfsmc("check", f"{tmp_path / 'unknown.py'}:my/link")
     assert unknown.exit_code == 2
     assert re.search(r"unknown.py:\d+: my/link's variants: .*my-lnik.*my-link", unknown.output)
+
+
+def test_a_flag_variant_a_scenario_is_made_with_is_not_listed_as_applying_to_it(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """``list`` offers no variant that ``check -V`` refuses as part of the
+    scenario's protocol already: a flag variant its operations ask about
+    (``op.variant``) included."""
+    _write(
+        tmp_path,
+        "cold.py",
+        "from mc.dsl import scenario\n"
+        "from mc.kernel.pagecache import File\n"
+        "from mc.models.truncate import mmap_load, truncate\n"
+        "from mc.models.writeback import io_completion\n\n"
+        "COLD = File('/f', pages=1)\n"
+        "scenario('my/cold-fault', 'a load faulting ->fault in, a truncate', tree=['/f'],\n"
+        "         threads=[mmap_load(COLD, 0), truncate(COLD, 0), io_completion(COLD)],\n"
+        "         variants=['no-fault-around'])\n",
+    )
+    listed = vfsmc("list", "--models", "cold.py", "--json", "my/cold-fault")
+    assert listed.exit_code == 0, listed.output
+    offered = json.loads(listed.output)["applicable_variants"]["my/cold-fault"]
+    assert offered and "no-fault-around" not in offered, offered
 
 
 RUNS_PUNCH_HOLE = """

@@ -857,12 +857,15 @@ def named_variants(
     together: bool = True,
 ) -> dict[str, list[Change]]:
     """``applicable_variants`` among ``names``, which may name variants made
-    on demand (a ``mutant:`` name) as well as declared ones; ``together``:
+    on demand (a ``mutant:`` name) as well as declared ones, but for those
+    the scenario's protocol is made of (``variants=``); ``together``:
     the names were given together (``show -V``), so one that fails alone
     is tried on top of the others (``changes_among``), else each alone."""
     result = {}
     correct = built(registry, scenario)
     for name in names:
+        if name in scenario.variants:
+            continue
         try:
             try:
                 with building_within(None, f"applying variant {name} to {scenario.name}"):
