@@ -54,20 +54,22 @@ def test_an_operation_takes_its_arguments_by_keyword_too() -> None:
 def test_buffer_io_without_a_completion_thread_says_what_is_missing(
     vfsmc: Callable[..., Result], tmp_path: Path
 ) -> None:
-    """The read sb_bread() submits is never completed: the deadlock names
-    the thread to add, and the other updater waits for the first."""
+    """The read sb_bread() submits is never completed: a model error (the
+    scenario deadlocks whatever the protocol) that names the thread to add."""
     (tmp_path / "mine.py").write_text(
         "from mc.dsl import scenario\n"
         "from mc.models.buffer import update_block\n"
         'scenario("mine/alone", "updates nobody completes the reads of", tree=[],\n'
         '         threads=[update_block("alice"), update_block("bob")])\n'
     )
-    result = vfsmc("check", "mine.py:mine/alone", "--no-save")
-    assert result.exit_code == 1, result.output
+    result = vfsmc("check", "mine.py:mine/alone")
+    assert result.exit_code == 2, result.output
     assert (
-        "waits for BH_Lock(block 7), which no thread could end (no thread of the scenario "
-        "completes bios: add a bh_io_completion() thread)"
+        "waits for BH_Lock(block 7), which no thread could end: no thread of the scenario "
+        "completes bios: add a bh_io_completion() thread (without it the scenario deadlocks "
+        "whatever the protocol)"
     ) in result.output
+    assert not (tmp_path / "counterexamples").exists()
 
 
 SUBMIT_UNLOCKED = """

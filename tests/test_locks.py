@@ -11,7 +11,7 @@ from conftest import registry_with
 
 from mc.check.checker import check_scenario
 from mc.check.registry import base, shipped
-from mc.dsl.kernel_model import Thread
+from mc.dsl.kernel_model import ScenarioLacks, Thread
 from mc.dsl.operation import Invocation, Op, operation
 from mc.dsl.program import Program
 from mc.dsl.scenario import Registry, Scenario, Variant
@@ -287,19 +287,17 @@ def test_a_lost_wake_up_says_so_and_no_cycle() -> None:
     assert all(re.match(r" *\d+  T\d ", line) for line in numbered), "a step without its thread"
 
 
-def test_a_deadlock_without_a_cycle_starts_with_the_wait_no_thread_can_end() -> None:
+def test_a_wait_only_a_missing_thread_could_end_is_the_scenario_s_error() -> None:
     """fsync waiting for writeback with no thread to complete the I/O: the
-    message names that wait first, not the thread waiting behind it."""
+    scenario deadlocks whatever the protocol, a model error naming that
+    wait, not the thread waiting behind it."""
     cached = File("/f", pages=1, cached=(0,), dirty=(0,))
     registry = shipped()
     registry.add_scenario(
         Scenario("test/no-io", "x", ("/f",), (fsync(cached), write(cached, 0)), ("deadlock",))
     )
-    violation = check_scenario(registry, "test/no-io").result.violation
-    assert violation is not None and violation.property == "deadlock"
-    assert violation.message.startswith(
-        "T1 waits for PG_writeback(/f:0), which no thread could end"
-    )
+    with pytest.raises(ScenarioLacks, match=r"^T1 waits for PG_writeback\(/f:0\), which no thread"):
+        check_scenario(registry, "test/no-io")
 
 
 @operation(models="read or write A by a test, then release it")

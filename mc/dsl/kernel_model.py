@@ -94,6 +94,12 @@ PropertyDef = EnginePropertyDef[State, "KernelModel"]
 """A property of kernel models: its check is made from the built model."""
 
 
+class ScenarioLacks(ModelError):
+    """A deadlock of the scenario rather than of the protocol: a thread
+    waits for what only a thread the scenario lacks could end (the one
+    completing bios, ``Wait.unheld``)."""
+
+
 class ReadsMissingSlots(ModelError):
     """A property made slots of its own (``World.shared_slot`` of a name
     the scenario's operations never made): it reads what the scenario
@@ -1345,10 +1351,13 @@ class KernelModel(Model[State, Action]):
             if wait is not None and wait.lost:
                 found.append(f"{thread.name} {lost_wakeup(wait)}")
             elif wait is not None and not wait.holders:
-                found.append(
-                    f"{thread.name} waits for {wait.resource}, which no thread could end"
-                    + (f" ({wait.unheld})" if wait.unheld else "")
-                )
+                unended = f"{thread.name} waits for {wait.resource}, which no thread could end"
+                if wait.unheld:
+                    raise ScenarioLacks(
+                        f"{unended}: {wait.unheld} (without it the scenario deadlocks whatever "
+                        "the protocol)"
+                    )
+                found.append(unended)
         return found
 
     def blocked_steps(self, state: State) -> list[TraceStep]:
