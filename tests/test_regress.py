@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from conftest import ABBA
+from conftest import ABBA, python_in
 
 from mc.check import baseline, expectations
 
@@ -225,6 +225,45 @@ def test_suite_counterexamples_are_replayed(vfsmc: Run, tmp_path: Path) -> None:
     assert "1/2 counterexamples replay as recorded" in result.output, "the others still replay"
     [line] = [x for x in result.output.splitlines() if x.startswith("cannot replay: ")]
     assert "aaa-corrupt.json" in line
+
+
+LOCKERS = """
+from mc.dsl import EXCL, Op, operation, scenario
+
+
+@operation(models="lock two inodes in the order given")
+def lock_two(op: Op, first: str, second: str) -> None:
+    a, b = op.inode(first).i_rwsem, op.inode(second).i_rwsem
+    op.lock(a, EXCL, f"inode_lock({first})")
+    op.lock(b, EXCL, f"inode_lock({second})")
+    op.unlock(b, f"inode_unlock({second})")
+    op.unlock(a, f"inode_unlock({first})")
+
+
+scenario("my/ab", "two lockers", tree=["/a", "/b"],
+         threads=[lock_two("/a", "/b"), lock_two("/b", "/a")])
+"""
+
+
+def test_a_trace_of_an_earlier_form_of_a_scenario_says_what_to_do(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A scenario whose threads were changed so that it passes leaves its
+    old trace behind: regress cannot replay it and says what to do."""
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "ab.py").write_text(LOCKERS)
+    (suite / "expectations.toml").write_text('[[expect]]\nscenario = "my/ab"\nverdict = "OK"\n')
+    found = vfsmc("check", "suite/ab.py:my/ab", "--out", "suite/counterexamples")
+    assert found.exit_code == 1, found.output
+    (suite / "ab.py").write_text(
+        LOCKERS.replace('lock_two("/b", "/a")])', 'lock_two("/a", "/b")])')
+    )
+    result = python_in(tmp_path, "-m", "mc", "regress", "--models", "suite")
+    assert result.returncode == 2, result.stdout + result.stderr
+    [line] = [x for x in result.stdout.splitlines() if x.startswith("cannot replay: ")]
+    assert "its thread T2 runs lock_two(/b, /a), but my/ab's T2 runs lock_two(/a, /b)" in line
+    assert "checking my/ab again saves it while it fails; remove the file once it passes" in line
 
 
 def test_an_edited_counterexample_is_reported_as_edited_not_lost(

@@ -305,7 +305,12 @@ def replay_file(
                 correct = replay(
                     built(registry, scenario, (), found.properties), found, regroup=True
                 )
-    except (UnknownName, ModelError, ThreadsDiffer) as error:
+    except ThreadsDiffer as error:
+        raise ThreadsDiffer(
+            f"{path}: {error} (a trace of an earlier form of the scenario: checking "
+            f"{found.scenario} again saves it while it fails; remove the file once it passes)"
+        ) from error
+    except (UnknownName, ModelError) as error:
         raise _with_context(error, str(path)) from error
     if found.edited and not recorded.reproduced:
         raise cx_format.FormatError(
