@@ -2312,3 +2312,60 @@ def test_a_keyboard_interrupt_the_model_raises_over_workers_is_its_error(
     assert result.output.startswith("vfsmc: error: mine/late.py:7: in count_then_interrupt: ")
     assert "KeyboardInterrupt raised by the model" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+PAGEFAULT_AS_WRITE = """
+from mc.dsl import SB_FREEZE_WRITE, SHARED, File, inserts, sb_writers, scenario
+from mc.models.super import freeze, thaw
+from mc.models.truncate import mmap_store, munmap
+from mc.models.usercopy import write_from_other_mapping
+from mc.models.writeback import io_completion
+
+START = "ext4_page_mkwrite(): sb_start_pagefault(inode->i_sb)"
+END = "sb_end_pagefault(inode->i_sb)"
+
+
+def take(op, file, pos):
+    op.lock(sb_writers(op.world, SB_FREEZE_WRITE), SHARED, "sb_start_write(inode->i_sb)")
+
+
+def release(op, file, pos):
+    op.unlock(sb_writers(op.world, SB_FREEZE_WRITE), "sb_end_write(inode->i_sb)")
+
+
+inserts(mmap_store, "mkwrite-write-level", "ext4_page_mkwrite() enters SB_FREEZE_WRITE",
+        instead={START: take, END: release}, every=True)
+
+A = File("/a", pages=1, cached=(0,))
+B = File("/b", pages=1, cached=(0,))
+scenario("my/mkwrite-vs-write-from-mapping", "a write fault of /a, write(2) of /b from /a's "
+         "mapping, munmap(2) of /a, FIFREEZE, FITHAW", tree=["/a", "/b"],
+         threads=[mmap_store(A, 0), write_from_other_mapping(B, 0, A, 0), munmap(A), freeze(A),
+                  thaw(A), io_completion(B)])
+"""
+
+
+def test_an_insertion_instead_of_a_step_takes_its_place(vfsmc: Run, tmp_path: Path) -> None:
+    """``inserts(..., instead={LABEL: f})`` puts f's steps in the labelled
+    step's place: ->page_mkwrite entering SB_FREEZE_WRITE rather than
+    SB_FREEZE_PAGEFAULT, in one variant, deadlocks with a write(2) copying
+    from the mapping once a freezer and an mmap_lock writer queue (the
+    inversion 5accdf82ba25 gave faults a level of their own for)."""
+    _write(tmp_path, "level.py", PAGEFAULT_AS_WRITE)
+    shown = vfsmc("show", "level.py:my/mkwrite-vs-write-from-mapping", "-V", "mkwrite-write-level")
+    assert shown.exit_code == 0, shown.output
+    changes = [line.split()[1:3] for line in shown.output.splitlines() if "  T1 " in line]
+    assert ["removed", "ext4_page_mkwrite():"] in changes and [
+        "added",
+        "sb_start_write(inode->i_sb)",
+    ] in changes
+    assert "sb_end_pagefault" in shown.output and "sb_end_write(inode->i_sb)" in shown.output
+    found = vfsmc(
+        "check",
+        "level.py:my/mkwrite-vs-write-from-mapping",
+        "-V",
+        "mkwrite-write-level",
+        "--no-save",
+    )
+    assert found.exit_code == 1, found.output
+    assert "deadlock" in found.output and "sb_writers" in found.output

@@ -230,7 +230,7 @@ def labels_elsewhere(registry: Registry, model: KernelModel, name: str) -> dict[
     insertions = [
         body for _operation, body in registry.variant(name).bodies if isinstance(body, Insertion)
     ]
-    labels = {label for insertion in insertions for label, _snippet, _ahead in insertion.points}
+    labels = {label for insertion in insertions for label, _snippet, _where in insertion.points}
     into = inserted_into(registry, name)
     return {
         thread.name: thread.invocation.operation.name

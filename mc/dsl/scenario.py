@@ -641,6 +641,7 @@ def inserts(
     *,
     before: Mapping[str, Snippet] | None = None,
     after: Mapping[str, Snippet] | None = None,
+    instead: Mapping[str, Snippet] | None = None,
     every: bool = False,
     within: str | Sequence[str] | None = None,
     optional: bool = False,
@@ -650,7 +651,10 @@ def inserts(
     it runs: for each label of ``before``, the steps its ``f(op, *args)``
     emits come right before the step with that label (after a jump target
     there, so every way to the step runs them first); for each label of
-    ``after``, right after that step.  Each label names one step of the
+    ``after``, right after that step; for each label of ``instead``, in
+    its place (the step left out: a lock taken at another level or of
+    another object, ``instead={"sb_start_pagefault(inode->i_sb)":
+    take_write_level}``).  Each label names one step of the
     body, or with ``every`` each step with that label (a fault unrolled
     for its retries releases a lock at several places); the functions run
     once the body is built, with its arguments, once for each place, in
@@ -683,12 +687,17 @@ def inserts(
             f"variant {name}: inserts takes an operation or a sequence of them, "
             f"not {briefly(operation)}"
         )
-    points = [(label, f, True) for label, f in (before or {}).items()]
-    points += [(label, f, False) for label, f in (after or {}).items()]
+    points = [
+        (label, f, where)
+        for where, given in ((BEFORE, before), (AFTER, after), (INSTEAD, instead))
+        for label, f in (given or {}).items()
+    ]
     if not points:
-        raise ModelError(f"variant {name}: inserts takes before= or after= {{label: f(op, ...)}}")
+        raise ModelError(
+            f"variant {name}: inserts takes before=, after= or instead= {{label: f(op, ...)}}"
+        )
     for one in operations:
-        for label, snippet, _ahead in points:
+        for label, snippet, _where in points:
             _check_snippet(name, one, label, snippet)
     bodies = tuple(
         (one, Insertion(one, tuple(points), declared, name, every, one.build, within, optional))
@@ -696,6 +705,12 @@ def inserts(
     )
     variant = Variant(name, description, None, _names(waives, "waives", "rules"), declared, bodies)
     return _declare(variant)
+
+
+BEFORE, INSTEAD, AFTER = 1, 0, 2
+"""Where ``inserts`` puts a point's steps; at one place of the body, the
+labelled step is replaced first, then steps go before it, then after the
+one before it (``Insertion.__call__`` works from the end)."""
 
 
 @attrs.frozen
@@ -707,7 +722,9 @@ class Insertion:
     compose."""
 
     operation: Operation
-    points: tuple[tuple[str, Snippet, bool], ...]
+    points: tuple[tuple[str, Snippet, int], ...]
+    """Each label, the function emitting the steps, and where they go
+    (``BEFORE``, ``AFTER`` or ``INSTEAD`` of the labelled step)."""
     declared: Source
     name: str
     every: bool
@@ -723,8 +740,8 @@ class Insertion:
         start = len(op.items)
         self.build(op, *args)
         end = len(op.items)
-        places: list[tuple[int, bool, list[Any]]] = []
-        for label, snippet, ahead in self.points:
+        places: list[tuple[int, int, list[Any]]] = []
+        for label, snippet, where in self.points:
             spots = _places(
                 op.items,
                 start,
@@ -741,10 +758,10 @@ class Insertion:
                 mark = len(op.items)
                 op._pending_else = None
                 snippet(op, *args)
-                places.append((at if ahead else at + 1, not ahead, op.items[mark:]))
+                places.append((at + (where == AFTER), where, op.items[mark:]))
                 del op.items[mark:]
-        for at, _after, added in sorted(places, key=lambda place: (-place[0], place[1])):
-            op.items[at:at] = added
+        for at, where, added in sorted(places, key=lambda place: (-place[0], place[1])):
+            op.items[at : at + (where == INSTEAD)] = added
 
 
 def _check_snippet(name: str, operation: Operation, label: str, snippet: Any) -> None:
