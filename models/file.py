@@ -773,7 +773,12 @@ def getdents(op: Op, spec: OpenFile) -> None:
     the directory's positive children, into register ``names``),
     ``file->f_pos = ctx->pos`` and ``file_accessed(file)`` ->
     ``touch_atime()`` (``sb_start_write_trylock()``, ``->update_time``)
-    under the directory's i_rwsem, as ``readdir_offsets`` has it."""
+    under the directory's i_rwsem, as ``readdir_offsets`` has it.  Left
+    out: the copy of each entry to the user's buffer under i_rwsem shared
+    (a fault there takes mmap_lock: the kernel's i_rwsem -> mmap_lock
+    order), ``dcache_readdir()``'s ``d_lock``, and a libfs directory's
+    ``->llseek``, ``dcache_dir_lseek()`` (i_rwsem shared under
+    ``f_pos_lock``; ``lseek`` models ``generic_file_llseek()``)."""
     if not spec.atomic_pos:
         raise ModelError(
             f"getdents64({spec}): a directory's struct file always has FMODE_ATOMIC_POS "
@@ -1849,7 +1854,9 @@ def fadvise(op: Op, spec: OpenFile, index: int) -> None:
 def show_fdinfo(op: Op, spec: OpenFile) -> None:
     """Reading a file's fdinfo: ``seq_show()`` prints ``pos`` (``f_pos``,
     read without ``f_pos_lock``) and ``flags``, then calls
-    ``->show_fdinfo`` with no VFS lock held."""
+    ``->show_fdinfo`` with no VFS lock of the file held.  Left out: the
+    seq_file's ``m->lock`` around it and ``show_fd_locks()`` (each
+    lock under ``flc_lock``) before it."""
     filp = _filp(op, spec)
     op.compute("pos", 'seq_printf(m, "pos:\\t%lli\\n", (long long)file->f_pos)', _read_pos, filp)
     op.call(

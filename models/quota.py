@@ -99,7 +99,15 @@ dquot hash and free lists and the shrinker, ``dquot_srcu`` (the pointers
 the models read stay valid: no quotaoff), ``dq_data_lock`` around setting
 the pointers in ``__dquot_initialize()`` (one step; ``__dquot_transfer()``
 takes it as a lock around i_lock) and around ``mark_info_dirty()``,
-``dq_state_lock`` (quotaon/quotaoff state: no quotaoff), the quota tree's
+``dq_state_lock`` (quotaon/quotaoff state: no quotaoff), quota on and
+off themselves (``dquot_disable()`` with s_umount exclusive: the worker
+flush, the wait for ``dq_count``, ``->sync_fs`` and the quota file's
+i_rwsem; ``ext4_quota_on()``: s_umount, the quota file's i_rwsem, a
+handle), the dquot writeback of ext4's ``->sync_fs`` (``ext4_sync_fs()``
+calls ``dquot_writeback_dquots()`` without journalled quota, so sync(2),
+syncfs(2), the sync in ``freeze_super()`` and umount reach
+``->write_dquot``: a handle, dq_lock, dqio_sem; here only quotactl(Q_SYNC)
+does), the quota tree's
 blocks (a record is one value; allocating one dirties the info, freeing
 one dirties it too), errors other than ``dquot_commit()``'s -EIO for an
 inactive dquot, DQUOT_NOLIST_DIRTY of the ``quota`` feature (above),
@@ -1148,7 +1156,9 @@ def alloc_block(op: Op, quotas: Quotas, path: str) -> None:
     fs/ext4/inode.c at 9b44fff6) initializes no dquot.  With journalled
     quota the ``->mark_dirty`` writes the dquot inside the fault's handle
     (``journalled_mark_dirty()``), under invalidate_lock.  Left out:
-    ``sb_start_pagefault()``, the folio lock and ``i_data_sem``."""
+    ``sb_start_pagefault()``, the folio lock, ``i_data_sem`` and the
+    handle ``file_update_time()`` -> ``ext4_dirty_inode()`` starts and
+    stops before invalidate_lock is taken."""
     inode = qinode(op.world, quotas, path)
     owner = quotas.file(path).owner
     invalidate_lock = named_lock(
