@@ -139,7 +139,10 @@ def write_begin(op: Op, mapping: Mapping, page: Page) -> None:
     """``block_write_begin()``: ``grab_cache_page_write_begin()`` returns
     the folio locked; ``__block_write_begin_int()`` attaches buffers and maps
     an unmapped block with ``get_block(..., 1)``.  A whole-page write reads
-    nothing.  On error the folio is unlocked (goes to ``out`` unlocked)."""
+    nothing.  On error the folio is unlocked (goes to ``out`` unlocked).
+    The device needs no stable pages (``mapping_stable_writes()`` false),
+    so ``FGP_STABLE``'s ``folio_wait_stable()`` does not wait for
+    writeback, as it would under the folio lock on a device that does."""
     grab_folio(op, mapping, page, "folio = grab_cache_page_write_begin(mapping, index)")
     op.effect(
         "__block_write_begin_int(): create_empty_buffers(); "

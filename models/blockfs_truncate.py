@@ -270,7 +270,11 @@ def _hole_pages(scratch: Scratch, mapping: Mapping, beyond: int, partial: int) -
 def setattr_size(op: Op, mm: Mm, mapping: Mapping, size: Value, at: str = "") -> None:
     """``ext4_setattr()`` with ATTR_SIZE (the body of ``->setattr``, entered
     with i_rwsem held exclusive by ``do_truncate()``).  What it frees and
-    drops is held to the pages past ``size`` (``no-loss-outside-range``)."""
+    drops is held to the pages past ``size`` (``no-loss-outside-range``).
+    Left out: on a shrink, ``ext4_begin_ordered_truncate()`` ->
+    ``jbd2_journal_begin_ordered_truncate()``, which waits for writeback of
+    the range under i_rwsem (data=ordered: the model has no journal
+    here)."""
     truncation(op.world).may_drop(op.thread.name, size)
     oldsize = op.register(f"oldsize{at}", str)
     change = fork_compute(
@@ -407,7 +411,11 @@ def punch_hole(op: Op, mm: Mm, mapping: Mapping, inode: Any, offset: Value, leng
     with a block to a page is the pages wholly inside; a page in part in
     the hole is zeroed by ``ext4_zero_partial_blocks()`` through the page
     cache, its buffer dirtied, not by ``truncate_inode_partial_folio()``.
-    What it frees and drops is held to the hole (``no-loss-outside-range``)."""
+    What it frees and drops is held to the hole (``no-loss-outside-range``).
+    Left out: ``ext4_fallocate()``'s ``inode_lock()``/``inode_unlock()``
+    around ``ext4_convert_inline_data()`` before it, and
+    ``file_modified()`` under i_rwsem (``mc.models.file``'s ``fallocate``
+    has both for the allocating modes)."""
     truncation(op.world).may_drop(op.thread.name, offset, add(offset, length))
     with op.when(
         _mapping_tagged(mapping, TAG_DIRTY),
@@ -508,7 +516,10 @@ def page_mkwrite(op: Op, mapping: Mapping, page: Page, result: str, at: str) -> 
     ``page`` (the body of ``->page_mkwrite``): returns ``VM_FAULT_LOCKED``
     with the folio locked and dirty, or ``VM_FAULT_NOPAGE`` when the folio
     was truncated meanwhile (``-EFAULT``: the fault is retried).  Under
-    variant ``mkwrite-no-truncate-check`` it does not recheck."""
+    variant ``mkwrite-no-truncate-check`` it does not recheck.  The device
+    needs no stable pages, so ``folio_wait_stable()`` does not wait (it
+    would wait for writeback under the folio lock, invalidate_lock and
+    mmap_lock on one that does)."""
     out = f"mkwrite_out{at}"
     pagefaults = sb_writers(op.world, SB_FREEZE_PAGEFAULT)
     op.lock(

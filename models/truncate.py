@@ -392,25 +392,35 @@ def mmap_stores(op: Op, file: File, *positions: Arg) -> None:
     describe=lambda f: f"munmap({f})",
     cites=(
         Cite("mm/mmap.c", "__vm_munmap", "6.6"),
+        Cite("mm/mmap.c", "do_vmi_align_munmap", "6.6"),
+        Cite("include/linux/mmap_lock.h", "mmap_write_downgrade", "6.6"),
         Cite("mm/mmap.c", "unmap_region", "6.6"),
         Cite("mm/memory.c", "zap_pte_range", "6.6"),
     ),
 )
 def munmap(op: Op, file: File) -> None:
-    """munmap(2) of the whole mapping: mmap_lock exclusive, every pte
-    zapped (a dirty one dirties its folio).  The VMA itself stays: an access
-    after it faults the page in again, as after ``madvise(MADV_DONTNEED)``."""
+    """munmap(2) of the whole mapping: mmap_lock exclusive, then
+    ``do_vmi_align_munmap()`` downgrades it to shared
+    (``mmap_write_downgrade()``: no VM_GROWSDOWN neighbour) and every pte is
+    zapped under the read lock (a dirty one dirties its folio), as in 6.12's
+    ``vms_complete_munmap_vmas()``.  The VMA itself stays: an access after
+    it faults the page in again, as after ``madvise(MADV_DONTNEED)``
+    (``mc.models.mmap`` has VMAs that go)."""
     mapping, mm, _ = file_parts(op, file)
     op.lock(mm.mmap_lock, EXCL, "__vm_munmap(): mmap_write_lock_killable(mm)")
+    op.downgrade(
+        mm.mmap_lock,
+        "do_vmi_align_munmap(): the VMAs detached; mmap_write_downgrade(mm)",
+    )
     everything = tuple(page.index for page in mapping.pages)
     zap_ptes(
         op,
         mm,
         Expr(str(everything), lambda _w: lambda _s: everything, local=True),
-        "do_vmi_munmap(): unmap_region(): unmap_vmas(): zap_pte_range()",
+        "unmap_region(): unmap_vmas(): zap_pte_range()",
         "munmapped",
     )
-    op.unlock(mm.mmap_lock, "mmap_write_unlock(mm)")
+    op.unlock(mm.mmap_lock, "mmap_read_unlock(mm)")
 
 
 # --- readahead and read ----------------------------------------------------------------

@@ -129,7 +129,10 @@ def truncate_folio(op: Op, mm: Mm, mapping: Mapping, page: Page) -> None:
     ``folio_mapped()`` first: the zap of an unmapped folio changes nothing,
     the acquisition is the kernel's folio lock -> i_mmap_rwsem order, and
     the test would read the ptes, which makes the step visible to the
-    reduction (11% to 63% more states on the punch and remove rows)."""
+    reduction (11% to 63% more states on the punch and remove rows).
+    Left out: ``filemap_free_folio()``'s ``->free_folio`` (the model's
+    filesystem has none on this path) and the inode's i_lock around the
+    removal."""
     ref = find_folio(op, page, f"folio = fbatch.folios[i] /* {page}: find_lock_entries() */")
     with op.when(ref.found, "if (folio)"):
         op.lock(ref.lock, label="folio_lock(folio)")

@@ -45,7 +45,7 @@ def pre_invalidate_lock(program: Program, _invocation: Invocation) -> Program:
 flag_variant(
     NO_TAIL_ZEROING,
     "truncate up does not tail-zero the old EOF folio past the old, unaligned size "
-    "(ext4_block_truncate_page(oldsize), before 6.12's c7fc0366c656)",
+    "(ext4_block_truncate_page(oldsize), before c7fc0366c656: 6.13, and 6.12.y stable)",
 )
 flag_variant(
     MKWRITE_NO_TRUNCATE_CHECK,

@@ -159,7 +159,12 @@ def write(op: Op, file: File, index: int) -> None:
     ``file_start_write()`` (``sb_start_write()``: the SB_FREEZE_WRITE level
     shared, fs/read_write.c), i_rwsem exclusive, then ``->write_begin``
     (returns the folio locked), the copy into the folio, ``->write_end``
-    (dirties and unlocks it), ``file_end_write()``."""
+    (dirties and unlocks it), ``file_end_write()``.  Left out:
+    ``__generic_file_write_iter()``'s ``file_remove_privs()`` and
+    ``file_update_time()`` under i_rwsem (the file has no privileges to
+    drop; the time is not modelled) and ``generic_perform_write()``'s
+    ``balance_dirty_pages_ratelimited()`` (no dirty limit: a writer never
+    sleeps for the flusher)."""
     mapping = op.mapping(file)
     page = mapping.page(index)
     version = pagecache(op.world).add_write(op.thread.name, op.thread.pc, page)
@@ -476,7 +481,10 @@ def fsync(op: Op, file: File) -> None:
     to write).  Left out: the errseq's advance (a second fsync of the same
     file would report the error again here, where the kernel reports it
     once per file); ``__generic_file_fsync()``'s ``sync_mapping_buffers()``
-    and ``sync_inode_metadata()`` under i_rwsem and its second
+    and ``sync_inode_metadata()`` under i_rwsem (``nr_to_write = 0``:
+    ``do_writepages()`` returns at once, but ``writeback_single_inode()``
+    waits for the flusher's I_SYNC and, WB_SYNC_ALL, ``filemap_fdatawait()``:
+    waits under i_rwsem the model does not have) and its second
     ``file_check_and_advance_wb_err()``; ``generic_file_fsync()``'s
     ``blkdev_issue_flush()`` (the model's device has no volatile cache)."""
     mapping = op.mapping(file)
@@ -881,7 +889,11 @@ def read(op: Op, file: File, index: int) -> None:
     from EOF on reads nothing: ``filemap_read()`` tests ``iocb->ki_pos >=
     i_size_read(inode)`` before it looks the page up and again once it
     holds it uptodate (a truncate may have shrunk the file meanwhile), and
-    then copies nothing."""
+    then copies nothing.  The copy reads the folio cached at the index when
+    it runs, where the kernel's ``filemap_read()`` copies from the folio
+    of its batch even if a truncate or punch removed it meanwhile: the
+    model never returns data from a removed folio (a read racing a
+    truncate down, then up, may in the kernel)."""
     mapping = op.mapping(file)
     page = mapping.page(index)
     before = fork_compute(
@@ -940,7 +952,9 @@ def invalidate(op: Op, file: File, index: int) -> None:
     ``->release_folio`` its buffers and remove it unless it was redirtied
     meanwhile (-EBUSY).  Left out: the zap of the whole range before the
     first mapped folio is locked (``unmap_mapping_pages()``), which the
-    unmap under the folio lock repeats for a folio still mapped.  Variant
+    unmap under the folio lock repeats for a folio still mapped, and
+    ``filemap_release_folio()``'s ``folio_needs_release()`` test (the
+    model calls ``->release_folio`` whatever the folio's buffers).  Variant
     ``invalidate-skips-unmap`` removes a mapped folio with its ptes left."""
     mapping = op.mapping(file)
     page = mapping.page(index)
