@@ -16,7 +16,7 @@ from click.testing import Result
 from conftest import ABBA, python_in
 
 from mc import atomic_write
-from mc.check import checkable
+from mc.check import checkable, inventory, usermodels
 from mc.cli import options
 from mc.dsl.kernel_model import KernelModel
 from mc.engine import explore
@@ -596,6 +596,32 @@ def test_a_build_too_long_names_the_scenario_and_the_line_it_was_running(
     expected = "building the model of my/loop3 took longer than 0.4 s (the time limit"
     line = one_line(vfsmc("check", "two.py:my/loop3", "--no-save", "--time-limit", "0.1"), expected)
     assert "two.py:6 in spin)" in line, line
+
+
+def test_list_names_a_scenario_that_never_builds_and_lists_the_others(
+    vfsmc: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``list --models`` of a file with a scenario whose build never returns
+    lists the file's other scenarios, with a note naming the one that does
+    not build and its model line once."""
+    monkeypatch.setattr(usermodels, "WIDENING_SECONDS", 0.3)
+    monkeypatch.setattr(inventory, "UNBUILT_SECONDS", 0.3)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "both.py").write_text(
+        "from mc.dsl import operation, scenario\n"
+        "from mc.models.dirops import link\n\n"
+        "@operation(models='a body that never returns')\n"
+        "def spin(op):\n"
+        "    while True:\n"
+        "        pass\n\n"
+        "scenario('my/fine', 'a link', tree=['/a/', '/c', '/b/'], threads=[link('/c', '/b/f')])\n"
+        "scenario('my/loop4', 'a body that never returns', tree=['/a/'], threads=[spin()])\n"
+    )
+    listed = vfsmc("list", "--models", "both.py", "my/")
+    assert listed.exit_code == 0, listed.output
+    assert "my/fine" in listed.output and "my/loop4" in listed.output
+    [note] = [line for line in listed.output.splitlines() if "does not build" in line]
+    assert "scenario my/loop4 does not build" in note and note.count("both.py:6") == 1, note
 
 
 def test_a_shipped_model_file_given_as_the_user_s_is_one_clear_line(vfsmc: Run) -> None:

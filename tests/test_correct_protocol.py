@@ -12,7 +12,6 @@ import pytest
 
 import mc.testing
 from mc.check.registry import with_files
-from mc.dsl.kernel_model import ScenarioLacks
 from mc.dsl.scenario import Scenario
 from mc.kernel.dio import COMPLETED
 from mc.kernel.pagecache import File, pagecache
@@ -404,7 +403,7 @@ def test_a_wait_no_thread_of_the_scenario_could_end_says_what_to_add(
     thread to add, not a verdict."""
     path = tmp_path / "alone.py"
     path.write_text(ALONE.replace("{threads}", threads))
-    with pytest.raises(ScenarioLacks, match=re.escape(hint)):
+    with pytest.raises(ModelError, match=re.escape(hint)):
         mc.testing.check("alone/x", models=[path])
 
 

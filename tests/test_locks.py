@@ -11,7 +11,7 @@ from conftest import registry_with
 
 from mc.check.checker import check_scenario
 from mc.check.registry import base, shipped
-from mc.dsl.kernel_model import ScenarioLacks, Thread
+from mc.dsl.kernel_model import Thread
 from mc.dsl.operation import Invocation, Op, operation
 from mc.dsl.program import Program
 from mc.dsl.scenario import Registry, Scenario, Variant
@@ -22,6 +22,7 @@ from mc.kernel import locks
 from mc.kernel.expr import const
 from mc.kernel.locks import EXCL, SHARED, Kind, Outcome
 from mc.kernel.pagecache import File
+from mc.kernel.world import ModelError
 from mc.models.writeback import fsync, write
 from mc.trace import format as cx_format
 from mc.trace import text
@@ -296,7 +297,9 @@ def test_a_wait_only_a_missing_thread_could_end_is_the_scenario_s_error() -> Non
     registry.add_scenario(
         Scenario("test/no-io", "x", ("/f",), (fsync(cached), write(cached, 0)), ("deadlock",))
     )
-    with pytest.raises(ScenarioLacks, match=r"^T1 waits for PG_writeback\(/f:0\), which no thread"):
+    with pytest.raises(
+        ModelError, match=r"^test/no-io: T1 waits for PG_writeback\(/f:0\), which no"
+    ):
         check_scenario(registry, "test/no-io")
 
 

@@ -263,7 +263,7 @@ def test_a_trace_of_an_earlier_form_of_a_scenario_says_what_to_do(
     assert result.returncode == 2, result.stdout + result.stderr
     [line] = [x for x in result.stdout.splitlines() if x.startswith("cannot replay: ")]
     assert "its thread T2 runs lock_two(/b, /a), but my/ab's T2 runs lock_two(/a, /b)" in line
-    assert "checking my/ab again saves it while it fails; remove the file once it passes" in line
+    assert "vfsmc check suite/ab.py:my/ab saves it again while it fails; remove the file" in line
 
 
 def test_an_edited_counterexample_is_reported_as_edited_not_lost(

@@ -335,10 +335,20 @@ def test_a_writeback_wait_with_no_io_completion_thread_says_what_is_missing(
     result = vfsmc("check", "noio.py:my/no-io")
     assert result.exit_code == 2, result.output
     assert (
-        "T2 waits for PG_writeback(/f:0), which no thread could end: no thread of the "
-        "scenario completes bios: add an io_completion(file) thread"
+        "noio.py:4: my/no-io: T2 waits for PG_writeback(/f:0), which no thread could end: no "
+        "thread of the scenario completes the file's bios: add an io_completion(file) thread"
     ) in result.output
     assert not (tmp_path / "counterexamples").exists()
+    (tmp_path / "dirty.py").write_text(
+        "from mc.dsl import File, scenario\n"
+        "from mc.models.writeback import fsync\n"
+        'F = File("/f", pages=1, cached=(0,), dirty=(0,))\n'
+        'scenario("my/dirty", "no bio completes", tree=["/f"], threads=[fsync(F)])\n'
+    )
+    for unchecked in (("--no-property", "deadlock"), ("-p", "completes")):
+        result = vfsmc("check", "dirty.py:my/dirty", *unchecked)
+        assert result.exit_code == 2, result.output
+        assert "dirty.py:4: my/dirty: T1 waits for PG_writeback(/f:0)" in result.output
 
 
 HOLE_NEVER_WRITTEN = '''\

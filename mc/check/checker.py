@@ -17,7 +17,7 @@ from mc.check import checkable, inventory, mutants, usermodels
 from mc.check.coverage import Coverage, coverage_of
 from mc.check.replay import first_difference, replay, violation_cycle, violation_in
 from mc.dsl.audit import users_footprint_error
-from mc.dsl.kernel_model import KernelModel, unchecked_errors
+from mc.dsl.kernel_model import KernelModel, ScenarioLacks, unchecked_errors
 from mc.dsl.operation import Invocation
 from mc.dsl.program import Program
 from mc.dsl.scenario import Insertion, Registry, Scenario, UnknownName
@@ -589,6 +589,10 @@ def check_scenario(
                 unreached = _changes_named(set(changed.values()))
     except NotDeterministic as error:
         raise ModelError(not_deterministic(model, error)) from None
+    except ScenarioLacks as error:
+        declared = found.declared
+        where = "" if declared is None else f"{shown(declared.file)}:{declared.line}: "
+        raise LocatedModelError(f"{where}{found.name}: {error}") from None
     except GraphMismatch as error:
         raise ModelError(f"{found.name}: {error}") from None
     except Exception as error:

@@ -27,6 +27,7 @@ from mc.atomic_write import write_atomically
 from mc.check import side_by_side, usermodels
 from mc.check.checkable import (
     BuildTooLong,
+    at_most,
     available_properties,
     building_within,
     built,
@@ -1025,6 +1026,7 @@ def applicable_variant_names(
     registry: Registry,
     failing: dict[str, dict[str, str]] | None = None,
     only: Collection[str] | None = None,
+    unbuilt: dict[str, str] | None = None,
 ) -> dict[str, list[str]]:
     """For each scenario of ``registry``, the variants that change a step of
     it (``applicable_variants``), remembered in ``cache_file`` for the
@@ -1040,7 +1042,10 @@ def applicable_variant_names(
     error, when the answer is worked out rather than remembered.  Any
     other failure is an error.  ``only``: the scenarios asked about (a
     ``list`` of some words); unless the whole answer is remembered, only
-    theirs is worked out, and not remembered."""
+    theirs is worked out, and not remembered.  ``unbuilt``: a user's
+    scenario that does not build alone (within ``UNBUILT_SECONDS``) gets
+    no variants and its error there, and the answer is not remembered;
+    without it such a scenario is an error."""
     key = sources_key()
     path = cache_file()
     entries = _remembered(path)
@@ -1064,6 +1069,12 @@ def applicable_variant_names(
         scenario = scenarios[index]
         tolerated: dict[str, str] = {}
         failed = tolerated if users_variants else None
+        if unbuilt is not None and user_declared(scenario):
+            try:
+                with at_most(UNBUILT_SECONDS, f"building the model of {scenario.name}"):
+                    built(registry, scenario)
+            except Exception as error:
+                return [], {UNBUILT: str(usermodels.located(error))}
         try:
             if base is not None and scenario.name in base:
                 applies = set(base[scenario.name])
@@ -1086,11 +1097,13 @@ def applicable_variant_names(
     processes = min(os.cpu_count() or 1, 2) if side_by_side_ok else 1
     answers = side_by_side.each(len(scenarios), work_out, processes)
     worked_out = {s.name: names for s, (names, _) in zip(scenarios, answers, strict=True)}
-    if failing is not None:
-        for scenario, (_names, tolerated) in zip(scenarios, answers, strict=True):
+    for scenario, (_names, tolerated) in zip(scenarios, answers, strict=True):
+        if UNBUILT in tolerated and unbuilt is not None:
+            unbuilt[scenario.name] = tolerated[UNBUILT]
+        elif failing is not None:
             for name, why in tolerated.items():
                 failing.setdefault(name, {})[scenario.name] = why
-    if partial:
+    if partial or unbuilt:
         return worked_out
     kept: list[dict[str, Any]] = [{"key": key, "applies": worked_out}]
     if theirs and base is None:
@@ -1107,6 +1120,13 @@ def applicable_variant_names(
         with contextlib.suppress(OSError):
             write_atomically(path, json.dumps({"entries": kept}))
     return worked_out
+
+
+UNBUILT_SECONDS = 3.0
+"""How long ``applicable_variant_names`` lets a user's scenario build alone
+before it lists it as one that does not build."""
+UNBUILT = ""
+"""The key under which ``work_out`` tells a scenario that does not build."""
 
 
 def _remembered(path: Path) -> list[dict[str, Any]]:

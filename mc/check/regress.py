@@ -307,8 +307,9 @@ def replay_file(
                 )
     except ThreadsDiffer as error:
         raise ThreadsDiffer(
-            f"{path}: {error} (a trace of an earlier form of the scenario: checking "
-            f"{found.scenario} again saves it while it fails; remove the file once it passes)"
+            f"{path}: {error} (a trace of an earlier form of the scenario: "
+            f"{_check_command(registry, found)} saves it again while it fails; remove the file "
+            "once it passes)"
         ) from error
     except (UnknownName, ModelError) as error:
         raise _with_context(error, str(path)) from error
@@ -317,6 +318,17 @@ def replay_file(
             printable(edited_and_lost(path, recorded.stopped_at, recorded.reason))
         )
     return ReplayResult(path, found, recorded, correct, idle)
+
+
+def _check_command(registry: Registry, found: cx_format.Counterexample) -> str:
+    """The check that saves ``found`` again: its scenario (with the model
+    file declaring it, if not a shipped one) under its variants."""
+    scenario = registry.scenarios.get(found.scenario)
+    declared = None if scenario is None else scenario.declared
+    named = found.scenario
+    if declared is not None and not usermodels.is_shipped(Path(declared.file)):
+        named = f"{shown(declared.file)}:{found.scenario}"
+    return " ".join(["vfsmc check", named, *(f"-V {variant}" for variant in found.variants)])
 
 
 def run(

@@ -59,7 +59,7 @@ def load(path: Path) -> list[ModuleType]:
     joins the end of ``sys.path``, so that it can import the files beside
     it, as a script can."""
     path = Path(os.path.expanduser(path))
-    if _shipped(path):
+    if is_shipped(path):
         raise ModelError(
             f"{path}: shipped models, which every run loads: --models and FILE.py:NAME "
             "take model files of your own (name a shipped scenario alone)"
@@ -77,7 +77,7 @@ def load(path: Path) -> list[ModuleType]:
     return [_load_file(file.resolve()) for file in files]
 
 
-def _shipped(path: Path) -> bool:
+def is_shipped(path: Path) -> bool:
     """Whether ``path`` is the shipped models' folder or in it."""
     shipped = (Path(__file__).resolve().parent.parent / "models").resolve()
     return path.resolve().is_relative_to(shipped)
@@ -289,7 +289,7 @@ def located(error: Exception) -> BaseException:
     """``error`` as ``reported`` would raise it: a ``ModelError`` naming the
     model line it comes from when it has one (for a worker of a parallel
     search to send, since the traceback stays in the worker)."""
-    if isinstance(error, (LocatedModelError, *PASSED_THROUGH)):
+    if isinstance(error, (LocatedModelError, checkable.BuildTooLong, *PASSED_THROUGH)):
         return error
     sources = locate(error)
     if not sources:

@@ -110,8 +110,14 @@ def list_command(words: tuple[str, ...], models: tuple[Path, ...], as_json: bool
             ),
         )
     }
+    unbuilt: dict[str, str] = {}
     with usermodels.reported():
-        applies = inventory.applicable_variant_names(reg, failing, fitting if words else None)
+        applies = inventory.applicable_variant_names(
+            reg, failing, fitting if words else None, unbuilt
+        )
+    for name, why in sorted(unbuilt.items()):
+        if name in fitting:
+            say("note", f"scenario {name} does not build, so no variant is listed for it ({why})")
     for name, where in sorted(failing.items()):
         first, why = next(iter(sorted(where.items())))
         if len(where) == len(reg.scenarios):

@@ -132,7 +132,7 @@ def no_io_completer(world: World) -> str:
     thread completing bios (``io_completion``), if it has none."""
     if pagecache(world).irq_thread is not None:
         return ""
-    return "no thread of the scenario completes bios: add an io_completion(file) thread"
+    return "no thread of the scenario completes the file's bios: add an io_completion(file) thread"
 
 
 def _register_name(op: Op, page: Page) -> str:

@@ -1338,6 +1338,11 @@ class KernelModel(Model[State, Action]):
         self._table()
         return any(any(cyclic) for cyclic in self._cyclic)
 
+    def refuse_scenario_lacks(self, state: State) -> None:
+        """``ScenarioLacks`` when a blocked thread of ``state`` waits for
+        what only a thread the scenario lacks could end."""
+        self._unended_waits(state)
+
     def _unended_waits(self, state: State) -> list[str]:
         """The waits of blocked threads that no thread could end (no holder):
         where a deadlock without a cycle starts."""
@@ -1594,8 +1599,11 @@ def deadlock(model: KernelModel) -> Check[State]:
 )
 def completes(model: KernelModel) -> Check[State]:
     def reached(state: State) -> str | None:
-        if state[ERROR_SLOT] is None and model.finished(state):
+        if state[ERROR_SLOT] is not None:
+            return None
+        if model.finished(state):
             return "every thread returned"
+        model.refuse_scenario_lacks(state)
         return None
 
     return reached
