@@ -2373,3 +2373,48 @@ def test_an_insertion_instead_of_a_step_takes_its_place(vfsmc: Run, tmp_path: Pa
     )
     assert found.exit_code == 1, found.output
     assert "deadlock" in found.output and "sb_writers" in found.output
+
+
+COUNTING_CREATES = """
+from mc.dsl import inserts, invariant, scenario
+from mc.models.dirops import create
+
+PART = "my-counter"
+
+
+def count(op, path):
+    slot = op.world.shared_slot("my_count", 0)
+    op.world.parts.setdefault(PART, set()).add(op.thread.tid)
+    op.effect("my_count++", lambda scratch: scratch.__setitem__(slot, scratch[slot] + 1))
+
+
+inserts(create, "count-creates", "each create counts itself",
+        after={"inode_lock_nested(path->dentry->d_inode, I_MUTEX_PARENT)": count})
+
+
+@invariant("at-most-one-count", "the counter stays below 2", reads=["my_count"],
+           needs=(PART, "a counting create"))
+def at_most_one(model):
+    slot = model.world.slot("my_count")
+    return lambda state: None if state[slot] < 2 else f"my_count is {state[slot]}"
+
+
+scenario("my/two-creates", "creates of two names", tree=["/a/"],
+         threads=[create("/a/x"), create("/a/y")])
+"""
+
+
+def test_a_property_a_variant_s_steps_make_checkable_is_checked_under_it(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A property whose ``needs=`` part only a variant's steps make is among
+    the defaults of a scenario declared without ``properties=`` when it is
+    checked under that variant, and may be asked for by name there: it
+    was left out (OK, a violation passed over) or refused."""
+    _write(tmp_path, "part.py", COUNTING_CREATES)
+    for asked in ((), ("-p", "at-most-one-count")):
+        result = vfsmc("check", "part.py:my/two-creates", "-V", "count-creates", *asked)
+        assert result.exit_code == 1, result.output
+        assert "at-most-one-count" in result.output and "my_count is 2" in result.output
+    alone = vfsmc("check", "part.py:my/two-creates", "--no-save")
+    assert alone.exit_code == 0 and "at-most-one-count" not in alone.output, alone.output

@@ -232,7 +232,9 @@ def _has(needs: tuple[str, str] | None, parts: set[str]) -> bool:
     return needs is None or needs[0] in parts
 
 
-def left_out(registry: Registry, scenario: Scenario) -> tuple[list[str], dict[str, str]]:
+def left_out(
+    registry: Registry, scenario: Scenario, model: KernelModel | None = None
+) -> tuple[list[str], dict[str, str]]:
     """The properties ``scenario``'s operations make available that its
     declaration does not check, but the base ones (``BASE_PROPERTIES``),
     which a declaration leaves out only on purpose: those of the kernel
@@ -243,8 +245,10 @@ def left_out(registry: Registry, scenario: Scenario) -> tuple[list[str], dict[st
     then, each with why, those whose ``reads=`` names a slot the scenario
     lacks (a typo, or an object of another scenario: ``check`` says so,
     and checks one asked for by name with the error); one that reads
-    slots no thread of the scenario makes is in neither."""
-    model = built(registry, scenario)
+    slots no thread of the scenario makes is in neither.  ``model``: the
+    scenario built under variants, whose steps may make parts of the
+    world the scenario alone does not."""
+    model = model or built(registry, scenario)
     omitted, unlocated = [], {}
     for name in _available(registry, world_parts(model)):
         if name in BASE_PROPERTIES or name in scenario.properties:

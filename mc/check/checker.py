@@ -519,7 +519,11 @@ def check_scenario(
     options = options or Options()
     with checkable.building_within(options.time_limit, f"building the model of {found.name}"):
         correct = checkable.built(registry, found) if variants else None
-        inventory.check_applicable(registry, found, properties, correct)
+        under = checkable.built(registry, found, variants) if variants else None
+        if under is not None and properties is None and not found.properties_given:
+            made = checkable.left_out(registry, found, under)[0]
+            properties = (*found.properties, *made) if made else None
+        inventory.check_applicable(registry, found, properties, correct, under)
         if options.reduce and len(found.threads) > ACTOR_MOVE_LIMIT:
             raise ModelError(
                 f"{found.name} has {len(found.threads)} threads: partial-order reduction tells "

@@ -87,10 +87,13 @@ def check_applicable(
     scenario: Scenario,
     properties: Iterable[str] | None = None,
     correct: KernelModel | None = None,
+    under: KernelModel | None = None,
 ) -> None:
     """Raise ``NotApplicable`` for the first of ``properties`` (default:
     those the scenario declares) that ``scenario`` gives nothing to check;
-    ``correct`` is the scenario built without variants, if the caller has it."""
+    ``correct`` is the scenario built without variants, if the caller has
+    it, and ``under`` built under the variants checked, whose steps may
+    make a part of the world the scenario alone does not."""
     declared = properties is None
     names = scenario.properties if properties is None else properties
     if declared:
@@ -99,6 +102,8 @@ def check_applicable(
     if not wanted:
         return
     parts = world_parts(correct or built(registry, scenario))
+    if under is not None:
+        parts |= world_parts(under)
     for name, (part, words) in wanted:
         if part not in parts and declared:
             raise NotApplicable(
