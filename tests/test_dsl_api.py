@@ -1690,3 +1690,37 @@ def test_every_finding_a_label_in_two_model_functions_asks_for_within(tmp_path: 
 
 
 FUNCTIONS = ("page_mkwrite", "readahead_page")
+
+
+RENDERED_LATE = """
+from mc.dsl import EXCL, Op, operation, scenario
+
+
+def numbered(scratch):
+    return 7
+
+
+@operation(models="a register named before the step that computes it")
+def late(op: Op) -> None:
+    early = op.reg("n")
+    op.compute("n", "n = numbered()", numbered, render=lambda n: f"#{n}")
+    a = op.inode("/a").i_rwsem
+    op.lock(a, EXCL, "inode_lock(/a)")
+    op.lock(a, EXCL, "inode_lock(/a) /* again */")
+
+
+scenario("my/late", "x", tree=["/a/"], threads=[late()])
+"""
+
+
+def test_a_register_named_before_its_computation_prints_as_the_computation_says(
+    tmp_path: Path,
+) -> None:
+    """``op.reg`` names a register with the inode names' rendering; the
+    ``render=`` of the compute that sets it later is the one its values
+    print with (a number printed as a path was the first one's)."""
+    (tmp_path / "late.py").write_text(RENDERED_LATE)
+    outcome = mc.testing.check(f"{tmp_path / 'late.py'}:my/late", expect="lock-protocol")
+    assert outcome.counterexample is not None
+    [step] = [step for step in outcome.counterexample.steps if step.label == "n = numbered()"]
+    assert step.changed == {"T1.n": "#7"}, step.changed

@@ -520,7 +520,8 @@ def check_scenario(
     with checkable.building_within(options.time_limit, f"building the model of {found.name}"):
         correct = checkable.built(registry, found) if variants else None
         under = checkable.built(registry, found, variants) if variants else None
-        if under is not None and properties is None and not found.properties_given:
+        widened = inventory.user_declared(found) and not found.properties_given
+        if under is not None and properties is None and widened:
             made = checkable.left_out(registry, found, under)[0]
             properties = (*found.properties, *made) if made else None
         inventory.check_applicable(registry, found, properties, correct, under)

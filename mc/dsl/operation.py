@@ -165,6 +165,8 @@ class Op:
         self._labels = itertools.count(1)
         self._pending_else: tuple[Jump, Label, Label] | None = None
         self._registers: dict[str, int] = {}
+        self._rendered: dict[str, bool] = {}
+        """Whether a register was made with a ``render`` of its own."""
         self._scope = ""
         self._runs = itertools.count(1)
         self._movable_entries: dict[str, Step] = {}
@@ -560,14 +562,27 @@ class Op:
         self.world.escaped.add(slot)
         return slot
 
-    def _register(self, name: str, render: Callable[[Any], str] | None = None) -> int:
-        """``register`` for a register read only through expressions."""
+    def _register(
+        self,
+        name: str,
+        render: Callable[[Any], str] | None = None,
+        default: Callable[[Any], str] | None = None,
+    ) -> int:
+        """``register`` for a register read only through expressions, made
+        with ``render``, else ``default``, else inode names; one first named
+        without ``render`` (``op.reg``, by a hook built before the step that
+        computes it) takes the ``render`` given later."""
         name = self._scope + name
         if name not in self._registers:
             self._registers[name] = self.world.add_slot(
-                f"{self.thread.name}.{name}", None, render or self.world.inode_name
+                f"{self.thread.name}.{name}", None, render or default or self.world.inode_name
             )
             self.world.register_slots.add(self._registers[name])
+            self._rendered[name] = render is not None
+        elif render is not None and not self._rendered[name]:
+            slot = self._registers[name]
+            self.world.slots[slot] = attrs.evolve(self.world.slots[slot], render=render)
+            self._rendered[name] = True
         return self._registers[name]
 
     @contextlib.contextmanager
@@ -718,12 +733,13 @@ class Op:
         name: str,
         values: Expr,
         label: str,
-        render: Callable[[Any], str] = str,
+        render: Callable[[Any], str] | None = None,
         resource: str = "something to happen",
     ) -> Expr:
         """Register ``name`` takes each of the values ``values`` yields, one
-        outcome each; the step waits while there is none."""
-        slot = self._register(name, render)
+        outcome each (``render`` prints them, ``str`` by default); the step
+        waits while there is none."""
+        slot = self._register(name, render, str)
         self.emit(
             ChooseStep(
                 label=label, source=caller_source(), values=values, result=slot, resource=resource
@@ -867,7 +883,7 @@ class Op:
         label: str,
         effect: Callable[..., Any],
         *args: Any,
-        render: Callable[[Any], str] = str,
+        render: Callable[[Any], str] | None = None,
         sleeps: bool = False,
         under: LockLike | None = None,
     ) -> Expr:
@@ -877,8 +893,9 @@ class Op:
         held around it, as ``op.section`` holds one (a lookup under
         ``private_lock``): the step waits while another thread holds it; with
         ``sleeps``, the lock is taken and released in steps of their own
-        around the computation, so that its sleep is seen under the lock."""
-        slot = self._register(name, render)
+        around the computation, so that its sleep is seen under the lock;
+        ``render`` prints its values, ``str`` by default."""
+        slot = self._register(name, render, str)
         if under is not None and not sleeps:
             self.section(under, label, effect, *args, result=slot)
             return slot_value(slot, name, local=True)
