@@ -566,6 +566,20 @@ def test_the_build_loading_a_user_scenario_makes_keeps_to_the_time_limit(
     )
 
 
+FINE_AND_LOOPING = (
+    "from mc.dsl import operation, scenario\n"
+    "from mc.models.dirops import link\n\n"
+    "@operation(models='a body that never returns')\n"
+    "def spin(op):\n"
+    "    while True:\n"
+    "        pass\n\n"
+    "scenario('my/fine', 'a link', tree=['/a/', '/c', '/b/'], threads=[link('/c', '/b/f')])\n"
+    "scenario('{loop}', 'a body that never returns', tree=['/a/'], threads=[spin()])\n"
+)
+"""A model file with a scenario that builds and one (``loop``) whose build
+never returns, at line 6."""
+
+
 def test_a_build_too_long_names_the_scenario_and_the_line_it_was_running(
     vfsmc: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -574,16 +588,7 @@ def test_a_build_too_long_names_the_scenario_and_the_line_it_was_running(
     (of its file, or checked with it as --models), and checking it names
     it, with the model line it was at, within the time limit."""
     monkeypatch.setattr(checkable, "LEAST_BUILD_SECONDS", 0.4)
-    (tmp_path / "two.py").write_text(
-        "from mc.dsl import operation, scenario\n"
-        "from mc.models.dirops import link\n\n"
-        "@operation(models='a body that never returns')\n"
-        "def spin(op):\n"
-        "    while True:\n"
-        "        pass\n\n"
-        "scenario('my/fine', 'a link', tree=['/a/', '/c', '/b/'], threads=[link('/c', '/b/f')])\n"
-        "scenario('my/loop3', 'a body that never returns', tree=['/a/'], threads=[spin()])\n"
-    )
+    (tmp_path / "two.py").write_text(FINE_AND_LOOPING.format(loop="my/loop3"))
     for command, checked in (
         (("check", "two.py:my/fine", "--no-save", "--time-limit", "0.1"), "my/fine: OK"),
         (
@@ -607,16 +612,7 @@ def test_list_names_a_scenario_that_never_builds_and_lists_the_others(
     monkeypatch.setattr(usermodels, "WIDENING_SECONDS", 0.3)
     monkeypatch.setattr(inventory, "UNBUILT_SECONDS", 0.3)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    (tmp_path / "both.py").write_text(
-        "from mc.dsl import operation, scenario\n"
-        "from mc.models.dirops import link\n\n"
-        "@operation(models='a body that never returns')\n"
-        "def spin(op):\n"
-        "    while True:\n"
-        "        pass\n\n"
-        "scenario('my/fine', 'a link', tree=['/a/', '/c', '/b/'], threads=[link('/c', '/b/f')])\n"
-        "scenario('my/loop4', 'a body that never returns', tree=['/a/'], threads=[spin()])\n"
-    )
+    (tmp_path / "both.py").write_text(FINE_AND_LOOPING.format(loop="my/loop4"))
     listed = vfsmc("list", "--models", "both.py", "my/")
     assert listed.exit_code == 0, listed.output
     assert "my/fine" in listed.output and "my/loop4" in listed.output
