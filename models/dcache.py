@@ -1472,7 +1472,11 @@ def nfsd_rename(op: Op, old: str, new: str) -> None:
     its dentry left the dcache: d_obtain_alias() gives a disconnected
     dentry, so lock_two_directories() finds no common ancestor of the two
     parents (-EXDEV) unless a lookup reconnected it meanwhile; then the
-    rename of ``rename()``."""
+    rename of ``rename()``.  Left out: nfsd looks the names up with
+    ``lookup_one_len()`` under both parents' locks, which on a miss runs
+    ``__lookup_slow()`` (``d_alloc_parallel()``, ``->lookup``, and
+    ``d_splice_alias()``'s trylock of ``s_vfs_rename_mutex``) there; the
+    model's names are cached."""
     directory = op.inode(split(old)[0])
     _not_pinned(op, disconnected=split(old)[0])
     op.effect(

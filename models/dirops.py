@@ -5,7 +5,24 @@ filesystem of ``mc.models.libfs``.
 Each thread's path walk (filename_parentat / filename_lookup) is taken as
 done before the thread starts: the directories it names are the inodes of
 the scenario's initial tree.  What happens after, under the locks, is
-modelled step by step.
+modelled step by step.  ``mnt_want_write()``'s freeze protection around
+them (SB_FREEZE_WRITE before the parent's i_rwsem) is ``mc.models.mnt_write``'s
+wrappers'.
+
+Left out, under the directory locks: ``->d_revalidate`` and, on a miss,
+``->lookup`` inside ``lookup_one_qstr_excl()`` (ramfs keeps every name
+cached and has no ``->d_revalidate``; a filesystem with one, casefolded
+ext4's ``generic_ci_d_revalidate()``, calls it under the parent's i_rwsem
+exclusive, and under ``s_vfs_rename_mutex`` in a rename); in rmdir and a
+rename over a directory, ``shrink_dcache_parent()``, ``dont_mount()`` and
+``detach_mounts()`` (namespace_sem, mount_lock) under the victim's lock,
+and ``d_delete()`` with the last ``dput()`` of the victim, whose final
+iput may evict it under the parent's lock (under both parents' and the
+rename mutex in a rename; unlink puts it after the unlock);
+``try_break_deleg()`` and the ``retry_deleg`` loops of unlink, link and
+rename, which drop every lock before ``break_deleg_wait()``
+(``mc.models.filelock``'s ``unlink_breaking_delegation`` has unlink's);
+and ``lock_rename_child()``.
 """
 
 from __future__ import annotations
@@ -77,7 +94,9 @@ def lookup_one_qstr_excl(
     op: Op, directory: InodeExpr, name: str, register: str, fail: str
 ) -> InodeExpr:
     """lookup_one_qstr_excl(): the parent is locked exclusive; a removed
-    parent gives -ENOENT, else the dentry (ramfs keeps every name cached)."""
+    parent gives -ENOENT, else the dentry (ramfs keeps every name cached:
+    no ``->d_revalidate``, no ``->lookup`` on a miss, see the module's
+    left-out)."""
     op.fail_if(
         dead_dir(directory), E.ENOENT, fail, f"lookup_one_qstr_excl({name}): IS_DEADDIR(dir)"
     )
@@ -471,9 +490,11 @@ def lock_two_inodes(op: Op, inode1: InodeExpr, inode2: InodeExpr) -> None:
 
 
 def lock_two_nondirectories(op: Op, source: InodeExpr, target: InodeExpr) -> None:
-    """lock_two_nondirectories() -> lock_two_inodes() (fs/inode.c, Linux
-    6.6): in inode address order (every order the scenario can observe,
-    ``mc.dsl.addresses``), a missing target skipped."""
+    """lock_two_nondirectories() (fs/inode.c, Linux 6.12, since
+    22e111ed6c83 without ``lock_two_inodes()``): in inode address order
+    (every order the scenario can observe, ``mc.dsl.addresses``), a missing
+    target skipped (the kernel then takes the source as
+    ``I_MUTEX_NONDIR2``; the model has no nesting classes)."""
     with op.when(negative(target), "if (!inode2)"):
         op.lock(source.i_rwsem, EXCL, "inode_lock(inode1)", tag="lock-source")
     with op.otherwise():
