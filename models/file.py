@@ -1268,9 +1268,10 @@ def remap(op: Op, source_spec: OpenFile, target_spec: OpenFile) -> None:
     follow the inodes' that embed them) exclusive; once the ranges are
     flushed, ``xfs_reflink_remap_prep()`` demotes the source's two to
     shared (``xfs_ilock_demote()``, since 6.7's "xfs: allow read IO and
-    FICLONE to run concurrently"), so reads and faults of the source go on
-    while the extents are shared (the target's data becomes the source's);
-    ``xfs_iunlock2_remapping()`` releases them.  Variant
+    FICLONE to run concurrently", in 6.6.y and 6.1.y stable too), so reads
+    and faults of the source go on while the extents are shared (the
+    target's data becomes the source's); ``xfs_iunlock2_remapping()``
+    releases them.  Variant
     ``remap-argument-order`` locks in argument order (source, then
     target).  Left out: ``XFS_IREMAPPING``, which sends a writer holding
     the source's locks shared (a direct write, ``xfs_ilock_for_iomap()``)
@@ -1398,7 +1399,7 @@ def copy_file_range_splice(op: Op, source_spec: OpenFile, target_spec: OpenFile)
     ``do_splice_from()`` -> ``->splice_write`` = ``iter_file_splice_write()``:
     ``pipe_lock()`` of that pipe, then ``out->f_op->write_iter`` (the
     shipped ``generic_perform_write()`` body, i_rwsem exclusive) copies the
-    spliced data into the destination's folio.  Before 6.7 (da40448ce4ea
+    spliced data into the destination's folio.  Before 6.7 (da40448ce4eb
     "fs: move file_start_write() into direct_splice_actor()") the freeze
     protection was held across the whole splice, the source's reads
     included.  Left out: the pipe's buffers (one page moves at a time),
