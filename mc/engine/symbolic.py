@@ -170,6 +170,9 @@ class Not(_Condition):
 
 
 Cond = Compare | Not
+TERM_KINDS: tuple[type, ...] = (Var, Const, BinOp, Compare, Not)
+"""The classes of terms and conditions: values fit for a state's slot as
+they are (they hash -1 apart, and a copy rebuilds the one object)."""
 PathCondition = tuple[Cond, ...]
 TRUE: PathCondition = ()
 

@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeVar
 
 import attrs
 
+from mc.engine import symbolic
 from mc.kernel import locks
 from mc.kernel.locks import Kind, Lock
 from mc.text import briefly
@@ -156,8 +157,10 @@ def held(value: Any, slot: str) -> Any:
     return value
 
 
-_FIT: set[type] = {int, str, bool, bytes, type(None)}
-"""Types whose values a slot may hold as they are (floats are looked at)."""
+_FIT: set[type] = {int, str, bool, bytes, type(None), *symbolic.TERM_KINDS}
+"""Types whose values a slot may hold as they are (floats are looked at;
+the symbolic terms hash -1 apart and are copied as the one object each
+process has, ``mc.engine.symbolic``)."""
 _COPIED: set[type] = set()
 """Types a value of which was seen to equal its copy, with the same hash."""
 
