@@ -76,7 +76,7 @@ def test_a_change_the_trace_does_not_reach_is_named_in_the_title(shipped: Regist
         assert not marks.changed and not marks.blocked
         [unreached] = marks.unreached
         assert unreached.startswith(said), unreached
-        title = to_dot(cx, marks).split("\n  labelloc=t;")[0]
+        title = to_dot(cx, marks).split("\n  labelloc=t;")[0].replace("\\n", " ")
         assert f"{unreached} (not reached in this trace)" in title
     shown = cx_format.load(
         ROOT / "counterexamples" / "dcache-automount--d-manage-blocks-in-rcu.json"

@@ -17,13 +17,15 @@ under the violation.
 
 from __future__ import annotations
 
+import html
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import attrs
 
 from mc.atomic_write import write_atomically
+from mc.text import printable
 from mc.trace.events import HANDED_OFF, Edge, Step, waits_chain
 from mc.trace.format import Counterexample
 from mc.trace.text import headline
@@ -105,10 +107,24 @@ HANDED_OFF_COLOR = "#888888"
 LONGEST_TEXT = 2000
 """Longer texts are cut (``dot`` rejects a quoted string over 16 kB)."""
 
+LONGEST_LINE = 100
+"""Longer lines of a text drawn are wrapped (at spaces, a longer word cut),
+so that no title or label sets the chart's width."""
+
+HEADER_EVERY = 40
+"""A chart repeats its lanes' names after every this many rows."""
+
 
 def _quote(text: str) -> str:
+    """``text`` as a DOT string: cut to ``LONGEST_TEXT`` characters, its
+    control and format characters escaped as ``vfsmc replay`` prints them,
+    each line wrapped at ``LONGEST_LINE``."""
     if len(text) > LONGEST_TEXT:
         text = text[: LONGEST_TEXT - 3] + "..."
+    lines = [printable(line) for line in text.split("\n")]
+    text = "\n".join(
+        _wrap(line, LONGEST_LINE) if len(line) > LONGEST_LINE else line for line in lines
+    )
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
@@ -125,8 +141,10 @@ def _edge(source: str, target: str, **attributes: object) -> str:
 
 
 def _wrap(text: str, width: int = 38) -> str:
+    """``text``'s words in lines of at most ``width`` characters (a longer
+    word cut into pieces that long)."""
     lines, line = [], ""
-    for word in text.split():
+    for word in _pieces(text.split(), width):
         if line and len(line) + len(word) + 1 > width:
             lines.append(line)
             line = word
@@ -134,6 +152,11 @@ def _wrap(text: str, width: int = 38) -> str:
             line = f"{line} {word}".strip()
     lines.append(line)
     return "\n".join(lines)
+
+
+def _pieces(words: Sequence[str], width: int) -> Iterator[str]:
+    for word in words:
+        yield from (word[start : start + width] for start in range(0, len(word), width))
 
 
 class _Chart:
@@ -177,6 +200,8 @@ class _Chart:
         self.final_waits = self._final_waits()
         self.tail = list(dict.fromkeys([*(e.waiter for e in self.final_waits), *self.waiting]))
         self.last = len(self.rows) + max(1, len(self.tail))
+        self.repeats = set(range(HEADER_EVERY, self.last - HEADER_EVERY // 4, HEADER_EVERY))
+        """The rows after which the lanes are named again."""
 
     def _fold(self, rows: Sequence[_Row], handed: set[str]) -> list[_Row]:
         """Runs of ``FOLD_RUN`` or more rows of one thread that take no lock
@@ -229,10 +254,6 @@ class _Chart:
             title += "\naddresses: " + self.cx.addresses
         if self.cx.witness:
             title += "\nwitness: " + ", ".join(f"{k}={v}" for k, v in self.cx.witness.items())
-        if self.marks.changed or self.marks.blocked:
-            notes = [*self.marks.changed.values(), *self.marks.blocked.values()]
-            moved = any(note.startswith("moved") for note in notes)
-            title += f"\nyellow: steps the variant added{', moved' if moved else ''} or changed"
         for removed in self.marks.removed[:REMOVED_SHOWN]:
             title += f"\nthe variant removed: {removed}"
         if len(self.marks.removed) > REMOVED_SHOWN:
@@ -252,34 +273,43 @@ class _Chart:
         lines += self._header()
         for index, row in enumerate(self.rows, start=1):
             lines += self._row(index, row)
+            if index in self.repeats:
+                lines += self._header(index)
         for index in range(len(self.rows) + 1, self.last + 1):
             lines += self._row(index, None)
+            if index in self.repeats:
+                lines += self._header(index)
         lines += list(self._lane_segments())
         lines += list(self._lock_edges())
         lines += list(self._violation())
+        lines += self._legend()
         lines.append("}")
         return "\n".join(lines) + "\n"
 
-    def _header(self) -> list[str]:
+    def _header(self, after: int = 0) -> list[str]:
+        """The row naming the lanes: at the top (each thread with its
+        operation), and again after row ``after`` (the names alone)."""
         operations = dict(self.cx.threads)
-        cells = [_node("step_0", shape="plaintext", label="step")]
+        step = "step_0" if after == 0 else f"step_h{after}"
+        cells = [_node(step, shape="plaintext", label="step")]
         for lane in self.lanes:
+            name = self.cell(lane, 0) if after == 0 else self._repeated(lane, after)
             if lane in self.color:
                 cells.append(
                     _node(
-                        self.cell(lane, 0),
+                        name,
                         group=self.lane_id[lane],
                         shape="box",
                         style="rounded,filled",
                         fillcolor=self.color[lane] + "22",
                         color=self.color[lane],
-                        label=f"{lane}\n{operations[lane]}",
+                        label=f"{lane}\n{operations[lane]}" if after == 0 else lane,
                     )
                 )
             else:
                 cells.append(
                     _node(
-                        self.cell(lane, 0),
+                        name,
                         group=self.lane_id[lane],
                         shape="box",
                         style="filled",
@@ -287,8 +317,13 @@ class _Chart:
                         label=lane,
                     )
                 )
+        if after:
+            return ["  { rank=same;", *cells, "  }", f"  step_{after} -> {step} [style=invis];"]
         order = " -> ".join(["step_0", *(self.cell(lane, 0) for lane in self.lanes)])
         return ["  { rank=same;", *cells, "  }", f"  {order} [style=invis];"]
+
+    def _repeated(self, lane: str, after: int) -> str:
+        return f"{self.lane_id[lane]}_h{after}"
 
     def _row(self, index: int, row: _Row | None) -> list[str]:
         marked = row is not None and any(n in self.marks.changed for n in row.numbers)
@@ -318,8 +353,12 @@ class _Chart:
             "  { rank=same;",
             *cells,
             "  }",
-            f"  step_{index - 1} -> step_{index} [style=invis];",
+            f"  {self._above(index)} -> step_{index} [style=invis];",
         ]
+
+    def _above(self, index: int) -> str:
+        """The step column's cell above row ``index``."""
+        return f"step_h{index - 1}" if index - 1 in self.repeats else f"step_{index - 1}"
 
     def _box(self, name: str, row: _Row, marked: bool) -> str:
         """The thread's cell of ``row``: the kernel code and what it did."""
@@ -486,11 +525,45 @@ class _Chart:
                     held.add(name)
         return [name for name in order if name in held and name not in refused]
 
+    def _held_from_the_start(self) -> dict[str, list[str]]:
+        """The threads holding a lock in the initial state, which no step
+        takes: the trace shows them only as the first step on the lock is
+        a thread letting it go (an interrupt handler's ``hardirq``), as
+        the value a step on it leaves names them."""
+        held: dict[str, list[str]] = {}
+        seen: dict[str, set[str]] = {}
+
+        def found(lane: str, threads: Iterable[str]) -> None:
+            for thread in threads:
+                if thread in self.color and thread not in seen.setdefault(lane, set()):
+                    held.setdefault(lane, []).append(thread)
+                    seen[lane].add(thread)
+
+        for row in self.rows:
+            step = row.step
+            lock = step.event.lock
+            value = step.changed.get(lock or "")
+            after = self._holders(value) if value is not None else None
+            if lock in self.lane_id and lock not in self.color:
+                if step.event.kind == "release" and lock not in seen:
+                    found(lock, [step.thread])
+                if step.event.kind in ("acquire", "release"):
+                    found(lock, [h for h in after or () if h != step.thread])
+                    seen.setdefault(lock, set()).add(step.thread)
+            for each in row.steps:
+                for lane, value in each.changed.items():
+                    if lane in self.lane_id and lane not in self.color:
+                        seen.setdefault(lane, set()).update(self._holders(value) or ())
+        return held
+
     def _lane_holders(self) -> tuple[list[dict[str, list[str]]], dict[str, _Row]]:
         """Who holds each lock's lane as the chart starts and after each
         row (threads, or ``HANDED_OFF``), and the last row that changed
         who holds it, by lane."""
-        holders: dict[str, list[str]] = {lane: [] for lane in self.lanes if lane not in self.color}
+        from_the_start = self._held_from_the_start()
+        holders = {
+            lane: from_the_start.get(lane, []) for lane in self.lanes if lane not in self.color
+        }
         after = [{lane: list(held) for lane, held in holders.items()}]
         changed: dict[str, _Row] = {}
         for row in self.rows:
@@ -532,15 +605,23 @@ class _Chart:
         for row in range(self.last):
             holders = self.held_after[min(row, len(self.rows))]
             for lane in self.lanes:
-                ends = (self.cell(lane, row), self.cell(lane, row + 1))
-                if lane in self.color:
-                    yield _edge(*ends, arrowhead="none", color=self.color[lane], penwidth=1.5)
-                elif holders[lane]:
-                    colors = [self.color.get(h, HANDED_OFF_COLOR) for h in holders[lane]]
-                    width = 5 if len(colors) == 1 else 3
-                    yield _edge(*ends, arrowhead="none", color=":".join(colors), penwidth=width)
-                else:
-                    yield _edge(*ends, arrowhead="none", color="#bbbbbb", style="dotted")
+                start, end = self.cell(lane, row), self.cell(lane, row + 1)
+                if row in self.repeats:
+                    header = self._repeated(lane, row)
+                    yield self._segment(lane, start, header, holders.get(lane, []))
+                    start = header
+                yield self._segment(lane, start, end, holders.get(lane, []))
+
+    def _segment(self, lane: str, start: str, end: str, holders: Sequence[str]) -> str:
+        """A piece of ``lane``: a thread's line, or a lock's, as a bar in its
+        holders' colours (grey when handed off) or dotted when free."""
+        if lane in self.color:
+            return _edge(start, end, arrowhead="none", color=self.color[lane], penwidth=1.5)
+        if holders:
+            colors = [self.color.get(h, HANDED_OFF_COLOR) for h in holders]
+            width = 5 if len(colors) == 1 else 3
+            return _edge(start, end, arrowhead="none", color=":".join(colors), penwidth=width)
+        return _edge(start, end, arrowhead="none", color="#bbbbbb", style="dotted")
 
     def _lock_edges(self) -> Iterator[str]:
         for index, row in enumerate(self.rows, start=1):
@@ -623,6 +704,88 @@ class _Chart:
             label=label,
         )
         yield _edge(self.cell(anchor, self.last), "violation", color=VIOLATION, penwidth=2)
+
+    def _legend(self) -> list[str]:
+        """A key beside the violation to what the chart draws, each element
+        only when the chart has it."""
+        entries = [_legend_entry(swatch, text) for swatch, text in self._legend_entries()]
+        table = (
+            '<TABLE BORDER="1" COLOR="#bbbbbb" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">'
+            + "".join(entries)
+            + "</TABLE>"
+        )
+        return [
+            f"  legend [shape=plaintext, fontsize=9, label=<{table}>];",
+            "  { rank=same; violation; legend }",
+        ]
+
+    def _legend_entries(self) -> Iterator[tuple[str, str]]:
+        held = [holders for state in self.held_after for holders in state.values() if holders]
+        first = next((hs[0] for hs in held if hs[0] in self.color), self.threads[0])
+        if any(len(hs) == 1 and hs[0] in self.color for hs in held):
+            yield _bar(self.color[first]), "lock held, in its holder's colour (dotted: free)"
+        shared = next((hs for hs in held if len(hs) > 1), None)
+        if shared is not None:
+            colors = [self.color.get(h, HANDED_OFF_COLOR) for h in shared[:2]]
+            yield _bar(*colors), "held shared by several"
+        if any(HANDED_OFF in hs for hs in held):
+            yield _bar(HANDED_OFF_COLOR), "handed off: held by no thread"
+        kinds = {row.step.event.kind if len(row.steps) == 1 else "" for row in self.rows}
+        if kinds & set(LOCK_EVENTS):
+            yield _box("rounded"), "a step that takes, waits for or lets go a lock"
+        if kinds - {*LOCK_EVENTS, "error"}:
+            yield _box(""), "any other step"
+        if self.waiting:
+            yield _box("rounded,dashed"), "where a blocked thread waits (not run)"
+        marked = any(n in self.marks.changed for row in self.rows for n in row.numbers)
+        if marked or self.marks.blocked:
+            notes = [*self.marks.changed.values(), *self.marks.blocked.values()]
+            moved = ", moved" if any(note.startswith("moved") for note in notes) else ""
+            yield (
+                _box("", MARKED, MARKED_BORDER),
+                f"yellow: steps the variant added{moved} or changed",
+            )
+        yield _box("", "#ffdddd", VIOLATION), "the violation"
+        if any(row.step.event.kind in ("acquire", "release") for row in self.rows):
+            yield _arrow(self.color[first], "solid"), "takes a lock (dashed: lets it go)"
+        if (
+            any(row.step.event.kind == "wait" for row in self.rows)
+            or self.cx.cycle
+            or any(step.event.lock in self.lane_id for step in self.waiting.values())
+        ):
+            thick = " (thick: the waits of the cycle)" if self.cx.cycle else ""
+            yield _arrow(VIOLATION, "dashed"), f"waits for a lock{thick}"
+
+
+def _legend_entry(swatch: str, text: str) -> str:
+    said = html.escape(text, quote=False)
+    return f'<TR><TD ALIGN="CENTER">{swatch}</TD><TD ALIGN="LEFT">{said}</TD></TR>'
+
+
+def _bar(*colors: str) -> str:
+    """A lock lane's bar, for the legend (an HTML-like label's cell): of one
+    colour, or split into the colours of holders sharing the lock."""
+    width = 5 if len(colors) == 1 else 3
+    cells = "".join(
+        f'<TD BGCOLOR="{color}" WIDTH="{width}" HEIGHT="12" FIXEDSIZE="TRUE"></TD>'
+        for color in colors
+    )
+    return f'<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="0"><TR>{cells}</TR></TABLE>'
+
+
+def _box(style: str, fill: str = "white", border: str = "#555555") -> str:
+    """A step's box, for the legend."""
+    styled = f' STYLE="{style}"' if style else ""
+    return (
+        f'<TABLE BORDER="1"{styled} COLOR="{border}" BGCOLOR="{fill}" CELLBORDER="0"'
+        ' CELLSPACING="0">'
+        '<TR><TD WIDTH="22" HEIGHT="10" FIXEDSIZE="TRUE"></TD></TR></TABLE>'
+    )
+
+
+def _arrow(color: str, style: str) -> str:
+    """An arrow, for the legend."""
+    return f'<FONT COLOR="{color}">{"- - &gt;" if style == "dashed" else "--&gt;"}</FONT>'
 
 
 def _clip(text: str, width: int) -> str:

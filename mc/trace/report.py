@@ -16,6 +16,7 @@ import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from mc.text import printable
 from mc.trace.format import Counterexample
 from mc.trace.text import headline
 
@@ -76,7 +77,8 @@ def report_data(
     marked: Mapping[int, str] | None = None,
     model_note: str = "",
 ) -> dict[str, Any]:
-    """The data the page's script shows."""
+    """The data the page's script shows, every text in it with its control
+    and format characters escaped (``printable``)."""
     states = states_of(counterexample, initial)
     names = list(states[-1])
     lock_names = set(locks) or {
@@ -86,7 +88,7 @@ def report_data(
         or (_LOCK_VALUE.match(states[0].get(n, "")) is not None and not n.startswith("T"))
     }
     marked = marked or {}
-    return {
+    data = {
         "title": headline(counterexample),
         "scenario": counterexample.scenario,
         "variants": list(counterexample.variants),
@@ -118,6 +120,19 @@ def report_data(
             for number, step in enumerate(counterexample.steps, start=1)
         ],
     }
+    shown: dict[str, Any] = _printable(data)
+    return shown
+
+
+def _printable(value: Any) -> Any:
+    """``value`` with ``printable`` applied to every string in it, keys too."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {_printable(key): _printable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_printable(item) for item in value]
+    return value
 
 
 STYLE = """

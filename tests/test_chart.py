@@ -1,0 +1,177 @@
+"""The counterexample chart (``vfsmc graph``) and page (``vfsmc report``)
+as a reader sees them: text from the trace escaped, widths set by the
+lanes and not by a long line, a legend of what is drawn, locks held from
+the initial state, lanes named again down a tall chart, and a trace of
+an unknown scenario or variant drawn as the README says."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+import pytest
+from click.testing import Result
+
+from mc.check.marks import variant_marks
+from mc.dsl.scenario import Registry
+from mc.trace import format as cx_format
+from mc.trace import report as render_report
+from mc.trace.graph import HEADER_EVERY, _Chart, pipe, to_dot
+
+Run = Callable[..., Result]
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "counterexamples"
+CHILD_FIRST = SHIPPED / "dirops-rename-rmdir-link--child-first.json"
+FIND_ALIAS = SHIPPED / "dcache-dput-vs-find-alias--lock-for-kill-spins.json"
+STORE_PAST_EOF = SHIPPED / "writeback-store-past-eof-extend--writeback-skips-eof-zero.json"
+AIO_WRITE = SHIPPED / "dio-aio-write-vs-punch--no-dio-wait.json"
+
+needs_graphviz = pytest.mark.skipif(
+    shutil.which("dot") is None, reason="graphviz's dot is not installed"
+)
+
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""C0 and C1 control characters (but for line breaks and tabs, which an
+SVG or HTML page's own markup holds) and bidirectional marks and overrides."""
+
+
+def _svg_width(counterexample: cx_format.Counterexample, caveat: str | None = None) -> float:
+    svg = pipe(to_dot(counterexample, caveat=caveat), "svg").decode()
+    found = re.search(r'<svg width="([\d.]+)pt"', svg)
+    assert found is not None
+    return float(found.group(1))
+
+
+def _with_controls(counterexample: cx_format.Counterexample) -> cx_format.Counterexample:
+    """``counterexample`` with ESC, BEL, a C1 control and a right-to-left
+    override in a label, the message, a thread's operation and a value."""
+    steps = list(counterexample.steps)
+    steps[0] = attrs.evolve(
+        steps[0],
+        label="\x1b[31mred\x1b[0m \x07 \u202eevil",
+        changed={**steps[0].changed, "note": "v\x85\x1b"},
+    )
+    (name, operation), *others = counterexample.threads
+    return attrs.evolve(
+        counterexample,
+        steps=tuple(steps),
+        message=counterexample.message + " \x1b]0;title\x07",
+        threads=((name, operation + "\u202e\x1b"), *others),
+    )
+
+
+@needs_graphviz
+def test_control_characters_from_the_trace_are_escaped_in_the_chart_and_the_page() -> None:
+    counterexample = _with_controls(cx_format.load(CHILD_FIRST))
+    dot = to_dot(counterexample, caveat="edited \x1b[2J")
+    assert not CONTROL.search(dot)
+    assert "\\\\x1b[31mred" in dot and "\\\\u202eevil" in dot
+    svg = pipe(dot, "svg").decode()
+    ElementTree.fromstring(svg)
+    assert not CONTROL.search(svg)
+    assert "\\x1b[31mred" in svg
+    data = render_report.report_data(counterexample, None, model_note="note \x1b")
+    page = render_report.render_html(data, svg)
+    assert not CONTROL.search(page)
+    assert "\\x1b[31mred" in page and "\\u202eevil" in page
+
+
+@needs_graphviz
+def test_a_long_title_line_or_label_does_not_set_the_chart_s_width() -> None:
+    """A `NOT REPLAYED:` line of 190 characters leaves a two-thread chart
+    as wide as it is without it; a label of 5,000 characters without a
+    space is broken into lines, not drawn 10,000 points wide."""
+    counterexample = cx_format.load(FIND_ALIAS)
+    assert len(counterexample.threads) == 2
+    width = _svg_width(counterexample)
+    assert width < 1000
+    caveat = "this trace does not replay on today's models (" + "step 3 moved " * 13 + ")"
+    assert len(caveat) > 180
+    assert _svg_width(counterexample, caveat) == width
+    steps = list(counterexample.steps)
+    steps[0] = attrs.evolve(steps[0], label="x" * 5000)
+    assert _svg_width(attrs.evolve(counterexample, steps=tuple(steps))) < 1.2 * width
+
+
+def _legend(dot: str) -> str:
+    [line] = [line for line in dot.splitlines() if line.startswith("  legend [")]
+    return line
+
+
+def test_the_legend_names_what_the_chart_draws_and_nothing_else(shipped: Registry) -> None:
+    deadlock = cx_format.load(CHILD_FIRST)
+    legend = _legend(to_dot(deadlock, variant_marks(shipped, deadlock)))
+    for drawn in (
+        "lock held, in its holder's colour (dotted: free)",
+        "a step that takes, waits for or lets go a lock",
+        "any other step",
+        "yellow: steps the variant added or changed",
+        "the violation",
+        "takes a lock (dashed: lets it go)",
+        "waits for a lock (thick: the waits of the cycle)",
+    ):
+        assert drawn in legend, drawn
+    for absent in ("held shared", "handed off", "where a blocked thread waits"):
+        assert absent not in legend, absent
+    assert "yellow" not in _legend(to_dot(deadlock))
+    handed = _legend(to_dot(cx_format.load(AIO_WRITE)))
+    assert "handed off: held by no thread" in handed
+    assert "(thick:" not in handed
+
+
+def test_a_lock_held_in_the_initial_state_is_drawn_held_from_the_top() -> None:
+    """The completion thread holds hardirq from the initial state and lets
+    it go at the last step: its lane is its colour's bar from the header
+    down to that release."""
+    counterexample = cx_format.load(STORE_PAST_EOF)
+    chart = _Chart(counterexample)
+    assert all(state["hardirq"] == ["T2"] for state in chart.held_after[:-1])
+    assert chart.held_after[-1]["hardirq"] == []
+    lane = chart.lane_id["hardirq"]
+    first = next(
+        line for line in chart.dot().splitlines() if line.startswith(f"  {lane}_0 -> {lane}_1 ")
+    )
+    assert f'color="{chart.color["T2"]}", penwidth="5"' in first
+
+
+def test_a_tall_chart_names_its_lanes_again_every_so_many_rows() -> None:
+    tall = _Chart(cx_format.load(STORE_PAST_EOF))
+    dot = tall.dot()
+    again = sorted(int(n) for n in re.findall(r"^\s+step_h(\d+) \[", dot, re.M))
+    assert again == list(range(HEADER_EVERY, tall.last - HEADER_EVERY // 4, HEADER_EVERY))
+    assert len(again) >= 2
+    for lane, lane_id in tall.lane_id.items():
+        assert f'{lane_id}_h{HEADER_EVERY} [group="{lane_id}"' in dot
+        assert f'label="{lane}"' in dot
+    short = to_dot(cx_format.load(CHILD_FIRST))
+    assert "step_h" not in short
+
+
+def test_a_trace_of_an_unknown_scenario_or_variant_is_drawn_with_a_warning(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """What the README says: replay refuses it (exit 2), graph and report
+    draw it as recorded, with a warning and NOT REPLAYED, and exit 0."""
+    recorded = json.loads(CHILD_FIRST.read_text())
+    recorded.pop("digest")
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "or names a scenario or variant today's models do not declare" in readme
+    for field, value, said in (
+        ("scenario", "dirops/no-such", "unknown scenario 'dirops/no-such'"),
+        ("variants", ["no-such-variant"], "unknown variant 'no-such-variant'"),
+    ):
+        (tmp_path / "odd.json").write_text(json.dumps({**recorded, field: value}))
+        replayed = vfsmc("replay", "odd.json")
+        assert replayed.exit_code == 2 and said in replayed.output, replayed.output
+        drawn = vfsmc("graph", "odd.json", "-o", "odd.dot")
+        assert drawn.exit_code == 0, drawn.output
+        assert "vfsmc: warning: odd.json:" in drawn.output and said in drawn.output
+        assert '"NOT REPLAYED: ' in (tmp_path / "odd.dot").read_text()
+        page = vfsmc("report", "odd.json", "-o", "odd.html")
+        assert page.exit_code == 0, page.output
+        assert "vfsmc: warning: odd.json:" in page.output and said in page.output
