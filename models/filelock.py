@@ -740,7 +740,12 @@ def posix_lock_attempt(
         if checked_first:
             op.lock(blocked_lock_lock, EXCL, "spin_lock(&blocked_lock_lock)")
         no_deadlock = register_is(dead, "!deadlock", lambda v: not v)
-        with op.when(no_deadlock, "if (likely(!posix_locks_deadlock(request, fl)))"):
+        blocks = (
+            "if (!deadlock) /* always: nothing looked for one */"
+            if skip
+            else "if (likely(!posix_locks_deadlock(request, fl)))"
+        )
+        with op.when(no_deadlock, blocks):
             op.effect(
                 "__locks_insert_block(fl, request, posix_locks_conflict)",
                 _insert_blocked_posix,

@@ -36,7 +36,7 @@ from typing import Any
 
 from mc.dsl import EXCL, SHARED, Cite, Op, Scratch, flag_variant, not_, operation, same
 from mc.dsl.folio import find_folio, put_folio, wait_writeback
-from mc.kernel.expr import Expr, const
+from mc.kernel.expr import Expr, const, positive
 from mc.kernel.inode_life import (
     DESTROYED,
     EVICTED,
@@ -67,8 +67,10 @@ from mc.kernel.pagecache import (
     pagecache,
     remove_folio,
 )
+from mc.kernel.superblock import SB_FREEZE_FS, metadata_slot, sb_writers
 from mc.kernel.world import ModelError
-from mc.models.super import flag_slot, wb_worker
+from mc.models.quota import journal_current_handle, start_handle, stop_handle
+from mc.models.super import assign, flag_slot, wb_worker
 from mc.models.writeback import do_writepages
 
 EVICT_NO_WAIT = "evict-skips-writeback-wait"
@@ -458,7 +460,56 @@ def _on_io_list(inode: InodeObject, mapping: Mapping | None) -> Expr:
     return Expr("!list_empty(&inode->i_io_list)", lambda _w: on_list)
 
 
-def evict(op: Op, part: InodeLife, mapping: Mapping | None) -> None:
+def _clear_inode(op: Op, inode: InodeObject, label: str) -> None:
+    op.effect(label, _stage(EVICTED, on=I_CLEAR), inode)
+
+
+def _delete_inode(op: Op, inode: InodeObject) -> None:
+    """``ext4_evict_inode()`` of an unlinked inode once its pages are gone
+    (fs/ext4/inode.c, 6.12; 6.6 alike): outside a running handle,
+    ``sb_start_intwrite()`` ("iput() caller didn't have to have any
+    protection against it"; inside one, since 46e294efc355, the handle
+    protects it already and the level would be taken against the order
+    sb_internal before jbd2_handle), a handle, the inode cleared and freed
+    in it (``ext4_free_inode()`` -> ``ext4_clear_inode()``: I_CLEAR; the
+    orphan list, inode table and bitmaps dirtied: metadata a commit has to
+    write), the handle stopped and the level ended.  Left out:
+    ``dquot_initialize()`` and the quota freed, ``ext4_truncate()`` of the
+    blocks and the xattr inodes (``ext4_xattr_delete_inode()``), the
+    error paths."""
+    outside = op.let(
+        "freeze_protected",
+        not_(positive(journal_current_handle(op))),
+        "if (!ext4_journal_current_handle())",
+    )
+    internal = sb_writers(op.world, SB_FREEZE_FS)
+    with op.when(outside, "if (!ext4_journal_current_handle())"):
+        op.lock(
+            internal,
+            SHARED,
+            "sb_start_intwrite(inode->i_sb); freeze_protected = true",
+            tag="sb-intwrite",
+        )
+    start_handle(op, "handle = ext4_journal_start(inode, EXT4_HT_TRUNCATE, ...)")
+    _clear_inode(
+        op,
+        inode,
+        "ext4_free_inode(handle, inode): ext4_clear_inode(inode): clear_inode(inode): "
+        "inode->i_state = I_FREEING | I_CLEAR",
+    )
+    op.effect(
+        "ext4_orphan_del(handle, inode); ext4_free_inode(): the inode bitmap and group "
+        "descriptor dirtied in the handle",
+        assign,
+        metadata_slot(op.world),
+        True,
+    )
+    stop_handle(op)
+    with op.when(outside, "if (freeze_protected)"):
+        op.unlock(internal, "sb_end_intwrite(inode->i_sb)", tag="sb-intwrite")
+
+
+def evict(op: Op, part: InodeLife, mapping: Mapping | None, *, unlinked: bool = False) -> None:
     """``evict()`` of an I_FREEING inode: ``inode_io_list_del()`` of an
     inode still on a wb list, ``wb->list_lock`` then its i_lock (the model
     takes it on a list while dirty or under I_SYNC; an inode whose
@@ -468,7 +519,9 @@ def evict(op: Op, part: InodeLife, mapping: Mapping | None) -> None:
     ``inode_sb_list_del()`` under ``s_inode_list_lock``;
     ``inode_wait_for_writeback()`` (sleeps while I_SYNC), ``->evict_inode``
     (ext4's shape: ``truncate_inode_pages_final()``, waiting for writeback
-    of each folio, then ``clear_inode()``: I_CLEAR), ``remove_inode_hash()``
+    of each folio, then ``clear_inode()``: I_CLEAR; of an ``unlinked``
+    inode, the deletion in a journal handle under the SB_FREEZE_FS level,
+    :func:`_delete_inode`), ``remove_inode_hash()``
     (``__remove_inode_hash()``: i_lock inside inode_hash_lock) and the
     wake-up of ``__wait_on_freeing_inode()``, ``destroy_inode()`` ->
     ``->destroy_inode`` and ``->free_inode``."""
@@ -507,11 +560,10 @@ def evict(op: Op, part: InodeLife, mapping: Mapping | None) -> None:
         truncate_inode_pages_final(op, mapping, inode)
     if late:
         _wait_for_writeback(op, inode, "end_writeback(inode): inode_sync_wait(inode)")
-    op.effect(
-        "clear_inode(inode): inode->i_state = I_FREEING | I_CLEAR",
-        _stage(EVICTED, on=I_CLEAR),
-        inode,
-    )
+    if unlinked:
+        _delete_inode(op, inode)
+    else:
+        _clear_inode(op, inode, "clear_inode(inode): inode->i_state = I_FREEING | I_CLEAR")
     hash_lock = op.world.shared_lock("inode_hash_lock", Kind.SPINLOCK)
     op.lock(hash_lock, EXCL, "remove_inode_hash(inode): spin_lock(&inode_hash_lock)")
     op.section(
@@ -590,7 +642,7 @@ def iput(op: Op, part: InodeLife, mapping: Mapping | None, *, drops: bool) -> No
             inode,
         )
         op.unlock(i_lock, "spin_unlock(&inode->i_lock)")
-        evict(op, part, mapping)
+        evict(op, part, mapping, unlinked=drops)
         op.goto("out")
     op.unlock(i_lock, "spin_unlock(&inode->i_lock) /* not the last reference */")
     op.label("out")

@@ -126,11 +126,19 @@ def _put_super(scratch: Scratch, freed: int) -> int:
     return 0
 
 
+_NO_FS_INFO = frozenset({"super_operations.put_super", "super_operations.free_inode"})
+"""The super_operations that may run once ->put_super has freed the
+filesystem's private info."""
+
+
 def _fs_info_guard(world: World) -> None:
     """From ``->put_super`` on, a call of another ``super_operations``
     method is a use of the freed ``sb->s_fs_info`` (``EXT4_SB(sb)``: every
-    ext4 super_operation reads it): ``fs-info-live``, checked at the call
-    (a ``World.call_guards`` entry, once per world)."""
+    ext4 super_operation reads it but ``->free_inode``,
+    ``ext4_free_in_core_inode()``, which frees the inode's memory alone and
+    runs from an RCU callback that may come after ``->put_super``):
+    ``fs-info-live``, checked at the call (a ``World.call_guards`` entry,
+    once per world)."""
     if PUT_SUPER in world.parts:
         return
     world.parts[PUT_SUPER] = True
@@ -139,7 +147,7 @@ def _fs_info_guard(world: World) -> None:
 
     def touches_fs_info(step: Any) -> bool:
         method = str(step.method)
-        return method.startswith("super_operations.") and method != "super_operations.put_super"
+        return method.startswith("super_operations.") and method not in _NO_FS_INFO
 
     def make(step: Any, context: Any) -> Any:
         if not touches_fs_info(step):
@@ -253,9 +261,15 @@ def remount(op: Op, file: File) -> None:
     """``do_remount()``: ``down_write(&sb->s_umount)``,
     ``reconfigure_super()``, which refuses a frozen superblock (-EBUSY:
     ``sb->s_writers.frozen != SB_UNFROZEN``, read under s_umount) and calls
-    ``->remount_fs`` (the legacy ``->reconfigure``; as ``ext4_remount()``
-    it writes the superblock, a metadata change), ``up_write()``.  Variant
-    ``remount-ignores-frozen`` leaves out the refusal."""
+    ``->remount_fs``, the method locking.rst names (``legacy_reconfigure()``,
+    for a filesystem without ``->init_fs_context``; ext4 since 5.17 has
+    ``fc->ops->reconfigure``, ``ext4_reconfigure()`` -> ``__ext4_remount()``,
+    called at the same place under the same s_umount: either writes the
+    superblock, a metadata change), ``up_write()``.  Variant
+    ``remount-ignores-frozen`` leaves out the refusal.  Left out:
+    ``reconfigure_super()``'s ``shrink_dcache_sb()`` under s_umount before
+    the call (dentries dropped, and inodes put, with s_umount held for
+    write), the read-only transitions (``sb_prepare_remount_readonly()``)."""
     op.mapping(file)
     wait_mounted(op)
     s_umount = op.world.superblock.s_umount

@@ -255,7 +255,10 @@ def sync_inodes_sb(op: Op, mapping: Mapping) -> None:
     (``WARN_ON(!rwsem_is_locked(&sb->s_umount))``).  Left out:
     ``wait_sb_inodes()``'s list locks (``s_inode_wblist_lock``, the
     inode's ``i_lock``, its ``rcu_read_lock()``: spinlocks and a section
-    held only to move the inode between lists, never across the wait);
+    held only to move the inode between lists, never across the wait),
+    and its ``__iget()`` and ``iput()`` of each inode around the wait, under
+    ``s_sync_lock`` and s_umount (the model's inodes are pinned by the
+    scenario's files, so that ``iput()`` is never the last);
     ``bdi_down_write_wb_switch_rwsem()`` around the writeback, taken only
     with cgroup writeback; the inode's own I_SYNC and ``->write_inode``
     (the freeze scenarios' metadata is the filesystem's, committed by
@@ -437,11 +440,9 @@ def _unfrozen(scratch: Scratch, frozen: int, holders: int, who: int) -> None:
 
 
 def _freeze_fs(fails: bool) -> Any:
-    @touches(lambda _world, slot: ([], [slot]))
-    def freeze_fs(scratch: Scratch, slot: int) -> int:
-        if fails:
-            return -E.EIO
-        return _commit_metadata(scratch, slot)
+    @touches(lambda _world, slot, ret: ([], [slot, ret]))
+    def freeze_fs(scratch: Scratch, slot: int, ret: int) -> None:
+        scratch[ret] = -E.EIO if fails else _commit_metadata(scratch, slot)
 
     freeze_fs.__name__ = "freeze_fs_failing" if fails else "freeze_fs"
     return freeze_fs
@@ -567,21 +568,22 @@ def freeze_super(op: Op, mapping: Mapping, who: int, fails: bool = False) -> Non
         tag="freeze-level",
     )
     updates = journal(op.world)
+    op.enter("super_operations.freeze_fs", label="ret = sb->s_op->freeze_fs(sb)", roles={})
     op.lock(
         updates,
         EXCL,
         "ext4_freeze(): jbd2_journal_lock_updates(journal) /* new handles wait, open ones drain */",
     )
-    op.call(
-        "super_operations.freeze_fs",
+    op.effect(
+        "error = jbd2_journal_flush(journal, 0); ... error = ext4_commit_super(sb)",
         _freeze_fs(fails),
         metadata_slot(op.world),
-        label="ret = sb->s_op->freeze_fs(sb) /* the journal flushed and locked */",
+        op.thread.ret,
     )
     op.unlock(
         updates,
-        "ext4_freeze(): out: jbd2_journal_unlock_updates(journal) "
-        "/* we rely on upper layer to stop further updates */",
+        "out: jbd2_journal_unlock_updates(journal) "
+        "/* we rely on upper layer to stop further updates */; return error",
     )
     with op.when(is_error(op.ret), "if (ret) /* VFS:Filesystem freeze failed */"):
         op.effect("sb->s_writers.frozen = SB_UNFROZEN", assign, frozen, SB_UNFROZEN)
@@ -631,7 +633,8 @@ def thaw_super(op: Op, who: int) -> None:
     holder = HOLDER_NAMES[who]
     mode = SHARED if op.variant(THAW_S_UMOUNT_SHARED) else EXCL
     active = s_active_slot(op.world)
-    super_lock(op, mode, "thaw_super(): super_lock_excl(sb)", "dying")
+    taken = "super_lock_excl(sb)" if mode is EXCL else "super_lock_shared(sb)"
+    super_lock(op, mode, f"thaw_super(): {taken}", "dying")
     op.fail_if(
         not_(frozen_is(op.world, SB_FREEZE_COMPLETE)),
         E.EINVAL,

@@ -35,6 +35,7 @@ FREEZE_PROPERTIES = (*BASE_PROPERTIES, *PAGECACHE_PROPERTIES, *SUPER_PROPERTIES)
 WRITE_IGNORES_FREEZE = "write-ignores-freeze"
 MKWRITE_IGNORES_FREEZE = "mkwrite-ignores-freeze"
 TRANSACTION_IGNORES_FREEZE = "transaction-ignores-freeze"
+EVICT_IGNORES_FREEZE = "evict-ignores-freeze"
 
 
 def _without_level(program: Program, tag: str) -> Program:
@@ -77,6 +78,15 @@ ignores_freeze(
     TRANSACTION_IGNORES_FREEZE,
     "an internal transaction does not take the SB_FREEZE_FS level (no sb_start_intwrite())",
     fs_transaction,
+    "sb-intwrite",
+)
+
+
+ignores_freeze(
+    EVICT_IGNORES_FREEZE,
+    "ext4_evict_inode() deletes an unlinked inode in a journal handle without taking the "
+    "SB_FREEZE_FS level (no sb_start_intwrite())",
+    iput_last,
     "sb-intwrite",
 )
 
@@ -125,6 +135,7 @@ scenario(
 )
 
 INODE_FILE = File("/f", pages=1, cached=(0,))
+OTHER_FILE = File("/g", pages=1)
 
 scenario(
     "super/evict-vs-lookup",
@@ -133,6 +144,15 @@ scenario(
     tree=["/f"],
     threads=[iput_last(INODE_FILE), iget(INODE_FILE), inode_flusher(INODE_FILE, False)],
     properties=(*BASE_PROPERTIES, *INODE_PROPERTIES),
+)
+
+scenario(
+    "super/evict-vs-freeze",
+    "the last iput() of an unlinked file deleting its inode racing FIFREEZE of another file "
+    "of the filesystem, FITHAW once the freeze returned",
+    tree=["/f", "/g"],
+    threads=[iput_last(INODE_FILE), freeze(OTHER_FILE), thaw(OTHER_FILE)],
+    properties=(*BASE_PROPERTIES, *SUPER_PROPERTIES, *INODE_PROPERTIES),
 )
 
 step_invariant(

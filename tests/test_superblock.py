@@ -18,7 +18,7 @@ from mc.check import expectations, lockorder
 from mc.check.checker import check_scenario
 from mc.check.registry import shipped as shipped_registry
 from mc.check.registry import with_files
-from mc.dsl import E, Invocation, Program
+from mc.dsl import SHARED, E, Invocation, Op, Program, operation
 from mc.dsl.kernel_model import KernelModel
 from mc.dsl.scenario import Registry, Scenario, Variant
 from mc.dsl.uncontended import read_only_families
@@ -40,9 +40,10 @@ from mc.kernel.superblock import (
     SB_UNFROZEN,
     find_slot,
     no_write_while_frozen_violation,
+    sb_writers,
 )
 from mc.kernel.world import DONE, ModelError, Scratch
-from mc.models.inode import iput_last
+from mc.models.inode import iput, iput_last, part_of
 from mc.models.mnt_write import (
     create_want_write,
     link_want_write,
@@ -53,6 +54,7 @@ from mc.models.mnt_write import (
     tmpfile_want_write,
 )
 from mc.models.mount import mount, sync_inode, umount
+from mc.models.quota import start_handle, stop_handle
 from mc.models.super import freeze, kernel_freeze, sync, thaw
 from mc.models.super_scenarios import FREEZE_PROPERTIES, INODE_FILE
 from mc.models.truncate import mmap_store, munmap
@@ -668,3 +670,65 @@ def test_the_freeze_waits_for_the_open_journal_handles(tmp_path: Path) -> None:
     assert "jbd2_handle" in broken.result.violation.message
     fixed = check_scenario(registry, scenario)
     assert fixed.result.verdict is Verdict.OK
+
+
+@operation(models="an eviction inside a running handle (an EA inode's, in its parent's deletion)")
+def _evict_in_handle(op: Op, file: File) -> None:
+    op.one_thread("drops the last reference to", file.path, "a last reference is dropped once")
+    op.drops_last_reference(file)
+    internal = sb_writers(op.world, SB_FREEZE_FS)
+    op.lock(internal, SHARED, "ext4_evict_inode(parent): sb_start_intwrite(parent->i_sb)")
+    start_handle(op, "handle = ext4_journal_start(parent, ...)")
+    iput(op, part_of(op, file), None, drops=True)
+    stop_handle(op)
+    op.unlock(internal, "sb_end_intwrite(parent->i_sb)")
+
+
+def test_the_deletion_of_an_unlinked_inode_takes_the_internal_level_outside_a_handle_only(
+    shipped: Registry,
+) -> None:
+    """ext4_evict_inode() takes sb_start_intwrite() before its handle, so
+    a freeze waits for the deletion or the deletion for the thaw, and its
+    metadata never dirties a frozen filesystem; inside a running handle
+    (46e294efc355) it takes no level, which would wait for a freezer that
+    waits for the handle."""
+    alone = Scenario("planted/evict", "the last iput alone", ("/f",), (iput_last(INODE_FILE),))
+    ((_name, evicting),) = lockorder.explore(
+        registry_with(shipped, scenarios=(alone,)), [alone.name]
+    )
+    assert evicting[("sb_internal", "jbd2_handle")].label.startswith(
+        "handle = ext4_journal_start(inode, EXT4_HT_TRUNCATE"
+    )
+    nested = Scenario(
+        "planted/evict-in-handle-vs-freeze",
+        "an eviction inside a running handle against FIFREEZE, FITHAW once it returned",
+        ("/f", "/g"),
+        (_evict_in_handle(INODE_FILE), freeze(File("/g")), thaw(File("/g"))),
+        ("lock-protocol", "deadlock", "completes", "no-write-while-frozen"),
+    )
+    registry = registry_with(shipped, scenarios=(nested,))
+    assert check_scenario(registry, nested.name).result.verdict is Verdict.OK
+    ((_name, inside),) = lockorder.explore(registry, [nested.name])
+    assert ("jbd2_handle", "sb_internal") not in inside
+
+
+def _without_teardown_calls(program: Program, _invocation: Invocation) -> Program:
+    torn = {"super_operations.evict_inode", "super_operations.destroy_inode"}
+    return program.drop(lambda step: getattr(step, "method", None) in torn)
+
+
+def test_free_inode_after_put_super_reads_no_fs_info() -> None:
+    """->free_inode runs from the RCU callback i_callback(), which may come
+    after ->put_super, and ext4_free_in_core_inode() reads no sbi: with
+    ->put_super moved before evict_inodes() and the calls that read sbi
+    left out, the ->free_inode left after it is no use of freed info."""
+    registry = shipped_registry()
+    quiet = Variant("no-teardown-calls", "", transform=_without_teardown_calls)
+    registry.add_variant(quiet)
+    result = check_scenario(
+        registry,
+        "super/umount-vs-writeback",
+        ["put-super-before-evict", "no-teardown-calls"],
+        ["fs-info-live"],
+    ).result
+    assert result.verdict is Verdict.OK, result.violation
