@@ -79,6 +79,10 @@ LABEL_AS_MODELLED = {
     "if (unlikely(copied == N)) /* the source faulted */",
     "if (!folio) goto no_page",
     "if (folio_batch has /f:N)",
+    "if (folio_batch has /g:N)",
+    # ext4_evict_inode() of an unlinked inode (models/inode.py)
+    "if (!extN_journal_current_handle())",
+    "if (freeze_protected)",
     "dispose_list(&dispose): evict(inode)",
     "if (!drop && (sb->s_flags & SB_ACTIVE)) { __inode_add_lru(inode, true); "
     "spin_unlock(&inode->i_lock); return; }",
@@ -151,6 +155,7 @@ LABEL_AS_MODELLED = {
     "if (fl->fl_lmops && fl->fl_lmops->lm_lock_expirable)",
     "if ((*fl->fl_lmops->lm_lock_expirable)(fl))",
     "if (likely(!posix_locks_deadlock(request, fl)))",
+    "if (!deadlock) /* always: nothing looked for one */",
     "if (!list_empty(&blocker->fl_blocked_requests))",
     "if (waiter->fl_lmops && waiter->fl_lmops->lm_notify)",
     "if (!list_empty(dispose))",
