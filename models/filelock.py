@@ -129,6 +129,7 @@ LEASE_BREAK_NO_TIMEOUT = "lease-break-without-timeout"
 LEASE_BREAK_SIGNALLED = "lease-break-signalled"
 LEASE_BREAK_NO_RECHECK = "lease-break-no-recheck"
 FLOCK_UPGRADE_IN_PLACE = "flock-upgrade-in-place"
+FLOCK_DROPS_FLC_LOCK = "flock-drops-flc_lock-midway"
 EXPIRE_UNDER_FLC_LOCK = "expire-lock-under-flc_lock"
 OFD_OWNER_IS_FILES = "ofd-owner-is-files"
 
@@ -185,6 +186,12 @@ flag_variant(
     FLOCK_UPGRADE_IN_PLACE,
     "flock_lock_inode() keeps the file's shared flock while it waits to upgrade it to "
     "exclusive, instead of removing it first",
+)
+flag_variant(
+    FLOCK_DROPS_FLC_LOCK,
+    "flock_lock_inode() lets flc_lock go after deleting the file's lock of the other type and "
+    "takes it again before it inserts the new one (cond_resched(), as before 267f11285830): a "
+    "thread sharing the struct file inserts its lock in between",
 )
 flag_variant(
     OFD_OWNER_IS_FILES,
@@ -1117,7 +1124,11 @@ def _own_flock(scratch: Scratch, ctx: FileLockContext, file: str) -> str | None:
 
 
 def _drop_flock(scratch: Scratch, ctx: FileLockContext, file: str) -> None:
-    scratch[ctx.flock] = tuple(p for p in scratch[ctx.flock] if p[0] != file)
+    """``locks_delete_lock_ctx(fl)`` of the first lock of ``file`` the list
+    walk finds (it ``break``s there)."""
+    pairs: tuple[tuple[str, str], ...] = scratch[ctx.flock]
+    first = next(at for at, (f, _t) in enumerate(pairs) if f == file)
+    scratch[ctx.flock] = pairs[:first] + pairs[first + 1 :]
 
 
 def _flock_conflict(scratch: Scratch, ctx: FileLockContext, file: str, kind: str) -> str | None:
@@ -1128,10 +1139,15 @@ def _flock_conflict(scratch: Scratch, ctx: FileLockContext, file: str, kind: str
     return None
 
 
-def _insert_flock(scratch: Scratch, ctx: FileLockContext, file: str, kind: str) -> None:
-    scratch[ctx.flock] = tuple(
-        sorted({*(p for p in scratch[ctx.flock] if p[0] != file), (file, kind)})
-    )
+def _insert_flock(
+    scratch: Scratch, ctx: FileLockContext, file: str, kind: str, in_place: bool = False
+) -> None:
+    """``locks_insert_lock_ctx(new_fl, &ctx->flc_flock)``: the list gains the
+    lock whatever else ``file`` holds (``flock_lock_inode()`` deleted the
+    file's other lock first, under the same ``flc_lock``); ``in_place``,
+    the file's lock becomes ``kind``."""
+    kept = (p for p in scratch[ctx.flock] if not in_place or p[0] != file)
+    scratch[ctx.flock] = tuple(sorted((*kept, (file, kind))))
 
 
 def _block_flock(scratch: Scratch, ctx: FileLockContext, file: str, kind: str, on: str) -> None:
@@ -1160,6 +1176,9 @@ def flock_lock_inode_wait(op: Op, ctx: FileLockContext, file: str, kind: str) ->
         with op.when(register_is(own, "found", lambda v: v is not None), "if (found)"):
             op.effect("locks_delete_lock_ctx(fl, &dispose)", _drop_flock, ctx, file)
             wake_up_blocks(op, ctx, "flock", file)
+            if op.variant(FLOCK_DROPS_FLC_LOCK) and kind != UNLOCK:
+                op.unlock(flc, "spin_unlock(&ctx->flc_lock); cond_resched()")
+                op.lock(flc, EXCL, "spin_lock(&ctx->flc_lock)")
     if kind == UNLOCK:
         op.goto("out")
     else:
@@ -1195,29 +1214,75 @@ def flock_lock_inode_wait(op: Op, ctx: FileLockContext, file: str, kind: str) ->
                 holders=_holders(ctx, _blockers(ctx, "flock", file)),
             )
             op.goto("retry")
-        op.effect("locks_insert_lock_ctx(new_fl, &ctx->flc_flock)", _insert_flock, ctx, file, kind)
+        op.effect(
+            "locks_insert_lock_ctx(new_fl, &ctx->flc_flock)",
+            _insert_flock,
+            ctx,
+            file,
+            kind,
+            in_place,
+        )
     op.label("out")
     op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
 
 
 @operation(
     models="flock(LOCK_SH), flock(LOCK_EX) (an upgrade), flock(LOCK_UN) (fs/locks.c)",
-    describe=lambda path: f"flock {path} LOCK_SH, LOCK_EX, LOCK_UN",
+    describe=lambda path, file="": (
+        f"flock {path} LOCK_SH, LOCK_EX, LOCK_UN" + (f" ({file})" if file else "")
+    ),
     cites=(
         locks_cite("flock_lock_inode", FILELOCK_VERSION),
         locks_cite("flock_lock_inode_wait", FILELOCK_VERSION),
         locks_cite("locks_wake_up_blocks", FILELOCK_VERSION),
     ),
 )
-def flock_upgrade(op: Op, path: str) -> None:
+def flock_upgrade(op: Op, path: str, file: str = "") -> None:
     """A process takes a shared flock on its open file, upgrades it to
-    exclusive, then unlocks."""
+    exclusive, then unlocks.  ``file`` names the open file (the struct
+    file the lock belongs to): by default the thread's own; two threads
+    given one name share it, as a parent and child after fork() do."""
     ctx = context(op.world, path)
     _register_thread(op, ctx)
-    file = op.thread.name
+    file = _open_file(op, ctx, file)
     op.run(flock_lock_inode_wait, ctx, file, SHARED_FLOCK)
     op.run(flock_lock_inode_wait, ctx, file, EXCL_FLOCK)
     op.run(flock_lock_inode_wait, ctx, file, UNLOCK)
+
+
+@operation(
+    models="flock(fd, LOCK_SH or LOCK_EX) (fs/locks.c)",
+    describe=lambda path, kind, file="": f"flock {path} {kind}" + (f" ({file})" if file else ""),
+    cites=(
+        locks_cite("flock_lock_inode", FILELOCK_VERSION),
+        locks_cite("flock_lock_inode_wait", FILELOCK_VERSION),
+    ),
+)
+def flock_lock(op: Op, path: str, kind: str, file: str = "") -> None:
+    """One flock(2) call, ``kind`` LOCK_SH or LOCK_EX, on the open file
+    ``file`` (by default the thread's own, as :func:`flock_upgrade`): on a
+    file another thread shares it converts that thread's lock, as the
+    kernel keeps one flock per struct file."""
+    if kind not in (SHARED_FLOCK, EXCL_FLOCK):
+        raise ModelError(f"flock_lock: kind {kind!r} is none of LOCK_SH, LOCK_EX")
+    ctx = context(op.world, path)
+    _register_thread(op, ctx)
+    op.run(flock_lock_inode_wait, ctx, _open_file(op, ctx, file), kind)
+
+
+def _open_file(op: Op, ctx: FileLockContext, file: str) -> str:
+    """The open file a flock of the thread belongs to: ``file``, or the
+    thread's own; the first thread to name a shared one stands for it in
+    the waits of other files' requests (``FileLockContext.agents``)."""
+    if not file:
+        return op.thread.name
+    if file in ctx.threads:
+        raise ModelError(
+            f"open file {file!r} is a thread's name, the name of that thread's own open file: "
+            "name a shared one otherwise"
+        )
+    ctx.agents.setdefault(file, op.thread.name)
+    return file
 
 
 # --- leases ----------------------------------------------------------------------------------
@@ -1999,7 +2064,12 @@ def exclusion_violation(state: State, ctx: FileLockContext) -> str | None:
     flocks = state[ctx.flock]
     for i, (fa, ta) in enumerate(flocks):
         for fb, tb in flocks[i + 1 :]:
-            if fa != fb and EXCL_FLOCK in (ta, tb):
+            if fa == fb:
+                return (
+                    f"open file {fa} holds two flocks, {ta} and {tb}: its next flock(2) or "
+                    "close replaces or removes one of them only"
+                )
+            if EXCL_FLOCK in (ta, tb):
                 return f"flock {fa} {ta} and {fb} {tb} are both held"
     return None
 

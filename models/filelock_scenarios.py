@@ -19,6 +19,7 @@ from mc.models.filelock import (
     delegate,
     delegate_then_setattr,
     exclusion_violation,
+    flock_lock,
     flock_upgrade,
     laundromat,
     lease_never_answered,
@@ -73,7 +74,8 @@ def _of_context(
 @invariant(
     FILELOCK_EXCLUSION,
     "no two conflicting POSIX locks (other owners, overlapping, one a write lock) and no "
-    "two conflicting flocks (other files, one exclusive) are held at once",
+    "two conflicting flocks (other files, one exclusive) are held at once, and no open file "
+    "holds two flocks (flock_lock_inode() replaces its lock under flc_lock)",
     reads=["flc_posix", "flc_flock"],
     needs=("filelock:lock", "a POSIX lock or a flock (fcntl(2) F_SETLK/F_SETLKW, flock(2))"),
 )
@@ -183,6 +185,15 @@ scenario(
     "two processes take a shared flock of one file and both upgrade it to exclusive",
     tree=["/f"],
     threads=[flock_upgrade("/f"), flock_upgrade("/f")],
+    properties=FILELOCK_PROPERTIES,
+)
+
+scenario(
+    "filelock/flock-shared-file",
+    "a process upgrades its shared flock of one file to exclusive while its child, which "
+    "shares the open file since fork(), takes a shared flock on it",
+    tree=["/f"],
+    threads=[flock_upgrade("/f", "filp"), flock_lock("/f", "LOCK_SH", "filp")],
     properties=FILELOCK_PROPERTIES,
 )
 
