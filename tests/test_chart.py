@@ -175,3 +175,15 @@ def test_a_trace_of_an_unknown_scenario_or_variant_is_drawn_with_a_warning(
         page = vfsmc("report", "odd.json", "-o", "odd.html")
         assert page.exit_code == 0, page.output
         assert "vfsmc: warning: odd.json:" in page.output and said in page.output
+
+
+def test_a_wait_of_the_cycle_on_a_lane_no_step_shows_held_names_the_holder() -> None:
+    """A POSIX lock is made by an insertion into flc_posix, not taken as a
+    lock, so its lane stays empty: the cycle's arrow into it names who
+    holds it; an i_rwsem lane shows its holder and its arrow does not."""
+    posix = cx_format.load(SHIPPED / "filelock-posix-abba--posix-skips-deadlock-check.json")
+    dot = to_dot(posix)
+    assert 'headlabel="T1 waits\\n(held by T2)"' in dot
+    assert 'headlabel="T2 waits\\n(held by T1)"' in dot
+    labels = re.findall(r'headlabel="[^"]*"', to_dot(cx_format.load(CHILD_FIRST)))
+    assert labels and not any("held by" in label for label in labels)

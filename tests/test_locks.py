@@ -391,3 +391,17 @@ def test_munmap_without_its_downgrade_releases_a_write_held_mmap_lock_for_readin
     assert (
         "for reading (up_read)" in violation.message and "holds it for writing" in violation.message
     )
+
+
+def test_a_blocked_thread_behind_a_queued_waiter_names_the_holder_and_the_waiter_apart() -> None:
+    """T3 waits for i_rwsem(/a/b), which T2 holds and T1 waits for ahead of
+    it: T2 could end the wait, after T1 had its turn."""
+    from mc.testing import check
+
+    found = check("dirops/rename-rmdir-link", ["child-first"], "deadlock").counterexample
+    assert found is not None
+    blocked = {step.thread: step.event.text for step in found.blocked}
+    assert blocked["T3"] == (
+        "waits for i_rwsem(/a/b), which T2 could end (behind T1, queued for it first)"
+    )
+    assert blocked["T1"] == "waits for i_rwsem(/a/b), which T2 could end"

@@ -1398,16 +1398,20 @@ class KernelModel(Model[State, Action]):
                 text = f"waits for {wait.resource}"
             else:
                 others = [h for h in wait.holders if h != tid] or list(wait.holders)
+                holding = [h for h in others if h not in wait.queued] or others
                 who = (
                     ", ".join(
                         self._taking_over(state, wait.resource)
                         if h == locks.HANDED_OFF
                         else names[h]
-                        for h in others
+                        for h in holding
                     )
                     or "nobody"
                 )
                 text = f"waits for {wait.resource}, which {who} could end"
+                ahead = [names[h] for h in others if h not in holding]
+                if ahead:
+                    text += f" (behind {', '.join(ahead)}, queued for it first)"
             found.append(
                 TraceStep(
                     thread=thread.name,

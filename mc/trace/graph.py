@@ -645,18 +645,34 @@ class _Chart:
             elif kind == "release":
                 yield _edge(*ends, color=thread_color, style="dashed", constraint="false")
             elif (step.thread, lock) in self.in_cycle:
-                yield _edge(*ends, penwidth=2.5, **self._waits(step.thread))
+                yield _edge(*ends, penwidth=2.5, **self._waits(step.thread, lock=lock))
             else:
                 yield _edge(*ends, style="dashed", **self._waits(step.thread))
 
-    def _waits(self, thread: str, spinning: bool = False) -> dict[str, str]:
+    def _unseen_holder(self, thread: str, lock: str) -> str:
+        """`` (held by T2)`` for a wait of the cycle on a lane no step of the
+        chart shows held at the end (a POSIX lock or a lease, which a step
+        of the trace made without taking a lock), naming the cycle's
+        holder; else nothing."""
+        if self.held_after[-1].get(lock):
+            return ""
+        holders = [
+            edge.holder
+            for edge in self.cx.cycle
+            if edge.waiter == thread and edge.resource == lock and edge.holder in self.color
+        ]
+        return f"\n(held by {', '.join(holders)})" if holders else ""
+
+    def _waits(self, thread: str, spinning: bool = False, lock: str = "") -> dict[str, str]:
         """A wait's arrow: red, named by its waiter in the waiter's colour
         just above its arrowhead, so that crossing arrows are told apart
         and no name sits between two arrows (a waiter that retries a
-        trylock in a loop spins)."""
+        trylock in a loop spins), with the holder where the lane does not
+        show it."""
+        held = self._unseen_holder(thread, lock) if lock else ""
         return {
             "color": VIOLATION,
-            "headlabel": f"{thread} {'spins' if spinning else 'waits'}",
+            "headlabel": f"{thread} {'spins' if spinning else 'waits'}{held}",
             "labelangle": "-25",
             "labeldistance": "2.5",
             "fontcolor": self.color[thread],
@@ -671,7 +687,7 @@ class _Chart:
                 self.cell(edge.waiter, row),
                 self.cell(edge.resource, row),
                 penwidth=2.5,
-                **self._waits(edge.waiter, edge.spinning),
+                **self._waits(edge.waiter, edge.spinning, edge.resource),
             )
         drawn = {edge.waiter for edge in self.final_waits}
         for thread, step in self.waiting.items():
@@ -681,7 +697,7 @@ class _Chart:
             row = self._tail_row(thread)
             ends = (self.cell(thread, row), self.cell(lock, row))
             if (thread, lock) in self.in_cycle:
-                yield _edge(*ends, penwidth=2.5, **self._waits(thread))
+                yield _edge(*ends, penwidth=2.5, **self._waits(thread, lock=lock))
             else:
                 yield _edge(*ends, style="dashed", **self._waits(thread))
         if self.cx.cycle and self.cx.property == "deadlock":
