@@ -311,6 +311,9 @@ class FileLockContext:
     agents: dict[str, str] = attrs.field(eq=False, hash=False, factory=dict)
     """The thread acting for an owner that is not a thread (the courtesy
     client's locks are released by the laundromat)."""
+    sharers: dict[str, list[str]] = attrs.field(eq=False, hash=False, factory=dict)
+    """The threads sharing each open file that several name (its flock is
+    any of theirs to change or let go)."""
     lockd: set[str] = attrs.field(eq=False, hash=False, factory=set)
     ofd_owners: set[str] = attrs.field(eq=False, hash=False, factory=set)
     """The owners whose requests are OFD locks (FL_OFDLCK): a request
@@ -487,7 +490,11 @@ def _holders(
     """The threads that could end a wait for the locks of ``owners``."""
 
     def holders(state: State) -> tuple[int, ...]:
-        names = [ctx.agents.get(owner, owner) for owner in owners(state)]
+        names = [
+            name
+            for owner in owners(state)
+            for name in ctx.sharers.get(owner, [ctx.agents.get(owner, owner)])
+        ]
         return tuple(sorted({ctx.threads.index(n) for n in names if n in ctx.threads}))
 
     return holders
@@ -1150,8 +1157,8 @@ def _insert_flock(
     scratch[ctx.flock] = tuple(sorted((*kept, (file, kind))))
 
 
-def _block_flock(scratch: Scratch, ctx: FileLockContext, file: str, kind: str, on: str) -> None:
-    _insert_block(scratch, ctx, "flock", (file, 0, 0, kind), on)
+def _block_flock(scratch: Scratch, ctx: FileLockContext, request: str, kind: str, on: str) -> None:
+    _insert_block(scratch, ctx, "flock", (request, 0, 0, kind), on)
 
 
 def flock_lock_inode_wait(op: Op, ctx: FileLockContext, file: str, kind: str) -> None:
@@ -1162,6 +1169,7 @@ def flock_lock_inode_wait(op: Op, ctx: FileLockContext, file: str, kind: str) ->
     lock is inserted.  ``kind`` is LOCK_SH, LOCK_EX or F_UNLCK."""
     uses(op, "lock")
     flc = ctx.flc_lock
+    request = file if file == op.thread.name else f"{file} ({op.thread.name})"
     op.label("retry")
     op.lock(flc, EXCL, "spin_lock(&ctx->flc_lock)")
     own = op.register("own", str)
@@ -1198,7 +1206,7 @@ def flock_lock_inode_wait(op: Op, ctx: FileLockContext, file: str, kind: str) ->
                 "__locks_insert_block(fl, request, flock_locks_conflict)",
                 _block_flock,
                 ctx,
-                file,
+                request,
                 kind,
                 Expr("fl", lambda _w: lambda state: state[other], local=True),
             )
@@ -1207,11 +1215,11 @@ def flock_lock_inode_wait(op: Op, ctx: FileLockContext, file: str, kind: str) ->
             op.wait_until(
                 Expr(
                     "list_empty(&fl->fl_blocked_member)",
-                    lambda _w: lambda state: not _is_blocked(ctx, "flock", file)(state),
+                    lambda _w: lambda state: not _is_blocked(ctx, "flock", request)(state),
                 ),
                 "wait_event_interruptible(fl->fl_wait, list_empty(&fl->fl_blocked_member))",
                 "the flock of another file",
-                holders=_holders(ctx, _blockers(ctx, "flock", file)),
+                holders=_holders(ctx, _blockers(ctx, "flock", request)),
             )
             op.goto("retry")
         op.effect(
@@ -1241,39 +1249,47 @@ def flock_upgrade(op: Op, path: str, file: str = "") -> None:
     """A process takes a shared flock on its open file, upgrades it to
     exclusive, then unlocks.  ``file`` names the open file (the struct
     file the lock belongs to): by default the thread's own; two threads
-    given one name share it, as a parent and child after fork() do."""
+    given one name share it, as a parent and child after fork() do, and
+    the last of them to return closes it (:func:`_close_flocked`)."""
     ctx = context(op.world, path)
     _register_thread(op, ctx)
     file = _open_file(op, ctx, file)
     op.run(flock_lock_inode_wait, ctx, file, SHARED_FLOCK)
     op.run(flock_lock_inode_wait, ctx, file, EXCL_FLOCK)
     op.run(flock_lock_inode_wait, ctx, file, UNLOCK)
+    if file != op.thread.name:
+        _close_flocked(op, ctx, file)
 
 
 @operation(
-    models="flock(fd, LOCK_SH or LOCK_EX) (fs/locks.c)",
+    models="flock(fd, LOCK_SH or LOCK_EX), close(fd) (fs/locks.c, fs/file_table.c)",
     describe=lambda path, kind, file="": f"flock {path} {kind}" + (f" ({file})" if file else ""),
     cites=(
         locks_cite("flock_lock_inode", FILELOCK_VERSION),
         locks_cite("flock_lock_inode_wait", FILELOCK_VERSION),
+        locks_cite("locks_remove_flock", FILELOCK_VERSION),
     ),
 )
 def flock_lock(op: Op, path: str, kind: str, file: str = "") -> None:
     """One flock(2) call, ``kind`` LOCK_SH or LOCK_EX, on the open file
     ``file`` (by default the thread's own, as :func:`flock_upgrade`): on a
     file another thread shares it converts that thread's lock, as the
-    kernel keeps one flock per struct file."""
+    kernel keeps one flock per struct file.  The process holds the lock
+    until it returns and closes the file (:func:`_close_flocked`)."""
     if kind not in (SHARED_FLOCK, EXCL_FLOCK):
         raise ModelError(f"flock_lock: kind {kind!r} is none of LOCK_SH, LOCK_EX")
     ctx = context(op.world, path)
     _register_thread(op, ctx)
-    op.run(flock_lock_inode_wait, ctx, _open_file(op, ctx, file), kind)
+    file = _open_file(op, ctx, file)
+    op.run(flock_lock_inode_wait, ctx, file, kind)
+    _close_flocked(op, ctx, file)
 
 
 def _open_file(op: Op, ctx: FileLockContext, file: str) -> str:
     """The open file a flock of the thread belongs to: ``file``, or the
-    thread's own; the first thread to name a shared one stands for it in
-    the waits of other files' requests (``FileLockContext.agents``)."""
+    thread's own.  A shared one counts a reference of each thread that
+    names it (``f_count``) and lists them as its sharers, any of which may
+    hold its lock (``FileLockContext.sharers``)."""
     if not file:
         return op.thread.name
     if file in ctx.threads:
@@ -1282,7 +1298,39 @@ def _open_file(op: Op, ctx: FileLockContext, file: str) -> str:
             "name a shared one otherwise"
         )
     ctx.agents.setdefault(file, op.thread.name)
+    ctx.sharers.setdefault(file, []).append(op.thread.name)
+    references = _file_references(op, file)
+    op.world.initial[references] += 1
     return file
+
+
+def _file_references(op: Op, file: str) -> int:
+    return op.world.shared_slot(f"f_count({file})", 0)
+
+
+def _put_file(scratch: Scratch, references: int) -> bool:
+    scratch[references] -= 1
+    return bool(scratch[references] == 0)
+
+
+def _close_flocked(op: Op, ctx: FileLockContext, file: str) -> None:
+    """close(2) as the thread returns: ``fput()``, and on the last
+    reference ``__fput()`` -> ``locks_remove_flock()``, an F_UNLCK of the
+    file's flock (``flock_lock_inode()``); the thread's own file has no
+    other reference."""
+    if file == op.thread.name:
+        op.run(flock_lock_inode_wait, ctx, file, UNLOCK)
+        return
+    last = op.register("last", yes_no)
+    op.compute(
+        "last",
+        "fput(file): if (atomic_long_dec_and_test(&file->f_count)) /* the last reference */",
+        _put_file,
+        _file_references(op, file),
+        render=yes_no,
+    )
+    with op.when(register_is(last, "last", bool), "__fput(file): locks_remove_flock(file)"):
+        op.run(flock_lock_inode_wait, ctx, file, UNLOCK)
 
 
 # --- leases ----------------------------------------------------------------------------------

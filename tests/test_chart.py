@@ -187,3 +187,14 @@ def test_a_wait_of_the_cycle_on_a_lane_no_step_shows_held_names_the_holder() -> 
     assert 'headlabel="T2 waits\\n(held by T1)"' in dot
     labels = re.findall(r'headlabel="[^"]*"', to_dot(cx_format.load(CHILD_FIRST)))
     assert labels and not any("held by" in label for label in labels)
+
+
+def test_waits_that_close_no_cycle_are_drawn_thin_and_the_legend_says_no_cycle() -> None:
+    """A deadlock whose waits end at a returned thread has no cycle: its
+    waits are dashed, not the thick arrows of a cycle."""
+    closed = cx_format.load(CHILD_FIRST)
+    assert 'penwidth="2.5"' in to_dot(closed)
+    open_ended = attrs.evolve(closed, cycle=closed.cycle[:1])
+    dot = to_dot(open_ended)
+    assert 'penwidth="2.5"' not in dot
+    assert "thick: the waits of the cycle" not in dot

@@ -137,6 +137,29 @@ def shown_briefly(value: object, longest: int = 80) -> str:
     return f"{briefly(value, longest)} (a {type(value).__name__})"
 
 
+def _cycle_through(
+    by_waiter: dict[str, list[Edge]],
+    node: str,
+    path: list[Edge],
+    on_path: dict[str, int],
+    explored: set[str],
+) -> list[Edge] | None:
+    """A cycle of waits reached from ``node`` along ``path`` (a wait for a
+    lock several threads could hold has an edge to each: a dead end
+    through one, a returned thread, leaves the others to follow)."""
+    for edge in by_waiter.get(node, ()):
+        if edge.holder in on_path:
+            return [*path, edge][on_path[edge.holder] :]
+        if edge.holder in by_waiter and edge.holder not in explored:
+            explored.add(edge.holder)
+            on_path[edge.holder] = len(path) + 1
+            found = _cycle_through(by_waiter, edge.holder, [*path, edge], on_path, explored)
+            if found is not None:
+                return found
+            del on_path[edge.holder]
+    return None
+
+
 class KernelModel(Model[State, Action]):
     """Threads of kernel operations over one world.
 
@@ -1250,16 +1273,9 @@ class KernelModel(Model[State, Action]):
         for edge in edges:
             by_waiter.setdefault(edge.waiter, []).append(edge)
         for start in by_waiter:
-            path: list[Edge] = []
-            seen: dict[str, int] = {}
-            node = start
-            while node in by_waiter and node not in seen:
-                seen[node] = len(path)
-                edge = by_waiter[node][0]
-                path.append(edge)
-                node = edge.holder
-            if node in seen:
-                return path[seen[node] :]
+            cycle = _cycle_through(by_waiter, start, [], {start: 0}, set())
+            if cycle is not None:
+                return cycle
         return edges
 
     def explain_deadlock(self, state: State) -> str | None:

@@ -26,7 +26,7 @@ import attrs
 
 from mc.atomic_write import write_atomically
 from mc.text import printable
-from mc.trace.events import HANDED_OFF, Edge, Step, waits_chain
+from mc.trace.events import HANDED_OFF, Edge, Step, closes_cycle, waits_chain
 from mc.trace.format import Counterexample
 from mc.trace.text import headline
 
@@ -194,7 +194,8 @@ class _Chart:
         locks += [lock for lock in handed if lock not in locks]
         self.lanes = self.threads + locks
         self.lane_id = {lane: f"l{i}" for i, lane in enumerate(self.lanes)}
-        self.in_cycle = {(e.waiter, e.resource) for e in counterexample.cycle}
+        closed = closes_cycle(counterexample.cycle)
+        self.in_cycle = {(e.waiter, e.resource) for e in counterexample.cycle if closed}
         self.held_after, self.last_change = self._lane_holders()
         self.waiting = self._waiting_steps()
         self.final_waits = self._final_waits()
@@ -683,10 +684,11 @@ class _Chart:
     def _violation(self) -> Iterator[str]:
         for edge in self.final_waits:
             row = self._tail_row(edge.waiter)
+            closing = (edge.waiter, edge.resource) in self.in_cycle
             yield _edge(
                 self.cell(edge.waiter, row),
                 self.cell(edge.resource, row),
-                penwidth=2.5,
+                **({"penwidth": 2.5} if closing else {"style": "dashed"}),
                 **self._waits(edge.waiter, edge.spinning, edge.resource),
             )
         drawn = {edge.waiter for edge in self.final_waits}
@@ -769,7 +771,7 @@ class _Chart:
             or self.cx.cycle
             or any(step.event.lock in self.lane_id for step in self.waiting.values())
         ):
-            thick = " (thick: the waits of the cycle)" if self.cx.cycle else ""
+            thick = " (thick: the waits of the cycle)" if self.in_cycle else ""
             yield _arrow(VIOLATION, "dashed"), f"waits for a lock{thick}"
 
 
