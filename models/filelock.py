@@ -1292,6 +1292,11 @@ def _open_file(op: Op, ctx: FileLockContext, file: str) -> str:
     hold its lock (``FileLockContext.sharers``)."""
     if not file:
         return op.thread.name
+    if not file.isprintable() or file.strip() != file:
+        raise ModelError(
+            f"open file {file!r}: name a shared open file with printable characters and no "
+            "leading or trailing space"
+        )
     if file in ctx.threads:
         raise ModelError(
             f"open file {file!r} is a thread's name, the name of that thread's own open file: "
@@ -1329,7 +1334,10 @@ def _close_flocked(op: Op, ctx: FileLockContext, file: str) -> None:
         _file_references(op, file),
         render=yes_no,
     )
-    with op.when(register_is(last, "last", bool), "__fput(file): locks_remove_flock(file)"):
+    with op.when(
+        register_is(last, "last", bool),
+        "if (the last reference) __fput(file): locks_remove_flock(file)",
+    ):
         op.run(flock_lock_inode_wait, ctx, file, UNLOCK)
 
 

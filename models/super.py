@@ -319,7 +319,12 @@ def call_sync_fs(op: Op, wait: int) -> None:
 def sync_filesystem(op: Op, mapping: Mapping) -> None:
     """``sync_filesystem()`` (fs/sync.c), s_umount held: ``->sync_fs(sb,
     0)``, ``sync_inodes_sb()``, ``->sync_fs(sb, 1)``, after
-    ``WARN_ON(!rwsem_is_locked(&sb->s_umount))`` (``assert_s_umount_held``)."""
+    ``WARN_ON(!rwsem_is_locked(&sb->s_umount))`` (``assert_s_umount_held``).
+    Left out: ``writeback_inodes_sb()`` first, a WB_SYNC_NONE pass the
+    flusher runs and the caller waits for, under the same s_umount and with
+    the folio locks ``sync_inodes_sb()``'s WB_SYNC_ALL pass takes after it
+    (no lock edge of its own), and ``sync_blockdev_nowait()`` and
+    ``sync_blockdev()`` of the block device's own page cache."""
     assert_s_umount_held(op)
     call_sync_fs(op, 0)
     sync_inodes_sb(op, mapping)

@@ -156,6 +156,7 @@ LABEL_AS_MODELLED = {
     "if ((*fl->fl_lmops->lm_lock_expirable)(fl))",
     "if (likely(!posix_locks_deadlock(request, fl)))",
     "if (!deadlock) /* always: nothing looked for one */",
+    "if (the last reference) __fput(file): locks_remove_flock(file)",
     "if (!list_empty(&blocker->fl_blocked_requests))",
     "if (waiter->fl_lmops && waiter->fl_lmops->lm_notify)",
     "if (!list_empty(dispose))",

@@ -54,6 +54,8 @@ def test_two_flocks_of_one_file_are_an_exclusion_violation_whatever_their_types(
     [
         (("/f", "LOCK_UN"), "kind 'LOCK_UN' is none of LOCK_SH, LOCK_EX"),
         (("/f", "LOCK_SH", "T2"), "open file 'T2' is a thread's name"),
+        (("/f", "LOCK_SH", "filp\n"), "name a shared open file with printable characters"),
+        (("/f", "LOCK_SH", " "), "name a shared open file with printable characters"),
     ],
 )
 def test_a_flock_of_no_kind_or_of_another_thread_s_own_file_is_refused(
