@@ -391,7 +391,7 @@ def syncfs(op: Op, file: File) -> None:
     """syncfs(2) on an open file of the filesystem (so, once it is
     mounted): ``down_read(&sb->s_umount)``, ``sync_filesystem()``,
     ``up_read()``; the pages alone, as ``sync``."""
-    refuse_inode_life(op.world, op.thread.name)
+    refuse_inode_life(op.world, op.thread.name, "syncfs(2)")
     mapping = op.mapping(file)
     s_umount = op.world.superblock.s_umount
     op.wait_until(

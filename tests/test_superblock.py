@@ -7,6 +7,7 @@ no step takes for writing)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,7 +56,7 @@ from mc.models.mnt_write import (
 )
 from mc.models.mount import mount, sync_inode, umount
 from mc.models.quota import start_handle, stop_handle
-from mc.models.super import freeze, kernel_freeze, sync, thaw
+from mc.models.super import freeze, kernel_freeze, sync, syncfs, thaw
 from mc.models.super_scenarios import FREEZE_PROPERTIES, INODE_FILE
 from mc.models.truncate import mmap_store, munmap
 from mc.models.writeback import io_completion, write
@@ -732,3 +733,22 @@ def test_free_inode_after_put_super_reads_no_fs_info() -> None:
         ["fs-info-live"],
     ).result
     assert result.verdict is Verdict.OK, result.violation
+
+
+def test_the_refusals_beside_the_inode_s_life_name_the_call_and_the_files(
+    shipped: Registry,
+) -> None:
+    """syncfs(2) is refused as itself, not as sync(2), and a second file's
+    inode life names both files."""
+    other = File("/g", pages=1)
+    refused = {
+        "syncfs(2) writes the pages back without": (iput_last(INODE_FILE), syncfs(other)),
+        "/f's inode has its life modelled, so /g's cannot too": (
+            iput_last(INODE_FILE),
+            iput_last(other),
+        ),
+    }
+    for message, threads in refused.items():
+        scenario = Scenario("test/refused", "", ("/f", "/g"), threads)
+        with pytest.raises((ModelError, ValueError), match=re.escape(message)):
+            registry_with(shipped, scenarios=(scenario,)).build(scenario)

@@ -133,7 +133,10 @@ def inode_life(world: World, path: str, *, cached: bool = True, dirty: bool = Fa
     part = world.parts.get("inode_life")
     if isinstance(part, InodeLife):
         if part.path != path:
-            raise ValueError("the inode models follow one file per scenario")
+            raise ValueError(
+                f"the inode models follow one file per scenario: {part.path}'s inode has its "
+                f"life modelled, so {path}'s cannot too"
+            )
         if (part.cached, part.dirty) != (cached, dirty):
             raise ValueError(
                 f"the inode of {path} is laid out twice, cached={part.cached} dirty={part.dirty} "
@@ -153,19 +156,20 @@ PAGES_ONLY_SYNC = "pages-only sync"
 alone (``mc.models.super.sync``, ``syncfs``)."""
 
 
-def refuse_inode_life(world: World, thread: str) -> None:
-    """A sync(2) or syncfs(2) of ``thread`` that writes the pages back
-    without the inode's I_SYNC and ``->write_inode``: a model error in a
-    scenario that models the inode's life, made before or after it, where
+def refuse_inode_life(world: World, thread: str, call: str = "sync(2)") -> None:
+    """A sync(2) or syncfs(2) (``call``) of ``thread`` that writes the pages
+    back without the inode's I_SYNC and ``->write_inode``: a model error in
+    a scenario that models the inode's life, made before or after it, where
     the writeback of the inode is what a race with eviction is about."""
+    syncer = f"{thread}'s {call}"
     if isinstance(world.parts.get("inode_life"), InodeLife):
-        raise ModelError(_pages_only(thread))
-    world.parts.setdefault(PAGES_ONLY_SYNC, thread)
+        raise ModelError(_pages_only(syncer))
+    world.parts.setdefault(PAGES_ONLY_SYNC, syncer)
 
 
-def _pages_only(thread: str) -> str:
+def _pages_only(syncer: str) -> str:
     return (
-        f"{thread}'s sync(2) writes the pages back without the inode's I_SYNC and "
+        f"{syncer} writes the pages back without the inode's I_SYNC and "
         "->write_inode, and this scenario models the inode's life (iget, the last iput, "
         "eviction): sync_inode(file) (mc.models.mount) is sync(2) with them"
     )
