@@ -198,3 +198,16 @@ def test_waits_that_close_no_cycle_are_drawn_thin_and_the_legend_says_no_cycle()
     dot = to_dot(open_ended)
     assert 'penwidth="2.5"' not in dot
     assert "thick: the waits of the cycle" not in dot
+
+
+def test_line_breaks_and_tabs_from_the_trace_are_shown_escaped_as_replay_shows_them() -> None:
+    """A label or message of the trace holding a newline, a tab or a
+    carriage return draws them as ``\\n``, ``\\t``, ``\\r``, as ``vfsmc
+    replay`` prints them, not as a line break or a space."""
+    counterexample = cx_format.load(CHILD_FIRST)
+    steps = list(counterexample.steps)
+    steps[0] = attrs.evolve(steps[0], label="one\ntwo\tthree\rfour")
+    edited = attrs.evolve(counterexample, steps=tuple(steps), message="first\nsecond")
+    dot = to_dot(edited)
+    assert r"one\\ntwo\\tthree\\rfour" in dot
+    assert r"first\\nsecond" in dot

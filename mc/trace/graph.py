@@ -144,7 +144,7 @@ def _wrap(text: str, width: int = 38) -> str:
     """``text``'s words in lines of at most ``width`` characters (a longer
     word cut into pieces that long)."""
     lines, line = [], ""
-    for word in _pieces(text.split(), width):
+    for word in _pieces(printable(text).split(), width):
         if line and len(line) + len(word) + 1 > width:
             lines.append(line)
             line = word
@@ -248,15 +248,16 @@ class _Chart:
         return f"{self.lane_id[lane]}_{row}"
 
     def dot(self) -> str:
-        title = headline(self.cx) + "\n" + self.cx.message
+        title = printable(headline(self.cx)) + "\n" + printable(self.cx.message)
         if self.caveat:
-            title = f"NOT REPLAYED: {self.caveat}\n{title}"
+            title = f"NOT REPLAYED: {printable(self.caveat)}\n{title}"
         if self.cx.addresses:
-            title += "\naddresses: " + self.cx.addresses
+            title += "\naddresses: " + printable(self.cx.addresses)
         if self.cx.witness:
-            title += "\nwitness: " + ", ".join(f"{k}={v}" for k, v in self.cx.witness.items())
+            witness = ", ".join(f"{k}={v}" for k, v in self.cx.witness.items())
+            title += "\nwitness: " + printable(witness)
         for removed in self.marks.removed[:REMOVED_SHOWN]:
-            title += f"\nthe variant removed: {removed}"
+            title += f"\nthe variant removed: {printable(removed)}"
         if len(self.marks.removed) > REMOVED_SHOWN:
             title += f"\nand {len(self.marks.removed) - REMOVED_SHOWN} more steps it removed"
         for unreached in self.marks.unreached[:REMOVED_SHOWN]:
