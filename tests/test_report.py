@@ -275,8 +275,10 @@ def test_stepping_through_a_deadlock_in_the_browser(
     body.send_keys(Keys.HOME)
     title, changed = shown()
     assert (title, changed) == ("initial state", {})
-    tree = browser.find_element(By.CSS_SELECTOR, 'table[data-section="tree"]').text
-    assert "dentry(/a/b) /a/b" in tree
+    tree = browser.find_element(By.CSS_SELECTOR, 'details.unchanged[data-section="tree"]')
+    assert "dentry(/a/b)" not in tree.text, "the fields the trace never changes are folded"
+    tree.find_element(By.TAG_NAME, "summary").click()
+    assert "dentry(/a/b) /a/b" in tree.text
     assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
     browser.save_screenshot(str(tmp_path / "report.png"))
     assert (tmp_path / "report.png").stat().st_size > 10_000
@@ -324,3 +326,111 @@ def test_a_forced_test_is_marked_changed_not_removed(vfsmc: Run, tmp_path: Path)
     ]
     assert forced and all(number in marks.changed for number in forced)
     assert "the variant removed" not in to_dot(counterexample, marks)
+
+
+def test_the_page_cache_xarray_is_in_the_page_cache() -> None:
+    from mc.trace.report import section_of
+
+    assert section_of("xa(/f:0)", ()) == "page cache"
+    assert section_of("xa_lock(/f)", {"xa_lock(/f)"}) == "locks"
+    assert section_of("dax_entry(/f:0)", ()) == "page cache"
+    assert section_of("dax_pte(/f:0)", ()) == "mappings"
+    assert section_of("bios in flight(block 7)", ()) == "device"
+
+
+def test_fields_no_step_set_yet_are_unset_and_untouched_ones_folded(vfsmc: Run) -> None:
+    """Unset registers and empty slots, whatever their renderers make of
+    None, are told apart from values a step set (``T1.punch_partial`` set
+    to ``none``); the fields no step changes are listed to fold away."""
+    _, data = _page(vfsmc, PUNCH)
+    steps = data["steps"]
+    assert isinstance(steps, list)
+    past = len(steps) + 1
+    until = data["unsetUntil"]
+    assert isinstance(until, dict)
+    for name in ("T1.writepages", "T1.eof_case.0", "T1.added.0", "T3.bio", "xa(/f:1)"):
+        assert until[name] == past, name
+    first = {}
+    for step in reversed(steps):
+        first.update(dict.fromkeys(step["changed"], step["number"]))
+    for name in ("T1.punch_partial", "T2.index", "xa(/f:0)", "bios in flight"):
+        assert until[name] == first[name], name
+    assert data["states"][first["T1.punch_partial"]]["T1.punch_partial"] == "none"  # type: ignore[index]
+    for name in ("T1.ret", "folio(/f:0)", "sb_writers", "block 0", "free blocks"):
+        assert name not in until, name
+    unchanged = data["unchanged"]
+    assert isinstance(unchanged, list)
+    for name in ("s_vfs_rename_sem", "rename_lock", "PG_locked(/f:0#1)", "T1.writepages"):
+        assert name in unchanged, name
+    for name in ("PG_locked(/f:0#0)", "rcu_read_lock", "sb_writers", "xa(/f:0)", "T2.index"):
+        assert name not in unchanged, name
+
+
+def test_a_lock_taken_as_the_threads_start_is_not_folded(vfsmc: Run) -> None:
+    """``s_vfs_rename_sem``, which T1 takes before the first step shown, is
+    not at its initial value: it stays in view."""
+    _, data = _page(vfsmc, CHILD_FIRST)
+    assert data["states"][0]["s_vfs_rename_sem"] == "T1"  # type: ignore[index]
+    assert "s_vfs_rename_sem" not in data["unchanged"]  # type: ignore[operator]
+
+
+def test_a_completion_that_chose_to_stop_shows_it(vfsmc: Run) -> None:
+    """``none (every task returned)`` is the completion thread's choice to
+    stop once a step set it; before that the register is unset."""
+    _, data = _page(vfsmc, SHIPPED / "buffer-two-updaters--bread-skips-uptodate-recheck.json")
+    steps, states = data["steps"], data["states"]
+    assert isinstance(steps, list) and isinstance(states, list)
+    (stop,) = [
+        s["number"]
+        for s in steps
+        if "T3.bio" in s["changed"] and states[s["number"]]["T3.bio"].startswith("none")
+    ]
+    assert states[stop]["T3.bio"] == "none (every task returned)"
+    assert data["unsetUntil"]["T3.bio"] < stop  # type: ignore[index]
+
+
+def test_the_panel_shows_unset_fields_alike_and_folds_untouched_ones(
+    vfsmc: Run, browser: object
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+
+    assert isinstance(browser, WebDriver)
+    page, _ = _page(vfsmc, PUNCH)
+    browser.get(page.as_uri())
+
+    def row(name: str) -> tuple[str, str, str]:
+        cell = browser.find_element(By.CSS_SELECTOR, f'#state tr[data-name="{name}"] td.value span')
+        return (
+            cell.get_attribute("textContent") or "",
+            cell.get_attribute("class") or "",
+            (cell.get_attribute("title") or ""),
+        )
+
+    assert row("T1.writepages") == (
+        "\u2014",
+        "now unset",
+        "unset: no step has set it yet (its renderer shows negative)",
+    )
+    assert (
+        row("T3.bio")[:2] == row("xa(/f:1)")[:2] == row("T1.added.0")[:2] == ("\u2014", "now unset")
+    )
+    assert row("T1.punch_partial") == ("none", "now", "")
+    assert row("xa(/f:0)") == ("#0", "now", "")
+    cache = browser.find_element(By.CSS_SELECTOR, 'table[data-section="page cache"]').text
+    assert "xa(/f:0) #0" in cache
+    locks = browser.find_element(By.CSS_SELECTOR, 'details.unchanged[data-section="locks"]')
+    assert (
+        locks.get_attribute("open") is None
+        and not locks.find_element(By.CSS_SELECTOR, 'tr[data-name="rename_lock"]').is_displayed()
+    )
+    locks.find_element(By.TAG_NAME, "summary").click()
+    assert "s_vfs_rename_sem free" in locks.text and "PG_locked(/f:0#1) free" in locks.text
+    browser.find_element(By.CSS_SELECTOR, '#step-rows tr[data-step="1"]').click()
+    assert row("xa(/f:0)") == (
+        "\u2014",
+        "now unset",
+        "unset: no step has set it yet (its renderer shows NULL)",
+    )
+    reopened = browser.find_element(By.CSS_SELECTOR, 'details.unchanged[data-section="locks"]')
+    assert reopened.get_attribute("open") is not None, "a group opened stays open"

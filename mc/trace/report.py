@@ -2,7 +2,9 @@
 numbered steps with their kernel code and model line, and for the step
 clicked (or reached with the arrow keys) the whole state after it, grouped
 (locks with holders and waiters, threads, tree, page cache, mappings,
-device, path condition), with what the step changed highlighted.
+device, path condition), with what the step changed highlighted, the
+fields no step has set yet shown as unset, and those the trace never
+changes folded away in each section.
 
 Nothing is loaded from the network: the chart is inline SVG, the styles and
 the script are in the page, and the data is one JSON object in it.
@@ -33,12 +35,22 @@ SECTIONS = (
 _PATTERNS = (
     ("threads", re.compile(r"^T\d+\.")),
     ("tree", re.compile(r"^(dentry|d_parent|nlink|S_DEAD)\(")),
-    ("page cache", re.compile(r"^(folio|xa_marks|i_block|i_size|stale)\(")),
-    ("mappings", re.compile(r"^pte\(")),
-    ("device", re.compile(r"^(block \d+|free blocks|bios in flight)$")),
+    (
+        "page cache",
+        re.compile(r"^(folio|folio references|xa|xa_marks|dax_entry|i_block|i_size|stale)\("),
+    ),
+    ("mappings", re.compile(r"^(pte|dax_pte)\(")),
+    ("device", re.compile(r"^(block \d+|free blocks|bios in flight( ?\(.*\))?)$")),
     ("path condition", re.compile(r"^path condition$")),
 )
 _LOCK_VALUE = re.compile(r"^(free|seq \d+.*|T\d+( .*)?|.*waiting.*)$")
+_THREAD_SLOT = re.compile(r"^T\d+\.(?!ret$)")
+"""A thread's registers and its other slots but ``ret``: each starts as
+None, whatever its renderer makes of that (``negative``, ``nothing yet``,
+``none (every task returned)``)."""
+EMPTY = frozenset({"None", "none", "NULL", "-"})
+"""How the models render None, the initial value of a slot that holds
+nothing yet."""
 
 
 def section_of(name: str, locks: Collection[str]) -> str:
@@ -68,6 +80,37 @@ def states_of(
         state.update(step.changed)
         states.append(dict(state))
     return states
+
+
+def unset_until(
+    counterexample: Counterexample, initial: Mapping[str, str] | None
+) -> dict[str, int]:
+    """The fields that start unset, each with the number of the first step
+    that sets it (one past the last step if none does): a thread's slot but
+    its ``ret``, or another slot rendered as one of ``EMPTY``, that no step
+    run as the threads start sets.  Without the initial state, none."""
+    if initial is None:
+        return {}
+    started = {name for step in counterexample.started for name in step.changed}
+    until = {
+        name: len(counterexample.steps) + 1
+        for name, value in initial.items()
+        if name not in started and (_THREAD_SLOT.match(name) or value in EMPTY)
+    }
+    for number, step in reversed(list(enumerate(counterexample.steps, start=1))):
+        for name in step.changed:
+            if name in until:
+                until[name] = number
+    return until
+
+
+def unchanged(counterexample: Counterexample, names: Collection[str]) -> list[str]:
+    """Those of ``names`` no step of the trace changes, in their order: at
+    their initial value throughout (a step run as the threads start
+    counts, though the state shown before the first step has its change)."""
+    steps = (*counterexample.started, *counterexample.steps)
+    changed = {name for step in steps for name in step.changed}
+    return [name for name in names if name not in changed]
 
 
 def report_data(
@@ -101,6 +144,8 @@ def report_data(
         "sections": {name: section_of(name, lock_names) for name in names},
         "order": list(SECTIONS),
         "states": states,
+        "unsetUntil": unset_until(counterexample, initial),
+        "unchanged": unchanged(counterexample, names),
         "started": [f"{step.thread} {step.label}" for step in counterexample.started],
         "steps": [
             {
@@ -163,6 +208,9 @@ td.source { font-family: monospace; color: #666; white-space: nowrap; }
 #state td.value { font-family: monospace; }
 #state tr.changed { background: #ffe08a; font-weight: bold; }
 #state td.was { color: #888; font-weight: normal; }
+#state .unset { color: #aaa; font-weight: normal; }
+#state details.unchanged { padding: 0 0 0 4px; font-size: 12px; color: #555; }
+#state details.unchanged summary { cursor: pointer; }
 #chart { overflow: auto; max-height: 38vh; border-bottom: 1px solid #ccc; }
 #chart svg { height: auto; }
 #chart g.current text { fill: #0057d9; font-weight: bold; font-size: 16px; }
@@ -177,6 +225,9 @@ function esc(text) {
   const span = document.createElement('span');
   span.textContent = text;
   return span.innerHTML;
+}
+function attr(text) {
+  return esc(text).replace(/"/g, '&quot;');
 }
 function stepRows() {
   const body = document.getElementById('step-rows');
@@ -199,9 +250,31 @@ function stepRows() {
     row.addEventListener('click', () => select(Number(row.dataset.step)));
   }
 }
+const unchanged = new Set(data.unchanged);
+const openUnchanged = new Set();
+function shownValue(state, name, n, cls) {
+  const until = data.unsetUntil[name];
+  if (until !== undefined && n < until) {
+    const title = 'unset: no step has set it yet (its renderer shows ' + state[name] + ')';
+    return '<span class="' + cls + ' unset" title="' + attr(title) + '">\u2014</span>';
+  }
+  return '<span class="' + cls + '">' + esc(state[name]) + '</span>';
+}
+function fieldRows(names, n, changed) {
+  const state = data.states[n];
+  const rows = [];
+  for (const name of names) {
+    const isChanged = changed.has(name);
+    const was = isChanged && n > 0 && data.states[n - 1][name] !== undefined ?
+      'was ' + shownValue(data.states[n - 1], name, n - 1, 'before') : '';
+    rows.push('<tr class="field' + (isChanged ? ' changed' : '') + '" data-name="' +
+      attr(name) + '"><td class="name">' + esc(name) + '</td><td class="value">' +
+      shownValue(state, name, n, 'now') + '</td><td class="was">' + was + '</td></tr>');
+  }
+  return rows.join('');
+}
 function showState(n) {
   const state = data.states[n];
-  const before = n > 0 ? data.states[n - 1] : null;
   const changed = new Set(n > 0 ? data.steps[n - 1].changed : []);
   const groups = {};
   for (const name of Object.keys(state)) {
@@ -213,19 +286,28 @@ function showState(n) {
     esc(step.thread) + ' ' + esc(step.label) : 'initial state') + '</h2>'];
   for (const section of data.order) {
     if (!groups[section]) continue;
-    parts.push('<h3>' + section + '</h3><table class="section" data-section="' +
-      section + '">');
-    for (const name of groups[section]) {
-      const isChanged = changed.has(name);
-      const was = isChanged && before && before[name] !== undefined ?
-        '<td class="was">was ' + esc(before[name]) + '</td>' : '<td class="was"></td>';
-      parts.push('<tr class="field' + (isChanged ? ' changed' : '') + '" data-name="' +
-        esc(name) + '"><td class="name">' + esc(name) + '</td><td class="value">' +
-        esc(state[name]) + '</td>' + was + '</tr>');
+    const moved = groups[section].filter(name => !unchanged.has(name));
+    const still = groups[section].filter(name => unchanged.has(name));
+    parts.push('<h3>' + section + '</h3>');
+    if (moved.length) {
+      parts.push('<table class="section" data-section="' + section + '">' +
+        fieldRows(moved, n, changed) + '</table>');
     }
-    parts.push('</table>');
+    if (still.length) {
+      parts.push('<details class="unchanged" data-section="' + section + '"' +
+        (openUnchanged.has(section) ? ' open' : '') + '><summary>unchanged by this trace (' +
+        still.length + ')</summary><table class="section-unchanged">' +
+        fieldRows(still, n, changed) + '</table></details>');
+    }
   }
-  document.getElementById('state').innerHTML = parts.join('');
+  const panel = document.getElementById('state');
+  panel.innerHTML = parts.join('');
+  for (const details of panel.querySelectorAll('details.unchanged')) {
+    details.addEventListener('toggle', () => {
+      if (details.open) openUnchanged.add(details.dataset.section);
+      else openUnchanged.delete(details.dataset.section);
+    });
+  }
 }
 function select(n) {
   current = Math.max(0, Math.min(data.steps.length, n));
