@@ -70,7 +70,7 @@ from mc.kernel.pagecache import (
 from mc.kernel.superblock import SB_FREEZE_FS, metadata_slot, sb_writers
 from mc.kernel.world import ModelError
 from mc.models.quota import journal_current_handle, start_handle, stop_handle
-from mc.models.super import assign, flag_slot, wb_worker
+from mc.models.super import flag_slot, wb_worker
 from mc.models.writeback import do_writepages
 
 EVICT_NO_WAIT = "evict-skips-writeback-wait"
@@ -464,6 +464,14 @@ def _clear_inode(op: Op, inode: InodeObject, label: str) -> None:
     op.effect(label, _stage(EVICTED, on=I_CLEAR), inode)
 
 
+def _deleted(scratch: Scratch, inode: InodeObject, metadata: int) -> None:
+    """The inode freed on disk in the handle: its last change is no longer
+    one to write back (the freed inode is), and the filesystem's metadata
+    is dirty until a commit writes it."""
+    scratch[inode.on_disk] = scratch[inode.change]
+    scratch[metadata] = True
+
+
 def _delete_inode(op: Op, inode: InodeObject) -> None:
     """``ext4_evict_inode()`` of an unlinked inode once its pages are gone
     (fs/ext4/inode.c, 6.12; 6.6 alike): outside a running handle,
@@ -500,9 +508,9 @@ def _delete_inode(op: Op, inode: InodeObject) -> None:
     op.effect(
         "ext4_orphan_del(handle, inode); ext4_free_inode(): the inode bitmap and group "
         "descriptor dirtied in the handle",
-        assign,
+        _deleted,
+        inode,
         metadata_slot(op.world),
-        True,
     )
     stop_handle(op)
     with op.when(outside, "if (freeze_protected)"):

@@ -472,7 +472,9 @@ def umount(op: Op, file: File) -> None:
     finds the mount in use: here while another thread that is a process
     (not ``op.holds_no_file()``) has not returned, as each holds the file
     open from its start (one that has not begun counts: the model cannot
-    make its open fail afterwards).  A scenario that maps a file is
+    make its open fail afterwards); umount2(2) itself resolves the mount
+    point and opens no file of the filesystem (``op.holds_no_file()``).
+    A scenario that maps a file is
     refused (its VMA pins the mount even after the process's thread
     returns), as is a second unmount.  Left out: namespace_sem and
     ``lock_mount_hash()`` around the check, ``umount_tree()``."""
@@ -482,6 +484,7 @@ def umount(op: Op, file: File) -> None:
         "a filesystem is unmounted once (a second umount2() finds no mount)",
     )
     op.world.parts[UNMOUNTER] = op.thread.name
+    op.holds_no_file()
     refuse_mapping_beside_umount(op.world)
     mapping = op.mapping(file)
     part_of(op, file)

@@ -752,3 +752,22 @@ def test_the_refusals_beside_the_inode_s_life_name_the_call_and_the_files(
         scenario = Scenario("test/refused", "", ("/f", "/g"), threads)
         with pytest.raises((ModelError, ValueError), match=re.escape(message)):
             registry_with(shipped, scenarios=(scenario,)).build(scenario)
+
+
+def test_an_unmount_after_the_last_close_of_an_unlinked_file_leaves_nothing_unwritten(
+    shipped: Registry,
+) -> None:
+    """umount2(2) opens no file, so it may race the last iput() of an
+    unlinked file (and gets -EBUSY until that process has closed it); the
+    deleted inode's last change is superseded by its deletion, written by
+    the commit the unmount's sync makes, so clean-unmount holds."""
+    scenario = Scenario(
+        "test/iput-vs-umount",
+        "",
+        ("/f",),
+        (iput_last(INODE_FILE), umount(INODE_FILE)),
+        ("lock-protocol", "deadlock", "completes", "no-use-after-evict", "clean-unmount"),
+    )
+    registry = registry_with(shipped, scenarios=(scenario,))
+    outcome = check_scenario(registry, scenario.name)
+    assert outcome.result.verdict is Verdict.OK, outcome.result.violation
