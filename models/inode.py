@@ -474,7 +474,9 @@ def _deleted(scratch: Scratch, inode: InodeObject, metadata: int) -> None:
 
 def _delete_inode(op: Op, inode: InodeObject) -> None:
     """``ext4_evict_inode()`` of an unlinked inode once its pages are gone
-    (fs/ext4/inode.c, 6.12; 6.6 alike): outside a running handle,
+    (fs/ext4/inode.c, read in a tree newer than 6.12, with
+    ``dax_break_layout_final()``; 6.6 and 6.12 take the same steps in this
+    order): outside a running handle,
     ``sb_start_intwrite()`` ("iput() caller didn't have to have any
     protection against it"; inside one, since 46e294efc355, the handle
     protects it already and the level would be taken against the order
