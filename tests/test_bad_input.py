@@ -16,7 +16,7 @@ from click.testing import Result
 from conftest import ABBA, python_in
 
 from mc import atomic_write
-from mc.check import checkable, inventory, usermodels
+from mc.check import checkable
 from mc.cli import options
 from mc.dsl.kernel_model import KernelModel
 from mc.engine import explore
@@ -609,8 +609,7 @@ def test_list_names_a_scenario_that_never_builds_and_lists_the_others(
     """``list --models`` of a file with a scenario whose build never returns
     lists the file's other scenarios, with a note naming the one that does
     not build and its model line once."""
-    monkeypatch.setattr(usermodels, "WIDENING_SECONDS", 0.3)
-    monkeypatch.setattr(inventory, "UNBUILT_SECONDS", 0.3)
+    monkeypatch.setattr(checkable, "SET_ASIDE_SECONDS", 0.3)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     (tmp_path / "both.py").write_text(FINE_AND_LOOPING.format(loop="my/loop4"))
     listed = vfsmc("list", "--models", "both.py", "my/")

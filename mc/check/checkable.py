@@ -8,7 +8,7 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -49,14 +49,6 @@ def building_within(limit: float | None, what: str) -> Iterator[None]:
     file it was running (a transform or a body that never returns).  In
     the main thread only, where a signal can interrupt it; inside another
     bound, that one holds, and the error names the innermost ``what``."""
-    running = signal.getitimer(signal.ITIMER_REAL)[0] > 0
-    if running or threading.current_thread() is not threading.main_thread():
-        _DOING.append(what)
-        try:
-            yield
-        finally:
-            _DOING.pop()
-        return
     seconds = BUILD_SECONDS if limit is None else max(limit, LEAST_BUILD_SECONDS)
     bound = "" if limit is None else f" (the time limit, and at least {LEAST_BUILD_SECONDS:g} s)"
 
@@ -66,37 +58,58 @@ def building_within(limit: float | None, what: str) -> Iterator[None]:
             "variant's transform or an operation's body that does not return?"
         )
 
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, min(seconds, LONGEST_TIMER_SECONDS), REPEAT_SECONDS)
+    running = signal.getitimer(signal.ITIMER_REAL)[0] > 0
+    alarm = (
+        contextlib.nullcontext()
+        if running or threading.current_thread() is not threading.main_thread()
+        else _alarm(min(seconds, LONGEST_TIMER_SECONDS), expire)
+    )
     _DOING.append(what)
     try:
-        yield
+        with alarm:
+            yield
     finally:
         _DOING.pop()
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 class LeftAside(BuildTooLong):
     """A build given a shorter bound (``at_most``) took longer."""
 
 
+SET_ASIDE_SECONDS = 3.0
+"""How long building one user's scenario may take where others wait for it
+(loading its file, listing what applies to it: a build takes
+milliseconds): one that takes longer is set aside there (``at_most``)."""
+
+
 @contextlib.contextmanager
-def at_most(seconds: float, what: str) -> Iterator[None]:
-    """Bound ``what`` by ``seconds``, or by half the time the running
-    ``building_within`` bound has left when that is less: past it
+def at_most(what: str) -> Iterator[None]:
+    """Bound ``what`` by ``SET_ASIDE_SECONDS``, or by half the time the
+    running ``building_within`` bound has left when that is less: past it
     ``LeftAside``, and the outer bound goes on with the time it had left.
     In the main thread only."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    left, every = signal.getitimer(signal.ITIMER_REAL)
+    seconds = SET_ASIDE_SECONDS
+    left = signal.getitimer(signal.ITIMER_REAL)[0]
     if left > 0:
         seconds = min(seconds, left / 2)
 
     def expire(_signal: int, frame: FrameType | None) -> None:
         raise LeftAside(f"{what} took longer than {seconds:g} s{_model_line(frame)}")
 
+    with _alarm(seconds, expire):
+        yield
+
+
+@contextlib.contextmanager
+def _alarm(seconds: float, expire: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """``expire`` called by SIGALRM after ``seconds``, and every
+    ``REPEAT_SECONDS`` after that until it raises where it ends the work;
+    then the handler and a timer running before are put back, the timer
+    with the time it had left."""
+    left, every = signal.getitimer(signal.ITIMER_REAL)
     started = time.monotonic()
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds, REPEAT_SECONDS)

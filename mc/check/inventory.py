@@ -1048,7 +1048,7 @@ def applicable_variant_names(
     other failure is an error.  ``only``: the scenarios asked about (a
     ``list`` of some words); unless the whole answer is remembered, only
     theirs is worked out, and not remembered.  ``unbuilt``: a user's
-    scenario that does not build alone (within ``UNBUILT_SECONDS``) gets
+    scenario that does not build alone (within ``checkable.SET_ASIDE_SECONDS``) gets
     no variants and its error there, and the answer is not remembered;
     without it such a scenario is an error."""
     key = sources_key()
@@ -1076,7 +1076,7 @@ def applicable_variant_names(
         failed = tolerated if users_variants else None
         if unbuilt is not None and user_declared(scenario):
             try:
-                with at_most(UNBUILT_SECONDS, f"building the model of {scenario.name}"):
+                with at_most(f"building the model of {scenario.name}"):
                     built(registry, scenario)
             except Exception as error:
                 return [], {UNBUILT: str(usermodels.located(error))}
@@ -1127,9 +1127,6 @@ def applicable_variant_names(
     return worked_out
 
 
-UNBUILT_SECONDS = 3.0
-"""How long ``applicable_variant_names`` lets a user's scenario build alone
-before it lists it as one that does not build."""
 UNBUILT = ""
 """The key under which ``work_out`` tells a scenario that does not build."""
 

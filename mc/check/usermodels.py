@@ -98,33 +98,26 @@ def add(registry: Registry, module: ModuleType) -> list[str]:
     registry.unwidened = [
         name
         for name in registry.unwidened
-        if not _check_what_it_can(registry, registry.scenarios[name], WIDENING_SECONDS)
+        if not _check_what_it_can(registry, registry.scenarios[name], set_aside=True)
     ]
     return sorted(item.name for item in declared if isinstance(item, Scenario))
 
 
-WIDENING_SECONDS = 3.0
-"""How long building one scenario of a file may take while the file is
-loaded (a build takes milliseconds): one that takes longer is left
-unwidened there, so that it holds up no other scenario of its file, and
-is built again when it is named (``resolve``)."""
-
-
-def _check_what_it_can(
-    registry: Registry, scenario: Scenario, seconds: float | None = None
-) -> bool:
+def _check_what_it_can(registry: Registry, scenario: Scenario, *, set_aside: bool = False) -> bool:
     """A scenario declared without ``properties=`` checks the base
     properties and every one its operations make checkable (a dentry's
     invariants for dcache operations, the page-cache ones for writes), so
     a bug they would find is not passed over.  False for one that does not
     build yet, left as it is: a file loaded later may declare a variant of
-    its protocol, and else the check reports why; and for one that takes
-    longer than ``seconds`` to build, when given (else one that never
-    finishes building is reported at once)."""
+    its protocol, and else the check reports why; and, ``set_aside``, for
+    one that takes longer than ``checkable.SET_ASIDE_SECONDS`` to build
+    while its file is loaded, so that it holds up no other scenario of the
+    file: it is built again when it is named (``resolve``); else one that
+    never finishes building is reported at once."""
     bound = (
-        contextlib.nullcontext()
-        if seconds is None
-        else checkable.at_most(seconds, f"building the model of {scenario.name}")
+        checkable.at_most(f"building the model of {scenario.name}")
+        if set_aside
+        else contextlib.nullcontext()
     )
     try:
         with bound:
