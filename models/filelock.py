@@ -1302,7 +1302,6 @@ def _open_file(op: Op, ctx: FileLockContext, file: str) -> str:
             f"open file {file!r} is a thread's name, the name of that thread's own open file: "
             "name a shared one otherwise"
         )
-    ctx.agents.setdefault(file, op.thread.name)
     ctx.sharers.setdefault(file, []).append(op.thread.name)
     references = _file_references(op, file)
     op.world.initial[references] += 1
