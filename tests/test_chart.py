@@ -21,7 +21,7 @@ from mc.check.marks import variant_marks
 from mc.dsl.scenario import Registry
 from mc.trace import format as cx_format
 from mc.trace import report as render_report
-from mc.trace.graph import HEADER_EVERY, _Chart, pipe, to_dot
+from mc.trace.graph import HEADER_EVERY, MARKED, _Chart, pipe, to_dot
 
 Run = Callable[..., Result]
 ROOT = Path(__file__).resolve().parent.parent
@@ -211,3 +211,26 @@ def test_line_breaks_and_tabs_from_the_trace_are_shown_escaped_as_replay_shows_t
     dot = to_dot(edited)
     assert r"one\\ntwo\\tthree\\rfour" in dot
     assert r"first\\nsecond" in dot
+
+
+def test_the_step_that_runs_where_a_variant_removed_one_is_yellow_and_says_so(
+    shipped: Registry,
+) -> None:
+    unlocked = cx_format.load(SHIPPED / "attr-chmod-link-unlink--setattr-unlocked.json")
+    marks = variant_marks(shipped, unlocked)
+    assert not marks.changed
+    assert marks.after_removed == {
+        1: "setattr-unlocked removed 'inode_lock_killable(inode)' before it"
+    }
+    dot = to_dot(unlocked, marks)
+    [box] = [line for line in dot.splitlines() if "setattr-unlocked removed" in line]
+    assert "inode->i_op->setattr" in box
+    [number] = [line for line in dot.splitlines() if 'id="chart-step-1"' in line]
+    assert f'fillcolor="{MARKED}"' in number
+    assert "yellow: steps that run where the variant removed one" in _legend(dot)
+    claim = cx_format.load(SHIPPED / "bdev-rescan-vs-open--rescan-without-claim.json")
+    [note] = variant_marks(shipped, claim).after_removed.values()
+    assert note == (
+        "rescan-without-claim removed 'bd_prepare_to_claim(): mutex_lock(&bdev_lock)' "
+        "and 8 more steps before it"
+    )

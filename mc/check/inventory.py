@@ -62,7 +62,8 @@ class Change:
     before: Step | None = None
     """For a step ``added`` or ``moved``: the first step after it in the
     variant's program that was there before (the anchor of a
-    ``move_before`` of several steps; None at the program's end)."""
+    ``move_before`` of several steps; None at the program's end); for a
+    step ``removed``: the step that now runs where it ran."""
     next: Step | None = None
     """For a step ``moved``: the step moved too that is now right after
     it and came before it in the correct protocol (two steps swapped);
@@ -561,7 +562,10 @@ def thread_changes(correct: Sequence[Thread], changed: Sequence[Thread]) -> list
                     Change(before.name, "changed", new[j1 + k], old[i1 + k]) for k in range(paired)
                 ]
                 i1, j1 = i1 + paired, j1 + paired
-            found += [Change(before.name, "removed", old[i]) for i in range(i1, i2)]
+            found += [
+                Change(before.name, "removed", old[i], None, new[j2] if j2 < len(new) else None)
+                for i in range(i1, i2)
+            ]
             found += [
                 Change(
                     before.name,

@@ -26,7 +26,10 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
     the flag variant whose step it needs) has its changes marked with
     that one's.  A variant none of whose added, changed or moved steps
     the trace runs (nor waits at) has them named in
-    ``VariantMarks.unreached``, as nothing is yellow for it."""
+    ``VariantMarks.unreached``, as nothing is yellow for it.  The step that
+    runs where a removed step ran is marked too
+    (``VariantMarks.after_removed``), so a variant that only removes
+    steps (a lost unlock) shows where."""
     scenario = registry.scenario(counterexample.scenario)
     with checkable.building_within(None, f"building the model of {scenario.name}"):
         changed_model = registry.build(scenario, counterexample.variants, counterexample.properties)
@@ -39,6 +42,7 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
     said: dict[tuple[str, str, str], tuple[str, str]] = {}
     said_by_key: dict[tuple[str, tuple[object, ...]], tuple[str, str]] = {}
     removed: list[str] = []
+    removed_by: dict[tuple[str, tuple[object, ...]], str] = {}
     before = correct
     for count, name in enumerate(counterexample.variants, start=1):
         try:
@@ -59,6 +63,7 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
                 in_place = (change.thread, str(step.source)) in at_lines or forced & labels
                 if not in_place and text not in removed:
                     removed.append(text)
+                    removed_by[(change.thread, inventory.step_key(step))] = name
                 continue
             note = f"{change.kind} by {name}"
             notes[(change.thread, str(step.source), step.label)] = note
@@ -68,10 +73,18 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
             said_by_key[(change.thread, inventory.step_key(step))] = what
     at: dict[tuple[str, int], str] = {}
     said_at: dict[tuple[str, int], tuple[str, str]] = {}
+    gaps: dict[tuple[str, int], list[tuple[str, str]]] = {}
+    gap_notes: dict[tuple[str, str, str], str] = {}
     for change in inventory.program_changes(correct, changed_model):
-        if change.kind == "removed":
-            continue
         thread = next(t for t in changed_model.threads if t.name == change.thread)
+        if change.kind == "removed":
+            remover = removed_by.get((change.thread, inventory.step_key(change.step)))
+            if remover is not None and change.before is not None:
+                pc = next(pc for pc, s in enumerate(thread.program.steps) if s is change.before)
+                gaps.setdefault((change.thread, pc), []).append((remover, change.step.label))
+                place = (change.thread, str(change.before.source), change.before.label)
+                gap_notes[place] = _gap_note(gaps[(change.thread, pc)])
+            continue
         pc = next(pc for pc, step in enumerate(thread.program.steps) if step is change.step)
         key = (change.thread, inventory.step_key(change.step))
         at[(change.thread, pc)] = by_key.get(key, f"{change.kind} by the variants")
@@ -83,6 +96,11 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
             number: notes[(step.thread, step.source, step.label)]
             for number, step in enumerate(counterexample.steps, start=1)
             if (step.thread, step.source, step.label) in notes
+        }
+        after_removed = {
+            number: gap_notes[(step.thread, step.source, step.label)]
+            for number, step in enumerate(counterexample.steps, start=1)
+            if (step.thread, step.source, step.label) in gap_notes
         }
         blocked = {
             step.thread: notes[(step.thread, step.source, step.label)]
@@ -100,6 +118,11 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
             for number, position in enumerate(report.positions, start=1)
             if position in at
         }
+        after_removed = {
+            number: _gap_note(gaps[position])
+            for number, position in enumerate(report.positions, start=1)
+            if position in gaps
+        }
         waiting = _waiting_at(changed_model, counterexample, report.final_state)
         blocked = {thread: at[(thread, pc)] for thread, pc in waiting if (thread, pc) in at}
         reached = {*report.positions, *waiting}
@@ -107,7 +130,22 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
         unmet = [what for position, what in said_at.items() if position not in reached]
     marked = {name for name, _text in met}
     unreached = tuple(dict.fromkeys(text for name, text in unmet if name not in marked))
-    return VariantMarks(changed, tuple(removed), blocked, evidence, unreached)
+    return VariantMarks(changed, tuple(removed), blocked, evidence, unreached, after_removed)
+
+
+def _gap_note(removed: list[tuple[str, str]]) -> str:
+    """What the variants removed right before a step, from (variant,
+    label) pairs in program order: ``V removed 'LABEL' (and 2 more
+    steps) before it``."""
+    by_variant: dict[str, list[str]] = {}
+    for variant, label in removed:
+        by_variant.setdefault(variant, []).append(label)
+    return "; ".join(
+        f"{variant} removed '{labels[0]}'"
+        + (f" and {len(labels) - 1} more steps" if len(labels) > 1 else "")
+        + " before it"
+        for variant, labels in by_variant.items()
+    )
 
 
 VERBS = {"added": "adds", "changed": "changes", "moved": "moves"}

@@ -95,6 +95,7 @@ def report_command(file: Path, output: Path, models: tuple[Path, ...]) -> None:
     except render_graph.GraphError as error:
         click.echo(f"vfsmc: warning: no chart: {error}", err=True)
         svg = None
-    data = render_report.report_data(counterexample, initial, locks, marks.changed, note)
+    changed = {**marks.after_removed, **marks.changed}
+    data = render_report.report_data(counterexample, initial, locks, changed, note)
     write_atomically(output, render_report.render_html(data, svg), errors="backslashreplace")
     wrote(output)

@@ -8,8 +8,9 @@ Each step's box in its thread's lane gives the kernel code and what it did
 (so arrows carry no labels); branches are drawn with the way they went;
 the step each blocked thread waits at is a dashed box at the end, with
 an arrow to the lane of the lock it waits for; steps a variant changed
-are yellow, with what it removed in the title, and what it changed when
-the trace reaches none of its steps; a long chart folds runs of one
+are yellow, with what it removed in the title and in the yellow box of
+the step that runs in its place, and what it changed when the trace
+reaches none of its steps; a long chart folds runs of one
 thread's steps that touch no lock into one box; where a page-cache
 property is violated, the final block, bio, folio and pte state is drawn
 under the violation.
@@ -71,6 +72,10 @@ class VariantMarks:
     """What a variant none of whose changed steps the trace runs changed,
     a line for each step (``variant V moves T1 'LABEL' (SOURCE) before
     'LABEL'``): named in the title, as nothing is yellow for it."""
+    after_removed: Mapping[int, str] = attrs.field(factory=dict)
+    """The steps (by number) that run where a variant removed a step,
+    with what it removed (``V removed 'LABEL' before it``): yellow, and
+    the box says so."""
 
 
 @attrs.frozen
@@ -216,6 +221,7 @@ class _Chart:
             return (
                 row.step.event.kind not in (*LOCK_EVENTS, "error")
                 and row.numbers[0] not in self.marks.changed
+                and row.numbers[0] not in self.marks.after_removed
                 and handed.isdisjoint(row.step.changed)
                 and self.marks.evidence.isdisjoint(row.step.changed)
             )
@@ -328,7 +334,9 @@ class _Chart:
         return f"{self.lane_id[lane]}_h{after}"
 
     def _row(self, index: int, row: _Row | None) -> list[str]:
-        marked = row is not None and any(n in self.marks.changed for n in row.numbers)
+        marked = row is not None and any(
+            n in self.marks.changed or n in self.marks.after_removed for n in row.numbers
+        )
         number: dict[str, object] = {"shape": "plaintext", "label": row.title if row else ""}
         if row is not None:
             number["id"] = f"chart-step-{row.numbers[0]}"
@@ -382,6 +390,11 @@ class _Chart:
             text += "".join(
                 f"\n{_wrap(line, 44)}" for line in self._details(step) if line != step.event.text
             )
+        text += "".join(
+            f"\n{_wrap(self.marks.after_removed[n], 44)}"
+            for n in row.numbers
+            if n in self.marks.after_removed
+        )
         fill = "#ffdddd" if error else MARKED if marked else "white"
         return _node(
             name,
@@ -756,13 +769,24 @@ class _Chart:
             yield _box(""), "any other step"
         if self.waiting:
             yield _box("rounded,dashed"), "where a blocked thread waits (not run)"
-        marked = any(n in self.marks.changed for row in self.rows for n in row.numbers)
+        numbers = [n for row in self.rows for n in row.numbers]
+        marked = any(n in self.marks.changed for n in numbers)
         if marked or self.marks.blocked:
             notes = [*self.marks.changed.values(), *self.marks.blocked.values()]
             moved = ", moved" if any(note.startswith("moved") for note in notes) else ""
+            gap = (
+                ", or that run where it removed one"
+                if any(n in self.marks.after_removed for n in numbers)
+                else ""
+            )
             yield (
                 _box("", MARKED, MARKED_BORDER),
-                f"yellow: steps the variant added{moved} or changed",
+                f"yellow: steps the variant added{moved} or changed{gap}",
+            )
+        elif any(n in self.marks.after_removed for n in numbers):
+            yield (
+                _box("", MARKED, MARKED_BORDER),
+                "yellow: steps that run where the variant removed one",
             )
         yield _box("", "#ffdddd", VIOLATION), "the violation"
         if any(row.step.event.kind in ("acquire", "release") for row in self.rows):
