@@ -234,3 +234,37 @@ def test_the_step_that_runs_where_a_variant_removed_one_is_yellow_and_says_so(
         "rescan-without-claim removed 'bd_prepare_to_claim(): mutex_lock(&bdev_lock)' "
         "and 8 more steps before it"
     )
+
+
+OWN_MAPPING = SHIPPED / "writeback-write-from-own-mapping--copy-faults-under-folio-lock.json"
+
+
+def test_a_step_the_threads_run_as_they_start_is_yellow_when_a_variant_changed_it(
+    shipped: Registry,
+) -> None:
+    """The trace of ``copy-faults-under-folio-lock`` runs one of the moved
+    steps as the threads start (a row 0): it is yellow there, and the
+    title does not call the variant's steps unreached."""
+    moved = cx_format.load(OWN_MAPPING)
+    marks = variant_marks(shipped, moved)
+    assert marks.changed[-3] == "moved by copy-faults-under-folio-lock"
+    assert -1 not in marks.changed and -2 not in marks.changed
+    assert not marks.unreached
+    rows = _Chart(moved, marks).rows
+    assert [row.keys for row in rows[:3]] == [(-1,), (-2,), (-3,)]
+    lines = to_dot(moved, marks).splitlines()
+    [box] = [line for line in lines if line.strip().startswith("l0_3 [")]
+    assert f'fillcolor="{MARKED}"' in box
+    [first] = [line for line in lines if line.strip().startswith("l0_1 [")]
+    assert f'fillcolor="{MARKED}"' not in first
+
+
+def test_a_thread_that_takes_a_lock_it_holds_has_a_wait_arrow_to_that_lock() -> None:
+    self_wait = cx_format.load(OWN_MAPPING)
+    last = self_wait.steps[-1]
+    assert last.event.kind == "error" and last.event.lock == "PG_locked(/f:0#0)", last
+    chart = _Chart(self_wait)
+    lane, row = chart.lane_id[last.event.lock], len(chart.rows)
+    dot = to_dot(self_wait)
+    assert re.search(rf'l0_{row} -> {lane}_{row} \[[^\]]*style="dashed"[^\]]*T1 waits', dot)
+    assert "waits for a lock" in _legend(dot)

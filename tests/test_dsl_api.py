@@ -1724,3 +1724,34 @@ def test_a_register_named_before_its_computation_prints_as_the_computation_says(
     assert outcome.counterexample is not None
     [step] = [step for step in outcome.counterexample.steps if step.label == "n = numbered()"]
     assert step.changed == {"T1.n": "#7"}, step.changed
+
+
+A_SET_COMPUTED = """
+from mc.dsl import EXCL, Op, operation, scenario
+
+
+def names(scratch):
+    return (frozenset(f"entry-{i}" for i in range(9)), 0)
+
+
+@operation(models="a register computed as a set")
+def listed(op: Op) -> None:
+    op.compute("seen", "seen = read_dirblock()", names)
+    a = op.inode("/a").i_rwsem
+    op.lock(a, EXCL, "inode_lock(/a)")
+    op.lock(a, EXCL, "inode_lock(/a) /* again */")
+
+
+scenario("my/listed", "x", tree=["/a/"], threads=[listed()])
+"""
+
+
+def test_a_computed_set_prints_its_items_in_sorted_order(tmp_path: Path) -> None:
+    """A register's set prints sorted, as a slot's does: Python orders a
+    set of strings by hashes that differ from one process to the next."""
+    (tmp_path / "listed.py").write_text(A_SET_COMPUTED)
+    outcome = mc.testing.check(f"{tmp_path / 'listed.py'}:my/listed", expect="lock-protocol")
+    assert outcome.counterexample is not None
+    [step] = [s for s in outcome.counterexample.steps if s.label == "seen = read_dirblock()"]
+    entries = ", ".join(f"'entry-{i}'" for i in range(9))
+    assert step.changed == {"T1.seen": f"(frozenset({{{entries}}}), 0)"}, step.changed

@@ -531,3 +531,45 @@ def test_an_ok_says_when_its_look_for_edges_against_the_order_stopped_short(
         "bdev/exclusive-opens --models prepare.py -V prepare-without-bdev_lock explores every "
         "state)"
     ) in cut.output
+
+
+UNLOCKED_MOVED_DIRECTORY = """
+from mc.dsl import Invocation, Program, scenario, variant
+from mc.models.dirops import create, rename
+
+
+@variant(
+    "rename-unlocked-moved-dir",
+    "vfs_rename() does not lock a directory it moves to another parent",
+    waives=["inode_operations.rename i_rwsem(source)"],
+)
+def unlocked(program: Program, invocation: Invocation) -> Program:
+    if not invocation.runs(rename):
+        return program
+    return program.drop_acquisitions(
+        lambda step: step.label == "inode_lock_nested(source, I_MUTEX_CHILD)"
+    )
+
+
+scenario(
+    "user/rename-dir-vs-create-inside",
+    "a cross-directory rename of /a/d racing a create in it",
+    tree=["/a/", "/a/d/", "/b/"],
+    threads=[rename("/a/d", "/b/d"), create("/a/d/f")],
+)
+"""
+
+
+def test_a_dropped_lock_s_note_names_no_step_of_a_branch_its_section_never_reaches(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """vfs_rename() locks a moved directory (``inode_lock_nested(source,
+    I_MUTEX_CHILD)``) in one branch and two non-directories
+    (``lock_two_nondirectories()``, whose address test swaps them) in the
+    other: dropping the first says nothing of the second's steps."""
+    (tmp_path / "moved.py").write_text(UNLOCKED_MOVED_DIRECTORY)
+    args = ("check", "moved.py:user/rename-dir-vs-create-inside", "--no-save")
+    result = vfsmc(*args, "-V", "rename-unlocked-moved-dir")
+    assert result.exit_code in (0, 1), result.output
+    assert "rename-unlocked-moved-dir" in result.output
+    assert "inode1 > inode2" not in result.output

@@ -152,7 +152,9 @@ def test_models_given_replace_the_recorded_file_still_in_place(vfsmc: Run, tmp_p
     assert "declared twice" not in replayed.output
     assert "does not reproduce on the correct protocol: step 2" in replayed.output
     assert f"replayed on the models of vfsmc in {ROOT}" in replayed.output.splitlines()
-    assert vfsmc("replay", saved, "--models", "mine/order.py").exit_code == 1
+    reproduced = vfsmc("replay", saved, "--models", "mine/order.py")
+    assert reproduced.exit_code == 1, reproduced.output
+    assert f"replayed on the models of vfsmc in {ROOT}" in reproduced.output.splitlines()
     for command, output in (("graph", "chart.dot"), ("report", "page.html")):
         drawn = vfsmc(command, saved, "--models", "mine/alt", "-o", output)
         assert drawn.exit_code == 0, drawn.output

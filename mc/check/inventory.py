@@ -410,14 +410,14 @@ def dropped_lock_notes(
                 continue
             verb, lock = taken
             thread = next(t for t in correct.threads if t.slots.name == change.thread)
-            steps = thread.program.steps
-            alone = [s for s in _critical_section(steps, lock) if not s.local_in(correct.world)]
+            program = thread.program
+            alone = [s for s in _critical_section(program, lock) if not s.local_in(correct.world)]
             if len(alone) == 1 and isinstance(alone[0], EffectStep):
                 around = ("", f"'s one step {alone[0].label!r}")
             else:
                 tests = [
                     s
-                    for s in _critical_section(steps, lock, other_locks=True)
+                    for s in _critical_section(program, lock, other_locks=True)
                     if isinstance(s, EffectStep)
                     and not s.local_in(correct.world)
                     and "if (" in s.label
@@ -460,22 +460,36 @@ def _dropped_or_weakened(change: Change) -> tuple[str, LockStep] | None:
 
 
 def _critical_section(
-    steps: Sequence[Step], taken: LockStep, *, other_locks: bool = False
+    program: Program, taken: LockStep, *, other_locks: bool = False
 ) -> list[Step]:
-    """The steps after ``taken`` in program order up to the release of its
-    lock (none when none releases it, or when another lock step comes
-    first, unless ``other_locks``)."""
-    at = next((i for i, step in enumerate(steps) if step is taken), None)
+    """The steps that can run after ``taken`` (following the program's
+    branches and jumps) before a release of its lock, in program order:
+    none when no way from it reaches a release, or when another lock step
+    can come first, unless ``other_locks``."""
+    linked = program.link()
+    at = next((i for i, (step, _after, _jump) in enumerate(linked) if step is taken), None)
     if at is None:
         return []
-    inside: list[Step] = []
-    for step in steps[at + 1 :]:
-        if isinstance(step, UnlockStep) and step.lock.text == taken.lock.text:
-            return inside
-        if not other_locks and isinstance(step, LockStep | UnlockStep | SectionStep):
-            return []
-        inside.append(step)
-    return []
+    inside: set[int] = set()
+    released = False
+    work = [at]
+    seen = {at}
+    while work:
+        index = work.pop()
+        _step, after, jump = linked[index]
+        for following in (after, jump):
+            if following is None or following == DONE or following in seen:
+                continue
+            seen.add(following)
+            step = linked[following][0]
+            if isinstance(step, UnlockStep) and step.lock.text == taken.lock.text:
+                released = True
+                continue
+            if not other_locks and isinstance(step, LockStep | UnlockStep | SectionStep):
+                return []
+            inside.add(following)
+            work.append(following)
+    return [linked[i][0] for i in sorted(inside)] if released else []
 
 
 def variant_overlaps(registry: Registry, scenario: Scenario, variants: Sequence[str]) -> list[str]:

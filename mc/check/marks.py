@@ -113,19 +113,18 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
         met = [what for key, what in said.items() if (key[0], key[2]) in ran]
         unmet = [what for key, what in said.items() if (key[0], key[2]) not in ran]
     else:
-        changed = {
-            number: at[position]
-            for number, position in enumerate(report.positions, start=1)
-            if position in at
-        }
+        started = changed_model.started_positions()
+        numbered = [
+            *((-1 - start, position) for start, position in enumerate(started)),
+            *enumerate(report.positions, start=1),
+        ]
+        changed = {number: at[position] for number, position in numbered if position in at}
         after_removed = {
-            number: _gap_note(gaps[position])
-            for number, position in enumerate(report.positions, start=1)
-            if position in gaps
+            number: _gap_note(gaps[position]) for number, position in numbered if position in gaps
         }
         waiting = _waiting_at(changed_model, counterexample, report.final_state)
         blocked = {thread: at[(thread, pc)] for thread, pc in waiting if (thread, pc) in at}
-        reached = {*report.positions, *waiting}
+        reached = {*started, *report.positions, *waiting}
         met = [what for position, what in said_at.items() if position in reached]
         unmet = [what for position, what in said_at.items() if position not in reached]
     marked = {name for name, _text in met}

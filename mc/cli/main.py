@@ -978,6 +978,7 @@ def _print_replay(
         click.echo(
             printable(f"reproduces on {protocol}: {counterexample.property}: {report.reason}")
         )
+        click.echo(printable(f"replayed on the models of vfsmc in {ROOT}"))
         return
     recorded = render_text.render(counterexample, upto=report.stopped_at)
     recorded_on = f"as the file records it (on {protocol} it does not reproduce, as said below)"

@@ -1481,6 +1481,16 @@ class KernelModel(Model[State, Action]):
             state = chain[-1]
         return found
 
+    def started_positions(self) -> list[tuple[str, int]]:
+        """The thread and program counter of each of ``started_records``."""
+        state = self.world.initial_state()
+        found = []
+        for tid, thread in enumerate(self.threads):
+            chain = self._chain(state, tid, starting=True)
+            found += [(thread.name, before[self._pcs[tid]]) for before in chain[:-1]]
+            state = chain[-1]
+        return found
+
     def step(self, state: State, action: Action) -> State | None:
         """The state ``action`` leads to (local steps included), or None
         when the thread cannot take that outcome now."""

@@ -68,7 +68,15 @@ from mc.kernel.locks import Kind, Lock, Mode
 from mc.kernel.mm import Mm, mm_of, note_mapped
 from mc.kernel.pagecache import File, pagecache
 from mc.kernel.pagecache import Mapping as AddressSpace
-from mc.kernel.world import Dentry, ModelError, World, given_names, touched_by, touches
+from mc.kernel.world import (
+    Dentry,
+    ModelError,
+    World,
+    given_names,
+    plain,
+    touched_by,
+    touches,
+)
 
 ONE_THREAD = "one thread"
 """The world part of ``Op.one_thread``: the thread that does each thing."""
@@ -737,9 +745,9 @@ class Op:
         resource: str = "something to happen",
     ) -> Expr:
         """Register ``name`` takes each of the values ``values`` yields, one
-        outcome each (``render`` prints them, ``str`` by default); the step
-        waits while there is none."""
-        slot = self._register(name, render, str)
+        outcome each (``render`` prints them, ``str`` by default, with the
+        items of sets in sorted order); the step waits while there is none."""
+        slot = self._register(name, render, plain)
         self.emit(
             ChooseStep(
                 label=label, source=caller_source(), values=values, result=slot, resource=resource
@@ -894,8 +902,9 @@ class Op:
         ``private_lock``): the step waits while another thread holds it; with
         ``sleeps``, the lock is taken and released in steps of their own
         around the computation, so that its sleep is seen under the lock;
-        ``render`` prints its values, ``str`` by default."""
-        slot = self._register(name, render, str)
+        ``render`` prints its values, ``str`` by default, with the items of
+        sets in sorted order (``mc.kernel.world.plain``)."""
+        slot = self._register(name, render, plain)
         if under is not None and not sleeps:
             self.section(under, label, effect, *args, result=slot)
             return slot_value(slot, name, local=True)

@@ -529,6 +529,9 @@ class LockStep(OneLockStep):
 
     def event(self, context: Context, before: State, after: State) -> Event:
         lock = self.lock.compile(context.world)(before)
+        if lock is not None and after[ERROR_SLOT] is not None:
+            held = locks.holds(lock.kind, before[lock.slot], context.tid)
+            return Event("error", self.label, lock.name if held else None)
         if lock is None or after[ERROR_SLOT] is not None:
             return Event("error", self.label)
         mode = self._mode_text(lock)

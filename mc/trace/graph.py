@@ -62,6 +62,8 @@ class VariantMarks:
     a note) and the steps they removed, as text."""
 
     changed: Mapping[int, str] = attrs.field(factory=dict)
+    """By step number, or ``-1 - i`` for the i-th step the threads run as
+    they start (``Counterexample.started``), as ``after_removed``."""
     removed: tuple[str, ...] = ()
     blocked: Mapping[str, str] = attrs.field(factory=dict)
     """The threads that wait, at the end, at a step a variant changed."""
@@ -84,6 +86,15 @@ class _Row:
 
     numbers: tuple[int, ...]
     steps: tuple[Step, ...]
+    start: int | None = None
+    """For a step the threads run as they start (numbered 0): its place
+    among them."""
+
+    @property
+    def keys(self) -> tuple[int, ...]:
+        """What ``VariantMarks`` marks the row by: its step numbers, or
+        ``-1 - start`` for a step run as the threads start."""
+        return self.numbers if self.start is None else (-1 - self.start,)
 
     @property
     def step(self) -> Step:
@@ -184,7 +195,9 @@ class _Chart:
             if step.event.kind in SHOWN
         ]
         started = [
-            _Row((0,), (step,)) for step in counterexample.started if step.event.kind in SHOWN
+            _Row((0,), (step,), start)
+            for start, step in enumerate(counterexample.started)
+            if step.event.kind in SHOWN
         ]
         handed = self._locks_changed_by_effects()
         self.handed = set(handed)
@@ -335,7 +348,7 @@ class _Chart:
 
     def _row(self, index: int, row: _Row | None) -> list[str]:
         marked = row is not None and any(
-            n in self.marks.changed or n in self.marks.after_removed for n in row.numbers
+            n in self.marks.changed or n in self.marks.after_removed for n in row.keys
         )
         number: dict[str, object] = {"shape": "plaintext", "label": row.title if row else ""}
         if row is not None:
@@ -392,7 +405,7 @@ class _Chart:
             )
         text += "".join(
             f"\n{_wrap(self.marks.after_removed[n], 44)}"
-            for n in row.numbers
+            for n in row.keys
             if n in self.marks.after_removed
         )
         fill = "#ffdddd" if error else MARKED if marked else "white"
@@ -651,6 +664,9 @@ class _Chart:
                     constraint="false",
                     **({} if taken else {"style": "dashed"}),
                 )
+            if kind == "error" and lock is not None:
+                ends = (self.cell(step.thread, index), self.cell(lock, index))
+                yield _edge(*ends, style="dashed", **self._waits(step.thread, lock=lock))
             if lock is None or kind not in LOCK_EVENTS:
                 continue
             ends = (self.cell(step.thread, index), self.cell(lock, index))
@@ -769,7 +785,7 @@ class _Chart:
             yield _box(""), "any other step"
         if self.waiting:
             yield _box("rounded,dashed"), "where a blocked thread waits (not run)"
-        numbers = [n for row in self.rows for n in row.numbers]
+        numbers = [n for row in self.rows for n in row.keys]
         marked = any(n in self.marks.changed for n in numbers)
         if marked or self.marks.blocked:
             notes = [*self.marks.changed.values(), *self.marks.blocked.values()]
@@ -793,6 +809,7 @@ class _Chart:
             yield _arrow(self.color[first], "solid"), "takes a lock (dashed: lets it go)"
         if (
             any(row.step.event.kind == "wait" for row in self.rows)
+            or any(row.step.event.kind == "error" and row.step.event.lock for row in self.rows)
             or self.cx.cycle
             or any(step.event.lock in self.lane_id for step in self.waiting.values())
         ):
