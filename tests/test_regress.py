@@ -602,3 +602,32 @@ def test_a_suite_of_shipped_scenarios_alone_needs_no_model_file(vfsmc: Run) -> N
     Path("empty").mkdir()
     refused = vfsmc("regress", "--models", "empty")
     assert refused.exit_code == 2 and "no .py model files" in refused.output
+
+
+def test_a_model_file_edited_within_the_second_keeping_its_size_runs_as_edited(
+    tmp_path: Path,
+) -> None:
+    """Python takes a ``__pycache__`` file as current by its source's size
+    and modification second: a model file is compiled from its text each
+    time, and no bytecode is written beside it, so the swap of two names
+    just after a run is what the next run checks."""
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    model = suite / "ab.py"
+    model.write_text(LOCKERS)
+    fixed = LOCKERS.replace('lock_two("/b", "/a")])', 'lock_two("/a", "/b")])')
+    assert len(fixed) == len(LOCKERS)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = str(ROOT)
+    run = [sys.executable, "-m", "mc", "check", "suite/ab.py:my/ab", "--no-save", "--json"]
+    verdicts = []
+    for text in (LOCKERS, fixed):
+        stat = model.stat()
+        model.write_text(text)
+        os.utime(model, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        done = subprocess.run(
+            run, cwd=tmp_path, capture_output=True, text=True, env=env, check=False
+        )
+        verdicts.append(json.loads(done.stdout)["verdict"])
+    assert verdicts == ["VIOLATED", "OK"]
+    assert not (suite / "__pycache__").exists()

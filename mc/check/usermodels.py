@@ -23,7 +23,7 @@ import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import ModuleType
+from types import CodeType, ModuleType
 
 import attrs
 
@@ -134,6 +134,15 @@ def _check_what_it_can(registry: Registry, scenario: Scenario, *, set_aside: boo
     return True
 
 
+def _compiled(file: Path) -> CodeType:
+    """The code of model file ``file``, compiled from its text as it is now:
+    never from a ``__pycache__`` file, which Python takes as current by the
+    source's size and modification second, so an edit that keeps the size
+    within the second of the last load (``"/a", "/b"`` swapped) would run the
+    old code; and none is written beside a user's file."""
+    return compile(file.read_bytes(), str(file), "exec", dont_inherit=True)
+
+
 def _load_file(file: Path) -> ModuleType:
     if file in _loaded:
         return _loaded[file]
@@ -150,7 +159,7 @@ def _load_file(file: Path) -> ModuleType:
     sys.modules[name] = module
     try:
         with reported():
-            spec.loader.exec_module(module)
+            exec(_compiled(file), module.__dict__)
     except (SyntaxError, ValueError) as error:
         del sys.modules[name]
         if isinstance(error, (LocatedModelError, *PASSED_THROUGH)):
