@@ -11,6 +11,11 @@ the pte does not allow it, through mm/memory.c (``handle_mm_fault()`` ->
 Every function emits the steps for one page of the file (the page index
 of a symbolic position is enumerated first); ``at`` keeps the labels and
 registers of one access apart from another's.
+
+The setting ``fault-under-vma-lock`` is 6.7+'s (read in 6.13-era mm/memory.c and
+mm/filemap.c of the search index): ``->fault`` and ``->page_mkwrite`` called under the
+per-VMA lock alone (``fault_under_vma_lock()``), the lock a fault holds passed down as a
+``FaultLock``.
 """
 
 from __future__ import annotations
@@ -18,14 +23,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import attrs
+
 from mc.dsl.callers import caller_source
 from mc.dsl.folio import find_folio, folio_ref, hold_folio, new_folio, put_folio, wait_locked
 from mc.dsl.operation import Op
 from mc.dsl.scenario import flag_variant
 from mc.dsl.steps import EffectStep
 from mc.dsl.symbolic_steps import fork_compute
-from mc.kernel.expr import Eval, Expr, all_of, any_of, const, not_
-from mc.kernel.locks import SHARED, holds
+from mc.kernel.expr import Eval, Expr, LockExpr, all_of, any_of, const, not_
+from mc.kernel.locks import SHARED, Lock, holds
 from mc.kernel.mm import (
     PTE_DIRTY,
     PTE_WRITE,
@@ -100,49 +107,98 @@ flag_variant(
 )
 
 
-def _dropped_mmap(op: Op, mm: Mm) -> Expr:
-    """``fpin``: this fault released mmap_lock (``maybe_unlock_mmap_for_io()`` pinned the file
+FAULT_UNDER_VMA_LOCK = "fault-under-vma-lock"
+flag_variant(
+    FAULT_UNDER_VMA_LOCK,
+    "6.7+: ->fault and ->page_mkwrite run under the per-VMA lock when the VMA has ->map_pages "
+    "(vmf_can_call_fault()): do_read_fault(), do_shared_fault() and wp_page_shared() call them "
+    "holding the VMA lock alone, which filemap_fault() and fault_dirty_shared_page() release "
+    "(release_fault_lock()) where 6.6 released mmap_lock",
+    waives=[
+        "vm_operations_struct.fault mmap_lock(mm)",
+        "vm_operations_struct.page_mkwrite mmap_lock(mm)",
+    ],
+)
+
+VM_FAULT_COMPLETED = 0x4000
+"""``VM_FAULT_COMPLETED`` (include/linux/mm_types.h): the fault is done and
+released the fault lock itself (``fault_dirty_shared_page()``)."""
+
+
+def render_fault_result(code: int | None) -> str:
+    """A fault's ``vm_fault_t``: ``render_vm_fault()``, and ``VM_FAULT_COMPLETED``."""
+    return "VM_FAULT_COMPLETED" if code == VM_FAULT_COMPLETED else render_vm_fault(code)
+
+
+def _dropped(op: Op, lock: Lock | LockExpr) -> Expr:
+    """``fpin``: this fault released ``lock`` (``maybe_unlock_mmap_for_io()`` pinned the file
     and called ``release_fault_lock()``).  Whether the thread holds the lock changes by its own
     steps only, so the test commutes with the other threads' steps."""
-    lock, tid = mm.mmap_lock, op.thread.tid
+    tid = op.thread.tid
 
-    def build(_world: World) -> Eval:
-        return lambda state: not holds(lock.kind, state[lock.slot], tid)
+    def build(world: World) -> Eval:
+        which = lock.compile(world) if isinstance(lock, LockExpr) else lambda _state: lock
+
+        def released(state: Any) -> bool:
+            held = which(state)
+            return held is None or not holds(held.kind, state[held.slot], tid)
+
+        return released
 
     return Expr("fpin", build, local=True)
 
 
-def maybe_unlock_mmap_for_io(op: Op, mm: Mm, tried: Expr, fpin: Expr, label: str) -> None:
-    """``maybe_unlock_mmap_for_io()`` (mm/filemap.c, Linux 6.6): on the first attempt of a
-    fault that may be retried (``fault_flag_allow_retry_first()``: FAULT_FLAG_ALLOW_RETRY
-    without FAULT_FLAG_TRIED) the file is pinned and mmap_lock released before the fault
-    sleeps on I/O; a retried fault keeps mmap_lock."""
+@attrs.frozen
+class FaultLock:
+    """The lock a fault holds, which ``release_fault_lock()`` (include/linux/mm.h, Linux 6.6
+    and 6.12) releases: mmap_lock, or under FAULT_FLAG_VMA_LOCK the VMA's lock
+    (``vma_end_read()``).  ``tried`` is FAULT_FLAG_TRIED, ``fpin`` whether the fault released
+    the lock; ``major``, under the VMA lock, names the register a page-cache miss marks
+    (``ret = VM_FAULT_MAJOR``), which is FAULT_FLAG_TRIED of the mmap_lock retry (6.8+
+    ``do_user_addr_fault()``); the model keeps no other trace of VM_FAULT_MAJOR."""
+
+    lock: Lock | LockExpr
+    name: str
+    tried: Expr
+    fpin: Expr
+    major: str | None = None
+
+
+def mmap_fault_lock(op: Op, mm: Mm, at: str) -> FaultLock:
+    """mmap_lock, held by the fault at ``at`` (its FAULT_FLAG_TRIED in register ``tried``)."""
+    return FaultLock(
+        mm.mmap_lock, "mmap_lock", is_true(op.reg(f"tried{at}")), _dropped(op, mm.mmap_lock)
+    )
+
+
+def maybe_unlock_mmap_for_io(op: Op, held: FaultLock, label: str) -> None:
+    """``maybe_unlock_mmap_for_io()`` (mm/filemap.c, Linux 6.6; mm/internal.h, 6.12): on the
+    first attempt of a fault that may be retried (``fault_flag_allow_retry_first()``:
+    FAULT_FLAG_ALLOW_RETRY without FAULT_FLAG_TRIED) the file is pinned and the fault lock
+    released (``release_fault_lock()``) before the fault sleeps on I/O; a retried fault keeps
+    mmap_lock."""
     with op.when(
-        all_of(not_(tried), not_(fpin)),
+        all_of(not_(held.tried), not_(held.fpin)),
         "if (!fpin && fault_flag_allow_retry_first(flags)) /* first attempt */",
     ):
         op.unlock(
-            mm.mmap_lock, f"{label}: fpin = get_file(vmf->vma->vm_file); release_fault_lock(vmf)"
+            held.lock, f"{label}: fpin = get_file(vmf->vma->vm_file); release_fault_lock(vmf)"
         )
 
 
-def do_sync_mmap_readahead(
-    op: Op, mm: Mm, mapping: Mapping, page: Page, tried: Expr, fpin: Expr, at: str
-) -> None:
+def do_sync_mmap_readahead(op: Op, held: FaultLock, mapping: Mapping, page: Page, at: str) -> None:
     """``do_sync_mmap_readahead()`` (mm/filemap.c, Linux 6.6) on a page-cache miss, as mmap
     read-around: mmap_lock released first (``maybe_unlock_mmap_for_io()``), then
     ``page_cache_ra_order()`` -> ``page_cache_ra_unbounded()`` adds the folio locked and
     starts its read (``->readahead``) under invalidate_lock shared.  The window is the one
     page; VM_RAND_READ, VM_SEQ_READ and the mmap_miss heuristics are left out."""
     maybe_unlock_mmap_for_io(
-        op, mm, tried, fpin, "do_sync_mmap_readahead(): fpin = maybe_unlock_mmap_for_io(vmf, fpin)"
+        op, held, "do_sync_mmap_readahead(): fpin = maybe_unlock_mmap_for_io(vmf, fpin)"
     )
     readahead_page(op, mapping, page, at)
 
 
-def find_lock_folio(
-    op: Op, mm: Mm, mapping: Mapping, page: Page, tried: Expr, fpin: Expr, at: str
-) -> None:
+def find_lock_folio(op: Op, held: FaultLock, mapping: Mapping, page: Page, at: str) -> None:
     """``filemap_fault()``'s ``retry_find``: ``__filemap_get_folio(FGP_CREAT|FGP_FOR_MMAP)``
     finds the folio or adds a new one (-EEXIST: look again), then
     ``lock_folio_maybe_drop_mmap()``: a trylock, and when the folio is locked by another (a
@@ -184,14 +240,22 @@ def find_lock_folio(
     op.goto(again)
     op.label(busy)
     maybe_unlock_mmap_for_io(
-        op, mm, tried, fpin, "lock_folio_maybe_drop_mmap(): *fpin = maybe_unlock_mmap_for_io()"
+        op, held, "lock_folio_maybe_drop_mmap(): *fpin = maybe_unlock_mmap_for_io()"
     )
     op.lock(ref.lock, label="__folio_lock_killable(folio)")
     op.goto(locked)
     op.label(f"find_done{at}")
 
 
-def filemap_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at: str) -> None:
+def filemap_fault(
+    op: Op,
+    mm: Mm,
+    mapping: Mapping,
+    page: Page,
+    result: str,
+    at: str,
+    held: FaultLock | None = None,
+) -> None:
     """``filemap_fault()`` (mm/filemap.c, Linux 6.6): SIGBUS past EOF; a cached uptodate folio is
     locked without invalidate_lock by ``lock_folio_maybe_drop_mmap()``: a trylock, and when the
     folio is locked by another, on the first attempt mmap_lock is released first
@@ -206,7 +270,14 @@ def filemap_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at:
     ``->read_folio``, waited for).  A fault that released mmap_lock unlocks the
     folio and returns ``VM_FAULT_RETRY`` (``out_retry``); otherwise i_size is rechecked under
     the folio lock and ``VM_FAULT_LOCKED`` returned with the folio locked.  Left out:
-    ``do_async_mmap_readahead()``, FAULT_FLAG_RETRY_NOWAIT and fatal signals."""
+    ``do_async_mmap_readahead()``, FAULT_FLAG_RETRY_NOWAIT and fatal signals.
+
+    ``held``: the lock the fault holds, mmap_lock by default.  Under the VMA lock (6.7+,
+    ``fault-under-vma-lock``; read in a 6.13-era mm/filemap.c and mm/internal.h of the search
+    index, ``lock_folio_maybe_drop_mmap()`` as b068ab80b7bf "mm: make
+    lock_folio_maybe_drop_mmap() VMA lock aware" left it) each place above releases the VMA
+    lock instead (``release_fault_lock()``), and a page-cache miss marks the fault major
+    (``FaultLock.major``)."""
     slow, find, retry, checked, out, drop, locked, out_retry, retried = (
         f"{name}{at}"
         for name in (
@@ -221,8 +292,8 @@ def filemap_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at:
             "return_retry",
         )
     )
-    tried = is_true(op.reg(f"tried{at}"))
-    fpin = _dropped_mmap(op, mm)
+    held = held or mmap_fault_lock(op, mm, at)
+    tried, fpin = held.tried, held.fpin
     beyond = fork_compute(
         op,
         f"beyond_eof{at}",
@@ -257,7 +328,13 @@ def filemap_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at:
     op.goto(find)
     op.label(slow)
     with op.when(not_(present(page)), "if (IS_ERR(folio)) /* no page in the page cache at all */"):
-        do_sync_mmap_readahead(op, mm, mapping, page, tried, fpin, at)
+        if held.major is not None:
+            op.let(
+                held.major,
+                const(True, "FAULT_FLAG_TRIED"),
+                "count_vm_event(PGMAJFAULT); ret = VM_FAULT_MAJOR",
+            )
+        do_sync_mmap_readahead(op, held, mapping, page, at)
     op.label(find)
     op.lock(
         mapping.invalidate_lock,
@@ -266,13 +343,13 @@ def filemap_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at:
         tag="invalidate-lock",
     )
     op.label(retry)
-    find_lock_folio(op, mm, mapping, page, tried, fpin, at)
+    find_lock_folio(op, held, mapping, page, at)
     with op.when(
         not_(locked_test(page, PG_UPTODATE, "uptodate")),
         "if (unlikely(!folio_test_uptodate(folio))) goto page_not_uptodate",
     ):
         maybe_unlock_mmap_for_io(
-            op, mm, tried, fpin, "page_not_uptodate: fpin = maybe_unlock_mmap_for_io(vmf, fpin)"
+            op, held, "page_not_uptodate: fpin = maybe_unlock_mmap_for_io(vmf, fpin)"
         )
         op.enter(
             "address_space_operations.read_folio",
@@ -316,13 +393,13 @@ def filemap_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at:
         "if (!fault_flag_allow_retry_first(flags)) /* FAULT_FLAG_TRIED: "
         "maybe_unlock_mmap_for_io() keeps mmap_lock */",
     ):
-        op.lock(ref.lock, label="__folio_lock_killable(folio) /* mmap_lock held */")
+        op.lock(ref.lock, label=f"__folio_lock_killable(folio) /* {held.name} held */")
         op.goto(locked)
     op.unlock(
-        mm.mmap_lock,
+        held.lock,
         "maybe_unlock_mmap_for_io(): fpin = get_file(vmf->vma->vm_file); release_fault_lock(vmf)",
     )
-    op.lock(ref.lock, label="__folio_lock_killable(folio) /* mmap_lock not held */")
+    op.lock(ref.lock, label=f"__folio_lock_killable(folio) /* {held.name} not held */")
     op.unlock(ref.lock, "if (fpin) { folio_unlock(folio); goto out_retry; }")
     op.goto(retried)
     op.label(out_retry)
@@ -400,13 +477,31 @@ def dirty_and_unlock(op: Op, mapping: Mapping, page: Page) -> None:
     """``fault_dirty_shared_page()``: ``folio_mark_dirty()`` under the folio
     lock, then ``folio_unlock()``.  Left out: what it does after, with the
     folio unlocked: ``maybe_unlock_mmap_for_io()`` dropping mmap_lock (the
-    fault then returns ``VM_FAULT_COMPLETED``), ``balance_dirty_pages_ratelimited()``
+    fault then returns ``VM_FAULT_COMPLETED``; under the VMA lock
+    ``fault_completed()`` has it), ``balance_dirty_pages_ratelimited()``
     and ``file_update_time()`` (the threads here take mmap_lock around the
     whole fault and hold nothing that throttling waits for)."""
     blockfs.mark_folio_dirty(
         op, mapping, page, "fault_dirty_shared_page(): dirtied = folio_mark_dirty(folio)"
     )
     op.unlock(folio_ref(op, page).lock, "folio_unlock(folio)")
+
+
+def fault_completed(op: Op, held: FaultLock, result: str) -> None:
+    """The end of ``fault_dirty_shared_page()`` (mm/memory.c, 6.6 and 6.12) after the folio
+    is unlocked: on a first attempt ``maybe_unlock_mmap_for_io()`` releases the fault lock
+    before ``balance_dirty_pages_ratelimited()`` (left out: nothing here throttles), and the
+    fault returns ``VM_FAULT_COMPLETED``.  Modelled under the VMA lock, always a first attempt
+    (``dirty_and_unlock()`` leaves it out under mmap_lock)."""
+    maybe_unlock_mmap_for_io(
+        op, held, "fault_dirty_shared_page(): fpin = maybe_unlock_mmap_for_io(vmf, NULL)"
+    )
+    op.let(
+        result,
+        const(VM_FAULT_COMPLETED, "VM_FAULT_COMPLETED"),
+        "balance_dirty_pages_ratelimited(mapping); if (fpin) { fput(fpin); "
+        "return VM_FAULT_COMPLETED; }",
+    )
 
 
 def do_page_mkwrite(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at: str) -> None:
@@ -433,26 +528,50 @@ def do_page_mkwrite(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, a
             op.let(result, vm_fault(VM_FAULT_LOCKED), "ret |= VM_FAULT_LOCKED")
 
 
-def call_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at: str) -> None:
-    """``__do_fault()``: ``->fault``, returning the folio locked."""
+def call_fault(
+    op: Op,
+    mm: Mm,
+    mapping: Mapping,
+    page: Page,
+    result: str,
+    at: str,
+    held: FaultLock | None = None,
+) -> None:
+    """``__do_fault()``: ``->fault``, returning the folio locked; ``held`` as
+    ``filemap_fault()`` takes it."""
     op.enter(
         "vm_operations_struct.fault",
         label="__do_fault(): ret = vma->vm_ops->fault(vmf)",
         roles={"mm": mm},
     )
-    filemap_fault(op, mm, mapping, page, result, at)
+    filemap_fault(op, mm, mapping, page, result, at, held)
 
 
 def do_read_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at: str) -> None:
     """``do_read_fault()``: fault-around first when ``should_fault_around()``
     (always, but under the flag ``no-fault-around``); else ``->fault`` and
-    a read-only pte."""
-    done = f"read_fault_done{at}"
+    a read-only pte (``read_fault_past_around()``)."""
     if not op.variant(NO_FAULT_AROUND):
         mapped = map_pages(op, mm, mapping, page, at)
         with op.when(is_true(mapped), "if (ret) return ret /* fault-around mapped it */"):
-            op.goto(done)
-    call_fault(op, mm, mapping, page, result, at)
+            op.goto(f"read_fault_done{at}")
+    read_fault_past_around(op, mm, mapping, page, result, at)
+
+
+def read_fault_past_around(
+    op: Op,
+    mm: Mm,
+    mapping: Mapping,
+    page: Page,
+    result: str,
+    at: str,
+    held: FaultLock | None = None,
+) -> None:
+    """``do_read_fault()`` after the fault-around: ``->fault``, then ``finish_fault()``
+    installs a read-only pte; the label ``read_fault_done`` ends it.  Under the VMA lock
+    (``held``), 6.7+'s ``vmf_can_call_fault()`` having passed."""
+    done = f"read_fault_done{at}"
+    call_fault(op, mm, mapping, page, result, at, held)
     with op.when(
         vm_fault_has(op.reg(result), FAULT_ENDS),
         "if (unlikely(ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY))) return ret",
@@ -463,11 +582,21 @@ def do_read_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at:
     op.label(done)
 
 
-def do_shared_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, at: str) -> None:
+def do_shared_fault(
+    op: Op,
+    mm: Mm,
+    mapping: Mapping,
+    page: Page,
+    result: str,
+    at: str,
+    held: FaultLock | None = None,
+) -> None:
     """``do_shared_fault()``: ``->fault``, then (the folio unlocked)
-    ``->page_mkwrite``, a writable dirty pte and the folio dirtied."""
+    ``->page_mkwrite``, a writable dirty pte and the folio dirtied.  Under the
+    VMA lock (``held``, 6.7+) ``fault_dirty_shared_page()`` releases it and
+    returns ``VM_FAULT_COMPLETED`` (``fault_completed()``)."""
     done = f"shared_fault_done{at}"
-    call_fault(op, mm, mapping, page, result, at)
+    call_fault(op, mm, mapping, page, result, at, held)
     with op.when(
         vm_fault_has(op.reg(result), FAULT_ENDS),
         "if (unlikely(ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY))) return ret",
@@ -488,6 +617,8 @@ def do_shared_fault(op: Op, mm: Mm, mapping: Mapping, page: Page, result: str, a
         op.unlock(folio_ref(op, page).lock, "folio_unlock(folio); folio_put(folio); return ret")
         op.goto(done)
     dirty_and_unlock(op, mapping, page)
+    if held is not None:
+        fault_completed(op, held, result)
     op.label(done)
 
 
@@ -500,12 +631,20 @@ def _reuse(scratch: Scratch, mm: Mm, page: Page, orig: Any) -> bool:
 
 
 def wp_page_shared(
-    op: Op, mm: Mm, mapping: Mapping, page: Page, orig: Expr, result: str, at: str
+    op: Op,
+    mm: Mm,
+    mapping: Mapping,
+    page: Page,
+    orig: Expr,
+    result: str,
+    at: str,
+    held: FaultLock | None = None,
 ) -> None:
     """``do_wp_page()`` -> ``wp_page_shared()``: a store to a read-only pte:
     ``->page_mkwrite`` (the page-table lock dropped), then
     ``finish_mkwrite_fault()`` makes the pte writable and dirty unless it
-    changed meanwhile, and the folio is dirtied."""
+    changed meanwhile, and the folio is dirtied.  Under the VMA lock
+    (``held``, 6.7+) the fault then completes as ``do_shared_fault()``'s."""
     done = f"wp_done{at}"
     hold_folio(op, page, _folio_of_pte(orig), "vmf->page = vm_normal_page(vma, addr, orig_pte)")
     do_page_mkwrite(op, mm, mapping, page, result, f"{at}.wp_mkwrite")
@@ -528,6 +667,8 @@ def wp_page_shared(
         op.unlock(folio_ref(op, page).lock, "folio_unlock(folio); folio_put(folio); return tmp")
         op.goto(done)
     dirty_and_unlock(op, mapping, page)
+    if held is not None:
+        fault_completed(op, held, result)
     op.label(done)
 
 
@@ -593,11 +734,13 @@ class VmaReadLock(Protocol):
     """The per-VMA lock of the VMA a fault is at (``mc.models.mmap``):
     ``lock`` emits ``lock_vma_under_rcu()`` and the ``access_error()``
     check, going to ``fail`` (``lock_mmap``) when either fails; ``unlock``
-    emits ``vma_end_read()``."""
+    emits ``vma_end_read()``; ``held`` is the lock ``lock`` took."""
 
     def lock(self, op: Op, at: str, fail: str) -> None: ...
 
     def unlock(self, op: Op, at: str, label: str) -> None: ...
+
+    def held(self, op: Op, at: str) -> LockExpr: ...
 
 
 def fault_under_vma_lock(
@@ -610,6 +753,7 @@ def fault_under_vma_lock(
     vma_lock: VmaReadLock,
     again: str,
     mmap: str,
+    sigbus: str,
 ) -> None:
     """``do_user_addr_fault()`` (arch/x86/mm/fault.c, Linux 6.6) first tries
     the fault under the VMA's lock alone (``lock_vma_under_rcu()``, no
@@ -619,10 +763,29 @@ def fault_under_vma_lock(
     and ``->page_mkwrite`` (``wp_page_shared()``) are not called under the
     VMA lock: ``vma_end_read()`` and VM_FAULT_RETRY, and the fault is made
     again under mmap_lock (``goto lock_mmap``, a first attempt: no
-    VM_FAULT_MAJOR).  6.7 calls them under the VMA lock
-    (``vmf_can_call_fault()``)."""
+    VM_FAULT_MAJOR).
+
+    Under ``fault-under-vma-lock`` (6.7+: a9f606e6ff1c "mm: handle read faults under the VMA
+    lock", 1629005123b8 "mm: handle shared faults under the VMA lock", fe995893215c "mm:
+    handle write faults to RO pages under the VMA lock"; read in a 6.13-era mm/memory.c of
+    the search index) ``vmf_can_call_fault()`` passes, the VMA having ``->map_pages``, and
+    the three call ``->fault`` / ``->page_mkwrite`` holding the VMA lock (``FaultLock``
+    passed down: ``filemap_fault()`` and ``fault_dirty_shared_page()`` release it where 6.6
+    released mmap_lock).  The arch handler then (6.7+, and 46e714c729c8 "arch/mm/fault: fix
+    major fault accounting when retrying under per-VMA lock"): ``vma_end_read()`` unless
+    VM_FAULT_RETRY or VM_FAULT_COMPLETED (the fault released it), ``goto done`` unless
+    VM_FAULT_RETRY, else ``if (fault & VM_FAULT_MAJOR) flags |= FAULT_FLAG_TRIED`` and
+    ``goto lock_mmap``.  With ``no-fault-around`` too, the setting is ``fault_around_bytes``
+    at PAGE_SIZE (the vm_ops keep ``->map_pages``).  Left out: 6.10+ x86's SIGSEGV on an
+    ``access_error()`` under the VMA lock without mmap_lock (here that VMA falls back to
+    mmap_lock, which gives the same SIGSEGV), ``count_vm_vma_lock_event()``, COW and
+    anonymous faults, fatal signals."""
     retry = f"vma_lock_retry{at}"
+    handled = f"vma_fault_done{at}"
+    result = f"vm_fault{at}"
+    calls_fault = op.variant(FAULT_UNDER_VMA_LOCK)
     vma_lock.lock(op, at, mmap)
+    held = _vma_fault_lock(op, vma_lock, at) if calls_fault else None
     orig = op.compute(
         f"vma_orig_pte{at}",
         "handle_mm_fault(vma, address, flags | FAULT_FLAG_VMA_LOCK, regs): handle_pte_fault(): "
@@ -642,17 +805,32 @@ def fault_under_vma_lock(
                     "vma_end_read(vma); goto done",
                 )
                 op.goto(again)
-        op.goto(retry)
+        if not calls_fault:
+            op.goto(retry)
+        else:
+            if write:
+                do_shared_fault(op, mm, mm.mapping, page, result, f"{at}.vma", held)
+            else:
+                read_fault_past_around(op, mm, mm.mapping, page, result, f"{at}.vma", held)
+            op.goto(handled)
     if write:
         with op.when(
             _pte_read_only(orig),
             "if (vmf->flags & FAULT_FLAG_WRITE && !pte_write(entry)) return do_wp_page(vmf)",
         ):
-            op.goto(retry)
+            if not calls_fault:
+                op.goto(retry)
+            else:
+                wp_page_shared(op, mm, mm.mapping, page, orig, result, f"{at}.vma", held)
+                op.goto(handled)
     vma_lock.unlock(
         op, at, "ptep_set_access_flags() /* the pte allows it now */; vma_end_read(vma); goto done"
     )
     op.goto(again)
+    if calls_fault:
+        op.label(handled)
+        _vma_lock_fault_done(op, page, result, vma_lock, at, mmap=mmap, again=again, sigbus=sigbus)
+        return
     op.label(retry)
     vma_lock.unlock(
         op,
@@ -661,6 +839,49 @@ def fault_under_vma_lock(
         + ": if (vmf->flags & FAULT_FLAG_VMA_LOCK) { vma_end_read(vma); return VM_FAULT_RETRY; }"
         " /* -> goto lock_mmap */",
     )
+
+
+def _vma_fault_lock(op: Op, vma_lock: VmaReadLock, at: str) -> FaultLock:
+    """The VMA lock as the fault's lock: never FAULT_FLAG_TRIED (the arch handler's first
+    attempt), a page-cache miss marking register ``tried`` for the mmap_lock retry."""
+    lock = vma_lock.held(op, at)
+    return FaultLock(
+        lock, "the VMA lock", const(False, "first attempt"), _dropped(op, lock), f"tried{at}"
+    )
+
+
+def _vma_lock_fault_done(
+    op: Op,
+    page: Page,
+    result: str,
+    vma_lock: VmaReadLock,
+    at: str,
+    *,
+    mmap: str,
+    again: str,
+    sigbus: str,
+) -> None:
+    """``do_user_addr_fault()`` (arch/x86/mm/fault.c, 6.7+) after ``handle_mm_fault()`` under
+    the VMA lock returned: ``fault_under_vma_lock()`` says what it does."""
+    ret = op.reg(result)
+    put_folio(op, folio_ref(op, page), "folio_put(folio) /* the fault is over */")
+    with op.when(
+        vm_fault_is(ret, VM_FAULT_RETRY),
+        "if (fault & VM_FAULT_RETRY) { if (fault & VM_FAULT_MAJOR) flags |= FAULT_FLAG_TRIED; "
+        "goto lock_mmap; } /* the fault released the VMA lock */",
+    ):
+        op.goto(mmap)
+    with op.when(
+        not_(vm_fault_is(ret, VM_FAULT_COMPLETED)),
+        "if (!(fault & (VM_FAULT_RETRY | VM_FAULT_COMPLETED)))",
+    ):
+        vma_lock.unlock(op, at, "vma_end_read(vma)")
+    with op.when(
+        vm_fault_is(ret, VM_FAULT_SIGBUS),
+        "done: if (fault & VM_FAULT_SIGBUS) do_sigbus(): force_sig_fault(SIGBUS, BUS_ADRERR, addr)",
+    ):
+        op.goto(sigbus)
+    op.goto(again)
 
 
 def access_page(
@@ -689,7 +910,7 @@ def access_page(
     retry, done, out = f"access{at}", f"fault_done{at}", f"access_out{at}"
     fault = f"fault{at}"
     result = f"vm_fault{at}"
-    op.register(result, render_vm_fault)
+    op.register(result, render_fault_result)
     data = op.register(f"loaded{at}", render_versions)
     tried = op.register(f"tried{at}", _render_tried)
     kind = "store" if write else "load"
@@ -713,7 +934,15 @@ def access_page(
         op.goto(out)
     if vma_lock is not None:
         fault_under_vma_lock(
-            op, mm, page, write=write, at=at, vma_lock=vma_lock, again=retry, mmap=fault
+            op,
+            mm,
+            page,
+            write=write,
+            at=at,
+            vma_lock=vma_lock,
+            again=retry,
+            mmap=fault,
+            sigbus=out,
         )
     op.label(fault)
     op.lock(

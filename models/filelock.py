@@ -24,8 +24,10 @@ the blocked requests (the ``blocked_hash`` and each request's
 ``fl_blocker``), which the model keeps as one list of waiters naming the
 applied lock each waits for.
 
-What the models leave out: ``file_rwsem`` (taken shared around each
-``flc_lock`` section; only /proc/locks takes it exclusively), the
+What the models leave out: ``file_rwsem`` (taken shared around the
+``flc_lock`` sections of the lock, lease and unlock paths, never across a
+sleep, nested in no other lock of the models; only /proc/locks's
+``locks_start()`` takes it exclusively), the
 allocation of ``new_fl``/``new_fl2`` and their failures, merging and
 splitting of a process's own adjacent locks (each owner's requests are
 disjoint ranges), a waiter inserted beneath another waiter that conflicts
@@ -71,6 +73,15 @@ so ``locks_copy_lock()`` calls ``->fl_copy_lock`` and disposing of a lock
 calls ``->fl_release_private``.  The document's ``inode->i_lock`` column of
 ``file_lock_operations`` names the lock that ``ctx->flc_lock`` replaced in
 Linux 4.0 (specs/conformance.toml maps it).
+
+nfsd's ``fp->fi_lock`` (``FileLockContext.fi_lock``) follows
+fs/nfsd/nfs4state.c of the 6.17-rc3 tree: ``check_for_locks()``
+(RELEASE_LOCKOWNER, :func:`nfsd_release_lockowner`) takes flc_lock inside
+it, and the delegation's ->lm_break (:func:`nfsd_break_deleg_cb`) takes
+no fi_lock; ``deleg-break-takes-fi_lock`` is the code from edcf9725150e
+to 5ea9a7c5fe41, whose ->lm_break took it under flc_lock.  nfsd's other
+fi_lock sections (``nfs4_set_delegation()``'s hashing, ``nfsd4_lock()``'s
+``find_writeable_file_locked()``) take no lock inside it and are left out.
 """
 
 from __future__ import annotations
@@ -212,14 +223,16 @@ def locks_cite(
     function: str, version: str, leaves_out: tuple[str, ...] = (), because: str = ""
 ) -> Cite:
     """A function of fs/locks.c, whose ``file_rwsem`` (taken shared around
-    each ``flc_lock`` section, exclusively only by /proc/locks) the model
+    its ``flc_lock`` sections, exclusively only by /proc/locks) the model
     leaves out, with what else it leaves out of it."""
     return Cite(
         "fs/locks.c",
         function,
         version,
         leaves_out=FILE_RWSEM + leaves_out,
-        because="file_rwsem is taken shared around each flc_lock section; only the "
+        because="file_rwsem is taken shared around the flc_lock sections of the lock, lease "
+        "and unlock paths (posix_test_lock() and the lease queries take flc_lock without "
+        "it), never across a sleep; only the "
         "/proc/locks iterator takes it exclusively, and no scenario reads /proc/locks"
         + (f"; {because}" if because else ""),
     )
@@ -282,6 +295,10 @@ class FileLockContext:
     path: str
     flc_lock: Lock
     blocked_lock_lock: Lock
+    fi_lock: Lock
+    """nfsd's ``fp->fi_lock``, the spinlock of the file's ``struct
+    nfs4_file`` (one per file nfsd has open): :func:`check_for_locks`
+    takes flc_lock inside it."""
     posix: int
     """The applied POSIX locks (``flc_posix``): a sorted tuple of ``Posix``."""
     flock: int
@@ -360,6 +377,7 @@ def context(world: World, path: str) -> FileLockContext:
             path=path,
             flc_lock=world.add_lock(f"flc_lock({path})", LockKind.SPINLOCK, "flc_lock"),
             blocked_lock_lock=world.shared_lock("blocked_lock_lock", LockKind.SPINLOCK),
+            fi_lock=world.add_lock(f"fi_lock({path})", LockKind.SPINLOCK, "fi_lock"),
             posix=world.shared_slot(f"flc_posix({path})", (), _render_posix),
             flock=world.shared_slot(f"flc_flock({path})", (), _render_pairs),
             leases=world.shared_slot(f"flc_lease({path})", (), _render_leases),
@@ -1122,6 +1140,129 @@ def laundromat(op: Op, path: str) -> None:
     op.effect("expire_client(clp); /* the work item returns */", _expire_client, ctx)
 
 
+# --- nfsd's RELEASE_LOCKOWNER: fi_lock, then flc_lock -----------------------------------------
+
+
+def _lockowner_holds(scratch: Scratch, ctx: FileLockContext, owner: str) -> bool:
+    return any(fl[0] == owner for fl in scratch[ctx.posix])
+
+
+def _render_status(status: bool | None) -> str:
+    return "true" if status else "false"
+
+
+def check_for_locks(op: Op, ctx: FileLockContext, owner: str) -> None:
+    """``check_for_locks(fp, lowner)``, read in 6.17-rc3 (Kingxukai/linux
+    0291023e), the same since edcf9725150e: ``spin_lock(&fp->fi_lock)``,
+    ``find_any_file_locked(fp)`` (nfsd's open file, to reach the inode),
+    the lockless ``list_empty_careful(&flctx->flc_posix)``; if the list is
+    not empty, under ``flctx->flc_lock`` the walk of the POSIX locks for
+    one whose owner is the lockowner (``status = true``); flc_lock, then
+    fi_lock, dropped.  The answer goes to the register ``status``.  Left
+    out: the ``WARN_ON_ONCE`` of a file nfsd holds no open of (the
+    lockowner's file is open here)."""
+    op.lock(
+        ctx.fi_lock,
+        EXCL,
+        "check_for_locks(): spin_lock(&fp->fi_lock); nf = find_any_file_locked(fp)",
+    )
+    op.register("status", _render_status)
+    with op.when(
+        shared_is(ctx.posix, "!list_empty_careful(&flctx->flc_posix)", bool),
+        "if (flctx && !list_empty_careful(&flctx->flc_posix))",
+    ):
+        op.lock(ctx.flc_lock, EXCL, "spin_lock(&flctx->flc_lock)")
+        op.compute(
+            "status",
+            "for_each_file_lock(fl, &flctx->flc_posix) if (fl->c.flc_owner == "
+            "(fl_owner_t)lowner) { status = true; break; }",
+            _lockowner_holds,
+            ctx,
+            owner,
+            render=_render_status,
+        )
+        op.unlock(ctx.flc_lock, "spin_unlock(&flctx->flc_lock)")
+    op.unlock(ctx.fi_lock, "out: spin_unlock(&fp->fi_lock); return status")
+
+
+@operation(
+    models="an NFSv4 client's lockowner write-locks a range of the file (LOCK), the client "
+    "sends RELEASE_LOCKOWNER for it, answered NFS4ERR_LOCKS_HELD after check_for_locks() "
+    "took flc_lock inside fi_lock, then unlocks (LOCKU) (fs/nfsd/nfs4state.c, fs/locks.c)",
+    describe=lambda path, first: f"nfsd LOCK {path} {first}, RELEASE_LOCKOWNER, LOCKU",
+    cites=(
+        *POSIX_CITES,
+        Cite(
+            "fs/nfsd/nfs4state.c",
+            "nfsd4_lock",
+            DELEG_VERSION,
+            leaves_out=(
+                "spin_lock(&fp->fi_lock)",
+                "spin_unlock(&fp->fi_lock)",
+                "spin_lock(&nn->blocked_locks_lock)",
+                "spin_unlock(&nn->blocked_locks_lock)",
+                "mutex_unlock(&open_stp->st_mutex)",
+                "mutex_unlock(&lock_stp->st_mutex)",
+                "spin_lock(&clp->cl_lock)",
+                "spin_unlock(&clp->cl_lock)",
+            ),
+            because="fi_lock is held only around find_writeable_file_locked() before "
+            "vfs_lock_file(), with no lock inside; blocked_locks_lock guards nfsd's list of "
+            "blocked locks, st_mutex serialises one stateid's operations, and cl_lock (one "
+            "client) its stateids",
+        ),
+        Cite(
+            "fs/nfsd/nfs4state.c",
+            "nfsd4_release_lockowner",
+            DELEG_VERSION,
+            leaves_out=(
+                "spin_lock(&clp->cl_lock)",
+                "spin_unlock(&clp->cl_lock)",
+                "spin_lock(&nn->blocked_locks_lock)",
+                "spin_unlock(&nn->blocked_locks_lock)",
+            ),
+            because="one client: cl_lock, held around the check_for_locks() of each of the "
+            "lockowner's stateids, is taken outside fi_lock and by no other thread here; "
+            "remove_blocked_locks() (blocked_locks_lock) runs only for a lockowner released",
+        ),
+        Cite("fs/nfsd/nfs4state.c", "check_for_locks", DELEG_VERSION),
+        Cite(
+            "fs/nfsd/nfs4state.c",
+            "nfsd4_locku",
+            DELEG_VERSION,
+            leaves_out=("mutex_unlock(&stp->st_mutex)",),
+            because="st_mutex serialises one stateid's operations, and one thread uses it",
+        ),
+    ),
+)
+def nfsd_release_lockowner(op: Op, path: str, first: tuple[int, int]) -> None:
+    """An nfsd thread serving one NFSv4.0 client's lockowner, read in
+    6.17-rc3 (Kingxukai/linux 0291023e): LOCK (``nfsd4_lock()`` ->
+    ``vfs_lock_file(F_SETLK)`` with ``nfsd_posix_mng_ops``, which has
+    ->lm_notify, ->lm_get_owner and ->lm_put_owner as lockd's lock manager
+    has: the request is :func:`lockd_lock`'s, blocked without sleeping
+    until ->lm_notify, the labels naming lockd's callbacks); then
+    RELEASE_LOCKOWNER while the lock is held: ``nfsd4_release_lockowner()``
+    calls :func:`check_for_locks`, which takes flc_lock inside fi_lock and
+    finds the lock, so nfsd answers NFS4ERR_LOCKS_HELD; then LOCKU
+    (``nfsd4_locku()``: ``vfs_lock_file()`` of F_UNLCK over the range, as
+    :func:`posix_unlock`).  Left out: the release itself
+    (``unhash_lockowner_locked()``, the stateids freed), which runs only
+    when ``check_for_locks()`` answers false, never here, and takes no lock
+    of the models; ``clp->cl_lock`` and the walk of the lockowner's
+    stateids (one stateid, one file); the stateid and seqid checks,
+    ``st_mutex``; the ``nfsd_file`` references (``find_any_file_locked()``,
+    ``nfsd_file_put()``); ``blocked_locks_lock`` and CB_NOTIFY_LOCK."""
+    byte_range(first)
+    regular_file(op.world, path, "a write lock", WRITE_LOCK_OF_DIRECTORY)
+    ctx = context(op.world, path)
+    _register_thread(op, ctx, lockd=True, posix=LOCAL)
+    owner = op.thread.name
+    op.run(posix_lock_attempt, ctx, (owner, first[0], first[1], WRITE), True)
+    op.run(check_for_locks, ctx, owner)
+    op.run(posix_unlock, ctx, owner)
+
+
 # --- flock -----------------------------------------------------------------------------------
 
 
@@ -1420,8 +1561,9 @@ def generic_add_lease(
     ``vfs_setlease()`` returns); nfsd's lease operations have no
     ->lm_setup.  Read in fs/locks.c of 5.15-5.17 (90f7d7a0) and of
     6.17-rc3 (Kingxukai/linux 0291023e), the same in both but for the
-    ``struct file_lease`` split and ``file_f_owner_allocate()``.  Left out:
-    ``time_out_leases()`` at the start (see :func:`time_out_leases`),
+    ``struct file_lease`` split and ``file_f_owner_allocate()``.  Under
+    flc_lock it first calls :func:`time_out_leases` (a lease whose break
+    timed out goes before the conflicts are looked at).  Left out:
     ``my_fl`` (a holder changing its own lease: each thread takes one),
     ``leases_enable``, and ``file_rwsem``."""
     flc = ctx.flc_lock
@@ -1431,6 +1573,7 @@ def generic_add_lease(
         inode = op.inode(ctx.path)
         op.trylock(inode.i_rwsem, "busy", "if (is_deleg && !inode_trylock(inode)) return -EAGAIN")
     op.lock(flc, EXCL, "spin_lock(&ctx->flc_lock)")
+    _time_out_leases(op, ctx, "time_out_leases(inode, &dispose)")
     conflicting_open = Expr(
         "check_conflicting_open(filp, arg, lease->fl_flags)",
         lambda _w: lambda state: _conflicting_open(state, ctx, file, kind, deleg),
@@ -1818,14 +1961,19 @@ def break_lease(op: Op, ctx: FileLockContext, file: str, write: bool, deleg: boo
             sleeps=False,
         )
     op.goto_if(not_(conflicting), "out", "if (!any_leases_conflict(inode, new_fl)) goto out")
-    op.call(
-        "lock_manager_operations.lm_break",
-        *((_lm_break_deleg, ctx, file) if deleg else (_lm_break, ctx, file, write)),
-        label="fl->c.flc_flags |= FL_UNLOCK_PENDING; fl->fl_lmops->lm_break(fl) "
-        + ("/* nfsd_break_deleg_cb() */" if deleg else "/* lease_break_callback() */"),
-        roles={"flctx": ctx},
-        sleeps=op.variant(LM_BREAK_SLEEPS),
-    )
+    if deleg:
+        nfsd_break_deleg_cb(op, ctx, file, sleeps=op.variant(LM_BREAK_SLEEPS))
+    else:
+        op.call(
+            "lock_manager_operations.lm_break",
+            _lm_break,
+            ctx,
+            file,
+            write,
+            label=f"{LM_BREAK_LABEL} /* lease_break_callback() */",
+            roles={"flctx": ctx},
+            sleeps=op.variant(LM_BREAK_SLEEPS),
+        )
     op.label("restart")
     op.lock(
         ctx.blocked_lock_lock,
@@ -2214,6 +2362,16 @@ flag_variant(
     "holds a delegation of the file",
 )
 
+DELEG_BREAK_TAKES_FI_LOCK = "deleg-break-takes-fi_lock"
+flag_variant(
+    DELEG_BREAK_TAKES_FI_LOCK,
+    "nfsd_break_deleg_cb(), the delegation's ->lm_break, called by __break_lease() with "
+    "flc_lock held, takes spin_lock(&fp->fi_lock) around fp->fi_had_conflict = true and "
+    'nfsd_break_one_deleg(), as from edcf9725150e ("nfsd: fix RELEASE_LOCKOWNER", whose '
+    "check_for_locks() takes flc_lock inside fi_lock) until 5ea9a7c5fe41 (\"nfsd: don't take "
+    'fi_lock in nfsd_break_deleg_cb()"): flc_lock -> fi_lock against fi_lock -> flc_lock',
+)
+
 
 @touches(_ctx_touches("leases"))
 def _delegation_conflict(scratch: Scratch, ctx: FileLockContext, file: str) -> bool:
@@ -2238,6 +2396,44 @@ def _lm_break_deleg(scratch: Scratch, ctx: FileLockContext, file: str) -> int:
         for f, t, p, g in scratch[ctx.leases]
     )
     return 0
+
+
+LM_BREAK_LABEL = "fl->c.flc_flags |= FL_UNLOCK_PENDING; fl->fl_lmops->lm_break(fl)"
+
+
+def nfsd_break_deleg_cb(op: Op, ctx: FileLockContext, file: str, *, sleeps: bool = False) -> None:
+    """``__break_lease()``'s call of a delegation's ->lm_break with flc_lock
+    held, ``nfsd_break_deleg_cb()`` (:func:`_lm_break_deleg`): one call step
+    that takes no lock, as in 6.17-rc3 (Kingxukai/linux 0291023e) and since
+    5ea9a7c5fe41.  Under ``deleg-break-takes-fi_lock`` (the code from
+    edcf9725150e to 5ea9a7c5fe41, read in that fix's 6.1.y backport:
+    ``spin_lock(&fp->fi_lock); fp->fi_had_conflict = true;
+    nfsd_break_one_deleg(dp); spin_unlock(&fp->fi_lock)``) the body runs
+    inside the call with ``fp->fi_lock`` held.  ``sleeps``: the call may
+    block (``lm_break-sleeps``)."""
+    label = f"{LM_BREAK_LABEL} /* nfsd_break_deleg_cb() */"
+    if not op.variant(DELEG_BREAK_TAKES_FI_LOCK):
+        op.call(
+            "lock_manager_operations.lm_break",
+            _lm_break_deleg,
+            ctx,
+            file,
+            label=label,
+            roles={"flctx": ctx},
+            sleeps=sleeps,
+        )
+        return
+    op.enter(
+        "lock_manager_operations.lm_break",
+        ctx,
+        file,
+        label=label,
+        roles={"flctx": ctx},
+        sleeps=sleeps,
+    )
+    op.lock(ctx.fi_lock, EXCL, "nfsd_break_deleg_cb(): spin_lock(&fp->fi_lock)")
+    op.effect("fp->fi_had_conflict = true; nfsd_break_one_deleg(dp)", _lm_break_deleg, ctx, file)
+    op.unlock(ctx.fi_lock, "spin_unlock(&fp->fi_lock); return false")
 
 
 def try_break_deleg(op: Op, ctx: FileLockContext, file: str, delegated: int, round_: int) -> None:
@@ -2271,16 +2467,7 @@ def try_break_deleg(op: Op, ctx: FileLockContext, file: str, delegated: int, rou
         register_is(delegated, "any_leases_conflict", bool),
         "any_leases_conflict(inode, new_fl) /* a delegation */",
     ):
-        op.call(
-            "lock_manager_operations.lm_break",
-            _lm_break_deleg,
-            ctx,
-            file,
-            label="fl->c.flc_flags |= FL_UNLOCK_PENDING; fl->fl_lmops->lm_break(fl) "
-            "/* nfsd_break_deleg_cb() */",
-            roles={"flctx": ctx},
-            sleeps=False,
-        )
+        nfsd_break_deleg_cb(op, ctx, file)
         op.fail(
             E.EAGAIN,
             f"out{round_}",

@@ -30,6 +30,7 @@ from mc.models.filelock import (
     lock_two_ranges,
     lockd_deferred,
     lockd_lock,
+    nfsd_release_lockowner,
     ofd_lock_range,
     ofd_violation,
     open_for_write,
@@ -308,6 +309,20 @@ scenario(
         deleg_laundromat("/f"),
     ],
     properties=(*BASE_PROPERTIES, DELEG_VS_UNLINK),
+)
+
+scenario(
+    "filelock/release-lockowner-vs-deleg-break",
+    "nfsd delegates /f to one client while another client's lockowner, holding a POSIX lock "
+    "of /f, sends RELEASE_LOCKOWNER (check_for_locks(): flc_lock inside fi_lock) and a local "
+    "unlink(2) breaks the delegation (nfsd_break_deleg_cb() under flc_lock)",
+    tree=["/f"],
+    threads=[
+        delegate("/f"),
+        nfsd_release_lockowner("/f", (0, 9)),
+        unlink_breaking_delegation("/f"),
+    ],
+    properties=(*FILELOCK_PROPERTIES, DELEG_VS_UNLINK),
 )
 
 DELEG_VS_SETATTR = "deleg-vs-setattr"

@@ -60,6 +60,7 @@ from mc.kernel.locks import Kind, Lock
 from mc.kernel.pagecache import (
     PG_DIRTY,
     TAG_DIRTY,
+    TAG_WRITEBACK,
     File,
     Mapping,
     Page,
@@ -71,7 +72,7 @@ from mc.kernel.superblock import SB_FREEZE_FS, metadata_slot, sb_writers
 from mc.kernel.world import ModelError
 from mc.models.quota import journal_current_handle, start_handle, stop_handle
 from mc.models.super import flag_slot, wb_worker
-from mc.models.writeback import do_writepages
+from mc.models.writeback import do_writepages, fdatawait
 
 EVICT_NO_WAIT = "evict-skips-writeback-wait"
 IGET_IGNORES_FREEING = "iget-ignores-freeing"
@@ -101,6 +102,13 @@ flag_variant(
     "__writeback_inodes_wb() pins the superblock with down_read(&sb->s_umount) instead of "
     "super_trylock_shared(): the flusher's work sleeps on the s_umount an unmount holds while "
     "it waits, in sync_inodes_sb(), for its own work that the flusher would run next",
+)
+WRITE_INODE_TAKES_I_RWSEM = "write-inode-takes-i_rwsem"
+flag_variant(
+    WRITE_INODE_TAKES_I_RWSEM,
+    "->write_inode takes the inode's i_rwsem (to serialise with ->setattr): "
+    "__generic_file_fsync() calls it through sync_inode_metadata() with i_rwsem held, and "
+    "waits there for the I_SYNC of a flusher that calls it",
 )
 flag_variant(
     IGET_IGNORES_FREEING,
@@ -269,6 +277,24 @@ def writeback_single_inode(
     op.unlock(wb_lock, "writeback_sb_inodes(): spin_unlock(&wb->list_lock)")
     if mapping is not None:
         do_writepages(op, mapping, sync_all=sync_all)
+    _write_inode_and_complete(op, part.path, inode, wb_lock)
+    op.label("done")
+    op.unlock(wb_lock, "wb_writeback(): spin_unlock(&wb->list_lock)")
+
+
+def _write_inode_and_complete(
+    op: Op,
+    path: str,
+    inode: InodeObject,
+    wb_lock: Lock,
+    requeue: str = "requeue_inode(inode, tmp_wb, &wbc)",
+) -> None:
+    """The end of ``__writeback_single_inode()`` and of its caller, I_SYNC
+    held: the inode's I_DIRTY bits taken under i_lock, ``->write_inode``
+    if the inode itself was dirty (of the file at ``path``), then ``inode_to_wb_and_lock_list()``
+    (``wb->list_lock``, left held) and, i_lock inside it, ``requeue``
+    (what puts the inode back on a list) and ``inode_sync_complete()``,
+    which clears I_SYNC and wakes its waiters."""
     dirty = op.register("dirty", str)
     version = op.register("version", str)
     op.section(
@@ -294,17 +320,95 @@ def writeback_single_inode(
             label="write_inode(inode, wbc): inode->i_sb->s_op->write_inode(inode, wbc)",
             roles={"inode": _name(inode)},
         )
+        if op.variant(WRITE_INODE_TAKES_I_RWSEM):
+            i_rwsem = op.inode(path).i_rwsem
+            op.lock(i_rwsem, EXCL, "->write_inode(): inode_lock(inode)")
+            op.unlock(i_rwsem, "inode_unlock(inode)")
     op.lock(wb_lock, EXCL, "tmp_wb = inode_to_wb_and_lock_list(inode): spin_lock(&wb->list_lock)")
     op.section(
         inode.i_lock,
-        "spin_lock(&inode->i_lock); requeue_inode(inode, tmp_wb, &wbc); "
+        f"spin_lock(&inode->i_lock); {requeue}; "
         "inode_sync_complete(inode): inode->i_state &= ~I_SYNC; "
         "wake_up_bit(&inode->i_state, __I_SYNC); spin_unlock(&inode->i_lock)",
         _sync_complete,
         inode,
     )
-    op.label("done")
-    op.unlock(wb_lock, "wb_writeback(): spin_unlock(&wb->list_lock)")
+
+
+WAIT_FOR_SYNC, CLEAN, SYNCING = "wait", "clean", "syncing"
+
+
+def _pick_for_sync(scratch: Scratch, inode: InodeObject, mapping: Mapping) -> str:
+    flags = scratch[inode.i_state] or 0
+    if flags & I_SYNC:
+        return WAIT_FOR_SYNC
+    under_writeback = any(scratch[p.marks] & TAG_WRITEBACK for p in mapping.pages)
+    pages_dirty = any(scratch[p.marks] & TAG_DIRTY for p in mapping.pages)
+    if not flags & I_DIRTY_SYNC and not pages_dirty and not under_writeback:
+        return CLEAN
+    set_bits(scratch, inode, on=I_SYNC)
+    return SYNCING
+
+
+def sync_inode_metadata(op: Op, part: InodeLife, mapping: Mapping) -> None:
+    """``sync_inode_metadata(inode, 1)`` -> ``writeback_single_inode()``
+    (fs/fs-writeback.c, Linux 6.6; 6.12 takes the same steps), WB_SYNC_ALL
+    with ``nr_to_write = 0``, as ``__generic_file_fsync()`` calls it under
+    i_rwsem: under i_lock, while the inode is under I_SYNC (a flusher's
+    writeback), ``__inode_wait_for_writeback()`` drops i_lock, sleeps and
+    takes it again; an inode clean (no I_DIRTY bit) with no page under
+    writeback is left alone; else I_SYNC is set and
+    ``__writeback_single_inode()`` runs: ``do_writepages()`` returns at
+    once (``nr_to_write`` is 0), ``filemap_fdatawait()`` waits for the
+    pages under writeback (WB_SYNC_ALL, not ``for_sync``), then as the
+    flusher the inode's I_DIRTY bits and ``->write_inode``, and I_SYNC
+    cleared under ``wb->list_lock`` and i_lock.  Left out: the
+    ``i_count``/I_WILL_FREE warnings and ``wbc_attach_and_unlock_inode()``'s
+    cgroup writeback."""
+    inode = part.inode
+    wb_lock = list_lock(op)
+    retry, out = op.fresh_label("sync_retry"), op.fresh_label("sync_out")
+    picked = op.register("sync", str)
+    op.label(retry)
+    op.section(
+        inode.i_lock,
+        "writeback_single_inode(): spin_lock(&inode->i_lock); if (inode->i_state & I_SYNC) "
+        "__inode_wait_for_writeback(inode); if (!(inode->i_state & I_DIRTY_ALL) && "
+        "!mapping_tagged(inode->i_mapping, PAGECACHE_TAG_WRITEBACK)) goto out; "
+        "inode->i_state |= I_SYNC; spin_unlock(&inode->i_lock)",
+        _pick_for_sync,
+        inode,
+        mapping,
+        result=picked,
+    )
+    with op.when(
+        Expr(
+            "inode->i_state & I_SYNC",
+            lambda _w: lambda state: state[picked] == WAIT_FOR_SYNC,
+            local=True,
+        ),
+        "while (inode->i_state & I_SYNC)",
+    ):
+        _wait_for_writeback(op, inode, "__inode_wait_for_writeback(inode)")
+        op.goto(retry)
+    op.goto_if(
+        Expr(
+            "!(inode->i_state & I_DIRTY_ALL) && !mapping_tagged(PAGECACHE_TAG_WRITEBACK)",
+            lambda _w: lambda state: state[picked] == CLEAN,
+            local=True,
+        ),
+        out,
+    )
+    fdatawait(op, mapping)
+    _write_inode_and_complete(
+        op,
+        part.path,
+        inode,
+        wb_lock,
+        "if (!(inode->i_state & I_DIRTY_ALL)) inode_cgwb_move_to_attached(inode, wb)",
+    )
+    op.unlock(wb_lock, "spin_unlock(&wb->list_lock)")
+    op.label(out)
 
 
 @operation(

@@ -19,7 +19,8 @@ on failure or VM_FAULT_RETRY; in 6.6 (f5617ffeb450 "mm: run the
 fault-around code under the VMA lock", 350f6bbca1de "mm: allow per-VMA
 locks on file-backed VMAs") only the fault-around (``->map_pages``) runs
 under it, ``->fault`` and ``->page_mkwrite`` return VM_FAULT_RETRY there
-(6.7 calls them under it: ``vmf_can_call_fault()``).  Writers take it with
+(6.7 calls them under it: ``vmf_can_call_fault()``, the setting
+``fault-under-vma-lock``, ``mc.models.fault.fault_under_vma_lock``).  Writers take it with
 ``vma_start_write()`` under mmap_lock held for writing, in
 ``mmap_region()``, ``__split_vma()``, ``do_vmi_align_munmap()``,
 ``mprotect_fixup()`` and ``dup_mmap()``, and release every one at
@@ -440,7 +441,11 @@ class VmaLockFault:
             op.goto(fail)
 
     def unlock(self, op: Op, at: str, label: str) -> None:
-        op.unlock(vm_lock_of(self.process, op.reg(f"vma_rcu{at}")), label)
+        op.unlock(self.held(op, at), label)
+
+    def held(self, op: Op, at: str) -> LockExpr:
+        """The VMA lock ``lock`` read-locked: the one of the VMA in register ``vma_rcu``."""
+        return vm_lock_of(self.process, op.reg(f"vma_rcu{at}"))
 
 
 def afs_vm_open(op: Op, part: Vmas, process: Process, label: str) -> None:

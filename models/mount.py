@@ -68,6 +68,7 @@ from mc.models.inode import (
     mark_inode_dirty,
     part_of,
     s_inode_list_lock,
+    sync_inode_metadata,
     writeback_single_inode,
 )
 from mc.models.super import (
@@ -85,7 +86,7 @@ from mc.models.super import (
     syncfs,
     wb_worker,
 )
-from mc.models.writeback import fdatawait, write
+from mc.models.writeback import fdatawait, file_fsync, fsync, write
 
 UMOUNT_SKIPS_SYNC = "umount-skips-sync"
 REMOUNT_S_UMOUNT_SHARED = "remount-s_umount-shared"
@@ -581,6 +582,31 @@ def sync_inode(op: Op, file: File) -> None:
     ``syncfs`` write the pages alone, and are refused beside the inode's
     life."""
     ksys_sync(op, file, sync_inodes_with_inode)
+
+
+@operation(
+    models="vfs_fsync_range() -> generic_file_fsync() -> sync_inode_metadata(), the inode "
+    "written back under I_SYNC with ->write_inode (fs/libfs.c, fs/fs-writeback.c)",
+    describe=lambda f: f"fsync({f}) with the inode",
+    cites=(
+        *fsync.cites,
+        Cite("fs/fs-writeback.c", "sync_inode_metadata", "6.6"),
+        Cite("fs/fs-writeback.c", "writeback_single_inode", "6.6"),
+        Cite("fs/fs-writeback.c", "__inode_wait_for_writeback", "6.6"),
+        Cite("fs/fs-writeback.c", "__writeback_single_inode", "6.6"),
+    ),
+)
+def fsync_inode(op: Op, file: File) -> None:
+    """fsync(2) in a scenario that models the inode's life: ``fsync``'s
+    pages, then under i_rwsem ``__generic_file_fsync()``'s
+    ``sync_inode_metadata(inode, 1)`` (``mc.models.inode.sync_inode_metadata``):
+    it waits for a flusher's I_SYNC, waits for the pages under writeback
+    and writes the inode with ``->write_inode``, all with i_rwsem held.
+    Left out, as in ``fsync``: ``sync_mapping_buffers()`` (the models'
+    inodes have no associated buffers) and the errseq's advance."""
+    part = part_of(op, file)
+    mapping = op.mapping(file)
+    file_fsync(op, file, lambda op: sync_inode_metadata(op, part, mapping))
 
 
 @operation(

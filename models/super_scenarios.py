@@ -22,6 +22,7 @@ from mc.models.inode import iget, inode_flusher, iput_last
 from mc.models.mount import (
     FS_INFO_LIVE,
     PUT_SUPER,
+    fsync_inode,
     mount,
     remount,
     syncfs_statfs_mounts,
@@ -136,6 +137,7 @@ scenario(
 
 INODE_FILE = File("/f", pages=1, cached=(0,))
 OTHER_FILE = File("/g", pages=1)
+DIRTY_FILE = File("/f", pages=1, cached=(0,))
 
 scenario(
     "super/evict-vs-lookup",
@@ -174,6 +176,21 @@ scenario(
         io_completion(INODE_FILE),
     ],
     properties=(*BASE_PROPERTIES, *PAGECACHE_PROPERTIES, *INODE_PROPERTIES, FS_INFO_LIVE),
+)
+
+scenario(
+    "super/fsync-vs-flusher",
+    "write(2) of a cached page of a file whose inode is dirty, an fsync(2) of it and the "
+    "flusher writing the inode and page back: the fsync waits, with i_rwsem held, for the "
+    "flusher's I_SYNC and the page's writeback",
+    tree=["/f"],
+    threads=[
+        write(DIRTY_FILE, 0),
+        fsync_inode(DIRTY_FILE),
+        inode_flusher(DIRTY_FILE, True),
+        io_completion(DIRTY_FILE),
+    ],
+    properties=(*BASE_PROPERTIES, *PAGECACHE_PROPERTIES, *INODE_PROPERTIES),
 )
 
 COLD = File("/f", pages=1)

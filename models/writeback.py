@@ -40,6 +40,7 @@ from mc.kernel.expr import (
     same,
     slot_value,
 )
+from mc.kernel.inode_life import refuse_inode_life
 from mc.kernel.locks import EXCL, SHARED, Kind, Lock
 from mc.kernel.mm import mm_mapping, zap
 from mc.kernel.pagecache import (
@@ -483,10 +484,26 @@ def fsync(op: Op, file: File) -> None:
     once per file); ``__generic_file_fsync()``'s ``sync_mapping_buffers()``
     and ``sync_inode_metadata()`` under i_rwsem (``nr_to_write = 0``:
     ``do_writepages()`` returns at once, but ``writeback_single_inode()``
-    waits for the flusher's I_SYNC and, WB_SYNC_ALL, ``filemap_fdatawait()``:
-    waits under i_rwsem the model does not have) and its second
+    waits for the flusher's I_SYNC and, WB_SYNC_ALL, ``filemap_fdatawait()``,
+    under i_rwsem: ``mc.models.mount.fsync_inode`` has them, in a scenario
+    that models the inode's life) and its second
     ``file_check_and_advance_wb_err()``; ``generic_file_fsync()``'s
-    ``blkdev_issue_flush()`` (the model's device has no volatile cache)."""
+    ``blkdev_issue_flush()`` (the model's device has no volatile cache).
+    A scenario that models the inode's life refuses it:
+    ``mc.models.mount.fsync_inode`` is fsync(2) with the metadata sync."""
+    refuse_inode_life(
+        op.world,
+        op.thread.name,
+        "fsync(2)",
+        "fsync_inode(file) (mc.models.mount) is fsync(2) with them",
+    )
+    file_fsync(op, file)
+
+
+def file_fsync(op: Op, file: File, metadata: Callable[[Op], None] | None = None) -> None:
+    """``vfs_fsync_range()`` -> ``generic_file_fsync()`` as ``fsync``
+    says, with ``metadata(op)`` run under i_rwsem for
+    ``sync_inode_metadata()`` (nothing when None)."""
     mapping = op.mapping(file)
     inode = op.inode(file.path)
     part = pagecache(op.world)
@@ -515,6 +532,8 @@ def fsync(op: Op, file: File) -> None:
         "mapping recorded a write-back error since the file was opened */",
     )
     op.lock(inode.i_rwsem, EXCL, "__generic_file_fsync(): inode_lock(inode)")
+    if metadata is not None:
+        metadata(op)
     op.unlock(inode.i_rwsem, "inode_unlock(inode)")
     op.label("out")
 

@@ -87,6 +87,8 @@ LABEL_AS_MODELLED = {
     "if (!drop && (sb->s_flags & SB_ACTIVE)) { __inode_add_lru(inode, true); "
     "spin_unlock(&inode->i_lock); return; }",
     "if (dirty & ~I_DIRTY_PAGES)",
+    # writeback_single_inode() under fsync's i_rwsem: the block waits for I_SYNC
+    "while (inode->i_state & I_SYNC)",
     "if (inode) /* /f */",
     "if (inode->i_state & (I_FREEING|I_WILL_FREE))",
     "if (sb->s_flags & SB_DYING) /* died meanwhile */",
@@ -164,6 +166,8 @@ LABEL_AS_MODELLED = {
     "smp_mb(); error = check_conflicting_open(filp, arg, lease->fl_flags); if (error)",
     "status = nfsdN_check_conflicting_opens(clp, fp); if (status)",
     "if (lease->fl_lmops->lm_breaker_owns_lease)",
+    # check_for_locks(): the block takes flc_lock when the POSIX list is not empty
+    "if (flctx && !list_empty_careful(&flctx->flc_posix))",
     # quota
     "if (!test_bit(DQ_ACTIVE_B, &dquot->dq_flags))",
     "if (info_dirty(&dqopt->info[dquot->dq_id.type]))",
@@ -333,6 +337,11 @@ LABEL_AS_MODELLED = {
     "if (!fault_flag_allow_retry_first(flags)) /* FAULT_FLAG_TRIED: "
     "maybe_unlock_mmap_for_io() keeps mmap_lock */",
     "if (!folio) /* __filemap_get_folio(): no_page */",
+    # do_user_addr_fault() after a fault under the VMA lock (models/fault.py, 6.7+)
+    "if (fault & VM_FAULT_RETRY) { if (fault & VM_FAULT_MAJOR) flags |= FAULT_FLAG_TRIED; "
+    "goto lock_mmap; } /* the fault released the VMA lock */",
+    "if (!(fault & (VM_FAULT_RETRY | VM_FAULT_COMPLETED)))",
+    "done: if (fault & VM_FAULT_SIGBUS) do_sigbus(): force_sig_fault(SIGBUS, BUS_ADRERR, addr)",
     # the pages of two mapped files (models/two_files_scenarios.py)
     "/* /a:N */",
     "/* /b:N */",

@@ -33,7 +33,7 @@ from mc.models.filelock import (
     lease_never_answered,
     unlink_breaking_delegation,
 )
-from mc.models.mount import write_touch_umount
+from mc.models.mount import fsync_inode, write_touch_umount
 from mc.models.journal import ext4_write, jbd2_commit
 from mc.models.quota import QuotaFile, Quotas, chown
 from mc.models.truncate import mmap_load, mmap_store, punch_hole, readahead, truncate
@@ -99,7 +99,7 @@ scenario("fine/getdents", "one getdents64(2) of a directory", tree=["/a/", "/a/x
          threads=[getdents(OpenFile("/a", name="dirfile"))],
          properties=(*BASE_PROPERTIES, "no-lost-f-pos"))
 scenario("fine/fsync-vs-iget", "an fsync beside an iget of the inode", tree=["/f"],
-         threads=[fsync(CACHED), iget(CACHED)],
+         threads=[fsync_inode(CACHED), iget(CACHED)],
          properties=(*BASE_PROPERTIES, "no-post-eof-exposure"))
 scenario("fine/two-truncates-vs-flusher", "a truncate to 0, one to 4196 and the flusher",
          tree=["/f"],

@@ -774,7 +774,7 @@ def test_a_mistyped_mutant_names_the_closest_one(vfsmc: Run) -> None:
     result = vfsmc("check", "writeback/write-vs-fsync", "-V", typo)
     assert result.exit_code == 2
     assert result.output.strip().endswith(
-        "(did you mean mutant:drop@fsync:fsync:__generic_file_fsync(): inode_lock(inode)?)"
+        "(did you mean mutant:drop@fsync:file_fsync:__generic_file_fsync(): inode_lock(inode)?)"
     ), result.output
 
 

@@ -44,7 +44,7 @@ from mc.kernel.superblock import (
     sb_writers,
 )
 from mc.kernel.world import DONE, ModelError, Scratch
-from mc.models.inode import iput, iput_last, part_of
+from mc.models.inode import inode_flusher, iput, iput_last, part_of
 from mc.models.mnt_write import (
     create_want_write,
     link_want_write,
@@ -59,7 +59,7 @@ from mc.models.quota import start_handle, stop_handle
 from mc.models.super import freeze, kernel_freeze, sync, syncfs, thaw
 from mc.models.super_scenarios import FREEZE_PROPERTIES, INODE_FILE
 from mc.models.truncate import mmap_store, munmap
-from mc.models.writeback import io_completion, write
+from mc.models.writeback import fsync, io_completion, write
 
 FROZEN_FILE = File("/f", pages=1, cached=(0,))
 COLD_FILE = File("/f", pages=1)
@@ -743,6 +743,12 @@ def test_the_refusals_beside_the_inode_s_life_name_the_call_and_the_files(
     other = File("/g", pages=1)
     refused = {
         "syncfs(2) writes the pages back without": (iput_last(INODE_FILE), syncfs(other)),
+        "fsync(2) writes the pages back without the inode's I_SYNC and ->write_inode, and "
+        "this scenario models the inode's life (iget, the last iput, eviction): "
+        "fsync_inode(file) (mc.models.mount) is fsync(2) with them": (
+            fsync(INODE_FILE),
+            inode_flusher(INODE_FILE, True),
+        ),
         "/f's inode has its life modelled, so /g's cannot too": (
             iput_last(INODE_FILE),
             iput_last(other),
@@ -771,3 +777,29 @@ def test_an_unmount_after_the_last_close_of_an_unlinked_file_leaves_nothing_unwr
     registry = registry_with(shipped, scenarios=(scenario,))
     outcome = check_scenario(registry, scenario.name)
     assert outcome.result.verdict is Verdict.OK, outcome.result.violation
+
+
+def test_fsync_with_the_inode_syncs_its_metadata_holding_i_rwsem(shipped: Registry) -> None:
+    """__generic_file_fsync() runs sync_inode_metadata() under i_rwsem:
+    it waits there for the flusher's I_SYNC and for the page under
+    writeback, and calls ->write_inode; a ->write_inode that takes
+    i_rwsem deadlocks (fsync's own call of it, or the flusher's, which
+    fsync waits for), and without the metadata sync under i_rwsem no
+    interleaving would show it."""
+    ((_name, edges),) = lockorder.explore(shipped, ["super/fsync-vs-flusher"])
+    assert edges[("i_rwsem", "i_lock")].label.startswith("writeback_single_inode(): spin_lock")
+    assert ("i_rwsem", "wb->list_lock") in edges
+    model = shipped.build(shipped.scenario("super/fsync-vs-flusher"))
+    [fsyncer] = [tid for tid, t in enumerate(model.threads) if t.name == "T2"]
+    waits = [
+        (fsyncer, pc)
+        for pc, step in enumerate(model.threads[fsyncer].program.steps)
+        if step.label.startswith(("__inode_wait_for_writeback(inode)", "folio_wait_writeback"))
+    ]
+    assert len(waits) == 3, waits
+    checked = check_scenario(shipped, "super/fsync-vs-flusher", coverage=True)
+    assert checked.result.verdict is Verdict.OK and checked.coverage is not None
+    assert not set(waits) & set(checked.coverage.never_ran)
+    broken = check_scenario(shipped, "super/fsync-vs-flusher", ("write-inode-takes-i_rwsem",))
+    assert broken.result.verdict is Verdict.VIOLATED
+    assert "takes i_rwsem(/f), which it already holds" in broken.result.violation.message

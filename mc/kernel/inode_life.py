@@ -143,36 +143,40 @@ def inode_life(world: World, path: str, *, cached: bool = True, dirty: bool = Fa
                 f"and cached={cached} dirty={dirty}"
             )
         return part
-    syncer = world.parts.get(PAGES_ONLY_SYNC)
-    if syncer is not None:
-        raise ModelError(_pages_only(str(syncer)))
+    refused = world.parts.get(PAGES_ONLY_SYNC)
+    if refused is not None:
+        raise ModelError(str(refused))
     part = InodeLife(world, path, cached=cached, dirty=dirty)
     world.parts["inode_life"] = part
     return part
 
 
 PAGES_ONLY_SYNC = "pages-only sync"
-"""The world part naming the thread whose sync(2) or syncfs(2) writes pages
-alone (``mc.models.super.sync``, ``syncfs``)."""
+"""The world part holding why a thread's sync(2), syncfs(2) or fsync(2),
+which writes pages alone (``mc.models.super.sync``, ``syncfs``,
+``mc.models.writeback.fsync``), cannot share the scenario with the
+inode's life."""
 
 
-def refuse_inode_life(world: World, thread: str, call: str = "sync(2)") -> None:
-    """A sync(2) or syncfs(2) (``call``) of ``thread`` that writes the pages
-    back without the inode's I_SYNC and ``->write_inode``: a model error in
-    a scenario that models the inode's life, made before or after it, where
-    the writeback of the inode is what a race with eviction is about."""
-    syncer = f"{thread}'s {call}"
-    if isinstance(world.parts.get("inode_life"), InodeLife):
-        raise ModelError(_pages_only(syncer))
-    world.parts.setdefault(PAGES_ONLY_SYNC, syncer)
-
-
-def _pages_only(syncer: str) -> str:
-    return (
-        f"{syncer} writes the pages back without the inode's I_SYNC and "
+def refuse_inode_life(
+    world: World,
+    thread: str,
+    call: str = "sync(2)",
+    instead: str = "sync_inode(file) (mc.models.mount) is sync(2) with them",
+) -> None:
+    """A sync(2), syncfs(2) or fsync(2) (``call``) of ``thread`` that writes
+    the pages back without the inode's I_SYNC and ``->write_inode``: a
+    model error in a scenario that models the inode's life, made before or
+    after it, where the writeback of the inode is what a race with
+    eviction is about; ``instead`` names the operation with them."""
+    refused = (
+        f"{thread}'s {call} writes the pages back without the inode's I_SYNC and "
         "->write_inode, and this scenario models the inode's life (iget, the last iput, "
-        "eviction): sync_inode(file) (mc.models.mount) is sync(2) with them"
+        f"eviction): {instead}"
     )
+    if isinstance(world.parts.get("inode_life"), InodeLife):
+        raise ModelError(refused)
+    world.parts.setdefault(PAGES_ONLY_SYNC, refused)
 
 
 # --- reading and changing the state ---------------------------------------------------
