@@ -1074,13 +1074,21 @@ def lockd_lock(op: Op, path: str, first: tuple[int, int]) -> None:
     """lockd locks ``first`` for a client: a conflict blocks the request
     without sleeping (NLM_LCK_BLOCKED); ->lm_notify wakes lockd, which
     retries; then the client unlocks."""
+    ctx, owner = _lock_for_client(op, path, first)
+    op.run(posix_unlock, ctx, owner)
+
+
+def _lock_for_client(op: Op, path: str, first: tuple[int, int]) -> tuple[FileLockContext, str]:
+    """A lock manager's (lockd's, nfsd's) write lock of ``first`` for a
+    client, owned by the thread: a conflict blocks the request without
+    sleeping until ->lm_notify; the file's lock context and the owner."""
     byte_range(first)
     regular_file(op.world, path, "a write lock", WRITE_LOCK_OF_DIRECTORY)
     ctx = context(op.world, path)
     _register_thread(op, ctx, lockd=True, posix=LOCAL)
     owner = op.thread.name
     op.run(posix_lock_attempt, ctx, (owner, first[0], first[1], WRITE), True)
-    op.run(posix_unlock, ctx, owner)
+    return ctx, owner
 
 
 # --- courtesy locks (nfsd) -------------------------------------------------------------------
@@ -1253,12 +1261,7 @@ def nfsd_release_lockowner(op: Op, path: str, first: tuple[int, int]) -> None:
     stateids (one stateid, one file); the stateid and seqid checks,
     ``st_mutex``; the ``nfsd_file`` references (``find_any_file_locked()``,
     ``nfsd_file_put()``); ``blocked_locks_lock`` and CB_NOTIFY_LOCK."""
-    byte_range(first)
-    regular_file(op.world, path, "a write lock", WRITE_LOCK_OF_DIRECTORY)
-    ctx = context(op.world, path)
-    _register_thread(op, ctx, lockd=True, posix=LOCAL)
-    owner = op.thread.name
-    op.run(posix_lock_attempt, ctx, (owner, first[0], first[1], WRITE), True)
+    ctx, owner = _lock_for_client(op, path, first)
     op.run(check_for_locks, ctx, owner)
     op.run(posix_unlock, ctx, owner)
 
@@ -2115,7 +2118,10 @@ def open_for_write(op: Op, path: str) -> None:
     the same: ``file_get_write_access()`` (``get_write_access()``,
     ``mnt_get_write_access()``), ``security_file_open()``, fsnotify's
     permission hook, ``break_lease()``, then ``->open`` through the local
-    ``open`` pointer."""
+    ``open`` pointer.  The open has no O_TRUNC: with it ``do_open()`` takes
+    ``mnt_want_write()`` (SB_FREEZE_WRITE shared) before ``vfs_open()``, so
+    the lease break waits with the freeze level held, as
+    :func:`truncate_breaking_lease` models."""
     regular_file(op.world, path, "an open for writing", OPEN_OF_DIRECTORY)
     ctx = context(op.world, path)
     _register_thread(op, ctx)
@@ -2880,9 +2886,17 @@ def deleg_laundromat(op: Op, path: str) -> None:
         op.run(generic_delete_lease, ctx, None)
 
 
-@touches(_ctx_touches("timed_out", written=("timed_out",)))
+def _break_pending_or_gone(state: State, ctx: FileLockContext, file: str) -> bool:
+    """The lease of ``file`` is marked for a break (FL_UNLOCK_PENDING or
+    FL_DOWNGRADE_PENDING), or is not on the list."""
+    return all(f != file or pending for f, _t, pending, _g in state[ctx.leases])
+
+
+@touches(_ctx_touches("timed_out", "leases", written=("timed_out",)))
 def _ignore_breaks(scratch: Scratch, ctx: FileLockContext, file: str) -> None:
-    scratch[ctx.timed_out] = tuple(sorted({*scratch[ctx.timed_out], file}))
+    """The break time of the lease of ``file`` passes, if a break is pending."""
+    if any(f == file and pending for f, _t, pending, _g in scratch[ctx.leases]):
+        scratch[ctx.timed_out] = tuple(sorted({*scratch[ctx.timed_out], file}))
 
 
 @operation(
@@ -2901,10 +2915,12 @@ def lease_never_answered(op: Op, path: str, kind: str) -> None:
     ``kind`` and from then on ignores the SIGIO of ``lease_break_callback()``:
     it never calls F_SETLEASE F_UNLCK.  A break of its lease is then
     answered by time only: the breaker's ``wait_event_interruptible_timeout()``
-    returns 0 once ``lease_break_time`` passes (the model has no jiffies: a
-    pending break of such a lease may time out at any moment), and
-    ``time_out_leases()`` finds ``past_time(fl->fl_break_time)`` and removes
-    the lease."""
+    returns 0 once ``lease_break_time`` passes (the model has no jiffies:
+    once a break is pending, a step of this thread, which may come at any
+    moment, is the break time passing; until then other breakers and lease
+    takers meet the lease FL_UNLOCK_PENDING), and ``time_out_leases()``
+    finds ``past_time(fl->fl_break_time)`` and removes the lease.  The
+    thread returns once the lease is gone or every other thread returned."""
     regular_file(op.world, path, "a lease", LEASE_OF_DIRECTORY)
     ctx = context(op.world, path)
     _register_thread(op, ctx)
@@ -2912,8 +2928,23 @@ def lease_never_answered(op: Op, path: str, kind: str) -> None:
     op.world.initial[ctx.opens] = tuple(sorted({*op.world.initial[ctx.opens], (file, "R", True)}))
     op.run(generic_add_lease, ctx, file, kind)
     op.goto_if(register_is(op.thread.ret, "error", lambda v: v is not None and v < 0), "done")
+    tid = op.thread.tid
+
+    def build(world: World) -> Callable[[State], bool]:
+        alone = others_returned(world, tid)
+        return lambda state: _break_pending_or_gone(state, ctx, file) or alone(state)
+
+    op.wait_until(
+        Expr(
+            "a break of the lease is pending (or the lease is gone)",
+            build,
+            reads=frozenset({ctx.leases}),
+        ),
+        "/* SIGIO ignored: no F_SETLEASE F_UNLCK; lease_break_time runs from the break */",
+        "a break of its lease",
+    )
     op.effect(
-        "/* SIGIO ignored: no F_SETLEASE F_UNLCK */",
+        "/* lease_break_time passes: past_time(fl->fl_break_time) */",
         _ignore_breaks,
         ctx,
         file,

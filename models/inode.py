@@ -350,6 +350,37 @@ def _pick_for_sync(scratch: Scratch, inode: InodeObject, mapping: Mapping) -> st
     return SYNCING
 
 
+def _dirty_all(state: Any, inode: InodeObject, mapping: Mapping) -> bool:
+    """``inode->i_state & I_DIRTY_ALL``: I_DIRTY_SYNC, or a page tagged
+    dirty (I_DIRTY_PAGES, set as a page is dirtied and cleared by the
+    writeback that leaves none)."""
+    flags = state[inode.i_state] or 0
+    return bool(flags & I_DIRTY_SYNC) or any(state[p.marks] & TAG_DIRTY for p in mapping.pages)
+
+
+def generic_fsync_metadata(op: Op, part: InodeLife, mapping: Mapping) -> None:
+    """``__generic_file_fsync()`` (fs/libfs.c, Linux 6.6) under i_rwsem:
+    ``sync_mapping_buffers()`` (the models' inodes have no associated
+    buffers: nothing), then the test of ``i_state`` without i_lock, ``if
+    (!(inode->i_state & I_DIRTY_ALL)) goto out`` (an inode a flusher's
+    writeback already took the dirty bits of is left to it, I_SYNC or
+    not), then :func:`sync_inode_metadata`.  fsync(2), not fdatasync(2):
+    the I_DIRTY_DATASYNC test is not taken."""
+    inode = part.inode
+    out = op.fresh_label("fsync_clean")
+    op.goto_if(
+        Expr(
+            "!(inode->i_state & I_DIRTY_ALL)",
+            lambda _w: lambda state: not _dirty_all(state, inode, mapping),
+            reads=frozenset({inode.i_state, *(p.marks for p in mapping.pages)}),
+        ),
+        out,
+        "if (!(inode->i_state & I_DIRTY_ALL)) goto out",
+    )
+    sync_inode_metadata(op, part, mapping)
+    op.label(out)
+
+
 def sync_inode_metadata(op: Op, part: InodeLife, mapping: Mapping) -> None:
     """``sync_inode_metadata(inode, 1)`` -> ``writeback_single_inode()``
     (fs/fs-writeback.c, Linux 6.6; 6.12 takes the same steps), WB_SYNC_ALL

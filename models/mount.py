@@ -64,11 +64,11 @@ from mc.kernel.superblock import SB_UNFROZEN, frozen_is, metadata_slot
 from mc.kernel.world import DONE, World, touches, yes_no
 from mc.models.inode import (
     evict,
+    generic_fsync_metadata,
     iput,
     mark_inode_dirty,
     part_of,
     s_inode_list_lock,
-    sync_inode_metadata,
     writeback_single_inode,
 )
 from mc.models.super import (
@@ -598,15 +598,16 @@ def sync_inode(op: Op, file: File) -> None:
 )
 def fsync_inode(op: Op, file: File) -> None:
     """fsync(2) in a scenario that models the inode's life: ``fsync``'s
-    pages, then under i_rwsem ``__generic_file_fsync()``'s
-    ``sync_inode_metadata(inode, 1)`` (``mc.models.inode.sync_inode_metadata``):
-    it waits for a flusher's I_SYNC, waits for the pages under writeback
-    and writes the inode with ``->write_inode``, all with i_rwsem held.
+    pages, then under i_rwsem ``__generic_file_fsync()``'s test of
+    I_DIRTY_ALL and ``sync_inode_metadata(inode, 1)``
+    (``mc.models.inode.generic_fsync_metadata``): an inode still dirty waits
+    for a flusher's I_SYNC, for the pages under writeback, and is written
+    with ``->write_inode``, all with i_rwsem held.
     Left out, as in ``fsync``: ``sync_mapping_buffers()`` (the models'
     inodes have no associated buffers) and the errseq's advance."""
     part = part_of(op, file)
     mapping = op.mapping(file)
-    file_fsync(op, file, lambda op: sync_inode_metadata(op, part, mapping))
+    file_fsync(op, file, lambda op: generic_fsync_metadata(op, part, mapping))
 
 
 @operation(

@@ -181,7 +181,7 @@ scenario(
 scenario(
     "super/fsync-vs-flusher",
     "write(2) of a cached page of a file whose inode is dirty, an fsync(2) of it and the "
-    "flusher writing the inode and page back: the fsync waits, with i_rwsem held, for the "
+    "flusher writing the inode and page back: the fsync may wait, with i_rwsem held, for the "
     "flusher's I_SYNC and the page's writeback",
     tree=["/f"],
     threads=[

@@ -268,3 +268,19 @@ def test_a_thread_that_takes_a_lock_it_holds_has_a_wait_arrow_to_that_lock() -> 
     dot = to_dot(self_wait)
     assert re.search(rf'l0_{row} -> {lane}_{row} \[[^\]]*style="dashed"[^\]]*T1 waits', dot)
     assert "waits for a lock" in _legend(dot)
+
+
+def test_a_step_a_variant_writes_again_under_its_label_is_not_called_removed(
+    shipped: Registry,
+) -> None:
+    """``deleg-break-takes-fi_lock`` turns the ->lm_break call into an entry
+    into it, on another model line under the same label: the step still
+    runs, yellow, and the title does not say the variant removed it."""
+    trace = cx_format.load(
+        SHIPPED / "filelock-release-lockowner-vs-deleg-break--deleg-break-takes-fi_lock.json"
+    )
+    marks = variant_marks(shipped, trace)
+    assert not marks.removed
+    [(number, note)] = marks.changed.items()
+    assert trace.steps[number - 1].label.endswith("/* nfsd_break_deleg_cb() */")
+    assert note == "added by deleg-break-takes-fi_lock"

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from click.testing import Result
+from conftest import reachable_states
 
 from mc.check.checker import check_scenario
-from mc.check.registry import base
+from mc.check.registry import base, with_files
 from mc.dsl import BASE_PROPERTIES, File, Scenario
 from mc.dsl.scenario import Registry
 from mc.engine.explore import check
@@ -303,3 +304,21 @@ def test_a_break_before_lm_setup_signals_nobody(shipped: Registry) -> None:
     assert violation.message.startswith(
         "T2's break reaches T1's lease before ->lm_setup gave it its fasync entry"
     )
+
+
+def test_a_lease_never_answered_times_out_only_once_a_break_is_pending(tmp_path: Path) -> None:
+    """lease_break_time runs from the break (``fl_break_time`` is set by
+    ``__break_lease()``): the holder's step that lets it pass comes after
+    the lease is marked for a break, never before, and meanwhile the
+    second opener may meet the lease pending and wait behind it too."""
+    (tmp_path / "openers.py").write_text(TWO_OPENERS)
+    registry = with_files([tmp_path / "openers.py"])
+    model = registry.build(registry.scenario("mine/unanswered-lease-two-openers"))
+    slots = {slot.name: i for i, slot in enumerate(model.world.slots)}
+    leases, timed_out = slots["flc_lease(/f)"], slots["unanswered leases(/f)"]
+    blocked = slots["blocked requests"]
+    states = reachable_states(model)
+    for state in states:
+        for file, _type, pending, _granted in state[leases]:
+            assert pending or file not in state[timed_out], model.render_state(state)
+    assert any(len([w for w in state[blocked] if w[0] == "lease"]) == 2 for state in states)

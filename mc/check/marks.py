@@ -60,7 +60,11 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
                 forced = {
                     (change.thread, forced_label(step.label, holds)) for holds in (True, False)
                 }
-                in_place = (change.thread, str(step.source)) in at_lines or forced & labels
+                in_place = (
+                    (change.thread, str(step.source)) in at_lines
+                    or (change.thread, step.label) in labels
+                    or forced & labels
+                )
                 if not in_place and text not in removed:
                     removed.append(text)
                     removed_by[(change.thread, inventory.step_key(step))] = name
