@@ -259,7 +259,9 @@ def filemap_fault(
     """``filemap_fault()`` (mm/filemap.c, Linux 6.6): SIGBUS past EOF; a cached uptodate folio is
     locked without invalidate_lock by ``lock_folio_maybe_drop_mmap()``: a trylock, and when the
     folio is locked by another, on the first attempt mmap_lock is released first
-    (``maybe_unlock_mmap_for_io()``), the folio waited for and locked, then unlocked again and
+    (``maybe_unlock_mmap_for_io()``), the folio waited for and locked, then, unless a truncate
+    took it from the mapping meanwhile (then ``goto retry_find``: the folio found or created
+    again, and read, under invalidate_lock with mmap_lock still released), unlocked again and
     ``VM_FAULT_RETRY`` returned, so the fault is retried from ``lock_mm_and_find_vma()`` (the
     arch handler's ``goto retry`` with FAULT_FLAG_TRIED); a retried fault waits for the folio
     holding mmap_lock.  With no folio cached, ``do_sync_mmap_readahead()`` releases mmap_lock
@@ -400,6 +402,11 @@ def filemap_fault(
         "maybe_unlock_mmap_for_io(): fpin = get_file(vmf->vma->vm_file); release_fault_lock(vmf)",
     )
     op.lock(ref.lock, label=f"__folio_lock_killable(folio) /* {held.name} not held */")
+    with op.when(
+        not_(ref.mapped), "if (unlikely(folio->mapping != mapping)) /* truncated meanwhile */"
+    ):
+        op.unlock(ref.lock, "folio_unlock(folio); folio_put(folio); goto retry_find")
+        op.goto(find)
     op.unlock(ref.lock, "if (fpin) { folio_unlock(folio); goto out_retry; }")
     op.goto(retried)
     op.label(out_retry)

@@ -87,6 +87,8 @@ LABEL_AS_MODELLED = {
     "if (!drop && (sb->s_flags & SB_ACTIVE)) { __inode_add_lru(inode, true); "
     "spin_unlock(&inode->i_lock); return; }",
     "if (dirty & ~I_DIRTY_PAGES)",
+    # filemap_fault(): a folio locked with mmap_lock dropped was truncated meanwhile
+    "if (unlikely(folio->mapping != mapping)) /* truncated meanwhile */",
     # writeback_single_inode() under fsync's i_rwsem: the block waits for I_SYNC
     "while (inode->i_state & I_SYNC)",
     "if (inode) /* /f */",

@@ -1,6 +1,6 @@
 """filemap_fault() on a page-cache miss releases mmap_lock before it reads the page and
-returns VM_FAULT_RETRY; the retried fault (FAULT_FLAG_TRIED) keeps it, so a fault retries
-at most once."""
+returns VM_FAULT_RETRY; the retried fault (FAULT_FLAG_TRIED) keeps it, so in 6.6 a fault
+releases mmap_lock at most once."""
 
 from __future__ import annotations
 
@@ -174,3 +174,29 @@ def test_a_new_folio_is_unlocked_before_the_fault_s_trylock(shipped: Registry) -
                 assert at is not None and at.step.label == trylock
                 unlocked_at_trylock.append(all(after[slot] != tid for slot in locks))
     assert unlocked_at_trylock and all(unlocked_at_trylock)
+
+
+def test_a_folio_truncated_while_the_fault_slept_without_mmap_lock_is_found_again(
+    shipped: Registry,
+) -> None:
+    """filemap_fault() (6.6) that released mmap_lock to sleep on a cached
+    folio's lock checks, once it holds it, whether the folio was truncated
+    meanwhile, and goes back to ``retry_find`` (under invalidate_lock) rather
+    than straight to ``out_retry``: the hole punch of truncate/punch-vs-fault
+    gets there."""
+    model = shipped.build(shipped.scenario("truncate/punch-vs-fault"))
+    taken = [
+        (tid, pc + 1)
+        for tid, thread in enumerate(model.threads)
+        for pc, step in enumerate(thread.program.steps)
+        if step.label == "if (unlikely(folio->mapping != mapping)) /* truncated meanwhile */"
+    ]
+    assert taken
+    assert all(
+        model.threads[tid].program.steps[pc].label
+        == "folio_unlock(folio); folio_put(folio); goto retry_find"
+        for tid, pc in taken
+    )
+    checked = check_scenario(shipped, "truncate/punch-vs-fault", coverage=True)
+    assert checked.result.verdict is Verdict.OK and checked.coverage is not None
+    assert set(taken) - set(checked.coverage.never_ran)
