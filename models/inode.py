@@ -343,8 +343,7 @@ def _pick_for_sync(scratch: Scratch, inode: InodeObject, mapping: Mapping) -> st
     if flags & I_SYNC:
         return WAIT_FOR_SYNC
     under_writeback = any(scratch[p.marks] & TAG_WRITEBACK for p in mapping.pages)
-    pages_dirty = any(scratch[p.marks] & TAG_DIRTY for p in mapping.pages)
-    if not flags & I_DIRTY_SYNC and not pages_dirty and not under_writeback:
+    if not _dirty_all(scratch, inode, mapping) and not under_writeback:
         return CLEAN
     set_bits(scratch, inode, on=I_SYNC)
     return SYNCING
