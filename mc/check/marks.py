@@ -138,8 +138,8 @@ def variant_marks(registry: Registry, counterexample: Counterexample) -> Variant
 
 def _gap_note(removed: list[tuple[str, str]]) -> str:
     """What the variants removed right before a step, from (variant,
-    label) pairs in program order: ``V removed 'LABEL' (and 2 more
-    steps) before it``."""
+    label) pairs in program order: ``V removed 'LABEL' before it``, or
+    ``V removed 'LABEL' and 2 more steps before it``."""
     by_variant: dict[str, list[str]] = {}
     for variant, label in removed:
         by_variant.setdefault(variant, []).append(label)
