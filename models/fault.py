@@ -480,18 +480,23 @@ def finish_fault(op: Op, mm: Mm, page: Page, write: bool, at: str) -> Expr:
     )
 
 
-def dirty_and_unlock(op: Op, mapping: Mapping, page: Page) -> None:
+def dirty_and_unlock(
+    op: Op, mapping: Mapping, page: Page, held: FaultLock | None = None, result: str = ""
+) -> None:
     """``fault_dirty_shared_page()``: ``folio_mark_dirty()`` under the folio
-    lock, then ``folio_unlock()``.  Left out: what it does after, with the
+    lock, then ``folio_unlock()``; under the VMA lock (``held``, 6.7+) the
+    fault then completes, ``fault_completed()`` setting ``result``.  Left
+    out under mmap_lock: what it does after, with the
     folio unlocked: ``maybe_unlock_mmap_for_io()`` dropping mmap_lock (the
-    fault then returns ``VM_FAULT_COMPLETED``; under the VMA lock
-    ``fault_completed()`` has it), ``balance_dirty_pages_ratelimited()``
+    fault then returns ``VM_FAULT_COMPLETED``), ``balance_dirty_pages_ratelimited()``
     and ``file_update_time()`` (the threads here take mmap_lock around the
     whole fault and hold nothing that throttling waits for)."""
     blockfs.mark_folio_dirty(
         op, mapping, page, "fault_dirty_shared_page(): dirtied = folio_mark_dirty(folio)"
     )
     op.unlock(folio_ref(op, page).lock, "folio_unlock(folio)")
+    if held is not None:
+        fault_completed(op, held, result)
 
 
 def fault_completed(op: Op, held: FaultLock, result: str) -> None:
@@ -623,9 +628,7 @@ def do_shared_fault(
     with op.when(not_(is_true(installed)), "if (ret & VM_FAULT_NOPAGE)"):
         op.unlock(folio_ref(op, page).lock, "folio_unlock(folio); folio_put(folio); return ret")
         op.goto(done)
-    dirty_and_unlock(op, mapping, page)
-    if held is not None:
-        fault_completed(op, held, result)
+    dirty_and_unlock(op, mapping, page, held, result)
     op.label(done)
 
 
@@ -673,9 +676,7 @@ def wp_page_shared(
     with op.when(not_(is_true(reused)), "if (tmp & VM_FAULT_NOPAGE)"):
         op.unlock(folio_ref(op, page).lock, "folio_unlock(folio); folio_put(folio); return tmp")
         op.goto(done)
-    dirty_and_unlock(op, mapping, page)
-    if held is not None:
-        fault_completed(op, held, result)
+    dirty_and_unlock(op, mapping, page, held, result)
     op.label(done)
 
 
