@@ -499,6 +499,23 @@ def test_an_ok_that_never_reaches_the_change_says_so(vfsmc: Run, tmp_path: Path)
     assert json.loads(plain.output)["unreached_changes"] == []
 
 
+def test_a_note_of_many_unreached_changes_names_a_few_and_counts_the_rest(
+    vfsmc: Run,
+) -> None:
+    """fault-under-vma-lock changes dozens of steps of the faults, none of
+    which mmap/load-vs-munmap's cached page reaches (the fault-around maps
+    it): the note names three, counts the others, and --json lists all."""
+    args = ("mmap/load-vs-munmap", "-V", "fault-under-vma-lock", "--no-save")
+    every = json.loads(vfsmc("check", *args, "--json").output)["unreached_changes"]
+    assert len(every) > 10
+    note = [line for line in vfsmc("check", *args).output.splitlines() if "no explored" in line]
+    assert len(note) == 1
+    assert f"any of the {len(every)} steps the variants change (" in note[0]
+    assert "; ".join(every[:3]) in note[0]
+    assert f"and {len(every) - 3} more, which --json lists" in note[0]
+    assert every[3] not in note[0]
+
+
 def test_an_ok_that_never_reaches_a_removed_step_s_place_says_so(vfsmc: Run) -> None:
     """expire-lock-under-flc_lock moves the release of flc_lock into the
     courtesy-client branch (a step removed in one place, added in another):

@@ -628,6 +628,28 @@ def _shortened(shortened: Shortened, steps: int) -> str:
     return f"{counted(steps, 'transition')}, a shortest one: {searched} found none shorter"
 
 
+LISTED_CHANGES = 4
+"""How many unreached changed steps a check's note names before it counts
+the rest (``--json`` lists every one)."""
+
+
+def _unreached_note(changes: Sequence[str]) -> str:
+    """The note of an OK that ran none of the steps the variants change."""
+    if len(changes) <= LISTED_CHANGES:
+        named = "a step the variants change (" + "; ".join(changes)
+    else:
+        shown = "; ".join(changes[: LISTED_CHANGES - 1])
+        left = len(changes) - LISTED_CHANGES + 1
+        named = (
+            f"any of the {len(changes)} steps the variants change ({shown}; "
+            f"and {left} more, which --json lists"
+        )
+    return (
+        f"  note: no explored state runs {named}): this OK says nothing of the change; "
+        "a scenario that reaches them would"
+    )
+
+
 def _print_check(outcome: Outcome, reduce: bool) -> None:
     result = outcome.result
     variants = f" with {', '.join(outcome.variants)}" if outcome.variants else ""
@@ -661,13 +683,7 @@ def _print_check(outcome: Outcome, reduce: bool) -> None:
             "explores every interleaving"
         )
     if outcome.unreached_changes:
-        click.echo(
-            printable(
-                "  note: no explored state runs a step the variants change ("
-                + "; ".join(outcome.unreached_changes)
-                + "): this OK says nothing of the change; a scenario that reaches them would"
-            )
-        )
+        click.echo(printable(_unreached_note(outcome.unreached_changes)))
     waived = sorted(outcome.model.world.waivers)
     if waived and SPEC_CONFORMANCE in result.properties:
         click.echo(
