@@ -8,11 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from click.testing import Result
 
 import mc.testing
 from mc.check.registry import base, with_files
+from mc.check.replay import same_changes
 from mc.dsl import (
     EXCL,
     SHARED,
@@ -1755,3 +1757,31 @@ def test_a_computed_set_prints_its_items_in_sorted_order(tmp_path: Path) -> None
     [step] = [s for s in outcome.counterexample.steps if s.label == "seen = read_dirblock()"]
     entries = ", ".join(f"'entry-{i}'" for i in range(9))
     assert step.changed == {"T1.seen": f"(frozenset({{{entries}}}), 0)"}, step.changed
+
+
+@operation(models="a lookup that finds nothing, then one that finds something")
+def looks_up_twice(op: Op) -> None:
+    a = op.inode("/a")
+    op.lock(a.i_rwsem, EXCL, "inode_lock(a)")
+    op.compute("g", "g = lookup(a) /* NULL */", lambda scratch: None)
+    op.compute("h", "h = lookup(b)", lambda scratch: 1)
+    op.unlock(a.i_rwsem, "inode_unlock(a)")
+
+
+def test_a_trace_shows_a_register_set_to_the_value_it_held() -> None:
+    """``g = lookup()`` finding NULL leaves the state as it was, yet the
+    trace says the step set g; a trace saved before it did so replays."""
+    model = _model(looks_up_twice())
+    state, records = model.initial, []
+    while successors := model.successors(state):
+        ((action, after),) = successors
+        records += model.records(state, action)
+        state = after
+    by_label = {record.label: record for record in records}
+    nothing = by_label["g = lookup(a) /* NULL */"]
+    assert nothing.changed == {"T1.g": "None"} and nothing.rewritten == {"T1.g"}
+    found = by_label["h = lookup(b)"]
+    assert found.changed == {"T1.h": "1"} and not found.rewritten
+    saved_before = attrs.evolve(nothing, changed={}, rewritten=frozenset())
+    assert same_changes(nothing, saved_before)
+    assert not same_changes(found, attrs.evolve(found, changed={}))

@@ -1507,11 +1507,18 @@ class KernelModel(Model[State, Action]):
         thread = self.threads[tid]
         current = self.current_step(before, tid)
         assert current is not None
+        step = current.step
+        result = step.result if isinstance(step, EffectStep) else None
         changed = {
             slot.name: slot.render(after[i])
             for i, slot in enumerate(self.world.slots)
-            if before[i] != after[i] and not slot.hidden
+            if (before[i] != after[i] or i == result) and not slot.hidden
         }
+        rewritten = (
+            frozenset({self.world.slots[result].name}) & changed.keys()
+            if result is not None and before[result] == after[result]
+            else frozenset()
+        )
         return TraceStep(
             thread=thread.name,
             branch=branch,
@@ -1522,6 +1529,7 @@ class KernelModel(Model[State, Action]):
             source=str(current.step.source),
             function=current.step.source.function,
             changed=changed,
+            rewritten=rewritten,
         )
 
     def statistics(self, states: Sequence[State]) -> dict[str, int]:

@@ -31,6 +31,11 @@ class Step:
     source: str
     function: str
     changed: dict[str, str]
+    rewritten: frozenset[str] = attrs.field(default=frozenset(), eq=False)
+    """The registers in ``changed`` that the step set to the value they
+    held (``f = files_lookup_fd_locked()`` finding NULL again): shown, as
+    the step set them, though the state is the same (not saved; a trace
+    saved without them replays alike)."""
 
 
 HANDED_OFF = "handed off"
