@@ -143,10 +143,10 @@ class Counterexample:
             "message": self.message,
             "witness": self.witness,
             "threads": [{"name": name, "operation": op} for name, op in self.threads],
-            "steps": [attrs.asdict(step) for step in self.steps],
+            "steps": [_step_data(step) for step in self.steps],
             "cycle": [_edge(edge) for edge in self.cycle],
-            "blocked": [attrs.asdict(step) for step in self.blocked],
-            **({"started": [attrs.asdict(step) for step in self.started]} if self.started else {}),
+            "blocked": [_step_data(step) for step in self.blocked],
+            **({"started": [_step_data(step) for step in self.started]} if self.started else {}),
             "addresses": self.addresses,
             **({"models": list(self.models)} if self.models else {}),
             **({"loop": self.loop} if self.loop is not None else {}),
@@ -337,6 +337,12 @@ def _step(raw: Any, where: str, threads: set[str]) -> Step:
         function=_field(raw, "function", str, where),
         changed=dict(changed),
     )
+
+
+def _step_data(step: Step) -> dict[str, Any]:
+    """``step`` as saved: its fields but ``rewritten``, which its
+    ``changed`` already shows."""
+    return attrs.asdict(step, filter=lambda field, _value: field.name != "rewritten")
 
 
 def _text_only(data: Any) -> None:
