@@ -308,3 +308,37 @@ def test_check_says_which_rules_the_variants_waive(vfsmc: Callable[..., Result])
     ) in result.output
     plain = vfsmc("check", "file/two-reads-shared-file", "--no-save")
     assert "waive" not in plain.output
+
+
+PIPE_INVERSION = """\
+from mc.dsl import EXCL, File, Op, operation, scenario
+from mc.models.file import OpenFile, Pipe, files, splice_read
+
+PIPE = Pipe("pipe", buffers=0, size=1)
+F = OpenFile("/f", cache=File("/f", pages=1, cached=(0,)), name="filp")
+
+@operation(models="a filesystem's own splice: i_rwsem, then the pipe mutex")
+def inode_then_pipe(op: Op, pipe_spec: Pipe) -> None:
+    inode = op.inode("/f")
+    pipe = files(op.world).pipe(pipe_spec)
+    op.lock(inode.i_rwsem, EXCL, "inode_lock(inode)")
+    op.lock(pipe.mutex, EXCL, "pipe_lock(pipe)")
+    op.unlock(pipe.mutex, "pipe_unlock(pipe)")
+    op.unlock(inode.i_rwsem, "inode_unlock(inode)")
+
+scenario("own/pipe-inversion", "the pipe mutex against i_rwsem", tree=["/f"],
+         threads=[inode_then_pipe(PIPE), splice_read(F, PIPE, 0)])
+"""
+
+
+def test_a_users_operation_takes_the_pipe_mutex_the_shipped_splice_takes(
+    vfsmc: Callable[..., Result], tmp_path: Path
+) -> None:
+    """``files(op.world).pipe(spec).mutex`` is the shipped splice's
+    ``pipe->mutex``: taken after i_rwsem, against splice_read()'s pipe
+    mutex before i_rwsem, it deadlocks."""
+    (tmp_path / "own.py").write_text(PIPE_INVERSION)
+    result = vfsmc("check", "own.py:own/pipe-inversion", "--no-save", "-p", "deadlock")
+    assert result.exit_code == 1, result.output
+    assert "VIOLATED" in result.output
+    assert "waits for pipe->mutex(pipe) held by" in result.output

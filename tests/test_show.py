@@ -465,6 +465,9 @@ def test_a_user_scenario_is_told_what_it_leaves_out(vfsmc: Run, tmp_path: Path) 
     )
     shipped = vfsmc("check", "writeback/write-vs-fsync", "--no-save").output
     assert "checkable" not in shipped
+    found = vfsmc("check", "mine.py:my/r", "--no-save", "-V", "no-rename-mutex")
+    assert found.exit_code == 1, found.output
+    assert "checkable" not in found.output
 
 
 def test_spec_show_finds_a_method_by_name(vfsmc: Run) -> None:

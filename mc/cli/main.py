@@ -493,7 +493,7 @@ def check(
             f"property {prop} is not checked on {name}: {why.split(f'property {prop}: ', 1)[-1]} "
             "(a slot of another scenario, or a typo)",
         )
-    if omitted and not as_json:
+    if omitted and not as_json and outcome.result.verdict is not Verdict.VIOLATED:
         say(
             "note",
             f"the operations of {name} also make {', '.join(omitted)} checkable; "
