@@ -3027,3 +3027,370 @@ def ofd_lock_range(op: Op, path: str, process: str, first: tuple[int, int]) -> N
     op.effect("fcntl(F_OFD_SETLKW) returns 0", _ofd_granted, ctx, (file, first[0], first[1]))
     op.effect("close(fd): locks_remove_file(filp)", _ofd_released, ctx, file)
     op.run(posix_unlock, ctx, owner)
+
+
+LEASE_CLOSE_SKIPS_WAKEUP = "lease-close-skips-wakeup"
+flag_variant(
+    LEASE_CLOSE_SKIPS_WAKEUP,
+    "locks_remove_lease() takes the closed file's lease off flc_lease onto the dispose list "
+    "(list_del_init(), list_add()) without waking its waiters: neither lease_modify()'s nor "
+    "locks_unlink_lock_ctx()'s locks_wake_up_blocks() runs, so an opener blocked in "
+    "__break_lease() stays on the flc_blocked_requests of a lease that is freed",
+)
+
+CLOSE_FILE_CITES = (
+    locks_cite(
+        "locks_remove_file",
+        DELEG_VERSION,
+        leaves_out=("file_operations.flock", "file_operations.lock"),
+        because="the file's filesystem has neither ->flock nor ->lock: locks_remove_posix() "
+        "calls posix_lock_file(), locks_remove_flock() flock_lock_inode()",
+    ),
+    locks_cite("locks_remove_lease", DELEG_VERSION),
+    locks_cite("lease_modify", DELEG_VERSION),
+    Cite(
+        "fs/file_table.c",
+        "__fput",
+        "6.17-rc3 (Kingxukai/linux 9b44fff6)",
+        leaves_out=("file_operations.fasync", "file_operations.release"),
+        because="lease_modify()'s fasync_helper() already took the lease's fasync entry off "
+        "(FASYNC is clear), and the file's ->release is left out as in the other filelock/ "
+        "operations",
+    ),
+)
+
+
+def _render_leasetype(kind: str | None) -> str:
+    return kind or f"{UNLOCK} (no lease on the list)"
+
+
+@touches(_ctx_touches("leases"))
+def target_leasetype(scratch: Scratch, ctx: FileLockContext, file: str) -> str:
+    """The first lease of ``file`` on the list, as ``target_leasetype()``
+    reports it: F_UNLCK once FL_UNLOCK_PENDING is set, F_RDLCK once
+    FL_DOWNGRADE_PENDING is, else its type; F_UNLCK when the file holds
+    none (``int type = F_UNLCK``)."""
+    for holder, kind, pending, _granted in scratch[ctx.leases]:
+        if holder == file:
+            return UNLOCK if pending == "unlock" else READ if pending == "downgrade" else kind
+    return UNLOCK
+
+
+def fcntl_getlease(op: Op, ctx: FileLockContext, file: str) -> None:
+    """``fcntl_getlease()`` (F_GETLEASE) of the open file ``file``, read in
+    6.17-rc3 (Kingxukai/linux 0291023e): the lockless
+    ``list_empty_careful(&ctx->flc_lease)`` (F_UNLCK at once), then under
+    flc_lock :func:`time_out_leases` (``_time_out_leases``: a lease whose
+    break time passed goes, waking its breakers) and the type of the file's
+    lease (:func:`target_leasetype`), which lands in the register ``type``
+    (kept until the thread returns: what F_GETLEASE returned);
+    flc_lock dropped, then ``locks_dispose_list()``, which frees the leases
+    ``time_out_leases()`` removed (``locks_free_lease()``: no method, no
+    lock; not a step).  Left out: ``file_rwsem`` (``locks_cite``) and the
+    ``fl_downgrade_time`` half of ``time_out_leases()`` (the model's holders
+    never let a downgrade time out)."""
+    flc = ctx.flc_lock
+    op.goto_if(
+        shared_is(ctx.leases, "list_empty_careful(&ctx->flc_lease)", lambda v: not v),
+        "done",
+        "if (!ctx || list_empty_careful(&ctx->flc_lease)) return F_UNLCK",
+    )
+    op.lock(flc, EXCL, "fcntl_getlease(): spin_lock(&ctx->flc_lock)")
+    _time_out_leases(op, ctx, "time_out_leases(inode, &dispose)")
+    op.register("type", _render_leasetype)
+    op.compute(
+        "type",
+        "list_for_each_entry(fl, &ctx->flc_lease, c.flc_list) if (fl->c.flc_file == filp) "
+        "{ type = target_leasetype(fl); break; }",
+        target_leasetype,
+        ctx,
+        file,
+        render=_render_leasetype,
+    )
+    op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
+    op.label("done")
+
+
+@touches(_ctx_touches("leases"))
+def _holds_lease(scratch: Scratch, ctx: FileLockContext, file: str) -> bool:
+    return any(holder == file for holder, _t, _p, _g in scratch[ctx.leases])
+
+
+@touches(_ctx_touches("blocked"))
+def _free_leases(scratch: Scratch, ctx: FileLockContext, file: str) -> None:
+    """``locks_dispose_list()`` of the lease :func:`locks_remove_lease`
+    removed, after flc_lock: 6.17's ``locks_free_lease()`` frees it (5.15's
+    ``locks_free_lock()`` first runs ``locks_release_private()``, which
+    BUG()s on a lease with waiters; a lease has no ``->fl_release_private``
+    and ``lease_manager_ops`` no ``->lm_put_owner``).  A breaker still
+    queued on it is a lock-protocol error: ``lease_modify()`` woke it under
+    flc_lock, or it sleeps on a freed lease until ``lease_break_time`` and
+    then unlinks itself from the freed list (``__locks_delete_block()``)."""
+    left = sorted(
+        w[1] for w in scratch[ctx.blocked] if w[0] == "lease" and w[5] == file and w[6] == ctx.path
+    )
+    if left:
+        scratch.violate(
+            LOCK_PROTOCOL,
+            f"{file}'s lease is freed at its last fput (locks_dispose_list()) with "
+            f"{', '.join(left)} still blocked on it in __break_lease(): nothing called "
+            "locks_wake_up_blocks() (lease_modify()) under flc_lock, so the breaker sleeps "
+            "lease_break_time on freed memory and then unlinks itself from the freed lease's "
+            "flc_blocked_requests (5.15's locks_release_private() BUG()s on that list instead)",
+        )
+
+
+def locks_remove_lease(op: Op, ctx: FileLockContext, file: str) -> None:
+    """``locks_remove_lease(filp, ctx)``, read in 6.17-rc3 (Kingxukai/linux
+    0291023e): the lockless ``list_empty(&ctx->flc_lease)``, then under
+    flc_lock ``lease_modify(fl, F_UNLCK, &dispose)`` for each lease of the
+    file, called directly, not through ``->lm_change`` (whatever the lease's
+    lock manager): ``lease_clear_pending()``, ``locks_wake_up_blocks()``
+    (:func:`wake_up_blocks`: ``blocked_lock_lock`` only when a breaker is
+    queued on the lease), ``f_delown()`` (``f_owner->lock``, an rwlock_t:
+    left out), ``fasync_helper(0, ...)`` (:func:`fasync_remove_entry`:
+    ``filp->f_lock``, then ``fasync_lock``) and ``locks_delete_lock_ctx()``
+    (whose ``locks_unlink_lock_ctx()`` calls ``locks_wake_up_blocks()``
+    again, with nobody left to wake: part of that step); flc_lock dropped,
+    then ``locks_dispose_list()`` (:func:`_free_leases`).  No
+    ``->lm_notify`` is called: ``__locks_wake_up_blocks()`` calls it only
+    for a POSIX or flock waiter, and a breaker's request is a lease.  Each
+    file holds one lease in the models.  Left out, as in the rest of the
+    models: ``file_rwsem`` and the per-CPU ``file_lock_list`` spinlock
+    ``locks_delete_global_locks()`` takes (the /proc/locks list)."""
+    flc = ctx.flc_lock
+    op.goto_if(
+        shared_is(ctx.leases, "list_empty(&ctx->flc_lease)", lambda v: not v),
+        "out",
+        "locks_remove_lease(filp, ctx): if (list_empty(&ctx->flc_lease)) return",
+    )
+    op.lock(flc, EXCL, "locks_remove_lease(): spin_lock(&ctx->flc_lock)")
+    held = op.register("dispose", yes_no)
+    op.compute(
+        "dispose",
+        "list_for_each_entry_safe(fl, tmp, &ctx->flc_lease, c.flc_list) "
+        "if (filp == fl->c.flc_file)",
+        _holds_lease,
+        ctx,
+        file,
+        render=yes_no,
+    )
+    skips_wakeup = op.variant(LEASE_CLOSE_SKIPS_WAKEUP)
+    with op.when(register_is(held, "fl", bool), "lease_modify(fl, F_UNLCK, &dispose)"):
+        if not skips_wakeup:
+            wake_up_blocks(op, ctx, "lease", file)
+        fasync_remove_entry(
+            op, holder_file(op, ctx, file), "lease_modify(): fasync_helper(0, filp, 0, ...)"
+        )
+        op.effect(
+            "list_del_init(&fl->c.flc_list); list_add(&fl->c.flc_list, dispose) /* no wake-up */"
+            if skips_wakeup
+            else "locks_delete_lock_ctx(&fl->c, dispose)",
+            _unlink_lease,
+            ctx,
+            file,
+        )
+    op.unlock(flc, "spin_unlock(&ctx->flc_lock)")
+    with op.when(register_is(held, "dispose", bool), "if (!list_empty(dispose))"):
+        op.effect("locks_dispose_list(&dispose): locks_free_lease(fl)", _free_leases, ctx, file)
+    op.label("out")
+
+
+@touches(_ctx_touches("leases", "flock"))
+def _check_file_lists(scratch: Scratch, ctx: FileLockContext, file: str) -> None:
+    """``locks_check_ctx_file_list()`` of the flock and lease lists: a lock
+    of the closed file still there is the kernel's "Leaked ... lock"
+    warning (the model's POSIX locks do not record their struct file)."""
+    kinds = [
+        kind
+        for kind, held in (
+            ("FLOCK", any(f == file for f, _k in scratch[ctx.flock])),
+            ("LEASE", any(f == file for f, _t, _p, _g in scratch[ctx.leases])),
+        )
+        if held
+    ]
+    if kinds:
+        scratch.violate(
+            LOCK_PROTOCOL,
+            f"locks_remove_file() leaves {' and '.join(kinds)} lock of {file} on the lists of "
+            f"{ctx.path} after its last fput: 'Leaked {kinds[0]} lock' "
+            "(locks_check_ctx_file_list())",
+        )
+
+
+def locks_remove_file(op: Op, ctx: FileLockContext, file: str) -> None:
+    """``locks_remove_file(filp)``, called by ``__fput()`` at the last
+    reference, read in 6.17-rc3 (Kingxukai/linux 0291023e): in order
+    ``locks_remove_posix(filp, filp)`` (the file's OFD locks: the lockless
+    ``list_empty(&ctx->flc_posix)``, else an F_UNLCK through
+    ``posix_lock_file()``, :func:`posix_unlock` of the owner ``T<n>:fd``
+    for a thread's own file, as :func:`ofd_lock_range` names it, or of the
+    shared file), ``locks_remove_flock()`` (the lockless
+    ``list_empty(&flctx->flc_flock)``, else ``flock_lock_inode()`` F_UNLCK,
+    :func:`flock_lock_inode_wait`), :func:`locks_remove_lease`, then under
+    flc_lock ``locks_check_ctx_file_list()`` of the three lists
+    (:func:`_check_file_lists`).  Each takes flc_lock on its own, never
+    two at once, as the kernel does."""
+    ofd = f"{file}:fd" if file == op.thread.name else file
+    op.goto_if(
+        shared_is(ctx.posix, "list_empty(&ctx->flc_posix)", lambda v: not v),
+        "no_ofd",
+        "locks_remove_posix(filp, filp): if (!ctx || list_empty(&ctx->flc_posix)) return",
+    )
+    op.run(posix_unlock, ctx, ofd)
+    op.label("no_ofd")
+    op.goto_if(
+        shared_is(ctx.flock, "list_empty(&flctx->flc_flock)", lambda v: not v),
+        "no_flock",
+        "locks_remove_flock(filp, ctx): if (list_empty(&flctx->flc_flock)) return",
+    )
+    op.run(flock_lock_inode_wait, ctx, file, UNLOCK)
+    op.label("no_flock")
+    op.run(locks_remove_lease, ctx, file)
+    op.section(
+        ctx.flc_lock,
+        "spin_lock(&ctx->flc_lock); locks_check_ctx_file_list(filp, &ctx->flc_posix, "
+        '"POSIX") ... (&ctx->flc_lease, "LEASE"); spin_unlock(&ctx->flc_lock)',
+        _check_file_lists,
+        ctx,
+        file,
+    )
+
+
+LEASED_FILES = "files leased through"
+"""The world part of the (path, shared open file) pairs :func:`lease_then_close`
+takes its lease through."""
+FILE_CLOSERS = "locks_remove_file closers"
+"""The world part naming, by (path, shared open file), the threads whose
+close runs :func:`close_file` (the whole of ``locks_remove_file()``)."""
+
+
+def _partial_closers(world: World, ctx: FileLockContext, file: str, closers: list[str]) -> str:
+    """What a scenario lacks when a thread shares ``file``, through which
+    :func:`lease_then_close` takes a lease, with a :func:`close_file` thread
+    but closes it another way (``flock_lock`` and ``flock_upgrade`` run
+    ``locks_remove_flock()`` alone at their last fput: were theirs the last,
+    the lease would stay on the list)."""
+    others = [name for name in ctx.sharers.get(file, []) if name not in closers]
+    if not others or (ctx.path, file) not in world.parts.get(LEASED_FILES, set()):
+        return ""
+    return (
+        f"{', '.join(others)} share{'s' if len(others) == 1 else ''} the open file {file} of "
+        f"{ctx.path} with {', '.join(closers)} but close{'s' if len(others) == 1 else ''} it "
+        "through locks_remove_flock() alone (flock_lock, flock_upgrade), which would leave "
+        f"the lease of {file} behind at the last fput: give every thread sharing it an "
+        "operation that closes it through locks_remove_file() (lease_then_close, getlease)"
+    )
+
+
+def close_file(op: Op, ctx: FileLockContext, file: str) -> None:
+    """close(2) of the thread's descriptor of ``file``, read in 6.17-rc3:
+    ``filp_flush()``'s ``locks_remove_posix(filp, current->files)`` (the
+    process's POSIX locks: the lockless ``list_empty(&ctx->flc_posix)``,
+    else :func:`posix_unlock`), then ``fput()``: on the last reference
+    (``f_count``, counted for a shared file as :func:`_close_flocked` counts
+    it; a thread's own file has no other) ``__fput()`` runs
+    :func:`locks_remove_file`, then ``i_readcount_dec()`` (the open leaves
+    ``opens``).  Left out of ``__fput()``: fsnotify, eventpoll, ->fasync
+    (FASYNC is clear once ``lease_modify()`` removed the lease's entry),
+    ->release and the deferral of the last fput to task work."""
+    op.goto_if(
+        shared_is(ctx.posix, "list_empty(&ctx->flc_posix)", lambda v: not v),
+        "flushed",
+        "filp_flush(): locks_remove_posix(filp, id): if (!ctx || list_empty(&ctx->flc_posix)) "
+        "return",
+    )
+    op.run(posix_unlock, ctx, op.thread.name)
+    op.label("flushed")
+    if file != op.thread.name:
+        closers = op.world.parts.setdefault(FILE_CLOSERS, {}).setdefault((ctx.path, file), [])
+        closers.append(op.thread.name)
+        op.check_scenario(lambda world: _partial_closers(world, ctx, file, closers))
+        last = op.register("last", yes_no)
+        op.compute(
+            "last",
+            "fput(file): if (atomic_long_dec_and_test(&file->f_count)) /* the last reference */",
+            _put_file,
+            _file_references(op, file),
+            render=yes_no,
+        )
+        op.goto_if(not_(register_is(last, "last", bool)), "done", "if (!the last reference)")
+    op.run(locks_remove_file, ctx, file)
+    op.effect("__fput(): i_readcount_dec(inode)", _close, ctx, file)
+    op.label("done")
+
+
+def _open_for_reading(op: Op, ctx: FileLockContext, file: str) -> None:
+    """The thread's process holds ``file`` open for reading from the start."""
+    op.world.initial[ctx.opens] = tuple(sorted({*op.world.initial[ctx.opens], (file, "R", True)}))
+
+
+@operation(
+    models="fcntl(F_SETLEASE) on a file open for reading, then close(2) without F_UNLCK: the "
+    "last fput's locks_remove_file() removes the lease (fs/locks.c, fs/file_table.c)",
+    describe=lambda path, kind, file="": (
+        f"F_SETLEASE {kind} on {path}" + (f" ({file})" if file else "") + ", close"
+    ),
+    cites=(
+        setlease_cite(DELEG_VERSION),
+        locks_cite("check_conflicting_open", DELEG_VERSION),
+        CLOSE_CITE,
+        *CLOSE_FILE_CITES,
+    ),
+)
+def lease_then_close(op: Op, path: str, kind: str, file: str = "") -> None:
+    """A process holding ``path`` open for reading takes a lease of type
+    ``kind`` (:func:`generic_add_lease`) and closes its descriptor without
+    giving the lease up (:func:`close_file`): the lease goes at the last
+    fput of the file, ``locks_remove_file()`` -> ``locks_remove_lease()``,
+    which wakes the openers blocked on it.  ``file`` names the open file, as
+    for :func:`flock_lock`: by default the thread's own, which its close
+    releases; one that several threads name is shared (parent and child
+    after fork()), and the last of them to close it removes the lease.
+    Only one thread takes a lease on a shared file (generic_add_lease()'s
+    ``my_fl`` path, a holder changing its lease, is not modelled)."""
+    if kind not in (READ, WRITE):
+        raise ModelError(f"lease type {kind!r}: F_SETLEASE takes {READ!r} or {WRITE!r}")
+    regular_file(op.world, path, "a lease", LEASE_OF_DIRECTORY)
+    ctx = context(op.world, path)
+    _register_thread(op, ctx)
+    file = _open_file(op, ctx, file)
+    if file != op.thread.name:
+        op.one_thread(
+            "takes a lease on",
+            f"{path} through {file}",
+            "one lease per open file: generic_add_lease()'s my_fl path (a holder changing its "
+            "own lease) is not modelled",
+        )
+        op.world.parts.setdefault(LEASED_FILES, set()).add((path, file))
+    _open_for_reading(op, ctx, file)
+    op.run(generic_add_lease, ctx, file, kind)
+    op.run(close_file, ctx, file)
+
+
+@operation(
+    models="fcntl(F_GETLEASE) on a file open for reading, then close(2) (fs/locks.c)",
+    describe=lambda path, file="": (
+        f"F_GETLEASE on {path}" + (f" ({file})" if file else "") + ", close"
+    ),
+    cites=(
+        locks_cite("fcntl_getlease", DELEG_VERSION),
+        locks_cite("time_out_leases", DELEG_VERSION),
+        CLOSE_CITE,
+        *CLOSE_FILE_CITES,
+    ),
+)
+def getlease(op: Op, path: str, file: str = "") -> None:
+    """A process holding ``path`` open for reading asks which lease its open
+    file holds (:func:`fcntl_getlease`: F_RDLCK, F_WRLCK, or what a pending
+    break asks for, F_UNLCK or F_RDLCK; F_UNLCK with none), then closes its
+    descriptor (:func:`close_file`).  ``file`` as for
+    :func:`lease_then_close`: a shared open file asks about the lease
+    another thread took through it, and whichever of them closes it last
+    removes that lease."""
+    ctx = context(op.world, path)
+    _register_thread(op, ctx)
+    file = _open_file(op, ctx, file)
+    _open_for_reading(op, ctx, file)
+    op.run(fcntl_getlease, ctx, file)
+    op.run(close_file, ctx, file)

@@ -21,8 +21,10 @@ from mc.models.filelock import (
     exclusion_violation,
     flock_lock,
     flock_upgrade,
+    getlease,
     laundromat,
     lease_never_answered,
+    lease_then_close,
     lease_violation,
     lock_contexts,
     lock_range,
@@ -204,6 +206,17 @@ scenario(
     "the file for writing",
     tree=["/f"],
     threads=[take_lease("/f", READ), open_for_write("/f")],
+    properties=LEASE_PROPERTIES,
+)
+
+scenario(
+    "filelock/lease-close-vs-break",
+    "a process takes a read lease through an open file it shares with its child and closes "
+    "it without F_UNLCK while another process opens the file for writing (breaking the "
+    "lease) and the child asks F_GETLEASE, then closes it too: the last fput removes the "
+    "lease and wakes the opener",
+    tree=["/f"],
+    threads=[lease_then_close("/f", READ, "filp"), open_for_write("/f"), getlease("/f", "filp")],
     properties=LEASE_PROPERTIES,
 )
 
