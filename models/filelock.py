@@ -3176,7 +3176,10 @@ def locks_remove_lease(op: Op, ctx: FileLockContext, file: str) -> None:
         render=yes_no,
     )
     skips_wakeup = op.variant(LEASE_CLOSE_SKIPS_WAKEUP)
-    with op.when(register_is(held, "fl", bool), "lease_modify(fl, F_UNLCK, &dispose)"):
+    with op.when(
+        register_is(held, "fl", bool),
+        "if (filp == fl->c.flc_file) lease_modify(fl, F_UNLCK, &dispose)",
+    ):
         if not skips_wakeup:
             wake_up_blocks(op, ctx, "lease", file)
         fasync_remove_entry(

@@ -27,6 +27,9 @@ modelled state), I_WILL_FREE's ``write_inode_now()`` (``->drop_inode``
 here decides at once), the RCU grace period before ``->free_inode`` (it
 runs right after ``->destroy_inode``), ``I_DIRTY_TIME`` and
 ``I_DIRTY_PAGES``, inode hash chains with other inode numbers.
+``I_DIRTY_DATASYNC`` is set with I_DIRTY_SYNC by ``mark_inode_dirty()``
+(``extend_inode``), never by a timestamp update, and tested by
+fdatasync(2) (``__generic_file_fsync()``, fs/libfs.c, 6.6).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from mc.kernel.inode_life import (
     EVICTED,
     FREED,
     I_CLEAR,
+    I_DIRTY_DATASYNC,
     I_DIRTY_SYNC,
     I_FREEING,
     I_NEW,
@@ -68,8 +72,8 @@ from mc.kernel.pagecache import (
     pagecache,
     remove_folio,
 )
-from mc.kernel.superblock import SB_FREEZE_FS, metadata_slot, sb_writers
-from mc.kernel.world import ModelError
+from mc.kernel.superblock import SB_FREEZE_FS, SB_FREEZE_WRITE, metadata_slot, sb_writers
+from mc.kernel.world import ModelError, touches
 from mc.models.quota import journal_current_handle, start_handle, stop_handle
 from mc.models.super import flag_slot, wb_worker
 from mc.models.writeback import do_writepages, fdatawait
@@ -110,6 +114,13 @@ flag_variant(
     "__generic_file_fsync() calls it through sync_inode_metadata() with i_rwsem held, and "
     "waits there for the I_SYNC of a flusher that calls it",
 )
+FDATASYNC_SKIPS_METADATA = "fdatasync-skips-metadata"
+flag_variant(
+    FDATASYNC_SKIPS_METADATA,
+    "__generic_file_fsync() with datasync set returns without sync_inode_metadata() whatever "
+    "the inode's dirty bits (if (datasync) goto out): fdatasync(2) after a write that grew the "
+    "file returns with the new i_size, which reading the data back needs, not on disk",
+)
 flag_variant(
     IGET_IGNORES_FREEING,
     "find_inode_fast() takes a reference to an inode it finds I_FREEING instead of waiting "
@@ -139,9 +150,9 @@ def _dirty_inode(scratch: Scratch, inode: InodeObject) -> int:
     return 0
 
 
-def _mark_dirty(scratch: Scratch, inode: InodeObject) -> int:
+def _mark_dirty(scratch: Scratch, inode: InodeObject, flags: int = I_DIRTY_SYNC) -> int:
     was_dirty = bool(scratch[inode.i_state] & I_DIRTY_SYNC)
-    set_bits(scratch, inode, on=I_DIRTY_SYNC)
+    set_bits(scratch, inode, on=flags)
     return int(was_dirty)
 
 
@@ -160,9 +171,13 @@ def list_lock(op: Op) -> Lock:
     return op.world.shared_lock("wb->list_lock", Kind.SPINLOCK)
 
 
-def mark_inode_dirty(op: Op, part: InodeLife) -> None:
+def mark_inode_dirty(op: Op, part: InodeLife, datasync: bool = False) -> None:
     """``__mark_inode_dirty(inode, I_DIRTY_SYNC)`` (fs/fs-writeback.c,
-    Linux 6.6): ``->dirty_inode`` first, without i_lock, then I_DIRTY_SYNC
+    Linux 6.6), or with ``datasync`` ``mark_inode_dirty(inode)``,
+    ``__mark_inode_dirty(inode, I_DIRTY)`` (include/linux/fs.h: I_DIRTY is
+    I_DIRTY_SYNC | I_DIRTY_DATASYNC | I_DIRTY_PAGES, the last the pages'
+    own here), which also sets I_DIRTY_DATASYNC:
+    ``->dirty_inode`` first, without i_lock, then the bits
     under i_lock; an inode that was clean goes on the wb's dirty list:
     ``locked_inode_to_wb_and_lock_list()`` drops i_lock and takes
     ``wb->list_lock``, i_lock is taken again inside it, and
@@ -188,9 +203,11 @@ def mark_inode_dirty(op: Op, part: InodeLife) -> None:
     )
     was_dirty = op.compute(
         "was_dirty",
-        "was_dirty = inode->i_state & I_DIRTY; inode->i_state |= flags",
+        "was_dirty = inode->i_state & I_DIRTY; inode->i_state |= flags"
+        + (" /* I_DIRTY_SYNC | I_DIRTY_DATASYNC */" if datasync else ""),
         _mark_dirty,
         inode,
+        I_DIRTY_SYNC | I_DIRTY_DATASYNC if datasync else I_DIRTY_SYNC,
     )
     with op.when(same(was_dirty, const(0, "0")), "if (!was_dirty)"):
         wb_lock = list_lock(op)
@@ -222,7 +239,7 @@ def _pick(scratch: Scratch, inode: InodeObject, mapping: Mapping | None) -> bool
 
 def _take_dirty(scratch: Scratch, inode: InodeObject) -> int:
     flags = scratch[inode.i_state]
-    set_bits(scratch, inode, off=I_DIRTY_SYNC)
+    set_bits(scratch, inode, off=I_DIRTY_SYNC | I_DIRTY_DATASYNC)
     return int(bool(flags & I_DIRTY_SYNC))
 
 
@@ -245,7 +262,7 @@ WB_LISTS = (
 
 
 def writeback_single_inode(
-    op: Op, part: InodeLife, mapping: Mapping | None, sync_all: bool
+    op: Op, part: InodeLife, mapping: Mapping | None, sync_all: bool, *, tagged: bool = False
 ) -> None:
     """``wb_writeback()`` -> ``writeback_sb_inodes()`` (fs/fs-writeback.c,
     Linux 6.6) for the one inode: with ``wb->list_lock`` held
@@ -258,7 +275,9 @@ def writeback_single_inode(
     again and, i_lock inside it, ``requeue_inode()`` and
     ``inode_sync_complete()`` clear I_SYNC (and wake
     ``inode_wait_for_writeback()``); ``wb_writeback()`` drops the list lock.
-    The list moves themselves change no modelled state."""
+    The list moves themselves change no modelled state.  ``tagged``: the
+    pages written with ``wbc->tagged_writepages`` (the WB_SYNC_NONE work of
+    ``writeback_inodes_sb()``)."""
     inode = part.inode
     wb_lock = list_lock(op)
     picked = op.register("picked", str)
@@ -276,7 +295,7 @@ def writeback_single_inode(
     op.goto_if(Expr("!picked", lambda _w: lambda state: not state[picked], local=True), "done")
     op.unlock(wb_lock, "writeback_sb_inodes(): spin_unlock(&wb->list_lock)")
     if mapping is not None:
-        do_writepages(op, mapping, sync_all=sync_all)
+        do_writepages(op, mapping, sync_all=sync_all, tagged=tagged)
     _write_inode_and_complete(op, part.path, inode, wb_lock)
     op.label("done")
     op.unlock(wb_lock, "wb_writeback(): spin_unlock(&wb->list_lock)")
@@ -357,14 +376,23 @@ def _dirty_all(state: Any, inode: InodeObject, mapping: Mapping) -> bool:
     return bool(flags & I_DIRTY_SYNC) or any(state[p.marks] & TAG_DIRTY for p in mapping.pages)
 
 
-def generic_fsync_metadata(op: Op, part: InodeLife, mapping: Mapping) -> None:
-    """``__generic_file_fsync()`` (fs/libfs.c, Linux 6.6) under i_rwsem:
+def generic_fsync_metadata(
+    op: Op, part: InodeLife, mapping: Mapping, *, datasync: bool = False
+) -> None:
+    """``__generic_file_fsync(file, start, end, datasync)`` (fs/libfs.c,
+    Linux 6.6) under i_rwsem:
     ``sync_mapping_buffers()`` (the models' inodes have no associated
-    buffers: nothing), then the test of ``i_state`` without i_lock, ``if
+    buffers: nothing), then the tests of ``i_state`` without i_lock, ``if
     (!(inode->i_state & I_DIRTY_ALL)) goto out`` (an inode a flusher's
     writeback already took the dirty bits of is left to it, I_SYNC or
-    not), then :func:`sync_inode_metadata`.  fsync(2), not fdatasync(2):
-    the I_DIRTY_DATASYNC test is not taken."""
+    not) and, for fdatasync(2) (``datasync``), ``if (datasync &&
+    !(inode->i_state & I_DIRTY_DATASYNC)) goto out`` (a timestamp update
+    alone, I_DIRTY_SYNC, is not written), then
+    :func:`sync_inode_metadata`, which writes the whole inode.  For
+    fsync(2) the second test is false before it reads anything
+    (``datasync && ...``) and is no step.  Variant
+    ``fdatasync-skips-metadata`` returns for fdatasync(2) before
+    ``sync_inode_metadata()`` whatever the bits."""
     inode = part.inode
     out = op.fresh_label("fsync_clean")
     op.goto_if(
@@ -376,6 +404,23 @@ def generic_fsync_metadata(op: Op, part: InodeLife, mapping: Mapping) -> None:
         out,
         "if (!(inode->i_state & I_DIRTY_ALL)) goto out",
     )
+    if datasync:
+        if op.variant(FDATASYNC_SKIPS_METADATA):
+            op.goto_if(
+                Expr("datasync", lambda _w: lambda _state: True, local=True),
+                out,
+                "if (datasync) goto out /* sync_inode_metadata() skipped */",
+            )
+        else:
+            op.goto_if(
+                Expr(
+                    "!(inode->i_state & I_DIRTY_DATASYNC)",
+                    lambda _w: lambda state: not (state[inode.i_state] or 0) & I_DIRTY_DATASYNC,
+                    reads=frozenset({inode.i_state}),
+                ),
+                out,
+                "if (datasync && !(inode->i_state & I_DIRTY_DATASYNC)) goto out",
+            )
     sync_inode_metadata(op, part, mapping)
     op.label(out)
 
@@ -949,6 +994,66 @@ def iget(op: Op, file: File) -> None:
 )
 def touch_inode(op: Op, file: File) -> None:
     """A change of the inode's metadata by a task holding a reference
-    (its open file): ``__mark_inode_dirty()``."""
+    (its open file): ``simple_setattr()``'s ``mark_inode_dirty()``, which
+    sets I_DIRTY_DATASYNC with I_DIRTY_SYNC (utimensat(2) sets the times
+    outright; a timestamp update, ``generic_update_time()``, sets
+    I_DIRTY_SYNC alone)."""
     part = part_of(op, file)
-    mark_inode_dirty(op, part)
+    mark_inode_dirty(op, part, datasync=True)
+
+
+@touches(lambda _world: ([], []))
+def _size_written(_scratch: Scratch) -> None:
+    """``i_size_write()``: the size itself is not modelled."""
+
+
+@operation(
+    models="write(2) past EOF: generic_write_end() -> i_size_write(); mark_inode_dirty() "
+    "(fs/buffer.c, include/linux/fs.h), the inode's side",
+    describe=lambda f: f"extend({f})",
+    cites=(
+        Cite(
+            "fs/buffer.c",
+            "generic_write_end",
+            "6.6",
+            leaves_out=("folio_unlock", "folio_put"),
+            because="the folio and the data are write(2)'s (mc.models.writeback.write); this is "
+            "the inode's side of a write that grows the file",
+        ),
+        Cite("fs/fs-writeback.c", "__mark_inode_dirty", "6.6"),
+    ),
+)
+def extend_inode(op: Op, file: File) -> None:
+    """The inode's side of a write(2) that grows the file, by a task
+    holding it open: ``file_start_write()`` (the SB_FREEZE_WRITE level
+    shared), i_rwsem (``generic_file_write_iter()``), then
+    ``generic_write_end()``'s ``if (pos + copied > inode->i_size) {
+    i_size_write(); i_size_changed = true; }`` and, after the folio is
+    unlocked, ``if (i_size_changed) mark_inode_dirty(inode)``:
+    ``__mark_inode_dirty(inode, I_DIRTY)``, I_DIRTY_DATASYNC with
+    I_DIRTY_SYNC (a change fdatasync(2) must write, the new size being
+    needed to read the data back).  The folio, the data and the size
+    itself are left out (``mc.models.writeback.write`` writes the page
+    cache, whose ``->write_end``, ``simple_write_end()``, marks no inode):
+    the inode's metadata version stands for the size."""
+    part = part_of(op, file)
+    inode = op.inode(file.path)
+    writers = sb_writers(op.world, SB_FREEZE_WRITE)
+    op.lock(
+        writers,
+        SHARED,
+        "vfs_write(): file_start_write(file): sb_start_write(file_inode(file)->i_sb)",
+        tag="sb-start-write",
+    )
+    op.lock(inode.i_rwsem, EXCL, "generic_file_write_iter(): inode_lock(inode)")
+    op.effect(
+        "generic_write_end(): if (pos+copied > inode->i_size) i_size_write(inode, pos+copied)",
+        _size_written,
+    )
+    mark_inode_dirty(op, part, datasync=True)
+    op.unlock(inode.i_rwsem, "inode_unlock(inode)")
+    op.unlock(
+        writers,
+        "file_end_write(file): sb_end_write(file_inode(file)->i_sb)",
+        tag="sb-start-write",
+    )

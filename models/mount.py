@@ -33,7 +33,10 @@ the legacy/``fs_context`` split (``->mount`` stands for ``->get_tree``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+import attrs
 
 from mc.dsl import (
     EXCL,
@@ -44,16 +47,21 @@ from mc.dsl import (
     Op,
     Scratch,
     flag_variant,
+    invariant,
     not_,
     operation,
 )
+from mc.dsl.kernel_model import KernelModel
 from mc.dsl.operation import HOLDING_NO_FILE, KEEPING_FILE_OPEN
-from mc.kernel.expr import Expr, const
+from mc.engine.model import Check
+from mc.kernel.expr import Expr, State, const
 from mc.kernel.inode_life import (
+    I_DIRTY_DATASYNC,
     I_FREEING,
     I_NEW,
     I_SYNC,
     I_WILL_FREE,
+    InodeLife,
     InodeObject,
     inode_life,
     set_bits,
@@ -61,7 +69,7 @@ from mc.kernel.inode_life import (
 from mc.kernel.mm import UNMOUNTER, refuse_mapping_beside_umount
 from mc.kernel.pagecache import File, Mapping, pagecache
 from mc.kernel.superblock import SB_UNFROZEN, frozen_is, metadata_slot
-from mc.kernel.world import DONE, World, touches, yes_no
+from mc.kernel.world import DONE, ERROR_SLOT, World, touches, yes_no
 from mc.models.inode import (
     evict,
     generic_fsync_metadata,
@@ -72,8 +80,11 @@ from mc.models.inode import (
     writeback_single_inode,
 )
 from mc.models.super import (
+    NONE_WORK_DONE,
+    QUEUE_NONE_WORK,
     QUEUE_SYNC_WORK,
     SYNC_WORK_DONE,
+    WARN_NONE_WORK,
     assert_s_umount_held,
     assign,
     call_sync_fs,
@@ -353,16 +364,48 @@ def _evictable(scratch: Scratch, inode: InodeObject) -> bool:
 
 
 def sync_filesystem_with_inode(op: Op, mapping: Mapping) -> None:
-    """``sync_filesystem()`` with the inode: ``->sync_fs(sb, 0)``,
-    ``sync_inodes_sb()`` (the WB_SYNC_ALL writeback of the inode and its
-    pages, waiting first for a flusher that holds I_SYNC:
-    ``inode_sleep_on_writeback()``; the work the flusher runs, held as
-    ``mc.models.super.wb_worker``), ``->sync_fs(sb, 1)``, after
-    ``WARN_ON(!rwsem_is_locked(&sb->s_umount))`` (``assert_s_umount_held``)."""
+    """``sync_filesystem()`` (fs/sync.c, 6.6) with the inode, after
+    ``WARN_ON(!rwsem_is_locked(&sb->s_umount))`` (``assert_s_umount_held``):
+    ``writeback_inodes_sb()`` (:func:`writeback_inodes_sb_with_inode`, the
+    WB_SYNC_NONE pass), ``->sync_fs(sb, 0)``, ``sync_inodes_sb()`` (the
+    WB_SYNC_ALL writeback of the inode and its pages, waiting first for a
+    flusher that holds I_SYNC: ``inode_sleep_on_writeback()``; the work the
+    flusher runs, held as ``mc.models.super.wb_worker``), ``->sync_fs(sb,
+    1)``.  ``sync_blockdev_nowait()`` and ``sync_blockdev()`` are left out,
+    as in ``mc.models.super.sync_filesystem``."""
     assert_s_umount_held(op)
+    op.run(writeback_inodes_sb_with_inode, mapping)
     call_sync_fs(op, 0)
     sync_inodes_with_inode(op, mapping)
     call_sync_fs(op, 1)
+
+
+def writeback_inodes_sb_with_inode(op: Op, mapping: Mapping) -> None:
+    """``writeback_inodes_sb(sb, WB_REASON_SYNC)`` with the inode
+    (fs/fs-writeback.c, 6.6: ``__writeback_inodes_sb_nr()``), s_umount
+    held: the WB_SYNC_NONE work with ``tagged_writepages`` queued to the
+    flusher and waited for, run here holding
+    ``mc.models.super.wb_worker``, as ``sync_inodes_with_inode``'s; in it
+    ``wb_writeback()`` -> ``writeback_sb_inodes()`` (``work->sb`` set: the
+    caller's s_umount pins the superblock, no ``super_trylock_shared()``)
+    writes the inode back as the flusher does
+    (``mc.models.inode.writeback_single_inode``: ``wb->list_lock``, then
+    its i_lock; an inode under I_SYNC is skipped, ``requeue_io()``, not
+    waited for; else I_SYNC, its pages WB_SYNC_NONE and ``->write_inode``
+    if it is dirty).  Its lock edges and its wait are those of the second
+    pass's.  Left out: ``wb_writeback()``'s sleep on an inode it requeued
+    (``inode_sleep_on_writeback()`` of the ``b_more_io`` inode when nothing
+    was written, then another round): the only I_SYNC the work can meet
+    here is an fsync(2)'s (the flusher holds the work it runs under
+    I_SYNC), and the caller of ``sync_filesystem()`` with the inode, an
+    unmount, is -EBUSY while a process runs."""
+    op.assert_held(op.world.superblock.s_umount, WARN_NONE_WORK)
+    pagecache(op.world).cover_superblock(f"{op.thread.name}'s writeback_inodes_sb()", only=mapping)
+    part = inode_life(op.world, mapping.path, dirty=True)
+    worker = wb_worker(op)
+    op.lock(worker, EXCL, QUEUE_NONE_WORK)
+    writeback_single_inode(op, part, mapping, sync_all=False, tagged=True)
+    op.unlock(worker, NONE_WORK_DONE)
 
 
 def sync_inodes_with_inode(op: Op, mapping: Mapping) -> None:
@@ -605,9 +648,135 @@ def fsync_inode(op: Op, file: File) -> None:
     with ``->write_inode``, all with i_rwsem held.
     Left out, as in ``fsync``: ``sync_mapping_buffers()`` (the models'
     inodes have no associated buffers) and the errseq's advance."""
+    inode_fsync(op, file, datasync=False)
+
+
+@operation(
+    models="fdatasync(2): vfs_fsync_range(datasync = 1) -> generic_file_fsync() -> "
+    "sync_inode_metadata() unless only I_DIRTY_SYNC is set (fs/sync.c, fs/libfs.c)",
+    describe=lambda f: f"fdatasync({f}) with the inode",
+    cites=fsync_inode.cites,
+)
+def fdatasync_inode(op: Op, file: File) -> None:
+    """fdatasync(2) (``do_fsync(fd, 1)``) in a scenario that models the
+    inode's life: ``fsync_inode`` with ``datasync``, whose
+    ``__generic_file_fsync()`` skips ``sync_inode_metadata()`` when the
+    inode is dirty only for a timestamp (``if (datasync &&
+    !(inode->i_state & I_DIRTY_DATASYNC)) goto out``): the inode of the
+    models starts dirty so (I_DIRTY_SYNC), ``extend_inode`` marks it
+    I_DIRTY_DATASYNC."""
+    inode_fsync(op, file, datasync=True)
+
+
+def inode_fsync(op: Op, file: File, *, datasync: bool) -> None:
+    """fsync(2) or, with ``datasync``, fdatasync(2) of the file with the
+    inode's metadata (``fsync_inode``, ``fdatasync_inode``).  The step of
+    an fdatasync(2) that calls ``->fsync`` records what the call promises
+    (``fdatasync-writes-inode``; an fsync(2)'s records nothing, which
+    keeps the scenarios that run one as they were)."""
     part = part_of(op, file)
     mapping = op.mapping(file)
-    file_fsync(op, file, lambda op: generic_fsync_metadata(op, part, mapping))
+    file_fsync(
+        op,
+        file,
+        lambda op: generic_fsync_metadata(op, part, mapping, datasync=datasync),
+        datasync=datasync,
+        on_entry=_promise(op, part) if datasync else None,
+    )
+
+
+# --- what fdatasync(2) promises of the inode ---------------------------------------------
+
+FDATASYNC_WRITES_INODE = "fdatasync-writes-inode"
+INODE_FDATASYNCS = "inode fdatasyncs"
+"""The world part of the scenario's ``fdatasync_inode`` threads (a list
+of ``InodeFdatasync``)."""
+
+
+@attrs.frozen
+class InodeFdatasync:
+    """An fdatasync(2) of the scenario with the inode: its thread, program
+    counter, return value, the register of what it promised, and the
+    inode."""
+
+    thread: str
+    pc: int
+    ret: int
+    promised: int
+    inode: InodeObject
+
+
+def _render_promise(version: int | None) -> str:
+    return "nothing" if version is None else f"i_version {version} on disk"
+
+
+def _promise(op: Op, part: InodeLife) -> Callable[[Scratch], None]:
+    """What an fdatasync(2) promises as it calls ``->fsync``: the inode's
+    metadata as it is then (its version, ``i_version``) if the inode is
+    dirty with a change fdatasync(2) must write (I_DIRTY_DATASYNC, which
+    ``mark_inode_dirty()`` sets with an i_size update), else nothing (a
+    timestamp alone, I_DIRTY_SYNC, is not its to write).  Recorded in a
+    register of the thread, the thread in the world's list."""
+    inode = part.inode
+    promised = op.register("inode promised", _render_promise)
+    found: list[InodeFdatasync] = op.world.parts.setdefault(INODE_FDATASYNCS, [])
+    found.append(InodeFdatasync(op.thread.name, op.thread.pc, op.thread.ret, promised, inode))
+
+    def entry(scratch: Scratch) -> None:
+        scratch[promised] = (
+            scratch[inode.change] if (scratch[inode.i_state] or 0) & I_DIRTY_DATASYNC else None
+        )
+
+    return entry
+
+
+def fdatasync_writes_inode_violation(found: list[InodeFdatasync], state: State) -> str | None:
+    """Once an fdatasync(2) with the inode returned 0, the inode's metadata
+    it promised as it was called is on disk (``->write_inode`` wrote that
+    version or a newer one), or the inode is under I_SYNC: a writeback
+    that took its dirty bits after that change is writing it
+    (``__generic_file_fsync()`` finds the inode clean then and leaves it
+    to that writeback, whose ``->write_inode`` comes later; I_SYNC
+    excludes every other writeback of the inode, so once it is cleared
+    the version is on disk)."""
+    if state[ERROR_SLOT] is not None:
+        return None
+    for call in found:
+        if state[call.pc] != DONE:
+            continue
+        ret = state[call.ret]
+        if isinstance(ret, int) and ret < 0:
+            continue
+        promised = state[call.promised]
+        if promised is None or state[call.inode.on_disk] >= promised:
+            continue
+        if (state[call.inode.i_state] or 0) & I_SYNC:
+            continue
+        return (
+            f"{call.thread}'s fdatasync(2) returned 0, but {call.inode}'s metadata it had to "
+            f"write (i_version {promised}, I_DIRTY_DATASYNC as it was called: an i_size "
+            f"update) is not on disk (the disk holds i_version {state[call.inode.on_disk]}) "
+            "and no writeback is writing it: a crash now loses the file's new size"
+        )
+    return None
+
+
+@invariant(
+    FDATASYNC_WRITES_INODE,
+    "once an fdatasync(2) of a file whose inode's life is modelled (fdatasync_inode) returns 0, "
+    "the inode's change it had to write (one marked I_DIRTY_DATASYNC when it was called: "
+    "mark_inode_dirty(), an i_size update; a timestamp alone, I_DIRTY_SYNC, is not its to write) "
+    "is on disk, or a writeback that took the inode's dirty bits still holds I_SYNC",
+    reads=lambda model: [
+        "i_state",
+        "on-disk inode",
+        *(f"returned({call.thread})" for call in model.world.parts.get(INODE_FDATASYNCS, [])),
+    ],
+    needs=(INODE_FDATASYNCS, "an fdatasync_inode thread"),
+)
+def fdatasync_writes_inode(model: KernelModel) -> Check[State]:
+    found: list[InodeFdatasync] = model.world.parts.get(INODE_FDATASYNCS, [])
+    return lambda state: fdatasync_writes_inode_violation(found, state)
 
 
 @operation(
@@ -620,7 +789,7 @@ def write_touch_umount(op: Op, file: File) -> None:
     (``mark_inode_dirty()``), close it and unmount the filesystem."""
     op.run(write, file, 0)
     part = part_of(op, file)
-    op.run(mark_inode_dirty, part)
+    op.run(mark_inode_dirty, part, True)
     op.run(umount, file)
 
 

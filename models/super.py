@@ -21,6 +21,12 @@ and a 6.x ``sync_filesystem()``/``sync_fs_one_sb()`` (with
 ``SB_I_SKIP_SYNC`` and ``->sync_fs``'s error returned): 6.6's order is
 ``writeback_inodes_sb()``, ``->sync_fs(sb, 0)``, ``sync_blockdev_nowait()``,
 ``sync_inodes_sb()``, ``->sync_fs(sb, 1)``, ``sync_blockdev()``, and
+fs/fs-writeback.c's ``__writeback_inodes_sb_nr()`` (6.x: a WB_SYNC_NONE,
+``tagged_writepages`` work for ``sb`` split to the wbs and waited for,
+after ``WARN_ON(!rwsem_is_locked(&sb->s_umount))``), ``wb_writeback()``
+(``work->sb`` set: ``writeback_sb_inodes()`` without pinning the
+superblock) and ``writeback_sb_inodes()`` (an I_SYNC inode requeued, not
+waited for, under WB_SYNC_NONE) were read in 6.x copies, and
 ``ksys_sync()`` runs ``sync_inodes_one_sb``, ``sync_fs_one_sb(0)`` and
 ``sync_fs_one_sb(1)`` through ``iterate_supers()``, then ``sync_bdevs()``,
 as modelled.  ``super_lock`` here is 6.8's ``super_lock()`` ("super:
@@ -40,12 +46,13 @@ read-only superblock and ``SB_I_SKIP_SYNC`` (``sync_inodes_one_sb()`` and
 ``sync_fs_one_sb()`` skip them), failures of ``sync_filesystem()``
 (``->sync_fs`` returning an error stops it) and ``->unfreeze_fs``,
 syncfs(2)'s report of writeback errors (``errseq_check_and_advance()``),
-``sync_filesystem()``'s first, non-waiting pass (``writeback_inodes_sb()``
-and ``sync_blockdev_nowait()``: the waiting pass that follows writes and
-waits for everything it would have started), the queue of the flusher work
-items ``sync_inodes_sb()`` waits for (the caller runs the writeback itself,
-holding ``wb_workfn``, the flusher's one work at a time: ``wb_worker``)
-and the block device's own cache (``sync_blockdev()``).
+``sync_blockdev_nowait()`` in ``sync_filesystem()``'s first, non-waiting
+pass (``writeback_inodes_sb()``, the WB_SYNC_NONE writeback, is modelled:
+``writeback_inodes_sb``), the queue of the flusher work items
+``writeback_inodes_sb()`` and ``sync_inodes_sb()`` wait for (the caller
+runs the writeback itself, holding ``wb_workfn``, the flusher's one work
+at a time: ``wb_worker``) and the block device's own cache
+(``sync_blockdev()``).
 """
 
 from __future__ import annotations
@@ -223,12 +230,22 @@ def super_lock(op: Op, mode: Mode, label: str, skip: str) -> None:
 
 
 WB_WORKER = "wb_workfn"
+"""The lock that stands for the bdi writeback's work (``wb->dwork``)."""
 QUEUE_SYNC_WORK = (
     "bdi_split_work_to_wbs(bdi, &work, false); wb_wait_for_completion(&done) "
     "/* wb_workfn() runs the WB_SYNC_ALL work */"
 )
 SYNC_WORK_DONE = "wb_writeback() returns: finish_writeback_work(): wake_up_all(done->waitq)"
-"""The lock that stands for the bdi writeback's work (``wb->dwork``)."""
+QUEUE_NONE_WORK = (
+    "writeback_inodes_sb(sb, WB_REASON_SYNC): __writeback_inodes_sb_nr(): "
+    "bdi_split_work_to_wbs(sb->s_bdi, &work, false); wb_wait_for_completion(&done) "
+    "/* wb_workfn() runs the WB_SYNC_NONE work, tagged_writepages */"
+)
+NONE_WORK_DONE = (
+    "wb_writeback() returns: finish_writeback_work(): wake_up_all(done->waitq) "
+    "/* writeback_inodes_sb() returns */"
+)
+WARN_NONE_WORK = "__writeback_inodes_sb_nr(): WARN_ON(!rwsem_is_locked(&sb->s_umount))"
 
 
 def wb_worker(op: Op) -> Lock:
@@ -294,6 +311,44 @@ def _write_all_pages(op: Op, mapping: Mapping) -> None:
     do_writepages(op, mapping, sync_all=True)
 
 
+def writeback_inodes_sb(op: Op, mapping: Mapping) -> None:
+    """``writeback_inodes_sb(sb, WB_REASON_SYNC)`` (fs/fs-writeback.c, 6.6:
+    ``writeback_inodes_sb_nr()`` -> ``__writeback_inodes_sb_nr(sb, nr,
+    reason, false)``), ``sync_filesystem()``'s first, non-waiting pass:
+    ``WARN_ON(!rwsem_is_locked(&sb->s_umount))``, then a WB_SYNC_NONE work
+    with ``tagged_writepages`` for the superblock queued to the flusher
+    (``bdi_split_work_to_wbs()``) and waited for
+    (``wb_wait_for_completion()``), as ``sync_inodes_sb()``'s is: run here
+    holding ``wb_worker``.  The work (``wb_writeback()`` ->
+    ``writeback_sb_inodes()``, with ``work->sb`` set: no
+    ``super_trylock_shared()``, the caller's s_umount pins the superblock)
+    writes back each dirty file as ``do_writepages()`` WB_SYNC_NONE: the
+    DIRTY folios tagged TOWRITE, each locked, a folio under writeback
+    skipped rather than waited for, the rest cleaned and written; it waits
+    for none of the I/O, which ``sync_inodes_sb()`` does.  The same lock
+    edges as ``sync_inodes_sb()``'s writeback (s_umount, then the
+    flusher's work, then the folio locks and ``xa_lock``) and the same
+    wait: no new one.  Which files: as ``sync_inodes_sb()``.  Left out: the
+    early return when the bdi has no dirty I/O (``bdi_has_dirty_io()``:
+    the work then finds nothing to write) and the work's page budget
+    (``nr_pages = get_nr_dirty_pages()``: every dirty page)."""
+    op.assert_held(op.world.superblock.s_umount, WARN_NONE_WORK)
+    what = f"{op.thread.name}'s writeback_inodes_sb()"
+    mappings = [mapping] + [
+        m for m in pagecache(op.world).cover_superblock(what) if m is not mapping
+    ]
+    worker = wb_worker(op)
+    op.lock(worker, EXCL, QUEUE_NONE_WORK)
+    do_writepages(op, mapping, sync_all=False, tagged=True)
+    for other in mappings[1:]:
+        op.run(_write_pages_nowait, other)
+    op.unlock(worker, NONE_WORK_DONE)
+
+
+def _write_pages_nowait(op: Op, mapping: Mapping) -> None:
+    do_writepages(op, mapping, sync_all=False, tagged=True)
+
+
 def assert_s_umount_held(op: Op) -> None:
     """``WARN_ON(!rwsem_is_locked(&sb->s_umount))`` of ``sync_filesystem()``
     (fs/sync.c), ``sync_inodes_sb()`` and ``wait_sb_inodes()``
@@ -317,15 +372,21 @@ def call_sync_fs(op: Op, wait: int) -> None:
 
 
 def sync_filesystem(op: Op, mapping: Mapping) -> None:
-    """``sync_filesystem()`` (fs/sync.c), s_umount held: ``->sync_fs(sb,
-    0)``, ``sync_inodes_sb()``, ``->sync_fs(sb, 1)``, after
-    ``WARN_ON(!rwsem_is_locked(&sb->s_umount))`` (``assert_s_umount_held``).
-    Left out: ``writeback_inodes_sb()`` first, a WB_SYNC_NONE pass the
-    flusher runs and the caller waits for, under the same s_umount and with
-    the folio locks ``sync_inodes_sb()``'s WB_SYNC_ALL pass takes after it
-    (no lock edge of its own), and ``sync_blockdev_nowait()`` and
-    ``sync_blockdev()`` of the block device's own page cache."""
+    """``sync_filesystem()`` (fs/sync.c, 6.6), s_umount held: after
+    ``WARN_ON(!rwsem_is_locked(&sb->s_umount))`` (``assert_s_umount_held``),
+    the non-waiting pass, ``writeback_inodes_sb(sb, WB_REASON_SYNC)``
+    (:func:`writeback_inodes_sb`) and ``->sync_fs(sb, 0)``, then the
+    waiting one, ``sync_inodes_sb()`` and ``->sync_fs(sb, 1)``.  The first
+    pass adds no lock edge and no kind of wait the second has not: it
+    waits, s_umount held, for the flusher's work as ``sync_inodes_sb()``
+    does, and that work takes the folio locks the second pass takes after
+    it; what it changes is what the second pass finds (folios already
+    under writeback, written or waited for there).  Left out:
+    ``sync_blockdev_nowait()`` and ``sync_blockdev()`` of the block
+    device's own page cache, the ``sb_rdonly()`` return and the error
+    returns of ``->sync_fs`` (it always succeeds here)."""
     assert_s_umount_held(op)
+    op.run(writeback_inodes_sb, mapping)
     call_sync_fs(op, 0)
     sync_inodes_sb(op, mapping)
     call_sync_fs(op, 1)
@@ -385,7 +446,11 @@ def ksys_sync(op: Op, file: File, write_inodes: Callable[[Op, Mapping], None]) -
 @operation(
     models="syncfs(2) -> sync_filesystem() (fs/sync.c)",
     describe=lambda f: f"syncfs({f})",
-    cites=(Cite("fs/sync.c", "sync_filesystem", "6.6"),),
+    cites=(
+        Cite("fs/sync.c", "sync_filesystem", "6.6"),
+        Cite("fs/fs-writeback.c", "__writeback_inodes_sb_nr", "6.6"),
+        Cite("fs/fs-writeback.c", "sync_inodes_sb", "6.6"),
+    ),
 )
 def syncfs(op: Op, file: File) -> None:
     """syncfs(2) on an open file of the filesystem (so, once it is
@@ -710,6 +775,7 @@ def thaw_super(op: Op, who: int) -> None:
         Cite("fs/super.c", "sb_wait_write", "6.6"),
         Cite("fs/super.c", "sb_freeze_unlock", "6.6"),
         Cite("fs/sync.c", "sync_filesystem", "6.6"),
+        Cite("fs/fs-writeback.c", "__writeback_inodes_sb_nr", "6.6"),
     ),
 )
 def freeze(op: Op, file: File, fails: bool = False) -> None:

@@ -18,19 +18,21 @@ from mc.models.file import (
     fallocate,
     remap,
 )
-from mc.models.inode import iget, inode_flusher, iput_last
+from mc.models.inode import extend_inode, iget, inode_flusher, iput_last
 from mc.models.mount import (
+    FDATASYNC_WRITES_INODE,
     FS_INFO_LIVE,
     PUT_SUPER,
+    fdatasync_inode,
     fsync_inode,
     mount,
     remount,
     syncfs_statfs_mounts,
     write_touch_umount,
 )
-from mc.models.super import freeze, fs_transaction, kernel_freeze, sync, thaw
+from mc.models.super import freeze, fs_transaction, kernel_freeze, sync, syncfs, thaw
 from mc.models.truncate import mmap_store
-from mc.models.writeback import io_completion, write
+from mc.models.writeback import flusher, io_completion, write
 
 FREEZE_PROPERTIES = (*BASE_PROPERTIES, *PAGECACHE_PROPERTIES, *SUPER_PROPERTIES)
 WRITE_IGNORES_FREEZE = "write-ignores-freeze"
@@ -191,6 +193,39 @@ scenario(
         io_completion(DIRTY_FILE),
     ],
     properties=(*BASE_PROPERTIES, *PAGECACHE_PROPERTIES, *INODE_PROPERTIES),
+)
+
+DIRTY_PAGE_FILE = File("/f", pages=1, cached=(0,), dirty=(0,))
+
+scenario(
+    "super/syncfs-vs-flusher",
+    "write(2) of a cached page, the flusher writing it back and syncfs(2): sync_filesystem()'s "
+    "WB_SYNC_NONE pass (writeback_inodes_sb()) skips the folio the flusher has under writeback "
+    "or writes it without waiting, then sync_inodes_sb() writes and waits, all under s_umount "
+    "held for read",
+    tree=["/f"],
+    threads=[
+        write(DIRTY_FILE, 0),
+        syncfs(DIRTY_FILE),
+        flusher(DIRTY_FILE),
+        io_completion(DIRTY_FILE),
+    ],
+    properties=(*BASE_PROPERTIES, *PAGECACHE_PROPERTIES),
+)
+
+scenario(
+    "super/fdatasync-vs-extend",
+    "fdatasync(2) of a file whose inode is dirty for a timestamp (I_DIRTY_SYNC) racing a write "
+    "that grows it (mark_inode_dirty(): I_DIRTY_DATASYNC) and the flusher writing the inode "
+    "back: fdatasync(2) writes the inode only when the size change came first",
+    tree=["/f"],
+    threads=[
+        extend_inode(DIRTY_PAGE_FILE),
+        fdatasync_inode(DIRTY_PAGE_FILE),
+        inode_flusher(DIRTY_PAGE_FILE, False),
+        io_completion(DIRTY_PAGE_FILE),
+    ],
+    properties=(*BASE_PROPERTIES, *INODE_PROPERTIES, FDATASYNC_WRITES_INODE),
 )
 
 COLD = File("/f", pages=1)

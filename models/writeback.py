@@ -275,18 +275,27 @@ def end_write(op: Op, inode: InodeExpr, *, start_write: bool = True) -> None:
 
 
 def write_cache_pages(
-    op: Op, mapping: Mapping, *, sync_all: bool, only: tuple[int, ...] | None = None
+    op: Op,
+    mapping: Mapping,
+    *,
+    sync_all: bool,
+    only: tuple[int, ...] | None = None,
+    tagged: bool = False,
 ) -> None:
     """``write_cache_pages()`` with ``->writepage`` as the callback
     (``writepage_cb()``, as ``generic_writepages()`` did until 6.3):
     WB_SYNC_ALL first tags every DIRTY folio
-    TOWRITE and writes those; WB_SYNC_NONE writes what is DIRTY.  Each folio
+    TOWRITE and writes those; WB_SYNC_NONE writes what is DIRTY, or, with
+    ``tagged`` (``wbc->tagged_writepages``: the WB_SYNC_NONE pass of
+    ``sync_filesystem()``, ``writeback_inodes_sb()``), tags and writes the
+    TOWRITE folios as WB_SYNC_ALL does, so that folios dirtied meanwhile
+    do not keep it going.  Each folio
     is locked, skipped if truncated or clean, waited on (WB_SYNC_ALL) or
-    skipped (WB_SYNC_NONE) if under writeback, cleaned for I/O with
+    skipped (WB_SYNC_NONE, tagged or not) if under writeback, cleaned for I/O with
     ``folio_clear_dirty_for_io()`` and handed to ``->writepage``.  ``only``:
     the page indices of the range written back (``wbc->range_start`` to
     ``range_end``; None: the whole file)."""
-    if sync_all:
+    if sync_all or tagged:
         op.section(
             mapping.xa_lock,
             "tag_pages_for_writeback(mapping, index, end): every DIRTY index gets TOWRITE",
@@ -294,7 +303,8 @@ def write_cache_pages(
             mapping,
             only,
         )
-    tag, tag_name = (TAG_TOWRITE, "TOWRITE") if sync_all else (TAG_DIRTY, "DIRTY")
+    towrite = sync_all or tagged
+    tag, tag_name = (TAG_TOWRITE, "TOWRITE") if towrite else (TAG_DIRTY, "DIRTY")
     for page in folios_tagged(op, mapping, "fbatch", tag, tag_name, only):
         _write_one(op, mapping, page, sync_all=sync_all)
 
@@ -426,7 +436,12 @@ def _mkclean(op: Op) -> bool:
 
 
 def do_writepages(
-    op: Op, mapping: Mapping, *, sync_all: bool, only: tuple[int, ...] | None = None
+    op: Op,
+    mapping: Mapping,
+    *,
+    sync_all: bool,
+    only: tuple[int, ...] | None = None,
+    tagged: bool = False,
 ) -> None:
     """``do_writepages()``, entered as the filesystem's ``->writepages``
     running ``write_cache_pages()`` with ``->writepage`` as its callback.
@@ -438,15 +453,18 @@ def do_writepages(
     rules is ``->writepages``, which locking.rst gives no rule of its own.
     Its last step, ``return ret /* ->writepages */``, is where a
     filesystem's own ``->writepages`` ends (a lock it held across the loop
-    is released before it: ``inserts(..., before={...})``)."""
+    is released before it: ``inserts(..., before={...})``).  ``tagged``:
+    ``wbc->tagged_writepages`` of a WB_SYNC_NONE pass (``write_cache_pages``)."""
     mode = "WB_SYNC_ALL" if sync_all else "WB_SYNC_NONE"
+    if tagged and not sync_all:
+        mode += ", tagged_writepages"
     op.enter(
         "address_space_operations.writepages",
         mapping,
         label=f"do_writepages(): ret = mapping->a_ops->writepages(mapping, wbc) /* {mode} */",
         roles={"mapping": mapping, "wbc": mode},
     )
-    write_cache_pages(op, mapping, sync_all=sync_all, only=only)
+    write_cache_pages(op, mapping, sync_all=sync_all, only=only, tagged=tagged)
     op.let("writepages", const(0), f"return ret /* ->writepages, {mode} */")
 
 
@@ -500,10 +518,21 @@ def fsync(op: Op, file: File) -> None:
     file_fsync(op, file)
 
 
-def file_fsync(op: Op, file: File, metadata: Callable[[Op], None] | None = None) -> None:
+def file_fsync(
+    op: Op,
+    file: File,
+    metadata: Callable[[Op], None] | None = None,
+    *,
+    datasync: bool = False,
+    on_entry: Callable[[Scratch], None] | None = None,
+) -> None:
     """``vfs_fsync_range()`` -> ``generic_file_fsync()`` as ``fsync``
     says, with ``metadata(op)`` run under i_rwsem for
-    ``sync_inode_metadata()`` (nothing when None)."""
+    ``sync_inode_metadata()`` (nothing when None).  ``datasync``:
+    fdatasync(2), ``do_fsync(fd, 1)``, which only the metadata part tells
+    apart (``vfs_fsync_range()``'s ``I_DIRTY_TIME`` for fsync(2) is left
+    out with ``I_DIRTY_TIME``).  ``on_entry(scratch)`` runs in the step
+    that calls ``->fsync`` (what the call promises, for a property)."""
     mapping = op.mapping(file)
     inode = op.inode(file.path)
     part = pagecache(op.world)
@@ -513,13 +542,16 @@ def file_fsync(op: Op, file: File, metadata: Callable[[Op], None] | None = None)
 
     def begin(scratch: Scratch, mapping: Mapping) -> int:
         scratch[promised] = promise(scratch, mapping)
+        if on_entry is not None:
+            on_entry(scratch)
         return 0
 
     op.call(
         "file_operations.fsync",
         begin,
         mapping,
-        label="vfs_fsync_range(): return file->f_op->fsync(file, start, end, datasync)",
+        label="vfs_fsync_range(): return file->f_op->fsync(file, start, end, datasync)"
+        + (" /* fdatasync(2): datasync = 1 */" if datasync else ""),
         roles={"file": inode, "inode": inode},
     )
     do_writepages(op, mapping, sync_all=True)
