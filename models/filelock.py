@@ -1323,12 +1323,12 @@ def flock_lock_inode_wait(op: Op, ctx: FileLockContext, file: str, kind: str) ->
         "out",
         "if (request->fl_type == fl->fl_type) goto out",
     )
-    in_place = op.variant(FLOCK_UPGRADE_IN_PLACE) and kind != UNLOCK
+    in_place = kind != UNLOCK and op.variant(FLOCK_UPGRADE_IN_PLACE)
     if not in_place:
         with op.when(register_is(own, "found", lambda v: v is not None), "if (found)"):
             op.effect("locks_delete_lock_ctx(fl, &dispose)", _drop_flock, ctx, file)
             wake_up_blocks(op, ctx, "flock", file)
-            if op.variant(FLOCK_DROPS_FLC_LOCK) and kind != UNLOCK:
+            if kind != UNLOCK and op.variant(FLOCK_DROPS_FLC_LOCK):
                 op.unlock(flc, "spin_unlock(&ctx->flc_lock); cond_resched()")
                 op.lock(flc, EXCL, "spin_lock(&ctx->flc_lock)")
     if kind == UNLOCK:

@@ -997,7 +997,10 @@ def touch_inode(op: Op, file: File) -> None:
     (its open file): ``simple_setattr()``'s ``mark_inode_dirty()``, which
     sets I_DIRTY_DATASYNC with I_DIRTY_SYNC (utimensat(2) sets the times
     outright; a timestamp update, ``generic_update_time()``, sets
-    I_DIRTY_SYNC alone)."""
+    I_DIRTY_SYNC alone).  The open file keeps the inode referenced: a
+    scenario whose other thread drops the last reference is refused
+    (``op.mapping``)."""
+    op.mapping(file)
     part = part_of(op, file)
     mark_inode_dirty(op, part, datasync=True)
 
@@ -1035,7 +1038,10 @@ def extend_inode(op: Op, file: File) -> None:
     needed to read the data back).  The folio, the data and the size
     itself are left out (``mc.models.writeback.write`` writes the page
     cache, whose ``->write_end``, ``simple_write_end()``, marks no inode):
-    the inode's metadata version stands for the size."""
+    the inode's metadata version stands for the size.  The open file keeps
+    the inode referenced: a scenario whose other thread drops the last
+    reference is refused (``op.mapping``)."""
+    op.mapping(file)
     part = part_of(op, file)
     inode = op.inode(file.path)
     writers = sb_writers(op.world, SB_FREEZE_WRITE)

@@ -329,8 +329,10 @@ def writeback_inodes_sb(op: Op, mapping: Mapping) -> None:
     edges as ``sync_inodes_sb()``'s writeback (s_umount, then the
     flusher's work, then the folio locks and ``xa_lock``) and the same
     wait: no new one.  Which files: as ``sync_inodes_sb()``.  Left out: the
-    early return when the bdi has no dirty I/O (``bdi_has_dirty_io()``:
-    the work then finds nothing to write) and the work's page budget
+    early return when the bdi has no dirty I/O (``bdi_has_dirty_io()``,
+    tested before the ``WARN_ON``: the work then finds nothing to write;
+    the model makes the ``WARN_ON`` first, which every caller passes, as it
+    holds s_umount) and the work's page budget
     (``nr_pages = get_nr_dirty_pages()``: every dirty page)."""
     op.assert_held(op.world.superblock.s_umount, WARN_NONE_WORK)
     what = f"{op.thread.name}'s writeback_inodes_sb()"

@@ -11,6 +11,7 @@ import pytest
 from conftest import EndStates, reachable_states, registry_with
 
 from mc.check.checker import check_scenario
+from mc.check.inventory import applicable_variants
 from mc.dsl import BASE_PROPERTIES, ModelError, Scenario
 from mc.dsl.scenario import Registry
 from mc.engine.explore import Options, check
@@ -91,7 +92,7 @@ def test_the_close_removes_the_file_s_locks_in_the_kernel_s_order(shipped: Regis
         "locks_remove_flock(filp, ctx): if (list_empty(&flctx->flc_flock)) return",
         "locks_remove_lease(filp, ctx): if (list_empty(&ctx->flc_lease)) return",
         "locks_remove_lease(): spin_lock(&ctx->flc_lock)",
-        "lease_modify(fl, F_UNLCK, &dispose)",
+        "if (filp == fl->c.flc_file) lease_modify(fl, F_UNLCK, &dispose)",
         "__locks_delete_block(waiter); wake_up(&waiter->fl_wait)",
         "lease_modify(): fasync_helper(0, filp, 0, ...): fasync_remove_entry(): "
         "spin_lock(&filp->f_lock)",
@@ -111,7 +112,8 @@ def test_the_close_removes_the_file_s_locks_in_the_kernel_s_order(shipped: Regis
         if "lock_manager_operations.lm_change" in step.tags
     ]
     skipped = _labels(shipped, 0, (SKIPS_WAKEUP,))
-    lease_removal = skipped[skipped.index("lease_modify(fl, F_UNLCK, &dispose)") :]
+    removal = "if (filp == fl->c.flc_file) lease_modify(fl, F_UNLCK, &dispose)"
+    lease_removal = skipped[skipped.index(removal) :]
     assert "__locks_delete_block(waiter); wake_up(&waiter->fl_wait)" not in lease_removal
     assert "locks_delete_lock_ctx(&fl->c, dispose)" not in lease_removal
     assert (
@@ -194,3 +196,14 @@ def test_a_sharer_closing_through_locks_remove_flock_alone_is_refused(
     registry = registry_with(shipped, scenarios=[scenario])
     with pytest.raises(ModelError, match=r"T2 shares the open file filp of /f with T1"):
         registry.build(registry.scenario("test/flock-sharer"), ())
+
+
+def test_the_flock_variants_are_not_listed_where_only_an_unlock_asks(
+    shipped: Registry,
+) -> None:
+    """The close's locks_remove_flock() unlocks: the flock variants change
+    only a lock request, so neither is listed for the scenario (a check
+    with them said they change nothing)."""
+    listed = set(applicable_variants(shipped, shipped.scenario(SCENARIO)))
+    assert SKIPS_WAKEUP in listed
+    assert not {"flock-upgrade-in-place", "flock-drops-flc_lock-midway"} & listed

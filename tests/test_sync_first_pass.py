@@ -18,8 +18,8 @@ from mc.dsl.operation import Invocation
 from mc.dsl.scenario import NotApplicable, Registry, Scenario
 from mc.kernel.inode_life import I_DIRTY_DATASYNC, I_DIRTY_SYNC, I_SYNC
 from mc.kernel.pagecache import File
-from mc.kernel.world import DONE
-from mc.models.inode import FDATASYNC_SKIPS_METADATA, extend_inode
+from mc.kernel.world import DONE, ModelError
+from mc.models.inode import FDATASYNC_SKIPS_METADATA, extend_inode, iput_last, touch_inode
 from mc.models.mount import FDATASYNC_WRITES_INODE, fdatasync_inode, fsync_inode
 from mc.models.super import (
     NONE_WORK_DONE,
@@ -261,3 +261,16 @@ def test_the_size_change_marks_the_inode_under_its_freeze_level_and_i_rwsem(
         labels.index("inode_unlock(inode)"),
     ]
     assert order == sorted(order)
+
+
+@pytest.mark.parametrize("make", [extend_inode, touch_inode])
+def test_a_change_through_an_open_file_is_refused_beside_the_last_iput(
+    shipped: Registry, make: Any
+) -> None:
+    """A write(2) or utimensat(2) holds the file open, so another thread's
+    iput cannot be the last: the scenario is refused rather than checked
+    (it reported ->dirty_inode during ->evict_inode)."""
+    probe = Scenario("super/probe", "test", ("/f",), (make(CLEAN_PAGE), iput_last(CLEAN_PAGE)))
+    registry = registry_with(shipped, scenarios=(probe,))
+    with pytest.raises(ModelError, match="drops the last reference"):
+        registry.build(registry.scenario(probe.name))
