@@ -707,7 +707,9 @@ class InodeFdatasync:
 
 
 def _render_promise(version: int | None) -> str:
-    return "nothing" if version is None else f"i_version {version} on disk"
+    if version is None:
+        return "no inode change (not I_DIRTY_DATASYNC)"
+    return f"i_version {version} on disk"
 
 
 def _promise(op: Op, part: InodeLife) -> Callable[[Scratch], None]:

@@ -465,7 +465,7 @@ def do_writepages(
         roles={"mapping": mapping, "wbc": mode},
     )
     write_cache_pages(op, mapping, sync_all=sync_all, only=only, tagged=tagged)
-    op.let("writepages", const(0), f"return ret /* ->writepages, {mode} */")
+    op.let("writepages", const(0), f"return ret /* ->writepages, {mode} */", render=str)
 
 
 def fdatawait(op: Op, mapping: Mapping, only: tuple[int, ...] | None = None) -> None:

@@ -226,6 +226,15 @@ def test_suite_counterexamples_are_replayed(vfsmc: Run, tmp_path: Path) -> None:
     [line] = [x for x in result.output.splitlines() if x.startswith("cannot replay: ")]
     assert "aaa-corrupt.json" in line
 
+    (tmp_path / "suite" / "counterexamples" / "aaa-corrupt.json").unlink()
+    (tmp_path / "suite" / "expectations.toml").unlink()
+    replays = vfsmc("regress", "--models", "suite")
+    assert replays.exit_code == 0, replays.output
+    assert "1/1 counterexamples replay as recorded" in replays.output
+    assert "does not exist: no verdict is checked, the saved counterexamples alone" in (
+        replays.output
+    )
+
 
 LOCKERS = """
 from mc.dsl import EXCL, Op, operation, scenario

@@ -1293,3 +1293,41 @@ def test_a_first_listing_starts_from_the_shipped_answer(
         "attr/chmod-link-unlink": ["child-first", "setattr-unlocked"]
     }
     assert worked_out == ["attr/chmod-link-unlink"]
+
+
+def test_show_of_a_counterexample_file_points_to_replay_and_graph(vfsmc: Run) -> None:
+    saved = next((ROOT / "counterexamples").glob("*.json"))
+    result = vfsmc("show", str(saved))
+    assert result.exit_code == 2, result.output
+    assert "is a counterexample, not a scenario: vfsmc replay" in result.output
+    assert "Traceback" not in result.output
+
+
+MOVED_TO_THE_END = """\
+from mc.dsl import EXCL, Op, flag_variant, operation, scenario
+
+flag_variant("unlock-last", "the first lock is released last")
+
+@operation(models="two locks, the first released early")
+def two_locks(op: Op) -> None:
+    a, b = op.inode("/a").i_rwsem, op.inode("/b").i_rwsem
+    op.lock(a, EXCL, "lock(a)")
+    if not op.variant("unlock-last"):
+        op.unlock(a, "unlock(a)")
+    op.lock(b, EXCL, "lock(b)")
+    op.unlock(b, "unlock(b)")
+    if op.variant("unlock-last"):
+        op.unlock(a, "unlock(a)")
+
+scenario("my/moved", "x", tree=["/a", "/b"], threads=[two_locks()])
+"""
+
+
+def test_a_step_moved_to_the_end_is_said_to_be_last(vfsmc: Run, tmp_path: Path) -> None:
+    (tmp_path / "moved.py").write_text(MOVED_TO_THE_END)
+    result = vfsmc("show", "moved.py:my/moved")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    at = next(i for i, line in enumerate(lines) if "T1 moved    unlock(a)" in line)
+    assert "now the last step of the thread's program" in lines[at + 1]
+    assert "the end" not in result.output

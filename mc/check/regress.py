@@ -461,13 +461,23 @@ def check_names(registry: Registry, rows: Sequence[Expectation], where: str) -> 
 
 def select(suite: Suite, prefix: str = "") -> list[Expectation]:
     """The rows of ``suite`` whose scenario starts with ``prefix``; none is
-    an error (a run that checks nothing must not pass)."""
+    an error (a run that checks nothing must not pass), but for a model
+    directory without an expectations file that has counterexamples to
+    replay (``replays_only``)."""
+    if replays_only(suite):
+        return []
     rows = expectations.load(suite.expectations)
     chosen = [r for r in rows if r.scenario.startswith(prefix)]
     if not chosen:
         what = f"no row for a scenario starting with {prefix!r}" if prefix else "no rows"
         raise expectations.ExpectationError(f"{shown(str(suite.expectations))}: {what}")
     return chosen
+
+
+def replays_only(suite: Suite) -> bool:
+    """Whether ``suite`` is a model directory with saved counterexamples
+    and no expectations file: it replays them and checks no verdict."""
+    return not suite.expectations.exists() and bool(counterexample_files(suite))
 
 
 def counterexample_files(suite: Suite) -> list[Path]:
@@ -599,6 +609,11 @@ def summary(report: Report, updating: bool = False) -> list[str]:
         lines.append(
             f"no state baseline yet for {counted(len(report.missing_baselines), 'row')} "
             f"(record them with vfsmc regress --update{how})"
+        )
+    if not report.rows and replays_only(report.suite):
+        lines.append(
+            f"note: {shown(str(report.suite.expectations))} does not exist: no verdict is "
+            "checked, the saved counterexamples alone are replayed"
         )
     if report.left_out:
         names = ", ".join(path.name for path in report.left_out)

@@ -83,9 +83,10 @@ def regress_command(
 
     Without --models: specs/expectations.toml and counterexamples/.  With
     --models DIR: the model files of DIR, its expectations.toml and its
-    counterexamples/.  Exit 1 when a verdict changed or a counterexample no
-    longer replays as recorded, else 3 when a bound stopped a row's check
-    before a verdict; state counts that changed are listed apart.
+    counterexamples/ (without expectations.toml, the counterexamples
+    alone).  Exit 1 when a verdict changed or a counterexample no longer
+    replays as recorded, else 3 when a bound stopped a row's check before
+    a verdict; state counts that changed are listed apart.
     """
     if update and not reduce:
         raise click.UsageError(

@@ -82,6 +82,11 @@ def show_command(
 ) -> None:
     """Show SCENARIO: its tree, threads, properties, and the variants that
     change its steps."""
+    if scenario.endswith(".json") and Path(scenario).is_file():
+        fail(
+            f"{scenario} is a counterexample, not a scenario: vfsmc replay {scenario} "
+            "re-runs it, vfsmc graph and vfsmc report draw it"
+        )
     reg = with_files(models)
     found = reg.scenario(usermodels.resolve(scenario, reg))
     for name in only:
@@ -231,6 +236,11 @@ def show_command(
                     click.echo(
                         f"                 now right before  {change.next.label}  (which "
                         f"it used to follow){also}"
+                    )
+                elif change.before is None:
+                    click.echo(
+                        "                 now the last step of the thread's program "
+                        "(after every step it used to come before)"
                     )
                 else:
                     click.echo(f"                 now before  {after}")

@@ -18,6 +18,7 @@ from mc.dsl.interrupts import handler_families, interrupts_of, split_unsafe_sect
 from mc.dsl.operation import Invocation, Op, Operation
 from mc.dsl.program import CompiledStep, Program, compile_program, reading_registers
 from mc.dsl.steps import (
+    CallStep,
     EffectStep,
     Fire,
     LockStep,
@@ -1508,7 +1509,9 @@ class KernelModel(Model[State, Action]):
         current = self.current_step(before, tid)
         assert current is not None
         step = current.step
-        result = step.result if isinstance(step, EffectStep) else None
+        result = (
+            step.result if isinstance(step, EffectStep) and not isinstance(step, CallStep) else None
+        )
         changed = {
             slot.name: slot.render(after[i])
             for i, slot in enumerate(self.world.slots)

@@ -929,5 +929,5 @@ def promise(scratch: Scratch, mapping: Mapping) -> tuple[tuple[int, int], ...]:
 
 def render_promise(promised: tuple[tuple[int, int], ...] | None) -> str:
     if not promised:
-        return "nothing"
+        return "no page (none was dirty)"
     return ", ".join(f"{render_version(v)} of page {i}" for i, v in promised)

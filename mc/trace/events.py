@@ -32,10 +32,11 @@ class Step:
     function: str
     changed: dict[str, str]
     rewritten: frozenset[str] = attrs.field(default=frozenset(), eq=False)
-    """The registers in ``changed`` that the step set to the value they
-    held (``f = files_lookup_fd_locked()`` finding NULL again): shown, as
-    the step set them, though the state is the same (not saved; a trace
-    saved without them replays alike)."""
+    """The register in ``changed`` that the step computed and set to the
+    value it held (``f = files_lookup_fd_locked()`` finding NULL again; a
+    call's return value is shown only when it changes): shown, as the step
+    set it, though the state is the same (not saved; a trace saved without
+    it replays alike)."""
 
 
 HANDED_OFF = "handed off"
