@@ -1030,3 +1030,20 @@ def test_two_unrelated_directories_locked_without_the_rename_mutex_are_out_of_or
         r"without s_vfs_rename_sem\)",
         result.output,
     ), result.output
+
+
+def test_several_edges_against_the_order_make_one_note(vfsmc: Callable[..., Any]) -> None:
+    """fault-under-vma-lock takes three classes under the per-VMA lock in
+    ext4's ->page_mkwrite: one note, an indented line per edge."""
+    args = ("check", "mmap/mmap-vs-store-dontneed", "-V", "fault-under-vma-lock", "--no-save")
+    edges = json.loads(vfsmc(*args, "--json").output)["against_lock_order"]
+    assert len(edges) > 1
+    lines = vfsmc(*args).output.splitlines()
+    at = next(i for i, line in enumerate(lines) if "lock-class edges go against" in line)
+    assert lines[at].startswith(f"  note: OK here, but under the variants {len(edges)} lock-")
+    listed = lines[at + 1 : at + 1 + len(edges)]
+    assert all(line.startswith("    T2 takes ") for line in listed)
+    assert {(e["taken"], e["held"]) for e in edges} == {
+        (line.split()[2], line.split()[5]) for line in listed
+    }
+    assert sum("note: OK here" in line for line in lines) == 1

@@ -133,16 +133,28 @@ def against_notes(
     variants: Sequence[str],
     files: Sequence[object] = (),
 ) -> list[str]:
-    """A note for each lock-class edge the variants take against the
+    """The note on the lock-class edges the variants take against the
     documented order, which their OK verdict says nothing of, with the
-    command that shows them (``files``: the model files the check loaded)."""
-    return [
-        f"  note: OK here, but under the variants {witness.thread} takes {taken} while holding "
-        f"{held} ('{witness.label}', {witness.source}), against the documented order ({why}): "
+    command that shows them (``files``: the model files the check loaded):
+    one line for one edge, else a line and one below it per edge."""
+    edges = [
+        f"{witness.thread} takes {taken} while holding {held} ('{witness.label}', "
+        f"{witness.source}), against the documented order ({why})"
+        for (held, taken), witness, why in against
+    ]
+    if not edges:
+        return []
+    danger = (
         "a thread taking them the documented way, as other code does, can deadlock with it "
         "unless something else keeps the two apart (lockdep, for a lock it tracks, reports "
         f"the inversion once it has seen both orders) ({lockorder_command(name, variants, files)})"
-        for (held, taken), witness, why in against
+    )
+    if len(edges) == 1:
+        return [f"  note: OK here, but under the variants {edges[0]}: {danger}"]
+    return [
+        f"  note: OK here, but under the variants {len(edges)} lock-class edges go against "
+        f"the documented order; for each, {danger}:",
+        *(f"    {edge}" for edge in edges),
     ]
 
 
