@@ -33,7 +33,8 @@ asks the server, so in rcu-walk it returns -ECHILD) and creates names as the
 ramfs/libfs stand-ins of ``mc.models.libfs`` do.
 
 Left out: the symlink body and where it leads (the walk ends at the link),
-the atime policy (every touch updates), mnt_get_write_access() in
+the atime policy (``readlink``'s touch always updates; ``follow`` takes
+the link's atime to need no update, as relatime leaves it), mnt_get_write_access() in
 touch_atime(), O_EXCL and the open of the file
 after ->atomic_open, linking the O_TMPFILE inode, the flags' values and
 fileattr_set_prepare()'s checks, the offset map itself.
@@ -48,6 +49,7 @@ from mc.dsl import (
     SHARED,
     Cite,
     E,
+    ModelError,
     Op,
     Scratch,
     World,
@@ -122,7 +124,10 @@ def follow(op: Op, path: str) -> None:
     (``lookup_slow()`` in the kernel, then -ENOENT); one unlinked after the
     rcu lookup fails ``try_to_unlazy()`` (the dentry's ``d_seq`` moved),
     and the walk, restarted in ref-walk, finds no name either.  Left out:
-    the restart's own steps (its lookup under the parent's i_rwsem)."""
+    the restart's own steps (its lookup under the parent's i_rwsem).  A
+    directory is no symbolic link: a model error."""
+    if op.world.lookup_path(path).is_dir:
+        raise ModelError(f"follow({path}): {path} is a directory, not a symbolic link")
     parent, name = split(path)
     link = op.inode(path)
     dentry = op.dentry(op.inode(parent), name)

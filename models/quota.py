@@ -454,7 +454,7 @@ def _start_this_handle(op: Op, label: str) -> None:
     handles = journal(op.world)
     full = op.choose(
         "full",
-        const((False, True), "{no room, room}"),
+        const((False, True), "{room, no room}"),
         "add_transaction_credits(): needed > jbd2_max_user_trans_buffers(journal)?",
     )
     with op.when(full, "if (the running transaction is full or the log short of space)"):

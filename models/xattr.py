@@ -99,6 +99,7 @@ from mc.dsl import (
     E,
     Expr,
     LockKind,
+    ModelError,
     Op,
     Scratch,
     World,
@@ -351,10 +352,30 @@ def deleg_locked(
     op.label("out")
 
 
+POSIX_ACL_NAMES = ("system.posix_acl_access", "system.posix_acl_default")
+
+
+def _not_an_acl_name(name: str, call: str, instead: str) -> None:
+    """A ``ModelError`` for a POSIX ACL's name: fs/xattr.c (6.17-rc3) sends
+    those to the ACL code (``do_set_acl()``, ``do_get_acl()``,
+    ``vfs_remove_acl()``), never to a handler's ``->set`` or ``->get``, so
+    a model of the handler path would check a change the kernel never
+    makes."""
+    if name in POSIX_ACL_NAMES:
+        raise ModelError(
+            f"{call} of {name}: the kernel sends a POSIX ACL's name to the ACL code, not to "
+            f"the xattr handler this operation models; use {instead}"
+        )
+
+
 def _setxattr_locked(op: Op, path: str, name: str, remove: bool) -> None:
     """filename_setxattr()/filename_removexattr(): mnt_want_write(), then
     vfs_setxattr()/vfs_removexattr(): i_rwsem, xattr_permission(), the
     delegation, ->set."""
+    if remove:
+        _not_an_acl_name(name, "removexattr", "setfacl (vfs_set_acl())")
+    else:
+        _not_an_acl_name(name, "setxattr", "setfacl (do_set_acl() -> vfs_set_acl())")
     inode = op.inode(path)
     writers = want_write(op, "filename_removexattr" if remove else "filename_setxattr")
     deleg_locked(
@@ -451,7 +472,9 @@ def getxattr(op: Op, path: str, name: str) -> None:
     __vfs_getxattr() -> ``handler->get`` without i_rwsem.  ext4's (ext4_xattr_user_get() ->
     ext4_xattr_get(), fs/ext4/xattr.c of 6.17-rc3, Kingxukai/linux
     0291023e) reads the inode body, then the block, under
-    ``down_read(&EXT4_I(inode)->xattr_sem)``."""
+    ``down_read(&EXT4_I(inode)->xattr_sem)``.  A POSIX ACL's name goes to
+    ``getfacl`` (``do_get_acl()``) instead: a model error here."""
+    _not_an_acl_name(name, "getxattr", "getfacl (do_get_acl())")
     inode = op.inode(path)
     stored, _ = xattr_slots(op.world, inode)
     sem = xattr_sem(op, path)

@@ -134,3 +134,22 @@ def test_an_extending_direct_write_under_a_shared_i_rwsem_breaks_the_i_size_asse
         "T1 reaches 'ext4_handle_inode_extension(): lockdep_assert_held_write(&inode->i_rwsem)' "
         "holding i_rwsem(/f) for reading, not for writing"
     ), violation.message
+
+
+def test_two_aio_writes_each_complete_their_own_freeze_hold() -> None:
+    """Each AIO write hands off its own hold of sb_writers
+    (``kiocb_start_write()``) and each completion takes over one
+    (``kiocb_end_write()``): two of them pass, where the first completion
+    took both holds and the second found none ("nobody handed off")."""
+    cold = File("/f", pages=2)
+    threads = (
+        dio_write(cold, 0, True),
+        dio_write(cold, 1, True),
+        dio_worker(cold, 0),
+        dio_worker(cold, 1),
+        io_completion(cold),
+    )
+    registry = _with("test/two-aio", *threads)
+    outcome = check_scenario(registry, "test/two-aio", properties=["lock-protocol", "deadlock"])
+    assert outcome.result.violation is None, outcome.result.violation
+    assert outcome.result.stats.states > 0

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from mc.check.registry import base
-from mc.dsl import Op, Scenario, operation
+from mc.dsl import ModelError, Op, Scenario, operation
 from mc.dsl.scenario import Registry
 from mc.dsl.steps import CallStep, LockStep, UnlockStep
 from mc.engine.explore import check
@@ -12,6 +14,7 @@ from mc.engine.result import Verdict
 from mc.models.dirops import unlink
 from mc.models.inode_methods import follow
 from mc.models.mnt_write import open_creat_want_write
+from mc.models.xattr import getxattr, removexattr, setxattr
 
 
 def _program(shipped: Registry, scenario: str, thread: str) -> list[object]:
@@ -89,3 +92,20 @@ def test_an_open_of_a_cached_name_takes_no_write_access_and_no_lock() -> None:
     reached = model.watch(locks, taken=True)
     assert check(model).verdict is Verdict.OK
     assert reached == set()
+
+
+def test_names_an_operation_does_not_take_are_refused(shipped: Registry) -> None:
+    """follow() of a directory, and a POSIX ACL's name through the xattr
+    handler path (fs/xattr.c sends it to the ACL code), are model errors:
+    both checked something the kernel never does."""
+    cases = (
+        (follow("/a/d"), "is a directory, not a symbolic link"),
+        (setxattr("/a", "system.posix_acl_access"), "use setfacl"),
+        (removexattr("/a", "system.posix_acl_default"), "use setfacl"),
+        (getxattr("/a", "system.posix_acl_access"), "use getfacl"),
+    )
+    for thread, said in cases:
+        registry = base()
+        registry.add_scenario(Scenario("t/refused", "x", ("/a/", "/a/d/"), (thread,)))
+        with pytest.raises(ModelError, match=said):
+            registry.build(registry.scenario("t/refused"))

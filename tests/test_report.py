@@ -410,7 +410,7 @@ def test_the_panel_shows_unset_fields_alike_and_folds_untouched_ones(
     assert row("T1.writepages") == (
         "\u2014",
         "now unset",
-        "unset: no step has set it yet (its renderer shows negative)",
+        "unset: no step has set it yet (its renderer shows None)",
     )
     assert (
         row("T3.bio")[:2] == row("xa(/f:1)")[:2] == row("T1.added.0")[:2] == ("\u2014", "now unset")

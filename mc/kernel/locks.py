@@ -295,11 +295,15 @@ def downgrade(kind: Kind, value: Value, tid: int) -> tuple[bool, Value]:
 
 
 def _replace_holder(kind: Kind, value: Value, old: int, new: int) -> Value:
+    """``value`` with one hold of ``old`` made ``new``'s (of a read lock's
+    readers, one: two AIO writes each hand off a hold of their own, and
+    each completion takes over one)."""
     if kind.shared_mode:
         writer, readers, waiting = value
         if writer == old:
             return (new, readers, waiting)
-        return (writer, tuple(sorted(new if r == old else r for r in readers)), waiting)
+        at = readers.index(old)
+        return (writer, tuple(sorted((*readers[:at], new, *readers[at + 1 :]))), waiting)
     if kind is Kind.SEQLOCK:
         return (value[0], new)
     return new
