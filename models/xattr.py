@@ -113,6 +113,7 @@ from mc.kernel.locks import Lock
 from mc.kernel.superblock import SB_FREEZE_WRITE, metadata_slot, sb_writers
 from mc.models.mnt_write import WANT_WRITE_TAG
 from mc.models.namei import ECHILD
+from mc.models.quota import start_handle, stop_handle
 
 EWOULDBLOCK = -E.EAGAIN
 EXT4_XATTR_VERSION = "6.17-rc3 (Kingxukai/linux 0291023e)"
@@ -232,9 +233,15 @@ def handler_set(op: Op, inode: InodeExpr, name: str, remove: bool, path: str | N
     A removal is ``handler->set(..., NULL, 0, XATTR_REPLACE)``
     (``__vfs_removexattr()``): ext4_xattr_set_handle() finds no entry of a
     name the list does not hold, returns -ENODATA and writes nothing.
-    With the variant ``ext4-set-takes-xattr-sem`` the read and the write
-    are under ext4's ``xattr_sem(path)`` for writing
-    (``ext4_write_lock_xattr()``), as ext4_xattr_set_handle() does."""
+    With the variant ``ext4-set-takes-xattr-sem`` the set is ext4's
+    (``ext4_xattr_set()``, fs/ext4/xattr.c of 6.17-rc3, Kingxukai/linux
+    0291023e): ``ext4_xattr_set_credits()`` reads the block's reference
+    count under ``xattr_sem(path)`` for reading and drops it, the journal
+    handle starts (``ext4_journal_start()``, ``mc.models.quota.start_handle``),
+    then ``ext4_xattr_set_handle()`` reads and writes under ``xattr_sem``
+    for writing (``ext4_write_lock_xattr()``), and the handle stops: the
+    order i_rwsem, jbd2 handle, xattr_sem.  Left out: the retry on
+    -ENOSPC (``ext4_should_retry_alloc()``)."""
     op.enter(
         "xattr_handler.set",
         inode,
@@ -246,6 +253,9 @@ def handler_set(op: Op, inode: InodeExpr, name: str, remove: bool, path: str | N
     stored, made = xattr_slots(op.world, inode)
     sem = xattr_sem(op, path) if path is not None and op.variant(EXT4_SET_TAKES_XATTR_SEM) else None
     if sem is not None:
+        op.lock(sem, SHARED, "ext4_xattr_set_credits(): down_read(&EXT4_I(inode)->xattr_sem)")
+        op.unlock(sem, "ext4_xattr_set_credits(): up_read(&EXT4_I(inode)->xattr_sem)")
+        start_handle(op, "ext4_xattr_set(): handle = ext4_journal_start(inode, EXT4_HT_XATTR)")
         op.lock(sem, EXCL, "ext4_xattr_set_handle(): ext4_write_lock_xattr(inode, &no_expand)")
     seen = op.compute(
         "xattrs",
@@ -282,6 +292,7 @@ def handler_set(op: Op, inode: InodeExpr, name: str, remove: bool, path: str | N
     op.label(cleanup)
     if sem is not None:
         op.unlock(sem, "ext4_write_unlock_xattr(inode, &no_expand)")
+        stop_handle(op, "ext4_xattr_set(): ext4_journal_stop(handle)")
 
 
 def want_write(op: Op, caller: str) -> Lock:

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from mc.check import lockorder, usermodels
+from mc.check.registry import shipped_modules
 from mc.cli.main import main
 from mc.cli.options import registry
 from mc.dsl.kernel_model import KernelModel
@@ -21,6 +22,11 @@ from mc.dsl.symmetry import representative
 from mc.engine.explore import Options, Search
 
 ROOT = Path(__file__).resolve().parent.parent
+
+shipped_modules()
+"""The shipped operations ask about variants the scenario modules declare
+(``op.variant``): imported here, a registry of ``base()`` alone builds them
+in whatever order the tests run."""
 
 RAISING_READS = """\
 from mc.dsl import invariant, scenario

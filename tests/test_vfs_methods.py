@@ -243,3 +243,24 @@ def test_an_rcu_walk_that_skips_is_uncached_acl_hands_a_sentinel_to_posix_acl_pe
         "the rcu-walk permission check of /a hands posix_acl_permission() ACL_NOT_CACHED, "
         "which is no ACL"
     ), violation.message
+
+
+def test_ext4s_set_takes_xattr_sem_inside_its_journal_handle(shipped: Registry) -> None:
+    """ext4_xattr_set(): the credits under xattr_sem read, dropped, the
+    handle started, then xattr_sem for writing inside it, and the handle
+    stopped after: i_rwsem, jbd2_handle, xattr_sem, as lockorder.toml has."""
+    model = shipped.build(shipped.scenario("xattr/two-sets"), ("ext4-set-takes-xattr-sem",))
+    labels = [step.label for step in model.threads[0].program.steps]
+    order = [
+        "ext4_xattr_set_credits(): down_read(&EXT4_I(inode)->xattr_sem)",
+        "ext4_xattr_set_credits(): up_read(&EXT4_I(inode)->xattr_sem)",
+        "ext4_xattr_set_handle(): ext4_write_lock_xattr(inode, &no_expand)",
+        "ext4_write_unlock_xattr(inode, &no_expand)",
+    ]
+    at = [labels.index(label) for label in order]
+    assert at == sorted(at)
+    started = labels.index("ext4_xattr_set(): handle = ext4_journal_start(inode, EXT4_HT_XATTR)")
+    stopped = labels.index("ext4_xattr_set(): ext4_journal_stop(handle)")
+    assert at[1] < started < at[2] and at[3] < stopped
+    outcome = check_scenario(shipped, "xattr/two-sets", ["ext4-set-takes-xattr-sem"])
+    assert outcome.result.violation is None, outcome.result.violation

@@ -551,8 +551,11 @@ class KernelModel(Model[State, Action]):
         setting that register (a step whose ``result`` it is): the thread,
         the step's label and the register, by name.  The value read there is
         the register's initial None, which a variant that drops or moves
-        the step setting it leaves a thread reading silently."""
+        the step setting it leaves a thread reading silently.  A register
+        of the task (``Op.thread_wide``: ``current->journal_info``) starts
+        None by design and is left out."""
         found: set[tuple[str, str, str]] = set()
+        task = self.world.task_slots
         for thread in self.threads:
             steps = thread.steps
             if not steps:
@@ -579,7 +582,7 @@ class KernelModel(Model[State, Action]):
                 held = assigned[pc]
                 if held is None:
                     continue
-                for slot in (compiled.registers_read & thread.registers) - held:
+                for slot in (compiled.registers_read & thread.registers) - held - task:
                     register = self.world.slots[slot].name
                     found.add((thread.name, compiled.step.label, register))
         return found

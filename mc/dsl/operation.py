@@ -176,6 +176,7 @@ class Op:
         self._rendered: dict[str, bool] = {}
         """Whether a register was made with a ``render`` of its own."""
         self._scope = ""
+        self._task_wide = False
         self._runs = itertools.count(1)
         self._movable_entries: dict[str, Step] = {}
 
@@ -586,6 +587,8 @@ class Op:
                 f"{self.thread.name}.{name}", None, render or default or self.world.inode_name
             )
             self.world.register_slots.add(self._registers[name])
+            if self._task_wide:
+                self.world.task_slots.add(self._registers[name])
             self._rendered[name] = render is not None
         elif render is not None and not self._rendered[name]:
             slot = self._registers[name]
@@ -601,12 +604,12 @@ class Op:
         the body that starts a journal handle and the one that stops it see
         one count.  Outside the block, a body run with ``op.run`` has
         registers of its own."""
-        outer = self._scope
-        self._scope = ""
+        outer, wide = self._scope, self._task_wide
+        self._scope, self._task_wide = "", True
         try:
             yield
         finally:
-            self._scope = outer
+            self._scope, self._task_wide = outer, wide
 
     @property
     def register_slots(self) -> frozenset[int]:

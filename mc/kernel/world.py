@@ -590,6 +590,10 @@ class World:
         (``initial_state``): what ``Scratch`` checks an effect's writes to."""
         self.register_slots: set[int] = set()
         """The slots of every thread's registers."""
+        self.task_slots: set[int] = set()
+        """The registers named in ``Op.thread_wide`` blocks: the task's own
+        state (``current->journal_info``), whose initial None means
+        something (no handle), unlike a local's."""
         self.fingerprinted = False
         """Whether the search running keeps states as fingerprints, which an
         int from ``WIDE`` on would fool (``wide_refused``)."""
