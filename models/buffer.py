@@ -105,6 +105,7 @@ BREAD_SKIPS_UPTODATE_RECHECK = "bread-skips-uptodate-recheck"
 FREE_BUFFERS_IGNORES_B_COUNT = "free-buffers-ignores-b_count"
 WRITEBACK_SKIPS_REDIRTY = "writeback-skips-redirty"
 SYNC_WRITEBACK_TRYLOCKS = "sync-writeback-trylocks"
+CANCEL_REVOKE_LOCKS_FOLIO = "cancel-revoke-locks-folio"
 
 flag_variant(
     BREAD_SKIPS_UPTODATE_RECHECK,
@@ -121,6 +122,14 @@ flag_variant(
     WRITEBACK_SKIPS_REDIRTY,
     "__block_write_full_folio() under WB_SYNC_NONE skips a buffer it cannot trylock without "
     "folio_redirty_for_writepage(): the folio is left clean over a dirty buffer",
+)
+flag_variant(
+    CANCEL_REVOKE_LOCKS_FOLIO,
+    "jbd2_journal_cancel_revoke() looks a revoked buffer's alias up with "
+    "__find_get_block_nonatomic(), which takes the folio lock, for a buffer of the block "
+    "device too, under the buffer lock ext4_getblk() holds: f76d4c28a46a ('fs/jbd2: use "
+    "sleeping version of __find_get_block()', 6.16) to 981fcc5674e6, an ABBA against "
+    "writeback's folio lock -> lock_buffer()",
 )
 flag_variant(
     SYNC_WRITEBACK_TRYLOCKS,
@@ -685,6 +694,86 @@ def update_block(op: Op, bit: str, sync: bool = False) -> None:
     brelse(op, b, bh)
 
 
+def _fresh_block(scratch: Scratch, b: MetaBlock, bh: int, bit: str) -> None:
+    """``memset(bh->b_data, 0, ...); set_buffer_uptodate(bh)`` with the new
+    block's first content, the update ``bit``: the updates made to the
+    block before it was freed and reused are void, none owed to the device
+    any more (``metadata-update-durable``, ``metadata-synced``)."""
+    if touch_buffer_head(scratch, b, bh, "memset(bh->b_data); set_buffer_uptodate(bh)"):
+        scratch[b.data] = frozenset({bit})
+        scratch[b.updates] = frozenset({bit})
+        scratch[b.dirtied] = frozenset()
+        scratch[b.bh_state] |= BH_UPTODATE
+
+
+@operation(
+    models="ext4_getblk() of a newly allocated block (ext4_mkdir() -> ext4_append()): "
+    "sb_getblk(), lock_buffer(), ext4_journal_get_create_access() -> "
+    "jbd2_journal_cancel_revoke(), the new content, unlock_buffer(), "
+    "ext4_handle_dirty_metadata() (fs/ext4/inode.c, fs/jbd2/revoke.c)",
+    describe=lambda bit: f"create_block({bit})",
+    cites=(
+        *BUFFER_CITES,
+        Cite("fs/ext4/inode.c", "ext4_getblk", "6.17-rc3 (Kingxukai/linux 0291023e)"),
+        Cite("fs/jbd2/revoke.c", "jbd2_journal_cancel_revoke", "7.0 (981fcc5674e6)"),
+    ),
+)
+def create_block(op: Op, bit: str) -> None:
+    """A filesystem that allocated a new metadata block filling it, as
+    ``ext4_getblk()`` does for ``EXT4_MAP_NEW`` (fs/ext4/inode.c): the
+    buffer from ``sb_getblk()`` (no read), ``lock_buffer(bh)``, then
+    ``ext4_journal_get_create_access()`` -> ``jbd2_journal_get_create_access()``
+    -> ``jbd2_journal_cancel_revoke()`` (fs/jbd2/revoke.c): when the block
+    was revoked (freed and revoked in the running transaction, now
+    reused: ``test_clear_buffer_revoked()``, chosen both ways under the
+    variant below), the
+    alias of the buffer in the block device's cache is looked up to
+    clear its revoked bit too, which 981fcc5674e6 ("jbd2: fix deadlock in
+    jbd2_journal_cancel_revoke()", 7.0 and stable) does only for a buffer
+    that is not the block device's own (``!sb_is_blkdev_sb()``): this one
+    is, so no lookup.  From f76d4c28a46a (6.16) until that fix the lookup
+    was ``__find_get_block_nonatomic()``, whose ``__find_get_block_slow()``
+    takes the folio lock (``folio_lock()``) under the buffer lock held
+    here: variant ``cancel-revoke-locks-folio``, the ABBA against
+    writeback's folio lock -> ``lock_buffer()`` (``sync_bdev``); before
+    6.16 it was ``__find_get_block()`` under ``private_lock``, a spinlock.
+    Then the new content (``memset()``, ``set_buffer_uptodate()``), the
+    update ``bit``, ``unlock_buffer()`` and the dirtying
+    (``ext4_handle_dirty_metadata()``: ``mark_buffer_dirty()`` without a
+    journal), ``brelse()``.  Left out: the journal handle the caller holds
+    and jbd2's own buffer bookkeeping (``jbd2_journal_add_journal_head()``,
+    ``j_list_lock``); the block size equals the page size here (one buffer
+    per folio), where the kernel's deadlock needs a smaller block: the
+    folio and buffer locks are those of the block all the same."""
+    b = meta_block(op.world)
+    bh = getblk(op, b)
+    lock_buffer(op, b, bh, "ext4_getblk(): lock_buffer(bh)")
+    if op.variant(CANCEL_REVOKE_LOCKS_FOLIO):
+        revoked = op.choose(
+            "revoked",
+            const((False, True), "{not revoked, revoked}"),
+            "jbd2_journal_cancel_revoke(): need_cancel = test_clear_buffer_revoked(bh)",
+        )
+        with op.when(revoked, "if (need_cancel)"):
+            op.lock(
+                b.folio_lock,
+                EXCL,
+                "bh2 = __find_get_block_nonatomic(bh->b_bdev, bh->b_blocknr, bh->b_size): "
+                "__find_get_block_slow(): folio_lock(folio)",
+            )
+            op.unlock(b.folio_lock, "__find_get_block_slow(): folio_unlock(folio); __brelse(bh2)")
+    op.effect(
+        "memset(bh->b_data, 0, sb->s_blocksize); set_buffer_uptodate(bh)",
+        _fresh_block,
+        b,
+        bh,
+        bit,
+    )
+    unlock_buffer(op, b, "ext4_getblk(): unlock_buffer(bh)")
+    mark_buffer_dirty(op, b, bh, bit)
+    brelse(op, b, bh)
+
+
 # --- the flusher ---------------------------------------------------------------------------
 
 
@@ -862,7 +951,7 @@ def _promise(scratch: Scratch, b: MetaBlock) -> frozenset[str]:
 
 
 def _synced(scratch: Scratch, b: MetaBlock, promised: frozenset[str], tid: int) -> None:
-    missing = sorted(promised - scratch[b.block])
+    missing = sorted((promised & scratch[b.updates]) - scratch[b.block])
     if missing:
         scratch.violate(
             METADATA_SYNCED,

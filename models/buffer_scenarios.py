@@ -14,6 +14,7 @@ from mc.models.buffer import (
     BH_USE_AFTER_FREE,
     METADATA_SYNCED,
     bh_io_completion,
+    create_block,
     flush_block,
     lost_update,
     meta_block,
@@ -110,5 +111,16 @@ scenario(
     "folio lock",
     tree=[],
     threads=[update_block("alice"), flush_block(), sync_bdev(), bh_io_completion()],
+    properties=PROPERTIES,
+)
+
+scenario(
+    "buffer/create-vs-sync",
+    "a task reusing a freed metadata block (ext4_getblk() of a new block: the buffer locked "
+    "across jbd2_journal_cancel_revoke()) while another task updates the block (its dirty "
+    "update of the old content, void once the block is reused, or one of the new) and sync(2) "
+    "writes and waits on the device (sync_blockdev(): the folio lock, then the buffer lock)",
+    tree=[],
+    threads=[update_block("bob"), create_block("alice"), sync_bdev(), bh_io_completion()],
     properties=PROPERTIES,
 )

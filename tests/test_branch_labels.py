@@ -168,6 +168,8 @@ LABEL_AS_MODELLED = {
     "smp_mb(); error = check_conflicting_open(filp, arg, lease->fl_flags); if (error)",
     "status = nfsdN_check_conflicting_opens(clp, fp); if (status)",
     "if (lease->fl_lmops->lm_breaker_owns_lease)",
+    # jbd2_journal_cancel_revoke(): the block looks the revoked buffer's alias up
+    "if (need_cancel)",
     # locks_remove_lease(): the block removes the closed file's lease
     "if (filp == fl->c.flc_file) lease_modify(fl, F_UNLCK, &dispose)",
     # check_for_locks(): the block takes flc_lock when the POSIX list is not empty

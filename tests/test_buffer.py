@@ -438,3 +438,18 @@ def test_a_sync_of_a_buffer_the_thread_released_is_the_kernel_s_warning(
     violation = check_scenario(registry, scenario.name, ("brelse-first",)).result.violation
     assert violation is not None and violation.property == "bh-no-use-after-free"
     assert "holding no reference to it: __sync_dirty_buffer()'s WARN_ON" in violation.message
+
+
+def test_the_revoke_lookup_under_the_buffer_lock_deadlocks_with_sync(shipped: Registry) -> None:
+    """981fcc5674e6: jbd2_journal_cancel_revoke()'s __find_get_block_nonatomic()
+    took the folio lock under the buffer lock ext4_getblk() holds, against
+    sync_blockdev()'s folio lock -> lock_buffer(); the fixed code looks no
+    block-device buffer up, and a reuse voids the block's old updates
+    without a false lost update."""
+    correct = check_scenario(shipped, "buffer/create-vs-sync")
+    assert correct.result.violation is None, correct.result.violation
+    broken = check_scenario(shipped, "buffer/create-vs-sync", ["cancel-revoke-locks-folio"])
+    violation = broken.result.violation
+    assert violation is not None and violation.property == "deadlock"
+    assert "waits for PG_locked(bdev:0) held by T3" in violation.message
+    assert "T3 waits for BH_Lock(block 7) held by T2" in violation.message

@@ -672,7 +672,9 @@ def test_a_note_against_the_order_names_its_steps_in_one_line(
         "-V", "mkwrite-takes-i_rwsem", "--no-save",
     )  # fmt: skip
     assert ran.exit_code == 0, ran.output
-    notes = [line for line in ran.output.splitlines() if "note: OK here, but" in line]
+    lines = ran.output.splitlines()
+    assert sum("note: OK here, but" in line for line in lines) == 1
+    notes = [line for line in lines if " takes " in line and "while holding" in line]
     held = {re.search(r"while holding (\S+)", note)[1]: note for note in notes}  # type: ignore[index]
     assert set(held) == {"invalidate_lock", "mmap_lock", "sb_pagefaults"}
     assert "no documented chain" not in ran.output
