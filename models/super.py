@@ -289,16 +289,9 @@ def sync_inodes_sb(op: Op, mapping: Mapping) -> None:
     ``bdi_split_work_to_wbs()`` queues to the flusher, run here holding
     ``wb_worker`` (``wb_wait_for_completion()`` returns once it ran)."""
     assert_s_umount_held(op)
-    what = f"{op.thread.name}'s sync_inodes_sb()"
-    mappings = [mapping] + [
-        m for m in pagecache(op.world).cover_superblock(what) if m is not mapping
-    ]
-    worker = wb_worker(op)
-    op.lock(worker, EXCL, QUEUE_SYNC_WORK)
-    do_writepages(op, mapping, sync_all=True)
-    for other in mappings[1:]:
-        op.run(_write_all_pages, other)
-    op.unlock(worker, SYNC_WORK_DONE)
+    mappings = _writeback_work(
+        op, mapping, "sync_inodes_sb()", QUEUE_SYNC_WORK, SYNC_WORK_DONE, sync_all=True
+    )
     s_sync_lock = op.world.shared_lock("s_sync_lock", Kind.MUTEX)
     op.lock(s_sync_lock, EXCL, "wait_sb_inodes(): mutex_lock(&sb->s_sync_lock)")
     fdatawait(op, mapping)
@@ -307,8 +300,37 @@ def sync_inodes_sb(op: Op, mapping: Mapping) -> None:
     op.unlock(s_sync_lock, "mutex_unlock(&sb->s_sync_lock)")
 
 
-def _write_all_pages(op: Op, mapping: Mapping) -> None:
-    do_writepages(op, mapping, sync_all=True)
+def _writeback_work(
+    op: Op,
+    mapping: Mapping,
+    caller: str,
+    queued: str,
+    done: str,
+    *,
+    sync_all: bool,
+    tagged: bool = False,
+) -> list[Mapping]:
+    """The writeback work ``caller`` queues to the flusher
+    (``bdi_split_work_to_wbs()``) and waits for, run here holding
+    ``wb_worker`` (the steps labelled ``queued`` and ``done``):
+    ``do_writepages()`` of the file given, then of every other file with a
+    page cache when the thread is built (``PageCache.cover_superblock``).
+    Returns the files written, the one given first."""
+    what = f"{op.thread.name}'s {caller}"
+    mappings = [mapping] + [
+        m for m in pagecache(op.world).cover_superblock(what) if m is not mapping
+    ]
+    worker = wb_worker(op)
+    op.lock(worker, EXCL, queued)
+    do_writepages(op, mapping, sync_all=sync_all, tagged=tagged)
+    for other in mappings[1:]:
+        op.run(_write_pages, other, sync_all, tagged)
+    op.unlock(worker, done)
+    return mappings
+
+
+def _write_pages(op: Op, mapping: Mapping, sync_all: bool, tagged: bool) -> None:
+    do_writepages(op, mapping, sync_all=sync_all, tagged=tagged)
 
 
 def writeback_inodes_sb(op: Op, mapping: Mapping) -> None:
@@ -335,20 +357,15 @@ def writeback_inodes_sb(op: Op, mapping: Mapping) -> None:
     holds s_umount) and the work's page budget
     (``nr_pages = get_nr_dirty_pages()``: every dirty page)."""
     op.assert_held(op.world.superblock.s_umount, WARN_NONE_WORK)
-    what = f"{op.thread.name}'s writeback_inodes_sb()"
-    mappings = [mapping] + [
-        m for m in pagecache(op.world).cover_superblock(what) if m is not mapping
-    ]
-    worker = wb_worker(op)
-    op.lock(worker, EXCL, QUEUE_NONE_WORK)
-    do_writepages(op, mapping, sync_all=False, tagged=True)
-    for other in mappings[1:]:
-        op.run(_write_pages_nowait, other)
-    op.unlock(worker, NONE_WORK_DONE)
-
-
-def _write_pages_nowait(op: Op, mapping: Mapping) -> None:
-    do_writepages(op, mapping, sync_all=False, tagged=True)
+    _writeback_work(
+        op,
+        mapping,
+        "writeback_inodes_sb()",
+        QUEUE_NONE_WORK,
+        NONE_WORK_DONE,
+        sync_all=False,
+        tagged=True,
+    )
 
 
 def assert_s_umount_held(op: Op) -> None:
