@@ -15,7 +15,12 @@ at 1cbb97a9, which still has ``mapping->private_lock`` and
 ``sync_blockdev()`` (block/bdev.c), ``filemap_write_and_wait_range()``
 (mm/filemap.c), and ``shrink_folio_list()`` and ``__remove_mapping()``
 (mm/vmscan.c) as the writeback and reclaim models elsewhere read them in
-6.6.
+6.6.  The lookup of 6.16 and newer (variant ``getblk-locks-folio``) was
+read in 7ffe3de53a88 ("fs/buffer: split locking for pagecache lookups"),
+"fs/buffer: introduce __find_get_block_nonatomic()" and "fs/buffer: use
+sleeping lookup in __getblk_slowpath()" as posted to linux-fsdevel
+(2025-04, the stable backports of 6.14): ``bdev_getblk()`` with a gfp that
+allows blocking looks up under the folio lock, not ``private_lock``.
 
 State: one block of the device and the one folio of the device's mapping
 that caches it (the block is a page: one buffer per folio).  The buffer's
@@ -33,7 +38,9 @@ block bitmap); the bios in flight; and the updates made and those whose
 
 What the model leaves out: I/O errors (every read and write succeeds, so
 ``__bread_slow()`` never returns NULL); the per-CPU ``bh_lrus`` (a buffer
-found there holds a reference the same way); ``__folio_mark_dirty()``'s
+found there holds a reference the same way, and is found without the
+folio lock: under ``getblk-locks-folio`` every lookup is the LRU's miss,
+the one that can wait); ``__folio_mark_dirty()``'s
 ``i_pages`` lock and ``__mark_inode_dirty()`` (the DIRTY mark is set with
 PG_dirty, in one step); the TOWRITE mark (``tag_pages_for_writeback()``:
 the one folio is looked up by its DIRTY mark when ``sync_blockdev()``
@@ -106,6 +113,7 @@ FREE_BUFFERS_IGNORES_B_COUNT = "free-buffers-ignores-b_count"
 WRITEBACK_SKIPS_REDIRTY = "writeback-skips-redirty"
 SYNC_WRITEBACK_TRYLOCKS = "sync-writeback-trylocks"
 CANCEL_REVOKE_LOCKS_FOLIO = "cancel-revoke-locks-folio"
+GETBLK_LOCKS_FOLIO = "getblk-locks-folio"
 
 flag_variant(
     BREAD_SKIPS_UPTODATE_RECHECK,
@@ -130,6 +138,13 @@ flag_variant(
     "device too, under the buffer lock ext4_getblk() holds: f76d4c28a46a ('fs/jbd2: use "
     "sleeping version of __find_get_block()', 6.16) to 981fcc5674e6, an ABBA against "
     "writeback's folio lock -> lock_buffer()",
+)
+flag_variant(
+    GETBLK_LOCKS_FOLIO,
+    "bdev_getblk() as of 6.16: a caller that may block looks the buffer up with "
+    "__find_get_block_nonatomic(), whose __find_get_block_slow() takes the folio lock where "
+    "6.15 and older took private_lock (7ffe3de53a88 'fs/buffer: split locking for pagecache "
+    "lookups' and 'fs/buffer: introduce __find_get_block_nonatomic()')",
 )
 flag_variant(
     SYNC_WRITEBACK_TRYLOCKS,
@@ -388,22 +403,70 @@ def submit_read(scratch: Scratch, b: MetaBlock, bh: int, tid: int) -> None:
         _submit(scratch, b, READ, tid)
 
 
+def _cached_folio(scratch: Scratch, b: MetaBlock) -> int:
+    """``__filemap_get_folio(bd_mapping, index, FGP_ACCESSED, 0)``: 1 with a
+    reference to the cached folio, 0 when none is cached."""
+    if scratch[b.folio] is None:
+        return 0
+    scratch[b.folio_refs] += 1
+    return 1
+
+
+def _find_get_block_put(scratch: Scratch, b: MetaBlock) -> int | None:
+    """``__find_get_block_slow()`` under the folio lock: the buffer_head
+    with a reference, or None; and the folio's reference dropped (its
+    ``folio_put()`` follows the unlock in the kernel, which nobody can tell
+    apart while the lookup holds the folio lock)."""
+    _folio_put(scratch, b)
+    return find_get_block(scratch, b)
+
+
+def find_buffer(op: Op, b: MetaBlock) -> Expr:
+    """``__find_get_block()`` as ``bdev_getblk()`` calls it: under
+    ``private_lock``, or under variant ``getblk-locks-folio`` (6.16 and
+    newer) ``__find_get_block_nonatomic()``: the cached folio looked up
+    with a reference, then its lock taken around the lookup of its
+    buffers.  The register ``bh`` the thread holds the buffer_head in."""
+    if not op.variant(GETBLK_LOCKS_FOLIO):
+        return op.compute(
+            "bh",
+            "bh = __find_get_block(bdev, block, size): spin_lock(&bd_mapping->private_lock); "
+            "if (folio_buffers(folio)) get_bh(bh); spin_unlock(&bd_mapping->private_lock)",
+            find_get_block,
+            b,
+            render=_render_bh,
+            under=b.private_lock,
+        )
+    found = op.compute(
+        "folio",
+        "bh = __find_get_block_nonatomic(bdev, block, size): __find_get_block_slow(bdev, block, "
+        "false): folio = __filemap_get_folio(bd_mapping, index, FGP_ACCESSED, 0)",
+        _cached_folio,
+        b,
+    )
+    with op.when(same(found, const(1, "a folio")), "if (!IS_ERR(folio))"):
+        op.lock(b.folio_lock, EXCL, "folio_lock(folio) /* atomic == false */")
+        bh = op.compute(
+            "bh",
+            "head = folio_buffers(folio); if (head) { ret = bh; get_bh(bh); } folio_put(folio)",
+            _find_get_block_put,
+            b,
+            render=_render_bh,
+        )
+        op.unlock(b.folio_lock, "out_unlock: folio_unlock(folio)")
+    with op.otherwise():
+        op.let("bh", None, "bh = NULL /* no folio cached */")
+    return bh
+
+
 def getblk(op: Op, b: MetaBlock) -> Expr:
     """``bdev_getblk()``: ``__find_get_block()`` takes a reference to the
-    attached buffer_head under ``private_lock``; with none,
+    attached buffer_head (``find_buffer``); with none,
     ``grow_dev_page()`` attaches one under the folio lock and the lookup
     runs again.  Returns the register holding the thread's buffer_head."""
     retry = op.fresh_label("getblk")
     op.label(retry)
-    bh = op.compute(
-        "bh",
-        "bh = __find_get_block(bdev, block, size): spin_lock(&bd_mapping->private_lock); "
-        "if (folio_buffers(folio)) get_bh(bh); spin_unlock(&bd_mapping->private_lock)",
-        find_get_block,
-        b,
-        render=_render_bh,
-        under=b.private_lock,
-    )
+    bh = find_buffer(op, b)
     with op.when(same(bh, const(None, "NULL")), "if (!bh)"):
         op.lock(
             b.folio_lock,

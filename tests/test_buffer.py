@@ -354,6 +354,25 @@ def test_the_lookup_of_a_buffer_head_takes_private_lock(vfsmc: Callable[..., Res
     assert "bh-no-use-after-free" in broken.output
 
 
+def test_the_lookup_of_6_16_takes_the_folio_lock_instead(vfsmc: Callable[..., Result]) -> None:
+    """Under getblk-locks-folio (6.16's __find_get_block_nonatomic()) the
+    lookup holds the folio lock reclaim holds across try_to_free_buffers():
+    the two-step free is safe against it without private_lock (which
+    the test above shows unsafe against the lookup of 6.15 and older)."""
+    Path("split.py").write_text(SPLIT_RECLAIM)
+    result = vfsmc(
+        "check",
+        "split.py:my/split-reclaim",
+        "-V",
+        "split-free-unlocked",
+        "-V",
+        "getblk-locks-folio",
+        "--no-save",
+    )
+    assert result.exit_code == 0, result.output
+    assert "with split-free-unlocked, getblk-locks-folio: OK" in result.output
+
+
 SLEEPING_UNDER = """
 from mc.dsl import LockKind, Op, Scratch, operation, scenario
 
