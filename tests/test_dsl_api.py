@@ -1590,6 +1590,42 @@ def test_an_optional_insertion_passes_over_a_run_of_the_body_without_its_step(
         assert "no step of fallocate is labelled 'inode_lock(inode) /* allocate" in result.output
 
 
+def test_an_optional_label_no_thread_has_is_named_in_a_note(
+    vfsmc: Callable[..., Result], tmp_path: Path
+) -> None:
+    """With optional=True a misspelt label passes every body: check names
+    it and the label it meant beside the labels that did match, whatever
+    the verdict; a variant whose every label is misspelt changes nothing,
+    which the refusal says why; a label one thread has (the KEEP_SIZE
+    allocation) gets no note."""
+    right = ALLOCATE_ONLY.format(optional=True)
+    (tmp_path / "alloc.py").write_text(right)
+    (tmp_path / "typo.py").write_text(right.replace("allocate the range */", "alocate */"))
+    both = right.replace(
+        '"inode_lock(inode) /* allocate the range */": note',
+        '"inode_lock(inode) /* allocate the range */": note, "inode_unlock(inode) TYPO": note',
+    )
+    (tmp_path / "both.py").write_text(both)
+    args = ("check", "file/fallocate-modes", "--no-save", "-V", "traced-alloc")
+    partly = vfsmc(*args, "--models", str(tmp_path / "both.py"))
+    assert partly.exit_code == 0, partly.output
+    assert (
+        "note: traced-alloc inserts nothing at 'inode_unlock(inode) TYPO': no step of this "
+        "scenario's threads has that label (optional=True lets a body without it pass; did "
+        "you mean 'inode_unlock(inode)'?)"
+    ) in partly.output
+    typo = vfsmc(*args, "--models", str(tmp_path / "typo.py"))
+    assert typo.exit_code == 2, typo.output
+    assert (
+        "variant traced-alloc changes nothing in file/fallocate-modes (no step has the label "
+        "it inserts at, which optional=True lets pass: 'inode_lock(inode) /* alocate */' "
+        "(did you mean 'inode_lock(inode) /* allocate the range */'?))"
+    ) in typo.output
+    right_run = vfsmc(*args, "--models", str(tmp_path / "alloc.py"))
+    assert right_run.exit_code == 0, right_run.output
+    assert "inserts nothing" not in right_run.output
+
+
 UNDECLARED_FLAG = """
 from mc.dsl import EXCL, flag_variant, inserts
 from mc.models.truncate import truncate

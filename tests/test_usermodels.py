@@ -150,7 +150,7 @@ def test_models_given_replace_the_recorded_file_still_in_place(vfsmc: Run, tmp_p
     replayed = vfsmc("replay", saved, "--models", "mine/alt/order.py")
     assert replayed.exit_code == 0, replayed.output
     assert "declared twice" not in replayed.output
-    assert "does not reproduce on the correct protocol: step 2" in replayed.output
+    assert "does not reproduce on the correct protocol (no variants): step 2" in replayed.output
     assert f"replayed on the models of vfsmc in {ROOT}" in replayed.output.splitlines()
     reproduced = vfsmc("replay", saved, "--models", "mine/order.py")
     assert reproduced.exit_code == 1, reproduced.output

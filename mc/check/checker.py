@@ -192,9 +192,25 @@ def ineffective(
         hint = (
             f" (did you mean {close}?)"
             if close
-            else _locks_hint(registry, model, name) or _labels_elsewhere(registry, model, name)
+            else _locks_hint(registry, model, name)
+            or _unmatched_labels(model, name)
+            or _labels_elsewhere(registry, model, name)
         )
     return IneffectiveVariant(f"variant {name} changes nothing in {scenario}{hint}")
+
+
+def _unmatched_labels(model: KernelModel, name: str) -> str:
+    """For an ``inserts(..., optional=True)`` whose labels no body built
+    has: those labels, each with the nearest label of the bodies."""
+    missed = [
+        f"{label!r}" + (f" (did you mean {close!r}?)" if close else "")
+        for (variant, label), (count, close) in model.world.insertions.items()
+        if variant == name and not count
+    ]
+    if not missed:
+        return ""
+    labels = "; ".join(missed)
+    return f" (no step has the label it inserts at, which optional=True lets pass: {labels})"
 
 
 def _labels_elsewhere(registry: Registry, model: KernelModel, name: str) -> str:

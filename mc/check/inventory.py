@@ -1268,3 +1268,20 @@ def _digest(files: Iterable[Path]) -> str:
         with contextlib.suppress(OSError):
             digest.update(file.read_bytes())
     return digest.hexdigest()
+
+
+def unmatched_insertions(model: KernelModel) -> list[str]:
+    """A note for each label of an ``inserts(..., optional=True)`` variant
+    that no body of the scenario has a step of: the steps meant for it are
+    in no thread, which a misspelt label does as quietly as a body whose
+    arguments take another path."""
+    notes = []
+    for (name, label), (count, close) in model.world.insertions.items():
+        if count:
+            continue
+        hint = f"; did you mean {close!r}?" if close else ""
+        notes.append(
+            f"{name} inserts nothing at {label!r}: no step of this scenario's threads has "
+            f"that label (optional=True lets a body without it pass{hint})"
+        )
+    return notes

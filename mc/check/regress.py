@@ -548,7 +548,7 @@ def replay_line(result: ReplayResult) -> str:
     status = "ok" if result.ok else "FAIL"
     return printable(
         f"{status:<4}  {result.path.name}: with {_variants(result.counterexample.variants)}: "
-        f"{result.with_variants}; correct protocol: {result.on_correct}"
+        f"{result.with_variants}; correct protocol (no variants): {result.on_correct}"
     )
 
 

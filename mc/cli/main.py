@@ -375,11 +375,13 @@ def check(
             notes = [
                 *inventory.variant_overlaps(reg, found, variants),
                 *inventory.unguarding_notes(reg, found, variants),
-                *inventory.unlocked_section_notes(reg, found, variants),
-                *inventory.dropped_lock_notes(reg, found, variants),
             ]
             for text in notes:
                 say("note", text)
+            unexplored_races = [
+                *inventory.unlocked_section_notes(reg, found, variants),
+                *inventory.dropped_lock_notes(reg, found, variants),
+            ]
         against_order = (
             side_by_side.meanwhile(
                 functools.partial(lockorder.against_documented, reg, name, variants, time_limit)
@@ -437,6 +439,12 @@ def check(
             unlooked += [why] if why else []
     if against_order is not None:
         against_order.cancel()
+    unmatched = inventory.unmatched_insertions(outcome.model)
+    if outcome.result.verdict is not Verdict.VIOLATED:
+        unmatched += unexplored_races
+    for text in unmatched:
+        say("note", text)
+    notes += unmatched
     if as_json:
         saved = save_outcome(reg, outcome, target, stem) if save else {}
         searched = {"reduction": reduce and not symmetry, "symmetry": symmetry}
@@ -983,7 +991,9 @@ def _replay_json(
 def _print_replay(
     counterexample: cx_format.Counterexample, variants: tuple[str, ...], report: ReplayReport
 ) -> None:
-    protocol = f"variants {', '.join(variants)}" if variants else "the correct protocol"
+    protocol = (
+        f"variants {', '.join(variants)}" if variants else "the correct protocol (no variants)"
+    )
     if report.reproduced:
         edited = counterexample.edited and counterexample.message != report.reason
         shown = attrs.evolve(counterexample, message=report.reason) if edited else counterexample

@@ -754,6 +754,7 @@ class Insertion:
                 self.within,
                 self.optional,
             )
+            _count_places(op, self.name, label, spots, start, end)
             for at in spots:
                 mark = len(op.items)
                 op._pending_else = None
@@ -762,6 +763,18 @@ class Insertion:
                 del op.items[mark:]
         for at, where, added in sorted(places, key=lambda place: (-place[0], place[1])):
             op.items[at : at + (where == INSTEAD)] = added
+
+
+def _count_places(
+    op: Any, name: str, label: str, spots: Sequence[int], start: int, end: int
+) -> None:
+    """Add the steps labelled ``label`` one body of variant ``name`` has to
+    ``op.world.insertions``, with the nearest label of a body that has none."""
+    count, close = op.world.insertions.get((name, label), (0, None))
+    if not spots and close is None:
+        labels = [item.label for item in op.items[start:end] if isinstance(item, Step)]
+        close = nearest_label(label, labels)
+    op.world.insertions[(name, label)] = (count + len(spots), close)
 
 
 def _check_snippet(name: str, operation: Operation, label: str, snippet: Any) -> None:

@@ -544,6 +544,10 @@ class World:
         """Objects other kernel modules attach (the page cache, the block
         device), by the name of the module that owns them."""
         self.scenario_checks: list[Callable[[World], str]] = []
+        self.insertions: dict[tuple[str, str], tuple[int, str | None]] = {}
+        """For each variant's ``inserts`` label (variant name, label) the
+        bodies built looked for, how many steps they found with it, and
+        the nearest label of a body that had none."""
         self.nesting_orders: dict[str, str] = {}
         """The classes model files nest in themselves with a rule
         (``lock_order(..., by=...)``), with the rule."""
