@@ -11,8 +11,8 @@ dquot->dq_dqb with inode->i_blocks, i_bytes so that dquot_transfer() can
 stabilize amount it transfers", "dquot->dq_dqb_lock protects data from
 dq_dqb", and the order "s_umount > i_mutex > journal_lock > dquot->dq_lock >
 dqio_sem"; ``dquot_is_busy()`` of include/linux/quotaops.h (DQ_MOD_B, then
-``dq_count > 1``: since 2019, "fs/quota: Check that quota is not dirty
-before release").  The quota format's methods (fs/quota/quota_v2.c
+``dq_count > 1``: since 2019, df4bb5d128e2 "quota: Check that quota is
+not dirty before release").  The quota format's methods (fs/quota/quota_v2.c
 ``v2_read_dquot()``, ``v2_write_dquot()``, ``v2_release_dquot()``,
 ``v2_write_file_info()``, and fs/quota/quota_tree.c
 ``qtree_release_dquot()``) take ``dqio_sem`` around the filesystem's
@@ -68,17 +68,18 @@ takes dq_lock and dqio_sem inside the allocation's handle: the order
 journal > dq_lock > dqio_sem of the header above, which ext4's
 ``ext4_write_dquot()``, ``ext4_acquire_dquot()`` and
 ``ext4_release_dquot()`` keep by starting the handle before calling the
-generic function (``quota/journalled-alloc-vs-sync-commit``, and the
-variant ``write-dquot-locks-before-handle``, which deadlocks against a
-jbd2 commit, ``models/journal.py``'s ``jbd2_commit_metadata``).  The
-common ext4 setup today is the ``quota`` feature
-(hidden system quota inodes, ``mkfs.ext4 -O quota``):
+generic function (``quota/journalled-alloc-vs-sync-commit``; and
+``quota/sync-vs-chown-commit`` with the dirty list, where the variant
+``write-dquot-locks-before-handle`` deadlocks against a jbd2 commit,
+``models/journal.py``'s ``jbd2_commit_metadata``).  With journalled quota
+no dquot is on the dirty list: ``ext4_quota_on()`` sets
+DQUOT_NOLIST_DIRTY for a journalled quota file (6.17-rc3, fs/ext4/super.c
+at 0291023e), ``dquot_mark_dquot_dirty()`` then only sets DQ_MOD_B, and
+Q_SYNC writes no dquot ("journalled quota has no dirty dquots",
+``ext4_sync_fs()``).  The common ext4 setup today, the ``quota`` feature
+(hidden system quota inodes, ``mkfs.ext4 -O quota``), is the same:
 ``ext4_enable_quotas()`` sets ``DQUOT_QUOTA_SYS_FILE | DQUOT_NOLIST_DIRTY``
-and ``ext4_is_quota_journalled()`` holds, so ``->mark_dirty`` writes the
-dquot as in the journalled setup, but with DQUOT_NOLIST_DIRTY no dquot is
-on the dirty list and Q_SYNC writes none: that flag is not modelled
-(``quota/journalled-alloc-vs-sync-commit`` keeps the dirty list of
-``usrjquota=``).  The journalled path leaves out ``ext4_quota_write()``'s
+and ``ext4_is_quota_journalled()`` holds.  The journalled path leaves out ``ext4_quota_write()``'s
 own work (the quota file's ``i_data_sem`` in its lockdep subclass
 I_DATA_SEM_QUOTA, taken under the allocating inode's ``i_data_sem``,
 which the models leave out too) and its buffers;
@@ -110,8 +111,7 @@ syncfs(2), the sync in ``freeze_super()`` and umount reach
 does), the quota tree's
 blocks (a record is one value; allocating one dirties the info, freeing
 one dirties it too), errors other than ``dquot_commit()``'s -EIO for an
-inactive dquot, DQUOT_NOLIST_DIRTY of the ``quota`` feature (above),
-``dquot_quota_sync()``'s ``->sync_fs(sb, 1)`` and ``inode_lock()`` of
+inactive dquot, ``dquot_quota_sync()``'s ``->sync_fs(sb, 1)`` and ``inode_lock()`` of
 each quota file after the writeback when the quota files are not hidden,
 and the two steps of ``dquot_mark_dquot_dirty()``: the kernel tests
 DQ_ACTIVE_B without a lock and sets DQ_MOD_B later under dq_list_lock, so
@@ -138,6 +138,7 @@ import attrs
 
 from mc.dsl import (
     EXCL,
+    SB_FREEZE_FS,
     SB_FREEZE_WRITE,
     SHARED,
     WAIT_AS_LOCK,
@@ -236,8 +237,19 @@ class Quotas:
     files: tuple[QuotaFile, ...]
     owners: tuple[str, ...] = ("alice", "bob")
     journalled: bool = False
+    dirty: tuple[str, ...] = ()
+    """Owners whose dquot is dirty when the scenario starts, as a
+    quotactl(Q_SETQUOTA) of its limits leaves it (``dquot_set_dqblk()`` ->
+    ``mark_dquot_dirty()``): DQ_MOD_B set, on the dirty list without
+    journalled quota, its record's usage current."""
 
     def __attrs_post_init__(self) -> None:
+        for owner in self.dirty:
+            if owner not in self.owners or not self.references(owner):
+                raise ModelError(
+                    f"Quotas(dirty=...) names {owner}, whose dquot is not in memory: only the "
+                    "dquot of an owner with an initialized file is active and can be dirty"
+                )
         for file in self.files:
             if file.owner not in self.owners:
                 raise ModelError(
@@ -318,7 +330,7 @@ def dquot(world: World, quotas: Quotas, owner: str) -> Dquot:
         world.shared_slot(f"dqb_curspace({owner})", usage),
         world.shared_slot(f"DQ_ACTIVE_B({owner})", active, _yes),
         world.shared_slot(f"DQ_READ_B({owner})", active, _yes),
-        world.shared_slot(f"DQ_MOD_B({owner})", False, _yes),
+        world.shared_slot(f"DQ_MOD_B({owner})", owner in quotas.dirty, _yes),
         world.shared_slot(f"dq_count({owner})", quotas.references(owner)),
         world.shared_slot(f"quota file record({owner})", usage if active else None),
     )
@@ -522,6 +534,11 @@ def _write_info(scratch: Scratch, info: int) -> int:
     return 0
 
 
+def _ok(_scratch: Scratch) -> int:
+    """A ``->quota_write`` whose data the models do not follow."""
+    return 0
+
+
 def _release_record(scratch: Scratch, record: int, info: int) -> int:
     scratch[record] = None
     scratch[info] = True
@@ -569,6 +586,7 @@ def commit_dqblk(op: Op, dq: Dquot) -> None:
         "info->dqi_ops->mem2disk_dqblk(ddquot, dquot); spin_unlock(&dquot->dq_dqb_lock)",
         _read,
         dq.curspace,
+        under=dq.dq_dqb_lock,
     )
     quota_write(
         op,
@@ -585,12 +603,17 @@ def write_file_info(op: Op) -> None:
     ``->quota_write``, DQF_INFO_DIRTY cleared; up_write."""
     sem = dqio_sem(op.world)
     op.lock(sem, EXCL, "v2_write_file_info(): down_write(&dqopt->dqio_sem)")
-    quota_write(
-        op,
+    op.section(
+        op.world.shared_lock("dq_data_lock", LockKind.SPINLOCK),
+        "spin_lock(&dq_data_lock); info->dqi_flags &= ~DQF_INFO_DIRTY; dinfo.dqi_bgrace = ...; "
+        "spin_unlock(&dq_data_lock)",
         _write_info,
         info_dirty(op.world),
-        label="spin_lock(&dq_data_lock); info->dqi_flags &= ~DQF_INFO_DIRTY; ...; "
-        "size = sb->s_op->quota_write(sb, type, (char *)&dinfo, sizeof(dinfo), V2_DQINFOOFF)",
+    )
+    quota_write(
+        op,
+        _ok,
+        label="size = sb->s_op->quota_write(sb, type, (char *)&dinfo, sizeof(dinfo), V2_DQINFOOFF)",
     )
     op.unlock(sem, "up_write(&dqopt->dqio_sem)")
 
@@ -647,8 +670,11 @@ def write_dquot(op: Op, dq: Dquot, in_handle: bool) -> None:
         "if (!clear_dquot_dirty(dquot)) goto out_lock",
     )
     if not late:
+        quotas = quotas_of(op.world)
         op.effect(
-            "clear_dquot_dirty(): spin_lock(&dq_list_lock); test_and_clear_bit(DQ_MOD_B); "
+            "clear_dquot_dirty(): test_and_clear_bit(DQ_MOD_B) /* DQUOT_NOLIST_DIRTY */"
+            if quotas is not None and quotas.journalled
+            else "clear_dquot_dirty(): spin_lock(&dq_list_lock); test_and_clear_bit(DQ_MOD_B); "
             "list_del_init(&dquot->dq_dirty)",
             _assign,
             dq.dirty,
@@ -723,8 +749,21 @@ def release_dquot(op: Op, dq: Dquot, in_handle: bool) -> None:
     writing: ``qtree_release_dquot()`` deletes the record only when the
     dquot has no limits (DQ_FAKE_B: none are modelled) and no usage, the
     freed tree block dirtying the info), the info written if dirty
-    (``->write_file_info``) and DQ_ACTIVE_B cleared."""
+    (``->write_file_info``) and DQ_ACTIVE_B cleared.  Outside a handle
+    (not ``in_handle``) ext4 first takes ``sb_start_intwrite()``, ended
+    after its handle (6.13: "ext4: protect ext4_release_dquot against
+    freezing", read in 6.17-rc3): a release on a frozen filesystem waits
+    for the thaw."""
     sem = dqio_sem(op.world)
+    internal = sb_writers(op.world, SB_FREEZE_FS)
+    if not in_handle:
+        op.lock(
+            internal,
+            SHARED,
+            "ext4_release_dquot(): if (!ext4_journal_current_handle()) "
+            "sb_start_intwrite(dquot->dq_sb)",
+            tag="sb-intwrite",
+        )
     handle_then_dq_lock(
         op,
         dq,
@@ -761,6 +800,9 @@ def release_dquot(op: Op, dq: Dquot, in_handle: bool) -> None:
     op.unlock(dq.dq_lock, "out_dqlock: mutex_unlock(&dquot->dq_lock)")
     if not in_handle:
         stop_handle(op)
+        op.unlock(
+            internal, "if (freeze_protected) sb_end_intwrite(dquot->dq_sb)", tag="sb-intwrite"
+        )
 
 
 def _mark_dirty(scratch: Scratch, active: int, dirty: int) -> int:
@@ -799,7 +841,9 @@ def journalled_mark_dirty(op: Op, dq: Dquot) -> None:
     (``ext4_mark_dquot_dirty()``, read in 6.17-rc3, fs/ext4/super.c at
     0291023e: ``if (ext4_is_quota_journalled(sb)) {
     dquot_mark_dquot_dirty(dquot); return ext4_write_dquot(dquot); }``):
-    DQ_MOD_B set as without, then ``ext4_write_dquot()``, whose
+    DQ_MOD_B set, no dquot put on the dirty list (``ext4_quota_on()``
+    sets DQUOT_NOLIST_DIRTY for a journalled quota file), then
+    ``ext4_write_dquot()``, whose
     ``ext4_journal_start()`` nests in the handle every modelled caller
     holds (the allocation's, chown's) and whose ``dquot_commit()`` takes
     dq_lock and dqio_sem inside it and writes the record through
@@ -817,7 +861,8 @@ def journalled_mark_dirty(op: Op, dq: Dquot) -> None:
     )
     op.effect(
         "dquot_mark_dquot_dirty(dquot): if (!dquot_active(dquot)) return 0; "
-        "test_and_set_bit(DQ_MOD_B) under dq_list_lock",
+        "if (sb_dqopt(dquot->dq_sb)->flags & DQUOT_NOLIST_DIRTY) "
+        "return test_and_set_bit(DQ_MOD_B, &dquot->dq_flags)",
         _mark_dirty,
         dq.active,
         dq.dirty,
@@ -958,7 +1003,9 @@ def dquot_alloc_space(op: Op, quotas: Quotas, inode: QInode, number: int) -> Non
     """``__dquot_alloc_space()``: under inode->i_lock, each dquot the inode
     points to is charged under its dq_dqb_lock (``dquot_add_space()``) and
     i_blocks grows (``__inode_add_bytes()``); then ``mark_all_dquot_dirty()``
-    -> ``->mark_dirty``.  The kernel loops over the quota types; the model
+    -> ``->mark_dirty`` of the dquot the inode points to then (read again:
+    ``dquots`` is the inode's own array, which a chown may have changed
+    since).  The kernel loops over the quota types; the model
     has the user quota alone, and its test of ``dquots[USRQUOTA]`` is one
     branch for each owner that dquot may be (the labels ask "alice's
     dquot?")."""
@@ -983,11 +1030,15 @@ def dquot_alloc_space(op: Op, quotas: Quotas, inode: QInode, number: int) -> Non
     op.effect("__inode_add_bytes(inode, number)", _add, inode.blocks, number)
     if not unlocked:
         op.unlock(inode.i_lock, "spin_unlock(&inode->i_lock)")
+    marked = op.compute(
+        "dquot",
+        "mark_all_dquot_dirty(dquots): dq = srcu_dereference(dquots[cnt], &dquot_srcu) "
+        "/* read again: a chown may have moved it */",
+        _read,
+        inode.dquot,
+    )
     for owner, dq in dquots.items():
-        with op.when(
-            _names(pointer, owner),
-            f"mark_all_dquot_dirty(dquots): if (dquots[USRQUOTA]) /* {owner}'s dquot? */",
-        ):
+        with op.when(_names(marked, owner), f"if (dq) /* {owner}'s dquot? */"):
             mark_dquot_dirty(op, quotas, dq)
 
 
@@ -1223,6 +1274,12 @@ def chown(op: Op, quotas: Quotas, path: str, owner: str) -> None:
         "the model's chown transfers from the owner the file starts with (dquot_transfer() "
         "would read the owner another chown set), so a scenario chowns each file once",
     )
+    if not quotas.file(path).initialized:
+        raise ModelError(
+            f"chown({path!r}): QuotaFile({path!r}) has initialized=False, but the model's chown "
+            "leaves out ext4_setattr()'s dquot_initialize() and transfers from the dquot the "
+            "pointer names: give the file initialized=True"
+        )
     inode = qinode(op.world, quotas, path)
     source = dquot(op.world, quotas, quotas.file(path).owner)
     target = dquot(op.world, quotas, owner)
@@ -1266,10 +1323,12 @@ def quota_sync(op: Op, quotas: Quotas) -> None:
     under the same lock, so a dquot cleaned meanwhile is not grabbed),
     ``->write_dquot`` and ``dqput()``, which in 6.4 writes and releases the
     dquot itself if the others dropped theirs meanwhile; then, if the info
-    is dirty, ``->write_info``.  This is the quota setup with the dirty
-    list: ext4's ``quota`` feature (hidden system quota files) sets
-    DQUOT_NOLIST_DIRTY, and Q_SYNC then finds no dquot to write (see the
-    module docstring).  Each owner's dquot is looked at in its turn, where
+    is dirty, ``->write_info``.  With journalled quota
+    (``quotas.journalled``) no dquot is on the dirty list
+    (DQUOT_NOLIST_DIRTY, which ``ext4_quota_on()`` sets for a journalled
+    quota file and ext4's ``quota`` feature for its hidden ones: "journalled
+    quota has no dirty dquots", ``ext4_sync_fs()``), and Q_SYNC writes only
+    the info.  Each owner's dquot is looked at in its turn, where
     the kernel moves the whole list away at once: a dquot dirtied after
     that move waits for the next pass there, and is written in this one
     here."""
@@ -1278,7 +1337,7 @@ def quota_sync(op: Op, quotas: Quotas) -> None:
     op.assert_held(
         s_umount, "dquot_writeback_dquots(): WARN_ON_ONCE(!rwsem_is_locked(&sb->s_umount))"
     )
-    for owner in quotas.owners:
+    for owner in () if quotas.journalled else quotas.owners:
         dq = dquot(op.world, quotas, owner)
         grabbed = op.compute(
             f"grabbed.{owner}",

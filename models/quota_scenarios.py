@@ -32,8 +32,9 @@ SHARED_FS = Quotas(
     owners=("alice",),
 )
 JOURNALLED_FS = Quotas((QuotaFile("/a", "alice", blocks=1),), owners=("alice",), journalled=True)
-JOURNALLED_SWAP_FS = Quotas(
-    (QuotaFile("/a", "alice", blocks=1), QuotaFile("/b", "bob", blocks=1)), journalled=True
+SWAP_FS = Quotas((QuotaFile("/a", "alice", blocks=1), QuotaFile("/b", "bob", blocks=1)))
+LIMITS_SET_FS = Quotas(
+    (QuotaFile("/a", "alice", blocks=1), QuotaFile("/b", "bob", blocks=1)), dirty=("bob",)
 )
 
 
@@ -120,18 +121,26 @@ _scenario(
 _scenario(
     "quota/journalled-alloc-vs-sync-commit",
     "with journalled quota (usrjquota=), a write allocating a block of alice's file writes her "
-    "dquot from ->mark_dirty inside its handle (dq_lock, dqio_sem) while quotactl(Q_SYNC) "
-    "writes the dirty dquot under a handle of its own and a jbd2 commit waits for the handles",
+    "dquot from ->mark_dirty inside its handle (dq_lock, dqio_sem) while quotactl(Q_SYNC) finds "
+    "no dquot on the dirty list (DQUOT_NOLIST_DIRTY) and a jbd2 commit waits for the handles",
     JOURNALLED_FS,
     [alloc_block(JOURNALLED_FS, "/a"), quota_sync(JOURNALLED_FS), jbd2_commit_metadata()],
 )
 
 _scenario(
-    "quota/journalled-sync-release-vs-chown",
-    "with journalled quota, chown(2) gives alice's file to bob (alice's dquot marked dirty and "
-    "written inside its handle, its last inode reference dropped) while quotactl(Q_SYNC) "
-    "takes a reference to the dirty dquot, writes it and, as its last dqput(), releases it "
-    "under a handle of its own",
-    JOURNALLED_SWAP_FS,
-    [chown(JOURNALLED_SWAP_FS, "/a", "bob"), quota_sync(JOURNALLED_SWAP_FS)],
+    "quota/sync-vs-chown-commit",
+    "quotactl(Q_SYNC) writes bob's dquot, dirty from a Q_SETQUOTA of his limits, under a "
+    "handle of its own while chown(2) gives alice's file to bob (dqget() of bob's dquot "
+    "inside its handle: wait_on_dquot()) and a jbd2 commit waits for the handles",
+    LIMITS_SET_FS,
+    [chown(LIMITS_SET_FS, "/a", "bob"), quota_sync(LIMITS_SET_FS), jbd2_commit_metadata()],
+)
+
+_scenario(
+    "quota/sync-release-vs-chown",
+    "chown(2) gives alice's file to bob (alice's dquot marked dirty, its last inode reference "
+    "dropped) while quotactl(Q_SYNC) takes a reference to the dirty dquot, writes it and, as "
+    "its last dqput(), releases it under a handle of its own (sb_start_intwrite() first)",
+    SWAP_FS,
+    [chown(SWAP_FS, "/a", "bob"), quota_sync(SWAP_FS)],
 )

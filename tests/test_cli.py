@@ -201,9 +201,9 @@ def test_check_says_how_the_search_for_a_shorter_trace_went(
     assert "  trace: 10 transitions, where the reduced search's took 12: a search " in found.output
     args = ("check", "quota/alloc-vs-sync", "-V", "commit-clears-dirty-late", "--no-save")
     none = vfsmc(*args).output
-    assert "  trace: 37 transitions, a shortest one: a search without reduction (" in none
+    assert "  trace: 39 transitions, a shortest one: a search without reduction (" in none
     assert (
-        " states) found none shorter (69 numbered steps: those marked + run along with the "
+        " states) found none shorter (71 numbered steps: those marked + run along with the "
         "step before)\n" in none
     )
     assert "\n  2+ T1  " in none

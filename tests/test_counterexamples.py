@@ -224,7 +224,7 @@ def test_a_computed_value_is_said_once_in_its_box() -> None:
     path = (
         ROOT
         / "counterexamples"
-        / ("quota-journalled-alloc-vs-sync-commit--write-dquot-locks-before-handle.json")
+        / ("quota-sync-vs-chown-commit--write-dquot-locks-before-handle.json")
     )
     counterexample = cx_format.load(path)
     computed = next(step for step in counterexample.steps if step.event.text == "T1.full = False")

@@ -1626,6 +1626,44 @@ def test_an_optional_label_no_thread_has_is_named_in_a_note(
     assert "inserts nothing" not in right_run.output
 
 
+TWO_INSERTS = """
+from mc.dsl import inserts
+from mc.models.truncate import mmap_load, punch_hole
+
+
+def note(op, *args):
+    op.effect("trace()", lambda scratch: None)
+
+
+inserts(punch_hole, "two-places", "x", before={"inode_unlock(inode)": note})
+inserts(mmap_load, "two-places", "x", every=True,
+        before={"__do_fault(): ret = vma->vm_ops->fault(vmf)": note})
+"""
+
+
+def test_two_inserts_of_one_name_are_refused_with_the_way_to_write_them(
+    vfsmc: Callable[..., Result], tmp_path: Path
+) -> None:
+    (tmp_path / "twice.py").write_text(TWO_INSERTS)
+    args = ("check", "truncate/punch-vs-fault", "--no-save", "-V", "two-places")
+    result = vfsmc(*args, "--models", str(tmp_path / "twice.py"))
+    assert result.exit_code == 2, result.output
+    assert "twice.py:11: variant two-places is declared twice (first at " in result.output
+    assert "is one inserts((op1, op2, ...), name, ..., optional=True)" in result.output
+    (tmp_path / "once.py").write_text(
+        TWO_INSERTS.split("inserts(punch_hole")[0]
+        + 'inserts((punch_hole, mmap_load), "two-places", "x", every=True, optional=True,\n'
+        + '        before={"inode_unlock(inode)": note,\n'
+        + '                "__do_fault(): ret = vma->vm_ops->fault(vmf)": note})\n'
+    )
+    once = vfsmc(
+        "show", "truncate/punch-vs-fault", "-V", "two-places", "--models", str(tmp_path / "once.py")
+    )
+    assert once.exit_code == 0, once.output
+    assert re.search(r"T1 added +trace\(\)", once.output), once.output
+    assert re.search(r"T2 added +trace\(\)", once.output), once.output
+
+
 UNDECLARED_FLAG = """
 from mc.dsl import EXCL, flag_variant, inserts
 from mc.models.truncate import truncate

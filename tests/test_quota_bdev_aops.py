@@ -148,12 +148,12 @@ RELEASE_FIRST = "release-dquot-locks-before-handle"
 
 
 def test_a_release_outside_a_handle_keeps_the_handle_before_dq_lock(shipped: Registry) -> None:
-    """Q_SYNC's last dqput() releases the dquot under a handle of its own
-    (journalled quota), which ext4_release_dquot() starts before
+    """Q_SYNC's last dqput() releases the dquot under a handle of its own,
+    which ext4_release_dquot() starts before
     dquot_release() takes dq_lock; the variant that swaps them adds the
     edge dq_lock -> jbd2_handle against chown's jbd2_handle -> dq_lock, a
     cycle the merged lock order reports."""
-    names = ["quota/journalled-sync-release-vs-chown"]
+    names = ["quota/sync-release-vs-chown"]
     documented = lockorder.load_documented()
     correct = lockorder.merge(lockorder.explore(shipped, names), documented)
     assert correct.clean
@@ -170,7 +170,7 @@ def test_a_release_that_locks_before_its_handle_deadlocks_four_threads() -> None
     """The deadlock itself: Q_SYNC releasing alice's dquot holds dq_lock and
     waits for a handle behind a jbd2 commit, which waits for a chown's
     handle, whose dqget() waits for that dq_lock (bench/scale/quota.py:
-    the correct protocol passes there, in about a million states)."""
+    the correct protocol passes there, in about two million states)."""
     registry = with_files([ROOT / "bench" / "scale" / "quota.py"])
     outcome = check_scenario(registry, "scale/quota-release-vs-commit", [RELEASE_FIRST])
     violation = outcome.result.violation
@@ -361,6 +361,48 @@ def test_a_quota_setup_refuses_negative_blocks_and_an_owner_it_does_not_list() -
         QuotaFile("/a", "alice", blocks=-3)
     with pytest.raises(ModelError, match="owned by alice, who is not among"):
         Quotas((QuotaFile("/a", "alice"),), owners=("bob",))
+
+
+def test_a_quota_setup_refuses_a_dirty_dquot_not_in_memory_and_a_chown_of_no_pointer(
+    shipped: Registry,
+) -> None:
+    with pytest.raises(ModelError, match="names bob, whose dquot is not in memory"):
+        Quotas((QuotaFile("/a", "alice"),), dirty=("bob",))
+    fresh = Quotas((QuotaFile("/a", "alice", initialized=False),))
+    scenario = Scenario("my/chown-fresh", "", tree=("/a",), threads=(chown(fresh, "/a", "bob"),))
+    with pytest.raises(ModelError, match="has initialized=False, but the model's chown"):
+        registry_with(shipped, scenarios=(scenario,)).build(scenario, (), ())
+
+
+def test_journalled_quota_puts_no_dquot_on_the_dirty_list(shipped: Registry) -> None:
+    """ext4_quota_on() sets DQUOT_NOLIST_DIRTY for a journalled quota file:
+    Q_SYNC there writes no dquot and takes no dq_lock, where with the dirty
+    list it writes bob's, dirty from a Q_SETQUOTA, under a handle of its own."""
+    journalled = shipped.build(shipped.scenario("quota/journalled-alloc-vs-sync-commit"))
+    [sync] = [t for t in journalled.threads if t.invocation.operation.name == "quota_sync"]
+    labels = [step.label for step in sync.program.steps]
+    assert not any("dq_lock" in label or "write_dquot" in label for label in labels), labels
+    listed = shipped.build(shipped.scenario("quota/sync-vs-chown-commit"))
+    [sync] = [t for t in listed.threads if t.invocation.operation.name == "quota_sync"]
+    labels = [step.label for step in sync.program.steps]
+    assert labels.index("ext4_write_dquot(): handle = ext4_journal_start()") < labels.index(
+        "dquot_commit(): mutex_lock(&dquot->dq_lock)"
+    )
+
+
+def test_a_release_outside_a_handle_is_freeze_protected(shipped: Registry) -> None:
+    """ext4_release_dquot() outside a running handle takes sb_start_intwrite()
+    before its handle (6.13), so Q_SYNC's last dqput() has s_umount ->
+    sb_internal -> jbd2_handle -> dq_lock; chown's release, inside its
+    handle, takes no freeze level."""
+    edges = dict(lockorder.explore(shipped, ["quota/sync-release-vs-chown"]))[
+        "quota/sync-release-vs-chown"
+    ]
+    assert ("s_umount", "sb_internal") in edges
+    assert ("sb_internal", "jbd2_handle") in edges
+    model = shipped.build(shipped.scenario("quota/alloc-vs-chown"), properties=())
+    [owner] = [t for t in model.threads if t.invocation.operation.name == "chown"]
+    assert not any("sb_start_intwrite" in step.label for step in owner.program.steps)
 
 
 def test_two_acquires_without_dq_lock_read_the_record_over_a_charge(shipped: Registry) -> None:

@@ -360,7 +360,22 @@ def _unique(table: Mapping[str, Any], item: Any, what: str, declared: Source | N
         return
     first = known.declared if isinstance(known, Scenario | Variant) else _checker_source(known)
     before = "" if first is None else f" (first at {shown(first.file)}:{first.line})"
-    raise DeclaredTwice(f"{what} {item.name} is declared twice{before}", declared)
+    hint = (
+        ": a change inserting steps into several operations is one inserts((op1, op2, ...), "
+        "name, ..., optional=True), each label found in the bodies that have it"
+        if _inserts_only(known) and _inserts_only(item)
+        else ""
+    )
+    raise DeclaredTwice(f"{what} {item.name} is declared twice{before}{hint}", declared)
+
+
+def _inserts_only(item: Any) -> bool:
+    """Whether ``item`` is a variant ``inserts`` declared."""
+    return (
+        isinstance(item, Variant)
+        and bool(item.bodies)
+        and all(isinstance(body, Insertion) for _operation, body in item.bodies)
+    )
 
 
 def _find(table: Mapping[str, T], name: str, what: str, elsewhere: str) -> T:
