@@ -42,13 +42,18 @@ provide") the last ``dqput()`` puts the dquot on ``releasing_dquots``
 ``quota_release_workfn()`` waits for ``synchronize_srcu(&dquot_srcu)`` and
 then runs the same loop; ``dquot_is_busy()`` tests ``dq_count > 0``, the
 worker holding no reference; ``dquot_writeback_dquots()`` flushes that
-work first and skips a releasing dquot.  In the worker the methods run
-under none of the caller's locks, so for the caller's locks the 6.4 shape
-is the stricter test of the lock order (drift since 6.6, not modelled);
-but 6.6's ``dquot_writeback_dquots()`` waits for that worker
-(``flush_delayed_work(&quota_release_work)``) with s_umount held, so
-quotactl(Q_SYNC) then waits for the worker's handle and dq_lock: a wait
-the models do not have.  Both 6.4 and 6.17 ``dquot_writeback_dquots()``
+work first (since 6.13) and skips a releasing dquot.  In the worker the
+methods run under none of the caller's locks, so for the caller's locks
+the 6.4 shape is the stricter test of the lock order; but
+``dquot_writeback_dquots()`` waits for that worker
+(``flush_delayed_work(&quota_release_work)``) with s_umount held.  The
+variant ``quota-release-worker`` is that core, read in 6.17-rc3
+(``dqput()``, ``quota_release_workfn()``, ``dquot_writeback_dquots()`` at
+9b44fff6), for a scenario that runs a ``quota_release_worker`` thread:
+``quota/evict-vs-frozen-sync`` deadlocks under it (the worker's
+``ext4_release_dquot()`` waits in ``sb_start_intwrite()`` for the thaw,
+Q_SYNC holds s_umount waiting for the worker, the thaw waits for
+s_umount).  Both 6.4 and 6.17 ``dquot_writeback_dquots()``
 assert s_umount (``WARN_ON_ONCE(!rwsem_is_locked(&sb->s_umount))``) and
 take no ``dqonoff_mutex``.
 
@@ -152,8 +157,9 @@ from mc.dsl import (
     operation,
     sb_writers,
 )
-from mc.kernel.expr import Expr, const, positive, same, slot_value, state_expr
+from mc.kernel.expr import Expr, const, not_, positive, same, slot_value, state_expr
 from mc.kernel.locks import Lock
+from mc.kernel.world import others_returned
 
 QUOTA_READ = "6.17-rc3 (Kingxukai/linux 9b44fff6)"
 EXT4_QUOTA_READ = "6.17-rc3 (Kingxukai/linux 0291023e)"
@@ -165,6 +171,7 @@ COMMIT_CLEARS_DIRTY_LATE = "commit-clears-dirty-late"
 DQPUT_WITHOUT_WE_SLEPT = "dqput-without-we_slept"
 WRITE_DQUOT_LOCKS_BEFORE_HANDLE = "write-dquot-locks-before-handle"
 RELEASE_DQUOT_LOCKS_BEFORE_HANDLE = "release-dquot-locks-before-handle"
+RELEASE_WORKER = "quota-release-worker"
 
 flag_variant(
     ALLOC_WITHOUT_I_LOCK,
@@ -180,6 +187,14 @@ flag_variant(
     COMMIT_CLEARS_DIRTY_LATE,
     "dquot_commit() clears DQ_MOD_B after ->commit_dqblk copied the usage instead of before: "
     "a charge between the copy and the clear leaves a clean dquot whose record is stale",
+)
+flag_variant(
+    RELEASE_WORKER,
+    "the quota core of 6.13 and newer: the last dqput() puts the dquot on releasing_dquots and "
+    "queues quota_release_work, whose quota_release_workfn() writes and releases it "
+    "(dabc8b207566, 6.6; a quota_release_worker thread), dquot_is_busy() tests dq_count > 0, "
+    "and dquot_writeback_dquots() first waits for that work (flush_delayed_work(), 'quota: "
+    "flush quota_release_work upon quota writeback', 6.13)",
 )
 flag_variant(
     DQPUT_WITHOUT_WE_SLEPT,
@@ -289,6 +304,9 @@ class Dquot:
     dirty: int
     count: int
     record: int
+    releasing: int
+    """DQ_RELEASING_B: on ``releasing_dquots``, for the release worker
+    (``quota-release-worker``)."""
 
 
 @attrs.frozen
@@ -333,7 +351,13 @@ def dquot(world: World, quotas: Quotas, owner: str) -> Dquot:
         world.shared_slot(f"DQ_MOD_B({owner})", owner in quotas.dirty, _yes),
         world.shared_slot(f"dq_count({owner})", quotas.references(owner)),
         world.shared_slot(f"quota file record({owner})", usage if active else None),
+        world.shared_slot(f"DQ_RELEASING_B({owner})", False, _yes),
     )
+
+
+def release_work_running(world: World) -> int:
+    """Whether ``quota_release_workfn()`` is running (``quota-release-worker``)."""
+    return world.shared_slot("quota_release_work running", False, _yes)
 
 
 def qinode(world: World, quotas: Quotas, path: str) -> QInode:
@@ -498,12 +522,14 @@ def _add(scratch: Scratch, slot: int, number: int) -> int:
     return 0
 
 
-def _grab_if_dirty(scratch: Scratch, dirty: int, count: int) -> bool:
+def _grab_if_dirty(scratch: Scratch, dirty: int, count: int, releasing: int | None) -> bool:
     """What ``dquot_writeback_dquots()`` does under one hold of
     dq_list_lock: a dquot on the dirty list (DQ_MOD_B) gets a reference
     (``dqgrab()``) before the lock is dropped, so no one cleans and
-    releases it between the look and the reference."""
-    if not scratch[dirty]:
+    releases it between the look and the reference; one on
+    ``releasing_dquots`` (``releasing``, 6.6+) is passed over, the worker
+    writing it (the kernel flushes the work again first: left out)."""
+    if not scratch[dirty] or (releasing is not None and scratch[releasing]):
         return False
     scratch[count] += 1
     return True
@@ -773,11 +799,14 @@ def release_dquot(op: Op, dq: Dquot, in_handle: bool) -> None:
         RELEASE_DQUOT_LOCKS_BEFORE_HANDLE,
     )
     busy = f"release_out.{dq.owner}.{len(op.items)}"
+    users = 0 if released_by_worker(op) else 1
     op.goto_if(
-        state_expr(f"dquot_is_busy({dq.owner})", lambda s: bool(s[dq.dirty]) or s[dq.count] > 1),
+        state_expr(
+            f"dquot_is_busy({dq.owner})", lambda s: bool(s[dq.dirty]) or s[dq.count] > users
+        ),
         busy,
         "if (dquot_is_busy(dquot)) goto out_dqlock "
-        "/* test_bit(DQ_MOD_B) || atomic_read(&dquot->dq_count) > 1 */",
+        f"/* test_bit(DQ_MOD_B) || atomic_read(&dquot->dq_count) > {users} */",
     )
     op.lock(sem, EXCL, "v2_release_dquot(): down_write(&dqopt->dqio_sem)")
     with op.when(
@@ -877,13 +906,23 @@ def dqget(op: Op, quotas: Quotas, dq: Dquot, in_handle: bool) -> None:
     dropped: a release in progress finishes) and, for a dquot not active,
     ``->acquire_dquot`` (its handle nested in the caller's when
     ``in_handle``)."""
-    op.effect(
-        "spin_lock(&dq_list_lock); dquot = find_dquot(...); atomic_inc(&dquot->dq_count); "
-        "spin_unlock(&dq_list_lock)",
-        _add,
-        dq.count,
-        1,
-    )
+    if released_by_worker(op):
+        op.effect(
+            "spin_lock(&dq_list_lock); dquot = find_dquot(...); if (!atomic_read("
+            "&dquot->dq_count)) remove_free_dquot(dquot); atomic_inc(&dquot->dq_count); "
+            "spin_unlock(&dq_list_lock)",
+            _take_back,
+            dq.count,
+            dq.releasing,
+        )
+    else:
+        op.effect(
+            "spin_lock(&dq_list_lock); dquot = find_dquot(...); atomic_inc(&dquot->dq_count); "
+            "spin_unlock(&dq_list_lock)",
+            _add,
+            dq.count,
+            1,
+        )
     op.lock(dq.dq_lock, EXCL, "wait_on_dquot(dquot): mutex_lock(&dquot->dq_lock)")
     op.unlock(dq.dq_lock, "mutex_unlock(&dquot->dq_lock)")
     with op.when(
@@ -899,6 +938,16 @@ def dqget(op: Op, quotas: Quotas, dq: Dquot, in_handle: bool) -> None:
         acquire_dquot(op, quotas, dq, in_handle)
 
 
+def _take_back(scratch: Scratch, count: int, releasing: int) -> int:
+    """A reference; a dquot with none is taken off the list it is on
+    (``remove_free_dquot()``), ``releasing_dquots`` too, so the worker
+    passes it over."""
+    if scratch[count] == 0:
+        scratch[releasing] = False
+    scratch[count] += 1
+    return 0
+
+
 def dqput(op: Op, dq: Dquot, in_handle: bool) -> None:
     """``dqput()`` of Linux 6.4 (fs/quota/dquot.c at 1ac731c5), which does
     the last reference's work in the caller: at ``we_slept``, under
@@ -909,12 +958,25 @@ def dqput(op: Op, dq: Dquot, in_handle: bool) -> None:
     drops.  The methods' handles are nested in the caller's when
     ``in_handle``.  What it does under dq_list_lock (the count, the
     dirty and active bits, the drop) is one step, as the spinlock makes it
-    (``_look_under_dq_list_lock``).  (Since 6.6 the last dqput() queues the dquot for
-    ``quota_release_workfn()``, which runs the same loop in a worker after
-    ``synchronize_srcu(&dquot_srcu)``; not modelled.)  A ``->write_dquot``
+    (``_look_under_dq_list_lock``).  Under ``quota-release-worker`` (a
+    scenario with a ``quota_release_worker`` thread) it is 6.6's: the last
+    reference puts the dquot on ``releasing_dquots`` and queues
+    ``quota_release_work``, whose worker runs the same loop.  A ``->write_dquot``
     that fails is followed by ``clear_dquot_dirty()``: a no-op here, as
     only ``dquot_commit()`` of an inactive dquot fails and no one marks an
     inactive dquot dirty in the models."""
+    if released_by_worker(op):
+        op.compute(
+            f"dqput_{dq.owner}",
+            "spin_lock(&dq_list_lock); if (atomic_read(&dquot->dq_count) > 1) { atomic_dec(); "
+            "return; } put_releasing_dquots(dquot); atomic_dec(&dquot->dq_count); "
+            "spin_unlock(&dq_list_lock); queue_delayed_work(system_unbound_wq, "
+            "&quota_release_work, 1)",
+            _queue_release,
+            dq.count,
+            dq.releasing,
+        )
+        return
     once = op.variant(DQPUT_WITHOUT_WE_SLEPT)
     we_slept = op.fresh_label("we_slept")
     op.label(we_slept)
@@ -973,7 +1035,20 @@ def _release(op: Op, dq: Dquot, in_handle: bool, label: str) -> None:
     release_dquot(op, dq, in_handle)
 
 
+def _queue_release(scratch: Scratch, count: int, releasing: int) -> str:
+    """6.6's ``dqput()`` under dq_list_lock: a reference that is not the
+    last is dropped; the last one puts the dquot on ``releasing_dquots``
+    (DQ_RELEASING_B) for the worker."""
+    last = scratch[count] == 1
+    scratch[count] -= 1
+    if not last:
+        return DROPPED
+    scratch[releasing] = True
+    return QUEUED
+
+
 DROPPED, WRITE_DQUOT, RELEASE_DQUOT = "dropped", "write_dquot", "release_dquot"
+QUEUED = "queued for quota_release_work"
 """What ``dqput()``'s look under dq_list_lock decides: the reference is
 dropped (not the last, or the last of a clean, inactive dquot), or the
 dquot is to be written or released first."""
@@ -1337,16 +1412,21 @@ def quota_sync(op: Op, quotas: Quotas) -> None:
     op.assert_held(
         s_umount, "dquot_writeback_dquots(): WARN_ON_ONCE(!rwsem_is_locked(&sb->s_umount))"
     )
+    worker = released_by_worker(op)
+    if worker:
+        flush_release_work(op, quotas)
     for owner in () if quotas.journalled else quotas.owners:
         dq = dquot(op.world, quotas, owner)
         grabbed = op.compute(
             f"grabbed.{owner}",
             "spin_lock(&dq_list_lock); list_replace_init(&dqopt->info[cnt].dqi_dirty_list, "
-            "&dirty); dquot = list_first_entry(&dirty, ...); dqgrab(dquot); "
-            f"spin_unlock(&dq_list_lock) /* {owner}, if on the dirty list */",
+            "&dirty); dquot = list_first_entry(&dirty, ...); "
+            + ("if (test_bit(DQ_RELEASING_B, &dquot->dq_flags)) continue; " if worker else "")
+            + f"dqgrab(dquot); spin_unlock(&dq_list_lock) /* {owner}, if on the dirty list */",
             _grab_if_dirty,
             dq.dirty,
             dq.count,
+            dq.releasing if worker else None,
             render=_yes,
         )
         with op.when(
@@ -1373,6 +1453,201 @@ def quota_sync(op: Op, quotas: Quotas) -> None:
         write_file_info(op)
         stop_handle(op)
     op.unlock(s_umount, "up_read(&sb->s_umount)")
+
+
+def _release_work_busy(world: World, quotas: Quotas) -> Expr:
+    """A dquot is on ``releasing_dquots`` or the worker is running."""
+    slots = [dquot(world, quotas, owner).releasing for owner in quotas.owners]
+    running = release_work_running(world)
+    return state_expr(
+        "quota_release_work queued or running",
+        lambda s: s[running] or any(s[slot] for slot in slots),
+    )
+
+
+def _release_workers(world: World) -> list[int]:
+    """The threads running ``quota_release_worker``."""
+    found: list[int] = world.parts.setdefault("quota-release-worker", [])
+    return found
+
+
+def released_by_worker(op: Op) -> bool:
+    """Whether the scenario runs 6.6's release worker: a
+    ``quota_release_worker`` thread and ``quota-release-worker`` (asked
+    only where that thread runs, so that a scenario without one is not
+    offered a variant that has nothing to run its work)."""
+    has_worker = any(
+        invocation.operation.name == "quota_release_worker" for invocation in op.world.invocations
+    )
+    return has_worker and op.variant(RELEASE_WORKER)
+
+
+def flush_release_work(op: Op, quotas: Quotas) -> None:
+    """``flush_delayed_work(&quota_release_work)`` (6.13, at the start of
+    ``dquot_writeback_dquots()``): wait until no dquot is queued for the
+    release worker and the worker is not running.  Under
+    ``quota-release-worker`` with a ``quota_release_worker`` thread only."""
+    workers = _release_workers(op.world)
+    op.wait_until(
+        not_(_release_work_busy(op.world, quotas)),
+        "flush_delayed_work(&quota_release_work)",
+        "quota_release_work to finish",
+        lambda _state: tuple(workers),
+    )
+
+
+def _others_returned_or_queued(world: World, quotas: Quotas, worker: int) -> Expr:
+    busy = _release_work_busy(world, quotas)
+
+    def build(built: World) -> Any:
+        returned = others_returned(built, worker)
+        queued = busy.compile(built)
+        return lambda state: queued(state) or returned(state)
+
+    return Expr("a dquot queued, or every other thread returned", build)
+
+
+def _look_releasing(scratch: Scratch, dq: Dquot) -> str:
+    """``quota_release_workfn()``'s look at a dquot of ``releasing_dquots``
+    under dq_list_lock: write it if dirty, release it if active, else take
+    it off the list (``remove_free_dquot(); put_dquot_last()``); a dquot a
+    ``dqget()`` took back is no longer on it."""
+    if not scratch[dq.releasing]:
+        return DROPPED
+    if scratch[dq.dirty]:
+        return WRITE_DQUOT
+    if scratch[dq.active]:
+        return RELEASE_DQUOT
+    scratch[dq.releasing] = False
+    return DROPPED
+
+
+@operation(
+    models="quota_release_workfn(), the work the last dqput() queues (fs/quota/dquot.c, 6.6+)",
+    describe=lambda quotas: "quota_release_work",
+    cites=(
+        Cite("fs/quota/dquot.c", "quota_release_workfn", QUOTA_READ),
+        Cite("fs/quota/dquot.c", "dqput", QUOTA_READ),
+        Cite("fs/ext4/super.c", "ext4_release_dquot", EXT4_QUOTA_READ),
+        Cite("fs/ext4/super.c", "ext4_write_dquot", EXT4_QUOTA_READ),
+    ),
+)
+def quota_release_worker(op: Op, quotas: Quotas) -> None:
+    """The worker that runs ``quota_release_work`` (``system_unbound_wq``)
+    under ``quota-release-worker``: it sleeps until a ``dqput()`` queues a
+    dquot (or every other thread has returned, and it returns), then
+    ``quota_release_workfn()`` (read in 6.17-rc3, fs/quota/dquot.c at
+    9b44fff6): each dquot of ``releasing_dquots`` is written if dirty
+    (``dquot_write_dquot()`` -> ``->write_dquot``) and released if active
+    (``->release_dquot``: ext4's takes ``sb_start_intwrite()`` first, as no
+    handle is running), each followed by a new look, until it is clean and
+    inactive and leaves the list.  Without ``quota-release-worker`` (6.4's
+    ``dqput()`` does the work itself) nothing is ever queued, and the
+    worker returns once every other thread has.  Left out:
+    ``synchronize_srcu(&dquot_srcu)``
+    before the loop (the models have no SRCU readers) and the exchange of the
+    list head."""
+    op.one_thread(
+        "runs",
+        "quota_release_work",
+        "quota_release_work is one work item: one thread runs it",
+    )
+    _release_workers(op.world).append(op.thread.tid)
+    running = release_work_running(op.world)
+    op.label("idle")
+    op.wait_until(
+        _others_returned_or_queued(op.world, quotas, op.thread.tid),
+        "worker_thread(): schedule() /* until queue_delayed_work() */",
+        "a dquot queued for release",
+    )
+    op.goto_if(
+        not_(_release_work_busy(op.world, quotas)), "out", "if (!work) return /* nothing queued */"
+    )
+    op.effect(
+        "process_one_work(): quota_release_workfn(work): "
+        "list_replace_init(&releasing_dquots, &rls_head)",
+        _assign,
+        running,
+        True,
+    )
+    for owner in quotas.owners:
+        dq = dquot(op.world, quotas, owner)
+        look = f"restart.{owner}"
+        op.label(look)
+        looked = op.compute(
+            f"released_{owner}",
+            "restart: spin_lock(&dq_list_lock); dquot = list_first_entry(&rls_head, ...) "
+            f"/* {owner}'s? */; if (dquot_dirty(dquot)) ...; if (dquot_active(dquot)) ...; "
+            "remove_free_dquot(dquot); put_dquot_last(dquot); spin_unlock(&dq_list_lock)",
+            _look_releasing,
+            dq,
+        )
+        with op.when(same(looked, const(WRITE_DQUOT)), "if (dquot_dirty(dquot))"):
+            op.enter(
+                "dquot_operations.write_dquot",
+                owner,
+                label="spin_unlock(&dq_list_lock); dquot_write_dquot(dquot): "
+                "dquot->dq_sb->dq_op->write_dquot(dquot)",
+                roles={"dquot": owner},
+            )
+            write_dquot(op, dq, in_handle=False)
+            op.goto(look)
+        with op.when(same(looked, const(RELEASE_DQUOT)), "if (dquot_active(dquot))"):
+            _release(
+                op,
+                dq,
+                False,
+                "spin_unlock(&dq_list_lock); dquot->dq_sb->dq_op->release_dquot(dquot)",
+            )
+            op.goto(look)
+    op.effect("return /* the work is done */", _assign, running, False)
+    op.goto("idle")
+    op.label("out")
+
+
+def _drop_pointer(scratch: Scratch, pointer: int) -> Any:
+    dropped = scratch[pointer]
+    scratch[pointer] = None
+    return dropped
+
+
+@operation(
+    models="the last iput() of a file: ext4_evict_inode() -> ext4_clear_inode() -> dquot_drop() "
+    "(fs/ext4/inode.c, fs/quota/dquot.c)",
+    describe=lambda quotas, path: f"evict({path})",
+    cites=(
+        Cite("fs/quota/dquot.c", "dquot_drop", QUOTA_READ),
+        Cite("fs/quota/dquot.c", "__dquot_drop", QUOTA_READ),
+        Cite("fs/quota/dquot.c", "dqput", QUOTA_READ),
+    ),
+)
+def evict_dquots(op: Op, quotas: Quotas, path: str) -> None:
+    """The inode of the file at ``path`` evicted from memory, not deleted
+    (its last reference dropped: ``echo 2 > /proc/sys/vm/drop_caches`` on
+    a file with links): ``ext4_evict_inode()`` -> ``ext4_clear_inode()`` ->
+    ``dquot_drop()``, outside any handle: ``__dquot_drop()`` takes the
+    inode's dquot pointers under ``dq_data_lock`` and clears them, then
+    ``dqput()`` of each, the last of which writes and releases the dquot
+    (6.4) or queues it for ``quota_release_work`` (``quota-release-worker``).
+    The dquot keeps the file's usage (its blocks stay charged on disk), so
+    ``quota-usage-exact`` does not hold of a scenario that evicts.  Left out:
+    ``truncate_inode_pages_final()`` and the rest of the eviction."""
+    file = quotas.file(path)
+    if not file.initialized:
+        raise ModelError(
+            f"evict_dquots({path!r}): QuotaFile({path!r}) has initialized=False: an inode "
+            "with no dquot pointer drops nothing (dquot_drop() returns at once)"
+        )
+    inode = qinode(op.world, quotas, path)
+    dq = dquot(op.world, quotas, file.owner)
+    op.section(
+        op.world.shared_lock("dq_data_lock", LockKind.SPINLOCK),
+        "__dquot_drop(): spin_lock(&dq_data_lock); put[cnt] = dquots[cnt]; "
+        "rcu_assign_pointer(dquots[cnt], NULL); spin_unlock(&dq_data_lock)",
+        _drop_pointer,
+        inode.dquot,
+    )
+    dqput(op, dq, in_handle=False)
 
 
 def usage_consistent(world: World, quotas: Quotas, state: Sequence[Any]) -> str | None:

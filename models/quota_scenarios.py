@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mc.dsl import BASE_PROPERTIES, invariant, scenario
+from mc.dsl import BASE_PROPERTIES, File, invariant, scenario
 from mc.dsl.kernel_model import KernelModel
 from mc.engine.model import Check
 from mc.kernel.expr import State
@@ -16,12 +16,15 @@ from mc.models.quota import (
     Quotas,
     alloc_block,
     chown,
+    evict_dquots,
+    quota_release_worker,
     quota_sync,
     quotas_of,
     record_current,
     released_clean,
     usage_consistent,
 )
+from mc.models.super import freeze, thaw
 
 USAGE = "quota-usage-exact"
 RECORD = "quota-record-current"
@@ -33,6 +36,8 @@ SHARED_FS = Quotas(
 )
 JOURNALLED_FS = Quotas((QuotaFile("/a", "alice", blocks=1),), owners=("alice",), journalled=True)
 SWAP_FS = Quotas((QuotaFile("/a", "alice", blocks=1), QuotaFile("/b", "bob", blocks=1)))
+ALICE_FS = Quotas((QuotaFile("/a", "alice", blocks=1),), owners=("alice",))
+FROZEN_FILE = File("/f", pages=1)
 LIMITS_SET_FS = Quotas(
     (QuotaFile("/a", "alice", blocks=1), QuotaFile("/b", "bob", blocks=1)), dirty=("bob",)
 )
@@ -143,4 +148,20 @@ _scenario(
     "its last dqput(), releases it under a handle of its own (sb_start_intwrite() first)",
     SWAP_FS,
     [chown(SWAP_FS, "/a", "bob"), quota_sync(SWAP_FS)],
+)
+
+scenario(
+    "quota/evict-vs-frozen-sync",
+    "fsfreeze -f; alice's file evicted (drop_caches: dquot_drop() drops her dquot's last "
+    "reference); quotactl(Q_SYNC), which a frozen filesystem does not hold back; fsfreeze -u; "
+    "and the worker of quota_release_work (6.6+, -V quota-release-worker; idle in 6.4)",
+    tree=["/a", "/f"],
+    threads=[
+        freeze(FROZEN_FILE),
+        evict_dquots(ALICE_FS, "/a"),
+        quota_release_worker(ALICE_FS),
+        quota_sync(ALICE_FS),
+        thaw(FROZEN_FILE),
+    ],
+    properties=(*BASE_PROPERTIES, RECORD, RELEASED),
 )

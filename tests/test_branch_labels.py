@@ -179,6 +179,7 @@ LABEL_AS_MODELLED = {
     "if (info_dirty(&dqopt->info[dquot->dq_id.type]))",
     "if (dquot_dirty(dquot))",
     "if (test_bit(DQ_ACTIVE_B, &dquot->dq_flags))",
+    "if (dquot_active(dquot))",
     "if (sb_has_quota_active(sb, cnt) && info_dirty(&dqopt->info[cnt]))",
     "if (dquot) /* cnt = USRQUOTA: dquots[cnt] is alice's dquot? */",
     "if (dquot) /* cnt = USRQUOTA: dquots[cnt] is bob's dquot? */",

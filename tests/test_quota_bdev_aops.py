@@ -405,6 +405,37 @@ def test_a_release_outside_a_handle_is_freeze_protected(shipped: Registry) -> No
     assert not any("sb_start_intwrite" in step.label for step in owner.program.steps)
 
 
+def test_the_release_worker_waits_for_a_thaw_that_waits_for_q_sync(shipped: Registry) -> None:
+    """6.6's last dqput() queues quota_release_work; on a frozen filesystem
+    its ext4_release_dquot() waits in sb_start_intwrite() for the thaw, while
+    Q_SYNC holds s_umount in 6.13's flush_delayed_work() and the thaw waits
+    for s_umount.  6.4's dqput() releases in the evicting thread, which Q_SYNC
+    does not wait for: OK."""
+    name = "quota/evict-vs-frozen-sync"
+    assert check_scenario(shipped, name, []).result.violation is None
+    violation = check_scenario(shipped, name, ["quota-release-worker"]).result.violation
+    assert violation is not None and violation.property == "deadlock"
+    for waits in (
+        "waits for sb_internal",
+        "waits for s_umount held by",
+        "waits for quota_release_work to finish",
+    ):
+        assert waits in violation.message, violation.message
+
+
+def test_the_release_worker_is_offered_only_where_a_worker_runs(shipped: Registry) -> None:
+    """Without a quota_release_worker thread nothing would run the work: the
+    variant changes nothing there, and a dqput() keeps 6.4's loop."""
+    model = shipped.build(shipped.scenario("quota/alloc-vs-chown"), ("quota-release-worker",))
+    labels = [step.label for thread in model.threads for step in thread.program.steps]
+    assert not any("queue_delayed_work" in label for label in labels)
+    worker = shipped.build(
+        shipped.scenario("quota/evict-vs-frozen-sync"), ("quota-release-worker",)
+    )
+    [sync] = [t for t in worker.threads if t.invocation.operation.name == "quota_sync"]
+    assert "flush_delayed_work(&quota_release_work)" in [s.label for s in sync.program.steps]
+
+
 def test_two_acquires_without_dq_lock_read_the_record_over_a_charge(shipped: Registry) -> None:
     """->quota_read reads the record's usage into the dquot: two chowns to an
     owner whose dquot is not read in, with dquot_acquire() not taking
