@@ -42,7 +42,7 @@ provide") the last ``dqput()`` puts the dquot on ``releasing_dquots``
 ``quota_release_workfn()`` waits for ``synchronize_srcu(&dquot_srcu)`` and
 then runs the same loop; ``dquot_is_busy()`` tests ``dq_count > 0``, the
 worker holding no reference; ``dquot_writeback_dquots()`` flushes that
-work first (since 6.13) and skips a releasing dquot.  In the worker the
+work first (since 6.13, ac6f420291b3) and skips a releasing dquot.  In the worker the
 methods run under none of the caller's locks, so for the caller's locks
 the 6.4 shape is the stricter test of the lock order; but
 ``dquot_writeback_dquots()`` waits for that worker
@@ -777,7 +777,7 @@ def release_dquot(op: Op, dq: Dquot, in_handle: bool) -> None:
     freed tree block dirtying the info), the info written if dirty
     (``->write_file_info``) and DQ_ACTIVE_B cleared.  Outside a handle
     (not ``in_handle``) ext4 first takes ``sb_start_intwrite()``, ended
-    after its handle (6.13: "ext4: protect ext4_release_dquot against
+    after its handle (6.15: 530fea29ef82 "ext4: protect ext4_release_dquot against
     freezing", read in 6.17-rc3): a release on a frozen filesystem waits
     for the thaw."""
     sem = dqio_sem(op.world)
@@ -1483,7 +1483,7 @@ def released_by_worker(op: Op) -> bool:
 
 
 def flush_release_work(op: Op, quotas: Quotas) -> None:
-    """``flush_delayed_work(&quota_release_work)`` (6.13, at the start of
+    """``flush_delayed_work(&quota_release_work)`` (6.13, ac6f420291b3, at the start of
     ``dquot_writeback_dquots()``): wait until no dquot is queued for the
     release worker and the worker is not running.  Under
     ``quota-release-worker`` with a ``quota_release_worker`` thread only."""

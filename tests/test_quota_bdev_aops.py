@@ -392,7 +392,7 @@ def test_journalled_quota_puts_no_dquot_on_the_dirty_list(shipped: Registry) -> 
 
 def test_a_release_outside_a_handle_is_freeze_protected(shipped: Registry) -> None:
     """ext4_release_dquot() outside a running handle takes sb_start_intwrite()
-    before its handle (6.13), so Q_SYNC's last dqput() has s_umount ->
+    before its handle (6.15), so Q_SYNC's last dqput() has s_umount ->
     sb_internal -> jbd2_handle -> dq_lock; chown's release, inside its
     handle, takes no freeze level."""
     edges = dict(lockorder.explore(shipped, ["quota/sync-release-vs-chown"]))[
