@@ -50,7 +50,7 @@ the 6.4 shape is the stricter test of the lock order; but
 variant ``quota-release-worker`` is that core, read in 6.17-rc3
 (``dqput()``, ``quota_release_workfn()``, ``dquot_writeback_dquots()`` at
 9b44fff6), for a scenario that runs a ``quota_release_worker`` thread:
-``quota/evict-vs-frozen-sync`` deadlocks under it (the worker's
+``quota/evict-vs-frozen-qsync`` deadlocks under it (the worker's
 ``ext4_release_dquot()`` waits in ``sb_start_intwrite()`` for the thaw,
 Q_SYNC holds s_umount waiting for the worker, the thaw waits for
 s_umount).  Both 6.4 and 6.17 ``dquot_writeback_dquots()``
@@ -1379,36 +1379,12 @@ def chown(op: Op, quotas: Quotas, path: str, owner: str) -> None:
     op.unlock(writers, "mnt_drop_write(path.mnt): sb_end_write(mnt->mnt_sb)", tag="sb-start-write")
 
 
-@operation(
-    models="quotactl(Q_SYNC) -> dquot_quota_sync() -> dquot_writeback_dquots() (fs/quota/dquot.c)",
-    describe=lambda q: "quotactl(Q_SYNC)",
-    cites=(
-        Cite("fs/quota/dquot.c", "dquot_writeback_dquots", "6.4"),
-        Cite("fs/quota/dquot.c", "dquot_commit", "6.4"),
-        Cite("fs/quota/quota_v2.c", "v2_write_dquot", "6.4"),
-        Cite("fs/quota/quota_v2.c", "v2_write_file_info", "6.4"),
-        Cite("fs/ext4/super.c", "ext4_write_dquot", EXT4_QUOTA_READ),
-    ),
-)
-def quota_sync(op: Op, quotas: Quotas) -> None:
-    """``quotactl(Q_SYNC)`` under s_umount shared (``dquot_quota_sync()``
-    -> ``dquot_writeback_dquots()``): for every dirty dquot, a reference
-    (``dqgrab()``) taken under the dq_list_lock hold that finds it on the
-    dirty list (one step: ``clear_dquot_dirty()`` takes it off that list
-    under the same lock, so a dquot cleaned meanwhile is not grabbed),
-    ``->write_dquot`` and ``dqput()``, which in 6.4 writes and releases the
-    dquot itself if the others dropped theirs meanwhile; then, if the info
-    is dirty, ``->write_info``.  With journalled quota
-    (``quotas.journalled``) no dquot is on the dirty list
-    (DQUOT_NOLIST_DIRTY, which ``ext4_quota_on()`` sets for a journalled
-    quota file and ext4's ``quota`` feature for its hidden ones: "journalled
-    quota has no dirty dquots", ``ext4_sync_fs()``), and Q_SYNC writes only
-    the info.  Each owner's dquot is looked at in its turn, where
-    the kernel moves the whole list away at once: a dquot dirtied after
-    that move waits for the next pass there, and is written in this one
-    here."""
+def writeback_dquots(op: Op, quotas: Quotas) -> None:
+    """``dquot_writeback_dquots()``, s_umount held by the caller (asserted):
+    the release work flushed first under ``quota-release-worker``; each
+    dirty dquot of the dirty list grabbed, written (``->write_dquot``) and
+    put; then ``->write_info`` of a dirty info (see ``quota_sync``)."""
     s_umount = op.world.superblock.s_umount
-    op.lock(s_umount, SHARED, "quotactl(): quotactl_block() -> down_read(&sb->s_umount)")
     op.assert_held(
         s_umount, "dquot_writeback_dquots(): WARN_ON_ONCE(!rwsem_is_locked(&sb->s_umount))"
     )
@@ -1452,6 +1428,79 @@ def quota_sync(op: Op, quotas: Quotas) -> None:
         start_handle(op, "ext4_write_info(): handle = ext4_journal_start()")
         write_file_info(op)
         stop_handle(op)
+
+
+@operation(
+    models="sync(2) on ext4 with quotas: ksys_sync() -> iterate_supers(sync_fs_one_sb) -> "
+    "ext4_sync_fs() -> dquot_writeback_dquots() (fs/sync.c, fs/ext4/super.c)",
+    describe=lambda q: "sync()",
+    cites=(
+        Cite("fs/sync.c", "ksys_sync", QUOTA_READ),
+        Cite("fs/sync.c", "sync_fs_one_sb", QUOTA_READ),
+        Cite("fs/ext4/super.c", "ext4_sync_fs", EXT4_QUOTA_READ),
+        Cite("fs/quota/dquot.c", "dquot_writeback_dquots", QUOTA_READ),
+    ),
+)
+def sync_quotas(op: Op, quotas: Quotas) -> None:
+    """sync(2) as it reaches an ext4 filesystem with quotas: its two passes
+    of ``sync_fs_one_sb()`` (wait 0, then 1), each under s_umount shared
+    (``iterate_supers()`` -> ``super_lock_shared()``), call ``ext4_sync_fs()``,
+    which writes the dquots back first, frozen or not ("Writeback quota in
+    non-journalled quota case - journalled quota has no dirty dquots":
+    ``dquot_writeback_dquots(sb, -1)``; read in 6.17-rc3, fs/sync.c at
+    9b44fff6 and fs/ext4/super.c at 0291023e: ``sync_fs_one_sb()`` skips
+    only a read-only superblock and ``SB_I_SKIP_SYNC``).  Left out: the
+    inodes' writeback pass, the journal commit ``ext4_sync_fs()`` then
+    waits for and ``sync_bdevs()`` (``mc.models.super.sync`` has the
+    page cache's passes)."""
+    s_umount = op.world.superblock.s_umount
+    for wait in (0, 1):
+        op.lock(
+            s_umount,
+            SHARED,
+            f"iterate_supers(sync_fs_one_sb, &{'wait' if wait else 'nowait'}): "
+            "super_lock_shared(sb)",
+        )
+        op.enter(
+            "super_operations.sync_fs",
+            label=f"sb->s_op->sync_fs(sb, {wait}) /* ext4_sync_fs() */",
+            roles={"wait": wait},
+        )
+        op.run(writeback_dquots, quotas)
+        op.unlock(s_umount, "super_unlock_shared(sb)")
+
+
+@operation(
+    models="quotactl(Q_SYNC) -> dquot_quota_sync() -> dquot_writeback_dquots() (fs/quota/dquot.c)",
+    describe=lambda q: "quotactl(Q_SYNC)",
+    cites=(
+        Cite("fs/quota/dquot.c", "dquot_writeback_dquots", "6.4"),
+        Cite("fs/quota/dquot.c", "dquot_commit", "6.4"),
+        Cite("fs/quota/quota_v2.c", "v2_write_dquot", "6.4"),
+        Cite("fs/quota/quota_v2.c", "v2_write_file_info", "6.4"),
+        Cite("fs/ext4/super.c", "ext4_write_dquot", EXT4_QUOTA_READ),
+    ),
+)
+def quota_sync(op: Op, quotas: Quotas) -> None:
+    """``quotactl(Q_SYNC)`` under s_umount shared (``dquot_quota_sync()``
+    -> ``dquot_writeback_dquots()``): for every dirty dquot, a reference
+    (``dqgrab()``) taken under the dq_list_lock hold that finds it on the
+    dirty list (one step: ``clear_dquot_dirty()`` takes it off that list
+    under the same lock, so a dquot cleaned meanwhile is not grabbed),
+    ``->write_dquot`` and ``dqput()``, which in 6.4 writes and releases the
+    dquot itself if the others dropped theirs meanwhile; then, if the info
+    is dirty, ``->write_info``.  With journalled quota
+    (``quotas.journalled``) no dquot is on the dirty list
+    (DQUOT_NOLIST_DIRTY, which ``ext4_quota_on()`` sets for a journalled
+    quota file and ext4's ``quota`` feature for its hidden ones: "journalled
+    quota has no dirty dquots", ``ext4_sync_fs()``), and Q_SYNC writes only
+    the info.  Each owner's dquot is looked at in its turn, where
+    the kernel moves the whole list away at once: a dquot dirtied after
+    that move waits for the next pass there, and is written in this one
+    here."""
+    s_umount = op.world.superblock.s_umount
+    op.lock(s_umount, SHARED, "quotactl(): quotactl_block() -> down_read(&sb->s_umount)")
+    writeback_dquots(op, quotas)
     op.unlock(s_umount, "up_read(&sb->s_umount)")
 
 

@@ -19,6 +19,7 @@ from mc.models.quota import (
     evict_dquots,
     quota_release_worker,
     quota_sync,
+    sync_quotas,
     quotas_of,
     record_current,
     released_clean,
@@ -152,7 +153,7 @@ _scenario(
 )
 
 scenario(
-    "quota/evict-vs-frozen-sync",
+    "quota/evict-vs-frozen-qsync",
     "fsfreeze -f; alice's file evicted (drop_caches: dquot_drop() drops her dquot's last "
     "reference); quotactl(Q_SYNC), which a frozen filesystem does not hold back; fsfreeze -u; "
     "and the worker of quota_release_work (6.6+, -V quota-release-worker; idle in 6.4)",
@@ -162,6 +163,21 @@ scenario(
         evict_dquots(ALICE_FS, "/a"),
         quota_release_worker(ALICE_FS),
         quota_sync(ALICE_FS),
+        thaw(FROZEN_FILE),
+    ],
+    properties=(*BASE_PROPERTIES, RECORD, RELEASED),
+)
+
+scenario(
+    "quota/evict-vs-frozen-sync",
+    "quota/evict-vs-frozen-qsync with sync(2) in place of quotactl(Q_SYNC): ext4_sync_fs() "
+    "writes the dquots back, and waits for quota_release_work, on a frozen filesystem too",
+    tree=["/a", "/f"],
+    threads=[
+        freeze(FROZEN_FILE),
+        evict_dquots(ALICE_FS, "/a"),
+        quota_release_worker(ALICE_FS),
+        sync_quotas(ALICE_FS),
         thaw(FROZEN_FILE),
     ],
     properties=(*BASE_PROPERTIES, RECORD, RELEASED),
