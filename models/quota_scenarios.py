@@ -19,10 +19,10 @@ from mc.models.quota import (
     evict_dquots,
     quota_release_worker,
     quota_sync,
-    sync_quotas,
     quotas_of,
     record_current,
     released_clean,
+    sync_quotas,
     usage_consistent,
 )
 from mc.models.super import freeze, thaw
