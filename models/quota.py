@@ -50,10 +50,12 @@ the 6.4 shape is the stricter test of the lock order; but
 variant ``quota-release-worker`` is that core, read in 6.17-rc3
 (``dqput()``, ``quota_release_workfn()``, ``dquot_writeback_dquots()`` at
 9b44fff6), for a scenario that runs a ``quota_release_worker`` thread:
-``quota/evict-vs-frozen-qsync`` deadlocks under it (the worker's
-``ext4_release_dquot()`` waits in ``sb_start_intwrite()`` for the thaw,
-Q_SYNC holds s_umount waiting for the worker, the thaw waits for
-s_umount).  Both 6.4 and 6.17 ``dquot_writeback_dquots()``
+``quota/evict-vs-frozen-qsync`` deadlocks under it with
+``release-dquot-freeze-protected`` (the worker's ``ext4_release_dquot()``
+waits in ``sb_start_intwrite()`` for the thaw, Q_SYNC holds s_umount
+waiting for the worker, the thaw waits for s_umount), and under
+``release-dquot-freeze-protected`` alone (the shrinker's eviction waits
+there holding s_umount).  Both 6.4 and 6.17 ``dquot_writeback_dquots()``
 assert s_umount (``WARN_ON_ONCE(!rwsem_is_locked(&sb->s_umount))``) and
 take no ``dqonoff_mutex``.
 
@@ -172,6 +174,7 @@ DQPUT_WITHOUT_WE_SLEPT = "dqput-without-we_slept"
 WRITE_DQUOT_LOCKS_BEFORE_HANDLE = "write-dquot-locks-before-handle"
 RELEASE_DQUOT_LOCKS_BEFORE_HANDLE = "release-dquot-locks-before-handle"
 RELEASE_WORKER = "quota-release-worker"
+RELEASE_FREEZE_PROTECTED = "release-dquot-freeze-protected"
 
 flag_variant(
     ALLOC_WITHOUT_I_LOCK,
@@ -195,6 +198,13 @@ flag_variant(
     "(dabc8b207566, 6.6; a quota_release_worker thread), dquot_is_busy() tests dq_count > 0, "
     "and dquot_writeback_dquots() first waits for that work (flush_delayed_work(), 'quota: "
     "flush quota_release_work upon quota writeback', 6.13)",
+)
+flag_variant(
+    RELEASE_FREEZE_PROTECTED,
+    "ext4_release_dquot() of 6.15 and newer (530fea29ef82 'ext4: protect ext4_release_dquot "
+    "against freezing'; proposed for the stable kernels too): outside a running handle it "
+    "takes sb_start_intwrite() before its handle, so a release on a frozen filesystem waits "
+    "for the thaw",
 )
 flag_variant(
     DQPUT_WITHOUT_WE_SLEPT,
@@ -775,14 +785,18 @@ def release_dquot(op: Op, dq: Dquot, in_handle: bool) -> None:
     writing: ``qtree_release_dquot()`` deletes the record only when the
     dquot has no limits (DQ_FAKE_B: none are modelled) and no usage, the
     freed tree block dirtying the info), the info written if dirty
-    (``->write_file_info``) and DQ_ACTIVE_B cleared.  Outside a handle
-    (not ``in_handle``) ext4 first takes ``sb_start_intwrite()``, ended
-    after its handle (6.15: 530fea29ef82 "ext4: protect ext4_release_dquot against
-    freezing", read in 6.17-rc3): a release on a frozen filesystem waits
-    for the thaw."""
+    (``->write_file_info``) and DQ_ACTIVE_B cleared.  Under
+    ``release-dquot-freeze-protected`` (6.15: 530fea29ef82 "ext4: protect
+    ext4_release_dquot against freezing", read in 6.17-rc3), outside a
+    handle (not ``in_handle``) ext4 first takes ``sb_start_intwrite()``,
+    ended after its handle: a release on a frozen filesystem waits for the
+    thaw; before it, such a release started a handle on the frozen
+    filesystem (the WARN that change fixed, which the models do not
+    check)."""
     sem = dqio_sem(op.world)
     internal = sb_writers(op.world, SB_FREEZE_FS)
-    if not in_handle:
+    protected = not in_handle and op.variant(RELEASE_FREEZE_PROTECTED)
+    if protected:
         op.lock(
             internal,
             SHARED,
@@ -829,6 +843,7 @@ def release_dquot(op: Op, dq: Dquot, in_handle: bool) -> None:
     op.unlock(dq.dq_lock, "out_dqlock: mutex_unlock(&dquot->dq_lock)")
     if not in_handle:
         stop_handle(op)
+    if protected:
         op.unlock(
             internal, "if (freeze_protected) sb_end_intwrite(dquot->dq_sb)", tag="sb-intwrite"
         )
@@ -1654,32 +1669,49 @@ def quota_release_worker(op: Op, quotas: Quotas) -> None:
     op.label("out")
 
 
-def _drop_pointer(scratch: Scratch, pointer: int) -> Any:
+def _drop_pointer(scratch: Scratch, pointer: int, evicted: int) -> Any:
+    """The inode's pointer cleared, the owner it named kept in ``evicted``
+    (the blocks stay charged to that dquot: ``quota-usage-exact`` counts
+    them there)."""
     dropped = scratch[pointer]
     scratch[pointer] = None
+    scratch[evicted] = dropped
     return dropped
 
 
+def evicted_slot(world: World, path: str) -> int:
+    """Whose dquot the evicted inode of ``path`` still has its blocks
+    charged to (None: not evicted)."""
+    return world.shared_slot(f"evicted from i_dquot({path})", None)
+
+
 @operation(
-    models="the last iput() of a file: ext4_evict_inode() -> ext4_clear_inode() -> dquot_drop() "
-    "(fs/ext4/inode.c, fs/quota/dquot.c)",
+    models="drop_caches evicting a file's inode: super_cache_scan() -> prune_icache_sb() -> "
+    "ext4_evict_inode() -> ext4_clear_inode() -> dquot_drop() (fs/super.c, fs/ext4/inode.c, "
+    "fs/quota/dquot.c)",
     describe=lambda quotas, path: f"evict({path})",
     cites=(
+        Cite("fs/super.c", "super_cache_scan", EXT4_QUOTA_READ),
         Cite("fs/quota/dquot.c", "dquot_drop", QUOTA_READ),
         Cite("fs/quota/dquot.c", "__dquot_drop", QUOTA_READ),
         Cite("fs/quota/dquot.c", "dqput", QUOTA_READ),
     ),
 )
 def evict_dquots(op: Op, quotas: Quotas, path: str) -> None:
-    """The inode of the file at ``path`` evicted from memory, not deleted
-    (its last reference dropped: ``echo 2 > /proc/sys/vm/drop_caches`` on
-    a file with links): ``ext4_evict_inode()`` -> ``ext4_clear_inode()`` ->
-    ``dquot_drop()``, outside any handle: ``__dquot_drop()`` takes the
-    inode's dquot pointers under ``dq_data_lock`` and clears them, then
-    ``dqput()`` of each, the last of which writes and releases the dquot
-    (6.4) or queues it for ``quota_release_work`` (``quota-release-worker``).
-    The dquot keeps the file's usage (its blocks stay charged on disk), so
-    ``quota-usage-exact`` does not hold of a scenario that evicts.  Left out:
+    """The inode of the file at ``path``, unused and with links, evicted
+    from memory by the superblock's shrinker (``echo 2 >
+    /proc/sys/vm/drop_caches``, or reclaim): ``super_cache_scan()`` runs
+    only if ``super_trylock_shared()`` gets s_umount (else SHRINK_STOP:
+    nothing evicted), and holds it across ``prune_icache_sb()`` ->
+    ``evict()`` -> ``ext4_evict_inode()`` (``i_nlink``: ``goto no_delete``)
+    -> ``ext4_clear_inode()`` -> ``dquot_drop()``, outside any handle:
+    ``__dquot_drop()`` takes the inode's dquot pointers under
+    ``dq_data_lock`` and clears them, then ``dqput()`` of each, the last of
+    which writes and releases the dquot (6.4) or queues it for
+    ``quota_release_work`` (``quota-release-worker``).  The dquot keeps the
+    file's usage (its blocks stay charged on disk, ``quota-usage-exact``
+    counts them there).  Read in 6.17-rc3 (fs/super.c at 0291023e,
+    fs/ext4/inode.c at 9b44fff6).  Left out: the dentry pruning before it,
     ``truncate_inode_pages_final()`` and the rest of the eviction."""
     file = quotas.file(path)
     if not file.initialized:
@@ -1689,14 +1721,25 @@ def evict_dquots(op: Op, quotas: Quotas, path: str) -> None:
         )
     inode = qinode(op.world, quotas, path)
     dq = dquot(op.world, quotas, file.owner)
+    s_umount = op.world.superblock.s_umount
+    op.trylock(
+        s_umount,
+        "stop",
+        "super_cache_scan(): if (!super_trylock_shared(sb)) return SHRINK_STOP",
+        mode=SHARED,
+    )
     op.section(
         op.world.shared_lock("dq_data_lock", LockKind.SPINLOCK),
+        "prune_icache_sb() -> evict() -> ext4_evict_inode() -> ext4_clear_inode() -> "
         "__dquot_drop(): spin_lock(&dq_data_lock); put[cnt] = dquots[cnt]; "
         "rcu_assign_pointer(dquots[cnt], NULL); spin_unlock(&dq_data_lock)",
         _drop_pointer,
         inode.dquot,
+        evicted_slot(op.world, path),
     )
     dqput(op, dq, in_handle=False)
+    op.unlock(s_umount, "super_unlock_shared(sb)")
+    op.label("stop")
 
 
 def usage_consistent(world: World, quotas: Quotas, state: Sequence[Any]) -> str | None:
@@ -1712,9 +1755,10 @@ def usage_consistent(world: World, quotas: Quotas, state: Sequence[Any]) -> str 
         for file in quotas.files:
             pointer = slots.get(f"i_dquot({file.path})")
             blocks = slots.get(f"i_blocks({file.path})")
+            evicted = slots.get(f"evicted from i_dquot({file.path})")
             if pointer is None or blocks is None:
                 allocated += file.blocks if file.owner == owner and file.initialized else 0
-            elif state[pointer] == owner:
+            elif state[pointer] == owner or (evicted is not None and state[evicted] == owner):
                 allocated += state[blocks]
         if charged != allocated:
             return (

@@ -147,16 +147,17 @@ _scenario(
     "quota/sync-release-vs-chown",
     "chown(2) gives alice's file to bob (alice's dquot marked dirty, its last inode reference "
     "dropped) while quotactl(Q_SYNC) takes a reference to the dirty dquot, writes it and, as "
-    "its last dqput(), releases it under a handle of its own (sb_start_intwrite() first)",
+    "its last dqput(), releases it under a handle of its own",
     SWAP_FS,
     [chown(SWAP_FS, "/a", "bob"), quota_sync(SWAP_FS)],
 )
 
 scenario(
     "quota/evict-vs-frozen-qsync",
-    "fsfreeze -f; alice's file evicted (drop_caches: dquot_drop() drops her dquot's last "
-    "reference); quotactl(Q_SYNC), which a frozen filesystem does not hold back; fsfreeze -u; "
-    "and the worker of quota_release_work (6.6+, -V quota-release-worker; idle in 6.4)",
+    "fsfreeze -f; drop_caches evicts alice's file (its dquot_drop() drops her dquot's last "
+    "reference, under the s_umount the shrinker trylocks); quotactl(Q_SYNC), which a frozen "
+    "filesystem does not hold back; fsfreeze -u; and the worker of quota_release_work (6.6+, "
+    "-V quota-release-worker; idle before)",
     tree=["/a", "/f"],
     threads=[
         freeze(FROZEN_FILE),

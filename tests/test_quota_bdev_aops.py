@@ -390,38 +390,49 @@ def test_journalled_quota_puts_no_dquot_on_the_dirty_list(shipped: Registry) -> 
     )
 
 
-def test_a_release_outside_a_handle_is_freeze_protected(shipped: Registry) -> None:
+def test_a_release_outside_a_handle_is_freeze_protected_from_6_15(shipped: Registry) -> None:
     """ext4_release_dquot() outside a running handle takes sb_start_intwrite()
-    before its handle (6.15), so Q_SYNC's last dqput() has s_umount ->
-    sb_internal -> jbd2_handle -> dq_lock; chown's release, inside its
-    handle, takes no freeze level."""
-    edges = dict(lockorder.explore(shipped, ["quota/sync-release-vs-chown"]))[
-        "quota/sync-release-vs-chown"
+    before its handle under release-dquot-freeze-protected (6.15), so
+    Q_SYNC's last dqput() has s_umount -> sb_internal -> jbd2_handle; chown's
+    release, inside its handle, takes no freeze level; before 6.15 none does."""
+    names = ["quota/sync-release-vs-chown"]
+    edges = dict(lockorder.explore(shipped, names, variants=["release-dquot-freeze-protected"]))[
+        names[0]
     ]
     assert ("s_umount", "sb_internal") in edges
     assert ("sb_internal", "jbd2_handle") in edges
-    model = shipped.build(shipped.scenario("quota/alloc-vs-chown"), properties=())
+    before = dict(lockorder.explore(shipped, names))[names[0]]
+    assert ("s_umount", "sb_internal") not in before
+    model = shipped.build(
+        shipped.scenario("quota/alloc-vs-chown"), ("release-dquot-freeze-protected",), ()
+    )
     [owner] = [t for t in model.threads if t.invocation.operation.name == "chown"]
     assert not any("sb_start_intwrite" in step.label for step in owner.program.steps)
 
 
-def test_the_release_worker_waits_for_a_thaw_that_waits_for_q_sync(shipped: Registry) -> None:
-    """6.6's last dqput() queues quota_release_work; on a frozen filesystem
-    its ext4_release_dquot() waits in sb_start_intwrite() for the thaw, while
-    Q_SYNC holds s_umount in 6.13's flush_delayed_work() and the thaw waits
-    for s_umount.  6.4's dqput() releases in the evicting thread, which Q_SYNC
-    does not wait for: OK.  sync(2)'s ext4_sync_fs() waits for the worker
-    as Q_SYNC does."""
-    for name in ("quota/evict-vs-frozen-qsync", "quota/evict-vs-frozen-sync"):
-        assert check_scenario(shipped, name, []).result.violation is None
-        violation = check_scenario(shipped, name, ["quota-release-worker"]).result.violation
-        assert violation is not None and violation.property == "deadlock"
-        for waits in (
-            "waits for sb_internal",
-            "waits for s_umount held by",
-            "waits for quota_release_work to finish",
-        ):
-            assert waits in violation.message, violation.message
+@pytest.mark.parametrize("name", ["quota/evict-vs-frozen-qsync", "quota/evict-vs-frozen-sync"])
+def test_a_freeze_protected_release_hangs_the_thaw_two_ways(shipped: Registry, name: str) -> None:
+    """On a frozen filesystem, 6.15's ext4_release_dquot() waits in
+    sb_start_intwrite() for the thaw.  With 6.4's dqput() the eviction
+    itself waits there, holding the s_umount the shrinker trylocked; with
+    6.6's worker the worker waits, and Q_SYNC or sync(2) holds s_umount in
+    6.13's flush_delayed_work().  Either way the thaw waits for s_umount.
+    Without the freeze protection both cores pass."""
+    protected = "release-dquot-freeze-protected"
+    for variants in ([], ["quota-release-worker"]):
+        assert check_scenario(shipped, name, variants).result.violation is None, variants
+    shrinker = check_scenario(shipped, name, [protected]).result.violation
+    assert shrinker is not None and shrinker.property == "deadlock"
+    assert "T2 waits for sb_internal" in shrinker.message
+    assert "waits for s_umount held by T2" in shrinker.message
+    worker = check_scenario(shipped, name, ["quota-release-worker", protected]).result.violation
+    assert worker is not None and worker.property == "deadlock"
+    for waits in (
+        "T3 waits for sb_internal",
+        "waits for s_umount held by T4",
+        "T4 waits for quota_release_work to finish",
+    ):
+        assert waits in worker.message, worker.message
 
 
 def test_the_release_worker_is_offered_only_where_a_worker_runs(shipped: Registry) -> None:
