@@ -198,6 +198,7 @@ flag_variant(
     "(dabc8b207566, 6.6; a quota_release_worker thread), dquot_is_busy() tests dq_count > 0, "
     "and dquot_writeback_dquots() first waits for that work (flush_delayed_work(), 'quota: "
     "flush quota_release_work upon quota writeback', 6.13)",
+    asked_where="in a scenario that runs a quota_release_worker thread, which runs the work",
 )
 flag_variant(
     RELEASE_FREEZE_PROTECTED,
@@ -1641,8 +1642,8 @@ def quota_release_worker(op: Op, quotas: Quotas) -> None:
         looked = op.compute(
             f"released_{owner}",
             "restart: spin_lock(&dq_list_lock); dquot = list_first_entry(&rls_head, ...) "
-            f"/* {owner}'s? */; if (dquot_dirty(dquot)) ...; if (dquot_active(dquot)) ...; "
-            "remove_free_dquot(dquot); put_dquot_last(dquot); spin_unlock(&dq_list_lock)",
+            f"/* {owner}'s? to write if dirty, to release if active, else off the list: "
+            "remove_free_dquot(dquot); put_dquot_last(dquot) */",
             _look_releasing,
             dq,
         )

@@ -5,9 +5,11 @@ a message naming what went wrong."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 from conftest import EndStates, registry_with
 
 import mc.testing
@@ -446,6 +448,15 @@ def test_the_release_worker_is_offered_only_where_a_worker_runs(shipped: Registr
     )
     [sync] = [t for t in worker.threads if t.invocation.operation.name == "quota_sync"]
     assert "flush_delayed_work(&quota_release_work)" in [s.label for s in sync.program.steps]
+
+
+def test_check_says_where_the_release_worker_is_asked(vfsmc: Callable[..., Result]) -> None:
+    result = vfsmc("check", "quota/sync-release-vs-chown", "-V", "quota-release-worker")
+    assert result.exit_code == 2, result.output
+    assert (
+        "changes nothing in quota/sync-release-vs-chown (it is asked only in a scenario that "
+        "runs a quota_release_worker thread" in result.output
+    )
 
 
 def test_two_acquires_without_dq_lock_read_the_record_over_a_charge(shipped: Registry) -> None:

@@ -195,8 +195,15 @@ def ineffective(
             else _locks_hint(registry, model, name)
             or _unmatched_labels(model, name)
             or _labels_elsewhere(registry, model, name)
+            or _asked_where(registry, name)
         )
     return IneffectiveVariant(f"variant {name} changes nothing in {scenario}{hint}")
+
+
+def _asked_where(registry: Registry, name: str) -> str:
+    """Where a flag variant is asked at all, as its declaration says."""
+    where = registry.variant(name).asked_where
+    return f" (it is asked only {where})" if where else ""
 
 
 def _unmatched_labels(model: KernelModel, name: str) -> str:

@@ -105,6 +105,9 @@ class Variant:
     declared: Source | None = attrs.field(default=None, eq=False)
     bodies: tuple[tuple[Operation, Callable[..., None]], ...] = attrs.field(default=(), eq=False)
     """Operations whose body the variant replaces, wherever they run."""
+    asked_where: str = attrs.field(default="", eq=False)
+    """Where the operations ask a flag variant at all (``flag_variant(...,
+    asked_where=...)``), said when it changes nothing in a scenario."""
 
     def __call__(self, program: Program, invocation: Invocation) -> Program:
         """The variant's ``transform`` of ``program`` (unchanged without
@@ -617,10 +620,21 @@ def variant(
     return wrap
 
 
-def flag_variant(name: str, description: str, waives: Sequence[str] = ()) -> Variant:
-    """Declare a variant that operations consult with ``op.variant(name)``."""
+def flag_variant(
+    name: str, description: str, waives: Sequence[str] = (), asked_where: str = ""
+) -> Variant:
+    """Declare a variant that operations consult with ``op.variant(name)``;
+    ``asked_where`` says where they ask it at all (a scenario that runs a
+    worker thread), which ``check`` says of a scenario it changes nothing in."""
     return _declare(
-        Variant(name, description, None, _names(waives, "waives", "rules"), caller_source())
+        Variant(
+            name,
+            description,
+            None,
+            _names(waives, "waives", "rules"),
+            caller_source(),
+            asked_where=asked_where,
+        )
     )
 
 
