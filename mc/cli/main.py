@@ -439,12 +439,12 @@ def check(
             unlooked += [why] if why else []
     if against_order is not None:
         against_order.cancel()
-    unmatched = inventory.unmatched_insertions(outcome.model)
+    after_the_search = inventory.unmatched_insertions(outcome.model)
     if outcome.result.verdict is not Verdict.VIOLATED:
-        unmatched += unexplored_races
-    for text in unmatched:
+        after_the_search += unexplored_races
+    for text in after_the_search:
         say("note", text)
-    notes += unmatched
+    notes += after_the_search
     if as_json:
         saved = save_outcome(reg, outcome, target, stem) if save else {}
         searched = {"reduction": reduce and not symmetry, "symmetry": symmetry}
