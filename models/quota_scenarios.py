@@ -152,34 +152,32 @@ _scenario(
     [chown(SWAP_FS, "/a", "bob"), quota_sync(SWAP_FS)],
 )
 
-scenario(
-    "quota/evict-vs-frozen-qsync",
-    "fsfreeze -f; drop_caches evicts alice's file (its dquot_drop() drops her dquot's last "
-    "reference, under the s_umount the shrinker trylocks); quotactl(Q_SYNC), which a frozen "
-    "filesystem does not hold back; fsfreeze -u; and the worker of quota_release_work (6.6+, "
-    "-V quota-release-worker; idle before)",
-    tree=["/a", "/f"],
-    threads=[
-        freeze(FROZEN_FILE),
-        evict_dquots(ALICE_FS, "/a"),
-        quota_release_worker(ALICE_FS),
-        quota_sync(ALICE_FS),
-        thaw(FROZEN_FILE),
-    ],
-    properties=(*BASE_PROPERTIES, RECORD, RELEASED),
-)
-
-scenario(
-    "quota/evict-vs-frozen-sync",
-    "quota/evict-vs-frozen-qsync with sync(2) in place of quotactl(Q_SYNC): ext4_sync_fs() "
-    "writes the dquots back, and waits for quota_release_work, on a frozen filesystem too",
-    tree=["/a", "/f"],
-    threads=[
-        freeze(FROZEN_FILE),
-        evict_dquots(ALICE_FS, "/a"),
-        quota_release_worker(ALICE_FS),
-        sync_quotas(ALICE_FS),
-        thaw(FROZEN_FILE),
-    ],
-    properties=(*BASE_PROPERTIES, RECORD, RELEASED),
-)
+for name, description, syncer in (
+    (
+        "quota/evict-vs-frozen-qsync",
+        "fsfreeze -f; drop_caches evicts alice's file (its dquot_drop() drops her dquot's last "
+        "reference, under the s_umount the shrinker trylocks); quotactl(Q_SYNC), which a frozen "
+        "filesystem does not hold back; fsfreeze -u; and the worker of quota_release_work "
+        "(6.6+, -V quota-release-worker; idle before)",
+        quota_sync,
+    ),
+    (
+        "quota/evict-vs-frozen-sync",
+        "quota/evict-vs-frozen-qsync with sync(2) in place of quotactl(Q_SYNC): ext4_sync_fs() "
+        "writes the dquots back, and waits for quota_release_work, on a frozen filesystem too",
+        sync_quotas,
+    ),
+):
+    scenario(
+        name,
+        description,
+        tree=["/a", "/f"],
+        threads=[
+            freeze(FROZEN_FILE),
+            evict_dquots(ALICE_FS, "/a"),
+            quota_release_worker(ALICE_FS),
+            syncer(ALICE_FS),
+            thaw(FROZEN_FILE),
+        ],
+        properties=(*BASE_PROPERTIES, RECORD, RELEASED),
+    )
