@@ -189,6 +189,29 @@ def test_a_wait_of_the_cycle_on_a_lane_no_step_shows_held_names_the_holder() -> 
     assert labels and not any("held by" in label for label in labels)
 
 
+def test_a_work_the_cycle_waits_for_is_drawn_held_from_its_worker_s_last_step() -> None:
+    """flush_delayed_work() waits for the release worker, which no step
+    takes as a lock: the lane of the work is the worker's bar from the
+    worker's last row down, free above it, and the legend says why."""
+    frozen = SHIPPED / (
+        "quota-evict-vs-frozen-qsync--quota-release-worker--release-dquot-freeze-protected.json"
+    )
+    chart = _Chart(cx_format.load(frozen))
+    [(worker, since)] = chart.held_by_the_cycle.values()
+    lane = "quota_release_work to finish"
+    assert chart.rows[since - 1].step.thread == worker
+    assert all(state[lane] == [] for state in chart.held_after[:since])
+    assert all(state[lane] == [worker] for state in chart.held_after[since:])
+    dot = chart.dot()
+    assert f'color="{chart.color[worker]}", penwidth="5"' in next(
+        line for line in dot.splitlines() if line.startswith(f"  {chart.lane_id[lane]}_{since} ->")
+    )
+    assert "no step shows taken: held from its holder's last step" in _legend(dot)
+    posix = _Chart(cx_format.load(SHIPPED / "filelock-posix-abba--posix-skips-deadlock-check.json"))
+    assert posix.held_by_the_cycle and 'headlabel="T1 waits\\n(held by T2)"' in posix.dot()
+    assert not _Chart(cx_format.load(CHILD_FIRST)).held_by_the_cycle
+
+
 def test_waits_that_close_no_cycle_are_drawn_thin_and_the_legend_says_no_cycle() -> None:
     """A deadlock whose waits end at a returned thread has no cycle: its
     waits are dashed, not the thick arrows of a cycle."""

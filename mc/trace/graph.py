@@ -7,7 +7,9 @@ violation is highlighted in red: for a deadlock, the waits of the cycle.
 Each step's box in its thread's lane gives the kernel code and what it did
 (so arrows carry no labels); branches are drawn with the way they went;
 the step each blocked thread waits at is a dashed box at the end, with
-an arrow to the lane of the lock it waits for; steps a variant changed
+an arrow to the lane of the lock it waits for (a wait of the cycle on what
+no step takes, a work being flushed or a POSIX lock, is drawn held by
+the cycle's holder from its last row); steps a variant changed
 are yellow, with what it removed in the title and in the yellow box of
 the step that runs in its place, and what it changed when the trace
 reaches none of its steps; a long chart folds runs of one
@@ -610,7 +612,30 @@ class _Chart:
                         holders[lane] = held_by
                         changed[lane] = row
             after.append({lane: list(held) for lane, held in holders.items()})
+        self.seen_at_the_end = dict(after[-1])
+        self.held_by_the_cycle = self._held_by_the_cycle(after)
+        for lane, (holder, since) in self.held_by_the_cycle.items():
+            for state in after[since:]:
+                state[lane] = [holder]
         return after, changed
+
+    def _held_by_the_cycle(
+        self, after: Sequence[dict[str, list[str]]]
+    ) -> dict[str, tuple[str, int]]:
+        """The lanes of the cycle's waits that no step shows held at the end
+        (a work a flush waits for, a POSIX lock or lease a step made without
+        taking a lock), each with the thread the cycle says holds it and the
+        chart position of that thread's last row: the thread holds it from
+        there at the latest."""
+        if not closes_cycle(self.cx.cycle):
+            return {}
+        last_row = {row.step.thread: index for index, row in enumerate(self.rows, start=1)}
+        found: dict[str, tuple[str, int]] = {}
+        for edge in self.cx.cycle:
+            unseen = not after[-1].get(edge.resource)
+            if edge.held and not edge.queued and unseen and edge.holder in last_row:
+                found[edge.resource] = (edge.holder, last_row[edge.holder])
+        return found
 
     def _held_at_the_end(self, step: Step) -> str:
         """For the step a thread waits at for a lock whose lane steps of
@@ -685,7 +710,7 @@ class _Chart:
         chart shows held at the end (a POSIX lock or a lease, which a step
         of the trace made without taking a lock), naming the cycle's
         holder; else nothing."""
-        if self.held_after[-1].get(lock):
+        if self.seen_at_the_end.get(lock):
             return ""
         holders = [
             edge.holder
@@ -778,6 +803,12 @@ class _Chart:
             yield _bar(*colors), "held shared by several"
         if any(HANDED_OFF in hs for hs in held):
             yield _bar(HANDED_OFF_COLOR), "handed off: held by no thread"
+        if self.held_by_the_cycle:
+            holder = next(iter(self.held_by_the_cycle.values()))[0]
+            yield (
+                _bar(self.color[holder]),
+                "what the cycle waits for, no step shows taken: held from its holder's last step",
+            )
         kinds = {row.step.event.kind if len(row.steps) == 1 else "" for row in self.rows}
         if kinds & set(LOCK_EVENTS):
             yield _box("rounded"), "a step that takes, waits for or lets go a lock"
