@@ -1724,6 +1724,24 @@ def test_a_local_test_that_reads_a_shared_slot_is_a_model_error(tmp_path: Path) 
     assert check(registry.build(registry.scenario("my/local-test"))).verdict is Verdict.OK
 
 
+def test_a_state_expr_reads_naming_a_slot_by_its_name_says_how_to_get_its_number(
+    vfsmc: Callable[..., Result], tmp_path: Path
+) -> None:
+    """``reads=`` takes slot numbers; a slot's name there (which
+    ``@invariant(reads=...)`` takes) is one line naming
+    ``op.world.slot(name)``, and that form checks."""
+    named = LOCAL_TEST_OF_SHARED.replace(", True, (flag,)", ', reads=[f"flag({path})"]')
+    (tmp_path / "named.py").write_text(named)
+    result = vfsmc("check", "named.py:my/local-test", "--no-save")
+    assert result.exit_code == 2, result.output
+    assert "state_expr('!flag'): reads= takes slot numbers, not 'flag(/f)': " in result.output
+    assert "op.world.slot(name) gives the number" in result.output
+    (tmp_path / "numbered.py").write_text(
+        LOCAL_TEST_OF_SHARED.replace(", True, (flag,)", ', reads=[op.world.slot(f"flag({path})")]')
+    )
+    assert vfsmc("check", "numbered.py:my/local-test", "--no-save").exit_code == 0
+
+
 SHARED_BY_TWO_HELPERS = """
 from mc.dsl import File, Op, inserts, scenario
 from mc.models.truncate import mmap_store

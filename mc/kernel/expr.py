@@ -329,6 +329,20 @@ def any_of(*conds: Expr) -> Expr:
     )
 
 
+def _slot_numbers(text: str, reads: Iterable[int]) -> tuple[int, ...]:
+    """``reads`` as slot numbers, or a ``ModelError`` saying how to get
+    one from a slot's name."""
+    items = (reads,) if isinstance(reads, str) else tuple(reads)
+    for item in items:
+        if type(item) is not int:
+            raise ModelError(
+                f"state_expr({text!r}): reads= takes slot numbers, not {item!r}: "
+                "op.world.slot(name) gives the number of a slot vfsmc show SCENARIO --steps "
+                "lists (reads=[op.world.slot('s_writers.frozen')])"
+            )
+    return items
+
+
 def state_expr(
     text: str,
     function: Callable[[State], Any],
@@ -349,6 +363,8 @@ def state_expr(
     ``reads`` naming a slot that is no register is then a model error (the
     other threads' writes to it would never interleave with the test)."""
     unsaid = reads is None and not asked_by_the_models(sys._getframe(1).f_code.co_filename)
+    if reads is not None:
+        reads = _slot_numbers(text, reads)
 
     def build(world: World) -> Eval:
         if unsaid:
