@@ -46,11 +46,25 @@ as modelled.  Newer trees (not read
 here) open through ``bdev_open()`` with a ``blk_mode_t`` and
 ``blk_holder_ops``, returning a ``struct file``.
 
+The device's page cache is ``mc.models.buffer``'s block: ``blkdev_put()``
+syncs it early, without a lock, when it looks like the last close, and
+the last close's ``blkdev_flush_mapping()`` (read in 6.17-rc3, Kingxukai/linux
+at 0291023e: ``sync_blockdev()``, ``kill_bdev()``, ``bdev_write_inode()``;
+5.16's ``blkdev_put_whole()`` makes the first two calls itself) writes it and
+throws it away under ``open_mutex``, as ``bdev_disk_changed()`` syncs it.
+
 What the models leave out: partitions (the whole device only), the
-holder's ``blk_holder_ops``, media events (``disk_block_events()``), the
-device's page cache (``sync_blockdev()``, ``kill_bdev()``), the module and
-device references, read-only checks, and the partition table itself (the
-one rescan finds a partition beyond the end of the device).
+holder's ``blk_holder_ops`` and the superblock's ``s_umount`` taken through
+them (``fs_bdev_mark_dead()``), media events (``disk_block_events()``), the
+device inode's writeback (``bdev_write_inode()``), ``invalidate_bdev()``
+and the read of the partition table, the module and device references,
+read-only checks, drivers' own locks (loop's ``lo_mutex``), and the
+partition table itself (the one rescan finds a partition beyond the end
+of the device).  From 6.9 the open and release go through a ``struct
+file`` (``bdev_file_open_by_dev()``, ``bdev_fput()``), whose release of the
+claim comes before the deferred ``->release`` and, in
+``disk_scan_partitions()``, after ``bd_abort_claiming()``: the model
+releases in one critical section, as 6.4 does.
 """
 
 from __future__ import annotations
@@ -76,6 +90,17 @@ from mc.dsl import (
 )
 from mc.kernel.expr import state_expr
 from mc.kernel.locks import Lock
+from mc.models.buffer import (
+    BUFFER_CITES,
+    MetaBlock,
+    bread,
+    brelse,
+    kill_bdev,
+    mark_buffer_dirty,
+    meta_block,
+    sync_blockdev,
+    update,
+)
 
 CLAIMANTS = "bd-claimants"
 """The world part naming, by holder, the threads that claim the device
@@ -84,6 +109,7 @@ CLAIM_WITHOUT_BD_CLAIMING = "claim-without-bd_claiming"
 RESCAN_WITHOUT_CLAIM = "rescan-without-claim"
 OPEN_WITHOUT_OPEN_MUTEX = "open-without-open_mutex"
 SLOT_FREE_WITHOUT_SI_LOCK = "slot-free-without-si-lock"
+KILL_BDEV_WITHOUT_SYNC = "kill-bdev-without-sync"
 
 flag_variant(
     CLAIM_WITHOUT_BD_CLAIMING,
@@ -99,6 +125,11 @@ flag_variant(
     OPEN_WITHOUT_OPEN_MUTEX,
     "blkdev_get_by_dev() and blkdev_put() call the driver's ->open and ->release without "
     "disk->open_mutex",
+)
+flag_variant(
+    KILL_BDEV_WITHOUT_SYNC,
+    "blkdev_flush_mapping() calls kill_bdev() without sync_blockdev() first: the last close "
+    "throws away what the early unlocked sync missed (a buffer dirtied after it)",
 )
 flag_variant(
     SLOT_FREE_WITHOUT_SI_LOCK,
@@ -331,7 +362,10 @@ def no_capacity_change(_scratch: Scratch, _d: Disk) -> int:
 def bdev_disk_changed(op: Op, d: Disk, claimer: str | None = None) -> None:
     """``bdev_disk_changed()`` (block/partitions/core.c, 6.4), which
     ``lockdep_assert_held(&disk->open_mutex)`` (a lock-protocol error
-    without it): drop and re-add the partitions; a partition found beyond
+    without it): ``sync_blockdev(disk->part0)`` under it, then drop and
+    re-add the partitions (``invalidate_bdev()``, which only trylocks
+    folios and drops clean ones, and ``read_part_sector()``'s read of the
+    partition table through the device's page cache are left out); a partition found beyond
     the end of the device makes ``blk_add_partition()`` call
     ``disk_unlock_native_capacity()`` -> ``->unlock_native_capacity`` once
     (GD_NATIVE_CAPACITY) and rescan.  ``claimer``: the claim the rescan
@@ -341,8 +375,10 @@ def bdev_disk_changed(op: Op, d: Disk, claimer: str | None = None) -> None:
     rescan, ``loop_reread_partitions()``, which ``bdev-exclusive`` does not
     ask to exclude holders)."""
     op.assert_held(d.open_mutex, "bdev_disk_changed(): lockdep_assert_held(&disk->open_mutex)")
+    sync_blockdev(op, meta_block(op.world))
     op.effect(
-        "blk_drop_partitions(disk); clear_bit(GD_NEED_PART_SCAN, &disk->state)",
+        "invalidate_bdev(disk->part0); blk_drop_partitions(disk); "
+        "clear_bit(GD_NEED_PART_SCAN, &disk->state)",
         rescan_start,
         d,
         op.thread.name,
@@ -405,20 +441,29 @@ def blkdev_get(op: Op, d: Disk, holder: str | None, fail: str) -> None:
 
 
 def blkdev_put(op: Op, d: Disk, holder: str | None) -> None:
-    """``blkdev_put()``: under open_mutex, an exclusive holder's claim is
-    dropped (under bdev_lock); ``blkdev_put_whole()`` drops
-    ``bd_openers`` and calls the driver's ``->release``."""
+    """``blkdev_put()``: the last opener syncs the device's page cache
+    first, without a lock ("Sync early if it looks like we're the last
+    one"); under open_mutex, an exclusive holder's claim is dropped (under
+    bdev_lock); ``blkdev_put_whole()`` drops ``bd_openers``, and the last
+    close writes the page cache and throws it away under open_mutex
+    (``blkdev_flush_mapping``); then the driver's ``->release``."""
+    b = meta_block(op.world)
+    with op.when(
+        state_expr(f"bd_openers({d}) == 1", lambda s: s[d.openers] == 1, reads=[d.openers]),
+        "if (bdev->bd_openers == 1)",
+    ):
+        sync_blockdev(op, b)
     unlocked = op.variant(OPEN_WITHOUT_OPEN_MUTEX)
     if not unlocked:
         op.lock(d.open_mutex, EXCL, "blkdev_put(): mutex_lock(&disk->open_mutex)")
     if holder is not None:
         end_claim(op, d, holder)
-    op.effect(
-        "blkdev_put_whole(): if (!--bdev->bd_openers) blkdev_flush_mapping(bdev)",
-        add_to,
-        d.openers,
-        -1,
-    )
+    op.effect("blkdev_put_whole(): --bdev->bd_openers", add_to, d.openers, -1)
+    with op.when(
+        state_expr(f"!bd_openers({d})", lambda s: s[d.openers] == 0, reads=[d.openers]),
+        "if (atomic_dec_and_test(&bdev->bd_openers))",
+    ):
+        blkdev_flush_mapping(op, b)
     op.call(
         "block_device_operations.release",
         driver_release,
@@ -428,6 +473,18 @@ def blkdev_put(op: Op, d: Disk, holder: str | None) -> None:
     )
     if not unlocked:
         op.unlock(d.open_mutex, "mutex_unlock(&disk->open_mutex)")
+
+
+def blkdev_flush_mapping(op: Op, b: MetaBlock) -> None:
+    """``blkdev_flush_mapping()`` (block/bdev.c, 6.17-rc3 at 0291023e; the
+    same two calls inline in 5.16's ``blkdev_put_whole()``), under
+    open_mutex: ``sync_blockdev()`` then ``kill_bdev()``, so the folio
+    lock, the buffer lock and the wait for the folio's writeback (its
+    completion in interrupt context) nest inside ``open_mutex``.  Left
+    out: ``bdev_write_inode()`` (the device inode's own writeback)."""
+    if not op.variant(KILL_BDEV_WITHOUT_SYNC):
+        sync_blockdev(op, b)
+    kill_bdev(op, b)
 
 
 # --- ioctls -------------------------------------------------------------------------------
@@ -544,6 +601,39 @@ def rescan_partitions(op: Op) -> None:
     op.label("out")
 
 
+@operation(
+    models="blkdev_get_by_dev(), a metadata update through the device's buffer cache, "
+    "blkdev_put() and its last close's blkdev_flush_mapping() (block/bdev.c, fs/buffer.c)",
+    describe=lambda bit: f"open, update({bit}), close",
+    cites=(
+        *BDEV_CITES,
+        Cite("block/bdev.c", "blkdev_flush_mapping", "6.17"),
+        Cite("block/bdev.c", "sync_blockdev", "6.6"),
+        Cite("block/bdev.c", "kill_bdev", "6.17"),
+        Cite("mm/truncate.c", "truncate_inode_pages_range", "6.17"),
+        Cite("fs/buffer.c", "block_invalidate_folio", "6.7"),
+        *BUFFER_CITES,
+    ),
+)
+def update_and_close(op: Op, bit: str) -> None:
+    """A plain open of the disk, an update of its metadata block through
+    the buffer cache (``update_block``'s steps: ``sb_bread()``, the bit
+    set, ``mark_buffer_dirty()``, ``brelse()``), and the close, whose last
+    opener writes the page cache and throws it away under open_mutex.  A
+    write(2) to the device goes through ``blkdev_write_iter()`` instead,
+    whose ``block_write_begin()`` and ``block_write_end()`` hold the folio
+    lock around the copy: left out (no lock of it nests in open_mutex)."""
+    d = disk(op.world)
+    blkdev_get(op, d, None, "out")
+    b = meta_block(op.world)
+    bh = bread(op, b)
+    update(op, b, bh, bit, f"memcpy(bh->b_data + offset, {bit}, len)")
+    mark_buffer_dirty(op, b, bh, bit)
+    brelse(op, b, bh)
+    blkdev_put(op, d, None)
+    op.label("out")
+
+
 # --- a swap device ------------------------------------------------------------------------
 
 
@@ -608,7 +698,15 @@ def free_swap_slot(op: Op, offset: int) -> None:
     and when 64 have gathered ``swapcache_free_entries()`` runs under
     that lock, so ``->swap_slot_free_notify`` then runs with the CPU's
     ``free_lock`` held and interrupts off; ``swap_entry_free()``'s cluster
-    lock (``lock_cluster()``, released before the notify)."""
+    lock (``lock_cluster()``, released before the notify).  Newer kernels
+    (6.15 and later; read in 6.17-rc3, Kingxukai/linux at 0291023e) have no
+    slots cache and call the notify under the cluster lock alone
+    (``swap_entries_put_cache()``: ``ci = lock_cluster(si, offset)`` ->
+    ``swap_entries_free()`` -> ``swap_range_free()``), si->lock not held and
+    taken inside the cluster lock by ``move_cluster()``: locking.rst's
+    "swap_lock" for ``swap_slot_free_notify`` is stale there, and such a
+    kernel is ``slot-free-without-si-lock`` as far as si->lock goes, which
+    ``spec-conformance`` reports against the document's rule."""
     si = swap_info(op.world)
     slots = len(op.world.initial[si.swap_map])
     if isinstance(offset, bool) or not 0 <= offset < slots:

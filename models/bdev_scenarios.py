@@ -13,7 +13,10 @@ from mc.models.bdev import (
     free_swap_slot,
     open_exclusive,
     rescan_partitions,
+    update_and_close,
 )
+from mc.models.buffer import BH_USE_AFTER_FREE, bh_io_completion, flush_block
+from mc.models.buffer_scenarios import DURABLE
 
 EXCLUSIVE = "bdev-exclusive"
 
@@ -61,6 +64,15 @@ scenario(
     properties=PROPERTIES,
 )
 
+scenario(
+    "bdev/last-close-vs-writer",
+    "two tasks each opening the disk, updating its metadata block through the buffer cache and "
+    "closing it, beside the flusher writing the device's folio: the last close writes the page "
+    "cache and throws it away under open_mutex",
+    tree=[],
+    threads=[update_and_close("a"), update_and_close("b"), flush_block(), bh_io_completion()],
+    properties=(*BASE_PROPERTIES, DURABLE, BH_USE_AFTER_FREE),
+)
 scenario(
     "bdev/swap-slot-free",
     "two tasks freeing slots of a swap area on a block device (zram): the driver is told of "

@@ -1051,13 +1051,102 @@ def sync_bdev(op: Op) -> None:
         b,
         render=_render_bits,
     )
+    sync_blockdev(op, b)
+    op.effect("return 0", _synced, b, promised, op.thread.tid)
+
+
+def sync_blockdev(op: Op, b: MetaBlock) -> None:
+    """``sync_blockdev()``'s steps for a caller of its own (``sync_bdev``,
+    the last close of the device): ``filemap_write_and_wait()``, the folio
+    written under ``WB_SYNC_ALL`` (``write_folio``) and its writeback
+    waited for."""
     write_folio(op, b, sync_all=True)
     op.wait_until(
         not_(block_folio_test(b, "PG_writeback", lambda flags: flags & PG_WRITEBACK)),
         "filemap_fdatawait(mapping): folio_wait_writeback(folio)",
         "PG_writeback(bdev:0)",
     )
-    op.effect("return 0", _synced, b, promised, op.thread.tid)
+
+
+def _buffers(scratch: Scratch, b: MetaBlock) -> int | None:
+    return cast(int | None, scratch[b.bh])
+
+
+def _discard_buffer(scratch: Scratch, b: MetaBlock, bh: int) -> None:
+    if touch_buffer_head(scratch, b, bh, "discard_buffer(bh)"):
+        scratch[b.bh_state] &= ~BH_DIRTY
+
+
+def _remove_truncated(scratch: Scratch, b: MetaBlock) -> None:
+    """``folio_cancel_dirty()`` and ``filemap_remove_folio()``: the folio
+    leaves the page cache with its data, unless a buffer another thread
+    still references kept its buffers on it (the kernel then removes the
+    folio with its buffers, an orphan; the model keeps it cached, clean)."""
+    scratch[b.folio] &= ~PG_DIRTY
+    if scratch[b.bh] is None:
+        scratch[b.folio] = None
+        scratch[b.data] = None
+
+
+def kill_bdev(op: Op, b: MetaBlock) -> None:
+    """``kill_bdev()``: ``invalidate_bh_lrus()`` (no LRU here) and
+    ``truncate_inode_pages(mapping, 0)`` over the device's folio
+    (mm/truncate.c, read in 6.17-rc3 at 0291023e): the folio locked (the
+    first pass's ``find_lock_entries()`` trylocks it and passes over one
+    under writeback, the partial-folio pass then locks it with
+    ``FGP_LOCK``; the model takes it once, blocking), its writeback waited
+    for, ``block_invalidate_folio()``'s ``discard_buffer()`` under the
+    buffer lock (the buffer cleaned), ``filemap_release_folio()`` ->
+    ``try_to_free_buffers()`` under ``private_lock``, and the folio
+    removed, dirty or not: what the sync before it did not write is
+    lost."""
+    done = op.fresh_label("truncated")
+    cached = block_folio_test(b, "folio", lambda _flags: True)
+    with op.when(not_(cached), "if (mapping_empty(mapping)) return"):
+        op.goto(done)
+    op.lock(
+        b.folio_lock,
+        EXCL,
+        "truncate_inode_pages_range(): folio = __filemap_get_folio(mapping, 0, FGP_LOCK, 0)",
+    )
+    gone = op.fresh_label("unlock")
+    with op.when(not_(cached), "truncate_inode_folio(): if (folio->mapping != mapping)"):
+        op.goto(gone)
+    op.wait_until(
+        not_(block_folio_test(b, "PG_writeback", lambda flags: flags & PG_WRITEBACK)),
+        "truncate_inode_partial_folio(): folio_wait_writeback(folio)",
+        "PG_writeback(bdev:0)",
+    )
+    head = op.compute(
+        "head",
+        "truncate_cleanup_folio(): folio_invalidate(folio, 0, folio_size(folio)): "
+        "block_invalidate_folio(): head = folio_buffers(folio)",
+        _buffers,
+        b,
+        render=_render_bh,
+    )
+    with op.when(not_(same(head, const(None, "NULL"))), "if (folio_buffers(folio))"):
+        lock_buffer(op, b, head, "discard_buffer(bh): lock_buffer(bh)")
+        op.effect(
+            "clear_buffer_dirty(bh); bh->b_bdev = NULL; clear_buffer_mapped(bh); ...",
+            _discard_buffer,
+            b,
+            head,
+        )
+        unlock_buffer(op, b, "unlock_buffer(bh)")
+        op.section(
+            b.private_lock,
+            "filemap_release_folio(folio, 0): try_to_free_buffers(folio): "
+            "spin_lock(&mapping->private_lock); drop_buffers(folio, &buffers_to_free); "
+            "spin_unlock(&mapping->private_lock)",
+            try_to_free_buffers,
+            b,
+            not op.variant(FREE_BUFFERS_IGNORES_B_COUNT),
+        )
+    op.effect("folio_cancel_dirty(folio); filemap_remove_folio(folio)", _remove_truncated, b)
+    op.label(gone)
+    op.unlock(b.folio_lock, "folio_unlock(folio)")
+    op.label(done)
 
 
 # --- reclaim -------------------------------------------------------------------------------

@@ -60,6 +60,26 @@ copy_file_range and FICLONE make under ``file_start_write()``
 ``no-write-while-frozen`` sees them write a frozen filesystem; the
 ``->write_iter`` entry of write(2) comes after the shipped write body's
 first step, ``vfs_write()``'s ``file_start_write()`` (``op.entering``).
+Also left out: the file position that ``splice(2)``, ``sendfile(2)`` and
+``copy_file_range(2)`` read and store back without ``f_pos_lock``
+(``do_splice()``: ``offset = in->f_pos; ... in->f_pos = offset``), so
+``no-lost-f-pos`` says nothing of them; a blocking splice (waiting for
+pipe data with ``file_start_write()`` held) and ``filemap_splice_read()``
+of an uncached page; and each file's filesystem as one whole (the
+splice read, fadvise and the clone follow XFS, read(2) and fallocate
+ext4: XFS's read(2) holds i_rwsem shared, which no scenario takes).
+
+Drift after the versions read (read in 6.17-rc3, Kingxukai/linux at
+9b44fff6 and 0291023e): 6.15's ``file_seek_cur_needs_f_lock()``
+(da06e3c51794) takes ``f_lock`` for SEEK_CUR only for a file with
+FMODE_ATOMIC_POS or a directory, which is ``seek-cur-without-f-lock`` for
+a character device; ext4's ``fallocate`` holds i_rwsem once around the
+whole call (``inode_dio_wait()`` and ``file_modified()`` first, the punch
+under ``invalidate_lock`` with no unlocked writeback before it), where the
+model follows 6.6's drop and retake; and cifs's
+``cifs_file_copychunk_range()`` takes the target's ``invalidate_lock``
+under both i_rwsems (``filemap_invalidate_inode()``) and falls back to
+``splice_copy_file_range()`` holding ``file_start_write(file_out)``.
 """
 
 from __future__ import annotations

@@ -62,7 +62,10 @@ from mc.models.writeback import io_completion, write
     "(a regular file or a directory) each start where the previous one left f_pos: the file "
     "position is the sum of the moves they made (no update lost to a call that read the old "
     "position); on any file, no lseek(2) SEEK_CUR sets f_pos from a position read before "
-    "another SEEK_CUR moved it (f_lock).  Without FMODE_ATOMIC_POS the kernel promises no "
+    "another SEEK_CUR moved it (f_lock, up to 6.14: from 6.15 generic_file_llseek_size() "
+    "takes f_lock for SEEK_CUR only where file_seek_cur_needs_f_lock(), a file with "
+    "FMODE_ATOMIC_POS or a directory, so a character device's SEEK_CURs race as under "
+    "seek-cur-without-f-lock).  Without FMODE_ATOMIC_POS the kernel promises no "
     "more: concurrent read(2)s and write(2)s behave like SEEK_SET",
     reads=["f_pos", "f_pos moved", "error"],
     needs=(FILES, "an open file (a struct file of models/file.py)"),
@@ -96,7 +99,8 @@ def no_fdget_pos(program: Program, _invocation: Invocation) -> Program:
 @variant(
     SEEK_CUR_WITHOUT_F_LOCK,
     "generic_file_llseek_size() reads f_pos and sets f_pos + offset for SEEK_CUR without "
-    "file->f_lock",
+    "file->f_lock (what 6.15 and later do for a file without FMODE_ATOMIC_POS that is no "
+    "directory: da06e3c51794, file_seek_cur_needs_f_lock())",
 )
 def seek_cur_without_f_lock(program: Program, invocation: Invocation) -> Program:
     if not invocation.runs(lseek):
@@ -166,7 +170,7 @@ scenario(
     "file/two-seeks-chrdev",
     "two lseek(2) SEEK_CURs through one struct file of a character device (no "
     "FMODE_ATOMIC_POS, so fdget_pos() takes no f_pos_lock): f_lock alone keeps each "
-    "read-modify-write of f_pos whole",
+    "read-modify-write of f_pos whole (up to 6.14; 6.15 and later take no f_lock here either)",
     tree=["/c"],
     threads=[lseek(CHRDEV, 1, SEEK_CUR), lseek(CHRDEV, 1, SEEK_CUR)],
     properties=FILE_PROPERTIES,

@@ -356,6 +356,13 @@ LABEL_AS_MODELLED = {
     "if (perm_mask & READ_ONCE(fi->inval_mask) || time_beforeN(fi->i_time, get_jiffies_N()))",
     # nfs4_set_delegation() withdrawing a delegation a break met (models/xattr.py)
     "if (fp->fi_had_conflict) goto out_unlock",
+    # blkdev_put()'s early sync and last close, kill_bdev()'s truncation (models/bdev.py,
+    # models/buffer.py)
+    "if (bdev->bd_openers == N)",
+    "if (atomic_dec_and_test(&bdev->bd_openers))",
+    "if (mapping_empty(mapping)) return",
+    "truncate_inode_folio(): if (folio->mapping != mapping)",
+    "if (folio_buffers(folio))",
 }
 """Labels whose condition is the model's own (or that name the case the block
 handles, such as ``/* /f:N */``)."""
