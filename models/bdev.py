@@ -627,7 +627,7 @@ def update_and_close(op: Op, bit: str) -> None:
     blkdev_get(op, d, None, "out")
     b = meta_block(op.world)
     bh = bread(op, b)
-    update(op, b, bh, bit, f"memcpy(bh->b_data + offset, {bit}, len)")
+    update(op, b, bh, bit, f"memcpy(bh->b_data, {bit}, bh->b_size)")
     mark_buffer_dirty(op, b, bh, bit)
     brelse(op, b, bh)
     blkdev_put(op, d, None)
