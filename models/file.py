@@ -135,6 +135,8 @@ OPENERS = "file-openers"
 NO_LOST_F_POS = "no-lost-f-pos"
 NO_FDGET_POS = "no-fdget-pos"
 SEEK_CUR_WITHOUT_F_LOCK = "seek-cur-without-f-lock"
+F_LOCK_ONLY_WITH_F_POS_LOCK = "f-lock-only-with-f-pos-lock"
+F_LOCK_ONLY_WITHOUT_F_POS_LOCK = "f-lock-only-without-f-pos-lock"
 REMAP_ARGUMENT_ORDER = "remap-argument-order"
 SPLICE_WRITE_INODE_FIRST = "splice-write-inode-first"
 READDIR_UNLOCKED = "readdir-unlocked"
@@ -658,6 +660,24 @@ def _describe_lseek(spec: OpenFile, offset: int, whence: int) -> str:
     return f"lseek({spec}, {offset} pages, {named})"
 
 
+def _seek_cur_takes_f_lock(op: Op, spec: OpenFile) -> bool:
+    """Whether ``generic_file_llseek_size()``'s SEEK_CUR takes ``f_lock``:
+    always in 6.6; where ``file_seek_cur_needs_f_lock()`` says so from 6.15
+    (da06e3c51794 "fs: don't needlessly acquire f_lock", read in 6.17-rc3,
+    Kingxukai/linux at 9b44fff6): ``if (!(file->f_mode & FMODE_ATOMIC_POS)
+    && !file->f_op->iterate_shared) return false``, so a file whose
+    position ``f_pos_lock`` guards takes it and one it never guards (a
+    character device) does not, the reverse of the comment above the call
+    and of the commit message ("only acquire f_lock for SEEK_CUR if this
+    isn't a file that would have acquired f_pos_lock"), which the patch's
+    first posting did (``if (!locked) spin_lock(&file->f_lock)``)."""
+    if op.variant(F_LOCK_ONLY_WITH_F_POS_LOCK):
+        return spec.atomic_pos
+    if op.variant(F_LOCK_ONLY_WITHOUT_F_POS_LOCK):
+        return not spec.atomic_pos
+    return True
+
+
 @operation(
     models="ksys_lseek() -> fdget_pos() -> vfs_llseek() -> ->llseek = generic_file_llseek() "
     "(fs/read_write.c)",
@@ -707,7 +727,9 @@ def lseek(op: Op, spec: OpenFile, offset: int, whence: int) -> None:
     if whence == SEEK_CUR and offset == 0:
         op.compute("pos", "if (offset == 0) return file->f_pos", _read_pos, filp)
     elif whence == SEEK_CUR:
-        op.lock(filp.f_lock, EXCL, "spin_lock(&file->f_lock)")
+        takes_f_lock = _seek_cur_takes_f_lock(op, spec)
+        if takes_f_lock:
+            op.lock(filp.f_lock, EXCL, "spin_lock(&file->f_lock)")
         read = op.compute(
             "pos",
             "file->f_pos+offset",
@@ -721,7 +743,8 @@ def lseek(op: Op, spec: OpenFile, offset: int, whence: int) -> None:
             op.effect(label, _seek_cur_set, filp, offset, read)
         else:
             op.compute("offset", label, _seek_cur_set, filp, offset, read)
-        op.unlock(filp.f_lock, "spin_unlock(&file->f_lock)")
+        if takes_f_lock:
+            op.unlock(filp.f_lock, "spin_unlock(&file->f_lock)")
     elif whence == SEEK_END and spec.cache is not None:
         mapping = op.mapping(spec.cache)
         set_end = (

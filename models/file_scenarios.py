@@ -17,6 +17,8 @@ from mc.models.dirops import create, unlink
 from mc.models.file import (
     COPIES,
     COPY_COHERENT,
+    F_LOCK_ONLY_WITH_F_POS_LOCK,
+    F_LOCK_ONLY_WITHOUT_F_POS_LOCK,
     FALLOC_FL_KEEP_SIZE,
     FALLOC_FL_PUNCH_HOLE,
     FDGET_POS_TAG,
@@ -109,6 +111,19 @@ def seek_cur_without_f_lock(program: Program, invocation: Invocation) -> Program
 
 
 flag_variant(
+    F_LOCK_ONLY_WITH_F_POS_LOCK,
+    "generic_file_llseek_size() as 6.15 and later have it (da06e3c51794): SEEK_CUR takes "
+    "f_lock only where file_seek_cur_needs_f_lock() holds, a file with FMODE_ATOMIC_POS or a "
+    "directory, whose f_pos_lock already orders its seeks, and not for a character device, "
+    "which has no other lock",
+)
+flag_variant(
+    F_LOCK_ONLY_WITHOUT_F_POS_LOCK,
+    "generic_file_llseek_size() as da06e3c51794's message and comment describe it and its "
+    "first posting wrote it: SEEK_CUR takes f_lock only for a file f_pos_lock does not guard "
+    "(no FMODE_ATOMIC_POS, no ->iterate_shared)",
+)
+flag_variant(
     REMAP_ARGUMENT_ORDER,
     "->remap_file_range locks the two inodes (and their invalidate_locks) in argument order, "
     "source first, instead of by address",
@@ -177,6 +192,16 @@ scenario(
 )
 
 SEEK_F = OpenFile("/f", cache=TWO_PAGES, name="filp")
+
+scenario(
+    "file/two-seeks-regular",
+    "two lseek(2) SEEK_CURs through one struct file of a regular file (FMODE_ATOMIC_POS): "
+    "fdget_pos() takes f_pos_lock, so f_lock is not what keeps each read-modify-write of "
+    "f_pos whole",
+    tree=["/f"],
+    threads=[lseek(SEEK_F, 1, SEEK_CUR), lseek(SEEK_F, 1, SEEK_CUR)],
+    properties=FILE_PROPERTIES,
+)
 
 scenario(
     "file/seek-read-fdinfo",
