@@ -16,6 +16,7 @@ import pytest
 from click.testing import Result
 from conftest import FSYNC_HOOKS_UNDER_A_FLAG, INSERTS_INTO_ONE_STORE
 
+from mc.check import usermodels
 from mc.project import ROOT
 
 Run = Callable[..., Result]
@@ -912,6 +913,41 @@ def test_an_invariant_naming_a_slot_of_another_file_s_scenario_holds_up_no_other
     assert asked.exit_code == 2 and "but no dentry slot is called so" in asked.output
 
 
+UNMADE_FLAG = """
+from mc.dsl import invariant, scenario
+from mc.models.dirops import unlink
+
+
+@invariant("flag-clear", "no step of mine raised my flag", reads=["my flag"])
+def flag_clear(model):
+    flag = model.world.shared_slot("my flag", None)
+    return lambda state: state[flag]
+
+
+scenario("my/unlink", "an unlink of /d/x", tree=["/d/", "/d/x"], threads=[unlink("/d/x")])
+"""
+
+
+def test_an_invariant_of_the_scenario_s_file_reading_a_slot_no_thread_makes_gets_a_note(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """A file's invariant over a slot only a step of the file's own would
+    make (a recomputed test has no op to make it): its own scenario,
+    declared without properties=, says why the invariant is not checked,
+    where it said nothing; another file's scenario still says nothing."""
+    (tmp_path / "flag.py").write_text(UNMADE_FLAG)
+    (tmp_path / "other.py").write_text(NO_SUCH_FILE)
+    own = vfsmc("check", "flag.py:my/unlink", "--no-save")
+    assert own.exit_code == 0, own.output
+    assert (
+        "note: property flag-clear is not checked on my/unlink: flag-clear reads my flag, which "
+        "no thread of my/unlink makes: it has nothing to check there (a slot only a step makes: "
+        "make it in an operation's body or an inserts() hook, op.world.shared_slot(name, initial))"
+    ) in " ".join(own.output.split())
+    other = vfsmc("check", "other.py:my/no-x", "--models", "flag.py", "--no-save")
+    assert other.exit_code == 0 and "flag-clear" not in other.output, other.output
+
+
 @pytest.mark.parametrize(
     ("reads", "raised"),
     [("lambda model: {}['no such family']", "KeyError"), ("exit_5", "SystemExit")],
@@ -1496,6 +1532,34 @@ def test_a_lock_held_across_writepages_is_released_at_its_end(vfsmc: Run, tmp_pa
     )
     assert late.exit_code == 1, late.output
     assert "deadlock" in late.output and "alloc_mutex(/f)" in late.output
+
+
+def test_replay_names_the_scenario_s_own_variants_and_a_renamed_scenario(
+    vfsmc: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The correct protocol of a scenario made of variants of its own keeps
+    them, and replay --correct says so; once the file renames the
+    scenario, replay says the file the trace records no longer declares
+    it and names what it declares, not to pass the file with --models."""
+    model = _write(tmp_path, "wp.py", HOLDS_A_MUTEX_ACROSS_WRITEPAGES)
+    broken = vfsmc("check", f"{model}:my/write-vs-flusher", "-V", "myfs-locks-after-folio")
+    assert broken.exit_code == 1, broken.output
+    saved = tmp_path / "counterexamples" / "my-write-vs-flusher--myfs-locks-after-folio.json"
+    correct = vfsmc("replay", str(saved), "--correct")
+    assert correct.exit_code == 0, correct.output
+    assert (
+        "does not reproduce on the correct protocol (the scenario's own myfs-write, "
+        "myfs-writepages, no other variant)"
+    ) in correct.output, correct.output
+    model.write_text(
+        HOLDS_A_MUTEX_ACROSS_WRITEPAGES.replace('"my/write-vs-flusher"', '"my/write-vs-flush"')
+    )
+    monkeypatch.setattr(usermodels, "_loaded", {})  # a new process reads the file again
+    renamed = vfsmc("replay", str(saved))
+    assert renamed.exit_code == 2, renamed.output
+    assert "declares no scenario of that name today" in renamed.output
+    assert "it declares my/write-vs-flush" in renamed.output
+    assert "--models" not in renamed.output
 
 
 def test_a_trace_saved_beside_its_model_file_replays_from_anywhere(

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 
-from mc.dsl.kernel_model import KernelModel, ReadsMissingSlots, Thread, make_property
-from mc.dsl.scenario import BASE_PROPERTIES, Registry, Scenario
+from mc.dsl.kernel_model import KernelModel, PropertyDef, ReadsMissingSlots, Thread, make_property
+from mc.dsl.scenario import BASE_PROPERTIES, Registry, Scenario, checker_source
 from mc.dsl.steps import EffectStep
 from mc.engine.explore import LONGEST_TIMER_SECONDS
 from mc.engine.model import DeclarationError
@@ -257,8 +257,10 @@ def left_out(
     only pass; one that refuses the model says why when it is checked),
     then, each with why, those whose ``reads=`` names a slot the scenario
     lacks (a typo, or an object of another scenario: ``check`` says so,
-    and checks one asked for by name with the error); one that reads
-    slots no thread of the scenario makes is in neither.  ``model``: the
+    and checks one asked for by name with the error), and those of the
+    scenario's own model file that read slots no thread of the scenario
+    makes (only a step of the file's own would); one of another file
+    that reads such slots is in neither.  ``model``: the
     scenario built under variants, whose steps may make parts of the
     world the scenario alone does not."""
     model = model or built(registry, scenario)
@@ -269,13 +271,30 @@ def left_out(
         try:
             reads = _reads_of(registry, model, name)
         except DeclarationError as error:
-            unlocated[name] = str(error)
+            unlocated[name] = f"{error} (a slot of another scenario, or a typo)"
             continue
-        except ReadsMissingSlots:
+        except ReadsMissingSlots as error:
+            if _same_file(registry.properties[name], scenario):
+                unlocated[name] = (
+                    f"{error.said_of(scenario.name)} (a slot only a step makes: make it in an "
+                    "operation's body or an inserts() hook, op.world.shared_slot(name, initial))"
+                )
             continue
         if _may_change(model, reads):
             omitted.append(name)
     return omitted, unlocated
+
+
+def _same_file(prop: PropertyDef, scenario: Scenario) -> bool:
+    """Whether ``prop`` is declared in the model file that declares
+    ``scenario``: a property a file writes for its own scenario, not one
+    of another file's objects."""
+    source = checker_source(prop)
+    return (
+        source is not None
+        and scenario.declared is not None
+        and Path(source.file).resolve() == Path(scenario.declared.file).resolve()
+    )
 
 
 def omitted_properties(registry: Registry, scenario: Scenario) -> list[str]:

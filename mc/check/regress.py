@@ -134,6 +134,9 @@ class ReplayResult:
     idle: str | None = None
     """A variant of the trace that changes nothing in its scenario today,
     as ``check`` would refuse it: the trace owes nothing to it."""
+    own: tuple[str, ...] = ()
+    """The variants the scenario's protocol is made of (``Scenario.variants``),
+    which the correct protocol keeps."""
 
     @property
     def ok(self) -> bool:
@@ -317,7 +320,7 @@ def replay_file(
         raise cx_format.FormatError(
             printable(edited_and_lost(path, recorded.stopped_at, recorded.reason))
         )
-    return ReplayResult(path, found, recorded, correct, idle)
+    return ReplayResult(path, found, recorded, correct, idle, tuple(scenario.variants))
 
 
 def _check_command(registry: Registry, found: cx_format.Counterexample) -> str:
@@ -548,8 +551,17 @@ def replay_line(result: ReplayResult) -> str:
     status = "ok" if result.ok else "FAIL"
     return printable(
         f"{status:<4}  {result.path.name}: with {_variants(result.counterexample.variants)}: "
-        f"{result.with_variants}; correct protocol (no variants): {result.on_correct}"
+        f"{result.with_variants}; {correct_protocol(result.own)}: {result.on_correct}"
     )
+
+
+def correct_protocol(own: Sequence[str]) -> str:
+    """How a replay names the protocol without the trace's variants: the
+    correct one, which keeps the variants the scenario's protocol is made
+    of (``Scenario.variants``)."""
+    if not own:
+        return "correct protocol (no variants)"
+    return f"correct protocol (the scenario's own {', '.join(own)}, no other variant)"
 
 
 def summary(report: Report, updating: bool = False) -> list[str]:

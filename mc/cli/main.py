@@ -35,6 +35,7 @@ from mc.check.coverage import coverage_lines
 from mc.check.marks import variant_marks
 from mc.check.recorded import default_out, does_not_replay, load_recorded
 from mc.check.registry import build_model, with_files
+from mc.check.regress import correct_protocol
 from mc.check.replay import ReplayReport, ThreadsDiffer, replay, threads_differ
 from mc.cli.completion import complete_property, complete_scenario, complete_variant
 from mc.cli.errors import Group, echo_json, fail, message_of, one_line_errors, say, wrote
@@ -498,8 +499,7 @@ def check(
     for prop, why in unlocated.items():
         say(
             "note",
-            f"property {prop} is not checked on {name}: {why.split(f'property {prop}: ', 1)[-1]} "
-            "(a slot of another scenario, or a typo)",
+            f"property {prop} is not checked on {name}: {why.split(f'property {prop}: ', 1)[-1]}",
         )
     if omitted and not as_json and outcome.result.verdict is not Verdict.VIOLATED:
         say(
@@ -783,11 +783,23 @@ def replay_command(
     recorded.load_recorded(reg, file, counterexample, given=bool(models))
     variants = on if on else () if correct else counterexample.variants
     if counterexample.scenario not in reg.scenarios:
-        hint = (
-            "none of the model files given declares it" + _replaced(counterexample, models)
-            if models
-            else "if a model file of yours declares it, pass the file with --models FILE"
-        )
+        loaded = [] if models else recorded.recorded_files(file, counterexample)
+        if models:
+            hint = "none of the model files given declares it" + _replaced(counterexample, models)
+        elif loaded:
+            files = {path.resolve() for path in loaded}
+            theirs = sorted(
+                name
+                for name, each in reg.scenarios.items()
+                if each.declared is not None and Path(each.declared.file).resolve() in files
+            )
+            hint = (
+                f"the model file the trace records ({', '.join(str(path) for path in loaded)}) "
+                "declares no scenario of that name today (renamed or removed? check the new "
+                f"name to save a trace of it); it declares {', '.join(theirs) or 'none'}"
+            )
+        else:
+            hint = "if a model file of yours declares it, pass the file with --models FILE"
         raise UnknownName(f"{file}: unknown scenario {counterexample.scenario!r}: {hint}")
     try:
         with usermodels.reported():
@@ -810,7 +822,7 @@ def replay_command(
         found = _replay_json(counterexample, variants, report)
         echo_json(json.dumps({**found, "still_violated_by_check": stale}, indent=1))
     else:
-        _print_replay(counterexample, variants, report)
+        _print_replay(counterexample, variants, report, scenario.variants)
         if correct and len(counterexample.variants) > 1:
             names = ", ".join(counterexample.variants)
             click.echo(
@@ -989,11 +1001,12 @@ def _replay_json(
 
 
 def _print_replay(
-    counterexample: cx_format.Counterexample, variants: tuple[str, ...], report: ReplayReport
+    counterexample: cx_format.Counterexample,
+    variants: tuple[str, ...],
+    report: ReplayReport,
+    own: Sequence[str],
 ) -> None:
-    protocol = (
-        f"variants {', '.join(variants)}" if variants else "the correct protocol (no variants)"
-    )
+    protocol = f"variants {', '.join(variants)}" if variants else f"the {correct_protocol(own)}"
     if report.reproduced:
         edited = counterexample.edited and counterexample.message != report.reason
         shown = attrs.evolve(counterexample, message=report.reason) if edited else counterexample

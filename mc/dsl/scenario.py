@@ -184,7 +184,7 @@ class Registry:
         return variant
 
     def add_property(self, prop: PropertyDef, prepare: Prepare | None = None) -> PropertyDef:
-        _unique(self.properties, prop, "property", _checker_source(prop))
+        _unique(self.properties, prop, "property", checker_source(prop))
         self.properties[prop.name] = prop
         if prepare is not None:
             self.preparers[prop.name] = prepare
@@ -334,7 +334,7 @@ def _declarer(variant: Variant) -> str:
     return f"{shown(where.file)}:{where.line}: variant {variant.name}"
 
 
-def _checker_source(prop: PropertyDef) -> Source | None:
+def checker_source(prop: PropertyDef) -> Source | None:
     """Where the property is declared: its checker's decorator's line, or
     the ``step_invariant`` call's (whose check is this module's)."""
     code = getattr(inspect.unwrap(prop.checker), "__code__", None)
@@ -361,7 +361,7 @@ def _unique(table: Mapping[str, Any], item: Any, what: str, declared: Source | N
     known = table.get(item.name)
     if known is None or known is item or _widened(known, item):
         return
-    first = known.declared if isinstance(known, Scenario | Variant) else _checker_source(known)
+    first = known.declared if isinstance(known, Scenario | Variant) else checker_source(known)
     before = "" if first is None else f" (first at {shown(first.file)}:{first.line})"
     hint = (
         ": a change inserting steps into several operations is one inserts((op1, op2, ...), "

@@ -774,7 +774,10 @@ class World:
             f"no slot is named {name!r} yet{hint}: no model made one of that name (a misspelt "
             "name, or a path the scenario's tree lacks: vfsmc show SCENARIO --steps lists the "
             "slots), or the lookup came before the threads that make it were built (look it up "
-            "when the step runs: scratch.world.slot(name))"
+            "when the step runs: scratch.world.slot(name)); a slot no model makes is made while "
+            "the threads are built, by an operation's body or an inserts() hook "
+            "(op.world.shared_slot(name, initial)): a step's or a transform's function only "
+            "looks one up"
         )
 
     def shared_slot(self, name: str, initial: Any, render: Render = plain) -> int:
