@@ -103,12 +103,19 @@ from mc.models.writeback import do_writepages, fdatawait
 
 FREEZE_SKIPS_PAGEFAULTS = "freeze-skips-pagefaults"
 THAW_S_UMOUNT_SHARED = "thaw-s_umount-shared"
+THAW_ALL_ITERATOR_UNLOCKS = "thaw-all-iterator-unlocks"
 LEVELS = (SB_FREEZE_WRITE, SB_FREEZE_PAGEFAULT, SB_FREEZE_FS)
 
 flag_variant(
     FREEZE_SKIPS_PAGEFAULTS,
     "freeze_super() does not wait for the SB_FREEZE_PAGEFAULT level (no "
     "sb_wait_write(sb, SB_FREEZE_PAGEFAULT)): page faults keep dirtying folios after the sync",
+)
+flag_variant(
+    THAW_ALL_ITERATOR_UNLOCKS,
+    "SysRq-j's emergency thaw as 'super: use a common iterator (Part 1)' (6.16) left it: "
+    "__iterate_supers() takes s_umount around do_thaw_all_callback() and releases it after, "
+    "but thaw_super_locked() in the callback has released it already",
 )
 flag_variant(
     THAW_S_UMOUNT_SHARED,
@@ -716,14 +723,23 @@ def thaw_super(op: Op, who: int) -> None:
     s_umount (as it does for a holder that leaves a shared freeze; the
     -EINVAL returns keep it).  s_umount is taken once the superblock is
     SB_BORN (``super_lock_excl()``)."""
+    mode = SHARED if op.variant(THAW_S_UMOUNT_SHARED) else EXCL
+    taken = "super_lock_excl(sb)" if mode is EXCL else "super_lock_shared(sb)"
+    super_lock(op, mode, f"thaw_super(): {taken}", "dying")
+    thaw_super_locked(op, who)
+    op.label("dying")
+
+
+def thaw_super_locked(op: Op, who: int) -> None:
+    """``thaw_super_locked(sb, who)`` (fs/super.c, 6.6), with s_umount held
+    by its caller: the body of ``thaw_super`` after ``super_lock_excl()``,
+    which drops s_umount on every way out (``super_unlock_excl()``, or
+    ``deactivate_locked_super()``)."""
     s_umount = op.world.superblock.s_umount
     frozen = frozen_slot(op.world)
     holders = holders_slot(op.world)
     holder = HOLDER_NAMES[who]
-    mode = SHARED if op.variant(THAW_S_UMOUNT_SHARED) else EXCL
     active = s_active_slot(op.world)
-    taken = "super_lock_excl(sb)" if mode is EXCL else "super_lock_shared(sb)"
-    super_lock(op, mode, f"thaw_super(): {taken}", "dying")
     op.fail_if(
         not_(frozen_is(op.world, SB_FREEZE_COMPLETE)),
         E.EINVAL,
@@ -776,7 +792,6 @@ def thaw_super(op: Op, who: int) -> None:
     )
     op.label("out_unlock")
     op.unlock(s_umount, "super_unlock_excl(sb)")
-    op.label("dying")
 
 
 @operation(
@@ -842,6 +857,51 @@ def thaw(op: Op, file: File) -> None:
         lambda state: tuple(tid for tid, pc in freezers if state[pc] != DONE),
     )
     op.run(thaw_super, FREEZE_HOLDER_USERSPACE)
+
+
+@operation(
+    models="SysRq-j: emergency_thaw_all() -> do_thaw_all() -> __iterate_supers() -> "
+    "do_thaw_all_callback() -> thaw_super_locked() (fs/super.c)",
+    describe=lambda f: "SysRq-j (emergency thaw)",
+    cites=(
+        Cite("fs/super.c", "do_thaw_all_callback", "6.15"),
+        Cite("fs/super.c", "__iterate_supers", "6.16"),
+        Cite("fs/super.c", "thaw_super_locked", "6.6"),
+    ),
+)
+def emergency_thaw(op: Op, file: File) -> None:
+    """SysRq-j's emergency thaw of every superblock, run by a work item at
+    any time: ``do_thaw_all_callback()`` takes s_umount
+    (``super_lock_excl()``; "if (locked && sb->s_root)", a mounted
+    superblock has its root) and thaws the userspace freeze with
+    ``thaw_super_locked(sb, FREEZE_HOLDER_USERSPACE)``, which drops s_umount
+    (read in 6.15's fs/super.c as "super: use a common iterator (Part 1)"
+    removes it).  Under ``thaw-all-iterator-unlocks`` the shape of that
+    patch (6.16, vfs-6.16.super; read in its posting of 2025-03-28 and in
+    6.17-rc3, Kingxukai/linux at 0291023e): the callback no longer locks,
+    ``__iterate_supers(do_thaw_all_callback, NULL, true)`` takes
+    ``super_lock(sb, excl)`` around it and calls ``super_unlock(sb, excl)``
+    after it, once ``thaw_super_locked()`` has dropped s_umount already.
+    Left out: the ``bdev_thaw()`` loop before the thaw (the models freeze
+    no block device, whose ``bdev_thaw()`` then returns -EINVAL at once;
+    on a frozen one it reaches ``fs_bdev_thaw()`` -> ``bdev_super_lock()``,
+    which takes s_umount again), the superblock list, ``s_count`` and the
+    work item itself."""
+    op.mapping(file)
+    s_umount = op.world.superblock.s_umount
+    if op.variant(THAW_ALL_ITERATOR_UNLOCKS):
+        super_lock(
+            op,
+            EXCL,
+            "__iterate_supers(do_thaw_all_callback, NULL, true): locked = super_lock(sb, excl)",
+            "skip",
+        )
+        thaw_super_locked(op, FREEZE_HOLDER_USERSPACE)
+        op.unlock(s_umount, "if (locked) { f(sb, arg); super_unlock(sb, excl); }")
+    else:
+        super_lock(op, EXCL, "do_thaw_all_callback(): locked = super_lock_excl(sb)", "skip")
+        thaw_super_locked(op, FREEZE_HOLDER_USERSPACE)
+    op.label("skip")
 
 
 @operation(

@@ -30,7 +30,15 @@ from mc.models.mount import (
     syncfs_statfs_mounts,
     write_touch_umount,
 )
-from mc.models.super import freeze, fs_transaction, kernel_freeze, sync, syncfs, thaw
+from mc.models.super import (
+    emergency_thaw,
+    freeze,
+    fs_transaction,
+    kernel_freeze,
+    sync,
+    syncfs,
+    thaw,
+)
 from mc.models.truncate import mmap_store
 from mc.models.writeback import flusher, io_completion, write
 
@@ -101,6 +109,22 @@ scenario(
     "FIFREEZE racing a write(2) of a cached page, FITHAW once the freeze returned",
     tree=["/f"],
     threads=[write(ONE_PAGE, 0), freeze(ONE_PAGE), thaw(ONE_PAGE), io_completion(ONE_PAGE)],
+    properties=FREEZE_PROPERTIES,
+)
+
+scenario(
+    "super/emergency-thaw",
+    "FIFREEZE racing a write(2) of a cached page, FITHAW once the freeze returned, and "
+    "SysRq-j's emergency thaw at any time (before the freeze it finds nothing frozen; after "
+    "it, it or FITHAW thaws, and the other finds nothing frozen, -EINVAL)",
+    tree=["/f"],
+    threads=[
+        write(ONE_PAGE, 0),
+        freeze(ONE_PAGE),
+        thaw(ONE_PAGE),
+        emergency_thaw(ONE_PAGE),
+        io_completion(ONE_PAGE),
+    ],
     properties=FREEZE_PROPERTIES,
 )
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+from mc.dsl.scenario import Registry
 from mc.spec import load
 from mc.spec.load import SpecError
 
@@ -288,7 +289,9 @@ def test_spec_check_says_a_table_the_document_lacks_is_missing(vfsmc: Run) -> No
     ]
 
 
-def test_the_readme_says_what_spec_diff_and_check_print_on_the_excerpt(vfsmc: Run) -> None:
+def test_the_readme_says_what_spec_diff_and_check_print_on_the_excerpt(
+    vfsmc: Run, shipped: Registry
+) -> None:
     """The README's run of spec check on the excerpt is what it prints:
     its lines in order, its counts, and the summary of spec diff."""
     readme = (ROOT / "README.md").read_text()
@@ -312,6 +315,25 @@ def test_the_readme_says_what_spec_diff_and_check_print_on_the_excerpt(vfsmc: Ru
         f"->remount_fs or ->error_remove_page, {missing} one of a missing table, "
         f"{conforming} conforming)"
     ) in block
+    renamed = {
+        "address_space_operations.writepage",
+        "file_system_type.mount",
+        "super_operations.remount_fs",
+        "address_space_operations.error_remove_page",
+    }
+    calling = [
+        name
+        for name, scenario in shipped.scenarios.items()
+        if any(
+            renamed & step.tags
+            for thread in shipped.build(scenario).threads
+            for step in thread.program.steps
+        )
+    ]
+    assert (
+        f"{len(calling)} of the {len(shipped.scenarios)} scenarios have a step that calls "
+        f"->writepage, ->mount, ->remount_fs or ->error_remove_page"
+    ) in flat
     diffed = vfsmc("spec", "diff", str(SPECS / "locking.toml"), str(VFS_EXCERPT))
     summary = diffed.output.splitlines()[-1]
     total = sum(int(count.split(": ")[1]) for count in summary.split(", "))

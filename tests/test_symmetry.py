@@ -33,6 +33,7 @@ SYMMETRIC = {
     "filelock/ofd-threads": ((), ("ofd-owner-is-files",)),
     "file/two-reads-shared-file": ((), ("no-fdget-pos",)),
     "file/two-seeks-chrdev": ((), ("seek-cur-without-f-lock",)),
+    "file/two-seeks-regular": ((), ("f-lock-only-without-f-pos-lock", "no-fdget-pos")),
     "super/two-thaws": ((), ("thaw-s_umount-shared",)),
 }
 """Shipped scenarios with two threads running one operation alike, and
