@@ -110,6 +110,10 @@ FTRUNCATE_CITES = (
 """What ftruncate(2) cites down to ``->setattr``, of a page-cache file or a
 DAX one."""
 NO_TAIL_ZEROING = "no-tail-zeroing"
+PUNCH_NO_WRITEBACK = "punch-no-writeback"
+"""A kernel-version setting: ``ext4_punch_hole()`` as 6.14 and later have it
+in data=ordered and data=writeback mode, without the writeback before
+``inode_lock()``."""
 PUNCH_ROUNDS_OUT = "punch-rounds-out"
 """A broken hole punch: the page-cache range and the blocks freed are
 rounded out to whole pages, so the pages in part in the hole go whole,
@@ -412,18 +416,26 @@ def punch_hole(op: Op, mm: Mm, mapping: Mapping, inode: Any, offset: Value, leng
     the hole is zeroed by ``ext4_zero_partial_blocks()`` through the page
     cache, its buffer dirtied, not by ``truncate_inode_partial_folio()``.
     What it frees and drops is held to the hole (``no-loss-outside-range``).
+    Under ``punch-no-writeback`` the writeback before ``inode_lock()`` is
+    gone, as "ext4: don't write back data before punch hole in nojournal
+    mode" (6.14; read in its posting of 2024-10-22) removed it for
+    data=ordered and data=writeback ("it will be dropped soon after
+    removing space"); data=journal writes the range back under both locks
+    instead, and ``ext4_truncate_folios_range()`` write-protects the mapped
+    folios first, both left out.
     Left out: ``ext4_fallocate()``'s ``inode_lock()``/``inode_unlock()``
     around ``ext4_convert_inline_data()`` before it, and
     ``file_modified()`` under i_rwsem (``mc.models.file``'s ``fallocate``
     has both for the allocating modes)."""
     truncation(op.world).may_drop(op.thread.name, offset, add(offset, length))
-    with op.when(
-        _mapping_tagged(mapping, TAG_DIRTY),
-        "if (mapping_tagged(mapping, PAGECACHE_TAG_DIRTY)) "
-        "filemap_write_and_wait_range(mapping, offset, offset+length-1)",
-    ):
-        do_writepages(op, mapping, sync_all=True)
-        fdatawait(op, mapping)
+    if not op.variant(PUNCH_NO_WRITEBACK):
+        with op.when(
+            _mapping_tagged(mapping, TAG_DIRTY),
+            "if (mapping_tagged(mapping, PAGECACHE_TAG_DIRTY)) "
+            "filemap_write_and_wait_range(mapping, offset, offset+length-1)",
+        ):
+            do_writepages(op, mapping, sync_all=True)
+            fdatawait(op, mapping)
     op.lock(inode.i_rwsem, EXCL, "ext4_punch_hole(): inode_lock(inode)")
     partial = op.register("punch_partial", render_partials)
     full = fork_compute(

@@ -14,6 +14,7 @@ from mc.kernel.truncate_properties import TRUNCATE_PROPERTIES
 from mc.models.blockfs_truncate import (
     MKWRITE_NO_TRUNCATE_CHECK,
     NO_TAIL_ZEROING,
+    PUNCH_NO_WRITEBACK,
     PUNCH_ROUNDS_OUT,
 )
 from mc.models.truncate import (
@@ -50,6 +51,11 @@ flag_variant(
 flag_variant(
     MKWRITE_NO_TRUNCATE_CHECK,
     "->page_mkwrite does not recheck folio->mapping and i_size under the folio lock",
+)
+flag_variant(
+    PUNCH_NO_WRITEBACK,
+    "ext4_punch_hole() as 6.14 and later have it in data=ordered and data=writeback mode: no "
+    "filemap_write_and_wait_range() before inode_lock() (the hole's pages are dropped anyway)",
 )
 flag_variant(
     PUNCH_ROUNDS_OUT,
