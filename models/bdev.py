@@ -477,7 +477,7 @@ def blkdev_put(op: Op, d: Disk, holder: str | None) -> None:
 
 def blkdev_flush_mapping(op: Op, b: MetaBlock) -> None:
     """``blkdev_flush_mapping()`` (block/bdev.c, 6.17-rc3 at 0291023e; the
-    same two calls inline in 5.16's ``blkdev_put_whole()``), under
+    same function in 5.16, torvalds/linux at 025a3865), under
     open_mutex: ``sync_blockdev()`` then ``kill_bdev()``, so the folio
     lock, the buffer lock and the wait for the folio's writeback (its
     completion in interrupt context) nest inside ``open_mutex``.  Left

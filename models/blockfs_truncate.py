@@ -111,7 +111,7 @@ FTRUNCATE_CITES = (
 DAX one."""
 NO_TAIL_ZEROING = "no-tail-zeroing"
 PUNCH_NO_WRITEBACK = "punch-no-writeback"
-"""A kernel-version setting: ``ext4_punch_hole()`` as 6.14 and later have it
+"""A kernel-version setting: ``ext4_punch_hole()`` as 6.15 and later have it
 in data=ordered and data=writeback mode, without the writeback before
 ``inode_lock()``."""
 PUNCH_ROUNDS_OUT = "punch-rounds-out"
@@ -418,11 +418,12 @@ def punch_hole(op: Op, mm: Mm, mapping: Mapping, inode: Any, offset: Value, leng
     What it frees and drops is held to the hole (``no-loss-outside-range``).
     Under ``punch-no-writeback`` the writeback before ``inode_lock()`` is
     gone, as "ext4: don't write back data before punch hole in nojournal
-    mode" (6.14; read in its posting of 2024-10-22) removed it for
+    mode" (43d0105e2c75, 6.15; read in its posting of 2024-10-22) removed it for
     data=ordered and data=writeback ("it will be dropped soon after
     removing space"); data=journal writes the range back under both locks
-    instead, and ``ext4_truncate_folios_range()`` write-protects the mapped
-    folios first, both left out.
+    instead, and ``ext4_truncate_page_cache_block_range()`` write-protects the
+    mapped folios first, both left out, as is 6.15's move of the locks into
+    ``ext4_fallocate()``: the variant is 6.6's structure without the writeback.
     Left out: ``ext4_fallocate()``'s ``inode_lock()``/``inode_unlock()``
     around ``ext4_convert_inline_data()`` before it, and
     ``file_modified()`` under i_rwsem (``mc.models.file``'s ``fallocate``

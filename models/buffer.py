@@ -1099,7 +1099,12 @@ def kill_bdev(op: Op, b: MetaBlock) -> None:
     buffer lock (the buffer cleaned), ``filemap_release_folio()`` ->
     ``try_to_free_buffers()`` under ``private_lock``, and the folio
     removed, dirty or not: what the sync before it did not write is
-    lost."""
+    lost.  Left out: a folio whose buffer another thread still references
+    (``try_to_free_buffers()`` fails) leaves the page cache in the kernel
+    with its buffers, an orphan, where the model keeps it cached and clean
+    (no shipped scenario holds a buffer across a last close);
+    ``discard_buffer()``'s other flags (BH_Mapped, BH_Req, BH_New, BH_Delay,
+    BH_Unwritten) and ``bh->b_bdev``, which the model does not keep."""
     done = op.fresh_label("truncated")
     cached = block_folio_test(b, "folio", lambda _flags: True)
     with op.when(not_(cached), "if (mapping_empty(mapping)) return"):

@@ -664,8 +664,9 @@ def _seek_cur_takes_f_lock(op: Op, spec: OpenFile) -> bool:
     """Whether ``generic_file_llseek_size()``'s SEEK_CUR takes ``f_lock``:
     always in 6.6; where ``file_seek_cur_needs_f_lock()`` says so from 6.15
     (da06e3c51794 "fs: don't needlessly acquire f_lock", read in 6.17-rc3,
-    Kingxukai/linux at 9b44fff6): ``if (!(file->f_mode & FMODE_ATOMIC_POS)
-    && !file->f_op->iterate_shared) return false``, so a file whose
+    Kingxukai/linux: fs/read_write.c at 9b44fff6, fs/file.c at 0291023e):
+    ``if (!(file->f_mode & FMODE_ATOMIC_POS) && !file->f_op->iterate_shared)
+    return false``, so a file whose
     position ``f_pos_lock`` guards takes it and one it never guards (a
     character device) does not, the reverse of the comment above the call
     and of the commit message ("only acquire f_lock for SEEK_CUR if this

@@ -879,21 +879,25 @@ def emergency_thaw(op: Op, file: File) -> None:
     removes it).  Under ``thaw-all-iterator-unlocks`` the shape of that
     patch (6.16, vfs-6.16.super; read in its posting of 2025-03-28 and in
     6.17-rc3, Kingxukai/linux at 0291023e): the callback no longer locks,
-    ``__iterate_supers(do_thaw_all_callback, NULL, true)`` takes
+    ``__iterate_supers(do_thaw_all_callback, NULL, SUPER_ITER_EXCL)`` (``true``
+    in the posting; Part 2 named it) takes
     ``super_lock(sb, excl)`` around it and calls ``super_unlock(sb, excl)``
     after it, once ``thaw_super_locked()`` has dropped s_umount already.
     Left out: the ``bdev_thaw()`` loop before the thaw (the models freeze
     no block device, whose ``bdev_thaw()`` then returns -EINVAL at once;
     on a frozen one it reaches ``fs_bdev_thaw()`` -> ``bdev_super_lock()``,
-    which takes s_umount again), the superblock list, ``s_count`` and the
-    work item itself."""
+    which takes s_umount again: the deadlock "super: fix emergency thaw
+    deadlock on frozen block devices" fixed with the double unlock in the
+    7.2-rc cycle, present in 6.15 too), the superblock list, ``s_count``
+    and the work item itself."""
     op.mapping(file)
     s_umount = op.world.superblock.s_umount
     if op.variant(THAW_ALL_ITERATOR_UNLOCKS):
         super_lock(
             op,
             EXCL,
-            "__iterate_supers(do_thaw_all_callback, NULL, true): locked = super_lock(sb, excl)",
+            "__iterate_supers(do_thaw_all_callback, NULL, SUPER_ITER_EXCL): "
+            "locked = super_lock(sb, excl)",
             "skip",
         )
         thaw_super_locked(op, FREEZE_HOLDER_USERSPACE)

@@ -54,7 +54,7 @@ flag_variant(
 )
 flag_variant(
     PUNCH_NO_WRITEBACK,
-    "ext4_punch_hole() as 6.14 and later have it in data=ordered and data=writeback mode: no "
+    "ext4_punch_hole() as 6.15 and later have it in data=ordered and data=writeback mode: no "
     "filemap_write_and_wait_range() before inode_lock() (the hole's pages are dropped anyway)",
 )
 flag_variant(

@@ -76,7 +76,7 @@ FILESYSTEM_CHOICES = {
 kernel version's (ext4's ->set under its xattr_sem, ext2's ->writepage
 writing from reclaim, read faults without fault-around, 6.7+'s ->fault
 under the per-VMA lock, 6.16+'s bdev_getblk() lookup under the folio
-lock, 6.14+'s hole punch without writeback), or a kernel change as its
+lock, 6.15+'s hole punch without writeback), or a kernel change as its
 author meant it (da06e3c51794's SEEK_CUR as its message describes it)
 rather than break the protocol: a change of one's own is checked with
 them, and they break nothing alone."""
