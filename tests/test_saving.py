@@ -152,7 +152,8 @@ def test_an_interrupt_while_drawing_leaves_no_older_chart_beside_the_new_trace(
     removed with the one being drawn; the new trace stays."""
     fake = tmp_path / "bin"
     fake.mkdir()
-    (fake / "dot").write_text("#!/bin/sh\nexec sleep 60\n")
+    drawing = tmp_path / "dot-started"
+    (fake / "dot").write_text(f"#!/bin/sh\ntouch '{drawing}'\nexec sleep 60\n")
     (fake / "dot").chmod(0o755)
     saved = tmp_path / "counterexamples"
     saved.mkdir()
@@ -168,10 +169,11 @@ def test_an_interrupt_while_drawing_leaves_no_older_chart_beside_the_new_trace(
         preexec_fn=as_from_a_terminal,
     )
     trace = saved / f"{STEM}.json"
-    for _ in range(600):
-        if trace.exists() and (saved / f"{STEM}.dot").read_text() != "an earlier run's chart\n":
+    for _ in range(1200):  # until dot runs: the .dot written, the .svg being drawn
+        if drawing.exists():
             break
         time.sleep(0.05)
+    assert drawing.exists(), "dot was never run"
     child.send_signal(signum)
     out, err = child.communicate(timeout=60)
     assert child.returncode == (130 if signum == signal.SIGINT else 143), (out, err)
