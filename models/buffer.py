@@ -1061,9 +1061,15 @@ def sync_blockdev(op: Op, b: MetaBlock) -> None:
     written under ``WB_SYNC_ALL`` (``write_folio``) and its writeback
     waited for."""
     write_folio(op, b, sync_all=True)
+    folio_wait_writeback(op, b, "filemap_fdatawait(mapping): folio_wait_writeback(folio)")
+
+
+def folio_wait_writeback(op: Op, b: MetaBlock, label: str) -> None:
+    """``folio_wait_writeback(folio)`` on the device's folio: sleep until
+    PG_writeback is clear (its bio's completion clears it)."""
     op.wait_until(
         not_(block_folio_test(b, "PG_writeback", lambda flags: flags & PG_WRITEBACK)),
-        "filemap_fdatawait(mapping): folio_wait_writeback(folio)",
+        label,
         "PG_writeback(bdev:0)",
     )
 
@@ -1117,11 +1123,7 @@ def kill_bdev(op: Op, b: MetaBlock) -> None:
     gone = op.fresh_label("unlock")
     with op.when(not_(cached), "truncate_inode_folio(): if (folio->mapping != mapping)"):
         op.goto(gone)
-    op.wait_until(
-        not_(block_folio_test(b, "PG_writeback", lambda flags: flags & PG_WRITEBACK)),
-        "truncate_inode_partial_folio(): folio_wait_writeback(folio)",
-        "PG_writeback(bdev:0)",
-    )
+    folio_wait_writeback(op, b, "truncate_inode_partial_folio(): folio_wait_writeback(folio)")
     head = op.compute(
         "head",
         "truncate_cleanup_folio(): folio_invalidate(folio, 0, folio_size(folio)): "

@@ -891,20 +891,19 @@ def emergency_thaw(op: Op, file: File) -> None:
     7.2-rc cycle, present in 6.15 too), the superblock list, ``s_count``
     and the work item itself."""
     op.mapping(file)
-    s_umount = op.world.superblock.s_umount
-    if op.variant(THAW_ALL_ITERATOR_UNLOCKS):
-        super_lock(
-            op,
-            EXCL,
-            "__iterate_supers(do_thaw_all_callback, NULL, SUPER_ITER_EXCL): "
-            "locked = super_lock(sb, excl)",
-            "skip",
+    iterator_locks = op.variant(THAW_ALL_ITERATOR_UNLOCKS)
+    taken = (
+        "__iterate_supers(do_thaw_all_callback, NULL, SUPER_ITER_EXCL): "
+        "locked = super_lock(sb, excl)"
+        if iterator_locks
+        else "do_thaw_all_callback(): locked = super_lock_excl(sb)"
+    )
+    super_lock(op, EXCL, taken, "skip")
+    thaw_super_locked(op, FREEZE_HOLDER_USERSPACE)
+    if iterator_locks:
+        op.unlock(
+            op.world.superblock.s_umount, "if (locked) { f(sb, arg); super_unlock(sb, excl); }"
         )
-        thaw_super_locked(op, FREEZE_HOLDER_USERSPACE)
-        op.unlock(s_umount, "if (locked) { f(sb, arg); super_unlock(sb, excl); }")
-    else:
-        super_lock(op, EXCL, "do_thaw_all_callback(): locked = super_lock_excl(sb)", "skip")
-        thaw_super_locked(op, FREEZE_HOLDER_USERSPACE)
     op.label("skip")
 
 
