@@ -60,6 +60,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import attrs
+
 from mc.dsl import (
     EXCL,
     SHARED,
@@ -74,7 +76,7 @@ from mc.dsl import (
     operation,
     same,
 )
-from mc.kernel.expr import Expr
+from mc.kernel.expr import Expr, state_expr
 from mc.kernel.inode_life import refuse_inode_life
 from mc.kernel.locks import Kind, Lock, Mode
 from mc.kernel.mm import UNMOUNTER
@@ -104,6 +106,7 @@ from mc.models.writeback import do_writepages, fdatawait
 FREEZE_SKIPS_PAGEFAULTS = "freeze-skips-pagefaults"
 THAW_S_UMOUNT_SHARED = "thaw-s_umount-shared"
 THAW_ALL_ITERATOR_UNLOCKS = "thaw-all-iterator-unlocks"
+THAW_ALL_BDEV_THAW_UNDER_S_UMOUNT = "thaw-all-bdev-thaw-under-s_umount"
 LEVELS = (SB_FREEZE_WRITE, SB_FREEZE_PAGEFAULT, SB_FREEZE_FS)
 
 flag_variant(
@@ -116,6 +119,13 @@ flag_variant(
     "SysRq-j's emergency thaw as 'super: use a common iterator (Part 1)' (6.16) left it: "
     "__iterate_supers() takes s_umount around do_thaw_all_callback() and releases it after, "
     "but thaw_super_locked() in the callback has released it already",
+)
+flag_variant(
+    THAW_ALL_BDEV_THAW_UNDER_S_UMOUNT,
+    "SysRq-j's emergency thaw as 6.6 to 6.15 ran it: do_thaw_all_callback() takes s_umount and "
+    "thaws the block device with it held; thaw_bdev() then waits for bd_fsfreeze_mutex, which "
+    "a freeze_bdev() holds while it waits for s_umount, or its last thaw takes s_umount again "
+    "in thaw_super()",
 )
 flag_variant(
     THAW_S_UMOUNT_SHARED,
@@ -859,51 +869,256 @@ def thaw(op: Op, file: File) -> None:
     op.run(thaw_super, FREEZE_HOLDER_USERSPACE)
 
 
+# --- the block device's freeze ----------------------------------------------------------
+
+
+@attrs.frozen
+class BdevFreeze:
+    """What ``freeze_bdev()`` and ``thaw_bdev()`` keep in the filesystem's
+    block device: ``bd_fsfreeze_mutex``, ``bd_fsfreeze_count`` and
+    ``bd_fsfreeze_sb`` (whether the last freeze found the superblock)."""
+
+    mutex: Lock
+    count: int
+    frozen_sb: int
+
+
+def bdev_freezing(world: World) -> BdevFreeze:
+    """The block device's freeze state, made on first use."""
+    found = world.parts.get("bdev-freeze")
+    if isinstance(found, BdevFreeze):
+        return found
+    made = BdevFreeze(
+        world.shared_lock("bd_fsfreeze_mutex(bdev)", Kind.MUTEX),
+        world.shared_slot("bd_fsfreeze_count(bdev)", 0),
+        world.shared_slot("bd_fsfreeze_sb(bdev)", False, yes_no),
+    )
+    world.parts["bdev-freeze"] = made
+    return made
+
+
+@touches(one_slot)
+def _add_one(scratch: Scratch, slot: int) -> None:
+    scratch[slot] += 1
+
+
+@touches(one_slot)
+def _drop_one(scratch: Scratch, slot: int) -> None:
+    scratch[slot] -= 1
+
+
+def _count_above(slot: int, least: int, text: str) -> Expr:
+    return state_expr(text, lambda state: state[slot] > least, reads=[slot])
+
+
+def get_active_super(op: Op, caller: str, skip: str) -> None:
+    """An active reference to the superblock taken under s_umount
+    (``grab_super()`` of 6.6's ``get_active_super(bdev)``, the
+    ``get_active_super(sb)`` of 7.2-rc's emergency thaw): s_umount
+    exclusive once the superblock is born (a dying one goes to ``skip``),
+    ``atomic_inc_not_zero(&sb->s_active)``, s_umount dropped."""
+    super_lock(op, EXCL, f"{caller}: super_lock_excl(sb)", skip)
+    op.effect("atomic_inc_not_zero(&sb->s_active)", _inc_active, s_active_slot(op.world))
+    op.unlock(op.world.superblock.s_umount, f"{caller}: super_unlock_excl(sb)")
+
+
+def deactivate_super(op: Op) -> None:
+    """``deactivate_super(sb)`` of a reference ``get_active_super`` took:
+    never the last (``_drop_active``), so no s_umount."""
+    op.effect(
+        "deactivate_super(sb): atomic_add_unless(&s->s_active, -1, 1)",
+        _drop_active,
+        s_active_slot(op.world),
+    )
+
+
+def freeze_bdev(op: Op, mapping: Mapping) -> None:
+    """``freeze_bdev(bdev)`` (block/bdev.c, 6.6; renamed ``bdev_freeze()``
+    in 6.8): under ``bd_fsfreeze_mutex``, only the first freeze of the
+    device freezes: ``get_active_super(bdev)`` -> ``grab_super()`` takes
+    s_umount exclusive (once the superblock is born) and an active
+    reference, and drops s_umount; ``freeze_super(sb,
+    FREEZE_HOLDER_USERSPACE)``; ``deactivate_super()`` drops the reference
+    (never the last: the mount's and the freeze's remain); a failed freeze
+    takes the count back, a good one records the superblock
+    (``bd_fsfreeze_sb``).  Read in the stored patch "bdev: implement freeze
+    and thaw holder operations" (vfs-6.8.super), whose removed lines are
+    6.6's.  From 6.8 the freeze goes through the holder's
+    ``fs_bdev_freeze()``: ``bd_holder_lock``, then ``get_bdev_super()`` ->
+    ``bdev_super_lock()`` drops it and takes s_umount, and
+    ``freeze_super()`` is called with ``FREEZE_MAY_NEST`` (read in 6.17-rc3,
+    Kingxukai/linux at 0291023e): the same order of ``bd_fsfreeze_mutex``
+    before s_umount.  Left out: the ``sync_blockdev()`` after the freeze
+    (the block device's own cache, as ``sync_filesystem()`` leaves it
+    out), the ``super_blocks`` walk and ``s_count``."""
+    b = bdev_freezing(op.world)
+    op.lock(b.mutex, EXCL, "freeze_bdev(): mutex_lock(&bdev->bd_fsfreeze_mutex)")
+    op.effect("++bdev->bd_fsfreeze_count", _add_one, b.count)
+    op.goto_if(
+        _count_above(b.count, 1, "bdev->bd_fsfreeze_count > 1"),
+        "done",
+        "if (bdev->bd_fsfreeze_count > 1) goto done /* frozen already */",
+    )
+    get_active_super(op, "get_active_super(bdev): grab_super(sb)", "done")
+    op.run(freeze_super, mapping, FREEZE_HOLDER_USERSPACE)
+    deactivate_super(op)
+    with op.when(is_error(op.ret), "if (error)"):
+        op.effect("bdev->bd_fsfreeze_count--; goto done", _drop_one, b.count)
+    with op.otherwise():
+        op.effect("bdev->bd_fsfreeze_sb = sb", assign, b.frozen_sb, True)
+    op.label("done")
+    op.unlock(b.mutex, "done: mutex_unlock(&bdev->bd_fsfreeze_mutex); return error")
+
+
+def thaw_bdev(op: Op) -> None:
+    """``thaw_bdev(bdev)`` (block/bdev.c, 6.6; ``bdev_thaw()`` from 6.8):
+    under ``bd_fsfreeze_mutex``, -EINVAL when the device is not frozen;
+    else the count drops, and the last thaw thaws the superblock the
+    freeze recorded with ``thaw_super(sb, FREEZE_HOLDER_USERSPACE)``,
+    taking the count back if that fails.  From 6.8 the holder's
+    ``fs_bdev_thaw()`` reaches s_umount through ``bd_holder_lock`` and
+    ``get_bdev_super()``, as ``freeze_bdev`` says."""
+    b = bdev_freezing(op.world)
+    op.lock(b.mutex, EXCL, "thaw_bdev(): mutex_lock(&bdev->bd_fsfreeze_mutex)")
+    op.fail_if(
+        not_(_count_above(b.count, 0, "bdev->bd_fsfreeze_count")),
+        E.EINVAL,
+        "out",
+        "if (!bdev->bd_fsfreeze_count) goto out /* -EINVAL */",
+    )
+    op.effect("--bdev->bd_fsfreeze_count", _drop_one, b.count)
+    op.fail_if(
+        _count_above(b.count, 0, "bdev->bd_fsfreeze_count > 0"),
+        0,
+        "out",
+        "error = 0; if (bdev->bd_fsfreeze_count > 0) goto out",
+    )
+    op.fail_if(
+        not_(flag(b.frozen_sb, "bdev->bd_fsfreeze_sb")),
+        0,
+        "out",
+        "sb = bdev->bd_fsfreeze_sb; if (!sb) goto out",
+    )
+    op.effect("error = 0 /* thaw_super() returns it */", assign, op.thread.ret, 0)
+    op.run(thaw_super, FREEZE_HOLDER_USERSPACE)
+    with op.when(is_error(op.ret), "if (error)"):
+        op.effect("bdev->bd_fsfreeze_count++", _add_one, b.count)
+    with op.otherwise():
+        op.effect("bdev->bd_fsfreeze_sb = NULL", assign, b.frozen_sb, False)
+    op.label("out")
+    op.unlock(b.mutex, "out: mutex_unlock(&bdev->bd_fsfreeze_mutex); return error")
+
+
+@operation(
+    models="dmsetup suspend, then dmsetup resume: dm_suspend() -> lock_fs() -> "
+    "freeze_bdev(md->disk->part0), dm_resume() -> unlock_fs() -> thaw_bdev() "
+    "(drivers/md/dm.c, block/bdev.c)",
+    describe=lambda f: "dm suspend+resume (freeze_bdev, thaw_bdev)",
+    cites=(
+        Cite("drivers/md/dm.c", "lock_fs", "6.6"),
+        Cite("drivers/md/dm.c", "unlock_fs", "6.6"),
+        Cite(
+            "block/bdev.c",
+            "freeze_bdev",
+            "6.6",
+            leaves_out=("super_operations.freeze_super",),
+            because="a filesystem's own ->freeze_super is not modelled: the generic freeze is",
+        ),
+        Cite("block/bdev.c", "thaw_bdev", "6.6"),
+        Cite("fs/super.c", "get_active_super", "6.6"),
+    ),
+)
+def dm_suspend_resume(op: Op, file: File) -> None:
+    """A device-mapper device under the filesystem suspended with its
+    filesystem locked (``DM_SUSPEND_LOCKFS_FLAG``: ``lock_fs()``, which
+    marks the device ``DMF_FROZEN`` if ``freeze_bdev()`` succeeded) and
+    resumed (``unlock_fs()``: ``thaw_bdev()`` if ``DMF_FROZEN``).  Left out:
+    dm's own ``suspend_lock`` and the I/O it holds back while suspended
+    (no other thread takes them), and the table swap between."""
+    mapping = op.mapping(file)
+    op.run(freeze_bdev, mapping)
+    op.goto_if(
+        is_error(op.ret),
+        "resumed",
+        "lock_fs(): if (!r) set_bit(DMF_FROZEN, &md->flags) /* else not frozen */",
+    )
+    op.run(thaw_bdev)
+    op.label("resumed")
+
+
+def bdev_thaw_loop(op: Op) -> None:
+    """``while (sb->s_bdev && !bdev_thaw(sb->s_bdev)) pr_warn(...)``: the
+    emergency thaw drops the device's freezes until none is left
+    (``thaw_bdev()`` then returns -EINVAL) or a thaw fails."""
+    op.label("again")
+    op.run(thaw_bdev)
+    op.goto_if(
+        not_(is_error(op.ret)),
+        "again",
+        'while (sb->s_bdev && !bdev_thaw(sb->s_bdev)) pr_warn("Emergency Thaw on %pg")',
+    )
+
+
 @operation(
     models="SysRq-j: emergency_thaw_all() -> do_thaw_all() -> __iterate_supers() -> "
-    "do_thaw_all_callback() -> thaw_super_locked() (fs/super.c)",
+    "do_thaw_all_callback() -> bdev_thaw(), thaw_super_locked() (fs/super.c)",
     describe=lambda f: "SysRq-j (emergency thaw)",
     cites=(
-        Cite("fs/super.c", "do_thaw_all_callback", "6.15"),
-        Cite("fs/super.c", "__iterate_supers", "6.16"),
+        Cite("fs/super.c", "do_thaw_all_callback", "7.2"),
+        Cite("fs/super.c", "get_active_super", "7.2"),
         Cite("fs/super.c", "thaw_super_locked", "6.6"),
+        Cite("block/bdev.c", "thaw_bdev", "6.6"),
     ),
 )
 def emergency_thaw(op: Op, file: File) -> None:
     """SysRq-j's emergency thaw of every superblock, run by a work item at
-    any time: ``do_thaw_all_callback()`` takes s_umount
-    (``super_lock_excl()``; "if (locked && sb->s_root)", a mounted
-    superblock has its root) and thaws the userspace freeze with
-    ``thaw_super_locked(sb, FREEZE_HOLDER_USERSPACE)``, which drops s_umount
-    (read in 6.15's fs/super.c as "super: use a common iterator (Part 1)"
-    removes it).  Under ``thaw-all-iterator-unlocks`` the shape of that
-    patch (6.16, vfs-6.16.super; read in its posting of 2025-03-28 and in
-    6.17-rc3, Kingxukai/linux at 0291023e): the callback no longer locks,
-    ``__iterate_supers(do_thaw_all_callback, NULL, SUPER_ITER_EXCL)`` (``true``
-    in the posting; Part 2 named it) takes
-    ``super_lock(sb, excl)`` around it and calls ``super_unlock(sb, excl)``
-    after it, once ``thaw_super_locked()`` has dropped s_umount already.
-    Left out: the ``bdev_thaw()`` loop before the thaw (the models freeze
-    no block device, whose ``bdev_thaw()`` then returns -EINVAL at once;
-    on a frozen one it reaches ``fs_bdev_thaw()`` -> ``bdev_super_lock()``,
-    which takes s_umount again: the deadlock "super: fix emergency thaw
-    deadlock on frozen block devices" fixed with the double unlock in the
-    7.2-rc cycle, present in 6.15 too), the superblock list, ``s_count``
-    and the work item itself."""
+    any time, as "super: fix emergency thaw deadlock on frozen block
+    devices" (7.2-rc) left it: ``__iterate_supers(do_thaw_all_callback,
+    NULL, SUPER_ITER_UNLOCKED)``; the callback takes an active reference
+    (``get_active_super()``: s_umount exclusive, ``atomic_inc_not_zero()``,
+    s_umount dropped), drops the block device's freezes without s_umount
+    ("fs_bdev_thaw() acquires s_umount so it must not be held here"),
+    then takes s_umount and thaws the userspace freeze with
+    ``thaw_super_locked(sb, FREEZE_HOLDER_USERSPACE)``, which drops it, and
+    drops its reference (``deactivate_super()``).  Read in a 7.x fs/super.c
+    of the search index (``kmalloc_obj()``, ``SUPER_ITER_UNLOCKED``).
+    Under ``thaw-all-bdev-thaw-under-s_umount`` the callback of 6.6 to
+    6.15 (read in 6.15's and the 6.6 cycle's fs/super.c): ``locked =
+    super_lock_excl(sb)``, then the device's thaws and
+    ``thaw_super_locked()`` with s_umount held; under
+    ``thaw-all-iterator-unlocks`` that of 6.16 ("super: use a common
+    iterator (Part 1)", vfs-6.16.super; read in its posting of 2025-03-28
+    and in 6.17-rc3, Kingxukai/linux at 0291023e): the iterator takes
+    s_umount around the callback (``__iterate_supers(do_thaw_all_callback,
+    NULL, SUPER_ITER_EXCL)``) and calls ``super_unlock(sb, excl)`` after it,
+    once ``thaw_super_locked()`` has dropped it already ("fs/super: fix
+    emergency thaw double-unlock of s_umount", 7.2-rc).  The device's
+    freezes are 6.6's ``thaw_bdev()``.  Left out: the superblock list,
+    ``s_count``, the work item itself, and a superblock without a block
+    device (``sb->s_bdev`` is set)."""
     op.mapping(file)
     iterator_locks = op.variant(THAW_ALL_ITERATOR_UNLOCKS)
-    taken = (
-        "__iterate_supers(do_thaw_all_callback, NULL, SUPER_ITER_EXCL): "
-        "locked = super_lock(sb, excl)"
-        if iterator_locks
-        else "do_thaw_all_callback(): locked = super_lock_excl(sb)"
-    )
-    super_lock(op, EXCL, taken, "skip")
-    thaw_super_locked(op, FREEZE_HOLDER_USERSPACE)
-    if iterator_locks:
-        op.unlock(
-            op.world.superblock.s_umount, "if (locked) { f(sb, arg); super_unlock(sb, excl); }"
+    s_umount = op.world.superblock.s_umount
+    if iterator_locks or op.variant(THAW_ALL_BDEV_THAW_UNDER_S_UMOUNT):
+        taken = (
+            "__iterate_supers(do_thaw_all_callback, NULL, SUPER_ITER_EXCL): "
+            "locked = super_lock(sb, excl)"
+            if iterator_locks
+            else "do_thaw_all_callback(): locked = super_lock_excl(sb)"
         )
+        super_lock(op, EXCL, taken, "skip")
+        bdev_thaw_loop(op)
+        thaw_super_locked(op, FREEZE_HOLDER_USERSPACE)
+        if iterator_locks:
+            op.unlock(s_umount, "if (locked) { f(sb, arg); super_unlock(sb, excl); }")
+        op.label("skip")
+        return
+    get_active_super(op, "do_thaw_all_callback(): get_active_super(sb)", "skip")
+    bdev_thaw_loop(op)
+    super_lock(op, EXCL, "if (super_lock_excl(sb))", "deactivate")
+    thaw_super_locked(op, FREEZE_HOLDER_USERSPACE)
+    op.label("deactivate")
+    deactivate_super(op)
     op.label("skip")
 
 

@@ -31,6 +31,7 @@ from mc.models.mount import (
     write_touch_umount,
 )
 from mc.models.super import (
+    dm_suspend_resume,
     emergency_thaw,
     freeze,
     fs_transaction,
@@ -122,6 +123,22 @@ scenario(
         write(ONE_PAGE, 0),
         freeze(ONE_PAGE),
         thaw(ONE_PAGE),
+        emergency_thaw(ONE_PAGE),
+        io_completion(ONE_PAGE),
+    ],
+    properties=FREEZE_PROPERTIES,
+)
+
+scenario(
+    "super/emergency-thaw-frozen-bdev",
+    "a device-mapper suspend that freezes the filesystem through its block device "
+    "(freeze_bdev()) and the resume that thaws it, racing a write(2) of a cached page and "
+    "SysRq-j's emergency thaw, which drops the device's freezes before it thaws the "
+    "superblock",
+    tree=["/f"],
+    threads=[
+        write(ONE_PAGE, 0),
+        dm_suspend_resume(ONE_PAGE),
         emergency_thaw(ONE_PAGE),
         io_completion(ONE_PAGE),
     ],

@@ -277,6 +277,8 @@ LABEL_AS_MODELLED = {
     "if (ret) /* VFS:Filesystem freeze failed */",
     "if (sb->s_writers.freeze_holders & ~who) /* shared with someone else */",
     "if (error) return error /* not frozen */",
+    # freeze_bdev()/thaw_bdev(): the count taken back on a failed freeze or thaw
+    "if (error)",
     "if (!was_dirty)",
     # punch hole's write-back and the truncate restart loop (models/blockfs_truncate.py,
     # models/truncate_mm.py)
