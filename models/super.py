@@ -122,10 +122,12 @@ flag_variant(
 )
 flag_variant(
     THAW_ALL_BDEV_THAW_UNDER_S_UMOUNT,
-    "SysRq-j's emergency thaw as 6.6 to 6.15 ran it: do_thaw_all_callback() takes s_umount and "
+    "SysRq-j's emergency thaw as 6.6 to 6.15 ran it (and older kernels, whose "
+    "emergency_thaw_bdev() ran under s_umount too): do_thaw_all_callback() takes s_umount and "
     "thaws the block device with it held; thaw_bdev() then waits for bd_fsfreeze_mutex, which "
     "a freeze_bdev() holds while it waits for s_umount, or its last thaw takes s_umount again "
-    "in thaw_super()",
+    "in thaw_super() (from 6.8 bdev_thaw() -> fs_bdev_thaw() -> bdev_super_lock(), the same "
+    "waits)",
 )
 flag_variant(
     THAW_S_UMOUNT_SHARED,
@@ -914,7 +916,7 @@ def _count_above(slot: int, least: int, text: str) -> Expr:
 def get_active_super(op: Op, caller: str, skip: str) -> None:
     """An active reference to the superblock taken under s_umount
     (``grab_super()`` of 6.6's ``get_active_super(bdev)``, the
-    ``get_active_super(sb)`` of 7.2-rc's emergency thaw): s_umount
+    ``get_active_super(sb)`` of the fixed emergency thaw): s_umount
     exclusive once the superblock is born (a dying one goes to ``skip``),
     ``atomic_inc_not_zero(&sb->s_active)``, s_umount dropped."""
     super_lock(op, EXCL, f"{caller}: super_lock_excl(sb)", skip)
@@ -941,7 +943,8 @@ def freeze_bdev(op: Op, mapping: Mapping) -> None:
     FREEZE_HOLDER_USERSPACE)``; ``deactivate_super()`` drops the reference
     (never the last: the mount's and the freeze's remain); a failed freeze
     takes the count back, a good one records the superblock
-    (``bd_fsfreeze_sb``).  Read in the stored patch "bdev: implement freeze
+    (``bd_fsfreeze_sb``); a superblock not found (a dying one) goes to
+    ``sync``, the count raised and 0 returned.  Read in the stored patch "bdev: implement freeze
     and thaw holder operations" (vfs-6.8.super), whose removed lines are
     6.6's.  From 6.8 the freeze goes through the holder's
     ``fs_bdev_freeze()``: ``bd_holder_lock``, then ``get_bdev_super()`` ->
@@ -952,20 +955,22 @@ def freeze_bdev(op: Op, mapping: Mapping) -> None:
     (the block device's own cache, as ``sync_filesystem()`` leaves it
     out), the ``super_blocks`` walk and ``s_count``."""
     b = bdev_freezing(op.world)
-    op.lock(b.mutex, EXCL, "freeze_bdev(): mutex_lock(&bdev->bd_fsfreeze_mutex)")
+    op.effect("freeze_bdev(): int error = 0", assign, op.thread.ret, 0)
+    op.lock(b.mutex, EXCL, "mutex_lock(&bdev->bd_fsfreeze_mutex)")
     op.effect("++bdev->bd_fsfreeze_count", _add_one, b.count)
     op.goto_if(
         _count_above(b.count, 1, "bdev->bd_fsfreeze_count > 1"),
         "done",
         "if (bdev->bd_fsfreeze_count > 1) goto done /* frozen already */",
     )
-    get_active_super(op, "get_active_super(bdev): grab_super(sb)", "done")
+    get_active_super(op, "sb = get_active_super(bdev): grab_super(sb)", "sync")
     op.run(freeze_super, mapping, FREEZE_HOLDER_USERSPACE)
     deactivate_super(op)
     with op.when(is_error(op.ret), "if (error)"):
         op.effect("bdev->bd_fsfreeze_count--; goto done", _drop_one, b.count)
-    with op.otherwise():
-        op.effect("bdev->bd_fsfreeze_sb = sb", assign, b.frozen_sb, True)
+        op.goto("done")
+    op.effect("bdev->bd_fsfreeze_sb = sb", assign, b.frozen_sb, True)
+    op.label("sync")
     op.label("done")
     op.unlock(b.mutex, "done: mutex_unlock(&bdev->bd_fsfreeze_mutex); return error")
 
@@ -1073,7 +1078,8 @@ def bdev_thaw_loop(op: Op) -> None:
 def emergency_thaw(op: Op, file: File) -> None:
     """SysRq-j's emergency thaw of every superblock, run by a work item at
     any time, as "super: fix emergency thaw deadlock on frozen block
-    devices" (7.2-rc) left it: ``__iterate_supers(do_thaw_all_callback,
+    devices" (749d7aa0377a, in a stored git log among the 7.2-rc4 and
+    -rc5 merges) left it: ``__iterate_supers(do_thaw_all_callback,
     NULL, SUPER_ITER_UNLOCKED)``; the callback takes an active reference
     (``get_active_super()``: s_umount exclusive, ``atomic_inc_not_zero()``,
     s_umount dropped), drops the block device's freezes without s_umount
@@ -1092,8 +1098,11 @@ def emergency_thaw(op: Op, file: File) -> None:
     s_umount around the callback (``__iterate_supers(do_thaw_all_callback,
     NULL, SUPER_ITER_EXCL)``) and calls ``super_unlock(sb, excl)`` after it,
     once ``thaw_super_locked()`` has dropped it already ("fs/super: fix
-    emergency thaw double-unlock of s_umount", 7.2-rc).  The device's
-    freezes are 6.6's ``thaw_bdev()``.  Left out: the superblock list,
+    emergency thaw double-unlock of s_umount", 7.2-rc), and with the
+    device's thaws under s_umount still (a check reports the double unlock
+    first).  The device's freezes are 6.6's ``thaw_bdev()`` (from 6.8
+    ``bdev_thaw()`` -> ``fs_bdev_thaw()``, the same waits), under the 7.x
+    callback as under the old ones.  Left out: the superblock list,
     ``s_count``, the work item itself, and a superblock without a block
     device (``sb->s_bdev`` is set)."""
     op.mapping(file)
