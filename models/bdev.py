@@ -1,6 +1,8 @@
 """Block devices: opening and releasing a disk with a holder (exclusive
-claims), the block ioctls that reach the driver, a partition rescan, and a
-swap slot freed on a swap device.
+claims), the block ioctls that reach the driver, a partition rescan, a
+swap slot freed on a swap device, and a change of the block size of the
+device's page cache against a read of it (``set_blocksize``, ``bdev_read``:
+their own sources are named in their docstrings).
 
 Written from the stored torvalds/linux tree of the 6.4 cycle: block/bdev.c
 (``bd_may_claim()``, ``bd_prepare_to_claim()``, ``bd_finish_claiming()``,
@@ -75,6 +77,7 @@ import attrs
 
 from mc.dsl import (
     EXCL,
+    SHARED,
     Cite,
     E,
     LockKind,
@@ -87,6 +90,7 @@ from mc.dsl import (
     is_error,
     operation,
     same,
+    touches,
 )
 from mc.kernel.expr import state_expr
 from mc.kernel.locks import Lock
@@ -763,3 +767,207 @@ def exclusive_violation(d: Disk, state: Any) -> str | None:
             f"{_render_set(holders)} holds it exclusively"
         )
     return None
+
+
+# --- the block size of the device's page cache ---------------------------------------------
+
+
+SET_BLOCKSIZE_UNLOCKED = "set-blocksize-unlocked"
+READ_WITHOUT_I_RWSEM = "bdev-read-without-i_rwsem"
+FOLIO_HOLDS_A_BLOCK = "bdev-folio-holds-a-block"
+"""The property a read of the block device breaks when ``->read_folio``
+gets a folio smaller than a block: ``block_read_full_folio()`` attaches no
+buffer_head, and the bio goes out with no device (the crash
+"block: fix race between set_blocksize and read paths" fixed)."""
+PAGE_SHIFT = 12
+
+flag_variant(
+    SET_BLOCKSIZE_UNLOCKED,
+    "set_blocksize() and the block device's read(2) as large block sizes came in (6.15-rc, "
+    "before c0e473a0d226): set_blocksize() syncs, changes i_blkbits and the folio order, then "
+    "truncates, with no lock; blkdev_read_iter() takes no i_rwsem",
+)
+flag_variant(
+    READ_WITHOUT_I_RWSEM,
+    "blkdev_read_iter() without inode_lock_shared(bd_inode) around filemap_read(): "
+    "set_blocksize() takes i_rwsem and invalidate_lock, but filemap_create_folio() reads the "
+    "minimum folio order before it takes invalidate_lock",
+)
+
+
+@attrs.frozen
+class Geometry:
+    """The block device inode's block size and its page cache's folio
+    order: ``i_blkbits``, ``mapping_min_folio_order()``, the order of the
+    folio cached at index 0 (None when none is), and the device inode's
+    ``i_rwsem`` and ``invalidate_lock``."""
+
+    i_rwsem: Lock
+    invalidate_lock: Lock
+    blkbits: int
+    min_order: int
+    folio: int
+
+    def __str__(self) -> str:
+        return "bdev"
+
+
+def _render_order(value: int | None) -> str:
+    return "none" if value is None else f"order {value} ({4 << value} KiB)"
+
+
+def geometry(world: World) -> Geometry:
+    """The block device inode's geometry, made on first use: 4 KiB blocks
+    (``set_init_blocksize()``), order-0 folios, nothing cached."""
+    part = world.parts.get("bdev-geometry")
+    if isinstance(part, Geometry):
+        return part
+    made = Geometry(
+        world.shared_lock("i_rwsem(bdev)", LockKind.RWSEM),
+        world.shared_lock("invalidate_lock(bdev)", LockKind.RWSEM),
+        world.shared_slot("i_blkbits(bdev)", PAGE_SHIFT),
+        world.shared_slot("min folio order(bdev)", 0),
+        world.shared_slot("folio(bdev:0) order", None, _render_order),
+    )
+    world.parts["bdev-geometry"] = made
+    return made
+
+
+def _is_cached(g: Geometry) -> Any:
+    return state_expr(
+        "filemap_get_pages(): folio cached", lambda s: s[g.folio] is not None, reads=[g.folio]
+    )
+
+
+@touches(lambda _world, g, _order, _tid: ([g.folio, g.blkbits], [g.folio]))
+def _add_and_read(scratch: Scratch, g: Geometry, order: int, tid: int) -> int:
+    """``filemap_add_folio()`` of a folio of ``order`` and its
+    ``->read_folio``: ``block_read_full_folio()`` attaches
+    ``folio_size >> i_blkbits`` buffer_heads; none is the crash."""
+    if scratch[g.folio] is not None:
+        return -E.EEXIST
+    scratch[g.folio] = order
+    if (PAGE_SHIFT + order) < scratch[g.blkbits]:
+        scratch.violate(
+            FOLIO_HOLDS_A_BLOCK,
+            f"{scratch.world.thread_names[tid]} reads an order-{order} folio "
+            f"({4 << order} KiB) of {1 << (scratch[g.blkbits] - 10)} KiB blocks: "
+            "block_read_full_folio() attaches no buffer_head and submits a bio with no "
+            "device",
+        )
+    return 0
+
+
+@touches(lambda _world, g, _bits: ([], [g.blkbits, g.min_order]))
+def _set_geometry(scratch: Scratch, g: Geometry, bits: int) -> int:
+    scratch[g.blkbits] = bits
+    scratch[g.min_order] = max(0, bits - PAGE_SHIFT)
+    return 0
+
+
+@touches(lambda _world, g: ([], [g.folio]))
+def _kill_bdev(scratch: Scratch, g: Geometry) -> int:
+    scratch[g.folio] = None
+    return 0
+
+
+BLOCKSIZE_CITES = (
+    Cite("block/bdev.c", "set_blocksize", "6.17"),
+    Cite("block/bdev.c", "kill_bdev", "6.17"),
+    Cite("block/fops.c", "blkdev_read_iter", "6.17"),
+    Cite("mm/filemap.c", "filemap_create_folio", "6.14"),
+)
+
+
+@operation(
+    models="read(2) of the block device: blkdev_read_iter() -> filemap_read() -> "
+    "filemap_create_folio() -> ->read_folio (block/fops.c, mm/filemap.c)",
+    describe=lambda: "read(2) of /dev/sda",
+    cites=BLOCKSIZE_CITES,
+)
+def bdev_read(op: Op) -> None:
+    """A buffered read of the device's first page, not cached: under
+    ``inode_lock_shared(bd_inode)`` (since c0e473a0d226, "block: fix race
+    between set_blocksize and read paths", 6.15; read in 6.17-rc3,
+    Kingxukai/linux at 9b44fff6), ``filemap_read()`` finds no folio and
+    ``filemap_create_folio()`` reads ``mapping_min_folio_order()`` (first
+    thing, as since "mm/filemap: change filemap_create_folio() to take a
+    struct kiocb", 6.14, read in its posting), then
+    takes ``invalidate_lock`` shared, adds a folio of that order and calls
+    ``->read_folio`` (``blkdev_read_folio()`` -> ``block_read_full_folio()``,
+    which sizes the buffer_heads by ``i_blkbits``).  Left out: the folio
+    lock the read holds until its I/O completes (``kill_bdev()`` waits for
+    it; the property is checked when the read is submitted), the copy to
+    user space, readahead (``page_cache_ra_unbounded()`` reads the order
+    before its ``invalidate_lock`` too), and a folio some other read
+    added first (-EEXIST, the read retries: one reader here)."""
+    g = geometry(op.world)
+    locked = not (op.variant(SET_BLOCKSIZE_UNLOCKED) or op.variant(READ_WITHOUT_I_RWSEM))
+    if locked:
+        op.lock(g.i_rwsem, SHARED, "blkdev_read_iter(): inode_lock_shared(bd_inode)")
+    op.goto_if(_is_cached(g), "copy", "if (folio) /* cached: copy it */")
+    order = op.let(
+        "min_order",
+        state_expr(
+            "mapping_min_folio_order(mapping)", lambda s: s[g.min_order], reads=[g.min_order]
+        ),
+        "filemap_create_folio(): min_order = mapping_min_folio_order(mapping); "
+        "folio = filemap_alloc_folio(gfp, min_order)",
+        render=str,
+    )
+    op.lock(g.invalidate_lock, SHARED, "filemap_invalidate_lock_shared(mapping)")
+    op.effect(
+        "filemap_add_folio(mapping, folio, index); "
+        "filemap_read_folio(file, mapping->a_ops->read_folio, folio)",
+        _add_and_read,
+        g,
+        order,
+        op.thread.tid,
+    )
+    op.unlock(g.invalidate_lock, "filemap_invalidate_unlock_shared(mapping)")
+    op.label("copy")
+    if locked:
+        op.unlock(g.i_rwsem, "inode_unlock_shared(bd_inode)")
+
+
+@operation(
+    models="ioctl(BLKBSZSET) or a mount's sb_set_blocksize() -> set_blocksize() (block/bdev.c)",
+    describe=lambda size: f"set_blocksize({size})",
+    cites=BLOCKSIZE_CITES,
+)
+def set_blocksize(op: Op, size: int) -> None:
+    """``set_blocksize(file, size)`` as c0e473a0d226 left it (read in
+    6.17-rc3, Kingxukai/linux at 0291023e): a size other than the current
+    one takes the device inode's ``i_rwsem`` and ``invalidate_lock``, syncs
+    and truncates the page cache (``sync_blockdev()``, ``kill_bdev()``),
+    sets ``i_blkbits`` and the minimum folio order, truncates again, and
+    unlocks.  Under ``set-blocksize-unlocked`` the shape before it: sync,
+    the new geometry, one truncation, no lock (a read may add a folio of
+    the old order meanwhile).  Left out: the validation of the size and
+    of the exclusive open (``bdev_validate_blocksize()``,
+    ``file->private_data``), the sync's writeback (nothing is dirty here)
+    and the buffer_head LRUs (``invalidate_bh_lrus()``)."""
+    g = geometry(op.world)
+    bits = size.bit_length() - 1
+    unlocked = op.variant(SET_BLOCKSIZE_UNLOCKED)
+    op.goto_if(
+        state_expr(f"i_blkbits == {bits}", lambda s: s[g.blkbits] == bits, reads=[g.blkbits]),
+        "same",
+        "if (inode->i_blkbits == blksize_bits(size)) /* the same: nothing to do */",
+    )
+    if not unlocked:
+        op.lock(g.i_rwsem, EXCL, "inode_lock(inode)")
+        op.lock(g.invalidate_lock, EXCL, "filemap_invalidate_lock(inode->i_mapping)")
+        op.effect("sync_blockdev(bdev); kill_bdev(bdev)", _kill_bdev, g)
+    op.effect(
+        "inode->i_blkbits = blksize_bits(size); "
+        "mapping_set_folio_min_order(inode->i_mapping, get_order(size))",
+        _set_geometry,
+        g,
+        bits,
+    )
+    op.effect("kill_bdev(bdev)", _kill_bdev, g)
+    if not unlocked:
+        op.unlock(g.invalidate_lock, "filemap_invalidate_unlock(inode->i_mapping)")
+        op.unlock(g.i_rwsem, "inode_unlock(inode)")
+    op.label("same")

@@ -3,16 +3,19 @@ what the claim (``bd_claiming``, ``bd_holder`` under bdev_lock) protects."""
 
 from __future__ import annotations
 
-from mc.dsl import BASE_PROPERTIES, invariant, scenario
+from mc.dsl import BASE_PROPERTIES, invariant, scenario, step_invariant
 from mc.dsl.kernel_model import KernelModel
 from mc.engine.model import Check
 from mc.kernel.expr import State
 from mc.models.bdev import (
+    FOLIO_HOLDS_A_BLOCK,
+    bdev_read,
     disks,
     exclusive_violation,
     free_swap_slot,
     open_exclusive,
     rescan_partitions,
+    set_blocksize,
     update_and_close,
 )
 from mc.models.buffer import BH_USE_AFTER_FREE, bh_io_completion, flush_block
@@ -80,4 +83,20 @@ scenario(
     tree=[],
     threads=[free_swap_slot(0), free_swap_slot(1)],
     properties=PROPERTIES,
+)
+
+step_invariant(
+    FOLIO_HOLDS_A_BLOCK,
+    "a read of the block device's page cache submits no folio smaller than one of its blocks "
+    "(block_read_full_folio() would attach no buffer_head and send a bio with no device)",
+    needs=("bdev-geometry", "a read(2) of the block device"),
+)
+
+scenario(
+    "bdev/set-blocksize-vs-read",
+    "a read(2) of the block device's first page, not cached, racing a change of its block "
+    "size to 8 KiB (BLKBSZSET, or a filesystem's mount calling sb_set_blocksize()), which "
+    "makes the page cache's folios 8 KiB too",
+    threads=[bdev_read(), set_blocksize(8192)],
+    properties=(*BASE_PROPERTIES, FOLIO_HOLDS_A_BLOCK),
 )
