@@ -1,8 +1,8 @@
 """Block devices: opening and releasing a disk with a holder (exclusive
 claims), the block ioctls that reach the driver, a partition rescan, a
 swap slot freed on a swap device, and a change of the block size of the
-device's page cache against a read of it (``set_blocksize``, ``bdev_read``:
-their own sources are named in their docstrings).
+device's page cache against a read or splice of it (``set_blocksize``,
+``bdev_read``, ``bdev_splice_read``: their own sources are named in their docstrings).
 
 Written from the stored torvalds/linux tree of the 6.4 cycle: block/bdev.c
 (``bd_may_claim()``, ``bd_prepare_to_claim()``, ``bd_finish_claiming()``,
@@ -774,11 +774,17 @@ def exclusive_violation(d: Disk, state: Any) -> str | None:
 
 SET_BLOCKSIZE_UNLOCKED = "set-blocksize-unlocked"
 READ_WITHOUT_I_RWSEM = "bdev-read-without-i_rwsem"
+SPLICE_READ_WITHOUT_I_RWSEM = "bdev-splice-read-without-i_rwsem"
 FOLIO_HOLDS_A_BLOCK = "bdev-folio-holds-a-block"
-"""The property a read of the block device breaks when ``->read_folio``
-gets a folio smaller than a block: ``block_read_full_folio()`` attaches no
-buffer_head, and the bio goes out with no device (the crash
-"block: fix race between set_blocksize and read paths" fixed)."""
+"""The property a read of the block device breaks when it adds a folio
+smaller than a block to the page cache and reads it: through readahead,
+``do_mpage_readpage()`` finds ``blocks_per_folio`` 0 and allocates the bio
+with a NULL block device; through ``->read_folio``,
+``create_empty_buffers()`` gets no buffer_head and dereferences NULL (the
+crash "block: fix race between set_blocksize and read paths" fixed).  With
+CONFIG_DEBUG_VM, ``__filemap_add_folio()``'s
+``VM_BUG_ON_FOLIO(folio_order(folio) < mapping_min_folio_order(mapping))``
+catches it at the add."""
 PAGE_SHIFT = 12
 
 flag_variant(
@@ -790,8 +796,14 @@ flag_variant(
 flag_variant(
     READ_WITHOUT_I_RWSEM,
     "blkdev_read_iter() without inode_lock_shared(bd_inode) around filemap_read(): "
-    "set_blocksize() takes i_rwsem and invalidate_lock, but filemap_create_folio() reads the "
+    "set_blocksize() takes i_rwsem and invalidate_lock, but page_cache_ra_order() reads the "
     "minimum folio order before it takes invalidate_lock",
+)
+flag_variant(
+    SPLICE_READ_WITHOUT_I_RWSEM,
+    "def_blk_fops.splice_read = filemap_splice_read, as from 6.15 to 6.17-rc3 at least: a "
+    "splice from the block device takes no i_rwsem, so it races set_blocksize() as read(2) "
+    "did before c0e473a0d226",
 )
 
 
@@ -841,9 +853,10 @@ def _is_cached(g: Geometry) -> Any:
 
 @touches(lambda _world, g, _order, _tid: ([g.folio, g.blkbits], [g.folio]))
 def _add_and_read(scratch: Scratch, g: Geometry, order: int, tid: int) -> int:
-    """``filemap_add_folio()`` of a folio of ``order`` and its
-    ``->read_folio``: ``block_read_full_folio()`` attaches
-    ``folio_size >> i_blkbits`` buffer_heads; none is the crash."""
+    """``filemap_add_folio()`` of a folio of ``order`` and its read
+    (``read_pages()`` -> ``blkdev_readahead()`` -> ``mpage_readahead()``):
+    ``do_mpage_readpage()`` maps ``folio_size >> i_blkbits`` blocks; none is
+    the crash."""
     if scratch[g.folio] is not None:
         return -E.EEXIST
     scratch[g.folio] = order
@@ -852,8 +865,7 @@ def _add_and_read(scratch: Scratch, g: Geometry, order: int, tid: int) -> int:
             FOLIO_HOLDS_A_BLOCK,
             f"{scratch.world.thread_names[tid]} reads an order-{order} folio "
             f"({4 << order} KiB) of {1 << (scratch[g.blkbits] - 10)} KiB blocks: "
-            "block_read_full_folio() attaches no buffer_head and submits a bio with no "
-            "device",
+            "do_mpage_readpage() maps no block and allocates the bio with a NULL block device",
         )
     return 0
 
@@ -875,50 +887,32 @@ BLOCKSIZE_CITES = (
     Cite("block/bdev.c", "set_blocksize", "6.17"),
     Cite("block/bdev.c", "kill_bdev", "6.17"),
     Cite("block/fops.c", "blkdev_read_iter", "6.17"),
-    Cite("mm/filemap.c", "filemap_create_folio", "6.14"),
+    Cite("mm/filemap.c", "filemap_get_pages", "6.17"),
+    Cite("mm/readahead.c", "page_cache_ra_order", "6.17"),
 )
 
 
-@operation(
-    models="read(2) of the block device: blkdev_read_iter() -> filemap_read() -> "
-    "filemap_create_folio() -> ->read_folio (block/fops.c, mm/filemap.c)",
-    describe=lambda: "read(2) of /dev/sda",
-    cites=BLOCKSIZE_CITES,
-)
-def bdev_read(op: Op) -> None:
-    """A buffered read of the device's first page, not cached: under
-    ``inode_lock_shared(bd_inode)`` (since c0e473a0d226, "block: fix race
-    between set_blocksize and read paths", 6.15; read in 6.17-rc3,
-    Kingxukai/linux at 9b44fff6), ``filemap_read()`` finds no folio and
-    ``filemap_create_folio()`` reads ``mapping_min_folio_order()`` (first
-    thing, as since "mm/filemap: change filemap_create_folio() to take a
-    struct kiocb", 6.14, read in its posting), then
-    takes ``invalidate_lock`` shared, adds a folio of that order and calls
-    ``->read_folio`` (``blkdev_read_folio()`` -> ``block_read_full_folio()``,
-    which sizes the buffer_heads by ``i_blkbits``).  Left out: the folio
-    lock the read holds until its I/O completes (``kill_bdev()`` waits for
-    it; the property is checked when the read is submitted), the copy to
-    user space, readahead (``page_cache_ra_unbounded()`` reads the order
-    before its ``invalidate_lock`` too), and a folio some other read
-    added first (-EEXIST, the read retries: one reader here)."""
-    g = geometry(op.world)
-    locked = not (op.variant(SET_BLOCKSIZE_UNLOCKED) or op.variant(READ_WITHOUT_I_RWSEM))
+def _read_uncached(op: Op, g: Geometry, locked: bool, caller: str) -> None:
+    """``filemap_get_pages()`` under ``i_rwsem`` shared when ``locked``:
+    the first page is cached (copy it) or read through
+    ``page_cache_sync_ra()`` -> ``page_cache_ra_order()``, which reads the
+    minimum folio order before ``invalidate_lock``."""
     if locked:
-        op.lock(g.i_rwsem, SHARED, "blkdev_read_iter(): inode_lock_shared(bd_inode)")
+        op.lock(g.i_rwsem, SHARED, f"{caller}: inode_lock_shared(bd_inode)")
     op.goto_if(_is_cached(g), "copy", "if (folio) /* cached: copy it */")
     order = op.let(
         "min_order",
         state_expr(
             "mapping_min_folio_order(mapping)", lambda s: s[g.min_order], reads=[g.min_order]
         ),
-        "filemap_create_folio(): min_order = mapping_min_folio_order(mapping); "
-        "folio = filemap_alloc_folio(gfp, min_order)",
+        "page_cache_sync_ra() -> page_cache_ra_order(): "
+        "min_order = mapping_min_folio_order(mapping); new_order = max(new_order, min_order)",
         render=str,
     )
     op.lock(g.invalidate_lock, SHARED, "filemap_invalidate_lock_shared(mapping)")
     op.effect(
-        "filemap_add_folio(mapping, folio, index); "
-        "filemap_read_folio(file, mapping->a_ops->read_folio, folio)",
+        "ra_alloc_folio(ractl, index, mark, new_order, gfp) -> filemap_add_folio(); "
+        "read_pages(ractl) -> blkdev_readahead() -> mpage_readahead()",
         _add_and_read,
         g,
         order,
@@ -928,6 +922,60 @@ def bdev_read(op: Op) -> None:
     op.label("copy")
     if locked:
         op.unlock(g.i_rwsem, "inode_unlock_shared(bd_inode)")
+
+
+@operation(
+    models="read(2) of the block device: blkdev_read_iter() -> filemap_read() -> "
+    "filemap_get_pages() -> page_cache_sync_ra() -> page_cache_ra_order() -> "
+    "->readahead (block/fops.c, mm/filemap.c, mm/readahead.c)",
+    describe=lambda: "read(2) of /dev/sda",
+    cites=BLOCKSIZE_CITES,
+)
+def bdev_read(op: Op) -> None:
+    """A buffered read of the device's first page, not cached: under
+    ``inode_lock_shared(bd_inode)`` (since c0e473a0d226, "block: fix race
+    between set_blocksize and read paths", 6.15-rc4; read in 6.17-rc3,
+    Kingxukai/linux: block/fops.c at 9b44fff6, mm/filemap.c and
+    mm/readahead.c at 0291023e), ``filemap_read()`` -> ``filemap_get_pages()``
+    finds no folio and calls ``page_cache_sync_ra()`` ->
+    ``page_cache_ra_order()``, which reads ``mapping_min_folio_order()``,
+    takes ``invalidate_lock`` shared, adds a folio of at least that order
+    and reads it (``blkdev_readahead()`` -> ``mpage_readahead()``, whose
+    ``do_mpage_readpage()`` maps ``folio_size >> i_blkbits`` blocks).  When
+    readahead adds nothing, ``filemap_create_folio()`` is the fallback: it
+    too reads the order before ``invalidate_lock`` (since c104d25f8c49,
+    "filemap: allocate mapping_min_order folios in the page cache", 6.12)
+    and reads the folio through ``->read_folio`` under it, the same steps
+    for these verdicts.  Left out: the folio lock the read holds until
+    its I/O completes (``kill_bdev()`` waits for it; the property is
+    checked when the read is submitted), the copy to user space, a
+    readahead window of more than one folio, and a folio some other read
+    added first (-EEXIST, the read retries: one reader here)."""
+    g = geometry(op.world)
+    locked = not (op.variant(SET_BLOCKSIZE_UNLOCKED) or op.variant(READ_WITHOUT_I_RWSEM))
+    _read_uncached(op, g, locked, "blkdev_read_iter()")
+
+
+@operation(
+    models="splice(2) or sendfile(2) from the block device: ->splice_read -> "
+    "filemap_splice_read() -> filemap_get_pages() (block/fops.c, mm/filemap.c)",
+    describe=lambda: "splice(/dev/sda -> pipe)",
+    cites=BLOCKSIZE_CITES,
+)
+def bdev_splice_read(op: Op) -> None:
+    """A splice of the device's first page, not cached, as "block: take
+    i_rwsem for the splice read path" (Tal Zussman, posted as v6 3/9,
+    Fixes: 3c20917120ce) has it: ``blkdev_splice_read()`` takes
+    ``inode_lock_shared(bd_inode)`` around ``filemap_splice_read()``, whose
+    ``filemap_get_pages()`` reads the folio as ``bdev_read()`` does.  Under
+    ``bdev-splice-read-without-i_rwsem`` the code of 6.15 to 6.17-rc3 at
+    least (block/fops.c at 9b44fff6): ``def_blk_fops.splice_read`` is
+    ``filemap_splice_read()`` itself, with no ``i_rwsem``.  Page faults,
+    readahead(2), fadvise and madvise reach ``page_cache_ra_order()``
+    without ``i_rwsem`` as well, and are not modelled here."""
+    g = geometry(op.world)
+    locked = not (op.variant(SET_BLOCKSIZE_UNLOCKED) or op.variant(SPLICE_READ_WITHOUT_I_RWSEM))
+    _read_uncached(op, g, locked, "blkdev_splice_read()")
 
 
 @operation(
@@ -941,9 +989,10 @@ def set_blocksize(op: Op, size: int) -> None:
     one takes the device inode's ``i_rwsem`` and ``invalidate_lock``, syncs
     and truncates the page cache (``sync_blockdev()``, ``kill_bdev()``),
     sets ``i_blkbits`` and the minimum folio order, truncates again, and
-    unlocks.  Under ``set-blocksize-unlocked`` the shape before it: sync,
-    the new geometry, one truncation, no lock (a read may add a folio of
-    the old order meanwhile).  Left out: the validation of the size and
+    unlocks (as merged, the fix set the order range to [n, n]; 6.17 sets
+    only the minimum).  Under ``set-blocksize-unlocked`` the shape before
+    it: sync, the new geometry, one truncation, no lock (a read may add a
+    folio of the old order meanwhile).  Left out: the validation of the size and
     of the exclusive open (``bdev_validate_blocksize()``,
     ``file->private_data``), the sync's writeback (nothing is dirty here)
     and the buffer_head LRUs (``invalidate_bh_lrus()``)."""

@@ -10,6 +10,7 @@ from mc.kernel.expr import State
 from mc.models.bdev import (
     FOLIO_HOLDS_A_BLOCK,
     bdev_read,
+    bdev_splice_read,
     disks,
     exclusive_violation,
     free_swap_slot,
@@ -88,7 +89,7 @@ scenario(
 step_invariant(
     FOLIO_HOLDS_A_BLOCK,
     "a read of the block device's page cache submits no folio smaller than one of its blocks "
-    "(block_read_full_folio() would attach no buffer_head and send a bio with no device)",
+    "(do_mpage_readpage() would map no block and send a bio with a NULL block device)",
     needs=("bdev-geometry", "a read(2) of the block device"),
 )
 
@@ -98,5 +99,13 @@ scenario(
     "size to 8 KiB (BLKBSZSET, or a filesystem's mount calling sb_set_blocksize()), which "
     "makes the page cache's folios 8 KiB too",
     threads=[bdev_read(), set_blocksize(8192)],
+    properties=(*BASE_PROPERTIES, FOLIO_HOLDS_A_BLOCK),
+)
+
+scenario(
+    "bdev/set-blocksize-vs-splice",
+    "a splice(2) from the block device's first page, not cached, into a pipe, racing a change "
+    "of its block size to 8 KiB",
+    threads=[bdev_splice_read(), set_blocksize(8192)],
     properties=(*BASE_PROPERTIES, FOLIO_HOLDS_A_BLOCK),
 )
