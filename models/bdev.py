@@ -2,7 +2,8 @@
 claims), the block ioctls that reach the driver, a partition rescan, a
 swap slot freed on a swap device, and a change of the block size of the
 device's page cache against a read or splice of it (``set_blocksize``,
-``bdev_read``, ``bdev_splice_read``: their own sources are named in their docstrings).
+``bdev_read``, ``bdev_splice_read``, ``bdev_direct_write``: their own
+sources are named in their docstrings).
 
 Written from the stored torvalds/linux tree of the 6.4 cycle: block/bdev.c
 (``bd_may_claim()``, ``bd_prepare_to_claim()``, ``bd_finish_claiming()``,
@@ -775,13 +776,15 @@ def exclusive_violation(d: Disk, state: Any) -> str | None:
 SET_BLOCKSIZE_UNLOCKED = "set-blocksize-unlocked"
 READ_WITHOUT_I_RWSEM = "bdev-read-without-i_rwsem"
 SPLICE_READ_WITHOUT_I_RWSEM = "bdev-splice-read-without-i_rwsem"
+DIO_FALLBACK_WITHOUT_I_RWSEM = "dio-fallback-without-i_rwsem"
 FOLIO_HOLDS_A_BLOCK = "bdev-folio-holds-a-block"
-"""The property a read of the block device breaks when it adds a folio
-smaller than a block to the page cache and reads it: through readahead,
+"""The property a read or write of the block device breaks when it adds a
+folio smaller than a block to the page cache: a read through readahead,
 ``do_mpage_readpage()`` finds ``blocks_per_folio`` 0 and allocates the bio
 with a NULL block device; through ``->read_folio``,
 ``create_empty_buffers()`` gets no buffer_head and dereferences NULL (the
-crash "block: fix race between set_blocksize and read paths" fixed).  With
+crash "block: fix race between set_blocksize and read paths" fixed); a
+write's ``iomap_write_begin()`` maps a block larger than its folio.  With
 CONFIG_DEBUG_VM, ``__filemap_add_folio()``'s
 ``VM_BUG_ON_FOLIO(folio_order(folio) < mapping_min_folio_order(mapping))``
 catches it at the add."""
@@ -798,6 +801,13 @@ flag_variant(
     "blkdev_read_iter() without inode_lock_shared(bd_inode) around filemap_read(): "
     "set_blocksize() takes i_rwsem and invalidate_lock, but page_cache_ra_order() reads the "
     "minimum folio order before it takes invalidate_lock",
+)
+flag_variant(
+    DIO_FALLBACK_WITHOUT_I_RWSEM,
+    "blkdev_write_iter() finishing a short O_DIRECT write as a buffered one through "
+    "direct_write_fallback() with no i_rwsem, as from 6.15 to 6.17-rc3 at least: its "
+    "__filemap_get_folio() reads the minimum folio order and adds a folio under no lock "
+    "set_blocksize() takes",
 )
 flag_variant(
     SPLICE_READ_WITHOUT_I_RWSEM,
@@ -851,21 +861,25 @@ def _is_cached(g: Geometry) -> Any:
     )
 
 
-@touches(lambda _world, g, _order, _tid: ([g.folio, g.blkbits], [g.folio]))
-def _add_and_read(scratch: Scratch, g: Geometry, order: int, tid: int) -> int:
-    """``filemap_add_folio()`` of a folio of ``order`` and its read
-    (``read_pages()`` -> ``blkdev_readahead()`` -> ``mpage_readahead()``):
-    ``do_mpage_readpage()`` maps ``folio_size >> i_blkbits`` blocks; none is
-    the crash."""
+READ_CRASH = "do_mpage_readpage() maps no block and allocates the bio with a NULL block device"
+WRITE_CRASH = (
+    "iomap_write_begin() gets a folio smaller than a block (iomap_trim_folio_range() warns, "
+    "and CONFIG_DEBUG_VM's VM_BUG_ON_FOLIO in __filemap_add_folio() fires)"
+)
+
+
+@touches(lambda _world, g, _order, _tid, _verb, _crash: ([g.folio, g.blkbits], [g.folio]))
+def _add_folio(scratch: Scratch, g: Geometry, order: int, tid: int, verb: str, crash: str) -> int:
+    """``filemap_add_folio()`` of a folio of ``order`` at index 0 and its
+    I/O: a folio of fewer than ``1 << i_blkbits`` bytes is the ``crash``."""
     if scratch[g.folio] is not None:
         return -E.EEXIST
     scratch[g.folio] = order
     if (PAGE_SHIFT + order) < scratch[g.blkbits]:
         scratch.violate(
             FOLIO_HOLDS_A_BLOCK,
-            f"{scratch.world.thread_names[tid]} reads an order-{order} folio "
-            f"({4 << order} KiB) of {1 << (scratch[g.blkbits] - 10)} KiB blocks: "
-            "do_mpage_readpage() maps no block and allocates the bio with a NULL block device",
+            f"{scratch.world.thread_names[tid]} {verb} an order-{order} folio "
+            f"({4 << order} KiB) of {1 << (scratch[g.blkbits] - 10)} KiB blocks: {crash}",
         )
     return 0
 
@@ -889,6 +903,7 @@ BLOCKSIZE_CITES = (
     Cite("block/fops.c", "blkdev_read_iter", "6.17"),
     Cite("mm/filemap.c", "filemap_get_pages", "6.17"),
     Cite("mm/readahead.c", "page_cache_ra_order", "6.17"),
+    Cite("mm/filemap.c", "__filemap_get_folio", "6.17"),
 )
 
 
@@ -913,10 +928,12 @@ def _read_uncached(op: Op, g: Geometry, locked: bool, caller: str) -> None:
     op.effect(
         "ra_alloc_folio(ractl, index, mark, new_order, gfp) -> filemap_add_folio(); "
         "read_pages(ractl) -> blkdev_readahead() -> mpage_readahead()",
-        _add_and_read,
+        _add_folio,
         g,
         order,
         op.thread.tid,
+        "reads",
+        READ_CRASH,
     )
     op.unlock(g.invalidate_lock, "filemap_invalidate_unlock_shared(mapping)")
     op.label("copy")
@@ -964,7 +981,7 @@ def bdev_read(op: Op) -> None:
 )
 def bdev_splice_read(op: Op) -> None:
     """A splice of the device's first page, not cached, as "block: take
-    i_rwsem for the splice read path" (Tal Zussman, posted as v6 3/9,
+    i_rwsem for the splice read path" (Tal Zussman, posted as v6 3/9 for 7.4,
     Fixes: 3c20917120ce) has it: ``blkdev_splice_read()`` takes
     ``inode_lock_shared(bd_inode)`` around ``filemap_splice_read()``, whose
     ``filemap_get_pages()`` reads the folio as ``bdev_read()`` does.  Under
@@ -976,6 +993,64 @@ def bdev_splice_read(op: Op) -> None:
     g = geometry(op.world)
     locked = not (op.variant(SET_BLOCKSIZE_UNLOCKED) or op.variant(SPLICE_READ_WITHOUT_I_RWSEM))
     _read_uncached(op, g, locked, "blkdev_splice_read()")
+
+
+@operation(
+    models="pwrite(2) with O_DIRECT to the block device, completed short and finished "
+    "buffered: blkdev_write_iter() -> blkdev_direct_write(), direct_write_fallback() -> "
+    "blkdev_buffered_write() -> iomap_file_buffered_write() (block/fops.c, fs/iomap, "
+    "mm/filemap.c)",
+    describe=lambda: "pwrite(O_DIRECT) to /dev/sda, short",
+    cites=BLOCKSIZE_CITES,
+)
+def bdev_direct_write(op: Op) -> None:
+    """An ``O_DIRECT`` write of the device's first block that the direct
+    path completes only in part (a segment of the user's buffer it cannot
+    pin), so that ``blkdev_write_iter()`` finishes it buffered, as "block:
+    take i_rwsem for the direct I/O write fallback" (Tal Zussman, posted
+    as v6 2/9 for 7.4, Fixes: 3c20917120ce) has it: under
+    ``inode_lock_shared(bd_inode)``, ``blkdev_buffered_write()`` ->
+    ``iomap_file_buffered_write()`` -> ``iomap_write_begin()`` ->
+    ``__filemap_get_folio(FGP_CREAT)``, which reads
+    ``mapping_min_folio_order()`` and adds a folio of that order with no
+    ``invalidate_lock`` (mm/filemap.c at 0291023e).  Under
+    ``dio-fallback-without-i_rwsem`` the code of 6.15 to 6.17-rc3 at least
+    (block/fops.c at 9b44fff6): ``direct_write_fallback(iocb, from, ret,
+    blkdev_buffered_write(iocb, from))`` under no lock, which c0e473a0d226
+    missed when it locked the plain buffered write.  Left out: the direct
+    write's own I/O and its invalidation of the cached range, the copy
+    into the folio, ``iomap_write_end()``, the folio lock, and
+    ``direct_write_fallback()``'s writeback and invalidation after it."""
+    g = geometry(op.world)
+    locked = not (op.variant(SET_BLOCKSIZE_UNLOCKED) or op.variant(DIO_FALLBACK_WITHOUT_I_RWSEM))
+    if locked:
+        op.lock(
+            g.i_rwsem,
+            SHARED,
+            "blkdev_direct_write() short, so the fallback: inode_lock_shared(bd_inode)",
+        )
+    op.goto_if(_is_cached(g), "written", "if (folio) /* __filemap_get_folio(): cached, write it */")
+    order = op.let(
+        "order",
+        state_expr(
+            "mapping_min_folio_order(mapping)", lambda s: s[g.min_order], reads=[g.min_order]
+        ),
+        "iomap_write_begin() -> __filemap_get_folio(FGP_CREAT): "
+        "order = max(min_order, FGF_GET_ORDER(fgp_flags))",
+        render=str,
+    )
+    op.effect(
+        "filemap_add_folio(mapping, folio, index, gfp); iomap_write_begin() maps the blocks",
+        _add_folio,
+        g,
+        order,
+        op.thread.tid,
+        "writes",
+        WRITE_CRASH,
+    )
+    op.label("written")
+    if locked:
+        op.unlock(g.i_rwsem, "inode_unlock_shared(bd_inode)")
 
 
 @operation(

@@ -9,6 +9,7 @@ from mc.engine.model import Check
 from mc.kernel.expr import State
 from mc.models.bdev import (
     FOLIO_HOLDS_A_BLOCK,
+    bdev_direct_write,
     bdev_read,
     bdev_splice_read,
     disks,
@@ -88,9 +89,10 @@ scenario(
 
 step_invariant(
     FOLIO_HOLDS_A_BLOCK,
-    "a read of the block device's page cache submits no folio smaller than one of its blocks "
-    "(do_mpage_readpage() would map no block and send a bio with a NULL block device)",
-    needs=("bdev-geometry", "a read(2) of the block device"),
+    "a read or write of the block device's page cache adds no folio smaller than one of its "
+    "blocks (do_mpage_readpage() would map no block and send a bio with a NULL block device; "
+    "iomap_write_begin() would write past the folio)",
+    needs=("bdev-geometry", "a read, splice or write of the block device"),
 )
 
 scenario(
@@ -107,5 +109,13 @@ scenario(
     "a splice(2) from the block device's first page, not cached, into a pipe, racing a change "
     "of its block size to 8 KiB",
     threads=[bdev_splice_read(), set_blocksize(8192)],
+    properties=(*BASE_PROPERTIES, FOLIO_HOLDS_A_BLOCK),
+)
+
+scenario(
+    "bdev/set-blocksize-vs-dio-fallback",
+    "an O_DIRECT write of the block device's first block that completes short and is finished "
+    "buffered, racing a change of its block size to 8 KiB",
+    threads=[bdev_direct_write(), set_blocksize(8192)],
     properties=(*BASE_PROPERTIES, FOLIO_HOLDS_A_BLOCK),
 )
