@@ -907,14 +907,16 @@ BLOCKSIZE_CITES = (
 )
 
 
-def _read_uncached(op: Op, g: Geometry, locked: bool, caller: str) -> None:
-    """``filemap_get_pages()`` under ``i_rwsem`` shared when ``locked``:
-    the first page is cached (copy it) or read through
-    ``page_cache_sync_ra()`` -> ``page_cache_ra_order()``, which reads the
-    minimum folio order before ``invalidate_lock``."""
-    if locked:
-        op.lock(g.i_rwsem, SHARED, f"{caller}: inode_lock_shared(bd_inode)")
-    op.goto_if(_is_cached(g), "copy", "if (folio) /* cached: copy it */")
+def readahead_first_folio(op: Op, g: Geometry) -> None:
+    """The read of the device's first page by ``filemap_get_pages()``
+    (mm/filemap.c, mm/readahead.c at 0291023e), under whatever locks the
+    caller holds: the page is cached (nothing to read) or read through
+    ``page_cache_sync_ra()`` -> ``page_cache_ra_order()``, which reads
+    ``mapping_min_folio_order()``, takes ``invalidate_lock`` shared, adds a
+    folio of that order and reads it (``bdev-folio-holds-a-block`` is
+    checked there)."""
+    cached = op.fresh_label("cached")
+    op.goto_if(_is_cached(g), cached, "if (folio) /* cached: copy it */")
     order = op.let(
         "min_order",
         state_expr(
@@ -936,7 +938,14 @@ def _read_uncached(op: Op, g: Geometry, locked: bool, caller: str) -> None:
         READ_CRASH,
     )
     op.unlock(g.invalidate_lock, "filemap_invalidate_unlock_shared(mapping)")
-    op.label("copy")
+    op.label(cached)
+
+
+def _read_uncached(op: Op, g: Geometry, locked: bool, caller: str) -> None:
+    """``readahead_first_folio()`` under ``i_rwsem`` shared when ``locked``."""
+    if locked:
+        op.lock(g.i_rwsem, SHARED, f"{caller}: inode_lock_shared(bd_inode)")
+    readahead_first_folio(op, g)
     if locked:
         op.unlock(g.i_rwsem, "inode_unlock_shared(bd_inode)")
 
