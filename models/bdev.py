@@ -907,6 +907,19 @@ BLOCKSIZE_CITES = (
 )
 
 
+def _read_min_order(op: Op, g: Geometry, label: str) -> Any:
+    """The folio order a new folio of the device's page cache gets, read
+    into the thread's register ``min_order`` at the step ``label``."""
+    return op.let(
+        "min_order",
+        state_expr(
+            "mapping_min_folio_order(mapping)", lambda s: s[g.min_order], reads=[g.min_order]
+        ),
+        label,
+        render=str,
+    )
+
+
 def readahead_first_folio(op: Op, g: Geometry) -> None:
     """The read of the device's first page by ``filemap_get_pages()``
     (mm/filemap.c, mm/readahead.c at 0291023e), under whatever locks the
@@ -917,14 +930,11 @@ def readahead_first_folio(op: Op, g: Geometry) -> None:
     checked there)."""
     cached = op.fresh_label("cached")
     op.goto_if(_is_cached(g), cached, "if (folio) /* cached: copy it */")
-    order = op.let(
-        "min_order",
-        state_expr(
-            "mapping_min_folio_order(mapping)", lambda s: s[g.min_order], reads=[g.min_order]
-        ),
+    order = _read_min_order(
+        op,
+        g,
         "page_cache_sync_ra() -> page_cache_ra_order(): "
         "min_order = mapping_min_folio_order(mapping); new_order = max(new_order, min_order)",
-        render=str,
     )
     op.lock(g.invalidate_lock, SHARED, "filemap_invalidate_lock_shared(mapping)")
     op.effect(
@@ -1039,14 +1049,11 @@ def bdev_direct_write(op: Op) -> None:
             "blkdev_direct_write() short, so the fallback: inode_lock_shared(bd_inode)",
         )
     op.goto_if(_is_cached(g), "written", "if (folio) /* __filemap_get_folio(): cached, write it */")
-    order = op.let(
-        "order",
-        state_expr(
-            "mapping_min_folio_order(mapping)", lambda s: s[g.min_order], reads=[g.min_order]
-        ),
+    order = _read_min_order(
+        op,
+        g,
         "iomap_write_begin() -> __filemap_get_folio(FGP_CREAT): "
         "order = max(min_order, FGF_GET_ORDER(fgp_flags))",
-        render=str,
     )
     op.effect(
         "filemap_add_folio(mapping, folio, index, gfp); iomap_write_begin() maps the blocks",
