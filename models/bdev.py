@@ -855,7 +855,9 @@ def geometry(world: World) -> Geometry:
     return made
 
 
-def _is_cached(g: Geometry) -> Any:
+def first_folio_cached(g: Geometry) -> Any:
+    """True where a folio is cached at the device's index 0 (a state
+    expression for ``op.goto_if``)."""
     return state_expr(
         "filemap_get_pages(): folio cached", lambda s: s[g.folio] is not None, reads=[g.folio]
     )
@@ -863,8 +865,8 @@ def _is_cached(g: Geometry) -> Any:
 
 READ_CRASH = "do_mpage_readpage() maps no block and allocates the bio with a NULL block device"
 WRITE_CRASH = (
-    "iomap_write_begin() gets a folio smaller than a block (iomap_trim_folio_range() warns, "
-    "and CONFIG_DEBUG_VM's VM_BUG_ON_FOLIO in __filemap_add_folio() fires)"
+    "__filemap_add_folio() adds a folio smaller than a block for iomap_write_begin() "
+    "(CONFIG_DEBUG_VM's VM_BUG_ON_FOLIO fires there; without it iomap_trim_folio_range() warns)"
 )
 
 
@@ -907,9 +909,14 @@ BLOCKSIZE_CITES = (
 )
 
 
-def _read_min_order(op: Op, g: Geometry, label: str) -> Any:
+MIN_ORDER_TAG = "min-order"
+RA_INVALIDATE_LOCK_TAG = "ra-invalidate-lock"
+
+
+def read_min_order(op: Op, g: Geometry, label: str) -> Any:
     """The folio order a new folio of the device's page cache gets, read
-    into the thread's register ``min_order`` at the step ``label``."""
+    into the thread's register ``min_order`` at the step ``label`` (tagged
+    ``min-order``)."""
     return op.let(
         "min_order",
         state_expr(
@@ -917,35 +924,55 @@ def _read_min_order(op: Op, g: Geometry, label: str) -> Any:
         ),
         label,
         render=str,
+        tag=MIN_ORDER_TAG,
     )
 
 
-def readahead_first_folio(op: Op, g: Geometry) -> None:
-    """The read of the device's first page by ``filemap_get_pages()``
-    (mm/filemap.c, mm/readahead.c at 0291023e), under whatever locks the
-    caller holds: the page is cached (nothing to read) or read through
-    ``page_cache_sync_ra()`` -> ``page_cache_ra_order()``, which reads
-    ``mapping_min_folio_order()``, takes ``invalidate_lock`` shared, adds a
-    folio of that order and reads it (``bdev-folio-holds-a-block`` is
-    checked there)."""
-    cached = op.fresh_label("cached")
-    op.goto_if(_is_cached(g), cached, "if (folio) /* cached: copy it */")
-    order = _read_min_order(
-        op,
-        g,
-        "page_cache_sync_ra() -> page_cache_ra_order(): "
-        "min_order = mapping_min_folio_order(mapping); new_order = max(new_order, min_order)",
-    )
-    op.lock(g.invalidate_lock, SHARED, "filemap_invalidate_lock_shared(mapping)")
+def add_first_folio(op: Op, g: Geometry, order: Any, label: str, *, writes: bool = False) -> None:
+    """The step ``label`` that adds a folio of ``order`` (a register, as
+    ``read_min_order()`` gives) at the device's index 0 and starts its
+    read, or with ``writes`` its write: ``bdev-folio-holds-a-block`` fails
+    there when ``PAGE_SHIFT + order < i_blkbits``; a folio already cached
+    is left alone (-EEXIST)."""
     op.effect(
-        "ra_alloc_folio(ractl, index, mark, new_order, gfp) -> filemap_add_folio(); "
-        "read_pages(ractl) -> blkdev_readahead() -> mpage_readahead()",
+        label,
         _add_folio,
         g,
         order,
         op.thread.tid,
-        "reads",
-        READ_CRASH,
+        "writes" if writes else "reads",
+        WRITE_CRASH if writes else READ_CRASH,
+    )
+
+
+def readahead_first_folio(op: Op, g: Geometry, via: str = "page_cache_sync_ra()") -> None:
+    """The read of the device's first page by readahead (mm/filemap.c,
+    mm/readahead.c at 0291023e), under whatever locks the caller holds:
+    the page is cached (nothing to read) or ``via`` ->
+    ``page_cache_ra_order()`` reads ``mapping_min_folio_order()``, takes
+    ``invalidate_lock`` shared (so the caller must not hold it; the step
+    is tagged ``ra-invalidate-lock``), adds a folio of that order and reads
+    it (``add_first_folio()``)."""
+    cached = op.fresh_label("cached")
+    op.goto_if(first_folio_cached(g), cached, "if (folio) /* cached: copy it */")
+    order = read_min_order(
+        op,
+        g,
+        f"{via} -> page_cache_ra_order(): "
+        "min_order = mapping_min_folio_order(mapping); new_order = max(new_order, min_order)",
+    )
+    op.lock(
+        g.invalidate_lock,
+        SHARED,
+        "filemap_invalidate_lock_shared(mapping)",
+        tag=RA_INVALIDATE_LOCK_TAG,
+    )
+    add_first_folio(
+        op,
+        g,
+        order,
+        "ra_alloc_folio(ractl, index, mark, new_order, gfp) -> filemap_add_folio(); "
+        "read_pages(ractl) -> blkdev_readahead() -> mpage_readahead()",
     )
     op.unlock(g.invalidate_lock, "filemap_invalidate_unlock_shared(mapping)")
     op.label(cached)
@@ -979,7 +1006,7 @@ def bdev_read(op: Op) -> None:
     and reads it (``blkdev_readahead()`` -> ``mpage_readahead()``, whose
     ``do_mpage_readpage()`` maps ``folio_size >> i_blkbits`` blocks).  When
     readahead adds nothing, ``filemap_create_folio()`` is the fallback: it
-    too reads the order before ``invalidate_lock`` (since c104d25f8c49,
+    too reads the order before ``invalidate_lock`` (since ab95d23bab22,
     "filemap: allocate mapping_min_order folios in the page cache", 6.12)
     and reads the folio through ``->read_folio`` under it, the same steps
     for these verdicts.  Left out: the folio lock the read holds until
@@ -1028,7 +1055,9 @@ def bdev_direct_write(op: Op) -> None:
     pin), so that ``blkdev_write_iter()`` finishes it buffered, as "block:
     take i_rwsem for the direct I/O write fallback" (Tal Zussman, posted
     as v6 2/9 for 7.4, Fixes: 3c20917120ce) has it: under
-    ``inode_lock_shared(bd_inode)``, ``blkdev_buffered_write()`` ->
+    ``inode_lock_shared(bd_inode)`` (around ``blkdev_buffered_write()``
+    alone: ``direct_write_fallback()``'s writeback and invalidation run
+    after the unlock), ``blkdev_buffered_write()`` ->
     ``iomap_file_buffered_write()`` -> ``iomap_write_begin()`` ->
     ``__filemap_get_folio(FGP_CREAT)``, which reads
     ``mapping_min_folio_order()`` and adds a folio of that order with no
@@ -1048,21 +1077,21 @@ def bdev_direct_write(op: Op) -> None:
             SHARED,
             "blkdev_direct_write() short, so the fallback: inode_lock_shared(bd_inode)",
         )
-    op.goto_if(_is_cached(g), "written", "if (folio) /* __filemap_get_folio(): cached, write it */")
-    order = _read_min_order(
+    op.goto_if(
+        first_folio_cached(g), "written", "if (folio) /* __filemap_get_folio(): cached, write it */"
+    )
+    order = read_min_order(
         op,
         g,
         "iomap_write_begin() -> __filemap_get_folio(FGP_CREAT): "
         "order = max(min_order, FGF_GET_ORDER(fgp_flags))",
     )
-    op.effect(
-        "filemap_add_folio(mapping, folio, index, gfp); iomap_write_begin() maps the blocks",
-        _add_folio,
+    add_first_folio(
+        op,
         g,
         order,
-        op.thread.tid,
-        "writes",
-        WRITE_CRASH,
+        "filemap_add_folio(mapping, folio, index, gfp); iomap_write_begin() maps the blocks",
+        writes=True,
     )
     op.label("written")
     if locked:
@@ -1080,8 +1109,7 @@ def set_blocksize(op: Op, size: int) -> None:
     one takes the device inode's ``i_rwsem`` and ``invalidate_lock``, syncs
     and truncates the page cache (``sync_blockdev()``, ``kill_bdev()``),
     sets ``i_blkbits`` and the minimum folio order, truncates again, and
-    unlocks (as merged, the fix set the order range to [n, n]; 6.17 sets
-    only the minimum).  Under ``set-blocksize-unlocked`` the shape before
+    unlocks.  Under ``set-blocksize-unlocked`` the shape before
     it: sync, the new geometry, one truncation, no lock (a read may add a
     folio of the old order meanwhile).  Left out: the validation of the size and
     of the exclusive open (``bdev_validate_blocksize()``,

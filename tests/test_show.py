@@ -72,7 +72,9 @@ def test_show_names_the_slots_reads_can_name(vfsmc: Run) -> None:
     slots and the error slot are not among them."""
     text = vfsmc("show", "dirops/opposite-renames").output
     assert "slots (what reads= names): s_vfs_rename_sem, s_umount," in text
-    assert "S_DEAD(/ /a /b)" in text
+    assert "S_DEAD(/, /a, /b)" in text
+    bdev = vfsmc("show", "bdev/set-blocksize-vs-read").output
+    assert "i_rwsem(/, bdev)" in bdev and "folio(bdev:0) order" in " ".join(bdev.split())
     data = json.loads(vfsmc("show", "dirops/opposite-renames", "--json").output)
     assert {"dentry(/a/x)", "nlink(/a/x)", "i_rwsem(/b/z)", "d_parent(/a)"} <= set(data["slots"])
     assert not [name for name in data["slots"] if name == "error" or name.startswith("T1.")]

@@ -34,13 +34,18 @@ from mc.text import printable
 
 
 def _slots_text(names: list[str]) -> str:
-    """Slot names by family: ``nlink(/, /a, /a/x)``, ``s_umount``."""
-    families: dict[str, list[str]] = {}
+    """Slot names by family: ``nlink(/, /a, /a/x)``, ``s_umount``; a name
+    with more after its parenthesis (``folio(bdev:0) order``) stands alone."""
+    families: dict[tuple[str, bool], list[str]] = {}
     for name in dict.fromkeys(names):
         family, paren, rest = name.partition("(")
-        families.setdefault(family, []).extend([rest[:-1]] if paren else [])
+        if paren and rest.endswith(")") and ")" not in rest[:-1]:
+            families.setdefault((family, True), []).append(rest[:-1])
+        else:
+            families.setdefault((name, False), [])
     return ", ".join(
-        f"{family}({' '.join(args)})" if args else family for family, args in families.items()
+        f"{family}({', '.join(args)})" if grouped else family
+        for (family, grouped), args in families.items()
     )
 
 
