@@ -1,7 +1,7 @@
 """Block devices: opening and releasing a disk with a holder (exclusive
 claims), the block ioctls that reach the driver, a partition rescan, a
 swap slot freed on a swap device, and a change of the block size of the
-device's page cache against a read or splice of it (``set_blocksize``,
+device's page cache against reads and writes of it (``set_blocksize``,
 ``bdev_read``, ``bdev_splice_read``, ``bdev_direct_write``: their own
 sources are named in their docstrings).
 
@@ -1033,9 +1033,10 @@ def bdev_splice_read(op: Op) -> None:
     ``filemap_get_pages()`` reads the folio as ``bdev_read()`` does.  Under
     ``bdev-splice-read-without-i_rwsem`` the code of 6.15 to 6.17-rc3 at
     least (block/fops.c at 9b44fff6): ``def_blk_fops.splice_read`` is
-    ``filemap_splice_read()`` itself, with no ``i_rwsem``.  Page faults,
-    readahead(2), fadvise and madvise reach ``page_cache_ra_order()``
-    without ``i_rwsem`` as well, and are not modelled here."""
+    ``filemap_splice_read()`` itself, with no ``i_rwsem``.  A page fault
+    on a mapping of the device reaches ``page_cache_ra_order()`` without
+    ``i_rwsem`` too and is not modelled here (the README's worked example
+    writes it)."""
     g = geometry(op.world)
     locked = not (op.variant(SET_BLOCKSIZE_UNLOCKED) or op.variant(SPLICE_READ_WITHOUT_I_RWSEM))
     _read_uncached(op, g, locked, "blkdev_splice_read()")
@@ -1054,11 +1055,11 @@ def bdev_direct_write(op: Op) -> None:
     path completes only in part (a segment of the user's buffer it cannot
     pin), so that ``blkdev_write_iter()`` finishes it buffered, as "block:
     take i_rwsem for the direct I/O write fallback" (Tal Zussman, posted
-    as v6 2/9 for 7.4, Fixes: 3c20917120ce) has it: under
-    ``inode_lock_shared(bd_inode)`` (around ``blkdev_buffered_write()``
-    alone: ``direct_write_fallback()``'s writeback and invalidation run
-    after the unlock), ``blkdev_buffered_write()`` ->
-    ``iomap_file_buffered_write()`` -> ``iomap_write_begin()`` ->
+    as v6 2/9 for 7.4, Fixes: 3c20917120ce) has it:
+    ``inode_lock_shared(bd_inode)`` around ``blkdev_buffered_write()``
+    alone (``direct_write_fallback()``'s writeback and invalidation run
+    after the unlock), which goes ``iomap_file_buffered_write()`` ->
+    ``iomap_write_begin()`` ->
     ``__filemap_get_folio(FGP_CREAT)``, which reads
     ``mapping_min_folio_order()`` and adds a folio of that order with no
     ``invalidate_lock`` (mm/filemap.c at 0291023e).  Under
@@ -1109,9 +1110,9 @@ def set_blocksize(op: Op, size: int) -> None:
     one takes the device inode's ``i_rwsem`` and ``invalidate_lock``, syncs
     and truncates the page cache (``sync_blockdev()``, ``kill_bdev()``),
     sets ``i_blkbits`` and the minimum folio order, truncates again, and
-    unlocks.  Under ``set-blocksize-unlocked`` the shape before
-    it: sync, the new geometry, one truncation, no lock (a read may add a
-    folio of the old order meanwhile).  Left out: the validation of the size and
+    unlocks.  Under ``set-blocksize-unlocked`` the shape before it: sync,
+    the new geometry, one truncation, no lock (a read may add a folio of
+    the old order meanwhile).  Left out: the validation of the size and
     of the exclusive open (``bdev_validate_blocksize()``,
     ``file->private_data``), the sync's writeback (nothing is dirty here)
     and the buffer_head LRUs (``invalidate_bh_lrus()``)."""
