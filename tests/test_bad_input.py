@@ -834,3 +834,62 @@ def test_a_trace_under_a_variant_that_changes_nothing_is_drawn_by_nothing(
         result.output
     )
     assert "variant child-first changes nothing in dirops/opposite-renames" in result.output
+
+
+def test_a_file_whose_own_code_never_returns_is_stopped_by_every_command(
+    vfsmc: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading a model file is bounded for list, show, explain and mutate
+    as for check: a module that loops is one line naming its line."""
+    monkeypatch.setattr(checkable, "BUILD_SECONDS", 0.5)
+    (tmp_path / "loop.py").write_text("while True:\n    pass\n")
+    for command in (
+        ("list", "--models", "loop.py"),
+        ("show", "dirops/opposite-renames", "--models", "loop.py"),
+        ("explain", "deadlock", "--models", "loop.py"),
+        ("mutate", "dirops/opposite-renames", "--models", "loop.py", "--no-save"),
+    ):
+        one_line(vfsmc(*command), "loading loop.py took longer than 0.5 s", "loop.py:")
+
+
+def test_a_mistaken_describe_is_a_model_error_for_every_command(vfsmc: Run, tmp_path: Path) -> None:
+    """describe= given a string, or a function giving no string or
+    raising, is the model's error (exit 2) where the file is loaded, for
+    show and list as for check (it was an internal error there)."""
+    body = (
+        "from mc.dsl import operation, scenario\n\n"
+        "@operation(models='nothing', describe={describe})\n"
+        "def noop(op, path: str):\n"
+        "    pass\n\n"
+        "scenario('my/desc', 'one thread', tree=['/a/'], threads=[noop('/a')])\n"
+    )
+    for name, describe, message in (
+        ("text", "'my op'", "describe= is a function of the operation's arguments"),
+        ("number", "lambda path: 42", "noop(): its describe= gave int 42"),
+        ("raising", "lambda path: 1 / 0", "in <lambda>: ZeroDivisionError"),
+    ):
+        (tmp_path / f"{name}.py").write_text(body.replace("{describe}", describe))
+        for command in (("show", f"{name}.py:my/desc"), ("list", "--models", f"{name}.py")):
+            one_line(vfsmc(*command), message, f"{name}.py:")
+        one_line(vfsmc("check", f"{name}.py:my/desc", "--no-save"), message)
+
+
+def test_a_keyboard_interrupt_a_file_raises_as_it_loads_or_builds_is_its_error(
+    vfsmc: Run, tmp_path: Path
+) -> None:
+    """No Ctrl-C came: a model file raising KeyboardInterrupt at its top
+    level, or in an operation's body, is a model error (exit 2) naming its
+    line, not an interruption (exit 130)."""
+    (tmp_path / "top.py").write_text("raise KeyboardInterrupt\n")
+    (tmp_path / "body.py").write_text(
+        "from mc.dsl import operation, scenario\n\n"
+        "@operation(models='a body raising KeyboardInterrupt')\n"
+        "def stop(op):\n"
+        "    raise KeyboardInterrupt\n\n"
+        "scenario('my/stop', 'one thread', tree=['/a/'], threads=[stop()])\n"
+    )
+    raised = "RaisedByModel: KeyboardInterrupt raised by the model"
+    one_line(vfsmc("list", "--models", "top.py"), "top.py:1", raised)
+    one_line(vfsmc("check", "dirops/opposite-renames", "--models", "top.py", "--no-save"), raised)
+    for command in (("check", "body.py:my/stop", "--no-save"), ("show", "body.py:my/stop")):
+        one_line(vfsmc(*command), "body.py:5", raised)

@@ -204,6 +204,7 @@ def test_real_sigint_and_sigterm_during_a_search(tmp_path: Path) -> None:
     child = _child(*args, cwd=tmp_path)
     out, err = _signal_once_searching(child, signal.SIGTERM)
     assert child.returncode == 143 and "Traceback" not in err
+    assert err.rstrip().endswith("vfsmc: error: terminated (SIGTERM)"), err
 
 
 SPINS_IN_ITS_OWN_CODE = """
@@ -236,6 +237,7 @@ def test_sigterm_in_a_model_s_own_code_exits_143_not_as_a_model_error(tmp_path: 
     _out, err = child.communicate(timeout=60)
     assert child.returncode == 143, err
     assert "model" not in err and "Traceback" not in err
+    assert err.strip() == "vfsmc: error: terminated (SIGTERM)", err
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])

@@ -15,6 +15,7 @@ from types import FrameType
 from mc.dsl.kernel_model import KernelModel, PropertyDef, ReadsMissingSlots, Thread, make_property
 from mc.dsl.scenario import BASE_PROPERTIES, Registry, Scenario, checker_source
 from mc.dsl.steps import EffectStep
+from mc.engine.ctrl_c import telling_models_apart
 from mc.engine.explore import LONGEST_TIMER_SECONDS
 from mc.engine.model import DeclarationError
 from mc.kernel import superblock
@@ -48,14 +49,21 @@ def building_within(limit: float | None, what: str) -> Iterator[None]:
     without a limit: past it, a ``ModelError`` naming the line of a model
     file it was running (a transform or a body that never returns).  In
     the main thread only, where a signal can interrupt it; inside another
-    bound, that one holds, and the error names the innermost ``what``."""
+    bound, that one holds, and the error names the innermost ``what``.  A
+    ``KeyboardInterrupt`` the model raises itself is its error
+    (``telling_models_apart``), not Ctrl-C."""
     seconds = BUILD_SECONDS if limit is None else max(limit, LEAST_BUILD_SECONDS)
     bound = "" if limit is None else f" (the time limit, and at least {LEAST_BUILD_SECONDS:g} s)"
 
     def expire(_signal: int, frame: FrameType | None) -> None:
+        doing = _DOING[-1]
+        guess = (
+            "the file's own code that does not return?"
+            if doing.startswith("loading ")
+            else "a variant's transform or an operation's body that does not return?"
+        )
         raise BuildTooLong(
-            f"{_DOING[-1]} took longer than {seconds:g} s{bound}{_model_line(frame)}: a "
-            "variant's transform or an operation's body that does not return?"
+            f"{doing} took longer than {seconds:g} s{bound}{_model_line(frame)}: {guess}"
         )
 
     running = signal.getitimer(signal.ITIMER_REAL)[0] > 0
@@ -66,7 +74,7 @@ def building_within(limit: float | None, what: str) -> Iterator[None]:
     )
     _DOING.append(what)
     try:
-        with alarm:
+        with alarm, telling_models_apart():
             yield
     finally:
         _DOING.pop()

@@ -104,7 +104,8 @@ def build(
     threads is a ``ModelError`` and a variant that changes nothing, or is
     part of the scenario's protocol already (its ``variants=[...]``), an
     ``IneffectiveVariant``."""
-    model = registry.build(scenario, variants, properties)
+    with checkable.building_within(None, f"building the model of {scenario.name}"):
+        model = registry.build(scenario, variants, properties)
     if not scenario.threads:
         raise ModelError(f"scenario {scenario.name} has no threads: there is nothing to check")
     if not model.properties():

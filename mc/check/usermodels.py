@@ -158,7 +158,7 @@ def _load_file(file: Path) -> ModuleType:
         sys.path.append(str(file.parent))
     sys.modules[name] = module
     try:
-        with reported():
+        with reported(), checkable.building_within(None, f"loading {shown(str(file))}"):
             exec(_compiled(file), module.__dict__)
     except (SyntaxError, ValueError) as error:
         del sys.modules[name]

@@ -36,6 +36,7 @@ from mc.cli.exit_codes import (
 from mc.dsl.program import ProgramError
 from mc.dsl.scenario import UnknownName
 from mc.kernel.world import ModelError
+from mc.project import Terminated
 from mc.text import printable
 from mc.trace import format as cx_format
 from mc.trace import graph as render_graph
@@ -194,6 +195,9 @@ class Group(click.Group):
         except (click.Abort, KeyboardInterrupt):
             say("error", "interrupted")
             sys.exit(EXIT_INTERRUPTED)
+        except Terminated:
+            say("error", "terminated (SIGTERM)")
+            raise
         except BrokenPipeError:
             _silence_stdout()
             sys.exit(EXIT_BROKEN_PIPE)

@@ -130,4 +130,7 @@ def run() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("vfsmc: error: interrupted\n")
         sys.exit(EXIT_INTERRUPTED)
+    except Terminated:
+        sys.stderr.write("vfsmc: error: terminated (SIGTERM)\n")
+        raise
     main()

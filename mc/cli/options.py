@@ -24,15 +24,6 @@ def registry() -> Registry:
     return shipped()
 
 
-models_option: Callable[[F], F] = click.option(
-    "--models",
-    "models",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Load model files: a .py file or a directory of them (repeatable).",
-)
-
-
 class NamedPath(click.Path):
     """A path that must name something: an empty one is refused with
     ``refusal``; one that must be a directory is refused where it, or a
@@ -63,6 +54,15 @@ class NamedPath(click.Path):
                     ctx,
                 )
         return found
+
+
+models_option: Callable[[F], F] = click.option(
+    "--models",
+    "models",
+    multiple=True,
+    type=NamedPath("an empty path names no model file or directory"),
+    help="Load model files: a .py file or a directory of them (repeatable).",
+)
 
 
 def trace_file() -> NamedPath:

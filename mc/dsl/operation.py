@@ -973,6 +973,13 @@ class Operation:
         if keywords:
             args = _positional(self.name, self.build, args, keywords)
         _check_arguments(self.name, self.build, args)
+        if self.describe is not None:
+            described = self.describe(*args)
+            if not isinstance(described, str):
+                raise ModelError(
+                    f"{self.name}(): its describe= gave {type(described).__name__} "
+                    f"{described!r}: it must give the thread's name, a string"
+                )
         return Invocation(self, args)
 
 
@@ -1086,6 +1093,12 @@ def operation(
     """Declare an operation; ``models`` names the kernel functions it
     follows (``vfs_rename (fs/namei.c)``), ``cites`` the same as data
     (``Cite("fs/namei.c", "vfs_rename", "6.12")``), the entry point first."""
+
+    if describe is not None and not callable(describe):
+        raise ModelError(
+            f"@operation(describe={describe!r}): describe= is a function of the operation's "
+            "arguments giving the thread's name (describe=lambda path: f'my_op({path})')"
+        )
 
     def wrap(build: Callable[..., None]) -> Operation:
         doc = (build.__doc__ or "").strip()
